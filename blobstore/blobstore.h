@@ -1,0 +1,215 @@
+/*
+ * blobstore.h — content-addressed chunk store for imgfs disk blobs.
+ *
+ * Who calls it: model/ (creating, sealing, collecting blobs) and fs/ (reads,
+ * SEEK_DATA/SEEK_HOLE, writes to writable blobs).  Nothing here knows about
+ * FUSE, inodes or SQLite; this is the only code that includes <xxhash.h>.
+ *
+ * Workload: disk images of 1 MiB .. 100s of GiB, mostly sparse, read
+ * sequentially by backup tools and randomly by qemu-img; written by uploads
+ * (mostly sequential) and instance disks (random).
+ *
+ * Model
+ *   A blob is a byte array of a fixed virtual size cut into BLOB_CHUNK_SIZE
+ *   aligned chunks.  An immutable blob is described by a manifest: for every
+ *   chunk index either a chunk id or the null id (a hole: reads as zeros,
+ *   nothing stored).  A chunk is stored once per region store under its id,
+ *   the keyed XXH3-128 of its bytes (key: the state directory's secret), so
+ *   equal ids mean equal bytes (SPEC §11) and identical chunks are shared
+ *   between blobs and, because the key is per state directory, recognisable
+ *   across the regions' stores (a cross-region copy skips chunks already
+ *   there).  The last chunk of a blob may be shorter than BLOB_CHUNK_SIZE.
+ *   A chunk that is all zeros is never stored.
+ *
+ *   A writable blob ("wblob": instance disks, uploads in progress) is a base
+ *   manifest plus a sparse overlay file holding every chunk written since;
+ *   a chunk is copied into the overlay on its first write (copy-on-write).
+ *   Sealing a wblob stores its overlay chunks and yields a manifest, so
+ *   capturing a disk never copies unchanged chunks.
+ *
+ * On-disk layout of one region store (the local-directory backend)
+ *   <dir>/chunks/<xx>/<32 hex>   chunk files, read-only (0444) once placed;
+ *                                <xx> = first two hex digits of the id
+ *   <dir>/tmp/                   chunk files being written (never read)
+ *   <dir>/wblobs/<name>.map      wblob header + one state byte per chunk
+ *   <dir>/wblobs/<name>.data     wblob overlay, sparse, virtual size long
+ *   Chunk placement: write to tmp/, fsync, link() into chunks/<xx>/ (link
+ *   never replaces), unlink the temp name, fsync the directory.
+ *
+ * Manifest encoding (stored by model/ in SQLite as an opaque BLOB)
+ *   "IMGFSMF1"  8 bytes magic
+ *   size        u64 little-endian, virtual size in bytes
+ *   count       u32 LE, number of data (non-hole) entries
+ *   entries     count x { index u32 LE, id 16 bytes }, strictly ascending index
+ *
+ * Errors: every function returns 0 (or a count) on success and -errno on
+ * failure.  A chunk whose bytes do not hash to its id is -EIO (and a line on
+ * stderr), never wrong bytes.  A full disk is -ENOSPC and leaves nothing
+ * visible half-written.
+ *
+ * Threads: a blob_store may be used from many threads at once; a
+ * blob_manifest is immutable after creation and may be shared read-only;
+ * a blob_wblob must be serialised by its caller for writes (reads may run
+ * concurrently with each other).
+ */
+#ifndef IMGFS_BLOBSTORE_H
+#define IMGFS_BLOBSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#define BLOB_CHUNK_SHIFT 20
+#define BLOB_CHUNK_SIZE (1u << BLOB_CHUNK_SHIFT) /* 1 MiB: see README */
+#define BLOB_SECRET_SIZE 192                     /* >= XXH3_SECRET_SIZE_MIN */
+
+/* ---- chunk ids ---------------------------------------------------------- */
+
+typedef struct chunk_id {
+	uint8_t b[16]; /* XXH128_canonical_t bytes (big-endian high64, low64) */
+} chunk_id;
+
+bool chunk_id_equal(const chunk_id *a, const chunk_id *b);
+bool chunk_id_is_null(const chunk_id *id); /* all zero bytes: a hole */
+void chunk_id_fmt(char out[33], const chunk_id *id);       /* 32 lowercase hex + NUL */
+int chunk_id_parse(chunk_id *out, const char *hex);        /* exactly 32 hex digits, else -EINVAL */
+
+/* ---- the secret (one per state directory) -------------------------------- */
+
+/* Reads the secret at path, or creates it (random, mode 0600, written to a
+ * temporary name, fsynced and link()ed into place, which never replaces: two
+ * processes creating it at once end up using the same one) when the file is
+ * absent. */
+int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
+
+/* ---- backends ------------------------------------------------------------ */
+
+/* A backend stores chunk bytes by id; it never hashes.  The local directory
+ * backend is the first; others (object stores) implement the same table. */
+struct blob_backend {
+	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
+	 * -ENOENT when absent. */
+	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
+	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
+	 * newly stored, 0 when a chunk of that id was already there (then its
+	 * timestamp is refreshed so a concurrent gc keeps it). */
+	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
+	int (*del)(struct blob_backend *be, const chunk_id *id);
+	/* Calls cb for every stored chunk with its modification time (unix
+	 * seconds); stops and returns cb's value when it is non-zero. */
+	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg);
+	int (*statfs)(struct blob_backend *be, struct statvfs *out);
+	void (*free)(struct blob_backend *be);
+};
+
+/* The local directory backend rooted at dir (created if missing). */
+int blob_backend_local_new(struct blob_backend **out, const char *dir);
+
+/* ---- the store ----------------------------------------------------------- */
+
+typedef struct blob_store blob_store;
+
+/* Opens the store rooted at dir (a region's directory), creating its
+ * layout when missing.  The secret is copied. */
+int blob_store_open(blob_store **out, const char *dir, const uint8_t secret[BLOB_SECRET_SIZE]);
+void blob_store_close(blob_store *s); /* accepts NULL */
+
+/* Keyed id of len bytes (len <= BLOB_CHUNK_SIZE). */
+void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, size_t len);
+
+/* Stores one chunk: all-zero data is not stored and gives the null id.
+ * Returns 1 if new bytes were written, 0 if deduplicated or a hole. */
+int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t len);
+
+/* Reads a chunk and verifies it against its id (-EIO on mismatch). */
+int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
+
+int blob_store_has_chunk(blob_store *s, const chunk_id *id); /* 1, 0, -errno */
+
+/* Copies chunk id from src to dst unless dst has it; returns 1 when bytes
+ * moved, 0 when dst already had it (cross-region copy, SPEC §6.3). */
+int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id);
+
+int blob_store_statfs(blob_store *s, struct statvfs *out);
+
+/* Drops every chunk not in live whose mtime is older than not_after (unix
+ * seconds; chunks written or deduplicated later may belong to a blob whose
+ * metadata is not committed yet).  The chunks referenced by the store's
+ * wblobs' base manifests are always kept.  *removed_out may be NULL. */
+typedef struct blob_idset blob_idset;
+int blob_idset_new(blob_idset **out);
+void blob_idset_free(blob_idset *set);
+int blob_idset_add(blob_idset *set, const chunk_id *id);
+bool blob_idset_has(const blob_idset *set, const chunk_id *id);
+int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint64_t *removed_out);
+
+/* Verifies every stored chunk; calls bad(arg, id, errno) for each one that
+ * is unreadable or does not match its id.  Returns the number of bad chunks
+ * (>= 0) or -errno.  With repair, bad chunks are deleted. */
+int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, const chunk_id *id, int err), void *arg);
+
+/* ---- manifests ----------------------------------------------------------- */
+
+typedef struct blob_manifest {
+	uint64_t size;    /* virtual size in bytes */
+	uint32_t nchunks; /* ceil(size / BLOB_CHUNK_SIZE) */
+	uint64_t stored;  /* bytes of data chunks (what st_blocks counts) */
+	chunk_id *chunks; /* nchunks entries; null id = hole */
+} blob_manifest;
+
+int blob_manifest_new(blob_manifest **out, uint64_t size); /* all holes */
+void blob_manifest_free(blob_manifest *m);
+int blob_manifest_encode(void **out, size_t *len_out, const blob_manifest *m); /* caller free()s *out */
+int blob_manifest_decode(blob_manifest **out, const void *buf, size_t len);    /* -EINVAL when malformed */
+
+/* Length of chunk i of a blob of that size. */
+size_t blob_chunk_len(uint64_t size, uint32_t i);
+
+/* lseek(SEEK_DATA / SEEK_HOLE) over the manifest: the first data (or hole)
+ * offset >= off; -ENXIO when off >= size or (SEEK_DATA) no data follows.
+ * The virtual end of the blob counts as a hole. */
+int64_t blob_manifest_seek(const blob_manifest *m, uint64_t off, int whence);
+
+/* Reads len bytes at off (clamped to size) into buf; holes read as zeros;
+ * every chunk is verified.  Returns the number of bytes read. */
+ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off);
+
+/* XXH3-128 (unkeyed, as `xxhsum -H2` prints it) of the whole blob, as 32
+ * lowercase hex digits + NUL. */
+int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33]);
+
+/* Stores a whole blob from a file descriptor (regular file or pipe) read
+ * sequentially from offset 0 for size bytes: used by admin publish and the
+ * platform catalogue.  Zero chunks become holes. */
+int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size);
+
+/* Stores a whole blob from memory, same rules (tests, small generated disks). */
+int blob_store_put_buf(blob_store *s, blob_manifest **out, const void *buf, uint64_t size);
+
+/* ---- writable blobs ------------------------------------------------------ */
+
+typedef struct blob_wblob blob_wblob;
+
+/* Creates wblob `name` ([A-Za-z0-9_.-]{1,64}) over base (NULL: all holes),
+ * with the given virtual size.  -EEXIST if it exists. */
+int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size);
+int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
+void blob_wblob_close(blob_wblob *w); /* accepts NULL */
+int blob_wblob_remove(blob_store *s, const char *name);
+
+uint64_t blob_wblob_size(const blob_wblob *w);
+uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
+ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
+/* Writes past the end grow the blob. */
+ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
+int blob_wblob_truncate(blob_wblob *w, uint64_t size);
+int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
+int blob_wblob_fsync(blob_wblob *w);
+/* Stores the overlay's chunks and returns the manifest of the current
+ * content.  The wblob stays open and usable. */
+int blob_wblob_seal(blob_wblob *w, blob_manifest **out);
+
+#endif

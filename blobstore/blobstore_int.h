@@ -1,0 +1,150 @@
+/*
+ * blobstore_int.h — what the blobstore/ files share and nobody else sees.
+ *
+ * Who includes it: every blobstore source file and the blobstore unit tests (which
+ * look at the cache's miss counter).  It holds the body of struct blob_store,
+ * the verified-chunk cache and the small helpers several files need
+ * (little-endian codecs, full-length read/write loops, the chunk-granular
+ * seek shared by manifests and writable blobs, the local backend's extra
+ * operations).  Nothing here is part of the public contract.
+ *
+ * The store's chunk cache (cache.c)
+ *   The kernel reads a blob in 128 KiB .. 1 MiB requests, often from several
+ *   threads at once, and a chunk is only usable after all of its 1 MiB has
+ *   been read and hashed.  So the store keeps BLOB_CACHE_ENTRIES recently
+ *   verified chunks, keyed by id.  An entry is EMPTY, LOADING (one thread is
+ *   reading and verifying it; others wanting the same id wait on the
+ *   condition variable instead of reading it again) or READY (immutable
+ *   bytes; readers hold a reference while they copy out, without the lock).
+ *   Eviction takes the least recently used unreferenced entry.  Because an id
+ *   names its bytes forever, a cached entry can never be stale.
+ */
+#ifndef IMGFS_BLOBSTORE_INT_H
+#define IMGFS_BLOBSTORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "blobstore.h"
+
+#define BLOB_CACHE_ENTRIES 32
+#define BLOB_CHUNK_MASK ((uint64_t)BLOB_CHUNK_SIZE - 1)
+/* Largest virtual size: chunk indexes are u32. */
+#define BLOB_MAX_SIZE ((uint64_t)UINT32_MAX << BLOB_CHUNK_SHIFT)
+
+enum blob_cache_state { BLOB_CACHE_EMPTY, BLOB_CACHE_LOADING, BLOB_CACHE_READY };
+
+struct blob_cache_ent {
+	chunk_id id;
+	uint8_t *buf; /* BLOB_CHUNK_SIZE bytes once allocated */
+	size_t len;
+	enum blob_cache_state state;
+	unsigned refs;
+	uint64_t last_use;
+};
+
+struct blob_cache {
+	pthread_mutex_t lock;
+	pthread_cond_t loaded; /* broadcast whenever a LOADING entry settles */
+	uint64_t tick;
+	struct blob_cache_ent ent[BLOB_CACHE_ENTRIES];
+	atomic_uint_fast64_t misses; /* chunks read from the backend for reads */
+};
+
+struct blob_store {
+	char *dir;
+	uint8_t secret[BLOB_SECRET_SIZE];
+	struct blob_backend *be; /* always the local backend, see store.c */
+	int wblobs_fd;           /* <dir>/wblobs, O_DIRECTORY */
+	int tmp_fd;              /* <dir>/tmp, O_DIRECTORY */
+	struct blob_cache cache;
+};
+
+/* ---- cache.c ------------------------------------------------------------ */
+
+int blob_cache_init(struct blob_cache *c);
+void blob_cache_release(struct blob_cache *c);
+/* Copies bytes [coff, coff + n) of chunk id, whose length must be
+ * chunk_len, into dst, through the cache; the chunk is verified when it is
+ * loaded.  -EIO (and a line on stderr) when it is corrupt or of the wrong
+ * length. */
+int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n);
+/* Number of chunks the cache had to load (tests check reads are efficient). */
+uint64_t blob_store_cache_misses(blob_store *s);
+
+/* ---- store.c ------------------------------------------------------------ */
+
+/* One line on stderr about chunk id: "imgfs: chunk <hex> in <dir>: <what>". */
+void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *what);
+
+/* ---- backend_local.c ---------------------------------------------------- */
+
+bool blob_backend_is_local(const struct blob_backend *be);
+/* Refreshes the chunk's mtime (copy_chunk found it already there). */
+int blob_local_touch(struct blob_backend *be, const chunk_id *id);
+/* Removes files in <dir>/tmp whose mtime is older than `before`. */
+int blob_local_clean_tmp(struct blob_backend *be, int64_t before, uint64_t *removed_out);
+/* A name for a new file in <dir>/tmp, unique among all processes and
+ * threads: "<pid>.<tid>.<counter>.tmp" (cap >= 64). */
+void blob_local_tmp_name(struct blob_backend *be, char *buf, size_t cap);
+/* Creates (O_EXCL, write-only) a new file in <dir>/tmp under such a name,
+ * stored into name; returns the descriptor or -errno. */
+int blob_local_tmp_create(struct blob_backend *be, char *name, size_t cap, mode_t mode);
+
+/* ---- manifest.c --------------------------------------------------------- */
+
+/* lseek(SEEK_DATA/SEEK_HOLE) at chunk granularity over a blob of `size`
+ * bytes whose chunk i holds data when is_data(ctx, i). */
+int64_t blob_seek_chunks(uint64_t size, uint64_t off, int whence, bool (*is_data)(const void *ctx, uint32_t i),
+                         const void *ctx);
+uint32_t blob_nchunks(uint64_t size);
+/* Recomputes m->stored from m->chunks. */
+void blob_manifest_update_stored(blob_manifest *m);
+
+/* ---- wblob.c ------------------------------------------------------------ */
+
+/* Adds the chunk ids of every wblob's base manifest to set (gc). */
+int blob_wblob_add_base_ids(blob_store *s, blob_idset *set);
+
+/* ---- small helpers (util.c) --------------------------------------------- */
+
+bool blob_is_zero(const void *buf, size_t len);
+/* Full-length I/O: retry on EINTR and short transfers.  blob_pread_full
+ * returns the number of bytes read (less than len only at end of file). */
+ssize_t blob_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int blob_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+ssize_t blob_read_full(int fd, void *buf, size_t len);
+int blob_write_full(int fd, const void *buf, size_t len);
+int blob_fsync_dir_at(int dirfd, const char *name); /* name NULL or "": dirfd itself */
+
+static inline void blob_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void blob_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t blob_get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline uint64_t blob_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+#endif

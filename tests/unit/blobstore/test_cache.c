@@ -1,0 +1,131 @@
+/*
+ * test_cache.c — unit tests for blobstore/cache.c: a sequential pass in
+ * kernel-sized requests loads each chunk once, the cache holds verified
+ * bytes only (a failed load is not remembered), and many threads reading
+ * at once (more chunks than entries, so entries are evicted under them)
+ * always get the reference bytes.
+ */
+#include <pthread.h>
+
+#include "blob_test.h"
+#include "blobstore_int.h"
+
+static void test_sequential_pass_loads_each_chunk_once(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 20 * MiB + 4321;
+	uint8_t *ref = fx_make_blob(fx, size, 25), *buf = malloc(128 * 1024);
+	blob_manifest *m = NULL;
+	uint64_t before, data_chunks = 0;
+
+	assert_non_null(buf);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		data_chunks += !chunk_id_is_null(&m->chunks[i]);
+	before = blob_store_cache_misses(fx->s);
+	for (uint64_t off = 0; off < size; off += 128 * 1024) {
+		ssize_t n = blob_store_read(fx->s, m, buf, 128 * 1024, off);
+		assert_int_equal(n, size - off < 128 * 1024 ? size - off : 128 * 1024);
+		assert_bytes_equal(buf, ref + off, (size_t)n);
+	}
+	assert_int_equal(blob_store_cache_misses(fx->s) - before, data_chunks);
+	/* 21 chunks fit in the cache: a second pass loads nothing. */
+	for (uint64_t off = 0; off < size; off += 128 * 1024)
+		assert_true(blob_store_read(fx->s, m, buf, 128 * 1024, off) > 0);
+	assert_int_equal(blob_store_cache_misses(fx->s) - before, data_chunks);
+	blob_manifest_free(m);
+	free(ref);
+	free(buf);
+}
+
+static void test_failed_load_is_not_cached(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = fx_make_blob(fx, 2 * MiB, 0), *buf = malloc(MiB);
+	blob_manifest *m = NULL;
+
+	assert_non_null(buf);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, 2 * MiB), 0);
+	/* Chunk 0 is cached once read; damaging its file afterwards cannot
+	 * change what readers get (the cached bytes were verified). */
+	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, 0), 4096);
+	fx_corrupt_chunk(fx->store, &m->chunks[0], 10);
+	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, 0), MiB);
+	assert_bytes_equal(buf, ref, MiB);
+	/* Chunk 1 is damaged before it is ever read: -EIO every time... */
+	fx_corrupt_chunk(fx->store, &m->chunks[1], 20);
+	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
+	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
+	/* ...until it is repaired: the failure was not remembered. */
+	fx_corrupt_chunk(fx->store, &m->chunks[1], 20); /* flips it back */
+	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, MiB), MiB);
+	assert_bytes_equal(buf, ref + MiB, MiB);
+	blob_manifest_free(m);
+	free(ref);
+	free(buf);
+}
+
+struct reader {
+	struct blob_fx *fx;
+	const blob_manifest *m;
+	const uint8_t *ref;
+	uint64_t seed;
+	int errors;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct blob_fx local = {.rng = r->seed};
+	uint64_t size = r->m->size;
+	uint8_t *buf = malloc(MiB);
+
+	if (buf == NULL) {
+		r->errors++;
+		return NULL;
+	}
+	for (int k = 0; k < 150; k++) {
+		uint64_t off = fx_below(&local, size);
+		size_t len = (size_t)(fx_below(&local, 2) ? 128 * 1024 : fx_below(&local, MiB) + 1);
+		ssize_t n = blob_store_read(r->fx->s, r->m, buf, len, off);
+		size_t want = size - off < len ? (size_t)(size - off) : len;
+
+		if (n != (ssize_t)want || memcmp(buf, r->ref + off, want) != 0)
+			r->errors++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 48 * MiB + 1;
+	uint8_t *ref = fx_make_blob(fx, size, 10);
+	blob_manifest *m = NULL;
+	struct reader r[8];
+	pthread_t t[8];
+
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
+	for (int i = 0; i < 8; i++) {
+		r[i] = (struct reader){.fx = fx, .m = m, .ref = ref, .seed = fx_rand(fx)};
+		assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(r[i].errors, 0);
+	}
+	blob_manifest_free(m);
+	free(ref);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sequential_pass_loads_each_chunk_once, blob_fx_setup,
+		                                blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_load_is_not_cached, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_readers, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,272 @@
+/*
+ * test_read.c — unit tests for blobstore/read.c: blob_store_read against an
+ * in-memory reference (random sizes and holes, random odd offsets and
+ * lengths, across chunk boundaries and past the end), corruption giving
+ * -EIO and never wrong bytes, and blob_store_hash_blob agreeing with
+ * `xxhsum -H2` on the same bytes.
+ */
+#include "blob_test.h"
+
+/* Checks the manifest put_buf made for ref: a hole exactly where a chunk
+ * is all zero, ids of the chunk bytes elsewhere, stored = their lengths. */
+static void check_manifest(struct blob_fx *fx, const blob_manifest *m, const uint8_t *ref, uint64_t size)
+{
+	uint64_t stored = 0;
+
+	assert_int_equal(m->size, size);
+	assert_int_equal(m->nchunks, (size + MiB - 1) / MiB);
+	for (uint32_t i = 0; i < m->nchunks; i++) {
+		size_t len = blob_chunk_len(size, i);
+		const uint8_t *p = ref + (uint64_t)i * MiB;
+		bool zero = true;
+		chunk_id want;
+
+		for (size_t k = 0; k < len && zero; k++)
+			zero = p[k] == 0;
+		assert_int_equal(chunk_id_is_null(&m->chunks[i]), zero);
+		if (!zero) {
+			blob_store_chunk_id(fx->s, &want, p, len);
+			assert_true(chunk_id_equal(&want, &m->chunks[i]));
+			stored += len;
+		}
+	}
+	assert_int_equal(m->stored, stored);
+}
+
+static void check_reads(struct blob_fx *fx, const blob_manifest *m, const uint8_t *ref, int nreads)
+{
+	uint64_t size = m->size;
+	uint8_t *buf = malloc(3 * MiB + 2);
+
+	assert_non_null(buf);
+	for (int r = 0; r < nreads; r++) {
+		uint64_t off;
+		size_t len;
+		ssize_t n;
+
+		switch (fx_below(fx, 4)) {
+		case 0: /* around a chunk boundary */
+			off = fx_below(fx, size / MiB + 2) * MiB;
+			off = off > 5 ? off - fx_below(fx, 6) : off;
+			break;
+		case 1: /* near or past the end */
+			off = size + 3 > 10 ? size + 3 - fx_below(fx, 10) : fx_below(fx, 3);
+			break;
+		default:
+			off = fx_below(fx, size + 1);
+		}
+		len = (size_t)fx_below(fx, 3 * MiB + 2);
+		if (fx_below(fx, 3) == 0)
+			len = (size_t)fx_below(fx, 300);
+		len |= 1; /* odd */
+		memset(buf, 0xcd, len);
+		n = blob_store_read(fx->s, m, buf, len, off);
+		if (off >= size) {
+			assert_int_equal(n, 0);
+			continue;
+		}
+		size_t want = size - off < len ? (size_t)(size - off) : len;
+		assert_int_equal(n, want);
+		assert_bytes_equal(buf, ref + off, want);
+	}
+	free(buf);
+}
+
+static void test_store_vs_reference(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t sizes[14] = {0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 77};
+
+	for (int k = 6; k < 14; k++)
+		sizes[k] = fx_below(fx, 12 * MiB) + 1;
+	for (int k = 0; k < 14; k++) {
+		uint64_t size = sizes[k];
+		uint8_t *ref = fx_make_blob(fx, size, (int)fx_below(fx, 70));
+		blob_manifest *m = NULL;
+
+		assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
+		check_manifest(fx, m, ref, size);
+		check_reads(fx, m, ref, 150);
+		/* The whole blob in one read. */
+		uint8_t *all = malloc(size + 1);
+		assert_non_null(all);
+		assert_int_equal(blob_store_read(fx->s, m, all, size + 1, 0), size);
+		assert_bytes_equal(all, ref, size);
+		free(all);
+		blob_manifest_free(m);
+		free(ref);
+	}
+}
+
+static void test_blob_dedupe(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 6 * MiB + 500;
+	uint8_t *ref = fx_make_blob(fx, size, 30);
+	blob_manifest *a = NULL, *b = NULL;
+	int files;
+
+	/* Chunk 4 repeats chunk 1. */
+	memcpy(ref + 4 * MiB, ref + MiB, MiB);
+	ref[MiB] = 1;
+	ref[4 * MiB] = 1;
+	assert_int_equal(blob_store_put_buf(fx->s, &a, ref, size), 0);
+	assert_true(chunk_id_equal(&a->chunks[1], &a->chunks[4]));
+	files = fx_count_chunks(fx->store);
+	int distinct = 0;
+	for (uint32_t i = 0; i < a->nchunks; i++)
+		distinct += !chunk_id_is_null(&a->chunks[i]) && i != 4;
+	assert_int_equal(files, distinct);
+	assert_int_equal(blob_store_put_buf(fx->s, &b, ref, size), 0);
+	assert_int_equal(fx_count_chunks(fx->store), files);
+	for (uint32_t i = 0; i < a->nchunks; i++)
+		assert_true(chunk_id_equal(&a->chunks[i], &b->chunks[i]));
+	blob_manifest_free(a);
+	blob_manifest_free(b);
+	free(ref);
+}
+
+static void test_holes_do_not_touch_the_backend(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = calloc(1, 4 * MiB), *buf = malloc(4 * MiB);
+	blob_manifest *m = NULL;
+	char path[256];
+
+	assert_non_null(ref);
+	assert_non_null(buf);
+	fx_fill(fx, ref + 2 * MiB, MiB);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, 4 * MiB), 0);
+	/* Remove the only chunk: holes still read, the data chunk cannot. */
+	fx_chunk_path(path, sizeof path, fx->store, &m->chunks[2]);
+	assert_int_equal(unlink(path), 0);
+	memset(buf, 1, 4 * MiB);
+	assert_int_equal(blob_store_read(fx->s, m, buf, 2 * MiB, 0), 2 * MiB);
+	assert_bytes_equal(buf, ref, 2 * MiB);
+	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, 3 * MiB), MiB);
+	assert_bytes_equal(buf, ref, MiB);
+	assert_int_equal(blob_store_read(fx->s, m, buf, 4 * MiB, 0), -ENOENT);
+	blob_manifest_free(m);
+	free(ref);
+	free(buf);
+}
+
+static void test_corruption_is_eio(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 4 * MiB + 1000;
+	uint8_t *ref = fx_make_blob(fx, size, 0), *buf = malloc(size);
+	blob_manifest *m = NULL;
+	char hex[33];
+
+	assert_non_null(buf);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
+	fx_corrupt_chunk(fx->store, &m->chunks[2], 777);
+	fx_corrupt_chunk(fx->store, &m->chunks[4], 999); /* the short tail */
+
+	assert_int_equal(blob_store_read(fx->s, m, buf, size, 0), -EIO);
+	assert_int_equal(blob_store_read(fx->s, m, buf, 128 * 1024, 2 * MiB + 4096), -EIO);
+	assert_int_equal(blob_store_read(fx->s, m, buf, 10, 4 * MiB), -EIO);
+	/* Good chunks read fine, again and again. */
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(blob_store_read(fx->s, m, buf, 2 * MiB, 0), 2 * MiB);
+		assert_bytes_equal(buf, ref, 2 * MiB);
+		assert_int_equal(blob_store_read(fx->s, m, buf, MiB, 3 * MiB), MiB);
+		assert_bytes_equal(buf, ref + 3 * MiB, MiB);
+		assert_int_equal(blob_store_read(fx->s, m, buf, 64 * 1024, 2 * MiB), -EIO);
+	}
+	assert_int_equal(blob_store_hash_blob(fx->s, m, hex), -EIO);
+	blob_manifest_free(m);
+	free(ref);
+	free(buf);
+}
+
+static void test_manifest_length_mismatch(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = fx_make_blob(fx, 2 * MiB, 0), buf[100];
+	blob_manifest *m = NULL;
+
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, 2 * MiB), 0);
+	/* Claim the blob is shorter: chunk 1 would then be 1000 bytes, but the
+	 * stored chunk has 1 MiB. */
+	m->size = MiB + 1000;
+	assert_int_equal(blob_store_read(fx->s, m, buf, sizeof buf, MiB), -EIO);
+	blob_manifest_free(m);
+	free(ref);
+}
+
+/* `xxhsum -H2` of len bytes, or "" when xxhsum is not installed. */
+static void xxhsum_of(struct blob_fx *fx, const uint8_t *buf, uint64_t len, char out[33])
+{
+	char path[128], cmd[256], line[256];
+	FILE *f, *p;
+
+	out[0] = '\0';
+	if (access("/usr/bin/xxhsum", X_OK) != 0)
+		return;
+	snprintf(path, sizeof path, "%s/bytes", fx->dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	snprintf(cmd, sizeof cmd, "/usr/bin/xxhsum -H2 %s", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof line, p));
+	assert_int_equal(pclose(p), 0);
+	memcpy(out, line, 32);
+	out[32] = '\0';
+}
+
+static void test_hash_blob(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t sizes[] = {0, 1, 240, MiB, 5 * MiB + 3, 0};
+	bool have_xxhsum = access("/usr/bin/xxhsum", X_OK) == 0;
+	char first[33] = "";
+
+	sizes[5] = fx_below(fx, 9 * MiB) + 1;
+	if (!have_xxhsum)
+		fprintf(stderr, "    /usr/bin/xxhsum not installed: not comparing with it\n");
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		uint8_t *ref = fx_make_blob(fx, sizes[k], 40);
+		blob_manifest *m = NULL;
+		char got[33], want[33];
+
+		if (k == 4) { /* make sure there is a hole and data */
+			memset(ref + MiB, 0, MiB);
+			ref[3 * MiB + 5] = 7;
+		}
+		assert_int_equal(blob_store_put_buf(fx->s, &m, ref, sizes[k]), 0);
+		assert_int_equal(blob_store_hash_blob(fx->s, m, got), 0);
+		assert_int_equal(strlen(got), 32);
+		for (int i = 0; i < 32; i++)
+			assert_true((got[i] >= '0' && got[i] <= '9') || (got[i] >= 'a' && got[i] <= 'f'));
+		if (k == 0) {
+			/* XXH3-128 of no bytes, as xxhsum prints it. */
+			assert_string_equal(got, "99aa06d3014798d86001c324468d497f");
+			strcpy(first, got);
+		} else {
+			assert_string_not_equal(got, first);
+		}
+		xxhsum_of(fx, ref, sizes[k], want);
+		if (have_xxhsum)
+			assert_string_equal(got, want);
+		blob_manifest_free(m);
+		free(ref);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_store_vs_reference, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_blob_dedupe, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_holes_do_not_touch_the_backend, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_corruption_is_eio, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_manifest_length_mismatch, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_hash_blob, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
