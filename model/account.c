@@ -1,0 +1,252 @@
+/*
+ * account.c — accounts (SPEC §8) and regions (SPEC §1).
+ *
+ * Regions are created with the platform catalogue (catalogue.c) inside
+ * the same transaction, so a region never exists without its public images.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "model_int.h"
+
+static void account_row(sqlite3_stmt *st, struct model_account *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	model_col_text(st, 1, a->name, sizeof(a->name));
+	a->uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
+}
+
+static int account_one(model *m, const char *sql, const char *text, int64_t num, struct model_account *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, sql)))
+		return -EIO;
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, num);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		account_row(st, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int model_account_by_name(model *m, const char *name, struct model_account *out)
+{
+	return account_one(m, "SELECT id, name, uid FROM accounts WHERE name = ?", name, 0, out);
+}
+
+int model_account_by_uid(model *m, int64_t uid, struct model_account *out)
+{
+	return account_one(m, "SELECT id, name, uid FROM accounts WHERE uid = ?", NULL, uid, out);
+}
+
+int model_account_get(model *m, int64_t id, struct model_account *out)
+{
+	return account_one(m, "SELECT id, name, uid FROM accounts WHERE id = ?", NULL, id, out);
+}
+
+int model_account_add(model *m, const char *name, int64_t uid, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_account a;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_name_check(name, err)) < 0)
+		return rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if (model_account_by_name(m, name, &a) == 0) {
+		rc = model_fail(err, -EEXIST, "account %s exists", name);
+		goto out;
+	}
+	if (uid >= 0 && model_account_by_uid(m, uid, &a) == 0) {
+		rc = model_fail(err, -EEXIST, "uid %lld is mapped to account %s", (long long)uid, a.name);
+		goto out;
+	}
+	if (!(st = model_stmt(c, "INSERT INTO accounts(name, uid, created) VALUES (?, ?, ?)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (uid >= 0)
+		sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int64(st, 3, time(NULL));
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_account_ensure(model *m, const char *name, struct model_account *out, struct model_err *err)
+{
+	int rc = model_account_by_name(m, name, out);
+	if (rc != -ENOENT)
+		return rc;
+	rc = model_account_add(m, name, -1, err);
+	if (rc < 0 && rc != -EEXIST)
+		return rc;
+	return model_account_by_name(m, name, out);
+}
+
+struct account_cb {
+	int (*cb)(void *arg, const struct model_account *a);
+	void *arg;
+};
+
+static int account_each(void *arg, sqlite3_stmt *st)
+{
+	struct account_cb *c = arg;
+	struct model_account a;
+	account_row(st, &a);
+	return c->cb(c->arg, &a);
+}
+
+int model_account_list(model *m, int (*cb)(void *arg, const struct model_account *a), void *arg)
+{
+	struct account_cb c = {cb, arg};
+	struct model_conn *conn;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &conn)) < 0)
+		return rc;
+	if (!(st = model_stmt(conn, "SELECT id, name, uid FROM accounts ORDER BY id")))
+		return -EIO;
+	return model_each_row(st, account_each, &c);
+}
+
+/* ---- regions ------------------------------------------------------------- */
+
+static void region_row(sqlite3_stmt *st, struct model_region *r)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	model_col_text(st, 1, r->name, sizeof(r->name));
+	r->created_ns = sqlite3_column_int64(st, 2);
+	r->mtime_ns = sqlite3_column_int64(st, 3);
+}
+
+static int region_one(model *m, const char *sql, const char *text, int64_t num, struct model_region *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, sql)))
+		return -EIO;
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, num);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		region_row(st, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int model_region_get(model *m, int64_t id, struct model_region *out)
+{
+	return region_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id = ?", NULL, id, out);
+}
+
+int model_region_by_name(model *m, const char *name, struct model_region *out)
+{
+	return region_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE name = ?", name, 0, out);
+}
+
+struct region_cb {
+	int (*cb)(void *arg, const struct model_region *r);
+	void *arg;
+};
+
+static int region_each(void *arg, sqlite3_stmt *st)
+{
+	struct region_cb *c = arg;
+	struct model_region r;
+	region_row(st, &r);
+	return c->cb(c->arg, &r);
+}
+
+int model_region_list(model *m, int64_t after_id, int (*cb)(void *arg, const struct model_region *r), void *arg)
+{
+	struct region_cb c = {cb, arg};
+	struct model_conn *conn;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &conn)) < 0)
+		return rc;
+	if (!(st = model_stmt(conn, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id > ? ORDER BY id")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, after_id);
+	return model_each_row(st, region_each, &c);
+}
+
+int model_touch_region(struct model_conn *c, int64_t region_id)
+{
+	sqlite3_stmt *st = model_stmt(c, "UPDATE regions SET mtime_ns = ? WHERE id = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, model_now_ns());
+	sqlite3_bind_int64(st, 2, region_id);
+	return model_exec_stmt(st);
+}
+
+int model_region_add(model *m, const char *name, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_region r;
+	sqlite3_stmt *st;
+	int rc;
+	/* Region names are directory names in the state dir: §10 rules. */
+	if ((rc = model_name_check(name, err)) < 0)
+		return rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if (model_region_by_name(m, name, &r) == 0) {
+		rc = model_fail(err, -EEXIST, "region %s exists", name);
+		goto out;
+	}
+	if (!(st = model_stmt(c, "INSERT INTO regions(name, created_ns, mtime_ns) VALUES (?, ?, ?)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	int64_t now = model_now_ns();
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, now);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	int64_t id = sqlite3_last_insert_rowid(c->db);
+	if (id >= MODEL_MAX_REGIONS) {
+		rc = model_fail(err, -ENOSPC, "at most %d regions", MODEL_MAX_REGIONS - 1);
+		goto out;
+	}
+	if ((rc = model_catalogue_install(m, id, err)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_REGION, id, id, MODEL_FOLDER_INVALID, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}

@@ -1,0 +1,172 @@
+/*
+ * blob.c — blob rows and device mappings (SPEC §2.2, §2.3).
+ *
+ * A blob row records a device's bytes: a sealed manifest (immutable) or
+ * the name of a writable blob in the region's store.  Devices map an
+ * image's vda..vdz / cdrom to blobs, directly (an image file) or through a
+ * snapshot.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_int.h"
+
+int model_device_index(const char *name)
+{
+	if (strcmp(name, "cdrom") == 0)
+		return 26;
+	if (name[0] == 'v' && name[1] == 'd' && name[2] >= 'a' && name[2] <= 'z' && name[3] == '\0')
+		return name[2] - 'a';
+	return -EINVAL;
+}
+
+static void device_name(char out[8], int idx)
+{
+	if (idx == 26) {
+		strcpy(out, "cdrom");
+	} else {
+		out[0] = 'v';
+		out[1] = 'd';
+		out[2] = (char)('a' + idx);
+		out[3] = '\0';
+	}
+}
+
+int model_device_list(model *m, int64_t image_id, struct model_device out[MODEL_MAX_DEVICES])
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc, n = 0;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT d.idx, d.blob_id, d.snapshot_id, COALESCE(s.ext_id, ''), b.size "
+	                         "FROM devices d JOIN blobs b ON b.id = d.blob_id "
+	                         "LEFT JOIN snapshots s ON s.id = d.snapshot_id WHERE d.image_id = ? ORDER BY d.idx")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	while (n < MODEL_MAX_DEVICES && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct model_device *d = &out[n++];
+		d->index = sqlite3_column_int(st, 0);
+		device_name(d->name, d->index);
+		d->blob_id = sqlite3_column_int64(st, 1);
+		d->snapshot_id = sqlite3_column_int64(st, 2);
+		d->kind = d->snapshot_id ? MODEL_DEV_SNAPSHOT : MODEL_DEV_IMAGE;
+		model_col_text(st, 3, d->snapshot_ext_id, sizeof(d->snapshot_ext_id));
+		d->size = (uint64_t)sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : model_sqlite_errno(rc);
+}
+
+int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT id, region_id, size, stored, manifest IS NOT NULL, xxh128, "
+	                         "COALESCE(wblob, ''), mtime_ns FROM blobs WHERE id = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, blob_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		out->region_id = sqlite3_column_int64(st, 1);
+		out->size = (uint64_t)sqlite3_column_int64(st, 2);
+		out->stored = (uint64_t)sqlite3_column_int64(st, 3);
+		out->sealed = sqlite3_column_int(st, 4) != 0;
+		model_col_text(st, 5, out->xxh128, sizeof(out->xxh128));
+		model_col_text(st, 6, out->wblob, sizeof(out->wblob));
+		out->mtime_ns = sqlite3_column_int64(st, 7);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	*out = NULL;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT manifest FROM blobs WHERE id = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, blob_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+			rc = -EINVAL; /* a writable blob has no manifest */
+		else
+			rc = blob_manifest_decode(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,
+                             int64_t *id_out)
+{
+	void *enc = NULL;
+	size_t len = 0;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, manifest, xxh128, mtime_ns) "
+	                         "VALUES (?, ?, ?, ?, ?, ?)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, (int64_t)man->size);
+	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
+	sqlite3_bind_blob(st, 4, enc, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, xxh128 ? xxh128 : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, model_now_ns());
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	*id_out = sqlite3_last_insert_rowid(c->db);
+out:
+	free(enc);
+	return rc;
+}
+
+int model_blob_hash(model *m, int64_t blob_id, char out[33])
+{
+	struct model_blob b;
+	struct model_conn *c;
+	blob_manifest *man = NULL;
+	blob_store *s;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
+		return rc;
+	if (!b.sealed)
+		return -ENODATA;
+	if (b.xxh128[0]) {
+		memcpy(out, b.xxh128, 33);
+		return 0;
+	}
+	if ((rc = model_store(m, b.region_id, &s)) < 0 || (rc = model_blob_manifest(m, blob_id, &man)) < 0)
+		goto out;
+	if ((rc = blob_store_hash_blob(s, man, out)) < 0)
+		goto out;
+	/* Recording it is an optimisation: a failure here loses nothing. */
+	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, "UPDATE blobs SET xxh128 = ? WHERE id = ?"))) {
+		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, blob_id);
+		model_exec_stmt(st);
+	}
+out:
+	blob_manifest_free(man);
+	return rc;
+}

@@ -1,0 +1,139 @@
+/*
+ * catalogue.c — the platform catalogue (SPEC §3, seed 002's table) that
+ * every new region gets, and the marketplace entries that come with it.
+ *
+ * The disks are real, small and sparse: raw, with an MBR whose single
+ * partition starts at 1 MiB and covers the rest of the disk, a boot-sector
+ * text naming the image, and two 1 MiB data chunks (the partition's first
+ * chunk and one in the middle) filled deterministically from the image's
+ * name — so `qemu-img info` accepts them, `cp --sparse` and `tar --sparse`
+ * have holes to find, and every region's copy deduplicates to the same
+ * chunk ids.  Whole-blob hashes are computed on first use (model_blob_hash)
+ * so creating a region stays fast.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_int.h"
+
+struct catalogue_entry {
+	enum model_folder folder;
+	const char *name, *os_type, *platform, *version, *features, *description;
+	unsigned gib; /* virtual size */
+};
+
+static const struct catalogue_entry catalogue[] = {
+#define LINUX(n, p, v, d) {MODEL_FOLDER_PUBLIC, n, "linux", p, v, "cloud-init qemu-ga", d, 1}
+#define WINDOWS(n, v, d) {MODEL_FOLDER_PUBLIC, n, "windows", "windows", v, "qemu-ga", d, 2}
+	WINDOWS("windows-server-2016-datacenter", "2016", "Windows Server 2016 Datacenter Edition, Chinese, 64-bit"),
+	WINDOWS("windows-server-2012r2-standard", "2012", "Windows Server 2012 R2 Standard Edition, Chinese, 64-bit"),
+	WINDOWS("windows-server-2008r2-datacenter", "2008", "Windows Server 2008 R2 Datacenter Edition, Chinese, 64-bit"),
+	LINUX("centos-7.4", "centos", "7.4", "CentOS 7.4 64-bit"),
+	LINUX("centos-7.3", "centos", "7.3", "CentOS 7.3 64-bit"),
+	LINUX("centos-7.2", "centos", "7.2", "CentOS 7.2 64-bit"),
+	LINUX("centos-7.1", "centos", "7.1", "CentOS 7.1 64-bit"),
+	LINUX("centos-7.2-nat-gateway", "centos", "7.2", "CentOS 7.2 64-bit NAT Gateway"),
+	LINUX("centos-6.9", "centos", "6.9", "CentOS 6.9 64-bit"),
+	LINUX("centos-6.8", "centos", "6.8", "CentOS 6.8 64-bit"),
+	LINUX("centos-6.6", "centos", "6.6", "CentOS 6.6 64-bit"),
+	LINUX("centos-6.5", "centos", "6.5", "CentOS 6.5 64-bit"),
+	LINUX("ubuntu-16.04", "ubuntu", "16.04", "Ubuntu 16.04 64-bit"),
+	LINUX("ubuntu-14.04", "ubuntu", "14.04", "Ubuntu 14.04 64-bit"),
+	{MODEL_FOLDER_MARKETPLACE, "lamp-centos-7.4", "linux", "centos", "7.4", "cloud-init qemu-ga",
+	 "LAMP stack (Apache, MariaDB, PHP) on CentOS 7.4 64-bit", 1},
+	{MODEL_FOLDER_MARKETPLACE, "wordpress-ubuntu-16.04", "linux", "ubuntu", "16.04", "cloud-init qemu-ga",
+	 "WordPress on Ubuntu 16.04 64-bit", 1},
+#undef LINUX
+#undef WINDOWS
+};
+
+/* xorshift64*, seeded from the name: deterministic filler bytes. */
+static void fill(uint8_t *buf, size_t len, const char *seed, uint64_t salt)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull ^ salt;
+	for (const char *p = seed; *p; p++)
+		x = (x ^ (uint8_t)*p) * 0x100000001b3ull;
+	for (size_t i = 0; i < len; i += 8) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		uint64_t v = x * 0x2545f4914f6cdd1dull;
+		memcpy(buf + i, &v, len - i < 8 ? len - i : 8);
+	}
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Builds the disk of e in store s. */
+static int catalogue_disk(blob_store *s, const struct catalogue_entry *e, blob_manifest **out)
+{
+	uint64_t size = (uint64_t)e->gib << 30;
+	uint8_t *buf = NULL;
+	blob_manifest *m = NULL;
+	int rc;
+
+	if ((rc = blob_manifest_new(&m, size)) < 0)
+		return rc;
+	if (!(buf = calloc(1, BLOB_CHUNK_SIZE))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Chunk 0: boot code area text, MBR partition table, signature. */
+	snprintf((char *)buf, 440, "imgfs platform image %s: %s\n", e->name, e->description);
+	uint8_t *pe = buf + 446;
+	pe[0] = 0x80;                                      /* bootable */
+	pe[4] = strcmp(e->os_type, "windows") == 0 ? 0x07 : 0x83; /* NTFS or Linux */
+	pe[1] = pe[5] = 0xfe; pe[2] = pe[6] = 0xff; pe[3] = pe[7] = 0xff; /* CHS: use LBA */
+	put_le32(pe + 8, 2048);
+	put_le32(pe + 12, (uint32_t)(size / 512 - 2048));
+	buf[510] = 0x55;
+	buf[511] = 0xaa;
+	if ((rc = blob_store_put_chunk(s, &m->chunks[0], buf, BLOB_CHUNK_SIZE)) < 0)
+		goto out;
+	/* Chunk 1 (the partition's start) and the middle chunk: filler. */
+	uint32_t data[2] = {1, m->nchunks / 2};
+	for (int i = 0; i < 2; i++) {
+		fill(buf, BLOB_CHUNK_SIZE, e->name, data[i]);
+		if ((rc = blob_store_put_chunk(s, &m->chunks[data[i]], buf, BLOB_CHUNK_SIZE)) < 0)
+			goto out;
+	}
+	m->stored = 3ull * BLOB_CHUNK_SIZE;
+	*out = m;
+	m = NULL;
+out:
+	free(buf);
+	blob_manifest_free(m);
+	return rc < 0 ? rc : 0;
+}
+
+int model_catalogue_install(model *m, int64_t region_id, struct model_err *err)
+{
+	blob_store *s;
+	int rc;
+	if ((rc = model_store(m, region_id, &s)) < 0)
+		return model_fail(err, rc, "cannot open the region's blob store: %s", strerror(-rc));
+	for (size_t i = 0; i < sizeof(catalogue) / sizeof(catalogue[0]); i++) {
+		const struct catalogue_entry *e = &catalogue[i];
+		blob_manifest *disk = NULL;
+		if ((rc = catalogue_disk(s, e, &disk)) < 0)
+			return model_fail(err, rc, "cannot write the disk of %s: %s", e->name, strerror(-rc));
+		struct model_publish p = {
+			.folder = e->folder, .name = e->name, .os_type = e->os_type, .platform = e->platform,
+			.version = e->version, .arch = "x86_64", .boot_mode = "bios", .features = e->features,
+			.description = e->description,
+		};
+		rc = model_image_publish(m, region_id, &p, disk, NULL, NULL, err);
+		blob_manifest_free(disk);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}

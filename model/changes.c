@@ -1,0 +1,88 @@
+/*
+ * changes.c — the change log.  Every mutation that a kernel might hold in
+ * its caches (attributes, names, listings) appends one row inside its own
+ * transaction; each mount's watcher (fs/watch.c) reads the rows after the
+ * last one it saw and invalidates exactly those inodes and names.  This is
+ * what lets the mounts use long entry and attribute timeouts — a tree walk
+ * is then served from the kernel's caches — and still show a change made by
+ * another process within the watcher's poll interval.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "model_int.h"
+
+#define CHANGES_KEEP 600 /* seconds */
+
+int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t obj, int64_t region_id,
+                     enum model_folder folder, const char *old_name)
+{
+	sqlite3_stmt *st = model_stmt(c, "INSERT INTO changes(at, kind, obj, region_id, folder, name) "
+	                                 "VALUES (?, ?, ?, ?, ?, ?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, time(NULL));
+	sqlite3_bind_int(st, 2, kind);
+	sqlite3_bind_int64(st, 3, obj);
+	sqlite3_bind_int64(st, 4, region_id);
+	sqlite3_bind_int(st, 5, folder);
+	model_bind_text(st, 6, old_name);
+	int rc = model_exec_stmt(st);
+	/* Now and then, inside this same transaction, drop rows nobody needs:
+	 * a mount that was away that long revalidates through its timeouts. */
+	if (rc == 0 && sqlite3_last_insert_rowid(c->db) % 1024 == 0 &&
+	    (st = model_stmt(c, "DELETE FROM changes WHERE at < ?"))) {
+		sqlite3_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
+		rc = model_exec_stmt(st);
+	}
+	return rc;
+}
+
+int64_t model_changes_head(model *m)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int64_t seq = 0;
+	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, "SELECT COALESCE(max(seq), 0) FROM changes")))
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return seq;
+}
+
+struct change_cb {
+	int64_t *seq;
+	int (*cb)(void *arg, const struct model_change *c);
+	void *arg;
+};
+
+static int change_each(void *arg, sqlite3_stmt *st)
+{
+	struct change_cb *c = arg;
+	struct model_change ch;
+	ch.seq = sqlite3_column_int64(st, 0);
+	ch.kind = sqlite3_column_int(st, 1);
+	ch.obj = sqlite3_column_int64(st, 2);
+	ch.region_id = sqlite3_column_int64(st, 3);
+	ch.folder = sqlite3_column_int(st, 4);
+	model_col_text(st, 5, ch.name, sizeof(ch.name));
+	*c->seq = ch.seq;
+	return c->cb(c->arg, &ch);
+}
+
+int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struct model_change *c), void *arg)
+{
+	struct change_cb c = {seq, cb, arg};
+	struct model_conn *conn;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &conn)) < 0)
+		return rc;
+	if (!(st = model_stmt(conn, "SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
+	                            "WHERE seq > ? ORDER BY seq")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, *seq);
+	return model_each_row(st, change_each, &c);
+}

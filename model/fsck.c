@@ -1,0 +1,229 @@
+/*
+ * fsck.c — `imgfs admin fsck` and `imgfs admin gc` (SPEC §1).
+ *
+ * fsck checks, in order: every image's region and devices resolve; every
+ * sealed blob's manifest decodes and names chunks its region's store holds;
+ * every chunk in every store hashes to its id.  With repair, chunks that do
+ * not verify are deleted (reads of blobs that used them then fail with EIO
+ * instead of serving wrong bytes) and dangling device rows are dropped.
+ *
+ * gc marks the chunks of every sealed manifest of a region and lets the
+ * store drop the rest that are older than the grace period: chunks written
+ * for a blob whose row is not committed yet are younger than that.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model_int.h"
+
+struct fsck {
+	model *m;
+	void (*report)(void *, const char *);
+	void *arg;
+	int problems;
+	const char *region;
+};
+
+static void problem(struct fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct fsck *f, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	f->problems++;
+	f->report(f->arg, line);
+}
+
+static void bad_chunk(void *arg, const chunk_id *id, int err)
+{
+	struct fsck *f = arg;
+	char hex[33];
+	chunk_id_fmt(hex, id);
+	/* err is a positive errno (blobstore.h) */
+	problem(f, "region %s: chunk %s: %s", f->region, hex, err == EIO ? "does not match its hash" : strerror(err));
+}
+
+struct manifest_cb {
+	int (*fn)(void *arg, int64_t blob_id, const void *enc, size_t len);
+	void *arg;
+};
+
+static int manifest_each(void *arg, sqlite3_stmt *st)
+{
+	struct manifest_cb *c = arg;
+	return c->fn(c->arg, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+}
+
+/* Calls fn(arg, blob_id, encoded manifest) for every sealed blob of a region. */
+static int each_manifest(model *m, int64_t region_id,
+                         int (*fn)(void *arg, int64_t blob_id, const void *enc, size_t len), void *arg)
+{
+	struct manifest_cb c = {fn, arg};
+	struct model_conn *conn;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &conn)) < 0)
+		return rc;
+	if (!(st = model_stmt(conn, "SELECT id, manifest FROM blobs WHERE region_id = ? AND manifest IS NOT NULL")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	return model_each_row(st, manifest_each, &c);
+}
+
+struct fsck_region {
+	struct fsck *f;
+	blob_store *s;
+};
+
+static int fsck_manifest(void *arg, int64_t blob_id, const void *enc, size_t len)
+{
+	struct fsck_region *fr = arg;
+	blob_manifest *man;
+	if (blob_manifest_decode(&man, enc, len) < 0) {
+		problem(fr->f, "region %s: blob %lld: malformed manifest", fr->f->region, (long long)blob_id);
+		return 0;
+	}
+	for (uint32_t i = 0; i < man->nchunks; i++) {
+		if (chunk_id_is_null(&man->chunks[i]) || blob_store_has_chunk(fr->s, &man->chunks[i]) == 1)
+			continue;
+		char hex[33];
+		chunk_id_fmt(hex, &man->chunks[i]);
+		problem(fr->f, "region %s: blob %lld: chunk %u (%s) is missing", fr->f->region, (long long)blob_id, i, hex);
+	}
+	blob_manifest_free(man);
+	return 0;
+}
+
+static int fsck_region(void *arg, const struct model_region *r)
+{
+	struct fsck *f = arg;
+	struct fsck_region fr = {f, NULL};
+	int rc;
+	f->region = r->name;
+	if ((rc = model_store(f->m, r->id, &fr.s)) < 0) {
+		problem(f, "region %s: cannot open its blob store: %s", r->name, strerror(-rc));
+		return 0;
+	}
+	return each_manifest(f->m, r->id, fsck_manifest, &fr);
+}
+
+/* Rows whose references dangle. */
+static int fsck_rows(struct fsck *f, bool repair)
+{
+	static const struct {
+		const char *what, *find, *fix;
+	} checks[] = {
+		{"image in an unknown region", "SELECT ext_id FROM images WHERE region_id NOT IN (SELECT id FROM regions)",
+		 NULL},
+		{"device of a missing blob",
+		 "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id WHERE d.blob_id NOT IN "
+		 "(SELECT id FROM blobs)",
+		 "DELETE FROM devices WHERE blob_id NOT IN (SELECT id FROM blobs)"},
+		{"available image without a system disk",
+		 "SELECT ext_id FROM images WHERE status = 5 AND id NOT IN (SELECT image_id FROM devices)", NULL},
+	};
+	struct model_conn *c;
+	int rc;
+	if ((rc = model_conn_get(f->m, &c)) < 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(c->db, checks[i].find, -1, &st, NULL) != SQLITE_OK)
+			return -EIO;
+		while (sqlite3_step(st) == SQLITE_ROW)
+			problem(f, "%s: %s", (const char *)sqlite3_column_text(st, 0), checks[i].what);
+		sqlite3_finalize(st);
+		if (repair && checks[i].fix)
+			model_exec(c, checks[i].fix);
+	}
+	return 0;
+}
+
+struct verify_ctx {
+	struct fsck *f;
+	bool repair;
+};
+
+static int fsck_verify_repair(void *arg, const struct model_region *r)
+{
+	struct verify_ctx *v = arg;
+	blob_store *s;
+	v->f->region = r->name;
+	if (model_store(v->f->m, r->id, &s) < 0)
+		return 0;
+	int rc = blob_store_verify_all(s, v->repair, bad_chunk, v->f);
+	return rc < 0 ? rc : 0;
+}
+
+int model_fsck(model *m, bool repair, void (*report)(void *arg, const char *line), void *arg)
+{
+	struct fsck f = {m, report, arg, 0, ""};
+	struct verify_ctx v = {&f, repair};
+	int rc;
+	if ((rc = fsck_rows(&f, repair)) < 0)
+		return rc;
+	if ((rc = model_region_list(m, 0, fsck_region, &f)) < 0)
+		return rc;
+	if ((rc = model_region_list(m, 0, fsck_verify_repair, &v)) < 0)
+		return rc;
+	return f.problems;
+}
+
+struct gc_ctx {
+	model *m;
+	blob_idset *live;
+	int64_t not_after;
+	uint64_t removed;
+};
+
+static int gc_mark(void *arg, int64_t blob_id, const void *enc, size_t len)
+{
+	struct gc_ctx *g = arg;
+	blob_manifest *man;
+	int rc;
+	/* A manifest that does not decode keeps the whole store: refuse. */
+	if ((rc = blob_manifest_decode(&man, enc, len)) < 0)
+		return rc;
+	for (uint32_t i = 0; i < man->nchunks && rc >= 0; i++)
+		if (!chunk_id_is_null(&man->chunks[i]))
+			rc = blob_idset_add(g->live, &man->chunks[i]);
+	blob_manifest_free(man);
+	(void)blob_id;
+	return rc < 0 ? rc : 0;
+}
+
+static int gc_region(void *arg, const struct model_region *r)
+{
+	struct gc_ctx *g = arg;
+	blob_store *s;
+	uint64_t removed = 0;
+	int rc;
+	if ((rc = model_store(g->m, r->id, &s)) < 0)
+		return rc;
+	if ((rc = blob_idset_new(&g->live)) < 0)
+		return rc;
+	if ((rc = each_manifest(g->m, r->id, gc_mark, g)) == 0 &&
+	    (rc = blob_store_gc(s, g->live, g->not_after, &removed)) >= 0) {
+		g->removed += removed;
+		rc = 0;
+	}
+	blob_idset_free(g->live);
+	g->live = NULL;
+	return rc;
+}
+
+int model_gc(model *m, int64_t grace, uint64_t *removed_out)
+{
+	/* The grace period is measured from before the live set is read. */
+	struct gc_ctx g = {m, NULL, (int64_t)time(NULL) - grace, 0};
+	int rc = model_region_list(m, 0, gc_region, &g);
+	if (removed_out)
+		*removed_out = g.removed;
+	return rc;
+}

@@ -1,0 +1,529 @@
+/*
+ * image.c — image rows: listing, lookup, creation (mkdir), removal (rmdir),
+ * renames, writable attributes, publishing platform images.
+ *
+ * Listings are keyed by row id (stable readdir offsets: entries that come
+ * and go never make a listing skip or repeat another).  Every change sets
+ * the image's ctime, and mtime when a value a reader sees changed, and
+ * touches the region when a listing changed.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "model_int.h"
+
+_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
+
+#define IMAGE_COLS                                                                                         \
+	"i.id, i.ext_id, i.region_id, i.account_id, COALESCE(a.name, 'platform'), i.folder, i.name, i.status, " \
+	"i.progress, i.type, i.format, i.os_type, i.platform, i.version, i.arch, i.boot_mode, i.features, "     \
+	"i.description, i.tags, i.source, i.error, i.encrypted, i.size, i.created, i.mtime_ns, i.ctime_ns, "    \
+	"i.deleted_at, i.dir_mtime_ns FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
+
+static void image_row(sqlite3_stmt *st, struct model_image *img)
+{
+	img->id = sqlite3_column_int64(st, 0);
+	model_col_text(st, 1, img->ext_id, sizeof(img->ext_id));
+	img->region_id = sqlite3_column_int64(st, 2);
+	img->account_id = sqlite3_column_int64(st, 3);
+	model_col_text(st, 4, img->owner, sizeof(img->owner));
+	img->folder = sqlite3_column_int(st, 5);
+	model_col_text(st, 6, img->name, sizeof(img->name));
+	img->status = sqlite3_column_int(st, 7);
+	img->progress = sqlite3_column_int(st, 8);
+	img->type = (unsigned)sqlite3_column_int(st, 9);
+	model_col_text(st, 10, img->format, sizeof(img->format));
+	model_col_text(st, 11, img->os_type, sizeof(img->os_type));
+	model_col_text(st, 12, img->platform, sizeof(img->platform));
+	model_col_text(st, 13, img->version, sizeof(img->version));
+	model_col_text(st, 14, img->arch, sizeof(img->arch));
+	model_col_text(st, 15, img->boot_mode, sizeof(img->boot_mode));
+	model_col_text(st, 16, img->features, sizeof(img->features));
+	model_col_text(st, 17, img->description, sizeof(img->description));
+	model_col_text(st, 18, img->tags, sizeof(img->tags));
+	model_col_text(st, 19, img->source, sizeof(img->source));
+	model_col_text(st, 20, img->error, sizeof(img->error));
+	img->encrypted = sqlite3_column_int(st, 21) != 0;
+	img->size = (uint64_t)sqlite3_column_int64(st, 22);
+	img->created = sqlite3_column_int64(st, 23);
+	img->mtime_ns = sqlite3_column_int64(st, 24);
+	img->ctime_ns = sqlite3_column_int64(st, 25);
+	img->deleted_at = sqlite3_column_int64(st, 26);
+	img->dir_mtime_ns = sqlite3_column_int64(st, 27);
+}
+
+/* Steps st: one row → out (0), none → -ENOENT. */
+static int image_step_one(sqlite3_stmt *st, struct model_image *out)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		image_row(st, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+struct image_cb {
+	int (*cb)(void *arg, const struct model_image *img);
+	void *arg;
+};
+
+static int image_each(void *arg, sqlite3_stmt *st)
+{
+	struct image_cb *c = arg;
+	struct model_image img;
+	image_row(st, &img);
+	return c->cb(c->arg, &img);
+}
+
+/* Steps st calling cb per row. */
+static int image_step_all(sqlite3_stmt *st, int (*cb)(void *, const struct model_image *), void *arg)
+{
+	struct image_cb c = {cb, arg};
+	return model_each_row(st, image_each, &c);
+}
+
+int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, int64_t after_id,
+                     int (*cb)(void *arg, const struct model_image *img), void *arg)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
+	                         "AND i.id > ? ORDER BY i.id")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, account_id);
+	sqlite3_bind_int(st, 3, folder);
+	sqlite3_bind_int64(st, 4, after_id);
+	return image_step_all(st, cb, arg);
+}
+
+int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
+                       struct model_image *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
+	                         "AND i.name = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, account_id);
+	sqlite3_bind_int(st, 3, folder);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	return image_step_one(st, out);
+}
+
+int model_image_get(model *m, int64_t id, struct model_image *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "WHERE i.id = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	return image_step_one(st, out);
+}
+
+int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
+                            int (*cb)(void *arg, const struct model_image *img), void *arg)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
+	                         "AND s.account_id = ? AND i.folder = 3 AND i.id > ? ORDER BY i.id")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, account_id);
+	sqlite3_bind_int64(st, 3, after_id);
+	return image_step_all(st, cb, arg);
+}
+
+int model_image_lookup_shared(model *m, int64_t region_id, int64_t account_id, const char *name, const char *owner,
+                              struct model_image *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
+	                         "AND s.account_id = ? AND i.folder = 3 AND i.name = ? AND a.name = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, account_id);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+	return image_step_one(st, out);
+}
+
+bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	bool yes;
+	if (model_conn_get(m, &c) < 0 ||
+	    !(st = model_stmt(c, "SELECT 1 FROM shares WHERE image_id = ? AND account_id = ?")))
+		return false;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, account_id);
+	yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return yes;
+}
+
+int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
+                       int64_t *id_out, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image old;
+	sqlite3_stmt *st;
+	char ext[16];
+	int rc;
+
+	if (folder != MODEL_FOLDER_PRIVATE && folder != MODEL_FOLDER_ISO)
+		return model_fail(err, -EPERM, "images are created only in private/ and iso/");
+	if ((rc = model_name_check(name, err)) < 0)
+		return rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if (model_image_lookup(m, region_id, account_id, folder, name, &old) == 0) {
+		rc = model_fail(err, -EEXIST, "an image named %s exists", name);
+		goto out;
+	}
+	/* private-images counts the images in private/ (SPEC §8); iso/ has no
+	 * quota of its own. */
+	if (folder == MODEL_FOLDER_PRIVATE &&
+	    (rc = model_quota_check(c, account_id, region_id, MODEL_QUOTA_PRIVATE_IMAGES, 1, err)) < 0)
+		goto out;
+	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0) {
+		model_fail(err, rc, "cannot allocate an image id");
+		goto out;
+	}
+	if (!(st = model_stmt(c, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
+	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	int64_t now = model_now_ns();
+	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, region_id);
+	sqlite3_bind_int64(st, 3, account_id);
+	sqlite3_bind_int(st, 4, folder);
+	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, MODEL_IMG_QUEUED);
+	sqlite3_bind_text(st, 7, folder == MODEL_FOLDER_ISO ? "iso" : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, now / 1000000000);
+	sqlite3_bind_int64(st, 9, now);
+	sqlite3_bind_int64(st, 10, now);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_fail(err, rc, "cannot insert the image");
+		goto out;
+	}
+	int64_t id = sqlite3_last_insert_rowid(c->db);
+	if (id_out)
+		*id_out = id;
+	if ((rc = model_touch_region(c, region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, region_id, folder, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_image_remove(model *m, int64_t id, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if ((rc = model_image_get(m, id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
+		rc = model_fail(err, -EPERM, "%s images cannot be deleted", model_folder_name(img.folder));
+		goto out;
+	}
+	if (img.status != MODEL_IMG_QUEUED) {
+		/* The recycle bin arrives with the lifecycle issue. */
+		rc = model_fail(err, -EBUSY, "a %s image cannot be removed yet", model_image_status_name(img.status));
+		goto out;
+	}
+	if (!(st = model_stmt(c, "DELETE FROM images WHERE id = ? AND status = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (sqlite3_changes(c->db) != 1) {
+		rc = model_fail(err, -EBUSY, "the image changed status meanwhile");
+		goto out;
+	}
+	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, img.name)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_image_rename(model *m, int64_t id, const char *new_name, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img, other;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_name_check(new_name, err)) < 0)
+		return rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if ((rc = model_image_get(m, id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
+		rc = model_fail(err, -EPERM, "%s images cannot be renamed", model_folder_name(img.folder));
+		goto out;
+	}
+	if (strcmp(img.name, new_name) == 0) {
+		rc = 0; /* rename(2) to itself succeeds and does nothing */
+		goto out;
+	}
+	if (model_image_lookup(m, img.region_id, img.account_id, img.folder, new_name, &other) == 0) {
+		rc = model_fail(err, -EEXIST, "an image named %s exists (renames never replace)", new_name);
+		goto out;
+	}
+	if (!(st = model_stmt(c, "UPDATE images SET name = ?, ctime_ns = ? WHERE id = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, new_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, img.name)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* Tags: key=value lines, key non-empty without '=' or spaces. */
+static int tags_check(const char *v, struct model_err *err)
+{
+	for (const char *line = v; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) : strlen(line);
+		const char *eq = memchr(line, '=', n);
+		if (!eq || eq == line)
+			return model_fail(err, -EINVAL, "tags are key=value lines");
+		for (const char *p = line; p < eq; p++)
+			if (*p == ' ' || *p == '\t' || (unsigned char)*p < 0x20)
+				return model_fail(err, -EINVAL, "a tag key cannot hold blanks or control characters");
+		for (const char *p = eq; p < line + n; p++)
+			if ((unsigned char)*p < 0x20 && *p != '\t')
+				return model_fail(err, -EINVAL, "a tag value cannot hold control characters");
+		line += n + (nl ? 1 : 0);
+	}
+	return 0;
+}
+
+int model_image_set(model *m, int64_t id, enum model_image_field field, const char *value, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img;
+	sqlite3_stmt *st = NULL;
+	int rc;
+	size_t len = strlen(value);
+
+	if (!model_utf8_valid(value))
+		return model_fail(err, -EINVAL, "a value is UTF-8 text");
+	switch (field) {
+	case MODEL_FIELD_DESCRIPTION:
+		if (len > MODEL_DESC_MAX)
+			return model_fail(err, -EINVAL, "a description is at most %d bytes", MODEL_DESC_MAX);
+		for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+			if (*p < 0x20 && *p != '\t' && *p != '\n')
+				return model_fail(err, -EINVAL, "a description cannot hold control characters");
+		break;
+	case MODEL_FIELD_TAGS:
+		if (len > MODEL_TEXT_MAX)
+			return model_fail(err, -EINVAL, "tags are at most %d bytes", MODEL_TEXT_MAX);
+		if ((rc = tags_check(value, err)) < 0)
+			return rc;
+		break;
+	default:
+		return model_fail(err, -EPERM, "not a writable attribute");
+	}
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if ((rc = model_image_get(m, id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
+		rc = model_fail(err, -EPERM, "%s images cannot be changed", model_folder_name(img.folder));
+		goto out;
+	}
+	st = field == MODEL_FIELD_DESCRIPTION
+	             ? model_stmt(c, "UPDATE images SET description = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?")
+	             : model_stmt(c, "UPDATE images SET tags = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?");
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	int64_t now = model_now_ns();
+	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, id);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_image_set_error(model *m, int64_t id, const char *reason)
+{
+	struct model_conn *c;
+	struct model_image img;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_image_get(m, id, &img)) < 0)
+		return rc;
+	/* Platform images are shared by everyone: their error file stays empty. */
+	if (img.account_id == 0 || strcmp(img.error, reason) == 0)
+		return 0;
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_begin(c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "UPDATE images SET error = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	int64_t now = model_now_ns();
+	sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, id);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_image_publish(model *m, int64_t region_id, const struct model_publish *p, const blob_manifest *disk,
+                        const char *xxh128, int64_t *id_out, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image old;
+	sqlite3_stmt *st;
+	char ext[16];
+	int64_t blob_id, image_id;
+	int rc;
+
+	if (p->folder != MODEL_FOLDER_PUBLIC && p->folder != MODEL_FOLDER_MARKETPLACE)
+		return model_fail(err, -EINVAL, "publish to public or marketplace");
+	if ((rc = model_name_check(p->name, err)) < 0)
+		return rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(c)) < 0)
+		return model_fail(err, rc, "database busy");
+	if (model_image_lookup(m, region_id, 0, p->folder, p->name, &old) == 0) {
+		rc = model_fail(err, -EEXIST, "%s/%s exists", model_folder_name(p->folder), p->name);
+		goto out;
+	}
+	if ((rc = model_blob_insert_sealed(c, region_id, disk, xxh128, &blob_id)) < 0) {
+		model_fail(err, rc, "cannot record the disk");
+		goto out;
+	}
+	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0) {
+		model_fail(err, rc, "cannot allocate an image id");
+		goto out;
+	}
+	if (!(st = model_stmt(c, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
+	                         "type, format, os_type, platform, version, arch, boot_mode, features, description, "
+	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "
+	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	int64_t now = model_now_ns();
+	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, region_id);
+	sqlite3_bind_int(st, 3, p->folder);
+	sqlite3_bind_text(st, 4, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, MODEL_IMG_AVAILABLE);
+	sqlite3_bind_int(st, 6, MODEL_TYPE_LOCAL | MODEL_TYPE_CLOUD);
+	sqlite3_bind_text(st, 7, p->os_type ? p->os_type : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, p->platform ? p->platform : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, p->version ? p->version : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, p->arch ? p->arch : "x86_64", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, p->boot_mode ? p->boot_mode : "bios", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, p->features ? p->features : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, p->description ? p->description : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 14, (int64_t)disk->size);
+	sqlite3_bind_int64(st, 15, now / 1000000000);
+	sqlite3_bind_int64(st, 16, now);
+	sqlite3_bind_int64(st, 17, now);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_fail(err, rc, "cannot insert the image");
+		goto out;
+	}
+	image_id = sqlite3_last_insert_rowid(c->db);
+	if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, 0, ?, 0)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if ((rc = model_touch_region(c, region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, region_id, p->folder, NULL)) < 0)
+		goto out;
+	if (id_out)
+		*id_out = image_id;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}

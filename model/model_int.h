@@ -1,0 +1,90 @@
+/*
+ * model_int.h — what the model's source files share and nobody else sees:
+ * the model struct, per-thread SQLite connections with a prepared-statement
+ * cache, transactions, and the one translation of SQLite result codes.
+ */
+#ifndef IMGFS_MODEL_INT_H
+#define IMGFS_MODEL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "model.h"
+
+#define MODEL_MAX_REGIONS 4096
+
+struct model {
+	char *dir;                     /* state directory */
+	char *db_path;                 /* <dir>/imgfs.db */
+	uint8_t secret[BLOB_SECRET_SIZE];
+	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
+	pthread_mutex_t lock;          /* guards conns, stores */
+	struct model_conn *conns;      /* every open connection, for close */
+	blob_store *stores[MODEL_MAX_REGIONS]; /* by region id */
+};
+
+#define MODEL_STMT_CACHE 96
+struct model_conn {
+	sqlite3 *db;
+	model *m;
+	struct model_conn *next, *prev;
+	struct {
+		const char *sql; /* keyed by the address of a string literal */
+		sqlite3_stmt *st;
+	} cache[MODEL_STMT_CACHE];
+	int depth;               /* transaction nesting */
+};
+
+/* The calling thread's connection (opened on first use). */
+int model_conn_get(model *m, struct model_conn **out);
+/* A cached, reset statement for a literal SQL string; NULL on error (logged). */
+sqlite3_stmt *model_stmt(struct model_conn *c, const char *sql);
+/* SQLite result code → -errno (the one translation, STYLE "Errors"). */
+int model_sqlite_errno(int rc);
+/* Steps a statement that returns no rows; 0 or -errno.  Resets it. */
+int model_exec_stmt(sqlite3_stmt *st);
+/* Steps st calling row(arg, st) for each row; stops at the first non-zero
+ * value and returns it (a callback's "stop" is never taken for an SQLite
+ * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
+int model_each_row(sqlite3_stmt *st, int (*row)(void *arg, sqlite3_stmt *st), void *arg);
+/* Executes plain SQL (no parameters). */
+int model_exec(struct model_conn *c, const char *sql);
+
+/* Write transactions: BEGIN IMMEDIATE ... COMMIT / ROLLBACK. Nesting only
+ * counts; the outermost decides. */
+int model_begin(struct model_conn *c);
+int model_commit(struct model_conn *c);
+void model_rollback(struct model_conn *c);
+
+/* Binds a text or NULL. */
+int model_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Copies column text into a fixed buffer (truncating, always NUL-terminated). */
+void model_col_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+
+/* Schema (schema.c). */
+int model_schema_apply(struct model_conn *c);
+
+/* Random external id with prefix ("img-", "snap-", "i-") unique in table. */
+int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16]);
+
+/* Region creation inside a transaction (catalogue.c). */
+int model_catalogue_install(model *m, int64_t region_id, struct model_err *err);
+
+/* Blob rows (blob.c). */
+int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,
+                             int64_t *id_out);
+
+/* Quota check inside a transaction: -EDQUOT when adding `adding` would
+ * exceed (quota.c). */
+int model_quota_check(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key key,
+                      int64_t adding, struct model_err *err);
+
+/* Appends to the change log inside the caller's transaction (changes.c).
+ * old_name: the entry that went away (rename, removal), or NULL. */
+int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t obj, int64_t region_id,
+                     enum model_folder folder, const char *old_name);
+
+/* Marks the (region, account, folder) listing as changed now. */
+int model_touch_region(struct model_conn *c, int64_t region_id);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * names.c — SPEC §10 name rules and external ids.
+ *
+ * A name is 1..32 characters of UTF-8: letters of any script, digits, '.',
+ * '_' and '-', not starting with '.' or '-'; more than 255 bytes is
+ * ENAMETOOLONG, anything else wrong EINVAL.  Letters and digits outside
+ * ASCII are classified with the C.UTF-8 locale (a private locale_t, so the
+ * process locale is untouched).
+ */
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <wctype.h>
+
+#include "model_int.h"
+
+/* Decodes one UTF-8 sequence strictly; returns its length or 0 if invalid. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	size_t n = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+	if (!n)
+		return 0;
+	uint32_t v = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+	if (v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+bool model_utf8_valid(const char *s)
+{
+	uint32_t cp;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_decode(p, &cp);
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+int model_name_check(const char *name, struct model_err *err)
+{
+	static locale_t utf8;
+	size_t len = strlen(name), chars = 0;
+
+	if (len == 0)
+		return model_fail(err, -EINVAL, "a name cannot be empty");
+	if (len > MODEL_NAME_MAX)
+		return model_fail(err, -ENAMETOOLONG, "a name is at most %d bytes", MODEL_NAME_MAX);
+	if (name[0] == '.' || name[0] == '-')
+		return model_fail(err, -EINVAL, "a name cannot start with '%c'", name[0]);
+	if (!__atomic_load_n(&utf8, __ATOMIC_ACQUIRE)) {
+		locale_t l = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+		if (l && !__sync_bool_compare_and_swap(&utf8, (locale_t)0, l))
+			freelocale(l);
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p;) {
+		uint32_t cp;
+		size_t n = utf8_decode(p, &cp);
+		if (!n)
+			return model_fail(err, -EINVAL, "a name must be valid UTF-8");
+		bool ok;
+		if (cp < 0x80)
+			ok = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') ||
+			     cp == '.' || cp == '_' || cp == '-';
+		else
+			ok = utf8 && iswalnum_l((wint_t)cp, utf8);
+		if (!ok) {
+			if (cp < 0x20 || cp == 0x7f)
+				return model_fail(err, -EINVAL, "a name cannot hold control characters");
+			if (cp == ' ')
+				return model_fail(err, -EINVAL, "a name cannot hold spaces");
+			return model_fail(err, -EINVAL, "a name holds only letters, digits, '.', '_' and '-' (U+%04X is not)",
+			                  (unsigned)cp);
+		}
+		p += n;
+		chars++;
+	}
+	if (chars > MODEL_NAME_CHARS)
+		return model_fail(err, -EINVAL, "a name is at most %d characters (this one has %zu)", MODEL_NAME_CHARS,
+		                  chars);
+	return 0;
+}
+
+int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16])
+{
+	char sql[128];
+	sqlite3_stmt *st;
+	int rc;
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE ext_id = ?", table);
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	for (int tries = 0; tries < 64; tries++) {
+		uint32_t r;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r)) {
+			rc = -EIO;
+			goto out;
+		}
+		snprintf(out, 16, "%s%08x", prefix, r);
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE) {
+			rc = 0;
+			goto out;
+		}
+		if (rc != SQLITE_ROW) {
+			rc = model_sqlite_errno(rc);
+			goto out;
+		}
+	}
+	rc = -EEXIST;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -1,0 +1,140 @@
+/*
+ * quota.c — per-account, per-region quotas (SPEC §8).
+ *
+ * Limits default to the seeds' values and are overridden by rows in
+ * `quotas` (admin quota set).  Usage is counted from the rows themselves,
+ * inside the caller's transaction, so a check and the change it guards are
+ * one atomic step.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "model_int.h"
+
+static const struct {
+	const char *name;
+	int64_t def;
+} quota_keys[MODEL_QUOTA_COUNT] = {
+	[MODEL_QUOTA_PRIVATE_IMAGES] = {"private-images", 5},
+	[MODEL_QUOTA_SNAPSHOTS] = {"snapshots", 15},
+	[MODEL_QUOTA_SHARED_IMAGES] = {"shared-images", 5},
+	[MODEL_QUOTA_SHARES_PER_IMAGE] = {"shares-per-image", 5},
+};
+
+const char *model_quota_name(enum model_quota_key k)
+{
+	return k > MODEL_QUOTA_INVALID && k < MODEL_QUOTA_COUNT ? quota_keys[k].name : "invalid";
+}
+
+enum model_quota_key model_quota_parse(const char *name)
+{
+	for (int k = 1; k < MODEL_QUOTA_COUNT; k++)
+		if (strcmp(quota_keys[k].name, name) == 0)
+			return (enum model_quota_key)k;
+	return MODEL_QUOTA_INVALID;
+}
+
+static int64_t quota_limit(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
+{
+	int64_t v = quota_keys[k].def;
+	sqlite3_stmt *st = model_stmt(c, "SELECT value FROM quotas WHERE account_id = ? AND region_id = ? AND key = ?");
+	if (!st)
+		return v;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, region_id);
+	sqlite3_bind_int(st, 3, k);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+/* Usage of k.  shares-per-image has no single usage: the largest count of
+ * shares of any one image is shown. */
+static int64_t quota_used(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
+{
+	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
+	static const char *const sql[MODEL_QUOTA_COUNT] = {
+		[MODEL_QUOTA_PRIVATE_IMAGES] = "SELECT count(*) FROM images WHERE account_id = ?1 AND region_id = ?2 "
+		                               "AND folder = 3",
+		[MODEL_QUOTA_SNAPSHOTS] = "SELECT count(*) FROM snapshots WHERE account_id = ?1 AND region_id = ?2",
+		[MODEL_QUOTA_SHARED_IMAGES] = "SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id "
+		                              "WHERE s.account_id = ?1 AND i.region_id = ?2",
+		[MODEL_QUOTA_SHARES_PER_IMAGE] = "SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM shares s "
+		                                 "JOIN images i ON i.id = s.image_id WHERE i.account_id = ?1 AND "
+		                                 "i.region_id = ?2 GROUP BY s.image_id)",
+	};
+	int64_t v = 0;
+	sqlite3_stmt *st = model_stmt(c, sql[k]);
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, region_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+int model_quota_check(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key key,
+                      int64_t adding, struct model_err *err)
+{
+	int64_t used = quota_used(c, account_id, region_id, key);
+	int64_t limit = quota_limit(c, account_id, region_id, key);
+	if (used + adding > limit)
+		return model_fail(err, -EDQUOT, "quota %s is %lld of %lld", quota_keys[key].name, (long long)used,
+		                  (long long)limit);
+	return 0;
+}
+
+int model_quota_list(model *m, int64_t account_id, int64_t region_id, struct model_quota out[MODEL_QUOTA_COUNT])
+{
+	struct model_conn *c;
+	int rc, n = 0;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	for (int k = 1; k < MODEL_QUOTA_COUNT; k++) {
+		out[n].key = (enum model_quota_key)k;
+		out[n].used = quota_used(c, account_id, region_id, (enum model_quota_key)k);
+		out[n].limit = quota_limit(c, account_id, region_id, (enum model_quota_key)k);
+		n++;
+	}
+	return n;
+}
+
+int model_quota_set(model *m, const char *account, const char *region, const char *key, int64_t value,
+                    struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_account a;
+	struct model_region r;
+	enum model_quota_key k = model_quota_parse(key);
+	sqlite3_stmt *st;
+	int rc;
+	if (k == MODEL_QUOTA_INVALID)
+		return model_fail(err, -EINVAL, "unknown quota %s (private-images, snapshots, shared-images, "
+		                  "shares-per-image)", key);
+	if (value < 0)
+		return model_fail(err, -EINVAL, "a quota is a count >= 0");
+	if (model_account_by_name(m, account, &a) < 0)
+		return model_fail(err, -ENOENT, "no account %s", account);
+	if (model_region_by_name(m, region, &r) < 0)
+		return model_fail(err, -ENOENT, "no region %s", region);
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_begin(c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "INSERT OR REPLACE INTO quotas(account_id, region_id, key, value) VALUES (?, ?, ?, ?)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, a.id);
+	sqlite3_bind_int64(st, 2, r.id);
+	sqlite3_bind_int(st, 3, k);
+	sqlite3_bind_int64(st, 4, value);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_QUOTA, a.id, r.id, MODEL_FOLDER_INVALID, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}

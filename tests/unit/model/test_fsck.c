@@ -1,0 +1,290 @@
+/*
+ * test_fsck.c — unit tests for model/fsck.c: `imgfs admin fsck` finds
+ * missing and damaged chunks and, with repair, removes damaged ones;
+ * `imgfs admin gc` drops exactly the unreferenced chunks older than the
+ * grace period (SPEC §1).  These tests damage chunk files, so every test
+ * has its own copies (ut_setup_copy).
+ */
+#include "test_util.h"
+
+#define MAX_LINES 64
+
+struct report {
+	int n;
+	char lines[MAX_LINES][512];
+};
+
+static void on_report(void *arg, const char *line)
+{
+	struct report *r = arg;
+
+	assert_non_null(line);
+	assert_true(line[0] != '\0');
+	assert_null(strchr(line, '\n')); /* one line per problem */
+	if (r->n < MAX_LINES)
+		snprintf(r->lines[r->n], sizeof r->lines[0], "%s", line);
+	r->n++;
+}
+
+/* Whether some report line mentions s. */
+static bool reported(const struct report *r, const char *s)
+{
+	for (int i = 0; i < r->n && i < MAX_LINES; i++)
+		if (strstr(r->lines[i], s))
+			return true;
+	return false;
+}
+
+static int fsck(struct ut_fx *fx, bool repair, struct report *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	rc = model_fsck(fx->m, repair, on_report, r);
+	assert_true(rc >= 0);
+	assert_int_equal(rc, r->n); /* the count is the number of lines */
+	return rc;
+}
+
+/* The path of a chunk in cn-north-1's store, and its hex id. */
+static void chunk_path(struct ut_fx *fx, const chunk_id *id, char *path, size_t cap, char hex[33])
+{
+	chunk_id_fmt(hex, id);
+	snprintf(path, cap, "%s/regions/cn-north-1/chunks/%.2s/%s", fx->dir, hex, hex);
+}
+
+/* The data chunk ids of a public image of cn-north-1. */
+static blob_manifest *public_manifest(struct ut_fx *fx, const char *name)
+{
+	struct model_image img = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, name);
+	struct model_device devs[MODEL_MAX_DEVICES];
+	blob_manifest *man = NULL;
+
+	assert_int_equal(model_device_list(fx->m, img.id, devs), 1);
+	assert_int_equal(model_blob_manifest(fx->m, devs[0].blob_id, &man), 0);
+	return man;
+}
+
+/* Index of the n-th (from 0) data chunk of man. */
+static uint32_t nth_data(const blob_manifest *man, int n)
+{
+	for (uint32_t i = 0; i < man->nchunks; i++)
+		if (!chunk_id_is_null(&man->chunks[i]) && n-- == 0)
+			return i;
+	fail_msg("no data chunk %d", n);
+	return 0;
+}
+
+/* Number of chunk files under <state>/regions/<region>/chunks. */
+static int count_chunks(struct ut_fx *fx, const char *region)
+{
+	char cmd[256];
+	int n = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof cmd, "find '%s/regions/%s/chunks' -type f | wc -l", fx->dir, region);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static int count_all_chunks(struct ut_fx *fx)
+{
+	int n = 0;
+
+	for (int r = 0; r < UT_REGIONS; r++)
+		n += count_chunks(fx, ut_region_names[r]);
+	return n;
+}
+
+static void test_fsck_fresh(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct report r;
+
+	assert_int_equal(fsck(fx, false, &r), 0);
+	assert_int_equal(fsck(fx, true, &r), 0);
+	/* Every region's store holds its catalogue: 16 images, >= 1 chunk each. */
+	for (int i = 0; i < UT_REGIONS; i++)
+		assert_true(count_chunks(fx, ut_region_names[i]) >= UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT);
+}
+
+static void test_fsck_missing_chunk(void **state)
+{
+	struct ut_fx *fx = *state;
+	blob_manifest *man = public_manifest(fx, "centos-7.4");
+	uint32_t idx = nth_data(man, 1);
+	char path[256], hex[33];
+	struct report r;
+
+	chunk_path(fx, &man->chunks[idx], path, sizeof path, hex);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_true(fsck(fx, false, &r) >= 1);
+	if (!reported(&r, hex))
+		fail_msg("fsck did not name the missing chunk %s (%d lines, first: %s)", hex, r.n, r.n ? r.lines[0] : "");
+	/* Repair cannot bring it back; it is still reported. */
+	assert_true(fsck(fx, true, &r) >= 1);
+	assert_true(reported(&r, hex));
+	/* The other regions' copies are intact. */
+	for (int i = 0; i < r.n && i < MAX_LINES; i++)
+		assert_null(strstr(r.lines[i], "cn-east-2"));
+	blob_manifest_free(man);
+}
+
+static void test_fsck_corrupt_chunk(void **state)
+{
+	struct ut_fx *fx = *state;
+	blob_manifest *man = public_manifest(fx, "ubuntu-16.04");
+	uint32_t idx = nth_data(man, 0);
+	char path[256], hex[33];
+	struct report r;
+	uint8_t b;
+	int fd, before = count_all_chunks(fx);
+
+	chunk_path(fx, &man->chunks[idx], path, sizeof path, hex);
+	/* Chunk files are read-only once placed. */
+	assert_int_equal(chmod(path, 0644), 0);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, 1000), 1);
+	b ^= 0x01;
+	assert_int_equal(pwrite(fd, &b, 1, 1000), 1);
+	close(fd);
+
+	assert_true(fsck(fx, false, &r) >= 1);
+	if (!reported(&r, hex))
+		fail_msg("fsck did not name the corrupt chunk %s (%d lines, first: %s)", hex, r.n, r.n ? r.lines[0] : "");
+	assert_int_equal(access(path, F_OK), 0); /* reporting deletes nothing */
+	assert_int_equal(count_all_chunks(fx), before);
+
+	/* Repair removes the chunk (reads then fail with EIO, never wrong bytes). */
+	assert_true(fsck(fx, true, &r) >= 1);
+	assert_true(reported(&r, hex));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(count_all_chunks(fx), before - 1);
+	/* Now it is missing, and still named. */
+	assert_true(fsck(fx, false, &r) >= 1);
+	assert_true(reported(&r, hex));
+	blob_manifest_free(man);
+}
+
+/* Two problems at once are two reports at least. */
+static void test_fsck_counts_problems(void **state)
+{
+	struct ut_fx *fx = *state;
+	blob_manifest *a = public_manifest(fx, "centos-6.5");
+	blob_manifest *b = public_manifest(fx, "windows-server-2016-datacenter");
+	char pa[256], pb[256], ha[33], hb[33];
+	struct report r;
+
+	chunk_path(fx, &a->chunks[nth_data(a, 0)], pa, sizeof pa, ha);
+	chunk_path(fx, &b->chunks[nth_data(b, 2)], pb, sizeof pb, hb);
+	assert_int_equal(unlink(pa), 0);
+	assert_int_equal(unlink(pb), 0);
+	assert_true(fsck(fx, false, &r) >= 2);
+	assert_true(reported(&r, ha));
+	assert_true(reported(&r, hb));
+	blob_manifest_free(a);
+	blob_manifest_free(b);
+}
+
+static void test_gc_fresh(void **state)
+{
+	struct ut_fx *fx = *state;
+	uint64_t removed = 99;
+	int before = count_all_chunks(fx);
+	struct report r;
+
+	/* Everything in a fresh state is referenced. */
+	assert_int_equal(model_gc(fx->m, 0, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(count_all_chunks(fx), before);
+	assert_int_equal(fsck(fx, false, &r), 0);
+}
+
+static void test_gc_unreferenced(void **state)
+{
+	struct ut_fx *fx = *state;
+	blob_store *s;
+	uint8_t buf[4096];
+	chunk_id old_id, young_id;
+	char old_path[256], young_path[256], hex[33];
+	uint64_t removed = 99;
+	struct report r;
+	int before = count_all_chunks(fx);
+
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(blob_store_put_chunk(s, &old_id, buf, sizeof buf), 1);
+	buf[0] ^= 0xff;
+	assert_int_equal(blob_store_put_chunk(s, &young_id, buf, sizeof buf), 1);
+	chunk_path(fx, &old_id, old_path, sizeof old_path, hex);
+	chunk_path(fx, &young_id, young_path, sizeof young_path, hex);
+	assert_int_equal(access(old_path, F_OK), 0);
+	assert_int_equal(count_all_chunks(fx), before + 2);
+	/* The old one was written two hours ago. */
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+	assert_int_equal(utimensat(AT_FDCWD, old_path, ts, 0), 0);
+
+	/* A grace longer than its age keeps it. */
+	assert_int_equal(model_gc(fx->m, 10 * 24 * 3600, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(access(old_path, F_OK), 0);
+	/* An hour's grace drops it, and only it: the young one may belong to
+	 * a blob whose row is not committed yet. */
+	assert_int_equal(model_gc(fx->m, 3600, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(access(old_path, F_OK), -1);
+	assert_int_equal(access(young_path, F_OK), 0);
+	assert_int_equal(count_all_chunks(fx), before + 1);
+	/* Again: nothing left to drop. */
+	assert_int_equal(model_gc(fx->m, 3600, &removed), 0);
+	assert_int_equal(removed, 0);
+	/* The catalogue is intact. */
+	assert_int_equal(fsck(fx, false, &r), 0);
+	/* removed_out may be NULL. */
+	assert_int_equal(model_gc(fx->m, 3600, NULL), 0);
+}
+
+/* Old catalogue chunks are referenced: gc keeps them whatever their age. */
+static void test_gc_keeps_old_referenced(void **state)
+{
+	struct ut_fx *fx = *state;
+	blob_manifest *man = public_manifest(fx, "centos-7.1");
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - 30 * 24 * 3600}, {.tv_sec = time(NULL) - 30 * 24 * 3600}};
+	char path[256], hex[33];
+	uint64_t removed = 99;
+	int before = count_all_chunks(fx);
+	struct report r;
+
+	for (uint32_t i = 0; i < man->nchunks; i++) {
+		if (chunk_id_is_null(&man->chunks[i]))
+			continue;
+		chunk_path(fx, &man->chunks[i], path, sizeof path, hex);
+		assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+	assert_int_equal(model_gc(fx->m, 0, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(count_all_chunks(fx), before);
+	assert_int_equal(fsck(fx, false, &r), 0);
+	blob_manifest_free(man);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fsck_fresh, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_missing_chunk, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_corrupt_chunk, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_counts_problems, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_gc_fresh, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_gc_unreferenced, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_gc_keeps_old_referenced, ut_setup_copy, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}

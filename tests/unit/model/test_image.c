@@ -1,0 +1,641 @@
+/*
+ * test_image.c — unit tests for model/image.c (and the quota counting of
+ * model/quota.c it relies on): creating, looking up, listing and paging
+ * images; name clashes; the private-images quota (SPEC §8); renames,
+ * descriptions and tags (§2.1, §6.1); removal; external ids; times; error
+ * files.
+ */
+#include <regex.h>
+
+#include "test_util.h"
+
+/* ---- listing helpers -------------------------------------------------------- */
+
+#define MAX_LISTED 64
+
+struct listed {
+	int n;
+	int stop_after; /* 0: never stop */
+	int stop_value;
+	int64_t ids[MAX_LISTED];
+	char names[MAX_LISTED][MODEL_NAME_MAX + 1];
+};
+
+static int collect(void *arg, const struct model_image *img)
+{
+	struct listed *l = arg;
+
+	assert_true(l->n < MAX_LISTED);
+	l->ids[l->n] = img->id;
+	snprintf(l->names[l->n], sizeof l->names[0], "%s", img->name);
+	l->n++;
+	return l->stop_after && l->n == l->stop_after ? l->stop_value : 0;
+}
+
+static struct listed list_folder(struct ut_fx *fx, int64_t region, int64_t acct, enum model_folder f, int64_t after)
+{
+	struct listed l = {0};
+
+	assert_int_equal(model_image_list(fx->m, region, acct, f, after, collect, &l), 0);
+	return l;
+}
+
+static int64_t quota_used(struct ut_fx *fx, int64_t acct, int64_t region, enum model_quota_key key, int64_t *limit)
+{
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	int n = model_quota_list(fx->m, acct, region, q);
+
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		if (q[i].key == key) {
+			if (limit)
+				*limit = q[i].limit;
+			return q[i].used;
+		}
+	}
+	fail_msg("quota %s not listed", model_quota_name(key));
+	return -1;
+}
+
+/* ---- create, lookup, get, list ---------------------------------------------- */
+
+static void test_create_lookup_get(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image img, by_name;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t t0 = model_now_ns();
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+
+	assert_int_equal(model_image_get(fx->m, id, &img), 0);
+	assert_int_equal(img.id, id);
+	assert_int_equal(img.region_id, fx->r1);
+	assert_int_equal(img.account_id, alice);
+	assert_string_equal(img.owner, "alice");
+	assert_int_equal(img.folder, MODEL_FOLDER_PRIVATE);
+	assert_string_equal(img.name, "golden");
+	assert_int_equal(img.status, MODEL_IMG_QUEUED); /* §5.1: mkdir creates a queued image */
+	assert_int_equal(img.progress, 0);
+	assert_string_equal(img.description, "");
+	assert_string_equal(img.tags, "");
+	assert_string_equal(img.error, "");
+	assert_int_equal(img.deleted_at, 0);
+	assert_in_range(img.created, t0 / 1000000000 - 1, time(NULL) + 1);
+	assert_true(img.mtime_ns >= t0 && img.ctime_ns >= t0);
+
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden", &by_name), 0);
+	assert_int_equal(by_name.id, id);
+	assert_string_equal(by_name.ext_id, img.ext_id);
+	/* Names are per (region, account, folder). */
+	assert_int_equal(model_image_lookup(fx->m, fx->region[1].id, alice, MODEL_FOLDER_PRIVATE, "golden", &by_name),
+	                 -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_ISO, "golden", &by_name), -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, 0, MODEL_FOLDER_PRIVATE, "golden", &by_name), -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "Golden", &by_name), -ENOENT);
+	assert_int_equal(model_image_get(fx->m, 987654321, &img), -ENOENT);
+
+	/* An ISO image. */
+	id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "installer");
+	img = ut_get(fx, id);
+	assert_int_equal(img.folder, MODEL_FOLDER_ISO);
+	assert_int_equal(img.status, MODEL_IMG_QUEUED);
+
+	/* Images are created only in private/ and iso/. */
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PUBLIC, "mine", NULL, &err), -EPERM);
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_MARKETPLACE, "mine", NULL, NULL), -EPERM);
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_RECYCLE, "mine", NULL, NULL), -EPERM);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM images WHERE name = 'mine'"), 0);
+}
+
+static void test_duplicate_name(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+	int64_t bob = ut_account(fx, "bob");
+	int64_t id = 0;
+
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden", &id, &err), -EEXIST);
+	assert_true(err.msg[0] != '\0');
+	assert_int_equal(
+		ut_sql_int(fx, "SELECT count(*) FROM images WHERE name = 'golden' AND account_id = %lld", (long long)alice),
+		1);
+	/* The same name elsewhere is another image. */
+	ut_image(fx, fx->r1, bob, MODEL_FOLDER_PRIVATE, "golden");
+	ut_image(fx, fx->region[1].id, alice, MODEL_FOLDER_PRIVATE, "golden");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "golden");
+	/* A name a platform image has is free for a private one. */
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "centos-7.4");
+}
+
+static void test_list_order_and_paging(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct listed all, rest, stopped = {.stop_after = 3, .stop_value = 42};
+	int64_t alice = ut_account(fx, "alice");
+
+	/* Public: the 14 catalogue images, ascending ids. */
+	all = list_folder(fx, fx->r1, 0, MODEL_FOLDER_PUBLIC, 0);
+	assert_int_equal(all.n, UT_PUBLIC_COUNT);
+	for (int i = 1; i < all.n; i++)
+		assert_true(all.ids[i] > all.ids[i - 1]);
+	for (int i = 0; i < UT_PUBLIC_COUNT; i++) {
+		bool found = false;
+		for (int j = 0; j < all.n; j++)
+			found |= strcmp(all.names[j], ut_public_names[i]) == 0;
+		if (!found)
+			fail_msg("public/%s is not listed", ut_public_names[i]);
+	}
+	/* after_id pages: every id > after_id, nothing skipped or repeated. */
+	for (int k = 0; k <= all.n; k++) {
+		int64_t after = k ? all.ids[k - 1] : 0;
+		rest = list_folder(fx, fx->r1, 0, MODEL_FOLDER_PUBLIC, after);
+		assert_int_equal(rest.n, all.n - k);
+		for (int i = 0; i < rest.n; i++)
+			assert_int_equal(rest.ids[i], all.ids[k + i]);
+	}
+	/* Past the end: nothing. */
+	assert_int_equal(list_folder(fx, fx->r1, 0, MODEL_FOLDER_PUBLIC, INT64_MAX - 1).n, 0);
+
+	/* Marketplace: 2.  Private of an account: its own, in creation order. */
+	assert_int_equal(list_folder(fx, fx->r1, 0, MODEL_FOLDER_MARKETPLACE, 0).n, UT_MARKETPLACE_COUNT);
+	assert_int_equal(list_folder(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, 0).n, 0);
+	int64_t c = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "c");
+	int64_t a = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "a");
+	int64_t b = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "b");
+	all = list_folder(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, 0);
+	assert_int_equal(all.n, 3);
+	assert_int_equal(all.ids[0], c);
+	assert_int_equal(all.ids[1], a);
+	assert_int_equal(all.ids[2], b);
+	assert_int_equal(list_folder(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, a).n, 1);
+	assert_int_equal(list_folder(fx, fx->r1, alice, MODEL_FOLDER_ISO, 0).n, 0);
+	assert_int_equal(list_folder(fx, fx->region[1].id, alice, MODEL_FOLDER_PRIVATE, 0).n, 0);
+	assert_int_equal(list_folder(fx, fx->r1, 0, MODEL_FOLDER_PRIVATE, 0).n, 0);
+
+	/* A callback that returns non-zero stops the listing (its return
+	 * value: test_list_stop_value). */
+	model_image_list(fx->m, fx->r1, 0, MODEL_FOLDER_PUBLIC, 0, collect, &stopped);
+	assert_int_equal(stopped.n, 3);
+}
+
+/* model.h: "cb returns non-zero to stop (that value is returned)"; fs/
+ * readdir stops with 1 when the reply buffer is full. */
+static void test_list_stop_value(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct listed one = {.stop_after = 1, .stop_value = 1};
+	struct listed neg = {.stop_after = 2, .stop_value = -ENOMEM};
+	int rc;
+
+	rc = model_image_list(fx->m, fx->r1, 0, MODEL_FOLDER_PUBLIC, 0, collect, &one);
+	assert_int_equal(one.n, 1);
+	if (rc < 0)
+		fail_msg("model_image_list stopped by its callback (1) returned %d", rc);
+	assert_int_equal(rc, 1);
+	rc = model_image_list(fx->m, fx->r1, 0, MODEL_FOLDER_PUBLIC, 0, collect, &neg);
+	assert_int_equal(neg.n, 2);
+	assert_int_equal(rc, -ENOMEM); /* a callback's error comes back as is */
+}
+
+/* ---- quota ---------------------------------------------------------------------- */
+
+static void test_quota_private_images(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+	int64_t bob = ut_account(fx, "bob");
+	int64_t limit = 0;
+	char name[16];
+
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, &limit), 0);
+	assert_int_equal(limit, 5); /* §8 default */
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof name, "img-%d", i);
+		ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, name);
+		assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), i + 1);
+	}
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "sixth", NULL, &err), -EDQUOT);
+	assert_true(err.msg[0] != '\0');
+	/* Nothing changed. */
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 5);
+	assert_int_equal(list_folder(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, 0).n, 5);
+	/* Quotas are per account and per region. */
+	ut_image(fx, fx->r1, bob, MODEL_FOLDER_PRIVATE, "sixth");
+	ut_image(fx, fx->region[1].id, alice, MODEL_FOLDER_PRIVATE, "sixth");
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 5);
+	assert_int_equal(quota_used(fx, alice, fx->region[1].id, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 1);
+	assert_int_equal(quota_used(fx, bob, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 1);
+
+	/* The admin raises the limit: the sixth fits, the seventh does not. */
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "private-images", 6, &err), 0);
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, &limit), 5);
+	assert_int_equal(limit, 6);
+	assert_int_equal(quota_used(fx, alice, fx->region[1].id, MODEL_QUOTA_PRIVATE_IMAGES, &limit), 1);
+	assert_int_equal(limit, 5); /* other regions keep the default */
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "sixth");
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "seventh", NULL, &err),
+	                 -EDQUOT);
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, &limit), 6);
+	assert_int_equal(limit, 6);
+
+	/* Removing an image frees its place. */
+	struct model_image img;
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "img-0", &img), 0);
+	assert_int_equal(model_image_remove(fx->m, img.id, &err), 0);
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "seventh");
+
+	/* Lowering below the usage refuses new images, keeps the old. */
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "private-images", 0, &err), 0);
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "eighth", NULL, NULL), -EDQUOT);
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 6);
+}
+
+/* SPEC §8: private-images counts every image in private/, whatever its
+ * status, and nothing else: ISO images are not in private/. */
+static void test_quota_counts_private_only(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "p1");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "p2");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "i1");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "i2");
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 2);
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "p3");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "p4");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "p5");
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "p6", NULL, &err), -EDQUOT);
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_ISO, "i3", NULL, &err), 0);
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 5);
+}
+
+static void test_quota_list_and_set(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	static const struct {
+		const char *name;
+		int64_t def;
+	} want[] = {{"private-images", 5}, {"snapshots", 15}, {"shared-images", 5}, {"shares-per-image", 5}};
+	int64_t alice = ut_account(fx, "alice");
+	int n = model_quota_list(fx->m, alice, fx->r1, q);
+
+	/* §8: four quotas with the seeds' defaults, nothing used. */
+	assert_int_equal(n, 4);
+	for (size_t w = 0; w < 4; w++) {
+		bool found = false;
+		for (int i = 0; i < n; i++) {
+			if (strcmp(model_quota_name(q[i].key), want[w].name) != 0)
+				continue;
+			found = true;
+			assert_int_equal(q[i].limit, want[w].def);
+			assert_int_equal(q[i].used, 0);
+			assert_int_equal(model_quota_parse(want[w].name), q[i].key);
+		}
+		if (!found)
+			fail_msg("quota %s is not listed", want[w].name);
+	}
+	assert_int_equal(model_quota_parse("private_images"), MODEL_QUOTA_INVALID);
+	assert_int_equal(model_quota_parse(""), MODEL_QUOTA_INVALID);
+
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "snapshots", 30, &err), 0);
+	n = model_quota_list(fx->m, alice, fx->r1, q);
+	for (int i = 0; i < n; i++)
+		if (q[i].key == MODEL_QUOTA_SNAPSHOTS)
+			assert_int_equal(q[i].limit, 30);
+	/* Refusals. */
+	assert_int_equal(model_quota_set(fx->m, "nobody", "cn-north-1", "snapshots", 3, &err), -ENOENT);
+	assert_true(err.msg[0] != '\0');
+	assert_int_equal(model_quota_set(fx->m, "alice", "mars-1", "snapshots", 3, &err), -ENOENT);
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "disks", 3, &err), -EINVAL);
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "snapshots", -1, &err), -EINVAL);
+	n = model_quota_list(fx->m, alice, fx->r1, q);
+	for (int i = 0; i < n; i++)
+		if (q[i].key == MODEL_QUOTA_SNAPSHOTS)
+			assert_int_equal(q[i].limit, 30);
+}
+
+/* ---- rename ---------------------------------------------------------------------- */
+
+static void test_rename(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image before, after, found;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t a = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "a");
+	int64_t b = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "b");
+	struct model_region r0, r1;
+
+	before = ut_get(fx, a);
+	assert_int_equal(model_region_get(fx->m, fx->r1, &r0), 0);
+	assert_int_equal(model_image_rename(fx->m, a, "renamed", &err), 0);
+	after = ut_get(fx, a);
+	assert_string_equal(after.name, "renamed");
+	assert_string_equal(after.ext_id, before.ext_id); /* the id stays */
+	assert_int_equal(after.created, before.created);
+	/* A rename changes the directory, not the content: ctime only. */
+	assert_true(after.ctime_ns > before.ctime_ns);
+	assert_int_equal(after.mtime_ns, before.mtime_ns);
+	/* The listing changed: the region's mtime moves. */
+	assert_int_equal(model_region_get(fx->m, fx->r1, &r1), 0);
+	assert_true(r1.mtime_ns > r0.mtime_ns);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "a", &found), -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "renamed", &found), 0);
+	assert_int_equal(found.id, a);
+
+	/* Never replaces (§6.1). */
+	before = ut_get(fx, a);
+	assert_int_equal(model_image_rename(fx->m, a, "b", &err), -EEXIST);
+	assert_true(err.msg[0] != '\0');
+	assert_string_equal(ut_get(fx, a).name, "renamed");
+	assert_string_equal(ut_get(fx, b).name, "b");
+	assert_int_equal(ut_get(fx, a).ctime_ns, before.ctime_ns);
+
+	/* To itself: success, nothing changes. */
+	assert_int_equal(model_image_rename(fx->m, a, "renamed", &err), 0);
+	after = ut_get(fx, a);
+	assert_string_equal(after.name, "renamed");
+	assert_int_equal(after.ctime_ns, before.ctime_ns);
+	assert_int_equal(after.mtime_ns, before.mtime_ns);
+
+	/* Bad names. */
+	assert_int_equal(model_image_rename(fx->m, a, "", &err), -EINVAL);
+	assert_int_equal(model_image_rename(fx->m, a, ".dot", &err), -EINVAL);
+	assert_int_equal(model_image_rename(fx->m, a, "a/b", &err), -EINVAL);
+	assert_int_equal(model_image_rename(fx->m, a, "a b", &err), -EINVAL);
+	assert_string_equal(ut_get(fx, a).name, "renamed");
+
+	/* A name taken by another account or in another folder is free. */
+	int64_t bob = ut_account(fx, "bob");
+	ut_image(fx, fx->r1, bob, MODEL_FOLDER_PRIVATE, "bobs");
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "iso-name");
+	assert_int_equal(model_image_rename(fx->m, a, "bobs", &err), 0);
+	assert_int_equal(model_image_rename(fx->m, a, "iso-name", &err), 0);
+
+	/* Public and marketplace images are the platform's: EPERM. */
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
+	assert_int_equal(model_image_rename(fx->m, pub.id, "my-centos", &err), -EPERM);
+	assert_true(err.msg[0] != '\0');
+	assert_string_equal(ut_get(fx, pub.id).name, "centos-7.4");
+	struct listed mk = list_folder(fx, fx->r1, 0, MODEL_FOLDER_MARKETPLACE, 0);
+	assert_int_equal(model_image_rename(fx->m, mk.ids[0], "mine", &err), -EPERM);
+	assert_string_equal(ut_get(fx, mk.ids[0]).name, mk.names[0]);
+
+	assert_int_equal(model_image_rename(fx->m, 987654321, "whatever", &err), -ENOENT);
+}
+
+/* ---- description and tags ------------------------------------------------------- */
+
+static void test_description(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image before, after;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	char v[512];
+
+	before = ut_get(fx, id);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "web server, \"prod\"\nline two", &err), 0);
+	after = ut_get(fx, id);
+	assert_string_equal(after.description, "web server, \"prod\"\nline two");
+	/* Content a reader sees changed: mtime and ctime. */
+	assert_true(after.mtime_ns > before.mtime_ns);
+	assert_true(after.ctime_ns > before.ctime_ns);
+	assert_string_equal(after.name, "golden");
+
+	/* At most 256 bytes of UTF-8 (§2.1). */
+	memset(v, 'd', 256);
+	v[256] = '\0';
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, v, &err), 0);
+	assert_string_equal(ut_get(fx, id).description, v);
+	before = ut_get(fx, id);
+	v[256] = 'd';
+	v[257] = '\0';
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, v, &err), -EINVAL);
+	assert_true(err.msg[0] != '\0');
+	after = ut_get(fx, id);
+	assert_int_equal(strlen(after.description), 256);
+	assert_int_equal(after.mtime_ns, before.mtime_ns);
+	/* 256 bytes of multi-byte UTF-8: 128 two-byte characters. */
+	v[0] = '\0';
+	for (int i = 0; i < 128; i++)
+		strcat(v, "é");
+	assert_int_equal(strlen(v), 256);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, v, &err), 0);
+	assert_string_equal(ut_get(fx, id).description, v);
+	strcat(v, "é");
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, v, &err), -EINVAL);
+	/* Empty clears. */
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "", &err), 0);
+	assert_string_equal(ut_get(fx, id).description, "");
+
+	/* At any status (§2.1), and on iso images. */
+	ut_force_status(fx, id, MODEL_IMG_AVAILABLE);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "now available", &err), 0);
+	assert_string_equal(ut_get(fx, id).description, "now available");
+	ut_force_status(fx, id, MODEL_IMG_ERROR);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "in error", &err), 0);
+	int64_t iso = ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "installer");
+	assert_int_equal(model_image_set(fx->m, iso, MODEL_FIELD_DESCRIPTION, "an ISO", &err), 0);
+	assert_string_equal(ut_get(fx, iso).description, "an ISO");
+
+	assert_int_equal(model_image_set(fx->m, 987654321, MODEL_FIELD_DESCRIPTION, "x", &err), -ENOENT);
+}
+
+static void test_tags(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	static const char *const good[] = {"env=prod", "env=prod\nteam=web", "k=", "k=v=w", "k=a value with spaces",
+	                                   "k=v\n", "ключ=значение"};
+	static const char *const bad[] = {"novalue", "=v", "k v=x", "k\t=x", "env=prod\nbad", "env=prod\n=x",
+	                                  "k=v\x01"};
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		int rc = model_image_set(fx->m, id, MODEL_FIELD_TAGS, good[i], &err);
+		if (rc != 0)
+			fail_msg("tags '%s': %d (%s)", good[i], rc, err.msg);
+		assert_string_equal(ut_get(fx, id).tags, good[i]);
+	}
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_TAGS, "env=prod\nteam=web", &err), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&err, 0, sizeof err);
+		int rc = model_image_set(fx->m, id, MODEL_FIELD_TAGS, bad[i], &err);
+		if (rc != -EINVAL)
+			fail_msg("tags '%s': %d, want -EINVAL", bad[i], rc);
+		assert_true(err.msg[0] != '\0');
+		assert_string_equal(ut_get(fx, id).tags, "env=prod\nteam=web");
+	}
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_TAGS, "", &err), 0);
+	assert_string_equal(ut_get(fx, id).tags, "");
+	/* Not a writable field. */
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_INVALID, "x", &err), -EPERM);
+}
+
+static void test_set_platform_image(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "ubuntu-16.04");
+	struct listed mk = list_folder(fx, fx->r1, 0, MODEL_FOLDER_MARKETPLACE, 0);
+	struct model_image after;
+
+	assert_int_equal(model_image_set(fx->m, pub.id, MODEL_FIELD_DESCRIPTION, "mine now", &err), -EPERM);
+	assert_true(err.msg[0] != '\0');
+	assert_int_equal(model_image_set(fx->m, pub.id, MODEL_FIELD_TAGS, "k=v", &err), -EPERM);
+	assert_int_equal(model_image_set(fx->m, mk.ids[0], MODEL_FIELD_DESCRIPTION, "mine now", &err), -EPERM);
+	after = ut_get(fx, pub.id);
+	assert_string_equal(after.description, pub.description);
+	assert_string_equal(after.tags, pub.tags);
+	assert_int_equal(after.mtime_ns, pub.mtime_ns);
+	assert_int_equal(after.ctime_ns, pub.ctime_ns);
+}
+
+/* ---- remove ---------------------------------------------------------------------- */
+
+static void test_remove(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image img;
+	struct model_region r0, r1;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "doomed");
+	int64_t iso = ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "doomed-iso");
+
+	assert_int_equal(model_region_get(fx->m, fx->r1, &r0), 0);
+	/* A queued image holds nothing: removed outright (§6.1). */
+	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
+	assert_int_equal(model_image_get(fx->m, id, &img), -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "doomed", &img), -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_RECYCLE, "doomed", &img), -ENOENT);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM images WHERE id = %lld", (long long)id), 0);
+	assert_int_equal(model_region_get(fx->m, fx->r1, &r1), 0);
+	assert_true(r1.mtime_ns > r0.mtime_ns);
+	assert_int_equal(model_image_remove(fx->m, iso, &err), 0);
+	assert_int_equal(model_image_get(fx->m, iso, &img), -ENOENT);
+	assert_int_equal(quota_used(fx, alice, fx->r1, MODEL_QUOTA_PRIVATE_IMAGES, NULL), 0);
+	/* The name is free again; the row id is never reused. */
+	int64_t again = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "doomed");
+	assert_true(again > iso);
+	/* Twice: gone. */
+	assert_int_equal(model_image_remove(fx->m, id, &err), -ENOENT);
+
+	/* Platform images cannot be removed. */
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-6.5");
+	assert_int_equal(model_image_remove(fx->m, pub.id, &err), -EPERM);
+	assert_true(err.msg[0] != '\0');
+	assert_int_equal(model_image_get(fx->m, pub.id, &img), 0);
+	struct listed mk = list_folder(fx, fx->r1, 0, MODEL_FOLDER_MARKETPLACE, 0);
+	assert_int_equal(model_image_remove(fx->m, mk.ids[1], &err), -EPERM);
+	assert_int_equal(model_image_get(fx->m, mk.ids[1], &img), 0);
+
+	/* While a task holds an image it cannot be removed (§4, §6.1). */
+	ut_force_status(fx, again, MODEL_IMG_UPLOADING);
+	assert_int_equal(model_image_remove(fx->m, again, &err), -EBUSY);
+	ut_force_status(fx, again, MODEL_IMG_PENDING);
+	assert_int_equal(model_image_remove(fx->m, again, &err), -EBUSY);
+	assert_int_equal(model_image_get(fx->m, again, &img), 0);
+}
+
+/* ---- ids, times, errors ----------------------------------------------------------- */
+
+static void test_ext_ids(void **state)
+{
+	struct ut_fx *fx = *state;
+	regex_t re;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t bob = ut_account(fx, "bob");
+	sqlite3_stmt *st;
+	char (*ids)[16];
+	int n = 0;
+
+	for (int r = 0; r < UT_REGIONS; r++) {
+		char name[16];
+		for (int i = 0; i < 5; i++) {
+			snprintf(name, sizeof name, "a%d", i);
+			ut_image(fx, fx->region[r].id, i % 2 ? alice : bob, i == 4 ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE,
+			         name);
+		}
+	}
+	assert_int_equal(regcomp(&re, "^img-[0-9a-f]{8}$", REG_EXTENDED | REG_NOSUB), 0);
+	int total = (int)ut_sql_int(fx, "SELECT count(*) FROM images");
+	assert_int_equal(total, UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT + 5));
+	ids = calloc((size_t)total, sizeof *ids);
+	assert_non_null(ids);
+	/* Through the API, image by image. */
+	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "SELECT id FROM images", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct model_image img = ut_get(fx, sqlite3_column_int64(st, 0));
+		if (regexec(&re, img.ext_id, 0, NULL, 0) != 0)
+			fail_msg("image %s has id '%s'", img.name, img.ext_id);
+		for (int j = 0; j < n; j++)
+			if (strcmp(ids[j], img.ext_id) == 0)
+				fail_msg("id %s is used twice", img.ext_id);
+		memcpy(ids[n++], img.ext_id, 16);
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(n, total);
+	free(ids);
+	regfree(&re);
+}
+
+static void test_set_error(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_image before, after;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
+	struct listed mk = list_folder(fx, fx->r1, 0, MODEL_FOLDER_MARKETPLACE, 0);
+
+	before = ut_get(fx, id);
+	assert_int_equal(model_image_set_error(fx->m, id, "EPERM: os-type is fixed after upload"), 0);
+	after = ut_get(fx, id);
+	assert_string_equal(after.error, "EPERM: os-type is fixed after upload");
+	assert_true(after.mtime_ns > before.mtime_ns); /* the error file's content changed */
+	assert_int_equal(after.status, before.status);  /* and nothing else */
+	assert_int_equal(model_image_set_error(fx->m, id, "another reason"), 0);
+	assert_string_equal(ut_get(fx, id).error, "another reason");
+
+	/* Platform images are everybody's: one caller's refusal is not written into them. */
+	assert_true(model_image_set_error(fx->m, pub.id, "EPERM: public images are read-only") <= 0);
+	after = ut_get(fx, pub.id);
+	assert_string_equal(after.error, "");
+	assert_int_equal(after.mtime_ns, pub.mtime_ns);
+	assert_int_equal(after.ctime_ns, pub.ctime_ns);
+	assert_true(model_image_set_error(fx->m, mk.ids[0], "EPERM") <= 0);
+	assert_string_equal(ut_get(fx, mk.ids[0]).error, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_lookup_get, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_name, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_list_order_and_paging, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_list_stop_value, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_private_images, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_counts_private_only, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_list_and_set, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_rename, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_description, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_tags, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_set_platform_image, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_remove, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_ext_ids, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_set_error, ut_setup, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}
