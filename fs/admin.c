@@ -1,0 +1,239 @@
+/*
+ * admin.c — `imgfs admin [--state DIR] COMMAND ...` (SPEC §1): accounts,
+ * regions, quotas, publishing platform images, fsck and gc.  Works on a
+ * state directory whether it is mounted or not (SQLite WAL).  Prints one
+ * line per refusal and exits non-zero on any; 2 for a usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+static const char admin_usage[] =
+	"usage: imgfs admin [--state DIR] COMMAND\n"
+	"  account add NAME [--uid UID]\n"
+	"  account list\n"
+	"  region add NAME\n"
+	"  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n"
+	"  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"
+	"          [--arch A] [--boot-mode B] [--features F] [--description D]\n"
+	"  fsck [--repair]\n"
+	"  gc [--grace SECONDS]                  (default 3600: younger chunks may be in use)\n";
+
+static int usage_error(const char *why)
+{
+	fprintf(stderr, "imgfs admin: %s\n%s", why, admin_usage);
+	return 2;
+}
+
+static int refused(const char *what, int rc, const struct model_err *err)
+{
+	fprintf(stderr, "imgfs admin: %s: %s %s\n", what, fs_errno_name(rc),
+	        err && err->msg[0] ? err->msg : strerror(-rc));
+	return 1;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int print_account(void *arg, const struct model_account *a)
+{
+	if (a->uid >= 0)
+		printf("%s %lld\n", a->name, (long long)a->uid);
+	else
+		printf("%s -\n", a->name);
+	return 0;
+}
+
+static int cmd_account(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int64_t uid = -1;
+	int rc;
+	if (argc >= 1 && strcmp(argv[0], "list") == 0 && argc == 1)
+		return model_account_list(m, print_account, NULL) < 0 ? 1 : 0;
+	if (argc < 2 || strcmp(argv[0], "add") != 0)
+		return usage_error("account add NAME [--uid UID] | account list");
+	if (argc == 4 && strcmp(argv[2], "--uid") == 0) {
+		if (!parse_i64(argv[3], &uid) || uid < 0)
+			return usage_error("--uid takes a number");
+	} else if (argc != 2) {
+		return usage_error("account add NAME [--uid UID]");
+	}
+	if ((rc = model_account_add(m, argv[1], uid, &err)) < 0)
+		return refused(argv[1], rc, &err);
+	return 0;
+}
+
+static int cmd_region(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int rc;
+	if (argc != 2 || strcmp(argv[0], "add") != 0)
+		return usage_error("region add NAME");
+	if ((rc = model_region_add(m, argv[1], &err)) < 0)
+		return refused(argv[1], rc, &err);
+	return 0;
+}
+
+static int cmd_quota(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int64_t v;
+	int rc;
+	if (argc != 5 || strcmp(argv[0], "set") != 0)
+		return usage_error("quota set ACCOUNT REGION KEY VALUE");
+	if (!parse_i64(argv[4], &v))
+		return usage_error("VALUE is a number");
+	if ((rc = model_quota_set(m, argv[1], argv[2], argv[3], v, &err)) < 0)
+		return refused(argv[3], rc, &err);
+	return 0;
+}
+
+static int cmd_publish(model *m, int argc, char **argv)
+{
+	struct model_publish p = {0};
+	struct model_err err = {0};
+	struct model_region r;
+	blob_manifest *man = NULL;
+	blob_store *s;
+	struct stat st;
+	char hash[33];
+	int fd = -1, rc;
+
+	if (argc < 4)
+		return usage_error("publish public|marketplace REGION NAME FILE [options]");
+	if (strcmp(argv[0], "public") == 0)
+		p.folder = MODEL_FOLDER_PUBLIC;
+	else if (strcmp(argv[0], "marketplace") == 0)
+		p.folder = MODEL_FOLDER_MARKETPLACE;
+	else
+		return usage_error("publish to public or marketplace");
+	p.name = argv[2];
+	for (int i = 4; i < argc; i += 2) {
+		const char **slot = strcmp(argv[i], "--os-type") == 0       ? &p.os_type
+		                    : strcmp(argv[i], "--platform") == 0    ? &p.platform
+		                    : strcmp(argv[i], "--version") == 0     ? &p.version
+		                    : strcmp(argv[i], "--arch") == 0        ? &p.arch
+		                    : strcmp(argv[i], "--boot-mode") == 0   ? &p.boot_mode
+		                    : strcmp(argv[i], "--features") == 0    ? &p.features
+		                    : strcmp(argv[i], "--description") == 0 ? &p.description
+		                                                            : NULL;
+		if (!slot || i + 1 >= argc)
+			return usage_error("unknown or incomplete publish option");
+		*slot = argv[i + 1];
+	}
+	if ((rc = model_region_by_name(m, argv[1], &r)) < 0)
+		return refused(argv[1], rc, &(struct model_err){0, "no such region"});
+	if ((rc = model_name_check(p.name, &err)) < 0)
+		return refused(p.name, rc, &err);
+	if ((fd = open(argv[3], O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		fprintf(stderr, "imgfs admin: %s: %s\n", argv[3], strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	rc = model_store(m, r.id, &s);
+	if (rc == 0)
+		rc = blob_store_put_fd(s, &man, fd, (uint64_t)st.st_size);
+	close(fd);
+	if (rc == 0)
+		rc = blob_store_hash_blob(s, man, hash);
+	if (rc < 0) {
+		blob_manifest_free(man);
+		return refused(argv[3], rc, NULL);
+	}
+	rc = model_image_publish(m, r.id, &p, man, hash, NULL, &err);
+	blob_manifest_free(man);
+	if (rc < 0)
+		return refused(p.name, rc, &err);
+	return 0;
+}
+
+static void print_problem(void *arg, const char *line)
+{
+	printf("%s\n", line);
+}
+
+static int cmd_fsck(model *m, int argc, char **argv)
+{
+	bool repair = argc == 1 && strcmp(argv[0], "--repair") == 0;
+	if (argc > 1 || (argc == 1 && !repair))
+		return usage_error("fsck [--repair]");
+	int n = model_fsck(m, repair, print_problem, NULL);
+	if (n < 0)
+		return refused("fsck", n, NULL);
+	printf("%d problem%s%s\n", n, n == 1 ? "" : "s", n && repair ? " (repaired what could be)" : "");
+	return n ? 1 : 0;
+}
+
+static int cmd_gc(model *m, int argc, char **argv)
+{
+	int64_t grace = 3600;
+	uint64_t removed = 0;
+	if (argc == 2 && strcmp(argv[0], "--grace") == 0) {
+		if (!parse_i64(argv[1], &grace) || grace < 0)
+			return usage_error("--grace takes seconds");
+	} else if (argc != 0) {
+		return usage_error("gc [--grace SECONDS]");
+	}
+	int rc = model_gc(m, grace, &removed);
+	if (rc < 0)
+		return refused("gc", rc, NULL);
+	printf("removed %llu chunks\n", (unsigned long long)removed);
+	return 0;
+}
+
+int fs_admin_main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(model *, int, char **);
+	} cmds[] = {
+		{"account", cmd_account}, {"region", cmd_region}, {"quota", cmd_quota},
+		{"publish", cmd_publish}, {"fsck", cmd_fsck},     {"gc", cmd_gc},
+	};
+	struct model_err err = {0};
+	char state[PATH_MAX];
+	model *m = NULL;
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[0], "--state") == 0) {
+		snprintf(state, sizeof(state), "%s", argv[1]);
+		argc -= 2;
+		argv += 2;
+	} else if (model_default_state_dir(state, sizeof(state)) < 0) {
+		return usage_error("no default state directory; use --state DIR");
+	}
+	if (argc < 1 || strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0) {
+		fputs(admin_usage, argc < 1 ? stderr : stdout);
+		return argc < 1 ? 2 : 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[0], cmds[i].name) != 0)
+			continue;
+		if ((rc = model_open(&m, state, MODEL_OPEN_CREATE, &err)) < 0) {
+			fprintf(stderr, "imgfs admin: %s\n", err.msg[0] ? err.msg : strerror(-rc));
+			return 1;
+		}
+		rc = cmds[i].run(m, argc - 1, argv + 1);
+		model_close(m);
+		return rc;
+	}
+	return usage_error("unknown command");
+}

@@ -1,0 +1,358 @@
+/*
+ * attr.c — the generated files of image, snapshot and instance
+ * directories, declared as tables (the cgroup cftype pattern): a name, the
+ * views it appears in, a show and an optional store.  Generic lookup,
+ * getattr, readdir, read and write in node.c / ops.c walk these tables;
+ * adding a file is one line here and one or two small functions.
+ *
+ * Content rules (SPEC §2.1): a value is followed by a newline; an empty
+ * value is an empty file; lists are one item a line.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "fs.h"
+
+const char *const fs_class_names[FS_CLASS_COUNT] = {
+	[FS_CLASS_PUBLIC] = "public",       [FS_CLASS_MARKETPLACE] = "marketplace",
+	[FS_CLASS_PRIVATE] = "private",     [FS_CLASS_SHARED] = "shared",
+	[FS_CLASS_ISO] = "iso",             [FS_CLASS_RECYCLE] = "recycle-bin",
+	[FS_CLASS_SNAPSHOTS] = "snapshots", [FS_CLASS_INSTANCES] = "instances",
+};
+
+/* Retention of the recycle bin (SPEC §6.1 default); admin setting later. */
+#define RECYCLE_RETENTION (7 * 24 * 3600)
+
+/* ---- image files --------------------------------------------------------- */
+
+static void show_text(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, (const char *)&n->img + n->attr->field);
+}
+
+/* Multi-line values (tags): every line newline-terminated. */
+static void show_lines(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	const char *v = (const char *)&n->img + n->attr->field;
+	fs_buf_puts(out, v);
+	if (v[0] && v[strlen(v) - 1] != '\n')
+		fs_buf_put(out, "\n", 1);
+}
+
+static void show_status(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, model_image_status_name(n->img.status));
+}
+
+static void show_progress(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	int p = n->img.status == MODEL_IMG_AVAILABLE ? 100 : n->img.status == MODEL_IMG_QUEUED ? 0 : n->img.progress;
+	fs_buf_printf(out, "%d\n", p);
+}
+
+static void show_type(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	unsigned t = n->img.type;
+	fs_buf_value(out, t == (MODEL_TYPE_LOCAL | MODEL_TYPE_CLOUD) ? "local cloud"
+	                  : t == MODEL_TYPE_LOCAL                    ? "local"
+	                  : t == MODEL_TYPE_CLOUD                    ? "cloud"
+	                                                             : "");
+}
+
+static void show_encrypted(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, n->img.encrypted ? "yes" : "no");
+}
+
+static void show_size(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_printf(out, "%llu\n", (unsigned long long)n->img.size);
+}
+
+static void show_created(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char t[21];
+	model_fmt_time(t, n->img.created);
+	fs_buf_value(out, t);
+}
+
+static void show_expires(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char t[21];
+	if (!n->img.deleted_at)
+		return;
+	model_fmt_time(t, n->img.deleted_at + RECYCLE_RETENTION);
+	fs_buf_value(out, t);
+}
+
+static void show_device_mapping(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int count = model_device_list(ctx->m, n->img.id, devs);
+	for (int i = 0; i < count; i++) {
+		if (devs[i].kind == MODEL_DEV_SNAPSHOT)
+			fs_buf_printf(out, "%s\tsnapshot\t%s\t%llu\n", devs[i].name, devs[i].snapshot_ext_id,
+			              (unsigned long long)devs[i].size);
+		else
+			fs_buf_printf(out, "%s\timage\tdisks/%s\t%llu\n", devs[i].name, devs[i].name,
+			              (unsigned long long)devs[i].size);
+	}
+}
+
+static void show_instances(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char buf[MODEL_TEXT_MAX];
+	if (n->caller.account_id && model_image_instances(ctx->m, n->img.id, n->caller.account_id, buf, sizeof(buf)) > 0)
+		fs_buf_puts(out, buf);
+}
+
+/* Control files and the task file read empty until something runs. */
+static void show_empty(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+}
+
+static bool owner_view(const struct fs_node *n)
+{
+	return n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO;
+}
+
+static int store_description(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return model_image_set(ctx->m, n->img.id, MODEL_FIELD_DESCRIPTION, v, err);
+}
+
+static int store_tags(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return model_image_set(ctx->m, n->img.id, MODEL_FIELD_TAGS, v, err);
+}
+
+#define ALL (FS_VIEW_BIT(FS_VIEW_PUBLIC) | FS_VIEW_BIT(FS_VIEW_MARKETPLACE) | FS_VIEW_BIT(FS_VIEW_PRIVATE) | \
+	     FS_VIEW_BIT(FS_VIEW_SHARED) | FS_VIEW_BIT(FS_VIEW_ISO) | FS_VIEW_BIT(FS_VIEW_RECYCLE))
+#define PRIV FS_VIEW_BIT(FS_VIEW_PRIVATE)
+#define PRIV_ISO (FS_VIEW_BIT(FS_VIEW_PRIVATE) | FS_VIEW_BIT(FS_VIEW_ISO))
+#define RECYCLE FS_VIEW_BIT(FS_VIEW_RECYCLE)
+#define TEXT(n, f) {n, ALL, 0, show_text, NULL, NULL, 0, offsetof(struct model_image, f)}
+/* Writable while queued once uploads and imports exist (SPEC §2.1, §5). */
+#define QUEUED_TEXT(n, f) {n, ALL, 0, show_text, NULL, NULL, FS_ATTR_LATER, offsetof(struct model_image, f)}
+
+const struct fs_attr fs_image_attrs[] = {
+	TEXT("id", ext_id),
+	{"description", ALL, 0, show_text, store_description, owner_view, FS_ATTR_MULTILINE,
+	 offsetof(struct model_image, description)},
+	{"status", ALL, 0, show_status, NULL, NULL, 0, 0},
+	{"progress", ALL, 0, show_progress, NULL, NULL, 0, 0},
+	{"type", ALL, 0, show_type, NULL, NULL, 0, 0},
+	TEXT("format", format),
+	QUEUED_TEXT("os-type", os_type),
+	QUEUED_TEXT("platform", platform),
+	QUEUED_TEXT("version", version),
+	QUEUED_TEXT("arch", arch),
+	QUEUED_TEXT("boot-mode", boot_mode),
+	QUEUED_TEXT("features", features),
+	{"tags", ALL, 0, show_lines, store_tags, owner_view, FS_ATTR_MULTILINE, offsetof(struct model_image, tags)},
+	{"encrypted", ALL, 0, show_encrypted, NULL, NULL, 0, 0},
+	{"size", ALL, 0, show_size, NULL, NULL, 0, 0},
+	{"created", ALL, 0, show_created, NULL, NULL, 0, 0},
+	TEXT("owner", owner),
+	QUEUED_TEXT("source", source),
+	{"device-mapping", ALL, 0, show_device_mapping, NULL, NULL, 0, 0},
+	{"disks", ALL, FS_SUB_DISKS, NULL, NULL, NULL, 0, 0},
+	{"instances", ALL, 0, show_instances, NULL, NULL, 0, 0},
+	{"convert", PRIV, 0, show_empty, NULL, NULL, FS_ATTR_LATER, 0},
+	{"cancel", PRIV_ISO, 0, show_empty, NULL, NULL, FS_ATTR_LATER, 0},
+	{"copies", PRIV, FS_SUB_COPIES, NULL, NULL, NULL, 0, 0},
+	{"shares", PRIV, FS_SUB_SHARES, NULL, NULL, NULL, 0, 0},
+	{"task", ALL, 0, show_empty, NULL, NULL, 0, 0},
+	{"expires", RECYCLE, 0, show_expires, NULL, NULL, 0, 0},
+	TEXT("error", error),
+};
+const size_t fs_image_attr_count = sizeof(fs_image_attrs) / sizeof(fs_image_attrs[0]);
+
+bool fs_attr_visible(const struct fs_attr *a, const struct fs_node *n)
+{
+	return (a->views & FS_VIEW_BIT(n->view)) != 0;
+}
+
+bool fs_attr_is_writable(const struct fs_node *n)
+{
+	if (n->what != FS_W_ATTR || !n->attr->store)
+		return false;
+	if (n->img.id && !owner_view(n))
+		return false; /* platform and shared images never change (§3) */
+	return !n->attr->writable || n->attr->writable(n);
+}
+
+/* ---- snapshot and instance files ----------------------------------------- */
+
+static void show_snap_name(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, n->snap.name);
+}
+
+static void show_snap_description(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, n->snap.description);
+}
+
+static void show_snap_size(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_printf(out, "%llu\n", (unsigned long long)n->snap.size);
+}
+
+static void show_snap_status(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, model_snap_status_name(n->snap.status));
+}
+
+static void show_snap_created(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char t[21];
+	model_fmt_time(t, n->snap.created);
+	fs_buf_value(out, t);
+}
+
+static void show_snap_images(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char buf[MODEL_TEXT_MAX];
+	if (model_snapshot_images(ctx->m, n->snap.id, buf, sizeof(buf)) > 0)
+		fs_buf_puts(out, buf);
+}
+
+const struct fs_attr fs_snap_attrs[] = {
+	{"name", 0, 0, show_snap_name, NULL, NULL, 0, 0},
+	{"description", 0, 0, show_snap_description, NULL, NULL, FS_ATTR_MULTILINE, 0},
+	{"size", 0, 0, show_snap_size, NULL, NULL, 0, 0},
+	{"status", 0, 0, show_snap_status, NULL, NULL, 0, 0},
+	{"created", 0, 0, show_snap_created, NULL, NULL, 0, 0},
+	{"images", 0, 0, show_snap_images, NULL, NULL, 0, 0},
+	{"data", 0, 0, NULL, NULL, NULL, FS_ATTR_BLOB, 0},
+};
+const size_t fs_snap_attr_count = sizeof(fs_snap_attrs) / sizeof(fs_snap_attrs[0]);
+
+static void show_vm_id(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, n->vm.ext_id);
+}
+
+static void show_vm_status(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, model_vm_status_name(n->vm.status));
+}
+
+static void show_vm_system_disk(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, n->vm.system_disk == MODEL_TYPE_CLOUD ? "cloud" : "local");
+}
+
+static void show_vm_image(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	struct model_image img;
+	if (n->vm.image_id && model_image_get(ctx->m, n->vm.image_id, &img) == 0)
+		fs_buf_value(out, img.ext_id);
+}
+
+const struct fs_attr fs_vm_attrs[] = {
+	{"id", 0, 0, show_vm_id, NULL, NULL, 0, 0},
+	{"status", 0, 0, show_vm_status, NULL, NULL, 0, 0},
+	{"system-disk", 0, 0, show_vm_system_disk, NULL, NULL, 0, 0},
+	{"image", 0, 0, show_vm_image, NULL, NULL, 0, 0},
+	{"disks", 0, FS_SUB_DISKS, NULL, NULL, NULL, 0, 0},
+};
+const size_t fs_vm_attr_count = sizeof(fs_vm_attrs) / sizeof(fs_vm_attrs[0]);
+
+/* ---- region files -------------------------------------------------------- */
+
+void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	if (!n->caller.account_id)
+		return;
+	int count = model_quota_list(ctx->m, n->caller.account_id, n->region.id, q);
+	for (int i = 0; i < count; i++)
+		fs_buf_printf(out, "%s %lld %lld\n", model_quota_name(q[i].key), (long long)q[i].used,
+		              (long long)q[i].limit);
+}
+
+/* RFC 4180: a field holding a comma, quote, CR or LF is quoted, quotes doubled. */
+static void csv_field(struct fs_buf *out, const char *v, bool last)
+{
+	if (strpbrk(v, ",\"\r\n")) {
+		fs_buf_put(out, "\"", 1);
+		for (const char *p = v; *p; p++) {
+			if (*p == '"')
+				fs_buf_put(out, "\"", 1);
+			fs_buf_put(out, p, 1);
+		}
+		fs_buf_put(out, "\"", 1);
+	} else {
+		fs_buf_puts(out, v);
+	}
+	fs_buf_puts(out, last ? "\r\n" : ",");
+}
+
+struct csv_ctx {
+	struct fs_buf *out;
+	const char *cls;
+	bool shared;
+	int64_t mtime_ns;
+};
+
+static int csv_row(void *arg, const struct model_image *img)
+{
+	struct csv_ctx *c = arg;
+	struct fs_node n = {.img = *img};
+	struct fs_buf type = {0};
+	char name[2 * MODEL_NAME_MAX + 2], size[24], created[21];
+	show_type(&n, NULL, &type);
+	if (type.len)
+		type.p[type.len - 1] = '\0'; /* drop the newline */
+	if (c->shared)
+		snprintf(name, sizeof(name), "%s@%s", img->name, img->owner);
+	else
+		snprintf(name, sizeof(name), "%s", img->name);
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)img->size);
+	model_fmt_time(created, img->created);
+	const char *fields[] = {img->ext_id, name, c->cls, type.p ? type.p : "", model_image_status_name(img->status),
+	                        img->os_type, img->platform, img->version, img->arch, img->boot_mode, size,
+	                        img->encrypted ? "yes" : "no", img->features, created, img->description};
+	size_t nf = sizeof(fields) / sizeof(fields[0]);
+	for (size_t i = 0; i < nf; i++)
+		csv_field(c->out, fields[i], i == nf - 1);
+	fs_buf_release(&type);
+	if (img->mtime_ns > c->mtime_ns)
+		c->mtime_ns = img->mtime_ns;
+	if (img->ctime_ns > c->mtime_ns)
+		c->mtime_ns = img->ctime_ns;
+	return 0;
+}
+
+void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns)
+{
+	static const struct {
+		enum model_folder folder;
+		const char *cls;
+		bool own;
+	} parts[] = {
+		{MODEL_FOLDER_PUBLIC, "public", false},   {MODEL_FOLDER_MARKETPLACE, "marketplace", false},
+		{MODEL_FOLDER_PRIVATE, "private", true},  {MODEL_FOLDER_ISO, "iso", true},
+		{MODEL_FOLDER_RECYCLE, "recycle-bin", true},
+	};
+	struct csv_ctx c = {out, NULL, false, n->region.mtime_ns};
+	fs_buf_puts(out, "id,name,class,type,status,os-type,platform,version,arch,boot-mode,size,encrypted,features,"
+	                 "created,description\r\n");
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (parts[i].own && !n->caller.account_id)
+			continue;
+		c.cls = parts[i].cls;
+		model_image_list(ctx->m, n->region.id, parts[i].own ? n->caller.account_id : 0, parts[i].folder, 0,
+		                 csv_row, &c);
+	}
+	if (n->caller.account_id) {
+		c.cls = "shared";
+		c.shared = true;
+		model_image_list_shared(ctx->m, n->region.id, n->caller.account_id, 0, csv_row, &c);
+	}
+	if (mtime_ns)
+		*mtime_ns = c.mtime_ns;
+}

@@ -1,0 +1,236 @@
+/*
+ * fs.h — what the FUSE layer's files share: the mount context, inode
+ * numbers, resolved nodes, attribute tables and the small text buffer the
+ * generated files are rendered into.
+ *
+ * Inode numbers are computed, never stored: a 64-bit number holds the kind
+ * of object (8 bits), its database row id (40 bits) and which entry of the
+ * object it is (16 bits).  Row ids are never reused (AUTOINCREMENT), so an
+ * inode number names one thing forever and is the same after a remount
+ * (SPEC §2).  Nothing is kept per inode: lookup counts are not tracked and
+ * forget is a no-op.
+ *
+ *   ino 1                       /            ino 2  /regions
+ *   REGION  region  0           /regions/<r>
+ *   REGION  region  1..8        its class directories (fs_class)
+ *   REGION  region  9, 10       quota, images.csv
+ *   IMAGE   image   0           the image directory
+ *   IMAGE   image   1..63       attribute files (index in image_attrs + 1)
+ *   IMAGE   image   0x100       disks/          0x101 + idx  disks/<dev>
+ *   IMAGE   image   0x200       copies/         0x1000 + 4*region + f: copies/<region>[/f]
+ *   IMAGE   image   0x300       shares/         0x8000 + account: shares/<account>
+ *   SNAP    snap    0, 1..63    snapshot directory, its files
+ *   VM      vm      0, 1..63    instance directory, its files
+ *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev>
+ */
+#ifndef IMGFS_FS_H
+#define IMGFS_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "model.h"
+
+/* ---- the mount ----------------------------------------------------------- */
+
+struct fs_ctx {
+	model *m;
+	struct fuse_session *se;
+	const char *mountpoint;
+	bool multiuser;
+	int64_t account_id;        /* single-user mode: everybody acts as this */
+	uid_t uid;                 /* owner shown in single-user mode */
+	gid_t gid;
+	double timeout;            /* entry and attribute timeout, seconds */
+	FILE *log;                 /* <state>/imgfs.log */
+	bool log_stderr;           /* also to stderr (foreground) */
+	pthread_mutex_t log_lock;
+	volatile int initialised;  /* set by init(): the kernel connection is up */
+	bool zero_opendir;         /* the kernel handles opendir itself (init) */
+	pthread_t watcher;         /* watch.c */
+	bool watching;
+	volatile int stopping;
+};
+
+/* Who is asking: the account the request acts as. */
+struct fs_caller {
+	int64_t account_id; /* 0: none (multiuser caller without an account) */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* ---- inode numbers ------------------------------------------------------- */
+
+enum fs_kind { FS_K_ROOT = 0, FS_K_REGION = 1, FS_K_IMAGE = 2, FS_K_SNAP = 3, FS_K_VM = 4 };
+
+#define FS_INO_ROOT 1
+#define FS_INO_REGIONS 2
+#define FS_SUB_DISKS 0x100
+#define FS_SUB_COPIES 0x200
+#define FS_SUB_SHARES 0x300
+#define FS_SUB_COPY 0x1000
+#define FS_SUB_SHARE 0x8000
+
+static inline fuse_ino_t fs_ino(enum fs_kind kind, int64_t obj, unsigned sub)
+{
+	return (fuse_ino_t)kind << 56 | (fuse_ino_t)obj << 16 | sub;
+}
+static inline enum fs_kind fs_ino_kind(fuse_ino_t ino) { return (enum fs_kind)(ino >> 56); }
+static inline int64_t fs_ino_obj(fuse_ino_t ino) { return (int64_t)((ino >> 16) & ((1ull << 40) - 1)); }
+static inline unsigned fs_ino_sub(fuse_ino_t ino) { return (unsigned)(ino & 0xffff); }
+
+/* ---- text buffers -------------------------------------------------------- */
+
+struct fs_buf {
+	char *p;
+	size_t len, cap;
+	bool failed; /* an allocation failed: the content is incomplete */
+};
+void fs_buf_put(struct fs_buf *b, const void *data, size_t len);
+void fs_buf_puts(struct fs_buf *b, const char *s);
+void fs_buf_printf(struct fs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A value followed by a newline, or nothing when the value is empty. */
+void fs_buf_value(struct fs_buf *b, const char *v);
+void fs_buf_release(struct fs_buf *b);
+
+/* ---- nodes --------------------------------------------------------------- */
+
+/* Class directories of a region, in listing order (sub 1..8). */
+enum fs_class {
+	FS_CLASS_NONE = 0,
+	FS_CLASS_PUBLIC,
+	FS_CLASS_MARKETPLACE,
+	FS_CLASS_PRIVATE,
+	FS_CLASS_SHARED,
+	FS_CLASS_ISO,
+	FS_CLASS_RECYCLE,
+	FS_CLASS_SNAPSHOTS,
+	FS_CLASS_INSTANCES,
+	FS_CLASS_COUNT
+};
+#define FS_SUB_QUOTA 9
+#define FS_SUB_CSV 10
+
+/* What an inode is, once resolved. */
+enum fs_what {
+	FS_W_INVALID = 0,
+	FS_W_ROOT,
+	FS_W_REGIONS,
+	FS_W_REGION,
+	FS_W_CLASS,      /* /regions/<r>/<class> */
+	FS_W_QUOTA,
+	FS_W_CSV,
+	FS_W_IMAGE,      /* an image directory */
+	FS_W_ATTR,       /* a generated file of an image, snapshot or instance */
+	FS_W_SUBDIR,     /* disks/, copies/, shares/ */
+	FS_W_DISK,       /* a blob: disks/<dev> or snapshots/<id>/data */
+	FS_W_SNAP,
+	FS_W_VM,
+};
+
+/* How the caller sees an image (decides its files and their modes). */
+enum fs_view { FS_VIEW_NONE = 0, FS_VIEW_PUBLIC, FS_VIEW_MARKETPLACE, FS_VIEW_PRIVATE, FS_VIEW_SHARED,
+	       FS_VIEW_ISO, FS_VIEW_RECYCLE };
+#define FS_VIEW_BIT(v) (1u << (v))
+
+struct fs_node;
+/* One generated file or subdirectory of a directory kind (STYLE: tables). */
+struct fs_attr {
+	const char *name;
+	unsigned views;     /* FS_VIEW_BIT mask of image views it appears in (images only) */
+	unsigned sub;       /* fixed sub number for directories (FS_SUB_*), 0 for files */
+	/* Renders the content; NULL for directories. */
+	void (*show)(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
+	/* Applies a written value (already stripped of one trailing newline);
+	 * NULL: read-only.  Returns 0 or -errno with the reason in err. */
+	int (*store)(const struct fs_node *n, struct fs_ctx *ctx, const char *value, struct model_err *err);
+	/* When store exists: whether it is writable for this node now (NULL: always). */
+	bool (*writable)(const struct fs_node *n);
+	unsigned flags;
+	size_t field; /* offsetof the text in struct model_image, for fs_show_text */
+};
+enum {
+	FS_ATTR_MULTILINE = 1, /* a value may hold newlines (description, tags) */
+	FS_ATTR_BLOB = 2,      /* a blob, not a generated file (snapshot data) */
+	FS_ATTR_LATER = 4,     /* a control file whose operation a later version
+	                          brings: read-only now, writes say so (EPERM) */
+};
+
+struct fs_node {
+	fuse_ino_t ino;
+	enum fs_what what;
+	enum fs_class cls;          /* FS_W_CLASS */
+	enum fs_view view;          /* images */
+	const struct fs_attr *attr; /* FS_W_ATTR, FS_W_SUBDIR, FS_W_DISK of a snapshot */
+	struct fs_caller caller;
+	struct model_region region;
+	struct model_image img;     /* FS_K_IMAGE nodes */
+	struct model_snapshot snap; /* FS_K_SNAP nodes */
+	struct model_instance vm;   /* FS_K_VM nodes */
+	struct model_device dev;    /* FS_W_DISK of an image */
+	int64_t blob_id;            /* FS_W_DISK */
+};
+
+/* Tables (attr.c). */
+extern const struct fs_attr fs_image_attrs[];
+extern const size_t fs_image_attr_count;
+extern const struct fs_attr fs_snap_attrs[];
+extern const size_t fs_snap_attr_count;
+extern const struct fs_attr fs_vm_attrs[];
+extern const size_t fs_vm_attr_count;
+extern const char *const fs_class_names[FS_CLASS_COUNT];
+
+/* Whether attribute a of an image appears for node n's view. */
+bool fs_attr_visible(const struct fs_attr *a, const struct fs_node *n);
+/* Renders images.csv / quota of a region for the caller. */
+void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
+void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
+/* Writes into a generated file: whether n accepts writes now. */
+bool fs_attr_is_writable(const struct fs_node *n);
+
+/* Resolution (node.c).  All return 0 or -errno (-ENOENT for anything the
+ * caller may not see). */
+int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out);
+int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out);
+int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char *name, struct fs_node *out);
+/* Attributes of a resolved node; *timeout_out gets the attribute timeout. */
+int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
+/* The attribute timeout of a node: 0 for what other processes change
+ * without the kernel knowing which inode (class directories and /regions,
+ * whose listings the kernel revalidates by mtime; quota, images.csv),
+ * ctx->timeout for everything else (the watcher invalidates it). */
+double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n);
+/* Lists the children of a directory node from offset off; emit returns
+ * non-zero to stop (buffer full).  Offsets are stable (row ids). */
+typedef int (*fs_emit_fn)(void *arg, const char *name, const struct fs_node *child, off_t next_off);
+int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
+/* The path of a node, for the log. */
+void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+/* Whether the node's blob is readable by the caller (-EACCES otherwise). */
+int fs_node_blob_access(const struct fs_node *n);
+
+/* Logging (log.c): one line per refusal, SPEC §9. */
+void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs "<op> <path>: <ERRNO> <reason>" and records the reason in the
+ * image's error file when the node belongs to an image the caller owns. */
+void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id);
+const char *fs_errno_name(int err);
+
+/* Cache invalidation (watch.c).  names: also drop the old name of an entry
+ * that went away (never from inside a request: the kernel holds the
+ * directory's lock there). */
+void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names);
+int fs_watch_start(struct fs_ctx *ctx);
+void fs_watch_stop(struct fs_ctx *ctx);
+
+/* The low-level operations (ops.c). */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Admin command line (admin.c): argv after "admin". */
+int fs_admin_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * main.c — the imgfs executable: `imgfs [FUSE options] [-o imgfs options]
+ * MOUNTPOINT` mounts (SPEC §1); `imgfs admin ...` is the admin command line
+ * (admin.c).
+ *
+ * Mount sequence: parse options; open the state directory once in the
+ * foreground (creating it with the default regions and the catalogue), so
+ * every problem is reported on the terminal with a one-line reason and a
+ * non-zero exit; mount; daemonize (unless -f); open the state again in the
+ * daemon (SQLite handles must not cross fork); serve with a multithreaded
+ * loop until unmounted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+struct opts {
+	char *state;
+	char *account;
+	unsigned workers;
+	int multiuser;
+};
+
+#define OPT(t, p) {t, offsetof(struct opts, p), 1}
+static const struct fuse_opt opt_spec[] = {
+	{"state=%s", offsetof(struct opts, state), 0},
+	{"account=%s", offsetof(struct opts, account), 0},
+	{"workers=%u", offsetof(struct opts, workers), 0},
+	OPT("multiuser", multiuser),
+	FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s admin [--state DIR] COMMAND ...   (%s admin help)\n\n"
+	       "imgfs options:\n"
+	       "    -o state=DIR        state directory (default $XDG_DATA_HOME/imgfs,\n"
+	       "                        ~/.local/share/imgfs, or /var/lib/imgfs for root)\n"
+	       "    -o account=NAME     act as this account (default: your login name)\n"
+	       "    -o multiuser        map each caller's uid to its account (with allow_other)\n"
+	       "    -o workers=N        background task threads\n\n",
+	       prog, prog, prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+/* The kernel caps FUSE readahead at 128 KiB whatever INIT asks; raise the
+ * mount's bdi limit so sequential reads arrive as 1 MiB requests.  Runs once
+ * the INIT reply has been processed; failure only costs speed. */
+static void *tune_readahead(void *arg)
+{
+	struct fs_ctx *ctx = arg;
+	struct timespec pause = {0, 20 * 1000 * 1000};
+	struct stat st;
+	char path[64];
+	for (int i = 0; i < 500 && !__atomic_load_n(&ctx->initialised, __ATOMIC_ACQUIRE); i++)
+		nanosleep(&pause, NULL);
+	nanosleep(&pause, NULL);
+	if (stat(ctx->mountpoint, &st) < 0)
+		return NULL;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
+	int fd = open(path, O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1024", 4) != 4)
+			fs_log(ctx, "cannot raise readahead in %s", path);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int single_user_account(struct opts *o, model *m, int64_t *id)
+{
+	struct model_account a;
+	struct model_err err = {0};
+	const char *name = o->account;
+	if (!name) {
+		struct passwd *pw = getpwuid(getuid());
+		if (!pw) {
+			fprintf(stderr, "imgfs: cannot find the login name of uid %u; use -o account=NAME\n", getuid());
+			return -ENOENT;
+		}
+		name = pw->pw_name;
+	}
+	if (model_account_ensure(m, name, &a, &err) < 0) {
+		fprintf(stderr, "imgfs: account %s: %s\n", name, err.msg[0] ? err.msg : "cannot be created");
+		return -EINVAL;
+	}
+	*id = a.id;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cl = {0};
+	struct opts o = {0};
+	struct fs_ctx ctx = {0};
+	struct model_err err = {0};
+	char state[PATH_MAX], logpath[PATH_MAX + 16];
+	model *m = NULL;
+	pthread_t tuner;
+	int rc = 1;
+
+	if (argc > 1 && strcmp(argv[1], "admin") == 0)
+		return fs_admin_main(argc - 2, argv + 2);
+
+	/* Reads allocate up to 1 MiB per request: keep those on the heap,
+	 * not one mmap/munmap pair (and 256 page faults) per request. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+
+	/* Both print their own one-line reason on failure. */
+	if (fuse_opt_parse(&args, &o, opt_spec, NULL) < 0 || fuse_parse_cmdline(&args, &cl) != 0)
+		return 2;
+	if (cl.show_help) {
+		usage(argv[0]);
+		return 0;
+	}
+	if (cl.show_version) {
+		printf("imgfs 0.1, FUSE library %s\n", fuse_pkgversion());
+		return 0;
+	}
+	if (!cl.mountpoint) {
+		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o state=DIR] MOUNTPOINT)\n");
+		return 2;
+	}
+	if (o.state)
+		snprintf(state, sizeof(state), "%s", o.state);
+	else if (model_default_state_dir(state, sizeof(state)) < 0) {
+		fprintf(stderr, "imgfs: cannot find a state directory; use -o state=DIR\n");
+		return 1;
+	}
+
+	/* In the foreground: create or check the state and the account. */
+	if (model_open(&m, state, MODEL_OPEN_CREATE, &err) < 0) {
+		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot open the state directory");
+		return 1;
+	}
+	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
+	ctx.multiuser = o.multiuser;
+	if (!o.multiuser && single_user_account(&o, m, &ctx.account_id) < 0) {
+		model_close(m);
+		return 1;
+	}
+	model_close(m);
+	m = NULL;
+
+	ctx.uid = getuid();
+	ctx.gid = getgid();
+	/* Long timeouts: tree walks are served from the kernel's caches, and
+	 * every change reaches the kernel as an invalidation (watch.c). The
+	 * timeout only bounds the damage of a change nobody logged. */
+	ctx.timeout = 60.0;
+	ctx.mountpoint = cl.mountpoint;
+	ctx.log_stderr = cl.foreground;
+	pthread_mutex_init(&ctx.log_lock, NULL);
+	snprintf(logpath, sizeof(logpath), "%s/imgfs.log", state);
+	if (!(ctx.log = fopen(logpath, "ae")))
+		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(errno));
+
+	ctx.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &ctx);
+	if (!ctx.se) {
+		fprintf(stderr, "imgfs: cannot start a FUSE session (bad -o option?)\n");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(ctx.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(ctx.se, cl.mountpoint) != 0) {
+		fprintf(stderr, "imgfs: cannot mount on %s\n", cl.mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(cl.foreground) != 0)
+		goto out_unmount;
+	if (model_open(&m, state, 0, &err) < 0) {
+		fs_log(&ctx, "cannot open the state directory: %s", err.msg);
+		goto out_unmount;
+	}
+	ctx.m = m;
+	fs_log(&ctx, "mounted %s on %s (%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user");
+	if (pthread_create(&tuner, NULL, tune_readahead, &ctx) == 0)
+		pthread_detach(tuner);
+	if (fs_watch_start(&ctx) < 0)
+		fs_log(&ctx, "cannot start the change watcher: changes by other processes show after %g s",
+		       ctx.timeout);
+
+	if (cl.singlethread) {
+		rc = fuse_session_loop(ctx.se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		/* Many threads: parallel readers and readahead (FUSE-NOTES). */
+		fuse_loop_cfg_set_clone_fd(cfg, cl.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, cl.max_threads > 32 ? cl.max_threads : 32);
+		fuse_loop_cfg_set_idle_threads(cfg, cl.max_idle_threads);
+		rc = fuse_session_loop_mt(ctx.se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	fs_watch_stop(&ctx);
+	fs_log(&ctx, "unmounted %s", cl.mountpoint);
+out_unmount:
+	fuse_session_unmount(ctx.se);
+out_signals:
+	fuse_remove_signal_handlers(ctx.se);
+out_session:
+	fuse_session_destroy(ctx.se);
+out:
+	model_close(m);
+	if (ctx.log)
+		fclose(ctx.log);
+	free(cl.mountpoint);
+	free(o.state);
+	free(o.account);
+	fuse_opt_free_args(&args);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,810 @@
+/*
+ * ops.c — the low-level FUSE handlers.  Each is two functions where it
+ * does work (passthrough_ll's lo_do_lookup / lo_lookup): a worker that
+ * returns -errno and fills its result, and the handler that replies exactly
+ * once.  Every refusal other than "no such entry" is logged with its
+ * reason (fs_refuse).
+ *
+ * Generated files are rendered once at open() into the file handle (a
+ * reader never sees a value torn between two states) and opened direct_io
+ * (the kernel never serves them from a stale page cache).  Blobs pin their
+ * manifest at open() and keep the page cache when they cannot change.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define XATTR_HASH "user.imgfs.xxh128"
+#define WRITE_MAX 4096 /* SPEC §12 */
+
+static struct fs_ctx *req_ctx(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Resolves ino for the request's caller. */
+static int resolve(fuse_req_t req, fuse_ino_t ino, struct fs_node *n)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct fs_caller c;
+	int rc = fs_caller_get(ctx, req, &c);
+	return rc < 0 ? rc : fs_node_resolve(ctx, &c, ino, n);
+}
+
+static bool is_dir(const struct fs_node *n)
+{
+	switch (n->what) {
+	case FS_W_ROOT: case FS_W_REGIONS: case FS_W_REGION: case FS_W_CLASS:
+	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The image a refusal is recorded on: one the caller owns. */
+static int64_t owned_image(const struct fs_node *n)
+{
+	if (fs_ino_kind(n->ino) != FS_K_IMAGE)
+		return 0;
+	return n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO || n->view == FS_VIEW_RECYCLE ? n->img.id : 0;
+}
+
+static void refuse(fuse_req_t req, const char *op, const struct fs_node *n, const char *name, int err,
+                   const char *reason)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	char path[1024];
+	fs_node_path(ctx, n, path, sizeof(path));
+	if (name) {
+		size_t len = strlen(path);
+		snprintf(path + len, sizeof(path) - len, "/%s", name);
+	}
+	fs_refuse(ctx, op, path, err, reason, owned_image(n));
+	fuse_reply_err(req, -err);
+}
+
+/* After a change made by this request, before replying: drop the kernel's
+ * cached attributes of everything it touched (names are the kernel's own
+ * business for operations on this mount). */
+static void changed(struct fs_ctx *ctx, const struct model_image *img)
+{
+	struct model_change c = {0, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, ""};
+	fs_invalidate(ctx, &c, false);
+}
+
+/* ---- entries and attributes ---------------------------------------------- */
+
+static int fill_entry(struct fs_ctx *ctx, const struct fs_node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	e->attr_timeout = fs_node_timeout(ctx, n);
+	e->entry_timeout = ctx->timeout;
+	return fs_node_stat(ctx, n, &e->attr);
+}
+
+static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+{
+	struct fs_node p, n;
+	int rc;
+	if ((rc = resolve(req, parent, &p)) < 0)
+		return rc;
+	if (!is_dir(&p))
+		return -ENOTDIR;
+	if ((rc = fs_node_lookup(req_ctx(req), &p, name, &n)) < 0)
+		return rc;
+	return fill_entry(req_ctx(req), &n, e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = do_lookup(req, parent, name, &e);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req); /* inodes are computed: nothing to release */
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_node n;
+	struct stat st;
+	int rc = resolve(req, ino, &n);
+	if (rc == 0)
+		rc = fs_node_stat(req_ctx(req), &n, &st);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs_node_timeout(req_ctx(req), &n));
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct fs_node n;
+	struct stat st;
+	int rc = resolve(req, ino, &n);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		refuse(req, to_set & FUSE_SET_ATTR_MODE ? "chmod" : "chown", &n, NULL, -EPERM,
+		       "modes and owners are the service's own");
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		/* O_TRUNC and truncate(0) before a write replace nothing yet:
+		 * the write that follows replaces the whole value. */
+		if (n.what != FS_W_ATTR || !fs_attr_is_writable(&n)) {
+			refuse(req, "truncate", &n, NULL, -EPERM, "this file cannot be written");
+			return;
+		}
+		if (attr->st_size != 0) {
+			refuse(req, "truncate", &n, NULL, -EINVAL, "a value is replaced by writing it, not by truncate");
+			return;
+		}
+	}
+	/* utimens is accepted and ignored: the times stay the service's own. */
+	if ((rc = fs_node_stat(ctx, &n, &st)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs_node_timeout(ctx, &n));
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs_node n;
+	int rc = resolve(req, ino, &n);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+/* ---- directories --------------------------------------------------------- */
+
+/* Directories keep no open state.  Where the kernel supports zero-message
+ * opendir, the reply that says so is ENOSYS — "success, handle opendir and
+ * releasedir in the kernel" (fuse_common.h, FUSE_CAP_NO_OPENDIR_SUPPORT),
+ * not "operation not supported": it halves the requests of a tree walk and
+ * lets the kernel cache listings, dropped when the directory's mtime changes
+ * (auto_inval_data).  Older kernels get the same caching through the flags. */
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_node n;
+	int rc = resolve(req, ino, &n);
+	if (rc == 0 && !is_dir(&n))
+		rc = -ENOTDIR;
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+	} else if (req_ctx(req)->zero_opendir) {
+		fuse_reply_err(req, ENOSYS);
+	} else {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+		fuse_reply_open(req, fi);
+	}
+}
+
+struct dir_buf {
+	fuse_req_t req;
+	struct fs_ctx *ctx;
+	char *p;
+	size_t size, used;
+	bool plus;
+};
+
+static int emit_entry(void *arg, const char *name, const struct fs_node *child, off_t next_off)
+{
+	struct dir_buf *d = arg;
+	size_t need;
+	if (d->plus) {
+		struct fuse_entry_param e;
+		bool dots = name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+		if (fill_entry(d->ctx, child, &e) < 0)
+			return 0; /* vanished meanwhile: skip it */
+		if (dots) {
+			/* Not looked up by the kernel: only the type matters. */
+			struct fuse_entry_param dot = {.attr = {.st_ino = e.attr.st_ino, .st_mode = S_IFDIR}};
+			e = dot;
+		}
+		need = fuse_add_direntry_plus(d->req, d->p + d->used, d->size - d->used, name, &e, next_off);
+	} else {
+		struct stat st = {.st_ino = child->ino, .st_mode = is_dir(child) ? S_IFDIR : S_IFREG};
+		need = fuse_add_direntry(d->req, d->p + d->used, d->size - d->used, name, &st, next_off);
+	}
+	if (need > d->size - d->used)
+		return 1; /* full: the kernel asks again from next_off of the last one */
+	d->used += need;
+	return 0;
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct dir_buf d = {req, req_ctx(req), NULL, size, 0, plus};
+	struct fs_node n;
+	int rc = resolve(req, ino, &n);
+	if (rc == 0 && !is_dir(&n))
+		rc = -ENOTDIR;
+	if (rc == 0 && !(d.p = malloc(size)))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = fs_node_list(d.ctx, &n, off, emit_entry, &d);
+	if (rc < 0 && d.used == 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, d.p, d.used);
+	free(d.p);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, true);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct model_err err = {0};
+	struct fs_node p, n;
+	struct fuse_entry_param e;
+	int64_t id;
+	int rc;
+	if ((rc = resolve(req, parent, &p)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (p.what != FS_W_CLASS || (p.cls != FS_CLASS_PRIVATE && p.cls != FS_CLASS_ISO)) {
+		refuse(req, "mkdir", &p, name, -EPERM,
+		       p.what == FS_W_CLASS && p.cls == FS_CLASS_INSTANCES
+		               ? "instances are not supported by this version of imgfs"
+		               : "nothing can be created here");
+		return;
+	}
+	if (!p.caller.account_id) {
+		refuse(req, "mkdir", &p, name, -EACCES, "the caller has no account");
+		return;
+	}
+	rc = model_image_create(ctx->m, p.region.id, p.caller.account_id,
+	                        p.cls == FS_CLASS_ISO ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE, name, &id, &err);
+	if (rc < 0) {
+		refuse(req, "mkdir", &p, name, rc, err.msg);
+		return;
+	}
+	if ((rc = fs_node_resolve(ctx, &p.caller, fs_ino(FS_K_IMAGE, id, 0), &n)) < 0 ||
+	    (rc = fill_entry(ctx, &n, &e)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	changed(ctx, &n.img);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct model_err err = {0};
+	struct fs_node p, n;
+	int rc;
+	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(ctx, &p, name, &n)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (n.what != FS_W_IMAGE || (n.view != FS_VIEW_PRIVATE && n.view != FS_VIEW_ISO)) {
+		refuse(req, "rmdir", &n, NULL, -EPERM, "this directory cannot be removed");
+		return;
+	}
+	if ((rc = model_image_remove(ctx->m, n.img.id, &err)) < 0) {
+		refuse(req, "rmdir", &n, NULL, rc, err.msg);
+		return;
+	}
+	changed(ctx, &n.img);
+	fuse_reply_err(req, 0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct model_err err = {0};
+	struct fs_node p, np, n;
+	int rc;
+	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(ctx, &p, name, &n)) < 0 ||
+	    (rc = resolve(req, newparent, &np)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		refuse(req, "rename", &n, NULL, -EINVAL, "images cannot be exchanged");
+		return;
+	}
+	/* Only a rename inside one private/ or iso/ directory exists (§6.1);
+	 * every other is EPERM, never EXDEV (which would make mv copy). */
+	if (n.what != FS_W_IMAGE || parent != newparent || (n.view != FS_VIEW_PRIVATE && n.view != FS_VIEW_ISO)) {
+		refuse(req, "rename", &n, NULL, -EPERM, "only images in private/ and iso/ can be renamed, in place");
+		return;
+	}
+	if ((rc = model_image_rename(ctx->m, n.img.id, newname, &err)) < 0) {
+		refuse(req, "rename", &n, NULL, rc, err.msg);
+		return;
+	}
+	changed(ctx, &n.img);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- operations that do not exist (SPEC §12: EPERM, never ENOSYS) -------- */
+
+static void eperm_at(fuse_req_t req, fuse_ino_t parent, const char *name, const char *op)
+{
+	struct fs_node p;
+	int rc = resolve(req, parent, &p);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		refuse(req, op, &p, name, -EPERM, "not supported in this tree");
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_node p, n;
+	int rc;
+	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(req_ctx(req), &p, name, &n)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		refuse(req, "unlink", &n, NULL, -EPERM, "files here are removed with their directory");
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	eperm_at(req, parent, name, "mknod");
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	eperm_at(req, parent, name, "symlink");
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	eperm_at(req, newparent, newname, "link");
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	eperm_at(req, parent, name, "create");
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	fuse_reply_err(req, EINVAL);
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+enum fh_kind { FH_TEXT = 1, FH_BLOB };
+struct fh {
+	enum fh_kind kind;
+	struct fs_buf text;   /* FH_TEXT: content taken at open */
+	struct fs_buf value;  /* FH_TEXT: what this handle has written since offset 0 */
+	blob_manifest *man;   /* FH_BLOB: pinned at open */
+	blob_store *store;
+};
+
+static void fh_free(struct fh *h)
+{
+	if (!h)
+		return;
+	blob_manifest_free(h->man);
+	fs_buf_release(&h->text);
+	fs_buf_release(&h->value);
+	free(h);
+}
+
+static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b)
+{
+	if (n->what == FS_W_QUOTA)
+		fs_show_quota(n, ctx, b);
+	else if (n->what == FS_W_CSV)
+		fs_show_csv(n, ctx, b, NULL);
+	else
+		n->attr->show(n, ctx, b);
+}
+
+static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_info *fi, struct fh **out)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct fh *h;
+	int rc;
+	if (is_dir(n))
+		return -EISDIR;
+	if (!(h = calloc(1, sizeof(*h))))
+		return -ENOMEM;
+	if (n->what == FS_W_DISK) {
+		struct model_blob b;
+		h->kind = FH_BLOB;
+		if (wr) {
+			rc = -EPERM;
+			goto fail;
+		}
+		if ((rc = fs_node_blob_access(n)) < 0 || (rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
+		    (rc = model_store(ctx->m, b.region_id, &h->store)) < 0 ||
+		    (rc = model_blob_manifest(ctx->m, n->blob_id, &h->man)) < 0)
+			goto fail;
+		/* Sealed blobs never change: keep the kernel's page cache. */
+		fi->keep_cache = 1;
+	} else {
+		h->kind = FH_TEXT;
+		if (wr && !fs_attr_is_writable(n)) {
+			rc = -EPERM;
+			goto fail;
+		}
+		render(ctx, n, &h->text);
+		if (h->text.failed) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		fi->direct_io = 1;
+		fi->nonseekable = 0;
+	}
+	*out = h;
+	return 0;
+fail:
+	fh_free(h);
+	return rc;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_node n;
+	struct fh *h = NULL;
+	int rc = resolve(req, ino, &n);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if ((rc = do_open(req, &n, fi, &h)) < 0) {
+		const char *why = rc == -EACCES ? "this image's disks are only for creating instances"
+		                  : n.attr && (n.attr->flags & FS_ATTR_LATER)
+		                          ? "this operation is not supported by this version of imgfs"
+		                          : rc == -EPERM ? "this file cannot be written" : NULL;
+		if (rc == -EACCES || rc == -EPERM)
+			refuse(req, "open", &n, NULL, rc, why);
+		else
+			fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		fh_free(h); /* the opener was interrupted: nobody will release this */
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->kind == FH_TEXT) {
+		size_t len = h->text.len;
+		size_t from = (uint64_t)off < len ? (size_t)off : len;
+		size_t n = len - from < size ? len - from : size;
+		/* Reply from a copy: once the kernel has the reply, the reader may
+		 * close and another thread release this handle before
+		 * fuse_reply_buf returns (ASan's writev check reads it then). */
+		char *copy = n ? malloc(n) : NULL;
+		if (n && !copy) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		if (n)
+			memcpy(copy, h->text.p + from, n);
+		fuse_reply_buf(req, copy, n);
+		free(copy);
+		return;
+	}
+	if ((uint64_t)off >= h->man->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
+	if (n < 0) {
+		struct fs_node node;
+		if (resolve(req, ino, &node) == 0) {
+			char path[1024];
+			fs_node_path(req_ctx(req), &node, path, sizeof(path));
+			fs_log(req_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
+			       n == -EIO ? "a chunk does not match its hash" : strerror((int)-n));
+		}
+		fuse_reply_err(req, (int)-n);
+	} else {
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	free(buf);
+}
+
+/* Checks a written value (SPEC §12) and strips its one trailing newline. */
+static int parse_value(const char *buf, size_t size, bool multiline, char **out, const char **why)
+{
+	if (size > WRITE_MAX) {
+		*why = "a value is at most 4 KiB";
+		return -EINVAL;
+	}
+	if (size && buf[size - 1] == '\n')
+		size--;
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\0' || buf[i] == '\r') {
+			*why = "a value cannot hold NUL or carriage-return bytes";
+			return -EINVAL;
+		}
+		if (buf[i] == '\n' && !multiline) {
+			*why = "a command is one line";
+			return -EINVAL;
+		}
+	}
+	if (!(*out = strndup(buf, size)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* A write replaces the whole value and must start at offset 0.  Multi-line
+ * files also take a continuation through the same open file at exactly the
+ * end of what it wrote (shells write line by line); the whole value so far
+ * is checked and applied each time, so every state is a valid one. */
+static int take_write(struct fh *h, const char *buf, size_t size, off_t off, bool multiline, const char **why)
+{
+	if (off == 0) {
+		h->value.len = 0;
+	} else if (!multiline || h->value.len == 0 || (size_t)off != h->value.len) {
+		*why = "a value is written whole, at offset 0";
+		return -EINVAL;
+	}
+	if (h->value.len + size > WRITE_MAX) {
+		*why = "a value is at most 4 KiB";
+		return -EINVAL;
+	}
+	fs_buf_put(&h->value, buf, size);
+	return h->value.failed ? -ENOMEM : 0;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct model_err err = {0};
+	struct fs_node n;
+	const char *why = NULL;
+	char *value = NULL;
+	int rc;
+	if ((rc = resolve(req, ino, &n)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (h->kind != FH_TEXT || !fs_attr_is_writable(&n)) {
+		refuse(req, "write", &n, NULL, -EPERM, "this file cannot be written");
+		return;
+	}
+	bool multiline = n.attr->flags & FS_ATTR_MULTILINE;
+	if ((rc = take_write(h, buf, size, off, multiline, &why)) < 0 ||
+	    (rc = parse_value(h->value.p ? h->value.p : "", h->value.len, multiline, &value, &why)) < 0) {
+		h->value.len = 0;
+		refuse(req, "write", &n, NULL, rc, why);
+		return;
+	}
+	rc = n.attr->store(&n, ctx, value, &err);
+	free(value);
+	if (rc < 0) {
+		h->value.len = 0;
+		refuse(req, "write", &n, NULL, rc, err.msg);
+		return;
+	}
+	if (fs_ino_kind(ino) == FS_K_IMAGE)
+		changed(ctx, &n.img);
+	fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0); /* every accepted write is already committed */
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fh_free((struct fh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int64_t r;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	if (h->kind == FH_BLOB) {
+		r = blob_manifest_seek(h->man, (uint64_t)off, whence);
+	} else {
+		/* A generated file is all data. */
+		r = (size_t)off >= h->text.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text.len;
+	}
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_lseek(req, (off_t)r);
+}
+
+/* ---- extended attributes -------------------------------------------------- */
+
+/* The blob hash of a disk node, when it has one (-ENODATA otherwise). */
+static int disk_hash(fuse_req_t req, const struct fs_node *n, char out[33])
+{
+	bool settled = fs_ino_kind(n->ino) == FS_K_SNAP ? n->snap.status == MODEL_SNAP_AVAILABLE
+	                                                : n->img.status == MODEL_IMG_AVAILABLE;
+	if (n->what != FS_W_DISK || !settled)
+		return -ENODATA;
+	int rc = fs_node_blob_access(n);
+	return rc < 0 ? rc : model_blob_hash(req_ctx(req)->m, n->blob_id, out);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_node n;
+	char hash[33];
+	int rc = resolve(req, ino, &n);
+	if (rc == 0)
+		rc = strcmp(name, XATTR_HASH) == 0 ? disk_hash(req, &n, hash) : -ENODATA;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, 32);
+	else if (size < 32)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, hash, 32);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char names[] = XATTR_HASH; /* with its NUL */
+	struct fs_node n;
+	char hash[33];
+	int rc = resolve(req, ino, &n);
+	size_t len = rc == 0 && n.what == FS_W_DISK && disk_hash(req, &n, hash) == 0 ? sizeof(names) : 0;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, names, len);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+	struct fs_node n;
+	int rc = resolve(req, ino, &n);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		refuse(req, "setxattr", &n, NULL, -EPERM, "extended attributes are the service's own");
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fs_node n;
+	int rc = resolve(req, ino, &n);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		refuse(req, "removexattr", &n, NULL, -EPERM, "extended attributes are the service's own");
+}
+
+/* ---- the file system ----------------------------------------------------- */
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	if (statvfs(model_state_dir(req_ctx(req)->m), &st) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	st.f_namemax = 255;
+	fuse_reply_statfs(req, &st);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs_ctx *ctx = userdata;
+	/* Large requests and many of them in flight (FUSE-NOTES: FAST'17). */
+	conn->max_write = BLOB_CHUNK_SIZE;
+	conn->max_readahead = BLOB_CHUNK_SIZE;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Always readdirplus: find -ls and ls -l then need no getattr calls. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Control files must return their errno from write() itself. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Listings are cached by the kernel (op_opendir) and dropped when a
+	 * directory's mtime changes, which auto_inval_data checks at the start
+	 * of every readdir: every directory's mtime changes whenever its entries
+	 * do (node.c). */
+	ctx->zero_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	__atomic_store_n(&ctx->initialised, 1, __ATOMIC_RELEASE);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.access = op_access,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.readdir = op_readdir,
+	.opendir = op_opendir,
+	.readdirplus = op_readdirplus,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+	.lseek = op_lseek,
+};

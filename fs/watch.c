@@ -1,0 +1,146 @@
+/*
+ * watch.c — keeping the kernel's caches true.  The mount answers with long
+ * entry and attribute timeouts (a tree walk is served from the kernel's
+ * caches: FUSE-NOTES, find -ls), so every change must reach the kernel as an
+ * invalidation:
+ *
+ *   - changes made through this mount are invalidated by the request that
+ *     made them, before it replies (attributes only: safe inside a request),
+ *     so a stat right after a write sees the new size;
+ *   - changes made by anybody — a background task, another mount, `imgfs
+ *     admin` — are read from the model's change log by a watcher thread
+ *     (not a FUSE worker, so it may also drop names) every WATCH_INTERVAL.
+ *
+ * The kernel ignores invalidations of inodes and names it does not hold.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs.h"
+
+#define WATCH_INTERVAL_MS 200
+
+static enum fs_class folder_class(enum model_folder f)
+{
+	switch (f) {
+	case MODEL_FOLDER_PUBLIC: return FS_CLASS_PUBLIC;
+	case MODEL_FOLDER_MARKETPLACE: return FS_CLASS_MARKETPLACE;
+	case MODEL_FOLDER_PRIVATE: return FS_CLASS_PRIVATE;
+	case MODEL_FOLDER_ISO: return FS_CLASS_ISO;
+	case MODEL_FOLDER_RECYCLE: return FS_CLASS_RECYCLE;
+	default: return FS_CLASS_NONE;
+	}
+}
+
+static void inval(struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
+}
+
+/* Every inode an object can have (its directory, files, subdirectories
+ * and disks); absent ones cost one ENOENT from the kernel each. */
+static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, size_t nattrs)
+{
+	inval(ctx, fs_ino(kind, obj, 0));
+	for (unsigned i = 1; i <= nattrs; i++)
+		inval(ctx, fs_ino(kind, obj, i));
+	for (unsigned sub = FS_SUB_DISKS; sub <= FS_SUB_DISKS + MODEL_MAX_DEVICES; sub++)
+		inval(ctx, fs_ino(kind, obj, sub));
+	if (kind == FS_K_IMAGE) {
+		inval(ctx, fs_ino(kind, obj, FS_SUB_COPIES));
+		inval(ctx, fs_ino(kind, obj, FS_SUB_SHARES));
+	}
+}
+
+void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
+{
+	int64_t r = c->region_id;
+	if (!ctx->se)
+		return;
+	switch (c->kind) {
+	case MODEL_CHANGE_IMAGE: {
+		inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_count);
+		enum fs_class cls = folder_class(c->folder);
+		if (cls != FS_CLASS_NONE) {
+			fuse_ino_t dir = fs_ino(FS_K_REGION, r, cls);
+			inval(ctx, dir);
+			if (names && c->name[0])
+				fuse_lowlevel_notify_inval_entry(ctx->se, dir, c->name, strlen(c->name));
+		}
+		/* Its other listings: the recycle bin it may have entered, the
+		 * shared/ views of other accounts (names there carry @owner and
+		 * expire by timeout), and the region's generated files. */
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_PRIVATE));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_RECYCLE));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SHARED));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_CSV));
+		break;
+	}
+	case MODEL_CHANGE_SNAPSHOT:
+		inval_object(ctx, FS_K_SNAP, c->obj, fs_snap_attr_count);
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SNAPSHOTS));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+		if (names && c->name[0])
+			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_SNAPSHOTS), c->name,
+			                                 strlen(c->name));
+		break;
+	case MODEL_CHANGE_INSTANCE:
+		inval_object(ctx, FS_K_VM, c->obj, fs_vm_attr_count);
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES));
+		if (names && c->name[0])
+			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES), c->name,
+			                                 strlen(c->name));
+		break;
+	case MODEL_CHANGE_QUOTA:
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+		break;
+	case MODEL_CHANGE_REGION:
+		inval(ctx, FS_INO_ROOT);
+		inval(ctx, FS_INO_REGIONS);
+		break;
+	default:
+		break;
+	}
+}
+
+static int watch_one(void *arg, const struct model_change *c)
+{
+	fs_invalidate(arg, c, true);
+	return 0;
+}
+
+static void *watch_main(void *arg)
+{
+	struct fs_ctx *ctx = arg;
+	struct timespec pause = {0, WATCH_INTERVAL_MS * 1000000L};
+	int64_t seq = model_changes_head(ctx->m), gen = model_generation(ctx->m);
+	while (!__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE)) {
+		nanosleep(&pause, NULL);
+		int64_t g = model_generation(ctx->m);
+		if (g == gen)
+			continue; /* nobody committed anything */
+		gen = g;
+		int rc = model_changes_since(ctx->m, &seq, watch_one, ctx);
+		if (rc < 0)
+			fs_log(ctx, "watch: cannot read the change log: %s", strerror(-rc));
+	}
+	return NULL;
+}
+
+int fs_watch_start(struct fs_ctx *ctx)
+{
+	int rc = pthread_create(&ctx->watcher, NULL, watch_main, ctx);
+	if (rc == 0)
+		ctx->watching = true;
+	return -rc;
+}
+
+void fs_watch_stop(struct fs_ctx *ctx)
+{
+	__atomic_store_n(&ctx->stopping, 1, __ATOMIC_RELEASE);
+	if (ctx->watching)
+		pthread_join(ctx->watcher, NULL);
+	ctx->watching = false;
+}
