@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# SPEC §2.1 ("stat reports the true length of the content, so cat, cp, tar
+# and rsync all see the same bytes"), §12: for every generated file in the
+# tree (all regular files except the disks/* blobs), st_size equals the
+# number of bytes a read returns, every non-empty value ends with a newline,
+# and reads at odd offsets and sizes return the same bytes as one big read.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+setup_mount
+
+say "create a private image with a description and tags, so private files are covered too"
+mkdir "$R/private/sizes-test"
+printf 'described \xe9\x95\x9c\xe5\x83\x8f\n' >"$R/private/sizes-test/description"
+# One write(2): bash's builtin printf writes line by line, and a second
+# write lands at a non-zero offset (EINVAL by SPEC §2.1).
+assert_errno OK write "$R/private/sizes-test/tags" $'env=test\nteam=qa\n'
+
+find "$M/regions" -type f ! -path '*/disks/*' -print0 >"$T/files"
+nfiles=$(tr -cd '\0' <"$T/files" | wc -c)
+say "checking $nfiles generated files with stat -c %s, cat | wc -c and the last byte"
+((nfiles > 1000)) || fail "only $nfiles generated files found"
+
+bad=0
+while IFS= read -r -d '' f; do
+    st=$(stat -c %s "$f")
+    cat "$f" >"$T/cur" || { echo "cat failed: $f" >&2; bad=$((bad + 1)); continue; }
+    n=$(wc -c <"$T/cur")
+    if [[ "$st" != "$n" ]]; then
+        echo "size mismatch: stat $st, cat $n bytes: $f" >&2
+        bad=$((bad + 1))
+        continue
+    fi
+    if ((n > 0)) && [[ "$(tail -c1 "$T/cur" | od -An -tx1 | tr -d ' ')" != 0a ]]; then
+        echo "value does not end with a newline: $f" >&2
+        bad=$((bad + 1))
+    fi
+    st2=$(stat -c %s "$f")
+    if [[ "$st2" != "$n" ]]; then
+        echo "stat after the read ($st2) disagrees with the read ($n): $f" >&2
+        bad=$((bad + 1))
+    fi
+done <"$T/files"
+((bad == 0)) || fail "$bad generated files with a wrong size or a missing newline"
+
+say "reads in 3-byte pieces and at every offset of a few files return the same bytes as one read"
+python3 - "$T/files" <<'EOF' || fail "piecewise reads differ from whole reads"
+import os, sys
+paths = [p for p in open(sys.argv[1], "rb").read().split(b"\0") if p]
+bad = 0
+for i, p in enumerate(paths):
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        whole = b""
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            whole += b
+        pieces = b""
+        off = 0
+        while True:
+            b = os.pread(fd, 3, off)
+            if not b:
+                break
+            pieces += b
+            off += len(b)
+        if pieces != whole:
+            print("piecewise read differs: %r" % p, file=sys.stderr); bad += 1
+        if i % 50 == 0:      # every offset for a sample of files
+            for o in range(len(whole) + 2):
+                if os.pread(fd, 4096, o) != whole[o:]:
+                    print("pread at %d differs: %r" % (o, p), file=sys.stderr); bad += 1
+                    break
+        if os.fstat(fd).st_size != len(whole):
+            print("fstat size %d != %d: %r" % (os.fstat(fd).st_size, len(whole), p), file=sys.stderr); bad += 1
+    finally:
+        os.close(fd)
+sys.exit(1 if bad else 0)
+EOF
+
+say "cp -r and tar of an image directory see the same bytes as cat"
+d="$R/public/centos-7.4"
+mkdir "$T/cp"
+for f in "$d"/*; do
+    [[ -f "$f" ]] || continue
+    cp "$f" "$T/cp/"
+    cat "$f" >"$T/cur"
+    assert_file_eq "$T/cur" "$T/cp/$(basename "$f")" "cp of $(basename "$f")"
+done
+tar -C "$d" --exclude=disks -cf "$T/img.tar" .
+mkdir "$T/untar"
+tar -C "$T/untar" -xf "$T/img.tar"
+for f in "$d"/*; do
+    [[ -f "$f" ]] || continue
+    cat "$f" >"$T/cur"
+    assert_file_eq "$T/cur" "$T/untar/$(basename "$f")" "tar round trip of $(basename "$f")"
+done

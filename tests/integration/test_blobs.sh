@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# SPEC §2.3, §3: disks/* blobs — qemu-img accepts the public disks, the
+# xattr hash equals xxhsum's, marketplace blobs are EACCES, parallel reads at
+# any offset and size return the device's bytes, SEEK_DATA/SEEK_HOLE follow
+# the data map, st_blocks counts stored data, st_blksize is 1 MiB.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+BLOB_PY="$INTEGRATION_DIR/blob.py"
+
+setup_mount
+
+for n in $(public_names "$R"); do
+    disk="$R/public/$n/disks/vda"
+    size=$(cat "$R/public/$n/size")
+
+    say "public/$n: qemu-img info accepts disks/vda as raw, virtual size = size file ($size)"
+    qemu-img info --output=json "$disk" >"$T/qinfo" 2>&1 || { cat "$T/qinfo" >&2; fail "qemu-img info $disk failed"; }
+    vsize=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["virtual-size"])' "$T/qinfo")
+    fmt=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["format"])' "$T/qinfo")
+    assert_eq "$size" "$vsize" "qemu-img virtual-size of public/$n"
+    assert_eq raw "$fmt" "qemu-img format of public/$n"
+
+    say "public/$n: st_blksize is 1 MiB and st_blocks > 0"
+    assert_eq 1048576 "$(stat -c %o "$disk")" "st_blksize of public/$n/disks/vda"
+    (($(stat -c %b "$disk") > 0)) || fail "st_blocks of $disk is 0"
+done
+
+say "every public disk: getfattr user.imgfs.xxh128 equals xxhsum -H2 (two xxhsum at a time)"
+printf '%s\0' "$R"/public/*/disks/vda | xargs -0 -P2 -n1 xxhsum -H2 >"$T/xxhsums" 2>"$T/xxhsum.err" ||
+    { cat "$T/xxhsum.err" >&2; fail "xxhsum -H2 failed"; }
+for n in $(public_names "$R"); do
+    disk="$R/public/$n/disks/vda"
+    xattr=$(getfattr --absolute-names --only-values -n user.imgfs.xxh128 "$disk" 2>"$T/gf.err") ||
+        { cat "$T/gf.err" >&2; fail "getfattr user.imgfs.xxh128 $disk failed"; }
+    xattr=$(tr -d '\n' <<<"$xattr" | tr 'A-F' 'a-f')
+    assert_match '[0-9a-f]{32}' "$xattr" "xattr value of public/$n"
+    sum=$(awk -v f="$disk" '{ h = $1; sub(/^[^ ]+  /, ""); if ($0 == f) print h }' "$T/xxhsums")
+    assert_eq "$sum" "$xattr" "xxhsum -H2 vs user.imgfs.xxh128 of public/$n"
+done
+
+say "an absent xattr is ENODATA; listxattr names user.imgfs.xxh128"
+disk="$R/public/centos-7.4/disks/vda"
+assert_errno ENODATA getxattr "$disk" user.imgfs.nope
+assert_errno ENODATA getxattr "$R/public/centos-7.4/id" user.imgfs.xxh128
+getfattr --absolute-names -d -m - "$disk" | grep -q '^user\.imgfs\.xxh128=' || fail "getfattr -d does not list user.imgfs.xxh128"
+
+say "marketplace disks/vda: read is EACCES (cat fails too); attributes stay readable"
+for md in "$R"/marketplace/*/; do
+    md=${md%/}; n=${md##*/}
+    mdisk="$md/disks/vda"
+    [[ -f "$mdisk" ]] || fail "$mdisk missing"
+    assert_errno EACCES read "$mdisk"
+    if cat "$mdisk" >/dev/null 2>&1; then fail "cat $mdisk succeeded"; fi
+    cat "$R/marketplace/$n/size" >/dev/null
+done
+
+# The rest works on the public disk with the smallest virtual size.
+n=$(smallest_public "$R")
+disk="$R/public/$n/disks/vda"
+size=$(stat -c %s "$disk")
+say "reference copy of public/$n/disks/vda ($size bytes) made with cat"
+# shellcheck disable=SC2216  # cp reads /dev/stdin
+cat "$disk" | cp --sparse=always /dev/stdin "$T/ref"
+assert_eq "$size" "$(stat -c %s "$T/ref")" "size of the cat copy"
+assert_eq "$(xxhsum -H2 "$T/ref" 2>/dev/null | awk '{print $1}')" \
+    "$(getfattr --absolute-names --only-values -n user.imgfs.xxh128 "$disk" | tr -d '\n' | tr 'A-F' 'a-f')" \
+    "xxhsum of the cat copy vs the xattr"
+mapfile -t data < <(python3 "$BLOB_PY" datamap "$T/ref")
+say "data chunks of the reference: ${#data[@]} (${data[*]:0:20})"
+((${#data[@]} > 0)) || fail "public/$n has no data at all"
+
+say "8 parallel dd readers at random offsets with odd block sizes match the reference"
+pids=()
+for k in 1 2 3 4 5 6 7 8; do
+    bs=$(((RANDOM % 200000) * 2 + 4093))
+    if ((k % 2)); then
+        off=$((data[RANDOM % ${#data[@]}] * 1048576 + RANDOM * 7 - 100000))
+        ((off < 0)) && off=0
+    else
+        off=$(((RANDOM * 32768 + RANDOM) % size))
+    fi
+    cnt=$((bs * (1 + RANDOM % 7) + RANDOM % 1000))
+    echo "    dd #$k: skip=$off count=$cnt bs=$bs"
+    ( dd if="$disk" of="$T/dd.$k" bs="$bs" iflag=skip_bytes,count_bytes skip="$off" count="$cnt" status=none &&
+      dd if="$T/ref" of="$T/ddref.$k" bs="$bs" iflag=skip_bytes,count_bytes skip="$off" count="$cnt" status=none ) &
+    pids+=($!)
+done
+for k in 1 2 3 4 5 6 7 8; do
+    wait "${pids[$((k - 1))]}" || fail "dd #$k failed"
+done
+for k in 1 2 3 4 5 6 7 8; do
+    assert_file_eq "$T/ddref.$k" "$T/dd.$k" "dd #$k"
+done
+
+say "8 threads x 60 random preads (shared and private descriptors) match the reference"
+python3 "$BLOB_PY" preads "$disk" "$T/ref" 8 60 "$RANDOM" || fail "parallel preads returned wrong bytes"
+
+say "SEEK_DATA / SEEK_HOLE match the 1 MiB data map of the reference"
+python3 "$BLOB_PY" seekcheck "$disk" "$T/ref" || fail "lseek SEEK_DATA/SEEK_HOLE disagree with the data map"
+
+say "st_blocks = 512-byte blocks of the data chunks"
+assert_eq "$(python3 "$BLOB_PY" datablocks "$T/ref")" "$(stat -c %b "$disk")" "st_blocks of public/$n/disks/vda"
+
+say "a whole sequential read equals the reference, twice (second from the page cache)"
+cmp "$disk" "$T/ref" || fail "cmp of public/$n/disks/vda against its cat copy"
+cmp "$disk" "$T/ref" || fail "second cmp of public/$n/disks/vda"
+
+say "size, mtime and inode of the blob are the same after the reads"
+stat -c '%s %Y %i' "$disk" >"$T/st1"
+cat "$disk" >/dev/null
+stat -c '%s %Y %i' "$disk" >"$T/st2"
+assert_file_eq "$T/st1" "$T/st2" "stat of the blob before/after reading"
