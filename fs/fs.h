@@ -49,7 +49,6 @@ struct fs_ctx {
 	FILE *log;                 /* <state>/imgfs.log */
 	bool log_stderr;           /* also to stderr (foreground) */
 	pthread_mutex_t log_lock;
-	volatile int initialised;  /* set by init(): the kernel connection is up */
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
 	pthread_t watcher;         /* watch.c */
 	bool watching;

@@ -772,7 +772,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	ctx->zero_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-	__atomic_store_n(&ctx->initialised, 1, __ATOMIC_RELEASE);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
