@@ -17,43 +17,24 @@ static void account_row(sqlite3_stmt *st, struct model_account *a)
 	a->uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
 }
 
-static int account_one(model *m, const char *sql, const char *text, int64_t num, struct model_account *out)
+static void account_fill(sqlite3_stmt *st, void *out)
 {
-	struct model_conn *c;
-	sqlite3_stmt *st;
-	int rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, sql)))
-		return -EIO;
-	if (text)
-		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(st, 1, num);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		account_row(st, out);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
-	}
-	sqlite3_reset(st);
-	return rc;
+	account_row(st, out);
 }
 
 int model_account_by_name(model *m, const char *name, struct model_account *out)
 {
-	return account_one(m, "SELECT id, name, uid FROM accounts WHERE name = ?", name, 0, out);
+	return model_fetch_one(m, "SELECT id, name, uid FROM accounts WHERE name = ?", name, 0, account_fill, out);
 }
 
 int model_account_by_uid(model *m, int64_t uid, struct model_account *out)
 {
-	return account_one(m, "SELECT id, name, uid FROM accounts WHERE uid = ?", NULL, uid, out);
+	return model_fetch_one(m, "SELECT id, name, uid FROM accounts WHERE uid = ?", NULL, uid, account_fill, out);
 }
 
 int model_account_get(model *m, int64_t id, struct model_account *out)
 {
-	return account_one(m, "SELECT id, name, uid FROM accounts WHERE id = ?", NULL, id, out);
+	return model_fetch_one(m, "SELECT id, name, uid FROM accounts WHERE id = ?", NULL, id, account_fill, out);
 }
 
 int model_account_add(model *m, const char *name, int64_t uid, struct model_err *err)
@@ -139,38 +120,21 @@ static void region_row(sqlite3_stmt *st, struct model_region *r)
 	r->mtime_ns = sqlite3_column_int64(st, 3);
 }
 
-static int region_one(model *m, const char *sql, const char *text, int64_t num, struct model_region *out)
+static void region_fill(sqlite3_stmt *st, void *out)
 {
-	struct model_conn *c;
-	sqlite3_stmt *st;
-	int rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, sql)))
-		return -EIO;
-	if (text)
-		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(st, 1, num);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		region_row(st, out);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
-	}
-	sqlite3_reset(st);
-	return rc;
+	region_row(st, out);
 }
 
 int model_region_get(model *m, int64_t id, struct model_region *out)
 {
-	return region_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id = ?", NULL, id, out);
+	return model_fetch_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id = ?", NULL, id,
+	                       region_fill, out);
 }
 
 int model_region_by_name(model *m, const char *name, struct model_region *out)
 {
-	return region_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE name = ?", name, 0, out);
+	return model_fetch_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE name = ?", name, 0,
+	                       region_fill, out);
 }
 
 struct region_cb {

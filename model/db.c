@@ -189,6 +189,32 @@ int model_each_row(sqlite3_stmt *st, int (*row)(void *arg, sqlite3_stmt *st), vo
 	return rc == SQLITE_DONE ? 0 : model_sqlite_errno(rc);
 }
 
+int model_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), void *out)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		fill(st, out);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+}
+
+int model_fetch_one(model *m, const char *sql, const char *text, int64_t num,
+                    void (*fill)(sqlite3_stmt *st, void *out), void *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, sql)))
+		return -EIO;
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, num);
+	return model_one_row(st, fill, out);
+}
+
 int model_exec(struct model_conn *c, const char *sql)
 {
 	char *msg = NULL;

@@ -53,18 +53,15 @@ static void image_row(sqlite3_stmt *st, struct model_image *img)
 	img->dir_mtime_ns = sqlite3_column_int64(st, 27);
 }
 
+static void image_fill(sqlite3_stmt *st, void *out)
+{
+	image_row(st, out);
+}
+
 /* Steps st: one row → out (0), none → -ENOENT. */
 static int image_step_one(sqlite3_stmt *st, struct model_image *out)
 {
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		image_row(st, out);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
-	}
-	sqlite3_reset(st);
-	return rc;
+	return model_one_row(st, image_fill, out);
 }
 
 struct image_cb {
@@ -125,15 +122,7 @@ int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum mod
 
 int model_image_get(model *m, int64_t id, struct model_image *out)
 {
-	struct model_conn *c;
-	sqlite3_stmt *st;
-	int rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "WHERE i.id = ?")))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	return image_step_one(st, out);
+	return model_fetch_one(m, "SELECT " IMAGE_COLS "WHERE i.id = ?", NULL, id, image_fill, out);
 }
 
 int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
@@ -338,6 +327,22 @@ out:
 	return rc;
 }
 
+/* Runs st, an UPDATE of one text column taking (value, now, id), on img,
+ * inside the caller's transaction, and logs the change. */
+static int image_update_text(struct model_conn *c, const struct model_image *img, sqlite3_stmt *st,
+                             const char *value)
+{
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, img->id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL);
+}
+
 /* Tags: key=value lines, key non-empty without '=' or spaces. */
 static int tags_check(const char *v, struct model_err *err)
 {
@@ -398,19 +403,9 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 		goto out;
 	}
 	st = field == MODEL_FIELD_DESCRIPTION
-	             ? model_stmt(c, "UPDATE images SET description = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?")
-	             : model_stmt(c, "UPDATE images SET tags = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?");
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	int64_t now = model_now_ns();
-	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, id);
-	if ((rc = model_exec_stmt(st)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0)
+	             ? model_stmt(c, "UPDATE images SET description = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3")
+	             : model_stmt(c, "UPDATE images SET tags = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	if ((rc = image_update_text(c, &img, st, value)) < 0)
 		goto out;
 	return model_commit(c);
 out:
@@ -431,17 +426,8 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 		return 0;
 	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_begin(c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET error = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?"))) {
-		rc = -EIO;
-		goto out;
-	}
-	int64_t now = model_now_ns();
-	sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, id);
-	if ((rc = model_exec_stmt(st)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0)
+	st = model_stmt(c, "UPDATE images SET error = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	if ((rc = image_update_text(c, &img, st, reason)) < 0)
 		goto out;
 	return model_commit(c);
 out:

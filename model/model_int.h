@@ -47,6 +47,13 @@ int model_exec_stmt(sqlite3_stmt *st);
  * value and returns it (a callback's "stop" is never taken for an SQLite
  * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
 int model_each_row(sqlite3_stmt *st, int (*row)(void *arg, sqlite3_stmt *st), void *arg);
+/* Steps st once: fill(st, out) and 0 for a row, -ENOENT for none, -errno
+ * on an SQLite error.  Resets st. */
+int model_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), void *out);
+/* Prepares the literal sql on this thread's connection, binds one text
+ * (when not NULL) or number parameter, and fetches one row (model_one_row). */
+int model_fetch_one(model *m, const char *sql, const char *text, int64_t num,
+                    void (*fill)(sqlite3_stmt *st, void *out), void *out);
 /* Executes plain SQL (no parameters). */
 int model_exec(struct model_conn *c, const char *sql);
 

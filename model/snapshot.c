@@ -72,16 +72,6 @@ static int vm_each(void *arg, sqlite3_stmt *st)
 	return c->cb(c->arg, &vm);
 }
 
-/* One row into out via fill; -ENOENT when there is none. */
-static int one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *, void *), void *out)
-{
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		fill(st, out);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
-}
-
 static void snap_fill(sqlite3_stmt *st, void *out)
 {
 	snap_row(st, out);
@@ -122,20 +112,12 @@ int model_snapshot_lookup(model *m, int64_t region_id, int64_t account_id, const
 	sqlite3_bind_int64(st, 1, region_id);
 	sqlite3_bind_int64(st, 2, account_id);
 	sqlite3_bind_text(st, 3, ext_id, -1, SQLITE_STATIC);
-	return one_row(st, snap_fill, out);
+	return model_one_row(st, snap_fill, out);
 }
 
 int model_snapshot_get(model *m, int64_t id, struct model_snapshot *out)
 {
-	struct model_conn *c;
-	sqlite3_stmt *st;
-	int rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, "SELECT " SNAP_COLS "WHERE id = ?")))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	return one_row(st, snap_fill, out);
+	return model_fetch_one(m, "SELECT " SNAP_COLS "WHERE id = ?", NULL, id, snap_fill, out);
 }
 
 /* Appends column 0 of every row, one a line, into buf. */
@@ -216,18 +198,10 @@ int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const
 	sqlite3_bind_int64(st, 1, region_id);
 	sqlite3_bind_int64(st, 2, account_id);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	return one_row(st, vm_fill, out);
+	return model_one_row(st, vm_fill, out);
 }
 
 int model_instance_get(model *m, int64_t id, struct model_instance *out)
 {
-	struct model_conn *c;
-	sqlite3_stmt *st;
-	int rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, "SELECT " VM_COLS "WHERE id = ?")))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	return one_row(st, vm_fill, out);
+	return model_fetch_one(m, "SELECT " VM_COLS "WHERE id = ?", NULL, id, vm_fill, out);
 }
