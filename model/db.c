@@ -370,13 +370,39 @@ const char *model_state_dir(const model *m)
 	return m->dir;
 }
 
+/* Whether the default regions were all created (settings 'initialised'). */
+static bool state_initialised(struct model_conn *c)
+{
+	sqlite3_stmt *st = model_stmt(c, "SELECT 1 FROM settings WHERE key = 'initialised'");
+	bool yes = st && sqlite3_step(st) == SQLITE_ROW;
+	if (st)
+		sqlite3_reset(st);
+	return yes;
+}
+
+/* Creates the default regions that are missing, then marks the state
+ * initialised.  Each region commits on its own (it writes its catalogue's
+ * chunks), so a first mount killed half-way is completed by the next one. */
+static int state_initialise(model *m, struct model_conn *c, struct model_err *err)
+{
+	static const char *const defaults[] = {"cn-north-1", "cn-east-2", "cn-south-1"};
+	int rc;
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		struct model_region r;
+		if (model_region_by_name(m, defaults[i], &r) == 0)
+			continue; /* made before a crash, or by a racing process */
+		if ((rc = model_region_add(m, defaults[i], err)) < 0 && rc != -EEXIST)
+			return rc;
+	}
+	return model_exec(c, "INSERT OR IGNORE INTO settings(key, value) VALUES ('initialised', '1')");
+}
+
 int model_open(model **out, const char *state_dir, int flags, struct model_err *err)
 {
 	model *m = NULL;
 	struct model_conn *c;
 	struct stat st;
 	char path[PATH_MAX];
-	bool fresh = false;
 	int rc;
 
 	*out = NULL;
@@ -400,8 +426,7 @@ int model_open(model **out, const char *state_dir, int flags, struct model_err *
 		rc = model_fail(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	fresh = access(m->db_path, F_OK) != 0;
-	if (fresh && !(flags & MODEL_OPEN_CREATE)) {
+	if (!(flags & MODEL_OPEN_CREATE) && access(m->db_path, F_OK) != 0) {
 		rc = model_fail(err, -ENOENT, "%s holds no imgfs state (no imgfs.db)", m->dir);
 		goto fail;
 	}
@@ -423,16 +448,8 @@ int model_open(model **out, const char *state_dir, int flags, struct model_err *
 		model_fail(err, rc, "cannot set up the schema of %s", m->db_path);
 		goto fail;
 	}
-	if (fresh) {
-		static const char *const defaults[] = {"cn-north-1", "cn-east-2", "cn-south-1"};
-		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-			struct model_region r;
-			if (model_region_by_name(m, defaults[i], &r) == 0)
-				continue; /* another process raced us */
-			if ((rc = model_region_add(m, defaults[i], err)) < 0 && rc != -EEXIST)
-				goto fail;
-		}
-	}
+	if ((flags & MODEL_OPEN_CREATE) && !state_initialised(c) && (rc = state_initialise(m, c, err)) < 0)
+		goto fail;
 	*out = m;
 	return 0;
 fail:
