@@ -12,7 +12,7 @@ can pass control characters, invalid UTF-8 or Unicode names.
     mkdir PATH                 rmdir PATH            unlink PATH
     rename SRC DST             link SRC DST          symlink TARGET PATH
     mknod PATH                 chmod PATH OCTAL      chown PATH UID GID
-    truncate PATH LEN          utime PATH
+    truncate PATH LEN          utime PATH                 stat PATH (lstat)
     open PATH rdonly|wronly|rdwr|creat
     read PATH                  (open O_RDONLY, read to EOF)
     readat PATH OFFSET LEN     (pread; prints OK only if no error)
@@ -85,6 +85,7 @@ OPEN_FLAGS = {
 OPS = {
     "mkdir": (1, lambda a: os.mkdir(b(a[0]))),
     "rmdir": (1, lambda a: os.rmdir(b(a[0]))),
+    "stat": (1, lambda a: os.lstat(b(a[0]))),
     "unlink": (1, lambda a: os.unlink(b(a[0]))),
     "rename": (2, lambda a: os.rename(b(a[0]), b(a[1]))),
     "link": (2, lambda a: os.link(b(a[0]), b(a[1]))),
