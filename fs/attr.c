@@ -132,17 +132,19 @@ static int store_tags(const struct fs_node *n, struct fs_ctx *ctx, const char *v
 #define PRIV FS_VIEW_BIT(FS_VIEW_PRIVATE)
 #define PRIV_ISO (FS_VIEW_BIT(FS_VIEW_PRIVATE) | FS_VIEW_BIT(FS_VIEW_ISO))
 #define RECYCLE FS_VIEW_BIT(FS_VIEW_RECYCLE)
-#define TEXT(n, f) {n, ALL, 0, show_text, NULL, NULL, 0, offsetof(struct model_image, f)}
+#define F(n, v, sh) .name = n, .views = v, .show = sh
+#define TEXT(n, f) {F(n, ALL, show_text), .field = offsetof(struct model_image, f)}
 /* Writable while queued once uploads and imports exist (SPEC §2.1, §5). */
-#define QUEUED_TEXT(n, f) {n, ALL, 0, show_text, NULL, NULL, FS_ATTR_LATER, offsetof(struct model_image, f)}
+#define QUEUED_TEXT(n, f) {F(n, ALL, show_text), .flags = FS_ATTR_LATER, .field = offsetof(struct model_image, f)}
+#define OWN_TIME(f) .mtime = offsetof(struct model_image, f)
 
 const struct fs_attr fs_image_attrs[] = {
 	TEXT("id", ext_id),
-	{"description", ALL, 0, show_text, store_description, owner_view, FS_ATTR_MULTILINE,
-	 offsetof(struct model_image, description)},
-	{"status", ALL, 0, show_status, NULL, NULL, 0, 0},
-	{"progress", ALL, 0, show_progress, NULL, NULL, 0, 0},
-	{"type", ALL, 0, show_type, NULL, NULL, 0, 0},
+	{F("description", ALL, show_text), .store = store_description, .writable = owner_view,
+	 .flags = FS_ATTR_MULTILINE, .field = offsetof(struct model_image, description), OWN_TIME(description_ns)},
+	{F("status", ALL, show_status)},
+	{F("progress", ALL, show_progress)},
+	{F("type", ALL, show_type)},
 	TEXT("format", format),
 	QUEUED_TEXT("os-type", os_type),
 	QUEUED_TEXT("platform", platform),
@@ -150,22 +152,23 @@ const struct fs_attr fs_image_attrs[] = {
 	QUEUED_TEXT("arch", arch),
 	QUEUED_TEXT("boot-mode", boot_mode),
 	QUEUED_TEXT("features", features),
-	{"tags", ALL, 0, show_lines, store_tags, owner_view, FS_ATTR_MULTILINE, offsetof(struct model_image, tags)},
-	{"encrypted", ALL, 0, show_encrypted, NULL, NULL, 0, 0},
-	{"size", ALL, 0, show_size, NULL, NULL, 0, 0},
-	{"created", ALL, 0, show_created, NULL, NULL, 0, 0},
+	{F("tags", ALL, show_lines), .store = store_tags, .writable = owner_view, .flags = FS_ATTR_MULTILINE,
+	 .field = offsetof(struct model_image, tags), OWN_TIME(tags_ns)},
+	{F("encrypted", ALL, show_encrypted)},
+	{F("size", ALL, show_size)},
+	{F("created", ALL, show_created)},
 	TEXT("owner", owner),
 	QUEUED_TEXT("source", source),
-	{"device-mapping", ALL, 0, show_device_mapping, NULL, NULL, 0, 0},
-	{"disks", ALL, FS_SUB_DISKS, NULL, NULL, NULL, 0, 0},
-	{"instances", ALL, 0, show_instances, NULL, NULL, 0, 0},
-	{"convert", PRIV, 0, show_empty, NULL, NULL, FS_ATTR_LATER, 0},
-	{"cancel", PRIV_ISO, 0, show_empty, NULL, NULL, FS_ATTR_LATER, 0},
-	{"copies", PRIV, FS_SUB_COPIES, NULL, NULL, NULL, 0, 0},
-	{"shares", PRIV, FS_SUB_SHARES, NULL, NULL, NULL, 0, 0},
-	{"task", ALL, 0, show_empty, NULL, NULL, 0, 0},
-	{"expires", RECYCLE, 0, show_expires, NULL, NULL, 0, 0},
-	TEXT("error", error),
+	{F("device-mapping", ALL, show_device_mapping)},
+	{F("disks", ALL, NULL), .sub = FS_SUB_DISKS},
+	{F("instances", ALL, show_instances)},
+	{F("convert", PRIV, show_empty), .flags = FS_ATTR_LATER},
+	{F("cancel", PRIV_ISO, show_empty), .flags = FS_ATTR_LATER},
+	{F("copies", PRIV, NULL), .sub = FS_SUB_COPIES},
+	{F("shares", PRIV, NULL), .sub = FS_SUB_SHARES},
+	{F("task", ALL, show_empty)},
+	{F("expires", RECYCLE, show_expires)},
+	{F("error", ALL, show_text), .field = offsetof(struct model_image, error), OWN_TIME(error_ns)},
 };
 const size_t fs_image_attr_count = sizeof(fs_image_attrs) / sizeof(fs_image_attrs[0]);
 
@@ -220,13 +223,13 @@ static void show_snap_images(const struct fs_node *n, struct fs_ctx *ctx, struct
 }
 
 const struct fs_attr fs_snap_attrs[] = {
-	{"name", 0, 0, show_snap_name, NULL, NULL, 0, 0},
-	{"description", 0, 0, show_snap_description, NULL, NULL, FS_ATTR_MULTILINE, 0},
-	{"size", 0, 0, show_snap_size, NULL, NULL, 0, 0},
-	{"status", 0, 0, show_snap_status, NULL, NULL, 0, 0},
-	{"created", 0, 0, show_snap_created, NULL, NULL, 0, 0},
-	{"images", 0, 0, show_snap_images, NULL, NULL, 0, 0},
-	{"data", 0, 0, NULL, NULL, NULL, FS_ATTR_BLOB, 0},
+	{F("name", 0, show_snap_name)},
+	{F("description", 0, show_snap_description), .flags = FS_ATTR_MULTILINE},
+	{F("size", 0, show_snap_size)},
+	{F("status", 0, show_snap_status)},
+	{F("created", 0, show_snap_created)},
+	{F("images", 0, show_snap_images)},
+	{F("data", 0, NULL), .flags = FS_ATTR_BLOB},
 };
 const size_t fs_snap_attr_count = sizeof(fs_snap_attrs) / sizeof(fs_snap_attrs[0]);
 
@@ -253,11 +256,11 @@ static void show_vm_image(const struct fs_node *n, struct fs_ctx *ctx, struct fs
 }
 
 const struct fs_attr fs_vm_attrs[] = {
-	{"id", 0, 0, show_vm_id, NULL, NULL, 0, 0},
-	{"status", 0, 0, show_vm_status, NULL, NULL, 0, 0},
-	{"system-disk", 0, 0, show_vm_system_disk, NULL, NULL, 0, 0},
-	{"image", 0, 0, show_vm_image, NULL, NULL, 0, 0},
-	{"disks", 0, FS_SUB_DISKS, NULL, NULL, NULL, 0, 0},
+	{F("id", 0, show_vm_id)},
+	{F("status", 0, show_vm_status)},
+	{F("system-disk", 0, show_vm_system_disk)},
+	{F("image", 0, show_vm_image)},
+	{F("disks", 0, NULL), .sub = FS_SUB_DISKS},
 };
 const size_t fs_vm_attr_count = sizeof(fs_vm_attrs) / sizeof(fs_vm_attrs[0]);
 

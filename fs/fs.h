@@ -150,7 +150,9 @@ struct fs_attr {
 	/* When store exists: whether it is writable for this node now (NULL: always). */
 	bool (*writable)(const struct fs_node *n);
 	unsigned flags;
-	size_t field; /* offsetof the text in struct model_image, for fs_show_text */
+	size_t field; /* offsetof the text in struct model_image, for show_text */
+	size_t mtime; /* offsetof the file's own int64 time in struct model_image
+	                 (ns, 0 = not set yet); 0: the image's mtime_ns */
 };
 enum {
 	FS_ATTR_MULTILINE = 1, /* a value may hold newlines (description, tags) */

@@ -425,7 +425,16 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
 			return rc;
 		switch (fs_ino_kind(n->ino)) {
-		case FS_K_IMAGE: mtime = n->img.mtime_ns; ctime = n->img.ctime_ns; break;
+		case FS_K_IMAGE:
+			mtime = n->img.mtime_ns;
+			if (n->attr->mtime) {
+				int64_t own;
+				memcpy(&own, (const char *)&n->img + n->attr->mtime, sizeof(own));
+				if (own)
+					mtime = own;
+			}
+			ctime = mtime; /* the file's own: a change elsewhere in the image is not one of this file */
+			break;
 		case FS_K_SNAP: mtime = n->snap.mtime_ns; ctime = n->snap.ctime_ns; break;
 		default: mtime = n->vm.mtime_ns; ctime = n->vm.ctime_ns; break;
 		}

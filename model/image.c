@@ -19,7 +19,7 @@ _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder a
 	"i.id, i.ext_id, i.region_id, i.account_id, COALESCE(a.name, 'platform'), i.folder, i.name, i.status, " \
 	"i.progress, i.type, i.format, i.os_type, i.platform, i.version, i.arch, i.boot_mode, i.features, "     \
 	"i.description, i.tags, i.source, i.error, i.encrypted, i.size, i.created, i.mtime_ns, i.ctime_ns, "    \
-	"i.deleted_at, i.dir_mtime_ns FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
+	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 
 static void image_row(sqlite3_stmt *st, struct model_image *img)
 {
@@ -51,6 +51,9 @@ static void image_row(sqlite3_stmt *st, struct model_image *img)
 	img->ctime_ns = sqlite3_column_int64(st, 25);
 	img->deleted_at = sqlite3_column_int64(st, 26);
 	img->dir_mtime_ns = sqlite3_column_int64(st, 27);
+	img->description_ns = sqlite3_column_int64(st, 28);
+	img->tags_ns = sqlite3_column_int64(st, 29);
+	img->error_ns = sqlite3_column_int64(st, 30);
 }
 
 static void image_fill(sqlite3_stmt *st, void *out)
@@ -403,8 +406,8 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 		goto out;
 	}
 	st = field == MODEL_FIELD_DESCRIPTION
-	             ? model_stmt(c, "UPDATE images SET description = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3")
-	             : model_stmt(c, "UPDATE images SET tags = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	             ? model_stmt(c, "UPDATE images SET description = ?, description_ns = ?2, ctime_ns = ?2 WHERE id = ?3")
+	             : model_stmt(c, "UPDATE images SET tags = ?, tags_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
 	if ((rc = image_update_text(c, &img, st, value)) < 0)
 		goto out;
 	return model_commit(c);
@@ -426,7 +429,7 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 		return 0;
 	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_begin(c)) < 0)
 		return rc;
-	st = model_stmt(c, "UPDATE images SET error = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	st = model_stmt(c, "UPDATE images SET error = ?, error_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
 	if ((rc = image_update_text(c, &img, st, reason)) < 0)
 		goto out;
 	return model_commit(c);

@@ -167,7 +167,10 @@ struct model_image {
 	bool encrypted;
 	uint64_t size;                 /* virtual size of the system disk */
 	int64_t created;               /* unix seconds */
-	int64_t mtime_ns;              /* last change of any attribute's content */
+	int64_t mtime_ns;              /* last change of an attribute's content, but */
+	int64_t description_ns;        /* these, which change on their own (backup */
+	int64_t tags_ns;               /* tools re-read only what changed); 0 until */
+	int64_t error_ns;              /* first set: the creation time counts */
 	int64_t ctime_ns;              /* last change of anything about the image */
 	int64_t dir_mtime_ns;          /* last change of its directories' entries
 	                                  (view, devices, copies, shares): listings

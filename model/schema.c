@@ -67,9 +67,12 @@ static const char schema_v1[] =
 	"  encrypted INTEGER NOT NULL DEFAULT 0,"
 	"  size INTEGER NOT NULL DEFAULT 0,"    /* virtual size of the system disk */
 	"  created INTEGER NOT NULL,"
-	"  mtime_ns INTEGER NOT NULL,"
+	"  mtime_ns INTEGER NOT NULL,"          /* last change of the other attributes */
 	"  ctime_ns INTEGER NOT NULL,"
 	"  dir_mtime_ns INTEGER NOT NULL,"      /* last change of the directory's entries */
+	"  description_ns INTEGER NOT NULL DEFAULT 0," /* last change of description; */
+	"  tags_ns INTEGER NOT NULL DEFAULT 0,"        /* of tags; of error (0: created) */
+	"  error_ns INTEGER NOT NULL DEFAULT 0,"
 	"  deleted_at INTEGER NOT NULL DEFAULT 0);"
 	/* A name is unique per (region, account, folder); recycle-bin is a folder. */
 	"CREATE UNIQUE INDEX images_name ON images(region_id, account_id, folder, name);"

@@ -109,7 +109,8 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 	if ((rc = model_begin(c)) < 0)
 		return model_fail(err, rc, "database busy");
 	if (!(st = model_stmt(c, "UPDATE images SET status = ?1, error = ?2, progress = CASE ?1 WHEN ?3 THEN 100 "
-	                         "WHEN ?4 THEN progress ELSE 0 END, mtime_ns = ?5, ctime_ns = ?5 "
+	                         "WHEN ?4 THEN progress ELSE 0 END, mtime_ns = ?5, ctime_ns = ?5, "
+	                         "error_ns = CASE WHEN error = ?2 THEN error_ns ELSE ?5 END "
 	                         "WHERE id = ?6 AND status = ?7"))) {
 		rc = -EIO;
 		goto out;
