@@ -202,7 +202,8 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
 /* The attribute timeout of a node: 0 for what other processes change
  * without the kernel knowing which inode (class directories and /regions,
- * whose listings the kernel revalidates by mtime; quota, images.csv),
+ * whose listings the kernel revalidates by mtime; quota, images.csv), and
+ * for everything under multiuser (attributes differ by caller);
  * ctx->timeout for everything else (the watcher invalidates it). */
 double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n);
 /* Lists the children of a directory node from offset off; emit returns

@@ -192,6 +192,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = -ENOTDIR;
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
+	} else if (req_ctx(req)->multiuser) {
+		/* The kernel's listing cache is per directory, not per caller:
+		 * one user's private/ listing must never be served to another. */
+		fuse_reply_open(req, fi);
 	} else if (req_ctx(req)->zero_opendir) {
 		fuse_reply_err(req, ENOSYS);
 	} else {
