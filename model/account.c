@@ -45,10 +45,8 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 	int rc;
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if (model_account_by_name(m, name, &a) == 0) {
 		rc = model_fail(err, -EEXIST, "account %s exists", name);
 		goto out;
@@ -183,10 +181,8 @@ int model_region_add(model *m, const char *name, struct model_err *err)
 	/* Region names are directory names in the state dir: §10 rules. */
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if (model_region_by_name(m, name, &r) == 0) {
 		rc = model_fail(err, -EEXIST, "region %s exists", name);
 		goto out;

@@ -237,6 +237,16 @@ int model_begin(struct model_conn *c)
 	return rc;
 }
 
+int model_write_begin(model *m, struct model_conn **out, struct model_err *err)
+{
+	int rc;
+	if ((rc = model_conn_get(m, out)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if ((rc = model_begin(*out)) < 0)
+		return model_fail(err, rc, "database busy");
+	return 0;
+}
+
 int model_commit(struct model_conn *c)
 {
 	if (--c->depth > 0)

@@ -191,10 +191,8 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		return model_fail(err, -EPERM, "images are created only in private/ and iso/");
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if (model_image_lookup(m, region_id, account_id, folder, name, &old) == 0) {
 		rc = model_fail(err, -EEXIST, "an image named %s exists", name);
 		goto out;
@@ -246,10 +244,8 @@ int model_image_remove(model *m, int64_t id, struct model_err *err)
 	struct model_image img;
 	sqlite3_stmt *st;
 	int rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if ((rc = model_image_get(m, id, &img)) < 0) {
 		model_fail(err, rc, "no such image");
 		goto out;
@@ -292,10 +288,8 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 	int rc;
 	if ((rc = model_name_check(new_name, err)) < 0)
 		return rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if ((rc = model_image_get(m, id, &img)) < 0) {
 		model_fail(err, rc, "no such image");
 		goto out;
@@ -393,10 +387,8 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 	default:
 		return model_fail(err, -EPERM, "not a writable attribute");
 	}
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if ((rc = model_image_get(m, id, &img)) < 0) {
 		model_fail(err, rc, "no such image");
 		goto out;
@@ -427,7 +419,7 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 	/* Platform images are shared by everyone: their error file stays empty. */
 	if (img.account_id == 0 || strcmp(img.error, reason) == 0)
 		return 0;
-	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_begin(c)) < 0)
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	st = model_stmt(c, "UPDATE images SET error = ?, error_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
 	if ((rc = image_update_text(c, &img, st, reason)) < 0)
@@ -452,10 +444,8 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 		return model_fail(err, -EINVAL, "publish to public or marketplace");
 	if ((rc = model_name_check(p->name, err)) < 0)
 		return rc;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if (model_image_lookup(m, region_id, 0, p->folder, p->name, &old) == 0) {
 		rc = model_fail(err, -EEXIST, "%s/%s exists", model_folder_name(p->folder), p->name);
 		goto out;

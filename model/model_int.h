@@ -57,6 +57,10 @@ int model_fetch_one(model *m, const char *sql, const char *text, int64_t num,
 /* Executes plain SQL (no parameters). */
 int model_exec(struct model_conn *c, const char *sql);
 
+/* This thread's connection with a write transaction begun; the reason of a
+ * failure goes to err (may be NULL).  End with model_commit/model_rollback. */
+int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
+
 /* Write transactions: BEGIN IMMEDIATE ... COMMIT / ROLLBACK. Nesting only
  * counts; the outermost decides. */
 int model_begin(struct model_conn *c);

@@ -120,7 +120,7 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 		return model_fail(err, -ENOENT, "no account %s", account);
 	if (model_region_by_name(m, region, &r) < 0)
 		return model_fail(err, -ENOENT, "no region %s", region);
-	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_begin(c)) < 0)
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, "INSERT OR REPLACE INTO quotas(account_id, region_id, key, value) VALUES (?, ?, ?, ?)"))) {
 		rc = -EIO;

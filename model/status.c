@@ -104,10 +104,8 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 	if (!model_image_transition_allowed(from, to))
 		return model_fail(err, -EINVAL, "an image cannot go from %s to %s", model_image_status_name(from),
 		                  model_image_status_name(to));
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if ((rc = model_begin(c)) < 0)
-		return model_fail(err, rc, "database busy");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
 	if (!(st = model_stmt(c, "UPDATE images SET status = ?1, error = ?2, progress = CASE ?1 WHEN ?3 THEN 100 "
 	                         "WHEN ?4 THEN progress ELSE 0 END, mtime_ns = ?5, ctime_ns = ?5, "
 	                         "error_ns = CASE WHEN error = ?2 THEN error_ns ELSE ?5 END "
