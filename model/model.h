@@ -196,9 +196,28 @@ bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id);
 /* mkdir private/<name> or iso/<name>: a queued image (quota, name checks). */
 int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
                        int64_t *id_out, struct model_err *err);
-/* rmdir: a queued image is removed outright; available/error go to the
- * recycle bin (issue 3); everything else -EBUSY. */
+/* rmdir private/<name> (§6.1): a queued image (and an ISO image of any
+ * settled status) is removed outright; an available or error private image
+ * goes to the recycle bin (status deleted, deleted_at now; -EEXIST when the
+ * bin already holds that name); -EBUSY while an instance was created from it
+ * or a task reads or writes it, or while it is pending/replicating/uploading.
+ * rmdir recycle-bin/<name> destroys it (model_image_destroy). */
 int model_image_remove(model *m, int64_t id, struct model_err *err);
+/* mv recycle-bin/<name> private/<new_name>: back to the status it had
+ * (available or error); private-images quota checked again (-EDQUOT),
+ * -EEXIST when the name is taken. */
+int model_image_restore(model *m, int64_t id, const char *new_name, struct model_err *err);
+/* Destroys an image in the recycle bin: its row, devices and image-file
+ * blobs, and every snapshot it references that no other image references.
+ * Chunks are reclaimed by gc. */
+int model_image_destroy(model *m, int64_t id, struct model_err *err);
+/* Destroys every image whose time in the recycle bin exceeds the retention
+ * period; returns how many (>= 0). */
+int model_recycle_expire(model *m, int64_t now);
+/* The retention period in seconds (settings 'retention', default 7 days)
+ * and when an image deleted at deleted_at expires. */
+int64_t model_retention(model *m);
+int model_retention_set(model *m, int64_t seconds, struct model_err *err);
 /* mv private/<a> private/<b> (never replacing: -EEXIST). */
 int model_image_rename(model *m, int64_t id, const char *new_name, struct model_err *err);
 
@@ -263,7 +282,7 @@ int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out);
  * use (the catalogue leaves it to be computed lazily). */
 int model_blob_hash(model *m, int64_t blob_id, char out[33]);
 
-/* ---- snapshots and instances (browsable; operations arrive with issue 3) -- */
+/* ---- snapshots and instances (§2.4) -------------------------------------- */
 
 struct model_snapshot {
 	int64_t id;
@@ -283,6 +302,10 @@ int model_snapshot_lookup(model *m, int64_t region_id, int64_t account_id, const
 int model_snapshot_get(model *m, int64_t id, struct model_snapshot *out);
 /* Ext ids of the images referencing the snapshot, one a line, into buf. */
 int model_snapshot_images(model *m, int64_t id, char *buf, size_t cap);
+/* rmdir snapshots/<id>: -EBUSY while any image (recycle bin included)
+ * references it or a task is creating it. */
+int model_snapshot_remove(model *m, int64_t id, struct model_err *err);
+int model_snapshot_set_description(model *m, int64_t id, const char *value, struct model_err *err);
 
 struct model_instance {
 	int64_t id;
@@ -292,7 +315,9 @@ struct model_instance {
 	enum model_vm_status status;
 	unsigned system_disk; /* MODEL_TYPE_LOCAL or MODEL_TYPE_CLOUD */
 	int64_t image_id;     /* 0: none */
+	bool has_run;         /* started at least once */
 	int64_t created, mtime_ns, ctime_ns;
+	int64_t dir_mtime_ns; /* last change of disks/ entries (attach, detach, rebuild) */
 };
 int model_instance_list(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                         int (*cb)(void *arg, const struct model_instance *vm), void *arg);
@@ -301,6 +326,98 @@ int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const
 int model_instance_get(model *m, int64_t id, struct model_instance *out);
 /* Names of the account's instances created from the image, one a line. */
 int model_image_instances(model *m, int64_t image_id, int64_t account_id, char *buf, size_t cap);
+
+#define MODEL_VM_DISK_SIZE (40ull << 30) /* a new instance's blank system disk */
+#define MODEL_VM_MAX_DISKS 26           /* vda..vdz */
+
+/* mkdir instances/<vm>: a stopped instance (system disk local) with a
+ * blank, sparse 40 GiB vda.  Name rules of §10; -EEXIST when taken. */
+int model_instance_create(model *m, int64_t region_id, int64_t account_id, const char *name, int64_t *id_out,
+                          struct model_err *err);
+/* rmdir instances/<vm>: deletes the instance and its disks (their wblobs
+ * too).  -EBUSY while running or while a task reads it (a capture). */
+int model_instance_remove(model *m, int64_t id, struct model_err *err);
+/* Writes to `status`: start (-EBUSY while a task reads it; marks has_run)
+ * or stop.  Writing the current status is accepted (no change). */
+int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, struct model_err *err);
+/* Writes to `system-disk` (MODEL_TYPE_LOCAL or MODEL_TYPE_CLOUD): -EPERM once
+ * the instance has an image or has run. */
+int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct model_err *err);
+/* Whether a task (a capture) is reading the instance: its disks cannot be
+ * written, attached, detached or resized, and it cannot be started. */
+bool model_instance_busy(model *m, int64_t id);
+
+/* An instance's disk: a writable blob (blob_wblob) in the region's store. */
+struct model_vm_disk {
+	char name[8];    /* vda..vdz */
+	int index;       /* 0..25 */
+	int64_t blob_id; /* blobs row; wblob names the writable blob */
+	char wblob[64];
+	int64_t mtime_ns; /* last change of size or content recorded */
+};
+/* The instance's disks in index order; returns the count (<= 26). */
+int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_MAX_DISKS]);
+/* Creating disks/<dev> (vdb..vdz): a blank data disk of size 0 (stopped
+ * instances; -EEXIST when attached; -EINVAL for vda or a bad name). */
+int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_err *err);
+/* rm disks/<dev>: detaches and deletes a data disk (stopped instances
+ * only, -EBUSY otherwise; vda -EPERM). */
+int model_instance_disk_detach(model *m, int64_t vm_id, int index, struct model_err *err);
+/* Records that a disk's content or size changed (its mtime, the stored
+ * size in blobs for listings); called by fs/ when a writer closes or
+ * truncates. */
+int model_instance_disk_touch(model *m, int64_t blob_id, uint64_t size, uint64_t stored);
+
+/* Writing an image to an instance's `image` (§6.5).  The caller resolved
+ * image_id in its own view (fs/); the model checks that account_id may use
+ * it (own, shared with it, public, marketplace), that it is available
+ * (-EINVAL), that its type matches the system disk (-EINVAL: a local image
+ * needs a conversion first), that the instance is stopped (-EBUSY), and then
+ * replaces vda by a copy-on-write copy of the image's system disk and each
+ * mapped data-disk snapshot by a data disk at its index (other data disks
+ * stay).  The image cannot be deleted while the instance exists. */
+int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err);
+
+/* ---- background tasks (task.c) -------------------------------------------- */
+
+/* Capture (§5.1): writing `instance <vm> [<dev>...]` to a queued private
+ * image's source.  vm_id resolved in the caller's view; devs are the data
+ * devices (indexes 1..25) to capture as snapshots.  In one transaction:
+ * checks (instance stopped: -EBUSY; devices attached: -ENOENT; snapshot
+ * quota: -EDQUOT), the image goes queued -> pending with its type from the
+ * system disk and `source` recorded, snapshot rows are created `creating`
+ * (counted by the quota from now on), and a capture task is queued. */
+int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *devs, int ndevs,
+                        struct model_err *err);
+
+/* A task row as `task` shows it (SPEC §2.1). */
+struct model_task {
+	int64_t id;
+	char kind[16];          /* capture (convert, copy, import: later issues) */
+	int64_t image_id;       /* the image it makes */
+	char source_kind[16];   /* "instance" or "image" */
+	int64_t source_id;
+	char state[16];         /* queued, running (done and error rows are deleted) */
+	int position;           /* place in the queue (1 = next), 0 when running */
+	uint64_t bytes_done, bytes_total;
+	int64_t started, updated; /* unix seconds; 0 until started */
+	double rate;            /* bytes/s since started */
+};
+/* The task working on the image, as target or as source: 0, -ENOENT. */
+int model_task_of_image(model *m, int64_t image_id, struct model_task *out);
+
+/* Runs queued tasks and resumes interrupted ones.  A runner is a process
+ * (one per mount); its worker threads call model_task_work() in a loop.
+ * Claiming is one guarded UPDATE in a write transaction, so no task runs
+ * twice, even with two processes on one state directory; a task whose
+ * runner died (its pid is gone or belongs to another process now) is
+ * claimed again and resumed. */
+/* Claims and runs one task; 1 when it ran one, 0 when none was runnable,
+ * -errno on a database error.  *stop is polled between chunks: a task
+ * stopped that way is left to be resumed by the next runner. */
+int model_task_work(model *m, const volatile int *stop);
+/* Housekeeping a runner does now and then: recycle-bin expiry. */
+int model_task_housekeeping(model *m, int64_t now);
 
 /* ---- quotas (§8) --------------------------------------------------------- */
 

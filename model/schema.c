@@ -15,7 +15,7 @@
 
 #include "model_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_v1[] =
 	/* Accounts own private resources; uid maps callers in multiuser mode. */
@@ -160,6 +160,24 @@ static const char schema_v1[] =
 	/* Service-wide settings (retention period, ...). */
 	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
 
+/* Version 2: the lifecycle (recycle bin, instances, tasks). */
+static const char schema_v2[] =
+	/* The status an image had before it went to the recycle bin, which a
+	 * restore gives back (available or error); 0 outside the bin. */
+	"ALTER TABLE images ADD COLUMN prior_status INTEGER NOT NULL DEFAULT 0;"
+	/* An instance disk's blob is writable (wblob); a blob with neither
+	 * manifest nor wblob is being written by a task (a capture's snapshot). */
+	"CREATE INDEX devices_blob ON devices(blob_id);"
+	"CREATE INDEX devices_snapshot ON devices(snapshot_id) WHERE snapshot_id != 0;"
+	"CREATE INDEX instances_image ON instances(image_id) WHERE image_id != 0;"
+	/* Tasks: a runner's lease (claimed_by names a live process, see task.c);
+	 * what a task reads (source_kind: 'image' or 'instance', source_id). */
+	"ALTER TABLE tasks ADD COLUMN source_kind TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE instances ADD COLUMN dir_mtime_ns INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX tasks_state ON tasks(state);"
+	"CREATE INDEX tasks_image ON tasks(image_id);"
+	"CREATE INDEX tasks_source ON tasks(source_kind, source_id);";
+
 int model_schema_apply(struct model_conn *c)
 {
 	sqlite3_stmt *st;
@@ -180,7 +198,9 @@ int model_schema_apply(struct model_conn *c)
 	}
 	if (version < 1 && (rc = model_exec(c, schema_v1)) < 0)
 		goto out;
-	if (version < SCHEMA_VERSION && (rc = model_exec(c, "PRAGMA user_version = 1")) < 0)
+	if (version < 2 && (rc = model_exec(c, schema_v2)) < 0)
+		goto out;
+	if (version < SCHEMA_VERSION && (rc = model_exec(c, "PRAGMA user_version = 2")) < 0)
 		goto out;
 	return model_commit(c);
 out:
