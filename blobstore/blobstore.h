@@ -198,7 +198,14 @@ typedef struct blob_wblob blob_wblob;
 int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size);
 int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
 void blob_wblob_close(blob_wblob *w); /* accepts NULL */
+/* Removes both files; also what a crash in an earlier remove left (an
+ * overlay without its map).  -ENOENT when neither exists. */
 int blob_wblob_remove(blob_store *s, const char *name);
+/* Calls cb(arg, name, mtime) for every wblob in the store, including an
+ * overlay left without its map by a crash (fsck finds wblobs no metadata
+ * names); mtime is the newer of the two files' (unix seconds).  Stops and
+ * returns cb's value when it is non-zero. */
+int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);
 
 uint64_t blob_wblob_size(const blob_wblob *w);
 uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
@@ -211,5 +218,11 @@ int blob_wblob_fsync(blob_wblob *w);
 /* Stores the overlay's chunks and returns the manifest of the current
  * content.  The wblob stays open and usable. */
 int blob_wblob_seal(blob_wblob *w, blob_manifest **out);
+/* The same, calling progress(arg, done, total) after each chunk with the
+ * bytes of virtual size processed so far (monotonic, reaching total =
+ * the size; holes count).  A non-zero return stops the seal: -ECANCELED,
+ * the wblob unchanged (chunks stored so far stay until gc drops them). */
+int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
+                             int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
 
 #endif

@@ -59,6 +59,9 @@
  * ones become holes) and reuses the base id of every state-0 chunk whose
  * length did not change, so capturing a disk copies nothing it did not
  * write; the wblob stays as it was and sealing again gives the same manifest.
+ * A seal reports its progress after each chunk and can be stopped there (a
+ * capture being unmounted); a stopped seal leaves the wblob as it was, and
+ * the next one finds the chunks it stored already in the store.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -576,11 +579,90 @@ int blob_wblob_remove(blob_store *s, const char *name)
 		return -EINVAL;
 	wb_file(map, name, "map");
 	wb_file(data, name, "data");
-	if (unlinkat(s->wblobs_fd, map, 0) < 0)
+	/* The map first: without it the name no longer opens.  A crash between
+	 * the two unlinks leaves an overlay alone, which a later remove (fsck)
+	 * takes away. */
+	bool had_map = unlinkat(s->wblobs_fd, map, 0) == 0;
+	if (!had_map && errno != ENOENT)
 		return -errno;
-	if (unlinkat(s->wblobs_fd, data, 0) < 0 && errno != ENOENT)
-		return -errno;
+	if (unlinkat(s->wblobs_fd, data, 0) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (!had_map)
+			return -ENOENT;
+	}
 	return blob_fsync_dir_at(s->wblobs_fd, NULL);
+}
+
+/* The wblob name of a file in wblobs/ ("<name>.map" or "<name>.data") into
+ * out; false for any other file. */
+static bool wb_split(const char *file, char out[WB_NAME_MAX + 1], bool *is_map)
+{
+	size_t n = strlen(file), stem;
+
+	if (n > 4 && strcmp(file + n - 4, ".map") == 0) {
+		stem = n - 4;
+		*is_map = true;
+	} else if (n > 5 && strcmp(file + n - 5, ".data") == 0) {
+		stem = n - 5;
+		*is_map = false;
+	} else {
+		return false;
+	}
+	if (stem > WB_NAME_MAX)
+		return false;
+	memcpy(out, file, stem);
+	out[stem] = '\0';
+	return wb_name_ok(out);
+}
+
+/* The modification time of wblobs/<name>.<ext>, -1 when absent. */
+static int64_t wb_mtime(const blob_store *s, const char *name, const char *ext)
+{
+	char file[WB_FILE_MAX];
+	struct stat st;
+
+	wb_file(file, name, ext);
+	return fstatat(s->wblobs_fd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (int64_t)st.st_mtime : -1;
+}
+
+int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg)
+{
+	char name[WB_NAME_MAX + 1];
+	struct dirent *e;
+	DIR *d;
+	bool is_map;
+	int fd, rc = 0;
+
+	fd = openat(s->wblobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		errno = 0;
+		if ((e = readdir(d)) == NULL) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (!wb_split(e->d_name, name, &is_map))
+			continue;
+		int64_t map_mtime = wb_mtime(s, name, "map"), data_mtime = wb_mtime(s, name, "data");
+		/* A wblob is named once, by its map; an overlay only when its map
+		 * is gone.  A file the callback removed meanwhile is skipped
+		 * (readdir may still return it). */
+		if (!is_map && map_mtime >= 0)
+			continue;
+		if ((is_map ? map_mtime : data_mtime) < 0)
+			continue;
+		if ((rc = cb(arg, name, map_mtime > data_mtime ? map_mtime : data_mtime)) != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
 }
 
 /* The getters take the lock too (getattr may race a write): the handle is
@@ -737,6 +819,15 @@ int blob_wblob_fsync(blob_wblob *w)
 
 int blob_wblob_seal(blob_wblob *w, blob_manifest **out)
 {
+	return blob_wblob_seal_progress(w, out, NULL, NULL);
+}
+
+/* The callback runs under the read lock, between chunks: it may take its
+ * time (a capture writes its progress to the database there) but must not
+ * write to this wblob. */
+int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
+                             int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
+{
 	blob_manifest *m = NULL;
 	uint8_t *buf = NULL;
 	int rc;
@@ -753,16 +844,18 @@ int blob_wblob_seal(blob_wblob *w, blob_manifest **out)
 		size_t len = blob_chunk_len(w->size, i);
 		size_t bl = base_len(w, i);
 
-		if (state_of(w, i) == 0 && bl == 0)
-			continue; /* a hole */
 		if (state_of(w, i) == 0 && bl == len) {
 			m->chunks[i] = w->base->chunks[i]; /* unchanged: no copy */
-			continue;
+		} else if (state_of(w, i) != 0 || bl != 0) { /* else a hole */
+			if ((rc = read_chunk(w, i, buf, 0, len)) < 0)
+				goto out;
+			if ((rc = blob_store_put_chunk(w->s, &m->chunks[i], buf, len)) < 0)
+				goto out;
 		}
-		if ((rc = read_chunk(w, i, buf, 0, len)) < 0)
+		if (progress && progress(arg, chunk_start(i) + len, w->size) != 0) {
+			rc = -ECANCELED;
 			goto out;
-		if ((rc = blob_store_put_chunk(w->s, &m->chunks[i], buf, len)) < 0)
-			goto out;
+		}
 	}
 	blob_manifest_update_stored(m);
 	*out = m;

@@ -5,8 +5,9 @@
  * offsets, 1 byte .. 3 MiB) over a base manifest, compared after every batch
  * (content, size, stored, SEEK_DATA/SEEK_HOLE), across close and reopen, and
  * then sealed: the manifest reads back as the reference and unchanged base
- * chunks keep their ids.  Also: simulated kills between the overlay write
- * and the state byte, and in the middle of a shrink; concurrent readers;
+ * chunks keep their ids; sealing reports progress and can be stopped.
+ * Also: simulated kills between the overlay write and the state byte, and
+ * in the middle of a shrink; concurrent readers;
  * names and lifecycle errors.
  */
 #include <pthread.h>
@@ -386,6 +387,98 @@ static void test_capture_costs_no_copy(void **state)
 	free(base_bytes);
 }
 
+/* What a seal's progress callback saw; it stops the seal at call stop_at
+ * (0: never). */
+struct seal_watch {
+	uint64_t calls, last, total;
+	uint64_t stop_at;
+	bool backwards; /* done ever went down, or total changed */
+};
+
+static int seal_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct seal_watch *sw = arg;
+
+	if (sw->calls > 0 && (done < sw->last || total != sw->total))
+		sw->backwards = true;
+	sw->calls++;
+	sw->last = done;
+	sw->total = total;
+	return sw->stop_at && sw->calls == sw->stop_at;
+}
+
+/* Progress rises with every chunk (holes and unchanged chunks included)
+ * up to the size, and the manifest is the one a plain seal gives. */
+static void test_seal_progress(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *base_bytes = NULL;
+	uint64_t size = 9 * MiB + 4321; /* a short last chunk */
+	blob_manifest *base = make_base_holes(fx, &base_bytes, 8 * MiB, 40);
+	blob_manifest *m = NULL, *plain = NULL;
+	struct seal_watch sw = {0};
+	blob_wblob *w = NULL;
+
+	assert_int_equal(blob_wblob_create(fx->s, "p", base, size), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "p"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, "written", 7, 3 * MiB + 17), 7);
+	assert_int_equal(blob_wblob_pwrite(w, "tail", 4, size - 4), 4);
+	assert_int_equal(blob_wblob_seal_progress(w, &m, seal_progress, &sw), 0);
+	assert_false(sw.backwards);
+	assert_int_equal(sw.calls, 10); /* one per chunk */
+	assert_int_equal(sw.last, size);
+	assert_int_equal(sw.total, size);
+	assert_int_equal(blob_wblob_seal(w, &plain), 0);
+	assert_int_equal(m->nchunks, plain->nchunks);
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		assert_true(chunk_id_equal(&m->chunks[i], &plain->chunks[i]));
+	blob_manifest_free(m);
+	blob_manifest_free(plain);
+	blob_wblob_close(w);
+	blob_manifest_free(base);
+	free(base_bytes);
+}
+
+/* A callback that says stop ends the seal with -ECANCELED right there,
+ * gives no manifest, and leaves the wblob as it was: same content, and a
+ * later seal completes. */
+static void test_seal_progress_abort(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 6 * MiB;
+	uint8_t *ref = fx_make_blob(fx, size, 0), *back = malloc(size);
+	blob_manifest *m = NULL, *direct = NULL;
+	struct seal_watch sw = {.stop_at = 3};
+	blob_wblob *w = NULL;
+
+	assert_non_null(back);
+	assert_int_equal(blob_wblob_create(fx->s, "ab", NULL, size), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "ab"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, ref, size, 0), (ssize_t)size);
+	assert_int_equal(blob_wblob_seal_progress(w, &m, seal_progress, &sw), -ECANCELED);
+	assert_null(m);
+	assert_int_equal(sw.calls, 3);
+	assert_int_equal(sw.last, 3 * MiB);
+	assert_int_equal(blob_wblob_size(w), size);
+	assert_int_equal(blob_wblob_stored(w), size);
+	assert_int_equal(blob_wblob_pread(w, back, size, 0), (ssize_t)size);
+	assert_bytes_equal(back, ref, size);
+	blob_wblob_close(w);
+	/* Reopened (the files are intact too), it seals completely. */
+	assert_int_equal(blob_wblob_open(&w, fx->s, "ab"), 0);
+	sw = (struct seal_watch){0};
+	assert_int_equal(blob_wblob_seal_progress(w, &m, seal_progress, &sw), 0);
+	assert_int_equal(sw.last, size);
+	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
+	blob_manifest_free(m);
+	blob_manifest_free(direct);
+	blob_wblob_close(w);
+	free(back);
+	free(ref);
+}
+
 static void wb_path(char *out, size_t cap, struct blob_fx *fx, const char *name, const char *ext)
 {
 	snprintf(out, cap, "%s/wblobs/%s.%s", fx->store, name, ext);
@@ -608,6 +701,97 @@ static void test_damaged_map(void **state)
 	assert_int_equal(blob_wblob_open(&w, fx->s, "m"), -EIO);
 }
 
+/* blob_wblob_list: what fsck compares with the metadata. */
+#define LIST_MAX 8
+struct wb_listed {
+	int n;
+	char names[LIST_MAX][72];
+	int64_t mtimes[LIST_MAX];
+	int stop_at; /* return 7 at this count; 0: never */
+};
+
+static int wb_collect(void *arg, const char *name, int64_t mtime)
+{
+	struct wb_listed *l = arg;
+
+	assert_true(l->n < LIST_MAX);
+	snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
+	l->mtimes[l->n] = mtime;
+	l->n++;
+	return l->stop_at && l->n == l->stop_at ? 7 : 0;
+}
+
+/* Index of name among the listed, -1 when absent. */
+static int wb_find(const struct wb_listed *l, const char *name)
+{
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static void test_list(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct wb_listed l = {0};
+	char path[256];
+	int fd;
+
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(blob_wblob_create(fx->s, "d1", NULL, MiB), 0);
+	assert_int_equal(blob_wblob_create(fx->s, "d2", NULL, 0), 0);
+	/* Files that are not wblobs are not listed. */
+	snprintf(path, sizeof path, "%s/wblobs/stray.txt", fx->store);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 2); /* each once, though each has two files */
+	assert_true(wb_find(&l, "d1") >= 0);
+	assert_true(wb_find(&l, "d2") >= 0);
+	int64_t now = (int64_t)time(NULL);
+	for (int i = 0; i < l.n; i++)
+		assert_true(l.mtimes[i] > now - 60 && l.mtimes[i] <= now + 1);
+
+	/* The mtime is the newer file's: an old map with a fresh overlay (a
+	 * disk written to) is fresh. */
+	struct timespec old[2] = {{.tv_sec = 1000000}, {.tv_sec = 1000000}};
+	wb_path(path, sizeof path, fx, "d1", "map");
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_true(l.mtimes[wb_find(&l, "d1")] > now - 60);
+	wb_path(path, sizeof path, fx, "d1", "data");
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.mtimes[wb_find(&l, "d1")], 1000000);
+
+	/* A crash between remove's two unlinks: the overlay alone is listed,
+	 * and remove takes it away. */
+	wb_path(path, sizeof path, fx, "d2", "map");
+	assert_int_equal(unlink(path), 0);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(wb_find(&l, "d2") >= 0);
+	assert_int_equal(blob_wblob_remove(fx->s, "d2"), 0);
+	assert_int_equal(blob_wblob_remove(fx->s, "d2"), -ENOENT);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.names[0], "d1");
+
+	/* The callback's non-zero value stops the walk and is returned. */
+	assert_int_equal(blob_wblob_create(fx->s, "d3", NULL, 0), 0);
+	memset(&l, 0, sizeof l);
+	l.stop_at = 1;
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 7);
+	assert_int_equal(l.n, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -617,11 +801,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_base, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sequential_upload, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_costs_no_copy, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_seal_progress, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_seal_progress_abort, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_before_state_byte, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_in_shrink, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_preads, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle_errors, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_map, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
