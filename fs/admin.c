@@ -1,6 +1,7 @@
 /*
  * admin.c — `imgfs admin [--state DIR] COMMAND ...` (SPEC §1): accounts,
- * regions, quotas, publishing platform images, fsck and gc.  Works on a
+ * regions, quotas, publishing platform images, the recycle bin's retention
+ * period, fsck and gc.  Works on a
  * state directory whether it is mounted or not (SQLite WAL).  Prints one
  * line per refusal and exits non-zero on any; 2 for a usage error.
  */
@@ -24,6 +25,8 @@ static const char admin_usage[] =
 	"  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"
 	"          [--arch A] [--boot-mode B] [--features F] [--description D]\n"
 	"  fsck [--repair]\n"
+	"  retention [SECONDS]                   print, or set, how long deleted images stay in\n"
+	"                                        recycle-bin/ before they are destroyed (default 604800)\n"
 	"  gc [--grace SECONDS]                  (default 3600: younger chunks may be in use)\n";
 
 static int usage_error(const char *why)
@@ -165,6 +168,24 @@ static int cmd_publish(model *m, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_retention(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int64_t v;
+	int rc;
+	if (argc == 0) {
+		printf("%lld\n", (long long)model_retention(m));
+		return 0;
+	}
+	if (argc != 1)
+		return usage_error("retention [SECONDS]");
+	if (!parse_i64(argv[0], &v))
+		return usage_error("SECONDS is a number");
+	if ((rc = model_retention_set(m, v, &err)) < 0)
+		return refused("retention", rc, &err);
+	return 0;
+}
+
 static void print_problem(void *arg, const char *line)
 {
 	printf("%s\n", line);
@@ -207,6 +228,7 @@ int fs_admin_main(int argc, char **argv)
 	} cmds[] = {
 		{"account", cmd_account}, {"region", cmd_region}, {"quota", cmd_quota},
 		{"publish", cmd_publish}, {"fsck", cmd_fsck},     {"gc", cmd_gc},
+		{"retention", cmd_retention},
 	};
 	struct model_err err = {0};
 	char state[PATH_MAX];

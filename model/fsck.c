@@ -3,13 +3,20 @@
  *
  * fsck checks, in order: every image's region and devices resolve; every
  * sealed blob's manifest decodes and names chunks its region's store holds;
- * every chunk in every store hashes to its id.  With repair, chunks that do
- * not verify are deleted (reads of blobs that used them then fail with EIO
- * instead of serving wrong bytes) and dangling device rows are dropped.
+ * every writable blob row's wblob opens; every blob row with neither (a
+ * capture's blob being written) has a task that will finish it; every wblob
+ * file in a store is named by a blob row; every chunk in every store hashes
+ * to its id.  With repair, chunks that do not verify are deleted (reads of
+ * blobs that used them then fail with EIO instead of serving wrong bytes),
+ * dangling device rows are dropped, incomplete blobs nothing references
+ * and no task will finish are deleted, and unnamed wblob files (what a crash
+ * between a disk's file and its commit leaves) are removed.
  *
  * gc marks the chunks of every sealed manifest of a region and lets the
  * store drop the rest that are older than the grace period: chunks written
- * for a blob whose row is not committed yet are younger than that.
+ * for a blob whose row is not committed yet are younger than that.  Rows
+ * without a manifest are skipped: a wblob's base chunks are kept by the
+ * store itself, and its overlay is no chunk.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,7 +33,12 @@ struct fsck {
 	void *arg;
 	int problems;
 	const char *region;
+	bool repair;
 };
+
+/* A wblob file younger than this may belong to a disk whose transaction
+ * has not committed yet (the file comes first): fsck leaves it alone. */
+#define FSCK_WBLOB_GRACE 600 /* seconds */
 
 static void problem(struct fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(struct fsck *f, const char *fmt, ...)
@@ -100,6 +112,148 @@ static int fsck_manifest(void *arg, int64_t blob_id, const void *enc, size_t len
 	return 0;
 }
 
+/* ---- writable and incomplete blobs -------------------------------------------- */
+
+struct fsck_wb {
+	struct fsck *f;
+	blob_store *s;
+	sqlite3_stmt *named; /* SELECT: does a blob row name this wblob? */
+	int64_t not_after;   /* files modified later are left alone */
+};
+
+/* Runs sql (uncached: fsck runs rarely) with ?1 = region_id, calling
+ * row(arg, st) per row. */
+static int fsck_query(model *m, const char *sql, int64_t region_id, int (*row)(void *, sqlite3_stmt *), void *arg)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	rc = model_each_row(st, row, arg);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int wblob_row(void *arg, sqlite3_stmt *st)
+{
+	struct fsck_wb *w = arg;
+	const char *name = (const char *)sqlite3_column_text(st, 1);
+	blob_wblob *wb = NULL;
+	int rc = blob_wblob_open(&wb, w->s, name ? name : "");
+	if (rc < 0)
+		problem(w->f, "region %s: blob %lld: writable blob %s does not open: %s", w->f->region,
+		        (long long)sqlite3_column_int64(st, 0), name ? name : "", strerror(-rc));
+	blob_wblob_close(wb);
+	return 0;
+}
+
+static int wblob_file(void *arg, const char *name, int64_t mtime)
+{
+	struct fsck_wb *w = arg;
+	int rc;
+	if (mtime > w->not_after)
+		return 0;
+	sqlite3_reset(w->named);
+	sqlite3_bind_text(w->named, 2, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(w->named);
+	sqlite3_reset(w->named);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return model_sqlite_errno(rc);
+	rc = w->f->repair ? blob_wblob_remove(w->s, name) : 0;
+	problem(w->f, "region %s: writable blob %s: no blob row names it%s", w->f->region, name,
+	        !w->f->repair ? "" : rc < 0 ? "; cannot remove it" : "; removed");
+	return 0;
+}
+
+/* Whether a task will still run (a capture fills its blobs when it does). */
+static bool tasks_live(struct model_conn *c)
+{
+	sqlite3_stmt *st;
+	bool yes = false;
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM tasks WHERE state IN ('queued', 'running') LIMIT 1", -1, &st,
+	                       NULL) == SQLITE_OK)
+		yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+static int incomplete_row(void *arg, sqlite3_stmt *st)
+{
+	struct fsck *f = arg;
+	problem(f, "region %s: blob %lld is incomplete and no task will finish it%s", f->region,
+	        (long long)sqlite3_column_int64(st, 0),
+	        !f->repair ? "" : sqlite3_column_int(st, 1) ? " (a snapshot or device still references it)" : "; deleted");
+	return 0;
+}
+
+/* Blobs with neither manifest nor wblob: a capture writing them, or what a
+ * task that will never run again left. */
+static int fsck_incomplete(struct fsck *f, int64_t region_id)
+{
+	static const char find[] = "SELECT id, EXISTS (SELECT 1 FROM devices WHERE blob_id = b.id) OR EXISTS "
+	                           "(SELECT 1 FROM snapshots WHERE blob_id = b.id) OR EXISTS (SELECT 1 FROM "
+	                           "instance_disks WHERE blob_id = b.id) FROM blobs b WHERE region_id = ?1 AND "
+	                           "manifest IS NULL AND wblob IS NULL";
+	struct model_conn *c;
+	int rc;
+	if ((rc = model_conn_get(f->m, &c)) < 0)
+		return rc;
+	if (tasks_live(c))
+		return 0;
+	if ((rc = fsck_query(f->m, find, region_id, incomplete_row, f)) < 0 || !f->repair)
+		return rc;
+	/* Again inside the write transaction: a task queued meanwhile keeps them. */
+	if ((rc = model_write_begin(f->m, &c, NULL)) < 0)
+		return rc;
+	if (!tasks_live(c)) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(c->db, "DELETE FROM blobs WHERE region_id = ?1 AND manifest IS NULL AND wblob IS "
+		                              "NULL AND id NOT IN (SELECT blob_id FROM devices) AND id NOT IN (SELECT "
+		                              "blob_id FROM snapshots) AND id NOT IN (SELECT blob_id FROM instance_disks)",
+		                       -1, &st, NULL) != SQLITE_OK) {
+			model_rollback(c);
+			return -EIO;
+		}
+		sqlite3_bind_int64(st, 1, region_id);
+		rc = model_exec_stmt(st);
+		sqlite3_finalize(st);
+	}
+	if (rc < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	return model_commit(c);
+}
+
+/* Every wblob row opens, every wblob file is named, every incomplete blob
+ * will be finished. */
+static int fsck_wblobs(struct fsck *f, int64_t region_id, blob_store *s)
+{
+	struct fsck_wb w = {f, s, NULL, (int64_t)time(NULL) - FSCK_WBLOB_GRACE};
+	struct model_conn *c;
+	int rc;
+	if ((rc = fsck_query(f->m, "SELECT id, wblob FROM blobs WHERE region_id = ?1 AND wblob IS NOT NULL", region_id,
+	                     wblob_row, &w)) < 0)
+		return rc;
+	if ((rc = model_conn_get(f->m, &c)) < 0)
+		return rc;
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM blobs WHERE region_id = ?1 AND wblob = ?2", -1, &w.named, NULL) !=
+	    SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(w.named, 1, region_id);
+	rc = blob_wblob_list(s, wblob_file, &w);
+	sqlite3_finalize(w.named);
+	if (rc < 0)
+		return rc;
+	return fsck_incomplete(f, region_id);
+}
+
 static int fsck_region(void *arg, const struct model_region *r)
 {
 	struct fsck *f = arg;
@@ -110,6 +264,8 @@ static int fsck_region(void *arg, const struct model_region *r)
 		problem(f, "region %s: cannot open its blob store: %s", r->name, strerror(-rc));
 		return 0;
 	}
+	if ((rc = fsck_wblobs(f, r->id, fr.s)) < 0)
+		return rc;
 	return each_manifest(f->m, r->id, fsck_manifest, &fr);
 }
 
@@ -163,7 +319,7 @@ static int fsck_verify_repair(void *arg, const struct model_region *r)
 
 int model_fsck(model *m, bool repair, void (*report)(void *arg, const char *line), void *arg)
 {
-	struct fsck f = {m, report, arg, 0, ""};
+	struct fsck f = {m, report, arg, 0, "", repair};
 	struct verify_ctx v = {&f, repair};
 	int rc;
 	if ((rc = fsck_rows(&f, repair)) < 0)

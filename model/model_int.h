@@ -23,7 +23,9 @@ struct model {
 	blob_store *stores[MODEL_MAX_REGIONS]; /* by region id */
 };
 
-#define MODEL_STMT_CACHE 96
+/* More slots than model/ has distinct SQL literals (about 105): once the
+ * cache is full, model_stmt fails every statement not in it yet. */
+#define MODEL_STMT_CACHE 256
 struct model_conn {
 	sqlite3 *db;
 	model *m;
@@ -97,5 +99,14 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
 
 /* Marks the (region, account, folder) listing as changed now. */
 int model_touch_region(struct model_conn *c, int64_t region_id);
+
+/* Lifecycle helpers (snapshot.c), inside the caller's transaction.
+ * Deletes the blob row unless a device, snapshot or instance disk still
+ * references it; 1 when deleted, 0 when kept.  The caller removes a wblob
+ * the row named, after its commit. */
+int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id);
+/* Deletes a snapshot row, its blob row unless referenced elsewhere, and
+ * logs the change (old name: the ext id). */
+int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot *s);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * snapshot.c — snapshot and instance rows as the tree shows them (SPEC
- * §2.4).  Creating them (captures, instances) arrives with the lifecycle
- * work; this file only reads.
+ * §2.4), removing a snapshot and editing its description, and dropping a
+ * blob row nothing references any more (shared by snapshot, image and
+ * instance removal).  Snapshots are created by tasks (task.c), instances
+ * and their disks by instance.c.
  */
 #include <errno.h>
 #include <string.h>
@@ -28,7 +30,7 @@ static void snap_row(sqlite3_stmt *st, struct model_snapshot *s)
 }
 
 #define VM_COLS "id, ext_id, region_id, account_id, name, status, system_disk, image_id, created, mtime_ns, " \
-	"ctime_ns FROM instances "
+	"ctime_ns, has_run, dir_mtime_ns FROM instances "
 
 static void vm_row(sqlite3_stmt *st, struct model_instance *vm)
 {
@@ -43,6 +45,8 @@ static void vm_row(sqlite3_stmt *st, struct model_instance *vm)
 	vm->created = sqlite3_column_int64(st, 8);
 	vm->mtime_ns = sqlite3_column_int64(st, 9);
 	vm->ctime_ns = sqlite3_column_int64(st, 10);
+	vm->has_run = sqlite3_column_int(st, 11) != 0;
+	vm->dir_mtime_ns = sqlite3_column_int64(st, 12);
 }
 
 /* Typed row callbacks over model_each_row, and single-row fetches. */
@@ -204,4 +208,117 @@ int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const
 int model_instance_get(model *m, int64_t id, struct model_instance *out)
 {
 	return model_fetch_one(m, "SELECT " VM_COLS "WHERE id = ?", NULL, id, vm_fill, out);
+}
+
+/* ---- removal and editing ---------------------------------------------------- */
+
+int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id)
+{
+	sqlite3_stmt *st = model_stmt(c, "DELETE FROM blobs WHERE id = ?1 "
+	                                 "AND NOT EXISTS (SELECT 1 FROM devices WHERE blob_id = ?1) "
+	                                 "AND NOT EXISTS (SELECT 1 FROM snapshots WHERE blob_id = ?1) "
+	                                 "AND NOT EXISTS (SELECT 1 FROM instance_disks WHERE blob_id = ?1)");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return sqlite3_changes(c->db);
+}
+
+int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot *s)
+{
+	sqlite3_stmt *st = model_stmt(c, "DELETE FROM snapshots WHERE id = ?");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, s->id);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, s->blob_id)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, s->id, s->region_id, MODEL_FOLDER_INVALID, s->ext_id);
+}
+
+/* The ext id of one image whose devices reference the snapshot into out;
+ * -ENOENT when none does. */
+static int snapshot_referrer(struct model_conn *c, int64_t snap_id, char out[16])
+{
+	sqlite3_stmt *st = model_stmt(c, "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
+	                                 "WHERE d.snapshot_id = ? ORDER BY i.id LIMIT 1");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, snap_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		model_col_text(st, 0, out, 16);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+}
+
+int model_snapshot_remove(model *m, int64_t id, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_snapshot s;
+	char img[16];
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_snapshot_get(m, id, &s)) < 0) {
+		model_fail(err, rc, "no such snapshot");
+		goto out;
+	}
+	/* A capture fills it and records it in its image's devices when done. */
+	if (s.status == MODEL_SNAP_CREATING) {
+		rc = model_fail(err, -EBUSY, "a capture is creating it");
+		goto out;
+	}
+	/* Images in the recycle bin count: a restore would need it (§2.4). */
+	if ((rc = snapshot_referrer(c, id, img)) != -ENOENT) {
+		if (rc == 0)
+			rc = model_fail(err, -EBUSY, "image %s references it", img);
+		goto out;
+	}
+	if ((rc = model_snapshot_delete_row(c, &s)) < 0 || (rc = model_touch_region(c, s.region_id)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_snapshot_set_description(model *m, int64_t id, const char *value, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_snapshot s;
+	sqlite3_stmt *st;
+	int rc;
+	/* The same rules as an image's description (§2.1). */
+	if (!model_utf8_valid(value))
+		return model_fail(err, -EINVAL, "a value is UTF-8 text");
+	if (strlen(value) > MODEL_DESC_MAX)
+		return model_fail(err, -EINVAL, "a description is at most %d bytes", MODEL_DESC_MAX);
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if (*p < 0x20 && *p != '\t' && *p != '\n')
+			return model_fail(err, -EINVAL, "a description cannot hold control characters");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_snapshot_get(m, id, &s)) < 0) {
+		model_fail(err, rc, "no such snapshot");
+		goto out;
+	}
+	if (!(st = model_stmt(c, "UPDATE snapshots SET description = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, id);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, id, s.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
 }

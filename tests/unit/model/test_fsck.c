@@ -2,10 +2,12 @@
  * test_fsck.c — unit tests for model/fsck.c: `imgfs admin fsck` finds
  * missing and damaged chunks and, with repair, removes damaged ones;
  * `imgfs admin gc` drops exactly the unreferenced chunks older than the
- * grace period (SPEC §1).  These tests damage chunk files, so every test
- * has its own copies (ut_setup_copy).
+ * grace period (SPEC §1); instance disks (wblobs) must open, wblob files no
+ * row names are found and, with repair, removed, and blobs left incomplete
+ * with no task to finish them are reported.  These tests damage chunk
+ * files, so every test has its own copies (ut_setup_copy).
  */
-#include "test_util.h"
+#include "lifecycle_test.h"
 
 #define MAX_LINES 64
 
@@ -275,6 +277,140 @@ static void test_gc_keeps_old_referenced(void **state)
 	blob_manifest_free(man);
 }
 
+/* ---- writable and incomplete blobs ----------------------------------------------- */
+
+/* Instances with disks, written to, and gc: a clean state. */
+static void test_fsck_instances_clean(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
+	int64_t alice = ut_account(fx, "alice"), vm = 0;
+	blob_store *s;
+	blob_wblob *w = NULL;
+	struct report r;
+
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm", &vm, &err), 0);
+	assert_int_equal(model_instance_rebuild(fx->m, vm, pub.id, alice, &err), 0);
+	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
+	assert_int_equal(model_instance_disks(fx->m, vm, disks), 2);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_open(&w, s, disks[1].wblob), 0);
+	assert_int_equal(blob_wblob_pwrite(w, "data", 4, 5 * LT_MiB), 4);
+	blob_wblob_close(w);
+	assert_int_equal(fsck(fx, false, &r), 0);
+	/* gc skips rows without a manifest and keeps the disks' base chunks. */
+	assert_int_equal(model_gc(fx->m, -60, NULL), 0);
+	assert_int_equal(fsck(fx, false, &r), 0);
+	lt_assert_wblob_is_blob(fx, fx->r1, disks[0].wblob,
+	                        ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)pub.id));
+}
+
+/* Makes both files of a wblob look an hour old. */
+static void age_wblob(struct ut_fx *fx, const char *region, const char *name)
+{
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+	const char *ext[] = {"map", "data"};
+	char path[256];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/regions/%s/wblobs/%s.%s", fx->dir, region, name, ext[i]);
+		assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+}
+
+/* What a crash between a disk's file and its commit leaves: a file no row
+ * names.  Reported once it is old enough to be no transaction's; repair
+ * removes it. */
+static void test_fsck_orphan_wblob(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	int64_t alice = ut_account(fx, "alice"), vm = 0;
+	blob_store *s;
+	struct report r;
+
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm", &vm, &err), 0);
+	assert_int_equal(model_instance_disks(fx->m, vm, disks), 1);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_create(s, "d999999", NULL, LT_MiB), 0);
+	/* Young: maybe a transaction's that has not committed yet. */
+	assert_int_equal(fsck(fx, false, &r), 0);
+	age_wblob(fx, "cn-north-1", "d999999");
+	age_wblob(fx, "cn-north-1", disks[0].wblob); /* old, but named */
+	assert_int_equal(fsck(fx, false, &r), 1);
+	assert_true(reported(&r, "d999999"));
+	assert_true(reported(&r, "cn-north-1"));
+	assert_true(lt_wblob_exists(fx, fx->r1, "d999999"));
+	assert_int_equal(fsck(fx, true, &r), 1);
+	assert_true(reported(&r, "removed"));
+	assert_false(lt_wblob_exists(fx, fx->r1, "d999999"));
+	assert_true(lt_wblob_exists(fx, fx->r1, disks[0].wblob));
+	assert_int_equal(fsck(fx, false, &r), 0);
+}
+
+/* A disk whose file is gone or damaged is reported (nothing to repair). */
+static void test_fsck_wblob_unreadable(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	int64_t alice = ut_account(fx, "alice"), vm = 0;
+	blob_store *s;
+	struct report r;
+	char want[160];
+
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm", &vm, &err), 0);
+	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
+	assert_int_equal(model_instance_disks(fx->m, vm, disks), 2);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_remove(s, disks[1].wblob), 0);
+	assert_int_equal(fsck(fx, false, &r), 1);
+	snprintf(want, sizeof want, "blob %lld: writable blob %s does not open", (long long)disks[1].blob_id,
+	         disks[1].wblob);
+	if (!reported(&r, want))
+		fail_msg("fsck did not report \"%s\" (%d lines, first: %s)", want, r.n, r.n ? r.lines[0] : "");
+	assert_int_equal(fsck(fx, true, &r), 1);
+}
+
+/* A blob with neither manifest nor wblob is a capture's being written:
+ * fine while a task will run, reported otherwise; repair deletes it when
+ * nothing references it. */
+static void test_fsck_incomplete_blob(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	struct report r;
+	char want[64];
+
+	ut_sql(fx, "INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (%lld, 0, 0, 1)", (long long)fx->r1);
+	int64_t loose = ut_sql_int(fx, "SELECT max(id) FROM blobs");
+	ut_sql(fx, "INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (%lld, 0, 0, 1)", (long long)fx->r1);
+	int64_t held = ut_sql_int(fx, "SELECT max(id) FROM blobs");
+	lt_snapshot(fx, fx->r1, alice, "snap-00000001", held, MODEL_SNAP_ERROR);
+
+	int64_t task = lt_task(fx, 0, "instance", 1, "running");
+	assert_int_equal(fsck(fx, false, &r), 0);
+	ut_sql(fx, "UPDATE tasks SET state = 'queued' WHERE id = %lld", (long long)task);
+	assert_int_equal(fsck(fx, true, &r), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id IN (%lld, %lld)", (long long)loose,
+	                            (long long)held),
+	                 2);
+
+	ut_sql(fx, "UPDATE tasks SET state = 'error' WHERE id = %lld", (long long)task);
+	assert_int_equal(fsck(fx, false, &r), 2);
+	snprintf(want, sizeof want, "blob %lld is incomplete", (long long)loose);
+	assert_true(reported(&r, want));
+	snprintf(want, sizeof want, "blob %lld is incomplete", (long long)held);
+	assert_true(reported(&r, want));
+	assert_int_equal(fsck(fx, true, &r), 2);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)loose), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)held), 1);
+	assert_int_equal(fsck(fx, false, &r), 1); /* the snapshot's is still there to see */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +421,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gc_fresh, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_gc_unreferenced, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_old_referenced, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_instances_clean, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_orphan_wblob, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_wblob_unreadable, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_incomplete_blob, ut_setup_copy, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -1,0 +1,680 @@
+/*
+ * instance.c — VM instances (SPEC §2.4, §6.5): creating and deleting them,
+ * start and stop, the system-disk type, attaching and detaching data disks,
+ * recording disk writes, and rebuilding an instance from an image.
+ *
+ * Who calls it: fs/ (mkdir and rmdir of instances/<vm>, writes to status,
+ * system-disk and image, files created in and removed from disks/, a disk
+ * writer's close), the unit tests.  Reading rows is snapshot.c's.
+ *
+ * An instance's disks are writable blobs (blobstore.h, "wblob") in its
+ * region's store: one blobs row each (manifest NULL, wblob "d<blob row
+ * id>") and one instance_disks row (idx 0..25 = vda..vdz).  Their files
+ * live outside SQLite, so every change keeps this order:
+ *   adding a disk:    insert its rows, create the file, commit; when
+ *                     anything fails before the commit the file is removed
+ *                     while the write lock is still held (nobody else can
+ *                     have taken its name yet), then the transaction is
+ *                     rolled back;
+ *   dropping a disk:  delete its rows, commit, then remove the file.
+ * A crash in between leaves an unreferenced file, which `imgfs admin fsck
+ * --repair` removes.  AUTOINCREMENT hands out the id of a rolled-back (or
+ * crashed) insert again, so a new disk can meet such a leftover under its
+ * name: it belongs to nobody (the row is ours, uncommitted) and is replaced.
+ *
+ * A rebuild copies no bytes: each new disk is a wblob whose base is the
+ * image's (or snapshot's) sealed manifest, written copy-on-write, and gc
+ * keeps every wblob base's chunks alive however the image fares later.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model_int.h"
+
+#define VM_BUSY_RUNNING "the instance is running; write stop to its status first"
+#define VM_BUSY_TASK "a capture is reading its disks"
+
+/* Wblob files an operation made (removed again if it fails) or
+ * dereferenced (removed after its commit).  A rebuild replaces at most
+ * every disk. */
+struct wblob_set {
+	int n;
+	char names[MODEL_VM_MAX_DISKS][64];
+};
+
+static void wblob_set_add(struct wblob_set *set, const char *name)
+{
+	if (set->n < MODEL_VM_MAX_DISKS)
+		snprintf(set->names[set->n++], sizeof(set->names[0]), "%s", name);
+}
+
+/* Removes the files of set.  A failure leaves an unreferenced file, which
+ * is fsck's to find: the metadata is already right. */
+static void wblob_set_remove(blob_store *s, struct wblob_set *set)
+{
+	for (int i = 0; i < set->n; i++)
+		blob_wblob_remove(s, set->names[i]);
+	set->n = 0;
+}
+
+static void disk_name(char out[8], int idx)
+{
+	snprintf(out, 8, "vd%c", 'a' + idx);
+}
+
+/* The disk at idx among the n listed, NULL when none is attached there. */
+static const struct model_vm_disk *disk_at(const struct model_vm_disk *disks, int n, int idx)
+{
+	for (int i = 0; i < n; i++)
+		if (disks[i].index == idx)
+			return &disks[i];
+	return NULL;
+}
+
+/* A new disk at idx of instance vm_id: its blob row, its instance_disks
+ * row and its wblob over base (NULL: blank) of the given size.  The file's
+ * name goes into made. */
+static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
+                    const blob_manifest *base, uint64_t size, struct wblob_set *made)
+{
+	sqlite3_stmt *st;
+	int64_t blob_id;
+	char name[64];
+	int rc;
+
+	if (!(st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
+	                         "VALUES (?, ?, ?, NULL, NULL, ?)")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, (int64_t)size);
+	sqlite3_bind_int64(st, 3, base ? (int64_t)base->stored : 0);
+	sqlite3_bind_int64(st, 4, model_now_ns());
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	blob_id = sqlite3_last_insert_rowid(c->db);
+	snprintf(name, sizeof(name), "d%lld", (long long)blob_id);
+	if (!(st = model_stmt(c, "UPDATE blobs SET wblob = ? WHERE id = ?")))
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "INSERT INTO instance_disks(instance_id, idx, blob_id) VALUES (?, ?, ?)")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, vm_id);
+	sqlite3_bind_int(st, 2, idx);
+	sqlite3_bind_int64(st, 3, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	rc = blob_wblob_create(s, name, base, size);
+	if (rc == -EEXIST) { /* a crashed transaction's leftover: see the top */
+		blob_wblob_remove(s, name);
+		rc = blob_wblob_create(s, name, base, size);
+	}
+	if (rc < 0)
+		return rc;
+	wblob_set_add(made, name);
+	return 0;
+}
+
+/* Deletes disk d of instance vm_id (its rows); its wblob goes into gone,
+ * to be removed after the commit. */
+static int disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_disk *d, struct wblob_set *gone)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!(st = model_stmt(c, "DELETE FROM instance_disks WHERE instance_id = ? AND idx = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, vm_id);
+	sqlite3_bind_int(st, 2, d->index);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, d->blob_id)) < 0)
+		return rc;
+	if (rc == 1 && d->wblob[0])
+		wblob_set_add(gone, d->wblob);
+	return 0;
+}
+
+/* disks/ of the instance changed entries: its directory's mtime moves. */
+static int vm_dir_changed(struct model_conn *c, const struct model_instance *vm)
+{
+	sqlite3_stmt *st = model_stmt(c, "UPDATE instances SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, model_now_ns());
+	sqlite3_bind_int64(st, 2, vm->id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_INSTANCE, vm->id, vm->region_id, MODEL_FOLDER_INVALID, NULL);
+}
+
+/* The image's `instances` file changed (an instance built from it came or
+ * went): its mtime moves and every mount hears of it. */
+static int image_instances_changed(model *m, struct model_conn *c, int64_t image_id)
+{
+	struct model_image img;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_image_get(m, image_id, &img)) == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (!(st = model_stmt(c, "UPDATE images SET mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, model_now_ns());
+	sqlite3_bind_int64(st, 2, image_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL);
+}
+
+/* The instance (-ENOENT with a reason when it is gone). */
+static int vm_get(model *m, int64_t id, struct model_instance *vm, struct model_err *err)
+{
+	int rc = model_instance_get(m, id, vm);
+	return rc < 0 ? model_fail(err, rc, rc == -ENOENT ? "no such instance" : "cannot read the instance") : 0;
+}
+
+/* The instance's region's store. */
+static int vm_store(model *m, int64_t region_id, blob_store **out, struct model_err *err)
+{
+	int rc = model_store(m, region_id, out);
+	if (rc == -ENOENT)
+		return model_fail(err, rc, "no such region");
+	return rc < 0 ? model_fail(err, rc, "cannot open the region's blob store: %s", strerror(-rc)) : 0;
+}
+
+bool model_instance_busy(model *m, int64_t id)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	bool yes;
+	if (model_conn_get(m, &c) < 0 ||
+	    !(st = model_stmt(c, "SELECT 1 FROM tasks WHERE source_kind = 'instance' AND source_id = ? "
+	                         "AND state IN ('queued', 'running') LIMIT 1")))
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return yes;
+}
+
+int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_MAX_DISKS])
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc, n = 0;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT d.idx, d.blob_id, COALESCE(b.wblob, ''), b.mtime_ns FROM instance_disks d "
+	                         "JOIN blobs b ON b.id = d.blob_id WHERE d.instance_id = ? ORDER BY d.idx")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, vm_id);
+	while (n < MODEL_VM_MAX_DISKS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct model_vm_disk *d = &out[n++];
+		d->index = sqlite3_column_int(st, 0);
+		disk_name(d->name, d->index);
+		d->blob_id = sqlite3_column_int64(st, 1);
+		model_col_text(st, 2, d->wblob, sizeof(d->wblob));
+		d->mtime_ns = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : model_sqlite_errno(rc);
+}
+
+/* ---- create and remove ------------------------------------------------------- */
+
+int model_instance_create(model *m, int64_t region_id, int64_t account_id, const char *name, int64_t *id_out,
+                          struct model_err *err)
+{
+	struct wblob_set made = {0};
+	struct model_instance old;
+	struct model_conn *c;
+	blob_store *s = NULL;
+	sqlite3_stmt *st;
+	char ext[16];
+	int64_t id, now = model_now_ns();
+	int rc;
+
+	if ((rc = model_name_check(name, err)) < 0)
+		return rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = vm_store(m, region_id, &s, err)) < 0)
+		goto out;
+	if (model_instance_lookup(m, region_id, account_id, name, &old) == 0) {
+		rc = model_fail(err, -EEXIST, "an instance named %s exists", name);
+		goto out;
+	}
+	if ((rc = model_new_ext_id(c, "i-", "instances", ext)) < 0) {
+		model_fail(err, rc, "cannot allocate an instance id");
+		goto out;
+	}
+	if (!(st = model_stmt(c, "INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
+	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns) "
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, region_id);
+	sqlite3_bind_int64(st, 3, account_id);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, MODEL_VM_STOPPED);
+	sqlite3_bind_int(st, 6, MODEL_TYPE_LOCAL);
+	sqlite3_bind_int64(st, 7, now / 1000000000);
+	sqlite3_bind_int64(st, 8, now);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_fail(err, rc, "cannot insert the instance");
+		goto out;
+	}
+	id = sqlite3_last_insert_rowid(c->db);
+	if ((rc = disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, &made)) < 0) {
+		model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = model_touch_region(c, region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
+		goto out;
+	/* A failed commit keeps the file: whether the rows made it is unknown,
+	 * and a leftover is harmless (see the top). */
+	if ((rc = model_commit(c)) == 0 && id_out)
+		*id_out = id;
+	return rc;
+out:
+	wblob_set_remove(s, &made);
+	model_rollback(c);
+	return rc;
+}
+
+int model_instance_remove(model *m, int64_t id, struct model_err *err)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct wblob_set gone = {0};
+	struct model_instance vm;
+	struct model_conn *c;
+	blob_store *s;
+	sqlite3_stmt *st;
+	int n, rc;
+
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = vm_get(m, id, &vm, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+		goto out;
+	if (vm.status == MODEL_VM_RUNNING) {
+		rc = model_fail(err, -EBUSY, VM_BUSY_RUNNING);
+		goto out;
+	}
+	if (model_instance_busy(m, id)) {
+		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
+		goto out;
+	}
+	if ((rc = n = model_instance_disks(m, id, disks)) < 0)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if ((rc = disk_drop(c, id, &disks[i], &gone)) < 0)
+			goto out;
+	if (!(st = model_stmt(c, "DELETE FROM instances WHERE id = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if ((vm.image_id && (rc = image_instances_changed(m, c, vm.image_id)) < 0) ||
+	    (rc = model_touch_region(c, vm.region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, vm.name)) < 0)
+		goto out;
+	if ((rc = model_commit(c)) == 0)
+		wblob_set_remove(s, &gone);
+	return rc;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* ---- attributes ---------------------------------------------------------------- */
+
+int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, struct model_err *err)
+{
+	struct model_instance vm;
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (to != MODEL_VM_STOPPED && to != MODEL_VM_RUNNING)
+		return model_fail(err, -EINVAL, "write start or stop");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = vm_get(m, id, &vm, err)) < 0)
+		goto out;
+	if (vm.status == to)
+		goto out; /* rc == 0: nothing changes, nothing to tell */
+	if (to == MODEL_VM_RUNNING && model_instance_busy(m, id)) {
+		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
+		goto out;
+	}
+	if (!(st = model_stmt(c, "UPDATE instances SET status = ?, has_run = ?, mtime_ns = ?3, ctime_ns = ?3 "
+	                         "WHERE id = ?4"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int(st, 1, to);
+	sqlite3_bind_int(st, 2, vm.has_run || to == MODEL_VM_RUNNING);
+	sqlite3_bind_int64(st, 3, model_now_ns());
+	sqlite3_bind_int64(st, 4, id);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct model_err *err)
+{
+	struct model_instance vm;
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (type != MODEL_TYPE_LOCAL && type != MODEL_TYPE_CLOUD)
+		return model_fail(err, -EINVAL, "a system disk is local or cloud");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = vm_get(m, id, &vm, err)) < 0)
+		goto out;
+	if (vm.system_disk == type)
+		goto out; /* rc == 0: writing the current value is no change */
+	/* Its disks were made for the type it has (§2.4). */
+	if (vm.image_id != 0 || vm.has_run) {
+		rc = model_fail(err, -EPERM, "the system disk type is fixed once the instance has an image or has run");
+		goto out;
+	}
+	if (!(st = model_stmt(c, "UPDATE instances SET system_disk = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int(st, 1, (int)type);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, id);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* ---- data disks ---------------------------------------------------------------- */
+
+int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_err *err)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct wblob_set made = {0};
+	struct model_instance vm;
+	struct model_conn *c;
+	blob_store *s = NULL;
+	char name[8];
+	int n, rc;
+
+	if (index == 0)
+		return model_fail(err, -EEXIST, "vda, the system disk, is always there");
+	if (index < 0 || index >= MODEL_VM_MAX_DISKS)
+		return model_fail(err, -EINVAL, "data disks are vdb..vdz");
+	disk_name(name, index);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = vm_get(m, vm_id, &vm, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+		goto out;
+	if ((rc = n = model_instance_disks(m, vm_id, disks)) < 0)
+		goto out;
+	if (disk_at(disks, n, index)) {
+		rc = model_fail(err, -EEXIST, "%s is attached", name);
+		goto out;
+	}
+	/* Attaching while running is hot plug; while a capture reads the disks
+	 * the set of disks stays as it is. */
+	if (model_instance_busy(m, vm_id)) {
+		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
+		goto out;
+	}
+	if ((rc = disk_new(c, s, vm.region_id, vm_id, index, NULL, 0, &made)) < 0) {
+		model_fail(err, rc, "cannot create %s: %s", name, strerror(-rc));
+		goto out;
+	}
+	if ((rc = vm_dir_changed(c, &vm)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	wblob_set_remove(s, &made);
+	model_rollback(c);
+	return rc;
+}
+
+int model_instance_disk_detach(model *m, int64_t vm_id, int index, struct model_err *err)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	const struct model_vm_disk *d;
+	struct wblob_set gone = {0};
+	struct model_instance vm;
+	struct model_conn *c;
+	blob_store *s;
+	char name[8];
+	int n, rc;
+
+	if (index == 0)
+		return model_fail(err, -EPERM, "vda is the system disk");
+	if (index < 0 || index >= MODEL_VM_MAX_DISKS)
+		return model_fail(err, -EINVAL, "data disks are vdb..vdz");
+	disk_name(name, index);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = vm_get(m, vm_id, &vm, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+		goto out;
+	if ((rc = n = model_instance_disks(m, vm_id, disks)) < 0)
+		goto out;
+	if (!(d = disk_at(disks, n, index))) {
+		rc = model_fail(err, -ENOENT, "%s is not attached", name);
+		goto out;
+	}
+	if (vm.status == MODEL_VM_RUNNING) {
+		rc = model_fail(err, -EBUSY, VM_BUSY_RUNNING);
+		goto out;
+	}
+	if (model_instance_busy(m, vm_id)) {
+		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
+		goto out;
+	}
+	if ((rc = disk_drop(c, vm_id, d, &gone)) < 0 || (rc = vm_dir_changed(c, &vm)) < 0)
+		goto out;
+	if ((rc = model_commit(c)) == 0)
+		wblob_set_remove(s, &gone);
+	return rc;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_instance_disk_touch(model *m, int64_t blob_id, uint64_t size, uint64_t stored)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int64_t now = model_now_ns();
+	int rc;
+
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND wblob IS NOT NULL"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)size);
+	sqlite3_bind_int64(st, 2, (int64_t)stored);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (sqlite3_changes(c->db) != 1) {
+		rc = -ENOENT; /* detached or rebuilt away meanwhile */
+		goto out;
+	}
+	/* The owning instance: its ctime moves and mounts drop the disk's
+	 * cached attributes (size, blocks, mtime). */
+	if (!(st = model_stmt(c, "UPDATE instances SET ctime_ns = ? WHERE id = "
+	                         "(SELECT instance_id FROM instance_disks WHERE blob_id = ?) RETURNING id, region_id"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, blob_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t vm_id = sqlite3_column_int64(st, 0), region_id = sqlite3_column_int64(st, 1);
+		sqlite3_reset(st);
+		rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, region_id, MODEL_FOLDER_INVALID, NULL);
+	} else {
+		sqlite3_reset(st);
+		rc = model_sqlite_errno(rc);
+	}
+	if (rc < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* ---- rebuild (§6.5) ------------------------------------------------------------ */
+
+/* Whether account_id sees img and may build an instance from it (§3):
+ * platform images, its own private and ISO images, private images shared
+ * with it.  Not the recycle bin. */
+static bool image_usable_by(model *m, const struct model_image *img, int64_t account_id)
+{
+	switch (img->folder) {
+	case MODEL_FOLDER_PUBLIC:
+	case MODEL_FOLDER_MARKETPLACE:
+		return true;
+	case MODEL_FOLDER_ISO:
+		return img->account_id == account_id;
+	case MODEL_FOLDER_PRIVATE:
+		return img->account_id == account_id || model_image_shared_with(m, img->id, account_id);
+	default:
+		return false;
+	}
+}
+
+/* The refusals of §6.5 for building vm from img. */
+static int rebuild_check(model *m, const struct model_instance *vm, const struct model_image *img,
+                         struct model_err *err)
+{
+	if (img->folder == MODEL_FOLDER_ISO)
+		return model_fail(err, -EINVAL, "ISO images boot instances in a later version");
+	if (img->status != MODEL_IMG_AVAILABLE)
+		return model_fail(err, -EINVAL, "the image is %s, not available", model_image_status_name(img->status));
+	if ((img->type & vm->system_disk) == 0 && vm->system_disk == MODEL_TYPE_CLOUD)
+		return model_fail(err, -EINVAL, "a local image needs a conversion to build an instance with a cloud "
+		                                "system disk");
+	if ((img->type & vm->system_disk) == 0)
+		return model_fail(err, -EINVAL, "a cloud image needs an instance whose system disk is cloud");
+	if (strcmp(img->format, "qcow2") == 0)
+		return model_fail(err, -EINVAL, "QCOW2 images are decoded by conversion, which arrives in a later version");
+	if (vm->status == MODEL_VM_RUNNING)
+		return model_fail(err, -EBUSY, VM_BUSY_RUNNING);
+	if (model_instance_busy(m, vm->id))
+		return model_fail(err, -EBUSY, VM_BUSY_TASK);
+	return 0;
+}
+
+/* Replaces the instance's disk at dev's index (if any) by a copy-on-write
+ * copy of dev's sealed blob. */
+static int rebuild_disk(model *m, struct model_conn *c, blob_store *s, const struct model_instance *vm,
+                        const struct model_vm_disk *disks, int n, const struct model_device *dev,
+                        struct wblob_set *made, struct wblob_set *gone)
+{
+	const struct model_vm_disk *old = disk_at(disks, n, dev->index);
+	blob_manifest *base = NULL;
+	int rc;
+	if ((rc = model_blob_manifest(m, dev->blob_id, &base)) < 0)
+		return rc;
+	if (!old || (rc = disk_drop(c, vm->id, old, gone)) == 0)
+		rc = disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, made);
+	blob_manifest_free(base);
+	return rc;
+}
+
+/* The new image on the instance row: its image, disks/ and attributes
+ * changed. */
+static int rebuild_record(model *m, struct model_conn *c, const struct model_instance *vm, int64_t image_id)
+{
+	sqlite3_stmt *st = model_stmt(c, "UPDATE instances SET image_id = ?, dir_mtime_ns = ?2, mtime_ns = ?2, "
+	                                 "ctime_ns = ?2 WHERE id = ?3");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, vm->id);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = image_instances_changed(m, c, image_id)) < 0)
+		return rc;
+	/* The image it was built from before lists it no more. */
+	if (vm->image_id && vm->image_id != image_id && (rc = image_instances_changed(m, c, vm->image_id)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_INSTANCE, vm->id, vm->region_id, MODEL_FOLDER_INVALID, NULL);
+}
+
+int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct wblob_set made = {0}, gone = {0};
+	struct model_instance vm;
+	struct model_image img;
+	struct model_conn *c;
+	blob_store *s = NULL;
+	int ndev, ndisk, rc;
+
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (model_instance_get(m, vm_id, &vm) < 0 || vm.account_id != account_id) {
+		rc = model_fail(err, -ENOENT, "no such instance");
+		goto out;
+	}
+	/* An image of another region is not in the instance's view either. */
+	if (model_image_get(m, image_id, &img) < 0 || img.region_id != vm.region_id ||
+	    !image_usable_by(m, &img, account_id)) {
+		rc = model_fail(err, -ENOENT, "no such image");
+		goto out;
+	}
+	if ((rc = rebuild_check(m, &vm, &img, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+		goto out;
+	if ((rc = ndev = model_device_list(m, image_id, devs)) < 0 || (rc = ndisk = model_instance_disks(m, vm_id, disks)) < 0)
+		goto out;
+	if (ndev == 0 || devs[0].index != 0) {
+		rc = model_fail(err, -EIO, "the image has no system disk");
+		goto out;
+	}
+	/* vda, and each data-disk snapshot at its index; other data disks stay. */
+	for (int i = 0; i < ndev; i++) {
+		const struct model_device *d = &devs[i];
+		if (d->index != 0 && (d->index >= MODEL_VM_MAX_DISKS || d->kind != MODEL_DEV_SNAPSHOT))
+			continue;
+		if ((rc = rebuild_disk(m, c, s, &vm, disks, ndisk, d, &made, &gone)) < 0) {
+			model_fail(err, rc, "cannot build %s: %s", d->name, strerror(-rc));
+			goto out;
+		}
+	}
+	if ((rc = rebuild_record(m, c, &vm, image_id)) < 0)
+		goto out;
+	if ((rc = model_commit(c)) == 0)
+		wblob_set_remove(s, &gone);
+	return rc;
+out:
+	wblob_set_remove(s, &made);
+	model_rollback(c);
+	return rc;
+}

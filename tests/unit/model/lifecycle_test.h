@@ -1,0 +1,206 @@
+/*
+ * lifecycle_test.h — fixtures for the lifecycle tests (test_instance.c,
+ * test_recycle.c, test_snapshot.c, test_fsck.c), on top of test_util.h.
+ *
+ * Header-only, static inline.  They put rows the API cannot make yet (an
+ * available private image with devices, a snapshot, a task) straight into
+ * the database through test_util.h's second connection, and compare an
+ * instance disk (a wblob) with a sealed blob without reading gigabytes of
+ * holes: the data chunks and a sample of each hole are compared.
+ */
+#ifndef IMGFS_LIFECYCLE_TEST_H
+#define IMGFS_LIFECYCLE_TEST_H
+
+#include "test_util.h"
+
+#define LT_MiB ((uint64_t)1 << 20)
+
+/* Stores size bytes of buf in the region's store and records a sealed blob
+ * row for them; returns the row id. */
+static inline int64_t lt_blob(struct ut_fx *fx, int64_t region_id, const void *buf, uint64_t size)
+{
+	blob_store *s;
+	blob_manifest *man = NULL;
+	sqlite3_stmt *st;
+	void *enc = NULL;
+	size_t len = 0;
+	int64_t id;
+
+	assert_int_equal(model_store(fx->m, region_id, &s), 0);
+	assert_int_equal(blob_store_put_buf(s, &man, buf, size), 0);
+	assert_int_equal(blob_manifest_encode(&enc, &len, man), 0);
+	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "INSERT INTO blobs(region_id, size, stored, manifest, mtime_ns) "
+	                                               "VALUES (?, ?, ?, ?, 1)", -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, region_id);
+	sqlite3_bind_int64(st, 2, (int64_t)man->size);
+	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
+	sqlite3_bind_blob(st, 4, enc, (int)len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	id = sqlite3_last_insert_rowid(ut_db(fx));
+	free(enc);
+	blob_manifest_free(man);
+	return id;
+}
+
+/* A blob of size bytes whose every MiB starts with a tag naming it. */
+static inline int64_t lt_tagged_blob(struct ut_fx *fx, int64_t region_id, const char *tag, uint64_t size)
+{
+	uint8_t *buf = calloc(1, size);
+	int64_t id;
+
+	assert_non_null(buf);
+	for (uint64_t off = 0; off < size; off += LT_MiB)
+		snprintf((char *)buf + off, 64, "%s@%llu", tag, (unsigned long long)off);
+	id = lt_blob(fx, region_id, buf, size);
+	free(buf);
+	return id;
+}
+
+/* A snapshot row over blob_id; returns its id. */
+static inline int64_t lt_snapshot(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *ext_id,
+                                  int64_t blob_id, enum model_snap_status status)
+{
+	ut_sql(fx, "INSERT INTO snapshots(ext_id, region_id, account_id, name, status, size, blob_id, created, "
+	           "mtime_ns, ctime_ns) VALUES (%Q, %lld, %lld, %Q, %d, (SELECT size FROM blobs WHERE id = %lld), "
+	           "%lld, 0, 1, 1)",
+	       ext_id, (long long)region_id, (long long)account_id, ext_id, (int)status, (long long)blob_id,
+	       (long long)blob_id);
+	return ut_sql_int(fx, "SELECT id FROM snapshots WHERE ext_id = %Q", ext_id);
+}
+
+/* Maps device idx of an image to a blob (snapshot_id 0: an image file). */
+static inline void lt_device(struct ut_fx *fx, int64_t image_id, int idx, int64_t blob_id, int64_t snapshot_id)
+{
+	ut_sql(fx, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (%lld, %d, %lld, %lld)",
+	       (long long)image_id, idx, (long long)blob_id, (long long)snapshot_id);
+}
+
+/* Makes an image available with the given type (and format raw), as an
+ * upload or capture would have. */
+static inline void lt_available(struct ut_fx *fx, int64_t image_id, unsigned type)
+{
+	ut_sql(fx, "UPDATE images SET status = %d, type = %u, format = 'raw', progress = 100, "
+	           "size = COALESCE((SELECT b.size FROM devices d JOIN blobs b ON b.id = d.blob_id "
+	           "WHERE d.image_id = %lld AND d.idx = 0), 0) WHERE id = %lld",
+	       (int)MODEL_IMG_AVAILABLE, type, (long long)image_id, (long long)image_id);
+}
+
+/* A private local image, available, whose vda is a fresh tagged blob of
+ * size bytes; returns its id. */
+static inline int64_t lt_local_image(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *name,
+                                     uint64_t size)
+{
+	int64_t id = ut_image(fx, region_id, account_id, MODEL_FOLDER_PRIVATE, name);
+
+	lt_device(fx, id, 0, lt_tagged_blob(fx, region_id, name, size), 0);
+	lt_available(fx, id, MODEL_TYPE_LOCAL);
+	return id;
+}
+
+/* A task row in state ("queued", "running", ...) reading source_kind
+ * source_id (or none: "") for image image_id; returns its id. */
+static inline int64_t lt_task(struct ut_fx *fx, int64_t image_id, const char *source_kind, int64_t source_id,
+                              const char *state)
+{
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, source_kind, source_id, state) VALUES ('capture', %lld, %Q, "
+	           "%lld, %Q)",
+	       (long long)image_id, source_kind, (long long)source_id, state);
+	return ut_sql_int(fx, "SELECT max(id) FROM tasks");
+}
+
+/* Rows of the change log about (kind, obj). */
+static inline int64_t lt_changes(struct ut_fx *fx, enum model_change_kind kind, int64_t obj)
+{
+	return ut_sql_int(fx, "SELECT count(*) FROM changes WHERE kind = %d AND obj = %lld", (int)kind, (long long)obj);
+}
+
+/* The newest change-log row about (kind, obj). */
+static inline struct model_change lt_last_change(struct ut_fx *fx, enum model_change_kind kind, int64_t obj)
+{
+	struct model_change ch = {0};
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "SELECT seq, folder, COALESCE(name, ''), region_id FROM changes "
+	                                               "WHERE kind = ? AND obj = ? ORDER BY seq DESC LIMIT 1",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int(st, 1, kind);
+	sqlite3_bind_int64(st, 2, obj);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no change logged for kind %d obj %lld", (int)kind, (long long)obj);
+	ch.seq = sqlite3_column_int64(st, 0);
+	ch.kind = kind;
+	ch.obj = obj;
+	ch.folder = sqlite3_column_int(st, 1);
+	snprintf(ch.name, sizeof ch.name, "%s", (const char *)sqlite3_column_text(st, 2));
+	ch.region_id = sqlite3_column_int64(st, 3);
+	sqlite3_finalize(st);
+	return ch;
+}
+
+static inline int64_t lt_region_mtime(struct ut_fx *fx, int64_t region_id)
+{
+	struct model_region r;
+
+	assert_int_equal(model_region_get(fx->m, region_id, &r), 0);
+	return r.mtime_ns;
+}
+
+/* Whether wblob `name` exists in the region's store. */
+static inline bool lt_wblob_exists(struct ut_fx *fx, int64_t region_id, const char *name)
+{
+	blob_store *s;
+	blob_wblob *w = NULL;
+	int rc;
+
+	assert_int_equal(model_store(fx->m, region_id, &s), 0);
+	rc = blob_wblob_open(&w, s, name);
+	blob_wblob_close(w);
+	if (rc != 0 && rc != -ENOENT)
+		fail_msg("wblob %s: %d", name, rc);
+	return rc == 0;
+}
+
+/* Asserts that wblob `name` reads exactly as sealed blob blob_id: same size,
+ * the same bytes in every data chunk of the blob, and zeros at the start of
+ * every hole (a full read of a 40 GiB disk would take minutes). */
+static inline void lt_assert_wblob_is_blob(struct ut_fx *fx, int64_t region_id, const char *name, int64_t blob_id)
+{
+	blob_manifest *man = NULL;
+	blob_wblob *w = NULL;
+	blob_store *s;
+	uint8_t *want = malloc(LT_MiB), *got = malloc(LT_MiB);
+	int data = 0;
+
+	assert_non_null(want);
+	assert_non_null(got);
+	assert_int_equal(model_store(fx->m, region_id, &s), 0);
+	assert_int_equal(model_blob_manifest(fx->m, blob_id, &man), 0);
+	assert_int_equal(blob_wblob_open(&w, s, name), 0);
+	assert_int_equal(blob_wblob_size(w), man->size);
+	for (uint32_t i = 0; i < man->nchunks; i++) {
+		uint64_t off = (uint64_t)i * LT_MiB;
+		bool hole = chunk_id_is_null(&man->chunks[i]);
+		size_t n = hole ? 4096 : blob_chunk_len(man->size, i);
+		if (hole && n > man->size - off)
+			n = (size_t)(man->size - off);
+		if (hole && i > 0 && chunk_id_is_null(&man->chunks[i - 1]))
+			continue; /* one sample per run of holes */
+		assert_int_equal(blob_store_read(s, man, want, n, off), (ssize_t)n);
+		assert_int_equal(blob_wblob_pread(w, got, n, off), (ssize_t)n);
+		if (memcmp(want, got, n) != 0)
+			fail_msg("wblob %s differs from blob %lld in chunk %u", name, (long long)blob_id, i);
+		data += !hole;
+	}
+	assert_true(data > 0); /* a comparison of holes alone proves little */
+	/* The data is where the blob's is. */
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_DATA), blob_manifest_seek(man, 0, SEEK_DATA));
+	blob_wblob_close(w);
+	blob_manifest_free(man);
+	free(want);
+	free(got);
+}
+
+#endif
