@@ -108,6 +108,11 @@ int model_name_check(const char *name, struct model_err *err);
 /* Whether s is valid UTF-8 (strict: no overlong forms, no surrogates). */
 bool model_utf8_valid(const char *s);
 
+/* The row an external id names (extid.c): -ENOENT when none.  Visibility
+ * is the caller's business. */
+enum model_ext_kind { MODEL_EXT_IMAGE = 1, MODEL_EXT_SNAPSHOT, MODEL_EXT_INSTANCE };
+int model_find_ext_id(model *m, const char *ext_id, enum model_ext_kind *kind_out, int64_t *id_out);
+
 /* ---- accounts ------------------------------------------------------------ */
 
 struct model_account {

@@ -140,7 +140,7 @@ static const char schema_v1[] =
 	"  source_id INTEGER NOT NULL DEFAULT 0,"
 	"  args TEXT NOT NULL DEFAULT '',"
 	"  state TEXT NOT NULL,"                /* queued, running, done, error */
-	"  claimed_by TEXT NOT NULL DEFAULT '',"/* host:pid:start of the runner */
+	"  claimed_by TEXT NOT NULL DEFAULT '',"/* pid:start time of the runner (task.c) */
 	"  bytes_done INTEGER NOT NULL DEFAULT 0,"
 	"  bytes_total INTEGER NOT NULL DEFAULT 0,"
 	"  error TEXT NOT NULL DEFAULT '',"

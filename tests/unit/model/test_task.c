@@ -1,0 +1,623 @@
+/*
+ * test_task.c — unit tests for model/task.c: claiming (no task runs twice,
+ * dead runners' tasks are resumed, live runners' are left alone), the
+ * `task` view, and captures end to end in process: queueing and its
+ * refusals, running to available with the instance's exact bytes, failure
+ * (everything the task made goes, the image says why), resumption after a
+ * crash, and a stop that puts the task back in the queue.
+ */
+#include <pthread.h>
+
+#include "lifecycle_test.h"
+
+#define MiB LT_MiB
+
+/* Field 22 of /proc/<pid>/stat (start time), as the runner ids record it. */
+static unsigned long long start_time_of(long pid)
+{
+	char path[64], buf[2048];
+	unsigned long long v = 0;
+	FILE *f;
+	char *p;
+	int field = 3;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	p = strrchr(buf, ')');
+	assert_non_null(p);
+	for (p += 2; field < 22; field++) {
+		p = strchr(p, ' ');
+		assert_non_null(p);
+		p++;
+	}
+	assert_int_equal(sscanf(p, "%llu", &v), 1);
+	return v;
+}
+
+/* ---- claiming ---------------------------------------------------------------------- */
+
+/* A pending image (the state a task's target is in) of a fresh account. */
+static int64_t pending_image(struct ut_fx *fx, const char *account, const char *name)
+{
+	int64_t id = ut_image(fx, fx->r1, ut_account(fx, account), MODEL_FOLDER_PRIVATE, name);
+	ut_force_status(fx, id, MODEL_IMG_PENDING);
+	return id;
+}
+
+/* A task of a kind this version does not know: running it fails its image
+ * (it has nothing else to undo), which makes each run visible. */
+static int64_t bogus_task(struct ut_fx *fx, int64_t image_id, const char *state, const char *claimed_by)
+{
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by) VALUES ('bogus', %lld, %Q, %Q)",
+	       (long long)image_id, state, claimed_by);
+	return ut_sql_int(fx, "SELECT max(id) FROM tasks");
+}
+
+struct racer {
+	model *m;
+	pthread_barrier_t *start;
+	int ran;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	int rc;
+	pthread_barrier_wait(r->start);
+	while ((rc = model_task_work(r->m, NULL)) == 1)
+		r->ran++;
+	if (rc != 0)
+		r->ran = -1000; /* an error: fails the sum */
+	return NULL;
+}
+
+/* Four threads (four connections) race over 40 queued tasks: each task is
+ * run exactly once.  A claim that two threads could both win would run a
+ * task twice and make the sum exceed 40. */
+static void test_claim_each_task_once(void **state)
+{
+	struct ut_fx *fx = *state;
+	enum { NTASKS = 40, NTHREADS = 4 };
+	int64_t img = pending_image(fx, "alice", "target");
+	pthread_t t[NTHREADS];
+	struct racer r[NTHREADS];
+	pthread_barrier_t start;
+	int total = 0;
+
+	for (int i = 0; i < NTASKS; i++)
+		bogus_task(fx, img, "queued", "");
+	pthread_barrier_init(&start, NULL, NTHREADS);
+	for (int i = 0; i < NTHREADS; i++) {
+		r[i] = (struct racer){fx->m, &start, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += r[i].ran;
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(total, NTASKS);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks"), 0);
+	/* The first run failed the image; later ones found it in error. */
+	struct model_image i = ut_get(fx, img);
+	assert_int_equal(i.status, MODEL_IMG_ERROR);
+	assert_string_equal(i.error, "unknown task kind bogus");
+}
+
+/* A task left 'running' by a runner that is gone — a pid that does not
+ * exist, or a pid that exists but started at another time (reused) — is
+ * claimed again and run. */
+static void test_dead_runner_reclaimed(void **state)
+{
+	struct ut_fx *fx = *state;
+	char reused[64];
+	int64_t a = pending_image(fx, "alice", "a"), b = pending_image(fx, "bob", "b");
+
+	snprintf(reused, sizeof reused, "%ld:%llu", (long)getppid(), start_time_of((long)getppid()) + 1);
+	bogus_task(fx, a, "running", "999999999:1");
+	bogus_task(fx, b, "running", reused);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_int_equal(model_task_work(fx->m, NULL), 0);
+	assert_int_equal(ut_get(fx, a).status, MODEL_IMG_ERROR);
+	assert_int_equal(ut_get(fx, b).status, MODEL_IMG_ERROR);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks"), 0);
+}
+
+/* A task another live process runs (our parent, with its real start time)
+ * is not touched; a queued one behind it runs. */
+static void test_live_runner_left_alone(void **state)
+{
+	struct ut_fx *fx = *state;
+	char live[64];
+	int64_t a = pending_image(fx, "alice", "a"), b = pending_image(fx, "bob", "b");
+	int64_t ta;
+
+	snprintf(live, sizeof live, "%ld:%llu", (long)getppid(), start_time_of((long)getppid()));
+	ta = bogus_task(fx, a, "running", live);
+	bogus_task(fx, b, "queued", "");
+	assert_int_equal(model_task_work(fx->m, NULL), 1); /* b's */
+	assert_int_equal(model_task_work(fx->m, NULL), 0);
+	assert_int_equal(ut_get(fx, a).status, MODEL_IMG_PENDING);
+	assert_int_equal(ut_get(fx, b).status, MODEL_IMG_ERROR);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE id = %lld AND state = 'running' AND "
+	                                "claimed_by = %Q", (long long)ta, live),
+	                 1);
+}
+
+/* A stop that is already set claims nothing. */
+static void test_stopped_runner_claims_nothing(void **state)
+{
+	struct ut_fx *fx = *state;
+	volatile int stop = 1;
+	int64_t img = pending_image(fx, "alice", "a");
+	int64_t t = bogus_task(fx, img, "queued", "");
+
+	assert_int_equal(model_task_work(fx->m, &stop), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE id = %lld AND state = 'queued'", (long long)t),
+	                 1);
+}
+
+/* `task` of an image: its queue position, 0 once running, the rate; the
+ * source image of a task sees the task too. */
+static void test_task_of_image(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_task t;
+	int64_t a = pending_image(fx, "alice", "a"), b = pending_image(fx, "bob", "b"),
+	        c = pending_image(fx, "carol", "c"), src = pending_image(fx, "dave", "src");
+	int64_t now = (int64_t)time(NULL);
+
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by, bytes_done, bytes_total, started, updated) "
+	           "VALUES ('capture', %lld, 'running', '999999999:1', 3000, 9000, %lld, %lld)",
+	       (long long)a, (long long)(now - 10), (long long)now);
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, bytes_total) VALUES ('capture', %lld, 'queued', 7)",
+	       (long long)b);
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, source_kind, source_id, state) "
+	           "VALUES ('copy', %lld, 'image', %lld, 'queued')",
+	       (long long)c, (long long)src);
+
+	assert_int_equal(model_task_of_image(fx->m, a, &t), 0);
+	assert_string_equal(t.state, "running");
+	assert_int_equal(t.position, 0);
+	assert_int_equal(t.bytes_done, 3000);
+	assert_int_equal(t.bytes_total, 9000);
+	assert_true(t.rate >= 3000.0 / 11 && t.rate <= 3000.0 / 9);
+	assert_int_equal(model_task_of_image(fx->m, b, &t), 0);
+	assert_string_equal(t.state, "queued");
+	assert_int_equal(t.position, 1);
+	assert_true(t.rate == 0);
+	assert_int_equal(model_task_of_image(fx->m, c, &t), 0);
+	assert_int_equal(t.position, 2);
+	assert_string_equal(t.kind, "copy");
+	assert_int_equal(model_task_of_image(fx->m, src, &t), 0);
+	assert_int_equal(t.image_id, c);
+	assert_string_equal(t.source_kind, "image");
+	assert_int_equal(model_task_of_image(fx->m, ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4").id, &t),
+	                 -ENOENT);
+}
+
+/* ---- captures ------------------------------------------------------------------------- */
+
+struct vm_fx {
+	int64_t account, vm, image;
+	char vm_ext[16];
+};
+
+/* An account with a stopped instance (system disk of the given type) and a
+ * queued private image "golden". */
+static struct vm_fx make_vm(struct ut_fx *fx, unsigned system_disk)
+{
+	struct model_err err = {0};
+	struct model_instance vm;
+	struct vm_fx v = {0};
+
+	v.account = ut_account(fx, "alice");
+	if (model_instance_create(fx->m, fx->r1, v.account, "web", &v.vm, &err) < 0)
+		fail_msg("model_instance_create: %s", err.msg);
+	if (system_disk != MODEL_TYPE_LOCAL && model_instance_set_system_disk(fx->m, v.vm, system_disk, &err) < 0)
+		fail_msg("model_instance_set_system_disk: %s", err.msg);
+	assert_int_equal(model_instance_get(fx->m, v.vm, &vm), 0);
+	memcpy(v.vm_ext, vm.ext_id, sizeof v.vm_ext);
+	v.image = ut_image(fx, fx->r1, v.account, MODEL_FOLDER_PRIVATE, "golden");
+	return v;
+}
+
+/* The instance's disk at idx (attached first for a data disk). */
+static struct model_vm_disk vm_disk(struct ut_fx *fx, int64_t vm_id, int idx, bool attach)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_err err = {0};
+	int n;
+
+	if (attach && model_instance_disk_attach(fx->m, vm_id, idx, &err) < 0)
+		fail_msg("attach %d: %s", idx, err.msg);
+	n = model_instance_disks(fx->m, vm_id, disks);
+	for (int i = 0; i < n; i++)
+		if (disks[i].index == idx)
+			return disks[i];
+	fail_msg("instance %lld has no disk %d", (long long)vm_id, idx);
+	return disks[0];
+}
+
+/* Writes len bytes of a pattern seeded by seed at off into the disk. */
+static void disk_write(struct ut_fx *fx, const struct model_vm_disk *d, uint64_t off, size_t len, unsigned seed)
+{
+	uint8_t *buf = malloc(len);
+	blob_wblob *w = NULL;
+	blob_store *s;
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)((i * 2654435761u + seed) >> 13 | 1);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_open(&w, s, d->wblob), 0);
+	assert_int_equal(blob_wblob_pwrite(w, buf, len, off), (ssize_t)len);
+	blob_wblob_close(w);
+	free(buf);
+}
+
+static int64_t count_rows(struct ut_fx *fx, const char *table)
+{
+	return ut_sql_int(fx, "SELECT count(*) FROM %s", table);
+}
+
+static int64_t snapshots_used(struct ut_fx *fx, int64_t account)
+{
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	int n = model_quota_list(fx->m, account, fx->r1, q);
+	for (int i = 0; i < n; i++)
+		if (q[i].key == MODEL_QUOTA_SNAPSHOTS)
+			return q[i].used;
+	fail_msg("no snapshots quota");
+	return -1;
+}
+
+/* Runs tasks until none is left. */
+static void run_all(struct ut_fx *fx)
+{
+	int rc, n = 0;
+	while ((rc = model_task_work(fx->m, NULL)) == 1)
+		assert_true(++n < 100);
+	assert_int_equal(rc, 0);
+}
+
+/* A local instance with a data disk, captured: pending at once with its
+ * snapshot creating and counted; then available, vda the image file and
+ * vdb a snapshot, each holding exactly the disk's bytes. */
+static void test_capture_local(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false), vdb = vm_disk(fx, v.vm, 1, true);
+	struct model_device dev[MODEL_MAX_DEVICES];
+	struct model_err err = {0};
+	struct model_snapshot snap;
+	struct model_image img;
+	struct model_task t;
+	char source[64];
+	const int devs[] = {1};
+	int64_t snap_id, region_mtime = lt_region_mtime(fx, fx->r1), dir_mtime;
+
+	disk_write(fx, &vda, 0, 3 * MiB + 123, 1);                  /* a boot sector and more */
+	disk_write(fx, &vda, MODEL_VM_DISK_SIZE - MiB / 2, 4096, 2); /* something at the very end */
+	disk_write(fx, &vdb, 0, 5 * MiB + 7, 3);                     /* grows it to 5 MiB + 7 */
+
+	if (model_image_capture(fx->m, v.image, v.vm, devs, 1, &err) < 0)
+		fail_msg("capture: %s", err.msg);
+	img = ut_get(fx, v.image);
+	dir_mtime = img.dir_mtime_ns;
+	assert_int_equal(img.status, MODEL_IMG_PENDING);
+	assert_int_equal(img.type, MODEL_TYPE_LOCAL);
+	assert_string_equal(img.format, "raw");
+	assert_int_equal(img.size, MODEL_VM_DISK_SIZE);
+	snprintf(source, sizeof source, "instance %s vdb", v.vm_ext);
+	assert_string_equal(img.source, source);
+	assert_true(model_instance_busy(fx->m, v.vm));
+	assert_int_equal(model_task_of_image(fx->m, v.image, &t), 0);
+	assert_string_equal(t.state, "queued");
+	assert_int_equal(t.position, 1);
+	assert_int_equal(t.bytes_total, MODEL_VM_DISK_SIZE + 5 * MiB + 7);
+	/* The snapshot exists at once, creating, listed and counted. */
+	assert_int_equal(snapshots_used(fx, v.account), 1);
+	snap_id = ut_sql_int(fx, "SELECT id FROM snapshots WHERE account_id = %lld", (long long)v.account);
+	assert_int_equal(model_snapshot_get(fx->m, snap_id, &snap), 0);
+	assert_int_equal(snap.status, MODEL_SNAP_CREATING);
+	assert_string_equal(snap.name, "golden-vdb");
+	assert_string_equal(snap.description, "captured from instance web vdb");
+	assert_int_equal(snap.size, 5 * MiB + 7);
+	assert_true(lt_region_mtime(fx, fx->r1) > region_mtime);
+	assert_true(lt_changes(fx, MODEL_CHANGE_SNAPSHOT, snap_id) >= 1);
+	assert_true(lt_changes(fx, MODEL_CHANGE_INSTANCE, v.vm) >= 1);
+
+	run_all(fx);
+	img = ut_get(fx, v.image);
+	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(img.progress, 100);
+	assert_int_equal(img.size, MODEL_VM_DISK_SIZE);
+	assert_true(img.dir_mtime_ns > dir_mtime);
+	assert_int_equal(model_device_list(fx->m, v.image, dev), 2);
+	assert_string_equal(dev[0].name, "vda");
+	assert_int_equal(dev[0].kind, MODEL_DEV_IMAGE);
+	assert_int_equal(dev[0].size, MODEL_VM_DISK_SIZE);
+	assert_string_equal(dev[1].name, "vdb");
+	assert_int_equal(dev[1].kind, MODEL_DEV_SNAPSHOT);
+	assert_int_equal(dev[1].snapshot_id, snap_id);
+	assert_string_equal(dev[1].snapshot_ext_id, snap.ext_id);
+	assert_int_equal(dev[1].size, 5 * MiB + 7);
+	lt_assert_wblob_is_blob(fx, fx->r1, vda.wblob, dev[0].blob_id);
+	lt_assert_wblob_is_blob(fx, fx->r1, vdb.wblob, dev[1].blob_id);
+	assert_int_equal(model_snapshot_get(fx->m, snap_id, &snap), 0);
+	assert_int_equal(snap.status, MODEL_SNAP_AVAILABLE);
+	/* The task is gone and the instance free again. */
+	assert_int_equal(model_task_of_image(fx->m, v.image, &t), -ENOENT);
+	assert_false(model_instance_busy(fx->m, v.vm));
+	assert_int_equal(model_instance_set_status(fx->m, v.vm, MODEL_VM_RUNNING, &err), 0);
+}
+
+/* A cloud instance: the image is cloud, vda a new snapshot named after the
+ * image. */
+static void test_capture_cloud(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_CLOUD);
+	struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false);
+	struct model_device dev[MODEL_MAX_DEVICES];
+	struct model_err err = {0};
+	struct model_snapshot snap;
+	char source[64];
+
+	disk_write(fx, &vda, 7 * MiB + 5, 2 * MiB, 9);
+	if (model_image_capture(fx->m, v.image, v.vm, NULL, 0, &err) < 0)
+		fail_msg("capture: %s", err.msg);
+	snprintf(source, sizeof source, "instance %s", v.vm_ext);
+	assert_string_equal(ut_get(fx, v.image).source, source);
+	assert_int_equal(snapshots_used(fx, v.account), 1);
+	run_all(fx);
+	assert_int_equal(ut_get(fx, v.image).status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(ut_get(fx, v.image).type, MODEL_TYPE_CLOUD);
+	assert_int_equal(model_device_list(fx->m, v.image, dev), 1);
+	assert_int_equal(dev[0].kind, MODEL_DEV_SNAPSHOT);
+	assert_int_equal(model_snapshot_get(fx->m, dev[0].snapshot_id, &snap), 0);
+	assert_string_equal(snap.name, "golden-vda");
+	assert_int_equal(snap.status, MODEL_SNAP_AVAILABLE);
+	assert_int_equal(snap.blob_id, dev[0].blob_id);
+	lt_assert_wblob_is_blob(fx, fx->r1, vda.wblob, dev[0].blob_id);
+}
+
+/* A source disk that cannot be read: the image ends in error saying why,
+ * and the snapshots and blob rows the capture made are gone (the quota
+ * with them); the instance is free. */
+static void test_capture_failure(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct model_vm_disk vdb = vm_disk(fx, v.vm, 1, true), vdc = vm_disk(fx, v.vm, 2, true);
+	struct model_err err = {0};
+	struct model_image img;
+	blob_store *s;
+	const int devs[] = {2, 1};
+	int64_t blobs, snaps = count_rows(fx, "snapshots");
+
+	disk_write(fx, &vdb, 0, MiB, 4);
+	disk_write(fx, &vdc, 0, MiB, 5);
+	blobs = count_rows(fx, "blobs");
+	if (model_image_capture(fx->m, v.image, v.vm, devs, 2, &err) < 0)
+		fail_msg("capture: %s", err.msg);
+	assert_int_equal(count_rows(fx, "blobs"), blobs + 3);
+	assert_int_equal(snapshots_used(fx, v.account), 2);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_remove(s, vdc.wblob), 0);
+
+	run_all(fx);
+	img = ut_get(fx, v.image);
+	assert_int_equal(img.status, MODEL_IMG_ERROR);
+	assert_string_equal(img.error, "capture failed: reading vdc: No such file or directory");
+	assert_int_equal(count_rows(fx, "snapshots"), snaps);
+	assert_int_equal(count_rows(fx, "blobs"), blobs);
+	assert_int_equal(count_rows(fx, "tasks"), 0);
+	assert_int_equal(snapshots_used(fx, v.account), 0);
+	assert_int_equal(model_device_list(fx->m, v.image, (struct model_device[MODEL_MAX_DEVICES]){0}), 0);
+	assert_false(model_instance_busy(fx->m, v.vm));
+	/* An image in error can be removed (§4). */
+	assert_int_equal(model_image_remove(fx->m, v.image, &err), 0);
+}
+
+/* The destination blob of device idx in the (only) task's args. */
+static int64_t task_dst_blob(struct ut_fx *fx, int want)
+{
+	sqlite3_stmt *st;
+	long long src, dst, snap, found = 0;
+	const char *p;
+	int idx, used;
+
+	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "SELECT args FROM tasks", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	for (p = (const char *)sqlite3_column_text(st, 0); *p; p += used + 1) {
+		assert_int_equal(sscanf(p, "%d %lld %lld %lld%n", &idx, &src, &dst, &snap, &used), 4);
+		if (idx == want)
+			found = dst;
+	}
+	sqlite3_finalize(st);
+	assert_true(found > 0);
+	return found;
+}
+
+/* Crash recovery: the task is 'running' under a dead runner, the image
+ * replicating, vda durable already.  The next runner resumes it and skips
+ * vda: its source disk is gone, so resealing it would fail the task, and
+ * its blob keeps the manifest it had. */
+static void test_capture_resume_skips_done_devices(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false), vdb = vm_disk(fx, v.vm, 1, true);
+	struct model_device dev[MODEL_MAX_DEVICES];
+	struct model_err err = {0};
+	int64_t sentinel, vda_dst;
+	blob_store *s;
+	const int devs[] = {1};
+
+	disk_write(fx, &vda, 0, MiB, 6);
+	disk_write(fx, &vdb, 0, 2 * MiB, 7);
+	if (model_image_capture(fx->m, v.image, v.vm, devs, 1, &err) < 0)
+		fail_msg("capture: %s", err.msg);
+	/* What a runner killed after vda's durable point left behind: vda's
+	 * destination sealed (with bytes of our choosing, to recognise them),
+	 * the image replicating, the task running under a dead pid. */
+	sentinel = lt_tagged_blob(fx, fx->r1, "sentinel", 3 * MiB);
+	vda_dst = task_dst_blob(fx, 0);
+	ut_sql(fx, "UPDATE blobs SET manifest = (SELECT manifest FROM blobs WHERE id = %lld), size = 3145728, "
+	           "stored = 3145728 WHERE id = %lld",
+	       (long long)sentinel, (long long)vda_dst);
+	ut_force_status(fx, v.image, MODEL_IMG_REPLICATING);
+	ut_sql(fx, "UPDATE tasks SET state = 'running', claimed_by = '999999999:1', started = 1");
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_remove(s, vda.wblob), 0);
+
+	run_all(fx);
+	assert_int_equal(ut_get(fx, v.image).status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(ut_get(fx, v.image).size, 3 * MiB); /* vda as it was sealed */
+	assert_int_equal(model_device_list(fx->m, v.image, dev), 2);
+	assert_int_equal(dev[0].blob_id, vda_dst);
+	assert_int_equal(ut_sql_int(fx, "SELECT manifest = (SELECT manifest FROM blobs WHERE id = %lld) FROM blobs "
+	                                "WHERE id = %lld", (long long)sentinel, (long long)vda_dst),
+	                 1);
+	lt_assert_wblob_is_blob(fx, fx->r1, vdb.wblob, dev[1].blob_id);
+}
+
+/* A runner in its own thread (its own connection), with a stop flag. */
+struct runner_thread {
+	model *m;
+	volatile int stop;
+	int rc;
+};
+
+static void *runner_main(void *arg)
+{
+	struct runner_thread *rt = arg;
+	rt->rc = model_task_work(rt->m, &rt->stop);
+	return NULL;
+}
+
+/* A runner told to stop mid-seal puts the task back in the queue, with
+ * nobody's claim; the next run completes it with the right bytes.  To stop
+ * it inside the task without a race, the test holds the write lock: the
+ * runner, past its first look at the stop flag, waits in its claim; the
+ * flag is set; the lock released; the runner claims and must stop at the
+ * first chunk.  (A runner slow to get there sees the flag first, claims
+ * nothing and returns 0: then the test tries again.) */
+static void test_capture_stop_requeues(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false);
+	struct model_device dev[MODEL_MAX_DEVICES];
+	struct model_err err = {0};
+	struct runner_thread rt = {fx->m, 0, 0};
+	struct timespec pause = {0, 50 * 1000000L};
+	pthread_t th;
+
+	disk_write(fx, &vda, 16 * MiB, 4 * MiB, 8);
+	if (model_image_capture(fx->m, v.image, v.vm, NULL, 0, &err) < 0)
+		fail_msg("capture: %s", err.msg);
+	for (int tries = 0; rt.rc != 1; tries++) {
+		assert_true(tries < 50);
+		rt.stop = 0;
+		ut_sql(fx, "BEGIN IMMEDIATE");
+		assert_int_equal(pthread_create(&th, NULL, runner_main, &rt), 0);
+		nanosleep(&pause, NULL);
+		rt.stop = 1;
+		ut_sql(fx, "COMMIT");
+		pthread_join(th, NULL);
+		assert_true(rt.rc == 0 || rt.rc == 1);
+	}
+	assert_int_equal(ut_get(fx, v.image).status, MODEL_IMG_REPLICATING);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE state = 'queued' AND claimed_by = ''"), 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld AND manifest IS NULL",
+	                            (long long)task_dst_blob(fx, 0)),
+	                 1);
+	assert_true(model_instance_busy(fx->m, v.vm));
+
+	run_all(fx);
+	assert_int_equal(ut_get(fx, v.image).status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(model_device_list(fx->m, v.image, dev), 1);
+	lt_assert_wblob_is_blob(fx, fx->r1, vda.wblob, dev[0].blob_id);
+}
+
+/* Refusals change nothing: the image stays queued, no snapshot, blob or
+ * task row appears. */
+static void assert_refused(struct ut_fx *fx, const struct vm_fx *v, const int *devs, int ndevs, int want,
+                           const char *why)
+{
+	struct model_err err = {0};
+	int64_t snaps = count_rows(fx, "snapshots"), blobs = count_rows(fx, "blobs");
+	enum model_image_status before = ut_get(fx, v->image).status;
+
+	assert_int_equal(model_image_capture(fx->m, v->image, v->vm, devs, ndevs, &err), want);
+	if (!strstr(err.msg, why))
+		fail_msg("reason \"%s\" does not say \"%s\"", err.msg, why);
+	assert_int_equal(ut_get(fx, v->image).status, before);
+	assert_string_equal(ut_get(fx, v->image).source, "");
+	assert_int_equal(count_rows(fx, "snapshots"), snaps);
+	assert_int_equal(count_rows(fx, "blobs"), blobs);
+	assert_int_equal(count_rows(fx, "tasks"), 0);
+}
+
+static void test_capture_refusals(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct model_err err = {0};
+	const int vdb[] = {1}, vdq[] = {16}, twice[] = {1, 1}, vda[] = {0};
+	int64_t other;
+	struct vm_fx o;
+
+	vm_disk(fx, v.vm, 1, true);
+	assert_int_equal(model_instance_set_status(fx->m, v.vm, MODEL_VM_RUNNING, &err), 0);
+	assert_refused(fx, &v, vdb, 1, -EBUSY, "instance web is running; stop it first");
+	assert_int_equal(model_instance_set_status(fx->m, v.vm, MODEL_VM_STOPPED, &err), 0);
+	assert_refused(fx, &v, vdq, 1, -ENOENT, "instance web has no disk vdq");
+	assert_refused(fx, &v, twice, 2, -EINVAL, "vdb is listed twice");
+	assert_refused(fx, &v, vda, 1, -EINVAL, "not a data disk");
+	assert_int_equal(model_quota_set(fx->m, "alice", ut_region_names[0], "snapshots", 0, &err), 0);
+	assert_refused(fx, &v, vdb, 1, -EDQUOT, "quota snapshots");
+	assert_int_equal(model_quota_set(fx->m, "alice", ut_region_names[0], "snapshots", 15, &err), 0);
+	/* Another account's instance does not exist for this image. */
+	other = ut_account(fx, "bob");
+	o = v;
+	assert_int_equal(model_instance_create(fx->m, fx->r1, other, "theirs", &o.vm, &err), 0);
+	assert_refused(fx, &o, NULL, 0, -ENOENT, "no such instance");
+	/* Only a queued image takes a source. */
+	ut_force_status(fx, v.image, MODEL_IMG_AVAILABLE);
+	assert_refused(fx, &v, vdb, 1, -EPERM, "only while the image is queued");
+	ut_force_status(fx, v.image, MODEL_IMG_QUEUED);
+	/* One capture at a time per instance. */
+	assert_int_equal(model_image_capture(fx->m, v.image, v.vm, vdb, 1, &err), 0);
+	o = v;
+	o.image = ut_image(fx, fx->r1, v.account, MODEL_FOLDER_PRIVATE, "second");
+	assert_int_equal(model_image_capture(fx->m, o.image, o.vm, NULL, 0, &err), -EBUSY);
+	assert_string_equal(ut_get(fx, o.image).source, "");
+	assert_int_equal(ut_get(fx, o.image).status, MODEL_IMG_QUEUED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_claim_each_task_once, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_dead_runner_reclaimed, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_live_runner_left_alone, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_runner_claims_nothing, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_task_of_image, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_local, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_cloud, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_failure, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_resume_skips_done_devices, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_stop_requeues, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_refusals, ut_setup, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}
