@@ -21,9 +21,6 @@ const char *const fs_class_names[FS_CLASS_COUNT] = {
 	[FS_CLASS_SNAPSHOTS] = "snapshots", [FS_CLASS_INSTANCES] = "instances",
 };
 
-/* Retention of the recycle bin (SPEC §6.1 default); admin setting later. */
-#define RECYCLE_RETENTION (7 * 24 * 3600)
-
 /* ---- image files --------------------------------------------------------- */
 
 static void show_text(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
@@ -82,7 +79,7 @@ static void show_expires(const struct fs_node *n, struct fs_ctx *ctx, struct fs_
 	char t[21];
 	if (!n->img.deleted_at)
 		return;
-	model_fmt_time(t, n->img.deleted_at + RECYCLE_RETENTION);
+	model_fmt_time(t, n->img.deleted_at + model_retention(ctx->m));
 	fs_buf_value(out, t);
 }
 
@@ -107,9 +104,37 @@ static void show_instances(const struct fs_node *n, struct fs_ctx *ctx, struct f
 		fs_buf_puts(out, buf);
 }
 
-/* Control files and the task file read empty until something runs. */
+/* Control files read empty. */
 static void show_empty(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
+}
+
+/* The task working on the image (§2.1): "key value" lines; position only
+ * while queued, rate and eta once measurable, started once started; empty
+ * when no task works on the image. */
+static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	struct model_task t;
+	char when[21];
+	if (model_task_of_image(ctx->m, n->img.id, &t) < 0)
+		return;
+	fs_buf_printf(out, "op %s\nstate %s\n", t.kind, t.state);
+	if (t.position > 0)
+		fs_buf_printf(out, "position %d\n", t.position);
+	fs_buf_printf(out, "bytes-done %llu\nbytes-total %llu\n", (unsigned long long)t.bytes_done,
+	              (unsigned long long)t.bytes_total);
+	if (t.rate > 0) {
+		uint64_t left = t.bytes_total > t.bytes_done ? t.bytes_total - t.bytes_done : 0;
+		fs_buf_printf(out, "rate %.0f\neta %.0f\n", t.rate, (double)left / t.rate);
+	}
+	if (t.started) {
+		model_fmt_time(when, t.started);
+		fs_buf_printf(out, "started %s\n", when);
+	}
+	if (t.updated) {
+		model_fmt_time(when, t.updated);
+		fs_buf_printf(out, "updated %s\n", when);
+	}
 }
 
 static bool owner_view(const struct fs_node *n)
@@ -125,6 +150,72 @@ static int store_description(const struct fs_node *n, struct fs_ctx *ctx, const 
 static int store_tags(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
 	return model_image_set(ctx->m, n->img.id, MODEL_FIELD_TAGS, v, err);
+}
+
+static bool queued_private(const struct fs_node *n)
+{
+	return n->view == FS_VIEW_PRIVATE && n->img.status == MODEL_IMG_QUEUED;
+}
+
+/* Splits v at blanks into at most cap words (v is modified); returns the count. */
+static int split_words(char *v, char **words, int cap)
+{
+	int count = 0;
+	for (char *save = NULL, *w = strtok_r(v, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (count == cap)
+			return cap + 1;
+		words[count++] = w;
+	}
+	return count;
+}
+
+/* An instance named in a command, by name or id, in the caller's view of
+ * the node's region (§12). */
+static int find_instance(struct fs_ctx *ctx, const struct fs_node *n, const char *ref, struct model_instance *vm,
+                         struct model_err *err)
+{
+	enum model_ext_kind kind;
+	int64_t id;
+	int rc = -ENOENT;
+	if (strncmp(ref, "i-", 2) == 0 && model_find_ext_id(ctx->m, ref, &kind, &id) == 0)
+		rc = model_instance_get(ctx->m, id, vm);
+	if (rc < 0)
+		rc = model_instance_lookup(ctx->m, n->region.id, n->caller.account_id, ref, vm);
+	if (rc == 0 && (vm->account_id != n->caller.account_id || vm->region_id != n->region.id))
+		rc = -ENOENT;
+	if (rc < 0)
+		return model_fail(err, rc, "no instance %s in %s", ref, n->region.name);
+	return 0;
+}
+
+/* source (§5.1): "instance <vm> [<data-device> ...]" captures the instance. */
+static int store_source(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	char buf[MODEL_TEXT_MAX + 1];
+	char *w[MODEL_VM_MAX_DISKS + 2];
+	int devs[MODEL_VM_MAX_DISKS], ndevs = 0;
+	struct model_instance vm;
+	int count, rc;
+	snprintf(buf, sizeof(buf), "%s", v);
+	count = split_words(buf, w, MODEL_VM_MAX_DISKS + 1);
+	if (count >= 1 && strcmp(w[0], "url") == 0)
+		return model_fail(err, -EPERM, "URL import arrives with a later version of imgfs");
+	if (count < 2 || strcmp(w[0], "instance") != 0 || count > MODEL_VM_MAX_DISKS + 1)
+		return model_fail(err, -EINVAL, "source takes \"instance <vm> [<data-device> ...]\"");
+	if ((rc = find_instance(ctx, n, w[1], &vm, err)) < 0)
+		return rc;
+	for (int i = 2; i < count; i++) {
+		int idx = model_device_index(w[i]);
+		if (idx < 1 || idx >= MODEL_VM_MAX_DISKS)
+			return model_fail(err, -EINVAL, "%s is not a data disk (vdb .. vdz; vda is always captured)", w[i]);
+		devs[ndevs++] = idx;
+	}
+	if (fs_disk_vm_writing(ctx, vm.id))
+		return model_fail(err, -EBUSY, "a disk of instance %s is open for writing", vm.name);
+	if ((rc = model_image_capture(ctx->m, n->img.id, vm.id, devs, ndevs, err)) < 0)
+		return rc;
+	fs_workers_kick(ctx);
+	return 0;
 }
 
 #define ALL (FS_VIEW_BIT(FS_VIEW_PUBLIC) | FS_VIEW_BIT(FS_VIEW_MARKETPLACE) | FS_VIEW_BIT(FS_VIEW_PRIVATE) | \
@@ -158,7 +249,8 @@ const struct fs_attr fs_image_attrs[] = {
 	{F("size", ALL, show_size)},
 	{F("created", ALL, show_created)},
 	TEXT("owner", owner),
-	QUEUED_TEXT("source", source),
+	{F("source", ALL, show_text), .store = store_source, .writable = queued_private,
+	 .readonly_why = "source is written only while the image is queued", .field = offsetof(struct model_image, source)},
 	{F("device-mapping", ALL, show_device_mapping)},
 	{F("disks", ALL, NULL), .sub = FS_SUB_DISKS},
 	{F("instances", ALL, show_instances)},
@@ -166,7 +258,7 @@ const struct fs_attr fs_image_attrs[] = {
 	{F("cancel", PRIV_ISO, show_empty), .flags = FS_ATTR_LATER},
 	{F("copies", PRIV, NULL), .sub = FS_SUB_COPIES},
 	{F("shares", PRIV, NULL), .sub = FS_SUB_SHARES},
-	{F("task", ALL, show_empty)},
+	{F("task", ALL, show_task)},
 	{F("expires", RECYCLE, show_expires)},
 	{F("error", ALL, show_text), .field = offsetof(struct model_image, error), OWN_TIME(error_ns)},
 };
@@ -181,7 +273,7 @@ bool fs_attr_is_writable(const struct fs_node *n)
 {
 	if (n->what != FS_W_ATTR || !n->attr->store)
 		return false;
-	if (n->img.id && !owner_view(n))
+	if (fs_ino_kind(n->ino) == FS_K_IMAGE && !owner_view(n))
 		return false; /* platform and shared images never change (§3) */
 	return !n->attr->writable || n->attr->writable(n);
 }
@@ -222,9 +314,14 @@ static void show_snap_images(const struct fs_node *n, struct fs_ctx *ctx, struct
 		fs_buf_puts(out, buf);
 }
 
+static int store_snap_description(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return model_snapshot_set_description(ctx->m, n->snap.id, v, err);
+}
+
 const struct fs_attr fs_snap_attrs[] = {
 	{F("name", 0, show_snap_name)},
-	{F("description", 0, show_snap_description), .flags = FS_ATTR_MULTILINE},
+	{F("description", 0, show_snap_description), .store = store_snap_description, .flags = FS_ATTR_MULTILINE},
 	{F("size", 0, show_snap_size)},
 	{F("status", 0, show_snap_status)},
 	{F("created", 0, show_snap_created)},
@@ -255,11 +352,84 @@ static void show_vm_image(const struct fs_node *n, struct fs_ctx *ctx, struct fs
 		fs_buf_value(out, img.ext_id);
 }
 
+static int store_vm_status(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	enum model_vm_status to = strcmp(v, "start") == 0  ? MODEL_VM_RUNNING
+	                          : strcmp(v, "stop") == 0 ? MODEL_VM_STOPPED
+	                                                   : MODEL_VM_INVALID;
+	if (to == MODEL_VM_INVALID)
+		return model_fail(err, -EINVAL, "status takes start or stop");
+	return model_instance_set_status(ctx->m, n->vm.id, to, err);
+}
+
+static bool vm_disk_type_open(const struct fs_node *n)
+{
+	return !n->vm.image_id && !n->vm.has_run;
+}
+
+static int store_vm_system_disk(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	unsigned type = strcmp(v, "local") == 0 ? MODEL_TYPE_LOCAL : strcmp(v, "cloud") == 0 ? MODEL_TYPE_CLOUD : 0;
+	if (!type)
+		return model_fail(err, -EINVAL, "system-disk takes local or cloud");
+	return model_instance_set_system_disk(ctx->m, n->vm.id, type, err);
+}
+
+/* An image named by id or by its path in the region ("private/golden",
+ * "public/centos-7.4", "shared/golden@alice"), in the caller's view (§6.5,
+ * §12). */
+static int find_image(struct fs_ctx *ctx, const struct fs_node *n, const char *ref, struct fs_node *out,
+                      struct model_err *err)
+{
+	enum model_ext_kind kind;
+	struct fs_node region;
+	int64_t id;
+	int rc = -ENOENT;
+	const char *slash = strchr(ref, '/');
+	if (!slash && model_find_ext_id(ctx->m, ref, &kind, &id) == 0 && kind == MODEL_EXT_IMAGE &&
+	    fs_node_resolve(ctx, &n->caller, fs_ino(FS_K_IMAGE, id, 0), out) == 0)
+		rc = out->img.region_id == n->region.id ? 0 : -ENOENT;
+	if (slash && !strchr(slash + 1, '/') &&
+	    fs_node_resolve(ctx, &n->caller, fs_ino(FS_K_REGION, n->region.id, 0), &region) == 0) {
+		char cls[32];
+		snprintf(cls, sizeof(cls), "%.*s", (int)(slash - ref), ref);
+		struct fs_node c;
+		if (fs_node_lookup(ctx, &region, cls, &c) == 0 && c.what == FS_W_CLASS &&
+		    fs_node_lookup(ctx, &c, slash + 1, out) == 0 && out->what == FS_W_IMAGE)
+			rc = 0;
+	}
+	if (rc < 0)
+		return model_fail(err, -ENOENT, "no image %s in %s", ref, n->region.name);
+	return 0;
+}
+
+static void image_changed(struct fs_ctx *ctx, const struct model_image *img)
+{
+	struct model_change c = {0, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, ""};
+	fs_invalidate(ctx, &c, false);
+}
+
+/* image (§6.5): rebuilds the instance from an image. */
+static int store_vm_image(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	struct fs_node img;
+	int rc;
+	if ((rc = find_image(ctx, n, v, &img, err)) < 0)
+		return rc;
+	if (fs_disk_vm_writing(ctx, n->vm.id))
+		return model_fail(err, -EBUSY, "a disk of the instance is open for writing");
+	if ((rc = model_instance_rebuild(ctx->m, n->vm.id, img.img.id, n->caller.account_id, err)) < 0)
+		return rc;
+	image_changed(ctx, &img.img); /* its instances file */
+	return 0;
+}
+
 const struct fs_attr fs_vm_attrs[] = {
 	{F("id", 0, show_vm_id)},
-	{F("status", 0, show_vm_status)},
-	{F("system-disk", 0, show_vm_system_disk)},
-	{F("image", 0, show_vm_image)},
+	{F("status", 0, show_vm_status), .store = store_vm_status},
+	{F("system-disk", 0, show_vm_system_disk), .store = store_vm_system_disk, .writable = vm_disk_type_open,
+	 .readonly_why = "the system disk type is fixed once the instance has an image or has run"},
+	{F("image", 0, show_vm_image), .store = store_vm_image},
 	{F("disks", 0, NULL), .sub = FS_SUB_DISKS},
 };
 const size_t fs_vm_attr_count = sizeof(fs_vm_attrs) / sizeof(fs_vm_attrs[0]);

@@ -21,7 +21,7 @@
  *   IMAGE   image   0x300       shares/         0x8000 + account: shares/<account>
  *   SNAP    snap    0, 1..63    snapshot directory, its files
  *   VM      vm      0, 1..63    instance directory, its files
- *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev>
+ *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev> (writable)
  */
 #ifndef IMGFS_FS_H
 #define IMGFS_FS_H
@@ -53,6 +53,12 @@ struct fs_ctx {
 	pthread_t watcher;         /* watch.c */
 	bool watching;
 	volatile int stopping;
+	/* worker.c */
+	struct fs_worker *workers; /* nworkers background task threads */
+	unsigned nworkers;         /* 0: this mount runs no tasks */
+	pthread_mutex_t work_lock; /* guards work_kicks; with work_cond */
+	pthread_cond_t work_cond;  /* kicked: a task was queued */
+	uint64_t work_kicks;       /* counts kicks, so none is lost */
 };
 
 /* Who is asking: the account the request acts as. */
@@ -149,6 +155,7 @@ struct fs_attr {
 	int (*store)(const struct fs_node *n, struct fs_ctx *ctx, const char *value, struct model_err *err);
 	/* When store exists: whether it is writable for this node now (NULL: always). */
 	bool (*writable)(const struct fs_node *n);
+	const char *readonly_why; /* the refusal's reason when writable says no */
 	unsigned flags;
 	size_t field; /* offsetof the text in struct model_image, for show_text */
 	size_t mtime; /* offsetof the file's own int64 time in struct model_image
@@ -173,8 +180,15 @@ struct fs_node {
 	struct model_snapshot snap; /* FS_K_SNAP nodes */
 	struct model_instance vm;   /* FS_K_VM nodes */
 	struct model_device dev;    /* FS_W_DISK of an image */
+	struct model_vm_disk vmdisk;/* FS_W_DISK of an instance (writable) */
 	int64_t blob_id;            /* FS_W_DISK */
 };
+
+/* Whether n is an instance's disk (a writable blob). */
+static inline bool fs_node_is_vm_disk(const struct fs_node *n)
+{
+	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM;
+}
 
 /* Tables (attr.c). */
 extern const struct fs_attr fs_image_attrs[];
@@ -215,6 +229,23 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 /* Whether the node's blob is readable by the caller (-EACCES otherwise). */
 int fs_node_blob_access(const struct fs_node *n);
 
+/* Instance disks open through this mount (disk.c): one writable blob per
+ * disk, shared by every handle, writers serialised. */
+struct fs_disk;
+/* Opens (or shares) the disk of node n; write: for writing. */
+int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out);
+/* Drops a handle; the last writer records the new size and mtime. */
+void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
+ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
+ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
+int fs_disk_truncate(struct fs_disk *d, uint64_t size);
+int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence);
+int fs_disk_fsync(struct fs_disk *d);
+/* Size, stored bytes and last write of a disk node (open or not). */
+int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
+/* Whether any disk of the instance is open for writing here. */
+bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id);
+
 /* Logging (log.c): one line per refusal, SPEC §9. */
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Logs "<op> <path>: <ERRNO> <reason>" and records the reason in the
@@ -234,5 +265,25 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* Admin command line (admin.c): argv after "admin". */
 int fs_admin_main(int argc, char **argv);
+
+/* ---- background tasks (worker.c, wait.c) ---------------------------------- */
+
+struct fs_worker;
+/* Starts n worker threads running the model's tasks (model_task_work) and
+ * its housekeeping; n == 0 runs none.  Called once the daemon has forked
+ * and the session is mounted.  0 or -errno (threads already started stay
+ * running: stop them with fs_workers_stop). */
+int fs_workers_start(struct fs_ctx *ctx, unsigned n);
+/* Sets ctx->stopping, wakes and joins the workers: a task running is put
+ * back in the queue between two chunks, for the next mount to resume.
+ * Call before the model is closed. */
+void fs_workers_stop(struct fs_ctx *ctx);
+/* A request queued a task: wake an idle worker now rather than at its next
+ * poll.  Does nothing when this mount runs no workers. */
+void fs_workers_kick(struct fs_ctx *ctx);
+
+/* `imgfs wait PATH...` (wait.c): argv after "wait"; returns the exit
+ * status (0 all available, 1 otherwise, 2 usage or not an imgfs path). */
+int fs_wait_main(int argc, char **argv);
 
 #endif

@@ -1,14 +1,16 @@
 /*
  * main.c — the imgfs executable: `imgfs [FUSE options] [-o imgfs options]
  * MOUNTPOINT` mounts (SPEC §1); `imgfs admin ...` is the admin command line
- * (admin.c).
+ * (admin.c); `imgfs wait PATH...` waits for images to settle (wait.c).
  *
  * Mount sequence: parse options; open the state directory once in the
  * foreground (creating it with the default regions and the catalogue), so
  * every problem is reported on the terminal with a one-line reason and a
  * non-zero exit; mount; daemonize (unless -f); open the state again in the
- * daemon (SQLite handles must not cross fork); serve with a multithreaded
- * loop until unmounted.
+ * daemon (SQLite handles must not cross fork); start the background task
+ * workers (worker.c; threads do not cross fork either); serve with a
+ * multithreaded loop until unmounted; stop the workers (a task running is
+ * put back in the queue for the next mount) before the model is closed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +34,9 @@ struct opts {
 	int multiuser;
 };
 
+#define DEFAULT_WORKERS 2
+#define MAX_WORKERS 64
+
 #define OPT(t, p) {t, offsetof(struct opts, p), 1}
 static const struct fuse_opt opt_spec[] = {
 	{"state=%s", offsetof(struct opts, state), 0},
@@ -44,14 +49,17 @@ static const struct fuse_opt opt_spec[] = {
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
-	       "       %s admin [--state DIR] COMMAND ...   (%s admin help)\n\n"
+	       "       %s admin [--state DIR] COMMAND ...   (%s admin help)\n"
+	       "       %s wait [--timeout SECONDS] [-q] PATH...\n\n"
 	       "imgfs options:\n"
 	       "    -o state=DIR        state directory (default $XDG_DATA_HOME/imgfs,\n"
 	       "                        ~/.local/share/imgfs, or /var/lib/imgfs for root)\n"
 	       "    -o account=NAME     act as this account (default: your login name)\n"
 	       "    -o multiuser        map each caller's uid to its account (with allow_other)\n"
-	       "    -o workers=N        background task threads\n\n",
-	       prog, prog, prog);
+	       "    -o workers=N        background task threads (default %d; 0: this mount runs\n"
+	       "                        no tasks and no recycle-bin expiry, another mount\n"
+	       "                        of the same state does)\n\n",
+	       prog, prog, prog, prog, DEFAULT_WORKERS);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -106,7 +114,7 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cl = {0};
-	struct opts o = {0};
+	struct opts o = {.workers = DEFAULT_WORKERS};
 	struct fs_ctx ctx = {0};
 	struct model_err err = {0};
 	char state[PATH_MAX], logpath[PATH_MAX + 16];
@@ -116,6 +124,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "admin") == 0)
 		return fs_admin_main(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "wait") == 0)
+		return fs_wait_main(argc - 2, argv + 2);
 
 	/* Reads allocate up to 1 MiB per request: keep those on the heap,
 	 * not one mmap/munmap pair (and 256 page faults) per request. */
@@ -132,6 +142,10 @@ int main(int argc, char **argv)
 	if (cl.show_version) {
 		printf("imgfs 0.1, FUSE library %s\n", fuse_pkgversion());
 		return 0;
+	}
+	if (o.workers > MAX_WORKERS) {
+		fprintf(stderr, "imgfs: workers=%u: at most %d\n", o.workers, MAX_WORKERS);
+		return 2;
 	}
 	if (!cl.mountpoint) {
 		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o state=DIR] MOUNTPOINT)\n");
@@ -195,6 +209,8 @@ int main(int argc, char **argv)
 	if (fs_watch_start(&ctx) < 0)
 		fs_log(&ctx, "cannot start the change watcher: changes by other processes show after %g s",
 		       ctx.timeout);
+	if ((rc = fs_workers_start(&ctx, o.workers)) < 0)
+		fs_log(&ctx, "started %u of %u task workers: %s", ctx.nworkers, o.workers, strerror(-rc));
 
 	if (cl.singlethread) {
 		rc = fuse_session_loop(ctx.se);
@@ -208,6 +224,7 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	fs_watch_stop(&ctx);
+	fs_workers_stop(&ctx);
 	fs_log(&ctx, "unmounted %s", cl.mountpoint);
 out_unmount:
 	fuse_session_unmount(ctx.se);

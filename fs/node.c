@@ -115,6 +115,24 @@ static int image_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 	return count < 0 ? count : -ENOENT;
 }
 
+/* Makes n (an instance directory node) the node of its disk idx. */
+static int vm_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	int count = model_instance_disks(ctx->m, n->vm.id, disks);
+	for (int i = 0; i < count; i++) {
+		if (disks[i].index != idx)
+			continue;
+		n->vmdisk = disks[i];
+		n->blob_id = disks[i].blob_id;
+		n->what = FS_W_DISK;
+		n->attr = NULL;
+		n->ino = fs_ino(FS_K_VM, n->vm.id, FS_SUB_DISKS + 1 + (unsigned)idx);
+		return 0;
+	}
+	return count < 0 ? count : -ENOENT;
+}
+
 int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
 {
 	enum fs_kind kind = fs_ino_kind(ino);
@@ -181,6 +199,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 		out->what = FS_W_VM;
 		if (sub == 0)
 			return 0;
+		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_VM_MAX_DISKS)
+			return vm_disk(ctx, out, (int)(sub - FS_SUB_DISKS - 1));
 		const struct fs_attr *va = sub <= fs_vm_attr_count ? &fs_vm_attrs[sub - 1]
 		                                                   : attr_by_sub(fs_vm_attrs, fs_vm_attr_count, sub);
 		if (!va || (sub <= fs_vm_attr_count && va->sub))
@@ -315,7 +335,11 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			int idx = model_device_index(name);
 			return idx < 0 ? -ENOENT : image_disk(ctx, out, idx);
 		}
-		return -ENOENT; /* copies/, shares/, instance disks: later issues */
+		if (fs_ino_kind(parent->ino) == FS_K_VM && parent->attr->sub == FS_SUB_DISKS) {
+			int idx = model_device_index(name);
+			return idx < 0 || idx >= MODEL_VM_MAX_DISKS ? -ENOENT : vm_disk(ctx, out, idx);
+		}
+		return -ENOENT; /* copies/, shares/: later issues */
 	default:
 		return -ENOTDIR;
 	}
@@ -402,7 +426,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 	case FS_W_SNAP:
 	case FS_W_VM: {
 		bool own = n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO;
-		bool mk = n->what == FS_W_SUBDIR && own && n->attr->sub != FS_SUB_DISKS;
+		bool mk = n->what == FS_W_SUBDIR && ((own && n->attr->sub != FS_SUB_DISKS) || fs_ino_kind(n->ino) == FS_K_VM);
 		st->st_mode = S_IFDIR | (mk ? 0755 : 0555);
 		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 3 : 1) : n->what == FS_W_VM ? 3 : 2;
 		if (mk)
@@ -414,7 +438,8 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 			mtime = n->snap.created * NS;
 			ctime = n->snap.ctime_ns;
 		} else {
-			mtime = n->vm.created * NS;
+			/* disks/ changes with attach, detach and rebuild */
+			mtime = n->what == FS_W_SUBDIR && n->vm.dir_mtime_ns ? n->vm.dir_mtime_ns : n->vm.created * NS;
 			ctime = n->vm.ctime_ns;
 		}
 		break;
@@ -441,6 +466,16 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		break;
 	case FS_W_DISK: {
 		struct model_blob b;
+		if (fs_node_is_vm_disk(n)) {
+			uint64_t size, stored;
+			if ((rc = fs_disk_stat(ctx, n, &size, &stored, &mtime)) < 0)
+				return rc;
+			st->st_mode = S_IFREG | 0644;
+			st->st_nlink = 1;
+			st->st_size = (off_t)size;
+			st->st_blocks = (blkcnt_t)((stored + 511) / 512);
+			break;
+		}
 		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
 			return rc;
 		st->st_mode = S_IFREG | (fs_node_blob_access(n) < 0 ? 0000 : 0444);
@@ -472,6 +507,10 @@ double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 	case FS_W_QUOTA:
 	case FS_W_CSV:
 		return 0;
+	case FS_W_DISK:
+		/* An instance's disk changes under writers of other mounts, which
+		 * log a change only when they close it. */
+		return fs_node_is_vm_disk(n) ? 0 : ctx->timeout;
 	default:
 		return ctx->timeout;
 	}
@@ -620,6 +659,17 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 				if ((rc = emit(arg, devs[i].name, &work, (off_t)devs[i].index + 3)) != 0)
 					break;
 			}
+		} else if (fs_ino_kind(dir->ino) == FS_K_VM && dir->attr->sub == FS_SUB_DISKS) {
+			struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+			int count = model_instance_disks(ctx->m, dir->vm.id, disks);
+			for (int i = 0; i < count; i++) {
+				if ((off_t)disks[i].index + 3 <= off)
+					continue;
+				if (vm_disk(ctx, &work, disks[i].index) < 0)
+					continue;
+				if ((rc = emit(arg, disks[i].name, &work, (off_t)disks[i].index + 3)) != 0)
+					break;
+			}
 		}
 		break;
 	default:
@@ -661,7 +711,11 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 		         n->attr ? n->attr->name : "");
 		return;
 	case FS_K_VM:
-		snprintf(out, cap, "/regions/%s/instances/%s%s%s", region, n->vm.name, file ? "/" : "", file ? file : "");
+		if (n->what == FS_W_DISK)
+			snprintf(out, cap, "/regions/%s/instances/%s/disks/%s", region, n->vm.name, n->vmdisk.name);
+		else
+			snprintf(out, cap, "/regions/%s/instances/%s%s%s", region, n->vm.name, file ? "/" : "",
+			         file ? file : "");
 		return;
 	default:
 		snprintf(out, cap, "%s", n->ino == FS_INO_ROOT ? "/" : "/regions");

@@ -77,6 +77,36 @@ static void changed(struct fs_ctx *ctx, const struct model_image *img)
 	fs_invalidate(ctx, &c, false);
 }
 
+/* The same for whatever object node n belongs to. */
+static void node_changed(struct fs_ctx *ctx, const struct fs_node *n)
+{
+	struct model_change c = {0};
+	switch (fs_ino_kind(n->ino)) {
+	case FS_K_IMAGE:
+		changed(ctx, &n->img);
+		return;
+	case FS_K_SNAP:
+		c = (struct model_change){0, MODEL_CHANGE_SNAPSHOT, n->snap.id, n->snap.region_id, 0, ""};
+		break;
+	case FS_K_VM:
+		c = (struct model_change){0, MODEL_CHANGE_INSTANCE, n->vm.id, n->vm.region_id, 0, ""};
+		break;
+	default:
+		return;
+	}
+	fs_invalidate(ctx, &c, false);
+}
+
+/* Why a file of n cannot be written now. */
+static const char *readonly_why(const struct fs_node *n)
+{
+	if (n->attr && (n->attr->flags & FS_ATTR_LATER))
+		return "this operation is not supported by this version of imgfs";
+	if (n->attr && n->attr->store && n->attr->readonly_why)
+		return n->attr->readonly_why;
+	return "this file cannot be written";
+}
+
 /* ---- entries and attributes ---------------------------------------------- */
 
 static int fill_entry(struct fs_ctx *ctx, const struct fs_node *n, struct fuse_entry_param *e)
@@ -135,6 +165,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, fs_node_timeout(req_ctx(req), &n));
 }
 
+static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size);
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = req_ctx(req);
@@ -150,7 +182,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       "modes and owners are the service's own");
 		return;
 	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
+	if ((to_set & FUSE_SET_ATTR_SIZE) && fs_node_is_vm_disk(&n)) {
+		if ((rc = resize_disk(req, &n, (uint64_t)attr->st_size)) < 0)
+			return; /* refused */
+	} else if (to_set & FUSE_SET_ATTR_SIZE) {
 		/* O_TRUNC and truncate(0) before a write replace nothing yet:
 		 * the write that follows replaces the whole value. */
 		if (n.what != FS_W_ATTR || !fs_attr_is_writable(&n)) {
@@ -167,6 +202,26 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, fs_node_timeout(ctx, &n));
+}
+
+/* truncate(2) of an instance's disk resizes it: through the open handle
+ * (ftruncate) or a short-lived one.  Replies itself on failure. */
+static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct fs_disk *d = NULL;
+	int rc;
+	if (model_instance_busy(ctx->m, n->vm.id)) {
+		refuse(req, "truncate", n, NULL, -EBUSY, "a capture is reading the instance's disks");
+		return -EBUSY;
+	}
+	if ((rc = fs_disk_open(ctx, n, true, &d)) == 0) {
+		rc = fs_disk_truncate(d, size);
+		fs_disk_close(ctx, d, true);
+	}
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	return rc;
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -278,29 +333,30 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (p.what != FS_W_CLASS || (p.cls != FS_CLASS_PRIVATE && p.cls != FS_CLASS_ISO)) {
-		refuse(req, "mkdir", &p, name, -EPERM,
-		       p.what == FS_W_CLASS && p.cls == FS_CLASS_INSTANCES
-		               ? "instances are not supported by this version of imgfs"
-		               : "nothing can be created here");
+	bool vm = p.what == FS_W_CLASS && p.cls == FS_CLASS_INSTANCES;
+	if (p.what != FS_W_CLASS || (p.cls != FS_CLASS_PRIVATE && p.cls != FS_CLASS_ISO && !vm)) {
+		refuse(req, "mkdir", &p, name, -EPERM, "nothing can be created here");
 		return;
 	}
 	if (!p.caller.account_id) {
 		refuse(req, "mkdir", &p, name, -EACCES, "the caller has no account");
 		return;
 	}
-	rc = model_image_create(ctx->m, p.region.id, p.caller.account_id,
-	                        p.cls == FS_CLASS_ISO ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE, name, &id, &err);
+	if (vm)
+		rc = model_instance_create(ctx->m, p.region.id, p.caller.account_id, name, &id, &err);
+	else
+		rc = model_image_create(ctx->m, p.region.id, p.caller.account_id,
+		                        p.cls == FS_CLASS_ISO ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE, name, &id, &err);
 	if (rc < 0) {
 		refuse(req, "mkdir", &p, name, rc, err.msg);
 		return;
 	}
-	if ((rc = fs_node_resolve(ctx, &p.caller, fs_ino(FS_K_IMAGE, id, 0), &n)) < 0 ||
+	if ((rc = fs_node_resolve(ctx, &p.caller, fs_ino(vm ? FS_K_VM : FS_K_IMAGE, id, 0), &n)) < 0 ||
 	    (rc = fill_entry(ctx, &n, &e)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	changed(ctx, &n.img);
+	node_changed(ctx, &n);
 	fuse_reply_entry(req, &e);
 }
 
@@ -314,15 +370,21 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (n.what != FS_W_IMAGE || (n.view != FS_VIEW_PRIVATE && n.view != FS_VIEW_ISO)) {
-		refuse(req, "rmdir", &n, NULL, -EPERM, "this directory cannot be removed");
-		return;
-	}
-	if ((rc = model_image_remove(ctx->m, n.img.id, &err)) < 0) {
+	if (n.what == FS_W_VM)
+		rc = model_instance_remove(ctx->m, n.vm.id, &err);
+	else if (n.what == FS_W_SNAP)
+		rc = model_snapshot_remove(ctx->m, n.snap.id, &err);
+	else if (n.what == FS_W_IMAGE && n.view == FS_VIEW_RECYCLE)
+		rc = model_image_destroy(ctx->m, n.img.id, &err);
+	else if (n.what == FS_W_IMAGE && (n.view == FS_VIEW_PRIVATE || n.view == FS_VIEW_ISO))
+		rc = model_image_remove(ctx->m, n.img.id, &err);
+	else
+		rc = model_fail(&err, -EPERM, "this directory cannot be removed");
+	if (rc < 0) {
 		refuse(req, "rmdir", &n, NULL, rc, err.msg);
 		return;
 	}
-	changed(ctx, &n.img);
+	node_changed(ctx, &n);
 	fuse_reply_err(req, 0);
 }
 
@@ -342,13 +404,23 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		refuse(req, "rename", &n, NULL, -EINVAL, "images cannot be exchanged");
 		return;
 	}
-	/* Only a rename inside one private/ or iso/ directory exists (§6.1);
-	 * every other is EPERM, never EXDEV (which would make mv copy). */
-	if (n.what != FS_W_IMAGE || parent != newparent || (n.view != FS_VIEW_PRIVATE && n.view != FS_VIEW_ISO)) {
-		refuse(req, "rename", &n, NULL, -EPERM, "only images in private/ and iso/ can be renamed, in place");
+	/* A rename inside one private/ or iso/ directory, and a restore from
+	 * recycle-bin/ to private/ of the same region, exist (§6.1); every
+	 * other is EPERM, never EXDEV (which would make mv copy). */
+	bool restore = n.what == FS_W_IMAGE && n.view == FS_VIEW_RECYCLE && np.what == FS_W_CLASS &&
+	               np.cls == FS_CLASS_PRIVATE && np.region.id == n.region.id;
+	if (!restore && (n.what != FS_W_IMAGE || parent != newparent ||
+	                 (n.view != FS_VIEW_PRIVATE && n.view != FS_VIEW_ISO))) {
+		refuse(req, "rename", &n, NULL, -EPERM,
+		       "only images in private/ and iso/ can be renamed, in place, and restored from "
+		       "recycle-bin/ to private/");
 		return;
 	}
-	if ((rc = model_image_rename(ctx->m, n.img.id, newname, &err)) < 0) {
+	if (restore)
+		rc = model_image_restore(ctx->m, n.img.id, newname, &err);
+	else
+		rc = model_image_rename(ctx->m, n.img.id, newname, &err);
+	if (rc < 0) {
 		refuse(req, "rename", &n, NULL, rc, err.msg);
 		return;
 	}
@@ -370,12 +442,24 @@ static void eperm_at(fuse_req_t req, fuse_ino_t parent, const char *name, const 
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct fs_ctx *ctx = req_ctx(req);
+	struct model_err err = {0};
 	struct fs_node p, n;
 	int rc;
-	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(req_ctx(req), &p, name, &n)) < 0)
+	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(ctx, &p, name, &n)) < 0) {
 		fuse_reply_err(req, -rc);
-	else
+		return;
+	}
+	if (!fs_node_is_vm_disk(&n)) {
 		refuse(req, "unlink", &n, NULL, -EPERM, "files here are removed with their directory");
+		return;
+	}
+	if ((rc = model_instance_disk_detach(ctx->m, n.vm.id, n.vmdisk.index, &err)) < 0) {
+		refuse(req, "unlink", &n, NULL, rc, err.msg);
+		return;
+	}
+	node_changed(ctx, &n);
+	fuse_reply_err(req, 0);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -393,9 +477,45 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	eperm_at(req, newparent, newname, "link");
 }
 
+struct fh;
+static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_info *fi, struct fh **out);
+static void fh_free(struct fh *h);
+
+/* Creating disks/<dev> of an instance attaches a blank data disk (§2.4). */
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
-	eperm_at(req, parent, name, "create");
+	struct fs_ctx *ctx = req_ctx(req);
+	struct model_err err = {0};
+	struct fuse_entry_param e;
+	struct fs_node p, n;
+	struct fh *h = NULL;
+	int rc;
+	if ((rc = resolve(req, parent, &p)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (p.what != FS_W_SUBDIR || fs_ino_kind(p.ino) != FS_K_VM) {
+		refuse(req, "create", &p, name, -EPERM, "files here are made by the service");
+		return;
+	}
+	int idx = model_device_index(name);
+	if (idx < 0 || idx >= MODEL_VM_MAX_DISKS) {
+		refuse(req, "create", &p, name, -EINVAL, "an instance's disks are named vda .. vdz");
+		return;
+	}
+	if ((rc = model_instance_disk_attach(ctx->m, p.vm.id, idx, &err)) < 0) {
+		refuse(req, "create", &p, name, rc, err.msg);
+		return;
+	}
+	node_changed(ctx, &p);
+	if ((rc = fs_node_lookup(ctx, &p, name, &n)) < 0 || (rc = fill_entry(ctx, &n, &e)) < 0 ||
+	    (rc = do_open(req, &n, fi, &h)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		fh_free(h);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -405,19 +525,24 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- files --------------------------------------------------------------- */
 
-enum fh_kind { FH_TEXT = 1, FH_BLOB };
+enum fh_kind { FH_TEXT = 1, FH_BLOB, FH_DISK };
 struct fh {
 	enum fh_kind kind;
 	struct fs_buf text;   /* FH_TEXT: content taken at open */
 	struct fs_buf value;  /* FH_TEXT: what this handle has written since offset 0 */
 	blob_manifest *man;   /* FH_BLOB: pinned at open */
 	blob_store *store;
+	struct fs_disk *disk; /* FH_DISK: an instance's disk */
+	struct fs_ctx *ctx;
+	bool write;           /* FH_DISK: opened for writing */
 };
 
 static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	if (h->disk)
+		fs_disk_close(h->ctx, h->disk, h->write);
 	blob_manifest_free(h->man);
 	fs_buf_release(&h->text);
 	fs_buf_release(&h->value);
@@ -444,7 +569,22 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		return -EISDIR;
 	if (!(h = calloc(1, sizeof(*h))))
 		return -ENOMEM;
-	if (n->what == FS_W_DISK) {
+	h->ctx = ctx;
+	if (fs_node_is_vm_disk(n)) {
+		/* An instance's disk: readable and writable, never cached across
+		 * opens (another mount or a rebuild may have changed it). */
+		h->kind = FH_DISK;
+		if (wr && model_instance_busy(ctx->m, n->vm.id)) {
+			rc = -EBUSY;
+			goto fail;
+		}
+		if ((rc = fs_disk_open(ctx, n, wr, &h->disk)) < 0)
+			goto fail;
+		h->write = wr;
+		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
+			goto fail;
+		fi->keep_cache = 0;
+	} else if (n->what == FS_W_DISK) {
 		struct model_blob b;
 		h->kind = FH_BLOB;
 		if (wr) {
@@ -488,11 +628,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if ((rc = do_open(req, &n, fi, &h)) < 0) {
-		const char *why = rc == -EACCES ? "this image's disks are only for creating instances"
-		                  : n.attr && (n.attr->flags & FS_ATTR_LATER)
-		                          ? "this operation is not supported by this version of imgfs"
-		                          : rc == -EPERM ? "this file cannot be written" : NULL;
-		if (rc == -EACCES || rc == -EPERM)
+		const char *why = rc == -EACCES  ? "this image's disks are only for creating instances"
+		                  : rc == -EBUSY ? "a capture is reading the instance's disks"
+		                                 : readonly_why(&n);
+		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY)
 			refuse(req, "open", &n, NULL, rc, why);
 		else
 			fuse_reply_err(req, -rc);
@@ -525,7 +664,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		free(copy);
 		return;
 	}
-	if ((uint64_t)off >= h->man->size) {
+	if (h->kind == FH_BLOB && (uint64_t)off >= h->man->size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
@@ -534,7 +673,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
+	ssize_t n = h->kind == FH_DISK ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
+	                               : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
 	if (n < 0) {
 		struct fs_node node;
 		if (resolve(req, ino, &node) == 0) {
@@ -604,12 +744,21 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	const char *why = NULL;
 	char *value = NULL;
 	int rc;
+	if (h->kind == FH_DISK) {
+		/* An instance's disk: straight into its overlay, no lookup. */
+		ssize_t done = h->write ? fs_disk_pwrite(h->disk, buf, size, (uint64_t)off) : -EBADF;
+		if (done < 0)
+			fuse_reply_err(req, (int)-done);
+		else
+			fuse_reply_write(req, (size_t)done);
+		return;
+	}
 	if ((rc = resolve(req, ino, &n)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (h->kind != FH_TEXT || !fs_attr_is_writable(&n)) {
-		refuse(req, "write", &n, NULL, -EPERM, "this file cannot be written");
+		refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
 		return;
 	}
 	bool multiline = n.attr->flags & FS_ATTR_MULTILINE;
@@ -626,8 +775,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		refuse(req, "write", &n, NULL, rc, err.msg);
 		return;
 	}
-	if (fs_ino_kind(ino) == FS_K_IMAGE)
-		changed(ctx, &n.img);
+	node_changed(ctx, &n);
 	fuse_reply_write(req, size);
 }
 
@@ -638,7 +786,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0); /* every accepted write is already committed */
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	/* Every accepted write of a generated file is already committed. */
+	int rc = h->kind == FH_DISK ? fs_disk_fsync(h->disk) : 0;
+	fuse_reply_err(req, -rc);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -661,6 +812,8 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 	}
 	if (h->kind == FH_BLOB) {
 		r = blob_manifest_seek(h->man, (uint64_t)off, whence);
+	} else if (h->kind == FH_DISK) {
+		r = fs_disk_seek(h->disk, (uint64_t)off, whence);
 	} else {
 		/* A generated file is all data. */
 		r = (size_t)off >= h->text.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text.len;

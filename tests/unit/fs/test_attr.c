@@ -774,13 +774,16 @@ static void test_writable(void **state)
 	 * imports, conversion) are read-only now, even while queued: their
 	 * mode must not promise a write that is refused. */
 	static const char *const later[] = {"os-type", "platform", "version", "arch", "boot-mode",
-	                                    "features", "source", "convert", "cancel"};
+	                                    "features", "convert", "cancel"};
 	for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
 		snprintf(path, sizeof path, "/regions/cn-north-1/private/mine/%s", later[i]);
 		if (writable(a, &a->alice, path))
 			fail_msg("%s is writable", path);
 	}
+	/* source takes a capture while the image is queued, and only then. */
+	assert_true(writable(a, &a->alice, "/regions/cn-north-1/private/mine/source"));
 	ut_force_status(a->fx, mine, MODEL_IMG_AVAILABLE);
+	assert_false(writable(a, &a->alice, "/regions/cn-north-1/private/mine/source"));
 	/* description and tags at any status. */
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/private/mine/description"));
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/private/mine/tags"));

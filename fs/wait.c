@@ -1,0 +1,415 @@
+/*
+ * wait.c — `imgfs wait [--timeout SECONDS] [-q] PATH...` (SPEC §1): waits
+ * until every image, snapshot or copy named leaves its transitional status.
+ *
+ * Who calls it: main.c, when argv[1] is "wait"; users and scripts, on a
+ * mounted tree.  It knows nothing of the model: it reads the directories'
+ * files through the file system, the way any script would — `status`,
+ * `progress`, `task` and `error` — every POLL_MS, each read a fresh open
+ * (a generated file's content is taken at open).
+ *
+ * A PATH is a directory with a `status` file holding an image's or a
+ * snapshot's status (an image directory, snapshots/<id>/, copies/<region>/);
+ * anything else is a usage error (exit 2) before any waiting.  Statuses
+ * uploading, pending, replicating (images) and creating (snapshots) are
+ * transitional and waited for; every other one is final.  A queued image
+ * has nothing running, so waiting for it would never end: it is reported
+ * at once ("queued: nothing to wait for").
+ *
+ * Output goes to stderr.  On a terminal: one line per PATH, redrawn in
+ * place, "<path>  [#########.........]  45%  123.4 MiB/s  ETA 0:12" (rate
+ * and ETA from the task file, else from how fast bytes-done grows).
+ * Otherwise a plain line whenever a PATH's status or the tens digit of its
+ * progress changes.  -q draws neither.  At the end, one line per PATH that
+ * is not available: "<path>: <status>: <reason>".  Exit status: 0 when all
+ * are available, 1 otherwise (also on --timeout), 2 for usage errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define POLL_MS 200
+#define BAR_WIDTH 20
+#define PATH_COLUMN 40 /* the widest path column; longer paths push the bar */
+
+struct waited {
+	const char *path;
+	char status[32];
+	int progress;         /* -1: the directory has no progress file */
+	bool done;            /* its status is final (or unreadable) */
+	int read_err;         /* the status could not be read any more: -errno */
+	char error[512];      /* the error file, once done */
+	/* From the task file (zero when absent). */
+	char task_state[16];
+	int position;
+	uint64_t bytes_done, bytes_total;
+	double rate, eta;
+	/* Our own rate estimate from bytes-done over time. */
+	double first_t;
+	uint64_t first_bytes;
+	bool have_first;
+	/* Plain lines: what was printed last. */
+	char shown_status[32];
+	int shown_tens;
+};
+
+static const char *const final_statuses[] = {"queued", "available", "error", "deleted"};
+static const char *const transitional_statuses[] = {"uploading", "pending", "replicating", "creating"};
+
+static bool in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_transitional(const char *s)
+{
+	return in_list(s, transitional_statuses, sizeof(transitional_statuses) / sizeof(transitional_statuses[0]));
+}
+
+static bool is_status(const char *s)
+{
+	return is_transitional(s) || in_list(s, final_statuses, sizeof(final_statuses) / sizeof(final_statuses[0]));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads dir/name (at most cap - 1 bytes) into buf without its trailing
+ * newline; the length or -errno. */
+static int read_file(const char *dir, const char *name, char *buf, size_t cap)
+{
+	char path[PATH_MAX];
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			n = -errno;
+			close(fd);
+			return (int)n;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	while (len > 0 && buf[len - 1] == '\n')
+		len--;
+	buf[len] = '\0';
+	return (int)len;
+}
+
+/* The task file's "key value" lines into w (absent keys stay zero). */
+static void parse_task(struct waited *w, char *text)
+{
+	char *save = NULL;
+	w->task_state[0] = '\0';
+	w->position = 0;
+	w->bytes_done = w->bytes_total = 0;
+	w->rate = w->eta = 0;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(line, ' ');
+		if (!v)
+			continue;
+		*v++ = '\0';
+		if (strcmp(line, "state") == 0)
+			snprintf(w->task_state, sizeof(w->task_state), "%s", v);
+		else if (strcmp(line, "position") == 0)
+			w->position = atoi(v);
+		else if (strcmp(line, "bytes-done") == 0)
+			w->bytes_done = strtoull(v, NULL, 10);
+		else if (strcmp(line, "bytes-total") == 0)
+			w->bytes_total = strtoull(v, NULL, 10);
+		else if (strcmp(line, "rate") == 0)
+			w->rate = strtod(v, NULL);
+		else if (strcmp(line, "eta") == 0)
+			w->eta = strtod(v, NULL);
+	}
+}
+
+/* One look at a path. */
+static void poll_one(struct waited *w)
+{
+	char buf[4096];
+	int rc;
+
+	if ((rc = read_file(w->path, "status", w->status, sizeof(w->status))) < 0) {
+		w->read_err = rc;
+		w->done = true;
+		return;
+	}
+	w->progress = read_file(w->path, "progress", buf, sizeof(buf)) >= 0 ? atoi(buf) : -1;
+	if (read_file(w->path, "task", buf, sizeof(buf)) >= 0)
+		parse_task(w, buf);
+	else
+		parse_task(w, (char[]){""});
+	if (w->bytes_done > 0 && !w->have_first) {
+		w->first_t = now_s();
+		w->first_bytes = w->bytes_done;
+		w->have_first = true;
+	}
+	if (!is_transitional(w->status)) {
+		w->done = true;
+		if (read_file(w->path, "error", w->error, sizeof(w->error)) < 0)
+			w->error[0] = '\0';
+	}
+}
+
+/* Bytes per second: the task's own figure, else ours. */
+static double rate_of(const struct waited *w)
+{
+	double dt;
+	if (w->rate > 0)
+		return w->rate;
+	if (!w->have_first || (dt = now_s() - w->first_t) < 1.0 || w->bytes_done <= w->first_bytes)
+		return 0;
+	return (double)(w->bytes_done - w->first_bytes) / dt;
+}
+
+static double eta_of(const struct waited *w, double rate)
+{
+	if (w->eta > 0)
+		return w->eta;
+	if (rate <= 0 || w->bytes_total <= w->bytes_done)
+		return -1;
+	return (double)(w->bytes_total - w->bytes_done) / rate;
+}
+
+static void fmt_rate(char *out, size_t cap, double r)
+{
+	static const char *const units[] = {"B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"};
+	int u = 0;
+	while (r >= 1024 && u < 4) {
+		r /= 1024;
+		u++;
+	}
+	snprintf(out, cap, "%.1f %s", r, units[u]);
+}
+
+static void fmt_eta(char *out, size_t cap, double s)
+{
+	long t = (long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(out, cap, "ETA %ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(out, cap, "ETA %ld:%02ld", t / 60, t % 60);
+}
+
+/* The terminal line of one path (without newline). */
+static void bar_line(const struct waited *w, int width, char *out, size_t cap)
+{
+	char bar[BAR_WIDTH + 1], rate[32] = "", eta[32] = "";
+	int len;
+
+	len = snprintf(out, cap, "%-*s  ", width, w->path);
+	if (len < 0 || (size_t)len >= cap)
+		return;
+	out += len;
+	cap -= (size_t)len;
+	if (w->read_err) {
+		snprintf(out, cap, "%s", strerror(-w->read_err));
+		return;
+	}
+	if (w->done || w->progress < 0) {
+		snprintf(out, cap, "%s", w->status);
+		return;
+	}
+	int fill = w->progress * BAR_WIDTH / 100;
+	for (int i = 0; i < BAR_WIDTH; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[BAR_WIDTH] = '\0';
+	if (strcmp(w->task_state, "queued") == 0) {
+		snprintf(out, cap, "[%s] %3d%%  %s: queued (position %d)", bar, w->progress, w->status, w->position);
+		return;
+	}
+	double r = rate_of(w), e = eta_of(w, r);
+	if (r > 0)
+		fmt_rate(rate, sizeof(rate), r);
+	if (e >= 0)
+		fmt_eta(eta, sizeof(eta), e);
+	snprintf(out, cap, "[%s] %3d%%  %s  %s", bar, w->progress, rate, eta);
+}
+
+/* Redraws every line in place (the cursor sits below the block). */
+static void draw_bars(struct waited *ws, int n, bool first)
+{
+	char line[1024];
+	int width = 0;
+	for (int i = 0; i < n; i++) {
+		int l = (int)strlen(ws[i].path);
+		if (l > width)
+			width = l;
+	}
+	if (width > PATH_COLUMN)
+		width = PATH_COLUMN;
+	if (!first)
+		fprintf(stderr, "\033[%dA", n);
+	for (int i = 0; i < n; i++) {
+		bar_line(&ws[i], width, line, sizeof(line));
+		fprintf(stderr, "\r\033[K%s\n", line);
+	}
+	fflush(stderr);
+}
+
+/* A plain line when the status or the progress's tens digit changed. */
+static void draw_plain(struct waited *w)
+{
+	int tens = w->progress < 0 ? -1 : w->progress / 10;
+	if (w->read_err || (strcmp(w->status, w->shown_status) == 0 && tens == w->shown_tens))
+		return;
+	if (w->progress >= 0 && !w->done)
+		fprintf(stderr, "%s: %s %d%%\n", w->path, w->status, w->progress);
+	else
+		fprintf(stderr, "%s: %s\n", w->path, w->status);
+	snprintf(w->shown_status, sizeof(w->shown_status), "%s", w->status);
+	w->shown_tens = tens;
+}
+
+/* The final word on one path; true when it is available. */
+static bool report(const struct waited *w, bool timed_out)
+{
+	if (w->read_err) {
+		fprintf(stderr, "%s: cannot read its status: %s\n", w->path, strerror(-w->read_err));
+		return false;
+	}
+	if (strcmp(w->status, "available") == 0)
+		return true;
+	if (!w->done && timed_out)
+		fprintf(stderr, "%s: %s: timed out\n", w->path, w->status);
+	else if (strcmp(w->status, "queued") == 0)
+		fprintf(stderr, "%s: queued: nothing to wait for\n", w->path);
+	else if (w->error[0])
+		fprintf(stderr, "%s: %s: %s\n", w->path, w->status, w->error);
+	else
+		fprintf(stderr, "%s: %s\n", w->path, w->status);
+	return false;
+}
+
+static void wait_usage(FILE *f)
+{
+	fprintf(f, "usage: imgfs wait [--timeout SECONDS] [-q] PATH...\n"
+	           "  Waits until each image, snapshot or copy directory named (in a mounted\n"
+	           "  imgfs tree) leaves its transitional status.\n"
+	           "  --timeout SECONDS  give up after that long (exit status 1)\n"
+	           "  -q                 no progress output, only the final reasons\n"
+	           "  Exit status: 0 all available, 1 otherwise, 2 usage errors.\n");
+}
+
+/* Options into *timeout (-1: none) and *quiet; PATHs gathered at the front
+ * of argv.  The number of PATHs, or -1 after a usage error. */
+static int parse_args(int argc, char **argv, double *timeout, bool *quiet)
+{
+	int npaths = 0;
+	bool opts = true;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		if (opts && strcmp(a, "--") == 0) {
+			opts = false;
+		} else if (opts && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+			wait_usage(stdout);
+			exit(0);
+		} else if (opts && strcmp(a, "-q") == 0) {
+			*quiet = true;
+		} else if (opts && (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0)) {
+			char *end;
+			v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!v || !*v || (*timeout = strtod(v, &end), *end) || !(*timeout >= 0)) {
+				fprintf(stderr, "imgfs wait: --timeout takes a number of seconds\n");
+				return -1;
+			}
+		} else if (opts && a[0] == '-' && a[1]) {
+			fprintf(stderr, "imgfs wait: unknown option %s\n", a);
+			return -1;
+		} else {
+			argv[npaths++] = argv[i];
+		}
+	}
+	if (npaths == 0) {
+		wait_usage(stderr);
+		return -1;
+	}
+	return npaths;
+}
+
+/* Whether path is a directory whose status we can wait for (exit 2 if not). */
+static bool check_path(const char *path)
+{
+	char buf[64];
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "imgfs wait: %s: %s\n", path, strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode) || read_file(path, "status", buf, sizeof(buf)) < 0 || !is_status(buf)) {
+		fprintf(stderr, "imgfs wait: %s: not an image, snapshot or copy directory of an imgfs mount\n", path);
+		return false;
+	}
+	return true;
+}
+
+int fs_wait_main(int argc, char **argv)
+{
+	struct timespec pause = {0, POLL_MS * 1000000L};
+	double timeout = -1, start = now_s();
+	struct waited *ws;
+	bool quiet = false, bars, timed_out = false, all = true;
+	int n;
+
+	if ((n = parse_args(argc, argv, &timeout, &quiet)) < 0)
+		return 2;
+	for (int i = 0; i < n; i++)
+		if (!check_path(argv[i]))
+			return 2;
+	if (!(ws = calloc((size_t)n, sizeof(*ws)))) {
+		fprintf(stderr, "imgfs wait: out of memory\n");
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		ws[i].path = argv[i];
+		ws[i].shown_tens = -2;
+	}
+	bars = !quiet && isatty(STDERR_FILENO);
+	for (bool first = true;; first = false) {
+		bool pending = false;
+		for (int i = 0; i < n; i++) {
+			if (!ws[i].done)
+				poll_one(&ws[i]);
+			if (!quiet && !bars)
+				draw_plain(&ws[i]);
+			pending |= !ws[i].done;
+		}
+		if (bars)
+			draw_bars(ws, n, first);
+		if (!pending)
+			break;
+		if (timeout >= 0 && now_s() - start >= timeout) {
+			timed_out = true;
+			break;
+		}
+		nanosleep(&pause, NULL);
+	}
+	for (int i = 0; i < n; i++)
+		all &= report(&ws[i], timed_out);
+	free(ws);
+	return all ? 0 : 1;
+}
