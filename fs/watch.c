@@ -92,6 +92,15 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 		if (names && c->name[0])
 			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES), c->name,
 			                                 strlen(c->name));
+		if (names) {
+			/* A detached disk's name: the change does not say which. */
+			fuse_ino_t disks = fs_ino(FS_K_VM, c->obj, FS_SUB_DISKS);
+			char dev[4] = "vdX";
+			for (char d = 'b'; d <= 'z'; d++) {
+				dev[2] = d;
+				fuse_lowlevel_notify_inval_entry(ctx->se, disks, dev, 3);
+			}
+		}
 		break;
 	case MODEL_CHANGE_QUOTA:
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
