@@ -362,8 +362,9 @@ struct model_vm_disk {
 };
 /* The instance's disks in index order; returns the count (<= 26). */
 int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_MAX_DISKS]);
-/* Creating disks/<dev> (vdb..vdz): a blank data disk of size 0 (stopped
- * instances; -EEXIST when attached; -EINVAL for vda or a bad name). */
+/* Creating disks/<dev> (vdb..vdz): a blank data disk of size 0, also while
+ * running (hot plug); -EEXIST when attached (vda always is), -EINVAL for a
+ * bad index, -EBUSY while a capture reads the instance. */
 int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_err *err);
 /* rm disks/<dev>: detaches and deletes a data disk (stopped instances
  * only, -EBUSY otherwise; vda -EPERM). */
