@@ -22,6 +22,7 @@ can pass control characters, invalid UTF-8 or Unicode names.
     pwrite PATH OFFSET DATA    (open O_WRONLY, pwrite DATA at OFFSET)
     setxattr PATH NAME VALUE   getxattr PATH NAME    removexattr PATH NAME
     mmapw PATH                 (mmap the file PROT_WRITE, MAP_SHARED)
+    ftruncate PATH LEN         (open O_WRONLY|O_CREAT, ftruncate: `truncate -s`)
 
 The first failing system call decides the result.  Exit status is 0 when the
 operation was carried out (whatever its errno), 2 on a usage error.
@@ -108,6 +109,19 @@ OPS = {
     "removexattr": (2, lambda a: os.removexattr(b(a[0]), b(a[1]))),
     "mmapw": (1, lambda a: do_mmapw(b(a[0]))),
 }
+
+
+# Added for the lifecycle tests: `truncate -s` creates a missing file
+# (attaching an instance's data disk) before it sets the size.
+def do_ftruncate(path, length):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, length)
+    finally:
+        os.close(fd)
+
+
+OPS["ftruncate"] = (2, lambda a: do_ftruncate(b(a[0]), int(a[1])))
 
 
 def main(argv):

@@ -259,3 +259,154 @@ smallest_public() {
 quota_line() {
     awk -v k="$2" '$1 == k { print $2, $3 }' "$1/quota"
 }
+
+# --- lifecycle helpers: instances, captures, the recycle bin ----------------
+
+# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds; returns 1
+# if it never did within SECONDS.
+wait_for() {
+    local n=$(($1 * 10)); shift
+    while ((n-- > 0)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# imgfs_wait PATH...: `imgfs wait` (SPEC §1), at most 300 s.
+imgfs_wait() { timeout 300 "$IMGFS" wait "$@"; }
+
+# status_of DIR: the content of DIR/status (an image, snapshot or instance).
+status_of() { cat "$1/status"; }
+
+# assert_logged OP PATH ERRNO: the daemon's log ($S/imgfs.log) has the
+# refusal line "<OP> <PATH below the mount>: <ERRNO> <reason>" (SPEC §9).
+# OP may list alternatives, "open|write", for a refusal that may come at
+# open() or at write().
+assert_logged() {
+    local ops=$1 rel=${2#"$M"} e=$3 op
+    local IFS='|'
+    for op in $ops; do
+        grep -F -- "imgfs: $op $rel: $e " "$S/imgfs.log" | grep -qE ": $e .+" && return 0
+    done
+    tail -n 10 "$S/imgfs.log" >&2
+    fail "no log line \"$ops $rel: $e <reason>\" in $S/imgfs.log"
+}
+
+# mtime_ns PATH: st_mtime in nanoseconds.
+mtime_ns() { python3 -c 'import os, sys; print(os.stat(sys.argv[1]).st_mtime_ns)' "$1"; }
+
+# write_random FILE OFFSET_MIB COUNT_MIB [REF]: writes COUNT_MIB MiB of
+# random data at OFFSET_MIB MiB into FILE with dd (conv=notrunc, as a user
+# would) and the same bytes at the same place into the local file REF.
+write_random() {
+    local file=$1 off=$2 count=$3 ref=${4:-}
+    head -c "$((count * 1048576))" /dev/urandom >"$T/write_random.buf"
+    dd if="$T/write_random.buf" of="$file" bs=1M seek="$off" conv=notrunc status=none ||
+        fail "dd of $count MiB at $off MiB into $file failed"
+    if [[ -n "$ref" ]]; then
+        dd if="$T/write_random.buf" of="$ref" bs=1M seek="$off" conv=notrunc status=none
+    fi
+    rm -f "$T/write_random.buf"
+}
+
+# Sparse comparisons: a 40 GiB disk holding a few MiB is compared by the
+# 1 MiB chunks either file reports as data (SEEK_DATA/SEEK_HOLE), so the
+# check reads about the stored bytes, not 40 GiB of holes.  A file whose
+# SEEK_HOLE hides data fails the comparison, as it would fool cp --sparse.
+_SPARSE_PY='
+import hashlib, os, sys
+CHUNK = 1 << 20
+def extents(fd, size):
+    off = 0
+    while off < size:
+        try:
+            d = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError:
+            return
+        h = os.lseek(fd, d, os.SEEK_HOLE)
+        yield d, h
+        off = max(h, d + 1)
+def chunks(fd, size):
+    out = set()
+    for d, h in extents(fd, size):
+        out.update(range(d // CHUNK, (h + CHUNK - 1) // CHUNK))
+    return out
+def digest(path):
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    h = hashlib.blake2b(str(size).encode())
+    for i in sorted(chunks(fd, size)):
+        b = os.pread(fd, CHUNK, i * CHUNK)
+        if b.count(0) != len(b):
+            h.update(b"%d:" % i + b)
+    os.close(fd)
+    return h.hexdigest()
+def compare(a, b):
+    fa, fb = os.open(a, os.O_RDONLY), os.open(b, os.O_RDONLY)
+    sa, sb = os.fstat(fa).st_size, os.fstat(fb).st_size
+    if sa != sb:
+        sys.exit("%s: size %d, %s: size %d" % (a, sa, b, sb))
+    both = chunks(fa, sa) | chunks(fb, sb)
+    for i in sorted(both):
+        if os.pread(fa, CHUNK, i * CHUNK) != os.pread(fb, CHUNK, i * CHUNK):
+            sys.exit("%s and %s differ in MiB %d" % (a, b, i))
+    print("    %d MiB of data compared" % len(both))
+def datamap(path):
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    for d, h in extents(fd, size):
+        if d % CHUNK or (h % CHUNK and h != size) or h <= d:
+            sys.exit("%s: data extent %d..%d is not made of whole chunks" % (path, d, h))
+        for i in range(d // CHUNK, (h + CHUNK - 1) // CHUNK):
+            print(i)
+    os.close(fd)
+if sys.argv[1] == "digest":
+    print(digest(sys.argv[2]))
+elif sys.argv[1] == "datamap":
+    datamap(sys.argv[2])
+else:
+    compare(sys.argv[2], sys.argv[3])
+'
+
+# sparse_cmp A B: same size and bytes (see above); fails the test if not.
+sparse_cmp() {
+    python3 -c "$_SPARSE_PY" cmp "$1" "$2" || fail "${3:-files differ}: $1 vs $2"
+}
+
+# sparse_digest FILE: a digest of the size and the bytes of FILE, read the
+# sparse way; equal digests mean equal contents.
+sparse_digest() { python3 -c "$_SPARSE_PY" digest "$1"; }
+
+# seek_datamap FILE: the 1 MiB chunk indexes of FILE's data, one a line, as
+# SEEK_DATA/SEEK_HOLE report them walking from 0 (a few calls per extent;
+# blob.py seekcheck probes every chunk, too slow for a 40 GiB disk).  Fails
+# when an extent is not made of whole chunks.
+seek_datamap() { python3 -c "$_SPARSE_PY" datamap "$1"; }
+
+# kill_imgfs MNT: kill -9 the daemon serving MNT, detach the dead mount
+# (lazily: a process may still hold it) and forget it.
+kill_imgfs() {
+    local mnt=$1 pid=${_MOUNT_PID[$1]:-} m kept=()
+    [[ -n "$pid" ]] || fail "no daemon pid known for $mnt"
+    kill -9 "$pid"
+    _wait_gone "$pid" 10 || fail "imgfs daemon $pid survived kill -9"
+    fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt"
+    for m in "${_MOUNTS[@]}"; do [[ "$m" == "$mnt" ]] || kept+=("$m"); done
+    _MOUNTS=("${kept[@]+"${kept[@]}"}")
+}
+
+# capture IMAGE_DIR VM [DEV...]: writes "instance VM DEV..." to the queued
+# image's source (SPEC §5.1) and waits until the image is available.
+capture() {
+    local img=$1; shift
+    echo "instance $*" >"$img/source" || fail "capture of $* into $img refused"
+    imgfs_wait "$img" >"$T/capture.out" 2>&1 || { cat "$T/capture.out" >&2; fail "imgfs wait $img"; }
+    assert_eq available "$(status_of "$img")" "status of $img after imgfs wait"
+}
+
+# devmap_ref IMAGE_DIR DEV: the reference column of DEV's device-mapping line.
+devmap_ref() { awk -F '\t' -v d="$2" '$1 == d { print $3 }' "$1/device-mapping"; }
+
+# entries DIR: the names in DIR, sorted bytewise, on one line.
+entries() { ls -1A "$1" | LC_ALL=C sort | paste -sd ' ' -; }
