@@ -34,7 +34,9 @@
  *   <dir>/wblobs/<name>.map      wblob header + one state byte per chunk
  *   <dir>/wblobs/<name>.data     wblob overlay, sparse, virtual size long
  *   Chunk placement: write to tmp/, fsync, link() into chunks/<xx>/ (link
- *   never replaces), unlink the temp name, fsync the directory.
+ *   never replaces), unlink the temp name, fsync the directory; batches do
+ *   each step for many chunks at once (backend_local.c: a name never
+ *   appears before its bytes are durable).
  *
  * Manifest encoding (stored by model/ in SQLite as an opaque BLOB)
  *   "IMGFSMF1"  8 bytes magic
@@ -86,8 +88,12 @@ int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
 
 /* ---- backends ------------------------------------------------------------ */
 
+/* Most chunks a backend batch holds between two commits (see blob_batch). */
+#define BLOB_BATCH_MAX 64
+
 /* A backend stores chunk bytes by id; it never hashes.  The local directory
  * backend is the first; others (object stores) implement the same table. */
+struct blob_backend_batch; /* the backend's own */
 struct blob_backend {
 	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
 	 * -ENOENT when absent. */
@@ -96,6 +102,24 @@ struct blob_backend {
 	 * newly stored, 0 when a chunk of that id was already there (then its
 	 * timestamp is refreshed so a concurrent gc keeps it). */
 	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+	/* Optional, all five or none (the store then puts chunk by chunk):
+	 * placing many chunks with few waits for the disk (blob_batch).  A
+	 * batch is used by one thread at a time.  batch_add is put (same
+	 * answers) except that a chunk it reports new is not stored yet;
+	 * batch_has is exists, refreshing a found chunk like put does;
+	 * batch_commit makes every chunk added since the last commit durable,
+	 * then visible under its id, then makes those names — and those of
+	 * the chunks batch_add or batch_has found — durable, and returns how
+	 * many it placed (one another writer placed meanwhile is not counted).
+	 * Ids added between two commits are distinct, at most BLOB_BATCH_MAX
+	 * (-E2BIG beyond).  A failed add leaves nothing of its chunk; a failed
+	 * commit may have placed some of its chunks, each whole and durable;
+	 * batch_free drops what was not committed (never visible). */
+	int (*batch_new)(struct blob_backend *be, struct blob_backend_batch **out);
+	int (*batch_has)(struct blob_backend_batch *b, const chunk_id *id);
+	int (*batch_add)(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len);
+	int (*batch_commit)(struct blob_backend_batch *b);
+	void (*batch_free)(struct blob_backend_batch *b);
 	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
 	int (*del)(struct blob_backend *be, const chunk_id *id);
 	/* Calls cb for every stored chunk with its modification time (unix
@@ -120,9 +144,31 @@ void blob_store_close(blob_store *s); /* accepts NULL */
 /* Keyed id of len bytes (len <= BLOB_CHUNK_SIZE). */
 void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, size_t len);
 
-/* Stores one chunk: all-zero data is not stored and gives the null id.
- * Returns 1 if new bytes were written, 0 if deduplicated or a hole. */
+/* Stores one chunk, durably before it returns: all-zero data is not stored
+ * and gives the null id.  Returns 1 if new bytes were written, 0 if
+ * deduplicated or a hole.  Many chunks: blob_batch, below. */
 int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t len);
+
+/* Storing many chunks with few waits for the disk (batch.c): what a seal
+ * or a whole-blob put uses.  blob_batch_add gives the chunk's id at once
+ * (null for all zeros) and returns 1 when the chunk is new — its bytes are
+ * on their way, written by the batch's own threads — or 0 for a hole, a
+ * chunk the store has (its mtime refreshed) or one this batch was given
+ * before.  A chunk is guaranteed stored (readable, and surviving a power
+ * cut) only once a later blob_batch_commit returned success: commit before
+ * anything durable (a manifest) names the ids.  commit returns the number
+ * of chunks the batch stored since it was made.  An error sticks: every
+ * later add and commit returns it (a failure of the batch's threads comes
+ * back from the next add or the commit); nothing the batch was given and
+ * did not commit becomes visible, and chunks a failed commit placed are
+ * whole and durable but named by no manifest (gc drops them after its
+ * grace).  blob_batch_free drops what was not committed.  A batch belongs
+ * to one thread. */
+typedef struct blob_batch blob_batch;
+int blob_batch_new(blob_batch **out, blob_store *s);
+int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len);
+int blob_batch_commit(blob_batch *b);
+void blob_batch_free(blob_batch *b); /* accepts NULL */
 
 /* Reads a chunk and verifies it against its id (-EIO on mismatch). */
 int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out);

@@ -31,6 +31,10 @@
 
 #define BLOB_CACHE_ENTRIES 32
 #define BLOB_CHUNK_MASK ((uint64_t)BLOB_CHUNK_SIZE - 1)
+/* Buffer address and length that O_DIRECT takes on every common device
+ * (the local backend writes such chunks with it; batch.c aligns its lane
+ * buffers so). */
+#define BLOB_DIO_ALIGN 4096
 /* Largest virtual size: chunk indexes are u32. */
 #define BLOB_MAX_SIZE ((uint64_t)UINT32_MAX << BLOB_CHUNK_SHIFT)
 
@@ -84,6 +88,10 @@ void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *w
 bool blob_backend_is_local(const struct blob_backend *be);
 /* Refreshes the chunk's mtime (copy_chunk found it already there). */
 int blob_local_touch(struct blob_backend *be, const chunk_id *id);
+/* Whether batches sync with one syncfs per step (true) or an fsync per
+ * file and directory (false); chosen by file system type at creation.
+ * Tests switch it to cover both. */
+void blob_local_set_whole_fs(struct blob_backend *be, bool on);
 /* Removes files in <dir>/tmp whose mtime is older than `before`. */
 int blob_local_clean_tmp(struct blob_backend *be, int64_t before, uint64_t *removed_out);
 /* A name for a new file in <dir>/tmp, unique among all processes and

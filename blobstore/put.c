@@ -6,13 +6,17 @@
  * (blob_store_put_buf).
  *
  * The blob is cut into aligned BLOB_CHUNK_SIZE chunks (the last may be
- * short); each is stored with blob_store_put_chunk, which turns all-zero
- * chunks into holes.  put_fd reads with read() from the descriptor's current
- * position, exactly size bytes, so it works on pipes; end of input before
- * size bytes is -EIO.  When the descriptor is a regular file it also asks
- * lseek(SEEK_DATA) where the next data is and skips whole hole chunks
- * without reading them, so publishing a 40 GiB sparse image holding 100 MiB
- * reads about 100 MiB.
+ * short); all go through one blob_batch (batch.c), which turns all-zero
+ * chunks into holes, writes the others while the next is read, and is
+ * committed — every chunk durable — before the manifest is returned (the
+ * caller commits it next).  After a failure nothing uncommitted is
+ * visible; committed chunks wait unreferenced for gc.
+ *
+ * put_fd reads with read() from the descriptor's current position, exactly
+ * size bytes, so it works on pipes; end of input before size bytes is -EIO.
+ * When the descriptor is a regular file it also asks lseek(SEEK_DATA) where
+ * the next data is and skips whole hole chunks without reading them, so
+ * publishing a 40 GiB sparse image holding 100 MiB reads about 100 MiB.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,13 +43,14 @@ static bool skip_hole(int fd, uint64_t pos, size_t len)
 int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 {
 	blob_manifest *m = NULL;
+	blob_batch *b = NULL;
 	uint8_t *buf = NULL;
 	struct stat st;
 	int64_t pos = -1; /* file position of a regular file, else -1 */
 	int rc;
 
-	if ((rc = blob_manifest_new(&m, size)) < 0)
-		return rc;
+	if ((rc = blob_manifest_new(&m, size)) < 0 || (rc = blob_batch_new(&b, s)) < 0)
+		goto out;
 	buf = malloc(BLOB_CHUNK_SIZE);
 	if (buf == NULL) {
 		rc = -ENOMEM;
@@ -82,14 +87,17 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 		}
 		if (pos >= 0)
 			pos += (int64_t)clen;
-		if ((rc = blob_store_put_chunk(s, &m->chunks[i], buf, clen)) < 0)
+		if ((rc = blob_batch_add(b, &m->chunks[i], buf, clen)) < 0)
 			goto out;
 	}
+	if ((rc = blob_batch_commit(b)) < 0)
+		goto out;
 	blob_manifest_update_stored(m);
 	*out = m;
 	m = NULL;
 	rc = 0;
 out:
+	blob_batch_free(b);
 	free(buf);
 	blob_manifest_free(m);
 	return rc;
@@ -98,21 +106,25 @@ out:
 int blob_store_put_buf(blob_store *s, blob_manifest **out, const void *buf, uint64_t size)
 {
 	blob_manifest *m = NULL;
+	blob_batch *b = NULL;
 	int rc;
 
-	if ((rc = blob_manifest_new(&m, size)) < 0)
-		return rc;
+	if ((rc = blob_manifest_new(&m, size)) < 0 || (rc = blob_batch_new(&b, s)) < 0)
+		goto out;
 	for (uint32_t i = 0; i < m->nchunks; i++) {
 		const uint8_t *p = (const uint8_t *)buf + ((uint64_t)i << BLOB_CHUNK_SHIFT);
 
-		if ((rc = blob_store_put_chunk(s, &m->chunks[i], p, blob_chunk_len(size, i))) < 0)
+		if ((rc = blob_batch_add(b, &m->chunks[i], p, blob_chunk_len(size, i))) < 0)
 			goto out;
 	}
+	if ((rc = blob_batch_commit(b)) < 0)
+		goto out;
 	blob_manifest_update_stored(m);
 	*out = m;
 	m = NULL;
 	rc = 0;
 out:
+	blob_batch_free(b);
 	blob_manifest_free(m);
 	return rc;
 }

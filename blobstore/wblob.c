@@ -59,9 +59,15 @@
  * ones become holes) and reuses the base id of every state-0 chunk whose
  * length did not change, so capturing a disk copies nothing it did not
  * write; the wblob stays as it was and sealing again gives the same manifest.
+ * The chunks go through one blob_batch (batch.c): written by its threads
+ * while the next chunk is read and hashed, made durable a batch at a time,
+ * and the seal commits the batch — every chunk and its name durable —
+ * before it returns the manifest, which the caller then commits.
  * A seal reports its progress after each chunk and can be stopped there (a
- * capture being unmounted); a stopped seal leaves the wblob as it was, and
- * the next one finds the chunks it stored already in the store.
+ * capture being unmounted); a stopped seal leaves the wblob as it was,
+ * drops what its batch had not committed (never visible) and leaves what it
+ * had committed unreferenced (gc drops it after its grace, unless the next
+ * seal finds it in the store first).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -824,16 +830,18 @@ int blob_wblob_seal(blob_wblob *w, blob_manifest **out)
 
 /* The callback runs under the read lock, between chunks: it may take its
  * time (a capture writes its progress to the database there) but must not
- * write to this wblob. */
+ * write to this wblob.  "done" counts chunks handed to the batch, not yet
+ * durable ones: nothing is durable before the final commit anyway. */
 int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
                              int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
 {
 	blob_manifest *m = NULL;
+	blob_batch *b = NULL;
 	uint8_t *buf = NULL;
 	int rc;
 
 	pthread_rwlock_rdlock(&w->lock);
-	if ((rc = blob_manifest_new(&m, w->size)) < 0)
+	if ((rc = blob_manifest_new(&m, w->size)) < 0 || (rc = blob_batch_new(&b, w->s)) < 0)
 		goto out;
 	buf = malloc(BLOB_CHUNK_SIZE);
 	if (buf == NULL) {
@@ -849,20 +857,25 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 		} else if (state_of(w, i) != 0 || bl != 0) { /* else a hole */
 			if ((rc = read_chunk(w, i, buf, 0, len)) < 0)
 				goto out;
-			if ((rc = blob_store_put_chunk(w->s, &m->chunks[i], buf, len)) < 0)
+			if ((rc = blob_batch_add(b, &m->chunks[i], buf, len)) < 0)
 				goto out;
 		}
 		if (progress && progress(arg, chunk_start(i) + len, w->size) != 0) {
-			rc = -ECANCELED;
+			rc = -ECANCELED; /* the batch's uncommitted chunks go */
 			goto out;
 		}
 	}
+	/* The caller commits the manifest once this returns: every chunk it
+	 * names must be durable by then. */
+	if ((rc = blob_batch_commit(b)) < 0)
+		goto out;
 	blob_manifest_update_stored(m);
 	*out = m;
 	m = NULL;
 	rc = 0;
 out:
 	pthread_rwlock_unlock(&w->lock);
+	blob_batch_free(b);
 	free(buf);
 	blob_manifest_free(m);
 	return rc;
