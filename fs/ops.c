@@ -35,6 +35,13 @@ static int resolve(fuse_req_t req, fuse_ino_t ino, struct fs_node *n)
 	return rc < 0 ? rc : fs_node_resolve(ctx, &c, ino, n);
 }
 
+/* Resolves parent and its entry name for the request's caller. */
+static int resolve_child(fuse_req_t req, fuse_ino_t parent, const char *name, struct fs_node *p, struct fs_node *n)
+{
+	int rc = resolve(req, parent, p);
+	return rc < 0 ? rc : fs_node_lookup(req_ctx(req), p, name, n);
+}
+
 static bool is_dir(const struct fs_node *n)
 {
 	switch (n->what) {
@@ -366,7 +373,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct model_err err = {0};
 	struct fs_node p, n;
 	int rc;
-	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(ctx, &p, name, &n)) < 0) {
+	if ((rc = resolve_child(req, parent, name, &p, &n)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -395,7 +402,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct model_err err = {0};
 	struct fs_node p, np, n;
 	int rc;
-	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(ctx, &p, name, &n)) < 0 ||
+	if ((rc = resolve_child(req, parent, name, &p, &n)) < 0 ||
 	    (rc = resolve(req, newparent, &np)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -446,7 +453,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct model_err err = {0};
 	struct fs_node p, n;
 	int rc;
-	if ((rc = resolve(req, parent, &p)) < 0 || (rc = fs_node_lookup(ctx, &p, name, &n)) < 0) {
+	if ((rc = resolve_child(req, parent, name, &p, &n)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
