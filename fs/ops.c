@@ -377,6 +377,11 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* A destroy frees the snapshots only this image referenced: their
+	 * cached attributes go too before the reply (the watcher would drop
+	 * them only a moment later). */
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int ndevs = n.what == FS_W_IMAGE && n.view == FS_VIEW_RECYCLE ? model_device_list(ctx->m, n.img.id, devs) : 0;
 	if (n.what == FS_W_VM)
 		rc = model_instance_remove(ctx->m, n.vm.id, &err);
 	else if (n.what == FS_W_SNAP)
@@ -392,6 +397,11 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	node_changed(ctx, &n);
+	for (int i = 0; i < ndevs; i++) {
+		struct model_change c = {0, MODEL_CHANGE_SNAPSHOT, devs[i].snapshot_id, n.img.region_id, 0, ""};
+		if (devs[i].snapshot_id)
+			fs_invalidate(ctx, &c, false);
+	}
 	fuse_reply_err(req, 0);
 }
 
