@@ -38,7 +38,9 @@ struct qcow2_info {
 	uint64_t size;         /* virtual size in bytes */
 	uint64_t l1_offset;
 	uint32_t l1_entries;
-	bool compressed;       /* (informational) the header allows compressed clusters */
+	bool compressed;       /* (informational) compressed clusters are decodable: their
+	                        * type is zlib; true for every accepted header, whose
+	                        * compression type is refused otherwise */
 };
 
 /* Whether buf starts with the QCOW2 magic "QFI\xfb" (the upload sniff). */
@@ -64,10 +66,12 @@ int qcow2_reader_new(qcow2_reader **out, qcow2_read_fn rd, void *arg, uint64_t f
 const struct qcow2_info *qcow2_reader_info(const qcow2_reader *r);
 /* Reads len bytes of the virtual disk at off (clamped to the size) into
  * buf; unallocated and zero clusters read as zeros.  *hole_out (may be
- * NULL) is set when no byte of the range came from the file (the caller
- * may store a hole without scanning).  Returns the bytes read, -EINVAL
- * (malformed: an L2 table or cluster outside the file, a corrupt
- * compressed cluster; why as given to qcow2_reader_new), or -errno. */
+ * NULL) is set to whether no byte of the range came from the file (all of
+ * it unallocated or zero-flagged clusters, where `qemu-img map` says
+ * "data": false; the caller may store a hole without scanning).  Returns
+ * the bytes read, -EINVAL (malformed: an L2 table or cluster outside the
+ * file, a corrupt compressed cluster; the reason in qcow2_reader_why), or
+ * -errno. */
 ssize_t qcow2_pread(qcow2_reader *r, void *buf, size_t len, uint64_t off, bool *hole_out);
 /* The reason of the last -EINVAL. */
 const char *qcow2_reader_why(const qcow2_reader *r);
