@@ -1,0 +1,599 @@
+/*
+ * fetch.c — the download engine of URL import (SPEC §5.2) on libcurl's easy
+ * interface.  Interface and workload: fetch.h.
+ *
+ * What a URL may make us do is fixed here, not left to libcurl's defaults:
+ *   - protocols http, https and ftp only (CURLOPT_PROTOCOLS_STR), checked
+ *     when the URL is written (fetch_url_check) and again by libcurl;
+ *   - at most 5 redirects, only to the URL's own scheme
+ *     (CURLOPT_REDIR_PROTOCOLS_STR), so https never falls back to http and
+ *     http never reaches ftp, file or anything else;
+ *   - TLS peer and host name verified (the system CA store, or
+ *     fetch_req.ca_file);
+ *   - connect timeout, and a stall timeout (less than 1 byte/s for
+ *     stall_timeout seconds: CURLOPT_LOW_SPEED_*);
+ *   - the size the server announces (Content-Length, FTP SIZE) is checked
+ *     against max_size in the first write callback, before the sink sees a
+ *     byte; without an announcement the running count is checked;
+ *   - HTTP status >= 400 fails (CURLOPT_FAILONERROR).
+ *
+ * Resume: resume_from is sent as a range (CURLOPT_RESUME_FROM_LARGE).  A
+ * server that cannot honour it — HTTP 200 instead of 206 (libcurl reports
+ * CURLE_RANGE_ERROR before any byte is delivered), 416, FTP REST refused or
+ * past the end — is asked once more for the whole file: the sink then sees
+ * offset 0 first and res->restarted is set.
+ *
+ * Reasons: every failure leaves one line in res->reason.  libcurl codes
+ * become errnos in exactly one function (fetch_failure).  The password of a
+ * user:password@ URL is scrubbed from every reason (fetch_scrub), in its
+ * written and its decoded form, whatever libcurl put in its error buffer;
+ * this file logs nothing itself.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "fetch.h"
+
+#define FETCH_MAX_REDIRS 5L
+#define FETCH_PROTOCOLS "http,https,ftp"
+
+/* libcurl wants curl_global_init once per process before any other call,
+ * and it is not safe to race; this pair is the only file-scope state. */
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static CURLcode fetch_init_rc = CURLE_FAILED_INIT;
+
+static void fetch_global_init(void)
+{
+	fetch_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- reasons -------------------------------------------------------------- */
+
+/* Formats a reason into out, flattened to one line (libcurl's messages can
+ * end in a newline). */
+static void fetch_say(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fetch_say(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (out == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	for (size_t n = strlen(out); n > 0 && out[n - 1] == ' '; n--)
+		out[n - 1] = '\0';
+}
+
+/* Replaces every occurrence of secret in s (a NUL-terminated buffer of cap
+ * bytes) with "***".  Nothing to do for an empty secret. */
+static void fetch_scrub_one(char *s, size_t cap, const char *secret)
+{
+	char tmp[FETCH_REASON_MAX];
+	size_t slen = secret ? strlen(secret) : 0;
+	size_t o = 0;
+
+	if (slen == 0 || strstr(s, secret) == NULL)
+		return;
+	for (const char *p = s; *p && o + 1 < sizeof(tmp);) {
+		if (strncmp(p, secret, slen) == 0) {
+			o += (size_t)snprintf(tmp + o, sizeof(tmp) - o, "***");
+			p += slen;
+		} else {
+			tmp[o++] = *p++;
+		}
+	}
+	tmp[o < sizeof(tmp) ? o : sizeof(tmp) - 1] = '\0';
+	snprintf(s, cap, "%s", tmp);
+}
+
+/* Scrubs url's password, as written and decoded, from s. */
+static void fetch_scrub(char *s, size_t cap, const char *url)
+{
+	static const unsigned int forms[] = {0, CURLU_URLDECODE};
+	CURLU *u = curl_url();
+
+	if (u == NULL)
+		return;
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+		for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+			char *pw = NULL;
+			if (curl_url_get(u, CURLUPART_PASSWORD, &pw, forms[i]) == CURLUE_OK)
+				fetch_scrub_one(s, cap, pw);
+			curl_free(pw);
+		}
+	}
+	curl_url_cleanup(u);
+}
+
+int fetch_url_redact(const char *url, char *out, size_t cap)
+{
+	const char *auth = strstr(url, "://");
+	const char *colon = NULL, *at = NULL;
+	int n;
+
+	/* The authority ends at the first "/?#" (libcurl's rule); the userinfo
+	 * at its last '@' — libcurl takes the first, so taking the last hides
+	 * at least as much on any string. */
+	if (auth != NULL) {
+		auth += 3;
+		for (const char *p = auth; *p && !strchr("/?#", *p); p++)
+			if (*p == '@')
+				at = p;
+		if (at != NULL)
+			colon = memchr(auth, ':', (size_t)(at - auth));
+	}
+	if (colon != NULL)
+		n = snprintf(out, cap, "%.*s***%s", (int)(colon + 1 - url), url, at);
+	else
+		n = snprintf(out, cap, "%s", url);
+	/* A truncated copy is a prefix of the redacted one: still no password. */
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* ---- the URL check -------------------------------------------------------- */
+
+static const char *const fetch_schemes[] = {"http", "https", "ftp"};
+
+static int fetch_refuse(char *why, size_t cap, const char *reason)
+{
+	fetch_say(why, cap, "%s", reason);
+	return -EINVAL;
+}
+
+/* Printable ASCII only: spaces and control characters would let a value
+ * break a line or a request, and non-ASCII must arrive percent-encoded. */
+static int fetch_check_bytes(const char *url, char *why, size_t cap)
+{
+	size_t n = strlen(url);
+
+	if (n == 0)
+		return fetch_refuse(why, cap, "the URL is empty");
+	if (n > FETCH_URL_MAX) {
+		fetch_say(why, cap, "the URL is longer than %d bytes", FETCH_URL_MAX);
+		return -EINVAL;
+	}
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+		if (*p == ' ')
+			return fetch_refuse(why, cap, "the URL contains a space (write it as %20)");
+		if (*p < 0x20 || *p == 0x7f)
+			return fetch_refuse(why, cap, "the URL contains a control character");
+		if (*p >= 0x80)
+			return fetch_refuse(why, cap, "the URL contains a non-ASCII byte (percent-encode it)");
+	}
+	return 0;
+}
+
+static bool fetch_scheme_allowed(const char *scheme)
+{
+	for (size_t i = 0; i < sizeof(fetch_schemes) / sizeof(fetch_schemes[0]); i++)
+		if (strcasecmp(scheme, fetch_schemes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Parses url with libcurl into u and judges its parts. */
+static int fetch_check_parts(CURLU *u, const char *url, char *why, size_t cap)
+{
+	char *scheme = NULL, *host = NULL, *path = NULL;
+	CURLUcode uc;
+	int rc = 0;
+
+	/* NON_SUPPORT_SCHEME: parse any scheme, so that every refused scheme
+	 * gets the same reason whether this libcurl knows it or not. */
+	uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+	if (uc == CURLUE_OUT_OF_MEMORY)
+		return -ENOMEM;
+	if (uc != CURLUE_OK) {
+		fetch_say(why, cap, "the URL is not valid: %s", curl_url_strerror(uc));
+		return -EINVAL;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		rc = fetch_refuse(why, cap, "the URL has no scheme (http, https or ftp)");
+		goto out;
+	}
+	if (!fetch_scheme_allowed(scheme)) {
+		fetch_say(why, cap, "the scheme %.32s is not allowed (only http, https and ftp)", scheme);
+		rc = -EINVAL;
+		goto out;
+	}
+	/* libcurl is lenient with slashes ("http:/h", "http:///h" both mean
+	 * host h); an import URL spells its authority out: scheme "://" host. */
+	if (strncmp(url + strlen(scheme), "://", 3) != 0 || url[strlen(scheme) + 3] == '/' ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+		rc = fetch_refuse(why, cap, "the URL names no host");
+		goto out;
+	}
+	/* For ftp a trailing '/' asks for a directory listing, not a file. */
+	if (strcasecmp(scheme, "ftp") == 0 &&
+	    (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK || path[strlen(path) - 1] == '/'))
+		rc = fetch_refuse(why, cap, "an ftp URL must name a file, not a directory");
+out:
+	curl_free(path);
+	curl_free(host);
+	curl_free(scheme);
+	return rc;
+}
+
+int fetch_url_check(const char *url, char *why, size_t cap)
+{
+	CURLU *u;
+	int rc;
+
+	if (why != NULL && cap > 0)
+		why[0] = '\0';
+	pthread_once(&fetch_once, fetch_global_init);
+	if ((rc = fetch_check_bytes(url, why, cap)) < 0)
+		return rc;
+	if ((u = curl_url()) == NULL)
+		return -ENOMEM;
+	rc = fetch_check_parts(u, url, why, cap);
+	curl_url_cleanup(u);
+	if (rc < 0)
+		fetch_scrub(why, cap, url);
+	return rc;
+}
+
+/* ---- one transfer --------------------------------------------------------- */
+
+struct fetch_xfer {
+	const struct fetch_req *rq;
+	struct fetch_result *res;
+	CURL *h;
+	uint64_t start;        /* offset of the first byte of this attempt */
+	bool checked;          /* the announced size was checked */
+	int abort_err;         /* why a callback stopped the transfer, or 0 */
+	char abort_reason[FETCH_REASON_MAX];
+	uint64_t progress_ms;  /* when progress was last reported, 0: never */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static uint64_t fetch_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Records why a callback is about to stop the transfer (its reason wins
+ * over the code libcurl then returns). */
+static void fetch_abort(struct fetch_xfer *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fetch_abort(struct fetch_xfer *x, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->abort_err = err;
+	va_start(ap, fmt);
+	vsnprintf(x->abort_reason, sizeof(x->abort_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* The first bytes of the response arrived: its headers are complete, so
+ * the size the server announces is known (Content-Length, or FTP SIZE). */
+static int fetch_check_announced(struct fetch_xfer *x)
+{
+	curl_off_t cl = -1;
+	uint64_t max = x->rq->max_size;
+
+	x->checked = true;
+	if (curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK || cl < 0)
+		return 0;
+	/* For a resumed transfer libcurl reports what remains. */
+	x->res->announced = (int64_t)(x->start + (uint64_t)cl);
+	if (max != 0 && (uint64_t)x->res->announced > max) {
+		fetch_abort(x, -EFBIG, "the server announces %" PRId64 " bytes, more than the maximum %" PRIu64,
+		            x->res->announced, max);
+		return -EFBIG;
+	}
+	return 0;
+}
+
+static size_t fetch_on_write(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch_xfer *x = arg;
+	struct fetch_result *res = x->res;
+	size_t len = size * nmemb;
+	uint64_t max = x->rq->max_size;
+	int rc;
+
+	if (!x->checked && fetch_check_announced(x) < 0)
+		return 0;
+	if (max != 0 && res->end + len > max) {
+		fetch_abort(x, -EFBIG, "the download exceeds the maximum of %" PRIu64 " bytes", max);
+		return 0;
+	}
+	if ((rc = x->rq->sink(x->rq->arg, buf, len, res->end)) < 0) {
+		fetch_abort(x, rc, "could not store the downloaded data: %s", strerror(-rc));
+		return 0;
+	}
+	res->bytes += len;
+	res->end += len;
+	return len;
+}
+
+/* libcurl calls this often while bytes flow and about once a second when
+ * they do not: the place to poll for cancellation and report progress. */
+static int fetch_on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct fetch_xfer *x = arg;
+	const struct fetch_req *rq = x->rq;
+	uint64_t now;
+
+	if (rq->cancelled != NULL && rq->cancelled(rq->arg)) {
+		fetch_abort(x, -ECANCELED, "cancelled");
+		return 1;
+	}
+	if (rq->progress == NULL)
+		return 0;
+	now = fetch_now_ms();
+	if (x->progress_ms == 0 || now - x->progress_ms >= FETCH_PROGRESS_INTERVAL_MS) {
+		x->progress_ms = now;
+		rq->progress(rq->arg, x->res->end, x->res->announced > 0 ? (uint64_t)x->res->announced : 0);
+	}
+	return 0;
+}
+
+/* The scheme of url in lower case ("http", "https", "ftp"), for the
+ * redirect rule; checked by fetch_url_check already. */
+static int fetch_scheme_of(const char *url, char *out, size_t cap)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL;
+	int rc = -EINVAL;
+
+	if (u == NULL)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
+		snprintf(out, cap, "%s", scheme);
+		for (char *p = out; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		rc = 0;
+	}
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Every option of a transfer; CURLE_OK or the first option refused. */
+static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
+{
+	const struct fetch_req *rq = x->rq;
+	CURL *h = x->h;
+	long connect = rq->connect_timeout > 0 ? rq->connect_timeout : FETCH_CONNECT_TIMEOUT_DEFAULT;
+	long stall = rq->stall_timeout > 0 ? rq->stall_timeout : FETCH_STALL_TIMEOUT_DEFAULT;
+	CURLcode cc = CURLE_OK;
+
+#define FETCH_SET(opt, val)                                  \
+	do {                                                  \
+		if (cc == CURLE_OK)                           \
+			cc = curl_easy_setopt(h, opt, val);   \
+	} while (0)
+	FETCH_SET(CURLOPT_URL, rq->url);
+	FETCH_SET(CURLOPT_PROTOCOLS_STR, FETCH_PROTOCOLS);
+	FETCH_SET(CURLOPT_REDIR_PROTOCOLS_STR, scheme);
+	FETCH_SET(CURLOPT_FOLLOWLOCATION, 1L);
+	FETCH_SET(CURLOPT_MAXREDIRS, FETCH_MAX_REDIRS);
+	FETCH_SET(CURLOPT_FAILONERROR, 1L);
+	FETCH_SET(CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for timeouts */
+	FETCH_SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	FETCH_SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (rq->ca_file != NULL)
+		FETCH_SET(CURLOPT_CAINFO, rq->ca_file);
+	FETCH_SET(CURLOPT_CONNECTTIMEOUT, connect);
+	FETCH_SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	FETCH_SET(CURLOPT_LOW_SPEED_TIME, stall);
+	FETCH_SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	FETCH_SET(CURLOPT_USERAGENT, "imgfs");
+	if (x->start > 0)
+		FETCH_SET(CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->start);
+	FETCH_SET(CURLOPT_WRITEFUNCTION, fetch_on_write);
+	FETCH_SET(CURLOPT_WRITEDATA, x);
+	FETCH_SET(CURLOPT_XFERINFOFUNCTION, fetch_on_xferinfo);
+	FETCH_SET(CURLOPT_XFERINFODATA, x);
+	FETCH_SET(CURLOPT_NOPROGRESS, 0L);
+	FETCH_SET(CURLOPT_ERRORBUFFER, x->errbuf);
+#undef FETCH_SET
+	return cc;
+}
+
+static int fetch_http_errno(long status)
+{
+	switch (status) {
+	case 404:
+	case 410:
+		return -ENOENT;
+	case 401:
+	case 403:
+	case 407:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+/* libcurl's code → -errno and the reason: the one translation.  Sets
+ * *resume_refused when the server could not start at x->start. */
+static int fetch_failure(struct fetch_xfer *x, const char *scheme, CURLcode cc, bool *resume_refused)
+{
+	char *r = x->res->reason;
+	size_t cap = sizeof(x->res->reason);
+	const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
+	long status = 0, redirects = 0, os_errno = 0;
+	curl_off_t connected_us = 0;
+
+	if (x->abort_err != 0) {
+		fetch_say(r, cap, "%s", x->abort_reason);
+		return x->abort_err;
+	}
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(x->h, CURLINFO_REDIRECT_COUNT, &redirects);
+	switch (cc) {
+	case CURLE_HTTP_RETURNED_ERROR:
+		*resume_refused = status == 416 && x->start > 0;
+		fetch_say(r, cap, "the server answered HTTP %ld", status);
+		return fetch_http_errno(status);
+	case CURLE_RANGE_ERROR:
+	case CURLE_BAD_DOWNLOAD_RESUME:
+	case CURLE_FTP_COULDNT_USE_REST:
+		*resume_refused = x->start > 0;
+		fetch_say(r, cap, "the server cannot resume at byte %" PRIu64 ": %s", x->start, detail);
+		return -EIO;
+	case CURLE_PARTIAL_FILE:
+		fetch_say(r, cap, "the server closed the connection after %" PRIu64 " of %" PRId64 " bytes",
+		          x->res->end, x->res->announced);
+		return -EIO;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		curl_easy_getinfo(x->h, CURLINFO_OS_ERRNO, &os_errno);
+		if (os_errno == ECONNRESET || strstr(detail, "reset") != NULL) {
+			fetch_say(r, cap, "the connection was reset after %" PRIu64 " bytes", x->res->end);
+			return -ECONNRESET;
+		}
+		fetch_say(r, cap, "the connection failed after %" PRIu64 " bytes: %s", x->res->end, detail);
+		return -EIO;
+	case CURLE_GOT_NOTHING:
+		fetch_say(r, cap, "the server closed the connection without an answer");
+		return -EIO;
+	case CURLE_OPERATION_TIMEDOUT:
+		curl_easy_getinfo(x->h, CURLINFO_CONNECT_TIME_T, &connected_us);
+		if (connected_us > 0)
+			fetch_say(r, cap, "the transfer stalled: nothing received for %ld s (after %" PRIu64 " bytes)",
+			          x->rq->stall_timeout > 0 ? (long)x->rq->stall_timeout : (long)FETCH_STALL_TIMEOUT_DEFAULT,
+			          x->res->end);
+		else
+			fetch_say(r, cap, "could not connect to the server: %s", detail);
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		fetch_say(r, cap, "could not connect to the server: %s", detail);
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		fetch_say(r, cap, "could not resolve the host name: %s", detail);
+		return -EHOSTUNREACH;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		if (redirects > 0 || status / 100 == 3) {
+			fetch_say(r, cap, "the server redirected to another scheme (only %s is followed)", scheme);
+			return -EPROTO;
+		}
+		fetch_say(r, cap, "%s", detail);
+		return -EINVAL;
+	case CURLE_TOO_MANY_REDIRECTS:
+		fetch_say(r, cap, "more than %ld redirects", FETCH_MAX_REDIRS);
+		return -ELOOP;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		fetch_say(r, cap, "the server's TLS certificate could not be verified: %s", detail);
+		return -EPROTO;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		fetch_say(r, cap, "TLS failed: %s", detail);
+		return -EPROTO;
+	case CURLE_LOGIN_DENIED:
+		fetch_say(r, cap, "the server refused the login");
+		return -EACCES;
+	case CURLE_REMOTE_ACCESS_DENIED:
+		fetch_say(r, cap, "the server denied access: %s", detail);
+		return -EACCES;
+	case CURLE_REMOTE_FILE_NOT_FOUND:
+		fetch_say(r, cap, "the server has no such file");
+		return -ENOENT;
+	case CURLE_OUT_OF_MEMORY:
+		fetch_say(r, cap, "out of memory");
+		return -ENOMEM;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_FTP_WEIRD_PASV_REPLY:
+	case CURLE_FTP_WEIRD_227_FORMAT:
+	case CURLE_BAD_CONTENT_ENCODING:
+		fetch_say(r, cap, "the server's answer is not valid: %s", detail);
+		return -EPROTO;
+	default:
+		fetch_say(r, cap, "the download failed: %s", detail);
+		return -EIO;
+	}
+}
+
+/* One request from x->start; 0 or -errno with the reason in x->res. */
+static int fetch_attempt(struct fetch_xfer *x, const char *scheme, bool *resume_refused)
+{
+	curl_off_t cl = -1;
+	CURLcode cc;
+	int rc;
+
+	*resume_refused = false;
+	x->checked = false;
+	x->abort_err = 0;
+	x->errbuf[0] = '\0';
+	x->res->end = x->start;
+	if ((x->h = curl_easy_init()) == NULL) {
+		fetch_say(x->res->reason, sizeof(x->res->reason), "could not start libcurl");
+		return -ENOMEM;
+	}
+	cc = fetch_setup(x, scheme);
+	if (cc != CURLE_OK) {
+		fetch_say(x->res->reason, sizeof(x->res->reason), "libcurl refused an option: %s", curl_easy_strerror(cc));
+		rc = -EINVAL;
+	} else if ((cc = curl_easy_perform(x->h)) != CURLE_OK) {
+		rc = fetch_failure(x, scheme, cc, resume_refused);
+	} else {
+		/* A body-less success (an empty file, or all of it held already):
+		 * no write callback announced the size. */
+		if (!x->checked && curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+		    cl >= 0)
+			x->res->announced = (int64_t)x->res->end;
+		rc = 0;
+	}
+	curl_easy_cleanup(x->h);
+	x->h = NULL;
+	return rc;
+}
+
+int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
+{
+	struct fetch_xfer x = {.rq = rq, .res = res, .start = rq->resume_from};
+	char scheme[8];
+	bool resume_refused = false;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->announced = -1;
+	pthread_once(&fetch_once, fetch_global_init);
+	if (fetch_init_rc != CURLE_OK) {
+		fetch_say(res->reason, sizeof(res->reason), "libcurl could not be initialised: %s",
+		          curl_easy_strerror(fetch_init_rc));
+		return res->err = -ENOMEM;
+	}
+	if ((rc = fetch_url_check(rq->url, res->reason, sizeof(res->reason))) < 0 ||
+	    (rc = fetch_scheme_of(rq->url, scheme, sizeof(scheme))) < 0)
+		goto out;
+	rc = fetch_attempt(&x, scheme, &resume_refused);
+	if (rc < 0 && resume_refused && res->bytes == 0) {
+		/* The server cannot start where we are: take the whole file. */
+		res->restarted = true;
+		res->announced = -1;
+		res->reason[0] = '\0';
+		x.start = 0;
+		rc = fetch_attempt(&x, scheme, &resume_refused);
+	}
+	if (rc == 0)
+		res->reason[0] = '\0';
+out:
+	fetch_scrub(res->reason, sizeof(res->reason), rq->url);
+	return res->err = rc;
+}

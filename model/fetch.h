@@ -1,0 +1,91 @@
+/*
+ * fetch.h — the download engine of URL import (SPEC §5.2), internal to
+ * model/.
+ *
+ * fetch_url_check() judges a URL when `url <URL>` is written to `source`;
+ * fetch_run() downloads it inside the import task, handing the bytes in
+ * order to a sink (the task writes them into the image's writable blob);
+ * fetch_url_redact() is for anything that shows a URL to people (`source`,
+ * the log): the password of a user:password@ URL never leaves this module
+ * in a message.
+ *
+ * Workload: one transfer per running import task, on the task's thread;
+ * several tasks may download at once (each fetch_run has its own handle).
+ * Files are image-sized (GiB), so bytes stream through the sink and are
+ * never held here.
+ */
+#ifndef IMGFS_FETCH_H
+#define IMGFS_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest URL accepted (bytes, without the NUL). */
+#define FETCH_URL_MAX 2048
+/* Room for a reason, NUL included; reasons are one line and shorter. */
+#define FETCH_REASON_MAX 512
+
+#define FETCH_CONNECT_TIMEOUT_DEFAULT 30 /* seconds */
+#define FETCH_STALL_TIMEOUT_DEFAULT 60   /* seconds without a byte */
+#define FETCH_PROGRESS_INTERVAL_MS 250
+
+struct fetch_req {
+	const char *url;
+	/* PEM file of CAs to trust instead of the system store (tests); NULL:
+	 * the system store. */
+	const char *ca_file;
+	uint64_t max_size;      /* the whole file's limit in bytes; 0: none */
+	uint64_t resume_from;   /* bytes [0, resume_from) are already held */
+	int connect_timeout;    /* seconds; 0: FETCH_CONNECT_TIMEOUT_DEFAULT */
+	int stall_timeout;      /* seconds; 0: FETCH_STALL_TIMEOUT_DEFAULT */
+	/* Receives the bytes in order: the first call's offset is resume_from,
+	 * or 0 when the server could not resume (res->restarted); each next
+	 * call continues where the last ended.  A negative errno aborts the
+	 * transfer, and fetch_run returns it. */
+	int (*sink)(void *arg, const void *buf, size_t len, uint64_t offset);
+	/* Optional: done = offset after the last byte given to the sink, total
+	 * = the whole file's size or 0 when unknown.  At most every
+	 * FETCH_PROGRESS_INTERVAL_MS. */
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	/* Optional: polled during the transfer (at least once a second, more
+	 * often while bytes flow); true stops it with -ECANCELED. */
+	bool (*cancelled)(void *arg);
+	void *arg;
+};
+
+struct fetch_result {
+	int err;                        /* 0 or -errno, as fetch_run returns */
+	char reason[FETCH_REASON_MAX];  /* one line, no password; "" on success */
+	uint64_t bytes;                 /* bytes given to the sink by this run */
+	uint64_t end;                   /* offset after the last byte held */
+	int64_t announced;              /* the whole file's size, -1 unknown */
+	/* resume_from was not honoured and the file came again from offset 0;
+	 * whatever the caller holds beyond res->end is then stale (truncate). */
+	bool restarted;
+};
+
+/* 0 when url may be imported: at most FETCH_URL_MAX bytes of printable
+ * ASCII without spaces, parsed by libcurl, scheme http, https or ftp (any
+ * case), a host, and for ftp a file (not a directory).  -EINVAL with a
+ * reason in why (one line, password redacted; why may be NULL). */
+int fetch_url_check(const char *url, char *why, size_t cap);
+
+/* Downloads rq->url (see struct fetch_req); fills *res and returns res->err.
+ * Only http, https and ftp; at most 5 redirects, never to another scheme;
+ * TLS peer and host verified.  Errors: -EINVAL (URL), -EFBIG (larger than
+ * max_size; refused before the sink sees a byte when the server announces
+ * the size), -ENOENT (HTTP 404/410, no such FTP file), -EACCES (HTTP
+ * 401/403, FTP login refused), -ECANCELED, -ETIMEDOUT (connect or stall),
+ * -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH (name not resolved), -EPROTO
+ * (TLS, bad responses), -ELOOP (too many redirects), -EIO (short body,
+ * other HTTP errors), or the sink's own errno. */
+int fetch_run(const struct fetch_req *rq, struct fetch_result *res);
+
+/* Copies url to out with the password of a user:password@ part replaced by
+ * "***" (the rest byte for byte, so the owner recognises it).  Works on any
+ * string, valid URL or not.  Returns 0, or -ENAMETOOLONG when out is too
+ * small (out then holds a truncated, still redacted copy). */
+int fetch_url_redact(const char *url, char *out, size_t cap);
+
+#endif
