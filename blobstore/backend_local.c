@@ -522,6 +522,41 @@ static void local_batch_free(struct blob_backend_batch *b)
 	free(b);
 }
 
+/* Linking a chunk in from another local store (blob_batch_copy: a copy
+ * to another region).  Chunk files are immutable and named by their
+ * content, so two stores may share one inode, as git's local clones share
+ * objects: no byte is read or written.  Safe by the rule above: the source
+ * file's bytes were durable before its own name appeared, so a name for
+ * the same inode may appear at once; its chunks/<xx> is marked, so the
+ * commit's D makes the name durable before the caller commits a manifest
+ * naming it.  link() keeps the inode's mtime (when the source was
+ * written, maybe long ago): it is refreshed, so a gc of this store running
+ * meanwhile, which spares recent chunks, keeps it.  1 linked, 0 there
+ * already (refreshed), -EXDEV (another file system) or -EPERM / -EMLINK
+ * (no hard links here: the caller copies instead), -ENOENT when the source
+ * lacks it, else -errno. */
+int blob_local_batch_link(struct blob_backend_batch *b, struct blob_backend *src, const chunk_id *id)
+{
+	struct local_backend *lb = b->lb;
+	char path[36], sub[3];
+	int rc;
+
+	local_paths(id, path, sub);
+	rc = linkat(local(src)->chunks_fd, path, lb->chunks_fd, path, 0) == 0 ? 0 : -errno;
+	if (rc == -ENOENT) { /* chunks/<xx> missing here, or the source lacks it */
+		if ((rc = local_mkdir_sub(lb, sub)) < 0)
+			return rc;
+		rc = linkat(local(src)->chunks_fd, path, lb->chunks_fd, path, 0) == 0 ? 0 : -errno;
+	}
+	if (rc < 0 && rc != -EEXIST)
+		return rc;
+	bool linked = rc == 0; /* EEXIST: another writer placed it first */
+	dirs_mark(b, sub);
+	if ((rc = local_touch_path(lb, path)) < 0)
+		return rc;
+	return linked ? 1 : 0;
+}
+
 static int local_exists(struct blob_backend *be, const chunk_id *id)
 {
 	char path[36], sub[3];

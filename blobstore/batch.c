@@ -77,6 +77,7 @@ struct blob_batch {
 	struct lane lane[BATCH_LANES];
 	int placed; /* chunks stored since the batch was made */
 	int err;    /* the first error, sticky */
+	bool no_link; /* blob_batch_copy: links failed once, copy bytes */
 };
 
 /* ---- the lanes ------------------------------------------------------------ */
@@ -339,4 +340,74 @@ int blob_batch_commit(blob_batch *b)
 	if (rc == 0 && b->check != NULL && (rc = b->s->be->batch_commit(b->check)) > 0)
 		rc = 0;
 	return rc < 0 ? batch_fail(b, rc) : placed;
+}
+
+/* Whether a failed link means "copy the bytes instead". */
+static bool link_unsupported(int rc)
+{
+	return rc == -EXDEV || rc == -EPERM || rc == -EMLINK || rc == -EOPNOTSUPP;
+}
+
+/* blob_batch_copy's bytes: read and verified from src straight into an
+ * idle lane's buffer, then written by the lane. */
+static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
+{
+	struct lane *l;
+	size_t len;
+	int rc;
+
+	if ((l = lane_idle(b, &rc)) == NULL)
+		return rc;
+	/* The lane is idle until we send it something: its buffer is ours. */
+	if ((rc = blob_store_get_chunk(src, id, l->buf, BLOB_CHUNK_SIZE, &len)) < 0)
+		return rc;
+	l->id = *id;
+	l->len = len;
+	pthread_mutex_lock(&b->lock);
+	lane_send(b, l, LANE_ADD);
+	pthread_mutex_unlock(&b->lock);
+	return 1;
+}
+
+int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id)
+{
+	struct blob_backend *be = b->s->be;
+	int rc;
+
+	if ((rc = batch_err(b)) < 0)
+		return rc;
+	/* Ids are only comparable between stores keyed alike. */
+	if (memcmp(b->s->secret, src->secret, BLOB_SECRET_SIZE) != 0)
+		return -EINVAL;
+	if (chunk_id_is_null(id))
+		return 0;
+	if (b->check == NULL) { /* no batches: durable now */
+		rc = blob_store_copy_chunk(b->s, src, id);
+		if (rc > 0)
+			b->placed += rc;
+		return rc < 0 ? batch_fail(b, rc) : rc;
+	}
+	if (blob_idset_has(b->ids, id))
+		return 0; /* taken before */
+	if ((rc = be->batch_has(b->check, id)) != 0)
+		return rc < 0 ? batch_fail(b, rc) : 0;
+	if ((rc = blob_idset_add(b->ids, id)) < 0)
+		return batch_fail(b, rc);
+	if (!b->no_link && blob_backend_is_local(be) && blob_backend_is_local(src->be)) {
+		/* On the caller's own backend batch: its commit (the last step
+		 * of blob_batch_commit) makes the name durable. */
+		rc = blob_local_batch_link(b->check, src->be, id);
+		if (rc >= 0) {
+			pthread_mutex_lock(&b->lock);
+			b->placed += rc;
+			pthread_mutex_unlock(&b->lock);
+			return rc;
+		}
+		if (!link_unsupported(rc))
+			return batch_fail(b, rc);
+		b->no_link = true; /* another file system: copy from now on */
+	}
+	if ((rc = copy_bytes(b, src, id)) < 0)
+		return batch_fail(b, rc); /* the idset says it was taken */
+	return 1;
 }

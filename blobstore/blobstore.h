@@ -169,6 +169,16 @@ int blob_batch_new(blob_batch **out, blob_store *s);
 int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len);
 int blob_batch_commit(blob_batch *b);
 void blob_batch_free(blob_batch *b); /* accepts NULL */
+/* Cross-region copy (SPEC §6.3): places chunk id of store src in the
+ * batch's store unless it is there (or this batch took it) already, like
+ * blob_batch_add of its bytes but without hashing them again (the id is
+ * known): a hard link of the chunk file when both stores are local
+ * directories on one file system, else its bytes read from src (verified:
+ * -EIO on a mismatch) and written by the batch.  Returns 1 when the chunk
+ * is new in the store, 0 when it was there (its mtime refreshed, so gc
+ * keeps it) or is the null id; durable, as for blob_batch_add, once a
+ * later commit returned.  The stores must share the secret (-EINVAL). */
+int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id);
 
 /* Reads a chunk and verifies it against its id (-EIO on mismatch). */
 int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out);

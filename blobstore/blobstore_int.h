@@ -88,6 +88,11 @@ void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *w
 bool blob_backend_is_local(const struct blob_backend *be);
 /* Refreshes the chunk's mtime (copy_chunk found it already there). */
 int blob_local_touch(struct blob_backend *be, const chunk_id *id);
+/* Places chunk id, which the local backend src holds, in b's store as a
+ * hard link (see backend_local.c): 1 linked, 0 there already, -EXDEV,
+ * -EPERM or -EMLINK when a link cannot be made here, -ENOENT when src
+ * lacks it. */
+int blob_local_batch_link(struct blob_backend_batch *b, struct blob_backend *src, const chunk_id *id);
 /* Whether batches sync with one syncfs per step (true) or an fsync per
  * file and directory (false); chosen by file system type at creation.
  * Tests switch it to cover both. */

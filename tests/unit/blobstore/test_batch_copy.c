@@ -1,0 +1,158 @@
+/*
+ * test_batch_copy.c — unit tests for blob_batch_copy (batch.c) and the
+ * local backend's link (backend_local.c): a chunk missing from the target
+ * store arrives with the source's bytes (by a hard link of the same file
+ * on one file system), a chunk the target has costs nothing and has its
+ * mtime refreshed, holes and repeats are free, and stores keyed unlike
+ * refuse.
+ */
+#include <utime.h>
+
+#include "blob_test.h"
+
+/* A second store beside fx->s (same secret unless told). */
+static blob_store *second_store(struct blob_fx *fx, const char *name, uint8_t seed)
+{
+	char dir[160];
+	uint8_t secret[BLOB_SECRET_SIZE];
+	blob_store *s = NULL;
+
+	snprintf(dir, sizeof dir, "%s/%s", fx->dir, name);
+	fx_secret(secret, seed);
+	assert_int_equal(blob_store_open(&s, dir, secret), 0);
+	return s;
+}
+
+/* n random chunks of 1 MiB in fx->s; ids into ids. */
+static void put_random(struct blob_fx *fx, chunk_id *ids, int n)
+{
+	uint8_t *buf = malloc(MiB);
+	assert_non_null(buf);
+	for (int i = 0; i < n; i++) {
+		fx_fill(fx, buf, MiB);
+		assert_int_equal(blob_store_put_chunk(fx->s, &ids[i], buf, MiB), 1);
+	}
+	free(buf);
+}
+
+static void stat_chunk(const char *root, const chunk_id *id, struct stat *st)
+{
+	char path[256];
+	fx_chunk_path(path, sizeof path, root, id);
+	assert_int_equal(stat(path, st), 0);
+}
+
+/* Copies arrive whole, once; a second copy moves nothing. */
+static void test_copy_moves_missing_chunks_once(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_store *dst = second_store(fx, "dst", 1);
+	chunk_id ids[5], null_id = {{0}};
+	uint8_t *a = malloc(MiB), *b = malloc(MiB);
+	blob_batch *bt = NULL;
+	size_t len;
+	char root[160];
+
+	assert_non_null(a);
+	assert_non_null(b);
+	put_random(fx, ids, 5);
+	/* Two are in the target already. */
+	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[0]), 1);
+	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[1]), 1);
+	assert_int_equal(blob_batch_new(&bt, dst), 0);
+	int moved = 0;
+	for (int i = 0; i < 5; i++) {
+		int rc = blob_batch_copy(bt, fx->s, &ids[i]);
+		assert_true(rc == 0 || rc == 1);
+		moved += rc;
+	}
+	assert_int_equal(blob_batch_copy(bt, fx->s, &ids[3]), 0);  /* taken by this batch before */
+	assert_int_equal(blob_batch_copy(bt, fx->s, &null_id), 0); /* a hole */
+	assert_int_equal(moved, 3);
+	assert_int_equal(blob_batch_commit(bt), 3);
+	blob_batch_free(bt);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(blob_store_get_chunk(fx->s, &ids[i], a, MiB, &len), 0);
+		assert_int_equal(blob_store_get_chunk(dst, &ids[i], b, MiB, &len), 0);
+		assert_bytes_equal(a, b, MiB);
+	}
+	/* A second copy of the same chunks moves none. */
+	assert_int_equal(blob_batch_new(&bt, dst), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(blob_batch_copy(bt, fx->s, &ids[i]), 0);
+	assert_int_equal(blob_batch_commit(bt), 0);
+	blob_batch_free(bt);
+	/* One file system: the chunk file is shared, not copied. */
+	struct stat s1, s2;
+	snprintf(root, sizeof root, "%s/dst", fx->dir);
+	stat_chunk(fx->store, &ids[4], &s1);
+	stat_chunk(root, &ids[4], &s2);
+	assert_int_equal(s1.st_ino, s2.st_ino);
+	blob_store_close(dst);
+	free(a);
+	free(b);
+}
+
+/* A linked chunk gets a fresh mtime (the source's may be old): a gc of the
+ * target running meanwhile must keep it.  A chunk found there too. */
+static void test_copy_refreshes_mtime(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_store *dst = second_store(fx, "dst", 1);
+	struct utimbuf old = {1000000000, 1000000000};
+	chunk_id ids[2];
+	blob_batch *bt = NULL;
+	char path[256], root[160];
+	struct stat st;
+	time_t before = time(NULL);
+
+	put_random(fx, ids, 2);
+	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[1]), 1);
+	snprintf(root, sizeof root, "%s/dst", fx->dir);
+	fx_chunk_path(path, sizeof path, fx->store, &ids[0]);
+	assert_int_equal(utime(path, &old), 0);
+	fx_chunk_path(path, sizeof path, root, &ids[1]);
+	assert_int_equal(utime(path, &old), 0);
+	assert_int_equal(blob_batch_new(&bt, dst), 0);
+	assert_int_equal(blob_batch_copy(bt, fx->s, &ids[0]), 1);
+	assert_int_equal(blob_batch_copy(bt, fx->s, &ids[1]), 0);
+	assert_true(blob_batch_commit(bt) >= 0);
+	blob_batch_free(bt);
+	stat_chunk(root, &ids[0], &st);
+	assert_true(st.st_mtime >= before);
+	stat_chunk(root, &ids[1], &st);
+	assert_true(st.st_mtime >= before);
+	blob_store_close(dst);
+}
+
+/* Ids mean nothing between stores keyed differently; a chunk the source
+ * lacks is an error, not a silent hole. */
+static void test_copy_refusals(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_store *other = second_store(fx, "other", 2), *dst = second_store(fx, "dst", 1);
+	chunk_id ids[1], absent;
+	blob_batch *bt = NULL;
+
+	put_random(fx, ids, 1);
+	assert_int_equal(blob_batch_new(&bt, other), 0);
+	assert_int_equal(blob_batch_copy(bt, fx->s, &ids[0]), -EINVAL);
+	blob_batch_free(bt);
+	memset(&absent, 0x5a, sizeof absent);
+	assert_int_equal(blob_batch_new(&bt, dst), 0);
+	assert_int_equal(blob_batch_copy(bt, fx->s, &absent), -ENOENT);
+	assert_int_equal(blob_store_has_chunk(dst, &absent), 0);
+	blob_batch_free(bt);
+	blob_store_close(other);
+	blob_store_close(dst);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_copy_moves_missing_chunks_once, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_refreshes_mtime, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_refusals, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
