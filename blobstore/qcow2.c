@@ -452,6 +452,7 @@ static int l2_entry(qcow2_reader *r, uint64_t voff, uint64_t *out)
 	const uint8_t *t;
 	int rc;
 
+	*out = 0;
 	if (l1i >= r->l1_loaded) /* cannot happen after check_l1: defensive */
 		return refuse(r->why, sizeof r->why, "qcow2: offset %llu beyond the L1 table",
 		              (unsigned long long)voff);

@@ -293,7 +293,8 @@ static const char *url_of(char *out, size_t cap, const struct fx *f, enum srv wh
 	const char *scheme = which == S_HTTPS ? "https" : which == S_FTP ? "ftp" : "http";
 	const char *cred = which == S_FTP ? FTP_USER ":" FTP_PASS "@" : "";
 
-	snprintf(out, cap, "%s://%s127.0.0.1:%d/%s", scheme, cred, f->srv[which].port, path);
+	int n = snprintf(out, cap, "%s://%s127.0.0.1:%d/%s", scheme, cred, f->srv[which].port, path);
+	assert_true(n > 0 && (size_t)n < cap);
 	return out;
 }
 
