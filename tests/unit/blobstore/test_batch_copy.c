@@ -125,6 +125,40 @@ static void test_copy_refreshes_mtime(void **state)
 	blob_store_close(dst);
 }
 
+/* A chunk found with an mtime younger than ten minutes is not touched:
+ * a second copy of the same data writes no inode (backend_local.c,
+ * BLOB_TOUCH_FRESH); one older than that is. */
+static void test_found_fresh_chunk_untouched(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_store *dst = second_store(fx, "dst", 1);
+	time_t now = time(NULL);
+	struct utimbuf fresh = {now - 300, now - 300}, stale = {now - 900, now - 900};
+	chunk_id ids[2];
+	blob_batch *bt = NULL;
+	char path[256], root[160];
+	struct stat st;
+
+	put_random(fx, ids, 2);
+	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[0]), 1);
+	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[1]), 1);
+	snprintf(root, sizeof root, "%s/dst", fx->dir);
+	fx_chunk_path(path, sizeof path, root, &ids[0]);
+	assert_int_equal(utime(path, &fresh), 0);
+	fx_chunk_path(path, sizeof path, root, &ids[1]);
+	assert_int_equal(utime(path, &stale), 0);
+	assert_int_equal(blob_batch_new(&bt, dst), 0);
+	assert_int_equal(blob_batch_copy(bt, fx->s, &ids[0]), 0);
+	assert_int_equal(blob_batch_copy(bt, fx->s, &ids[1]), 0);
+	assert_true(blob_batch_commit(bt) >= 0);
+	blob_batch_free(bt);
+	stat_chunk(root, &ids[0], &st);
+	assert_int_equal(st.st_mtime, now - 300);
+	stat_chunk(root, &ids[1], &st);
+	assert_true(st.st_mtime >= now);
+	blob_store_close(dst);
+}
+
 /* Ids mean nothing between stores keyed differently; a chunk the source
  * lacks is an error, not a silent hole. */
 static void test_copy_refusals(void **state)
@@ -152,6 +186,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy_moves_missing_chunks_once, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refreshes_mtime, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_found_fresh_chunk_untouched, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refusals, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
