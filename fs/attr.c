@@ -91,9 +91,10 @@ static void show_device_mapping(const struct fs_node *n, struct fs_ctx *ctx, str
 		if (devs[i].kind == MODEL_DEV_SNAPSHOT)
 			fs_buf_printf(out, "%s\tsnapshot\t%s\t%llu\n", devs[i].name, devs[i].snapshot_ext_id,
 			              (unsigned long long)devs[i].size);
-		else
+		else /* a QCOW2 image file is a disk of its virtual size, not of its length (§2.2) */
 			fs_buf_printf(out, "%s\timage\tdisks/%s\t%llu\n", devs[i].name, devs[i].name,
-			              (unsigned long long)devs[i].size);
+			              (unsigned long long)(strcmp(n->img.format, "qcow2") == 0 && n->img.status ==
+			                                   MODEL_IMG_AVAILABLE ? n->img.size : devs[i].size));
 	}
 }
 
@@ -118,7 +119,8 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 	char when[21];
 	if (model_task_of_image(ctx->m, n->img.id, &t) < 0)
 		return;
-	fs_buf_printf(out, "op %s\nstate %s\n", t.kind, t.state);
+	/* An upload's task is 'open' while the file is: it runs (upload.c). */
+	fs_buf_printf(out, "op %s\nstate %s\n", t.kind, strcmp(t.state, "open") == 0 ? "running" : t.state);
 	if (t.position > 0)
 		fs_buf_printf(out, "position %d\n", t.position);
 	fs_buf_printf(out, "bytes-done %llu\nbytes-total %llu\n", (unsigned long long)t.bytes_done,
@@ -152,11 +154,6 @@ static int store_tags(const struct fs_node *n, struct fs_ctx *ctx, const char *v
 	return model_image_set(ctx->m, n->img.id, MODEL_FIELD_TAGS, v, err);
 }
 
-static bool queued_private(const struct fs_node *n)
-{
-	return n->view == FS_VIEW_PRIVATE && n->img.status == MODEL_IMG_QUEUED;
-}
-
 /* Splits v at blanks into at most cap words (v is modified); returns the count. */
 static int split_words(char *v, char **words, int cap)
 {
@@ -188,6 +185,18 @@ static int find_instance(struct fs_ctx *ctx, const struct fs_node *n, const char
 	return 0;
 }
 
+/* source: "url <URL>" imports the URL (§5.2, model/import.c). */
+static int store_source_url(const struct fs_node *n, struct fs_ctx *ctx, char **w, int count, struct model_err *err)
+{
+	int rc;
+	if (count != 2)
+		return model_fail(err, -EINVAL, "source takes \"url <URL>\" (http://, https:// or ftp://)");
+	if ((rc = model_image_import_url(ctx->m, n->img.id, w[1], err)) < 0)
+		return rc;
+	fs_workers_kick(ctx);
+	return 0;
+}
+
 /* source (§5.1): "instance <vm> [<data-device> ...]" captures the instance. */
 static int store_source(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
@@ -199,9 +208,9 @@ static int store_source(const struct fs_node *n, struct fs_ctx *ctx, const char 
 	snprintf(buf, sizeof(buf), "%s", v);
 	count = split_words(buf, w, MODEL_VM_MAX_DISKS + 1);
 	if (count >= 1 && strcmp(w[0], "url") == 0)
-		return model_fail(err, -EPERM, "URL import arrives with a later version of imgfs");
+		return store_source_url(n, ctx, w, count, err);
 	if (count < 2 || strcmp(w[0], "instance") != 0 || count > MODEL_VM_MAX_DISKS + 1)
-		return model_fail(err, -EINVAL, "source takes \"instance <vm> [<data-device> ...]\"");
+		return model_fail(err, -EINVAL, "source takes \"instance <vm> [<data-device> ...]\" or \"url <URL>\"");
 	if ((rc = find_instance(ctx, n, w[1], &vm, err)) < 0)
 		return rc;
 	for (int i = 2; i < count; i++) {
@@ -218,6 +227,54 @@ static int store_source(const struct fs_node *n, struct fs_ctx *ctx, const char 
 	return 0;
 }
 
+/* convert (§6.2): the new cloud image's name; empty: "<name>-cloud". */
+static int store_convert(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	int rc = model_image_convert(ctx->m, n->img.id, v, NULL, err);
+	if (rc == 0)
+		fs_workers_kick(ctx);
+	return rc;
+}
+
+/* ---- uploads (§5.3) and the import attributes (§5.4) ---- */
+
+static bool queued_own(const struct fs_node *n)
+{
+	return owner_view(n) && n->img.status == MODEL_IMG_QUEUED;
+}
+
+/* os-type, platform, version, arch, boot-mode, features: the attribute a
+ * table entry stores, by its field. */
+static enum model_import_attr import_attr(const struct fs_attr *a)
+{
+	static const struct {
+		size_t field;
+		enum model_import_attr which;
+	} map[] = {
+		{offsetof(struct model_image, os_type), MODEL_IMPORT_OS_TYPE},
+		{offsetof(struct model_image, platform), MODEL_IMPORT_PLATFORM},
+		{offsetof(struct model_image, version), MODEL_IMPORT_VERSION},
+		{offsetof(struct model_image, arch), MODEL_IMPORT_ARCH},
+		{offsetof(struct model_image, boot_mode), MODEL_IMPORT_BOOT_MODE},
+		{offsetof(struct model_image, features), MODEL_IMPORT_FEATURES},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].field == a->field)
+			return map[i].which;
+	return MODEL_IMPORT_INVALID;
+}
+
+static int store_import(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return model_image_set_import_attr(ctx->m, n->img.id, import_attr(n->attr), v, err);
+}
+
+/* cancel: any write stops the upload in progress. */
+static int store_cancel(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return fs_upload_cancel(ctx, n, err);
+}
+
 #define ALL (FS_VIEW_BIT(FS_VIEW_PUBLIC) | FS_VIEW_BIT(FS_VIEW_MARKETPLACE) | FS_VIEW_BIT(FS_VIEW_PRIVATE) | \
 	     FS_VIEW_BIT(FS_VIEW_SHARED) | FS_VIEW_BIT(FS_VIEW_ISO) | FS_VIEW_BIT(FS_VIEW_RECYCLE))
 #define PRIV FS_VIEW_BIT(FS_VIEW_PRIVATE)
@@ -225,8 +282,11 @@ static int store_source(const struct fs_node *n, struct fs_ctx *ctx, const char 
 #define RECYCLE FS_VIEW_BIT(FS_VIEW_RECYCLE)
 #define F(n, v, sh) .name = n, .views = v, .show = sh
 #define TEXT(n, f) {F(n, ALL, show_text), .field = offsetof(struct model_image, f)}
-/* Writable while queued once uploads and imports exist (SPEC §2.1, §5). */
-#define QUEUED_TEXT(n, f) {F(n, ALL, show_text), .flags = FS_ATTR_LATER, .field = offsetof(struct model_image, f)}
+/* Writable while queued, checked against §5.4 (SPEC §2.1, §5.4). */
+#define QUEUED_TEXT(n, f)                                                                         \
+	{F(n, ALL, show_text), .store = store_import, .writable = queued_own,                        \
+	 .readonly_why = "cannot change after upload: " n " is written while the image is queued", \
+	 .field = offsetof(struct model_image, f)}
 #define OWN_TIME(f) .mtime = offsetof(struct model_image, f)
 
 const struct fs_attr fs_image_attrs[] = {
@@ -249,13 +309,13 @@ const struct fs_attr fs_image_attrs[] = {
 	{F("size", ALL, show_size)},
 	{F("created", ALL, show_created)},
 	TEXT("owner", owner),
-	{F("source", ALL, show_text), .store = store_source, .writable = queued_private,
+	{F("source", ALL, show_text), .store = store_source, .writable = queued_own,
 	 .readonly_why = "source is written only while the image is queued", .field = offsetof(struct model_image, source)},
 	{F("device-mapping", ALL, show_device_mapping)},
 	{F("disks", ALL, NULL), .sub = FS_SUB_DISKS},
 	{F("instances", ALL, show_instances)},
-	{F("convert", PRIV, show_empty), .flags = FS_ATTR_LATER},
-	{F("cancel", PRIV_ISO, show_empty), .flags = FS_ATTR_LATER},
+	{F("convert", PRIV, show_empty), .store = store_convert},
+	{F("cancel", PRIV_ISO, show_empty), .store = store_cancel},
 	{F("copies", PRIV, NULL), .sub = FS_SUB_COPIES},
 	{F("shares", PRIV, NULL), .sub = FS_SUB_SHARES},
 	{F("task", ALL, show_task)},

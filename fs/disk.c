@@ -1,15 +1,22 @@
 /*
- * disk.c — instance disks open through this mount.
+ * disk.c — writable blobs open through this mount: instance disks (§2.4)
+ * and uploads in progress (§5.3, upload.c).
  *
- * An instance's disk is a writable blob (blob_wblob: a base manifest plus a
- * copy-on-write overlay, blobstore/wblob.c).  Every handle on one disk
- * shares one open wblob, so the overlay's state map is read once and two
- * writers never race inside it: wblob asks its caller to serialise writers
- * (pwrite, truncate), which the per-disk mutex does; reads run in parallel.
+ * Both are writable blobs (blob_wblob: a base manifest plus a copy-on-write
+ * overlay, blobstore/wblob.c).  Every handle on one blob shares one open
+ * wblob, so the overlay's state map is read once and two writers never race
+ * inside it: wblob asks its caller to serialise writers (pwrite, truncate),
+ * which the per-blob mutex does; reads run in parallel.
  *
- * The blobs row keeps the disk's size, stored bytes and mtime for stat and
- * listings; the last writer's close records them (model_instance_disk_touch).
- * Until then stat asks the open wblob, and mtime is the last write seen here.
+ * Instance disks: the blobs row keeps the disk's size, stored bytes and
+ * mtime for stat and listings; the last writer's close records them
+ * (model_instance_disk_touch).  Until then stat asks the open wblob, and
+ * mtime is the last write seen here.
+ *
+ * Uploads: the entry also holds what upload.c knows of the upload (struct
+ * fs_upload, guarded by the same mutex as the writes); only the mount that
+ * began an upload writes it, and its last writer's close hands the file to
+ * the upload's task (fs_upload_closed).
  *
  * Acknowledged writes are in the overlay file (a pwrite into the host's page
  * cache) when the reply leaves: a kill -9 of the daemon loses none of them;
@@ -23,11 +30,13 @@
 
 struct fs_disk {
 	struct fs_disk *next;
-	int64_t blob_id, vm_id;
+	int64_t blob_id, vm_id;  /* vm_id 0: an upload */
 	blob_wblob *w;
 	int refs, writers;
-	pthread_mutex_t wlock;   /* serialises pwrite and truncate */
+	pthread_mutex_t wlock;   /* serialises pwrite and truncate, and guards up */
 	int64_t last_write_ns;   /* 0: not written through this mount */
+	bool is_upload;          /* began by this mount: up is valid */
+	struct fs_upload up;
 };
 
 /* One mount per process: the table is the process's. */
@@ -42,11 +51,24 @@ static struct fs_disk *find(int64_t blob_id)
 	return NULL;
 }
 
-static int wblob_of(struct fs_ctx *ctx, const struct fs_node *n, blob_wblob **out)
+/* Under disks_lock: a new entry for the wblob `name` of the region. */
+static int disk_new(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *name, struct fs_disk **out)
 {
+	struct fs_disk *d;
 	blob_store *s;
-	int rc = model_store(ctx->m, n->vm.region_id, &s);
-	return rc < 0 ? rc : blob_wblob_open(out, s, n->vmdisk.wblob);
+	int rc;
+	if (!(d = calloc(1, sizeof(*d))))
+		return -ENOMEM;
+	if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&d->w, s, name)) < 0) {
+		free(d);
+		return rc;
+	}
+	d->blob_id = blob_id;
+	pthread_mutex_init(&d->wlock, NULL);
+	d->next = disks;
+	disks = d;
+	*out = d;
+	return 0;
 }
 
 int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out)
@@ -55,19 +77,38 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 	int rc = 0;
 	pthread_mutex_lock(&disks_lock);
 	if (!(d = find(n->blob_id))) {
-		if (!(d = calloc(1, sizeof(*d)))) {
-			rc = -ENOMEM;
+		if ((rc = disk_new(ctx, n->vm.region_id, n->blob_id, n->vmdisk.wblob, &d)) < 0)
 			goto out;
-		}
-		if ((rc = wblob_of(ctx, n, &d->w)) < 0) {
-			free(d);
-			goto out;
-		}
-		d->blob_id = n->blob_id;
 		d->vm_id = n->vm.id;
-		pthread_mutex_init(&d->wlock, NULL);
-		d->next = disks;
-		disks = d;
+	}
+	d->refs++;
+	d->writers += write;
+	*out = d;
+out:
+	pthread_mutex_unlock(&disks_lock);
+	return rc;
+}
+
+int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
+                        struct fs_disk **out)
+{
+	struct fs_disk *d;
+	int rc = 0;
+	pthread_mutex_lock(&disks_lock);
+	if (!(d = find(u->blob_id))) {
+		/* Only the mount that began an upload writes it: another mount's
+		 * writes would race its sniff and its close. */
+		if (write && !begin) {
+			rc = -EBUSY;
+			goto out;
+		}
+		if ((rc = disk_new(ctx, u->region_id, u->blob_id, u->wblob, &d)) < 0)
+			goto out;
+		d->is_upload = begin;
+		d->up.u = *u;
+	} else if (write && (!d->is_upload || d->up.closed)) {
+		rc = -EBUSY; /* closed: its task validates it now */
+		goto out;
 	}
 	d->refs++;
 	d->writers += write;
@@ -79,32 +120,70 @@ out:
 
 void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 {
-	bool record = false;
+	bool record = false, hand_over = false;
 	uint64_t size = 0, stored = 0;
 	int64_t blob_id = d->blob_id;
 	pthread_mutex_lock(&disks_lock);
 	d->writers -= write;
-	if (write && d->writers == 0 && d->last_write_ns) {
+	if (write && d->writers == 0 && d->is_upload && !d->up.closed) {
+		d->up.closed = true; /* no writer joins from now on */
+		hand_over = true;
+	} else if (write && d->writers == 0 && d->last_write_ns && !d->is_upload) {
 		record = true;
 		size = blob_wblob_size(d->w);
 		stored = blob_wblob_stored(d->w);
 	}
-	if (--d->refs == 0) {
+	bool last = --d->refs == 0;
+	if (last) {
 		struct fs_disk **p = &disks;
 		while (*p != d)
 			p = &(*p)->next;
 		*p = d->next;
-	} else {
-		d = NULL;
 	}
 	pthread_mutex_unlock(&disks_lock);
+	if (hand_over)
+		fs_upload_closed(ctx, d); /* d stays valid: this handle still holds it */
 	if (record)
 		model_instance_disk_touch(ctx->m, blob_id, size, stored);
-	if (d) {
+	if (last) {
 		blob_wblob_close(d->w);
 		pthread_mutex_destroy(&d->wlock);
 		free(d);
 	}
+}
+
+struct fs_upload *fs_disk_upload(struct fs_disk *d)
+{
+	return d->is_upload ? &d->up : NULL;
+}
+
+blob_wblob *fs_disk_wblob(struct fs_disk *d)
+{
+	return d->w;
+}
+
+void fs_disk_lock(struct fs_disk *d)
+{
+	pthread_mutex_lock(&d->wlock);
+}
+
+void fs_disk_unlock(struct fs_disk *d)
+{
+	pthread_mutex_unlock(&d->wlock);
+}
+
+void fs_disk_upload_fail(int64_t image_id, int err)
+{
+	pthread_mutex_lock(&disks_lock);
+	for (struct fs_disk *d = disks; d; d = d->next) {
+		if (!d->is_upload || d->up.u.image_id != image_id)
+			continue;
+		pthread_mutex_lock(&d->wlock);
+		if (!d->up.failed)
+			d->up.failed = err;
+		pthread_mutex_unlock(&d->wlock);
+	}
+	pthread_mutex_unlock(&disks_lock);
 }
 
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
@@ -115,17 +194,23 @@ ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
 ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off)
 {
 	pthread_mutex_lock(&d->wlock);
+	ssize_t n = fs_disk_pwrite_locked(d, buf, len, off);
+	pthread_mutex_unlock(&d->wlock);
+	return n;
+}
+
+ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off)
+{
 	ssize_t n = blob_wblob_pwrite(d->w, buf, len, off);
 	if (n > 0)
 		d->last_write_ns = model_now_ns();
-	pthread_mutex_unlock(&d->wlock);
 	return n;
 }
 
 int fs_disk_truncate(struct fs_disk *d, uint64_t size)
 {
 	pthread_mutex_lock(&d->wlock);
-	int rc = blob_wblob_truncate(d->w, size);
+	int rc = d->is_upload && d->up.failed ? d->up.failed : blob_wblob_truncate(d->w, size);
 	if (rc == 0)
 		d->last_write_ns = model_now_ns();
 	pthread_mutex_unlock(&d->wlock);
@@ -142,26 +227,37 @@ int fs_disk_fsync(struct fs_disk *d)
 	return blob_wblob_fsync(d->w);
 }
 
-int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns)
+int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,
+                      uint64_t *stored, int64_t *written_ns)
 {
 	blob_wblob *w = NULL;
-	int64_t written = 0;
+	blob_store *s;
 	int rc = 0;
+	*written_ns = 0;
 	pthread_mutex_lock(&disks_lock);
-	struct fs_disk *d = find(n->blob_id);
+	struct fs_disk *d = find(blob_id);
 	if (d) {
 		*size = blob_wblob_size(d->w);
 		*stored = blob_wblob_stored(d->w);
-		written = d->last_write_ns;
+		*written_ns = d->last_write_ns;
 	}
 	pthread_mutex_unlock(&disks_lock);
 	if (!d) {
-		if ((rc = wblob_of(ctx, n, &w)) < 0)
+		if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, wblob)) < 0)
 			return rc;
 		*size = blob_wblob_size(w);
 		*stored = blob_wblob_stored(w);
 		blob_wblob_close(w);
 	}
+	return 0;
+}
+
+int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns)
+{
+	int64_t written;
+	int rc = fs_disk_stat_blob(ctx, n->vm.region_id, n->blob_id, n->vmdisk.wblob, size, stored, &written);
+	if (rc < 0)
+		return rc;
 	*mtime_ns = written > n->vmdisk.mtime_ns ? written : n->vmdisk.mtime_ns;
 	return 0;
 }

@@ -18,7 +18,7 @@
  *   IMAGE   image   1..63       attribute files (index in image_attrs + 1)
  *   IMAGE   image   0x100       disks/          0x101 + idx  disks/<dev>
  *   IMAGE   image   0x200       copies/         0x1000 + 4*region + f: copies/<region>[/f]
- *   IMAGE   image   0x300       shares/         0x8000 + account: shares/<account>
+ *   IMAGE   image   0x300       shares/         0x8000 + account: shares/<account> (id <= 0x7fff)
  *   SNAP    snap    0, 1..63    snapshot directory, its files
  *   VM      vm      0, 1..63    instance directory, its files
  *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev> (writable)
@@ -135,6 +135,9 @@ enum fs_what {
 	FS_W_DISK,       /* a blob: disks/<dev> or snapshots/<id>/data */
 	FS_W_SNAP,
 	FS_W_VM,
+	FS_W_SHARE,      /* private/<image>/shares/<account> (share.c) */
+	FS_W_COPY,       /* private/<image>/copies/<region> (copies.c) */
+	FS_W_COPY_FILE,  /* a file of copies/<region>: status, progress, image */
 };
 
 /* How the caller sees an image (decides its files and their modes). */
@@ -181,6 +184,8 @@ struct fs_node {
 	struct model_instance vm;   /* FS_K_VM nodes */
 	struct model_device dev;    /* FS_W_DISK of an image */
 	struct model_vm_disk vmdisk;/* FS_W_DISK of an instance (writable) */
+	struct model_share share;   /* FS_W_SHARE */
+	int64_t copy_id;            /* FS_W_COPY, FS_W_COPY_FILE: the copy image */
 	int64_t blob_id;            /* FS_W_DISK */
 };
 
@@ -245,6 +250,118 @@ int fs_disk_fsync(struct fs_disk *d);
 int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
 /* Whether any disk of the instance is open for writing here. */
 bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id);
+
+/* ---- uploads (§5.3, upload.c; their writable blobs in disk.c) ------------- */
+
+/* What the mount that began an upload knows of it, kept in its fs_disk and
+ * guarded by the disk's writer lock (fs_disk_lock). */
+struct fs_upload {
+	struct model_upload u;  /* its rows: image, blob, task, wblob */
+	char path[320];         /* disks/<dev>'s path, for refusals */
+	const char *format;     /* sniffed ("raw", "qcow2", "iso"), NULL until known */
+	uint64_t head_end;      /* bytes written contiguously from offset 0 */
+	int failed;             /* -EINVAL (refused) or -ECANCELED: every later write returns it */
+	bool closed;            /* the last writer closed: the task has the file */
+	int64_t checked_ns;     /* when the task row was last looked at (a cancel elsewhere) */
+};
+/* Whether n is the disk of an image being uploaded (by cp: a blob that
+ * the mount that began the upload writes). */
+static inline bool fs_node_is_upload(const struct fs_node *n)
+{
+	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_IMAGE && n->img.status == MODEL_IMG_UPLOADING &&
+	       !model_image_is_url_import(&n->img);
+}
+/* URL import (§5.2): whether n is the disk of an image being imported from
+ * a URL — written by the import task only; opening it is EBUSY (ops.c),
+ * stat shows the bytes so far (fs_upload_stat). */
+static inline bool fs_node_is_import(const struct fs_node *n)
+{
+	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_IMAGE && n->img.status == MODEL_IMG_UPLOADING &&
+	       model_image_is_url_import(&n->img);
+}
+/* disk.c: an upload's entry (begin: this mount starts it; writers other
+ * than the beginning mount's are -EBUSY), its state, its blob, its lock. */
+int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
+                        struct fs_disk **out);
+struct fs_upload *fs_disk_upload(struct fs_disk *d); /* NULL unless this mount's upload */
+blob_wblob *fs_disk_wblob(struct fs_disk *d);
+void fs_disk_lock(struct fs_disk *d);
+void fs_disk_unlock(struct fs_disk *d);
+ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
+/* Every later write to the image's upload open here fails with err. */
+void fs_disk_upload_fail(int64_t image_id, int err);
+/* Size and stored bytes of a wblob (the open one when this mount has it). */
+int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,
+                      uint64_t *stored, int64_t *written_ns);
+/* upload.c.  Creating disks/<name> in p (disks/ of a queued private or ISO
+ * image): begins the upload and opens it for writing into *out; *n becomes
+ * the new file's node. */
+int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *n,
+                     struct fs_disk **out, struct model_err *err);
+/* Opening disks/<dev> of an uploading image: readers share the blob,
+ * writers only in the mount that began it, before its last close. */
+int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out);
+/* A write to this mount's upload: the first bytes are sniffed (-EINVAL
+ * and the upload abandoned when they are of no known format); -ECANCELED
+ * once cancelled. */
+ssize_t fs_upload_write(struct fs_ctx *ctx, struct fs_disk *d, const void *buf, size_t len, uint64_t off);
+/* truncate(2) of an upload's disk (cp --sparse ends with one). */
+int fs_upload_truncate(struct fs_ctx *ctx, const struct fs_node *n, uint64_t size);
+/* close(2) of a writer (FLUSH): what it wrote is made durable. */
+int fs_upload_flush(struct fs_disk *d);
+/* disk.c calls it when the last writer of this mount's upload closed. */
+void fs_upload_closed(struct fs_ctx *ctx, struct fs_disk *d);
+int fs_upload_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
+/* Writing `cancel` (§2.1). */
+int fs_upload_cancel(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
+
+/* ---- sharing (§6.4, share.c) ---------------------------------------------- */
+
+/* shares/ of an image the caller owns lists the accounts it is shared
+ * with; each shares/<account> is an empty directory (inode sub
+ * FS_SUB_SHARE + account id).  mkdir shares, rmdir unshares. */
+/* n: a copy of the shares/ node; becomes shares/<name>. */
+int fs_share_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
+/* n: the image directory node; becomes shares/<account> of inode sub sub. */
+int fs_share_resolve(struct fs_ctx *ctx, struct fs_node *n, unsigned sub);
+/* Lists shares/ (dir) from offset off (after ".", "..": account id + 2). */
+int fs_share_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
+/* Attributes of a shares/<account> node. */
+void fs_share_stat(const struct fs_node *n, struct stat *st, int64_t *mtime_ns);
+/* mkdir shares/<name> below p (the shares/ node): *out becomes the new
+ * entry's node.  rmdir of a shares/<account> node n. */
+int fs_share_mkdir(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *out,
+                   struct model_err *err);
+int fs_share_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
+/* For the watcher: an image change whose old name went away from private/
+ * (rename, delete, unshare) also drops <name>@<owner> from shared/. */
+void fs_share_forget_entry(struct fs_ctx *ctx, const struct model_change *c);
+
+/* ---- cross-region copies (§6.3, copies.c) -------------------------------- */
+
+/* copies/ of an image the caller owns lists, by region name, the copies of
+ * it still in their region's private/; copies/<region> holds status,
+ * progress and image (inode sub FS_SUB_COPY + 4 * region id + 0..3).  The
+ * node keeps the source image (n->img) and names the copy (copy_id). */
+/* n: a copy of the copies/ or copies/<region> node; becomes its entry name. */
+int fs_copies_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
+/* n: the image directory node; becomes the copies node of inode sub sub. */
+int fs_copies_resolve(struct fs_ctx *ctx, struct fs_node *n, unsigned sub);
+/* Lists copies/ or copies/<region> from offset off. */
+int fs_copies_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
+/* Attributes of a copies/<region> node or file. */
+int fs_copies_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns, int64_t *ctime_ns);
+/* mkdir copies/<name> below p (the copies/ node): copies the image there;
+ * *out becomes the new entry.  rmdir of copies/<region>: EPERM. */
+int fs_copies_mkdir(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *out,
+                    struct model_err *err);
+int fs_copies_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
+/* The mtime of the copies/ directory n (model_image_copies_mtime). */
+int64_t fs_copies_dir_mtime(struct fs_ctx *ctx, const struct fs_node *n);
+/* For the watcher: a change of a copy image (status, progress, leaving its
+ * private/) also changes its source's copies/ entries. */
+void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool names);
+void fs_copies_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 
 /* Logging (log.c): one line per refusal, SPEC §9. */
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -32,7 +32,10 @@ struct opts {
 	char *account;
 	unsigned workers;
 	int multiuser;
+	int allow_other; /* seen, and passed on to FUSE */
 };
+
+enum { KEY_ALLOW_OTHER = 1 };
 
 #define DEFAULT_WORKERS 2
 #define MAX_WORKERS 64
@@ -43,8 +46,18 @@ static const struct fuse_opt opt_spec[] = {
 	{"account=%s", offsetof(struct opts, account), 0},
 	{"workers=%u", offsetof(struct opts, workers), 0},
 	OPT("multiuser", multiuser),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END,
 };
+
+/* Every option not ours is kept for FUSE; allow_other is also noted. */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opts *o = data;
+	if (key == KEY_ALLOW_OTHER)
+		o->allow_other = 1;
+	return 1;
+}
 
 static void usage(const char *prog)
 {
@@ -133,7 +146,7 @@ int main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
 	/* Both print their own one-line reason on failure. */
-	if (fuse_opt_parse(&args, &o, opt_spec, NULL) < 0 || fuse_parse_cmdline(&args, &cl) != 0)
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0 || fuse_parse_cmdline(&args, &cl) != 0)
 		return 2;
 	if (cl.show_help) {
 		usage(argv[0]);
@@ -142,6 +155,19 @@ int main(int argc, char **argv)
 	if (cl.show_version) {
 		printf("imgfs 0.1, FUSE library %s\n", fuse_pkgversion());
 		return 0;
+	}
+	/* SPEC §8: callers other than the mounting user reach a mount only
+	 * with allow_other; and a multiuser mount has no one account. */
+	if (o.multiuser && (!o.allow_other || o.account)) {
+		fprintf(stderr, "imgfs: %s\n", o.account ? "-o account= is single-user mode; -o multiuser maps each "
+		                                           "caller's uid instead"
+		                                         : "-o multiuser needs -o allow_other (other users could not "
+		                                           "reach the mount)");
+		free(cl.mountpoint);
+		free(o.state);
+		free(o.account);
+		fuse_opt_free_args(&args);
+		return 2;
 	}
 	if (o.workers > MAX_WORKERS) {
 		fprintf(stderr, "imgfs: workers=%u: at most %d\n", o.workers, MAX_WORKERS);

@@ -171,6 +171,10 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			return 0;
 		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_MAX_DEVICES)
 			return image_disk(ctx, out, (int)(sub - FS_SUB_DISKS - 1));
+		if (sub > FS_SUB_SHARE)
+			return fs_share_resolve(ctx, out, sub); /* shares/<account> (§6.4) */
+		if (sub >= FS_SUB_COPY && sub < FS_SUB_SHARE)
+			return fs_copies_resolve(ctx, out, sub); /* copies/<region>[/file] (§6.3) */
 		const struct fs_attr *a = sub <= fs_image_attr_count ? &fs_image_attrs[sub - 1]
 		                                                     : attr_by_sub(fs_image_attrs, fs_image_attr_count, sub);
 		if (!a || (sub <= fs_image_attr_count && a->sub) || !fs_attr_visible(a, out))
@@ -339,7 +343,15 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			int idx = model_device_index(name);
 			return idx < 0 || idx >= MODEL_VM_MAX_DISKS ? -ENOENT : vm_disk(ctx, out, idx);
 		}
-		return -ENOENT; /* copies/, shares/: later issues */
+		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_SHARES)
+			return fs_share_lookup(ctx, out, name);
+		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_COPIES)
+			return fs_copies_lookup(ctx, out, name);
+		return -ENOENT;
+	case FS_W_COPY:
+		return fs_copies_lookup(ctx, out, name); /* its files (§6.3) */
+	case FS_W_SHARE:
+		return -ENOENT; /* shares/<account> is empty */
 	default:
 		return -ENOTDIR;
 	}
@@ -426,7 +438,11 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 	case FS_W_SNAP:
 	case FS_W_VM: {
 		bool own = n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO;
-		bool mk = n->what == FS_W_SUBDIR && ((own && n->attr->sub != FS_SUB_DISKS) || fs_ino_kind(n->ino) == FS_K_VM);
+		/* disks/ of a queued image takes an upload (§5.3) */
+		bool up = fs_ino_kind(n->ino) == FS_K_IMAGE && n->what == FS_W_SUBDIR && n->attr->sub == FS_SUB_DISKS &&
+		          n->img.status == MODEL_IMG_QUEUED;
+		bool mk = n->what == FS_W_SUBDIR && ((own && (n->attr->sub != FS_SUB_DISKS || up)) ||
+		                                     fs_ino_kind(n->ino) == FS_K_VM);
 		st->st_mode = S_IFDIR | (mk ? 0755 : 0555);
 		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 3 : 1) : n->what == FS_W_VM ? 3 : 2;
 		if (mk)
@@ -434,6 +450,8 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		if (fs_ino_kind(n->ino) == FS_K_IMAGE) {
 			mtime = n->img.dir_mtime_ns;
 			ctime = n->img.ctime_ns;
+			if (n->what == FS_W_SUBDIR && n->attr->sub == FS_SUB_COPIES)
+				mtime = fs_copies_dir_mtime(ctx, n); /* its copies come and go (§6.3) */
 		} else if (fs_ino_kind(n->ino) == FS_K_SNAP) {
 			mtime = n->snap.created * NS;
 			ctime = n->snap.ctime_ns;
@@ -466,9 +484,10 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		break;
 	case FS_W_DISK: {
 		struct model_blob b;
-		if (fs_node_is_vm_disk(n)) {
+		if (fs_node_is_vm_disk(n) || fs_node_is_upload(n) || fs_node_is_import(n)) {
 			uint64_t size, stored;
-			if ((rc = fs_disk_stat(ctx, n, &size, &stored, &mtime)) < 0)
+			if ((rc = !fs_node_is_vm_disk(n) ? fs_upload_stat(ctx, n, &size, &stored, &mtime)
+			                               : fs_disk_stat(ctx, n, &size, &stored, &mtime)) < 0)
 				return rc;
 			st->st_mode = S_IFREG | 0644;
 			st->st_nlink = 1;
@@ -486,6 +505,14 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		mtime = b.mtime_ns;
 		break;
 	}
+	case FS_W_SHARE:
+		fs_share_stat(n, st, &mtime);
+		break;
+	case FS_W_COPY:
+	case FS_W_COPY_FILE:
+		if ((rc = fs_copies_stat(ctx, n, st, &mtime, &ctime)) < 0)
+			return rc;
+		break;
 	default:
 		return -ENOENT;
 	}
@@ -507,10 +534,15 @@ double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 	case FS_W_QUOTA:
 	case FS_W_CSV:
 		return 0;
+	case FS_W_COPY:
+	case FS_W_COPY_FILE:
+		return 0; /* a task in another region changes them (copies.c) */
+	case FS_W_SUBDIR: /* copies/: its mtime follows the copies (copies.c) */
+		return fs_ino_kind(n->ino) == FS_K_IMAGE && n->attr->sub == FS_SUB_COPIES ? 0 : ctx->timeout;
 	case FS_W_DISK:
 		/* An instance's disk changes under writers of other mounts, which
 		 * log a change only when they close it. */
-		return fs_node_is_vm_disk(n) ? 0 : ctx->timeout;
+		return fs_node_is_vm_disk(n) || fs_node_is_upload(n) ? 0 : ctx->timeout;
 	default:
 		return ctx->timeout;
 	}
@@ -670,8 +702,17 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 				if ((rc = emit(arg, disks[i].name, &work, (off_t)disks[i].index + 3)) != 0)
 					break;
 			}
+		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_SHARES) {
+			rc = fs_share_list(ctx, dir, off, emit, arg);
+		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_COPIES) {
+			rc = fs_copies_list(ctx, dir, off, emit, arg);
 		}
 		break;
+	case FS_W_COPY:
+		rc = fs_copies_list(ctx, dir, off, emit, arg);
+		break;
+	case FS_W_SHARE:
+		break; /* empty */
 	default:
 		return -ENOTDIR;
 	}
@@ -696,6 +737,14 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 		return;
 	case FS_K_IMAGE: {
 		char dev[16] = "";
+		if (n->what == FS_W_COPY || n->what == FS_W_COPY_FILE) {
+			fs_copies_path(ctx, n, out, cap);
+			return;
+		}
+		if (n->what == FS_W_SHARE) {
+			snprintf(out, cap, "/regions/%s/private/%s/shares/%s", region, n->img.name, n->share.account);
+			return;
+		}
 		if (n->what == FS_W_DISK)
 			snprintf(dev, sizeof(dev), "disks/%s", n->dev.name);
 		if (n->view == FS_VIEW_SHARED)

@@ -46,7 +46,8 @@ static bool is_dir(const struct fs_node *n)
 {
 	switch (n->what) {
 	case FS_W_ROOT: case FS_W_REGIONS: case FS_W_REGION: case FS_W_CLASS:
-	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM:
+	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM: case FS_W_SHARE:
+	case FS_W_COPY:
 		return true;
 	default:
 		return false;
@@ -122,7 +123,9 @@ static int fill_entry(struct fs_ctx *ctx, const struct fs_node *n, struct fuse_e
 	e->ino = n->ino;
 	e->generation = 1;
 	e->attr_timeout = fs_node_timeout(ctx, n);
-	e->entry_timeout = ctx->timeout;
+	/* Names differ by caller under multiuser, and the kernel's dentries
+	 * are shared: every lookup must ask again (0 means "never valid"). */
+	e->entry_timeout = ctx->multiuser ? 0 : ctx->timeout;
 	return fs_node_stat(ctx, n, &e->attr);
 }
 
@@ -192,6 +195,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fs_node_is_vm_disk(&n)) {
 		if ((rc = resize_disk(req, &n, (uint64_t)attr->st_size)) < 0)
 			return; /* refused */
+	} else if ((to_set & FUSE_SET_ATTR_SIZE) && fs_node_is_upload(&n)) {
+		/* cp --sparse ends an upload with a hole by ftruncate (§5.3) */
+		if ((rc = fs_upload_truncate(ctx, &n, (uint64_t)attr->st_size)) < 0) {
+			refuse(req, "truncate", &n, NULL, rc, "the upload is not open for writing through this mount");
+			return;
+		}
 	} else if (to_set & FUSE_SET_ATTR_SIZE) {
 		/* O_TRUNC and truncate(0) before a write replace nothing yet:
 		 * the write that follows replaces the whole value. */
@@ -340,13 +349,27 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	if (!p.caller.account_id) {
+		refuse(req, "mkdir", &p, name, -EACCES, "the caller has no account");
+		return;
+	}
+	/* Sharing (§6.4): mkdir private/<image>/shares/<account>; copying
+	 * (§6.3): mkdir private/<image>/copies/<region>. */
+	bool copy = p.what == FS_W_SUBDIR && fs_ino_kind(p.ino) == FS_K_IMAGE && p.attr->sub == FS_SUB_COPIES;
+	if ((p.what == FS_W_SUBDIR && p.attr->sub == FS_SUB_SHARES) || copy) {
+		if ((rc = copy ? fs_copies_mkdir(ctx, &p, name, &n, &err) : fs_share_mkdir(ctx, &p, name, &n, &err)) < 0) {
+			refuse(req, "mkdir", &p, name, rc, err.msg);
+		} else if ((rc = fill_entry(ctx, &n, &e)) < 0) {
+			fuse_reply_err(req, -rc);
+		} else {
+			node_changed(ctx, &n);
+			fuse_reply_entry(req, &e);
+		}
+		return;
+	}
 	bool vm = p.what == FS_W_CLASS && p.cls == FS_CLASS_INSTANCES;
 	if (p.what != FS_W_CLASS || (p.cls != FS_CLASS_PRIVATE && p.cls != FS_CLASS_ISO && !vm)) {
 		refuse(req, "mkdir", &p, name, -EPERM, "nothing can be created here");
-		return;
-	}
-	if (!p.caller.account_id) {
-		refuse(req, "mkdir", &p, name, -EACCES, "the caller has no account");
 		return;
 	}
 	if (vm)
@@ -390,6 +413,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = model_image_destroy(ctx->m, n.img.id, &err);
 	else if (n.what == FS_W_IMAGE && (n.view == FS_VIEW_PRIVATE || n.view == FS_VIEW_ISO))
 		rc = model_image_remove(ctx->m, n.img.id, &err);
+	else if (n.what == FS_W_SHARE) /* unshare (§6.4) */
+		rc = fs_share_rmdir(ctx, &n, &err);
+	else if (n.what == FS_W_COPY) /* §6.3: copies are removed in their region */
+		rc = fs_copies_rmdir(ctx, &n, &err);
 	else
 		rc = model_fail(&err, -EPERM, "this directory cannot be removed");
 	if (rc < 0) {
@@ -497,6 +524,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 struct fh;
 static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_info *fi, struct fh **out);
 static void fh_free(struct fh *h);
+static void create_upload(fuse_req_t req, const struct fs_node *p, const char *name, struct fuse_file_info *fi);
 
 /* Creating disks/<dev> of an instance attaches a blank data disk (§2.4). */
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -509,6 +537,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	int rc;
 	if ((rc = resolve(req, parent, &p)) < 0) {
 		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (p.what == FS_W_SUBDIR && fs_ino_kind(p.ino) == FS_K_IMAGE && p.attr->sub == FS_SUB_DISKS) {
+		create_upload(req, &p, name, fi); /* an upload (§5.3) */
 		return;
 	}
 	if (p.what != FS_W_SUBDIR || fs_ino_kind(p.ino) != FS_K_VM) {
@@ -566,6 +598,40 @@ static void fh_free(struct fh *h)
 	free(h);
 }
 
+/* Creating disks/<dev> of a queued private or ISO image begins an upload
+ * (§5.3) and opens it for writing. */
+static void create_upload(fuse_req_t req, const struct fs_node *p, const char *name, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = req_ctx(req);
+	struct model_err err = {0};
+	struct fuse_entry_param e;
+	struct fs_node n;
+	struct fh *h;
+	int rc;
+	if (!(h = calloc(1, sizeof(*h)))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((rc = fs_upload_create(ctx, p, name, &n, &h->disk, &err)) < 0) {
+		free(h);
+		refuse(req, "create", p, name, rc, err.msg);
+		return;
+	}
+	h->kind = FH_DISK;
+	h->ctx = ctx;
+	h->write = true;
+	node_changed(ctx, p);
+	if ((rc = fill_entry(ctx, &n, &e)) < 0) {
+		fh_free(h); /* its close hands an empty file to the task, which refuses it */
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->keep_cache = 0;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		fh_free(h);
+}
+
 static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b)
 {
 	if (n->what == FS_W_QUOTA)
@@ -596,6 +662,20 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			goto fail;
 		}
 		if ((rc = fs_disk_open(ctx, n, wr, &h->disk)) < 0)
+			goto fail;
+		h->write = wr;
+		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
+			goto fail;
+		fi->keep_cache = 0;
+	} else if (fs_node_is_import(n)) {
+		/* Being imported from a URL (§5.2): the task's alone until it
+		 * ends — a reader's view of the blob would not follow its writes. */
+		rc = -EBUSY;
+		goto fail;
+	} else if (fs_node_is_upload(n)) {
+		/* An image's disk being uploaded (§5.3): the writable blob. */
+		h->kind = FH_DISK;
+		if ((rc = fs_upload_open(ctx, n, wr, &h->disk)) < 0)
 			goto fail;
 		h->write = wr;
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
@@ -646,6 +726,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((rc = do_open(req, &n, fi, &h)) < 0) {
 		const char *why = rc == -EACCES  ? "this image's disks are only for creating instances"
+		                  : rc == -EBUSY && fs_node_is_import(&n)
+		                          ? "the disk is being imported from a URL; it opens once the image is available"
+		                  : rc == -EBUSY && fs_node_is_upload(&n)
+		                          ? "the upload is written through another mount, or closed and being checked"
 		                  : rc == -EBUSY ? "a capture is reading the instance's disks"
 		                                 : readonly_why(&n);
 		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY)
@@ -762,8 +846,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	char *value = NULL;
 	int rc;
 	if (h->kind == FH_DISK) {
-		/* An instance's disk: straight into its overlay, no lookup. */
-		ssize_t done = h->write ? fs_disk_pwrite(h->disk, buf, size, (uint64_t)off) : -EBADF;
+		/* An instance's disk or an upload: straight into its overlay, no
+		 * lookup (an upload sniffs its first bytes, upload.c). */
+		ssize_t done = !h->write               ? -EBADF
+		               : fs_disk_upload(h->disk) ? fs_upload_write(ctx, h->disk, buf, size, (uint64_t)off)
+		                                         : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
 		if (done < 0)
 			fuse_reply_err(req, (int)-done);
 		else
@@ -798,7 +885,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	/* close(2) of an upload's writer returns once its bytes are durable. */
+	int rc = h && h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
+	fuse_reply_err(req, -rc);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -68,9 +68,12 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 			if (names && c->name[0])
 				fuse_lowlevel_notify_inval_entry(ctx->se, dir, c->name, strlen(c->name));
 		}
+		if (names)
+			fs_share_forget_entry(ctx, c); /* the receivers' shared/<name>@<owner> (share.c) */
+		fs_copies_forget(ctx, c, names); /* a copy's entry in its source's copies/ (copies.c) */
 		/* Its other listings: the recycle bin it may have entered, the
-		 * shared/ views of other accounts (names there carry @owner and
-		 * expire by timeout), and the region's generated files. */
+		 * shared/ views of other accounts (their names: just above), and
+		 * the region's generated files. */
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_PRIVATE));
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_RECYCLE));
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SHARED));

@@ -123,6 +123,11 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static void worker_log(void *arg, const char *line)
+{
+	fs_log(arg, "%s", line);
+}
+
 int fs_workers_start(struct fs_ctx *ctx, unsigned n)
 {
 	pthread_condattr_t ca;
@@ -130,6 +135,8 @@ int fs_workers_start(struct fs_ctx *ctx, unsigned n)
 
 	if (n == 0)
 		return 0;
+	/* What tasks report (a finished copy's counts) goes to the log. */
+	model_set_log(ctx->m, worker_log, ctx);
 	if (!(ctx->workers = calloc(n, sizeof(*ctx->workers))))
 		return -ENOMEM;
 	pthread_mutex_init(&ctx->work_lock, NULL);

@@ -581,8 +581,6 @@ static int rebuild_check(model *m, const struct model_instance *vm, const struct
 		                                "system disk");
 	if ((img->type & vm->system_disk) == 0)
 		return model_fail(err, -EINVAL, "a cloud image needs an instance whose system disk is cloud");
-	if (strcmp(img->format, "qcow2") == 0)
-		return model_fail(err, -EINVAL, "QCOW2 images are decoded by conversion, which arrives in a later version");
 	if (vm->status == MODEL_VM_RUNNING)
 		return model_fail(err, -EBUSY, VM_BUSY_RUNNING);
 	if (model_instance_busy(m, vm->id))
@@ -591,20 +589,56 @@ static int rebuild_check(model *m, const struct model_instance *vm, const struct
 }
 
 /* Replaces the instance's disk at dev's index (if any) by a copy-on-write
- * copy of dev's sealed blob. */
+ * copy of dev's sealed blob, or of raw (the decoded QCOW2 system disk)
+ * when given. */
 static int rebuild_disk(model *m, struct model_conn *c, blob_store *s, const struct model_instance *vm,
                         const struct model_vm_disk *disks, int n, const struct model_device *dev,
-                        struct wblob_set *made, struct wblob_set *gone)
+                        const blob_manifest *raw, struct wblob_set *made, struct wblob_set *gone)
 {
 	const struct model_vm_disk *old = disk_at(disks, n, dev->index);
 	blob_manifest *base = NULL;
 	int rc;
-	if ((rc = model_blob_manifest(m, dev->blob_id, &base)) < 0)
+	if (!raw && (rc = model_blob_manifest(m, dev->blob_id, &base)) < 0)
 		return rc;
+	if (raw)
+		base = (blob_manifest *)raw;
 	if (!old || (rc = disk_drop(c, vm->id, old, gone)) == 0)
 		rc = disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, made);
-	blob_manifest_free(base);
+	if (!raw)
+		blob_manifest_free(base);
 	return rc;
+}
+
+/* A QCOW2 image's system disk decoded to raw (§6.5), before the rebuild's
+ * transaction (decoding takes seconds; nobody should wait on the database
+ * meanwhile): its chunks stored, *raw_out its manifest; NULL for a raw
+ * image.  The decoded chunks are kept by nothing until the rebuild names
+ * them: gc spares them for its grace; a rebuild refused after this leaves
+ * them to gc. */
+static int rebuild_decode(model *m, int64_t image_id, blob_manifest **raw_out, struct model_err *err)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_image img;
+	blob_manifest *src = NULL;
+	blob_store *s;
+	char why[256] = "";
+	int n, rc;
+
+	*raw_out = NULL;
+	if (model_image_get(m, image_id, &img) < 0 || strcmp(img.format, "qcow2") != 0 ||
+	    img.status != MODEL_IMG_AVAILABLE)
+		return 0; /* the transaction's checks answer */
+	if ((n = model_device_list(m, image_id, devs)) <= 0 || devs[0].index != 0)
+		return 0;
+	if ((rc = model_store(m, img.region_id, &s)) < 0 || (rc = model_blob_manifest(m, devs[0].blob_id, &src)) < 0)
+		return model_fail(err, rc, "cannot read the image: %s", strerror(-rc));
+	rc = model_qcow2_decode(s, src, raw_out, NULL, NULL, why, sizeof(why));
+	blob_manifest_free(src);
+	if (rc == -EINVAL)
+		return model_fail(err, -EINVAL, "the QCOW2 image cannot be decoded: %s", why);
+	if (rc < 0)
+		return model_fail(err, rc, "decoding the QCOW2 image: %s", strerror(-rc));
+	return 0;
 }
 
 /* The new image on the instance row: its image, disks/ and attributes
@@ -636,10 +670,15 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 	struct model_image img;
 	struct model_conn *c;
 	blob_store *s = NULL;
+	blob_manifest *raw = NULL;
 	int ndev, ndisk, rc;
 
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = rebuild_decode(m, image_id, &raw, err)) < 0)
 		return rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0) {
+		blob_manifest_free(raw);
+		return rc;
+	}
 	if (model_instance_get(m, vm_id, &vm) < 0 || vm.account_id != account_id) {
 		rc = model_fail(err, -ENOENT, "no such instance");
 		goto out;
@@ -652,6 +691,10 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 	}
 	if ((rc = rebuild_check(m, &vm, &img, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
+	if (strcmp(img.format, "qcow2") == 0 && !raw) { /* it became available after rebuild_decode looked */
+		rc = model_fail(err, -EBUSY, "the image changed while it was decoded; write again");
+		goto out;
+	}
 	if ((rc = ndev = model_device_list(m, image_id, devs)) < 0 || (rc = ndisk = model_instance_disks(m, vm_id, disks)) < 0)
 		goto out;
 	if (ndev == 0 || devs[0].index != 0) {
@@ -663,7 +706,7 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 		const struct model_device *d = &devs[i];
 		if (d->index != 0 && (d->index >= MODEL_VM_MAX_DISKS || d->kind != MODEL_DEV_SNAPSHOT))
 			continue;
-		if ((rc = rebuild_disk(m, c, s, &vm, disks, ndisk, d, &made, &gone)) < 0) {
+		if ((rc = rebuild_disk(m, c, s, &vm, disks, ndisk, d, d->index == 0 ? raw : NULL, &made, &gone)) < 0) {
 			model_fail(err, rc, "cannot build %s: %s", d->name, strerror(-rc));
 			goto out;
 		}
@@ -672,9 +715,11 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 		goto out;
 	if ((rc = model_commit(c)) == 0)
 		wblob_set_remove(s, &gone);
+	blob_manifest_free(raw);
 	return rc;
 out:
 	wblob_set_remove(s, &made);
 	model_rollback(c);
+	blob_manifest_free(raw);
 	return rc;
 }

@@ -251,6 +251,36 @@ struct model_publish {
 int model_image_publish(model *m, int64_t region_id, const struct model_publish *p, const blob_manifest *disk,
                         const char *xxh128, int64_t *id_out, struct model_err *err);
 
+/* ---- sharing (§6.4, share.c) ---------------------------------------------- */
+
+/* One share: image_id shared with account_id (the receiver). */
+struct model_share {
+	int64_t image_id;
+	int64_t account_id;
+	char account[MODEL_NAME_MAX + 1]; /* the receiver's name */
+	int64_t created;                  /* unix seconds */
+};
+/* Receivers are numbered by account id in fs/'s inode numbers (16 bits,
+ * half of them taken): only accounts with an id up to this can receive
+ * shares (model_share_add: -EINVAL beyond). */
+#define MODEL_SHARE_ACCOUNT_MAX 0x7fff
+/* mkdir private/<name>/shares/<account>: shares an available private image
+ * with another account.  Refusals: a bad name -EINVAL; unknown account
+ * -ENOENT; the owner itself -EINVAL; not a private image, or not
+ * available -EPERM; already shared -EEXIST; the owner's shares-per-image
+ * or the receiver's shared-images quota -EDQUOT.  The receiver's shared/
+ * listing changes (region mtime), the image's shares/ listing too. */
+int model_share_add(model *m, int64_t image_id, const char *account, struct model_err *err);
+/* rmdir .../shares/<account>: -ENOENT when not shared with it.  Instances
+ * the receiver built from the image stay. */
+int model_share_remove(model *m, int64_t image_id, const char *account, struct model_err *err);
+/* The image's shares with account_id > after_id, in account id order. */
+int model_share_list(model *m, int64_t image_id, int64_t after_id,
+                     int (*cb)(void *arg, const struct model_share *s), void *arg);
+/* The share of image_id with the account named, or with account_id: -ENOENT when none. */
+int model_share_lookup(model *m, int64_t image_id, const char *account, struct model_share *out);
+int model_share_get(model *m, int64_t image_id, int64_t account_id, struct model_share *out);
+
 /* ---- devices and blobs --------------------------------------------------- */
 
 enum model_device_kind { MODEL_DEV_INVALID = 0, MODEL_DEV_IMAGE, MODEL_DEV_SNAPSHOT };
@@ -424,6 +454,148 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out);
 int model_task_work(model *m, const volatile int *stop);
 /* Housekeeping a runner does now and then: recycle-bin expiry. */
 int model_task_housekeeping(model *m, int64_t now);
+
+/* ---- conversion (§6.2, convert.c) and cross-region copy (§6.3, copy.c) ---- */
+
+/* Writing `convert` of a private local available image: a new private
+ * cloud image named name ("" : "<source name>-cloud") is created pending,
+ * with a new snapshot `creating` for its vda (named like it) and the
+ * source's data-disk snapshots referenced (not copied), and a conversion
+ * task is queued: a raw image file is taken by reference (its chunks are
+ * the raw disk), a QCOW2 one decoded.  Refusals, before anything changes:
+ * not private -EPERM; a cloud image -EINVAL; not available -EINVAL (as for
+ * rebuild); a conversion of it running -EBUSY; name rules (§10); the name
+ * taken -EEXIST; private-images or snapshots quota -EDQUOT.  The source
+ * cannot be deleted until the task ends. */
+int model_image_convert(model *m, int64_t image_id, const char *name, int64_t *id_out, struct model_err *err);
+
+/* mkdir private/<name>/copies/<region>: a copy of a private cloud available
+ * image in region_id, created pending (same name, attributes, description
+ * plus lineage, snapshots `creating` in the target region, quotas reserved
+ * there), and a copy task queued.  Refusals, before anything changes: not
+ * private -EPERM; local, or not available -EINVAL; the same region
+ * -EINVAL; a copy of it to that region running -EBUSY, or still there
+ * (in private/, by any name) -EEXIST; the name taken there -EEXIST; the
+ * target's private-images or snapshots quota -EDQUOT.  At most
+ * MODEL_COPIES_RUNNING copies of one account run at once; the others wait
+ * queued. */
+#define MODEL_COPIES_RUNNING 5
+int model_image_copy(model *m, int64_t image_id, int64_t region_id, int64_t *id_out, struct model_err *err);
+/* The copies made of an image that are still in their region's private/,
+ * in region id order (copies/ lists them by region name). */
+int model_image_copies(model *m, int64_t image_id, int (*cb)(void *arg, const struct model_image *copy), void *arg);
+/* The copy of image_id in region_id: 0, -ENOENT. */
+int model_image_copy_in(model *m, int64_t image_id, int64_t region_id, struct model_image *out);
+/* When copies/ of the image last changed: the newest of its own directory
+ * time and the ctime of every copy made of it (in any folder, so a copy
+ * leaving private/ counts); 0 on error. */
+int64_t model_image_copies_mtime(model *m, int64_t image_id);
+/* What an image was made from: *origin_id (0: not another image) and
+ * kind ("convert", "copy" or ""; 16 bytes). */
+int model_image_origin(model *m, int64_t image_id, int64_t *origin_id, char kind[16]);
+
+/* Where the model's own log lines go (a finished copy's counts): fn(arg,
+ * line) from any thread; NULL (the default) drops them. */
+void model_set_log(model *m, void (*fn)(void *arg, const char *line), void *arg);
+
+/* ---- uploads (§5.3, upload.c) and import rules (§5.4, import_rules.c) ---- */
+
+/* The attributes §5.4 governs, writable while an image is queued. */
+enum model_import_attr {
+	MODEL_IMPORT_INVALID = 0,
+	MODEL_IMPORT_OS_TYPE,
+	MODEL_IMPORT_PLATFORM,
+	MODEL_IMPORT_VERSION,
+	MODEL_IMPORT_ARCH,
+	MODEL_IMPORT_BOOT_MODE,
+	MODEL_IMPORT_FEATURES,
+	MODEL_IMPORT_ATTR_COUNT
+};
+/* A set of them; NULL or "" is unset (an image of unknown OS). */
+struct model_import_attrs {
+	const char *os_type, *platform, *version, *arch, *boot_mode, *features;
+};
+/* 0 when the set breaks no rule of §5.4 (and every set value is a known
+ * word), else -EINVAL with the rule broken. */
+int model_import_check(const struct model_import_attrs *a, struct model_err *err);
+/* The image's attributes as a set (pointing into img). */
+void model_import_attrs_of(const struct model_image *img, struct model_import_attrs *out);
+/* A write to one of them: -EPERM unless the image is a queued private or
+ * ISO image ("cannot change after upload"), -EINVAL when the value, with
+ * the others as they are, breaks a rule.  features are stored with one
+ * blank between words. */
+int model_image_set_import_attr(model *m, int64_t id, enum model_import_attr which, const char *value,
+                                struct model_err *err);
+
+/* An upload in progress, as model_upload_begin made it. */
+struct model_upload {
+	int64_t image_id, blob_id, task_id, region_id;
+	enum model_folder folder;
+	int idx;          /* 0 (vda) in private/, 26 (cdrom) in iso/ */
+	char wblob[64];   /* the writable blob receiving the bytes */
+};
+/* Creating disks/<dev> of a queued private or ISO image starts an upload,
+ * in one transaction: queued -> uploading, a writable blob (created before
+ * the commit), its device row (disks/<dev> appears) and an 'upload' task
+ * in state 'open' held by this process (no runner claims it; if this
+ * process dies with it open, model_upload_reap ends it in error).
+ * -EPERM when the image is not queued (or not private/ISO), -EINVAL for a
+ * device other than vda (private/) or cdrom (iso/). */
+int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload *out, struct model_err *err);
+/* What the upload's first bytes are (1 decided: *format_out; 0 not yet;
+ * -EINVAL with the reason: no known format, or one the folder does not
+ * take — ISO only in iso/, QCOW2 or raw only in private/).  more: the file
+ * may hold bytes beyond len. */
+int model_upload_sniff(enum model_folder folder, const void *head, size_t len, bool more, const char **format_out,
+                       struct model_err *err);
+/* Records the sniffed format (the `format` file shows it from now on). */
+int model_upload_sniffed(model *m, const struct model_upload *u, const char *format);
+/* A refused first write: the upload is abandoned as if it never began
+ * (uploading -> queued, device, blob and task rows gone, the wblob removed
+ * after the commit), the reason in `error`. */
+int model_upload_abandon(model *m, const struct model_upload *u, const char *reason);
+/* The last writer closed the file (the caller has fsynced the wblob):
+ * the task is queued for a runner, which validates and seals it.
+ * -ENOENT when the upload was cancelled meanwhile. */
+int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored);
+/* Whether the upload's task still exists (a cancel from another mount
+ * deletes it). */
+bool model_upload_alive(model *m, const struct model_upload *u);
+/* Writing `cancel`: an upload in progress (file open, or closed and
+ * waiting for or being validated by its task) ends in error, reason
+ * "cancelled"; its rows go and its wblob is removed.  -EPERM when nothing
+ * is in progress. */
+int model_upload_cancel(model *m, int64_t image_id, struct model_err *err);
+/* The same with another reason, for the upload u only (its file could not
+ * be made durable on close, say). */
+int model_upload_fail(model *m, const struct model_upload *u, const char *reason);
+/* Housekeeping: uploads left 'open' by a process that died (a mount killed
+ * while the file was open) end in error, "the upload was interrupted".
+ * Returns how many (>= 0). */
+int model_upload_reap(model *m);
+/* The full check of an uploaded file (what the task does before sealing):
+ * its format from its first len bytes (head) and its size, the folder's
+ * rule, the format's own check (blobstore/format.h) and the attributes'
+ * (§5.4).  0 with *format_out and *vsize_out, or -EINVAL with why. */
+int model_upload_validate(enum model_folder folder, const void *head, size_t len, uint64_t file_size,
+                          const struct model_import_attrs *attrs, const char **format_out, uint64_t *vsize_out,
+                          struct model_err *err);
+
+/* ---- URL import (§5.2, import.c) ---- */
+
+/* The largest file a URL import takes (1 TiB): a server announcing more is
+ * refused before a byte is stored, one sending more is stopped there. */
+#define MODEL_IMPORT_MAX_SIZE (1ULL << 40)
+/* Writing "url <URL>" to `source` of a queued private or ISO image: the URL
+ * is checked (-EINVAL with the reason: not http, https or ftp, malformed),
+ * then in one transaction queued -> uploading, `source` "url <URL>" with
+ * the password shown as ***, a writable blob, the device row and an
+ * 'import' task (queued) that downloads it and finishes it like an upload.
+ * -EPERM when the image is not a queued private or ISO image.  Cancelled
+ * with model_upload_cancel. */
+int model_image_import_url(model *m, int64_t image_id, const char *url, struct model_err *err);
+/* Whether an image's `source` says it is (or was) imported from a URL. */
+bool model_image_is_url_import(const struct model_image *img);
 
 /* ---- quotas (§8) --------------------------------------------------------- */
 

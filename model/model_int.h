@@ -21,6 +21,9 @@ struct model {
 	pthread_mutex_t lock;          /* guards conns, stores */
 	struct model_conn *conns;      /* every open connection, for close */
 	blob_store *stores[MODEL_MAX_REGIONS]; /* by region id */
+	/* model_set_log (log.c): where model_log lines go. */
+	void (*log_fn)(void *arg, const char *line);
+	void *log_arg;
 };
 
 /* More slots than model/ has distinct SQL literals (about 105): once the
@@ -74,6 +77,9 @@ int model_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Copies column text into a fixed buffer (truncating, always NUL-terminated). */
 void model_col_text(sqlite3_stmt *st, int i, char *out, size_t cap);
 
+/* A line for the daemon's log (model_set_log), e.g. what a copy moved. */
+void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Schema (schema.c). */
 int model_schema_apply(struct model_conn *c);
 
@@ -108,5 +114,13 @@ int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id);
 /* Deletes a snapshot row, its blob row unless referenced elsewhere, and
  * logs the change (old name: the ext id). */
 int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot *s);
+
+/* convert.c: decodes the QCOW2 file whose manifest is src into the raw
+ * disk's manifest *out, its chunks stored and committed in s; tick(arg,
+ * bytes done) between chunks stops it when non-zero (0 with *out NULL).
+ * -EINVAL with why for a file the decoder refuses.  Used by conversion
+ * (§6.2) and by a rebuild from a QCOW2 image (§6.5). */
+int model_qcow2_decode(blob_store *s, const blob_manifest *src, blob_manifest **out,
+                       int (*tick)(void *arg, uint64_t done), void *arg, char *why, size_t why_cap);
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "model_int.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_v1[] =
 	/* Accounts own private resources; uid maps callers in multiuser mode. */
@@ -178,6 +178,21 @@ static const char schema_v2[] =
 	"CREATE INDEX tasks_image ON tasks(image_id);"
 	"CREATE INDEX tasks_source ON tasks(source_kind, source_id);";
 
+/* Version 3: conversion and cross-region copy (SPEC §6.2, §6.3). */
+static const char schema_v3[] =
+	/* What an image was made from when that was another image: origin_kind
+	 * 'convert' or 'copy', origin_id the source image's row (0: none).
+	 * copies/ of an image lists the images whose origin is a copy of it. */
+	"ALTER TABLE images ADD COLUMN origin_kind TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE images ADD COLUMN origin_id INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX images_origin ON images(origin_id, origin_kind) WHERE origin_id != 0;"
+	/* What a copy task actually moved into the target store (chunks and
+	 * bytes copied or linked) and found there already; kept per durable
+	 * device, so a resumed task counts the whole copy. */
+	"ALTER TABLE tasks ADD COLUMN moved_chunks INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN moved_bytes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN found_chunks INTEGER NOT NULL DEFAULT 0;";
+
 int model_schema_apply(struct model_conn *c)
 {
 	sqlite3_stmt *st;
@@ -200,7 +215,9 @@ int model_schema_apply(struct model_conn *c)
 		goto out;
 	if (version < 2 && (rc = model_exec(c, schema_v2)) < 0)
 		goto out;
-	if (version < SCHEMA_VERSION && (rc = model_exec(c, "PRAGMA user_version = 2")) < 0)
+	if (version < 3 && (rc = model_exec(c, schema_v3)) < 0)
+		goto out;
+	if (version < SCHEMA_VERSION && (rc = model_exec(c, "PRAGMA user_version = 3")) < 0)
 		goto out;
 	return model_commit(c);
 out:

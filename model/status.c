@@ -3,9 +3,9 @@
  *
  *              upload / url (issue 5)             capture (issue 3)
  *   queued ──────────────────► uploading   queued ─────────► pending
- *                                 │                            │ model_image_transition
- *                                 ▼                            ▼
- *                         available | error            replicating
+ *      ▲                          │  │                         │ model_image_transition
+ *      └── first write refused ───┘  ▼                         ▼
+ *          (model_upload_abandon)  available | error    replicating
  *                                                               │
  *   (conversion, copy: created as pending) pending ─────────────┴──► available | error
  *
@@ -34,7 +34,7 @@ static const char *const image_status_names[MODEL_IMG_STATUS_COUNT] = {
 #define E(from, to) [MODEL_IMG_##from][MODEL_IMG_##to] = true
 static const bool image_edges[MODEL_IMG_STATUS_COUNT][MODEL_IMG_STATUS_COUNT] = {
 	E(QUEUED, UPLOADING),     E(QUEUED, PENDING),
-	E(UPLOADING, AVAILABLE),  E(UPLOADING, ERROR),
+	E(UPLOADING, AVAILABLE),  E(UPLOADING, ERROR),    E(UPLOADING, QUEUED),
 	E(PENDING, REPLICATING),  E(PENDING, AVAILABLE),  E(PENDING, ERROR),
 	E(REPLICATING, AVAILABLE), E(REPLICATING, ERROR),
 	E(AVAILABLE, DELETED),    E(ERROR, DELETED),

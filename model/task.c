@@ -1,21 +1,23 @@
 /*
- * task.c — background tasks: the queue, claiming, progress, and the first
- * kind of task, the capture of an instance into a private image (SPEC
- * §5.1, seed 001).
+ * task.c — the background task engine: the queue, claiming, progress,
+ * requeueing, failure, and the dispatch to the kinds of task (SPEC §5.1,
+ * §6.2, §6.3; seed 001).  What each kind does lives in its own file
+ * (capture.c, ...), reached through the table task_kinds[] below; the
+ * interface between the engine and a kind is task_int.h.
  *
- * Who calls it: fs/ (writing `source` queues a capture; the `task` file;
- * the mount's worker threads call model_task_work in a loop), the unit
- * tests.  Workload: a handful of tasks at a time, each moving gigabytes;
- * the database sees a claim, a progress row every PROGRESS_NS and one
- * transaction per finished device.
+ * Who calls it: fs/ (the `task` file; the mount's worker threads call
+ * model_task_work in a loop), the kinds' queueing functions (which insert
+ * the row), the unit tests.  Workload: a handful of tasks at a time, each
+ * moving gigabytes; the database sees a claim, a progress row every
+ * PROGRESS_NS and one transaction per finished device.
  *
  * The tasks row (schema.c) is the queue entry and the task's whole state:
- *   kind        'capture'
+ *   kind        a name in task_kinds[] ('capture', ...)
  *   image_id    the image it makes
- *   source_kind 'instance', source_id the instance it reads (which is
- *               "busy" while the row exists: model_instance_busy)
- *   args        one line per captured device,
- *               "<idx> <src blob id> <dst blob id> <snapshot id or 0>"
+ *   source_kind 'instance' or 'image', source_id the object it reads
+ *               (which is "busy" while the row exists: model_instance_busy,
+ *               model_image_remove)
+ *   args        the kind's plan (see the kind's file)
  *   state       'queued' or 'running' (finished and failed rows are deleted)
  *   claimed_by  the runner that runs it, "<pid>:<start time>", '' when none
  *   bytes_done, bytes_total, started, updated: what `task` shows
@@ -26,31 +28,15 @@
  * is one guarded UPDATE in a write transaction: a 'queued' task, or a
  * 'running' one whose runner is dead, becomes 'running' under this runner
  * WHERE claimed_by is still what was read — so no task runs twice, across
- * the threads of a process and across processes.  Every later write of the
- * task repeats the guard (claimed_by = me); finding the task taken over, a
- * runner stops quietly.  Assumption: every process that opens a state
- * directory runs on the same machine and in the same pid namespace (the
- * state directory is local; two machines sharing one over NFS, or
+ * the threads of a process and across processes.  A kind may also refuse
+ * a claim for now (its claimable check, e.g. a per-account limit): the
+ * task stays queued and the claim looks at the next.  Every later write of
+ * the task repeats the guard (claimed_by = me); finding the task taken
+ * over, a runner stops quietly.  Assumption: every process that opens a
+ * state directory runs on the same machine and in the same pid namespace
+ * (the state directory is local; two machines sharing one over NFS, or
  * containers with separate pid namespaces, are not supported: each would
  * see the other's runners as dead).
- *
- * Capture.  model_image_capture() checks and reserves everything in one
- * transaction: the image goes queued -> pending with its type, format,
- * size and source; a destination blob row "being written" (no manifest,
- * no wblob) is created per device, a snapshot row `creating` for a cloud
- * vda and for every data disk (visible and counted by the quota at once),
- * and the task row.  The runner moves the image to replicating, then seals
- * each instance disk (blob_wblob_seal_progress: unchanged chunks keep the
- * ids of the disk's base, the others are stored, deduplicated), and
- * records each manifest in its destination blob, with the snapshot
- * `available`, in one transaction: that is the durable point of a device,
- * and a resumed task skips every device whose blob has its manifest.  The
- * last transaction maps the devices and makes the image available; only
- * it does, after every manifest is durable (SQLite synchronous=FULL, chunk
- * files fsynced by the store), so a crash never yields an available image
- * with wrong bytes.  A failure removes every snapshot and blob row the
- * task created, leaves the image in `error` with the reason, and changes
- * nothing else (SPEC §4); chunks it stored are left to gc.
  *
  * Stopping: a runner whose *stop is set stops between two chunks and puts
  * its task back in the queue; the next runner resumes it.
@@ -65,10 +51,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model_int.h"
+#include "task_int.h"
 
-#define PROGRESS_NS (250 * 1000000LL) /* at most this often a progress write */
-#define RUNNER_ID_MAX 48
+/* Every kind of task: its name in tasks.kind, how it runs, and whether it
+ * may be claimed now (NULL: always). */
+static const struct task_kind task_kinds[] = {
+	{"capture", capture_run, NULL},
+	{"convert", convert_run, NULL},
+	{"copy", copy_run, copy_claimable},
+	{"upload", upload_run, NULL},
+	{"import", import_run, NULL},
+};
 
 /* ---- runners ---------------------------------------------------------------- */
 
@@ -104,19 +97,19 @@ static int proc_start_time(long pid, unsigned long long *out)
 
 /* This process's runner id, "<pid>:<start time>".  Computed per claim, not
  * cached: no process-wide state, and a forked child gets its own. */
-static int runner_self(char out[RUNNER_ID_MAX])
+int task_runner_self(char out[TASK_RUNNER_ID_MAX])
 {
 	unsigned long long start;
 	int rc = proc_start_time((long)getpid(), &start);
 	if (rc < 0)
 		return rc;
-	snprintf(out, RUNNER_ID_MAX, "%ld:%llu", (long)getpid(), start);
+	snprintf(out, TASK_RUNNER_ID_MAX, "%ld:%llu", (long)getpid(), start);
 	return 0;
 }
 
 /* Whether the runner named by a claimed_by value is alive: its pid exists
  * and started when the runner did.  A value of another form is dead. */
-static bool runner_alive(const char *id)
+bool task_runner_alive(const char *id)
 {
 	unsigned long long start, now;
 	long pid;
@@ -128,18 +121,6 @@ static bool runner_alive(const char *id)
 }
 
 /* ---- task rows ---------------------------------------------------------------- */
-
-struct task_row {
-	int64_t id;
-	char kind[16];
-	int64_t image_id;
-	char source_kind[16];
-	int64_t source_id;
-	char args[MODEL_TEXT_MAX + 1];
-	char state[16];
-	uint64_t bytes_done, bytes_total;
-	int64_t started, updated;
-};
 
 static void task_fill(sqlite3_stmt *st, void *out)
 {
@@ -157,23 +138,9 @@ static void task_fill(sqlite3_stmt *st, void *out)
 	t->updated = sqlite3_column_int64(st, 10);
 }
 
-/* A task being run: the row as claimed, the runner, and how it ended. */
-struct task_run {
-	model *m;
-	char me[RUNNER_ID_MAX];
-	struct task_row t;
-	const volatile int *stop;
-	int64_t region_id;     /* of the image (and everything the task made) */
-	enum model_folder folder;
-	uint64_t bytes_done;
-	int64_t last_progress; /* ns */
-	bool stopped;          /* *stop was seen: the task goes back to the queue */
-	bool lost;             /* another runner holds it now: hands off */
-};
-
 /* Inside a transaction: records bytes_done if the task is still ours.  1
  * when it is, 0 when another runner took it (or it is gone), -errno. */
-static int task_touch(struct model_conn *c, struct task_run *r)
+int task_touch(struct model_conn *c, struct task_run *r)
 {
 	sqlite3_stmt *st = model_stmt(c, "UPDATE tasks SET bytes_done = ?, updated = ? WHERE id = ? AND claimed_by = ?");
 	int rc;
@@ -192,7 +159,7 @@ static int task_touch(struct model_conn *c, struct task_run *r)
 
 /* Begins a write transaction in which the task is still ours: 1 (with the
  * transaction open), 0 (lost: nothing open), -errno. */
-static int task_begin(struct task_run *r, struct model_conn **c)
+int task_begin(struct task_run *r, struct model_conn **c)
 {
 	int rc;
 	if ((rc = model_write_begin(r->m, c, NULL)) < 0)
@@ -202,7 +169,7 @@ static int task_begin(struct task_run *r, struct model_conn **c)
 	return rc;
 }
 
-static int task_delete_row(struct model_conn *c, int64_t id)
+int task_delete_row(struct model_conn *c, int64_t id)
 {
 	sqlite3_stmt *st = model_stmt(c, "DELETE FROM tasks WHERE id = ?");
 	if (!st)
@@ -213,7 +180,7 @@ static int task_delete_row(struct model_conn *c, int64_t id)
 
 /* Puts the task back in the queue for another runner (stopping, or a
  * database error that another try may not meet). */
-static int task_requeue(struct task_run *r)
+int task_requeue(struct task_run *r)
 {
 	struct model_conn *c;
 	sqlite3_stmt *st;
@@ -238,7 +205,7 @@ out:
 /* In the caller's transaction: the image's progress (0..99 until the task
  * makes it available) from bytes_done.  progress is a file whose content
  * changes, and `task` with it: the image's mtime and an IMAGE change. */
-static int image_progress(struct model_conn *c, struct task_run *r)
+int task_image_progress(struct model_conn *c, struct task_run *r)
 {
 	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET progress = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
 	uint64_t total = r->t.bytes_total;
@@ -257,13 +224,13 @@ static int image_progress(struct model_conn *c, struct task_run *r)
 /* One short transaction: bytes_done and the image's progress.  1 to go
  * on, 0 when the task was lost.  A database error costs one update, not
  * the task: the next one (or the device's end) writes it again. */
-static int task_progress(struct task_run *r)
+int task_progress(struct task_run *r)
 {
 	struct model_conn *c;
 	int rc = task_begin(r, &c);
 	if (rc <= 0)
 		return rc < 0 ? 1 : 0;
-	if (image_progress(c, r) < 0) {
+	if (task_image_progress(c, r) < 0) {
 		model_rollback(c);
 		return 1;
 	}
@@ -273,7 +240,16 @@ static int task_progress(struct task_run *r)
 
 /* ---- claiming ------------------------------------------------------------------ */
 
+static const struct task_kind *task_kind_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
+		if (strcmp(task_kinds[i].name, name) == 0)
+			return &task_kinds[i];
+	return NULL;
+}
+
 struct claim_pick {
+	struct model_conn *c;
 	int64_t id;
 	char claimed_by[64];
 	char state[16];
@@ -282,11 +258,19 @@ struct claim_pick {
 static int claim_row(void *arg, sqlite3_stmt *st)
 {
 	struct claim_pick *p = arg;
-	char state[16], by[64];
+	const struct task_kind *k;
+	char state[16], by[64], kind[16];
+	int rc;
 	model_col_text(st, 1, state, sizeof(state));
 	model_col_text(st, 2, by, sizeof(by));
-	if (strcmp(state, "running") == 0 && runner_alive(by))
+	model_col_text(st, 3, kind, sizeof(kind));
+	if (strcmp(state, "running") == 0 && task_runner_alive(by))
 		return 0; /* its runner works on it (maybe another thread of ours) */
+	/* The kind may hold it back for now; an unknown kind is claimed (and
+	 * failed by model_task_work). */
+	if ((k = task_kind_find(kind)) && k->claimable &&
+	    (rc = k->claimable(p->c, sqlite3_column_int64(st, 0))) <= 0)
+		return rc;
 	p->id = sqlite3_column_int64(st, 0);
 	memcpy(p->claimed_by, by, sizeof(by));
 	memcpy(p->state, state, sizeof(state));
@@ -304,7 +288,8 @@ static int task_claim(struct task_run *r)
 
 	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT id, state, claimed_by FROM tasks WHERE state IN ('queued', 'running') "
+	pick.c = c;
+	if (!(st = model_stmt(c, "SELECT id, state, claimed_by, kind FROM tasks WHERE state IN ('queued', 'running') "
 	                         "ORDER BY id"))) {
 		rc = -EIO;
 		goto out;
@@ -345,120 +330,10 @@ out:
 	return rc;
 }
 
-/* ---- capture: the plan -------------------------------------------------------- */
 
-/* One captured device. */
-struct cap_dev {
-	int idx;             /* 0 vda .. 25 vdz */
-	int64_t src_blob;    /* the instance's disk (a wblob) */
-	int64_t dst_blob;    /* being written: no manifest until sealed */
-	int64_t snap_id;     /* 0: vda of a local image (the image file) */
-	uint64_t size;
-	char wblob[64];      /* the source's wblob name */
-};
+/* ---- rows a task makes --------------------------------------------------------- */
 
-static void dev_name(char out[8], int idx)
-{
-	snprintf(out, 8, "vd%c", 'a' + idx);
-}
-
-/* Orders the requested data devices, refusing repeats and non-data
- * devices; vda leads the plan. */
-static int cap_select(const int *devs, int ndevs, int out[MODEL_VM_MAX_DISKS], struct model_err *err)
-{
-	bool seen[MODEL_VM_MAX_DISKS] = {false};
-	int n = 0;
-	char name[8];
-
-	if (ndevs < 0 || ndevs > MODEL_VM_MAX_DISKS - 1)
-		return model_fail(err, -EINVAL, "at most %d data disks", MODEL_VM_MAX_DISKS - 1);
-	for (int i = 0; i < ndevs; i++) {
-		if (devs[i] < 1 || devs[i] >= MODEL_VM_MAX_DISKS)
-			return model_fail(err, -EINVAL, "device %d is not a data disk (vdb .. vdz)", devs[i]);
-		dev_name(name, devs[i]);
-		if (seen[devs[i]])
-			return model_fail(err, -EINVAL, "%s is listed twice", name);
-		seen[devs[i]] = true;
-	}
-	out[n++] = 0;
-	for (int idx = 1; idx < MODEL_VM_MAX_DISKS; idx++)
-		if (seen[idx])
-			out[n++] = idx;
-	return n;
-}
-
-/* The plan: every selected device of the instance with its size, read from
- * the disk itself (blobs.size lags behind a writer that is still open). */
-static int cap_plan(model *m, const struct model_instance *vm, const int *devs, int ndevs, struct cap_dev *cap,
-                    struct model_err *err)
-{
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
-	int want[MODEL_VM_MAX_DISKS];
-	blob_store *s;
-	int n, ndisks, rc;
-
-	if ((n = cap_select(devs, ndevs, want, err)) < 0)
-		return n;
-	if ((ndisks = model_instance_disks(m, vm->id, disks)) < 0)
-		return model_fail(err, ndisks, "cannot list the disks of instance %s", vm->name);
-	if ((rc = model_store(m, vm->region_id, &s)) < 0)
-		return model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
-	for (int k = 0; k < n; k++) {
-		const struct model_vm_disk *d = NULL;
-		blob_wblob *w = NULL;
-		char name[8];
-
-		dev_name(name, want[k]);
-		for (int j = 0; j < ndisks && !d; j++)
-			if (disks[j].index == want[k])
-				d = &disks[j];
-		if (!d)
-			return model_fail(err, -ENOENT, "instance %s has no disk %s", vm->name, name);
-		if ((rc = blob_wblob_open(&w, s, d->wblob)) < 0)
-			return model_fail(err, -EIO, "disk %s of instance %s cannot be read: %s", name, vm->name,
-			                  strerror(-rc));
-		cap[k] = (struct cap_dev){.idx = want[k], .src_blob = d->blob_id, .size = blob_wblob_size(w)};
-		snprintf(cap[k].wblob, sizeof(cap[k].wblob), "%s", d->wblob);
-		blob_wblob_close(w);
-	}
-	return n;
-}
-
-/* ---- capture: queueing -------------------------------------------------------- */
-
-/* queued -> pending, with what the capture decides about the image. */
-static int cap_image_pending(struct model_conn *c, const struct model_image *img, const struct model_instance *vm,
-                             const struct cap_dev *cap, int n, struct model_err *err)
-{
-	char source[MODEL_TEXT_MAX + 1];
-	size_t len;
-	sqlite3_stmt *st;
-	int rc;
-
-	/* By id (SPEC §12): the instance may be renamed or another take its
-	 * name later. */
-	len = (size_t)snprintf(source, sizeof(source), "instance %s", vm->ext_id);
-	for (int k = 1; k < n && len < sizeof(source); k++)
-		len += (size_t)snprintf(source + len, sizeof(source) - len, " vd%c", 'a' + cap[k].idx);
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 0, type = ?, format = 'raw', size = ?, "
-	                         "source = ?, mtime_ns = ?5, ctime_ns = ?5 WHERE id = ? AND status = ?")))
-		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_IMG_PENDING);
-	sqlite3_bind_int(st, 2, (int)vm->system_disk);
-	sqlite3_bind_int64(st, 3, (int64_t)cap[0].size);
-	sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, model_now_ns());
-	sqlite3_bind_int64(st, 6, img->id);
-	sqlite3_bind_int(st, 7, MODEL_IMG_QUEUED);
-	if ((rc = model_exec_stmt(st)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if (sqlite3_changes(c->db) != 1)
-		return model_fail(err, -EBUSY, "the image changed status meanwhile");
-	return 0;
-}
-
-/* The destination blob of a device, "being written". */
-static int cap_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out)
+int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out)
 {
 	sqlite3_stmt *st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (?, ?, 0, ?)");
 	int rc;
@@ -473,276 +348,46 @@ static int cap_insert_blob(struct model_conn *c, int64_t region_id, uint64_t siz
 	return 0;
 }
 
-/* A snapshot `creating` over the device's destination blob. */
-static int cap_insert_snapshot(struct model_conn *c, const struct model_image *img, const struct model_instance *vm,
-                               struct cap_dev *d)
+int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, int64_t *id_out)
 {
-	/* Names are at most 32 characters (§10), so both fit their limits;
-	 * the buffers only keep the compiler's truncation check quiet. */
-	char ext[16], name[MODEL_NAME_MAX + 16], desc[MODEL_NAME_MAX + 64], dev[8];
+	char ext[16];
 	sqlite3_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
 	if ((rc = model_new_ext_id(c, "snap-", "snapshots", ext)) < 0)
 		return rc;
-	dev_name(dev, d->idx);
-	snprintf(name, sizeof(name), "%s-%s", img->name, dev);
-	snprintf(desc, sizeof(desc), "captured from instance %s %s", vm->name, dev);
 	if (!(st = model_stmt(c, "INSERT INTO snapshots(ext_id, region_id, account_id, name, description, status, "
 	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10)")))
 		return -EIO;
 	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, img->region_id);
-	sqlite3_bind_int64(st, 3, img->account_id);
-	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, desc, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, sn->region_id);
+	sqlite3_bind_int64(st, 3, sn->account_id);
+	sqlite3_bind_text(st, 4, sn->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, sn->description, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, MODEL_SNAP_CREATING);
-	sqlite3_bind_int64(st, 7, (int64_t)d->size);
-	sqlite3_bind_int64(st, 8, d->dst_blob);
+	sqlite3_bind_int64(st, 7, (int64_t)sn->size);
+	sqlite3_bind_int64(st, 8, sn->blob_id);
 	sqlite3_bind_int64(st, 9, now / 1000000000);
 	sqlite3_bind_int64(st, 10, now);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	d->snap_id = sqlite3_last_insert_rowid(c->db);
-	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, d->snap_id, img->region_id, MODEL_FOLDER_INVALID, NULL);
+	*id_out = sqlite3_last_insert_rowid(c->db);
+	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, *id_out, sn->region_id, MODEL_FOLDER_INVALID, NULL);
 }
 
-static int cap_insert_task(struct model_conn *c, int64_t image_id, int64_t vm_id, const struct cap_dev *cap, int n)
+int task_log_source(struct model_conn *c, struct task_run *r)
 {
-	char args[MODEL_TEXT_MAX + 1];
-	size_t len = 0;
-	uint64_t total = 0;
-	sqlite3_stmt *st;
-
-	for (int k = 0; k < n; k++) {
-		len += (size_t)snprintf(args + len, sizeof(args) - len, "%d %" PRId64 " %" PRId64 " %" PRId64 "\n",
-		                        cap[k].idx, cap[k].src_blob, cap[k].dst_blob, cap[k].snap_id);
-		if (len >= sizeof(args))
-			return -E2BIG; /* 26 lines of 4 numbers: cannot happen */
-		total += cap[k].size;
-	}
-	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
-	                         "VALUES ('capture', ?, 'instance', ?, ?, 'queued', ?)")))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, vm_id);
-	sqlite3_bind_text(st, 3, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (int64_t)total);
-	return model_exec_stmt(st);
-}
-
-/* The checks of SPEC §5.1 on the image and on the instance (resolved in
- * the caller's view: another account's, or another region's, is none). */
-static int cap_check_image(const struct model_image *img, struct model_err *err)
-{
-	if (img->folder != MODEL_FOLDER_PRIVATE)
-		return model_fail(err, -EPERM, "only private images are captured from instances");
-	if (img->status != MODEL_IMG_QUEUED)
-		return model_fail(err, -EPERM, "source is written only while the image is queued");
-	return 0;
-}
-
-static int cap_check_vm(model *m, const struct model_image *img, int64_t vm_id, struct model_instance *vm,
-                        struct model_err *err)
-{
-	if (model_instance_get(m, vm_id, vm) < 0 || vm->account_id != img->account_id ||
-	    vm->region_id != img->region_id)
-		return model_fail(err, -ENOENT, "no such instance");
-	if (vm->status == MODEL_VM_RUNNING)
-		return model_fail(err, -EBUSY, "instance %s is running; stop it first", vm->name);
-	if (model_instance_busy(m, vm->id))
-		return model_fail(err, -EBUSY, "instance %s is busy: another image is being captured from it", vm->name);
-	return 0;
-}
-
-int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *devs, int ndevs,
-                        struct model_err *err)
-{
-	struct cap_dev cap[MODEL_VM_MAX_DISKS];
-	struct model_instance vm;
-	struct model_image img;
-	struct model_conn *c;
-	int n, nsnaps, rc;
-
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if ((rc = model_image_get(m, image_id, &img)) < 0) {
-		model_fail(err, rc, "no such image");
-		goto out;
-	}
-	if ((rc = cap_check_image(&img, err)) < 0 || (rc = cap_check_vm(m, &img, vm_id, &vm, err)) < 0 ||
-	    (rc = n = cap_plan(m, &vm, devs, ndevs, cap, err)) < 0)
-		goto out;
-	nsnaps = n - (vm.system_disk == MODEL_TYPE_CLOUD ? 0 : 1);
-	/* Checked only when snapshots are added: a quota lowered below its use
-	 * does not stop a capture that takes none. */
-	if ((nsnaps > 0 &&
-	     (rc = model_quota_check(c, img.account_id, img.region_id, MODEL_QUOTA_SNAPSHOTS, nsnaps, err)) < 0) ||
-	    (rc = cap_image_pending(c, &img, &vm, cap, n, err)) < 0)
-		goto out;
-	for (int k = 0; k < n; k++) {
-		if ((rc = cap_insert_blob(c, img.region_id, cap[k].size, &cap[k].dst_blob)) < 0)
-			goto fail_db;
-		if ((k > 0 || vm.system_disk == MODEL_TYPE_CLOUD) && (rc = cap_insert_snapshot(c, &img, &vm, &cap[k])) < 0)
-			goto fail_db;
-	}
-	/* snapshots/ lists the new ones; the instance is busy from now on. */
-	if ((nsnaps > 0 && (rc = model_touch_region(c, img.region_id)) < 0) ||
-	    (rc = cap_insert_task(c, image_id, vm_id, cap, n)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
-		goto fail_db;
-	if ((rc = model_commit(c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	return 0;
-fail_db:
-	model_fail(err, rc, "database: %s", strerror(-rc));
-out:
-	model_rollback(c);
-	return rc;
-}
-
-/* ---- capture: running ---------------------------------------------------------- */
-
-/* The plan back from the task's args (sizes and wblob names from the
- * rows).  Returns the device count or -EINVAL for args this version did
- * not write. */
-static int cap_parse(const char *args, struct cap_dev *cap)
-{
-	int n = 0;
-	for (const char *p = args; *p;) {
-		struct cap_dev d = {0};
-		int used = 0;
-		if (n == MODEL_VM_MAX_DISKS ||
-		    sscanf(p, "%d %" SCNd64 " %" SCNd64 " %" SCNd64 "%n", &d.idx, &d.src_blob, &d.dst_blob, &d.snap_id,
-		           &used) != 4 ||
-		    d.idx < 0 || d.idx >= MODEL_VM_MAX_DISKS || p[used] != '\n')
-			return -EINVAL;
-		cap[n++] = d;
-		p += used + 1;
-	}
-	return n > 0 && cap[0].idx == 0 ? n : -EINVAL;
-}
-
-/* Inside a transaction: removes what the task created (its snapshots and
- * their blobs, the image file's blob), leaves the image in error with the
- * reason, deletes the task.  SPEC §4: "changes nothing else". */
-static int task_fail_rows(struct model_conn *c, struct task_run *r, const struct cap_dev *cap, int n,
-                          const char *reason)
-{
-	sqlite3_stmt *st;
-	int64_t now = model_now_ns();
-	bool snaps = false;
-	int rc;
-
-	for (int k = 0; k < n; k++) {
-		struct model_snapshot s;
-		if (cap[k].snap_id && model_snapshot_get(r->m, cap[k].snap_id, &s) == 0) {
-			if ((rc = model_snapshot_delete_row(c, &s)) < 0)
-				return rc;
-			snaps = true;
-		}
-		if ((rc = model_blob_drop_unreferenced(c, cap[k].dst_blob)) < 0)
-			return rc;
-	}
-	if (snaps && (rc = model_touch_region(c, r->region_id)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, error = ?, error_ns = ?3, mtime_ns = ?3, ctime_ns = ?3 "
-	                         "WHERE id = ? AND status IN (?, ?)")))
-		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_IMG_ERROR);
-	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, r->t.image_id);
-	sqlite3_bind_int(st, 5, MODEL_IMG_PENDING);
-	sqlite3_bind_int(st, 6, MODEL_IMG_REPLICATING);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = task_delete_row(c, r->t.id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
-		return rc;
+	struct model_image src;
 	if (strcmp(r->t.source_kind, "instance") == 0)
 		return model_log_change(c, MODEL_CHANGE_INSTANCE, r->t.source_id, r->region_id, MODEL_FOLDER_INVALID,
 		                        NULL);
+	if (strcmp(r->t.source_kind, "image") == 0 && model_image_get(r->m, r->t.source_id, &src) == 0)
+		return model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL);
 	return 0;
 }
 
-static int task_fail(struct task_run *r, const struct cap_dev *cap, int n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int task_fail(struct task_run *r, const struct cap_dev *cap, int n, const char *fmt, ...)
-{
-	struct model_conn *c;
-	char reason[256];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc;
-	if ((rc = task_fail_rows(c, r, cap, n, reason)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
-}
-
-/* pending -> replicating when the runner starts (a resumed task is there
- * already). */
-static int cap_start(struct task_run *r)
-{
-	struct model_conn *c;
-	sqlite3_stmt *st;
-	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?"))) {
-		rc = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int(st, 1, MODEL_IMG_REPLICATING);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, r->t.image_id);
-	sqlite3_bind_int(st, 4, MODEL_IMG_PENDING);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	if (sqlite3_changes(c->db) == 1 &&
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
-
-/* Progress of the device being sealed (blob_wblob_seal_progress). */
-struct cap_seal {
-	struct task_run *r;
-	uint64_t before; /* bytes of the devices done before this one */
-	uint64_t size;   /* this device's size as planned */
-};
-
-static int cap_seal_progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct cap_seal *cs = arg;
-	struct task_run *r = cs->r;
-	int64_t now;
-
-	(void)total;
-	if (r->stop && *r->stop) {
-		r->stopped = true;
-		return 1;
-	}
-	if ((now = model_now_ns()) - r->last_progress < PROGRESS_NS)
-		return 0;
-	r->last_progress = now;
-	r->bytes_done = cs->before + (done < cs->size ? done : cs->size);
-	return task_progress(r) ? 0 : 1;
-}
-
-/* The durable point of one device: its manifest in the destination blob,
- * its snapshot available, bytes_done — in one transaction. */
-static int cap_device_done(struct task_run *r, const struct cap_dev *d, const blob_manifest *man)
+int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const blob_manifest *man)
 {
 	struct model_conn *c;
 	sqlite3_stmt *st;
@@ -765,10 +410,10 @@ static int cap_device_done(struct task_run *r, const struct cap_dev *d, const bl
 	sqlite3_bind_int64(st, 2, (int64_t)man->size);
 	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
 	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, d->dst_blob);
+	sqlite3_bind_int64(st, 5, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (d->snap_id) {
+	if (snap_id) {
 		if (!(st = model_stmt(c, "UPDATE snapshots SET status = ?, size = ?, mtime_ns = ?3, ctime_ns = ?3 "
 		                         "WHERE id = ?"))) {
 			rc = -EIO;
@@ -777,13 +422,13 @@ static int cap_device_done(struct task_run *r, const struct cap_dev *d, const bl
 		sqlite3_bind_int(st, 1, MODEL_SNAP_AVAILABLE);
 		sqlite3_bind_int64(st, 2, (int64_t)man->size);
 		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, d->snap_id);
+		sqlite3_bind_int64(st, 4, snap_id);
 		if ((rc = model_exec_stmt(st)) < 0 ||
-		    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, d->snap_id, r->region_id, MODEL_FOLDER_INVALID,
-		                           NULL)) < 0)
+		    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, snap_id, r->region_id, MODEL_FOLDER_INVALID, NULL)) <
+		            0)
 			goto out;
 	}
-	if ((rc = image_progress(c, r)) < 0)
+	if ((rc = task_image_progress(c, r)) < 0 || (r->device_done && (rc = r->device_done(c, r)) < 0))
 		goto out;
 	rc = model_commit(c);
 	goto out_free;
@@ -794,8 +439,7 @@ out_free:
 	return rc;
 }
 
-/* The last transaction: devices mapped (§2.2), the image available. */
-static int cap_finish(struct task_run *r, const struct cap_dev *cap, int n)
+int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 {
 	struct model_conn *c;
 	sqlite3_stmt *st;
@@ -810,14 +454,14 @@ static int cap_finish(struct task_run *r, const struct cap_dev *cap, int n)
 			goto out;
 		}
 		sqlite3_bind_int64(st, 1, r->t.image_id);
-		sqlite3_bind_int(st, 2, cap[k].idx);
-		sqlite3_bind_int64(st, 3, cap[k].dst_blob);
-		sqlite3_bind_int64(st, 4, cap[k].snap_id);
+		sqlite3_bind_int(st, 2, devs[k].idx);
+		sqlite3_bind_int64(st, 3, devs[k].blob_id);
+		sqlite3_bind_int64(st, 4, devs[k].snap_id);
 		if ((rc = model_exec_stmt(st)) < 0)
 			goto out;
 	}
 	/* disks/ gets its entries: the directory's mtime too.  The size is
-	 * vda's as sealed.  Entering available clears a refusal's reason. */
+	 * vda's as written.  Entering available clears a refusal's reason. */
 	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 100, "
 	                         "size = (SELECT size FROM blobs WHERE id = ?), "
 	                         "error_ns = CASE error WHEN '' THEN error_ns ELSE ?3 END, error = '', "
@@ -826,7 +470,7 @@ static int cap_finish(struct task_run *r, const struct cap_dev *cap, int n)
 		goto out;
 	}
 	sqlite3_bind_int(st, 1, MODEL_IMG_AVAILABLE);
-	sqlite3_bind_int64(st, 2, cap[0].dst_blob);
+	sqlite3_bind_int64(st, 2, devs[0].blob_id);
 	sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, r->t.image_id);
 	sqlite3_bind_int(st, 5, MODEL_IMG_PENDING);
@@ -839,8 +483,7 @@ static int cap_finish(struct task_run *r, const struct cap_dev *cap, int n)
 	}
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, r->t.source_id, r->region_id, MODEL_FOLDER_INVALID,
-	                           NULL)) < 0)
+	    (rc = task_log_source(c, r)) < 0)
 		goto out;
 	return model_commit(c);
 out:
@@ -848,72 +491,159 @@ out:
 	return rc;
 }
 
-/* Seals one device unless a previous run did.  0 when sealed, skipped,
- * stopped or lost (see r), -errno from the database; a failure of the
- * device's bytes (the disk unreadable, the store full) goes to *dev_err. */
-static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, int *dev_err)
+/* ---- images made from images (convert.c, copy.c) ---------------------------------- */
+
+int task_insert_image(struct model_conn *c, const struct model_image *src, const struct task_image_new *n,
+                      int64_t *id_out)
 {
-	struct cap_seal cs = {r, before, 0};
-	struct model_blob src, dst;
-	blob_manifest *man = NULL;
-	blob_wblob *w = NULL;
-	blob_store *s;
+	char ext[16];
+	sqlite3_stmt *st;
+	int64_t now = model_now_ns();
 	int rc;
 
-	if ((rc = model_blob_get(r->m, d->dst_blob, &dst)) < 0)
-		goto fail;
-	d->size = dst.size;
-	if (dst.sealed)
-		return 0; /* durable already: a resumed task skips it */
-	cs.size = dst.size;
-	/* The disk's wblob, named by its row now (the instance cannot change
-	 * its disks while the capture makes it busy). */
-	if ((rc = model_blob_get(r->m, d->src_blob, &src)) < 0 || (rc = src.wblob[0] ? 0 : -ENOENT) < 0 ||
-	    (rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, src.wblob)) < 0)
-		goto fail;
-	rc = blob_wblob_seal_progress(w, &man, cap_seal_progress, &cs);
-	blob_wblob_close(w);
-	if (rc == -ECANCELED && (r->stopped || r->lost))
-		return 0;
-	if (rc < 0)
-		goto fail;
-	r->bytes_done = before + d->size;
-	rc = cap_device_done(r, d, man);
-	blob_manifest_free(man);
-	return rc < 0 ? rc : 0;
-fail:
-	*dev_err = rc;
+	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
+	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
+	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns) "
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22)")))
+		return -EIO;
+	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, n->region_id);
+	sqlite3_bind_int64(st, 3, src->account_id);
+	sqlite3_bind_int(st, 4, MODEL_FOLDER_PRIVATE);
+	sqlite3_bind_text(st, 5, n->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, MODEL_IMG_PENDING);
+	sqlite3_bind_int(st, 7, MODEL_TYPE_CLOUD);
+	sqlite3_bind_text(st, 8, src->os_type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, src->platform, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, src->version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, src->arch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, src->boot_mode, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, src->features, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 14, n->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 15, src->tags, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 16, n->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 17, (int64_t)n->size);
+	sqlite3_bind_text(st, 18, n->origin_kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 19, src->id);
+	sqlite3_bind_int64(st, 20, now / 1000000000);
+	sqlite3_bind_int64(st, 21, now);
+	sqlite3_bind_int64(st, 22, now);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	*id_out = sqlite3_last_insert_rowid(c->db);
+	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
+}
+
+int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, int64_t source_id,
+                    const struct task_pdev *d, int n, uint64_t total)
+{
+	char args[MODEL_TEXT_MAX + 1];
+	size_t len = 0;
+	sqlite3_stmt *st;
+
+	for (int k = 0; k < n; k++) {
+		len += (size_t)snprintf(args + len, sizeof(args) - len, "%d %" PRId64 " %" PRId64 " %" PRId64 "\n",
+		                        d[k].idx, d[k].src_blob, d[k].dst_blob, d[k].snap_id);
+		if (len >= sizeof(args))
+			return -E2BIG; /* 27 lines of 4 numbers: cannot happen */
+	}
+	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
+	                         "VALUES (?, ?, 'image', ?, ?, 'queued', ?)")))
+		return -EIO;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, image_id);
+	sqlite3_bind_int64(st, 3, source_id);
+	sqlite3_bind_text(st, 4, args, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)total);
+	return model_exec_stmt(st);
+}
+
+int task_args_parse(const char *args, struct task_pdev *d, int max)
+{
+	int n = 0;
+	for (const char *p = args; *p;) {
+		struct task_pdev e = {0};
+		int used = 0;
+		if (n == max ||
+		    sscanf(p, "%d %" SCNd64 " %" SCNd64 " %" SCNd64 "%n", &e.idx, &e.src_blob, &e.dst_blob, &e.snap_id,
+		           &used) != 4 ||
+		    e.idx < 0 || e.idx >= MODEL_MAX_DEVICES || p[used] != '\n')
+			return -EINVAL;
+		d[n++] = e;
+		p += used + 1;
+	}
+	return n > 0 && d[0].idx == 0 ? n : -EINVAL;
+}
+
+int task_undo_devs(struct model_conn *c, struct task_run *r, void *arg)
+{
+	const struct task_plan *p = arg;
+	bool snaps = false;
+	int rc;
+
+	for (int k = 0; k < p->n; k++) {
+		struct model_snapshot s;
+		if (p->d[k].dst_blob == p->d[k].src_blob)
+			continue; /* a snapshot both images reference: not ours */
+		if (p->d[k].snap_id && model_snapshot_get(r->m, p->d[k].snap_id, &s) == 0) {
+			if ((rc = model_snapshot_delete_row(c, &s)) < 0)
+				return rc;
+			snaps = true;
+		}
+		if ((rc = model_blob_drop_unreferenced(c, p->d[k].dst_blob)) < 0)
+			return rc;
+	}
+	if (snaps && (rc = model_touch_region(c, r->region_id)) < 0)
+		return rc;
 	return 0;
 }
 
-static int capture_run(struct task_run *r)
-{
-	struct cap_dev cap[MODEL_VM_MAX_DISKS];
-	struct model_image img;
-	uint64_t before = 0;
-	char dev[8];
-	int n, rc;
+/* ---- failure -------------------------------------------------------------------- */
 
-	if ((n = cap_parse(r->t.args, cap)) < 0)
-		return task_fail(r, NULL, 0, "capture failed: its task record is unreadable");
-	if ((rc = model_image_get(r->m, r->t.image_id, &img)) < 0 ||
-	    (img.status != MODEL_IMG_PENDING && img.status != MODEL_IMG_REPLICATING))
-		return task_fail(r, cap, n, "capture failed: the image is %s",
-		                 rc < 0 ? "gone" : model_image_status_name(img.status));
-	if ((rc = cap_start(r)) < 0 || r->lost)
+/* Inside a transaction: the kind's undo, the image in error with the
+ * reason, the task deleted.  SPEC §4: "changes nothing else". */
+static int task_fail_rows(struct model_conn *c, struct task_run *r, task_undo_fn undo, void *arg, const char *reason)
+{
+	sqlite3_stmt *st;
+	int64_t now = model_now_ns();
+	int rc;
+
+	if (undo && (rc = undo(c, r, arg)) < 0)
 		return rc;
-	for (int k = 0; k < n; k++) {
-		int dev_err = 0;
-		if ((rc = cap_device(r, &cap[k], before, &dev_err)) < 0 || r->stopped || r->lost)
-			return rc;
-		if (dev_err) {
-			dev_name(dev, cap[k].idx);
-			return task_fail(r, cap, n, "capture failed: %s %s: %s", dev_err == -ENOSPC ? "storing" : "reading",
-			                 dev, strerror(-dev_err));
-		}
-		before += cap[k].size;
+	if (!(st = model_stmt(c, "UPDATE images SET status = ?, error = ?, error_ns = ?3, mtime_ns = ?3, ctime_ns = ?3 "
+	                         "WHERE id = ? AND status IN (?, ?)")))
+		return -EIO;
+	sqlite3_bind_int(st, 1, MODEL_IMG_ERROR);
+	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, r->t.image_id);
+	sqlite3_bind_int(st, 5, MODEL_IMG_PENDING);
+	sqlite3_bind_int(st, 6, MODEL_IMG_REPLICATING);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = task_delete_row(c, r->t.id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
+		return rc;
+	return task_log_source(c, r);
+}
+
+int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt, ...)
+{
+	struct model_conn *c;
+	char reason[256];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if ((rc = task_begin(r, &c)) <= 0)
+		return rc;
+	if ((rc = task_fail_rows(c, r, undo, arg, reason)) < 0) {
+		model_rollback(c);
+		return rc;
 	}
-	return cap_finish(r, cap, n);
+	return model_commit(c);
 }
 
 /* ---- the runner's entry points ---------------------------------------------------- */
@@ -930,17 +660,18 @@ int model_task_work(model *m, const volatile int *stop)
 		return -ENOMEM;
 	r->m = m;
 	r->stop = stop;
-	if ((rc = runner_self(r->me)) < 0 || (rc = task_claim(r)) <= 0)
+	if ((rc = task_runner_self(r->me)) < 0 || (rc = task_claim(r)) <= 0)
 		goto out;
 	if (model_image_get(m, r->t.image_id, &img) == 0) {
 		r->region_id = img.region_id;
 		r->folder = img.folder;
 	}
 	r->last_progress = model_now_ns();
-	if (strcmp(r->t.kind, "capture") == 0)
-		rc = capture_run(r);
+	const struct task_kind *k = task_kind_find(r->t.kind);
+	if (k)
+		rc = k->run(r);
 	else
-		rc = task_fail(r, NULL, 0, "unknown task kind %s", r->t.kind);
+		rc = task_fail(r, NULL, NULL, "unknown task kind %s", r->t.kind);
 	/* Stopped: the next runner resumes it.  A database error: it may pass,
 	 * and a task left 'running' under this live process would wait for
 	 * the process to end — give it back now (best effort). */
@@ -958,6 +689,7 @@ out:
 
 int model_task_housekeeping(model *m, int64_t now)
 {
+	model_upload_reap(m); /* uploads whose process died (upload.c) */
 	return model_recycle_expire(m, now);
 }
 
@@ -1003,3 +735,4 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	sqlite3_reset(st);
 	return rc;
 }
+

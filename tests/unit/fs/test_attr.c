@@ -770,20 +770,27 @@ static void test_writable(void **state)
 		if (writable(a, &a->alice, path))
 			fail_msg("%s is writable", path);
 	}
-	/* Control files whose operations a later version brings (uploads,
-	 * imports, conversion) are read-only now, even while queued: their
-	 * mode must not promise a write that is refused. */
-	static const char *const later[] = {"os-type", "platform", "version", "arch", "boot-mode",
-	                                    "features", "convert", "cancel"};
-	for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
-		snprintf(path, sizeof path, "/regions/cn-north-1/private/mine/%s", later[i]);
-		if (writable(a, &a->alice, path))
-			fail_msg("%s is writable", path);
+	/* The import attributes (§5.4) while queued, in private/ and iso/, and
+	 * cancel at any status (it refuses when nothing is in progress). */
+	static const char *const import[] = {"os-type", "platform", "version", "arch", "boot-mode", "features",
+	                                     "cancel"};
+	for (size_t i = 0; i < sizeof import / sizeof import[0]; i++) {
+		snprintf(path, sizeof path, "/regions/cn-north-1/private/mine/%s", import[i]);
+		if (!writable(a, &a->alice, path))
+			fail_msg("%s is not writable while queued", path);
+		snprintf(path, sizeof path, "/regions/cn-north-1/iso/installer/%s", import[i]);
+		if (!writable(a, &a->alice, path))
+			fail_msg("%s is not writable while queued", path);
 	}
 	/* source takes a capture while the image is queued, and only then. */
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/private/mine/source"));
 	ut_force_status(a->fx, mine, MODEL_IMG_AVAILABLE);
 	assert_false(writable(a, &a->alice, "/regions/cn-north-1/private/mine/source"));
+	for (size_t i = 0; i + 1 < sizeof import / sizeof import[0]; i++) { /* all but cancel */
+		snprintf(path, sizeof path, "/regions/cn-north-1/private/mine/%s", import[i]);
+		if (writable(a, &a->alice, path))
+			fail_msg("%s is writable once available", path);
+	}
 	/* description and tags at any status. */
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/private/mine/description"));
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/private/mine/tags"));

@@ -578,7 +578,7 @@ static void test_rebuild_refusals(void **state)
 		{id, binned, alice, -ENOENT, "image"},    /* in the recycle bin */
 		{id, iso, alice, -EINVAL, "ISO"},
 		{id, queued, alice, -EINVAL, "queued"},
-		{id, qcow, alice, -EINVAL, "QCOW2"},
+		{id, qcow, alice, -EINVAL, "QCOW2"},      /* marked qcow2, not a decodable file */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		memset(&err, 0, sizeof err);

@@ -1,0 +1,495 @@
+/*
+ * copy.c — copying a private cloud image to another region (SPEC §6.3, seed
+ * 003), a kind of background task (engine: task.c, interface: task_int.h),
+ * and the copies an image has (copies/).
+ *
+ * Who calls it: fs/ (mkdir copies/<region>: model_image_copy; the copies/
+ * listing: model_image_copies, model_image_copy_in), the task engine
+ * (copy_run, copy_claimable), the unit tests.
+ *
+ * Queueing checks everything and reserves in one transaction, before mkdir
+ * returns: the copy image in the target region (pending, the source's
+ * name, attributes and tags, its description plus the lineage, `source`
+ * "copy <region> <source id>", origin_kind 'copy' and origin_id the
+ * source), per source device a blob "being written" and a snapshot
+ * `creating` in the target region (the target's quotas count them at
+ * once), and the task row: kind 'copy', source_kind 'image' (the source
+ * is busy: it cannot be deleted), args one line per device (task_int.h).
+ * The source's copies/ listing changes (its dir_mtime_ns), so does the
+ * target region's private/ and snapshots/ (model_touch_region).
+ *
+ * Running: for each device, every chunk of the source manifest goes
+ * through blob_batch_copy into the target store: a chunk the target has
+ * costs an exists check (and refreshes its mtime, so a gc there keeps it);
+ * a missing one is hard-linked when both stores are on one file system,
+ * else read (verified) and written — never hashed again, its id is known.
+ * The batch is committed (every chunk durable, named, and the names
+ * durable) before the device's manifest — the source's manifest itself:
+ * the ids are the same in every region (one secret per state) — is
+ * committed with its snapshot available and the counts of what moved
+ * (tasks.moved_chunks, moved_bytes, found_chunks): that is the device's
+ * durable point, and a resumed task skips the devices that passed it.
+ * The last transaction maps the devices and makes the copy available, and
+ * one log line tells what moved:
+ *   "copy img-x cn-north-1 -> cn-east-2: N chunks (B bytes) copied, M already there"
+ *
+ * At most MODEL_COPIES_RUNNING copies of one account run at once: the
+ * claim asks copy_claimable, which counts the account's copies running
+ * under live runners; the others stay queued (`task` shows their place).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "task_int.h"
+
+/* ---- the copies of an image ----------------------------------------------------- */
+
+struct copies_cb {
+	model *m;
+	int (*cb)(void *arg, const struct model_image *copy);
+	void *arg;
+};
+
+static int copies_row(void *arg, sqlite3_stmt *st)
+{
+	struct copies_cb *cc = arg;
+	struct model_image img;
+	if (model_image_get(cc->m, sqlite3_column_int64(st, 0), &img) < 0)
+		return 0; /* gone meanwhile */
+	return cc->cb(cc->arg, &img);
+}
+
+int model_image_copies(model *m, int64_t image_id, int (*cb)(void *arg, const struct model_image *copy), void *arg)
+{
+	struct copies_cb cc = {m, cb, arg};
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT id FROM images WHERE origin_id = ? AND origin_kind = 'copy' AND folder = ? "
+	                         "ORDER BY region_id, id")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int(st, 2, MODEL_FOLDER_PRIVATE);
+	return model_each_row(st, copies_row, &cc);
+}
+
+struct copy_find {
+	int64_t region_id;
+	struct model_image *out;
+	bool found;
+};
+
+static int copy_find_one(void *arg, const struct model_image *copy)
+{
+	struct copy_find *f = arg;
+	if (copy->region_id != f->region_id)
+		return 0;
+	*f->out = *copy;
+	f->found = true;
+	return 1;
+}
+
+int model_image_copy_in(model *m, int64_t image_id, int64_t region_id, struct model_image *out)
+{
+	struct copy_find f = {region_id, out, false};
+	int rc = model_image_copies(m, image_id, copy_find_one, &f);
+	if (rc < 0)
+		return rc;
+	return f.found ? 0 : -ENOENT;
+}
+
+static void fill_i64(sqlite3_stmt *st, void *out)
+{
+	*(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+int64_t model_image_copies_mtime(model *m, int64_t image_id)
+{
+	int64_t t = 0;
+	if (model_fetch_one(m, "SELECT max(dir_mtime_ns, COALESCE((SELECT max(ctime_ns) FROM images "
+	                       "WHERE origin_id = ?1 AND origin_kind = 'copy'), 0)) FROM images WHERE id = ?1",
+	                    NULL, image_id, fill_i64, &t) < 0)
+		return 0;
+	return t;
+}
+
+struct origin {
+	int64_t id;
+	char kind[16];
+};
+
+static void fill_origin(sqlite3_stmt *st, void *out)
+{
+	struct origin *o = out;
+	o->id = sqlite3_column_int64(st, 0);
+	model_col_text(st, 1, o->kind, sizeof(o->kind));
+}
+
+int model_image_origin(model *m, int64_t image_id, int64_t *origin_id, char kind[16])
+{
+	struct origin o = {0, ""};
+	int rc = model_fetch_one(m, "SELECT origin_id, origin_kind FROM images WHERE id = ?", NULL, image_id, fill_origin,
+	                         &o);
+	if (rc < 0)
+		return rc;
+	*origin_id = o.id;
+	memcpy(kind, o.kind, sizeof(o.kind));
+	return 0;
+}
+
+/* ---- queueing ------------------------------------------------------------------ */
+
+static int copy_check_source(const struct model_image *src, int64_t region_id, struct model_err *err)
+{
+	if (src->folder != MODEL_FOLDER_PRIVATE)
+		return model_fail(err, -EPERM, "only private images are copied (%s images are not)",
+		                  model_folder_name(src->folder));
+	if (src->type != MODEL_TYPE_CLOUD)
+		return model_fail(err, -EINVAL, "only cloud images are copied; convert %s first", src->name);
+	if (src->status != MODEL_IMG_AVAILABLE)
+		return model_fail(err, -EINVAL, "the image is %s, not available", model_image_status_name(src->status));
+	if (src->region_id == region_id)
+		return model_fail(err, -EINVAL, "the image is in that region already");
+	return 0;
+}
+
+/* -EBUSY while a copy of src to the region is queued or running; -EEXIST
+ * while an earlier copy is still in its private/ (copies/ shows one copy
+ * per region). */
+static int copy_check_target(model *m, struct model_conn *c, const struct model_image *src,
+                             const struct model_region *to, struct model_err *err)
+{
+	struct model_image other;
+	sqlite3_stmt *st = model_stmt(c, "SELECT 1 FROM tasks t JOIN images i ON i.id = t.image_id "
+	                                 "WHERE t.kind = 'copy' AND t.source_id = ? AND i.region_id = ? LIMIT 1");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, src->id);
+	sqlite3_bind_int64(st, 2, to->id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return model_fail(err, -EBUSY, "a copy of %s to %s is in progress", src->name, to->name);
+	if (rc != SQLITE_DONE)
+		return model_sqlite_errno(rc);
+	if (model_image_copy_in(m, src->id, to->id, &other) == 0)
+		return model_fail(err, -EEXIST, "%s has a copy of %s already (%s %s); remove it there first", to->name,
+		                  src->name, other.name, other.ext_id);
+	if (model_image_lookup(m, to->id, src->account_id, MODEL_FOLDER_PRIVATE, src->name, &other) == 0)
+		return model_fail(err, -EEXIST, "an image named %s exists in %s", src->name, to->name);
+	return 0;
+}
+
+/* The copy's description: the source's plus where it came from, within
+ * MODEL_DESC_MAX bytes — the source's text is cut (at a UTF-8 character
+ * boundary) rather than the lineage. */
+static void copy_description(char out[MODEL_DESC_MAX + 1], const struct model_image *src, const char *region)
+{
+	char lineage[MODEL_NAME_MAX + 64]; /* a region name is 32 characters: at most 128 bytes (§10) */
+	size_t room, keep = strlen(src->description);
+
+	snprintf(lineage, sizeof(lineage), "%scopied from %s %s", keep ? " — " : "", region, src->ext_id);
+	room = strlen(lineage) < MODEL_DESC_MAX ? MODEL_DESC_MAX - strlen(lineage) : 0;
+	if (keep > room) {
+		keep = room;
+		while (keep > 0 && ((unsigned char)src->description[keep] & 0xc0) == 0x80)
+			keep--; /* never end inside a character */
+	}
+	size_t tail = strlen(lineage) < MODEL_DESC_MAX - keep ? strlen(lineage) : MODEL_DESC_MAX - keep;
+	memcpy(out, src->description, keep);
+	memcpy(out + keep, lineage, tail);
+	out[keep + tail] = '\0';
+}
+
+/* Per source device: a blob and a snapshot `creating` in the target
+ * region.  Fills d; returns the count and *total, the bytes to copy. */
+static int copy_plan(model *m, struct model_conn *c, const struct model_image *src, const struct model_region *to,
+                     struct task_pdev *d, uint64_t *total, struct model_err *err)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int n, rc;
+
+	if ((n = model_device_list(m, src->id, devs)) < 0)
+		return model_fail(err, n, "cannot list the devices of %s", src->name);
+	if (n == 0 || devs[0].index != 0)
+		return model_fail(err, -EINVAL, "image %s has no system disk", src->name);
+	*total = 0;
+	for (int k = 0; k < n; k++) {
+		struct model_snapshot s;
+		char desc[MODEL_DESC_MAX + 1];
+		struct task_snap_new sn = {to->id, src->account_id, NULL, desc, devs[k].size, 0};
+
+		if (devs[k].kind != MODEL_DEV_SNAPSHOT || model_snapshot_get(m, devs[k].snapshot_id, &s) < 0)
+			return model_fail(err, -EINVAL, "device %s of %s is not a snapshot", devs[k].name, src->name);
+		snprintf(desc, sizeof(desc), "copy of %s from %s", s.ext_id, src->ext_id);
+		sn.name = s.name;
+		d[k] = (struct task_pdev){devs[k].index, devs[k].blob_id, 0, 0};
+		if ((rc = task_insert_blob(c, to->id, devs[k].size, &d[k].dst_blob)) < 0)
+			return model_fail(err, rc, "database: %s", strerror(-rc));
+		sn.blob_id = d[k].dst_blob;
+		if ((rc = task_insert_snapshot(c, &sn, &d[k].snap_id)) < 0)
+			return model_fail(err, rc, "database: %s", strerror(-rc));
+		*total += devs[k].size;
+	}
+	return n;
+}
+
+/* The source's copies/ listing changed: its directories' mtime, logged. */
+static int copy_touch_source(struct model_conn *c, const struct model_image *src)
+{
+	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET dir_mtime_ns = ?, ctime_ns = ?1 WHERE id = ?");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, model_now_ns());
+	sqlite3_bind_int64(st, 2, src->id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_IMAGE, src->id, src->region_id, src->folder, NULL);
+}
+
+int model_image_copy(model *m, int64_t image_id, int64_t region_id, int64_t *id_out, struct model_err *err)
+{
+	struct task_pdev d[MODEL_MAX_DEVICES];
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_region from, to;
+	struct model_image src;
+	struct model_conn *c;
+	char desc[MODEL_DESC_MAX + 1], source[MODEL_NAME_MAX + 32];
+	uint64_t total = 0;
+	int64_t id;
+	int n, rc;
+
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &src)) < 0 || (rc = model_region_get(m, src.region_id, &from)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if ((rc = model_region_get(m, region_id, &to)) < 0) {
+		model_fail(err, -ENOENT, "no such region");
+		goto out;
+	}
+	if ((rc = copy_check_source(&src, region_id, err)) < 0 || (rc = copy_check_target(m, c, &src, &to, err)) < 0 ||
+	    (rc = model_quota_check(c, src.account_id, to.id, MODEL_QUOTA_PRIVATE_IMAGES, 1, err)) < 0 ||
+	    (rc = n = model_device_list(m, src.id, devs)) < 0 ||
+	    (rc = model_quota_check(c, src.account_id, to.id, MODEL_QUOTA_SNAPSHOTS, n, err)) < 0)
+		goto out;
+	copy_description(desc, &src, from.name);
+	snprintf(source, sizeof(source), "copy %s %s", from.name, src.ext_id);
+	struct task_image_new ni = {to.id, src.name, desc, source, "copy", src.size};
+	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = copy_plan(m, c, &src, &to, d, &total, err)) < 0 ||
+	    (rc = task_insert_row(c, "copy", id, src.id, d, n, total)) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
+	    (rc = copy_touch_source(c, &src)) < 0)
+		goto fail;
+	if ((rc = model_commit(c)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	if (id_out)
+		*id_out = id;
+	return 0;
+fail:
+	if (!err || !err->code)
+		model_fail(err, rc, "database: %s", strerror(-rc));
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* ---- the per-account limit ------------------------------------------------------- */
+
+struct copy_count {
+	int running;
+};
+
+static int copy_count_row(void *arg, sqlite3_stmt *st)
+{
+	struct copy_count *cc = arg;
+	char by[64];
+	model_col_text(st, 0, by, sizeof(by));
+	if (task_runner_alive(by)) /* a dead runner's copy is waiting, not running */
+		cc->running++;
+	return 0;
+}
+
+int copy_claimable(struct model_conn *c, int64_t task_id)
+{
+	struct copy_count cc = {0};
+	sqlite3_stmt *st = model_stmt(c, "SELECT t.claimed_by FROM tasks t JOIN images i ON i.id = t.image_id "
+	                                 "WHERE t.kind = 'copy' AND t.state = 'running' AND t.id != ?1 AND i.account_id = "
+	                                 "(SELECT i2.account_id FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
+	                                 "WHERE t2.id = ?1)");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, task_id);
+	if ((rc = model_each_row(st, copy_count_row, &cc)) < 0)
+		return rc;
+	return cc.running < MODEL_COPIES_RUNNING;
+}
+
+/* ---- running ------------------------------------------------------------------- */
+
+/* What the device being copied moved, added to the task row at its
+ * durable point (task_device_done calls copy_device_done). */
+struct copy_moved {
+	uint64_t chunks, bytes, found;
+};
+
+static int copy_device_done(struct model_conn *c, struct task_run *r)
+{
+	const struct copy_moved *mv = r->kind_state;
+	sqlite3_stmt *st = model_stmt(c, "UPDATE tasks SET moved_chunks = moved_chunks + ?, moved_bytes = moved_bytes + ?, "
+	                                 "found_chunks = found_chunks + ? WHERE id = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)mv->chunks);
+	sqlite3_bind_int64(st, 2, (int64_t)mv->bytes);
+	sqlite3_bind_int64(st, 3, (int64_t)mv->found);
+	sqlite3_bind_int64(st, 4, r->t.id);
+	return model_exec_stmt(st);
+}
+
+/* Between chunks: 1 to stop (stopping, or the task was lost). */
+static int copy_tick(struct task_run *r, uint64_t done)
+{
+	int64_t now;
+	if (r->stop && *r->stop) {
+		r->stopped = true;
+		return 1;
+	}
+	if ((now = model_now_ns()) - r->last_progress < TASK_PROGRESS_NS)
+		return 0;
+	r->last_progress = now;
+	r->bytes_done = done;
+	return task_progress(r) ? 0 : 1;
+}
+
+/* Every chunk of man into dst through one batch, committed.  0 (also when
+ * stopped or lost: r says), -errno. */
+static int copy_chunks(struct task_run *r, blob_store *dst, blob_store *src, const blob_manifest *man,
+                       uint64_t before, struct copy_moved *mv)
+{
+	blob_batch *b = NULL;
+	int rc;
+
+	if ((rc = blob_batch_new(&b, dst)) < 0)
+		return rc;
+	for (uint32_t i = 0; i < man->nchunks; i++) {
+		if (chunk_id_is_null(&man->chunks[i]))
+			continue;
+		if ((rc = blob_batch_copy(b, src, &man->chunks[i])) < 0)
+			goto out;
+		if (rc > 0) {
+			mv->chunks++;
+			mv->bytes += blob_chunk_len(man->size, i);
+		} else {
+			mv->found++;
+		}
+		if (copy_tick(r, before + ((uint64_t)i << BLOB_CHUNK_SHIFT))) {
+			rc = 0; /* nothing committed: the next run starts the device again */
+			goto out;
+		}
+	}
+	rc = blob_batch_commit(b);
+out:
+	blob_batch_free(b);
+	return rc < 0 ? rc : 0;
+}
+
+/* Copies one device unless a previous run did.  0 when copied, skipped,
+ * stopped or lost (see r), -errno from the database; a failure of the
+ * bytes (unreadable, corrupt, the target full) goes to *dev_err. */
+static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *before, int *dev_err)
+{
+	struct copy_moved mv = {0};
+	struct model_blob sb, db;
+	blob_manifest *man = NULL;
+	blob_store *src, *dst;
+	int rc;
+
+	if ((rc = model_blob_get(r->m, d->dst_blob, &db)) < 0)
+		goto fail;
+	if (db.sealed) {
+		*before += db.size; /* durable already: a resumed task skips it */
+		return 0;
+	}
+	if ((rc = model_blob_get(r->m, d->src_blob, &sb)) < 0 || (rc = model_blob_manifest(r->m, d->src_blob, &man)) < 0 ||
+	    (rc = model_store(r->m, sb.region_id, &src)) < 0 || (rc = model_store(r->m, db.region_id, &dst)) < 0 ||
+	    (rc = copy_chunks(r, dst, src, man, *before, &mv)) < 0)
+		goto fail;
+	if (r->stopped || r->lost) {
+		blob_manifest_free(man);
+		return 0;
+	}
+	*before += man->size;
+	r->bytes_done = *before;
+	r->kind_state = &mv;
+	r->device_done = copy_device_done;
+	rc = task_device_done(r, d->dst_blob, d->snap_id, man);
+	r->device_done = NULL;
+	blob_manifest_free(man);
+	return rc < 0 ? rc : 0;
+fail:
+	blob_manifest_free(man);
+	*dev_err = rc;
+	return 0;
+}
+
+static void copy_fill_moved(sqlite3_stmt *st, void *out)
+{
+	struct copy_moved *mv = out;
+	mv->chunks = (uint64_t)sqlite3_column_int64(st, 0);
+	mv->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	mv->found = (uint64_t)sqlite3_column_int64(st, 2);
+}
+
+/* The log line of a finished copy (what the task row counted). */
+static void copy_log(struct task_run *r, const struct copy_moved *mv)
+{
+	struct model_image src;
+	struct model_region from, to;
+	if (model_image_get(r->m, r->t.source_id, &src) < 0 || model_region_get(r->m, src.region_id, &from) < 0 ||
+	    model_region_get(r->m, r->region_id, &to) < 0)
+		return;
+	model_log(r->m, "copy %s %s -> %s: %" PRIu64 " chunks (%" PRIu64 " bytes) copied, %" PRIu64 " already there",
+	          src.ext_id, from.name, to.name, mv->chunks, mv->bytes, mv->found);
+}
+
+int copy_run(struct task_run *r)
+{
+	struct task_pdev d[MODEL_MAX_DEVICES];
+	struct task_dev devs[MODEL_MAX_DEVICES];
+	struct copy_moved mv = {0};
+	struct model_image img;
+	uint64_t before = 0;
+	int n, rc;
+
+	if ((n = task_args_parse(r->t.args, d, MODEL_MAX_DEVICES)) < 0)
+		return task_fail(r, NULL, NULL, "copy failed: its task record is unreadable");
+	struct task_plan plan = {d, n};
+	if ((rc = model_image_get(r->m, r->t.image_id, &img)) < 0 || img.status != MODEL_IMG_PENDING)
+		return task_fail(r, task_undo_devs, &plan, "copy failed: the image is %s",
+		                 rc < 0 ? "gone" : model_image_status_name(img.status));
+	for (int k = 0; k < n; k++) {
+		int dev_err = 0;
+		if ((rc = copy_device(r, &d[k], &before, &dev_err)) < 0 || r->stopped || r->lost)
+			return rc;
+		if (dev_err)
+			return task_fail(r, task_undo_devs, &plan, "copy failed: %s vd%c: %s",
+			                 dev_err == -ENOSPC ? "storing" : "reading", 'a' + d[k].idx, strerror(-dev_err));
+		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id};
+	}
+	/* Read before the last transaction deletes the row. */
+	model_fetch_one(r->m, "SELECT moved_chunks, moved_bytes, found_chunks FROM tasks WHERE id = ?", NULL, r->t.id,
+	                copy_fill_moved, &mv);
+	if ((rc = task_finish(r, devs, n)) < 0 || r->lost)
+		return rc;
+	copy_log(r, &mv);
+	return 0;
+}

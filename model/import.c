@@ -1,0 +1,361 @@
+/*
+ * import.c — URL import (SPEC §5.2): writing "url <URL>" to `source` of a
+ * queued private or ISO image downloads the URL into the image.
+ *
+ * Who calls it: fs/attr.c (the `source` write: model_image_import_url), the
+ * task engine (task.c runs the 'import' task: import_run), the unit tests.
+ * Workload: one download per image, gigabytes each, a handful at once.  The
+ * transfer itself is fetch.c's; the end (validate, seal, available or
+ * error) is the upload's (upload.c's upload_seal), and so is cancel
+ * (model_upload_cancel ends either kind).
+ *
+ * The life of an import, each step one transaction:
+ *
+ *   begin   (the write)  the URL checked first (fetch_url_check: EINVAL with
+ *                        the reason, nothing changes); then queued ->
+ *                        uploading, `source` "url <URL>" with the password
+ *                        redacted, a blobs row naming a writable blob
+ *                        "u<blob id>" (created before the commit), the
+ *                        device row (disks/vda or disks/cdrom appears), a
+ *                        tasks row kind 'import', state 'queued', args
+ *                        "<blob id> <idx>\n<URL>\n" — the URL in full, with
+ *                        its password: the task needs it to resume.  The
+ *                        tasks table is in the state database, which only
+ *                        the service reads (README, "URL import").
+ *   run     (the task)   fetch_run into the wblob at the offsets it gives;
+ *                        progress into the task (bytes-done, bytes-total =
+ *                        the size the server announced) and the image's
+ *                        `progress`; every IMPORT_SYNC_BYTES a durable
+ *                        point (below).  The whole file there: upload_seal.
+ *                        A failed transfer: the image in error with fetch's
+ *                        reason, its rows gone, the wblob removed.
+ *   stop    (unmount)    the transfer stops, a durable point is recorded,
+ *                        the engine requeues the task; the next run resumes.
+ *   cancel  (`cancel`)   model_upload_cancel: the rows go, the image is in
+ *                        error "cancelled"; the runner finds its task gone
+ *                        at its next progress write and stops.
+ *
+ * Durable points and resume (§11).  The blob row's size is the resume
+ * point: bytes [0, size) of the wblob were fsynced before it was recorded.
+ * A run starts by cutting the wblob back to that point (what lies beyond
+ * may not have reached the disk before a crash) and asks the server for
+ * the rest; a server that cannot resume sends the file again from 0, and
+ * then the point drops to 0 first.  So a kill -9 or a power cut at any
+ * moment costs at most IMPORT_SYNC_BYTES of download, never wrong bytes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fetch.h"
+#include "task_int.h"
+
+#define CDROM_IDX 26
+/* How many downloaded bytes between two durable points. */
+#define IMPORT_SYNC_BYTES (64ULL << 20)
+/* Tests make stalls short: seconds without a byte before a transfer fails
+ * (read by each run from the daemon's environment; README). */
+#define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
+
+bool model_image_is_url_import(const struct model_image *img)
+{
+	return strncmp(img->source, "url ", 4) == 0;
+}
+
+/* ---- begin ------------------------------------------------------------------------ */
+
+/* The rows that make the image an import in progress, in the caller's
+ * transaction (u: the blob just made). */
+static int import_new_rows(struct model_conn *c, const struct model_upload *u, const char *url)
+{
+	char args[FETCH_URL_MAX + 64], shown[FETCH_URL_MAX + 8];
+	sqlite3_stmt *st;
+	int64_t now = model_now_ns();
+	int rc;
+
+	if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, u->image_id);
+	sqlite3_bind_int(st, 2, u->idx);
+	sqlite3_bind_int64(st, 3, u->blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	snprintf(args, sizeof(args), "%" PRId64 " %d\n%s\n", u->blob_id, u->idx, url);
+	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, args, state) VALUES ('import', ?, ?, 'queued')")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, u->image_id);
+	sqlite3_bind_text(st, 2, args, -1, SQLITE_STATIC);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	memcpy(shown, "url ", 4);
+	fetch_url_redact(url, shown + 4, sizeof(shown) - 4); /* fits: the URL was checked */
+	/* A new operation: the last one's reason goes. */
+	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 0, source = ?, "
+	                         "error_ns = CASE error WHEN '' THEN error_ns ELSE ?3 END, error = '', "
+	                         "mtime_ns = ?3, ctime_ns = ?3, dir_mtime_ns = ?3 WHERE id = ? AND status = ?")))
+		return -EIO;
+	sqlite3_bind_int(st, 1, MODEL_IMG_UPLOADING);
+	sqlite3_bind_text(st, 2, shown, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, u->image_id);
+	sqlite3_bind_int(st, 5, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
+}
+
+int model_image_import_url(model *m, int64_t image_id, const char *url, struct model_err *err)
+{
+	struct model_upload u = {0};
+	struct model_image img;
+	struct model_conn *c;
+	char why[FETCH_REASON_MAX];
+	blob_store *s;
+	int rc;
+
+	if (fetch_url_check(url, why, sizeof(why)) < 0)
+		return model_fail(err, -EINVAL, "%s", why);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	u = (struct model_upload){.image_id = image_id, .region_id = img.region_id, .folder = img.folder,
+	                          .idx = img.folder == MODEL_FOLDER_ISO ? CDROM_IDX : 0};
+	if ((rc = upload_check_image(&img, u.idx, err)) < 0)
+		goto out;
+	if ((rc = model_store(m, img.region_id, &s)) < 0) {
+		model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = upload_new_blob(c, s, &u)) < 0 || (rc = import_new_rows(c, &u, url)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0) {
+		if (u.wblob[0]) /* still under the write lock: nobody else can have taken the name */
+			blob_wblob_remove(s, u.wblob);
+		model_fail(err, rc, rc == -EBUSY ? "the image changed status meanwhile" : "cannot start the import: %s",
+		           strerror(-rc));
+		goto out;
+	}
+	if ((rc = model_commit(c)) < 0) {
+		blob_wblob_remove(s, u.wblob); /* rolled back: nothing names it */
+		return model_fail(err, rc, "cannot start the import: %s", strerror(-rc));
+	}
+	return 0;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* ---- the task ----------------------------------------------------------------- */
+
+struct import_run {
+	struct task_run *r;
+	int64_t blob_id;
+	blob_wblob *w;
+	uint64_t next;    /* offset the sink expects next */
+	uint64_t mark;    /* the durable point recorded in the blob row */
+	uint64_t total;   /* the size the server announced, 0 unknown */
+};
+
+/* The durable point: bytes [0, at) of the wblob fsynced, then the blob
+ * row's size says so.  -ECANCELED when the task was lost (cancelled). */
+static int import_mark(struct import_run *ir, uint64_t at)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (at > 0 && (rc = blob_wblob_fsync(ir->w)) < 0)
+		return rc;
+	if ((rc = task_begin(ir->r, &c)) <= 0)
+		return rc < 0 ? rc : -ECANCELED;
+	if (!(st = model_stmt(c, "UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL"))) {
+		model_rollback(c);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)at);
+	sqlite3_bind_int64(st, 2, (int64_t)blob_wblob_stored(ir->w));
+	sqlite3_bind_int64(st, 3, model_now_ns());
+	sqlite3_bind_int64(st, 4, ir->blob_id);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	ir->mark = at;
+	return 0;
+}
+
+/* fetch's sink: the bytes into the wblob in order.  An offset before the
+ * expected one is the server sending the file again from 0 (it could not
+ * resume): what the wblob holds from there on is stale, and so is the
+ * durable point. */
+static int import_sink(void *arg, const void *buf, size_t len, uint64_t offset)
+{
+	struct import_run *ir = arg;
+	const uint8_t *p = buf;
+	int rc;
+
+	if (offset != ir->next) {
+		if ((rc = blob_wblob_truncate(ir->w, offset)) < 0 || (offset < ir->mark && (rc = import_mark(ir, 0)) < 0))
+			return rc;
+		ir->next = offset;
+	}
+	while (len > 0) {
+		ssize_t n = blob_wblob_pwrite(ir->w, p, len, ir->next);
+		if (n <= 0)
+			return n < 0 ? (int)n : -EIO;
+		p += n;
+		len -= (size_t)n;
+		ir->next += (uint64_t)n;
+	}
+	if (ir->next - ir->mark >= IMPORT_SYNC_BYTES)
+		return import_mark(ir, ir->next);
+	return 0;
+}
+
+static void import_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct import_run *ir = arg;
+	ir->r->bytes_done = done;
+	ir->total = total;
+}
+
+/* One short transaction: bytes done, the announced size as bytes-total,
+ * the image's progress.  Sets r->lost when the task is gone (cancelled). */
+static void import_report(struct import_run *ir)
+{
+	struct task_run *r = ir->r;
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc = task_begin(r, &c);
+
+	if (rc <= 0)
+		return; /* lost (r->lost set), or a database error: the next report */
+	if (ir->total != r->t.bytes_total) {
+		if (!(st = model_stmt(c, "UPDATE tasks SET bytes_total = ? WHERE id = ?"))) {
+			model_rollback(c);
+			return;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)ir->total);
+		sqlite3_bind_int64(st, 2, r->t.id);
+		if (model_exec_stmt(st) < 0) {
+			model_rollback(c);
+			return;
+		}
+		r->t.bytes_total = ir->total;
+	}
+	if (task_image_progress(c, r) < 0 || model_commit(c) < 0)
+		model_rollback(c);
+}
+
+/* Polled by fetch at least once a second: an unmount (stop) or a cancel
+ * (the task row gone) ends the transfer. */
+static bool import_cancelled(void *arg)
+{
+	struct import_run *ir = arg;
+	struct task_run *r = ir->r;
+	int64_t now;
+
+	if (r->stop && *r->stop) {
+		r->stopped = true;
+		return true;
+	}
+	if ((now = model_now_ns()) - r->last_progress >= TASK_PROGRESS_NS) {
+		r->last_progress = now;
+		import_report(ir);
+	}
+	return r->lost;
+}
+
+/* Seconds without a byte before a transfer fails: the environment's
+ * IMGFS_IMPORT_STALL_TIMEOUT, else fetch's default. */
+static int import_stall_timeout(void)
+{
+	const char *v = getenv(IMPORT_STALL_ENV);
+	char *end;
+	long n;
+	if (!v || !*v)
+		return 0;
+	n = strtol(v, &end, 10);
+	return *end == '\0' && n > 0 && n <= 3600 ? (int)n : 0;
+}
+
+/* The URL from the task's args (the line after the plan). */
+static int import_url(const char *rest, char out[FETCH_URL_MAX + 1])
+{
+	size_t n = strcspn(rest, "\n");
+	if (n == 0 || n > FETCH_URL_MAX || rest[n] != '\n' || rest[n + 1])
+		return -EINVAL;
+	memcpy(out, rest, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Downloads the rest of the file from the durable point, then seals. */
+static int import_transfer(struct import_run *ir, const char *url, const char *wblob)
+{
+	struct task_run *r = ir->r;
+	struct fetch_result res;
+	struct fetch_req rq = {
+		.url = url,
+		/* OpenSSL's way to name another CA file; unset: the system store. */
+		.ca_file = getenv("SSL_CERT_FILE"),
+		.max_size = MODEL_IMPORT_MAX_SIZE,
+		.resume_from = ir->mark,
+		.stall_timeout = import_stall_timeout(),
+		.sink = import_sink,
+		.progress = import_progress,
+		.cancelled = import_cancelled,
+		.arg = ir,
+	};
+	int rc;
+
+	ir->next = ir->mark;
+	r->bytes_done = ir->mark;
+	rc = fetch_run(&rq, &res);
+	if (r->lost)
+		return 0; /* cancelled: the rows are gone already */
+	if (r->stopped) {
+		/* Resumes from here; a failure to record it only costs bytes. */
+		rc = import_mark(ir, ir->next);
+		return rc == -ECANCELED ? 0 : rc;
+	}
+	if (rc < 0) {
+		if (!res.reason[0])
+			snprintf(res.reason, sizeof(res.reason), "%s", strerror(-rc));
+		return upload_fail(r, ir->blob_id, "import failed: %s", res.reason);
+	}
+	if (blob_wblob_size(ir->w) != res.end && (rc = blob_wblob_truncate(ir->w, res.end)) < 0)
+		return upload_fail(r, ir->blob_id, "import failed: storing the file: %s", strerror(-rc));
+	r->bytes_done = res.end;
+	return upload_seal(r, ir->blob_id, ir->w, wblob);
+}
+
+int import_run(struct task_run *r)
+{
+	struct import_run ir = {.r = r};
+	char url[FETCH_URL_MAX + 1];
+	const char *rest;
+	struct model_blob b;
+	blob_store *s;
+	int idx, rc;
+
+	if (upload_parse(r->t.args, &ir.blob_id, &idx, &rest) < 0 || import_url(rest, url) < 0)
+		return upload_fail(r, 0, "import failed: its task record is unreadable");
+	if ((rc = model_blob_get(r->m, ir.blob_id, &b)) < 0 || !b.wblob[0])
+		return upload_fail(r, rc < 0 ? 0 : ir.blob_id, "import failed: its data is gone");
+	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&ir.w, s, b.wblob)) < 0)
+		return upload_fail(r, ir.blob_id, "import failed: its data cannot be opened: %s", strerror(-rc));
+	/* Beyond the durable point the bytes may not have reached the disk. */
+	ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
+	if (blob_wblob_size(ir.w) != ir.mark && (rc = blob_wblob_truncate(ir.w, ir.mark)) < 0)
+		rc = upload_fail(r, ir.blob_id, "import failed: its data cannot be written: %s", strerror(-rc));
+	else
+		rc = import_transfer(&ir, url, b.wblob);
+	blob_wblob_close(ir.w);
+	return rc;
+}

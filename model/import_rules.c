@@ -1,0 +1,322 @@
+/*
+ * import_rules.c — the import rules of SPEC §5.4 (seed 004, "Import the
+ * image") and the writes of the attributes they govern: os-type, platform,
+ * version, arch, boot-mode and features, writable while an image is queued.
+ *
+ * Who calls it: fs/ (writes to those files), upload.c (an upload's last
+ * check), the unit tests.
+ *
+ * The rules, read as inclusive ranges:
+ *   CentOS  x86_64 6.5-6.10, 7.0-7.9; aarch64 7.6-7.9
+ *   Ubuntu  x86_64 14.04-20.10; aarch64 16.04, 18.04
+ *   Windows x86_64 only: Server 2008-2019 (an "R2" suffix allowed), 7-10
+ *   os-type agrees with platform (centos, ubuntu: linux; windows: windows)
+ *   aarch64 boots uefi only
+ *   features: a subset of cloud-init qemu-ga hot-upgrade
+ * An unset attribute (empty) takes part in no rule: an image of unknown OS
+ * is allowed.  Versions compare as numbers, component by component ("6.10"
+ * is after "6.9"; a missing component is 0, so "7" is 7.0).  Values are
+ * lowercase words exactly as SPEC §2.1 spells them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_int.h"
+
+#define VERSION_PARTS 3
+
+/* The version ranges of seed 004, one row each. */
+static const struct version_range {
+	const char *platform, *arch;
+	const char *lo, *hi;
+	bool r2; /* an "R2" suffix is allowed (Windows Server) */
+} version_ranges[] = {
+	{"centos", "x86_64", "6.5", "6.10", false},
+	{"centos", "x86_64", "7.0", "7.9", false},
+	{"centos", "aarch64", "7.6", "7.9", false},
+	{"ubuntu", "x86_64", "14.04", "20.10", false},
+	{"ubuntu", "aarch64", "16.04", "16.04", false},
+	{"ubuntu", "aarch64", "18.04", "18.04", false},
+	{"windows", "x86_64", "2008", "2019", true},
+	{"windows", "x86_64", "7", "10", false},
+};
+#define RANGE_COUNT (sizeof(version_ranges) / sizeof(version_ranges[0]))
+
+static const char *const os_types[] = {"linux", "windows", NULL};
+static const char *const platforms[] = {"centos", "ubuntu", "windows", NULL};
+static const char *const arches[] = {"x86_64", "aarch64", NULL};
+static const char *const boot_modes[] = {"bios", "uefi", NULL};
+static const char *const feature_words[] = {"cloud-init", "qemu-ga", "hot-upgrade", NULL};
+
+static bool set(const char *v)
+{
+	return v && v[0];
+}
+
+static bool one_of(const char *v, const char *const *words)
+{
+	for (; *words; words++)
+		if (strcmp(v, *words) == 0)
+			return true;
+	return false;
+}
+
+/* A parsed version: up to three numbers and whether an R2 suffix follows. */
+struct version {
+	long part[VERSION_PARTS];
+	bool r2;
+};
+
+/* "7", "6.10", "16.04", "2012", "2012 R2", "2008r2", "8.1": 0 or -EINVAL. */
+static int version_parse(const char *s, struct version *out)
+{
+	const char *p = s;
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < VERSION_PARTS; i++) {
+		char *end;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		out->part[i] = strtol(p, &end, 10);
+		if (end - p > 6)
+			return -EINVAL;
+		p = end;
+		if (*p != '.')
+			break;
+		p++;
+	}
+	if (*p == ' ')
+		p++;
+	if ((p[0] == 'r' || p[0] == 'R') && p[1] == '2' && p[2] == '\0') {
+		out->r2 = true;
+		return 0;
+	}
+	return *p == '\0' && p[-1] != ' ' ? 0 : -EINVAL;
+}
+
+static int version_cmp(const struct version *a, const struct version *b)
+{
+	for (int i = 0; i < VERSION_PARTS; i++)
+		if (a->part[i] != b->part[i])
+			return a->part[i] < b->part[i] ? -1 : 1;
+	return 0;
+}
+
+static bool in_range(const struct version_range *r, const struct version *v)
+{
+	struct version lo, hi;
+	if (version_parse(r->lo, &lo) < 0 || version_parse(r->hi, &hi) < 0)
+		return false; /* the table's own rows always parse (unit-tested) */
+	if (v->r2 && !r->r2)
+		return false;
+	return version_cmp(&lo, v) <= 0 && version_cmp(v, &hi) <= 0;
+}
+
+/* Whether some row allows (platform, arch, version); arch may be unset. */
+static bool version_allowed(const char *platform, const char *arch, const struct version *v)
+{
+	for (size_t i = 0; i < RANGE_COUNT; i++) {
+		const struct version_range *r = &version_ranges[i];
+		if (strcmp(r->platform, platform) == 0 && (!set(arch) || strcmp(r->arch, arch) == 0) && in_range(r, v))
+			return true;
+	}
+	return false;
+}
+
+/* The allowed versions of platform (on arch, when set), for a refusal's
+ * reason: "6.5-6.10, 7.0-7.9". */
+static void version_list(char *out, size_t cap, const char *platform, const char *arch)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < RANGE_COUNT && len < cap; i++) {
+		const struct version_range *r = &version_ranges[i];
+		if (strcmp(r->platform, platform) != 0 || (set(arch) && strcmp(r->arch, arch) != 0))
+			continue;
+		if (strcmp(r->lo, r->hi) == 0)
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", r->lo);
+		else
+			len += (size_t)snprintf(out + len, cap - len, "%s%s-%s", len ? ", " : "", r->lo, r->hi);
+	}
+}
+
+static int check_features(const char *v, struct model_err *err)
+{
+	char buf[MODEL_TEXT_MAX + 1], *save = NULL;
+	bool seen[3] = {false};
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		int k = 0;
+		while (feature_words[k] && strcmp(feature_words[k], w) != 0)
+			k++;
+		if (!feature_words[k])
+			return model_fail(err, -EINVAL, "unknown feature %s: features are cloud-init, qemu-ga, hot-upgrade",
+			                  w);
+		if (seen[k])
+			return model_fail(err, -EINVAL, "feature %s is listed twice", w);
+		seen[k] = true;
+	}
+	return 0;
+}
+
+/* Each value on its own: a known word (or, for version, a version). */
+static int check_values(const struct model_import_attrs *a, struct model_err *err)
+{
+	struct version v;
+	if (set(a->os_type) && !one_of(a->os_type, os_types))
+		return model_fail(err, -EINVAL, "os-type is linux or windows, not %s", a->os_type);
+	if (set(a->platform) && !one_of(a->platform, platforms))
+		return model_fail(err, -EINVAL, "platform is centos, ubuntu or windows, not %s", a->platform);
+	if (set(a->arch) && !one_of(a->arch, arches))
+		return model_fail(err, -EINVAL, "arch is x86_64 or aarch64, not %s", a->arch);
+	if (set(a->boot_mode) && !one_of(a->boot_mode, boot_modes))
+		return model_fail(err, -EINVAL, "boot-mode is bios or uefi, not %s", a->boot_mode);
+	if (set(a->version) && version_parse(a->version, &v) < 0)
+		return model_fail(err, -EINVAL, "version %s is not a version number (e.g. 7.4, 16.04, 2016)", a->version);
+	if (set(a->features))
+		return check_features(a->features, err);
+	return 0;
+}
+
+int model_import_check(const struct model_import_attrs *a, struct model_err *err)
+{
+	const char *os = a->os_type, *pf = a->platform, *arch = a->arch;
+	struct version v;
+	char list[128];
+	int rc;
+
+	if ((rc = check_values(a, err)) < 0)
+		return rc;
+	if (set(os) && set(pf) && strcmp(os, strcmp(pf, "windows") == 0 ? "windows" : "linux") != 0)
+		return model_fail(err, -EINVAL, "os-type %s does not agree with platform %s", os, pf);
+	bool windows = (set(os) && strcmp(os, "windows") == 0) || (set(pf) && strcmp(pf, "windows") == 0);
+	if (windows && set(arch) && strcmp(arch, "x86_64") != 0)
+		return model_fail(err, -EINVAL, "Windows images are x86_64 only");
+	if (set(arch) && strcmp(arch, "aarch64") == 0 && set(a->boot_mode) && strcmp(a->boot_mode, "uefi") != 0)
+		return model_fail(err, -EINVAL, "aarch64 images boot uefi only");
+	if (set(pf) && set(a->version)) {
+		version_parse(a->version, &v); /* checked above */
+		if (!version_allowed(pf, arch, &v)) {
+			version_list(list, sizeof(list), pf, arch);
+			return model_fail(err, -EINVAL, "%s %s%s%s is not importable (supported: %s)", pf, a->version,
+			                  set(arch) ? " " : "", set(arch) ? arch : "", list[0] ? list : "none");
+		}
+	}
+	return 0;
+}
+
+/* ---- writes ------------------------------------------------------------------ */
+
+static const char **attr_slot(struct model_import_attrs *a, enum model_import_attr which)
+{
+	switch (which) {
+	case MODEL_IMPORT_OS_TYPE: return &a->os_type;
+	case MODEL_IMPORT_PLATFORM: return &a->platform;
+	case MODEL_IMPORT_VERSION: return &a->version;
+	case MODEL_IMPORT_ARCH: return &a->arch;
+	case MODEL_IMPORT_BOOT_MODE: return &a->boot_mode;
+	case MODEL_IMPORT_FEATURES: return &a->features;
+	default: return NULL;
+	}
+}
+
+void model_import_attrs_of(const struct model_image *img, struct model_import_attrs *out)
+{
+	*out = (struct model_import_attrs){img->os_type, img->platform, img->version, img->arch, img->boot_mode,
+	                                   img->features};
+}
+
+/* One statement per column (the statement cache is keyed by the literal). */
+static const char *const set_sql[] = {
+	[MODEL_IMPORT_OS_TYPE] = "UPDATE images SET os_type = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
+	[MODEL_IMPORT_PLATFORM] = "UPDATE images SET platform = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
+	[MODEL_IMPORT_VERSION] = "UPDATE images SET version = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
+	[MODEL_IMPORT_ARCH] = "UPDATE images SET arch = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
+	[MODEL_IMPORT_BOOT_MODE] = "UPDATE images SET boot_mode = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
+	[MODEL_IMPORT_FEATURES] = "UPDATE images SET features = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
+};
+
+/* Largest value of each column (struct model_image's buffers). */
+static size_t attr_cap(enum model_import_attr which)
+{
+	struct model_image img;
+	switch (which) {
+	case MODEL_IMPORT_OS_TYPE: return sizeof(img.os_type) - 1;
+	case MODEL_IMPORT_PLATFORM: return sizeof(img.platform) - 1;
+	case MODEL_IMPORT_VERSION: return sizeof(img.version) - 1;
+	case MODEL_IMPORT_ARCH: return sizeof(img.arch) - 1;
+	case MODEL_IMPORT_BOOT_MODE: return sizeof(img.boot_mode) - 1;
+	default: return sizeof(img.features) - 1;
+	}
+}
+
+/* features as one blank between words, in the order written. */
+static void normalise_words(char *out, size_t cap, const char *v)
+{
+	char buf[MODEL_TEXT_MAX + 1], *save = NULL;
+	size_t len = 0;
+	snprintf(buf, sizeof(buf), "%s", v);
+	out[0] = '\0';
+	for (char *w = strtok_r(buf, " \t", &save); w && len < cap; w = strtok_r(NULL, " \t", &save))
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? " " : "", w);
+}
+
+int model_image_set_import_attr(model *m, int64_t id, enum model_import_attr which, const char *value,
+                                struct model_err *err)
+{
+	struct model_import_attrs cand;
+	struct model_image img;
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	char norm[MODEL_TEXT_MAX + 1];
+	const char **slot;
+	int rc;
+
+	if (which <= MODEL_IMPORT_INVALID || which >= MODEL_IMPORT_ATTR_COUNT)
+		return model_fail(err, -EPERM, "not an import attribute");
+	if (which == MODEL_IMPORT_FEATURES)
+		normalise_words(norm, sizeof(norm), value);
+	else
+		snprintf(norm, sizeof(norm), "%s", value);
+	if (strlen(norm) > attr_cap(which))
+		return model_fail(err, -EINVAL, "a value of %zu bytes is too long (at most %zu)", strlen(norm),
+		                  attr_cap(which));
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
+		rc = model_fail(err, -EPERM, "%s images cannot be changed", model_folder_name(img.folder));
+		goto out;
+	}
+	if (img.status != MODEL_IMG_QUEUED) {
+		rc = model_fail(err, -EPERM, "cannot change after upload: the image is %s",
+		                model_image_status_name(img.status));
+		goto out;
+	}
+	model_import_attrs_of(&img, &cand);
+	slot = attr_slot(&cand, which);
+	*slot = norm;
+	if ((rc = model_import_check(&cand, err)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, set_sql[which]))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, id);
+	sqlite3_bind_int(st, 4, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
+		model_fail(err, rc, "database: %s", strerror(-rc));
+		goto out;
+	}
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}

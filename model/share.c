@@ -1,0 +1,236 @@
+/*
+ * share.c — sharing private images with other accounts (SPEC §6.4, seed
+ * 002 "Image Usage Restrictions").
+ *
+ * Who calls it: fs/share.c (mkdir and rmdir of private/<name>/shares/<account>,
+ * listing and resolving shares/), the unit tests.  The receiver sees the
+ * image as shared/<name>@<owner>/ through model_image_list_shared and
+ * model_image_lookup_shared (image.c), which join the same table.
+ *
+ * Layout: one row in `shares` (schema.c) per (image, receiver), with the
+ * time it was made.  A share lives as long as the image: it survives a
+ * rename, stays while the image sits in the recycle bin (the receiver sees
+ * nothing then: shared/ lists private images only) and comes back with a
+ * restore; destroying the image deletes it (image.c).
+ *
+ * Quotas (§8): the owner's shares-per-image counts the shares of the one
+ * image; the receiver's shared-images counts every share it holds in the
+ * region, shares of images in the owner's recycle bin included: a restore
+ * brings those back without asking the receiver, so their places stay
+ * taken and the quota can never be exceeded that way (README, Decisions).
+ *
+ * Every change is one write transaction that also moves both listings it
+ * changes: the image's shares/ (images.dir_mtime_ns) and the receiver's
+ * shared/, a class directory (the region's mtime), and logs an image change
+ * whose old name lets other mounts drop the receiver's shared/ entry.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "model_int.h"
+
+static void share_fill(sqlite3_stmt *st, void *out)
+{
+	struct model_share *s = out;
+	s->image_id = sqlite3_column_int64(st, 0);
+	s->account_id = sqlite3_column_int64(st, 1);
+	model_col_text(st, 2, s->account, sizeof(s->account));
+	s->created = sqlite3_column_int64(st, 3);
+}
+
+#define SHARE_COLS "s.image_id, s.account_id, a.name, s.created FROM shares s JOIN accounts a ON a.id = s.account_id "
+
+int model_share_lookup(model *m, int64_t image_id, const char *account, struct model_share *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " SHARE_COLS "WHERE s.image_id = ? AND a.name = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+	return model_one_row(st, share_fill, out);
+}
+
+int model_share_get(model *m, int64_t image_id, int64_t account_id, struct model_share *out)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, account_id);
+	return model_one_row(st, share_fill, out);
+}
+
+struct share_cb {
+	int (*cb)(void *arg, const struct model_share *s);
+	void *arg;
+};
+
+static int share_each(void *arg, sqlite3_stmt *st)
+{
+	struct share_cb *c = arg;
+	struct model_share s;
+	share_fill(st, &s);
+	return c->cb(c->arg, &s);
+}
+
+int model_share_list(model *m, int64_t image_id, int64_t after_id,
+                     int (*cb)(void *arg, const struct model_share *s), void *arg)
+{
+	struct share_cb c = {cb, arg};
+	struct model_conn *conn;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &conn)) < 0)
+		return rc;
+	if (!(st = model_stmt(conn, "SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id > ? "
+	                            "ORDER BY s.account_id")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, after_id);
+	return model_each_row(st, share_each, &c);
+}
+
+/* The owner's shares-per-image limit applies to each image on its own;
+ * model_quota_check's usage of that key is the largest count of any image
+ * (what the quota file shows), so the one image's count is taken here. */
+static int share_quota_per_image(struct model_conn *c, const struct model_image *img, struct model_err *err)
+{
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	sqlite3_stmt *st;
+	int64_t used = 0, limit = -1;
+	int n = model_quota_list(c->m, img->account_id, img->region_id, q);
+	for (int i = 0; i < n; i++)
+		if (q[i].key == MODEL_QUOTA_SHARES_PER_IMAGE)
+			limit = q[i].limit;
+	if (n < 0 || limit < 0)
+		return n < 0 ? n : -EIO;
+	if (!(st = model_stmt(c, "SELECT count(*) FROM shares WHERE image_id = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, img->id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		used = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (used + 1 > limit)
+		return model_fail(err, -EDQUOT, "quota shares-per-image is %lld of %lld for %s", (long long)used,
+		                  (long long)limit, img->name);
+	return 0;
+}
+
+/* The refusals of model_share_add that need no counting, in the order a
+ * user fixes them: the image, the name, the account, the status. */
+static int share_check(model *m, const struct model_image *img, const char *account, struct model_account *to,
+                       struct model_err *err)
+{
+	struct model_share old;
+	int rc;
+	if (img->folder != MODEL_FOLDER_PRIVATE)
+		return model_fail(err, -EPERM, "only private images are shared, not %s ones",
+		                  model_folder_name(img->folder));
+	if ((rc = model_name_check(account, err)) < 0)
+		return rc;
+	if ((rc = model_account_by_name(m, account, to)) < 0)
+		return rc == -ENOENT ? model_fail(err, -ENOENT, "no account %s", account) : rc;
+	if (to->id == img->account_id)
+		return model_fail(err, -EINVAL, "an image is not shared with its owner");
+	if (img->status != MODEL_IMG_AVAILABLE)
+		return model_fail(err, -EPERM, "a %s image cannot be shared: only available ones",
+		                  model_image_status_name(img->status));
+	if (model_share_get(m, img->id, to->id, &old) == 0)
+		return model_fail(err, -EEXIST, "%s is already shared with %s", img->name, account);
+	if (to->id > MODEL_SHARE_ACCOUNT_MAX)
+		return model_fail(err, -EINVAL, "account %s cannot receive shares (only the first %d accounts can)",
+		                  account, MODEL_SHARE_ACCOUNT_MAX);
+	return 0;
+}
+
+/* Both listings a share changes, and the log line other mounts act on.
+ * old_name: the image's name when the receiver's entry went away. */
+static int share_changed(struct model_conn *c, const struct model_image *img, const char *old_name)
+{
+	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, model_now_ns());
+	sqlite3_bind_int64(st, 2, img->id);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_touch_region(c, img->region_id)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, old_name);
+}
+
+int model_share_add(model *m, int64_t image_id, const char *account, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img;
+	struct model_account to;
+	struct model_err quota = {0};
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if ((rc = share_check(m, &img, account, &to, err)) < 0 ||
+	    (rc = share_quota_per_image(c, &img, err)) < 0)
+		goto out;
+	if ((rc = model_quota_check(c, to.id, img.region_id, MODEL_QUOTA_SHARED_IMAGES, 1, &quota)) < 0) {
+		model_fail(err, rc, "%s cannot receive more shared images here: %s", account, quota.msg);
+		goto out;
+	}
+	if (!(st = model_stmt(c, "INSERT INTO shares(image_id, account_id, created) VALUES (?, ?, ?)"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, img.id);
+	sqlite3_bind_int64(st, 2, to.id);
+	sqlite3_bind_int64(st, 3, model_now_ns() / 1000000000);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_share_remove(model *m, int64_t image_id, const char *account, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img;
+	struct model_share s;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if ((rc = model_share_lookup(m, image_id, account, &s)) < 0) {
+		model_fail(err, rc, "%s is not shared with %s", img.name, account);
+		goto out;
+	}
+	if (!(st = model_stmt(c, "DELETE FROM shares WHERE image_id = ? AND account_id = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, img.id);
+	sqlite3_bind_int64(st, 2, s.account_id);
+	/* The old name: the receiver's shared/<name>@<owner> went away. */
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, img.name)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}

@@ -1,0 +1,201 @@
+/*
+ * task_int.h — the interface between the task engine (task.c) and the
+ * kinds of task (capture.c, convert.c, copy.c, upload.c ...).  Nobody
+ * outside model/ sees it.
+ *
+ * A kind provides a run function, called by a worker with the task claimed
+ * (r->t is the row as claimed).  It works in steps, each step's result made
+ * durable in a transaction opened by task_begin (which checks the task is
+ * still this runner's), writes progress with task_progress at most every
+ * TASK_PROGRESS_NS, polls r->stop between chunks (setting r->stopped: the
+ * engine then puts the task back in the queue), and ends with one of:
+ *   - its last transaction deleting the row (task_delete_row) — done;
+ *   - task_fail — the image in error with the reason, the kind's undo
+ *     callback removing what the task created, the row deleted;
+ *   - returning with r->stopped or r->lost set, or -errno (a database
+ *     error: the engine requeues the task, best effort).
+ * A kind's run must be resumable: a task found 'running' under a dead
+ * runner is run again from its row.
+ *
+ * Adding a kind: a file with its queueing function and its run function,
+ * a declaration below, and one line in task.c's task_kinds[].
+ */
+#ifndef IMGFS_TASK_INT_H
+#define IMGFS_TASK_INT_H
+
+#include "model_int.h"
+
+#define TASK_PROGRESS_NS (250 * 1000000LL) /* at most this often a progress write */
+#define TASK_RUNNER_ID_MAX 48
+
+/* A tasks row (see task.c's header comment for the columns). */
+struct task_row {
+	int64_t id;
+	char kind[16];
+	int64_t image_id;
+	char source_kind[16];
+	int64_t source_id;
+	char args[MODEL_TEXT_MAX + 1];
+	char state[16];
+	uint64_t bytes_done, bytes_total;
+	int64_t started, updated;
+};
+
+/* A task being run: the row as claimed, the runner, and how it ended. */
+struct task_run {
+	model *m;
+	char me[TASK_RUNNER_ID_MAX];
+	struct task_row t;
+	const volatile int *stop;
+	int64_t region_id;     /* of the image (and everything the task made) */
+	enum model_folder folder;
+	uint64_t bytes_done;
+	int64_t last_progress; /* ns */
+	bool stopped;          /* *stop was seen: the task goes back to the queue */
+	bool lost;             /* another runner holds it now: hands off */
+	/* The kind's own writes at each device's durable point, inside
+	 * task_device_done's transaction (NULL: none). */
+	int (*device_done)(struct model_conn *c, struct task_run *r);
+	void *kind_state;      /* the kind's, for device_done */
+};
+
+/* A kind of task: its name in tasks.kind, its run function (returns 0 or
+ * -errno; see above), and whether a queued task of the kind may be claimed
+ * now (1 yes, 0 not now, -errno; NULL: always), asked inside the claim's
+ * write transaction. */
+struct task_kind {
+	const char *name;
+	int (*run)(struct task_run *r);
+	int (*claimable)(struct model_conn *c, int64_t task_id);
+};
+
+/* This process's runner id, "<pid>:<start time>" (0 or -errno). */
+int task_runner_self(char out[TASK_RUNNER_ID_MAX]);
+/* Whether the runner named by a claimed_by value is alive. */
+bool task_runner_alive(const char *id);
+
+/* Inside a transaction: records bytes_done if the task is still ours.  1
+ * when it is, 0 when another runner took it (or it is gone), -errno. */
+int task_touch(struct model_conn *c, struct task_run *r);
+/* Begins a write transaction in which the task is still ours: 1 (with the
+ * transaction open), 0 (lost: nothing open), -errno. */
+int task_begin(struct task_run *r, struct model_conn **c);
+/* Inside a transaction: deletes the task's row (its last write). */
+int task_delete_row(struct model_conn *c, int64_t id);
+/* Puts the task back in the queue for another runner. */
+int task_requeue(struct task_run *r);
+/* In the caller's transaction: the image's progress (0..99) from
+ * r->bytes_done and the row's bytes_total. */
+int task_image_progress(struct model_conn *c, struct task_run *r);
+/* One short transaction: bytes_done and the image's progress.  1 to go
+ * on, 0 when the task was lost. */
+int task_progress(struct task_run *r);
+
+/* What a kind removes when its task fails, inside the failure's
+ * transaction (may be NULL). */
+typedef int (*task_undo_fn)(struct model_conn *c, struct task_run *r, void *arg);
+/* Fails the task in one transaction: undo(c, r, arg), the image (pending
+ * or replicating) to error with the formatted reason, the row deleted,
+ * the changes logged.  0 or -errno (0 too when the task was lost). */
+int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- rows a task makes (in the caller's transaction unless said) ---- */
+
+/* A destination blob "being written": no manifest, no wblob. */
+int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out);
+/* A snapshot `creating` over a blob being written, logged. */
+struct task_snap_new {
+	int64_t region_id, account_id;
+	const char *name, *description;
+	uint64_t size;
+	int64_t blob_id;
+};
+int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, int64_t *id_out);
+/* Logs a change of what the task reads (an instance's busy state, an
+ * image's `task` file). */
+int task_log_source(struct model_conn *c, struct task_run *r);
+/* The durable point of one device, its own transaction: the manifest in
+ * the destination blob, its snapshot (if any) available, the image's
+ * progress from r->bytes_done, and r->device_done.  0 (also when the task
+ * was lost: r->lost), -errno. */
+int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const blob_manifest *man);
+/* The last transaction: the devices mapped (§2.2), the image (pending or
+ * replicating) available with vda's size, the row deleted, changes logged. */
+struct task_dev {
+	int idx;
+	int64_t blob_id;
+	int64_t snap_id; /* 0: an image file */
+};
+int task_finish(struct task_run *r, const struct task_dev *devs, int n);
+
+/* ---- images made from images (convert.c, copy.c) ---- */
+
+/* A new private cloud image made from src (pending, format raw, src's
+ * attributes and tags, origin recorded), logged.  In the caller's
+ * transaction. */
+struct task_image_new {
+	int64_t region_id;
+	const char *name, *description, *source, *origin_kind;
+	uint64_t size;
+};
+int task_insert_image(struct model_conn *c, const struct model_image *src, const struct task_image_new *n,
+                      int64_t *id_out);
+/* A device of such a task: its source blob, the blob it writes (the same
+ * blob: a snapshot referenced by both images, nothing to write) and the
+ * snapshot over it.  args holds one line per device,
+ * "<idx> <src blob> <dst blob> <snapshot id>", vda first. */
+struct task_pdev {
+	int idx;
+	int64_t src_blob, dst_blob, snap_id;
+};
+struct task_plan {
+	const struct task_pdev *d;
+	int n;
+};
+/* The task row, kind 'convert' or 'copy', source_kind 'image'. */
+int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, int64_t source_id,
+                    const struct task_pdev *d, int n, uint64_t total);
+/* The devices back from args: their count, or -EINVAL for args this
+ * version did not write. */
+int task_args_parse(const char *args, struct task_pdev *d, int max);
+/* task_fail's undo for such a task (arg: a struct task_plan): the
+ * snapshots and blobs it created go; referenced snapshots stay. */
+int task_undo_devs(struct model_conn *c, struct task_run *r, void *arg);
+
+/* ---- the kinds ---- */
+
+/* capture.c: an instance's disks into a private image (SPEC §5.1). */
+int capture_run(struct task_run *r);
+/* convert.c: a local image's raw or QCOW2 disk into a cloud image (§6.2). */
+int convert_run(struct task_run *r);
+/* copy.c: a cloud image into another region (§6.3), at most
+ * MODEL_COPIES_RUNNING per account at once (copy_claimable). */
+int copy_run(struct task_run *r);
+int copy_claimable(struct model_conn *c, int64_t task_id);
+/* upload.c: an uploaded file validated and sealed into an image (§5.3). */
+int upload_run(struct task_run *r);
+/* import.c: a URL downloaded into an image (§5.2), then finished as an
+ * upload is. */
+int import_run(struct task_run *r);
+
+/* ---- upload.c's pieces that import.c reuses (URL import, §5.2) ---- */
+
+/* "<blob id> <idx>\n" of an upload's or import's args; what follows goes
+ * to *rest (rest NULL: nothing may follow).  0 or -EINVAL. */
+int upload_parse(const char *args, int64_t *blob_id, int *idx, const char **rest);
+/* -EPERM unless img is a queued private (idx 0) or ISO (idx 26) image. */
+int upload_check_image(const struct model_image *img, int idx, struct model_err *err);
+/* In the caller's transaction: u's blob row naming a new empty wblob
+ * "u<blob id>" (u->region_id in, u->blob_id and u->wblob out). */
+int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u);
+/* After the commit that stopped naming it. */
+void upload_remove_wblob(model *m, int64_t region_id, const char *name);
+/* The task's image ends in error with the reason, its rows (task, device,
+ * blob) gone, the wblob removed after the commit; 0 also when lost. */
+int upload_fail(struct task_run *r, int64_t blob_id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Validates the whole file in w (format, §5.4) and seals it: the image
+ * available, or in error with the reason. */
+int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *wblob);
+
+#endif

@@ -1,0 +1,771 @@
+/*
+ * upload.c — uploads (SPEC §5.3): copying a file to disks/vda of a queued
+ * private image (disks/cdrom of a queued ISO image) makes the image.
+ *
+ * Who calls it: fs/upload.c (create, the first writes, the last close,
+ * `cancel`), the task engine (task.c runs the 'upload' task and reaps
+ * uploads of dead processes in its housekeeping), the unit tests; URL
+ * import (import.c) reuses the blob, the end (upload_seal, upload_fail)
+ * and cancel, which ends an 'import' task as it ends an 'upload'.
+ * Workload: one upload per image, gigabytes each, written by one `cp`.
+ *
+ * The life of an upload, each step one transaction:
+ *
+ *   begin    (create)     queued -> uploading; a blobs row naming a writable
+ *                         blob "u<blob id>" (the file is created before the
+ *                         commit, removed if the commit fails); a devices
+ *                         row, so disks/<dev> exists and resolves from any
+ *                         mount; a tasks row kind 'upload', args
+ *                         "<blob id> <idx>", state 'open', claimed_by this
+ *                         process's runner id.  No runner claims 'open'.
+ *   sniffed  (first write) the format the first bytes show, in `format`.
+ *   abandon  (first write refused) back to queued, every row of the upload
+ *                         gone, the reason in `error`; the wblob removed after.
+ *   close    (last release; the caller fsynced the wblob first) 'open' ->
+ *                         'queued': from now on a runner validates and seals.
+ *   run      (the task)   full validation (blobstore/format.h and §5.4), the
+ *                         wblob sealed into a manifest (all-zero chunks become
+ *                         holes), then one transaction: the blob sealed, the
+ *                         image available with its format, size and type, the
+ *                         task deleted; the wblob removed after.  A refusal:
+ *                         the image in error with the reason, the rows gone.
+ *   cancel   (`cancel`)   whatever the task's state, the rows go and the
+ *                         image is in error, "cancelled"; a runner sealing it
+ *                         finds its task gone at its next progress write and
+ *                         stops; writes still arriving fail (fs/).
+ *   reap     (housekeeping) an 'open' task whose process died (a mount
+ *                         killed with the file open) ends in error, "the
+ *                         upload was interrupted": what was written may be a
+ *                         prefix of the file, so it is never validated.
+ *
+ * Durability (§11): the bytes are pwrite()s into the wblob's overlay, so a
+ * kill -9 of the daemon loses none that were acknowledged; close(2) returns
+ * after FLUSH, which fsyncs the wblob (fs/), and RELEASE follows at once and
+ * queues the task — a machine crash between them finds an 'open' task and
+ * ends it in error, never in a wrong available image.  A crash while the
+ * task runs leaves the task 'running' under a dead runner: the next runner
+ * claims it and validates and seals again from the wblob, which is removed
+ * only after the commit that stops naming it (a crash in between leaves an
+ * unreferenced wblob file, which fsck --repair removes).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "format.h"
+#include "task_int.h"
+
+#define CDROM_IDX 26
+
+/* ---- pure checks ---------------------------------------------------------------- */
+
+/* The format a folder takes: QCOW2 or raw in private/, ISO in iso/. */
+static int folder_takes(enum model_folder folder, enum blob_format f, struct model_err *err)
+{
+	if (folder == MODEL_FOLDER_ISO && f != BLOB_FORMAT_ISO)
+		return model_fail(err, -EINVAL, "only ISO 9660 images go to iso/ (this file is %s)", blob_format_name(f));
+	if (folder != MODEL_FOLDER_ISO && f == BLOB_FORMAT_ISO)
+		return model_fail(err, -EINVAL, "ISO images go to iso/");
+	return 0;
+}
+
+#define NO_FORMAT "the file is of no known format: not QCOW2, not ISO 9660, not a raw disk with an MBR or a GPT"
+
+int model_upload_sniff(enum model_folder folder, const void *head, size_t len, bool more, const char **format_out,
+                       struct model_err *err)
+{
+	enum blob_format f;
+	int rc = blob_format_sniff(head, len, more, &f);
+
+	if (rc < 0)
+		return model_fail(err, -EINVAL, NO_FORMAT);
+	/* An MBR in private/ is taken as raw at once: were it a hybrid ISO,
+	 * the check on close refuses it. */
+	if (rc == 0 && !(folder != MODEL_FOLDER_ISO && f == BLOB_FORMAT_RAW))
+		return 0;
+	if ((rc = folder_takes(folder, f, err)) < 0)
+		return rc;
+	*format_out = blob_format_name(f);
+	return 1;
+}
+
+int model_upload_validate(enum model_folder folder, const void *head, size_t len, uint64_t file_size,
+                          const struct model_import_attrs *attrs, const char **format_out, uint64_t *vsize_out,
+                          struct model_err *err)
+{
+	enum blob_format f;
+	char why[256];
+	int rc;
+
+	if (file_size == 0)
+		return model_fail(err, -EINVAL, "the file is empty");
+	if (len > file_size)
+		len = (size_t)file_size;
+	/* len covers the file or BLOB_FORMAT_HEAD_LEN bytes: conclusive. */
+	if (blob_format_sniff(head, len, false, &f) < 0)
+		return model_fail(err, -EINVAL, NO_FORMAT);
+	if ((rc = folder_takes(folder, f, err)) < 0)
+		return rc;
+	if (blob_format_check(f, head, len, file_size, vsize_out, why, sizeof(why)) < 0)
+		return model_fail(err, -EINVAL, "%s", why);
+	if ((rc = model_import_check(attrs, err)) < 0)
+		return rc;
+	*format_out = blob_format_name(f);
+	return 0;
+}
+
+/* ---- rows ------------------------------------------------------------------------- */
+
+static const char *folder_format(enum model_folder folder)
+{
+	return folder == MODEL_FOLDER_ISO ? "iso" : "";
+}
+
+/* Inside a transaction: the upload's task, device and blob rows go (the
+ * caller removes the wblob after its commit). */
+static int upload_drop_rows(struct model_conn *c, int64_t image_id, int64_t blob_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (!(st = model_stmt(c, "DELETE FROM tasks WHERE image_id = ? AND kind IN ('upload', 'import')")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "DELETE FROM devices WHERE image_id = ? AND blob_id = ?")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	rc = model_blob_drop_unreferenced(c, blob_id);
+	return rc < 0 ? rc : 0;
+}
+
+/* Inside a transaction: uploading -> to (queued or error) with the reason
+ * in `error`; disks/ loses its entry.  -EBUSY when the image is no longer
+ * uploading. */
+static int upload_end_image(struct model_conn *c, int64_t image_id, enum model_folder folder,
+                            enum model_image_status to, const char *reason)
+{
+	/* Back to queued, nothing of the upload stays: not its source either. */
+	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET status = ?1, progress = 0, format = ?2, error = ?3, "
+	                                 "error_ns = ?4, mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4, "
+	                                 "source = CASE ?1 WHEN ?7 THEN '' ELSE source END "
+	                                 "WHERE id = ?5 AND status = ?6");
+	int rc;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int(st, 1, to);
+	sqlite3_bind_text(st, 2, folder_format(folder), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, model_now_ns());
+	sqlite3_bind_int64(st, 5, image_id);
+	sqlite3_bind_int(st, 6, MODEL_IMG_UPLOADING);
+	sqlite3_bind_int(st, 7, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
+}
+
+/* The upload's plan back from its task's args: "<blob id> <idx>\n", then
+ * (an import's, import.c) more lines, into *rest; rest NULL: nothing may
+ * follow. */
+int upload_parse(const char *args, int64_t *blob_id, int *idx, const char **rest)
+{
+	int used = 0;
+	if (sscanf(args, "%" SCNd64 " %d%n", blob_id, idx, &used) != 2 || args[used] != '\n' ||
+	    (!rest && args[used + 1]) || *blob_id <= 0 || (*idx != 0 && *idx != CDROM_IDX))
+		return -EINVAL;
+	if (rest)
+		*rest = args + used + 1;
+	return 0;
+}
+
+/* The wblob a blob row names ("" when none). */
+static void blob_wblob_name(model *m, int64_t blob_id, char out[64])
+{
+	struct model_blob b;
+	out[0] = '\0';
+	if (model_blob_get(m, blob_id, &b) == 0)
+		memcpy(out, b.wblob, 64);
+}
+
+/* After the commit that stopped naming it.  A failure leaves an
+ * unreferenced file, fsck's to remove. */
+void upload_remove_wblob(model *m, int64_t region_id, const char *name)
+{
+	blob_store *s;
+	if (name[0] && model_store(m, region_id, &s) == 0)
+		blob_wblob_remove(s, name);
+}
+
+/* ---- begin ------------------------------------------------------------------------ */
+
+int upload_check_image(const struct model_image *img, int idx, struct model_err *err)
+{
+	if (img->folder != MODEL_FOLDER_PRIVATE && img->folder != MODEL_FOLDER_ISO)
+		return model_fail(err, -EPERM, "%s images cannot be uploaded to", model_folder_name(img->folder));
+	if (img->status != MODEL_IMG_QUEUED)
+		return model_fail(err, -EPERM, "an upload starts only while the image is queued (it is %s)",
+		                  model_image_status_name(img->status));
+	if (img->folder == MODEL_FOLDER_ISO && idx != CDROM_IDX)
+		return model_fail(err, -EINVAL, "an ISO image is uploaded to disks/cdrom");
+	if (img->folder == MODEL_FOLDER_PRIVATE && idx != 0)
+		return model_fail(err, -EINVAL, "an image is uploaded to disks/vda");
+	return 0;
+}
+
+/* The blob row and its (empty) wblob, created before the commit. */
+int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (!(st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
+	                         "VALUES (?, 0, 0, NULL, NULL, ?)")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, u->region_id);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	u->blob_id = sqlite3_last_insert_rowid(c->db);
+	snprintf(u->wblob, sizeof(u->wblob), "u%" PRId64, u->blob_id);
+	if (!(st = model_stmt(c, "UPDATE blobs SET wblob = ? WHERE id = ?")))
+		return -EIO;
+	sqlite3_bind_text(st, 1, u->wblob, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, u->blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	rc = blob_wblob_create(s, u->wblob, NULL, 0);
+	if (rc == -EEXIST) { /* a crashed transaction's leftover (row ids of rolled-back inserts come back) */
+		blob_wblob_remove(s, u->wblob);
+		rc = blob_wblob_create(s, u->wblob, NULL, 0);
+	}
+	return rc;
+}
+
+static int upload_new_rows(struct model_conn *c, struct model_upload *u)
+{
+	char me[TASK_RUNNER_ID_MAX], args[64];
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = task_runner_self(me)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, u->image_id);
+	sqlite3_bind_int(st, 2, u->idx);
+	sqlite3_bind_int64(st, 3, u->blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	snprintf(args, sizeof(args), "%" PRId64 " %d\n", u->blob_id, u->idx);
+	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, args, state, claimed_by, started, updated) "
+	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4)")))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, u->image_id);
+	sqlite3_bind_text(st, 2, args, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, me, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	u->task_id = sqlite3_last_insert_rowid(c->db);
+	/* A new operation: the last one's reason goes; source says where the
+	 * bytes come from (§2.1). */
+	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 0, source = 'upload', "
+	                         "error_ns = CASE error WHEN '' THEN error_ns ELSE ?2 END, error = '', "
+	                         "mtime_ns = ?2, ctime_ns = ?2, dir_mtime_ns = ?2 WHERE id = ? AND status = ?")))
+		return -EIO;
+	sqlite3_bind_int(st, 1, MODEL_IMG_UPLOADING);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, u->image_id);
+	sqlite3_bind_int(st, 4, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
+}
+
+int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload *out, struct model_err *err)
+{
+	struct model_image img;
+	struct model_conn *c;
+	blob_store *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if ((rc = upload_check_image(&img, idx, err)) < 0)
+		goto out;
+	*out = (struct model_upload){.image_id = image_id, .region_id = img.region_id, .folder = img.folder, .idx = idx};
+	if ((rc = model_store(m, img.region_id, &s)) < 0) {
+		model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = upload_new_blob(c, s, out)) < 0 || (rc = upload_new_rows(c, out)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0) {
+		/* Still under the write lock: nobody else can have taken the name. */
+		if (out->wblob[0])
+			blob_wblob_remove(s, out->wblob);
+		if (rc == -EBUSY)
+			model_fail(err, rc, "the image changed status meanwhile");
+		else
+			model_fail(err, rc, "cannot start the upload: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = model_commit(c)) < 0) {
+		blob_wblob_remove(s, out->wblob); /* rolled back: nothing names it */
+		return model_fail(err, rc, "cannot start the upload: %s", strerror(-rc));
+	}
+	return 0;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* ---- while the file is open ------------------------------------------------------ */
+
+int model_upload_sniffed(model *m, const struct model_upload *u, const char *format)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "UPDATE images SET format = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, format, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, model_now_ns());
+	sqlite3_bind_int64(st, 3, u->image_id);
+	sqlite3_bind_int(st, 4, MODEL_IMG_UPLOADING);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_upload_abandon(model *m, const struct model_upload *u, const char *reason)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	if ((rc = upload_drop_rows(c, u->image_id, u->blob_id)) < 0 ||
+	    (rc = upload_end_image(c, u->image_id, u->folder, MODEL_IMG_QUEUED, reason)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0 ||
+	    (rc = model_commit(c)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	upload_remove_wblob(m, u->region_id, u->wblob);
+	return 0;
+}
+
+int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int64_t now = model_now_ns();
+	int rc;
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
+	                         "WHERE id = ? AND state = 'open'"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)size);
+	sqlite3_bind_int64(st, 2, now / 1000000000);
+	sqlite3_bind_int64(st, 3, u->task_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (sqlite3_changes(c->db) != 1) {
+		rc = -ENOENT; /* cancelled (or reaped) meanwhile */
+		goto out;
+	}
+	/* stat and listings show the size until the seal records its own. */
+	if (!(st = model_stmt(c, "UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)size);
+	sqlite3_bind_int64(st, 2, (int64_t)stored);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, u->blob_id);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+bool model_upload_alive(model *m, const struct model_upload *u)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	bool alive = true; /* a database error does not stop an upload */
+	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, "SELECT 1 FROM tasks WHERE id = ? AND kind = 'upload'")))
+		return alive;
+	sqlite3_bind_int64(st, 1, u->task_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		alive = false;
+	sqlite3_reset(st);
+	return alive;
+}
+
+/* ---- cancel and reap ------------------------------------------------------------ */
+
+struct upload_task {
+	int64_t task_id, image_id, blob_id;
+	int idx;
+	char state[16], claimed_by[64];
+};
+
+static void upload_task_fill(sqlite3_stmt *st, void *out)
+{
+	struct upload_task *t = out;
+	char args[64];
+	const char *rest;
+	t->task_id = sqlite3_column_int64(st, 0);
+	t->image_id = sqlite3_column_int64(st, 1);
+	model_col_text(st, 2, args, sizeof(args));
+	model_col_text(st, 3, t->state, sizeof(t->state));
+	model_col_text(st, 4, t->claimed_by, sizeof(t->claimed_by));
+	/* An import's URL follows (truncated here: only the first line counts). */
+	if (upload_parse(args, &t->blob_id, &t->idx, &rest) < 0)
+		t->blob_id = 0;
+}
+
+/* Inside a transaction: the image's upload ends in error with reason;
+ * *wblob gets the name to remove after the commit. */
+static int upload_end_in_error(model *m, struct model_conn *c, const struct model_image *img,
+                               const struct upload_task *t, const char *reason, char wblob[64])
+{
+	int rc;
+	blob_wblob_name(m, t->blob_id, wblob);
+	if ((rc = upload_drop_rows(c, img->id, t->blob_id)) < 0 ||
+	    (rc = upload_end_image(c, img->id, img->folder, MODEL_IMG_ERROR, reason)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL);
+}
+
+/* The image's upload ends in error with reason, whatever its task's state;
+ * task_id 0: any upload task of the image.  -EPERM when none is in
+ * progress. */
+static int upload_end(model *m, int64_t image_id, int64_t task_id, const char *reason, struct model_err *err)
+{
+	struct upload_task t = {0};
+	struct model_image img;
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	char wblob[64] = "";
+	int rc;
+
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if (!(st = model_stmt(c, "SELECT id, image_id, args, state, claimed_by FROM tasks "
+	                         "WHERE image_id = ? AND kind IN ('upload', 'import')"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, image_id);
+	rc = model_one_row(st, upload_task_fill, &t);
+	if (rc == -ENOENT || img.status != MODEL_IMG_UPLOADING || (task_id && t.task_id != task_id)) {
+		rc = model_fail(err, -EPERM, "nothing to cancel: no upload or import is in progress (the image is %s)",
+		                model_image_status_name(img.status));
+		goto out;
+	}
+	if (rc < 0 || (rc = upload_end_in_error(m, c, &img, &t, reason, wblob)) < 0 || (rc = model_commit(c)) < 0) {
+		model_fail(err, rc, "database: %s", strerror(-rc));
+		goto out;
+	}
+	upload_remove_wblob(m, img.region_id, wblob);
+	return 0;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_upload_cancel(model *m, int64_t image_id, struct model_err *err)
+{
+	return upload_end(m, image_id, 0, "cancelled", err);
+}
+
+int model_upload_fail(model *m, const struct model_upload *u, const char *reason)
+{
+	return upload_end(m, u->image_id, u->task_id, reason, NULL);
+}
+
+/* Ends one 'open' upload whose process died: again inside the write
+ * transaction, the row must still be 'open' under the same runner. */
+static int reap_one(model *m, const struct upload_task *dead)
+{
+	struct upload_task t = {0};
+	struct model_image img;
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	char wblob[64] = "";
+	int rc;
+
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT id, image_id, args, state, claimed_by FROM tasks WHERE id = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, dead->task_id);
+	if ((rc = model_one_row(st, upload_task_fill, &t)) < 0 || strcmp(t.state, "open") != 0 ||
+	    strcmp(t.claimed_by, dead->claimed_by) != 0) {
+		rc = rc == -ENOENT ? 0 : rc;
+		goto out;
+	}
+	if ((rc = model_image_get(m, t.image_id, &img)) < 0 ||
+	    (rc = upload_end_in_error(m, c, &img, &t, "the upload was interrupted (the file was still open when "
+	                                              "imgfs stopped)", wblob)) < 0 ||
+	    (rc = model_commit(c)) < 0)
+		goto out;
+	upload_remove_wblob(m, img.region_id, wblob);
+	return 1;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+struct reap_list {
+	int n;
+	struct upload_task t[16];
+};
+
+static int reap_row(void *arg, sqlite3_stmt *st)
+{
+	struct reap_list *l = arg;
+	struct upload_task t;
+	upload_task_fill(st, &t);
+	if (task_runner_alive(t.claimed_by))
+		return 0;
+	l->t[l->n++] = t;
+	return l->n == (int)(sizeof(l->t) / sizeof(l->t[0]));
+}
+
+int model_upload_reap(model *m)
+{
+	struct reap_list l = {0};
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	int rc, reaped = 0;
+
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, "SELECT id, image_id, args, state, claimed_by FROM tasks "
+	                         "WHERE kind = 'upload' AND state = 'open' ORDER BY id")))
+		return -EIO;
+	if ((rc = model_each_row(st, reap_row, &l)) < 0)
+		return rc;
+	for (int i = 0; i < l.n; i++) {
+		if ((rc = reap_one(m, &l.t[i])) < 0)
+			return rc;
+		reaped += rc;
+	}
+	return reaped;
+}
+
+/* ---- the task: validate, seal, make available ----------------------------------- */
+
+/* Ends the task's upload in error with the formatted reason, in one
+ * transaction: its rows go (blob_id 0: the task row only, when the plan is
+ * unreadable), the wblob is removed after the commit.  0 (also when the
+ * task was lost: nothing done) or -errno. */
+int upload_fail(struct task_run *r, int64_t blob_id, const char *fmt, ...)
+{
+	struct model_conn *c;
+	char reason[256], wblob[64] = "";
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (blob_id)
+		blob_wblob_name(r->m, blob_id, wblob);
+	if ((rc = task_begin(r, &c)) <= 0)
+		return rc;
+	if ((blob_id && (rc = upload_drop_rows(c, r->t.image_id, blob_id)) < 0) ||
+	    (!blob_id && (rc = task_delete_row(c, r->t.id)) < 0))
+		goto out;
+	rc = upload_end_image(c, r->t.image_id, r->folder, MODEL_IMG_ERROR, reason);
+	if ((rc < 0 && rc != -EBUSY) ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0 ||
+	    (rc = model_commit(c)) < 0)
+		goto out;
+	upload_remove_wblob(r->m, r->region_id, wblob);
+	return 0;
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* Reads the file's first bytes (min(size, BLOB_FORMAT_HEAD_LEN)). */
+static ssize_t read_head(blob_wblob *w, uint8_t *buf, uint64_t size)
+{
+	size_t want = size < BLOB_FORMAT_HEAD_LEN ? (size_t)size : BLOB_FORMAT_HEAD_LEN, got = 0;
+	while (got < want) {
+		ssize_t n = blob_wblob_pread(w, buf + got, want - got, got);
+		if (n <= 0)
+			return n < 0 ? n : -EIO;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int seal_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct task_run *r = arg;
+	int64_t now;
+	(void)total;
+	if (r->stop && *r->stop) {
+		r->stopped = true;
+		return 1;
+	}
+	if ((now = model_now_ns()) - r->last_progress < TASK_PROGRESS_NS)
+		return 0;
+	r->last_progress = now;
+	r->bytes_done = done;
+	return task_progress(r) ? 0 : 1;
+}
+
+/* The last transaction: the blob sealed, the image available. */
+static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob, const blob_manifest *man,
+                         const char *format, uint64_t vsize)
+{
+	struct model_conn *c;
+	sqlite3_stmt *st;
+	void *enc = NULL;
+	size_t len = 0;
+	int64_t now = model_now_ns();
+	int rc;
+
+	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
+		return rc;
+	r->bytes_done = man->size;
+	if ((rc = task_begin(r, &c)) <= 0)
+		goto out_free;
+	/* xxh128 '': computed lazily on first use (model_blob_hash). */
+	if (!(st = model_stmt(c, "UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
+	                         "mtime_ns = ? WHERE id = ? AND wblob = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, enc, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)man->size);
+	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, blob_id);
+	sqlite3_bind_text(st, 6, wblob, -1, SQLITE_STATIC);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	/* A private upload is a local image whose image file is the system
+	 * disk (conversion makes a cloud image of it); an ISO is neither. */
+	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 100, format = ?, size = ?, type = ?, "
+	                         "mtime_ns = ?5, ctime_ns = ?5 WHERE id = ? AND status = ?"))) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int(st, 1, MODEL_IMG_AVAILABLE);
+	sqlite3_bind_text(st, 2, format, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)vsize);
+	sqlite3_bind_int(st, 4, r->folder == MODEL_FOLDER_ISO ? 0 : MODEL_TYPE_LOCAL);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_int64(st, 6, r->t.image_id);
+	sqlite3_bind_int(st, 7, MODEL_IMG_UPLOADING);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (sqlite3_changes(c->db) != 1) {
+		rc = -ESTALE; /* cancelled: the task row went with it, so task_begin saw it */
+		goto out;
+	}
+	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
+		goto out;
+	if ((rc = model_commit(c)) == 0)
+		upload_remove_wblob(r->m, r->region_id, wblob);
+	goto out_free;
+out:
+	model_rollback(c);
+out_free:
+	free(enc);
+	return rc;
+}
+
+/* Validates the file and seals it; a refusal ends the task in error. */
+int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *wblob)
+{
+	struct model_import_attrs attrs;
+	struct model_err err = {0};
+	struct model_image img;
+	blob_manifest *man = NULL;
+	const char *format = NULL;
+	uint64_t size = blob_wblob_size(w), vsize = 0;
+	uint8_t *head;
+	ssize_t len;
+	int rc;
+
+	if ((rc = model_image_get(r->m, r->t.image_id, &img)) < 0)
+		return rc == -ENOENT ? upload_fail(r, blob_id, "upload failed: the image is gone") : rc;
+	if (!(head = malloc(BLOB_FORMAT_HEAD_LEN)))
+		return -ENOMEM;
+	len = read_head(w, head, size);
+	model_import_attrs_of(&img, &attrs);
+	if (len < 0)
+		rc = model_fail(&err, (int)len, "upload failed: reading the file: %s", strerror((int)-len));
+	else
+		rc = model_upload_validate(img.folder, head, (size_t)len, size, &attrs, &format, &vsize, &err);
+	free(head);
+	if (rc < 0)
+		return upload_fail(r, blob_id, "%s", err.msg);
+	rc = blob_wblob_seal_progress(w, &man, seal_progress, r);
+	if (rc == -ECANCELED && (r->stopped || r->lost))
+		return 0;
+	if (rc < 0)
+		return upload_fail(r, blob_id, "upload failed: storing the file: %s", strerror(-rc));
+	rc = upload_finish(r, blob_id, wblob, man, format, vsize);
+	blob_manifest_free(man);
+	return rc;
+}
+
+int upload_run(struct task_run *r)
+{
+	struct model_blob b;
+	blob_wblob *w = NULL;
+	blob_store *s;
+	int64_t blob_id;
+	int idx, rc;
+
+	if (upload_parse(r->t.args, &blob_id, &idx, NULL) < 0)
+		return upload_fail(r, 0, "upload failed: its task record is unreadable");
+	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0 || !b.wblob[0])
+		return upload_fail(r, rc < 0 ? 0 : blob_id, "upload failed: its data is gone");
+	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, b.wblob)) < 0)
+		return upload_fail(r, blob_id, "upload failed: its data cannot be read: %s", strerror(-rc));
+	rc = upload_seal(r, blob_id, w, b.wblob);
+	blob_wblob_close(w);
+	return rc;
+}

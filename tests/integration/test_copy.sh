@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPEC §6.3, §4, §8, §9: copying a private cloud image to another region.
+# mkdir copies/<region> returns with the copy pending in the target region
+# (name, lineage in description and source, snapshots there); copies/
+# lists it with status, progress and image; the bytes arrive equal (cmp);
+# refusals: same region EINVAL, a local image EINVAL, an unknown region
+# ENOENT, the name taken there EEXIST, rmdir copies/<region> EPERM, the
+# source locked while copying; a second copy of the same content moves no
+# chunk (the log line's count and the chunk files of the target store);
+# with no workers, copies wait in the queue with their positions.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+setup_mount
+P="$R/private"
+I="$R/instances"
+E="$M/regions/cn-east-2"
+W="$M/regions/cn-south-1"
+me=$(id -un)
+chunks_of() { find "$S/regions/$1/chunks" -type f | wc -l; }
+
+say "two cloud images (gold with a data disk, silver) and a local one, by capture"
+mkdir "$I/vm1"
+echo cloud >"$I/vm1/system-disk"
+write_random "$I/vm1/disks/vda" 0 3
+write_random "$I/vm1/disks/vda" 7000 2
+truncate -s 32M "$I/vm1/disks/vdb"
+write_random "$I/vm1/disks/vdb" 1 2
+mkdir "$P/gold" "$P/silver"
+capture "$P/gold" vm1 vdb
+capture "$P/silver" vm1
+mkdir "$I/vm2"
+write_random "$I/vm2/disks/vda" 0 1
+mkdir "$P/loc"
+capture "$P/loc" vm2
+echo "web tier" >"$P/gold/description"
+gold_id=$(cat "$P/gold/id")
+
+say "mkdir private/gold/copies/cn-east-2: the copy is there at once, pending"
+east_before=$(chunks_of cn-east-2)
+emt=$(mtime_ns "$E/private")
+mkdir "$P/gold/copies/cn-east-2"
+[[ -d "$E/private/gold" ]] || fail "cn-east-2/private/gold did not appear"
+assert_ne "$emt" "$(mtime_ns "$E/private")" "cn-east-2/private mtime after the copy"
+assert_match 'pending|available' "$(status_of "$E/private/gold")" "the copy's status right away"
+assert_eq cn-east-2 "$(entries "$P/gold/copies")" "gold/copies/"
+assert_eq "image progress status" "$(entries "$P/gold/copies/cn-east-2")" "gold/copies/cn-east-2/"
+assert_eq "$(cat "$E/private/gold/id")" "$(cat "$P/gold/copies/cn-east-2/image")" "copies/cn-east-2/image"
+imgfs_wait "$E/private/gold" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait on the copy"; }
+assert_eq available "$(cat "$P/gold/copies/cn-east-2/status")" "copies/cn-east-2/status"
+assert_eq 100 "$(cat "$P/gold/copies/cn-east-2/progress")" "copies/cn-east-2/progress"
+
+say "the copy: cloud, same attributes, lineage, its own snapshots with equal bytes"
+assert_eq cloud "$(cat "$E/private/gold/type")" "copy/type"
+assert_eq "copy cn-north-1 $gold_id" "$(cat "$E/private/gold/source")" "copy/source"
+assert_eq "web tier — copied from cn-north-1 $gold_id" "$(cat "$E/private/gold/description")" "copy/description"
+assert_eq "$(cat "$P/gold/size")" "$(cat "$E/private/gold/size")" "copy/size"
+for dev in vda vdb; do
+    src_snap=$(devmap_ref "$P/gold" $dev) dst_snap=$(devmap_ref "$E/private/gold" $dev)
+    assert_match 'snap-[0-9a-f]{8}' "$dst_snap" "copy's $dev snapshot"
+    assert_ne "$src_snap" "$dst_snap" "the copy's $dev is its own snapshot"
+    assert_eq available "$(status_of "$E/snapshots/$dst_snap")" "$dev snapshot status in cn-east-2"
+    sparse_cmp "$R/snapshots/$src_snap/data" "$E/snapshots/$dst_snap/data" "copied $dev"
+done
+assert_eq "1 5" "$(quota_line "$E" private-images)" "cn-east-2 private-images"
+assert_eq "2 15" "$(quota_line "$E" snapshots)" "cn-east-2 snapshots"
+line=$(grep -F "copy $gold_id cn-north-1 -> cn-east-2: " "$S/imgfs.log" | tail -n 1)
+[[ "$line" =~ :\ ([0-9]+)\ chunks\ \(([0-9]+)\ bytes\)\ copied,\ ([0-9]+)\ already\ there$ ]] ||
+    fail "no copy line in the log: $line"
+moved=${BASH_REMATCH[1]}
+((moved == 7)) || fail "first copy: $moved chunks copied, expected 7 (5 MiB vda + 2 MiB vdb of data): $line"
+assert_eq $((east_before + 7)) "$(chunks_of cn-east-2)" "chunk files in cn-east-2 after the first copy"
+
+say "refusals: same region EINVAL, local EINVAL, unknown region ENOENT, name taken EEXIST, rmdir EPERM"
+assert_errno EINVAL mkdir "$P/gold/copies/cn-north-1"
+assert_logged mkdir "$P/gold/copies/cn-north-1" EINVAL
+assert_errno EINVAL mkdir "$P/loc/copies/cn-east-2"
+assert_errno ENOENT mkdir "$P/gold/copies/nowhere-1"
+mkdir "$W/private/gold"
+assert_errno EEXIST mkdir "$P/gold/copies/cn-south-1"
+assert_logged mkdir "$P/gold/copies/cn-south-1" EEXIST
+rmdir "$W/private/gold"
+assert_errno EEXIST mkdir "$P/gold/copies/cn-east-2" # the copy is there
+assert_errno EPERM rmdir "$P/gold/copies/cn-east-2"
+assert_errno ENOENT stat "$R/public/centos-7.4/copies"
+
+say "a second copy of the same content moves no chunk"
+rmdir "$E/private/gold"
+rmdir "$E/recycle-bin/gold"
+wait_for 5 bash -c "[[ -z \"\$(ls '$P/gold/copies')\" ]]" || fail "copies/ still lists cn-east-2 after the copy was removed"
+east_before=$(chunks_of cn-east-2)
+mkdir "$P/gold/copies/cn-east-2"
+imgfs_wait "$E/private/gold" >/dev/null 2>&1 || fail "imgfs wait on the second copy"
+line=$(grep -F "copy $gold_id cn-north-1 -> cn-east-2: " "$S/imgfs.log" | tail -n 1)
+assert_match '.*: 0 chunks \(0 bytes\) copied, 7 already there' "$line" "the second copy's log line"
+assert_eq "$east_before" "$(chunks_of cn-east-2)" "chunk files in cn-east-2 after the second copy"
+sparse_cmp "$R/snapshots/$(devmap_ref "$P/gold" vda)/data" "$E/snapshots/$(devmap_ref "$E/private/gold" vda)/data" \
+    "second copy's vda"
+
+say "workers=0: copies wait in the queue with their positions; the source is locked"
+remount_imgfs "$S" "$M" workers=0
+mkdir "$P/gold/copies/cn-south-1"
+mkdir "$P/silver/copies/cn-south-1"
+mkdir "$P/silver/copies/cn-east-2"
+assert_match $'op copy\nstate queued\nposition 1\n.*' "$(cat "$W/private/gold/task")" "task of the first queued copy"
+assert_match $'op copy\nstate queued\nposition 2\n.*' "$(cat "$W/private/silver/task")" "task of the second"
+assert_match $'op copy\nstate queued\nposition 3\n.*' "$(cat "$E/private/silver/task")" "task of the third"
+assert_eq pending "$(cat "$P/silver/copies/cn-east-2/status")" "a queued copy's status"
+assert_eq "cn-east-2 cn-south-1" "$(entries "$P/silver/copies")" "silver/copies/"
+assert_errno EBUSY rmdir "$P/silver"
+assert_logged rmdir "$P/silver" EBUSY
+remount_imgfs "$S" "$M"
+imgfs_wait "$W/private/gold" "$W/private/silver" "$E/private/silver" >/dev/null 2>&1 || fail "imgfs wait on the queued copies"
+sparse_cmp "$P/silver/../../snapshots/$(devmap_ref "$P/silver" vda)/data" \
+    "$W/snapshots/$(devmap_ref "$W/private/silver" vda)/data" "silver's copy in cn-south-1"
+rmdir "$P/silver"
+
+echo "test_copy: OK"

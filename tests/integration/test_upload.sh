@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# SPEC §5.3, §5.4, §2.1 (writable attributes, cancel), §2.2, §2.3, §9:
+# uploads.  `cp` of a QCOW2 file (plain and compressed, made by qemu-img
+# from a raw disk with an MBR and a pattern) into private/<x>/disks/vda
+# makes an available qcow2 image whose disks/vda is the file byte for byte;
+# a raw disk with an MBR and an ISO 9660 image (genisoimage, into
+# iso/<y>/disks/cdrom) likewise; junk is refused on the first write
+# (EINVAL, the image queued again with the reason); a truncated QCOW2 ends
+# in error on close; attribute writes that break §5.4 are EINVAL and all
+# of them EPERM once available; cancel stops an upload in progress; a
+# sparse file copied with cp --sparse=always keeps its holes.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+command -v genisoimage >/dev/null || fail "genisoimage is missing (scripts/install-deps installs it)"
+
+setup_mount
+P="$R/private"
+MiB=1048576
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 20 >/dev/null
+
+say "a 64 MiB raw disk: an MBR, 3 MiB of random data at 5 MiB, a pattern at 40 MiB"
+python3 - "$T/disk.raw" <<'EOF'
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.truncate(64 << 20)
+    mbr = bytearray(512)
+    mbr[0:2] = b"\xeb\x63"
+    mbr[3:30] = b"imgfs upload test disk    "
+    mbr[510:512] = b"\x55\xaa"
+    f.seek(0); f.write(mbr)
+    f.seek(5 << 20); f.write(os.urandom(3 << 20))
+    f.seek(40 << 20); f.write(b"imgfs-pattern-" * 10000)
+EOF
+qemu-img convert -f raw -O qcow2 "$T/disk.raw" "$T/disk.qcow2"
+qemu-img convert -c -f raw -O qcow2 "$T/disk.raw" "$T/disk-c.qcow2"
+
+upload_qcow2() { # NAME FILE
+    local img="$P/$1"
+    mkdir "$img"
+    assert_eq queued "$(status_of "$img")" "$1/status before the upload"
+    cp "$2" "$img/disks/vda" || fail "cp $2 into $img/disks/vda failed"
+    imgfs_wait "$img" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait $img"; }
+    assert_eq available "$(status_of "$img")" "$1/status"
+    assert_eq qcow2 "$(cat "$img/format")" "$1/format"
+    assert_eq $((64 * MiB)) "$(cat "$img/size")" "$1/size: the virtual size"
+    assert_eq local "$(cat "$img/type")" "$1/type"
+    assert_eq "$(printf 'vda\timage\tdisks/vda\t%s' $((64 * MiB)))" "$(cat "$img/device-mapping")" "$1/device-mapping"
+    assert_eq "" "$(cat "$img/error")" "$1/error"
+    assert_eq "" "$(cat "$img/task")" "$1/task once available"
+    assert_file_eq "$2" "$img/disks/vda" "$1/disks/vda read back"
+    qemu-img compare -q "$T/disk.raw" "$img/disks/vda" || fail "qemu-img compare: $1/disks/vda is not the raw disk"
+}
+
+say "cp disk.qcow2 private/q/disks/vda: available, qcow2, the file byte for byte"
+upload_qcow2 q "$T/disk.qcow2"
+say "the same with a compressed QCOW2 (qemu-img convert -c)"
+upload_qcow2 qc "$T/disk-c.qcow2"
+
+say "attributes are read-only once available (EPERM, mode 0444)"
+assert_errno EPERM write "$P/q/arch" $'x86_64\n'
+assert_errno EPERM write "$P/q/os-type" $'linux\n'
+assert_eq 444 "$(stat -c %a "$P/q/arch")" "mode of q/arch"
+assert_logged "open|write" "$P/q/arch" EPERM
+assert_errno EPERM create "$P/q/disks/vda" "more"
+
+say "cp of a raw disk with an MBR: available, raw, size = the file's"
+mkdir "$P/r"
+echo "centos" >"$P/r/platform"
+echo "7.4" >"$P/r/version"
+cp "$T/disk.raw" "$P/r/disks/vda"
+imgfs_wait "$P/r" >/dev/null 2>&1 || { cat "$P/r/error" >&2; fail "imgfs wait private/r"; }
+assert_eq raw "$(cat "$P/r/format")" "r/format"
+assert_eq $((64 * MiB)) "$(cat "$P/r/size")" "r/size"
+assert_eq "7.4" "$(cat "$P/r/version")" "r/version kept"
+assert_file_eq "$T/disk.raw" "$P/r/disks/vda" "r/disks/vda"
+
+say "an ISO 9660 image (genisoimage) into iso/y/disks/cdrom"
+mkdir -p "$T/isodir/boot"
+echo "hello from the ISO" >"$T/isodir/README.TXT"
+head -c 200000 /dev/urandom >"$T/isodir/boot/blob.bin"
+genisoimage -quiet -V IMGFSTEST -R -o "$T/y.iso" "$T/isodir" 2>/dev/null
+mkdir "$R/iso/y"
+assert_errno EINVAL create "$R/iso/y/disks/vda" "x"
+cp "$T/y.iso" "$R/iso/y/disks/cdrom"
+imgfs_wait "$R/iso/y" >/dev/null 2>&1 || { cat "$R/iso/y/error" >&2; fail "imgfs wait iso/y"; }
+iso_size=$(stat -c %s "$T/y.iso")
+assert_eq iso "$(cat "$R/iso/y/format")" "y/format"
+assert_eq "$iso_size" "$(cat "$R/iso/y/size")" "y/size"
+assert_eq "$(printf 'cdrom\timage\tdisks/cdrom\t%s' "$iso_size")" "$(cat "$R/iso/y/device-mapping")" "y/device-mapping"
+assert_file_eq "$T/y.iso" "$R/iso/y/disks/cdrom" "y/disks/cdrom"
+
+say "an ISO into private/ and a QCOW2 into iso/: EINVAL on the first write"
+mkdir "$P/wrongiso" "$R/iso/wrongq"
+cp "$T/y.iso" "$P/wrongiso/disks/vda" 2>"$T/cp.err" && fail "cp of an ISO into private/ succeeded"
+assert_match '.*ISO images go to iso/.*' "$(cat "$P/wrongiso/error")" "wrongiso/error"
+assert_eq queued "$(status_of "$P/wrongiso")" "wrongiso/status"
+cp "$T/disk.qcow2" "$R/iso/wrongq/disks/cdrom" 2>"$T/cp.err" && fail "cp of a QCOW2 into iso/ succeeded"
+assert_match '.*only ISO 9660 images go to iso/.*' "$(cat "$R/iso/wrongq/error")" "wrongq/error"
+
+say "junk: cp fails at the first write with EINVAL; the image is queued again with the reason"
+mkdir "$P/junk"
+head -c $((2 * MiB)) /dev/urandom >"$T/junk.bin"
+printf '\0\0' | dd of="$T/junk.bin" bs=1 seek=510 conv=notrunc status=none # no accidental MBR
+cp "$T/junk.bin" "$P/junk/disks/vda" 2>"$T/cp.err" && fail "cp of junk succeeded"
+assert_match '.*Invalid argument.*' "$(cat "$T/cp.err")" "cp's complaint"
+assert_eq queued "$(status_of "$P/junk")" "junk/status"
+assert_match '.*no known format.*' "$(cat "$P/junk/error")" "junk/error"
+assert_eq "" "$(entries "$P/junk/disks")" "junk/disks/ after the refusal"
+assert_logged write "$P/junk/disks/vda" EINVAL
+# (a first write shorter than 32 KiB may still be an ISO's system area: the
+# sniff needs the bytes up to the ISO's descriptor to refuse)
+assert_errno EINVAL create "$P/junk/disks/vda" "$(head -c 40000 /dev/zero | tr '\0' x)"
+say "the same image then takes a good upload"
+cp "$T/disk.qcow2" "$P/junk/disks/vda"
+imgfs_wait "$P/junk" >/dev/null 2>&1 || fail "imgfs wait junk after a good upload"
+assert_eq "" "$(cat "$P/junk/error")" "junk/error after a good upload"
+
+say "a truncated QCOW2 (head -c) is accepted while written, refused on close: error"
+mkdir "$P/trunc"
+head -c 150000 "$T/disk.qcow2" >"$T/trunc.qcow2"
+cp "$T/trunc.qcow2" "$P/trunc/disks/vda" || fail "cp of a truncated QCOW2 failed at once"
+if imgfs_wait "$P/trunc" >/dev/null 2>&1; then fail "imgfs wait of a truncated QCOW2 exited 0"; fi
+assert_eq error "$(status_of "$P/trunc")" "trunc/status"
+assert_match '.*qcow2.*' "$(cat "$P/trunc/error")" "trunc/error"
+assert_eq "" "$(entries "$P/trunc/disks")" "trunc/disks/ after the refusal"
+
+say "attributes while queued: §5.4 checked on write (EINVAL), kept otherwise"
+mkdir "$P/attrs"
+echo aarch64 >"$P/attrs/arch"
+assert_errno EINVAL write "$P/attrs/boot-mode" $'bios\n'
+assert_logged write "$P/attrs/boot-mode" EINVAL
+assert_match '.*uefi only.*' "$(cat "$P/attrs/error")" "attrs/error"
+echo uefi >"$P/attrs/boot-mode"
+assert_errno EINVAL write "$P/attrs/platform" $'windows\n'  # Windows on aarch64
+assert_errno EINVAL write "$P/attrs/os-type" $'windows\n'
+echo x86_64 >"$P/attrs/arch"
+echo linux >"$P/attrs/os-type"
+echo centos >"$P/attrs/platform"
+assert_errno EINVAL write "$P/attrs/version" $'5.11\n'     # CentOS 5.11
+assert_errno EINVAL write "$P/attrs/os-type" $'windows\n'  # os-type agrees with platform
+assert_errno EINVAL write "$P/attrs/arch" $'sparc\n'
+assert_errno EINVAL write "$P/attrs/features" $'cloud-init ssh\n'
+echo 6.10 >"$P/attrs/version"
+echo "qemu-ga  cloud-init" >"$P/attrs/features"
+for f in os-type platform version arch boot-mode features; do
+    assert_eq 644 "$(stat -c %a "$P/attrs/$f")" "mode of attrs/$f while queued"
+done
+assert_eq "linux centos 6.10 x86_64 uefi qemu-ga cloud-init" \
+    "$(cat "$P/attrs/os-type" "$P/attrs/platform" "$P/attrs/version" "$P/attrs/arch" "$P/attrs/boot-mode" \
+        "$P/attrs/features" | paste -sd ' ' -)" "attrs after the writes"
+assert_errno EINVAL create "$P/attrs/disks/vdb" "x"
+assert_errno EPERM write "$P/attrs/cancel" $'\n'          # nothing to cancel
+
+say "cancel while a slow upload holds the file open: error, cancelled; later writes fail"
+mkdir "$P/slow"
+exec 3>"$P/slow/disks/vda"
+head -c $((3 * MiB)) "$T/disk.raw" >&3
+assert_eq uploading "$(status_of "$P/slow")" "slow/status while open"
+assert_eq raw "$(cat "$P/slow/format")" "slow/format sniffed while open"
+assert_match $'op upload\nstate running.*' "$(cat "$P/slow/task")" "slow/task while open"
+assert_errno EBUSY rmdir "$P/slow"
+echo >"$P/slow/cancel"
+assert_eq error "$(status_of "$P/slow")" "slow/status after cancel"
+assert_eq cancelled "$(cat "$P/slow/error")" "slow/error after cancel"
+got=$(python3 -c 'import errno, os
+try:
+    os.write(3, b"x" * 65536); print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])')
+assert_eq ECANCELED "$got" "a write after cancel"
+exec 3>&-
+assert_eq "" "$(cat "$P/slow/task")" "slow/task after cancel"
+assert_eq "" "$(entries "$P/slow/disks")" "slow/disks/ after cancel"
+
+say "cp --sparse=always of a 256 MiB disk with 3 MiB of data keeps its holes"
+python3 - "$T/sparse.raw" <<'EOF'
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.truncate(256 << 20)
+    f.seek(0); f.write(b"\xeb" + bytes(509) + b"\x55\xaa")
+    f.seek(100 << 20); f.write(os.urandom(1 << 20))
+    f.seek(200 << 20); f.write(os.urandom(1 << 20))
+EOF
+mkdir "$P/sparse"
+cp --sparse=always "$T/sparse.raw" "$P/sparse/disks/vda"
+imgfs_wait "$P/sparse" >/dev/null 2>&1 || { cat "$P/sparse/error" >&2; fail "imgfs wait sparse"; }
+assert_eq $((256 * MiB)) "$(stat -c %s "$P/sparse/disks/vda")" "sparse/disks/vda size"
+blocks=$(stat -c %b "$P/sparse/disks/vda")
+((blocks * 512 <= 3 * MiB)) || fail "sparse/disks/vda stores $((blocks * 512)) bytes for 3 MiB of data"
+assert_eq "0 100 200" "$(seek_datamap "$P/sparse/disks/vda" | paste -sd ' ' -)" "SEEK_DATA chunks of sparse/disks/vda"
+sparse_cmp "$T/sparse.raw" "$P/sparse/disks/vda" "sparse/disks/vda"
+
+
+say "source says upload; no upload's writable blob is left behind; fsck is clean"
+assert_eq upload "$(cat "$P/q/source")" "q/source"
+leftover=$(find "$S/regions/cn-north-1/wblobs" -name 'u*' 2>/dev/null | paste -sd ' ' -)
+assert_eq "" "$leftover" "upload wblobs left in the store"
+imgfs_admin "$S" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "imgfs admin fsck after the uploads"; }
+
+say "kill -9 while the file is open: after the remount the upload ends in error (interrupted)"
+mkdir "$P/killed"
+exec 4>"$P/killed/disks/vda"
+head -c $((2 * MiB)) "$T/disk.raw" >&4
+assert_eq uploading "$(status_of "$P/killed")" "killed/status while open"
+kill_imgfs "$M"
+exec 4>&- || true
+mount_imgfs "$S" "$M"
+wait_for 30 test "$(status_of "$P/killed")" = error || fail "killed/status after the remount: $(status_of "$P/killed")"
+assert_match '.*interrupted.*' "$(cat "$P/killed/error")" "killed/error"
+assert_eq "" "$(entries "$P/killed/disks")" "killed/disks/ after the remount"
+
+say "kill -9 after close, before a runner sealed it (workers=0): the next mount finishes it"
+umount_imgfs "$M"
+mount_imgfs "$S" "$M" workers=0
+mkdir "$P/later"
+cp "$T/disk-c.qcow2" "$P/later/disks/vda"
+assert_eq uploading "$(status_of "$P/later")" "later/status with no runner"
+# close(2) returned at FLUSH; the RELEASE that queues the task follows it
+wait_for 10 grep -qx 'state queued' "$P/later/task" || fail "later/task never queued: $(cat "$P/later/task")"
+kill_imgfs "$M"
+mount_imgfs "$S" "$M"
+imgfs_wait "$P/later" >/dev/null 2>&1 || { cat "$P/later/error" >&2; fail "imgfs wait later after the remount"; }
+assert_file_eq "$T/disk-c.qcow2" "$P/later/disks/vda" "later/disks/vda"

@@ -1,0 +1,372 @@
+/*
+ * test_import.c — unit tests for model/import.c (URL import, SPEC §5.2):
+ * beginning an import (status, redacted source, the rows, the task's
+ * args), refusals at the write (bad URLs, wrong status or class: nothing
+ * changes), cancel (also of a queued task: the runner then finds nothing),
+ * a transfer that fails (connection refused: error with the reason, the
+ * rows gone), and the task's resume point: with a server that honours
+ * ranges the bytes before the durable point are kept and the rest fetched;
+ * with one that does not, the file comes again from 0; bytes beyond the
+ * durable point are never trusted.
+ *
+ * Servers: tests/servers/serve.py (http, noranges) serving a 3 MiB raw disk
+ * with an MBR, started by main() with Debian's /usr/bin/python3 and killed
+ * at the end (and with this process: PR_SET_PDEATHSIG).
+ */
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "test_util.h"
+
+#define PY "/usr/bin/python3"
+#define FILE_LEN (3u << 20)
+#define MARK (1u << 20)
+
+enum { SRV_HTTP, SRV_NORANGES, SRV_N };
+static const char *const srv_mode[SRV_N] = {"http", "noranges"};
+/* The servers of this test process (main() starts them). */
+static struct {
+	char dir[64];
+	pid_t pid[SRV_N];
+	int port[SRV_N];
+	uint8_t *file; /* FILE_LEN bytes, also <dir>/disk.raw */
+} srv;
+
+/* ---- servers ------------------------------------------------------------------ */
+
+static void serve_py(char *out, size_t cap)
+{
+	const char *file = __FILE__;
+	const char *tail = strstr(file, "tests/unit/model/test_import.c");
+	snprintf(out, cap, "%.*stests/servers/serve.py", (int)(tail ? tail - file : 0), file);
+}
+
+/* Starts serve.py MODE <dir>; its port, or -1. */
+static int server_start(int i)
+{
+	char script[PATH_MAX], buf[512] = "", *port;
+	size_t n = 0;
+	int p[2];
+
+	serve_py(script, sizeof(script));
+	if (pipe(p) < 0 || (srv.pid[i] = fork()) < 0)
+		return -1;
+	if (srv.pid[i] == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execl(PY, PY, script, srv_mode[i], srv.dir, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((port = strstr(buf, "PORT ")) == NULL || !strchr(port, '\n')) {
+		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+		ssize_t r;
+		if (n + 1 >= sizeof(buf) || poll(&pfd, 1, 30000) <= 0 || (r = read(p[0], buf + n, sizeof(buf) - n - 1)) <= 0) {
+			close(p[0]);
+			return -1;
+		}
+		n += (size_t)r;
+		buf[n] = '\0';
+	}
+	close(p[0]);
+	return atoi(port + 5);
+}
+
+static int servers_start(void)
+{
+	char path[128];
+	FILE *f;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	snprintf(srv.dir, sizeof(srv.dir), "/tmp/imgfs-import-XXXXXX");
+	if (!mkdtemp(srv.dir) || !(srv.file = malloc(FILE_LEN)))
+		return -1;
+	for (size_t i = 0; i < FILE_LEN; i++) { /* xorshift64: incompressible, repeatable */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		srv.file[i] = (uint8_t)(x >> 24);
+	}
+	memset(srv.file, 0, 512); /* an MBR: a raw disk */
+	srv.file[510] = 0x55;
+	srv.file[511] = 0xaa;
+	snprintf(path, sizeof(path), "%s/disk.raw", srv.dir);
+	if (!(f = fopen(path, "wb")) || fwrite(srv.file, 1, FILE_LEN, f) != FILE_LEN || fclose(f) != 0)
+		return -1;
+	for (int i = 0; i < SRV_N; i++)
+		if ((srv.port[i] = server_start(i)) <= 0)
+			return -1;
+	return 0;
+}
+
+static void servers_stop(void)
+{
+	for (int i = 0; i < SRV_N; i++)
+		if (srv.pid[i] > 0) {
+			kill(srv.pid[i], SIGTERM);
+			waitpid(srv.pid[i], NULL, 0);
+		}
+	ut_rm_rf(srv.dir);
+	free(srv.file);
+}
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static int64_t queued(struct ut_fx *fx, enum model_folder folder, const char *name)
+{
+	struct model_err err = {0};
+	struct model_account a;
+	int64_t id;
+	int64_t acc = model_account_by_name(fx->m, "alice", &a) == 0 ? a.id : ut_account(fx, "alice");
+	assert_int_equal(model_image_create(fx->m, fx->r1, acc, folder, name, &id, &err), 0);
+	return id;
+}
+
+static void import(struct ut_fx *fx, int64_t id, const char *url)
+{
+	struct model_err err = {0};
+	int rc = model_image_import_url(fx->m, id, url, &err);
+	if (rc != 0)
+		fail_msg("model_image_import_url %s: %d %s", url, rc, err.msg);
+}
+
+static int64_t rows(struct ut_fx *fx, const char *table, int64_t image_id)
+{
+	if (strcmp(table, "blobs") == 0)
+		return ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE wblob IS NOT NULL");
+	return ut_sql_int(fx, "SELECT count(*) FROM %s WHERE image_id = %lld", table, (long long)image_id);
+}
+
+/* The wblob of the image's import, opened. */
+static blob_wblob *wblob_of(struct ut_fx *fx, int64_t id)
+{
+	struct model_blob b;
+	blob_store *s;
+	blob_wblob *w;
+	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)id);
+	assert_int_equal(model_blob_get(fx->m, blob, &b), 0);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_open(&w, s, b.wblob), 0);
+	return w;
+}
+
+/* The available image's disks/vda, read back whole. */
+static uint8_t *disk_bytes(struct ut_fx *fx, int64_t id, uint64_t *len)
+{
+	blob_manifest *man;
+	blob_store *s;
+	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)id);
+	assert_int_equal(model_blob_manifest(fx->m, blob, &man), 0);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	uint8_t *b = calloc(1, man->size ? man->size : 1);
+	assert_non_null(b);
+	for (uint64_t off = 0; off < man->size;) {
+		ssize_t n = blob_store_read(s, man, b + off, man->size - off, off);
+		assert_true(n > 0);
+		off += (uint64_t)n;
+	}
+	*len = man->size;
+	blob_manifest_free(man);
+	return b;
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void test_begin(void **state)
+{
+	struct ut_fx *fx = *state;
+	const char *url = "ftp://bob:pa%3Ass@127.0.0.1:1/images/disk.qcow2";
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	struct model_image img;
+
+	import(fx, id, url);
+	img = ut_get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_UPLOADING);
+	assert_int_equal(img.progress, 0);
+	assert_string_equal(img.source, "url ftp://bob:***@127.0.0.1:1/images/disk.qcow2");
+	assert_true(model_image_is_url_import(&img));
+	/* One queued 'import' task holding the URL in full (it resumes from it),
+	 * a device row (disks/vda) over a writable blob. */
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld AND kind = 'import' AND "
+	                                "state = 'queued' AND args LIKE '%% 0' || char(10) || '%q' || char(10)",
+	                            (long long)id, url),
+	                 1);
+	assert_int_equal(rows(fx, "devices", id), 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT idx FROM devices WHERE image_id = %lld", (long long)id), 0);
+	blob_wblob_close(wblob_of(fx, id));
+	/* An ISO image imports into disks/cdrom. */
+	int64_t iso = queued(fx, MODEL_FOLDER_ISO, "cd");
+	import(fx, iso, "http://127.0.0.1:1/x.iso");
+	assert_int_equal(ut_sql_int(fx, "SELECT idx FROM devices WHERE image_id = %lld", (long long)iso), 26);
+	assert_string_equal(ut_get(fx, iso).source, "url http://127.0.0.1:1/x.iso");
+}
+
+static void test_refusals(void **state)
+{
+	struct ut_fx *fx = *state;
+	static const char *const bad[] = {"file:///etc/passwd", "gopher://127.0.0.1/x", "", "http://",
+	                                  "ftp://127.0.0.1/dir/", "http://a b/", "javascript:alert(1)"};
+	struct model_err err = {0};
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	int64_t blobs = rows(fx, "blobs", 0);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(model_image_import_url(fx->m, id, bad[i], &err), -EINVAL);
+		assert_true(err.msg[0] != '\0');
+		assert_int_equal(ut_get(fx, id).status, MODEL_IMG_QUEUED);
+		assert_string_equal(ut_get(fx, id).source, "");
+		assert_int_equal(rows(fx, "tasks", id), 0);
+		assert_int_equal(rows(fx, "devices", id), 0);
+		assert_int_equal(rows(fx, "blobs", 0), blobs);
+	}
+	/* Only a queued private or ISO image. */
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
+	assert_int_equal(model_image_import_url(fx->m, pub.id, "http://127.0.0.1:1/x", &err), -EPERM);
+	import(fx, id, "http://127.0.0.1:1/x");
+	assert_int_equal(model_image_import_url(fx->m, id, "http://127.0.0.1:1/y", &err), -EPERM);
+	assert_int_equal(rows(fx, "tasks", id), 1);
+	assert_string_equal(ut_get(fx, id).source, "url http://127.0.0.1:1/x");
+	/* An upload cannot start over an import either. */
+	struct model_upload u;
+	assert_int_equal(model_upload_begin(fx->m, id, 0, &u, &err), -EPERM);
+}
+
+static void test_cancel(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	int64_t blobs = rows(fx, "blobs", 0);
+
+	import(fx, id, "http://127.0.0.1:1/x");
+	assert_int_equal(rows(fx, "blobs", 0), blobs + 1);
+	assert_int_equal(model_upload_cancel(fx->m, id, &err), 0);
+	assert_int_equal(ut_get(fx, id).status, MODEL_IMG_ERROR);
+	assert_string_equal(ut_get(fx, id).error, "cancelled");
+	assert_string_equal(ut_get(fx, id).source, "url http://127.0.0.1:1/x"); /* where it came from */
+	assert_int_equal(rows(fx, "tasks", id), 0);
+	assert_int_equal(rows(fx, "devices", id), 0);
+	assert_int_equal(rows(fx, "blobs", 0), blobs);
+	assert_int_equal(model_upload_cancel(fx->m, id, &err), -EPERM);
+	assert_int_equal(model_task_work(fx->m, NULL), 0); /* nothing left to run */
+}
+
+static void test_transfer_fails(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	int64_t blobs = rows(fx, "blobs", 0);
+
+	/* Port 1 on the loopback: nothing listens, refused at once. */
+	import(fx, id, "http://127.0.0.1:1/disk.raw");
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	struct model_image img = ut_get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_ERROR);
+	assert_non_null(strstr(img.error, "import failed: could not connect"));
+	assert_int_equal(rows(fx, "tasks", id), 0);
+	assert_int_equal(rows(fx, "devices", id), 0);
+	assert_int_equal(rows(fx, "blobs", 0), blobs);
+}
+
+static void test_transfer_ok(void **state)
+{
+	struct ut_fx *fx = *state;
+	char url[128];
+	uint64_t len;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/disk.raw", srv.port[SRV_HTTP]);
+	import(fx, id, url);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	struct model_image img = ut_get(fx, id);
+	if (img.status != MODEL_IMG_AVAILABLE)
+		fail_msg("status %d: %s", img.status, img.error);
+	assert_string_equal(img.format, "raw");
+	assert_int_equal(img.size, FILE_LEN);
+	assert_int_equal(img.progress, 100);
+	uint8_t *b = disk_bytes(fx, id, &len);
+	assert_int_equal(len, FILE_LEN);
+	assert_memory_equal(b, srv.file, FILE_LEN);
+	free(b);
+	assert_int_equal(rows(fx, "tasks", id), 0);
+}
+
+/* A run that left bytes [0, MARK) durable (the blob row's size) and more
+ * beyond, which may not have reached the disk: a marker byte inside the
+ * durable part shows whether those bytes were kept (resumed) or fetched
+ * again (restarted); junk beyond the point must never survive. */
+static void resume_from_mark(struct ut_fx *fx, int server, bool resumes)
+{
+	char url[128];
+	uint64_t len;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, server == SRV_HTTP ? "ranges" : "noranges");
+	uint8_t *junk = malloc(MARK / 2);
+	assert_non_null(junk);
+	memset(junk, 0x5a, MARK / 2);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/disk.raw", srv.port[server]);
+	import(fx, id, url);
+	blob_wblob *w = wblob_of(fx, id);
+	assert_int_equal(blob_wblob_pwrite(w, srv.file, MARK, 0), MARK);
+	assert_int_equal(blob_wblob_pwrite(w, "M", 1, 1000), 1); /* the marker */
+	assert_int_equal(blob_wblob_pwrite(w, junk, MARK / 2, MARK), MARK / 2);
+	blob_wblob_close(w);
+	free(junk);
+	ut_sql(fx, "UPDATE blobs SET size = %u WHERE id = (SELECT blob_id FROM devices WHERE image_id = %lld)",
+	       MARK, (long long)id);
+
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	struct model_image img = ut_get(fx, id);
+	if (img.status != MODEL_IMG_AVAILABLE)
+		fail_msg("status %d: %s", img.status, img.error);
+	uint8_t *b = disk_bytes(fx, id, &len);
+	assert_int_equal(len, FILE_LEN);
+	assert_int_equal(b[1000], resumes ? 'M' : srv.file[1000]);
+	b[1000] = srv.file[1000];
+	assert_memory_equal(b, srv.file, FILE_LEN);
+	free(b);
+}
+
+static void test_resume(void **state)
+{
+	resume_from_mark(*state, SRV_HTTP, true);
+}
+
+static void test_restart(void **state)
+{
+	resume_from_mark(*state, SRV_NORANGES, false);
+}
+
+int main(void)
+{
+	static const char *const proxies[] = {"http_proxy", "https_proxy", "ftp_proxy", "all_proxy",
+	                                      "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY"};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_begin, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_fails, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_ok, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_resume, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restart, ut_setup, ut_teardown),
+	};
+	int rc;
+
+	for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
+		unsetenv(proxies[i]); /* the servers are local; no proxy in between */
+	unsetenv("SSL_CERT_FILE");
+	if (servers_start() < 0) {
+		fprintf(stderr, "test_import: could not start tests/servers/serve.py with %s\n", PY);
+		servers_stop();
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+	servers_stop();
+	return rc;
+}

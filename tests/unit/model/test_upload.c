@@ -1,0 +1,401 @@
+/*
+ * test_upload.c — unit tests for model/upload.c (SPEC §5.3): beginning an
+ * upload, the sniff's verdicts per folder, abandoning on a refused first
+ * write, finishing through the task (raw, QCOW2, ISO → available; a bad or
+ * truncated header, a hybrid ISO in private/ → error with the blob gone),
+ * cancel in each state, and reaping the uploads of a dead process.
+ *
+ * The bytes go into the upload's writable blob directly (what fs/ does on
+ * each write); the task runs through model_task_work like a mount's worker.
+ */
+#include "format_test.h"
+#include "test_util.h"
+
+#define MiB ((uint64_t)1 << 20)
+
+static int64_t account(struct ut_fx *fx)
+{
+	struct model_err err = {0};
+	struct model_account a;
+	if (model_account_by_name(fx->m, "alice", &a) < 0)
+		assert_int_equal(model_account_add(fx->m, "alice", -1, &err), 0);
+	assert_int_equal(model_account_by_name(fx->m, "alice", &a), 0);
+	return a.id;
+}
+
+static int64_t queued(struct ut_fx *fx, enum model_folder folder, const char *name)
+{
+	struct model_err err = {0};
+	int64_t id;
+	assert_int_equal(model_image_create(fx->m, fx->r1, account(fx), folder, name, &id, &err), 0);
+	return id;
+}
+
+static struct model_image get(struct ut_fx *fx, int64_t id)
+{
+	struct model_image img;
+	assert_int_equal(model_image_get(fx->m, id, &img), 0);
+	return img;
+}
+
+static void begin(struct ut_fx *fx, int64_t image, int idx, struct model_upload *u)
+{
+	struct model_err err = {0};
+	int rc = model_upload_begin(fx->m, image, idx, u, &err);
+	if (rc != 0)
+		fail_msg("model_upload_begin: %d %s", rc, err.msg);
+}
+
+/* Writes len bytes at off into the upload's wblob, as fs/ does. */
+static void put(struct ut_fx *fx, const struct model_upload *u, const void *buf, size_t len, uint64_t off)
+{
+	blob_store *s;
+	blob_wblob *w;
+	assert_int_equal(model_store(fx->m, u->region_id, &s), 0);
+	assert_int_equal(blob_wblob_open(&w, s, u->wblob), 0);
+	assert_int_equal(blob_wblob_pwrite(w, buf, len, off), (ssize_t)len);
+	blob_wblob_close(w);
+}
+
+static bool wblob_exists(struct ut_fx *fx, const struct model_upload *u)
+{
+	blob_store *s;
+	blob_wblob *w = NULL;
+	assert_int_equal(model_store(fx->m, u->region_id, &s), 0);
+	int rc = blob_wblob_open(&w, s, u->wblob);
+	blob_wblob_close(w);
+	return rc == 0;
+}
+
+/* The last close: the task is queued, then run to its end. */
+static void close_and_run(struct ut_fx *fx, const struct model_upload *u)
+{
+	blob_store *s;
+	blob_wblob *w;
+	assert_int_equal(model_store(fx->m, u->region_id, &s), 0);
+	assert_int_equal(blob_wblob_open(&w, s, u->wblob), 0);
+	uint64_t size = blob_wblob_size(w), stored = blob_wblob_stored(w);
+	blob_wblob_close(w);
+	assert_int_equal(model_upload_close(fx->m, u, size, stored), 0);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_int_equal(model_task_work(fx->m, NULL), 0);
+}
+
+static int64_t count(struct ut_fx *fx, const char *sql, int64_t id)
+{
+	return ut_sql_int(fx, sql, (long long)id);
+}
+
+/* Nothing of the upload is left: task, device, blob row, wblob file. */
+static void assert_gone(struct ut_fx *fx, const struct model_upload *u)
+{
+	assert_int_equal(count(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld", u->image_id), 0);
+	assert_int_equal(count(fx, "SELECT count(*) FROM devices WHERE image_id = %lld", u->image_id), 0);
+	assert_int_equal(count(fx, "SELECT count(*) FROM blobs WHERE id = %lld", u->blob_id), 0);
+	assert_false(wblob_exists(fx, u));
+}
+
+static void test_begin(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_upload u, v;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+
+	begin(fx, id, 0, &u);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_UPLOADING);
+	assert_string_equal(get(fx, id).source, "upload");
+	assert_int_equal(model_device_list(fx->m, id, devs), 1);
+	assert_int_equal(devs[0].index, 0);
+	assert_int_equal(devs[0].blob_id, u.blob_id);
+	assert_true(wblob_exists(fx, &u));
+	assert_int_equal(count(fx, "SELECT count(*) FROM tasks WHERE id = %lld AND kind = 'upload' AND state = 'open'",
+	                       u.task_id), 1);
+	/* 'open' is claimed by no runner. */
+	assert_int_equal(model_task_work(fx->m, NULL), 0);
+	assert_true(model_upload_alive(fx->m, &u));
+	/* One upload at a time; only queued images. */
+	assert_int_equal(model_upload_begin(fx->m, id, 0, &v, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "only while the image is queued"));
+	/* The device: vda in private/, cdrom in iso/. */
+	int64_t other = queued(fx, MODEL_FOLDER_PRIVATE, "other");
+	assert_int_equal(model_upload_begin(fx->m, other, 1, &v, &err), -EINVAL);
+	assert_int_equal(model_upload_begin(fx->m, other, 26, &v, &err), -EINVAL);
+	assert_int_equal(get(fx, other).status, MODEL_IMG_QUEUED);
+	int64_t iso = queued(fx, MODEL_FOLDER_ISO, "installer");
+	assert_int_equal(model_upload_begin(fx->m, iso, 0, &v, &err), -EINVAL);
+	begin(fx, iso, 26, &v);
+	/* Platform images never. */
+	struct model_image pub;
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, 0, MODEL_FOLDER_PUBLIC, "centos-7.4", &pub), 0);
+	assert_int_equal(model_upload_begin(fx->m, pub.id, 0, &v, &err), -EPERM);
+	/* An uploading image cannot be deleted. */
+	assert_int_equal(model_image_remove(fx->m, id, &err), -EBUSY);
+}
+
+static void test_sniff_per_folder(void **state)
+{
+	struct model_err err = {0};
+	uint8_t *b = calloc(1, 64 * FT_KiB);
+	const char *f = NULL;
+	assert_non_null(b);
+
+	ft_qcow2(b, 64 * MiB);
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 65536, true, &f, &err), 1);
+	assert_string_equal(f, "qcow2");
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_ISO, b, 65536, true, &f, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "only ISO 9660 images go to iso/"));
+	memset(b, 0, 65536);
+	ft_mbr(b);
+	/* An MBR: raw at once in private/; in iso/ it may still be a hybrid ISO. */
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 4096, true, &f, &err), 1);
+	assert_string_equal(f, "raw");
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_ISO, b, 4096, true, &f, &err), 0);
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_ISO, b, 65536, true, &f, &err), -EINVAL);
+	ft_iso(b, FT_ISO_BLOCKS);
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_ISO, b, 65536, true, &f, &err), 1);
+	assert_string_equal(f, "iso");
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 65536, true, &f, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "ISO images go to iso/"));
+	memset(b, 'x', 65536);
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 65536, true, &f, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "no known format"));
+	free(b);
+}
+
+static void test_abandon(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	begin(fx, id, 0, &u);
+	put(fx, &u, "junk", 4, 0);
+	assert_int_equal(model_upload_sniffed(fx->m, &u, "raw"), 0);
+	assert_string_equal(get(fx, id).format, "raw");
+	assert_int_equal(model_upload_abandon(fx->m, &u, "the file is of no known format"), 0);
+	struct model_image img = get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_QUEUED);
+	assert_string_equal(img.error, "the file is of no known format");
+	assert_string_equal(img.format, "");
+	assert_string_equal(img.source, "");
+	assert_gone(fx, &u);
+	/* Queued again: another upload may begin, and clears the reason. */
+	begin(fx, id, 0, &u);
+	assert_string_equal(get(fx, id).error, "");
+}
+
+static void test_finish_raw(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	uint8_t *disk = calloc(1, 3 * MiB), *back = malloc(3 * MiB);
+	blob_manifest *man = NULL;
+	blob_store *s;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	assert_non_null(disk);
+	assert_non_null(back);
+
+	ft_mbr(disk);
+	memset(disk + 2 * MiB + 100, 0x5a, 4096); /* MiB 1 stays zero: a hole */
+	begin(fx, id, 0, &u);
+	put(fx, &u, disk, 3 * MiB, 0);
+	close_and_run(fx, &u);
+	struct model_image img = get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
+	assert_string_equal(img.format, "raw");
+	assert_int_equal(img.size, 3 * MiB);
+	assert_int_equal(img.type, MODEL_TYPE_LOCAL);
+	assert_int_equal(img.progress, 100);
+	assert_string_equal(img.error, "");
+	/* The blob is sealed, holes and all, and reads back the bytes. */
+	assert_int_equal(model_blob_manifest(fx->m, u.blob_id, &man), 0);
+	assert_int_equal(man->size, 3 * MiB);
+	assert_true(chunk_id_is_null(&man->chunks[1]));
+	assert_int_equal(man->stored, 2 * MiB);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_store_read(s, man, back, 3 * MiB, 0), (ssize_t)(3 * MiB));
+	assert_memory_equal(back, disk, 3 * MiB);
+	blob_manifest_free(man);
+	assert_false(wblob_exists(fx, &u));
+	assert_int_equal(count(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld", id), 0);
+	free(disk);
+	free(back);
+}
+
+static void test_finish_qcow2(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	uint8_t *file = calloc(1, FT_QCOW2_FILE_SIZE);
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	assert_non_null(file);
+
+	ft_qcow2(file, 64 * MiB);
+	begin(fx, id, 0, &u);
+	put(fx, &u, file, FT_QCOW2_FILE_SIZE, 0);
+	close_and_run(fx, &u);
+	struct model_image img = get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
+	assert_string_equal(img.format, "qcow2");
+	assert_int_equal(img.size, 64 * MiB);             /* the virtual size */
+	assert_int_equal(model_device_list(fx->m, id, devs), 1);
+	assert_int_equal(devs[0].size, FT_QCOW2_FILE_SIZE); /* disks/vda: the file */
+	free(file);
+}
+
+/* A refusal on close: error with the reason, nothing of the upload left. */
+static void finish_refused(struct ut_fx *fx, enum model_folder folder, const char *name, const uint8_t *file,
+                           size_t len, const char *why)
+{
+	struct model_upload u;
+	int64_t id = queued(fx, folder, name);
+	begin(fx, id, folder == MODEL_FOLDER_ISO ? 26 : 0, &u);
+	if (len)
+		put(fx, &u, file, len, 0);
+	close_and_run(fx, &u);
+	struct model_image img = get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_ERROR);
+	if (!strstr(img.error, why))
+		fail_msg("%s: error \"%s\" lacks \"%s\"", name, img.error, why);
+	assert_gone(fx, &u);
+}
+
+static void test_finish_refused(void **state)
+{
+	struct ut_fx *fx = *state;
+	uint8_t *file = calloc(1, FT_QCOW2_FILE_SIZE);
+	assert_non_null(file);
+	ft_qcow2(file, 64 * MiB);
+	ft_be32(file + 4, 9);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "version", file, FT_QCOW2_FILE_SIZE, "unsupported version 9");
+	ft_be32(file + 4, 2);
+	/* Truncated: the L1 table is beyond the end (head -c of a real one). */
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "truncated", file, FT_QCOW2_L1_OFFSET, "beyond the end");
+	ft_be64(file + 8, 512);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "backing", file, FT_QCOW2_FILE_SIZE, "backing file");
+	/* A hybrid ISO in private/: taken as raw by its MBR at first. */
+	memset(file, 0, FT_QCOW2_FILE_SIZE);
+	ft_mbr(file);
+	ft_iso(file, FT_ISO_BLOCKS);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "hybrid", file, FT_ISO_BLOCKS * 2048, "ISO images go to iso/");
+	/* An empty file. */
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "empty", file, 0, "empty");
+	/* A truncated ISO. */
+	finish_refused(fx, MODEL_FOLDER_ISO, "short-iso", file, (FT_ISO_BLOCKS - 4) * 2048, "truncated");
+	free(file);
+}
+
+static void test_finish_iso(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	uint8_t *file = calloc(1, FT_ISO_BLOCKS * 2048);
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int64_t id = queued(fx, MODEL_FOLDER_ISO, "installer");
+	assert_non_null(file);
+	ft_iso(file, FT_ISO_BLOCKS);
+	begin(fx, id, 26, &u);
+	put(fx, &u, file, FT_ISO_BLOCKS * 2048, 0);
+	close_and_run(fx, &u);
+	struct model_image img = get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
+	assert_string_equal(img.format, "iso");
+	assert_int_equal(img.size, FT_ISO_BLOCKS * 2048);
+	assert_int_equal(img.type, 0);
+	assert_int_equal(model_device_list(fx->m, id, devs), 1);
+	assert_string_equal(devs[0].name, "cdrom");
+	free(file);
+}
+
+static void test_validate_attrs(void **state)
+{
+	struct model_err err = {0};
+	uint8_t *b = calloc(1, 64 * FT_KiB);
+	const char *f = NULL;
+	uint64_t vsize = 0;
+	assert_non_null(b);
+	ft_mbr(b);
+	struct model_import_attrs ok = {"linux", "centos", "7.4", "x86_64", "bios", NULL};
+	struct model_import_attrs bad = {"linux", "centos", "5.11", "x86_64", "bios", NULL};
+	assert_int_equal(model_upload_validate(MODEL_FOLDER_PRIVATE, b, 65536, MiB, &ok, &f, &vsize, &err), 0);
+	assert_string_equal(f, "raw");
+	assert_int_equal(vsize, MiB);
+	assert_int_equal(model_upload_validate(MODEL_FOLDER_PRIVATE, b, 65536, MiB, &bad, &f, &vsize, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not importable"));
+	free(b);
+}
+
+static void test_cancel(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_upload u;
+	uint8_t mbr[512] = {0};
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+
+	assert_int_equal(model_upload_cancel(fx->m, id, &err), -EPERM); /* queued: nothing in progress */
+	assert_non_null(strstr(err.msg, "nothing to cancel"));
+	/* While the file is open. */
+	begin(fx, id, 0, &u);
+	assert_int_equal(model_upload_cancel(fx->m, id, &err), 0);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_ERROR);
+	assert_string_equal(get(fx, id).error, "cancelled");
+	assert_false(model_upload_alive(fx->m, &u));
+	assert_int_equal(model_upload_close(fx->m, &u, 0, 0), -ENOENT);
+	assert_gone(fx, &u);
+	assert_int_equal(model_upload_cancel(fx->m, id, &err), -EPERM);
+	/* Closed, its task queued. */
+	int64_t id2 = queued(fx, MODEL_FOLDER_PRIVATE, "second");
+	begin(fx, id2, 0, &u);
+	ft_mbr(mbr);
+	put(fx, &u, mbr, sizeof mbr, 0);
+	assert_int_equal(model_upload_close(fx->m, &u, sizeof mbr, 0), 0);
+	assert_int_equal(model_upload_cancel(fx->m, id2, &err), 0);
+	assert_string_equal(get(fx, id2).error, "cancelled");
+	assert_gone(fx, &u);
+	assert_int_equal(model_task_work(fx->m, NULL), 0);
+	assert_int_equal(get(fx, id2).status, MODEL_IMG_ERROR);
+}
+
+static void test_reap(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload dead, live;
+	int64_t a = queued(fx, MODEL_FOLDER_PRIVATE, "a"), b = queued(fx, MODEL_FOLDER_ISO, "b");
+	begin(fx, a, 0, &dead);
+	begin(fx, b, 26, &live);
+	/* pid 1's start time is never 1 tick after boot: a dead runner. */
+	ut_sql(fx, "UPDATE tasks SET claimed_by = '1:1' WHERE id = %lld", (long long)dead.task_id);
+	assert_int_equal(model_upload_reap(fx->m), 1);
+	assert_int_equal(get(fx, a).status, MODEL_IMG_ERROR);
+	assert_non_null(strstr(get(fx, a).error, "interrupted"));
+	assert_gone(fx, &dead);
+	/* This process's own open upload stays. */
+	assert_int_equal(get(fx, b).status, MODEL_IMG_UPLOADING);
+	assert_true(model_upload_alive(fx->m, &live));
+	assert_int_equal(model_upload_reap(fx->m), 0);
+	/* The housekeeping does it too. */
+	ut_sql(fx, "UPDATE tasks SET claimed_by = '1:1' WHERE id = %lld", (long long)live.task_id);
+	assert_int_equal(model_task_housekeeping(fx->m, (int64_t)time(NULL)), 0);
+	assert_int_equal(get(fx, b).status, MODEL_IMG_ERROR);
+	assert_string_equal(get(fx, b).format, "iso"); /* an ISO image keeps its format */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_begin, ut_setup, ut_teardown),
+		cmocka_unit_test(test_sniff_per_folder),
+		cmocka_unit_test_setup_teardown(test_abandon, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_finish_raw, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_finish_qcow2, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_finish_refused, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_finish_iso, ut_setup, ut_teardown),
+		cmocka_unit_test(test_validate_attrs),
+		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_reap, ut_setup, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}
