@@ -280,26 +280,14 @@ struct cap_plan {
 };
 
 /* task_fail's undo: removes what the task created (its snapshots and their
- * blobs, the image file's blob). */
+ * blobs, the image file's blob) — task_undo_devs over the plan. */
 static int cap_undo(struct model_conn *c, struct task_run *r, void *arg)
 {
 	const struct cap_plan *p = arg;
-	bool snaps = false;
-	int rc;
-
-	for (int k = 0; k < p->n; k++) {
-		struct model_snapshot s;
-		if (p->cap[k].snap_id && model_snapshot_get(r->m, p->cap[k].snap_id, &s) == 0) {
-			if ((rc = model_snapshot_delete_row(c, &s)) < 0)
-				return rc;
-			snaps = true;
-		}
-		if ((rc = model_blob_drop_unreferenced(c, p->cap[k].dst_blob)) < 0)
-			return rc;
-	}
-	if (snaps && (rc = model_touch_region(c, r->region_id)) < 0)
-		return rc;
-	return 0;
+	struct task_pdev d[MODEL_VM_MAX_DISKS];
+	for (int k = 0; k < p->n; k++)
+		d[k] = (struct task_pdev){p->cap[k].idx, p->cap[k].src_blob, p->cap[k].dst_blob, p->cap[k].snap_id};
+	return task_undo_devs(c, r, &(struct task_plan){d, p->n});
 }
 
 /* pending -> replicating when the runner starts (a resumed task is there
