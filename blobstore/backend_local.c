@@ -437,10 +437,9 @@ static int local_batch_has(struct blob_backend_batch *b, const chunk_id *id)
 	int rc;
 
 	local_paths(id, path, sub);
-	if (faccessat(b->lb->chunks_fd, path, F_OK, AT_EACCESS) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	/* One stat says both whether it is there and whether it is fresh. */
 	if ((rc = local_touch_path(b->lb, path)) < 0)
-		return rc == -ENOENT ? 0 : rc; /* gone meanwhile (gc) */
+		return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
 	/* Maybe linked by a concurrent batch that has not synced it yet. */
 	dirs_mark(b, sub);
 	return 1;
