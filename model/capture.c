@@ -27,7 +27,6 @@
  * nothing else (SPEC §4); chunks it stored are left to gc.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,26 +162,13 @@ static int cap_insert_snapshot(struct model_conn *c, const struct model_image *i
 
 static int cap_insert_task(struct model_conn *c, int64_t image_id, int64_t vm_id, const struct cap_dev *cap, int n)
 {
-	char args[MODEL_TEXT_MAX + 1];
-	size_t len = 0;
+	struct task_pdev d[MODEL_VM_MAX_DISKS];
 	uint64_t total = 0;
-	sqlite3_stmt *st;
-
 	for (int k = 0; k < n; k++) {
-		len += (size_t)snprintf(args + len, sizeof(args) - len, "%d %" PRId64 " %" PRId64 " %" PRId64 "\n",
-		                        cap[k].idx, cap[k].src_blob, cap[k].dst_blob, cap[k].snap_id);
-		if (len >= sizeof(args))
-			return -E2BIG; /* 26 lines of 4 numbers: cannot happen */
+		d[k] = (struct task_pdev){cap[k].idx, cap[k].src_blob, cap[k].dst_blob, cap[k].snap_id};
 		total += cap[k].size;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
-	                         "VALUES ('capture', ?, 'instance', ?, ?, 'queued', ?)")))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, vm_id);
-	sqlite3_bind_text(st, 3, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (int64_t)total);
-	return model_exec_stmt(st);
+	return task_insert_row(c, "capture", image_id, "instance", vm_id, d, n, total);
 }
 
 /* The checks of SPEC §5.1 on the image and on the instance (resolved in

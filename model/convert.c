@@ -149,7 +149,7 @@ int model_image_convert(model *m, int64_t image_id, const char *name, int64_t *i
 		goto fail;
 	/* private/ and snapshots/ list the new entries; the source's `task`
 	 * shows the conversion. */
-	if ((rc = task_insert_row(c, "convert", id, src.id, d, n, src.size)) < 0 ||
+	if ((rc = task_insert_row(c, "convert", id, "image", src.id, d, n, src.size)) < 0 ||
 	    (rc = model_touch_region(c, src.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL)) < 0)
 		goto fail;

@@ -285,7 +285,7 @@ int model_image_copy(model *m, int64_t image_id, int64_t region_id, int64_t *id_
 	snprintf(source, sizeof(source), "copy %s %s", from.name, src.ext_id);
 	struct task_image_new ni = {to.id, src.name, desc, source, "copy", src.size};
 	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = copy_plan(m, c, &src, &to, d, &total, err)) < 0 ||
-	    (rc = task_insert_row(c, "copy", id, src.id, d, n, total)) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
+	    (rc = task_insert_row(c, "copy", id, "image", src.id, d, n, total)) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
 	    (rc = copy_touch_source(c, &src)) < 0)
 		goto fail;
 	if ((rc = model_commit(c)) < 0)

@@ -536,8 +536,8 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
 }
 
-int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, int64_t source_id,
-                    const struct task_pdev *d, int n, uint64_t total)
+int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, const char *source_kind,
+                    int64_t source_id, const struct task_pdev *d, int n, uint64_t total)
 {
 	char args[MODEL_TEXT_MAX + 1];
 	size_t len = 0;
@@ -550,13 +550,14 @@ int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, in
 			return -E2BIG; /* 27 lines of 4 numbers: cannot happen */
 	}
 	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
-	                         "VALUES (?, ?, 'image', ?, ?, 'queued', ?)")))
+	                         "VALUES (?, ?, ?, ?, ?, 'queued', ?)")))
 		return -EIO;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, image_id);
-	sqlite3_bind_int64(st, 3, source_id);
-	sqlite3_bind_text(st, 4, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (int64_t)total);
+	sqlite3_bind_text(st, 3, source_kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, source_id);
+	sqlite3_bind_text(st, 5, args, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (int64_t)total);
 	return model_exec_stmt(st);
 }
 

@@ -153,9 +153,10 @@ struct task_plan {
 	const struct task_pdev *d;
 	int n;
 };
-/* The task row, kind 'convert' or 'copy', source_kind 'image'. */
-int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, int64_t source_id,
-                    const struct task_pdev *d, int n, uint64_t total);
+/* The queued task row of a capture ('instance' source), conversion or copy
+ * ('image' source): one args line per device. */
+int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, const char *source_kind,
+                    int64_t source_id, const struct task_pdev *d, int n, uint64_t total);
 /* The devices back from args: their count, or -EINVAL for args this
  * version did not write. */
 int task_args_parse(const char *args, struct task_pdev *d, int max);
