@@ -254,12 +254,12 @@ typedef struct blob_wblob blob_wblob;
 int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size);
 int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
 void blob_wblob_close(blob_wblob *w); /* accepts NULL */
-/* Removes both files; also what a crash in an earlier remove left (an
- * overlay without its map).  -ENOENT when neither exists. */
+/* Removes its files; also what a crash in an earlier remove left (an
+ * overlay without its map).  -ENOENT when none exists. */
 int blob_wblob_remove(blob_store *s, const char *name);
 /* Calls cb(arg, name, mtime) for every wblob in the store, including an
  * overlay left without its map by a crash (fsck finds wblobs no metadata
- * names); mtime is the newer of the two files' (unix seconds).  Stops and
+ * names); mtime is the newest of its files' (unix seconds).  Stops and
  * returns cb's value when it is non-zero. */
 int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);
 
@@ -271,6 +271,12 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 int blob_wblob_truncate(blob_wblob *w, uint64_t size);
 int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
 int blob_wblob_fsync(blob_wblob *w);
+/* From now on, writes through this handle that cover a whole chunk go
+ * straight into the store (uploads: their bytes are written once, their
+ * seal copies nothing).  Such writes are durable at the next fsync, not
+ * when they return; other handles on the same wblob see them only after
+ * it.  All-zero chunks become holes. */
+void blob_wblob_stream(blob_wblob *w);
 /* Stores the overlay's chunks and returns the manifest of the current
  * content.  The wblob stays open and usable. */
 int blob_wblob_seal(blob_wblob *w, blob_manifest **out);

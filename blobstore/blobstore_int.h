@@ -118,7 +118,8 @@ void blob_manifest_update_stored(blob_manifest *m);
 
 /* ---- wblob.c ------------------------------------------------------------ */
 
-/* Adds the chunk ids of every wblob's base manifest to set (gc). */
+/* Adds to set (gc) the chunk ids of every wblob's base manifest and
+ * every id a .ids file names (streamed chunks, synced or not yet). */
 int blob_wblob_add_base_ids(blob_store *s, blob_idset *set);
 
 /* ---- small helpers (util.c) --------------------------------------------- */

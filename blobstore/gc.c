@@ -7,8 +7,9 @@
  *
  * gc keeps a chunk when any of these holds:
  *   - it is in the caller's live set (every manifest the metadata knows);
- *   - a wblob's base manifest names it (instance disks and uploads in
- *     progress read their base chunks directly);
+ *   - a wblob's base manifest or its .ids file names it (instance disks
+ *     read their base chunks directly; uploads in progress stream whole
+ *     chunks into the store before any metadata names them);
  *   - its mtime is >= not_after: it was written, or deduplicated (put
  *     refreshes the mtime of a chunk that is already there), after the caller
  *     took its live set, so it may belong to a blob whose metadata is not

@@ -21,8 +21,13 @@
  *       state 0: the chunk reads from the base (base chunk bytes, then zeros
  *                up to the chunk's length; a hole if the base has none)
  *       state 1: the overlay holds the whole chunk at the same offset
+ *       state 2: the chunk is a stored chunk of BLOB_CHUNK_SIZE bytes (the
+ *                null id: zeros) whose id is record i's first slot in .ids
  *   <name>.data   the overlay: sparse, as long as the virtual size; bytes
  *                 past its end read as zeros
+ *   <name>.ids    only once a chunk was streamed (below): 32 bytes per
+ *                 chunk index, the id a state-2 chunk shows, then the id of
+ *                 a chunk streamed since the last fsync (read by gc only)
  *   size and base_limit sit side by side and change together in one 12-byte
  *   pwrite.  The .map is created complete (temp file in <dir>/tmp, fsync,
  *   link() into place, so an existing name is -EEXIST); the .data follows
@@ -63,6 +68,22 @@
  * while the next chunk is read and hashed, made durable a batch at a time,
  * and the seal commits the batch — every chunk and its name durable —
  * before it returns the manifest, which the caller then commits.
+ * Streaming (uploads: blob_wblob_stream).  A write covering a whole chunk
+ * then goes straight into the store through the handle's own blob_batch
+ * instead of the overlay, so an upload's bytes are written once and its
+ * seal copies nothing.  In memory the chunk is in state 3 (its id in sid[]
+ * and, for gc, in the second slot of its .ids record); on disk its state
+ * byte is still the old one.  fsync makes them state 2: it commits the
+ * batch (the chunks and their names durable), writes the ids into the
+ * first slots and syncs .ids (and, once, the directory naming it), then
+ * writes the state bytes and syncs the map; a crash at any point leaves
+ * each chunk showing its old content or its new.  So a streaming wblob's
+ * whole-chunk writes are durable at the next fsync, not when they return
+ * (an upload is only ever trusted after its close fsynced it).  Reading a
+ * state-3 chunk, or writing part of one, commits the batch first (its
+ * chunk must be in the store by name).  All-zero chunks become holes.
+ * A failed batch stays failed: later writes and fsyncs return its error.
+ *
  * A seal reports its progress after each chunk and can be stopped there (a
  * capture being unmounted); a stopped seal leaves the wblob as it was,
  * drops what its batch had not committed (never visible) and leaves what it
@@ -84,6 +105,7 @@
 #define WB_HEADER 24
 #define WB_NAME_MAX 64
 #define WB_FILE_MAX (WB_NAME_MAX + 8)
+#define WB_IDS_REC (2 * sizeof(chunk_id)) /* a .ids record: synced id, pending id */
 
 struct blob_wblob {
 	blob_store *s;
@@ -99,6 +121,19 @@ struct blob_wblob {
 	uint32_t ndata;    /* data chunks among the first nchunks(size) */
 	uint64_t map_len;  /* current lengths of the two files */
 	uint64_t data_len;
+	/* Streaming (blob_wblob_stream; see "Streaming" above). */
+	bool streaming;
+	chunk_id *sid;         /* cap entries: the chunk a state 2 or 3 shows */
+	uint32_t npend;        /* chunks in state 3 */
+	int ids_fd;            /* <name>.ids, -1 until the first streamed chunk */
+	bool ids_new;          /* created by this handle: its name not yet synced */
+	blob_batch *batch;     /* the streamed chunks' batch, NULL until needed */
+	pthread_mutex_t batch_lock; /* a reader's commit against another's */
+	bool uncommitted;      /* chunks added since the batch's last commit */
+	uint8_t *stage;        /* BLOB_CHUNK_SIZE: the chunk being written */
+	bool staged;           /* stage holds chunk stage_i, whole */
+	uint32_t stage_i;
+	char name[WB_NAME_MAX + 1];
 };
 
 static bool wb_name_ok(const char *name)
@@ -128,29 +163,56 @@ static uint64_t chunk_start(uint32_t i)
 	return (uint64_t)i << BLOB_CHUNK_SHIFT;
 }
 
-/* Bytes chunk i shows from the base (before clipping to the chunk length). */
-static size_t base_len(const blob_wblob *w, uint32_t i)
-{
-	if (i >= w->base_limit || i >= w->base->nchunks || chunk_id_is_null(&w->base->chunks[i]))
-		return 0;
-	return blob_chunk_len(w->base->size, i);
-}
-
 static uint8_t state_of(const blob_wblob *w, uint32_t i)
 {
 	return i < w->cap ? w->state[i] : 0;
+}
+
+/* The stored chunk chunk i shows: the base's (state 0) or a streamed one
+ * (states 2, 3); NULL for none (state 1, or a hole). */
+static const chunk_id *stored_id(const blob_wblob *w, uint32_t i)
+{
+	const chunk_id *id;
+
+	switch (state_of(w, i)) {
+	case 0:
+		if (i >= w->base_limit || i >= w->base->nchunks)
+			return NULL;
+		id = &w->base->chunks[i];
+		break;
+	case 1:
+		return NULL;
+	default:
+		id = &w->sid[i];
+	}
+	return chunk_id_is_null(id) ? NULL : id;
+}
+
+/* Bytes chunk i shows from its stored chunk (before clipping to the
+ * chunk's length). */
+static size_t stored_len(const blob_wblob *w, uint32_t i)
+{
+	if (stored_id(w, i) == NULL)
+		return 0;
+	return state_of(w, i) == 0 ? blob_chunk_len(w->base->size, i) : BLOB_CHUNK_SIZE;
+}
+
+static bool is_staged(const blob_wblob *w, uint32_t i)
+{
+	return w->staged && w->stage_i == i;
 }
 
 static bool wb_is_data(const void *ctx, uint32_t i)
 {
 	const blob_wblob *w = ctx;
 
-	return state_of(w, i) == 1 || base_len(w, i) > 0;
+	return is_staged(w, i) || state_of(w, i) == 1 || stored_id(w, i) != NULL;
 }
 
 static int ensure_cap(blob_wblob *w, uint32_t need)
 {
 	uint8_t *p;
+	chunk_id *ids;
 	uint32_t cap;
 
 	if (need <= w->cap)
@@ -158,6 +220,10 @@ static int ensure_cap(blob_wblob *w, uint32_t need)
 	cap = w->cap > need / 2 ? (w->cap <= UINT32_MAX / 2 ? w->cap * 2 : UINT32_MAX) : need;
 	if (cap < need)
 		cap = need;
+	if ((ids = realloc(w->sid, (size_t)cap * sizeof *ids)) == NULL)
+		return -ENOMEM;
+	memset(ids + w->cap, 0, (size_t)(cap - w->cap) * sizeof *ids);
+	w->sid = ids;
 	p = realloc(w->state, cap);
 	if (p == NULL)
 		return -ENOMEM;
@@ -176,8 +242,22 @@ static int set_state(blob_wblob *w, uint32_t i, uint8_t v)
 		return rc;
 	if (off + 1 > w->map_len)
 		w->map_len = off + 1;
+	if (w->state[i] == 3)
+		w->npend--;
 	w->state[i] = v;
 	return 0;
+}
+
+/* Forgets, in memory, the states of chunks >= first (beyond the end). */
+static void clear_states(blob_wblob *w, uint32_t first)
+{
+	for (uint32_t i = first; i < w->cap && w->npend > 0; i++)
+		if (w->state[i] == 3)
+			w->npend--;
+	if (first < w->cap) {
+		memset(w->state + first, 0, w->cap - first);
+		memset(w->sid + first, 0, (size_t)(w->cap - first) * sizeof *w->sid);
+	}
 }
 
 static int write_header(blob_wblob *w, uint64_t size, uint32_t base_limit)
@@ -230,16 +310,35 @@ static int overlay_write(blob_wblob *w, const void *buf, size_t n, uint64_t off)
 	return rc;
 }
 
-/* Bytes [a, a + n) of chunk i as the base shows it (state 0). */
-static int read_base(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
+/* Makes every streamed chunk readable by its name in the store.  Readers
+ * (under the read lock) may race each other here; writers hold the write
+ * lock, so no chunk is added meanwhile. */
+static int stream_commit(blob_wblob *w)
 {
-	size_t bl = base_len(w, i);
+	int rc = 0;
+
+	pthread_mutex_lock(&w->batch_lock);
+	if (w->uncommitted && (rc = blob_batch_commit(w->batch)) >= 0) {
+		w->uncommitted = false;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&w->batch_lock);
+	return rc;
+}
+
+/* Bytes [a, a + n) of chunk i as its stored chunk shows them (states 0,
+ * 2, 3). */
+static int read_stored(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
+{
+	size_t sl = stored_len(w, i);
 	size_t m = 0;
 	int rc;
 
-	if (a < bl) {
-		m = bl - a < n ? bl - a : n;
-		if ((rc = blob_store_read_chunk(w->s, &w->base->chunks[i], bl, dst, a, m)) < 0)
+	if (a < sl) {
+		m = sl - a < n ? sl - a : n;
+		if (state_of(w, i) == 3 && (rc = stream_commit(w)) < 0)
+			return rc;
+		if ((rc = blob_store_read_chunk(w->s, stored_id(w, i), sl, dst, a, m)) < 0)
 			return rc;
 	}
 	memset(dst + m, 0, n - m);
@@ -251,8 +350,12 @@ static int read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t 
 {
 	ssize_t got;
 
-	if (state_of(w, i) == 0)
-		return read_base(w, i, dst, a, n);
+	if (is_staged(w, i)) {
+		memcpy(dst, w->stage + a, n);
+		return 0;
+	}
+	if (state_of(w, i) != 1)
+		return read_stored(w, i, dst, a, n);
 	got = blob_pread_full(w->data_fd, dst, n, chunk_start(i) + a);
 	if (got < 0)
 		return (int)got;
@@ -260,9 +363,9 @@ static int read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t 
 	return 0;
 }
 
-/* Makes the overlay's chunk i hold the base's first `keep` bytes of it and
- * zeros after.  Does not change the state byte. */
-static int copy_base(blob_wblob *w, uint32_t i, size_t keep)
+/* Makes the overlay's chunk i hold the first `keep` bytes its stored chunk
+ * shows and zeros after.  Does not change the state byte. */
+static int copy_stored(blob_wblob *w, uint32_t i, size_t keep)
 {
 	uint8_t *buf = NULL;
 	int rc;
@@ -272,12 +375,27 @@ static int copy_base(blob_wblob *w, uint32_t i, size_t keep)
 	buf = malloc(keep);
 	if (buf == NULL)
 		return -ENOMEM;
-	if ((rc = read_base(w, i, buf, 0, keep)) < 0)
+	if ((rc = read_stored(w, i, buf, 0, keep)) < 0)
 		goto out;
 	rc = overlay_write(w, buf, keep, chunk_start(i));
 out:
 	free(buf);
 	return rc;
+}
+
+/* <name>.ids, opened (created when `create`) on first need. */
+static int open_ids(blob_wblob *w, bool create)
+{
+	char file[WB_FILE_MAX];
+
+	if (w->ids_fd >= 0)
+		return 0;
+	wb_file(file, w->name, "ids");
+	w->ids_fd = openat(w->s->wblobs_fd, file, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (w->ids_fd < 0)
+		return -errno;
+	w->ids_new = create; /* its name is synced by the next fsync */
+	return 0;
 }
 
 /* ---- size changes --------------------------------------------------------- */
@@ -296,8 +414,8 @@ static int wb_grow(blob_wblob *w, uint64_t new_size)
 	/* Nothing beyond old may show once it is inside the blob. */
 	if (w->data_len > old && (rc = truncate_data(w, old)) < 0)
 		return rc;
-	if (r != 0 && w->state[k] == 0 && base_len(w, k) > r) {
-		if ((rc = copy_base(w, k, r)) < 0)
+	if (r != 0 && w->state[k] != 1 && stored_len(w, k) > r) {
+		if ((rc = copy_stored(w, k, r)) < 0)
 			return rc;
 		if (fdatasync(w->data_fd) < 0)
 			return -errno;
@@ -306,7 +424,7 @@ static int wb_grow(blob_wblob *w, uint64_t new_size)
 	}
 	/* Beyond the old end the states are 0 in memory already (open loads
 	 * none there, shrink clears them) but maybe not in the file. */
-	memset(w->state + first, 0, w->cap - first);
+	clear_states(w, first);
 	if (w->map_len > w->state_off + first) {
 		if (ftruncate(w->map_fd, (off_t)(w->state_off + first)) < 0)
 			return -errno;
@@ -340,7 +458,7 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 	w->ndata -= gone;
 	w->size = new_size;
 	w->base_limit = limit;
-	memset(w->state + first, 0, w->cap - first);
+	clear_states(w, first);
 	if (w->map_len > w->state_off + first && ftruncate(w->map_fd, (off_t)(w->state_off + first)) == 0)
 		w->map_len = w->state_off + first;
 	truncate_data(w, new_size);
@@ -420,7 +538,14 @@ int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base
 	}
 	have_map = true;
 
-	/* The overlay: any leftover of an earlier wblob of this name goes. */
+	/* Leftovers of an earlier wblob of this name go: its streamed ids
+	 * (nothing in the new map points at them; unlinked now, before a chunk
+	 * of this one is streamed) and its overlay. */
+	wb_file(data, name, "ids");
+	if (unlinkat(s->wblobs_fd, data, 0) < 0 && errno != ENOENT) {
+		rc = -errno;
+		goto out;
+	}
 	wb_file(data, name, "data");
 	fd = openat(s->wblobs_fd, data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -447,6 +572,39 @@ out:
 	free(hdr);
 	free(enc);
 	blob_manifest_free(empty);
+	return rc;
+}
+
+/* Checks the first n state bytes and loads the ids of the state-2 chunks
+ * among them from .ids. */
+static int load_ids(blob_wblob *w, uint32_t n)
+{
+	uint8_t *rec = NULL;
+	uint32_t last = 0;
+	bool any = false;
+	ssize_t got;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (w->state[i] > 2)
+			return -EIO;
+		if (w->state[i] == 2) {
+			any = true;
+			last = i;
+		}
+	}
+	if (!any)
+		return 0;
+	if ((rc = open_ids(w, false)) < 0)
+		return rc == -ENOENT ? -EIO : rc;
+	if ((rec = malloc((size_t)(last + 1) * WB_IDS_REC)) == NULL)
+		return -ENOMEM;
+	got = blob_pread_full(w->ids_fd, rec, (size_t)(last + 1) * WB_IDS_REC, 0);
+	rc = got < 0 ? (int)got : (size_t)got < (size_t)(last + 1) * WB_IDS_REC ? -EIO : 0;
+	for (uint32_t i = 0; i <= last && rc == 0; i++)
+		if (w->state[i] == 2)
+			memcpy(w->sid[i].b, rec + (size_t)i * WB_IDS_REC, sizeof w->sid[i]);
+	free(rec);
 	return rc;
 }
 
@@ -508,11 +666,13 @@ int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 	if (w == NULL)
 		return -ENOMEM;
 	w->s = s;
-	w->map_fd = w->data_fd = -1;
+	w->map_fd = w->data_fd = w->ids_fd = -1;
+	snprintf(w->name, sizeof w->name, "%s", name);
 	if ((rc = pthread_rwlock_init(&w->lock, NULL)) != 0) {
 		free(w);
 		return -rc;
 	}
+	pthread_mutex_init(&w->batch_lock, NULL);
 	wb_file(map, name, "map");
 	wb_file(data, name, "data");
 	w->map_fd = openat(s->wblobs_fd, map, O_RDWR | O_CLOEXEC);
@@ -540,14 +700,11 @@ int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 		rc = (int)got;
 		goto out;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (w->state[i] > 1) {
-			rc = -EIO;
-			goto out;
-		}
+	if ((rc = load_ids(w, n)) < 0)
+		goto out;
+	for (uint32_t i = 0; i < n; i++)
 		if (wb_is_data(w, i))
 			w->ndata++;
-	}
 
 	w->data_fd = openat(s->wblobs_fd, data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (w->data_fd < 0 || fstat(w->data_fd, &st) < 0) {
@@ -571,50 +728,56 @@ void blob_wblob_close(blob_wblob *w)
 		close(w->map_fd);
 	if (w->data_fd >= 0)
 		close(w->data_fd);
+	if (w->ids_fd >= 0)
+		close(w->ids_fd);
+	blob_batch_free(w->batch); /* streamed chunks not synced: never named */
+	free(w->stage);
+	pthread_mutex_destroy(&w->batch_lock);
 	pthread_rwlock_destroy(&w->lock);
 	blob_manifest_free(w->base);
 	free(w->state);
+	free(w->sid);
 	free(w);
 }
 
+/* A wblob's files, in the order remove unlinks them and list names them. */
+static const char *const wb_exts[] = {"map", "ids", "data"};
+#define WB_NEXTS (sizeof wb_exts / sizeof wb_exts[0])
+
 int blob_wblob_remove(blob_store *s, const char *name)
 {
-	char map[WB_FILE_MAX], data[WB_FILE_MAX];
+	char file[WB_FILE_MAX];
+	bool had = false;
 
 	if (!wb_name_ok(name))
 		return -EINVAL;
-	wb_file(map, name, "map");
-	wb_file(data, name, "data");
 	/* The map first: without it the name no longer opens.  A crash between
-	 * the two unlinks leaves an overlay alone, which a later remove (fsck)
+	 * the unlinks leaves the other files alone, which a later remove (fsck)
 	 * takes away. */
-	bool had_map = unlinkat(s->wblobs_fd, map, 0) == 0;
-	if (!had_map && errno != ENOENT)
-		return -errno;
-	if (unlinkat(s->wblobs_fd, data, 0) < 0) {
-		if (errno != ENOENT)
+	for (size_t k = 0; k < WB_NEXTS; k++) {
+		wb_file(file, name, wb_exts[k]);
+		if (unlinkat(s->wblobs_fd, file, 0) == 0)
+			had = true;
+		else if (errno != ENOENT)
 			return -errno;
-		if (!had_map)
-			return -ENOENT;
 	}
-	return blob_fsync_dir_at(s->wblobs_fd, NULL);
+	return had ? blob_fsync_dir_at(s->wblobs_fd, NULL) : -ENOENT;
 }
 
-/* The wblob name of a file in wblobs/ ("<name>.map" or "<name>.data") into
- * out; false for any other file. */
-static bool wb_split(const char *file, char out[WB_NAME_MAX + 1], bool *is_map)
+/* The wblob name of a file in wblobs/ ("<name>.<one of wb_exts>") into
+ * out, and which of them it is; false for any other file. */
+static bool wb_split(const char *file, char out[WB_NAME_MAX + 1], size_t *ext)
 {
 	size_t n = strlen(file), stem;
 
-	if (n > 4 && strcmp(file + n - 4, ".map") == 0) {
-		stem = n - 4;
-		*is_map = true;
-	} else if (n > 5 && strcmp(file + n - 5, ".data") == 0) {
-		stem = n - 5;
-		*is_map = false;
-	} else {
-		return false;
+	for (*ext = 0; *ext < WB_NEXTS; ++*ext) {
+		size_t el = strlen(wb_exts[*ext]);
+		if (n > el + 1 && file[n - el - 1] == '.' && strcmp(file + n - el, wb_exts[*ext]) == 0)
+			break;
 	}
+	if (*ext == WB_NEXTS)
+		return false;
+	stem = n - strlen(wb_exts[*ext]) - 1;
 	if (stem > WB_NAME_MAX)
 		return false;
 	memcpy(out, file, stem);
@@ -637,7 +800,7 @@ int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_
 	char name[WB_NAME_MAX + 1];
 	struct dirent *e;
 	DIR *d;
-	bool is_map;
+	size_t ext;
 	int fd, rc = 0;
 
 	fd = openat(s->wblobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -654,17 +817,24 @@ int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_
 			rc = errno ? -errno : 0;
 			break;
 		}
-		if (!wb_split(e->d_name, name, &is_map))
+		if (!wb_split(e->d_name, name, &ext))
 			continue;
-		int64_t map_mtime = wb_mtime(s, name, "map"), data_mtime = wb_mtime(s, name, "data");
-		/* A wblob is named once, by its map; an overlay only when its map
-		 * is gone.  A file the callback removed meanwhile is skipped
-		 * (readdir may still return it). */
-		if (!is_map && map_mtime >= 0)
+		/* A wblob is named once, by the first of its files that exists
+		 * (its map, unless a crash in a remove left the others).  A file
+		 * the callback removed meanwhile is skipped (readdir may still
+		 * return it). */
+		int64_t newest = -1;
+		size_t first = WB_NEXTS;
+		for (size_t k = 0; k < WB_NEXTS; k++) {
+			int64_t mt = wb_mtime(s, name, wb_exts[k]);
+			if (mt >= 0 && first == WB_NEXTS)
+				first = k;
+			if (mt > newest)
+				newest = mt;
+		}
+		if (first != ext)
 			continue;
-		if ((is_map ? map_mtime : data_mtime) < 0)
-			continue;
-		if ((rc = cb(arg, name, map_mtime > data_mtime ? map_mtime : data_mtime)) != 0)
+		if ((rc = cb(arg, name, newest)) != 0)
 			break;
 	}
 	closedir(d);
@@ -744,8 +914,8 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 
 	was_data = wb_is_data(w, i);
 	if (a != 0 || n < len) {
-		keep = base_len(w, i) < len ? base_len(w, i) : len;
-		if ((rc = copy_base(w, i, keep)) < 0)
+		keep = stored_len(w, i) < len ? stored_len(w, i) : len;
+		if ((rc = copy_stored(w, i, keep)) < 0)
 			return rc;
 	}
 	if ((rc = overlay_write(w, src, n, chunk_start(i) + a)) < 0)
@@ -756,6 +926,132 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 		return rc;
 	if (!was_data)
 		w->ndata++;
+	return 0;
+}
+
+/* Chunk i, whole (BLOB_CHUNK_SIZE bytes from src), straight into the
+ * store: state 3 (see "Streaming"). */
+static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
+{
+	bool was_data = wb_is_data(w, i);
+	chunk_id id;
+	int rc;
+
+	if (w->batch == NULL && (rc = blob_batch_new(&w->batch, w->s)) < 0)
+		return rc;
+	if ((rc = open_ids(w, true)) < 0 || (rc = blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE)) < 0)
+		return rc;
+	/* For gc, which keeps every id a .ids file names. */
+	if ((rc = blob_pwrite_full(w->ids_fd, id.b, sizeof id, (uint64_t)i * WB_IDS_REC + sizeof id)) < 0)
+		return rc;
+	pthread_mutex_lock(&w->batch_lock);
+	w->uncommitted = true;
+	pthread_mutex_unlock(&w->batch_lock);
+	if (w->state[i] != 3)
+		w->npend++;
+	w->state[i] = 3;
+	w->sid[i] = id;
+	if (was_data && !wb_is_data(w, i))
+		w->ndata--;
+	else if (!was_data && wb_is_data(w, i))
+		w->ndata++;
+	return 0;
+}
+
+/* The staged chunk stops being staged: back to what its state shows.
+ * Returns whether that is data (ndata counted the stage as data). */
+static bool unstage(blob_wblob *w)
+{
+	w->staged = false;
+	if (wb_is_data(w, w->stage_i))
+		return true;
+	w->ndata--;
+	return false;
+}
+
+/* Stores the staged chunk: streamed when it is a whole chunk, else (the
+ * blob's last chunk, shorter) written into the overlay. */
+static int stage_flush(blob_wblob *w)
+{
+	uint32_t i = w->stage_i;
+	size_t len;
+	bool data;
+	int rc;
+
+	if (!w->staged)
+		return 0;
+	len = blob_chunk_len(w->size, i);
+	data = unstage(w);
+	rc = len == BLOB_CHUNK_SIZE ? stream_chunk(w, i, w->stage) : write_chunk(w, i, w->stage, 0, len);
+	if (rc < 0) { /* still staged: reads go on seeing it */
+		w->staged = true;
+		if (!data)
+			w->ndata++;
+	}
+	return rc;
+}
+
+/* Writes [a, a + n) of chunk i into the stage, after the chunk's current
+ * content when it was not staged (any other staged chunk flushed first). */
+static int stage_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n)
+{
+	size_t len = blob_chunk_len(w->size, i);
+	int rc;
+
+	if (!is_staged(w, i)) {
+		bool was_data = wb_is_data(w, i);
+
+		if ((rc = stage_flush(w)) < 0)
+			return rc;
+		if (w->stage == NULL && (w->stage = malloc(BLOB_CHUNK_SIZE)) == NULL)
+			return -ENOMEM;
+		if (!was_data)
+			memset(w->stage, 0, len);
+		else if ((rc = read_chunk(w, i, w->stage, 0, len)) < 0)
+			return rc;
+		memset(w->stage + len, 0, BLOB_CHUNK_SIZE - len);
+		w->staged = true;
+		w->stage_i = i;
+		if (!was_data)
+			w->ndata++;
+	}
+	memcpy(w->stage + a, src, n);
+	return 0;
+}
+
+/* A write of streaming wblob into chunk i: a whole chunk goes to the
+ * store at once, anything less into the stage. */
+static int stream_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n)
+{
+	if (n < BLOB_CHUNK_SIZE)
+		return stage_write(w, i, src, a, n);
+	if (is_staged(w, i))
+		unstage(w); /* all of it replaced */
+	return stream_chunk(w, i, src);
+}
+
+/* Makes every state-3 chunk state 2, durably (see "Streaming"). */
+static int stream_sync(blob_wblob *w)
+{
+	uint32_t n = blob_nchunks(w->size);
+	int rc;
+
+	if ((rc = stage_flush(w)) < 0 || (rc = stream_commit(w)) < 0 || w->npend == 0)
+		return rc;
+	for (uint32_t i = 0; i < n; i++)
+		if (w->state[i] == 3 &&
+		    (rc = blob_pwrite_full(w->ids_fd, w->sid[i].b, sizeof w->sid[i], (uint64_t)i * WB_IDS_REC)) < 0)
+			return rc;
+	if (fdatasync(w->ids_fd) < 0)
+		return -errno;
+	if (w->ids_new) {
+		if ((rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL)) < 0)
+			return rc;
+		w->ids_new = false;
+	}
+	for (uint32_t i = 0; i < n && w->npend > 0; i++)
+		if (w->state[i] == 3 && (rc = set_state(w, i, 2)) < 0)
+			return rc;
 	return 0;
 }
 
@@ -782,7 +1078,11 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 
 		if (n > len - done)
 			n = len - done;
-		if ((rc = write_chunk(w, i, (const uint8_t *)buf + done, a, n)) < 0)
+		if (w->streaming)
+			rc = stream_write(w, i, (const uint8_t *)buf + done, a, n);
+		else
+			rc = write_chunk(w, i, (const uint8_t *)buf + done, a, n);
+		if (rc < 0)
 			goto out;
 		done += n;
 	}
@@ -797,7 +1097,8 @@ int blob_wblob_truncate(blob_wblob *w, uint64_t size)
 	int rc;
 
 	pthread_rwlock_wrlock(&w->lock);
-	rc = wb_truncate_locked(w, size);
+	if ((rc = stage_flush(w)) == 0) /* a shrink must not cut the stage */
+		rc = wb_truncate_locked(w, size);
 	pthread_rwlock_unlock(&w->lock);
 	return rc;
 }
@@ -812,13 +1113,27 @@ int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence)
 	return rc;
 }
 
+void blob_wblob_stream(blob_wblob *w)
+{
+	pthread_rwlock_wrlock(&w->lock);
+	w->streaming = true;
+	pthread_rwlock_unlock(&w->lock);
+}
+
 int blob_wblob_fsync(blob_wblob *w)
 {
 	int rc = 0;
 
-	pthread_rwlock_rdlock(&w->lock);
+	/* Exclusive only when streamed chunks change state. */
+	if (w->streaming)
+		pthread_rwlock_wrlock(&w->lock);
+	else
+		pthread_rwlock_rdlock(&w->lock);
+	if (w->streaming && (rc = stream_sync(w)) < 0)
+		goto out;
 	if (fsync(w->data_fd) < 0 || fsync(w->map_fd) < 0)
 		rc = -errno;
+out:
 	pthread_rwlock_unlock(&w->lock);
 	return rc;
 }
@@ -848,13 +1163,18 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* Streamed chunks the manifest names as they are: in the store by name. */
+	if (w->npend > 0 && (rc = stream_commit(w)) < 0)
+		goto out;
 	for (uint32_t i = 0; i < m->nchunks; i++) {
 		size_t len = blob_chunk_len(w->size, i);
-		size_t bl = base_len(w, i);
+		size_t sl = stored_len(w, i);
 
-		if (state_of(w, i) == 0 && bl == len) {
-			m->chunks[i] = w->base->chunks[i]; /* unchanged: no copy */
-		} else if (state_of(w, i) != 0 || bl != 0) { /* else a hole */
+		bool written = is_staged(w, i) || state_of(w, i) == 1;
+
+		if (!written && sl == len) {
+			m->chunks[i] = *stored_id(w, i); /* unchanged or streamed: no copy */
+		} else if (written || sl != 0) { /* else a hole */
 			if ((rc = read_chunk(w, i, buf, 0, len)) < 0)
 				goto out;
 			if ((rc = blob_batch_add(b, &m->chunks[i], buf, len)) < 0)
@@ -878,6 +1198,34 @@ out:
 	blob_batch_free(b);
 	free(buf);
 	blob_manifest_free(m);
+	return rc;
+}
+
+/* Every id a .ids file names, synced or pending (the file may be being
+ * written: a short last id is ignored). */
+static int add_ids_file(int dirfd, const char *file, blob_idset *set)
+{
+	uint8_t buf[4096];
+	uint64_t off = 0;
+	ssize_t got = 0;
+	int fd, rc = 0;
+
+	if ((fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
+	while (rc == 0 && (got = blob_pread_full(fd, buf, sizeof buf, off)) > 0) {
+		for (size_t k = 0; k + sizeof(chunk_id) <= (size_t)got && rc == 0; k += sizeof(chunk_id)) {
+			chunk_id id;
+			memcpy(id.b, buf + k, sizeof id);
+			if (!chunk_id_is_null(&id))
+				rc = blob_idset_add(set, &id);
+		}
+		off += (uint64_t)got;
+		if ((size_t)got < sizeof buf)
+			break;
+	}
+	if (rc == 0 && got < 0)
+		rc = (int)got;
+	close(fd);
 	return rc;
 }
 
@@ -911,6 +1259,11 @@ int blob_wblob_add_base_ids(blob_store *s, blob_idset *set)
 			break;
 		}
 		n = strlen(e->d_name);
+		if (n > 4 && strcmp(e->d_name + n - 4, ".ids") == 0) {
+			if ((rc = add_ids_file(dirfd(d), e->d_name, set)) < 0)
+				break;
+			continue;
+		}
 		if (n < 5 || strcmp(e->d_name + n - 4, ".map") != 0)
 			continue;
 		mfd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);

@@ -18,9 +18,14 @@
  * began an upload writes it, and its last writer's close hands the file to
  * the upload's task (fs_upload_closed).
  *
- * Acknowledged writes are in the overlay file (a pwrite into the host's page
- * cache) when the reply leaves: a kill -9 of the daemon loses none of them;
- * fsync(2) on the disk reaches the device (blob_wblob_fsync).
+ * Instance disks: acknowledged writes are in the overlay file (a pwrite
+ * into the host's page cache) when the reply leaves: a kill -9 of the
+ * daemon loses none of them; fsync(2) on the disk reaches the device
+ * (blob_wblob_fsync).  Uploads stream (blob_wblob_stream): a write of a
+ * whole 1 MiB chunk goes to the store's chunk files, durable at the next
+ * fsync, which close(2) does (fs_upload_flush) — an upload is never
+ * trusted before its close anyway (a mount killed meanwhile ends it in
+ * error).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -106,6 +111,8 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 			goto out;
 		d->is_upload = begin;
 		d->up.u = *u;
+		if (begin) /* whole chunks go straight to the store: written once */
+			blob_wblob_stream(d->w);
 	} else if (write && (!d->is_upload || d->up.closed)) {
 		rc = -EBUSY; /* closed: its task validates it now */
 		goto out;

@@ -38,11 +38,13 @@
  *                         upload was interrupted": what was written may be a
  *                         prefix of the file, so it is never validated.
  *
- * Durability (§11): the bytes are pwrite()s into the wblob's overlay, so a
- * kill -9 of the daemon loses none that were acknowledged; close(2) returns
- * after FLUSH, which fsyncs the wblob (fs/), and RELEASE follows at once and
- * queues the task — a machine crash between them finds an 'open' task and
- * ends it in error, never in a wrong available image.  A crash while the
+ * Durability (§11): fs/ streams the wblob (whole 1 MiB chunks go straight
+ * into the store, the rest into the overlay), so the bytes are written
+ * once and the seal copies nothing it streamed; close(2) returns after
+ * FLUSH, which fsyncs the wblob (every streamed chunk durable and named by
+ * it), and RELEASE follows at once and queues the task — a crash before or
+ * between them finds an 'open' task and ends it in error, never in a wrong
+ * available image.  A crash while the
  * task runs leaves the task 'running' under a dead runner: the next runner
  * claims it and validates and seals again from the wblob, which is removed
  * only after the commit that stops naming it (a crash in between leaves an
