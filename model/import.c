@@ -350,6 +350,8 @@ int import_run(struct task_run *r)
 		return upload_fail(r, rc < 0 ? 0 : ir.blob_id, "import failed: its data is gone");
 	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&ir.w, s, b.wblob)) < 0)
 		return upload_fail(r, ir.blob_id, "import failed: its data cannot be opened: %s", strerror(-rc));
+	/* Whole chunks straight into the store: the bytes are written once. */
+	blob_wblob_stream(ir.w);
 	/* Beyond the durable point the bytes may not have reached the disk. */
 	ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
 	if (blob_wblob_size(ir.w) != ir.mark && (rc = blob_wblob_truncate(ir.w, ir.mark)) < 0)

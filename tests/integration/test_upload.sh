@@ -219,6 +219,14 @@ cp "$T/disk-c.qcow2" "$P/later/disks/vda"
 assert_eq uploading "$(status_of "$P/later")" "later/status with no runner"
 # close(2) returned at FLUSH; the RELEASE that queues the task follows it
 wait_for 10 grep -qx 'state queued' "$P/later/task" || fail "later/task never queued: $(cat "$P/later/task")"
+say "the upload was written once: whole chunks went to the store, the overlay holds at most the last partial chunk"
+size=$(stat -c %s "$T/disk-c.qcow2")
+((size > 2 * MiB)) || fail "disk-c.qcow2 is $size bytes: too small to show it"
+overlays=("$S"/regions/cn-north-1/wblobs/u*.data)
+((${#overlays[@]} == 1)) || fail "expected one upload overlay, found: ${overlays[*]}"
+alloc=$(($(stat -c '%b * %B' "${overlays[0]}")))
+((alloc <= MiB)) || fail "the overlay holds $alloc bytes of a $size-byte upload"
+[[ -s ${overlays[0]%.data}.ids ]] || fail "no streamed chunk ids next to ${overlays[0]}"
 kill_imgfs "$M"
 mount_imgfs "$S" "$M"
 imgfs_wait "$P/later" >/dev/null 2>&1 || { cat "$P/later/error" >&2; fail "imgfs wait later after the remount"; }
