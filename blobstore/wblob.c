@@ -730,7 +730,10 @@ void blob_wblob_close(blob_wblob *w)
 		close(w->data_fd);
 	if (w->ids_fd >= 0)
 		close(w->ids_fd);
-	blob_batch_free(w->batch); /* streamed chunks not synced: never named */
+	/* Streamed chunks no fsync recorded: what the batch had not committed
+	 * is dropped, what it had stays for gc (after the wblob's removal:
+	 * their pending ids in .ids keep them until then). */
+	blob_batch_free(w->batch);
 	free(w->stage);
 	pthread_mutex_destroy(&w->batch_lock);
 	pthread_rwlock_destroy(&w->lock);

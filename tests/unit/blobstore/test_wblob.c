@@ -9,8 +9,15 @@
  * Also: simulated kills between the overlay write and the state byte, and
  * in the middle of a shrink; concurrent readers;
  * names and lifecycle errors.
+ * Streaming (blob_wblob_stream): the same random runs; an upload written as
+ * cp writes it (its bytes written once, seen by other handles only after
+ * the fsync); a streaming writer SIGKILLed (every chunk old or new, whole);
+ * gc keeping streamed chunks through .ids; .ids and state bytes on reopen;
+ * the stage.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "blob_test.h"
 
@@ -173,7 +180,33 @@ static uint64_t random_off(struct blob_fx *fx, uint64_t size, size_t len)
 	return off;
 }
 
-static void do_random_ops(struct blob_fx *fx, blob_wblob *w, struct model *r, int nops, int batch)
+/* Opens name (streaming when asked: blob_wblob_stream after every open). */
+static blob_wblob *wb_open(struct blob_fx *fx, const char *name, bool stream)
+{
+	blob_wblob *w = NULL;
+
+	assert_int_equal(blob_wblob_open(&w, fx->s, name), 0);
+	if (stream)
+		blob_wblob_stream(w);
+	return w;
+}
+
+/* A streaming wblob's writes are durable only at the next fsync: it
+ * fsyncs before every close. */
+static void wb_close(blob_wblob *w, bool stream)
+{
+	if (stream)
+		assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+}
+
+/* Random pwrites, truncates and fsyncs on *wp (the wblob `name`), checked
+ * against r.  Streaming: no byte written is zero (a whole all-zero chunk
+ * becomes a hole there, which the model does not know), and an fsync is
+ * sometimes followed by a close and reopen (state-2 chunks come back from
+ * .ids). */
+static void do_random_ops(struct blob_fx *fx, blob_wblob **wp, const char *name, struct model *r, int nops, int batch,
+                          bool stream)
 {
 	uint8_t *buf = malloc(3 * MiB), *win = malloc(MAX_SIZE + 4 * MiB);
 
@@ -188,24 +221,33 @@ static void do_random_ops(struct blob_fx *fx, blob_wblob *w, struct model *r, in
 			uint64_t off = random_off(fx, r->size, len);
 
 			fx_fill(fx, buf, len);
-			if (fx_below(fx, 10) == 0)
+			if (stream) {
+				for (size_t i = 0; i < len; i++)
+					buf[i] |= (uint8_t)(buf[i] == 0);
+			} else if (fx_below(fx, 10) == 0) {
 				memset(buf, 0, len); /* zeros are data too */
-			assert_int_equal(blob_wblob_pwrite(w, buf, len, off), len);
+			}
+			assert_int_equal(blob_wblob_pwrite(*wp, buf, len, off), len);
 			model_write(r, buf, len, off);
-			check_window(w, r, off < old ? off : old, off + len, win);
+			check_window(*wp, r, off < old ? off : old, off + len, win);
 		} else if (k < 98) {
 			uint64_t size = fx_below(fx, 20 * MiB);
 
 			if (fx_below(fx, 3) == 0)
 				size &= ~(uint64_t)(MiB - 1);
-			assert_int_equal(blob_wblob_truncate(w, size), 0);
+			assert_int_equal(blob_wblob_truncate(*wp, size), 0);
 			model_resize(r, size);
-			check_window(w, r, size < old ? size : old, size > old ? size : old, win);
+			check_window(*wp, r, size < old ? size : old, size > old ? size : old, win);
 		} else {
-			assert_int_equal(blob_wblob_fsync(w), 0);
+			assert_int_equal(blob_wblob_fsync(*wp), 0);
+			if (stream && fx_below(fx, 2) == 0) {
+				blob_wblob_close(*wp);
+				*wp = wb_open(fx, name, stream);
+				check_against(fx, *wp, r);
+			}
 		}
 		if (op % batch == 0)
-			check_against(fx, w, r);
+			check_against(fx, *wp, r);
 	}
 	free(buf);
 	free(win);
@@ -257,33 +299,35 @@ static blob_manifest *make_base(struct blob_fx *fx, uint8_t **bytes_out, uint64_
 	return make_base_holes(fx, bytes_out, size, 25);
 }
 
-static void run_random(struct blob_fx *fx, uint64_t base_size, uint64_t size, int nops)
+static void run_random(struct blob_fx *fx, uint64_t base_size, uint64_t size, int nops, bool stream)
 {
 	uint8_t *base_bytes = NULL;
 	blob_manifest *base = make_base(fx, &base_bytes, base_size);
+	const char *name = "vm-disk_0.x";
 	blob_wblob *w = NULL;
 	struct model r;
 
-	assert_int_equal(blob_wblob_create(fx->s, "vm-disk_0.x", base, size), 0);
-	assert_int_equal(blob_wblob_open(&w, fx->s, "vm-disk_0.x"), 0);
+	assert_int_equal(blob_wblob_create(fx->s, name, base, size), 0);
+	w = wb_open(fx, name, stream);
 	model_init(&r, base, base_bytes, size);
 	check_against(fx, w, &r);
 	/* Sealing before any write copies nothing. */
 	check_seal(fx, w, &r);
 
-	do_random_ops(fx, w, &r, nops / 2, 50);
+	do_random_ops(fx, &w, name, &r, nops / 2, 50, stream);
 	/* Persistence: everything comes back after a close. */
-	blob_wblob_close(w);
-	assert_int_equal(blob_wblob_open(&w, fx->s, "vm-disk_0.x"), 0);
+	wb_close(w, stream);
+	w = wb_open(fx, name, stream);
 	check_against(fx, w, &r);
-	do_random_ops(fx, w, &r, nops - nops / 2, 50);
+	do_random_ops(fx, &w, name, &r, nops - nops / 2, 50, stream);
+	check_seal(fx, w, &r);
+	wb_close(w, stream);
+	/* Reopened without streaming: the same content. */
+	w = wb_open(fx, name, false);
+	check_against(fx, w, &r);
 	check_seal(fx, w, &r);
 	blob_wblob_close(w);
-	assert_int_equal(blob_wblob_open(&w, fx->s, "vm-disk_0.x"), 0);
-	check_against(fx, w, &r);
-	check_seal(fx, w, &r);
-	blob_wblob_close(w);
-	assert_int_equal(blob_wblob_remove(fx->s, "vm-disk_0.x"), 0);
+	assert_int_equal(blob_wblob_remove(fx->s, name), 0);
 
 	free(r.bytes);
 	free(base_bytes);
@@ -292,18 +336,36 @@ static void run_random(struct blob_fx *fx, uint64_t base_size, uint64_t size, in
 
 static void test_random_same_size(void **state)
 {
-	run_random(*state, 10 * MiB + 4444, 10 * MiB + 4444, 1000);
+	run_random(*state, 10 * MiB + 4444, 10 * MiB + 4444, 1000, false);
 }
 
 static void test_random_smaller_than_base(void **state)
 {
 	/* The base shows only its first 5.5 MiB; growth must read zeros. */
-	run_random(*state, 12 * MiB, 5 * MiB + MiB / 2, 500);
+	run_random(*state, 12 * MiB, 5 * MiB + MiB / 2, 500, false);
 }
 
 static void test_random_larger_than_base(void **state)
 {
-	run_random(*state, 3 * MiB + 100, 9 * MiB, 500);
+	run_random(*state, 3 * MiB + 100, 9 * MiB, 500, false);
+}
+
+/* The same in streaming mode (uploads): whole chunks go straight into the
+ * store, the chunk being written waits in the stage, fsync makes the
+ * streamed chunks state 2. */
+static void test_stream_random_same_size(void **state)
+{
+	run_random(*state, 10 * MiB + 4444, 10 * MiB + 4444, 400, true);
+}
+
+static void test_stream_random_smaller_than_base(void **state)
+{
+	run_random(*state, 12 * MiB, 5 * MiB + MiB / 2, 300, true);
+}
+
+static void test_stream_random_larger_than_base(void **state)
+{
+	run_random(*state, 3 * MiB + 100, 9 * MiB, 300, true);
 }
 
 static void test_no_base(void **state)
@@ -325,7 +387,7 @@ static void test_no_base(void **state)
 	assert_int_equal(m->size, 0);
 	blob_manifest_free(m);
 	model_init(&r, &empty, NULL, 0);
-	do_random_ops(fx, w, &r, 300, 30);
+	do_random_ops(fx, &w, "upload", &r, 300, 30, false);
 	check_seal(fx, w, &r);
 	blob_wblob_close(w);
 	free(r.bytes);
@@ -792,12 +854,665 @@ static void test_list(void **state)
 	assert_int_equal(l.n, 1);
 }
 
+/* ---- streaming (blob_wblob_stream) ---------------------------------------- */
+
+/* Where the state bytes of wblob `name` start in its map: 24 + baselen. */
+static uint64_t wb_state_off(struct blob_fx *fx, const char *name)
+{
+	uint8_t h[24];
+	char path[256];
+	int fd;
+
+	wb_path(path, sizeof path, fx, name, "map");
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, sizeof h, 0), sizeof h);
+	close(fd);
+	return 24 + ((uint64_t)h[20] | (uint64_t)h[21] << 8 | (uint64_t)h[22] << 16 | (uint64_t)h[23] << 24);
+}
+
+/* A fresh non-streaming handle on name shows want[0 .. size). */
+static void check_other_handle(struct blob_fx *fx, const char *name, const uint8_t *want, uint64_t size)
+{
+	blob_wblob *o = wb_open(fx, name, false);
+	uint8_t *buf = malloc(size + 1);
+
+	assert_non_null(buf);
+	assert_int_equal(blob_wblob_size(o), size);
+	assert_int_equal(blob_wblob_pread(o, buf, size + 1, 0), (ssize_t)size);
+	assert_bytes_equal(buf, want, size);
+	blob_wblob_close(o);
+	free(buf);
+}
+
+struct wr {
+	uint64_t off;
+	size_t len;
+};
+
+/* The writes coreutils cp makes of a QCOW2 file of `size` bytes (its
+ * SEEK_DATA/SEEK_HOLE walk skips a hole after the header's first clusters):
+ * 196 KiB at 0, nothing up to 256 KiB, 64 KiB there, then 1 MiB writes at
+ * unaligned offsets to the end. */
+static int cp_writes(struct wr *ws, int cap, uint64_t size)
+{
+	int n = 0;
+
+	ws[n++] = (struct wr){0, 200704};
+	ws[n++] = (struct wr){262144, 65536};
+	for (uint64_t off = 327680; off < size; off += MiB) {
+		assert_true(n < cap);
+		ws[n++] = (struct wr){off, size - off < MiB ? (size_t)(size - off) : (size_t)MiB};
+	}
+	return n;
+}
+
+/* An upload written the way cp writes it, streaming: its bytes are written
+ * once.  Before the fsync a pread already shows them (a chunk streamed
+ * but not yet in the store by name included) while another handle shows
+ * nothing of them; after it the overlay holds only the short last chunk,
+ * and the seal stores only that chunk and names the others as they are:
+ * the manifest put_buf makes of the same bytes. */
+static void test_stream_written_once(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 6 * MiB + 314573; /* ~6.3 MiB: a short last chunk */
+	size_t last = (size_t)(size - 6 * MiB);
+	uint8_t *ref = fx_make_blob(fx, size, 0), *zero = calloc(1, size + 1), *back = malloc(size + 1);
+	blob_manifest *m = NULL, *direct = NULL;
+	blob_wblob *w = NULL;
+	struct wr ws[16];
+	int nw = cp_writes(ws, 16, size), before;
+	chunk_id c5;
+	char path[256];
+	struct stat st;
+
+	assert_non_null(zero);
+	assert_non_null(back);
+	memset(ref + 200704, 0, 262144 - 200704); /* what cp skipped */
+	memset(ref + 3 * MiB, 0, MiB);            /* a whole zero chunk: a hole */
+	assert_int_equal(blob_wblob_create(fx->s, "up", NULL, 0), 0);
+	w = wb_open(fx, "up", true);
+	for (int k = 0; k < nw; k++) {
+		assert_int_equal(blob_wblob_pwrite(w, ref + ws[k].off, ws[k].len, ws[k].off), (ssize_t)ws[k].len);
+		if (k == 3) /* nothing synced yet: another handle sees zeros */
+			check_other_handle(fx, "up", zero, ws[k].off + ws[k].len);
+	}
+	assert_int_equal(blob_wblob_size(w), size);
+	/* Chunk 5 went to the batch with the last write, which nothing has
+	 * committed yet; reading it commits it. */
+	blob_store_chunk_id(fx->s, &c5, ref + 5 * MiB, MiB);
+	assert_int_equal(blob_store_has_chunk(fx->s, &c5), 0);
+	assert_int_equal(blob_wblob_pread(w, back, MiB, 5 * MiB), (ssize_t)MiB);
+	assert_bytes_equal(back, ref + 5 * MiB, MiB);
+	assert_int_equal(blob_store_has_chunk(fx->s, &c5), 1);
+	assert_int_equal(blob_wblob_pread(w, back, size + 1, 0), (ssize_t)size);
+	assert_bytes_equal(back, ref, size);
+	assert_int_equal(blob_wblob_stored(w), size - MiB); /* chunk 3 is a hole */
+	assert_int_equal(blob_wblob_seek(w, 3 * MiB, SEEK_DATA), 4 * MiB);
+	check_other_handle(fx, "up", zero, size);
+
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	check_other_handle(fx, "up", ref, size);
+	/* Written once: only the short last chunk went into the overlay. */
+	wb_path(path, sizeof path, fx, "up", "data");
+	assert_int_equal(stat(path, &st), 0);
+	fprintf(stderr, "    overlay: %lld bytes allocated, last chunk %zu bytes\n", (long long)st.st_blocks * 512,
+	        last);
+	assert_true((uint64_t)st.st_blocks * 512 <= ((last + 4095) & ~(size_t)4095) + 65536);
+	/* The seal stores the last chunk and nothing else. */
+	before = fx_count_chunks(fx->store);
+	assert_int_equal(before, 5); /* chunks 0-2, 4, 5 */
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(fx_count_chunks(fx->store), before + 1);
+	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
+	assert_int_equal(fx_count_chunks(fx->store), before + 1);
+	assert_int_equal(m->size, direct->size);
+	assert_int_equal(m->nchunks, direct->nchunks);
+	assert_int_equal(m->stored, direct->stored);
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
+	assert_true(chunk_id_is_null(&m->chunks[3]));
+	assert_int_equal(blob_store_read(fx->s, m, back, size, 0), (ssize_t)size);
+	assert_bytes_equal(back, ref, size);
+	blob_manifest_free(m);
+	blob_manifest_free(direct);
+	blob_wblob_close(w);
+	free(ref);
+	free(zero);
+	free(back);
+}
+
+/* Another handle sees a streaming handle's writes only after its fsync:
+ * before it, what the last fsync left (here the first 1.3 MiB: a streamed
+ * chunk and a short one in the overlay), zeros after. */
+static void test_stream_other_handle(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 6 * MiB + 314573;
+	uint8_t *ref = fx_make_blob(fx, size, 0), *old = calloc(1, size + 1), *back = malloc(size + 1);
+	blob_manifest *m = NULL, *direct = NULL;
+	blob_wblob *w = NULL;
+	struct wr ws[16];
+	int nw = cp_writes(ws, 16, size);
+	uint64_t s1 = ws[2].off + ws[2].len;
+	char path[256];
+	struct stat st;
+
+	assert_non_null(old);
+	assert_non_null(back);
+	memset(ref + 200704, 0, 262144 - 200704);
+	assert_int_equal(blob_wblob_create(fx->s, "up2", NULL, 0), 0);
+	w = wb_open(fx, "up2", true);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(blob_wblob_pwrite(w, ref + ws[k].off, ws[k].len, ws[k].off), (ssize_t)ws[k].len);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	memcpy(old, ref, s1);
+	check_other_handle(fx, "up2", old, s1);
+	for (int k = 3; k < nw; k++) {
+		assert_int_equal(blob_wblob_pwrite(w, ref + ws[k].off, ws[k].len, ws[k].off), (ssize_t)ws[k].len);
+		check_other_handle(fx, "up2", old, ws[k].off + ws[k].len);
+	}
+	assert_int_equal(blob_wblob_pread(w, back, size + 1, 0), (ssize_t)size);
+	assert_bytes_equal(back, ref, size);
+	check_other_handle(fx, "up2", old, size); /* the pread committed, did not sync */
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	check_other_handle(fx, "up2", ref, size);
+	wb_path(path, sizeof path, fx, "up2", "data");
+	assert_int_equal(stat(path, &st), 0);
+	fprintf(stderr, "    overlay after two fsyncs: %lld bytes allocated\n", (long long)st.st_blocks * 512);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
+	blob_manifest_free(m);
+	blob_manifest_free(direct);
+	blob_wblob_close(w);
+	free(ref);
+	free(old);
+	free(back);
+}
+
+#define CRASH_NCH 8
+
+/* Writes buf (CRASH_NCH chunks) into w in the child of test_stream_killed:
+ * sequentially in pieces of random sizes across chunk boundaries (A), or
+ * chunk by chunk in a random order, each whole or in unaligned pieces,
+ * fsyncing after some chunks (B).  Returns 0, or -1 on any failure. */
+static int crash_write(blob_wblob *w, const uint8_t *buf, uint64_t seed, bool sequential)
+{
+	struct blob_fx rng = {.rng = seed};
+	uint64_t size = CRASH_NCH * MiB;
+	uint32_t order[CRASH_NCH];
+
+	if (sequential) {
+		for (uint64_t off = 0; off < size;) {
+			size_t n = 1 + (size_t)fx_below(&rng, MiB + MiB / 2);
+			if (fx_below(&rng, 4) == 0)
+				n = MiB - (size_t)(off % MiB); /* to the chunk's end */
+			if (n > size - off)
+				n = (size_t)(size - off);
+			if (blob_wblob_pwrite(w, buf + off, n, off) != (ssize_t)n)
+				return -1;
+			off += n;
+		}
+		return 0;
+	}
+	for (uint32_t i = 0; i < CRASH_NCH; i++)
+		order[i] = i;
+	for (uint32_t i = CRASH_NCH - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)fx_below(&rng, i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (uint32_t k = 0; k < CRASH_NCH; k++) {
+		uint64_t c = (uint64_t)order[k] * MiB;
+
+		if (fx_below(&rng, 2) == 0) {
+			if (blob_wblob_pwrite(w, buf + c, MiB, c) != (ssize_t)MiB)
+				return -1;
+		} else {
+			for (uint64_t a = 0; a < MiB;) {
+				size_t n = 1 + (size_t)fx_below(&rng, MiB / 2);
+				if (n > MiB - a)
+					n = (size_t)(MiB - a);
+				if (blob_wblob_pwrite(w, buf + c + a, n, c + a) != (ssize_t)n)
+					return -1;
+				a += n;
+			}
+		}
+		if (fx_below(&rng, 3) == 0 && blob_wblob_fsync(w) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A streaming writer SIGKILLed: the child writes content A over a base Z,
+ * fsyncs, says 'A' through a pipe, writes B (fsyncing after some chunks),
+ * fsyncs, says 'B', and waits.  Killed after a random delay (the first
+ * two trials measure the phases; later ones kill in A's phase or in B's), the
+ * wblob reopens and every chunk reads wholly as one of its versions: Z or A
+ * when killed before 'A', A or B after, B once the parent had read 'B'.
+ * Every stored chunk verifies, and the wblob seals.  (A kill shows
+ * mostly the order of the steps; what fdatasync orders only a power cut
+ * would show.) */
+static void test_stream_killed(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = CRASH_NCH * MiB;
+	uint8_t *zb = NULL;
+	blob_manifest *base = make_base_holes(fx, &zb, size, 0);
+	uint8_t *ab = fx_make_blob(fx, size, 0), *bb = fx_make_blob(fx, size, 0), *back = malloc(MiB);
+	double da = 0, db = 0;
+	int seen[3] = {0}; /* chunks found as Z, A, B over all trials */
+	const int trials = 10;
+
+	assert_non_null(back);
+	for (int t = 0; t < trials; t++) {
+		char name[16], c = 0;
+		uint64_t sa = fx_rand(fx), sb = fx_rand(fx);
+		bool in_b = t < 2 || fx_below(fx, 4) != 0, got_a = false, got_b = false;
+		double t0, delay = 0;
+		blob_manifest *m = NULL;
+		blob_wblob *w = NULL;
+		int p[2], status;
+		pid_t pid;
+
+		snprintf(name, sizeof name, "k%d", t);
+		assert_int_equal(blob_wblob_create(fx->s, name, base, size), 0);
+		assert_int_equal(pipe(p), 0);
+		t0 = now_s();
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) { /* the uploader */
+			close(p[0]);
+			if (blob_wblob_open(&w, fx->s, name) < 0)
+				_exit(1);
+			blob_wblob_stream(w);
+			if (crash_write(w, ab, sa, true) < 0 || blob_wblob_fsync(w) < 0 || write(p[1], "A", 1) != 1)
+				_exit(1);
+			if (crash_write(w, bb, sb, false) < 0 || blob_wblob_fsync(w) < 0 || write(p[1], "B", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		close(p[1]);
+		if (t < 2) { /* measures the two phases (the shorter of two runs) */
+			double a, b;
+			got_a = read(p[0], &c, 1) == 1 && c == 'A';
+			a = now_s() - t0;
+			got_b = got_a && read(p[0], &c, 1) == 1 && c == 'B';
+			b = now_s() - t0 - a;
+			da = t == 0 || a < da ? a : da;
+			db = t == 0 || b < db ? b : db;
+			fprintf(stderr, "    phase A %.1f ms, phase B %.1f ms\n", a * 1e3, b * 1e3);
+		} else {
+			if (in_b) {
+				got_a = read(p[0], &c, 1) == 1 && c == 'A';
+				delay = (double)fx_below(fx, (uint64_t)(db * 1.3e6) + 1) / 1e6;
+			} else {
+				delay = (double)fx_below(fx, (uint64_t)(da * 1.1e6) + 1) / 1e6;
+			}
+			usleep((useconds_t)(delay * 1e6));
+			assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+			if (!got_a)
+				got_a = read(p[0], &c, 1) == 1 && c == 'A';
+			got_b = got_a && read(p[0], &c, 1) == 1 && c == 'B';
+			/* The phase was shorter than measured: aim within it. */
+			if (in_b && got_b && delay < db)
+				db = delay;
+			if (!in_b && got_a && delay < da)
+				da = delay;
+		}
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		close(p[0]);
+		assert_true(WIFSIGNALED(status)); /* not an _exit(1): every step worked */
+		assert_int_equal(WTERMSIG(status), SIGKILL);
+		if (t < 2)
+			assert_true(got_b);
+
+		/* What the crash left. */
+		int got[3] = {0};
+		assert_int_equal(blob_store_verify_all(fx->s, false, NULL, NULL), 0);
+		w = wb_open(fx, name, false);
+		assert_int_equal(blob_wblob_size(w), size);
+		for (uint32_t i = 0; i < CRASH_NCH; i++) {
+			const uint8_t *v[3] = {zb + (uint64_t)i * MiB, ab + (uint64_t)i * MiB, bb + (uint64_t)i * MiB};
+			int which = -1;
+
+			assert_int_equal(blob_wblob_pread(w, back, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+			for (int k = 0; k < 3 && which < 0; k++)
+				if (memcmp(back, v[k], MiB) == 0)
+					which = k;
+			assert_true(which >= 0);               /* one version, whole */
+			assert_true(got_a ? which >= 1 : which <= 1); /* Z or A before 'A', A or B after */
+			if (got_b)
+				assert_int_equal(which, 2);
+			got[which]++;
+			seen[which]++;
+		}
+		fprintf(stderr, "    trial %d: killed after %.1f ms of phase %c%s: %d Z, %d A, %d B\n", t, delay * 1e3,
+		        in_b ? 'B' : 'A', got_b ? " (said B)" : "", got[0], got[1], got[2]);
+		/* And it seals: the manifest reads back as the wblob does. */
+		assert_int_equal(blob_wblob_seal(w, &m), 0);
+		for (uint32_t i = 0; i < CRASH_NCH; i++) {
+			uint8_t *mine = malloc(MiB);
+			assert_non_null(mine);
+			assert_int_equal(blob_wblob_pread(w, mine, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+			assert_int_equal(blob_store_read(fx->s, m, back, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+			assert_bytes_equal(back, mine, MiB);
+			free(mine);
+		}
+		blob_manifest_free(m);
+		blob_wblob_close(w);
+		assert_int_equal(blob_store_verify_all(fx->s, false, NULL, NULL), 0);
+	}
+	fprintf(stderr, "    chunks seen: %d Z, %d A, %d B\n", seen[0], seen[1], seen[2]);
+	blob_manifest_free(base);
+	free(zb);
+	free(ab);
+	free(bb);
+	free(back);
+}
+
+static void assert_ids_present(struct blob_fx *fx, const uint8_t *bytes, uint32_t first, uint32_t n, int want)
+{
+	for (uint32_t i = first; i < first + n; i++) {
+		chunk_id id;
+
+		blob_store_chunk_id(fx->s, &id, bytes + (uint64_t)i * MiB, MiB);
+		assert_int_equal(blob_store_has_chunk(fx->s, &id), want);
+	}
+}
+
+static void check_content(blob_wblob *w, const uint8_t *want, uint64_t size)
+{
+	uint8_t *buf = malloc(size + 1);
+
+	assert_non_null(buf);
+	assert_int_equal(blob_wblob_size(w), size);
+	assert_int_equal(blob_wblob_pread(w, buf, size + 1, 0), (ssize_t)size);
+	assert_bytes_equal(buf, want, size);
+	free(buf);
+}
+
+/* gc keeps a streaming wblob's chunks, though no manifest and no recent
+ * mtime protects them: synced ones (first slots of .ids) and ones
+ * committed but not synced (second slots); once the wblob is removed
+ * (its .ids with it) they go.  blob_wblob_list names a wblob of which
+ * only the .ids is left, once, and remove takes it away. */
+static void test_stream_gc(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 5 * MiB;
+	uint8_t *ref = fx_make_blob(fx, size, 0), *ref2 = malloc(size), *other = fx_make_blob(fx, 2 * MiB, 0);
+	blob_manifest *om = NULL;
+	blob_idset *none = NULL;
+	struct wb_listed l = {0};
+	blob_wblob *w = NULL;
+	uint64_t removed = 99;
+	int64_t later = (int64_t)time(NULL) + 3600; /* protects no chunk */
+	char path[256];
+	struct stat st;
+
+	assert_non_null(ref2);
+	assert_int_equal(blob_idset_new(&none), 0);
+	assert_int_equal(blob_store_put_buf(fx->s, &om, other, 2 * MiB), 0); /* garbage */
+	assert_int_equal(blob_wblob_create(fx->s, "g", NULL, 0), 0);
+	w = wb_open(fx, "g", true);
+	assert_int_equal(blob_wblob_pwrite(w, ref, size, 0), (ssize_t)size);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_ids_present(fx, ref, 0, 5, 1);
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 2); /* the garbage only */
+	assert_ids_present(fx, ref, 0, 5, 1);
+	check_content(w, ref, size);
+
+	/* Chunks 1 and 2 again, new bytes: committed by the pread, not synced. */
+	memcpy(ref2, ref, size);
+	fx_fill(fx, ref2 + MiB, 2 * MiB);
+	assert_int_equal(blob_wblob_pwrite(w, ref2 + MiB, 2 * MiB, MiB), (ssize_t)(2 * MiB));
+	check_content(w, ref2, size);
+	assert_ids_present(fx, ref2, 1, 2, 1);
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_ids_present(fx, ref2, 1, 2, 1); /* pending: for the next fsync */
+	assert_ids_present(fx, ref, 0, 5, 1);  /* synced: what a reopen shows */
+	check_content(w, ref2, size);
+	/* Closed without an fsync: the synced content comes back. */
+	blob_wblob_close(w);
+	w = wb_open(fx, "g", false);
+	check_content(w, ref, size);
+	blob_wblob_close(w);
+
+	wb_path(path, sizeof path, fx, "g", "ids");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(blob_wblob_remove(fx->s, "g"), 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 7);
+	assert_int_equal(fx_count_chunks(fx->store), 0);
+
+	/* Only the .ids left (a crash in remove): listed once, removable. */
+	assert_int_equal(blob_wblob_create(fx->s, "h", NULL, 0), 0);
+	w = wb_open(fx, "h", true);
+	assert_int_equal(blob_wblob_pwrite(w, ref, MiB, 0), (ssize_t)MiB);
+	wb_close(w, true);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 1); /* three files, one wblob */
+	wb_path(path, sizeof path, fx, "h", "map");
+	assert_int_equal(unlink(path), 0);
+	wb_path(path, sizeof path, fx, "h", "data");
+	assert_int_equal(unlink(path), 0);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.names[0], "h");
+	/* Its chunk is still kept... */
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_ids_present(fx, ref, 0, 1, 1);
+	/* ...until remove takes the .ids away. */
+	assert_int_equal(blob_wblob_remove(fx->s, "h"), 0);
+	assert_int_equal(blob_wblob_remove(fx->s, "h"), -ENOENT);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 1);
+
+	blob_idset_free(none);
+	blob_manifest_free(om);
+	free(ref);
+	free(ref2);
+	free(other);
+}
+
+/* Reopened after an fsync, a streaming wblob shows its state-2 chunks
+ * (their ids from .ids; a whole zero chunk streamed over a base chunk is a
+ * hole, at once and after the reopen); a .ids too short for a state-2 chunk's record, a
+ * missing .ids, or a state byte 3 (in memory only, never on disk) make
+ * open fail with -EIO. */
+static void test_stream_reopen(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 4 * MiB + 1000;
+	uint8_t *base_bytes = NULL;
+	blob_manifest *base = make_base_holes(fx, &base_bytes, 4 * MiB, 0);
+	uint8_t *ref = calloc(1, size), *ids = malloc(4096);
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	uint64_t soff;
+	ssize_t idslen;
+	char path[256];
+	chunk_id id;
+	int fd;
+
+	assert_non_null(ref);
+	assert_non_null(ids);
+	memcpy(ref, base_bytes, 4 * MiB);
+	assert_int_equal(blob_wblob_create(fx->s, "r", base, size), 0);
+	w = wb_open(fx, "r", true);
+	fx_fill(fx, ref + MiB, 2 * MiB);      /* chunks 1, 2: whole */
+	fx_fill(fx, ref + 3 * MiB + 10, 100); /* chunk 3: a piece */
+	fx_fill(fx, ref + 4 * MiB, 1000);     /* chunk 4: the short last one */
+	memset(ref, 0, MiB);                  /* chunk 0: a base chunk zeroed */
+	assert_int_equal(blob_wblob_pwrite(w, ref + MiB, 2 * MiB, MiB), (ssize_t)(2 * MiB));
+	assert_int_equal(blob_wblob_pwrite(w, ref + 3 * MiB + 10, 100, 3 * MiB + 10), 100);
+	assert_int_equal(blob_wblob_pwrite(w, ref + 4 * MiB, 1000, 4 * MiB), 1000);
+	assert_int_equal(blob_wblob_stored(w), size);
+	assert_int_equal(blob_wblob_pwrite(w, ref, MiB, 0), (ssize_t)MiB);
+	/* Streamed, a whole zero chunk is a hole. */
+	assert_int_equal(blob_wblob_stored(w), size - MiB);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_DATA), MiB);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_HOLE), 0);
+	check_content(w, ref, size);
+	wb_close(w, true);
+
+	/* The states on disk: 2 (a null id), 2, 2, 2 (the stage, whole), 1. */
+	soff = wb_state_off(fx, "r");
+	wb_path(path, sizeof path, fx, "r", "map");
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	{
+		uint8_t st[5];
+		assert_int_equal(pread(fd, st, 5, (off_t)soff), 5);
+		assert_int_equal(st[0], 2);
+		assert_int_equal(st[1], 2);
+		assert_int_equal(st[2], 2);
+		assert_int_equal(st[3], 2);
+		assert_int_equal(st[4], 1);
+	}
+	w = wb_open(fx, "r", false);
+	check_content(w, ref, size);
+	assert_int_equal(blob_wblob_stored(w), size - MiB);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_DATA), MiB);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_true(chunk_id_is_null(&m->chunks[0]));
+	for (uint32_t i = 1; i <= 3; i++) {
+		blob_store_chunk_id(fx->s, &id, ref + (uint64_t)i * MiB, MiB);
+		assert_true(chunk_id_equal(&m->chunks[i], &id));
+	}
+	blob_manifest_free(m);
+	blob_wblob_close(w);
+
+	/* A damaged .ids: shorter than chunk 3's record. */
+	wb_path(path, sizeof path, fx, "r", "ids");
+	{
+		const ssize_t REC = 2 * sizeof(chunk_id); /* a .ids record: synced id, pending id */
+		int ifd = open(path, O_RDWR);
+		assert_true(ifd >= 0);
+		idslen = pread(ifd, ids, 4096, 0);
+		assert_int_equal(idslen, 4 * REC); /* records 0 .. 3 */
+		assert_int_equal(ftruncate(ifd, 3 * REC + 8), 0); /* half of chunk 3's id */
+		assert_int_equal(blob_wblob_open(&w, fx->s, "r"), -EIO);
+		assert_int_equal(ftruncate(ifd, 2 * REC), 0); /* no record for chunk 2 either */
+		assert_int_equal(blob_wblob_open(&w, fx->s, "r"), -EIO);
+		assert_int_equal(pwrite(ifd, ids, (size_t)idslen, 0), idslen);
+		close(ifd);
+	}
+	w = wb_open(fx, "r", false);
+	check_content(w, ref, size);
+	blob_wblob_close(w);
+	/* No .ids at all. */
+	{
+		char moved[300];
+		snprintf(moved, sizeof moved, "%s.moved", path);
+		assert_int_equal(rename(path, moved), 0);
+		assert_int_equal(blob_wblob_open(&w, fx->s, "r"), -EIO);
+		assert_int_equal(rename(moved, path), 0);
+	}
+	/* A state byte 3. */
+	assert_int_equal(pwrite(fd, "\3", 1, (off_t)soff + 2), 1);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "r"), -EIO);
+	assert_int_equal(pwrite(fd, "\2", 1, (off_t)soff + 2), 1);
+	w = wb_open(fx, "r", false);
+	check_content(w, ref, size);
+	blob_wblob_close(w);
+	close(fd);
+	blob_manifest_free(base);
+	free(base_bytes);
+	free(ref);
+	free(ids);
+}
+
+/* The stage (the chunk a streaming wblob is writing, in memory): a seal
+ * stores what it holds, a whole-chunk write replaces it, a shrink does not
+ * keep it beyond the end for a later growth to show. */
+static void test_stream_stage(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 3 * MiB;
+	uint8_t *ref = calloc(1, size), *back = malloc(size), *piece = malloc(MiB);
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+
+	assert_non_null(ref);
+	assert_non_null(back);
+	assert_non_null(piece);
+	assert_int_equal(blob_wblob_create(fx->s, "st", NULL, size), 0);
+	w = wb_open(fx, "st", true);
+	fx_fill(fx, ref, size);
+	assert_int_equal(blob_wblob_pwrite(w, ref, size, 0), (ssize_t)size);
+	assert_int_equal(blob_wblob_fsync(w), 0); /* chunks 0-2: state 2 */
+
+	/* A piece of chunk 1, staged: the seal stores it. */
+	fx_fill(fx, ref + MiB + 5, 1000);
+	assert_int_equal(blob_wblob_pwrite(w, ref + MiB + 5, 1000, MiB + 5), 1000);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(blob_store_read(fx->s, m, back, size, 0), (ssize_t)size);
+	assert_bytes_equal(back, ref, size);
+	blob_manifest_free(m);
+	m = NULL;
+
+	/* A whole chunk 1 over the stage: the stage goes. */
+	fx_fill(fx, ref + MiB, MiB);
+	assert_int_equal(blob_wblob_pwrite(w, ref + MiB, MiB, MiB), (ssize_t)MiB);
+	check_content(w, ref, size);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	check_other_handle(fx, "st", ref, size);
+
+	/* A piece of chunk 2 staged, then cut off and grown back: zeros. */
+	fx_fill(fx, piece, 1000);
+	assert_int_equal(blob_wblob_pwrite(w, piece, 1000, 2 * MiB + 77), 1000);
+	assert_int_equal(blob_wblob_truncate(w, MiB + 300), 0);
+	assert_int_equal(blob_wblob_truncate(w, size), 0);
+	memset(ref + MiB + 300, 0, size - MiB - 300);
+	check_content(w, ref, size);
+	assert_int_equal(blob_wblob_stored(w), 2 * MiB);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_HOLE), 2 * MiB);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(blob_store_read(fx->s, m, back, size, 0), (ssize_t)size);
+	assert_bytes_equal(back, ref, size);
+	blob_manifest_free(m);
+	wb_close(w, true);
+	w = wb_open(fx, "st", false);
+	check_content(w, ref, size);
+	blob_wblob_close(w);
+	free(ref);
+	free(back);
+	free(piece);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_random_same_size, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_random_smaller_than_base, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_random_larger_than_base, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_random_same_size, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_random_smaller_than_base, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_random_larger_than_base, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_no_base, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sequential_upload, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_costs_no_copy, blob_fx_setup, blob_fx_teardown),
@@ -809,6 +1524,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifecycle_errors, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_map, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_written_once, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_other_handle, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_killed, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_gc, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_reopen, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_stage, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
