@@ -130,6 +130,8 @@ struct blob_wblob {
 	blob_batch *batch;     /* the streamed chunks' batch, NULL until needed */
 	pthread_mutex_t batch_lock; /* a reader's commit against another's */
 	bool uncommitted;      /* chunks added since the batch's last commit */
+	uint32_t *punch;       /* chunks streamed over overlay bytes, to free */
+	uint32_t npunch, punch_cap;
 	uint8_t *stage;        /* BLOB_CHUNK_SIZE: the chunk being written */
 	bool staged;           /* stage holds chunk stage_i, whole */
 	uint32_t stage_i;
@@ -735,6 +737,7 @@ void blob_wblob_close(blob_wblob *w)
 	 * their pending ids in .ids keep them until then). */
 	blob_batch_free(w->batch);
 	free(w->stage);
+	free(w->punch);
 	pthread_mutex_destroy(&w->batch_lock);
 	pthread_rwlock_destroy(&w->lock);
 	blob_manifest_free(w->base);
@@ -947,6 +950,19 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 	/* For gc, which keeps every id a .ids file names. */
 	if ((rc = blob_pwrite_full(w->ids_fd, id.b, sizeof id, (uint64_t)i * WB_IDS_REC + sizeof id)) < 0)
 		return rc;
+	/* The overlay's bytes of a state-1 chunk are freed once its new state
+	 * is durable (a mid-upload fsync left a short last chunk there). */
+	if (w->state[i] == 1) {
+		if (w->npunch == w->punch_cap) {
+			uint32_t cap = w->punch_cap ? 2 * w->punch_cap : 16;
+			uint32_t *p = realloc(w->punch, cap * sizeof *p);
+			if (p == NULL)
+				return -ENOMEM;
+			w->punch = p;
+			w->punch_cap = cap;
+		}
+		w->punch[w->npunch++] = i;
+	}
 	pthread_mutex_lock(&w->batch_lock);
 	w->uncommitted = true;
 	pthread_mutex_unlock(&w->batch_lock);
@@ -1134,8 +1150,16 @@ int blob_wblob_fsync(blob_wblob *w)
 		pthread_rwlock_rdlock(&w->lock);
 	if (w->streaming && (rc = stream_sync(w)) < 0)
 		goto out;
-	if (fsync(w->data_fd) < 0 || fsync(w->map_fd) < 0)
+	if (fsync(w->data_fd) < 0 || fsync(w->map_fd) < 0) {
 		rc = -errno;
+		goto out;
+	}
+	/* Durable state 2 now: the overlay's old bytes are never shown again
+	 * (best effort: they only take room). */
+	for (uint32_t k = 0; k < w->npunch; k++)
+		if (state_of(w, w->punch[k]) == 2)
+			zero_overlay(w, chunk_start(w->punch[k]), BLOB_CHUNK_SIZE);
+	w->npunch = 0;
 out:
 	pthread_rwlock_unlock(&w->lock);
 	return rc;
