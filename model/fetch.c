@@ -17,11 +17,21 @@
  *     byte; without an announcement the running count is checked;
  *   - HTTP status >= 400 fails (CURLOPT_FAILONERROR).
  *
- * Resume: resume_from is sent as a range (CURLOPT_RESUME_FROM_LARGE).  A
- * server that cannot honour it — HTTP 200 instead of 206 (libcurl reports
- * CURLE_RANGE_ERROR before any byte is delivered), 416, FTP REST refused or
- * past the end — is asked once more for the whole file: the sink then sees
- * offset 0 first and res->restarted is set.
+ * Resume: resume_from is sent as a range (CURLOPT_RESUME_FROM_LARGE), and
+ * only with the validator of the bytes held, so that a file changed in
+ * between is never spliced onto the start of the old one.  http(s) sends
+ * it as If-Range (RFC 9110 §13.1.5): a server whose file changed answers
+ * 200 with the whole file; a 206 whose own ETag or Last-Modified differs
+ * from it (a server or proxy that ignores If-Range) counts as changed too.
+ * ftp has no If-Range: the validator is "<SIZE> <MDTM>", compared with the
+ * file's when the transfer starts.  A server that cannot honour the range
+ * — HTTP 200 instead of 206 (libcurl reports CURLE_RANGE_ERROR before any
+ * byte is delivered), 416, FTP REST refused or past the end — or whose
+ * file changed is asked once more for the whole file: the sink then sees
+ * offset 0 first and res->restarted is set.  Without a validator there is
+ * nothing to tell a changed file by: the whole file from the start.
+ * Validators come from the final response only (curl_easy_header of the
+ * last request: not a redirect's).
  *
  * Reasons: every failure leaves one line in res->reason.  libcurl codes
  * become errnos in exactly one function (fetch_failure).  The password of a
@@ -253,8 +263,11 @@ struct fetch_xfer {
 	const struct fetch_req *rq;
 	struct fetch_result *res;
 	CURL *h;
+	bool ftp;
 	uint64_t start;        /* offset of the first byte of this attempt */
+	struct curl_slist *if_range; /* the If-Range header of a resumed http(s) attempt */
 	bool checked;          /* the announced size was checked */
+	bool changed;          /* the file is not the one the held bytes came from */
 	int abort_err;         /* why a callback stopped the transfer, or 0 */
 	char abort_reason[FETCH_REASON_MAX];
 	uint64_t progress_ms;  /* when progress was last reported, 0: never */
@@ -302,6 +315,95 @@ static int fetch_check_announced(struct fetch_xfer *x)
 	return 0;
 }
 
+/* A validator we send or keep: 1 to FETCH_VALIDATOR_MAX - 1 bytes of
+ * printable ASCII, so it can neither break a header line nor a line of the
+ * task's record. */
+static bool fetch_validator_ok(const char *v)
+{
+	size_t n = 0;
+
+	for (; v[n]; n++)
+		if ((unsigned char)v[n] < 0x20 || (unsigned char)v[n] > 0x7e || n + 1 >= FETCH_VALIDATOR_MAX)
+			return false;
+	return n > 0;
+}
+
+/* A strong entity tag (RFC 9110 §8.8.3): DQUOTE *etagc DQUOTE, etagc
+ * printable ASCII but '"' and space; a weak one (W/"...") is not. */
+static bool fetch_etag_strong(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n < 2 || v[0] != '"' || v[n - 1] != '"')
+		return false;
+	for (size_t i = 1; i + 1 < n; i++)
+		if (v[i] == '"' || v[i] == ' ')
+			return false;
+	return true;
+}
+
+/* The value of the final response's header name, when it came exactly once
+ * and is a valid validator; "" otherwise. */
+static void fetch_header(CURL *h, const char *name, char out[FETCH_VALIDATOR_MAX])
+{
+	struct curl_header *hd;
+
+	out[0] = '\0';
+	if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd->amount == 1 &&
+	    fetch_validator_ok(hd->value))
+		snprintf(out, FETCH_VALIDATOR_MAX, "%s", hd->value);
+}
+
+/* The response's validator into res->validator (fetch.h); for a resumed
+ * attempt, -EIO (x->changed) when it says the file is not the one the held
+ * bytes came from. */
+static int fetch_check_validator(struct fetch_xfer *x)
+{
+	const char *sent = x->rq->validator;
+	char *v = x->res->validator;
+	char etag[FETCH_VALIDATOR_MAX], lm[FETCH_VALIDATOR_MAX], date[FETCH_VALIDATOR_MAX];
+	curl_off_t mtime = -1;
+	time_t t_lm, t_date;
+
+	v[0] = '\0';
+	if (x->ftp) {
+		if (curl_easy_getinfo(x->h, CURLINFO_FILETIME_T, &mtime) == CURLE_OK && mtime >= 0 &&
+		    x->res->announced >= 0)
+			snprintf(v, FETCH_VALIDATOR_MAX, "%" PRId64 " %" PRId64, x->res->announced, (int64_t)mtime);
+		if (x->start > 0 && strcmp(v, sent) != 0)
+			goto changed;
+	} else {
+		fetch_header(x->h, "ETag", etag);
+		fetch_header(x->h, "Last-Modified", lm);
+		if (x->start > 0) {
+			/* A 206 to our If-Range: one naming another version comes
+			 * from a server (or proxy) that ignored the condition. */
+			const char *now = sent[0] == '"' ? etag : lm;
+			if (now[0] && strcmp(now, sent) != 0)
+				goto changed;
+		}
+		if (fetch_etag_strong(etag)) {
+			snprintf(v, FETCH_VALIDATOR_MAX, "%s", etag);
+		} else if (lm[0]) {
+			/* A date is a strong validator only when the file had not
+			 * changed for a minute when the response left (§8.8.2.2). */
+			fetch_header(x->h, "Date", date);
+			t_lm = curl_getdate(lm, NULL);
+			t_date = date[0] ? curl_getdate(date, NULL) : -1;
+			if (t_lm != -1 && t_date != -1 && t_date - t_lm >= 60)
+				snprintf(v, FETCH_VALIDATOR_MAX, "%s", lm);
+		}
+	}
+	/* Resumed: the bytes are still those of the version we asked for. */
+	if (x->start > 0)
+		snprintf(v, FETCH_VALIDATOR_MAX, "%s", sent);
+	return 0;
+changed:
+	x->changed = true;
+	fetch_abort(x, -EIO, "the file changed on the server since byte %" PRIu64 " was received", x->start);
+	return -EIO;
+}
+
 static size_t fetch_on_write(char *buf, size_t size, size_t nmemb, void *arg)
 {
 	struct fetch_xfer *x = arg;
@@ -310,7 +412,7 @@ static size_t fetch_on_write(char *buf, size_t size, size_t nmemb, void *arg)
 	uint64_t max = x->rq->max_size;
 	int rc;
 
-	if (!x->checked && fetch_check_announced(x) < 0)
+	if (!x->checked && (fetch_check_announced(x) < 0 || fetch_check_validator(x) < 0))
 		return 0;
 	if (max != 0 && res->end + len > max) {
 		fetch_abort(x, -EFBIG, "the download exceeds the maximum of %" PRIu64 " bytes", max);
@@ -401,6 +503,15 @@ static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
 	FETCH_SET(CURLOPT_USERAGENT, "imgfs");
 	if (x->start > 0)
 		FETCH_SET(CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->start);
+	if (x->start > 0 && !x->ftp) {
+		char line[FETCH_VALIDATOR_MAX + 16];
+		snprintf(line, sizeof(line), "If-Range: %s", rq->validator);
+		if (cc == CURLE_OK && (x->if_range = curl_slist_append(NULL, line)) == NULL)
+			cc = CURLE_OUT_OF_MEMORY;
+		FETCH_SET(CURLOPT_HTTPHEADER, x->if_range);
+	}
+	if (x->ftp)
+		FETCH_SET(CURLOPT_FILETIME, 1L); /* MDTM: half of the validator */
 	FETCH_SET(CURLOPT_WRITEFUNCTION, fetch_on_write);
 	FETCH_SET(CURLOPT_WRITEDATA, x);
 	FETCH_SET(CURLOPT_XFERINFOFUNCTION, fetch_on_xferinfo);
@@ -437,6 +548,7 @@ static int fetch_failure(struct fetch_xfer *x, const char *scheme, CURLcode cc, 
 	curl_off_t connected_us = 0;
 
 	if (x->abort_err != 0) {
+		*resume_refused = x->changed;
 		fetch_say(r, cap, "%s", x->abort_reason);
 		return x->abort_err;
 	}
@@ -538,6 +650,7 @@ static int fetch_attempt(struct fetch_xfer *x, const char *scheme, bool *resume_
 
 	*resume_refused = false;
 	x->checked = false;
+	x->changed = false;
 	x->abort_err = 0;
 	x->errbuf[0] = '\0';
 	x->res->end = x->start;
@@ -552,15 +665,20 @@ static int fetch_attempt(struct fetch_xfer *x, const char *scheme, bool *resume_
 	} else if ((cc = curl_easy_perform(x->h)) != CURLE_OK) {
 		rc = fetch_failure(x, scheme, cc, resume_refused);
 	} else {
-		/* A body-less success (an empty file, or all of it held already):
-		 * no write callback announced the size. */
-		if (!x->checked && curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
-		    cl >= 0)
-			x->res->announced = (int64_t)x->res->end;
 		rc = 0;
+		/* A body-less success (an empty file, or all of it held already):
+		 * no write callback saw the headers. */
+		if (!x->checked) {
+			if (curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0)
+				x->res->announced = (int64_t)x->res->end;
+			if (fetch_check_validator(x) < 0)
+				rc = fetch_failure(x, scheme, cc, resume_refused);
+		}
 	}
 	curl_easy_cleanup(x->h);
 	x->h = NULL;
+	curl_slist_free_all(x->if_range);
+	x->if_range = NULL;
 	return rc;
 }
 
@@ -582,6 +700,13 @@ int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
 	if ((rc = fetch_url_check(rq->url, res->reason, sizeof(res->reason))) < 0 ||
 	    (rc = fetch_scheme_of(rq->url, scheme, sizeof(scheme))) < 0)
 		goto out;
+	x.ftp = strcmp(scheme, "ftp") == 0;
+	if (x.start > 0 && (rq->validator == NULL || !fetch_validator_ok(rq->validator))) {
+		/* Nothing tells whether the file is still the one the held bytes
+		 * came from: no gamble, the whole file (README). */
+		res->restarted = true;
+		x.start = 0;
+	}
 	rc = fetch_attempt(&x, scheme, &resume_refused);
 	if (rc < 0 && resume_refused && res->bytes == 0) {
 		/* The server cannot start where we are: take the whole file. */

@@ -25,6 +25,8 @@
 #define FETCH_URL_MAX 2048
 /* Room for a reason, NUL included; reasons are one line and shorter. */
 #define FETCH_REASON_MAX 512
+/* Room for a validator, NUL included; a longer one counts as none. */
+#define FETCH_VALIDATOR_MAX 256
 
 #define FETCH_CONNECT_TIMEOUT_DEFAULT 30 /* seconds */
 #define FETCH_STALL_TIMEOUT_DEFAULT 60   /* seconds without a byte */
@@ -37,6 +39,12 @@ struct fetch_req {
 	const char *ca_file;
 	uint64_t max_size;      /* the whole file's limit in bytes; 0: none */
 	uint64_t resume_from;   /* bytes [0, resume_from) are already held */
+	/* The validator those bytes came with (fetch_result.validator of the
+	 * run that fetched them).  A resume is asked only with one: http(s)
+	 * sends it as If-Range, ftp compares it with the file's size and time
+	 * now; either way a changed file comes again from 0 (res->restarted).
+	 * NULL or "" with resume_from > 0: the file comes again from 0. */
+	const char *validator;
 	int connect_timeout;    /* seconds; 0: FETCH_CONNECT_TIMEOUT_DEFAULT */
 	int stall_timeout;      /* seconds; 0: FETCH_STALL_TIMEOUT_DEFAULT */
 	/* Receives the bytes in order: the first call's offset is resume_from,
@@ -63,6 +71,15 @@ struct fetch_result {
 	/* resume_from was not honoured and the file came again from offset 0;
 	 * whatever the caller holds beyond res->end is then stale (truncate). */
 	bool restarted;
+	/* What identifies the version of the file the sink's bytes belong to,
+	 * to resume with (fetch_req.validator); "" when there is none.  http(s):
+	 * the final response's strong ETag, else its Last-Modified when that is
+	 * at least 60 s older than its Date (RFC 9110 §13.1.5, §8.8.2.2); ftp:
+	 * "<SIZE> <MDTM as unix seconds>".  Printable ASCII, one line.  Set
+	 * before the sink sees the first byte of a response, so the sink may
+	 * record it with what it stores; a resumed transfer keeps the one it
+	 * was asked with. */
+	char validator[FETCH_VALIDATOR_MAX];
 };
 
 /* 0 when url may be imported: at most FETCH_URL_MAX bytes of printable

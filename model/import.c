@@ -19,9 +19,12 @@
  *                        device row (disks/vda or disks/cdrom appears), a
  *                        tasks row kind 'import', state 'queued', args
  *                        "<blob id> <idx>\n<URL>\n" — the URL in full, with
- *                        its password: the task needs it to resume.  The
- *                        tasks table is in the state database, which only
- *                        the service reads (README, "URL import").
+ *                        its password: the task needs it to resume — and,
+ *                        once a durable point holds bytes that came with
+ *                        one, a third line "<validator>\n" (fetch.h: the
+ *                        ETag, date or ftp size and time of their version).
+ *                        The tasks table is in the state database, which
+ *                        only the service reads (README, "URL import").
  *   run     (the task)   fetch_run into the wblob at the offsets it gives;
  *                        progress into the task (bytes-done, bytes-total =
  *                        the size the server announced) and the image's
@@ -36,12 +39,17 @@
  *                        at its next progress write and stops.
  *
  * Durable points and resume (§11).  The blob row's size is the resume
- * point: bytes [0, size) of the wblob were fsynced before it was recorded.
- * A run starts by cutting the wblob back to that point (what lies beyond
- * may not have reached the disk before a crash) and asks the server for
- * the rest; a server that cannot resume sends the file again from 0, and
- * then the point drops to 0 first.  So a kill -9 or a power cut at any
- * moment costs at most IMPORT_SYNC_BYTES of download, never wrong bytes.
+ * point: bytes [0, size) of the wblob were fsynced before it was recorded,
+ * and in the same transaction the task's args name their version (the
+ * validator of the response they came in; none, no line).  A run starts
+ * by cutting the wblob back to that point (what lies beyond may not have
+ * reached the disk before a crash) and asks the server for the rest of
+ * that version only (fetch.c: If-Range, or ftp's size and time compared);
+ * a server that cannot resume, or whose file changed, sends the file again
+ * from 0, and then the point drops to 0 first.  Without a validator the
+ * file comes again from 0.  So a kill -9 or a power cut at any moment
+ * costs at most IMPORT_SYNC_BYTES of download, never wrong bytes — not
+ * even when the file changed on the server meanwhile.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -59,10 +67,23 @@
 /* Tests make stalls short: seconds without a byte before a transfer fails
  * (read by each run from the daemon's environment; README). */
 #define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
+/* The task's args: the plan line, the URL, the validator. */
+#define IMPORT_ARGS_MAX (FETCH_URL_MAX + FETCH_VALIDATOR_MAX + 64)
+_Static_assert(IMPORT_ARGS_MAX <= MODEL_TEXT_MAX, "an import's args fit a tasks row as read back");
 
 bool model_image_is_url_import(const struct model_image *img)
 {
 	return strncmp(img->source, "url ", 4) == 0;
+}
+
+/* The task's args: "<blob id> <idx>\n<URL>\n", then "<validator>\n" when
+ * the bytes held have one (checked by fetch: one line, printable). */
+static void import_args(char out[IMPORT_ARGS_MAX], int64_t blob_id, int idx, const char *url, const char *validator)
+{
+	int n = snprintf(out, IMPORT_ARGS_MAX, "%" PRId64 " %d\n%s\n", blob_id, idx, url);
+
+	if (validator[0] && n > 0 && n < IMPORT_ARGS_MAX)
+		snprintf(out + n, IMPORT_ARGS_MAX - (size_t)n, "%s\n", validator);
 }
 
 /* ---- begin ------------------------------------------------------------------------ */
@@ -71,7 +92,7 @@ bool model_image_is_url_import(const struct model_image *img)
  * transaction (u: the blob just made). */
 static int import_new_rows(struct model_conn *c, const struct model_upload *u, const char *url)
 {
-	char args[FETCH_URL_MAX + 64], shown[FETCH_URL_MAX + 8];
+	char args[IMPORT_ARGS_MAX], shown[FETCH_URL_MAX + 8];
 	sqlite3_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
@@ -83,7 +104,7 @@ static int import_new_rows(struct model_conn *c, const struct model_upload *u, c
 	sqlite3_bind_int64(st, 3, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	snprintf(args, sizeof(args), "%" PRId64 " %d\n%s\n", u->blob_id, u->idx, url);
+	import_args(args, u->blob_id, u->idx, url, "");
 	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, args, state) VALUES ('import', ?, ?, 'queued')")))
 		return -EIO;
 	sqlite3_bind_int64(st, 1, u->image_id);
@@ -155,16 +176,24 @@ out:
 struct import_run {
 	struct task_run *r;
 	int64_t blob_id;
+	int idx;
+	const char *url;
 	blob_wblob *w;
 	uint64_t next;    /* offset the sink expects next */
 	uint64_t mark;    /* the durable point recorded in the blob row */
 	uint64_t total;   /* the size the server announced, 0 unknown */
+	/* The version of bytes [0, next): as recorded in the args, then the
+	 * validator of the response the sink's bytes came in. */
+	char validator[FETCH_VALIDATOR_MAX];
+	const struct fetch_result *res; /* the transfer's, while it runs */
 };
 
 /* The durable point: bytes [0, at) of the wblob fsynced, then the blob
- * row's size says so.  -ECANCELED when the task was lost (cancelled). */
+ * row's size and the args' validator say so, in one transaction.
+ * -ECANCELED when the task was lost (cancelled). */
 static int import_mark(struct import_run *ir, uint64_t at)
 {
+	char args[IMPORT_ARGS_MAX];
 	struct model_conn *c;
 	sqlite3_stmt *st;
 	int rc;
@@ -181,24 +210,36 @@ static int import_mark(struct import_run *ir, uint64_t at)
 	sqlite3_bind_int64(st, 2, (int64_t)blob_wblob_stored(ir->w));
 	sqlite3_bind_int64(st, 3, model_now_ns());
 	sqlite3_bind_int64(st, 4, ir->blob_id);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0) {
-		model_rollback(c);
-		return rc;
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto fail;
+	if (!(st = model_stmt(c, "UPDATE tasks SET args = ? WHERE id = ?"))) {
+		rc = -EIO;
+		goto fail;
 	}
+	import_args(args, ir->blob_id, ir->idx, ir->url, ir->validator);
+	sqlite3_bind_text(st, 1, args, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ir->r->t.id);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0)
+		goto fail;
 	ir->mark = at;
 	return 0;
+fail:
+	model_rollback(c);
+	return rc;
 }
 
 /* fetch's sink: the bytes into the wblob in order.  An offset before the
  * expected one is the server sending the file again from 0 (it could not
- * resume): what the wblob holds from there on is stale, and so is the
- * durable point. */
+ * resume, or the file changed): what the wblob holds from there on is
+ * stale, and so is the durable point. */
 static int import_sink(void *arg, const void *buf, size_t len, uint64_t offset)
 {
 	struct import_run *ir = arg;
 	const uint8_t *p = buf;
 	int rc;
 
+	/* The bytes are of the version this response names (fetch.h). */
+	snprintf(ir->validator, sizeof(ir->validator), "%s", ir->res->validator);
 	if (offset != ir->next) {
 		if ((rc = blob_wblob_truncate(ir->w, offset)) < 0 || (offset < ir->mark && (rc = import_mark(ir, 0)) < 0))
 			return rc;
@@ -284,28 +325,41 @@ static int import_stall_timeout(void)
 	return *end == '\0' && n > 0 && n <= 3600 ? (int)n : 0;
 }
 
-/* The URL from the task's args (the line after the plan). */
-static int import_url(const char *rest, char out[FETCH_URL_MAX + 1])
+/* The URL and the validator from the task's args (the lines after the
+ * plan); no validator line (none recorded, or args from before they were):
+ * validator "". */
+static int import_parse(const char *rest, char url[FETCH_URL_MAX + 1], char validator[FETCH_VALIDATOR_MAX])
 {
 	size_t n = strcspn(rest, "\n");
-	if (n == 0 || n > FETCH_URL_MAX || rest[n] != '\n' || rest[n + 1])
+	if (n == 0 || n > FETCH_URL_MAX || rest[n] != '\n')
 		return -EINVAL;
-	memcpy(out, rest, n);
-	out[n] = '\0';
+	memcpy(url, rest, n);
+	url[n] = '\0';
+	rest += n + 1;
+	validator[0] = '\0';
+	if (!*rest)
+		return 0;
+	n = strcspn(rest, "\n");
+	if (n == 0 || n >= FETCH_VALIDATOR_MAX || rest[n] != '\n' || rest[n + 1])
+		return -EINVAL;
+	memcpy(validator, rest, n);
+	validator[n] = '\0';
 	return 0;
 }
 
 /* Downloads the rest of the file from the durable point, then seals. */
-static int import_transfer(struct import_run *ir, const char *url, const char *wblob)
+static int import_transfer(struct import_run *ir, const char *wblob)
 {
 	struct task_run *r = ir->r;
 	struct fetch_result res;
+	char held[FETCH_VALIDATOR_MAX]; /* the sink moves ir->validator on */
 	struct fetch_req rq = {
-		.url = url,
+		.url = ir->url,
 		/* OpenSSL's way to name another CA file; unset: the system store. */
 		.ca_file = getenv("SSL_CERT_FILE"),
 		.max_size = MODEL_IMPORT_MAX_SIZE,
 		.resume_from = ir->mark,
+		.validator = held,
 		.stall_timeout = import_stall_timeout(),
 		.sink = import_sink,
 		.progress = import_progress,
@@ -314,6 +368,8 @@ static int import_transfer(struct import_run *ir, const char *url, const char *w
 	};
 	int rc;
 
+	snprintf(held, sizeof(held), "%s", ir->validator);
+	ir->res = &res;
 	ir->next = ir->mark;
 	r->bytes_done = ir->mark;
 	rc = fetch_run(&rq, &res);
@@ -342,10 +398,11 @@ int import_run(struct task_run *r)
 	const char *rest;
 	struct model_blob b;
 	blob_store *s;
-	int idx, rc;
+	int rc;
 
-	if (upload_parse(r->t.args, &ir.blob_id, &idx, &rest) < 0 || import_url(rest, url) < 0)
+	if (upload_parse(r->t.args, &ir.blob_id, &ir.idx, &rest) < 0 || import_parse(rest, url, ir.validator) < 0)
 		return upload_fail(r, 0, "import failed: its task record is unreadable");
+	ir.url = url;
 	if ((rc = model_blob_get(r->m, ir.blob_id, &b)) < 0 || !b.wblob[0])
 		return upload_fail(r, rc < 0 ? 0 : ir.blob_id, "import failed: its data is gone");
 	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&ir.w, s, b.wblob)) < 0)
@@ -357,7 +414,7 @@ int import_run(struct task_run *r)
 	if (blob_wblob_size(ir.w) != ir.mark && (rc = blob_wblob_truncate(ir.w, ir.mark)) < 0)
 		rc = upload_fail(r, ir.blob_id, "import failed: its data cannot be written: %s", strerror(-rc));
 	else
-		rc = import_transfer(&ir, url, b.wblob);
+		rc = import_transfer(&ir, b.wblob);
 	blob_wblob_close(ir.w);
 	return rc;
 }

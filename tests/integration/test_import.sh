@@ -8,8 +8,9 @@
 # body and a stall end in error with the reason; file://, gopher:// and a
 # bare "url" are EINVAL at the write with the image still queued; cancel
 # stops a slow import; a remount in the middle of one resumes it and the
-# bytes come out exact.  While an import runs its disk cannot be opened
-# (EBUSY).
+# bytes come out exact; a file replaced on the server during such a remount
+# comes whole, the new version, never the old start spliced to the new end.
+# While an import runs its disk cannot be opened (EBUSY).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -31,6 +32,7 @@ kill_servers() {
 # The servers go before lib.sh's cleanup, which keeps the exit status.
 on_exit() {
     local rc=$?
+    set +e # errexit would end this handler at (exit 1): no cleanup after a failure
     kill_servers
     (exit "$rc")
     _cleanup
@@ -196,6 +198,34 @@ imgfs_wait "$P/m" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wa
 assert_eq raw "$(cat "$P/m/format")" "m/format"
 assert_file_eq "$F/big.raw" "$P/m/disks/vda" "m/disks/vda after the remount"
 assert_eq "url http://127.0.0.1:${PORT[slow]}/big.raw" "$(cat "$P/m/source")" "m/source"
+
+say "the file replaced on the server during a remount mid-import: the new file whole, never a splice"
+# Version A is big.raw; B has the same size and shape with other bytes from
+# the start (an MBR of its own), so A's first part spliced to B's rest
+# would still look like a disk.
+cp "$F/big.raw" "$F/chg.raw"
+mkdir "$P/n"
+echo "url http://127.0.0.1:${PORT[slow]}/chg.raw" >"$P/n/source"
+wait_for 60 awk '$1 == "bytes-done" && $2 > 1048576 { ok = 1 } END { exit !ok }' "$P/n/task" ||
+    fail "n/task: no progress: $(cat "$P/n/task")"
+umount_imgfs "$M"
+python3 - "$T/chg.new" <<'EOF'
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.truncate(12 << 20)
+    mbr = bytearray(512)
+    mbr[0:2] = b"\xeb\x63"
+    mbr[3:30] = b"imgfs import test disk, B  "
+    mbr[510:512] = b"\x55\xaa"
+    f.write(mbr)
+    f.seek(512 << 10)
+    f.write(os.urandom((12 << 20) - (512 << 10)))
+EOF
+mv -f "$T/chg.new" "$F/chg.raw"
+SSL_CERT_FILE=$CA_FILE mount_imgfs "$S" "$M"
+imgfs_wait "$P/n" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait n after the remount"; }
+assert_eq raw "$(cat "$P/n/format")" "n/format"
+assert_file_eq "$F/chg.raw" "$P/n/disks/vda" "n/disks/vda: the new file, whole"
 
 say "https without the test CA (a mount without SSL_CERT_FILE): error with a TLS reason"
 S2="$T/state2" M2="$T/mnt2"

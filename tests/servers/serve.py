@@ -16,17 +16,27 @@ those lines from a pipe) and by the integration tests from bash:
 
 Modes (DIR is the directory whose files are served; a path names a file in it):
 
-  http DIR      GET/HEAD with Content-Length; "Range: bytes=A-" and
-                "bytes=A-B" answer 206 with Content-Range, a range starting
-                at or past the end 416.  Two special paths (in http, https
-                and redirect):  /goto?url=URL  answers 302 to URL;
-                /hop/N/NAME  answers 302 to /hop/N-1/NAME, /hop/1/NAME to
-                /NAME (N redirects in all).
+  http DIR      GET/HEAD with Content-Length, a strong ETag ("<inode>-
+                <size>-<mtime ns>" in hex) and Last-Modified; "Range:
+                bytes=A-" and "bytes=A-B" answer 206 with Content-Range, a
+                range starting at or past the end 416; with If-Range (RFC
+                9110 §13.1.5) the range counts only when it names the
+                current version (the ETag, strongly compared, or exactly
+                the Last-Modified date): otherwise 200 with the whole file.
+                Two special paths (in http, https and redirect):
+                /goto?url=URL  answers 302 to URL;  /hop/N/NAME  answers 302
+                to /hop/N-1/NAME, /hop/1/NAME to /NAME (N redirects in all).
   https DIR     http over TLS; the server certificate (127.0.0.1, localhost)
                 is signed by a CA made with `openssl` in a temporary directory
                 removed on exit.
   redirect DIR  the same as http (named for the redirect tests).
   noranges DIR  http that ignores Range: always 200 with the whole file.
+  weaketag DIR  http whose ETags are weak (W/"..."), as servers that compress
+                on the fly send them: If-Range can only name the date.
+  noifrange DIR http that ignores If-Range (a server or proxy without it):
+                a range is honoured whatever the file became.
+  plain206 DIR  http whose 206 answers carry no ETag or Last-Modified: only
+                its If-Range tells a client that a range is of its version.
   chunked DIR   http without Content-Length (Transfer-Encoding: chunked).
   slow DIR      http sending 16 KiB every 20 ms (about 800 KiB/s).
   short DIR     announces the file's length, sends half of it, closes cleanly.
@@ -41,9 +51,15 @@ Modes (DIR is the directory whose files are served; a path names a file in it):
                 standard library (urllib, http.client, ftplib); prints one
                 line per mode and exits 0 when all behave.
 
+Every mode reads a file afresh at each request: a file changes the way it
+does on a real server when a test replaces it in DIR (a rename over it),
+and the next request gets the new bytes, ETag and Last-Modified (a
+transfer already under way keeps the version it started with).
+
 Set SERVE_VERBOSE=1 to get the servers' request logs on stderr.
 """
 import argparse
+import email.utils
 import http.client
 import http.server
 import os
@@ -61,7 +77,8 @@ import threading
 import time
 import urllib.parse
 
-HTTP_MODES = ("http", "https", "redirect", "noranges", "chunked", "slow", "short", "reset", "stall", "404")
+HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "short",
+              "reset", "stall", "404")
 VERBOSE = os.environ.get("SERVE_VERBOSE") == "1"
 STALL_LENGTH = 1 << 20
 STALL_SENT = 1000
@@ -97,8 +114,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if path is None:
                 return self.plain(404, b"no such file\n", head)
             with open(path, "rb") as f:
+                st = os.fstat(f.fileno())  # the version read, even if replaced meanwhile
                 data = f.read()
-            self.serve_file(data, head)
+            self.serve_file(data, st, head)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
 
@@ -133,10 +151,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return None
         return path
 
-    def requested_range(self, size):
+    def validators(self, st):
+        """(ETag, Last-Modified) of the version of a file whose stat is st."""
+        etag = '"%x-%x-%x"' % (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self.server.mode == "weaketag":
+            etag = "W/" + etag
+        return etag, email.utils.formatdate(st.st_mtime, usegmt=True)
+
+    def if_range_holds(self, etag, last_modified):
+        """RFC 9110 §13.1.5: no If-Range, or one naming the current version."""
+        v = self.headers.get("If-Range")
+        if v is None or self.server.mode == "noifrange":
+            return True
+        v = v.strip()
+        if v.startswith('"'):  # a strong comparison: a weak tag never matches
+            return not etag.startswith("W/") and v == etag
+        return not v.startswith("W/") and v == last_modified
+
+    def requested_range(self, size, etag, last_modified):
         """(start, end) of a satisfiable single range, "bad" for 416, None for none."""
         m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "").strip())
-        if not m or self.server.mode == "noranges":
+        if not m or self.server.mode == "noranges" or not self.if_range_holds(etag, last_modified):
             return None
         start = int(m.group(1))
         end = int(m.group(2)) if m.group(2) else size - 1
@@ -144,9 +179,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return "bad"
         return start, min(end, size - 1)
 
-    def serve_file(self, data, head):
+    def serve_file(self, data, st, head):
         mode = self.server.mode
-        rng = self.requested_range(len(data))
+        etag, last_modified = self.validators(st)
+        rng = self.requested_range(len(data), etag, last_modified)
         if rng == "bad":
             self.send_response(416)
             self.send_header("Content-Range", "bytes */%d" % len(data))
@@ -161,6 +197,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", "bytes %d-%d/%d" % (rng[0], rng[1], len(data)))
             body = data[rng[0]:rng[1] + 1]
         self.send_header("Content-Type", "application/octet-stream")
+        if not (mode == "plain206" and rng is not None):
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", last_modified)
         self.send_header("Accept-Ranges", "none" if mode == "noranges" else "bytes")
         if mode == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
@@ -323,6 +362,57 @@ def get(port, path, headers=None, ctx=None, timeout=10):
     return conn.getresponse()
 
 
+def ranged(port, path, if_range, ctx):
+    """(status, body) of GET path with "Range: bytes=10-" and If-Range."""
+    r = get(port, path, {"Range": "bytes=10-", "If-Range": if_range}, ctx=ctx)
+    return r.status, r.read()
+
+
+def check_if_range(mode, port, data, ctx):
+    r = get(port, "/f.bin", ctx=ctx)
+    r.read()
+    etag, lm = r.getheader("ETag"), r.getheader("Last-Modified")
+    assert etag and lm and email.utils.parsedate_to_datetime(lm), (etag, lm)
+    assert etag.startswith("W/") == (mode == "weaketag"), etag
+    strong = etag[2:] if etag.startswith("W/") else etag
+    whole, part = (200, data), (206, data[10:])
+    cases = {lm: part, '"other"': whole, etag: part, "W/" + strong: whole,
+             "Thu, 01 Jan 1970 00:00:00 GMT": whole}
+    if mode == "weaketag":
+        cases[etag] = whole
+    for v, want in cases.items():
+        if mode == "noranges":
+            want = whole
+        elif mode == "noifrange":
+            want = part
+        got = ranged(port, "/f.bin", v, ctx)
+        assert got == want, "If-Range %s: %d, %d bytes" % (v, got[0], len(got[1]))
+    r = get(port, "/f.bin", {"Range": "bytes=10-"}, ctx=ctx)
+    r.read()
+    assert (r.status == 206 and r.getheader("ETag") is None) == (mode == "plain206")
+
+
+def check_change(port, root, ctx):
+    """A file replaced in DIR: new bytes, new validators, old ones fail If-Range."""
+    path = os.path.join(root, "g.bin")
+    old, new = os.urandom(5000), os.urandom(5000)
+    with open(path, "wb") as f:
+        f.write(old)
+    r = get(port, "/g.bin", ctx=ctx)
+    assert r.read() == old
+    etag, lm = r.getheader("ETag"), r.getheader("Last-Modified")
+    assert ranged(port, "/g.bin", etag, ctx) == (206, old[10:])
+    with open(path + ".tmp", "wb") as f:
+        f.write(new)
+    t = os.stat(path).st_mtime + 10
+    os.utime(path + ".tmp", (t, t))
+    os.rename(path + ".tmp", path)
+    for v in (etag, lm):
+        assert ranged(port, "/g.bin", v, ctx) == (200, new), "If-Range %s after the change" % v
+    r = get(port, "/g.bin", ctx=ctx)
+    assert r.read() == new and r.getheader("ETag") != etag and r.getheader("Last-Modified") != lm
+
+
 def check_mode(mode, root, data):
     extra = ("--user", "u", "--password", "p w") if mode == "ftp" else ()
     p, port, ca = start(mode, None if mode in ("stall", "404") else root, extra)
@@ -373,6 +463,9 @@ def check_mode(mode, root, data):
             assert r.status == 302 and r.getheader("Location") == "/f.bin"
             r = get(port, "/goto?url=ftp%3A%2F%2Fh%2Fx", ctx=ctx)
             assert r.status == 302 and r.getheader("Location") == "ftp://h/x"
+        check_if_range(mode, port, data, ctx)
+        if mode == "http":
+            check_change(port, root, ctx)
     finally:
         p.terminate()
         p.wait(10)

@@ -5,7 +5,8 @@
  * The group setup writes two files of pseudo-random bytes (6 MiB and
  * 1 MiB) into a temporary directory and starts one tests/servers/serve.py
  * per mode (http, https, ftp, stall, reset, 404, short, redirect, noranges,
- * slow, chunked) with Debian's /usr/bin/python3 (the one that has
+ * slow, chunked, weaketag, noifrange, plain206) with Debian's
+ * /usr/bin/python3 (the one that has
  * pyftpdlib); each prints "PORT <n>" (https also "CA <file>") on a pipe.
  * The servers die with this process (PR_SET_PDEATHSIG) and are stopped by
  * the group teardown.  IMGFS_SERVE_PY overrides the script's path.
@@ -14,7 +15,9 @@
  * progress and when it asked for cancellation, and compares bytes with the
  * file.  Timeouts are short (stall 2 s) so failures stay quick; the only
  * timing assertions are upper bounds generous for a loaded machine and
- * lower bounds that slowness cannot break.
+ * lower bounds that slowness cannot break.  The resume tests change a file
+ * the way it changes on a real server: a new version renamed over it, with
+ * another mtime (the servers read a file afresh at each request).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +36,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,9 +51,12 @@
 #define BIG_LEN (6u << 20)
 #define MID_LEN (1u << 20)
 
-enum srv { S_HTTP, S_HTTPS, S_FTP, S_STALL, S_RESET, S_404, S_SHORT, S_REDIRECT, S_NORANGES, S_SLOW, S_CHUNKED, S_N };
-static const char *const srv_mode[S_N] = {"http",  "https",    "ftp",      "stall", "reset",  "404",
-                                          "short", "redirect", "noranges", "slow",  "chunked"};
+enum srv {
+	S_HTTP, S_HTTPS, S_FTP, S_STALL, S_RESET, S_404, S_SHORT, S_REDIRECT, S_NORANGES, S_SLOW, S_CHUNKED,
+	S_WEAK, S_NOIFRANGE, S_PLAIN206, S_N
+};
+static const char *const srv_mode[S_N] = {"http",     "https",    "ftp",  "stall",   "reset",    "404",       "short",
+                                          "redirect", "noranges", "slow", "chunked", "weaketag", "noifrange", "plain206"};
 
 struct server {
 	pid_t pid;
@@ -712,8 +719,39 @@ static void test_max_size_unannounced(void **state)
 
 /* ---- resume ------------------------------------------------------------------ */
 
-/* Downloads from `from` with the sink already holding [0, from). */
-static int fetch_resume(struct sink *s, const char *url, const uint8_t *file, uint64_t from, struct fetch_result *res)
+/* Puts a new version of <dir>/name in place the way a file changes on a
+ * server: written aside with mtime (unix seconds), renamed over the old
+ * one.  Returns its bytes. */
+static uint8_t *put_version(const char *dir, const char *name, size_t len, uint64_t seed, time_t mtime)
+{
+	char tmp[PATH_MAX], path[PATH_MAX], aside[NAME_MAX];
+	const struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+	uint8_t *b;
+
+	snprintf(aside, sizeof(aside), "%s.new", name);
+	b = make_file(dir, aside, len, seed);
+	snprintf(tmp, sizeof(tmp), "%s/%s", dir, aside);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(utimensat(AT_FDCWD, tmp, ts, 0), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	return b;
+}
+
+/* The validator a whole download of url records. */
+static void validator_of(const char *url, char out[FETCH_VALIDATOR_MAX])
+{
+	struct fetch_result res;
+	struct sink s;
+
+	assert_int_equal(fetch(&s, BIG_LEN, url, NULL, &res), 0);
+	snprintf(out, FETCH_VALIDATOR_MAX, "%s", res.validator);
+	free(s.buf);
+}
+
+/* Downloads from `from` with the sink already holding [0, from) of file,
+ * which came with validator. */
+static int fetch_resume(struct sink *s, const char *url, const uint8_t *file, uint64_t from, const char *validator,
+                        struct fetch_result *res)
 {
 	struct fetch_req rq;
 
@@ -721,7 +759,20 @@ static int fetch_resume(struct sink *s, const char *url, const uint8_t *file, ui
 	memcpy(s->buf, file, from < BIG_LEN ? from : BIG_LEN);
 	rq = req_for(s, url);
 	rq.resume_from = from;
+	rq.validator = validator;
 	return fetch_run(&rq, res);
+}
+
+/* The whole of want (len bytes) came again from offset 0. */
+static void assert_restarted(const struct sink *s, const struct fetch_result *res, const uint8_t *want, size_t len)
+{
+	assert_int_equal(res->err, 0);
+	assert_true(res->restarted);
+	assert_int_equal(s->first_off, 0);
+	assert_false(s->gap);
+	assert_int_equal(res->bytes, len);
+	assert_int_equal(res->end, len);
+	assert_memory_equal(s->buf, want, len);
 }
 
 static void test_resume_with_ranges(void **state)
@@ -729,12 +780,13 @@ static void test_resume_with_ranges(void **state)
 	struct fx *f = *state;
 	const enum srv via[] = {S_HTTP, S_FTP};
 	const uint64_t from = MID_LEN + 12345;
+	char url[256], v[FETCH_VALIDATOR_MAX];
 	struct fetch_result res;
 	struct sink s;
-	char url[256];
 
 	for (size_t i = 0; i < 2; i++) {
-		assert_int_equal(fetch_resume(&s, url_of(url, sizeof(url), f, via[i], "big.bin"), f->big, from, &res), 0);
+		validator_of(url_of(url, sizeof(url), f, via[i], "big.bin"), v);
+		assert_int_equal(fetch_resume(&s, url, f->big, from, v, &res), 0);
 		assert_false(res.restarted);
 		assert_int_equal(s.first_off, from);
 		assert_false(s.gap);
@@ -742,6 +794,16 @@ static void test_resume_with_ranges(void **state)
 		assert_int_equal(res.end, BIG_LEN);
 		assert_int_equal(res.announced, BIG_LEN);
 		assert_memory_equal(s.buf, f->big, BIG_LEN);
+		assert_string_equal(res.validator, v); /* the bytes' version still */
+		free(s.buf);
+		/* All of it held: ftp has nothing left to send (the file checked
+		 * all the same); http answers 416 and the file comes again. */
+		assert_int_equal(fetch_resume(&s, url, f->big, BIG_LEN, v, &res), 0);
+		assert_int_equal(res.end, BIG_LEN);
+		assert_memory_equal(s.buf, f->big, BIG_LEN);
+		assert_int_equal(res.restarted, via[i] == S_HTTP);
+		assert_int_equal(res.bytes, via[i] == S_HTTP ? BIG_LEN : 0);
+		assert_string_equal(res.validator, v);
 		free(s.buf);
 	}
 }
@@ -749,26 +811,121 @@ static void test_resume_with_ranges(void **state)
 static void test_resume_without_ranges_restarts(void **state)
 {
 	struct fx *f = *state;
+	char url[256], v[FETCH_VALIDATOR_MAX];
 	struct fetch_result res;
 	struct sink s;
-	char url[256];
 
 	/* The server answers 200 with the whole file: start again at 0. */
-	assert_int_equal(fetch_resume(&s, url_of(url, sizeof(url), f, S_NORANGES, "big.bin"), f->big, MID_LEN, &res), 0);
-	assert_true(res.restarted);
-	assert_int_equal(s.first_off, 0);
-	assert_false(s.gap);
-	assert_int_equal(res.bytes, BIG_LEN);
+	validator_of(url_of(url, sizeof(url), f, S_NORANGES, "big.bin"), v);
+	assert_int_equal(fetch_resume(&s, url, f->big, MID_LEN, v, &res), 0);
+	assert_restarted(&s, &res, f->big, BIG_LEN);
 	assert_int_equal(res.announced, BIG_LEN);
-	assert_memory_equal(s.buf, f->big, BIG_LEN);
 	free(s.buf);
 	/* Holding more than the file (it changed): 416, start again at 0. */
-	assert_int_equal(fetch_resume(&s, url_of(url, sizeof(url), f, S_HTTP, "mid.bin"), f->big, MID_LEN + 10, &res), 0);
-	assert_true(res.restarted);
-	assert_int_equal(s.first_off, 0);
-	assert_int_equal(res.end, MID_LEN);
-	assert_memory_equal(s.buf, f->mid, MID_LEN);
+	validator_of(url_of(url, sizeof(url), f, S_HTTP, "mid.bin"), v);
+	assert_int_equal(fetch_resume(&s, url, f->big, MID_LEN + 10, v, &res), 0);
+	assert_restarted(&s, &res, f->mid, MID_LEN);
 	free(s.buf);
+}
+
+/* What a download records to resume with: http's strong ETag, from the
+ * final answer (a redirect's has none); ftp's size and MDTM; with only a
+ * weak ETag, the Last-Modified date when it is a minute older than the
+ * answer's Date, else nothing. */
+static void test_validator_recorded(void **state)
+{
+	struct fx *f = *state;
+	char url[256], v[FETCH_VALIDATOR_MAX], v2[FETCH_VALIDATOR_MAX], want[FETCH_VALIDATOR_MAX], path[PATH_MAX];
+	time_t aged = time(NULL) - 3600;
+	struct stat st;
+
+	validator_of(url_of(url, sizeof(url), f, S_HTTP, "mid.bin"), v);
+	assert_true(v[0] == '"' && v[strlen(v) - 1] == '"');
+	validator_of(url_of(url, sizeof(url), f, S_REDIRECT, "hop/3/mid.bin"), v2);
+	assert_string_equal(v2, v);
+
+	snprintf(path, sizeof(path), "%s/mid.bin", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(want, sizeof(want), "%u %lld", MID_LEN, (long long)st.st_mtime);
+	validator_of(url_of(url, sizeof(url), f, S_FTP, "mid.bin"), v);
+	assert_string_equal(v, want);
+
+	free(put_version(f->dir, "aged.bin", MID_LEN, 7, aged));
+	strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&aged));
+	validator_of(url_of(url, sizeof(url), f, S_WEAK, "aged.bin"), v);
+	assert_string_equal(v, want);
+	free(put_version(f->dir, "fresh.bin", MID_LEN, 8, time(NULL)));
+	validator_of(url_of(url, sizeof(url), f, S_WEAK, "fresh.bin"), v);
+	assert_string_equal(v, "");
+	validator_of(url_of(url, sizeof(url), f, S_HTTP, "fresh.bin"), v);
+	assert_true(v[0] == '"');
+}
+
+/* Nothing to tell a changed file by: the whole file again, never a gamble
+ * on a range (also for a validator that could not be sent). */
+static void test_resume_without_validator_restarts(void **state)
+{
+	struct fx *f = *state;
+	const enum srv via[] = {S_HTTP, S_FTP};
+	const char *const bad[] = {NULL, "", "\"a\"\r\nX-Injected: 1"};
+	char url[256], v[FETCH_VALIDATOR_MAX];
+	struct fetch_result res;
+	struct sink s;
+
+	for (size_t i = 0; i < 2; i++) {
+		validator_of(url_of(url, sizeof(url), f, via[i], "mid.bin"), v);
+		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			assert_int_equal(fetch_resume(&s, url, f->mid, MID_LEN / 2, bad[j], &res), 0);
+			assert_restarted(&s, &res, f->mid, MID_LEN);
+			assert_string_equal(res.validator, v); /* the new bytes' */
+			free(s.buf);
+		}
+	}
+}
+
+/* The bug this guards against: half of version A, the server's file
+ * replaced by B of the same size, then a resume.  The bytes held are kept
+ * while the file is A; once it is B, B comes whole — never A's start
+ * spliced to B's end.  http honours If-Range (200 with the whole file),
+ * also a server whose 206 answers name no version (only If-Range can tell
+ * there); the weak-ETag server matches on the date; a server ignoring
+ * If-Range answers 206 but with B's ETag; ftp: B's size and MDTM differ. */
+static void test_resume_file_changed(void **state)
+{
+	struct fx *f = *state;
+	const enum srv via[] = {S_HTTP, S_PLAIN206, S_WEAK, S_NOIFRANGE, S_FTP};
+	const uint64_t from = MID_LEN / 2;
+	time_t t0 = time(NULL) - 7200;
+	char url[256], name[32], va[FETCH_VALIDATOR_MAX], vb[FETCH_VALIDATOR_MAX];
+	struct fetch_result res;
+	struct sink s;
+
+	for (size_t i = 0; i < sizeof(via) / sizeof(via[0]); i++) {
+		snprintf(name, sizeof(name), "chg-%s.bin", srv_mode[via[i]]);
+		uint8_t *a = put_version(f->dir, name, MID_LEN, 100 + i, t0);
+		validator_of(url_of(url, sizeof(url), f, via[i], name), va);
+		assert_true(va[0] != '\0');
+		/* Unchanged: resumed where it was. */
+		assert_int_equal(fetch_resume(&s, url, a, from, va, &res), 0);
+		assert_false(res.restarted);
+		assert_int_equal(s.first_off, from);
+		assert_int_equal(res.bytes, MID_LEN - from);
+		assert_memory_equal(s.buf, a, MID_LEN);
+		free(s.buf);
+		/* Changed: B whole, and B's validator to resume with. */
+		uint8_t *b = put_version(f->dir, name, MID_LEN, 200 + i, t0 + 60);
+		assert_int_equal(fetch_resume(&s, url, a, from, va, &res), 0);
+		if (!res.restarted || memcmp(s.buf, b, MID_LEN) != 0)
+			fail_msg("%s: the changed file was %s", srv_mode[via[i]],
+			         res.restarted ? "restarted with wrong bytes" : "spliced onto the old one");
+		assert_restarted(&s, &res, b, MID_LEN);
+		validator_of(url, vb);
+		assert_string_equal(res.validator, vb);
+		assert_string_not_equal(vb, va);
+		free(s.buf);
+		free(a);
+		free(b);
+	}
 }
 
 /* ---- the caller's controls ---------------------------------------------------- */
@@ -882,6 +1039,9 @@ int main(void)
 	        cmocka_unit_test(test_max_size_unannounced),
 	        cmocka_unit_test(test_resume_with_ranges),
 	        cmocka_unit_test(test_resume_without_ranges_restarts),
+	        cmocka_unit_test(test_validator_recorded),
+	        cmocka_unit_test(test_resume_without_validator_restarts),
+	        cmocka_unit_test(test_resume_file_changed),
 	        cmocka_unit_test(test_cancel_while_bytes_flow),
 	        cmocka_unit_test(test_cancel_while_stalled),
 	        cmocka_unit_test(test_sink_error_aborts),

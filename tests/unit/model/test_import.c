@@ -7,26 +7,34 @@
  * rows gone), and the task's resume point: with a server that honours
  * ranges the bytes before the durable point are kept and the rest fetched;
  * with one that does not, the file comes again from 0; bytes beyond the
- * durable point are never trusted.
+ * durable point are never trusted.  The version those bytes belong to (the
+ * validator, a third line of the task's args) is recorded with each
+ * durable point: a resume with it keeps them; without one (args from
+ * before it was recorded), or once the file changed on the server, the
+ * file comes again from 0 — never the old start spliced to the new end.
  *
- * Servers: tests/servers/serve.py (http, noranges) serving a 3 MiB raw disk
- * with an MBR, started by main() with Debian's /usr/bin/python3 and killed
- * at the end (and with this process: PR_SET_PDEATHSIG).
+ * Servers: tests/servers/serve.py (http, noranges, slow) serving a 3 MiB
+ * raw disk with an MBR, started by main() with Debian's /usr/bin/python3
+ * and killed at the end (and with this process: PR_SET_PDEATHSIG).  The
+ * tests that stop a transfer midway run the task in a thread on the slow
+ * server and set its stop flag once tasks.bytes_done shows enough bytes.
  */
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "fetch.h"
 #include "test_util.h"
 
 #define PY "/usr/bin/python3"
 #define FILE_LEN (3u << 20)
 #define MARK (1u << 20)
 
-enum { SRV_HTTP, SRV_NORANGES, SRV_N };
-static const char *const srv_mode[SRV_N] = {"http", "noranges"};
+enum { SRV_HTTP, SRV_NORANGES, SRV_SLOW, SRV_N };
+static const char *const srv_mode[SRV_N] = {"http", "noranges", "slow"};
 /* The servers of this test process (main() starts them). */
 static struct {
 	char dir[64];
@@ -77,26 +85,43 @@ static int server_start(int i)
 	return atoi(port + 5);
 }
 
-static int servers_start(void)
+/* A FILE_LEN raw disk (an MBR, then xorshift64 bytes from seed:
+ * incompressible, repeatable) put in place as <srv.dir>/name the way a
+ * file changes on a server: written aside with mtime, renamed over.  Its
+ * bytes (the caller frees them), or NULL. */
+static uint8_t *disk_put(const char *name, uint64_t seed, time_t mtime)
 {
-	char path[128];
+	char aside[PATH_MAX], path[PATH_MAX];
+	const struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+	uint8_t *b = malloc(FILE_LEN);
+	uint64_t x = seed;
 	FILE *f;
-	uint64_t x = 0x9e3779b97f4a7c15ull;
 
-	snprintf(srv.dir, sizeof(srv.dir), "/tmp/imgfs-import-XXXXXX");
-	if (!mkdtemp(srv.dir) || !(srv.file = malloc(FILE_LEN)))
-		return -1;
-	for (size_t i = 0; i < FILE_LEN; i++) { /* xorshift64: incompressible, repeatable */
+	if (!b)
+		return NULL;
+	for (size_t i = 0; i < FILE_LEN; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		srv.file[i] = (uint8_t)(x >> 24);
+		b[i] = (uint8_t)(x >> 24);
 	}
-	memset(srv.file, 0, 512); /* an MBR: a raw disk */
-	srv.file[510] = 0x55;
-	srv.file[511] = 0xaa;
-	snprintf(path, sizeof(path), "%s/disk.raw", srv.dir);
-	if (!(f = fopen(path, "wb")) || fwrite(srv.file, 1, FILE_LEN, f) != FILE_LEN || fclose(f) != 0)
+	memset(b, 0, 512);
+	b[510] = 0x55;
+	b[511] = 0xaa;
+	snprintf(aside, sizeof(aside), "%s/%s.new", srv.dir, name);
+	snprintf(path, sizeof(path), "%s/%s", srv.dir, name);
+	if (!(f = fopen(aside, "wb")) || fwrite(b, 1, FILE_LEN, f) != FILE_LEN || fclose(f) != 0 ||
+	    utimensat(AT_FDCWD, aside, ts, 0) != 0 || rename(aside, path) != 0) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static int servers_start(void)
+{
+	snprintf(srv.dir, sizeof(srv.dir), "/tmp/imgfs-import-XXXXXX");
+	if (!mkdtemp(srv.dir) || !(srv.file = disk_put("disk.raw", 0x9e3779b97f4a7c15ull, time(NULL) - 3600)))
 		return -1;
 	for (int i = 0; i < SRV_N; i++)
 		if ((srv.port[i] = server_start(i)) <= 0)
@@ -297,20 +322,74 @@ static void test_transfer_ok(void **state)
 	assert_int_equal(rows(fx, "tasks", id), 0);
 }
 
+/* ---- resume ---------------------------------------------------------------------- */
+
+static int discard(void *arg, const void *buf, size_t len, uint64_t offset)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+	(void)offset;
+	return 0;
+}
+
+/* The validator a whole download of url records (fetch.h). */
+static void validator_of(const char *url, char out[FETCH_VALIDATOR_MAX])
+{
+	struct fetch_req rq = {.url = url, .connect_timeout = 5, .stall_timeout = 5, .sink = discard};
+	struct fetch_result res;
+
+	assert_int_equal(fetch_run(&rq, &res), 0);
+	assert_true(res.validator[0] != '\0');
+	snprintf(out, FETCH_VALIDATOR_MAX, "%s", res.validator);
+}
+
+/* Whether the image's import task has args "<blob> 0\n<url>\n<validator>\n". */
+static bool args_name(struct ut_fx *fx, int64_t id, const char *url, const char *validator)
+{
+	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)id);
+	return ut_sql_int(fx, "SELECT args = '%lld 0' || char(10) || '%q' || char(10) || '%q' || char(10) FROM tasks "
+	                      "WHERE image_id = %lld",
+	                  (long long)blob, url, validator, (long long)id) == 1;
+}
+
+/* The image is available with exactly want's FILE_LEN bytes. */
+static void assert_image_is(struct ut_fx *fx, int64_t id, const uint8_t *want)
+{
+	struct model_image img = ut_get(fx, id);
+	uint64_t len;
+
+	if (img.status != MODEL_IMG_AVAILABLE)
+		fail_msg("status %d: %s", img.status, img.error);
+	uint8_t *b = disk_bytes(fx, id, &len);
+	assert_int_equal(len, FILE_LEN);
+	assert_memory_equal(b, want, FILE_LEN);
+	free(b);
+	assert_int_equal(rows(fx, "tasks", id), 0);
+}
+
+enum held { HELD_NONE, HELD_CURRENT, HELD_STALE };
+
 /* A run that left bytes [0, MARK) durable (the blob row's size) and more
  * beyond, which may not have reached the disk: a marker byte inside the
  * durable part shows whether those bytes were kept (resumed) or fetched
- * again (restarted); junk beyond the point must never survive. */
-static void resume_from_mark(struct ut_fx *fx, int server, bool resumes)
+ * again (restarted); junk beyond the point must never survive.  held: the
+ * args name no version (as written before validators were recorded), the
+ * file's, or another one (the file changed since). */
+static void resume_from_mark(struct ut_fx *fx, int server, enum held held, bool resumes)
 {
-	char url[128];
+	char url[128], v[FETCH_VALIDATOR_MAX] = "";
 	uint64_t len;
-	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, server == SRV_HTTP ? "ranges" : "noranges");
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "resumed");
 	uint8_t *junk = malloc(MARK / 2);
 	assert_non_null(junk);
 	memset(junk, 0x5a, MARK / 2);
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/disk.raw", srv.port[server]);
+	if (held == HELD_CURRENT)
+		validator_of(url, v);
+	else if (held == HELD_STALE)
+		snprintf(v, sizeof(v), "\"0-300000-0\"");
 	import(fx, id, url);
 	blob_wblob *w = wblob_of(fx, id);
 	assert_int_equal(blob_wblob_pwrite(w, srv.file, MARK, 0), MARK);
@@ -320,6 +399,8 @@ static void resume_from_mark(struct ut_fx *fx, int server, bool resumes)
 	free(junk);
 	ut_sql(fx, "UPDATE blobs SET size = %u WHERE id = (SELECT blob_id FROM devices WHERE image_id = %lld)",
 	       MARK, (long long)id);
+	if (v[0])
+		ut_sql(fx, "UPDATE tasks SET args = args || '%q' || char(10) WHERE image_id = %lld", v, (long long)id);
 
 	assert_int_equal(model_task_work(fx->m, NULL), 1);
 	struct model_image img = ut_get(fx, id);
@@ -335,12 +416,136 @@ static void resume_from_mark(struct ut_fx *fx, int server, bool resumes)
 
 static void test_resume(void **state)
 {
-	resume_from_mark(*state, SRV_HTTP, true);
+	resume_from_mark(*state, SRV_HTTP, HELD_CURRENT, true);
 }
 
 static void test_restart(void **state)
 {
-	resume_from_mark(*state, SRV_NORANGES, false);
+	resume_from_mark(*state, SRV_NORANGES, HELD_CURRENT, false);
+}
+
+/* Args without a validator line still parse; the bytes held cannot be
+ * told from another version's: the file comes again. */
+static void test_restart_without_validator(void **state)
+{
+	resume_from_mark(*state, SRV_HTTP, HELD_NONE, false);
+}
+
+static void test_restart_when_changed(void **state)
+{
+	resume_from_mark(*state, SRV_HTTP, HELD_STALE, false);
+}
+
+/* A runner in its own thread, with a stop flag. */
+struct runner {
+	model *m;
+	volatile int stop;
+	int rc;
+};
+
+static void *runner_main(void *arg)
+{
+	struct runner *rt = arg;
+	rt->rc = model_task_work(rt->m, &rt->stop);
+	return NULL;
+}
+
+static int64_t mark_of(struct ut_fx *fx, int64_t id)
+{
+	return ut_sql_int(fx, "SELECT size FROM blobs WHERE id = (SELECT blob_id FROM devices WHERE image_id = %lld)",
+	                  (long long)id);
+}
+
+/* Runs the image's import on the slow server in a thread and stops it,
+ * once it holds at least at_least bytes (tasks.bytes_done), or with
+ * at_least 0 once it has started again from 0 (the durable point dropped
+ * to 0): the stop records a durable point, the task is queued again. */
+static void run_and_stop(struct ut_fx *fx, int64_t id, int64_t at_least)
+{
+	struct runner rt = {fx->m, 0, 0};
+	const struct timespec pause = {0, 20 * 1000000L};
+	bool claimed = false;
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, runner_main, &rt), 0);
+	for (int i = 0; i < 1500; i++) { /* 30 s at most */
+		claimed = claimed || ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld AND state = 'running'",
+		                                (long long)id) == 1;
+		if (claimed && (at_least > 0 ? ut_sql_int(fx, "SELECT bytes_done FROM tasks WHERE image_id = %lld",
+		                                          (long long)id) >= at_least
+		                              : mark_of(fx, id) == 0))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	rt.stop = 1;
+	pthread_join(th, NULL);
+	assert_int_equal(rt.rc, 1);
+	assert_int_equal(ut_get(fx, id).status, MODEL_IMG_UPLOADING);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld AND state = 'queued'",
+	                            (long long)id),
+	                 1);
+}
+
+/* A stop mid-transfer records the durable point and, in the same
+ * transaction, the version of its bytes; the next run keeps them (the
+ * marker inside them survives) and fetches the rest. */
+static void test_stop_records_validator(void **state)
+{
+	struct ut_fx *fx = *state;
+	char url[128], v[FETCH_VALIDATOR_MAX];
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "stopped");
+	uint8_t *a = disk_put("kept.raw", 11, time(NULL) - 3600);
+
+	assert_non_null(a);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/kept.raw", srv.port[SRV_SLOW]);
+	validator_of(url, v);
+	import(fx, id, url);
+	run_and_stop(fx, id, 256 << 10);
+	assert_true(mark_of(fx, id) >= 256 << 10);
+	assert_true(args_name(fx, id, url, v));
+
+	blob_wblob *w = wblob_of(fx, id);
+	assert_int_equal(blob_wblob_pwrite(w, "M", 1, 1000), 1);
+	blob_wblob_close(w);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	a[1000] = 'M'; /* kept: resumed, not fetched again */
+	assert_image_is(fx, id, a);
+	free(a);
+}
+
+/* The bug this guards against: A's first part held, the file on the server
+ * replaced by B of the same size, a resume.  B comes whole; the restart's
+ * durable point names B's version, not A's; the image is exactly B. */
+static void test_changed_file_never_spliced(void **state)
+{
+	struct ut_fx *fx = *state;
+	char url[128], va[FETCH_VALIDATOR_MAX], vb[FETCH_VALIDATOR_MAX];
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "changed");
+	time_t t0 = time(NULL) - 3600;
+	uint8_t *a = disk_put("changing.raw", 21, t0), *b;
+
+	assert_non_null(a);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/changing.raw", srv.port[SRV_SLOW]);
+	validator_of(url, va);
+	import(fx, id, url);
+	run_and_stop(fx, id, 1 << 20);
+	int64_t mark = mark_of(fx, id);
+	assert_true(mark >= 1 << 20);
+	assert_true(args_name(fx, id, url, va));
+
+	assert_non_null(b = disk_put("changing.raw", 22, t0 + 60));
+	validator_of(url, vb);
+	assert_string_not_equal(va, vb);
+	/* Stopped once the restart has begun: a point below the old one, with
+	 * B's version. */
+	run_and_stop(fx, id, 0);
+	assert_true(mark_of(fx, id) < mark);
+	assert_true(args_name(fx, id, url, vb));
+
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_image_is(fx, id, b);
+	free(a);
+	free(b);
 }
 
 int main(void)
@@ -355,6 +560,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transfer_ok, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_resume, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_restart, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_without_validator, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_when_changed, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_records_validator, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_changed_file_never_spliced, ut_setup, ut_teardown),
 	};
 	int rc;
 
