@@ -627,6 +627,7 @@ static void create_upload(fuse_req_t req, const struct fs_node *p, const char *n
 		return;
 	}
 	fi->keep_cache = 0;
+	fi->direct_io = 1; /* see do_open's upload case */
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		fh_free(h);
@@ -681,6 +682,10 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
 			goto fail;
 		fi->keep_cache = 0;
+		/* The writer's bytes go from its buffer to us, not through the
+		 * page cache: one copy less per byte, half of cp's time (no other
+		 * reader wants those pages; the close drops any cached ones). */
+		fi->direct_io = wr;
 	} else if (n->what == FS_W_DISK) {
 		struct model_blob b;
 		h->kind = FH_BLOB;

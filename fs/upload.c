@@ -44,6 +44,11 @@ static void upload_gone(struct fs_ctx *ctx, const struct model_upload *u)
 		fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_IMAGE, u->image_id, FS_SUB_DISKS), dev, strlen(dev));
 }
 
+static fuse_ino_t upload_ino(const struct model_upload *u)
+{
+	return fs_ino(FS_K_IMAGE, u->image_id, FS_SUB_DISKS + 1 + (unsigned)u->idx);
+}
+
 static void upload_changed(struct fs_ctx *ctx, const struct model_upload *u)
 {
 	struct model_change c = {0, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, ""};
@@ -63,8 +68,7 @@ int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *na
 		return model_fail(err, -EINVAL, "an image is uploaded to disks/vda (an ISO image to disks/cdrom)");
 	if ((rc = model_upload_begin(ctx->m, p->img.id, idx, &u, err)) < 0)
 		return rc;
-	if ((rc = fs_node_resolve(ctx, &p->caller, fs_ino(FS_K_IMAGE, u.image_id, FS_SUB_DISKS + 1 + (unsigned)idx),
-	                          n)) < 0 ||
+	if ((rc = fs_node_resolve(ctx, &p->caller, upload_ino(&u), n)) < 0 ||
 	    (rc = fs_disk_open_upload(ctx, &u, true, true, out)) < 0) {
 		model_upload_abandon(ctx->m, &u, "the upload could not be opened");
 		return model_fail(err, rc, "the upload could not be opened: %s", strerror(-rc));
@@ -221,6 +225,10 @@ void fs_upload_closed(struct fs_ctx *ctx, struct fs_disk *d)
 		model_upload_fail(ctx->m, &up->u, why);
 		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(rc), why);
 	}
+	/* The writer bypassed the page cache (direct_io): what a reader cached
+	 * meanwhile may be stale, and the sealed file keeps its cache. */
+	if (ctx->se)
+		fuse_lowlevel_notify_inval_inode(ctx->se, upload_ino(&up->u), 0, 0);
 	upload_changed(ctx, &up->u);
 	fs_workers_kick(ctx);
 }
