@@ -226,7 +226,9 @@ void fs_upload_closed(struct fs_ctx *ctx, struct fs_disk *d)
 		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(rc), why);
 	}
 	/* The writer bypassed the page cache (direct_io): what a reader cached
-	 * meanwhile may be stale, and the sealed file keeps its cache. */
+	 * meanwhile may be stale, and the sealed file keeps its cache.  We are
+	 * inside RELEASE, which the kernel does not wait for: no deadlock
+	 * against this inode's pages (FUSE-NOTES). */
 	if (ctx->se)
 		fuse_lowlevel_notify_inval_inode(ctx->se, upload_ino(&up->u), 0, 0);
 	upload_changed(ctx, &up->u);
