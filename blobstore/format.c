@@ -1,7 +1,7 @@
 /*
  * format.c — sniffing and checking uploaded disk files (format.h).
  *
- * Who calls it: model/upload.c.  The buffers come from a user: every read
+ * Who calls it: model/task/upload.c.  The buffers come from a user: every read
  * is bounded by the length given.
  */
 #include <errno.h>

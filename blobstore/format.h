@@ -2,7 +2,7 @@
  * format.h — recognising what an uploaded disk file is: QCOW2, ISO 9660, or
  * a raw disk with an MBR or a GPT (SPEC §5.3).
  *
- * Who calls it: model/upload.c, on the first bytes of an upload (the sniff,
+ * Who calls it: model/task/upload.c, on the first bytes of an upload (the sniff,
  * which refuses a wrong file before gigabytes move) and on the whole file
  * when the uploader closes it (the check).  Pure functions over a buffer
  * holding the file's first bytes: no I/O, nothing remembered.

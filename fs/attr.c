@@ -185,7 +185,7 @@ static int find_instance(struct fs_ctx *ctx, const struct fs_node *n, const char
 	return 0;
 }
 
-/* source: "url <URL>" imports the URL (§5.2, model/import.c). */
+/* source: "url <URL>" imports the URL (§5.2, model/task/import.c). */
 static int store_source_url(const struct fs_node *n, struct fs_ctx *ctx, char **w, int count, struct model_err *err)
 {
 	int rc;

@@ -6,7 +6,7 @@
  *
  * Who calls it: node.c (lookup, resolve, list, stat of shares/ and its
  * entries), ops.c (mkdir, rmdir), watch.c.  The rules (who may receive,
- * quotas) are the model's (model/share.c); the receiver's view of the
+ * quotas) are the model's (model/meta/share.c); the receiver's view of the
  * image (attributes readable, blobs EACCES, nothing writable) is node.c's
  * and attr.c's FS_VIEW_SHARED.
  *

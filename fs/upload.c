@@ -5,7 +5,7 @@
  * Who calls it: ops.c (create, open, write, flush, truncate of an
  * uploading image's disk), disk.c (the last writer's close), attr.c (the
  * `cancel` file), node.c (stat of the disk while it is written).  The
- * model's side, and the life of an upload, are in model/upload.c.
+ * model's side, and the life of an upload, are in model/task/upload.c.
  *
  * The first bytes are sniffed before they are written: a write at offset 0
  * of no known format fails with EINVAL, and the upload is abandoned (the

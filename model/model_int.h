@@ -40,6 +40,10 @@ struct model_conn {
 	int depth;               /* transaction nesting */
 };
 
+/* The per-thread connections of a model: set up at open, all closed at
+ * close (db.c). */
+int model_conns_init(model *m);
+void model_conns_close(model *m);
 /* The calling thread's connection (opened on first use). */
 int model_conn_get(model *m, struct model_conn **out);
 /* A cached, reset statement for a literal SQL string; NULL on error (logged). */

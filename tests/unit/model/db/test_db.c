@@ -1,5 +1,5 @@
 /*
- * test_db.c — mirrors model/db.c: opening a state directory, and setting it
+ * test_db.c — mirrors model/db/db.c: opening a state directory, and setting it
  * up exactly once even when the first mount is killed half-way.
  *
  * A first mount creates the three default regions one transaction at a

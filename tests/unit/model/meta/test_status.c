@@ -1,5 +1,5 @@
 /*
- * test_status.c — unit tests for model/status.c: the image status machine
+ * test_status.c — unit tests for model/meta/status.c: the image status machine
  * of SPEC §4, walked pair by pair against a reference table written down
  * here independently of the code, and model_image_transition's effect on
  * the row (status, progress, error, times) for every pair.

@@ -1,28 +1,17 @@
 /*
- * db.c — opening a state directory, per-thread SQLite connections, the
- * prepared-statement cache, transactions and the SQLite → errno mapping.
+ * db.c — per-thread SQLite connections, the prepared-statement cache,
+ * transactions and the SQLite → errno mapping.
  *
  * Every thread that touches the model gets its own connection (WAL mode:
  * readers run concurrently with one writer, across processes too).  The
  * connections of threads still alive are closed by model_close; a thread
  * that exits closes its own through the pthread key destructor.
- *
- * State directory layout:
- *   <dir>/imgfs.db      this database (+ -wal, -shm)
- *   <dir>/secret        the chunk-id key (blobstore.h)
- *   <dir>/imgfs.log     the daemon's log (fs/)
- *   <dir>/regions/<r>/  one blob store per region
  */
 #include <errno.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "model_int.h"
 
@@ -92,6 +81,24 @@ static void conn_destructor(void *p)
 	struct model_conn *c = p;
 	conn_unlink(c->m, c);
 	conn_close(c);
+}
+
+int model_conns_init(model *m)
+{
+	return pthread_key_create(&m->conn_key, conn_destructor) == 0 ? 0 : -EAGAIN;
+}
+
+void model_conns_close(model *m)
+{
+	struct model_conn *c = pthread_getspecific(m->conn_key);
+	if (c)
+		pthread_setspecific(m->conn_key, NULL);
+	while (m->conns) {
+		c = m->conns;
+		m->conns = c->next;
+		conn_close(c);
+	}
+	pthread_key_delete(m->conn_key);
 }
 
 static int conn_open(model *m, struct model_conn **out)
@@ -295,195 +302,4 @@ int64_t model_generation(model *m)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return v;
-}
-
-int64_t model_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void model_fmt_time(char out[21], int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-int model_default_state_dir(char *out, size_t cap)
-{
-	const char *xdg = getenv("XDG_DATA_HOME");
-	int n;
-	if (xdg && xdg[0] == '/') {
-		n = snprintf(out, cap, "%s/imgfs", xdg);
-	} else if (geteuid() == 0) {
-		n = snprintf(out, cap, "/var/lib/imgfs");
-	} else {
-		const char *home = getenv("HOME");
-		struct passwd *pw = home ? NULL : getpwuid(geteuid());
-		if (!home && pw)
-			home = pw->pw_dir;
-		if (!home)
-			return -ENOENT;
-		n = snprintf(out, cap, "%s/.local/share/imgfs", home);
-	}
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-int model_store(model *m, int64_t region_id, blob_store **out)
-{
-	struct model_region r;
-	char path[PATH_MAX];
-	int rc;
-	if (region_id <= 0 || region_id >= MODEL_MAX_REGIONS)
-		return -ENOENT;
-	pthread_mutex_lock(&m->lock);
-	*out = m->stores[region_id];
-	pthread_mutex_unlock(&m->lock);
-	if (*out)
-		return 0;
-	if ((rc = model_region_get(m, region_id, &r)) < 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/regions/%s", m->dir, r.name);
-	pthread_mutex_lock(&m->lock);
-	if (!m->stores[region_id])
-		rc = blob_store_open(&m->stores[region_id], path, m->secret);
-	*out = m->stores[region_id];
-	pthread_mutex_unlock(&m->lock);
-	return rc;
-}
-
-const char *model_state_dir(const model *m)
-{
-	return m->dir;
-}
-
-/* Whether the default regions were all created (settings 'initialised'). */
-static bool state_initialised(struct model_conn *c)
-{
-	sqlite3_stmt *st = model_stmt(c, "SELECT 1 FROM settings WHERE key = 'initialised'");
-	bool yes = st && sqlite3_step(st) == SQLITE_ROW;
-	if (st)
-		sqlite3_reset(st);
-	return yes;
-}
-
-/* Creates the default regions that are missing, then marks the state
- * initialised.  Each region commits on its own (it writes its catalogue's
- * chunks), so a first mount killed half-way is completed by the next one. */
-static int state_initialise(model *m, struct model_conn *c, struct model_err *err)
-{
-	static const char *const defaults[] = {"cn-north-1", "cn-east-2", "cn-south-1"};
-	int rc;
-	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-		struct model_region r;
-		if (model_region_by_name(m, defaults[i], &r) == 0)
-			continue; /* made before a crash, or by a racing process */
-		if ((rc = model_region_add(m, defaults[i], err)) < 0 && rc != -EEXIST)
-			return rc;
-	}
-	return model_exec(c, "INSERT OR IGNORE INTO settings(key, value) VALUES ('initialised', '1')");
-}
-
-int model_open(model **out, const char *state_dir, int flags, struct model_err *err)
-{
-	model *m = NULL;
-	struct model_conn *c;
-	struct stat st;
-	char path[PATH_MAX];
-	int rc;
-
-	*out = NULL;
-	if (stat(state_dir, &st) < 0) {
-		if (errno != ENOENT || !(flags & MODEL_OPEN_CREATE))
-			return model_fail(err, -errno, "state directory %s: %s", state_dir, strerror(errno));
-		if ((rc = mkdir_p(state_dir)) < 0)
-			return model_fail(err, rc, "cannot create %s: %s", state_dir, strerror(-rc));
-	} else if (!S_ISDIR(st.st_mode)) {
-		return model_fail(err, -ENOTDIR, "%s is not a directory", state_dir);
-	}
-	if (!(m = calloc(1, sizeof(*m))))
-		return -ENOMEM;
-	pthread_mutex_init(&m->lock, NULL);
-	if (pthread_key_create(&m->conn_key, conn_destructor) != 0) {
-		free(m);
-		return -EAGAIN;
-	}
-	m->dir = realpath(state_dir, NULL);
-	if (!m->dir || asprintf(&m->db_path, "%s/imgfs.db", m->dir) < 0) {
-		rc = model_fail(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
-	if (!(flags & MODEL_OPEN_CREATE) && access(m->db_path, F_OK) != 0) {
-		rc = model_fail(err, -ENOENT, "%s holds no imgfs state (no imgfs.db)", m->dir);
-		goto fail;
-	}
-	snprintf(path, sizeof(path), "%s/regions", m->dir);
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		rc = model_fail(err, -errno, "cannot create %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	snprintf(path, sizeof(path), "%s/secret", m->dir);
-	if ((rc = blob_secret_load_or_create(m->secret, path)) < 0) {
-		model_fail(err, rc, "secret %s: %s", path, strerror(-rc));
-		goto fail;
-	}
-	if ((rc = model_conn_get(m, &c)) < 0) {
-		model_fail(err, rc, "cannot open %s: %s", m->db_path, strerror(-rc));
-		goto fail;
-	}
-	if ((rc = model_schema_apply(c)) < 0) {
-		model_fail(err, rc, "cannot set up the schema of %s", m->db_path);
-		goto fail;
-	}
-	if ((flags & MODEL_OPEN_CREATE) && !state_initialised(c) && (rc = state_initialise(m, c, err)) < 0)
-		goto fail;
-	*out = m;
-	return 0;
-fail:
-	model_close(m);
-	return rc < 0 ? rc : -EIO;
-}
-
-void model_close(model *m)
-{
-	if (!m)
-		return;
-	struct model_conn *c = pthread_getspecific(m->conn_key);
-	if (c)
-		pthread_setspecific(m->conn_key, NULL);
-	while (m->conns) {
-		c = m->conns;
-		m->conns = c->next;
-		conn_close(c);
-	}
-	pthread_key_delete(m->conn_key);
-	for (int i = 0; i < MODEL_MAX_REGIONS; i++)
-		blob_store_close(m->stores[i]);
-	pthread_mutex_destroy(&m->lock);
-	free(m->db_path);
-	free(m->dir);
-	free(m);
 }

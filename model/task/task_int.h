@@ -60,13 +60,17 @@ struct task_run {
 };
 
 /* A kind of task: its name in tasks.kind, its run function (returns 0 or
- * -errno; see above), and whether a queued task of the kind may be claimed
+ * -errno; see above), whether a queued task of the kind may be claimed
  * now (1 yes, 0 not now, -errno; NULL: always), asked inside the claim's
- * write transaction. */
+ * write transaction, and what a runner does now and then for the kind
+ * (model_task_housekeeping; NULL: nothing).  The engine reaches the kinds
+ * only through this table, so no kind's file calls back into task.c's
+ * callers. */
 struct task_kind {
 	const char *name;
 	int (*run)(struct task_run *r);
 	int (*claimable)(struct model_conn *c, int64_t task_id);
+	void (*housekeeping)(model *m);
 };
 
 /* This process's runner id, "<pid>:<start time>" (0 or -errno). */
@@ -174,8 +178,10 @@ int convert_run(struct task_run *r);
  * MODEL_COPIES_RUNNING per account at once (copy_claimable). */
 int copy_run(struct task_run *r);
 int copy_claimable(struct model_conn *c, int64_t task_id);
-/* upload.c: an uploaded file validated and sealed into an image (§5.3). */
+/* upload.c: an uploaded file validated and sealed into an image (§5.3);
+ * its housekeeping ends uploads whose process died (model_upload_reap). */
 int upload_run(struct task_run *r);
+void upload_housekeeping(model *m);
 /* import.c: a URL downloaded into an image (§5.2), then finished as an
  * upload is. */
 int import_run(struct task_run *r);

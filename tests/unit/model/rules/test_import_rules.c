@@ -1,5 +1,5 @@
 /*
- * test_import_rules.c — unit tests for model/import_rules.c: the rules of
+ * test_import_rules.c — unit tests for model/rules/import_rules.c: the rules of
  * SPEC §5.4 row by row, each with an allowed value and a refused neighbour
  * just outside it; unknown values; unset attributes; and the attribute
  * writes (queued private and ISO images only, a refused write changes

@@ -1,5 +1,5 @@
 /*
- * test_import.c — unit tests for model/import.c (URL import, SPEC §5.2):
+ * test_import.c — unit tests for model/task/import.c (URL import, SPEC §5.2):
  * beginning an import (status, redacted source, the rows, the task's
  * args), refusals at the write (bad URLs, wrong status or class: nothing
  * changes), cancel (also of a queued task: the runner then finds nothing),
@@ -47,9 +47,7 @@ static struct {
 
 static void serve_py(char *out, size_t cap)
 {
-	const char *file = __FILE__;
-	const char *tail = strstr(file, "tests/unit/model/test_import.c");
-	snprintf(out, cap, "%.*stests/servers/serve.py", (int)(tail ? tail - file : 0), file);
+	snprintf(out, cap, "%s/tests/servers/serve.py", IMGFS_SOURCE_DIR);
 }
 
 /* Starts serve.py MODE <dir>; its port, or -1. */

@@ -1,5 +1,5 @@
 /*
- * test_catalogue.c — unit tests for model/catalogue.c (with model/blob.c):
+ * test_catalogue.c — unit tests for model/meta/catalogue.c (with model/meta/blob.c):
  * the platform catalogue of SPEC §3 that every region gets: its attributes,
  * its real, small, sparse raw disks (an MBR at the start, holes), whole-blob
  * hashes checked against an independent XXH3-128 of the bytes read back

@@ -1,5 +1,5 @@
 /*
- * test_convert.c — unit tests for model/convert.c (SPEC §6.2): a raw image
+ * test_convert.c — unit tests for model/task/convert.c (SPEC §6.2): a raw image
  * converts by reference (the snapshot's manifest is the image file's, no
  * chunk stored), a QCOW2 one is decoded (made by qemu-img at test time,
  * compressed and not), data-disk snapshots are referenced by both images,
@@ -7,7 +7,7 @@
  * while the task exists, and a failure leaves the new image in error with
  * only its own snapshot and blob removed.
  */
-#include "convert_test.h"
+#include "model/convert_test.h"
 
 #define MiB LT_MiB
 

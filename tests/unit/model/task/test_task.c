@@ -1,5 +1,5 @@
 /*
- * test_task.c — unit tests for model/task.c: claiming (no task runs twice,
+ * test_task.c — unit tests for model/task/task.c: claiming (no task runs twice,
  * dead runners' tasks are resumed, live runners' are left alone), the
  * `task` view, and captures end to end in process: queueing and its
  * refusals, running to available with the instance's exact bytes, failure
@@ -8,7 +8,7 @@
  */
 #include <pthread.h>
 
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 #define MiB LT_MiB
 

@@ -1,5 +1,5 @@
 /*
- * test_account.c — unit tests for model/account.c: accounts and their uid
+ * test_account.c — unit tests for model/meta/account.c: accounts and their uid
  * mapping (SPEC §8, §1 admin), regions and the catalogue every new region
  * gets (§1, §3), and opening a state directory.
  */

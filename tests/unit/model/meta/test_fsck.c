@@ -1,5 +1,5 @@
 /*
- * test_fsck.c — unit tests for model/fsck.c: `imgfs admin fsck` finds
+ * test_fsck.c — unit tests for model/meta/fsck.c: `imgfs admin fsck` finds
  * missing and damaged chunks and, with repair, removes damaged ones;
  * `imgfs admin gc` drops exactly the unreferenced chunks older than the
  * grace period (SPEC §1); instance disks (wblobs) must open, wblob files no
@@ -7,7 +7,7 @@
  * with no task to finish them are reported.  These tests damage chunk
  * files, so every test has its own copies (ut_setup_copy).
  */
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 #define MAX_LINES 64
 

@@ -1,12 +1,12 @@
 /*
- * test_share.c — unit tests for model/share.c (SPEC §6.4, §8 quotas):
+ * test_share.c — unit tests for model/meta/share.c (SPEC §6.4, §8 quotas):
  * sharing an available private image, every refusal (and that a refusal
  * changes nothing), both quotas (the owner's shares-per-image counted per
  * image, the receiver's shared-images across owners and through the
  * recycle bin), listing, unsharing (instances stay, no new ones), and what
  * renames, deletion, restore and destruction do to a share.
  */
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 static int64_t quota_used(struct ut_fx *fx, int64_t account_id, enum model_quota_key k)
 {

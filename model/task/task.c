@@ -53,14 +53,14 @@
 
 #include "task_int.h"
 
-/* Every kind of task: its name in tasks.kind, how it runs, and whether it
- * may be claimed now (NULL: always). */
+/* Every kind of task: its name in tasks.kind, how it runs, whether it
+ * may be claimed now (NULL: always), and its housekeeping (NULL: none). */
 static const struct task_kind task_kinds[] = {
-	{"capture", capture_run, NULL},
-	{"convert", convert_run, NULL},
-	{"copy", copy_run, copy_claimable},
-	{"upload", upload_run, NULL},
-	{"import", import_run, NULL},
+	{"capture", capture_run, NULL, NULL},
+	{"convert", convert_run, NULL, NULL},
+	{"copy", copy_run, copy_claimable, NULL},
+	{"upload", upload_run, NULL, upload_housekeeping},
+	{"import", import_run, NULL, NULL},
 };
 
 /* ---- runners ---------------------------------------------------------------- */
@@ -690,7 +690,9 @@ out:
 
 int model_task_housekeeping(model *m, int64_t now)
 {
-	model_upload_reap(m); /* uploads whose process died (upload.c) */
+	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
+		if (task_kinds[i].housekeeping)
+			task_kinds[i].housekeeping(m);
 	return model_recycle_expire(m, now);
 }
 

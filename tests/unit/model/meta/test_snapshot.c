@@ -1,11 +1,11 @@
 /*
- * test_snapshot.c — unit tests for model/snapshot.c: rmdir of a snapshot
+ * test_snapshot.c — unit tests for model/meta/snapshot.c: rmdir of a snapshot
  * (EBUSY while any image references it, the recycle bin included, or while
  * a capture creates it; otherwise its row and blob go), its description,
  * the instance row's has_run and dir_mtime_ns, and the snapshots quota
  * counting every snapshot whatever its status (SPEC §2.4, §8).
  */
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 static int64_t snapshots_used(struct ut_fx *fx, int64_t account_id)
 {

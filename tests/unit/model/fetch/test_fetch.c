@@ -1,5 +1,5 @@
 /*
- * test_fetch.c — model/fetch.c (URL import's download engine, SPEC §5.2)
+ * test_fetch.c — model/fetch/fetch.c (URL import's download engine, SPEC §5.2)
  * against real servers on 127.0.0.1.
  *
  * The group setup writes two files of pseudo-random bytes (6 MiB and
@@ -105,13 +105,11 @@ static uint8_t *make_file(const char *dir, const char *name, size_t len, uint64_
 static void serve_py(char *out, size_t cap)
 {
 	const char *env = getenv("IMGFS_SERVE_PY");
-	const char *file = __FILE__;
-	const char *tail = strstr(file, "tests/unit/model/test_fetch.c");
 
 	if (env != NULL)
 		snprintf(out, cap, "%s", env);
 	else
-		snprintf(out, cap, "%.*stests/servers/serve.py", (int)(tail ? tail - file : 0), file);
+		snprintf(out, cap, "%s/tests/servers/serve.py", IMGFS_SOURCE_DIR);
 }
 
 /* Forks serve.py MODE DIR; returns the read end of its stdout. */

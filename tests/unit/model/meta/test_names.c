@@ -1,5 +1,5 @@
 /*
- * test_names.c — unit tests for model/names.c: the name rules of SPEC §10
+ * test_names.c — unit tests for model/meta/names.c: the name rules of SPEC §10
  * (1–32 characters: letters of any script, digits, '.', '_', '-', not
  * starting with '.' or '-'; EINVAL otherwise, ENAMETOOLONG over 255 bytes),
  * and that the operations that take names apply them.

@@ -1,5 +1,5 @@
 /*
- * test_instance.c — unit tests for model/instance.c (SPEC §2.4, §6.5):
+ * test_instance.c — unit tests for model/meta/instance.c (SPEC §2.4, §6.5):
  * creating and removing instances with their wblob disks, start and stop,
  * the system-disk type, the busy rule (a capture task reading the disks),
  * attaching and detaching data disks, recording disk writes, and rebuilding
@@ -8,7 +8,7 @@
  */
 #include <regex.h>
 
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 static int64_t vm_new(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *name)
 {

@@ -13,8 +13,9 @@
  *                 (model_image_remove)     (restore, issue 3)
  *
  * A queued image that is removed leaves no row (no edge).  Every edge is
- * performed by one SQL UPDATE ... WHERE status = <from>, so two racing
- * writers cannot both move an image.
+ * performed by one SQL UPDATE ... WHERE status = <from> (the function named
+ * beside it; model_image_transition, in image.c, for the generic ones), so
+ * two racing writers cannot both move an image.
  */
 #include <errno.h>
 #include <string.h>
@@ -92,52 +93,4 @@ const char *model_folder_name(enum model_folder f)
 	case MODEL_FOLDER_RECYCLE: return "recycle-bin";
 	default: return "invalid";
 	}
-}
-
-int model_image_transition(model *m, int64_t id, enum model_image_status from, enum model_image_status to,
-                           const char *reason, struct model_err *err)
-{
-	struct model_conn *c;
-	struct model_image img;
-	sqlite3_stmt *st;
-	int rc;
-	if (!model_image_transition_allowed(from, to))
-		return model_fail(err, -EINVAL, "an image cannot go from %s to %s", model_image_status_name(from),
-		                  model_image_status_name(to));
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?1, error = ?2, progress = CASE ?1 WHEN ?3 THEN 100 "
-	                         "WHEN ?4 THEN progress ELSE 0 END, mtime_ns = ?5, ctime_ns = ?5, "
-	                         "error_ns = CASE WHEN error = ?2 THEN error_ns ELSE ?5 END "
-	                         "WHERE id = ?6 AND status = ?7"))) {
-		rc = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int(st, 1, to);
-	sqlite3_bind_text(st, 2, to == MODEL_IMG_ERROR && reason ? reason : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, MODEL_IMG_AVAILABLE);
-	sqlite3_bind_int(st, 4, MODEL_IMG_ERROR);
-	sqlite3_bind_int64(st, 5, model_now_ns());
-	sqlite3_bind_int64(st, 6, id);
-	sqlite3_bind_int(st, 7, from);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
-		goto out;
-	}
-	bool moved = sqlite3_changes(c->db) == 1;
-	if ((rc = model_image_get(m, id, &img)) < 0) {
-		model_fail(err, -ENOENT, "no such image");
-		goto out;
-	}
-	if (!moved) {
-		rc = model_fail(err, -EBUSY, "the image is %s, not %s", model_image_status_name(img.status),
-		                model_image_status_name(from));
-		goto out;
-	}
-	if ((rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
 }

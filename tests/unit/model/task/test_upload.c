@@ -1,5 +1,5 @@
 /*
- * test_upload.c — unit tests for model/upload.c (SPEC §5.3): beginning an
+ * test_upload.c — unit tests for model/task/upload.c (SPEC §5.3): beginning an
  * upload, the sniff's verdicts per folder, abandoning on a refused first
  * write, finishing through the task (raw, QCOW2, ISO → available; a bad or
  * truncated header, a hybrid ISO in private/ → error with the blob gone),

@@ -568,6 +568,11 @@ static int reap_row(void *arg, sqlite3_stmt *st)
 	return l->n == (int)(sizeof(l->t) / sizeof(l->t[0]));
 }
 
+void upload_housekeeping(model *m)
+{
+	model_upload_reap(m);
+}
+
 int model_upload_reap(model *m)
 {
 	struct reap_list l = {0};

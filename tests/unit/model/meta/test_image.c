@@ -1,6 +1,6 @@
 /*
- * test_image.c — unit tests for model/image.c (and the quota counting of
- * model/quota.c it relies on): creating, looking up, listing and paging
+ * test_image.c — unit tests for model/meta/image.c (and the quota counting of
+ * model/meta/quota.c it relies on): creating, looking up, listing and paging
  * images; name clashes; the private-images quota (SPEC §8); renames,
  * descriptions and tags (§2.1, §6.1); removal; external ids; times; error
  * files.

@@ -1,12 +1,12 @@
 /*
- * test_recycle.c — unit tests for the deletion side of model/image.c (SPEC
+ * test_recycle.c — unit tests for the deletion side of model/meta/image.c (SPEC
  * §6.1, seed 004 §4.5): rmdir of a private image moves it into the recycle
  * bin (or removes a queued one, or destroys an ISO image outright), with
  * every busy rule; restore (names, quota); destroy (its snapshots go unless
  * another image references them); expiry after the retention period; and
  * what the bin does to quotas and to shared/ views of other accounts.
  */
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 static int64_t private_count(struct ut_fx *fx, int64_t account_id)
 {

@@ -1,5 +1,5 @@
 /*
- * test_copy.c — unit tests for model/copy.c (SPEC §6.3): a copy arrives in
+ * test_copy.c — unit tests for model/task/copy.c (SPEC §6.3): a copy arrives in
  * the target region with the source's bytes, counting what moved (chunks
  * missing there) and what was there already (a second copy of the same
  * data moves nothing); refusals with their errno change nothing; the
@@ -7,7 +7,7 @@
  * others wait with their place in the queue; a resumed copy skips the
  * devices it finished.
  */
-#include "convert_test.h"
+#include "model/convert_test.h"
 
 #define MiB LT_MiB
 

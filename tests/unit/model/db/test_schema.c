@@ -1,9 +1,9 @@
 /*
- * test_schema.c — unit tests for model/schema.c: a state directory at
+ * test_schema.c — unit tests for model/db/schema.c: a state directory at
  * schema version 2 (before conversion and copy) is brought to version 3 in
  * place on open, keeping its rows; the new columns start empty.
  */
-#include "lifecycle_test.h"
+#include "model/lifecycle_test.h"
 
 /* Turns the fixture's (version 3) database back into what version 2 wrote. */
 static void downgrade_to_v2(struct ut_fx *fx)
