@@ -100,6 +100,9 @@ int model_default_state_dir(char *out, size_t cap);
  * another process — commits (PRAGMA data_version of the calling thread's
  * connection); -1 on error. */
 int64_t model_generation(model *m);
+/* Rows that statements not allowed to scan read in full table scans, since
+ * the model was opened (db/db.h: 0 unless an index is missing). */
+int64_t model_scan_steps(model *m);
 
 /* ---- names (§10) and ids ------------------------------------------------- */
 

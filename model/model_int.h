@@ -1,21 +1,25 @@
 /*
  * model_int.h — what the model's source files share and nobody else sees:
- * the model struct, per-thread SQLite connections with a prepared-statement
- * cache, transactions, and the one translation of SQLite result codes.
+ * the model struct, per-thread database connections with a
+ * prepared-statement cache, transactions, and the stepping helpers.  The
+ * database engine itself is behind a driver (db/db.h).
  */
 #ifndef IMGFS_MODEL_INT_H
 #define IMGFS_MODEL_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
+#include <stdatomic.h>
 
+#include "db.h"
 #include "model.h"
 
 #define MODEL_MAX_REGIONS 4096
 
 struct model {
 	char *dir;                     /* state directory */
-	char *db_path;                 /* <dir>/imgfs.db */
+	const struct db_driver *drv;   /* the database's driver */
+	char *db_target;               /* what drv->open takes: <dir>/imgfs.db */
+	atomic_int_fast64_t scan_steps;/* rows read by unexpected full scans (db.h) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores */
@@ -26,16 +30,17 @@ struct model {
 	void *log_arg;
 };
 
-/* More slots than model/ has distinct SQL literals (about 105): once the
- * cache is full, model_stmt fails every statement not in it yet. */
-#define MODEL_STMT_CACHE 256
+/* More slots than model/ has statements (about 150): once the cache is
+ * full, model_stmt fails every statement not in it yet. */
+#define MODEL_STMT_CACHE 512
 struct model_conn {
-	sqlite3 *db;
+	struct db_conn *db;
+	const struct db_driver *drv;
 	model *m;
 	struct model_conn *next, *prev;
 	struct {
-		const char *sql; /* keyed by the address of a string literal */
-		sqlite3_stmt *st;
+		const struct model_sql *sql; /* keyed by the registry record's address */
+		db_stmt *st;
 	} cache[MODEL_STMT_CACHE];
 	int depth;               /* transaction nesting */
 };
@@ -46,23 +51,22 @@ int model_conns_init(model *m);
 void model_conns_close(model *m);
 /* The calling thread's connection (opened on first use). */
 int model_conn_get(model *m, struct model_conn **out);
-/* A cached, reset statement for a literal SQL string; NULL on error (logged). */
-sqlite3_stmt *model_stmt(struct model_conn *c, const char *sql);
-/* SQLite result code → -errno (the one translation, STYLE "Errors"). */
-int model_sqlite_errno(int rc);
+/* The cached, reset statement of this connection for sql (written as
+ * SQL("...")); NULL on error (logged). */
+db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql);
 /* Steps a statement that returns no rows; 0 or -errno.  Resets it. */
-int model_exec_stmt(sqlite3_stmt *st);
+int model_exec_stmt(db_stmt *st);
 /* Steps st calling row(arg, st) for each row; stops at the first non-zero
  * value and returns it (a callback's "stop" is never taken for an SQLite
  * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
-int model_each_row(sqlite3_stmt *st, int (*row)(void *arg, sqlite3_stmt *st), void *arg);
+int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg);
 /* Steps st once: fill(st, out) and 0 for a row, -ENOENT for none, -errno
  * on an SQLite error.  Resets st. */
-int model_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), void *out);
+int model_one_row(db_stmt *st, void (*fill)(db_stmt *st, void *out), void *out);
 /* Prepares the literal sql on this thread's connection, binds one text
  * (when not NULL) or number parameter, and fetches one row (model_one_row). */
-int model_fetch_one(model *m, const char *sql, const char *text, int64_t num,
-                    void (*fill)(sqlite3_stmt *st, void *out), void *out);
+int model_fetch_one(model *m, const struct model_sql *sql, const char *text, int64_t num,
+                    void (*fill)(db_stmt *st, void *out), void *out);
 /* Executes plain SQL (no parameters). */
 int model_exec(struct model_conn *c, const char *sql);
 
@@ -76,16 +80,19 @@ int model_begin(struct model_conn *c);
 int model_commit(struct model_conn *c);
 void model_rollback(struct model_conn *c);
 
+/* Rows the last INSERT, UPDATE or DELETE of c changed; the row id its last
+ * INSERT gave. */
+int64_t model_changes(struct model_conn *c);
+int64_t model_last_id(struct model_conn *c);
+
 /* Binds a text or NULL. */
-int model_bind_text(sqlite3_stmt *st, int i, const char *s);
+int model_bind_text(db_stmt *st, int i, const char *s);
 /* Copies column text into a fixed buffer (truncating, always NUL-terminated). */
-void model_col_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+void model_col_text(db_stmt *st, int i, char *out, size_t cap);
 
 /* A line for the daemon's log (model_set_log), e.g. what a copy moved. */
 void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Schema (schema.c). */
-int model_schema_apply(struct model_conn *c);
 
 /* Random external id with prefix ("img-", "snap-", "i-") unique in table. */
 int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16]);

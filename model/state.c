@@ -107,10 +107,10 @@ const char *model_state_dir(const model *m)
 /* Whether the default regions were all created (settings 'initialised'). */
 static bool state_initialised(struct model_conn *c)
 {
-	sqlite3_stmt *st = model_stmt(c, "SELECT 1 FROM settings WHERE key = 'initialised'");
-	bool yes = st && sqlite3_step(st) == SQLITE_ROW;
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM settings WHERE key = 'initialised'"));
+	bool yes = st && db_step(st) == DB_ROW;
 	if (st)
-		sqlite3_reset(st);
+		db_reset(st);
 	return yes;
 }
 
@@ -128,7 +128,7 @@ static int state_initialise(model *m, struct model_conn *c, struct model_err *er
 		if ((rc = model_region_add(m, defaults[i], err)) < 0 && rc != -EEXIST)
 			return rc;
 	}
-	return model_exec(c, "INSERT OR IGNORE INTO settings(key, value) VALUES ('initialised', '1')");
+	return model_exec(c, "INSERT INTO settings(key, value) VALUES ('initialised', '1') ON CONFLICT DO NOTHING");
 }
 
 int model_open(model **out, const char *state_dir, int flags, struct model_err *err)
@@ -156,11 +156,12 @@ int model_open(model **out, const char *state_dir, int flags, struct model_err *
 		return -EAGAIN;
 	}
 	m->dir = realpath(state_dir, NULL);
-	if (!m->dir || asprintf(&m->db_path, "%s/imgfs.db", m->dir) < 0) {
+	m->drv = &db_sqlite;
+	if (!m->dir || asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0) {
 		rc = model_fail(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (!(flags & MODEL_OPEN_CREATE) && access(m->db_path, F_OK) != 0) {
+	if (!(flags & MODEL_OPEN_CREATE) && access(m->db_target, F_OK) != 0) {
 		rc = model_fail(err, -ENOENT, "%s holds no imgfs state (no imgfs.db)", m->dir);
 		goto fail;
 	}
@@ -175,11 +176,12 @@ int model_open(model **out, const char *state_dir, int flags, struct model_err *
 		goto fail;
 	}
 	if ((rc = model_conn_get(m, &c)) < 0) {
-		model_fail(err, rc, "cannot open %s: %s", m->db_path, strerror(-rc));
+		model_fail(err, rc, "cannot open %s: %s", m->db_target, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = model_schema_apply(c)) < 0) {
-		model_fail(err, rc, "cannot set up the schema of %s", m->db_path);
+	if ((rc = m->drv->schema(c->db)) < 0) {
+		model_fail(err, rc, rc == -EPROTONOSUPPORT ? "%s was written by a newer imgfs" : "cannot set up the schema of %s",
+		           m->db_target);
 		goto fail;
 	}
 	if ((flags & MODEL_OPEN_CREATE) && !state_initialised(c) && (rc = state_initialise(m, c, err)) < 0)
@@ -199,7 +201,7 @@ void model_close(model *m)
 	for (int i = 0; i < MODEL_MAX_REGIONS; i++)
 		blob_store_close(m->stores[i]);
 	pthread_mutex_destroy(&m->lock);
-	free(m->db_path);
+	free(m->db_target);
 	free(m->dir);
 	free(m);
 }

@@ -1,11 +1,18 @@
 /*
- * db.c — per-thread SQLite connections, the prepared-statement cache,
- * transactions and the SQLite → errno mapping.
+ * db.c — the model's side of the database: one connection per thread, the
+ * prepared-statement cache, nested transactions and the stepping helpers
+ * every model file uses.  What a database engine does differently is its
+ * driver's (db.h; sqlite.c).
  *
- * Every thread that touches the model gets its own connection (WAL mode:
- * readers run concurrently with one writer, across processes too).  The
+ * Every thread that touches the model gets its own connection (readers run
+ * concurrently with the one writer, across processes too).  The
  * connections of threads still alive are closed by model_close; a thread
  * that exits closes its own through the pthread key destructor.
+ *
+ * The statement cache is per connection, an open-addressed table keyed by
+ * the address of the statement's registry record (SQL() in db.h), so each
+ * statement is prepared once per connection and found again without
+ * comparing its text.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,40 +34,12 @@ int model_fail(struct model_err *err, int code, const char *fmt, ...)
 	return code;
 }
 
-int model_sqlite_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_ROW:
-	case SQLITE_DONE:
-		return 0;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	case SQLITE_TOOBIG:
-		return -E2BIG;
-	default:
-		return -EIO;
-	}
-}
-
 static void conn_close(struct model_conn *c)
 {
 	for (int i = 0; i < MODEL_STMT_CACHE; i++)
-		sqlite3_finalize(c->cache[i].st);
-	sqlite3_close(c->db);
+		if (c->cache[i].st)
+			c->drv->finalize(c->cache[i].st);
+	c->drv->close(c->db);
 	free(c);
 }
 
@@ -108,22 +87,12 @@ static int conn_open(model *m, struct model_conn **out)
 	if (!c)
 		return -ENOMEM;
 	c->m = m;
-	rc = sqlite3_open_v2(m->db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		rc = model_sqlite_errno(rc);
-		sqlite3_close(c->db);
+	c->drv = m->drv;
+	if ((rc = c->drv->open(&c->db, m->db_target, NULL)) < 0) {
 		free(c);
 		return rc;
 	}
-	sqlite3_busy_timeout(c->db, 10000);
-	sqlite3_extended_result_codes(c->db, 1);
-	/* synchronous=FULL: a change that returned success survives power loss,
-	 * not only kill -9 (SPEC §11). */
-	rc = model_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
-	if (rc < 0) {
-		conn_close(c);
-		return rc;
-	}
+	c->db->scan_steps = &m->scan_steps;
 	*out = c;
 	return 0;
 }
@@ -149,23 +118,19 @@ int model_conn_get(model *m, struct model_conn **out)
 	return 0;
 }
 
-sqlite3_stmt *model_stmt(struct model_conn *c, const char *sql)
+db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql)
 {
-	/* Keyed by the literal's address: each call site has its own slot. */
 	size_t h = ((uintptr_t)sql >> 3) % MODEL_STMT_CACHE;
 	for (size_t n = 0; n < MODEL_STMT_CACHE; n++) {
 		size_t i = (h + n) % MODEL_STMT_CACHE;
 		if (c->cache[i].sql == sql) {
-			sqlite3_reset(c->cache[i].st);
-			sqlite3_clear_bindings(c->cache[i].st);
+			db_reset(c->cache[i].st);
 			return c->cache[i].st;
 		}
 		if (!c->cache[i].sql) {
-			sqlite3_stmt *st;
-			if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-				fprintf(stderr, "imgfs: sql: %s: %s\n", sqlite3_errmsg(c->db), sql);
+			db_stmt *st;
+			if (c->drv->prepare(c->db, sql, &st) < 0)
 				return NULL;
-			}
 			c->cache[i].sql = sql;
 			c->cache[i].st = st;
 			return st;
@@ -175,70 +140,61 @@ sqlite3_stmt *model_stmt(struct model_conn *c, const char *sql)
 	return NULL;
 }
 
-int model_exec_stmt(sqlite3_stmt *st)
+int model_exec_stmt(db_stmt *st)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	return model_sqlite_errno(rc);
+	int rc = db_step(st);
+	db_reset(st);
+	return db_errno(rc);
 }
 
-int model_each_row(sqlite3_stmt *st, int (*row)(void *arg, sqlite3_stmt *st), void *arg)
+int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg)
 {
 	int rc, stop = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		if ((stop = row(arg, st)) != 0)
 			break;
-	sqlite3_reset(st);
+	db_reset(st);
 	if (stop)
 		return stop;
-	return rc == SQLITE_DONE ? 0 : model_sqlite_errno(rc);
+	return db_errno(rc);
 }
 
-int model_one_row(sqlite3_stmt *st, void (*fill)(sqlite3_stmt *st, void *out), void *out)
+int model_one_row(db_stmt *st, void (*fill)(db_stmt *st, void *out), void *out)
 {
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = db_step(st);
+	if (rc == DB_ROW)
 		fill(st, out);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? -ENOENT : db_errno(rc);
 }
 
-int model_fetch_one(model *m, const char *sql, const char *text, int64_t num,
-                    void (*fill)(sqlite3_stmt *st, void *out), void *out)
+int model_fetch_one(model *m, const struct model_sql *sql, const char *text, int64_t num,
+                    void (*fill)(db_stmt *st, void *out), void *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, sql)))
 		return -EIO;
 	if (text)
-		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+		db_bind_text(st, 1, text);
 	else
-		sqlite3_bind_int64(st, 1, num);
+		db_bind_int64(st, 1, num);
 	return model_one_row(st, fill, out);
 }
 
 int model_exec(struct model_conn *c, const char *sql)
 {
-	char *msg = NULL;
-	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imgfs: sql: %s\n", msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		return model_sqlite_errno(rc);
-	}
-	return 0;
+	return c->drv->exec(c->db, sql);
 }
 
 int model_begin(struct model_conn *c)
 {
 	if (c->depth++ > 0)
 		return 0;
-	int rc = model_exec(c, "BEGIN IMMEDIATE");
+	int rc = c->drv->begin_write(c->db);
 	if (rc < 0)
 		c->depth = 0;
 	return rc;
@@ -258,9 +214,9 @@ int model_commit(struct model_conn *c)
 {
 	if (--c->depth > 0)
 		return 0;
-	int rc = model_exec(c, "COMMIT");
+	int rc = c->drv->commit(c->db);
 	if (rc < 0)
-		model_exec(c, "ROLLBACK");
+		c->drv->rollback(c->db);
 	return rc;
 }
 
@@ -269,21 +225,18 @@ void model_rollback(struct model_conn *c)
 	if (c->depth > 0 && --c->depth > 0)
 		return;
 	c->depth = 0;
-	if (!sqlite3_get_autocommit(c->db))
-		model_exec(c, "ROLLBACK");
+	c->drv->rollback(c->db);
 }
 
-int model_bind_text(sqlite3_stmt *st, int i, const char *s)
+int model_bind_text(db_stmt *st, int i, const char *s)
 {
-	if (!s)
-		return sqlite3_bind_null(st, i);
-	return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	return db_bind_text(st, i, s);
 }
 
-void model_col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+void model_col_text(db_stmt *st, int i, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+	const char *t = db_col_text(st, i);
+	size_t n = t ? db_col_bytes(st, i) : 0;
 	if (n >= cap)
 		n = cap - 1;
 	if (n)
@@ -291,15 +244,25 @@ void model_col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+int64_t model_changes(struct model_conn *c)
+{
+	return c->drv->changes(c->db);
+}
+
+int64_t model_last_id(struct model_conn *c)
+{
+	return c->drv->last_id(c->db);
+}
+
 int64_t model_generation(model *m)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, "PRAGMA data_version")))
+	if (model_conn_get(m, &c) < 0)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return v;
+	return c->drv->generation(c->db);
+}
+
+int64_t model_scan_steps(model *m)
+{
+	return atomic_load(&m->scan_steps);
 }

@@ -10,38 +10,38 @@
 
 #include "model_int.h"
 
-static void account_row(sqlite3_stmt *st, struct model_account *a)
+static void account_row(db_stmt *st, struct model_account *a)
 {
-	a->id = sqlite3_column_int64(st, 0);
+	a->id = db_col_int64(st, 0);
 	model_col_text(st, 1, a->name, sizeof(a->name));
-	a->uid = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
+	a->uid = db_col_null(st, 2) ? -1 : db_col_int64(st, 2);
 }
 
-static void account_fill(sqlite3_stmt *st, void *out)
+static void account_fill(db_stmt *st, void *out)
 {
 	account_row(st, out);
 }
 
 int model_account_by_name(model *m, const char *name, struct model_account *out)
 {
-	return model_fetch_one(m, "SELECT id, name, uid FROM accounts WHERE name = ?", name, 0, account_fill, out);
+	return model_fetch_one(m, SQL("SELECT id, name, uid FROM accounts WHERE name = ?"), name, 0, account_fill, out);
 }
 
 int model_account_by_uid(model *m, int64_t uid, struct model_account *out)
 {
-	return model_fetch_one(m, "SELECT id, name, uid FROM accounts WHERE uid = ?", NULL, uid, account_fill, out);
+	return model_fetch_one(m, SQL("SELECT id, name, uid FROM accounts WHERE uid = ?"), NULL, uid, account_fill, out);
 }
 
 int model_account_get(model *m, int64_t id, struct model_account *out)
 {
-	return model_fetch_one(m, "SELECT id, name, uid FROM accounts WHERE id = ?", NULL, id, account_fill, out);
+	return model_fetch_one(m, SQL("SELECT id, name, uid FROM accounts WHERE id = ?"), NULL, id, account_fill, out);
 }
 
 int model_account_add(model *m, const char *name, int64_t uid, struct model_err *err)
 {
 	struct model_conn *c;
 	struct model_account a;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
@@ -55,14 +55,14 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 		rc = model_fail(err, -EEXIST, "uid %lld is mapped to account %s", (long long)uid, a.name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO accounts(name, uid, created) VALUES (?, ?, ?)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO accounts(name, uid, created) VALUES (?, ?, ?)")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, name);
 	if (uid >= 0)
-		sqlite3_bind_int64(st, 2, uid);
-	sqlite3_bind_int64(st, 3, time(NULL));
+		db_bind_int64(st, 2, uid);
+	db_bind_int64(st, 3, time(NULL));
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	return model_commit(c);
@@ -87,7 +87,7 @@ struct account_cb {
 	void *arg;
 };
 
-static int account_each(void *arg, sqlite3_stmt *st)
+static int account_each(void *arg, db_stmt *st)
 {
 	struct account_cb *c = arg;
 	struct model_account a;
@@ -99,39 +99,39 @@ int model_account_list(model *m, int (*cb)(void *arg, const struct model_account
 {
 	struct account_cb c = {cb, arg};
 	struct model_conn *conn;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, "SELECT id, name, uid FROM accounts ORDER BY id")))
+	if (!(st = model_stmt(conn, SQL("SELECT id, name, uid FROM accounts ORDER BY id"))))
 		return -EIO;
 	return model_each_row(st, account_each, &c);
 }
 
 /* ---- regions ------------------------------------------------------------- */
 
-static void region_row(sqlite3_stmt *st, struct model_region *r)
+static void region_row(db_stmt *st, struct model_region *r)
 {
-	r->id = sqlite3_column_int64(st, 0);
+	r->id = db_col_int64(st, 0);
 	model_col_text(st, 1, r->name, sizeof(r->name));
-	r->created_ns = sqlite3_column_int64(st, 2);
-	r->mtime_ns = sqlite3_column_int64(st, 3);
+	r->created_ns = db_col_int64(st, 2);
+	r->mtime_ns = db_col_int64(st, 3);
 }
 
-static void region_fill(sqlite3_stmt *st, void *out)
+static void region_fill(db_stmt *st, void *out)
 {
 	region_row(st, out);
 }
 
 int model_region_get(model *m, int64_t id, struct model_region *out)
 {
-	return model_fetch_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id = ?", NULL, id,
+	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns FROM regions WHERE id = ?"), NULL, id,
 	                       region_fill, out);
 }
 
 int model_region_by_name(model *m, const char *name, struct model_region *out)
 {
-	return model_fetch_one(m, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE name = ?", name, 0,
+	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns FROM regions WHERE name = ?"), name, 0,
 	                       region_fill, out);
 }
 
@@ -140,7 +140,7 @@ struct region_cb {
 	void *arg;
 };
 
-static int region_each(void *arg, sqlite3_stmt *st)
+static int region_each(void *arg, db_stmt *st)
 {
 	struct region_cb *c = arg;
 	struct model_region r;
@@ -152,23 +152,23 @@ int model_region_list(model *m, int64_t after_id, int (*cb)(void *arg, const str
 {
 	struct region_cb c = {cb, arg};
 	struct model_conn *conn;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id > ? ORDER BY id")))
+	if (!(st = model_stmt(conn, SQL("SELECT id, name, created_ns, mtime_ns FROM regions WHERE id > ? ORDER BY id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, after_id);
+	db_bind_int64(st, 1, after_id);
 	return model_each_row(st, region_each, &c);
 }
 
 int model_touch_region(struct model_conn *c, int64_t region_id)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE regions SET mtime_ns = ? WHERE id = ?");
+	db_stmt *st = model_stmt(c, SQL("UPDATE regions SET mtime_ns = ? WHERE id = ?"));
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, model_now_ns());
-	sqlite3_bind_int64(st, 2, region_id);
+	db_bind_int64(st, 1, model_now_ns());
+	db_bind_int64(st, 2, region_id);
 	return model_exec_stmt(st);
 }
 
@@ -176,7 +176,7 @@ int model_region_add(model *m, const char *name, struct model_err *err)
 {
 	struct model_conn *c;
 	struct model_region r;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	/* Region names are directory names in the state dir: §10 rules. */
 	if ((rc = model_name_check(name, err)) < 0)
@@ -187,17 +187,17 @@ int model_region_add(model *m, const char *name, struct model_err *err)
 		rc = model_fail(err, -EEXIST, "region %s exists", name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO regions(name, created_ns, mtime_ns) VALUES (?, ?, ?)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO regions(name, created_ns, mtime_ns) VALUES (?, ?, ?)")))) {
 		rc = -EIO;
 		goto out;
 	}
 	int64_t now = model_now_ns();
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_text(st, 1, name);
+	db_bind_int64(st, 2, now);
+	db_bind_int64(st, 3, now);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	int64_t id = sqlite3_last_insert_rowid(c->db);
+	int64_t id = model_last_id(c);
 	if (id >= MODEL_MAX_REGIONS) {
 		rc = model_fail(err, -ENOSPC, "at most %d regions", MODEL_MAX_REGIONS - 1);
 		goto out;

@@ -36,79 +36,79 @@ static void device_name(char out[8], int idx)
 int model_device_list(model *m, int64_t image_id, struct model_device out[MODEL_MAX_DEVICES])
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc, n = 0;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT d.idx, d.blob_id, d.snapshot_id, COALESCE(s.ext_id, ''), b.size "
+	if (!(st = model_stmt(c, SQL("SELECT d.idx, d.blob_id, d.snapshot_id, COALESCE(s.ext_id, ''), b.size "
 	                         "FROM devices d JOIN blobs b ON b.id = d.blob_id "
-	                         "LEFT JOIN snapshots s ON s.id = d.snapshot_id WHERE d.image_id = ? ORDER BY d.idx")))
+	                         "LEFT JOIN snapshots s ON s.id = d.snapshot_id WHERE d.image_id = ? ORDER BY d.idx"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	while (n < MODEL_MAX_DEVICES && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, image_id);
+	while (n < MODEL_MAX_DEVICES && (rc = db_step(st)) == DB_ROW) {
 		struct model_device *d = &out[n++];
-		d->index = sqlite3_column_int(st, 0);
+		d->index = db_col_int(st, 0);
 		device_name(d->name, d->index);
-		d->blob_id = sqlite3_column_int64(st, 1);
-		d->snapshot_id = sqlite3_column_int64(st, 2);
+		d->blob_id = db_col_int64(st, 1);
+		d->snapshot_id = db_col_int64(st, 2);
 		d->kind = d->snapshot_id ? MODEL_DEV_SNAPSHOT : MODEL_DEV_IMAGE;
 		model_col_text(st, 3, d->snapshot_ext_id, sizeof(d->snapshot_ext_id));
-		d->size = (uint64_t)sqlite3_column_int64(st, 4);
+		d->size = (uint64_t)db_col_int64(st, 4);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : model_sqlite_errno(rc);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? n : db_errno(rc);
 }
 
 int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT id, region_id, size, stored, manifest IS NOT NULL, xxh128, "
-	                         "COALESCE(wblob, ''), mtime_ns FROM blobs WHERE id = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT id, region_id, size, stored, manifest IS NOT NULL, xxh128, "
+	                         "COALESCE(wblob, ''), mtime_ns FROM blobs WHERE id = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, blob_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->id = sqlite3_column_int64(st, 0);
-		out->region_id = sqlite3_column_int64(st, 1);
-		out->size = (uint64_t)sqlite3_column_int64(st, 2);
-		out->stored = (uint64_t)sqlite3_column_int64(st, 3);
-		out->sealed = sqlite3_column_int(st, 4) != 0;
+	db_bind_int64(st, 1, blob_id);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		out->id = db_col_int64(st, 0);
+		out->region_id = db_col_int64(st, 1);
+		out->size = (uint64_t)db_col_int64(st, 2);
+		out->stored = (uint64_t)db_col_int64(st, 3);
+		out->sealed = db_col_int(st, 4) != 0;
 		model_col_text(st, 5, out->xxh128, sizeof(out->xxh128));
 		model_col_text(st, 6, out->wblob, sizeof(out->wblob));
-		out->mtime_ns = sqlite3_column_int64(st, 7);
+		out->mtime_ns = db_col_int64(st, 7);
 		rc = 0;
 	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 
 int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	*out = NULL;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT manifest FROM blobs WHERE id = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT manifest FROM blobs WHERE id = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, blob_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+	db_bind_int64(st, 1, blob_id);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		if (db_col_null(st, 0))
 			rc = -EINVAL; /* a writable blob has no manifest */
 		else
-			rc = blob_manifest_decode(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+			rc = blob_manifest_decode(out, db_col_blob(st, 0), db_col_bytes(st, 0));
 	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 
@@ -117,24 +117,24 @@ int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob
 {
 	void *enc = NULL;
 	size_t len = 0;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, manifest, xxh128, mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, xxh128, mtime_ns) "
+	                         "VALUES (?, ?, ?, ?, ?, ?)")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, (int64_t)man->size);
-	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
-	sqlite3_bind_blob(st, 4, enc, (int)len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, xxh128 ? xxh128 : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, model_now_ns());
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, (int64_t)man->size);
+	db_bind_int64(st, 3, (int64_t)man->stored);
+	db_bind_blob(st, 4, enc, len);
+	db_bind_text(st, 5, xxh128 ? xxh128 : "");
+	db_bind_int64(st, 6, model_now_ns());
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	*id_out = sqlite3_last_insert_rowid(c->db);
+	*id_out = model_last_id(c);
 out:
 	free(enc);
 	return rc;
@@ -146,7 +146,7 @@ int model_blob_hash(model *m, int64_t blob_id, char out[33])
 	struct model_conn *c;
 	blob_manifest *man = NULL;
 	blob_store *s;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
 		return rc;
@@ -161,9 +161,9 @@ int model_blob_hash(model *m, int64_t blob_id, char out[33])
 	if ((rc = blob_store_hash_blob(s, man, out)) < 0)
 		goto out;
 	/* Recording it is an optimisation: a failure here loses nothing. */
-	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, "UPDATE blobs SET xxh128 = ? WHERE id = ?"))) {
-		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, blob_id);
+	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, SQL("UPDATE blobs SET xxh128 = ? WHERE id = ?")))) {
+		db_bind_text(st, 1, out);
+		db_bind_int64(st, 2, blob_id);
 		model_exec_stmt(st);
 	}
 out:

@@ -18,22 +18,22 @@
 int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t obj, int64_t region_id,
                      enum model_folder folder, const char *old_name)
 {
-	sqlite3_stmt *st = model_stmt(c, "INSERT INTO changes(at, kind, obj, region_id, folder, name) "
-	                                 "VALUES (?, ?, ?, ?, ?, ?)");
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO changes(at, kind, obj, region_id, folder, name) "
+	                                 "VALUES (?, ?, ?, ?, ?, ?)"));
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, time(NULL));
-	sqlite3_bind_int(st, 2, kind);
-	sqlite3_bind_int64(st, 3, obj);
-	sqlite3_bind_int64(st, 4, region_id);
-	sqlite3_bind_int(st, 5, folder);
+	db_bind_int64(st, 1, time(NULL));
+	db_bind_int(st, 2, kind);
+	db_bind_int64(st, 3, obj);
+	db_bind_int64(st, 4, region_id);
+	db_bind_int(st, 5, folder);
 	model_bind_text(st, 6, old_name);
 	int rc = model_exec_stmt(st);
 	/* Now and then, inside this same transaction, drop rows nobody needs:
 	 * a mount that was away that long revalidates through its timeouts. */
-	if (rc == 0 && sqlite3_last_insert_rowid(c->db) % 1024 == 0 &&
-	    (st = model_stmt(c, "DELETE FROM changes WHERE at < ?"))) {
-		sqlite3_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
+	if (rc == 0 && model_last_id(c) % 1024 == 0 &&
+	    (st = model_stmt(c, SQL("DELETE FROM changes WHERE at < ?")))) {
+		db_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
 		rc = model_exec_stmt(st);
 	}
 	return rc;
@@ -42,13 +42,13 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
 int64_t model_changes_head(model *m)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t seq = 0;
-	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, "SELECT COALESCE(max(seq), 0) FROM changes")))
+	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, SQL("SELECT COALESCE(max(seq), 0) FROM changes"))))
 		return 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		seq = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (db_step(st) == DB_ROW)
+		seq = db_col_int64(st, 0);
+	db_reset(st);
 	return seq;
 }
 
@@ -58,15 +58,15 @@ struct change_cb {
 	void *arg;
 };
 
-static int change_each(void *arg, sqlite3_stmt *st)
+static int change_each(void *arg, db_stmt *st)
 {
 	struct change_cb *c = arg;
 	struct model_change ch;
-	ch.seq = sqlite3_column_int64(st, 0);
-	ch.kind = sqlite3_column_int(st, 1);
-	ch.obj = sqlite3_column_int64(st, 2);
-	ch.region_id = sqlite3_column_int64(st, 3);
-	ch.folder = sqlite3_column_int(st, 4);
+	ch.seq = db_col_int64(st, 0);
+	ch.kind = db_col_int(st, 1);
+	ch.obj = db_col_int64(st, 2);
+	ch.region_id = db_col_int64(st, 3);
+	ch.folder = db_col_int(st, 4);
 	model_col_text(st, 5, ch.name, sizeof(ch.name));
 	*c->seq = ch.seq;
 	return c->cb(c->arg, &ch);
@@ -76,13 +76,13 @@ int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struc
 {
 	struct change_cb c = {seq, cb, arg};
 	struct model_conn *conn;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, "SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
-	                            "WHERE seq > ? ORDER BY seq")))
+	if (!(st = model_stmt(conn, SQL("SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
+	                            "WHERE seq > ? ORDER BY seq"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, *seq);
+	db_bind_int64(st, 1, *seq);
 	return model_each_row(st, change_each, &c);
 }

@@ -10,24 +10,24 @@
 
 #include "model_int.h"
 
-static void id_fill(sqlite3_stmt *st, void *out)
+static void id_fill(db_stmt *st, void *out)
 {
-	*(int64_t *)out = sqlite3_column_int64(st, 0);
+	*(int64_t *)out = db_col_int64(st, 0);
 }
 
 int model_find_ext_id(model *m, const char *ext_id, enum model_ext_kind *kind_out, int64_t *id_out)
 {
 	if (strncmp(ext_id, "img-", 4) == 0) {
 		*kind_out = MODEL_EXT_IMAGE;
-		return model_fetch_one(m, "SELECT id FROM images WHERE ext_id = ?", ext_id, 0, id_fill, id_out);
+		return model_fetch_one(m, SQL("SELECT id FROM images WHERE ext_id = ?"), ext_id, 0, id_fill, id_out);
 	}
 	if (strncmp(ext_id, "snap-", 5) == 0) {
 		*kind_out = MODEL_EXT_SNAPSHOT;
-		return model_fetch_one(m, "SELECT id FROM snapshots WHERE ext_id = ?", ext_id, 0, id_fill, id_out);
+		return model_fetch_one(m, SQL("SELECT id FROM snapshots WHERE ext_id = ?"), ext_id, 0, id_fill, id_out);
 	}
 	if (strncmp(ext_id, "i-", 2) == 0) {
 		*kind_out = MODEL_EXT_INSTANCE;
-		return model_fetch_one(m, "SELECT id FROM instances WHERE ext_id = ?", ext_id, 0, id_fill, id_out);
+		return model_fetch_one(m, SQL("SELECT id FROM instances WHERE ext_id = ?"), ext_id, 0, id_fill, id_out);
 	}
 	return -ENOENT;
 }

@@ -66,10 +66,10 @@ struct manifest_cb {
 	void *arg;
 };
 
-static int manifest_each(void *arg, sqlite3_stmt *st)
+static int manifest_each(void *arg, db_stmt *st)
 {
 	struct manifest_cb *c = arg;
-	return c->fn(c->arg, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+	return c->fn(c->arg, db_col_int64(st, 0), db_col_blob(st, 1), db_col_bytes(st, 1));
 }
 
 /* Calls fn(arg, blob_id, encoded manifest) for every sealed blob of a region. */
@@ -78,13 +78,15 @@ static int each_manifest(model *m, int64_t region_id,
 {
 	struct manifest_cb c = {fn, arg};
 	struct model_conn *conn;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, "SELECT id, manifest FROM blobs WHERE region_id = ? AND manifest IS NOT NULL")))
+	if (!(st = model_stmt(conn, SQL_SCAN("fsck and gc read every manifest of a region",
+	                                     "SELECT id, manifest FROM blobs WHERE region_id = ? "
+	                                     "AND manifest IS NOT NULL"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 1, region_id);
 	return model_each_row(st, manifest_each, &c);
 }
 
@@ -117,36 +119,35 @@ static int fsck_manifest(void *arg, int64_t blob_id, const void *enc, size_t len
 struct fsck_wb {
 	struct fsck *f;
 	blob_store *s;
-	sqlite3_stmt *named; /* SELECT: does a blob row name this wblob? */
+	db_stmt *named;      /* SELECT: does a blob row name this wblob? */
+	int64_t region_id;
 	int64_t not_after;   /* files modified later are left alone */
 };
 
-/* Runs sql (uncached: fsck runs rarely) with ?1 = region_id, calling
- * row(arg, st) per row. */
-static int fsck_query(model *m, const char *sql, int64_t region_id, int (*row)(void *, sqlite3_stmt *), void *arg)
+/* Runs sql with ?1 = region_id, calling row(arg, st) per row. */
+static int fsck_query(model *m, const struct model_sql *sql, int64_t region_id, int (*row)(void *, db_stmt *),
+                      void *arg)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (!(st = model_stmt(c, sql)))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	rc = model_each_row(st, row, arg);
-	sqlite3_finalize(st);
-	return rc;
+	db_bind_int64(st, 1, region_id);
+	return model_each_row(st, row, arg);
 }
 
-static int wblob_row(void *arg, sqlite3_stmt *st)
+static int wblob_row(void *arg, db_stmt *st)
 {
 	struct fsck_wb *w = arg;
-	const char *name = (const char *)sqlite3_column_text(st, 1);
+	const char *name = db_col_text(st, 1);
 	blob_wblob *wb = NULL;
 	int rc = blob_wblob_open(&wb, w->s, name ? name : "");
 	if (rc < 0)
 		problem(w->f, "region %s: blob %lld: writable blob %s does not open: %s", w->f->region,
-		        (long long)sqlite3_column_int64(st, 0), name ? name : "", strerror(-rc));
+		        (long long)db_col_int64(st, 0), name ? name : "", strerror(-rc));
 	blob_wblob_close(wb);
 	return 0;
 }
@@ -157,14 +158,15 @@ static int wblob_file(void *arg, const char *name, int64_t mtime)
 	int rc;
 	if (mtime > w->not_after)
 		return 0;
-	sqlite3_reset(w->named);
-	sqlite3_bind_text(w->named, 2, name, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(w->named);
-	sqlite3_reset(w->named);
-	if (rc == SQLITE_ROW)
+	db_reset(w->named);
+	db_bind_int64(w->named, 1, w->region_id);
+	db_bind_text(w->named, 2, name);
+	rc = db_step(w->named);
+	db_reset(w->named);
+	if (rc == DB_ROW)
 		return 0;
-	if (rc != SQLITE_DONE)
-		return model_sqlite_errno(rc);
+	if (rc != DB_DONE)
+		return db_errno(rc);
 	rc = w->f->repair ? blob_wblob_remove(w->s, name) : 0;
 	problem(w->f, "region %s: writable blob %s: no blob row names it%s", w->f->region, name,
 	        !w->f->repair ? "" : rc < 0 ? "; cannot remove it" : "; removed");
@@ -174,21 +176,19 @@ static int wblob_file(void *arg, const char *name, int64_t mtime)
 /* Whether a task will still run (a capture fills its blobs when it does). */
 static bool tasks_live(struct model_conn *c)
 {
-	sqlite3_stmt *st;
-	bool yes = false;
-	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM tasks WHERE state IN ('queued', 'running') LIMIT 1", -1, &st,
-	                       NULL) == SQLITE_OK)
-		yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE state IN ('queued', 'running') LIMIT 1"));
+	bool yes = st && db_step(st) == DB_ROW;
+	if (st)
+		db_reset(st);
 	return yes;
 }
 
-static int incomplete_row(void *arg, sqlite3_stmt *st)
+static int incomplete_row(void *arg, db_stmt *st)
 {
 	struct fsck *f = arg;
 	problem(f, "region %s: blob %lld is incomplete and no task will finish it%s", f->region,
-	        (long long)sqlite3_column_int64(st, 0),
-	        !f->repair ? "" : sqlite3_column_int(st, 1) ? " (a snapshot or device still references it)" : "; deleted");
+	        (long long)db_col_int64(st, 0),
+	        !f->repair ? "" : db_col_int(st, 1) ? " (a snapshot or device still references it)" : "; deleted");
 	return 0;
 }
 
@@ -196,33 +196,36 @@ static int incomplete_row(void *arg, sqlite3_stmt *st)
  * task that will never run again left. */
 static int fsck_incomplete(struct fsck *f, int64_t region_id)
 {
-	static const char find[] = "SELECT id, EXISTS (SELECT 1 FROM devices WHERE blob_id = b.id) OR EXISTS "
-	                           "(SELECT 1 FROM snapshots WHERE blob_id = b.id) OR EXISTS (SELECT 1 FROM "
-	                           "instance_disks WHERE blob_id = b.id) FROM blobs b WHERE region_id = ?1 AND "
-	                           "manifest IS NULL AND wblob IS NULL";
 	struct model_conn *c;
 	int rc;
 	if ((rc = model_conn_get(f->m, &c)) < 0)
 		return rc;
 	if (tasks_live(c))
 		return 0;
-	if ((rc = fsck_query(f->m, find, region_id, incomplete_row, f)) < 0 || !f->repair)
+	if ((rc = fsck_query(f->m,
+	                     SQL_SCAN("fsck reads every blob row of a region",
+	                              "SELECT id, (EXISTS (SELECT 1 FROM devices WHERE blob_id = b.id) OR EXISTS "
+	                              "(SELECT 1 FROM snapshots WHERE blob_id = b.id) OR EXISTS (SELECT 1 FROM "
+	                              "instance_disks WHERE blob_id = b.id)) AS used FROM blobs b WHERE "
+	                              "region_id = ?1 AND manifest IS NULL AND wblob IS NULL"),
+	                     region_id, incomplete_row, f)) < 0 ||
+	    !f->repair)
 		return rc;
 	/* Again inside the write transaction: a task queued meanwhile keeps them. */
 	if ((rc = model_write_begin(f->m, &c, NULL)) < 0)
 		return rc;
 	if (!tasks_live(c)) {
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(c->db, "DELETE FROM blobs WHERE region_id = ?1 AND manifest IS NULL AND wblob IS "
-		                              "NULL AND id NOT IN (SELECT blob_id FROM devices) AND id NOT IN (SELECT "
-		                              "blob_id FROM snapshots) AND id NOT IN (SELECT blob_id FROM instance_disks)",
-		                       -1, &st, NULL) != SQLITE_OK) {
+		db_stmt *st = model_stmt(c, SQL_SCAN("fsck --repair reads every blob row of a region",
+		                                     "DELETE FROM blobs WHERE region_id = ?1 AND manifest IS NULL AND "
+		                                     "wblob IS NULL AND id NOT IN (SELECT blob_id FROM devices) AND id "
+		                                     "NOT IN (SELECT blob_id FROM snapshots) AND id NOT IN (SELECT "
+		                                     "blob_id FROM instance_disks)"));
+		if (!st) {
 			model_rollback(c);
 			return -EIO;
 		}
-		sqlite3_bind_int64(st, 1, region_id);
+		db_bind_int64(st, 1, region_id);
 		rc = model_exec_stmt(st);
-		sqlite3_finalize(st);
 	}
 	if (rc < 0) {
 		model_rollback(c);
@@ -235,20 +238,20 @@ static int fsck_incomplete(struct fsck *f, int64_t region_id)
  * will be finished. */
 static int fsck_wblobs(struct fsck *f, int64_t region_id, blob_store *s)
 {
-	struct fsck_wb w = {f, s, NULL, (int64_t)time(NULL) - FSCK_WBLOB_GRACE};
+	struct fsck_wb w = {f, s, NULL, region_id, (int64_t)time(NULL) - FSCK_WBLOB_GRACE};
 	struct model_conn *c;
 	int rc;
-	if ((rc = fsck_query(f->m, "SELECT id, wblob FROM blobs WHERE region_id = ?1 AND wblob IS NOT NULL", region_id,
-	                     wblob_row, &w)) < 0)
+	if ((rc = fsck_query(f->m,
+	                     SQL_SCAN("fsck reads every blob row of a region",
+	                              "SELECT id, wblob FROM blobs WHERE region_id = ?1 AND wblob IS NOT NULL"),
+	                     region_id, wblob_row, &w)) < 0)
 		return rc;
 	if ((rc = model_conn_get(f->m, &c)) < 0)
 		return rc;
-	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM blobs WHERE region_id = ?1 AND wblob = ?2", -1, &w.named, NULL) !=
-	    SQLITE_OK)
+	if (!(w.named = model_stmt(c, SQL_SCAN("fsck, once per wblob file of a region",
+	                                       "SELECT 1 FROM blobs WHERE region_id = ?1 AND wblob = ?2"))))
 		return -EIO;
-	sqlite3_bind_int64(w.named, 1, region_id);
 	rc = blob_wblob_list(s, wblob_file, &w);
-	sqlite3_finalize(w.named);
 	if (rc < 0)
 		return rc;
 	return fsck_incomplete(f, region_id);
@@ -269,35 +272,54 @@ static int fsck_region(void *arg, const struct model_region *r)
 	return each_manifest(f->m, r->id, fsck_manifest, &fr);
 }
 
-/* Rows whose references dangle. */
+/* Rows whose references dangle: what each check finds, and the statement
+ * that repairs it (NULL: reported only). */
+struct fsck_check {
+	const char *what;
+	const struct model_sql *find, *fix;
+};
+
+static int fsck_check(struct fsck *f, struct model_conn *c, const struct fsck_check *k, bool repair)
+{
+	db_stmt *st = model_stmt(c, k->find);
+	int rc;
+	if (!st)
+		return -EIO;
+	while ((rc = db_step(st)) == DB_ROW)
+		problem(f, "%s: %s", db_col_text(st, 0), k->what);
+	db_reset(st);
+	if (rc != DB_DONE)
+		return db_errno(rc);
+	if (repair && k->fix && (st = model_stmt(c, k->fix)))
+		return model_exec_stmt(st);
+	return 0;
+}
+
 static int fsck_rows(struct fsck *f, bool repair)
 {
-	static const struct {
-		const char *what, *find, *fix;
-	} checks[] = {
-		{"image in an unknown region", "SELECT ext_id FROM images WHERE region_id NOT IN (SELECT id FROM regions)",
+	const struct fsck_check checks[] = {
+		{"image in an unknown region",
+		 SQL_SCAN("fsck reads every image",
+		          "SELECT ext_id FROM images WHERE region_id NOT IN (SELECT id FROM regions)"),
 		 NULL},
 		{"device of a missing blob",
-		 "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id WHERE d.blob_id NOT IN "
-		 "(SELECT id FROM blobs)",
-		 "DELETE FROM devices WHERE blob_id NOT IN (SELECT id FROM blobs)"},
+		 SQL_SCAN("fsck reads every device",
+		          "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id WHERE d.blob_id NOT IN "
+		          "(SELECT id FROM blobs)"),
+		 SQL_SCAN("fsck --repair reads every device",
+		          "DELETE FROM devices WHERE blob_id NOT IN (SELECT id FROM blobs)")},
 		{"available image without a system disk",
-		 "SELECT ext_id FROM images WHERE status = 5 AND id NOT IN (SELECT image_id FROM devices)", NULL},
+		 SQL_SCAN("fsck reads every image",
+		          "SELECT ext_id FROM images WHERE status = 5 AND id NOT IN (SELECT image_id FROM devices)"),
+		 NULL},
 	};
 	struct model_conn *c;
 	int rc;
 	if ((rc = model_conn_get(f->m, &c)) < 0)
 		return rc;
-	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(c->db, checks[i].find, -1, &st, NULL) != SQLITE_OK)
-			return -EIO;
-		while (sqlite3_step(st) == SQLITE_ROW)
-			problem(f, "%s: %s", (const char *)sqlite3_column_text(st, 0), checks[i].what);
-		sqlite3_finalize(st);
-		if (repair && checks[i].fix)
-			model_exec(c, checks[i].fix);
-	}
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+		if ((rc = fsck_check(f, c, &checks[i], repair)) < 0)
+			return rc;
 	return 0;
 }
 

@@ -22,18 +22,18 @@ _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder a
 	"i.description, i.tags, i.source, i.error, i.encrypted, i.size, i.created, i.mtime_ns, i.ctime_ns, "    \
 	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 
-static void image_row(sqlite3_stmt *st, struct model_image *img)
+static void image_row(db_stmt *st, struct model_image *img)
 {
-	img->id = sqlite3_column_int64(st, 0);
+	img->id = db_col_int64(st, 0);
 	model_col_text(st, 1, img->ext_id, sizeof(img->ext_id));
-	img->region_id = sqlite3_column_int64(st, 2);
-	img->account_id = sqlite3_column_int64(st, 3);
+	img->region_id = db_col_int64(st, 2);
+	img->account_id = db_col_int64(st, 3);
 	model_col_text(st, 4, img->owner, sizeof(img->owner));
-	img->folder = sqlite3_column_int(st, 5);
+	img->folder = db_col_int(st, 5);
 	model_col_text(st, 6, img->name, sizeof(img->name));
-	img->status = sqlite3_column_int(st, 7);
-	img->progress = sqlite3_column_int(st, 8);
-	img->type = (unsigned)sqlite3_column_int(st, 9);
+	img->status = db_col_int(st, 7);
+	img->progress = db_col_int(st, 8);
+	img->type = (unsigned)db_col_int(st, 9);
 	model_col_text(st, 10, img->format, sizeof(img->format));
 	model_col_text(st, 11, img->os_type, sizeof(img->os_type));
 	model_col_text(st, 12, img->platform, sizeof(img->platform));
@@ -45,25 +45,25 @@ static void image_row(sqlite3_stmt *st, struct model_image *img)
 	model_col_text(st, 18, img->tags, sizeof(img->tags));
 	model_col_text(st, 19, img->source, sizeof(img->source));
 	model_col_text(st, 20, img->error, sizeof(img->error));
-	img->encrypted = sqlite3_column_int(st, 21) != 0;
-	img->size = (uint64_t)sqlite3_column_int64(st, 22);
-	img->created = sqlite3_column_int64(st, 23);
-	img->mtime_ns = sqlite3_column_int64(st, 24);
-	img->ctime_ns = sqlite3_column_int64(st, 25);
-	img->deleted_at = sqlite3_column_int64(st, 26);
-	img->dir_mtime_ns = sqlite3_column_int64(st, 27);
-	img->description_ns = sqlite3_column_int64(st, 28);
-	img->tags_ns = sqlite3_column_int64(st, 29);
-	img->error_ns = sqlite3_column_int64(st, 30);
+	img->encrypted = db_col_int(st, 21) != 0;
+	img->size = (uint64_t)db_col_int64(st, 22);
+	img->created = db_col_int64(st, 23);
+	img->mtime_ns = db_col_int64(st, 24);
+	img->ctime_ns = db_col_int64(st, 25);
+	img->deleted_at = db_col_int64(st, 26);
+	img->dir_mtime_ns = db_col_int64(st, 27);
+	img->description_ns = db_col_int64(st, 28);
+	img->tags_ns = db_col_int64(st, 29);
+	img->error_ns = db_col_int64(st, 30);
 }
 
-static void image_fill(sqlite3_stmt *st, void *out)
+static void image_fill(db_stmt *st, void *out)
 {
 	image_row(st, out);
 }
 
 /* Steps st: one row → out (0), none → -ENOENT. */
-static int image_step_one(sqlite3_stmt *st, struct model_image *out)
+static int image_step_one(db_stmt *st, struct model_image *out)
 {
 	return model_one_row(st, image_fill, out);
 }
@@ -73,7 +73,7 @@ struct image_cb {
 	void *arg;
 };
 
-static int image_each(void *arg, sqlite3_stmt *st)
+static int image_each(void *arg, db_stmt *st)
 {
 	struct image_cb *c = arg;
 	struct model_image img;
@@ -82,7 +82,7 @@ static int image_each(void *arg, sqlite3_stmt *st)
 }
 
 /* Steps st calling cb per row. */
-static int image_step_all(sqlite3_stmt *st, int (*cb)(void *, const struct model_image *), void *arg)
+static int image_step_all(db_stmt *st, int (*cb)(void *, const struct model_image *), void *arg)
 {
 	struct image_cb c = {cb, arg};
 	return model_each_row(st, image_each, &c);
@@ -92,17 +92,17 @@ int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model
                      int (*cb)(void *arg, const struct model_image *img), void *arg)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
-	                         "AND i.id > ? ORDER BY i.id")))
+	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
+	                         "AND i.id > ? ORDER BY i.id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_int(st, 3, folder);
-	sqlite3_bind_int64(st, 4, after_id);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int(st, 3, folder);
+	db_bind_int64(st, 4, after_id);
 	return image_step_all(st, cb, arg);
 }
 
@@ -110,39 +110,39 @@ int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum mod
                        struct model_image *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
-	                         "AND i.name = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
+	                         "AND i.name = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_int(st, 3, folder);
-	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int(st, 3, folder);
+	db_bind_text(st, 4, name);
 	return image_step_one(st, out);
 }
 
 int model_image_get(model *m, int64_t id, struct model_image *out)
 {
-	return model_fetch_one(m, "SELECT " IMAGE_COLS "WHERE i.id = ?", NULL, id, image_fill, out);
+	return model_fetch_one(m, SQL("SELECT " IMAGE_COLS "WHERE i.id = ?"), NULL, id, image_fill, out);
 }
 
 int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                             int (*cb)(void *arg, const struct model_image *img), void *arg)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
-	                         "AND s.account_id = ? AND i.folder = 3 AND i.id > ? ORDER BY i.id")))
+	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
+	                         "AND s.account_id = ? AND i.folder = 3 AND i.id > ? ORDER BY i.id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_int64(st, 3, after_id);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int64(st, 3, after_id);
 	return image_step_all(st, cb, arg);
 }
 
@@ -150,32 +150,32 @@ int model_image_lookup_shared(model *m, int64_t region_id, int64_t account_id, c
                               struct model_image *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
-	                         "AND s.account_id = ? AND i.folder = 3 AND i.name = ? AND a.name = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
+	                         "AND s.account_id = ? AND i.folder = 3 AND i.name = ? AND a.name = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_text(st, 3, name);
+	db_bind_text(st, 4, owner);
 	return image_step_one(st, out);
 }
 
 bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	bool yes;
 	if (model_conn_get(m, &c) < 0 ||
-	    !(st = model_stmt(c, "SELECT 1 FROM shares WHERE image_id = ? AND account_id = ?")))
+	    !(st = model_stmt(c, SQL("SELECT 1 FROM shares WHERE image_id = ? AND account_id = ?"))))
 		return false;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, account_id);
+	yes = db_step(st) == DB_ROW;
+	db_reset(st);
 	return yes;
 }
 
@@ -184,7 +184,7 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 {
 	struct model_conn *c;
 	struct model_image old;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char ext[16];
 	int rc;
 
@@ -207,27 +207,27 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		model_fail(err, rc, "cannot allocate an image id");
 		goto out;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
+	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10)")))) {
 		rc = -EIO;
 		goto out;
 	}
 	int64_t now = model_now_ns();
-	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, region_id);
-	sqlite3_bind_int64(st, 3, account_id);
-	sqlite3_bind_int(st, 4, folder);
-	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, MODEL_IMG_QUEUED);
-	sqlite3_bind_text(st, 7, folder == MODEL_FOLDER_ISO ? "iso" : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, now / 1000000000);
-	sqlite3_bind_int64(st, 9, now);
-	sqlite3_bind_int64(st, 10, now);
+	db_bind_text(st, 1, ext);
+	db_bind_int64(st, 2, region_id);
+	db_bind_int64(st, 3, account_id);
+	db_bind_int(st, 4, folder);
+	db_bind_text(st, 5, name);
+	db_bind_int(st, 6, MODEL_IMG_QUEUED);
+	db_bind_text(st, 7, folder == MODEL_FOLDER_ISO ? "iso" : "");
+	db_bind_int64(st, 8, now / 1000000000);
+	db_bind_int64(st, 9, now);
+	db_bind_int64(st, 10, now);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}
-	int64_t id = sqlite3_last_insert_rowid(c->db);
+	int64_t id = model_last_id(c);
 	if (id_out)
 		*id_out = id;
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
@@ -247,36 +247,36 @@ out:
 static int image_busy(struct model_conn *c, const struct model_image *img, struct model_err *err)
 {
 	char name[MODEL_NAME_MAX + 1];
-	sqlite3_stmt *st;
+	db_stmt *st;
 	bool own;
 	int rc;
 
 	/* The owner's own instance first: that one it can be told the name of. */
-	if (!(st = model_stmt(c, "SELECT account_id = ?2, name FROM instances WHERE image_id = ?1 "
-	                         "ORDER BY account_id = ?2 DESC, id LIMIT 1")))
+	if (!(st = model_stmt(c, SQL("SELECT account_id = ?2, name FROM instances WHERE image_id = ?1 "
+	                         "ORDER BY account_id = ?2 DESC, id LIMIT 1"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, img->id);
-	sqlite3_bind_int64(st, 2, img->account_id);
-	rc = sqlite3_step(st);
-	own = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-	if (rc == SQLITE_ROW)
+	db_bind_int64(st, 1, img->id);
+	db_bind_int64(st, 2, img->account_id);
+	rc = db_step(st);
+	own = rc == DB_ROW && db_col_int(st, 0) != 0;
+	if (rc == DB_ROW)
 		model_col_text(st, 1, name, sizeof(name));
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	db_reset(st);
+	if (rc == DB_ROW)
 		return own ? model_fail(err, -EBUSY, "instance %s was created from it; delete the instance first", name)
 		           : model_fail(err, -EBUSY, "an instance of another account was created from it");
-	if (rc != SQLITE_DONE)
-		return model_sqlite_errno(rc);
-	if (!(st = model_stmt(c, "SELECT 1 FROM tasks WHERE (image_id = ?1 OR (source_kind = 'image' AND "
-	                         "source_id = ?1)) AND state IN ('queued', 'running') LIMIT 1")))
+	if (rc != DB_DONE)
+		return db_errno(rc);
+	if (!(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE (image_id = ?1 OR (source_kind = 'image' AND "
+	                         "source_id = ?1)) AND state IN ('queued', 'running') LIMIT 1"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, img->id);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	db_bind_int64(st, 1, img->id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc == DB_ROW)
 		return model_fail(err, -EBUSY, "a task is working on it");
-	if (rc != SQLITE_DONE)
-		return model_sqlite_errno(rc);
+	if (rc != DB_DONE)
+		return db_errno(rc);
 	if (img->status == MODEL_IMG_PENDING || img->status == MODEL_IMG_REPLICATING || img->status == MODEL_IMG_UPLOADING)
 		return model_fail(err, -EBUSY, "the image is %s: it can be deleted once available or in error",
 		                  model_image_status_name(img->status));
@@ -286,23 +286,23 @@ static int image_busy(struct model_conn *c, const struct model_image *img, struc
 /* A queued image holds nothing yet: its row goes. */
 static int image_delete_queued(struct model_conn *c, const struct model_image *img, struct model_err *err)
 {
-	sqlite3_stmt *st = model_stmt(c, "DELETE FROM images WHERE id = ? AND status = ?");
+	db_stmt *st = model_stmt(c, SQL("DELETE FROM images WHERE id = ? AND status = ?"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, img->id);
-	sqlite3_bind_int(st, 2, MODEL_IMG_QUEUED);
+	db_bind_int64(st, 1, img->id);
+	db_bind_int(st, 2, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	return sqlite3_changes(c->db) == 1 ? 0 : model_fail(err, -EBUSY, "the image changed status meanwhile");
+	return model_changes(c) == 1 ? 0 : model_fail(err, -EBUSY, "the image changed status meanwhile");
 }
 
 /* Runs st, a DELETE taking the image id, inside the caller's transaction. */
-static int image_delete_by_id(sqlite3_stmt *st, int64_t id)
+static int image_delete_by_id(db_stmt *st, int64_t id)
 {
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	return model_exec_stmt(st);
 }
 
@@ -311,15 +311,15 @@ static int image_delete_by_id(sqlite3_stmt *st, int64_t id)
 static int snapshot_drop_if_orphan(model *m, struct model_conn *c, const struct model_image *img, int64_t snap_id)
 {
 	struct model_snapshot snap;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
-	if (!(st = model_stmt(c, "SELECT 1 FROM devices WHERE snapshot_id = ? LIMIT 1")))
+	if (!(st = model_stmt(c, SQL("SELECT 1 FROM devices WHERE snapshot_id = ? LIMIT 1"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, snap_id);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return rc == SQLITE_ROW ? 0 : model_sqlite_errno(rc);
+	db_bind_int64(st, 1, snap_id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc != DB_DONE)
+		return rc == DB_ROW ? 0 : db_errno(rc);
 	if ((rc = model_snapshot_get(m, snap_id, &snap)) < 0)
 		return rc == -ENOENT ? 0 : rc;
 	/* An image only ever maps its owner's snapshots; never take another's. */
@@ -339,9 +339,9 @@ static int image_destroy_rows(model *m, struct model_conn *c, const struct model
 	int n, rc;
 	if ((rc = n = model_device_list(m, img->id, devs)) < 0)
 		return rc;
-	if ((rc = image_delete_by_id(model_stmt(c, "DELETE FROM shares WHERE image_id = ?"), img->id)) < 0 ||
-	    (rc = image_delete_by_id(model_stmt(c, "DELETE FROM devices WHERE image_id = ?"), img->id)) < 0 ||
-	    (rc = image_delete_by_id(model_stmt(c, "DELETE FROM images WHERE id = ?"), img->id)) < 0)
+	if ((rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM shares WHERE image_id = ?")), img->id)) < 0 ||
+	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM devices WHERE image_id = ?")), img->id)) < 0 ||
+	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM images WHERE id = ?")), img->id)) < 0)
 		return rc;
 	for (int i = 0; i < n; i++) {
 		if ((rc = model_blob_drop_unreferenced(c, devs[i].blob_id)) < 0)
@@ -357,25 +357,25 @@ static int image_destroy_rows(model *m, struct model_conn *c, const struct model
 static int image_to_recycle(model *m, struct model_conn *c, const struct model_image *img, struct model_err *err)
 {
 	struct model_image other;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 	if (model_image_lookup(m, img->region_id, img->account_id, MODEL_FOLDER_RECYCLE, img->name, &other) == 0)
 		return model_fail(err, -EEXIST, "recycle-bin already holds an image named %s: destroy or restore it first",
 		                  img->name);
 	/* Its status, its view (expires appears) and its listing change. */
-	if (!(st = model_stmt(c, "UPDATE images SET folder = ?, prior_status = status, status = ?, deleted_at = ?, "
-	                         "mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4 WHERE id = ? AND status = ?")))
+	if (!(st = model_stmt(c, SQL("UPDATE images SET folder = ?, prior_status = status, status = ?, deleted_at = ?, "
+	                         "mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4 WHERE id = ? AND status = ?"))))
 		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
-	sqlite3_bind_int(st, 2, MODEL_IMG_DELETED);
-	sqlite3_bind_int64(st, 3, now / 1000000000);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, img->id);
-	sqlite3_bind_int(st, 6, img->status);
+	db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
+	db_bind_int(st, 2, MODEL_IMG_DELETED);
+	db_bind_int64(st, 3, now / 1000000000);
+	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 5, img->id);
+	db_bind_int(st, 6, img->status);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	return sqlite3_changes(c->db) == 1 ? 0 : model_fail(err, -EBUSY, "the image changed status meanwhile");
+	return model_changes(c) == 1 ? 0 : model_fail(err, -EBUSY, "the image changed status meanwhile");
 }
 
 int model_image_remove(model *m, int64_t id, struct model_err *err)
@@ -423,7 +423,7 @@ int model_image_restore(model *m, int64_t id, const char *new_name, struct model
 	_Static_assert(MODEL_IMG_AVAILABLE == 5 && MODEL_IMG_ERROR == 6, "SQL below spells available and error");
 	struct model_conn *c;
 	struct model_image img, other;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
@@ -445,18 +445,18 @@ int model_image_restore(model *m, int64_t id, const char *new_name, struct model
 		goto out;
 	/* Back to the status it had.  A row put into the bin without one
 	 * (older states, tests) is available when it has a system disk. */
-	if (!(st = model_stmt(c, "UPDATE images SET folder = ?1, name = ?2, status = CASE WHEN prior_status IN (5, 6) "
+	if (!(st = model_stmt(c, SQL("UPDATE images SET folder = ?1, name = ?2, status = CASE WHEN prior_status IN (5, 6) "
 	                         "THEN prior_status WHEN EXISTS (SELECT 1 FROM devices WHERE image_id = ?4 AND idx = 0) "
 	                         "THEN 5 ELSE 6 END, prior_status = 0, deleted_at = 0, mtime_ns = ?3, ctime_ns = ?3, "
-	                         "dir_mtime_ns = ?3 WHERE id = ?4 AND folder = ?5"))) {
+	                         "dir_mtime_ns = ?3 WHERE id = ?4 AND folder = ?5")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, MODEL_FOLDER_PRIVATE);
-	sqlite3_bind_text(st, 2, new_name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, model_now_ns());
-	sqlite3_bind_int64(st, 4, id);
-	sqlite3_bind_int(st, 5, MODEL_FOLDER_RECYCLE);
+	db_bind_int(st, 1, MODEL_FOLDER_PRIVATE);
+	db_bind_text(st, 2, new_name);
+	db_bind_int64(st, 3, model_now_ns());
+	db_bind_int64(st, 4, id);
+	db_bind_int(st, 5, MODEL_FOLDER_RECYCLE);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
@@ -498,25 +498,25 @@ int model_recycle_expire(model *m, int64_t now)
 {
 	int64_t ids[EXPIRE_BATCH], after = 0, deadline = now - model_retention(m);
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int n, rc, destroyed = 0;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	/* Batches of ids first, then one transaction per image: a failure (a
 	 * busy database) skips that image until the next call. */
 	do {
-		if (!(st = model_stmt(c, "SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
-		                         "ORDER BY id LIMIT ?")))
+		if (!(st = model_stmt(c, SQL("SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
+		                         "ORDER BY id LIMIT ?"))))
 			return -EIO;
-		sqlite3_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
-		sqlite3_bind_int64(st, 2, deadline);
-		sqlite3_bind_int64(st, 3, after);
-		sqlite3_bind_int(st, 4, EXPIRE_BATCH);
-		for (n = 0; n < EXPIRE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW;)
-			ids[n++] = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return model_sqlite_errno(rc);
+		db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
+		db_bind_int64(st, 2, deadline);
+		db_bind_int64(st, 3, after);
+		db_bind_int(st, 4, EXPIRE_BATCH);
+		for (n = 0; n < EXPIRE_BATCH && (rc = db_step(st)) == DB_ROW;)
+			ids[n++] = db_col_int64(st, 0);
+		db_reset(st);
+		if (rc != DB_ROW && rc != DB_DONE)
+			return db_errno(rc);
 		for (int i = 0; i < n; i++) {
 			after = ids[i];
 			if (model_image_destroy(m, ids[i], NULL) == 0)
@@ -531,27 +531,27 @@ int model_recycle_expire(model *m, int64_t now)
 int64_t model_retention(model *m)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t v = 0;
-	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, "SELECT value FROM settings WHERE key = 'retention'"))) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
+	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'retention'")))) {
+		if (db_step(st) == DB_ROW)
+			v = db_col_int64(st, 0);
+		db_reset(st);
 	}
 	return v >= 1 ? v : RETENTION_DEFAULT;
 }
 
 /* Logs a change of one recycle-bin image (its `expires` moved). */
-static int log_recycled(void *arg, sqlite3_stmt *st)
+static int log_recycled(void *arg, db_stmt *st)
 {
-	return model_log_change(arg, MODEL_CHANGE_IMAGE, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+	return model_log_change(arg, MODEL_CHANGE_IMAGE, db_col_int64(st, 0), db_col_int64(st, 1),
 	                        MODEL_FOLDER_RECYCLE, NULL);
 }
 
 int model_retention_set(model *m, int64_t seconds, struct model_err *err)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 	if (seconds < 1)
@@ -560,21 +560,22 @@ int model_retention_set(model *m, int64_t seconds, struct model_err *err)
 		return rc;
 	if (model_retention(m) == seconds)
 		goto out; /* rc == 0: no change */
-	if (!(st = model_stmt(c, "INSERT OR REPLACE INTO settings(key, value) VALUES ('retention', ?)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('retention', ?) "
+	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, seconds);
+	db_bind_int64(st, 1, seconds);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	/* Every image in a recycle bin shows a new `expires`. */
-	if (!(st = model_stmt(c, "UPDATE images SET mtime_ns = ?, ctime_ns = ?1 WHERE folder = ? "
-	                         "RETURNING id, region_id"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE images SET mtime_ns = ?, ctime_ns = ?1 WHERE folder = ? "
+	                         "RETURNING id, region_id")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, MODEL_FOLDER_RECYCLE);
+	db_bind_int64(st, 1, now);
+	db_bind_int(st, 2, MODEL_FOLDER_RECYCLE);
 	if ((rc = model_each_row(st, log_recycled, c)) < 0)
 		goto out;
 	return model_commit(c);
@@ -587,7 +588,7 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 {
 	struct model_conn *c;
 	struct model_image img, other;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_name_check(new_name, err)) < 0)
 		return rc;
@@ -609,13 +610,13 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 		rc = model_fail(err, -EEXIST, "an image named %s exists (renames never replace)", new_name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, "UPDATE images SET name = ?, ctime_ns = ? WHERE id = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE images SET name = ?, ctime_ns = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, new_name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, id);
+	db_bind_text(st, 1, new_name);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
@@ -629,15 +630,15 @@ out:
 
 /* Runs st, an UPDATE of one text column taking (value, now, id), on img,
  * inside the caller's transaction, and logs the change. */
-static int image_update_text(struct model_conn *c, const struct model_image *img, sqlite3_stmt *st,
+static int image_update_text(struct model_conn *c, const struct model_image *img, db_stmt *st,
                              const char *value)
 {
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, img->id);
+	db_bind_text(st, 1, value);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, img->id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL);
@@ -667,7 +668,7 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 {
 	struct model_conn *c;
 	struct model_image img;
-	sqlite3_stmt *st = NULL;
+	db_stmt *st = NULL;
 	int rc;
 	size_t len = strlen(value);
 
@@ -701,8 +702,8 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 		goto out;
 	}
 	st = field == MODEL_FIELD_DESCRIPTION
-	             ? model_stmt(c, "UPDATE images SET description = ?, description_ns = ?2, ctime_ns = ?2 WHERE id = ?3")
-	             : model_stmt(c, "UPDATE images SET tags = ?, tags_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	             ? model_stmt(c, SQL("UPDATE images SET description = ?, description_ns = ?2, ctime_ns = ?2 WHERE id = ?3"))
+	             : model_stmt(c, SQL("UPDATE images SET tags = ?, tags_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
 	if ((rc = image_update_text(c, &img, st, value)) < 0)
 		goto out;
 	return model_commit(c);
@@ -715,7 +716,7 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 {
 	struct model_conn *c;
 	struct model_image img;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_image_get(m, id, &img)) < 0)
 		return rc;
@@ -724,7 +725,7 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 		return 0;
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	st = model_stmt(c, "UPDATE images SET error = ?, error_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	st = model_stmt(c, SQL("UPDATE images SET error = ?, error_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
 	if ((rc = image_update_text(c, &img, st, reason)) < 0)
 		goto out;
 	return model_commit(c);
@@ -738,7 +739,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 {
 	struct model_conn *c;
 	struct model_image old;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char ext[16];
 	int64_t blob_id, image_id;
 	int rc;
@@ -761,42 +762,42 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 		model_fail(err, rc, "cannot allocate an image id");
 		goto out;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
+	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
 	                         "type, format, os_type, platform, version, arch, boot_mode, features, description, "
 	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "
-	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17)"))) {
+	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17)")))) {
 		rc = -EIO;
 		goto out;
 	}
 	int64_t now = model_now_ns();
-	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, region_id);
-	sqlite3_bind_int(st, 3, p->folder);
-	sqlite3_bind_text(st, 4, p->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, MODEL_IMG_AVAILABLE);
-	sqlite3_bind_int(st, 6, MODEL_TYPE_LOCAL | MODEL_TYPE_CLOUD);
-	sqlite3_bind_text(st, 7, p->os_type ? p->os_type : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, p->platform ? p->platform : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, p->version ? p->version : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, p->arch ? p->arch : "x86_64", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, p->boot_mode ? p->boot_mode : "bios", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, p->features ? p->features : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, p->description ? p->description : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 14, (int64_t)disk->size);
-	sqlite3_bind_int64(st, 15, now / 1000000000);
-	sqlite3_bind_int64(st, 16, now);
-	sqlite3_bind_int64(st, 17, now);
+	db_bind_text(st, 1, ext);
+	db_bind_int64(st, 2, region_id);
+	db_bind_int(st, 3, p->folder);
+	db_bind_text(st, 4, p->name);
+	db_bind_int(st, 5, MODEL_IMG_AVAILABLE);
+	db_bind_int(st, 6, MODEL_TYPE_LOCAL | MODEL_TYPE_CLOUD);
+	db_bind_text(st, 7, p->os_type ? p->os_type : "");
+	db_bind_text(st, 8, p->platform ? p->platform : "");
+	db_bind_text(st, 9, p->version ? p->version : "");
+	db_bind_text(st, 10, p->arch ? p->arch : "x86_64");
+	db_bind_text(st, 11, p->boot_mode ? p->boot_mode : "bios");
+	db_bind_text(st, 12, p->features ? p->features : "");
+	db_bind_text(st, 13, p->description ? p->description : "");
+	db_bind_int64(st, 14, (int64_t)disk->size);
+	db_bind_int64(st, 15, now / 1000000000);
+	db_bind_int64(st, 16, now);
+	db_bind_int64(st, 17, now);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}
-	image_id = sqlite3_last_insert_rowid(c->db);
-	if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, 0, ?, 0)"))) {
+	image_id = model_last_id(c);
+	if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, 0, ?, 0)")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, blob_id);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
@@ -816,32 +817,32 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 {
 	struct model_conn *c;
 	struct model_image img;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if (!model_image_transition_allowed(from, to))
 		return model_fail(err, -EINVAL, "an image cannot go from %s to %s", model_image_status_name(from),
 		                  model_image_status_name(to));
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?1, error = ?2, progress = CASE ?1 WHEN ?3 THEN 100 "
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?1, error = ?2, progress = CASE ?1 WHEN ?3 THEN 100 "
 	                         "WHEN ?4 THEN progress ELSE 0 END, mtime_ns = ?5, ctime_ns = ?5, "
 	                         "error_ns = CASE WHEN error = ?2 THEN error_ns ELSE ?5 END "
-	                         "WHERE id = ?6 AND status = ?7"))) {
+	                         "WHERE id = ?6 AND status = ?7")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, to);
-	sqlite3_bind_text(st, 2, to == MODEL_IMG_ERROR && reason ? reason : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, MODEL_IMG_AVAILABLE);
-	sqlite3_bind_int(st, 4, MODEL_IMG_ERROR);
-	sqlite3_bind_int64(st, 5, model_now_ns());
-	sqlite3_bind_int64(st, 6, id);
-	sqlite3_bind_int(st, 7, from);
+	db_bind_int(st, 1, to);
+	db_bind_text(st, 2, to == MODEL_IMG_ERROR && reason ? reason : "");
+	db_bind_int(st, 3, MODEL_IMG_AVAILABLE);
+	db_bind_int(st, 4, MODEL_IMG_ERROR);
+	db_bind_int64(st, 5, model_now_ns());
+	db_bind_int64(st, 6, id);
+	db_bind_int(st, 7, from);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_fail(err, rc, "database: %s", strerror(-rc));
 		goto out;
 	}
-	bool moved = sqlite3_changes(c->db) == 1;
+	bool moved = model_changes(c) == 1;
 	if ((rc = model_image_get(m, id, &img)) < 0) {
 		model_fail(err, -ENOENT, "no such image");
 		goto out;

@@ -78,33 +78,33 @@ static const struct model_vm_disk *disk_at(const struct model_vm_disk *disks, in
 static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
                     const blob_manifest *base, uint64_t size, struct wblob_set *made)
 {
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t blob_id;
 	char name[64];
 	int rc;
 
-	if (!(st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
-	                         "VALUES (?, ?, ?, NULL, NULL, ?)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
+	                         "VALUES (?, ?, ?, NULL, NULL, ?)"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, (int64_t)size);
-	sqlite3_bind_int64(st, 3, base ? (int64_t)base->stored : 0);
-	sqlite3_bind_int64(st, 4, model_now_ns());
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, (int64_t)size);
+	db_bind_int64(st, 3, base ? (int64_t)base->stored : 0);
+	db_bind_int64(st, 4, model_now_ns());
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	blob_id = sqlite3_last_insert_rowid(c->db);
+	blob_id = model_last_id(c);
 	snprintf(name, sizeof(name), "d%lld", (long long)blob_id);
-	if (!(st = model_stmt(c, "UPDATE blobs SET wblob = ? WHERE id = ?")))
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ? WHERE id = ?"))))
 		return -EIO;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, blob_id);
+	db_bind_text(st, 1, name);
+	db_bind_int64(st, 2, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "INSERT INTO instance_disks(instance_id, idx, blob_id) VALUES (?, ?, ?)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO instance_disks(instance_id, idx, blob_id) VALUES (?, ?, ?)"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, vm_id);
-	sqlite3_bind_int(st, 2, idx);
-	sqlite3_bind_int64(st, 3, blob_id);
+	db_bind_int64(st, 1, vm_id);
+	db_bind_int(st, 2, idx);
+	db_bind_int64(st, 3, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	rc = blob_wblob_create(s, name, base, size);
@@ -122,13 +122,13 @@ static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int6
  * to be removed after the commit. */
 static int disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_disk *d, struct wblob_set *gone)
 {
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 
-	if (!(st = model_stmt(c, "DELETE FROM instance_disks WHERE instance_id = ? AND idx = ?")))
+	if (!(st = model_stmt(c, SQL("DELETE FROM instance_disks WHERE instance_id = ? AND idx = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, vm_id);
-	sqlite3_bind_int(st, 2, d->index);
+	db_bind_int64(st, 1, vm_id);
+	db_bind_int(st, 2, d->index);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, d->blob_id)) < 0)
 		return rc;
 	if (rc == 1 && d->wblob[0])
@@ -139,12 +139,12 @@ static int disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_
 /* disks/ of the instance changed entries: its directory's mtime moves. */
 static int vm_dir_changed(struct model_conn *c, const struct model_instance *vm)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE instances SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2");
+	db_stmt *st = model_stmt(c, SQL("UPDATE instances SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, model_now_ns());
-	sqlite3_bind_int64(st, 2, vm->id);
+	db_bind_int64(st, 1, model_now_ns());
+	db_bind_int64(st, 2, vm->id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_INSTANCE, vm->id, vm->region_id, MODEL_FOLDER_INVALID, NULL);
@@ -155,16 +155,16 @@ static int vm_dir_changed(struct model_conn *c, const struct model_instance *vm)
 static int image_instances_changed(model *m, struct model_conn *c, int64_t image_id)
 {
 	struct model_image img;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_image_get(m, image_id, &img)) == -ENOENT)
 		return 0;
 	if (rc < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2")))
+	if (!(st = model_stmt(c, SQL("UPDATE images SET mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, model_now_ns());
-	sqlite3_bind_int64(st, 2, image_id);
+	db_bind_int64(st, 1, model_now_ns());
+	db_bind_int64(st, 2, image_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL);
@@ -189,39 +189,39 @@ static int vm_store(model *m, int64_t region_id, blob_store **out, struct model_
 bool model_instance_busy(model *m, int64_t id)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	bool yes;
 	if (model_conn_get(m, &c) < 0 ||
-	    !(st = model_stmt(c, "SELECT 1 FROM tasks WHERE source_kind = 'instance' AND source_id = ? "
-	                         "AND state IN ('queued', 'running') LIMIT 1")))
+	    !(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE source_kind = 'instance' AND source_id = ? "
+	                         "AND state IN ('queued', 'running') LIMIT 1"))))
 		return false;
-	sqlite3_bind_int64(st, 1, id);
-	yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, id);
+	yes = db_step(st) == DB_ROW;
+	db_reset(st);
 	return yes;
 }
 
 int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_MAX_DISKS])
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc, n = 0;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT d.idx, d.blob_id, COALESCE(b.wblob, ''), b.mtime_ns FROM instance_disks d "
-	                         "JOIN blobs b ON b.id = d.blob_id WHERE d.instance_id = ? ORDER BY d.idx")))
+	if (!(st = model_stmt(c, SQL("SELECT d.idx, d.blob_id, COALESCE(b.wblob, ''), b.mtime_ns FROM instance_disks d "
+	                         "JOIN blobs b ON b.id = d.blob_id WHERE d.instance_id = ? ORDER BY d.idx"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, vm_id);
-	while (n < MODEL_VM_MAX_DISKS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, vm_id);
+	while (n < MODEL_VM_MAX_DISKS && (rc = db_step(st)) == DB_ROW) {
 		struct model_vm_disk *d = &out[n++];
-		d->index = sqlite3_column_int(st, 0);
+		d->index = db_col_int(st, 0);
 		disk_name(d->name, d->index);
-		d->blob_id = sqlite3_column_int64(st, 1);
+		d->blob_id = db_col_int64(st, 1);
 		model_col_text(st, 2, d->wblob, sizeof(d->wblob));
-		d->mtime_ns = sqlite3_column_int64(st, 3);
+		d->mtime_ns = db_col_int64(st, 3);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : model_sqlite_errno(rc);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? n : db_errno(rc);
 }
 
 /* ---- create and remove ------------------------------------------------------- */
@@ -233,7 +233,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	struct model_instance old;
 	struct model_conn *c;
 	blob_store *s = NULL;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char ext[16];
 	int64_t id, now = model_now_ns();
 	int rc;
@@ -252,25 +252,25 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		model_fail(err, rc, "cannot allocate an instance id");
 		goto out;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
+	if (!(st = model_stmt(c, SQL("INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
 	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8)"))) {
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8)")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, region_id);
-	sqlite3_bind_int64(st, 3, account_id);
-	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, MODEL_VM_STOPPED);
-	sqlite3_bind_int(st, 6, MODEL_TYPE_LOCAL);
-	sqlite3_bind_int64(st, 7, now / 1000000000);
-	sqlite3_bind_int64(st, 8, now);
+	db_bind_text(st, 1, ext);
+	db_bind_int64(st, 2, region_id);
+	db_bind_int64(st, 3, account_id);
+	db_bind_text(st, 4, name);
+	db_bind_int(st, 5, MODEL_VM_STOPPED);
+	db_bind_int(st, 6, MODEL_TYPE_LOCAL);
+	db_bind_int64(st, 7, now / 1000000000);
+	db_bind_int64(st, 8, now);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}
-	id = sqlite3_last_insert_rowid(c->db);
+	id = model_last_id(c);
 	if ((rc = disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, &made)) < 0) {
 		model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 		goto out;
@@ -296,7 +296,7 @@ int model_instance_remove(model *m, int64_t id, struct model_err *err)
 	struct model_instance vm;
 	struct model_conn *c;
 	blob_store *s;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int n, rc;
 
 	if ((rc = model_write_begin(m, &c, err)) < 0)
@@ -316,11 +316,11 @@ int model_instance_remove(model *m, int64_t id, struct model_err *err)
 	for (int i = 0; i < n; i++)
 		if ((rc = disk_drop(c, id, &disks[i], &gone)) < 0)
 			goto out;
-	if (!(st = model_stmt(c, "DELETE FROM instances WHERE id = ?"))) {
+	if (!(st = model_stmt(c, SQL("DELETE FROM instances WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if ((vm.image_id && (rc = image_instances_changed(m, c, vm.image_id)) < 0) ||
@@ -341,7 +341,7 @@ int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, str
 {
 	struct model_instance vm;
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 
 	if (to != MODEL_VM_STOPPED && to != MODEL_VM_RUNNING)
@@ -356,15 +356,15 @@ int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, str
 		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
 		goto out;
 	}
-	if (!(st = model_stmt(c, "UPDATE instances SET status = ?, has_run = ?, mtime_ns = ?3, ctime_ns = ?3 "
-	                         "WHERE id = ?4"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE instances SET status = ?, has_run = ?, mtime_ns = ?3, ctime_ns = ?3 "
+	                         "WHERE id = ?4")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, to);
-	sqlite3_bind_int(st, 2, vm.has_run || to == MODEL_VM_RUNNING);
-	sqlite3_bind_int64(st, 3, model_now_ns());
-	sqlite3_bind_int64(st, 4, id);
+	db_bind_int(st, 1, to);
+	db_bind_int(st, 2, vm.has_run || to == MODEL_VM_RUNNING);
+	db_bind_int64(st, 3, model_now_ns());
+	db_bind_int64(st, 4, id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
@@ -378,7 +378,7 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 {
 	struct model_instance vm;
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 
 	if (type != MODEL_TYPE_LOCAL && type != MODEL_TYPE_CLOUD)
@@ -394,13 +394,13 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 		rc = model_fail(err, -EPERM, "the system disk type is fixed once the instance has an image or has run");
 		goto out;
 	}
-	if (!(st = model_stmt(c, "UPDATE instances SET system_disk = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE instances SET system_disk = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, (int)type);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, id);
+	db_bind_int(st, 1, (int)type);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
@@ -503,42 +503,42 @@ out:
 int model_instance_disk_touch(model *m, int64_t blob_id, uint64_t size, uint64_t stored)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND wblob IS NOT NULL"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND wblob IS NOT NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)size);
-	sqlite3_bind_int64(st, 2, (int64_t)stored);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, blob_id);
+	db_bind_int64(st, 1, (int64_t)size);
+	db_bind_int64(st, 2, (int64_t)stored);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (sqlite3_changes(c->db) != 1) {
+	if (model_changes(c) != 1) {
 		rc = -ENOENT; /* detached or rebuilt away meanwhile */
 		goto out;
 	}
 	/* The owning instance: its ctime moves and mounts drop the disk's
 	 * cached attributes (size, blocks, mtime). */
-	if (!(st = model_stmt(c, "UPDATE instances SET ctime_ns = ? WHERE id = "
-	                         "(SELECT instance_id FROM instance_disks WHERE blob_id = ?) RETURNING id, region_id"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE instances SET ctime_ns = ? WHERE id = "
+	                         "(SELECT instance_id FROM instance_disks WHERE blob_id = ?) RETURNING id, region_id")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, blob_id);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t vm_id = sqlite3_column_int64(st, 0), region_id = sqlite3_column_int64(st, 1);
-		sqlite3_reset(st);
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, blob_id);
+	if ((rc = db_step(st)) == DB_ROW) {
+		int64_t vm_id = db_col_int64(st, 0), region_id = db_col_int64(st, 1);
+		db_reset(st);
 		rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, region_id, MODEL_FOLDER_INVALID, NULL);
 	} else {
-		sqlite3_reset(st);
-		rc = model_sqlite_errno(rc);
+		db_reset(st);
+		rc = db_errno(rc);
 	}
 	if (rc < 0)
 		goto out;
@@ -645,14 +645,14 @@ static int rebuild_decode(model *m, int64_t image_id, blob_manifest **raw_out, s
  * changed. */
 static int rebuild_record(model *m, struct model_conn *c, const struct model_instance *vm, int64_t image_id)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE instances SET image_id = ?, dir_mtime_ns = ?2, mtime_ns = ?2, "
-	                                 "ctime_ns = ?2 WHERE id = ?3");
+	db_stmt *st = model_stmt(c, SQL("UPDATE instances SET image_id = ?, dir_mtime_ns = ?2, mtime_ns = ?2, "
+	                                 "ctime_ns = ?2 WHERE id = ?3"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, vm->id);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, vm->id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = image_instances_changed(m, c, image_id)) < 0)
 		return rc;
 	/* The image it was built from before lists it no more. */

@@ -97,33 +97,33 @@ int model_name_check(const char *name, struct model_err *err)
 
 int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16])
 {
-	char sql[128];
-	sqlite3_stmt *st;
+	const struct model_sql *sql;
+	db_stmt *st;
 	int rc;
-	snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE ext_id = ?", table);
-	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+	/* A table name cannot be a parameter: one statement per table. */
+	if (strcmp(table, "images") == 0)
+		sql = SQL("SELECT 1 FROM images WHERE ext_id = ?");
+	else if (strcmp(table, "snapshots") == 0)
+		sql = SQL("SELECT 1 FROM snapshots WHERE ext_id = ?");
+	else if (strcmp(table, "instances") == 0)
+		sql = SQL("SELECT 1 FROM instances WHERE ext_id = ?");
+	else
+		return -EINVAL;
+	if (!(st = model_stmt(c, sql)))
 		return -EIO;
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t r;
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r)) {
-			rc = -EIO;
-			goto out;
-		}
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			return -EIO;
 		snprintf(out, 16, "%s%08x", prefix, r);
-		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE) {
-			rc = 0;
-			goto out;
-		}
-		if (rc != SQLITE_ROW) {
-			rc = model_sqlite_errno(rc);
-			goto out;
-		}
+		db_reset(st);
+		db_bind_text(st, 1, out);
+		rc = db_step(st);
+		db_reset(st);
+		if (rc == DB_DONE)
+			return 0;
+		if (rc != DB_ROW)
+			return db_errno(rc);
 	}
-	rc = -EEXIST;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return -EEXIST;
 }

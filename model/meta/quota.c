@@ -37,15 +37,15 @@ enum model_quota_key model_quota_parse(const char *name)
 static int64_t quota_limit(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
 {
 	int64_t v = quota_keys[k].def;
-	sqlite3_stmt *st = model_stmt(c, "SELECT value FROM quotas WHERE account_id = ? AND region_id = ? AND key = ?");
+	db_stmt *st = model_stmt(c, SQL("SELECT value FROM quotas WHERE account_id = ? AND region_id = ? AND key = ?"));
 	if (!st)
 		return v;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, region_id);
-	sqlite3_bind_int(st, 3, k);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, account_id);
+	db_bind_int64(st, 2, region_id);
+	db_bind_int(st, 3, k);
+	if (db_step(st) == DB_ROW)
+		v = db_col_int64(st, 0);
+	db_reset(st);
 	return v;
 }
 
@@ -54,25 +54,35 @@ static int64_t quota_limit(struct model_conn *c, int64_t account_id, int64_t reg
 static int64_t quota_used(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
 {
 	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
-	static const char *const sql[MODEL_QUOTA_COUNT] = {
-		[MODEL_QUOTA_PRIVATE_IMAGES] = "SELECT count(*) FROM images WHERE account_id = ?1 AND region_id = ?2 "
-		                               "AND folder = 3",
-		[MODEL_QUOTA_SNAPSHOTS] = "SELECT count(*) FROM snapshots WHERE account_id = ?1 AND region_id = ?2",
-		[MODEL_QUOTA_SHARED_IMAGES] = "SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id "
-		                              "WHERE s.account_id = ?1 AND i.region_id = ?2",
-		[MODEL_QUOTA_SHARES_PER_IMAGE] = "SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM shares s "
-		                                 "JOIN images i ON i.id = s.image_id WHERE i.account_id = ?1 AND "
-		                                 "i.region_id = ?2 GROUP BY s.image_id)",
-	};
+	const struct model_sql *sql;
 	int64_t v = 0;
-	sqlite3_stmt *st = model_stmt(c, sql[k]);
-	if (!st)
+	db_stmt *st;
+	switch (k) {
+	case MODEL_QUOTA_PRIVATE_IMAGES:
+		sql = SQL("SELECT count(*) FROM images WHERE account_id = ?1 AND region_id = ?2 AND folder = 3");
+		break;
+	case MODEL_QUOTA_SNAPSHOTS:
+		sql = SQL("SELECT count(*) FROM snapshots WHERE account_id = ?1 AND region_id = ?2");
+		break;
+	case MODEL_QUOTA_SHARED_IMAGES:
+		sql = SQL("SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id "
+		          "WHERE s.account_id = ?1 AND i.region_id = ?2");
+		break;
+	case MODEL_QUOTA_SHARES_PER_IMAGE:
+		sql = SQL("SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM shares s "
+		          "JOIN images i ON i.id = s.image_id WHERE i.account_id = ?1 AND "
+		          "i.region_id = ?2 GROUP BY s.image_id) AS per_image");
+		break;
+	default:
 		return 0;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, region_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	}
+	if (!(st = model_stmt(c, sql)))
+		return 0;
+	db_bind_int64(st, 1, account_id);
+	db_bind_int64(st, 2, region_id);
+	if (db_step(st) == DB_ROW)
+		v = db_col_int64(st, 0);
+	db_reset(st);
 	return v;
 }
 
@@ -109,7 +119,7 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 	struct model_account a;
 	struct model_region r;
 	enum model_quota_key k = model_quota_parse(key);
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if (k == MODEL_QUOTA_INVALID)
 		return model_fail(err, -EINVAL, "unknown quota %s (private-images, snapshots, shared-images, "
@@ -122,14 +132,15 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 		return model_fail(err, -ENOENT, "no region %s", region);
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "INSERT OR REPLACE INTO quotas(account_id, region_id, key, value) VALUES (?, ?, ?, ?)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO quotas(account_id, region_id, key, value) VALUES (?, ?, ?, ?) "
+	                             "ON CONFLICT(account_id, region_id, key) DO UPDATE SET value = excluded.value")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, a.id);
-	sqlite3_bind_int64(st, 2, r.id);
-	sqlite3_bind_int(st, 3, k);
-	sqlite3_bind_int64(st, 4, value);
+	db_bind_int64(st, 1, a.id);
+	db_bind_int64(st, 2, r.id);
+	db_bind_int(st, 3, k);
+	db_bind_int64(st, 4, value);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_QUOTA, a.id, r.id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;

@@ -30,13 +30,13 @@
 
 #include "model_int.h"
 
-static void share_fill(sqlite3_stmt *st, void *out)
+static void share_fill(db_stmt *st, void *out)
 {
 	struct model_share *s = out;
-	s->image_id = sqlite3_column_int64(st, 0);
-	s->account_id = sqlite3_column_int64(st, 1);
+	s->image_id = db_col_int64(st, 0);
+	s->account_id = db_col_int64(st, 1);
 	model_col_text(st, 2, s->account, sizeof(s->account));
-	s->created = sqlite3_column_int64(st, 3);
+	s->created = db_col_int64(st, 3);
 }
 
 #define SHARE_COLS "s.image_id, s.account_id, a.name, s.created FROM shares s JOIN accounts a ON a.id = s.account_id "
@@ -44,28 +44,28 @@ static void share_fill(sqlite3_stmt *st, void *out)
 int model_share_lookup(model *m, int64_t image_id, const char *account, struct model_share *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " SHARE_COLS "WHERE s.image_id = ? AND a.name = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT " SHARE_COLS "WHERE s.image_id = ? AND a.name = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, image_id);
+	db_bind_text(st, 2, account);
 	return model_one_row(st, share_fill, out);
 }
 
 int model_share_get(model *m, int64_t image_id, int64_t account_id, struct model_share *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, account_id);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, account_id);
 	return model_one_row(st, share_fill, out);
 }
 
@@ -74,7 +74,7 @@ struct share_cb {
 	void *arg;
 };
 
-static int share_each(void *arg, sqlite3_stmt *st)
+static int share_each(void *arg, db_stmt *st)
 {
 	struct share_cb *c = arg;
 	struct model_share s;
@@ -87,15 +87,15 @@ int model_share_list(model *m, int64_t image_id, int64_t after_id,
 {
 	struct share_cb c = {cb, arg};
 	struct model_conn *conn;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, "SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id > ? "
-	                            "ORDER BY s.account_id")))
+	if (!(st = model_stmt(conn, SQL("SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id > ? "
+	                            "ORDER BY s.account_id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, after_id);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, after_id);
 	return model_each_row(st, share_each, &c);
 }
 
@@ -105,7 +105,7 @@ int model_share_list(model *m, int64_t image_id, int64_t after_id,
 static int share_quota_per_image(struct model_conn *c, const struct model_image *img, struct model_err *err)
 {
 	struct model_quota q[MODEL_QUOTA_COUNT];
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t used = 0, limit = -1;
 	int n = model_quota_list(c->m, img->account_id, img->region_id, q);
 	for (int i = 0; i < n; i++)
@@ -113,12 +113,12 @@ static int share_quota_per_image(struct model_conn *c, const struct model_image 
 			limit = q[i].limit;
 	if (n < 0 || limit < 0)
 		return n < 0 ? n : -EIO;
-	if (!(st = model_stmt(c, "SELECT count(*) FROM shares WHERE image_id = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT count(*) FROM shares WHERE image_id = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, img->id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		used = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, img->id);
+	if (db_step(st) == DB_ROW)
+		used = db_col_int64(st, 0);
+	db_reset(st);
 	if (used + 1 > limit)
 		return model_fail(err, -EDQUOT, "quota shares-per-image is %lld of %lld for %s", (long long)used,
 		                  (long long)limit, img->name);
@@ -156,12 +156,12 @@ static int share_check(model *m, const struct model_image *img, const char *acco
  * old_name: the image's name when the receiver's entry went away. */
 static int share_changed(struct model_conn *c, const struct model_image *img, const char *old_name)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2");
+	db_stmt *st = model_stmt(c, SQL("UPDATE images SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, model_now_ns());
-	sqlite3_bind_int64(st, 2, img->id);
+	db_bind_int64(st, 1, model_now_ns());
+	db_bind_int64(st, 2, img->id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_touch_region(c, img->region_id)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, old_name);
@@ -173,7 +173,7 @@ int model_share_add(model *m, int64_t image_id, const char *account, struct mode
 	struct model_image img;
 	struct model_account to;
 	struct model_err quota = {0};
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
@@ -188,13 +188,13 @@ int model_share_add(model *m, int64_t image_id, const char *account, struct mode
 		model_fail(err, rc, "%s cannot receive more shared images here: %s", account, quota.msg);
 		goto out;
 	}
-	if (!(st = model_stmt(c, "INSERT INTO shares(image_id, account_id, created) VALUES (?, ?, ?)"))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO shares(image_id, account_id, created) VALUES (?, ?, ?)")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, img.id);
-	sqlite3_bind_int64(st, 2, to.id);
-	sqlite3_bind_int64(st, 3, model_now_ns() / 1000000000);
+	db_bind_int64(st, 1, img.id);
+	db_bind_int64(st, 2, to.id);
+	db_bind_int64(st, 3, model_now_ns() / 1000000000);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, NULL)) < 0)
 		goto out;
 	return model_commit(c);
@@ -208,7 +208,7 @@ int model_share_remove(model *m, int64_t image_id, const char *account, struct m
 	struct model_conn *c;
 	struct model_image img;
 	struct model_share s;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
@@ -220,12 +220,12 @@ int model_share_remove(model *m, int64_t image_id, const char *account, struct m
 		model_fail(err, rc, "%s is not shared with %s", img.name, account);
 		goto out;
 	}
-	if (!(st = model_stmt(c, "DELETE FROM shares WHERE image_id = ? AND account_id = ?"))) {
+	if (!(st = model_stmt(c, SQL("DELETE FROM shares WHERE image_id = ? AND account_id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, img.id);
-	sqlite3_bind_int64(st, 2, s.account_id);
+	db_bind_int64(st, 1, img.id);
+	db_bind_int64(st, 2, s.account_id);
 	/* The old name: the receiver's shared/<name>@<owner> went away. */
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, img.name)) < 0)
 		goto out;

@@ -13,40 +13,40 @@
 #define SNAP_COLS "id, ext_id, region_id, account_id, name, description, status, size, blob_id, created, " \
 	"mtime_ns, ctime_ns FROM snapshots "
 
-static void snap_row(sqlite3_stmt *st, struct model_snapshot *s)
+static void snap_row(db_stmt *st, struct model_snapshot *s)
 {
-	s->id = sqlite3_column_int64(st, 0);
+	s->id = db_col_int64(st, 0);
 	model_col_text(st, 1, s->ext_id, sizeof(s->ext_id));
-	s->region_id = sqlite3_column_int64(st, 2);
-	s->account_id = sqlite3_column_int64(st, 3);
+	s->region_id = db_col_int64(st, 2);
+	s->account_id = db_col_int64(st, 3);
 	model_col_text(st, 4, s->name, sizeof(s->name));
 	model_col_text(st, 5, s->description, sizeof(s->description));
-	s->status = sqlite3_column_int(st, 6);
-	s->size = (uint64_t)sqlite3_column_int64(st, 7);
-	s->blob_id = sqlite3_column_int64(st, 8);
-	s->created = sqlite3_column_int64(st, 9);
-	s->mtime_ns = sqlite3_column_int64(st, 10);
-	s->ctime_ns = sqlite3_column_int64(st, 11);
+	s->status = db_col_int(st, 6);
+	s->size = (uint64_t)db_col_int64(st, 7);
+	s->blob_id = db_col_int64(st, 8);
+	s->created = db_col_int64(st, 9);
+	s->mtime_ns = db_col_int64(st, 10);
+	s->ctime_ns = db_col_int64(st, 11);
 }
 
 #define VM_COLS "id, ext_id, region_id, account_id, name, status, system_disk, image_id, created, mtime_ns, " \
 	"ctime_ns, has_run, dir_mtime_ns FROM instances "
 
-static void vm_row(sqlite3_stmt *st, struct model_instance *vm)
+static void vm_row(db_stmt *st, struct model_instance *vm)
 {
-	vm->id = sqlite3_column_int64(st, 0);
+	vm->id = db_col_int64(st, 0);
 	model_col_text(st, 1, vm->ext_id, sizeof(vm->ext_id));
-	vm->region_id = sqlite3_column_int64(st, 2);
-	vm->account_id = sqlite3_column_int64(st, 3);
+	vm->region_id = db_col_int64(st, 2);
+	vm->account_id = db_col_int64(st, 3);
 	model_col_text(st, 4, vm->name, sizeof(vm->name));
-	vm->status = sqlite3_column_int(st, 5);
-	vm->system_disk = (unsigned)sqlite3_column_int(st, 6);
-	vm->image_id = sqlite3_column_int64(st, 7);
-	vm->created = sqlite3_column_int64(st, 8);
-	vm->mtime_ns = sqlite3_column_int64(st, 9);
-	vm->ctime_ns = sqlite3_column_int64(st, 10);
-	vm->has_run = sqlite3_column_int(st, 11) != 0;
-	vm->dir_mtime_ns = sqlite3_column_int64(st, 12);
+	vm->status = db_col_int(st, 5);
+	vm->system_disk = (unsigned)db_col_int(st, 6);
+	vm->image_id = db_col_int64(st, 7);
+	vm->created = db_col_int64(st, 8);
+	vm->mtime_ns = db_col_int64(st, 9);
+	vm->ctime_ns = db_col_int64(st, 10);
+	vm->has_run = db_col_int(st, 11) != 0;
+	vm->dir_mtime_ns = db_col_int64(st, 12);
 }
 
 /* Typed row callbacks over model_each_row, and single-row fetches. */
@@ -55,7 +55,7 @@ struct snap_cb {
 	void *arg;
 };
 
-static int snap_each(void *arg, sqlite3_stmt *st)
+static int snap_each(void *arg, db_stmt *st)
 {
 	struct snap_cb *c = arg;
 	struct model_snapshot s;
@@ -68,7 +68,7 @@ struct vm_cb {
 	void *arg;
 };
 
-static int vm_each(void *arg, sqlite3_stmt *st)
+static int vm_each(void *arg, db_stmt *st)
 {
 	struct vm_cb *c = arg;
 	struct model_instance vm;
@@ -76,12 +76,12 @@ static int vm_each(void *arg, sqlite3_stmt *st)
 	return c->cb(c->arg, &vm);
 }
 
-static void snap_fill(sqlite3_stmt *st, void *out)
+static void snap_fill(db_stmt *st, void *out)
 {
 	snap_row(st, out);
 }
 
-static void vm_fill(sqlite3_stmt *st, void *out)
+static void vm_fill(db_stmt *st, void *out)
 {
 	vm_row(st, out);
 }
@@ -91,15 +91,15 @@ int model_snapshot_list(model *m, int64_t region_id, int64_t account_id, int64_t
 {
 	struct snap_cb sc = {cb, arg};
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " SNAP_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id")))
+	if (!(st = model_stmt(c, SQL("SELECT " SNAP_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_int64(st, 3, after_id);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int64(st, 3, after_id);
 	return model_each_row(st, snap_each, &sc);
 }
 
@@ -107,31 +107,31 @@ int model_snapshot_lookup(model *m, int64_t region_id, int64_t account_id, const
                           struct model_snapshot *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " SNAP_COLS "WHERE region_id = ? AND account_id = ? AND ext_id = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT " SNAP_COLS "WHERE region_id = ? AND account_id = ? AND ext_id = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_text(st, 3, ext_id, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_text(st, 3, ext_id);
 	return model_one_row(st, snap_fill, out);
 }
 
 int model_snapshot_get(model *m, int64_t id, struct model_snapshot *out)
 {
-	return model_fetch_one(m, "SELECT " SNAP_COLS "WHERE id = ?", NULL, id, snap_fill, out);
+	return model_fetch_one(m, SQL("SELECT " SNAP_COLS "WHERE id = ?"), NULL, id, snap_fill, out);
 }
 
 /* Appends column 0 of every row, one a line, into buf. */
-static int lines_into(sqlite3_stmt *st, char *buf, size_t cap)
+static int lines_into(db_stmt *st, char *buf, size_t cap)
 {
 	size_t used = 0;
 	int rc;
 	buf[0] = '\0';
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
+	while ((rc = db_step(st)) == DB_ROW) {
+		const char *t = db_col_text(st, 0);
 		size_t n = t ? strlen(t) : 0;
 		if (used + n + 2 > cap)
 			break;
@@ -140,35 +140,35 @@ static int lines_into(sqlite3_stmt *st, char *buf, size_t cap)
 		buf[used++] = '\n';
 		buf[used] = '\0';
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? (int)used : model_sqlite_errno(rc);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? (int)used : db_errno(rc);
 }
 
 int model_snapshot_images(model *m, int64_t id, char *buf, size_t cap)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT DISTINCT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
-	                         "WHERE d.snapshot_id = ? ORDER BY i.id")))
+	if (!(st = model_stmt(c, SQL("SELECT DISTINCT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
+	                         "WHERE d.snapshot_id = ? ORDER BY i.id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	return lines_into(st, buf, cap);
 }
 
 int model_image_instances(model *m, int64_t image_id, int64_t account_id, char *buf, size_t cap)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT name FROM instances WHERE image_id = ? AND account_id = ? ORDER BY id")))
+	if (!(st = model_stmt(c, SQL("SELECT name FROM instances WHERE image_id = ? AND account_id = ? ORDER BY id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, account_id);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, account_id);
 	return lines_into(st, buf, cap);
 }
 
@@ -177,15 +177,15 @@ int model_instance_list(model *m, int64_t region_id, int64_t account_id, int64_t
 {
 	struct vm_cb vc = {cb, arg};
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " VM_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id")))
+	if (!(st = model_stmt(c, SQL("SELECT " VM_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_int64(st, 3, after_id);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int64(st, 3, after_id);
 	return model_each_row(st, vm_each, &vc);
 }
 
@@ -193,47 +193,47 @@ int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const
                           struct model_instance *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT " VM_COLS "WHERE region_id = ? AND account_id = ? AND name = ?")))
+	if (!(st = model_stmt(c, SQL("SELECT " VM_COLS "WHERE region_id = ? AND account_id = ? AND name = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, account_id);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_text(st, 3, name);
 	return model_one_row(st, vm_fill, out);
 }
 
 int model_instance_get(model *m, int64_t id, struct model_instance *out)
 {
-	return model_fetch_one(m, "SELECT " VM_COLS "WHERE id = ?", NULL, id, vm_fill, out);
+	return model_fetch_one(m, SQL("SELECT " VM_COLS "WHERE id = ?"), NULL, id, vm_fill, out);
 }
 
 /* ---- removal and editing ---------------------------------------------------- */
 
 int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id)
 {
-	sqlite3_stmt *st = model_stmt(c, "DELETE FROM blobs WHERE id = ?1 "
+	db_stmt *st = model_stmt(c, SQL("DELETE FROM blobs WHERE id = ?1 "
 	                                 "AND NOT EXISTS (SELECT 1 FROM devices WHERE blob_id = ?1) "
 	                                 "AND NOT EXISTS (SELECT 1 FROM snapshots WHERE blob_id = ?1) "
-	                                 "AND NOT EXISTS (SELECT 1 FROM instance_disks WHERE blob_id = ?1)");
+	                                 "AND NOT EXISTS (SELECT 1 FROM instance_disks WHERE blob_id = ?1)"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, blob_id);
+	db_bind_int64(st, 1, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	return sqlite3_changes(c->db);
+	return model_changes(c);
 }
 
 int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot *s)
 {
-	sqlite3_stmt *st = model_stmt(c, "DELETE FROM snapshots WHERE id = ?");
+	db_stmt *st = model_stmt(c, SQL("DELETE FROM snapshots WHERE id = ?"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, s->id);
+	db_bind_int64(st, 1, s->id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, s->blob_id)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, s->id, s->region_id, MODEL_FOLDER_INVALID, s->ext_id);
@@ -243,17 +243,17 @@ int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot 
  * -ENOENT when none does. */
 static int snapshot_referrer(struct model_conn *c, int64_t snap_id, char out[16])
 {
-	sqlite3_stmt *st = model_stmt(c, "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
-	                                 "WHERE d.snapshot_id = ? ORDER BY i.id LIMIT 1");
+	db_stmt *st = model_stmt(c, SQL("SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
+	                                 "WHERE d.snapshot_id = ? ORDER BY i.id LIMIT 1"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, snap_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	db_bind_int64(st, 1, snap_id);
+	rc = db_step(st);
+	if (rc == DB_ROW)
 		model_col_text(st, 0, out, 16);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? -ENOENT : db_errno(rc);
 }
 
 int model_snapshot_remove(model *m, int64_t id, struct model_err *err)
@@ -291,7 +291,7 @@ int model_snapshot_set_description(model *m, int64_t id, const char *value, stru
 {
 	struct model_conn *c;
 	struct model_snapshot s;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	/* The same rules as an image's description (§2.1). */
 	if (!model_utf8_valid(value))
@@ -307,13 +307,13 @@ int model_snapshot_set_description(model *m, int64_t id, const char *value, stru
 		model_fail(err, rc, "no such snapshot");
 		goto out;
 	}
-	if (!(st = model_stmt(c, "UPDATE snapshots SET description = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE snapshots SET description = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, id);
+	db_bind_text(st, 1, value);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, id, s.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;

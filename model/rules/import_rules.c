@@ -227,15 +227,26 @@ void model_import_attrs_of(const struct model_image *img, struct model_import_at
 	                                   img->features};
 }
 
-/* One statement per column (the statement cache is keyed by the literal). */
-static const char *const set_sql[] = {
-	[MODEL_IMPORT_OS_TYPE] = "UPDATE images SET os_type = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
-	[MODEL_IMPORT_PLATFORM] = "UPDATE images SET platform = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
-	[MODEL_IMPORT_VERSION] = "UPDATE images SET version = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
-	[MODEL_IMPORT_ARCH] = "UPDATE images SET arch = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
-	[MODEL_IMPORT_BOOT_MODE] = "UPDATE images SET boot_mode = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
-	[MODEL_IMPORT_FEATURES] = "UPDATE images SET features = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4",
-};
+/* One statement per column (a column name cannot be a parameter). */
+static const struct model_sql *set_sql(enum model_import_attr which)
+{
+	switch (which) {
+	case MODEL_IMPORT_OS_TYPE:
+		return SQL("UPDATE images SET os_type = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4");
+	case MODEL_IMPORT_PLATFORM:
+		return SQL("UPDATE images SET platform = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4");
+	case MODEL_IMPORT_VERSION:
+		return SQL("UPDATE images SET version = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4");
+	case MODEL_IMPORT_ARCH:
+		return SQL("UPDATE images SET arch = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4");
+	case MODEL_IMPORT_BOOT_MODE:
+		return SQL("UPDATE images SET boot_mode = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4");
+	case MODEL_IMPORT_FEATURES:
+		return SQL("UPDATE images SET features = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4");
+	default:
+		return NULL;
+	}
+}
 
 /* Largest value of each column (struct model_image's buffers). */
 static size_t attr_cap(enum model_import_attr which)
@@ -268,7 +279,7 @@ int model_image_set_import_attr(model *m, int64_t id, enum model_import_attr whi
 	struct model_import_attrs cand;
 	struct model_image img;
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char norm[MODEL_TEXT_MAX + 1];
 	const char **slot;
 	int rc;
@@ -302,14 +313,14 @@ int model_image_set_import_attr(model *m, int64_t id, enum model_import_attr whi
 	*slot = norm;
 	if ((rc = model_import_check(&cand, err)) < 0)
 		goto out;
-	if (!(st = model_stmt(c, set_sql[which]))) {
+	if (!set_sql(which) || !(st = model_stmt(c, set_sql(which)))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, id);
-	sqlite3_bind_int(st, 4, MODEL_IMG_QUEUED);
+	db_bind_text(st, 1, norm);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, id);
+	db_bind_int(st, 4, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
 		model_fail(err, rc, "database: %s", strerror(-rc));

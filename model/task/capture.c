@@ -120,7 +120,7 @@ static int cap_image_pending(struct model_conn *c, const struct model_image *img
 {
 	char source[MODEL_TEXT_MAX + 1];
 	size_t len;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 
 	/* By id (SPEC §12): the instance may be renamed or another take its
@@ -128,19 +128,19 @@ static int cap_image_pending(struct model_conn *c, const struct model_image *img
 	len = (size_t)snprintf(source, sizeof(source), "instance %s", vm->ext_id);
 	for (int k = 1; k < n && len < sizeof(source); k++)
 		len += (size_t)snprintf(source + len, sizeof(source) - len, " vd%c", 'a' + cap[k].idx);
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 0, type = ?, format = 'raw', size = ?, "
-	                         "source = ?, mtime_ns = ?5, ctime_ns = ?5 WHERE id = ? AND status = ?")))
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, progress = 0, type = ?, format = 'raw', size = ?, "
+	                         "source = ?, mtime_ns = ?5, ctime_ns = ?5 WHERE id = ? AND status = ?"))))
 		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_IMG_PENDING);
-	sqlite3_bind_int(st, 2, (int)vm->system_disk);
-	sqlite3_bind_int64(st, 3, (int64_t)cap[0].size);
-	sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, model_now_ns());
-	sqlite3_bind_int64(st, 6, img->id);
-	sqlite3_bind_int(st, 7, MODEL_IMG_QUEUED);
+	db_bind_int(st, 1, MODEL_IMG_PENDING);
+	db_bind_int(st, 2, (int)vm->system_disk);
+	db_bind_int64(st, 3, (int64_t)cap[0].size);
+	db_bind_text(st, 4, source);
+	db_bind_int64(st, 5, model_now_ns());
+	db_bind_int64(st, 6, img->id);
+	db_bind_int(st, 7, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if (sqlite3_changes(c->db) != 1)
+	if (model_changes(c) != 1)
 		return model_fail(err, -EBUSY, "the image changed status meanwhile");
 	return 0;
 }
@@ -281,21 +281,21 @@ static int cap_undo(struct model_conn *c, struct task_run *r, void *arg)
 static int cap_start(struct task_run *r)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, MODEL_IMG_REPLICATING);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, r->t.image_id);
-	sqlite3_bind_int(st, 4, MODEL_IMG_PENDING);
+	db_bind_int(st, 1, MODEL_IMG_REPLICATING);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, r->t.image_id);
+	db_bind_int(st, 4, MODEL_IMG_PENDING);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (sqlite3_changes(c->db) == 1 &&
+	if (model_changes(c) == 1 &&
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
 	return model_commit(c);

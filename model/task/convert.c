@@ -67,17 +67,17 @@ static int conv_check_source(const struct model_image *src, struct model_err *er
 /* -EBUSY while a conversion of the source is queued or running. */
 static int conv_check_busy(struct model_conn *c, const struct model_image *src, struct model_err *err)
 {
-	sqlite3_stmt *st = model_stmt(c, "SELECT 1 FROM tasks WHERE kind = 'convert' AND source_kind = 'image' "
-	                                 "AND source_id = ? LIMIT 1");
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE kind = 'convert' AND source_kind = 'image' "
+	                                 "AND source_id = ? LIMIT 1"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, src->id);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	db_bind_int64(st, 1, src->id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc == DB_ROW)
 		return model_fail(err, -EBUSY, "image %s is being converted already", src->name);
-	return rc == SQLITE_DONE ? 0 : model_sqlite_errno(rc);
+	return rc == DB_DONE ? 0 : db_errno(rc);
 }
 
 /* The new image's name: the one written, or "<source>-cloud". */

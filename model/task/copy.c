@@ -53,11 +53,11 @@ struct copies_cb {
 	void *arg;
 };
 
-static int copies_row(void *arg, sqlite3_stmt *st)
+static int copies_row(void *arg, db_stmt *st)
 {
 	struct copies_cb *cc = arg;
 	struct model_image img;
-	if (model_image_get(cc->m, sqlite3_column_int64(st, 0), &img) < 0)
+	if (model_image_get(cc->m, db_col_int64(st, 0), &img) < 0)
 		return 0; /* gone meanwhile */
 	return cc->cb(cc->arg, &img);
 }
@@ -66,15 +66,15 @@ int model_image_copies(model *m, int64_t image_id, int (*cb)(void *arg, const st
 {
 	struct copies_cb cc = {m, cb, arg};
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT id FROM images WHERE origin_id = ? AND origin_kind = 'copy' AND folder = ? "
-	                         "ORDER BY region_id, id")))
+	if (!(st = model_stmt(c, SQL("SELECT id FROM images WHERE origin_id = ? AND origin_kind = 'copy' AND folder = ? "
+	                         "ORDER BY region_id, id"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int(st, 2, MODEL_FOLDER_PRIVATE);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int(st, 2, MODEL_FOLDER_PRIVATE);
 	return model_each_row(st, copies_row, &cc);
 }
 
@@ -103,16 +103,16 @@ int model_image_copy_in(model *m, int64_t image_id, int64_t region_id, struct mo
 	return f.found ? 0 : -ENOENT;
 }
 
-static void fill_i64(sqlite3_stmt *st, void *out)
+static void fill_i64(db_stmt *st, void *out)
 {
-	*(int64_t *)out = sqlite3_column_int64(st, 0);
+	*(int64_t *)out = db_col_int64(st, 0);
 }
 
 int64_t model_image_copies_mtime(model *m, int64_t image_id)
 {
 	int64_t t = 0;
-	if (model_fetch_one(m, "SELECT max(dir_mtime_ns, COALESCE((SELECT max(ctime_ns) FROM images "
-	                       "WHERE origin_id = ?1 AND origin_kind = 'copy'), 0)) FROM images WHERE id = ?1",
+	if (model_fetch_one(m, SQL("SELECT max(dir_mtime_ns, COALESCE((SELECT max(ctime_ns) FROM images "
+	                       "WHERE origin_id = ?1 AND origin_kind = 'copy'), 0)) FROM images WHERE id = ?1"),
 	                    NULL, image_id, fill_i64, &t) < 0)
 		return 0;
 	return t;
@@ -123,17 +123,17 @@ struct origin {
 	char kind[16];
 };
 
-static void fill_origin(sqlite3_stmt *st, void *out)
+static void fill_origin(db_stmt *st, void *out)
 {
 	struct origin *o = out;
-	o->id = sqlite3_column_int64(st, 0);
+	o->id = db_col_int64(st, 0);
 	model_col_text(st, 1, o->kind, sizeof(o->kind));
 }
 
 int model_image_origin(model *m, int64_t image_id, int64_t *origin_id, char kind[16])
 {
 	struct origin o = {0, ""};
-	int rc = model_fetch_one(m, "SELECT origin_id, origin_kind FROM images WHERE id = ?", NULL, image_id, fill_origin,
+	int rc = model_fetch_one(m, SQL("SELECT origin_id, origin_kind FROM images WHERE id = ?"), NULL, image_id, fill_origin,
 	                         &o);
 	if (rc < 0)
 		return rc;
@@ -165,19 +165,19 @@ static int copy_check_target(model *m, struct model_conn *c, const struct model_
                              const struct model_region *to, struct model_err *err)
 {
 	struct model_image other;
-	sqlite3_stmt *st = model_stmt(c, "SELECT 1 FROM tasks t JOIN images i ON i.id = t.image_id "
-	                                 "WHERE t.kind = 'copy' AND t.source_id = ? AND i.region_id = ? LIMIT 1");
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM tasks t JOIN images i ON i.id = t.image_id "
+	                                 "WHERE t.kind = 'copy' AND t.source_id = ? AND i.region_id = ? LIMIT 1"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, src->id);
-	sqlite3_bind_int64(st, 2, to->id);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	db_bind_int64(st, 1, src->id);
+	db_bind_int64(st, 2, to->id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc == DB_ROW)
 		return model_fail(err, -EBUSY, "a copy of %s to %s is in progress", src->name, to->name);
-	if (rc != SQLITE_DONE)
-		return model_sqlite_errno(rc);
+	if (rc != DB_DONE)
+		return db_errno(rc);
 	if (model_image_copy_in(m, src->id, to->id, &other) == 0)
 		return model_fail(err, -EEXIST, "%s has a copy of %s already (%s %s); remove it there first", to->name,
 		                  src->name, other.name, other.ext_id);
@@ -243,12 +243,12 @@ static int copy_plan(model *m, struct model_conn *c, const struct model_image *s
 /* The source's copies/ listing changed: its directories' mtime, logged. */
 static int copy_touch_source(struct model_conn *c, const struct model_image *src)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET dir_mtime_ns = ?, ctime_ns = ?1 WHERE id = ?");
+	db_stmt *st = model_stmt(c, SQL("UPDATE images SET dir_mtime_ns = ?, ctime_ns = ?1 WHERE id = ?"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, model_now_ns());
-	sqlite3_bind_int64(st, 2, src->id);
+	db_bind_int64(st, 1, model_now_ns());
+	db_bind_int64(st, 2, src->id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, src->id, src->region_id, src->folder, NULL);
@@ -307,7 +307,7 @@ struct copy_count {
 	int running;
 };
 
-static int copy_count_row(void *arg, sqlite3_stmt *st)
+static int copy_count_row(void *arg, db_stmt *st)
 {
 	struct copy_count *cc = arg;
 	char by[64];
@@ -320,14 +320,14 @@ static int copy_count_row(void *arg, sqlite3_stmt *st)
 int copy_claimable(struct model_conn *c, int64_t task_id)
 {
 	struct copy_count cc = {0};
-	sqlite3_stmt *st = model_stmt(c, "SELECT t.claimed_by FROM tasks t JOIN images i ON i.id = t.image_id "
+	db_stmt *st = model_stmt(c, SQL("SELECT t.claimed_by FROM tasks t JOIN images i ON i.id = t.image_id "
 	                                 "WHERE t.kind = 'copy' AND t.state = 'running' AND t.id != ?1 AND i.account_id = "
 	                                 "(SELECT i2.account_id FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
-	                                 "WHERE t2.id = ?1)");
+	                                 "WHERE t2.id = ?1)"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, task_id);
+	db_bind_int64(st, 1, task_id);
 	if ((rc = model_each_row(st, copy_count_row, &cc)) < 0)
 		return rc;
 	return cc.running < MODEL_COPIES_RUNNING;
@@ -344,14 +344,14 @@ struct copy_moved {
 static int copy_device_done(struct model_conn *c, struct task_run *r)
 {
 	const struct copy_moved *mv = r->kind_state;
-	sqlite3_stmt *st = model_stmt(c, "UPDATE tasks SET moved_chunks = moved_chunks + ?, moved_bytes = moved_bytes + ?, "
-	                                 "found_chunks = found_chunks + ? WHERE id = ?");
+	db_stmt *st = model_stmt(c, SQL("UPDATE tasks SET moved_chunks = moved_chunks + ?, moved_bytes = moved_bytes + ?, "
+	                                 "found_chunks = found_chunks + ? WHERE id = ?"));
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)mv->chunks);
-	sqlite3_bind_int64(st, 2, (int64_t)mv->bytes);
-	sqlite3_bind_int64(st, 3, (int64_t)mv->found);
-	sqlite3_bind_int64(st, 4, r->t.id);
+	db_bind_int64(st, 1, (int64_t)mv->chunks);
+	db_bind_int64(st, 2, (int64_t)mv->bytes);
+	db_bind_int64(st, 3, (int64_t)mv->found);
+	db_bind_int64(st, 4, r->t.id);
 	return model_exec_stmt(st);
 }
 
@@ -441,12 +441,12 @@ fail:
 	return 0;
 }
 
-static void copy_fill_moved(sqlite3_stmt *st, void *out)
+static void copy_fill_moved(db_stmt *st, void *out)
 {
 	struct copy_moved *mv = out;
-	mv->chunks = (uint64_t)sqlite3_column_int64(st, 0);
-	mv->bytes = (uint64_t)sqlite3_column_int64(st, 1);
-	mv->found = (uint64_t)sqlite3_column_int64(st, 2);
+	mv->chunks = (uint64_t)db_col_int64(st, 0);
+	mv->bytes = (uint64_t)db_col_int64(st, 1);
+	mv->found = (uint64_t)db_col_int64(st, 2);
 }
 
 /* The log line of a finished copy (what the task row counted). */
@@ -486,7 +486,7 @@ int copy_run(struct task_run *r)
 		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id};
 	}
 	/* Read before the last transaction deletes the row. */
-	model_fetch_one(r->m, "SELECT moved_chunks, moved_bytes, found_chunks FROM tasks WHERE id = ?", NULL, r->t.id,
+	model_fetch_one(r->m, SQL("SELECT moved_chunks, moved_bytes, found_chunks FROM tasks WHERE id = ?"), NULL, r->t.id,
 	                copy_fill_moved, &mv);
 	if ((rc = task_finish(r, devs, n)) < 0 || r->lost)
 		return rc;

@@ -93,39 +93,39 @@ static void import_args(char out[IMPORT_ARGS_MAX], int64_t blob_id, int idx, con
 static int import_new_rows(struct model_conn *c, const struct model_upload *u, const char *url)
 {
 	char args[IMPORT_ARGS_MAX], shown[FETCH_URL_MAX + 8];
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
-	if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, u->image_id);
-	sqlite3_bind_int(st, 2, u->idx);
-	sqlite3_bind_int64(st, 3, u->blob_id);
+	db_bind_int64(st, 1, u->image_id);
+	db_bind_int(st, 2, u->idx);
+	db_bind_int64(st, 3, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	import_args(args, u->blob_id, u->idx, url, "");
-	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, args, state) VALUES ('import', ?, ?, 'queued')")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state) VALUES ('import', ?, ?, 'queued')"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, u->image_id);
-	sqlite3_bind_text(st, 2, args, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, u->image_id);
+	db_bind_text(st, 2, args);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	memcpy(shown, "url ", 4);
 	fetch_url_redact(url, shown + 4, sizeof(shown) - 4); /* fits: the URL was checked */
 	/* A new operation: the last one's reason goes. */
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 0, source = ?, "
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, progress = 0, source = ?, "
 	                         "error_ns = CASE error WHEN '' THEN error_ns ELSE ?3 END, error = '', "
-	                         "mtime_ns = ?3, ctime_ns = ?3, dir_mtime_ns = ?3 WHERE id = ? AND status = ?")))
+	                         "mtime_ns = ?3, ctime_ns = ?3, dir_mtime_ns = ?3 WHERE id = ? AND status = ?"))))
 		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_IMG_UPLOADING);
-	sqlite3_bind_text(st, 2, shown, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, u->image_id);
-	sqlite3_bind_int(st, 5, MODEL_IMG_QUEUED);
+	db_bind_int(st, 1, MODEL_IMG_UPLOADING);
+	db_bind_text(st, 2, shown);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, u->image_id);
+	db_bind_int(st, 5, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
+	return model_changes(c) == 1 ? 0 : -EBUSY;
 }
 
 int model_image_import_url(model *m, int64_t image_id, const char *url, struct model_err *err)
@@ -195,30 +195,30 @@ static int import_mark(struct import_run *ir, uint64_t at)
 {
 	char args[IMPORT_ARGS_MAX];
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 
 	if (at > 0 && (rc = blob_wblob_fsync(ir->w)) < 0)
 		return rc;
 	if ((rc = task_begin(ir->r, &c)) <= 0)
 		return rc < 0 ? rc : -ECANCELED;
-	if (!(st = model_stmt(c, "UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL")))) {
 		model_rollback(c);
 		return -EIO;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)at);
-	sqlite3_bind_int64(st, 2, (int64_t)blob_wblob_stored(ir->w));
-	sqlite3_bind_int64(st, 3, model_now_ns());
-	sqlite3_bind_int64(st, 4, ir->blob_id);
+	db_bind_int64(st, 1, (int64_t)at);
+	db_bind_int64(st, 2, (int64_t)blob_wblob_stored(ir->w));
+	db_bind_int64(st, 3, model_now_ns());
+	db_bind_int64(st, 4, ir->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto fail;
-	if (!(st = model_stmt(c, "UPDATE tasks SET args = ? WHERE id = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET args = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto fail;
 	}
 	import_args(args, ir->blob_id, ir->idx, ir->url, ir->validator);
-	sqlite3_bind_text(st, 1, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, ir->r->t.id);
+	db_bind_text(st, 1, args);
+	db_bind_int64(st, 2, ir->r->t.id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0)
 		goto fail;
 	ir->mark = at;
@@ -271,18 +271,18 @@ static void import_report(struct import_run *ir)
 {
 	struct task_run *r = ir->r;
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc = task_begin(r, &c);
 
 	if (rc <= 0)
 		return; /* lost (r->lost set), or a database error: the next report */
 	if (ir->total != r->t.bytes_total) {
-		if (!(st = model_stmt(c, "UPDATE tasks SET bytes_total = ? WHERE id = ?"))) {
+		if (!(st = model_stmt(c, SQL("UPDATE tasks SET bytes_total = ? WHERE id = ?")))) {
 			model_rollback(c);
 			return;
 		}
-		sqlite3_bind_int64(st, 1, (int64_t)ir->total);
-		sqlite3_bind_int64(st, 2, r->t.id);
+		db_bind_int64(st, 1, (int64_t)ir->total);
+		db_bind_int64(st, 2, r->t.id);
 		if (model_exec_stmt(st) < 0) {
 			model_rollback(c);
 			return;

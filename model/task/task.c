@@ -122,37 +122,37 @@ bool task_runner_alive(const char *id)
 
 /* ---- task rows ---------------------------------------------------------------- */
 
-static void task_fill(sqlite3_stmt *st, void *out)
+static void task_fill(db_stmt *st, void *out)
 {
 	struct task_row *t = out;
-	t->id = sqlite3_column_int64(st, 0);
+	t->id = db_col_int64(st, 0);
 	model_col_text(st, 1, t->kind, sizeof(t->kind));
-	t->image_id = sqlite3_column_int64(st, 2);
+	t->image_id = db_col_int64(st, 2);
 	model_col_text(st, 3, t->source_kind, sizeof(t->source_kind));
-	t->source_id = sqlite3_column_int64(st, 4);
+	t->source_id = db_col_int64(st, 4);
 	model_col_text(st, 5, t->args, sizeof(t->args));
 	model_col_text(st, 6, t->state, sizeof(t->state));
-	t->bytes_done = (uint64_t)sqlite3_column_int64(st, 7);
-	t->bytes_total = (uint64_t)sqlite3_column_int64(st, 8);
-	t->started = sqlite3_column_int64(st, 9);
-	t->updated = sqlite3_column_int64(st, 10);
+	t->bytes_done = (uint64_t)db_col_int64(st, 7);
+	t->bytes_total = (uint64_t)db_col_int64(st, 8);
+	t->started = db_col_int64(st, 9);
+	t->updated = db_col_int64(st, 10);
 }
 
 /* Inside a transaction: records bytes_done if the task is still ours.  1
  * when it is, 0 when another runner took it (or it is gone), -errno. */
 int task_touch(struct model_conn *c, struct task_run *r)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE tasks SET bytes_done = ?, updated = ? WHERE id = ? AND claimed_by = ?");
+	db_stmt *st = model_stmt(c, SQL("UPDATE tasks SET bytes_done = ?, updated = ? WHERE id = ? AND claimed_by = ?"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)r->bytes_done);
-	sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
-	sqlite3_bind_int64(st, 3, r->t.id);
-	sqlite3_bind_text(st, 4, r->me, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, (int64_t)r->bytes_done);
+	db_bind_int64(st, 2, (int64_t)time(NULL));
+	db_bind_int64(st, 3, r->t.id);
+	db_bind_text(st, 4, r->me);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	if (sqlite3_changes(c->db) != 1)
+	if (model_changes(c) != 1)
 		r->lost = true;
 	return !r->lost;
 }
@@ -171,10 +171,10 @@ int task_begin(struct task_run *r, struct model_conn **c)
 
 int task_delete_row(struct model_conn *c, int64_t id)
 {
-	sqlite3_stmt *st = model_stmt(c, "DELETE FROM tasks WHERE id = ?");
+	db_stmt *st = model_stmt(c, SQL("DELETE FROM tasks WHERE id = ?"));
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	return model_exec_stmt(st);
 }
 
@@ -183,15 +183,15 @@ int task_delete_row(struct model_conn *c, int64_t id)
 int task_requeue(struct task_run *r)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE tasks SET state = 'queued', claimed_by = '' WHERE id = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '' WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, r->t.id);
+	db_bind_int64(st, 1, r->t.id);
 	/* The task file shows the state: an IMAGE change. */
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
@@ -207,15 +207,15 @@ out:
  * changes, and `task` with it: the image's mtime and an IMAGE change. */
 int task_image_progress(struct model_conn *c, struct task_run *r)
 {
-	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET progress = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3");
+	db_stmt *st = model_stmt(c, SQL("UPDATE images SET progress = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
 	uint64_t total = r->t.bytes_total;
 	int pct = total ? (int)(r->bytes_done * 100 / total) : 0;
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int(st, 1, pct > 99 ? 99 : pct);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, r->t.image_id);
+	db_bind_int(st, 1, pct > 99 ? 99 : pct);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, r->t.image_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL);
@@ -255,7 +255,7 @@ struct claim_pick {
 	char state[16];
 };
 
-static int claim_row(void *arg, sqlite3_stmt *st)
+static int claim_row(void *arg, db_stmt *st)
 {
 	struct claim_pick *p = arg;
 	const struct task_kind *k;
@@ -269,9 +269,9 @@ static int claim_row(void *arg, sqlite3_stmt *st)
 	/* The kind may hold it back for now; an unknown kind is claimed (and
 	 * failed by model_task_work). */
 	if ((k = task_kind_find(kind)) && k->claimable &&
-	    (rc = k->claimable(p->c, sqlite3_column_int64(st, 0))) <= 0)
+	    (rc = k->claimable(p->c, db_col_int64(st, 0))) <= 0)
 		return rc;
-	p->id = sqlite3_column_int64(st, 0);
+	p->id = db_col_int64(st, 0);
 	memcpy(p->claimed_by, by, sizeof(by));
 	memcpy(p->state, state, sizeof(state));
 	return 1;
@@ -282,43 +282,43 @@ static int task_claim(struct task_run *r)
 {
 	struct claim_pick pick = {0};
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
 	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
 	pick.c = c;
-	if (!(st = model_stmt(c, "SELECT id, state, claimed_by, kind FROM tasks WHERE state IN ('queued', 'running') "
-	                         "ORDER BY id"))) {
+	if (!(st = model_stmt(c, SQL("SELECT id, state, claimed_by, kind FROM tasks WHERE state IN ('queued', 'running') "
+	                         "ORDER BY id")))) {
 		rc = -EIO;
 		goto out;
 	}
 	if ((rc = model_each_row(st, claim_row, &pick)) <= 0)
 		goto out;
-	if (!(st = model_stmt(c, "UPDATE tasks SET state = 'running', claimed_by = ?, "
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'running', claimed_by = ?, "
 	                         "started = CASE started WHEN 0 THEN ?2 ELSE started END, updated = ?2 "
-	                         "WHERE id = ? AND claimed_by = ? AND state = ?"))) {
+	                         "WHERE id = ? AND claimed_by = ? AND state = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, r->me, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, pick.id);
-	sqlite3_bind_text(st, 4, pick.claimed_by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, pick.state, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, r->me);
+	db_bind_int64(st, 2, now);
+	db_bind_int64(st, 3, pick.id);
+	db_bind_text(st, 4, pick.claimed_by);
+	db_bind_text(st, 5, pick.state);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (sqlite3_changes(c->db) != 1) { /* cannot happen inside BEGIN IMMEDIATE; be safe */
+	if (model_changes(c) != 1) { /* cannot happen inside BEGIN IMMEDIATE; be safe */
 		rc = 0;
 		goto out;
 	}
-	if (!(st = model_stmt(c, "SELECT id, kind, image_id, source_kind, source_id, args, state, bytes_done, "
-	                         "bytes_total, started, updated FROM tasks WHERE id = ?"))) {
+	if (!(st = model_stmt(c, SQL("SELECT id, kind, image_id, source_kind, source_id, args, state, bytes_done, "
+	                         "bytes_total, started, updated FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, pick.id);
+	db_bind_int64(st, 1, pick.id);
 	if ((rc = model_one_row(st, task_fill, &r->t)) < 0)
 		goto out;
 	if ((rc = model_commit(c)) < 0)
@@ -335,44 +335,44 @@ out:
 
 int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out)
 {
-	sqlite3_stmt *st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (?, ?, 0, ?)");
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (?, ?, 0, ?)"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, (int64_t)size);
-	sqlite3_bind_int64(st, 3, model_now_ns());
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, (int64_t)size);
+	db_bind_int64(st, 3, model_now_ns());
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	*id_out = sqlite3_last_insert_rowid(c->db);
+	*id_out = model_last_id(c);
 	return 0;
 }
 
 int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, int64_t *id_out)
 {
 	char ext[16];
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
 	if ((rc = model_new_ext_id(c, "snap-", "snapshots", ext)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "INSERT INTO snapshots(ext_id, region_id, account_id, name, description, status, "
-	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO snapshots(ext_id, region_id, account_id, name, description, status, "
+	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10)"))))
 		return -EIO;
-	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, sn->region_id);
-	sqlite3_bind_int64(st, 3, sn->account_id);
-	sqlite3_bind_text(st, 4, sn->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, sn->description, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, MODEL_SNAP_CREATING);
-	sqlite3_bind_int64(st, 7, (int64_t)sn->size);
-	sqlite3_bind_int64(st, 8, sn->blob_id);
-	sqlite3_bind_int64(st, 9, now / 1000000000);
-	sqlite3_bind_int64(st, 10, now);
+	db_bind_text(st, 1, ext);
+	db_bind_int64(st, 2, sn->region_id);
+	db_bind_int64(st, 3, sn->account_id);
+	db_bind_text(st, 4, sn->name);
+	db_bind_text(st, 5, sn->description);
+	db_bind_int(st, 6, MODEL_SNAP_CREATING);
+	db_bind_int64(st, 7, (int64_t)sn->size);
+	db_bind_int64(st, 8, sn->blob_id);
+	db_bind_int64(st, 9, now / 1000000000);
+	db_bind_int64(st, 10, now);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	*id_out = sqlite3_last_insert_rowid(c->db);
+	*id_out = model_last_id(c);
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, *id_out, sn->region_id, MODEL_FOLDER_INVALID, NULL);
 }
 
@@ -390,7 +390,7 @@ int task_log_source(struct model_conn *c, struct task_run *r)
 int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const blob_manifest *man)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	void *enc = NULL;
 	size_t len = 0;
 	int64_t now = model_now_ns();
@@ -401,28 +401,28 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	/* xxh128 '': computed lazily on first use (model_blob_hash). */
-	if (!(st = model_stmt(c, "UPDATE blobs SET manifest = ?, size = ?, stored = ?, xxh128 = '', mtime_ns = ? "
-	                         "WHERE id = ? AND manifest IS NULL"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, xxh128 = '', mtime_ns = ? "
+	                         "WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_blob(st, 1, enc, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)man->size);
-	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, blob_id);
+	db_bind_blob(st, 1, enc, len);
+	db_bind_int64(st, 2, (int64_t)man->size);
+	db_bind_int64(st, 3, (int64_t)man->stored);
+	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 5, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if (snap_id) {
-		if (!(st = model_stmt(c, "UPDATE snapshots SET status = ?, size = ?, mtime_ns = ?3, ctime_ns = ?3 "
-		                         "WHERE id = ?"))) {
+		if (!(st = model_stmt(c, SQL("UPDATE snapshots SET status = ?, size = ?, mtime_ns = ?3, ctime_ns = ?3 "
+		                         "WHERE id = ?")))) {
 			rc = -EIO;
 			goto out;
 		}
-		sqlite3_bind_int(st, 1, MODEL_SNAP_AVAILABLE);
-		sqlite3_bind_int64(st, 2, (int64_t)man->size);
-		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, snap_id);
+		db_bind_int(st, 1, MODEL_SNAP_AVAILABLE);
+		db_bind_int64(st, 2, (int64_t)man->size);
+		db_bind_int64(st, 3, now);
+		db_bind_int64(st, 4, snap_id);
 		if ((rc = model_exec_stmt(st)) < 0 ||
 		    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, snap_id, r->region_id, MODEL_FOLDER_INVALID, NULL)) <
 		            0)
@@ -442,42 +442,42 @@ out_free:
 int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc;
 	for (int k = 0; k < n; k++) {
-		if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, ?)"))) {
+		if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, ?)")))) {
 			rc = -EIO;
 			goto out;
 		}
-		sqlite3_bind_int64(st, 1, r->t.image_id);
-		sqlite3_bind_int(st, 2, devs[k].idx);
-		sqlite3_bind_int64(st, 3, devs[k].blob_id);
-		sqlite3_bind_int64(st, 4, devs[k].snap_id);
+		db_bind_int64(st, 1, r->t.image_id);
+		db_bind_int(st, 2, devs[k].idx);
+		db_bind_int64(st, 3, devs[k].blob_id);
+		db_bind_int64(st, 4, devs[k].snap_id);
 		if ((rc = model_exec_stmt(st)) < 0)
 			goto out;
 	}
 	/* disks/ gets its entries: the directory's mtime too.  The size is
 	 * vda's as written.  Entering available clears a refusal's reason. */
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 100, "
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, progress = 100, "
 	                         "size = (SELECT size FROM blobs WHERE id = ?), "
 	                         "error_ns = CASE error WHEN '' THEN error_ns ELSE ?3 END, error = '', "
-	                         "mtime_ns = ?3, ctime_ns = ?3, dir_mtime_ns = ?3 WHERE id = ? AND status IN (?, ?)"))) {
+	                         "mtime_ns = ?3, ctime_ns = ?3, dir_mtime_ns = ?3 WHERE id = ? AND status IN (?, ?)")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, MODEL_IMG_AVAILABLE);
-	sqlite3_bind_int64(st, 2, devs[0].blob_id);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, r->t.image_id);
-	sqlite3_bind_int(st, 5, MODEL_IMG_PENDING);
-	sqlite3_bind_int(st, 6, MODEL_IMG_REPLICATING);
+	db_bind_int(st, 1, MODEL_IMG_AVAILABLE);
+	db_bind_int64(st, 2, devs[0].blob_id);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, r->t.image_id);
+	db_bind_int(st, 5, MODEL_IMG_PENDING);
+	db_bind_int(st, 6, MODEL_IMG_REPLICATING);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (sqlite3_changes(c->db) != 1) {
+	if (model_changes(c) != 1) {
 		rc = -ESTALE; /* checked by the caller beforehand: cannot happen */
 		goto out;
 	}
@@ -497,42 +497,42 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
                       int64_t *id_out)
 {
 	char ext[16];
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
 	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
+	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
 	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
 	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22)")))
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22)"))))
 		return -EIO;
-	sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, n->region_id);
-	sqlite3_bind_int64(st, 3, src->account_id);
-	sqlite3_bind_int(st, 4, MODEL_FOLDER_PRIVATE);
-	sqlite3_bind_text(st, 5, n->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, MODEL_IMG_PENDING);
-	sqlite3_bind_int(st, 7, MODEL_TYPE_CLOUD);
-	sqlite3_bind_text(st, 8, src->os_type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, src->platform, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, src->version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, src->arch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, src->boot_mode, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, src->features, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 14, n->description, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 15, src->tags, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 16, n->source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 17, (int64_t)n->size);
-	sqlite3_bind_text(st, 18, n->origin_kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 19, src->id);
-	sqlite3_bind_int64(st, 20, now / 1000000000);
-	sqlite3_bind_int64(st, 21, now);
-	sqlite3_bind_int64(st, 22, now);
+	db_bind_text(st, 1, ext);
+	db_bind_int64(st, 2, n->region_id);
+	db_bind_int64(st, 3, src->account_id);
+	db_bind_int(st, 4, MODEL_FOLDER_PRIVATE);
+	db_bind_text(st, 5, n->name);
+	db_bind_int(st, 6, MODEL_IMG_PENDING);
+	db_bind_int(st, 7, MODEL_TYPE_CLOUD);
+	db_bind_text(st, 8, src->os_type);
+	db_bind_text(st, 9, src->platform);
+	db_bind_text(st, 10, src->version);
+	db_bind_text(st, 11, src->arch);
+	db_bind_text(st, 12, src->boot_mode);
+	db_bind_text(st, 13, src->features);
+	db_bind_text(st, 14, n->description);
+	db_bind_text(st, 15, src->tags);
+	db_bind_text(st, 16, n->source);
+	db_bind_int64(st, 17, (int64_t)n->size);
+	db_bind_text(st, 18, n->origin_kind);
+	db_bind_int64(st, 19, src->id);
+	db_bind_int64(st, 20, now / 1000000000);
+	db_bind_int64(st, 21, now);
+	db_bind_int64(st, 22, now);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	*id_out = sqlite3_last_insert_rowid(c->db);
+	*id_out = model_last_id(c);
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
 }
 
@@ -541,7 +541,7 @@ int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, co
 {
 	char args[MODEL_TEXT_MAX + 1];
 	size_t len = 0;
-	sqlite3_stmt *st;
+	db_stmt *st;
 
 	for (int k = 0; k < n; k++) {
 		len += (size_t)snprintf(args + len, sizeof(args) - len, "%d %" PRId64 " %" PRId64 " %" PRId64 "\n",
@@ -549,15 +549,15 @@ int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, co
 		if (len >= sizeof(args))
 			return -E2BIG; /* 27 lines of 4 numbers: cannot happen */
 	}
-	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
-	                         "VALUES (?, ?, ?, ?, ?, 'queued', ?)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
+	                         "VALUES (?, ?, ?, ?, ?, 'queued', ?)"))))
 		return -EIO;
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, image_id);
-	sqlite3_bind_text(st, 3, source_kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, source_id);
-	sqlite3_bind_text(st, 5, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (int64_t)total);
+	db_bind_text(st, 1, kind);
+	db_bind_int64(st, 2, image_id);
+	db_bind_text(st, 3, source_kind);
+	db_bind_int64(st, 4, source_id);
+	db_bind_text(st, 5, args);
+	db_bind_int64(st, 6, (int64_t)total);
 	return model_exec_stmt(st);
 }
 
@@ -607,21 +607,21 @@ int task_undo_devs(struct model_conn *c, struct task_run *r, void *arg)
  * reason, the task deleted.  SPEC §4: "changes nothing else". */
 static int task_fail_rows(struct model_conn *c, struct task_run *r, task_undo_fn undo, void *arg, const char *reason)
 {
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 
 	if (undo && (rc = undo(c, r, arg)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, error = ?, error_ns = ?3, mtime_ns = ?3, ctime_ns = ?3 "
-	                         "WHERE id = ? AND status IN (?, ?)")))
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, error = ?, error_ns = ?3, mtime_ns = ?3, ctime_ns = ?3 "
+	                         "WHERE id = ? AND status IN (?, ?)"))))
 		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_IMG_ERROR);
-	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, r->t.image_id);
-	sqlite3_bind_int(st, 5, MODEL_IMG_PENDING);
-	sqlite3_bind_int(st, 6, MODEL_IMG_REPLICATING);
+	db_bind_int(st, 1, MODEL_IMG_ERROR);
+	db_bind_text(st, 2, reason);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, r->t.image_id);
+	db_bind_int(st, 5, MODEL_IMG_PENDING);
+	db_bind_int(st, 6, MODEL_IMG_REPLICATING);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		return rc;
@@ -701,41 +701,41 @@ int model_task_housekeeping(model *m, int64_t now)
 int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
+	if (!(st = model_stmt(c, SQL("SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
 	                         "t.bytes_total, t.started, t.updated, "
 	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id) "
 	                         "FROM tasks t WHERE t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1) "
-	                         "ORDER BY t.id LIMIT 1")))
+	                         "ORDER BY t.id LIMIT 1"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	db_bind_int64(st, 1, image_id);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		memset(out, 0, sizeof(*out));
-		out->id = sqlite3_column_int64(st, 0);
+		out->id = db_col_int64(st, 0);
 		model_col_text(st, 1, out->kind, sizeof(out->kind));
-		out->image_id = sqlite3_column_int64(st, 2);
+		out->image_id = db_col_int64(st, 2);
 		model_col_text(st, 3, out->source_kind, sizeof(out->source_kind));
-		out->source_id = sqlite3_column_int64(st, 4);
+		out->source_id = db_col_int64(st, 4);
 		model_col_text(st, 5, out->state, sizeof(out->state));
-		out->bytes_done = (uint64_t)sqlite3_column_int64(st, 6);
-		out->bytes_total = (uint64_t)sqlite3_column_int64(st, 7);
-		out->started = sqlite3_column_int64(st, 8);
-		out->updated = sqlite3_column_int64(st, 9);
-		out->position = strcmp(out->state, "queued") == 0 ? 1 + sqlite3_column_int(st, 10) : 0;
+		out->bytes_done = (uint64_t)db_col_int64(st, 6);
+		out->bytes_total = (uint64_t)db_col_int64(st, 7);
+		out->started = db_col_int64(st, 8);
+		out->updated = db_col_int64(st, 9);
+		out->position = strcmp(out->state, "queued") == 0 ? 1 + db_col_int(st, 10) : 0;
 		/* Whole seconds: a task's first second shows its bytes as the rate. */
 		if (out->started > 0 && out->bytes_done > 0)
 			out->rate = (double)out->bytes_done / (double)(now - out->started > 0 ? now - out->started : 1);
 		rc = 0;
 	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : model_sqlite_errno(rc);
+		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 

@@ -131,17 +131,17 @@ static const char *folder_format(enum model_folder folder)
  * caller removes the wblob after its commit). */
 static int upload_drop_rows(struct model_conn *c, int64_t image_id, int64_t blob_id)
 {
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
-	if (!(st = model_stmt(c, "DELETE FROM tasks WHERE image_id = ? AND kind IN ('upload', 'import')")))
+	if (!(st = model_stmt(c, SQL("DELETE FROM tasks WHERE image_id = ? AND kind IN ('upload', 'import')"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 1, image_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "DELETE FROM devices WHERE image_id = ? AND blob_id = ?")))
+	if (!(st = model_stmt(c, SQL("DELETE FROM devices WHERE image_id = ? AND blob_id = ?"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, image_id);
-	sqlite3_bind_int64(st, 2, blob_id);
+	db_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 2, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	rc = model_blob_drop_unreferenced(c, blob_id);
@@ -155,23 +155,23 @@ static int upload_end_image(struct model_conn *c, int64_t image_id, enum model_f
                             enum model_image_status to, const char *reason)
 {
 	/* Back to queued, nothing of the upload stays: not its source either. */
-	sqlite3_stmt *st = model_stmt(c, "UPDATE images SET status = ?1, progress = 0, format = ?2, error = ?3, "
+	db_stmt *st = model_stmt(c, SQL("UPDATE images SET status = ?1, progress = 0, format = ?2, error = ?3, "
 	                                 "error_ns = ?4, mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4, "
 	                                 "source = CASE ?1 WHEN ?7 THEN '' ELSE source END "
-	                                 "WHERE id = ?5 AND status = ?6");
+	                                 "WHERE id = ?5 AND status = ?6"));
 	int rc;
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int(st, 1, to);
-	sqlite3_bind_text(st, 2, folder_format(folder), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, model_now_ns());
-	sqlite3_bind_int64(st, 5, image_id);
-	sqlite3_bind_int(st, 6, MODEL_IMG_UPLOADING);
-	sqlite3_bind_int(st, 7, MODEL_IMG_QUEUED);
+	db_bind_int(st, 1, to);
+	db_bind_text(st, 2, folder_format(folder));
+	db_bind_text(st, 3, reason);
+	db_bind_int64(st, 4, model_now_ns());
+	db_bind_int64(st, 5, image_id);
+	db_bind_int(st, 6, MODEL_IMG_UPLOADING);
+	db_bind_int(st, 7, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
+	return model_changes(c) == 1 ? 0 : -EBUSY;
 }
 
 /* The upload's plan back from its task's args: "<blob id> <idx>\n", then
@@ -225,21 +225,21 @@ int upload_check_image(const struct model_image *img, int idx, struct model_err 
 /* The blob row and its (empty) wblob, created before the commit. */
 int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u)
 {
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
-	if (!(st = model_stmt(c, "INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
-	                         "VALUES (?, 0, 0, NULL, NULL, ?)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
+	                         "VALUES (?, 0, 0, NULL, NULL, ?)"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, u->region_id);
-	sqlite3_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 1, u->region_id);
+	db_bind_int64(st, 2, model_now_ns());
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	u->blob_id = sqlite3_last_insert_rowid(c->db);
+	u->blob_id = model_last_id(c);
 	snprintf(u->wblob, sizeof(u->wblob), "u%" PRId64, u->blob_id);
-	if (!(st = model_stmt(c, "UPDATE blobs SET wblob = ? WHERE id = ?")))
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ? WHERE id = ?"))))
 		return -EIO;
-	sqlite3_bind_text(st, 1, u->wblob, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, u->blob_id);
+	db_bind_text(st, 1, u->wblob);
+	db_bind_int64(st, 2, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	rc = blob_wblob_create(s, u->wblob, NULL, 0);
@@ -253,41 +253,41 @@ int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u)
 static int upload_new_rows(struct model_conn *c, struct model_upload *u)
 {
 	char me[TASK_RUNNER_ID_MAX], args[64];
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = task_runner_self(me)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, u->image_id);
-	sqlite3_bind_int(st, 2, u->idx);
-	sqlite3_bind_int64(st, 3, u->blob_id);
+	db_bind_int64(st, 1, u->image_id);
+	db_bind_int(st, 2, u->idx);
+	db_bind_int64(st, 3, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	snprintf(args, sizeof(args), "%" PRId64 " %d\n", u->blob_id, u->idx);
-	if (!(st = model_stmt(c, "INSERT INTO tasks(kind, image_id, args, state, claimed_by, started, updated) "
-	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4)")))
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state, claimed_by, started, updated) "
+	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4)"))))
 		return -EIO;
-	sqlite3_bind_int64(st, 1, u->image_id);
-	sqlite3_bind_text(st, 2, args, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, me, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
+	db_bind_int64(st, 1, u->image_id);
+	db_bind_text(st, 2, args);
+	db_bind_text(st, 3, me);
+	db_bind_int64(st, 4, (int64_t)time(NULL));
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	u->task_id = sqlite3_last_insert_rowid(c->db);
+	u->task_id = model_last_id(c);
 	/* A new operation: the last one's reason goes; source says where the
 	 * bytes come from (§2.1). */
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 0, source = 'upload', "
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, progress = 0, source = 'upload', "
 	                         "error_ns = CASE error WHEN '' THEN error_ns ELSE ?2 END, error = '', "
-	                         "mtime_ns = ?2, ctime_ns = ?2, dir_mtime_ns = ?2 WHERE id = ? AND status = ?")))
+	                         "mtime_ns = ?2, ctime_ns = ?2, dir_mtime_ns = ?2 WHERE id = ? AND status = ?"))))
 		return -EIO;
-	sqlite3_bind_int(st, 1, MODEL_IMG_UPLOADING);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, u->image_id);
-	sqlite3_bind_int(st, 4, MODEL_IMG_QUEUED);
+	db_bind_int(st, 1, MODEL_IMG_UPLOADING);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, u->image_id);
+	db_bind_int(st, 4, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	return sqlite3_changes(c->db) == 1 ? 0 : -EBUSY;
+	return model_changes(c) == 1 ? 0 : -EBUSY;
 }
 
 int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload *out, struct model_err *err)
@@ -337,18 +337,18 @@ out:
 int model_upload_sniffed(model *m, const struct model_upload *u, const char *format)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE images SET format = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE images SET format = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, format, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, model_now_ns());
-	sqlite3_bind_int64(st, 3, u->image_id);
-	sqlite3_bind_int(st, 4, MODEL_IMG_UPLOADING);
+	db_bind_text(st, 1, format);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, u->image_id);
+	db_bind_int(st, 4, MODEL_IMG_UPLOADING);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
@@ -378,34 +378,34 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
-	                         "WHERE id = ? AND state = 'open'"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
+	                         "WHERE id = ? AND state = 'open'")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)size);
-	sqlite3_bind_int64(st, 2, now / 1000000000);
-	sqlite3_bind_int64(st, 3, u->task_id);
+	db_bind_int64(st, 1, (int64_t)size);
+	db_bind_int64(st, 2, now / 1000000000);
+	db_bind_int64(st, 3, u->task_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (sqlite3_changes(c->db) != 1) {
+	if (model_changes(c) != 1) {
 		rc = -ENOENT; /* cancelled (or reaped) meanwhile */
 		goto out;
 	}
 	/* stat and listings show the size until the seal records its own. */
-	if (!(st = model_stmt(c, "UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)size);
-	sqlite3_bind_int64(st, 2, (int64_t)stored);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, u->blob_id);
+	db_bind_int64(st, 1, (int64_t)size);
+	db_bind_int64(st, 2, (int64_t)stored);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
@@ -418,15 +418,15 @@ out:
 bool model_upload_alive(model *m, const struct model_upload *u)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	bool alive = true; /* a database error does not stop an upload */
-	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, "SELECT 1 FROM tasks WHERE id = ? AND kind = 'upload'")))
+	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE id = ? AND kind = 'upload'"))))
 		return alive;
-	sqlite3_bind_int64(st, 1, u->task_id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	db_bind_int64(st, 1, u->task_id);
+	int rc = db_step(st);
+	if (rc == DB_DONE)
 		alive = false;
-	sqlite3_reset(st);
+	db_reset(st);
 	return alive;
 }
 
@@ -438,13 +438,13 @@ struct upload_task {
 	char state[16], claimed_by[64];
 };
 
-static void upload_task_fill(sqlite3_stmt *st, void *out)
+static void upload_task_fill(db_stmt *st, void *out)
 {
 	struct upload_task *t = out;
 	char args[64];
 	const char *rest;
-	t->task_id = sqlite3_column_int64(st, 0);
-	t->image_id = sqlite3_column_int64(st, 1);
+	t->task_id = db_col_int64(st, 0);
+	t->image_id = db_col_int64(st, 1);
 	model_col_text(st, 2, args, sizeof(args));
 	model_col_text(st, 3, t->state, sizeof(t->state));
 	model_col_text(st, 4, t->claimed_by, sizeof(t->claimed_by));
@@ -474,7 +474,7 @@ static int upload_end(model *m, int64_t image_id, int64_t task_id, const char *r
 	struct upload_task t = {0};
 	struct model_image img;
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char wblob[64] = "";
 	int rc;
 
@@ -484,12 +484,12 @@ static int upload_end(model *m, int64_t image_id, int64_t task_id, const char *r
 		model_fail(err, rc, "no such image");
 		goto out;
 	}
-	if (!(st = model_stmt(c, "SELECT id, image_id, args, state, claimed_by FROM tasks "
-	                         "WHERE image_id = ? AND kind IN ('upload', 'import')"))) {
+	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by FROM tasks "
+	                         "WHERE image_id = ? AND kind IN ('upload', 'import')")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, image_id);
+	db_bind_int64(st, 1, image_id);
 	rc = model_one_row(st, upload_task_fill, &t);
 	if (rc == -ENOENT || img.status != MODEL_IMG_UPLOADING || (task_id && t.task_id != task_id)) {
 		rc = model_fail(err, -EPERM, "nothing to cancel: no upload or import is in progress (the image is %s)",
@@ -524,17 +524,17 @@ static int reap_one(model *m, const struct upload_task *dead)
 	struct upload_task t = {0};
 	struct model_image img;
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char wblob[64] = "";
 	int rc;
 
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT id, image_id, args, state, claimed_by FROM tasks WHERE id = ?"))) {
+	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, dead->task_id);
+	db_bind_int64(st, 1, dead->task_id);
 	if ((rc = model_one_row(st, upload_task_fill, &t)) < 0 || strcmp(t.state, "open") != 0 ||
 	    strcmp(t.claimed_by, dead->claimed_by) != 0) {
 		rc = rc == -ENOENT ? 0 : rc;
@@ -557,7 +557,7 @@ struct reap_list {
 	struct upload_task t[16];
 };
 
-static int reap_row(void *arg, sqlite3_stmt *st)
+static int reap_row(void *arg, db_stmt *st)
 {
 	struct reap_list *l = arg;
 	struct upload_task t;
@@ -577,13 +577,13 @@ int model_upload_reap(model *m)
 {
 	struct reap_list l = {0};
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	int rc, reaped = 0;
 
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, "SELECT id, image_id, args, state, claimed_by FROM tasks "
-	                         "WHERE kind = 'upload' AND state = 'open' ORDER BY id")))
+	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by FROM tasks "
+	                         "WHERE kind = 'upload' AND state = 'open' ORDER BY id"))))
 		return -EIO;
 	if ((rc = model_each_row(st, reap_row, &l)) < 0)
 		return rc;
@@ -664,7 +664,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
                          const char *format, uint64_t vsize)
 {
 	struct model_conn *c;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	void *enc = NULL;
 	size_t len = 0;
 	int64_t now = model_now_ns();
@@ -676,36 +676,36 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	/* xxh128 '': computed lazily on first use (model_blob_hash). */
-	if (!(st = model_stmt(c, "UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
-	                         "mtime_ns = ? WHERE id = ? AND wblob = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
+	                         "mtime_ns = ? WHERE id = ? AND wblob = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_blob(st, 1, enc, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)man->size);
-	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, blob_id);
-	sqlite3_bind_text(st, 6, wblob, -1, SQLITE_STATIC);
+	db_bind_blob(st, 1, enc, len);
+	db_bind_int64(st, 2, (int64_t)man->size);
+	db_bind_int64(st, 3, (int64_t)man->stored);
+	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 5, blob_id);
+	db_bind_text(st, 6, wblob);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	/* A private upload is a local image whose image file is the system
 	 * disk (conversion makes a cloud image of it); an ISO is neither. */
-	if (!(st = model_stmt(c, "UPDATE images SET status = ?, progress = 100, format = ?, size = ?, type = ?, "
-	                         "mtime_ns = ?5, ctime_ns = ?5 WHERE id = ? AND status = ?"))) {
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, progress = 100, format = ?, size = ?, type = ?, "
+	                         "mtime_ns = ?5, ctime_ns = ?5 WHERE id = ? AND status = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_int(st, 1, MODEL_IMG_AVAILABLE);
-	sqlite3_bind_text(st, 2, format, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (int64_t)vsize);
-	sqlite3_bind_int(st, 4, r->folder == MODEL_FOLDER_ISO ? 0 : MODEL_TYPE_LOCAL);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int64(st, 6, r->t.image_id);
-	sqlite3_bind_int(st, 7, MODEL_IMG_UPLOADING);
+	db_bind_int(st, 1, MODEL_IMG_AVAILABLE);
+	db_bind_text(st, 2, format);
+	db_bind_int64(st, 3, (int64_t)vsize);
+	db_bind_int(st, 4, r->folder == MODEL_FOLDER_ISO ? 0 : MODEL_TYPE_LOCAL);
+	db_bind_int64(st, 5, now);
+	db_bind_int64(st, 6, r->t.image_id);
+	db_bind_int(st, 7, MODEL_IMG_UPLOADING);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if (sqlite3_changes(c->db) != 1) {
+	if (model_changes(c) != 1) {
 		rc = -ESTALE; /* cancelled: the task row went with it, so task_begin saw it */
 		goto out;
 	}

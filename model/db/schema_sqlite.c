@@ -1,8 +1,10 @@
 /*
- * schema.c — the SQLite schema, the one place it is written down.
+ * schema_sqlite.c — the SQLite schema, the one place it is written down.
  *
- * Versioned with PRAGMA user_version; model_schema_apply() brings an empty
- * or older database to SCHEMA_VERSION inside one transaction.
+ * Versioned with PRAGMA user_version: step N of schema_sqlite_steps[]
+ * brings version N-1 to N, and the driver (sqlite.c) applies the steps a
+ * database lacks inside one transaction.  A database of a later version
+ * than this program knows is refused (-EPROTONOSUPPORT).
  *
  * Conventions: times are unix seconds (created, deleted_at) or nanoseconds
  * (*_ns); "mtime_ns" is the last change of content a reader sees (what
@@ -13,9 +15,7 @@
  */
 #include <errno.h>
 
-#include "model_int.h"
-
-#define SCHEMA_VERSION 3
+#include "db.h"
 
 static const char schema_v1[] =
 	/* Accounts own private resources; uid maps callers in multiuser mode. */
@@ -193,34 +193,5 @@ static const char schema_v3[] =
 	"ALTER TABLE tasks ADD COLUMN moved_bytes INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tasks ADD COLUMN found_chunks INTEGER NOT NULL DEFAULT 0;";
 
-int model_schema_apply(struct model_conn *c)
-{
-	sqlite3_stmt *st;
-	int version = 0, rc;
-
-	if ((rc = model_begin(c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, "PRAGMA user_version"))) {
-		rc = -EIO;
-		goto out;
-	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	if (version > SCHEMA_VERSION) {
-		rc = -EPROTONOSUPPORT;
-		goto out;
-	}
-	if (version < 1 && (rc = model_exec(c, schema_v1)) < 0)
-		goto out;
-	if (version < 2 && (rc = model_exec(c, schema_v2)) < 0)
-		goto out;
-	if (version < 3 && (rc = model_exec(c, schema_v3)) < 0)
-		goto out;
-	if (version < SCHEMA_VERSION && (rc = model_exec(c, "PRAGMA user_version = 3")) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
+const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3};
+const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -1,0 +1,154 @@
+/*
+ * db.h — the database driver interface of the model, and the statement
+ * registry.
+ *
+ * Who uses it: every file of model/ (through model_int.h), the drivers
+ * (sqlite.c; a PostgreSQL driver beside it implements the same table) and
+ * the unit tests.  Nothing outside model/ sees it.
+ *
+ * The model speaks one SQL dialect, the part SQLite and PostgreSQL share:
+ * `?` and `?N` parameters (a driver renumbers them if it must), `ON
+ * CONFLICT ... DO`, `RETURNING`, `COALESCE`, `CASE`; no PRAGMA, no
+ * `INSERT OR ...`, no two-argument max().  What differs between databases —
+ * the schema's DDL, opening a connection, beginning a write transaction,
+ * noticing another process's commit — is each driver's, in its one file.
+ *
+ * A statement is stepped the way SQLite steps one: bind parameters
+ * (1-based), db_step() until DB_DONE, read the current row's columns
+ * (0-based), db_reset().  db_step returns DB_ROW, DB_DONE or -errno (the
+ * driver translates its own codes, in one function).  Column values stay
+ * valid until the next step or reset of the statement.
+ *
+ * The statement registry.  Every statement is written where it is used, as
+ * SQL("...") (or SQL_SCAN("why", "...") for one that may read a whole
+ * table), which yields a `const struct model_sql *` and also records it in
+ * the linker section `model_sql`.  So a unit test can prepare every
+ * statement the model has and ask the database for its query plan
+ * (tests/unit/model/db/test_plans.c: a SCAN of a table is a failure unless
+ * the statement says why it may scan), and the statement cache is keyed by
+ * the record's address.  At run time each connection counts the rows that
+ * statements *not* marked SQL_SCAN stepped through in full scans (the
+ * driver's SQLITE_STMTSTATUS_FULLSCAN_STEP): /stats shows it, and a test
+ * walks a large tree and expects 0.
+ */
+#ifndef IMGFS_DB_H
+#define IMGFS_DB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A statement as written in the model. */
+struct model_sql {
+	const char *text;     /* the statement, in the shared dialect */
+	const char *may_scan; /* NULL, or why reading a whole table is right */
+	const char *file;     /* where it is written */
+	int line;
+};
+
+/* The linker makes these the bounds of the section of every SQL() record
+ * of the objects linked in (GNU ld, gold and lld all do for sections whose
+ * names are C identifiers). */
+extern const struct model_sql *const __start_model_sql[];
+extern const struct model_sql *const __stop_model_sql[];
+
+#define MODEL_SQL_RECORD(scan, sql)                                                                          \
+	(__extension__({                                                                                     \
+		static const struct model_sql model_sql_ = {sql, scan, __FILE__, __LINE__};                  \
+		static const struct model_sql *const model_sql_p_                                             \
+			__attribute__((section("model_sql"), used)) = &model_sql_;                             \
+		(void)model_sql_p_;                                                                          \
+		&model_sql_;                                                                                 \
+	}))
+/* A statement that uses indexes for everything it reads. */
+#define SQL(sql) MODEL_SQL_RECORD(NULL, sql)
+/* A statement that may read whole tables, and why (fsck, gc, a table that
+ * stays small). */
+#define SQL_SCAN(why, sql) MODEL_SQL_RECORD(why, sql)
+
+/* ---- the driver interface ------------------------------------------------ */
+
+enum { DB_ROW = 100, DB_DONE = 101 }; /* db_step's results besides -errno */
+
+struct db_driver;
+struct db_conn {
+	const struct db_driver *drv;
+	/* Where the driver adds the rows that statements not marked SQL_SCAN
+	 * read in full scans (the model's counter; NULL: nowhere). */
+	atomic_int_fast64_t *scan_steps;
+};
+typedef struct db_stmt {
+	const struct db_driver *drv;
+	struct db_conn *conn;
+	const struct model_sql *sql;
+} db_stmt;
+
+struct model_err;
+struct db_driver {
+	const char *name;
+	/* One connection to target (a file for SQLite). */
+	int (*open)(struct db_conn **out, const char *target, struct model_err *err);
+	void (*close)(struct db_conn *c);
+	/* -errno with a line on stderr naming the statement when it does not
+	 * prepare. */
+	int (*prepare)(struct db_conn *c, const struct model_sql *sql, db_stmt **out);
+	void (*finalize)(db_stmt *st);
+	/* Runs sql, no parameters, maybe several statements (DDL). */
+	int (*exec)(struct db_conn *c, const char *sql);
+	/* Brings the schema to this program's version in one transaction
+	 * (creating it in an empty database); -EPROTONOSUPPORT for a database
+	 * written by a later version. */
+	int (*schema)(struct db_conn *c);
+	/* Write transactions are serialised across every connection and
+	 * process (SQLite: BEGIN IMMEDIATE), so the model's guarded updates and
+	 * its check-then-insert (quotas, names) need no retry. */
+	int (*begin_write)(struct db_conn *c);
+	int (*commit)(struct db_conn *c);
+	void (*rollback)(struct db_conn *c);
+	/* Rows changed by the last INSERT, UPDATE or DELETE of c. */
+	int64_t (*changes)(struct db_conn *c);
+	/* The row id the last INSERT of c gave. */
+	int64_t (*last_id)(struct db_conn *c);
+	/* A number that changes whenever another connection committed. */
+	int64_t (*generation)(struct db_conn *c);
+	/* The query plan of sql, one line per step ("SCAN images", "SEARCH
+	 * ..."), into out (cap bytes); for the plan test. */
+	int (*explain)(struct db_conn *c, const char *sql, char *out, size_t cap);
+
+	int (*step)(db_stmt *st);
+	void (*reset)(db_stmt *st);
+	int (*bind_int64)(db_stmt *st, int i, int64_t v);
+	int (*bind_text)(db_stmt *st, int i, const char *s); /* copied; NULL binds NULL */
+	int (*bind_blob)(db_stmt *st, int i, const void *p, size_t n);
+	int (*bind_null)(db_stmt *st, int i);
+	int64_t (*col_int64)(db_stmt *st, int i);
+	const char *(*col_text)(db_stmt *st, int i); /* NULL for NULL */
+	const void *(*col_blob)(db_stmt *st, int i);
+	size_t (*col_bytes)(db_stmt *st, int i);
+	bool (*col_null)(db_stmt *st, int i);
+};
+
+extern const struct db_driver db_sqlite;
+/* schema_sqlite.c: step N brings schema version N-1 to N. */
+extern const char *const schema_sqlite_steps[];
+extern const int schema_sqlite_version;
+
+static inline int db_step(db_stmt *st) { return st->drv->step(st); }
+static inline void db_reset(db_stmt *st) { st->drv->reset(st); }
+static inline int db_bind_int64(db_stmt *st, int i, int64_t v) { return st->drv->bind_int64(st, i, v); }
+static inline int db_bind_int(db_stmt *st, int i, int v) { return st->drv->bind_int64(st, i, v); }
+static inline int db_bind_text(db_stmt *st, int i, const char *s) { return st->drv->bind_text(st, i, s); }
+static inline int db_bind_blob(db_stmt *st, int i, const void *p, size_t n) { return st->drv->bind_blob(st, i, p, n); }
+static inline int db_bind_null(db_stmt *st, int i) { return st->drv->bind_null(st, i); }
+static inline int64_t db_col_int64(db_stmt *st, int i) { return st->drv->col_int64(st, i); }
+static inline int db_col_int(db_stmt *st, int i) { return (int)st->drv->col_int64(st, i); }
+static inline const char *db_col_text(db_stmt *st, int i) { return st->drv->col_text(st, i); }
+static inline const void *db_col_blob(db_stmt *st, int i) { return st->drv->col_blob(st, i); }
+static inline size_t db_col_bytes(db_stmt *st, int i) { return st->drv->col_bytes(st, i); }
+static inline bool db_col_null(db_stmt *st, int i) { return st->drv->col_null(st, i); }
+
+/* A db_step result (or any -errno) as 0 / -errno. */
+static inline int db_errno(int rc) { return rc == DB_ROW || rc == DB_DONE ? 0 : rc; }
+
+#endif
