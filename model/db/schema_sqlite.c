@@ -193,5 +193,92 @@ static const char schema_v3[] =
 	"ALTER TABLE tasks ADD COLUMN moved_bytes INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tasks ADD COLUMN found_chunks INTEGER NOT NULL DEFAULT 0;";
 
-const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3};
+/* Version 4: metadata at scale (issue 11).  Every request's cost must not
+ * grow with the number of rows: each statement's plan is checked by
+ * tests/unit/model/db/test_plans.c. */
+static const char schema_v4[] =
+	/* Full indexes instead of the partial ones of v2/v3: SQLite never uses
+	 * a partial index (WHERE x != 0) for "x = ?", since it cannot prove the
+	 * parameter non-zero when it prepares the statement. */
+	"DROP INDEX devices_snapshot;"
+	"CREATE INDEX devices_snapshot ON devices(snapshot_id);"
+	"DROP INDEX instances_image;"
+	"CREATE INDEX instances_image ON instances(image_id, account_id);"
+	"DROP INDEX images_origin;"
+	"CREATE INDEX images_origin ON images(origin_id, origin_kind, folder);"
+	/* Listings page by row id within one (region, account, folder): a
+	 * page is an index seek, not a sort of the whole folder. */
+	"CREATE INDEX images_listing ON images(region_id, account_id, folder, id);"
+	"CREATE INDEX snapshots_listing ON snapshots(region_id, account_id, id);"
+	"CREATE INDEX instances_listing ON instances(region_id, account_id, id);"
+	/* shared/ of a receiver is driven from its shares. */
+	"CREATE INDEX shares_receiver ON shares(account_id, image_id);"
+	/* The recycle bin's expiry and `expires`. */
+	"CREATE INDEX images_recycled ON images(folder, deleted_at);"
+	/* Whether a blob is still referenced (destroying an image). */
+	"CREATE INDEX snapshots_blob ON snapshots(blob_id);"
+	"CREATE INDEX instance_disks_blob ON instance_disks(blob_id);"
+	/* The change log's trimming. */
+	"CREATE INDEX changes_at ON changes(at);"
+	/* Quota usage (SPEC §8), kept by the triggers below in the same
+	 * transaction as the change, so a check reads one row instead of
+	 * counting an account's images: key is enum model_quota_key
+	 * (1 private-images: images in folder 3 = private; 2 snapshots;
+	 * 3 shared-images: shares received, by the image's region). */
+	"CREATE TABLE usage ("
+	"  account_id INTEGER NOT NULL,"
+	"  region_id INTEGER NOT NULL,"
+	"  key INTEGER NOT NULL,"
+	"  used INTEGER NOT NULL,"
+	"  PRIMARY KEY(account_id, region_id, key)) WITHOUT ROWID;"
+	/* shares-per-image: each image's number of shares; the quota file
+	 * shows the largest of an account's (an index max, not a count). */
+	"ALTER TABLE images ADD COLUMN shares INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX images_shares ON images(region_id, account_id, folder, shares);"
+	"CREATE TRIGGER usage_images_insert AFTER INSERT ON images WHEN NEW.folder = 3 BEGIN"
+	"  INSERT INTO usage VALUES (NEW.account_id, NEW.region_id, 1, 1)"
+	"    ON CONFLICT DO UPDATE SET used = used + 1;"
+	" END;"
+	"CREATE TRIGGER usage_images_delete AFTER DELETE ON images WHEN OLD.folder = 3 BEGIN"
+	"  UPDATE usage SET used = used - 1 WHERE account_id = OLD.account_id AND region_id = OLD.region_id AND key = 1;"
+	" END;"
+	"CREATE TRIGGER usage_images_update AFTER UPDATE OF folder, account_id, region_id ON images"
+	"  WHEN OLD.folder = 3 OR NEW.folder = 3 BEGIN"
+	"  UPDATE usage SET used = used - 1"
+	"    WHERE OLD.folder = 3 AND account_id = OLD.account_id AND region_id = OLD.region_id AND key = 1;"
+	"  INSERT INTO usage SELECT NEW.account_id, NEW.region_id, 1, 1 WHERE NEW.folder = 3"
+	"    ON CONFLICT DO UPDATE SET used = used + 1;"
+	" END;"
+	"CREATE TRIGGER usage_snapshots_insert AFTER INSERT ON snapshots BEGIN"
+	"  INSERT INTO usage VALUES (NEW.account_id, NEW.region_id, 2, 1)"
+	"    ON CONFLICT DO UPDATE SET used = used + 1;"
+	" END;"
+	"CREATE TRIGGER usage_snapshots_delete AFTER DELETE ON snapshots BEGIN"
+	"  UPDATE usage SET used = used - 1 WHERE account_id = OLD.account_id AND region_id = OLD.region_id AND key = 2;"
+	" END;"
+	"CREATE TRIGGER usage_shares_insert AFTER INSERT ON shares BEGIN"
+	"  INSERT INTO usage SELECT NEW.account_id, region_id, 3, 1 FROM images WHERE id = NEW.image_id"
+	"    ON CONFLICT DO UPDATE SET used = used + 1;"
+	"  UPDATE images SET shares = shares + 1 WHERE id = NEW.image_id;"
+	" END;"
+	/* An image's shares go before the image (not by the foreign key's
+	 * cascade, which runs after the image row is gone and would leave the
+	 * trigger below no region to count in). */
+	"CREATE TRIGGER images_unshare BEFORE DELETE ON images BEGIN"
+	"  DELETE FROM shares WHERE image_id = OLD.id;"
+	" END;"
+	"CREATE TRIGGER usage_shares_delete AFTER DELETE ON shares BEGIN"
+	"  UPDATE usage SET used = used - 1 WHERE account_id = OLD.account_id AND key = 3"
+	"    AND region_id = (SELECT region_id FROM images WHERE id = OLD.image_id);"
+	"  UPDATE images SET shares = shares - 1 WHERE id = OLD.image_id;"
+	" END;"
+	/* What the rows say today. */
+	"INSERT INTO usage SELECT account_id, region_id, 1, count(*) FROM images WHERE folder = 3"
+	"  GROUP BY account_id, region_id;"
+	"INSERT INTO usage SELECT account_id, region_id, 2, count(*) FROM snapshots GROUP BY account_id, region_id;"
+	"INSERT INTO usage SELECT s.account_id, i.region_id, 3, count(*) FROM shares s JOIN images i ON i.id = s.image_id"
+	"  GROUP BY s.account_id, i.region_id;"
+	"UPDATE images SET shares = (SELECT count(*) FROM shares WHERE image_id = images.id);";
+
+const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

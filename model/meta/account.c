@@ -103,7 +103,7 @@ int model_account_list(model *m, int (*cb)(void *arg, const struct model_account
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, SQL("SELECT id, name, uid FROM accounts ORDER BY id"))))
+	if (!(st = model_stmt(conn, SQL_SCAN("admin account list reads every account", "SELECT id, name, uid FROM accounts ORDER BY id"))))
 		return -EIO;
 	return model_each_row(st, account_each, &c);
 }
@@ -156,7 +156,8 @@ int model_region_list(model *m, int64_t after_id, int (*cb)(void *arg, const str
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, SQL("SELECT id, name, created_ns, mtime_ns FROM regions WHERE id > ? ORDER BY id"))))
+	if (!(st = model_stmt(conn, SQL_SCAN("regions are a handful of rows, listed whole",
+	                                         "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id > ? ORDER BY id"))))
 		return -EIO;
 	db_bind_int64(st, 1, after_id);
 	return model_each_row(st, region_each, &c);

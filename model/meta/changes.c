@@ -80,7 +80,8 @@ int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struc
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, SQL("SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
+	if (!(st = model_stmt(conn, SQL_SCAN("reads only the change log's rows after the last one seen",
+	                                     "SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
 	                            "WHERE seq > ? ORDER BY seq"))))
 		return -EIO;
 	db_bind_int64(st, 1, *seq);

@@ -295,6 +295,15 @@ static int fsck_check(struct fsck *f, struct model_conn *c, const struct fsck_ch
 	return 0;
 }
 
+/* What the usage table should hold (db/schema_*.c), each count signed by
+ * sign: rows (account_id, region_id, key, n). */
+#define USAGE_COUNTS(sign)                                                                                 \
+	"SELECT account_id, region_id, 1, " sign "count(*) FROM images WHERE folder = 3 "                  \
+	"GROUP BY account_id, region_id UNION ALL "                                                        \
+	"SELECT account_id, region_id, 2, " sign "count(*) FROM snapshots GROUP BY account_id, region_id " \
+	"UNION ALL SELECT s.account_id, i.region_id, 3, " sign "count(*) FROM shares s "                   \
+	"JOIN images i ON i.id = s.image_id GROUP BY s.account_id, i.region_id"
+
 static int fsck_rows(struct fsck *f, bool repair)
 {
 	const struct fsck_check checks[] = {
@@ -312,6 +321,24 @@ static int fsck_rows(struct fsck *f, bool repair)
 		 SQL_SCAN("fsck reads every image",
 		          "SELECT ext_id FROM images WHERE status = 5 AND id NOT IN (SELECT image_id FROM devices)"),
 		 NULL},
+		/* The usage the schema's triggers keep (quota.c) against a count. */
+		{"quota usage differs from the rows",
+		 SQL_SCAN("fsck counts every image, snapshot and share",
+		          "SELECT 'account ' || account_id || ' region ' || region_id || ' quota ' || key FROM "
+		          "(SELECT account_id, region_id, key, sum(n) AS diff FROM "
+		          "(SELECT account_id, region_id, key, used AS n FROM usage UNION ALL "
+		          USAGE_COUNTS("-") ") AS parts GROUP BY account_id, region_id, key) AS sums WHERE diff != 0"),
+		 SQL_SCAN("fsck --repair counts every image, snapshot and share",
+		          "INSERT INTO usage(account_id, region_id, key, used) SELECT account_id, region_id, key, sum(n) "
+		          "FROM (SELECT account_id, region_id, key, 0 AS n FROM usage UNION ALL " USAGE_COUNTS("")
+		          ") AS parts GROUP BY account_id, region_id, key "
+		          "ON CONFLICT(account_id, region_id, key) DO UPDATE SET used = excluded.used")},
+		{"its number of shares is wrong",
+		 SQL_SCAN("fsck counts every image's shares",
+		          "SELECT ext_id FROM images i WHERE shares != (SELECT count(*) FROM shares WHERE image_id = i.id)"),
+		 SQL_SCAN("fsck --repair counts every image's shares",
+		          "UPDATE images SET shares = (SELECT count(*) FROM shares WHERE image_id = images.id) "
+		          "WHERE shares != (SELECT count(*) FROM shares WHERE image_id = images.id)")},
 	};
 	struct model_conn *c;
 	int rc;

@@ -138,7 +138,7 @@ int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
-	                         "AND s.account_id = ? AND i.folder = 3 AND i.id > ? ORDER BY i.id"))))
+	                         "AND s.account_id = ? AND i.folder = 3 AND s.image_id > ? ORDER BY s.image_id"))))
 		return -EIO;
 	db_bind_int64(st, 1, region_id);
 	db_bind_int64(st, 2, account_id);
@@ -252,7 +252,8 @@ static int image_busy(struct model_conn *c, const struct model_image *img, struc
 	int rc;
 
 	/* The owner's own instance first: that one it can be told the name of. */
-	if (!(st = model_stmt(c, SQL("SELECT account_id = ?2, name FROM instances WHERE image_id = ?1 "
+	if (!(st = model_stmt(c, SQL_SCAN("sorts only the instances made from one image",
+	                                  "SELECT account_id = ?2, name FROM instances WHERE image_id = ?1 "
 	                         "ORDER BY account_id = ?2 DESC, id LIMIT 1"))))
 		return -EIO;
 	db_bind_int64(st, 1, img->id);
@@ -505,7 +506,8 @@ int model_recycle_expire(model *m, int64_t now)
 	/* Batches of ids first, then one transaction per image: a failure (a
 	 * busy database) skips that image until the next call. */
 	do {
-		if (!(st = model_stmt(c, SQL("SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
+		if (!(st = model_stmt(c, SQL_SCAN("sorts only the expired images of the recycle bins",
+		                             "SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
 		                         "ORDER BY id LIMIT ?"))))
 			return -EIO;
 		db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);

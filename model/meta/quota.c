@@ -2,9 +2,11 @@
  * quota.c — per-account, per-region quotas (SPEC §8).
  *
  * Limits default to the seeds' values and are overridden by rows in
- * `quotas` (admin quota set).  Usage is counted from the rows themselves,
- * inside the caller's transaction, so a check and the change it guards are
- * one atomic step.
+ * `quotas` (admin quota set).  Usage is the `usage` table, which triggers
+ * keep in the very transaction that adds or removes an image, snapshot or
+ * share (db/schema_*.c), so a check inside the caller's transaction and
+ * the change it guards are one atomic step, and a check reads one row
+ * however many images the account has.  fsck compares it with a count.
  */
 #include <errno.h>
 #include <string.h>
@@ -49,37 +51,25 @@ static int64_t quota_limit(struct model_conn *c, int64_t account_id, int64_t reg
 	return v;
 }
 
-/* Usage of k.  shares-per-image has no single usage: the largest count of
- * shares of any one image is shown. */
+/* Usage of k: the usage row the schema's triggers keep (db/schema_*.c).
+ * shares-per-image has no single usage: the largest number of shares of
+ * any one of the account's private images is shown (an index max). */
 static int64_t quota_used(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
 {
 	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
-	const struct model_sql *sql;
 	int64_t v = 0;
 	db_stmt *st;
-	switch (k) {
-	case MODEL_QUOTA_PRIVATE_IMAGES:
-		sql = SQL("SELECT count(*) FROM images WHERE account_id = ?1 AND region_id = ?2 AND folder = 3");
-		break;
-	case MODEL_QUOTA_SNAPSHOTS:
-		sql = SQL("SELECT count(*) FROM snapshots WHERE account_id = ?1 AND region_id = ?2");
-		break;
-	case MODEL_QUOTA_SHARED_IMAGES:
-		sql = SQL("SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id "
-		          "WHERE s.account_id = ?1 AND i.region_id = ?2");
-		break;
-	case MODEL_QUOTA_SHARES_PER_IMAGE:
-		sql = SQL("SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM shares s "
-		          "JOIN images i ON i.id = s.image_id WHERE i.account_id = ?1 AND "
-		          "i.region_id = ?2 GROUP BY s.image_id) AS per_image");
-		break;
-	default:
-		return 0;
-	}
-	if (!(st = model_stmt(c, sql)))
+	if (k == MODEL_QUOTA_SHARES_PER_IMAGE)
+		st = model_stmt(c, SQL("SELECT COALESCE(max(shares), 0) FROM images WHERE region_id = ?2 AND "
+		                       "account_id = ?1 AND folder = 3"));
+	else
+		st = model_stmt(c, SQL("SELECT used FROM usage WHERE account_id = ?1 AND region_id = ?2 AND key = ?3"));
+	if (!st)
 		return 0;
 	db_bind_int64(st, 1, account_id);
 	db_bind_int64(st, 2, region_id);
+	if (k != MODEL_QUOTA_SHARES_PER_IMAGE)
+		db_bind_int(st, 3, k);
 	if (db_step(st) == DB_ROW)
 		v = db_col_int64(st, 0);
 	db_reset(st);

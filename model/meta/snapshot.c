@@ -151,7 +151,8 @@ int model_snapshot_images(model *m, int64_t id, char *buf, size_t cap)
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT DISTINCT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
+	if (!(st = model_stmt(c, SQL_SCAN("sorts only the images that map one snapshot",
+	                                  "SELECT DISTINCT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
 	                         "WHERE d.snapshot_id = ? ORDER BY i.id"))))
 		return -EIO;
 	db_bind_int64(st, 1, id);
@@ -243,8 +244,9 @@ int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot 
  * -ENOENT when none does. */
 static int snapshot_referrer(struct model_conn *c, int64_t snap_id, char out[16])
 {
-	db_stmt *st = model_stmt(c, SQL("SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
-	                                 "WHERE d.snapshot_id = ? ORDER BY i.id LIMIT 1"));
+	db_stmt *st = model_stmt(c, SQL_SCAN("sorts only the images that map one snapshot",
+	                                      "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
+	                                      "WHERE d.snapshot_id = ? ORDER BY i.id LIMIT 1"));
 	int rc;
 	if (!st)
 		return -EIO;

@@ -70,7 +70,8 @@ int model_image_copies(model *m, int64_t image_id, int (*cb)(void *arg, const st
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT id FROM images WHERE origin_id = ? AND origin_kind = 'copy' AND folder = ? "
+	if (!(st = model_stmt(c, SQL_SCAN("sorts only the copies of one image",
+	                                  "SELECT id FROM images WHERE origin_id = ? AND origin_kind = 'copy' AND folder = ? "
 	                         "ORDER BY region_id, id"))))
 		return -EIO;
 	db_bind_int64(st, 1, image_id);
@@ -111,8 +112,8 @@ static void fill_i64(db_stmt *st, void *out)
 int64_t model_image_copies_mtime(model *m, int64_t image_id)
 {
 	int64_t t = 0;
-	if (model_fetch_one(m, SQL("SELECT max(dir_mtime_ns, COALESCE((SELECT max(ctime_ns) FROM images "
-	                       "WHERE origin_id = ?1 AND origin_kind = 'copy'), 0)) FROM images WHERE id = ?1"),
+	if (model_fetch_one(m, SQL("SELECT max(t) FROM (SELECT dir_mtime_ns AS t FROM images WHERE id = ?1 UNION ALL "
+	                           "SELECT ctime_ns FROM images WHERE origin_id = ?1 AND origin_kind = 'copy') AS times"),
 	                    NULL, image_id, fill_i64, &t) < 0)
 		return 0;
 	return t;

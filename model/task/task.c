@@ -289,7 +289,8 @@ static int task_claim(struct task_run *r)
 	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
 	pick.c = c;
-	if (!(st = model_stmt(c, SQL("SELECT id, state, claimed_by, kind FROM tasks WHERE state IN ('queued', 'running') "
+	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
+	                                  "SELECT id, state, claimed_by, kind FROM tasks WHERE state IN ('queued', 'running') "
 	                         "ORDER BY id")))) {
 		rc = -EIO;
 		goto out;
@@ -707,7 +708,8 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
+	if (!(st = model_stmt(c, SQL_SCAN("sorts the tasks of one image and counts the queue ahead of it",
+	                                  "SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
 	                         "t.bytes_total, t.started, t.updated, "
 	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id) "
 	                         "FROM tasks t WHERE t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1) "

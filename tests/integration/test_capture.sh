@@ -181,7 +181,8 @@ checked=0 got=""
 busy_check() {
     local what=$1 st; shift
     got=$(errno_of "$@")
-    st=$(status_of "$P/big")
+    # (an rmdir that came after the capture ended moved the image to the bin)
+    st=$(status_of "$P/big" 2>/dev/null || status_of "$R/recycle-bin/big")
     if [[ "$st" == pending || "$st" == replicating ]]; then
         [[ "$got" == EBUSY ]] || fail "$what during a capture ($st): $got, expected EBUSY"
         checked=$((checked + 1))

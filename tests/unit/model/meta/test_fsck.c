@@ -411,6 +411,65 @@ static void test_fsck_incomplete_blob(void **state)
 	assert_int_equal(fsck(fx, false, &r), 1); /* the snapshot's is still there to see */
 }
 
+/* The usage the schema's triggers keep for quotas: right after every kind
+ * of change, and a drift (a usage row or a share count that no longer
+ * agrees with the rows) is reported and repaired. */
+static int64_t quota_used(struct ut_fx *fx, int64_t account_id, enum model_quota_key k)
+{
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	int n = model_quota_list(fx->m, account_id, fx->r1, q);
+	for (int i = 0; i < n; i++)
+		if (q[i].key == k)
+			return q[i].used;
+	fail_msg("no quota %d", (int)k);
+	return -1;
+}
+
+static void test_fsck_usage(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct report r;
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+	int64_t a = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "a");
+	int64_t b = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "b");
+	static char data[4096] = "usage";
+	int64_t blob = lt_blob(fx, fx->r1, data, sizeof(data));
+
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "iso"); /* not a private image */
+	lt_snapshot(fx, fx->r1, alice, "snap-0000000a", blob, MODEL_SNAP_AVAILABLE);
+	ut_force_share(fx, a, bob);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_PRIVATE_IMAGES), 2);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_SNAPSHOTS), 1);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_SHARES_PER_IMAGE), 1);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
+	/* Moving out of private/ (as the recycle bin does) and removing. */
+	ut_force_recycle(fx, b, 1);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_PRIVATE_IMAGES), 1);
+	ut_sql(fx, "DELETE FROM images WHERE id = %lld", (long long)a); /* its share goes first */
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_PRIVATE_IMAGES), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 0);
+	a = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "a");
+	ut_force_share(fx, a, bob);
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "private-images", 1, &err), 0);
+	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "c", NULL, &err), -EDQUOT);
+	assert_int_equal(fsck(fx, false, &r), 0);
+
+	/* Drift: fsck names it, repair recounts. */
+	ut_sql(fx, "UPDATE usage SET used = used + 3 WHERE account_id = %lld AND key = 1", (long long)alice);
+	ut_sql(fx, "DELETE FROM usage WHERE account_id = %lld AND key = 2", (long long)alice);
+	ut_sql(fx, "UPDATE images SET shares = 7 WHERE id = %lld", (long long)a);
+	assert_int_equal(fsck(fx, false, &r), 3);
+	assert_true(reported(&r, "quota usage differs from the rows"));
+	assert_true(reported(&r, "its number of shares is wrong"));
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_PRIVATE_IMAGES), 4);
+	assert_int_equal(fsck(fx, true, &r), 3);
+	assert_int_equal(fsck(fx, false, &r), 0);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_PRIVATE_IMAGES), 1);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_SNAPSHOTS), 1);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_SHARES_PER_IMAGE), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +484,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fsck_orphan_wblob, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_wblob_unreadable, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_incomplete_blob, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_usage, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
