@@ -1,52 +1,116 @@
 /*
- * test_schema.c — unit tests for model/db/schema.c: a state directory at
- * schema version 2 (before conversion and copy) is brought to version 3 in
- * place on open, keeping its rows; the new columns start empty.
+ * test_schema.c — unit tests for the SQLite schema's migrations
+ * (model/db/schema_sqlite.c, applied by model/db/sqlite.c): a database
+ * written by any earlier version (the schema's first N steps, as that
+ * version wrote it) is brought to the current version in place on open,
+ * keeping its rows, with the derived data a later step adds (quota usage,
+ * share counts) computed from them; a database of a later version is
+ * refused with a reason.
  */
 #include "model/lifecycle_test.h"
 
-/* Turns the fixture's (version 3) database back into what version 2 wrote. */
-static void downgrade_to_v2(struct ut_fx *fx)
+#include "db.h"
+
+/* A state directory whose database is what version `version` wrote, with a
+ * few rows of every kind the first version had. */
+static void old_state(const char *dir, int version)
 {
-	ut_sql(fx, "DROP INDEX images_origin;"
-	           "ALTER TABLE images DROP COLUMN origin_kind;"
-	           "ALTER TABLE images DROP COLUMN origin_id;"
-	           "ALTER TABLE tasks DROP COLUMN moved_chunks;"
-	           "ALTER TABLE tasks DROP COLUMN moved_bytes;"
-	           "ALTER TABLE tasks DROP COLUMN found_chunks;"
-	           "PRAGMA user_version = 2;");
+	char path[PATH_MAX], *msg = NULL;
+	sqlite3 *db;
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/imgfs.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (int v = 0; v < version; v++)
+		if (sqlite3_exec(db, schema_sqlite_steps[v], NULL, NULL, &msg) != SQLITE_OK)
+			fail_msg("step %d: %s", v + 1, msg);
+	char *sql = sqlite3_mprintf(
+		"PRAGMA user_version = %d;"
+		"INSERT INTO accounts(name, created) VALUES ('alice', 1), ('bob', 1);"
+		"INSERT INTO regions(name, created_ns, mtime_ns) VALUES ('cn-north-1', 1, 1);"
+		"INSERT INTO settings(key, value) VALUES ('initialised', '1');"
+		"INSERT INTO images(ext_id, region_id, account_id, folder, name, status, created, mtime_ns, ctime_ns, "
+		"  dir_mtime_ns) VALUES ('img-00000001', 1, 1, 3, 'kept', 1, 1, 1, 1, 1),"
+		"  ('img-00000002', 1, 1, 3, 'shared', 1, 1, 1, 1, 1), ('img-00000003', 1, 1, 4, 'disc', 1, 1, 1, 1, 1);"
+		"INSERT INTO shares(image_id, account_id, created) VALUES (2, 2, 1);",
+		version);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("rows of version %d: %s", version, msg);
+	sqlite3_free(sql);
+	sqlite3_close(db);
 }
 
-static void test_v2_migrates_in_place(void **state)
+static int64_t used(model *m, int64_t account_id, enum model_quota_key k)
+{
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	int n = model_quota_list(m, account_id, 1, q);
+	for (int i = 0; i < n; i++)
+		if (q[i].key == k)
+			return q[i].used;
+	return -1;
+}
+
+static void ignore(void *arg, const char *line)
+{
+	(void)arg;
+	print_message("fsck: %s\n", line);
+}
+
+static void test_migrates_from_every_version(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	int64_t acct = ut_account(fx, "alice");
-	int64_t img = lt_local_image(fx, fx->r1, acct, "kept", LT_MiB);
-	int64_t cloud;
+	char dir[PATH_MAX];
 
-	model_close(fx->m);
-	fx->m = NULL;
-	downgrade_to_v2(fx);
-	assert_int_equal(ut_sql_int(fx, "PRAGMA user_version"), 2);
-	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM pragma_table_info('images') WHERE name = 'origin_id'"), 0);
-	sqlite3_close(fx->db);
-	fx->db = NULL;
+	for (int v = 1; v < schema_sqlite_version; v++) {
+		model *m = NULL;
+		struct model_image img;
+		int64_t id;
 
-	assert_int_equal(model_open(&fx->m, fx->dir, 0, &err), 0);
-	assert_int_equal(ut_sql_int(fx, "PRAGMA user_version"), 3);
-	assert_string_equal(ut_get(fx, img).name, "kept");
-	assert_int_equal(ut_sql_int(fx, "SELECT origin_id FROM images WHERE id = %lld", (long long)img), 0);
-	/* The new columns work: a conversion records its origin. */
-	assert_int_equal(model_image_convert(fx->m, img, "", &cloud, &err), 0);
-	assert_int_equal(ut_sql_int(fx, "SELECT origin_id FROM images WHERE id = %lld", (long long)cloud), img);
-	assert_int_equal(ut_sql_int(fx, "SELECT moved_chunks FROM tasks"), 0);
+		snprintf(dir, sizeof(dir), "%s/v%d", fx->dir, v);
+		old_state(dir, v);
+		assert_int_equal(model_open(&m, dir, 0, &err), 0);
+		assert_int_equal(model_image_lookup(m, 1, 1, MODEL_FOLDER_PRIVATE, "kept", &img), 0);
+		assert_string_equal(img.ext_id, "img-00000001");
+		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 2);
+		assert_int_equal(used(m, 1, MODEL_QUOTA_SHARES_PER_IMAGE), 1);
+		assert_int_equal(used(m, 2, MODEL_QUOTA_SHARED_IMAGES), 1);
+		assert_int_equal(model_fsck(m, false, ignore, NULL), 0);
+		/* And it works on: a new image counts. */
+		assert_int_equal(model_image_create(m, 1, 1, MODEL_FOLDER_PRIVATE, "new", &id, &err), 0);
+		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 3);
+		model_close(m);
+	}
+}
+
+static void test_newer_version_refused(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	char dir[PATH_MAX];
+	model *m = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/newer", fx->dir);
+	old_state(dir, schema_sqlite_version);
+	char path[PATH_MAX + 16];
+	sqlite3 *db;
+	snprintf(path, sizeof(path), "%s/imgfs.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *sql = sqlite3_mprintf("PRAGMA user_version = %d", schema_sqlite_version + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(model_open(&m, dir, 0, &err), -EPROTONOSUPPORT);
+	assert_null(m);
+	assert_non_null(strstr(err.msg, "newer imgfs"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_v2_migrates_in_place, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_from_every_version, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_newer_version_refused, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
