@@ -10,7 +10,7 @@
  * (SPEC §2).  Nothing is kept per inode: lookup counts are not tracked and
  * forget is a no-op.
  *
- *   ino 1                       /            ino 2  /regions
+ *   ino 1                       /            ino 2  /regions   ino 3  /stats
  *   REGION  region  0           /regions/<r>
  *   REGION  region  1..8        its class directories (fs_class)
  *   REGION  region  9, 10       quota, images.csv
@@ -30,12 +30,26 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "model.h"
 
 /* ---- the mount ----------------------------------------------------------- */
+
+/* The requests a mount answers, as counted for /stats (stats.c). */
+enum fs_op {
+	FS_OP_LOOKUP, FS_OP_FORGET, FS_OP_GETATTR, FS_OP_SETATTR, FS_OP_ACCESS, FS_OP_READLINK, FS_OP_MKNOD,
+	FS_OP_MKDIR, FS_OP_UNLINK, FS_OP_RMDIR, FS_OP_SYMLINK, FS_OP_RENAME, FS_OP_LINK, FS_OP_OPEN, FS_OP_READ,
+	FS_OP_WRITE, FS_OP_FLUSH, FS_OP_RELEASE, FS_OP_FSYNC, FS_OP_OPENDIR, FS_OP_READDIR, FS_OP_READDIRPLUS,
+	FS_OP_STATFS, FS_OP_SETXATTR, FS_OP_GETXATTR, FS_OP_LISTXATTR, FS_OP_REMOVEXATTR, FS_OP_CREATE,
+	FS_OP_LSEEK, FS_OP_COUNT
+};
+struct fs_stats {
+	atomic_uint_fast64_t requests[FS_OP_COUNT]; /* answered, by operation */
+	atomic_uint_fast64_t errors[FS_OP_COUNT];   /* answered with an errno */
+};
 
 struct fs_ctx {
 	model *m;
@@ -59,6 +73,7 @@ struct fs_ctx {
 	pthread_mutex_t work_lock; /* guards work_kicks; with work_cond */
 	pthread_cond_t work_cond;  /* kicked: a task was queued */
 	uint64_t work_kicks;       /* counts kicks, so none is lost */
+	struct fs_stats stats;     /* stats.c */
 };
 
 /* Who is asking: the account the request acts as. */
@@ -72,8 +87,12 @@ struct fs_caller {
 
 enum fs_kind { FS_K_ROOT = 0, FS_K_REGION = 1, FS_K_IMAGE = 2, FS_K_SNAP = 3, FS_K_VM = 4 };
 
+/* Entry and attribute timeout of what cannot change unseen (seconds). */
+#define FS_TIMEOUT 86400.0
+
 #define FS_INO_ROOT 1
 #define FS_INO_REGIONS 2
+#define FS_INO_STATS 3
 #define FS_SUB_DISKS 0x100
 #define FS_SUB_COPIES 0x200
 #define FS_SUB_SHARES 0x300
@@ -138,6 +157,7 @@ enum fs_what {
 	FS_W_SHARE,      /* private/<image>/shares/<account> (share.c) */
 	FS_W_COPY,       /* private/<image>/copies/<region> (copies.c) */
 	FS_W_COPY_FILE,  /* a file of copies/<region>: status, progress, image */
+	FS_W_STATS,      /* /stats (stats.c) */
 };
 
 /* How the caller sees an image (decides its files and their modes). */
@@ -362,6 +382,15 @@ int64_t fs_copies_dir_mtime(struct fs_ctx *ctx, const struct fs_node *n);
  * private/) also changes its source's copies/ entries. */
 void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool names);
 void fs_copies_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+
+/* ---- /stats (stats.c) ------------------------------------------------------- */
+
+/* Counts a request of kind op (every handler, first thing). */
+void fs_stats_request(struct fs_ctx *ctx, enum fs_op op);
+/* Counts an errno answer to a request of kind op. */
+void fs_stats_error(struct fs_ctx *ctx, enum fs_op op);
+/* Renders /stats: the Prometheus text exposition format (SPEC §15). */
+void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out);
 
 /* Logging (log.c): one line per refusal, SPEC §9. */
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -201,9 +201,11 @@ int main(int argc, char **argv)
 	ctx.uid = getuid();
 	ctx.gid = getgid();
 	/* Long timeouts: tree walks are served from the kernel's caches, and
-	 * every change reaches the kernel as an invalidation (watch.c). The
-	 * timeout only bounds the damage of a change nobody logged. */
-	ctx.timeout = 60.0;
+	 * every change reaches the kernel as an invalidation (watch.c; a mount
+	 * that missed some invalidates everything).  With a minute, a walk of
+	 * 100,000 images (longer than that cold) found its first entries
+	 * expired and a later walk was as slow as the first. */
+	ctx.timeout = FS_TIMEOUT;
 	ctx.mountpoint = cl.mountpoint;
 	ctx.log_stderr = cl.foreground;
 	pthread_mutex_init(&ctx.log_lock, NULL);

@@ -142,8 +142,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 
 	node_init(out, caller);
 	out->ino = ino;
-	if (ino == FS_INO_ROOT || ino == FS_INO_REGIONS) {
-		out->what = ino == FS_INO_ROOT ? FS_W_ROOT : FS_W_REGIONS;
+	if (ino == FS_INO_ROOT || ino == FS_INO_REGIONS || ino == FS_INO_STATS) {
+		out->what = ino == FS_INO_ROOT ? FS_W_ROOT : ino == FS_INO_REGIONS ? FS_W_REGIONS : FS_W_STATS;
 		return 0;
 	}
 	switch (kind) {
@@ -302,10 +302,15 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 	*out = *parent;
 	switch (parent->what) {
 	case FS_W_ROOT:
-		if (strcmp(name, "regions") != 0)
+		if (strcmp(name, "regions") == 0) {
+			out->what = FS_W_REGIONS;
+			out->ino = FS_INO_REGIONS;
+		} else if (strcmp(name, "stats") == 0) {
+			out->what = FS_W_STATS;
+			out->ino = FS_INO_STATS;
+		} else {
 			return -ENOENT;
-		out->what = FS_W_REGIONS;
-		out->ino = FS_INO_REGIONS;
+		}
 		return 0;
 	case FS_W_REGIONS: {
 		int rc = model_region_by_name(ctx->m, name, &out->region);
@@ -381,6 +386,8 @@ static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *si
 		fs_show_quota(n, ctx, &b);
 	else if (n->what == FS_W_CSV)
 		fs_show_csv(n, ctx, &b, mtime_ns);
+	else if (n->what == FS_W_STATS)
+		fs_show_stats(ctx, &b);
 	else
 		n->attr->show(n, ctx, &b);
 	*size = (off_t)b.len;
@@ -430,6 +437,15 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		mtime = n->region.mtime_ns;
+		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
+			return rc;
+		break;
+	case FS_W_STATS:
+		/* Counters change with every request: the size is that of a
+		 * rendering now, the times are now (like /proc). */
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		mtime = model_now_ns();
 		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
 			return rc;
 		break;
@@ -533,12 +549,15 @@ double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 	case FS_W_CLASS:
 	case FS_W_QUOTA:
 	case FS_W_CSV:
+	case FS_W_STATS:
 		return 0;
 	case FS_W_COPY:
 	case FS_W_COPY_FILE:
 		return 0; /* a task in another region changes them (copies.c) */
-	case FS_W_SUBDIR: /* copies/: its mtime follows the copies (copies.c) */
-		return fs_ino_kind(n->ino) == FS_K_IMAGE && n->attr->sub == FS_SUB_COPIES ? 0 : ctx->timeout;
+	case FS_W_SUBDIR:
+		/* copies/ too: its mtime follows the copies, and a copy's change
+		 * reaches it through the change log (fs_copies_forget). */
+		return ctx->timeout;
 	case FS_W_DISK:
 		/* An instance's disk changes under writers of other mounts, which
 		 * log a change only when they close it. */
@@ -636,7 +655,13 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 		if (off < 3) {
 			work.what = FS_W_REGIONS;
 			work.ino = FS_INO_REGIONS;
-			rc = emit(arg, "regions", &work, 3);
+			if ((rc = emit(arg, "regions", &work, 3)) != 0)
+				break;
+		}
+		if (off < 4) {
+			work.what = FS_W_STATS;
+			work.ino = FS_INO_STATS;
+			rc = emit(arg, "stats", &work, 4);
 		}
 		break;
 	case FS_W_REGIONS:
@@ -767,6 +792,6 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 			         file ? file : "");
 		return;
 	default:
-		snprintf(out, cap, "%s", n->ino == FS_INO_ROOT ? "/" : "/regions");
+		snprintf(out, cap, "%s", n->ino == FS_INO_ROOT ? "/" : n->ino == FS_INO_STATS ? "/stats" : "/regions");
 	}
 }

@@ -26,6 +26,26 @@ static struct fs_ctx *req_ctx(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* The operation this thread is answering (a FUSE thread answers one
+ * request at a time), so that reply_err can count an errno answer by
+ * operation (stats.c). */
+static _Thread_local enum fs_op current_op;
+
+static void count_request(fuse_req_t req, enum fs_op op)
+{
+	current_op = op;
+	fs_stats_request(req_ctx(req), op);
+}
+
+/* Every errno answer goes through here (reply_err(req, 0) is the
+ * success answer of operations with nothing to return). */
+static void reply_err(fuse_req_t req, int err)
+{
+	if (err)
+		fs_stats_error(req_ctx(req), current_op);
+	fuse_reply_err(req, err);
+}
+
 /* Resolves ino for the request's caller. */
 static int resolve(fuse_req_t req, fuse_ino_t ino, struct fs_node *n)
 {
@@ -73,7 +93,7 @@ static void refuse(fuse_req_t req, const char *op, const struct fs_node *n, cons
 		snprintf(path + len, sizeof(path) - len, "/%s", name);
 	}
 	fs_refuse(ctx, op, path, err, reason, owned_image(n));
-	fuse_reply_err(req, -err);
+	reply_err(req, -err);
 }
 
 /* After a change made by this request, before replying: drop the kernel's
@@ -144,33 +164,37 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, struct
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	count_request(req, FS_OP_LOOKUP);
 	struct fuse_entry_param e;
 	int rc = do_lookup(req, parent, name, &e);
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		fuse_reply_entry(req, &e);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	count_request(req, FS_OP_FORGET);
 	fuse_reply_none(req); /* inodes are computed: nothing to release */
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	count_request(req, FS_OP_FORGET);
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_GETATTR);
 	struct fs_node n;
 	struct stat st;
 	int rc = resolve(req, ino, &n);
 	if (rc == 0)
 		rc = fs_node_stat(req_ctx(req), &n, &st);
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, fs_node_timeout(req_ctx(req), &n));
 }
@@ -179,12 +203,13 @@ static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size);
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_SETATTR);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct fs_node n;
 	struct stat st;
 	int rc = resolve(req, ino, &n);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -215,7 +240,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	/* utimens is accepted and ignored: the times stay the service's own. */
 	if ((rc = fs_node_stat(ctx, &n, &st)) < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, fs_node_timeout(ctx, &n));
 }
@@ -236,15 +261,16 @@ static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size)
 		fs_disk_close(ctx, d, true);
 	}
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	return rc;
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+	count_request(req, FS_OP_ACCESS);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
-	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	reply_err(req, rc < 0 ? -rc : 0);
 }
 
 /* ---- directories --------------------------------------------------------- */
@@ -257,18 +283,19 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
  * (auto_inval_data).  Older kernels get the same caching through the flags. */
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_OPENDIR);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	if (rc == 0 && !is_dir(&n))
 		rc = -ENOTDIR;
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	} else if (req_ctx(req)->multiuser) {
 		/* The kernel's listing cache is per directory, not per caller:
 		 * one user's private/ listing must never be served to another. */
 		fuse_reply_open(req, fi);
 	} else if (req_ctx(req)->zero_opendir) {
-		fuse_reply_err(req, ENOSYS);
+		reply_err(req, ENOSYS);
 	} else {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
@@ -321,7 +348,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	if (rc == 0)
 		rc = fs_node_list(d.ctx, &n, off, emit_entry, &d);
 	if (rc < 0 && d.used == 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		fuse_reply_buf(req, d.p, d.used);
 	free(d.p);
@@ -329,16 +356,19 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_READDIR);
 	readdir_common(req, ino, size, off, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_READDIRPLUS);
 	readdir_common(req, ino, size, off, true);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	count_request(req, FS_OP_MKDIR);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, n;
@@ -346,7 +376,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int64_t id;
 	int rc;
 	if ((rc = resolve(req, parent, &p)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if (!p.caller.account_id) {
@@ -360,7 +390,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		if ((rc = copy ? fs_copies_mkdir(ctx, &p, name, &n, &err) : fs_share_mkdir(ctx, &p, name, &n, &err)) < 0) {
 			refuse(req, "mkdir", &p, name, rc, err.msg);
 		} else if ((rc = fill_entry(ctx, &n, &e)) < 0) {
-			fuse_reply_err(req, -rc);
+			reply_err(req, -rc);
 		} else {
 			node_changed(ctx, &n);
 			fuse_reply_entry(req, &e);
@@ -383,7 +413,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	}
 	if ((rc = fs_node_resolve(ctx, &p.caller, fs_ino(vm ? FS_K_VM : FS_K_IMAGE, id, 0), &n)) < 0 ||
 	    (rc = fill_entry(ctx, &n, &e)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	node_changed(ctx, &n);
@@ -392,12 +422,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	count_request(req, FS_OP_RMDIR);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, n;
 	int rc;
 	if ((rc = resolve_child(req, parent, name, &p, &n)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	/* A destroy frees the snapshots only this image referenced: their
@@ -429,19 +460,20 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (devs[i].snapshot_id)
 			fs_invalidate(ctx, &c, false);
 	}
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
+	count_request(req, FS_OP_RENAME);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, np, n;
 	int rc;
 	if ((rc = resolve_child(req, parent, name, &p, &n)) < 0 ||
 	    (rc = resolve(req, newparent, &np)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if (flags & RENAME_EXCHANGE) {
@@ -469,7 +501,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	changed(ctx, &n.img);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 /* ---- operations that do not exist (SPEC §12: EPERM, never ENOSYS) -------- */
@@ -479,19 +511,20 @@ static void eperm_at(fuse_req_t req, fuse_ino_t parent, const char *name, const 
 	struct fs_node p;
 	int rc = resolve(req, parent, &p);
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		refuse(req, op, &p, name, -EPERM, "not supported in this tree");
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	count_request(req, FS_OP_UNLINK);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, n;
 	int rc;
 	if ((rc = resolve_child(req, parent, name, &p, &n)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if (!fs_node_is_vm_disk(&n)) {
@@ -503,21 +536,24 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	node_changed(ctx, &n);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	count_request(req, FS_OP_MKNOD);
 	eperm_at(req, parent, name, "mknod");
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	count_request(req, FS_OP_SYMLINK);
 	eperm_at(req, parent, name, "symlink");
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	count_request(req, FS_OP_LINK);
 	eperm_at(req, newparent, newname, "link");
 }
 
@@ -529,6 +565,7 @@ static void create_upload(fuse_req_t req, const struct fs_node *p, const char *n
 /* Creating disks/<dev> of an instance attaches a blank data disk (§2.4). */
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_CREATE);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fuse_entry_param e;
@@ -536,7 +573,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fh *h = NULL;
 	int rc;
 	if ((rc = resolve(req, parent, &p)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if (p.what == FS_W_SUBDIR && fs_ino_kind(p.ino) == FS_K_IMAGE && p.attr->sub == FS_SUB_DISKS) {
@@ -559,7 +596,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	node_changed(ctx, &p);
 	if ((rc = fs_node_lookup(ctx, &p, name, &n)) < 0 || (rc = fill_entry(ctx, &n, &e)) < 0 ||
 	    (rc = do_open(req, &n, fi, &h)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -569,7 +606,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	fuse_reply_err(req, EINVAL);
+	count_request(req, FS_OP_READLINK);
+	reply_err(req, EINVAL);
 }
 
 /* ---- files --------------------------------------------------------------- */
@@ -609,7 +647,7 @@ static void create_upload(fuse_req_t req, const struct fs_node *p, const char *n
 	struct fh *h;
 	int rc;
 	if (!(h = calloc(1, sizeof(*h)))) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	if ((rc = fs_upload_create(ctx, p, name, &n, &h->disk, &err)) < 0) {
@@ -623,7 +661,7 @@ static void create_upload(fuse_req_t req, const struct fs_node *p, const char *n
 	node_changed(ctx, p);
 	if ((rc = fill_entry(ctx, &n, &e)) < 0) {
 		fh_free(h); /* its close hands an empty file to the task, which refuses it */
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	fi->keep_cache = 0;
@@ -639,6 +677,8 @@ static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b
 		fs_show_quota(n, ctx, b);
 	else if (n->what == FS_W_CSV)
 		fs_show_csv(n, ctx, b, NULL);
+	else if (n->what == FS_W_STATS)
+		fs_show_stats(ctx, b);
 	else
 		n->attr->show(n, ctx, b);
 }
@@ -722,11 +762,12 @@ fail:
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_OPEN);
 	struct fs_node n;
 	struct fh *h = NULL;
 	int rc = resolve(req, ino, &n);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if ((rc = do_open(req, &n, fi, &h)) < 0) {
@@ -740,7 +781,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY)
 			refuse(req, "open", &n, NULL, rc, why);
 		else
-			fuse_reply_err(req, -rc);
+			reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -751,6 +792,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_READ);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (h->kind == FH_TEXT) {
 		size_t len = h->text.len;
@@ -761,7 +803,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		 * fuse_reply_buf returns (ASan's writev check reads it then). */
 		char *copy = n ? malloc(n) : NULL;
 		if (n && !copy) {
-			fuse_reply_err(req, ENOMEM);
+			reply_err(req, ENOMEM);
 			return;
 		}
 		if (n)
@@ -776,7 +818,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	}
 	char *buf = malloc(size ? size : 1);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	ssize_t n = h->kind == FH_DISK ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
@@ -789,7 +831,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 			fs_log(req_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
 			       n == -EIO ? "a chunk does not match its hash" : strerror((int)-n));
 		}
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	} else {
 		fuse_reply_buf(req, buf, (size_t)n);
 	}
@@ -843,6 +885,7 @@ static int take_write(struct fh *h, const char *buf, size_t size, off_t off, boo
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_WRITE);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	struct model_err err = {0};
@@ -857,13 +900,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		               : fs_disk_upload(h->disk) ? fs_upload_write(ctx, h->disk, buf, size, (uint64_t)off)
 		                                         : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
 		if (done < 0)
-			fuse_reply_err(req, (int)-done);
+			reply_err(req, (int)-done);
 		else
 			fuse_reply_write(req, (size_t)done);
 		return;
 	}
 	if ((rc = resolve(req, ino, &n)) < 0) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	if (h->kind != FH_TEXT || !fs_attr_is_writable(&n)) {
@@ -890,36 +933,40 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_FLUSH);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	/* close(2) of an upload's writer returns once its bytes are durable. */
 	int rc = h && h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
-	fuse_reply_err(req, -rc);
+	reply_err(req, -rc);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_FSYNC);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	/* Every accepted write of a generated file is already committed. */
 	int rc = h->kind == FH_DISK ? fs_disk_fsync(h->disk) : 0;
-	fuse_reply_err(req, -rc);
+	reply_err(req, -rc);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_RELEASE);
 	fh_free((struct fh *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
+	count_request(req, FS_OP_LSEEK);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	int64_t r;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		fuse_reply_err(req, EINVAL);
+		reply_err(req, EINVAL);
 		return;
 	}
 	if (off < 0) {
-		fuse_reply_err(req, ENXIO);
+		reply_err(req, ENXIO);
 		return;
 	}
 	if (h->kind == FH_BLOB) {
@@ -931,7 +978,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 		r = (size_t)off >= h->text.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text.len;
 	}
 	if (r < 0)
-		fuse_reply_err(req, (int)-r);
+		reply_err(req, (int)-r);
 	else
 		fuse_reply_lseek(req, (off_t)r);
 }
@@ -951,54 +998,58 @@ static int disk_hash(fuse_req_t req, const struct fs_node *n, char out[33])
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	count_request(req, FS_OP_GETXATTR);
 	struct fs_node n;
 	char hash[33];
 	int rc = resolve(req, ino, &n);
 	if (rc == 0)
 		rc = strcmp(name, XATTR_HASH) == 0 ? disk_hash(req, &n, hash) : -ENODATA;
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else if (size == 0)
 		fuse_reply_xattr(req, 32);
 	else if (size < 32)
-		fuse_reply_err(req, ERANGE);
+		reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, hash, 32);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	count_request(req, FS_OP_LISTXATTR);
 	static const char names[] = XATTR_HASH; /* with its NUL */
 	struct fs_node n;
 	char hash[33];
 	int rc = resolve(req, ino, &n);
 	size_t len = rc == 0 && n.what == FS_W_DISK && disk_hash(req, &n, hash) == 0 ? sizeof(names) : 0;
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (size < len)
-		fuse_reply_err(req, ERANGE);
+		reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, names, len);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
+	count_request(req, FS_OP_SETXATTR);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		refuse(req, "setxattr", &n, NULL, -EPERM, "extended attributes are the service's own");
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	count_request(req, FS_OP_REMOVEXATTR);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		refuse(req, "removexattr", &n, NULL, -EPERM, "extended attributes are the service's own");
 }
@@ -1007,9 +1058,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	count_request(req, FS_OP_STATFS);
 	struct statvfs st;
 	if (statvfs(model_state_dir(req_ctx(req)->m), &st) < 0) {
-		fuse_reply_err(req, errno);
+		reply_err(req, errno);
 		return;
 	}
 	st.f_namemax = 255;

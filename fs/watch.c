@@ -135,6 +135,15 @@ static void *watch_main(void *arg)
 			continue; /* nobody committed anything */
 		gen = g;
 		int rc = model_changes_since(ctx->m, &seq, watch_one, ctx);
+		if (rc == -ESTALE) {
+			/* Changes were trimmed before this mount read them (it was
+			 * stopped for minutes): drop what the kernel holds of every
+			 * object, and the region listings. */
+			fs_log(ctx, "watch: the change log moved on without this mount; invalidating everything");
+			rc = model_changes_everything(ctx->m, watch_one, ctx);
+			struct model_change reg = {.kind = MODEL_CHANGE_REGION};
+			fs_invalidate(ctx, &reg, false);
+		}
 		if (rc < 0)
 			fs_log(ctx, "watch: cannot read the change log: %s", strerror(-rc));
 	}

@@ -641,8 +641,14 @@ struct model_change {
 /* The newest sequence number (start point for a new mount). */
 int64_t model_changes_head(model *m);
 /* Calls cb for every change after *seq and advances *seq.  Rows are kept
- * for ten minutes. */
+ * for ten minutes: a reader that fell further behind gets -ESTALE (with
+ * *seq moved to the head), and must assume that anything changed. */
 int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struct model_change *c), void *arg);
+
+/* Every image, snapshot and instance as a change (kind, obj, region,
+ * folder; no name): what a reader of the change log that fell behind
+ * must invalidate. */
+int model_changes_everything(model *m, int (*cb)(void *arg, const struct model_change *c), void *arg);
 
 /* ---- maintenance (admin) ------------------------------------------------- */
 

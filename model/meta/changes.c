@@ -77,13 +77,58 @@ int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struc
 	struct change_cb c = {seq, cb, arg};
 	struct model_conn *conn;
 	db_stmt *st;
+	int64_t oldest = 0;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
+	/* Rows after *seq that were trimmed before this reader saw them: it
+	 * cannot know what changed (a gap in the numbers can also be a
+	 * transaction that rolled back; the caller's cost is the same). */
+	if (!(st = model_stmt(conn, SQL("SELECT COALESCE(min(seq), 0) FROM changes"))))
+		return -EIO;
+	if ((rc = db_step(st)) == DB_ROW)
+		oldest = db_col_int64(st, 0);
+	db_reset(st);
+	if (rc != DB_ROW)
+		return db_errno(rc);
+	if (oldest > *seq + 1) {
+		*seq = model_changes_head(m);
+		return -ESTALE;
+	}
 	if (!(st = model_stmt(conn, SQL_SCAN("reads only the change log's rows after the last one seen",
 	                                     "SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
 	                            "WHERE seq > ? ORDER BY seq"))))
 		return -EIO;
 	db_bind_int64(st, 1, *seq);
 	return model_each_row(st, change_each, &c);
+}
+
+static int everything_row(void *arg, db_stmt *st)
+{
+	struct change_cb *c = arg;
+	struct model_change ch = {0};
+	ch.kind = db_col_int(st, 0);
+	ch.obj = db_col_int64(st, 1);
+	ch.region_id = db_col_int64(st, 2);
+	ch.folder = db_col_int(st, 3);
+	return c->cb(c->arg, &ch);
+}
+
+int model_changes_everything(model *m, int (*cb)(void *arg, const struct model_change *c), void *arg)
+{
+	struct change_cb c = {NULL, cb, arg};
+	struct model_conn *conn;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &conn)) < 0)
+		return rc;
+	if (!(st = model_stmt(conn, SQL_SCAN("a mount that missed changes invalidates every object",
+	                                     "SELECT ?1, id, region_id, folder FROM images UNION ALL "
+	                                     "SELECT ?2, id, region_id, 0 FROM snapshots UNION ALL "
+	                                     "SELECT ?3, id, region_id, 0 FROM instances"))))
+		return -EIO;
+	db_bind_int(st, 1, MODEL_CHANGE_IMAGE);
+	db_bind_int(st, 2, MODEL_CHANGE_SNAPSHOT);
+	db_bind_int(st, 3, MODEL_CHANGE_INSTANCE);
+	return model_each_row(st, everything_row, &c);
 }

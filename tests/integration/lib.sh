@@ -159,9 +159,30 @@ _wait_gone() {
     return 1
 }
 
+# stat_of MNT NAME [LABELS]: the value of a /stats series, e.g.
+# stat_of "$M" imgfs_requests_total 'op="lookup"' (empty if absent).
+stat_of() {
+    local series=$2${3:+\{$3\}}
+    awk -v s="$series" '$1 == s { print $2 }' "$1/stats"
+}
+
+# _check_scans MNT: every statement the mount ran used its indexes
+# (imgfs_db_unexpected_scan_rows_total stays 0: model/db/db.h).  Every
+# integration test checks it when it unmounts, so each code path a test
+# takes is checked at run time too.  Prints why and returns 1 otherwise; a
+# mount that no longer answers is not judged here.
+_check_scans() {
+    local n
+    n=$(stat_of "$1" imgfs_db_unexpected_scan_rows_total 2>/dev/null) || return 0
+    [[ -z "$n" || "$n" == 0 ]] && return 0
+    echo "FAIL: $1: $n rows were read by full table scans of statements not marked SQL_SCAN" >&2
+    return 1
+}
+
 # umount_imgfs MNT: unmounts and waits for the daemon to exit (10 s).
 umount_imgfs() {
     local mnt=$1 i pid=${_MOUNT_PID[$1]:-}
+    _check_scans "$mnt" || exit 1
     for ((i = 0; i < 50; i++)); do
         fusermount3 -u "$mnt" 2>"$T/umount.err" && break
         sleep 0.1
@@ -191,6 +212,7 @@ _cleanup() {
     set +e
     for m in "${_MOUNTS[@]+"${_MOUNTS[@]}"}"; do
         pid=${_MOUNT_PID[$m]:-}
+        _check_scans "$m" || rc=1
         fusermount3 -u "$m" 2>/dev/null || { sleep 0.5; fusermount3 -u "$m" 2>/dev/null; } ||
             fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
         if [[ -n "$pid" ]] && ! _wait_gone "$pid" 10; then

@@ -16,11 +16,12 @@ echo "first description" >"$R/private/alpha/description"
 echo "env=test" >"$R/private/beta/tags"
 
 # snapshot FILE: every entry's inode, size, mtime, ctime and path, plus the
-# contents of every generated file.
+# contents of every generated file (but /stats: the mount's own counters,
+# which start again at every mount, like /proc).
 snapshot() {
-    (cd "$M" && find . -printf '%i %s %T@ %C@ %y %m %p\n' | LC_ALL=C sort -k7) >"$1"
+    (cd "$M" && find . ! -path ./stats -printf '%i %s %T@ %C@ %y %m %p\n' | LC_ALL=C sort -k7) >"$1"
     # shellcheck disable=SC2016  # $f is expanded by the inner sh
-    (cd "$M" && find . -type f ! -path '*/disks/*' -print0 | LC_ALL=C sort -z |
+    (cd "$M" && find . -type f ! -path '*/disks/*' ! -path ./stats -print0 | LC_ALL=C sort -z |
         xargs -0 -r -n 200 sh -c 'for f; do printf "== %s\n" "$f"; cat "$f"; done' sh) >>"$1"
 }
 

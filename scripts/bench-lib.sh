@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# scripts/bench-lib.sh: what every scripts/bench-* shares.  Sourced, not run.
+#
+#   bench_result MEASURE IMGFS REFERENCE RATIO TARGET
+#       prints one result as a tab-separated line
+#           BENCH <measure> <imgfs figure> <reference figure> <ratio> <target>
+#       (TARGET like "<= 2.0" or ">= 0.8"; "-" when the measure has no
+#       target), and appends it to $BENCH_RESULTS when that names a file:
+#       scripts/bench collects these lines from every benchmark into one
+#       table and one plot.
+#   bench_ratio A B      A / B with two decimals
+#   bench_verdict RATIO TARGET   "ok" or "MISSED"
+
+bench_ratio() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9)))' "$1" "$2"; }
+
+bench_verdict() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+r, t = sys.argv[1], sys.argv[2]
+if t in ("-", ""):
+    print("-")
+else:
+    op, v = t.split()
+    ok = float(r) <= float(v) if op == "<=" else float(r) >= float(v) if op == ">=" else float(r) < float(v) if op == "<" else float(r) > float(v)
+    print("ok" if ok else "MISSED")
+PY
+}
+
+bench_result() {
+    local line
+    line=$(printf 'BENCH\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5")
+    echo "$line"
+    if [[ -n "${BENCH_RESULTS:-}" ]]; then
+        echo "$line" >>"$BENCH_RESULTS"
+    fi
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# test_scale: a walk's cost per image does not grow with the number of
+# images, and an unchanged tree is walked from the kernel's caches (issue
+# 11).  Counted, not timed: the requests the daemon answered and the rows
+# its statements read in full table scans, both from /stats.
+#
+#   - a cold walk (fresh mount) of N and of 2N images sends the same number
+#     of requests per image;
+#   - a second walk sends no LOOKUP and no READDIRPLUS (at most one GETATTR
+#     per directory: reading a directory invalidates its atime), a third
+#     one almost nothing;
+#   - ls, stat, mkdir, rmdir and mv through a tree of 2N images, and no
+#     statement reads a whole table (checked at every unmount by lib.sh).
+source "$(dirname "$0")/lib.sh"
+
+N=${IMGFS_SCALE_IMAGES:-300}
+
+setup_mount
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images $((N * 4))
+P="$R/private"
+
+# requests OP: how many requests of kind OP the mount answered so far.
+requests() { stat_of "$M" imgfs_requests_total "op=\"$1\""; }
+# all_requests: every request answered so far.
+all_requests() { awk '$1 ~ /^imgfs_requests_total/ { n += $2 } END { print n }' "$M/stats"; }
+
+# cold_walk: remounts, walks private/; sets REQ (requests it took) and ENT
+# (entries it listed).
+cold_walk() {
+    local before
+    remount_imgfs "$S" "$M"
+    before=$(all_requests)
+    ENT=$(find "$P" -ls | wc -l)
+    REQ=$(($(all_requests) - before))
+}
+
+say "mkdir $N images, cold walk"
+(cd "$P" && seq -f 'a-%05g' 1 "$N" | xargs mkdir)
+cold_walk
+req1=$REQ ent1=$ENT
+echo "    $N images: $ent1 entries, $req1 requests ($((req1 / N)) per image)"
+
+say "mkdir $N more, cold walk: the same number of requests per image"
+(cd "$P" && seq -f 'b-%05g' 1 "$N" | xargs mkdir)
+cold_walk
+req2=$REQ ent2=$ENT
+echo "    $((2 * N)) images: $ent2 entries, $req2 requests ($((req2 / (2 * N))) per image)"
+# Per image, within one request: twice the images, twice the requests.
+per1=$((req1 * 10 / N)) per2=$((req2 * 10 / (2 * N)))
+((per2 <= per1 + 10)) || fail "requests per image grew: $((per1))/10 at $N images, $((per2))/10 at $((2 * N))"
+assert_eq $((ent1 * 2 - 1)) "$ent2" "entries of the tree at $((2 * N)) images"
+
+say "second walk: no LOOKUP, no READDIRPLUS; at most one GETATTR per directory"
+l0=$(requests lookup) r0=$(requests readdirplus) g0=$(requests getattr)
+find "$P" -ls >/dev/null
+l1=$(requests lookup) r1=$(requests readdirplus) g1=$(requests getattr)
+dirs=$(find "$P" -type d | wc -l)
+assert_eq 0 $((l1 - l0)) "LOOKUP requests of the second walk"
+assert_eq 0 $((r1 - r0)) "READDIRPLUS requests of the second walk"
+# (+ private/ itself, whose attributes are never cached, and /stats)
+((g1 - g0 <= dirs + 16)) || fail "the second walk sent $((g1 - g0)) GETATTR for $dirs directories"
+echo "    $((g1 - g0)) GETATTR for $dirs directories"
+
+say "third walk: served by the kernel (a handful of requests whatever N is)"
+t0=$(all_requests)
+find "$P" -ls >/dev/null
+t1=$(all_requests)
+# /stats itself costs a LOOKUP-free GETATTR/OPEN/READ/RELEASE each time.
+((t1 - t0 <= 16)) || fail "the third walk sent $((t1 - t0)) requests"
+echo "    $((t1 - t0)) requests"
+
+say "ls -f, stat, mkdir, rmdir, mv among $((2 * N)) images"
+assert_eq $((2 * N + 2)) "$(ls -f "$P" | wc -l)" "ls -f private/"
+stat "$P/a-00001/status" >/dev/null
+mkdir "$P/c-new"
+assert_eq queued "$(status_of "$P/c-new")" "a new image"
+mv "$P/c-new" "$P/c-renamed"
+[[ -d "$P/c-renamed" && ! -e "$P/c-new" ]] || fail "rename among many images"
+rmdir "$P/c-renamed"
+[[ ! -e "$P/c-renamed" ]] || fail "rmdir of a queued image"
+assert_eq $((2 * N + 2)) "$(ls -f "$P" | wc -l)" "ls -f private/ after mkdir, mv, rmdir"
+assert_eq 0 "$(stat_of "$M" imgfs_db_unexpected_scan_rows_total)" "rows read by unexpected full scans"
