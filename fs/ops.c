@@ -166,7 +166,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	count_request(req, FS_OP_LOOKUP);
 	struct fuse_entry_param e;
+	model_read_begin(req_ctx(req)->m);
 	int rc = do_lookup(req, parent, name, &e);
+	model_read_end(req_ctx(req)->m);
 	if (rc < 0)
 		reply_err(req, -rc);
 	else
@@ -190,9 +192,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	count_request(req, FS_OP_GETATTR);
 	struct fs_node n;
 	struct stat st;
+	model_read_begin(req_ctx(req)->m);
 	int rc = resolve(req, ino, &n);
 	if (rc == 0)
 		rc = fs_node_stat(req_ctx(req), &n, &st);
+	model_read_end(req_ctx(req)->m);
 	if (rc < 0)
 		reply_err(req, -rc);
 	else
@@ -340,6 +344,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
 	struct dir_buf d = {req, req_ctx(req), NULL, size, 0, plus};
 	struct fs_node n;
+	/* One read transaction for the page: each entry's attributes take a
+	 * few statements, and SQLite locks and checks the file per statement
+	 * otherwise (7 fcntl and 3 fstat per request on a cold walk). */
+	model_read_begin(d.ctx->m);
 	int rc = resolve(req, ino, &n);
 	if (rc == 0 && !is_dir(&n))
 		rc = -ENOTDIR;
@@ -347,6 +355,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = fs_node_list(d.ctx, &n, off, emit_entry, &d);
+	model_read_end(d.ctx->m);
 	if (rc < 0 && d.used == 0)
 		reply_err(req, -rc);
 	else

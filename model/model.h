@@ -100,6 +100,12 @@ int model_default_state_dir(char *out, size_t cap);
  * another process — commits (PRAGMA data_version of the calling thread's
  * connection); -1 on error. */
 int64_t model_generation(model *m);
+/* A group of reads (fs: one lookup, getattr or readdir) that see one state
+ * of the database and take its lock once, not once per statement.  Nests;
+ * a write inside it ends the group's transaction first.  The calling
+ * thread's; model_read_end ends it. */
+int model_read_begin(model *m);
+void model_read_end(model *m);
 /* Rows that statements not allowed to scan read in full table scans, since
  * the model was opened (db/db.h: 0 unless an index is missing). */
 int64_t model_scan_steps(model *m);

@@ -43,6 +43,8 @@ struct model_conn {
 		db_stmt *st;
 	} cache[MODEL_STMT_CACHE];
 	int depth;               /* transaction nesting */
+	int read_depth;          /* model_read_begin nesting */
+	bool read_open;          /* a read transaction is open (db.c) */
 };
 
 /* The per-thread connections of a model: set up at open, all closed at

@@ -190,10 +190,45 @@ int model_exec(struct model_conn *c, const char *sql)
 	return c->drv->exec(c->db, sql);
 }
 
+int model_read_begin(model *m)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (c->read_depth++ > 0 || c->depth > 0 || !c->drv->begin_read)
+		return 0;
+	if ((rc = c->drv->begin_read(c->db)) == 0)
+		c->read_open = true;
+	return 0; /* without it the reads are each their own transaction */
+}
+
+/* Ends the read transaction c has open, if any. */
+static void read_close(struct model_conn *c)
+{
+	if (c->read_open && c->depth == 0) {
+		c->read_open = false;
+		if (c->drv->commit(c->db) < 0)
+			c->drv->rollback(c->db);
+	}
+}
+
+void model_read_end(model *m)
+{
+	struct model_conn *c;
+	if (model_conn_get(m, &c) < 0 || c->read_depth == 0)
+		return;
+	if (--c->read_depth == 0)
+		read_close(c);
+}
+
 int model_begin(struct model_conn *c)
 {
 	if (c->depth++ > 0)
 		return 0;
+	/* A write inside a group of reads: the reads' transaction ends first
+	 * (a SQLite read transaction cannot become a write one safely). */
+	read_close(c);
 	int rc = c->drv->begin_write(c->db);
 	if (rc < 0)
 		c->depth = 0;

@@ -104,6 +104,10 @@ struct db_driver {
 	 * process (SQLite: BEGIN IMMEDIATE), so the model's guarded updates and
 	 * its check-then-insert (quotas, names) need no retry. */
 	int (*begin_write)(struct db_conn *c);
+	/* A read transaction: the statements until commit see one state and
+	 * pay for one lock (SQLite: BEGIN DEFERRED).  NULL where it would only
+	 * add round trips. */
+	int (*begin_read)(struct db_conn *c);
 	int (*commit)(struct db_conn *c);
 	void (*rollback)(struct db_conn *c);
 	/* Rows changed by the last INSERT, UPDATE or DELETE of c. */

@@ -171,6 +171,11 @@ static int sq_begin_write(struct db_conn *c)
 	return sq_exec(c, "BEGIN IMMEDIATE");
 }
 
+static int sq_begin_read(struct db_conn *c)
+{
+	return sq_exec(c, "BEGIN DEFERRED");
+}
+
 static int sq_commit(struct db_conn *c)
 {
 	return sq_exec(c, "COMMIT");
@@ -318,6 +323,7 @@ const struct db_driver db_sqlite = {
 	.exec = sq_exec,
 	.schema = sq_schema,
 	.begin_write = sq_begin_write,
+	.begin_read = sq_begin_read,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.changes = sq_changes,
