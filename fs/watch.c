@@ -7,9 +7,11 @@
  *   - changes made through this mount are invalidated by the request that
  *     made them, before it replies (attributes only: safe inside a request),
  *     so a stat right after a write sees the new size;
- *   - changes made by anybody — a background task, another mount, `imgfs
- *     admin` — are read from the model's change log by a watcher thread
- *     (not a FUSE worker, so it may also drop names) every WATCH_INTERVAL.
+ *   - changes made by anybody — a background task, another mount or host,
+ *     `imgfs admin` — are read from the model's change log by a watcher
+ *     thread (not a FUSE worker, so it may also drop names) as soon as the
+ *     database says another connection committed (model_changes_wait:
+ *     SQLite is polled every 200 ms, PostgreSQL notifies).
  *
  * The kernel ignores invalidations of inodes and names it does not hold.
  */
@@ -19,7 +21,10 @@
 
 #include "fs.h"
 
-#define WATCH_INTERVAL_MS 200
+/* How long one wait for a commit lasts: the longest an unmount waits for
+ * the watcher to notice it should stop.  (SQLite is polled every 200 ms
+ * within it: db/sqlite.c.) */
+#define WATCH_WAIT_MS 250
 
 static enum fs_class folder_class(enum model_folder f)
 {
@@ -126,15 +131,16 @@ static int watch_one(void *arg, const struct model_change *c)
 static void *watch_main(void *arg)
 {
 	struct fs_ctx *ctx = arg;
-	struct timespec pause = {0, WATCH_INTERVAL_MS * 1000000L};
-	int64_t seq = model_changes_head(ctx->m), gen = model_generation(ctx->m);
+	int64_t seq = model_changes_head(ctx->m);
+	bool away = false; /* the database did not answer last time */
 	while (!__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE)) {
-		nanosleep(&pause, NULL);
-		int64_t g = model_generation(ctx->m);
-		if (g == gen)
-			continue; /* nobody committed anything */
-		gen = g;
-		int rc = model_changes_since(ctx->m, &seq, watch_one, ctx);
+		int rc = model_changes_wait(ctx->m, WATCH_WAIT_MS);
+		if (rc < 0 && !away)
+			fs_log(ctx, "watch: the database does not answer: %s", strerror(-rc));
+		away = rc < 0;
+		if (rc <= 0)
+			continue; /* nobody committed anything (or we cannot know yet) */
+		rc = model_changes_since(ctx->m, &seq, watch_one, ctx);
 		if (rc == -ESTALE) {
 			/* Changes were trimmed before this mount read them (it was
 			 * stopped for minutes): drop what the kernel holds of every

@@ -87,6 +87,10 @@ enum { MODEL_OPEN_CREATE = 1 }; /* create the state directory if missing */
 /* Opens (and with MODEL_OPEN_CREATE, creates with the default regions and
  * the platform catalogue) the state directory. */
 int model_open(model **out, const char *state_dir, int flags, struct model_err *err);
+/* The same with the metadata in a PostgreSQL database (db_url: any libpq
+ * connection string; NULL: SQLite in the state directory).  The state
+ * directory then keeps this host's own files only (SPEC §13). */
+int model_open_db(model **out, const char *state_dir, const char *db_url, int flags, struct model_err *err);
 void model_close(model *m); /* accepts NULL */
 const char *model_state_dir(const model *m);
 
@@ -646,6 +650,11 @@ struct model_change {
 };
 /* The newest sequence number (start point for a new mount). */
 int64_t model_changes_head(model *m);
+/* Waits at most timeout_ms until another connection (thread, process or
+ * host) may have committed: 1 maybe, 0 no, -errno (the time was waited).
+ * SQLite polls; PostgreSQL is told (LISTEN/NOTIFY).  The calling
+ * thread's connection; a watcher thread calls it in a loop. */
+int model_changes_wait(model *m, int timeout_ms);
 /* Calls cb for every change after *seq and advances *seq.  Rows are kept
  * for ten minutes: a reader that fell further behind gets -ESTALE (with
  * *seq moved to the head), and must assume that anything changed. */

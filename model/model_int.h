@@ -87,6 +87,12 @@ void model_rollback(struct model_conn *c);
 int64_t model_changes(struct model_conn *c);
 int64_t model_last_id(struct model_conn *c);
 
+/* Ad-hoc SQL for the unit tests (not in the statement registry): runs one
+ * statement on the calling thread's connection; model_sql_int reads the
+ * first column of its first row (-ENOENT: no row). */
+int model_sql_exec(model *m, const char *sql);
+int model_sql_int(model *m, const char *sql, int64_t *out);
+
 /* Binds a text or NULL. */
 int model_bind_text(db_stmt *st, int i, const char *s);
 /* Copies column text into a fixed buffer (truncating, always NUL-terminated). */

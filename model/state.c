@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,10 +132,65 @@ static int state_initialise(model *m, struct model_conn *c, struct model_err *er
 	return model_exec(c, "INSERT INTO settings(key, value) VALUES ('initialised', '1') ON CONFLICT DO NOTHING");
 }
 
+/* The chunk-id key of a service whose metadata is in a database that
+ * several hosts share: in its settings (hex), made by the first opener
+ * (SPEC §13: what hosts must agree on lives in the database). */
+static int db_secret(model *m, struct model_conn *c)
+{
+	char hex[2 * BLOB_SECRET_SIZE + 1] = "";
+	db_stmt *st;
+	int rc;
+	if ((rc = model_begin(c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'secret'")))) {
+		rc = -EIO;
+		goto out;
+	}
+	if ((rc = db_step(st)) == DB_ROW)
+		model_col_text(st, 0, hex, sizeof(hex));
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
+		goto out;
+	if (!hex[0]) {
+		uint8_t key[BLOB_SECRET_SIZE];
+		if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+			rc = -EIO;
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof(key); i++)
+			snprintf(hex + 2 * i, 3, "%02x", key[i]);
+		if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('secret', ?)")))) {
+			rc = -EIO;
+			goto out;
+		}
+		db_bind_text(st, 1, hex);
+		if ((rc = model_exec_stmt(st)) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < BLOB_SECRET_SIZE; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+			rc = -EIO;
+			goto out;
+		}
+		m->secret[i] = (uint8_t)v;
+	}
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc < 0 ? rc : -EIO;
+}
+
 int model_open(model **out, const char *state_dir, int flags, struct model_err *err)
+{
+	return model_open_db(out, state_dir, NULL, flags, err);
+}
+
+int model_open_db(model **out, const char *state_dir, const char *db_url, int flags, struct model_err *err)
 {
 	model *m = NULL;
 	struct model_conn *c;
+	struct db_conn *probe;
 	struct stat st;
 	char path[PATH_MAX];
 	int rc;
@@ -156,32 +212,36 @@ int model_open(model **out, const char *state_dir, int flags, struct model_err *
 		return -EAGAIN;
 	}
 	m->dir = realpath(state_dir, NULL);
-	m->drv = &db_sqlite;
-	if (!m->dir || asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0) {
+	m->drv = db_url ? &db_postgres : &db_sqlite;
+	if (!m->dir || (db_url ? !(m->db_target = strdup(db_url)) : asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0)) {
 		rc = model_fail(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (!(flags & MODEL_OPEN_CREATE) && access(m->db_target, F_OK) != 0) {
+	if (!db_url && !(flags & MODEL_OPEN_CREATE) && access(m->db_target, F_OK) != 0) {
 		rc = model_fail(err, -ENOENT, "%s holds no imgfs state (no imgfs.db)", m->dir);
 		goto fail;
 	}
+	/* A first connection that says why it cannot be made. */
+	if ((rc = m->drv->open(&probe, m->db_target, err)) < 0)
+		goto fail;
+	m->drv->close(probe);
 	snprintf(path, sizeof(path), "%s/regions", m->dir);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
 		rc = model_fail(err, -errno, "cannot create %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	snprintf(path, sizeof(path), "%s/secret", m->dir);
-	if ((rc = blob_secret_load_or_create(m->secret, path)) < 0) {
-		model_fail(err, rc, "secret %s: %s", path, strerror(-rc));
-		goto fail;
-	}
 	if ((rc = model_conn_get(m, &c)) < 0) {
-		model_fail(err, rc, "cannot open %s: %s", m->db_target, strerror(-rc));
+		model_fail(err, rc, "cannot open the database: %s", strerror(-rc));
 		goto fail;
 	}
 	if ((rc = m->drv->schema(c->db)) < 0) {
-		model_fail(err, rc, rc == -EPROTONOSUPPORT ? "%s was written by a newer imgfs" : "cannot set up the schema of %s",
-		           m->db_target);
+		model_fail(err, rc, rc == -EPROTONOSUPPORT ? "the database was written by a newer imgfs"
+		                                           : "cannot set up the database's schema");
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/secret", m->dir);
+	if ((rc = db_url ? db_secret(m, c) : blob_secret_load_or_create(m->secret, path)) < 0) {
+		model_fail(err, rc, "the chunk-id key: %s", strerror(-rc));
 		goto fail;
 	}
 	if ((flags & MODEL_OPEN_CREATE) && !state_initialised(c) && (rc = state_initialise(m, c, err)) < 0)

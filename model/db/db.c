@@ -297,6 +297,42 @@ int64_t model_generation(model *m)
 	return c->drv->generation(c->db);
 }
 
+/* Ad-hoc statements (tests, debugging): prepared, run and dropped. */
+static int adhoc(model *m, const char *sql, int64_t *out)
+{
+	const struct model_sql q = {sql, "an ad-hoc statement (tests)", __FILE__, __LINE__};
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = c->drv->prepare(c->db, &q, &st)) < 0)
+		return rc;
+	rc = db_step(st);
+	if (rc == DB_ROW && out)
+		*out = db_col_int64(st, 0);
+	rc = rc == DB_ROW ? (out ? 0 : 0) : rc == DB_DONE ? (out ? -ENOENT : 0) : rc;
+	c->drv->finalize(st);
+	return rc;
+}
+
+int model_sql_exec(model *m, const char *sql)
+{
+	return adhoc(m, sql, NULL);
+}
+
+int model_sql_int(model *m, const char *sql, int64_t *out)
+{
+	return adhoc(m, sql, out);
+}
+
+int model_changes_wait(model *m, int timeout_ms)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	return c->drv->wait_change(c->db, timeout_ms);
+}
+
 int64_t model_scan_steps(model *m)
 {
 	return atomic_load(&m->scan_steps);

@@ -116,6 +116,9 @@ struct db_driver {
 	int64_t (*last_id)(struct db_conn *c);
 	/* A number that changes whenever another connection committed. */
 	int64_t (*generation)(struct db_conn *c);
+	/* Waits until another connection may have committed, at most
+	 * timeout_ms: 1 (maybe), 0 (no), -errno (and the time was waited). */
+	int (*wait_change)(struct db_conn *c, int timeout_ms);
 	/* The query plan of sql, one line per step ("SCAN images", "SEARCH
 	 * ..."), into out (cap bytes); for the plan test. */
 	int (*explain)(struct db_conn *c, const char *sql, char *out, size_t cap);
@@ -134,6 +137,11 @@ struct db_driver {
 };
 
 extern const struct db_driver db_sqlite;
+extern const struct db_driver db_postgres;
+/* schema_pg.c: applies the steps a PostgreSQL database lacks with exec,
+ * reading its version with version (inside the caller's transaction). */
+int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),
+                    int (*version)(struct db_conn *c));
 /* schema_sqlite.c: step N brings schema version N-1 to N. */
 extern const char *const schema_sqlite_steps[];
 extern const int schema_sqlite_version;

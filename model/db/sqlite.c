@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -26,6 +27,7 @@
 struct sqlite_conn {
 	struct db_conn base;
 	sqlite3 *db;
+	int64_t seen; /* data_version at the last wait_change */
 };
 
 struct sqlite_stmt {
@@ -241,6 +243,28 @@ static int64_t sq_generation(struct db_conn *c)
 	return v;
 }
 
+/* SQLite cannot be told of another process's commit: poll data_version
+ * every SQ_POLL_MS. */
+#define SQ_POLL_MS 200
+static int sq_wait_change(struct db_conn *c, int timeout_ms)
+{
+	for (;;) {
+		int64_t v = sq_generation(c);
+		if (v < 0)
+			return -EIO;
+		if (v != CONN(c)->seen) {
+			CONN(c)->seen = v;
+			return 1;
+		}
+		if (timeout_ms <= 0)
+			return 0;
+		int ms = timeout_ms < SQ_POLL_MS ? timeout_ms : SQ_POLL_MS;
+		struct timespec ts = {0, ms * 1000000L};
+		nanosleep(&ts, NULL);
+		timeout_ms -= ms;
+	}
+}
+
 static int sq_explain(struct db_conn *c, const char *sql, char *out, size_t cap)
 {
 	sqlite3_stmt *st;
@@ -329,6 +353,7 @@ const struct db_driver db_sqlite = {
 	.changes = sq_changes,
 	.last_id = sq_last_id,
 	.generation = sq_generation,
+	.wait_change = sq_wait_change,
 	.explain = sq_explain,
 	.step = sq_step,
 	.reset = sq_reset,

@@ -152,8 +152,8 @@ int model_snapshot_images(model *m, int64_t id, char *buf, size_t cap)
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL_SCAN("sorts only the images that map one snapshot",
-	                                  "SELECT DISTINCT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
-	                         "WHERE d.snapshot_id = ? ORDER BY i.id"))))
+	                                  "SELECT i.ext_id FROM devices d JOIN images i ON i.id = d.image_id "
+	                         "WHERE d.snapshot_id = ? GROUP BY i.id, i.ext_id ORDER BY i.id"))))
 		return -EIO;
 	db_bind_int64(st, 1, id);
 	return lines_into(st, buf, cap);

@@ -17,9 +17,18 @@
  * that damage chunk files).  Set UT_FRESH=1 to create every test's state
  * from scratch instead.
  *
- * The SQL helpers open a second connection to <state>/imgfs.db for putting
- * rows into states the API cannot reach yet (a status, a recycle-bin entry,
- * a share); prefer the API wherever it can.
+ * Both database drivers.  With IMGFS_TEST_PG set (a libpq keyword string
+ * naming a server: "host=... port=... user=..."; or IMGFS_TEST_PG_FILE,
+ * a file holding one, which the ctest fixture of scripts/pg-up writes),
+ * every state's metadata is a PostgreSQL database of its own: the group's
+ * template is a database made by model_open_db, and each test's is
+ * CREATE DATABASE ... TEMPLATE it (the state directory is copied as for
+ * SQLite).  ut_pg() says which driver a run uses.
+ *
+ * The SQL helpers run statements on the model's own connection (through
+ * its driver, so they work on both) for putting rows into states the API
+ * cannot reach yet (a status, a recycle-bin entry, a share); prefer the API
+ * wherever it can.  Their SQL is the dialect both databases take.
  *
  * The fs/ helpers at the end (callers, walking a path from the root the way
  * the kernel looks names up, rendering a generated file) are compiled only
@@ -45,9 +54,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
-#include "model.h"
+#include "model_int.h"
 
 #define UT_REGIONS 3
 
@@ -69,6 +79,7 @@ struct ut_fx {
 	struct model_region region[UT_REGIONS]; /* by ut_region_names */
 	int64_t r1;                            /* id of cn-north-1 */
 	sqlite3 *db;                           /* ut_db(), opened on first use */
+	char pgdb[64];                         /* its PostgreSQL database, "" with SQLite */
 };
 
 /* ---- removing and copying trees ----------------------------------------- */
@@ -154,7 +165,76 @@ static inline int ut_copy_tree(const char *src, const char *dst, bool link_chunk
 
 /* ---- the fixture ---------------------------------------------------------- */
 
-static char ut_template[64]; /* the group's pristine state, "" with UT_FRESH */
+static char ut_template[64];     /* the group's pristine state, "" with UT_FRESH */
+static char ut_template_db[64];  /* and its PostgreSQL database */
+static char ut_pg_server[512];   /* IMGFS_TEST_PG: "" for SQLite */
+
+/* The PostgreSQL server the tests use, or NULL for SQLite. */
+static inline const char *ut_pg(void)
+{
+	if (!ut_pg_server[0]) {
+		const char *v = getenv("IMGFS_TEST_PG"), *f = getenv("IMGFS_TEST_PG_FILE");
+		if (v && *v) {
+			snprintf(ut_pg_server, sizeof ut_pg_server, "%s", v);
+		} else if (f && *f) {
+			FILE *fp = fopen(f, "r");
+			if (fp && fgets(ut_pg_server, sizeof ut_pg_server, fp))
+				ut_pg_server[strcspn(ut_pg_server, "\n")] = '\0';
+			if (fp)
+				fclose(fp);
+			if (!ut_pg_server[0])
+				fprintf(stderr, "IMGFS_TEST_PG_FILE %s names no server\n", f);
+		}
+		if (!ut_pg_server[0])
+			strcpy(ut_pg_server, "-");
+	}
+	return strcmp(ut_pg_server, "-") == 0 ? NULL : ut_pg_server;
+}
+
+/* The conninfo of database db on the test server (cap >= 640). */
+static inline void ut_pg_target(char *out, size_t cap, const char *db)
+{
+	snprintf(out, cap, "%s dbname=%s", ut_pg(), db);
+}
+
+/* Runs one statement on the server's maintenance database. */
+static inline int ut_pg_admin(const char *sql)
+{
+	char target[640];
+	int rc = 0;
+	ut_pg_target(target, sizeof target, "postgres");
+	PGconn *c = PQconnectdb(target);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "postgresql %s: %s", target, PQerrorMessage(c));
+		rc = -1;
+	} else {
+		PGresult *r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "postgresql: %s: %s", sql, PQresultErrorMessage(r));
+			rc = -1;
+		}
+		PQclear(r);
+	}
+	PQfinish(c);
+	return rc;
+}
+
+/* A fresh database name for this process. */
+static inline void ut_pg_name(char out[64], const char *what)
+{
+	static unsigned n;
+	snprintf(out, 64, "imgfs_ut_%ld_%s_%u", (long)getpid(), what, n++);
+}
+
+/* Opens the state dir with the test's driver (db: its database, or ""). */
+static inline int ut_open(model **m, const char *dir, const char *db, struct model_err *err)
+{
+	char target[640];
+	if (!db[0])
+		return model_open(m, dir, MODEL_OPEN_CREATE, err);
+	ut_pg_target(target, sizeof target, db);
+	return model_open_db(m, dir, target, MODEL_OPEN_CREATE, err);
+}
 
 static inline bool ut_fresh(void)
 {
@@ -166,10 +246,12 @@ static inline int ut_group_setup(void **state)
 {
 	struct model_err err = {0};
 	model *m = NULL;
+	char sql[128];
 	int rc;
 
 	(void)state;
 	ut_template[0] = '\0';
+	ut_template_db[0] = '\0';
 	if (ut_fresh())
 		return 0;
 	strcpy(ut_template, "/tmp/imgfs-ut-tmpl-XXXXXX");
@@ -177,7 +259,13 @@ static inline int ut_group_setup(void **state)
 		ut_template[0] = '\0';
 		return -1;
 	}
-	rc = model_open(&m, ut_template, MODEL_OPEN_CREATE, &err);
+	if (ut_pg()) {
+		ut_pg_name(ut_template_db, "tmpl");
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s", ut_template_db);
+		if (ut_pg_admin(sql) < 0)
+			return -1;
+	}
+	rc = ut_open(&m, ut_template, ut_template_db, &err);
 	if (rc < 0) {
 		fprintf(stderr, "model_open %s: %d %s\n", ut_template, rc, err.msg);
 		ut_rm_rf(ut_template);
@@ -190,10 +278,16 @@ static inline int ut_group_setup(void **state)
 
 static inline int ut_group_teardown(void **state)
 {
+	char sql[128];
 	(void)state;
 	if (ut_template[0])
 		ut_rm_rf(ut_template);
 	ut_template[0] = '\0';
+	if (ut_template_db[0]) {
+		snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", ut_template_db);
+		ut_pg_admin(sql);
+	}
+	ut_template_db[0] = '\0';
 	return 0;
 }
 
@@ -201,6 +295,7 @@ static inline int ut_setup_mode(void **state, bool link_chunks)
 {
 	struct ut_fx *fx = calloc(1, sizeof *fx);
 	struct model_err err = {0};
+	char sql[192];
 	int rc;
 
 	if (!fx)
@@ -212,7 +307,16 @@ static inline int ut_setup_mode(void **state, bool link_chunks)
 		fprintf(stderr, "cannot copy %s to %s: %s\n", ut_template, fx->dir, strerror(ut_copy.failed));
 		goto fail_rm;
 	}
-	if ((rc = model_open(&fx->m, fx->dir, MODEL_OPEN_CREATE, &err)) < 0) {
+	if (ut_pg()) {
+		ut_pg_name(fx->pgdb, "t");
+		if (ut_template_db[0])
+			snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", fx->pgdb, ut_template_db);
+		else
+			snprintf(sql, sizeof sql, "CREATE DATABASE %s", fx->pgdb);
+		if (ut_pg_admin(sql) < 0)
+			goto fail_rm;
+	}
+	if ((rc = ut_open(&fx->m, fx->dir, fx->pgdb, &err)) < 0) {
 		fprintf(stderr, "model_open %s: %d %s\n", fx->dir, rc, err.msg);
 		goto fail_rm;
 	}
@@ -229,6 +333,10 @@ fail_close:
 	model_close(fx->m);
 fail_rm:
 	ut_rm_rf(fx->dir);
+	if (fx->pgdb[0]) {
+		snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", fx->pgdb);
+		ut_pg_admin(sql);
+	}
 fail_free:
 	free(fx);
 	return -1;
@@ -246,9 +354,21 @@ static inline int ut_setup_copy(void **state)
 	return ut_setup_mode(state, false);
 }
 
+/* Reopens the test's state (after model_close, or to see what another
+ * process would). */
+static inline void ut_reopen(struct ut_fx *fx)
+{
+	struct model_err err = {0};
+	model_close(fx->m);
+	fx->m = NULL;
+	if (ut_open(&fx->m, fx->dir, fx->pgdb, &err) < 0)
+		fail_msg("reopening %s: %s", fx->dir, err.msg);
+}
+
 static inline int ut_teardown(void **state)
 {
 	struct ut_fx *fx = *state;
+	char sql[128];
 
 	if (!fx)
 		return 0;
@@ -256,13 +376,28 @@ static inline int ut_teardown(void **state)
 		sqlite3_close(fx->db);
 	model_close(fx->m);
 	ut_rm_rf(fx->dir);
+	if (fx->pgdb[0]) {
+		snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", fx->pgdb);
+		ut_pg_admin(sql);
+	}
 	free(fx);
 	*state = NULL;
 	return 0;
 }
 
+/* Skips a test that is about SQLite itself when the run uses PostgreSQL. */
+#define UT_SQLITE_ONLY()                                                                                  \
+	do {                                                                                              \
+		if (ut_pg()) {                                                                            \
+			print_message("(SQLite only: skipped with PostgreSQL)\n");                       \
+			skip();                                                                           \
+		}                                                                                         \
+	} while (0)
+
 /* ---- direct SQL ------------------------------------------------------------ */
 
+/* The SQLite database itself, on a second connection: only for tests of
+ * SQLite's own files (schema migrations) while no model is open. */
 static inline sqlite3 *ut_db(struct ut_fx *fx)
 {
 	char path[128];
@@ -271,17 +406,17 @@ static inline sqlite3 *ut_db(struct ut_fx *fx)
 		snprintf(path, sizeof path, "%s/imgfs.db", fx->dir);
 		assert_int_equal(sqlite3_open_v2(path, &fx->db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 		sqlite3_busy_timeout(fx->db, 10000);
-		/* Test-only writes: no need to wait for the disk. */
-		assert_int_equal(sqlite3_exec(fx->db, "PRAGMA synchronous=OFF", NULL, NULL, NULL), SQLITE_OK);
 	}
 	return fx->db;
 }
 
-/* Executes SQL formatted by sqlite3_mprintf (%q, %Q allowed) that returns no
- * rows; fails the test on an error. */
+/* Executes SQL formatted by sqlite3_mprintf (%q, %Q allowed; the quoting
+ * is standard SQL's) that returns no rows, on the model's connection; fails
+ * the test on an error. */
 static inline void ut_sql(struct ut_fx *fx, const char *fmt, ...)
 {
-	char *sql, *msg = NULL;
+	struct model_conn *c;
+	char *sql;
 	va_list ap;
 	int rc;
 
@@ -289,33 +424,71 @@ static inline void ut_sql(struct ut_fx *fx, const char *fmt, ...)
 	sql = sqlite3_vmprintf(fmt, ap);
 	va_end(ap);
 	assert_non_null(sql);
-	rc = sqlite3_exec(ut_db(fx), sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK)
-		fail_msg("sql %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	if ((rc = model_exec(c, sql)) < 0)
+		fail_msg("sql %s: %d", sql, rc);
 	sqlite3_free(sql);
-	sqlite3_free(msg);
 }
 
 /* The integer a one-row, one-column query returns. */
 static inline int64_t ut_sql_int(struct ut_fx *fx, const char *fmt, ...)
 {
-	sqlite3_stmt *st = NULL;
 	char *sql;
-	int64_t v;
+	int64_t v = 0;
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
 	sql = sqlite3_vmprintf(fmt, ap);
 	va_end(ap);
 	assert_non_null(sql);
-	if (sqlite3_prepare_v2(ut_db(fx), sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("sql %s: %s", sql, sqlite3_errmsg(ut_db(fx)));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("sql %s: no row", sql);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if ((rc = model_sql_int(fx->m, sql, &v)) < 0)
+		fail_msg("sql %s: %d", sql, rc);
 	sqlite3_free(sql);
 	return v;
+}
+
+/* Holds the database's write lock (what every writer takes first) on the
+ * test thread's connection until ut_write_unlock: other threads' writes
+ * wait meanwhile. */
+static inline void ut_write_lock(struct ut_fx *fx)
+{
+	struct model_conn *c;
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	assert_int_equal(model_begin(c), 0);
+}
+
+static inline void ut_write_unlock(struct ut_fx *fx)
+{
+	struct model_conn *c;
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	assert_int_equal(model_commit(c), 0);
+}
+
+/* An ad-hoc statement with parameters on the model's connection (db.h's
+ * API: db_bind_*, db_step, db_col_*); end it with ut_finalize. */
+static inline db_stmt *ut_prepare(struct ut_fx *fx, const char *sql)
+{
+	struct model_sql *q = calloc(1, sizeof *q);
+	struct model_conn *c;
+	db_stmt *st = NULL;
+
+	assert_non_null(q);
+	q->text = sql;
+	q->may_scan = "a test's own statement";
+	q->file = __FILE__;
+	q->line = __LINE__;
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	if (c->drv->prepare(c->db, q, &st) < 0)
+		fail_msg("sql %s does not prepare", sql);
+	return st;
+}
+
+static inline void ut_finalize(db_stmt *st)
+{
+	struct model_sql *q = (struct model_sql *)st->sql;
+	st->drv->finalize(st);
+	free(q);
 }
 
 /* Puts an image into a status (and nothing else) behind the model's back. */

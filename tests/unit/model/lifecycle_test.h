@@ -21,7 +21,7 @@ static inline int64_t lt_blob(struct ut_fx *fx, int64_t region_id, const void *b
 {
 	blob_store *s;
 	blob_manifest *man = NULL;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	void *enc = NULL;
 	size_t len = 0;
 	int64_t id;
@@ -29,16 +29,15 @@ static inline int64_t lt_blob(struct ut_fx *fx, int64_t region_id, const void *b
 	assert_int_equal(model_store(fx->m, region_id, &s), 0);
 	assert_int_equal(blob_store_put_buf(s, &man, buf, size), 0);
 	assert_int_equal(blob_manifest_encode(&enc, &len, man), 0);
-	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "INSERT INTO blobs(region_id, size, stored, manifest, mtime_ns) "
-	                                               "VALUES (?, ?, ?, ?, 1)", -1, &st, NULL),
-	                 SQLITE_OK);
-	sqlite3_bind_int64(st, 1, region_id);
-	sqlite3_bind_int64(st, 2, (int64_t)man->size);
-	sqlite3_bind_int64(st, 3, (int64_t)man->stored);
-	sqlite3_bind_blob(st, 4, enc, (int)len, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
-	id = sqlite3_last_insert_rowid(ut_db(fx));
+	st = ut_prepare(fx, "INSERT INTO blobs(region_id, size, stored, manifest, mtime_ns) VALUES (?, ?, ?, ?, 1) "
+	                    "RETURNING id");
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, (int64_t)man->size);
+	db_bind_int64(st, 3, (int64_t)man->stored);
+	db_bind_blob(st, 4, enc, len);
+	assert_int_equal(db_step(st), DB_ROW);
+	id = db_col_int64(st, 0);
+	ut_finalize(st);
 	free(enc);
 	blob_manifest_free(man);
 	return id;
@@ -120,23 +119,20 @@ static inline int64_t lt_changes(struct ut_fx *fx, enum model_change_kind kind, 
 static inline struct model_change lt_last_change(struct ut_fx *fx, enum model_change_kind kind, int64_t obj)
 {
 	struct model_change ch = {0};
-	sqlite3_stmt *st;
+	db_stmt *st = ut_prepare(fx, "SELECT seq, folder, COALESCE(name, ''), region_id FROM changes "
+	                             "WHERE kind = ? AND obj = ? ORDER BY seq DESC LIMIT 1");
 
-	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "SELECT seq, folder, COALESCE(name, ''), region_id FROM changes "
-	                                               "WHERE kind = ? AND obj = ? ORDER BY seq DESC LIMIT 1",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	sqlite3_bind_int(st, 1, kind);
-	sqlite3_bind_int64(st, 2, obj);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	db_bind_int(st, 1, kind);
+	db_bind_int64(st, 2, obj);
+	if (db_step(st) != DB_ROW)
 		fail_msg("no change logged for kind %d obj %lld", (int)kind, (long long)obj);
-	ch.seq = sqlite3_column_int64(st, 0);
+	ch.seq = db_col_int64(st, 0);
 	ch.kind = kind;
 	ch.obj = obj;
-	ch.folder = sqlite3_column_int(st, 1);
-	snprintf(ch.name, sizeof ch.name, "%s", (const char *)sqlite3_column_text(st, 2));
-	ch.region_id = sqlite3_column_int64(st, 3);
-	sqlite3_finalize(st);
+	ch.folder = db_col_int(st, 1);
+	snprintf(ch.name, sizeof ch.name, "%s", db_col_text(st, 2));
+	ch.region_id = db_col_int64(st, 3);
+	ut_finalize(st);
 	return ch;
 }
 

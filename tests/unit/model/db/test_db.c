@@ -28,16 +28,7 @@ static void forget_region(struct ut_fx *fx, const char *name)
 
 static void reopen(struct ut_fx *fx)
 {
-	struct model_err err = {0};
-	if (fx->db) {
-		sqlite3_close(fx->db);
-		fx->db = NULL;
-	}
-	model_close(fx->m);
-	fx->m = NULL;
-	int rc = model_open(&fx->m, fx->dir, MODEL_OPEN_CREATE, &err);
-	if (rc < 0)
-		fail_msg("reopen %s: %d %s", fx->dir, rc, err.msg);
+	ut_reopen(fx);
 }
 
 /* Every default region exists with the whole catalogue. */

@@ -71,6 +71,7 @@ static void test_every_statement_uses_indexes(void **state)
 	size_t total = 0, marked = 0;
 	int bad = 0;
 
+	UT_SQLITE_ONLY(); /* PostgreSQL 15 cannot plan a statement with unbound parameters */
 	assert_non_null(plan);
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
 	for (const struct model_sql *const *q = __start_model_sql; q < __stop_model_sql; q++) {

@@ -62,6 +62,7 @@ static void test_migrates_from_every_version(void **state)
 	struct model_err err = {0};
 	char dir[PATH_MAX];
 
+	UT_SQLITE_ONLY();
 	for (int v = 1; v < schema_sqlite_version; v++) {
 		model *m = NULL;
 		struct model_image img;
@@ -90,6 +91,7 @@ static void test_newer_version_refused(void **state)
 	char dir[PATH_MAX];
 	model *m = NULL;
 
+	UT_SQLITE_ONLY();
 	snprintf(dir, sizeof(dir), "%s/newer", fx->dir);
 	old_state(dir, schema_sqlite_version);
 	char path[PATH_MAX + 16];

@@ -302,7 +302,7 @@ static void test_open(void **state)
 	/* A second handle on an existing state sees the same things, and
 	 * opening with MODEL_OPEN_CREATE again adds nothing. */
 	ut_account(fx, "alice");
-	assert_int_equal(model_open(&m, fx->dir, MODEL_OPEN_CREATE, &err), 0);
+	assert_int_equal(ut_open(&m, fx->dir, fx->pgdb, &err), 0);
 	struct model_account a;
 	assert_int_equal(model_account_by_name(m, "alice", &a), 0);
 	struct regions l = {0};

@@ -561,7 +561,7 @@ static void test_ext_ids(void **state)
 	regex_t re;
 	int64_t alice = ut_account(fx, "alice");
 	int64_t bob = ut_account(fx, "bob");
-	sqlite3_stmt *st;
+	db_stmt *st;
 	char (*ids)[16];
 	int n = 0;
 
@@ -579,9 +579,9 @@ static void test_ext_ids(void **state)
 	ids = calloc((size_t)total, sizeof *ids);
 	assert_non_null(ids);
 	/* Through the API, image by image. */
-	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "SELECT id FROM images", -1, &st, NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct model_image img = ut_get(fx, sqlite3_column_int64(st, 0));
+	st = ut_prepare(fx, "SELECT id FROM images");
+	while (db_step(st) == DB_ROW) {
+		struct model_image img = ut_get(fx, db_col_int64(st, 0));
 		if (regexec(&re, img.ext_id, 0, NULL, 0) != 0)
 			fail_msg("image %s has id '%s'", img.name, img.ext_id);
 		for (int j = 0; j < n; j++)
@@ -589,7 +589,7 @@ static void test_ext_ids(void **state)
 				fail_msg("id %s is used twice", img.ext_id);
 		memcpy(ids[n++], img.ext_id, 16);
 	}
-	sqlite3_finalize(st);
+	ut_finalize(st);
 	assert_int_equal(n, total);
 	free(ids);
 	regfree(&re);

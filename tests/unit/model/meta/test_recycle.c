@@ -382,7 +382,7 @@ static void test_retention(void **state)
 	assert_int_equal(lt_changes(fx, MODEL_CHANGE_IMAGE, id), logged + 1);
 	/* Another model on the state sees it (it is in the database). */
 	model *other = NULL;
-	assert_int_equal(model_open(&other, fx->dir, 0, &err), 0);
+	assert_int_equal(ut_open(&other, fx->dir, fx->pgdb, &err), 0);
 	assert_int_equal(model_retention(other), 3600);
 	model_close(other);
 }

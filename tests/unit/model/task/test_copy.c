@@ -246,7 +246,7 @@ static void test_resume_skips_finished_devices(void **state)
 	blob_store *from, *to;
 	void *enc = NULL;
 	size_t len;
-	sqlite3_stmt *st;
+	db_stmt *st;
 
 	model_set_log(fx->m, record_log, NULL);
 	assert_int_equal(copy(fx, src, r2(fx), &id), 0);
@@ -262,14 +262,12 @@ static void test_resume_skips_finished_devices(void **state)
 	int64_t vda_dst = ut_sql_int(fx, "SELECT b.id FROM blobs b JOIN snapshots s ON s.blob_id = b.id "
 	                                 "WHERE s.region_id = %lld AND s.name = 'snap-%08llx'",
 	                             (long long)r2(fx), (unsigned long long)src);
-	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "UPDATE blobs SET manifest = ?, stored = ? WHERE id = ?", -1, &st,
-	                                    NULL),
-	                 SQLITE_OK);
-	sqlite3_bind_blob(st, 1, enc, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)man->stored);
-	sqlite3_bind_int64(st, 3, vda_dst);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
+	st = ut_prepare(fx, "UPDATE blobs SET manifest = ?, stored = ? WHERE id = ?");
+	db_bind_blob(st, 1, enc, len);
+	db_bind_int64(st, 2, (int64_t)man->stored);
+	db_bind_int64(st, 3, vda_dst);
+	assert_int_equal(db_step(st), DB_DONE);
+	ut_finalize(st);
 	free(enc);
 	blob_manifest_free(man);
 	ut_sql(fx, "UPDATE tasks SET state = 'running', claimed_by = '999999999:1', started = 1, moved_chunks = 3, "

@@ -216,7 +216,7 @@ static void test_begin(void **state)
 	/* One queued 'import' task holding the URL in full (it resumes from it),
 	 * a device row (disks/vda) over a writable blob. */
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld AND kind = 'import' AND "
-	                                "state = 'queued' AND args LIKE '%% 0' || char(10) || '%q' || char(10)",
+	                                "state = 'queued' AND args LIKE '%% 0\n%q\n'",
 	                            (long long)id, url),
 	                 1);
 	assert_int_equal(rows(fx, "devices", id), 1);
@@ -346,7 +346,7 @@ static void validator_of(const char *url, char out[FETCH_VALIDATOR_MAX])
 static bool args_name(struct ut_fx *fx, int64_t id, const char *url, const char *validator)
 {
 	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)id);
-	return ut_sql_int(fx, "SELECT args = '%lld 0' || char(10) || '%q' || char(10) || '%q' || char(10) FROM tasks "
+	return ut_sql_int(fx, "SELECT args = '%lld 0\n%q\n%q\n' FROM tasks "
 	                      "WHERE image_id = %lld",
 	                  (long long)blob, url, validator, (long long)id) == 1;
 }
@@ -398,7 +398,7 @@ static void resume_from_mark(struct ut_fx *fx, int server, enum held held, bool 
 	ut_sql(fx, "UPDATE blobs SET size = %u WHERE id = (SELECT blob_id FROM devices WHERE image_id = %lld)",
 	       MARK, (long long)id);
 	if (v[0])
-		ut_sql(fx, "UPDATE tasks SET args = args || '%q' || char(10) WHERE image_id = %lld", v, (long long)id);
+		ut_sql(fx, "UPDATE tasks SET args = args || '%q\n' WHERE image_id = %lld", v, (long long)id);
 
 	assert_int_equal(model_task_work(fx->m, NULL), 1);
 	struct model_image img = ut_get(fx, id);

@@ -429,19 +429,18 @@ static void test_capture_failure(void **state)
 /* The destination blob of device idx in the (only) task's args. */
 static int64_t task_dst_blob(struct ut_fx *fx, int want)
 {
-	sqlite3_stmt *st;
+	db_stmt *st = ut_prepare(fx, "SELECT args FROM tasks");
 	long long src, dst, snap, found = 0;
 	const char *p;
 	int idx, used;
 
-	assert_int_equal(sqlite3_prepare_v2(ut_db(fx), "SELECT args FROM tasks", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	for (p = (const char *)sqlite3_column_text(st, 0); *p; p += used + 1) {
+	assert_int_equal(db_step(st), DB_ROW);
+	for (p = db_col_text(st, 0); *p; p += used + 1) {
 		assert_int_equal(sscanf(p, "%d %lld %lld %lld%n", &idx, &src, &dst, &snap, &used), 4);
 		if (idx == want)
 			found = dst;
 	}
-	sqlite3_finalize(st);
+	ut_finalize(st);
 	assert_true(found > 0);
 	return found;
 }
@@ -527,11 +526,11 @@ static void test_capture_stop_requeues(void **state)
 	for (int tries = 0; rt.rc != 1; tries++) {
 		assert_true(tries < 50);
 		rt.stop = 0;
-		ut_sql(fx, "BEGIN IMMEDIATE");
+		ut_write_lock(fx);
 		assert_int_equal(pthread_create(&th, NULL, runner_main, &rt), 0);
 		nanosleep(&pause, NULL);
 		rt.stop = 1;
-		ut_sql(fx, "COMMIT");
+		ut_write_unlock(fx);
 		pthread_join(th, NULL);
 		assert_true(rt.rc == 0 || rt.rc == 1);
 	}

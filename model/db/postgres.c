@@ -1,0 +1,599 @@
+/*
+ * postgres.c — the PostgreSQL driver (db.h): metadata that several hosts
+ * share (SPEC §13), through libpq.  Any libpq connection string or URL is
+ * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).
+ *
+ * Connections: one per thread of each process (db.c), as for SQLite.  A
+ * connection that breaks (the server restarted, the network went away) is
+ * reset on the next statement; the statements prepared on it are prepared
+ * again (each remembers the connection epoch it was prepared in).  While
+ * the server is unreachable every statement fails with -EIO.
+ *
+ * The dialect.  The model writes SQLite's `?` and `?N` parameters; they
+ * become `$N` here (quoted strings and identifiers are left alone).  A
+ * statement is prepared on its first execution, when its parameters'
+ * types are known: integers are int8, blobs bytea (sent binary), text and
+ * NULL "unknown" so that the server takes the type from the context.
+ * Results come back as text: integers are parsed, booleans ('t'/'f') read
+ * as 1/0, bytea decoded (PQunescapeBytea) into a buffer the statement
+ * keeps until its next step.
+ *
+ * Transactions: reads are single statements (autocommit, READ COMMITTED);
+ * a write transaction takes a transaction-level advisory lock first, so
+ * every writer of the service — any thread, any process, any host — runs
+ * alone, as SQLite's BEGIN IMMEDIATE makes them: the model's guarded
+ * updates and its check-then-insert (quotas, unique names) keep their
+ * meaning, and no serialization failure can occur.  If one does anyway
+ * (40001, 40P01: another program's transaction), the statement fails with
+ * -EAGAIN and the caller's transaction is rolled back as for any error.
+ *
+ * Noticing other writers: every insert into `changes` notifies the channel
+ * imgfs_changes at commit (a trigger, schema_pg.c); generation() drains
+ * the notifications this connection received, and wait_change() sleeps on
+ * the connection's socket until one arrives — the watcher of each mount
+ * (fs/watch.c) wakes within milliseconds instead of polling.  A connection
+ * that was reset reports a change: notifications sent while it was away
+ * are lost, so the watcher must read the change log again.
+ *
+ * sqlstate_errno() is the one translation of PostgreSQL's errors.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "model_int.h"
+
+#define PG_MAX_PARAMS 32
+#define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
+#define PG_OID_INT8 20
+#define PG_OID_BYTEA 17
+
+struct pg_conn {
+	struct db_conn base;
+	PGconn *pg;
+	char *target;
+	unsigned epoch;      /* bumped at every reset: prepared statements are gone */
+	unsigned stmt_seq;   /* names s1, s2, ... */
+	int64_t changes;     /* rows the last command changed */
+	int64_t notified;    /* notifications received (generation) */
+	bool listening;
+};
+
+struct pg_stmt {
+	db_stmt base;
+	char *sql;                  /* with $N parameters */
+	int nparams;
+	char name[16];
+	unsigned epoch;             /* prepared in this epoch; 0: not prepared */
+	Oid types[PG_MAX_PARAMS];   /* as prepared */
+	char *values[PG_MAX_PARAMS];
+	int lengths[PG_MAX_PARAMS];
+	int formats[PG_MAX_PARAMS];
+	Oid bound[PG_MAX_PARAMS];   /* the type of what is bound now */
+	PGresult *res;
+	int row, nrows;             /* row: the current one, -1 before the first */
+	unsigned char *blob;        /* decoded bytea of column blob_col of the current row */
+	size_t blob_len;
+	int blob_col;
+};
+
+#define CONN(c) ((struct pg_conn *)(c))
+#define ST(s) ((struct pg_stmt *)(s))
+
+/* SQLSTATE -> -errno; the one translation of the server's errors. */
+static int sqlstate_errno(const PGresult *r)
+{
+	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (!s)
+		return -EIO; /* no answer: the connection */
+	if (strncmp(s, "23", 2) == 0)
+		return -EEXIST; /* integrity constraint: unique, foreign key */
+	if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
+		return -EAGAIN;
+	if (strcmp(s, "53100") == 0)
+		return -ENOSPC;
+	if (strcmp(s, "53300") == 0 || strncmp(s, "57P0", 4) == 0 || strncmp(s, "08", 2) == 0)
+		return -EIO; /* too many connections, shutting down, connection lost */
+	if (strcmp(s, "22021") == 0 || strcmp(s, "22P05") == 0)
+		return -EINVAL; /* bytes that are not UTF-8 (the model checks first) */
+	if (strcmp(s, "42501") == 0)
+		return -EACCES;
+	return -EIO;
+}
+
+/* Logs a server error on stderr (like the SQLite driver's lines). */
+static void pg_complain(const char *what, const PGresult *r, PGconn *pg)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
+	size_t n = strcspn(msg, "\n");
+	fprintf(stderr, "imgfs: postgresql: %s: %.*s\n", what, (int)n, msg);
+}
+
+/* The connection, reset if it broke; false when the server is unreachable. */
+static bool pg_alive(struct pg_conn *c)
+{
+	if (PQstatus(c->pg) == CONNECTION_OK)
+		return true;
+	PQreset(c->pg);
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		return false;
+	c->epoch++;
+	c->listening = false;
+	c->notified++; /* notifications were lost meanwhile */
+	return true;
+}
+
+static int pg_exec(struct db_conn *dc, const char *sql)
+{
+	struct pg_conn *c = CONN(dc);
+	PGresult *r;
+	int rc = 0;
+	if (!pg_alive(c))
+		return -EIO;
+	r = PQexec(c->pg, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_complain("exec", r, c->pg);
+		rc = sqlstate_errno(r);
+	} else {
+		c->changes = atoll(PQcmdTuples(r));
+	}
+	PQclear(r);
+	return rc;
+}
+
+static void pg_close(struct db_conn *dc)
+{
+	if (!dc)
+		return;
+	PQfinish(CONN(dc)->pg);
+	free(CONN(dc)->target);
+	free(dc);
+}
+
+static int pg_open(struct db_conn **out, const char *target, struct model_err *err)
+{
+	struct pg_conn *c = calloc(1, sizeof(*c));
+	if (!c || !(c->target = strdup(target))) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->base.drv = &db_postgres;
+	c->epoch = 1;
+	c->pg = PQconnectdb(target);
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(c->pg);
+		model_fail(err, -EIO, "cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+		pg_close(&c->base);
+		return -EIO;
+	}
+	/* Warnings (notices) are not errors: keep stderr for those. */
+	pg_exec(&c->base, "SET client_min_messages = warning");
+	*out = &c->base;
+	return 0;
+}
+
+/* `?` and `?N` -> `$N`, outside quotes; the number of parameters. */
+static char *translate(const char *in, int *nparams)
+{
+	size_t cap = strlen(in) * 2 + 16;
+	char *out = malloc(cap), *o = out;
+	int next = 1, max = 0;
+	char quote = 0;
+	if (!out)
+		return NULL;
+	for (const char *p = in; *p; p++) {
+		if (quote) {
+			*o++ = *p;
+			if (*p == quote)
+				quote = 0;
+			continue;
+		}
+		if (*p == '\'' || *p == '"') {
+			quote = *p;
+			*o++ = *p;
+			continue;
+		}
+		if (*p != '?') {
+			*o++ = *p;
+			continue;
+		}
+		int n = 0;
+		while (p[1] >= '0' && p[1] <= '9')
+			n = n * 10 + (*++p - '0');
+		if (n == 0)
+			n = next;
+		if (n > max)
+			max = n;
+		next = max + 1;
+		o += sprintf(o, "$%d", n);
+	}
+	*o = '\0';
+	*nparams = max;
+	return out;
+}
+
+static int pg_prepare_stmt(struct db_conn *dc, const struct model_sql *sql, db_stmt **out)
+{
+	struct pg_stmt *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (!(s->sql = translate(sql->text, &s->nparams))) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (s->nparams > PG_MAX_PARAMS) {
+		fprintf(stderr, "imgfs: postgresql: %s:%d: too many parameters\n", sql->file, sql->line);
+		free(s->sql);
+		free(s);
+		return -E2BIG;
+	}
+	snprintf(s->name, sizeof(s->name), "s%u", ++CONN(dc)->stmt_seq);
+	s->base.drv = &db_postgres;
+	s->base.conn = dc;
+	s->base.sql = sql;
+	s->row = -1;
+	s->blob_col = -1;
+	*out = &s->base;
+	return 0;
+}
+
+static void clear_result(struct pg_stmt *s)
+{
+	PQclear(s->res);
+	s->res = NULL;
+	s->row = -1;
+	s->nrows = 0;
+	PQfreemem(s->blob);
+	s->blob = NULL;
+	s->blob_col = -1;
+}
+
+static void clear_params(struct pg_stmt *s)
+{
+	for (int i = 0; i < PG_MAX_PARAMS; i++) {
+		free(s->values[i]);
+		s->values[i] = NULL;
+		s->lengths[i] = 0;
+		s->formats[i] = 0;
+		s->bound[i] = 0;
+	}
+}
+
+static void pg_finalize(db_stmt *st)
+{
+	if (!st)
+		return;
+	clear_result(ST(st));
+	clear_params(ST(st));
+	free(ST(st)->sql);
+	free(st);
+}
+
+static void pg_reset(db_stmt *st)
+{
+	clear_result(ST(st));
+	clear_params(ST(st));
+}
+
+/* Prepares s on its connection (again after a reset) with the types now
+ * bound. */
+static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
+{
+	PGresult *r;
+	int rc = 0;
+	if (s->epoch == c->epoch)
+		return 0;
+	memcpy(s->types, s->bound, sizeof(s->types));
+	r = PQprepare(c->pg, s->name, s->sql, s->nparams, s->types);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		char what[256];
+		snprintf(what, sizeof(what), "%s:%d: %s", s->base.sql->file, s->base.sql->line, s->sql);
+		pg_complain(what, r, c->pg);
+		rc = sqlstate_errno(r);
+	} else {
+		s->epoch = c->epoch;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_step(db_stmt *st)
+{
+	struct pg_stmt *s = ST(st);
+	struct pg_conn *c = CONN(st->conn);
+	int rc;
+	if (s->res) {
+		if (++s->row >= s->nrows)
+			return DB_DONE;
+		PQfreemem(s->blob);
+		s->blob = NULL;
+		s->blob_col = -1;
+		return DB_ROW;
+	}
+	if (!pg_alive(c))
+		return -EIO;
+	if ((rc = ensure_prepared(c, s)) < 0)
+		return rc;
+	s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths, s->formats, 0);
+	switch (PQresultStatus(s->res)) {
+	case PGRES_TUPLES_OK:
+		s->nrows = PQntuples(s->res);
+		c->changes = atoll(PQcmdTuples(s->res)); /* INSERT ... RETURNING */
+		s->row = 0;
+		return s->nrows > 0 ? DB_ROW : DB_DONE;
+	case PGRES_COMMAND_OK:
+		c->changes = atoll(PQcmdTuples(s->res));
+		s->row = 0;
+		return DB_DONE;
+	default: {
+		char what[256];
+		snprintf(what, sizeof(what), "%s:%d", st->sql->file, st->sql->line);
+		rc = sqlstate_errno(s->res);
+		if (rc != -EEXIST) /* a unique name taken is an answer, not a fault */
+			pg_complain(what, s->res, c->pg);
+		/* A prepared statement the server forgot (it restarted between
+		 * two statements of a connection that still looked fine). */
+		const char *state = PQresultErrorField(s->res, PG_DIAG_SQLSTATE);
+		if (state && strcmp(state, "26000") == 0)
+			s->epoch = 0;
+		clear_result(s);
+		return rc;
+	}
+	}
+}
+
+static int bind(struct pg_stmt *s, int i, char *value, int len, int format, Oid type)
+{
+	if (i < 1 || i > s->nparams) {
+		free(value);
+		return -ERANGE;
+	}
+	free(s->values[i - 1]);
+	s->values[i - 1] = value;
+	s->lengths[i - 1] = len;
+	s->formats[i - 1] = format;
+	s->bound[i - 1] = type;
+	return 0;
+}
+
+static int pg_bind_int64(db_stmt *st, int i, int64_t v)
+{
+	char *t = malloc(24);
+	if (!t)
+		return -ENOMEM;
+	snprintf(t, 24, "%lld", (long long)v);
+	return bind(ST(st), i, t, 0, 0, PG_OID_INT8);
+}
+
+static int pg_bind_text(db_stmt *st, int i, const char *s)
+{
+	char *t = NULL;
+	if (s && !(t = strdup(s)))
+		return -ENOMEM;
+	return bind(ST(st), i, t, 0, 0, 0);
+}
+
+static int pg_bind_blob(db_stmt *st, int i, const void *p, size_t n)
+{
+	char *t = malloc(n ? n : 1);
+	if (!t)
+		return -ENOMEM;
+	if (n > INT32_MAX) {
+		free(t);
+		return -E2BIG;
+	}
+	memcpy(t, p, n);
+	return bind(ST(st), i, t, (int)n, 1, PG_OID_BYTEA);
+}
+
+static int pg_bind_null(db_stmt *st, int i)
+{
+	return bind(ST(st), i, NULL, 0, 0, 0);
+}
+
+static bool valid_col(struct pg_stmt *s, int i)
+{
+	return s->res && s->row >= 0 && s->row < s->nrows && i >= 0 && i < PQnfields(s->res);
+}
+
+static bool pg_col_null(db_stmt *st, int i)
+{
+	struct pg_stmt *s = ST(st);
+	return !valid_col(s, i) || PQgetisnull(s->res, s->row, i);
+}
+
+static int64_t pg_col_int64(db_stmt *st, int i)
+{
+	struct pg_stmt *s = ST(st);
+	if (pg_col_null(st, i))
+		return 0;
+	const char *v = PQgetvalue(s->res, s->row, i);
+	if (v[0] == 't' && v[1] == '\0')
+		return 1;
+	if (v[0] == 'f' && v[1] == '\0')
+		return 0;
+	return strtoll(v, NULL, 10);
+}
+
+static const char *pg_col_text(db_stmt *st, int i)
+{
+	struct pg_stmt *s = ST(st);
+	return pg_col_null(st, i) ? NULL : PQgetvalue(s->res, s->row, i);
+}
+
+/* Column i of the current row, a bytea, decoded once (the pointer stays
+ * valid until the statement moves on, whichever of blob and bytes the
+ * caller asks first). */
+static bool decode(struct pg_stmt *s, int i)
+{
+	if (s->blob_col == i)
+		return s->blob != NULL;
+	PQfreemem(s->blob);
+	s->blob_len = 0;
+	s->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &s->blob_len);
+	s->blob_col = i;
+	return s->blob != NULL;
+}
+
+static size_t pg_col_bytes(db_stmt *st, int i)
+{
+	struct pg_stmt *s = ST(st);
+	if (pg_col_null(st, i))
+		return 0;
+	if (PQftype(s->res, i) == PG_OID_BYTEA)
+		return decode(s, i) ? s->blob_len : 0;
+	return (size_t)PQgetlength(s->res, s->row, i);
+}
+
+static const void *pg_col_blob(db_stmt *st, int i)
+{
+	struct pg_stmt *s = ST(st);
+	if (pg_col_null(st, i))
+		return NULL;
+	if (PQftype(s->res, i) != PG_OID_BYTEA)
+		return PQgetvalue(s->res, s->row, i);
+	return decode(s, i) ? s->blob : NULL;
+}
+
+static int pg_begin_write(struct db_conn *c)
+{
+	int rc = pg_exec(c, "BEGIN");
+	if (rc < 0)
+		return rc;
+	if ((rc = pg_exec(c, "SELECT pg_advisory_xact_lock(" PG_ADVISORY_KEY ")")) < 0)
+		pg_exec(c, "ROLLBACK");
+	return rc;
+}
+
+static int pg_commit(struct db_conn *c)
+{
+	return pg_exec(c, "COMMIT");
+}
+
+static void pg_rollback(struct db_conn *c)
+{
+	if (PQtransactionStatus(CONN(c)->pg) != PQTRANS_IDLE)
+		pg_exec(c, "ROLLBACK");
+}
+
+static int64_t pg_changes(struct db_conn *c)
+{
+	return CONN(c)->changes;
+}
+
+static int64_t pg_last_id(struct db_conn *dc)
+{
+	struct pg_conn *c = CONN(dc);
+	PGresult *r = PQexec(c->pg, "SELECT lastval()");
+	int64_t id = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoll(PQgetvalue(r, 0, 0)) : 0;
+	PQclear(r);
+	return id;
+}
+
+/* Drains the notifications the connection has received. */
+static void drain(struct pg_conn *c)
+{
+	PGnotify *n;
+	PQconsumeInput(c->pg);
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		c->notified++;
+		PQfreemem(n);
+	}
+}
+
+static int listen_changes(struct pg_conn *c)
+{
+	if (c->listening)
+		return 0;
+	int rc = pg_exec(&c->base, "LISTEN imgfs_changes");
+	if (rc == 0) {
+		c->listening = true;
+		c->notified++; /* anything before now is unknown to the caller */
+	}
+	return rc;
+}
+
+static int64_t pg_generation(struct db_conn *dc)
+{
+	struct pg_conn *c = CONN(dc);
+	if (!pg_alive(c) || listen_changes(c) < 0)
+		return -1;
+	drain(c);
+	return c->notified;
+}
+
+static int pg_wait_change(struct db_conn *dc, int timeout_ms)
+{
+	struct pg_conn *c = CONN(dc);
+	int64_t before = c->notified;
+	if (!pg_alive(c) || listen_changes(c) < 0) {
+		struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL); /* the server is away: try again later */
+		return -EIO;
+	}
+	drain(c);
+	if (c->notified == before) {
+		struct pollfd p = {PQsocket(c->pg), POLLIN, 0};
+		if (poll(&p, 1, timeout_ms) > 0)
+			drain(c);
+	}
+	return c->notified != before;
+}
+
+static int pg_schema_version(struct db_conn *dc)
+{
+	struct pg_conn *c = CONN(dc);
+	PGresult *r = PQexec(c->pg, "SELECT version FROM imgfs_schema");
+	int v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+	PQclear(r);
+	return v;
+}
+
+static int pg_schema(struct db_conn *c)
+{
+	int rc;
+	if ((rc = pg_begin_write(c)) < 0)
+		return rc;
+	/* The table that holds the version, so the version can be read. */
+	if ((rc = pg_exec(c, "CREATE TABLE IF NOT EXISTS imgfs_schema (version INTEGER NOT NULL)")) < 0 ||
+	    (rc = schema_pg_apply(c, pg_exec, pg_schema_version)) < 0) {
+		pg_rollback(c);
+		return rc;
+	}
+	return pg_commit(c);
+}
+
+const struct db_driver db_postgres = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.prepare = pg_prepare_stmt,
+	.finalize = pg_finalize,
+	.exec = pg_exec,
+	.schema = pg_schema,
+	.begin_write = pg_begin_write,
+	.begin_read = NULL,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.changes = pg_changes,
+	.last_id = pg_last_id,
+	.generation = pg_generation,
+	.wait_change = pg_wait_change,
+	.explain = NULL,
+	.step = pg_step,
+	.reset = pg_reset,
+	.bind_int64 = pg_bind_int64,
+	.bind_text = pg_bind_text,
+	.bind_blob = pg_bind_blob,
+	.bind_null = pg_bind_null,
+	.col_int64 = pg_col_int64,
+	.col_text = pg_col_text,
+	.col_blob = pg_col_blob,
+	.col_bytes = pg_col_bytes,
+	.col_null = pg_col_null,
+};
