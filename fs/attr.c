@@ -412,6 +412,13 @@ static void show_vm_image(const struct fs_node *n, struct fs_ctx *ctx, struct fs
 		fs_buf_value(out, img.ext_id);
 }
 
+/* host (§2.4, §13): where it runs; an instance made before hosts existed
+ * runs wherever the state is mounted. */
+static void show_vm_host(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_value(out, n->vm.host[0] ? n->vm.host : model_host(ctx->m));
+}
+
 static int store_vm_status(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
 	enum model_vm_status to = strcmp(v, "start") == 0  ? MODEL_VM_RUNNING
@@ -491,6 +498,7 @@ const struct fs_attr fs_vm_attrs[] = {
 	 .readonly_why = "the system disk type is fixed once the instance has an image or has run"},
 	{F("image", 0, show_vm_image), .store = store_vm_image},
 	{F("disks", 0, NULL), .sub = FS_SUB_DISKS},
+	{F("host", 0, show_vm_host)},
 };
 const size_t fs_vm_attr_count = sizeof(fs_vm_attrs) / sizeof(fs_vm_attrs[0]);
 

@@ -78,8 +78,16 @@ static int disk_new(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, cons
 
 int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out)
 {
+	struct model_err err = {0};
 	struct fs_disk *d;
 	int rc = 0;
+	/* Its disks are its host's files (§13). */
+	if ((rc = model_instance_here(ctx->m, &n->vm, &err)) < 0) {
+		char path[1024];
+		fs_node_path(ctx, n, path, sizeof(path));
+		fs_refuse(ctx, "open", path, rc, err.msg, 0);
+		return rc;
+	}
 	pthread_mutex_lock(&disks_lock);
 	if (!(d = find(n->blob_id))) {
 		if ((rc = disk_new(ctx, n->vm.region_id, n->blob_id, n->vmdisk.wblob, &d)) < 0)

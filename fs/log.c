@@ -32,6 +32,7 @@ const char *fs_errno_name(int err)
 	case ENODATA: return "ENODATA";
 	case ENXIO: return "ENXIO";
 	case E2BIG: return "E2BIG";
+	case EREMOTE: return "EREMOTE";
 	default: return "EUNKNOWN";
 	}
 }

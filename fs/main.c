@@ -29,6 +29,8 @@
 
 struct opts {
 	char *state;
+	char *db;      /* metadata in PostgreSQL (§13) */
+	char *host;    /* the host this mount is (§13) */
 	char *account;
 	unsigned workers;
 	int multiuser;
@@ -43,6 +45,8 @@ enum { KEY_ALLOW_OTHER = 1 };
 #define OPT(t, p) {t, offsetof(struct opts, p), 1}
 static const struct fuse_opt opt_spec[] = {
 	{"state=%s", offsetof(struct opts, state), 0},
+	{"db=%s", offsetof(struct opts, db), 0},
+	{"host=%s", offsetof(struct opts, host), 0},
 	{"account=%s", offsetof(struct opts, account), 0},
 	{"workers=%u", offsetof(struct opts, workers), 0},
 	OPT("multiuser", multiuser),
@@ -67,6 +71,11 @@ static void usage(const char *prog)
 	       "imgfs options:\n"
 	       "    -o state=DIR        state directory (default $XDG_DATA_HOME/imgfs,\n"
 	       "                        ~/.local/share/imgfs, or /var/lib/imgfs for root)\n"
+	       "    -o db=URL           metadata in this PostgreSQL database (any libpq connection\n"
+	       "                        string): several hosts mount one service (default: SQLite\n"
+	       "                        in the state directory)\n"
+	       "    -o host=NAME        this host's name among those mounting the service\n"
+	       "                        (default: the machine's name)\n"
 	       "    -o account=NAME     act as this account (default: your login name)\n"
 	       "    -o multiuser        map each caller's uid to its account (with allow_other)\n"
 	       "    -o workers=N        background task threads (default %d; 0: this mount runs\n"
@@ -185,9 +194,14 @@ int main(int argc, char **argv)
 	}
 
 	/* In the foreground: create or check the state and the account. */
-	if (model_open(&m, state, MODEL_OPEN_CREATE, &err) < 0) {
+	if (model_open_db(&m, state, o.db, MODEL_OPEN_CREATE, &err) < 0) {
 		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot open the state directory");
 		return 1;
+	}
+	if (o.host && model_host_set(m, o.host, &err) < 0) {
+		fprintf(stderr, "imgfs: -o host=%s: %s\n", o.host, err.msg);
+		model_close(m);
+		return 2;
 	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
 	ctx.multiuser = o.multiuser;
@@ -226,12 +240,17 @@ int main(int argc, char **argv)
 	}
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out_unmount;
-	if (model_open(&m, state, 0, &err) < 0) {
+	if (model_open_db(&m, state, o.db, 0, &err) < 0) {
 		fs_log(&ctx, "cannot open the state directory: %s", err.msg);
 		goto out_unmount;
 	}
+	if (o.host)
+		model_host_set(m, o.host, NULL); /* checked in the foreground */
+	if (model_host_register(m) < 0)
+		fs_log(&ctx, "cannot register host %s (its lease is renewed by the watcher)", model_host(m));
 	ctx.m = m;
-	fs_log(&ctx, "mounted %s on %s (%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user");
+	fs_log(&ctx, "mounted %s on %s (%s, host %s%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user",
+	       model_host(m), o.db ? ", metadata in PostgreSQL" : "");
 	if (pthread_create(&tuner, NULL, tune_readahead, &ctx) == 0)
 		pthread_detach(tuner);
 	if (fs_watch_start(&ctx) < 0)
@@ -266,6 +285,8 @@ out:
 		fclose(ctx.log);
 	free(cl.mountpoint);
 	free(o.state);
+	free(o.db);
+	free(o.host);
 	free(o.account);
 	fuse_opt_free_args(&args);
 	return rc ? 1 : 0;

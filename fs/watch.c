@@ -131,9 +131,14 @@ static int watch_one(void *arg, const struct model_change *c)
 static void *watch_main(void *arg)
 {
 	struct fs_ctx *ctx = arg;
-	int64_t seq = model_changes_head(ctx->m);
+	int64_t seq = model_changes_head(ctx->m), renewed = model_now_ns();
+	int64_t renew_ns = model_lease(ctx->m) * 1000000000LL / 6;
 	bool away = false; /* the database did not answer last time */
 	while (!__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE)) {
+		/* This host's lease (§13), six times per lease period: a host
+		 * that stops renewing loses its tasks to the others. */
+		if (model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0)
+			renewed = model_now_ns();
 		int rc = model_changes_wait(ctx->m, WATCH_WAIT_MS);
 		if (rc < 0 && !away)
 			fs_log(ctx, "watch: the database does not answer: %s", strerror(-rc));

@@ -114,6 +114,33 @@ void model_read_end(model *m);
  * the model was opened (db/db.h: 0 unless an index is missing). */
 int64_t model_scan_steps(model *m);
 
+/* ---- hosts (§13, host.c) ------------------------------------------------- */
+
+#define MODEL_HOST_MAX 64
+/* The host this process acts for: name (NULL: this machine's short name).
+ * -EINVAL for a name that is not 1-64 of [A-Za-z0-9._-]. */
+int model_host_set(model *m, const char *name, struct model_err *err);
+const char *model_host(const model *m);
+bool model_host_name_valid(const char *name);
+/* A mount registers its host (and its start) and renews the host's lease
+ * every few seconds while it runs. */
+int model_host_register(model *m);
+int model_host_renew(model *m);
+/* The lease period in seconds (settings 'lease', default 30): a host that
+ * did not renew for that long is gone and its tasks are taken over. */
+int64_t model_lease(model *m);
+struct model_host {
+	char name[MODEL_HOST_MAX + 1];
+	int64_t started_ns, renewed_ns;
+	bool alive; /* renewed within the lease period */
+};
+int model_host_list(model *m, int (*cb)(void *arg, const struct model_host *h), void *arg);
+/* imgfs admin host remove H: a host whose lease has expired is forgotten;
+ * the tasks that had to run on it end in error ("host H was removed") at
+ * their next claim, on any host.  -EBUSY while its lease is current,
+ * -ENOENT for no such host. */
+int model_host_remove(model *m, const char *name, struct model_err *err);
+
 /* ---- names (§10) and ids ------------------------------------------------- */
 
 /* 0, -EINVAL or -ENAMETOOLONG with the reason. */
@@ -149,9 +176,17 @@ struct model_region {
 	int64_t created_ns; /* directory mtimes are nanosecond-exact: the kernel
 	                       keeps a cached listing while its mtime is unchanged */
 	int64_t mtime_ns;   /* last change of any listing in the region */
+	char store[MODEL_TEXT_MAX + 1]; /* where its chunks are: "" the state
+	                       directory's regions/<name>; "dir:PATH" (§13) */
 };
-/* Adds a region with the platform catalogue. */
+/* Adds a region with the platform catalogue: its chunks in the state
+ * directory (with metadata in PostgreSQL: that directory's path recorded
+ * as the region's store, so every host reaches the same chunks there). */
 int model_region_add(model *m, const char *name, struct model_err *err);
+/* The same with the region's store named: "dir:PATH" (an absolute path
+ * every host reaches), NULL as above.  -EINVAL for a store it does not
+ * know, -ENOENT/-ENOTDIR/-EACCES when the directory cannot be used. */
+int model_region_add_store(model *m, const char *name, const char *store, struct model_err *err);
 int model_region_get(model *m, int64_t id, struct model_region *out);
 int model_region_by_name(model *m, const char *name, struct model_region *out);
 /* Regions with id > after_id in id order; cb returns non-zero to stop (that
@@ -366,7 +401,13 @@ struct model_instance {
 	bool has_run;         /* started at least once */
 	int64_t created, mtime_ns, ctime_ns;
 	int64_t dir_mtime_ns; /* last change of disks/ entries (attach, detach, rebuild) */
+	char host[MODEL_HOST_MAX + 1]; /* the host it runs on (§13); "" made before hosts */
 };
+/* 0 when this process's host may touch the instance's disks (open them,
+ * attach, detach, rebuild, remove): the instance runs here, or on no
+ * host that is still registered.  -EREMOTE otherwise ("instance vm1 runs
+ * on host-a"): its disks are that host's files. */
+int model_instance_here(model *m, const struct model_instance *vm, struct model_err *err);
 int model_instance_list(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                         int (*cb)(void *arg, const struct model_instance *vm), void *arg);
 int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const char *name,

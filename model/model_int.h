@@ -17,6 +17,8 @@
 
 struct model {
 	char *dir;                     /* state directory */
+	char host[MODEL_HOST_MAX + 1]; /* the host this process acts for (host.c) */
+	bool cluster;                  /* several hosts may share the database (§13) */
 	const struct db_driver *drv;   /* the database's driver */
 	char *db_target;               /* what drv->open takes: <dir>/imgfs.db */
 	atomic_int_fast64_t scan_steps;/* rows read by unexpected full scans (db.h) */
@@ -102,8 +104,20 @@ void model_col_text(db_stmt *st, int i, char *out, size_t cap);
 void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 
+/* Task runners (host.c): "<host>/<pid>:<start time>" of this process, and
+ * whether a runner is alive (this host: its process; another: its lease),
+ * asked in c's transaction. */
+#define MODEL_RUNNER_ID_MAX (MODEL_HOST_MAX + 48)
+int model_runner_self(model *m, char out[MODEL_RUNNER_ID_MAX]);
+bool model_runner_alive(struct model_conn *c, const char *id);
+
 /* Random external id with prefix ("img-", "snap-", "i-") unique in table. */
 int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16]);
+
+/* The store spec to record for a new region (state.c): store as given
+ * (checked), or the default for this service (NULL). */
+int model_store_spec(model *m, const char *region, const char *store, char out[MODEL_TEXT_MAX + 1],
+                     struct model_err *err);
 
 /* Region creation inside a transaction (catalogue.c). */
 int model_catalogue_install(model *m, int64_t region_id, struct model_err *err);

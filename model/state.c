@@ -77,6 +77,35 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+int model_store_spec(model *m, const char *region, const char *store, char out[MODEL_TEXT_MAX + 1],
+                     struct model_err *err)
+{
+	struct stat st;
+	if (!store) {
+		/* The embedded default: the state directory's regions/<name>,
+		 * recorded by path when hosts share the metadata. */
+		if (m->cluster)
+			snprintf(out, MODEL_TEXT_MAX + 1, "dir:%s/regions/%s", m->dir, region);
+		else
+			out[0] = '\0';
+		return 0;
+	}
+	if (strncmp(store, "dir:", 4) != 0)
+		return model_fail(err, -EINVAL, "a store is dir:PATH");
+	if (store[4] != '/')
+		return model_fail(err, -EINVAL, "dir:PATH takes an absolute path (every host must reach it)");
+	if (strlen(store) > PATH_MAX - 64)
+		return model_fail(err, -ENAMETOOLONG, "the store's path is too long");
+	if (stat(store + 4, &st) < 0)
+		return model_fail(err, -errno, "%s: %s", store + 4, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return model_fail(err, -ENOTDIR, "%s is not a directory", store + 4);
+	if (access(store + 4, W_OK | X_OK) < 0)
+		return model_fail(err, -errno, "%s: %s", store + 4, strerror(errno));
+	snprintf(out, MODEL_TEXT_MAX + 1, "%s", store);
+	return 0;
+}
+
 int model_store(model *m, int64_t region_id, blob_store **out)
 {
 	struct model_region r;
@@ -91,7 +120,13 @@ int model_store(model *m, int64_t region_id, blob_store **out)
 		return 0;
 	if ((rc = model_region_get(m, region_id, &r)) < 0)
 		return rc;
-	snprintf(path, sizeof(path), "%s/regions/%s", m->dir, r.name);
+	if (strncmp(r.store, "dir:", 4) == 0) {
+		size_t n = strlen(r.store + 4);
+		if (n >= sizeof(path))
+			return -ENAMETOOLONG;
+		memcpy(path, r.store + 4, n + 1);
+	} else
+		snprintf(path, sizeof(path), "%s/regions/%s", m->dir, r.name);
 	pthread_mutex_lock(&m->lock);
 	if (!m->stores[region_id])
 		rc = blob_store_open(&m->stores[region_id], path, m->secret);
@@ -213,6 +248,9 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	}
 	m->dir = realpath(state_dir, NULL);
 	m->drv = db_url ? &db_postgres : &db_sqlite;
+	m->cluster = db_url != NULL;
+	if (model_host_set(m, NULL, NULL) < 0)
+		strcpy(m->host, "localhost"); /* a machine name that is no host name */
 	if (!m->dir || (db_url ? !(m->db_target = strdup(db_url)) : asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0)) {
 		rc = model_fail(err, -ENOMEM, "out of memory");
 		goto fail;

@@ -280,5 +280,25 @@ static const char schema_v4[] =
 	"  GROUP BY s.account_id, i.region_id;"
 	"UPDATE images SET shares = (SELECT count(*) FROM shares WHERE image_id = images.id);";
 
-const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+/* Version 5: several hosts (SPEC §13). */
+static const char schema_v5[] =
+	/* Where a region's chunks are: '' the state directory's
+	 * regions/<name> (the embedded default), "dir:PATH" a directory every
+	 * host reaches at that path. */
+	"ALTER TABLE regions ADD COLUMN store TEXT NOT NULL DEFAULT '';"
+	/* The host an instance runs on: its disks are that host's files;
+	 * '' (made before hosts existed): whichever host opens it. */
+	"ALTER TABLE instances ADD COLUMN host TEXT NOT NULL DEFAULT '';"
+	/* The host a task must run on (a capture reads an instance's disks,
+	 * an upload's file is open there); '': any host. */
+	"ALTER TABLE tasks ADD COLUMN host TEXT NOT NULL DEFAULT '';"
+	"CREATE INDEX tasks_host ON tasks(host);"
+	/* Every host that mounts the service: a lease it renews while it
+	 * runs (its tasks are taken over when the lease expires). */
+	"CREATE TABLE hosts ("
+	"  name TEXT PRIMARY KEY,"
+	"  started_ns INTEGER NOT NULL,"         /* when its current mount began */
+	"  renewed_ns INTEGER NOT NULL) WITHOUT ROWID;";
+
+const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -116,6 +116,7 @@ static void region_row(db_stmt *st, struct model_region *r)
 	model_col_text(st, 1, r->name, sizeof(r->name));
 	r->created_ns = db_col_int64(st, 2);
 	r->mtime_ns = db_col_int64(st, 3);
+	model_col_text(st, 4, r->store, sizeof(r->store));
 }
 
 static void region_fill(db_stmt *st, void *out)
@@ -125,13 +126,13 @@ static void region_fill(db_stmt *st, void *out)
 
 int model_region_get(model *m, int64_t id, struct model_region *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns FROM regions WHERE id = ?"), NULL, id,
+	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns, store FROM regions WHERE id = ?"), NULL, id,
 	                       region_fill, out);
 }
 
 int model_region_by_name(model *m, const char *name, struct model_region *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns FROM regions WHERE name = ?"), name, 0,
+	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns, store FROM regions WHERE name = ?"), name, 0,
 	                       region_fill, out);
 }
 
@@ -157,7 +158,7 @@ int model_region_list(model *m, int64_t after_id, int (*cb)(void *arg, const str
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
 	if (!(st = model_stmt(conn, SQL_SCAN("regions are a handful of rows, listed whole",
-	                                         "SELECT id, name, created_ns, mtime_ns FROM regions WHERE id > ? ORDER BY id"))))
+	                                         "SELECT id, name, created_ns, mtime_ns, store FROM regions WHERE id > ? ORDER BY id"))))
 		return -EIO;
 	db_bind_int64(st, 1, after_id);
 	return model_each_row(st, region_each, &c);
@@ -175,6 +176,12 @@ int model_touch_region(struct model_conn *c, int64_t region_id)
 
 int model_region_add(model *m, const char *name, struct model_err *err)
 {
+	return model_region_add_store(m, name, NULL, err);
+}
+
+int model_region_add_store(model *m, const char *name, const char *store, struct model_err *err)
+{
+	char spec[MODEL_TEXT_MAX + 1] = "";
 	struct model_conn *c;
 	struct model_region r;
 	db_stmt *st;
@@ -182,13 +189,15 @@ int model_region_add(model *m, const char *name, struct model_err *err)
 	/* Region names are directory names in the state dir: §10 rules. */
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
+	if ((rc = model_store_spec(m, name, store, spec, err)) < 0)
+		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (model_region_by_name(m, name, &r) == 0) {
 		rc = model_fail(err, -EEXIST, "region %s exists", name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL("INSERT INTO regions(name, created_ns, mtime_ns) VALUES (?, ?, ?)")))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO regions(name, created_ns, mtime_ns, store) VALUES (?, ?, ?, ?)")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -196,6 +205,7 @@ int model_region_add(model *m, const char *name, struct model_err *err)
 	db_bind_text(st, 1, name);
 	db_bind_int64(st, 2, now);
 	db_bind_int64(st, 3, now);
+	db_bind_text(st, 4, spec);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	int64_t id = model_last_id(c);

@@ -171,10 +171,14 @@ static int image_instances_changed(model *m, struct model_conn *c, int64_t image
 }
 
 /* The instance (-ENOENT with a reason when it is gone). */
+/* The instance, for a change: only on its host (§13: its disks are that
+ * host's files; -EREMOTE elsewhere). */
 static int vm_get(model *m, int64_t id, struct model_instance *vm, struct model_err *err)
 {
 	int rc = model_instance_get(m, id, vm);
-	return rc < 0 ? model_fail(err, rc, rc == -ENOENT ? "no such instance" : "cannot read the instance") : 0;
+	if (rc < 0)
+		return model_fail(err, rc, rc == -ENOENT ? "no such instance" : "cannot read the instance");
+	return model_instance_here(m, vm, err);
 }
 
 /* The instance's region's store. */
@@ -253,8 +257,8 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		goto out;
 	}
 	if (!(st = model_stmt(c, SQL("INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
-	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8)")))) {
+	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns, host) "
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8, ?9)")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -266,6 +270,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	db_bind_int(st, 6, MODEL_TYPE_LOCAL);
 	db_bind_int64(st, 7, now / 1000000000);
 	db_bind_int64(st, 8, now);
+	db_bind_text(st, 9, model_host(m));
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
@@ -683,6 +688,8 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 		rc = model_fail(err, -ENOENT, "no such instance");
 		goto out;
 	}
+	if ((rc = model_instance_here(m, &vm, err)) < 0)
+		goto out;
 	/* An image of another region is not in the instance's view either. */
 	if (model_image_get(m, image_id, &img) < 0 || img.region_id != vm.region_id ||
 	    !image_usable_by(m, &img, account_id)) {

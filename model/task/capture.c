@@ -160,7 +160,10 @@ static int cap_insert_snapshot(struct model_conn *c, const struct model_image *i
 	return task_insert_snapshot(c, &sn, &d->snap_id);
 }
 
-static int cap_insert_task(struct model_conn *c, int64_t image_id, int64_t vm_id, const struct cap_dev *cap, int n)
+/* The task runs on the instance's host: it reads the disks, that host's
+ * files (§13). */
+static int cap_insert_task(struct model_conn *c, int64_t image_id, const struct model_instance *vm,
+                           const struct cap_dev *cap, int n)
 {
 	struct task_pdev d[MODEL_VM_MAX_DISKS];
 	uint64_t total = 0;
@@ -168,7 +171,8 @@ static int cap_insert_task(struct model_conn *c, int64_t image_id, int64_t vm_id
 		d[k] = (struct task_pdev){cap[k].idx, cap[k].src_blob, cap[k].dst_blob, cap[k].snap_id};
 		total += cap[k].size;
 	}
-	return task_insert_row(c, "capture", image_id, "instance", vm_id, d, n, total);
+	return task_insert_row(c, "capture", image_id, "instance", vm->id, d, n, total,
+	                       vm->host[0] ? vm->host : model_host(c->m));
 }
 
 /* The checks of SPEC §5.1 on the image and on the instance (resolved in
@@ -228,7 +232,7 @@ int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *de
 	}
 	/* snapshots/ lists the new ones; the instance is busy from now on. */
 	if ((nsnaps > 0 && (rc = model_touch_region(c, img.region_id)) < 0) ||
-	    (rc = cap_insert_task(c, image_id, vm_id, cap, n)) < 0 ||
+	    (rc = cap_insert_task(c, image_id, &vm, cap, n)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto fail_db;
@@ -377,6 +381,8 @@ int capture_run(struct task_run *r)
 
 	if ((n = cap_parse(r->t.args, cap)) < 0)
 		return task_fail(r, NULL, NULL, "capture failed: its task record is unreadable");
+	if (r->t.error[0]) /* its host was removed (host.c) */
+		return task_fail(r, cap_undo, &(struct cap_plan){cap, n}, "capture failed: %s", r->t.error);
 	if ((rc = model_image_get(r->m, r->t.image_id, &img)) < 0 ||
 	    (img.status != MODEL_IMG_PENDING && img.status != MODEL_IMG_REPLICATING))
 		return task_fail(r, cap_undo, &(struct cap_plan){cap, n}, "capture failed: the image is %s",

@@ -149,7 +149,7 @@ int model_image_convert(model *m, int64_t image_id, const char *name, int64_t *i
 		goto fail;
 	/* private/ and snapshots/ list the new entries; the source's `task`
 	 * shows the conversion. */
-	if ((rc = task_insert_row(c, "convert", id, "image", src.id, d, n, src.size)) < 0 ||
+	if ((rc = task_insert_row(c, "convert", id, "image", src.id, d, n, src.size, "")) < 0 ||
 	    (rc = model_touch_region(c, src.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL)) < 0)
 		goto fail;
@@ -306,6 +306,8 @@ int convert_run(struct task_run *r)
 	if ((n = task_args_parse(r->t.args, d, MODEL_MAX_DEVICES)) < 0)
 		return task_fail(r, NULL, NULL, "conversion failed: its task record is unreadable");
 	struct task_plan plan = {d, n};
+	if (r->t.error[0]) /* its host was removed (host.c) */
+		return task_fail(r, task_undo_devs, &plan, "conversion failed: %s", r->t.error);
 	if ((rc = model_image_get(r->m, r->t.image_id, &img)) < 0 || img.status != MODEL_IMG_PENDING)
 		return task_fail(r, task_undo_devs, &plan, "conversion failed: the image is %s",
 		                 rc < 0 ? "gone" : model_image_status_name(img.status));

@@ -286,7 +286,7 @@ int model_image_copy(model *m, int64_t image_id, int64_t region_id, int64_t *id_
 	snprintf(source, sizeof(source), "copy %s %s", from.name, src.ext_id);
 	struct task_image_new ni = {to.id, src.name, desc, source, "copy", src.size};
 	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = copy_plan(m, c, &src, &to, d, &total, err)) < 0 ||
-	    (rc = task_insert_row(c, "copy", id, "image", src.id, d, n, total)) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
+	    (rc = task_insert_row(c, "copy", id, "image", src.id, d, n, total, "")) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
 	    (rc = copy_touch_source(c, &src)) < 0)
 		goto fail;
 	if ((rc = model_commit(c)) < 0)
@@ -305,22 +305,23 @@ out:
 /* ---- the per-account limit ------------------------------------------------------- */
 
 struct copy_count {
+	struct model_conn *c;
 	int running;
 };
 
 static int copy_count_row(void *arg, db_stmt *st)
 {
 	struct copy_count *cc = arg;
-	char by[64];
+	char by[MODEL_RUNNER_ID_MAX];
 	model_col_text(st, 0, by, sizeof(by));
-	if (task_runner_alive(by)) /* a dead runner's copy is waiting, not running */
+	if (model_runner_alive(cc->c, by)) /* a dead runner's copy is waiting, not running */
 		cc->running++;
 	return 0;
 }
 
 int copy_claimable(struct model_conn *c, int64_t task_id)
 {
-	struct copy_count cc = {0};
+	struct copy_count cc = {c, 0};
 	db_stmt *st = model_stmt(c, SQL("SELECT t.claimed_by FROM tasks t JOIN images i ON i.id = t.image_id "
 	                                 "WHERE t.kind = 'copy' AND t.state = 'running' AND t.id != ?1 AND i.account_id = "
 	                                 "(SELECT i2.account_id FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
@@ -474,6 +475,8 @@ int copy_run(struct task_run *r)
 	if ((n = task_args_parse(r->t.args, d, MODEL_MAX_DEVICES)) < 0)
 		return task_fail(r, NULL, NULL, "copy failed: its task record is unreadable");
 	struct task_plan plan = {d, n};
+	if (r->t.error[0]) /* its host was removed (host.c) */
+		return task_fail(r, task_undo_devs, &plan, "copy failed: %s", r->t.error);
 	if ((rc = model_image_get(r->m, r->t.image_id, &img)) < 0 || img.status != MODEL_IMG_PENDING)
 		return task_fail(r, task_undo_devs, &plan, "copy failed: the image is %s",
 		                 rc < 0 ? "gone" : model_image_status_name(img.status));

@@ -105,10 +105,13 @@ static int import_new_rows(struct model_conn *c, const struct model_upload *u, c
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	import_args(args, u->blob_id, u->idx, url, "");
-	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state) VALUES ('import', ?, ?, 'queued')"))))
+	/* Its file grows in this host's state directory: it runs here. */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state, host) "
+	                             "VALUES ('import', ?, ?, 'queued', ?)"))))
 		return -EIO;
 	db_bind_int64(st, 1, u->image_id);
 	db_bind_text(st, 2, args);
+	db_bind_text(st, 3, model_host(c->m));
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	memcpy(shown, "url ", 4);
@@ -403,6 +406,8 @@ int import_run(struct task_run *r)
 	if (upload_parse(r->t.args, &ir.blob_id, &ir.idx, &rest) < 0 || import_parse(rest, url, ir.validator) < 0)
 		return upload_fail(r, 0, "import failed: its task record is unreadable");
 	ir.url = url;
+	if (r->t.error[0]) /* its host was removed (host.c) */
+		return upload_fail(r, ir.blob_id, "import failed: %s", r->t.error);
 	if ((rc = model_blob_get(r->m, ir.blob_id, &b)) < 0 || !b.wblob[0])
 		return upload_fail(r, rc < 0 ? 0 : ir.blob_id, "import failed: its data is gone");
 	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&ir.w, s, b.wblob)) < 0)

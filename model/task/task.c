@@ -63,63 +63,6 @@ static const struct task_kind task_kinds[] = {
 	{"import", import_run, NULL, NULL},
 };
 
-/* ---- runners ---------------------------------------------------------------- */
-
-/* Field 22 of /proc/<pid>/stat: when the process started, in clock ticks
- * since boot.  -errno when there is no such process. */
-static int proc_start_time(long pid, unsigned long long *out)
-{
-	char path[64], buf[2048], *save = NULL, *tok;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = '\0';
-	/* Field 2, the command name, is in parentheses and may hold spaces
-	 * and parentheses itself: the fields that follow start after the last
-	 * ')'.  The first of them is field 3. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	tok = strtok_r(p + 1, " ", &save);
-	for (int field = 3; tok && field < 22; field++)
-		tok = strtok_r(NULL, " ", &save);
-	if (!tok || sscanf(tok, "%llu", out) != 1)
-		return -EIO;
-	return 0;
-}
-
-/* This process's runner id, "<pid>:<start time>".  Computed per claim, not
- * cached: no process-wide state, and a forked child gets its own. */
-int task_runner_self(char out[TASK_RUNNER_ID_MAX])
-{
-	unsigned long long start;
-	int rc = proc_start_time((long)getpid(), &start);
-	if (rc < 0)
-		return rc;
-	snprintf(out, TASK_RUNNER_ID_MAX, "%ld:%llu", (long)getpid(), start);
-	return 0;
-}
-
-/* Whether the runner named by a claimed_by value is alive: its pid exists
- * and started when the runner did.  A value of another form is dead. */
-bool task_runner_alive(const char *id)
-{
-	unsigned long long start, now;
-	long pid;
-	int used = 0;
-
-	if (sscanf(id, "%ld:%llu%n", &pid, &start, &used) != 2 || id[used] != '\0' || pid <= 0)
-		return false;
-	return proc_start_time(pid, &now) == 0 && now == start;
-}
-
 /* ---- task rows ---------------------------------------------------------------- */
 
 static void task_fill(db_stmt *st, void *out)
@@ -136,6 +79,8 @@ static void task_fill(db_stmt *st, void *out)
 	t->bytes_total = (uint64_t)db_col_int64(st, 8);
 	t->started = db_col_int64(st, 9);
 	t->updated = db_col_int64(st, 10);
+	model_col_text(st, 11, t->host, sizeof(t->host));
+	model_col_text(st, 12, t->error, sizeof(t->error));
 }
 
 /* Inside a transaction: records bytes_done if the task is still ours.  1
@@ -250,8 +195,9 @@ static const struct task_kind *task_kind_find(const char *name)
 
 struct claim_pick {
 	struct model_conn *c;
+	const char *host;
 	int64_t id;
-	char claimed_by[64];
+	char claimed_by[MODEL_RUNNER_ID_MAX];
 	char state[16];
 };
 
@@ -259,12 +205,15 @@ static int claim_row(void *arg, db_stmt *st)
 {
 	struct claim_pick *p = arg;
 	const struct task_kind *k;
-	char state[16], by[64], kind[16];
+	char state[16], by[MODEL_RUNNER_ID_MAX], kind[16], host[MODEL_HOST_MAX + 1];
 	int rc;
 	model_col_text(st, 1, state, sizeof(state));
 	model_col_text(st, 2, by, sizeof(by));
 	model_col_text(st, 3, kind, sizeof(kind));
-	if (strcmp(state, "running") == 0 && task_runner_alive(by))
+	model_col_text(st, 4, host, sizeof(host));
+	if (p->c->m->cluster && host[0] && strcmp(host, p->host) != 0)
+		return 0; /* it must run on its host (it reads that host's files) */
+	if (strcmp(state, "running") == 0 && model_runner_alive(p->c, by))
 		return 0; /* its runner works on it (maybe another thread of ours) */
 	/* The kind may hold it back for now; an unknown kind is claimed (and
 	 * failed by model_task_work). */
@@ -289,9 +238,10 @@ static int task_claim(struct task_run *r)
 	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
 	pick.c = c;
+	pick.host = model_host(r->m);
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
-	                                  "SELECT id, state, claimed_by, kind FROM tasks WHERE state IN ('queued', 'running') "
-	                         "ORDER BY id")))) {
+	                                  "SELECT id, state, claimed_by, kind, host FROM tasks "
+	                                  "WHERE state IN ('queued', 'running') ORDER BY id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -315,7 +265,7 @@ static int task_claim(struct task_run *r)
 		goto out;
 	}
 	if (!(st = model_stmt(c, SQL("SELECT id, kind, image_id, source_kind, source_id, args, state, bytes_done, "
-	                         "bytes_total, started, updated FROM tasks WHERE id = ?")))) {
+	                         "bytes_total, started, updated, host, error FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -538,7 +488,7 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 }
 
 int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, const char *source_kind,
-                    int64_t source_id, const struct task_pdev *d, int n, uint64_t total)
+                    int64_t source_id, const struct task_pdev *d, int n, uint64_t total, const char *host)
 {
 	char args[MODEL_TEXT_MAX + 1];
 	size_t len = 0;
@@ -550,8 +500,8 @@ int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, co
 		if (len >= sizeof(args))
 			return -E2BIG; /* 27 lines of 4 numbers: cannot happen */
 	}
-	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total) "
-	                         "VALUES (?, ?, ?, ?, ?, 'queued', ?)"))))
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, source_kind, source_id, args, state, bytes_total, "
+	                             "host) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)"))))
 		return -EIO;
 	db_bind_text(st, 1, kind);
 	db_bind_int64(st, 2, image_id);
@@ -559,6 +509,7 @@ int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, co
 	db_bind_int64(st, 4, source_id);
 	db_bind_text(st, 5, args);
 	db_bind_int64(st, 6, (int64_t)total);
+	db_bind_text(st, 7, host);
 	return model_exec_stmt(st);
 }
 
@@ -662,7 +613,7 @@ int model_task_work(model *m, const volatile int *stop)
 		return -ENOMEM;
 	r->m = m;
 	r->stop = stop;
-	if ((rc = task_runner_self(r->me)) < 0 || (rc = task_claim(r)) <= 0)
+	if ((rc = model_runner_self(m, r->me)) < 0 || (rc = task_claim(r)) <= 0)
 		goto out;
 	if (model_image_get(m, r->t.image_id, &img) == 0) {
 		r->region_id = img.region_id;
@@ -741,3 +692,61 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	return rc;
 }
 
+/* ---- hosts (§13) ---------------------------------------------------------------- */
+
+int model_host_remove(model *m, const char *name, struct model_err *err)
+{
+	char reason[MODEL_HOST_MAX + 32];
+	struct model_conn *c;
+	db_stmt *st;
+	int64_t renewed = 0;
+	int rc;
+
+	if (!model_host_name_valid(name))
+		return model_fail(err, -EINVAL, "%s is not a host name", name);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, name);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		renewed = db_col_int64(st, 0);
+	db_reset(st);
+	if (rc == DB_DONE) {
+		rc = model_fail(err, -ENOENT, "no host %s", name);
+		goto out;
+	}
+	if (rc != DB_ROW)
+		goto out;
+	int64_t age = (model_now_ns() - renewed) / 1000000000LL;
+	if (age < model_lease(m)) {
+		rc = model_fail(err, -EBUSY, "host %s renewed its lease %llds ago: stop its mount first", name,
+		                (long long)age);
+		goto out;
+	}
+	/* Its tasks end in error at their next claim, on any host (each kind
+	 * undoes what it made: task_int.h). */
+	snprintf(reason, sizeof(reason), "host %s was removed", name);
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET error = ?, host = '' WHERE host = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, reason);
+	db_bind_text(st, 2, name);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("DELETE FROM hosts WHERE name = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, name);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc < 0 ? rc : -EIO;
+}

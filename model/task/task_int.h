@@ -26,7 +26,6 @@
 #include "model_int.h"
 
 #define TASK_PROGRESS_NS (250 * 1000000LL) /* at most this often a progress write */
-#define TASK_RUNNER_ID_MAX 48
 
 /* A tasks row (see task.c's header comment for the columns). */
 struct task_row {
@@ -37,6 +36,8 @@ struct task_row {
 	int64_t source_id;
 	char args[MODEL_TEXT_MAX + 1];
 	char state[16];
+	char host[MODEL_HOST_MAX + 1]; /* the host it must run on, "" any */
+	char error[256];               /* set by host remove: the task ends in error with it */
 	uint64_t bytes_done, bytes_total;
 	int64_t started, updated;
 };
@@ -44,7 +45,7 @@ struct task_row {
 /* A task being run: the row as claimed, the runner, and how it ended. */
 struct task_run {
 	model *m;
-	char me[TASK_RUNNER_ID_MAX];
+	char me[MODEL_RUNNER_ID_MAX];
 	struct task_row t;
 	const volatile int *stop;
 	int64_t region_id;     /* of the image (and everything the task made) */
@@ -73,10 +74,6 @@ struct task_kind {
 	void (*housekeeping)(model *m);
 };
 
-/* This process's runner id, "<pid>:<start time>" (0 or -errno). */
-int task_runner_self(char out[TASK_RUNNER_ID_MAX]);
-/* Whether the runner named by a claimed_by value is alive. */
-bool task_runner_alive(const char *id);
 
 /* Inside a transaction: records bytes_done if the task is still ours.  1
  * when it is, 0 when another runner took it (or it is gone), -errno. */
@@ -158,9 +155,10 @@ struct task_plan {
 	int n;
 };
 /* The queued task row of a capture ('instance' source), conversion or copy
- * ('image' source): one args line per device. */
+ * ('image' source): one args line per device; host: the one it must run
+ * on ("" any). */
 int task_insert_row(struct model_conn *c, const char *kind, int64_t image_id, const char *source_kind,
-                    int64_t source_id, const struct task_pdev *d, int n, uint64_t total);
+                    int64_t source_id, const struct task_pdev *d, int n, uint64_t total, const char *host);
 /* The devices back from args: their count, or -EINVAL for args this
  * version did not write. */
 int task_args_parse(const char *args, struct task_pdev *d, int max);

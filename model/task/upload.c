@@ -252,10 +252,10 @@ int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u)
 
 static int upload_new_rows(struct model_conn *c, struct model_upload *u)
 {
-	char me[TASK_RUNNER_ID_MAX], args[64];
+	char me[MODEL_RUNNER_ID_MAX], args[64];
 	db_stmt *st;
 	int rc;
-	if ((rc = task_runner_self(me)) < 0)
+	if ((rc = model_runner_self(c->m, me)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, 0)"))))
 		return -EIO;
@@ -265,13 +265,15 @@ static int upload_new_rows(struct model_conn *c, struct model_upload *u)
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	snprintf(args, sizeof(args), "%" PRId64 " %d\n", u->blob_id, u->idx);
-	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state, claimed_by, started, updated) "
-	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4)"))))
+	/* Its file is open on this host, and sealed from this host's copy. */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state, claimed_by, started, updated, host) "
+	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4, ?5)"))))
 		return -EIO;
 	db_bind_int64(st, 1, u->image_id);
 	db_bind_text(st, 2, args);
 	db_bind_text(st, 3, me);
 	db_bind_int64(st, 4, (int64_t)time(NULL));
+	db_bind_text(st, 5, model_host(c->m));
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	u->task_id = model_last_id(c);
@@ -435,7 +437,8 @@ bool model_upload_alive(model *m, const struct model_upload *u)
 struct upload_task {
 	int64_t task_id, image_id, blob_id;
 	int idx;
-	char state[16], claimed_by[64];
+	char state[16], claimed_by[MODEL_RUNNER_ID_MAX];
+	char error[256]; /* "host H was removed" */
 };
 
 static void upload_task_fill(db_stmt *st, void *out)
@@ -448,6 +451,7 @@ static void upload_task_fill(db_stmt *st, void *out)
 	model_col_text(st, 2, args, sizeof(args));
 	model_col_text(st, 3, t->state, sizeof(t->state));
 	model_col_text(st, 4, t->claimed_by, sizeof(t->claimed_by));
+	model_col_text(st, 5, t->error, sizeof(t->error));
 	/* An import's URL follows (truncated here: only the first line counts). */
 	if (upload_parse(args, &t->blob_id, &t->idx, &rest) < 0)
 		t->blob_id = 0;
@@ -530,7 +534,7 @@ static int reap_one(model *m, const struct upload_task *dead)
 
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by FROM tasks WHERE id = ?")))) {
+	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by, error FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -541,8 +545,11 @@ static int reap_one(model *m, const struct upload_task *dead)
 		goto out;
 	}
 	if ((rc = model_image_get(m, t.image_id, &img)) < 0 ||
-	    (rc = upload_end_in_error(m, c, &img, &t, "the upload was interrupted (the file was still open when "
-	                                              "imgfs stopped)", wblob)) < 0 ||
+	    (rc = upload_end_in_error(m, c, &img, &t,
+	                              t.error[0] ? t.error
+	                                         : "the upload was interrupted (the file was still open when imgfs "
+	                                           "stopped)",
+	                              wblob)) < 0 ||
 	    (rc = model_commit(c)) < 0)
 		goto out;
 	upload_remove_wblob(m, img.region_id, wblob);
@@ -553,6 +560,7 @@ out:
 }
 
 struct reap_list {
+	struct model_conn *c;
 	int n;
 	struct upload_task t[16];
 };
@@ -562,7 +570,7 @@ static int reap_row(void *arg, db_stmt *st)
 	struct reap_list *l = arg;
 	struct upload_task t;
 	upload_task_fill(st, &t);
-	if (task_runner_alive(t.claimed_by))
+	if (model_runner_alive(l->c, t.claimed_by))
 		return 0;
 	l->t[l->n++] = t;
 	return l->n == (int)(sizeof(l->t) / sizeof(l->t[0]));
@@ -582,7 +590,8 @@ int model_upload_reap(model *m)
 
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by FROM tasks "
+	l.c = c;
+	if (!(st = model_stmt(c, SQL("SELECT id, image_id, args, state, claimed_by, error FROM tasks "
 	                         "WHERE kind = 'upload' AND state = 'open' ORDER BY id"))))
 		return -EIO;
 	if ((rc = model_each_row(st, reap_row, &l)) < 0)
@@ -768,6 +777,8 @@ int upload_run(struct task_run *r)
 
 	if (upload_parse(r->t.args, &blob_id, &idx, NULL) < 0)
 		return upload_fail(r, 0, "upload failed: its task record is unreadable");
+	if (r->t.error[0]) /* its host was removed (host.c) */
+		return upload_fail(r, blob_id, "upload failed: %s", r->t.error);
 	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0 || !b.wblob[0])
 		return upload_fail(r, rc < 0 ? 0 : blob_id, "upload failed: its data is gone");
 	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, b.wblob)) < 0)

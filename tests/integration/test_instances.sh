@@ -16,10 +16,12 @@ V="$I/vm1"
 GiB=1073741824
 WBLOBS="$S/regions/cn-north-1/wblobs"
 
-say "mkdir instances/vm1: id status system-disk image disks/"
+say "mkdir instances/vm1: id status system-disk image disks/ host"
 before=$(mtime_ns "$I")
 mkdir "$V"
-assert_eq "disks id image status system-disk" "$(entries "$V")" "entries of instances/vm1"
+assert_eq "disks host id image status system-disk" "$(entries "$V")" "entries of instances/vm1"
+# The host it runs on (§2.4, §13): this machine's short name by default.
+assert_eq "$(hostname -s)" "$(cat "$V/host")" "instances/vm1/host"
 assert_match 'i-[0-9a-f]{8}' "$(cat "$V/id")" "vm1/id"
 assert_eq stopped "$(status_of "$V")" "vm1/status"
 assert_eq local "$(cat "$V/system-disk")" "vm1/system-disk"

@@ -320,6 +320,17 @@ static inline int ut_setup_mode(void **state, bool link_chunks)
 		fprintf(stderr, "model_open %s: %d %s\n", fx->dir, rc, err.msg);
 		goto fail_rm;
 	}
+	if (fx->pgdb[0] && ut_template_db[0]) {
+		/* The template recorded its own directory as the regions' stores
+		 * (model_region_add in cluster mode): this test's copy is here. */
+		struct model_conn *c;
+		char *upd = sqlite3_mprintf("UPDATE regions SET store = 'dir:%q/regions/' || name", fx->dir);
+		if (!upd || model_conn_get(fx->m, &c) < 0 || model_exec(c, upd) < 0) {
+			sqlite3_free(upd);
+			goto fail_close;
+		}
+		sqlite3_free(upd);
+	}
 	for (int i = 0; i < UT_REGIONS; i++) {
 		if (model_region_by_name(fx->m, ut_region_names[i], &fx->region[i]) < 0) {
 			fprintf(stderr, "%s: no region %s\n", fx->dir, ut_region_names[i]);
