@@ -17,10 +17,14 @@
 #include "fs.h"
 
 static const char admin_usage[] =
-	"usage: imgfs admin [--state DIR] COMMAND\n"
+	"usage: imgfs admin [--state DIR] [--db URL] COMMAND\n"
 	"  account add NAME [--uid UID]\n"
 	"  account list\n"
-	"  region add NAME\n"
+	"  region add NAME [--store dir:PATH]\n"
+	"  host list                             hosts mounting the service, their last lease renewal\n"
+	"  host remove NAME                      forget a dead host: its tasks end in error\n"
+	"  lease [SECONDS]                       print, or set, how long a host may go without\n"
+	"                                        renewing before others take its tasks (default 30)\n"
 	"  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n"
 	"  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"
 	"          [--arch A] [--boot-mode B] [--features F] [--description D]\n"
@@ -86,10 +90,53 @@ static int cmd_region(model *m, int argc, char **argv)
 {
 	struct model_err err = {0};
 	int rc;
-	if (argc != 2 || strcmp(argv[0], "add") != 0)
-		return usage_error("region add NAME");
-	if ((rc = model_region_add(m, argv[1], &err)) < 0)
+	const char *store = NULL;
+	if (argc == 4 && strcmp(argv[2], "--store") == 0)
+		store = argv[3];
+	else if (argc != 2)
+		return usage_error("region add NAME [--store dir:PATH]");
+	if (strcmp(argv[0], "add") != 0)
+		return usage_error("region add NAME [--store dir:PATH]");
+	if ((rc = model_region_add_store(m, argv[1], store, &err)) < 0)
 		return refused(argv[1], rc, &err);
+	return 0;
+}
+
+static int print_host(void *arg, const struct model_host *h)
+{
+	char started[21], renewed[21];
+	model_fmt_time(started, h->started_ns / 1000000000);
+	model_fmt_time(renewed, h->renewed_ns / 1000000000);
+	printf("%s %s started %s renewed %s\n", h->name, h->alive ? "alive" : "gone", started, renewed);
+	return 0;
+}
+
+static int cmd_host(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int rc;
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return model_host_list(m, print_host, NULL) < 0 ? 1 : 0;
+	if (argc != 2 || strcmp(argv[0], "remove") != 0)
+		return usage_error("host list | host remove NAME");
+	if ((rc = model_host_remove(m, argv[1], &err)) < 0)
+		return refused(argv[1], rc, &err);
+	return 0;
+}
+
+static int cmd_lease(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int64_t v;
+	int rc;
+	if (argc == 0) {
+		printf("%lld\n", (long long)model_lease(m));
+		return 0;
+	}
+	if (argc != 1 || !parse_i64(argv[0], &v))
+		return usage_error("lease [SECONDS]");
+	if ((rc = model_lease_set(m, v, &err)) < 0)
+		return refused("lease", rc, &err);
 	return 0;
 }
 
@@ -228,20 +275,24 @@ int fs_admin_main(int argc, char **argv)
 	} cmds[] = {
 		{"account", cmd_account}, {"region", cmd_region}, {"quota", cmd_quota},
 		{"publish", cmd_publish}, {"fsck", cmd_fsck},     {"gc", cmd_gc},
-		{"retention", cmd_retention},
+		{"retention", cmd_retention}, {"host", cmd_host}, {"lease", cmd_lease},
 	};
 	struct model_err err = {0};
-	char state[PATH_MAX];
+	char state[PATH_MAX] = "";
+	const char *db = NULL;
 	model *m = NULL;
 	int rc;
 
-	if (argc >= 2 && strcmp(argv[0], "--state") == 0) {
-		snprintf(state, sizeof(state), "%s", argv[1]);
+	while (argc >= 2 && (strcmp(argv[0], "--state") == 0 || strcmp(argv[0], "--db") == 0)) {
+		if (strcmp(argv[0], "--db") == 0)
+			db = argv[1];
+		else
+			snprintf(state, sizeof(state), "%s", argv[1]);
 		argc -= 2;
 		argv += 2;
-	} else if (model_default_state_dir(state, sizeof(state)) < 0) {
-		return usage_error("no default state directory; use --state DIR");
 	}
+	if (!state[0] && model_default_state_dir(state, sizeof(state)) < 0)
+		return usage_error("no default state directory; use --state DIR");
 	if (argc < 1 || strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0) {
 		fputs(admin_usage, argc < 1 ? stderr : stdout);
 		return argc < 1 ? 2 : 0;
@@ -249,7 +300,7 @@ int fs_admin_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[0], cmds[i].name) != 0)
 			continue;
-		if ((rc = model_open(&m, state, MODEL_OPEN_CREATE, &err)) < 0) {
+		if ((rc = model_open_db(&m, state, db, MODEL_OPEN_CREATE, &err)) < 0) {
 			fprintf(stderr, "imgfs admin: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 			return 1;
 		}

@@ -129,6 +129,8 @@ int model_host_renew(model *m);
 /* The lease period in seconds (settings 'lease', default 30): a host that
  * did not renew for that long is gone and its tasks are taken over. */
 int64_t model_lease(model *m);
+/* imgfs admin lease SECONDS (2 .. 86400; hosts read it when they mount). */
+int model_lease_set(model *m, int64_t seconds, struct model_err *err);
 struct model_host {
 	char name[MODEL_HOST_MAX + 1];
 	int64_t started_ns, renewed_ns;

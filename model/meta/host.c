@@ -89,6 +89,28 @@ int64_t model_lease(model *m)
 	return v >= 1 ? v : LEASE_DEFAULT;
 }
 
+int model_lease_set(model *m, int64_t seconds, struct model_err *err)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if (seconds < 2 || seconds > 86400)
+		return model_fail(err, -EINVAL, "the lease is 2 .. 86400 seconds");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('lease', ?) "
+	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
+		model_rollback(c);
+		return -EIO;
+	}
+	db_bind_int64(st, 1, seconds);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_rollback(c);
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	}
+	return model_commit(c);
+}
+
 /* Writes this host's row: started (a new mount) or renewed. */
 static int host_write(model *m, bool start)
 {

@@ -275,6 +275,11 @@ static int task_claim(struct task_run *r)
 	if ((rc = model_commit(c)) < 0)
 		return rc;
 	r->bytes_done = r->t.bytes_done;
+	/* An operator wants to know when a task changed hands (its host died,
+	 * or its process: §11, §13). */
+	if (strcmp(pick.state, "running") == 0 && pick.claimed_by[0])
+		model_log(r->m, "task %lld (%s of image %lld) taken over from %s, which is gone", (long long)r->t.id,
+		          r->t.kind, (long long)r->t.image_id, pick.claimed_by);
 	return 1;
 out:
 	model_rollback(c);

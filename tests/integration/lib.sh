@@ -32,6 +32,7 @@ declare -a _MOUNTS=()        # mount points made by mount_imgfs, in order
 declare -A _MOUNT_STATE=()   # mount point -> state dir
 declare -A _MOUNT_PID=()     # mount point -> daemon pid ("" when unknown)
 declare -a _OTHER_MOUNTS=()  # other mounts a test made (tmpfs ...), see also_unmount
+declare -a _AT_EXIT=()       # commands to run after unmounting, see at_exit
 
 say() { printf '  - [%3ds] %s\n' "$SECONDS" "$*"; }
 
@@ -201,6 +202,10 @@ umount_imgfs() {
 # mount, e.g. a tmpfs) after the imgfs mounts.
 also_unmount() { _OTHER_MOUNTS+=("$1"); }
 
+# at_exit CMD: the EXIT trap runs the shell command CMD after unmounting
+# (stopping a server the test started).
+at_exit() { _AT_EXIT+=("$1"); }
+
 # remount_imgfs STATE MNT [EXTRA_OPTS]
 remount_imgfs() {
     umount_imgfs "$2"
@@ -224,6 +229,9 @@ _cleanup() {
     done
     for m in "${_OTHER_MOUNTS[@]+"${_OTHER_MOUNTS[@]}"}"; do
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
+    for m in "${_AT_EXIT[@]+"${_AT_EXIT[@]}"}"; do
+        eval "$m" >/dev/null 2>&1
     done
     for f in "$T"/sanitizer-*; do
         [[ -s "$f" ]] || continue

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# test_hosts: one service, metadata in PostgreSQL, mounted by two hosts
+# (SPEC §13): two mounts of one database from two state directories on
+# this machine, `-o host=a` and `-o host=b`, sharing the regions' stores
+# (dir: stores recorded by the first mount).
+#
+#   - a change through one host is seen through the other within 1 s
+#     (mkdir, rename, delete, restore, share, both ways);
+#   - an upload through a, read, converted and copied through b;
+#   - 4 mkdir loops on both hosts racing for the same names and the quota:
+#     one winner per name, the quota never exceeded;
+#   - an instance on a: b lists it, its disks are EREMOTE on b;
+#   - kill -9 of a during a conversion: b takes it over once a's lease
+#     expires, the image ends available with the right bytes;
+#   - host list / host remove;
+#   - PostgreSQL stopped under the mounts: EIO, then they recover by
+#     themselves once it is back.
+# The server is a throwaway one (scripts/pg-up), in $T.
+source "$(dirname "$0")/lib.sh"
+
+ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
+PG="$T/pg"
+chmod 711 "$T" # the server runs as the postgres user
+URL=$("$ROOT/scripts/pg-up" "$PG")
+at_exit "'$ROOT/scripts/pg-down' '$PG'"
+
+A="$T/mnt-a" B="$T/mnt-b"
+mount_imgfs "$T/state-a" "$A" "db=$URL,host=a"
+mount_imgfs "$T/state-b" "$B" "db=$URL,host=b"
+RA="$A/regions/cn-north-1" RB="$B/regions/cn-north-1"
+admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
+me=$(id -un)
+
+# seen WHAT CMD...: CMD succeeds within 1 s (polled every 20 ms).
+seen() {
+    local what=$1 i; shift
+    for ((i = 0; i < 50; i++)); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.02
+    done
+    fail "$what: not seen within 1 s"
+}
+
+say "both hosts registered, each with a fresh lease"
+admin host list >"$T/hosts"
+grep -q '^a alive ' "$T/hosts" && grep -q '^b alive ' "$T/hosts" || { cat "$T/hosts" >&2; fail "host list"; }
+
+say "mkdir on a is seen on b within 1 s, and the other way"
+mkdir "$RA/private/one"
+seen "private/one on b" test -d "$RB/private/one"
+mkdir "$RB/private/two"
+seen "private/two on a" test -d "$RA/private/two"
+say "rename, delete and restore seen both ways"
+mv "$RA/private/one" "$RA/private/uno"
+seen "rename on b" test -d "$RB/private/uno"
+[[ ! -e "$RB/private/one" ]] || fail "the old name is still there on b"
+
+say "an upload through a; read, converted and copied through b"
+head -c $((3 << 20)) /dev/urandom >"$T/data.raw"
+qemu-img convert -f raw -O qcow2 "$T/data.raw" "$T/data.qcow2"
+mkdir "$RA/private/up"
+cp "$T/data.qcow2" "$RA/private/up/disks/vda"
+imgfs_wait "$RA/private/up" >/dev/null || fail "the upload on a did not become available: $(cat "$RA/private/up/error")"
+seen "the upload available on b" grep -qx available "$RB/private/up/status"
+cmp "$RB/private/up/disks/vda" "$T/data.qcow2" || fail "b reads other bytes than a uploaded"
+echo up-cloud >"$RB/private/up/convert"
+imgfs_wait "$RB/private/up-cloud" >/dev/null || fail "conversion on b: $(cat "$RB/private/up-cloud/error")"
+mkdir "$RB/private/up-cloud/copies/cn-east-2"
+imgfs_wait "$B/regions/cn-east-2/private/up-cloud" >/dev/null || fail "copy on b"
+snap=$(awk '$1 == "vda" { print $3 }' "$A/regions/cn-east-2/private/up-cloud/device-mapping")
+cmp "$A/regions/cn-east-2/snapshots/$snap/data" "$T/data.raw" || fail "the copy's bytes, read on a"
+
+say "delete on b, seen in a's recycle bin; restore on a, seen on b"
+rmdir "$RB/private/up-cloud/copies/cn-east-2" 2>/dev/null || true
+rmdir "$RB/private/up"
+seen "up in a's recycle bin" test -d "$RA/recycle-bin/up"
+mv "$RA/recycle-bin/up" "$RA/private/up"
+seen "up restored on b" test -d "$RB/private/up"
+
+say "sharing seen on the other host"
+admin account add carol --uid 2101
+mkdir "$RA/private/up/shares/carol"
+[[ -d "$RB/private/up/shares/carol" ]] || seen "the share on b" test -d "$RB/private/up/shares/carol"
+
+say "4 mkdir loops on both hosts race for the same names and a quota of 12"
+admin quota set "$me" cn-north-1 private-images 12
+used=$(awk '$1 == "private-images" { print $2 }' "$RA/quota")
+for h in A B A B; do
+    dir=$([[ $h == A ]] && echo "$RA" || echo "$RB")
+    (for i in $(seq 1 20); do mkdir "$dir/private/race-$i" 2>>"$T/race.err" || true; done) &
+done
+wait
+n=$(ls "$RA/private" | grep -c '^race-' || true)
+((used + n == 12)) || fail "$n race images made with $used images there before: the quota of 12 not filled exactly"
+ls "$RB/private" | grep '^race-' | sort | uniq -d | grep . && fail "a name won twice"
+grep -q 'File exists' "$T/race.err" || fail "no loop lost a name race (EEXIST)"
+grep -q 'Disk quota exceeded' "$T/race.err" || fail "no loop met the quota (EDQUOT)"
+assert_eq "private-images 12 12" "$(grep '^private-images' "$RB/quota")" "quota on b"
+echo "    $n made, $(grep -c 'File exists' "$T/race.err") EEXIST, $(grep -c 'Disk quota' "$T/race.err") EDQUOT"
+
+say "an instance on a: listed on b, its disks EREMOTE there"
+mkdir "$RA/instances/vm1"
+seen "vm1 on b" test -d "$RB/instances/vm1"
+assert_eq a "$(cat "$RB/instances/vm1/host")" "instances/vm1/host on b"
+assert_errno EREMOTE open "$RB/instances/vm1/disks/vda" rdonly
+assert_errno OK open "$RA/instances/vm1/disks/vda" rdonly
+
+say "a frozen, then killed, during a conversion: b takes it over once a's lease expired, not before"
+admin lease 3
+remount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=0" # b runs no task yet
+remount_imgfs "$T/state-a" "$A" "db=$URL,host=a,workers=1"
+head -c $((1 << 30)) /dev/urandom >"$T/big.raw"
+qemu-img convert -f raw -O qcow2 "$T/big.raw" "$T/big.qcow2"
+admin quota set "$me" cn-north-1 private-images 40
+mkdir "$RA/private/big"
+cp "$T/big.qcow2" "$RA/private/big/disks/vda"
+imgfs_wait "$RA/private/big" >/dev/null || fail "the big upload"
+remount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=2"
+echo big-cloud >"$RA/private/big/convert"
+for ((i = 0; i < 500; i++)); do grep -q '^state running' "$RA/private/big/task" 2>/dev/null && break; sleep 0.01; done
+grep -q '^state running' "$RA/private/big/task" || fail "the conversion never ran"
+apid=${_MOUNT_PID[$A]}
+kill -STOP "$apid" # a stops renewing its lease, mid-task
+t0=$(date +%s.%N)
+for ((i = 0; i < 300; i++)); do grep -q 'taken over from a/' "$T/state-b/imgfs.log" && break; sleep 0.05; done
+took=$(python3 -c "import sys; print('%.1f' % ($(date +%s.%N) - $t0))")
+grep 'taken over from a/' "$T/state-b/imgfs.log" || fail "b never took the conversion over from a"
+# a renews 6 times per lease period: its lease lapses 2.5 .. 3 s after it
+# stopped.
+python3 -c "import sys; sys.exit(0 if $took >= 2.3 else 1)" || fail "b took the task over $took s after a stopped: before a's lease (3 s) expired"
+echo "    taken over $took s after a stopped"
+kill -9 "$apid"
+_wait_gone "$apid" 10
+umount -l "$A" 2>/dev/null || fusermount3 -uz "$A"
+_MOUNTS=("$B")
+imgfs_wait "$RB/private/big-cloud" >/dev/null || fail "b did not finish a's conversion: $(cat "$RB/private/big-cloud/error")"
+snap=$(awk '$1 == "vda" { print $3 }' "$RB/private/big-cloud/device-mapping")
+cmp "$RB/snapshots/$snap/data" "$T/big.raw" || fail "the converted bytes"
+
+say "host remove: refused for a live host, accepted for a dead one"
+assert_fails admin host remove b
+admin host remove a
+admin host list | grep -q '^a ' && fail "a is still listed"
+echo "    $(admin host list)"
+
+say "PostgreSQL stopped under the mount: EIO; started again: it recovers by itself"
+"$ROOT/scripts/pg-down" "$PG"
+got=$(errno_of read "$RB/private/two/description")
+[[ "$got" == EIO || "$got" == OK ]] || fail "while the database is down: $got"
+assert_errno EIO mkdir "$RB/private/down"
+"$ROOT/scripts/pg-up" "$PG" >/dev/null
+seen "a mkdir after the database came back" mkdir "$RB/private/after"
+seen "b's listing after the restart" test -d "$RB/private/after"
