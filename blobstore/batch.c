@@ -411,3 +411,40 @@ int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id)
 		return batch_fail(b, rc); /* the idset says it was taken */
 	return 1;
 }
+
+/* ---- a whole store into another (migration) ---------------------------------- */
+
+struct copy_all {
+	blob_batch *b;
+	blob_store *src;
+	unsigned pending; /* adds since the last commit */
+	int rc;
+};
+
+static int copy_all_one(void *arg, const chunk_id *id, int64_t mtime)
+{
+	struct copy_all *c = arg;
+	(void)mtime;
+	if ((c->rc = blob_batch_copy(c->b, c->src, id)) < 0)
+		return c->rc;
+	if (++c->pending == BLOB_BATCH_MAX) {
+		if ((c->rc = blob_batch_commit(c->b)) < 0)
+			return c->rc;
+		c->pending = 0;
+	}
+	return 0;
+}
+
+int blob_store_copy_all(blob_store *dst, blob_store *src, uint64_t *placed_out)
+{
+	struct copy_all c = {NULL, src, 0, 0};
+	int rc;
+	if ((rc = blob_batch_new(&c.b, dst)) < 0)
+		return rc;
+	if ((rc = src->be->list(src->be, copy_all_one, &c)) == 0)
+		rc = blob_batch_commit(c.b);
+	if (rc >= 0 && placed_out)
+		*placed_out = (uint64_t)rc;
+	blob_batch_free(c.b);
+	return rc < 0 ? rc : 0;
+}

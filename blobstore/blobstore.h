@@ -180,6 +180,12 @@ void blob_batch_free(blob_batch *b); /* accepts NULL */
  * later commit returned.  The stores must share the secret (-EINVAL). */
 int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id);
 
+/* Places every chunk src holds in dst (moving a region to another store):
+ * each one dst lacks is linked or copied and verified as blob_batch_copy
+ * does, committed in batches; *placed_out (may be NULL) gets how many
+ * were new.  Run again, it places only what is still missing. */
+int blob_store_copy_all(blob_store *dst, blob_store *src, uint64_t *placed_out);
+
 /* Reads a chunk and verifies it against its id (-EIO on mismatch). */
 int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
 

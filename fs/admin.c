@@ -25,6 +25,8 @@ static const char admin_usage[] =
 	"  host remove NAME                      forget a dead host: its tasks end in error\n"
 	"  lease [SECONDS]                       print, or set, how long a host may go without\n"
 	"                                        renewing before others take its tasks (default 30)\n"
+	"  migrate --to URL [--store REGION=dir:PATH]... [--host NAME]\n"
+	"                                        move the (unmounted) state into a PostgreSQL database\n"
 	"  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n"
 	"  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"
 	"          [--arch A] [--boot-mode B] [--features F] [--description D]\n"
@@ -267,6 +269,55 @@ static int cmd_gc(model *m, int argc, char **argv)
 	return 0;
 }
 
+static void print_line(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+}
+
+/* migrate works on the state directory and the target itself (no model). */
+static int cmd_migrate(const char *state, int argc, char **argv)
+{
+	struct model_migrate_store stores[64];
+	struct model_err err = {0};
+	const char *to = NULL, *host = NULL;
+	char self[MODEL_HOST_MAX + 1];
+	int n = 0, rc;
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 >= argc)
+			return usage_error("migrate --to URL [--store REGION=dir:PATH]... [--host NAME]");
+		if (strcmp(argv[i], "--to") == 0) {
+			to = argv[++i];
+		} else if (strcmp(argv[i], "--host") == 0) {
+			host = argv[++i];
+		} else if (strcmp(argv[i], "--store") == 0) {
+			char *eq = strchr(argv[++i], '=');
+			if (!eq || eq == argv[i] || n == (int)(sizeof(stores) / sizeof(stores[0])))
+				return usage_error("--store takes REGION=dir:PATH");
+			*eq = '\0';
+			stores[n++] = (struct model_migrate_store){argv[i], eq + 1};
+		} else {
+			return usage_error("migrate --to URL [--store REGION=dir:PATH]... [--host NAME]");
+		}
+	}
+	if (!to)
+		return usage_error("migrate needs --to URL");
+	if (!host) {
+		/* This machine's name, as a mount would take it. */
+		if (gethostname(self, sizeof(self)) < 0)
+			strcpy(self, "localhost");
+		self[sizeof(self) - 1] = '\0';
+		self[strcspn(self, ".")] = '\0';
+		host = self;
+	}
+	if (!model_host_name_valid(host))
+		return usage_error("--host takes 1-64 of A-Z a-z 0-9 . _ -");
+	if ((rc = model_migrate(state, to, host, stores, n, print_line, NULL, &err)) < 0)
+		return refused("migrate", rc, &err);
+	printf("migrated %s; mount it with -o db=... from %s, -o host=%s\n", state, state, host);
+	return 0;
+}
+
 int fs_admin_main(int argc, char **argv)
 {
 	static const struct {
@@ -293,6 +344,8 @@ int fs_admin_main(int argc, char **argv)
 	}
 	if (!state[0] && model_default_state_dir(state, sizeof(state)) < 0)
 		return usage_error("no default state directory; use --state DIR");
+	if (argc >= 1 && strcmp(argv[0], "migrate") == 0)
+		return cmd_migrate(state, argc - 1, argv + 1);
 	if (argc < 1 || strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0) {
 		fputs(admin_usage, argc < 1 ? stderr : stdout);
 		return argc < 1 ? 2 : 0;

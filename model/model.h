@@ -708,6 +708,22 @@ int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struc
  * must invalidate. */
 int model_changes_everything(model *m, int (*cb)(void *arg, const struct model_change *c), void *arg);
 
+/* ---- moving up (§13, migrate.c) ------------------------------------------ */
+
+/* A region given its own store by migrate: "dir:PATH". */
+struct model_migrate_store {
+	const char *region, *store;
+};
+/* imgfs admin migrate: the embedded state in state_dir (unmounted) into
+ * the PostgreSQL database db_url, its instances and the tasks that read
+ * its files bound to host; the regions named in stores get those stores
+ * (their chunks copied), the others keep their directory in state_dir.
+ * say(arg, line) reports progress.  Run again, it completes what an
+ * interruption left. */
+int model_migrate(const char *state_dir, const char *db_url, const char *host,
+                  const struct model_migrate_store *stores, int nstores,
+                  void (*say)(void *arg, const char *line), void *arg, struct model_err *err);
+
 /* ---- maintenance (admin) ------------------------------------------------- */
 
 /* Verifies metadata and every chunk; report(arg, line) per problem.

@@ -134,7 +134,13 @@ struct db_driver {
 	const void *(*col_blob)(db_stmt *st, int i);
 	size_t (*col_bytes)(db_stmt *st, int i);
 	bool (*col_null)(db_stmt *st, int i);
+	/* What a row has (migrate copies tables whole): its columns, their
+	 * names, and the kind of value in column i of the current row. */
+	int (*col_count)(db_stmt *st);
+	const char *(*col_name)(db_stmt *st, int i);
+	int (*col_type)(db_stmt *st, int i); /* DB_INTEGER, DB_TEXT, DB_BLOB, DB_NULL */
 };
+enum { DB_INTEGER = 1, DB_TEXT, DB_BLOB, DB_NULL };
 
 extern const struct db_driver db_sqlite;
 extern const struct db_driver db_postgres;
@@ -159,6 +165,9 @@ static inline const char *db_col_text(db_stmt *st, int i) { return st->drv->col_
 static inline const void *db_col_blob(db_stmt *st, int i) { return st->drv->col_blob(st, i); }
 static inline size_t db_col_bytes(db_stmt *st, int i) { return st->drv->col_bytes(st, i); }
 static inline bool db_col_null(db_stmt *st, int i) { return st->drv->col_null(st, i); }
+static inline int db_col_count(db_stmt *st) { return st->drv->col_count(st); }
+static inline const char *db_col_name(db_stmt *st, int i) { return st->drv->col_name(st, i); }
+static inline int db_col_type(db_stmt *st, int i) { return st->drv->col_type(st, i); }
 
 /* A db_step result (or any -errno) as 0 / -errno. */
 static inline int db_errno(int rc) { return rc == DB_ROW || rc == DB_DONE ? 0 : rc; }

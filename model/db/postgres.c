@@ -48,7 +48,7 @@
 
 #include "model_int.h"
 
-#define PG_MAX_PARAMS 32
+#define PG_MAX_PARAMS 64
 #define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
 #define PG_OID_INT8 20
 #define PG_OID_BYTEA 17
@@ -568,6 +568,28 @@ static int pg_schema(struct db_conn *c)
 	return pg_commit(c);
 }
 
+static int pg_col_count(db_stmt *st)
+{
+	return ST(st)->res ? PQnfields(ST(st)->res) : 0;
+}
+
+static const char *pg_col_name(db_stmt *st, int i)
+{
+	return ST(st)->res ? PQfname(ST(st)->res, i) : NULL;
+}
+
+static int pg_col_type(db_stmt *st, int i)
+{
+	struct pg_stmt *s = ST(st);
+	if (pg_col_null(st, i))
+		return DB_NULL;
+	switch (PQftype(s->res, i)) {
+	case PG_OID_BYTEA: return DB_BLOB;
+	case PG_OID_INT8: case 21: case 23: case 16: return DB_INTEGER; /* int8, int2, int4, bool */
+	default: return DB_TEXT;
+	}
+}
+
 const struct db_driver db_postgres = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -596,4 +618,7 @@ const struct db_driver db_postgres = {
 	.col_blob = pg_col_blob,
 	.col_bytes = pg_col_bytes,
 	.col_null = pg_col_null,
+	.col_count = pg_col_count,
+	.col_name = pg_col_name,
+	.col_type = pg_col_type,
 };

@@ -338,6 +338,26 @@ static bool sq_col_null(db_stmt *st, int i)
 	return sqlite3_column_type(ST(st), i) == SQLITE_NULL;
 }
 
+static int sq_col_count(db_stmt *st)
+{
+	return sqlite3_column_count(ST(st));
+}
+
+static const char *sq_col_name(db_stmt *st, int i)
+{
+	return sqlite3_column_name(ST(st), i);
+}
+
+static int sq_col_type(db_stmt *st, int i)
+{
+	switch (sqlite3_column_type(ST(st), i)) {
+	case SQLITE_INTEGER: return DB_INTEGER;
+	case SQLITE_BLOB: return DB_BLOB;
+	case SQLITE_NULL: return DB_NULL;
+	default: return DB_TEXT; /* text, and the floats the schema never stores */
+	}
+}
+
 const struct db_driver db_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -366,4 +386,7 @@ const struct db_driver db_sqlite = {
 	.col_blob = sq_col_blob,
 	.col_bytes = sq_col_bytes,
 	.col_null = sq_col_null,
+	.col_count = sq_col_count,
+	.col_name = sq_col_name,
+	.col_type = sq_col_type,
 };
