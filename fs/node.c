@@ -163,8 +163,7 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			return -ENOENT;
 		return 0;
 	case FS_K_IMAGE:
-		if ((rc = model_image_get(ctx->m, obj, &out->img)) < 0 ||
-		    (rc = model_region_get(ctx->m, out->img.region_id, &out->region)) < 0 ||
+		if ((rc = model_image_get_in_region(ctx->m, obj, &out->img, &out->region)) < 0 ||
 		    (rc = image_dir(ctx, out)) < 0)
 			return rc;
 		if (sub == 0)

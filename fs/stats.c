@@ -58,6 +58,11 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	per_op(out, "imgfs_request_errors_total", "FUSE requests answered with an errno, by operation.",
 	       ctx->stats.errors);
 	fs_buf_printf(out,
+	              "# HELP imgfs_db_statements_total Database statements run.\n"
+	              "# TYPE imgfs_db_statements_total counter\n"
+	              "imgfs_db_statements_total %" PRId64 "\n",
+	              ctx->m ? model_statements(ctx->m) : 0);
+	fs_buf_printf(out,
 	              "# HELP imgfs_db_unexpected_scan_rows_total Rows that statements not allowed to scan read "
 	              "in full table scans (0 unless an index is missing).\n"
 	              "# TYPE imgfs_db_unexpected_scan_rows_total counter\n"

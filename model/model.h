@@ -113,6 +113,8 @@ void model_read_end(model *m);
 /* Rows that statements not allowed to scan read in full table scans, since
  * the model was opened (db/db.h: 0 unless an index is missing). */
 int64_t model_scan_steps(model *m);
+/* Statements the model has run since it was opened. */
+int64_t model_statements(model *m);
 
 /* ---- hosts (§13, host.c) ------------------------------------------------- */
 
@@ -240,6 +242,9 @@ int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model
 int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
                        struct model_image *out);
 int model_image_get(model *m, int64_t id, struct model_image *out);
+/* The image and its region in one statement (every FUSE request resolves
+ * its inode: one round trip, not two, for PostgreSQL). */
+int model_image_get_in_region(model *m, int64_t id, struct model_image *img, struct model_region *region);
 /* Images other accounts share with account_id in the region (SPEC §6.4). */
 int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                             int (*cb)(void *arg, const struct model_image *img), void *arg);

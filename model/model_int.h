@@ -22,6 +22,7 @@ struct model {
 	const struct db_driver *drv;   /* the database's driver */
 	char *db_target;               /* what drv->open takes: <dir>/imgfs.db */
 	atomic_int_fast64_t scan_steps;/* rows read by unexpected full scans (db.h) */
+	atomic_int_fast64_t statements;/* statements run (model_stmt) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores */
@@ -58,6 +59,9 @@ int model_conn_get(model *m, struct model_conn **out);
 /* The cached, reset statement of this connection for sql (written as
  * SQL("...")); NULL on error (logged). */
 db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql);
+/* Steps an INSERT ... RETURNING id: *id_out gets the new row's id (one
+ * round trip for PostgreSQL, not a second statement).  Resets it. */
+int model_insert(db_stmt *st, int64_t *id_out);
 /* Steps a statement that returns no rows; 0 or -errno.  Resets it. */
 int model_exec_stmt(db_stmt *st);
 /* Steps st calling row(arg, st) for each row; stops at the first non-zero
@@ -84,10 +88,9 @@ int model_begin(struct model_conn *c);
 int model_commit(struct model_conn *c);
 void model_rollback(struct model_conn *c);
 
-/* Rows the last INSERT, UPDATE or DELETE of c changed; the row id its last
- * INSERT gave. */
+/* Rows the last INSERT, UPDATE or DELETE of c changed (a new row's id
+ * comes back from INSERT ... RETURNING: model_insert). */
 int64_t model_changes(struct model_conn *c);
-int64_t model_last_id(struct model_conn *c);
 
 /* Ad-hoc SQL for the unit tests (not in the statement registry): runs one
  * statement on the calling thread's connection; model_sql_int reads the

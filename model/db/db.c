@@ -121,6 +121,7 @@ int model_conn_get(model *m, struct model_conn **out)
 db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql)
 {
 	size_t h = ((uintptr_t)sql >> 3) % MODEL_STMT_CACHE;
+	atomic_fetch_add_explicit(&c->m->statements, 1, memory_order_relaxed);
 	for (size_t n = 0; n < MODEL_STMT_CACHE; n++) {
 		size_t i = (h + n) % MODEL_STMT_CACHE;
 		if (c->cache[i].sql == sql) {
@@ -138,6 +139,15 @@ db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql)
 	}
 	fprintf(stderr, "imgfs: sql: statement cache full\n");
 	return NULL;
+}
+
+int model_insert(db_stmt *st, int64_t *id_out)
+{
+	int rc = db_step(st);
+	if (rc == DB_ROW)
+		*id_out = db_col_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? -EIO : rc;
 }
 
 int model_exec_stmt(db_stmt *st)
@@ -284,11 +294,6 @@ int64_t model_changes(struct model_conn *c)
 	return c->drv->changes(c->db);
 }
 
-int64_t model_last_id(struct model_conn *c)
-{
-	return c->drv->last_id(c->db);
-}
-
 int64_t model_generation(model *m)
 {
 	struct model_conn *c;
@@ -336,4 +341,9 @@ int model_changes_wait(model *m, int timeout_ms)
 int64_t model_scan_steps(model *m)
 {
 	return atomic_load(&m->scan_steps);
+}
+
+int64_t model_statements(model *m)
+{
+	return atomic_load(&m->statements);
 }

@@ -112,8 +112,6 @@ struct db_driver {
 	void (*rollback)(struct db_conn *c);
 	/* Rows changed by the last INSERT, UPDATE or DELETE of c. */
 	int64_t (*changes)(struct db_conn *c);
-	/* The row id the last INSERT of c gave. */
-	int64_t (*last_id)(struct db_conn *c);
 	/* A number that changes whenever another connection committed. */
 	int64_t (*generation)(struct db_conn *c);
 	/* Waits until another connection may have committed, at most

@@ -462,10 +462,9 @@ static const void *pg_col_blob(db_stmt *st, int i)
 
 static int pg_begin_write(struct db_conn *c)
 {
-	int rc = pg_exec(c, "BEGIN");
-	if (rc < 0)
-		return rc;
-	if ((rc = pg_exec(c, "SELECT pg_advisory_xact_lock(" PG_ADVISORY_KEY ")")) < 0)
+	/* One round trip for both. */
+	int rc = pg_exec(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_ADVISORY_KEY ")");
+	if (rc < 0 && PQtransactionStatus(CONN(c)->pg) != PQTRANS_IDLE)
 		pg_exec(c, "ROLLBACK");
 	return rc;
 }
@@ -484,15 +483,6 @@ static void pg_rollback(struct db_conn *c)
 static int64_t pg_changes(struct db_conn *c)
 {
 	return CONN(c)->changes;
-}
-
-static int64_t pg_last_id(struct db_conn *dc)
-{
-	struct pg_conn *c = CONN(dc);
-	PGresult *r = PQexec(c->pg, "SELECT lastval()");
-	int64_t id = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoll(PQgetvalue(r, 0, 0)) : 0;
-	PQclear(r);
-	return id;
 }
 
 /* Drains the notifications the connection has received. */
@@ -603,7 +593,6 @@ const struct db_driver db_postgres = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.changes = pg_changes,
-	.last_id = pg_last_id,
 	.generation = pg_generation,
 	.wait_change = pg_wait_change,
 	.explain = NULL,

@@ -225,11 +225,6 @@ static int64_t sq_changes(struct db_conn *c)
 	return sqlite3_changes(CONN(c)->db);
 }
 
-static int64_t sq_last_id(struct db_conn *c)
-{
-	return sqlite3_last_insert_rowid(CONN(c)->db);
-}
-
 /* PRAGMA data_version: changes whenever another connection commits. */
 static int64_t sq_generation(struct db_conn *c)
 {
@@ -371,7 +366,6 @@ const struct db_driver db_sqlite = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.changes = sq_changes,
-	.last_id = sq_last_id,
 	.generation = sq_generation,
 	.wait_change = sq_wait_change,
 	.explain = sq_explain,

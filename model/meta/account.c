@@ -197,7 +197,8 @@ int model_region_add_store(model *m, const char *name, const char *store, struct
 		rc = model_fail(err, -EEXIST, "region %s exists", name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL("INSERT INTO regions(name, created_ns, mtime_ns, store) VALUES (?, ?, ?, ?)")))) {
+	if (!(st = model_stmt(c, SQL_SCAN("adding a region (admin): SQLite looks for rows of other tables that name it",
+	                             "INSERT INTO regions(name, created_ns, mtime_ns, store) VALUES (?, ?, ?, ?) RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -206,9 +207,9 @@ int model_region_add_store(model *m, const char *name, const char *store, struct
 	db_bind_int64(st, 2, now);
 	db_bind_int64(st, 3, now);
 	db_bind_text(st, 4, spec);
-	if ((rc = model_exec_stmt(st)) < 0)
+	int64_t id = 0;
+	if ((rc = model_insert(st, &id)) < 0)
 		goto out;
-	int64_t id = model_last_id(c);
 	if (id >= MODEL_MAX_REGIONS) {
 		rc = model_fail(err, -ENOSPC, "at most %d regions", MODEL_MAX_REGIONS - 1);
 		goto out;

@@ -122,7 +122,7 @@ int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, xxh128, mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?)")))) {
+	                         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -132,9 +132,7 @@ int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob
 	db_bind_blob(st, 4, enc, len);
 	db_bind_text(st, 5, xxh128 ? xxh128 : "");
 	db_bind_int64(st, 6, model_now_ns());
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	*id_out = model_last_id(c);
+	rc = model_insert(st, id_out);
 out:
 	free(enc);
 	return rc;

@@ -19,7 +19,8 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
                      enum model_folder folder, const char *old_name)
 {
 	db_stmt *st = model_stmt(c, SQL("INSERT INTO changes(at, kind, obj, region_id, folder, name) "
-	                                 "VALUES (?, ?, ?, ?, ?, ?)"));
+	                                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"));
+	int64_t seq = 0;
 	if (!st)
 		return -EIO;
 	db_bind_int64(st, 1, time(NULL));
@@ -28,10 +29,10 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
 	db_bind_int64(st, 4, region_id);
 	db_bind_int(st, 5, folder);
 	model_bind_text(st, 6, old_name);
-	int rc = model_exec_stmt(st);
+	int rc = model_insert(st, &seq);
 	/* Now and then, inside this same transaction, drop rows nobody needs:
 	 * a mount that was away that long revalidates through its timeouts. */
-	if (rc == 0 && model_last_id(c) % 1024 == 0 &&
+	if (rc == 0 && seq % 1024 == 0 &&
 	    (st = model_stmt(c, SQL("DELETE FROM changes WHERE at < ?")))) {
 		db_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
 		rc = model_exec_stmt(st);

@@ -16,11 +16,13 @@
 
 _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
 
-#define IMAGE_COLS                                                                                         \
+#define IMAGE_FIELDS                                                                                       \
 	"i.id, i.ext_id, i.region_id, i.account_id, COALESCE(a.name, 'platform'), i.folder, i.name, i.status, " \
 	"i.progress, i.type, i.format, i.os_type, i.platform, i.version, i.arch, i.boot_mode, i.features, "     \
 	"i.description, i.tags, i.source, i.error, i.encrypted, i.size, i.created, i.mtime_ns, i.ctime_ns, "    \
-	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
+	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns"
+#define IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
+#define IMAGE_COLS IMAGE_FIELDS " " IMAGE_FROM
 
 static void image_row(db_stmt *st, struct model_image *img)
 {
@@ -124,6 +126,30 @@ int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum mod
 	return image_step_one(st, out);
 }
 
+struct image_in_region {
+	struct model_image *img;
+	struct model_region *r;
+};
+
+static void image_in_region_fill(db_stmt *st, void *out)
+{
+	struct image_in_region *ir = out;
+	image_row(st, ir->img);
+	ir->r->id = db_col_int64(st, 31);
+	model_col_text(st, 32, ir->r->name, sizeof(ir->r->name));
+	ir->r->created_ns = db_col_int64(st, 33);
+	ir->r->mtime_ns = db_col_int64(st, 34);
+	model_col_text(st, 35, ir->r->store, sizeof(ir->r->store));
+}
+
+int model_image_get_in_region(model *m, int64_t id, struct model_image *img, struct model_region *region)
+{
+	struct image_in_region ir = {img, region};
+	return model_fetch_one(m, SQL("SELECT " IMAGE_FIELDS ", r.id, r.name, r.created_ns, r.mtime_ns, r.store "
+	                              IMAGE_FROM "JOIN regions r ON r.id = i.region_id WHERE i.id = ?"),
+	                       NULL, id, image_in_region_fill, &ir);
+}
+
 int model_image_get(model *m, int64_t id, struct model_image *out)
 {
 	return model_fetch_one(m, SQL("SELECT " IMAGE_COLS "WHERE i.id = ?"), NULL, id, image_fill, out);
@@ -208,7 +234,8 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		goto out;
 	}
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10)")))) {
+	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10) "
+	                         "RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -223,11 +250,11 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 	db_bind_int64(st, 8, now / 1000000000);
 	db_bind_int64(st, 9, now);
 	db_bind_int64(st, 10, now);
-	if ((rc = model_exec_stmt(st)) < 0) {
+	int64_t id = 0;
+	if ((rc = model_insert(st, &id)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}
-	int64_t id = model_last_id(c);
 	if (id_out)
 		*id_out = id;
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
@@ -767,7 +794,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
 	                         "type, format, os_type, platform, version, arch, boot_mode, features, description, "
 	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "
-	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17)")))) {
+	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17) RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -789,11 +816,10 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	db_bind_int64(st, 15, now / 1000000000);
 	db_bind_int64(st, 16, now);
 	db_bind_int64(st, 17, now);
-	if ((rc = model_exec_stmt(st)) < 0) {
+	if ((rc = model_insert(st, &image_id)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}
-	image_id = model_last_id(c);
 	if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, 0, ?, 0)")))) {
 		rc = -EIO;
 		goto out;

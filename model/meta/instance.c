@@ -84,15 +84,14 @@ static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int6
 	int rc;
 
 	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
-	                         "VALUES (?, ?, ?, NULL, NULL, ?)"))))
+	                         "VALUES (?, ?, ?, NULL, NULL, ?) RETURNING id"))))
 		return -EIO;
 	db_bind_int64(st, 1, region_id);
 	db_bind_int64(st, 2, (int64_t)size);
 	db_bind_int64(st, 3, base ? (int64_t)base->stored : 0);
 	db_bind_int64(st, 4, model_now_ns());
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = model_insert(st, &blob_id)) < 0)
 		return rc;
-	blob_id = model_last_id(c);
 	snprintf(name, sizeof(name), "d%lld", (long long)blob_id);
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ? WHERE id = ?"))))
 		return -EIO;
@@ -258,7 +257,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	}
 	if (!(st = model_stmt(c, SQL("INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
 	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns, host) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8, ?9)")))) {
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8, ?9) RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -271,11 +270,10 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	db_bind_int64(st, 7, now / 1000000000);
 	db_bind_int64(st, 8, now);
 	db_bind_text(st, 9, model_host(m));
-	if ((rc = model_exec_stmt(st)) < 0) {
+	if ((rc = model_insert(st, &id)) < 0) {
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}
-	id = model_last_id(c);
 	if ((rc = disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, &made)) < 0) {
 		model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 		goto out;

@@ -291,17 +291,13 @@ out:
 
 int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out)
 {
-	db_stmt *st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (?, ?, 0, ?)"));
-	int rc;
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (?, ?, 0, ?) RETURNING id"));
 	if (!st)
 		return -EIO;
 	db_bind_int64(st, 1, region_id);
 	db_bind_int64(st, 2, (int64_t)size);
 	db_bind_int64(st, 3, model_now_ns());
-	if ((rc = model_exec_stmt(st)) < 0)
-		return rc;
-	*id_out = model_last_id(c);
-	return 0;
+	return model_insert(st, id_out);
 }
 
 int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, int64_t *id_out)
@@ -314,7 +310,7 @@ int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, i
 	if ((rc = model_new_ext_id(c, "snap-", "snapshots", ext)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO snapshots(ext_id, region_id, account_id, name, description, status, "
-	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10)"))))
+	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10) RETURNING id"))))
 		return -EIO;
 	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, sn->region_id);
@@ -326,9 +322,8 @@ int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, i
 	db_bind_int64(st, 8, sn->blob_id);
 	db_bind_int64(st, 9, now / 1000000000);
 	db_bind_int64(st, 10, now);
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = model_insert(st, id_out)) < 0)
 		return rc;
-	*id_out = model_last_id(c);
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, *id_out, sn->region_id, MODEL_FOLDER_INVALID, NULL);
 }
 
@@ -462,7 +457,7 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
 	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
 	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22)"))))
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22) RETURNING id"))))
 		return -EIO;
 	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, n->region_id);
@@ -486,9 +481,8 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	db_bind_int64(st, 20, now / 1000000000);
 	db_bind_int64(st, 21, now);
 	db_bind_int64(st, 22, now);
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = model_insert(st, id_out)) < 0)
 		return rc;
-	*id_out = model_last_id(c);
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
 }
 

@@ -228,13 +228,12 @@ int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u)
 	db_stmt *st;
 	int rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
-	                         "VALUES (?, 0, 0, NULL, NULL, ?)"))))
+	                         "VALUES (?, 0, 0, NULL, NULL, ?) RETURNING id"))))
 		return -EIO;
 	db_bind_int64(st, 1, u->region_id);
 	db_bind_int64(st, 2, model_now_ns());
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = model_insert(st, &u->blob_id)) < 0)
 		return rc;
-	u->blob_id = model_last_id(c);
 	snprintf(u->wblob, sizeof(u->wblob), "u%" PRId64, u->blob_id);
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ? WHERE id = ?"))))
 		return -EIO;
@@ -267,16 +266,15 @@ static int upload_new_rows(struct model_conn *c, struct model_upload *u)
 	snprintf(args, sizeof(args), "%" PRId64 " %d\n", u->blob_id, u->idx);
 	/* Its file is open on this host, and sealed from this host's copy. */
 	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state, claimed_by, started, updated, host) "
-	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4, ?5)"))))
+	                         "VALUES ('upload', ?, ?, 'open', ?, ?4, ?4, ?5) RETURNING id"))))
 		return -EIO;
 	db_bind_int64(st, 1, u->image_id);
 	db_bind_text(st, 2, args);
 	db_bind_text(st, 3, me);
 	db_bind_int64(st, 4, (int64_t)time(NULL));
 	db_bind_text(st, 5, model_host(c->m));
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = model_insert(st, &u->task_id)) < 0)
 		return rc;
-	u->task_id = model_last_id(c);
 	/* A new operation: the last one's reason goes; source says where the
 	 * bytes come from (§2.1). */
 	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, progress = 0, source = 'upload', "
