@@ -30,21 +30,25 @@ cold_walk() {
     local before
     remount_imgfs "$S" "$M"
     before=$(all_requests)
+    grep '^imgfs_requests_total' "$M/stats" >"$T/walk.before"
     ENT=$(find "$P" -ls | wc -l)
     REQ=$(($(all_requests) - before))
+    grep '^imgfs_requests_total' "$M/stats" >"$T/walk.after"
+    # by operation, for a failure's message
+    WALK_OPS=$(join "$T/walk.before" "$T/walk.after" | awk '$3 != $2 { printf "%s %d  ", $1, $3 - $2 }')
 }
 
 say "mkdir $N images, cold walk"
 (cd "$P" && seq -f 'a-%05g' 1 "$N" | xargs mkdir)
 cold_walk
 req1=$REQ ent1=$ENT
-echo "    $N images: $ent1 entries, $req1 requests ($((req1 / N)) per image)"
+echo "    $N images: $ent1 entries, $req1 requests ($((req1 / N)) per image): $WALK_OPS"
 
 say "mkdir $N more, cold walk: the same number of requests per image"
 (cd "$P" && seq -f 'b-%05g' 1 "$N" | xargs mkdir)
 cold_walk
 req2=$REQ ent2=$ENT
-echo "    $((2 * N)) images: $ent2 entries, $req2 requests ($((req2 / (2 * N))) per image)"
+echo "    $((2 * N)) images: $ent2 entries, $req2 requests ($((req2 / (2 * N))) per image): $WALK_OPS"
 # Per image, within one request: twice the images, twice the requests.
 per1=$((req1 * 10 / N)) per2=$((req2 * 10 / (2 * N)))
 ((per2 <= per1 + 10)) || fail "requests per image grew: $((per1))/10 at $N images, $((per2))/10 at $((2 * N))"
