@@ -148,6 +148,14 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 		size = blob_wblob_size(d->w);
 		stored = blob_wblob_stored(d->w);
 	}
+	pthread_mutex_unlock(&disks_lock);
+	/* This handle's reference is dropped only afterwards: a reader's
+	 * RELEASE on another thread must not close the wblob under the hand-over. */
+	if (hand_over)
+		fs_upload_closed(ctx, d);
+	if (record)
+		model_instance_disk_touch(ctx->m, blob_id, size, stored);
+	pthread_mutex_lock(&disks_lock);
 	bool last = --d->refs == 0;
 	if (last) {
 		struct fs_disk **p = &disks;
@@ -156,10 +164,6 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 		*p = d->next;
 	}
 	pthread_mutex_unlock(&disks_lock);
-	if (hand_over)
-		fs_upload_closed(ctx, d); /* d stays valid: this handle still holds it */
-	if (record)
-		model_instance_disk_touch(ctx->m, blob_id, size, stored);
 	if (last) {
 		blob_wblob_close(d->w);
 		pthread_mutex_destroy(&d->wlock);
