@@ -115,6 +115,9 @@ void model_read_end(model *m);
 int64_t model_scan_steps(model *m);
 /* Statements the model has run since it was opened. */
 int64_t model_statements(model *m);
+/* Rows the database produced for them (a cost that must not follow the
+ * size of a table: tests compare it at two sizes). */
+int64_t model_rows(model *m);
 
 /* ---- hosts (§13, host.c) ------------------------------------------------- */
 

@@ -23,6 +23,7 @@ struct model {
 	char *db_target;               /* what drv->open takes: <dir>/imgfs.db */
 	atomic_int_fast64_t scan_steps;/* rows read by unexpected full scans (db.h) */
 	atomic_int_fast64_t statements;/* statements run (model_stmt) */
+	atomic_int_fast64_t rows;      /* rows the database produced for them */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores */
@@ -68,6 +69,17 @@ int model_exec_stmt(db_stmt *st);
  * value and returns it (a callback's "stop" is never taken for an SQLite
  * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
 int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg);
+/* Listings read in pages: a statement whose last parameter is the key to
+ * start after and that ends "ORDER BY <key> " MODEL_PAGE_SQL, run again
+ * from the last key until row(arg, st) returns non-zero (returned) or a
+ * page comes back short.  params: the statement's integer parameters, the
+ * start key last; key_col: the key's column.  (A listing's cost follows
+ * what the caller takes, never the table: PostgreSQL sends a whole result
+ * at once.) */
+#define MODEL_PAGE 64
+#define MODEL_PAGE_SQL "LIMIT 64"
+int model_each_page(struct model_conn *c, const struct model_sql *sql, const int64_t *params, int nparams,
+                    int key_col, int (*row)(void *arg, db_stmt *st), void *arg);
 /* Steps st once: fill(st, out) and 0 for a row, -ENOENT for none, -errno
  * on an SQLite error.  Resets st. */
 int model_one_row(db_stmt *st, void (*fill)(db_stmt *st, void *out), void *out);

@@ -93,6 +93,7 @@ static int conn_open(model *m, struct model_conn **out)
 		return rc;
 	}
 	c->db->scan_steps = &m->scan_steps;
+	c->db->rows = &m->rows;
 	*out = c;
 	return 0;
 }
@@ -167,6 +168,34 @@ int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg)
 	if (stop)
 		return stop;
 	return db_errno(rc);
+}
+
+int model_each_page(struct model_conn *c, const struct model_sql *sql, const int64_t *params, int nparams,
+                    int key_col, int (*row)(void *arg, db_stmt *st), void *arg)
+{
+	int64_t after = params[nparams - 1];
+	for (;;) {
+		db_stmt *st = model_stmt(c, sql);
+		int n = 0, rc, stop = 0;
+		if (!st)
+			return -EIO;
+		for (int i = 0; i < nparams - 1; i++)
+			db_bind_int64(st, i + 1, params[i]);
+		db_bind_int64(st, nparams, after);
+		while ((rc = db_step(st)) == DB_ROW) {
+			after = db_col_int64(st, key_col);
+			n++;
+			if ((stop = row(arg, st)) != 0)
+				break;
+		}
+		db_reset(st);
+		if (stop)
+			return stop;
+		if (rc != DB_DONE)
+			return db_errno(rc);
+		if (n < MODEL_PAGE)
+			return 0;
+	}
 }
 
 int model_one_row(db_stmt *st, void (*fill)(db_stmt *st, void *out), void *out)
@@ -346,4 +375,9 @@ int64_t model_scan_steps(model *m)
 int64_t model_statements(model *m)
 {
 	return atomic_load(&m->statements);
+}
+
+int64_t model_rows(model *m)
+{
+	return atomic_load(&m->rows);
 }

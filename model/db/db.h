@@ -77,6 +77,9 @@ struct db_conn {
 	/* Where the driver adds the rows that statements not marked SQL_SCAN
 	 * read in full scans (the model's counter; NULL: nowhere). */
 	atomic_int_fast64_t *scan_steps;
+	/* Where the driver adds the rows the database produced (stepped, or
+	 * sent whole): what a statement's cost follows. */
+	atomic_int_fast64_t *rows;
 };
 typedef struct db_stmt {
 	const struct db_driver *drv;

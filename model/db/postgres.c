@@ -323,6 +323,8 @@ static int pg_step(db_stmt *st)
 	switch (PQresultStatus(s->res)) {
 	case PGRES_TUPLES_OK:
 		s->nrows = PQntuples(s->res);
+		if (c->base.rows)
+			atomic_fetch_add_explicit(c->base.rows, s->nrows, memory_order_relaxed);
 		c->changes = atoll(PQcmdTuples(s->res)); /* INSERT ... RETURNING */
 		s->row = 0;
 		return s->nrows > 0 ? DB_ROW : DB_DONE;

@@ -156,6 +156,8 @@ static void count_scans(db_stmt *st)
 static int sq_step(db_stmt *st)
 {
 	int rc = sqlite3_step(ST(st));
+	if (rc == SQLITE_ROW && st->conn->rows)
+		atomic_fetch_add_explicit(st->conn->rows, 1, memory_order_relaxed);
 	if (rc != SQLITE_ROW)
 		count_scans(st);
 	return sqlite_errno(rc);

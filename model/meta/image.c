@@ -83,29 +83,18 @@ static int image_each(void *arg, db_stmt *st)
 	return c->cb(c->arg, &img);
 }
 
-/* Steps st calling cb per row. */
-static int image_step_all(db_stmt *st, int (*cb)(void *, const struct model_image *), void *arg)
-{
-	struct image_cb c = {cb, arg};
-	return model_each_row(st, image_each, &c);
-}
-
 int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, int64_t after_id,
                      int (*cb)(void *arg, const struct model_image *img), void *arg)
 {
 	struct model_conn *c;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
-	                         "AND i.id > ? ORDER BY i.id"))))
-		return -EIO;
-	db_bind_int64(st, 1, region_id);
-	db_bind_int64(st, 2, account_id);
-	db_bind_int(st, 3, folder);
-	db_bind_int64(st, 4, after_id);
-	return image_step_all(st, cb, arg);
+	struct image_cb ic = {cb, arg};
+	const int64_t params[] = {region_id, account_id, folder, after_id};
+	return model_each_page(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
+	                              "AND i.id > ? ORDER BY i.id " MODEL_PAGE_SQL),
+	                       params, 4, 0, image_each, &ic);
 }
 
 int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
@@ -159,17 +148,15 @@ int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int
                             int (*cb)(void *arg, const struct model_image *img), void *arg)
 {
 	struct model_conn *c;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
-	                         "AND s.account_id = ? AND i.folder = 3 AND s.image_id > ? ORDER BY s.image_id"))))
-		return -EIO;
-	db_bind_int64(st, 1, region_id);
-	db_bind_int64(st, 2, account_id);
-	db_bind_int64(st, 3, after_id);
-	return image_step_all(st, cb, arg);
+	struct image_cb ic = {cb, arg};
+	const int64_t params[] = {region_id, account_id, after_id};
+	return model_each_page(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
+	                              "AND s.account_id = ? AND i.folder = 3 AND s.image_id > ? ORDER BY s.image_id "
+	                              MODEL_PAGE_SQL),
+	                       params, 3, 0, image_each, &ic);
 }
 
 int model_image_lookup_shared(model *m, int64_t region_id, int64_t account_id, const char *name, const char *owner,

@@ -87,16 +87,13 @@ int model_share_list(model *m, int64_t image_id, int64_t after_id,
 {
 	struct share_cb c = {cb, arg};
 	struct model_conn *conn;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, SQL("SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id > ? "
-	                            "ORDER BY s.account_id"))))
-		return -EIO;
-	db_bind_int64(st, 1, image_id);
-	db_bind_int64(st, 2, after_id);
-	return model_each_row(st, share_each, &c);
+	const int64_t params[] = {image_id, after_id};
+	return model_each_page(conn, SQL("SELECT " SHARE_COLS "WHERE s.image_id = ? AND s.account_id > ? "
+	                                 "ORDER BY s.account_id " MODEL_PAGE_SQL),
+	                       params, 2, 1, share_each, &c);
 }
 
 /* The owner's shares-per-image limit applies to each image on its own;

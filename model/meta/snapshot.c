@@ -92,16 +92,13 @@ int model_snapshot_list(model *m, int64_t region_id, int64_t account_id, int64_t
 {
 	struct snap_cb sc = {cb, arg};
 	struct model_conn *c;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT " SNAP_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id"))))
-		return -EIO;
-	db_bind_int64(st, 1, region_id);
-	db_bind_int64(st, 2, account_id);
-	db_bind_int64(st, 3, after_id);
-	return model_each_row(st, snap_each, &sc);
+	const int64_t params[] = {region_id, account_id, after_id};
+	return model_each_page(c, SQL("SELECT " SNAP_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id "
+	                              MODEL_PAGE_SQL),
+	                       params, 3, 0, snap_each, &sc);
 }
 
 int model_snapshot_lookup(model *m, int64_t region_id, int64_t account_id, const char *ext_id,
@@ -179,16 +176,13 @@ int model_instance_list(model *m, int64_t region_id, int64_t account_id, int64_t
 {
 	struct vm_cb vc = {cb, arg};
 	struct model_conn *c;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT " VM_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id"))))
-		return -EIO;
-	db_bind_int64(st, 1, region_id);
-	db_bind_int64(st, 2, account_id);
-	db_bind_int64(st, 3, after_id);
-	return model_each_row(st, vm_each, &vc);
+	const int64_t params[] = {region_id, account_id, after_id};
+	return model_each_page(c, SQL("SELECT " VM_COLS "WHERE region_id = ? AND account_id = ? AND id > ? ORDER BY id "
+	                              MODEL_PAGE_SQL),
+	                       params, 3, 0, vm_each, &vc);
 }
 
 int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const char *name,

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # test_scale: a walk's cost per image does not grow with the number of
 # images, and an unchanged tree is walked from the kernel's caches (issue
-# 11).  Counted, not timed: the requests the daemon answered and the rows
-# its statements read in full table scans, both from /stats.
+# 11).  Counted, not timed: the requests the daemon answered, the
+# statements it ran and the rows the database produced for them, and the
+# rows its statements read in full table scans, all from /stats.
+# test_scale_pg.sh runs the same with the metadata in PostgreSQL
+# (SCALE_OPTS: the mount options).
 #
 #   - a cold walk (fresh mount) of N and of 2N images sends the same number
-#     of requests per image;
+#     of requests, runs the same number of statements and reads the same
+#     number of rows per image;
 #   - a second walk sends no LOOKUP and no READDIRPLUS (at most one GETATTR
 #     per directory: reading a directory invalidates its atime), a third
 #     one almost nothing;
 #   - ls, stat, mkdir, rmdir and mv through a tree of 2N images, and no
 #     statement reads a whole table (checked at every unmount by lib.sh).
-source "$(dirname "$0")/lib.sh"
+[[ -n "${INTEGRATION_DIR:-}" ]] || source "$(dirname "$0")/lib.sh" # (test_scale_pg.sh sourced it already)
 
 N=${IMGFS_SCALE_IMAGES:-300}
+SCALE_OPTS=${SCALE_OPTS:-}
 
-setup_mount
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images $((N * 4))
+setup_mount "$SCALE_OPTS"
+"$IMGFS" admin --state "$S" ${SCALE_DB:+--db "$SCALE_DB"} quota set "$(id -un)" cn-north-1 private-images $((N * 4))
 P="$R/private"
 
 # requests OP: how many requests of kind OP the mount answered so far.
@@ -24,15 +29,18 @@ requests() { stat_of "$M" imgfs_requests_total "op=\"$1\""; }
 # all_requests: every request answered so far.
 all_requests() { awk '$1 ~ /^imgfs_requests_total/ { n += $2 } END { print n }' "$M/stats"; }
 
-# cold_walk: remounts, walks private/; sets REQ (requests it took) and ENT
-# (entries it listed).
+# cold_walk: remounts, walks private/; sets REQ (requests it took), STM
+# (statements), ROW (rows) and ENT (entries it listed).
 cold_walk() {
-    local before
-    remount_imgfs "$S" "$M"
+    local before s0 r0
+    remount_imgfs "$S" "$M" "$SCALE_OPTS"
+    s0=$(stat_of "$M" imgfs_db_statements_total) r0=$(stat_of "$M" imgfs_db_rows_total)
     before=$(all_requests)
     grep '^imgfs_requests_total' "$M/stats" >"$T/walk.before"
     ENT=$(find "$P" -ls | wc -l)
     REQ=$(($(all_requests) - before))
+    STM=$(($(stat_of "$M" imgfs_db_statements_total) - s0))
+    ROW=$(($(stat_of "$M" imgfs_db_rows_total) - r0))
     grep '^imgfs_requests_total' "$M/stats" >"$T/walk.after"
     # by operation, for a failure's message
     WALK_OPS=$(join "$T/walk.before" "$T/walk.after" | awk '$3 != $2 { printf "%s %d  ", $1, $3 - $2 }')
@@ -41,17 +49,25 @@ cold_walk() {
 say "mkdir $N images, cold walk"
 (cd "$P" && seq -f 'a-%05g' 1 "$N" | xargs mkdir)
 cold_walk
-req1=$REQ ent1=$ENT
-echo "    $N images: $ent1 entries, $req1 requests ($((req1 / N)) per image): $WALK_OPS"
+req1=$REQ ent1=$ENT stm1=$STM row1=$ROW
+echo "    $N images: $ent1 entries, $req1 requests ($((req1 / N)) per image), $stm1 statements, $row1 rows: $WALK_OPS"
 
 say "mkdir $N more, cold walk: the same number of requests per image"
 (cd "$P" && seq -f 'b-%05g' 1 "$N" | xargs mkdir)
 cold_walk
-req2=$REQ ent2=$ENT
-echo "    $((2 * N)) images: $ent2 entries, $req2 requests ($((req2 / (2 * N))) per image): $WALK_OPS"
-# Per image, within one request: twice the images, twice the requests.
-per1=$((req1 * 10 / N)) per2=$((req2 * 10 / (2 * N)))
-((per2 <= per1 + 10)) || fail "requests per image grew: $((per1))/10 at $N images, $((per2))/10 at $((2 * N))"
+req2=$REQ ent2=$ENT stm2=$STM row2=$ROW
+echo "    $((2 * N)) images: $ent2 entries, $req2 requests ($((req2 / (2 * N))) per image), $stm2 statements, $row2 rows: $WALK_OPS"
+# per_image WHAT AT_N AT_2N: twice the images cost twice as much, within 3 %
+# (a listing read in pages that re-read the rest of the table each time
+# costs about 10 % more per image at 2N: the rows of such a statement
+# count, not only the requests).
+per_image() {
+    local p1=$(($2 * 1000 / N)) p2=$(($3 * 1000 / (2 * N)))
+    ((p2 <= p1 * 103 / 100 + 5)) || fail "$1 per image grew: $p1/1000 at $N images, $p2/1000 at $((2 * N))"
+}
+per_image requests "$req1" "$req2"
+per_image statements "$stm1" "$stm2"
+per_image "database rows" "$row1" "$row2"
 assert_eq $((ent1 * 2 - 1)) "$ent2" "entries of the tree at $((2 * N)) images"
 
 say "second walk: no LOOKUP, no READDIRPLUS; at most one GETATTR per directory"
@@ -60,17 +76,24 @@ find "$P" -ls >/dev/null
 l1=$(requests lookup) r1=$(requests readdirplus) g1=$(requests getattr)
 dirs=$(find "$P" -type d | wc -l)
 assert_eq 0 $((l1 - l0)) "LOOKUP requests of the second walk"
-assert_eq 0 $((r1 - r0)) "READDIRPLUS requests of the second walk"
+# No READDIRPLUS, but for a few: with a slow daemon (ASan, a loaded
+# machine) the kernel drops the odd cached listing on its own — seen here
+# as 2 to 50 of 4,800 for 600 images, with no invalidation sent (counted by
+# a breakpoint on fuse_lowlevel_notify_inval_*) and no reclaim.  A cache
+# that stopped working re-reads them all; one in fifty is the bound.
+rp_cold=$(awk '$1 == "imgfs_requests_total{op=\"readdirplus\"}" { print $3 - $2 }' <(join "$T/walk.before" "$T/walk.after"))
+(( (r1 - r0) * 50 <= rp_cold )) ||
+    fail "the second walk sent $((r1 - r0)) READDIRPLUS (the cold walk $rp_cold): listings are not cached"
 # (+ private/ itself, whose attributes are never cached, and /stats)
 ((g1 - g0 <= dirs + 16)) || fail "the second walk sent $((g1 - g0)) GETATTR for $dirs directories"
-echo "    $((g1 - g0)) GETATTR for $dirs directories"
+echo "    $((g1 - g0)) GETATTR for $dirs directories, $((r1 - r0)) READDIRPLUS"
 
 say "third walk: served by the kernel (a handful of requests whatever N is)"
 t0=$(all_requests)
 find "$P" -ls >/dev/null
 t1=$(all_requests)
 # /stats itself costs a LOOKUP-free GETATTR/OPEN/READ/RELEASE each time.
-((t1 - t0 <= 16)) || fail "the third walk sent $((t1 - t0)) requests"
+((t1 - t0 <= 16 + rp_cold / 50)) || fail "the third walk sent $((t1 - t0)) requests"
 echo "    $((t1 - t0)) requests"
 
 say "ls -f, stat, mkdir, rmdir, mv among $((2 * N)) images"
