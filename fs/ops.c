@@ -307,20 +307,46 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 }
 
+/* A listing's entries carry the offset of the next one; the last one's is
+ * DIR_END, so the request that follows it (the kernel always asks until it
+ * gets nothing) is answered without the database.  Hence one entry is held
+ * back until the next one, or the end of the listing, says what follows. */
+#define DIR_END INT64_MAX
+
 struct dir_buf {
 	fuse_req_t req;
 	struct fs_ctx *ctx;
 	char *p;
 	size_t size, used;
-	bool plus;
+	bool plus, full;
+	bool held; /* an entry waits in name/e/next */
+	char name[2 * MODEL_NAME_MAX + 2]; /* <image>@<owner> in shared/ */
+	struct fuse_entry_param e;
+	off_t next;
 };
+
+/* Adds the held entry with next_off; 1 when the buffer is full. */
+static int put_held(struct dir_buf *d, off_t next_off)
+{
+	size_t need;
+	d->held = false;
+	if (d->plus)
+		need = fuse_add_direntry_plus(d->req, d->p + d->used, d->size - d->used, d->name, &d->e, next_off);
+	else
+		need = fuse_add_direntry(d->req, d->p + d->used, d->size - d->used, d->name, &d->e.attr, next_off);
+	if (need > d->size - d->used) {
+		d->full = true;
+		return 1; /* the kernel asks again from the offset of the last one added */
+	}
+	d->used += need;
+	return 0;
+}
 
 static int emit_entry(void *arg, const char *name, const struct fs_node *child, off_t next_off)
 {
 	struct dir_buf *d = arg;
-	size_t need;
+	struct fuse_entry_param e;
 	if (d->plus) {
-		struct fuse_entry_param e;
 		bool dots = name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 		if (fill_entry(d->ctx, child, &e) < 0)
 			return 0; /* vanished meanwhile: skip it */
@@ -329,21 +355,26 @@ static int emit_entry(void *arg, const char *name, const struct fs_node *child, 
 			struct fuse_entry_param dot = {.attr = {.st_ino = e.attr.st_ino, .st_mode = S_IFDIR}};
 			e = dot;
 		}
-		need = fuse_add_direntry_plus(d->req, d->p + d->used, d->size - d->used, name, &e, next_off);
 	} else {
-		struct stat st = {.st_ino = child->ino, .st_mode = is_dir(child) ? S_IFDIR : S_IFREG};
-		need = fuse_add_direntry(d->req, d->p + d->used, d->size - d->used, name, &st, next_off);
+		e = (struct fuse_entry_param){.attr = {.st_ino = child->ino, .st_mode = is_dir(child) ? S_IFDIR : S_IFREG}};
 	}
-	if (need > d->size - d->used)
-		return 1; /* full: the kernel asks again from next_off of the last one */
-	d->used += need;
+	if (d->held && put_held(d, d->next) != 0)
+		return 1;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->e = e;
+	d->next = next_off;
+	d->held = true;
 	return 0;
 }
 
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct dir_buf d = {req, req_ctx(req), NULL, size, 0, plus};
+	struct dir_buf d = {.req = req, .ctx = req_ctx(req), .size = size, .plus = plus};
 	struct fs_node n;
+	if (off == DIR_END) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	/* One read transaction for the page: each entry's attributes take a
 	 * few statements, and SQLite locks and checks the file per statement
 	 * otherwise (7 fcntl and 3 fstat per request on a cold walk). */
@@ -356,6 +387,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	if (rc == 0)
 		rc = fs_node_list(d.ctx, &n, off, emit_entry, &d);
 	model_read_end(d.ctx->m);
+	if (rc == 0 && d.held && !d.full)
+		put_held(&d, DIR_END); /* the listing ended: nothing follows it */
 	if (rc < 0 && d.used == 0)
 		reply_err(req, -rc);
 	else
