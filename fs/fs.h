@@ -22,6 +22,33 @@
  *   SNAP    snap    0, 1..63    snapshot directory, its files
  *   VM      vm      0, 1..63    instance directory, its files
  *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev> (writable)
+ *
+ * Those are the st_ino numbers, and the FUSE node ids too, but one: an
+ * image directory that moved.  A delete (rmdir private/<img>) makes the
+ * kernel mark the directory's inode dead (S_DEAD: an empty listing, ENOENT
+ * below it), and it stays in the kernel's inode cache for as long as a
+ * process holds it (a shell's cwd, an open dirfd, a find or tar walking
+ * it).  Found again under recycle-bin/ — or, after a restore, under
+ * private/ — by the same node id and generation, the kernel would reuse
+ * that dead inode (the new path lists nothing), and a rename(2) that looks
+ * it up while it is still held under its old parent fails with ESTALE
+ * (d_splice_alias cannot move the alias without the locks rename holds).
+ * A new generation for the same node id is no better: the kernel then
+ * marks the held inode bad, and its holders get EIO even in other mounts.
+ * So the image directory's node id carries the number of times the image
+ * went to the recycle bin (images.dir_gen, kept in the database: the same
+ * after a remount); st_ino does not change:
+ *
+ *   IMAGE_DIR image g           the image directory once dir_gen >= 1
+ *                               (g = dir_gen, 1..0xffff, wrapping)
+ *
+ * Every node id of an image directory resolves to the image, whatever its
+ * g, so another mount's holder of an older node keeps reading the image
+ * through it.  Renames (in place, restores) keep dir_gen: the kernel moves
+ * its own dentry and inode there.  Only directories need this (a dead
+ * inode is a directory that was removed): the image's files and its
+ * subdirectories keep their node ids, and the kernel moves a held
+ * subdirectory's dentry under the image's new inode.
  */
 #ifndef IMGFS_FS_H
 #define IMGFS_FS_H
@@ -85,7 +112,7 @@ struct fs_caller {
 
 /* ---- inode numbers ------------------------------------------------------- */
 
-enum fs_kind { FS_K_ROOT = 0, FS_K_REGION = 1, FS_K_IMAGE = 2, FS_K_SNAP = 3, FS_K_VM = 4 };
+enum fs_kind { FS_K_ROOT = 0, FS_K_REGION = 1, FS_K_IMAGE = 2, FS_K_SNAP = 3, FS_K_VM = 4, FS_K_IMAGE_DIR = 5 };
 
 /* Entry and attribute timeout of what cannot change unseen (seconds). */
 #define FS_TIMEOUT 86400.0
@@ -106,6 +133,13 @@ static inline fuse_ino_t fs_ino(enum fs_kind kind, int64_t obj, unsigned sub)
 static inline enum fs_kind fs_ino_kind(fuse_ino_t ino) { return (enum fs_kind)(ino >> 56); }
 static inline int64_t fs_ino_obj(fuse_ino_t ino) { return (int64_t)((ino >> 16) & ((1ull << 40) - 1)); }
 static inline unsigned fs_ino_sub(fuse_ino_t ino) { return (unsigned)(ino & 0xffff); }
+/* The FUSE node id of image image_id's directory, given its dir_gen. */
+static inline fuse_ino_t fs_image_dir_nodeid(int64_t image_id, int64_t dir_gen)
+{
+	if (dir_gen <= 0)
+		return fs_ino(FS_K_IMAGE, image_id, 0);
+	return fs_ino(FS_K_IMAGE_DIR, image_id, (unsigned)((dir_gen - 1) % 0xffff) + 1);
+}
 
 /* ---- text buffers -------------------------------------------------------- */
 
@@ -208,6 +242,13 @@ struct fs_node {
 	int64_t copy_id;            /* FS_W_COPY, FS_W_COPY_FILE: the copy image */
 	int64_t blob_id;            /* FS_W_DISK */
 };
+
+/* The node id the kernel knows n by (differs from n->ino, its st_ino, only
+ * for an image directory that moved: see the top of this file). */
+static inline fuse_ino_t fs_node_nodeid(const struct fs_node *n)
+{
+	return n->what == FS_W_IMAGE ? fs_image_dir_nodeid(n->img.id, n->img.dir_gen) : n->ino;
+}
 
 /* Whether n is an instance's disk (a writable blob). */
 static inline bool fs_node_is_vm_disk(const struct fs_node *n)

@@ -135,10 +135,13 @@ static int vm_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 
 int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
 {
+	int rc;
+	/* Any node id of an image directory, whatever its dir_gen (fs.h). */
+	if (fs_ino_kind(ino) == FS_K_IMAGE_DIR)
+		ino = fs_ino(FS_K_IMAGE, fs_ino_obj(ino), 0);
 	enum fs_kind kind = fs_ino_kind(ino);
 	int64_t obj = fs_ino_obj(ino);
 	unsigned sub = fs_ino_sub(ino);
-	int rc;
 
 	node_init(out, caller);
 	out->ino = ino;

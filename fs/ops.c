@@ -140,7 +140,7 @@ static const char *readonly_why(const struct fs_node *n)
 static int fill_entry(struct fs_ctx *ctx, const struct fs_node *n, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = n->ino;
+	e->ino = fs_node_nodeid(n); /* st_ino stays n->ino (fs_node_stat) */
 	e->generation = 1;
 	e->attr_timeout = fs_node_timeout(ctx, n);
 	/* Names differ by caller under multiuser, and the kernel's dentries

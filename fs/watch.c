@@ -58,6 +58,19 @@ static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, siz
 	}
 }
 
+/* An image directory's node ids that moved (fs.h): the current one and the
+ * one before it, which another mount may still hold for a process sitting
+ * in the image (its attributes and listing follow the image too). */
+static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id)
+{
+	struct model_image img;
+	if (model_image_get(ctx->m, image_id, &img) < 0 || img.dir_gen <= 0)
+		return; /* gone (its names are dropped below), or never moved */
+	inval(ctx, fs_image_dir_nodeid(image_id, img.dir_gen));
+	if (img.dir_gen > 1)
+		inval(ctx, fs_image_dir_nodeid(image_id, img.dir_gen - 1));
+}
+
 void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 {
 	int64_t r = c->region_id;
@@ -66,6 +79,7 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 	switch (c->kind) {
 	case MODEL_CHANGE_IMAGE: {
 		inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_count);
+		inval_image_dir(ctx, c->obj);
 		enum fs_class cls = folder_class(c->folder);
 		if (cls != FS_CLASS_NONE) {
 			fuse_ino_t dir = fs_ino(FS_K_REGION, r, cls);

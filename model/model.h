@@ -236,6 +236,8 @@ struct model_image {
 	                                  (view, devices, copies, shares): listings
 	                                  cached by the kernel are dropped on change */
 	int64_t deleted_at;            /* unix seconds, 0 unless in the recycle bin */
+	int64_t dir_gen;               /* times it went to the recycle bin: its directory's
+	                                  FUSE node id changes with it (fs/fs.h) */
 };
 
 /* Images of (region, account, folder) with id > after_id, in id order.

@@ -225,7 +225,10 @@ static const char schema_v1[] =
 	"CREATE TRIGGER changes_notify AFTER INSERT ON changes"
 	"  FOR EACH STATEMENT EXECUTE FUNCTION imgfs_changes_notify();";
 
-static const char *const steps[] = {schema_v1};
+/* Version 2 (SQLite's 6): directories that move (SPEC §12). */
+static const char schema_v2[] = "ALTER TABLE images ADD COLUMN dir_gen BIGINT NOT NULL DEFAULT 0;";
+
+static const char *const steps[] = {schema_v1, schema_v2};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

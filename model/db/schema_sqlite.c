@@ -300,5 +300,14 @@ static const char schema_v5[] =
 	"  started_ns INTEGER NOT NULL,"         /* when its current mount began */
 	"  renewed_ns INTEGER NOT NULL) WITHOUT ROWID;";
 
-const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
+/* Version 6: directories that move (SPEC §12). */
+static const char schema_v6[] =
+	/* How many times the image went to the recycle bin.  A kernel that
+	 * saw the rmdir keeps the old directory inode dead while anybody holds
+	 * it, so the image's directory is a new node for the kernels after
+	 * each delete: fs/ folds this count into its FUSE node id (fs/fs.h).
+	 * st_ino does not change. */
+	"ALTER TABLE images ADD COLUMN dir_gen INTEGER NOT NULL DEFAULT 0;";
+
+const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

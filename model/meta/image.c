@@ -20,7 +20,8 @@ _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder a
 	"i.id, i.ext_id, i.region_id, i.account_id, COALESCE(a.name, 'platform'), i.folder, i.name, i.status, " \
 	"i.progress, i.type, i.format, i.os_type, i.platform, i.version, i.arch, i.boot_mode, i.features, "     \
 	"i.description, i.tags, i.source, i.error, i.encrypted, i.size, i.created, i.mtime_ns, i.ctime_ns, "    \
-	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns"
+	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns, i.dir_gen"
+#define IMAGE_NFIELDS 32 /* the columns image_row reads */
 #define IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 #define IMAGE_COLS IMAGE_FIELDS " " IMAGE_FROM
 
@@ -57,6 +58,7 @@ static void image_row(db_stmt *st, struct model_image *img)
 	img->description_ns = db_col_int64(st, 28);
 	img->tags_ns = db_col_int64(st, 29);
 	img->error_ns = db_col_int64(st, 30);
+	img->dir_gen = db_col_int64(st, 31);
 }
 
 static void image_fill(db_stmt *st, void *out)
@@ -124,11 +126,11 @@ static void image_in_region_fill(db_stmt *st, void *out)
 {
 	struct image_in_region *ir = out;
 	image_row(st, ir->img);
-	ir->r->id = db_col_int64(st, 31);
-	model_col_text(st, 32, ir->r->name, sizeof(ir->r->name));
-	ir->r->created_ns = db_col_int64(st, 33);
-	ir->r->mtime_ns = db_col_int64(st, 34);
-	model_col_text(st, 35, ir->r->store, sizeof(ir->r->store));
+	ir->r->id = db_col_int64(st, IMAGE_NFIELDS);
+	model_col_text(st, IMAGE_NFIELDS + 1, ir->r->name, sizeof(ir->r->name));
+	ir->r->created_ns = db_col_int64(st, IMAGE_NFIELDS + 2);
+	ir->r->mtime_ns = db_col_int64(st, IMAGE_NFIELDS + 3);
+	model_col_text(st, IMAGE_NFIELDS + 4, ir->r->store, sizeof(ir->r->store));
 }
 
 int model_image_get_in_region(model *m, int64_t id, struct model_image *img, struct model_region *region)
@@ -378,9 +380,11 @@ static int image_to_recycle(model *m, struct model_conn *c, const struct model_i
 	if (model_image_lookup(m, img->region_id, img->account_id, MODEL_FOLDER_RECYCLE, img->name, &other) == 0)
 		return model_fail(err, -EEXIST, "recycle-bin already holds an image named %s: destroy or restore it first",
 		                  img->name);
-	/* Its status, its view (expires appears) and its listing change. */
+	/* Its status, its view (expires appears) and its listing change; its
+	 * directory becomes a new one for the kernels (dir_gen: fs/fs.h). */
 	if (!(st = model_stmt(c, SQL("UPDATE images SET folder = ?, prior_status = status, status = ?, deleted_at = ?, "
-	                         "mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4 WHERE id = ? AND status = ?"))))
+	                         "mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4, dir_gen = dir_gen + 1 "
+	                         "WHERE id = ? AND status = ?"))))
 		return -EIO;
 	db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
 	db_bind_int(st, 2, MODEL_IMG_DELETED);
