@@ -71,6 +71,29 @@ static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id)
 		inval(ctx, fs_image_dir_nodeid(image_id, img.dir_gen - 1));
 }
 
+/* The names of an instance's data disks that are not attached (any more):
+ * the change does not say which disk went, and dropping the name of one
+ * still attached would make every open file of it look deleted (a
+ * "(deleted)" path in /proc/PID/fd) and detach a bind mount on it.  The
+ * attached ones keep their names: a disk's node id is its device's, so a
+ * kernel's entry for it stays right whatever changed in it (its attributes
+ * are invalidated by inode).  An instance that is gone drops them all. */
+static void forget_detached(struct fs_ctx *ctx, int64_t vm_id)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	bool attached[MODEL_VM_MAX_DISKS] = {false};
+	fuse_ino_t dir = fs_ino(FS_K_VM, vm_id, FS_SUB_DISKS);
+	int n = model_instance_disks(ctx->m, vm_id, disks);
+	for (int i = 0; i < n; i++)
+		if (disks[i].index >= 0 && disks[i].index < MODEL_VM_MAX_DISKS)
+			attached[disks[i].index] = true;
+	for (int idx = 1; idx < MODEL_VM_MAX_DISKS; idx++) {
+		char dev[4] = {'v', 'd', (char)('a' + idx), '\0'};
+		if (!attached[idx])
+			fuse_lowlevel_notify_inval_entry(ctx->se, dir, dev, 3);
+	}
+}
+
 void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 {
 	int64_t r = c->region_id;
@@ -114,15 +137,8 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 		if (names && c->name[0])
 			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES), c->name,
 			                                 strlen(c->name));
-		if (names) {
-			/* A detached disk's name: the change does not say which. */
-			fuse_ino_t disks = fs_ino(FS_K_VM, c->obj, FS_SUB_DISKS);
-			char dev[4] = "vdX";
-			for (char d = 'b'; d <= 'z'; d++) {
-				dev[2] = d;
-				fuse_lowlevel_notify_inval_entry(ctx->se, disks, dev, 3);
-			}
-		}
+		if (names)
+			forget_detached(ctx, c->obj);
 		break;
 	case MODEL_CHANGE_QUOTA:
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
