@@ -105,6 +105,14 @@ static void changed(struct fs_ctx *ctx, const struct model_image *img)
 	fs_invalidate(ctx, &c, false);
 }
 
+/* After an operation on an image went through (SPEC §9): the reason of an
+ * earlier refusal no longer describes it. */
+static void succeeded(struct fs_ctx *ctx, const struct fs_node *n)
+{
+	if (owned_image(n) && n->img.error[0] && model_image_clear_error(ctx->m, n->img.id) > 0)
+		changed(ctx, &n->img);
+}
+
 /* The same for whatever object node n belongs to. */
 static void node_changed(struct fs_ctx *ctx, const struct fs_node *n)
 {
@@ -435,6 +443,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 			reply_err(req, -rc);
 		} else {
 			node_changed(ctx, &n);
+			succeeded(ctx, &p);
 			fuse_reply_entry(req, &e);
 		}
 		return;
@@ -497,6 +506,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	node_changed(ctx, &n);
+	if (n.what != FS_W_IMAGE || n.view != FS_VIEW_RECYCLE)
+		succeeded(ctx, &n); /* a delete to the bin, an unshare */
 	for (int i = 0; i < ndevs; i++) {
 		struct model_change c = {0, MODEL_CHANGE_SNAPSHOT, devs[i].snapshot_id, n.img.region_id, 0, ""};
 		if (devs[i].snapshot_id)
@@ -518,8 +529,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		reply_err(req, -rc);
 		return;
 	}
-	if (flags & RENAME_EXCHANGE) {
-		refuse(req, "rename", &n, NULL, -EINVAL, "images cannot be exchanged");
+	/* RENAME_NOREPLACE is what every rename here does (EEXIST); anything
+	 * else (RENAME_EXCHANGE, RENAME_WHITEOUT, flags a later kernel adds)
+	 * would be done as a plain rename otherwise. */
+	if (flags & ~(unsigned)RENAME_NOREPLACE) {
+		refuse(req, "rename", &n, NULL, -EINVAL,
+		       flags & RENAME_EXCHANGE ? "images cannot be exchanged"
+		                               : "rename takes no flag but RENAME_NOREPLACE here");
 		return;
 	}
 	/* A rename inside one private/ or iso/ directory, and a restore from
@@ -543,6 +559,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	changed(ctx, &n.img);
+	succeeded(ctx, &n);
 	reply_err(req, 0);
 }
 
@@ -659,6 +676,7 @@ struct fh {
 	enum fh_kind kind;
 	struct fs_buf text;   /* FH_TEXT: content taken at open */
 	struct fs_buf value;  /* FH_TEXT: what this handle has written since offset 0 */
+	bool pending;         /* FH_TEXT: value holds what no store has applied yet */
 	blob_manifest *man;   /* FH_BLOB: pinned at open */
 	blob_store *store;
 	struct fs_disk *disk; /* FH_DISK: an instance's disk */
@@ -701,6 +719,7 @@ static void create_upload(fuse_req_t req, const struct fs_node *p, const char *n
 	h->ctx = ctx;
 	h->write = true;
 	node_changed(ctx, p);
+	succeeded(ctx, p);
 	if ((rc = fill_entry(ctx, &n, &e)) < 0) {
 		fh_free(h); /* its close hands an empty file to the task, which refuses it */
 		reply_err(req, -rc);
@@ -880,48 +899,72 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	free(buf);
 }
 
-/* Checks a written value (SPEC §12) and strips its one trailing newline. */
-static int parse_value(const char *buf, size_t size, bool multiline, char **out, const char **why)
-{
-	if (size > WRITE_MAX) {
-		*why = "a value is at most 4 KiB";
-		return -EINVAL;
-	}
-	if (size && buf[size - 1] == '\n')
-		size--;
-	for (size_t i = 0; i < size; i++) {
-		if (buf[i] == '\0' || buf[i] == '\r') {
-			*why = "a value cannot hold NUL or carriage-return bytes";
-			return -EINVAL;
-		}
-		if (buf[i] == '\n' && !multiline) {
-			*why = "a command is one line";
-			return -EINVAL;
-		}
-	}
-	if (!(*out = strndup(buf, size)))
-		return -ENOMEM;
-	return 0;
-}
+/* ---- writes into generated files (SPEC §2.1, §12) ------------------------ */
 
-/* A write replaces the whole value and must start at offset 0.  Multi-line
- * files also take a continuation through the same open file at exactly the
- * end of what it wrote (shells write line by line); the whole value so far
- * is checked and applied each time, so every state is a valid one. */
+/* A value is written from offset 0, whole or in pieces, each piece exactly
+ * where the last one ended (`n`, then `5\n`); the handle collects it.  It
+ * is applied once its line is complete — by the write that brings the
+ * newline, whose errno is the command's — or, when no newline comes, at
+ * close (FLUSH: close(2) returns the command's errno).  Never piece by
+ * piece.  Multi-line files (description, tags) are applied at every write
+ * that ends in a newline, the whole value so far (shells write line by
+ * line), and at close when the last line has no newline.  Checked as the
+ * pieces come: at most 4 KiB in all, no NUL or \r, and a command is one
+ * line (nothing after its newline).  A refused piece drops the whole value:
+ * the next write must start again at offset 0. */
+
+/* Adds one write to the handle's value; -EINVAL with the reason. */
 static int take_write(struct fh *h, const char *buf, size_t size, off_t off, bool multiline, const char **why)
 {
 	if (off == 0) {
 		h->value.len = 0;
-	} else if (!multiline || h->value.len == 0 || (size_t)off != h->value.len) {
-		*why = "a value is written whole, at offset 0";
+	} else if (h->value.len == 0 || (size_t)off != h->value.len) {
+		*why = "a value is written from offset 0, each piece where the last one ended";
 		return -EINVAL;
 	}
 	if (h->value.len + size > WRITE_MAX) {
 		*why = "a value is at most 4 KiB";
 		return -EINVAL;
 	}
+	bool line_done = !multiline && h->value.len && h->value.p[h->value.len - 1] == '\n';
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\0' || buf[i] == '\r') {
+			*why = "a value cannot hold NUL or carriage-return bytes";
+			return -EINVAL;
+		}
+		if (line_done) {
+			*why = "a command is one line: nothing may follow its newline";
+			return -EINVAL;
+		}
+		line_done = !multiline && buf[i] == '\n';
+	}
 	fs_buf_put(&h->value, buf, size);
 	return h->value.failed ? -ENOMEM : 0;
+}
+
+/* Whether the handle's value ends a line (and so is applied now). */
+static bool value_ends_line(const struct fh *h)
+{
+	return h->value.len && h->value.p[h->value.len - 1] == '\n';
+}
+
+/* Applies the handle's value to n: stripped of one trailing newline, then
+ * the table's store.  Returns 0 or -errno with the reason in err (or why). */
+static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n, struct model_err *err)
+{
+	size_t len = h->value.len;
+	char *value;
+	int rc;
+	h->pending = false;
+	if (len && h->value.p[len - 1] == '\n')
+		len--;
+	if (!(value = strndup(h->value.p ? h->value.p : "", len)))
+		return -ENOMEM;
+	rc = n->attr->store(n, ctx, value, err);
+	free(value);
+	if (rc < 0)
+		h->value.len = 0; /* the next write starts a new value */
+	return rc;
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -933,7 +976,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct model_err err = {0};
 	struct fs_node n;
 	const char *why = NULL;
-	char *value = NULL;
 	int rc;
 	if (h->kind == FH_DISK) {
 		/* An instance's disk or an upload: straight into its overlay, no
@@ -955,30 +997,54 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
 		return;
 	}
-	bool multiline = n.attr->flags & FS_ATTR_MULTILINE;
-	if ((rc = take_write(h, buf, size, off, multiline, &why)) < 0 ||
-	    (rc = parse_value(h->value.p ? h->value.p : "", h->value.len, multiline, &value, &why)) < 0) {
+	if ((rc = take_write(h, buf, size, off, n.attr->flags & FS_ATTR_MULTILINE, &why)) < 0) {
 		h->value.len = 0;
+		h->pending = false;
 		refuse(req, "write", &n, NULL, rc, why);
 		return;
 	}
-	rc = n.attr->store(&n, ctx, value, &err);
-	free(value);
-	if (rc < 0) {
-		h->value.len = 0;
+	h->pending = true;
+	if (!value_ends_line(h)) {
+		fuse_reply_write(req, size); /* the rest of the line, or close, applies it */
+		return;
+	}
+	if ((rc = apply_value(ctx, h, &n, &err)) < 0) {
 		refuse(req, "write", &n, NULL, rc, err.msg);
 		return;
 	}
 	node_changed(ctx, &n);
+	succeeded(ctx, &n);
 	fuse_reply_write(req, size);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	count_request(req, FS_OP_FLUSH);
+	struct fs_ctx *ctx = req_ctx(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct model_err err = {0};
+	struct fs_node n;
+	int rc = 0;
+	if (h && h->kind == FH_TEXT && h->pending) {
+		/* A line written without its newline: close(2) applies it and
+		 * returns its errno (SPEC §12). */
+		if ((rc = resolve(req, ino, &n)) < 0) {
+			h->pending = false;
+			reply_err(req, -rc);
+		} else if (!fs_attr_is_writable(&n)) {
+			h->pending = false;
+			refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
+		} else if ((rc = apply_value(ctx, h, &n, &err)) < 0) {
+			refuse(req, "write", &n, NULL, rc, err.msg);
+		} else {
+			node_changed(ctx, &n);
+			succeeded(ctx, &n);
+			reply_err(req, 0);
+		}
+		return;
+	}
 	/* close(2) of an upload's writer returns once its bytes are durable. */
-	int rc = h && h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
+	rc = h && h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
 	reply_err(req, -rc);
 }
 

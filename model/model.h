@@ -300,8 +300,13 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
  * leaving it clears the error file; progress follows the status. */
 int model_image_transition(model *m, int64_t id, enum model_image_status from, enum model_image_status to,
                            const char *reason, struct model_err *err);
-/* Records a refusal's reason in the image's `error` file. */
+/* Records a refusal's reason in the image's `error` file (not over the
+ * reason of an image in status error). */
 int model_image_set_error(model *m, int64_t id, const char *reason);
+/* An operation on the image succeeded: its `error` no longer holds an
+ * earlier refusal's reason (SPEC §9), unless the image is in status error
+ * (or in the recycle bin from it).  1 cleared, 0 nothing to clear. */
+int model_image_clear_error(model *m, int64_t id);
 
 /* Publishes a platform image (admin publish, the catalogue). */
 struct model_publish {

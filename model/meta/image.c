@@ -732,6 +732,43 @@ out:
 	return rc;
 }
 
+int model_image_clear_error(model *m, int64_t id)
+{
+	struct model_conn *c;
+	struct model_image img;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_image_get(m, id, &img)) < 0)
+		return rc;
+	if (!img.error[0])
+		return 0;
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	/* Not the reason of a failure the image is in (or, in the recycle bin,
+	 * will be in again once restored): SPEC §9. */
+	if (!(st = model_stmt(c, SQL("UPDATE images SET error = '', error_ns = ?1, ctime_ns = ?1 WHERE id = ?2 "
+	                             "AND error != '' AND status != ?3 AND NOT (status = ?4 AND prior_status = ?3)")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, model_now_ns());
+	db_bind_int64(st, 2, id);
+	db_bind_int(st, 3, MODEL_IMG_ERROR);
+	db_bind_int(st, 4, MODEL_IMG_DELETED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (model_changes(c) == 0) {
+		model_rollback(c);
+		return 0;
+	}
+	if ((rc = model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL)) < 0)
+		goto out;
+	return (rc = model_commit(c)) < 0 ? rc : 1;
+out:
+	model_rollback(c);
+	return rc;
+}
+
 int model_image_set_error(model *m, int64_t id, const char *reason)
 {
 	struct model_conn *c;
@@ -740,8 +777,9 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 	int rc;
 	if ((rc = model_image_get(m, id, &img)) < 0)
 		return rc;
-	/* Platform images are shared by everyone: their error file stays empty. */
-	if (img.account_id == 0 || strcmp(img.error, reason) == 0)
+	/* Platform images are shared by everyone: their error file stays empty.
+	 * An image in status error keeps the reason of that failure (SPEC §9). */
+	if (img.account_id == 0 || strcmp(img.error, reason) == 0 || img.status == MODEL_IMG_ERROR)
 		return 0;
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
