@@ -117,7 +117,8 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 {
 	struct model_task t;
 	char when[21];
-	if (model_task_of_image(ctx->m, n->img.id, &t) < 0)
+	/* The owner's tasks are not part of the image as shared (§8). */
+	if (n->view == FS_VIEW_SHARED || model_task_of_image(ctx->m, n->img.id, &t) < 0)
 		return;
 	/* An upload's task is 'open' while the file is: it runs (upload.c). */
 	fs_buf_printf(out, "op %s\nstate %s\n", t.kind, strcmp(t.state, "open") == 0 ? "running" : t.state);
@@ -136,6 +137,30 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 	if (t.updated) {
 		model_fmt_time(when, t.updated);
 		fs_buf_printf(out, "updated %s\n", when);
+	}
+}
+
+/* What a receiver sees of a shared image is the image as shared (§8): not
+ * the owner's refusal reasons (only the reason of an image in status
+ * error), not the owner's objects named in source (only its kind:
+ * instance, upload, url, convert, copy). */
+static void show_error(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	if (n->view != FS_VIEW_SHARED || n->img.status == MODEL_IMG_ERROR)
+		fs_buf_value(out, n->img.error);
+}
+
+static void show_source(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	const char *v = n->img.source;
+	if (n->view != FS_VIEW_SHARED) {
+		fs_buf_value(out, v);
+		return;
+	}
+	size_t kind = strcspn(v, " \t\n");
+	if (kind) {
+		fs_buf_put(out, v, kind);
+		fs_buf_put(out, "\n", 1);
 	}
 }
 
@@ -309,7 +334,7 @@ const struct fs_attr fs_image_attrs[] = {
 	{F("size", ALL, show_size)},
 	{F("created", ALL, show_created)},
 	TEXT("owner", owner),
-	{F("source", ALL, show_text), .store = store_source, .writable = queued_own,
+	{F("source", ALL, show_source), .store = store_source, .writable = queued_own,
 	 .readonly_why = "source is written only while the image is queued", .field = offsetof(struct model_image, source)},
 	{F("device-mapping", ALL, show_device_mapping)},
 	{F("disks", ALL, NULL), .sub = FS_SUB_DISKS},
@@ -320,7 +345,7 @@ const struct fs_attr fs_image_attrs[] = {
 	{F("shares", PRIV, NULL), .sub = FS_SUB_SHARES},
 	{F("task", ALL, show_task)},
 	{F("expires", RECYCLE, show_expires)},
-	{F("error", ALL, show_text), .field = offsetof(struct model_image, error), OWN_TIME(error_ns)},
+	{F("error", ALL, show_error), .flags = FS_ATTR_OWNER_TIME, OWN_TIME(error_ns)},
 };
 const size_t fs_image_attr_count = sizeof(fs_image_attrs) / sizeof(fs_image_attrs[0]);
 

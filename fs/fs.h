@@ -40,7 +40,16 @@
  * after a remount); st_ino does not change:
  *
  *   IMAGE_DIR image g           the image directory once dir_gen >= 1
- *                               (g = dir_gen, 1..0xffff, wrapping)
+ *                               (g = dir_gen, 1..0x7fff, wrapping)
+ *   IMAGE_DIR image 0x8000 + g  shared/<image>@<owner>, g = dir_gen as above
+ *                               or 0 (never moved)
+ *
+ * The last line is the same story in a multi-user mount: an owner's
+ * private/<image> and a receiver's shared/<image>@<owner> are one directory
+ * inode to the kernel if they share a node id, and a directory inode has one
+ * dentry, which every lookup of the other name moves (a rename(2) of the
+ * owner's then fails with ESTALE while the receiver holds it).  So the
+ * shared view of an image directory is a node of its own.
  *
  * Every node id of an image directory resolves to the image, whatever its
  * g, so another mount's holder of an older node keeps reading the image
@@ -133,12 +142,14 @@ static inline fuse_ino_t fs_ino(enum fs_kind kind, int64_t obj, unsigned sub)
 static inline enum fs_kind fs_ino_kind(fuse_ino_t ino) { return (enum fs_kind)(ino >> 56); }
 static inline int64_t fs_ino_obj(fuse_ino_t ino) { return (int64_t)((ino >> 16) & ((1ull << 40) - 1)); }
 static inline unsigned fs_ino_sub(fuse_ino_t ino) { return (unsigned)(ino & 0xffff); }
-/* The FUSE node id of image image_id's directory, given its dir_gen. */
-static inline fuse_ino_t fs_image_dir_nodeid(int64_t image_id, int64_t dir_gen)
+/* The FUSE node id of image image_id's directory, given its dir_gen and
+ * whether it is seen through shared/ (see the top of this file). */
+static inline fuse_ino_t fs_image_dir_nodeid(int64_t image_id, int64_t dir_gen, bool shared)
 {
-	if (dir_gen <= 0)
+	unsigned g = dir_gen <= 0 ? 0 : (unsigned)((dir_gen - 1) % 0x7fff) + 1;
+	if (!g && !shared)
 		return fs_ino(FS_K_IMAGE, image_id, 0);
-	return fs_ino(FS_K_IMAGE_DIR, image_id, (unsigned)((dir_gen - 1) % 0xffff) + 1);
+	return fs_ino(FS_K_IMAGE_DIR, image_id, (shared ? 0x8000u : 0) | g);
 }
 
 /* ---- text buffers -------------------------------------------------------- */
@@ -223,6 +234,8 @@ enum {
 	FS_ATTR_BLOB = 2,      /* a blob, not a generated file (snapshot data) */
 	FS_ATTR_LATER = 4,     /* a control file whose operation a later version
 	                          brings: read-only now, writes say so (EPERM) */
+	FS_ATTR_OWNER_TIME = 8,/* its own time tells of the owner's activity: a
+	                          shared view shows the image's mtime instead (§8) */
 };
 
 struct fs_node {
@@ -244,10 +257,12 @@ struct fs_node {
 };
 
 /* The node id the kernel knows n by (differs from n->ino, its st_ino, only
- * for an image directory that moved: see the top of this file). */
+ * for an image directory that moved or is seen as shared: see the top of
+ * this file). */
 static inline fuse_ino_t fs_node_nodeid(const struct fs_node *n)
 {
-	return n->what == FS_W_IMAGE ? fs_image_dir_nodeid(n->img.id, n->img.dir_gen) : n->ino;
+	return n->what == FS_W_IMAGE ? fs_image_dir_nodeid(n->img.id, n->img.dir_gen, n->view == FS_VIEW_SHARED)
+	                             : n->ino;
 }
 
 /* Whether n is an instance's disk (a writable blob). */

@@ -488,7 +488,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		switch (fs_ino_kind(n->ino)) {
 		case FS_K_IMAGE:
 			mtime = n->img.mtime_ns;
-			if (n->attr->mtime) {
+			if (n->attr->mtime && !(n->view == FS_VIEW_SHARED && (n->attr->flags & FS_ATTR_OWNER_TIME))) {
 				int64_t own;
 				memcpy(&own, (const char *)&n->img + n->attr->mtime, sizeof(own));
 				if (own)

@@ -58,17 +58,20 @@ static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, siz
 	}
 }
 
-/* An image directory's node ids that moved (fs.h): the current one and the
- * one before it, which another mount may still hold for a process sitting
- * in the image (its attributes and listing follow the image too). */
+/* An image directory's other node ids (fs.h): its shared view's, and,
+ * once it moved, the current ones and those before the last move, which
+ * another mount may still hold for a process sitting in the image (their
+ * attributes and listings follow the image too). */
 static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id)
 {
 	struct model_image img;
-	if (model_image_get(ctx->m, image_id, &img) < 0 || img.dir_gen <= 0)
-		return; /* gone (its names are dropped below), or never moved */
-	inval(ctx, fs_image_dir_nodeid(image_id, img.dir_gen));
-	if (img.dir_gen > 1)
-		inval(ctx, fs_image_dir_nodeid(image_id, img.dir_gen - 1));
+	if (model_image_get(ctx->m, image_id, &img) < 0)
+		return; /* gone: its names are dropped below */
+	for (int shared = 0; shared <= 1; shared++) {
+		for (int64_t g = img.dir_gen; g >= 0 && g >= img.dir_gen - 1; g--)
+			if (g > 0 || shared)
+				inval(ctx, fs_image_dir_nodeid(image_id, g, shared));
+	}
 }
 
 /* The names of an instance's data disks that are not attached (any more):

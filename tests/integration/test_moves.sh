@@ -37,7 +37,7 @@ stop_holders() {
     for p in "${holders[@]+"${holders[@]}"}"; do wait "$p" 2>/dev/null || true; done
     holders=()
 }
-trap 'rc=$?; stop_holders; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; set +e; stop_holders; (exit $rc); _cleanup' EXIT
 
 # archived DIR: how many members tar archives of DIR (files and directories).
 archived() { tar -S -cf - -C "$(dirname "$1")" "$(basename "$1")" | tar tf - | wc -l; }

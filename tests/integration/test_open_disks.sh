@@ -28,7 +28,7 @@ BIND="$T/bound-vdb"
 touch "$BIND"
 mount --bind "$I/vm1/disks/vdb" "$BIND"
 # The mounts are busy until these go: before lib.sh's cleanup.
-trap 'rc=$?; closefds; umount "$BIND" 2>/dev/null; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; set +e; closefds; umount "$BIND" 2>/dev/null || true; (exit $rc); _cleanup' EXIT
 vdb_digest=$(sha256sum <"$BIND" | cut -d' ' -f1)
 
 # still_there WHAT: vda and vdb (mount 1) still have their names, and the

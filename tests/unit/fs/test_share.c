@@ -4,7 +4,8 @@
  * shares/<account> resolves by name and by inode number to an empty
  * directory dated by the share; nobody else sees shares/ or its entries;
  * the receiver's shared/<name>@<owner> has no owner-only entries, no
- * writable file and an unreadable blob; mkdir/rmdir through the fs layer.
+ * writable file and an unreadable blob, and is the image as shared (no
+ * owner's reasons, instance ids or tasks); mkdir/rmdir through the fs layer.
  */
 #include "fs.h"
 #include "model/lifecycle_test.h"
@@ -169,11 +170,93 @@ static void test_shared_view(void **state)
 	free(n);
 }
 
+/* Renders path for c into a string (freed by the caller). */
+static char *show(struct sfx *a, const struct fs_caller *c, const char *path)
+{
+	struct fs_node *n = malloc(sizeof *n);
+	struct fs_buf b;
+	char *s;
+
+	assert_non_null(n);
+	ut_node(&a->ctx, c, path, n);
+	ut_render(&a->ctx, n, &b);
+	s = strdup(b.p ? b.p : "");
+	fs_buf_release(&b);
+	free(n);
+	assert_non_null(s);
+	return s;
+}
+
+static void expect_shown(struct sfx *a, const struct fs_caller *c, const char *path, const char *want)
+{
+	char *got = show(a, c, path);
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: '%s', want '%s'", path, got, want);
+	free(got);
+}
+
+/* SPEC §8: the receiver sees the image as shared — not the owner's refusal
+ * reasons (nor when they happened), not the owner's instance ids in
+ * source (only its kind), not the owner's tasks; the reason of an image in
+ * status error is the image's own.  And its directory is a node of its own
+ * for the kernel (fs.h): not the owner's private/<name>. */
+static void test_shared_view_is_the_image(void **state)
+{
+	struct sfx *a = *state;
+	struct fs_node *n = malloc(sizeof *n), *o = malloc(sizeof *o);
+	struct model_err err = {0};
+	struct stat st, st2;
+#define MINE "/regions/cn-north-1/private/golden/"
+#define HIS "/regions/cn-north-1/shared/golden@alice/"
+
+	assert_non_null(n);
+	assert_non_null(o);
+	assert_int_equal(model_share_add(a->fx->m, a->img, "bob", &err), 0);
+	ut_sql(a->fx, "UPDATE images SET source = 'instance i-0000abcd vdb' WHERE id = %lld", (long long)a->img);
+	assert_int_equal(model_image_set_error(a->fx->m, a->img, "an image named secret-plan exists"), 0);
+	lt_task(a->fx, a->img, "image", a->img, "queued");
+
+	expect_shown(a, &a->alice, MINE "error", "an image named secret-plan exists\n");
+	expect_shown(a, &a->bob, HIS "error", "");
+	expect_shown(a, &a->alice, MINE "source", "instance i-0000abcd vdb\n");
+	expect_shown(a, &a->bob, HIS "source", "instance\n");
+	char *t = show(a, &a->alice, MINE "task");
+	assert_non_null(strstr(t, "op capture\n"));
+	free(t);
+	expect_shown(a, &a->bob, HIS "task", "");
+	/* error's time is the owner's refusal's: the receiver gets the image's. */
+	ut_node(&a->ctx, &a->bob, HIS "error", n);
+	assert_int_equal(fs_node_stat(&a->ctx, n, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	ut_node(&a->ctx, &a->bob, HIS "status", o);
+	assert_int_equal(fs_node_stat(&a->ctx, o, &st2), 0);
+	assert_int_equal(st.st_mtim.tv_sec, st2.st_mtim.tv_sec);
+	assert_int_equal(st.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);
+
+	/* Another node id than the owner's directory; the same st_ino. */
+	ut_node(&a->ctx, &a->bob, "/regions/cn-north-1/shared/golden@alice", n);
+	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/private/golden", o);
+	assert_true(fs_node_nodeid(n) != fs_node_nodeid(o));
+	assert_int_equal(n->ino, o->ino);
+	assert_int_equal(fs_node_resolve(&a->ctx, &a->bob, fs_node_nodeid(n), o), 0);
+	assert_int_equal(o->view, FS_VIEW_SHARED);
+
+	/* An image in status error: its reason is the image's own. */
+	ut_sql(a->fx, "UPDATE images SET status = %d, error = 'the capture failed' WHERE id = %lld", (int)MODEL_IMG_ERROR,
+	       (long long)a->img);
+	expect_shown(a, &a->bob, HIS "error", "the capture failed\n");
+	free(n);
+	free(o);
+#undef MINE
+#undef HIS
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_mkdir_list_resolve, sfx_setup, sfx_teardown),
 		cmocka_unit_test_setup_teardown(test_shared_view, sfx_setup, sfx_teardown),
+		cmocka_unit_test_setup_teardown(test_shared_view_is_the_image, sfx_setup, sfx_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
