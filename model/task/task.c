@@ -344,13 +344,14 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 	db_stmt *st;
 	void *enc = NULL;
 	size_t len = 0;
-	int64_t now = model_now_ns();
+	int64_t sealed = model_now_ns(), now;
 	int rc;
 
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
+	now = task_after(sealed); /* the snapshot's files are newer than its data */
 	/* xxh128 '': computed lazily on first use (model_blob_hash). */
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, xxh128 = '', mtime_ns = ? "
 	                         "WHERE id = ? AND manifest IS NULL")))) {
@@ -360,7 +361,7 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 	db_bind_blob(st, 1, enc, len);
 	db_bind_int64(st, 2, (int64_t)man->size);
 	db_bind_int64(st, 3, (int64_t)man->stored);
-	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 4, sealed);
 	db_bind_int64(st, 5, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;

@@ -81,6 +81,15 @@ int task_touch(struct model_conn *c, struct task_run *r);
 /* Begins a write transaction in which the task is still ours: 1 (with the
  * transaction open), 0 (lost: nothing open), -errno. */
 int task_begin(struct task_run *r, struct model_conn **c);
+/* The time of a transition that follows content completed at content_ns:
+ * now, but strictly later.  A blob's mtime (its ctime in the tree) must
+ * never be the newest ctime of its directory: borg re-reads, on every run,
+ * the files carrying the newest ctime it saw (SPEC §2.3). */
+static inline int64_t task_after(int64_t content_ns)
+{
+	int64_t now = model_now_ns();
+	return now > content_ns ? now : content_ns + 1;
+}
 /* Inside a transaction: deletes the task's row (its last write). */
 int task_delete_row(struct model_conn *c, int64_t id);
 /* Puts the task back in the queue for another runner. */

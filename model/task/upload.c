@@ -674,7 +674,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_stmt *st;
 	void *enc = NULL;
 	size_t len = 0;
-	int64_t now = model_now_ns();
+	int64_t sealed = model_now_ns(), now;
 	int rc;
 
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
@@ -682,6 +682,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	r->bytes_done = man->size;
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
+	now = task_after(sealed); /* the image's files are newer than its disk */
 	/* xxh128 '': computed lazily on first use (model_blob_hash). */
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
 	                         "mtime_ns = ? WHERE id = ? AND wblob = ?")))) {
@@ -691,7 +692,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_blob(st, 1, enc, len);
 	db_bind_int64(st, 2, (int64_t)man->size);
 	db_bind_int64(st, 3, (int64_t)man->stored);
-	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 4, sealed);
 	db_bind_int64(st, 5, blob_id);
 	db_bind_text(st, 6, wblob);
 	if ((rc = model_exec_stmt(st)) < 0)
