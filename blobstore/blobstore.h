@@ -275,6 +275,11 @@ ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
 /* Writes past the end grow the blob. */
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
 int blob_wblob_truncate(blob_wblob *w, uint64_t size);
+/* [off, off + len) (clipped to the size) reads as zeros afterwards; whole
+ * chunks in it become holes and give their space back (fallocate
+ * punch-hole, zero-range).  A writer: serialised with pwrite and truncate.
+ * -EOPNOTSUPP on a streaming wblob. */
+int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len);
 int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
 int blob_wblob_fsync(blob_wblob *w);
 /* From now on, writes through this handle that cover a whole chunk go

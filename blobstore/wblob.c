@@ -23,6 +23,8 @@
  *       state 1: the overlay holds the whole chunk at the same offset
  *       state 2: the chunk is a stored chunk of BLOB_CHUNK_SIZE bytes (the
  *                null id: zeros) whose id is record i's first slot in .ids
+ *       state 4: a hole (punched: blob_wblob_punch): reads as zeros, is
+ *                stored nowhere, whatever the base or the overlay hold
  *   <name>.data   the overlay: sparse, as long as the virtual size; bytes
  *                 past its end read as zeros
  *   <name>.ids    only once a chunk was streamed (below): 32 bytes per
@@ -83,6 +85,18 @@
  * state-3 chunk, or writing part of one, commits the batch first (its
  * chunk must be in the store by name).  All-zero chunks become holes.
  * A failed batch stays failed: later writes and fsyncs return its error.
+ *
+ * Punching (fallocate punch-hole and zero-range on instance disks).  A
+ * range that covers a whole chunk makes it a hole: its state byte becomes 4
+ * (one write, atomic), then its overlay bytes are freed (a hole punched in
+ * .data; a crash before that leaves them there, invisible: a later partial
+ * write zeroes the overlay's chunk region before it copies anything, as
+ * for state 0).  Part of a chunk is zeroed where it is: punched out of the
+ * overlay in state 1; in a chunk that reads from a stored chunk, the
+ * stored bytes are copied into the overlay and the range punched there,
+ * then fdatasync, then state 1 — the write's order, so a kill shows the
+ * old chunk or the zeroed one.  A chunk that is a hole already is left as
+ * it is.  Not on streaming wblobs (uploads: -EOPNOTSUPP).
  *
  * A seal reports its progress after each chunk and can be stopped there (a
  * capture being unmounted); a stopped seal leaves the wblob as it was,
@@ -183,6 +197,7 @@ static const chunk_id *stored_id(const blob_wblob *w, uint32_t i)
 		id = &w->base->chunks[i];
 		break;
 	case 1:
+	case 4:
 		return NULL;
 	default:
 		id = &w->sid[i];
@@ -588,7 +603,7 @@ static int load_ids(blob_wblob *w, uint32_t n)
 	int rc;
 
 	for (uint32_t i = 0; i < n; i++) {
-		if (w->state[i] > 2)
+		if (w->state[i] > 2 && w->state[i] != 4)
 			return -EIO;
 		if (w->state[i] == 2) {
 			any = true;
@@ -1109,6 +1124,71 @@ out:
 	pthread_rwlock_unlock(&w->lock);
 	/* A failure after some chunks were written reports those. */
 	return done > 0 ? (ssize_t)done : rc;
+}
+
+/* Zeroes [a, a + n) of chunk i, part of it (see "Punching"). */
+static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
+{
+	size_t len = blob_chunk_len(w->size, i);
+	size_t keep;
+	int rc;
+
+	if (!wb_is_data(w, i))
+		return 0; /* reads as zeros already */
+	if (w->state[i] == 1)
+		return zero_overlay(w, chunk_start(i) + a, n);
+	keep = stored_len(w, i) < len ? stored_len(w, i) : len;
+	if ((rc = copy_stored(w, i, keep)) < 0 || (rc = zero_overlay(w, chunk_start(i) + a, n)) < 0)
+		return rc;
+	if (keep > 0 && fdatasync(w->data_fd) < 0)
+		return -errno;
+	return set_state(w, i, 1);
+}
+
+/* Makes chunk i a hole (see "Punching"). */
+static int punch_whole(blob_wblob *w, uint32_t i)
+{
+	uint8_t old = w->state[i];
+	int rc;
+
+	if (!wb_is_data(w, i))
+		return 0;
+	if ((rc = set_state(w, i, 4)) < 0)
+		return rc;
+	w->ndata--;
+	/* Best effort: the bytes are invisible from now on, only take room. */
+	if (old == 1)
+		zero_overlay(w, chunk_start(i), BLOB_CHUNK_SIZE);
+	return 0;
+}
+
+int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len)
+{
+	uint64_t end;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&w->lock);
+	if (w->streaming) {
+		rc = -EOPNOTSUPP;
+		goto out;
+	}
+	if (off >= w->size || len == 0)
+		goto out;
+	end = len > w->size - off ? w->size : off + len;
+	while (off < end) {
+		uint32_t i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
+		size_t a = (size_t)(off & BLOB_CHUNK_MASK);
+		size_t clen = blob_chunk_len(w->size, i);
+		size_t n = end - off < clen - a ? (size_t)(end - off) : clen - a;
+
+		rc = a == 0 && n == clen ? punch_whole(w, i) : punch_part(w, i, a, n);
+		if (rc < 0)
+			goto out;
+		off += n;
+	}
+out:
+	pthread_rwlock_unlock(&w->lock);
+	return rc;
 }
 
 int blob_wblob_truncate(blob_wblob *w, uint64_t size)

@@ -236,6 +236,25 @@ int fs_disk_truncate(struct fs_disk *d, uint64_t size)
 	return rc;
 }
 
+int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
+{
+	uint64_t end = off + len;
+	int rc = 0;
+	if (len == 0 || end < off)
+		return len == 0 ? 0 : -EFBIG;
+	pthread_mutex_lock(&d->wlock);
+	if (d->is_upload)
+		rc = -EOPNOTSUPP; /* an upload is a file being copied, not a disk */
+	else if (!keep_size && end > blob_wblob_size(d->w))
+		rc = blob_wblob_truncate(d->w, end); /* what it grows by reads zeros */
+	if (rc == 0)
+		rc = blob_wblob_punch(d->w, off, len);
+	if (rc == 0)
+		d->last_write_ns = model_now_ns();
+	pthread_mutex_unlock(&d->wlock);
+	return rc;
+}
+
 int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence)
 {
 	return blob_wblob_seek(d->w, off, whence);

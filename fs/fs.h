@@ -80,7 +80,7 @@ enum fs_op {
 	FS_OP_MKDIR, FS_OP_UNLINK, FS_OP_RMDIR, FS_OP_SYMLINK, FS_OP_RENAME, FS_OP_LINK, FS_OP_OPEN, FS_OP_READ,
 	FS_OP_WRITE, FS_OP_FLUSH, FS_OP_RELEASE, FS_OP_FSYNC, FS_OP_OPENDIR, FS_OP_READDIR, FS_OP_READDIRPLUS,
 	FS_OP_STATFS, FS_OP_SETXATTR, FS_OP_GETXATTR, FS_OP_LISTXATTR, FS_OP_REMOVEXATTR, FS_OP_CREATE,
-	FS_OP_LSEEK, FS_OP_COUNT
+	FS_OP_LSEEK, FS_OP_FALLOCATE, FS_OP_COUNT
 };
 struct fs_stats {
 	atomic_uint_fast64_t requests[FS_OP_COUNT]; /* answered, by operation */
@@ -320,6 +320,10 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
 ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
 int fs_disk_truncate(struct fs_disk *d, uint64_t size);
+/* fallocate(2) punch-hole (keep_size) and zero-range: [off, off + len)
+ * reads zeros, whole chunks give their space back; a zero-range without
+ * keep_size grows the disk to off + len first. */
+int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size);
 int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence);
 int fs_disk_fsync(struct fs_disk *d);
 /* Size, stored bytes and last write of a disk node (open or not). */

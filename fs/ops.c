@@ -11,6 +11,8 @@
  * manifest at open() and keep the page cache when they cannot change.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -471,6 +473,27 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fuse_reply_entry(req, &e);
 }
 
+/* What rmdir of n does.  A delete must work on a full disk (SPEC §12): one
+ * that fails with ENOSPC (the database could not grow its log) is tried
+ * again with a slice of the room the mount kept aside (model_space_reserve),
+ * which is taken back once the delete has freed its files. */
+static int do_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err)
+{
+	if (n->what == FS_W_VM)
+		return model_instance_remove(ctx->m, n->vm.id, err);
+	if (n->what == FS_W_SNAP)
+		return model_snapshot_remove(ctx->m, n->snap.id, err);
+	if (n->what == FS_W_IMAGE && n->view == FS_VIEW_RECYCLE)
+		return model_image_destroy(ctx->m, n->img.id, err);
+	if (n->what == FS_W_IMAGE && (n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO))
+		return model_image_remove(ctx->m, n->img.id, err);
+	if (n->what == FS_W_SHARE) /* unshare (§6.4) */
+		return fs_share_rmdir(ctx, n, err);
+	if (n->what == FS_W_COPY) /* §6.3: copies are removed in their region */
+		return fs_copies_rmdir(ctx, n, err);
+	return model_fail(err, -EPERM, "this directory cannot be removed");
+}
+
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	count_request(req, FS_OP_RMDIR);
@@ -487,20 +510,13 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * them only a moment later). */
 	struct model_device devs[MODEL_MAX_DEVICES];
 	int ndevs = n.what == FS_W_IMAGE && n.view == FS_VIEW_RECYCLE ? model_device_list(ctx->m, n.img.id, devs) : 0;
-	if (n.what == FS_W_VM)
-		rc = model_instance_remove(ctx->m, n.vm.id, &err);
-	else if (n.what == FS_W_SNAP)
-		rc = model_snapshot_remove(ctx->m, n.snap.id, &err);
-	else if (n.what == FS_W_IMAGE && n.view == FS_VIEW_RECYCLE)
-		rc = model_image_destroy(ctx->m, n.img.id, &err);
-	else if (n.what == FS_W_IMAGE && (n.view == FS_VIEW_PRIVATE || n.view == FS_VIEW_ISO))
-		rc = model_image_remove(ctx->m, n.img.id, &err);
-	else if (n.what == FS_W_SHARE) /* unshare (§6.4) */
-		rc = fs_share_rmdir(ctx, &n, &err);
-	else if (n.what == FS_W_COPY) /* §6.3: copies are removed in their region */
-		rc = fs_copies_rmdir(ctx, &n, &err);
-	else
-		rc = model_fail(&err, -EPERM, "this directory cannot be removed");
+	bool released = false;
+	while ((rc = do_rmdir(ctx, &n, &err)) == -ENOSPC && model_space_release(ctx->m)) {
+		err = (struct model_err){0}; /* the try changed nothing */
+		released = true;
+	}
+	if (released)
+		model_space_reserve(ctx->m);
 	if (rc < 0) {
 		refuse(req, "rmdir", &n, NULL, rc, err.msg);
 		return;
@@ -590,7 +606,16 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		refuse(req, "unlink", &n, NULL, -EPERM, "files here are removed with their directory");
 		return;
 	}
-	if ((rc = model_instance_disk_detach(ctx->m, n.vm.id, n.vmdisk.index, &err)) < 0) {
+	/* Detaching frees the disk's room: it works on a full disk (do_rmdir). */
+	bool released = false;
+	while ((rc = model_instance_disk_detach(ctx->m, n.vm.id, n.vmdisk.index, &err)) == -ENOSPC &&
+	       model_space_release(ctx->m)) {
+		err = (struct model_err){0};
+		released = true;
+	}
+	if (released)
+		model_space_reserve(ctx->m);
+	if (rc < 0) {
 		refuse(req, "unlink", &n, NULL, rc, err.msg);
 		return;
 	}
@@ -1091,6 +1116,28 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 		fuse_reply_lseek(req, (off_t)r);
 }
 
+/* fallocate(2) (SPEC §12): instance disks take punch-hole and zero-range
+ * (a guest's TRIM, fstrim, qemu-img's discards and zeroes): the range reads
+ * zeros and whole chunks give their space back.  Every other mode, and
+ * every other file, is EOPNOTSUPP (never ENOSYS: the kernel would stop
+ * asking for the whole mount). */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	count_request(req, FS_OP_FALLOCATE);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int op = mode & ~FALLOC_FL_KEEP_SIZE;
+	int rc;
+	if (off < 0 || len <= 0)
+		rc = -EINVAL;
+	else if (h->kind != FH_DISK || fs_disk_upload(h->disk) || (op != FALLOC_FL_PUNCH_HOLE && op != FALLOC_FL_ZERO_RANGE))
+		rc = -EOPNOTSUPP;
+	else if (!h->write)
+		rc = -EBADF;
+	else
+		rc = fs_disk_punch(h->disk, (uint64_t)off, (uint64_t)len, mode & FALLOC_FL_KEEP_SIZE);
+	reply_err(req, -rc);
+}
+
 /* ---- extended attributes -------------------------------------------------- */
 
 /* The blob hash of a disk node, when it has one (-ENODATA otherwise). */
@@ -1199,6 +1246,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * of every readdir: every directory's mtime changes whenever its entries
 	 * do (node.c). */
 	ctx->zero_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	/* Room for deleting on a full disk (do_rmdir); none yet is no error. */
+	model_space_reserve(ctx->m);
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 }
@@ -1235,4 +1284,5 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = op_removexattr,
 	.create = op_create,
 	.lseek = op_lseek,
+	.fallocate = op_fallocate,
 };

@@ -29,7 +29,7 @@ static const char *const op_names[FS_OP_COUNT] = {
 	[FS_OP_FSYNC] = "fsync", [FS_OP_OPENDIR] = "opendir", [FS_OP_READDIR] = "readdir",
 	[FS_OP_READDIRPLUS] = "readdirplus", [FS_OP_STATFS] = "statfs", [FS_OP_SETXATTR] = "setxattr",
 	[FS_OP_GETXATTR] = "getxattr", [FS_OP_LISTXATTR] = "listxattr", [FS_OP_REMOVEXATTR] = "removexattr",
-	[FS_OP_CREATE] = "create", [FS_OP_LSEEK] = "lseek",
+	[FS_OP_CREATE] = "create", [FS_OP_LSEEK] = "lseek", [FS_OP_FALLOCATE] = "fallocate",
 };
 
 void fs_stats_request(struct fs_ctx *ctx, enum fs_op op)

@@ -83,6 +83,13 @@ enum { MODEL_TYPE_LOCAL = 1, MODEL_TYPE_CLOUD = 2 };
 typedef struct model model;
 
 enum { MODEL_OPEN_CREATE = 1 }; /* create the state directory if missing */
+/* Deleting must work when the disk is full (SPEC §12): a mount keeps a few
+ * MiB aside in <state>/space.reserve.<k> (model_space_reserve: 0, or -errno
+ * when there is no room for all of it yet); a delete that failed with
+ * -ENOSPC gives up one slice (model_space_release: whether there was one)
+ * and tries again, and the slices are reserved anew once it freed room. */
+int model_space_reserve(model *m);
+bool model_space_release(model *m);
 
 /* Opens (and with MODEL_OPEN_CREATE, creates with the default regions and
  * the platform catalogue) the state directory. */

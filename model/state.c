@@ -7,9 +7,12 @@
  *   <dir>/imgfs.db      the metadata database (+ -wal, -shm; db/)
  *   <dir>/secret        the chunk-id key (blobstore.h)
  *   <dir>/imgfs.log     the daemon's log (fs/)
+ *   <dir>/space.reserve.<k>  room kept aside so that deleting works on a
+ *                       full disk (model_space_reserve)
  *   <dir>/regions/<r>/  one blob store per region
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -138,6 +141,56 @@ int model_store(model *m, int64_t region_id, blob_store **out)
 const char *model_state_dir(const model *m)
 {
 	return m->dir;
+}
+
+/* ---- room for deleting (SPEC §12) ------------------------------------------ */
+
+/* A delete is a transaction too: on a full disk SQLite cannot grow its
+ * write-ahead log (SQLITE_FULL) and the delete that would free gigabytes
+ * fails with ENOSPC.  So a mount keeps a few MiB of the state directory's
+ * file system aside, in slices (space.reserve.0 ...); a delete that meets
+ * ENOSPC gives up one slice and tries again (fs/ops.c), as often as there
+ * are slices, and they are taken back once deleting has freed the room —
+ * so several deletes that free little (a share, an image moved to the
+ * recycle bin) still work in a row.  Allocated, not sparse: a hole would
+ * reserve nothing. */
+#define SPACE_SLICES 4
+#define SPACE_SLICE (1 << 20)
+
+static void space_path(const model *m, int k, char out[PATH_MAX])
+{
+	snprintf(out, PATH_MAX, "%s/space.reserve.%d", m->dir, k);
+}
+
+int model_space_reserve(model *m)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, rc = 0;
+	for (int k = 0; k < SPACE_SLICES && rc == 0; k++) {
+		space_path(m, k, path);
+		if (stat(path, &st) == 0 && st.st_blocks * 512 >= SPACE_SLICE)
+			continue;
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			return -errno;
+		if ((rc = posix_fallocate(fd, 0, SPACE_SLICE)) != 0 || fsync(fd) < 0) {
+			rc = rc ? -rc : -errno;
+			unlink(path); /* no room yet: none kept, none half kept */
+		}
+		close(fd);
+	}
+	return rc;
+}
+
+bool model_space_release(model *m)
+{
+	char path[PATH_MAX];
+	for (int k = SPACE_SLICES - 1; k >= 0; k--) {
+		space_path(m, k, path);
+		if (unlink(path) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* Whether the default regions were all created (settings 'initialised'). */

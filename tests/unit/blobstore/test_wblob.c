@@ -6,6 +6,8 @@
  * (content, size, stored, SEEK_DATA/SEEK_HOLE), across close and reopen, and
  * then sealed: the manifest reads back as the reference and unchanged base
  * chunks keep their ids; sealing reports progress and can be stopped.
+ * Punches (fallocate punch-hole, zero-range) among the random operations,
+ * and on their own: holes given back, a punch killed half-way.
  * Also: simulated kills between the overlay write and the state byte, and
  * in the middle of a shrink; concurrent readers;
  * names and lifecycle errors.
@@ -76,6 +78,24 @@ static void model_write(struct model *r, const uint8_t *buf, size_t len, uint64_
 	memcpy(r->bytes + off, buf, len);
 	for (uint64_t i = off / MiB; i <= (off + len - 1) / MiB; i++) {
 		r->st[i] = R_OVERLAY;
+		r->pristine[i] = false;
+	}
+}
+
+/* fallocate punch-hole / zero-range: zeros in [off, off + len) (within the
+ * size); a chunk covered whole becomes a hole, one covered in part keeps
+ * being data if it was (written now). */
+static void model_punch(struct model *r, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len > r->size ? r->size : off + len;
+
+	if (off >= end)
+		return;
+	memset(r->bytes + off, 0, end - off);
+	for (uint64_t i = off / MiB; i <= (end - 1) / MiB; i++) {
+		uint64_t cs = i * MiB, clen = blob_chunk_len(r->size, (uint32_t)i);
+		bool whole = off <= cs && end >= cs + clen;
+		r->st[i] = whole ? R_HOLE : r->st[i] == R_HOLE ? R_HOLE : R_OVERLAY;
 		r->pristine[i] = false;
 	}
 }
@@ -200,8 +220,8 @@ static void wb_close(blob_wblob *w, bool stream)
 	blob_wblob_close(w);
 }
 
-/* Random pwrites, truncates and fsyncs on *wp (the wblob `name`), checked
- * against r.  Streaming: no byte written is zero (a whole all-zero chunk
+/* Random pwrites, truncates, punches (not streaming) and fsyncs on *wp
+ * (the wblob `name`), checked against r.  Streaming: no byte written is zero (a whole all-zero chunk
  * becomes a hole there, which the model does not know), and an fsync is
  * sometimes followed by a close and reopen (state-2 chunks come back from
  * .ids). */
@@ -216,7 +236,14 @@ static void do_random_ops(struct blob_fx *fx, blob_wblob **wp, const char *name,
 		uint64_t k = fx_below(fx, 100);
 		uint64_t old = r->size;
 
-		if (k < 88) {
+		if (!stream && k >= 76 && k < 88) {
+			size_t len = random_len(fx);
+			uint64_t off = random_off(fx, r->size, len);
+
+			assert_int_equal(blob_wblob_punch(*wp, off, len), 0);
+			model_punch(r, off, len);
+			check_window(*wp, r, off, off + len, win);
+		} else if (k < 88) {
 			size_t len = random_len(fx);
 			uint64_t off = random_off(fx, r->size, len);
 
@@ -590,6 +617,98 @@ static void test_killed_before_state_byte(void **state)
 	assert_int_equal(blob_wblob_pread(w, buf, 3 * MiB, 0), 3 * MiB);
 	assert_bytes_equal(buf, base_bytes, 3 * MiB);
 	blob_wblob_close(w);
+	blob_manifest_free(base);
+	free(base_bytes);
+	free(junk);
+	free(buf);
+}
+
+/* Punching: whole chunks become holes whatever they were (base, overlay, a
+ * hole already), give their overlay bytes back, stay holes after a reopen
+ * and seal as holes; part of a chunk reads zeros; a punch killed after the
+ * state byte and before the overlay was freed shows no stray bytes to a
+ * later partial write; streaming wblobs refuse. */
+static void test_punch(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *base_bytes = NULL, *junk = malloc(MiB), *buf = malloc(6 * MiB);
+	blob_manifest *base = make_base_holes(fx, &base_bytes, 6 * MiB, 0), *m = NULL;
+	blob_wblob *w = NULL;
+	char path[256];
+	struct stat st;
+	int fd;
+
+	assert_non_null(junk);
+	assert_non_null(buf);
+	assert_int_equal(blob_wblob_create(fx->s, "p", base, 6 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "p"), 0);
+	/* Chunks 1 and 2 written (overlay), 0 and 3..5 from the base. */
+	fx_fill(fx, junk, MiB);
+	assert_int_equal(blob_wblob_pwrite(w, junk, MiB, MiB), MiB);
+	assert_int_equal(blob_wblob_pwrite(w, junk, MiB, 2 * MiB), MiB);
+	memcpy(base_bytes + MiB, junk, MiB);
+	memcpy(base_bytes + 2 * MiB, junk, MiB);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	wb_path(path, sizeof path, fx, "p", "data");
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 >= 2 * MiB);
+
+	/* Whole chunks 1 (overlay) and 3 (base), part of 4, part of 2. */
+	assert_int_equal(blob_wblob_punch(w, MiB, MiB), 0);
+	assert_int_equal(blob_wblob_punch(w, 3 * MiB, MiB + 4096), 0);
+	assert_int_equal(blob_wblob_punch(w, 2 * MiB + 10, 100), 0);
+	memset(base_bytes + MiB, 0, MiB);
+	memset(base_bytes + 3 * MiB, 0, MiB + 4096);
+	memset(base_bytes + 2 * MiB + 10, 0, 100);
+	assert_int_equal(blob_wblob_stored(w), 4 * MiB);
+	assert_int_equal(blob_wblob_seek(w, MiB, SEEK_DATA), 2 * MiB);
+	assert_int_equal(blob_wblob_seek(w, 2 * MiB, SEEK_HOLE), 3 * MiB);
+	assert_int_equal(blob_wblob_seek(w, 3 * MiB, SEEK_DATA), 4 * MiB);
+	assert_int_equal(blob_wblob_pread(w, buf, 6 * MiB, 0), 6 * MiB);
+	assert_bytes_equal(buf, base_bytes, 6 * MiB);
+	/* Chunk 1's overlay bytes are given back; chunk 4's copy is sparse. */
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 <= MiB + MiB - 4096 + 64 * 1024);
+	/* Past the end, and nothing: no change. */
+	assert_int_equal(blob_wblob_punch(w, 6 * MiB, MiB), 0);
+	assert_int_equal(blob_wblob_punch(w, 0, 0), 0);
+	assert_int_equal(blob_wblob_size(w), 6 * MiB);
+	blob_wblob_close(w);
+
+	/* Reopened: the same; sealed: holes where punched. */
+	assert_int_equal(blob_wblob_open(&w, fx->s, "p"), 0);
+	assert_int_equal(blob_wblob_pread(w, buf, 6 * MiB, 0), 6 * MiB);
+	assert_bytes_equal(buf, base_bytes, 6 * MiB);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_true(chunk_id_is_null(&m->chunks[1]));
+	assert_true(chunk_id_is_null(&m->chunks[3]));
+	assert_true(chunk_id_equal(&m->chunks[0], &base->chunks[0]));
+	assert_true(chunk_id_equal(&m->chunks[5], &base->chunks[5]));
+	blob_manifest_free(m);
+
+	/* Killed between chunk 5's state byte and the freeing of its overlay:
+	 * junk left in the overlay, the state byte says hole. */
+	assert_int_equal(blob_wblob_pwrite(w, junk, MiB, 5 * MiB), MiB);
+	assert_int_equal(blob_wblob_punch(w, 5 * MiB, MiB), 0);
+	blob_wblob_close(w);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, junk, MiB, 5 * MiB), MiB);
+	close(fd);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "p"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, "abc", 3, 5 * MiB + 7), 3);
+	memset(base_bytes + 5 * MiB, 0, MiB);
+	memcpy(base_bytes + 5 * MiB + 7, "abc", 3);
+	assert_int_equal(blob_wblob_pread(w, buf, 6 * MiB, 0), 6 * MiB);
+	assert_bytes_equal(buf, base_bytes, 6 * MiB);
+	blob_wblob_close(w);
+
+	/* A streaming wblob (an upload) does not punch. */
+	assert_int_equal(blob_wblob_open(&w, fx->s, "p"), 0);
+	blob_wblob_stream(w);
+	assert_int_equal(blob_wblob_punch(w, 0, MiB), -EOPNOTSUPP);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove(fx->s, "p"), 0);
 	blob_manifest_free(base);
 	free(base_bytes);
 	free(junk);
@@ -1521,6 +1640,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capture_costs_no_copy, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_seal_progress, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_seal_progress_abort, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_punch, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_before_state_byte, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_in_shrink, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_preads, blob_fx_setup, blob_fx_teardown),
