@@ -3,10 +3,11 @@
  * round trips; resolving every node of the tree by inode number gives what
  * lookup by name gave (SPEC §2: stable names and inode numbers); what a
  * caller may not see does not exist, by name or by number (§8); listing
- * offsets are stable while entries come and go.
+ * offsets are stable while entries come and go; an image directory that
+ * moved gets a new node id and keeps its inode number.
  */
 #include "fs.h"
-#include "test_util.h"
+#include "model/lifecycle_test.h"
 
 struct nfx {
 	struct ut_fx *fx;
@@ -134,6 +135,70 @@ static void test_ino_round_trip(void **state)
 		fuse_ino_t ino = fs_ino(kinds[k], 1, 0);
 		assert_true(ino != 0 && ino != FS_INO_ROOT && ino != FS_INO_REGIONS);
 	}
+}
+
+/* An image directory that moved (fs.h): every delete to the recycle bin
+ * gives it a new node id (a kernel may hold the old inode dead), a restore
+ * and a rename keep it, the shared view has its own; st_ino never changes,
+ * and every node id of it resolves to it. */
+static void test_moved_dir_nodeid(void **state)
+{
+	struct nfx *a = *state;
+	struct fs_node *n = malloc(sizeof *n), *o = malloc(sizeof *o);
+	struct model_err err = {0};
+	int64_t alice = ut_account(a->fx, "alice"), bob = ut_account(a->fx, "bob");
+	struct fs_caller ca = ut_caller(alice), cb = ut_caller(bob);
+	int64_t img = lt_local_image(a->fx, a->fx->r1, alice, "golden", LT_MiB);
+	fuse_ino_t ino = fs_ino(FS_K_IMAGE, img, 0), seen[4];
+
+	assert_non_null(n);
+	assert_non_null(o);
+	ut_node(&a->ctx, &ca, "/regions/cn-north-1/private/golden", n);
+	assert_int_equal(n->ino, ino);
+	assert_int_equal(fs_node_nodeid(n), ino); /* never moved: the st_ino */
+	seen[0] = fs_node_nodeid(n);
+	assert_int_equal(model_share_add(a->fx->m, img, "bob", &err), 0);
+	ut_node(&a->ctx, &cb, "/regions/cn-north-1/shared/golden@alice", o);
+	assert_int_equal(o->ino, ino);
+	seen[1] = fs_node_nodeid(o);
+	assert_true(seen[1] != seen[0]);
+
+	assert_int_equal(model_image_remove(a->fx->m, img, &err), 0);
+	ut_node(&a->ctx, &ca, "/regions/cn-north-1/recycle-bin/golden", n);
+	assert_int_equal(n->ino, ino);
+	seen[2] = fs_node_nodeid(n);
+	assert_true(seen[2] != seen[0] && seen[2] != seen[1]);
+	/* The old node id still names the image, in its view now. */
+	assert_int_equal(fs_node_resolve(&a->ctx, &ca, seen[0], o), 0);
+	assert_int_equal(o->view, FS_VIEW_RECYCLE);
+	assert_int_equal(fs_node_resolve(&a->ctx, &ca, seen[2], o), 0);
+	assert_int_equal(o->ino, ino);
+
+	/* Restored, renamed: the kernel moved its own inode, the id stays. */
+	assert_int_equal(model_image_restore(a->fx->m, img, "golden2", &err), 0);
+	ut_node(&a->ctx, &ca, "/regions/cn-north-1/private/golden2", n);
+	assert_int_equal(fs_node_nodeid(n), seen[2]);
+	assert_int_equal(model_image_rename(a->fx->m, img, "golden3", &err), 0);
+	ut_node(&a->ctx, &ca, "/regions/cn-north-1/private/golden3", n);
+	assert_int_equal(fs_node_nodeid(n), seen[2]);
+	assert_int_equal(n->ino, ino);
+
+	/* Deleted again: yet another node. */
+	assert_int_equal(model_image_remove(a->fx->m, img, &err), 0);
+	ut_node(&a->ctx, &ca, "/regions/cn-north-1/recycle-bin/golden3", n);
+	seen[3] = fs_node_nodeid(n);
+	for (int i = 0; i < 3; i++)
+		assert_true(seen[3] != seen[i]);
+	assert_int_equal(fs_node_resolve(&a->ctx, &ca, seen[3], o), 0);
+
+	/* The numbering: never 0 as sub, wrapping, shared apart. */
+	assert_int_equal(fs_ino_sub(fs_image_dir_nodeid(img, 0x7fff, false)), 0x7fff);
+	assert_int_equal(fs_ino_sub(fs_image_dir_nodeid(img, 0x8000, false)), 1);
+	assert_int_equal(fs_ino_sub(fs_image_dir_nodeid(img, 0, true)), 0x8000);
+	assert_int_equal(fs_ino_sub(fs_image_dir_nodeid(img, 1, true)), 0x8001);
+	assert_int_equal(fs_ino_obj(fs_image_dir_nodeid(img, 5, true)), img);
+	free(n);
+	free(o);
 }
 
 /* ---- the whole tree ------------------------------------------------------------------ */
@@ -668,6 +733,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_past_end, nfx_setup, nfx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_offsets_stable, nfx_setup, nfx_teardown),
 		cmocka_unit_test_setup_teardown(test_table_offsets, nfx_setup, nfx_teardown),
+		cmocka_unit_test_setup_teardown(test_moved_dir_nodeid, nfx_setup, nfx_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -624,6 +624,36 @@ static void test_set_error(void **state)
 	assert_string_equal(ut_get(fx, mk.ids[0]).error, "");
 }
 
+/* SPEC §9: a successful operation clears a refusal's reason; an image in
+ * status error keeps its failure's reason (refusals do not replace it,
+ * successes do not clear it), also in the recycle bin, to be restored. */
+static void test_clear_error(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	struct model_image before;
+
+	assert_int_equal(model_image_clear_error(fx->m, id), 0); /* nothing to clear */
+	assert_int_equal(model_image_set_error(fx->m, id, "EEXIST: an image named x exists"), 0);
+	before = ut_get(fx, id);
+	assert_int_equal(model_image_clear_error(fx->m, id), 1);
+	assert_string_equal(ut_get(fx, id).error, "");
+	assert_true(ut_get(fx, id).error_ns > before.error_ns);
+	assert_int_equal(ut_get(fx, id).mtime_ns, before.mtime_ns);
+
+	ut_sql(fx, "UPDATE images SET status = %d, error = 'the capture failed' WHERE id = %lld", (int)MODEL_IMG_ERROR,
+	       (long long)id);
+	assert_int_equal(model_image_set_error(fx->m, id, "EPERM: another refusal"), 0);
+	assert_string_equal(ut_get(fx, id).error, "the capture failed");
+	assert_int_equal(model_image_clear_error(fx->m, id), 0);
+	assert_string_equal(ut_get(fx, id).error, "the capture failed");
+	ut_sql(fx, "UPDATE images SET folder = %d, status = %d, prior_status = %d WHERE id = %lld",
+	       (int)MODEL_FOLDER_RECYCLE, (int)MODEL_IMG_DELETED, (int)MODEL_IMG_ERROR, (long long)id);
+	assert_int_equal(model_image_clear_error(fx->m, id), 0);
+	assert_string_equal(ut_get(fx, id).error, "the capture failed");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +671,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_ext_ids, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_set_error, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_clear_error, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
