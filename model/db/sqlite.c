@@ -15,6 +15,7 @@
  * result codes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +90,27 @@ static void sq_close(struct db_conn *c)
 	free(c);
 }
 
+/* Every thread has its connection (db.c) and every connection its page
+ * cache, 2 MB by default: a mount whose FUSE loop grew to 32 threads kept
+ * 64 MB of copies of the same pages (92 MiB RSS after a walk of 100,000
+ * images under load, 30 MiB with 11 threads).  One limit for the process
+ * instead: above it SQLite recycles the least recently used cache pages of
+ * any connection, and the kernel's page cache still holds the file. */
+#define SQ_HEAP_LIMIT (16LL << 20)
+
+static void sq_limit_heap(void)
+{
+	sqlite3_soft_heap_limit64(SQ_HEAP_LIMIT);
+}
+
 static int sq_open(struct db_conn **out, const char *path, struct model_err *err)
 {
+	static pthread_once_t limit_once = PTHREAD_ONCE_INIT;
 	struct sqlite_conn *c = calloc(1, sizeof(*c));
 	int rc;
 	if (!c)
 		return -ENOMEM;
+	pthread_once(&limit_once, sq_limit_heap);
 	c->base.drv = &db_sqlite;
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

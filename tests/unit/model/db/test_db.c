@@ -7,6 +7,8 @@
  * initialised.  A crash between those steps is simulated by deleting, with
  * SQL, what the later steps would have committed.
  */
+#include <pthread.h>
+
 #include "test_util.h"
 
 static int64_t count_regions(struct ut_fx *fx)
@@ -115,6 +117,73 @@ static void test_open_without_create(void **state)
 	ut_rm_rf(dir);
 }
 
+/* ---- memory ------------------------------------------------------------- */
+
+#define HEAP_THREADS 16
+#define HEAP_IMAGES 40000
+
+struct heap_walk {
+	struct ut_fx *fx;
+	pthread_barrier_t *walked, *measured;
+	int64_t seen;
+};
+
+static int count_image(void *arg, const struct model_image *img)
+{
+	(void)img;
+	((struct heap_walk *)arg)->seen++;
+	return 0;
+}
+
+/* Lists every image on the thread's own connection, then keeps that
+ * connection open (it closes when the thread ends) until measured. */
+static void *heap_walker(void *arg)
+{
+	struct heap_walk *w = arg;
+	model_image_list(w->fx->m, w->fx->r1, 0, MODEL_FOLDER_PRIVATE, 0, count_image, w);
+	pthread_barrier_wait(w->walked);
+	pthread_barrier_wait(w->measured);
+	return NULL;
+}
+
+/* Sixteen threads that each read a table of 40,000 rows (about 10 MB)
+ * hold together no more SQLite memory than the process-wide limit of
+ * model/db/sqlite.c (16 MiB; soft, so a little slack): without it each
+ * connection keeps its own 2 MB page cache, 32 MB in all. */
+static void test_threads_share_one_heap_limit(void **state)
+{
+	struct ut_fx *fx = *state;
+	if (fx->pgdb[0])
+		skip(); /* PostgreSQL's memory is the server's */
+	ut_sql(fx,
+	       "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+	       "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, description, created, mtime_ns, "
+	       "ctime_ns, dir_mtime_ns) SELECT printf('img-h%%07d', x), %lld, 0, %d, printf('h-%%07d', x), %d, "
+	       "printf('%%0200d', x), 0, 0, 0, 0 FROM n",
+	       HEAP_IMAGES, (long long)fx->r1, MODEL_FOLDER_PRIVATE, MODEL_IMG_AVAILABLE);
+	pthread_barrier_t walked, measured;
+	pthread_barrier_init(&walked, NULL, HEAP_THREADS + 1);
+	pthread_barrier_init(&measured, NULL, HEAP_THREADS + 1);
+	pthread_t t[HEAP_THREADS];
+	struct heap_walk w[HEAP_THREADS];
+	for (int i = 0; i < HEAP_THREADS; i++) {
+		w[i] = (struct heap_walk){.fx = fx, .walked = &walked, .measured = &measured};
+		assert_int_equal(pthread_create(&t[i], NULL, heap_walker, &w[i]), 0);
+	}
+	pthread_barrier_wait(&walked);
+	sqlite3_int64 used = sqlite3_memory_used();
+	pthread_barrier_wait(&measured);
+	for (int i = 0; i < HEAP_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].seen, HEAP_IMAGES);
+	}
+	pthread_barrier_destroy(&walked);
+	pthread_barrier_destroy(&measured);
+	print_message("SQLite heap with %d connections that read %d images: %lld KiB\n", HEAP_THREADS, HEAP_IMAGES,
+	              (long long)used / 1024);
+	assert_true(used <= 20LL << 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +192,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_without_regions_is_set_up, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_initialised_state_is_left_alone, ut_setup, ut_teardown),
 		cmocka_unit_test(test_open_without_create),
+		cmocka_unit_test_setup_teardown(test_threads_share_one_heap_limit, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
