@@ -125,6 +125,8 @@ int64_t model_statements(model *m);
 /* Rows the database produced for them (a cost that must not follow the
  * size of a table: tests compare it at two sizes). */
 int64_t model_rows(model *m);
+/* Write transactions begun: each takes the database's one write lock. */
+int64_t model_writes(model *m);
 
 /* ---- hosts (§13, host.c) ------------------------------------------------- */
 

@@ -24,6 +24,7 @@ struct model {
 	atomic_int_fast64_t scan_steps;/* rows read by unexpected full scans (db.h) */
 	atomic_int_fast64_t statements;/* statements run (model_stmt) */
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
+	atomic_int_fast64_t writes;    /* write transactions begun (model_begin) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores */

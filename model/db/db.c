@@ -268,6 +268,7 @@ int model_begin(struct model_conn *c)
 	/* A write inside a group of reads: the reads' transaction ends first
 	 * (a SQLite read transaction cannot become a write one safely). */
 	read_close(c);
+	atomic_fetch_add_explicit(&c->m->writes, 1, memory_order_relaxed);
 	int rc = c->drv->begin_write(c->db);
 	if (rc < 0)
 		c->depth = 0;
@@ -375,6 +376,11 @@ int64_t model_scan_steps(model *m)
 int64_t model_statements(model *m)
 {
 	return atomic_load(&m->statements);
+}
+
+int64_t model_writes(model *m)
+{
+	return atomic_load(&m->writes);
 }
 
 int64_t model_rows(model *m)

@@ -235,6 +235,19 @@ static int task_claim(struct task_run *r)
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
+	/* Workers look for work at every change; most changes (a mkdir, a
+	 * rename) make none.  Looking first without the write lock keeps them
+	 * from queueing behind, and delaying, the writers that woke them: a
+	 * task queued after this look logs a change and wakes them again. */
+	if ((rc = model_conn_get(r->m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE state IN ('queued', 'running') LIMIT 1"))))
+		return -EIO;
+	rc = db_step(st);
+	db_reset(st);
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? 0 : rc < 0 ? rc : -EIO;
+
 	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
 	pick.c = c;

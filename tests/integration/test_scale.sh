@@ -107,3 +107,15 @@ rmdir "$P/c-renamed"
 [[ ! -e "$P/c-renamed" ]] || fail "rmdir of a queued image"
 assert_eq $((2 * N + 2)) "$(ls -f "$P" | wc -l)" "ls -f private/ after mkdir, mv, rmdir"
 assert_eq 0 "$(stat_of "$M" imgfs_db_unexpected_scan_rows_total)" "rows read by unexpected full scans"
+
+# A mkdir is one write transaction.  Nothing else may take the write lock
+# because of it: the task workers that its change wakes (PostgreSQL's
+# NOTIFY) look for work without the lock first (model/task/task.c).
+# One at a time, so that each change wakes them (a burst wakes them once).
+say "20 mkdir, one at a time: one write transaction each"
+w0=$(stat_of "$M" imgfs_db_write_transactions_total)
+for i in $(seq 1 20); do mkdir "$P/d-$i"; sleep 0.05; done
+sleep 1 # the watcher and the workers have seen the changes
+w1=$(stat_of "$M" imgfs_db_write_transactions_total)
+echo "    $((w1 - w0)) write transactions"
+((w1 - w0 <= 22)) || fail "20 mkdir took $((w1 - w0)) write transactions"
