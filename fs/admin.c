@@ -78,8 +78,9 @@ static int cmd_account(model *m, int argc, char **argv)
 	if (argc < 2 || strcmp(argv[0], "add") != 0)
 		return usage_error("account add NAME [--uid UID] | account list");
 	if (argc == 4 && strcmp(argv[2], "--uid") == 0) {
-		if (!parse_i64(argv[3], &uid) || uid < 0)
-			return usage_error("--uid takes a number");
+		/* (uid_t)-1 is "no uid" to chown(2) and setreuid(2): never an account's. */
+		if (!parse_i64(argv[3], &uid) || uid < 0 || uid > 4294967294LL)
+			return usage_error("--uid takes a number from 0 to 4294967294");
 	} else if (argc != 2) {
 		return usage_error("account add NAME [--uid UID]");
 	}

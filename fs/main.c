@@ -266,7 +266,10 @@ int main(int argc, char **argv)
 		/* Many threads: parallel readers and readahead (FUSE-NOTES). */
 		fuse_loop_cfg_set_clone_fd(cfg, cl.clone_fd);
 		fuse_loop_cfg_set_max_threads(cfg, cl.max_threads > 32 ? cl.max_threads : 32);
-		fuse_loop_cfg_set_idle_threads(cfg, cl.max_idle_threads);
+		/* UINT_MAX is the command line's "not given": passing it on made
+		 * libfuse print "Ignoring invalid max threads value" at each mount. */
+		if (cl.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, cl.max_idle_threads);
 		rc = fuse_session_loop_mt(ctx.se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}

@@ -45,6 +45,10 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 	int rc;
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
+	/* -1: no uid.  A uid is 0 ... 4294967294; (uid_t)-1 means "no uid"
+	 * to the kernel's calls, so no process ever has it. */
+	if (uid < -1 || uid > 4294967294LL)
+		return model_fail(err, -EINVAL, "uid %lld is not a uid (0 to 4294967294)", (long long)uid);
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (model_account_by_name(m, name, &a) == 0) {

@@ -25,6 +25,11 @@ say "account add of a taken or bad name fails"
 assert_fails imgfs_admin "$S" account add alice
 assert_fails imgfs_admin "$S" account add "bad name"
 assert_fails imgfs_admin "$S" account add ".dot"
+say "account add --uid outside 0 ... 4294967294 fails"
+assert_fails imgfs_admin "$S" account add uidmax --uid 4294967295
+assert_fails imgfs_admin "$S" account add uidbig --uid 99999999999
+assert_fails imgfs_admin "$S" account add uidneg --uid -1
+imgfs_admin "$S" account list | grep -q '^uid' && fail "a refused account was added"
 
 say "quota set while mounted is visible at once; bad key, region, account, value fail"
 imgfs_admin "$S" quota set "$me" cn-north-1 snapshots 21

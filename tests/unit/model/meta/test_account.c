@@ -91,6 +91,13 @@ static void test_account_uid(void **state)
 	assert_int_equal(model_account_add(fx->m, "carol", 1001, &err), 0);
 	assert_int_equal(model_account_by_uid(fx->m, 1001, &a), 0);
 	assert_string_equal(a.name, "carol");
+	/* (uid_t)-1 is no process's uid; nothing above it is a uid at all. */
+	assert_int_equal(model_account_add(fx->m, "frank", 4294967295LL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "4294967295"));
+	assert_int_equal(model_account_add(fx->m, "frank", 99999999999LL, &err), -EINVAL);
+	assert_int_equal(model_account_add(fx->m, "frank", -2, &err), -EINVAL);
+	assert_int_equal(model_account_by_name(fx->m, "frank", &a), -ENOENT);
+	assert_int_equal(model_account_add(fx->m, "frank", 4294967294LL, &err), 0);
 }
 
 static void test_account_ensure(void **state)
