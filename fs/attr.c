@@ -146,8 +146,12 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
  * instance, upload, url, convert, copy). */
 static void show_error(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
-	if (n->view != FS_VIEW_SHARED || n->img.status == MODEL_IMG_ERROR)
-		fs_buf_value(out, n->img.error);
+	/* A reason may quote a server's or a caller's bytes: escaped (§9). */
+	char v[4 * sizeof(n->img.error)];
+	if (n->view != FS_VIEW_SHARED || n->img.status == MODEL_IMG_ERROR) {
+		fs_escape(v, sizeof(v), n->img.error);
+		fs_buf_value(out, v);
+	}
 }
 
 static void show_source(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)

@@ -458,6 +458,11 @@ void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(prin
  * image's error file when the node belongs to an image the caller owns. */
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id);
 const char *fs_errno_name(int err);
+/* in as printable UTF-8 for a log line or a file another account reads
+ * (§9): a backslash becomes \\, every byte outside printable UTF-8
+ * (controls, invalid sequences, C1 and bidirectional controls) \xNN.
+ * NUL-terminated, cut at a whole character to fit size; its length. */
+size_t fs_escape(char *out, size_t size, const char *in);
 
 /* Cache invalidation (watch.c).  names: also drop the old name of an entry
  * that went away (never from inside a request: the kernel holds the

@@ -107,6 +107,16 @@ grep -F "${n32}b" "$S/imgfs.log" | grep -q EINVAL ||
     { tail -n 20 "$S/imgfs.log" >&2; fail "no EINVAL line naming private/${n32}b in $S/imgfs.log"; }
 assert_match '.*imgfs: [a-z]+ .*: EINVAL .+' "$(grep -F "${n32}b" "$S/imgfs.log" | head -n1)" "log line format"
 
+say "a refused name or value forges no log line and sends no control to a terminal (§9)"
+assert_errno EINVAL mkdir "$P/x"$'\n'"FORGED line"
+assert_errno EINVAL mkdir "$P/y"$'\x1b]0;pwned\a'
+assert_errno EINVAL write "$P/good/platform" $'os\x1b[2J'
+grep -q '^FORGED' "$S/imgfs.log" && fail "a refused name wrote a line of its own into the log"
+grep -qF 'private/x\x0aFORGED line: EINVAL' "$S/imgfs.log" || { tail -n 5 "$S/imgfs.log" >&2; fail "no escaped log line for the name with a newline"; }
+grep -qF 'private/y\x1b]0;pwned\x07: EINVAL' "$S/imgfs.log" || { tail -n 5 "$S/imgfs.log" >&2; fail "no escaped log line for the name with ESC"; }
+LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$S/imgfs.log" && fail "a control character reached the log"
+assert_eq 'platform is centos, ubuntu or windows, not os\x1b[2J' "$(cat "$P/good/error")" "error quotes the refused value escaped"
+
 say "32 characters ok; Unicode name accepted and listed byte-exact; 32 CJK characters ok"
 assert_errno OK mkdir "$P/$n32"
 uni='镜像-测试'
