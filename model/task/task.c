@@ -593,6 +593,15 @@ static int task_fail_rows(struct model_conn *c, struct task_run *r, task_undo_fn
 	return task_log_source(c, r);
 }
 
+void task_log_failure(model *m, int64_t image_id, const char *what, const char *reason)
+{
+	struct model_image img;
+	if (model_image_get(m, image_id, &img) == 0)
+		model_log(m, "%s of image %s (%s) ended in error: %s", what, img.ext_id, img.name, reason);
+	else
+		model_log(m, "%s of image %lld ended in error: %s", what, (long long)image_id, reason);
+}
+
 int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt, ...)
 {
 	struct model_conn *c;
@@ -609,7 +618,9 @@ int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt,
 		model_rollback(c);
 		return rc;
 	}
-	return model_commit(c);
+	if ((rc = model_commit(c)) == 0)
+		task_log_failure(r->m, r->t.image_id, r->t.kind, reason);
+	return rc;
 }
 
 /* ---- the runner's entry points ---------------------------------------------------- */

@@ -107,6 +107,9 @@ typedef int (*task_undo_fn)(struct model_conn *c, struct task_run *r, void *arg)
 /* Fails the task in one transaction: undo(c, r, arg), the image (pending
  * or replicating) to error with the formatted reason, the row deleted,
  * the changes logged.  0 or -errno (0 too when the task was lost). */
+/* The log line of a task or upload that ended its image in error (§9:
+ * background failures reach the log, not only `error`). */
+void task_log_failure(model *m, int64_t image_id, const char *what, const char *reason);
 int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

@@ -503,6 +503,7 @@ static int upload_end(model *m, int64_t image_id, int64_t task_id, const char *r
 		goto out;
 	}
 	upload_remove_wblob(m, img.region_id, wblob);
+	task_log_failure(m, image_id, "upload", reason);
 	return 0;
 out:
 	model_rollback(c);
@@ -631,6 +632,7 @@ int upload_fail(struct task_run *r, int64_t blob_id, const char *fmt, ...)
 	    (rc = model_commit(c)) < 0)
 		goto out;
 	upload_remove_wblob(r->m, r->region_id, wblob);
+	task_log_failure(r->m, r->t.image_id, r->t.kind, reason);
 	return 0;
 out:
 	model_rollback(c);
