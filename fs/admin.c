@@ -30,6 +30,9 @@ static const char admin_usage[] =
 	"  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n"
 	"  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"
 	"          [--arch A] [--boot-mode B] [--features F] [--description D]\n"
+	"  import allow|deny|remove CIDR        where URL imports may connect (default: public\n"
+	"                                        addresses only, not loopback, private, link-local, ...)\n"
+	"  import rules                          list those rules\n"
 	"  fsck [--repair]\n"
 	"  retention [SECONDS]                   print, or set, how long deleted images stay in\n"
 	"                                        recycle-bin/ before they are destroyed (default 604800)\n"
@@ -236,6 +239,30 @@ static int cmd_retention(model *m, int argc, char **argv)
 	return 0;
 }
 
+static int print_import_rule(void *arg, const char *cidr, bool allow)
+{
+	(void)arg;
+	printf("%s %s\n", allow ? "allow" : "deny", cidr);
+	return 0;
+}
+
+static int cmd_import(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	int rc;
+	if (argc == 1 && strcmp(argv[0], "rules") == 0)
+		return model_import_address_list(m, print_import_rule, NULL) < 0 ? 1 : 0;
+	if (argc != 2)
+		return usage_error("import allow|deny|remove CIDR | import rules");
+	if (strcmp(argv[0], "allow") == 0 || strcmp(argv[0], "deny") == 0)
+		rc = model_import_address_set(m, argv[1], strcmp(argv[0], "allow") == 0, &err);
+	else if (strcmp(argv[0], "remove") == 0)
+		rc = model_import_address_remove(m, argv[1], &err);
+	else
+		return usage_error("import allow|deny|remove CIDR | import rules");
+	return rc < 0 ? refused(argv[1], rc, &err) : 0;
+}
+
 static void print_problem(void *arg, const char *line)
 {
 	printf("%s\n", line);
@@ -327,7 +354,7 @@ int fs_admin_main(int argc, char **argv)
 	} cmds[] = {
 		{"account", cmd_account}, {"region", cmd_region}, {"quota", cmd_quota},
 		{"publish", cmd_publish}, {"fsck", cmd_fsck},     {"gc", cmd_gc},
-		{"retention", cmd_retention}, {"host", cmd_host}, {"lease", cmd_lease},
+		{"retention", cmd_retention}, {"import", cmd_import}, {"host", cmd_host}, {"lease", cmd_lease},
 	};
 	struct model_err err = {0};
 	char state[PATH_MAX] = "";

@@ -291,6 +291,13 @@ int model_recycle_expire(model *m, int64_t now);
 /* The retention period in seconds (settings 'retention', default 7 days)
  * and when an image deleted at deleted_at expires. */
 int64_t model_retention(model *m);
+/* Where imports may connect (SPEC §5.2, model/rules/import_addresses.c):
+ * the admin's rules by CIDR.  set adds or replaces the rule of a CIDR
+ * (EINVAL: not an address or prefix), remove drops it (ENOENT), list gives
+ * them in CIDR order as canonical text ("10.0.0.0/8"). */
+int model_import_address_set(model *m, const char *cidr, bool allow, struct model_err *err);
+int model_import_address_remove(model *m, const char *cidr, struct model_err *err);
+int model_import_address_list(model *m, int (*cb)(void *arg, const char *cidr, bool allow), void *arg);
 int model_retention_set(model *m, int64_t seconds, struct model_err *err);
 /* mv private/<a> private/<b> (never replacing: -EEXIST). */
 int model_image_rename(model *m, int64_t id, const char *new_name, struct model_err *err);

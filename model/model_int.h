@@ -58,6 +58,10 @@ int model_conns_init(model *m);
 void model_conns_close(model *m);
 /* The calling thread's connection (opened on first use). */
 int model_conn_get(model *m, struct model_conn **out);
+/* The admin's import address rules (rules/import_addresses.c) for
+ * fetch_req.rules: a malloc'd array the caller frees. */
+struct fetch_rule;
+int model_import_addresses_load(model *m, struct fetch_rule **rules, size_t *n);
 /* The cached, reset statement of this connection for sql (written as
  * SQL("...")); NULL on error (logged). */
 db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql);

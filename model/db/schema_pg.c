@@ -228,7 +228,10 @@ static const char schema_v1[] =
 /* Version 2 (SQLite's 6): directories that move (SPEC §12). */
 static const char schema_v2[] = "ALTER TABLE images ADD COLUMN dir_gen BIGINT NOT NULL DEFAULT 0;";
 
-static const char *const steps[] = {schema_v1, schema_v2};
+/* Version 3 (SQLite's 7): where imports may connect (SPEC §5.2). */
+static const char schema_v3[] = "CREATE TABLE import_addresses (cidr TEXT PRIMARY KEY, allow INTEGER NOT NULL);";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

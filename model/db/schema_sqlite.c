@@ -309,5 +309,11 @@ static const char schema_v6[] =
 	 * st_ino does not change. */
 	"ALTER TABLE images ADD COLUMN dir_gen INTEGER NOT NULL DEFAULT 0;";
 
-const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
+/* Version 7: where imports may connect (SPEC §5.2): the admin's rules,
+ * by canonical CIDR ("10.0.0.0/8"); allow 1, deny 0. */
+static const char schema_v7[] =
+	"CREATE TABLE import_addresses (cidr TEXT PRIMARY KEY, allow INTEGER NOT NULL) WITHOUT ROWID;";
+
+const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
+                                           schema_v7};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

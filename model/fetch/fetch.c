@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -270,6 +271,7 @@ struct fetch_xfer {
 	bool changed;          /* the file is not the one the held bytes came from */
 	int abort_err;         /* why a callback stopped the transfer, or 0 */
 	char abort_reason[FETCH_REASON_MAX];
+	char refused[FETCH_REASON_MAX]; /* an address not allowed, if any */
 	uint64_t progress_ms;  /* when progress was last reported, 0: never */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -472,6 +474,23 @@ static int fetch_scheme_of(const char *url, char *out, size_t cap)
 }
 
 /* Every option of a transfer; CURLE_OK or the first option refused. */
+/* Every socket libcurl opens (each address of a name, each redirect hop,
+ * FTP's data connections): refused before it exists when its address is
+ * not allowed for imports (address.c).  libcurl then tries the name's
+ * next address, or fails the transfer with CURLE_COULDNT_CONNECT. */
+static curl_socket_t fetch_on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct fetch_xfer *x = arg;
+	(void)purpose;
+	if (!fetch_address_allowed(x->rq->rules, x->rq->nrules, &a->addr)) {
+		char host[64];
+		fetch_address_format(&a->addr, host, sizeof(host));
+		fetch_say(x->refused, sizeof(x->refused), "the address %s is not allowed for imports", host);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
 {
 	const struct fetch_req *rq = x->rq;
@@ -486,6 +505,11 @@ static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
 			cc = curl_easy_setopt(h, opt, val);   \
 	} while (0)
 	FETCH_SET(CURLOPT_URL, rq->url);
+	/* The address judged must be the server's: no proxy from the
+	 * environment, whose address would be judged instead. */
+	FETCH_SET(CURLOPT_NOPROXY, "*");
+	FETCH_SET(CURLOPT_OPENSOCKETFUNCTION, fetch_on_open);
+	FETCH_SET(CURLOPT_OPENSOCKETDATA, x);
 	FETCH_SET(CURLOPT_PROTOCOLS_STR, FETCH_PROTOCOLS);
 	FETCH_SET(CURLOPT_REDIR_PROTOCOLS_STR, scheme);
 	FETCH_SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -551,6 +575,12 @@ static int fetch_failure(struct fetch_xfer *x, const char *scheme, CURLcode cc, 
 		*resume_refused = x->changed;
 		fetch_say(r, cap, "%s", x->abort_reason);
 		return x->abort_err;
+	}
+	/* Refused before connecting, so the reason says nothing of ports or
+	 * of what answers there. */
+	if (x->refused[0] && (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT)) {
+		fetch_say(r, cap, "%s", x->refused);
+		return -EACCES;
 	}
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(x->h, CURLINFO_REDIRECT_COUNT, &redirects);

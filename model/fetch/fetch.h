@@ -32,8 +32,35 @@
 #define FETCH_STALL_TIMEOUT_DEFAULT 60   /* seconds without a byte */
 #define FETCH_PROGRESS_INTERVAL_MS 250
 
+struct sockaddr;
+
+/* One import address rule (SPEC §5.2, address.c): the addresses in
+ * addr/prefix are allowed or denied. */
+struct fetch_rule {
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* the network, host bits zero */
+	int prefix;       /* 0 ... 32 or 0 ... 128 */
+	bool allow;
+};
+/* "A.B.C.D[/N]" or an IPv6 address with an optional "/N" (no prefix: the
+ * one address) into r, host bits cleared; -EINVAL when it is not one. */
+int fetch_rule_parse(const char *cidr, bool allow, struct fetch_rule *r);
+/* r's canonical text: "10.0.0.0/8", "fd00::/8". */
+void fetch_rule_format(const struct fetch_rule *r, char *out, size_t cap);
+/* Whether an import may connect to sa: the most specific of the rules
+ * containing it decides (deny on a tie); with none, only public unicast
+ * addresses may (not loopback, private, link-local, CGNAT, multicast,
+ * unspecified or reserved ones). */
+bool fetch_address_allowed(const struct fetch_rule *rules, size_t n, const struct sockaddr *sa);
+/* sa's address as text, without the port. */
+void fetch_address_format(const struct sockaddr *sa, char *out, size_t cap);
+
 struct fetch_req {
 	const char *url;
+	/* The admin's address rules; every connection is judged by them
+	 * (fetch_address_allowed), none given: the default policy. */
+	const struct fetch_rule *rules;
+	size_t nrules;
 	/* PEM file of CAs to trust instead of the system store (tests); NULL:
 	 * the system store. */
 	const char *ca_file;

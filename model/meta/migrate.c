@@ -45,7 +45,7 @@
 /* Tables in an order that satisfies every foreign key. */
 static const char *const tables[] = {
 	"accounts", "regions", "blobs", "images", "devices", "snapshots", "instances",
-	"instance_disks", "shares", "quotas", "tasks", "settings",
+	"instance_disks", "shares", "quotas", "tasks", "settings", "import_addresses",
 };
 
 struct migrate {

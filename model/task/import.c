@@ -369,13 +369,20 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 		.cancelled = import_cancelled,
 		.arg = ir,
 	};
+	struct fetch_rule *rules = NULL;
 	int rc;
 
+	/* Read at each start: a rule the admin adds applies to the next
+	 * attempt of every import, on every host. */
+	if ((rc = model_import_addresses_load(r->m, &rules, &rq.nrules)) < 0)
+		return rc;
+	rq.rules = rules;
 	snprintf(held, sizeof(held), "%s", ir->validator);
 	ir->res = &res;
 	ir->next = ir->mark;
 	r->bytes_done = ir->mark;
 	rc = fetch_run(&rq, &res);
+	free(rules);
 	if (r->lost)
 		return 0; /* cancelled: the rows are gone already */
 	if (r->stopped) {

@@ -46,6 +46,7 @@ imgfs_admin "$S" import allow 127.0.0.1/32 >/dev/null 2>&1 || true
 say "uploaded (cp), imported (url), converted, and copied to cn-east-2"
 mkdir "$P/up" "$P/url"
 cp "$T/files/disk.raw" "$P/up/disks/vda"
+imgfs_admin "$S" import allow 127.0.0.1 # imports reach no loopback by default (§5.2)
 echo "url http://127.0.0.1:$port/disk.raw" >"$P/url/source"
 imgfs_wait "$P/up" "$P/url" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait up url"; }
 echo >"$P/up/convert"

@@ -122,6 +122,37 @@ import_fails() { # DIR URL REGEX
     assert_eq "" "$(cat "$img/task")" "$img/task after the failure"
 }
 
+say "by default an import reaches no loopback address: by IP, by name, in hex, open port or closed (§5.2)"
+u="http://127.0.0.1:${PORT[http]}/disk.qcow2"
+mkdir "$P/lo1" "$P/lo2" "$P/lo3" "$P/lo4" "$P/lo5"
+import_fails "$P/lo1" "$u" '^import failed: the address 127\.0\.0\.1 is not allowed for imports$'
+import_fails "$P/lo2" "http://localhost:${PORT[http]}/disk.qcow2" '^import failed: the address (127\.0\.0\.1|::1) is not allowed for imports$'
+import_fails "$P/lo3" "http://0x7f000001:${PORT[http]}/disk.qcow2" '^import failed: the address 127\.0\.0\.1 is not allowed for imports$'
+# A closed port says the same as an open one: no port scanning by reasons.
+import_fails "$P/lo4" "http://127.0.0.1:1/disk.qcow2" '^import failed: the address 127\.0\.0\.1 is not allowed for imports$'
+assert_eq "$(cat "$P/lo1/error")" "$(cat "$P/lo4/error")" "the reasons for an open and a closed port"
+grep -q "the address 127.0.0.1 is not allowed for imports" "$S/imgfs.log" || fail "no log line for the refused import"
+
+say "an allow rule opens one address; a redirect to another is judged again"
+imgfs_admin "$S" import allow 127.0.0.1
+assert_eq "allow 127.0.0.1/32" "$(imgfs_admin "$S" import rules)" "import rules"
+import_fails "$P/lo5" "http://127.0.0.1:${PORT[http]}/goto?url=http://127.0.0.2:${PORT[http]}/disk.qcow2" \
+    '^import failed: the address 127\.0\.0\.2 is not allowed for imports$'
+# localhost may resolve to ::1 too: that address is refused, 127.0.0.1 used.
+mkdir "$P/lo6"
+import_ok "$P/lo6" "http://localhost:${PORT[http]}/disk.qcow2"
+imgfs_admin "$S" import deny 127.0.0.0/8
+imgfs_admin "$S" import allow 127.0.0.2/31
+assert_eq "deny 127.0.0.0/8|allow 127.0.0.1/32|allow 127.0.0.2/31" "$(imgfs_admin "$S" import rules | paste -sd '|')" \
+    "import rules, in CIDR order"
+imgfs_admin "$S" import remove 127.0.0.0/8
+imgfs_admin "$S" import remove 127.0.0.2/31
+assert_fails imgfs_admin "$S" import allow 127.0.0.1/33
+assert_fails imgfs_admin "$S" import allow localhost
+assert_fails imgfs_admin "$S" import remove 10.0.0.0/8
+assert_eq "allow 127.0.0.1/32" "$(imgfs_admin "$S" import rules)" "import rules after the removals"
+rmdir "$P/lo1" "$P/lo2" "$P/lo3" "$P/lo4" "$P/lo5" "$P/lo6"
+
 say "http: a QCOW2 becomes an available qcow2 image, qemu-img compare equal"
 mkdir "$P/h"
 import_ok "$P/h" "http://127.0.0.1:${PORT[http]}/disk.qcow2"
@@ -230,6 +261,7 @@ assert_file_eq "$F/chg.raw" "$P/n/disks/vda" "n/disks/vda: the new file, whole"
 say "https without the test CA (a mount without SSL_CERT_FILE): error with a TLS reason"
 S2="$T/state2" M2="$T/mnt2"
 mount_imgfs "$S2" "$M2"
+imgfs_admin "$S2" import allow 127.0.0.1
 mkdir "$M2/regions/cn-north-1/private/t"
 import_fails "$M2/regions/cn-north-1/private/t" "https://localhost:${PORT[https]}/disk.qcow2" '.*TLS.*'
 

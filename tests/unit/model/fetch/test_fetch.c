@@ -282,9 +282,15 @@ static void sink_progress(void *arg, uint64_t done, uint64_t total)
 	s->progress_total = total;
 }
 
+/* The servers are on loopback, which imports reach only when a rule
+ * allows it (§5.2): the rule an admin would add. */
+static const struct fetch_rule allow_loopback[] = {{AF_INET, {127, 0, 0, 1}, 32, true}};
+
 static struct fetch_req req_for(struct sink *s, const char *url)
 {
 	return (struct fetch_req){.url = url,
+	                          .rules = allow_loopback,
+	                          .nrules = 1,
 	                          .connect_timeout = 5,
 	                          .stall_timeout = 2,
 	                          .sink = sink_write,
@@ -626,6 +632,41 @@ static void test_connection_refused(void **state)
 	assert_int_equal(fetch(&s, MID_LEN, url, NULL, &res), -ECONNREFUSED);
 	assert_non_null(strstr(res.reason, "could not connect"));
 	assert_null(strstr(res.reason, FTP_PASS));
+	free(s.buf);
+}
+
+/* Without the rule the same server is refused before a socket exists, by
+ * IP or by a name, whether anything listens on the port or not: one
+ * reason, naming the address and nothing else. */
+static void test_loopback_refused_by_default(void **state)
+{
+	struct fx *f = *state;
+	struct fetch_result res;
+	struct sink s;
+	struct fetch_req rq;
+	char url[256];
+	const char *urls[3];
+	char open_port[256], by_name[256], closed_port[256];
+
+	snprintf(open_port, sizeof(open_port), "%s", url_of(url, sizeof(url), f, S_HTTP, "big.bin"));
+	snprintf(by_name, sizeof(by_name), "http://0x7f000001:%d/big.bin", f->srv[S_HTTP].port);
+	snprintf(closed_port, sizeof(closed_port), "http://127.0.0.1:%d/big.bin", free_port());
+	urls[0] = open_port, urls[1] = by_name, urls[2] = closed_port;
+	for (int i = 0; i < 3; i++) {
+		sink_init(&s, MID_LEN);
+		rq = req_for(&s, urls[i]);
+		rq.rules = NULL;
+		rq.nrules = 0;
+		assert_int_equal(fetch_run(&rq, &res), -EACCES);
+		assert_string_equal(res.reason, "the address 127.0.0.1 is not allowed for imports");
+		assert_int_equal(s.calls, 0);
+		free(s.buf);
+	}
+	/* A redirect from an allowed address to a refused one: judged again. */
+	char target[128];
+	snprintf(target, sizeof(target), "goto?url=http%%3A%%2F%%2F127.0.0.2%%3A%d%%2Fbig.bin", f->srv[S_HTTP].port);
+	assert_int_equal(fetch(&s, MID_LEN, url_of(url, sizeof(url), f, S_REDIRECT, target), NULL, &res), -EACCES);
+	assert_string_equal(res.reason, "the address 127.0.0.2 is not allowed for imports");
 	free(s.buf);
 }
 
@@ -1020,6 +1061,7 @@ int main(void)
 	        cmocka_unit_test(test_url_check_table),
 	        cmocka_unit_test(test_url_redact_table),
 	        cmocka_unit_test(test_http_whole_file),
+	        cmocka_unit_test(test_loopback_refused_by_default),
 	        cmocka_unit_test(test_https_with_test_ca),
 	        cmocka_unit_test(test_https_untrusted_fails),
 	        cmocka_unit_test(test_ftp_whole_file),

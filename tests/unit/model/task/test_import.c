@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "fetch.h"
@@ -280,6 +281,48 @@ static void test_cancel(void **state)
 	assert_int_equal(model_task_work(fx->m, NULL), 0); /* nothing left to run */
 }
 
+/* The servers are on loopback: allowed by the rule an admin adds (§5.2). */
+static int setup_loopback(void **state)
+{
+	int rc = ut_setup(state);
+	if (rc == 0)
+		rc = model_import_address_set(((struct ut_fx *)*state)->m, "127.0.0.1", true, NULL);
+	return rc;
+}
+
+static int count_rule(void *arg, const char *cidr, bool allow)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+	snprintf(out + n, 256 - n, "%s%s %s", n ? "|" : "", allow ? "allow" : "deny", cidr);
+	return 0;
+}
+
+/* Without a rule no import reaches loopback: the import ends in error
+ * before connecting, with the address as the only thing said. */
+static void test_address_rules(void **state)
+{
+	struct ut_fx *fx = *state;
+	char url[128], list[256] = "";
+	struct model_err err = {0};
+	assert_int_equal(model_import_address_remove(fx->m, "127.0.0.1/32", &err), 0);
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/disk.raw", srv.port[SRV_HTTP]);
+	import(fx, id, url);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	struct model_image img = ut_get(fx, id);
+	assert_int_equal(img.status, MODEL_IMG_ERROR);
+	assert_string_equal(img.error, "import failed: the address 127.0.0.1 is not allowed for imports");
+
+	assert_int_equal(model_import_address_set(fx->m, "10.1.2.3/8", false, &err), 0);
+	assert_int_equal(model_import_address_set(fx->m, "127.0.0.1", true, &err), 0);
+	assert_int_equal(model_import_address_set(fx->m, "10.0.0.0/8", true, &err), 0); /* replaces the deny */
+	assert_int_equal(model_import_address_set(fx->m, "no-address", true, &err), -EINVAL);
+	assert_int_equal(model_import_address_remove(fx->m, "192.168.0.0/16", &err), -ENOENT);
+	assert_int_equal(model_import_address_list(fx->m, count_rule, list), 0);
+	assert_string_equal(list, "allow 10.0.0.0/8|allow 127.0.0.1/32");
+}
+
 static void test_transfer_fails(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -334,7 +377,9 @@ static int discard(void *arg, const void *buf, size_t len, uint64_t offset)
 /* The validator a whole download of url records (fetch.h). */
 static void validator_of(const char *url, char out[FETCH_VALIDATOR_MAX])
 {
-	struct fetch_req rq = {.url = url, .connect_timeout = 5, .stall_timeout = 5, .sink = discard};
+	static const struct fetch_rule loopback = {AF_INET, {127, 0, 0, 1}, 32, true};
+	struct fetch_req rq = {.url = url, .rules = &loopback, .nrules = 1, .connect_timeout = 5, .stall_timeout = 5,
+	                       .sink = discard};
 	struct fetch_result res;
 
 	assert_int_equal(fetch_run(&rq, &res), 0);
@@ -554,14 +599,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_begin, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_transfer_fails, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_transfer_ok, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_resume, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_restart, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_restart_without_validator, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_restart_when_changed, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_stop_records_validator, ut_setup, ut_teardown),
-		cmocka_unit_test_setup_teardown(test_changed_file_never_spliced, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_address_rules, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_fails, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_ok, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_without_validator, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_when_changed, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_records_validator, setup_loopback, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_changed_file_never_spliced, setup_loopback, ut_teardown),
 	};
 	int rc;
 

@@ -1,0 +1,144 @@
+/*
+ * import_addresses.c — the admin's rules of where imports may connect
+ * (SPEC §5.2): `imgfs admin import allow|deny|remove CIDR` and `import
+ * rules`, kept in the database so that every host's imports follow the
+ * same rules.  The judging itself is model/fetch/address.c's, on every
+ * socket an import opens; this file stores the rules and hands them to
+ * the import task.
+ *
+ * Who calls it: fs/admin.c, model/task/import.c, the unit tests.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch.h"
+#include "model_int.h"
+
+/* cidr as a rule in canonical text, or a refusal naming it. */
+static int canonical(const char *cidr, bool allow, char out[64], struct model_err *err)
+{
+	struct fetch_rule r;
+	if (fetch_rule_parse(cidr, allow, &r) < 0)
+		return model_fail(err, -EINVAL, "%.64s is not an address or a CIDR prefix (10.0.0.0/8, fd00::/8)", cidr);
+	fetch_rule_format(&r, out, 64);
+	return 0;
+}
+
+int model_import_address_set(model *m, const char *cidr, bool allow, struct model_err *err)
+{
+	struct model_conn *c;
+	char text[64];
+	db_stmt *st;
+	int rc;
+	if ((rc = canonical(cidr, allow, text, err)) < 0)
+		return rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("INSERT INTO import_addresses(cidr, allow) VALUES (?, ?) "
+	                             "ON CONFLICT(cidr) DO UPDATE SET allow = excluded.allow")))) {
+		model_rollback(c);
+		return -EIO;
+	}
+	db_bind_text(st, 1, text);
+	db_bind_int(st, 2, allow ? 1 : 0);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	if ((rc = model_commit(c)) < 0)
+		return rc;
+	model_log(m, "imports: %s %s", allow ? "allow" : "deny", text);
+	return 0;
+}
+
+int model_import_address_remove(model *m, const char *cidr, struct model_err *err)
+{
+	struct model_conn *c;
+	char text[64];
+	db_stmt *st;
+	int rc;
+	if ((rc = canonical(cidr, true, text, err)) < 0)
+		return rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("DELETE FROM import_addresses WHERE cidr = ?")))) {
+		model_rollback(c);
+		return -EIO;
+	}
+	db_bind_text(st, 1, text);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	if (model_changes(c) != 1) {
+		model_rollback(c);
+		return model_fail(err, -ENOENT, "no rule for %s", text);
+	}
+	if ((rc = model_commit(c)) < 0)
+		return rc;
+	model_log(m, "imports: rule for %s removed", text);
+	return 0;
+}
+
+struct list_arg {
+	int (*cb)(void *arg, const char *cidr, bool allow);
+	void *arg;
+};
+
+static int list_row(void *arg, db_stmt *st)
+{
+	struct list_arg *l = arg;
+	char cidr[64];
+	model_col_text(st, 0, cidr, sizeof(cidr));
+	return l->cb(l->arg, cidr, db_col_int64(st, 1) != 0);
+}
+
+int model_import_address_list(model *m, int (*cb)(void *arg, const char *cidr, bool allow), void *arg)
+{
+	struct model_conn *c;
+	struct list_arg l = {cb, arg};
+	db_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL_SCAN("the admin's few rules, listed whole",
+	                                  "SELECT cidr, allow FROM import_addresses ORDER BY cidr"))))
+		return -EIO;
+	return model_each_row(st, list_row, &l);
+}
+
+struct load_arg {
+	struct fetch_rule *rules;
+	size_t n, cap;
+};
+
+static int load_rule(void *arg, const char *cidr, bool allow)
+{
+	struct load_arg *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct fetch_rule *r = realloc(l->rules, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		l->rules = r;
+		l->cap = cap;
+	}
+	if (fetch_rule_parse(cidr, allow, &l->rules[l->n]) == 0) /* stored canonical: always */
+		l->n++;
+	return 0;
+}
+
+int model_import_addresses_load(model *m, struct fetch_rule **rules, size_t *n)
+{
+	struct load_arg l = {0};
+	int rc = model_import_address_list(m, load_rule, &l);
+	if (rc < 0) {
+		free(l.rules);
+		return rc;
+	}
+	*rules = l.rules;
+	*n = l.n;
+	return 0;
+}
