@@ -97,6 +97,8 @@ struct fs_ctx {
 	gid_t gid;
 	double timeout;            /* entry and attribute timeout, seconds */
 	FILE *log;                 /* <state>/imgfs.log */
+	char log_path[4200];       /* its path, for rotation ("": none) */
+	int64_t log_max;           /* rotated past this many bytes (log.c) */
 	bool log_stderr;           /* also to stderr (foreground) */
 	pthread_mutex_t log_lock;
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
@@ -455,9 +457,16 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out);
 /* Logging (log.c): one line per refusal, SPEC §9. */
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Logs "<op> <path>: <ERRNO> <reason>" and records the reason in the
- * image's error file when the node belongs to an image the caller owns. */
+ * image's error file when the node belongs to an image the caller owns.
+ * The log line is rate-limited per caller and operation (log.c). */
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id);
 const char *fs_errno_name(int err);
+/* The uid of the caller this thread answers (ops.c sets it at each
+ * request), for the log's rate limit; -1 outside requests. */
+void fs_log_set_caller(int64_t uid);
+/* Default size at which <state>/imgfs.log is rotated (-o log_max=). */
+#define FS_LOG_MAX_DEFAULT (16LL << 20)
+#define FS_LOG_KEEP 3 /* imgfs.log.1 ... .3 */
 /* in as printable UTF-8 for a log line or a file another account reads
  * (§9): a backslash becomes \\, every byte outside printable UTF-8
  * (controls, invalid sequences, C1 and bidirectional controls) \xNN.

@@ -5,7 +5,9 @@
  * `error` file.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -129,9 +131,114 @@ size_t fs_escape(char *out, size_t size, const char *in)
 	return o;
 }
 
+/* ---- bounds ------------------------------------------------------------- */
+
+static _Thread_local int64_t caller_uid = -1;
+
+void fs_log_set_caller(int64_t uid)
+{
+	caller_uid = uid;
+}
+
+/* Refusals are logged per (caller, operation) from a bucket of LOG_BURST
+ * lines that refills at LOG_RATE lines a second: a person or a script
+ * that makes a mistake sees every line of it, a loop of refused calls
+ * (12 MB in 3 s from one uid without an account, before this) costs a
+ * line a second and one "N similar lines suppressed" when it ends or
+ * slows.  A table of slots by hash: a collision evicts the older key,
+ * whose count is written then. */
+#define LOG_SLOTS 64
+#define LOG_BURST 20.0
+#define LOG_RATE 1.0
+
+struct log_slot {
+	int64_t uid;
+	const char *op; /* a string literal of ops.c: compared by address */
+	double tokens;
+	double last;    /* monotonic seconds of the last refill */
+	uint64_t suppressed;
+};
+
+static struct log_slot slots[LOG_SLOTS];
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Under log_lock: whether a line of (uid, op) may be written now; *held
+ * gets the count of lines of a key whose summary is due (then *held_uid,
+ * *held_op name it). */
+static bool log_admit(int64_t uid, const char *op, uint64_t *held, int64_t *held_uid, const char **held_op)
+{
+	uint64_t h = (uint64_t)uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)op;
+	struct log_slot *s = &slots[(h >> 7) % LOG_SLOTS];
+	double now = mono_now();
+	*held = 0;
+	if (!s->op || s->uid != uid || s->op != op) {
+		if (s->op && s->suppressed) {
+			*held = s->suppressed, *held_uid = s->uid, *held_op = s->op;
+		}
+		*s = (struct log_slot){.uid = uid, .op = op, .tokens = LOG_BURST, .last = now};
+	}
+	s->tokens += (now - s->last) * LOG_RATE;
+	if (s->tokens > LOG_BURST)
+		s->tokens = LOG_BURST;
+	s->last = now;
+	if (s->tokens < 1.0) {
+		s->suppressed++;
+		return false;
+	}
+	s->tokens -= 1.0;
+	if (s->suppressed && !*held) {
+		*held = s->suppressed, *held_uid = uid, *held_op = op;
+		s->suppressed = 0;
+	}
+	return true;
+}
+
+/* Under log_lock: past log_max bytes, imgfs.log becomes imgfs.log.1 (.1
+ * becomes .2, ...; the oldest goes) and a new imgfs.log is opened.  Each
+ * rename is atomic: a reader sees the old file or the new one, whole. */
+static void log_rotate(struct fs_ctx *ctx)
+{
+	char from[sizeof(ctx->log_path) + 8], to[sizeof(ctx->log_path) + 8];
+	off_t size = ftello(ctx->log);
+	if (!ctx->log_path[0] || size < 0 || size < (off_t)ctx->log_max)
+		return;
+	for (int i = FS_LOG_KEEP - 1; i >= 1; i--) {
+		snprintf(from, sizeof(from), "%s.%d", ctx->log_path, i);
+		snprintf(to, sizeof(to), "%s.%d", ctx->log_path, i + 1);
+		rename(from, to); /* a missing one is fine */
+	}
+	snprintf(to, sizeof(to), "%s.1", ctx->log_path);
+	if (rename(ctx->log_path, to) < 0)
+		return; /* keep writing where we are */
+	FILE *f = fopen(ctx->log_path, "ae");
+	if (!f)
+		return; /* the old handle writes on into imgfs.log.1 */
+	fclose(ctx->log);
+	ctx->log = f;
+}
+
+static void log_write(struct fs_ctx *ctx, const char *line)
+{
+	char stamp[21];
+	model_fmt_time(stamp, time(NULL));
+	if (ctx->log) {
+		fprintf(ctx->log, "%s imgfs: %s\n", stamp, line);
+		fflush(ctx->log);
+		log_rotate(ctx);
+	}
+	if (ctx->log_stderr)
+		fprintf(stderr, "imgfs: %s\n", line);
+}
+
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...)
 {
-	char raw[1024], line[2048], stamp[21];
+	char raw[1024], line[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
@@ -140,21 +247,31 @@ void fs_log(struct fs_ctx *ctx, const char *fmt, ...)
 	 * theirs may end a line, start a forged one or reach a terminal as a
 	 * control sequence (§9). */
 	fs_escape(line, sizeof(line), raw);
-	model_fmt_time(stamp, time(NULL));
 	pthread_mutex_lock(&ctx->log_lock);
-	if (ctx->log) {
-		fprintf(ctx->log, "%s imgfs: %s\n", stamp, line);
-		fflush(ctx->log);
-	}
-	if (ctx->log_stderr)
-		fprintf(stderr, "imgfs: %s\n", line);
+	log_write(ctx, line);
 	pthread_mutex_unlock(&ctx->log_lock);
 }
 
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id)
 {
 	const char *why = reason && reason[0] ? reason : strerror(err < 0 ? -err : err);
-	fs_log(ctx, "%s %s: %s %s", op, path, fs_errno_name(err), why);
+	uint64_t held;
+	int64_t held_uid = -1;
+	const char *held_op = NULL;
+	char raw[1024], line[2048];
+	pthread_mutex_lock(&ctx->log_lock);
+	bool admit = log_admit(caller_uid, op, &held, &held_uid, &held_op);
+	if (held) {
+		snprintf(raw, sizeof(raw), "%" PRIu64 " similar lines suppressed (%s refused to uid %lld)", held, held_op,
+		         (long long)held_uid);
+		log_write(ctx, raw);
+	}
+	if (admit) {
+		snprintf(raw, sizeof(raw), "%s %s: %s %s", op, path, fs_errno_name(err), why);
+		fs_escape(line, sizeof(line), raw);
+		log_write(ctx, line);
+	}
+	pthread_mutex_unlock(&ctx->log_lock);
 	if (image_id)
 		model_image_set_error(ctx->m, image_id, why);
 }

@@ -33,6 +33,7 @@ struct opts {
 	char *host;    /* the host this mount is (§13) */
 	char *account;
 	unsigned workers;
+	long long log_max; /* bytes; 0: FS_LOG_MAX_DEFAULT */
 	int multiuser;
 	int allow_other; /* seen, and passed on to FUSE */
 };
@@ -49,6 +50,7 @@ static const struct fuse_opt opt_spec[] = {
 	{"host=%s", offsetof(struct opts, host), 0},
 	{"account=%s", offsetof(struct opts, account), 0},
 	{"workers=%u", offsetof(struct opts, workers), 0},
+	{"log_max=%lld", offsetof(struct opts, log_max), 0},
 	OPT("multiuser", multiuser),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END,
@@ -80,8 +82,10 @@ static void usage(const char *prog)
 	       "    -o multiuser        map each caller's uid to its account (with allow_other)\n"
 	       "    -o workers=N        background task threads (default %d; 0: this mount runs\n"
 	       "                        no tasks and no recycle-bin expiry, another mount\n"
-	       "                        of the same state does)\n\n",
-	       prog, prog, prog, prog, DEFAULT_WORKERS);
+	       "                        of the same state does)\n"
+	       "    -o log_max=BYTES    rotate imgfs.log past this size, keeping %d old ones\n"
+	       "                        (default %lld)\n\n",
+	       prog, prog, prog, prog, DEFAULT_WORKERS, FS_LOG_KEEP, (long long)FS_LOG_MAX_DEFAULT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -224,6 +228,8 @@ int main(int argc, char **argv)
 	ctx.log_stderr = cl.foreground;
 	pthread_mutex_init(&ctx.log_lock, NULL);
 	snprintf(logpath, sizeof(logpath), "%s/imgfs.log", state);
+	snprintf(ctx.log_path, sizeof(ctx.log_path), "%s", logpath);
+	ctx.log_max = o.log_max > 0 ? o.log_max : FS_LOG_MAX_DEFAULT;
 	if (!(ctx.log = fopen(logpath, "ae")))
 		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(errno));
 

@@ -36,6 +36,7 @@ static _Thread_local enum fs_op current_op;
 static void count_request(fuse_req_t req, enum fs_op op)
 {
 	current_op = op;
+	fs_log_set_caller(fuse_req_ctx(req)->uid);
 	fs_stats_request(req_ctx(req), op);
 }
 
