@@ -33,6 +33,8 @@ static const char admin_usage[] =
 	"  import allow|deny|remove CIDR        where URL imports may connect (default: public\n"
 	"                                        addresses only, not loopback, private, link-local, ...)\n"
 	"  import rules                          list those rules\n"
+	"  import floor [BYTES_PER_S [SECONDS]]  print, or set, the rate below which an import ends\n"
+	"                                        in error (default 65536 over 300 s; 0: none)\n"
 	"  fsck [--repair]\n"
 	"  retention [SECONDS]                   print, or set, how long deleted images stay in\n"
 	"                                        recycle-bin/ before they are destroyed (default 604800)\n"
@@ -252,6 +254,21 @@ static int cmd_import(model *m, int argc, char **argv)
 	int rc;
 	if (argc == 1 && strcmp(argv[0], "rules") == 0)
 		return model_import_address_list(m, print_import_rule, NULL) < 0 ? 1 : 0;
+	if (argc >= 1 && strcmp(argv[0], "floor") == 0) {
+		int64_t bps, window = MODEL_IMPORT_FLOOR_WINDOW;
+		if (argc == 1) {
+			uint64_t b;
+			int w;
+			model_import_floor(m, &b, &w);
+			printf("%llu %d\n", (unsigned long long)b, w);
+			return 0;
+		}
+		if (argc > 3 || !parse_i64(argv[1], &bps) || bps < 0 || (argc == 3 && !parse_i64(argv[2], &window)))
+			return usage_error("import floor [BYTES_PER_SECOND [SECONDS]]");
+		if ((rc = model_import_floor_set(m, (uint64_t)bps, (int)(window > 86400 ? 0 : window), &err)) < 0)
+			return refused("import floor", rc, &err);
+		return 0;
+	}
 	if (argc != 2)
 		return usage_error("import allow|deny|remove CIDR | import rules");
 	if (strcmp(argv[0], "allow") == 0 || strcmp(argv[0], "deny") == 0)

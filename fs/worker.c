@@ -137,6 +137,7 @@ int fs_workers_start(struct fs_ctx *ctx, unsigned n)
 		return 0;
 	/* What tasks report (a finished copy's counts) goes to the log. */
 	model_set_log(ctx->m, worker_log, ctx);
+	model_set_workers(ctx->m, n);
 	if (!(ctx->workers = calloc(n, sizeof(*ctx->workers))))
 		return -ENOMEM;
 	pthread_mutex_init(&ctx->work_lock, NULL);

@@ -298,6 +298,17 @@ int64_t model_retention(model *m);
 int model_import_address_set(model *m, const char *cidr, bool allow, struct model_err *err);
 int model_import_address_remove(model *m, const char *cidr, struct model_err *err);
 int model_import_address_list(model *m, int (*cb)(void *arg, const char *cidr, bool allow), void *arg);
+/* The rate floor of imports (SPEC §5.2; settings 'import_floor'): an
+ * import that receives less than bps bytes a second over a window of
+ * window seconds ends in error.  Default 64 KiB/s over 300 s; bps 0: none. */
+/* Imports of one account that run at once; more wait in the queue. */
+#define MODEL_IMPORTS_RUNNING 2
+/* The number of task workers of this process: imports leave one free. */
+void model_set_workers(model *m, unsigned n);
+#define MODEL_IMPORT_FLOOR_BPS 65536
+#define MODEL_IMPORT_FLOOR_WINDOW 300
+void model_import_floor(model *m, uint64_t *bps, int *window);
+int model_import_floor_set(model *m, uint64_t bps, int window, struct model_err *err);
 int model_retention_set(model *m, int64_t seconds, struct model_err *err);
 /* mv private/<a> private/<b> (never replacing: -EEXIST). */
 int model_image_rename(model *m, int64_t id, const char *new_name, struct model_err *err);

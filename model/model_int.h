@@ -25,6 +25,8 @@ struct model {
 	atomic_int_fast64_t statements;/* statements run (model_stmt) */
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
 	atomic_int_fast64_t writes;    /* write transactions begun (model_begin) */
+	atomic_int imports_here;       /* import tasks this process runs (task.c) */
+	unsigned workers;              /* its task workers (model_set_workers) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores */

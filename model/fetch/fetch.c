@@ -273,6 +273,8 @@ struct fetch_xfer {
 	char abort_reason[FETCH_REASON_MAX];
 	char refused[FETCH_REASON_MAX]; /* an address not allowed, if any */
 	uint64_t progress_ms;  /* when progress was last reported, 0: never */
+	uint64_t window_ms;    /* the rate floor's window began, 0: not yet */
+	uint64_t window_end;   /* res->end when it began */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -441,9 +443,26 @@ static int fetch_on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, cu
 		fetch_abort(x, -ECANCELED, "cancelled");
 		return 1;
 	}
+	now = fetch_now_ms();
+	if (rq->floor_bps > 0 && rq->floor_window > 0) {
+		uint64_t span = (uint64_t)rq->floor_window * 1000;
+		if (x->window_ms == 0) {
+			x->window_ms = now;
+			x->window_end = x->res->end;
+		} else if (now - x->window_ms >= span) {
+			uint64_t got = x->res->end - x->window_end;
+			if (got < rq->floor_bps * (uint64_t)rq->floor_window) {
+				fetch_abort(x, -ETIMEDOUT,
+				            "slower than the floor of %" PRIu64 " bytes/s: %" PRIu64 " bytes in %d s",
+				            rq->floor_bps, got, rq->floor_window);
+				return 1;
+			}
+			x->window_ms = now;
+			x->window_end = x->res->end;
+		}
+	}
 	if (rq->progress == NULL)
 		return 0;
-	now = fetch_now_ms();
 	if (x->progress_ms == 0 || now - x->progress_ms >= FETCH_PROGRESS_INTERVAL_MS) {
 		x->progress_ms = now;
 		rq->progress(rq->arg, x->res->end, x->res->announced > 0 ? (uint64_t)x->res->announced : 0);
@@ -682,6 +701,7 @@ static int fetch_attempt(struct fetch_xfer *x, const char *scheme, bool *resume_
 	x->checked = false;
 	x->changed = false;
 	x->abort_err = 0;
+	x->window_ms = 0;
 	x->errbuf[0] = '\0';
 	x->res->end = x->start;
 	if ((x->h = curl_easy_init()) == NULL) {

@@ -72,6 +72,11 @@ struct fetch_req {
 	 * now; either way a changed file comes again from 0 (res->restarted).
 	 * NULL or "" with resume_from > 0: the file comes again from 0. */
 	const char *validator;
+	/* The rate floor (SPEC §5.2): a transfer that receives fewer than
+	 * floor_bps * floor_window bytes in any floor_window seconds (counted
+	 * in consecutive windows from its start) fails.  0: no floor. */
+	uint64_t floor_bps;
+	int floor_window;
 	int connect_timeout;    /* seconds; 0: FETCH_CONNECT_TIMEOUT_DEFAULT */
 	int stall_timeout;      /* seconds; 0: FETCH_STALL_TIMEOUT_DEFAULT */
 	/* Receives the bytes in order: the first call's offset is resume_from,

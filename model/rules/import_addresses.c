@@ -142,3 +142,51 @@ int model_import_addresses_load(model *m, struct fetch_rule **rules, size_t *n)
 	*n = l.n;
 	return 0;
 }
+
+/* ---- the rate floor ------------------------------------------------------ */
+
+void model_import_floor(model *m, uint64_t *bps, int *window)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	char v[64] = "";
+	unsigned long long b;
+	int w;
+	*bps = MODEL_IMPORT_FLOOR_BPS;
+	*window = MODEL_IMPORT_FLOOR_WINDOW;
+	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'import_floor'"))))
+		return;
+	if (db_step(st) == DB_ROW)
+		model_col_text(st, 0, v, sizeof(v));
+	db_reset(st);
+	if (sscanf(v, "%llu %d", &b, &w) == 2 && w > 0) {
+		*bps = b;
+		*window = w;
+	}
+}
+
+int model_import_floor_set(model *m, uint64_t bps, int window, struct model_err *err)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	char v[64];
+	int rc;
+	if (window < 1 || window > 86400)
+		return model_fail(err, -EINVAL, "the window is 1 to 86400 seconds");
+	if (bps > (1ULL << 40))
+		return model_fail(err, -EINVAL, "the floor is at most 1 TiB a second");
+	snprintf(v, sizeof(v), "%llu %d", (unsigned long long)bps, window);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('import_floor', ?) "
+	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
+		model_rollback(c);
+		return -EIO;
+	}
+	db_bind_text(st, 1, v);
+	if ((rc = model_exec_stmt(st)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	return model_commit(c);
+}

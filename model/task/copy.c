@@ -304,35 +304,10 @@ out:
 
 /* ---- the per-account limit ------------------------------------------------------- */
 
-struct copy_count {
-	struct model_conn *c;
-	int running;
-};
-
-static int copy_count_row(void *arg, db_stmt *st)
-{
-	struct copy_count *cc = arg;
-	char by[MODEL_RUNNER_ID_MAX];
-	model_col_text(st, 0, by, sizeof(by));
-	if (model_runner_alive(cc->c, by)) /* a dead runner's copy is waiting, not running */
-		cc->running++;
-	return 0;
-}
-
 int copy_claimable(struct model_conn *c, int64_t task_id)
 {
-	struct copy_count cc = {c, 0};
-	db_stmt *st = model_stmt(c, SQL("SELECT t.claimed_by FROM tasks t JOIN images i ON i.id = t.image_id "
-	                                 "WHERE t.kind = 'copy' AND t.state = 'running' AND t.id != ?1 AND i.account_id = "
-	                                 "(SELECT i2.account_id FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
-	                                 "WHERE t2.id = ?1)"));
-	int rc;
-	if (!st)
-		return -EIO;
-	db_bind_int64(st, 1, task_id);
-	if ((rc = model_each_row(st, copy_count_row, &cc)) < 0)
-		return rc;
-	return cc.running < MODEL_COPIES_RUNNING;
+	int rc = task_account_running(c, task_id, "copy");
+	return rc < 0 ? rc : rc < MODEL_COPIES_RUNNING;
 }
 
 /* ---- running ------------------------------------------------------------------- */

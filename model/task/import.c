@@ -377,6 +377,7 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 	if ((rc = model_import_addresses_load(r->m, &rules, &rq.nrules)) < 0)
 		return rc;
 	rq.rules = rules;
+	model_import_floor(r->m, &rq.floor_bps, &rq.floor_window);
 	snprintf(held, sizeof(held), "%s", ir->validator);
 	ir->res = &res;
 	ir->next = ir->mark;

@@ -53,6 +53,8 @@
 
 #include "task_int.h"
 
+static int import_claimable(struct model_conn *c, int64_t task_id);
+
 /* Every kind of task: its name in tasks.kind, how it runs, whether it
  * may be claimed now (NULL: always), and its housekeeping (NULL: none). */
 static const struct task_kind task_kinds[] = {
@@ -60,7 +62,7 @@ static const struct task_kind task_kinds[] = {
 	{"convert", convert_run, NULL, NULL},
 	{"copy", copy_run, copy_claimable, NULL},
 	{"upload", upload_run, NULL, upload_housekeeping},
-	{"import", import_run, NULL, NULL},
+	{"import", import_run, import_claimable, NULL},
 };
 
 /* ---- task rows ---------------------------------------------------------------- */
@@ -185,6 +187,57 @@ int task_progress(struct task_run *r)
 
 /* ---- claiming ------------------------------------------------------------------ */
 
+struct running_count {
+	struct model_conn *c;
+	int running;
+};
+
+static int running_row(void *arg, db_stmt *st)
+{
+	struct running_count *rc = arg;
+	char by[MODEL_RUNNER_ID_MAX];
+	model_col_text(st, 0, by, sizeof(by));
+	if (model_runner_alive(rc->c, by)) /* a dead runner's task is waiting, not running */
+		rc->running++;
+	return 0;
+}
+
+int task_account_running(struct model_conn *c, int64_t task_id, const char *kind)
+{
+	struct running_count cnt = {c, 0};
+	db_stmt *st = model_stmt(c, SQL("SELECT t.claimed_by FROM tasks t JOIN images i ON i.id = t.image_id "
+	                                 "WHERE t.kind = ?2 AND t.state = 'running' AND t.id != ?1 AND i.account_id = "
+	                                 "(SELECT i2.account_id FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
+	                                 "WHERE t2.id = ?1)"));
+	int rc;
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, task_id);
+	db_bind_text(st, 2, kind);
+	if ((rc = model_each_row(st, running_row, &cnt)) < 0)
+		return rc;
+	return cnt.running;
+}
+
+/* Imports wait on other machines (a slow server holds its worker for as
+ * long as it dribbles): at most MODEL_IMPORTS_RUNNING of one account run at
+ * once, and on a mount with several workers they leave one free for the
+ * other kinds, so that a capture, a conversion or an upload's seal never
+ * waits behind downloads (SPEC §5.2, §8). */
+static int import_claimable(struct model_conn *c, int64_t task_id)
+{
+	model *m = c->m;
+	if (m->workers > 1 && atomic_load(&m->imports_here) >= (int)m->workers - 1)
+		return 0;
+	int rc = task_account_running(c, task_id, "import");
+	return rc < 0 ? rc : rc < MODEL_IMPORTS_RUNNING;
+}
+
+void model_set_workers(model *m, unsigned n)
+{
+	m->workers = n;
+}
+
 static const struct task_kind *task_kind_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
@@ -252,9 +305,17 @@ static int task_claim(struct task_run *r)
 		return rc;
 	pick.c = c;
 	pick.host = model_host(r->m);
+	/* Per account, not first come first served (§8): the accounts with
+	 * the fewest running tasks go first, each in the order it queued, so
+	 * that one account's queue of imports or copies never holds another
+	 * account's work back. */
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
-	                                  "SELECT id, state, claimed_by, kind, host FROM tasks "
-	                                  "WHERE state IN ('queued', 'running') ORDER BY id")))) {
+	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host FROM tasks t "
+	                                  "LEFT JOIN images i ON i.id = t.image_id "
+	                                  "WHERE t.state IN ('queued', 'running') ORDER BY "
+	                                  "(SELECT count(*) FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
+	                                  "WHERE t2.state = 'running' AND i2.account_id = COALESCE(i.account_id, 0)), "
+	                                  "t.id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -285,8 +346,16 @@ static int task_claim(struct task_run *r)
 	db_bind_int64(st, 1, pick.id);
 	if ((rc = model_one_row(st, task_fill, &r->t)) < 0)
 		goto out;
-	if ((rc = model_commit(c)) < 0)
+	/* Counted under the write lock that serialises claims, so that
+	 * import_claimable of the next claim sees it. */
+	bool import = strcmp(r->t.kind, "import") == 0;
+	if (import)
+		atomic_fetch_add(&r->m->imports_here, 1);
+	if ((rc = model_commit(c)) < 0) {
+		if (import)
+			atomic_fetch_sub(&r->m->imports_here, 1);
 		return rc;
+	}
 	r->bytes_done = r->t.bytes_done;
 	/* An operator wants to know when a task changed hands (its host died,
 	 * or its process: §11, §13). */
@@ -649,6 +718,8 @@ int model_task_work(model *m, const volatile int *stop)
 		rc = k->run(r);
 	else
 		rc = task_fail(r, NULL, NULL, "unknown task kind %s", r->t.kind);
+	if (strcmp(r->t.kind, "import") == 0)
+		atomic_fetch_sub(&m->imports_here, 1);
 	/* Stopped: the next runner resumes it.  A database error: it may pass,
 	 * and a task left 'running' under this live process would wait for
 	 * the process to end — give it back now (best effort). */

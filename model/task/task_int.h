@@ -188,6 +188,9 @@ int convert_run(struct task_run *r);
  * MODEL_COPIES_RUNNING per account at once (copy_claimable). */
 int copy_run(struct task_run *r);
 int copy_claimable(struct model_conn *c, int64_t task_id);
+/* Tasks of kind of task_id's account running under live runners, task_id
+ * itself not counted. */
+int task_account_running(struct model_conn *c, int64_t task_id, const char *kind);
 /* upload.c: an uploaded file validated and sealed into an image (§5.3);
  * its housekeeping ends uploads whose process died (model_upload_reap). */
 int upload_run(struct task_run *r);

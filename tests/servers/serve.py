@@ -39,6 +39,7 @@ Modes (DIR is the directory whose files are served; a path names a file in it):
                 its If-Range tells a client that a range is of its version.
   chunked DIR   http without Content-Length (Transfer-Encoding: chunked).
   slow DIR      http sending 16 KiB every 20 ms (about 800 KiB/s).
+  dribble DIR   http sending 2 bytes a second (a server that holds a client).
   short DIR     announces the file's length, sends half of it, closes cleanly.
   reset DIR     announces the file's length, sends half of it, then resets
                 the connection (SO_LINGER 0).
@@ -77,7 +78,7 @@ import threading
 import time
 import urllib.parse
 
-HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "short",
+HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "dribble", "short",
               "reset", "stall", "404")
 VERBOSE = os.environ.get("SERVE_VERBOSE") == "1"
 STALL_LENGTH = 1 << 20
@@ -216,6 +217,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for i in range(0, len(body), 16384):
                 self.wfile.write(body[i:i + 16384])
                 time.sleep(0.02)
+        elif mode == "dribble":
+            for i in range(0, len(body), 2):
+                self.wfile.write(body[i:i + 2])
+                self.wfile.flush()
+                time.sleep(1)
         elif mode in ("short", "reset"):
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()
@@ -439,6 +445,13 @@ def check_mode(mode, root, data):
             except socket.timeout:
                 return
         ctx = ssl.create_default_context(cafile=ca) if mode == "https" else None
+        if mode == "dribble":
+            r = get(port, "/f.bin")
+            assert r.status == 200 and r.getheader("Content-Length") == str(len(data))
+            t0 = time.monotonic()
+            assert r.read(4) == data[:4]  # 2 bytes, a second, 2 more
+            assert time.monotonic() - t0 >= 0.9, "dribble sent 4 bytes at once"
+            return
         if mode in ("short", "reset"):
             r = get(port, "/f.bin")
             assert r.getheader("Content-Length") == str(len(data))
