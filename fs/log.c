@@ -204,7 +204,7 @@ static bool log_admit(int64_t uid, const char *op, uint64_t *held, int64_t *held
  * rename is atomic: a reader sees the old file or the new one, whole. */
 static void log_rotate(struct fs_ctx *ctx)
 {
-	char from[sizeof(ctx->log_path) + 8], to[sizeof(ctx->log_path) + 8];
+	char from[sizeof(ctx->log_path) + 16], to[sizeof(ctx->log_path) + 16]; /* ".<int>" fits */
 	off_t size = ftello(ctx->log);
 	if (!ctx->log_path[0] || size < 0 || size < (off_t)ctx->log_max)
 		return;
