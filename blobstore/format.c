@@ -75,6 +75,28 @@ int blob_format_sniff(const void *head, size_t len, bool more, enum blob_format 
 	return -EINVAL;
 }
 
+const char *blob_format_unsupported(const void *head, size_t len)
+{
+	static const struct {
+		size_t at;
+		const char *magic;
+		size_t n;
+		const char *name;
+	} known[] = {
+		{0, "KDMV", 4, "VMDK"},                  /* a sparse extent */
+		{0, "# Disk DescriptorFile", 21, "VMDK"}, /* a descriptor */
+		{0, "vhdxfile", 8, "VHDX"},
+		{0, "conectix", 8, "VHD"},               /* a dynamic VHD's footer copy */
+		{64, "\x7f\x10\xda\xbe", 4, "VDI"},
+		{0, "LUKS\xba\xbe", 6, "LUKS"},
+		{0, "QED\0", 4, "QED"},
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (len >= known[i].at + known[i].n && memcmp((const uint8_t *)head + known[i].at, known[i].magic, known[i].n) == 0)
+			return known[i].name;
+	return NULL;
+}
+
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

@@ -46,6 +46,10 @@ const char *blob_format_name(enum blob_format f);
  *            suggest none;
  *   -EINVAL  no known format. */
 int blob_format_sniff(const void *head, size_t len, bool more, enum blob_format *out);
+/* The name of a disk format imgfs does not take whose magic head starts
+ * with ("VMDK", "VHDX", "VHD", "VDI", "LUKS", "QED"), so that a refusal can
+ * say what the file is; NULL for any other bytes. */
+const char *blob_format_unsupported(const void *head, size_t len);
 
 /* The full check of a whole file of file_size bytes whose first len bytes
  * (min(file_size, BLOB_FORMAT_HEAD_LEN) or more) are head, as format f:

@@ -470,6 +470,54 @@ static int l2_entry(qcow2_reader *r, uint64_t voff, uint64_t *out)
 	return 0;
 }
 
+int qcow2_check_tables(qcow2_reader *r)
+{
+	uint64_t per_l2 = 1ull << r->l2_bits, clusters = (r->info.size + r->cluster_size - 1) >> r->info.cluster_bits;
+	uint32_t x = 62 - (r->info.cluster_bits - 8);
+	int rc;
+
+	if (!r->file_size)
+		return refuse(r->why, sizeof r->why, "qcow2: the file's size is unknown");
+	for (uint32_t i = 0; i < r->l1_loaded; i++) {
+		uint64_t l2_off = r->l1[i] & QCOW2_OFFSET_MASK;
+		const uint8_t *t;
+		if (l2_off == 0)
+			continue;
+		if (l2_off & (r->cluster_size - 1))
+			return refuse(r->why, sizeof r->why, "qcow2: L2 table offset %llu is not cluster aligned",
+			              (unsigned long long)l2_off);
+		if ((rc = l2_get(r, l2_off, &t)) < 0)
+			return rc;
+		/* The entries of clusters the virtual size reaches. */
+		uint64_t n = clusters - (uint64_t)i * per_l2 < per_l2 ? clusters - (uint64_t)i * per_l2 : per_l2;
+		for (uint64_t j = 0; j < n; j++) {
+			uint64_t e = be64(t + (j << 3)), off, end;
+			if (e & QCOW2_L2_COMPRESSED) {
+				off = e & ((1ull << x) - 1);
+				end = off + 1; /* its last sector may pass the end: the stream ends before */
+			} else {
+				uint64_t g = (uint64_t)i * per_l2 + j, rest = r->info.size - (g << r->info.cluster_bits);
+				off = e & QCOW2_OFFSET_MASK;
+				if (off == 0 || (e & QCOW2_L2_ZERO))
+					continue; /* unallocated, or a zero cluster: read as zeros */
+				if (off & (r->cluster_size - 1))
+					return refuse(r->why, sizeof r->why,
+					              "qcow2: data cluster offset %llu is not cluster aligned",
+					              (unsigned long long)off);
+				/* What qcow2_pread reads of it: up to the disk's end. */
+				end = off + (rest < r->cluster_size ? rest : r->cluster_size);
+			}
+			if (end > r->file_size)
+				return refuse(r->why, sizeof r->why,
+				              "qcow2: cluster %llu of the disk is at %llu, beyond the end of the file "
+				              "(%llu bytes): the file is cut short",
+				              (unsigned long long)((uint64_t)i * per_l2 + j), (unsigned long long)off,
+				              (unsigned long long)r->file_size);
+		}
+	}
+	return 0;
+}
+
 /* Inflates the compressed cluster described by entry into r->zbuf (which
  * keeps the last one: unaligned reads often touch a cluster twice). */
 static int inflate_cluster(qcow2_reader *r, uint64_t entry)

@@ -75,6 +75,13 @@ const struct qcow2_info *qcow2_reader_info(const qcow2_reader *r);
 ssize_t qcow2_pread(qcow2_reader *r, void *buf, size_t len, uint64_t off, bool *hole_out);
 /* The reason of the last -EINVAL. */
 const char *qcow2_reader_why(const qcow2_reader *r);
+/* Checks every table the active disk uses against the file (SPEC §5.3: an
+ * upload is judged whole, not when it is first read): each L2 table and
+ * each data or compressed cluster it maps lies inside the file (r needs a
+ * known file_size) and is aligned.  A QCOW2 cut short after its L1 table
+ * — an interrupted download — fails here.  0, or -EINVAL with the reason
+ * in qcow2_reader_why.  Reads each L2 table once, no data cluster. */
+int qcow2_check_tables(qcow2_reader *r);
 void qcow2_reader_free(qcow2_reader *r); /* accepts NULL */
 
 #endif

@@ -210,9 +210,22 @@ static int cmd_publish(model *m, int argc, char **argv)
 	if (rc == 0)
 		rc = blob_store_put_fd(s, &man, fd, (uint64_t)st.st_size);
 	close(fd);
-	if (rc == 0)
-		rc = blob_store_hash_blob(s, man, hash);
 	if (rc < 0) {
+		blob_manifest_free(man);
+		return refused(argv[3], rc, NULL);
+	}
+	/* Detected and checked as an upload is (§5.3, §5.4); a QCOW2 becomes
+	 * the raw disk it describes. */
+	blob_manifest *disk = NULL;
+	if ((rc = model_publish_disk(s, &p, man, &disk, &err)) < 0) {
+		blob_manifest_free(man);
+		return refused(argv[3], rc, &err);
+	}
+	if (disk) {
+		blob_manifest_free(man);
+		man = disk;
+	}
+	if ((rc = blob_store_hash_blob(s, man, hash)) < 0) {
 		blob_manifest_free(man);
 		return refused(argv[3], rc, NULL);
 	}

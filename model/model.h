@@ -342,6 +342,13 @@ struct model_publish {
 };
 int model_image_publish(model *m, int64_t region_id, const struct model_publish *p, const blob_manifest *disk,
                         const char *xxh128, int64_t *id_out, struct model_err *err);
+/* What `imgfs admin publish` stores for a file (stored as file, in s): the
+ * file is detected and checked as an upload to private/ is (§5.3, §5.4
+ * with p's attributes), and a QCOW2 is decoded, so that the platform image
+ * is the raw disk it describes: *disk is its new manifest, NULL when the
+ * file is the disk (raw).  -EINVAL with the reason. */
+int model_publish_disk(blob_store *s, const struct model_publish *p, const blob_manifest *file, blob_manifest **disk,
+                       struct model_err *err);
 
 /* ---- sharing (§6.4, share.c) ---------------------------------------------- */
 

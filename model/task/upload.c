@@ -59,6 +59,7 @@
 #include <time.h>
 
 #include "format.h"
+#include "qcow2.h"
 #include "task_int.h"
 
 #define CDROM_IDX 26
@@ -77,14 +78,33 @@ static int folder_takes(enum model_folder folder, enum blob_format f, struct mod
 
 #define NO_FORMAT "the file is of no known format: not QCOW2, not ISO 9660, not a raw disk with an MBR or a GPT"
 
+/* The reason for a file of a format imgfs does not take, naming it. */
+static int unsupported(const void *head, size_t len, struct model_err *err)
+{
+	const char *name = blob_format_unsupported(head, len);
+	if (name && strcmp(name, "LUKS") == 0)
+		return model_fail(err, -EINVAL, "LUKS is not supported: upload the disk it encrypts, or convert it with "
+		                                "qemu-img convert -O qcow2");
+	if (name)
+		return model_fail(err, -EINVAL, "%s is not supported: convert it to QCOW2 with qemu-img convert -O qcow2",
+		                  name);
+	return model_fail(err, -EINVAL, NO_FORMAT);
+}
+
 int model_upload_sniff(enum model_folder folder, const void *head, size_t len, bool more, const char **format_out,
                        struct model_err *err)
 {
 	enum blob_format f;
 	int rc = blob_format_sniff(head, len, more, &f);
 
-	if (rc < 0)
-		return model_fail(err, -EINVAL, NO_FORMAT);
+	if (rc < 0 || blob_format_unsupported(head, len))
+		return unsupported(head, len, err);
+	/* In private/ the first 512 bytes decide (§5.3): a QCOW2's magic, an
+	 * MBR's or a GPT's protective MBR's signature.  Only iso/ needs to
+	 * wait for the volume descriptor at 32 KiB: a sparse VMDK copied with
+	 * cp is refused at its first write, not after its last. */
+	if (rc == 0 && folder != MODEL_FOLDER_ISO && f == BLOB_FORMAT_UNKNOWN && len >= 512)
+		return unsupported(head, len, err);
 	/* An MBR in private/ is taken as raw at once: were it a hybrid ISO,
 	 * the check on close refuses it. */
 	if (rc == 0 && !(folder != MODEL_FOLDER_ISO && f == BLOB_FORMAT_RAW))
@@ -108,8 +128,8 @@ int model_upload_validate(enum model_folder folder, const void *head, size_t len
 	if (len > file_size)
 		len = (size_t)file_size;
 	/* len covers the file or BLOB_FORMAT_HEAD_LEN bytes: conclusive. */
-	if (blob_format_sniff(head, len, false, &f) < 0)
-		return model_fail(err, -EINVAL, NO_FORMAT);
+	if (blob_format_sniff(head, len, false, &f) < 0 || blob_format_unsupported(head, len))
+		return unsupported(head, len, err);
 	if ((rc = folder_takes(folder, f, err)) < 0)
 		return rc;
 	if (blob_format_check(f, head, len, file_size, vsize_out, why, sizeof(why)) < 0)
@@ -732,6 +752,71 @@ out_free:
 	return rc;
 }
 
+static ssize_t wblob_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	return blob_wblob_pread(arg, buf, len, off);
+}
+
+/* A QCOW2 is judged whole (§5.3): every table and cluster it maps lies in
+ * the file, so one cut short after its L1 table (an interrupted download)
+ * ends in error now, not when it is first converted or used. */
+static int qcow2_whole(blob_wblob *w, uint64_t size, struct model_err *err)
+{
+	qcow2_reader *q = NULL;
+	char why[256];
+	int rc = qcow2_reader_new(&q, wblob_read, w, size, why, sizeof(why));
+	if (rc == 0 && (rc = qcow2_check_tables(q)) < 0)
+		snprintf(why, sizeof(why), "%s", qcow2_reader_why(q));
+	qcow2_reader_free(q);
+	if (rc == -EINVAL)
+		return model_fail(err, rc, "%s", why);
+	return rc < 0 ? model_fail(err, rc, "upload failed: reading the file: %s", strerror(-rc)) : 0;
+}
+
+struct store_file {
+	blob_store *s;
+	const blob_manifest *man;
+};
+
+static ssize_t store_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct store_file *f = arg;
+	return blob_store_read(f->s, f->man, buf, len, off);
+}
+
+int model_publish_disk(blob_store *s, const struct model_publish *p, const blob_manifest *file, blob_manifest **disk,
+                       struct model_err *err)
+{
+#define OR_EMPTY(v) ((v) ? (v) : "")
+	struct model_import_attrs attrs = {OR_EMPTY(p->os_type), OR_EMPTY(p->platform), OR_EMPTY(p->version),
+	                                   OR_EMPTY(p->arch),    OR_EMPTY(p->boot_mode), OR_EMPTY(p->features)};
+#undef OR_EMPTY
+	struct store_file f = {s, file};
+	const char *format = NULL;
+	uint64_t size = file->size, vsize = 0;
+	uint8_t *head = malloc(BLOB_FORMAT_HEAD_LEN);
+	char why[256];
+	ssize_t len;
+	int rc;
+
+	*disk = NULL;
+	if (!head)
+		return -ENOMEM;
+	len = store_read(&f, head, size < BLOB_FORMAT_HEAD_LEN ? (size_t)size : BLOB_FORMAT_HEAD_LEN, 0);
+	if (len < 0)
+		rc = model_fail(err, (int)len, "reading the file: %s", strerror((int)-len));
+	else
+		rc = model_upload_validate(MODEL_FOLDER_PRIVATE, head, (size_t)len, size, &attrs, &format, &vsize, err);
+	free(head);
+	if (rc < 0)
+		return rc;
+	if (strcmp(format, "qcow2") != 0)
+		return 0; /* the file is the disk */
+	if ((rc = model_qcow2_decode(s, file, disk, NULL, NULL, why, sizeof(why))) < 0)
+		return model_fail(err, rc, "%s", rc == -EINVAL ? why : strerror(-rc));
+	return 0;
+}
+
 /* Validates the file and seals it; a refusal ends the task in error. */
 int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *wblob)
 {
@@ -756,6 +841,8 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 	else
 		rc = model_upload_validate(img.folder, head, (size_t)len, size, &attrs, &format, &vsize, &err);
 	free(head);
+	if (rc == 0 && strcmp(format, "qcow2") == 0)
+		rc = qcow2_whole(w, size, &err);
 	if (rc < 0)
 		return upload_fail(r, blob_id, "%s", err.msg);
 	rc = blob_wblob_seal_progress(w, &man, seal_progress, r);

@@ -102,6 +102,25 @@ assert_fails imgfs_admin "$S" publish public cn-north-1 mydisk "$T/disk.raw"
 assert_fails imgfs_admin "$S" publish public xx-nowhere-1 other "$T/disk.raw"
 assert_fails imgfs_admin "$S" publish public cn-north-1 other "$T/no-such-file"
 
+say "publish of a QCOW2: the raw disk it describes, its virtual size; junk, VMDK and rule breakers refused"
+qemu-img convert -f raw -O qcow2 "$T/disk.raw" "$T/disk.qcow2"
+imgfs_admin "$S" publish public cn-north-1 fromq "$T/disk.qcow2" --os-type linux --platform centos --version 7.4
+for ((i = 0; i < 50; i++)); do public_names "$R" | grep -qx fromq && break; sleep 0.1; done
+assert_eq raw "$(cat "$R/public/fromq/format")" "format of a published QCOW2"
+assert_eq "$size" "$(cat "$R/public/fromq/size")" "size of a published QCOW2: its virtual size"
+cmp "$T/disk.raw" "$R/public/fromq/disks/vda" || fail "public/fromq/disks/vda is not the disk the QCOW2 describes"
+head -c $((2 << 20)) "$T/disk.qcow2" >"$T/cut.qcow2"
+assert_fails imgfs_admin "$S" publish public cn-north-1 cutq "$T/cut.qcow2"
+qemu-img create -q -f vmdk "$T/d.vmdk" 16M
+assert_fails imgfs_admin "$S" publish public cn-north-1 vm "$T/d.vmdk"
+assert_match '.*VMDK is not supported.*' "$(cat "$T/assert_fails.out")" "publish of a VMDK"
+assert_fails imgfs_admin "$S" publish public cn-north-1 oldcentos "$T/disk.raw" --platform centos --version 5.11
+assert_match '.*5.11.*not importable.*' "$(cat "$T/assert_fails.out")" "publish of an image the rules refuse"
+head -c 1048576 /dev/urandom >"$T/junk.raw"
+printf '\0\0' | dd of="$T/junk.raw" bs=1 seek=510 conv=notrunc status=none # no accidental MBR
+assert_fails imgfs_admin "$S" publish public cn-north-1 junk "$T/junk.raw"
+for n in cutq vm oldcentos junk; do [[ ! -e "$R/public/$n" ]] || fail "a refused publish listed public/$n"; done
+
 say "the chunk files: mode 0444, 1 MiB at most, named by 32 hex digits in <xx>/"
 find "$S/regions/cn-north-1/chunks" -type f | sort >"$T/chunks.after"
 comm -13 "$T/chunks.before" "$T/chunks.after" >"$T/chunks.new"
@@ -116,6 +135,7 @@ done <"$T/chunks.new"
 
 say "two publishes within one second: a listing taken between them does not hide the second"
 head -c 1048576 /dev/urandom >"$T/small.raw"
+printf '\x55\xaa' | dd of="$T/small.raw" bs=1 seek=510 conv=notrunc status=none # an MBR: a disk publish takes
 for try in 1 2 3; do
     # Start right after a second boundary so that all of it fits in one second.
     python3 -c 'import time; time.sleep(1.02 - time.time() % 1)'

@@ -41,6 +41,7 @@ PY
 
 say "the used space grows when data is published (a 48 MiB random disk)"
 head -c $((48 << 20)) /dev/urandom >"$T/disk.raw"
+printf '\x55\xaa' | dd of="$T/disk.raw" bs=1 seek=510 conv=notrunc status=none # an MBR: a disk publish takes
 before=$(stat -f -c '%a' "$M")
 imgfs_admin "$S" publish public cn-north-1 statfs-disk "$T/disk.raw"
 after=$(stat -f -c '%a' "$M")

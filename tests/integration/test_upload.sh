@@ -18,7 +18,7 @@ command -v genisoimage >/dev/null || fail "genisoimage is missing (scripts/insta
 setup_mount
 P="$R/private"
 MiB=1048576
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 20 >/dev/null
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 40 >/dev/null
 
 say "a 64 MiB raw disk: an MBR, 3 MiB of random data at 5 MiB, a pattern at 40 MiB"
 python3 - "$T/disk.raw" <<'EOF'
@@ -125,6 +125,40 @@ if imgfs_wait "$P/trunc" >/dev/null 2>&1; then fail "imgfs wait of a truncated Q
 assert_eq error "$(status_of "$P/trunc")" "trunc/status"
 assert_match '.*qcow2.*' "$(cat "$P/trunc/error")" "trunc/error"
 assert_eq "" "$(entries "$P/trunc/disks")" "trunc/disks/ after the refusal"
+
+say "a QCOW2 cut after its tables, or in its data, is refused on close, not when first read (§5.3)"
+# The header's L1 table offset (bytes 40..47) and entry count (36..39).
+read -r l1off l1n < <(python3 -c 'import struct, sys; h = open(sys.argv[1], "rb").read(48); print(struct.unpack(">Q", h[40:48])[0], struct.unpack(">I", h[36:40])[0])' "$T/disk.qcow2")
+full=$(stat -c %s "$T/disk.qcow2")
+for cut in "tables:$((l1off + 8 * l1n))" "data:$((full * 3 / 4))"; do
+    name=cut-${cut%%:*} len=${cut#*:}
+    mkdir "$P/$name"
+    head -c "$len" "$T/disk.qcow2" >"$T/$name.qcow2"
+    cp "$T/$name.qcow2" "$P/$name/disks/vda" || fail "cp of $name.qcow2 failed at once"
+    if imgfs_wait "$P/$name" >/dev/null 2>&1; then fail "imgfs wait of $name.qcow2 ($len of $full bytes) exited 0"; fi
+    assert_eq error "$(status_of "$P/$name")" "$name/status"
+    assert_match '.*qcow2: .*beyond the end of the file.*' "$(cat "$P/$name/error")" "$name/error"
+done
+
+say "VMDK, VHDX, VHD, VDI, QED and LUKS are refused at the first write, the format named"
+for fmt in vmdk vhdx vpc vdi qed luks; do
+    if [[ $fmt == luks ]]; then
+        qemu-img create -q -f luks --object secret,id=s0,data=pw -o key-secret=s0 "$T/d.$fmt" 64M
+    else
+        qemu-img create -q -f "$fmt" "$T/d.$fmt" 64M
+    fi
+    mkdir "$P/f-$fmt"
+    cp "$T/d.$fmt" "$P/f-$fmt/disks/vda" 2>"$T/cp.err" && fail "cp of a $fmt file succeeded"
+    want=$(tr a-z A-Z <<<"$fmt"); [[ $fmt == vpc ]] && want=VHD
+    assert_match ".*$want is not supported: .*qemu-img convert -O qcow2.*" "$(cat "$P/f-$fmt/error")" "f-$fmt/error"
+    assert_eq queued "$(status_of "$P/f-$fmt")" "f-$fmt/status"
+done
+# A sparse VMDK (16 KiB of header, then a hole) is refused at once, not
+# read through its hole first.
+qemu-img create -q -f vmdk "$T/big.vmdk" 10G
+mkdir "$P/f-sparse"
+cp --sparse=never "$T/big.vmdk" "$P/f-sparse/disks/vda" 2>/dev/null && fail "cp of a sparse VMDK succeeded"
+assert_match '.*VMDK is not supported.*' "$(cat "$P/f-sparse/error")" "f-sparse/error"
 
 say "attributes while queued: §5.4 checked on write (EINVAL), kept otherwise"
 mkdir "$P/attrs"

@@ -170,6 +170,35 @@ static void test_check_raw(void **state)
 	free(b);
 }
 
+/* The formats imgfs refuses are named from their magic, wherever it is. */
+static void test_unsupported_named(void **state)
+{
+	(void)state;
+	uint8_t b[512] = {0};
+	static const struct {
+		size_t at;
+		const char *magic;
+		size_t n;
+		const char *name;
+	} cases[] = {
+		{0, "KDMV\1\0\0\0", 8, "VMDK"}, {0, "# Disk DescriptorFile\n", 22, "VMDK"}, {0, "vhdxfile", 8, "VHDX"},
+		{0, "conectix", 8, "VHD"},     {64, "\x7f\x10\xda\xbe", 4, "VDI"},     {0, "LUKS\xba\xbe\0\2", 8, "LUKS"},
+		{0, "QED\0", 4, "QED"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(b, 0, sizeof(b));
+		memcpy(b + cases[i].at, cases[i].magic, cases[i].n);
+		const char *got = blob_format_unsupported(b, sizeof(b));
+		assert_non_null(got);
+		assert_string_equal(got, cases[i].name);
+		assert_null(blob_format_unsupported(b, cases[i].at + 3)); /* too short to tell */
+	}
+	memset(b, 0, sizeof(b));
+	memcpy(b, "QFI\xfb", 4);
+	assert_null(blob_format_unsupported(b, sizeof(b))); /* QCOW2 is taken */
+	assert_null(blob_format_unsupported(b, 0));
+}
+
 static void test_names(void **state)
 {
 	assert_string_equal(blob_format_name(BLOB_FORMAT_RAW), "raw");
@@ -188,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_check_qcow2),
 		cmocka_unit_test(test_check_iso),
 		cmocka_unit_test(test_check_raw),
+		cmocka_unit_test(test_unsupported_named),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

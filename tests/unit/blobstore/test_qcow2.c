@@ -713,6 +713,42 @@ static void test_truncated_file(void **state)
 	free(raw);
 }
 
+/* qcow2_check_tables judges the whole file at once (an upload's close):
+ * the same file cut in half fails it without a data read, the whole file
+ * and its compressed form pass, a cut inside the last cluster the disk
+ * reaches fails. */
+static void test_check_tables(void **state)
+{
+	struct blob_fx *fx = *state;
+	char raw_path[256], path[256], why[200];
+	uint8_t *raw = make_raw(fx, raw_path, sizeof raw_path), *f;
+	qcow2_reader *r;
+	struct mem m;
+	size_t n;
+
+	for (int compressed = 0; compressed < 2; compressed++) {
+		convert(fx, raw_path, "1.1", compressed, 65536, path, sizeof path);
+		f = slurp(path, &n);
+		m = (struct mem){.p = f, .n = n};
+		assert_int_equal(qcow2_reader_new(&r, mem_rd, &m, n, why, sizeof why), 0);
+		assert_int_equal(qcow2_check_tables(r), 0);
+		qcow2_reader_free(r);
+		m.n = n / 2;
+		assert_int_equal(qcow2_reader_new(&r, mem_rd, &m, n / 2, why, sizeof why), 0);
+		assert_int_equal(qcow2_check_tables(r), -EINVAL);
+		assert_non_null(strstr(qcow2_reader_why(r), "beyond the end of the file"));
+		qcow2_reader_free(r);
+		if (!compressed) {
+			m.n = n - 1; /* the last data cluster loses its last byte */
+			assert_int_equal(qcow2_reader_new(&r, mem_rd, &m, n - 1, why, sizeof why), 0);
+			assert_int_equal(qcow2_check_tables(r), -EINVAL);
+			qcow2_reader_free(r);
+		}
+		free(f);
+	}
+	free(raw);
+}
+
 static void test_sniff(void **state)
 {
 	(void)state;
@@ -742,6 +778,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals_real, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damage_while_reading, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_file, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_tables, blob_fx_setup, blob_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
