@@ -96,10 +96,13 @@ struct fs_ctx {
 	uid_t uid;                 /* owner shown in single-user mode */
 	gid_t gid;
 	double timeout;            /* entry and attribute timeout, seconds */
-	FILE *log;                 /* <state>/imgfs.log */
-	char log_path[4200];       /* its path, for rotation ("": none) */
-	int64_t log_max;           /* rotated past this many bytes (log.c) */
+	FILE *log;                 /* the log file (NULL: none, or syslog) */
+	int log_fd;                /* its descriptor, one number for the mount */
+	char log_path[4200];       /* its path, for rotation and reopen ("": none) */
+	int64_t log_max;           /* rotated past this many bytes; 0: never (log.c) */
+	bool log_syslog;           /* -o log=syslog */
 	bool log_stderr;           /* also to stderr (foreground) */
+	bool debug;                /* -o debug: a line per request */
 	pthread_mutex_t log_lock;
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
 	pthread_t watcher;         /* watch.c */
@@ -447,6 +450,8 @@ void fs_copies_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 
 /* ---- /stats (stats.c) ------------------------------------------------------- */
 
+/* The name of an operation ("lookup"), as /stats and the log show it. */
+const char *fs_op_name(enum fs_op op);
 /* Counts a request of kind op (every handler, first thing). */
 void fs_stats_request(struct fs_ctx *ctx, enum fs_op op);
 /* Counts an errno answer to a request of kind op. */
@@ -454,8 +459,17 @@ void fs_stats_error(struct fs_ctx *ctx, enum fs_op op);
 /* Renders /stats: the Prometheus text exposition format (SPEC §15). */
 void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out);
 
-/* Logging (log.c): one line per refusal, SPEC §9. */
+/* Logging (log.c): one line per refusal, SPEC §9.  where: a file's path
+ * (opened for appending, created 0640) or "syslog"; 0 or -errno. */
+int fs_log_open(struct fs_ctx *ctx, const char *where);
+void fs_log_close(struct fs_ctx *ctx);
+/* Opens the log file's path anew (after logrotate or mv moved it):
+ * async-signal-safe, so a SIGHUP handler may call it; nothing with
+ * syslog or before fs_log_open. */
+void log_reopen(void);
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A -o debug line (syslog priority debug); callers check ctx->debug. */
+void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Logs "<op> <path>: <ERRNO> <reason>" and records the reason in the
  * image's error file when the node belongs to an image the caller owns.
  * The log line is rate-limited per caller and operation (log.c). */
@@ -464,7 +478,7 @@ const char *fs_errno_name(int err);
 /* The uid of the caller this thread answers (ops.c sets it at each
  * request), for the log's rate limit; -1 outside requests. */
 void fs_log_set_caller(int64_t uid);
-/* Default size at which <state>/imgfs.log is rotated (-o log_max=). */
+/* Default size at which the log file is rotated (-o log_max=; 0: never). */
 #define FS_LOG_MAX_DEFAULT (16LL << 20)
 #define FS_LOG_KEEP 3 /* imgfs.log.1 ... .3 */
 /* in as printable UTF-8 for a log line or a file another account reads

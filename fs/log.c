@@ -1,16 +1,36 @@
 /*
- * log.c — the daemon's log (<state>/imgfs.log, and stderr in the
- * foreground) and SPEC §9 refusals: one line naming the operation, the
- * path, the errno and the reason; the same reason goes to the image's
- * `error` file.
+ * log.c — the daemon's log and SPEC §9 refusals: one line naming the
+ * operation, the path, the errno and the reason; the same reason goes to
+ * the image's `error` file.
+ *
+ * Where lines go (SPEC §15, -o log=): a file (default <state>/imgfs.log),
+ * rotated past ctx->log_max bytes into FILE.1 ... FILE.FS_LOG_KEEP, or
+ * syslog (facility daemon, ident "imgfs"; the journal under systemd); and
+ * also stderr when the mount runs in the foreground.  A file line is
+ * "<UTC time> imgfs: <text>"; syslog stamps its own.  Every line is
+ * escaped (fs_escape): one line whatever a caller wrote.
+ *
+ * Who calls it: every part of fs/ (fs_log, fs_refuse), ops.c for -o debug
+ * (fs_log_debug), main.c at mount and unmount (fs_log_open/close), and
+ * whoever handles SIGHUP (log_reopen, after logrotate moved the file).
+ *
+ * The file keeps one descriptor number for the whole mount: a rotation or
+ * a reopen opens the path anew and dup2()s it onto that number, so
+ * log_reopen needs no lock and is safe in a signal handler, and no thread
+ * can ever write into a descriptor that was closed and given to something
+ * else.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -199,14 +219,84 @@ static bool log_admit(int64_t uid, const char *op, uint64_t *held, int64_t *held
 	return true;
 }
 
-/* Under log_lock: past log_max bytes, imgfs.log becomes imgfs.log.1 (.1
- * becomes .2, ...; the oldest goes) and a new imgfs.log is opened.  Each
- * rename is atomic: a reader sees the old file or the new one, whole. */
+/* ---- where lines go ------------------------------------------------------ */
+
+/* The one mount whose log a signal handler may reopen (log_reopen takes
+ * no argument: a handler reaches nothing else).  Set by fs_log_open,
+ * cleared by fs_log_close; read only as a whole pointer. */
+static struct fs_ctx *volatile reopen_ctx;
+
+/* Opens ctx->log_path anew (created 0640 if missing, appended to) onto
+ * the log's descriptor.  Only open, dup2 and close: async-signal-safe. */
+static int log_reattach(struct fs_ctx *ctx)
+{
+	int fd = open(ctx->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return -errno;
+	int rc = dup2(fd, ctx->log_fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+int fs_log_open(struct fs_ctx *ctx, const char *where)
+{
+	ctx->log = NULL;
+	ctx->log_fd = -1;
+	ctx->log_syslog = false;
+	if (strcmp(where, "syslog") == 0) {
+		ctx->log_path[0] = '\0';
+		ctx->log_syslog = true;
+		openlog("imgfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		return 0;
+	}
+	if ((size_t)snprintf(ctx->log_path, sizeof(ctx->log_path), "%s", where) >= sizeof(ctx->log_path)) {
+		ctx->log_path[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	int fd = open(ctx->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return -errno;
+	if (!(ctx->log = fdopen(fd, "a"))) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	ctx->log_fd = fd;
+	reopen_ctx = ctx;
+	return 0;
+}
+
+void fs_log_close(struct fs_ctx *ctx)
+{
+	if (reopen_ctx == ctx)
+		reopen_ctx = NULL;
+	if (ctx->log)
+		fclose(ctx->log);
+	ctx->log = NULL;
+	ctx->log_fd = -1;
+	if (ctx->log_syslog)
+		closelog();
+	ctx->log_syslog = false;
+}
+
+void log_reopen(void)
+{
+	struct fs_ctx *ctx = reopen_ctx;
+	int saved = errno; /* a signal handler must leave errno as it was */
+	if (ctx && ctx->log_fd >= 0 && ctx->log_path[0])
+		log_reattach(ctx); /* a failure keeps the old file: better than none */
+	errno = saved;
+}
+
+/* Under log_lock: past log_max bytes (0: never, logrotate's job), the
+ * file becomes FILE.1 (.1 becomes .2, ...; the oldest goes) and a new
+ * FILE is opened.  Each rename is atomic: a reader sees the old file or
+ * the new one, whole. */
 static void log_rotate(struct fs_ctx *ctx)
 {
 	char from[sizeof(ctx->log_path) + 16], to[sizeof(ctx->log_path) + 16]; /* ".<int>" fits */
-	off_t size = ftello(ctx->log);
-	if (!ctx->log_path[0] || size < 0 || size < (off_t)ctx->log_max)
+	struct stat st;
+	if (!ctx->log_path[0] || ctx->log_max <= 0 || fstat(ctx->log_fd, &st) < 0 || st.st_size < ctx->log_max)
 		return;
 	for (int i = FS_LOG_KEEP - 1; i >= 1; i--) {
 		snprintf(from, sizeof(from), "%s.%d", ctx->log_path, i);
@@ -216,40 +306,52 @@ static void log_rotate(struct fs_ctx *ctx)
 	snprintf(to, sizeof(to), "%s.1", ctx->log_path);
 	if (rename(ctx->log_path, to) < 0)
 		return; /* keep writing where we are */
-	FILE *f = fopen(ctx->log_path, "ae");
-	if (!f)
-		return; /* the old handle writes on into imgfs.log.1 */
-	fclose(ctx->log);
-	ctx->log = f;
+	log_reattach(ctx); /* on failure the descriptor writes on into FILE.1 */
 }
 
-static void log_write(struct fs_ctx *ctx, const char *line)
+/* Under log_lock. */
+static void log_write(struct fs_ctx *ctx, int prio, const char *line)
 {
 	char stamp[21];
-	model_fmt_time(stamp, time(NULL));
 	if (ctx->log) {
+		model_fmt_time(stamp, time(NULL));
 		fprintf(ctx->log, "%s imgfs: %s\n", stamp, line);
 		fflush(ctx->log);
 		log_rotate(ctx);
 	}
+	if (ctx->log_syslog)
+		syslog(prio, "%s", line);
 	if (ctx->log_stderr)
 		fprintf(stderr, "imgfs: %s\n", line);
 }
 
-void fs_log(struct fs_ctx *ctx, const char *fmt, ...)
+static void log_vline(struct fs_ctx *ctx, int prio, const char *fmt, va_list ap)
 {
 	char raw[1024], line[2048];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
 	/* Paths, values and reasons come from callers and servers: no byte of
 	 * theirs may end a line, start a forged one or reach a terminal as a
 	 * control sequence (§9). */
 	fs_escape(line, sizeof(line), raw);
 	pthread_mutex_lock(&ctx->log_lock);
-	log_write(ctx, line);
+	log_write(ctx, prio, line);
 	pthread_mutex_unlock(&ctx->log_lock);
+}
+
+void fs_log(struct fs_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vline(ctx, LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vline(ctx, LOG_DEBUG, fmt, ap);
+	va_end(ap);
 }
 
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id)
@@ -264,12 +366,12 @@ void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, co
 	if (held) {
 		snprintf(raw, sizeof(raw), "%" PRIu64 " similar lines suppressed (%s refused to uid %lld)", held, held_op,
 		         (long long)held_uid);
-		log_write(ctx, raw);
+		log_write(ctx, LOG_NOTICE, raw);
 	}
 	if (admit) {
 		snprintf(raw, sizeof(raw), "%s %s: %s %s", op, path, fs_errno_name(err), why);
 		fs_escape(line, sizeof(line), raw);
-		log_write(ctx, line);
+		log_write(ctx, LOG_NOTICE, line);
 	}
 	pthread_mutex_unlock(&ctx->log_lock);
 	if (image_id)

@@ -33,7 +33,9 @@ struct opts {
 	char *host;    /* the host this mount is (§13) */
 	char *account;
 	unsigned workers;
-	long long log_max; /* bytes; 0: FS_LOG_MAX_DEFAULT */
+	char *log;         /* a file or "syslog" (default <state>/imgfs.log) */
+	long long log_max; /* bytes; LLONG_MIN: FS_LOG_MAX_DEFAULT, 0: never */
+	int debug;         /* a log line per request */
 	int multiuser;
 	int allow_other; /* seen, and passed on to FUSE */
 };
@@ -50,7 +52,12 @@ static const struct fuse_opt opt_spec[] = {
 	{"host=%s", offsetof(struct opts, host), 0},
 	{"account=%s", offsetof(struct opts, account), 0},
 	{"workers=%u", offsetof(struct opts, workers), 0},
+	{"log=%s", offsetof(struct opts, log), 0},
 	{"log_max=%lld", offsetof(struct opts, log_max), 0},
+	/* Ours, not libfuse's (which would also mean -f and dump every
+	 * request to stderr: a mount from fstab would never return); -d is
+	 * still libfuse's. */
+	OPT("debug", debug),
 	OPT("multiuser", multiuser),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END,
@@ -83,8 +90,11 @@ static void usage(const char *prog)
 	       "    -o workers=N        background task threads (default %d; 0: this mount runs\n"
 	       "                        no tasks and no recycle-bin expiry, another mount\n"
 	       "                        of the same state does)\n"
-	       "    -o log_max=BYTES    rotate imgfs.log past this size, keeping %d old ones\n"
-	       "                        (default %lld)\n\n",
+	       "    -o log=FILE|syslog  where the log goes (default STATE/imgfs.log)\n"
+	       "    -o log_max=BYTES    rotate the log file past this size, keeping %d old ones\n"
+	       "                        (default %lld; 0: never, when logrotate does it)\n"
+	       "    -o debug            also log a line per request (operation, inode, name,\n"
+	       "                        uid, pid); -d is libfuse's own debug output\n\n",
 	       prog, prog, prog, prog, DEFAULT_WORKERS, FS_LOG_KEEP, (long long)FS_LOG_MAX_DEFAULT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -140,10 +150,10 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cl = {0};
-	struct opts o = {.workers = DEFAULT_WORKERS};
+	struct opts o = {.workers = DEFAULT_WORKERS, .log_max = LLONG_MIN};
 	struct fs_ctx ctx = {0};
 	struct model_err err = {0};
-	char state[PATH_MAX], logpath[PATH_MAX + 16];
+	char state[PATH_MAX], logpath[PATH_MAX + 16], cwd[PATH_MAX];
 	model *m = NULL;
 	pthread_t tuner;
 	int rc = 1;
@@ -186,6 +196,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imgfs: workers=%u: at most %d\n", o.workers, MAX_WORKERS);
 		return 2;
 	}
+	if (o.log_max < 0 && o.log_max != LLONG_MIN) {
+		fprintf(stderr, "imgfs: log_max=%lld: a size in bytes, or 0 for never\n", o.log_max);
+		return 2;
+	}
+	if (o.log && !o.log[0]) {
+		fprintf(stderr, "imgfs: log=: a file or syslog\n");
+		return 2;
+	}
 	if (!cl.mountpoint) {
 		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o state=DIR] MOUNTPOINT)\n");
 		return 2;
@@ -195,6 +213,23 @@ int main(int argc, char **argv)
 	else if (model_default_state_dir(state, sizeof(state)) < 0) {
 		fprintf(stderr, "imgfs: cannot find a state directory; use -o state=DIR\n");
 		return 1;
+	}
+
+	/* The log asked for by name is what the operator will look at:
+	 * refuse a mount that cannot write it, before anything is created.
+	 * The default one is opened once the state exists (stderr without). */
+	pthread_mutex_init(&ctx.log_lock, NULL);
+	ctx.log_max = o.log_max != LLONG_MIN ? o.log_max : FS_LOG_MAX_DEFAULT;
+	if (o.log) {
+		if (o.log[0] == '/' || strcmp(o.log, "syslog") == 0)
+			snprintf(logpath, sizeof(logpath), "%s", o.log);
+		else if (!getcwd(cwd, sizeof(cwd)) || /* the daemon runs in / */
+		         (size_t)snprintf(logpath, sizeof(logpath), "%s/%s", cwd, o.log) >= sizeof(logpath))
+			logpath[0] = '\0';
+		if ((rc = logpath[0] ? fs_log_open(&ctx, logpath) : -ENAMETOOLONG) < 0) {
+			fprintf(stderr, "imgfs: cannot open the log %s: %s\n", o.log, strerror(-rc));
+			return 1;
+		}
 	}
 
 	/* In the foreground: create or check the state and the account. */
@@ -226,12 +261,11 @@ int main(int argc, char **argv)
 	ctx.timeout = FS_TIMEOUT;
 	ctx.mountpoint = cl.mountpoint;
 	ctx.log_stderr = cl.foreground;
-	pthread_mutex_init(&ctx.log_lock, NULL);
+	ctx.debug = o.debug;
 	snprintf(logpath, sizeof(logpath), "%s/imgfs.log", state);
-	snprintf(ctx.log_path, sizeof(ctx.log_path), "%s", logpath);
-	ctx.log_max = o.log_max > 0 ? o.log_max : FS_LOG_MAX_DEFAULT;
-	if (!(ctx.log = fopen(logpath, "ae")))
-		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(errno));
+	if (!o.log && (rc = fs_log_open(&ctx, logpath)) < 0)
+		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(-rc));
+	rc = 1;
 
 	ctx.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &ctx);
 	if (!ctx.se) {
@@ -290,9 +324,9 @@ out_session:
 	fuse_session_destroy(ctx.se);
 out:
 	model_close(m);
-	if (ctx.log)
-		fclose(ctx.log);
+	fs_log_close(&ctx);
 	free(cl.mountpoint);
+	free(o.log);
 	free(o.state);
 	free(o.db);
 	free(o.host);

@@ -33,11 +33,21 @@ static struct fs_ctx *req_ctx(fuse_req_t req)
  * operation (stats.c). */
 static _Thread_local enum fs_op current_op;
 
-static void count_request(fuse_req_t req, enum fs_op op)
+/* -o debug's line: the operation on which inode (and name) for whom. */
+static void debug_request(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	fs_log_debug(req_ctx(req), "request %s ino %llu%s%s uid %u pid %d", fs_op_name(op), (unsigned long long)ino,
+	             name ? " name " : "", name ? name : "", (unsigned)fc->uid, (int)fc->pid);
+}
+
+static void count_request(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name)
 {
 	current_op = op;
 	fs_log_set_caller(fuse_req_ctx(req)->uid);
 	fs_stats_request(req_ctx(req), op);
+	if (req_ctx(req)->debug)
+		debug_request(req, op, ino, name);
 }
 
 /* Every errno answer goes through here (reply_err(req, 0) is the
@@ -175,7 +185,7 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, struct
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	count_request(req, FS_OP_LOOKUP);
+	count_request(req, FS_OP_LOOKUP, parent, name);
 	struct fuse_entry_param e;
 	model_read_begin(req_ctx(req)->m);
 	int rc = do_lookup(req, parent, name, &e);
@@ -188,19 +198,19 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	count_request(req, FS_OP_FORGET);
+	count_request(req, FS_OP_FORGET, ino, NULL);
 	fuse_reply_none(req); /* inodes are computed: nothing to release */
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	count_request(req, FS_OP_FORGET);
+	count_request(req, FS_OP_FORGET, 0, NULL);
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_GETATTR);
+	count_request(req, FS_OP_GETATTR, ino, NULL);
 	struct fs_node n;
 	struct stat st;
 	model_read_begin(req_ctx(req)->m);
@@ -218,7 +228,7 @@ static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size);
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_SETATTR);
+	count_request(req, FS_OP_SETATTR, ino, NULL);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct fs_node n;
 	struct stat st;
@@ -282,7 +292,7 @@ static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size)
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	count_request(req, FS_OP_ACCESS);
+	count_request(req, FS_OP_ACCESS, ino, NULL);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	reply_err(req, rc < 0 ? -rc : 0);
@@ -298,7 +308,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
  * (auto_inval_data).  Older kernels get the same caching through the flags. */
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_OPENDIR);
+	count_request(req, FS_OP_OPENDIR, ino, NULL);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	if (rc == 0 && !is_dir(&n))
@@ -409,19 +419,19 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_READDIR);
+	count_request(req, FS_OP_READDIR, ino, NULL);
 	readdir_common(req, ino, size, off, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_READDIRPLUS);
+	count_request(req, FS_OP_READDIRPLUS, ino, NULL);
 	readdir_common(req, ino, size, off, true);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	count_request(req, FS_OP_MKDIR);
+	count_request(req, FS_OP_MKDIR, parent, name);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, n;
@@ -497,7 +507,7 @@ static int do_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_er
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	count_request(req, FS_OP_RMDIR);
+	count_request(req, FS_OP_RMDIR, parent, name);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, n;
@@ -536,7 +546,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-	count_request(req, FS_OP_RENAME);
+	count_request(req, FS_OP_RENAME, parent, name);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, np, n;
@@ -594,7 +604,7 @@ static void eperm_at(fuse_req_t req, fuse_ino_t parent, const char *name, const 
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	count_request(req, FS_OP_UNLINK);
+	count_request(req, FS_OP_UNLINK, parent, name);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fs_node p, n;
@@ -626,19 +636,19 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	count_request(req, FS_OP_MKNOD);
+	count_request(req, FS_OP_MKNOD, parent, name);
 	eperm_at(req, parent, name, "mknod");
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	count_request(req, FS_OP_SYMLINK);
+	count_request(req, FS_OP_SYMLINK, parent, name);
 	eperm_at(req, parent, name, "symlink");
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	count_request(req, FS_OP_LINK);
+	count_request(req, FS_OP_LINK, ino, newname);
 	eperm_at(req, newparent, newname, "link");
 }
 
@@ -650,7 +660,7 @@ static void create_upload(fuse_req_t req, const struct fs_node *p, const char *n
 /* Creating disks/<dev> of an instance attaches a blank data disk (§2.4). */
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_CREATE);
+	count_request(req, FS_OP_CREATE, parent, name);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct model_err err = {0};
 	struct fuse_entry_param e;
@@ -691,7 +701,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	count_request(req, FS_OP_READLINK);
+	count_request(req, FS_OP_READLINK, ino, NULL);
 	reply_err(req, EINVAL);
 }
 
@@ -849,7 +859,7 @@ fail:
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_OPEN);
+	count_request(req, FS_OP_OPEN, ino, NULL);
 	struct fs_node n;
 	struct fh *h = NULL;
 	int rc = resolve(req, ino, &n);
@@ -879,7 +889,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_READ);
+	count_request(req, FS_OP_READ, ino, NULL);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (h->kind == FH_TEXT) {
 		size_t len = h->text.len;
@@ -996,7 +1006,7 @@ static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_WRITE);
+	count_request(req, FS_OP_WRITE, ino, NULL);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	struct model_err err = {0};
@@ -1045,7 +1055,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_FLUSH);
+	count_request(req, FS_OP_FLUSH, ino, NULL);
 	struct fs_ctx *ctx = req_ctx(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	struct model_err err = {0};
@@ -1076,7 +1086,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_FSYNC);
+	count_request(req, FS_OP_FSYNC, ino, NULL);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	/* Every accepted write of a generated file is already committed. */
 	int rc = h->kind == FH_DISK ? fs_disk_fsync(h->disk) : 0;
@@ -1085,14 +1095,14 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_RELEASE);
+	count_request(req, FS_OP_RELEASE, ino, NULL);
 	fh_free((struct fh *)(uintptr_t)fi->fh);
 	reply_err(req, 0);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_LSEEK);
+	count_request(req, FS_OP_LSEEK, ino, NULL);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	int64_t r;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
@@ -1124,7 +1134,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
  * asking for the whole mount). */
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
-	count_request(req, FS_OP_FALLOCATE);
+	count_request(req, FS_OP_FALLOCATE, ino, NULL);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	int op = mode & ~FALLOC_FL_KEEP_SIZE;
 	int rc;
@@ -1154,7 +1164,7 @@ static int disk_hash(fuse_req_t req, const struct fs_node *n, char out[33])
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	count_request(req, FS_OP_GETXATTR);
+	count_request(req, FS_OP_GETXATTR, ino, NULL);
 	struct fs_node n;
 	char hash[33];
 	int rc = resolve(req, ino, &n);
@@ -1172,7 +1182,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	count_request(req, FS_OP_LISTXATTR);
+	count_request(req, FS_OP_LISTXATTR, ino, NULL);
 	static const char names[] = XATTR_HASH; /* with its NUL */
 	struct fs_node n;
 	char hash[33];
@@ -1190,7 +1200,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
-	count_request(req, FS_OP_SETXATTR);
+	count_request(req, FS_OP_SETXATTR, ino, NULL);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	if (rc < 0)
@@ -1201,7 +1211,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	count_request(req, FS_OP_REMOVEXATTR);
+	count_request(req, FS_OP_REMOVEXATTR, ino, NULL);
 	struct fs_node n;
 	int rc = resolve(req, ino, &n);
 	if (rc < 0)
@@ -1214,7 +1224,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	count_request(req, FS_OP_STATFS);
+	count_request(req, FS_OP_STATFS, ino, NULL);
 	struct statvfs st;
 	if (statvfs(model_state_dir(req_ctx(req)->m), &st) < 0) {
 		reply_err(req, errno);

@@ -32,6 +32,11 @@ static const char *const op_names[FS_OP_COUNT] = {
 	[FS_OP_CREATE] = "create", [FS_OP_LSEEK] = "lseek", [FS_OP_FALLOCATE] = "fallocate",
 };
 
+const char *fs_op_name(enum fs_op op)
+{
+	return op >= 0 && op < FS_OP_COUNT ? op_names[op] : "?";
+}
+
 void fs_stats_request(struct fs_ctx *ctx, enum fs_op op)
 {
 	atomic_fetch_add_explicit(&ctx->stats.requests[op], 1, memory_order_relaxed);
