@@ -15,9 +15,11 @@
  *   2. with no rule containing it, public unicast addresses are allowed and
  *      these are not: unspecified, loopback, private (RFC 1918, fc00::/7),
  *      link-local (169.254/16, fe80::/10), CGNAT (100.64/10), multicast,
- *      the reserved 240/4 and broadcast, and an IPv4 address written as
- *      IPv6 (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d) is judged as the
- *      IPv4 address it is.
+ *      the reserved 240/4 and broadcast, NAT64's local-use 64:ff9b:1::/48
+ *      (whose IPv4 address may sit anywhere in it), and an IPv4 address
+ *      written as IPv6 (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d, and
+ *      6to4's 2002:AABB:CCDD::, which a site's relay would unwrap to
+ *      a.b.c.d) is judged as the IPv4 address it is.
  *
  * Pure functions of their arguments: the unit tests call them directly,
  * never by connecting anywhere.
@@ -111,6 +113,9 @@ static bool address_of(const struct sockaddr *sa, int *family, uint8_t a[16])
 	if (memcmp(a, mapped, 12) == 0 || compat4 || memcmp(a, nat64, 12) == 0) {
 		memmove(a, a + 12, 4);
 		*family = AF_INET;
+	} else if (a[0] == 0x20 && a[1] == 0x02) { /* 6to4: 2002:a.b.c.d::/48 */
+		memmove(a, a + 2, 4);
+		*family = AF_INET;
 	}
 	return true;
 }
@@ -136,6 +141,7 @@ static const struct range refused[] = {
 	{AF_INET, {240, 0, 0, 0}, 4},        /* reserved, broadcast */
 	{AF_INET6, {0}, 128},                /* :: */
 	{AF_INET6, {[15] = 1}, 128},         /* ::1 */
+	{AF_INET6, {0, 0x64, 0xff, 0x9b, 0, 1}, 48}, /* NAT64, local use */
 	{AF_INET6, {0xfc, 0}, 7},            /* unique local */
 	{AF_INET6, {0xfe, 0x80}, 10},        /* link-local */
 	{AF_INET6, {0xfe, 0xc0}, 10},        /* site-local (deprecated) */

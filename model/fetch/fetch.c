@@ -528,6 +528,12 @@ static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
 	 * environment, whose address would be judged instead. */
 	FETCH_SET(CURLOPT_NOPROXY, "*");
 	FETCH_SET(CURLOPT_OPENSOCKETFUNCTION, fetch_on_open);
+	/* FTP's data connection goes to the control connection's address,
+	 * never to the one a PASV answer names (libcurl's default since
+	 * 7.74; said here so an older one does it too).  fetch_on_open would
+	 * judge that address anyway: this keeps a server from bouncing an
+	 * import to another host that a rule allows. */
+	FETCH_SET(CURLOPT_FTP_SKIP_PASV_IP, 1L);
 	FETCH_SET(CURLOPT_OPENSOCKETDATA, x);
 	FETCH_SET(CURLOPT_PROTOCOLS_STR, FETCH_PROTOCOLS);
 	FETCH_SET(CURLOPT_REDIR_PROTOCOLS_STR, scheme);

@@ -128,6 +128,20 @@ mkdir "$P/lo1" "$P/lo2" "$P/lo3" "$P/lo4" "$P/lo5"
 import_fails "$P/lo1" "$u" '^import failed: the address 127\.0\.0\.1 is not allowed for imports$'
 import_fails "$P/lo2" "http://localhost:${PORT[http]}/disk.qcow2" '^import failed: the address (127\.0\.0\.1|::1) is not allowed for imports$'
 import_fails "$P/lo3" "http://0x7f000001:${PORT[http]}/disk.qcow2" '^import failed: the address 127\.0\.0\.1 is not allowed for imports$'
+# Every other spelling of loopback is the address it resolves to.
+i=0
+for host in 2130706433 0177.0.0.1 127.1 0.0.0.0 '[::ffff:127.0.0.1]' '[::1]'; do
+    i=$((i + 1))
+    mkdir "$P/lospell$i"
+    case $host in
+    0.0.0.0) want='0\.0\.0\.0' ;;
+    '[::ffff:127.0.0.1]') want='::ffff:127\.0\.0\.1' ;;
+    '[::1]') want='::1' ;;
+    *) want='127\.0\.0\.1' ;;
+    esac
+    import_fails "$P/lospell$i" "http://$host:${PORT[http]}/disk.qcow2" "^import failed: the address $want is not allowed for imports\$"
+    rmdir "$P/lospell$i"
+done
 # A closed port says the same as an open one: no port scanning by reasons.
 import_fails "$P/lo4" "http://127.0.0.1:1/disk.qcow2" '^import failed: the address 127\.0\.0\.1 is not allowed for imports$'
 assert_eq "$(cat "$P/lo1/error")" "$(cat "$P/lo4/error")" "the reasons for an open and a closed port"

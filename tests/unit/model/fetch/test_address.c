@@ -42,10 +42,12 @@ static void test_default_policy(void **state)
 		"::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1",
 		"::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", /* IPv4 written as IPv6 */
 		"::127.0.0.1", "64:ff9b::a9fe:a9fe",
+		"2002:a9fe:a9fe::1", "2002:7f00:1::", "2002:c0a8:101:1::5", /* 6to4 around a refused IPv4 address */
+		"64:ff9b:1::a00:1", "64:ff9b:1:ffff::1", /* NAT64 for a site's own IPv4 */
 	};
 	static const char *const public_[] = {
 		"8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.0", "100.63.255.255", "100.128.0.0", "11.0.0.1",
-		"2001:4860:4860::8888", "::ffff:8.8.8.8",
+		"2001:4860:4860::8888", "::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808",
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (allowed(NULL, 0, refused[i]))
