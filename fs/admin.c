@@ -35,6 +35,8 @@ static const char admin_usage[] =
 	"  import rules                          list those rules\n"
 	"  import floor [BYTES_PER_S [SECONDS]]  print, or set, the rate below which an import ends\n"
 	"                                        in error (default 65536 over 300 s; 0: none)\n"
+	"  download-url [URL]                    print, or set, the base of download links (SPEC §14;\n"
+	"                                        default http://localhost:8080): where imgfs serve is reached\n"
 	"  fsck [--repair]\n"
 	"  retention [SECONDS]                   print, or set, how long deleted images stay in\n"
 	"                                        recycle-bin/ before they are destroyed (default 604800)\n"
@@ -293,6 +295,24 @@ static int cmd_import(model *m, int argc, char **argv)
 	return rc < 0 ? refused(argv[1], rc, &err) : 0;
 }
 
+static int cmd_download_url(model *m, int argc, char **argv)
+{
+	struct model_err err = {0};
+	char url[512];
+	int rc;
+	if (argc == 0) {
+		if ((rc = model_download_url(m, url, sizeof(url))) < 0)
+			return refused("download-url", rc, NULL);
+		printf("%s\n", url);
+		return 0;
+	}
+	if (argc != 1)
+		return usage_error("download-url [URL]");
+	if ((rc = model_download_url_set(m, argv[0], &err)) < 0)
+		return refused(argv[0], rc, &err);
+	return 0;
+}
+
 static void print_problem(void *arg, const char *line)
 {
 	printf("%s\n", line);
@@ -385,6 +405,7 @@ int fs_admin_main(int argc, char **argv)
 		{"account", cmd_account}, {"region", cmd_region}, {"quota", cmd_quota},
 		{"publish", cmd_publish}, {"fsck", cmd_fsck},     {"gc", cmd_gc},
 		{"retention", cmd_retention}, {"import", cmd_import}, {"host", cmd_host}, {"lease", cmd_lease},
+		{"download-url", cmd_download_url},
 	};
 	struct model_err err = {0};
 	char state[PATH_MAX] = "";

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs.h"
 
@@ -304,6 +305,37 @@ static int store_cancel(const struct fs_node *n, struct fs_ctx *ctx, const char 
 	return fs_upload_cancel(ctx, n, err);
 }
 
+/* ---- download links (§14) ---- */
+
+struct link_list {
+	struct fs_buf *out;
+	const char *base, *name;
+};
+
+static int show_link(void *arg, const struct model_link *l)
+{
+	struct link_list *a = arg;
+	char url[4096], t[21];
+	model_link_url(url, sizeof(url), a->base, l, a->name);
+	model_fmt_time(t, l->expires);
+	fs_buf_printf(a->out, "%s %s %s\n", url, l->format, t);
+	return 0;
+}
+
+/* download: "<URL> <format> <expires>" per live link. */
+static void show_download(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char base[512];
+	struct link_list a = {out, base, n->img.name};
+	model_download_url(ctx->m, base, sizeof(base));
+	model_link_list(ctx->m, n->img.id, time(NULL), show_link, &a);
+}
+
+static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return model_link_command(ctx->m, n->img.id, v, err);
+}
+
 #define ALL (FS_VIEW_BIT(FS_VIEW_PUBLIC) | FS_VIEW_BIT(FS_VIEW_MARKETPLACE) | FS_VIEW_BIT(FS_VIEW_PRIVATE) | \
 	     FS_VIEW_BIT(FS_VIEW_SHARED) | FS_VIEW_BIT(FS_VIEW_ISO) | FS_VIEW_BIT(FS_VIEW_RECYCLE))
 #define PRIV FS_VIEW_BIT(FS_VIEW_PRIVATE)
@@ -349,6 +381,7 @@ const struct fs_attr fs_image_attrs[] = {
 	{F("shares", PRIV, NULL), .sub = FS_SUB_SHARES},
 	{F("task", ALL, show_task)},
 	{F("expires", RECYCLE, show_expires)},
+	{F("download", PRIV_ISO, show_download), .store = store_download},
 	{F("error", ALL, show_error), .flags = FS_ATTR_OWNER_TIME, OWN_TIME(error_ns)},
 };
 const size_t fs_image_attr_count = sizeof(fs_image_attrs) / sizeof(fs_image_attrs[0]);

@@ -231,7 +231,23 @@ static const char schema_v2[] = "ALTER TABLE images ADD COLUMN dir_gen BIGINT NO
 /* Version 3 (SQLite's 7): where imports may connect (SPEC §5.2). */
 static const char schema_v3[] = "CREATE TABLE import_addresses (cidr TEXT PRIMARY KEY, allow INTEGER NOT NULL);";
 
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3};
+/* Version 4 (SQLite's 8): download links (SPEC §14); see schema_sqlite.c. */
+static const char schema_v4[] =
+	"CREATE TABLE download_links ("
+	"  nonce TEXT PRIMARY KEY,"
+	"  image_id BIGINT NOT NULL,"
+	"  format TEXT NOT NULL,"
+	"  expires BIGINT NOT NULL,"
+	"  created BIGINT NOT NULL);"
+	"CREATE INDEX download_links_image ON download_links(image_id, expires);"
+	"CREATE FUNCTION imgfs_download_links_end() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	"  DELETE FROM download_links WHERE image_id = OLD.id; RETURN NULL; END $$;"
+	"CREATE TRIGGER download_links_leave AFTER UPDATE OF folder ON images FOR EACH ROW"
+	"  WHEN (NEW.folder <> OLD.folder) EXECUTE FUNCTION imgfs_download_links_end();"
+	"CREATE TRIGGER download_links_destroy AFTER DELETE ON images FOR EACH ROW"
+	"  EXECUTE FUNCTION imgfs_download_links_end();";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

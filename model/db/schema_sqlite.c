@@ -314,6 +314,28 @@ static const char schema_v6[] =
 static const char schema_v7[] =
 	"CREATE TABLE import_addresses (cidr TEXT PRIMARY KEY, allow INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* Version 8: download links (SPEC §14, model/meta/download.c).  A link is
+ * its token's random half; the other half is a MAC over the row (image,
+ * format, expiry) under a key derived from the service secret, so the row
+ * alone cannot be turned into a URL and a URL whose fields were changed
+ * does not verify.  Rows of an image go when it leaves private/ or iso/
+ * (moved to the recycle bin, destroyed), by the triggers. */
+static const char schema_v8[] =
+	"CREATE TABLE download_links ("
+	"  nonce TEXT PRIMARY KEY,"              /* 32 hex: the token's random half */
+	"  image_id INTEGER NOT NULL,"           /* images(id) */
+	"  format TEXT NOT NULL,"                /* raw, qcow2 or iso: what is served */
+	"  expires INTEGER NOT NULL,"            /* unix seconds */
+	"  created INTEGER NOT NULL) WITHOUT ROWID;" /* unix seconds */
+	"CREATE INDEX download_links_image ON download_links(image_id, expires);"
+	"CREATE TRIGGER download_links_leave AFTER UPDATE OF folder ON images"
+	"  WHEN NEW.folder <> OLD.folder BEGIN"
+	"  DELETE FROM download_links WHERE image_id = NEW.id;"
+	" END;"
+	"CREATE TRIGGER download_links_destroy AFTER DELETE ON images BEGIN"
+	"  DELETE FROM download_links WHERE image_id = OLD.id;"
+	" END;";
+
 const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
-                                           schema_v7};
+                                           schema_v7, schema_v8};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -46,6 +46,7 @@
 static const char *const tables[] = {
 	"accounts", "regions", "blobs", "images", "devices", "snapshots", "instances",
 	"instance_disks", "shares", "quotas", "tasks", "settings", "import_addresses",
+	"download_links",
 };
 
 struct migrate {

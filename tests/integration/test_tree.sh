@@ -64,7 +64,7 @@ for n in "${CATALOGUE[@]}"; do
             cat "$d/$e" >/dev/null || fail "cat $d/$e failed"
         fi
     done
-    for e in convert cancel copies shares expires; do
+    for e in convert cancel copies shares expires download; do
         [[ ! -e "$d/$e" ]] || fail "$d/$e exists but §2.1 gives it only to private/iso/recycle-bin images"
     done
     [[ -f "$d/disks/vda" ]] || fail "$d/disks/vda is not a regular file"

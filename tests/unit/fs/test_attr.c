@@ -101,7 +101,7 @@ static const char *const all_views[] = {
 	"owner",   "source",      "device-mapping", "disks",   "instances", "task",  "error",
 };
 #define N_ALL (sizeof all_views / sizeof all_views[0])
-static const char *const view_only[] = {"convert", "cancel", "copies", "shares", "expires"};
+static const char *const view_only[] = {"convert", "cancel", "copies", "shares", "expires", "download"};
 #define N_ONLY (sizeof view_only / sizeof view_only[0])
 
 /* Files holding one value: at most one newline, the last byte. */
@@ -359,8 +359,8 @@ static void test_visibility(void **state)
 {
 	struct afx *a = *state;
 	struct fs_node *dir = malloc(sizeof *dir), *n = malloc(sizeof *n), *pub = malloc(sizeof *pub);
-	static const char *const priv_extra[] = {"convert", "cancel", "copies", "shares", NULL};
-	static const char *const iso_extra[] = {"cancel", NULL};
+	static const char *const priv_extra[] = {"convert", "cancel", "copies", "shares", "download", NULL};
+	static const char *const iso_extra[] = {"cancel", "download", NULL};
 	static const char *const recycle_extra[] = {"expires", NULL};
 	static const char *const none[] = {NULL};
 	struct entries e = {0};

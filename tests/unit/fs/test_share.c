@@ -140,7 +140,7 @@ static void test_shared_view(void **state)
 	struct sfx *a = *state;
 	struct fs_node *n = malloc(sizeof *n);
 	struct model_err err = {0};
-	static const char *const owner_only[] = {"shares", "copies", "convert", "cancel", "expires"};
+	static const char *const owner_only[] = {"shares", "copies", "convert", "cancel", "expires", "download"};
 	char path[256];
 
 	assert_non_null(n);
