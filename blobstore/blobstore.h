@@ -243,6 +243,10 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
  * lowercase hex digits + NUL. */
 int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33]);
 
+/* XXH3-128 (unkeyed) of the size and the chunk ids, 32 hex + NUL: names
+ * the content without reading it (HTTP ETags). */
+void blob_manifest_digest(const blob_manifest *m, char out[33]);
+
 /* Stores a whole blob from a file descriptor (regular file or pipe) read
  * sequentially from offset 0 for size bytes: used by admin publish and the
  * platform catalogue.  Zero chunks become holes. */

@@ -12,6 +12,10 @@
  * and what it returned is always right, but an error is what the reader must
  * see (SPEC §11).
  *
+ * blob_manifest_digest is the unkeyed XXH3-128 of the size and the chunk
+ * ids in order: a name of the content (equal ids are equal bytes, §11)
+ * that costs no read, for HTTP validators (serve/, ETag).
+ *
  * blob_store_hash_blob is the unkeyed XXH3-128 of all bytes in order, holes
  * as zeros, printed like `xxhsum -H2` (canonical big-endian hex).  It reads
  * every chunk once, verified, into its own buffer, bypassing the cache so a
@@ -109,4 +113,23 @@ out:
 	free(buf);
 	XXH3_freeState(st);
 	return rc;
+}
+
+void blob_manifest_digest(const blob_manifest *m, char out[33])
+{
+	XXH128_canonical_t c;
+	size_t len = 8 + sizeof(chunk_id) * (size_t)m->nchunks;
+	uint8_t *buf = malloc(len);
+
+	if (buf == NULL) { /* no digest: a name no content has */
+		memset(out, '0', 32);
+		out[32] = '\0';
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(m->size >> (8 * i));
+	memcpy(buf + 8, m->chunks, len - 8);
+	XXH128_canonicalFromHash(&c, XXH3_128bits(buf, len));
+	free(buf);
+	hex16(out, c.digest);
 }

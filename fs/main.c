@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "serve.h"
 
 struct opts {
 	char *state;
@@ -76,7 +77,8 @@ static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "       %s admin [--state DIR] COMMAND ...   (%s admin help)\n"
-	       "       %s wait [--timeout SECONDS] [-q] PATH...\n\n"
+	       "       %s wait [--timeout SECONDS] [-q] PATH...\n"
+	       "       %s serve [--state DIR] [--listen ADDR:PORT] ...   (%s serve --help)\n\n"
 	       "imgfs options:\n"
 	       "    -o state=DIR        state directory (default $XDG_DATA_HOME/imgfs,\n"
 	       "                        ~/.local/share/imgfs, or /var/lib/imgfs for root)\n"
@@ -95,7 +97,7 @@ static void usage(const char *prog)
 	       "                        (default %lld; 0: never, when logrotate does it)\n"
 	       "    -o debug            also log a line per request (operation, inode, name,\n"
 	       "                        uid, pid); -d is libfuse's own debug output\n\n",
-	       prog, prog, prog, prog, DEFAULT_WORKERS, FS_LOG_KEEP, (long long)FS_LOG_MAX_DEFAULT);
+	       prog, prog, prog, prog, prog, prog, DEFAULT_WORKERS, FS_LOG_KEEP, (long long)FS_LOG_MAX_DEFAULT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -162,6 +164,8 @@ int main(int argc, char **argv)
 		return fs_admin_main(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "wait") == 0)
 		return fs_wait_main(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 2, argv + 2);
 
 	/* Reads allocate up to 1 MiB per request: keep those on the heap,
 	 * not one mmap/munmap pair (and 256 page faults) per request. */
