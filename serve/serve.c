@@ -298,19 +298,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct server *srv = cls;
 	struct dl *dl = *con_cls;
-	if (dl) { /* a request body: not read, the answer is queued already */
+	if (!dl) {
+		/* The first call has the headers only: answering then makes
+		 * libmicrohttpd close the connection after the response (it cannot
+		 * know the request was read whole); the second call answers. */
+		if (!(dl = calloc(1, sizeof(*dl))))
+			return MHD_NO;
+		*con_cls = dl;
+		dl->srv = srv;
+		strcpy(dl->image, "-");
+		strcpy(dl->format, "-");
+		strcpy(dl->range, "-");
+		snprintf(dl->method, sizeof(dl->method), "%s", method);
+		client_address(c, dl->client, sizeof(dl->client));
+		return MHD_YES;
+	}
+	if (*upload_size) { /* a request body: read and dropped */
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (!(dl = calloc(1, sizeof(*dl))))
-		return MHD_NO;
-	*con_cls = dl;
-	dl->srv = srv;
-	strcpy(dl->image, "-");
-	strcpy(dl->format, "-");
-	strcpy(dl->range, "-");
-	client_address(c, dl->client, sizeof(dl->client));
-	snprintf(dl->method, sizeof(dl->method), "%s", method);
+	if (dl->status) /* answered already */
+		return MHD_YES;
 	dl->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (!dl->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return reply_text(c, dl, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or HEAD\n");

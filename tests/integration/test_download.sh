@@ -160,11 +160,35 @@ assert_match "$BASE/d/[0-9a-f]{64}/y\\.iso" "$I" "the ISO's URL"
 curl -sSf -o "$T/y.dl" "$I"
 assert_file_eq "$T/y.iso" "$T/y.dl" "iso download"
 
-say "a 2-second link is 410 once expired; a tampered token 404"
-echo "link 2s" >"$P/r/download"
+say "keep-alive: two requests on one connection"
+curl -sv -r 0-9 -o /dev/null "$U" -o /dev/null "$U" 2>"$T/ka.err"
+grep -q 'Re-using existing connection' "$T/ka.err" || { cat "$T/ka.err" >&2; fail "the connection was not kept"; }
+
+say "HTTPS: imgfs serve --tls-cert/--tls-key, curl and wget -c verify the certificate"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$IMGFS" serve --state "$S" --listen "127.0.0.1:$TPORT" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+    2>"$T/serve-tls.err" &
+TLS_PID=$!
+at_exit "kill $TLS_PID; wait $TLS_PID"
+H="https://127.0.0.1:$TPORT${U#"$BASE"}"
+wait_for 10 curl -s --cacert "$T/cert.pem" -o /dev/null "https://127.0.0.1:$TPORT/" ||
+    { cat "$T/serve-tls.err" >&2; fail "imgfs serve (TLS) did not answer"; }
+curl -sSf --cacert "$T/cert.pem" -o "$T/h.raw" "$H"
+assert_file_eq "$T/disk.raw" "$T/h.raw" "https download"
+mkdir "$T/hw"
+head -c 777777 "$T/disk.raw" >"$T/hw/r.raw"
+(cd "$T/hw" && wget -q -c --ca-certificate="$T/cert.pem" "$H")
+assert_file_eq "$T/disk.raw" "$T/hw/r.raw" "wget -c over https"
+assert_fails curl -sSf -o /dev/null "$H" # an unknown certificate is refused by the client
+kill "$TLS_PID"
+
+say "a 4-second link is 410 once expired; a tampered token 404"
+echo "link 4s" >"$P/r/download"
 X=$(sort -k3 "$P/r/download" | awk '$2 == "raw" { print $1; exit }')
 assert_eq 200 "$(curl -sS -r 0-0 -o /dev/null -w '%{http_code}' "$X" | sed 's/206/200/')" "short link before expiry"
-sleep 3
+sleep 5
 assert_eq 410 "$(curl -sS -o /dev/null -w '%{http_code}' "$X")" "expired link"
 [[ "$(cat "$P/r/download")" != *"$X"* ]] || fail "an expired link is still listed"
 tok=${U#"$BASE/d/"}; tok=${tok%%/*}
