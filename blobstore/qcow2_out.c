@@ -2,7 +2,7 @@
  * qcow2_out.c — a sealed blob served as a QCOW2 file (layout in
  * qcow2_out.h).
  *
- * Who calls it: serve/ for every range of a qcow2 download, from its
+ * Who calls it: fs/serve/ for every range of a qcow2 download, from its
  * connection threads (a qcow2_out is per request: it holds the list of the
  * manifest's data chunks, 4 bytes each, and nothing that grows with the
  * virtual size besides that list).

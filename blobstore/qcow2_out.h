@@ -2,7 +2,7 @@
  * qcow2_out.h — a sealed blob as a QCOW2 (version 3) file, made on the fly
  * (SPEC §14: `qcow2` download links).
  *
- * Who calls it: serve/ (a qcow2 link's bytes, any range), the unit tests.
+ * Who calls it: fs/serve/ (a qcow2 link's bytes, any range), the unit tests.
  *
  * The layout is a function of the manifest alone: the same manifest gives
  * the same file, byte for byte, on every request, so ranges and resumes of

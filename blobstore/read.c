@@ -14,7 +14,7 @@
  *
  * blob_manifest_digest is the unkeyed XXH3-128 of the size and the chunk
  * ids in order: a name of the content (equal ids are equal bytes, §11)
- * that costs no read, for HTTP validators (serve/, ETag).
+ * that costs no read, for HTTP validators (fs/serve/, ETag).
  *
  * blob_store_hash_blob is the unkeyed XXH3-128 of all bytes in order, holes
  * as zeros, printed like `xxhsum -H2` (canonical big-endian hex).  It reads

@@ -4,7 +4,7 @@
  * HTTP client fetches (and resumes) through `imgfs serve`.
  *
  * Who calls it: fs/attr.c (the image's `download` file: "link [DURATION]
- * [FORMAT]", "revoke", the listing), fs/admin.c (`download-url`), serve/
+ * [FORMAT]", "revoke", the listing), fs/admin.c (`download-url`), fs/serve/
  * (resolving a request's token), the unit tests.
  *
  * A token is 64 lowercase hex digits: 16 random bytes (the nonce, the

@@ -1,5 +1,5 @@
 /*
- * test_http.c — unit tests for serve/http.c (SPEC §14): Range (one range,
+ * test_http.c — unit tests for fs/serve/http.c (SPEC §14): Range (one range,
  * suffix and open ranges, 416 outside, anything else the whole body),
  * If-Range (strong ETag or the exact date), the date format,
  * Content-Disposition of plain and non-ASCII names, the request path and
