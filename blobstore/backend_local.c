@@ -699,36 +699,7 @@ bool blob_backend_is_local(const struct blob_backend *be)
 
 int blob_local_clean_tmp(struct blob_backend *be, int64_t before, uint64_t *removed_out)
 {
-	struct local_backend *lb = local(be);
-	uint64_t removed = 0;
-	struct dirent *e;
-	DIR *d = NULL;
-	int rc;
-
-	if ((rc = open_dir(&d, lb->root_fd, "tmp")) < 0)
-		return rc;
-	for (;;) {
-		struct stat st;
-
-		errno = 0;
-		e = readdir(d);
-		if (e == NULL) {
-			rc = errno ? -errno : 0;
-			break;
-		}
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if ((int64_t)st.st_mtim.tv_sec >= before)
-			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-			removed++;
-	}
-	closedir(d);
-	if (removed_out != NULL)
-		*removed_out = removed;
-	return rc;
+	return blob_clean_tmp_dir(local(be)->tmp_fd, before, removed_out);
 }
 
 /* mkdir name under dirfd (EEXIST is fine), fsyncing dirfd when made. */

@@ -20,7 +20,16 @@
  * backend's batch_has on the caller's own backend batch, `check`: a chunk
  * found there gets its mtime refreshed, so gc keeps it until the caller's
  * metadata names it, and its name is synced when `check` commits).  A new
- * chunk is copied into the buffer of an idle lane.
+ * chunk is copied into the buffer of an idle lane.  A backend without
+ * batch_has (RADOS) is not asked first: a question to an object store is
+ * a round trip, which under a stream of writes waits behind them, so the
+ * caller's thread would spend its time waiting; its lanes' exclusive
+ * creates find a chunk that is there instead (and refresh it).
+ *
+ * Copies (blob_batch_copy_many) ask the target about up to BLOB_BATCH_MAX
+ * chunks at once (batch_has_many: one wait for all on an object store),
+ * then read the missing ones from the source, telling a source that
+ * prefetches which ones come next, so several reads are in flight.
  *
  * Lanes: up to BATCH_LANES threads, started when a chunk finds none idle,
  * each with its own backend batch and a page-aligned buffer (the local
@@ -310,7 +319,7 @@ int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
 	}
 	if (blob_idset_has(b->ids, &id))
 		return 0; /* taken before */
-	if ((rc = be->batch_has(b->check, &id)) != 0)
+	if (be->batch_has != NULL && (rc = be->batch_has(b->check, &id)) != 0)
 		return rc < 0 ? batch_fail(b, rc) : 0;
 	if ((rc = blob_idset_add(b->ids, &id)) < 0)
 		return batch_fail(b, rc);
@@ -369,47 +378,134 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 	return 1;
 }
 
-int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id)
+/* Asks the store about ids[0..n) (n <= BLOB_BATCH_MAX) on the check
+ * batch: found[k] = 1 or 0. */
+static int check_many(blob_batch *b, const chunk_id *ids, size_t n, uint8_t *found)
 {
 	struct blob_backend *be = b->s->be;
 	int rc;
+
+	if (be->batch_has_many != NULL)
+		return be->batch_has_many(b->check, ids, n, found);
+	for (size_t k = 0; k < n; k++) {
+		if ((rc = be->batch_has(b->check, &ids[k])) < 0)
+			return rc;
+		found[k] = rc > 0;
+	}
+	return 0;
+}
+
+/* Places ids[k] for every k with want[k] (the target lacks them): a hard
+ * link between local stores, else the bytes, read from src with the next
+ * ones hinted to it.  moved[k] = 1 for each placed.  Returns how many. */
+static int copy_missing(blob_batch *b, blob_store *src, const chunk_id *ids, size_t n, const uint8_t *want,
+                        uint8_t *moved)
+{
+	struct blob_backend *be = b->s->be;
+	chunk_id ahead[BLOB_READ_AHEAD];
+	size_t next_hint = 0; /* hint again on reaching this index */
+	int placed = 0, rc;
+
+	for (size_t k = 0; k < n; k++) {
+		if (!want[k])
+			continue;
+		if ((rc = blob_idset_add(b->ids, &ids[k])) < 0)
+			return rc;
+		if (!b->no_link && blob_backend_is_local(be) && blob_backend_is_local(src->be)) {
+			/* On the caller's own backend batch: its commit (the last
+			 * step of blob_batch_commit) makes the name durable. */
+			rc = blob_local_batch_link(b->check, src->be, &ids[k]);
+			if (rc >= 0) {
+				pthread_mutex_lock(&b->lock);
+				b->placed += rc;
+				pthread_mutex_unlock(&b->lock);
+				moved[k] = rc > 0;
+				placed += rc;
+				continue;
+			}
+			if (!link_unsupported(rc))
+				return rc;
+			b->no_link = true; /* another file system: copy from now on */
+		}
+		if (src->be->prefetch != NULL && k >= next_hint) {
+			/* The next wanted ones; hint again once half are read. */
+			size_t m = 0;
+			for (size_t j = k; j < n && m < BLOB_READ_AHEAD; j++) {
+				if (!want[j])
+					continue;
+				if (m == BLOB_READ_AHEAD / 2)
+					next_hint = j;
+				ahead[m++] = ids[j];
+			}
+			if (m <= BLOB_READ_AHEAD / 2)
+				next_hint = n;
+			src->be->prefetch(src->be, ahead, m);
+		}
+		if ((rc = copy_bytes(b, src, &ids[k])) < 0)
+			return rc;
+		moved[k] = 1;
+		placed++;
+	}
+	return placed;
+}
+
+int blob_batch_copy_many(blob_batch *b, blob_store *src, const chunk_id *ids, size_t n, uint8_t *moved)
+{
+	uint8_t want[BLOB_BATCH_MAX], found[BLOB_BATCH_MAX], scratch[BLOB_BATCH_MAX];
+	chunk_id ask[BLOB_BATCH_MAX];
+	size_t at[BLOB_BATCH_MAX];
+	int total = 0, rc;
 
 	if ((rc = batch_err(b)) < 0)
 		return rc;
 	/* Ids are only comparable between stores keyed alike. */
 	if (memcmp(b->s->secret, src->secret, BLOB_SECRET_SIZE) != 0)
 		return -EINVAL;
-	if (chunk_id_is_null(id))
-		return 0;
-	if (b->check == NULL) { /* no batches: durable now */
-		rc = blob_store_copy_chunk(b->s, src, id);
-		if (rc > 0)
+	if (b->check == NULL) { /* no batches: durable now, one by one */
+		for (size_t k = 0; k < n; k++) {
+			if ((rc = blob_store_copy_chunk(b->s, src, &ids[k])) < 0)
+				return batch_fail(b, rc);
 			b->placed += rc;
-		return rc < 0 ? batch_fail(b, rc) : rc;
-	}
-	if (blob_idset_has(b->ids, id))
-		return 0; /* taken before */
-	if ((rc = be->batch_has(b->check, id)) != 0)
-		return rc < 0 ? batch_fail(b, rc) : 0;
-	if ((rc = blob_idset_add(b->ids, id)) < 0)
-		return batch_fail(b, rc);
-	if (!b->no_link && blob_backend_is_local(be) && blob_backend_is_local(src->be)) {
-		/* On the caller's own backend batch: its commit (the last step
-		 * of blob_batch_commit) makes the name durable. */
-		rc = blob_local_batch_link(b->check, src->be, id);
-		if (rc >= 0) {
-			pthread_mutex_lock(&b->lock);
-			b->placed += rc;
-			pthread_mutex_unlock(&b->lock);
-			return rc;
+			total += rc;
+			if (moved != NULL)
+				moved[k] = rc > 0;
 		}
-		if (!link_unsupported(rc))
-			return batch_fail(b, rc);
-		b->no_link = true; /* another file system: copy from now on */
+		return total;
 	}
-	if ((rc = copy_bytes(b, src, id)) < 0)
-		return batch_fail(b, rc); /* the idset says it was taken */
-	return 1;
+	for (size_t base = 0; base < n; base += BLOB_BATCH_MAX) {
+		size_t len = n - base < BLOB_BATCH_MAX ? n - base : BLOB_BATCH_MAX;
+		uint8_t *mv = moved != NULL ? moved + base : scratch;
+		size_t nask = 0;
+
+		/* Holes and chunks this batch took need no question. */
+		for (size_t k = 0; k < len; k++) {
+			const chunk_id *id = &ids[base + k];
+			mv[k] = want[k] = 0;
+			if (chunk_id_is_null(id) || blob_idset_has(b->ids, id))
+				continue;
+			/* An id twice in one group is asked about once. */
+			bool dup = false;
+			for (size_t j = 0; j < nask && !dup; j++)
+				dup = chunk_id_equal(&ask[j], id);
+			if (dup)
+				continue;
+			at[nask] = k;
+			ask[nask++] = *id;
+		}
+		if (nask > 0 && (rc = check_many(b, ask, nask, found)) < 0)
+			return batch_fail(b, rc);
+		for (size_t j = 0; j < nask; j++)
+			want[at[j]] = !found[j];
+		if ((rc = copy_missing(b, src, ids + base, len, want, mv)) < 0)
+			return batch_fail(b, rc);
+		total += rc;
+	}
+	return total;
+}
+
+int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id)
+{
+	return blob_batch_copy_many(b, src, id, 1, NULL);
 }
 
 /* ---- a whole store into another (migration) ---------------------------------- */

@@ -27,6 +27,14 @@
  *   Sealing a wblob stores its overlay chunks and yields a manifest, so
  *   capturing a disk never copies unchanged chunks.
  *
+ * Where a region's store lives (blob_store_open_spec; SPEC §13)
+ *   ""              chunks and wblobs in the region's directory <state>/regions/<name>
+ *   "dir:PATH"      chunks and wblobs in PATH (a local or shared directory)
+ *   "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]"
+ *                   chunks in a Ceph RADOS pool, one object per chunk named by
+ *                   its id (backend_rados.c); wblobs and tmp/ stay in the
+ *                   region's directory on this host (instances run on one host)
+ *
  * On-disk layout of one region store (the local-directory backend)
  *   <dir>/chunks/<xx>/<32 hex>   chunk files, read-only (0444) once placed;
  *                                <xx> = first two hex digits of the id
@@ -92,7 +100,9 @@ int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
 #define BLOB_BATCH_MAX 64
 
 /* A backend stores chunk bytes by id; it never hashes.  The local directory
- * backend is the first; others (object stores) implement the same table. */
+ * backend is the first; the RADOS backend (an object store) implements the
+ * same table.  Every chunk has a timestamp gc goes by: the local backend's
+ * is the file's mtime, RADOS's an attribute of the object. */
 struct blob_backend_batch; /* the backend's own */
 struct blob_backend {
 	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
@@ -102,35 +112,69 @@ struct blob_backend {
 	 * newly stored, 0 when a chunk of that id was already there (then its
 	 * timestamp is refreshed so a concurrent gc keeps it). */
 	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
-	/* Optional, all five or none (the store then puts chunk by chunk):
-	 * placing many chunks with few waits for the disk (blob_batch).  A
-	 * batch is used by one thread at a time.  batch_add is put (same
-	 * answers) except that a chunk it reports new is not stored yet;
+	/* Optional, all of batch_new, batch_add, batch_commit, batch_free and
+	 * at least one of batch_has and batch_has_many, or none (the store then
+	 * puts chunk by chunk): placing many chunks with few waits for the disk
+	 * (blob_batch).  A batch is used by one thread at a time.  batch_add is
+	 * put (same answers) except that a chunk it reports new is not stored
+	 * yet — a backend that finds out only when it writes (RADOS's exclusive
+	 * create) reports 1 and counts the chunk at commit only if it was new;
 	 * batch_has is exists, refreshing a found chunk like put does;
-	 * batch_commit makes every chunk added since the last commit durable,
-	 * then visible under its id, then makes those names — and those of
-	 * the chunks batch_add or batch_has found — durable, and returns how
-	 * many it placed (one another writer placed meanwhile is not counted).
-	 * Ids added between two commits are distinct, at most BLOB_BATCH_MAX
-	 * (-E2BIG beyond).  A failed add leaves nothing of its chunk; a failed
-	 * commit may have placed some of its chunks, each whole and durable;
-	 * batch_free drops what was not committed (never visible). */
+	 * batch_has_many is batch_has for n ids at once (n <= BLOB_BATCH_MAX,
+	 * found[k] = 1 or 0, returns 0 or -errno): an object store checks them
+	 * all with one wait.  Without batch_has, blob_batch_add does not ask
+	 * before adding.  batch_commit makes every chunk added since the last
+	 * commit durable, then visible under its id, then makes those names —
+	 * and those of the chunks batch_add or batch_has found — durable, and
+	 * returns how many it placed (one another writer placed meanwhile is
+	 * not counted).  Ids added between two commits are distinct, at most
+	 * BLOB_BATCH_MAX (-E2BIG beyond).  A failed add leaves nothing of its
+	 * chunk; a failed commit may have placed some of its chunks, each whole
+	 * and durable; batch_free drops what was not committed (the local
+	 * backend: never visible; RADOS: a write in flight lands whole or not
+	 * at all, unreferenced: gc drops it). */
 	int (*batch_new)(struct blob_backend *be, struct blob_backend_batch **out);
 	int (*batch_has)(struct blob_backend_batch *b, const chunk_id *id);
+	int (*batch_has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 	int (*batch_add)(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len);
 	int (*batch_commit)(struct blob_backend_batch *b);
 	void (*batch_free)(struct blob_backend_batch *b);
 	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
 	int (*del)(struct blob_backend *be, const chunk_id *id);
-	/* Calls cb for every stored chunk with its modification time (unix
-	 * seconds); stops and returns cb's value when it is non-zero. */
+	/* Optional: del only when the chunk's timestamp is older than
+	 * not_after, decided where the chunk is stored, atomically with the
+	 * removal (a put refreshing it at the same moment keeps it): 1 removed,
+	 * 0 kept or absent, -errno. */
+	int (*del_if_older)(struct blob_backend *be, const chunk_id *id, int64_t not_after);
+	/* Calls cb for every stored chunk with its timestamp (unix seconds),
+	 * or BLOB_MTIME_UNKNOWN when listing does not tell it (then the backend
+	 * has del_if_older); stops and returns cb's value when it is non-zero. */
 	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg);
+	/* Optional: get will soon be asked for these chunks, in this order
+	 * (a sequential reader): a backend with a network between it and the
+	 * bytes starts reading some of them now.  A hint: no answer. */
+	void (*prefetch)(struct blob_backend *be, const chunk_id *ids, size_t n);
 	int (*statfs)(struct blob_backend *be, struct statvfs *out);
 	void (*free)(struct blob_backend *be);
 };
 
+#define BLOB_MTIME_UNKNOWN INT64_MIN
+
 /* The local directory backend rooted at dir (created if missing). */
 int blob_backend_local_new(struct blob_backend **out, const char *dir);
+
+/* The RADOS backend of a store spec "rados:POOL[,conf=FILE][,id=CLIENT]
+ * [,ns=NAMESPACE]" (backend_rados.c): connects to the cluster and opens
+ * the pool.  owner is one line naming the region and the service; the
+ * pool (namespace) keeps it in an object of its own, and a pool that
+ * names another owner is refused (-EBUSY), so that no two regions' gc
+ * collect each other's chunks; with claim, a pool naming none is marked as
+ * owner's, without, it is left as it is (a check).  On failure why (cap
+ * bytes) holds a one-line reason; -EINVAL for a malformed spec, -ENOENT
+ * for a pool that does not exist, -EHOSTUNREACH for a cluster that cannot
+ * be reached, -EPROTONOSUPPORT when imgfs was built without librados. */
+int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
+                           size_t cap);
 
 /* ---- the store ----------------------------------------------------------- */
 
@@ -139,7 +183,25 @@ typedef struct blob_store blob_store;
 /* Opens the store rooted at dir (a region's directory), creating its
  * layout when missing.  The secret is copied. */
 int blob_store_open(blob_store **out, const char *dir, const uint8_t secret[BLOB_SECRET_SIZE]);
+/* Opens the store of region `region` as its store spec says ("" / NULL,
+ * "dir:PATH", "rados:..."; see the top of this file): dir is the region's
+ * directory on this host, which holds wblobs/ and tmp/ (and the chunks,
+ * for ""); the secret is copied.  On failure why (cap bytes) holds a
+ * one-line reason. */
+int blob_store_open_spec(blob_store **out, const char *spec, const char *dir, const char *region,
+                         const uint8_t secret[BLOB_SECRET_SIZE], char *why, size_t cap);
+/* Whether region `region` could have its chunks where spec says, now:
+ * a RADOS cluster that answers, a pool that exists and holds no other
+ * region's chunks (nothing is written).  "" and "dir:" are not checked
+ * here.  0, or -errno with a one-line reason in why. */
+int blob_store_check_spec(const char *spec, const char *region, const uint8_t secret[BLOB_SECRET_SIZE], char *why,
+                          size_t cap);
 void blob_store_close(blob_store *s); /* accepts NULL */
+/* Where the store's own lines go (a chunk that fails verification, an
+ * object store that does not answer): fn(arg, line), one line without a
+ * newline, from any thread.  Default: stderr.  Set once, right after
+ * opening, before other threads use the store. */
+void blob_store_set_log(blob_store *s, void (*fn)(void *arg, const char *line), void *arg);
 
 /* Keyed id of len bytes (len <= BLOB_CHUNK_SIZE). */
 void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, size_t len);
@@ -179,6 +241,13 @@ void blob_batch_free(blob_batch *b); /* accepts NULL */
  * keeps it) or is the null id; durable, as for blob_batch_add, once a
  * later commit returned.  The stores must share the secret (-EINVAL). */
 int blob_batch_copy(blob_batch *b, blob_store *src, const chunk_id *id);
+/* blob_batch_copy of n ids at once (any n): the target's existence checks
+ * are made together (on an object store, one wait for up to
+ * BLOB_BATCH_MAX of them, not one round trip per chunk) and the chunks
+ * the target lacks are read from src with several reads in flight.
+ * moved[k] (may be NULL) = 1 when ids[k] was new in the store, else 0.
+ * Returns how many were new, or -errno (sticky, as for add). */
+int blob_batch_copy_many(blob_batch *b, blob_store *src, const chunk_id *ids, size_t n, uint8_t *moved);
 
 /* Places every chunk src holds in dst (moving a region to another store):
  * each one dst lacks is linked or copied and verified as blob_batch_copy

@@ -57,18 +57,30 @@ struct blob_cache {
 	atomic_uint_fast64_t misses; /* chunks read from the backend for reads */
 };
 
+/* Where a store's own lines go (blob_store_set_log); fn NULL: stderr. */
+struct blob_log {
+	void (*fn)(void *arg, const char *line);
+	void *arg;
+};
+
 struct blob_store {
-	char *dir;
+	char *dir;               /* this host's directory of the store: wblobs/, tmp/ */
+	char *where;             /* the chunks' place in log lines: dir, or the spec */
 	uint8_t secret[BLOB_SECRET_SIZE];
-	struct blob_backend *be; /* always the local backend, see store.c */
+	struct blob_backend *be; /* the local backend on dir, or the spec's */
 	int wblobs_fd;           /* <dir>/wblobs, O_DIRECTORY */
 	int tmp_fd;              /* <dir>/tmp, O_DIRECTORY */
+	atomic_uint_fast64_t tmp_counter;
+	struct blob_log log;
 	struct blob_cache cache;
 };
 
 /* ---- cache.c ------------------------------------------------------------ */
 
 int blob_cache_init(struct blob_cache *c);
+/* Whether chunk id is in the cache, ready or being loaded (a hint: it may
+ * be evicted at once). */
+bool blob_cache_has(struct blob_cache *c, const chunk_id *id);
 void blob_cache_release(struct blob_cache *c);
 /* Copies bytes [coff, coff + n) of chunk id, whose length must be
  * chunk_len, into dst, through the cache; the chunk is verified when it is
@@ -80,8 +92,19 @@ uint64_t blob_store_cache_misses(blob_store *s);
 
 /* ---- store.c ------------------------------------------------------------ */
 
-/* One line on stderr about chunk id: "imgfs: chunk <hex> in <dir>: <what>". */
+/* One line about chunk id to the store's log: "chunk <hex> in <where>: <what>". */
 void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *what);
+/* Creates (O_EXCL, write-only) a new file in <dir>/tmp under a name unique
+ * among all processes and threads ("w.<pid>.<tid>.<n>.tmp", cap >= 64),
+ * stored into name; returns the descriptor or -errno. */
+int blob_store_tmp_create(blob_store *s, char *name, size_t cap, mode_t mode);
+/* Removes files in <dir>/tmp whose mtime is older than `before`. */
+int blob_store_clean_tmp(blob_store *s, int64_t before, uint64_t *removed_out);
+/* Hints the backend that the data chunks of m after chunk i will be read
+ * next (read.c, gc.c's verification): the next BLOB_READ_AHEAD not in the
+ * cache.  Nothing when the backend does not prefetch. */
+#define BLOB_READ_AHEAD 8
+void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i);
 
 /* ---- backend_local.c ---------------------------------------------------- */
 
@@ -105,6 +128,22 @@ void blob_local_tmp_name(struct blob_backend *be, char *buf, size_t cap);
 /* Creates (O_EXCL, write-only) a new file in <dir>/tmp under such a name,
  * stored into name; returns the descriptor or -errno. */
 int blob_local_tmp_create(struct blob_backend *be, char *name, size_t cap, mode_t mode);
+
+/* ---- backend_rados.c ---------------------------------------------------- */
+
+bool blob_backend_is_rados(const struct blob_backend *be);
+/* Where the backend's own lines go (the store's log; NULL: stderr). */
+void blob_rados_set_log(struct blob_backend *be, const struct blob_log *log);
+/* For tests: what `rados put` of other bytes under a chunk's name does
+ * (replaces the object's bytes, keeps its attributes), and setting the
+ * timestamp gc goes by. */
+int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t);
+
+/* ---- util.c: the log ---------------------------------------------------- */
+
+/* printf-style, one line (a newline in it is written as "\n"). */
+void blob_log_line(const struct blob_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- manifest.c --------------------------------------------------------- */
 
@@ -132,6 +171,9 @@ int blob_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t blob_read_full(int fd, void *buf, size_t len);
 int blob_write_full(int fd, const void *buf, size_t len);
 int blob_fsync_dir_at(int dirfd, const char *name); /* name NULL or "": dirfd itself */
+/* Removes the regular files in the directory tmp_fd whose mtime is older
+ * than `before` (writers that crashed left them). */
+int blob_clean_tmp_dir(int tmp_fd, int64_t before, uint64_t *removed_out);
 
 static inline void blob_put_le32(uint8_t *p, uint32_t v)
 {

@@ -43,6 +43,17 @@ void blob_cache_release(struct blob_cache *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+bool blob_cache_has(struct blob_cache *c, const chunk_id *id)
+{
+	bool has = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < BLOB_CACHE_ENTRIES && !has; i++)
+		has = c->ent[i].state != BLOB_CACHE_EMPTY && chunk_id_equal(&c->ent[i].id, id);
+	pthread_mutex_unlock(&c->lock);
+	return has;
+}
+
 uint64_t blob_store_cache_misses(blob_store *s)
 {
 	return atomic_load(&s->cache.misses);

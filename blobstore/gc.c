@@ -10,13 +10,16 @@
  *   - a wblob's base manifest or its .ids file names it (instance disks
  *     read their base chunks directly; uploads in progress stream whole
  *     chunks into the store before any metadata names them);
- *   - its mtime is >= not_after: it was written, or deduplicated (put
- *     refreshes the mtime of a chunk that is already there), after the caller
- *     took its live set, so it may belong to a blob whose metadata is not
- *     committed yet.  Callers pass a not_after from before they read the
+ *   - its timestamp is >= not_after: it was written, or deduplicated (put
+ *     refreshes the timestamp of a chunk that is already there), after the
+ *     caller took its live set, so it may belong to a blob whose metadata is
+ *     not committed yet.  Callers pass a not_after from before they read the
  *     metadata, minus a margin.
- * Every other chunk is deleted as soon as the listing reaches it, so the
- * window between seeing its mtime and deleting it is a few microseconds.
+ * Every other chunk is deleted as soon as the listing reaches it.  The local
+ * backend lists mtimes, so the window between seeing a chunk's mtime and
+ * deleting it is a few microseconds; a backend that cannot list timestamps
+ * (RADOS) deletes with del_if_older, which compares and removes in one
+ * atomic operation where the chunk is stored, so there is no window at all.
  * gc also removes temporary files in <dir>/tmp older than both not_after and
  * an hour (left by writers that crashed); a live writer's temp file lives for
  * one chunk write.
@@ -24,7 +27,10 @@
  * verify_all reads every chunk through blob_store_get_chunk (which re-hashes
  * it) and reports the ones that fail — bad(arg, id, err) receives a positive
  * errno value, EIO for a hash mismatch — deleting them with repair.  A chunk
- * that disappears during the walk (a concurrent gc) is not reported.
+ * that disappears during the walk (a concurrent gc) is not reported.  The
+ * listing is taken VERIFY_GROUP ids at a time, and a backend that prefetches
+ * is told the group before its chunks are read, so an object store has
+ * several reads in flight.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,8 +53,14 @@ static int gc_one(void *arg, const chunk_id *id, int64_t mtime)
 	struct gc_ctx *g = arg;
 	int rc;
 
-	if (mtime >= g->not_after || blob_idset_has(g->live, id) || blob_idset_has(g->bases, id))
+	if ((mtime != BLOB_MTIME_UNKNOWN && mtime >= g->not_after) || blob_idset_has(g->live, id) ||
+	    blob_idset_has(g->bases, id))
 		return 0;
+	if (mtime == BLOB_MTIME_UNKNOWN) {
+		if ((rc = g->s->be->del_if_older(g->s->be, id, g->not_after)) > 0)
+			g->removed++;
+		return rc < 0 ? rc : 0;
+	}
 	rc = g->s->be->del(g->s->be, id);
 	if (rc == 0)
 		g->removed++;
@@ -69,13 +81,12 @@ int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint
 	g.bases = bases;
 	if ((rc = s->be->list(s->be, gc_one, &g)) < 0)
 		goto out;
-	if (blob_backend_is_local(s->be)) {
-		tmp_before = (int64_t)time(NULL) - TMP_GRACE;
-		if (not_after < tmp_before)
-			tmp_before = not_after;
-		if ((rc = blob_local_clean_tmp(s->be, tmp_before, NULL)) < 0)
-			goto out;
-	}
+	tmp_before = (int64_t)time(NULL) - TMP_GRACE;
+	if (not_after < tmp_before)
+		tmp_before = not_after;
+	/* The store's tmp/ (the local backend's chunk temp files are there). */
+	if ((rc = blob_store_clean_tmp(s, tmp_before, NULL)) < 0)
+		goto out;
 	rc = 0;
 out:
 	if (removed_out != NULL)
@@ -84,6 +95,8 @@ out:
 	return rc;
 }
 
+#define VERIFY_GROUP 64
+
 struct verify_ctx {
 	blob_store *s;
 	bool repair;
@@ -91,11 +104,12 @@ struct verify_ctx {
 	void *arg;
 	uint8_t *buf;
 	int nbad;
+	size_t n; /* ids listed, not verified yet */
+	chunk_id ids[VERIFY_GROUP];
 };
 
-static int verify_one(void *arg, const chunk_id *id, int64_t mtime)
+static int verify_one(struct verify_ctx *v, const chunk_id *id)
 {
-	struct verify_ctx *v = arg;
 	size_t len;
 	int rc;
 
@@ -113,15 +127,51 @@ static int verify_one(void *arg, const chunk_id *id, int64_t mtime)
 	return 0;
 }
 
+/* Verifies the listed ids, hinting each next ones to the backend. */
+static int verify_group(struct verify_ctx *v)
+{
+	struct blob_backend *be = v->s->be;
+	int rc = 0;
+
+	for (size_t k = 0; k < v->n && rc == 0; k++) {
+		if (be->prefetch != NULL && k % BLOB_READ_AHEAD == 0) {
+			size_t ahead = v->n - k < 2 * BLOB_READ_AHEAD ? v->n - k : 2 * BLOB_READ_AHEAD;
+			be->prefetch(be, &v->ids[k], ahead);
+		}
+		rc = verify_one(v, &v->ids[k]);
+	}
+	v->n = 0;
+	return rc;
+}
+
+static int verify_listed(void *arg, const chunk_id *id, int64_t mtime)
+{
+	struct verify_ctx *v = arg;
+
+	(void)mtime;
+	v->ids[v->n++] = *id;
+	return v->n == VERIFY_GROUP ? verify_group(v) : 0;
+}
+
 int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, const chunk_id *id, int err), void *arg)
 {
-	struct verify_ctx v = {.s = s, .repair = repair, .bad = bad, .arg = arg};
+	struct verify_ctx *v;
 	int rc;
 
-	v.buf = malloc(BLOB_CHUNK_SIZE);
-	if (v.buf == NULL)
+	if ((v = calloc(1, sizeof *v)) == NULL)
 		return -ENOMEM;
-	rc = s->be->list(s->be, verify_one, &v);
-	free(v.buf);
-	return rc < 0 ? rc : v.nbad;
+	*v = (struct verify_ctx){.s = s, .repair = repair, .bad = bad, .arg = arg};
+	v->buf = malloc(BLOB_CHUNK_SIZE);
+	if (v->buf == NULL) {
+		free(v);
+		return -ENOMEM;
+	}
+	rc = s->be->list(s->be, verify_listed, v);
+	if (rc == 0)
+		rc = verify_group(v);
+	if (rc == 0)
+		rc = v->nbad;
+	free(v->buf);
+	free(v);
+	return rc;
 }

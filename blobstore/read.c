@@ -2,7 +2,8 @@
  * read.c — reading immutable blobs: ranges, and the whole-blob hash.
  *
  * Who calls it: fs/ for read() on a sealed blob (disks/<device> of an
- * available image or a snapshot) and model/ for the user.imgfs.xxh128 value.
+ * available image or a snapshot), model/ for the user.imgfs.xxh128 value
+ * and conversions (which decode a QCOW2 blob through blob_store_read).
  *
  * blob_store_read serves the kernel's 128 KiB .. 1 MiB requests, from many
  * threads: holes are zero-filled without touching the backend; data comes
@@ -16,10 +17,22 @@
  * ids in order: a name of the content (equal ids are equal bytes, §11)
  * that costs no read, for HTTP validators (fs/serve/, ETag).
  *
+ * Read-ahead, for backends that prefetch (RADOS: each chunk is a network
+ * round trip, and one at a time reads a third of what several in flight
+ * do).  When a chunk is not in the cache and the data chunk before it is
+ * (ready or being loaded) — a sequential reader: the kernel's own
+ * read-ahead asks for the next chunks from several threads at once — the
+ * backend is told the next BLOB_READ_AHEAD data chunks not in the cache,
+ * so they are on their way while this one is hashed and copied out.  A
+ * random reader (qemu-img, a guest's base chunks) rarely has the chunk
+ * before in the cache, so it costs no extra reads.  The local backend does
+ * not prefetch: the kernel's page cache read-ahead does that job for files.
+ *
  * blob_store_hash_blob is the unkeyed XXH3-128 of all bytes in order, holes
  * as zeros, printed like `xxhsum -H2` (canonical big-endian hex).  It reads
  * every chunk once, verified, into its own buffer, bypassing the cache so a
- * hashing pass does not evict what readers are using.
+ * hashing pass does not evict what readers are using; it hints the chunks
+ * ahead as a sequential reader does.
  */
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +42,34 @@
 #include "blobstore_int.h"
 
 #define ZERO_FEED 65536
+
+void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i)
+{
+	chunk_id ahead[BLOB_READ_AHEAD];
+	size_t n = 0;
+
+	if (s->be->prefetch == NULL)
+		return;
+	for (uint32_t j = i + 1; j < m->nchunks && n < BLOB_READ_AHEAD; j++)
+		if (!chunk_id_is_null(&m->chunks[j]) && !blob_cache_has(&s->cache, &m->chunks[j]))
+			ahead[n++] = m->chunks[j];
+	if (n > 0)
+		s->be->prefetch(s->be, ahead, n);
+}
+
+/* Whether reading chunk i of m is part of a sequential pass that the
+ * backend should be told about (see the top of the file). */
+static bool read_is_sequential(blob_store *s, const blob_manifest *m, uint32_t i)
+{
+	uint32_t prev = i;
+
+	if (s->be->prefetch == NULL || blob_cache_has(&s->cache, &m->chunks[i]))
+		return false;
+	while (prev > 0 && chunk_id_is_null(&m->chunks[prev - 1]))
+		prev--;
+	/* The first data chunk of a blob: readers start there. */
+	return prev == 0 || blob_cache_has(&s->cache, &m->chunks[prev - 1]);
+}
 
 ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off)
 {
@@ -54,9 +95,13 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
 			n = len - done;
 		if (i >= m->nchunks || chunk_id_is_null(&m->chunks[i])) {
 			memset(dst, 0, n);
-		} else if ((rc = blob_store_read_chunk(s, &m->chunks[i], clen, dst, coff, n)) < 0) {
-			return rc;
+			done += n;
+			continue;
 		}
+		if (read_is_sequential(s, m, i))
+			blob_store_read_ahead(s, m, i);
+		if ((rc = blob_store_read_chunk(s, &m->chunks[i], clen, dst, coff, n)) < 0)
+			return rc;
 		done += n;
 	}
 	return (ssize_t)done;
@@ -76,6 +121,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 	XXH3_state_t *st = NULL;
 	XXH128_canonical_t c;
 	uint8_t *buf = NULL;
+	uint32_t hint_at = 0;
 	int rc;
 
 	st = XXH3_createState();
@@ -97,6 +143,10 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 			continue;
 		}
 		size_t len;
+		if (i >= hint_at) { /* half of what was hinted is read: the next */
+			blob_store_read_ahead(s, m, i);
+			hint_at = i + BLOB_READ_AHEAD / 2;
+		}
 		if ((rc = blob_store_get_chunk(s, &m->chunks[i], buf, BLOB_CHUNK_SIZE, &len)) < 0)
 			goto out;
 		if (len != clen) {

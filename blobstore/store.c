@@ -1,22 +1,30 @@
 /*
  * store.c — a region's blob store: the keyed chunk hash over a backend.
  *
- * Who calls it: model/ opens one store per region (blob_store_open) and
- * stores, copies and collects chunks; fs/ reads through read.c and wblob.c,
- * which call back into here.  A store is shared by all threads: its fields
- * are read-only after open except the cache (cache.c, own lock) and the
- * backend (thread-safe).
+ * Who calls it: model/ opens one store per region (blob_store_open_spec:
+ * the region's recorded store, SPEC §13) and stores, copies and collects
+ * chunks; fs/ reads through read.c and wblob.c, which call back into here.
+ * A store is shared by all threads: its fields are read-only after open
+ * except the cache (cache.c, own lock), the temp-name counter (atomic) and
+ * the backend (thread-safe).
  *
  * Every chunk crosses this file: put hashes the bytes with the state
  * directory's secret (XXH3-128 keyed, canonical form = the id) and hands them
  * to the backend; get asks the backend and re-hashes, refusing a mismatch
- * with -EIO and one line on stderr.  All-zero chunks are never stored: their
- * id is the null id.  The null id is "present" in every store (has_chunk
- * says 1, copy_chunk has nothing to move) and cannot be fetched (get_chunk
- * says -EINVAL: its length is not known here; read.c zero-fills holes).
+ * with -EIO and one line in the store's log.  All-zero chunks are never
+ * stored: their id is the null id.  The null id is "present" in every store
+ * (has_chunk says 1, copy_chunk has nothing to move) and cannot be fetched
+ * (get_chunk says -EINVAL: its length is not known here; read.c zero-fills
+ * holes).
  *
- * Directory layout (see blobstore.h for the whole picture): the backend owns
- * <dir>/chunks and <dir>/tmp; this store adds <dir>/wblobs for wblob.c.
+ * Where things are (see blobstore.h for the whole picture): the store's
+ * directory on this host holds wblobs/ (wblob.c) and tmp/ (temp files of
+ * wblobs and, for the local backend, of chunks); the chunks are the
+ * backend's — chunks/ in the same directory for the local backend, objects
+ * in a pool for RADOS.  A RADOS pool is marked with its owner, one line
+ * naming the region and a fingerprint of the service's secret, so that two
+ * regions (or two services) never share one: each one's gc would collect
+ * the other's chunks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +44,36 @@ void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *w
 	char hex[33];
 
 	chunk_id_fmt(hex, id);
-	fprintf(stderr, "imgfs: chunk %s in %s: %s\n", hex, s->dir, what);
+	blob_log_line(&s->log, "chunk %s in %s: %s", hex, s->where, what);
+}
+
+void blob_store_set_log(blob_store *s, void (*fn)(void *arg, const char *line), void *arg)
+{
+	s->log.fn = fn;
+	s->log.arg = arg;
+}
+
+int blob_store_tmp_create(blob_store *s, char *name, size_t cap, mode_t mode)
+{
+	/* A name can only be taken by a dead process whose pid and tid came
+	 * back: try the next counter value. */
+	for (int tries = 0; tries < 100; tries++) {
+		uint64_t n = atomic_fetch_add(&s->tmp_counter, 1);
+		int fd;
+
+		snprintf(name, cap, "w.%ld.%ld.%llu.tmp", (long)getpid(), (long)gettid(), (unsigned long long)n);
+		fd = openat(s->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+int blob_store_clean_tmp(blob_store *s, int64_t before, uint64_t *removed_out)
+{
+	return blob_clean_tmp_dir(s->tmp_fd, before, removed_out);
 }
 
 void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, size_t len)
@@ -47,40 +84,56 @@ void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, si
 	memcpy(out->b, c.digest, sizeof out->b);
 }
 
-int blob_store_open(blob_store **out, const char *dir, const uint8_t secret[BLOB_SECRET_SIZE])
+/* mkdir name under dirfd (EEXIST is fine), fsyncing dirfd when made. */
+static int mkdir_at(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0755) == 0)
+		return blob_fsync_dir_at(dirfd, NULL);
+	return errno == EEXIST ? 0 : -errno;
+}
+
+/* The store over backend be (taken over, freed on failure) with its
+ * directory dir on this host. */
+static int store_open(blob_store **out, struct blob_backend *be, const char *dir, const char *where,
+                      const uint8_t secret[BLOB_SECRET_SIZE])
 {
 	blob_store *s;
 	int root_fd = -1;
 	int rc;
 
 	s = calloc(1, sizeof *s);
-	if (s == NULL)
+	if (s == NULL) {
+		be->free(be);
 		return -ENOMEM;
+	}
+	s->be = be;
 	s->wblobs_fd = s->tmp_fd = -1;
+	atomic_init(&s->tmp_counter, 0);
 	memcpy(s->secret, secret, BLOB_SECRET_SIZE);
 	if ((rc = blob_cache_init(&s->cache)) < 0) {
+		be->free(be);
 		free(s);
 		return rc;
 	}
 	s->dir = strdup(dir);
-	if (s->dir == NULL) {
+	s->where = strdup(where);
+	if (s->dir == NULL || s->where == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	if ((rc = blob_backend_local_new(&s->be, dir)) < 0)
+	if (blob_backend_is_rados(be))
+		blob_rados_set_log(be, &s->log);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
 		goto out;
+	}
 	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if (mkdirat(root_fd, "wblobs", 0755) == 0) {
-		if ((rc = blob_fsync_dir_at(root_fd, NULL)) < 0)
-			goto out;
-	} else if (errno != EEXIST) {
-		rc = -errno;
+	if ((rc = mkdir_at(root_fd, "wblobs")) < 0 || (rc = mkdir_at(root_fd, "tmp")) < 0)
 		goto out;
-	}
 	s->wblobs_fd = openat(root_fd, "wblobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s->tmp_fd = openat(root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->wblobs_fd < 0 || s->tmp_fd < 0) {
@@ -97,6 +150,78 @@ out:
 	return rc;
 }
 
+int blob_store_open(blob_store **out, const char *dir, const uint8_t secret[BLOB_SECRET_SIZE])
+{
+	struct blob_backend *be;
+	int rc;
+
+	if ((rc = blob_backend_local_new(&be, dir)) < 0)
+		return rc;
+	return store_open(out, be, dir, dir, secret);
+}
+
+/* The line a RADOS pool keeps to say whose chunks it holds. */
+static void store_owner(char *out, size_t cap, const char *region, const uint8_t secret[BLOB_SECRET_SIZE])
+{
+	snprintf(out, cap, "imgfs region %s, service %016llx", region,
+	         (unsigned long long)XXH3_64bits(secret, BLOB_SECRET_SIZE));
+}
+
+static void say(char *why, size_t cap, const char *fmt, const char *arg)
+{
+	if (why != NULL && cap > 0)
+		snprintf(why, cap, fmt, arg);
+}
+
+int blob_store_open_spec(blob_store **out, const char *spec, const char *dir, const char *region,
+                         const uint8_t secret[BLOB_SECRET_SIZE], char *why, size_t cap)
+{
+	struct blob_backend *be;
+	char owner[300];
+	int rc;
+
+	if (spec == NULL || spec[0] == '\0') {
+		if ((rc = blob_store_open(out, dir, secret)) < 0)
+			say(why, cap, "%s", strerror(-rc));
+		return rc;
+	}
+	if (strncmp(spec, "dir:", 4) == 0) {
+		if (spec[4] != '/') {
+			say(why, cap, "%s", "dir:PATH takes an absolute path");
+			return -EINVAL;
+		}
+		if ((rc = blob_store_open(out, spec + 4, secret)) < 0)
+			say(why, cap, "%s", strerror(-rc));
+		return rc;
+	}
+	if (strncmp(spec, "rados:", 6) == 0) {
+		store_owner(owner, sizeof owner, region, secret);
+		if ((rc = blob_backend_rados_new(&be, spec, owner, true, why, cap)) < 0)
+			return rc;
+		if ((rc = store_open(out, be, dir, spec, secret)) < 0)
+			say(why, cap, "%s", strerror(-rc));
+		return rc;
+	}
+	say(why, cap, "%s", "a store is dir:PATH or rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]");
+	return -EINVAL;
+}
+
+int blob_store_check_spec(const char *spec, const char *region, const uint8_t secret[BLOB_SECRET_SIZE], char *why,
+                          size_t cap)
+{
+	struct blob_backend *be;
+	char owner[300];
+	int rc;
+
+	if (spec == NULL || strncmp(spec, "rados:", 6) != 0)
+		return 0;
+	store_owner(owner, sizeof owner, region, secret);
+	if ((rc = blob_backend_rados_new(&be, spec, owner, false, why, cap)) < 0)
+		return rc;
+	be->free(be);
+	return 0;
+}
+
 void blob_store_close(blob_store *s)
 {
 	if (s == NULL)
@@ -110,6 +235,7 @@ void blob_store_close(blob_store *s)
 	blob_cache_release(&s->cache);
 	explicit_bzero(s->secret, sizeof s->secret);
 	free(s->dir);
+	free(s->where);
 	free(s);
 }
 

@@ -1,14 +1,20 @@
 /*
- * util.c — small I/O helpers shared by the blobstore files.
+ * util.c — small I/O helpers shared by the blobstore files, and the log.
  *
- * Who calls it: backend_local.c, secret.c, put.c, wblob.c.  Each helper
- * turns the POSIX "-1 and errno, maybe a short transfer" convention into
- * "bytes or -errno": reads and writes are retried on EINTR and continued
- * after short transfers, so callers see either the whole length or an error
- * (reads may stop early only at end of file).
+ * Who calls it: backend_local.c, backend_rados.c, store.c, secret.c, put.c,
+ * wblob.c.  Each I/O helper turns the POSIX "-1 and errno, maybe a short
+ * transfer" convention into "bytes or -errno": reads and writes are retried
+ * on EINTR and continued after short transfers, so callers see either the
+ * whole length or an error (reads may stop early only at end of file).
+ * blob_log_line formats one line for a store's log (blob_store_set_log),
+ * stderr when none was set.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blobstore_int.h"
@@ -108,5 +114,61 @@ int blob_fsync_dir_at(int dirfd, const char *name)
 	if (fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
+	return rc;
+}
+
+void blob_log_line(const struct blob_log *log, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' '; /* one line, whatever a reason said */
+	if (log != NULL && log->fn != NULL)
+		log->fn(log->arg, line);
+	else
+		fprintf(stderr, "imgfs: %s\n", line);
+}
+
+int blob_clean_tmp_dir(int tmp_fd, int64_t before, uint64_t *removed_out)
+{
+	uint64_t removed = 0;
+	struct dirent *e;
+	DIR *d;
+	int fd, rc;
+
+	/* A descriptor of its own: the caller's stays usable. */
+	if ((fd = openat(tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		struct stat st;
+
+		errno = 0;
+		e = readdir(d);
+		if (e == NULL) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if ((int64_t)st.st_mtim.tv_sec >= before)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed_out != NULL)
+		*removed_out = removed;
 	return rc;
 }

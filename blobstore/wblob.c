@@ -535,7 +535,7 @@ int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base
 	memcpy(hdr + WB_HEADER, enc, enclen);
 
 	/* The map, complete, under a temporary name; then linked into place. */
-	if ((fd = blob_local_tmp_create(s->be, tmp, sizeof tmp, 0600)) < 0) {
+	if ((fd = blob_store_tmp_create(s, tmp, sizeof tmp, 0600)) < 0) {
 		rc = fd;
 		goto out;
 	}

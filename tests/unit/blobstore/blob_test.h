@@ -7,6 +7,14 @@
  * a fixed secret, and removes it afterwards (blob_fx_setup/teardown).  The
  * random generator is a seeded splitmix64 so failures reproduce; the seed
  * is printed once per test.
+ *
+ * Both backends.  With IMGFS_TEST_CEPH_CONF naming a ceph.conf (ctest sets
+ * it for the *_rados runs of the tests that are not about files, on the
+ * cluster its `ceph` fixture starts: scripts/ceph-up), the store's chunks
+ * are in the pool imgfs-test, in a namespace of the test's own (named
+ * like its directory), and its wblobs and tmp/ in the directory as usual.
+ * Tests reach chunks only through the helpers below (count, corrupt, age,
+ * delete), which work on either; a test about files calls fx_local_only().
  */
 #ifndef IMGFS_TEST_BLOB_TEST_H
 #define IMGFS_TEST_BLOB_TEST_H
@@ -28,7 +36,7 @@
 
 #include <cmocka.h>
 
-#include "blobstore.h"
+#include "blobstore_int.h"
 
 #define MiB ((uint64_t)1 << 20)
 
@@ -40,13 +48,61 @@
 			assert_memory_equal((a), (b), (n));       \
 	} while (0)
 
+#define FX_POOL "imgfs-test"
+#define FX_MAX_STORES 4
+
 struct blob_fx {
 	char dir[64];   /* the temporary directory */
-	char store[96]; /* <dir>/store: the store's root */
+	char store[96]; /* <dir>/store: the store's root (its wblobs, tmp/; chunks when local) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	blob_store *s;
 	uint64_t rng;
+	const char *ceph_conf; /* NULL: the local backend */
+	int nns;               /* namespaces used, emptied at teardown */
+	char ns[FX_MAX_STORES][64];
+	char ns_name[FX_MAX_STORES][16];
+	uint8_t ns_secret[FX_MAX_STORES][BLOB_SECRET_SIZE];
 };
+
+static inline bool fx_rados(const struct blob_fx *fx)
+{
+	return fx->ceph_conf != NULL;
+}
+
+/* A test (or part of one) about the local backend's files. */
+#define fx_local_only(fx)                                                   \
+	do {                                                                    \
+		if (fx_rados(fx)) {                                                 \
+			fprintf(stderr, "    (about the local backend's files)\n");    \
+			skip();                                                         \
+		}                                                                   \
+	} while (0)
+
+/* Opens a store named `name` for this test: <dir>/<name> (local), or
+ * namespace <test>-<name> of the test pool with <dir>/<name> for its
+ * wblobs (RADOS).  The first one, "store", is fx->s. */
+static inline int fx_open_store(struct blob_fx *fx, blob_store **out, const char *name, const uint8_t *secret)
+{
+	char dir[160], spec[512], why[256] = "";
+	int rc;
+
+	snprintf(dir, sizeof dir, "%s/%s", fx->dir, name);
+	if (!fx_rados(fx))
+		return blob_store_open(out, dir, secret);
+	if (fx->nns == FX_MAX_STORES)
+		return -E2BIG;
+	snprintf(fx->ns[fx->nns], sizeof fx->ns[0], "%s-%s", strrchr(fx->dir, '/') + 1, name);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[fx->nns]);
+	rc = blob_store_open_spec(out, spec, dir, name, secret, why, sizeof why);
+	if (rc < 0) {
+		fprintf(stderr, "    cannot open %s: %s\n", spec, why);
+		return rc;
+	}
+	snprintf(fx->ns_name[fx->nns], sizeof fx->ns_name[0], "%s", name);
+	memcpy(fx->ns_secret[fx->nns], secret, BLOB_SECRET_SIZE);
+	fx->nns++;
+	return rc;
+}
 
 static inline uint64_t fx_rand(struct blob_fx *fx)
 {
@@ -112,8 +168,12 @@ static inline int blob_fx_setup(void **state)
 	snprintf(fx->store, sizeof fx->store, "%s/store", fx->dir);
 	fx_secret(fx->secret, 1);
 	fx->rng = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	fprintf(stderr, "    seed %llu (BLOB_TEST_SEED)\n", (unsigned long long)fx->rng);
-	if (blob_store_open(&fx->s, fx->store, fx->secret) < 0) {
+	fx->ceph_conf = getenv("IMGFS_TEST_CEPH_CONF");
+	if (fx->ceph_conf != NULL && fx->ceph_conf[0] == '\0')
+		fx->ceph_conf = NULL;
+	fprintf(stderr, "    seed %llu (BLOB_TEST_SEED)%s\n", (unsigned long long)fx->rng,
+	        fx_rados(fx) ? ", chunks in RADOS" : "");
+	if (fx_open_store(fx, &fx->s, "store", fx->secret) < 0) {
 		fx_rm_rf(fx->dir);
 		free(fx);
 		return -1;
@@ -127,6 +187,18 @@ static inline int blob_fx_teardown(void **state)
 	struct blob_fx *fx = *state;
 
 	blob_store_close(fx->s);
+	/* The test's namespaces emptied: every chunk gone (gc with nothing
+	 * live and a cut-off in the future). */
+	for (int i = 0; i < fx->nns; i++) {
+		char dir[160], spec[512], why[256];
+		blob_store *s = NULL;
+
+		snprintf(dir, sizeof dir, "%s/cleanup", fx->dir);
+		snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[i]);
+		if (blob_store_open_spec(&s, spec, dir, fx->ns_name[i], fx->ns_secret[i], why, sizeof why) == 0)
+			blob_store_gc(s, NULL, time(NULL) + 3600, NULL);
+		blob_store_close(s);
+	}
 	fx_rm_rf(fx->dir);
 	free(fx);
 	return 0;
@@ -217,6 +289,69 @@ static inline void fx_corrupt_chunk(const char *root, const chunk_id *id, uint64
 	b ^= 0x5a;
 	assert_int_equal(pwrite(fd, &b, 1, (off_t)where), 1);
 	close(fd);
+}
+
+static inline int fx_count_one(void *arg, const chunk_id *id, int64_t mtime)
+{
+	(void)id;
+	(void)mtime;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Number of chunks in a store, whichever its backend. */
+static inline int fx_store_chunks(blob_store *s)
+{
+	struct blob_backend *be = s->be;
+	int n = 0;
+
+	assert_int_equal(be->list(be, fx_count_one, &n), 0);
+	return n;
+}
+
+static inline int fx_nchunks(struct blob_fx *fx)
+{
+	return fx_store_chunks(fx->s);
+}
+
+/* Flips one byte of a stored chunk where it is stored (a file made
+ * writable first; an object rewritten as `rados put` would). */
+static inline void fx_corrupt(struct blob_fx *fx, const chunk_id *id, uint64_t where)
+{
+	struct blob_backend *be = fx->s->be;
+	uint8_t *buf;
+	size_t len = 0;
+
+	if (!fx_rados(fx)) {
+		fx_corrupt_chunk(fx->store, id, where);
+		return;
+	}
+	buf = malloc(BLOB_CHUNK_SIZE);
+	assert_non_null(buf);
+	assert_int_equal(be->get(be, id, buf, BLOB_CHUNK_SIZE, &len), 0);
+	assert_true(where < len);
+	buf[where] ^= 0x5a;
+	assert_int_equal(blob_rados_test_overwrite(be, id, buf, len), 0);
+	free(buf);
+}
+
+/* Sets the timestamp gc goes by of a chunk of store s. */
+static inline void fx_age_in(struct blob_fx *fx, blob_store *s, const char *root, const chunk_id *id, time_t when)
+{
+	struct timespec ts[2] = {{.tv_sec = when}, {.tv_sec = when}};
+	char path[256];
+
+	if (fx_rados(fx)) {
+		assert_int_equal(blob_rados_test_set_stamp(s->be, id, when), 0);
+		return;
+	}
+	fx_chunk_path(path, sizeof path, root, id);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static inline void fx_age(struct blob_fx *fx, const chunk_id *id, time_t when)
+{
+	fx_age_in(fx, fx->s, fx->store, id, when);
 }
 
 #endif

@@ -49,15 +49,15 @@ static void test_failed_load_is_not_cached(void **state)
 	/* Chunk 0 is cached once read; damaging its file afterwards cannot
 	 * change what readers get (the cached bytes were verified). */
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, 0), 4096);
-	fx_corrupt_chunk(fx->store, &m->chunks[0], 10);
+	fx_corrupt(fx, &m->chunks[0], 10);
 	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, 0), MiB);
 	assert_bytes_equal(buf, ref, MiB);
 	/* Chunk 1 is damaged before it is ever read: -EIO every time... */
-	fx_corrupt_chunk(fx->store, &m->chunks[1], 20);
+	fx_corrupt(fx, &m->chunks[1], 20);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
 	/* ...until it is repaired: the failure was not remembered. */
-	fx_corrupt_chunk(fx->store, &m->chunks[1], 20); /* flips it back */
+	fx_corrupt(fx, &m->chunks[1], 20); /* flips it back */
 	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, MiB), MiB);
 	assert_bytes_equal(buf, ref + MiB, MiB);
 	blob_manifest_free(m);

@@ -5,18 +5,12 @@
  */
 #include "blob_test.h"
 
-/* Sets the mtime of every chunk of m to `when`. */
+/* Sets the timestamp of every chunk of m to `when`. */
 static void age_chunks(struct blob_fx *fx, const blob_manifest *m, time_t when)
 {
-	struct timespec ts[2] = {{.tv_sec = when}, {.tv_sec = when}};
-	char path[256];
-
-	for (uint32_t i = 0; i < m->nchunks; i++) {
-		if (chunk_id_is_null(&m->chunks[i]))
-			continue;
-		fx_chunk_path(path, sizeof path, fx->store, &m->chunks[i]);
-		assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
-	}
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		if (!chunk_id_is_null(&m->chunks[i]))
+			fx_age(fx, &m->chunks[i], when);
 }
 
 static blob_manifest *put_random(struct blob_fx *fx, uint64_t size)
@@ -67,7 +61,7 @@ static void test_gc(void **state)
 		if (k == 0)
 			assert_int_equal(utimensat(AT_FDCWD, tmpfile, ts, 0), 0);
 	}
-	assert_int_equal(fx_count_chunks(fx->store), 3 + 3 + 2 + 1);
+	assert_int_equal(fx_nchunks(fx), 3 + 3 + 2 + 1);
 
 	assert_int_equal(blob_idset_new(&set), 0);
 	for (uint32_t i = 0; i < live->nchunks; i++)
@@ -78,7 +72,7 @@ static void test_gc(void **state)
 	assert_all_present(fx, live, 1);
 	assert_all_present(fx, base, 1);
 	assert_all_present(fx, recent, 1);
-	assert_int_equal(fx_count_chunks(fx->store), 3 + 2 + 1);
+	assert_int_equal(fx_nchunks(fx), 3 + 2 + 1);
 	snprintf(tmpfile, sizeof tmpfile, "%s/tmp", fx->store);
 	assert_int_equal(fx_count_files(tmpfile), 1); /* the fresh one stays */
 
@@ -99,7 +93,7 @@ static void test_gc(void **state)
 	age_chunks(fx, live, old);
 	assert_int_equal(blob_store_gc(fx->s, NULL, now, &removed), 0);
 	assert_int_equal(removed, 3);
-	assert_int_equal(fx_count_chunks(fx->store), 0);
+	assert_int_equal(fx_nchunks(fx), 0);
 
 	blob_idset_free(set);
 	blob_manifest_free(dropped);
@@ -133,8 +127,8 @@ static void test_verify_all(void **state)
 
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 0);
 	assert_int_equal(bad.n, 0);
-	fx_corrupt_chunk(fx->store, &m->chunks[1], 5);
-	fx_corrupt_chunk(fx->store, &m->chunks[5], 2); /* the 3-byte tail */
+	fx_corrupt(fx, &m->chunks[1], 5);
+	fx_corrupt(fx, &m->chunks[5], 2); /* the 3-byte tail */
 
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 2);
 	assert_int_equal(bad.n, 2);
@@ -143,11 +137,11 @@ static void test_verify_all(void **state)
 		assert_true(chunk_id_equal(&bad.ids[k], &m->chunks[1]) || chunk_id_equal(&bad.ids[k], &m->chunks[5]));
 	}
 	assert_false(chunk_id_equal(&bad.ids[0], &bad.ids[1]));
-	assert_int_equal(fx_count_chunks(fx->store), 6); /* reporting deletes nothing */
+	assert_int_equal(fx_nchunks(fx), 6); /* reporting deletes nothing */
 
 	bad.n = 0;
 	assert_int_equal(blob_store_verify_all(fx->s, true, NULL, NULL), 2);
-	assert_int_equal(fx_count_chunks(fx->store), 4);
+	assert_int_equal(fx_nchunks(fx), 4);
 	assert_int_equal(blob_store_has_chunk(fx->s, &m->chunks[1]), 0);
 	assert_int_equal(blob_store_has_chunk(fx->s, &m->chunks[5]), 0);
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 0);

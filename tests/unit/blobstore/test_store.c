@@ -13,7 +13,8 @@ static void test_open_layout(void **state)
 	struct stat st;
 	blob_store *again = NULL;
 
-	for (int i = 0; i < 3; i++) {
+	/* chunks/ is the local backend's; a RADOS store has wblobs and tmp. */
+	for (int i = fx_rados(fx) ? 1 : 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/%s", fx->store, sub[i]);
 		assert_int_equal(stat(path, &st), 0);
 		assert_true(S_ISDIR(st.st_mode));
@@ -72,7 +73,7 @@ static void test_put_get_lengths(void **state)
 		assert_int_equal(len, lens[k]);
 		assert_bytes_equal(got, data, lens[k]);
 	}
-	assert_int_equal(fx_count_chunks(fx->store), (int)(sizeof lens / sizeof lens[0]));
+	assert_int_equal(fx_nchunks(fx), (int)(sizeof lens / sizeof lens[0]));
 	assert_int_equal(blob_store_put_chunk(fx->s, &(chunk_id){0}, data, MiB + 1), -EINVAL);
 	free(data);
 	free(got);
@@ -93,7 +94,7 @@ static void test_zero_chunks_are_holes(void **state)
 	assert_true(chunk_id_is_null(&id));
 	assert_int_equal(blob_store_put_chunk(fx->s, &id, zero, 0), 0);
 	assert_true(chunk_id_is_null(&id));
-	assert_int_equal(fx_count_chunks(fx->store), 0);
+	assert_int_equal(fx_nchunks(fx), 0);
 	/* The null id is always "there" and never fetched. */
 	assert_int_equal(blob_store_has_chunk(fx->s, &id), 1);
 	size_t len;
@@ -116,11 +117,11 @@ static void test_dedupe(void **state)
 	assert_int_equal(blob_store_put_chunk(fx->s, &a, data, MiB), 1);
 	assert_int_equal(blob_store_put_chunk(fx->s, &b, data, MiB), 0);
 	assert_true(chunk_id_equal(&a, &b));
-	assert_int_equal(fx_count_chunks(fx->store), 1);
+	assert_int_equal(fx_nchunks(fx), 1);
 	data[12345] ^= 1;
 	assert_int_equal(blob_store_put_chunk(fx->s, &b, data, MiB), 1);
 	assert_false(chunk_id_equal(&a, &b));
-	assert_int_equal(fx_count_chunks(fx->store), 2);
+	assert_int_equal(fx_nchunks(fx), 2);
 	free(data);
 }
 
@@ -133,7 +134,7 @@ static void test_get_verifies(void **state)
 
 	fx_fill(fx, data, sizeof data);
 	assert_int_equal(blob_store_put_chunk(fx->s, &id, data, sizeof data), 1);
-	fx_corrupt_chunk(fx->store, &id, 65536);
+	fx_corrupt(fx, &id, 65536);
 	assert_int_equal(blob_store_get_chunk(fx->s, &id, got, sizeof got, &len), -EIO);
 	assert_int_equal(blob_store_has_chunk(fx->s, &id), 1); /* still there, just bad */
 }
@@ -164,7 +165,7 @@ static void test_copy_chunk(void **state)
 	/* A corrupt source chunk is not copied. */
 	data[0] ^= 0xff;
 	assert_int_equal(blob_store_put_chunk(fx->s, &bad, data, sizeof data), 1);
-	fx_corrupt_chunk(fx->store, &bad, 100);
+	fx_corrupt(fx, &bad, 100);
 	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &bad), -EIO);
 	assert_int_equal(blob_store_has_chunk(dst, &bad), 0);
 	/* Missing in the source. */
@@ -186,7 +187,9 @@ static void test_statfs(void **state)
 
 	memset(&sv, 0, sizeof sv);
 	assert_int_equal(blob_store_statfs(fx->s, &sv), 0);
-	assert_true(sv.f_blocks > 0);
+	/* A cluster without a manager (the tests' one) reports zeros. */
+	if (!fx_rados(fx))
+		assert_true(sv.f_blocks > 0);
 	assert_true(sv.f_bsize > 0);
 }
 
