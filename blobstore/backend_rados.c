@@ -199,6 +199,7 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 
 #include <pthread.h>
 #include <rados/librados.h>
+#include <stdatomic.h>
 
 #define RADOS_OP_TIMEOUT "10"    /* seconds, when the ceph.conf sets none */
 #define RADOS_MOUNT_TIMEOUT "10" /* seconds to reach the cluster at open */
@@ -233,6 +234,10 @@ struct rados_backend {
 	char where[2 * RADOS_NAME_MAX + 16]; /* "POOL" or "POOL/NS", for log lines */
 	unsigned op_timeout;                 /* seconds, for log lines */
 	const struct blob_log *log;
+	struct {
+		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, creates, has_rounds, has_objects, refreshes,
+		    timeouts;
+	} n;
 	pthread_mutex_t pf_lock;
 	uint64_t pf_tick;
 	struct rados_pf pf[RADOS_PREFETCH_SLOTS];
@@ -295,6 +300,7 @@ static int rados_run(struct rados_backend *rb, const char *oid, const char *what
 
 		if (rc != -ETIMEDOUT)
 			return rc;
+		atomic_fetch_add(&rb->n.timeouts, 1);
 		if (attempt >= RADOS_ATTEMPTS) {
 			blob_log_line(rb->log, "rados %s: object %s: %s timed out %d times (%u s each): giving up: EIO",
 			              rb->where, oid, what, RADOS_ATTEMPTS, rb->op_timeout);
@@ -317,6 +323,7 @@ static int op_read(struct rados_backend *rb, const char *oid, struct rados_call 
 
 	if (op == NULL)
 		return -ENOMEM;
+	atomic_fetch_add(&rb->n.reads, 1);
 	rados_read_op_stat(op, &call->size, &mtime, &stat_rv);
 	rados_read_op_read(op, 0, call->rcap, call->rbuf, &call->got, &read_rv);
 	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
@@ -336,6 +343,7 @@ static int op_create(struct rados_backend *rb, const char *oid, struct rados_cal
 	if (op == NULL)
 		return -ENOMEM;
 	stamp_fmt(stamp, (int64_t)time(NULL));
+	atomic_fetch_add(&rb->n.creates, 1);
 	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_write_full(op, call->wbuf, call->wlen);
 	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
@@ -371,6 +379,7 @@ static int op_touch(struct rados_backend *rb, const char *oid, struct rados_call
 	(void)call;
 	if (op == NULL)
 		return -ENOMEM;
+	atomic_fetch_add(&rb->n.refreshes, 1);
 	stamp_fmt(stamp, (int64_t)time(NULL));
 	rados_write_op_assert_exists(op);
 	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
@@ -502,6 +511,7 @@ static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 	chunk_id_fmt(oid, id);
 	if ((p = pf_take(rb, id)) != NULL) {
 		rc = pf_finish(p);
+		atomic_fetch_add(&rb->n.reads_ahead_hit, 1);
 		if (rc == 0 && p->size <= cap) {
 			memcpy(buf, p->buf, p->got);
 			call.got = p->got;
@@ -581,6 +591,7 @@ static void rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t 
 			rados_release_read_op(p->op);
 			break;
 		}
+		atomic_fetch_add(&rb->n.reads_ahead, 1);
 		p->id = ids[k];
 		p->used = true;
 		p->taken = false;
@@ -749,6 +760,7 @@ static void wslot_finish(struct blob_backend_batch *b, struct rados_wslot *w)
 		return;
 	}
 	if (rc == -ETIMEDOUT) {
+		atomic_fetch_add(&b->rb->n.timeouts, 1);
 		blob_log_line(b->rb->log,
 		              "rados %s: object %s: a write timed out after %u s (try 1 of %d); waiting for the latest "
 		              "OSD map",
@@ -791,6 +803,7 @@ static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, con
 		return rados_errno(rc);
 	}
 	stamp_fmt(stamp, (int64_t)time(NULL));
+	atomic_fetch_add(&b->rb->n.creates, 1);
 	rados_write_op_create(w->op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_write_full(w->op, (const char *)w->buf, len);
 	rados_write_op_setxattr(w->op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
@@ -833,6 +846,8 @@ static int rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *id
 
 	if (n > BLOB_BATCH_MAX)
 		return -E2BIG;
+	atomic_fetch_add(&rb->n.has_rounds, 1);
+	atomic_fetch_add(&rb->n.has_objects, n);
 	stamp_fmt(stamp, (int64_t)time(NULL) - RADOS_FRESH);
 	stamp_fmt(now, (int64_t)time(NULL));
 	/* 1. Is it there, with a fresh timestamp?  All in flight. */
@@ -876,6 +891,7 @@ static int rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *id
 			rados_release_write_op(wop[nw]);
 			break;
 		}
+		atomic_fetch_add(&rb->n.refreshes, 1);
 		rados_write_op_assert_exists(wop[nw]);
 		rados_write_op_setxattr(wop[nw], RADOS_STAMP_XATTR, now, RADOS_STAMP_LEN);
 		chunk_id_fmt(oid, &ids[k]);
@@ -1037,7 +1053,7 @@ static int rados_open(struct rados_backend *rb, const struct rados_spec *sp, con
 		rb->op_timeout = (unsigned)strtoul(val, NULL, 10);
 	if ((rc = rados_connect(rb->cluster)) < 0) {
 		why_set(why, cap, "cannot reach the Ceph cluster of %s: %s", conf, strerror(-rc));
-		return -EHOSTUNREACH;
+		return -EIO;
 	}
 	rb->connected = true;
 	if ((rc = rados_ioctx_create(rb->cluster, sp->pool, &rb->io)) < 0) {
@@ -1131,6 +1147,33 @@ int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64
 	return rados_errno(rados_setxattr(rb_of(be)->io, oid, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN));
 }
 
+int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out)
+{
+	char oid[33], stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	chunk_id_fmt(oid, id);
+	if ((rc = rados_getxattr(rb_of(be)->io, oid, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN)) < 0)
+		return rados_errno(rc);
+	stamp[rc] = '\0';
+	*out = strtoll(stamp, NULL, 10);
+	return 0;
+}
+
+void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)
+{
+	struct rados_backend *rb = rb_of(be);
+
+	out->reads = atomic_load(&rb->n.reads);
+	out->reads_ahead = atomic_load(&rb->n.reads_ahead);
+	out->reads_ahead_hit = atomic_load(&rb->n.reads_ahead_hit);
+	out->creates = atomic_load(&rb->n.creates);
+	out->has_rounds = atomic_load(&rb->n.has_rounds);
+	out->has_objects = atomic_load(&rb->n.has_objects);
+	out->refreshes = atomic_load(&rb->n.refreshes);
+	out->timeouts = atomic_load(&rb->n.timeouts);
+}
+
 #else /* !IMGFS_HAVE_RADOS: built without librados */
 
 int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
@@ -1175,6 +1218,20 @@ int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64
 	(void)id;
 	(void)t;
 	return -EPROTONOSUPPORT;
+}
+
+int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out)
+{
+	(void)be;
+	(void)id;
+	(void)out;
+	return -EPROTONOSUPPORT;
+}
+
+void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)
+{
+	(void)be;
+	memset(out, 0, sizeof *out);
 }
 
 #endif

@@ -171,7 +171,7 @@ int blob_backend_local_new(struct blob_backend **out, const char *dir);
  * collect each other's chunks; with claim, a pool naming none is marked as
  * owner's, without, it is left as it is (a check).  On failure why (cap
  * bytes) holds a one-line reason; -EINVAL for a malformed spec, -ENOENT
- * for a pool that does not exist, -EHOSTUNREACH for a cluster that cannot
+ * for a pool that does not exist, -EIO for a cluster that cannot
  * be reached, -EPROTONOSUPPORT when imgfs was built without librados. */
 int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
                            size_t cap);

@@ -101,10 +101,11 @@ int blob_store_tmp_create(blob_store *s, char *name, size_t cap, mode_t mode);
 /* Removes files in <dir>/tmp whose mtime is older than `before`. */
 int blob_store_clean_tmp(blob_store *s, int64_t before, uint64_t *removed_out);
 /* Hints the backend that the data chunks of m after chunk i will be read
- * next (read.c, gc.c's verification): the next BLOB_READ_AHEAD not in the
- * cache.  Nothing when the backend does not prefetch. */
+ * next (read.c): the next BLOB_READ_AHEAD (not in the cache, unless
+ * cached_too: a reader that bypasses it).  Nothing when the backend does
+ * not prefetch. */
 #define BLOB_READ_AHEAD 8
-void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i);
+void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i, bool cached_too);
 
 /* ---- backend_local.c ---------------------------------------------------- */
 
@@ -139,6 +140,20 @@ void blob_rados_set_log(struct blob_backend *be, const struct blob_log *log);
  * timestamp gc goes by. */
 int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t);
+int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out);
+/* What the backend asked the cluster, counted (tests guard that costs do
+ * not grow per chunk where they must not). */
+struct blob_rados_counters {
+	uint64_t reads;           /* chunk reads waited for synchronously */
+	uint64_t reads_ahead;     /* chunk reads started by prefetch */
+	uint64_t reads_ahead_hit; /* gets served by a read started ahead */
+	uint64_t creates;         /* exclusive creates sent (put, batches) */
+	uint64_t has_rounds;      /* batch_has_many calls: one wait each */
+	uint64_t has_objects;     /* objects those asked about */
+	uint64_t refreshes;       /* timestamp refreshes written */
+	uint64_t timeouts;        /* operations that timed out */
+};
+void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 
 /* ---- util.c: the log ---------------------------------------------------- */
 

@@ -43,7 +43,7 @@
 
 #define ZERO_FEED 65536
 
-void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i)
+void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i, bool cached_too)
 {
 	chunk_id ahead[BLOB_READ_AHEAD];
 	size_t n = 0;
@@ -51,7 +51,7 @@ void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i)
 	if (s->be->prefetch == NULL)
 		return;
 	for (uint32_t j = i + 1; j < m->nchunks && n < BLOB_READ_AHEAD; j++)
-		if (!chunk_id_is_null(&m->chunks[j]) && !blob_cache_has(&s->cache, &m->chunks[j]))
+		if (!chunk_id_is_null(&m->chunks[j]) && (cached_too || !blob_cache_has(&s->cache, &m->chunks[j])))
 			ahead[n++] = m->chunks[j];
 	if (n > 0)
 		s->be->prefetch(s->be, ahead, n);
@@ -99,7 +99,7 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
 			continue;
 		}
 		if (read_is_sequential(s, m, i))
-			blob_store_read_ahead(s, m, i);
+			blob_store_read_ahead(s, m, i, false);
 		if ((rc = blob_store_read_chunk(s, &m->chunks[i], clen, dst, coff, n)) < 0)
 			return rc;
 		done += n;
@@ -144,7 +144,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 		}
 		size_t len;
 		if (i >= hint_at) { /* half of what was hinted is read: the next */
-			blob_store_read_ahead(s, m, i);
+			blob_store_read_ahead(s, m, i, true); /* it bypasses the cache */
 			hint_at = i + BLOB_READ_AHEAD / 2;
 		}
 		if ((rc = blob_store_get_chunk(s, &m->chunks[i], buf, BLOB_CHUNK_SIZE, &len)) < 0)

@@ -20,7 +20,7 @@ static const char admin_usage[] =
 	"usage: imgfs admin [--state DIR] [--db URL] COMMAND\n"
 	"  account add NAME [--uid UID]\n"
 	"  account list\n"
-	"  region add NAME [--store dir:PATH]\n"
+	"  region add NAME [--store dir:PATH | --store rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]]\n"
 	"  host list                             hosts mounting the service, their last lease renewal\n"
 	"  host remove NAME                      forget a dead host: its tasks end in error\n"
 	"  lease [SECONDS]                       print, or set, how long a host may go without\n"
@@ -104,9 +104,9 @@ static int cmd_region(model *m, int argc, char **argv)
 	if (argc == 4 && strcmp(argv[2], "--store") == 0)
 		store = argv[3];
 	else if (argc != 2)
-		return usage_error("region add NAME [--store dir:PATH]");
+		return usage_error("region add NAME [--store dir:PATH|rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]]");
 	if (strcmp(argv[0], "add") != 0)
-		return usage_error("region add NAME [--store dir:PATH]");
+		return usage_error("region add NAME [--store dir:PATH|rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]]");
 	if ((rc = model_region_add_store(m, argv[1], store, &err)) < 0)
 		return refused(argv[1], rc, &err);
 	return 0;

@@ -246,6 +246,13 @@ int main(int argc, char **argv)
 		model_close(m);
 		return 2;
 	}
+	/* Every region's store usable now (a RADOS cluster that answers, its
+	 * pool there): a refusal here rather than EIO on the first read. */
+	if (model_stores_check(m, &err) < 0) {
+		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "a region's blob store cannot be opened");
+		model_close(m);
+		return 1;
+	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
 	ctx.multiuser = o.multiuser;
 	if (!o.multiuser && single_user_account(&o, m, &ctx.account_id) < 0) {

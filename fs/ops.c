@@ -926,7 +926,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 			char path[1024];
 			fs_node_path(req_ctx(req), &node, path, sizeof(path));
 			fs_log(req_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
-			       n == -EIO ? "a chunk does not match its hash" : strerror((int)-n));
+			       n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
 		}
 		reply_err(req, (int)-n);
 	} else {

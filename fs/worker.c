@@ -133,10 +133,12 @@ int fs_workers_start(struct fs_ctx *ctx, unsigned n)
 	pthread_condattr_t ca;
 	int rc;
 
+	/* What tasks report (a finished copy's counts) and what the blob
+	 * stores report (a chunk that fails verification, a RADOS cluster
+	 * that does not answer) go to the log, with or without workers. */
+	model_set_log(ctx->m, worker_log, ctx);
 	if (n == 0)
 		return 0;
-	/* What tasks report (a finished copy's counts) goes to the log. */
-	model_set_log(ctx->m, worker_log, ctx);
 	model_set_workers(ctx->m, n);
 	if (!(ctx->workers = calloc(n, sizeof(*ctx->workers))))
 		return -ENOMEM;

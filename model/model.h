@@ -103,6 +103,10 @@ const char *model_state_dir(const model *m);
 
 /* The blob store of a region (opened once, owned by the model). */
 int model_store(model *m, int64_t region_id, blob_store **out);
+/* Opens every region's store once, and closes it: a mount refuses, with
+ * the reason in err ("region R: pool P does not exist ..."), a store it
+ * could not use (SPEC §13: a RADOS cluster that does not answer). */
+int model_stores_check(model *m, struct model_err *err);
 
 /* Default state directory per SPEC §1 into out (PATH_MAX bytes). */
 int model_default_state_dir(char *out, size_t cap);
@@ -193,15 +197,20 @@ struct model_region {
 	                       keeps a cached listing while its mtime is unchanged */
 	int64_t mtime_ns;   /* last change of any listing in the region */
 	char store[MODEL_TEXT_MAX + 1]; /* where its chunks are: "" the state
-	                       directory's regions/<name>; "dir:PATH" (§13) */
+	                       directory's regions/<name>; "dir:PATH" or
+	                       "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NS]" (§13) */
 };
 /* Adds a region with the platform catalogue: its chunks in the state
  * directory (with metadata in PostgreSQL: that directory's path recorded
  * as the region's store, so every host reaches the same chunks there). */
 int model_region_add(model *m, const char *name, struct model_err *err);
 /* The same with the region's store named: "dir:PATH" (an absolute path
- * every host reaches), NULL as above.  -EINVAL for a store it does not
- * know, -ENOENT/-ENOTDIR/-EACCES when the directory cannot be used. */
+ * every host reaches), "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]"
+ * (a Ceph pool; blobstore/backend_rados.c), NULL as above.  -EINVAL for a
+ * store it does not know, -ENOENT/-ENOTDIR/-EACCES when the directory
+ * cannot be used, -ENOENT for a pool that does not exist, -EIO
+ * for a cluster that does not answer, -EBUSY for a pool holding another
+ * region's chunks. */
 int model_region_add_store(model *m, const char *name, const char *store, struct model_err *err);
 int model_region_get(model *m, int64_t id, struct model_region *out);
 int model_region_by_name(model *m, const char *name, struct model_region *out);

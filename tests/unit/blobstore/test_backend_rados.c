@@ -1,0 +1,407 @@
+/*
+ * test_backend_rados.c — unit tests for blobstore/backend_rados.c: store
+ * specs refused with a reason (malformed, a pool that does not exist, a
+ * cluster that does not answer, a pool holding another region's chunks);
+ * the timestamp gc goes by, set on creation and refreshed by a put, a
+ * batch and a copy that find the chunk (unless it is fresh); gc's atomic
+ * compare-and-remove; an object longer than a chunk is damaged; and what
+ * the fast paths cost, counted: a copy asks about 64 chunks per round trip
+ * and reads nothing the target has, a sequential read is served by reads
+ * started ahead, a random one starts none, copies between a local and a
+ * RADOS store both ways.  The tests that need a cluster run only with
+ * IMGFS_TEST_CEPH_CONF (ctest's _rados run); the others run always.
+ */
+#include <stdio.h>
+
+#include "blob_test.h"
+
+#define NEED_CLUSTER(fx)                                                       \
+	do {                                                                       \
+		if (!fx_rados(fx)) {                                                   \
+			fprintf(stderr, "    (needs a cluster: IMGFS_TEST_CEPH_CONF)\n"); \
+			skip();                                                            \
+		}                                                                      \
+	} while (0)
+
+static void assert_refused(const char *spec, int want, const char *reason_part)
+{
+	uint8_t secret[BLOB_SECRET_SIZE];
+	char why[256] = "";
+	blob_store *s = NULL;
+
+	fx_secret(secret, 1);
+	assert_int_equal(blob_store_open_spec(&s, spec, "/nonexistent/imgfs-test", "r", secret, why, sizeof why), want);
+	assert_null(s);
+	fprintf(stderr, "    %s: %s\n", spec, why);
+	assert_non_null(strstr(why, reason_part));
+	assert_null(strchr(why, '\n'));
+}
+
+/* Malformed specs are refused before anything is contacted. */
+static void test_spec_refusals(void **state)
+{
+	(void)state;
+	assert_refused("rados:", -EINVAL, "pool name");
+	assert_refused("rados:a/b", -EINVAL, "pool name");
+	assert_refused("rados:p,conf=relative.conf", -EINVAL, "absolute path");
+	assert_refused("rados:p,conf=", -EINVAL, "absolute path");
+	assert_refused("rados:p,conf=/x\x01y", -EINVAL, "control character");
+	assert_refused("rados:p,color=blue", -EINVAL, "options are");
+	assert_refused("rados:p,id", -EINVAL, "options are");
+	assert_refused("rados:p,id=a,id=b", -EINVAL, "twice");
+	assert_refused("rados:p,id=client.admin/x", -EINVAL, "id=CLIENT");
+	assert_refused("rados:p,ns=", -EINVAL, "ns=NAMESPACE");
+	assert_refused("s3:bucket", -EINVAL, "a store is");
+	assert_refused("dir:relative", -EINVAL, "absolute");
+}
+
+/* Whether this imgfs was built with librados. */
+static bool built_with_rados(void)
+{
+	uint8_t secret[BLOB_SECRET_SIZE] = {0};
+	char why[256];
+
+	return blob_store_check_spec("rados:p,conf=/nonexistent/ceph.conf", "r", secret, why, sizeof why) !=
+	       -EPROTONOSUPPORT;
+}
+
+/* A cluster that does not answer (a monitor address nothing listens on,
+ * on loopback) is a one-line refusal after the mount timeout. */
+static void test_unreachable_cluster(void **state)
+{
+	struct blob_fx *fx = *state;
+	char conf[160], spec[256];
+	FILE *f;
+
+	if (!built_with_rados())
+		skip();
+	snprintf(conf, sizeof conf, "%s/dead.conf", fx->dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[global]\nmon host = v2:127.0.0.1:1\nauth cluster required = none\n"
+	           "auth service required = none\nauth client required = none\n"
+	           "[client]\nclient mount timeout = 2\nlog to file = false\n");
+	fclose(f);
+	snprintf(spec, sizeof spec, "rados:p,conf=%s", conf);
+	assert_refused(spec, -EIO, "cannot reach the Ceph cluster");
+	snprintf(spec, sizeof spec, "rados:p,conf=%s/absent.conf", fx->dir);
+	assert_refused(spec, -ENOENT, "cannot read");
+}
+
+static void test_missing_pool(void **state)
+{
+	struct blob_fx *fx = *state;
+	char spec[256];
+
+	NEED_CLUSTER(fx);
+	snprintf(spec, sizeof spec, "rados:no-such-pool,conf=%s", fx->ceph_conf);
+	assert_refused(spec, -ENOENT, "does not exist");
+}
+
+/* A pool (namespace) holds one region's chunks: another region, or the
+ * same name in another service (another secret), is refused — opening
+ * and checking alike — so that no gc collects another's chunks. */
+static void test_owner(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t other[BLOB_SECRET_SIZE];
+	char spec[512], why[256] = "", dir[160];
+	blob_store *s = NULL;
+
+	NEED_CLUSTER(fx);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	snprintf(dir, sizeof dir, "%s/again", fx->dir);
+	/* fx->s is region "store" of secret 1. */
+	assert_int_equal(blob_store_check_spec(spec, "store", fx->secret, why, sizeof why), 0);
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, "store", fx->secret, why, sizeof why), 0);
+	blob_store_close(s);
+	s = NULL;
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, "other", fx->secret, why, sizeof why), -EBUSY);
+	fprintf(stderr, "    %s\n", why);
+	assert_non_null(strstr(why, "another region"));
+	assert_int_equal(blob_store_check_spec(spec, "other", fx->secret, why, sizeof why), -EBUSY);
+	fx_secret(other, 9);
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, "store", other, why, sizeof why), -EBUSY);
+	assert_null(s);
+	/* A check of a fresh namespace claims nothing: two regions may both
+	 * be checked, and the first to open it owns it. */
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s-fresh", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	assert_int_equal(blob_store_check_spec(spec, "a", fx->secret, why, sizeof why), 0);
+	assert_int_equal(blob_store_check_spec(spec, "b", fx->secret, why, sizeof why), 0);
+}
+
+static void random_chunks(struct blob_fx *fx, blob_store *s, chunk_id *ids, int n)
+{
+	uint8_t *buf = malloc(MiB);
+
+	assert_non_null(buf);
+	for (int i = 0; i < n; i++) {
+		fx_fill(fx, buf, MiB);
+		assert_int_equal(blob_store_put_chunk(s, &ids[i], buf, MiB), 1);
+	}
+	free(buf);
+}
+
+static int64_t stamp_of(blob_store *s, const chunk_id *id)
+{
+	int64_t t = -1;
+
+	assert_int_equal(blob_rados_test_get_stamp(s->be, id, &t), 0);
+	return t;
+}
+
+/* The timestamp: set by a create; refreshed when a put, a batch or a copy
+ * finds the chunk and its timestamp is older than ten minutes; left alone
+ * when fresher (no write for a found chunk). */
+static void test_stamps(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *data = malloc(MiB);
+	time_t now = time(NULL);
+	blob_store *src = NULL;
+	blob_batch *b = NULL;
+	chunk_id id, ids[3], got;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(data);
+	fx_fill(fx, data, MiB);
+	assert_int_equal(blob_store_put_chunk(fx->s, &id, data, MiB), 1);
+	assert_true(stamp_of(fx->s, &id) >= now);
+	/* put */
+	fx_age(fx, &id, now - 300);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), 0);
+	assert_int_equal(stamp_of(fx->s, &id), now - 300);
+	fx_age(fx, &id, now - 900);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), 0);
+	assert_true(stamp_of(fx->s, &id) >= now);
+	/* a batch (its exclusive create finds it) */
+	fx_age(fx, &id, now - 900);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_add(b, &got, data, MiB), 1);
+	assert_int_equal(blob_batch_commit(b), 0); /* placed nothing new */
+	blob_batch_free(b);
+	assert_true(stamp_of(fx->s, &id) >= now);
+	/* a copy (found by the batched check) */
+	assert_int_equal(fx_open_store(fx, &src, "src", fx->secret), 0);
+	random_chunks(fx, src, ids, 3);
+	assert_int_equal(blob_store_copy_chunk(fx->s, src, &ids[0]), 1);
+	assert_int_equal(blob_store_copy_chunk(fx->s, src, &ids[1]), 1);
+	fx_age(fx, &ids[0], now - 900);
+	fx_age(fx, &ids[1], now - 300);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	uint8_t moved[3];
+	assert_int_equal(blob_batch_copy_many(b, src, ids, 3, moved), 1);
+	assert_int_equal(moved[0], 0);
+	assert_int_equal(moved[1], 0);
+	assert_int_equal(moved[2], 1);
+	assert_int_equal(blob_batch_commit(b), 1);
+	blob_batch_free(b);
+	assert_true(stamp_of(fx->s, &ids[0]) >= now);
+	assert_int_equal(stamp_of(fx->s, &ids[1]), now - 300);
+	assert_true(stamp_of(fx->s, &ids[2]) >= now);
+	blob_store_close(src);
+	free(data);
+}
+
+/* gc's removal compares and removes in one operation: an old chunk goes,
+ * a fresh one (refreshed a moment before) stays, an absent one is 0. */
+static void test_del_if_older(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	time_t now = time(NULL);
+	chunk_id ids[2], absent;
+
+	NEED_CLUSTER(fx);
+	random_chunks(fx, fx->s, ids, 2);
+	fx_age(fx, &ids[0], now - 7200);
+	assert_int_equal(be->del_if_older(be, &ids[0], now - 3600), 1);
+	assert_int_equal(blob_store_has_chunk(fx->s, &ids[0]), 0);
+	assert_int_equal(be->del_if_older(be, &ids[1], now - 3600), 0);
+	assert_int_equal(blob_store_has_chunk(fx->s, &ids[1]), 1);
+	memset(&absent, 0x77, sizeof absent);
+	assert_int_equal(be->del_if_older(be, &absent, now), 0);
+}
+
+/* An object longer than a chunk is damaged, whatever its first MiB says. */
+static void test_overlong_object(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *buf = malloc(MiB + 10), *got = malloc(MiB);
+	size_t len;
+	chunk_id id;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(buf);
+	assert_non_null(got);
+	fx_fill(fx, buf, MiB + 10);
+	assert_int_equal(blob_store_put_chunk(fx->s, &id, buf, MiB), 1);
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, buf, MiB + 10), 0);
+	assert_int_equal(blob_store_get_chunk(fx->s, &id, got, MiB, &len), -EIO);
+	free(buf);
+	free(got);
+}
+
+static void counters(blob_store *s, struct blob_rados_counters *out)
+{
+	blob_rados_counters(s->be, out);
+}
+
+/* A copy of 200 chunks of which the target has 150: the target is asked
+ * about them in ceil(200/64) round trips, 50 are read and written; a
+ * second copy writes and reads nothing, in as few round trips.  From a
+ * local store into RADOS and back. */
+static void test_copy_costs(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = 200;
+	chunk_id *ids = calloc(n, sizeof *ids);
+	uint8_t *moved = calloc(n, 1), *a = malloc(MiB), *b2 = malloc(MiB);
+	struct blob_rados_counters c0, c1;
+	blob_store *local = NULL, *back = NULL;
+	blob_batch *b = NULL;
+	char dir[160];
+	size_t la, lb;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(ids);
+	assert_non_null(moved);
+	snprintf(dir, sizeof dir, "%s/local", fx->dir);
+	assert_int_equal(blob_store_open(&local, dir, fx->secret), 0);
+	uint8_t *buf = malloc(64 * 1024);
+	assert_non_null(buf);
+	for (int i = 0; i < n; i++) {
+		fx_fill(fx, buf, 64 * 1024);
+		assert_int_equal(blob_store_put_chunk(local, &ids[i], buf, 64 * 1024), 1);
+		if (i % 4 != 0)
+			assert_int_equal(blob_store_copy_chunk(fx->s, local, &ids[i]), 1);
+	}
+	free(buf);
+
+	counters(fx->s, &c0);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_copy_many(b, local, ids, n, moved), 50);
+	assert_int_equal(blob_batch_commit(b), 50);
+	blob_batch_free(b);
+	counters(fx->s, &c1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(moved[i], i % 4 == 0);
+	fprintf(stderr, "    first copy: %llu rounds for %llu checks, %llu creates\n",
+	        (unsigned long long)(c1.has_rounds - c0.has_rounds), (unsigned long long)(c1.has_objects - c0.has_objects),
+	        (unsigned long long)(c1.creates - c0.creates));
+	assert_int_equal(c1.has_rounds - c0.has_rounds, (n + BLOB_BATCH_MAX - 1) / BLOB_BATCH_MAX);
+	assert_int_equal(c1.has_objects - c0.has_objects, n);
+	assert_int_equal(c1.creates - c0.creates, 50);
+
+	counters(fx->s, &c0);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_copy_many(b, local, ids, n, moved), 0);
+	assert_int_equal(blob_batch_commit(b), 0);
+	blob_batch_free(b);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.has_rounds - c0.has_rounds, (n + BLOB_BATCH_MAX - 1) / BLOB_BATCH_MAX);
+	assert_int_equal(c1.creates - c0.creates, 0);
+	assert_int_equal(c1.reads - c0.reads, 0);
+	assert_int_equal(c1.refreshes - c0.refreshes, 0); /* all fresh */
+
+	/* Back into a new local store: every chunk read once from RADOS,
+	 * mostly by reads started ahead. */
+	snprintf(dir, sizeof dir, "%s/back", fx->dir);
+	assert_int_equal(blob_store_open(&back, dir, fx->secret), 0);
+	counters(fx->s, &c0);
+	assert_int_equal(blob_batch_new(&b, back), 0);
+	assert_int_equal(blob_batch_copy_many(b, fx->s, ids, n, NULL), n);
+	assert_int_equal(blob_batch_commit(b), n);
+	blob_batch_free(b);
+	counters(fx->s, &c1);
+	fprintf(stderr, "    copy out: %llu reads, %llu started ahead, %llu served by them\n",
+	        (unsigned long long)(c1.reads - c0.reads), (unsigned long long)(c1.reads_ahead - c0.reads_ahead),
+	        (unsigned long long)(c1.reads_ahead_hit - c0.reads_ahead_hit));
+	assert_int_equal(c1.reads_ahead_hit - c0.reads_ahead_hit + c1.reads - c0.reads, n);
+	assert_true(c1.reads_ahead_hit - c0.reads_ahead_hit >= (uint64_t)n * 9 / 10);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(blob_store_get_chunk(back, &ids[i], a, MiB, &la), 0);
+		assert_int_equal(blob_store_get_chunk(local, &ids[i], b2, MiB, &lb), 0);
+		assert_int_equal(la, lb);
+		assert_bytes_equal(a, b2, la);
+	}
+	blob_store_close(local);
+	blob_store_close(back);
+	free(ids);
+	free(moved);
+	free(a);
+	free(b2);
+}
+
+/* A sequential pass over a cold blob is served by reads started ahead
+ * (every chunk read once: the cache's misses); chunks read backwards, one
+ * each, start no read ahead. */
+static void test_read_ahead(void **state)
+{
+	struct blob_fx *fx = *state;
+	const uint64_t size = 40 * MiB;
+	uint8_t *ref = fx_make_blob(fx, size, 10), *buf = malloc(size);
+	struct blob_rados_counters c0, c1;
+	blob_manifest *m = NULL;
+	blob_store *cold = NULL;
+	char spec[512], why[256], dir[160];
+	uint64_t data = 0;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(buf);
+	ref[0] = 1; /* chunk 0 holds data: a reader's start */
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
+	for (uint32_t i = 0; i < m->nchunks; i++)
+		data += !chunk_id_is_null(&m->chunks[i]);
+	/* A second store on the same namespace: its cache is empty. */
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	snprintf(dir, sizeof dir, "%s/cold", fx->dir);
+	assert_int_equal(blob_store_open_spec(&cold, spec, dir, "store", fx->secret, why, sizeof why), 0);
+	counters(cold, &c0);
+	for (uint64_t off = 0; off < size; off += 128 * 1024)
+		assert_int_equal(blob_store_read(cold, m, buf + off, 128 * 1024, off), 128 * 1024);
+	counters(cold, &c1);
+	assert_bytes_equal(buf, ref, size);
+	fprintf(stderr, "    sequential: %llu data chunks, %llu reads, %llu served by reads started ahead\n",
+	        (unsigned long long)data, (unsigned long long)(c1.reads - c0.reads),
+	        (unsigned long long)(c1.reads_ahead_hit - c0.reads_ahead_hit));
+	assert_int_equal(c1.reads - c0.reads + c1.reads_ahead_hit - c0.reads_ahead_hit, data);
+	assert_true(c1.reads - c0.reads <= 2);
+	blob_store_close(cold);
+
+	assert_int_equal(blob_store_open_spec(&cold, spec, dir, "store", fx->secret, why, sizeof why), 0);
+	counters(cold, &c0);
+	for (uint32_t i = m->nchunks - 1; i > 0; i--)
+		assert_int_equal(blob_store_read(cold, m, buf, 4096, (uint64_t)i * MiB + 1000), 4096);
+	counters(cold, &c1);
+	assert_int_equal(c1.reads_ahead - c0.reads_ahead, 0);
+	assert_int_equal(c1.reads - c0.reads, data - 1);
+	/* The whole-blob hash reads ahead too. */
+	char h1[33], h2[33];
+	assert_int_equal(blob_store_hash_blob(fx->s, m, h1), 0);
+	counters(cold, &c0);
+	assert_int_equal(blob_store_hash_blob(cold, m, h2), 0);
+	counters(cold, &c1);
+	assert_string_equal(h1, h2);
+	assert_true(c1.reads_ahead_hit - c0.reads_ahead_hit >= data * 3 / 4);
+	blob_store_close(cold);
+	blob_manifest_free(m);
+	free(ref);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spec_refusals),
+		cmocka_unit_test_setup_teardown(test_unreachable_cluster, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_missing_pool, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_owner, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stamps, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_del_if_older, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_overlong_object, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_costs, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_read_ahead, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
