@@ -150,6 +150,7 @@ cp "$T/q.qcow2" "$T/files/q.qcow2"
 SERVER_PIDS+=($!)
 wait_for 30 grep -q '^PORT ' "$T/serve.out" || fail "serve.py did not start: $(cat "$T/serve.err")"
 port=$(awk '$1 == "PORT" { print $2 }' "$T/serve.out")
+imgfs_admin "$S" import allow 127.0.0.1 >/dev/null || fail "import allow 127.0.0.1" # imports reach no loopback by default (§5.2)
 mkdir "$R1/private/url"
 echo "url http://127.0.0.1:$port/q.qcow2" >"$R1/private/url/source" || fail "url refused: $(cat "$R1/private/url/error")"
 imgfs_wait "$R1/private/url" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "the import: $(cat "$R1/private/url/error")"; }
