@@ -278,6 +278,40 @@ echo 3 >/proc/sys/vm/drop_caches
 wait_for 120 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big does not read right after the OSD came back"
 echo "    the same mount reads r3 right again $((SECONDS - t0)) s after the kill"
 
+say "cluster B's OSD stopped (SIGSTOP, a hung disk): a cold read ends in EIO within the timeouts, cluster A answers meanwhile, the read works once it continues"
+echo 3 >/proc/sys/vm/drop_caches
+osd=$(cat "$T/ceph-b/osd.0.pid")
+timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
+kill -STOP "$osd"
+at_exit "kill -CONT $osd 2>/dev/null"
+t0=$SECONDS
+cat "$R3/public/big/disks/vda" >/dev/null 2>"$T/hung.err" &
+catpid=$!
+sleep 2
+kill -0 "$catpid" 2>/dev/null || fail "the read of r3 ended at once with its OSD stopped"
+# The hung cluster holds the threads of its reads only: another cluster's
+# region reads (cold, through the daemon) while r3's read waits.
+timeout 60 cmp "$T/pub.raw" "$R1/public/pub/disks/vda" || fail "r1 (cluster A) while cluster B's OSD is stopped"
+kill -0 "$catpid" 2>/dev/null || fail "the read of r3 ended before r1's: the OSD did not hang it"
+echo "    r1 read right after $((SECONDS - t0)) s while r3's read waits"
+crc=0
+timeout 300 tail --pid="$catpid" -f /dev/null || fail "the read of r3 still waits 300 s after the OSD stopped"
+wait "$catpid" || crc=$?
+waited=$((SECONDS - t0))
+((crc != 0)) || fail "the read of r3 succeeded with its only OSD stopped"
+grep -q "Input/output error" "$T/hung.err" || { cat "$T/hung.err" >&2; fail "the read of r3 failed otherwise than EIO"; }
+# 3 attempts of 10 s each (backend_rados.c), and the kernel's readahead
+# asks several chunks at once: well under 120 s, not the 900 s a one-OSD
+# monitor takes to mark the OSD down.
+((waited <= 120)) || fail "the read of r3 took $waited s to fail"
+timeouts=$(($(grep -c "timed out" "$S/imgfs.log" || true) - timeouts_before))
+((timeouts > 0)) || fail "no timeout logged"
+echo "    the read failed with EIO after $waited s, $timeouts timeouts logged"
+kill -CONT "$osd"
+echo 3 >/proc/sys/vm/drop_caches
+wait_for 120 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big does not read right after the OSD continued"
+echo "    the same mount reads r3 right again $((SECONDS - t0)) s after the stop"
+
 say "a mount refuses a region whose cluster is down, in one line; mounts once it is back"
 umount_imgfs "$M"
 "$ROOT/scripts/ceph-down" "$T/ceph-b"
