@@ -280,23 +280,26 @@ static int recount(struct migrate *mg)
 static int move_chunks(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 {
 	for (int i = 0; i < mg->nstores; i++) {
-		char from[PATH_MAX], to[PATH_MAX];
+		const char *spec = mg->stores[i].store, *region = mg->stores[i].region;
+		char from[PATH_MAX], why[PATH_MAX] = "";
 		blob_store *src = NULL, *dst = NULL;
 		uint64_t placed = 0;
 		int rc;
-		snprintf(from, sizeof(from), "%s/regions/%s", mg->dir, mg->stores[i].region);
-		snprintf(to, sizeof(to), "%s", mg->stores[i].store + 4); /* dir:PATH, checked */
-		if (strcmp(from, to) == 0)
+		snprintf(from, sizeof(from), "%s/regions/%s", mg->dir, region);
+		if (strncmp(spec, "dir:", 4) == 0 && strcmp(from, spec + 4) == 0)
 			continue;
-		if ((rc = blob_store_open(&src, from, key)) < 0 || (rc = blob_store_open(&dst, to, key)) < 0 ||
+		/* The target as a mount will open it (a dir:PATH or a RADOS pool,
+		 * whose unsealed blobs stay in the region's directory here). */
+		if ((rc = blob_store_open(&src, from, key)) < 0 ||
+		    (rc = blob_store_open_spec(&dst, spec, from, region, key, why, sizeof(why))) < 0 ||
 		    (rc = blob_store_copy_all(dst, src, &placed)) < 0)
-			model_fail(mg->err, rc, "region %s: moving its chunks to %s: %s", mg->stores[i].region, to,
-			           strerror(-rc));
+			model_fail(mg->err, rc, "region %s: moving its chunks to %s: %s", region, spec,
+			           why[0] ? why : strerror(-rc));
 		blob_store_close(src);
 		blob_store_close(dst);
 		if (rc < 0)
 			return rc;
-		say(mg, "region %s: %llu chunks placed in %s", mg->stores[i].region, (unsigned long long)placed, to);
+		say(mg, "region %s: %llu chunks placed in %s", region, (unsigned long long)placed, spec);
 	}
 	return 0;
 }
@@ -313,14 +316,12 @@ int model_migrate(const char *state_dir, const char *db_url, const char *host,
 	if (!(dir = realpath(state_dir, NULL)))
 		return model_fail(err, -errno, "state directory %s: %s", state_dir, strerror(errno));
 	mg.dir = dir;
+	/* dir:PATH stores are checked here, RADOS pools once the key that
+	 * names their owner is loaded. */
 	for (int i = 0; i < nstores; i++) {
 		char spec[MODEL_TEXT_MAX + 1];
-		if (strncmp(stores[i].store, "dir:", 4) != 0) {
-			rc = model_fail(err, -EINVAL, "--store %s=%s: migrate moves chunks to dir:PATH stores",
-			                stores[i].region, stores[i].store);
-			goto out;
-		}
-		if ((rc = model_store_spec(NULL, stores[i].region, stores[i].store, spec, err)) < 0)
+		if (strncmp(stores[i].store, "rados:", 6) != 0 &&
+		    (rc = model_store_spec(NULL, stores[i].region, stores[i].store, spec, err)) < 0)
 			goto out;
 	}
 	snprintf(path, sizeof(path), "%s/imgfs.db", dir);
@@ -332,6 +333,14 @@ int model_migrate(const char *state_dir, const char *db_url, const char *host,
 	if ((rc = blob_secret_load_or_create(key, path)) < 0) {
 		model_fail(err, rc, "the chunk-id key %s: %s", path, strerror(-rc));
 		goto out;
+	}
+	for (int i = 0; i < nstores; i++) {
+		char why[PATH_MAX];
+		if (strncmp(stores[i].store, "rados:", 6) == 0 &&
+		    (rc = blob_store_check_spec(stores[i].store, stores[i].region, key, why, sizeof(why))) < 0) {
+			model_fail(err, rc, "--store %s=%s: %s", stores[i].region, stores[i].store, why);
+			goto out;
+		}
 	}
 	snprintf(path, sizeof(path), "%s/imgfs.db", dir);
 	if ((rc = db_sqlite.open(&mg.src, path, err)) < 0 || (rc = db_sqlite.schema(mg.src)) < 0 ||

@@ -327,4 +327,33 @@ mount_imgfs "$S" "$M"
 cmp "$T/pub.raw" "$R1/public/pub/disks/vda" || fail "r1/public/pub after the remount"
 wait_for 60 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big after the remount"
 umount_imgfs "$M"
+
+say "migrate: an embedded state into PostgreSQL, one region's chunks into a RADOS pool"
+chmod 711 "$T" # the database server runs as the postgres user
+S2="$T/state2"
+mount_imgfs "$S2" "$M"
+umount_imgfs "$M"
+imgfs_admin "$S2" publish public cn-east-2 mig "$T/pub.raw" >/dev/null || fail "publish public cn-east-2 mig"
+local_chunks=$(find "$S2/regions/cn-east-2" -type f -regextype egrep -regex '.*/[0-9a-f]{32}' | wc -l)
+((local_chunks > 0)) || fail "no chunk files in cn-east-2's directory"
+PG="$T/pg"
+URL=$("$ROOT/scripts/pg-up" "$PG") || fail "scripts/pg-up"
+at_exit "'$ROOT/scripts/pg-down' '$PG'"
+NSM="$NS-mig"
+mstore="rados:imgfs-r2,conf=$CA,ns=$NSM"
+imgfs_admin "$S2" migrate --to "$URL" --store "cn-east-2=rados:no-such-pool,conf=$CA,ns=$NSM" >"$T/mig.out" 2>&1 &&
+    fail "migrate to a pool that does not exist succeeded"
+grep -q "does not exist" "$T/mig.out" || { cat "$T/mig.out" >&2; fail "migrate's refusal of a missing pool"; }
+imgfs_admin "$S2" migrate --to "$URL" --store "cn-east-2=$mstore" >"$T/mig.out" 2>&1 ||
+    { cat "$T/mig.out" >&2; fail "migrate --store cn-east-2=$mstore"; }
+grep -q "region cn-east-2: $local_chunks chunks placed in $mstore" "$T/mig.out" ||
+    { cat "$T/mig.out" >&2; fail "migrate does not report $local_chunks chunks placed in the pool"; }
+migrated=$(rados -c "$CA" -p imgfs-r2 -N "$NSM" ls | grep -cE '^[0-9a-f]{32}$' || true)
+assert_eq "$local_chunks" "$migrated" "objects in the pool after migrate"
+"$IMGFS" admin --db "$URL" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck of the migrated service"; }
+# The state's own chunk files go: what the mount reads is in RADOS.
+find "$S2/regions/cn-east-2" -type f -regextype egrep -regex '.*/[0-9a-f]{32}' -delete
+mount_imgfs "$S2" "$M" "db=$URL"
+cmp "$T/pub.raw" "$M/regions/cn-east-2/public/mig/disks/vda" || fail "cn-east-2/public/mig read from the pool"
+umount_imgfs "$M"
 say "done"
