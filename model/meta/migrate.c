@@ -218,6 +218,17 @@ static int dst_exec(struct migrate *mg, const char *sql)
 	return rc < 0 ? model_fail(mg->err, rc, "the database refused: %.80s", sql) : 0;
 }
 
+/* One migrate at a time into a database: a session lock, held until this
+ * process's connection ends.  A migrate killed during a statement leaves
+ * the server running that statement to its end (it notices the lost
+ * client only when it answers); the next migrate waits here for it
+ * instead of racing it (seen: the recount's INSERT into usage of both). */
+#define MIGRATE_LOCK_KEY "7596841836160576871" /* 'imgfs-mg' as an int8 */
+static int migrate_lock(struct migrate *mg)
+{
+	return dst_exec(mg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
+}
+
 /* The source's chunk-id key as the target's; -EEXIST when the target has
  * another (it is another service). */
 static int copy_secret(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
@@ -344,7 +355,8 @@ int model_migrate(const char *state_dir, const char *db_url, const char *host,
 	}
 	snprintf(path, sizeof(path), "%s/imgfs.db", dir);
 	if ((rc = db_sqlite.open(&mg.src, path, err)) < 0 || (rc = db_sqlite.schema(mg.src)) < 0 ||
-	    (rc = db_postgres.open(&mg.dst, db_url, err)) < 0 || (rc = db_postgres.schema(mg.dst)) < 0) {
+	    (rc = db_postgres.open(&mg.dst, db_url, err)) < 0 || (rc = migrate_lock(&mg)) < 0 ||
+	    (rc = db_postgres.schema(mg.dst)) < 0) {
 		if (err && !err->msg[0])
 			model_fail(err, rc, "cannot set up the databases: %s", strerror(-rc));
 		goto out;
