@@ -103,6 +103,7 @@ struct fs_ctx {
 	bool log_syslog;           /* -o log=syslog */
 	bool log_stderr;           /* also to stderr (foreground) */
 	bool debug;                /* -o debug: a line per request */
+	bool ro;                   /* -o ro: nothing changes the state (§15) */
 	pthread_mutex_t log_lock;
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
 	pthread_t watcher;         /* watch.c */
@@ -499,6 +500,30 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* Admin command line (admin.c): argv after "admin". */
 int fs_admin_main(int argc, char **argv);
+
+/* ---- running as a service (service.c, SPEC §15) --------------------------- */
+
+/* A mount point must exist, be a directory and not be mounted (a dead
+ * mount, whose stat fails with ENOTCONN, included): 0 with its resolved
+ * path in real (cap bytes), or -errno with a one-line reason in why. */
+int fs_service_check_mountpoint(const char *path, char *real, size_t cap, char *why, size_t whycap);
+/* The topmost directory of path that does not exist yet (out = "" when
+ * path exists): what to remove if a mount that created it fails. */
+int fs_service_missing_top(const char *path, char *out, size_t cap);
+void fs_service_remove_tree(const char *path); /* "" or NULL: nothing */
+/* Forks: the parent waits and exits 0 once the child reports that the
+ * mount answers, 1 if it never does; the child returns 0 with *out_fd, the
+ * pipe to report on (for fs_service_start). */
+int fs_service_daemonize(int *out_fd);
+struct service;
+/* In the serving process: a thread waits until the mount answers, runs
+ * on_ready, tells systemd (READY=1) and the waiting parent (ready_fd, -1:
+ * none), and with detach sends stdio to /dev/null; SIGHUP calls
+ * log_reopen from a thread.  NULL on no memory. */
+struct service *fs_service_start(struct fs_ctx *ctx, int ready_fd, bool detach, void (*on_ready)(struct fs_ctx *));
+void fs_service_stopping(void); /* tells systemd (STOPPING=1) */
+/* After the session is unmounted: joins the threads. */
+void fs_service_stop(struct service *s);
 
 /* ---- background tasks (worker.c, wait.c) ---------------------------------- */
 
