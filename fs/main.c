@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
 #include "serve.h"
 
 struct opts {
@@ -51,9 +52,6 @@ enum { KEY_ALLOW_OTHER = 1, KEY_RO, KEY_FSNAME, KEY_FSTAB };
 #define DEFAULT_WORKERS 2
 #define MAX_WORKERS 64
 
-#ifndef IMGFS_VERSION
-#define IMGFS_VERSION "unknown"
-#endif
 
 #define OPT(t, p) {t, offsetof(struct opts, p), 1}
 static const struct fuse_opt opt_spec[] = {
