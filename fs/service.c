@@ -116,7 +116,14 @@ int fs_service_check_mountpoint(const char *path, char *real, size_t cap, char *
 		return -errno;
 	}
 	if (is_mounted(real, type, sizeof(type))) {
-		snprintf(why, whycap, "mount point %s is already mounted (%s): unmount it first", path, type);
+		/* A FUSE mount whose daemon died still answers stat() from the
+		 * kernel's attribute cache; statfs always asks the daemon. */
+		struct statvfs sv;
+		if (statvfs(real, &sv) < 0 && errno == ENOTCONN)
+			snprintf(why, whycap, "mount point %s is a dead mount (its file system process is gone): "
+			                      "unmount it first (fusermount3 -u %s)", path, path);
+		else
+			snprintf(why, whycap, "mount point %s is already mounted (%s): unmount it first", path, type);
 		return -EBUSY;
 	}
 	return 0;

@@ -169,8 +169,9 @@ static void *watch_main(void *arg)
 	bool away = false; /* the database did not answer last time */
 	while (!__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE)) {
 		/* This host's lease (§13), six times per lease period: a host
-		 * that stops renewing loses its tasks to the others. */
-		if (model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0)
+		 * that stops renewing loses its tasks to the others.  A
+		 * read-only mount registered none and writes nothing (§15). */
+		if (!ctx->ro && model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0)
 			renewed = model_now_ns();
 		int rc = model_changes_wait(ctx->m, WATCH_WAIT_MS);
 		if (rc < 0 && !away)
