@@ -14,6 +14,8 @@
 #     in a private mount namespace where the sh that mount.fuse3 starts
 #     finds this imgfs: mount(8) drops PATH, so it is bound on
 #     /usr/local/sbin, the first directory of sh's default PATH);
+#   - under systemd (NOTIFY_SOCKET), READY=1 comes once the mount answers
+#     and STOPPING=1 at the stop;
 #   - SIGTERM and SIGINT unmount and exit 0; an import running at SIGTERM
 #     goes back to the queue, does not move under a later -o ro mount, and
 #     finishes on the next read-write mount with the server's bytes;
@@ -115,12 +117,13 @@ umount "$T/m-dead"
 
 say "fusermount3 -u right after the mount returned: 20 times in a row"
 umount_imgfs "$M"
+# exited PID: gone, or a zombie its new parent (pid 1) has not reaped yet.
+exited() { [[ ! -e /proc/$1 ]] || [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 for ((i = 1; i <= 20; i++)); do
     "$IMGFS" -o workers=1 "$S" "$M" || fail "mount $i failed"
-    pid=$(_daemon_pid "$M")
-    [[ -n "$pid" ]] || fail "no daemon for mount $i"
+    pid=$(pgrep -n -x -f -- "$IMGFS -o workers=1 $S $M") || fail "no daemon for mount $i"
     fusermount3 -u "$M" 2>"$T/fu.err" || fail "fusermount3 -u right after mount $i: $(cat "$T/fu.err")"
-    _wait_gone "$pid" 10 || fail "daemon $pid did not exit after unmount $i"
+    wait_for 10 exited "$pid" || fail "daemon $pid did not exit after unmount $i"
 done
 mountpoint -q "$M" && fail "$M still mounted"
 
@@ -152,18 +155,39 @@ EOF
 assert_eq "mount -t fuse.imgfs: ok
 mount -T fstab: ok" "$(cat "$T/helper.out")" "mount(8)"
 
-say "SIGINT (foreground, -f): unmounted, exit 0"
+say "systemd's readiness (-f, NOTIFY_SOCKET): READY=1 once the mount answers; SIGINT: STOPPING=1, unmounted, exit 0"
+# A listener on a datagram socket, as systemd's for a Type=notify unit:
+# at READY=1 it checks the mount answers (the readiness the unit relies on).
+python3 - "$T/notify.sock" "$M" >"$T/notify.out" 2>&1 <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+while True:
+    msg = s.recv(4096).decode()
+    if msg == "READY=1":
+        print("READY=1", "answers" if os.path.isdir(os.path.join(sys.argv[2], "regions")) else "not-mounted", flush=True)
+    else:
+        print(msg, flush=True)
+    if msg == "STOPPING=1":
+        break
+PY
+listener=$!
+wait_for 10 test -S "$T/notify.sock" || fail "the notify listener did not start"
 # A job started with & in a script ignores SIGINT, which libfuse then
 # leaves ignored: env gives it back its default.
-env --default-signal=INT "$IMGFS" -f -o workers=1 "$S" "$M" 2>"$T/fg.err" &
+NOTIFY_SOCKET="$T/notify.sock" env --default-signal=INT "$IMGFS" -f -o workers=1 "$S" "$M" 2>"$T/fg.err" &
 fg=$!
-wait_for 20 mountpoint -q "$M" || fail "imgfs -f did not mount"
-wait_for 20 test -d "$M/regions" || fail "imgfs -f does not answer"
+wait_for 20 grep -q READY "$T/notify.out" || fail "no READY=1 from imgfs -f: $(cat "$T/notify.out" "$T/fg.err")"
+assert_eq "READY=1 answers" "$(cat "$T/notify.out")" "what systemd was told, and whether the mount answered then"
 kill -INT "$fg"
 rc=0; wait "$fg" || rc=$?
 assert_eq 0 "$rc" "exit status after SIGINT"
 mountpoint -q "$M" && fail "still mounted after SIGINT"
 grep -q 'SIGINT: unmounting' "$S/imgfs.log" || fail "no 'SIGINT: unmounting' in the log"
+wait "$listener" || fail "the notify listener: $(cat "$T/notify.out")"
+assert_eq "READY=1 answers
+STOPPING=1" "$(cat "$T/notify.out")" "what systemd was told"
 
 say "an image to delete later: vm1 captured into private/gone"
 mount_imgfs "$S" "$M" workers=1
