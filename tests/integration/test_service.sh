@@ -7,7 +7,8 @@
 #     -o state= is refused;
 #   - a mount point that is already mounted (imgfs, or a dead mount whose
 #     statfs is ENOTCONN), missing, or a regular file is refused with one
-#     line and exit 1, and nothing is created (no state directory);
+#     line and exit 1, and nothing is created (no state directory); a
+#     mount the kernel refuses removes the state directory it made;
 #   - `fusermount3 -u` right after the mount returned succeeds, 20 times
 #     in a row;
 #   - `mount -t fuse.imgfs STATE MNT -o ...` and `mount -T FSTAB MNT` (run
@@ -93,6 +94,12 @@ rc=0; out=$("$IMGFS" -o ro "$T/s-ro" "$T/m-other" 2>&1) || rc=$?
 refused "-o ro on a missing state" "$out" "$rc"
 assert_match 'imgfs: -o ro: no imgfs state at .*/s-ro.*' "$out" "the reason"
 [[ ! -e "$T/s-ro" ]] || fail "a read-only mount created $T/s-ro"
+# The kernel refuses this one (a FUSE mount is no block device) after the
+# state was made: the directories it made go again.
+rc=0; out=$("$IMGFS" -o blkdev "$T/s-new/deep/state" "$T/m-other" 2>&1) || rc=$?
+assert_eq 1 "$rc" "exit status of a mount the kernel refused"
+assert_match '.*imgfs: cannot mount on .*/m-other' "$out" "the reason"
+[[ ! -e "$T/s-new" ]] || fail "a failed mount left $T/s-new: $(find "$T/s-new" | head -5)"
 mountpoint -q "$T/m-other" && fail "a refused mount left $T/m-other mounted"
 
 say "a dead mount (daemon killed, statfs ENOTCONN): refused, nothing created"
