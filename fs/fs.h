@@ -512,9 +512,9 @@ int fs_service_check_mountpoint(const char *path, char *real, size_t cap, char *
 int fs_service_missing_top(const char *path, char *out, size_t cap);
 void fs_service_remove_tree(const char *path); /* "" or NULL: nothing */
 /* Forks: the parent waits and exits 0 once the child reports that the
- * mount answers, 1 if it never does; the child returns 0 with *out_fd, the
- * pipe to report on (for fs_service_start). */
-int fs_service_daemonize(int *out_fd);
+ * mount answers, 1 (printing fail_msg) if it never does; the child returns
+ * 0 with *out_fd, the pipe to report on (for fs_service_start). */
+int fs_service_daemonize(int *out_fd, const char *fail_msg);
 struct service;
 /* In the serving process: a thread waits until the mount answers, runs
  * on_ready, tells systemd (READY=1) and the waiting parent (ready_fd, -1:

@@ -396,7 +396,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imgfs: cannot mount on %s\n", cl.mountpoint);
 		goto out_signals;
 	}
-	if (!cl.foreground && fs_service_daemonize(&ready_fd) < 0) {
+	snprintf(why, sizeof(why), "the mount on %s did not come up (the reason is in %s)", cl.mountpoint,
+	         ctx.log_syslog ? "syslog" : ctx.log_path[0] ? ctx.log_path : "no log");
+	if (!cl.foreground && fs_service_daemonize(&ready_fd, why) < 0) {
 		fprintf(stderr, "imgfs: cannot go to the background: %s\n", strerror(errno));
 		goto out_unmount;
 	}

@@ -166,7 +166,7 @@ void fs_service_remove_tree(const char *path)
 
 /* ---- background and readiness --------------------------------------------- */
 
-int fs_service_daemonize(int *out_fd)
+int fs_service_daemonize(int *out_fd, const char *fail_msg)
 {
 	int p[2];
 	char c;
@@ -187,7 +187,12 @@ int fs_service_daemonize(int *out_fd)
 		do
 			n = read(p[0], &c, 1);
 		while (n < 0 && errno == EINTR);
-		_exit(n == 1 && c == 0 ? 0 : 1);
+		if (n == 1 && c == 0)
+			_exit(0);
+		/* The daemon logged why; the operator who ran us sees a line. */
+		if (fail_msg)
+			fprintf(stderr, "imgfs: %s\n", fail_msg);
+		_exit(1);
 	}
 	close(p[0]);
 	if (setsid() < 0 || chdir("/") < 0) {
