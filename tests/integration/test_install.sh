@@ -6,8 +6,13 @@
 # installed binary prints the build's version, mounts a state, answers and
 # unmounts.  Installed into a plain --prefix, the unit names that prefix's
 # binary and passes `systemd-analyze verify` (its Documentation= pages
-# found by man).  The completion completes admin subcommands, -o options,
-# and account and region names from the state named on the line.
+# found by man), and its own command lines work as systemd runs them:
+# ExecStartPre makes the mount point, ExecStart mounts and sends READY=1
+# once the mount answers, ExecReload (SIGHUP) reopens a moved log, a stop
+# (SIGTERM) sends STOPPING=1, unmounts and exits 0, and ExecStopPost
+# detaches a dead mount but not a live one.  The completion completes
+# admin subcommands, -o options, and account and region names from the
+# state named on the line.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -76,3 +81,69 @@ if command -v systemd-analyze >/dev/null; then
 else
     say "(systemd-analyze is not installed: the unit is not verified)"
 fi
+
+say "the unit's own command lines, run as systemd would (its variables set, a notify socket): start, reload, stop"
+U="$P/lib/systemd/system/imgfs.service"
+# unit_cmd KEY: the unit's KEY= command with ${VAR} replaced as systemd does
+# (the variables from the test's environment) and $$ as $; the leading
+# "-" (ignore failure) dropped.
+unit_cmd() {
+    local line
+    line=$(sed -n "s/^$1=//p" "$U")
+    line=${line#-}
+    line=${line//\$\{IMGFS_STATE\}/$IMGFS_STATE}
+    line=${line//\$\{IMGFS_MOUNTPOINT\}/$IMGFS_MOUNTPOINT}
+    line=${line//\$\{IMGFS_OPTIONS\}/$IMGFS_OPTIONS}
+    line=${line//\$MAINPID/$MAINPID}
+    line=${line//\$\$/\$}
+    echo "$line"
+}
+export IMGFS_STATE="$T/unit-state" IMGFS_MOUNTPOINT="$T/unit-mnt" IMGFS_OPTIONS="allow_other,multiuser,workers=1"
+MAINPID=""
+python3 - "$T/unit.sock" >"$T/unit-notify.out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+while True:
+    msg = s.recv(4096).decode()
+    print(msg, flush=True)
+    if msg == "STOPPING=1":
+        break
+PY
+listener=$!
+wait_for 10 test -S "$T/unit.sock" || fail "the notify listener did not start"
+eval "$(unit_cmd ExecStartPre)" || fail "ExecStartPre: $(unit_cmd ExecStartPre)"
+[[ -d $IMGFS_MOUNTPOINT ]] || fail "ExecStartPre made no mount point"
+NOTIFY_SOCKET="$T/unit.sock" eval "$(unit_cmd ExecStart) 2>$T/unit.err &"
+MAINPID=$!
+wait_for 30 grep -qx READY=1 "$T/unit-notify.out" || fail "no READY=1 from ExecStart: $(cat "$T/unit.err")"
+assert_eq "$IMGFS_STATE fuse.imgfs" "$(awk -v m="$IMGFS_MOUNTPOINT" '$2 == m { print $1, $3 }' /proc/mounts)" \
+    "the unit's mount in /proc/mounts"
+[[ -d "$IMGFS_MOUNTPOINT/regions/cn-north-1" ]] || fail "the unit's mount does not answer"
+_MOUNTS+=("$IMGFS_MOUNTPOINT"); _MOUNT_STATE[$IMGFS_MOUNTPOINT]=$IMGFS_STATE; _MOUNT_PID[$IMGFS_MOUNTPOINT]=$MAINPID
+mv "$IMGFS_STATE/imgfs.log" "$IMGFS_STATE/imgfs.log.1"
+eval "$(unit_cmd ExecReload)" || fail "ExecReload"
+wait_for 10 test -f "$IMGFS_STATE/imgfs.log" || fail "ExecReload made no new log"
+mountpoint -q "$IMGFS_MOUNTPOINT" || fail "ExecReload unmounted"
+kill -TERM "$MAINPID" # systemctl stop
+rc=0; wait "$MAINPID" || rc=$?
+assert_eq 0 "$rc" "ExecStart's exit status after SIGTERM (systemctl stop)"
+wait "$listener" || fail "the notify listener: $(cat "$T/unit-notify.out")"
+assert_eq "READY=1
+STOPPING=1" "$(cat "$T/unit-notify.out")" "what the unit's process told systemd"
+mountpoint -q "$IMGFS_MOUNTPOINT" && fail "still mounted after the stop"
+_MOUNTS=()
+
+say "ExecStopPost detaches a dead mount a crash left, and leaves a live one alone"
+"$D/usr/local/bin/imgfs" "$IMGFS_STATE" "$IMGFS_MOUNTPOINT"
+pid=$(pgrep -n -x -f -- "$D/usr/local/bin/imgfs $IMGFS_STATE $IMGFS_MOUNTPOINT") || fail "no daemon"
+_MOUNTS+=("$IMGFS_MOUNTPOINT"); _MOUNT_STATE[$IMGFS_MOUNTPOINT]=$IMGFS_STATE; _MOUNT_PID[$IMGFS_MOUNTPOINT]=$pid
+eval "$(unit_cmd ExecStopPost)" || true
+mountpoint -q "$IMGFS_MOUNTPOINT" || fail "ExecStopPost detached a live mount"
+kill -9 "$pid"
+wait_for 10 bash -c "! stat -f '$IMGFS_MOUNTPOINT' >/dev/null 2>&1" || fail "the mount did not die"
+eval "$(unit_cmd ExecStopPost)" || fail "ExecStopPost failed on a dead mount"
+mountpoint -q "$IMGFS_MOUNTPOINT" && fail "ExecStopPost left the dead mount"
+_MOUNTS=()
+exit 0
