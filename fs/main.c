@@ -213,14 +213,40 @@ static int take_source(struct opts *o, const char *src)
 	return 0;
 }
 
-/* The mount shows as `STATE on MNT type fuse.imgfs` (mount(8), df). */
+/* A PostgreSQL URL as anyone may read it in /proc/mounts: without its
+ * user:password@ and its ?parameters (a password= among them); a libpq
+ * "key=value" string is not shown at all. */
+static void url_without_secrets(char *out, size_t cap, const char *url)
+{
+	const char *rest = strstr(url, "://");
+	if (!rest) { /* libpq's "key=value ..." form: nothing to show safely */
+		snprintf(out, cap, "imgfs");
+		return;
+	}
+	rest += 3;
+	size_t hostpart = strcspn(rest, "/?");
+	const char *at = memchr(rest, '@', hostpart);
+	const char *from = at ? at + 1 : rest;
+	snprintf(out, cap, "%.*s%.*s", (int)(rest - url), url, (int)strcspn(from, "?"), from);
+}
+
+/* The mount shows as `STATE on MNT type fuse.imgfs` (mount(8), df): the
+ * state directory's absolute path, or the database's URL. */
 static int name_the_mount(struct fuse_args *args, const struct opts *o, const char *state)
 {
-	char *opt = NULL;
+	char *opt = NULL, cwd[PATH_MAX];
 	int rc = fuse_opt_add_opt(&opt, "subtype=imgfs");
 	if (rc == 0 && !o->fsname) {
-		char fsname[PATH_MAX + 8];
-		snprintf(fsname, sizeof(fsname), "fsname=%s", state);
+		char fsname[2 * PATH_MAX + 16];
+		if (o->db && !o->state) {
+			char url[PATH_MAX];
+			url_without_secrets(url, sizeof(url), o->db);
+			snprintf(fsname, sizeof(fsname), "fsname=%s", url);
+		} else if (state[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			snprintf(fsname, sizeof(fsname), "fsname=%s/%s", cwd, state);
+		} else {
+			snprintf(fsname, sizeof(fsname), "fsname=%s", state);
+		}
 		rc = fuse_opt_add_opt_escaped(&opt, fsname);
 	}
 	if (rc == 0)
