@@ -230,15 +230,16 @@ static void url_without_secrets(char *out, size_t cap, const char *url)
 	snprintf(out, cap, "%.*s%.*s", (int)(rest - url), url, (int)strcspn(from, "?"), from);
 }
 
-/* The mount shows as `STATE on MNT type fuse.imgfs` (mount(8), df): the
- * state directory's absolute path, or the database's URL. */
+/* The mount shows as `SOURCE on MNT type fuse.imgfs` (mount(8), df): the
+ * database's URL when that was the source (or no state directory was
+ * named), else the state directory's absolute path. */
 static int name_the_mount(struct fuse_args *args, const struct opts *o, const char *state)
 {
 	char *opt = NULL, cwd[PATH_MAX];
 	int rc = fuse_opt_add_opt(&opt, "subtype=imgfs");
 	if (rc == 0 && !o->fsname) {
 		char fsname[2 * PATH_MAX + 16];
-		if (o->db && !o->state) {
+		if (o->db && (!o->state || (o->nnonopt == 2 && is_pg_url(o->nonopt[0])))) {
 			char url[PATH_MAX];
 			url_without_secrets(url, sizeof(url), o->db);
 			snprintf(fsname, sizeof(fsname), "fsname=%s", url);

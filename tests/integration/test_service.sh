@@ -4,7 +4,8 @@
 #     built from;
 #   - `imgfs STATE MOUNTPOINT` (the source as mount(8) passes it) mounts,
 #     shown as "STATE on MNT type fuse.imgfs"; a source that differs from
-#     -o state= is refused;
+#     -o state= is refused; a postgresql:// source mounts and shows in
+#     /proc/mounts without its password;
 #   - a mount point that is already mounted (imgfs, or a dead mount whose
 #     statfs is ENOTCONN), missing, or a regular file is refused with one
 #     line and exit 1, and nothing is created (no state directory); a
@@ -289,4 +290,17 @@ kill -TERM "$pid"
 _wait_gone "$pid" 10 || fail "daemon $pid still running 10 s after SIGTERM"
 mountpoint -q "$M" && fail "still mounted after SIGTERM"
 untrack "$M"
+
+say "a postgresql:// source: mounted, shown in /proc/mounts without its password and parameters"
+chmod 711 "$T" # the server runs as the postgres user
+PG="$T/pg"
+URL=$("$SRC_DIR/scripts/pg-up" "$PG") # postgresql://postgres@127.0.0.1:PORT/postgres
+at_exit "'$SRC_DIR/scripts/pg-down' '$PG'"
+mkdir -p "$T/m-pg"
+"$IMGFS" -o "state=$T/s-pg" "${URL/postgres@/postgres:not-a-secret@}?application_name=imgfs-test" "$T/m-pg"
+track "$T/m-pg" "$T/s-pg"
+assert_eq "${URL/postgres@/} fuse.imgfs" "$(source_type "$T/m-pg")" "/proc/mounts for a postgresql:// source"
+grep -q 'not-a-secret' /proc/mounts && fail "the password is in /proc/mounts"
+[[ -d "$T/m-pg/regions/cn-north-1/public/centos-7.4" ]] || fail "the PostgreSQL mount does not answer"
+umount_imgfs "$T/m-pg"
 exit 0
