@@ -12,7 +12,7 @@
 #     mount the kernel refuses removes the state directory it made;
 #   - `fusermount3 -u` right after the mount returned succeeds, 20 times
 #     in a row;
-#   - `mount -t fuse.imgfs STATE MNT -o ...` and `mount -T FSTAB MNT` (run
+#   - `mount -t fuse.imgfs STATE MNT -o ...` (-o ro too) and `mount -T FSTAB MNT` (run
 #     in a private mount namespace where the sh that mount.fuse3 starts
 #     finds this imgfs: mount(8) drops PATH, so it is bound on
 #     /usr/local/sbin, the first directory of sh's default PATH);
@@ -158,10 +158,16 @@ mount -t fuse.imgfs "$S" "$M" -o allow_other,multiuser,workers=1
 check "mount -t fuse.imgfs"
 mount -T "$FSTAB" "$M"
 check "mount -T fstab"
+mount -t fuse.imgfs -o ro "$S" "$M"
+opts=$(awk -v m="$M" '$2 == m { print $4 }' /proc/mounts)
+[[ $opts == ro,* ]] || { echo "mount -o ro: options $opts"; exit 1; }
+mkdir "$M/regions/cn-north-1/private/x" 2>/dev/null && { echo "mount -o ro: mkdir succeeded"; exit 1; }
+check "mount -t fuse.imgfs -o ro"
 EOF
     { cat "$T/helper.out" >&2; fail "mounting through mount(8)"; }
 assert_eq "mount -t fuse.imgfs: ok
-mount -T fstab: ok" "$(cat "$T/helper.out")" "mount(8)"
+mount -T fstab: ok
+mount -t fuse.imgfs -o ro: ok" "$(cat "$T/helper.out")" "mount(8)"
 
 say "systemd's readiness (-f, NOTIFY_SOCKET): READY=1 once the mount answers; SIGINT: STOPPING=1, unmounted, exit 0"
 # A listener on a datagram socket, as systemd's for a Type=notify unit:
