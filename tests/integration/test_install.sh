@@ -64,6 +64,7 @@ comp() { # comp WORD... : what completing the last word offers
 }
 export PATH="$D/usr/local/bin:$PATH"
 assert_eq "import" "$(comp imgfs admin im)" "imgfs admin im<TAB>"
+assert_eq "--tls-cert --tls-key" "$(comp imgfs serve --tls)" "imgfs serve --tls<TAB>"
 assert_eq "allow_other,multiuser" "$(comp imgfs -o allow_other,mul)" "imgfs -o allow_other,mul<TAB>"
 assert_eq "alice root" "$(comp imgfs admin --state "$T/state" quota set "")" "quota set <TAB> (accounts)"
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state="$T/state" quota set alice "")" \
