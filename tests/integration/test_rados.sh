@@ -282,6 +282,9 @@ say "cluster B's OSD stopped (SIGSTOP, a hung disk): a cold read ends in EIO wit
 echo 3 >/proc/sys/vm/drop_caches
 osd=$(cat "$T/ceph-b/osd.0.pid")
 timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
+# An object to probe the OSD with once it continues, named now: a listing
+# needs the OSD too.
+victim_obj=$(rados -c "$CB" -p imgfs-b -N "$NS" ls | grep -m1 -E '^[0-9a-f]{32}$') || fail "no object in imgfs-b to probe"
 kill -STOP "$osd"
 at_exit "kill -CONT $osd 2>/dev/null"
 t0=$SECONDS
@@ -312,7 +315,6 @@ kill -CONT "$osd"
 # leases lapsed and never renewed: its ops stay "delayed", and a fresh
 # `rados stat` times out as imgfs's reads do (seen here; Ceph's business,
 # not the client's). Then the OSD is restarted, as an operator would.
-victim_obj=$(rados -c "$CB" -p imgfs-b -N "$NS" ls | grep -m1 -E '^[0-9a-f]{32}$')
 if ! wait_for 30 timeout 10 rados -c "$CB" -p imgfs-b -N "$NS" stat "$victim_obj"; then
     echo "    the OSD continued but serves no one (rados stat times out too): restarting it"
     kill -9 "$osd"
