@@ -156,13 +156,14 @@ static int64_t stamp_of(blob_store *s, const chunk_id *id)
 static void test_stamps(void **state)
 {
 	struct blob_fx *fx = *state;
-	uint8_t *data = malloc(MiB);
+	uint8_t *data;
 	time_t now = time(NULL);
 	blob_store *src = NULL;
 	blob_batch *b = NULL;
 	chunk_id id, ids[3], got;
 
-	NEED_CLUSTER(fx);
+	NEED_CLUSTER(fx); /* before anything is allocated: skip() returns */
+	data = malloc(MiB);
 	assert_non_null(data);
 	fx_fill(fx, data, MiB);
 	assert_int_equal(blob_store_put_chunk(fx->s, &id, data, MiB), 1);
@@ -227,11 +228,13 @@ static void test_del_if_older(void **state)
 static void test_overlong_object(void **state)
 {
 	struct blob_fx *fx = *state;
-	uint8_t *buf = malloc(MiB + 10), *got = malloc(MiB);
+	uint8_t *buf, *got;
 	size_t len;
 	chunk_id id;
 
 	NEED_CLUSTER(fx);
+	buf = malloc(MiB + 10);
+	got = malloc(MiB);
 	assert_non_null(buf);
 	assert_non_null(got);
 	fx_fill(fx, buf, MiB + 10);
@@ -255,8 +258,8 @@ static void test_copy_costs(void **state)
 {
 	struct blob_fx *fx = *state;
 	const int n = 200;
-	chunk_id *ids = calloc(n, sizeof *ids);
-	uint8_t *moved = calloc(n, 1), *a = malloc(MiB), *b2 = malloc(MiB);
+	chunk_id *ids;
+	uint8_t *moved, *a, *b2;
 	struct blob_rados_counters c0, c1;
 	blob_store *local = NULL, *back = NULL;
 	blob_batch *b = NULL;
@@ -264,6 +267,10 @@ static void test_copy_costs(void **state)
 	size_t la, lb;
 
 	NEED_CLUSTER(fx);
+	ids = calloc(n, sizeof *ids);
+	moved = calloc(n, 1);
+	a = malloc(MiB);
+	b2 = malloc(MiB);
 	assert_non_null(ids);
 	assert_non_null(moved);
 	snprintf(dir, sizeof dir, "%s/local", fx->dir);
@@ -340,14 +347,16 @@ static void test_read_ahead(void **state)
 {
 	struct blob_fx *fx = *state;
 	const uint64_t size = 40 * MiB;
-	uint8_t *ref = fx_make_blob(fx, size, 10), *buf = malloc(size);
+	uint8_t *ref, *buf;
 	struct blob_rados_counters c0, c1;
 	blob_manifest *m = NULL;
 	blob_store *cold = NULL;
 	char spec[512], why[256], dir[160];
 	uint64_t data = 0;
 
-	NEED_CLUSTER(fx);
+	NEED_CLUSTER(fx); /* before anything is allocated: skip() returns */
+	ref = fx_make_blob(fx, size, 10);
+	buf = malloc(size);
 	assert_non_null(buf);
 	ref[0] = 1; /* chunk 0 holds data: a reader's start */
 	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
