@@ -1059,9 +1059,12 @@ static void test_stream_written_once(void **state)
 	}
 	assert_int_equal(blob_wblob_size(w), size);
 	/* Chunk 5 went to the batch with the last write, which nothing has
-	 * committed yet; reading it commits it. */
+	 * committed yet; reading it commits it.  (A local chunk is named only
+	 * at the commit; a RADOS object is written whole under its name by an
+	 * aio that may land before it, so there only "after" is certain.) */
 	blob_store_chunk_id(fx->s, &c5, ref + 5 * MiB, MiB);
-	assert_int_equal(blob_store_has_chunk(fx->s, &c5), 0);
+	if (!fx_rados(fx))
+		assert_int_equal(blob_store_has_chunk(fx->s, &c5), 0);
 	assert_int_equal(blob_wblob_pread(w, back, MiB, 5 * MiB), (ssize_t)MiB);
 	assert_bytes_equal(back, ref + 5 * MiB, MiB);
 	assert_int_equal(blob_store_has_chunk(fx->s, &c5), 1);
