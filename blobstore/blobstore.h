@@ -266,6 +266,13 @@ int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id);
 
 int blob_store_statfs(blob_store *s, struct statvfs *out);
 
+/* The chunk cache's counters since the store was opened (/stats, and tests
+ * that check reads are efficient): chunk reads it served from an entry
+ * already loaded (or being loaded by another reader), and chunks it had to
+ * read from the backend. */
+uint64_t blob_store_cache_hits(blob_store *s);
+uint64_t blob_store_cache_misses(blob_store *s);
+
 /* Drops every chunk not in live whose mtime is older than not_after (unix
  * seconds; chunks written or deduplicated later may belong to a blob whose
  * metadata is not committed yet).  The chunks referenced by the store's

@@ -32,6 +32,7 @@ int blob_cache_init(struct blob_cache *c)
 		return -rc;
 	}
 	atomic_init(&c->misses, 0);
+	atomic_init(&c->hits, 0);
 	return 0;
 }
 
@@ -57,6 +58,11 @@ bool blob_cache_has(struct blob_cache *c, const chunk_id *id)
 uint64_t blob_store_cache_misses(blob_store *s)
 {
 	return atomic_load(&s->cache.misses);
+}
+
+uint64_t blob_store_cache_hits(blob_store *s)
+{
+	return atomic_load(&s->cache.hits);
 }
 
 /* Finds id's entry, or claims the least recently used free one for it.
@@ -176,6 +182,8 @@ int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, v
 		return read_uncached(s, id, chunk_len, dst, coff, n);
 	if (claimed && (rc = cache_load(s, e, id)) < 0)
 		return rc; /* the entry is already released */
+	if (!claimed)
+		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
 
 	/* READY entries are immutable while referenced. */
 	rc = check_len(s, id, e->len, chunk_len);

@@ -29,10 +29,15 @@ static void test_sequential_pass_loads_each_chunk_once(void **state)
 		assert_bytes_equal(buf, ref + off, (size_t)n);
 	}
 	assert_int_equal(blob_store_cache_misses(fx->s) - before, data_chunks);
-	/* 21 chunks fit in the cache: a second pass loads nothing. */
-	for (uint64_t off = 0; off < size; off += 128 * 1024)
+	/* 21 chunks fit in the cache: a second pass loads nothing, and each of
+	 * its reads of a data chunk is a hit (holes do not reach the cache). */
+	uint64_t hits = blob_store_cache_hits(fx->s), data_reads = 0;
+	for (uint64_t off = 0; off < size; off += 128 * 1024) {
 		assert_true(blob_store_read(fx->s, m, buf, 128 * 1024, off) > 0);
+		data_reads += !chunk_id_is_null(&m->chunks[off / BLOB_CHUNK_SIZE]);
+	}
 	assert_int_equal(blob_store_cache_misses(fx->s) - before, data_chunks);
+	assert_int_equal(blob_store_cache_hits(fx->s) - hits, data_reads);
 	blob_manifest_free(m);
 	free(ref);
 	free(buf);
