@@ -132,6 +132,25 @@ int64_t model_rows(model *m);
 /* Write transactions begun: each takes the database's one write lock. */
 int64_t model_writes(model *m);
 
+/* ---- what /stats counts (meta/stats.c, task/task.c) ------------------------ */
+
+/* Images by region and status (every folder, the recycle bin included). */
+int model_stats_images(model *m, int (*cb)(void *arg, int64_t region_id, enum model_image_status s, int64_t n),
+                       void *arg);
+/* Blobs' data by region: chunk references and their bytes, summed over
+ * blobs, so a chunk two blobs share (dedup) counts twice. */
+int model_stats_blobs(model *m, int (*cb)(void *arg, int64_t region_id, int64_t chunks, int64_t bytes), void *arg);
+/* Unfinished tasks (rows of the queue) by kind and state. */
+int model_stats_tasks(model *m, int (*cb)(void *arg, const char *kind, const char *state, int64_t n), void *arg);
+/* The chunk caches of the stores this process has open, by region. */
+int model_stats_caches(model *m, int (*cb)(void *arg, int64_t region_id, uint64_t hits, uint64_t misses),
+                       void *arg);
+/* What this process's tasks did, by kind (every kind, zeros included):
+ * bytes of progress (their bytes_done: an image's virtual bytes gone
+ * through, holes included) and bytes moved (fetched by an import; chunk
+ * bytes a copy placed in the target store, not those it already held). */
+int model_task_bytes(model *m, int (*cb)(void *arg, const char *kind, uint64_t progress, uint64_t moved), void *arg);
+
 /* ---- hosts (§13, host.c) ------------------------------------------------- */
 
 #define MODEL_HOST_MAX 64

@@ -14,6 +14,7 @@
 #include "model.h"
 
 #define MODEL_MAX_REGIONS 4096
+#define MODEL_TASK_KINDS 8 /* at least task.c's task_kinds[] */
 
 struct model {
 	char *dir;                     /* state directory */
@@ -26,6 +27,10 @@ struct model {
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
 	atomic_int_fast64_t writes;    /* write transactions begun (model_begin) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
+	/* bytes of progress this process's tasks made, by kind (task.c) */
+	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];
+	/* bytes they moved: fetched by imports, placed in the target by copies */
+	atomic_uint_fast64_t moved_bytes[MODEL_TASK_KINDS];
 	unsigned workers;              /* its task workers (model_set_workers) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */

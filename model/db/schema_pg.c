@@ -247,7 +247,12 @@ static const char schema_v4[] =
 	"CREATE TRIGGER download_links_destroy AFTER DELETE ON images FOR EACH ROW"
 	"  EXECUTE FUNCTION imgfs_download_links_end();";
 
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+/* /stats (model/meta/stats.c): the indexes its counts read (schema_sqlite.c v9). */
+static const char schema_v5[] = "CREATE INDEX images_status ON images(region_id, status);"
+                                "CREATE INDEX blobs_stored ON blobs(region_id, stored);"
+                                "CREATE INDEX tasks_state_kind ON tasks(state, kind);";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

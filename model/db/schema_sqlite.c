@@ -336,6 +336,14 @@ static const char schema_v8[] =
 	"  DELETE FROM download_links WHERE image_id = OLD.id;"
 	" END;";
 
+/* /stats (model/meta/stats.c): images by region and status, blobs' stored
+ * bytes by region and tasks by state and kind, each counted from an index
+ * that holds the columns it groups and sums, never from the rows. */
+static const char schema_v9[] =
+	"CREATE INDEX images_status ON images(region_id, status);"
+	"CREATE INDEX blobs_stored ON blobs(region_id, stored);"
+	"CREATE INDEX tasks_state_kind ON tasks(state, kind);";
+
 const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
-                                           schema_v7, schema_v8};
+                                           schema_v7, schema_v8, schema_v9};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

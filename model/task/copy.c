@@ -333,7 +333,10 @@ static int copy_device_done(struct model_conn *c, struct task_run *r)
 	db_bind_int64(st, 2, (int64_t)mv->bytes);
 	db_bind_int64(st, 3, (int64_t)mv->found);
 	db_bind_int64(st, 4, r->t.id);
-	return model_exec_stmt(st);
+	int rc = model_exec_stmt(st);
+	if (rc >= 0)
+		task_count_moved(r, mv->bytes);
+	return rc;
 }
 
 /* Between chunks: 1 to stop (stopping, or the task was lost). */

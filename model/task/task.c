@@ -65,6 +65,8 @@ static const struct task_kind task_kinds[] = {
 	{"import", import_run, import_claimable, NULL},
 };
 
+_Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");
+
 /* ---- task rows ---------------------------------------------------------------- */
 
 static void task_fill(db_stmt *st, void *out)
@@ -85,6 +87,37 @@ static void task_fill(db_stmt *st, void *out)
 	model_col_text(st, 12, t->error, sizeof(t->error));
 }
 
+static int kind_index(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
+		if (strcmp(task_kinds[i].name, kind) == 0)
+			return (int)i;
+	return -1;
+}
+
+void task_count_moved(struct task_run *r, uint64_t bytes)
+{
+	int k = kind_index(r->t.kind);
+	if (k >= 0)
+		atomic_fetch_add_explicit(&r->m->moved_bytes[k], bytes, memory_order_relaxed);
+}
+
+/* Adds the progress made since the last count to the process's counter
+ * of the task's kind (/stats: model_task_bytes); an import's progress is
+ * the bytes it fetched, so they are its bytes moved too.  A resumed task
+ * starts counting where its row was, so bytes counted before a remount
+ * (or by another process) are not counted twice. */
+static void count_bytes(struct task_run *r)
+{
+	int k = kind_index(r->t.kind);
+	if (r->bytes_done <= r->bytes_counted || k < 0)
+		return;
+	atomic_fetch_add_explicit(&r->m->task_bytes[k], r->bytes_done - r->bytes_counted, memory_order_relaxed);
+	if (strcmp(r->t.kind, "import") == 0)
+		task_count_moved(r, r->bytes_done - r->bytes_counted);
+	r->bytes_counted = r->bytes_done;
+}
+
 /* Inside a transaction: records bytes_done if the task is still ours.  1
  * when it is, 0 when another runner took it (or it is gone), -errno. */
 int task_touch(struct model_conn *c, struct task_run *r)
@@ -101,7 +134,19 @@ int task_touch(struct model_conn *c, struct task_run *r)
 		return rc;
 	if (model_changes(c) != 1)
 		r->lost = true;
+	else
+		count_bytes(r);
 	return !r->lost;
+}
+
+int model_task_bytes(model *m, int (*cb)(void *arg, const char *kind, uint64_t progress, uint64_t moved), void *arg)
+{
+	int rc;
+	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
+		if ((rc = cb(arg, task_kinds[i].name, atomic_load_explicit(&m->task_bytes[i], memory_order_relaxed),
+		             atomic_load_explicit(&m->moved_bytes[i], memory_order_relaxed))) < 0)
+			return rc;
+	return 0;
 }
 
 /* Begins a write transaction in which the task is still ours: 1 (with the
@@ -356,7 +401,7 @@ static int task_claim(struct task_run *r)
 			atomic_fetch_sub(&r->m->imports_here, 1);
 		return rc;
 	}
-	r->bytes_done = r->t.bytes_done;
+	r->bytes_done = r->bytes_counted = r->t.bytes_done;
 	/* An operator wants to know when a task changed hands (its host died,
 	 * or its process: §11, §13). */
 	if (strcmp(pick.state, "running") == 0 && pick.claimed_by[0])

@@ -51,6 +51,7 @@ struct task_run {
 	int64_t region_id;     /* of the image (and everything the task made) */
 	enum model_folder folder;
 	uint64_t bytes_done;
+	uint64_t bytes_counted; /* of bytes_done, what m->task_bytes has (task_touch) */
 	int64_t last_progress; /* ns */
 	bool stopped;          /* *stop was seen: the task goes back to the queue */
 	bool lost;             /* another runner holds it now: hands off */
@@ -59,6 +60,10 @@ struct task_run {
 	int (*device_done)(struct model_conn *c, struct task_run *r);
 	void *kind_state;      /* the kind's, for device_done */
 };
+
+/* Counts bytes the task moved (/stats: model_task_bytes): a copy's chunk
+ * bytes placed in the target store (imports count their progress). */
+void task_count_moved(struct task_run *r, uint64_t bytes);
 
 /* A kind of task: its name in tasks.kind, its run function (returns 0 or
  * -errno; see above), whether a queued task of the kind may be claimed
