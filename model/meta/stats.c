@@ -101,7 +101,7 @@ int model_stats_tasks(model *m, int (*cb)(void *arg, const char *kind, const cha
 	if (!(st = model_stmt(conn, SQL_SCAN("/stats counts the queue (finished tasks are deleted): from the index "
 	                                     "tasks_state_kind, not the rows",
 	                                     "SELECT kind, state, COUNT(*) FROM tasks GROUP BY state, kind "
-	                                     "ORDER BY kind, state"))))
+	                                     "ORDER BY state, kind"))))
 		return -EIO;
 	return model_each_row(st, tasks_row, &c);
 }

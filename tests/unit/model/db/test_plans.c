@@ -101,6 +101,38 @@ static void test_every_statement_uses_indexes(void **state)
 	free(plan);
 }
 
+/* /stats is read every few seconds whatever the number of images: its
+ * statements (model/meta/stats.c) may scan, but only an index that holds
+ * every column they read (no table row), in the index's order (no sort). */
+static void test_stats_reads_covering_indexes(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_conn *c;
+	char plan[4096];
+	int n = 0;
+
+	UT_SQLITE_ONLY();
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	for (const struct model_sql *const *q = __start_model_sql; q < __stop_model_sql; q++) {
+		const struct model_sql *s = *q;
+		static const char suffix[] = "/meta/stats.c";
+		size_t fl = strlen(s->file), sl = sizeof(suffix) - 1;
+		if (fl < sl || strcmp(s->file + fl - sl, suffix) != 0)
+			continue;
+		n++;
+		assert_int_equal(c->drv->explain(c->db, s->text, plan, sizeof(plan)), 0);
+		for (const char *p = plan; *p;) {
+			size_t len = strcspn(p, "\n");
+			char line[512];
+			snprintf(line, sizeof(line), "%.*s", (int)len, p);
+			if (strncmp(line, "SCAN ", 5) != 0 || !strstr(line, " USING COVERING INDEX "))
+				fail_msg("%s:%d reads more than an index: %s\n    in: %s", s->file, s->line, line, s->text);
+			p += len + (p[len] == '\n');
+		}
+	}
+	assert_int_equal(n, 3);
+}
+
 /* The checker itself: a plan with a table scan is caught, an index search
  * or a scan of a subquery's rows is not. */
 static void test_checker(void **state)
@@ -127,6 +159,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checker),
 		cmocka_unit_test_setup_teardown(test_every_statement_uses_indexes, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_reads_covering_indexes, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
