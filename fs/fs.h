@@ -82,9 +82,15 @@ enum fs_op {
 	FS_OP_STATFS, FS_OP_SETXATTR, FS_OP_GETXATTR, FS_OP_LISTXATTR, FS_OP_REMOVEXATTR, FS_OP_CREATE,
 	FS_OP_LSEEK, FS_OP_FALLOCATE, FS_OP_COUNT
 };
+/* Errno answers are counted by errno below this (Linux's are 1..133); a
+ * larger one is counted in slot 0. */
+#define FS_STATS_ERRNOS 134
 struct fs_stats {
 	atomic_uint_fast64_t requests[FS_OP_COUNT]; /* answered, by operation */
 	atomic_uint_fast64_t errors[FS_OP_COUNT];   /* answered with an errno */
+	atomic_uint_fast64_t errnos[FS_OP_COUNT][FS_STATS_ERRNOS]; /* the same, by errno */
+	atomic_uint_fast64_t read_bytes;            /* replied to READs of blobs and disks */
+	atomic_uint_fast64_t written_bytes;         /* taken by WRITEs to disks and uploads */
 };
 
 struct fs_ctx {
@@ -455,10 +461,16 @@ void fs_copies_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 const char *fs_op_name(enum fs_op op);
 /* Counts a request of kind op (every handler, first thing). */
 void fs_stats_request(struct fs_ctx *ctx, enum fs_op op);
-/* Counts an errno answer to a request of kind op. */
-void fs_stats_error(struct fs_ctx *ctx, enum fs_op op);
+/* Counts an errno answer (err > 0) to a request of kind op. */
+void fs_stats_error(struct fs_ctx *ctx, enum fs_op op, int err);
+/* Counts bytes of a blob or disk read (READ's reply) or written (WRITE). */
+void fs_stats_read(struct fs_ctx *ctx, size_t n);
+void fs_stats_written(struct fs_ctx *ctx, size_t n);
 /* Renders /stats: the Prometheus text exposition format (SPEC §15). */
 void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out);
+/* Appends v as a label value of that format: backslash, double quote and
+ * newline escaped as \\, \" and \n, everything else as it is. */
+void fs_stats_label(struct fs_buf *out, const char *v);
 
 /* Logging (log.c): one line per refusal, SPEC §9.  where: a file's path
  * (opened for appending, created 0640) or "syslog"; 0 or -errno. */

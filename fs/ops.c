@@ -55,7 +55,7 @@ static void count_request(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const c
 static void reply_err(fuse_req_t req, int err)
 {
 	if (err)
-		fs_stats_error(req_ctx(req), current_op);
+		fs_stats_error(req_ctx(req), current_op, err);
 	fuse_reply_err(req, err);
 }
 
@@ -930,6 +930,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		}
 		reply_err(req, (int)-n);
 	} else {
+		fs_stats_read(req_ctx(req), (size_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);
 	}
 	free(buf);
@@ -1019,10 +1020,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		ssize_t done = !h->write               ? -EBADF
 		               : fs_disk_upload(h->disk) ? fs_upload_write(ctx, h->disk, buf, size, (uint64_t)off)
 		                                         : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
-		if (done < 0)
+		if (done < 0) {
 			reply_err(req, (int)-done);
-		else
+		} else {
+			fs_stats_written(ctx, (size_t)done);
 			fuse_reply_write(req, (size_t)done);
+		}
 		return;
 	}
 	if ((rc = resolve(req, ino, &n)) < 0) {
