@@ -8,11 +8,13 @@
 # against a known operation: 4 MiB read with O_DIRECT (no readahead, no
 # page cache: exactly the bytes asked for), 3 MiB written, one refused
 # mkdir, a capture, a delete, a copy whose log line says what it moved.
+# test_metrics_pg.sh runs it with the metadata in PostgreSQL (METRICS_OPTS).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
-source "$(dirname "$0")/lib.sh"
+[[ -n "${INTEGRATION_DIR:-}" ]] || source "$(dirname "$0")/lib.sh"
 
-setup_mount
+OPTS=${METRICS_OPTS:-}
+setup_mount "$OPTS"
 P="$R/private"
 I="$R/instances"
 MiB=1048576
@@ -139,11 +141,11 @@ assert_eq $((e0 + 1)) "$(prom 'imgfs_images{region="cn-east-2",status="available
     "available images in cn-east-2 after the copy"
 
 say "workers=0: a copy waits, counted as a queued copy task"
-remount_imgfs "$S" "$M" workers=0
+remount_imgfs "$S" "$M" "${OPTS:+$OPTS,}workers=0"
 mkdir "$P/gold/copies/cn-south-1"
 assert_eq 1 "$(prom 'imgfs_tasks{kind="copy",state="queued"}')" "queued copy tasks"
 assert_eq 0 "$(prom 'imgfs_moved_bytes_total{kind="copy"}')" "moved bytes of a fresh mount"
-remount_imgfs "$S" "$M"
+remount_imgfs "$S" "$M" "$OPTS"
 imgfs_wait "$M/regions/cn-south-1/private/gold" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait on the second copy"; }
 assert_eq 0 "$(prom 'imgfs_tasks{kind="copy",state="queued"}')" "queued copy tasks once it ran"
 
