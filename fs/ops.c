@@ -51,7 +51,8 @@ static void count_request(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const c
 }
 
 /* Every errno answer goes through here (reply_err(req, 0) is the
- * success answer of operations with nothing to return). */
+ * success answer of operations with nothing to return), but for
+ * op_opendir's ENOSYS, which means success. */
 static void reply_err(fuse_req_t req, int err)
 {
 	if (err)
@@ -320,7 +321,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		 * one user's private/ listing must never be served to another. */
 		fuse_reply_open(req, fi);
 	} else if (req_ctx(req)->zero_opendir) {
-		reply_err(req, ENOSYS);
+		fuse_reply_err(req, ENOSYS); /* a success: not counted as an error in /stats */
 	} else {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;

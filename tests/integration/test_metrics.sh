@@ -70,6 +70,10 @@ with open(sys.argv[1], 'rb') as f:
 assert abs(len(data) - size) < 16, (len(data), size)
 PY
 
+say "a tree walk: no errors but the lookups of names that do not exist (zero-message opendir is a success)"
+ls -R "$M/regions" >/dev/null
+assert_eq 0 "$(prom 'imgfs_request_errors_total{op="opendir"}')" "opendir errors"
+
 say "4 MiB read with O_DIRECT from a platform image: read bytes +4 MiB, cache misses then hits"
 V="$R/public/centos-7.4/disks/vda"
 r0=$(prom imgfs_read_bytes_total)
