@@ -594,10 +594,20 @@ static void csv_field(struct fs_buf *out, const char *v, bool last)
 	fs_buf_puts(out, last ? "\r\n" : ",");
 }
 
+/* The columns of images.csv (SPEC §7), and of images.json's objects (§15). */
+static const char *const image_columns[] = {
+	"id",        "name", "class",     "type",     "status",  "os-type",     "platform", "version",
+	"arch",      "boot-mode", "size", "encrypted", "features", "created", "description",
+};
+#define IMAGE_COLUMNS (sizeof(image_columns) / sizeof(image_columns[0]))
+#define IMAGE_COLUMN_SIZE 10 /* the one numeric column: a JSON number */
+
 struct csv_ctx {
 	struct fs_buf *out;
 	const char *cls;
 	bool shared;
+	bool json;  /* images.json: objects, not CSV rows */
+	size_t rows;
 	int64_t mtime_ns;
 };
 
@@ -616,12 +626,29 @@ static int csv_row(void *arg, const struct model_image *img)
 		snprintf(name, sizeof(name), "%s", img->name);
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)img->size);
 	model_fmt_time(created, img->created);
-	const char *fields[] = {img->ext_id, name, c->cls, type.p ? type.p : "", model_image_status_name(img->status),
-	                        img->os_type, img->platform, img->version, img->arch, img->boot_mode, size,
-	                        img->encrypted ? "yes" : "no", img->features, created, img->description};
-	size_t nf = sizeof(fields) / sizeof(fields[0]);
-	for (size_t i = 0; i < nf; i++)
-		csv_field(c->out, fields[i], i == nf - 1);
+	const char *fields[IMAGE_COLUMNS] = {img->ext_id, name, c->cls, type.p ? type.p : "",
+	                                     model_image_status_name(img->status), img->os_type, img->platform,
+	                                     img->version, img->arch, img->boot_mode, size,
+	                                     img->encrypted ? "yes" : "no", img->features, created, img->description};
+	if (c->json) {
+		/* One object a line, keys in the CSV's column order. */
+		fs_buf_puts(c->out, c->rows ? ",\n{" : "\n{");
+		for (size_t i = 0; i < IMAGE_COLUMNS; i++) {
+			if (i)
+				fs_buf_put(c->out, ",", 1);
+			fs_buf_json_string(c->out, image_columns[i]);
+			fs_buf_put(c->out, ":", 1);
+			if (i == IMAGE_COLUMN_SIZE)
+				fs_buf_puts(c->out, fields[i]);
+			else
+				fs_buf_json_string(c->out, fields[i]);
+		}
+		fs_buf_put(c->out, "}", 1);
+	} else {
+		for (size_t i = 0; i < IMAGE_COLUMNS; i++)
+			csv_field(c->out, fields[i], i == IMAGE_COLUMNS - 1);
+	}
+	c->rows++;
 	fs_buf_release(&type);
 	if (img->mtime_ns > c->mtime_ns)
 		c->mtime_ns = img->mtime_ns;
@@ -630,7 +657,10 @@ static int csv_row(void *arg, const struct model_image *img)
 	return 0;
 }
 
-void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns)
+/* images.csv and images.json list the same rows: the caller's view of every
+ * class, in one order, rendered by csv_row. */
+static void show_images(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns,
+                        bool json)
 {
 	static const struct {
 		enum model_folder folder;
@@ -641,9 +671,13 @@ void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out
 		{MODEL_FOLDER_PRIVATE, "private", true},  {MODEL_FOLDER_ISO, "iso", true},
 		{MODEL_FOLDER_RECYCLE, "recycle-bin", true},
 	};
-	struct csv_ctx c = {out, NULL, false, n->region.mtime_ns};
-	fs_buf_puts(out, "id,name,class,type,status,os-type,platform,version,arch,boot-mode,size,encrypted,features,"
-	                 "created,description\r\n");
+	struct csv_ctx c = {out, NULL, false, json, 0, n->region.mtime_ns};
+	if (json) {
+		fs_buf_put(out, "[", 1);
+	} else {
+		for (size_t i = 0; i < IMAGE_COLUMNS; i++)
+			csv_field(out, image_columns[i], i == IMAGE_COLUMNS - 1);
+	}
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (parts[i].own && !n->caller.account_id)
 			continue;
@@ -656,6 +690,18 @@ void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out
 		c.shared = true;
 		model_image_list_shared(ctx->m, n->region.id, n->caller.account_id, 0, csv_row, &c);
 	}
+	if (json)
+		fs_buf_puts(out, c.rows ? "\n]\n" : "]\n");
 	if (mtime_ns)
 		*mtime_ns = c.mtime_ns;
+}
+
+void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns)
+{
+	show_images(n, ctx, out, mtime_ns, false);
+}
+
+void fs_show_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns)
+{
+	show_images(n, ctx, out, mtime_ns, true);
 }

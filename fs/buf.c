@@ -63,6 +63,54 @@ void fs_buf_value(struct fs_buf *b, const char *v)
 	fs_buf_put(b, "\n", 1);
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if p does not start one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		/* E0 needs A0..BF (no overlongs); ED needs 80..9F (no surrogates). */
+		unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		/* F0 needs 90..BF (no overlongs); F4 needs 80..8F (<= U+10FFFF). */
+		unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+void fs_buf_json_string(struct fs_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	fs_buf_put(b, "\"", 1);
+	while (*p) {
+		/* Copy the longest run that needs no escaping in one go. */
+		const unsigned char *run = p;
+		size_t n;
+		while (*p && *p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f && (n = utf8_len(p)) > 0)
+			p += n;
+		if (p > run)
+			fs_buf_put(b, run, (size_t)(p - run));
+		if (!*p)
+			break;
+		if (*p == '"' || *p == '\\') {
+			fs_buf_put(b, "\\", 1);
+			fs_buf_put(b, p, 1);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fs_buf_printf(b, "\\u%04x", *p);
+		} else {
+			fs_buf_puts(b, "\\ufffd"); /* not UTF-8: one replacement per byte */
+		}
+		p++;
+	}
+	fs_buf_put(b, "\"", 1);
+}
+
 void fs_buf_release(struct fs_buf *b)
 {
 	free(b->p);

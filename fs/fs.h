@@ -13,7 +13,7 @@
  *   ino 1                       /            ino 2  /regions   ino 3  /stats
  *   REGION  region  0           /regions/<r>
  *   REGION  region  1..8        its class directories (fs_class)
- *   REGION  region  9, 10       quota, images.csv
+ *   REGION  region  9, 10, 11   quota, images.csv, images.json
  *   IMAGE   image   0           the image directory
  *   IMAGE   image   1..63       attribute files (index in image_attrs + 1)
  *   IMAGE   image   0x100       disks/          0x101 + idx  disks/<dev>
@@ -176,6 +176,12 @@ void fs_buf_puts(struct fs_buf *b, const char *s);
 void fs_buf_printf(struct fs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A value followed by a newline, or nothing when the value is empty. */
 void fs_buf_value(struct fs_buf *b, const char *v);
+/* s as a JSON string, quotes included (RFC 8259): '"' and '\\' escaped,
+ * control characters (U+0000..U+001F and DEL) as \u00XX, valid UTF-8
+ * copied as is.  A byte that does not start a valid UTF-8 sequence
+ * (overlong forms, surrogates and code points past U+10FFFF included) is
+ * written as \ufffd, so the output is always valid JSON in UTF-8. */
+void fs_buf_json_string(struct fs_buf *b, const char *s);
 void fs_buf_release(struct fs_buf *b);
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -195,6 +201,7 @@ enum fs_class {
 };
 #define FS_SUB_QUOTA 9
 #define FS_SUB_CSV 10
+#define FS_SUB_JSON 11
 
 /* What an inode is, once resolved. */
 enum fs_what {
@@ -205,6 +212,7 @@ enum fs_what {
 	FS_W_CLASS,      /* /regions/<r>/<class> */
 	FS_W_QUOTA,
 	FS_W_CSV,
+	FS_W_JSON,       /* images.json: images.csv's rows as JSON (§15) */
 	FS_W_IMAGE,      /* an image directory */
 	FS_W_ATTR,       /* a generated file of an image, snapshot or instance */
 	FS_W_SUBDIR,     /* disks/, copies/, shares/ */
@@ -294,8 +302,11 @@ extern const char *const fs_class_names[FS_CLASS_COUNT];
 
 /* Whether attribute a of an image appears for node n's view. */
 bool fs_attr_visible(const struct fs_attr *a, const struct fs_node *n);
-/* Renders images.csv / quota of a region for the caller. */
+/* Renders images.csv / images.json / quota of a region for the caller.
+ * images.json is an array of objects, one per row of images.csv, keys its
+ * header's column names, size a number, every other value a string. */
 void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
+void fs_show_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
 void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
 /* Writes into a generated file: whether n accepts writes now. */
 bool fs_attr_is_writable(const struct fs_node *n);
@@ -309,7 +320,7 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
 /* The attribute timeout of a node: 0 for what other processes change
  * without the kernel knowing which inode (class directories and /regions,
- * whose listings the kernel revalidates by mtime; quota, images.csv), and
+ * whose listings the kernel revalidates by mtime; quota, images.csv/.json), and
  * for everything under multiuser (attributes differ by caller);
  * ctx->timeout for everything else (the watcher invalidates it). */
 double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n);

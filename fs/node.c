@@ -162,6 +162,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			out->what = FS_W_QUOTA;
 		else if (sub == FS_SUB_CSV)
 			out->what = FS_W_CSV;
+		else if (sub == FS_SUB_JSON)
+			out->what = FS_W_JSON;
 		else
 			return -ENOENT;
 		return 0;
@@ -226,9 +228,20 @@ static const struct {
 	{"public", FS_CLASS_PUBLIC},   {"marketplace", FS_CLASS_MARKETPLACE}, {"private", FS_CLASS_PRIVATE},
 	{"shared", FS_CLASS_SHARED},   {"iso", FS_CLASS_ISO},                 {"recycle-bin", FS_CLASS_RECYCLE},
 	{"snapshots", FS_CLASS_SNAPSHOTS}, {"instances", FS_CLASS_INSTANCES}, {"quota", FS_SUB_QUOTA},
-	{"images.csv", FS_SUB_CSV},
+	{"images.csv", FS_SUB_CSV},    {"images.json", FS_SUB_JSON},
 };
 #define REGION_ENTRIES (sizeof(region_entries) / sizeof(region_entries[0]))
+
+/* What a region's entry sub is: a class directory or one of its files. */
+static enum fs_what region_sub_what(unsigned sub)
+{
+	switch (sub) {
+	case FS_SUB_QUOTA: return FS_W_QUOTA;
+	case FS_SUB_CSV: return FS_W_CSV;
+	case FS_SUB_JSON: return FS_W_JSON;
+	default: return FS_W_CLASS;
+	}
+}
 
 static enum model_folder class_folder(enum fs_class c)
 {
@@ -327,7 +340,7 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			if (strcmp(region_entries[i].name, name) != 0)
 				continue;
 			unsigned sub = region_entries[i].sub;
-			out->what = sub == FS_SUB_QUOTA ? FS_W_QUOTA : sub == FS_SUB_CSV ? FS_W_CSV : FS_W_CLASS;
+			out->what = region_sub_what(sub);
 			out->cls = out->what == FS_W_CLASS ? (enum fs_class)sub : FS_CLASS_NONE;
 			out->ino = fs_ino(FS_K_REGION, out->region.id, sub);
 			return 0;
@@ -388,6 +401,8 @@ static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *si
 		fs_show_quota(n, ctx, &b);
 	else if (n->what == FS_W_CSV)
 		fs_show_csv(n, ctx, &b, mtime_ns);
+	else if (n->what == FS_W_JSON)
+		fs_show_json(n, ctx, &b, mtime_ns);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, &b);
 	else
@@ -436,6 +451,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		break;
 	case FS_W_QUOTA:
 	case FS_W_CSV:
+	case FS_W_JSON:
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		mtime = n->region.mtime_ns;
@@ -551,6 +567,7 @@ double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 	case FS_W_CLASS:
 	case FS_W_QUOTA:
 	case FS_W_CSV:
+	case FS_W_JSON:
 	case FS_W_STATS:
 		return 0;
 	case FS_W_COPY:
@@ -674,7 +691,7 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 			if ((off_t)i + 3 <= off)
 				continue;
 			unsigned sub = region_entries[i].sub;
-			work.what = sub == FS_SUB_QUOTA ? FS_W_QUOTA : sub == FS_SUB_CSV ? FS_W_CSV : FS_W_CLASS;
+			work.what = region_sub_what(sub);
 			work.cls = work.what == FS_W_CLASS ? (enum fs_class)sub : FS_CLASS_NONE;
 			work.ino = fs_ino(FS_K_REGION, dir->region.id, sub);
 			if ((rc = emit(arg, region_entries[i].name, &work, (off_t)i + 3)) != 0)
@@ -757,8 +774,9 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 	case FS_K_REGION:
 		if (n->what == FS_W_CLASS)
 			snprintf(out, cap, "/regions/%s/%s", region, fs_class_names[n->cls]);
-		else if (n->what == FS_W_QUOTA || n->what == FS_W_CSV)
-			snprintf(out, cap, "/regions/%s/%s", region, n->what == FS_W_QUOTA ? "quota" : "images.csv");
+		else if (n->what == FS_W_QUOTA || n->what == FS_W_CSV || n->what == FS_W_JSON)
+			snprintf(out, cap, "/regions/%s/%s", region,
+			         n->what == FS_W_QUOTA ? "quota" : n->what == FS_W_CSV ? "images.csv" : "images.json");
 		else
 			snprintf(out, cap, "/regions/%s", region);
 		return;

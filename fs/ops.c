@@ -775,6 +775,8 @@ static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b
 		fs_show_quota(n, ctx, b);
 	else if (n->what == FS_W_CSV)
 		fs_show_csv(n, ctx, b, NULL);
+	else if (n->what == FS_W_JSON)
+		fs_show_json(n, ctx, b, NULL);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, b);
 	else

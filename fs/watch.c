@@ -124,6 +124,7 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SHARED));
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_CSV));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_JSON));
 		break;
 	}
 	case MODEL_CHANGE_SNAPSHOT:

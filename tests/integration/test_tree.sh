@@ -13,18 +13,18 @@ assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(ls "$M/regions" | LC_ALL=C sort |
 [[ -d "$M/regions" ]] || fail "regions is not a directory"
 assert_eq "regions stats" "$(ls "$M" | xargs)" "ls of the mount root"
 
-expected_entries=$(printf '%s\n' images.csv instances iso marketplace private public \
+expected_entries=$(printf '%s\n' images.csv images.json instances iso marketplace private public \
     quota recycle-bin shared snapshots | LC_ALL=C sort | xargs)
 expected_public=$(printf '%s\n' "${CATALOGUE[@]}" | LC_ALL=C sort | xargs)
 
 for region in cn-east-2 cn-north-1 cn-south-1; do
     r="$M/regions/$region"
-    say "$region: the 8 class directories, quota and images.csv"
+    say "$region: the 8 class directories, quota, images.csv and images.json"
     assert_eq "$expected_entries" "$(ls "$r" | LC_ALL=C sort | xargs)" "ls $region"
     for d in public marketplace private shared iso recycle-bin snapshots instances; do
         [[ -d "$r/$d" ]] || fail "$r/$d is not a directory"
     done
-    for f in quota images.csv; do
+    for f in quota images.csv images.json; do
         [[ -f "$r/$f" ]] || fail "$r/$f is not a regular file"
     done
 
