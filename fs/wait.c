@@ -18,7 +18,15 @@
  *
  * Output goes to stderr.  On a terminal: one line per PATH, redrawn in
  * place, "<path>  [#########.........]  45%  123.4 MiB/s  ETA 0:12" (rate
- * and ETA from the task file, else from how fast bytes-done grows).
+ * and ETA from the task file, else from how fast bytes-done grows).  A
+ * line never wraps, or moving the cursor up one row per line would land
+ * in the middle of the block and leave pieces of old lines behind: every
+ * line is cut to one column less than the terminal's width (TIOCGWINSZ,
+ * counted in columns of the locale's characters, CJK names are two wide),
+ * and a path wider than its column keeps its tail ("...private/web"), the
+ * part that names the image.  SIGWINCH wakes the loop; after a change of
+ * width the block is drawn afresh below the old one, which the terminal
+ * may have reflowed in ways we cannot know.
  * Otherwise a plain line whenever a PATH's status or the tens digit of its
  * progress changes.  -q draws neither.  At the end, one line per PATH that
  * is not available: "<path>: <status>: <reason>".  Exit status: 0 when all
@@ -27,18 +35,25 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "fs.h"
 
 #define POLL_MS 200
 #define BAR_WIDTH 20
-#define PATH_COLUMN 40 /* the widest path column; longer paths push the bar */
+#define PATH_COLUMN 40 /* the widest path column; longer paths keep their tail */
+#define MIN_PATH_COLUMN 12
+/* What follows the path column up to the percentage: "  [bar] 100%". */
+#define BAR_PART (2 + BAR_WIDTH + 2 + 5)
 
 struct waited {
 	const char *path;
@@ -215,13 +230,89 @@ static void fmt_eta(char *out, size_t cap, double s)
 		snprintf(out, cap, "ETA %ld:%02ld", t / 60, t % 60);
 }
 
-/* The terminal line of one path (without newline). */
+/* SIGWINCH only interrupts the pause between polls: draw_bars asks the
+ * terminal's width each time. */
+static void on_winch(int sig)
+{
+	(void)sig;
+}
+
+/* Columns of the terminal on stderr; 80 when it does not say. */
+static int term_cols(void)
+{
+	struct winsize wsz;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &wsz) == 0 && wsz.ws_col > 0)
+		return wsz.ws_col;
+	return 80;
+}
+
+/* The next character of s (len bytes left): its length in bytes and in
+ * columns.  A byte the locale cannot decode counts as one of each (the
+ * terminal shows one replacement glyph); so does an unprintable one. */
+static size_t next_char(const char *s, size_t len, int *cols)
+{
+	mbstate_t st;
+	wchar_t wc;
+	memset(&st, 0, sizeof(st));
+	size_t n = mbrtowc(&wc, s, len, &st);
+	if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+		*cols = 1;
+		return 1;
+	}
+	int w = wcwidth(wc);
+	*cols = w < 0 ? 1 : w;
+	return n;
+}
+
+static int str_cols(const char *s)
+{
+	int total = 0, c;
+	for (size_t i = 0, len = strlen(s); i < len; total += c)
+		i += next_char(s + i, len - i, &c);
+	return total;
+}
+
+/* Cuts s in place to at most cols columns, at a character boundary. */
+static void cut_cols(char *s, int cols)
+{
+	int used = 0, c;
+	size_t i = 0, len = strlen(s);
+	while (i < len) {
+		size_t n = next_char(s + i, len - i, &c);
+		if (used + c > cols)
+			break;
+		used += c;
+		i += n;
+	}
+	s[i] = '\0';
+}
+
+/* path in exactly cols columns: padded with blanks, or "..." and its tail. */
+static int put_path(char *out, size_t cap, const char *path, int cols)
+{
+	int pc = str_cols(path), c;
+	size_t len = strlen(path), i = 0;
+	const char *dots = "";
+	if (pc > cols) {
+		dots = "...";
+		while (i < len && pc > cols - 3) { /* drop characters from the front */
+			i += next_char(path + i, len - i, &c);
+			pc -= c;
+		}
+	}
+	int n = snprintf(out, cap, "%s%s%*s", dots, path + i, cols - (int)strlen(dots) - pc, "");
+	return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
+}
+
+/* The terminal line of one path (without newline), path in a column of
+ * width columns. */
 static void bar_line(const struct waited *w, int width, char *out, size_t cap)
 {
 	char bar[BAR_WIDTH + 1], rate[32] = "", eta[32] = "";
 	int len;
 
-	len = snprintf(out, cap, "%-*s  ", width, w->path);
+	len = put_path(out, cap, w->path, width);
+	len += snprintf(out + len, cap - (size_t)len, "  ");
 	if (len < 0 || (size_t)len >= cap)
 		return;
 	out += len;
@@ -250,25 +341,34 @@ static void bar_line(const struct waited *w, int width, char *out, size_t cap)
 	snprintf(out, cap, "[%s] %3d%%  %s  %s", bar, w->progress, rate, eta);
 }
 
-/* Redraws every line in place (the cursor sits below the block). */
-static void draw_bars(struct waited *ws, int n, bool first)
+/* Redraws every line in place (the cursor sits below the block); *cols_drawn
+ * is the width the block was drawn for (0: none drawn yet). */
+static void draw_bars(struct waited *ws, int n, int *cols_drawn)
 {
 	char line[1024];
-	int width = 0;
+	int cols = term_cols(), width = 0;
 	for (int i = 0; i < n; i++) {
-		int l = (int)strlen(ws[i].path);
+		int l = str_cols(ws[i].path);
 		if (l > width)
 			width = l;
 	}
+	/* The path column gives way to the bar and percentage first. */
+	int room = cols - 1 - BAR_PART;
 	if (width > PATH_COLUMN)
 		width = PATH_COLUMN;
-	if (!first)
+	if (width > room)
+		width = room > MIN_PATH_COLUMN ? room : MIN_PATH_COLUMN;
+	/* Same width as last time: up over the old block.  Otherwise the
+	 * terminal may have rewrapped it: a fresh block below. */
+	if (*cols_drawn == cols)
 		fprintf(stderr, "\033[%dA", n);
 	for (int i = 0; i < n; i++) {
 		bar_line(&ws[i], width, line, sizeof(line));
+		cut_cols(line, cols - 1); /* the last column would wrap on some terminals */
 		fprintf(stderr, "\r\033[K%s\n", line);
 	}
 	fflush(stderr);
+	*cols_drawn = cols;
 }
 
 /* A plain line when the status or the progress's tens digit changed. */
@@ -389,7 +489,19 @@ int fs_wait_main(int argc, char **argv)
 		ws[i].shown_tens = -2;
 	}
 	bars = !quiet && isatty(STDERR_FILENO);
-	for (bool first = true;; first = false) {
+	int cols_drawn = 0;
+	if (bars) {
+		/* Columns of characters, not bytes: the locale's, or UTF-8 under
+		 * the plain C locale (image names are UTF-8, §10). */
+		const char *loc = setlocale(LC_CTYPE, "");
+		if (!loc || strcmp(loc, "C") == 0 || strcmp(loc, "POSIX") == 0)
+			setlocale(LC_CTYPE, "C.UTF-8");
+		/* No SA_RESTART: a resize cuts the pause short and redraws. */
+		struct sigaction sa = {.sa_handler = on_winch};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGWINCH, &sa, NULL);
+	}
+	for (;;) {
 		bool pending = false;
 		for (int i = 0; i < n; i++) {
 			if (!ws[i].done)
@@ -399,7 +511,7 @@ int fs_wait_main(int argc, char **argv)
 			pending |= !ws[i].done;
 		}
 		if (bars)
-			draw_bars(ws, n, first);
+			draw_bars(ws, n, &cols_drawn);
 		if (!pending)
 			break;
 		if (timeout >= 0 && now_s() - start >= timeout) {
