@@ -338,8 +338,9 @@ static void test_region_entries(void **state)
 {
 	struct nfx *a = *state;
 	struct fs_caller c = ut_caller(ut_account(a->fx, "alice"));
-	static const char *const want[] = {"public",    "marketplace", "private",   "shared", "iso",
-	                                   "recycle-bin", "snapshots", "instances", "quota",  "images.csv"};
+	static const char *const want[] = {"public",      "marketplace", "private",   "shared", "iso",
+	                                   "recycle-bin", "snapshots",   "instances", "quota",  "images.csv",
+	                                   "images.json"};
 	struct fs_node *n = malloc(sizeof *n);
 	struct listing l;
 
@@ -347,8 +348,8 @@ static void test_region_entries(void **state)
 	/* §2: the entries of a region. */
 	ut_node(&a->ctx, &c, "/regions/cn-east-2", n);
 	assert_int_equal(list_from(a, n, 0, 0, &l), 0);
-	assert_int_equal(l.n, 10);
-	for (int i = 0; i < 10; i++) {
+	assert_int_equal(l.n, 11);
+	for (int i = 0; i < 11; i++) {
 		bool found = false;
 		for (int j = 0; j < l.n; j++)
 			found |= strcmp(l.name[j], want[i]) == 0;
@@ -409,7 +410,7 @@ static void test_unknown_names(void **state)
 	struct model_image pub = ut_platform(a->fx, a->fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
 	const fuse_ino_t bogus[] = {
 		fs_ino(FS_K_REGION, 9999, 0),
-		fs_ino(FS_K_REGION, a->fx->r1, 11),
+		fs_ino(FS_K_REGION, a->fx->r1, FS_SUB_JSON + 1),
 		fs_ino(FS_K_REGION, a->fx->r1, 0x7777),
 		fs_ino(FS_K_IMAGE, 987654321, 0),
 		fs_ino(FS_K_IMAGE, pub.id, 0x3f),
