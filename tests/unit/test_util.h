@@ -614,7 +614,7 @@ static inline void ut_node(struct fs_ctx *ctx, const struct fs_caller *caller, c
 		fail_msg("%s: %d", path, rc);
 }
 
-/* Renders a generated file (an attribute, quota or images.csv) into b. */
+/* Renders a generated file (an attribute, quota, images.csv or .json) into b. */
 static inline void ut_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b)
 {
 	memset(b, 0, sizeof *b);
@@ -622,6 +622,8 @@ static inline void ut_render(struct fs_ctx *ctx, const struct fs_node *n, struct
 		fs_show_quota(n, ctx, b);
 	else if (n->what == FS_W_CSV)
 		fs_show_csv(n, ctx, b, NULL);
+	else if (n->what == FS_W_JSON)
+		fs_show_json(n, ctx, b, NULL);
 	else if (n->what == FS_W_ATTR && n->attr && n->attr->show)
 		n->attr->show(n, ctx, b);
 	else

@@ -2,8 +2,9 @@
  * test_attr.c — unit tests for fs/attr.c: the generated files of image
  * directories (SPEC §2.1, §2.2) — which appear in which view, what they
  * render, that stat reports the rendered length, which are writable — and
- * the region files quota (§2, §8) and images.csv (§7).  Nodes are built the
- * way requests build them, with fs_node_resolve and fs_node_lookup.
+ * the region files quota (§2, §8), images.csv (§7) and images.json (§15).
+ * Nodes are built the way requests build them, with fs_node_resolve and
+ * fs_node_lookup.
  */
 #include <regex.h>
 
@@ -688,6 +689,90 @@ static void test_images_csv(void **state)
 	free(n);
 }
 
+/* ---- images.json ------------------------------------------------------------------ */
+
+/* Exits 0 when argv[2] (JSON) holds argv[1]'s (CSV) rows: an array of
+ * objects keyed by the header in its order, size an integer, the rest
+ * strings, equal once size is a string again. */
+static const char json_py[] =
+	"import csv, json, sys\n"
+	"with open(sys.argv[1], newline='', encoding='utf-8') as f:\n"
+	"    r = csv.DictReader(f, strict=True)\n"
+	"    want = [dict(x) for x in r]\n"
+	"    header = r.fieldnames\n"
+	"got = json.load(open(sys.argv[2], encoding='utf-8'))\n"
+	"assert isinstance(got, list), 'not an array'\n"
+	"for o in got:\n"
+	"    assert list(o) == header, (list(o), header)\n"
+	"    assert type(o['size']) is int, o['size']\n"
+	"    assert all(type(v) is str for k, v in o.items() if k != 'size'), o\n"
+	"got = [{k: str(v) for k, v in o.items()} for o in got]\n"
+	"assert got == want, (got, want)\n"
+	"print(len(got))\n";
+
+/* images.json of path for caller equals its images.csv (by Python); its
+ * st_size is what it renders; the number of rows. */
+static int json_matches_csv(struct afx *a, const struct fs_caller *caller, const char *region)
+{
+	char csvp[256], jsonp[256], py[128], cmd[1024], path[128], out[32] = "";
+	struct fs_node *n = malloc(sizeof *n);
+	struct fs_buf b;
+	struct stat st;
+	FILE *f;
+
+	assert_non_null(n);
+	snprintf(csvp, sizeof csvp, "%s/images.csv", a->fx->dir);
+	snprintf(jsonp, sizeof jsonp, "%s/images.json", a->fx->dir);
+	snprintf(py, sizeof py, "%s/compare_json.py", a->fx->dir);
+	const char *names[] = {"images.csv", "images.json"}, *files[] = {csvp, jsonp};
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "/regions/%s/%s", region, names[i]);
+		ut_node(&a->ctx, caller, path, n);
+		ut_render(&a->ctx, n, &b);
+		assert_int_equal(fs_node_stat(&a->ctx, n, &st), 0);
+		assert_int_equal(st.st_size, b.len);
+		assert_int_equal(st.st_mode, S_IFREG | 0444);
+		assert_non_null(f = fopen(files[i], "wb"));
+		assert_int_equal(fwrite(b.p, 1, b.len, f), b.len);
+		fclose(f);
+		fs_buf_release(&b);
+	}
+	assert_non_null(f = fopen(py, "w"));
+	fputs(json_py, f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "python3 '%s' '%s' '%s'", py, csvp, jsonp);
+	assert_non_null(f = popen(cmd, "r"));
+	if (!fgets(out, sizeof out, f))
+		out[0] = '\0';
+	if (pclose(f) != 0)
+		fail_msg("images.json of %s does not hold images.csv's rows", region);
+	free(n);
+	return atoi(out);
+}
+
+/* SPEC §15: images.json lists what images.csv lists, for every caller. */
+static void test_images_json(void **state)
+{
+	struct afx *a = *state;
+	struct model_err err = {0};
+	const char *tricky = "He said \"hi, there\", back\\slash\tand tab,\nsecond line 镜像 😀";
+
+	if (!have_python())
+		skip();
+	afx_accounts(a);
+	int64_t g = ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "golden");
+	ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "образ_1");
+	ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_ISO, "disc");
+	ut_image(a->fx, a->fx->r1, a->bob_id, MODEL_FOLDER_PRIVATE, "bobs-secret");
+	assert_int_equal(model_image_set(a->fx->m, g, MODEL_FIELD_DESCRIPTION, tricky, &err), 0);
+
+	int all = UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT;
+	assert_int_equal(json_matches_csv(a, &a->alice, "cn-north-1"), all + 3);
+	assert_int_equal(json_matches_csv(a, &a->bob, "cn-north-1"), all + 1);
+	assert_int_equal(json_matches_csv(a, &a->nobody, "cn-north-1"), all);
+	assert_int_equal(json_matches_csv(a, &a->alice, a->fx->region[1].name), all);
+}
+
 /* Images in iso/, the recycle bin and shared/ are visible too, each in its class. */
 static void test_images_csv_classes(void **state)
 {
@@ -836,6 +921,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota_file, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_images_csv, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_images_csv_classes, afx_setup, afx_teardown),
+		cmocka_unit_test_setup_teardown(test_images_json, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_writable, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
