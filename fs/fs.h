@@ -521,7 +521,7 @@ void fs_watch_stop(struct fs_ctx *ctx);
 /* The low-level operations (ops.c). */
 extern const struct fuse_lowlevel_ops fs_ops;
 
-/* Admin command line (admin.c): argv after "admin". */
+/* Admin command line (admin.c): argv from "admin" on (argv[0] is "admin"). */
 int fs_admin_main(int argc, char **argv);
 
 /* ---- running as a service (service.c, SPEC §15) --------------------------- */

@@ -273,7 +273,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	if (argc > 1 && strcmp(argv[1], "admin") == 0)
-		return fs_admin_main(argc - 2, argv + 2);
+		return fs_admin_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "wait") == 0)
 		return fs_wait_main(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "serve") == 0)

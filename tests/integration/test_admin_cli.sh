@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPEC §1, §15 (issue 15): the admin command line as an operator types it.
+# --state DIR / --state=DIR before or after the command; -h and --help at
+# every level; only `init` (or a mount) creates a state, so a typo in
+# --state creates nothing and says how to make one; a state written by a
+# newer imgfs is refused; an account name that differs from another only by
+# case is warned about; region list.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+S="$T/state"
+
+say "a command on a state that does not exist creates nothing and says how to make one"
+for form in "--state $T/typo account list" "account list --state $T/typo" "--state=$T/typo region list" \
+    "gc --state=$T/typo" "migrate --to postgresql://localhost/x --state $T/typo"; do
+    rc=0
+    # shellcheck disable=SC2086 # the form is words
+    out=$("$IMGFS" admin $form 2>&1) || rc=$?
+    assert_eq 1 "$rc" "exit status of imgfs admin $form"
+    assert_eq "imgfs admin: no imgfs state at $T/typo (create one with imgfs admin init $T/typo or by mounting)" \
+        "$out" "imgfs admin $form"
+done
+[[ ! -e $T/typo ]] || fail "a command on a missing state created $T/typo"
+mkdir "$T/empty"
+assert_fails "$IMGFS" admin --state "$T/empty" account list
+assert_eq "" "$(ls -A "$T/empty")" "what a command left in an empty directory"
+echo "    refused in one line, nothing created"
+
+say "init creates a state with the default regions; a second init changes nothing"
+out=$("$IMGFS" admin init "$S")
+assert_eq "created an imgfs state at $S" "$out" "init's line"
+[[ -f $S/imgfs.db ]] || fail "init made no imgfs.db"
+"$IMGFS" admin --state "$S" region list >"$T/regions"
+sed 's/^/    /' "$T/regions"
+assert_eq "cn-east-2 -
+cn-north-1 -
+cn-south-1 -" "$(sort "$T/regions")" "region list of a new state"
+sum1=$(sqlite3 "$S/imgfs.db" "SELECT count(*) FROM images")
+((sum1 > 0)) || fail "init installed no platform catalogue"
+out=$("$IMGFS" admin init --state "$S")
+assert_eq "an imgfs state is at $S already" "$out" "a second init"
+assert_eq "$sum1" "$(sqlite3 "$S/imgfs.db" "SELECT count(*) FROM images")" "images after a second init"
+
+say "--state before or after the command, with = or without; options of the command anywhere"
+"$IMGFS" admin --state "$S" account add alice --uid 4242
+"$IMGFS" admin account add bob --state "$S"
+"$IMGFS" admin account --state="$S" add carol
+"$IMGFS" admin account add --uid 77 dave --state="$S"
+assert_eq "alice 4242
+bob -
+carol -
+dave 77" "$("$IMGFS" admin account list --state "$S" | grep -E '^(alice|bob|carol|dave) ' | sort)" "accounts"
+mkdir "$T/r4-chunks"
+"$IMGFS" admin region add r4 --state "$S" --store "dir:$T/r4-chunks"
+"$IMGFS" admin --state "$S" region list | grep -qx "r4 dir:$T/r4-chunks" || fail "region list does not show r4's store"
+
+say "-h and --help at every level: the usage on stdout, exit 0"
+for form in "-h" "--help" "help" "account -h" "account --help" "account add --help" "help account" \
+    "region -h" "gc --help" "migrate -h" "init --help" "--state $S publish -h"; do
+    rc=0
+    # shellcheck disable=SC2086
+    out=$("$IMGFS" admin $form 2>"$T/err") || rc=$?
+    assert_eq 0 "$rc" "exit status of imgfs admin $form"
+    [[ ! -s $T/err ]] || fail "imgfs admin $form wrote to stderr: $(cat "$T/err")"
+    [[ -n $out ]] || fail "imgfs admin $form printed nothing"
+done
+"$IMGFS" admin account --help | grep -q "account add NAME" || fail "account --help does not show account's usage"
+"$IMGFS" admin account --help | grep -q "publish" && fail "account --help shows other commands"
+"$IMGFS" admin --help | grep -q "region add NAME \[--store dir:PATH|rados:POOL\[,conf=FILE\]\[,id=CLIENT\]\[,ns=NAMESPACE\]\]" ||
+    fail "the usage does not show the store forms of region add"
+"$IMGFS" admin --help | grep -q "migrate --to URL \[--store REGION=dir:PATH|rados:" ||
+    fail "the usage does not show the store forms of migrate"
+[[ ! -e $T/typo ]] || fail "--help created a state"
+
+say "usage errors: exit 2, the reason on the first line, nothing changed"
+for form in "" "bogus" "account" "account add" "gc --nope" "gc --grace" "account add x --uid" "fsck extra"; do
+    rc=0
+    # shellcheck disable=SC2086
+    "$IMGFS" admin --state "$S" $form >/dev/null 2>"$T/err" || rc=$?
+    assert_eq 2 "$rc" "exit status of imgfs admin $form"
+    head -n1 "$T/err" | grep -q '^imgfs admin: ' || fail "imgfs admin $form: first line: $(head -n1 "$T/err")"
+    echo "    $form: $(head -n1 "$T/err")"
+done
+"$IMGFS" admin --state "$S" account list | grep -q '^x ' && fail "a usage error added an account"
+
+say "an account whose name differs from another's only by case is warned about"
+"$IMGFS" admin --state "$S" account add Alice 2>"$T/err"
+assert_eq "imgfs admin: warning: account Alice differs from account alice only by case" "$(cat "$T/err")" \
+    "the warning"
+"$IMGFS" admin --state "$S" account list | grep -qx 'Alice -' || fail "Alice was not added"
+"$IMGFS" admin --state "$S" account add erin 2>"$T/err"
+[[ ! -s $T/err ]] || fail "a warning for erin: $(cat "$T/err")"
+
+say "the state mounts as made by init, and admin works on it while mounted"
+M="$T/mnt"
+mkdir -p "$M"
+mount_imgfs "$S" "$M"
+[[ -d $M/regions/r4/public ]] || fail "region r4 is not in the mount"
+"$IMGFS" admin --state "$S" quota set alice cn-north-1 snapshots 3
+umount_imgfs "$M"
+
+say "a state written by a newer imgfs is refused, by admin and by a mount"
+cp -a "$S" "$T/newer"
+v=$(sqlite3 "$T/newer/imgfs.db" "PRAGMA user_version")
+sqlite3 "$T/newer/imgfs.db" "PRAGMA user_version = $((v + 1))"
+rc=0
+out=$("$IMGFS" admin --state "$T/newer" account list 2>&1) || rc=$?
+echo "    $out"
+assert_eq 1 "$rc" "exit status on a newer state"
+[[ $out == *"newer imgfs"* ]] || fail "the refusal does not say a newer imgfs wrote the state: $out"
+rc=0
+out=$(timeout 60 "$IMGFS" -o "state=$T/newer" "$M" 2>&1) || rc=$?
+((rc != 0)) || { _MOUNTS+=("$M"); fail "mounted a state of a newer imgfs"; }
+[[ $out == *"newer imgfs"* ]] || fail "the mount's refusal does not say a newer imgfs wrote the state: $out"
+mountpoint -q "$M" && fail "$M is mounted"
+assert_eq "$((v + 1))" "$(sqlite3 "$T/newer/imgfs.db" "PRAGMA user_version")" "the newer state's version"
+echo "    refused, left as it was"
