@@ -64,6 +64,8 @@ comp() { # comp WORD... : what completing the last word offers
 }
 export PATH="$D/usr/local/bin:$PATH"
 assert_eq "import" "$(comp imgfs admin im)" "imgfs admin im<TAB>"
+assert_eq "init" "$(comp imgfs admin in)" "imgfs admin in<TAB>"
+assert_eq "add list" "$(comp imgfs admin region "")" "imgfs admin region <TAB>"
 assert_eq "--tls-cert --tls-key" "$(comp imgfs serve --tls)" "imgfs serve --tls<TAB>"
 assert_eq "allow_other,multiuser" "$(comp imgfs -o allow_other,mul)" "imgfs -o allow_other,mul<TAB>"
 assert_eq "alice root" "$(comp imgfs admin --state "$T/state" quota set "")" "quota set <TAB> (accounts)"
