@@ -60,6 +60,7 @@ fi
 objs() { rados -c "$1" -p "$2" -N "$NS" ls | grep -E '^[0-9a-f]{32}$' | LC_ALL=C sort || true; }
 
 S="$T/state" M="$T/mnt"
+imgfs_admin "$S" init >/dev/null # only init and a mount make a state (§15)
 say "region add refusals: one line each, nothing made"
 refused() { # WHAT EXPECTED_PART ARGS...
     local what=$1 part=$2 out rc=0; shift 2
