@@ -316,7 +316,14 @@ kill -CONT "$osd"
 # leases lapsed and never renewed: its ops stay "delayed", and a fresh
 # `rados stat` times out as imgfs's reads do (seen here; Ceph's business,
 # not the client's). Then the OSD is restarted, as an operator would.
-if ! wait_for 30 timeout 10 rados -c "$CB" -p imgfs-b -N "$NS" stat "$victim_obj"; then
+# (wait_for counts tries, not seconds: each stat here may take its whole
+# op timeout, so the 30 s are counted by the clock.)
+served=0 deadline=$((SECONDS + 30))
+while ((SECONDS < deadline)); do
+    timeout 10 rados -c "$CB" -p imgfs-b -N "$NS" stat "$victim_obj" >/dev/null 2>&1 && { served=1; break; }
+    sleep 1
+done
+if ((!served)); then
     echo "    the OSD continued but serves no one (rados stat times out too): restarting it"
     kill -9 "$osd"
     _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
