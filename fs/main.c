@@ -390,8 +390,8 @@ int main(int argc, char **argv)
 	 * pool there): a refusal here rather than EIO on the first read. */
 	if (model_stores_check(m, &err) < 0) {
 		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "a region's blob store cannot be opened");
-		model_close(m);
-		return 1;
+		rc = 1;
+		goto out_session; /* the session, the options and a state made now go too */
 	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
 	ctx.multiuser = o.multiuser;
