@@ -257,9 +257,8 @@ static void show_service(struct fs_ctx *ctx, struct fs_buf *out)
 
 	family(out, "imgfs_chunk_cache_hits_total", "counter",
 	       "Chunk reads the region's chunk cache served from memory, since the mount opened the store.");
-	fs_buf_printf(&second, "# HELP imgfs_chunk_cache_misses_total Chunks the region's chunk cache read from "
-	                       "the store (and verified), since the mount opened it.\n"
-	                       "# TYPE imgfs_chunk_cache_misses_total counter\n");
+	family(&second, "imgfs_chunk_cache_misses_total", "counter",
+	       "Chunks the region's chunk cache read from the store (and verified), since the mount opened it.");
 	r.name = "imgfs_chunk_cache_hits_total", r.name2 = "imgfs_chunk_cache_misses_total";
 	model_stats_caches(ctx->m, cache_row, &r);
 	flush_second(out, &second);
@@ -267,9 +266,8 @@ static void show_service(struct fs_ctx *ctx, struct fs_buf *out)
 	family(out, "imgfs_stored_chunks", "gauge",
 	       "Data chunks of the region's blobs, summed over blobs: a chunk that several blobs share (dedup) "
 	       "counts once per blob; holes are not chunks.");
-	fs_buf_printf(&second, "# HELP imgfs_stored_bytes Bytes of those chunks, summed over blobs: dedup is "
-	                       "not subtracted, so the store may hold less.\n"
-	                       "# TYPE imgfs_stored_bytes gauge\n");
+	family(&second, "imgfs_stored_bytes", "gauge",
+	       "Bytes of those chunks, summed over blobs: dedup is not subtracted, so the store may hold less.");
 	r.name = "imgfs_stored_chunks", r.name2 = "imgfs_stored_bytes";
 	if ((rc = model_stats_blobs(ctx->m, blobs_row, &r)) < 0)
 		fs_buf_printf(out, "# stored chunks unavailable: %s\n", fs_errno_name(rc));
@@ -293,9 +291,9 @@ static void show_service(struct fs_ctx *ctx, struct fs_buf *out)
 	family(out, "imgfs_task_bytes_total", "counter",
 	       "Bytes this mount's tasks went through, by kind: their progress, an image's virtual bytes "
 	       "(holes included).");
-	fs_buf_printf(&second, "# HELP imgfs_moved_bytes_total Bytes this mount's imports fetched and its copies "
-	                       "placed in the target region's store (chunks it already held not counted).\n"
-	                       "# TYPE imgfs_moved_bytes_total counter\n");
+	family(&second, "imgfs_moved_bytes_total", "counter",
+	       "Bytes this mount's imports fetched and its copies placed in the target region's store (chunks "
+	       "it already held not counted).");
 	r.name = "imgfs_task_bytes_total", r.name2 = "imgfs_moved_bytes_total";
 	model_task_bytes(ctx->m, task_bytes_row, &r);
 	flush_second(out, &second);
