@@ -45,6 +45,8 @@ struct admin_cmd {
 	const struct option *opts;  /* its own options (val: index in admin.opt) */
 	int (*run)(struct admin *a, model *m);
 	bool no_model;              /* runs without opening the state (init, migrate) */
+	int repeated;               /* 1 + the index of its option that may be given again
+	                               (into admin.stores), or 0 */
 };
 
 static const struct admin_cmd *admin_cmds(size_t *n);
@@ -481,47 +483,47 @@ static const struct option migrate_opts[] = {
 
 static const struct admin_cmd cmds[] = {
 	{"init", "  init [DIR]                            create a state (default regions, platform catalogue)\n",
-	 no_opts, cmd_init, true},
-	{"account", "  account add NAME [--uid UID]\n  account list\n", account_opts, cmd_account, false},
+	 no_opts, cmd_init, true, 0},
+	{"account", "  account add NAME [--uid UID]\n  account list\n", account_opts, cmd_account, false, 0},
 	{"region", "  region add NAME [--store " STORE_SPEC "]\n  region list                           NAME STORE (-: the state directory)\n",
-	 region_opts, cmd_region, false},
+	 region_opts, cmd_region, false, 0},
 	{"host",
 	 "  host list                             hosts mounting the service, their last lease renewal\n"
 	 "  host remove NAME                      forget a dead host: its tasks end in error\n",
-	 no_opts, cmd_host, false},
+	 no_opts, cmd_host, false, 0},
 	{"lease",
 	 "  lease [SECONDS]                       print, or set, how long a host may go without\n"
 	 "                                        renewing before others take its tasks (default 30)\n",
-	 no_opts, cmd_lease, false},
+	 no_opts, cmd_lease, false, 0},
 	{"migrate",
 	 "  migrate --to URL [--store REGION=" STORE_SPEC "]... [--host NAME]\n"
 	 "                                        move the (unmounted) state into a PostgreSQL database\n",
-	 migrate_opts, cmd_migrate, true},
+	 migrate_opts, cmd_migrate, true, 3 /* --store, once per region */},
 	{"quota", "  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n",
-	 no_opts, cmd_quota, false},
+	 no_opts, cmd_quota, false, 0},
 	{"publish",
 	 "  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"
 	 "          [--arch A] [--boot-mode B] [--features F] [--description D]\n",
-	 publish_opts, cmd_publish, false},
+	 publish_opts, cmd_publish, false, 0},
 	{"import",
 	 "  import allow|deny|remove CIDR        where URL imports may connect (default: public\n"
 	 "                                        addresses only, not loopback, private, link-local, ...)\n"
 	 "  import rules                          list those rules\n"
 	 "  import floor [BYTES_PER_S [SECONDS]]  print, or set, the rate below which an import ends\n"
 	 "                                        in error (default 65536 over 300 s; 0: none)\n",
-	 no_opts, cmd_import, false},
+	 no_opts, cmd_import, false, 0},
 	{"download-url",
 	 "  download-url [URL]                    print, or set, the base of download links (SPEC §14;\n"
 	 "                                        default http://localhost:8080): where imgfs serve is reached\n",
-	 no_opts, cmd_download_url, false},
-	{"fsck", "  fsck [--repair]\n", fsck_opts, cmd_fsck, false},
+	 no_opts, cmd_download_url, false, 0},
+	{"fsck", "  fsck [--repair]\n", fsck_opts, cmd_fsck, false, 0},
 	{"retention",
 	 "  retention [SECONDS]                   print, or set, how long deleted images stay in\n"
 	 "                                        recycle-bin/ before they are destroyed (default 604800)\n",
-	 no_opts, cmd_retention, false},
+	 no_opts, cmd_retention, false, 0},
 	{"gc", "  gc [--grace SECONDS]                  (default 3600: younger chunks may be in use)\n", gc_opts, cmd_gc,
-	 false},
-	{"help", "  help [COMMAND]                        this usage, or COMMAND's\n", no_opts, cmd_help, true},
+	 false, 0},
+	{"help", "  help [COMMAND]                        this usage, or COMMAND's\n", no_opts, cmd_help, true, 0},
 };
 
 static const struct admin_cmd *admin_cmds(size_t *n)
@@ -590,7 +592,7 @@ static int parse(struct admin *a, int argc, char **argv, const struct admin_cmd 
 		default:
 			if (c >= OPT_OWN) {
 				int i = c - OPT_OWN;
-				if (cmd->run == cmd_migrate && i == 2) { /* --store, once per region */
+				if (i + 1 == cmd->repeated) {
 					if (a->nstores == (int)(sizeof(a->stores) / sizeof(a->stores[0])))
 						return usage_error(a, "too many --store");
 					a->stores[a->nstores++] = optarg;
