@@ -87,7 +87,7 @@ static void show_expires(const struct fs_node *n, struct fs_ctx *ctx, struct fs_
 static void show_device_mapping(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
-	int count = model_device_list(ctx->m, n->img.id, devs);
+	int count = n->img.refs & MODEL_REF_DEVICES ? model_device_list(ctx->m, n->img.id, devs) : 0;
 	for (int i = 0; i < count; i++) {
 		if (devs[i].kind == MODEL_DEV_SNAPSHOT)
 			fs_buf_printf(out, "%s\tsnapshot\t%s\t%llu\n", devs[i].name, devs[i].snapshot_ext_id,
@@ -102,7 +102,8 @@ static void show_device_mapping(const struct fs_node *n, struct fs_ctx *ctx, str
 static void show_instances(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	char buf[MODEL_TEXT_MAX];
-	if (n->caller.account_id && model_image_instances(ctx->m, n->img.id, n->caller.account_id, buf, sizeof(buf)) > 0)
+	if (n->caller.account_id && (n->img.refs & MODEL_REF_INSTANCES) &&
+	    model_image_instances(ctx->m, n->img.id, n->caller.account_id, buf, sizeof(buf)) > 0)
 		fs_buf_puts(out, buf);
 }
 
@@ -119,7 +120,7 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 	struct model_task t;
 	char when[21];
 	/* The owner's tasks are not part of the image as shared (§8). */
-	if (n->view == FS_VIEW_SHARED || model_task_of_image(ctx->m, n->img.id, &t) < 0)
+	if (n->view == FS_VIEW_SHARED || !(n->img.refs & MODEL_REF_TASK) || model_task_of_image(ctx->m, n->img.id, &t) < 0)
 		return;
 	/* An upload's task is 'open' while the file is: it runs (upload.c). */
 	fs_buf_printf(out, "op %s\nstate %s\n", t.kind, strcmp(t.state, "open") == 0 ? "running" : t.state);
@@ -308,14 +309,20 @@ static int store_cancel(const struct fs_node *n, struct fs_ctx *ctx, const char 
 /* ---- download links (§14) ---- */
 
 struct link_list {
+	struct fs_ctx *ctx;
 	struct fs_buf *out;
-	const char *base, *name;
+	const char *name;
+	bool have_base; /* read with the first link: most images have none */
+	char base[512];
 };
 
 static int show_link(void *arg, const struct model_link *l)
 {
 	struct link_list *a = arg;
 	char url[4096], t[21];
+	if (!a->have_base)
+		model_download_url(a->ctx->m, a->base, sizeof(a->base));
+	a->have_base = true;
 	model_link_url(url, sizeof(url), a->base, l, a->name);
 	model_fmt_time(t, l->expires);
 	fs_buf_printf(a->out, "%s %s %s\n", url, l->format, t);
@@ -325,10 +332,9 @@ static int show_link(void *arg, const struct model_link *l)
 /* download: "<URL> <format> <expires>" per live link. */
 static void show_download(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
-	char base[512];
-	struct link_list a = {out, base, n->img.name};
-	model_download_url(ctx->m, base, sizeof(base));
-	model_link_list(ctx->m, n->img.id, time(NULL), show_link, &a);
+	struct link_list a = {ctx, out, n->img.name, false, ""};
+	if (n->img.refs & MODEL_REF_LINKS)
+		model_link_list(ctx->m, n->img.id, time(NULL), show_link, &a);
 }
 
 static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
@@ -534,7 +540,7 @@ static int find_image(struct fs_ctx *ctx, const struct fs_node *n, const char *r
 
 static void image_changed(struct fs_ctx *ctx, const struct model_image *img)
 {
-	struct model_change c = {0, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, ""};
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img->id, .region_id = img->region_id, .folder = img->folder};
 	fs_invalidate(ctx, &c, false);
 }
 
@@ -671,7 +677,7 @@ static void show_images(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 		{MODEL_FOLDER_PRIVATE, "private", true},  {MODEL_FOLDER_ISO, "iso", true},
 		{MODEL_FOLDER_RECYCLE, "recycle-bin", true},
 	};
-	struct csv_ctx c = {out, NULL, false, json, 0, n->region.mtime_ns};
+	struct csv_ctx c = {out, NULL, false, json, 0, model_region_mtime(ctx->m, n->region.id)};
 	if (json) {
 		fs_buf_put(out, "[", 1);
 	} else {

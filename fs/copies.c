@@ -146,7 +146,7 @@ int fs_copies_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		}
 		return 0;
 	}
-	if (dir->view != FS_VIEW_PRIVATE)
+	if (dir->view != FS_VIEW_PRIVATE || !(dir->img.refs & MODEL_REF_COPIES))
 		return 0;
 	return model_image_copies(ctx->m, dir->img.id, list_copy, &l);
 }
@@ -196,8 +196,10 @@ int fs_copies_mkdir(struct fs_ctx *ctx, const struct fs_node *p, const char *nam
 
 int64_t fs_copies_dir_mtime(struct fs_ctx *ctx, const struct fs_node *n)
 {
-	int64_t t = model_image_copies_mtime(ctx->m, n->img.id);
-	return t ? t : n->img.dir_mtime_ns;
+	int64_t t = n->img.copies_ctime_ns;
+	if (t < 0) /* not read with the image (model_image.refs) */
+		t = model_image_copies_mtime(ctx->m, n->img.id);
+	return t > n->img.dir_mtime_ns ? t : n->img.dir_mtime_ns;
 }
 
 int fs_copies_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err)
@@ -208,10 +210,8 @@ int fs_copies_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_er
 void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool names)
 {
 	struct model_region r;
-	int64_t src;
-	char kind[16];
-	if (!ctx->se || c->kind != MODEL_CHANGE_IMAGE || model_image_origin(ctx->m, c->obj, &src, kind) < 0 ||
-	    strcmp(kind, "copy") != 0 || !src)
+	int64_t src = c->img.origin_id;
+	if (!ctx->se || c->kind != MODEL_CHANGE_IMAGE || strcmp(c->img.origin_kind, "copy") != 0 || !src)
 		return;
 	/* The source's copies/ listing and the copy's entry there. */
 	fuse_lowlevel_notify_inval_inode(ctx->se, fs_ino(FS_K_IMAGE, src, FS_SUB_COPIES), -1, 0);

@@ -315,6 +315,11 @@ bool fs_attr_is_writable(const struct fs_node *n);
  * caller may not see). */
 int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out);
 int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out);
+/* The directory node of image img, whose row the caller holds (no
+ * statement but, for an image not the caller's own, whether it is shared
+ * with the caller). */
+int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const struct model_image *img,
+                  struct fs_node *out);
 int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char *name, struct fs_node *out);
 /* Attributes of a resolved node; *timeout_out gets the attribute timeout. */
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);

@@ -97,20 +97,26 @@ static int object_entry(struct fs_ctx *ctx, struct fs_node *n, enum fs_kind kind
 	return 0;
 }
 
-/* Makes n (an image directory node) the node of its device idx. */
+/* Makes n (an image directory node) the node of its device d. */
+static void image_disk_of(struct fs_node *n, const struct model_device *d)
+{
+	n->dev = *d;
+	n->blob_id = d->blob_id;
+	n->what = FS_W_DISK;
+	n->attr = NULL;
+	n->ino = fs_ino(FS_K_IMAGE, n->img.id, FS_SUB_DISKS + 1 + (unsigned)d->index);
+}
+
+/* The same for its device idx, looked up. */
 static int image_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
-	int count = model_device_list(ctx->m, n->img.id, devs);
+	int count = n->img.refs & MODEL_REF_DEVICES ? model_device_list(ctx->m, n->img.id, devs) : 0;
 	for (int i = 0; i < count; i++) {
-		if (devs[i].index != idx)
-			continue;
-		n->dev = devs[i];
-		n->blob_id = devs[i].blob_id;
-		n->what = FS_W_DISK;
-		n->attr = NULL;
-		n->ino = fs_ino(FS_K_IMAGE, n->img.id, FS_SUB_DISKS + 1 + (unsigned)idx);
-		return 0;
+		if (devs[i].index == idx) {
+			image_disk_of(n, &devs[i]);
+			return 0;
+		}
 	}
 	return count < 0 ? count : -ENOENT;
 }
@@ -131,6 +137,17 @@ static int vm_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 		return 0;
 	}
 	return count < 0 ? count : -ENOENT;
+}
+
+int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const struct model_image *img,
+                  struct fs_node *out)
+{
+	int rc;
+	node_init(out, caller);
+	out->img = *img;
+	if ((rc = model_region_get(ctx->m, img->region_id, &out->region)) < 0)
+		return rc;
+	return image_dir(ctx, out);
 }
 
 int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
@@ -447,14 +464,14 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		st->st_mode = S_IFDIR | (n->cls == FS_CLASS_PRIVATE || n->cls == FS_CLASS_ISO || n->cls == FS_CLASS_INSTANCES
 		                                 ? 0755 : 0555);
 		st->st_nlink = 1; /* unknown: tools must not assume a leaf */
-		mtime = n->region.mtime_ns;
+		mtime = model_region_mtime(ctx->m, n->region.id);
 		break;
 	case FS_W_QUOTA:
 	case FS_W_CSV:
 	case FS_W_JSON:
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		mtime = n->region.mtime_ns;
+		mtime = model_region_mtime(ctx->m, n->region.id);
 		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
 			return rc;
 		break;
@@ -726,12 +743,11 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 		rc = 0;
 		if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_DISKS) {
 			struct model_device devs[MODEL_MAX_DEVICES];
-			int count = model_device_list(ctx->m, dir->img.id, devs);
+			int count = dir->img.refs & MODEL_REF_DEVICES ? model_device_list(ctx->m, dir->img.id, devs) : 0;
 			for (int i = 0; i < count; i++) {
 				if ((off_t)devs[i].index + 3 <= off)
 					continue;
-				if (image_disk(ctx, &work, devs[i].index) < 0)
-					continue;
+				image_disk_of(&work, &devs[i]);
 				if ((rc = emit(arg, devs[i].name, &work, (off_t)devs[i].index + 3)) != 0)
 					break;
 			}

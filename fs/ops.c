@@ -115,7 +115,8 @@ static void refuse(fuse_req_t req, const char *op, const struct fs_node *n, cons
  * business for operations on this mount). */
 static void changed(struct fs_ctx *ctx, const struct model_image *img)
 {
-	struct model_change c = {0, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, ""};
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img->id,
+	                         .region_id = img->region_id, .folder = img->folder};
 	fs_invalidate(ctx, &c, false);
 }
 
@@ -136,10 +137,11 @@ static void node_changed(struct fs_ctx *ctx, const struct fs_node *n)
 		changed(ctx, &n->img);
 		return;
 	case FS_K_SNAP:
-		c = (struct model_change){0, MODEL_CHANGE_SNAPSHOT, n->snap.id, n->snap.region_id, 0, ""};
+		c = (struct model_change){.kind = MODEL_CHANGE_SNAPSHOT, .obj = n->snap.id,
+		                          .region_id = n->snap.region_id};
 		break;
 	case FS_K_VM:
-		c = (struct model_change){0, MODEL_CHANGE_INSTANCE, n->vm.id, n->vm.region_id, 0, ""};
+		c = (struct model_change){.kind = MODEL_CHANGE_INSTANCE, .obj = n->vm.id, .region_id = n->vm.region_id};
 		break;
 	default:
 		return;
@@ -437,7 +439,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct model_err err = {0};
 	struct fs_node p, n;
 	struct fuse_entry_param e;
-	int64_t id;
+	struct model_image img;
+	int64_t id = 0;
 	int rc;
 	if ((rc = resolve(req, parent, &p)) < 0) {
 		reply_err(req, -rc);
@@ -471,17 +474,27 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		rc = model_instance_create(ctx->m, p.region.id, p.caller.account_id, name, &id, &err);
 	else
 		rc = model_image_create(ctx->m, p.region.id, p.caller.account_id,
-		                        p.cls == FS_CLASS_ISO ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE, name, &id, &err);
+		                        p.cls == FS_CLASS_ISO ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE, name, &img, &err);
 	if (rc < 0) {
 		refuse(req, "mkdir", &p, name, rc, err.msg);
 		return;
 	}
-	if ((rc = fs_node_resolve(ctx, &p.caller, fs_ino(vm ? FS_K_VM : FS_K_IMAGE, id, 0), &n)) < 0 ||
+	/* The new image's row came back from its insert: its node and the
+	 * reply cost no statement. */
+	if ((rc = vm ? fs_node_resolve(ctx, &p.caller, fs_ino(FS_K_VM, id, 0), &n)
+	             : fs_node_image(ctx, &p.caller, &img, &n)) < 0 ||
 	    (rc = fill_entry(ctx, &n, &e)) < 0) {
 		reply_err(req, -rc);
 		return;
 	}
-	node_changed(ctx, &n);
+	if (vm) {
+		node_changed(ctx, &n);
+	} else {
+		struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img.id, .region_id = img.region_id,
+		                         .folder = img.folder};
+		model_change_image_of(&c.img, &img);
+		fs_invalidate(ctx, &c, false);
+	}
 	fuse_reply_entry(req, &e);
 }
 
@@ -537,7 +550,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (n.what != FS_W_IMAGE || n.view != FS_VIEW_RECYCLE)
 		succeeded(ctx, &n); /* a delete to the bin, an unshare */
 	for (int i = 0; i < ndevs; i++) {
-		struct model_change c = {0, MODEL_CHANGE_SNAPSHOT, devs[i].snapshot_id, n.img.region_id, 0, ""};
+		struct model_change c = {.kind = MODEL_CHANGE_SNAPSHOT, .obj = devs[i].snapshot_id,
+		                         .region_id = n.img.region_id};
 		if (devs[i].snapshot_id)
 			fs_invalidate(ctx, &c, false);
 	}

@@ -76,7 +76,7 @@ int fs_share_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_e
 {
 	struct fs_node work = *dir;
 	struct share_list l = {&work, emit, arg};
-	if (dir->view != FS_VIEW_PRIVATE)
+	if (dir->view != FS_VIEW_PRIVATE || !(dir->img.refs & MODEL_REF_SHARES))
 		return 0;
 	return model_share_list(ctx->m, dir->img.id, off > 2 ? off - 2 : 0, list_one, &l);
 }

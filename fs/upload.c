@@ -37,7 +37,7 @@
  * request: the kernel holds the file's lock there, not disks/'s. */
 static void upload_gone(struct fs_ctx *ctx, const struct model_upload *u)
 {
-	struct model_change c = {0, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, ""};
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = u->image_id, .region_id = u->region_id, .folder = u->folder};
 	const char *dev = u->idx == CDROM_IDX ? "cdrom" : "vda";
 	fs_invalidate(ctx, &c, false);
 	if (ctx->se)
@@ -51,7 +51,7 @@ static fuse_ino_t upload_ino(const struct model_upload *u)
 
 static void upload_changed(struct fs_ctx *ctx, const struct model_upload *u)
 {
-	struct model_change c = {0, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, ""};
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = u->image_id, .region_id = u->region_id, .folder = u->folder};
 	fs_invalidate(ctx, &c, false);
 }
 

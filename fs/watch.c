@@ -62,13 +62,10 @@ static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, siz
  * once it moved, the current ones and those before the last move, which
  * another mount may still hold for a process sitting in the image (their
  * attributes and listings follow the image too). */
-static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id)
+static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id, int64_t dir_gen)
 {
-	struct model_image img;
-	if (model_image_get(ctx->m, image_id, &img) < 0)
-		return; /* gone: its names are dropped below */
 	for (int shared = 0; shared <= 1; shared++) {
-		for (int64_t g = img.dir_gen; g >= 0 && g >= img.dir_gen - 1; g--)
+		for (int64_t g = dir_gen; g >= 0 && g >= dir_gen - 1; g--)
 			if (g > 0 || shared)
 				inval(ctx, fs_image_dir_nodeid(image_id, g, shared));
 	}
@@ -97,6 +94,35 @@ static void forget_detached(struct fs_ctx *ctx, int64_t vm_id)
 	}
 }
 
+/* A change of an image (c->img known). */
+static void inval_image(struct fs_ctx *ctx, const struct model_change *c, bool names)
+{
+	int64_t r = c->region_id;
+	inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_count);
+	if (c->img.here)
+		inval_image_dir(ctx, c->obj, c->img.dir_gen); /* gone: its names are dropped below */
+	enum fs_class cls = folder_class(c->folder);
+		if (cls != FS_CLASS_NONE) {
+			fuse_ino_t dir = fs_ino(FS_K_REGION, r, cls);
+			inval(ctx, dir);
+			if (names && c->name[0])
+				fuse_lowlevel_notify_inval_entry(ctx->se, dir, c->name, strlen(c->name));
+		}
+	if (names)
+		fs_share_forget_entry(ctx, c); /* the receivers' shared/<name>@<owner> (share.c) */
+	if (c->img.here)
+		fs_copies_forget(ctx, c, names); /* a copy's entry in its source's copies/ (copies.c) */
+	/* Its other listings: the recycle bin it may have entered, the shared/
+	 * views of other accounts (their names: just above), and the region's
+	 * generated files. */
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_PRIVATE));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_RECYCLE));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SHARED));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_CSV));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_JSON));
+}
+
 void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 {
 	int64_t r = c->region_id;
@@ -104,27 +130,14 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 		return;
 	switch (c->kind) {
 	case MODEL_CHANGE_IMAGE: {
-		inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_count);
-		inval_image_dir(ctx, c->obj);
-		enum fs_class cls = folder_class(c->folder);
-		if (cls != FS_CLASS_NONE) {
-			fuse_ino_t dir = fs_ino(FS_K_REGION, r, cls);
-			inval(ctx, dir);
-			if (names && c->name[0])
-				fuse_lowlevel_notify_inval_entry(ctx->se, dir, c->name, strlen(c->name));
-		}
-		if (names)
-			fs_share_forget_entry(ctx, c); /* the receivers' shared/<name>@<owner> (share.c) */
-		fs_copies_forget(ctx, c, names); /* a copy's entry in its source's copies/ (copies.c) */
-		/* Its other listings: the recycle bin it may have entered, the
-		 * shared/ views of other accounts (their names: just above), and
-		 * the region's generated files. */
-		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_PRIVATE));
-		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_RECYCLE));
-		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SHARED));
-		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
-		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_CSV));
-		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_JSON));
+		/* The image as it is now (which directory node ids it has, and
+		 * whether it is a copy): read with the change by the watcher,
+		 * here for a change a request made. */
+		struct model_change ci = *c;
+		struct model_image img;
+		if (!ci.img.known && model_image_get(ctx->m, c->obj, &img) == 0)
+			model_change_image_of(&ci.img, &img);
+		inval_image(ctx, &ci, names);
 		break;
 	}
 	case MODEL_CHANGE_SNAPSHOT:
@@ -172,8 +185,10 @@ static void *watch_main(void *arg)
 		/* This host's lease (§13), six times per lease period: a host
 		 * that stops renewing loses its tasks to the others.  A
 		 * read-only mount registered none and writes nothing (§15). */
-		if (!ctx->ro && model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0)
+		if (!ctx->ro && model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0) {
 			renewed = model_now_ns();
+			model_db_tune(ctx->m); /* the planner's statistics (PostgreSQL) */
+		}
 		int rc = model_changes_wait(ctx->m, WATCH_WAIT_MS);
 		if (rc < 0 && !away)
 			fs_log(ctx, "watch: the database does not answer: %s", strerror(-rc));

@@ -131,6 +131,12 @@ int64_t model_statements(model *m);
 int64_t model_rows(model *m);
 /* Write transactions begun: each takes the database's one write lock. */
 int64_t model_writes(model *m);
+/* Network exchanges with the database server (PostgreSQL; 0 for SQLite):
+ * what a request waits for, one after another. */
+int64_t model_round_trips(model *m);
+/* Database upkeep a mount runs every few seconds (db_driver.tune:
+ * PostgreSQL's statistics of a table that grew); 0 or -errno. */
+int model_db_tune(model *m);
 
 /* ---- what /stats counts (meta/stats.c, task/task.c) ------------------------ */
 
@@ -214,7 +220,6 @@ struct model_region {
 	char name[MODEL_NAME_MAX + 1];
 	int64_t created_ns; /* directory mtimes are nanosecond-exact: the kernel
 	                       keeps a cached listing while its mtime is unchanged */
-	int64_t mtime_ns;   /* last change of any listing in the region */
 	char store[MODEL_TEXT_MAX + 1]; /* where its chunks are: "" the state
 	                       directory's regions/<name>; "dir:PATH" or
 	                       "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NS]" (§13) */
@@ -231,8 +236,13 @@ int model_region_add(model *m, const char *name, struct model_err *err);
  * for a cluster that does not answer, -EBUSY for a pool holding another
  * region's chunks. */
 int model_region_add_store(model *m, const char *name, const char *store, struct model_err *err);
+/* A region by id or name.  Nothing in a region's row but its mtime ever
+ * changes, and no region is removed: once read, it is answered from memory
+ * (no statement; a request resolves its region on every call). */
 int model_region_get(model *m, int64_t id, struct model_region *out);
 int model_region_by_name(model *m, const char *name, struct model_region *out);
+/* The last change of any listing in the region (0 when unknown). */
+int64_t model_region_mtime(model *m, int64_t id);
 /* Regions with id > after_id in id order; cb returns non-zero to stop (that
  * value is returned). */
 int model_region_list(model *m, int64_t after_id, int (*cb)(void *arg, const struct model_region *r), void *arg);
@@ -275,6 +285,23 @@ struct model_image {
 	int64_t deleted_at;            /* unix seconds, 0 unless in the recycle bin */
 	int64_t dir_gen;               /* times it went to the recycle bin: its directory's
 	                                  FUSE node id changes with it (fs/fs.h) */
+	int64_t origin_id;             /* the image a copy or conversion was made from (0: none) */
+	char origin_kind[16];          /* "copy", "convert" or "" */
+	/* What else refers to the image, as far as the statement that read it
+	 * asked (model_image_get_in_region, which every request on an image
+	 * runs): its files and listings that would show nothing skip their
+	 * statements.  Any other read leaves them unknown. */
+	unsigned refs;                 /* MODEL_REF_* bits: such rows may exist */
+	int64_t copies_ctime_ns;       /* newest change of a copy of it; 0: none; -1: unknown */
+};
+enum {
+	MODEL_REF_TASK = 1,            /* a task's target or source (model_task_of_image) */
+	MODEL_REF_INSTANCES = 2,       /* an instance was built from it (model_image_instances) */
+	MODEL_REF_LINKS = 4,           /* download links, live or expired (model_link_list) */
+	MODEL_REF_DEVICES = 8,         /* device rows (model_device_list) */
+	MODEL_REF_COPIES = 16,         /* copies in other regions (model_image_copies) */
+	MODEL_REF_SHARES = 32,         /* shares with other accounts (model_share_list) */
+	MODEL_REF_UNKNOWN = 63,
 };
 
 /* Images of (region, account, folder) with id > after_id, in id order.
@@ -295,9 +322,10 @@ int model_image_lookup_shared(model *m, int64_t region_id, int64_t account_id, c
 /* True when the image is shared with account_id. */
 bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id);
 
-/* mkdir private/<name> or iso/<name>: a queued image (quota, name checks). */
+/* mkdir private/<name> or iso/<name>: a queued image (quota, name checks);
+ * *out (may be NULL) gets its row, read back by the insert itself. */
 int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
-                       int64_t *id_out, struct model_err *err);
+                       struct model_image *out, struct model_err *err);
 /* rmdir private/<name> (§6.1): a queued image (and an ISO image of any
  * settled status) is removed outright; an available or error private image
  * goes to the recycle bin (status deleted, deleted_at now; -EEXIST when the
@@ -623,9 +651,6 @@ int model_image_copy_in(model *m, int64_t image_id, int64_t region_id, struct mo
  * time and the ctime of every copy made of it (in any folder, so a copy
  * leaving private/ counts); 0 on error. */
 int64_t model_image_copies_mtime(model *m, int64_t image_id);
-/* What an image was made from: *origin_id (0: not another image) and
- * kind ("convert", "copy" or ""; 16 bytes). */
-int model_image_origin(model *m, int64_t image_id, int64_t *origin_id, char kind[16]);
 
 /* Where the model's own log lines go (a finished copy's counts): fn(arg,
  * line) from any thread; NULL (the default) drops them. */
@@ -761,13 +786,24 @@ enum model_change_kind {
 	MODEL_CHANGE_SNAPSHOT,
 	MODEL_CHANGE_INSTANCE,
 };
+/* What the invalidation of an image's change needs of the image as it is
+ * now: its directory's node ids (dir_gen) and whether it is a copy. */
+struct model_change_image {
+	bool known;           /* read (with the change, or by whoever made it) */
+	bool here;            /* the image still exists */
+	int64_t dir_gen, origin_id;
+	char origin_kind[16];
+};
 struct model_change {
 	int64_t seq;
 	enum model_change_kind kind;
 	int64_t obj, region_id;
 	enum model_folder folder; /* where the object was listed before the change */
 	char name[MODEL_NAME_MAX + 1]; /* the old name when an entry went away, else "" */
+	struct model_change_image img; /* MODEL_CHANGE_IMAGE from model_changes_since */
 };
+/* The image's part of a change of it (img: its row as it is now). */
+void model_change_image_of(struct model_change_image *out, const struct model_image *img);
 /* The newest sequence number (start point for a new mount). */
 int64_t model_changes_head(model *m);
 /* Waits at most timeout_ms until another connection (thread, process or

@@ -26,6 +26,8 @@ struct model {
 	atomic_int_fast64_t statements;/* statements run (model_stmt) */
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
 	atomic_int_fast64_t writes;    /* write transactions begun (model_begin) */
+	atomic_int_fast64_t round_trips; /* exchanges with a database server (db.h) */
+	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
 	/* bytes of progress this process's tasks made, by kind (task.c) */
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];
@@ -34,9 +36,12 @@ struct model {
 	unsigned workers;              /* its task workers (model_set_workers) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
-	pthread_mutex_t lock;          /* guards conns, stores */
+	pthread_mutex_t lock;          /* guards conns, stores, regions */
 	struct model_conn *conns;      /* every open connection, for close */
 	blob_store *stores[MODEL_MAX_REGIONS]; /* by region id */
+	/* Regions read so far, by id (account.c): a region's row never changes
+	 * but for its mtime, and no region is ever removed. */
+	struct model_region *regions[MODEL_MAX_REGIONS];
 	/* model_set_log (log.c): where model_log lines go. */
 	void (*log_fn)(void *arg, const char *line);
 	void *log_arg;
@@ -77,6 +82,15 @@ db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql);
 int model_insert(db_stmt *st, int64_t *id_out);
 /* Steps a statement that returns no rows; 0 or -errno.  Resets it. */
 int model_exec_stmt(db_stmt *st);
+/* The same for a statement inside a write transaction whose failure may be
+ * reported by the transaction's next statement or its commit instead
+ * (db_driver.defer: PostgreSQL sends it with them).  For the writes that
+ * end a transaction and decide nothing: the change log, a listing's time. */
+int model_exec_deferred(db_stmt *st);
+/* Starts a statement whose rows the caller steps later, after stepping
+ * another (db_driver.send): for PostgreSQL the two cost one round trip.
+ * The statement must not be reset (fetched again from the cache) before. */
+int model_send(db_stmt *st);
 /* Steps st calling row(arg, st) for each row; stops at the first non-zero
  * value and returns it (a callback's "stop" is never taken for an SQLite
  * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
@@ -138,8 +152,14 @@ void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 
 int model_runner_self(model *m, char out[MODEL_RUNNER_ID_MAX]);
 bool model_runner_alive(struct model_conn *c, const char *id);
 
-/* Random external id with prefix ("img-", "snap-", "i-") unique in table. */
-int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16]);
+/* Steps st, an "INSERT ... ON CONFLICT (ext_id) DO NOTHING RETURNING ..."
+ * whose first parameter is the new row's external id, with every other
+ * parameter bound: draws ids (prefix — "img-", "snap-", "i-" — and 8 hex
+ * digits; ext) until the row goes in, one statement each (no probe
+ * first); fill(st, arg) reads what it returned (model_fill_id: the id
+ * into an int64_t).  Resets st. */
+int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg), void *arg);
+void model_fill_id(db_stmt *st, void *out);
 
 /* The store spec to record for a new region (state.c): store as given
  * (checked), or the default for this service (NULL). */

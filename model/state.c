@@ -415,8 +415,10 @@ void model_close(model *m)
 	if (!m)
 		return;
 	model_conns_close(m);
-	for (int i = 0; i < MODEL_MAX_REGIONS; i++)
+	for (int i = 0; i < MODEL_MAX_REGIONS; i++) {
 		blob_store_close(m->stores[i]);
+		free(m->regions[i]);
+	}
 	pthread_mutex_destroy(&m->lock);
 	free(m->db_target);
 	free(m->dir);

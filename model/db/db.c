@@ -94,6 +94,7 @@ static int conn_open(model *m, struct model_conn **out)
 	}
 	c->db->scan_steps = &m->scan_steps;
 	c->db->rows = &m->rows;
+	c->db->round_trips = &m->round_trips;
 	*out = c;
 	return 0;
 }
@@ -156,6 +157,20 @@ int model_exec_stmt(db_stmt *st)
 	int rc = db_step(st);
 	db_reset(st);
 	return db_errno(rc);
+}
+
+int model_exec_deferred(db_stmt *st)
+{
+	if (!st->drv->defer)
+		return model_exec_stmt(st);
+	int rc = st->drv->defer(st);
+	db_reset(st);
+	return rc;
+}
+
+int model_send(db_stmt *st)
+{
+	return st->drv->send ? st->drv->send(st) : 0;
 }
 
 int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg)
@@ -359,6 +374,15 @@ int model_sql_int(model *m, const char *sql, int64_t *out)
 	return adhoc(m, sql, out);
 }
 
+int model_db_tune(model *m)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	return c->drv->tune ? c->drv->tune(c->db) : 0;
+}
+
 int model_changes_wait(model *m, int timeout_ms)
 {
 	struct model_conn *c;
@@ -381,6 +405,11 @@ int64_t model_statements(model *m)
 int64_t model_writes(model *m)
 {
 	return atomic_load(&m->writes);
+}
+
+int64_t model_round_trips(model *m)
+{
+	return atomic_load(&m->round_trips);
 }
 
 int64_t model_rows(model *m)

@@ -80,6 +80,9 @@ struct db_conn {
 	/* Where the driver adds the rows the database produced (stepped, or
 	 * sent whole): what a statement's cost follows. */
 	atomic_int_fast64_t *rows;
+	/* Where a driver that talks to a server adds each network exchange
+	 * (PostgreSQL; SQLite has none). */
+	atomic_int_fast64_t *round_trips;
 };
 typedef struct db_stmt {
 	const struct db_driver *drv;
@@ -120,12 +123,31 @@ struct db_driver {
 	/* Waits until another connection may have committed, at most
 	 * timeout_ms: 1 (maybe), 0 (no), -errno (and the time was waited). */
 	int (*wait_change)(struct db_conn *c, int timeout_ms);
+	/* Keeps what the database's planner knows of the tables true enough
+	 * for the model's statements; called every few seconds by each mount
+	 * (model_db_tune).  NULL: the database needs nothing. */
+	int (*tune)(struct db_conn *c);
 	/* The query plan of sql, one line per step ("SCAN images", "SEARCH
 	 * ..."), into out (cap bytes); for the plan test. */
 	int (*explain)(struct db_conn *c, const char *sql, char *out, size_t cap);
 
 	int (*step)(db_stmt *st);
+	/* Inside a write transaction: runs st, whose only result is whether it
+	 * failed, at the latest with the transaction's next statement or its
+	 * commit, which then fail if st did (PostgreSQL sends it with them in
+	 * one round trip).  The caller resets st and reads nothing from it.
+	 * NULL: the model steps it at once. */
+	int (*defer)(db_stmt *st);
+	/* Starts st, with its parameters bound, whose rows a later step reads:
+	 * a driver that talks to a server sends it at once and reads its
+	 * answer with that of the next statement that waits for one (one
+	 * round trip for all).  NULL: it runs when stepped. */
+	int (*send)(db_stmt *st);
+	/* Ends the statement's run and unbinds its parameters. */
 	void (*reset)(db_stmt *st);
+	/* Ends the statement's run and keeps its parameters bound: it can run
+	 * again with some of them bound anew. */
+	void (*rewind)(db_stmt *st);
 	int (*bind_int64)(db_stmt *st, int i, int64_t v);
 	int (*bind_text)(db_stmt *st, int i, const char *s); /* copied; NULL binds NULL */
 	int (*bind_blob)(db_stmt *st, int i, const void *p, size_t n);
@@ -155,6 +177,7 @@ extern const int schema_sqlite_version;
 
 static inline int db_step(db_stmt *st) { return st->drv->step(st); }
 static inline void db_reset(db_stmt *st) { st->drv->reset(st); }
+static inline void db_rewind(db_stmt *st) { st->drv->rewind(st); }
 static inline int db_bind_int64(db_stmt *st, int i, int64_t v) { return st->drv->bind_int64(st, i, v); }
 static inline int db_bind_int(db_stmt *st, int i, int v) { return st->drv->bind_int64(st, i, v); }
 static inline int db_bind_text(db_stmt *st, int i, const char *s) { return st->drv->bind_text(st, i, s); }

@@ -26,6 +26,29 @@
  * meaning, and no serialization failure can occur.  If one does anyway
  * (40001, 40P01: another program's transaction), the statement fails with
  * -EAGAIN and the caller's transaction is rolled back as for any error.
+ * A connection that breaks inside a transaction is not reset until the
+ * transaction ends: the server rolled it back, so every statement until
+ * then fails with -EIO rather than running on a new connection outside it
+ * (which would commit half of it).
+ *
+ * Round trips.  The server answers in tens of microseconds; the round
+ * trip to it, and the two context switches, cost more than that, and a
+ * request's statements run one after another.  So what can wait is sent
+ * in libpq's pipeline mode (one network exchange for several statements):
+ *   - BEGIN and the lock are not sent by begin_write but in front of the
+ *     transaction's first statement (an empty transaction sends nothing);
+ *   - a statement the model defers (db_defer: an UPDATE or INSERT whose
+ *     only result is whether it failed, like the change log's row) is sent
+ *     at once but its result is read with the next statement's, or with
+ *     COMMIT; a failure then fails that statement or the commit, and the
+ *     transaction is rolled back as for any error;
+ *   - a statement the model sends ahead (db_send: a read it steps after
+ *     another) goes out at once and its rows arrive with the next answer.
+ * mkdir's transaction (lookup and quota, insert, region time, change log,
+ * commit) costs 3 round trips instead of 9.  Each exchange is counted
+ * (db_conn.round_trips: /stats, and the unit test that holds the count).
+ * A statement's state says where its result is: PG_IDLE (none owed),
+ * PG_OWED (in the pipeline), PG_ARRIVED (read by a sync, not yet stepped).
  *
  * Noticing other writers: every insert into `changes` notifies the channel
  * imgfs_changes at commit (a trigger, schema_pg.c); generation() drains
@@ -49,9 +72,20 @@
 #include "model_int.h"
 
 #define PG_MAX_PARAMS 64
+#define PG_MAX_QUEUED 32 /* results a pipeline waits for before it is synced */
 #define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
 #define PG_OID_INT8 20
 #define PG_OID_BYTEA 17
+
+struct pg_stmt;
+
+/* A result the pipeline owes: whose it is, and what to do with it. */
+struct pg_queued {
+	struct pg_stmt *st; /* the statement it belongs to, or NULL (BEGIN, the lock, COMMIT) */
+	bool rows;          /* st reads its rows: the result is kept in st */
+	bool prepare;       /* the result of preparing st */
+	const char *what;   /* for the log line of a failure */
+};
 
 struct pg_conn {
 	struct db_conn base;
@@ -62,6 +96,10 @@ struct pg_conn {
 	int64_t changes;     /* rows the last command changed */
 	int64_t notified;    /* notifications received (generation) */
 	bool listening;
+	bool in_txn;         /* between begin_write and commit/rollback */
+	bool begin_pending;  /* BEGIN and the lock go out with the next statement */
+	int nqueued;         /* results the pipeline owes, in order */
+	struct pg_queued queued[PG_MAX_QUEUED];
 };
 
 struct pg_stmt {
@@ -77,10 +115,14 @@ struct pg_stmt {
 	Oid bound[PG_MAX_PARAMS];   /* the type of what is bound now */
 	PGresult *res;
 	int row, nrows;             /* row: the current one, -1 before the first */
+	int state;                  /* PG_IDLE, or sent in a pipeline: PG_OWED, PG_ARRIVED */
+	int err;                    /* PG_ARRIVED: the failure instead of res */
 	unsigned char *blob;        /* decoded bytea of column blob_col of the current row */
 	size_t blob_len;
 	int blob_col;
 };
+
+enum { PG_IDLE, PG_OWED, PG_ARRIVED }; /* pg_stmt.state */
 
 #define CONN(c) ((struct pg_conn *)(c))
 #define ST(s) ((struct pg_stmt *)(s))
@@ -114,11 +156,24 @@ static void pg_complain(const char *what, const PGresult *r, PGconn *pg)
 	fprintf(stderr, "imgfs: postgresql: %s: %.*s\n", what, (int)n, msg);
 }
 
-/* The connection, reset if it broke; false when the server is unreachable. */
+/* One network exchange with the server. */
+static void round_trip(struct pg_conn *c)
+{
+	if (c->base.round_trips)
+		atomic_fetch_add_explicit(c->base.round_trips, 1, memory_order_relaxed);
+}
+
+/* The connection, reset if it broke (never inside a transaction: the rest
+ * of it must fail, not run outside it); false when the server is
+ * unreachable. */
 static bool pg_alive(struct pg_conn *c)
 {
 	if (PQstatus(c->pg) == CONNECTION_OK)
 		return true;
+	if (c->in_txn)
+		return false;
+	c->nqueued = 0;
+	c->begin_pending = false;
 	PQreset(c->pg);
 	if (PQstatus(c->pg) != CONNECTION_OK)
 		return false;
@@ -128,6 +183,8 @@ static bool pg_alive(struct pg_conn *c)
 	return true;
 }
 
+static int pipe_flush(struct pg_conn *c);
+
 static int pg_exec(struct db_conn *dc, const char *sql)
 {
 	struct pg_conn *c = CONN(dc);
@@ -135,7 +192,10 @@ static int pg_exec(struct db_conn *dc, const char *sql)
 	int rc = 0;
 	if (!pg_alive(c))
 		return -EIO;
+	if ((rc = pipe_flush(c)) < 0)
+		return rc;
 	r = PQexec(c->pg, sql);
+	round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pg_complain("exec", r, c->pg);
 		rc = sqlstate_errno(r);
@@ -264,10 +324,25 @@ static void clear_params(struct pg_stmt *s)
 	}
 }
 
+/* s will not read a result the pipeline owes it (reset, or gone). */
+static void forget_owed(struct pg_stmt *s, bool gone)
+{
+	struct pg_conn *c = CONN(s->base.conn);
+	for (int i = 0; i < c->nqueued; i++) {
+		if (c->queued[i].st != s)
+			continue;
+		c->queued[i].rows = false;
+		if (gone)
+			c->queued[i].st = NULL;
+	}
+	s->state = PG_IDLE;
+}
+
 static void pg_finalize(db_stmt *st)
 {
 	if (!st)
 		return;
+	forget_owed(ST(st), true);
 	clear_result(ST(st));
 	clear_params(ST(st));
 	free(ST(st)->sql);
@@ -276,8 +351,15 @@ static void pg_finalize(db_stmt *st)
 
 static void pg_reset(db_stmt *st)
 {
+	forget_owed(ST(st), false);
 	clear_result(ST(st));
 	clear_params(ST(st));
+}
+
+static void pg_rewind(db_stmt *st)
+{
+	forget_owed(ST(st), false);
+	clear_result(ST(st));
 }
 
 /* Prepares s on its connection (again after a reset) with the types now
@@ -290,6 +372,7 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 		return 0;
 	memcpy(s->types, s->bound, sizeof(s->types));
 	r = PQprepare(c->pg, s->name, s->sql, s->nparams, s->types);
+	round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char what[256];
 		snprintf(what, sizeof(what), "%s:%d: %s", s->base.sql->file, s->base.sql->line, s->sql);
@@ -302,24 +385,27 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 	return rc;
 }
 
-static int pg_step(db_stmt *st)
+/* The -errno of a failed result r of s, logged (a unique name taken is an
+ * answer, not a fault). */
+static int result_error(struct pg_conn *c, struct pg_stmt *s, const PGresult *r)
 {
-	struct pg_stmt *s = ST(st);
-	struct pg_conn *c = CONN(st->conn);
+	char what[256];
+	int rc = sqlstate_errno(r);
+	snprintf(what, sizeof(what), "%s:%d", s->base.sql->file, s->base.sql->line);
+	if (rc != -EEXIST)
+		pg_complain(what, r, c->pg);
+	/* A prepared statement the server forgot (it restarted between two
+	 * statements of a connection that still looked fine). */
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state && strcmp(state, "26000") == 0)
+		s->epoch = 0;
+	return rc;
+}
+
+/* s->res, the result of executing s, becomes its rows. */
+static int take_result(struct pg_conn *c, struct pg_stmt *s)
+{
 	int rc;
-	if (s->res) {
-		if (++s->row >= s->nrows)
-			return DB_DONE;
-		PQfreemem(s->blob);
-		s->blob = NULL;
-		s->blob_col = -1;
-		return DB_ROW;
-	}
-	if (!pg_alive(c))
-		return -EIO;
-	if ((rc = ensure_prepared(c, s)) < 0)
-		return rc;
-	s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths, s->formats, 0);
 	switch (PQresultStatus(s->res)) {
 	case PGRES_TUPLES_OK:
 		s->nrows = PQntuples(s->res);
@@ -332,21 +418,200 @@ static int pg_step(db_stmt *st)
 		c->changes = atoll(PQcmdTuples(s->res));
 		s->row = 0;
 		return DB_DONE;
-	default: {
-		char what[256];
-		snprintf(what, sizeof(what), "%s:%d", st->sql->file, st->sql->line);
-		rc = sqlstate_errno(s->res);
-		if (rc != -EEXIST) /* a unique name taken is an answer, not a fault */
-			pg_complain(what, s->res, c->pg);
-		/* A prepared statement the server forgot (it restarted between
-		 * two statements of a connection that still looked fine). */
-		const char *state = PQresultErrorField(s->res, PG_DIAG_SQLSTATE);
-		if (state && strcmp(state, "26000") == 0)
-			s->epoch = 0;
+	default:
+		rc = result_error(c, s, s->res);
 		clear_result(s);
 		return rc;
 	}
+}
+
+/* ---- the pipeline (see the top of the file) ------------------------------ */
+
+static int queue(struct pg_conn *c, int sent, struct pg_stmt *st, bool rows, bool prepare, const char *what)
+{
+	if (!sent)
+		return -EIO; /* the connection broke: pg_alive fails from now on */
+	c->queued[c->nqueued++] = (struct pg_queued){st, rows, prepare, what};
+	return 0;
+}
+
+static int pipe_send_sql(struct pg_conn *c, const char *sql)
+{
+	return queue(c, PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0), NULL, false, false, sql);
+}
+
+static int pipe_sync(struct pg_conn *c);
+
+/* Pipeline mode on, with room for `more` results (synced first if not),
+ * and the transaction's BEGIN and lock sent if they wait. */
+static int pipe_open(struct pg_conn *c, int more)
+{
+	int rc;
+	if (c->nqueued + 2 + more > PG_MAX_QUEUED && (rc = pipe_sync(c)) < 0)
+		return rc;
+	if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
+		return -EIO;
+	if (!c->begin_pending)
+		return 0;
+	c->begin_pending = false;
+	if ((rc = pipe_send_sql(c, "BEGIN")) < 0)
+		return rc;
+	return pipe_send_sql(c, "SELECT pg_advisory_xact_lock(" PG_ADVISORY_KEY ")");
+}
+
+/* Sends s (prepared first, in the same pipeline, if this connection has
+ * not prepared it); rows: its result is kept for the caller to step. */
+static int pipe_send_stmt(struct pg_conn *c, struct pg_stmt *s, bool rows)
+{
+	int rc;
+	if ((rc = pipe_open(c, 2)) < 0)
+		return rc;
+	if (rows)
+		s->state = PG_OWED;
+	if (s->epoch != c->epoch) {
+		memcpy(s->types, s->bound, sizeof(s->types));
+		if ((rc = queue(c, PQsendPrepare(c->pg, s->name, s->sql, s->nparams, s->types), s, false, true,
+		                "prepare")) < 0)
+			return rc;
+		s->epoch = c->epoch; /* undone below if the server refuses it */
 	}
+	return queue(c, PQsendQueryPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths,
+	                                    s->formats, 0),
+	             s, rows, false, s->base.sql->file);
+}
+
+/* Sends a Sync and reads every result the pipeline owes, in order: a
+ * statement that steps its rows gets its result (or the failure that
+ * stopped it); the first failure is returned (the server skipped what
+ * followed it).  Leaves pipeline mode.  One round trip. */
+static int pipe_sync(struct pg_conn *c)
+{
+	int rc = 0, n = c->nqueued;
+	bool broken = !PQpipelineSync(c->pg);
+	PGresult *r;
+	c->nqueued = 0;
+	if (!broken)
+		round_trip(c);
+	for (int i = 0; i < n; i++) {
+		struct pg_queued *q = &c->queued[i];
+		r = broken ? NULL : PQgetResult(c->pg);
+		broken = broken || !r;
+		ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+		bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+		if (!ok && q->prepare && q->st)
+			q->st->epoch = 0; /* not prepared after all */
+		if (!ok && rc == 0) {
+			if (!r || status == PGRES_PIPELINE_ABORTED)
+				rc = -EIO; /* the connection broke, or a failure was not reported */
+			else if (q->st)
+				rc = result_error(c, q->st, r);
+			else {
+				pg_complain(q->what, r, c->pg);
+				rc = sqlstate_errno(r);
+			}
+		}
+		if (q->rows) {
+			clear_result(q->st);
+			q->st->state = PG_ARRIVED;
+			q->st->err = ok ? 0 : rc;
+			if (ok) {
+				q->st->res = r;
+				r = NULL;
+			}
+		} else if (ok) {
+			c->changes = atoll(PQcmdTuples(r));
+		}
+		PQclear(r);
+		if (!broken)
+			PQclear(PQgetResult(c->pg)); /* the NULL that ends each statement's results */
+	}
+	if (!broken) {
+		r = PQgetResult(c->pg);
+		if (PQresultStatus(r) != PGRES_PIPELINE_SYNC && rc == 0)
+			rc = -EIO;
+		PQclear(r);
+	}
+	if (rc == 0 && broken)
+		rc = -EIO;
+	if (PQstatus(c->pg) == CONNECTION_OK && !PQexitPipelineMode(c->pg) && rc == 0)
+		rc = -EIO;
+	return rc;
+}
+
+/* What waits is sent (a pending BEGIN) and what is owed is read, so that
+ * the connection can run a statement the plain way. */
+static int pipe_flush(struct pg_conn *c)
+{
+	int rc;
+	if (!c->begin_pending && c->nqueued == 0)
+		return 0;
+	if ((rc = pipe_open(c, 0)) < 0)
+		return rc;
+	return pipe_sync(c);
+}
+
+static int pg_step(db_stmt *st)
+{
+	struct pg_stmt *s = ST(st);
+	struct pg_conn *c = CONN(st->conn);
+	int rc;
+	if (s->state == PG_OWED)
+		pipe_sync(c); /* sent earlier (pg_send): its result comes with the others' */
+	if (s->state == PG_ARRIVED) {
+		s->state = PG_IDLE;
+		return s->res ? take_result(c, s) : s->err < 0 ? s->err : -EIO;
+	}
+	if (s->res) {
+		if (++s->row >= s->nrows)
+			return DB_DONE;
+		PQfreemem(s->blob);
+		s->blob = NULL;
+		s->blob_col = -1;
+		return DB_ROW;
+	}
+	if (!pg_alive(c))
+		return -EIO;
+	if (c->begin_pending || c->nqueued) {
+		/* With what waits: one round trip for all of it. */
+		if ((rc = pipe_send_stmt(c, s, true)) < 0) {
+			forget_owed(s, false);
+			return rc;
+		}
+		pipe_sync(c);
+		s->state = PG_IDLE;
+		return s->res ? take_result(c, s) : s->err < 0 ? s->err : -EIO;
+	}
+	if ((rc = ensure_prepared(c, s)) < 0)
+		return rc;
+	s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths, s->formats, 0);
+	round_trip(c);
+	return take_result(c, s);
+}
+
+/* st goes out now; its rows are read when it is stepped, together with
+ * whatever else was sent meanwhile (one round trip). */
+static int pg_send(db_stmt *st)
+{
+	struct pg_conn *c = CONN(st->conn);
+	if (!pg_alive(c))
+		return -EIO;
+	return pipe_send_stmt(c, ST(st), true);
+}
+
+/* Inside a write transaction: st goes out now and its result is read with
+ * the next statement's or the commit's.  Outside one it simply runs. */
+static int pg_defer(db_stmt *st)
+{
+	struct pg_conn *c = CONN(st->conn);
+	int rc;
+	if (!c->in_txn) {
+		rc = pg_step(st);
+		clear_result(ST(st));
+		return db_errno(rc);
+	}
+	if (!pg_alive(c))
+		return -EIO;
+	return pipe_send_stmt(c, ST(st), false);
 }
 
 static int bind(struct pg_stmt *s, int i, char *value, int len, int format, Oid type)
@@ -462,24 +727,48 @@ static const void *pg_col_blob(db_stmt *st, int i)
 	return decode(s, i) ? s->blob : NULL;
 }
 
-static int pg_begin_write(struct db_conn *c)
+/* BEGIN and the lock wait for the transaction's first statement (pipe_open). */
+static int pg_begin_write(struct db_conn *dc)
 {
-	/* One round trip for both. */
-	int rc = pg_exec(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_ADVISORY_KEY ")");
-	if (rc < 0 && PQtransactionStatus(CONN(c)->pg) != PQTRANS_IDLE)
-		pg_exec(c, "ROLLBACK");
+	struct pg_conn *c = CONN(dc);
+	if (!pg_alive(c))
+		return -EIO;
+	c->in_txn = true;
+	c->begin_pending = true;
+	return 0;
+}
+
+/* COMMIT goes out with the statements deferred before it. */
+static int pg_commit(struct db_conn *dc)
+{
+	struct pg_conn *c = CONN(dc);
+	int rc;
+	if (c->begin_pending && c->nqueued == 0) {
+		c->begin_pending = false; /* nothing was sent: nothing to end */
+		c->in_txn = false;
+		return 0;
+	}
+	if (!pg_alive(c))
+		rc = -EIO;
+	else if ((rc = pipe_open(c, 1)) == 0 && (rc = pipe_send_sql(c, "COMMIT")) == 0)
+		rc = pipe_sync(c);
+	c->in_txn = false;
 	return rc;
 }
 
-static int pg_commit(struct db_conn *c)
+static void pg_rollback(struct db_conn *dc)
 {
-	return pg_exec(c, "COMMIT");
-}
-
-static void pg_rollback(struct db_conn *c)
-{
-	if (PQtransactionStatus(CONN(c)->pg) != PQTRANS_IDLE)
-		pg_exec(c, "ROLLBACK");
+	struct pg_conn *c = CONN(dc);
+	c->begin_pending = false;
+	c->in_txn = false;
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		c->nqueued = 0; /* the server dropped the transaction with the connection */
+		return;
+	}
+	if (c->nqueued)
+		pipe_sync(c); /* what was deferred: its outcome no longer matters */
+	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		pg_exec(dc, "ROLLBACK");
 }
 
 static int64_t pg_changes(struct db_conn *c)
@@ -560,6 +849,42 @@ static int pg_schema(struct db_conn *c)
 	return pg_commit(c);
 }
 
+/* The planner's statistics of a table of which at least half changed since
+ * they were taken (a new service whose tables grow from nothing: autovacuum
+ * looks once a minute) are taken again: at 500 rows, 1000, 2000, ...  Without them PostgreSQL
+ * takes any index whose first columns match for "unknown, so small" and
+ * its choice between images(region_id, account_id, folder, name) and
+ * (region_id, account_id, folder, id) for a name's lookup is a coin: the
+ * wrong one reads every image of the folder.  Statistics are the
+ * database's business, not data: any host may take them, at any time. */
+static int pg_tune(struct db_conn *dc)
+{
+	struct pg_conn *c = CONN(dc);
+	PGresult *r;
+	int rc = 0;
+	if (!pg_alive(c) || (rc = pipe_flush(c)) < 0)
+		return rc < 0 ? rc : -EIO;
+	r = PQexec(c->pg, "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+	                  "AND n_mod_since_analyze >= greatest(500, n_live_tup / 2)");
+	round_trip(c);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = sqlstate_errno(r);
+		PQclear(r);
+		return rc;
+	}
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		char *id = PQescapeIdentifier(c->pg, name, strlen(name)), sql[256];
+		if (!id)
+			continue;
+		snprintf(sql, sizeof(sql), "ANALYZE %s", id);
+		PQfreemem(id);
+		rc = pg_exec(dc, sql);
+	}
+	PQclear(r);
+	return rc;
+}
+
 static int pg_col_count(db_stmt *st)
 {
 	return ST(st)->res ? PQnfields(ST(st)->res) : 0;
@@ -597,9 +922,13 @@ const struct db_driver db_postgres = {
 	.changes = pg_changes,
 	.generation = pg_generation,
 	.wait_change = pg_wait_change,
+	.tune = pg_tune,
 	.explain = NULL,
 	.step = pg_step,
+	.defer = pg_defer,
+	.send = pg_send,
 	.reset = pg_reset,
+	.rewind = pg_rewind,
 	.bind_int64 = pg_bind_int64,
 	.bind_text = pg_bind_text,
 	.bind_blob = pg_bind_blob,

@@ -186,6 +186,12 @@ static void sq_reset(db_stmt *st)
 	sqlite3_clear_bindings(ST(st));
 }
 
+static void sq_rewind(db_stmt *st)
+{
+	count_scans(st);
+	sqlite3_reset(ST(st));
+}
+
 static int sq_begin_write(struct db_conn *c)
 {
 	return sq_exec(c, "BEGIN IMMEDIATE");
@@ -389,6 +395,7 @@ const struct db_driver db_sqlite = {
 	.explain = sq_explain,
 	.step = sq_step,
 	.reset = sq_reset,
+	.rewind = sq_rewind,
 	.bind_int64 = sq_bind_int64,
 	.bind_text = sq_bind_text,
 	.bind_blob = sq_bind_blob,

@@ -5,6 +5,7 @@
  * the same transaction, so a region never exists without its public images.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -119,8 +120,7 @@ static void region_row(db_stmt *st, struct model_region *r)
 	r->id = db_col_int64(st, 0);
 	model_col_text(st, 1, r->name, sizeof(r->name));
 	r->created_ns = db_col_int64(st, 2);
-	r->mtime_ns = db_col_int64(st, 3);
-	model_col_text(st, 4, r->store, sizeof(r->store));
+	model_col_text(st, 3, r->store, sizeof(r->store));
 }
 
 static void region_fill(db_stmt *st, void *out)
@@ -128,16 +128,78 @@ static void region_fill(db_stmt *st, void *out)
 	region_row(st, out);
 }
 
+/* Keeps r for model_region_get (m->regions). */
+static void region_keep(model *m, const struct model_region *r)
+{
+	struct model_region *copy;
+	if (r->id <= 0 || r->id >= MODEL_MAX_REGIONS || !(copy = malloc(sizeof(*copy))))
+		return;
+	*copy = *r;
+	pthread_mutex_lock(&m->lock);
+	if (!m->regions[r->id]) {
+		m->regions[r->id] = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(copy);
+}
+
+/* A region already read, by id (name NULL) or by name: 0, or -ENOENT. */
+static int region_kept(model *m, int64_t id, const char *name, struct model_region *out)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&m->lock);
+	if (!name) {
+		if (id > 0 && id < MODEL_MAX_REGIONS && m->regions[id]) {
+			*out = *m->regions[id];
+			rc = 0;
+		}
+	} else {
+		for (int i = 1; i < MODEL_MAX_REGIONS && rc < 0; i++)
+			if (m->regions[i] && strcmp(m->regions[i]->name, name) == 0) {
+				*out = *m->regions[i];
+				rc = 0;
+			}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 int model_region_get(model *m, int64_t id, struct model_region *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns, store FROM regions WHERE id = ?"), NULL, id,
-	                       region_fill, out);
+	int rc;
+	if (region_kept(m, id, NULL, out) == 0)
+		return 0;
+	rc = model_fetch_one(m, SQL("SELECT id, name, created_ns, store FROM regions WHERE id = ?"), NULL, id,
+	                     region_fill, out);
+	if (rc == 0)
+		region_keep(m, out);
+	return rc;
 }
 
 int model_region_by_name(model *m, const char *name, struct model_region *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, created_ns, mtime_ns, store FROM regions WHERE name = ?"), name, 0,
-	                       region_fill, out);
+	int rc;
+	if (region_kept(m, 0, name, out) == 0)
+		return 0;
+	rc = model_fetch_one(m, SQL("SELECT id, name, created_ns, store FROM regions WHERE name = ?"), name, 0,
+	                     region_fill, out);
+	if (rc == 0)
+		region_keep(m, out);
+	return rc;
+}
+
+static void i64_fill(db_stmt *st, void *out)
+{
+	*(int64_t *)out = db_col_int64(st, 0);
+}
+
+int64_t model_region_mtime(model *m, int64_t id)
+{
+	int64_t t = 0;
+	if (model_fetch_one(m, SQL("SELECT mtime_ns FROM regions WHERE id = ?"), NULL, id, i64_fill, &t) < 0)
+		return 0;
+	return t;
 }
 
 struct region_cb {
@@ -162,7 +224,7 @@ int model_region_list(model *m, int64_t after_id, int (*cb)(void *arg, const str
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
 	if (!(st = model_stmt(conn, SQL_SCAN("regions are a handful of rows, listed whole",
-	                                         "SELECT id, name, created_ns, mtime_ns, store FROM regions WHERE id > ? ORDER BY id"))))
+	                                         "SELECT id, name, created_ns, store FROM regions WHERE id > ? ORDER BY id"))))
 		return -EIO;
 	db_bind_int64(st, 1, after_id);
 	return model_each_row(st, region_each, &c);
@@ -175,7 +237,7 @@ int model_touch_region(struct model_conn *c, int64_t region_id)
 		return -EIO;
 	db_bind_int64(st, 1, model_now_ns());
 	db_bind_int64(st, 2, region_id);
-	return model_exec_stmt(st);
+	return model_exec_deferred(st); /* nothing after it depends on it */
 }
 
 int model_region_add(model *m, const char *name, struct model_err *err)

@@ -19,8 +19,7 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
                      enum model_folder folder, const char *old_name)
 {
 	db_stmt *st = model_stmt(c, SQL("INSERT INTO changes(at, kind, obj, region_id, folder, name) "
-	                                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"));
-	int64_t seq = 0;
+	                                 "VALUES (?, ?, ?, ?, ?, ?)"));
 	if (!st)
 		return -EIO;
 	db_bind_int64(st, 1, time(NULL));
@@ -29,13 +28,16 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
 	db_bind_int64(st, 4, region_id);
 	db_bind_int(st, 5, folder);
 	model_bind_text(st, 6, old_name);
-	int rc = model_insert(st, &seq);
-	/* Now and then, inside this same transaction, drop rows nobody needs:
-	 * a mount that was away that long revalidates through its timeouts. */
-	if (rc == 0 && seq % 1024 == 0 &&
+	/* The row decides nothing in this transaction: it goes out with the
+	 * commit (one round trip to PostgreSQL for both). */
+	int rc = model_exec_deferred(st);
+	/* Now and then (every 1024th change this process logs), inside this
+	 * same transaction, drop rows nobody needs: a mount that was away that
+	 * long revalidates through its timeouts. */
+	if (rc == 0 && atomic_fetch_add_explicit(&c->m->changes_logged, 1, memory_order_relaxed) % 1024 == 1023 &&
 	    (st = model_stmt(c, SQL("DELETE FROM changes WHERE at < ?")))) {
 		db_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
-		rc = model_exec_stmt(st);
+		rc = model_exec_deferred(st);
 	}
 	return rc;
 }
@@ -59,16 +61,29 @@ struct change_cb {
 	void *arg;
 };
 
+void model_change_image_of(struct model_change_image *out, const struct model_image *img)
+{
+	*out = (struct model_change_image){true, true, img->dir_gen, img->origin_id, ""};
+	memcpy(out->origin_kind, img->origin_kind, sizeof(out->origin_kind));
+}
+
 static int change_each(void *arg, db_stmt *st)
 {
 	struct change_cb *c = arg;
-	struct model_change ch;
+	struct model_change ch = {0};
 	ch.seq = db_col_int64(st, 0);
 	ch.kind = db_col_int(st, 1);
 	ch.obj = db_col_int64(st, 2);
 	ch.region_id = db_col_int64(st, 3);
 	ch.folder = db_col_int(st, 4);
 	model_col_text(st, 5, ch.name, sizeof(ch.name));
+	if (ch.kind == MODEL_CHANGE_IMAGE) {
+		ch.img.known = true;
+		ch.img.here = !db_col_null(st, 7);
+		ch.img.dir_gen = db_col_int64(st, 7);
+		ch.img.origin_id = db_col_int64(st, 8);
+		model_col_text(st, 9, ch.img.origin_kind, sizeof(ch.img.origin_kind));
+	}
 	*c->seq = ch.seq;
 	return c->cb(c->arg, &ch);
 }
@@ -78,30 +93,44 @@ int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struc
 	struct change_cb c = {seq, cb, arg};
 	struct model_conn *conn;
 	db_stmt *st;
-	int64_t oldest = 0;
-	int rc;
+	int rc, stop = 0, n;
+	bool first = true;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	/* Rows after *seq that were trimmed before this reader saw them: it
-	 * cannot know what changed (a gap in the numbers can also be a
-	 * transaction that rolled back; the caller's cost is the same). */
-	if (!(st = model_stmt(conn, SQL("SELECT COALESCE(min(seq), 0) FROM changes"))))
-		return -EIO;
-	if ((rc = db_step(st)) == DB_ROW)
-		oldest = db_col_int64(st, 0);
-	db_reset(st);
-	if (rc != DB_ROW)
-		return db_errno(rc);
-	if (oldest > *seq + 1) {
-		*seq = model_changes_head(m);
-		return -ESTALE;
-	}
-	if (!(st = model_stmt(conn, SQL_SCAN("reads only the change log's rows after the last one seen",
-	                                     "SELECT seq, kind, obj, region_id, folder, COALESCE(name, '') FROM changes "
-	                            "WHERE seq > ? ORDER BY seq"))))
-		return -EIO;
-	db_bind_int64(st, 1, *seq);
-	return model_each_row(st, change_each, &c);
+	/* The rows, a page at a time (the limit keeps PostgreSQL on the index
+	 * whatever its statistics say), each with the oldest row still kept
+	 * and, for an image, what its invalidation needs of the image as it is
+	 * now: one statement, which every mount's watcher runs at every
+	 * commit anywhere. */
+	do {
+		if (!(st = model_stmt(conn, SQL_SCAN("reads only the change log's rows after the last one seen, a page "
+		                                     "at a time",
+		                                     "SELECT c.seq, c.kind, c.obj, c.region_id, c.folder, "
+		                                     "COALESCE(c.name, ''), (SELECT min(seq) FROM changes), i.dir_gen, "
+		                                     "i.origin_id, i.origin_kind FROM changes c LEFT JOIN images i ON "
+		                                     "c.kind = ?2 AND i.id = c.obj WHERE c.seq > ?1 ORDER BY c.seq "
+		                                     MODEL_PAGE_SQL))))
+			return -EIO;
+		db_bind_int64(st, 1, *seq);
+		db_bind_int(st, 2, MODEL_CHANGE_IMAGE);
+		for (n = 0; (rc = db_step(st)) == DB_ROW; n++) {
+			/* Rows after *seq that were trimmed before this reader
+			 * saw them: it cannot know what changed (a gap in the
+			 * numbers can also be a transaction that rolled back; the
+			 * caller's cost is the same).  A trim always comes with a
+			 * row of its own transaction's, so there is a row to tell. */
+			if (first && db_col_int64(st, 6) > *seq + 1) {
+				db_reset(st);
+				*seq = model_changes_head(m);
+				return -ESTALE;
+			}
+			first = false;
+			if ((stop = change_each(&c, st)) != 0)
+				break;
+		}
+		db_reset(st);
+	} while (!stop && rc == DB_DONE && n == MODEL_PAGE);
+	return stop ? stop : db_errno(rc);
 }
 
 static int everything_row(void *arg, db_stmt *st)

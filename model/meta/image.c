@@ -16,12 +16,16 @@
 
 _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
 
-#define IMAGE_FIELDS                                                                                       \
-	"i.id, i.ext_id, i.region_id, i.account_id, COALESCE(a.name, 'platform'), i.folder, i.name, i.status, " \
-	"i.progress, i.type, i.format, i.os_type, i.platform, i.version, i.arch, i.boot_mode, i.features, "     \
-	"i.description, i.tags, i.source, i.error, i.encrypted, i.size, i.created, i.mtime_ns, i.ctime_ns, "    \
-	"i.deleted_at, i.dir_mtime_ns, i.description_ns, i.tags_ns, i.error_ns, i.dir_gen"
-#define IMAGE_NFIELDS 32 /* the columns image_row reads */
+/* The columns image_row reads, of the images row p ("i.") and its owner's
+ * name (the expression owner). */
+#define IMAGE_FIELDS_OF(p, owner)                                                                          \
+	p "id, " p "ext_id, " p "region_id, " p "account_id, " owner ", " p "folder, " p "name, " p "status, " \
+	p "progress, " p "type, " p "format, " p "os_type, " p "platform, " p "version, " p "arch, "           \
+	p "boot_mode, " p "features, " p "description, " p "tags, " p "source, " p "error, " p "encrypted, "   \
+	p "size, " p "created, " p "mtime_ns, " p "ctime_ns, " p "deleted_at, " p "dir_mtime_ns, "             \
+	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind"
+#define IMAGE_FIELDS IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
+#define IMAGE_NFIELDS 34 /* the columns image_row reads */
 #define IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 #define IMAGE_COLS IMAGE_FIELDS " " IMAGE_FROM
 
@@ -59,6 +63,10 @@ static void image_row(db_stmt *st, struct model_image *img)
 	img->tags_ns = db_col_int64(st, 29);
 	img->error_ns = db_col_int64(st, 30);
 	img->dir_gen = db_col_int64(st, 31);
+	img->origin_id = db_col_int64(st, 32);
+	model_col_text(st, 33, img->origin_kind, sizeof(img->origin_kind));
+	img->refs = MODEL_REF_UNKNOWN;
+	img->copies_ctime_ns = -1;
 }
 
 static void image_fill(db_stmt *st, void *out)
@@ -99,6 +107,21 @@ int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model
 	                       params, 4, 0, image_each, &ic);
 }
 
+/* The lookup of a name, bound (NULL on error). */
+static db_stmt *image_lookup_stmt(struct model_conn *c, int64_t region_id, int64_t account_id,
+                                  enum model_folder folder, const char *name)
+{
+	db_stmt *st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND "
+	                                "i.folder = ? AND i.name = ?"));
+	if (!st)
+		return NULL;
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int(st, 3, folder);
+	db_bind_text(st, 4, name);
+	return st;
+}
+
 int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
                        struct model_image *out)
 {
@@ -107,38 +130,41 @@ int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum mod
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
-	                         "AND i.name = ?"))))
+	if (!(st = image_lookup_stmt(c, region_id, account_id, folder, name)))
 		return -EIO;
-	db_bind_int64(st, 1, region_id);
-	db_bind_int64(st, 2, account_id);
-	db_bind_int(st, 3, folder);
-	db_bind_text(st, 4, name);
 	return image_step_one(st, out);
 }
 
-struct image_in_region {
-	struct model_image *img;
-	struct model_region *r;
-};
-
-static void image_in_region_fill(db_stmt *st, void *out)
+/* The image row and what refers to it (model_image.refs): index probes in
+ * the same statement, where each would otherwise be a statement of its own
+ * — for PostgreSQL a round trip — of a file or listing that is empty for
+ * most images. */
+static void image_refs_fill(db_stmt *st, void *out)
 {
-	struct image_in_region *ir = out;
-	image_row(st, ir->img);
-	ir->r->id = db_col_int64(st, IMAGE_NFIELDS);
-	model_col_text(st, IMAGE_NFIELDS + 1, ir->r->name, sizeof(ir->r->name));
-	ir->r->created_ns = db_col_int64(st, IMAGE_NFIELDS + 2);
-	ir->r->mtime_ns = db_col_int64(st, IMAGE_NFIELDS + 3);
-	model_col_text(st, IMAGE_NFIELDS + 4, ir->r->store, sizeof(ir->r->store));
+	struct model_image *img = out;
+	image_row(st, img);
+	img->copies_ctime_ns = db_col_int64(st, IMAGE_NFIELDS);
+	img->refs = (db_col_int(st, IMAGE_NFIELDS + 1) ? MODEL_REF_TASK : 0) |
+	            (db_col_int(st, IMAGE_NFIELDS + 2) ? MODEL_REF_INSTANCES : 0) |
+	            (db_col_int(st, IMAGE_NFIELDS + 3) ? MODEL_REF_LINKS : 0) |
+	            (db_col_int(st, IMAGE_NFIELDS + 4) ? MODEL_REF_DEVICES : 0) |
+	            (db_col_int(st, IMAGE_NFIELDS + 5) ? MODEL_REF_SHARES : 0) |
+	            (img->copies_ctime_ns ? MODEL_REF_COPIES : 0);
 }
 
 int model_image_get_in_region(model *m, int64_t id, struct model_image *img, struct model_region *region)
 {
-	struct image_in_region ir = {img, region};
-	return model_fetch_one(m, SQL("SELECT " IMAGE_FIELDS ", r.id, r.name, r.created_ns, r.mtime_ns, r.store "
-	                              IMAGE_FROM "JOIN regions r ON r.id = i.region_id WHERE i.id = ?"),
-	                       NULL, id, image_in_region_fill, &ir);
+	int rc = model_fetch_one(
+		m, SQL("SELECT " IMAGE_FIELDS ", "
+		       "COALESCE((SELECT max(c.ctime_ns) FROM images c WHERE c.origin_id = i.id AND c.origin_kind = 'copy'), 0), "
+		       "EXISTS (SELECT 1 FROM tasks t WHERE t.image_id = i.id) OR "
+		       "EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' AND t.source_id = i.id), "
+		       "EXISTS (SELECT 1 FROM instances v WHERE v.image_id = i.id), "
+		       "EXISTS (SELECT 1 FROM download_links l WHERE l.image_id = i.id), "
+		       "EXISTS (SELECT 1 FROM devices d WHERE d.image_id = i.id), "
+		       "EXISTS (SELECT 1 FROM shares s WHERE s.image_id = i.id) " IMAGE_FROM "WHERE i.id = ?"),
+		NULL, id, image_refs_fill, img);
+	return rc < 0 ? rc : model_region_get(m, img->region_id, region);
 }
 
 int model_image_get(model *m, int64_t id, struct model_image *out)
@@ -194,11 +220,20 @@ bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id)
 	return yes;
 }
 
+/* The row an insert returned: nothing refers to a new image yet. */
+static void image_new_fill(db_stmt *st, void *out)
+{
+	struct model_image *img = out;
+	image_row(st, img);
+	img->refs = 0;
+	img->copies_ctime_ns = 0;
+}
+
 int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
-                       int64_t *id_out, struct model_err *err)
+                       struct model_image *out, struct model_err *err)
 {
 	struct model_conn *c;
-	struct model_image old;
+	struct model_image old, row;
 	db_stmt *st;
 	char ext[16];
 	int rc;
@@ -209,27 +244,32 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (model_image_lookup(m, region_id, account_id, folder, name, &old) == 0) {
+	/* The name's lookup goes out with the quota's read (one round trip
+	 * for PostgreSQL); a name taken is the answer before a quota full.
+	 * private-images counts the images in private/ (SPEC §8); iso/ has no
+	 * quota of its own. */
+	if (!(st = image_lookup_stmt(c, region_id, account_id, folder, name)) || (rc = model_send(st)) < 0) {
+		rc = rc < 0 ? rc : -EIO;
+		goto out;
+	}
+	int quota = folder == MODEL_FOLDER_PRIVATE
+	                    ? model_quota_check(c, account_id, region_id, MODEL_QUOTA_PRIVATE_IMAGES, 1, err)
+	                    : 0;
+	if ((rc = image_step_one(st, &old)) == 0) {
 		rc = model_fail(err, -EEXIST, "an image named %s exists", name);
 		goto out;
 	}
-	/* private-images counts the images in private/ (SPEC §8); iso/ has no
-	 * quota of its own. */
-	if (folder == MODEL_FOLDER_PRIVATE &&
-	    (rc = model_quota_check(c, account_id, region_id, MODEL_QUOTA_PRIVATE_IMAGES, 1, err)) < 0)
+	if (rc != -ENOENT || (rc = quota) < 0)
 		goto out;
-	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0) {
-		model_fail(err, rc, "cannot allocate an image id");
-		goto out;
-	}
+	/* The new row comes back whole: the caller needs no statement to show it. */
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
 	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10) "
-	                         "RETURNING id")))) {
+	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
+	                         "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), 'platform')"))))) {
 		rc = -EIO;
 		goto out;
 	}
 	int64_t now = model_now_ns();
-	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, region_id);
 	db_bind_int64(st, 3, account_id);
 	db_bind_int(st, 4, folder);
@@ -239,17 +279,18 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 	db_bind_int64(st, 8, now / 1000000000);
 	db_bind_int64(st, 9, now);
 	db_bind_int64(st, 10, now);
-	int64_t id = 0;
-	if ((rc = model_insert(st, &id)) < 0) {
+	if ((rc = model_insert_ext(st, "img-", ext, image_new_fill, &row)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}
-	if (id_out)
-		*id_out = id;
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, region_id, folder, NULL)) < 0)
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, row.id, region_id, folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
+	if ((rc = model_commit(c)) < 0)
+		return rc; /* it rolled back */
+	if (out)
+		*out = row;
+	return 0;
 out:
 	model_rollback(c);
 	return rc;
@@ -816,19 +857,15 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 		model_fail(err, rc, "cannot record the disk");
 		goto out;
 	}
-	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0) {
-		model_fail(err, rc, "cannot allocate an image id");
-		goto out;
-	}
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
 	                         "type, format, os_type, platform, version, arch, boot_mode, features, description, "
 	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "
-	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17) RETURNING id")))) {
+	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17) "
+	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
 	int64_t now = model_now_ns();
-	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, region_id);
 	db_bind_int(st, 3, p->folder);
 	db_bind_text(st, 4, p->name);
@@ -845,7 +882,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	db_bind_int64(st, 15, now / 1000000000);
 	db_bind_int64(st, 16, now);
 	db_bind_int64(st, 17, now);
-	if ((rc = model_insert(st, &image_id)) < 0) {
+	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, &image_id)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}

@@ -251,17 +251,13 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		rc = model_fail(err, -EEXIST, "an instance named %s exists", name);
 		goto out;
 	}
-	if ((rc = model_new_ext_id(c, "i-", "instances", ext)) < 0) {
-		model_fail(err, rc, "cannot allocate an instance id");
-		goto out;
-	}
 	if (!(st = model_stmt(c, SQL("INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
 	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns, host) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8, ?9) RETURNING id")))) {
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8, ?9) "
+	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
-	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, region_id);
 	db_bind_int64(st, 3, account_id);
 	db_bind_text(st, 4, name);
@@ -270,7 +266,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	db_bind_int64(st, 7, now / 1000000000);
 	db_bind_int64(st, 8, now);
 	db_bind_text(st, 9, model_host(m));
-	if ((rc = model_insert(st, &id)) < 0) {
+	if ((rc = model_insert_ext(st, "i-", ext, model_fill_id, &id)) < 0) {
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}

@@ -95,35 +95,28 @@ int model_name_check(const char *name, struct model_err *err)
 	return 0;
 }
 
-int model_new_ext_id(struct model_conn *c, const char *prefix, const char *table, char out[16])
+void model_fill_id(db_stmt *st, void *out)
 {
-	const struct model_sql *sql;
-	db_stmt *st;
-	int rc;
-	/* A table name cannot be a parameter: one statement per table. */
-	if (strcmp(table, "images") == 0)
-		sql = SQL("SELECT 1 FROM images WHERE ext_id = ?");
-	else if (strcmp(table, "snapshots") == 0)
-		sql = SQL("SELECT 1 FROM snapshots WHERE ext_id = ?");
-	else if (strcmp(table, "instances") == 0)
-		sql = SQL("SELECT 1 FROM instances WHERE ext_id = ?");
-	else
-		return -EINVAL;
-	if (!(st = model_stmt(c, sql)))
-		return -EIO;
+	*(int64_t *)out = db_col_int64(st, 0);
+}
+
+int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg), void *arg)
+{
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t r;
+		int rc;
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return -EIO;
-		snprintf(out, 16, "%s%08x", prefix, r);
-		db_reset(st);
-		db_bind_text(st, 1, out);
-		rc = db_step(st);
-		db_reset(st);
-		if (rc == DB_DONE)
-			return 0;
-		if (rc != DB_ROW)
-			return db_errno(rc);
+		snprintf(ext, 16, "%s%08x", prefix, r);
+		db_bind_text(st, 1, ext);
+		if ((rc = db_step(st)) == DB_ROW)
+			fill(st, arg);
+		if (rc != DB_DONE) {
+			db_reset(st);
+			return rc == DB_ROW ? 0 : db_errno(rc);
+		}
+		db_rewind(st); /* taken: the other parameters stay bound */
 	}
+	db_reset(st);
 	return -EEXIST;
 }

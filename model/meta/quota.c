@@ -36,51 +36,44 @@ enum model_quota_key model_quota_parse(const char *name)
 	return MODEL_QUOTA_INVALID;
 }
 
-static int64_t quota_limit(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
+/* Usage and limit of k, in one statement.  Usage is the row the schema's
+ * triggers keep (db/schema_*.c); shares-per-image has no single usage: the
+ * largest number of shares of any one of the account's private images is
+ * shown (an index max).  The limit is the admin's row, else the default. */
+static int quota_read(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k,
+                      int64_t *used, int64_t *limit)
 {
-	int64_t v = quota_keys[k].def;
-	db_stmt *st = model_stmt(c, SQL("SELECT value FROM quotas WHERE account_id = ? AND region_id = ? AND key = ?"));
+	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
+	db_stmt *st;
+	int rc;
+	if (k == MODEL_QUOTA_SHARES_PER_IMAGE)
+		st = model_stmt(c, SQL("SELECT COALESCE((SELECT max(shares) FROM images WHERE region_id = ?2 AND "
+		                       "account_id = ?1 AND folder = 3), 0), (SELECT value FROM quotas WHERE "
+		                       "account_id = ?1 AND region_id = ?2 AND key = ?3)"));
+	else
+		st = model_stmt(c, SQL("SELECT COALESCE((SELECT used FROM usage WHERE account_id = ?1 AND region_id = ?2 "
+		                       "AND key = ?3), 0), (SELECT value FROM quotas WHERE account_id = ?1 AND "
+		                       "region_id = ?2 AND key = ?3)"));
 	if (!st)
-		return v;
+		return -EIO;
 	db_bind_int64(st, 1, account_id);
 	db_bind_int64(st, 2, region_id);
 	db_bind_int(st, 3, k);
-	if (db_step(st) == DB_ROW)
-		v = db_col_int64(st, 0);
+	if ((rc = db_step(st)) == DB_ROW) {
+		*used = db_col_int64(st, 0);
+		*limit = db_col_null(st, 1) ? quota_keys[k].def : db_col_int64(st, 1);
+	}
 	db_reset(st);
-	return v;
-}
-
-/* Usage of k: the usage row the schema's triggers keep (db/schema_*.c).
- * shares-per-image has no single usage: the largest number of shares of
- * any one of the account's private images is shown (an index max). */
-static int64_t quota_used(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k)
-{
-	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
-	int64_t v = 0;
-	db_stmt *st;
-	if (k == MODEL_QUOTA_SHARES_PER_IMAGE)
-		st = model_stmt(c, SQL("SELECT COALESCE(max(shares), 0) FROM images WHERE region_id = ?2 AND "
-		                       "account_id = ?1 AND folder = 3"));
-	else
-		st = model_stmt(c, SQL("SELECT used FROM usage WHERE account_id = ?1 AND region_id = ?2 AND key = ?3"));
-	if (!st)
-		return 0;
-	db_bind_int64(st, 1, account_id);
-	db_bind_int64(st, 2, region_id);
-	if (k != MODEL_QUOTA_SHARES_PER_IMAGE)
-		db_bind_int(st, 3, k);
-	if (db_step(st) == DB_ROW)
-		v = db_col_int64(st, 0);
-	db_reset(st);
-	return v;
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? -EIO : rc;
 }
 
 int model_quota_check(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key key,
                       int64_t adding, struct model_err *err)
 {
-	int64_t used = quota_used(c, account_id, region_id, key);
-	int64_t limit = quota_limit(c, account_id, region_id, key);
+	int64_t used, limit;
+	int rc;
+	if ((rc = quota_read(c, account_id, region_id, key, &used, &limit)) < 0)
+		return model_fail(err, rc, "cannot read quota %s", quota_keys[key].name);
 	if (used + adding > limit)
 		return model_fail(err, -EDQUOT, "quota %s is %lld of %lld", quota_keys[key].name, (long long)used,
 		                  (long long)limit);
@@ -95,8 +88,8 @@ int model_quota_list(model *m, int64_t account_id, int64_t region_id, struct mod
 		return rc;
 	for (int k = 1; k < MODEL_QUOTA_COUNT; k++) {
 		out[n].key = (enum model_quota_key)k;
-		out[n].used = quota_used(c, account_id, region_id, (enum model_quota_key)k);
-		out[n].limit = quota_limit(c, account_id, region_id, (enum model_quota_key)k);
+		if ((rc = quota_read(c, account_id, region_id, (enum model_quota_key)k, &out[n].used, &out[n].limit)) < 0)
+			return rc;
 		n++;
 	}
 	return n;

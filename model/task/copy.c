@@ -123,30 +123,6 @@ int64_t model_image_copies_mtime(model *m, int64_t image_id)
 	return t;
 }
 
-struct origin {
-	int64_t id;
-	char kind[16];
-};
-
-static void fill_origin(db_stmt *st, void *out)
-{
-	struct origin *o = out;
-	o->id = db_col_int64(st, 0);
-	model_col_text(st, 1, o->kind, sizeof(o->kind));
-}
-
-int model_image_origin(model *m, int64_t image_id, int64_t *origin_id, char kind[16])
-{
-	struct origin o = {0, ""};
-	int rc = model_fetch_one(m, SQL("SELECT origin_id, origin_kind FROM images WHERE id = ?"), NULL, image_id, fill_origin,
-	                         &o);
-	if (rc < 0)
-		return rc;
-	*origin_id = o.id;
-	memcpy(kind, o.kind, sizeof(o.kind));
-	return 0;
-}
-
 /* ---- queueing ------------------------------------------------------------------ */
 
 static int copy_check_source(const struct model_image *src, int64_t region_id, struct model_err *err)

@@ -434,12 +434,10 @@ int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, i
 	int64_t now = model_now_ns();
 	int rc;
 
-	if ((rc = model_new_ext_id(c, "snap-", "snapshots", ext)) < 0)
-		return rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO snapshots(ext_id, region_id, account_id, name, description, status, "
-	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10) RETURNING id"))))
+	                         "size, blob_id, created, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10) "
+	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id"))))
 		return -EIO;
-	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, sn->region_id);
 	db_bind_int64(st, 3, sn->account_id);
 	db_bind_text(st, 4, sn->name);
@@ -449,7 +447,7 @@ int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, i
 	db_bind_int64(st, 8, sn->blob_id);
 	db_bind_int64(st, 9, now / 1000000000);
 	db_bind_int64(st, 10, now);
-	if ((rc = model_insert(st, id_out)) < 0)
+	if ((rc = model_insert_ext(st, "snap-", ext, model_fill_id, id_out)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, *id_out, sn->region_id, MODEL_FOLDER_INVALID, NULL);
 }
@@ -580,14 +578,12 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	int64_t now = model_now_ns();
 	int rc;
 
-	if ((rc = model_new_ext_id(c, "img-", "images", ext)) < 0)
-		return rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
 	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
 	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22) RETURNING id"))))
+	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22) "
+	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id"))))
 		return -EIO;
-	db_bind_text(st, 1, ext);
 	db_bind_int64(st, 2, n->region_id);
 	db_bind_int64(st, 3, src->account_id);
 	db_bind_int(st, 4, MODEL_FOLDER_PRIVATE);
@@ -609,7 +605,7 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	db_bind_int64(st, 20, now / 1000000000);
 	db_bind_int64(st, 21, now);
 	db_bind_int64(st, 22, now);
-	if ((rc = model_insert(st, id_out)) < 0)
+	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, id_out)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
 }

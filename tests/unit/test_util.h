@@ -461,12 +461,14 @@ static inline int64_t ut_sql_int(struct ut_fx *fx, const char *fmt, ...)
 
 /* Holds the database's write lock (what every writer takes first) on the
  * test thread's connection until ut_write_unlock: other threads' writes
- * wait meanwhile. */
+ * wait meanwhile.  The PostgreSQL driver sends BEGIN and the lock with a
+ * transaction's first statement: one is run. */
 static inline void ut_write_lock(struct ut_fx *fx)
 {
 	struct model_conn *c;
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
 	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_sql_exec(fx->m, "SELECT 1"), 0);
 }
 
 static inline void ut_write_unlock(struct ut_fx *fx)
@@ -543,13 +545,13 @@ static inline int64_t ut_image(struct ut_fx *fx, int64_t region_id, int64_t acco
                                const char *name)
 {
 	struct model_err err = {0};
-	int64_t id = 0;
-	int rc = model_image_create(fx->m, region_id, account_id, folder, name, &id, &err);
+	struct model_image img;
+	int rc = model_image_create(fx->m, region_id, account_id, folder, name, &img, &err);
 
 	if (rc < 0)
 		fail_msg("model_image_create %s: %d %s", name, rc, err.msg);
-	assert_true(id > 0);
-	return id;
+	assert_true(img.id > 0);
+	return img.id;
 }
 
 /* A platform image by folder and name, in region_id. */

@@ -176,7 +176,7 @@ static void test_default_regions(void **state)
 		if (i)
 			assert_true(l.r[i].id > l.r[i - 1].id);
 		assert_true(l.r[i].created_ns > 0);
-		assert_true(l.r[i].mtime_ns > 0);
+		assert_true(model_region_mtime(fx->m, l.r[i].id) > 0);
 		assert_int_equal(model_region_by_name(fx->m, ut_region_names[i], &r), 0);
 		assert_int_equal(r.id, l.r[i].id);
 		assert_int_equal(model_region_get(fx->m, l.r[i].id, &r), 0);
@@ -279,6 +279,41 @@ static void test_region_add(void **state)
 	assert_int_equal(stat(path, &st), -1);
 }
 
+/* A region is read from the database once per model: nothing in its row
+ * but its mtime ever changes (a request resolves its region on every call:
+ * a statement each, a round trip for PostgreSQL).  A region another process
+ * adds is found all the same, and the mtime is always the database's. */
+static void test_region_read_once(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_region r;
+	model *other = NULL;
+
+	assert_int_equal(model_region_get(fx->m, fx->r1, &r), 0);
+	int64_t before = model_statements(fx->m);
+	assert_int_equal(model_region_get(fx->m, fx->r1, &r), 0);
+	assert_int_equal(r.id, fx->r1);
+	assert_string_equal(r.name, "cn-north-1");
+	assert_int_equal(model_region_by_name(fx->m, "cn-north-1", &r), 0);
+	assert_int_equal(r.id, fx->r1);
+	assert_int_equal(model_statements(fx->m), before);
+	assert_int_equal(model_region_get(fx->m, 999999, &r), -ENOENT);
+
+	/* Another mount of the same service adds a region and an image. */
+	assert_int_equal(ut_open(&other, fx->dir, fx->pgdb, &err), 0);
+	int64_t t0 = model_region_mtime(fx->m, fx->r1);
+	assert_int_equal(model_region_add(other, "eu-west-1", &err), 0);
+	assert_int_equal(model_region_by_name(fx->m, "eu-west-1", &r), 0);
+	struct model_region again;
+	assert_int_equal(model_region_get(fx->m, r.id, &again), 0);
+	assert_string_equal(again.name, "eu-west-1");
+	int64_t acct = ut_account(fx, "alice");
+	assert_int_equal(model_image_create(other, fx->r1, acct, MODEL_FOLDER_PRIVATE, "seen", NULL, &err), 0);
+	assert_true(model_region_mtime(fx->m, fx->r1) > t0);
+	model_close(other);
+}
+
 /* ---- opening ---------------------------------------------------------------------- */
 
 static void test_open(void **state)
@@ -332,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_default_regions, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_default_catalogue, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_region_add, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_region_read_once, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_open, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);

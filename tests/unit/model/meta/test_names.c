@@ -2,9 +2,34 @@
  * test_names.c — unit tests for model/meta/names.c: the name rules of SPEC §10
  * (1–32 characters: letters of any script, digits, '.', '_', '-', not
  * starting with '.' or '-'; EINVAL otherwise, ENAMETOOLONG over 255 bytes),
- * and that the operations that take names apply them.
+ * and that the operations that take names apply them; external ids
+ * (model_insert_ext) drawn again when the first one drawn is taken.
  */
+#include <sys/random.h>
+#include <sys/syscall.h>
+
 #include "test_util.h"
+
+/* getrandom, as names.c (linked into this program) calls it: the values a
+ * test scripts come first, then the kernel's. */
+static uint32_t rand_script[4];
+static int rand_count, rand_next;
+
+ssize_t getrandom(void *buf, size_t len, unsigned flags)
+{
+	if (rand_next < rand_count && len == sizeof(uint32_t)) {
+		memcpy(buf, &rand_script[rand_next++], len);
+		return (ssize_t)len;
+	}
+	return syscall(SYS_getrandom, buf, len, flags);
+}
+
+static void script_random(const uint32_t *v, int n)
+{
+	memcpy(rand_script, v, (size_t)n * sizeof(*v));
+	rand_count = n;
+	rand_next = 0;
+}
 
 /* n copies of the UTF-8 sequence unit into out (cap bytes). */
 static char *repeat(char *out, size_t cap, const char *unit, size_t n)
@@ -189,13 +214,13 @@ static void test_names_in_operations(void **state)
 	int64_t id = 0;
 	char long_name[300];
 
-	assert_int_equal(model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_PRIVATE, ".x", &id, &err), -EINVAL);
+	assert_int_equal(model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_PRIVATE, ".x", NULL, &err), -EINVAL);
 	assert_true(err.msg[0] != '\0');
-	assert_int_equal(model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_PRIVATE, "a/b", &id, NULL), -EINVAL);
-	assert_int_equal(model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_ISO, "a b", &id, NULL), -EINVAL);
+	assert_int_equal(model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_PRIVATE, "a/b", NULL, NULL), -EINVAL);
+	assert_int_equal(model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_ISO, "a b", NULL, NULL), -EINVAL);
 	assert_int_equal(
 		model_image_create(fx->m, fx->r1, acct, MODEL_FOLDER_PRIVATE, repeat(long_name, sizeof long_name, "x", 256),
-		                   &id, NULL),
+		                   NULL, NULL),
 		-ENAMETOOLONG);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM images WHERE account_id = %lld", (long long)acct), 0);
 
@@ -214,6 +239,40 @@ static void test_names_in_operations(void **state)
 	assert_string_equal(ut_get(fx, id).name, "образ_1");
 }
 
+/* An external id drawn twice: the insert that meets it taken draws again
+ * (one statement per draw, no probe) and keeps every other value it was
+ * given; images, snapshots and instances all draw through it. */
+static void test_taken_ext_id_is_drawn_again(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t acct = ut_account(fx, "alice");
+	struct model_err err = {0};
+	int64_t vm = 0;
+
+	script_random((const uint32_t[]){0x0badcafe}, 1);
+	int64_t first = ut_image(fx, fx->r1, acct, MODEL_FOLDER_PRIVATE, "first");
+	script_random((const uint32_t[]){0x0badcafe, 0x0badcafe, 0x00c0ffee}, 3);
+	int64_t second = ut_image(fx, fx->r1, acct, MODEL_FOLDER_PRIVATE, "second");
+	assert_int_equal(rand_next, 3);
+	assert_string_equal(ut_get(fx, first).ext_id, "img-0badcafe");
+	struct model_image img = ut_get(fx, second);
+	assert_string_equal(img.ext_id, "img-00c0ffee");
+	assert_string_equal(img.name, "second");
+	assert_int_equal(img.account_id, acct);
+	assert_int_equal(img.status, MODEL_IMG_QUEUED);
+
+	/* instances: "i-" ids, their own table */
+	script_random((const uint32_t[]){0x0badcafe}, 1);
+	assert_int_equal(model_instance_create(fx->m, fx->r1, acct, "vm1", &vm, &err), 0);
+	script_random((const uint32_t[]){0x0badcafe, 0x12345678}, 2);
+	assert_int_equal(model_instance_create(fx->m, fx->r1, acct, "vm2", &vm, &err), 0);
+	struct model_instance v;
+	assert_int_equal(model_instance_get(fx->m, vm, &v), 0);
+	assert_string_equal(v.ext_id, "i-12345678");
+	assert_string_equal(v.name, "vm2");
+	rand_count = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_bad_characters),
 		cmocka_unit_test(test_bad_utf8),
 		cmocka_unit_test_setup_teardown(test_names_in_operations, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_taken_ext_id_is_drawn_again, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -134,12 +134,12 @@ static int64_t queued_image(struct ut_fx *fx, enum model_folder folder, const ch
 {
 	struct model_err err = {0};
 	struct model_account a;
-	int64_t id;
+	struct model_image img;
 	if (model_account_by_name(fx->m, "alice", &a) < 0)
 		assert_int_equal(model_account_add(fx->m, "alice", -1, &err), 0);
 	assert_int_equal(model_account_by_name(fx->m, "alice", &a), 0);
-	assert_int_equal(model_image_create(fx->m, fx->r1, a.id, folder, name, &id, &err), 0);
-	return id;
+	assert_int_equal(model_image_create(fx->m, fx->r1, a.id, folder, name, &img, &err), 0);
+	return img.id;
 }
 
 static struct model_image get(struct ut_fx *fx, int64_t id)

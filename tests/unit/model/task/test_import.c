@@ -145,10 +145,10 @@ static int64_t queued(struct ut_fx *fx, enum model_folder folder, const char *na
 {
 	struct model_err err = {0};
 	struct model_account a;
-	int64_t id;
+	struct model_image img;
 	int64_t acc = model_account_by_name(fx->m, "alice", &a) == 0 ? a.id : ut_account(fx, "alice");
-	assert_int_equal(model_image_create(fx->m, fx->r1, acc, folder, name, &id, &err), 0);
-	return id;
+	assert_int_equal(model_image_create(fx->m, fx->r1, acc, folder, name, &img, &err), 0);
+	return img.id;
 }
 
 static void import(struct ut_fx *fx, int64_t id, const char *url)

@@ -26,9 +26,9 @@ static int64_t account(struct ut_fx *fx)
 static int64_t queued(struct ut_fx *fx, enum model_folder folder, const char *name)
 {
 	struct model_err err = {0};
-	int64_t id;
-	assert_int_equal(model_image_create(fx->m, fx->r1, account(fx), folder, name, &id, &err), 0);
-	return id;
+	struct model_image img;
+	assert_int_equal(model_image_create(fx->m, fx->r1, account(fx), folder, name, &img, &err), 0);
+	return img.id;
 }
 
 static struct model_image get(struct ut_fx *fx, int64_t id)

@@ -1,0 +1,234 @@
+/*
+ * test_postgres.c — mirrors model/db/postgres.c: what the PostgreSQL driver
+ * promises beyond running statements — the round trips a write costs (its
+ * pipeline), statements sent ahead and read later, a deferred statement's
+ * failure failing the transaction, and a connection lost inside a
+ * transaction never committing half of it.
+ *
+ * Runs on both drivers (ctest's _pg twin): where SQLite has nothing to
+ * count or lose, the test checks what the model sees, which must be the
+ * same on both.
+ */
+#include "test_util.h"
+
+static int64_t round_trips(struct ut_fx *fx)
+{
+	return model_round_trips(fx->m);
+}
+
+/* mkdir of a private image: BEGIN, the lock, the name's lookup and the
+ * quota; the insert (which returns the row); the region's time, the change
+ * log and COMMIT — three round trips (db/postgres.c).  An empty write
+ * transaction sends nothing. */
+static void test_write_round_trips(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t acct = ut_account(fx, "alice");
+	struct model_conn *c;
+
+	ut_image(fx, fx->r1, acct, MODEL_FOLDER_PRIVATE, "warm"); /* statements prepared on this connection */
+	int64_t before = round_trips(fx);
+	ut_image(fx, fx->r1, acct, MODEL_FOLDER_PRIVATE, "counted");
+	int64_t create = round_trips(fx) - before;
+
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	before = round_trips(fx);
+	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_commit(c), 0);
+	int64_t empty = round_trips(fx) - before;
+
+	print_message("model_image_create: %lld round trips; an empty transaction: %lld\n", (long long)create,
+	              (long long)empty);
+	assert_int_equal(create, fx->pgdb[0] ? 3 : 0);
+	assert_int_equal(empty, 0);
+}
+
+/* A deferred statement that fails fails the transaction — at once with
+ * SQLite, at the commit with PostgreSQL — and nothing of it stays. */
+static void test_deferred_failure_fails_the_transaction(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_conn *c;
+	int rc;
+
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	db_stmt *a = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-deferred', 'a')");
+	db_stmt *b = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-deferred', 'b')");
+	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_exec_deferred(a), 0);
+	if ((rc = model_exec_deferred(b)) < 0 || (rc = model_commit(c)) < 0)
+		model_rollback(c);
+	ut_finalize(a);
+	ut_finalize(b);
+	assert_int_equal(rc, -EEXIST);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM settings WHERE key = 'ut-deferred'"), 0);
+
+	/* The connection works on: the next transaction commits. */
+	ut_sql(fx, "INSERT INTO settings(key, value) VALUES ('ut-deferred', 'c')");
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM settings WHERE key = 'ut-deferred'"), 1);
+}
+
+/* With PostgreSQL, a statement whose rows are read after a deferred one
+ * that failed reports that failure (the server skipped it). */
+static void test_deferred_failure_reaches_the_next_statement(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_conn *c;
+	if (!fx->pgdb[0])
+		skip(); /* SQLite runs a deferred statement at once */
+	ut_sql(fx, "INSERT INTO settings(key, value) VALUES ('ut-next', 'a')");
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	db_stmt *dup = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-next', 'b')");
+	db_stmt *sel = ut_prepare(fx, "SELECT count(*) FROM settings");
+	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_exec_deferred(dup), 0);
+	assert_int_equal(db_step(sel), -EEXIST);
+	model_rollback(c);
+	db_reset(sel);
+	assert_int_equal(db_step(sel), DB_ROW); /* and the connection works on */
+	ut_finalize(dup);
+	ut_finalize(sel);
+}
+
+/* Statements sent (model_send) are read after another one's step: each
+ * gets its own rows, in one round trip for all; one sent and then reset
+ * unread leaves nothing behind. */
+static void test_sent_statements(void **state)
+{
+	struct ut_fx *fx = *state;
+	db_stmt *a = ut_prepare(fx, "SELECT value FROM settings WHERE key = ?");
+	db_stmt *b = ut_prepare(fx, "SELECT count(*) FROM regions WHERE id > ?");
+	db_stmt *c = ut_prepare(fx, "SELECT 42");
+	ut_sql(fx, "INSERT INTO settings(key, value) VALUES ('ut-sent', 'yes')");
+
+	db_bind_text(a, 1, "ut-sent");
+	db_bind_int64(b, 1, 0);
+	assert_int_equal(model_send(a), 0);
+	assert_int_equal(model_send(b), 0);
+	assert_int_equal(model_send(c), 0);
+	int64_t before = round_trips(fx);
+	assert_int_equal(db_step(b), DB_ROW);
+	assert_int_equal(db_col_int64(b, 0), UT_REGIONS);
+	assert_int_equal(db_step(b), DB_DONE);
+	assert_int_equal(db_step(a), DB_ROW);
+	assert_string_equal(db_col_text(a, 0), "yes");
+	assert_int_equal(db_step(a), DB_DONE);
+	assert_int_equal(round_trips(fx) - before, fx->pgdb[0] ? 1 : 0);
+	db_reset(c); /* never read */
+	db_reset(a);
+	db_reset(b);
+
+	/* The connection goes on as before. */
+	db_bind_text(a, 1, "ut-sent");
+	assert_int_equal(db_step(a), DB_ROW);
+	assert_string_equal(db_col_text(a, 0), "yes");
+	db_reset(a);
+	assert_int_equal(db_step(c), DB_ROW);
+	assert_int_equal(db_col_int64(c, 0), 42);
+	ut_finalize(a);
+	ut_finalize(b);
+	ut_finalize(c);
+}
+
+/* The plan PostgreSQL makes for a name's lookup in a folder (its first
+ * line names the index). */
+static void lookup_plan(struct ut_fx *fx, char *out, size_t cap)
+{
+	db_stmt *st = ut_prepare(fx, "EXPLAIN SELECT id FROM images WHERE region_id = 1 AND account_id = 7 AND folder = 3 "
+	                             "AND name = 'n-42'");
+	size_t len = 0;
+	out[0] = '\0';
+	while (db_step(st) == DB_ROW && len + 1 < cap)
+		len += (size_t)snprintf(out + len, cap - len, "%s\n", db_col_text(st, 0));
+	ut_finalize(st);
+}
+
+/* A folder that grew from nothing faster than autovacuum looks (once a
+ * minute): without statistics PostgreSQL may look a name up through the
+ * listing's index, reading the whole folder.  A mount's upkeep
+ * (model_db_tune, every few seconds) takes them, and the lookup goes
+ * through the name's index again. */
+static void test_tune_takes_statistics_of_a_grown_table(void **state)
+{
+	struct ut_fx *fx = *state;
+	char plan[2048];
+	if (!fx->pgdb[0])
+		skip(); /* SQLite picks the unique index on its own */
+	ut_sql(fx, "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, created, mtime_ns, ctime_ns, "
+	           "dir_mtime_ns) SELECT 'img-t' || g, 1, 7, 3, 'n-' || g, 1, 0, 0, 0, 0 FROM generate_series(1, 3000) g");
+	ut_sql(fx, "SELECT pg_stat_force_next_flush()");
+	ut_sql(fx, "SELECT 1"); /* its end sends this connection's counts */
+	assert_true(ut_sql_int(fx, "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'images'") >= 3000);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'images' AND "
+	                                "last_analyze IS NOT NULL"),
+	                 0);
+	assert_int_equal(model_db_tune(fx->m), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'images' AND "
+	                                "last_analyze IS NOT NULL"),
+	                 1);
+	lookup_plan(fx, plan, sizeof plan);
+	print_message("%s", plan);
+	assert_non_null(strstr(plan, "images_name"));
+	/* Nothing changed since: nothing to do. */
+	int64_t before = round_trips(fx);
+	assert_int_equal(model_db_tune(fx->m), 0);
+	assert_int_equal(round_trips(fx) - before, 1);
+}
+
+/* Runs sql on the test's database through a connection of its own. */
+static void pg_run(struct ut_fx *fx, const char *sql)
+{
+	char target[640];
+	ut_pg_target(target, sizeof target, fx->pgdb);
+	PGconn *pg = PQconnectdb(target);
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	PGresult *r = PQexec(pg, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(pg);
+}
+
+/* The server drops the connection in the middle of a transaction (it
+ * restarted, the network went): the rest of the transaction fails, none
+ * of it runs on a new connection outside the transaction (which would
+ * commit half of it), and the connection comes back for the next one. */
+static void test_connection_lost_inside_a_transaction(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_conn *c;
+	int64_t pid;
+	char kill[128];
+	if (!fx->pgdb[0])
+		skip(); /* an SQLite connection is a file */
+	assert_int_equal(model_sql_int(fx->m, "SELECT pg_backend_pid()", &pid), 0);
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	db_stmt *first = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-lost-1', 'a')");
+	db_stmt *second = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-lost-2', 'a')");
+	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(db_step(first), DB_DONE);
+	snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%lld)", (long long)pid);
+	pg_run(fx, kill);
+	db_reset(first);
+	int a = db_step(first), b = db_step(second), rc = model_commit(c);
+	model_rollback(c);
+	ut_finalize(first);
+	ut_finalize(second);
+	assert_true(a < 0 && a != DB_DONE);
+	assert_int_equal(b, -EIO);
+	assert_true(rc < 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM settings WHERE key LIKE 'ut-lost-%%'"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_write_round_trips, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_failure_fails_the_transaction, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_sent_statements, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_failure_reaches_the_next_statement, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_lost_inside_a_transaction, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_tune_takes_statistics_of_a_grown_table, ut_setup, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}
