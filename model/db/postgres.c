@@ -23,9 +23,14 @@
  * every writer of the service — any thread, any process, any host — runs
  * alone, as SQLite's BEGIN IMMEDIATE makes them: the model's guarded
  * updates and its check-then-insert (quotas, unique names) keep their
- * meaning, and no serialization failure can occur.  If one does anyway
- * (40001, 40P01: another program's transaction), the statement fails with
- * -EAGAIN and the caller's transaction is rolled back as for any error.
+ * meaning, and no serialization failure can occur: every connection runs
+ * READ COMMITTED whatever the database's default (under SERIALIZABLE,
+ * PostgreSQL may fail any transaction with 40001), and the writers never
+ * overlap.  A
+ * statement outside a write transaction that fails with 40001 or 40P01
+ * anyway (a lock another program holds) is run again, up to 3 times; inside
+ * one, the transaction fails with -EAGAIN and is rolled back as for any
+ * error (the model's decisions inside it depend on what it read).
  * A connection that breaks inside a transaction is not reset until the
  * transaction ends: the server rolled it back, so every statement until
  * then fails with -EIO rather than running on a new connection outside it
@@ -231,8 +236,9 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 		pg_close(&c->base);
 		return -EIO;
 	}
-	/* Warnings (notices) are not errors: keep stderr for those. */
-	pg_exec(&c->base, "SET client_min_messages = warning");
+	/* Warnings (notices) are not errors: keep stderr for those.  READ
+	 * COMMITTED: see the top of the file. */
+	pg_exec(&c->base, "SET client_min_messages = warning; SET default_transaction_isolation = 'read committed'");
 	*out = &c->base;
 	return 0;
 }
@@ -583,9 +589,16 @@ static int pg_step(db_stmt *st)
 	}
 	if ((rc = ensure_prepared(c, s)) < 0)
 		return rc;
-	s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths, s->formats, 0);
-	round_trip(c);
-	return take_result(c, s);
+	for (int tries = 0;; tries++) {
+		s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths,
+		                        s->formats, 0);
+		round_trip(c);
+		rc = take_result(c, s);
+		/* A serialization failure of a statement that is its own
+		 * transaction: nothing it did stays, so it is simply run again. */
+		if (rc != -EAGAIN || c->in_txn || tries == 2)
+			return rc;
+	}
 }
 
 /* st goes out now; its rows are read when it is stepped, together with

@@ -176,6 +176,35 @@ static void test_tune_takes_statistics_of_a_grown_table(void **state)
 }
 
 /* Runs sql on the test's database through a connection of its own. */
+static void pg_run(struct ut_fx *fx, const char *sql);
+
+/* An operator's database default of SERIALIZABLE does not reach imgfs's
+ * connections: they run READ COMMITTED, under which its serialised writers
+ * meet no serialization failure. */
+static void test_read_committed_whatever_the_default(void **state)
+{
+	struct ut_fx *fx = *state;
+	char sql[256];
+	model *m = NULL;
+	struct model_err err = {0};
+	if (!fx->pgdb[0])
+		skip();
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s SET default_transaction_isolation = 'serializable'", fx->pgdb);
+	pg_run(fx, sql);
+	assert_int_equal(ut_open(&m, fx->dir, fx->pgdb, &err), 0); /* connections made from now on */
+	const struct model_sql q = {"SELECT current_setting('transaction_isolation') = 'read committed'", "a test",
+	                            __FILE__, __LINE__};
+	struct model_conn *c;
+	db_stmt *st;
+	assert_int_equal(model_conn_get(m, &c), 0);
+	assert_int_equal(c->drv->prepare(c->db, &q, &st), 0);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_col_int64(st, 0), 1);
+	c->drv->finalize(st);
+	model_close(m);
+}
+
+/* Runs sql on the test's database through a connection of its own. */
 static void pg_run(struct ut_fx *fx, const char *sql)
 {
 	char target[640];
@@ -229,6 +258,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deferred_failure_reaches_the_next_statement, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_lost_inside_a_transaction, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_tune_takes_statistics_of_a_grown_table, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_read_committed_whatever_the_default, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
