@@ -303,6 +303,29 @@ wait_for() {
     return 1
 }
 
+# freeze_until_taken_over MNT_A STATE_B LEASE: host a (the mount at MNT_A)
+# stops (SIGSTOP: it no longer renews its lease, mid-task), host b (whose
+# state is STATE_B) must take a's task over once a's lease (LEASE seconds)
+# lapsed and not before (a renews 6 times per period: it lapses 5/6 of a
+# period after a stopped, at the earliest); then a is killed and unmounted.
+# SPEC §13.
+freeze_until_taken_over() {
+    local a=$1 log="$2/imgfs.log" lease=$3 apid=${_MOUNT_PID[$1]} t0 took i kept=() m
+    kill -STOP "$apid"
+    t0=$(date +%s.%N)
+    for ((i = 0; i < lease * 100; i++)); do grep -q 'taken over from a/' "$log" && break; sleep 0.05; done
+    took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
+    grep 'taken over from a/' "$log" || fail "b never took the task over from a"
+    python3 -c "import sys; sys.exit(0 if $took >= $lease * 0.75 else 1)" ||
+        fail "b took the task over $took s after a stopped: before a's lease ($lease s) expired"
+    echo "    taken over $took s after a stopped"
+    kill -9 "$apid"
+    _wait_gone "$apid" 10
+    umount -l "$a" 2>/dev/null || fusermount3 -uz "$a"
+    for m in "${_MOUNTS[@]}"; do [[ "$m" == "$a" ]] || kept+=("$m"); done
+    _MOUNTS=("${kept[@]+"${kept[@]}"}")
+}
+
 # imgfs_wait PATH...: `imgfs wait` (SPEC §1), at most 300 s.
 imgfs_wait() { timeout 300 "$IMGFS" wait "$@"; }
 

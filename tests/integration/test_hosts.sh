@@ -119,20 +119,7 @@ remount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=2"
 echo big-cloud >"$RA/private/big/convert"
 for ((i = 0; i < 500; i++)); do grep -q '^state running' "$RA/private/big/task" 2>/dev/null && break; sleep 0.01; done
 grep -q '^state running' "$RA/private/big/task" || fail "the conversion never ran"
-apid=${_MOUNT_PID[$A]}
-kill -STOP "$apid" # a stops renewing its lease, mid-task
-t0=$(date +%s.%N)
-for ((i = 0; i < 300; i++)); do grep -q 'taken over from a/' "$T/state-b/imgfs.log" && break; sleep 0.05; done
-took=$(python3 -c "import sys; print('%.1f' % ($(date +%s.%N) - $t0))")
-grep 'taken over from a/' "$T/state-b/imgfs.log" || fail "b never took the conversion over from a"
-# a renews 6 times per lease period: its lease lapses 2.5 .. 3 s after it
-# stopped.
-python3 -c "import sys; sys.exit(0 if $took >= 2.3 else 1)" || fail "b took the task over $took s after a stopped: before a's lease (3 s) expired"
-echo "    taken over $took s after a stopped"
-kill -9 "$apid"
-_wait_gone "$apid" 10
-umount -l "$A" 2>/dev/null || fusermount3 -uz "$A"
-_MOUNTS=("$B")
+freeze_until_taken_over "$A" "$T/state-b" 3
 imgfs_wait "$RB/private/big-cloud" >/dev/null || fail "b did not finish a's conversion: $(cat "$RB/private/big-cloud/error")"
 snap=$(awk '$1 == "vda" { print $3 }' "$RB/private/big-cloud/device-mapping")
 cmp "$RB/snapshots/$snap/data" "$T/big.raw" || fail "the converted bytes"

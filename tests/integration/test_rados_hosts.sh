@@ -72,19 +72,7 @@ mkdir "$R1A/private/big-cloud/copies/r2"
 done_bytes() { awk '$1 == "bytes-done" { print $2 }' "$R1A/private/big-cloud/task" 2>/dev/null; }
 for ((i = 0; i < 2000; i++)); do (($(done_bytes || echo 0) >= (96 << 20))) && break; sleep 0.01; done
 grep -q '^state running' "$R1A/private/big-cloud/task" || fail "the copy is not running on a: $(cat "$R1A/private/big-cloud/task")"
-apid=${_MOUNT_PID[$A]}
-kill -STOP "$apid"
-t0=$(date +%s.%N)
-for ((i = 0; i < 300; i++)); do grep -q 'taken over from a/' "$T/state-b/imgfs.log" && break; sleep 0.05; done
-took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
-grep 'taken over from a/' "$T/state-b/imgfs.log" || fail "b never took the copy over from a"
-# a renews 6 times per lease period: its lease lapses 2.5 .. 3 s after it stopped.
-python3 -c "import sys; sys.exit(0 if $took >= 2.3 else 1)" || fail "b took the copy over $took s after a stopped: before a's lease (3 s) expired"
-echo "    taken over $took s after a stopped"
-kill -9 "$apid"
-_wait_gone "$apid" 10
-umount -l "$A" 2>/dev/null || fusermount3 -uz "$A"
-_MOUNTS=("$B")
+freeze_until_taken_over "$A" "$T/state-b" 3
 imgfs_wait "$R2B/private/big-cloud" >/dev/null || fail "b did not finish a's copy: $(cat "$R2B/private/big-cloud/error")"
 snap=$(devmap_ref "$R2B/private/big-cloud" vda)
 cmp "$R2B/snapshots/$snap/data" "$T/big.raw" || fail "the copied bytes"
