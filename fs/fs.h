@@ -248,6 +248,7 @@ struct fs_attr {
 	size_t field; /* offsetof the text in struct model_image, for show_text */
 	size_t mtime; /* offsetof the file's own int64 time in struct model_image
 	                 (ns, 0 = not set yet); 0: the image's mtime_ns */
+	unsigned refs; /* the model_image.refs its content or listing needs read */
 };
 enum {
 	FS_ATTR_MULTILINE = 1, /* a value may hold newlines (description, tags) */

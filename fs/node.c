@@ -139,6 +139,22 @@ static int vm_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 	return count < 0 ? count : -ENOENT;
 }
 
+/* What of model_image.refs a node of an image needs (sub: its inode's; a:
+ * its file or subdirectory, NULL for others): the directory lists every
+ * file, a disk is a device, copies/ and shares/ entries their rows. */
+static unsigned image_refs(unsigned sub, const struct fs_attr *a)
+{
+	if (sub == 0)
+		return MODEL_REF_UNKNOWN;
+	if (a)
+		return a->refs;
+	if (sub > FS_SUB_SHARE)
+		return MODEL_REF_SHARES;
+	if (sub >= FS_SUB_COPY)
+		return MODEL_REF_COPIES;
+	return MODEL_REF_DEVICES; /* disks/<device> */
+}
+
 int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const struct model_image *img,
                   struct fs_node *out)
 {
@@ -184,8 +200,11 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 		else
 			return -ENOENT;
 		return 0;
-	case FS_K_IMAGE:
-		if ((rc = model_image_get_in_region(ctx->m, obj, &out->img, &out->region)) < 0 ||
+	case FS_K_IMAGE: {
+		const struct fs_attr *a = !sub || sub >= FS_SUB_COPY ? NULL
+		                          : sub <= fs_image_attr_count ? &fs_image_attrs[sub - 1]
+		                                                       : attr_by_sub(fs_image_attrs, fs_image_attr_count, sub);
+		if ((rc = model_image_get_in_region(ctx->m, obj, image_refs(sub, a), &out->img, &out->region)) < 0 ||
 		    (rc = image_dir(ctx, out)) < 0)
 			return rc;
 		if (sub == 0)
@@ -196,11 +215,10 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			return fs_share_resolve(ctx, out, sub); /* shares/<account> (§6.4) */
 		if (sub >= FS_SUB_COPY && sub < FS_SUB_SHARE)
 			return fs_copies_resolve(ctx, out, sub); /* copies/<region>[/file] (§6.3) */
-		const struct fs_attr *a = sub <= fs_image_attr_count ? &fs_image_attrs[sub - 1]
-		                                                     : attr_by_sub(fs_image_attrs, fs_image_attr_count, sub);
 		if (!a || (sub <= fs_image_attr_count && a->sub) || !fs_attr_visible(a, out))
 			return -ENOENT;
 		return object_entry(ctx, out, FS_K_IMAGE, obj, fs_image_attrs, a);
+	}
 	case FS_K_SNAP:
 		if ((rc = model_snapshot_get(ctx->m, obj, &out->snap)) < 0)
 			return rc;

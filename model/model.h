@@ -311,9 +311,12 @@ int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model
 int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
                        struct model_image *out);
 int model_image_get(model *m, int64_t id, struct model_image *out);
-/* The image and its region in one statement (every FUSE request resolves
- * its inode: one round trip, not two, for PostgreSQL). */
-int model_image_get_in_region(model *m, int64_t id, struct model_image *img, struct model_region *region);
+/* The image in one statement (every FUSE request resolves its inode: one
+ * round trip for PostgreSQL), with what refers to it as far as want asks
+ * (MODEL_REF_* bits; those not asked read "may exist"), and its region
+ * (from memory). */
+int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_image *img,
+                              struct model_region *region);
 /* Images other accounts share with account_id in the region (SPEC §6.4). */
 int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                             int (*cb)(void *arg, const struct model_image *img), void *arg);

@@ -87,10 +87,6 @@ int model_exec_stmt(db_stmt *st);
  * (db_driver.defer: PostgreSQL sends it with them).  For the writes that
  * end a transaction and decide nothing: the change log, a listing's time. */
 int model_exec_deferred(db_stmt *st);
-/* Starts a statement whose rows the caller steps later, after stepping
- * another (db_driver.send): for PostgreSQL the two cost one round trip.
- * The statement must not be reset (fetched again from the cache) before. */
-int model_send(db_stmt *st);
 /* Steps st calling row(arg, st) for each row; stops at the first non-zero
  * value and returns it (a callback's "stop" is never taken for an SQLite
  * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
@@ -159,6 +155,8 @@ bool model_runner_alive(struct model_conn *c, const char *id);
  * first); fill(st, arg) reads what it returned (model_fill_id: the id
  * into an int64_t).  Resets st. */
 int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg), void *arg);
+/* A random external id: prefix and 8 hex digits. */
+int model_draw_ext_id(char out[16], const char *prefix);
 void model_fill_id(db_stmt *st, void *out);
 
 /* The store spec to record for a new region (state.c): store as given
@@ -173,6 +171,9 @@ int model_catalogue_install(model *m, int64_t region_id, struct model_err *err);
 int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,
                              int64_t *id_out);
 
+/* The seeds' limit of key k (0 for MODEL_QUOTA_INVALID): what applies when
+ * the admin set none (quota.c). */
+int64_t model_quota_default(enum model_quota_key k);
 /* Quota check inside a transaction: -EDQUOT when adding `adding` would
  * exceed (quota.c). */
 int model_quota_check(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key key,

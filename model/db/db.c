@@ -168,11 +168,6 @@ int model_exec_deferred(db_stmt *st)
 	return rc;
 }
 
-int model_send(db_stmt *st)
-{
-	return st->drv->send ? st->drv->send(st) : 0;
-}
-
 int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg)
 {
 	int rc, stop = 0;

@@ -138,11 +138,6 @@ struct db_driver {
 	 * one round trip).  The caller resets st and reads nothing from it.
 	 * NULL: the model steps it at once. */
 	int (*defer)(db_stmt *st);
-	/* Starts st, with its parameters bound, whose rows a later step reads:
-	 * a driver that talks to a server sends it at once and reads its
-	 * answer with that of the next statement that waits for one (one
-	 * round trip for all).  NULL: it runs when stepped. */
-	int (*send)(db_stmt *st);
 	/* Ends the statement's run and unbinds its parameters. */
 	void (*reset)(db_stmt *st);
 	/* Ends the statement's run and keeps its parameters bound: it can run

@@ -107,21 +107,6 @@ int model_image_list(model *m, int64_t region_id, int64_t account_id, enum model
 	                       params, 4, 0, image_each, &ic);
 }
 
-/* The lookup of a name, bound (NULL on error). */
-static db_stmt *image_lookup_stmt(struct model_conn *c, int64_t region_id, int64_t account_id,
-                                  enum model_folder folder, const char *name)
-{
-	db_stmt *st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND "
-	                                "i.folder = ? AND i.name = ?"));
-	if (!st)
-		return NULL;
-	db_bind_int64(st, 1, region_id);
-	db_bind_int64(st, 2, account_id);
-	db_bind_int(st, 3, folder);
-	db_bind_text(st, 4, name);
-	return st;
-}
-
 int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
                        struct model_image *out)
 {
@@ -130,15 +115,21 @@ int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum mod
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = image_lookup_stmt(c, region_id, account_id, folder, name)))
+	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "WHERE i.region_id = ? AND i.account_id = ? AND i.folder = ? "
+	                         "AND i.name = ?"))))
 		return -EIO;
+	db_bind_int64(st, 1, region_id);
+	db_bind_int64(st, 2, account_id);
+	db_bind_int(st, 3, folder);
+	db_bind_text(st, 4, name);
 	return image_step_one(st, out);
 }
 
 /* The image row and what refers to it (model_image.refs): index probes in
  * the same statement, where each would otherwise be a statement of its own
  * — for PostgreSQL a round trip — of a file or listing that is empty for
- * most images. */
+ * most images.  Only the probes asked for run (a CASE evaluates its branch
+ * only when taken); the others read "may exist". */
 static void image_refs_fill(db_stmt *st, void *out)
 {
 	struct model_image *img = out;
@@ -152,19 +143,37 @@ static void image_refs_fill(db_stmt *st, void *out)
 	            (img->copies_ctime_ns ? MODEL_REF_COPIES : 0);
 }
 
-int model_image_get_in_region(model *m, int64_t id, struct model_image *img, struct model_region *region)
+int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_image *img,
+                              struct model_region *region)
 {
-	int rc = model_fetch_one(
-		m, SQL("SELECT " IMAGE_FIELDS ", "
-		       "COALESCE((SELECT max(c.ctime_ns) FROM images c WHERE c.origin_id = i.id AND c.origin_kind = 'copy'), 0), "
-		       "EXISTS (SELECT 1 FROM tasks t WHERE t.image_id = i.id) OR "
-		       "EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' AND t.source_id = i.id), "
-		       "EXISTS (SELECT 1 FROM instances v WHERE v.image_id = i.id), "
-		       "EXISTS (SELECT 1 FROM download_links l WHERE l.image_id = i.id), "
-		       "EXISTS (SELECT 1 FROM devices d WHERE d.image_id = i.id), "
-		       "EXISTS (SELECT 1 FROM shares s WHERE s.image_id = i.id) " IMAGE_FROM "WHERE i.id = ?"),
-		NULL, id, image_refs_fill, img);
-	return rc < 0 ? rc : model_region_get(m, img->region_id, region);
+	_Static_assert(MODEL_REF_TASK == 1 && MODEL_REF_INSTANCES == 2 && MODEL_REF_LINKS == 4 &&
+	                       MODEL_REF_DEVICES == 8 && MODEL_REF_COPIES == 16 && MODEL_REF_SHARES == 32,
+	               "SQL below spells the MODEL_REF_* bits");
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_FIELDS ", "
+	                             "CASE WHEN (?2 & 16) = 0 THEN -1 ELSE COALESCE((SELECT max(c.ctime_ns) FROM images c "
+	                             "WHERE c.origin_id = i.id AND c.origin_kind = 'copy'), 0) END, "
+	                             "CASE WHEN (?2 & 1) = 0 THEN true ELSE EXISTS (SELECT 1 FROM tasks t WHERE "
+	                             "t.image_id = i.id) OR EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' "
+	                             "AND t.source_id = i.id) END, "
+	                             "CASE WHEN (?2 & 2) = 0 THEN true ELSE EXISTS (SELECT 1 FROM instances v WHERE "
+	                             "v.image_id = i.id) END, "
+	                             "CASE WHEN (?2 & 4) = 0 THEN true ELSE EXISTS (SELECT 1 FROM download_links l WHERE "
+	                             "l.image_id = i.id) END, "
+	                             "CASE WHEN (?2 & 8) = 0 THEN true ELSE EXISTS (SELECT 1 FROM devices d WHERE "
+	                             "d.image_id = i.id) END, "
+	                             "CASE WHEN (?2 & 32) = 0 THEN true ELSE EXISTS (SELECT 1 FROM shares s WHERE "
+	                             "s.image_id = i.id) END " IMAGE_FROM "WHERE i.id = ?1"))))
+		return -EIO;
+	db_bind_int64(st, 1, id);
+	db_bind_int(st, 2, (int)want);
+	if ((rc = model_one_row(st, image_refs_fill, img)) < 0)
+		return rc;
+	return model_region_get(m, img->region_id, region);
 }
 
 int model_image_get(model *m, int64_t id, struct model_image *out)
@@ -244,31 +253,25 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	/* The name's lookup goes out with the quota's read (one round trip
-	 * for PostgreSQL); a name taken is the answer before a quota full.
-	 * private-images counts the images in private/ (SPEC §8); iso/ has no
-	 * quota of its own. */
-	if (!(st = image_lookup_stmt(c, region_id, account_id, folder, name)) || (rc = model_send(st)) < 0) {
-		rc = rc < 0 ? rc : -EIO;
-		goto out;
-	}
-	int quota = folder == MODEL_FOLDER_PRIVATE
-	                    ? model_quota_check(c, account_id, region_id, MODEL_QUOTA_PRIVATE_IMAGES, 1, err)
-	                    : 0;
-	if ((rc = image_step_one(st, &old)) == 0) {
-		rc = model_fail(err, -EEXIST, "an image named %s exists", name);
-		goto out;
-	}
-	if (rc != -ENOENT || (rc = quota) < 0)
-		goto out;
-	/* The new row comes back whole: the caller needs no statement to show it. */
+	/* When nothing stands in the way, one statement does the work: the
+	 * insert checks the name itself (unique: ON CONFLICT) and the quota
+	 * (private-images counts the images in private/, SPEC §8; iso/ has no
+	 * quota: key 0) — model_quota_check's rule, used < limit, in SQL — and
+	 * returns the new row whole, so the caller needs no statement to show
+	 * it.  Only when it made no row is the reason looked for: the name
+	 * taken (the answer before a full quota), the quota, or an external id
+	 * drawn twice (then another is drawn). */
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                         "format, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?10) "
-	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
-	                         "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), 'platform')"))))) {
+	                             "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, "
+	                             "?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM usage WHERE "
+	                             "account_id = ?3 AND region_id = ?2 AND key = ?11), 0) < COALESCE((SELECT value "
+	                             "FROM quotas WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), ?12) "
+	                             "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
+	                             "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), 'platform')"))))) {
 		rc = -EIO;
 		goto out;
 	}
+	enum model_quota_key quota = folder == MODEL_FOLDER_PRIVATE ? MODEL_QUOTA_PRIVATE_IMAGES : MODEL_QUOTA_INVALID;
 	int64_t now = model_now_ns();
 	db_bind_int64(st, 2, region_id);
 	db_bind_int64(st, 3, account_id);
@@ -279,10 +282,32 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 	db_bind_int64(st, 8, now / 1000000000);
 	db_bind_int64(st, 9, now);
 	db_bind_int64(st, 10, now);
-	if ((rc = model_insert_ext(st, "img-", ext, image_new_fill, &row)) < 0) {
-		model_fail(err, rc, "cannot insert the image");
-		goto out;
+	db_bind_int(st, 11, quota);
+	db_bind_int64(st, 12, model_quota_default(quota));
+	for (int tries = 0;; tries++) {
+		if ((rc = model_draw_ext_id(ext, "img-")) < 0)
+			goto stmt_out;
+		db_bind_text(st, 1, ext);
+		if ((rc = db_step(st)) == DB_ROW)
+			break;
+		if (rc != DB_DONE) {
+			model_fail(err, rc, "cannot insert the image");
+			goto stmt_out;
+		}
+		db_rewind(st);
+		if ((rc = model_image_lookup(m, region_id, account_id, folder, name, &old)) == 0) {
+			rc = model_fail(err, -EEXIST, "an image named %s exists", name);
+			goto stmt_out;
+		}
+		if ((rc != -ENOENT) || (quota && (rc = model_quota_check(c, account_id, region_id, quota, 1, err)) < 0))
+			goto stmt_out;
+		if (tries == 63) {
+			rc = model_fail(err, -EEXIST, "cannot draw a free image id");
+			goto stmt_out;
+		}
 	}
+	image_new_fill(st, &row);
+	db_reset(st);
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, row.id, region_id, folder, NULL)) < 0)
 		goto out;
@@ -291,6 +316,8 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 	if (out)
 		*out = row;
 	return 0;
+stmt_out:
+	db_reset(st);
 out:
 	model_rollback(c);
 	return rc;

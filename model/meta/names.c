@@ -100,14 +100,21 @@ void model_fill_id(db_stmt *st, void *out)
 	*(int64_t *)out = db_col_int64(st, 0);
 }
 
+int model_draw_ext_id(char out[16], const char *prefix)
+{
+	uint32_t r;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		return -EIO;
+	snprintf(out, 16, "%s%08x", prefix, r);
+	return 0;
+}
+
 int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg), void *arg)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		uint32_t r;
 		int rc;
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			return -EIO;
-		snprintf(ext, 16, "%s%08x", prefix, r);
+		if ((rc = model_draw_ext_id(ext, prefix)) < 0)
+			return rc;
 		db_bind_text(st, 1, ext);
 		if ((rc = db_step(st)) == DB_ROW)
 			fill(st, arg);

@@ -23,6 +23,11 @@ static const struct {
 	[MODEL_QUOTA_SHARES_PER_IMAGE] = {"shares-per-image", 5},
 };
 
+int64_t model_quota_default(enum model_quota_key k)
+{
+	return k > MODEL_QUOTA_INVALID && k < MODEL_QUOTA_COUNT ? quota_keys[k].def : 0;
+}
+
 const char *model_quota_name(enum model_quota_key k)
 {
 	return k > MODEL_QUOTA_INVALID && k < MODEL_QUOTA_COUNT ? quota_keys[k].name : "invalid";

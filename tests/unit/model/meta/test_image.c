@@ -122,7 +122,7 @@ static void test_create_returns_the_row(void **state)
 	for (int iso = 0; iso <= 1; iso++) {
 		enum model_folder f = iso ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE;
 		assert_int_equal(model_image_create(fx->m, fx->r1, alice, f, iso ? "cd" : "golden", &made, &err), 0);
-		assert_int_equal(model_image_get_in_region(fx->m, made.id, &got, &r), 0);
+		assert_int_equal(model_image_get_in_region(fx->m, made.id, MODEL_REF_UNKNOWN, &got, &r), 0);
 		assert_int_equal(made.id, got.id);
 		assert_string_equal(made.ext_id, got.ext_id);
 		assert_int_equal(made.region_id, got.region_id);
@@ -151,7 +151,7 @@ static unsigned refs_of(struct ut_fx *fx, int64_t id, int64_t *copies_ctime)
 {
 	struct model_image img;
 	struct model_region r;
-	assert_int_equal(model_image_get_in_region(fx->m, id, &img, &r), 0);
+	assert_int_equal(model_image_get_in_region(fx->m, id, MODEL_REF_UNKNOWN, &img, &r), 0);
 	if (copies_ctime)
 		*copies_ctime = img.copies_ctime_ns;
 	return img.refs;
@@ -203,6 +203,18 @@ static void test_refs(void **state)
 	assert_int_equal(refs_of(fx, shared, NULL), MODEL_REF_SHARES);
 	assert_int_equal(ut_get(fx, task).refs, MODEL_REF_UNKNOWN);
 	assert_int_equal(ut_get(fx, task).copies_ctime_ns, -1);
+
+	/* Only what is asked is probed; the rest reads "may exist". */
+	struct model_image img;
+	struct model_region r;
+	assert_int_equal(model_image_get_in_region(fx->m, shared, MODEL_REF_DEVICES, &img, &r), 0);
+	assert_int_equal(img.refs, MODEL_REF_UNKNOWN & ~MODEL_REF_DEVICES);
+	assert_int_equal(img.copies_ctime_ns, -1);
+	assert_int_equal(model_image_get_in_region(fx->m, orig, MODEL_REF_COPIES | MODEL_REF_SHARES, &img, &r), 0);
+	assert_int_equal(img.refs, MODEL_REF_UNKNOWN & ~MODEL_REF_SHARES);
+	assert_int_equal(img.copies_ctime_ns, 4242);
+	assert_int_equal(model_image_get_in_region(fx->m, dev, 0, &img, &r), 0);
+	assert_int_equal(img.refs, MODEL_REF_UNKNOWN);
 }
 
 static void test_duplicate_name(void **state)
