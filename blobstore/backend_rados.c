@@ -541,6 +541,15 @@ static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 	return 0;
 }
 
+/* Whether id is one of ids[0..n). */
+static bool ids_have(const chunk_id *ids, size_t n, const chunk_id *id)
+{
+	for (size_t k = 0; k < n; k++)
+		if (chunk_id_equal(&ids[k], id))
+			return true;
+	return false;
+}
+
 static void rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
 {
 	struct rados_backend *rb = rb_of(be);
@@ -556,18 +565,20 @@ static void rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t 
 		if (have)
 			continue;
 		/* A free slot, else the oldest one whose read is done and that
-		 * nobody took (a reader that went elsewhere). */
+		 * nobody took or is about to (a reader that went elsewhere: its
+		 * chunk is not among those asked for now). */
 		for (int i = 0; i < RADOS_PREFETCH_SLOTS; i++) {
 			struct rados_pf *q = &rb->pf[i];
 			if (!q->used) {
 				p = q;
 				break;
 			}
-			if (!q->taken && rados_aio_is_complete(q->c) && (p == NULL || q->tick < p->tick))
+			if (!q->taken && rados_aio_is_complete(q->c) && (p == NULL || q->tick < p->tick) &&
+			    !ids_have(ids, n, &q->id))
 				p = q;
 		}
 		if (p == NULL)
-			break; /* all on their way: enough ahead */
+			break; /* all on their way or wanted: enough ahead */
 		if (p->used) {
 			pf_finish(p);
 			p->used = false;

@@ -7,7 +7,8 @@
  * compare-and-remove; an object longer than a chunk is damaged; and what
  * the fast paths cost, counted: a copy asks about 64 chunks per round trip
  * and reads nothing the target has, a sequential read is served by reads
- * started ahead, a random one starts none, copies between a local and a
+ * started ahead, a random one starts none, a chunk read ahead and still
+ * wanted is not dropped for one further on, copies between a local and a
  * RADOS store both ways.  The tests that need a cluster run only with
  * IMGFS_TEST_CEPH_CONF (ctest's _rados run); the others run always.
  */
@@ -399,6 +400,47 @@ static void test_read_ahead(void **state)
 	free(buf);
 }
 
+/* Asked again for chunks it read ahead and nobody took yet, prefetch keeps
+ * them (the reader will want them next) rather than reading further: with
+ * more chunks asked for than it has slots, every read started ahead is
+ * used by the gets that follow, in order, and each get is served by one. */
+static void test_prefetch_keeps_wanted(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = 80;
+	chunk_id ids[80];
+	struct blob_rados_counters c0, c1;
+	struct timespec pause = {0, 300 * 1000 * 1000};
+	uint8_t *buf, *got;
+	size_t len;
+
+	NEED_CLUSTER(fx);
+	buf = malloc(64 * 1024);
+	got = malloc(MiB);
+	assert_non_null(buf);
+	assert_non_null(got);
+	for (int i = 0; i < n; i++) {
+		fx_fill(fx, buf, 64 * 1024);
+		assert_int_equal(blob_store_put_chunk(fx->s, &ids[i], buf, 64 * 1024), 1);
+	}
+	counters(fx->s, &c0);
+	fx->s->be->prefetch(fx->s->be, ids, n);
+	nanosleep(&pause, NULL); /* the reads are done: their slots could be taken */
+	fx->s->be->prefetch(fx->s->be, ids, n);
+	counters(fx->s, &c1);
+	uint64_t ahead = c1.reads_ahead - c0.reads_ahead;
+	fprintf(stderr, "    %llu reads started ahead for %d chunks asked for\n", (unsigned long long)ahead, n);
+	assert_true(ahead > 0 && ahead < (uint64_t)n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(blob_store_get_chunk(fx->s, &ids[i], got, MiB, &len), 0);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.reads_ahead - c0.reads_ahead, ahead);
+	assert_int_equal(c1.reads_ahead_hit - c0.reads_ahead_hit, ahead);
+	assert_int_equal(c1.reads - c0.reads, n - ahead);
+	free(buf);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +453,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overlong_object, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_costs, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_read_ahead, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch_keeps_wanted, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
