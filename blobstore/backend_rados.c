@@ -47,11 +47,16 @@
  * Fast paths.  Reads: prefetch() starts rados aio reads (a read operation:
  * stat + read, so an object longer than a chunk is seen) of the chunks a
  * sequential reader will want next into a table of RADOS_PREFETCH_SLOTS
- * buffers; get() takes its chunk from there when it is on its way, else
- * reads it synchronously.  Writes: a batch copies each chunk and starts its
- * create with rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per
- * batch (batch.c runs four batches at once, one per lane: up to 8 writes in
- * flight), waiting for the oldest when all are busy; commit waits for all.
+ * chunk buffers; get() takes its chunk from there when it is on its way,
+ * else reads it synchronously.  get_buf() (the store's cache loading an
+ * entry) takes it without a copy: the slot's buffer and the caller's are
+ * exchanged.  A slot whose read is done and not taken is reused only for
+ * a chunk asked for when its own chunk is not among those asked for (the
+ * reader went elsewhere), so a deep window does not drop what comes next.
+ * Writes: a batch copies each chunk and starts its create with
+ * rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per batch (batch.c
+ * runs four batches at once, one per lane: up to 8 writes in flight),
+ * waiting for the oldest when all are busy; commit waits for all.
  * There is no batch_has: asking first would put a round trip, which waits
  * behind the writes in flight, in the caller's thread for every chunk; the
  * exclusive create answers the same question.  Copies ask about up to
@@ -235,8 +240,8 @@ struct rados_backend {
 	unsigned op_timeout;                 /* seconds, for log lines */
 	const struct blob_log *log;
 	struct {
-		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, creates, has_rounds, has_objects, refreshes,
-		    timeouts;
+		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
+		    has_rounds, has_objects, refreshes, timeouts;
 	} n;
 	pthread_mutex_t pf_lock;
 	uint64_t pf_tick;
@@ -500,9 +505,12 @@ static void pf_release(struct rados_backend *rb, struct rados_pf *p)
 	pthread_mutex_unlock(&rb->pf_lock);
 }
 
-static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+/* get and get_buf: into buf (cap bytes), or, when swap is not NULL (then
+ * buf == *swap, a chunk buffer), into whichever chunk buffer ends up in
+ * *swap: a chunk read ahead is handed over by exchanging buffers. */
+static int get_chunk(struct rados_backend *rb, const chunk_id *id, void *buf, size_t cap, uint8_t **swap,
+                     size_t *len_out)
 {
-	struct rados_backend *rb = rb_of(be);
 	struct rados_call call = {.rbuf = buf, .rcap = cap};
 	struct rados_pf *p;
 	char oid[33];
@@ -512,7 +520,14 @@ static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 	if ((p = pf_take(rb, id)) != NULL) {
 		rc = pf_finish(p);
 		atomic_fetch_add(&rb->n.reads_ahead_hit, 1);
-		if (rc == 0 && p->size <= cap) {
+		if (rc == 0 && p->size <= cap && swap != NULL) {
+			uint8_t *mine = p->buf;
+			p->buf = *swap; /* the slot keeps the caller's buffer */
+			*swap = mine;
+			atomic_fetch_add(&rb->n.reads_handed, 1);
+			call.got = p->got;
+			call.size = p->size;
+		} else if (rc == 0 && p->size <= cap) {
 			memcpy(buf, p->buf, p->got);
 			call.got = p->got;
 			call.size = p->size;
@@ -539,6 +554,16 @@ static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 		return -ERANGE;
 	*len_out = call.got;
 	return 0;
+}
+
+static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+{
+	return get_chunk(rb_of(be), id, buf, cap, NULL, len_out);
+}
+
+static int rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out)
+{
+	return get_chunk(rb_of(be), id, *buf, BLOB_CHUNK_SIZE, buf, len_out);
 }
 
 /* Whether id is one of ids[0..n). */
@@ -583,7 +608,7 @@ static void rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t 
 			pf_finish(p);
 			p->used = false;
 		}
-		if (p->buf == NULL && (p->buf = malloc(BLOB_CHUNK_SIZE)) == NULL)
+		if (p->buf == NULL && (p->buf = blob_chunk_buf_new()) == NULL)
 			break;
 		if ((p->op = rados_create_read_op()) == NULL)
 			break;
@@ -1097,6 +1122,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 	}
 	rb->be = (struct blob_backend){
 		.get = rados_get,
+		.get_buf = rados_get_buf,
 		.put = rados_put,
 		.batch_new = rados_batch_new,
 		.batch_has_many = rados_batch_has_many,
@@ -1178,6 +1204,8 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->reads = atomic_load(&rb->n.reads);
 	out->reads_ahead = atomic_load(&rb->n.reads_ahead);
 	out->reads_ahead_hit = atomic_load(&rb->n.reads_ahead_hit);
+	out->reads_handed = atomic_load(&rb->n.reads_handed);
+	out->creates_handed = atomic_load(&rb->n.creates_handed);
 	out->creates = atomic_load(&rb->n.creates);
 	out->has_rounds = atomic_load(&rb->n.has_rounds);
 	out->has_objects = atomic_load(&rb->n.has_objects);

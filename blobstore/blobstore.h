@@ -108,6 +108,12 @@ struct blob_backend {
 	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
 	 * -ENOENT when absent. */
 	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
+	/* Optional: get into *buf, a chunk buffer (BLOB_CHUNK_SIZE bytes from
+	 * blob_chunk_buf_new, blobstore_int.h), which the backend may exchange
+	 * for a chunk buffer of its own that holds the chunk already (one
+	 * prefetch read ahead) instead of copying: *buf then points to that
+	 * one and the backend keeps the old one. */
+	int (*get_buf)(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
 	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
 	 * newly stored, 0 when a chunk of that id was already there (then its
 	 * timestamp is refreshed so a concurrent gc keeps it). */

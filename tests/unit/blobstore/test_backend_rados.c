@@ -377,6 +377,10 @@ static void test_read_ahead(void **state)
 	        (unsigned long long)(c1.reads_ahead_hit - c0.reads_ahead_hit));
 	assert_int_equal(c1.reads - c0.reads + c1.reads_ahead_hit - c0.reads_ahead_hit, data);
 	assert_true(c1.reads - c0.reads <= 2);
+	/* Each of those reached the cache without a copy (get_buf), and no
+	 * read started ahead went unused. */
+	assert_int_equal(c1.reads_handed - c0.reads_handed, c1.reads_ahead_hit - c0.reads_ahead_hit);
+	assert_int_equal(c1.reads_ahead - c0.reads_ahead, c1.reads_ahead_hit - c0.reads_ahead_hit);
 	blob_store_close(cold);
 
 	assert_int_equal(blob_store_open_spec(&cold, spec, dir, "store", fx->secret, why, sizeof why), 0);
