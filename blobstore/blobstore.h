@@ -320,6 +320,17 @@ int64_t blob_manifest_seek(const blob_manifest *m, uint64_t off, int whence);
 /* Reads len bytes at off (clamped to size) into buf; holes read as zeros;
  * every chunk is verified.  Returns the number of bytes read. */
 ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off);
+/* blob_store_read without the copy, for a reader that sends the bytes on
+ * (fs/ replying to the kernel): when [off, off + len) (clamped to size)
+ * lies in one data chunk, that chunk is loaded and verified as for a read
+ * and kept in the store's cache until blob_store_unpin(*pin); *p points at
+ * the bytes and the length is returned.  0 (nothing pinned) when the range
+ * is empty, spans chunks or a hole, or the cache has no free entry: read it
+ * with blob_store_read.  -errno as blob_store_read. */
+typedef struct blob_cache_ent blob_pin;
+ssize_t blob_store_read_pinned(blob_store *s, const blob_manifest *m, uint64_t off, size_t len, const void **p,
+                               blob_pin **pin);
+void blob_store_unpin(blob_store *s, blob_pin *pin); /* accepts NULL */
 
 /* XXH3-128 (unkeyed, as `xxhsum -H2` prints it) of the whole blob, as 32
  * lowercase hex digits + NUL. */
