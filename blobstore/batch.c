@@ -42,10 +42,11 @@
  * given is durable and so is its name.
  *
  * Lanes and caller meet under one mutex: a lane's cmd goes IDLE -> ADD or
- * COMMIT (set by the caller) -> IDLE (set by the lane, which broadcasts);
- * QUIT ends the thread.  While a lane is IDLE its buffer is the caller's
- * to fill; otherwise the lane's.  A lane's backend batch is only ever used
- * by the lane (and freed once the lane has ended).
+ * COMMIT (set by the caller, who signals the lane's own condition
+ * variable) -> IDLE (set by the lane, which signals `changed`, the one the
+ * caller waits on); QUIT ends the thread.  While a lane is IDLE its buffer
+ * is the caller's to fill; otherwise the lane's.  A lane's backend batch is
+ * only ever used by the lane (and freed once the lane has ended).
  *
  * A backend without batch operations gets a plain durable put per chunk in
  * the caller's thread, and commit has nothing left to do.
@@ -73,6 +74,8 @@ struct lane {
 	size_t len;
 	size_t pending; /* chunks staged since the lane's last commit */
 	enum lane_cmd cmd;
+	pthread_cond_t wake; /* cmd left IDLE */
+	bool wake_init;
 };
 
 struct blob_batch {
@@ -80,7 +83,7 @@ struct blob_batch {
 	blob_idset *ids;                 /* every id handed to a lane */
 	struct blob_backend_batch *check; /* NULL: the backend has no batches */
 	pthread_mutex_t lock;
-	pthread_cond_t changed; /* a lane's cmd changed */
+	pthread_cond_t changed; /* a lane's cmd went back to IDLE */
 	int nlanes;             /* started */
 	int max_lanes;          /* BATCH_LANES, or fewer once a start failed */
 	struct lane lane[BATCH_LANES];
@@ -121,7 +124,7 @@ static void *lane_main(void *arg)
 		int rc;
 
 		while (l->cmd == LANE_IDLE)
-			pthread_cond_wait(&b->changed, &b->lock);
+			pthread_cond_wait(&l->wake, &b->lock);
 		if ((cmd = l->cmd) == LANE_QUIT)
 			break;
 		pthread_mutex_unlock(&b->lock);
@@ -141,8 +144,9 @@ static void *lane_main(void *arg)
 /* Gives lane l a command.  Under the lock. */
 static void lane_send(blob_batch *b, struct lane *l, enum lane_cmd cmd)
 {
+	(void)b;
 	l->cmd = cmd;
-	pthread_cond_broadcast(&b->changed);
+	pthread_cond_signal(&l->wake);
 }
 
 /* Starts lane number b->nlanes.  Caller's thread, lock not held (the
@@ -158,6 +162,11 @@ static int lane_start(blob_batch *b)
 	if (l->buf == NULL && (rc = posix_memalign((void **)&l->buf, BLOB_DIO_ALIGN, BLOB_CHUNK_SIZE)) != 0) {
 		l->buf = NULL;
 		return -rc;
+	}
+	if (!l->wake_init) {
+		if ((rc = pthread_cond_init(&l->wake, NULL)) != 0)
+			return -rc;
+		l->wake_init = true;
 	}
 	if (l->bb == NULL && (rc = be->batch_new(be, &l->bb)) < 0)
 		return rc;
@@ -239,6 +248,8 @@ void blob_batch_free(blob_batch *b)
 		if (b->lane[i].bb != NULL) /* drops what it did not commit */
 			be->batch_free(b->lane[i].bb);
 		free(b->lane[i].buf);
+		if (b->lane[i].wake_init)
+			pthread_cond_destroy(&b->lane[i].wake);
 	}
 	if (b->check != NULL)
 		be->batch_free(b->check);
