@@ -53,10 +53,14 @@
  * exchanged.  A slot whose read is done and not taken is reused only for
  * a chunk asked for when its own chunk is not among those asked for (the
  * reader went elsewhere), so a deep window does not drop what comes next.
- * Writes: a batch copies each chunk and starts its create with
- * rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per batch (batch.c
- * runs four batches at once, one per lane: up to 8 writes in flight),
- * waiting for the oldest when all are busy; commit waits for all.
+ * Writes: a batch keeps each chunk's bytes until its write is settled (a
+ * retry, or a create after a refresh found the chunk gone, needs them):
+ * batch_add copies them into a slot's chunk buffer, batch_add_buf takes
+ * the caller's chunk buffer and gives the slot's back (batch.c's lanes, so
+ * an upload's bytes are not copied again here); then it starts the create
+ * with rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per batch
+ * (batch.c runs four batches at once, one per lane), waiting for the
+ * oldest when all are busy; commit waits for all.
  * There is no batch_has: asking first would put a round trip, which waits
  * behind the writes in flight, in the caller's thread for every chunk; the
  * exclusive create answers the same question.  Copies ask about up to
@@ -813,23 +817,28 @@ static void wslot_finish(struct blob_backend_batch *b, struct rados_wslot *w)
 		b->err = rc;
 }
 
-static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len)
+/* The slot batch_add fills next: the oldest, once its write is settled.
+ * NULL with *rc set when the batch failed. */
+static struct rados_wslot *wslot_next(struct blob_backend_batch *b, size_t len, int *rc)
 {
 	struct rados_wslot *w = &b->w[b->next];
+
+	*rc = b->err;
+	if (*rc == 0 && len > BLOB_CHUNK_SIZE)
+		*rc = -EINVAL;
+	if (*rc < 0)
+		return NULL;
+	wslot_finish(b, w); /* the oldest: its slot is ours */
+	return (*rc = b->err) < 0 ? NULL : w;
+}
+
+/* Starts slot w's create of chunk id from the len bytes in w->buf. */
+static int wslot_start(struct blob_backend_batch *b, struct rados_wslot *w, const chunk_id *id, size_t len)
+{
 	char stamp[RADOS_STAMP_LEN + 1];
 	char oid[33];
 	int rc;
 
-	if (b->err < 0)
-		return b->err;
-	if (len > BLOB_CHUNK_SIZE)
-		return -EINVAL;
-	wslot_finish(b, w); /* the oldest: its slot is ours */
-	if (b->err < 0)
-		return b->err;
-	if (w->buf == NULL && (w->buf = malloc(BLOB_CHUNK_SIZE)) == NULL)
-		return -ENOMEM;
-	memcpy(w->buf, buf, len);
 	w->id = *id;
 	w->len = len;
 	if ((w->op = rados_create_write_op()) == NULL)
@@ -852,6 +861,37 @@ static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, con
 	w->busy = true;
 	b->next = (b->next + 1) % RADOS_BATCH_INFLIGHT;
 	return 1;
+}
+
+static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len)
+{
+	struct rados_wslot *w;
+	int rc;
+
+	if ((w = wslot_next(b, len, &rc)) == NULL)
+		return rc;
+	if (w->buf == NULL && (w->buf = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
+	memcpy(w->buf, buf, len);
+	return wslot_start(b, w, id, len);
+}
+
+/* The write keeps the caller's chunk buffer (for a retry) and gives back
+ * the slot's, free now: no copy. */
+static int rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len)
+{
+	struct rados_wslot *w;
+	uint8_t *spare;
+	int rc;
+
+	if ((w = wslot_next(b, len, &rc)) == NULL)
+		return rc;
+	if ((spare = w->buf) == NULL && (spare = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
+	w->buf = *buf;
+	*buf = spare;
+	atomic_fetch_add(&b->rb->n.creates_handed, 1);
+	return wslot_start(b, w, id, len);
 }
 
 static int rados_batch_commit(struct blob_backend_batch *b)
@@ -1127,6 +1167,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 		.batch_new = rados_batch_new,
 		.batch_has_many = rados_batch_has_many,
 		.batch_add = rados_batch_add,
+		.batch_add_buf = rados_batch_add_buf,
 		.batch_commit = rados_batch_commit,
 		.batch_free = rados_batch_free,
 		.exists = rados_exists,

@@ -48,6 +48,13 @@
  * is the caller's to fill; otherwise the lane's.  A lane's backend batch is
  * only ever used by the lane (and freed once the lane has ended).
  *
+ * Copies.  A chunk's bytes are copied once on their way in: into an idle
+ * lane's buffer (blob_batch_add), or not at all when the caller hands over
+ * a chunk buffer of its own (blob_batch_add_buf: the wblob's stage), which
+ * is exchanged for the lane's.  A backend that keeps the bytes of a write in
+ * flight takes the lane's buffer in exchange for one of its own the same
+ * way (batch_add_buf: RADOS), instead of copying them again.
+ *
  * A backend without batch operations gets a plain durable put per chunk in
  * the caller's thread, and commit has nothing left to do.
  *
@@ -69,7 +76,7 @@ struct lane {
 	blob_batch *b;
 	pthread_t thread;
 	struct blob_backend_batch *bb;
-	uint8_t *buf; /* BLOB_CHUNK_SIZE bytes, BLOB_DIO_ALIGN aligned */
+	uint8_t *buf; /* a chunk buffer (blob_chunk_buf_new) */
 	chunk_id id;  /* the chunk in buf, len bytes */
 	size_t len;
 	size_t pending; /* chunks staged since the lane's last commit */
@@ -101,7 +108,9 @@ static int lane_run(struct lane *l, enum lane_cmd cmd)
 	int rc;
 
 	if (cmd == LANE_ADD) {
-		if ((rc = be->batch_add(l->bb, &l->id, l->buf, l->len)) < 0)
+		rc = be->batch_add_buf != NULL ? be->batch_add_buf(l->bb, &l->id, &l->buf, l->len)
+		                               : be->batch_add(l->bb, &l->id, l->buf, l->len);
+		if (rc < 0)
 			return rc;
 		l->pending += (size_t)rc;
 		if (l->pending < BLOB_BATCH_MAX)
@@ -159,10 +168,8 @@ static int lane_start(blob_batch *b)
 
 	l->b = b;
 	l->cmd = LANE_IDLE;
-	if (l->buf == NULL && (rc = posix_memalign((void **)&l->buf, BLOB_DIO_ALIGN, BLOB_CHUNK_SIZE)) != 0) {
-		l->buf = NULL;
-		return -rc;
-	}
+	if (l->buf == NULL && (l->buf = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
 	if (!l->wake_init) {
 		if ((rc = pthread_cond_init(&l->wake, NULL)) != 0)
 			return -rc;
@@ -208,8 +215,11 @@ static struct lane *lane_idle(blob_batch *b, int *rc)
 	return *rc < 0 ? NULL : l;
 }
 
-/* Hands the chunk to a lane.  -errno when the batch failed meanwhile. */
-static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t len)
+/* Hands the chunk to a lane: its bytes copied into the lane's buffer, or,
+ * when swap is not NULL (then buf == *swap, a chunk buffer), that buffer
+ * exchanged for the lane's.  -errno (nothing exchanged) when the batch
+ * failed meanwhile. */
+static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t len, uint8_t **swap)
 {
 	struct lane *l;
 	int rc;
@@ -217,7 +227,13 @@ static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t le
 	if ((l = lane_idle(b, &rc)) == NULL)
 		return rc;
 	/* The lane is idle until we send it something: its buffer is ours. */
-	memcpy(l->buf, buf, len);
+	if (swap != NULL) {
+		uint8_t *mine = l->buf;
+		l->buf = *swap;
+		*swap = mine;
+	} else {
+		memcpy(l->buf, buf, len);
+	}
 	l->id = *id;
 	l->len = len;
 	pthread_mutex_lock(&b->lock);
@@ -306,7 +322,8 @@ static int batch_err(blob_batch *b)
 	return rc;
 }
 
-int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
+/* blob_batch_add and blob_batch_add_buf (swap: see hand_on). */
+static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, uint8_t **swap)
 {
 	struct blob_backend *be = b->s->be;
 	chunk_id id;
@@ -334,9 +351,19 @@ int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
 		return rc < 0 ? batch_fail(b, rc) : 0;
 	if ((rc = blob_idset_add(b->ids, &id)) < 0)
 		return batch_fail(b, rc);
-	if ((rc = hand_on(b, &id, buf, len)) < 0)
+	if ((rc = hand_on(b, &id, buf, len, swap)) < 0)
 		return batch_fail(b, rc); /* the idset says it was taken */
 	return 1;
+}
+
+int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
+{
+	return batch_add(b, out, buf, len, NULL);
+}
+
+int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len)
+{
+	return batch_add(b, out, *buf, len, buf);
 }
 
 int blob_batch_commit(blob_batch *b)
@@ -378,8 +405,9 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 
 	if ((l = lane_idle(b, &rc)) == NULL)
 		return rc;
-	/* The lane is idle until we send it something: its buffer is ours. */
-	if ((rc = blob_store_get_chunk(src, id, l->buf, BLOB_CHUNK_SIZE, &len)) < 0)
+	/* The lane is idle until we send it something: its buffer is ours (a
+	 * chunk src read ahead comes in exchange for it, without a copy). */
+	if ((rc = blob_store_get_chunk_buf(src, id, &l->buf, &len)) < 0)
 		return rc;
 	l->id = *id;
 	l->len = len;

@@ -143,6 +143,11 @@ struct blob_backend {
 	int (*batch_has)(struct blob_backend_batch *b, const chunk_id *id);
 	int (*batch_has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 	int (*batch_add)(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len);
+	/* Optional: batch_add of the bytes in *buf, a chunk buffer (as for
+	 * get_buf), which the backend may keep instead of copying them (a
+	 * write in flight holds its bytes, for a retry), giving back another
+	 * chunk buffer in *buf.  Same answers as batch_add. */
+	int (*batch_add_buf)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
 	int (*batch_commit)(struct blob_backend_batch *b);
 	void (*batch_free)(struct blob_backend_batch *b);
 	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */

@@ -181,6 +181,14 @@ uint32_t blob_nchunks(uint64_t size);
 /* Recomputes m->stored from m->chunks. */
 void blob_manifest_update_stored(blob_manifest *m);
 
+/* ---- batch.c ------------------------------------------------------------ */
+
+/* blob_batch_add of the bytes in *buf, a chunk buffer (blob_chunk_buf_new),
+ * which the batch may take instead of copying them, giving back another
+ * chunk buffer in *buf (the caller's bytes are then gone from it).  Same
+ * answers as blob_batch_add; on failure *buf is as it was. */
+int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len);
+
 /* ---- wblob.c ------------------------------------------------------------ */
 
 /* Adds to set (gc) the chunk ids of every wblob's base manifest and

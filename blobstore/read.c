@@ -161,7 +161,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 	int rc;
 
 	st = XXH3_createState();
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = blob_chunk_buf_new();
 	if (st == NULL || buf == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -183,7 +183,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 			blob_store_read_ahead(s, m, i, true); /* it bypasses the cache */
 			hint_at = i + BLOB_READ_AHEAD / 2;
 		}
-		if ((rc = blob_store_get_chunk(s, &m->chunks[i], buf, BLOB_CHUNK_SIZE, &len)) < 0)
+		if ((rc = blob_store_get_chunk_buf(s, &m->chunks[i], &buf, &len)) < 0)
 			goto out;
 		if (len != clen) {
 			blob_store_log_chunk(s, &m->chunks[i], "length does not match the manifest");

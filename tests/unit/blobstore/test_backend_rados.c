@@ -8,8 +8,9 @@
  * the fast paths cost, counted: a copy asks about 64 chunks per round trip
  * and reads nothing the target has, a sequential read is served by reads
  * started ahead, a random one starts none, a chunk read ahead and still
- * wanted is not dropped for one further on, copies between a local and a
- * RADOS store both ways.  The tests that need a cluster run only with
+ * wanted is not dropped for one further on, an upload's and a put's writes
+ * are sent from buffers handed over rather than copied again, copies
+ * between a local and a RADOS store both ways.  The tests that need a cluster run only with
  * IMGFS_TEST_CEPH_CONF (ctest's _rados run); the others run always.
  */
 #include <stdio.h>
@@ -445,6 +446,64 @@ static void test_prefetch_keeps_wanted(void **state)
 	free(got);
 }
 
+/* An upload's bytes are copied once in imgfs (into the wblob's stage,
+ * since cp's writes rarely fall on chunk boundaries), then handed on: the
+ * stage's buffer to a lane, the lane's to the write in flight.  Counted:
+ * every create of a streamed upload, and of a blob put from a file, was
+ * sent from a buffer handed over (creates_handed), not copied again. */
+static void test_writes_handed_over(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = 40;
+	const size_t step = 1000 * 1000; /* writes across chunk boundaries */
+	uint64_t size = (uint64_t)n * MiB;
+	struct blob_rados_counters c0, c1;
+	blob_manifest *m = NULL, *m2 = NULL;
+	blob_wblob *w = NULL;
+	uint8_t *ref;
+	char path[128];
+	int fd;
+
+	NEED_CLUSTER(fx);
+	ref = fx_make_blob(fx, size, 0);
+	assert_int_equal(blob_wblob_create(fx->s, "up", NULL, 0), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "up"), 0);
+	blob_wblob_stream(w);
+	counters(fx->s, &c0);
+	for (uint64_t off = 0; off < size; off += step) {
+		size_t len = size - off < step ? (size_t)(size - off) : step;
+		assert_int_equal(blob_wblob_pwrite(w, ref + off, len, off), len);
+	}
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	counters(fx->s, &c1);
+	fprintf(stderr, "    upload: %llu creates, %llu sent from a buffer handed over\n",
+	        (unsigned long long)(c1.creates - c0.creates), (unsigned long long)(c1.creates_handed - c0.creates_handed));
+	assert_int_equal(c1.creates - c0.creates, n);
+	assert_int_equal(c1.creates_handed - c0.creates_handed, n);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	blob_wblob_close(w);
+	/* The same bytes from a file, into another namespace's store. */
+	blob_store *other = NULL;
+	assert_int_equal(fx_open_store(fx, &other, "other", fx->secret), 0);
+	snprintf(path, sizeof path, "%s/file", fx->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(blob_pwrite_full(fd, ref, size, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	counters(other, &c0);
+	assert_int_equal(blob_store_put_fd(other, &m2, fd, size), 0);
+	counters(other, &c1);
+	close(fd);
+	assert_int_equal(c1.creates - c0.creates, n);
+	assert_int_equal(c1.creates_handed - c0.creates_handed, n);
+	for (int i = 0; i < n; i++)
+		assert_true(chunk_id_equal(&m->chunks[i], &m2->chunks[i]));
+	blob_store_close(other);
+	blob_manifest_free(m);
+	blob_manifest_free(m2);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_costs, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_read_ahead, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch_keeps_wanted, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_handed_over, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
