@@ -154,6 +154,7 @@ struct blob_wblob {
 	uint8_t *stage;        /* BLOB_CHUNK_SIZE: the chunk being written */
 	bool staged;           /* stage holds chunk stage_i, whole */
 	uint32_t stage_i;
+	size_t stage_end;      /* stage bytes from here on are zeros not yet written */
 	char name[WB_NAME_MAX + 1];
 };
 
@@ -373,7 +374,11 @@ static int read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t 
 	ssize_t got;
 
 	if (is_staged(w, i)) {
-		memcpy(dst, w->stage + a, n);
+		size_t have = a < w->stage_end ? w->stage_end - a : 0;
+
+		have = have < n ? have : n;
+		memcpy(dst, w->stage + a, have);
+		memset(dst + have, 0, n - have);
 		return 0;
 	}
 	if (state_of(w, i) != 1)
@@ -1023,6 +1028,8 @@ static int stage_flush(blob_wblob *w)
 
 	if (!w->staged)
 		return 0;
+	memset(w->stage + w->stage_end, 0, BLOB_CHUNK_SIZE - w->stage_end);
+	w->stage_end = BLOB_CHUNK_SIZE;
 	len = blob_chunk_len(w->size, i);
 	data = unstage(w);
 	uint8_t *stage = w->stage;
@@ -1049,17 +1056,25 @@ static int stage_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 			return rc;
 		if (w->stage == NULL && (w->stage = blob_chunk_buf_new()) == NULL)
 			return -ENOMEM;
-		if (!was_data)
-			memset(w->stage, 0, len);
-		else if ((rc = read_chunk(w, i, w->stage, 0, len)) < 0)
-			return rc;
-		memset(w->stage + len, 0, BLOB_CHUNK_SIZE - len);
+		/* A chunk with no data yet is zeros, put in as the writes come: a
+		 * sequential writer fills it without any zeroing. */
+		w->stage_end = 0;
+		if (was_data) {
+			if ((rc = read_chunk(w, i, w->stage, 0, len)) < 0)
+				return rc;
+			memset(w->stage + len, 0, BLOB_CHUNK_SIZE - len);
+			w->stage_end = BLOB_CHUNK_SIZE;
+		}
 		w->staged = true;
 		w->stage_i = i;
 		if (!was_data)
 			w->ndata++;
 	}
+	if (a > w->stage_end)
+		memset(w->stage + w->stage_end, 0, a - w->stage_end);
 	memcpy(w->stage + a, src, n);
+	if (a + n > w->stage_end)
+		w->stage_end = a + n;
 	return 0;
 }
 
