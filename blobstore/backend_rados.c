@@ -59,8 +59,9 @@
  * the caller's chunk buffer and gives the slot's back (batch.c's lanes, so
  * an upload's bytes are not copied again here); then it starts the create
  * with rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per batch
- * (batch.c runs four batches at once, one per lane), waiting for the
- * oldest when all are busy; commit waits for all.
+ * (batch.c runs four batches at once, one per lane: 16 writes in flight;
+ * 8 kept an upload waiting on the OSD), waiting for the oldest when all
+ * are busy; commit waits for all.
  * There is no batch_has: asking first would put a round trip, which waits
  * behind the writes in flight, in the caller's thread for every chunk; the
  * exclusive create answers the same question.  Copies ask about up to
@@ -214,7 +215,7 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 #define RADOS_MOUNT_TIMEOUT "10" /* seconds to reach the cluster at open */
 #define RADOS_ATTEMPTS 3         /* tries of an operation that times out */
 #define RADOS_PREFETCH_SLOTS 16  /* chunks read ahead, at most, per store */
-#define RADOS_BATCH_INFLIGHT 2   /* writes in flight per batch (per lane) */
+#define RADOS_BATCH_INFLIGHT 4   /* writes in flight per batch (per lane): README "RADOS" */
 #define RADOS_FRESH 600          /* seconds a refreshed timestamp stays fresh */
 #define RADOS_STAMP_XATTR "imgfs.t"
 #define RADOS_STAMP_LEN 20
@@ -245,7 +246,7 @@ struct rados_backend {
 	const struct blob_log *log;
 	struct {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
-		    has_rounds, has_objects, refreshes, timeouts;
+		    creates_waited, has_rounds, has_objects, refreshes, timeouts;
 	} n;
 	pthread_mutex_t pf_lock;
 	uint64_t pf_tick;
@@ -828,6 +829,8 @@ static struct rados_wslot *wslot_next(struct blob_backend_batch *b, size_t len, 
 		*rc = -EINVAL;
 	if (*rc < 0)
 		return NULL;
+	if (w->busy)
+		atomic_fetch_add(&b->rb->n.creates_waited, 1);
 	wslot_finish(b, w); /* the oldest: its slot is ours */
 	return (*rc = b->err) < 0 ? NULL : w;
 }
@@ -1247,6 +1250,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->reads_ahead_hit = atomic_load(&rb->n.reads_ahead_hit);
 	out->reads_handed = atomic_load(&rb->n.reads_handed);
 	out->creates_handed = atomic_load(&rb->n.creates_handed);
+	out->creates_waited = atomic_load(&rb->n.creates_waited);
 	out->creates = atomic_load(&rb->n.creates);
 	out->has_rounds = atomic_load(&rb->n.has_rounds);
 	out->has_objects = atomic_load(&rb->n.has_objects);

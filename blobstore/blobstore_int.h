@@ -159,6 +159,7 @@ struct blob_rados_counters {
 	uint64_t reads_handed;    /* of those, handed over without a copy (get_buf) */
 	uint64_t creates;         /* exclusive creates sent (put, batches) */
 	uint64_t creates_handed;  /* of those, sent from the caller's buffer, kept (batch_add_buf) */
+	uint64_t creates_waited;  /* a batch's add that first waited for its oldest write (all slots busy) */
 	uint64_t has_rounds;      /* batch_has_many calls: one wait each */
 	uint64_t has_objects;     /* objects those asked about */
 	uint64_t refreshes;       /* timestamp refreshes written */

@@ -9,8 +9,9 @@
  * and reads nothing the target has, a sequential read is served by reads
  * started ahead, a random one starts none, a chunk read ahead and still
  * wanted is not dropped for one further on, an upload's and a put's writes
- * are sent from buffers handed over rather than copied again, copies
- * between a local and a RADOS store both ways.  The tests that need a cluster run only with
+ * are sent from buffers handed over rather than copied again, a batch
+ * keeps at least 4 writes in flight, copies between a local and a RADOS
+ * store both ways.  The tests that need a cluster run only with
  * IMGFS_TEST_CEPH_CONF (ctest's _rados run); the others run always.
  */
 #include <stdio.h>
@@ -504,6 +505,41 @@ static void test_writes_handed_over(void **state)
 	free(ref);
 }
 
+/* How many writes one backend batch (one of batch.c's four lanes) keeps
+ * in flight before it waits for the oldest: counted, not timed — an add
+ * waits (creates_waited) only when every slot holds a write.  At least 4,
+ * so that four lanes keep 16 in flight (8 left an upload waiting on the
+ * OSD: README "RADOS"). */
+static void test_writes_in_flight(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	struct blob_backend_batch *bb = NULL;
+	struct blob_rados_counters c0, c1;
+	uint8_t *buf;
+	int depth = -1;
+
+	NEED_CLUSTER(fx);
+	buf = malloc(4096);
+	assert_non_null(buf);
+	assert_int_equal(be->batch_new(be, &bb), 0);
+	counters(fx->s, &c0);
+	for (int k = 0; k < 20 && depth < 0; k++) {
+		chunk_id id;
+		fx_fill(fx, buf, 4096);
+		blob_store_chunk_id(fx->s, &id, buf, 4096);
+		assert_int_equal(be->batch_add(bb, &id, buf, 4096), 1);
+		counters(fx->s, &c1);
+		if (c1.creates_waited > c0.creates_waited)
+			depth = k; /* the k-th add (from 0) was the first to wait */
+	}
+	assert_int_equal(be->batch_commit(bb), depth + 1);
+	be->batch_free(bb);
+	fprintf(stderr, "    one batch keeps %d writes in flight\n", depth);
+	assert_true(depth >= 4);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_ahead, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch_keeps_wanted, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_writes_handed_over, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_in_flight, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
