@@ -47,11 +47,21 @@
  * Fast paths.  Reads: prefetch() starts rados aio reads (a read operation:
  * stat + read, so an object longer than a chunk is seen) of the chunks a
  * sequential reader will want next into a table of RADOS_PREFETCH_SLOTS
- * buffers; get() takes its chunk from there when it is on its way, else
- * reads it synchronously.  Writes: a batch copies each chunk and starts its
- * create with rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per
- * batch (batch.c runs four batches at once, one per lane: up to 8 writes in
- * flight), waiting for the oldest when all are busy; commit waits for all.
+ * chunk buffers; get() takes its chunk from there when it is on its way,
+ * else reads it synchronously.  get_buf() (the store's cache loading an
+ * entry) takes it without a copy: the slot's buffer and the caller's are
+ * exchanged.  A slot whose read is done and not taken is reused only for
+ * a chunk asked for when its own chunk is not among those asked for (the
+ * reader went elsewhere), so a deep window does not drop what comes next.
+ * Writes: a batch keeps each chunk's bytes until its write is settled (a
+ * retry, or a create after a refresh found the chunk gone, needs them):
+ * batch_add copies them into a slot's chunk buffer, batch_add_buf takes
+ * the caller's chunk buffer and gives the slot's back (batch.c's lanes, so
+ * an upload's bytes are not copied again here); then it starts the create
+ * with rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per batch
+ * (batch.c runs four batches at once, one per lane: 16 writes in flight;
+ * 8 kept an upload waiting on the OSD), waiting for the oldest when all
+ * are busy; commit waits for all.
  * There is no batch_has: asking first would put a round trip, which waits
  * behind the writes in flight, in the caller's thread for every chunk; the
  * exclusive create answers the same question.  Copies ask about up to
@@ -205,7 +215,7 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 #define RADOS_MOUNT_TIMEOUT "10" /* seconds to reach the cluster at open */
 #define RADOS_ATTEMPTS 3         /* tries of an operation that times out */
 #define RADOS_PREFETCH_SLOTS 16  /* chunks read ahead, at most, per store */
-#define RADOS_BATCH_INFLIGHT 2   /* writes in flight per batch (per lane) */
+#define RADOS_BATCH_INFLIGHT 4   /* writes in flight per batch (per lane): README "RADOS" */
 #define RADOS_FRESH 600          /* seconds a refreshed timestamp stays fresh */
 #define RADOS_STAMP_XATTR "imgfs.t"
 #define RADOS_STAMP_LEN 20
@@ -235,8 +245,8 @@ struct rados_backend {
 	unsigned op_timeout;                 /* seconds, for log lines */
 	const struct blob_log *log;
 	struct {
-		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, creates, has_rounds, has_objects, refreshes,
-		    timeouts;
+		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
+		    creates_waited, has_rounds, has_objects, refreshes, timeouts;
 	} n;
 	pthread_mutex_t pf_lock;
 	uint64_t pf_tick;
@@ -500,9 +510,12 @@ static void pf_release(struct rados_backend *rb, struct rados_pf *p)
 	pthread_mutex_unlock(&rb->pf_lock);
 }
 
-static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+/* get and get_buf: into buf (cap bytes), or, when swap is not NULL (then
+ * buf == *swap, a chunk buffer), into whichever chunk buffer ends up in
+ * *swap: a chunk read ahead is handed over by exchanging buffers. */
+static int get_chunk(struct rados_backend *rb, const chunk_id *id, void *buf, size_t cap, uint8_t **swap,
+                     size_t *len_out)
 {
-	struct rados_backend *rb = rb_of(be);
 	struct rados_call call = {.rbuf = buf, .rcap = cap};
 	struct rados_pf *p;
 	char oid[33];
@@ -512,7 +525,14 @@ static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 	if ((p = pf_take(rb, id)) != NULL) {
 		rc = pf_finish(p);
 		atomic_fetch_add(&rb->n.reads_ahead_hit, 1);
-		if (rc == 0 && p->size <= cap) {
+		if (rc == 0 && p->size <= cap && swap != NULL) {
+			uint8_t *mine = p->buf;
+			p->buf = *swap; /* the slot keeps the caller's buffer */
+			*swap = mine;
+			atomic_fetch_add(&rb->n.reads_handed, 1);
+			call.got = p->got;
+			call.size = p->size;
+		} else if (rc == 0 && p->size <= cap) {
 			memcpy(buf, p->buf, p->got);
 			call.got = p->got;
 			call.size = p->size;
@@ -541,6 +561,25 @@ static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 	return 0;
 }
 
+static int rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+{
+	return get_chunk(rb_of(be), id, buf, cap, NULL, len_out);
+}
+
+static int rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out)
+{
+	return get_chunk(rb_of(be), id, *buf, BLOB_CHUNK_SIZE, buf, len_out);
+}
+
+/* Whether id is one of ids[0..n). */
+static bool ids_have(const chunk_id *ids, size_t n, const chunk_id *id)
+{
+	for (size_t k = 0; k < n; k++)
+		if (chunk_id_equal(&ids[k], id))
+			return true;
+	return false;
+}
+
 static void rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
 {
 	struct rados_backend *rb = rb_of(be);
@@ -556,23 +595,25 @@ static void rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t 
 		if (have)
 			continue;
 		/* A free slot, else the oldest one whose read is done and that
-		 * nobody took (a reader that went elsewhere). */
+		 * nobody took or is about to (a reader that went elsewhere: its
+		 * chunk is not among those asked for now). */
 		for (int i = 0; i < RADOS_PREFETCH_SLOTS; i++) {
 			struct rados_pf *q = &rb->pf[i];
 			if (!q->used) {
 				p = q;
 				break;
 			}
-			if (!q->taken && rados_aio_is_complete(q->c) && (p == NULL || q->tick < p->tick))
+			if (!q->taken && rados_aio_is_complete(q->c) && (p == NULL || q->tick < p->tick) &&
+			    !ids_have(ids, n, &q->id))
 				p = q;
 		}
 		if (p == NULL)
-			break; /* all on their way: enough ahead */
+			break; /* all on their way or wanted: enough ahead */
 		if (p->used) {
 			pf_finish(p);
 			p->used = false;
 		}
-		if (p->buf == NULL && (p->buf = malloc(BLOB_CHUNK_SIZE)) == NULL)
+		if (p->buf == NULL && (p->buf = blob_chunk_buf_new()) == NULL)
 			break;
 		if ((p->op = rados_create_read_op()) == NULL)
 			break;
@@ -777,23 +818,30 @@ static void wslot_finish(struct blob_backend_batch *b, struct rados_wslot *w)
 		b->err = rc;
 }
 
-static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len)
+/* The slot batch_add fills next: the oldest, once its write is settled.
+ * NULL with *rc set when the batch failed. */
+static struct rados_wslot *wslot_next(struct blob_backend_batch *b, size_t len, int *rc)
 {
 	struct rados_wslot *w = &b->w[b->next];
+
+	*rc = b->err;
+	if (*rc == 0 && len > BLOB_CHUNK_SIZE)
+		*rc = -EINVAL;
+	if (*rc < 0)
+		return NULL;
+	if (w->busy)
+		atomic_fetch_add(&b->rb->n.creates_waited, 1);
+	wslot_finish(b, w); /* the oldest: its slot is ours */
+	return (*rc = b->err) < 0 ? NULL : w;
+}
+
+/* Starts slot w's create of chunk id from the len bytes in w->buf. */
+static int wslot_start(struct blob_backend_batch *b, struct rados_wslot *w, const chunk_id *id, size_t len)
+{
 	char stamp[RADOS_STAMP_LEN + 1];
 	char oid[33];
 	int rc;
 
-	if (b->err < 0)
-		return b->err;
-	if (len > BLOB_CHUNK_SIZE)
-		return -EINVAL;
-	wslot_finish(b, w); /* the oldest: its slot is ours */
-	if (b->err < 0)
-		return b->err;
-	if (w->buf == NULL && (w->buf = malloc(BLOB_CHUNK_SIZE)) == NULL)
-		return -ENOMEM;
-	memcpy(w->buf, buf, len);
 	w->id = *id;
 	w->len = len;
 	if ((w->op = rados_create_write_op()) == NULL)
@@ -816,6 +864,37 @@ static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, con
 	w->busy = true;
 	b->next = (b->next + 1) % RADOS_BATCH_INFLIGHT;
 	return 1;
+}
+
+static int rados_batch_add(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len)
+{
+	struct rados_wslot *w;
+	int rc;
+
+	if ((w = wslot_next(b, len, &rc)) == NULL)
+		return rc;
+	if (w->buf == NULL && (w->buf = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
+	memcpy(w->buf, buf, len);
+	return wslot_start(b, w, id, len);
+}
+
+/* The write keeps the caller's chunk buffer (for a retry) and gives back
+ * the slot's, free now: no copy. */
+static int rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len)
+{
+	struct rados_wslot *w;
+	uint8_t *spare;
+	int rc;
+
+	if ((w = wslot_next(b, len, &rc)) == NULL)
+		return rc;
+	if ((spare = w->buf) == NULL && (spare = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
+	w->buf = *buf;
+	*buf = spare;
+	atomic_fetch_add(&b->rb->n.creates_handed, 1);
+	return wslot_start(b, w, id, len);
 }
 
 static int rados_batch_commit(struct blob_backend_batch *b)
@@ -1086,10 +1165,12 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 	}
 	rb->be = (struct blob_backend){
 		.get = rados_get,
+		.get_buf = rados_get_buf,
 		.put = rados_put,
 		.batch_new = rados_batch_new,
 		.batch_has_many = rados_batch_has_many,
 		.batch_add = rados_batch_add,
+		.batch_add_buf = rados_batch_add_buf,
 		.batch_commit = rados_batch_commit,
 		.batch_free = rados_batch_free,
 		.exists = rados_exists,
@@ -1167,6 +1248,9 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->reads = atomic_load(&rb->n.reads);
 	out->reads_ahead = atomic_load(&rb->n.reads_ahead);
 	out->reads_ahead_hit = atomic_load(&rb->n.reads_ahead_hit);
+	out->reads_handed = atomic_load(&rb->n.reads_handed);
+	out->creates_handed = atomic_load(&rb->n.creates_handed);
+	out->creates_waited = atomic_load(&rb->n.creates_waited);
 	out->creates = atomic_load(&rb->n.creates);
 	out->has_rounds = atomic_load(&rb->n.has_rounds);
 	out->has_objects = atomic_load(&rb->n.has_objects);

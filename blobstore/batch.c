@@ -42,10 +42,18 @@
  * given is durable and so is its name.
  *
  * Lanes and caller meet under one mutex: a lane's cmd goes IDLE -> ADD or
- * COMMIT (set by the caller) -> IDLE (set by the lane, which broadcasts);
- * QUIT ends the thread.  While a lane is IDLE its buffer is the caller's
- * to fill; otherwise the lane's.  A lane's backend batch is only ever used
- * by the lane (and freed once the lane has ended).
+ * COMMIT (set by the caller, who signals the lane's own condition
+ * variable) -> IDLE (set by the lane, which signals `changed`, the one the
+ * caller waits on); QUIT ends the thread.  While a lane is IDLE its buffer
+ * is the caller's to fill; otherwise the lane's.  A lane's backend batch is
+ * only ever used by the lane (and freed once the lane has ended).
+ *
+ * Copies.  A chunk's bytes are copied once on their way in: into an idle
+ * lane's buffer (blob_batch_add), or not at all when the caller hands over
+ * a chunk buffer of its own (blob_batch_add_buf: the wblob's stage), which
+ * is exchanged for the lane's.  A backend that keeps the bytes of a write in
+ * flight takes the lane's buffer in exchange for one of its own the same
+ * way (batch_add_buf: RADOS), instead of copying them again.
  *
  * A backend without batch operations gets a plain durable put per chunk in
  * the caller's thread, and commit has nothing left to do.
@@ -68,11 +76,13 @@ struct lane {
 	blob_batch *b;
 	pthread_t thread;
 	struct blob_backend_batch *bb;
-	uint8_t *buf; /* BLOB_CHUNK_SIZE bytes, BLOB_DIO_ALIGN aligned */
+	uint8_t *buf; /* a chunk buffer (blob_chunk_buf_new) */
 	chunk_id id;  /* the chunk in buf, len bytes */
 	size_t len;
 	size_t pending; /* chunks staged since the lane's last commit */
 	enum lane_cmd cmd;
+	pthread_cond_t wake; /* cmd left IDLE */
+	bool wake_init;
 };
 
 struct blob_batch {
@@ -80,7 +90,7 @@ struct blob_batch {
 	blob_idset *ids;                 /* every id handed to a lane */
 	struct blob_backend_batch *check; /* NULL: the backend has no batches */
 	pthread_mutex_t lock;
-	pthread_cond_t changed; /* a lane's cmd changed */
+	pthread_cond_t changed; /* a lane's cmd went back to IDLE */
 	int nlanes;             /* started */
 	int max_lanes;          /* BATCH_LANES, or fewer once a start failed */
 	struct lane lane[BATCH_LANES];
@@ -98,7 +108,9 @@ static int lane_run(struct lane *l, enum lane_cmd cmd)
 	int rc;
 
 	if (cmd == LANE_ADD) {
-		if ((rc = be->batch_add(l->bb, &l->id, l->buf, l->len)) < 0)
+		rc = be->batch_add_buf != NULL ? be->batch_add_buf(l->bb, &l->id, &l->buf, l->len)
+		                               : be->batch_add(l->bb, &l->id, l->buf, l->len);
+		if (rc < 0)
 			return rc;
 		l->pending += (size_t)rc;
 		if (l->pending < BLOB_BATCH_MAX)
@@ -121,7 +133,7 @@ static void *lane_main(void *arg)
 		int rc;
 
 		while (l->cmd == LANE_IDLE)
-			pthread_cond_wait(&b->changed, &b->lock);
+			pthread_cond_wait(&l->wake, &b->lock);
 		if ((cmd = l->cmd) == LANE_QUIT)
 			break;
 		pthread_mutex_unlock(&b->lock);
@@ -141,8 +153,9 @@ static void *lane_main(void *arg)
 /* Gives lane l a command.  Under the lock. */
 static void lane_send(blob_batch *b, struct lane *l, enum lane_cmd cmd)
 {
+	(void)b;
 	l->cmd = cmd;
-	pthread_cond_broadcast(&b->changed);
+	pthread_cond_signal(&l->wake);
 }
 
 /* Starts lane number b->nlanes.  Caller's thread, lock not held (the
@@ -155,9 +168,12 @@ static int lane_start(blob_batch *b)
 
 	l->b = b;
 	l->cmd = LANE_IDLE;
-	if (l->buf == NULL && (rc = posix_memalign((void **)&l->buf, BLOB_DIO_ALIGN, BLOB_CHUNK_SIZE)) != 0) {
-		l->buf = NULL;
-		return -rc;
+	if (l->buf == NULL && (l->buf = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
+	if (!l->wake_init) {
+		if ((rc = pthread_cond_init(&l->wake, NULL)) != 0)
+			return -rc;
+		l->wake_init = true;
 	}
 	if (l->bb == NULL && (rc = be->batch_new(be, &l->bb)) < 0)
 		return rc;
@@ -199,8 +215,11 @@ static struct lane *lane_idle(blob_batch *b, int *rc)
 	return *rc < 0 ? NULL : l;
 }
 
-/* Hands the chunk to a lane.  -errno when the batch failed meanwhile. */
-static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t len)
+/* Hands the chunk to a lane: its bytes copied into the lane's buffer, or,
+ * when swap is not NULL (then buf == *swap, a chunk buffer), that buffer
+ * exchanged for the lane's.  -errno (nothing exchanged) when the batch
+ * failed meanwhile. */
+static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t len, uint8_t **swap)
 {
 	struct lane *l;
 	int rc;
@@ -208,7 +227,13 @@ static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t le
 	if ((l = lane_idle(b, &rc)) == NULL)
 		return rc;
 	/* The lane is idle until we send it something: its buffer is ours. */
-	memcpy(l->buf, buf, len);
+	if (swap != NULL) {
+		uint8_t *mine = l->buf;
+		l->buf = *swap;
+		*swap = mine;
+	} else {
+		memcpy(l->buf, buf, len);
+	}
 	l->id = *id;
 	l->len = len;
 	pthread_mutex_lock(&b->lock);
@@ -239,6 +264,8 @@ void blob_batch_free(blob_batch *b)
 		if (b->lane[i].bb != NULL) /* drops what it did not commit */
 			be->batch_free(b->lane[i].bb);
 		free(b->lane[i].buf);
+		if (b->lane[i].wake_init)
+			pthread_cond_destroy(&b->lane[i].wake);
 	}
 	if (b->check != NULL)
 		be->batch_free(b->check);
@@ -295,7 +322,8 @@ static int batch_err(blob_batch *b)
 	return rc;
 }
 
-int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
+/* blob_batch_add and blob_batch_add_buf (swap: see hand_on). */
+static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, uint8_t **swap)
 {
 	struct blob_backend *be = b->s->be;
 	chunk_id id;
@@ -323,9 +351,19 @@ int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
 		return rc < 0 ? batch_fail(b, rc) : 0;
 	if ((rc = blob_idset_add(b->ids, &id)) < 0)
 		return batch_fail(b, rc);
-	if ((rc = hand_on(b, &id, buf, len)) < 0)
+	if ((rc = hand_on(b, &id, buf, len, swap)) < 0)
 		return batch_fail(b, rc); /* the idset says it was taken */
 	return 1;
+}
+
+int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
+{
+	return batch_add(b, out, buf, len, NULL);
+}
+
+int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len)
+{
+	return batch_add(b, out, *buf, len, buf);
 }
 
 int blob_batch_commit(blob_batch *b)
@@ -367,8 +405,9 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 
 	if ((l = lane_idle(b, &rc)) == NULL)
 		return rc;
-	/* The lane is idle until we send it something: its buffer is ours. */
-	if ((rc = blob_store_get_chunk(src, id, l->buf, BLOB_CHUNK_SIZE, &len)) < 0)
+	/* The lane is idle until we send it something: its buffer is ours (a
+	 * chunk src read ahead comes in exchange for it, without a copy). */
+	if ((rc = blob_store_get_chunk_buf(src, id, &l->buf, &len)) < 0)
 		return rc;
 	l->id = *id;
 	l->len = len;

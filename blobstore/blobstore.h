@@ -108,6 +108,12 @@ struct blob_backend {
 	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
 	 * -ENOENT when absent. */
 	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
+	/* Optional: get into *buf, a chunk buffer (BLOB_CHUNK_SIZE bytes from
+	 * blob_chunk_buf_new, blobstore_int.h), which the backend may exchange
+	 * for a chunk buffer of its own that holds the chunk already (one
+	 * prefetch read ahead) instead of copying: *buf then points to that
+	 * one and the backend keeps the old one. */
+	int (*get_buf)(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
 	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
 	 * newly stored, 0 when a chunk of that id was already there (then its
 	 * timestamp is refreshed so a concurrent gc keeps it). */
@@ -137,6 +143,11 @@ struct blob_backend {
 	int (*batch_has)(struct blob_backend_batch *b, const chunk_id *id);
 	int (*batch_has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 	int (*batch_add)(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len);
+	/* Optional: batch_add of the bytes in *buf, a chunk buffer (as for
+	 * get_buf), which the backend may keep instead of copying them (a
+	 * write in flight holds its bytes, for a retry), giving back another
+	 * chunk buffer in *buf.  Same answers as batch_add. */
+	int (*batch_add_buf)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
 	int (*batch_commit)(struct blob_backend_batch *b);
 	void (*batch_free)(struct blob_backend_batch *b);
 	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
@@ -314,6 +325,17 @@ int64_t blob_manifest_seek(const blob_manifest *m, uint64_t off, int whence);
 /* Reads len bytes at off (clamped to size) into buf; holes read as zeros;
  * every chunk is verified.  Returns the number of bytes read. */
 ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off);
+/* blob_store_read without the copy, for a reader that sends the bytes on
+ * (fs/ replying to the kernel): when [off, off + len) (clamped to size)
+ * lies in one data chunk, that chunk is loaded and verified as for a read
+ * and kept in the store's cache until blob_store_unpin(*pin); *p points at
+ * the bytes and the length is returned.  0 (nothing pinned) when the range
+ * is empty, spans chunks or a hole, or the cache has no free entry: read it
+ * with blob_store_read.  -errno as blob_store_read. */
+typedef struct blob_cache_ent blob_pin;
+ssize_t blob_store_read_pinned(blob_store *s, const blob_manifest *m, uint64_t off, size_t len, const void **p,
+                               blob_pin **pin);
+void blob_store_unpin(blob_store *s, blob_pin *pin); /* accepts NULL */
 
 /* XXH3-128 (unkeyed, as `xxhsum -H2` prints it) of the whole blob, as 32
  * lowercase hex digits + NUL. */

@@ -88,8 +88,18 @@ void blob_cache_release(struct blob_cache *c);
  * loaded.  -EIO (and a line on stderr) when it is corrupt or of the wrong
  * length. */
 int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n);
+/* Chunk id (of length chunk_len) loaded and verified in its entry, which
+ * stays as it is until blob_cache_unpin: *out, or NULL when every entry is
+ * in use (read around the cache then).  -EIO as blob_store_read_chunk. */
+int blob_cache_pin(blob_store *s, const chunk_id *id, size_t chunk_len, struct blob_cache_ent **out);
+void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e);
 
 /* ---- store.c ------------------------------------------------------------ */
+
+/* blob_store_get_chunk into *buf, a chunk buffer the backend may exchange
+ * for one holding the chunk already (its get_buf): no copy of a chunk read
+ * ahead. */
+int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, size_t *len_out);
 
 /* One line about chunk id to the store's log: "chunk <hex> in <where>: <what>". */
 void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *what);
@@ -146,7 +156,10 @@ struct blob_rados_counters {
 	uint64_t reads;           /* chunk reads waited for synchronously */
 	uint64_t reads_ahead;     /* chunk reads started by prefetch */
 	uint64_t reads_ahead_hit; /* gets served by a read started ahead */
+	uint64_t reads_handed;    /* of those, handed over without a copy (get_buf) */
 	uint64_t creates;         /* exclusive creates sent (put, batches) */
+	uint64_t creates_handed;  /* of those, sent from the caller's buffer, kept (batch_add_buf) */
+	uint64_t creates_waited;  /* a batch's add that first waited for its oldest write (all slots busy) */
 	uint64_t has_rounds;      /* batch_has_many calls: one wait each */
 	uint64_t has_objects;     /* objects those asked about */
 	uint64_t refreshes;       /* timestamp refreshes written */
@@ -169,6 +182,14 @@ uint32_t blob_nchunks(uint64_t size);
 /* Recomputes m->stored from m->chunks. */
 void blob_manifest_update_stored(blob_manifest *m);
 
+/* ---- batch.c ------------------------------------------------------------ */
+
+/* blob_batch_add of the bytes in *buf, a chunk buffer (blob_chunk_buf_new),
+ * which the batch may take instead of copying them, giving back another
+ * chunk buffer in *buf (the caller's bytes are then gone from it).  Same
+ * answers as blob_batch_add; on failure *buf is as it was. */
+int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len);
+
 /* ---- wblob.c ------------------------------------------------------------ */
 
 /* Adds to set (gc) the chunk ids of every wblob's base manifest and
@@ -176,6 +197,12 @@ void blob_manifest_update_stored(blob_manifest *m);
 int blob_wblob_add_base_ids(blob_store *s, blob_idset *set);
 
 /* ---- small helpers (util.c) --------------------------------------------- */
+
+/* A chunk buffer: BLOB_CHUNK_SIZE bytes, BLOB_DIO_ALIGN aligned (the local
+ * backend writes lane buffers with O_DIRECT), freed with free().  Every
+ * buffer that may be exchanged instead of copied (blob_backend's get_buf
+ * and batch_add_buf, blob_batch_add_buf) is one; NULL when out of memory. */
+uint8_t *blob_chunk_buf_new(void);
 
 bool blob_is_zero(const void *buf, size_t len);
 /* Full-length I/O: retry on EINTR and short transfers.  blob_pread_full

@@ -14,6 +14,13 @@
  * Copies out happen outside the lock under a reference count, so the lock is
  * only held for a scan of the small array.  When every entry is referenced
  * (more concurrent readers than entries) the read bypasses the cache.
+ *
+ * Fewer copies.  An entry's buffer is a chunk buffer (blob_chunk_buf_new),
+ * loaded with blob_store_get_chunk_buf: a backend that read the chunk ahead
+ * hands its own buffer over in exchange, so a chunk read ahead reaches the
+ * cache without a copy.  A reader that can send straight from the cache
+ * (fs/ replying to the kernel) pins the entry (blob_cache_pin) instead of
+ * copying out of it, and unpins it once the bytes are sent.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -118,12 +125,13 @@ static int cache_load(blob_store *s, struct blob_cache_ent *e, const chunk_id *i
 
 	atomic_fetch_add(&c->misses, 1);
 	if (e->buf == NULL) {
-		e->buf = malloc(BLOB_CHUNK_SIZE);
+		e->buf = blob_chunk_buf_new();
 		if (e->buf == NULL)
 			rc = -ENOMEM;
 	}
+	/* The entry is ours (LOADING): its buffer may be exchanged. */
 	if (rc == 0)
-		rc = blob_store_get_chunk(s, id, e->buf, BLOB_CHUNK_SIZE, &len);
+		rc = blob_store_get_chunk_buf(s, id, &e->buf, &len);
 
 	pthread_mutex_lock(&c->lock);
 	if (rc == 0) {
@@ -166,32 +174,51 @@ static int read_uncached(blob_store *s, const chunk_id *id, size_t chunk_len, vo
 	return rc;
 }
 
-int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n)
+int blob_cache_pin(blob_store *s, const chunk_id *id, size_t chunk_len, struct blob_cache_ent **out)
 {
 	struct blob_cache *c = &s->cache;
 	struct blob_cache_ent *e;
 	bool claimed = false;
 	int rc;
 
-	if (coff > chunk_len || n > chunk_len - coff)
-		return -EINVAL;
+	*out = NULL;
 	pthread_mutex_lock(&c->lock);
 	e = cache_find_or_claim(c, id, &claimed);
 	pthread_mutex_unlock(&c->lock);
 	if (e == NULL)
-		return read_uncached(s, id, chunk_len, dst, coff, n);
+		return 0;
 	if (claimed && (rc = cache_load(s, e, id)) < 0)
 		return rc; /* the entry is already released */
 	if (!claimed)
 		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
-
 	/* READY entries are immutable while referenced. */
-	rc = check_len(s, id, e->len, chunk_len);
-	if (rc == 0)
-		memcpy(dst, e->buf + coff, n);
+	if ((rc = check_len(s, id, e->len, chunk_len)) < 0) {
+		blob_cache_unpin(c, e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
 
+void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
+{
 	pthread_mutex_lock(&c->lock);
 	e->refs--;
 	pthread_mutex_unlock(&c->lock);
-	return rc;
+}
+
+int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n)
+{
+	struct blob_cache_ent *e;
+	int rc;
+
+	if (coff > chunk_len || n > chunk_len - coff)
+		return -EINVAL;
+	if ((rc = blob_cache_pin(s, id, chunk_len, &e)) < 0)
+		return rc;
+	if (e == NULL)
+		return read_uncached(s, id, chunk_len, dst, coff, n);
+	memcpy(dst, e->buf + coff, n);
+	blob_cache_unpin(&s->cache, e);
+	return 0;
 }

@@ -51,7 +51,7 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 
 	if ((rc = blob_manifest_new(&m, size)) < 0 || (rc = blob_batch_new(&b, s)) < 0)
 		goto out;
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = blob_chunk_buf_new(); /* handed to the batch in exchange for another */
 	if (buf == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -87,7 +87,7 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 		}
 		if (pos >= 0)
 			pos += (int64_t)clen;
-		if ((rc = blob_batch_add(b, &m->chunks[i], buf, clen)) < 0)
+		if ((rc = blob_batch_add_buf(b, &m->chunks[i], &buf, clen)) < 0)
 			goto out;
 	}
 	if ((rc = blob_batch_commit(b)) < 0)

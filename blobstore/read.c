@@ -8,7 +8,9 @@
  * blob_store_read serves the kernel's 128 KiB .. 1 MiB requests, from many
  * threads: holes are zero-filled without touching the backend; data comes
  * from the store's verified-chunk cache (cache.c), so a sequential pass reads
- * and hashes every chunk once.  Any chunk that fails verification fails the
+ * and hashes every chunk once.  blob_store_read_pinned is the same read of
+ * a range inside one data chunk without the copy: fs/ replies to the
+ * kernel straight from the cache entry, which stays pinned meanwhile.  Any chunk that fails verification fails the
  * whole request with -EIO: a short count would let the kernel retry the rest,
  * and what it returned is always right, but an error is what the reader must
  * see (SPEC §11).
@@ -107,6 +109,40 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
 	return (ssize_t)done;
 }
 
+ssize_t blob_store_read_pinned(blob_store *s, const blob_manifest *m, uint64_t off, size_t len, const void **p,
+                               blob_pin **pin)
+{
+	struct blob_cache_ent *e;
+	uint32_t i;
+	size_t clen, coff;
+	int rc;
+
+	*p = NULL;
+	*pin = NULL;
+	if (off >= m->size || len == 0)
+		return 0;
+	if (len > m->size - off)
+		len = (size_t)(m->size - off);
+	i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
+	coff = (size_t)(off & BLOB_CHUNK_MASK);
+	clen = blob_chunk_len(m->size, i);
+	if (i >= m->nchunks || chunk_id_is_null(&m->chunks[i]) || len > clen - coff)
+		return 0;
+	if (read_is_sequential(s, m, i))
+		blob_store_read_ahead(s, m, i, false);
+	if ((rc = blob_cache_pin(s, &m->chunks[i], clen, &e)) < 0 || e == NULL)
+		return rc;
+	*p = e->buf + coff;
+	*pin = e;
+	return (ssize_t)len;
+}
+
+void blob_store_unpin(blob_store *s, blob_pin *pin)
+{
+	if (pin != NULL)
+		blob_cache_unpin(&s->cache, pin);
+}
+
 static void hex16(char out[33], const uint8_t b[16])
 {
 	chunk_id id;
@@ -125,7 +161,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 	int rc;
 
 	st = XXH3_createState();
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = blob_chunk_buf_new();
 	if (st == NULL || buf == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -147,7 +183,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 			blob_store_read_ahead(s, m, i, true); /* it bypasses the cache */
 			hint_at = i + BLOB_READ_AHEAD / 2;
 		}
-		if ((rc = blob_store_get_chunk(s, &m->chunks[i], buf, BLOB_CHUNK_SIZE, &len)) < 0)
+		if ((rc = blob_store_get_chunk_buf(s, &m->chunks[i], &buf, &len)) < 0)
 			goto out;
 		if (len != clen) {
 			blob_store_log_chunk(s, &m->chunks[i], "length does not match the manifest");

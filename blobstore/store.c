@@ -258,15 +258,11 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
 	return rc;
 }
 
-int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+/* The chunk in buf (len bytes, or the backend's error rc) verified. */
+static int get_checked(blob_store *s, const chunk_id *id, int rc, const void *buf, size_t len)
 {
 	chunk_id got;
-	size_t len = 0;
-	int rc;
 
-	if (chunk_id_is_null(id))
-		return -EINVAL;
-	rc = s->be->get(s->be, id, buf, cap, &len);
 	if (rc < 0) {
 		blob_store_log_chunk(s, id, strerrorname_np(-rc) ? strerrorname_np(-rc) : "unreadable");
 		return rc;
@@ -276,8 +272,37 @@ int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t ca
 		blob_store_log_chunk(s, id, "hash mismatch");
 		return -EIO;
 	}
-	*len_out = len;
 	return 0;
+}
+
+int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+{
+	size_t len = 0;
+	int rc;
+
+	if (chunk_id_is_null(id))
+		return -EINVAL;
+	rc = s->be->get(s->be, id, buf, cap, &len);
+	rc = get_checked(s, id, rc, buf, len);
+	if (rc == 0)
+		*len_out = len;
+	return rc;
+}
+
+int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, size_t *len_out)
+{
+	size_t len = 0;
+	int rc;
+
+	if (s->be->get_buf == NULL)
+		return blob_store_get_chunk(s, id, *buf, BLOB_CHUNK_SIZE, len_out);
+	if (chunk_id_is_null(id))
+		return -EINVAL;
+	rc = s->be->get_buf(s->be, id, buf, &len); /* before *buf is read: it may change */
+	rc = get_checked(s, id, rc, *buf, len);
+	if (rc == 0)
+		*len_out = len;
+	return rc;
 }
 
 int blob_store_has_chunk(blob_store *s, const chunk_id *id)

@@ -7,17 +7,27 @@
  * on EINTR and continued after short transfers, so callers see either the
  * whole length or an error (reads may stop early only at end of file).
  * blob_log_line formats one line for a store's log (blob_store_set_log),
- * stderr when none was set.
+ * stderr when none was set.  blob_chunk_buf_new allocates the one kind of
+ * chunk buffer that the cache, the batches' lanes, the wblob's stage and
+ * the RADOS backend's slots pass to each other instead of copying.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "blobstore_int.h"
+
+uint8_t *blob_chunk_buf_new(void)
+{
+	void *p;
+
+	return posix_memalign(&p, BLOB_DIO_ALIGN, BLOB_CHUNK_SIZE) == 0 ? p : NULL;
+}
 
 bool blob_is_zero(const void *buf, size_t len)
 {

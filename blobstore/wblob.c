@@ -85,6 +85,11 @@
  * state-3 chunk, or writing part of one, commits the batch first (its
  * chunk must be in the store by name).  All-zero chunks become holes.
  * A failed batch stays failed: later writes and fsyncs return its error.
+ * Writes of parts of a chunk (cp's rarely fall on chunk boundaries: the
+ * first hole of a QCOW2 shifts them all) are gathered in the stage, one
+ * chunk buffer, which goes to the store once the chunk is whole (or the
+ * next chunk is written): handed to the batch in exchange for another
+ * buffer (blob_batch_add_buf), not copied.
  *
  * Punching (fallocate punch-hole and zero-range on instance disks).  A
  * range that covers a whole chunk makes it a hole: its state byte becomes 4
@@ -149,6 +154,7 @@ struct blob_wblob {
 	uint8_t *stage;        /* BLOB_CHUNK_SIZE: the chunk being written */
 	bool staged;           /* stage holds chunk stage_i, whole */
 	uint32_t stage_i;
+	size_t stage_end;      /* stage bytes from here on are zeros not yet written */
 	char name[WB_NAME_MAX + 1];
 };
 
@@ -368,7 +374,11 @@ static int read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t 
 	ssize_t got;
 
 	if (is_staged(w, i)) {
-		memcpy(dst, w->stage + a, n);
+		size_t have = a < w->stage_end ? w->stage_end - a : 0;
+
+		have = have < n ? have : n;
+		memcpy(dst, w->stage + a, have);
+		memset(dst + have, 0, n - have);
 		return 0;
 	}
 	if (state_of(w, i) != 1)
@@ -951,7 +961,9 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 }
 
 /* Chunk i, whole (BLOB_CHUNK_SIZE bytes from src), straight into the
- * store: state 3 (see "Streaming"). */
+ * store: state 3 (see "Streaming").  src == w->stage: the batch may take
+ * the stage's buffer and give another back instead of copying it; once
+ * the batch has the chunk, its state shows it whatever fails after. */
 static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 {
 	bool was_data = wb_is_data(w, i);
@@ -960,24 +972,25 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 
 	if (w->batch == NULL && (rc = blob_batch_new(&w->batch, w->s)) < 0)
 		return rc;
-	if ((rc = open_ids(w, true)) < 0 || (rc = blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE)) < 0)
-		return rc;
-	/* For gc, which keeps every id a .ids file names. */
-	if ((rc = blob_pwrite_full(w->ids_fd, id.b, sizeof id, (uint64_t)i * WB_IDS_REC + sizeof id)) < 0)
+	if ((rc = open_ids(w, true)) < 0)
 		return rc;
 	/* The overlay's bytes of a state-1 chunk are freed once its new state
-	 * is durable (a mid-upload fsync left a short last chunk there). */
-	if (w->state[i] == 1) {
-		if (w->npunch == w->punch_cap) {
-			uint32_t cap = w->punch_cap ? 2 * w->punch_cap : 16;
-			uint32_t *p = realloc(w->punch, cap * sizeof *p);
-			if (p == NULL)
-				return -ENOMEM;
-			w->punch = p;
-			w->punch_cap = cap;
-		}
-		w->punch[w->npunch++] = i;
+	 * is durable (a mid-upload fsync left a short last chunk there): room
+	 * for its index first. */
+	if (w->state[i] == 1 && w->npunch == w->punch_cap) {
+		uint32_t cap = w->punch_cap ? 2 * w->punch_cap : 16;
+		uint32_t *p = realloc(w->punch, cap * sizeof *p);
+		if (p == NULL)
+			return -ENOMEM;
+		w->punch = p;
+		w->punch_cap = cap;
 	}
+	rc = src == w->stage ? blob_batch_add_buf(w->batch, &id, &w->stage, BLOB_CHUNK_SIZE)
+	                     : blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE);
+	if (rc < 0)
+		return rc;
+	if (w->state[i] == 1)
+		w->punch[w->npunch++] = i;
 	pthread_mutex_lock(&w->batch_lock);
 	w->uncommitted = true;
 	pthread_mutex_unlock(&w->batch_lock);
@@ -989,7 +1002,8 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 		w->ndata--;
 	else if (!was_data && wb_is_data(w, i))
 		w->ndata++;
-	return 0;
+	/* For gc, which keeps every id a .ids file names. */
+	return blob_pwrite_full(w->ids_fd, id.b, sizeof id, (uint64_t)i * WB_IDS_REC + sizeof id);
 }
 
 /* The staged chunk stops being staged: back to what its state shows.
@@ -1014,10 +1028,13 @@ static int stage_flush(blob_wblob *w)
 
 	if (!w->staged)
 		return 0;
+	memset(w->stage + w->stage_end, 0, BLOB_CHUNK_SIZE - w->stage_end);
+	w->stage_end = BLOB_CHUNK_SIZE;
 	len = blob_chunk_len(w->size, i);
 	data = unstage(w);
+	uint8_t *stage = w->stage;
 	rc = len == BLOB_CHUNK_SIZE ? stream_chunk(w, i, w->stage) : write_chunk(w, i, w->stage, 0, len);
-	if (rc < 0) { /* still staged: reads go on seeing it */
+	if (rc < 0 && w->stage == stage) { /* still staged: reads go on seeing it */
 		w->staged = true;
 		if (!data)
 			w->ndata++;
@@ -1037,19 +1054,27 @@ static int stage_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 
 		if ((rc = stage_flush(w)) < 0)
 			return rc;
-		if (w->stage == NULL && (w->stage = malloc(BLOB_CHUNK_SIZE)) == NULL)
+		if (w->stage == NULL && (w->stage = blob_chunk_buf_new()) == NULL)
 			return -ENOMEM;
-		if (!was_data)
-			memset(w->stage, 0, len);
-		else if ((rc = read_chunk(w, i, w->stage, 0, len)) < 0)
-			return rc;
-		memset(w->stage + len, 0, BLOB_CHUNK_SIZE - len);
+		/* A chunk with no data yet is zeros, put in as the writes come: a
+		 * sequential writer fills it without any zeroing. */
+		w->stage_end = 0;
+		if (was_data) {
+			if ((rc = read_chunk(w, i, w->stage, 0, len)) < 0)
+				return rc;
+			memset(w->stage + len, 0, BLOB_CHUNK_SIZE - len);
+			w->stage_end = BLOB_CHUNK_SIZE;
+		}
 		w->staged = true;
 		w->stage_i = i;
 		if (!was_data)
 			w->ndata++;
 	}
+	if (a > w->stage_end)
+		memset(w->stage + w->stage_end, 0, a - w->stage_end);
 	memcpy(w->stage + a, src, n);
+	if (a + n > w->stage_end)
+		w->stage_end = a + n;
 	return 0;
 }
 
@@ -1265,7 +1290,7 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 	pthread_rwlock_rdlock(&w->lock);
 	if ((rc = blob_manifest_new(&m, w->size)) < 0 || (rc = blob_batch_new(&b, w->s)) < 0)
 		goto out;
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = blob_chunk_buf_new(); /* handed to the batch in exchange for another */
 	if (buf == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -1284,7 +1309,7 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 		} else if (written || sl != 0) { /* else a hole */
 			if ((rc = read_chunk(w, i, buf, 0, len)) < 0)
 				goto out;
-			if ((rc = blob_batch_add(b, &m->chunks[i], buf, len)) < 0)
+			if ((rc = blob_batch_add_buf(b, &m->chunks[i], &buf, len)) < 0)
 				goto out;
 		}
 		if (progress && progress(arg, chunk_start(i) + len, w->size) != 0) {

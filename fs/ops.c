@@ -930,13 +930,32 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	char *buf = malloc(size ? size : 1);
-	if (!buf) {
+	char *buf = NULL;
+	ssize_t n = 0;
+	if (h->kind == FH_BLOB) {
+		/* Inside one data chunk (a sequential reader's 1 MiB requests):
+		 * the reply is sent from the store's cache, no copy.  The handle
+		 * may be released once the kernel has the reply: the store is the
+		 * region's, kept apart. */
+		blob_store *s = h->store;
+		blob_pin *pin;
+		const void *p;
+		if ((n = blob_store_read_pinned(s, h->man, (uint64_t)off, size, &p, &pin)) > 0) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
+			bv.buf[0].mem = (void *)p;
+			fs_stats_read(req_ctx(req), (size_t)n);
+			fuse_reply_data(req, &bv, 0);
+			blob_store_unpin(s, pin);
+			return;
+		}
+	}
+	if (n == 0 && !(buf = malloc(size ? size : 1))) {
 		reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = h->kind == FH_DISK ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
-	                               : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
+	if (n == 0)
+		n = h->kind == FH_DISK ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
+		                       : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
 	if (n < 0) {
 		struct fs_node node;
 		if (resolve(req, ino, &node) == 0) {

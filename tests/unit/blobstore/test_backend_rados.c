@@ -7,8 +7,11 @@
  * compare-and-remove; an object longer than a chunk is damaged; and what
  * the fast paths cost, counted: a copy asks about 64 chunks per round trip
  * and reads nothing the target has, a sequential read is served by reads
- * started ahead, a random one starts none, copies between a local and a
- * RADOS store both ways.  The tests that need a cluster run only with
+ * started ahead, a random one starts none, a chunk read ahead and still
+ * wanted is not dropped for one further on, an upload's and a put's writes
+ * are sent from buffers handed over rather than copied again, a batch
+ * keeps at least 4 writes in flight, copies between a local and a RADOS
+ * store both ways.  The tests that need a cluster run only with
  * IMGFS_TEST_CEPH_CONF (ctest's _rados run); the others run always.
  */
 #include <stdio.h>
@@ -376,6 +379,10 @@ static void test_read_ahead(void **state)
 	        (unsigned long long)(c1.reads_ahead_hit - c0.reads_ahead_hit));
 	assert_int_equal(c1.reads - c0.reads + c1.reads_ahead_hit - c0.reads_ahead_hit, data);
 	assert_true(c1.reads - c0.reads <= 2);
+	/* Each of those reached the cache without a copy (get_buf), and no
+	 * read started ahead went unused. */
+	assert_int_equal(c1.reads_handed - c0.reads_handed, c1.reads_ahead_hit - c0.reads_ahead_hit);
+	assert_int_equal(c1.reads_ahead - c0.reads_ahead, c1.reads_ahead_hit - c0.reads_ahead_hit);
 	blob_store_close(cold);
 
 	assert_int_equal(blob_store_open_spec(&cold, spec, dir, "store", fx->secret, why, sizeof why), 0);
@@ -399,6 +406,140 @@ static void test_read_ahead(void **state)
 	free(buf);
 }
 
+/* Asked again for chunks it read ahead and nobody took yet, prefetch keeps
+ * them (the reader will want them next) rather than reading further: with
+ * more chunks asked for than it has slots, every read started ahead is
+ * used by the gets that follow, in order, and each get is served by one. */
+static void test_prefetch_keeps_wanted(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = 80;
+	chunk_id ids[80];
+	struct blob_rados_counters c0, c1;
+	struct timespec pause = {0, 300 * 1000 * 1000};
+	uint8_t *buf, *got;
+	size_t len;
+
+	NEED_CLUSTER(fx);
+	buf = malloc(64 * 1024);
+	got = malloc(MiB);
+	assert_non_null(buf);
+	assert_non_null(got);
+	for (int i = 0; i < n; i++) {
+		fx_fill(fx, buf, 64 * 1024);
+		assert_int_equal(blob_store_put_chunk(fx->s, &ids[i], buf, 64 * 1024), 1);
+	}
+	counters(fx->s, &c0);
+	fx->s->be->prefetch(fx->s->be, ids, n);
+	nanosleep(&pause, NULL); /* the reads are done: their slots could be taken */
+	fx->s->be->prefetch(fx->s->be, ids, n);
+	counters(fx->s, &c1);
+	uint64_t ahead = c1.reads_ahead - c0.reads_ahead;
+	fprintf(stderr, "    %llu reads started ahead for %d chunks asked for\n", (unsigned long long)ahead, n);
+	assert_true(ahead > 0 && ahead < (uint64_t)n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(blob_store_get_chunk(fx->s, &ids[i], got, MiB, &len), 0);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.reads_ahead - c0.reads_ahead, ahead);
+	assert_int_equal(c1.reads_ahead_hit - c0.reads_ahead_hit, ahead);
+	assert_int_equal(c1.reads - c0.reads, n - ahead);
+	free(buf);
+	free(got);
+}
+
+/* An upload's bytes are copied once in imgfs (into the wblob's stage,
+ * since cp's writes rarely fall on chunk boundaries), then handed on: the
+ * stage's buffer to a lane, the lane's to the write in flight.  Counted:
+ * every create of a streamed upload, and of a blob put from a file, was
+ * sent from a buffer handed over (creates_handed), not copied again. */
+static void test_writes_handed_over(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = 40;
+	const size_t step = 1000 * 1000; /* writes across chunk boundaries */
+	uint64_t size = (uint64_t)n * MiB;
+	struct blob_rados_counters c0, c1;
+	blob_manifest *m = NULL, *m2 = NULL;
+	blob_wblob *w = NULL;
+	uint8_t *ref;
+	char path[128];
+	int fd;
+
+	NEED_CLUSTER(fx);
+	ref = fx_make_blob(fx, size, 0);
+	assert_int_equal(blob_wblob_create(fx->s, "up", NULL, 0), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "up"), 0);
+	blob_wblob_stream(w);
+	counters(fx->s, &c0);
+	for (uint64_t off = 0; off < size; off += step) {
+		size_t len = size - off < step ? (size_t)(size - off) : step;
+		assert_int_equal(blob_wblob_pwrite(w, ref + off, len, off), len);
+	}
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	counters(fx->s, &c1);
+	fprintf(stderr, "    upload: %llu creates, %llu sent from a buffer handed over\n",
+	        (unsigned long long)(c1.creates - c0.creates), (unsigned long long)(c1.creates_handed - c0.creates_handed));
+	assert_int_equal(c1.creates - c0.creates, n);
+	assert_int_equal(c1.creates_handed - c0.creates_handed, n);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	blob_wblob_close(w);
+	/* The same bytes from a file, into another namespace's store. */
+	blob_store *other = NULL;
+	assert_int_equal(fx_open_store(fx, &other, "other", fx->secret), 0);
+	snprintf(path, sizeof path, "%s/file", fx->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(blob_pwrite_full(fd, ref, size, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	counters(other, &c0);
+	assert_int_equal(blob_store_put_fd(other, &m2, fd, size), 0);
+	counters(other, &c1);
+	close(fd);
+	assert_int_equal(c1.creates - c0.creates, n);
+	assert_int_equal(c1.creates_handed - c0.creates_handed, n);
+	for (int i = 0; i < n; i++)
+		assert_true(chunk_id_equal(&m->chunks[i], &m2->chunks[i]));
+	blob_store_close(other);
+	blob_manifest_free(m);
+	blob_manifest_free(m2);
+	free(ref);
+}
+
+/* How many writes one backend batch (one of batch.c's four lanes) keeps
+ * in flight before it waits for the oldest: counted, not timed — an add
+ * waits (creates_waited) only when every slot holds a write.  At least 4,
+ * so that four lanes keep 16 in flight (8 left an upload waiting on the
+ * OSD: README "RADOS"). */
+static void test_writes_in_flight(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	struct blob_backend_batch *bb = NULL;
+	struct blob_rados_counters c0, c1;
+	uint8_t *buf;
+	int depth = -1;
+
+	NEED_CLUSTER(fx);
+	buf = malloc(4096);
+	assert_non_null(buf);
+	assert_int_equal(be->batch_new(be, &bb), 0);
+	counters(fx->s, &c0);
+	for (int k = 0; k < 20 && depth < 0; k++) {
+		chunk_id id;
+		fx_fill(fx, buf, 4096);
+		blob_store_chunk_id(fx->s, &id, buf, 4096);
+		assert_int_equal(be->batch_add(bb, &id, buf, 4096), 1);
+		counters(fx->s, &c1);
+		if (c1.creates_waited > c0.creates_waited)
+			depth = k; /* the k-th add (from 0) was the first to wait */
+	}
+	assert_int_equal(be->batch_commit(bb), depth + 1);
+	be->batch_free(bb);
+	fprintf(stderr, "    one batch keeps %d writes in flight\n", depth);
+	assert_true(depth >= 4);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +552,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overlong_object, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_costs, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_read_ahead, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch_keeps_wanted, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_handed_over, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_in_flight, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

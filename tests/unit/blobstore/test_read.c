@@ -2,8 +2,10 @@
  * test_read.c — unit tests for blobstore/read.c: blob_store_read against an
  * in-memory reference (random sizes and holes, random odd offsets and
  * lengths, across chunk boundaries and past the end), corruption giving
- * -EIO and never wrong bytes, and blob_store_hash_blob agreeing with
- * `xxhsum -H2` on the same bytes.
+ * -EIO and never wrong bytes, blob_store_read_pinned giving the same bytes
+ * without a copy where it can (and keeping them while other reads evict
+ * the cache), and blob_store_hash_blob agreeing with `xxhsum -H2` on the
+ * same bytes.
  */
 #include "blob_test.h"
 
@@ -194,6 +196,62 @@ static void test_manifest_length_mismatch(void **state)
 	free(ref);
 }
 
+/* Pinned reads: a range inside one data chunk is pinned and reads as the
+ * reference; one that spans chunks, a hole, the end or nothing is 0 (read
+ * it with blob_store_read); a damaged chunk is -EIO; what is pinned stays
+ * as it was while more chunks than the cache holds are read meanwhile. */
+static void test_read_pinned(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 3 * BLOB_CACHE_ENTRIES * MiB + 5000;
+	uint8_t *ref = fx_make_blob(fx, size, 0), *buf = malloc(MiB);
+	blob_manifest *m = NULL;
+	const void *p;
+	blob_pin *pin, *first;
+
+	assert_non_null(buf);
+	memset(ref + MiB, 0, MiB); /* chunk 1 is a hole */
+	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
+	assert_true(chunk_id_is_null(&m->chunks[1]));
+	fx_corrupt(fx, &m->chunks[5], 12345);
+
+	assert_int_equal(blob_store_read_pinned(fx->s, m, 0, MiB, &p, &first), MiB);
+	assert_non_null(first);
+	assert_bytes_equal(p, ref, MiB);
+	const void *kept = p;
+	/* Inside a chunk, and cut at the end of the blob. */
+	assert_int_equal(blob_store_read_pinned(fx->s, m, 2 * MiB + 100, 4096, &p, &pin), 4096);
+	assert_bytes_equal(p, ref + 2 * MiB + 100, 4096);
+	blob_store_unpin(fx->s, pin);
+	assert_int_equal(blob_store_read_pinned(fx->s, m, size - 1000, MiB, &p, &pin), 1000);
+	assert_bytes_equal(p, ref + size - 1000, 1000);
+	blob_store_unpin(fx->s, pin);
+	/* Not one data chunk: nothing pinned. */
+	assert_int_equal(blob_store_read_pinned(fx->s, m, MiB - 10, 20, &p, &pin), 0);
+	assert_null(pin);
+	assert_int_equal(blob_store_read_pinned(fx->s, m, MiB + 10, 20, &p, &pin), 0);
+	assert_int_equal(blob_store_read_pinned(fx->s, m, size, 20, &p, &pin), 0);
+	assert_int_equal(blob_store_read_pinned(fx->s, m, 0, 0, &p, &pin), 0);
+	blob_store_unpin(fx->s, NULL);
+	/* Every other chunk read, twice the cache's size: chunk 0 stays pinned
+	 * and unchanged. */
+	for (uint32_t i = 2; i < m->nchunks; i++) {
+		size_t len = blob_chunk_len(size, i);
+		if (i == 5)
+			continue;
+		assert_int_equal(blob_store_read(fx->s, m, buf, len, (uint64_t)i * MiB), len);
+		assert_bytes_equal(buf, ref + (uint64_t)i * MiB, len);
+	}
+	assert_bytes_equal(kept, ref, MiB);
+	blob_store_unpin(fx->s, first);
+	/* A damaged chunk. */
+	assert_int_equal(blob_store_read_pinned(fx->s, m, 5 * MiB, MiB, &p, &pin), -EIO);
+	assert_null(pin);
+	blob_manifest_free(m);
+	free(ref);
+	free(buf);
+}
+
 /* `xxhsum -H2` of len bytes, or "" when xxhsum is not installed. */
 static void xxhsum_of(struct blob_fx *fx, const uint8_t *buf, uint64_t len, char out[33])
 {
@@ -264,6 +322,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holes_do_not_touch_the_backend, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_corruption_is_eio, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_length_mismatch, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_read_pinned, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hash_blob, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

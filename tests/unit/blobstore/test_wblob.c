@@ -1577,7 +1577,9 @@ static void test_stream_reopen(void **state)
 
 /* The stage (the chunk a streaming wblob is writing, in memory): a seal
  * stores what it holds, a whole-chunk write replaces it, a shrink does not
- * keep it beyond the end for a later growth to show. */
+ * keep it beyond the end for a later growth to show, and the parts of a
+ * new chunk not written yet (zeroed only as writes reach them) read as
+ * zeros. */
 static void test_stream_stage(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -1628,6 +1630,31 @@ static void test_stream_stage(void **state)
 	w = wb_open(fx, "st", false);
 	check_content(w, ref, size);
 	blob_wblob_close(w);
+
+	/* A new chunk written in pieces out of order, past a gap: what was not
+	 * written reads as zeros, before and after the seal. */
+	uint64_t big = size + MiB;
+	uint8_t *ref2 = calloc(1, big);
+	assert_non_null(ref2);
+	memcpy(ref2, ref, size);
+	w = wb_open(fx, "st", true);
+	fx_fill(fx, piece, 3000);
+	assert_int_equal(blob_wblob_pwrite(w, piece, 1000, size + 5000), 1000);
+	memcpy(ref2 + size + 5000, piece, 1000);
+	assert_int_equal(blob_wblob_pwrite(w, piece + 1000, 2000, size + 100), 2000);
+	memcpy(ref2 + size + 100, piece + 1000, 2000);
+	assert_int_equal(blob_wblob_pwrite(w, piece, 10, big - 10), 10);
+	memcpy(ref2 + big - 10, piece, 10);
+	check_content(w, ref2, big);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	uint8_t *back2 = malloc(big);
+	assert_non_null(back2);
+	assert_int_equal(blob_store_read(fx->s, m, back2, big, 0), (ssize_t)big);
+	assert_bytes_equal(back2, ref2, big);
+	blob_manifest_free(m);
+	blob_wblob_close(w);
+	free(ref2);
+	free(back2);
 	free(ref);
 	free(back);
 	free(piece);
