@@ -251,6 +251,33 @@ printf '\x55\xaa' | dd of="$T/big.raw" bs=1 seek=510 conv=notrunc status=none # 
 imgfs_admin "$S" publish public r3 big "$T/big.raw" >/dev/null || fail "publish public r3 big"
 echo 3 >/proc/sys/vm/drop_caches
 timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
+# An object to probe the OSD with once it is back, named now: a listing
+# needs the OSD too.
+b_probe=$(rados -c "$CB" -p imgfs-b -N "$NS" ls | grep -m1 -E '^[0-9a-f]{32}$') || fail "no object in imgfs-b to probe"
+# b_serves: cluster B's OSD answers a stat of $b_probe within 30 s (by the
+# clock: each stat may take its whole op timeout), else it is restarted,
+# as an operator would. A one-OSD cluster may come back from a stop, or
+# from a restart on a loaded machine, with its PGs' reads "delayed" for
+# good, and a fresh `rados stat` times out as imgfs's reads do (seen here:
+# Ceph's business, not the client's).
+b_stat_within() {
+    local deadline=$((SECONDS + $1))
+    while ((SECONDS < deadline)); do
+        timeout 10 rados -c "$CB" -p imgfs-b -N "$NS" stat "$b_probe" >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    return 1
+}
+b_serves() {
+    local pid
+    b_stat_within 30 && return 0
+    echo "    the OSD is up but serves no one (rados stat times out too): restarting it"
+    pid=$(cat "$T/ceph-b/osd.0.pid")
+    kill -9 "$pid"
+    _wait_gone "$pid" 10 || fail "the OSD survived kill -9"
+    "$ROOT/scripts/ceph-up" "$T/ceph-b" >/dev/null || fail "restarting cluster B's OSD"
+    b_stat_within 60 || fail "cluster B's OSD serves no one 60 s after a restart"
+}
 osd=$(cat "$T/ceph-b/osd.0.pid")
 t0=$SECONDS
 cat "$R3/public/big/disks/vda" >"$T/big.out" 2>"$T/big.err" &
@@ -275,6 +302,7 @@ fi
 timeouts=$(($(grep -c "timed out" "$S/imgfs.log" || true) - timeouts_before))
 echo "    $timeouts timeouts logged"
 grep "timed out" "$S/imgfs.log" | tail -n 2 | sed 's/^/    | /'
+b_serves
 echo 3 >/proc/sys/vm/drop_caches
 wait_for 120 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big does not read right after the OSD came back"
 echo "    the same mount reads r3 right again $((SECONDS - t0)) s after the kill"
@@ -283,9 +311,6 @@ say "cluster B's OSD stopped (SIGSTOP, a hung disk): a cold read ends in EIO wit
 echo 3 >/proc/sys/vm/drop_caches
 osd=$(cat "$T/ceph-b/osd.0.pid")
 timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
-# An object to probe the OSD with once it continues, named now: a listing
-# needs the OSD too.
-victim_obj=$(rados -c "$CB" -p imgfs-b -N "$NS" ls | grep -m1 -E '^[0-9a-f]{32}$') || fail "no object in imgfs-b to probe"
 kill -STOP "$osd"
 at_exit "kill -CONT $osd 2>/dev/null"
 t0=$SECONDS
@@ -312,23 +337,7 @@ timeouts=$(($(grep -c "timed out" "$S/imgfs.log" || true) - timeouts_before))
 ((timeouts > 0)) || fail "no timeout logged"
 echo "    the read failed with EIO after $waited s, $timeouts timeouts logged"
 kill -CONT "$osd"
-# A one-OSD cluster may come back from a long stop with its PGs' read
-# leases lapsed and never renewed: its ops stay "delayed", and a fresh
-# `rados stat` times out as imgfs's reads do (seen here; Ceph's business,
-# not the client's). Then the OSD is restarted, as an operator would.
-# (wait_for counts tries, not seconds: each stat here may take its whole
-# op timeout, so the 30 s are counted by the clock.)
-served=0 deadline=$((SECONDS + 30))
-while ((SECONDS < deadline)); do
-    timeout 10 rados -c "$CB" -p imgfs-b -N "$NS" stat "$victim_obj" >/dev/null 2>&1 && { served=1; break; }
-    sleep 1
-done
-if ((!served)); then
-    echo "    the OSD continued but serves no one (rados stat times out too): restarting it"
-    kill -9 "$osd"
-    _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
-    "$ROOT/scripts/ceph-up" "$T/ceph-b" >/dev/null || fail "restarting cluster B's OSD"
-fi
+b_serves
 echo 3 >/proc/sys/vm/drop_caches
 wait_for 120 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big does not read right after the OSD continued"
 echo "    the same mount reads r3 right again $((SECONDS - t0)) s after the stop"
