@@ -148,15 +148,18 @@ void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 
 int model_runner_self(model *m, char out[MODEL_RUNNER_ID_MAX]);
 bool model_runner_alive(struct model_conn *c, const char *id);
 
-/* Steps st, an "INSERT ... ON CONFLICT (ext_id) DO NOTHING RETURNING ..."
+/* Steps st, an "INSERT ... ON CONFLICT ... DO NOTHING RETURNING ..."
  * whose first parameter is the new row's external id, with every other
  * parameter bound: draws ids (prefix — "img-", "snap-", "i-" — and 8 hex
  * digits; ext) until the row goes in, one statement each (no probe
- * first); fill(st, arg) reads what it returned (model_fill_id: the id
- * into an int64_t).  Resets st. */
-int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg), void *arg);
-/* A random external id: prefix and 8 hex digits. */
-int model_draw_ext_id(char out[16], const char *prefix);
+ * first), at most 64 (-EEXIST); fill(st, arg) reads what it returned
+ * (model_fill_id: the id into an int64_t).  An insert that may make no row
+ * for another reason (a name taken, a WHERE) has refused(arg) say why when
+ * it made none: < 0 is the answer, 0 that the id was taken.  Resets st. */
+int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg),
+                     int (*refused)(void *arg), void *arg);
+/* A fill for model_fetch_one or model_insert_ext: the first column, an
+ * int64_t (an id, a time), into *(int64_t *)out. */
 void model_fill_id(db_stmt *st, void *out);
 
 /* The store spec to record for a new region (state.c): store as given

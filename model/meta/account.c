@@ -189,15 +189,10 @@ int model_region_by_name(model *m, const char *name, struct model_region *out)
 	return rc;
 }
 
-static void i64_fill(db_stmt *st, void *out)
-{
-	*(int64_t *)out = db_col_int64(st, 0);
-}
-
 int64_t model_region_mtime(model *m, int64_t id)
 {
 	int64_t t = 0;
-	if (model_fetch_one(m, SQL("SELECT mtime_ns FROM regions WHERE id = ?"), NULL, id, i64_fill, &t) < 0)
+	if (model_fetch_one(m, SQL("SELECT mtime_ns FROM regions WHERE id = ?"), NULL, id, model_fill_id, &t) < 0)
 		return 0;
 	return t;
 }

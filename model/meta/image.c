@@ -229,20 +229,51 @@ bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id)
 	return yes;
 }
 
-/* The row an insert returned: nothing refers to a new image yet. */
-static void image_new_fill(db_stmt *st, void *out)
+/* model_image_create's insert: what its row and its refusal need. */
+struct image_create {
+	model *m;
+	struct model_conn *c;
+	int64_t region_id, account_id;
+	enum model_folder folder;
+	const char *name;
+	enum model_quota_key quota;
+	struct model_err *err;
+	struct model_image row; /* the row the insert returned */
+	bool refused;           /* image_create_refused said why (err set) */
+};
+
+/* The row the insert returned: nothing refers to a new image yet. */
+static void image_create_fill(db_stmt *st, void *arg)
 {
-	struct model_image *img = out;
-	image_row(st, img);
-	img->refs = 0;
-	img->copies_ctime_ns = 0;
+	struct image_create *ic = arg;
+	image_row(st, &ic->row);
+	ic->row.refs = 0;
+	ic->row.copies_ctime_ns = 0;
+}
+
+/* Why the insert made no row: the name taken (the answer before a full
+ * quota), the quota full, else 0: the external id was taken, another is
+ * drawn. */
+static int image_create_refused(void *arg)
+{
+	struct image_create *ic = arg;
+	struct model_image old;
+	int rc = model_image_lookup(ic->m, ic->region_id, ic->account_id, ic->folder, ic->name, &old);
+	if (rc == 0)
+		rc = model_fail(ic->err, -EEXIST, "an image named %s exists", ic->name);
+	else if (rc == -ENOENT)
+		rc = ic->quota ? model_quota_check(ic->c, ic->account_id, ic->region_id, ic->quota, 1, ic->err) : 0;
+	else
+		return rc;
+	ic->refused = rc < 0;
+	return rc;
 }
 
 int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
                        struct model_image *out, struct model_err *err)
 {
-	struct model_conn *c;
-	struct model_image old, row;
+	struct image_create ic = {.m = m, .region_id = region_id, .account_id = account_id, .folder = folder,
+	                          .name = name, .err = err};
 	db_stmt *st;
 	char ext[16];
 	int rc;
@@ -251,27 +282,27 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		return model_fail(err, -EPERM, "images are created only in private/ and iso/");
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = model_write_begin(m, &ic.c, err)) < 0)
 		return rc;
 	/* When nothing stands in the way, one statement does the work: the
 	 * insert checks the name itself (unique: ON CONFLICT) and the quota
 	 * (private-images counts the images in private/, SPEC §8; iso/ has no
 	 * quota: key 0) — model_quota_check's rule, used < limit, in SQL — and
 	 * returns the new row whole, so the caller needs no statement to show
-	 * it.  Only when it made no row is the reason looked for: the name
-	 * taken (the answer before a full quota), the quota, or an external id
-	 * drawn twice (then another is drawn). */
-	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                             "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, "
-	                             "?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM usage WHERE "
-	                             "account_id = ?3 AND region_id = ?2 AND key = ?11), 0) < COALESCE((SELECT value "
-	                             "FROM quotas WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), ?12) "
-	                             "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
-	                             "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), 'platform')"))))) {
+	 * it.  Only when it made no row is the reason looked for
+	 * (image_create_refused). */
+	if (!(st = model_stmt(ic.c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
+	                                "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, ?6, "
+	                                "0, ?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM usage WHERE "
+	                                "account_id = ?3 AND region_id = ?2 AND key = ?11), 0) < COALESCE((SELECT value "
+	                                "FROM quotas WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), ?12) "
+	                                "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
+	                                "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), "
+	                                "'platform')"))))) {
 		rc = -EIO;
 		goto out;
 	}
-	enum model_quota_key quota = folder == MODEL_FOLDER_PRIVATE ? MODEL_QUOTA_PRIVATE_IMAGES : MODEL_QUOTA_INVALID;
+	ic.quota = folder == MODEL_FOLDER_PRIVATE ? MODEL_QUOTA_PRIVATE_IMAGES : MODEL_QUOTA_INVALID;
 	int64_t now = model_now_ns();
 	db_bind_int64(st, 2, region_id);
 	db_bind_int64(st, 3, account_id);
@@ -282,44 +313,23 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 	db_bind_int64(st, 8, now / 1000000000);
 	db_bind_int64(st, 9, now);
 	db_bind_int64(st, 10, now);
-	db_bind_int(st, 11, quota);
-	db_bind_int64(st, 12, model_quota_default(quota));
-	for (int tries = 0;; tries++) {
-		if ((rc = model_draw_ext_id(ext, "img-")) < 0)
-			goto stmt_out;
-		db_bind_text(st, 1, ext);
-		if ((rc = db_step(st)) == DB_ROW)
-			break;
-		if (rc != DB_DONE) {
+	db_bind_int(st, 11, ic.quota);
+	db_bind_int64(st, 12, model_quota_default(ic.quota));
+	if ((rc = model_insert_ext(st, "img-", ext, image_create_fill, image_create_refused, &ic)) < 0) {
+		if (!ic.refused)
 			model_fail(err, rc, "cannot insert the image");
-			goto stmt_out;
-		}
-		db_rewind(st);
-		if ((rc = model_image_lookup(m, region_id, account_id, folder, name, &old)) == 0) {
-			rc = model_fail(err, -EEXIST, "an image named %s exists", name);
-			goto stmt_out;
-		}
-		if ((rc != -ENOENT) || (quota && (rc = model_quota_check(c, account_id, region_id, quota, 1, err)) < 0))
-			goto stmt_out;
-		if (tries == 63) {
-			rc = model_fail(err, -EEXIST, "cannot draw a free image id");
-			goto stmt_out;
-		}
-	}
-	image_new_fill(st, &row);
-	db_reset(st);
-	if ((rc = model_touch_region(c, region_id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, row.id, region_id, folder, NULL)) < 0)
 		goto out;
-	if ((rc = model_commit(c)) < 0)
+	}
+	if ((rc = model_touch_region(ic.c, region_id)) < 0 ||
+	    (rc = model_log_change(ic.c, MODEL_CHANGE_IMAGE, ic.row.id, region_id, folder, NULL)) < 0)
+		goto out;
+	if ((rc = model_commit(ic.c)) < 0)
 		return rc; /* it rolled back */
 	if (out)
-		*out = row;
+		*out = ic.row;
 	return 0;
-stmt_out:
-	db_reset(st);
 out:
-	model_rollback(c);
+	model_rollback(ic.c);
 	return rc;
 }
 
@@ -909,7 +919,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	db_bind_int64(st, 15, now / 1000000000);
 	db_bind_int64(st, 16, now);
 	db_bind_int64(st, 17, now);
-	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, &image_id)) < 0) {
+	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, NULL, &image_id)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}

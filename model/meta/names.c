@@ -100,7 +100,8 @@ void model_fill_id(db_stmt *st, void *out)
 	*(int64_t *)out = db_col_int64(st, 0);
 }
 
-int model_draw_ext_id(char out[16], const char *prefix)
+/* A random external id: prefix and 8 hex digits. */
+static int draw_ext_id(char out[16], const char *prefix)
 {
 	uint32_t r;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
@@ -109,21 +110,26 @@ int model_draw_ext_id(char out[16], const char *prefix)
 	return 0;
 }
 
-int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg), void *arg)
+int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg),
+                     int (*refused)(void *arg), void *arg)
 {
+	int rc;
 	for (int tries = 0; tries < 64; tries++) {
-		int rc;
-		if ((rc = model_draw_ext_id(ext, prefix)) < 0)
-			return rc;
+		if ((rc = draw_ext_id(ext, prefix)) < 0)
+			goto out;
 		db_bind_text(st, 1, ext);
 		if ((rc = db_step(st)) == DB_ROW)
 			fill(st, arg);
 		if (rc != DB_DONE) {
-			db_reset(st);
-			return rc == DB_ROW ? 0 : db_errno(rc);
+			rc = rc == DB_ROW ? 0 : db_errno(rc);
+			goto out;
 		}
-		db_rewind(st); /* taken: the other parameters stay bound */
+		db_rewind(st); /* no row: the other parameters stay bound */
+		if (refused && (rc = refused(arg)) < 0)
+			goto out;
 	}
+	rc = -EEXIST;
+out:
 	db_reset(st);
-	return -EEXIST;
+	return rc;
 }
