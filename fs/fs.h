@@ -505,6 +505,11 @@ void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((forma
  * The log line is rate-limited per caller and operation (log.c). */
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id);
 const char *fs_errno_name(int err);
+/* The errno a reply carries for err (either sign; positive out): ENOSYS
+ * from below (librados, a database driver) becomes EPERM, since the kernel
+ * takes ENOSYS as "no such operation" and stops sending it for the whole
+ * mount (SPEC §12).  op_opendir's deliberate ENOSYS does not pass here. */
+int fs_reply_errno(int err);
 /* The uid of the caller this thread answers (ops.c sets it at each
  * request), for the log's rate limit; -1 outside requests. */
 void fs_log_set_caller(int64_t uid);

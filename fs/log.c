@@ -34,6 +34,12 @@
 
 #include "fs.h"
 
+int fs_reply_errno(int err)
+{
+	err = err < 0 ? -err : err;
+	return err == ENOSYS ? EPERM : err;
+}
+
 /* The symbolic name of an errno for the log ("EMFILE"); one the list
  * lacks is written as its number ("E123"), never as a guess. */
 const char *fs_errno_name(int err)
@@ -369,7 +375,7 @@ void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, co
 		log_write(ctx, LOG_NOTICE, raw);
 	}
 	if (admit) {
-		snprintf(raw, sizeof(raw), "%s %s: %s %s", op, path, fs_errno_name(err), why);
+		snprintf(raw, sizeof(raw), "%s %s: %s %s", op, path, fs_errno_name(fs_reply_errno(err)), why);
 		fs_escape(line, sizeof(line), raw);
 		log_write(ctx, LOG_NOTICE, line);
 	}

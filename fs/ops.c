@@ -55,6 +55,7 @@ static void count_request(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const c
  * op_opendir's ENOSYS, which means success. */
 static void reply_err(fuse_req_t req, int err)
 {
+	err = fs_reply_errno(err);
 	if (err)
 		fs_stats_error(req_ctx(req), current_op, err);
 	fuse_reply_err(req, err);

@@ -80,6 +80,18 @@ static void test_errno_names(void **state)
 	assert_string_equal(fs_errno_name(EDOM), "E33"); /* not listed: its number */
 }
 
+/* No reply carries ENOSYS: the kernel would stop sending the operation for
+ * the whole mount (SPEC §12). */
+static void test_reply_errno_never_enosys(void **state)
+{
+	(void)state;
+	assert_int_equal(fs_reply_errno(ENOSYS), EPERM);
+	assert_int_equal(fs_reply_errno(-ENOSYS), EPERM);
+	assert_int_equal(fs_reply_errno(-EIO), EIO);
+	assert_int_equal(fs_reply_errno(EDQUOT), EDQUOT);
+	assert_int_equal(fs_reply_errno(0), 0);
+}
+
 /* ---- the log file ------------------------------------------------------- */
 
 struct logdir {
@@ -230,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_bad_utf8_and_invisible_code_points),
 		cmocka_unit_test(test_cut_at_a_whole_character),
 		cmocka_unit_test(test_errno_names),
+		cmocka_unit_test(test_reply_errno_never_enosys),
 		cmocka_unit_test_setup_teardown(test_reopen_after_a_move, logdir_setup, logdir_teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_by_size, logdir_setup, logdir_teardown),
 		cmocka_unit_test_setup_teardown(test_log_max_0_never_rotates, logdir_setup, logdir_teardown),
