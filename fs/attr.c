@@ -538,12 +538,6 @@ static int find_image(struct fs_ctx *ctx, const struct fs_node *n, const char *r
 	return 0;
 }
 
-static void image_changed(struct fs_ctx *ctx, const struct model_image *img)
-{
-	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img->id, .region_id = img->region_id, .folder = img->folder};
-	fs_invalidate(ctx, &c, false);
-}
-
 /* image (§6.5): rebuilds the instance from an image. */
 static int store_vm_image(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
@@ -555,7 +549,7 @@ static int store_vm_image(const struct fs_node *n, struct fs_ctx *ctx, const cha
 		return model_fail(err, -EBUSY, "a disk of the instance is open for writing");
 	if ((rc = model_instance_rebuild(ctx->m, n->vm.id, img.img.id, n->caller.account_id, err)) < 0)
 		return rc;
-	image_changed(ctx, &img.img); /* its instances file */
+	fs_image_changed(ctx, &img.img, false); /* its instances file */
 	return 0;
 }
 

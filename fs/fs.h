@@ -526,6 +526,11 @@ size_t fs_escape(char *out, size_t size, const char *in);
  * that went away (never from inside a request: the kernel holds the
  * directory's lock there). */
 void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names);
+/* After a change of image img made by the request being answered, before
+ * it replies: fs_invalidate of it, names kept.  now: img is the row as the
+ * change left it (an insert returned it), so the invalidation needs no
+ * read of it; otherwise it is the row from before. */
+void fs_image_changed(struct fs_ctx *ctx, const struct model_image *img, bool now);
 int fs_watch_start(struct fs_ctx *ctx);
 void fs_watch_stop(struct fs_ctx *ctx);
 

@@ -111,31 +111,24 @@ static void refuse(fuse_req_t req, const char *op, const struct fs_node *n, cons
 	reply_err(req, -err);
 }
 
-/* After a change made by this request, before replying: drop the kernel's
- * cached attributes of everything it touched (names are the kernel's own
- * business for operations on this mount). */
-static void changed(struct fs_ctx *ctx, const struct model_image *img)
-{
-	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img->id,
-	                         .region_id = img->region_id, .folder = img->folder};
-	fs_invalidate(ctx, &c, false);
-}
-
 /* After an operation on an image went through (SPEC §9): the reason of an
  * earlier refusal no longer describes it. */
 static void succeeded(struct fs_ctx *ctx, const struct fs_node *n)
 {
 	if (owned_image(n) && n->img.error[0] && model_image_clear_error(ctx->m, n->img.id) > 0)
-		changed(ctx, &n->img);
+		fs_image_changed(ctx, &n->img, false);
 }
 
-/* The same for whatever object node n belongs to. */
+/* After a change made by this request to the object node n belongs to,
+ * before replying: drop the kernel's cached attributes of everything it
+ * touched (names are the kernel's own business for operations on this
+ * mount; an image: fs_image_changed). */
 static void node_changed(struct fs_ctx *ctx, const struct fs_node *n)
 {
 	struct model_change c = {0};
 	switch (fs_ino_kind(n->ino)) {
 	case FS_K_IMAGE:
-		changed(ctx, &n->img);
+		fs_image_changed(ctx, &n->img, false);
 		return;
 	case FS_K_SNAP:
 		c = (struct model_change){.kind = MODEL_CHANGE_SNAPSHOT, .obj = n->snap.id,
@@ -488,14 +481,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		reply_err(req, -rc);
 		return;
 	}
-	if (vm) {
+	if (vm)
 		node_changed(ctx, &n);
-	} else {
-		struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img.id, .region_id = img.region_id,
-		                         .folder = img.folder};
-		model_change_image_of(&c.img, &img);
-		fs_invalidate(ctx, &c, false);
-	}
+	else
+		fs_image_changed(ctx, &img, true);
 	fuse_reply_entry(req, &e);
 }
 
@@ -601,7 +590,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		refuse(req, "rename", &n, NULL, rc, err.msg);
 		return;
 	}
-	changed(ctx, &n.img);
+	fs_image_changed(ctx, &n.img, false);
 	succeeded(ctx, &n);
 	reply_err(req, 0);
 }

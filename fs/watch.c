@@ -169,6 +169,15 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 	}
 }
 
+void fs_image_changed(struct fs_ctx *ctx, const struct model_image *img, bool now)
+{
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img->id,
+	                         .region_id = img->region_id, .folder = img->folder};
+	if (now)
+		model_change_image_of(&c.img, img);
+	fs_invalidate(ctx, &c, false);
+}
+
 static int watch_one(void *arg, const struct model_change *c)
 {
 	fs_invalidate(arg, c, true);
