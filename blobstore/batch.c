@@ -151,9 +151,8 @@ static void *lane_main(void *arg)
 }
 
 /* Gives lane l a command.  Under the lock. */
-static void lane_send(blob_batch *b, struct lane *l, enum lane_cmd cmd)
+static void lane_send(struct lane *l, enum lane_cmd cmd)
 {
-	(void)b;
 	l->cmd = cmd;
 	pthread_cond_signal(&l->wake);
 }
@@ -237,7 +236,7 @@ static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t le
 	l->id = *id;
 	l->len = len;
 	pthread_mutex_lock(&b->lock);
-	lane_send(b, l, LANE_ADD);
+	lane_send(l, LANE_ADD);
 	pthread_mutex_unlock(&b->lock);
 	return 0;
 }
@@ -255,7 +254,7 @@ void blob_batch_free(blob_batch *b)
 	for (int i = 0; i < b->nlanes; i++) {
 		while (b->lane[i].cmd != LANE_IDLE)
 			pthread_cond_wait(&b->changed, &b->lock);
-		lane_send(b, &b->lane[i], LANE_QUIT);
+		lane_send(&b->lane[i], LANE_QUIT);
 	}
 	pthread_mutex_unlock(&b->lock);
 	for (int i = 0; i < b->nlanes; i++)
@@ -375,7 +374,7 @@ int blob_batch_commit(blob_batch *b)
 		while (b->err == 0 && b->lane[i].cmd != LANE_IDLE)
 			pthread_cond_wait(&b->changed, &b->lock);
 		if (b->err == 0)
-			lane_send(b, &b->lane[i], LANE_COMMIT);
+			lane_send(&b->lane[i], LANE_COMMIT);
 	}
 	for (int i = 0; i < b->nlanes; i++)
 		while (b->lane[i].cmd != LANE_IDLE)
@@ -412,7 +411,7 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 	l->id = *id;
 	l->len = len;
 	pthread_mutex_lock(&b->lock);
-	lane_send(b, l, LANE_ADD);
+	lane_send(l, LANE_ADD);
 	pthread_mutex_unlock(&b->lock);
 	return 1;
 }
