@@ -303,6 +303,21 @@ wait_for() {
     return 1
 }
 
+# ceph_cluster VAR DIR POOL...: the ceph.conf of a cluster with POOLs into
+# variable VAR: ctest's `ceph` fixture's (IMGFS_TEST_CEPH_DIR) when there
+# is one, else a cluster of the test's own in DIR, stopped at exit.
+ceph_cluster() {
+    local var=$1 dir=$2 conf scripts="$INTEGRATION_DIR/../../scripts"
+    shift 2
+    if [[ -n "${IMGFS_TEST_CEPH_DIR:-}" ]]; then
+        dir=$IMGFS_TEST_CEPH_DIR
+    else
+        at_exit "'$scripts/ceph-down' '$dir'"
+    fi
+    conf=$("$scripts/ceph-up" "$dir" "$@") || fail "the cluster ($dir)"
+    printf -v "$var" '%s' "$conf"
+}
+
 # freeze_until_taken_over MNT_A STATE_B LEASE: host a (the mount at MNT_A)
 # stops (SIGSTOP: it no longer renews its lease, mid-task), host b (whose
 # state is STATE_B) must take a's task over once a's lease (LEASE seconds)

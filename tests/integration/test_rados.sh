@@ -49,12 +49,7 @@ say "cluster B (the test's own) starting in the background; cluster A"
 "$ROOT/scripts/ceph-up" "$T/ceph-b" imgfs-b >"$T/ceph-b.out" 2>"$T/ceph-b.err" &
 cb_pid=$!
 at_exit "'$ROOT/scripts/ceph-down' '$T/ceph-b'"
-if [[ -n "${IMGFS_TEST_CEPH_DIR:-}" ]]; then
-    CA=$("$ROOT/scripts/ceph-up" "$IMGFS_TEST_CEPH_DIR" imgfs-r1 imgfs-r2) || fail "cluster A ($IMGFS_TEST_CEPH_DIR)"
-else
-    at_exit "'$ROOT/scripts/ceph-down' '$T/ceph-a'"
-    CA=$("$ROOT/scripts/ceph-up" "$T/ceph-a" imgfs-r1 imgfs-r2) || fail "cluster A"
-fi
+ceph_cluster CA "$T/ceph-a" imgfs-r1 imgfs-r2
 
 # objs CONF POOL: the chunk objects of this run's namespace in POOL, sorted.
 objs() { rados -c "$1" -p "$2" -N "$NS" ls | grep -E '^[0-9a-f]{32}$' | LC_ALL=C sort || true; }

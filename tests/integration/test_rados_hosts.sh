@@ -22,12 +22,7 @@ NS="rh$$x$RANDOM"
 chmod 711 "$T" # the database server runs as the postgres user
 URL=$("$ROOT/scripts/pg-up" "$T/pg")
 at_exit "'$ROOT/scripts/pg-down' '$T/pg'"
-if [[ -n "${IMGFS_TEST_CEPH_DIR:-}" ]]; then
-    CA=$("$ROOT/scripts/ceph-up" "$IMGFS_TEST_CEPH_DIR" imgfs-r1 imgfs-r2) || fail "the cluster ($IMGFS_TEST_CEPH_DIR)"
-else
-    at_exit "'$ROOT/scripts/ceph-down' '$T/ceph'"
-    CA=$("$ROOT/scripts/ceph-up" "$T/ceph" imgfs-r1 imgfs-r2) || fail "the cluster"
-fi
+ceph_cluster CA "$T/ceph" imgfs-r1 imgfs-r2
 admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
 me=$(id -un)
 
