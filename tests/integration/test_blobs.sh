@@ -102,9 +102,17 @@ python3 "$BLOB_PY" seekcheck "$disk" "$T/ref" || fail "lseek SEEK_DATA/SEEK_HOLE
 say "st_blocks = 512-byte blocks of the data chunks"
 assert_eq "$(python3 "$BLOB_PY" datablocks "$T/ref")" "$(stat -c %b "$disk")" "st_blocks of public/$n/disks/vda"
 
-say "a whole sequential read equals the reference, twice (second from the page cache)"
+say "a whole sequential read equals the reference, twice (second from the page cache: no reads reach the daemon)"
+echo 3 >/proc/sys/vm/drop_caches
+reads() { stat_of "$M" imgfs_requests_total 'op="read"'; }
+r0=$(reads)
 cmp "$disk" "$T/ref" || fail "cmp of public/$n/disks/vda against its cat copy"
+r1=$(reads)
 cmp "$disk" "$T/ref" || fail "second cmp of public/$n/disks/vda"
+r2=$(reads)
+# Reading /stats is itself a read request or two.
+((r1 - r0 > 4)) || fail "the first read after drop_caches made $((r1 - r0)) read requests: not a cold read"
+((r2 - r1 <= 4)) || fail "the second read made $((r2 - r1)) read requests (the first $((r1 - r0))): the page cache was not kept"
 
 say "size, mtime and inode of the blob are the same after the reads"
 stat -c '%s %Y %i' "$disk" >"$T/st1"
