@@ -318,6 +318,18 @@ ceph_cluster() {
     printf -v "$var" '%s' "$conf"
 }
 
+# wait_until SECS CMD...: as wait_for, but the SECS are counted by the
+# clock: for a command that may itself take seconds (a read that waits out
+# a storage timeout), where wait_for's tries would add up to far more.
+wait_until() {
+    local deadline=$((SECONDS + $1)); shift
+    while ((SECONDS < deadline)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # freeze_until_taken_over MNT_A STATE_B LEASE: host a (the mount at MNT_A)
 # stops (SIGSTOP: it no longer renews its lease, mid-task), host b (whose
 # state is STATE_B) must take a's task over once a's lease (LEASE seconds)
