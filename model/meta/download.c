@@ -260,7 +260,10 @@ int model_link_create(model *m, int64_t image_id, int64_t seconds, const char *f
 	db_bind_text(st, 3, l.format);
 	db_bind_int64(st, 4, l.expires);
 	db_bind_int64(st, 5, now);
-	if ((rc = model_exec_stmt(st)) < 0)
+	/* The image's download file changed: other mounts drop what their
+	 * kernels hold of it. */
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0)
 		goto fail;
 	if ((rc = model_commit(c)) < 0)
 		return rc;
@@ -281,6 +284,7 @@ fail:
 int model_link_revoke(model *m, int64_t image_id, struct model_err *err)
 {
 	struct model_conn *c;
+	struct model_image img;
 	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
@@ -295,6 +299,11 @@ int model_link_revoke(model *m, int64_t image_id, struct model_err *err)
 		return rc;
 	}
 	int64_t n = model_changes(c);
+	if (n > 0 && ((rc = model_image_get(m, image_id, &img)) < 0 ||
+	              (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0)) {
+		model_rollback(c);
+		return rc;
+	}
 	if ((rc = model_commit(c)) < 0)
 		return rc;
 	model_log(m, "download: %lld link(s) of image %lld revoked", (long long)n, (long long)image_id);

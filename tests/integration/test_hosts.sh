@@ -82,6 +82,13 @@ admin account add carol --uid 2101
 mkdir "$RA/private/up/shares/carol"
 [[ -d "$RB/private/up/shares/carol" ]] || seen "the share on b" test -d "$RB/private/up/shares/carol"
 
+say "a download link made on b is listed on a; revoked on a, gone on b"
+stat "$RA/private/up/download" >/dev/null # a's kernel holds its attributes (size 0)
+echo link >"$RB/private/up/download"
+seen "the link on a" test -s "$RA/private/up/download"
+echo revoke >"$RA/private/up/download"
+seen "the revocation on b" test ! -s "$RB/private/up/download"
+
 say "4 mkdir loops on both hosts race for the same names and a quota of 12"
 admin quota set "$me" cn-north-1 private-images 12
 used=$(awk '$1 == "private-images" { print $2 }' "$RA/quota")
