@@ -317,6 +317,11 @@ int model_image_get(model *m, int64_t id, struct model_image *out);
  * (from memory). */
 int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_image *img,
                               struct model_region *region);
+/* Keeps the rows model_image_get_in_region read, at most max_age_ms (0:
+ * keeps none), while nothing may have changed them (image.c).  On by
+ * default with MODEL_ROW_CACHE_MS for a database a round trip away. */
+#define MODEL_ROW_CACHE_MS 1000
+int model_set_row_cache(model *m, int max_age_ms);
 /* Images other accounts share with account_id in the region (SPEC §6.4). */
 int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                             int (*cb)(void *arg, const struct model_image *img), void *arg);

@@ -45,6 +45,11 @@ struct model {
 	/* model_set_log (log.c): where model_log lines go. */
 	void (*log_fn)(void *arg, const char *line);
 	void *log_arg;
+	struct model_row_cache *rows_cache; /* image.c; NULL: every read asks the database */
+	/* Bumped after anything may have changed a row the cache holds: a
+	 * commit of this process, a statement that writes (db.h), a commit of
+	 * another one as the watcher learns it (model_changes_wait). */
+	atomic_int_fast64_t rows_gen;
 };
 
 /* More slots than model/ has statements (about 150): once the cache is

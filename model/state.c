@@ -368,6 +368,11 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	m->dir = realpath(state_dir, NULL);
 	m->drv = db_url ? &db_postgres : &db_sqlite;
 	m->cluster = db_url != NULL;
+	/* Rows a round trip away are worth keeping (image.c's row cache). */
+	if (m->cluster && model_set_row_cache(m, MODEL_ROW_CACHE_MS) < 0) {
+		rc = model_fail(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (model_host_set(m, NULL, NULL) < 0)
 		strcpy(m->host, "localhost"); /* a machine name that is no host name */
 	if (!m->dir || (db_url ? !(m->db_target = strdup(db_url)) : asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0)) {
@@ -419,6 +424,7 @@ void model_close(model *m)
 		blob_store_close(m->stores[i]);
 		free(m->regions[i]);
 	}
+	model_set_row_cache(m, 0);
 	pthread_mutex_destroy(&m->lock);
 	free(m->db_target);
 	free(m->dir);

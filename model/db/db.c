@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "model_int.h"
 
@@ -95,6 +96,7 @@ static int conn_open(model *m, struct model_conn **out)
 	c->db->scan_steps = &m->scan_steps;
 	c->db->rows = &m->rows;
 	c->db->round_trips = &m->round_trips;
+	c->db->write_gen = &m->rows_gen;
 	*out = c;
 	return 0;
 }
@@ -120,6 +122,21 @@ int model_conn_get(model *m, struct model_conn **out)
 	return 0;
 }
 
+/* Whether text is a query that changes nothing: anything else (INSERT,
+ * UPDATE, DELETE, a WITH that may hold one) counts as a write. */
+static bool is_select(const char *text)
+{
+	while (*text == ' ' || *text == '\n' || *text == '\t')
+		text++;
+	return strncasecmp(text, "SELECT", 6) == 0;
+}
+
+/* Something may have changed rows: what the model cached of them is old. */
+static void rows_changed(model *m)
+{
+	atomic_fetch_add(&m->rows_gen, 1);
+}
+
 db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql)
 {
 	size_t h = ((uintptr_t)sql >> 3) % MODEL_STMT_CACHE;
@@ -134,6 +151,7 @@ db_stmt *model_stmt(struct model_conn *c, const struct model_sql *sql)
 			db_stmt *st;
 			if (c->drv->prepare(c->db, sql, &st) < 0)
 				return NULL;
+			st->writes = !is_select(sql->text);
 			c->cache[i].sql = sql;
 			c->cache[i].st = st;
 			return st;
@@ -236,7 +254,9 @@ int model_fetch_one(model *m, const struct model_sql *sql, const char *text, int
 
 int model_exec(struct model_conn *c, const char *sql)
 {
-	return c->drv->exec(c->db, sql);
+	int rc = c->drv->exec(c->db, sql);
+	rows_changed(c->m);
+	return rc;
 }
 
 int model_read_begin(model *m)
@@ -302,6 +322,7 @@ int model_commit(struct model_conn *c)
 	int rc = c->drv->commit(c->db);
 	if (rc < 0)
 		c->drv->rollback(c->db);
+	rows_changed(c->m); /* after the commit: a read before it may have cached the old rows */
 	return rc;
 }
 
@@ -356,6 +377,7 @@ static int adhoc(model *m, const char *sql, int64_t *out)
 		*out = db_col_int64(st, 0);
 	rc = rc == DB_ROW ? (out ? 0 : 0) : rc == DB_DONE ? (out ? -ENOENT : 0) : rc;
 	c->drv->finalize(st);
+	rows_changed(m);
 	return rc;
 }
 
@@ -384,7 +406,11 @@ int model_changes_wait(model *m, int timeout_ms)
 	int rc;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	return c->drv->wait_change(c->db, timeout_ms);
+	/* Another connection committed (or the database is away and nobody
+	 * can tell): cached rows may be old. */
+	if ((rc = c->drv->wait_change(c->db, timeout_ms)) != 0)
+		rows_changed(m);
+	return rc;
 }
 
 int64_t model_scan_steps(model *m)

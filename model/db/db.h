@@ -83,11 +83,15 @@ struct db_conn {
 	/* Where a driver that talks to a server adds each network exchange
 	 * (PostgreSQL; SQLite has none). */
 	atomic_int_fast64_t *round_trips;
+	/* Bumped when a statement that may write is reset, that is after it
+	 * ran (the model's cache generation; NULL: nothing). */
+	atomic_int_fast64_t *write_gen;
 };
 typedef struct db_stmt {
 	const struct db_driver *drv;
 	struct db_conn *conn;
 	const struct model_sql *sql;
+	bool writes; /* not a SELECT (model_stmt) */
 } db_stmt;
 
 struct model_err;
@@ -171,7 +175,12 @@ extern const char *const schema_sqlite_steps[];
 extern const int schema_sqlite_version;
 
 static inline int db_step(db_stmt *st) { return st->drv->step(st); }
-static inline void db_reset(db_stmt *st) { st->drv->reset(st); }
+static inline void db_reset(db_stmt *st)
+{
+	st->drv->reset(st);
+	if (st->writes && st->conn->write_gen)
+		atomic_fetch_add(st->conn->write_gen, 1);
+}
 static inline void db_rewind(db_stmt *st) { st->drv->rewind(st); }
 static inline int db_bind_int64(db_stmt *st, int i, int64_t v) { return st->drv->bind_int64(st, i, v); }
 static inline int db_bind_int(db_stmt *st, int i, int v) { return st->drv->bind_int64(st, i, v); }

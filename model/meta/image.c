@@ -9,6 +9,8 @@
  * touches the region when a listing changed.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -143,6 +145,94 @@ static void image_refs_fill(db_stmt *st, void *out)
 	            (img->copies_ctime_ns ? MODEL_REF_COPIES : 0);
 }
 
+/* ---- the row cache --------------------------------------------------------
+ *
+ * Every FUSE request on an image's files resolves the image
+ * (model_image_get_in_region), and a walk makes several in a row for each
+ * image: its directory, then copies/, disks/, shares/.  With SQLite each is
+ * microseconds; with PostgreSQL each is a round trip.  So for a database a
+ * round trip away the rows read last are kept, and served again while
+ *   - nothing may have changed any row since (model.rows_gen: bumped after
+ *     every commit and write statement of this process, and when another
+ *     commit is learnt from the database, model_changes_wait — the same
+ *     news that invalidates the kernel's caches, and before it does), and
+ *   - they are younger than the cache's age limit (a bound should a change
+ *     ever reach the database without a word to the watcher).
+ * A read takes the generation before its statement and files its row under
+ * it: a commit that lands meanwhile bumps it after, so the row is never
+ * served.  The probes a row answered (want) are kept with it: a request
+ * asking for more reads the database. */
+#define ROW_CACHE_SLOTS 256
+struct model_row_cache {
+	pthread_mutex_t lock;
+	int64_t max_age_ns;
+	struct {
+		int64_t id, gen, at_ns; /* id 0: empty */
+		unsigned asked;
+		struct model_image img;
+	} slot[ROW_CACHE_SLOTS];
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int model_set_row_cache(model *m, int max_age_ms)
+{
+	struct model_row_cache *rc = m->rows_cache;
+	if (max_age_ms <= 0) {
+		if (rc) {
+			m->rows_cache = NULL;
+			pthread_mutex_destroy(&rc->lock);
+			free(rc);
+		}
+		return 0;
+	}
+	if (!rc) {
+		if (!(rc = calloc(1, sizeof(*rc))))
+			return -ENOMEM;
+		pthread_mutex_init(&rc->lock, NULL);
+		m->rows_cache = rc;
+	}
+	rc->max_age_ns = max_age_ms * 1000000LL;
+	return 0;
+}
+
+/* The row of image id as cached under generation gen, if it answered want. */
+static bool row_cached(model *m, int64_t id, unsigned want, int64_t gen, struct model_image *out)
+{
+	struct model_row_cache *rc = m->rows_cache;
+	bool hit;
+	pthread_mutex_lock(&rc->lock);
+	__typeof__(rc->slot[0]) *e = &rc->slot[(uint64_t)id % ROW_CACHE_SLOTS];
+	hit = e->id == id && e->gen == gen && (want & ~e->asked) == 0 && mono_ns() - e->at_ns < rc->max_age_ns;
+	if (hit) {
+		*out = e->img;
+		/* What was not asked reads "may exist", as from the database. */
+		out->refs |= MODEL_REF_UNKNOWN & ~want;
+		if (!(want & MODEL_REF_COPIES))
+			out->copies_ctime_ns = -1;
+	}
+	pthread_mutex_unlock(&rc->lock);
+	return hit;
+}
+
+static void row_keep(model *m, unsigned asked, int64_t gen, const struct model_image *img)
+{
+	struct model_row_cache *rc = m->rows_cache;
+	pthread_mutex_lock(&rc->lock);
+	__typeof__(rc->slot[0]) *e = &rc->slot[(uint64_t)img->id % ROW_CACHE_SLOTS];
+	e->id = img->id;
+	e->gen = gen;
+	e->at_ns = mono_ns();
+	e->asked = asked;
+	e->img = *img;
+	pthread_mutex_unlock(&rc->lock);
+}
+
 int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_image *img,
                               struct model_region *region)
 {
@@ -152,6 +242,9 @@ int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_
 	struct model_conn *c;
 	db_stmt *st;
 	int rc;
+	int64_t gen = atomic_load(&m->rows_gen);
+	if (m->rows_cache && row_cached(m, id, want, gen, img))
+		return model_region_get(m, img->region_id, region);
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_FIELDS ", "
@@ -173,6 +266,8 @@ int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_
 	db_bind_int(st, 2, (int)want);
 	if ((rc = model_one_row(st, image_refs_fill, img)) < 0)
 		return rc;
+	if (m->rows_cache)
+		row_keep(m, want, gen, img);
 	return model_region_get(m, img->region_id, region);
 }
 

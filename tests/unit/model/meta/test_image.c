@@ -217,6 +217,88 @@ static void test_refs(void **state)
 	assert_int_equal(img.refs, MODEL_REF_UNKNOWN);
 }
 
+/* The row cache (image.c): a second read of an unchanged image runs no
+ * statement; a write of this process, a statement run by hand and another
+ * process's commit as model_changes_wait learns it each make the next read
+ * ask the database; so does age.  On by default only with PostgreSQL. */
+static struct model_image get_counted(model *m, int64_t id, unsigned want, int64_t *statements)
+{
+	struct model_image img;
+	struct model_region r;
+	int64_t before = model_statements(m);
+	assert_int_equal(model_image_get_in_region(m, id, want, &img, &r), 0);
+	assert_int_equal(r.id, img.region_id);
+	*statements = model_statements(m) - before;
+	return img;
+}
+
+static void test_row_cache(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice"), n;
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "cached");
+	struct model_image img;
+	model *other;
+
+	assert_int_equal(model_set_row_cache(fx->m, 1000), 0);
+	img = get_counted(fx->m, id, MODEL_REF_UNKNOWN, &n);
+	assert_int_equal(n, 1);
+	img = get_counted(fx->m, id, MODEL_REF_UNKNOWN, &n);
+	assert_int_equal(n, 0);
+	assert_string_equal(img.name, "cached");
+	assert_int_equal(img.refs, 0);
+	assert_int_equal(img.copies_ctime_ns, 0);
+	/* Fewer probes: served, the rest read "may exist" as uncached. */
+	img = get_counted(fx->m, id, MODEL_REF_DEVICES, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(img.refs, MODEL_REF_UNKNOWN & ~MODEL_REF_DEVICES);
+	assert_int_equal(img.copies_ctime_ns, -1);
+
+	/* This process writes: the next read asks. */
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "one", &err), 0);
+	img = get_counted(fx->m, id, MODEL_REF_DEVICES, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(img.description, "one");
+	/* A row kept for fewer probes does not answer more. */
+	img = get_counted(fx->m, id, MODEL_REF_DEVICES | MODEL_REF_LINKS, &n);
+	assert_int_equal(n, 1);
+	ut_sql(fx, "INSERT INTO download_links(nonce, image_id, format, expires, created) VALUES ('rc', %lld, 'raw', 1, 1)",
+	       (long long)id);
+	img = get_counted(fx->m, id, MODEL_REF_LINKS, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(img.refs & MODEL_REF_LINKS, MODEL_REF_LINKS);
+
+	/* Another process commits: kept until the watcher's wait says so. */
+	assert_int_equal(ut_open(&other, fx->dir, fx->pgdb, &err), 0);
+	(void)get_counted(fx->m, id, MODEL_REF_LINKS, &n);
+	assert_int_equal(model_image_set(other, id, MODEL_FIELD_DESCRIPTION, "two", &err), 0);
+	int woke = 0;
+	for (int i = 0; i < 20 && woke == 0; i++)
+		woke = model_changes_wait(fx->m, 250);
+	assert_int_equal(woke, 1);
+	img = get_counted(fx->m, id, MODEL_REF_LINKS, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(img.description, "two");
+	model_close(other);
+
+	/* Age. */
+	assert_int_equal(model_set_row_cache(fx->m, 30), 0);
+	(void)get_counted(fx->m, id, 0, &n);
+	img = get_counted(fx->m, id, 0, &n);
+	assert_int_equal(n, 0);
+	struct timespec ms40 = {0, 40000000};
+	nanosleep(&ms40, NULL);
+	img = get_counted(fx->m, id, 0, &n);
+	assert_int_equal(n, 1);
+
+	/* Off: every read asks. */
+	assert_int_equal(model_set_row_cache(fx->m, 0), 0);
+	(void)get_counted(fx->m, id, 0, &n);
+	(void)get_counted(fx->m, id, 0, &n);
+	assert_int_equal(n, 1);
+}
+
 static void test_duplicate_name(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -763,6 +845,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_lookup_get, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_returns_the_row, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refs, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_row_cache, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_name, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_order_and_paging, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_stop_value, ut_setup, ut_teardown),
