@@ -92,6 +92,13 @@ int model_exec_stmt(db_stmt *st);
  * (db_driver.defer: PostgreSQL sends it with them).  For the writes that
  * end a transaction and decide nothing: the change log, a listing's time. */
 int model_exec_deferred(db_stmt *st);
+/* Sends st ahead inside a write transaction (db_driver.send): 1, and its
+ * first db_step, even after the commit, reads its result.  Where the
+ * driver has no such thing (SQLite) st runs now and the result of that
+ * first step is returned (DB_ROW, DB_DONE or -errno): read the row, reset.
+ * So what follows st in the transaction must not depend on its outcome
+ * but in SQL. */
+int model_send(db_stmt *st);
 /* Steps st calling row(arg, st) for each row; stops at the first non-zero
  * value and returns it (a callback's "stop" is never taken for an SQLite
  * code).  0 after the last row, -errno on an SQLite error.  Resets st. */
@@ -158,11 +165,11 @@ bool model_runner_alive(struct model_conn *c, const char *id);
  * parameter bound: draws ids (prefix — "img-", "snap-", "i-" — and 8 hex
  * digits; ext) until the row goes in, one statement each (no probe
  * first), at most 64 (-EEXIST); fill(st, arg) reads what it returned
- * (model_fill_id: the id into an int64_t).  An insert that may make no row
- * for another reason (a name taken, a WHERE) has refused(arg) say why when
- * it made none: < 0 is the answer, 0 that the id was taken.  Resets st. */
+ * (model_fill_id: the id into an int64_t).  Resets st. */
 int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg),
-                     int (*refused)(void *arg), void *arg);
+                     void *arg);
+/* A random external id: prefix and 8 hex digits (model_insert_ext's). */
+int model_draw_ext_id(char out[16], const char *prefix);
 /* A fill for model_fetch_one or model_insert_ext: the first column, an
  * int64_t (an id, a time), into *(int64_t *)out. */
 void model_fill_id(db_stmt *st, void *out);
@@ -191,6 +198,9 @@ int model_quota_check(struct model_conn *c, int64_t account_id, int64_t region_i
  * old_name: the entry that went away (rename, removal), or NULL. */
 int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t obj, int64_t region_id,
                      enum model_folder folder, const char *old_name);
+/* The same for the image an insert sent ahead (model_send) made, if it
+ * made one: the one whose ext_id and ctime_ns these are. */
+int model_log_image_inserted(struct model_conn *c, const char *ext_id, int64_t ctime_ns);
 
 /* Marks the (region, account, folder) listing as changed now. */
 int model_touch_region(struct model_conn *c, int64_t region_id);

@@ -186,6 +186,14 @@ int model_exec_deferred(db_stmt *st)
 	return rc;
 }
 
+int model_send(db_stmt *st)
+{
+	if (!st->drv->send)
+		return db_step(st);
+	int rc = st->drv->send(st);
+	return rc < 0 ? rc : 1;
+}
+
 int model_each_row(db_stmt *st, int (*row)(void *arg, db_stmt *st), void *arg)
 {
 	int rc, stop = 0;

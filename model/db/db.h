@@ -142,6 +142,11 @@ struct db_driver {
 	 * one round trip).  The caller resets st and reads nothing from it.
 	 * NULL: the model steps it at once. */
 	int (*defer)(db_stmt *st);
+	/* Inside a write transaction: st goes out now with what waits, and
+	 * its result is read by its first step, which may come after the
+	 * commit (PostgreSQL: the commit brings it back; no round trip of its
+	 * own).  NULL: the model steps it at once (model_send). */
+	int (*send)(db_stmt *st);
 	/* Ends the statement's run and unbinds its parameters. */
 	void (*reset)(db_stmt *st);
 	/* Ends the statement's run and keeps its parameters bound: it can run

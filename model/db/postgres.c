@@ -561,6 +561,14 @@ static int pg_step(db_stmt *st)
 	struct pg_stmt *s = ST(st);
 	struct pg_conn *c = CONN(st->conn);
 	int rc;
+	if (s->state != PG_IDLE) {
+		/* Sent ahead (pg_send): its result came with a later sync (the
+		 * commit's), or comes with this one. */
+		if (s->state == PG_OWED)
+			pipe_sync(c);
+		s->state = PG_IDLE;
+		return s->res ? take_result(c, s) : s->err < 0 ? s->err : -EIO;
+	}
 	if (s->res) {
 		if (++s->row >= s->nrows)
 			return DB_DONE;
@@ -609,6 +617,22 @@ static int pg_defer(db_stmt *st)
 	if (!pg_alive(c))
 		return -EIO;
 	return pipe_send_stmt(c, ST(st), false);
+}
+
+/* Inside a write transaction: st goes out now, its rows are kept for its
+ * next step (pg_step). */
+static int pg_send(db_stmt *st)
+{
+	struct pg_conn *c = CONN(st->conn);
+	int rc;
+	if (!c->in_txn)
+		return -EINVAL;
+	if (!pg_alive(c))
+		return -EIO;
+	clear_result(ST(st));
+	if ((rc = pipe_send_stmt(c, ST(st), true)) < 0)
+		forget_owed(ST(st), false);
+	return rc;
 }
 
 static int bind(struct pg_stmt *s, int i, char *value, int len, int format, Oid type)
@@ -933,6 +957,7 @@ const struct db_driver db_postgres = {
 	.explain = NULL,
 	.step = pg_step,
 	.defer = pg_defer,
+	.send = pg_send,
 	.reset = pg_reset,
 	.rewind = pg_rewind,
 	.bind_int64 = pg_bind_int64,

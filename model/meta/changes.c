@@ -15,6 +15,19 @@
 
 #define CHANGES_KEEP 600 /* seconds */
 
+/* Now and then (every 1024th change this process logs), inside the
+ * transaction that logs one, drops rows nobody needs: a mount that was
+ * away that long revalidates through its timeouts. */
+static int trim(struct model_conn *c)
+{
+	db_stmt *st;
+	if (atomic_fetch_add_explicit(&c->m->changes_logged, 1, memory_order_relaxed) % 1024 != 1023 ||
+	    !(st = model_stmt(c, SQL("DELETE FROM changes WHERE at < ?"))))
+		return 0;
+	db_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
+	return model_exec_deferred(st);
+}
+
 int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t obj, int64_t region_id,
                      enum model_folder folder, const char *old_name)
 {
@@ -31,15 +44,23 @@ int model_log_change(struct model_conn *c, enum model_change_kind kind, int64_t 
 	/* The row decides nothing in this transaction: it goes out with the
 	 * commit (one round trip to PostgreSQL for both). */
 	int rc = model_exec_deferred(st);
-	/* Now and then (every 1024th change this process logs), inside this
-	 * same transaction, drop rows nobody needs: a mount that was away that
-	 * long revalidates through its timeouts. */
-	if (rc == 0 && atomic_fetch_add_explicit(&c->m->changes_logged, 1, memory_order_relaxed) % 1024 == 1023 &&
-	    (st = model_stmt(c, SQL("DELETE FROM changes WHERE at < ?")))) {
-		db_bind_int64(st, 1, time(NULL) - CHANGES_KEEP);
-		rc = model_exec_deferred(st);
-	}
-	return rc;
+	return rc < 0 ? rc : trim(c);
+}
+
+int model_log_image_inserted(struct model_conn *c, const char *ext_id, int64_t ctime_ns)
+{
+	/* Changes of an image that is only being created are nobody's; no
+	 * old name.  ext_id is unique, the time exact: the row is that insert's. */
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO changes(at, kind, obj, region_id, folder, name) SELECT ?, ?, id, "
+	                                 "region_id, folder, NULL FROM images WHERE ext_id = ? AND ctime_ns = ?"));
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, time(NULL));
+	db_bind_int(st, 2, MODEL_CHANGE_IMAGE);
+	db_bind_text(st, 3, ext_id);
+	db_bind_int64(st, 4, ctime_ns);
+	int rc = model_exec_deferred(st);
+	return rc < 0 ? rc : trim(c);
 }
 
 int64_t model_changes_head(model *m)

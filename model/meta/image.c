@@ -334,34 +334,102 @@ struct image_create {
 	enum model_quota_key quota;
 	struct model_err *err;
 	struct model_image row; /* the row the insert returned */
-	bool refused;           /* image_create_refused said why (err set) */
+	bool made;              /* it returned one */
 };
 
-/* The row the insert returned: nothing refers to a new image yet. */
-static void image_create_fill(db_stmt *st, void *arg)
+/* The insert's result (db_step's): the row — nothing refers to a new
+ * image yet — or none; the statement is reset either way. */
+static int image_create_result(struct image_create *ic, db_stmt *st, int rc)
 {
-	struct image_create *ic = arg;
-	image_row(st, &ic->row);
-	ic->row.refs = 0;
-	ic->row.copies_ctime_ns = 0;
+	if (rc == DB_ROW) {
+		image_row(st, &ic->row);
+		ic->row.refs = 0;
+		ic->row.copies_ctime_ns = 0;
+		ic->made = true;
+	}
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? 0 : db_errno(rc);
 }
 
 /* Why the insert made no row: the name taken (the answer before a full
  * quota), the quota full, else 0: the external id was taken, another is
  * drawn. */
-static int image_create_refused(void *arg)
+static int image_create_refused(struct image_create *ic)
 {
-	struct image_create *ic = arg;
 	struct model_image old;
 	int rc = model_image_lookup(ic->m, ic->region_id, ic->account_id, ic->folder, ic->name, &old);
 	if (rc == 0)
-		rc = model_fail(ic->err, -EEXIST, "an image named %s exists", ic->name);
-	else if (rc == -ENOENT)
-		rc = ic->quota ? model_quota_check(ic->c, ic->account_id, ic->region_id, ic->quota, 1, ic->err) : 0;
-	else
+		return model_fail(ic->err, -EEXIST, "an image named %s exists", ic->name);
+	if (rc == -ENOENT)
+		return ic->quota ? model_quota_check(ic->c, ic->account_id, ic->region_id, ic->quota, 1, ic->err) : 0;
+	return model_fail(ic->err, rc, "cannot insert the image");
+}
+
+/* One try: a write transaction that inserts the image under the external
+ * id ext, if nothing stands in the way, and commits.  The insert checks
+ * the name itself (unique: ON CONFLICT) and the quota (private-images
+ * counts the images in private/, SPEC §8; iso/ has no quota: key 0) —
+ * model_quota_check's rule, used < limit, in SQL — and returns the new row
+ * whole, so the caller needs no statement to show it.  It is sent ahead
+ * (model_send) and what follows it — the region's time, the change log —
+ * does its part only if the row is there, so the whole transaction is one
+ * round trip to PostgreSQL. */
+static int image_create_try(struct image_create *ic, const char *ext)
+{
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(ic->m, &ic->c, ic->err)) < 0)
 		return rc;
-	ic->refused = rc < 0;
-	return rc;
+	if (!(st = model_stmt(ic->c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
+	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, "
+	                                 "?6, 0, ?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM usage "
+	                                 "WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), 0) < COALESCE((SELECT "
+	                                 "value FROM quotas WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), ?12) "
+	                                 "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
+	                                 "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), "
+	                                 "'platform')"))))) {
+		model_rollback(ic->c);
+		return model_fail(ic->err, -EIO, "cannot insert the image");
+	}
+	int64_t now = model_now_ns();
+	db_bind_text(st, 1, ext);
+	db_bind_int64(st, 2, ic->region_id);
+	db_bind_int64(st, 3, ic->account_id);
+	db_bind_int(st, 4, ic->folder);
+	db_bind_text(st, 5, ic->name);
+	db_bind_int(st, 6, MODEL_IMG_QUEUED);
+	db_bind_text(st, 7, ic->folder == MODEL_FOLDER_ISO ? "iso" : "");
+	db_bind_int64(st, 8, now / 1000000000);
+	db_bind_int64(st, 9, now);
+	db_bind_int64(st, 10, now);
+	db_bind_int(st, 11, ic->quota);
+	db_bind_int64(st, 12, model_quota_default(ic->quota));
+	int sent = model_send(st);
+	if (sent != 1 && (rc = image_create_result(ic, st, sent)) < 0)
+		goto fail;
+	db_stmt *touch = model_stmt(ic->c, SQL("UPDATE regions SET mtime_ns = ? WHERE id = ? AND EXISTS (SELECT 1 "
+	                                       "FROM images WHERE ext_id = ? AND ctime_ns = ?)"));
+	if (!touch) {
+		rc = -EIO;
+		goto fail;
+	}
+	db_bind_int64(touch, 1, now);
+	db_bind_int64(touch, 2, ic->region_id);
+	db_bind_text(touch, 3, ext);
+	db_bind_int64(touch, 4, now);
+	if ((rc = model_exec_deferred(touch)) < 0 || (rc = model_log_image_inserted(ic->c, ext, now)) < 0)
+		goto fail;
+	if ((rc = model_commit(ic->c)) < 0) {
+		if (sent == 1)
+			db_reset(st);
+		return model_fail(ic->err, rc, "cannot insert the image"); /* it rolled back */
+	}
+	return sent == 1 ? image_create_result(ic, st, db_step(st)) : 0;
+fail:
+	if (sent == 1)
+		db_reset(st);
+	model_rollback(ic->c);
+	return model_fail(ic->err, rc, "cannot insert the image");
 }
 
 int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
@@ -369,7 +437,6 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 {
 	struct image_create ic = {.m = m, .region_id = region_id, .account_id = account_id, .folder = folder,
 	                          .name = name, .err = err};
-	db_stmt *st;
 	char ext[16];
 	int rc;
 
@@ -377,55 +444,24 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 		return model_fail(err, -EPERM, "images are created only in private/ and iso/");
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
-	if ((rc = model_write_begin(m, &ic.c, err)) < 0)
-		return rc;
-	/* When nothing stands in the way, one statement does the work: the
-	 * insert checks the name itself (unique: ON CONFLICT) and the quota
-	 * (private-images counts the images in private/, SPEC §8; iso/ has no
-	 * quota: key 0) — model_quota_check's rule, used < limit, in SQL — and
-	 * returns the new row whole, so the caller needs no statement to show
-	 * it.  Only when it made no row is the reason looked for
-	 * (image_create_refused). */
-	if (!(st = model_stmt(ic.c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                                "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, ?6, "
-	                                "0, ?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM usage WHERE "
-	                                "account_id = ?3 AND region_id = ?2 AND key = ?11), 0) < COALESCE((SELECT value "
-	                                "FROM quotas WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), ?12) "
-	                                "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
-	                                "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), "
-	                                "'platform')"))))) {
-		rc = -EIO;
-		goto out;
-	}
 	ic.quota = folder == MODEL_FOLDER_PRIVATE ? MODEL_QUOTA_PRIVATE_IMAGES : MODEL_QUOTA_INVALID;
-	int64_t now = model_now_ns();
-	db_bind_int64(st, 2, region_id);
-	db_bind_int64(st, 3, account_id);
-	db_bind_int(st, 4, folder);
-	db_bind_text(st, 5, name);
-	db_bind_int(st, 6, MODEL_IMG_QUEUED);
-	db_bind_text(st, 7, folder == MODEL_FOLDER_ISO ? "iso" : "");
-	db_bind_int64(st, 8, now / 1000000000);
-	db_bind_int64(st, 9, now);
-	db_bind_int64(st, 10, now);
-	db_bind_int(st, 11, ic.quota);
-	db_bind_int64(st, 12, model_quota_default(ic.quota));
-	if ((rc = model_insert_ext(st, "img-", ext, image_create_fill, image_create_refused, &ic)) < 0) {
-		if (!ic.refused)
-			model_fail(err, rc, "cannot insert the image");
-		goto out;
+	/* Only when the insert made no row is the reason looked for (after
+	 * its transaction: it changed nothing); none but a drawn external id
+	 * that was taken: another, at most 64. */
+	for (int tries = 0; tries < 64; tries++) {
+		if ((rc = model_draw_ext_id(ext, "img-")) < 0)
+			return model_fail(err, rc, "no random bytes for an id");
+		if ((rc = image_create_try(&ic, ext)) < 0)
+			return rc;
+		if (ic.made) {
+			if (out)
+				*out = ic.row;
+			return 0;
+		}
+		if ((rc = image_create_refused(&ic)) < 0)
+			return rc;
 	}
-	if ((rc = model_touch_region(ic.c, region_id)) < 0 ||
-	    (rc = model_log_change(ic.c, MODEL_CHANGE_IMAGE, ic.row.id, region_id, folder, NULL)) < 0)
-		goto out;
-	if ((rc = model_commit(ic.c)) < 0)
-		return rc; /* it rolled back */
-	if (out)
-		*out = ic.row;
-	return 0;
-out:
-	model_rollback(ic.c);
-	return rc;
+	return model_fail(err, -EEXIST, "no free external id");
 }
 
 /* ---- deletion, the recycle bin, destruction (§6.1, seed 004 §4.5) -------------- */
@@ -1014,7 +1050,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	db_bind_int64(st, 15, now / 1000000000);
 	db_bind_int64(st, 16, now);
 	db_bind_int64(st, 17, now);
-	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, NULL, &image_id)) < 0) {
+	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, &image_id)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;
 	}

@@ -266,7 +266,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	db_bind_int64(st, 7, now / 1000000000);
 	db_bind_int64(st, 8, now);
 	db_bind_text(st, 9, model_host(m));
-	if ((rc = model_insert_ext(st, "i-", ext, model_fill_id, NULL, &id)) < 0) {
+	if ((rc = model_insert_ext(st, "i-", ext, model_fill_id, &id)) < 0) {
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}

@@ -100,8 +100,7 @@ void model_fill_id(db_stmt *st, void *out)
 	*(int64_t *)out = db_col_int64(st, 0);
 }
 
-/* A random external id: prefix and 8 hex digits. */
-static int draw_ext_id(char out[16], const char *prefix)
+int model_draw_ext_id(char out[16], const char *prefix)
 {
 	uint32_t r;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
@@ -111,11 +110,11 @@ static int draw_ext_id(char out[16], const char *prefix)
 }
 
 int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg),
-                     int (*refused)(void *arg), void *arg)
+                     void *arg)
 {
 	int rc;
 	for (int tries = 0; tries < 64; tries++) {
-		if ((rc = draw_ext_id(ext, prefix)) < 0)
+		if ((rc = model_draw_ext_id(ext, prefix)) < 0)
 			goto out;
 		db_bind_text(st, 1, ext);
 		if ((rc = db_step(st)) == DB_ROW)
@@ -125,8 +124,6 @@ int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)
 			goto out;
 		}
 		db_rewind(st); /* no row: the other parameters stay bound */
-		if (refused && (rc = refused(arg)) < 0)
-			goto out;
 	}
 	rc = -EEXIST;
 out:

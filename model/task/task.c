@@ -447,7 +447,7 @@ int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, i
 	db_bind_int64(st, 8, sn->blob_id);
 	db_bind_int64(st, 9, now / 1000000000);
 	db_bind_int64(st, 10, now);
-	if ((rc = model_insert_ext(st, "snap-", ext, model_fill_id, NULL, id_out)) < 0)
+	if ((rc = model_insert_ext(st, "snap-", ext, model_fill_id, id_out)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, *id_out, sn->region_id, MODEL_FOLDER_INVALID, NULL);
 }
@@ -605,7 +605,7 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	db_bind_int64(st, 20, now / 1000000000);
 	db_bind_int64(st, 21, now);
 	db_bind_int64(st, 22, now);
-	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, NULL, id_out)) < 0)
+	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, id_out)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
 }

@@ -306,9 +306,19 @@ static void test_duplicate_name(void **state)
 	int64_t alice = ut_account(fx, "alice");
 	int64_t bob = ut_account(fx, "bob");
 
-	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	/* A creation logs one change, of the new image, and moves the
+	 * region's listing time (both sent ahead of knowing the insert's
+	 * outcome: they look for its row); a refusal does neither. */
+	int64_t head = model_changes_head(fx->m), mtime = model_region_mtime(fx->m, fx->r1);
+	int64_t golden = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	assert_int_equal(model_changes_head(fx->m), head + 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT obj FROM changes WHERE seq = %lld", (long long)head + 1), golden);
+	assert_true(model_region_mtime(fx->m, fx->r1) > mtime);
+	head = model_changes_head(fx->m), mtime = model_region_mtime(fx->m, fx->r1);
 	assert_int_equal(model_image_create(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden", NULL, &err), -EEXIST);
 	assert_true(err.msg[0] != '\0');
+	assert_int_equal(model_changes_head(fx->m), head);
+	assert_int_equal(model_region_mtime(fx->m, fx->r1), mtime);
 	assert_int_equal(
 		ut_sql_int(fx, "SELECT count(*) FROM images WHERE name = 'golden' AND account_id = %lld", (long long)alice),
 		1);
