@@ -251,7 +251,9 @@ timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
 rados -c "$CB" -p imgfs-b -N "$NS" ls | grep -E '^[0-9a-f]{32}$' >"$T/b.objects" || fail "no object in imgfs-b to probe"
 # b_stat_all SECS: a fresh client stats every object of cluster B's pool
 # (so every placement group: one that stays blocked blocks only its own
-# objects) within SECS, by the clock.
+# objects) within SECS, by the clock.  A stat that times out is asked again
+# after a fresh OSD map, as imgfs does: a client that read the map while
+# the monitor still had the dead instance up sends to nowhere until then.
 b_stat_all() {
     timeout "$1" /usr/bin/python3 - "$CB" imgfs-b "$NS" "$T/b.objects" <<'PY' >/dev/null 2>&1
 import rados, sys
@@ -261,19 +263,24 @@ c.connect(timeout=5)
 io = c.open_ioctx(pool)
 io.set_namespace(ns)
 for name in open(names).read().split():
-    io.stat(name)
+    while True:
+        try:
+            io.stat(name)
+            break
+        except rados.TimedOut:
+            c.wait_for_latest_osdmap()
 PY
 }
-# b_serves: cluster B's OSD serves every placement group, else it is
-# restarted, as an operator would, twice at most. A one-OSD cluster may
-# come back from a stop, or from a restart on a loaded machine, with some
-# placement groups' reads "delayed" for good (Ceph's read leases; seen
-# here for 40 minutes), and a fresh client times out on them as imgfs's
-# reads do: Ceph's business, not the client's.
+# b_serves: cluster B's OSD serves every placement group within 60 s, else
+# it is restarted, as an operator would, twice at most.  A one-OSD cluster
+# back from a stop may leave placement groups "laggy" (their read lease ran
+# out while the process was stopped) with nothing to wake them: Ceph's
+# business, not the client's (ceph/ceph-container issue 1682); a restart
+# peers them again.
 b_serves() {
     local pid restarts
     for restarts in 0 1 2; do
-        if b_stat_all 40; then
+        if b_stat_all 60; then
             ((restarts == 0)) || echo "    the OSD serves every placement group after $restarts restart(s)"
             return 0
         fi
