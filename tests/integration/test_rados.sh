@@ -271,7 +271,7 @@ for name in open(names).read().split():
             c.wait_for_latest_osdmap()
 PY
 }
-# b_serves: cluster B's OSD serves every placement group within 60 s, else
+# b_serves: cluster B's OSD serves every placement group within 30 s, else
 # it is restarted, as an operator would, twice at most.  A one-OSD cluster
 # back from a stop may leave placement groups "laggy" (their read lease ran
 # out while the process was stopped) with nothing to wake them: Ceph's
@@ -280,7 +280,7 @@ PY
 b_serves() {
     local pid restarts
     for restarts in 0 1 2; do
-        if b_stat_all 60; then
+        if b_stat_all 30; then
             ((restarts == 0)) || echo "    the OSD serves every placement group after $restarts restart(s)"
             return 0
         fi
