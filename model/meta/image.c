@@ -163,14 +163,15 @@ static void image_refs_fill(db_stmt *st, void *out)
  * served.  The probes a row answered (want) are kept with it: a request
  * asking for more reads the database. */
 #define ROW_CACHE_SLOTS 256
+struct row_slot {
+	int64_t id, gen, at_ns; /* id 0: empty */
+	unsigned asked;
+	struct model_image img;
+};
 struct model_row_cache {
 	pthread_mutex_t lock;
 	int64_t max_age_ns;
-	struct {
-		int64_t id, gen, at_ns; /* id 0: empty */
-		unsigned asked;
-		struct model_image img;
-	} slot[ROW_CACHE_SLOTS];
+	struct row_slot slot[ROW_CACHE_SLOTS];
 };
 
 static int64_t mono_ns(void)
@@ -207,7 +208,7 @@ static bool row_cached(model *m, int64_t id, unsigned want, int64_t gen, struct 
 	struct model_row_cache *rc = m->rows_cache;
 	bool hit;
 	pthread_mutex_lock(&rc->lock);
-	__typeof__(rc->slot[0]) *e = &rc->slot[(uint64_t)id % ROW_CACHE_SLOTS];
+	struct row_slot *e = &rc->slot[(uint64_t)id % ROW_CACHE_SLOTS];
 	hit = e->id == id && e->gen == gen && (want & ~e->asked) == 0 && mono_ns() - e->at_ns < rc->max_age_ns;
 	if (hit) {
 		*out = e->img;
@@ -224,7 +225,7 @@ static void row_keep(model *m, unsigned asked, int64_t gen, const struct model_i
 {
 	struct model_row_cache *rc = m->rows_cache;
 	pthread_mutex_lock(&rc->lock);
-	__typeof__(rc->slot[0]) *e = &rc->slot[(uint64_t)img->id % ROW_CACHE_SLOTS];
+	struct row_slot *e = &rc->slot[(uint64_t)img->id % ROW_CACHE_SLOTS];
 	e->id = img->id;
 	e->gen = gen;
 	e->at_ns = mono_ns();
@@ -242,7 +243,7 @@ int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_
 	struct model_conn *c;
 	db_stmt *st;
 	int rc;
-	int64_t gen = atomic_load(&m->rows_gen);
+	int64_t gen = m->rows_cache ? atomic_load(&m->rows_gen) : 0;
 	if (m->rows_cache && row_cached(m, id, want, gen, img))
 		return model_region_get(m, img->region_id, region);
 	if ((rc = model_conn_get(m, &c)) < 0)
