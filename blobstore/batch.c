@@ -10,26 +10,30 @@
  * next chunk is read and hashed.  Sealing a 2 GiB disk that way took over
  * three times as long as copying the file.  The backend's batch operations
  * write chunks without waiting and wait once per BLOB_BATCH_MAX chunks
- * (backend_local.c has that protocol and its crash reasoning); this file
+ * (backend/local.c has that protocol and its crash reasoning); this file
  * keeps the disk busy with them.
  *
  * The caller's thread does what add must answer: the all-zero test (holes
  * never reach the backend), the keyed hash (the caller needs the id), and
  * deduplication — against every id this batch took (an idset, so equal
  * chunks within one blob are written once) and against the store (the
- * backend's batch_has on the caller's own backend batch, `check`: a chunk
+ * backend's has_many on the caller's own backend batch, `check`: a chunk
  * found there gets its mtime refreshed, so gc keeps it until the caller's
  * metadata names it, and its name is synced when `check` commits).  A new
- * chunk is copied into the buffer of an idle lane.  A backend without
- * batch_has (RADOS) is not asked first: a question to an object store is
+ * chunk is copied into the buffer of an idle lane.  A backend whose
+ * batching says !ask_first (RADOS) is not asked first: a question to an object store is
  * a round trip, which under a stream of writes waits behind them, so the
  * caller's thread would spend its time waiting; its lanes' exclusive
  * creates find a chunk that is there instead (and refresh it).
  *
  * Copies (blob_batch_copy_many) ask the target about up to BLOB_BATCH_MAX
- * chunks at once (batch_has_many: one wait for all on an object store),
+ * chunks at once (has_many: one wait for all on an object store),
  * then read the missing ones from the source, telling a source that
- * prefetches which ones come next, so several reads are in flight.
+ * prefetches which ones come next, so several reads are in flight.  A
+ * backend with copy_from (the local one) places a chunk of another store
+ * without its bytes (a hard link) until that fails as unsupported here
+ * (another file system, another kind of backend): then bytes, from then
+ * on.
  *
  * Lanes: up to BATCH_LANES threads, started when a chunk finds none idle,
  * each with its own backend batch and a page-aligned buffer (the local
@@ -53,9 +57,10 @@
  * a chunk buffer of its own (blob_batch_add_buf: the wblob's stage), which
  * is exchanged for the lane's.  A backend that keeps the bytes of a write in
  * flight takes the lane's buffer in exchange for one of its own the same
- * way (batch_add_buf: RADOS), instead of copying them again.
+ * way (batching's add may keep *buf: RADOS), instead of copying them
+ * again.
  *
- * A backend without batch operations gets a plain durable put per chunk in
+ * A backend without batching gets a plain durable put per chunk in
  * the caller's thread, and commit has nothing left to do.
  *
  * Errors stick (b->err): after one, nothing the batch was given and did
@@ -96,7 +101,7 @@ struct blob_batch {
 	struct lane lane[BATCH_LANES];
 	int placed; /* chunks stored since the batch was made */
 	int err;    /* the first error, sticky */
-	bool no_link; /* blob_batch_copy: links failed once, copy bytes */
+	bool no_link; /* blob_batch_copy: copy_from failed once, copy bytes */
 };
 
 /* ---- the lanes ------------------------------------------------------------ */
@@ -104,22 +109,20 @@ struct blob_batch {
 /* Runs one command of the lane's; returns chunks placed or -errno. */
 static int lane_run(struct lane *l, enum lane_cmd cmd)
 {
-	struct blob_backend *be = l->b->s->be;
+	const struct blob_backend_batching *bt = l->b->s->be->batching;
 	int rc;
 
 	if (cmd == LANE_ADD) {
-		rc = be->batch_add_buf != NULL ? be->batch_add_buf(l->bb, &l->id, &l->buf, l->len)
-		                               : be->batch_add(l->bb, &l->id, l->buf, l->len);
-		if (rc < 0)
+		if ((rc = bt->add(l->bb, &l->id, &l->buf, l->len)) < 0)
 			return rc;
 		l->pending += (size_t)rc;
 		if (l->pending < BLOB_BATCH_MAX)
 			return 0;
 	}
-	/* Also with nothing pending: batch_add may have found chunks whose
+	/* Also with nothing pending: add may have found chunks whose
 	 * names the commit syncs. */
 	l->pending = 0;
-	return be->batch_commit(l->bb);
+	return bt->commit(l->bb);
 }
 
 static void *lane_main(void *arg)
@@ -174,7 +177,7 @@ static int lane_start(blob_batch *b)
 			return -rc;
 		l->wake_init = true;
 	}
-	if (l->bb == NULL && (rc = be->batch_new(be, &l->bb)) < 0)
+	if (l->bb == NULL && (rc = be->batching->new_batch(be, &l->bb)) < 0)
 		return rc;
 	if ((rc = pthread_create(&l->thread, NULL, lane_main, l)) != 0)
 		return -rc;
@@ -261,13 +264,13 @@ void blob_batch_free(blob_batch *b)
 		pthread_join(b->lane[i].thread, NULL);
 	for (int i = 0; i < BATCH_LANES; i++) {
 		if (b->lane[i].bb != NULL) /* drops what it did not commit */
-			be->batch_free(b->lane[i].bb);
+			be->batching->free(b->lane[i].bb);
 		free(b->lane[i].buf);
 		if (b->lane[i].wake_init)
 			pthread_cond_destroy(&b->lane[i].wake);
 	}
 	if (b->check != NULL)
-		be->batch_free(b->check);
+		be->batching->free(b->check);
 	blob_idset_free(b->ids);
 	pthread_cond_destroy(&b->changed);
 	pthread_mutex_destroy(&b->lock);
@@ -293,7 +296,8 @@ int blob_batch_new(blob_batch **out, blob_store *s)
 		free(b);
 		return -rc;
 	}
-	if ((rc = blob_idset_new(&b->ids)) < 0 || (be->batch_new != NULL && (rc = be->batch_new(be, &b->check)) < 0)) {
+	if ((rc = blob_idset_new(&b->ids)) < 0 ||
+	    (be->batching != NULL && (rc = be->batching->new_batch(be, &b->check)) < 0)) {
 		blob_batch_free(b);
 		return rc;
 	}
@@ -346,8 +350,13 @@ static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, 
 	}
 	if (blob_idset_has(b->ids, &id))
 		return 0; /* taken before */
-	if (be->batch_has != NULL && (rc = be->batch_has(b->check, &id)) != 0)
-		return rc < 0 ? batch_fail(b, rc) : 0;
+	if (be->batching->ask_first) {
+		uint8_t found;
+		if ((rc = be->batching->has_many(b->check, &id, 1, &found)) < 0)
+			return batch_fail(b, rc);
+		if (found)
+			return 0;
+	}
 	if ((rc = blob_idset_add(b->ids, &id)) < 0)
 		return batch_fail(b, rc);
 	if ((rc = hand_on(b, &id, buf, len, swap)) < 0)
@@ -383,7 +392,7 @@ int blob_batch_commit(blob_batch *b)
 	placed = b->placed;
 	pthread_mutex_unlock(&b->lock);
 	/* Names of chunks found in the store: durable too. */
-	if (rc == 0 && b->check != NULL && (rc = b->s->be->batch_commit(b->check)) > 0)
+	if (rc == 0 && b->check != NULL && (rc = b->s->be->batching->commit(b->check)) > 0)
 		rc = 0;
 	return rc < 0 ? batch_fail(b, rc) : placed;
 }
@@ -420,21 +429,11 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
  * batch: found[k] = 1 or 0. */
 static int check_many(blob_batch *b, const chunk_id *ids, size_t n, uint8_t *found)
 {
-	struct blob_backend *be = b->s->be;
-	int rc;
-
-	if (be->batch_has_many != NULL)
-		return be->batch_has_many(b->check, ids, n, found);
-	for (size_t k = 0; k < n; k++) {
-		if ((rc = be->batch_has(b->check, &ids[k])) < 0)
-			return rc;
-		found[k] = rc > 0;
-	}
-	return 0;
+	return b->s->be->batching->has_many(b->check, ids, n, found);
 }
 
-/* Places ids[k] for every k with want[k] (the target lacks them): a hard
- * link between local stores, else the bytes, read from src with the next
+/* Places ids[k] for every k with want[k] (the target lacks them): the
+ * backend's copy_from (a hard link between local stores), else the bytes, read from src with the next
  * ones hinted to it.  moved[k] = 1 for each placed.  Returns how many. */
 static int copy_missing(blob_batch *b, blob_store *src, const chunk_id *ids, size_t n, const uint8_t *want,
                         uint8_t *moved)
@@ -449,10 +448,10 @@ static int copy_missing(blob_batch *b, blob_store *src, const chunk_id *ids, siz
 			continue;
 		if ((rc = blob_idset_add(b->ids, &ids[k])) < 0)
 			return rc;
-		if (!b->no_link && blob_backend_is_local(be) && blob_backend_is_local(src->be)) {
+		if (!b->no_link && be->copy_from != NULL) {
 			/* On the caller's own backend batch: its commit (the last
 			 * step of blob_batch_commit) makes the name durable. */
-			rc = blob_local_batch_link(b->check, src->be, &ids[k]);
+			rc = be->copy_from(b->check, src->be, &ids[k]);
 			if (rc >= 0) {
 				pthread_mutex_lock(&b->lock);
 				b->placed += rc;

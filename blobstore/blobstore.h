@@ -7,7 +7,11 @@
  *
  * Workload: disk images of 1 MiB .. 100s of GiB, mostly sparse, read
  * sequentially by backup tools and randomly by qemu-img; written by uploads
- * (mostly sequential) and instance disks (random).
+ * (mostly sequential) and instance disks (random).  A tenant chooses a
+ * disk's virtual size, up to BLOB_MAX_SIZE (4 PiB), so nothing here costs
+ * memory or time per chunk of the virtual size: manifests and wblobs hold
+ * their data chunks only, and every walk over a blob steps from data
+ * chunk to data chunk (SPEC §12 "Bounded by design").
  *
  * Model
  *   A blob is a byte array of a fixed virtual size cut into BLOB_CHUNK_SIZE
@@ -32,18 +36,21 @@
  *   "dir:PATH"      chunks and wblobs in PATH (a local or shared directory)
  *   "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]"
  *                   chunks in a Ceph RADOS pool, one object per chunk named by
- *                   its id (backend_rados.c); wblobs and tmp/ stay in the
+ *                   its id (backend/rados.c); wblobs and tmp/ stay in the
  *                   region's directory on this host (instances run on one host)
  *
  * On-disk layout of one region store (the local-directory backend)
  *   <dir>/chunks/<xx>/<32 hex>   chunk files, read-only (0444) once placed;
  *                                <xx> = first two hex digits of the id
  *   <dir>/tmp/                   chunk files being written (never read)
- *   <dir>/wblobs/<name>.map      wblob header + one state byte per chunk
- *   <dir>/wblobs/<name>.data     wblob overlay, sparse, virtual size long
+ *   <dir>/wblobs/<name>.map      wblob header + one state byte per chunk (sparse)
+ *   <dir>/wblobs/<name>.data     wblob overlay, sparse, virtual size long up to 8 TiB
+ *   <dir>/wblobs/<name>.data.<k> the overlay of the k-th further 8 TiB, made on
+ *                                first write there (wblob.c)
+ *   <dir>/wblobs/<name>.ids      ids of streamed chunks (uploads)
  *   Chunk placement: write to tmp/, fsync, link() into chunks/<xx>/ (link
  *   never replaces), unlink the temp name, fsync the directory; batches do
- *   each step for many chunks at once (backend_local.c: a name never
+ *   each step for many chunks at once (backend/local.c: a name never
  *   appears before its bytes are durable).
  *
  * Manifest encoding (stored by model/ in SQLite as an opaque BLOB)
@@ -68,11 +75,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #define BLOB_CHUNK_SHIFT 20
-#define BLOB_CHUNK_SIZE (1u << BLOB_CHUNK_SHIFT) /* 1 MiB: see README */
+#define BLOB_CHUNK_SIZE (1u << BLOB_CHUNK_SHIFT) /* 1 MiB: see docs/design.md */
 #define BLOB_SECRET_SIZE 192                     /* >= XXH3_SECRET_SIZE_MIN */
 
 /* ---- chunk ids ---------------------------------------------------------- */
@@ -100,82 +106,148 @@ int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
 #define BLOB_BATCH_MAX 64
 
 /* A backend stores chunk bytes by id; it never hashes.  The local directory
- * backend is the first; the RADOS backend (an object store) implements the
- * same table.  Every chunk has a timestamp gc goes by: the local backend's
- * is the file's mtime, RADOS's an attribute of the object. */
+ * backend (backend/local.c) and the RADOS backend (backend/rados.c, an
+ * object store) implement this table.  Every chunk has a timestamp gc
+ * goes by: the local backend's is the file's mtime, RADOS's an attribute
+ * of the object.
+ *
+ * The table is a required core and optional parts.  Each optional hook
+ * stands alone (NULL: the store does without it, as said at the hook);
+ * the one optional sub-table, batching, is NULL or complete.  The store
+ * asks a backend what it can do by these pointers (and batching's
+ * ask_first), never by which backend it is: no file outside backend/
+ * tests a backend's type.
+ *
+ * Adding a backend
+ *   1. backend/NAME.c: a struct of your own that begins with (or holds)
+ *      a struct blob_backend, the six core operations, and a constructor
+ *      blob_backend_NAME_new declared below, beside the others.
+ *   2. The store spec's prefix for it in blob_store_open_spec (store.c)
+ *      and, if it can be checked without writing, blob_store_check_spec.
+ *   3. Optional parts only where they pay: batching when one write costs
+ *      a wait (a disk's fsync, a network round trip); get_buf / prefetch
+ *      when there is a network between the backend and the bytes;
+ *      del_if_older when list cannot tell a chunk's timestamp.
+ *   4. tests/unit/blobstore/backend/test_NAME.c for what is the backend's
+ *      own, and the store's tests re-run on it (CMakeLists.txt's
+ *      IMGFS_RADOS_UNIT_TESTS shows how the RADOS runs are made). */
+struct blob_backend;
 struct blob_backend_batch; /* the backend's own */
+struct blob_log;           /* blobstore_int.h */
+
+/* Placing many chunks with few waits for the disk (blob_batch).  A batch
+ * is used by one thread at a time.
+ *   add      is put (same answers) of the bytes in *buf, a chunk buffer
+ *            (BLOB_CHUNK_SIZE bytes from blob_chunk_buf_new,
+ *            blobstore_int.h), except that a chunk it reports new is not
+ *            stored yet — a backend that finds out only when it writes
+ *            (RADOS's exclusive create) reports 1 and counts the chunk at
+ *            commit only if it was new.  The backend may keep *buf
+ *            instead of copying (a write in flight holds its bytes, for
+ *            a retry), giving back another chunk buffer in *buf.
+ *   has_many asks about n ids at once (n <= BLOB_BATCH_MAX): found[k] =
+ *            1 or 0, a found chunk refreshed like put does; returns 0 or
+ *            -errno.  An object store checks them all with one wait.
+ *   commit   makes every chunk added since the last commit durable, then
+ *            visible under its id, then makes those names — and those of
+ *            the chunks add or has_many found — durable, and returns how
+ *            many it placed (one another writer placed meanwhile is not
+ *            counted).
+ *   free     drops what was not committed (the local backend: never
+ *            visible; RADOS: a write in flight lands whole or not at all,
+ *            unreferenced: gc drops it).
+ *   ask_first  a capability: the store asks has_many about each chunk
+ *            before adding it (a backend whose add of a chunk it has
+ *            costs a write); false: the store adds without asking (an
+ *            add that finds the chunk costs no more than a question).
+ * Ids added between two commits are distinct, at most BLOB_BATCH_MAX
+ * (-E2BIG beyond).  A failed add leaves nothing of its chunk; a failed
+ * commit may have placed some of its chunks, each whole and durable. */
+struct blob_backend_batching {
+	int (*new_batch)(struct blob_backend *be, struct blob_backend_batch **out);
+	int (*add)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
+	int (*has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
+	int (*commit)(struct blob_backend_batch *b);
+	void (*free)(struct blob_backend_batch *b);
+	bool ask_first;
+};
+
 struct blob_backend {
+	/* ---- the core: every backend has all six ---- */
+
 	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
 	 * -ENOENT when absent. */
 	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
-	/* Optional: get into *buf, a chunk buffer (BLOB_CHUNK_SIZE bytes from
-	 * blob_chunk_buf_new, blobstore_int.h), which the backend may exchange
-	 * for a chunk buffer of its own that holds the chunk already (one
-	 * prefetch read ahead) instead of copying: *buf then points to that
-	 * one and the backend keeps the old one. */
-	int (*get_buf)(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
 	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
 	 * newly stored, 0 when a chunk of that id was already there (then its
 	 * timestamp is refreshed so a concurrent gc keeps it). */
 	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
-	/* Optional, all of batch_new, batch_add, batch_commit, batch_free and
-	 * at least one of batch_has and batch_has_many, or none (the store then
-	 * puts chunk by chunk): placing many chunks with few waits for the disk
-	 * (blob_batch).  A batch is used by one thread at a time.  batch_add is
-	 * put (same answers) except that a chunk it reports new is not stored
-	 * yet — a backend that finds out only when it writes (RADOS's exclusive
-	 * create) reports 1 and counts the chunk at commit only if it was new;
-	 * batch_has is exists, refreshing a found chunk like put does;
-	 * batch_has_many is batch_has for n ids at once (n <= BLOB_BATCH_MAX,
-	 * found[k] = 1 or 0, returns 0 or -errno): an object store checks them
-	 * all with one wait.  Without batch_has, blob_batch_add does not ask
-	 * before adding.  batch_commit makes every chunk added since the last
-	 * commit durable, then visible under its id, then makes those names —
-	 * and those of the chunks batch_add or batch_has found — durable, and
-	 * returns how many it placed (one another writer placed meanwhile is
-	 * not counted).  Ids added between two commits are distinct, at most
-	 * BLOB_BATCH_MAX (-E2BIG beyond).  A failed add leaves nothing of its
-	 * chunk; a failed commit may have placed some of its chunks, each whole
-	 * and durable; batch_free drops what was not committed (the local
-	 * backend: never visible; RADOS: a write in flight lands whole or not
-	 * at all, unreferenced: gc drops it). */
-	int (*batch_new)(struct blob_backend *be, struct blob_backend_batch **out);
-	int (*batch_has)(struct blob_backend_batch *b, const chunk_id *id);
-	int (*batch_has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
-	int (*batch_add)(struct blob_backend_batch *b, const chunk_id *id, const void *buf, size_t len);
-	/* Optional: batch_add of the bytes in *buf, a chunk buffer (as for
-	 * get_buf), which the backend may keep instead of copying them (a
-	 * write in flight holds its bytes, for a retry), giving back another
-	 * chunk buffer in *buf.  Same answers as batch_add. */
-	int (*batch_add_buf)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
-	int (*batch_commit)(struct blob_backend_batch *b);
-	void (*batch_free)(struct blob_backend_batch *b);
 	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
 	int (*del)(struct blob_backend *be, const chunk_id *id);
-	/* Optional: del only when the chunk's timestamp is older than
-	 * not_after, decided where the chunk is stored, atomically with the
-	 * removal (a put refreshing it at the same moment keeps it): 1 removed,
-	 * 0 kept or absent, -errno. */
-	int (*del_if_older)(struct blob_backend *be, const chunk_id *id, int64_t not_after);
 	/* Calls cb for every stored chunk with its timestamp (unix seconds),
-	 * or BLOB_MTIME_UNKNOWN when listing does not tell it (then the backend
-	 * has del_if_older); stops and returns cb's value when it is non-zero. */
+	 * or BLOB_MTIME_UNKNOWN when listing does not tell it (such a backend
+	 * has del_if_older: gc needs one of the two); stops and returns cb's
+	 * value when it is non-zero. */
 	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg);
-	/* Optional: get will soon be asked for these chunks, in this order
-	 * (a sequential reader): a backend with a network between it and the
-	 * bytes starts reading some of them now.  A hint: no answer. */
-	void (*prefetch)(struct blob_backend *be, const chunk_id *ids, size_t n);
-	int (*statfs)(struct blob_backend *be, struct statvfs *out);
 	void (*free)(struct blob_backend *be);
+
+	/* ---- optional ---- */
+
+	/* NULL: the store puts chunk by chunk (blob_batch then waits for
+	 * each). */
+	const struct blob_backend_batching *batching;
+	/* get into *buf, a chunk buffer (as for batching's add), which the
+	 * backend may exchange for a chunk buffer of its own that holds the
+	 * chunk already (one prefetch read ahead) instead of copying: *buf
+	 * then points to that one and the backend keeps the old one.  NULL:
+	 * the store uses get. */
+	int (*get_buf)(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
+	/* Refreshes a chunk found stored (blob_store_copy_chunk), as put does
+	 * when it finds one: 0, -ENOENT when it is gone.  NULL: nothing
+	 * refreshed. */
+	int (*touch)(struct blob_backend *be, const chunk_id *id);
+	/* Places chunk id, which src holds, in the store of batch b without
+	 * moving its bytes (the local backend: a hard link between stores on
+	 * one file system), its name made durable by b's commit: 1 placed,
+	 * 0 there already (refreshed), -EXDEV (also for a src of another
+	 * kind), -EPERM, -EMLINK or -EOPNOTSUPP when it cannot be done here
+	 * (the store copies the bytes instead, from then on), -ENOENT when src
+	 * lacks it.  NULL: the store copies the bytes. */
+	int (*copy_from)(struct blob_backend_batch *b, struct blob_backend *src, const chunk_id *id);
+	/* del only when the chunk's timestamp is older than not_after,
+	 * decided where the chunk is stored, atomically with the removal (a
+	 * put refreshing it at the same moment keeps it): 1 removed, 0 kept
+	 * or absent, -errno.  NULL: gc goes by list's timestamps and del. */
+	int (*del_if_older)(struct blob_backend *be, const chunk_id *id, int64_t not_after);
+	/* A stored chunk's size in bytes (as stored) and timestamp (unix
+	 * seconds, what del_if_older compares): 0, -ENOENT, -errno.  gc
+	 * --dry-run counts with it (blob_store_gc_plan).  NULL: no plan
+	 * (-ENOTSUP). */
+	int (*stat)(struct blob_backend *be, const chunk_id *id, uint64_t *size, int64_t *mtime);
+	/* get will soon be asked for these chunks, in this order (a
+	 * sequential reader): a backend with a network between it and the
+	 * bytes starts reading some of them now.  A hint: no answer.  NULL:
+	 * no hints. */
+	void (*prefetch)(struct blob_backend *be, const chunk_id *ids, size_t n);
+	/* Where the backend's own lines go (the store's log, which outlives
+	 * the backend).  NULL: the backend says nothing. */
+	void (*set_log)(struct blob_backend *be, const struct blob_log *log);
 };
 
 #define BLOB_MTIME_UNKNOWN INT64_MIN
+
+/* A put, a batch or a copy that finds its chunk stored already refreshes
+ * the chunk's timestamp only when it is older than this many seconds (a
+ * second copy of the same data then costs a read per chunk, not a write):
+ * every chunk a writer stored or found carries a timestamp at or after
+ * the writer's start minus this.  Both backends. */
+#define BLOB_STAMP_FRESH 600
 
 /* The local directory backend rooted at dir (created if missing). */
 int blob_backend_local_new(struct blob_backend **out, const char *dir);
 
 /* The RADOS backend of a store spec "rados:POOL[,conf=FILE][,id=CLIENT]
- * [,ns=NAMESPACE]" (backend_rados.c): connects to the cluster and opens
+ * [,ns=NAMESPACE]" (backend/rados.c): connects to the cluster and opens
  * the pool.  owner is one line naming the region and the service; the
  * pool (namespace) keeps it in an object of its own, and a pool that
  * names another owner is refused (-EBUSY), so that no two regions' gc
@@ -275,8 +347,6 @@ int blob_store_has_chunk(blob_store *s, const chunk_id *id); /* 1, 0, -errno */
  * moved, 0 when dst already had it (cross-region copy, SPEC §6.3). */
 int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id);
 
-int blob_store_statfs(blob_store *s, struct statvfs *out);
-
 /* The chunk cache's counters since the store was opened (/stats, and tests
  * that check reads are efficient): chunk reads it served from an entry
  * already loaded (or being loaded by another reader), and chunks it had to
@@ -294,6 +364,17 @@ void blob_idset_free(blob_idset *set);
 int blob_idset_add(blob_idset *set, const chunk_id *id);
 bool blob_idset_has(const blob_idset *set, const chunk_id *id);
 int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint64_t *removed_out);
+/* What blob_store_gc(s, live, not_after) would drop, nothing removed:
+ * the chunks in *count_out and their stored bytes in *bytes_out (a chunk
+ * removed meanwhile is not counted).  -ENOTSUP when the backend cannot
+ * stat a chunk. */
+int blob_store_gc_plan(blob_store *s, const blob_idset *live, int64_t not_after, uint64_t *count_out,
+                       uint64_t *bytes_out);
+
+/* Removes files in the store's tmp/ (on this host) whose mtime is older
+ * than `before` (unix seconds): what writers that died left (a live
+ * writer's temp file lives for one chunk or one wblob creation). */
+int blob_store_clean_tmp(blob_store *s, int64_t before, uint64_t *removed_out);
 
 /* Verifies every stored chunk; calls bad(arg, id, errno) for each one that
  * is unreadable or does not match its id.  Returns the number of bad chunks
@@ -302,17 +383,33 @@ int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, con
 
 /* ---- manifests ----------------------------------------------------------- */
 
+/* A manifest is sparse: its data chunks only, as the encoding lists them
+ * (index ascending, never a null id), so its memory follows what is
+ * stored, never the virtual size.  Read it with blob_manifest_get (one
+ * chunk: a binary search) or walk index[]/id[] (every data chunk in
+ * order; blob_manifest_find says where to start); build it with
+ * blob_manifest_set, in ascending order for O(1) appends. */
 typedef struct blob_manifest {
 	uint64_t size;    /* virtual size in bytes */
 	uint32_t nchunks; /* ceil(size / BLOB_CHUNK_SIZE) */
-	uint64_t stored;  /* bytes of data chunks (what st_blocks counts) */
-	chunk_id *chunks; /* nchunks entries; null id = hole */
+	uint64_t stored;  /* bytes of data chunks (what st_blocks counts), kept by set */
+	uint32_t count;   /* data chunks */
+	uint32_t *index;  /* count chunk indexes, strictly ascending, < nchunks */
+	chunk_id *id;     /* count ids, none null: id[k] is chunk index[k]'s */
+	uint32_t cap;     /* room in index[] and id[] */
 } blob_manifest;
 
 int blob_manifest_new(blob_manifest **out, uint64_t size); /* all holes */
 void blob_manifest_free(blob_manifest *m);
 int blob_manifest_encode(void **out, size_t *len_out, const blob_manifest *m); /* caller free()s *out */
 int blob_manifest_decode(blob_manifest **out, const void *buf, size_t len);    /* -EINVAL when malformed */
+/* Chunk i's id, NULL for a hole (i >= nchunks too). */
+const chunk_id *blob_manifest_get(const blob_manifest *m, uint32_t i);
+/* The position in index[] of the first data chunk >= i (count: none). */
+uint32_t blob_manifest_find(const blob_manifest *m, uint32_t i);
+/* Chunk i (< nchunks) becomes id's, or a hole for the null id.  -ENOMEM
+ * (the manifest unchanged), -EINVAL for i out of range. */
+int blob_manifest_set(blob_manifest *m, uint32_t i, const chunk_id *id);
 
 /* Length of chunk i of a blob of that size. */
 size_t blob_chunk_len(uint64_t size, uint32_t i);
@@ -383,6 +480,21 @@ int blob_wblob_truncate(blob_wblob *w, uint64_t size);
  * -EOPNOTSUPP on a streaming wblob. */
 int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len);
 int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
+/* Copies [src_off, src_off + len) of the sealed blob src (clipped to its
+ * size) to dst_off of w by reference where it can (SPEC §16): a whole
+ * chunk of src that lands on a whole chunk of w (both offsets equally
+ * aligned within a chunk) is taken by its id, nothing read or written;
+ * the rest is read from src and written as pwrite does; holes of src
+ * become holes.  Grows w as a write would.  Durable as pwrite (reaches
+ * the device at blob_wblob_fsync).  Returns the bytes copied (0 at or past
+ * src's end); *counts (may be NULL) says how many went by id and how many
+ * as bytes (holes are neither).  -EXDEV when s_src is not w's store,
+ * -EOPNOTSUPP on a streaming wblob.  A writer, like pwrite. */
+struct blob_share_counts {
+	uint64_t by_id, by_bytes;
+};
+ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *src, uint64_t src_off,
+                         uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
 int blob_wblob_fsync(blob_wblob *w);
 /* From now on, writes through this handle that cover a whole chunk go
  * straight into the store (uploads: their bytes are written once, their
@@ -393,9 +505,10 @@ void blob_wblob_stream(blob_wblob *w);
 /* Stores the overlay's chunks and returns the manifest of the current
  * content.  The wblob stays open and usable. */
 int blob_wblob_seal(blob_wblob *w, blob_manifest **out);
-/* The same, calling progress(arg, done, total) after each chunk with the
- * bytes of virtual size processed so far (monotonic, reaching total =
- * the size; holes count).  A non-zero return stops the seal: -ECANCELED,
+/* The same, calling progress(arg, done, total) after each data chunk
+ * with the bytes of virtual size processed so far (monotonic, reaching
+ * total = the size; holes count, in one step: a call per data chunk, not
+ * per chunk, and one at the end).  A non-zero return stops the seal: -ECANCELED,
  * the wblob unchanged (chunks stored so far stay until gc drops them). */
 int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
                              int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);

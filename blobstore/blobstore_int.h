@@ -107,25 +107,15 @@ void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *w
  * among all processes and threads ("w.<pid>.<tid>.<n>.tmp", cap >= 64),
  * stored into name; returns the descriptor or -errno. */
 int blob_store_tmp_create(blob_store *s, char *name, size_t cap, mode_t mode);
-/* Removes files in <dir>/tmp whose mtime is older than `before`. */
-int blob_store_clean_tmp(blob_store *s, int64_t before, uint64_t *removed_out);
-/* Hints the backend that the data chunks of m after chunk i will be read
- * next (read.c): the next BLOB_READ_AHEAD (not in the cache, unless
- * cached_too: a reader that bypasses it).  Nothing when the backend does
- * not prefetch. */
+/* Hints the backend that the data chunks of m after data entry k
+ * (m->index[k]) will be read next (read.c): the next BLOB_READ_AHEAD (not
+ * in the cache, unless cached_too: a reader that bypasses it).  Nothing
+ * when the backend does not prefetch. */
 #define BLOB_READ_AHEAD 8
-void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t i, bool cached_too);
+void blob_store_read_ahead(blob_store *s, const blob_manifest *m, uint32_t k, bool cached_too);
 
-/* ---- backend_local.c ---------------------------------------------------- */
+/* ---- backend/local.c ---------------------------------------------------- */
 
-bool blob_backend_is_local(const struct blob_backend *be);
-/* Refreshes the chunk's mtime (copy_chunk found it already there). */
-int blob_local_touch(struct blob_backend *be, const chunk_id *id);
-/* Places chunk id, which the local backend src holds, in b's store as a
- * hard link (see backend_local.c): 1 linked, 0 there already, -EXDEV,
- * -EPERM or -EMLINK when a link cannot be made here, -ENOENT when src
- * lacks it. */
-int blob_local_batch_link(struct blob_backend_batch *b, struct blob_backend *src, const chunk_id *id);
 /* Whether batches sync with one syncfs per step (true) or an fsync per
  * file and directory (false); chosen by file system type at creation.
  * Tests switch it to cover both. */
@@ -139,11 +129,8 @@ void blob_local_tmp_name(struct blob_backend *be, char *buf, size_t cap);
  * stored into name; returns the descriptor or -errno. */
 int blob_local_tmp_create(struct blob_backend *be, char *name, size_t cap, mode_t mode);
 
-/* ---- backend_rados.c ---------------------------------------------------- */
+/* ---- backend/rados.c ---------------------------------------------------- */
 
-bool blob_backend_is_rados(const struct blob_backend *be);
-/* Where the backend's own lines go (the store's log; NULL: stderr). */
-void blob_rados_set_log(struct blob_backend *be, const struct blob_log *log);
 /* For tests: what `rados put` of other bytes under a chunk's name does
  * (replaces the object's bytes, keeps its attributes), and setting the
  * timestamp gc goes by. */
@@ -158,9 +145,9 @@ struct blob_rados_counters {
 	uint64_t reads_ahead_hit; /* gets served by a read started ahead */
 	uint64_t reads_handed;    /* of those, handed over without a copy (get_buf) */
 	uint64_t creates;         /* exclusive creates sent (put, batches) */
-	uint64_t creates_handed;  /* of those, sent from the caller's buffer, kept (batch_add_buf) */
+	uint64_t creates_handed;  /* of those, sent from the caller's buffer, kept (batching's add) */
 	uint64_t creates_waited;  /* a batch's add that first waited for its oldest write (all slots busy) */
-	uint64_t has_rounds;      /* batch_has_many calls: one wait each */
+	uint64_t has_rounds;      /* batching has_many calls: one wait each */
 	uint64_t has_objects;     /* objects those asked about */
 	uint64_t refreshes;       /* timestamp refreshes written */
 	uint64_t timeouts;        /* operations that timed out */
@@ -174,13 +161,46 @@ void blob_log_line(const struct blob_log *log, const char *fmt, ...) __attribute
 
 /* ---- manifest.c --------------------------------------------------------- */
 
+/* The first chunk index >= i and < n that holds data (want_data) or is
+ * a hole (!want_data), n when there is none: a blob's answer to seeking,
+ * at a cost that follows its data chunks, not n. */
+typedef uint32_t (*blob_next_fn)(const void *ctx, uint32_t i, uint32_t n, bool want_data);
 /* lseek(SEEK_DATA/SEEK_HOLE) at chunk granularity over a blob of `size`
- * bytes whose chunk i holds data when is_data(ctx, i). */
-int64_t blob_seek_chunks(uint64_t size, uint64_t off, int whence, bool (*is_data)(const void *ctx, uint32_t i),
-                         const void *ctx);
+ * bytes whose chunks next() describes. */
+int64_t blob_seek_chunks(uint64_t size, uint64_t off, int whence, blob_next_fn next, const void *ctx);
 uint32_t blob_nchunks(uint64_t size);
-/* Recomputes m->stored from m->chunks. */
-void blob_manifest_update_stored(blob_manifest *m);
+/* blob_next_fn over a manifest (ctx: the blob_manifest). */
+uint32_t blob_manifest_next(const void *ctx, uint32_t i, uint32_t n, bool want_data);
+
+/* ---- radix.c: sparse arrays over chunk indexes --------------------------- */
+
+/* Elements of esize bytes indexed by a u32, all zero until set; memory
+ * only for the leaves (2^leaf_bits elements, 8 <= leaf_bits < 32) that
+ * hold a non-zero element (see radix.c).  The caller locks. */
+struct blob_radix {
+	size_t esize;
+	unsigned leaf_bits;
+	void *top;        /* the top directory, NULL when empty */
+	uint64_t leaves;  /* allocated leaves (tests count them) */
+	uint64_t dirs;    /* allocated directories */
+	uint64_t nonzero; /* non-zero elements */
+};
+
+/* -EINVAL for a shape it cannot hold. */
+int blob_radix_init(struct blob_radix *r, size_t esize, unsigned leaf_bits);
+void blob_radix_release(struct blob_radix *r); /* frees everything; init again to reuse */
+/* Element i, NULL when its leaf is absent (then it is zero). */
+const void *blob_radix_get(const struct blob_radix *r, uint32_t i);
+/* Stores esize bytes at i; a zero element frees a leaf it empties.  Only
+ * a non-zero element in an absent leaf allocates: -ENOMEM, i unchanged. */
+int blob_radix_set(struct blob_radix *r, uint32_t i, const void *elem);
+/* Makes the leaf of i exist, so that a set there cannot fail (an empty
+ * leaf stays until a set in it or a clear frees it). */
+int blob_radix_reserve(struct blob_radix *r, uint32_t i);
+/* The first index >= from whose element is non-zero: true and *out. */
+bool blob_radix_next(const struct blob_radix *r, uint32_t from, uint32_t *out);
+/* Zeroes every element >= first, freeing the leaves it empties. */
+void blob_radix_clear_from(struct blob_radix *r, uint32_t first);
 
 /* ---- batch.c ------------------------------------------------------------ */
 
@@ -195,6 +215,17 @@ int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len);
 /* Adds to set (gc) the chunk ids of every wblob's base manifest and
  * every id a .ids file names (streamed chunks, synced or not yet). */
 int blob_wblob_add_base_ids(blob_store *s, blob_idset *set);
+/* What an open wblob holds in memory, counted (tests: it must follow what
+ * was written, not the virtual size). */
+struct blob_wblob_mem {
+	uint64_t state_leaves; /* 4 KiB leaves of state bytes */
+	uint64_t sid_leaves;   /* 4 KiB leaves of streamed ids */
+	uint64_t dirs;         /* 2 KiB radix directories, both radixes */
+	uint32_t base_entries; /* data chunks of the base manifest, 20 bytes each */
+	uint32_t pend_cap;     /* pending list, 4 bytes each */
+	bool ext;              /* the table of .data.<k> files (8 KiB) */
+};
+void blob_wblob_mem(const blob_wblob *w, struct blob_wblob_mem *out);
 
 /* ---- small helpers (util.c) --------------------------------------------- */
 

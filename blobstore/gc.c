@@ -24,6 +24,11 @@
  * an hour (left by writers that crashed); a live writer's temp file lives for
  * one chunk write.
  *
+ * gc_plan (`imgfs admin gc --dry-run`) walks the same listing with the same
+ * rules and removes nothing: each chunk gc would drop is stat'ed (the
+ * backend's stat) for its size and, where the listing gave no timestamp,
+ * for the one del_if_older would compare.  Temporary files are not counted.
+ *
  * verify_all reads every chunk through blob_store_get_chunk (which re-hashes
  * it) and reports the ones that fail — bad(arg, id, err) receives a positive
  * errno value, EIO for a hash mismatch — deleting them with repair.  A chunk
@@ -46,6 +51,7 @@ struct gc_ctx {
 	const blob_idset *bases;
 	int64_t not_after;
 	uint64_t removed;
+	uint64_t bytes; /* gc_plan: the stored bytes of what would be removed */
 };
 
 static int gc_one(void *arg, const chunk_id *id, int64_t mtime)
@@ -65,6 +71,47 @@ static int gc_one(void *arg, const chunk_id *id, int64_t mtime)
 	if (rc == 0)
 		g->removed++;
 	return rc == -ENOENT ? 0 : rc;
+}
+
+static int plan_one(void *arg, const chunk_id *id, int64_t mtime)
+{
+	struct gc_ctx *g = arg;
+	uint64_t size;
+	int64_t t;
+	int rc;
+
+	if ((mtime != BLOB_MTIME_UNKNOWN && mtime >= g->not_after) || blob_idset_has(g->live, id) ||
+	    blob_idset_has(g->bases, id))
+		return 0;
+	if ((rc = g->s->be->stat(g->s->be, id, &size, &t)) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (t >= g->not_after)
+		return 0;
+	g->removed++;
+	g->bytes += size;
+	return 0;
+}
+
+int blob_store_gc_plan(blob_store *s, const blob_idset *live, int64_t not_after, uint64_t *count_out,
+                       uint64_t *bytes_out)
+{
+	struct gc_ctx g = {.s = s, .live = live, .not_after = not_after};
+	blob_idset *bases = NULL;
+	int rc;
+
+	if (s->be->stat == NULL)
+		return -ENOTSUP;
+	if ((rc = blob_idset_new(&bases)) < 0)
+		return rc;
+	if ((rc = blob_wblob_add_base_ids(s, bases)) < 0)
+		goto out;
+	g.bases = bases;
+	rc = s->be->list(s->be, plan_one, &g);
+out:
+	*count_out = g.removed;
+	*bytes_out = g.bytes;
+	blob_idset_free(bases);
+	return rc;
 }
 
 int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint64_t *removed_out)

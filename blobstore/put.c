@@ -15,8 +15,10 @@
  * put_fd reads with read() from the descriptor's current position, exactly
  * size bytes, so it works on pipes; end of input before size bytes is -EIO.
  * When the descriptor is a regular file it also asks lseek(SEEK_DATA) where
- * the next data is and skips whole hole chunks without reading them, so
- * publishing a 40 GiB sparse image holding 100 MiB reads about 100 MiB.
+ * the next data is and skips the hole chunks before it without reading
+ * them, in one step however many, so publishing a 40 GiB sparse image
+ * holding 100 MiB reads about 100 MiB and a 4 PiB one costs nothing per
+ * hole.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,19 +27,24 @@
 
 #include "blobstore_int.h"
 
-/* For a regular file at position pos: true when [pos, pos + len) is a hole
- * the file system knows about; then the position is moved past it. */
-static bool skip_hole(int fd, uint64_t pos, size_t len)
+/* For a regular file holding a blob in [start, end), at position pos (a
+ * chunk's start): the start of the chunk holding the next data the file
+ * system knows of (end when none), with the position moved there; pos
+ * itself when its chunk holds data or SEEK_DATA does not answer.  A run
+ * of hole chunks is one step, however long. */
+static uint64_t skip_holes(int fd, uint64_t start, uint64_t pos, uint64_t end)
 {
 	off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+	uint64_t to;
 
 	if (data < 0 && errno != ENXIO)
-		return false; /* SEEK_DATA unsupported: just read */
-	if (data >= 0 && (uint64_t)data < pos + len) {
+		return pos; /* SEEK_DATA unsupported: just read */
+	to = data < 0 || (uint64_t)data >= end ? end : start + (((uint64_t)data - start) & ~BLOB_CHUNK_MASK);
+	if (to <= pos || lseek(fd, (off_t)to, SEEK_SET) < 0) {
 		lseek(fd, (off_t)pos, SEEK_SET); /* back where we were */
-		return false;
+		return pos;
 	}
-	return lseek(fd, (off_t)(pos + len), SEEK_SET) >= 0;
+	return to;
 }
 
 int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
@@ -69,13 +76,21 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 	}
 
 	for (uint32_t i = 0; i < m->nchunks; i++) {
-		size_t clen = blob_chunk_len(size, i);
+		size_t clen;
+		chunk_id id;
 		ssize_t n;
 
-		if (pos >= 0 && skip_hole(fd, (uint64_t)pos, clen)) {
-			pos += (int64_t)clen;
-			continue; /* m->chunks[i] stays null */
+		if (pos >= 0) {
+			uint64_t start = (uint64_t)pos - ((uint64_t)i << BLOB_CHUNK_SHIFT); /* the blob's offset 0 */
+			uint64_t to = skip_holes(fd, start, (uint64_t)pos, start + size);
+			if (to != (uint64_t)pos) { /* holes up to there: the chunks stay holes */
+				pos = (int64_t)to;
+				i = (uint32_t)((to - start) >> BLOB_CHUNK_SHIFT);
+				if (i >= m->nchunks)
+					break;
+			}
 		}
+		clen = blob_chunk_len(size, i);
 		n = blob_read_full(fd, buf, clen);
 		if (n < 0) {
 			rc = (int)n;
@@ -87,12 +102,11 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 		}
 		if (pos >= 0)
 			pos += (int64_t)clen;
-		if ((rc = blob_batch_add_buf(b, &m->chunks[i], &buf, clen)) < 0)
+		if ((rc = blob_batch_add_buf(b, &id, &buf, clen)) < 0 || (rc = blob_manifest_set(m, i, &id)) < 0)
 			goto out;
 	}
 	if ((rc = blob_batch_commit(b)) < 0)
 		goto out;
-	blob_manifest_update_stored(m);
 	*out = m;
 	m = NULL;
 	rc = 0;
@@ -113,13 +127,14 @@ int blob_store_put_buf(blob_store *s, blob_manifest **out, const void *buf, uint
 		goto out;
 	for (uint32_t i = 0; i < m->nchunks; i++) {
 		const uint8_t *p = (const uint8_t *)buf + ((uint64_t)i << BLOB_CHUNK_SHIFT);
+		chunk_id id;
 
-		if ((rc = blob_batch_add(b, &m->chunks[i], p, blob_chunk_len(size, i))) < 0)
+		if ((rc = blob_batch_add(b, &id, p, blob_chunk_len(size, i))) < 0 ||
+		    (rc = blob_manifest_set(m, i, &id)) < 0)
 			goto out;
 	}
 	if ((rc = blob_batch_commit(b)) < 0)
 		goto out;
-	blob_manifest_update_stored(m);
 	*out = m;
 	m = NULL;
 	rc = 0;

@@ -121,8 +121,8 @@ static int store_open(blob_store **out, struct blob_backend *be, const char *dir
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (blob_backend_is_rados(be))
-		blob_rados_set_log(be, &s->log);
+	if (be->set_log != NULL)
+		be->set_log(be, &s->log);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		rc = -errno;
 		goto out;
@@ -324,10 +324,10 @@ int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id)
 	if (chunk_id_is_null(id))
 		return 0;
 	rc = dst->be->exists(dst->be, id);
-	if (rc == 1 && blob_backend_is_local(dst->be)) {
+	if (rc == 1 && dst->be->touch != NULL) {
 		/* Keep it from a concurrent gc until the copy is committed;
 		 * ENOENT: it went meanwhile, copy it after all. */
-		rc = blob_local_touch(dst->be, id);
+		rc = dst->be->touch(dst->be, id);
 		rc = rc == -ENOENT ? 0 : rc == 0 ? 1 : rc;
 	}
 	if (rc != 0)
@@ -342,9 +342,4 @@ int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id)
 out:
 	free(buf);
 	return rc;
-}
-
-int blob_store_statfs(blob_store *s, struct statvfs *out)
-{
-	return s->be->statfs(s->be, out);
 }

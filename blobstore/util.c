@@ -1,7 +1,7 @@
 /*
  * util.c — small I/O helpers shared by the blobstore files, and the log.
  *
- * Who calls it: backend_local.c, backend_rados.c, store.c, secret.c, put.c,
+ * Who calls it: backend/local.c, backend/rados.c, store.c, secret.c, put.c,
  * wblob.c.  Each I/O helper turns the POSIX "-1 and errno, maybe a short
  * transfer" convention into "bytes or -errno": reads and writes are retried
  * on EINTR and continued after short transfers, so callers see either the

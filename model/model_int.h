@@ -29,6 +29,7 @@ struct model {
 	atomic_int_fast64_t round_trips; /* exchanges with a database server (db.h) */
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
+	atomic_int running_here;       /* tasks of any kind this process runs (task.c) */
 	/* bytes of progress this process's tasks made, by kind (task.c) */
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];
 	/* bytes they moved: fetched by imports, placed in the target by copies */
@@ -50,6 +51,7 @@ struct model {
 	 * commit of this process, a statement that writes (db.h), a commit of
 	 * another one as the watcher learns it (model_changes_wait). */
 	atomic_int_fast64_t rows_gen;
+	int64_t swept_at;              /* unix seconds of the last model_wblobs_sweep (upload.c) */
 };
 
 /* More slots than model/ has statements (about 150): once the cache is
@@ -97,7 +99,9 @@ int model_exec_deferred(db_stmt *st);
  * driver has no such thing (SQLite) st runs now and the result of that
  * first step is returned (DB_ROW, DB_DONE or -errno): read the row, reset.
  * So what follows st in the transaction must not depend on its outcome
- * but in SQL. */
+ * but in SQL.  A step after a commit that succeeded although its answer
+ * was lost with the connection (db.h: commit) is -ESTALE: st ran, but its
+ * rows are gone; read what it made anew. */
 int model_send(db_stmt *st);
 /* Steps st calling row(arg, st) for each row; stops at the first non-zero
  * value and returns it (a callback's "stop" is never taken for an SQLite
@@ -127,6 +131,18 @@ int model_exec(struct model_conn *c, const char *sql);
 /* This thread's connection with a write transaction begun; the reason of a
  * failure goes to err (may be NULL).  End with model_commit/model_rollback. */
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
+
+/* Settings (meta/settings.c): the value of key into out (cap bytes,
+ * truncated): 1, or 0 when unset (out untouched), or -errno. */
+int model_setting_get(model *m, const char *key, char *out, size_t cap);
+/* The value of key as a whole number >= min; def when unset, unreadable
+ * or not such a number. */
+int64_t model_setting_int(model *m, const char *key, int64_t min, int64_t def);
+/* Sets key inside the caller's write transaction c: 0 or -errno. */
+int model_setting_put(struct model_conn *c, const char *key, const char *value);
+/* Sets key in a write transaction of its own: 0 or -errno. */
+int model_setting_set(model *m, const char *key, const char *value, struct model_err *err);
+int model_setting_set_int(model *m, const char *key, int64_t value, struct model_err *err);
 
 /* Write transactions: BEGIN IMMEDIATE ... COMMIT / ROLLBACK. Nesting only
  * counts; the outermost decides. */
@@ -158,7 +174,29 @@ void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 
  * asked in c's transaction. */
 #define MODEL_RUNNER_ID_MAX (MODEL_HOST_MAX + 48)
 int model_runner_self(model *m, char out[MODEL_RUNNER_ID_MAX]);
+/* The same for this process acting for host (migrate, which has no model). */
+int model_runner_id(const char *host, char out[MODEL_RUNNER_ID_MAX]);
+/* Whether a task whose runner is `runner` ("" for none) and that is bound
+ * to host `bound` ("" for any) has nobody to run it now (host.c): 1 with
+ * host_out the runner's (else the bound) host and *since_out when that
+ * began (a lease's lapse; for a dead process of this host, `updated`), 0
+ * with host_out set, -errno. */
+int model_task_orphaned(struct model_conn *c, const char *runner, const char *bound, int64_t updated,
+                        char host_out[MODEL_HOST_MAX + 1], int64_t *since_out);
 bool model_runner_alive(struct model_conn *c, const char *id);
+
+/* Writers of chunks (writer.c).  In the caller's transaction: a row for
+ * this process writing into region_id's store (task_id 0: not a task's);
+ * *id_out may be NULL. */
+int model_writer_insert(struct model_conn *c, int64_t region_id, int64_t task_id, const char *what,
+                        int64_t *id_out);
+/* In a claim's transaction: task_id's row, made now (since: now) if the
+ * task has none, else its runner recorded (its since kept). */
+int model_writer_claimed(struct model_conn *c, int64_t task_id, const char *runner);
+/* gc: lowers *not_after (unix seconds) below what the writers of region_id
+ * in progress may still name, report(arg, line) for each; their number. */
+int model_writers_cut(model *m, int64_t region_id, const char *region, int64_t *not_after,
+                      void (*report)(void *arg, const char *line), void *arg);
 
 /* Steps st, an "INSERT ... ON CONFLICT ... DO NOTHING RETURNING ..."
  * whose first parameter is the new row's external id, with every other
@@ -213,13 +251,5 @@ int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id);
 /* Deletes a snapshot row, its blob row unless referenced elsewhere, and
  * logs the change (old name: the ext id). */
 int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot *s);
-
-/* convert.c: decodes the QCOW2 file whose manifest is src into the raw
- * disk's manifest *out, its chunks stored and committed in s; tick(arg,
- * bytes done) between chunks stops it when non-zero (0 with *out NULL).
- * -EINVAL with why for a file the decoder refuses.  Used by conversion
- * (§6.2) and by a rebuild from a QCOW2 image (§6.5). */
-int model_qcow2_decode(blob_store *s, const blob_manifest *src, blob_manifest **out,
-                       int (*tick)(void *arg, uint64_t done), void *arg, char *why, size_t why_cap);
 
 #endif

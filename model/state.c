@@ -10,6 +10,8 @@
  *   <dir>/space.reserve.<k>  room kept aside so that deleting works on a
  *                       full disk (model_space_reserve)
  *   <dir>/regions/<r>/  one blob store per region
+ *   <dir>/host          with the metadata in a database: the host whose
+ *                       files these are (host.c: model_host_record)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,13 @@ int64_t model_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t model_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -60,6 +69,18 @@ int model_default_state_dir(char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+bool model_state_dir_like(const char *dir)
+{
+	static const char *const marks[] = {"imgfs.db", "imgfs.log"};
+	char path[PATH_MAX];
+	struct stat st;
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (snprintf(path, sizeof(path), "%s/%s", dir, marks[i]) < (int)sizeof(path) && lstat(path, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			return true;
+	return false;
+}
+
 static int mkdir_p(const char *path)
 {
 	char buf[PATH_MAX];
@@ -89,6 +110,9 @@ int model_store_spec(model *m, const char *region, const char *store, char out[M
 	if (!store) {
 		/* The embedded default: the state directory's regions/<name>,
 		 * recorded by path when hosts share the metadata. */
+		if (m->cluster && !m->dir)
+			return model_fail(err, -EPERM, "a region's default store is in a state directory: give --store "
+			                               "or a state directory");
 		if (m->cluster)
 			snprintf(out, MODEL_TEXT_MAX + 1, "dir:%s/regions/%s", m->dir, region);
 		else
@@ -98,7 +122,7 @@ int model_store_spec(model *m, const char *region, const char *store, char out[M
 	if (strlen(store) > PATH_MAX - 64)
 		return model_fail(err, -ENAMETOOLONG, "the store's spec is too long");
 	if (strncmp(store, "rados:", 6) == 0) {
-		/* Chunks in a Ceph pool (blobstore/backend_rados.c): the spec
+		/* Chunks in a Ceph pool (blobstore/backend/rados.c): the spec
 		 * well-formed, the cluster answering, the pool there and holding
 		 * no other region's chunks — now, not at the first write. */
 		if ((rc = blob_store_check_spec(store, region, m->secret, why, sizeof(why))) < 0)
@@ -138,6 +162,10 @@ static int store_open(model *m, const struct model_region *r, blob_store **out, 
 {
 	char dir[PATH_MAX];
 	int rc;
+	if (!m->dir) { /* opened with MODEL_OPEN_NO_FILES */
+		snprintf(why, cap, "no state directory: a store keeps files of this host there");
+		return -EPERM;
+	}
 	if (snprintf(dir, sizeof(dir), "%s/regions/%s", m->dir, r->name) >= (int)sizeof(dir)) {
 		snprintf(why, cap, "the region's directory name is too long");
 		return -ENAMETOOLONG;
@@ -215,7 +243,7 @@ const char *model_state_dir(const model *m)
  * write-ahead log (SQLITE_FULL) and the delete that would free gigabytes
  * fails with ENOSPC.  So a mount keeps a few MiB of the state directory's
  * file system aside, in slices (space.reserve.0 ...); a delete that meets
- * ENOSPC gives up one slice and tries again (fs/ops.c), as often as there
+ * ENOSPC gives up one slice and tries again (fs/fuse/ops.c), as often as there
  * are slices, and they are taken back once deleting has freed the room —
  * so several deletes that free little (a share, an image moved to the
  * recycle bin) still work in a row.  Allocated, not sparse: a hole would
@@ -335,6 +363,44 @@ out:
 	return rc < 0 ? rc : -EIO;
 }
 
+/* The refusal of a state the caller may not open. */
+static int state_denied(const char *dir, struct model_err *err)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0 && st.st_uid != geteuid())
+		return model_fail(err, -EACCES,
+		                  "%s: permission denied (the state belongs to uid %u: run imgfs as that user or as root)", dir,
+		                  (unsigned)st.st_uid);
+	return model_fail(err, -EACCES, "%s: permission denied", dir);
+}
+
+int model_state_probe(const char *dir, struct model_err *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if ((size_t)snprintf(path, sizeof(path), "%s/imgfs.db", dir) >= sizeof(path))
+		return model_fail(err, -ENAMETOOLONG, "%s: the path is too long", dir);
+	if (stat(path, &st) < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			return model_fail(err, -ENOENT,
+			                  "no imgfs state at %s (create one with imgfs admin init %s or by mounting)", dir, dir);
+		/* Not "no state": there may well be one, and it is not ours. */
+		if (e == EACCES || e == EPERM)
+			return state_denied(dir, err);
+		return model_fail(err, -e, "%s: %s", path, strerror(e));
+	}
+	/* There, but not ours to open: SQLite would only say "unable to open". */
+	if (faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) < 0)
+		return state_denied(dir, err);
+	if (st.st_size == 0)
+		return model_fail(err, -EINVAL,
+		                  "%s is empty: not an imgfs state (remove it, then create one with imgfs admin init %s or "
+		                  "by mounting)",
+		                  path, dir);
+	return 0;
+}
+
 int model_open(model **out, const char *state_dir, int flags, struct model_err *err)
 {
 	return model_open_db(out, state_dir, NULL, flags, err);
@@ -350,13 +416,22 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	int rc;
 
 	*out = NULL;
-	if (stat(state_dir, &st) < 0) {
+	if ((flags & MODEL_OPEN_NO_FILES) && (!db_url || (flags & MODEL_OPEN_CREATE)))
+		return model_fail(err, -EINVAL, "only a database's rows can be opened without a state directory");
+	if (flags & MODEL_OPEN_NO_FILES)
+		; /* nothing of this host is looked at */
+	else if (stat(state_dir, &st) < 0) {
 		if (errno != ENOENT || !(flags & MODEL_OPEN_CREATE))
 			return model_fail(err, -errno, "state directory %s: %s", state_dir, strerror(errno));
 		if ((rc = mkdir_p(state_dir)) < 0)
 			return model_fail(err, rc, "cannot create %s: %s", state_dir, strerror(-rc));
 	} else if (!S_ISDIR(st.st_mode)) {
 		return model_fail(err, -ENOTDIR, "%s is not a directory", state_dir);
+	} else if (!db_url && (rc = model_state_probe(state_dir, err)) < 0 && rc != -ENOENT) {
+		/* An empty imgfs.db is no state to create on (SQLite would take
+		 * it for a new database and a mount would fill it silently), and
+		 * one the caller may not open is not "no state". */
+		return rc;
 	}
 	if (!(m = calloc(1, sizeof(*m))))
 		return -ENOMEM;
@@ -365,7 +440,7 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 		free(m);
 		return -EAGAIN;
 	}
-	m->dir = realpath(state_dir, NULL);
+	m->dir = flags & MODEL_OPEN_NO_FILES ? NULL : realpath(state_dir, NULL);
 	m->drv = db_url ? &db_postgres : &db_sqlite;
 	m->cluster = db_url != NULL;
 	/* Rows a round trip away are worth keeping (image.c's row cache). */
@@ -375,7 +450,8 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	}
 	if (model_host_set(m, NULL, NULL) < 0)
 		strcpy(m->host, "localhost"); /* a machine name that is no host name */
-	if (!m->dir || (db_url ? !(m->db_target = strdup(db_url)) : asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0)) {
+	if ((!m->dir && !(flags & MODEL_OPEN_NO_FILES)) ||
+	    (db_url ? !(m->db_target = strdup(db_url)) : asprintf(&m->db_target, "%s/imgfs.db", m->dir) < 0)) {
 		rc = model_fail(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -388,7 +464,7 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 		goto fail;
 	m->drv->close(probe);
 	snprintf(path, sizeof(path), "%s/regions", m->dir);
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+	if (m->dir && mkdir(path, 0755) < 0 && errno != EEXIST) {
 		rc = model_fail(err, -errno, "cannot create %s: %s", path, strerror(errno));
 		goto fail;
 	}

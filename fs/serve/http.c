@@ -1,6 +1,7 @@
 /*
  * http.c — the pure HTTP text of `imgfs serve`: Range and If-Range, dates,
- * Content-Disposition, the request path, escaping for the log.
+ * Content-Disposition, the request path, escaping for the log, and what the
+ * first bytes of a connection are (front.c refuses garbage with them).
  *
  * Who calls it: serve.c for every request; the unit tests.  Everything here
  * reads bytes a client chose: it parses strictly, never reads past a NUL,
@@ -156,4 +157,27 @@ bool serve_path_token(const char *path, char *out, size_t cap)
 	memcpy(out, t, n);
 	out[n] = '\0';
 	return true;
+}
+
+/* RFC 9110 §5.6.2: tchar. */
+static bool tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+enum serve_sniff serve_sniff(const unsigned char *b, size_t n)
+{
+	size_t i = 0, method = 0;
+	/* A TLS record: content type 22 (handshake), then the major version 3. */
+	if (n >= 1 && b[0] == 0x16)
+		return n == 1 || b[1] == 0x03 ? SERVE_SNIFF_TLS : SERVE_SNIFF_GARBAGE;
+	while (i < n && (b[i] == '\r' || b[i] == '\n')) /* empty lines before the request line */
+		i++;
+	for (; i < n && tchar(b[i]); i++)
+		if (++method > SERVE_METHOD_MAX)
+			return SERVE_SNIFF_GARBAGE;
+	if (i == n)
+		return SERVE_SNIFF_HTTP; /* a prefix of one: the deadline covers the rest */
+	return method > 0 && b[i] == ' ' ? SERVE_SNIFF_HTTP : SERVE_SNIFF_GARBAGE;
 }

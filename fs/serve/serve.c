@@ -1,7 +1,7 @@
 /*
  * serve.c — `imgfs serve`: the HTTP server of download links (SPEC §14).
  *
- * Who calls it: fs/main.c (`imgfs serve ...`).  It opens the state (or the
+ * Who calls it: fs/cli/main.c (`imgfs serve ...`).  It opens the state (or the
  * PostgreSQL database) as a reader, beside any mount of it, and answers
  * GET and HEAD of /d/<token>[/<file name>]:
  *
@@ -14,18 +14,41 @@
  * with Accept-Ranges, ETag (the manifest's digest: the blob's content, no
  * read needed; a qcow2 body's differs), Last-Modified (the blob's seal),
  * Content-Length, Content-Disposition and If-Range.  Everything is looked
- * up again on every request: a revoked link or a deleted image is 404 at
- * once, whatever a mount of the same state does meanwhile.
+ * up again on every request, and a transfer under way is ended when its
+ * link ends (watch.c): a revoked link or a deleted image serves nothing
+ * more within a second, whatever a mount of the same state does meanwhile.
  *
- * Why libmicrohttpd: HTTP/1.1 parsing, keep-alive, HEAD, timeouts and TLS
- * (GnuTLS) are its, well kept and in Debian; this file only maps a request
- * to bytes.  The body is a response "from callback": libmicrohttpd asks
- * for the next bytes when the socket can take them, into one buffer of
- * SERVE_BLOCK bytes per connection, so memory does not grow with the
- * number or slowness of clients: a slow client holds its connection and
- * its buffer, nothing else, and no thread waits for it (a small pool of
- * threads polls every connection).  Connections are bounded
- * (--max-connections); an idle one is closed after SERVE_IDLE_S.
+ * Why libmicrohttpd: HTTP/1.1 parsing, keep-alive, HEAD and TLS (GnuTLS)
+ * are its, well kept and in Debian; this file maps a request to bytes.
+ * The body is a response "from callback": libmicrohttpd asks for the next
+ * bytes when the socket can take them, into one buffer of SERVE_BLOCK
+ * bytes per connection, so a slow client holds its connection and its
+ * buffer, nothing else, and no thread waits for it (a small pool of
+ * threads polls every connection).
+ *
+ * The design against clients that do not play (SPEC §12, "bounded by
+ * design"; issue 23):
+ *
+ *   listening socket ──> front.c (one thread) ──first bytes──> libmicrohttpd
+ *                         │  per-client cap, 400 for garbage,       │ (pool)
+ *                         │  idle and request deadlines             │
+ *                         └──────── conns.c: one slot a connection ─┘
+ *                                   (ours: a dup of its socket)
+ *                                          ^ shut down by
+ *                         watch.c (one thread): a transfer whose link ended
+ *
+ * libmicrohttpd listens on nothing (MHD_USE_NO_LISTEN_SOCKET): the front
+ * accepts, looks at the first bytes and hands the socket over
+ * (MHD_add_connection), keeping a duplicate; libmicrohttpd's connection
+ * notifications (on_connection) tie its connections to their slots, and
+ * its request callbacks move them through the states (conns.c's header).
+ * libmicrohttpd's own timeout (SERVE_STALL_S) is then only the limit on a
+ * response the client stopped taking.  What the server holds is bounded:
+ * --max-connections slots (one per connection, whatever its state), at
+ * most --max-per-client of one client address, each with libmicrohttpd's
+ * request pool (32 KiB), while answering one body buffer (SERVE_BLOCK) and
+ * the blob's manifest (16 bytes per MiB of the image), plus the TLS
+ * session's buffers; threads: --threads + 2, whatever clients do.
  *
  * Bytes come from blob_store_read (raw, iso) or qcow2_out_read (qcow2),
  * both verifying every chunk: a chunk that does not match its id ends the
@@ -33,9 +56,17 @@
  * line in the log, never wrong bytes.  A raw read never spans two chunks,
  * so everything before a bad chunk is sent.
  *
- * The log: one line per request, when it ends — image id, format, range,
- * bytes sent, client address, status, and how it ended — to stderr and
- * --log FILE.  Nothing a client chose reaches it unescaped.
+ * The log (log.c): one line per request, when it ends — image id, format,
+ * range, bytes sent, checks of its link while it ran, client address,
+ * status, and how it ended (complete; client closed: the client went away;
+ * stopped: its link ended; error: ours, with the reason; timed out) — to
+ * stderr and --log FILE.  Nothing a client chose reaches it unescaped.
+ * Each request's end also moves the counters that --metrics-listen serves
+ * (metrics.c).
+ *
+ * Under systemd (dist/imgfs-serve.service, Type=notify) it says READY=1
+ * once it listens (and its metrics listener too), STOPPING=1 at SIGTERM or
+ * SIGINT; SIGHUP reopens --log.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,13 +74,16 @@
 #include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -59,21 +93,26 @@
 #include "serve.h"
 
 #define SERVE_BLOCK (256u << 10) /* the body buffer of one connection */
-#define SERVE_IDLE_S 300
 #define SERVE_THREADS 4
 #define SERVE_MAX_CONNECTIONS 64
 
 struct server {
 	model *m;
-	const char *log_path;
-	FILE *log;
-	pthread_mutex_t log_lock;
+	struct serve_log log;
+	serve_conns *conns;
+	serve_watch *watch;
+	struct MHD_Daemon *d;
+	struct serve_metrics metrics;
+	serve_metrics_server *ms;
 };
 
 /* One request, from its first line to its log line. */
 struct dl {
 	struct server *srv;
-	char client[INET6_ADDRSTRLEN + 8];
+	struct serve_conn *conn;
+	struct serve_xfer xfer; /* registered with the watcher while a body is sent */
+	bool watched;
+	char client[64];
 	char image[16];  /* img-..., "-" before it is known */
 	char format[8];
 	char range[64];  /* "a-b" sent, "-" for the whole body */
@@ -87,31 +126,12 @@ struct dl {
 	qcow2_out *q;
 };
 
-static void serve_log(struct server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void serve_log(struct server *srv, const char *fmt, ...)
-{
-	char line[1024], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	pthread_mutex_lock(&srv->log_lock);
-	fprintf(stderr, "%s imgfs serve: %s\n", stamp, line);
-	if (srv->log) {
-		fprintf(srv->log, "%s imgfs serve: %s\n", stamp, line);
-		fflush(srv->log);
-	}
-	pthread_mutex_unlock(&srv->log_lock);
-}
-
 static void dl_free(struct dl *dl)
 {
 	if (!dl)
 		return;
+	if (dl->watched)
+		serve_watch_remove(dl->srv->watch, &dl->xfer);
 	qcow2_out_free(dl->q);
 	blob_manifest_free(dl->man);
 	free(dl);
@@ -122,6 +142,8 @@ static void dl_free(struct dl *dl)
 static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct dl *dl = cls;
+	if (__atomic_load_n(&dl->xfer.stopped, __ATOMIC_ACQUIRE))
+		return MHD_CONTENT_READER_END_WITH_ERROR; /* its link ended: nothing more */
 	if (pos >= dl->len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	uint64_t off = dl->start + pos;
@@ -146,6 +168,17 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 /* ---- answering --------------------------------------------------------------- */
 
+/* Every response goes out here: the request is complete, its deadline
+ * no longer runs (conns.c). */
+static enum MHD_Result queue(struct MHD_Connection *c, struct dl *dl, int status, struct MHD_Response *r)
+{
+	dl->status = status;
+	serve_conns_answering(dl->srv->conns, dl->conn);
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result reply_text(struct MHD_Connection *c, struct dl *dl, int status, const char *text)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
@@ -154,10 +187,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, struct dl *dl, int s
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	dl->status = status;
-	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(c, dl, status, r);
 }
 
 static const char *content_type(const char *format)
@@ -200,10 +230,14 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 	struct model_image img;
 	struct model_blob b;
 	int rc, status;
+	/* Before anything is read: a change after it reaches the transfer. */
+	uint64_t gen = serve_watch_gen(srv->watch);
+	int64_t now = time(NULL);
 
+	_Static_assert(sizeof(token) == sizeof(dl->xfer.token), "a token fits a transfer's");
 	if (!serve_path_token(url, token, sizeof(token)))
 		return reply_text(c, dl, MHD_HTTP_NOT_FOUND, "no such download\n");
-	rc = model_link_resolve(srv->m, token, time(NULL), &l);
+	rc = model_link_resolve(srv->m, token, now, &l);
 	if (rc == 0 || rc == -EKEYEXPIRED)
 		snprintf(dl->format, sizeof(dl->format), "%s", l.format);
 	if (rc == -EKEYEXPIRED) {
@@ -242,10 +276,7 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
-		dl->status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
-		MHD_destroy_response(r);
-		return ret;
+		return queue(c, dl, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
 	}
 	if (ranged == 0) {
 		dl->start = 0;
@@ -268,29 +299,25 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 		         (unsigned long long)(dl->start + dl->len - 1), (unsigned long long)size);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 	}
-	dl->status = ranged > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK;
-	enum MHD_Result ret = MHD_queue_response(c, (unsigned)dl->status, r);
-	MHD_destroy_response(r);
-	return ret;
+	if (!dl->head && dl->len > 0) {
+		/* Watched from here on: a change since gen was read is checked
+		 * again (watch.c). */
+		memcpy(dl->xfer.token, token, sizeof(dl->xfer.token));
+		dl->xfer.image_id = l.image_id;
+		dl->xfer.began = now;
+		dl->xfer.conn = dl->conn;
+		dl->xfer.conn_gen = dl->conn->gen;
+		serve_watch_add(srv->watch, &dl->xfer, gen);
+		dl->watched = true;
+	}
+	return queue(c, dl, ranged > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, r);
 }
 
-static void client_address(struct MHD_Connection *c, char *out, size_t cap)
+/* The slot of a connection (on_connection), NULL when it has none. */
+static struct serve_conn *conn_of(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (ci && ci->client_addr) {
-		if (ci->client_addr->sa_family == AF_INET) {
-			const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ci->client_addr;
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-		} else if (ci->client_addr->sa_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)ci->client_addr;
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
-		}
-	}
-	snprintf(out, cap, "%s:%u", host, port);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -299,18 +326,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct server *srv = cls;
 	struct dl *dl = *con_cls;
 	if (!dl) {
-		/* The first call has the headers only: answering then makes
-		 * libmicrohttpd close the connection after the response (it cannot
-		 * know the request was read whole); the second call answers. */
+		struct serve_conn *conn = conn_of(c);
+		if (!conn) /* not one the front handed over: refused */
+			return MHD_NO;
 		if (!(dl = calloc(1, sizeof(*dl))))
 			return MHD_NO;
 		*con_cls = dl;
 		dl->srv = srv;
+		dl->conn = conn;
 		strcpy(dl->image, "-");
 		strcpy(dl->format, "-");
 		strcpy(dl->range, "-");
 		snprintf(dl->method, sizeof(dl->method), "%s", method);
-		client_address(c, dl->client, sizeof(dl->client));
+		snprintf(dl->client, sizeof(dl->client), "%s", conn->client);
+		dl->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		/* Another method is answered now, before its body is read: the
+		 * connection closes after the answer, and nobody holds it by
+		 * sending a body slowly. */
+		if (!dl->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+			return reply_text(c, dl, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or HEAD\n");
+		/* The first call has the headers only: answering then makes
+		 * libmicrohttpd close the connection after the response (it cannot
+		 * know the request was read whole); the last call answers, and the
+		 * request's deadline runs until then. */
 		return MHD_YES;
 	}
 	if (*upload_size) { /* a request body: read and dropped */
@@ -319,10 +357,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (dl->status) /* answered already */
 		return MHD_YES;
-	dl->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	if (!dl->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-		return reply_text(c, dl, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or HEAD\n");
 	return answer(srv, c, dl, url);
+}
+
+/* How a request ended, for its log line. */
+static const char *ending(struct server *srv, struct dl *dl, enum MHD_RequestTerminationCode toe)
+{
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "complete";
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timed out";
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "server stopping";
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+	case MHD_REQUEST_TERMINATED_READ_ERROR: return "client closed";
+	default:
+		/* libmicrohttpd says "error" when a send fails, which is also what
+		 * a client that went away mid-response looks like: the socket's
+		 * state tells which. */
+		if (dl->why[0] || !dl->conn)
+			return "error";
+		return serve_conns_peer_gone(srv->conns, dl->conn) ? "client closed" : "error";
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -330,32 +384,122 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	struct server *srv = cls;
 	struct dl *dl = *con_cls;
 	char client[160], why[400], method[64];
-	const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "complete"
-	                  : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client closed"
-	                  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timed out"
-	                  : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "server stopping"
-	                                                                  : "error";
+	(void)c;
 	if (!dl)
 		return;
+	if (dl->watched) { /* the watcher lets go of it: its fields are ours */
+		serve_watch_remove(srv->watch, &dl->xfer);
+		dl->watched = false;
+	}
+	const char *how = ending(srv, dl, toe);
+	if (dl->xfer.stopped && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		how = "stopped";
+		snprintf(dl->why, sizeof(dl->why), "%s", dl->xfer.stopped);
+	}
 	serve_escape(client, sizeof(client), dl->client);
 	serve_escape(why, sizeof(why), dl->why);
 	serve_escape(method, sizeof(method), dl->method);
-	serve_log(srv, "%s %s %s range %s bytes %llu client %s status %d %s%s%s", method, dl->image,
-	          dl->format, dl->range, (unsigned long long)dl->sent, client, dl->status, how, why[0] ? ": " : "", why);
+	serve_metrics_request(&srv->metrics, dl->method, dl->status, dl->sent, strcmp(how, "stopped") == 0);
+	serve_logf(&srv->log, "%s %s %s range %s bytes %llu checks %u client %s status %d %s%s%s", method, dl->image,
+	           dl->format, dl->range, (unsigned long long)dl->sent, dl->xfer.checks, client, dl->status, how,
+	           why[0] ? ": " : "", why);
+	/* A keep-alive connection reads the next request now: it must be
+	 * complete within the idle timeout (the server cannot see when its
+	 * first byte came: libmicrohttpd reads it).  One that closes is freed
+	 * in a moment (on_connection). */
+	if (dl->conn)
+		serve_conns_request(srv->conns, dl->conn, serve_now_ms() + SERVE_IDLE_S * 1000, false);
 	*con_cls = NULL;
 	dl_free(dl);
+}
+
+/* libmicrohttpd's connections are the front's slots. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		*socket_context = ci && ci->client_addr ? serve_conns_started(srv->conns, ci->client_addr) : NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		/* libmicrohttpd closes its descriptor right after: ours goes first. */
+		serve_conns_release(srv->conns, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The front's hand-over: libmicrohttpd takes fd (and closes it on failure). */
+static int hand(void *arg, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct server *srv = arg;
+	return MHD_add_connection(srv->d, fd, sa, salen) == MHD_YES ? 0 : -EIO;
+}
+
+/* libmicrohttpd's own messages: noise, escaped, rate-limited. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	struct server *srv = cls;
+	char raw[512], line[1024];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	size_t n = strlen(raw);
+	while (n > 0 && raw[n - 1] == '\n')
+		raw[--n] = '\0';
+	serve_escape(line, sizeof(line), raw);
+	serve_noisef(&srv->log, SERVE_NOISE_MHD, 1, "libmicrohttpd: %s", line);
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (the
+ * mount's fs/service.c does the same; this room sees only model/). */
+static void notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len;
+	if (!path || !path[0] || (len = strlen(path)) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0'; /* an abstract socket */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
+}
+
+/* What --metrics-listen serves. */
+static char *metrics_text(void *arg, size_t *len)
+{
+	struct server *srv = arg;
+	uint64_t refused[SERVE_NOISE_COUNT];
+	serve_noise_totals(&srv->log, refused);
+	return serve_metrics_text(&srv->metrics, serve_conns_count(srv->conns), refused, len);
 }
 
 /* ---- the command --------------------------------------------------------------- */
 
 static const char serve_usage[] =
 	"usage: imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-	"                   [--log FILE] [--threads N] [--max-connections N]\n"
+	"                   [--log FILE] [--threads N] [--max-connections N] [--max-per-client N]\n"
+	"                   [--metrics-listen [ADDR:]PORT]\n"
 	"  Serves the state's download links (SPEC §14) over HTTP/1.1, HTTPS with a certificate.\n"
 	"  --listen    default 127.0.0.1:8080; port 0 picks a free one (printed at start)\n"
 	"  --log       also append the log lines (one per download) to FILE\n"
 	"  --threads   threads polling the connections (default 4)\n"
-	"  --max-connections  open connections at most (default 64); more wait in the backlog\n";
+	"  --max-connections  open connections at most, in any state (default 64); more wait in the backlog\n"
+	"  --max-per-client   connections of one client address at most (default 8; an IPv6 client is its /64);\n"
+	"                     more are refused at once (503 Service Unavailable, Retry-After: 10)\n"
+	"  --metrics-listen   serve GET /metrics (Prometheus text format: requests, bytes, connections,\n"
+	"                     refusals, stopped transfers) on a listener of its own; PORT alone is on\n"
+	"                     127.0.0.1 (the metrics are the operator's, never on the download port)\n"
+	"  Every client is bounded: a connection that sends nothing for 10 s is closed, a request must be\n"
+	"  complete 10 s after its first byte (a keep-alive connection's next one 10 s after the last\n"
+	"  response), bytes that do not start an HTTP request (a TLS hello on the plain port, plain text\n"
+	"  on the TLS port) get 400 and a close, a response the client takes nothing of for 300 s ends.\n"
+	"  A download under way stops (a short transfer) when its link is revoked or its image deleted,\n"
+	"  destroyed or moved out of private/ or iso/; one that began before its link expired completes,\n"
+	"  and a resume after the expiry gets 410.\n";
 
 static int usage_error(const char *why)
 {
@@ -421,20 +565,71 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
+/* The listening socket (non-blocking: the front accepts in a loop). */
+static int listen_on(const struct sockaddr_storage *ss, socklen_t len, bool v6)
+{
+	int one = 1, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static unsigned bound_port(int fd)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return 0;
+	return ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+	                                     : ((struct sockaddr_in *)&a)->sin_port);
+}
+
+/* Two descriptors per connection (ours and libmicrohttpd's), and some for
+ * the database, the stores and the log: the soft limit is raised to fit. */
+static int fit_fd_limit(unsigned max_conns)
+{
+	struct rlimit rl;
+	rlim_t need = 2 * (rlim_t)max_conns + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		fprintf(stderr, "imgfs serve: --max-connections %u needs %llu file descriptors; the limit is %llu "
+		                "(ulimit -n)\n", max_conns, (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	rl.rlim_cur = need;
+	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
+}
+
 int serve_main(int argc, char **argv)
 {
-	struct server srv = {.log_lock = PTHREAD_MUTEX_INITIALIZER};
+	struct server srv = {0};
 	struct model_err err = {0};
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
-	bool v6 = false;
+	bool v6 = false, log_open = false;
 	char state[PATH_MAX] = "";
-	const char *db = NULL, *listen_at = "127.0.0.1:8080", *cert_path = NULL, *key_path = NULL;
+	const char *db = NULL, *listen_at = "127.0.0.1:8080", *cert_path = NULL, *key_path = NULL, *log_path = NULL;
+	const char *metrics_at = NULL;
+	char metrics_spec[INET6_ADDRSTRLEN + 16];
+	struct sockaddr_storage mss;
+	socklen_t msslen = 0;
+	bool mv6 = false;
 	char *cert = NULL, *key = NULL;
-	unsigned threads = SERVE_THREADS, max_conns = SERVE_MAX_CONNECTIONS;
-	struct MHD_Daemon *d = NULL;
+	unsigned threads = SERVE_THREADS, max_conns = SERVE_MAX_CONNECTIONS, per_client = SERVE_PER_CLIENT;
+	serve_front *front = NULL;
 	sigset_t sigs;
-	int rc = 1;
+	int rc = 1, lfd = -1;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -455,13 +650,18 @@ int serve_main(int argc, char **argv)
 		else if (strcmp(o, "--tls-key") == 0 || strcmp(o, "--key") == 0)
 			key_path = v;
 		else if (strcmp(o, "--log") == 0)
-			srv.log_path = v;
+			log_path = v;
 		else if (strcmp(o, "--threads") == 0) {
 			if (!parse_uint(v, 1, 64, &threads))
 				return usage_error("--threads takes 1 to 64");
 		} else if (strcmp(o, "--max-connections") == 0) {
 			if (!parse_uint(v, 1, 4096, &max_conns))
 				return usage_error("--max-connections takes 1 to 4096");
+		} else if (strcmp(o, "--max-per-client") == 0) {
+			if (!parse_uint(v, 1, 4096, &per_client))
+				return usage_error("--max-per-client takes 1 to 4096");
+		} else if (strcmp(o, "--metrics-listen") == 0) {
+			metrics_at = v;
 		} else {
 			return usage_error("unknown option");
 		}
@@ -470,24 +670,46 @@ int serve_main(int argc, char **argv)
 		return usage_error("--tls-cert and --tls-key go together");
 	if (parse_listen(listen_at, &ss, &sslen, &v6) < 0)
 		return usage_error("--listen takes ADDR:PORT with a numeric address (127.0.0.1:8080, [::1]:8080)");
+	if (metrics_at) {
+		/* PORT alone: loopback (metrics.c's header says why). */
+		unsigned p;
+		if (parse_uint(metrics_at, 0, 65535, &p))
+			snprintf(metrics_spec, sizeof(metrics_spec), "127.0.0.1:%u", p);
+		else
+			snprintf(metrics_spec, sizeof(metrics_spec), "%s", metrics_at);
+		if (parse_listen(metrics_spec, &mss, &msslen, &mv6) < 0)
+			return usage_error("--metrics-listen takes PORT or ADDR:PORT with a numeric address");
+	}
 	if (!state[0] && model_default_state_dir(state, sizeof(state)) < 0)
 		return usage_error("no default state directory; use --state DIR");
+	if (fit_fd_limit(max_conns) < 0)
+		return 1;
 	if (cert_path && (!(cert = read_file(cert_path)) || !(key = read_file(key_path)))) {
 		fprintf(stderr, "imgfs serve: cannot read %s\n", cert ? key_path : cert_path);
 		goto out;
 	}
-	if (srv.log_path && !(srv.log = fopen(srv.log_path, "ae"))) {
-		fprintf(stderr, "imgfs serve: %s: %s\n", srv.log_path, strerror(errno));
+	if ((rc = serve_log_open(&srv.log, log_path)) < 0) {
+		fprintf(stderr, "imgfs serve: %s: %s\n", log_path, strerror(-rc));
+		rc = 1;
 		goto out;
 	}
+	log_open = true;
 	if ((rc = model_open_db(&srv.m, state, db, 0, &err)) < 0) {
 		fprintf(stderr, "imgfs serve: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		rc = 1;
 		goto out;
 	}
 	rc = 1;
+	if ((lfd = listen_on(&ss, sslen, v6)) < 0) {
+		fprintf(stderr, "imgfs serve: cannot listen on %s: %s\n", listen_at, strerror(-lfd));
+		goto out;
+	}
+	if (serve_conns_new(&srv.conns, max_conns, per_client) < 0) {
+		fprintf(stderr, "imgfs serve: out of memory\n");
+		goto out;
+	}
 
-	/* The threads libmicrohttpd starts inherit this mask: only the main
+	/* The threads started from here inherit this mask: only the main
 	 * thread takes the signals, in sigwait. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -496,51 +718,89 @@ int serve_main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-	                 (cert ? MHD_USE_TLS : 0);
+	/* libmicrohttpd listens on nothing: the front hands it connections.
+	 * Its own limit (per thread of the pool: the total divided) is set
+	 * above what the front lets through, so it never refuses one — it
+	 * would close the socket without a word. */
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG |
+	                 (v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
 	struct MHD_OptionItem ops[] = {
-		{MHD_OPTION_SOCK_ADDR, 0, &ss},
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, &srv}, /* first: it catches what the others say */
 		{MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, max_conns, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, SERVE_IDLE_S, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)((max_conns + 64) * threads), NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, SERVE_STALL_S, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, &srv},
 		{cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
 		{cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
 		{MHD_OPTION_END, 0, NULL},
 	};
-	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
-	if (!d) {
-		fprintf(stderr, "imgfs serve: cannot listen on %s (in use, or not this machine's address?)\n", listen_at);
+	srv.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	if (!srv.d) {
+		fprintf(stderr, "imgfs serve: libmicrohttpd did not start (a bad certificate or key?)\n");
 		goto out;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	serve_log(&srv, "listening on %s://%.*s:%u (%u threads, at most %u connections)", cert ? "https" : "http",
-	          (int)(strrchr(listen_at, ':') - listen_at), listen_at, di ? di->port : 0, threads, max_conns);
+	if ((rc = serve_watch_start(&srv.watch, srv.m, srv.conns, &srv.log)) < 0) {
+		fprintf(stderr, "imgfs serve: %s\n", strerror(-rc));
+		rc = 1;
+		goto out;
+	}
+	unsigned port = bound_port(lfd);
+	struct serve_front_ops fops = {hand, &srv};
+	if ((rc = serve_front_start(&front, lfd, cert != NULL, srv.conns, &srv.log, &fops)) < 0) {
+		fprintf(stderr, "imgfs serve: %s\n", strerror(-rc));
+		rc = 1;
+		goto out;
+	}
+	lfd = -1; /* the front's */
+	rc = 1;
+	serve_logf(&srv.log, "listening on %s://%.*s:%u (%u threads, at most %u connections, %u per client)",
+	           cert ? "https" : "http", (int)(strrchr(listen_at, ':') - listen_at), listen_at, port, threads,
+	           max_conns, per_client);
+	if (metrics_at) {
+		int mfd = listen_on(&mss, msslen, mv6);
+		if (mfd < 0) {
+			fprintf(stderr, "imgfs serve: cannot listen on %s: %s\n", metrics_spec, strerror(-mfd));
+			goto out;
+		}
+		unsigned mport = bound_port(mfd);
+		if ((rc = serve_metrics_start(&srv.ms, mfd, metrics_text, &srv)) < 0) {
+			close(mfd);
+			fprintf(stderr, "imgfs serve: the metrics listener did not start: %s\n", strerror(-rc));
+			rc = 1;
+			goto out;
+		}
+		rc = 1;
+		serve_logf(&srv.log, "metrics on http://%.*s:%u/metrics", (int)(strrchr(metrics_spec, ':') - metrics_spec),
+		           metrics_spec, mport);
+	}
+	notify_systemd("READY=1");
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) { /* logrotate */
-			pthread_mutex_lock(&srv.log_lock);
-			if (srv.log && srv.log_path) {
-				FILE *f = fopen(srv.log_path, "ae");
-				if (f) {
-					fclose(srv.log);
-					srv.log = f;
-				}
-			}
-			pthread_mutex_unlock(&srv.log_lock);
+			serve_log_reopen(&srv.log);
 			continue;
 		}
-		serve_log(&srv, "stopping (signal %d)", sig);
+		notify_systemd("STOPPING=1");
+		serve_logf(&srv.log, "stopping (signal %d)", sig);
 		break;
 	}
-	MHD_stop_daemon(d);
 	rc = 0;
 out:
+	/* No new connection, then none served, then nobody left to stop. */
+	serve_metrics_stop(srv.ms);
+	serve_front_stop(front);
+	if (srv.d)
+		MHD_stop_daemon(srv.d);
+	serve_watch_stop(srv.watch);
+	serve_conns_free(srv.conns);
+	if (lfd >= 0)
+		close(lfd);
 	model_close(srv.m);
-	if (srv.log)
-		fclose(srv.log);
+	if (log_open)
+		serve_log_close(&srv.log);
 	free(cert);
 	free(key);
 	return rc;

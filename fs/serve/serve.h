@@ -2,27 +2,54 @@
  * serve.h — `imgfs serve` (SPEC §14): an HTTP/1.1 (HTTPS with a
  * certificate) server of download links, on libmicrohttpd.
  *
- * Who calls it: fs/main.c (`imgfs serve ...`), the unit tests (the pure
- * helpers of http.c).
+ * Who calls it: fs/cli/main.c (`imgfs serve ...`), the unit tests (the pure
+ * helpers of http.c, the bookkeeping of conns.c).
  *
- * The room: serve.c is the daemon (arguments, the libmicrohttpd daemon,
- * one request from token to bytes, the log line); http.c holds what is
- * pure HTTP text (Range, If-Range, dates, header values, log escaping), so
- * it is tested without a socket.  It depends on model/ (links, images,
- * blobs) and blobstore/ (reads, the QCOW2 writer); nothing else sees it.
+ * The room, one concern a file:
+ *   serve.c  the daemon: arguments, libmicrohttpd, one request from token
+ *            to bytes, the log line of a request;
+ *   front.c  the accept front: the listening socket, a client's first
+ *            bytes (garbage and the wrong protocol refused at once), the
+ *            per-client cap, the deadlines; hands sockets to libmicrohttpd;
+ *   conns.c  the table of client connections: slots, counts per client
+ *            address, deadlines, and the only shutdown(2)/close(2) of a
+ *            client socket outside libmicrohttpd;
+ *   watch.c  transfers under way, and the thread that ends those whose link
+ *            ended (the model's change log);
+ *   http.c   pure HTTP text (Range, If-Range, dates, header values, the
+ *            first bytes of a connection, log escaping), tested without a
+ *            socket;
+ *   log.c    the log: stderr and --log FILE, noise rate-limited;
+ *   metrics.c the counters, in the Prometheus text format on a listener
+ *            of their own (--metrics-listen).
+ * It depends on model/ (links, images, blobs) and blobstore/ (reads, the
+ * QCOW2 writer); nothing else sees it.
  */
 #ifndef IMGFS_SERVE_H
 #define IMGFS_SERVE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* `imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert F
- * --tls-key F] [--log FILE] [--threads N] [--max-connections N]`; returns
- * the exit status. */
+ * --tls-key F] [--log FILE] [--threads N] [--max-connections N]
+ * [--max-per-client N] [--metrics-listen [ADDR:]PORT]`; returns the exit
+ * status. */
 int serve_main(int argc, char **argv);
+
+/* The bounds of a client (SPEC §12), in seconds. */
+#define SERVE_REQUEST_S 10 /* a request is complete within this of its first byte */
+#define SERVE_IDLE_S 10    /* a new connection's first byte, a keep-alive connection's next request */
+#define SERVE_STALL_S 300  /* a response the client takes no byte of for this long is dropped */
+#define SERVE_PER_CLIENT 8 /* connections per client address (--max-per-client) */
+
+/* Monotonic milliseconds. */
+int64_t serve_now_ms(void);
 
 /* ---- http.c ---------------------------------------------------------------- */
 
@@ -46,5 +73,208 @@ void serve_disposition(char *out, size_t cap, const char *name, const char *ext)
 void serve_escape(char *out, size_t cap, const char *in);
 /* The token of a request path "/d/<token>[/<file name>]"; false otherwise. */
 bool serve_path_token(const char *path, char *out, size_t cap);
+
+/* What the first n (> 0) bytes a client sent can be: the start of an
+ * HTTP/1.x request line (empty lines before it allowed, RFC 9112 §2.2; a
+ * method token of at most SERVE_METHOD_MAX characters, then a space), the
+ * start of a TLS record (a handshake, 0x16, version 3.x), or neither.
+ * Bytes that are a prefix of a request line count as one. */
+enum serve_sniff {
+	SERVE_SNIFF_HTTP = 1,
+	SERVE_SNIFF_TLS,
+	SERVE_SNIFF_GARBAGE,
+};
+#define SERVE_METHOD_MAX 16
+enum serve_sniff serve_sniff(const unsigned char *b, size_t n);
+
+/* ---- log.c ----------------------------------------------------------------- */
+
+/* One line per request, and now and then a line of noise: stderr and, with
+ * --log, a file (reopened on SIGHUP).  Noise (refused connections, what
+ * libmicrohttpd reports) is rate-limited per kind: at most one line per
+ * kind every SERVE_LOG_QUIET_S, the next one saying how many were
+ * suppressed (SPEC §9). */
+#define SERVE_LOG_QUIET_S 10
+enum serve_noise {
+	SERVE_NOISE_CAP,     /* a client past its connection cap */
+	SERVE_NOISE_GARBAGE, /* not a request of the port's kind */
+	SERVE_NOISE_SLOW,    /* a request not complete in time */
+	SERVE_NOISE_IDLE,    /* no request on a connection in time */
+	SERVE_NOISE_MHD,     /* libmicrohttpd's own messages */
+	SERVE_NOISE_COUNT,
+};
+struct serve_log {
+	pthread_mutex_t lock;
+	const char *path;
+	FILE *f;
+	int64_t last_ms[SERVE_NOISE_COUNT];
+	uint64_t suppressed[SERVE_NOISE_COUNT];
+	uint64_t total[SERVE_NOISE_COUNT]; /* every event counted, logged or not (metrics) */
+};
+/* Opens path for appending (NULL: stderr only); -errno. */
+int serve_log_open(struct serve_log *l, const char *path);
+void serve_log_close(struct serve_log *l);
+void serve_log_reopen(struct serve_log *l);
+void serve_logf(struct serve_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* count events of one kind (one refused connection, ...) described by fmt. */
+void serve_noisef(struct serve_log *l, enum serve_noise kind, uint64_t count, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The count of each kind whose quiet time is over, as a line. */
+void serve_noise_flush(struct serve_log *l);
+/* The events of each kind since the start (serve_noisef's counts). */
+void serve_noise_totals(struct serve_log *l, uint64_t out[SERVE_NOISE_COUNT]);
+
+/* ---- metrics.c ------------------------------------------------------------- */
+
+#define SERVE_METRICS_METHODS 3    /* GET, HEAD, other */
+#define SERVE_METRICS_STATUSES 501 /* 0: no status sent; k: status k + 99 */
+/* The counters requests move (__atomic, relaxed). */
+struct serve_metrics {
+	uint64_t requests[SERVE_METRICS_METHODS][SERVE_METRICS_STATUSES];
+	uint64_t sent_bytes;
+	uint64_t stopped;
+};
+/* One request ended: its method (any text: counted as GET, HEAD or
+ * other), the status sent (0: none), its body bytes sent, whether it was
+ * stopped because its link ended. */
+void serve_metrics_request(struct serve_metrics *mt, const char *method, int status, uint64_t sent, bool stopped);
+/* Every family in the text format (metrics.c's header), malloc'd; NULL
+ * when out of memory. */
+char *serve_metrics_text(struct serve_metrics *mt, unsigned connections, const uint64_t refused[SERVE_NOISE_COUNT],
+                         size_t *len);
+/* The listener: GET /metrics answers what source returns (malloc'd text,
+ * freed once sent). */
+typedef struct serve_metrics_server serve_metrics_server;
+typedef char *(*serve_metrics_source)(void *arg, size_t *len);
+/* Serves the listening socket lfd (taken over, closed by stop) on a thread
+ * of its own. */
+int serve_metrics_start(serve_metrics_server **out, int lfd, serve_metrics_source source, void *arg);
+void serve_metrics_stop(serve_metrics_server *ms); /* accepts NULL */
+
+/* ---- conns.c --------------------------------------------------------------- */
+
+/* A client connection's life: the front accepts it (WAITING) and, on its
+ * first byte, hands a duplicate of the socket to libmicrohttpd (REQUEST);
+ * libmicrohttpd announces it (started) and, the request read, a response is
+ * queued (ANSWERING); after a keep-alive response it reads the next request
+ * (REQUEST again).  A deadline passed, or a transfer whose link ended, shuts
+ * the socket down (SHUT) and libmicrohttpd closes its descriptor; the slot
+ * is freed when it says so (closed), or by the front when the socket never
+ * reached libmicrohttpd. */
+enum serve_conn_state {
+	SERVE_CONN_FREE = 0,
+	SERVE_CONN_WAITING,   /* the front's: no byte yet (deadline: accept + idle) */
+	SERVE_CONN_REQUEST,   /* libmicrohttpd's: reading a request (deadline) */
+	SERVE_CONN_ANSWERING, /* a response queued: libmicrohttpd's stall timeout only */
+	SERVE_CONN_SHUT,      /* shut down by us; libmicrohttpd closes its descriptor */
+};
+/* A slot.  The fields are the table's (changed under its lock); the owner
+ * of a connection reads fd, sa and client, which do not change while the
+ * slot is in use. */
+struct serve_conn {
+	enum serve_conn_state state;
+	int fd;         /* ours: the accepted socket (a duplicate of libmicrohttpd's once handed) */
+	uint64_t gen;   /* which use of the slot this is */
+	int64_t deadline_ms;
+	bool handed;    /* libmicrohttpd has a duplicate */
+	bool started;   /* and announced it */
+	uint8_t key[17]; /* the client address, as the table of counts keys it */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char client[64]; /* "addr:port", for the log */
+};
+typedef struct serve_conns serve_conns;
+/* What serve_conns_due did, for the log. */
+struct serve_due {
+	unsigned idle;  /* closed before a request (WAITING past its deadline) */
+	unsigned slow;  /* shut down: a request not complete in time */
+	unsigned lost;  /* handed, never announced: freed */
+	char client[64]; /* the last one's address */
+};
+
+/* "addr:port" ("[v6]:port") of a peer, for the log. */
+void serve_format_client(char *out, size_t cap, const struct sockaddr *sa);
+/* cap connections in all (any state), per_client of one client address:
+ * an IPv4 address, an IPv6 /64 (one site's hosts; an IPv4-mapped address
+ * counts as IPv4). */
+int serve_conns_new(serve_conns **out, unsigned cap, unsigned per_client);
+/* Closes the descriptors of the slots still in use; accepts NULL. */
+void serve_conns_free(serve_conns *t);
+/* An eventfd that becomes readable when a deadline came nearer or a slot
+ * was freed in a full table: the front polls it. */
+int serve_conns_event_fd(const serve_conns *t);
+/* A socket accepted now (the table owns fd from here on): WAITING until
+ * now_ms + idle.  -ENFILE: the table is full; -EMFILE: the client has
+ * per_client connections already (the caller keeps fd in both cases). */
+int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen_t salen, int64_t now_ms,
+                      struct serve_conn **out);
+bool serve_conns_full(serve_conns *t);
+unsigned serve_conns_count(serve_conns *t);
+/* Reading a request that must be complete by deadline_ms: the first byte
+ * came (the front hands the socket on; handed), or a keep-alive response
+ * ended.  A slot that was shut stays shut. */
+void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t deadline_ms, bool handed);
+/* libmicrohttpd announced the connection from sa (address and port): its
+ * slot, NULL when none is waiting for it. */
+struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa);
+/* A response is queued: no deadline. */
+void serve_conns_answering(serve_conns *t, struct serve_conn *c);
+/* Shuts the socket down (reads and writes; unsent bytes are dropped at the
+ * close, RST) if c is still use gen and neither free nor shut: true then. */
+bool serve_conns_shut(serve_conns *t, struct serve_conn *c, uint64_t gen);
+/* Whether the peer has gone (it closed or reset the connection), from the
+ * socket's TCP state. */
+bool serve_conns_peer_gone(serve_conns *t, struct serve_conn *c);
+/* Frees the slot and closes our descriptor. */
+void serve_conns_release(serve_conns *t, struct serve_conn *c);
+/* The nearest deadline (monotonic ms), 0 when none. */
+int64_t serve_conns_next_due(serve_conns *t);
+/* Acts on every deadline passed at now_ms: a WAITING slot is closed, a
+ * REQUEST one shut down (then freed SERVE_REQUEST_S later if libmicrohttpd
+ * never announced it: it closed its descriptor without a word, which it
+ * does when it cannot take a connection). */
+void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out);
+
+/* ---- watch.c --------------------------------------------------------------- */
+
+/* A transfer under way (a response with a body), registered while it runs
+ * so that the watcher can end it when its link ends. */
+struct serve_xfer {
+	struct serve_xfer *prev, *next;
+	uint64_t id;
+	char token[65];
+	int64_t image_id;
+	int64_t began;           /* unix seconds: the link was live then */
+	struct serve_conn *conn; /* and its gen: the connection to shut */
+	uint64_t conn_gen;
+	bool dirty;              /* its image changed since its last check */
+	unsigned checks;         /* times its link was checked again */
+	const char *stopped;     /* why it was ended, NULL while it may go on
+	                            (__atomic: the body callback reads it) */
+};
+typedef struct serve_watch serve_watch;
+struct model;
+int serve_watch_start(serve_watch **out, struct model *m, serve_conns *t, struct serve_log *log);
+void serve_watch_stop(serve_watch *w); /* accepts NULL */
+/* Read before the request's link is checked; given to serve_watch_add. */
+uint64_t serve_watch_gen(serve_watch *w);
+void serve_watch_add(serve_watch *w, struct serve_xfer *x, uint64_t gen);
+/* After it, the watcher no longer sees x: its fields are the caller's. */
+void serve_watch_remove(serve_watch *w, struct serve_xfer *x);
+
+/* ---- front.c --------------------------------------------------------------- */
+
+typedef struct serve_front serve_front;
+/* hand gives a socket whose first bytes are a request to libmicrohttpd:
+ * 0, or -errno when it was not taken (the socket is closed either way). */
+struct serve_front_ops {
+	int (*hand)(void *arg, int fd, const struct sockaddr *sa, socklen_t salen);
+	void *arg;
+};
+/* Serves the listening socket lfd (the front owns it) on a thread of its
+ * own; tls: the port speaks TLS. */
+int serve_front_start(serve_front **out, int lfd, bool tls, serve_conns *t, struct serve_log *log,
+                      const struct serve_front_ops *ops);
+void serve_front_stop(serve_front *f); /* accepts NULL */
 
 #endif

@@ -363,14 +363,6 @@ int64_t model_changes(struct model_conn *c)
 	return c->drv->changes(c->db);
 }
 
-int64_t model_generation(model *m)
-{
-	struct model_conn *c;
-	if (model_conn_get(m, &c) < 0)
-		return -1;
-	return c->drv->generation(c->db);
-}
-
 /* Ad-hoc statements (tests, debugging): prepared, run and dropped. */
 static int adhoc(model *m, const char *sql, int64_t *out)
 {

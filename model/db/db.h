@@ -118,12 +118,16 @@ struct db_driver {
 	 * pay for one lock (SQLite: BEGIN DEFERRED).  NULL where it would only
 	 * add round trips. */
 	int (*begin_read)(struct db_conn *c);
+	/* 0 when the transaction committed, -errno when it did not (nothing
+	 * of it stays): never an error for a commit that happened, nor
+	 * success for one that did not, even when the connection breaks
+	 * during it (PostgreSQL then finds out which: postgres.c).  A
+	 * statement sent ahead (send) whose rows that broken connection lost
+	 * steps -ESTALE after a commit that happened. */
 	int (*commit)(struct db_conn *c);
 	void (*rollback)(struct db_conn *c);
 	/* Rows changed by the last INSERT, UPDATE or DELETE of c. */
 	int64_t (*changes)(struct db_conn *c);
-	/* A number that changes whenever another connection committed. */
-	int64_t (*generation)(struct db_conn *c);
 	/* Waits until another connection may have committed, at most
 	 * timeout_ms: 1 (maybe), 0 (no), -errno (and the time was waited). */
 	int (*wait_change)(struct db_conn *c, int timeout_ms);

@@ -1,7 +1,9 @@
 /*
  * postgres.c — the PostgreSQL driver (db.h): metadata that several hosts
  * share (SPEC §13), through libpq.  Any libpq connection string or URL is
- * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).
+ * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).  (Some
+ * 1,100 lines: the house keeps each driver in one file, STYLE.md's "two
+ * implementations of one interface differ in one file each".)
  *
  * Connections: one per thread of each process (db.c), as for SQLite.  A
  * connection that breaks (the server restarted, the network went away) is
@@ -54,11 +56,29 @@
  * says where its result is: PG_IDLE (none owed), PG_OWED (in the
  * pipeline), PG_ARRIVED (read by a sync, not yet taken by its step).
  *
+ * A commit whose answer is lost.  When the connection breaks after COMMIT
+ * went out, the transaction may have committed or not, and a refusal must
+ * change nothing (SPEC §12: an EIO mkdir that had committed held a quota
+ * slot).  So each connection has a random key and numbers its commits,
+ * and every write transaction sets its connection's row of imgfs_commits
+ * (schema_pg.c v8) to its number right before COMMIT, in the same
+ * pipeline (no round trip of its own).  On a lost answer commit_outcome
+ * reconnects (for up to PG_OUTCOME_WAIT_MS: a restarting server), waits
+ * until the old backend is gone (then its transaction is over, one way or
+ * the other), and reads the row: the number there means it committed, and
+ * the commit succeeds; anything else, it did not, and the commit fails
+ * with -EIO, nothing changed.  A statement sent ahead (pg_send) whose rows
+ * were lost with a commit that happened steps -ESTALE: its caller reads
+ * the row anew (mkdir, by the external id it drew).  Writes outside a
+ * transaction are not marked: the model's are idempotent (a host's lease,
+ * a writer's row).  Only a server away for longer than the wait leaves
+ * the outcome unknown (-EIO, and a line on stderr).
+ *
  * Noticing other writers: every insert into `changes` notifies the channel
- * imgfs_changes at commit (a trigger, schema_pg.c); generation() drains
- * the notifications this connection received, and wait_change() sleeps on
- * the connection's socket until one arrives — the watcher of each mount
- * (fs/watch.c) wakes within milliseconds instead of polling.  A connection
+ * imgfs_changes at commit (a trigger, schema_pg.c); wait_change() drains
+ * the notifications this connection received, and sleeps on the
+ * connection's socket until one arrives — the watcher of each mount
+ * (fs/fuse/watch.c) wakes within milliseconds instead of polling.  A connection
  * that was reset reports a change: notifications sent while it was away
  * are lost, so the watcher must read the change log again.
  *
@@ -69,6 +89,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -81,6 +102,8 @@
 #define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
 #define PG_OID_INT8 20
 #define PG_OID_BYTEA 17
+#define PG_OUTCOME_WAIT_MS 30000 /* how long a lost commit's outcome is looked for (a server restarting) */
+#define PG_COMMITS_KEEP 86400    /* seconds a connection's imgfs_commits row outlives it after a crash */
 
 struct pg_stmt;
 
@@ -99,10 +122,13 @@ struct pg_conn {
 	unsigned epoch;      /* bumped at every reset: prepared statements are gone */
 	unsigned stmt_seq;   /* names s1, s2, ... */
 	int64_t changes;     /* rows the last command changed */
-	int64_t notified;    /* notifications received (generation) */
+	int64_t notified;    /* notifications received (wait_change) */
 	bool listening;
 	bool in_txn;         /* between begin_write and commit/rollback */
 	bool begin_pending;  /* BEGIN and the lock go out with the next statement */
+	bool marks;          /* its commits set its imgfs_commits row (the table exists) */
+	int64_t commit_key;  /* that row's key: random, positive */
+	int64_t commit_seq;  /* the number of its last marked commit */
 	int nqueued;         /* results the pipeline owes, in order */
 	struct pg_queued queued[PG_MAX_QUEUED];
 };
@@ -215,6 +241,14 @@ static void pg_close(struct db_conn *dc)
 {
 	if (!dc)
 		return;
+	/* Its row is of no use any more (one left by a crash is trimmed by
+	 * age: pg_schema). */
+	if (CONN(dc)->commit_seq && PQstatus(CONN(dc)->pg) == CONNECTION_OK && !CONN(dc)->in_txn) {
+		char sql[96];
+		snprintf(sql, sizeof(sql), "DELETE FROM imgfs_commits WHERE conn = %lld",
+		         (long long)CONN(dc)->commit_key);
+		pg_exec(dc, sql);
+	}
 	PQfinish(CONN(dc)->pg);
 	free(CONN(dc)->target);
 	free(dc);
@@ -237,8 +271,18 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 		return -EIO;
 	}
 	/* Warnings (notices) are not errors: keep stderr for those.  READ
-	 * COMMITTED: see the top of the file. */
-	pg_exec(&c->base, "SET client_min_messages = warning; SET default_transaction_isolation = 'read committed'");
+	 * COMMITTED: see the top of the file.  Whether its commits can be
+	 * marked (a database of an older schema has no imgfs_commits yet:
+	 * pg_schema marks from when it made it): the same exchange. */
+	PGresult *r = PQexec(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
+	                            "'read committed'; SELECT to_regclass('imgfs_commits') IS NOT NULL");
+	round_trip(c);
+	c->marks = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	uint64_t key = 0;
+	if (getrandom(&key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		c->marks = false; /* no key, no marks: a lost commit's outcome stays unknown */
+	c->commit_key = (int64_t)(key >> 1) + 1;
 	*out = &c->base;
 	return 0;
 }
@@ -759,20 +803,111 @@ static int pg_begin_write(struct db_conn *dc)
 	return 0;
 }
 
-/* COMMIT goes out with the statements deferred before it. */
+/* The first column of the one row sql returns, as a number; -ENOENT for
+ * no row, -errno. */
+static int query_int(struct pg_conn *c, const char *sql, int64_t *out)
+{
+	PGresult *r = PQexec(c->pg, sql);
+	int rc = 0;
+	round_trip(c);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = sqlstate_errno(r);
+	else if (PQntuples(r) != 1)
+		rc = -ENOENT;
+	else
+		*out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return rc;
+}
+
+/* The outcome of commit number seq, whose answer was lost with the
+ * connection to backend old_pid (see the top of the file): 0 when it
+ * committed, -EIO when it did not or when that cannot be found out within
+ * PG_OUTCOME_WAIT_MS. */
+static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
+{
+	struct timespec pause = {0, 100 * 1000000L};
+	int64_t deadline = model_mono_ns() / 1000000 + PG_OUTCOME_WAIT_MS, v;
+	char sql[160];
+	c->in_txn = false; /* over, one way or the other: the connection may be reset */
+	for (;;) {
+		/* The old backend gone first, then the row read afresh: read in
+		 * one statement, a commit between its snapshot and the check of
+		 * the backend would be missed. */
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", old_pid);
+		if (pg_alive(c) && query_int(c, sql, &v) == 0 && v == 0) {
+			snprintf(sql, sizeof(sql), "SELECT seq FROM imgfs_commits WHERE conn = %lld",
+			         (long long)c->commit_key);
+			int rc = query_int(c, sql, &v);
+			if (rc == -ENOENT)
+				v = -1; /* no row: its first marked commit did not happen */
+			if (rc == 0 || rc == -ENOENT) {
+				fprintf(stderr, "imgfs: postgresql: the connection was lost during a commit, "
+				                "which %s\n", v == seq ? "had happened" : "had not happened (nothing changed)");
+				return v == seq ? 0 : -EIO;
+			}
+		}
+		if (model_mono_ns() / 1000000 >= deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "imgfs: postgresql: the connection was lost during a commit, and the database did not "
+	                "come back within %d s to tell whether it happened\n", PG_OUTCOME_WAIT_MS / 1000);
+	return -EIO;
+}
+
+/* Sets this connection's commit mark in the transaction (its number into
+ * *seq), when it has marks. */
+static int mark(struct pg_conn *c, int64_t *seq)
+{
+	char sql[224];
+	int rc;
+	if (!c->marks)
+		return 0;
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO imgfs_commits(conn, seq, at) VALUES (%lld, %lld, %lld) "
+	         "ON CONFLICT (conn) DO UPDATE SET seq = excluded.seq, at = excluded.at",
+	         (long long)c->commit_key, (long long)(c->commit_seq + 1), (long long)time(NULL));
+	if ((rc = pipe_send_sql(c, sql)) == 0)
+		*seq = ++c->commit_seq;
+	return rc;
+}
+
+/* COMMIT goes out with the statements deferred before it, and the mark
+ * that tells, if its answer is lost, whether it happened. */
 static int pg_commit(struct db_conn *dc)
 {
 	struct pg_conn *c = CONN(dc);
-	int rc;
+	struct pg_stmt *sent[PG_MAX_QUEUED];
+	int64_t seq = 0;
+	int rc, nsent = 0, pid;
 	if (c->begin_pending && c->nqueued == 0) {
 		c->begin_pending = false; /* nothing was sent: nothing to end */
 		c->in_txn = false;
 		return 0;
 	}
-	if (!pg_alive(c))
-		rc = -EIO;
-	else if ((rc = pipe_open(c, 1)) == 0 && (rc = pipe_send_sql(c, "COMMIT")) == 0)
-		rc = pipe_sync(c);
+	if (!pg_alive(c)) {
+		c->in_txn = false;
+		return -EIO;
+	}
+	if ((rc = pipe_open(c, 2)) == 0 && (rc = mark(c, &seq)) == 0)
+		rc = pipe_send_sql(c, "COMMIT");
+	/* What was sent ahead and waits for this sync (pg_send's rows). */
+	for (int i = 0; i < c->nqueued; i++)
+		if (c->queued[i].rows && c->queued[i].st)
+			sent[nsent++] = c->queued[i].st;
+	pid = PQbackendPID(c->pg);
+	if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) {
+		int synced = pipe_sync(c); /* also what failed to go out: it fails */
+		if (rc == 0)
+			rc = synced;
+	}
+	if (rc < 0 && seq && PQstatus(c->pg) != CONNECTION_OK && commit_outcome(c, pid, seq) == 0) {
+		rc = 0;
+		for (int i = 0; i < nsent; i++)
+			if (sent[i]->state == PG_ARRIVED && !sent[i]->res)
+				sent[i]->err = -ESTALE; /* it happened, its rows are lost */
+	}
 	c->in_txn = false;
 	return rc;
 }
@@ -820,15 +955,6 @@ static int listen_changes(struct pg_conn *c)
 	return rc;
 }
 
-static int64_t pg_generation(struct db_conn *dc)
-{
-	struct pg_conn *c = CONN(dc);
-	if (!pg_alive(c) || listen_changes(c) < 0)
-		return -1;
-	drain(c);
-	return c->notified;
-}
-
 static int pg_wait_change(struct db_conn *dc, int timeout_ms)
 {
 	struct pg_conn *c = CONN(dc);
@@ -868,6 +994,7 @@ static int pg_schema_version(struct db_conn *dc)
 
 static int pg_schema(struct db_conn *c)
 {
+	char trim[96];
 	int rc;
 	if ((rc = pg_begin_write(c)) < 0)
 		return rc;
@@ -877,7 +1004,16 @@ static int pg_schema(struct db_conn *c)
 		pg_rollback(c);
 		return rc;
 	}
-	return pg_commit(c);
+	/* Rows of connections that ended without removing theirs (a crash). */
+	snprintf(trim, sizeof(trim), "DELETE FROM imgfs_commits WHERE at < %lld",
+	         (long long)time(NULL) - PG_COMMITS_KEEP);
+	if ((rc = pg_exec(c, trim)) < 0) {
+		pg_rollback(c);
+		return rc;
+	}
+	if ((rc = pg_commit(c)) == 0)
+		CONN(c)->marks = true; /* the table exists now */
+	return rc;
 }
 
 /* The planner's statistics of a table of which at least half changed since
@@ -951,7 +1087,6 @@ const struct db_driver db_postgres = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.changes = pg_changes,
-	.generation = pg_generation,
 	.wait_change = pg_wait_change,
 	.tune = pg_tune,
 	.explain = NULL,

@@ -302,11 +302,12 @@ static const char schema_v5[] =
 
 /* Version 6: directories that move (SPEC §12). */
 static const char schema_v6[] =
-	/* How many times the image went to the recycle bin.  A kernel that
-	 * saw the rmdir keeps the old directory inode dead while anybody holds
-	 * it, so the image's directory is a new node for the kernels after
-	 * each delete: fs/ folds this count into its FUSE node id (fs/fs.h).
-	 * st_ino does not change. */
+	/* How many times the image's directory became a new node for the
+	 * kernels: twice per delete to the recycle bin (a kernel marks the
+	 * directory inode an rmdir removed dead for as long as anybody holds
+	 * it, so the delete moves the holders off it first, and the bin's
+	 * node is another again).  fs/ folds this count into its FUSE node id
+	 * (fs/fuse/fs.h).  st_ino does not change. */
 	"ALTER TABLE images ADD COLUMN dir_gen INTEGER NOT NULL DEFAULT 0;";
 
 /* Version 7: where imports may connect (SPEC §5.2): the admin's rules,
@@ -344,6 +345,70 @@ static const char schema_v9[] =
 	"CREATE INDEX blobs_stored ON blobs(region_id, stored);"
 	"CREATE INDEX tasks_state_kind ON tasks(state, kind);";
 
-const char *const schema_sqlite_steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6,
-                                           schema_v7, schema_v8, schema_v9};
+/* Version 10: fair share (SPEC §8, model/task/task.c): when each account
+ * last had its turn at a kind of task — a worker given to one of its
+ * tasks, or given back by one (an import's time slice) — so that among
+ * accounts running as many tasks of that kind, the one served longest ago
+ * goes first.  One row per account and kind that ever ran. */
+static const char schema_v10[] =
+	"CREATE TABLE task_turns ("
+	"  account_id INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"                 /* tasks.kind */
+	"  served_ns INTEGER NOT NULL,"         /* the last turn's time */
+	"  PRIMARY KEY(account_id, kind)) WITHOUT ROWID;";
+
+/* Version 11: several hosts writing, safely (issue 23).  The writers
+ * table: what is being written (SPEC §13: gc never removes a chunk a host
+ * is still writing).  A writer of chunks that a manifest will name
+ * only later (an upload, an import, a capture's seal, a conversion, a
+ * copy, publish, migrate, a region's catalogue) has a row here, committed
+ * before its first chunk is written and deleted once the manifest naming
+ * its chunks commits (with the task, by the foreign key, or by the
+ * writer): gc, on any host, keeps every chunk of the region stamped at or
+ * after the oldest row's since_ns (minus a margin: model/meta/writer.c).
+ * The rows live in the database, not in the writing host's files, so a gc
+ * run from anywhere sees them. */
+static const char schema_v11[] =
+	"CREATE TABLE writers ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  region_id INTEGER NOT NULL,"          /* the store written to; 0: any (a region being made) */
+	"  task_id INTEGER REFERENCES tasks(id) ON DELETE CASCADE," /* NULL: an admin command */
+	"  host TEXT NOT NULL,"                  /* the host writing (the runner's) */
+	"  runner TEXT NOT NULL,"                /* <host>/<pid>:<start time> (host.c) */
+	"  what TEXT NOT NULL,"                  /* for people: 'upload', 'publish NAME', ... */
+	"  since_ns INTEGER NOT NULL);"          /* before its first chunk; never moves */
+	"CREATE INDEX writers_region ON writers(region_id, since_ns);"
+	"CREATE UNIQUE INDEX writers_task ON writers(task_id);"
+	"CREATE INDEX writers_host ON writers(host);"
+	/* Each mount's sweep of its wblob files looks each up by name
+	 * (fsck.c: model_wblobs_sweep); most blobs have none. */
+	"CREATE INDEX blobs_wblob ON blobs(region_id, wblob) WHERE wblob IS NOT NULL;";
+
+/* Version 12: seed 004's platforms and project groups (SPEC §16).  An
+ * image's project group, one line of at most 64 bytes ('' none), and the
+ * last change of it (0: the creation time counts), a time of its own as
+ * description's, so that backup tools re-read only the project file.
+ * The catalogue's Windows
+ * Server R2 images say their version as the product does ("2012 R2", not
+ * "2012": model/meta/catalogue.c); a state made before gets the same, its
+ * version file a new mtime (never earlier than the one it had).  Folder 1
+ * is public (model/include/core.h). */
+static const char schema_v12[] =
+	"ALTER TABLE images ADD COLUMN project TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE images ADD COLUMN project_ns INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE images SET version = version || ' R2',"
+	"  mtime_ns = max(mtime_ns + 1, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000),"
+	"  ctime_ns = max(ctime_ns + 1, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000)"
+	"  WHERE account_id = 0 AND folder = 1 AND ((name = 'windows-server-2012r2-standard' AND version = '2012')"
+	"  OR (name = 'windows-server-2008r2-datacenter' AND version = '2008'));";
+
+/* Version 13: ISO images go to the recycle bin too (SPEC §16): the folder
+ * an image in the bin came from, where a restore puts it back (4: iso;
+ * 0: private, as every image a version before this put there); 0 outside
+ * the bin. */
+static const char schema_v13[] = "ALTER TABLE images ADD COLUMN prior_folder INTEGER NOT NULL DEFAULT 0;";
+
+const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4, schema_v5,
+                                           schema_v6,  schema_v7,  schema_v8,  schema_v9, schema_v10,
+                                           schema_v11, schema_v12, schema_v13};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

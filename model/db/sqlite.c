@@ -250,7 +250,7 @@ static int64_t sq_changes(struct db_conn *c)
 }
 
 /* PRAGMA data_version: changes whenever another connection commits. */
-static int64_t sq_generation(struct db_conn *c)
+static int64_t sq_data_version(struct db_conn *c)
 {
 	sqlite3_stmt *st;
 	int64_t v = -1;
@@ -268,7 +268,7 @@ static int64_t sq_generation(struct db_conn *c)
 static int sq_wait_change(struct db_conn *c, int timeout_ms)
 {
 	for (;;) {
-		int64_t v = sq_generation(c);
+		int64_t v = sq_data_version(c);
 		if (v < 0)
 			return -EIO;
 		if (v != CONN(c)->seen) {
@@ -390,7 +390,6 @@ const struct db_driver db_sqlite = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.changes = sq_changes,
-	.generation = sq_generation,
 	.wait_change = sq_wait_change,
 	.explain = sq_explain,
 	.step = sq_step,

@@ -54,6 +54,7 @@
 #include <curl/curl.h>
 
 #include "fetch.h"
+#include "model.h" /* model_mono_ns */
 
 #define FETCH_MAX_REDIRS 5L
 #define FETCH_PROTOCOLS "http,https,ftp"
@@ -278,14 +279,6 @@ struct fetch_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-static uint64_t fetch_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Records why a callback is about to stop the transfer (its reason wins
  * over the code libcurl then returns). */
 static void fetch_abort(struct fetch_xfer *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -370,6 +363,13 @@ static int fetch_check_validator(struct fetch_xfer *x)
 	time_t t_lm, t_date;
 
 	v[0] = '\0';
+	x->res->ranges = x->ftp || x->start > 0; /* a 206 reached the sink's first byte */
+	if (!x->ftp) {
+		struct curl_header *hd;
+		if (curl_easy_header(x->h, "Accept-Ranges", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd->value &&
+		    strcasecmp(hd->value, "bytes") == 0)
+			x->res->ranges = true;
+	}
 	if (x->ftp) {
 		if (curl_easy_getinfo(x->h, CURLINFO_FILETIME_T, &mtime) == CURLE_OK && mtime >= 0 &&
 		    x->res->announced >= 0)
@@ -443,7 +443,7 @@ static int fetch_on_xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, cu
 		fetch_abort(x, -ECANCELED, "cancelled");
 		return 1;
 	}
-	now = fetch_now_ms();
+	now = (uint64_t)model_mono_ns() / 1000000;
 	if (rq->floor_bps > 0 && rq->floor_window > 0) {
 		uint64_t span = (uint64_t)rq->floor_window * 1000;
 		if (x->window_ms == 0) {
@@ -759,7 +759,7 @@ int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
 	x.ftp = strcmp(scheme, "ftp") == 0;
 	if (x.start > 0 && (rq->validator == NULL || !fetch_validator_ok(rq->validator))) {
 		/* Nothing tells whether the file is still the one the held bytes
-		 * came from: no gamble, the whole file (README). */
+		 * came from: no gamble, the whole file (docs/reference.md §5.2). */
 		res->restarted = true;
 		x.start = 0;
 	}

@@ -43,14 +43,23 @@ struct fetch_rule {
 	bool allow;
 };
 /* "A.B.C.D[/N]" or an IPv6 address with an optional "/N" (no prefix: the
- * one address) into r, host bits cleared; -EINVAL when it is not one. */
+ * one address) into r, host bits cleared.  An IPv6 prefix inside one of
+ * the forms address.c judges as an IPv4 address (::ffff:0:0/96, SIIT,
+ * IPv4-compatible, NAT64, 6to4) becomes the IPv4 rule it means
+ * (::ffff:127.0.0.1 is 127.0.0.1/32; /96+n becomes /n): 1 then, 0 for any
+ * other rule, -EINVAL when it is not one or names part of an IPv4 address
+ * or a whole form (address.c's header says which). */
 int fetch_rule_parse(const char *cidr, bool allow, struct fetch_rule *r);
+/* The same, with a sentence in note (when given; "" otherwise) saying how
+ * an IPv4 form's rule was rewritten, or why it was refused. */
+int fetch_rule_parse_note(const char *cidr, bool allow, struct fetch_rule *r, char *note, size_t cap);
 /* r's canonical text: "10.0.0.0/8", "fd00::/8". */
 void fetch_rule_format(const struct fetch_rule *r, char *out, size_t cap);
-/* Whether an import may connect to sa: the most specific of the rules
- * containing it decides (deny on a tie); with none, only public unicast
- * addresses may (not loopback, private, link-local, CGNAT, multicast,
- * unspecified or reserved ones). */
+/* Whether an import may connect to sa: an IPv6 form of an IPv4 address
+ * is judged as that address; the most specific of the rules containing it
+ * decides (deny on a tie); with none, only public unicast addresses may
+ * (not loopback, private, link-local, CGNAT, multicast, unspecified,
+ * documentation, Teredo, discard-only or reserved ones: address.c). */
 bool fetch_address_allowed(const struct fetch_rule *rules, size_t n, const struct sockaddr *sa);
 /* sa's address as text, without the port. */
 void fetch_address_format(const struct sockaddr *sa, char *out, size_t cap);
@@ -112,6 +121,11 @@ struct fetch_result {
 	 * record it with what it stores; a resumed transfer keeps the one it
 	 * was asked with. */
 	char validator[FETCH_VALIDATOR_MAX];
+	/* Whether the server said it serves ranges of this file: ftp always
+	 * (REST); http(s) a final response with "Accept-Ranges: bytes", or a
+	 * 206.  Set with validator.  With a validator, what makes stopping
+	 * now and resuming later cost nothing (import.c's time slices). */
+	bool ranges;
 };
 
 /* 0 when url may be imported: at most FETCH_URL_MAX bytes of printable

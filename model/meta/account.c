@@ -3,8 +3,15 @@
  *
  * Regions are created with the platform catalogue (catalogue.c) inside
  * the same transaction, so a region never exists without its public images.
+ *
+ * An account is removed (admin account remove) only when it owns nothing:
+ * no image in any folder (the recycle bin included: a task always works
+ * for one of its images), snapshot, instance or share it receives; its
+ * quota, usage and fair-share rows go with it in the same transaction.
+ * Its id is never reused (AUTOINCREMENT), nor are inode numbers made of it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,6 +77,63 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 	db_bind_int64(st, 3, time(NULL));
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+int model_account_remove(model *m, const char *name, struct model_err *err)
+{
+	const struct model_sql *const gone[] = {
+		SQL("DELETE FROM quotas WHERE account_id = ?"),
+		SQL("DELETE FROM usage WHERE account_id = ?"),
+		SQL("DELETE FROM task_turns WHERE account_id = ?"),
+		SQL("DELETE FROM accounts WHERE id = ?"),
+	};
+	struct model_conn *c;
+	struct model_account a;
+	int64_t n[4] = {0};
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (model_account_by_name(m, name, &a) < 0) {
+		rc = model_fail(err, -ENOENT, "no account %s", name);
+		goto out;
+	}
+	if (!(st = model_stmt(c, SQL_SCAN("admin account remove counts what one account owns",
+	                                  "SELECT (SELECT count(*) FROM images WHERE account_id = ?1), "
+	                                  "(SELECT count(*) FROM snapshots WHERE account_id = ?1), "
+	                                  "(SELECT count(*) FROM instances WHERE account_id = ?1), "
+	                                  "(SELECT count(*) FROM shares WHERE account_id = ?1)")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, a.id);
+	if ((rc = db_step(st)) == DB_ROW)
+		for (int i = 0; i < 4; i++)
+			n[i] = db_col_int64(st, i);
+	db_reset(st);
+	if (rc != DB_ROW) {
+		rc = rc < 0 ? rc : -EIO;
+		goto out;
+	}
+	if (n[0] || n[1] || n[2] || n[3]) {
+		rc = model_fail(err, -EBUSY, "account %s owns %lld images (the recycle bin's too), %lld snapshots, "
+		                "%lld instances and receives %lld shares: remove them first", name, (long long)n[0],
+		                (long long)n[1], (long long)n[2], (long long)n[3]);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		if (!(st = model_stmt(c, gone[i]))) {
+			rc = -EIO;
+			goto out;
+		}
+		db_bind_int64(st, 1, a.id);
+		if ((rc = model_exec_stmt(st)) < 0)
+			goto out;
+	}
 	return model_commit(c);
 out:
 	model_rollback(c);
@@ -240,18 +304,37 @@ int model_region_add(model *m, const char *name, struct model_err *err)
 	return model_region_add_store(m, name, NULL, err);
 }
 
+static int region_add(model *m, const char *name, const char *spec, struct model_err *err);
+
 int model_region_add_store(model *m, const char *name, const char *store, struct model_err *err)
 {
 	char spec[MODEL_TEXT_MAX + 1] = "";
-	struct model_conn *c;
-	struct model_region r;
-	db_stmt *st;
 	int rc;
 	/* Region names are directory names in the state dir: §10 rules. */
 	if ((rc = model_name_check(name, err)) < 0)
 		return rc;
 	if ((rc = model_store_spec(m, name, store, spec, err)) < 0)
 		return rc;
+	/* Its catalogue's chunks are written before the commit names them:
+	 * kept from every gc meanwhile (writer.c; region 0: its id is not
+	 * known yet). */
+	int64_t writer = 0;
+	char what[MODEL_NAME_MAX + 16];
+	snprintf(what, sizeof(what), "region add %s", name);
+	if ((rc = model_writer_begin(m, 0, what, &writer)) < 0)
+		return model_fail(err, rc, "database: %s", strerror(-rc));
+	rc = region_add(m, name, spec, err);
+	model_writer_end(m, writer);
+	return rc;
+}
+
+/* model_region_add_store's transaction. */
+static int region_add(model *m, const char *name, const char *spec, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_region r;
+	db_stmt *st;
+	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (model_region_by_name(m, name, &r) == 0) {

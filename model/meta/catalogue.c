@@ -27,9 +27,13 @@ struct catalogue_entry {
 static const struct catalogue_entry catalogue[] = {
 #define LINUX(n, p, v, d) {MODEL_FOLDER_PUBLIC, n, "linux", p, v, "cloud-init qemu-ga", d, 1}
 #define WINDOWS(n, v, d) {MODEL_FOLDER_PUBLIC, n, "windows", "windows", v, "qemu-ga", d, 2}
+	/* version as the product calls it (SPEC §16: "2012 R2"); a state made
+	 * before said "2012" and "2008": schema step 12 rewrites those. */
 	WINDOWS("windows-server-2016-datacenter", "2016", "Windows Server 2016 Datacenter Edition, Chinese, 64-bit"),
-	WINDOWS("windows-server-2012r2-standard", "2012", "Windows Server 2012 R2 Standard Edition, Chinese, 64-bit"),
-	WINDOWS("windows-server-2008r2-datacenter", "2008", "Windows Server 2008 R2 Datacenter Edition, Chinese, 64-bit"),
+	WINDOWS("windows-server-2012r2-standard", "2012 R2",
+	        "Windows Server 2012 R2 Standard Edition, Chinese, 64-bit"),
+	WINDOWS("windows-server-2008r2-datacenter", "2008 R2",
+	        "Windows Server 2008 R2 Datacenter Edition, Chinese, 64-bit"),
 	LINUX("centos-7.4", "centos", "7.4", "CentOS 7.4 64-bit"),
 	LINUX("centos-7.3", "centos", "7.3", "CentOS 7.3 64-bit"),
 	LINUX("centos-7.2", "centos", "7.2", "CentOS 7.2 64-bit"),
@@ -96,16 +100,17 @@ static int catalogue_disk(blob_store *s, const struct catalogue_entry *e, blob_m
 	put_le32(pe + 12, (uint32_t)(size / 512 - 2048));
 	buf[510] = 0x55;
 	buf[511] = 0xaa;
-	if ((rc = blob_store_put_chunk(s, &m->chunks[0], buf, BLOB_CHUNK_SIZE)) < 0)
+	chunk_id id;
+	if ((rc = blob_store_put_chunk(s, &id, buf, BLOB_CHUNK_SIZE)) < 0 || (rc = blob_manifest_set(m, 0, &id)) < 0)
 		goto out;
 	/* Chunk 1 (the partition's start) and the middle chunk: filler. */
 	uint32_t data[2] = {1, m->nchunks / 2};
 	for (int i = 0; i < 2; i++) {
 		fill(buf, BLOB_CHUNK_SIZE, e->name, data[i]);
-		if ((rc = blob_store_put_chunk(s, &m->chunks[data[i]], buf, BLOB_CHUNK_SIZE)) < 0)
+		if ((rc = blob_store_put_chunk(s, &id, buf, BLOB_CHUNK_SIZE)) < 0 ||
+		    (rc = blob_manifest_set(m, data[i], &id)) < 0)
 			goto out;
 	}
-	m->stored = 3ull * BLOB_CHUNK_SIZE;
 	*out = m;
 	m = NULL;
 out:

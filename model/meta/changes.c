@@ -1,7 +1,7 @@
 /*
  * changes.c — the change log.  Every mutation that a kernel might hold in
  * its caches (attributes, names, listings) appends one row inside its own
- * transaction; each mount's watcher (fs/watch.c) reads the rows after the
+ * transaction; each mount's watcher (fs/fuse/watch.c) reads the rows after the
  * last one it saw and invalidates exactly those inodes and names.  This is
  * what lets the mounts use long entry and attribute timeouts — a tree walk
  * is then served from the kernel's caches — and still show a change made by

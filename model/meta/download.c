@@ -3,8 +3,8 @@
  * owner makes for an available private image or an ISO image, that any
  * HTTP client fetches (and resumes) through `imgfs serve`.
  *
- * Who calls it: fs/attr.c (the image's `download` file: "link [DURATION]
- * [FORMAT]", "revoke", the listing), fs/admin.c (`download-url`), fs/serve/
+ * Who calls it: fs/fuse/attr.c (the image's `download` file: "link [DURATION]
+ * [FORMAT]", "revoke", the listing), fs/cli/admin.c (`download-url`), fs/serve/
  * (resolving a request's token), the unit tests.
  *
  * A token is 64 lowercase hex digits: 16 random bytes (the nonce, the
@@ -111,26 +111,15 @@ static void service_key(model *m, uint8_t key[MODEL_LINK_KEY_SIZE])
 
 int model_download_url(model *m, char *out, size_t cap)
 {
-	struct model_conn *c;
-	db_stmt *st;
 	int rc;
 	snprintf(out, cap, "%s", MODEL_DOWNLOAD_URL_DEFAULT);
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'download_url'"))))
-		return -EIO;
-	if ((rc = db_step(st)) == DB_ROW)
-		model_col_text(st, 0, out, cap);
-	db_reset(st);
-	return db_errno(rc);
+	rc = model_setting_get(m, "download_url", out, cap);
+	return rc < 0 ? rc : 0;
 }
 
 int model_download_url_set(model *m, const char *url, struct model_err *err)
 {
-	struct model_conn *c;
 	char v[512];
-	db_stmt *st;
-	int rc;
 	size_t n = strlen(url);
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
 		return model_fail(err, -EINVAL, "the download URL starts with http:// or https://");
@@ -142,19 +131,7 @@ int model_download_url_set(model *m, const char *url, struct model_err *err)
 	snprintf(v, sizeof(v), "%s", url);
 	while (n > 8 && v[n - 1] == '/') /* the tokens follow a slash of their own */
 		v[--n] = '\0';
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('download_url', ?) "
-	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
-		model_rollback(c);
-		return -EIO;
-	}
-	db_bind_text(st, 1, v);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
+	return model_setting_set(m, "download_url", v, err);
 }
 
 /* ---- links ---------------------------------------------------------------- */

@@ -3,7 +3,10 @@
  *
  * fsck checks, in order: every image's region and devices resolve; every
  * sealed blob's manifest decodes and names chunks its region's store holds;
- * every writable blob row's wblob opens; every blob row with neither (a
+ * every writable blob row's wblob opens (in cluster mode those of this
+ * host only — the host whose state directory fsck was given: another
+ * host's instance disks and uploads are its files, judged by an fsck given
+ * its state, and are only counted in a note); every blob row with neither (a
  * capture's blob being written) has a task that will finish it; every wblob
  * file in a store is named by a blob row; every chunk in every store hashes
  * to its id.  With repair, chunks that do not verify are deleted (reads of
@@ -12,11 +15,23 @@
  * and no task will finish are deleted, and unnamed wblob files (what a crash
  * between a disk's file and its commit leaves) are removed.
  *
+ * The sweep (model_wblobs_sweep), each mount's automatic share of fsck
+ * --repair: wblob files of this host's stores that no blob row names —
+ * what a killed upload leaves when its rows were ended elsewhere (another
+ * host reaped it: the files are in this host's state directory), or a
+ * crash between a disk's file and its commit — are removed, and temp
+ * files older than SWEEP_TMP_AGE.  A file is made before its row and both
+ * inside one write transaction, so each unnamed file is looked up again
+ * holding the write lock: then no transaction that could name it is open.
+ *
  * gc marks the chunks of every sealed manifest of a region and lets the
- * store drop the rest that are older than the grace period: chunks written
- * for a blob whose row is not committed yet are younger than that.  Rows
- * without a manifest are skipped: a wblob's base chunks are kept by the
- * store itself, and its overlay is no chunk.
+ * store drop the rest that are older than the grace period and older than
+ * what the region's writers in progress may still name (writer.c: the
+ * writers table, read before the manifests, so a writer that commits
+ * between the two reads is found in one or the other).  Rows without a
+ * manifest are skipped: a wblob's base chunks are kept by the store itself,
+ * and its overlay is no chunk.  gc --dry-run (model_gc_plan) takes the
+ * same steps and asks the store what it would drop (blob_store_gc_plan).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,6 +49,9 @@ struct fsck {
 	int problems;
 	const char *region;
 	bool repair;
+	void (*note)(void *, const char *); /* what is not a problem but not checked either */
+	int others;                         /* wblobs of other hosts in this region */
+	char other_hosts[256];              /* their names, ", "-separated (cut short) */
 };
 
 /* A wblob file younger than this may belong to a disk whose transaction
@@ -103,12 +121,13 @@ static int fsck_manifest(void *arg, int64_t blob_id, const void *enc, size_t len
 		problem(fr->f, "region %s: blob %lld: malformed manifest", fr->f->region, (long long)blob_id);
 		return 0;
 	}
-	for (uint32_t i = 0; i < man->nchunks; i++) {
-		if (chunk_id_is_null(&man->chunks[i]) || blob_store_has_chunk(fr->s, &man->chunks[i]) == 1)
+	for (uint32_t k = 0; k < man->count; k++) {
+		if (blob_store_has_chunk(fr->s, &man->id[k]) == 1)
 			continue;
 		char hex[33];
-		chunk_id_fmt(hex, &man->chunks[i]);
-		problem(fr->f, "region %s: blob %lld: chunk %u (%s) is missing", fr->f->region, (long long)blob_id, i, hex);
+		chunk_id_fmt(hex, &man->id[k]);
+		problem(fr->f, "region %s: blob %lld: chunk %u (%s) is missing", fr->f->region, (long long)blob_id,
+		        man->index[k], hex);
 	}
 	blob_manifest_free(man);
 	return 0;
@@ -139,11 +158,29 @@ static int fsck_query(model *m, const struct model_sql *sql, int64_t region_id, 
 	return model_each_row(st, row, arg);
 }
 
+/* Notes one wblob of another host. */
+static void other_host(struct fsck *f, const char *host)
+{
+	size_t n = strlen(f->other_hosts), h = strlen(host);
+	f->others++;
+	for (const char *p = f->other_hosts; (p = strstr(p, host)); p += h)
+		if ((p == f->other_hosts || p[-1] == ' ') && (p[h] == ',' || p[h] == '\0'))
+			return;
+	if (n + h + 3 < sizeof(f->other_hosts))
+		snprintf(f->other_hosts + n, sizeof(f->other_hosts) - n, "%s%s", n ? ", " : "", host);
+}
+
 static int wblob_row(void *arg, db_stmt *st)
 {
 	struct fsck_wb *w = arg;
-	const char *name = db_col_text(st, 1);
+	const char *name = db_col_text(st, 1), *host = db_col_text(st, 2);
 	blob_wblob *wb = NULL;
+	/* Another host's disk or upload is that host's file: judged there,
+	 * by fsck given that host's state directory (SPEC §13). */
+	if (w->f->m->cluster && host && host[0] && strcmp(host, model_host(w->f->m)) != 0) {
+		other_host(w->f, host);
+		return 0;
+	}
 	int rc = blob_wblob_open(&wb, w->s, name ? name : "");
 	if (rc < 0)
 		problem(w->f, "region %s: blob %lld: writable blob %s does not open: %s", w->f->region,
@@ -241,11 +278,28 @@ static int fsck_wblobs(struct fsck *f, int64_t region_id, blob_store *s)
 	struct fsck_wb w = {f, s, NULL, region_id, (int64_t)time(NULL) - FSCK_WBLOB_GRACE};
 	struct model_conn *c;
 	int rc;
+	/* Whose file each is: an instance's disk its instance's host's, an
+	 * upload's or import's its task's host's ('' the embedded default's,
+	 * or a row of an older imgfs: this host's). */
+	f->others = 0;
+	f->other_hosts[0] = '\0';
 	if ((rc = fsck_query(f->m,
 	                     SQL_SCAN("fsck reads every blob row of a region",
-	                              "SELECT id, wblob FROM blobs WHERE region_id = ?1 AND wblob IS NOT NULL"),
+	                              "SELECT b.id, b.wblob, COALESCE((SELECT i.host FROM instance_disks d "
+	                              "JOIN instances i ON i.id = d.instance_id WHERE d.blob_id = b.id), "
+	                              "(SELECT t.host FROM devices v JOIN tasks t ON t.image_id = v.image_id "
+	                              "AND t.kind IN ('upload', 'import') WHERE v.blob_id = b.id LIMIT 1), '') "
+	                              "FROM blobs b WHERE b.region_id = ?1 AND b.wblob IS NOT NULL"),
 	                     region_id, wblob_row, &w)) < 0)
 		return rc;
+	if (f->others && f->note) {
+		char line[512];
+		snprintf(line, sizeof(line),
+		         "region %s: %d writable blob%s of other hosts (%s) not checked here: they are those "
+		         "hosts' files (imgfs admin --db URL --state THEIR-STATE fsck)",
+		         f->region, f->others, f->others == 1 ? "" : "s", f->other_hosts);
+		f->note(f->arg, line);
+	}
 	if ((rc = model_conn_get(f->m, &c)) < 0)
 		return rc;
 	if (!(w.named = model_stmt(c, SQL_SCAN("fsck, once per wblob file of a region",
@@ -270,6 +324,122 @@ static int fsck_region(void *arg, const struct model_region *r)
 	if ((rc = fsck_wblobs(f, r->id, fr.s)) < 0)
 		return rc;
 	return each_manifest(f->m, r->id, fsck_manifest, &fr);
+}
+
+/* ---- the sweep ---------------------------------------------------------------------- */
+
+#define SWEEP_TMP_AGE 600 /* seconds: a live writer's temp file lives for one chunk */
+
+struct sweep {
+	model *m;
+	blob_store *s;
+	int64_t region_id;
+	const char *region;
+	int n;
+	char names[64][72]; /* unnamed ones found by the listing, checked again under the lock */
+	int removed;
+};
+
+/* Whether a blob row of the region names wblob: 1, 0, -errno; in c's
+ * transaction (or on its own). */
+static int wblob_named(struct model_conn *c, int64_t region_id, const char *name)
+{
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM blobs WHERE region_id = ?1 AND wblob = ?2"));
+	int rc;
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, region_id);
+	db_bind_text(st, 2, name);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_errno(rc);
+}
+
+static int sweep_file(void *arg, const char *name, int64_t mtime)
+{
+	struct sweep *w = arg;
+	struct model_conn *c;
+	int rc;
+	(void)mtime;
+	if ((rc = model_conn_get(w->m, &c)) < 0 || (rc = wblob_named(c, w->region_id, name)) != 0)
+		return rc < 0 ? rc : 0;
+	snprintf(w->names[w->n++], sizeof(w->names[0]), "%s", name);
+	return w->n == (int)(sizeof(w->names) / sizeof(w->names[0]));
+}
+
+static int sweep_region(struct sweep *w, const struct model_region *r)
+{
+	struct model_conn *c;
+	int rc;
+	w->region_id = r->id;
+	w->region = r->name;
+	w->n = 0;
+	if (model_store(w->m, r->id, &w->s) < 0)
+		return 0; /* a store this host cannot open holds nothing of it here */
+	if ((rc = blob_wblob_list(w->s, sweep_file, w)) < 0)
+		return rc;
+	for (int i = 0; i < w->n; i++) {
+		if ((rc = model_write_begin(w->m, &c, NULL)) < 0)
+			return rc;
+		if ((rc = wblob_named(c, r->id, w->names[i])) == 0 && blob_wblob_remove(w->s, w->names[i]) == 0) {
+			model_log(w->m, "region %s: removed writable blob %s, which no row names (what a killed "
+			          "upload or a crash left)", r->name, w->names[i]);
+			w->removed++;
+		}
+		model_rollback(c); /* it only read */
+		if (rc < 0)
+			return rc;
+	}
+	uint64_t tmp = 0;
+	if (blob_store_clean_tmp(w->s, (int64_t)time(NULL) - SWEEP_TMP_AGE, &tmp) == 0 && tmp)
+		model_log(w->m, "region %s: removed %llu temporary files older than %d s", r->name,
+		          (unsigned long long)tmp, SWEEP_TMP_AGE);
+	return 0;
+}
+
+struct region_ids {
+	int n, cap;
+	int64_t *id;
+};
+
+static int collect_region(void *arg, const struct model_region *r)
+{
+	struct region_ids *l = arg;
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 16;
+		int64_t *id = realloc(l->id, (size_t)cap * sizeof(*id));
+		if (!id)
+			return -ENOMEM;
+		l->id = id;
+		l->cap = cap;
+	}
+	l->id[l->n++] = r->id;
+	return 0;
+}
+
+int model_wblobs_sweep(model *m)
+{
+	struct region_ids l = {0};
+	struct sweep *w = calloc(1, sizeof(*w));
+	int rc;
+	if (!w)
+		return -ENOMEM;
+	w->m = m;
+	/* The regions first: the write transactions below must not begin
+	 * while the listing's statement holds a read snapshot (SQLite could
+	 * not take the write lock on a snapshot older than a commit). */
+	if ((rc = model_region_list(m, 0, collect_region, &l)) >= 0) {
+		for (int i = 0; i < l.n && rc >= 0; i++) {
+			struct model_region r;
+			if (model_region_get(m, l.id[i], &r) == 0)
+				rc = sweep_region(w, &r);
+		}
+	}
+	if (rc >= 0)
+		rc = w->removed;
+	free(l.id);
+	free(w);
+	return rc;
 }
 
 /* Rows whose references dangle: what each check finds, and the statement
@@ -368,7 +538,13 @@ static int fsck_verify_repair(void *arg, const struct model_region *r)
 
 int model_fsck(model *m, bool repair, void (*report)(void *arg, const char *line), void *arg)
 {
-	struct fsck f = {m, report, arg, 0, "", repair};
+	return model_fsck_report(m, repair, report, NULL, arg);
+}
+
+int model_fsck_report(model *m, bool repair, void (*report)(void *arg, const char *line),
+                      void (*note)(void *arg, const char *line), void *arg)
+{
+	struct fsck f = {m, report, arg, 0, "", repair, note, 0, ""};
 	struct verify_ctx v = {&f, repair};
 	int rc;
 	if ((rc = fsck_rows(&f, repair)) < 0)
@@ -385,6 +561,10 @@ struct gc_ctx {
 	blob_idset *live;
 	int64_t not_after;
 	uint64_t removed;
+	void (*report)(void *arg, const char *line);
+	void *arg;
+	/* model_gc_plan: counts instead of removing */
+	void (*plan)(void *arg, const char *name, uint64_t chunks, uint64_t bytes);
 };
 
 static int gc_mark(void *arg, int64_t blob_id, const void *enc, size_t len)
@@ -395,9 +575,8 @@ static int gc_mark(void *arg, int64_t blob_id, const void *enc, size_t len)
 	/* A manifest that does not decode keeps the whole store: refuse. */
 	if ((rc = blob_manifest_decode(&man, enc, len)) < 0)
 		return rc;
-	for (uint32_t i = 0; i < man->nchunks && rc >= 0; i++)
-		if (!chunk_id_is_null(&man->chunks[i]))
-			rc = blob_idset_add(g->live, &man->chunks[i]);
+	for (uint32_t k = 0; k < man->count && rc >= 0; k++)
+		rc = blob_idset_add(g->live, &man->id[k]);
 	blob_manifest_free(man);
 	(void)blob_id;
 	return rc < 0 ? rc : 0;
@@ -409,12 +588,21 @@ static int gc_region(void *arg, const struct model_region *r)
 	blob_store *s;
 	uint64_t removed = 0;
 	int rc;
+	int64_t not_after = g->not_after;
 	if ((rc = model_store(g->m, r->id, &s)) < 0)
+		return rc;
+	/* The writers first, then the manifests (see the top). */
+	if ((rc = model_writers_cut(g->m, r->id, r->name, &not_after, g->report, g->arg)) < 0)
 		return rc;
 	if ((rc = blob_idset_new(&g->live)) < 0)
 		return rc;
-	if ((rc = each_manifest(g->m, r->id, gc_mark, g)) == 0 &&
-	    (rc = blob_store_gc(s, g->live, g->not_after, &removed)) >= 0) {
+	if (g->plan) {
+		uint64_t bytes = 0;
+		if ((rc = each_manifest(g->m, r->id, gc_mark, g)) == 0 &&
+		    (rc = blob_store_gc_plan(s, g->live, not_after, &removed, &bytes)) == 0)
+			g->plan(g->arg, r->name, removed, bytes);
+	} else if ((rc = each_manifest(g->m, r->id, gc_mark, g)) == 0 &&
+	           (rc = blob_store_gc(s, g->live, not_after, &removed)) >= 0) {
 		g->removed += removed;
 		rc = 0;
 	}
@@ -423,12 +611,28 @@ static int gc_region(void *arg, const struct model_region *r)
 	return rc;
 }
 
-int model_gc(model *m, int64_t grace, uint64_t *removed_out)
+int model_gc_report(model *m, int64_t grace, void (*report)(void *arg, const char *line), void *arg,
+                    uint64_t *removed_out)
 {
 	/* The grace period is measured from before the live set is read. */
-	struct gc_ctx g = {m, NULL, (int64_t)time(NULL) - grace, 0};
-	int rc = model_region_list(m, 0, gc_region, &g);
+	struct gc_ctx g = {m, NULL, (int64_t)time(NULL) - grace, 0, report, arg, NULL};
+	int rc;
+	/* An admin command of this host that died keeps nothing any more. */
+	if ((rc = model_writers_reap(m)) >= 0)
+		rc = model_region_list(m, 0, gc_region, &g);
 	if (removed_out)
 		*removed_out = g.removed;
 	return rc;
+}
+
+int model_gc_plan(model *m, int64_t grace, void (*report)(void *arg, const char *line),
+                  void (*region)(void *arg, const char *name, uint64_t chunks, uint64_t bytes), void *arg)
+{
+	struct gc_ctx g = {m, NULL, (int64_t)time(NULL) - grace, 0, report, arg, region};
+	return model_region_list(m, 0, gc_region, &g);
+}
+
+int model_gc(model *m, int64_t grace, uint64_t *removed_out)
+{
+	return model_gc_report(m, grace, NULL, NULL, removed_out);
 }

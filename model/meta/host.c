@@ -5,7 +5,7 @@
  * Every process of the service acts for a host: its name is the mount's
  * `-o host=` (default: the machine's name).  A mount registers its host
  * and renews the host's lease (hosts.renewed_ns) every few seconds
- * (fs/watch.c calls model_host_renew); `imgfs admin host list` shows them.
+ * (fs/fuse/watch.c calls model_host_renew); `imgfs admin host list` shows them.
  *
  * A task's runner is "<host>/<pid>:<start time>".  Whether it is alive:
  *   - on this host: its process exists and started when the runner did
@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,35 +77,84 @@ const char *model_host(const model *m)
 	return m->host;
 }
 
+/* <state>/host: the host whose files the state directory holds. */
+#define HOST_FILE "host"
+
+int model_host_from_dir(model *m)
+{
+	char path[PATH_MAX], name[MODEL_HOST_MAX + 2] = "";
+	FILE *f;
+	if (!m->dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" HOST_FILE, m->dir);
+	if (!(f = fopen(path, "re")))
+		return errno == ENOENT ? 0 : -errno;
+	bool ok = fgets(name, sizeof(name), f) != NULL;
+	fclose(f);
+	name[strcspn(name, "\n")] = '\0';
+	if (!ok || !model_host_name_valid(name))
+		return -EINVAL;
+	memcpy(m->host, name, strlen(name) + 1);
+	return 1;
+}
+
+int model_host_record(model *m)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16], old[MODEL_HOST_MAX + 2] = "";
+	FILE *f;
+	int fd;
+	if (!m->dir)
+		return -EPERM;
+	snprintf(path, sizeof(path), "%s/" HOST_FILE, m->dir);
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(old, sizeof(old), f))
+			old[0] = '\0';
+		fclose(f);
+		old[strcspn(old, "\n")] = '\0';
+		if (strcmp(old, m->host) == 0)
+			return 0;
+	}
+	/* Written whole, then renamed over the old: never half a name. */
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return -errno;
+	size_t n = strlen(m->host);
+	char line[MODEL_HOST_MAX + 2];
+	memcpy(line, m->host, n);
+	line[n++] = '\n';
+	if (write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
+		int rc = -errno;
+		close(fd);
+		unlink(tmp);
+		return rc < 0 ? rc : -EIO;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	if (old[0])
+		model_log(m, "state directory %s held host %s's files; now host %s's", m->dir, old, m->host);
+	return 0;
+}
+
 int64_t model_lease(model *m)
 {
-	struct model_conn *c;
-	db_stmt *st;
-	int64_t v = 0;
-	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'lease'")))) {
-		if (db_step(st) == DB_ROW)
-			v = db_col_int64(st, 0);
-		db_reset(st);
-	}
-	return v >= 1 ? v : LEASE_DEFAULT;
+	return model_setting_int(m, "lease", 1, LEASE_DEFAULT);
 }
 
 int model_lease_set(model *m, int64_t seconds, struct model_err *err)
 {
 	struct model_conn *c;
-	db_stmt *st;
+	char v[32];
 	int rc;
 	if (seconds < 2 || seconds > 86400)
 		return model_fail(err, -EINVAL, "the lease is 2 .. 86400 seconds");
+	snprintf(v, sizeof(v), "%lld", (long long)seconds);
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('lease', ?) "
-	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
-		model_rollback(c);
-		return -EIO;
-	}
-	db_bind_int64(st, 1, seconds);
-	if ((rc = model_exec_stmt(st)) < 0) {
+	if ((rc = model_setting_put(c, "lease", v)) < 0) {
 		model_rollback(c);
 		return model_fail(err, rc, "database: %s", strerror(-rc));
 	}
@@ -248,14 +298,67 @@ static int proc_start_time(long pid, unsigned long long *out)
 	return 0;
 }
 
-int model_runner_self(model *m, char out[MODEL_RUNNER_ID_MAX])
+int model_runner_id(const char *host, char out[MODEL_RUNNER_ID_MAX])
 {
 	unsigned long long start;
 	int rc = proc_start_time((long)getpid(), &start);
 	if (rc < 0)
 		return rc;
-	snprintf(out, MODEL_RUNNER_ID_MAX, "%s/%ld:%llu", m->host, (long)getpid(), start);
+	snprintf(out, MODEL_RUNNER_ID_MAX, "%s/%ld:%llu", host, (long)getpid(), start);
 	return 0;
+}
+
+int model_runner_self(model *m, char out[MODEL_RUNNER_ID_MAX])
+{
+	return model_runner_id(m->host, out);
+}
+
+/* When host's lease lapses (or lapsed): unix seconds, 0 when it has no
+ * row (removed, or never mounted). */
+static int64_t lease_end(struct model_conn *c, const char *host)
+{
+	db_stmt *st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?"));
+	int64_t end = 0;
+	if (!st)
+		return 0;
+	db_bind_text(st, 1, host);
+	if (db_step(st) == DB_ROW)
+		end = db_col_int64(st, 0) / 1000000000LL + model_lease(c->m);
+	db_reset(st);
+	return end;
+}
+
+int model_task_orphaned(struct model_conn *c, const char *runner, const char *bound, int64_t updated,
+                        char host_out[MODEL_HOST_MAX + 1], int64_t *since_out)
+{
+	const char *slash = strchr(runner, '/');
+	*since_out = 0;
+	if (runner[0]) {
+		/* A runner id without a host is this host's (the top of the file). */
+		size_t n = slash ? (size_t)(slash - runner) : 0;
+		if (slash && n <= MODEL_HOST_MAX) {
+			memcpy(host_out, runner, n);
+			host_out[n] = '\0';
+		} else {
+			snprintf(host_out, MODEL_HOST_MAX + 1, "%s", c->m->host);
+		}
+		if (model_runner_alive(c, runner))
+			return 0;
+		bool here = !c->m->cluster || strcmp(host_out, c->m->host) == 0;
+		*since_out = here ? updated : lease_end(c, host_out);
+		if (*since_out <= 0)
+			*since_out = updated;
+		return 1;
+	}
+	snprintf(host_out, MODEL_HOST_MAX + 1, "%s", bound);
+	/* Queued: any host takes it, or its own host, if that one is there.
+	 * In the embedded default every mount is this machine's. */
+	if (!bound[0] || !c->m->cluster || strcmp(bound, c->m->host) == 0 || host_alive(c, bound))
+		return 0;
+	*since_out = lease_end(c, bound);
+	if (*since_out <= 0)
+		*since_out = updated;
+	return 1;
 }
 
 bool model_runner_alive(struct model_conn *c, const char *id)

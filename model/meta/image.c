@@ -1,7 +1,8 @@
 /*
- * image.c — image rows: listing, lookup, creation (mkdir), deletion (rmdir:
- * the recycle bin, restore, destruction, expiry, the retention period),
- * renames, writable attributes, publishing platform images.
+ * image.c — image rows: listing, lookup (with the row cache), creation
+ * (mkdir), renames, writable attributes, the status machine's edges,
+ * publishing platform images.  Deletion, the recycle bin and destruction
+ * are recycle.c's.
  *
  * Listings are keyed by row id (stable readdir offsets: entries that come
  * and go never make a listing skip or repeat another).  Every change sets
@@ -10,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,9 +27,10 @@ _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder a
 	p "progress, " p "type, " p "format, " p "os_type, " p "platform, " p "version, " p "arch, "           \
 	p "boot_mode, " p "features, " p "description, " p "tags, " p "source, " p "error, " p "encrypted, "   \
 	p "size, " p "created, " p "mtime_ns, " p "ctime_ns, " p "deleted_at, " p "dir_mtime_ns, "             \
-	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind"
+	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind, "        \
+	p "project, " p "project_ns"
 #define IMAGE_FIELDS IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
-#define IMAGE_NFIELDS 34 /* the columns image_row reads */
+#define IMAGE_NFIELDS 36 /* the columns image_row reads */
 #define IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 #define IMAGE_COLS IMAGE_FIELDS " " IMAGE_FROM
 
@@ -67,6 +70,8 @@ static void image_row(db_stmt *st, struct model_image *img)
 	img->dir_gen = db_col_int64(st, 31);
 	img->origin_id = db_col_int64(st, 32);
 	model_col_text(st, 33, img->origin_kind, sizeof(img->origin_kind));
+	model_col_text(st, 34, img->project, sizeof(img->project));
+	img->project_ns = db_col_int64(st, 35);
 	img->refs = MODEL_REF_UNKNOWN;
 	img->copies_ctime_ns = -1;
 }
@@ -174,13 +179,6 @@ struct model_row_cache {
 	struct row_slot slot[ROW_CACHE_SLOTS];
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 int model_set_row_cache(model *m, int max_age_ms)
 {
 	struct model_row_cache *rc = m->rows_cache;
@@ -209,7 +207,7 @@ static bool row_cached(model *m, int64_t id, unsigned want, int64_t gen, struct 
 	bool hit;
 	pthread_mutex_lock(&rc->lock);
 	struct row_slot *e = &rc->slot[(uint64_t)id % ROW_CACHE_SLOTS];
-	hit = e->id == id && e->gen == gen && (want & ~e->asked) == 0 && mono_ns() - e->at_ns < rc->max_age_ns;
+	hit = e->id == id && e->gen == gen && (want & ~e->asked) == 0 && model_mono_ns() - e->at_ns < rc->max_age_ns;
 	if (hit) {
 		*out = e->img;
 		/* What was not asked reads "may exist", as from the database. */
@@ -228,7 +226,7 @@ static void row_keep(model *m, unsigned asked, int64_t gen, const struct model_i
 	struct row_slot *e = &rc->slot[(uint64_t)img->id % ROW_CACHE_SLOTS];
 	e->id = img->id;
 	e->gen = gen;
-	e->at_ns = mono_ns();
+	e->at_ns = model_mono_ns();
 	e->asked = asked;
 	e->img = *img;
 	pthread_mutex_unlock(&rc->lock);
@@ -352,6 +350,23 @@ static int image_create_result(struct image_create *ic, db_stmt *st, int rc)
 	return rc == DB_ROW || rc == DB_DONE ? 0 : db_errno(rc);
 }
 
+/* The row the insert made under ext, looked for after a commit whose
+ * answer was lost: none (the name was taken, the quota full: the caller
+ * finds why) or the new image. */
+static int image_create_found(struct image_create *ic, const char *ext)
+{
+	enum model_ext_kind kind;
+	int64_t id;
+	int rc = model_find_ext_id(ic->m, ext, &kind, &id);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 0 && kind == MODEL_EXT_IMAGE && (rc = model_image_get(ic->m, id, &ic->row)) == 0) {
+		ic->made = true;
+		return 0;
+	}
+	return model_fail(ic->err, rc < 0 ? rc : -EIO, "cannot read the new image back");
+}
+
 /* Why the insert made no row: the name taken (the answer before a full
  * quota), the quota full, else 0: the external id was taken, another is
  * drawn. */
@@ -425,7 +440,15 @@ static int image_create_try(struct image_create *ic, const char *ext)
 			db_reset(st);
 		return model_fail(ic->err, rc, "cannot insert the image"); /* it rolled back */
 	}
-	return sent == 1 ? image_create_result(ic, st, db_step(st)) : 0;
+	if (sent != 1)
+		return 0;
+	if ((rc = db_step(st)) == -ESTALE) {
+		/* Committed, but the insert's answer was lost with the connection
+		 * (model_send): the row, if it made one, is found by its id. */
+		db_reset(st);
+		return image_create_found(ic, ext);
+	}
+	return image_create_result(ic, st, rc);
 fail:
 	if (sent == 1)
 		db_reset(st);
@@ -465,354 +488,6 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
 	return model_fail(err, -EEXIST, "no free external id");
 }
 
-/* ---- deletion, the recycle bin, destruction (§6.1, seed 004 §4.5) -------------- */
-
-/* -EBUSY with the reason when the image cannot be deleted now: an instance
- * (of any account) was built from it, a task reads or writes it, or it is
- * in a transition a task drives; 0 otherwise. */
-static int image_busy(struct model_conn *c, const struct model_image *img, struct model_err *err)
-{
-	char name[MODEL_NAME_MAX + 1];
-	db_stmt *st;
-	bool own;
-	int rc;
-
-	/* The owner's own instance first: that one it can be told the name of. */
-	if (!(st = model_stmt(c, SQL_SCAN("sorts only the instances made from one image",
-	                                  "SELECT account_id = ?2, name FROM instances WHERE image_id = ?1 "
-	                         "ORDER BY account_id = ?2 DESC, id LIMIT 1"))))
-		return -EIO;
-	db_bind_int64(st, 1, img->id);
-	db_bind_int64(st, 2, img->account_id);
-	rc = db_step(st);
-	own = rc == DB_ROW && db_col_int(st, 0) != 0;
-	if (rc == DB_ROW)
-		model_col_text(st, 1, name, sizeof(name));
-	db_reset(st);
-	if (rc == DB_ROW)
-		return own ? model_fail(err, -EBUSY, "instance %s was created from it; delete the instance first", name)
-		           : model_fail(err, -EBUSY, "an instance of another account was created from it");
-	if (rc != DB_DONE)
-		return db_errno(rc);
-	if (!(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE (image_id = ?1 OR (source_kind = 'image' AND "
-	                         "source_id = ?1)) AND state IN ('queued', 'running') LIMIT 1"))))
-		return -EIO;
-	db_bind_int64(st, 1, img->id);
-	rc = db_step(st);
-	db_reset(st);
-	if (rc == DB_ROW)
-		return model_fail(err, -EBUSY, "a task is working on it");
-	if (rc != DB_DONE)
-		return db_errno(rc);
-	if (img->status == MODEL_IMG_PENDING || img->status == MODEL_IMG_REPLICATING || img->status == MODEL_IMG_UPLOADING)
-		return model_fail(err, -EBUSY, "the image is %s: it can be deleted once available or in error",
-		                  model_image_status_name(img->status));
-	return 0;
-}
-
-/* A queued image holds nothing yet: its row goes. */
-static int image_delete_queued(struct model_conn *c, const struct model_image *img, struct model_err *err)
-{
-	db_stmt *st = model_stmt(c, SQL("DELETE FROM images WHERE id = ? AND status = ?"));
-	int rc;
-	if (!st)
-		return -EIO;
-	db_bind_int64(st, 1, img->id);
-	db_bind_int(st, 2, MODEL_IMG_QUEUED);
-	if ((rc = model_exec_stmt(st)) < 0)
-		return rc;
-	return model_changes(c) == 1 ? 0 : model_fail(err, -EBUSY, "the image changed status meanwhile");
-}
-
-/* Runs st, a DELETE taking the image id, inside the caller's transaction. */
-static int image_delete_by_id(db_stmt *st, int64_t id)
-{
-	if (!st)
-		return -EIO;
-	db_bind_int64(st, 1, id);
-	return model_exec_stmt(st);
-}
-
-/* Deletes a snapshot the image's device referenced, once no image's device
- * references it any more. */
-static int snapshot_drop_if_orphan(model *m, struct model_conn *c, const struct model_image *img, int64_t snap_id)
-{
-	struct model_snapshot snap;
-	db_stmt *st;
-	int rc;
-	if (!(st = model_stmt(c, SQL("SELECT 1 FROM devices WHERE snapshot_id = ? LIMIT 1"))))
-		return -EIO;
-	db_bind_int64(st, 1, snap_id);
-	rc = db_step(st);
-	db_reset(st);
-	if (rc != DB_DONE)
-		return rc == DB_ROW ? 0 : db_errno(rc);
-	if ((rc = model_snapshot_get(m, snap_id, &snap)) < 0)
-		return rc == -ENOENT ? 0 : rc;
-	/* An image only ever maps its owner's snapshots; never take another's. */
-	if (snap.account_id != img->account_id)
-		return 0;
-	return model_snapshot_delete_row(c, &snap);
-}
-
-/* Deletes the image's row and whatever only it used: its shares and
- * devices, the blob rows of its image files, and every snapshot no other
- * image references (with its blob row).  A blob still referenced by
- * another row stays; the chunks are gc's; instance disks built from the
- * image keep theirs through their wblob bases. */
-static int image_destroy_rows(model *m, struct model_conn *c, const struct model_image *img)
-{
-	struct model_device devs[MODEL_MAX_DEVICES];
-	int n, rc;
-	if ((rc = n = model_device_list(m, img->id, devs)) < 0)
-		return rc;
-	if ((rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM shares WHERE image_id = ?")), img->id)) < 0 ||
-	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM devices WHERE image_id = ?")), img->id)) < 0 ||
-	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM images WHERE id = ?")), img->id)) < 0)
-		return rc;
-	for (int i = 0; i < n; i++) {
-		if ((rc = model_blob_drop_unreferenced(c, devs[i].blob_id)) < 0)
-			return rc;
-		if (devs[i].kind == MODEL_DEV_SNAPSHOT &&
-		    (rc = snapshot_drop_if_orphan(m, c, img, devs[i].snapshot_id)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* Moves an available or error private image into the recycle bin. */
-static int image_to_recycle(model *m, struct model_conn *c, const struct model_image *img, struct model_err *err)
-{
-	struct model_image other;
-	db_stmt *st;
-	int64_t now = model_now_ns();
-	int rc;
-	if (model_image_lookup(m, img->region_id, img->account_id, MODEL_FOLDER_RECYCLE, img->name, &other) == 0)
-		return model_fail(err, -EEXIST, "recycle-bin already holds an image named %s: destroy or restore it first",
-		                  img->name);
-	/* Its status, its view (expires appears) and its listing change; its
-	 * directory becomes a new one for the kernels (dir_gen: fs/fs.h). */
-	if (!(st = model_stmt(c, SQL("UPDATE images SET folder = ?, prior_status = status, status = ?, deleted_at = ?, "
-	                         "mtime_ns = ?4, ctime_ns = ?4, dir_mtime_ns = ?4, dir_gen = dir_gen + 1 "
-	                         "WHERE id = ? AND status = ?"))))
-		return -EIO;
-	db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
-	db_bind_int(st, 2, MODEL_IMG_DELETED);
-	db_bind_int64(st, 3, now / 1000000000);
-	db_bind_int64(st, 4, now);
-	db_bind_int64(st, 5, img->id);
-	db_bind_int(st, 6, img->status);
-	if ((rc = model_exec_stmt(st)) < 0)
-		return rc;
-	return model_changes(c) == 1 ? 0 : model_fail(err, -EBUSY, "the image changed status meanwhile");
-}
-
-int model_image_remove(model *m, int64_t id, struct model_err *err)
-{
-	struct model_conn *c;
-	struct model_image img;
-	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if ((rc = model_image_get(m, id, &img)) < 0) {
-		model_fail(err, rc, "no such image");
-		goto out;
-	}
-	if (img.folder == MODEL_FOLDER_RECYCLE) {
-		model_rollback(c);
-		return model_image_destroy(m, id, err);
-	}
-	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
-		rc = model_fail(err, -EPERM, "%s images cannot be deleted", model_folder_name(img.folder));
-		goto out;
-	}
-	if ((rc = image_busy(c, &img, err)) < 0)
-		goto out;
-	if (img.status == MODEL_IMG_QUEUED)
-		rc = image_delete_queued(c, &img, err);
-	else if (img.status != MODEL_IMG_AVAILABLE && img.status != MODEL_IMG_ERROR)
-		rc = model_fail(err, -EPERM, "a %s image cannot be deleted", model_image_status_name(img.status));
-	else if (img.folder == MODEL_FOLDER_ISO) /* the bin holds private images only (§2) */
-		rc = image_destroy_rows(m, c, &img);
-	else
-		rc = image_to_recycle(m, c, &img, err);
-	if (rc < 0)
-		goto out;
-	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, img.name)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
-
-int model_image_restore(model *m, int64_t id, const char *new_name, struct model_err *err)
-{
-	_Static_assert(MODEL_IMG_AVAILABLE == 5 && MODEL_IMG_ERROR == 6, "SQL below spells available and error");
-	struct model_conn *c;
-	struct model_image img, other;
-	db_stmt *st;
-	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if ((rc = model_image_get(m, id, &img)) < 0) {
-		model_fail(err, rc, "no such image");
-		goto out;
-	}
-	if (img.folder != MODEL_FOLDER_RECYCLE) {
-		rc = model_fail(err, -EPERM, "only images in the recycle bin are restored");
-		goto out;
-	}
-	if ((rc = model_name_check(new_name, err)) < 0)
-		goto out;
-	if (model_image_lookup(m, img.region_id, img.account_id, MODEL_FOLDER_PRIVATE, new_name, &other) == 0) {
-		rc = model_fail(err, -EEXIST, "an image named %s exists", new_name);
-		goto out;
-	}
-	if ((rc = model_quota_check(c, img.account_id, img.region_id, MODEL_QUOTA_PRIVATE_IMAGES, 1, err)) < 0)
-		goto out;
-	/* Back to the status it had.  A row put into the bin without one
-	 * (older states, tests) is available when it has a system disk. */
-	if (!(st = model_stmt(c, SQL("UPDATE images SET folder = ?1, name = ?2, status = CASE WHEN prior_status IN (5, 6) "
-	                         "THEN prior_status WHEN EXISTS (SELECT 1 FROM devices WHERE image_id = ?4 AND idx = 0) "
-	                         "THEN 5 ELSE 6 END, prior_status = 0, deleted_at = 0, mtime_ns = ?3, ctime_ns = ?3, "
-	                         "dir_mtime_ns = ?3 WHERE id = ?4 AND folder = ?5")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int(st, 1, MODEL_FOLDER_PRIVATE);
-	db_bind_text(st, 2, new_name);
-	db_bind_int64(st, 3, model_now_ns());
-	db_bind_int64(st, 4, id);
-	db_bind_int(st, 5, MODEL_FOLDER_RECYCLE);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, img.name)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
-
-int model_image_destroy(model *m, int64_t id, struct model_err *err)
-{
-	struct model_conn *c;
-	struct model_image img;
-	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if ((rc = model_image_get(m, id, &img)) < 0) {
-		model_fail(err, rc, "no such image");
-		goto out;
-	}
-	if (img.folder != MODEL_FOLDER_RECYCLE) {
-		rc = model_fail(err, -EPERM, "only images in the recycle bin are destroyed");
-		goto out;
-	}
-	if ((rc = image_destroy_rows(m, c, &img)) < 0 || (rc = model_touch_region(c, img.region_id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, img.name)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
-
-#define EXPIRE_BATCH 64
-
-int model_recycle_expire(model *m, int64_t now)
-{
-	int64_t ids[EXPIRE_BATCH], after = 0, deadline = now - model_retention(m);
-	struct model_conn *c;
-	db_stmt *st;
-	int n, rc, destroyed = 0;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	/* Batches of ids first, then one transaction per image: a failure (a
-	 * busy database) skips that image until the next call. */
-	do {
-		if (!(st = model_stmt(c, SQL_SCAN("sorts only the expired images of the recycle bins",
-		                             "SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
-		                         "ORDER BY id LIMIT ?"))))
-			return -EIO;
-		db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
-		db_bind_int64(st, 2, deadline);
-		db_bind_int64(st, 3, after);
-		db_bind_int(st, 4, EXPIRE_BATCH);
-		for (n = 0; n < EXPIRE_BATCH && (rc = db_step(st)) == DB_ROW;)
-			ids[n++] = db_col_int64(st, 0);
-		db_reset(st);
-		if (rc != DB_ROW && rc != DB_DONE)
-			return db_errno(rc);
-		for (int i = 0; i < n; i++) {
-			after = ids[i];
-			if (model_image_destroy(m, ids[i], NULL) == 0)
-				destroyed++;
-		}
-	} while (n == EXPIRE_BATCH);
-	return destroyed;
-}
-
-#define RETENTION_DEFAULT (7 * 24 * 3600) /* seconds (§6.1) */
-
-int64_t model_retention(model *m)
-{
-	struct model_conn *c;
-	db_stmt *st;
-	int64_t v = 0;
-	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'retention'")))) {
-		if (db_step(st) == DB_ROW)
-			v = db_col_int64(st, 0);
-		db_reset(st);
-	}
-	return v >= 1 ? v : RETENTION_DEFAULT;
-}
-
-/* Logs a change of one recycle-bin image (its `expires` moved). */
-static int log_recycled(void *arg, db_stmt *st)
-{
-	return model_log_change(arg, MODEL_CHANGE_IMAGE, db_col_int64(st, 0), db_col_int64(st, 1),
-	                        MODEL_FOLDER_RECYCLE, NULL);
-}
-
-int model_retention_set(model *m, int64_t seconds, struct model_err *err)
-{
-	struct model_conn *c;
-	db_stmt *st;
-	int64_t now = model_now_ns();
-	int rc;
-	if (seconds < 1)
-		return model_fail(err, -EINVAL, "the retention period is a number of seconds >= 1");
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if (model_retention(m) == seconds)
-		goto out; /* rc == 0: no change */
-	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('retention', ?) "
-	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int64(st, 1, seconds);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	/* Every image in a recycle bin shows a new `expires`. */
-	if (!(st = model_stmt(c, SQL("UPDATE images SET mtime_ns = ?, ctime_ns = ?1 WHERE folder = ? "
-	                         "RETURNING id, region_id")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int64(st, 1, now);
-	db_bind_int(st, 2, MODEL_FOLDER_RECYCLE);
-	if ((rc = model_each_row(st, log_recycled, c)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
 
 int model_image_rename(model *m, int64_t id, const char *new_name, struct model_err *err)
 {
@@ -828,7 +503,9 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 		model_fail(err, rc, "no such image");
 		goto out;
 	}
-	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
+	/* In place: private/, iso/, and the recycle bin (§16: names stay editable there). */
+	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO &&
+	    img.folder != MODEL_FOLDER_RECYCLE) {
 		rc = model_fail(err, -EPERM, "%s images cannot be renamed", model_folder_name(img.folder));
 		goto out;
 	}
@@ -902,20 +579,23 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 	int rc;
 	size_t len = strlen(value);
 
-	if (!model_utf8_valid(value))
-		return model_fail(err, -EINVAL, "a value is UTF-8 text");
+	/* All reach other tenants (shared images, images.csv): nothing in
+	 * them may hide or reorder what those see (model_text_check). */
 	switch (field) {
 	case MODEL_FIELD_DESCRIPTION:
-		if (len > MODEL_DESC_MAX)
-			return model_fail(err, -EINVAL, "a description is at most %d bytes", MODEL_DESC_MAX);
-		for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-			if (*p < 0x20 && *p != '\t' && *p != '\n')
-				return model_fail(err, -EINVAL, "a description cannot hold control characters");
+		if ((rc = model_description_check(value, err)) < 0)
+			return rc;
 		break;
 	case MODEL_FIELD_TAGS:
 		if (len > MODEL_TEXT_MAX)
 			return model_fail(err, -EINVAL, "tags are at most %d bytes", MODEL_TEXT_MAX);
-		if ((rc = tags_check(value, err)) < 0)
+		if ((rc = model_text_check("tags", value, "\t\n", err)) < 0 || (rc = tags_check(value, err)) < 0)
+			return rc;
+		break;
+	case MODEL_FIELD_PROJECT: /* one line: no control character at all */
+		if (len > MODEL_PROJECT_MAX)
+			return model_fail(err, -EINVAL, "a project is at most %d bytes", MODEL_PROJECT_MAX);
+		if ((rc = model_text_check("a project", value, "", err)) < 0)
 			return rc;
 		break;
 	default:
@@ -927,13 +607,25 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 		model_fail(err, rc, "no such image");
 		goto out;
 	}
-	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
+	/* The recycle bin keeps the remarks editable (§16, seed 004 §4.6). */
+	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO &&
+	    img.folder != MODEL_FOLDER_RECYCLE) {
 		rc = model_fail(err, -EPERM, "%s images cannot be changed", model_folder_name(img.folder));
 		goto out;
 	}
-	st = field == MODEL_FIELD_DESCRIPTION
-	             ? model_stmt(c, SQL("UPDATE images SET description = ?, description_ns = ?2, ctime_ns = ?2 WHERE id = ?3"))
-	             : model_stmt(c, SQL("UPDATE images SET tags = ?, tags_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
+	/* One statement per column (a column name cannot be a parameter). */
+	switch (field) {
+	case MODEL_FIELD_DESCRIPTION:
+		st = model_stmt(c, SQL("UPDATE images SET description = ?, description_ns = ?2, ctime_ns = ?2 "
+		                       "WHERE id = ?3"));
+		break;
+	case MODEL_FIELD_TAGS:
+		st = model_stmt(c, SQL("UPDATE images SET tags = ?, tags_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
+		break;
+	default:
+		st = model_stmt(c, SQL("UPDATE images SET project = ?, project_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
+		break;
+	}
 	if ((rc = image_update_text(c, &img, st, value)) < 0)
 		goto out;
 	return model_commit(c);
@@ -979,6 +671,34 @@ out:
 	return rc;
 }
 
+int model_image_renew_dir(model *m, int64_t id, int64_t *dir_gen)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	/* No change logged: nothing a reader sees changed, and no kernel
+	 * holds the new node id yet. */
+	if (!(st = model_stmt(c, SQL("UPDATE images SET dir_gen = dir_gen + 1 WHERE id = ? RETURNING dir_gen")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, id);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		*dir_gen = db_col_int64(st, 0);
+	db_reset(st);
+	if (rc != DB_ROW) {
+		rc = rc == DB_DONE ? -ENOENT : rc < 0 ? rc : -EIO;
+		goto out;
+	}
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
 int model_image_set_error(model *m, int64_t id, const char *reason)
 {
 	struct model_conn *c;
@@ -1015,6 +735,9 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	if (p->folder != MODEL_FOLDER_PUBLIC && p->folder != MODEL_FOLDER_MARKETPLACE)
 		return model_fail(err, -EINVAL, "publish to public or marketplace");
 	if ((rc = model_name_check(p->name, err)) < 0)
+		return rc;
+	/* Every account reads a platform image's description (§2.1's rules). */
+	if (p->description && (rc = model_description_check(p->description, err)) < 0)
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;

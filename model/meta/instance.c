@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "model_int.h"
+#include "qcow2_in.h"
 
 #define VM_BUSY_RUNNING "the instance is running; write stop to its status first"
 #define VM_BUSY_TASK "a capture is reading its disks"
@@ -631,7 +632,7 @@ static int rebuild_decode(model *m, int64_t image_id, blob_manifest **raw_out, s
 		return 0;
 	if ((rc = model_store(m, img.region_id, &s)) < 0 || (rc = model_blob_manifest(m, devs[0].blob_id, &src)) < 0)
 		return model_fail(err, rc, "cannot read the image: %s", strerror(-rc));
-	rc = model_qcow2_decode(s, src, raw_out, NULL, NULL, why, sizeof(why));
+	rc = qcow2_in_decode(s, src, raw_out, NULL, NULL, why, sizeof(why));
 	blob_manifest_free(src);
 	if (rc == -EINVAL)
 		return model_fail(err, -EINVAL, "the QCOW2 image cannot be decoded: %s", why);

@@ -45,8 +45,8 @@
 /* Tables in an order that satisfies every foreign key. */
 static const char *const tables[] = {
 	"accounts", "regions", "blobs", "images", "devices", "snapshots", "instances",
-	"instance_disks", "shares", "quotas", "tasks", "settings", "import_addresses",
-	"download_links",
+	"instance_disks", "shares", "quotas", "tasks", "writers", "settings", "import_addresses",
+	"download_links", "task_turns",
 };
 
 struct migrate {
@@ -113,6 +113,8 @@ static const char *rewrite(struct migrate *mg, const char *table, const char *co
 	}
 	if (strcmp(table, "instances") == 0 && strcmp(col, "host") == 0)
 		return mg->host; /* every instance of an embedded state runs here */
+	if (strcmp(table, "writers") == 0 && strcmp(col, "host") == 0)
+		return mg->host; /* so are its writers (model/meta/writer.c) */
 	if (strcmp(table, "tasks") == 0) {
 		if (strcmp(col, "claimed_by") == 0)
 			return ""; /* back in the queue: any host may resume it */
@@ -257,7 +259,7 @@ static int copy_secret(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 static int move_sequences(struct migrate *mg)
 {
 	static const char *const with_ids[] = {"accounts", "regions", "blobs", "images", "snapshots", "instances",
-	                                       "tasks", "changes"};
+	                                       "tasks", "writers", "changes"};
 	char sql[256];
 	int rc;
 	for (size_t i = 0; i < sizeof(with_ids) / sizeof(with_ids[0]); i++) {
@@ -287,6 +289,42 @@ static int recount(struct migrate *mg)
 	return dst_exec(mg, "UPDATE images SET shares = (SELECT count(*) FROM shares WHERE image_id = images.id)");
 }
 
+/* A writers row on the target for what move_chunks places in region's
+ * store (model/meta/writer.c: a gc of the cluster meanwhile keeps it);
+ * *id_out 0 when none could be made (the rows copied name every chunk a
+ * manifest needs: only what no manifest names is then left to gc). */
+static void writer_begin(struct migrate *mg, const char *region, int64_t *id_out)
+{
+	struct model_sql q;
+	db_stmt *st;
+	char runner[MODEL_RUNNER_ID_MAX];
+	*id_out = 0;
+	if (model_runner_id(mg->host, runner) < 0 ||
+	    prepare(mg->dst, &q,
+	            "INSERT INTO writers(region_id, host, runner, what, since_ns) SELECT id, ?1, ?2, 'migrate', ?3 "
+	            "FROM regions WHERE name = ?4 RETURNING id",
+	            &st) < 0)
+		return;
+	db_bind_text(st, 1, mg->host);
+	db_bind_text(st, 2, runner);
+	db_bind_int64(st, 3, model_now_ns());
+	db_bind_text(st, 4, region);
+	if (db_step(st) == DB_ROW)
+		*id_out = db_col_int64(st, 0);
+	mg->dst->drv->finalize(st);
+}
+
+static void writer_end(struct migrate *mg, int64_t id)
+{
+	struct model_sql q;
+	db_stmt *st;
+	if (id && prepare(mg->dst, &q, "DELETE FROM writers WHERE id = ?1", &st) == 0) {
+		db_bind_int64(st, 1, id);
+		db_step(st);
+		mg->dst->drv->finalize(st);
+	}
+}
+
 /* The chunks of every region given a store of its own. */
 static int move_chunks(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 {
@@ -295,10 +333,12 @@ static int move_chunks(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 		char from[PATH_MAX], why[PATH_MAX] = "";
 		blob_store *src = NULL, *dst = NULL;
 		uint64_t placed = 0;
+		int64_t writer;
 		int rc;
 		snprintf(from, sizeof(from), "%s/regions/%s", mg->dir, region);
 		if (strncmp(spec, "dir:", 4) == 0 && strcmp(from, spec + 4) == 0)
 			continue;
+		writer_begin(mg, region, &writer);
 		/* The target as a mount will open it (a dir:PATH or a RADOS pool,
 		 * whose unsealed blobs stay in the region's directory here). */
 		if ((rc = blob_store_open(&src, from, key)) < 0 ||
@@ -308,6 +348,7 @@ static int move_chunks(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 			           why[0] ? why : strerror(-rc));
 		blob_store_close(src);
 		blob_store_close(dst);
+		writer_end(mg, writer);
 		if (rc < 0)
 			return rc;
 		say(mg, "region %s: %llu chunks placed in %s", region, (unsigned long long)placed, spec);

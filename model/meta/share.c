@@ -17,7 +17,7 @@
  * image; the receiver's shared-images counts every share it holds in the
  * region, shares of images in the owner's recycle bin included: a restore
  * brings those back without asking the receiver, so their places stay
- * taken and the quota can never be exceeded that way (README, Decisions).
+ * taken and the quota can never be exceeded that way (docs/reference.md §6.4).
  *
  * Every change is one write transaction that also moves both listings it
  * changes: the image's shares/ (images.dir_mtime_ns) and the receiver's

@@ -291,13 +291,8 @@ int model_snapshot_set_description(model *m, int64_t id, const char *value, stru
 	db_stmt *st;
 	int rc;
 	/* The same rules as an image's description (§2.1). */
-	if (!model_utf8_valid(value))
-		return model_fail(err, -EINVAL, "a value is UTF-8 text");
-	if (strlen(value) > MODEL_DESC_MAX)
-		return model_fail(err, -EINVAL, "a description is at most %d bytes", MODEL_DESC_MAX);
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-		if (*p < 0x20 && *p != '\t' && *p != '\n')
-			return model_fail(err, -EINVAL, "a description cannot hold control characters");
+	if ((rc = model_description_check(value, err)) < 0)
+		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if ((rc = model_snapshot_get(m, id, &s)) < 0) {

@@ -3,7 +3,7 @@
  * stores: images by region and status, blob data by region, the task
  * queue by kind and state, and the chunk caches' counters.
  *
- * Who calls it: fs/stats.c, each time /stats is rendered (stat and open).
+ * Who calls it: fs/fuse/stats.c, each time /stats is rendered (stat and open).
  *
  * Workload: /stats is read by scrapers every few seconds while the service
  * holds 100,000 images or more, so nothing here reads table rows: each

@@ -6,7 +6,13 @@
  * socket an import opens; this file stores the rules and hands them to
  * the import task.
  *
- * Who calls it: fs/admin.c, model/task/import.c, the unit tests.
+ * Who calls it: fs/cli/admin.c, model/task/import.c, the unit tests.
+ *
+ * A rule is stored as its canonical text (fetch_rule_format): an IPv6
+ * form of an IPv4 address ("::ffff:127.0.0.1") is stored as the IPv4 rule
+ * it means ("127.0.0.1/32"), which is how address.c judges such
+ * addresses, and the admin is told.  A row an older imgfs stored in the
+ * IPv6 spelling is read, listed and removed as its canonical rule.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,30 +22,75 @@
 #include "fetch.h"
 #include "model_int.h"
 
-/* cidr as a rule in canonical text, or a refusal naming it. */
-static int canonical(const char *cidr, bool allow, char out[64], struct model_err *err)
+/* cidr as a rule in canonical text (an IPv6 form of an IPv4 address
+ * already rewritten as the IPv4 rule, note saying so), or a refusal. */
+static int canonical(const char *cidr, bool allow, char out[64], char *note, size_t note_cap, struct model_err *err)
 {
 	struct fetch_rule r;
-	if (fetch_rule_parse(cidr, allow, &r) < 0)
+	char why[256];
+	int rc = fetch_rule_parse_note(cidr, allow, &r, why, sizeof(why));
+	if (rc < 0 && why[0])
+		return model_fail(err, -EINVAL, "%s", why);
+	if (rc < 0)
 		return model_fail(err, -EINVAL, "%.64s is not an address or a CIDR prefix (10.0.0.0/8, fd00::/8)", cidr);
 	fetch_rule_format(&r, out, 64);
+	if (note && note_cap)
+		snprintf(note, note_cap, "%s", rc == 1 ? why : "");
 	return 0;
 }
 
-int model_import_address_set(model *m, const char *cidr, bool allow, struct model_err *err)
+/* Inside a transaction: the rows whose rule is text under another spelling
+ * go (one an older imgfs stored before it rewrote IPv6 forms of IPv4
+ * addresses: "::ffff:127.0.0.1/128" is 127.0.0.1/32).  Their count. */
+static int drop_spellings(struct model_conn *c, const char *text)
+{
+	char rows[16][64];
+	int n = 0, dropped = 0, rc;
+	db_stmt *st = model_stmt(c, SQL_SCAN("the admin's few rules, listed whole",
+	                                     "SELECT cidr FROM import_addresses WHERE cidr != ? ORDER BY cidr"));
+	if (!st)
+		return -EIO;
+	db_bind_text(st, 1, text);
+	while ((rc = db_step(st)) == DB_ROW && n < 16) {
+		struct fetch_rule r;
+		char stored[64], canon[64];
+		model_col_text(st, 0, stored, sizeof(stored));
+		if (fetch_rule_parse(stored, true, &r) < 0)
+			continue;
+		fetch_rule_format(&r, canon, sizeof(canon));
+		if (strcmp(canon, text) == 0)
+			memcpy(rows[n++], stored, sizeof(stored));
+	}
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
+		return db_errno(rc);
+	for (int i = 0; i < n; i++) {
+		if (!(st = model_stmt(c, SQL("DELETE FROM import_addresses WHERE cidr = ?"))))
+			return -EIO;
+		db_bind_text(st, 1, rows[i]);
+		if ((rc = model_exec_stmt(st)) < 0)
+			return rc;
+		dropped += model_changes(c);
+	}
+	return dropped;
+}
+
+int model_import_address_set(model *m, const char *cidr, bool allow, char *note, size_t note_cap,
+                             struct model_err *err)
 {
 	struct model_conn *c;
 	char text[64];
 	db_stmt *st;
 	int rc;
-	if ((rc = canonical(cidr, allow, text, err)) < 0)
+	if ((rc = canonical(cidr, allow, text, note, note_cap, err)) < 0)
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO import_addresses(cidr, allow) VALUES (?, ?) "
+	if ((rc = drop_spellings(c, text)) < 0 ||
+	    !(st = model_stmt(c, SQL("INSERT INTO import_addresses(cidr, allow) VALUES (?, ?) "
 	                             "ON CONFLICT(cidr) DO UPDATE SET allow = excluded.allow")))) {
 		model_rollback(c);
-		return -EIO;
+		return rc < 0 ? rc : -EIO;
 	}
 	db_bind_text(st, 1, text);
 	db_bind_int(st, 2, allow ? 1 : 0);
@@ -49,7 +100,8 @@ int model_import_address_set(model *m, const char *cidr, bool allow, struct mode
 	}
 	if ((rc = model_commit(c)) < 0)
 		return rc;
-	model_log(m, "imports: %s %s", allow ? "allow" : "deny", text);
+	model_log(m, "imports: %s %s%s%s", allow ? "allow" : "deny", text, note && note[0] ? ": " : "",
+	          note && note[0] ? note : "");
 	return 0;
 }
 
@@ -58,21 +110,22 @@ int model_import_address_remove(model *m, const char *cidr, struct model_err *er
 	struct model_conn *c;
 	char text[64];
 	db_stmt *st;
-	int rc;
-	if ((rc = canonical(cidr, true, text, err)) < 0)
+	int rc, gone;
+	if ((rc = canonical(cidr, true, text, NULL, 0, err)) < 0)
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("DELETE FROM import_addresses WHERE cidr = ?")))) {
+	if ((gone = drop_spellings(c, text)) < 0 ||
+	    !(st = model_stmt(c, SQL("DELETE FROM import_addresses WHERE cidr = ?")))) {
 		model_rollback(c);
-		return -EIO;
+		return gone < 0 ? gone : -EIO;
 	}
 	db_bind_text(st, 1, text);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_rollback(c);
 		return rc;
 	}
-	if (model_changes(c) != 1) {
+	if (model_changes(c) + gone < 1) {
 		model_rollback(c);
 		return model_fail(err, -ENOENT, "no rule for %s", text);
 	}
@@ -87,12 +140,18 @@ struct list_arg {
 	void *arg;
 };
 
+/* A row as the rule it is: its canonical text (a row an older imgfs
+ * stored as "::ffff:127.0.0.1/128" lists, and acts, as 127.0.0.1/32). */
 static int list_row(void *arg, db_stmt *st)
 {
 	struct list_arg *l = arg;
+	struct fetch_rule r;
 	char cidr[64];
+	bool allow = db_col_int64(st, 1) != 0;
 	model_col_text(st, 0, cidr, sizeof(cidr));
-	return l->cb(l->arg, cidr, db_col_int64(st, 1) != 0);
+	if (fetch_rule_parse(cidr, allow, &r) >= 0)
+		fetch_rule_format(&r, cidr, sizeof(cidr));
+	return l->cb(l->arg, cidr, allow);
 }
 
 int model_import_address_list(model *m, int (*cb)(void *arg, const char *cidr, bool allow), void *arg)
@@ -125,7 +184,7 @@ static int load_rule(void *arg, const char *cidr, bool allow)
 		l->rules = r;
 		l->cap = cap;
 	}
-	if (fetch_rule_parse(cidr, allow, &l->rules[l->n]) == 0) /* stored canonical: always */
+	if (fetch_rule_parse(cidr, allow, &l->rules[l->n]) >= 0) /* stored canonical: always */
 		l->n++;
 	return 0;
 }
@@ -147,19 +206,12 @@ int model_import_addresses_load(model *m, struct fetch_rule **rules, size_t *n)
 
 void model_import_floor(model *m, uint64_t *bps, int *window)
 {
-	struct model_conn *c;
-	db_stmt *st;
 	char v[64] = "";
 	unsigned long long b;
 	int w;
 	*bps = MODEL_IMPORT_FLOOR_BPS;
 	*window = MODEL_IMPORT_FLOOR_WINDOW;
-	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'import_floor'"))))
-		return;
-	if (db_step(st) == DB_ROW)
-		model_col_text(st, 0, v, sizeof(v));
-	db_reset(st);
-	if (sscanf(v, "%llu %d", &b, &w) == 2 && w > 0) {
+	if (model_setting_get(m, "import_floor", v, sizeof(v)) > 0 && sscanf(v, "%llu %d", &b, &w) == 2 && w > 0) {
 		*bps = b;
 		*window = w;
 	}
@@ -167,26 +219,11 @@ void model_import_floor(model *m, uint64_t *bps, int *window)
 
 int model_import_floor_set(model *m, uint64_t bps, int window, struct model_err *err)
 {
-	struct model_conn *c;
-	db_stmt *st;
 	char v[64];
-	int rc;
 	if (window < 1 || window > 86400)
 		return model_fail(err, -EINVAL, "the window is 1 to 86400 seconds");
 	if (bps > (1ULL << 40))
 		return model_fail(err, -EINVAL, "the floor is at most 1 TiB a second");
 	snprintf(v, sizeof(v), "%llu %d", (unsigned long long)bps, window);
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO settings(key, value) VALUES ('import_floor', ?) "
-	                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")))) {
-		model_rollback(c);
-		return -EIO;
-	}
-	db_bind_text(st, 1, v);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
+	return model_setting_set(m, "import_floor", v, err);
 }

@@ -10,15 +10,21 @@
  *   CentOS  x86_64 6.5-6.10, 7.0-7.9; aarch64 7.6-7.9
  *   Ubuntu  x86_64 14.04-20.10; aarch64 16.04, 18.04
  *   Windows x86_64 only: Server 2008-2019 (an "R2" suffix allowed), 7-10
- *   os-type agrees with platform (centos, ubuntu: linux; windows: windows)
+ *   the other platforms (SPEC §16: kylin, uos, debian, rocky, almalinux,
+ *   opensuse, fedora, freebsd) have no ranges: any well-formed version
+ *   os-type agrees with platform (the platforms table: each platform's
+ *   os-type; freebsd is "other")
  *   aarch64 boots uefi only
  *   features: a subset of cloud-init qemu-ga hot-upgrade
  * An unset attribute (empty) takes part in no rule: an image of unknown OS
  * is allowed.  Versions compare as numbers, component by component ("6.10"
  * is after "6.9"; a missing component is 0, so "7" is 7.0).  Values are
- * lowercase words exactly as SPEC §2.1 spells them.
+ * lowercase words exactly as SPEC §2.1 spells them.  The refusals list the
+ * words a value may be from the tables themselves (word_list), so that a
+ * word added to a table is never missing from the reason.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,23 +50,71 @@ static const struct version_range {
 };
 #define RANGE_COUNT (sizeof(version_ranges) / sizeof(version_ranges[0]))
 
-static const char *const os_types[] = {"linux", "windows", NULL};
-static const char *const platforms[] = {"centos", "ubuntu", "windows", NULL};
-static const char *const arches[] = {"x86_64", "aarch64", NULL};
-static const char *const boot_modes[] = {"bios", "uefi", NULL};
-static const char *const feature_words[] = {"cloud-init", "qemu-ga", "hot-upgrade", NULL};
+static const char *const os_types[] = {"linux", "windows", "other"};
+static const char *const arches[] = {"x86_64", "aarch64"};
+static const char *const boot_modes[] = {"bios", "uefi"};
+static const char *const feature_words[] = {"cloud-init", "qemu-ga", "hot-upgrade"};
+
+/* The platforms, and the os-type each must be written with (SPEC §5.4's
+ * agreement rule).  Those without a row in version_ranges take any
+ * well-formed version. */
+static const struct platform {
+	const char *name, *os_type;
+} platforms[] = {
+	{"centos", "linux"},   {"ubuntu", "linux"},    {"windows", "windows"}, {"kylin", "linux"},
+	{"uos", "linux"},      {"debian", "linux"},    {"rocky", "linux"},     {"almalinux", "linux"},
+	{"opensuse", "linux"}, {"fedora", "linux"},    {"freebsd", "other"},
+};
+
+/* The words of a table: its entries' first members, each a word (a plain
+ * array of words, or platforms' names).  WORDS(t) describes table t. */
+struct words {
+	const void *table;
+	size_t count, stride;
+};
+#define WORDS(t) ((struct words){(t), sizeof(t) / sizeof((t)[0]), sizeof((t)[0])})
+_Static_assert(offsetof(struct platform, name) == 0, "WORDS reads an entry's first member");
+
+static const char *word_at(struct words w, size_t i)
+{
+	return *(const char *const *)(const void *)((const char *)w.table + i * w.stride);
+}
+
+/* The index of v among w's words, or -1. */
+static int word_index(const char *v, struct words w)
+{
+	for (size_t i = 0; i < w.count; i++)
+		if (strcmp(v, word_at(w, i)) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* "a, b or c": w's words, for a refusal's reason. */
+static const char *word_list(char *out, size_t cap, struct words w)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < w.count && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", i == 0 ? "" : i + 1 == w.count ? " or " : ", ",
+		                        word_at(w, i));
+	return out;
+}
+
+/* The platforms row of name, NULL for a word that is no platform. */
+static const struct platform *platform_of(const char *name)
+{
+	int i = word_index(name, WORDS(platforms));
+	return i < 0 ? NULL : &platforms[i];
+}
 
 static bool set(const char *v)
 {
 	return v && v[0];
 }
 
-static bool one_of(const char *v, const char *const *words)
+static bool one_of(const char *v, struct words w)
 {
-	for (; *words; words++)
-		if (strcmp(v, *words) == 0)
-			return true;
-	return false;
+	return word_index(v, w) >= 0;
 }
 
 /* A parsed version: up to three numbers and whether an R2 suffix follows. */
@@ -113,9 +167,15 @@ static bool in_range(const struct version_range *r, const struct version *v)
 	return version_cmp(&lo, v) <= 0 && version_cmp(v, &hi) <= 0;
 }
 
-/* Whether some row allows (platform, arch, version); arch may be unset. */
+/* Whether some row allows (platform, arch, version); arch may be unset.  A
+ * platform without rows takes any version but an R2 (Windows Server's). */
 static bool version_allowed(const char *platform, const char *arch, const struct version *v)
 {
+	bool ranged = false;
+	for (size_t i = 0; i < RANGE_COUNT; i++)
+		ranged = ranged || strcmp(version_ranges[i].platform, platform) == 0;
+	if (!ranged)
+		return !v->r2;
 	for (size_t i = 0; i < RANGE_COUNT; i++) {
 		const struct version_range *r = &version_ranges[i];
 		if (strcmp(r->platform, platform) == 0 && (!set(arch) || strcmp(r->arch, arch) == 0) && in_range(r, v))
@@ -143,16 +203,14 @@ static void version_list(char *out, size_t cap, const char *platform, const char
 
 static int check_features(const char *v, struct model_err *err)
 {
-	char buf[MODEL_TEXT_MAX + 1], *save = NULL;
-	bool seen[3] = {false};
+	char buf[MODEL_TEXT_MAX + 1], list[64], *save = NULL;
+	bool seen[sizeof(feature_words) / sizeof(feature_words[0])] = {false};
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-		int k = 0;
-		while (feature_words[k] && strcmp(feature_words[k], w) != 0)
-			k++;
-		if (!feature_words[k])
-			return model_fail(err, -EINVAL, "unknown feature %s: features are cloud-init, qemu-ga, hot-upgrade",
-			                  w);
+		int k = word_index(w, WORDS(feature_words));
+		if (k < 0)
+			return model_fail(err, -EINVAL, "unknown feature %s: features are %s", w,
+			                  word_list(list, sizeof(list), WORDS(feature_words)));
 		if (seen[k])
 			return model_fail(err, -EINVAL, "feature %s is listed twice", w);
 		seen[k] = true;
@@ -160,18 +218,25 @@ static int check_features(const char *v, struct model_err *err)
 	return 0;
 }
 
+/* "platform is centos, ubuntu, ... or freebsd, not debain". */
+static int refuse_word(struct model_err *err, const char *what, const char *v, struct words w)
+{
+	char list[160];
+	return model_fail(err, -EINVAL, "%s is %s, not %s", what, word_list(list, sizeof(list), w), v);
+}
+
 /* Each value on its own: a known word (or, for version, a version). */
 static int check_values(const struct model_import_attrs *a, struct model_err *err)
 {
 	struct version v;
-	if (set(a->os_type) && !one_of(a->os_type, os_types))
-		return model_fail(err, -EINVAL, "os-type is linux or windows, not %s", a->os_type);
-	if (set(a->platform) && !one_of(a->platform, platforms))
-		return model_fail(err, -EINVAL, "platform is centos, ubuntu or windows, not %s", a->platform);
-	if (set(a->arch) && !one_of(a->arch, arches))
-		return model_fail(err, -EINVAL, "arch is x86_64 or aarch64, not %s", a->arch);
-	if (set(a->boot_mode) && !one_of(a->boot_mode, boot_modes))
-		return model_fail(err, -EINVAL, "boot-mode is bios or uefi, not %s", a->boot_mode);
+	if (set(a->os_type) && !one_of(a->os_type, WORDS(os_types)))
+		return refuse_word(err, "os-type", a->os_type, WORDS(os_types));
+	if (set(a->platform) && !platform_of(a->platform))
+		return refuse_word(err, "platform", a->platform, WORDS(platforms));
+	if (set(a->arch) && !one_of(a->arch, WORDS(arches)))
+		return refuse_word(err, "arch", a->arch, WORDS(arches));
+	if (set(a->boot_mode) && !one_of(a->boot_mode, WORDS(boot_modes)))
+		return refuse_word(err, "boot-mode", a->boot_mode, WORDS(boot_modes));
 	if (set(a->version) && version_parse(a->version, &v) < 0)
 		return model_fail(err, -EINVAL, "version %s is not a version number (e.g. 7.4, 16.04, 2016)", a->version);
 	if (set(a->features))
@@ -188,9 +253,11 @@ int model_import_check(const struct model_import_attrs *a, struct model_err *err
 
 	if ((rc = check_values(a, err)) < 0)
 		return rc;
-	if (set(os) && set(pf) && strcmp(os, strcmp(pf, "windows") == 0 ? "windows" : "linux") != 0)
-		return model_fail(err, -EINVAL, "os-type %s does not agree with platform %s", os, pf);
-	bool windows = (set(os) && strcmp(os, "windows") == 0) || (set(pf) && strcmp(pf, "windows") == 0);
+	const struct platform *p = set(pf) ? platform_of(pf) : NULL; /* known: checked above */
+	if (set(os) && p && strcmp(os, p->os_type) != 0)
+		return model_fail(err, -EINVAL, "os-type %s does not agree with platform %s (it is %s)", os, pf,
+		                  p->os_type);
+	bool windows = (set(os) && strcmp(os, "windows") == 0) || (p && strcmp(p->os_type, "windows") == 0);
 	if (windows && set(arch) && strcmp(arch, "x86_64") != 0)
 		return model_fail(err, -EINVAL, "Windows images are x86_64 only");
 	if (set(arch) && strcmp(arch, "aarch64") == 0 && set(a->boot_mode) && strcmp(a->boot_mode, "uefi") != 0)
@@ -199,6 +266,8 @@ int model_import_check(const struct model_import_attrs *a, struct model_err *err
 		version_parse(a->version, &v); /* checked above */
 		if (!version_allowed(pf, arch, &v)) {
 			version_list(list, sizeof(list), pf, arch);
+			if (v.r2 && !list[0])
+				return model_fail(err, -EINVAL, "%s %s: R2 is Windows Server's suffix", pf, a->version);
 			return model_fail(err, -EINVAL, "%s %s%s%s is not importable (supported: %s)", pf, a->version,
 			                  set(arch) ? " " : "", set(arch) ? arch : "", list[0] ? list : "none");
 		}

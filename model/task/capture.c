@@ -318,19 +318,9 @@ struct cap_seal {
 static int cap_seal_progress(void *arg, uint64_t done, uint64_t total)
 {
 	struct cap_seal *cs = arg;
-	struct task_run *r = cs->r;
-	int64_t now;
 
 	(void)total;
-	if (r->stop && *r->stop) {
-		r->stopped = true;
-		return 1;
-	}
-	if ((now = model_now_ns()) - r->last_progress < TASK_PROGRESS_NS)
-		return 0;
-	r->last_progress = now;
-	r->bytes_done = cs->before + (done < cs->size ? done : cs->size);
-	return task_progress(r) ? 0 : 1;
+	return task_tick(cs->r, cs->before + (done < cs->size ? done : cs->size));
 }
 
 /* Seals one device unless a previous run did.  0 when sealed, skipped,

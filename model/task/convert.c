@@ -22,10 +22,10 @@
  *   raw    the source blob's manifest is the raw disk already: it becomes
  *          the snapshot blob's manifest as it is (no chunk read or written),
  *          so the task finishes at once.
- *   qcow2  decoded with qcow2_reader over the source blob (blob_store_read),
- *          1 MiB of virtual disk at a time, into a blob_batch; a range the
- *          decoder reports as a hole is not even hashed.  The batch is
- *          committed (every chunk durable and named) before the manifest is.
+ *   qcow2  decoded into a new blob by qcow2_in_decode
+ *          (blobstore/format/qcow2_in.h), ticking progress and the stop
+ *          request between chunks; its chunks are committed (durable and
+ *          named) before the manifest is.
  * Then the durable point (task_device_done) and the last transaction
  * (task_finish: the devices mapped, the image available).  A resumed task
  * whose vda manifest is durable goes straight to the last transaction; one
@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qcow2.h"
+#include "qcow2_in.h"
 #include "task_int.h"
 
 #define CONVERT_SUFFIX "-cloud" /* the new image's name on an empty write */
@@ -168,94 +168,10 @@ out:
 
 /* ---- running ------------------------------------------------------------------- */
 
-/* The source blob as the decoder's file. */
-struct conv_src {
-	blob_store *s;
-	const blob_manifest *man;
-};
-
-static ssize_t conv_read(void *arg, void *buf, size_t len, uint64_t off)
-{
-	struct conv_src *cs = arg;
-	return blob_store_read(cs->s, cs->man, buf, len, off);
-}
-
-/* Between chunks: 1 to stop (the runner stops, or lost the task), else 0
- * after a progress write when one is due. */
-static int conv_tick(struct task_run *r, uint64_t done)
-{
-	int64_t now;
-	if (r->stop && *r->stop) {
-		r->stopped = true;
-		return 1;
-	}
-	if ((now = model_now_ns()) - r->last_progress < TASK_PROGRESS_NS)
-		return 0;
-	r->last_progress = now;
-	r->bytes_done = done;
-	return task_progress(r) ? 0 : 1;
-}
-
-/* Decodes the QCOW2 file in src into *out, chunk by chunk through a batch
- * (committed before it returns: the ids may be named at once).  tick(arg,
- * done) between chunks stops the decode when it returns non-zero (0,
- * *out NULL).  0, -errno, or -EINVAL with why.  Also what a rebuild from a
- * QCOW2 image uses (§6.5, instance.c). */
-int model_qcow2_decode(blob_store *s, const blob_manifest *src, blob_manifest **out,
-                       int (*tick)(void *arg, uint64_t done), void *arg, char *why, size_t why_cap)
-{
-	struct conv_src cs = {s, src};
-	qcow2_reader *q = NULL;
-	blob_manifest *man = NULL;
-	blob_batch *b = NULL;
-	uint8_t *buf = NULL;
-	uint64_t size;
-	int rc;
-
-	*out = NULL;
-	if ((rc = qcow2_reader_new(&q, conv_read, &cs, src->size, why, why_cap)) < 0)
-		return rc;
-	size = qcow2_reader_info(q)->size;
-	if ((rc = blob_manifest_new(&man, size)) < 0 || (rc = blob_batch_new(&b, s)) < 0 ||
-	    (rc = (buf = malloc(BLOB_CHUNK_SIZE)) ? 0 : -ENOMEM) < 0)
-		goto out;
-	for (uint32_t i = 0; i < man->nchunks; i++) {
-		uint64_t off = (uint64_t)i << BLOB_CHUNK_SHIFT;
-		size_t len = blob_chunk_len(size, i);
-		bool hole = false;
-		ssize_t got = qcow2_pread(q, buf, len, off, &hole);
-		if (got < 0 || (size_t)got != len) {
-			rc = got < 0 ? (int)got : -EIO;
-			if (rc == -EINVAL)
-				snprintf(why, why_cap, "%s", qcow2_reader_why(q));
-			goto out;
-		}
-		/* A hole stays a hole: not hashed, not stored. */
-		if (!hole && (rc = blob_batch_add(b, &man->chunks[i], buf, len)) < 0)
-			goto out;
-		if (!hole && !chunk_id_is_null(&man->chunks[i]))
-			man->stored += len;
-		if (tick && tick(arg, off + len)) {
-			rc = 0; /* stopped: nothing committed, *out stays NULL */
-			goto out;
-		}
-	}
-	if ((rc = blob_batch_commit(b)) < 0)
-		goto out;
-	*out = man;
-	man = NULL;
-	rc = 0;
-out:
-	free(buf);
-	blob_batch_free(b);
-	blob_manifest_free(man);
-	qcow2_reader_free(q);
-	return rc;
-}
-
+/* Between chunks of the decode: the task's progress tick (task_tick). */
 static int conv_decode_tick(void *arg, uint64_t done)
 {
-	return conv_tick(arg, done);
+	return task_tick(arg, done);
 }
 
 /* The vda: its manifest durable in the destination blob unless a previous
@@ -277,7 +193,7 @@ static int conv_vda(struct task_run *r, const struct model_image *src, const str
 	    (rc = model_store(r->m, sb.region_id, &s)) < 0)
 		goto fail;
 	if (strcmp(src->format, "qcow2") == 0) {
-		rc = model_qcow2_decode(s, man, &out, conv_decode_tick, r, why, why_cap);
+		rc = qcow2_in_decode(s, man, &out, conv_decode_tick, r, why, why_cap);
 		blob_manifest_free(man);
 		if (rc < 0)
 			goto fail;

@@ -315,21 +315,6 @@ static int copy_device_done(struct model_conn *c, struct task_run *r)
 	return rc;
 }
 
-/* Between chunks: 1 to stop (stopping, or the task was lost). */
-static int copy_tick(struct task_run *r, uint64_t done)
-{
-	int64_t now;
-	if (r->stop && *r->stop) {
-		r->stopped = true;
-		return 1;
-	}
-	if ((now = model_now_ns()) - r->last_progress < TASK_PROGRESS_NS)
-		return 0;
-	r->last_progress = now;
-	r->bytes_done = done;
-	return task_progress(r) ? 0 : 1;
-}
-
 /* Data chunks given to blob_batch_copy_many at once (its existence checks
  * are batched by that many). */
 #define COPY_GROUP 64
@@ -343,18 +328,16 @@ static int copy_chunks(struct task_run *r, blob_store *dst, blob_store *src, con
 	uint32_t at[COPY_GROUP];
 	uint8_t moved[COPY_GROUP];
 	blob_batch *b = NULL;
-	uint32_t i = 0;
+	uint32_t i = 0; /* the next data entry */
 	int rc;
 
 	if ((rc = blob_batch_new(&b, dst)) < 0)
 		return rc;
-	while (i < man->nchunks) {
+	while (i < man->count) {
 		size_t n = 0;
-		for (; i < man->nchunks && n < COPY_GROUP; i++) {
-			if (chunk_id_is_null(&man->chunks[i]))
-				continue;
-			at[n] = i;
-			ids[n++] = man->chunks[i];
+		for (; i < man->count && n < COPY_GROUP; i++) {
+			at[n] = man->index[i];
+			ids[n++] = man->id[i];
 		}
 		if (n == 0)
 			break;
@@ -368,7 +351,7 @@ static int copy_chunks(struct task_run *r, blob_store *dst, blob_store *src, con
 				mv->found++;
 			}
 		}
-		if (copy_tick(r, before + ((uint64_t)at[n - 1] << BLOB_CHUNK_SHIFT))) {
+		if (task_tick(r, before + ((uint64_t)at[n - 1] << BLOB_CHUNK_SHIFT))) {
 			rc = 0; /* nothing committed: the next run starts the device again */
 			goto out;
 		}

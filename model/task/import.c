@@ -2,7 +2,7 @@
  * import.c — URL import (SPEC §5.2): writing "url <URL>" to `source` of a
  * queued private or ISO image downloads the URL into the image.
  *
- * Who calls it: fs/attr.c (the `source` write: model_image_import_url), the
+ * Who calls it: fs/fuse/attr.c (the `source` write: model_image_import_url), the
  * task engine (task.c runs the 'import' task: import_run), the unit tests.
  * Workload: one download per image, gigabytes each, a handful at once.  The
  * transfer itself is fetch.c's; the end (validate, seal, available or
@@ -24,7 +24,7 @@
  *                        one, a third line "<validator>\n" (fetch.h: the
  *                        ETag, date or ftp size and time of their version).
  *                        The tasks table is in the state database, which
- *                        only the service reads (README, "URL import").
+ *                        only the service reads (docs/reference.md §5.2).
  *   run     (the task)   fetch_run into the wblob at the offsets it gives;
  *                        progress into the task (bytes-done, bytes-total =
  *                        the size the server announced) and the image's
@@ -34,6 +34,11 @@
  *                        reason, its rows gone, the wblob removed.
  *   stop    (unmount)    the transfer stops, a durable point is recorded,
  *                        the engine requeues the task; the next run resumes.
+ *   yield   (time slice) the same, when task_yield_due says another
+ *                        account's task waits for this worker (fair share,
+ *                        task.c), and only when stopping costs no download
+ *                        (import_resumable: the server serves ranges of a
+ *                        named version); a log line says so.
  *   cancel  (`cancel`)   model_upload_cancel: the rows go, the image is in
  *                        error "cancelled"; the runner finds its task gone
  *                        at its next progress write and stops.
@@ -65,7 +70,7 @@
 /* How many downloaded bytes between two durable points. */
 #define IMPORT_SYNC_BYTES (64ULL << 20)
 /* Tests make stalls short: seconds without a byte before a transfer fails
- * (read by each run from the daemon's environment; README). */
+ * (read by each run from the daemon's environment; docs/reference.md §5.2). */
 #define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
 /* The task's args: the plan line, the URL, the validator. */
 #define IMPORT_ARGS_MAX (FETCH_URL_MAX + FETCH_VALIDATOR_MAX + 64)
@@ -296,22 +301,30 @@ static void import_report(struct import_run *ir)
 		model_rollback(c);
 }
 
-/* Polled by fetch at least once a second: an unmount (stop) or a cancel
- * (the task row gone) ends the transfer. */
+/* Whether stopping now costs no download: nothing came since the durable
+ * point, or the bytes held name their version and the server serves
+ * ranges (the next run asks for the rest of that version). */
+static bool import_resumable(const struct import_run *ir)
+{
+	return ir->next == ir->mark || (ir->validator[0] && ir->res->ranges);
+}
+
+/* Polled by fetch at least once a second: an unmount (stop), a cancel
+ * (the task row gone) or the end of its time slice (fair share, task.c:
+ * another account's task waits for the worker) ends the transfer. */
 static bool import_cancelled(void *arg)
 {
 	struct import_run *ir = arg;
 	struct task_run *r = ir->r;
-	int64_t now;
 
 	if (r->stop && *r->stop) {
 		r->stopped = true;
 		return true;
 	}
-	if ((now = model_now_ns()) - r->last_progress >= TASK_PROGRESS_NS) {
-		r->last_progress = now;
+	if (task_progress_due(r))
 		import_report(ir);
-	}
+	if (!r->lost && import_resumable(ir) && task_yield_due(r))
+		return true;
 	return r->lost;
 }
 
@@ -348,6 +361,17 @@ static int import_parse(const char *rest, char url[FETCH_URL_MAX + 1], char vali
 	memcpy(validator, rest, n);
 	validator[n] = '\0';
 	return 0;
+}
+
+/* The log line of a time slice given back (fair share, task.c). */
+static void import_log_yield(const struct import_run *ir)
+{
+	struct task_run *r = ir->r;
+	struct model_image img;
+	long long secs = (long long)((model_now_ns() - r->claimed_ns) / 1000000000LL);
+	if (model_image_get(r->m, r->t.image_id, &img) == 0)
+		model_log(r->m, "import of image %s (%s) gives its worker to another account's task after %lld s; "
+		          "it resumes from byte %llu", img.ext_id, img.name, secs, (unsigned long long)ir->mark);
 }
 
 /* Downloads the rest of the file from the durable point, then seals. */
@@ -389,6 +413,8 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 	if (r->stopped) {
 		/* Resumes from here; a failure to record it only costs bytes. */
 		rc = import_mark(ir, ir->next);
+		if (r->yielded && rc == 0)
+			import_log_yield(ir);
 		return rc == -ECANCELED ? 0 : rc;
 	}
 	if (rc < 0) {

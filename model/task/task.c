@@ -3,7 +3,10 @@
  * requeueing, failure, and the dispatch to the kinds of task (SPEC §5.1,
  * §6.2, §6.3; seed 001).  What each kind does lives in its own file
  * (capture.c, ...), reached through the table task_kinds[] below; the
- * interface between the engine and a kind is task_int.h.
+ * interface between the engine and a kind is task_int.h.  (Some 1,100
+ * lines: the engine's parts share the claim's transaction and struct
+ * task_run; fair share's slice and yield, about 200 of them, are the
+ * piece to move to a file of their own when it grows.)
  *
  * Who calls it: fs/ (the `task` file; the mount's worker threads call
  * model_task_work in a loop), the kinds' queueing functions (which insert
@@ -40,6 +43,34 @@
  *
  * Stopping: a runner whose *stop is set stops between two chunks and puts
  * its task back in the queue; the next runner resumes it.
+ *
+ * Fair share (SPEC §8: one account's queue never keeps another account's
+ * task waiting behind it).  The next free worker goes to the account with
+ * the fewest running tasks of that kind — so an account with nothing
+ * running is served first —, round robin among equals (the account whose
+ * last turn at that kind is the oldest first: task_turns, one row per
+ * account and kind, stamped when a task of it is claimed and when one
+ * gives its worker back), oldest queued first within an account (task
+ * id); a kind may still hold a task back (its claimable: 2 imports and 5
+ * copies per account).  That order alone lets a task that runs for hours
+ * keep its worker, and an import runs as long as its server dribbles (the
+ * rate floor only ends one slower than 64 KiB/s): so imports are shared in
+ * time.  An import that has run for a slice (model_import_slice: 60 s by
+ * default, `imgfs admin import slice`) while a task of another account
+ * waits that the next claim would take first — an import of an account
+ * running fewer imports than its own, or a task of another kind — and that
+ * this process has no worker (or import slot) free for, gives its worker
+ * back at once: its bytes so far made durable, back to the queue, its turn
+ * stamped (task_yield_due, import.c); it resumes later where it stopped,
+ * with an HTTP Range (only an import whose server serves ranges and names
+ * the file's version yields: one that would start again from 0 keeps its
+ * worker).  Time-sharing rather than a pool of import workers: a pool
+ * bounds how many accounts dribbling servers can hold up, not whether one
+ * is held up, and a slow import costs one connection and one thread while
+ * it runs either way.  The other kinds are not cut into slices: they run
+ * at the machine's speed, their data is bounded by quotas, and their
+ * durable points are whole devices (stopping one in a device's middle
+ * would redo it); they take turns by the same order.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +116,14 @@ static void task_fill(db_stmt *st, void *out)
 	t->updated = db_col_int64(st, 10);
 	model_col_text(st, 11, t->host, sizeof(t->host));
 	model_col_text(st, 12, t->error, sizeof(t->error));
+}
+
+static const struct task_kind *task_kind_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
+		if (strcmp(task_kinds[i].name, name) == 0)
+			return &task_kinds[i];
+	return NULL;
 }
 
 static int kind_index(const char *kind)
@@ -170,8 +209,22 @@ int task_delete_row(struct model_conn *c, int64_t id)
 	return model_exec_stmt(st);
 }
 
-/* Puts the task back in the queue for another runner (stopping, or a
- * database error that another try may not meet). */
+/* In the caller's transaction: account's turn at kind is now (fair
+ * share, see the top). */
+static int turn_stamp(struct model_conn *c, int64_t account_id, const char *kind)
+{
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO task_turns(account_id, kind, served_ns) VALUES (?, ?, ?) "
+	                                "ON CONFLICT (account_id, kind) DO UPDATE SET served_ns = excluded.served_ns"));
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, account_id);
+	db_bind_text(st, 2, kind);
+	db_bind_int64(st, 3, model_now_ns());
+	return model_exec_stmt(st);
+}
+
+/* Puts the task back in the queue for another runner (stopping, a time
+ * slice given back, or a database error that another try may not meet). */
 int task_requeue(struct task_run *r)
 {
 	struct model_conn *c;
@@ -184,8 +237,11 @@ int task_requeue(struct task_run *r)
 		goto out;
 	}
 	db_bind_int64(st, 1, r->t.id);
-	/* The task file shows the state: an IMAGE change. */
+	/* The task file shows the state: an IMAGE change.  A slice given back
+	 * is the account's turn, in the same transaction: no claim between
+	 * sees the task queued with its account's older turn. */
 	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (r->yielded && (rc = turn_stamp(c, r->account_id, r->t.kind)) < 0) ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
 	return model_commit(c);
@@ -228,6 +284,27 @@ int task_progress(struct task_run *r)
 	}
 	model_commit(c);
 	return 1;
+}
+
+bool task_progress_due(struct task_run *r)
+{
+	int64_t now = model_now_ns();
+	if (now - r->last_progress < TASK_PROGRESS_NS)
+		return false;
+	r->last_progress = now;
+	return true;
+}
+
+int task_tick(struct task_run *r, uint64_t done)
+{
+	if (r->stop && *r->stop) {
+		r->stopped = true;
+		return 1;
+	}
+	if (!task_progress_due(r))
+		return 0;
+	r->bytes_done = done;
+	return task_progress(r) ? 0 : 1;
 }
 
 /* ---- claiming ------------------------------------------------------------------ */
@@ -283,12 +360,94 @@ void model_set_workers(model *m, unsigned n)
 	m->workers = n;
 }
 
-static const struct task_kind *task_kind_find(const char *name)
+/* ---- fair share's time slice (see the top) ----------------------------------- */
+
+int64_t model_import_slice(model *m)
 {
-	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
-		if (strcmp(task_kinds[i].name, name) == 0)
-			return &task_kinds[i];
-	return NULL;
+	return model_setting_int(m, "import_slice", 0, MODEL_IMPORT_SLICE);
+}
+
+int model_import_slice_set(model *m, int64_t seconds, struct model_err *err)
+{
+	if (seconds < 0 || seconds > 86400)
+		return model_fail(err, -EINVAL, "the slice is 0 (never) to 86400 seconds");
+	return model_setting_set_int(m, "import_slice", seconds, err);
+}
+
+#define YIELD_CHECK_NS 1000000000LL /* task_yield_due looks at most this often */
+
+struct waiter {
+	struct model_conn *c;
+	const char *host;
+	bool import_slot_free, worker_free;
+	int mine;     /* running tasks of the yielding task's kind, of its account */
+	bool found;
+};
+
+/* One queued task of another account (id, kind, host, its account's
+ * running tasks of its kind): whether the next claim would take it before
+ * the yielding import, were the worker free — and only the yield can free
+ * one for it. */
+static int waiter_row(void *arg, db_stmt *st)
+{
+	struct waiter *w = arg;
+	const struct task_kind *k;
+	char kind[16], host[MODEL_HOST_MAX + 1];
+	int64_t id = db_col_int64(st, 0);
+	int running = db_col_int(st, 3);
+	model_col_text(st, 1, kind, sizeof(kind));
+	model_col_text(st, 2, host, sizeof(host));
+	if (w->c->m->cluster && host[0] && strcmp(host, w->host) != 0)
+		return 0; /* runs on another host: our worker is no use to it */
+	if (strcmp(kind, "import") == 0) {
+		/* Its account runs fewer imports than ours (after the yield, no
+		 * more: the turn decides), and no import slot is free for it. */
+		if (running >= w->mine || w->import_slot_free)
+			return 0;
+	} else {
+		if (w->worker_free)
+			return 0;
+		if ((k = task_kind_find(kind)) && k->claimable && k->claimable(w->c, id) <= 0)
+			return 0; /* held back by its own kind's limit: a worker would not help */
+	}
+	w->found = true;
+	return 1;
+}
+
+bool task_yield_due(struct task_run *r)
+{
+	model *m = r->m;
+	struct model_conn *c;
+	db_stmt *st;
+	int64_t now = model_now_ns(), slice;
+	unsigned slots = m->workers > 1 ? m->workers - 1 : 1;
+	struct waiter w = {0};
+
+	if (now - r->yield_checked_ns < YIELD_CHECK_NS)
+		return false;
+	r->yield_checked_ns = now;
+	if ((slice = model_import_slice(m)) == 0 || now - r->claimed_ns < slice * 1000000000LL)
+		return false;
+	if (model_conn_get(m, &c) < 0)
+		return false;
+	w.c = c;
+	w.host = model_host(m);
+	w.worker_free = m->workers > 0 && atomic_load(&m->running_here) < (int)m->workers;
+	w.import_slot_free = w.worker_free && atomic_load(&m->imports_here) < (int)slots;
+	if ((w.mine = task_account_running(c, r->t.id, r->t.kind)) < 0)
+		return false;
+	w.mine++; /* this one */
+	if (!(st = model_stmt(c, SQL_SCAN("weighs the queued tasks of other accounts, at most 16",
+	                                  "SELECT t.id, t.kind, t.host, (SELECT count(*) FROM tasks t2 JOIN images i2 "
+	                                  "ON i2.id = t2.image_id WHERE t2.state = 'running' AND t2.kind = t.kind "
+	                                  "AND i2.account_id = i.account_id) FROM tasks t JOIN images i ON i.id = "
+	                                  "t.image_id WHERE t.state = 'queued' AND i.account_id != ? ORDER BY t.id LIMIT 16"))))
+		return false;
+	db_bind_int64(st, 1, r->account_id);
+	if (model_each_row(st, waiter_row, &w) < 0 || !w.found)
+		return false;
+	r->yielded = r->stopped = true;
+	return true;
 }
 
 struct claim_pick {
@@ -350,16 +509,19 @@ static int task_claim(struct task_run *r)
 		return rc;
 	pick.c = c;
 	pick.host = model_host(r->m);
-	/* Per account, not first come first served (§8): the accounts with
-	 * the fewest running tasks go first, each in the order it queued, so
-	 * that one account's queue of imports or copies never holds another
-	 * account's work back. */
+	/* Per account, not first come first served (§8, fair share at the
+	 * top): the accounts with the fewest running tasks of the task's kind
+	 * first, then the one whose turn at it is the oldest, each in the
+	 * order it queued. */
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
 	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host FROM tasks t "
 	                                  "LEFT JOIN images i ON i.id = t.image_id "
 	                                  "WHERE t.state IN ('queued', 'running') ORDER BY "
 	                                  "(SELECT count(*) FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
-	                                  "WHERE t2.state = 'running' AND i2.account_id = COALESCE(i.account_id, 0)), "
+	                                  "WHERE t2.state = 'running' AND t2.kind = t.kind "
+	                                  "AND i2.account_id = COALESCE(i.account_id, 0)), "
+	                                  "COALESCE((SELECT u.served_ns FROM task_turns u WHERE u.account_id = "
+	                                  "COALESCE(i.account_id, 0) AND u.kind = t.kind), 0), "
 	                                  "t.id")))) {
 		rc = -EIO;
 		goto out;
@@ -383,6 +545,9 @@ static int task_claim(struct task_run *r)
 		rc = 0;
 		goto out;
 	}
+	/* Its chunks are kept from gc until the task's row goes (writer.c). */
+	if ((rc = model_writer_claimed(c, pick.id, r->me)) < 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("SELECT id, kind, image_id, source_kind, source_id, args, state, bytes_done, "
 	                         "bytes_total, started, updated, host, error FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
@@ -391,14 +556,21 @@ static int task_claim(struct task_run *r)
 	db_bind_int64(st, 1, pick.id);
 	if ((rc = model_one_row(st, task_fill, &r->t)) < 0)
 		goto out;
+	/* Its account's turn (fair share). */
+	struct model_image img;
+	r->account_id = model_image_get(r->m, r->t.image_id, &img) == 0 ? img.account_id : 0;
+	if ((rc = turn_stamp(c, r->account_id, r->t.kind)) < 0)
+		goto out;
 	/* Counted under the write lock that serialises claims, so that
-	 * import_claimable of the next claim sees it. */
+	 * import_claimable of the next claim (and task_yield_due) sees it. */
 	bool import = strcmp(r->t.kind, "import") == 0;
 	if (import)
 		atomic_fetch_add(&r->m->imports_here, 1);
+	atomic_fetch_add(&r->m->running_here, 1);
 	if ((rc = model_commit(c)) < 0) {
 		if (import)
 			atomic_fetch_sub(&r->m->imports_here, 1);
+		atomic_fetch_sub(&r->m->running_here, 1);
 		return rc;
 	}
 	r->bytes_done = r->bytes_counted = r->t.bytes_done;
@@ -580,8 +752,9 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
 	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
-	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?22, ?22) "
+	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns, "
+	                         "project) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	                         "?, ?, ?22, ?22, ?23) "
 	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id"))))
 		return -EIO;
 	db_bind_int64(st, 2, n->region_id);
@@ -605,6 +778,7 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	db_bind_int64(st, 20, now / 1000000000);
 	db_bind_int64(st, 21, now);
 	db_bind_int64(st, 22, now);
+	db_bind_text(st, 23, src->project); /* the project group goes with the description */
 	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, id_out)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);
@@ -753,7 +927,7 @@ int model_task_work(model *m, const volatile int *stop)
 		r->region_id = img.region_id;
 		r->folder = img.folder;
 	}
-	r->last_progress = model_now_ns();
+	r->last_progress = r->claimed_ns = r->yield_checked_ns = model_now_ns();
 	const struct task_kind *k = task_kind_find(r->t.kind);
 	if (k)
 		rc = k->run(r);
@@ -761,6 +935,7 @@ int model_task_work(model *m, const volatile int *stop)
 		rc = task_fail(r, NULL, NULL, "unknown task kind %s", r->t.kind);
 	if (strcmp(r->t.kind, "import") == 0)
 		atomic_fetch_sub(&m->imports_here, 1);
+	atomic_fetch_sub(&m->running_here, 1);
 	/* Stopped: the next runner resumes it.  A database error: it may pass,
 	 * and a task left 'running' under this live process would wait for
 	 * the process to end — give it back now (best effort). */
@@ -781,6 +956,7 @@ int model_task_housekeeping(model *m, int64_t now)
 	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
 		if (task_kinds[i].housekeeping)
 			task_kinds[i].housekeeping(m);
+	model_writers_reap(m); /* an admin command of this host that died */
 	return model_recycle_expire(m, now);
 }
 
@@ -788,6 +964,7 @@ int model_task_housekeeping(model *m, int64_t now)
 
 int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 {
+	char runner[MODEL_RUNNER_ID_MAX] = "", bound[MODEL_HOST_MAX + 1] = "";
 	struct model_conn *c;
 	db_stmt *st;
 	int64_t now = (int64_t)time(NULL);
@@ -798,7 +975,8 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the tasks of one image and counts the queue ahead of it",
 	                                  "SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
 	                         "t.bytes_total, t.started, t.updated, "
-	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id) "
+	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id), "
+	                         "t.claimed_by, t.host "
 	                         "FROM tasks t WHERE t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1) "
 	                         "ORDER BY t.id LIMIT 1"))))
 		return -EIO;
@@ -820,12 +998,28 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 		/* Whole seconds: a task's first second shows its bytes as the rate. */
 		if (out->started > 0 && out->bytes_done > 0)
 			out->rate = (double)out->bytes_done / (double)(now - out->started > 0 ? now - out->started : 1);
+		model_col_text(st, 11, runner, sizeof(runner));
+		model_col_text(st, 12, bound, sizeof(bound));
 		rc = 0;
 	} else {
 		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
 	}
 	db_reset(st);
-	return rc;
+	if (rc < 0)
+		return rc;
+	/* Who runs it, and whether anybody does (§13: a dead host's task must
+	 * not look alive).  A queued task has no runner; 'open' is an upload
+	 * whose file is open (upload.c): its process runs it. */
+	if (strcmp(out->state, "queued") == 0)
+		runner[0] = '\0';
+	if ((rc = model_task_orphaned(c, runner, bound, out->updated, out->host, &out->orphaned_since)) < 0)
+		return rc;
+	if (rc == 1) {
+		snprintf(out->state, sizeof(out->state), "orphaned");
+		out->position = 0;
+		out->rate = 0; /* nothing moves: no rate, no eta */
+	}
+	return 0;
 }
 
 /* ---- hosts (§13) ---------------------------------------------------------------- */
@@ -872,6 +1066,14 @@ int model_host_remove(model *m, const char *name, struct model_err *err)
 	}
 	db_bind_text(st, 1, reason);
 	db_bind_text(st, 2, name);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	/* Its admin commands' writers (writer.c); its tasks' go with them. */
+	if (!(st = model_stmt(c, SQL("DELETE FROM writers WHERE host = ? AND task_id IS NULL")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, name);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if (!(st = model_stmt(c, SQL("DELETE FROM hosts WHERE name = ?")))) {

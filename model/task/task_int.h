@@ -54,7 +54,12 @@ struct task_run {
 	uint64_t bytes_counted; /* of bytes_done, what m->task_bytes has (task_touch) */
 	int64_t last_progress; /* ns */
 	bool stopped;          /* *stop was seen: the task goes back to the queue */
+	bool yielded;          /* with stopped: its time slice gave the worker to
+	                          another account's task (task_yield_due) */
 	bool lost;             /* another runner holds it now: hands off */
+	int64_t account_id;    /* the image's owner: whose turn this is (fair share) */
+	int64_t claimed_ns;    /* when this run claimed it (its time slice) */
+	int64_t yield_checked_ns; /* task_yield_due's last look */
 	/* The kind's own writes at each device's durable point, inside
 	 * task_device_done's transaction (NULL: none). */
 	int (*device_done)(struct model_conn *c, struct task_run *r);
@@ -97,14 +102,30 @@ static inline int64_t task_after(int64_t content_ns)
 }
 /* Inside a transaction: deletes the task's row (its last write). */
 int task_delete_row(struct model_conn *c, int64_t id);
-/* Puts the task back in the queue for another runner. */
+/* Puts the task back in the queue for another runner (yielded: as its
+ * account's turn given back, task.c's fair share). */
 int task_requeue(struct task_run *r);
+/* Fair share's time slice (SPEC §8; task.c): whether a task that can stop
+ * now and resume later at no cost should give its worker back — it has run
+ * for the slice (model_import_slice) and a task of another account waits
+ * that the next claim would take first and that this process has no
+ * worker free for.  Asked at most once a second (r->yield_checked_ns); a
+ * true answer sets r->yielded, and the caller stops as at an unmount
+ * (r->stopped). */
+bool task_yield_due(struct task_run *r);
 /* In the caller's transaction: the image's progress (0..99) from
  * r->bytes_done and the row's bytes_total. */
 int task_image_progress(struct model_conn *c, struct task_run *r);
 /* One short transaction: bytes_done and the image's progress.  1 to go
  * on, 0 when the task was lost. */
 int task_progress(struct task_run *r);
+/* Whether a progress write is due (TASK_PROGRESS_NS since the last one);
+ * if so, the time is taken as the last one's. */
+bool task_progress_due(struct task_run *r);
+/* What a kind runs between chunks, done the bytes gone through so far:
+ * 1 to stop (the runner stops: r->stopped set; or the task was lost),
+ * else 0, after a progress write of done when one is due. */
+int task_tick(struct task_run *r, uint64_t done);
 
 /* What a kind removes when its task fails, inside the failure's
  * transaction (may be NULL). */

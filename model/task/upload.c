@@ -2,7 +2,7 @@
  * upload.c — uploads (SPEC §5.3): copying a file to disks/vda of a queued
  * private image (disks/cdrom of a queued ISO image) makes the image.
  *
- * Who calls it: fs/upload.c (create, the first writes, the last close,
+ * Who calls it: fs/fuse/upload.c (create, the first writes, the last close,
  * `cancel`), the task engine (task.c runs the 'upload' task and reaps
  * uploads of dead processes in its housekeeping), the unit tests; URL
  * import (import.c) reuses the blob, the end (upload_seal, upload_fail)
@@ -18,12 +18,15 @@
  *                         mount; a tasks row kind 'upload', args
  *                         "<blob id> <idx>", state 'open', claimed_by this
  *                         process's runner id.  No runner claims 'open'.
+ *                         A writers row for the task (writer.c): every gc,
+ *                         on any host, keeps the chunks the file streams
+ *                         until the row goes with the task.
  *   sniffed  (first write) the format the first bytes show, in `format`.
  *   abandon  (first write refused) back to queued, every row of the upload
  *                         gone, the reason in `error`; the wblob removed after.
  *   close    (last release; the caller fsynced the wblob first) 'open' ->
  *                         'queued': from now on a runner validates and seals.
- *   run      (the task)   full validation (blobstore/format.h and §5.4), the
+ *   run      (the task)   full validation (blobstore/format/format.h and §5.4), the
  *                         wblob sealed into a manifest (all-zero chunks become
  *                         holes), then one transaction: the blob sealed, the
  *                         image available with its format, size and type, the
@@ -36,7 +39,11 @@
  *   reap     (housekeeping) an 'open' task whose process died (a mount
  *                         killed with the file open) ends in error, "the
  *                         upload was interrupted": what was written may be a
- *                         prefix of the file, so it is never validated.
+ *                         prefix of the file, so it is never validated.  The
+ *                         wblob goes after the commit — when the reaper is
+ *                         another host, its files stay in the dead host's
+ *                         state directory until that host's next mount
+ *                         sweeps them (model_wblobs_sweep, fsck.c).
  *
  * Durability (§11): fs/ streams the wblob (whole 1 MiB chunks go straight
  * into the store, the rest into the overlay), so the bytes are written
@@ -60,6 +67,7 @@
 
 #include "format.h"
 #include "qcow2.h"
+#include "qcow2_in.h"
 #include "task_int.h"
 
 #define CDROM_IDX 26
@@ -77,14 +85,16 @@ static int folder_takes(enum model_folder folder, enum blob_format f, struct mod
 }
 
 #define NO_FORMAT "the file is of no known format: not QCOW2, not ISO 9660, not a raw disk with an MBR or a GPT"
+/* SPEC §17, word for word: imgfs encrypts an image's chunks itself. */
+#define ENCRYPTED_FILE "encrypted QCOW2/LUKS files are not accepted: upload the plain disk and set encrypted to yes"
 
-/* The reason for a file of a format imgfs does not take, naming it. */
+/* The reason for a file of a format imgfs does not take, naming it; an
+ * encrypted file (LUKS, a QCOW2 with a crypt_method) gets SPEC §17's. */
 static int unsupported(const void *head, size_t len, struct model_err *err)
 {
 	const char *name = blob_format_unsupported(head, len);
-	if (name && strcmp(name, "LUKS") == 0)
-		return model_fail(err, -EINVAL, "LUKS is not supported: upload the disk it encrypts, or convert it with "
-		                                "qemu-img convert -O qcow2");
+	if (blob_format_encrypted(head, len))
+		return model_fail(err, -EINVAL, ENCRYPTED_FILE);
 	if (name)
 		return model_fail(err, -EINVAL, "%s is not supported: convert it to QCOW2 with qemu-img convert -O qcow2",
 		                  name);
@@ -97,7 +107,8 @@ int model_upload_sniff(enum model_folder folder, const void *head, size_t len, b
 	enum blob_format f;
 	int rc = blob_format_sniff(head, len, more, &f);
 
-	if (rc < 0 || blob_format_unsupported(head, len))
+	/* An encrypted QCOW2 shows it in its first write (crypt_method at 32). */
+	if (rc < 0 || blob_format_unsupported(head, len) || blob_format_encrypted(head, len))
 		return unsupported(head, len, err);
 	/* In private/ the first 512 bytes decide (§5.3): a QCOW2's magic, an
 	 * MBR's or a GPT's protective MBR's signature.  Only iso/ needs to
@@ -128,7 +139,8 @@ int model_upload_validate(enum model_folder folder, const void *head, size_t len
 	if (len > file_size)
 		len = (size_t)file_size;
 	/* len covers the file or BLOB_FORMAT_HEAD_LEN bytes: conclusive. */
-	if (blob_format_sniff(head, len, false, &f) < 0 || blob_format_unsupported(head, len))
+	if (blob_format_sniff(head, len, false, &f) < 0 || blob_format_unsupported(head, len) ||
+	    blob_format_encrypted(head, len))
 		return unsupported(head, len, err);
 	if ((rc = folder_takes(folder, f, err)) < 0)
 		return rc;
@@ -294,6 +306,10 @@ static int upload_new_rows(struct model_conn *c, struct model_upload *u)
 	db_bind_int64(st, 4, (int64_t)time(NULL));
 	db_bind_text(st, 5, model_host(c->m));
 	if ((rc = model_insert(st, &u->task_id)) < 0)
+		return rc;
+	/* Its file streams chunks into the store long before a manifest names
+	 * them: gc keeps them from now until the task's row goes (writer.c). */
+	if ((rc = model_writer_insert(c, u->region_id, u->task_id, "upload", NULL)) < 0)
 		return rc;
 	/* A new operation: the last one's reason goes; source says where the
 	 * bytes come from (§2.1). */
@@ -595,9 +611,19 @@ static int reap_row(void *arg, db_stmt *st)
 	return l->n == (int)(sizeof(l->t) / sizeof(l->t[0]));
 }
 
+/* How often a mount sweeps its wblob files (model_wblobs_sweep; at its
+ * start too): each costs a lookup per file. */
+#define UPLOAD_SWEEP_S 600
+
 void upload_housekeeping(model *m)
 {
+	int64_t now = (int64_t)time(NULL);
 	model_upload_reap(m);
+	/* One housekeeper per mount (fs/worker.c): no race on swept_at. */
+	if (now - m->swept_at >= UPLOAD_SWEEP_S) {
+		m->swept_at = now;
+		model_wblobs_sweep(m);
+	}
 }
 
 int model_upload_reap(model *m)
@@ -674,18 +700,8 @@ static ssize_t read_head(blob_wblob *w, uint8_t *buf, uint64_t size)
 
 static int seal_progress(void *arg, uint64_t done, uint64_t total)
 {
-	struct task_run *r = arg;
-	int64_t now;
 	(void)total;
-	if (r->stop && *r->stop) {
-		r->stopped = true;
-		return 1;
-	}
-	if ((now = model_now_ns()) - r->last_progress < TASK_PROGRESS_NS)
-		return 0;
-	r->last_progress = now;
-	r->bytes_done = done;
-	return task_progress(r) ? 0 : 1;
+	return task_tick(arg, done);
 }
 
 /* The last transaction: the blob sealed, the image available. */
@@ -812,7 +828,7 @@ int model_publish_disk(blob_store *s, const struct model_publish *p, const blob_
 		return rc;
 	if (strcmp(format, "qcow2") != 0)
 		return 0; /* the file is the disk */
-	if ((rc = model_qcow2_decode(s, file, disk, NULL, NULL, why, sizeof(why))) < 0)
+	if ((rc = qcow2_in_decode(s, file, disk, NULL, NULL, why, sizeof(why))) < 0)
 		return model_fail(err, rc, "%s", rc == -EINVAL ? why : strerror(-rc));
 	return 0;
 }

@@ -129,6 +129,7 @@ mount_imgfs() {
     local opts="state=$state" out="$T/mount.$$.$RANDOM.out" i
     [[ -n "$extra" ]] && opts="$opts,$extra"
     mkdir -p "$mnt"
+    _from_template "$state" "$extra"
     if ! timeout 30 "$IMGFS" -o "$opts" "$mnt" >"$out" 2>&1; then
         echo "--- imgfs output:" >&2; cat "$out" >&2
         log_tail "$state"
@@ -147,6 +148,17 @@ mount_imgfs() {
     echo "--- imgfs output:" >&2; cat "$out" >&2
     log_tail "$state"
     fail "imgfs did not mount $mnt within 20 s"
+}
+
+# _from_template STATE OPTS: a new embedded state starts as a copy of the
+# template (ctest's `template` fixture, IMGFS_TEST_TEMPLATE: what a first
+# mount makes), unless the test wants a first mount of its own
+# (IMGFS_FRESH=1), the state exists, or its metadata is elsewhere (db=).
+_from_template() {
+    local state=$1 opts=$2
+    [[ -n "${IMGFS_TEST_TEMPLATE:-}" && -f "$IMGFS_TEST_TEMPLATE/imgfs.db" ]] || return 0
+    [[ "${IMGFS_FRESH:-0}" != 1 && ! -e "$state" && ",$opts," != *,db=* ]] || return 0
+    cp -a --sparse=always -- "$IMGFS_TEST_TEMPLATE" "$state"
 }
 
 # _wait_gone PID SECONDS: waits for a process to exit; 0 if it did.
@@ -271,7 +283,7 @@ CATALOGUE=(centos-7.4 centos-7.3 centos-7.2 centos-7.1 centos-7.2-nat-gateway
 
 # The files every image directory has (SPEC §2.1, "all").
 ALL_ENTRIES=(id description status progress type format os-type platform
-    version arch boot-mode features tags encrypted size created owner source
+    version arch boot-mode features tags encrypted project size created owner source
     device-mapping disks instances task error)
 
 # smallest_public REGION_DIR: the public image with the smallest virtual size.
@@ -490,3 +502,68 @@ devmap_ref() { awk -F '\t' -v d="$2" '$1 == d { print $3 }' "$1/device-mapping";
 
 # entries DIR: the names in DIR, sorted bytewise, on one line.
 entries() { ls -1A "$1" | LC_ALL=C sort | paste -sd ' ' -; }
+
+# remote_disks VM_ON_A VM_ON_B: a new instance that runs on host a, seen
+# on a and on b (SPEC §13).  b lists its disks with the sizes and stored
+# bytes a's last close recorded (a data disk written on a shows its new
+# size on b once closed), and refuses to open one or to attach another
+# (EREMOTE); a opens them.
+remote_disks() {
+    local va=$1 vb=$2
+    assert_eq vda "$(entries "$vb/disks")" "disks/ of a's instance listed on b"
+    assert_eq $((40 << 30)) "$(stat -c %s "$vb/disks/vda")" "size of a's vda on b"
+    truncate -s 1G "$va/disks/vdb"
+    write_random "$va/disks/vdb" 3 2
+    wait_for 1 test "$(entries "$vb/disks")" = "vda vdb" || fail "vdb attached on a, not listed on b within 1 s"
+    wait_for 1 test "$(stat -c %s "$vb/disks/vdb")" = $((1 << 30)) || fail "vdb's size on b: $(stat -c %s "$vb/disks/vdb")"
+    (($(stat -c %b "$vb/disks/vdb") * 512 >= 2 << 20)) || fail "vdb's blocks on b: $(stat -c %b "$vb/disks/vdb")"
+    assert_errno EREMOTE open "$vb/disks/vda" rdonly
+    assert_errno EREMOTE open "$vb/disks/vdb" rdwr
+    assert_errno EREMOTE create "$vb/disks/vdc" x
+    assert_errno EREMOTE create "$vb/disks/vda" x
+    [[ ! -e "$va/disks/vdc" ]] || fail "b's refused create attached vdc"
+    assert_errno OK open "$va/disks/vda" rdonly
+}
+
+# evict FILE...: drops FILE's pages from the kernel's page cache
+# (posix_fadvise DONTNEED), so the next read of a file in the mount goes to
+# the daemon.  What `echo 3 >/proc/sys/vm/drop_caches` did before, for
+# these files only: a global drop would make tests running beside this one
+# (ctest -j) lose the cache their counts rely on.
+evict() {
+    python3 - "$@" <<'PY'
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+PY
+}
+
+# pg_database VAR: the URL of a new, empty PostgreSQL database of this
+# test's own into variable VAR, on ctest's `pg` fixture's server
+# (IMGFS_TEST_PG_DIR) when there is one, else on a throwaway server this
+# test starts in $T/pg and stops at exit.  A test that stops or restarts
+# its server starts one of its own with scripts/pg-up instead.
+pg_database() {
+    local var=$1 dir=${IMGFS_TEST_PG_DIR:-} scripts="$INTEGRATION_DIR/../../scripts" port db
+    if [[ -z "$dir" || ! -s "$dir/port" ]]; then
+        dir=$T/pg
+        if [[ ! -s "$dir/port" ]]; then
+            chmod 711 "$T" # the server runs as the postgres user
+            "$scripts/pg-up" "$dir" >/dev/null || fail "scripts/pg-up $dir"
+            at_exit "'$scripts/pg-down' '$dir'"
+        fi
+    fi
+    port=$(cat "$dir/port")
+    db="t_${TEST_NAME}_$$_$RANDOM"
+    db=${db,,}
+    psql -qX -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE \"$db\"" >/dev/null || fail "CREATE DATABASE $db"
+    if [[ "$dir" == "${IMGFS_TEST_PG_DIR:-}" ]]; then
+        at_exit "psql -qX -h 127.0.0.1 -p '$port' -U postgres -d postgres -c 'DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)'"
+    fi
+    printf -v "$var" 'postgresql://postgres@127.0.0.1:%s/%s' "$port" "$db"
+}

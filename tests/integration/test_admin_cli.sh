@@ -4,7 +4,9 @@
 # every level; only `init` (or a mount) creates a state, so a typo in
 # --state creates nothing and says how to make one; a state written by a
 # newer imgfs is refused; an account name that differs from another only by
-# case is warned about; region list.
+# case is warned about; region list; a state the caller may not read is
+# "permission denied" (as nobody, setpriv), and an empty imgfs.db is no
+# state: admin commands, init and a mount refuse it and leave it be.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -116,3 +118,45 @@ out=$(timeout 60 "$IMGFS" -o "state=$T/newer" "$M" 2>&1) || rc=$?
 mountpoint -q "$M" && fail "$M is mounted"
 assert_eq "$((v + 1))" "$(sqlite3 "$T/newer/imgfs.db" "PRAGMA user_version")" "the newer state's version"
 echo "    refused, left as it was"
+
+say "a state the caller may not read: permission denied, not \"no imgfs state\" (issue 23)"
+# $T is the test's own (mode 0700): let others pass through it to the
+# state, whose own mode (0700, made by init) keeps them out.
+chmod 711 "$T"
+assert_eq 700 "$(stat -c %a "$S")" "mode of the state directory init made"
+for form in "account list" "region list" "fsck" "init $S"; do
+    rc=0
+    # shellcheck disable=SC2086 # the form is words
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$IMGFS" admin --state "$S" $form 2>&1) || rc=$?
+    assert_eq 1 "$rc" "exit status of imgfs admin $form as nobody"
+    assert_eq "imgfs admin: $S: permission denied (the state belongs to uid 0: run imgfs as that user or as root)" \
+        "$out" "imgfs admin $form as nobody"
+done
+# One step further out: the directory holding the state is closed too.
+chmod 700 "$T"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$IMGFS" admin --state "$S" account list 2>&1) &&
+    fail "account list as nobody through a closed directory succeeded"
+assert_eq "imgfs admin: $S: permission denied" "$out" "account list as nobody, $T closed"
+echo "    $out"
+
+say "an empty imgfs.db is no state: admin commands, init and a mount refuse it and touch nothing"
+E="$T/emptydb"
+mkdir "$E"
+: >"$E/imgfs.db"
+want="$E/imgfs.db is empty: not an imgfs state (remove it, then create one with imgfs admin init $E or by mounting)"
+for form in "account list" "account add zed" "region list" "init $E"; do
+    rc=0
+    # shellcheck disable=SC2086 # the form is words
+    out=$("$IMGFS" admin --state "$E" $form 2>&1) || rc=$?
+    assert_eq 1 "$rc" "exit status of imgfs admin $form on an empty imgfs.db"
+    assert_eq "imgfs admin: $want" "$out" "imgfs admin $form on an empty imgfs.db"
+done
+mkdir -p "$T/mnt-empty"
+rc=0
+out=$(timeout 60 "$IMGFS" -o "state=$E" "$T/mnt-empty" 2>&1) || rc=$?
+((rc != 0)) || { _MOUNTS+=("$T/mnt-empty"); fail "mounted a state whose imgfs.db is empty"; }
+assert_eq "imgfs: $want" "$out" "the mount's refusal"
+mountpoint -q "$T/mnt-empty" && fail "$T/mnt-empty is mounted"
+assert_eq "imgfs.db" "$(ls -A "$E")" "what the refusals left in $E"
+assert_eq 0 "$(stat -c %s "$E/imgfs.db")" "size of the empty imgfs.db after the refusals"
+echo "    $out"

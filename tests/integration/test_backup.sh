@@ -34,13 +34,11 @@ sparse_cmp "$IMG/disks/vda" "$REF" "the captured disk"
 tree_stat() {
     (cd "$1" && find . -printf '%p %i %s %T@ %C@ %y\n' | LC_ALL=C sort)
 }
-# After the first backups: a remount and dropped caches, so nothing is
-# served from memory, then every chunk file of the store is made unreadable
+# After the first backups: a remount (a new daemon, a new superblock: no
+# page of a blob is served from memory), then every chunk file of the store is made unreadable
 # as data (one byte flipped: verify-on-read turns a read into EIO).
 cut_off_blobs() {
     remount_imgfs "$S" "$M"
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
     local f n=0
     while IFS= read -r -d '' f; do
         chmod u+w "$f"
@@ -60,7 +58,10 @@ mkdir "$T/tar-out"
 tar -C "$T/tar-out" -xf "$T/a.tar"
 sparse_cmp "$T/tar-out/img1/disks/vda" "$REF" "tar round trip of disks/vda"
 assert_file_eq "$IMG/description" "$T/tar-out/img1/description" "tar round trip of description"
-tar --sparse -C "$R/private" --listed-incremental="$T/tar.snar" -cf "$T/level0.tar" img1
+# --no-check-device: a FUSE mount's device number is drawn at mount time
+# (another mount made meanwhile takes the old one), so an incremental
+# backup across remounts must not judge directories by it (README, backups).
+tar --sparse --no-check-device -C "$R/private" --listed-incremental="$T/tar.snar" -cf "$T/level0.tar" img1
 
 say "rsync -a --sparse: byte-exact copy, sparse on the receiving side"
 rsync -a --sparse "$IMG/" "$T/rsync-out/"
@@ -136,6 +137,6 @@ rsync -a --sparse --itemize-changes "$IMG/" "$T/rsync-out/" >"$T/rsync2.out" ||
 if [[ -s "$T/rsync2.out" ]]; then cat "$T/rsync2.out" >&2; fail "second rsync transferred something"; fi
 
 say "tar --listed-incremental level 1: no file content, no blob read"
-tar --sparse -C "$R/private" --listed-incremental="$T/tar.snar" -cvf "$T/level1.tar" img1 >"$T/tar1.out" ||
+tar --sparse --no-check-device -C "$R/private" --listed-incremental="$T/tar.snar" -cvf "$T/level1.tar" img1 >"$T/tar1.out" ||
     fail "incremental tar failed (did it read the blob?)"
 if grep -v '/$' "$T/tar1.out" | grep -q .; then cat "$T/tar1.out" >&2; fail "incremental tar archived files"; fi

@@ -85,8 +85,6 @@ for i in "${!DIRS[@]}"; do
     borg create --sparse "::first-$i" "${DIRS[$i]}" || fail "borg create of ${DIRS[$i]} failed"
 done
 remount_imgfs "$S" "$M"
-sync
-echo 3 >/proc/sys/vm/drop_caches
 n=0
 for region in cn-north-1 cn-east-2; do
     while IFS= read -r -d '' f; do

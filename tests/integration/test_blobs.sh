@@ -27,7 +27,14 @@ for n in $(public_names "$R"); do
 done
 
 say "every public disk: getfattr user.imgfs.xxh128 equals xxhsum -H2 (two xxhsum at a time)"
-printf '%s\0' "$R"/public/*/disks/vda | xargs -0 -P2 -n1 xxhsum -H2 >"$T/xxhsums" 2>"$T/xxhsum.err" ||
+# Each disk's pages are dropped once it is hashed (dd iflag=nocache
+# count=0: the whole file): the 19 GiB of public disks filled the
+# machine's memory with page cache in half a minute, and the kernel's
+# reclaim then reached the caches this test and the ones beside it count.
+# shellcheck disable=SC2016
+printf '%s\0' "$R"/public/*/disks/vda |
+    xargs -0 -P2 -n1 sh -c 'xxhsum -H2 "$1" && dd if="$1" iflag=nocache count=0 status=none' _ \
+        >"$T/xxhsums" 2>"$T/xxhsum.err" ||
     { cat "$T/xxhsum.err" >&2; fail "xxhsum -H2 failed"; }
 for n in $(public_names "$R"); do
     disk="$R/public/$n/disks/vda"
@@ -103,16 +110,31 @@ say "st_blocks = 512-byte blocks of the data chunks"
 assert_eq "$(python3 "$BLOB_PY" datablocks "$T/ref")" "$(stat -c %b "$disk")" "st_blocks of public/$n/disks/vda"
 
 say "a whole sequential read equals the reference, twice (second from the page cache: no reads reach the daemon)"
-echo 3 >/proc/sys/vm/drop_caches
+evict "$disk"
 reads() { stat_of "$M" imgfs_requests_total 'op="read"'; }
 r0=$(reads)
 cmp "$disk" "$T/ref" || fail "cmp of public/$n/disks/vda against its cat copy"
 r1=$(reads)
+# What the kernel still holds of the file now (mincore: it reads nothing).
+# On a busy machine (ctest -j, other tests streaming gigabytes) the kernel
+# reclaims pages of a file read once: before the second read (counted
+# here) and during it (seen in a parallel Release ctest: 22 requests with
+# the whole file resident just before, the machine's 24 GiB all page cache
+# at that second).  What the test is about is the daemon dropping the cache
+# (an open without keep_cache, a changed mtime): that happens at the second
+# open and costs every request, as many as the first read's.  So the second
+# read may ask for what was reclaimed before it, and a tenth of the first
+# read's requests for what is reclaimed while it runs.
+resident=$(fincore -bno RES "$disk")
+missing=$(((size - resident + (1 << 20) - 1) >> 20))
 cmp "$disk" "$T/ref" || fail "second cmp of public/$n/disks/vda"
 r2=$(reads)
 # Reading /stats is itself a read request or two.
-((r1 - r0 > 4)) || fail "the first read after drop_caches made $((r1 - r0)) read requests: not a cold read"
-((r2 - r1 <= 4)) || fail "the second read made $((r2 - r1)) read requests (the first $((r1 - r0))): the page cache was not kept"
+((r1 - r0 > 4)) || fail "the first read after evicting the file made $((r1 - r0)) read requests: not a cold read"
+((missing < (size >> 21))) || fail "the kernel kept $resident of $size bytes after the first read: nothing left to check"
+((r2 - r1 <= 4 + missing + (r1 - r0) / 10)) ||
+    fail "the second read made $((r2 - r1)) read requests (the first $((r1 - r0)), $missing MiB reclaimed): the page cache was not kept"
+echo "    second read: $((r2 - r1)) requests, $missing MiB the kernel had reclaimed"
 
 say "size, mtime and inode of the blob are the same after the reads"
 stat -c '%s %Y %i' "$disk" >"$T/st1"

@@ -3,7 +3,7 @@
 # read sees the current value, and stat reports the true length"): two mounts
 # of one state directory.  Each mount answers with long entry and attribute
 # timeouts, so what one mount changes reaches the other's kernel caches only
-# through the change log and the other mount's watcher (fs/watch.c).  Without
+# through the change log and the other mount's watcher (fs/fuse/watch.c).  Without
 # them the second mount would show old sizes and names for a minute; here
 # each change must show within a few seconds.
 set -euo pipefail

@@ -3,7 +3,8 @@
 # of §7, one row for every image the caller sees in the region and for
 # nothing else, every field equal to the image's own files; descriptions
 # with commas, quotes, newlines and non-ASCII text survive a round trip
-# through Python's csv module.
+# through Python's csv module.  §16's columns project, format and owner
+# come after the first fifteen, so scripts that index columns keep working.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -18,6 +19,8 @@ printf 'one, two, three' >"$R/private/commas/description"
 printf 'say "hello", then ""twice""' >"$R/private/quotes/description"
 printf 'first line\nsecond, "quoted" line\n\nlast, line\nend' >"$R/private/lines/description"
 printf '说明：镜像，带逗号' >"$R/private/映像/description"
+echo 'shop, "front"' >"$R/private/quotes/project"
+echo '前端' >"$R/private/映像/project"
 mkdir "$R/instances/vm1"
 truncate -s 8M "$R/instances/vm1/disks/vda"
 mkdir "$R/private/gone"
@@ -30,7 +33,8 @@ say "images.csv parsed by Python's csv: header, one row per visible image, field
 python3 - "$R" <<'EOF' || fail "images.csv does not match the tree"
 import csv, os, sys
 region = sys.argv[1]
-header = "id,name,class,type,status,os-type,platform,version,arch,boot-mode,size,encrypted,features,created,description"
+header = ("id,name,class,type,status,os-type,platform,version,arch,boot-mode,size,encrypted,features,created,"
+          "description,project,format,owner")
 raw = open(os.path.join(region, "images.csv"), "rb").read()
 text = raw.decode("utf-8")                      # UTF-8, or this raises
 if not text.startswith(header + "\r\n"):
@@ -58,7 +62,7 @@ for iid, (cls, name) in seen.items():
     if r["class"] != cls or r["name"] != name:
         sys.exit("%s: row says %s/%s, tree %s/%s" % (iid, r["class"], r["name"], cls, name))
     for field in ("type", "status", "os-type", "platform", "version", "arch", "boot-mode", "size",
-                  "encrypted", "features", "created", "description"):
+                  "encrypted", "features", "created", "description", "project", "format", "owner"):
         if r[field] != value(os.path.join(d, field)):
             sys.exit("%s/%s: %s is %r in images.csv, %r in the file" % (cls, name, field, r[field],
                                                                          value(os.path.join(d, field))))
@@ -84,6 +88,9 @@ for name, desc in want.items():
         sys.exit("no row for %s" % name)
     if rows[name]["description"] != desc:
         sys.exit("%s: %r came back as %r" % (name, desc, rows[name]["description"]))
+for name, project in (("quotes", 'shop, "front"'), ("映像", "前端"), ("plain", "")):
+    if rows[name]["project"] != project:
+        sys.exit("%s: project %r came back as %r" % (name, project, rows[name]["project"]))
 EOF
 
 say "stat agrees with the bytes read; the file changes when a description does"

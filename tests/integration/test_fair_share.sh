@@ -5,6 +5,14 @@
 # account), and they leave a worker free: bob's capture completes while
 # alice's imports still run.  The admin's rate floor (`imgfs admin import
 # floor`) then ends a dribbling import in error with the rate.
+# Then time slices and turns (issue 23), on a mount with 2 workers (one
+# import slot) and a server sending 100 KB/s, above the floor: with a slice
+# of 2 s (`imgfs admin import slice`), bob's small import completes within
+# 60 s while alice's three still upload — her running one gave its worker
+# back (a log line) and resumes with a Range, before her other two; with
+# no slices, bob's next import waits behind hers until she cancels it, and
+# then starts before her second and third (round robin: the account served
+# longest ago first).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -71,3 +79,72 @@ alice timeout 60 "$T/imgfs-as" wait "$P/floored" >/dev/null 2>&1 || true
 assert_eq error "$(alice cat "$P/floored/status")" "the floored import"
 assert_match '^import failed: slower than the floor of 1000 bytes/s: [0-9]+ bytes in 2 s$' "$(alice cat "$P/floored/error")" \
     "the floored import's reason"
+
+# ---- time slices and turns (issue 23): one import slot, a server above the floor ----
+
+say "workers=2 (one import slot: the other worker stays free for other kinds), slice 2 s, a server sending 100 KB/s"
+S2="$T/state2" M2="$T/mnt2"
+mount_imgfs "$S2" "$M2" allow_other,multiuser,workers=2
+imgfs_admin "$S2" account add alice --uid 2101
+imgfs_admin "$S2" account add bob --uid 2102
+imgfs_admin "$S2" import allow 127.0.0.1
+imgfs_admin "$S2" import slice 2
+assert_eq 2 "$(imgfs_admin "$S2" import slice)" "import slice"
+assert_fails imgfs_admin "$S2" import slice -1
+mkdir -p "$T/www2"
+for f in a1 a2 a3 b2; do truncate -s 16M "$T/www2/$f.raw"; done # 160 s each at 100 KB/s
+python3 - "$T/www2/b1.raw" <<'PY'
+import sys
+mbr = bytearray(65536)  # a small raw disk with an MBR: an import that completes
+mbr[0:2] = b"\xeb\x63"
+mbr[510:512] = b"\x55\xaa"
+open(sys.argv[1], "wb").write(mbr)
+PY
+SERVE_VERBOSE=1 /usr/bin/python3 "$SERVE" trickle "$T/www2" >"$T/trickle.out" 2>"$T/trickle.log" &
+TRICKLE=$!
+at_exit "kill $TRICKLE 2>/dev/null; wait $TRICKLE 2>/dev/null || true"
+wait_for 30 grep -q '^PORT ' "$T/trickle.out" || fail "the trickling server did not start"
+U2="http://127.0.0.1:$(awk '$1 == "PORT" { print $2 }' "$T/trickle.out")"
+P2="$M2/regions/cn-north-1/private"
+# state_of IMG: the state line of its task (running, queued), "" when none.
+state_of() { as "$1" awk '$1 == "state" { print $2 }' "$P2/$2/task"; }
+bytes_of() { as "$1" awk '$1 == "bytes-done" { print $2 }' "$P2/$2/task"; }
+# alice_running: the one of alice's imports that runs.
+alice_running() { local i; for i in a1 a2 a3; do [[ "$(state_of 2101 "$i")" == running ]] && echo "$i"; done; }
+receiving() { local n; n=$(bytes_of 2101 "$1"); [[ -n "$n" ]] && ((n > ${2:-0})); }
+
+say "alice: three imports (one runs, two wait); bob's small import starts within 60 s and completes while alice's run"
+for i in a1 a2 a3; do
+    alice mkdir "$P2/$i"
+    alice sh -c "echo 'url $U2/$i.raw' > '$P2/$i/source'"
+done
+wait_for 30 receiving a1 || fail "alice's first import did not start: $(alice cat "$P2/a1/task")"
+assert_eq "queued queued" "$(state_of 2101 a2) $(state_of 2101 a3)" "alice's second and third imports"
+bob mkdir "$P2/b1"
+bob sh -c "echo 'url $U2/b1.raw' > '$P2/b1/source'"
+done_b1() { [[ "$(bob cat "$P2/b1/status")" == available ]]; }
+wait_until 60 done_b1 || fail "bob's import did not complete within 60 s: $(bob cat "$P2/b1/status") $(bob cat "$P2/b1/task" | paste -sd ' ')"
+for i in a1 a2 a3; do assert_eq uploading "$(alice cat "$P2/$i/status")" "alice's $i once bob's import is available"; done
+grep -q "import of image img-[0-9a-f]* (a1) gives its worker to another account's task after [0-9]* s; it resumes from byte [1-9]" \
+    "$S2/imgfs.log" || fail "no log line of a1 giving its worker back: $(grep -i import "$S2/imgfs.log" | tail -5)"
+
+say "alice's a1 resumes where it stopped, with a Range (a 206 from the server), before her a2 and a3"
+resumed() { grep -q '"GET /a1.raw HTTP/1.1" 206' "$T/trickle.log"; }
+wait_for 30 resumed || fail "a1 was not resumed with a range: $(grep 'GET /a' "$T/trickle.log")"
+wait_for 30 test "$(alice_running)" = a1 || fail "alice's running import: $(alice_running), not a1"
+assert_eq "queued queued" "$(state_of 2101 a2) $(state_of 2101 a3)" "alice's a2 and a3 while a1 runs again"
+grep -q '"GET /a[23].raw' "$T/trickle.log" && fail "a2 or a3 was fetched before a1 was done"
+
+say "no slices (slice 0): bob's next import waits behind a1; cancelling a1 starts bob's, not alice's a2 or a3"
+imgfs_admin "$S2" import slice 0
+bob mkdir "$P2/b2"
+bob sh -c "echo 'url $U2/b2.raw' > '$P2/b2/source'"
+at=$(bytes_of 2101 a1)
+wait_for 30 receiving a1 $((at + 300000)) || fail "a1 stopped receiving"  # 3 s of a1's bytes go by
+assert_eq queued "$(state_of 2102 b2)" "bob's b2 while a1 runs (no slices)"
+alice sh -c "echo 1 > '$P2/a1/cancel'"
+started_b2() { [[ "$(state_of 2102 b2)" == running ]]; }
+wait_for 30 started_b2 || fail "bob's b2 did not start after a1 was cancelled: $(bob cat "$P2/b2/task" | paste -sd ' ')"
+assert_eq "queued queued" "$(state_of 2101 a2) $(state_of 2101 a3)" "alice's a2 and a3 once bob's b2 runs"
+for i in a2 a3; do alice sh -c "echo 1 > '$P2/$i/cancel'"; done
+bob sh -c "echo 1 > '$P2/b2/cancel'"

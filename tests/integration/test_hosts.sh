@@ -15,7 +15,7 @@
 #   - host list / host remove;
 #   - PostgreSQL stopped under the mounts: EIO, then they recover by
 #     themselves once it is back.
-# The server is a throwaway one (scripts/pg-up), in $T.
+# The database is a new one on the shared test server (lib.sh pg_database).
 source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
@@ -105,12 +105,11 @@ grep -q 'Disk quota exceeded' "$T/race.err" || fail "no loop met the quota (EDQU
 assert_eq "private-images 12 12" "$(grep '^private-images' "$RB/quota")" "quota on b"
 echo "    $n made, $(grep -c 'File exists' "$T/race.err") EEXIST, $(grep -c 'Disk quota' "$T/race.err") EDQUOT"
 
-say "an instance on a: listed on b, its disks EREMOTE there"
+say "an instance on a: listed on b with its disks and their sizes, which are EREMOTE to open or create there"
 mkdir "$RA/instances/vm1"
 seen "vm1 on b" test -d "$RB/instances/vm1"
 assert_eq a "$(cat "$RB/instances/vm1/host")" "instances/vm1/host on b"
-assert_errno EREMOTE open "$RB/instances/vm1/disks/vda" rdonly
-assert_errno OK open "$RA/instances/vm1/disks/vda" rdonly
+remote_disks "$RA/instances/vm1" "$RB/instances/vm1"
 
 say "a frozen, then killed, during a conversion: b takes it over once a's lease expired, not before"
 admin lease 3

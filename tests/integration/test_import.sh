@@ -87,7 +87,7 @@ serve stall stall
 [[ -s "${CA_FILE:-}" ]] || fail "the https server printed no CA file"
 
 # The daemon trusts the test CA through OpenSSL's SSL_CERT_FILE; stalls
-# fail after 3 s instead of 60 (IMGFS_IMPORT_STALL_TIMEOUT, README).
+# fail after 3 s instead of 60 (IMGFS_IMPORT_STALL_TIMEOUT, docs/reference.md §5.2).
 export IMGFS_IMPORT_STALL_TIMEOUT=3
 SSL_CERT_FILE=$CA_FILE setup_mount
 P="$R/private"

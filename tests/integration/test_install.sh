@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # SPEC §15 (install): `cmake --install` of the build that made $IMGFS, into
-# a DESTDIR with prefix /usr/local, puts imgfs in bin/, imgfs(8) and
-# imgfs-admin(8) in share/man/man8 (rendered by groff with no warning), the
-# systemd unit in lib/systemd/system and the bash completion; the
+# a DESTDIR with prefix /usr/local, puts imgfs in bin/, the manual pages
+# imgfs(8), imgfs-admin(8), imgfs-serve(8) in share/man/man8, imgfs-wait(1)
+# in man1 and imgfs(5) in man5 — each rendered by groff with no output at
+# all, shown by man -l, and naming every command and option the binary's
+# own --help lists —, the systemd unit in lib/systemd/system and the bash
+# completion; the
 # installed binary prints the build's version, mounts a state, answers and
 # unmounts.  Installed into a plain --prefix, the unit names that prefix's
 # binary and passes `systemd-analyze verify` (its Documentation= pages
@@ -10,7 +13,12 @@
 # ExecStartPre makes the mount point, ExecStart mounts and sends READY=1
 # once the mount answers, ExecReload (SIGHUP) reopens a moved log, a stop
 # (SIGTERM) sends STOPPING=1, unmounts and exits 0, and ExecStopPost
-# detaches a dead mount but not a live one.  The completion completes
+# detaches a dead mount but not a live one.  imgfs-serve.service passes
+# systemd-analyze verify too, and its command lines work as systemd runs
+# them: READY=1 once imgfs serve listens (it answers), a reload reopens its
+# log, a stop sends STOPPING=1 and exits 0.  A packager's configuration
+# (-DBUILD_TESTING=OFF) needs no cmocka and compiles no test.  The
+# completion completes
 # admin subcommands, -o options, and account and region names from the
 # state named on the line.
 set -euo pipefail
@@ -24,7 +32,8 @@ say "cmake --install --prefix /usr/local with DESTDIR"
 D="$T/destdir"
 DESTDIR=$D cmake --install "$BUILD" --prefix /usr/local >"$T/install.out" 2>&1 ||
     { cat "$T/install.out" >&2; fail "cmake --install into DESTDIR"; }
-for f in bin/imgfs share/man/man8/imgfs.8 share/man/man8/imgfs-admin.8 lib/systemd/system/imgfs.service \
+PAGES=(man8/imgfs.8 man8/imgfs-admin.8 man8/imgfs-serve.8 man1/imgfs-wait.1 man5/imgfs.5)
+for f in bin/imgfs "${PAGES[@]/#/share/man/}" lib/systemd/system/imgfs.service lib/systemd/system/imgfs-serve.service \
     share/bash-completion/completions/imgfs share/doc/imgfs/LICENSE; do
     [[ -s "$D/usr/local/$f" ]] || fail "not installed: /usr/local/$f"
 done
@@ -33,17 +42,85 @@ grep -q "Apache License" "$D/usr/local/share/doc/imgfs/LICENSE" || fail "LICENSE
 assert_eq "ExecStart=/usr/local/bin/imgfs -f -o \${IMGFS_OPTIONS} \${IMGFS_STATE} \${IMGFS_MOUNTPOINT}" \
     "$(grep '^ExecStart=' "$D/usr/local/lib/systemd/system/imgfs.service")" "the unit's ExecStart"
 
-say "the manual pages render with no warning (groff -man -ww -z)"
+say "the manual pages render with no output at all (groff -man -ww -z) and man -l shows them"
 command -v groff >/dev/null || fail "groff is needed (scripts/install-deps: groff-base)"
-for p in imgfs imgfs-admin; do
-    groff -man -ww -z "$D/usr/local/share/man/man8/$p.8" >"$T/groff.out" 2>&1 || true
-    [[ ! -s "$T/groff.out" ]] || { cat "$T/groff.out" >&2; fail "groff warns about $p(8)"; }
-    man -l "$D/usr/local/share/man/man8/$p.8" 2>/dev/null | grep -q "^NAME" || fail "man -l $p.8 shows no NAME section"
+M="$D/usr/local/share/man"
+for p in "${PAGES[@]}"; do
+    groff -man -ww -z "$M/$p" >"$T/groff.out" 2>&1 || true
+    [[ ! -s "$T/groff.out" ]] || { cat "$T/groff.out" >&2; fail "groff says something about $p"; }
+    man -l "$M/$p" 2>/dev/null >"$T/${p#*/}.txt"
+    grep -q "^NAME" "$T/${p#*/}.txt" || fail "man -l $p shows no NAME section"
+    grep -q "^SEE ALSO" "$T/${p#*/}.txt" || fail "man -l $p shows no SEE ALSO section"
 done
 for o in state= db= account= workers= multiuser allow_other ro log= log_max= debug; do
-    grep -qF -- "-o $o" <(man -l "$D/usr/local/share/man/man8/imgfs.8" 2>/dev/null) ||
-        fail "imgfs(8) does not describe -o $o"
+    grep -qF -- "-o $o" "$T/imgfs.8.txt" || fail "imgfs(8) does not describe -o $o"
 done
+
+say "the manual pages name every command and option the binary lists"
+# Every imgfs option of `imgfs --help` (the lines "    -o NAME[=...]"), in imgfs(5)'s MOUNT OPTIONS.
+opts=$("$IMGFS" --help | sed -n '/^imgfs options:/,/^$/s/^    -o \([a-z_]*=\{0,1\}\).*/\1/p')
+[[ $(wc -w <<<"$opts") -ge 12 ]] || fail "imgfs --help listed only: $opts"
+sed -n '/^MOUNT OPTIONS/,/^FSTAB/p' "$T/imgfs.5.txt" >"$T/options.txt"
+for o in $opts; do
+    grep -qE "^ {7}${o}" "$T/options.txt" || fail "imgfs(5) has no entry for the mount option $o"
+done
+# Every command of `imgfs admin --help`, and each of its subcommands (the
+# second word: "account add", "import allow|deny|remove"), is an entry of
+# imgfs-admin(8)'s COMMANDS.
+sed -n '/^COMMANDS/,/^EXIT STATUS/p' "$T/imgfs-admin.8.txt" >"$T/commands.txt"
+n=0
+while read -r cmd sub _; do
+    n=$((n + 1))
+    grep -qE "^ {7}${cmd}( |$)" "$T/commands.txt" || fail "imgfs-admin(8) has no entry for $cmd"
+    [[ $sub =~ ^[a-z][a-z|]*$ ]] || continue
+    for s in ${sub//|/ }; do
+        grep -qE "^ {7}${cmd} [^ ]*\b${s}\b" "$T/commands.txt" || fail "imgfs-admin(8) has no entry for $cmd $s"
+    done
+done < <("$IMGFS" admin --help | sed -n 's/^  \([a-z][a-z-]*\)\( [^ ]*\)\{0,1\}.*/\1\2/p')
+((n >= 14)) || fail "imgfs admin --help listed $n commands"
+# Every option of `imgfs serve --help` in imgfs-serve(8)'s OPTIONS, and of
+# `imgfs wait --help` in imgfs-wait(1)'s.
+while read -r sub page; do
+    sed -n '/^OPTIONS/,/^[A-Z]/p' "$T/$page.txt" >"$T/$sub-options.txt"
+    n=0
+    for o in $("$IMGFS" "$sub" --help | grep -oE -- '(^|[ [])-{1,2}[a-z][a-z-]*' | grep -oE -- '-{1,2}[a-z-]+' | sort -u); do
+        [[ $o == -h || $o == --help ]] && continue
+        n=$((n + 1))
+        grep -qE -- "^ {7}([^ ].*, )?${o}( |,|=|$)" "$T/$sub-options.txt" || fail "$page has no entry for imgfs $sub $o"
+    done
+    ((n >= 2)) || fail "imgfs $sub --help listed $n options"
+done <<<"serve imgfs-serve.8
+wait imgfs-wait.1"
+
+say "a packager's build: -DBUILD_TESTING=OFF configures without cmocka and compiles no test"
+# pkg-config as on a machine without cmocka (every other module found).
+mkdir -p "$T/nocmocka"
+cat >"$T/nocmocka/pkg-config" <<'SH'
+#!/bin/sh
+for a in "$@"; do case $a in *cmocka*) exit 1 ;; esac; done
+exec pkg-config "$@"
+SH
+chmod +x "$T/nocmocka/pkg-config"
+SRC=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
+[[ -f $SRC/CMakeLists.txt ]] || fail "no source directory in $BUILD/CMakeCache.txt"
+"$T/nocmocka/pkg-config" --exists cmocka && fail "the pkg-config wrapper finds cmocka"
+pkg-config --exists cmocka || fail "cmocka is not installed here (scripts/install-deps)"
+# A build with the tests has test targets (so the check below can fail).
+grep -q '/unit_model_meta_test_account\.dir$' "$BUILD/CMakeFiles/TargetDirectories.txt" ||
+    fail "the tested build has no unit test target"
+B="$T/notest"
+cmake -S "$SRC" -B "$B" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release \
+    -DPKG_CONFIG_EXECUTABLE="$T/nocmocka/pkg-config" >"$T/notest.out" 2>&1 ||
+    { cat "$T/notest.out" >&2; fail "configuring with -DBUILD_TESTING=OFF and no cmocka"; }
+grep -q '/imgfs\.dir$' "$B/CMakeFiles/TargetDirectories.txt" || fail "no imgfs target with BUILD_TESTING=OFF"
+grep -E '/(unit|fuzz)_[^/]*\.dir$' "$B/CMakeFiles/TargetDirectories.txt" && fail "BUILD_TESTING=OFF has test targets"
+# What `cmake --build` would run (make -n -k: nothing runs; the links fail
+# for want of the libraries, every compile is still listed): no test source.
+cmake --build "$B" -- -n -k >"$T/notest-build.out" 2>&1 || true
+grep 'tests/' "$T/notest-build.out" && fail "the BUILD_TESTING=OFF build compiles a test"
+grep -q 'fs/cli/admin.c' "$T/notest-build.out" || fail "the BUILD_TESTING=OFF build does not compile imgfs"
+[[ ! -e $B/CTestTestfile.cmake ]] || fail "BUILD_TESTING=OFF registered ctest entries"
+echo "    configured without cmocka; $(grep -c 'Building C object' "$T/notest-build.out") objects, none a test"
 
 say "the installed binary: its version, a mount that answers, an unmount"
 I="$D/usr/local/bin/imgfs"
@@ -66,11 +143,19 @@ export PATH="$D/usr/local/bin:$PATH"
 assert_eq "import" "$(comp imgfs admin im)" "imgfs admin im<TAB>"
 assert_eq "init" "$(comp imgfs admin in)" "imgfs admin in<TAB>"
 assert_eq "add list" "$(comp imgfs admin region "")" "imgfs admin region <TAB>"
+assert_eq "add list remove" "$(comp imgfs admin account "")" "imgfs admin account <TAB>"
+assert_eq "set show" "$(comp imgfs admin quota "")" "imgfs admin quota <TAB>"
+assert_eq "unpublish" "$(comp imgfs admin unp)" "imgfs admin unp<TAB>"
+assert_eq "--db --dry-run" "$(comp imgfs admin gc --d)" "imgfs admin gc --d<TAB>"
 assert_eq "--tls-cert --tls-key" "$(comp imgfs serve --tls)" "imgfs serve --tls<TAB>"
+assert_eq "--max-connections --max-per-client" "$(comp imgfs serve --max)" "imgfs serve --max<TAB>"
 assert_eq "allow_other,multiuser" "$(comp imgfs -o allow_other,mul)" "imgfs -o allow_other,mul<TAB>"
 assert_eq "alice root" "$(comp imgfs admin --state "$T/state" quota set "")" "quota set <TAB> (accounts)"
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state="$T/state" quota set alice "")" \
     "quota set alice <TAB> (regions)"
+assert_eq "alice root" "$(comp imgfs admin --state "$T/state" account remove "")" "account remove <TAB> (accounts)"
+assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state "$T/state" unpublish public "")" \
+    "unpublish public <TAB> (regions)"
 
 say "installed with --prefix P: the unit names P's binary and passes systemd-analyze verify"
 P="$T/prefix"
@@ -149,4 +234,54 @@ wait_for 10 bash -c "! stat -f '$IMGFS_MOUNTPOINT' >/dev/null 2>&1" || fail "the
 eval "$(unit_cmd ExecStopPost)" || fail "ExecStopPost failed on a dead mount"
 mountpoint -q "$IMGFS_MOUNTPOINT" && fail "ExecStopPost left the dead mount"
 _MOUNTS=()
+say "imgfs-serve.service: verified; its command lines as systemd runs them: READY=1 once it listens, reload, stop"
+SU="$P/lib/systemd/system/imgfs-serve.service"
+grep -qxF "ExecStart=$P/bin/imgfs serve --state \${IMGFS_STATE} \$IMGFS_SERVE_OPTIONS" "$SU" ||
+    fail "imgfs-serve.service does not run $P/bin/imgfs: $(grep '^ExecStart=' "$SU")"
+if command -v systemd-analyze >/dev/null; then
+    MANPATH="$P/share/man" systemd-analyze verify "$SU" >"$T/verify.out" 2>&1 ||
+        { cat "$T/verify.out" >&2; fail "systemd-analyze verify imgfs-serve.service"; }
+    [[ ! -s "$T/verify.out" ]] || { cat "$T/verify.out" >&2; fail "systemd-analyze verify printed warnings"; }
+fi
+# serve_cmd KEY: the unit's KEY= command as systemd expands it (${VAR}
+# one word, $VAR split into words).
+serve_cmd() {
+    local line
+    line=$(sed -n "s/^$1=//p" "$SU")
+    line=${line//\$\{IMGFS_STATE\}/$IMGFS_STATE}
+    line=${line//\$IMGFS_SERVE_OPTIONS/$IMGFS_SERVE_OPTIONS}
+    line=${line//\$MAINPID/$MAINPID}
+    echo "$line"
+}
+export IMGFS_SERVE_OPTIONS="--listen 127.0.0.1:0 --log $T/serve-unit.log"
+python3 - "$T/serve-unit.sock" >"$T/serve-notify.out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+while True:
+    msg = s.recv(4096).decode()
+    print(msg, flush=True)
+    if msg == "STOPPING=1":
+        break
+PY
+listener=$!
+wait_for 10 test -S "$T/serve-unit.sock" || fail "the notify listener did not start"
+NOTIFY_SOCKET="$T/serve-unit.sock" eval "$(serve_cmd ExecStart) 2>$T/serve-unit.err &"
+MAINPID=$!
+at_exit "kill $MAINPID 2>/dev/null; true"
+wait_for 30 grep -qx READY=1 "$T/serve-notify.out" || fail "no READY=1 from imgfs serve: $(cat "$T/serve-unit.err")"
+port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$T/serve-unit.log" | head -1)
+[[ -n $port ]] || fail "no listening line in the log once READY=1 was sent"
+assert_eq 404 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/d/nosuchtoken")" \
+    "imgfs serve's answer right after READY=1"
+mv "$T/serve-unit.log" "$T/serve-unit.log.1"
+eval "$(serve_cmd ExecReload)" || fail "imgfs-serve.service's ExecReload"
+wait_for 10 test -f "$T/serve-unit.log" || fail "ExecReload made no new log"
+kill -TERM "$MAINPID"
+rc=0; wait "$MAINPID" || rc=$?
+assert_eq 0 "$rc" "imgfs serve's exit status after SIGTERM (systemctl stop)"
+wait "$listener" || fail "the notify listener: $(cat "$T/serve-notify.out")"
+assert_eq "READY=1
+STOPPING=1" "$(cat "$T/serve-notify.out")" "what imgfs serve told systemd"
 exit 0

@@ -29,6 +29,7 @@ printf 'say "hi" \\ back\\slash \\u0041 /slash/' >"$RA/private/quotes/descriptio
 # A description holds no control character but tab and newline (§9).
 printf 'tab\there\nline two\n\nend' >"$RA/private/ctl/description"
 printf '说明：镜像，带逗号 😀' >"$RA/private/映像-1/description"
+printf 'shop "front" \\ 前端' >"$RA/private/quotes/project"  # §16: one line, escapes in JSON
 mkdir "$RA/instances/vm1"
 truncate -s 8M "$RA/instances/vm1/disks/vda"
 mkdir "$RA/private/golden" "$RA/private/gone"
@@ -105,6 +106,14 @@ grep -qF '"tab\u0009here\u000aline two\u000a\u000aend"' "$RA/images.json" \
 grep -qF '"say \"hi\" \\ back\\slash \\u0041 /slash/"' "$RA/images.json" \
     || fail "quote and backslash are not escaped"
 grep -qF '说明：镜像，带逗号 😀' "$RA/images.json" || fail "non-ASCII text is not kept as UTF-8"
+
+say "§16's keys come last: project, format, owner; a project comes back byte for byte"
+assert_eq '["description","project","format","owner"]' "$(jq -c '.[0] | keys_unsorted | .[-4:]' "$RA/images.json")" \
+    "images.json's last keys"
+assert_eq 'shop "front" \ 前端' "$(jq -r '.[] | select(.name == "quotes") | .project' "$RA/images.json")" \
+    "project of quotes through images.json"
+assert_eq '["alice","raw"]' "$(jq -c '.[] | select(.name == "golden@alice") | [.owner, .format]' "$RB/images.json")" \
+    "owner and format of bob's shared row"
 
 say "listed beside images.csv, read-only; a change shows in both"
 assert_match ".*images.csv images.json.*" "$(ls "$RA" | LC_ALL=C sort | xargs)" "ls of the region"

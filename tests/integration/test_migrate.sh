@@ -63,9 +63,7 @@ imgfs_admin "$S" fsck >"$T/fsck-before" || { cat "$T/fsck-before" >&2; fail "fsc
 umount_imgfs "$M"
 
 say "migrate, killed once on the way, then run again to the end"
-PG="$T/pg"
-URL=$("$ROOT/scripts/pg-up" "$PG")
-at_exit "'$ROOT/scripts/pg-down' '$PG'"
+pg_database URL
 mkdir -p "$T/east-store"
 migrate() { "$IMGFS" admin --state "$S" migrate --to "$URL" --store "cn-east-2=dir:$T/east-store" "$@"; }
 migrate >"$T/m1.out" 2>&1 &

@@ -4,7 +4,10 @@
 # directory handle — while the image is deleted to the recycle bin,
 # restored or renamed does not break the image's new path: it lists every
 # entry, its files read, a restore never fails with ESTALE, and tar of the
-# restored image archives every file.  st_ino stays the same through all
+# restored image archives every file.  The held handle itself follows the
+# image through the delete and the restore: readdir lists the image's
+# entries (the bin's, then private/'s), openat(fd, "status") reads
+# "deleted", then "available".  st_ino stays the same through all
 # of it and across a remount; a holder in a second mount keeps reading the
 # image through the directory it holds.
 set -euo pipefail
@@ -83,6 +86,43 @@ assert_errno OK rename "$B/img1" "$P/img1"
 assert_eq "$priv_entries" "$(entries "$P/img1")" "private/img1 after the second restore"
 assert_eq "$members" "$(archived "$P/img1")" "members tar archives after the second restore"
 sparse_cmp "$T/vda.ref" "$P/img1/disks/vda" "private/img1/disks/vda after the second restore"
+
+say "a directory handle held across rmdir and restore follows the image: readdir lists it, openat(fd, status) reads it"
+# held_probe: holds private/img1 open, then rmdir (to the bin) and mv back
+# (the restore) as rmdir(1) and mv(1) make them; after each step, what the
+# handle lists, what openat(fd, "status") reads and whether fstat(fd) has
+# the path's mtime.  The second rmdir is answered ESTALE once inside the
+# daemon (ops.c, rmdir_renewed): no caller sees it, and /stats counts no
+# rmdir error.
+held_probe() {
+    python3 - "$P/img1" "$B/img1" <<'PY'
+import errno, os, sys
+path, binned = sys.argv[1:]
+fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def show(step, where):
+    names = " ".join(sorted(os.listdir(fd)))
+    try:
+        f = os.open("status", os.O_RDONLY, dir_fd=fd)
+        status = os.read(f, 64).decode().strip()
+        os.close(f)
+    except OSError as e:
+        status = errno.errorcode[e.errno]
+    same = os.fstat(fd).st_mtime_ns == os.stat(where).st_mtime_ns
+    print("%s|%s|%s|%s" % (step, names, status, "same mtime" if same else "other mtime"))
+show("held", path)
+os.rmdir(path)
+show("rmdir", binned)
+os.rename(binned, path)
+show("restore", path)
+PY
+}
+rmdir_errors=$(stat_of "$M" imgfs_request_errors_total 'op="rmdir"')
+probe=$(held_probe) || fail "the held-handle probe failed: $probe"
+assert_eq "held|$priv_entries|available|same mtime" "$(sed -n 1p <<<"$probe")" "the handle before the delete"
+assert_eq "rmdir|$bin_entries|deleted|same mtime" "$(sed -n 2p <<<"$probe")" "the handle after rmdir private/img1"
+assert_eq "restore|$priv_entries|available|same mtime" "$(sed -n 3p <<<"$probe")" "the handle after mv recycle-bin/img1 private/img1"
+assert_eq "$rmdir_errors" "$(stat_of "$M" imgfs_request_errors_total 'op="rmdir"')" "rmdir errors in /stats"
+assert_eq "$ino" "$(stat -c %i "$P/img1")" "st_ino after the held delete and restore"
 
 say "rename in place while a process sits in the image: it follows, its directory keeps working"
 holders+=("$(holder "$P/img1")")

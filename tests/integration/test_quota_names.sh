@@ -73,11 +73,10 @@ name_rules() {
 
 name_rules "$P" image
 # The log admits 20 refusals of one (uid, operation) at once and one a
-# second after that (LOG_BURST, LOG_RATE in fs/log.c): the image names
+# second after that (LOG_BURST, LOG_RATE in fs/fuse/log.c): the image names
 # spent 17 of them, and the instance names need 13 before "-dash" is
-# checked.  A fast run (12 s in CI) got there with the bucket empty and
-# the line suppressed; 15 s refill it whatever the pace.
-sleep 15
+# checked.  A remount starts a daemon with a full bucket.
+remount_imgfs "$S" "$M"
 name_rules "$I" instance
 
 say "the names stay byte-exact across a remount"

@@ -197,7 +197,7 @@ say "gc: exactly the unreferenced chunks go (the copy in r3, removed again)"
 objs "$CB" imgfs-b >"$T/b.before"
 rmdir "$R3/private/up-cloud" && rmdir "$R3/recycle-bin/up-cloud" || fail "removing the copy in r3"
 sleep 1.1 # gc --grace 0 spares what was touched in the current second
-out=$(imgfs_admin "$S" gc --grace 0) || fail "gc"
+out=$(imgfs_admin "$S" gc --grace 0 --force) || fail "gc"
 echo "    $out"
 assert_eq "removed $data_chunks chunks" "$(tail -n1 <<<"$out")" "gc's count"
 objs "$CB" imgfs-b >"$T/b.after"
@@ -237,14 +237,14 @@ assert_eq 1 "$rc" "fsck exit status with a corrupted object"
 grep -q "$victim" "$T/fsck.out" || { cat "$T/fsck.out" >&2; fail "fsck does not name $victim"; }
 rados -c "$CA" -p imgfs-r2 -N "$NS" put "$victim" "$T/obj.good" || fail "rados put (the good bytes back)"
 imgfs_admin "$S" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck once the object is put back"; }
-echo 3 >/proc/sys/vm/drop_caches
+evict "$r2data"
 qemu-img compare -q -f raw -F raw "$T/q.raw" "$r2data" || fail "r2's copy once the object is put back"
 
 say "cluster B's OSD killed during a cold read and started again"
 head -c $((192 * MiB)) /dev/urandom >"$T/big.raw"
 printf '\x55\xaa' | dd of="$T/big.raw" bs=1 seek=510 conv=notrunc status=none # an MBR: publish takes no unknown format
 imgfs_admin "$S" publish public r3 big "$T/big.raw" >/dev/null || fail "publish public r3 big"
-echo 3 >/proc/sys/vm/drop_caches
+evict "$R3/public/big/disks/vda"
 timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
 # The objects to probe the OSD with once it is back, named now: a listing
 # needs the OSD too.
@@ -318,12 +318,12 @@ timeouts=$(($(grep -c "timed out" "$S/imgfs.log" || true) - timeouts_before))
 echo "    $timeouts timeouts logged"
 grep "timed out" "$S/imgfs.log" | tail -n 2 | sed 's/^/    | /'
 b_serves
-echo 3 >/proc/sys/vm/drop_caches
+evict "$R3/public/big/disks/vda"
 wait_until 120 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big does not read right after the OSD came back"
 echo "    the same mount reads r3 right again $((SECONDS - t0)) s after the kill"
 
 say "cluster B's OSD stopped (SIGSTOP, a hung disk): a cold read ends in EIO within the timeouts, cluster A answers meanwhile, the read works once it continues"
-echo 3 >/proc/sys/vm/drop_caches
+evict "$R3/public/big/disks/vda"
 osd=$(cat "$T/ceph-b/osd.0.pid")
 timeouts_before=$(grep -c "timed out" "$S/imgfs.log" || true)
 kill -STOP "$osd"
@@ -344,7 +344,7 @@ wait "$catpid" || crc=$?
 waited=$((SECONDS - t0))
 ((crc != 0)) || fail "the read of r3 succeeded with its only OSD stopped"
 grep -q "Input/output error" "$T/hung.err" || { cat "$T/hung.err" >&2; fail "the read of r3 failed otherwise than EIO"; }
-# 3 attempts of 10 s each (backend_rados.c), and the kernel's readahead
+# 3 attempts of 10 s each (blobstore/backend/rados.c), and the kernel's readahead
 # asks several chunks at once: well under 120 s, not the 900 s a one-OSD
 # monitor takes to mark the OSD down.
 ((waited <= 120)) || fail "the read of r3 took $waited s to fail"
@@ -353,7 +353,7 @@ timeouts=$(($(grep -c "timed out" "$S/imgfs.log" || true) - timeouts_before))
 echo "    the read failed with EIO after $waited s, $timeouts timeouts logged"
 kill -CONT "$osd"
 b_serves
-echo 3 >/proc/sys/vm/drop_caches
+evict "$R3/public/big/disks/vda"
 wait_until 120 cmp -s "$T/big.raw" "$R3/public/big/disks/vda" || fail "r3/public/big does not read right after the OSD continued"
 echo "    the same mount reads r3 right again $((SECONDS - t0)) s after the stop"
 
@@ -381,9 +381,7 @@ umount_imgfs "$M"
 imgfs_admin "$S2" publish public cn-east-2 mig "$T/pub.raw" >/dev/null || fail "publish public cn-east-2 mig"
 local_chunks=$(find "$S2/regions/cn-east-2" -type f -regextype egrep -regex '.*/[0-9a-f]{32}' | wc -l)
 ((local_chunks > 0)) || fail "no chunk files in cn-east-2's directory"
-PG="$T/pg"
-URL=$("$ROOT/scripts/pg-up" "$PG") || fail "scripts/pg-up"
-at_exit "'$ROOT/scripts/pg-down' '$PG'"
+pg_database URL
 NSM="$NS-mig"
 mstore="rados:imgfs-r2,conf=$CA,ns=$NSM"
 imgfs_admin "$S2" migrate --to "$URL" --store "cn-east-2=rados:no-such-pool,conf=$CA,ns=$NSM" >"$T/mig.out" 2>&1 &&
@@ -395,7 +393,7 @@ grep -q "region cn-east-2: $local_chunks chunks placed in $mstore" "$T/mig.out" 
     { cat "$T/mig.out" >&2; fail "migrate does not report $local_chunks chunks placed in the pool"; }
 migrated=$(rados -c "$CA" -p imgfs-r2 -N "$NSM" ls | grep -cE '^[0-9a-f]{32}$' || true)
 assert_eq "$local_chunks" "$migrated" "objects in the pool after migrate"
-"$IMGFS" admin --db "$URL" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck of the migrated service"; }
+"$IMGFS" admin --db "$URL" --state "$S2" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck of the migrated service"; }
 # The state's own chunk files go: what the mount reads is in RADOS.
 find "$S2/regions/cn-east-2" -type f -regextype egrep -regex '.*/[0-9a-f]{32}' -delete
 mount_imgfs "$S2" "$M" "db=$URL"

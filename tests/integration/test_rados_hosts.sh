@@ -7,6 +7,8 @@
 # run's.
 #   - a QCOW2 uploaded through a, read through b; converted through b;
 #     copied between the pools through a; every blob equal (cmp);
+#   - an instance on a: b lists its disks with their sizes, EREMOTE to
+#     open or create there (as in a dir: region, test_hosts.sh);
 #   - a frozen (SIGSTOP: it stops renewing its lease) in the middle of a
 #     copy between the pools, then killed: b takes the copy over once a's
 #     lease expired, not before, resumes it (the chunks a copied are not
@@ -20,8 +22,7 @@ source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
 NS="rh$$x$RANDOM"
 chmod 711 "$T" # the database server runs as the postgres user
-URL=$("$ROOT/scripts/pg-up" "$T/pg")
-at_exit "'$ROOT/scripts/pg-down' '$T/pg'"
+pg_database URL
 ceph_cluster CA "$T/ceph" imgfs-r1 imgfs-r2
 admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
 me=$(id -un)
@@ -51,6 +52,12 @@ mkdir "$R1A/private/small-cloud/copies/r2"
 imgfs_wait "$R2B/private/small-cloud" >/dev/null || fail "copy: $(cat "$R2B/private/small-cloud/error")"
 snap=$(devmap_ref "$R2B/private/small-cloud" vda)
 cmp "$R2B/snapshots/$snap/data" "$T/small.raw" || fail "the copy's bytes, read on b"
+
+say "an instance on a in r1: b lists its disks with their sizes; they are EREMOTE to open or create there"
+mkdir "$R1A/instances/vm3"
+wait_for 1 test -d "$R1B/instances/vm3" || fail "vm3 not on b within 1 s"
+assert_eq a "$(cat "$R1B/instances/vm3/host")" "instances/vm3/host on b"
+remote_disks "$R1A/instances/vm3" "$R1B/instances/vm3"
 
 say "a frozen, then killed, in the middle of a copy between the pools: b takes it over once a's lease expired"
 head -c $((768 << 20)) /dev/urandom >"$T/big.raw"

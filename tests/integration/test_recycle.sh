@@ -4,8 +4,9 @@
 # after the retention period), where it does not count toward the quota;
 # mv restores it (quota checked again); rmdir there destroys it and the
 # snapshots only it referenced; expired images go by themselves; a queued
-# image is removed outright; renames other than private -> private are EPERM
-# (never EXDEV); a referenced snapshot cannot be removed.
+# image is removed outright; renames other than in place and restores are
+# EPERM (never EXDEV); a referenced snapshot cannot be removed.  What the
+# bin keeps editable (§16) and ISO images in it: test_recycle_edit.sh.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -59,9 +60,13 @@ say "the snapshot of an image in the bin is still referenced: EBUSY"
 assert_errno EBUSY rmdir "$R/snapshots/$snap"
 assert_eq "$id1" "$(cat "$R/snapshots/$snap/images")" "snapshot images while img1 is in the bin"
 
-say "description and tags in the recycle bin: EPERM (§2.1: writable in private/ and iso/)"
+say "description and tags in the recycle bin are writable (§16); status, os-type and expires are not"
 for f in description tags; do
-    assert_errno EPERM write "$B/img1/$f" "k=v"
+    assert_errno OK write "$B/img1/$f" "k=v"
+    assert_eq "k=v" "$(cat "$B/img1/$f")" "recycle-bin/img1/$f"
+done
+for f in status os-type expires; do
+    assert_errno EPERM write "$B/img1/$f" "x"
     assert_logged "open|write" "$B/img1/$f" EPERM
 done
 
@@ -109,8 +114,9 @@ assert_fails mv "$P/renamed" "$R/iso/"
 rmdir "$P/renamed"
 assert_errno EPERM rename "$B/renamed" "$R/iso/renamed"
 assert_errno EPERM rename "$B/renamed" "$M/regions/cn-east-2/private/renamed"
-assert_errno EPERM rename "$B/renamed" "$B/renamed2"
 assert_logged rename "$B/renamed" EPERM
+assert_errno OK rename "$B/renamed" "$B/renamed2" # in place (§16)
+assert_errno OK rename "$B/renamed2" "$B/renamed"
 assert_eq "renamed" "$(entries "$B")" "recycle-bin/ after the refused renames"
 
 say "restore beyond quota: 5 private images and one in the bin: mv is EDQUOT, the bin keeps it"
@@ -161,7 +167,7 @@ wait_for 15 bin_empty ||
     fail "recycle-bin/ still holds $(entries "$B") 15 s after the retention period of 2 s"
 # The purge is a background change: the kernel's cached name of the
 # snapshot goes when the watcher reads the change log (SQLite: polled every
-# 200 ms, fs/watch.c), which may be just after the bin reads empty.
+# 200 ms, fs/fuse/watch.c), which may be just after the bin reads empty.
 snap_gone() { [[ "$(python3 "$ERRNO_PY" stat "$R/snapshots/$snap3")" == ENOENT ]]; }
 wait_for 2 snap_gone || true
 assert_errno ENOENT stat "$R/snapshots/$snap3"

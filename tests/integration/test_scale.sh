@@ -87,10 +87,14 @@ assert_eq 0 $((l1 - l0)) "LOOKUP requests of the second walk"
 # No READDIRPLUS, but for a few: with a slow daemon (ASan, a loaded
 # machine) the kernel drops the odd cached listing on its own — seen here
 # as 2 to 50 of 4,800 for 600 images, with no invalidation sent (counted by
-# a breakpoint on fuse_lowlevel_notify_inval_*) and no reclaim.  A cache
-# that stopped working re-reads them all; one in fifty is the bound.
+# a breakpoint on fuse_lowlevel_notify_inval_*), and up to 142 in the ASan
+# pass of a parallel ctest whose other tests stream gigabytes: a cached
+# listing is page cache, and a page the kernel reclaims resets it.  A cache
+# that stopped working re-reads them all, and one kind of directory (every
+# image's disks/, copies/ or shares/) is an eighth of them: one in ten is
+# the bound.
 rp_cold=$(awk '$1 == "imgfs_requests_total{op=\"readdirplus\"}" { print $3 - $2 }' <(join "$T/walk.before" "$T/walk.after"))
-(( (r1 - r0) * 50 <= rp_cold )) ||
+(( (r1 - r0) * 10 <= rp_cold )) ||
     fail "the second walk sent $((r1 - r0)) READDIRPLUS (the cold walk $rp_cold): listings are not cached"
 # (+ private/ itself, whose attributes are never cached, and /stats)
 ((g1 - g0 <= dirs + 16)) || fail "the second walk sent $((g1 - g0)) GETATTR for $dirs directories"
@@ -101,7 +105,7 @@ t0=$(all_requests)
 find "$P" -ls >/dev/null
 t1=$(all_requests)
 # /stats itself costs a LOOKUP-free GETATTR/OPEN/READ/RELEASE each time.
-((t1 - t0 <= 16 + rp_cold / 50)) || fail "the third walk sent $((t1 - t0)) requests"
+((t1 - t0 <= 16 + rp_cold / 10)) || fail "the third walk sent $((t1 - t0)) requests"
 echo "    $((t1 - t0)) requests"
 
 say "ls -f, stat, mkdir, rmdir, mv among $((2 * N)) images"

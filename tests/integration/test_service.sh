@@ -299,9 +299,7 @@ untrack "$M"
 
 say "a postgresql:// source: mounted, shown in /proc/mounts without its password and parameters"
 chmod 711 "$T" # the server runs as the postgres user
-PG="$T/pg"
-URL=$("$SRC_DIR/scripts/pg-up" "$PG") # postgresql://postgres@127.0.0.1:PORT/postgres
-at_exit "'$SRC_DIR/scripts/pg-down' '$PG'"
+pg_database URL
 mkdir -p "$T/m-pg"
 "$IMGFS" -o "state=$T/s-pg" "${URL/postgres@/postgres:not-a-secret@}?application_name=imgfs-test" "$T/m-pg"
 track "$T/m-pg" "$T/s-pg"

@@ -126,7 +126,7 @@ rmdir "$RB/instances/b1" "$RB/instances/b2" # an image an instance was built fro
 rmdir "$RA/private/silver"
 wait_for 5 gone "$G" || fail "bob still sees shared/silver@alice after its deletion"
 assert_eq "" "$(entries "$RB/shared")" "bob's shared/ while the image is in the recycle bin"
-assert_eq 1 "$(shared_used "$RB")" "bob's place stays taken while the image is in the bin (README)"
+assert_eq 1 "$(shared_used "$RB")" "bob's place stays taken while the image is in the bin (docs/reference.md §6.4)"
 mv "$RA/recycle-bin/silver" "$RA/private/silver"
 wait_for 5 test -d "$G" || fail "bob does not see shared/silver@alice after the restore"
 

@@ -104,8 +104,8 @@ for n in "${CATALOGUE[@]}"; do
     case $n in
         centos-7.2-nat-gateway) assert_eq 7.2 "$version" "public/$n/version" ;;
         centos-* | ubuntu-*) assert_eq "${n#*-}" "$version" "public/$n/version" ;;
-        windows-server-*) [[ "$version" == *"$(cut -d- -f3 <<<"$n" | tr -dc 0-9 | cut -c1-4)"* ]] ||
-            fail "public/$n/version '$version' does not name the year in the image name" ;;
+        windows-server-*r2-*) assert_eq "$(cut -d- -f3 <<<"$n" | cut -c1-4) R2" "$version" "public/$n/version" ;;
+        windows-server-*) assert_eq "$(cut -d- -f3 <<<"$n")" "$version" "public/$n/version" ;;
     esac
     [[ -n "$(cat "$d/owner")" ]] || fail "public/$n/owner is empty"
 done
@@ -142,8 +142,8 @@ fi
 say "images.csv: header, one row per visible image, ids match the tree"
 for region in cn-east-2 cn-north-1 cn-south-1; do
     rr="$M/regions/$region"
-    assert_eq "id,name,class,type,status,os-type,platform,version,arch,boot-mode,size,encrypted,features,created,description" \
-        "$(head -n1 "$rr/images.csv" | tr -d '\r')" "$region/images.csv header"
+    assert_eq "id,name,class,type,status,os-type,platform,version,arch,boot-mode,size,encrypted,features,created,\
+description,project,format,owner" "$(head -n1 "$rr/images.csv" | tr -d '\r')" "$region/images.csv header"
     python3 - "$rr" <<'EOF' || fail "$region/images.csv does not match the tree"
 import csv, os, sys
 r = sys.argv[1]
@@ -159,7 +159,8 @@ for cls in ("public", "marketplace", "private", "shared", "iso"):
                           "size": rd("size"), "type": rd("type"),
                           "os-type": rd("os-type"), "platform": rd("platform"),
                           "version": rd("version"), "arch": rd("arch"),
-                          "description": rd("description")}
+                          "description": rd("description"), "project": rd("project"),
+                          "format": rd("format"), "owner": rd("owner")}
 got = {}
 for row in rows:
     if len(row) != len(header):

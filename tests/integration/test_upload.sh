@@ -6,7 +6,8 @@
 # a raw disk with an MBR and an ISO 9660 image (genisoimage, into
 # iso/<y>/disks/cdrom) likewise; junk is refused on the first write
 # (EINVAL, the image queued again with the reason); a truncated QCOW2 ends
-# in error on close; attribute writes that break §5.4 are EINVAL and all
+# in error on close; LUKS and encrypted QCOW2 files are EINVAL at the
+# first write with SPEC §17's reason; attribute writes that break §5.4 are EINVAL and all
 # of them EPERM once available; cancel stops an upload in progress; a
 # sparse file copied with cp --sparse=always keeps its holes.
 set -euo pipefail
@@ -140,22 +141,36 @@ for cut in "tables:$((l1off + 8 * l1n))" "data:$((full * 3 / 4))"; do
     assert_match '.*qcow2: .*beyond the end of the file.*' "$(cat "$P/$name/error")" "$name/error"
 done
 
-say "VMDK, VHDX, VHD, VDI, QED and LUKS are refused at the first write, the format named"
-for fmt in vmdk vhdx vpc vdi qed luks; do
-    if [[ $fmt == luks ]]; then
-        # cryptsetup, not qemu-img: qemu-img times its PBKDF on the
-        # thread's CPU clock and, about one run in two here, gives up
-        # with "Unable to get accurate CPU usage".
-        truncate -s 64M "$T/d.$fmt"
-        printf pw | cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --key-file - "$T/d.$fmt"
-    else
-        qemu-img create -q -f "$fmt" "$T/d.$fmt" 64M
-    fi
+say "VMDK, VHDX, VHD, VDI and QED are refused at the first write, the format named"
+for fmt in vmdk vhdx vpc vdi qed; do
+    qemu-img create -q -f "$fmt" "$T/d.$fmt" 64M
     mkdir "$P/f-$fmt"
     cp "$T/d.$fmt" "$P/f-$fmt/disks/vda" 2>"$T/cp.err" && fail "cp of a $fmt file succeeded"
     want=$(tr a-z A-Z <<<"$fmt"); [[ $fmt == vpc ]] && want=VHD
     assert_match ".*$want is not supported: .*qemu-img convert -O qcow2.*" "$(cat "$P/f-$fmt/error")" "f-$fmt/error"
     assert_eq queued "$(status_of "$P/f-$fmt")" "f-$fmt/status"
+done
+say "LUKS (1 and 2) and an encrypted QCOW2 are refused at the first write with SPEC §17's reason"
+enc_why="encrypted QCOW2/LUKS files are not accepted: upload the plain disk and set encrypted to yes"
+# cryptsetup, not qemu-img, for LUKS: qemu-img times its PBKDF on the
+# thread's CPU clock and, about one run in two here, gives up with
+# "Unable to get accurate CPU usage".  The QCOW2 is AES-encrypted
+# (crypt_method 1: no PBKDF); its LUKS kind (2) is in the unit tests.
+for kind in luks1 luks2 qcow2; do
+    if [[ $kind == qcow2 ]]; then
+        qemu-img create -q --object secret,id=s0,data=pw -f qcow2 -o encrypt.format=aes,encrypt.key-secret=s0 \
+            "$T/e.$kind" 64M
+    else
+        truncate -s 64M "$T/e.$kind"
+        printf pw | cryptsetup luksFormat -q --type "$kind" --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+            --key-file - "$T/e.$kind"
+    fi
+    mkdir "$P/e-$kind"
+    cp "$T/e.$kind" "$P/e-$kind/disks/vda" 2>"$T/cp.err" && fail "cp of a $kind file succeeded"
+    assert_match '.*Invalid argument.*' "$(cat "$T/cp.err")" "cp's complaint ($kind)"
+    assert_eq "$enc_why" "$(cat "$P/e-$kind/error")" "e-$kind/error"
+    assert_eq queued "$(status_of "$P/e-$kind")" "e-$kind/status"
+    assert_logged write "$P/e-$kind/disks/vda" EINVAL
 done
 # A sparse VMDK (16 KiB of header, then a hole) is refused at once, not
 # read through its hole first.
@@ -189,6 +204,38 @@ assert_eq "linux centos 6.10 x86_64 uefi qemu-ga cloud-init" \
     "$(cat "$P/attrs/os-type" "$P/attrs/platform" "$P/attrs/version" "$P/attrs/arch" "$P/attrs/boot-mode" \
         "$P/attrs/features" | paste -sd ' ' -)" "attrs after the writes"
 assert_errno EINVAL create "$P/attrs/disks/vdb" "x"
+
+say "seed 004's other platforms (§16): kylin and its kin are linux, freebsd is other; any well-formed version"
+mkdir "$P/kylin"
+echo kylin >"$P/kylin/platform"
+assert_errno EINVAL write "$P/kylin/os-type" $'other\n'
+assert_eq "os-type other does not agree with platform kylin (it is linux)" "$(cat "$P/kylin/error")" "kylin/error"
+assert_errno EINVAL write "$P/kylin/os-type" $'windows\n'
+echo linux >"$P/kylin/os-type"
+echo 10 >"$P/kylin/version"
+assert_errno EINVAL write "$P/kylin/version" $'V10\n'
+assert_eq "linux kylin 10" "$(cat "$P/kylin/os-type" "$P/kylin/platform" "$P/kylin/version" | paste -sd ' ' -)" \
+    "kylin's attributes"
+for pf in uos debian rocky almalinux opensuse fedora; do
+    echo "$pf" >"$P/kylin/platform"
+    assert_eq "$pf" "$(cat "$P/kylin/platform")" "platform $pf"
+done
+assert_errno EINVAL write "$P/kylin/platform" $'freebsd\n'  # os-type is linux
+echo "" >"$P/kylin/os-type"
+echo freebsd >"$P/kylin/platform"
+echo other >"$P/kylin/os-type"
+echo 13.2 >"$P/kylin/version"
+assert_eq "other freebsd 13.2" "$(cat "$P/kylin/os-type" "$P/kylin/platform" "$P/kylin/version" | paste -sd ' ' -)" \
+    "freebsd's attributes"
+assert_errno EINVAL write "$P/kylin/platform" $'solaris\n'
+assert_eq "platform is centos, ubuntu, windows, kylin, uos, debian, rocky, almalinux, opensuse, fedora or \
+freebsd, not solaris" \
+    "$(cat "$P/kylin/error")" "the refusal lists the platforms"
+assert_errno EINVAL write "$P/kylin/os-type" $'bsd\n'
+assert_eq "os-type is linux, windows or other, not bsd" "$(cat "$P/kylin/error")" "the refusal lists the os-types"
+assert_eq "2012 R2" "$(cat "$P/../public/windows-server-2012r2-standard/version")" "public 2012 R2's version"
+assert_eq "2008 R2" "$(cat "$P/../public/windows-server-2008r2-datacenter/version")" "public 2008 R2's version"
+assert_eq "2016" "$(cat "$P/../public/windows-server-2016-datacenter/version")" "public 2016's version"
 assert_errno EPERM write "$P/attrs/cancel" $'\n'          # nothing to cancel
 
 say "cancel while a slow upload holds the file open: error, cancelled; later writes fail"

@@ -39,6 +39,9 @@ Modes (DIR is the directory whose files are served; a path names a file in it):
                 its If-Range tells a client that a range is of its version.
   chunked DIR   http without Content-Length (Transfer-Encoding: chunked).
   slow DIR      http sending 16 KiB every 20 ms (about 800 KiB/s).
+  trickle DIR   http sending 4 KiB every 40 ms (about 100 KB/s: above the
+                imports' default rate floor of 64 KiB/s, so an import from
+                it runs for as long as the file lasts).
   dribble DIR   http sending 2 bytes a second (a server that holds a client).
   short DIR     announces the file's length, sends half of it, closes cleanly.
   reset DIR     announces the file's length, sends half of it, then resets
@@ -78,8 +81,8 @@ import threading
 import time
 import urllib.parse
 
-HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "dribble", "short",
-              "reset", "stall", "404")
+HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "trickle",
+              "dribble", "short", "reset", "stall", "404")
 VERBOSE = os.environ.get("SERVE_VERBOSE") == "1"
 STALL_LENGTH = 1 << 20
 STALL_SENT = 1000
@@ -213,10 +216,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode == "chunked":
             self.send_chunked(body)
-        elif mode == "slow":
-            for i in range(0, len(body), 16384):
-                self.wfile.write(body[i:i + 16384])
-                time.sleep(0.02)
+        elif mode in ("slow", "trickle"):
+            piece, pause = (16384, 0.02) if mode == "slow" else (4096, 0.04)
+            for i in range(0, len(body), piece):
+                self.wfile.write(body[i:i + piece])
+                self.wfile.flush()
+                time.sleep(pause)
         elif mode == "dribble":
             for i in range(0, len(body), 2):
                 self.wfile.write(body[i:i + 2])

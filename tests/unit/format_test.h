@@ -3,7 +3,7 @@
  * of a QCOW2 file (version 2 header), an ISO 9660 image (primary volume
  * descriptor at 32768), a raw disk with an MBR or a GPT.
  *
- * Included by tests/unit/blobstore/test_format.c and
+ * Included by tests/unit/blobstore/format/test_format.c and
  * tests/unit/model/test_upload.c (header-only, static inline).  The
  * buffers are built byte by byte from the formats' specifications, not by
  * the code under test.

@@ -391,26 +391,18 @@ static void test_batch_link_fails(void **state)
 
 /* Lanes call the backend from their threads: the counters are atomic. */
 static struct blob_backend real; /* the store's backend as it was */
+static struct blob_backend_batching real_bt, flaky_bt; /* its batching, and ours */
 static int fail_add_at = -1;     /* batch_add call number that fails */
 static int fail_commit_from = -1; /* batch_commit calls from this one on fail */
 static int fail_put_at = -1;     /* put call number that fails */
 static int fail_err;
 static atomic_int calls_add, calls_commit, calls_put;
 
-static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, const void *buf, size_t len)
+static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, uint8_t **buf, size_t len)
 {
 	if (atomic_fetch_add(&calls_add, 1) == fail_add_at)
 		return fail_err;
-	return real.batch_add(bb, id, buf, len);
-}
-
-/* The same, for a backend that takes the lane's buffer (RADOS): one
- * count for both ways in. */
-static int flaky_add_buf(struct blob_backend_batch *bb, const chunk_id *id, uint8_t **buf, size_t len)
-{
-	if (atomic_fetch_add(&calls_add, 1) == fail_add_at)
-		return fail_err;
-	return real.batch_add_buf(bb, id, buf, len);
+	return real_bt.add(bb, id, buf, len);
 }
 
 /* Fails like a commit whose first fsync failed: nothing is placed (the
@@ -419,7 +411,7 @@ static int flaky_commit(struct blob_backend_batch *bb)
 {
 	if (fail_commit_from >= 0 && atomic_fetch_add(&calls_commit, 1) >= fail_commit_from)
 		return fail_err;
-	return real.batch_commit(bb);
+	return real_bt.commit(bb);
 }
 
 static int flaky_put(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len)
@@ -439,18 +431,18 @@ static void flaky_install(struct blob_fx *fx, int add_at, int commit_from, int p
 	atomic_store(&calls_add, 0);
 	atomic_store(&calls_commit, 0);
 	atomic_store(&calls_put, 0);
-	fx->s->be->batch_add = flaky_add;
-	if (real.batch_add_buf != NULL)
-		fx->s->be->batch_add_buf = flaky_add_buf;
-	fx->s->be->batch_commit = flaky_commit;
+	if (real.batching != NULL) {
+		real_bt = flaky_bt = *real.batching;
+		flaky_bt.add = flaky_add;
+		flaky_bt.commit = flaky_commit;
+		fx->s->be->batching = &flaky_bt;
+	}
 	fx->s->be->put = flaky_put;
 }
 
 static void flaky_remove(struct blob_fx *fx)
 {
-	fx->s->be->batch_add = real.batch_add;
-	fx->s->be->batch_add_buf = real.batch_add_buf;
-	fx->s->be->batch_commit = real.batch_commit;
+	fx->s->be->batching = real.batching;
 	fx->s->be->put = real.put;
 }
 
@@ -559,10 +551,7 @@ static void test_batch_without_backend_batches(void **state)
 		if (blob_is_zero(cs.buf[i], cs.len[i]))
 			memset(&ref[i], 0, sizeof ref[i]);
 	}
-	fx->s->be->batch_new = NULL;
-	fx->s->be->batch_add = NULL;
-	fx->s->be->batch_commit = NULL;
-	fx->s->be->batch_free = NULL;
+	fx->s->be->batching = NULL;
 
 	assert_int_equal(blob_batch_new(&b, fx->s), 0);
 	for (size_t i = 0; i < n; i++) {
@@ -581,9 +570,8 @@ static void test_batch_without_backend_batches(void **state)
 
 	/* A failing put. */
 	*fx->s->be = saved;
-	fx->s->be->batch_new = NULL;
+	fx->s->be->batching = NULL;
 	flaky_install(fx, -1, -1, 2, -EIO);
-	fx->s->be->batch_new = NULL;
 	chunkset_free(&cs);
 	distinct_chunks(fx, &cs, n);
 	assert_int_equal(blob_batch_new(&b, fx->s), 0);
@@ -611,7 +599,7 @@ static void test_batch_mtimes(void **state)
 	chunk_id ida, idb;
 	time_t t0 = time(NULL);
 
-	fx_local_only(fx); /* RADOS: test_backend_rados.c */
+	fx_local_only(fx); /* RADOS: backend/test_rados.c */
 	fx_fill(fx, a, sizeof a);
 	fx_fill(fx, bb, sizeof bb);
 	assert_int_equal(blob_store_put_chunk(fx->s, &ida, a, sizeof a), 1);
@@ -684,15 +672,15 @@ static void test_seal_many_batches(void **state)
 	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
 	assert_int_equal(m->nchunks, nch);
 	for (uint32_t i = 0; i < nch; i++) {
-		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
-		assert_int_equal(chunk_id_is_null(&m->chunks[i]), i % 9 == 4);
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(direct, i)));
+		assert_int_equal(chunk_id_is_null(mf_id(m, i)), i % 9 == 4);
 	}
-	assert_true(chunk_id_equal(&m->chunks[3], &m->chunks[7]));
+	assert_true(chunk_id_equal(mf_id(m, 3), mf_id(m, 7)));
 	if (!fx_rados(fx)) { /* a whole chunk (written with O_DIRECT where possible) is read-only too */
 		char path[256];
 		struct stat st;
 
-		fx_chunk_path(path, sizeof path, fx->store, &m->chunks[0]);
+		fx_chunk_path(path, sizeof path, fx->store, mf_id(m, 0));
 		assert_int_equal(stat(path, &st), 0);
 		assert_int_equal(st.st_mode & 0777, 0444);
 		assert_int_equal(st.st_size, MiB);

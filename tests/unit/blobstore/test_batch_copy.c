@@ -1,6 +1,6 @@
 /*
  * test_batch_copy.c — unit tests for blob_batch_copy (batch.c) and the
- * local backend's link (backend_local.c): a chunk missing from the target
+ * local backend's link (backend/local.c): a chunk missing from the target
  * store arrives with the source's bytes (by a hard link of the same file
  * on one file system), a chunk the target has costs nothing and has its
  * mtime refreshed, holes and repeats are free, and stores keyed unlike
@@ -105,7 +105,7 @@ static void test_copy_refreshes_mtime(void **state)
 	struct stat st;
 	time_t before = time(NULL);
 
-	fx_local_only(fx); /* RADOS: test_backend_rados.c */
+	fx_local_only(fx); /* RADOS: backend/test_rados.c */
 	blob_store *dst = second_store(fx, "dst", 1);
 	put_random(fx, ids, 2);
 	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[1]), 1);
@@ -127,7 +127,7 @@ static void test_copy_refreshes_mtime(void **state)
 }
 
 /* A chunk found with an mtime younger than ten minutes is not touched:
- * a second copy of the same data writes no inode (backend_local.c,
+ * a second copy of the same data writes no inode (backend/local.c,
  * BLOB_TOUCH_FRESH); one older than that is. */
 static void test_found_fresh_chunk_untouched(void **state)
 {
@@ -139,7 +139,7 @@ static void test_found_fresh_chunk_untouched(void **state)
 	char path[256], root[160];
 	struct stat st;
 
-	fx_local_only(fx); /* RADOS: test_backend_rados.c */
+	fx_local_only(fx); /* RADOS: backend/test_rados.c */
 	blob_store *dst = second_store(fx, "dst", 1);
 	put_random(fx, ids, 2);
 	assert_int_equal(blob_store_copy_chunk(dst, fx->s, &ids[0]), 1);

@@ -21,7 +21,7 @@ static void test_sequential_pass_loads_each_chunk_once(void **state)
 	assert_non_null(buf);
 	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		data_chunks += !chunk_id_is_null(&m->chunks[i]);
+		data_chunks += !chunk_id_is_null(mf_id(m, i));
 	before = blob_store_cache_misses(fx->s);
 	for (uint64_t off = 0; off < size; off += 128 * 1024) {
 		ssize_t n = blob_store_read(fx->s, m, buf, 128 * 1024, off);
@@ -34,7 +34,7 @@ static void test_sequential_pass_loads_each_chunk_once(void **state)
 	uint64_t hits = blob_store_cache_hits(fx->s), data_reads = 0;
 	for (uint64_t off = 0; off < size; off += 128 * 1024) {
 		assert_true(blob_store_read(fx->s, m, buf, 128 * 1024, off) > 0);
-		data_reads += !chunk_id_is_null(&m->chunks[off / BLOB_CHUNK_SIZE]);
+		data_reads += !chunk_id_is_null(mf_id(m, off / BLOB_CHUNK_SIZE));
 	}
 	assert_int_equal(blob_store_cache_misses(fx->s) - before, data_chunks);
 	assert_int_equal(blob_store_cache_hits(fx->s) - hits, data_reads);
@@ -54,15 +54,15 @@ static void test_failed_load_is_not_cached(void **state)
 	/* Chunk 0 is cached once read; damaging its file afterwards cannot
 	 * change what readers get (the cached bytes were verified). */
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, 0), 4096);
-	fx_corrupt(fx, &m->chunks[0], 10);
+	fx_corrupt(fx, mf_id(m, 0), 10);
 	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, 0), MiB);
 	assert_bytes_equal(buf, ref, MiB);
 	/* Chunk 1 is damaged before it is ever read: -EIO every time... */
-	fx_corrupt(fx, &m->chunks[1], 20);
+	fx_corrupt(fx, mf_id(m, 1), 20);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
 	/* ...until it is repaired: the failure was not remembered. */
-	fx_corrupt(fx, &m->chunks[1], 20); /* flips it back */
+	fx_corrupt(fx, mf_id(m, 1), 20); /* flips it back */
 	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, MiB), MiB);
 	assert_bytes_equal(buf, ref + MiB, MiB);
 	blob_manifest_free(m);

@@ -9,8 +9,8 @@
 static void age_chunks(struct blob_fx *fx, const blob_manifest *m, time_t when)
 {
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		if (!chunk_id_is_null(&m->chunks[i]))
-			fx_age(fx, &m->chunks[i], when);
+		if (!chunk_id_is_null(mf_id(m, i)))
+			fx_age(fx, mf_id(m, i), when);
 }
 
 static blob_manifest *put_random(struct blob_fx *fx, uint64_t size)
@@ -26,8 +26,8 @@ static blob_manifest *put_random(struct blob_fx *fx, uint64_t size)
 static void assert_all_present(struct blob_fx *fx, const blob_manifest *m, int want)
 {
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		if (!chunk_id_is_null(&m->chunks[i]))
-			assert_int_equal(blob_store_has_chunk(fx->s, &m->chunks[i]), want);
+		if (!chunk_id_is_null(mf_id(m, i)))
+			assert_int_equal(blob_store_has_chunk(fx->s, mf_id(m, i)), want);
 }
 
 static void test_gc(void **state)
@@ -65,7 +65,7 @@ static void test_gc(void **state)
 
 	assert_int_equal(blob_idset_new(&set), 0);
 	for (uint32_t i = 0; i < live->nchunks; i++)
-		assert_int_equal(blob_idset_add(set, &live->chunks[i]), 0);
+		assert_int_equal(blob_idset_add(set, mf_id(live, i)), 0);
 	assert_int_equal(blob_store_gc(fx->s, set, now - 60, &removed), 0);
 	assert_int_equal(removed, 3);
 	assert_all_present(fx, dropped, 0);
@@ -127,14 +127,14 @@ static void test_verify_all(void **state)
 
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 0);
 	assert_int_equal(bad.n, 0);
-	fx_corrupt(fx, &m->chunks[1], 5);
-	fx_corrupt(fx, &m->chunks[5], 2); /* the 3-byte tail */
+	fx_corrupt(fx, mf_id(m, 1), 5);
+	fx_corrupt(fx, mf_id(m, 5), 2); /* the 3-byte tail */
 
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 2);
 	assert_int_equal(bad.n, 2);
 	for (int k = 0; k < 2; k++) {
 		assert_int_equal(bad.errs[k], EIO);
-		assert_true(chunk_id_equal(&bad.ids[k], &m->chunks[1]) || chunk_id_equal(&bad.ids[k], &m->chunks[5]));
+		assert_true(chunk_id_equal(&bad.ids[k], mf_id(m, 1)) || chunk_id_equal(&bad.ids[k], mf_id(m, 5)));
 	}
 	assert_false(chunk_id_equal(&bad.ids[0], &bad.ids[1]));
 	assert_int_equal(fx_nchunks(fx), 6); /* reporting deletes nothing */
@@ -142,8 +142,8 @@ static void test_verify_all(void **state)
 	bad.n = 0;
 	assert_int_equal(blob_store_verify_all(fx->s, true, NULL, NULL), 2);
 	assert_int_equal(fx_nchunks(fx), 4);
-	assert_int_equal(blob_store_has_chunk(fx->s, &m->chunks[1]), 0);
-	assert_int_equal(blob_store_has_chunk(fx->s, &m->chunks[5]), 0);
+	assert_int_equal(blob_store_has_chunk(fx->s, mf_id(m, 1)), 0);
+	assert_int_equal(blob_store_has_chunk(fx->s, mf_id(m, 5)), 0);
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 0);
 	assert_int_equal(bad.n, 0);
 	blob_manifest_free(m);

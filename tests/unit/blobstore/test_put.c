@@ -15,7 +15,7 @@ static void assert_same_manifest(const blob_manifest *a, const blob_manifest *b)
 	assert_int_equal(a->nchunks, b->nchunks);
 	assert_int_equal(a->stored, b->stored);
 	for (uint32_t i = 0; i < a->nchunks; i++)
-		assert_true(chunk_id_equal(&a->chunks[i], &b->chunks[i]));
+		assert_true(chunk_id_equal(mf_id(a, i), mf_id(b, i)));
 }
 
 struct feeder {
@@ -132,7 +132,7 @@ static void test_put_fd_sparse_file(void **state)
 		assert_true(after - before < 64 * MiB);
 	assert_int_equal(m->size, size);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_int_equal(!chunk_id_is_null(&m->chunks[i]), i == 3 || i == 100 || i == 101 || i == m->nchunks - 1);
+		assert_int_equal(!chunk_id_is_null(mf_id(m, i)), i == 3 || i == 100 || i == 101 || i == m->nchunks - 1);
 	assert_int_equal(m->stored, 3 * MiB + 12345);
 
 	/* Read back against the file. */

@@ -25,10 +25,10 @@ static void check_manifest(struct blob_fx *fx, const blob_manifest *m, const uin
 
 		for (size_t k = 0; k < len && zero; k++)
 			zero = p[k] == 0;
-		assert_int_equal(chunk_id_is_null(&m->chunks[i]), zero);
+		assert_int_equal(chunk_id_is_null(mf_id(m, i)), zero);
 		if (!zero) {
 			blob_store_chunk_id(fx->s, &want, p, len);
-			assert_true(chunk_id_equal(&want, &m->chunks[i]));
+			assert_true(chunk_id_equal(&want, mf_id(m, i)));
 			stored += len;
 		}
 	}
@@ -113,16 +113,16 @@ static void test_blob_dedupe(void **state)
 	ref[MiB] = 1;
 	ref[4 * MiB] = 1;
 	assert_int_equal(blob_store_put_buf(fx->s, &a, ref, size), 0);
-	assert_true(chunk_id_equal(&a->chunks[1], &a->chunks[4]));
+	assert_true(chunk_id_equal(mf_id(a, 1), mf_id(a, 4)));
 	files = fx_nchunks(fx);
 	int distinct = 0;
 	for (uint32_t i = 0; i < a->nchunks; i++)
-		distinct += !chunk_id_is_null(&a->chunks[i]) && i != 4;
+		distinct += !chunk_id_is_null(mf_id(a, i)) && i != 4;
 	assert_int_equal(files, distinct);
 	assert_int_equal(blob_store_put_buf(fx->s, &b, ref, size), 0);
 	assert_int_equal(fx_nchunks(fx), files);
 	for (uint32_t i = 0; i < a->nchunks; i++)
-		assert_true(chunk_id_equal(&a->chunks[i], &b->chunks[i]));
+		assert_true(chunk_id_equal(mf_id(a, i), mf_id(b, i)));
 	blob_manifest_free(a);
 	blob_manifest_free(b);
 	free(ref);
@@ -139,7 +139,7 @@ static void test_holes_do_not_touch_the_backend(void **state)
 	fx_fill(fx, ref + 2 * MiB, MiB);
 	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, 4 * MiB), 0);
 	/* Remove the only chunk: holes still read, the data chunk cannot. */
-	assert_int_equal(fx->s->be->del(fx->s->be, &m->chunks[2]), 0);
+	assert_int_equal(fx->s->be->del(fx->s->be, mf_id(m, 2)), 0);
 	memset(buf, 1, 4 * MiB);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 2 * MiB, 0), 2 * MiB);
 	assert_bytes_equal(buf, ref, 2 * MiB);
@@ -161,8 +161,8 @@ static void test_corruption_is_eio(void **state)
 
 	assert_non_null(buf);
 	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
-	fx_corrupt(fx, &m->chunks[2], 777);
-	fx_corrupt(fx, &m->chunks[4], 999); /* the short tail */
+	fx_corrupt(fx, mf_id(m, 2), 777);
+	fx_corrupt(fx, mf_id(m, 4), 999); /* the short tail */
 
 	assert_int_equal(blob_store_read(fx->s, m, buf, size, 0), -EIO);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 128 * 1024, 2 * MiB + 4096), -EIO);
@@ -212,8 +212,8 @@ static void test_read_pinned(void **state)
 	assert_non_null(buf);
 	memset(ref + MiB, 0, MiB); /* chunk 1 is a hole */
 	assert_int_equal(blob_store_put_buf(fx->s, &m, ref, size), 0);
-	assert_true(chunk_id_is_null(&m->chunks[1]));
-	fx_corrupt(fx, &m->chunks[5], 12345);
+	assert_true(chunk_id_is_null(mf_id(m, 1)));
+	fx_corrupt(fx, mf_id(m, 5), 12345);
 
 	assert_int_equal(blob_store_read_pinned(fx->s, m, 0, MiB, &p, &first), MiB);
 	assert_non_null(first);

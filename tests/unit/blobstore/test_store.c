@@ -1,7 +1,7 @@
 /*
  * test_store.c — unit tests for blobstore/store.c: the layout made by open,
  * keyed ids, put/get of chunks of many lengths, zero chunks as holes,
- * deduplication, verification on get, copy_chunk between stores, statfs.
+ * deduplication, verification on get, copy_chunk between stores.
  */
 #include "blob_test.h"
 
@@ -180,19 +180,6 @@ static void test_copy_chunk(void **state)
 	blob_store_close(dst);
 }
 
-static void test_statfs(void **state)
-{
-	struct blob_fx *fx = *state;
-	struct statvfs sv;
-
-	memset(&sv, 0, sizeof sv);
-	assert_int_equal(blob_store_statfs(fx->s, &sv), 0);
-	/* A cluster without a manager (the tests' one) reports zeros. */
-	if (!fx_rados(fx))
-		assert_true(sv.f_blocks > 0);
-	assert_true(sv.f_bsize > 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,7 +190,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dedupe, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_get_verifies, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_chunk, blob_fx_setup, blob_fx_teardown),
-		cmocka_unit_test_setup_teardown(test_statfs, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,15 @@
  * the fsync); a streaming writer SIGKILLed (every chunk old or new, whole);
  * gc keeping streamed chunks through .ids; .ids and state bytes on reopen;
  * the stage.
+ * The largest disk (4 PiB, 2^32 - 1 chunks): the random runs in windows
+ * across the end of .data at 8 TiB and at the very end; a disk written at
+ * 0, 1 PiB and its end, whose memory (blob_wblob_mem's counters) and
+ * reopening (bytes read, /proc/self/io) follow what was written, with
+ * seeks, PiB punches, a shrink and a growth, a seal; a map of the old
+ * layout with a chunk beyond 8 TiB in .data; gc and list with .data.<k>
+ * and a .ids record 128 GiB into its file.
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -31,6 +39,10 @@ enum ref_state { R_HOLE, R_BASE, R_OVERLAY };
 struct model {
 	uint8_t *bytes; /* MAX_SIZE + 4 MiB; zero beyond size */
 	uint64_t size;
+	/* The model is the wblob's [shift, shift + size): a window far into
+	 * a huge disk (chunk-aligned; nothing is data below it, and there is
+	 * no base then).  0 for the others. */
+	uint64_t shift;
 	enum ref_state st[NCH];
 	bool pristine[NCH]; /* base chunk never written nor cut by a size change */
 	const blob_manifest *base;
@@ -50,9 +62,10 @@ static void model_init(struct model *r, const blob_manifest *base, const uint8_t
 	if (show > 0)
 		memcpy(r->bytes, base_bytes, show);
 	r->size = size;
+	r->shift = 0;
 	r->base = base;
 	for (uint32_t i = 0; i < NCH; i++) {
-		bool b = i < base->nchunks && i < nchunks(size) && !chunk_id_is_null(&base->chunks[i]);
+		bool b = i < base->nchunks && i < nchunks(size) && !chunk_id_is_null(mf_id(base, i));
 		r->st[i] = b ? R_BASE : R_HOLE;
 		r->pristine[i] = b;
 	}
@@ -125,15 +138,15 @@ static void check_against(struct blob_fx *fx, blob_wblob *w, const struct model 
 	uint8_t *buf = malloc(MAX_SIZE + 4 * MiB);
 
 	assert_non_null(buf);
-	assert_int_equal(blob_wblob_size(w), r->size);
+	assert_int_equal(blob_wblob_size(w), r->shift + r->size);
 	memset(buf, 0xa5, r->size + 5);
-	assert_int_equal(blob_wblob_pread(w, buf, r->size + 5, 0), r->size);
+	assert_int_equal(blob_wblob_pread(w, buf, r->size + 5, r->shift), r->size);
 	assert_bytes_equal(buf, r->bytes, r->size);
 	/* A few unaligned reads too. */
 	for (int k = 0; k < 5 && r->size > 0; k++) {
 		uint64_t off = fx_below(fx, r->size + 2);
 		size_t len = (size_t)fx_below(fx, 2 * MiB) + 1;
-		ssize_t n = blob_wblob_pread(w, buf, len, off);
+		ssize_t n = blob_wblob_pread(w, buf, len, r->shift + off);
 		size_t want = off >= r->size ? 0 : (r->size - off < len ? (size_t)(r->size - off) : len);
 
 		assert_int_equal(n, want);
@@ -144,8 +157,10 @@ static void check_against(struct blob_fx *fx, blob_wblob *w, const struct model 
 		uint64_t offs[3] = {(uint64_t)i * MiB, (uint64_t)i * MiB + 1 + fx_below(fx, MiB - 1),
 		                    (uint64_t)i * MiB + MiB - 1};
 		for (int k = 0; k < 3; k++) {
-			assert_int_equal(blob_wblob_seek(w, offs[k], SEEK_DATA), model_seek(r, offs[k], SEEK_DATA));
-			assert_int_equal(blob_wblob_seek(w, offs[k], SEEK_HOLE), model_seek(r, offs[k], SEEK_HOLE));
+			int64_t d = model_seek(r, offs[k], SEEK_DATA), h = model_seek(r, offs[k], SEEK_HOLE);
+			uint64_t at = r->shift + offs[k];
+			assert_int_equal(blob_wblob_seek(w, at, SEEK_DATA), d < 0 ? d : (int64_t)r->shift + d);
+			assert_int_equal(blob_wblob_seek(w, at, SEEK_HOLE), h < 0 ? h : (int64_t)r->shift + h);
 		}
 	}
 	free(buf);
@@ -163,7 +178,7 @@ static void check_window(blob_wblob *w, const struct model *r, uint64_t lo, uint
 	if (lo >= hi)
 		return;
 	want = (size_t)(hi - lo);
-	assert_int_equal(blob_wblob_pread(w, buf, want, lo), want);
+	assert_int_equal(blob_wblob_pread(w, buf, want, r->shift + lo), want);
 	assert_bytes_equal(buf, r->bytes + lo, want);
 }
 
@@ -198,6 +213,15 @@ static uint64_t random_off(struct blob_fx *fx, uint64_t size, size_t len)
 	if (off + len > MAX_SIZE)
 		off = MAX_SIZE - len - fx_below(fx, 1000);
 	return off;
+}
+
+/* Files in the store's wblobs/. */
+static int wblob_files(struct blob_fx *fx)
+{
+	char dir[256];
+
+	snprintf(dir, sizeof dir, "%s/wblobs", fx->store);
+	return fx_count_files(dir);
 }
 
 /* Opens name (streaming when asked: blob_wblob_stream after every open). */
@@ -240,7 +264,7 @@ static void do_random_ops(struct blob_fx *fx, blob_wblob **wp, const char *name,
 			size_t len = random_len(fx);
 			uint64_t off = random_off(fx, r->size, len);
 
-			assert_int_equal(blob_wblob_punch(*wp, off, len), 0);
+			assert_int_equal(blob_wblob_punch(*wp, r->shift + off, len), 0);
 			model_punch(r, off, len);
 			check_window(*wp, r, off, off + len, win);
 		} else if (k < 88) {
@@ -254,7 +278,7 @@ static void do_random_ops(struct blob_fx *fx, blob_wblob **wp, const char *name,
 			} else if (fx_below(fx, 10) == 0) {
 				memset(buf, 0, len); /* zeros are data too */
 			}
-			assert_int_equal(blob_wblob_pwrite(*wp, buf, len, off), len);
+			assert_int_equal(blob_wblob_pwrite(*wp, buf, len, r->shift + off), len);
 			model_write(r, buf, len, off);
 			check_window(*wp, r, off < old ? off : old, off + len, win);
 		} else if (k < 98) {
@@ -262,7 +286,7 @@ static void do_random_ops(struct blob_fx *fx, blob_wblob **wp, const char *name,
 
 			if (fx_below(fx, 3) == 0)
 				size &= ~(uint64_t)(MiB - 1);
-			assert_int_equal(blob_wblob_truncate(*wp, size), 0);
+			assert_int_equal(blob_wblob_truncate(*wp, r->shift + size), 0);
 			model_resize(r, size);
 			check_window(*wp, r, size < old ? size : old, size > old ? size : old, win);
 		} else {
@@ -288,12 +312,12 @@ static void check_seal(struct blob_fx *fx, blob_wblob *w, const struct model *r)
 
 	assert_non_null(buf);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
-	assert_int_equal(m->size, r->size);
-	assert_int_equal(blob_store_read(fx->s, m, buf, r->size, 0), r->size);
+	assert_int_equal(m->size, r->shift + r->size);
+	assert_int_equal(blob_store_read(fx->s, m, buf, r->size, r->shift), r->size);
 	assert_bytes_equal(buf, r->bytes, r->size);
-	for (uint32_t i = 0; i < m->nchunks; i++) {
+	for (uint32_t i = 0; i < r->base->nchunks && i < m->nchunks; i++) {
 		if (r->pristine[i] && blob_chunk_len(r->size, i) == blob_chunk_len(r->base->size, i)) {
-			assert_true(chunk_id_equal(&m->chunks[i], &r->base->chunks[i]));
+			assert_true(chunk_id_equal(mf_id(m, i), mf_id(r->base, i)));
 			reused++;
 		}
 	}
@@ -303,9 +327,12 @@ static void check_seal(struct blob_fx *fx, blob_wblob *w, const struct model *r)
 	assert_int_equal(fx_nchunks(fx), before);
 	assert_int_equal(m2->size, m->size);
 	assert_int_equal(m2->stored, m->stored);
-	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_true(chunk_id_equal(&m->chunks[i], &m2->chunks[i]));
-	fprintf(stderr, "    sealed %u chunks, %d base ids reused\n", m->nchunks, reused);
+	assert_int_equal(m2->count, m->count);
+	for (uint32_t k = 0; k < m->count; k++) {
+		assert_int_equal(m->index[k], m2->index[k]);
+		assert_true(chunk_id_equal(&m->id[k], &m2->id[k]));
+	}
+	fprintf(stderr, "    sealed %u chunks (%u data), %d base ids reused\n", m->nchunks, m->count, reused);
 	blob_manifest_free(m);
 	blob_manifest_free(m2);
 	free(buf);
@@ -359,6 +386,54 @@ static void run_random(struct blob_fx *fx, uint64_t base_size, uint64_t size, in
 	free(r.bytes);
 	free(base_bytes);
 	blob_manifest_free(base);
+}
+
+/* The random runs in a window far into a disk of the largest size: across
+ * the end of .data (8 TiB: chunks before it in .data, after it in
+ * .data.1) and at the very end of a 4 PiB disk (.data.511).  No base;
+ * the disk is all holes below the window. */
+static void run_random_at(struct blob_fx *fx, uint64_t shift, int nops, bool stream)
+{
+	blob_manifest *none = NULL;
+	const char *name = "far";
+	blob_wblob *w = NULL;
+	struct model r;
+
+	assert_int_equal(blob_manifest_new(&none, 0), 0);
+	assert_int_equal(blob_wblob_create(fx->s, name, NULL, shift), 0);
+	w = wb_open(fx, name, stream);
+	model_init(&r, none, NULL, 0);
+	r.shift = shift;
+	check_against(fx, w, &r);
+	do_random_ops(fx, &w, name, &r, nops / 2, 50, stream);
+	wb_close(w, stream);
+	w = wb_open(fx, name, stream);
+	check_against(fx, w, &r);
+	do_random_ops(fx, &w, name, &r, nops - nops / 2, 50, stream);
+	check_seal(fx, w, &r);
+	wb_close(w, stream);
+	w = wb_open(fx, name, false);
+	check_against(fx, w, &r);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove(fx->s, name), 0);
+	assert_int_equal(wblob_files(fx), 0); /* every .data.<k> too */
+	free(r.bytes);
+	blob_manifest_free(none);
+}
+
+static void test_random_across_8t(void **state)
+{
+	run_random_at(*state, (8ull << 40) - 12 * MiB, 600, false);
+}
+
+static void test_random_at_4p_end(void **state)
+{
+	run_random_at(*state, BLOB_MAX_SIZE - MAX_SIZE - 4 * MiB, 600, false);
+}
+
+static void test_stream_random_at_4p_end(void **state)
+{
+	run_random_at(*state, BLOB_MAX_SIZE - MAX_SIZE - 4 * MiB, 400, true);
 }
 
 static void test_random_same_size(void **state)
@@ -440,7 +515,7 @@ static void test_sequential_upload(void **state)
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(direct, i)));
 	assert_int_equal(m->stored, direct->stored);
 	blob_manifest_free(m);
 	blob_manifest_free(direct);
@@ -468,7 +543,7 @@ static void test_capture_costs_no_copy(void **state)
 	assert_int_equal(fx_nchunks(fx), before + 3);
 	for (uint32_t i = 0; i < m->nchunks; i++) {
 		bool t = i == 2 || i == 7 || i == 15;
-		assert_int_equal(chunk_id_equal(&m->chunks[i], &base->chunks[i]), !t);
+		assert_int_equal(chunk_id_equal(mf_id(m, i), mf_id(base, i)), !t);
 	}
 	blob_manifest_free(m);
 	blob_wblob_close(w);
@@ -496,8 +571,10 @@ static int seal_progress(void *arg, uint64_t done, uint64_t total)
 	return sw->stop_at && sw->calls == sw->stop_at;
 }
 
-/* Progress rises with every chunk (holes and unchanged chunks included)
- * up to the size, and the manifest is the one a plain seal gives. */
+/* Progress rises with every data chunk (unchanged ones included; holes
+ * count in one step with the data chunk after them) up to the size,
+ * reached by a last call, and the manifest is the one a plain seal
+ * gives. */
 static void test_seal_progress(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -514,13 +591,14 @@ static void test_seal_progress(void **state)
 	assert_int_equal(blob_wblob_pwrite(w, "tail", 4, size - 4), 4);
 	assert_int_equal(blob_wblob_seal_progress(w, &m, seal_progress, &sw), 0);
 	assert_false(sw.backwards);
-	assert_int_equal(sw.calls, 10); /* one per chunk */
+	assert_int_equal(sw.calls, m->count); /* one per data chunk (the last one is) */
+	assert_true(m->count < 10);
 	assert_int_equal(sw.last, size);
 	assert_int_equal(sw.total, size);
 	assert_int_equal(blob_wblob_seal(w, &plain), 0);
 	assert_int_equal(m->nchunks, plain->nchunks);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_true(chunk_id_equal(&m->chunks[i], &plain->chunks[i]));
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(plain, i)));
 	blob_manifest_free(m);
 	blob_manifest_free(plain);
 	blob_wblob_close(w);
@@ -560,7 +638,7 @@ static void test_seal_progress_abort(void **state)
 	assert_int_equal(sw.last, size);
 	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(direct, i)));
 	blob_manifest_free(m);
 	blob_manifest_free(direct);
 	blob_wblob_close(w);
@@ -590,7 +668,7 @@ static void test_killed_before_state_byte(void **state)
 	memset(base_bytes + MiB, 0, MiB); /* chunk 1: a hole in the base */
 	blob_manifest_free(base);
 	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, 3 * MiB), 0);
-	assert_true(chunk_id_is_null(&base->chunks[1]));
+	assert_true(chunk_id_is_null(mf_id(base, 1)));
 
 	assert_int_equal(blob_wblob_create(fx->s, "d", base, 3 * MiB), 0);
 	/* The "killed" writer got its bytes into the overlay for chunks 0 and 1. */
@@ -680,10 +758,10 @@ static void test_punch(void **state)
 	assert_int_equal(blob_wblob_pread(w, buf, 6 * MiB, 0), 6 * MiB);
 	assert_bytes_equal(buf, base_bytes, 6 * MiB);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
-	assert_true(chunk_id_is_null(&m->chunks[1]));
-	assert_true(chunk_id_is_null(&m->chunks[3]));
-	assert_true(chunk_id_equal(&m->chunks[0], &base->chunks[0]));
-	assert_true(chunk_id_equal(&m->chunks[5], &base->chunks[5]));
+	assert_true(chunk_id_is_null(mf_id(m, 1)));
+	assert_true(chunk_id_is_null(mf_id(m, 3)));
+	assert_true(chunk_id_equal(mf_id(m, 0), mf_id(base, 0)));
+	assert_true(chunk_id_equal(mf_id(m, 5), mf_id(base, 5)));
 	blob_manifest_free(m);
 
 	/* Killed between chunk 5's state byte and the freeing of its overlay:
@@ -965,12 +1043,267 @@ static void test_list(void **state)
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.names[0], "d1");
 
+	/* Overlays beyond 8 TiB left alone by a crash in remove (after the
+	 * map, the ids and the data went): listed once, by the first of
+	 * them, removable. */
+	blob_wblob *w = NULL;
+	assert_int_equal(blob_wblob_create(fx->s, "d4", NULL, 20ull << 40), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "d4"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, "x", 1, 9ull << 40), 1);
+	assert_int_equal(blob_wblob_pwrite(w, "y", 1, 17ull << 40), 1);
+	blob_wblob_close(w);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 2);
+	for (size_t k = 0; k < 2; k++) {
+		wb_path(path, sizeof path, fx, "d4", k ? "data" : "map");
+		assert_int_equal(unlink(path), 0);
+	}
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 2); /* d1, and d4 once for its .data.1 and .data.2 */
+	assert_true(wb_find(&l, "d4") >= 0);
+	assert_int_equal(blob_wblob_remove(fx->s, "d4"), 0);
+	assert_int_equal(blob_wblob_remove(fx->s, "d4"), -ENOENT);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 0);
+	assert_int_equal(l.n, 1);
+
 	/* The callback's non-zero value stops the walk and is returned. */
 	assert_int_equal(blob_wblob_create(fx->s, "d3", NULL, 0), 0);
 	memset(&l, 0, sizeof l);
 	l.stop_at = 1;
 	assert_int_equal(blob_wblob_list(fx->s, wb_collect, &l), 7);
 	assert_int_equal(l.n, 1);
+}
+
+/* ---- the largest disk ------------------------------------------------------ */
+
+static uint64_t wb_state_off(struct blob_fx *fx, const char *name);
+
+/* Bytes this process has read with read(2)-like calls so far (the
+ * "rchar" of /proc/self/io): what an open costs, counted. */
+static uint64_t rchar(void)
+{
+	char line[128];
+	uint64_t v = 0;
+	FILE *f = fopen("/proc/self/io", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "rchar: %" SCNu64, &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static bool file_exists(struct blob_fx *fx, const char *name, const char *ext)
+{
+	char path[256];
+
+	wb_path(path, sizeof path, fx, name, ext);
+	return access(path, F_OK) == 0;
+}
+
+/* A 4 PiB disk (2^32 - 1 chunks), written at 0, at 1 PiB and at its end:
+ * the wblob's memory is a few leaves (counted, blob_wblob_mem), reopening
+ * it reads a few KiB of its map, seeking, punching a PiB, shrinking and
+ * growing, sealing all step over the holes, and its overlay beyond 8 TiB
+ * is in .data.<k> files that truncate and remove take away. */
+static void test_huge_disk(void **state)
+{
+	struct blob_fx *fx = *state;
+	const uint64_t size = BLOB_MAX_SIZE, pib = 1ull << 50, last = size - MiB;
+	uint8_t *buf = malloc(2 * MiB), *got = malloc(2 * MiB);
+	struct blob_wblob_mem mem;
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	uint64_t before;
+
+	assert_non_null(buf);
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_create(fx->s, "huge", NULL, size + 1), -EFBIG);
+	assert_int_equal(blob_wblob_create(fx->s, "huge", NULL, size), 0);
+	w = wb_open(fx, "huge", false);
+	blob_wblob_mem(w, &mem);
+	assert_int_equal(mem.state_leaves + mem.sid_leaves + mem.dirs, 0);
+	assert_false(mem.ext);
+	assert_int_equal(blob_wblob_stored(w), 0);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_DATA), -ENXIO);
+	assert_int_equal(blob_wblob_seek(w, 12345, SEEK_HOLE), 12345);
+	/* A read in the middle of nothing. */
+	memset(got, 0xee, MiB);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, pib + 77), MiB);
+	assert_true(blob_is_zero(got, MiB));
+
+	/* Part of chunk 0, a whole chunk at 1 PiB, the last 5000 bytes. */
+	fx_fill(fx, buf, 2 * MiB);
+	assert_int_equal(blob_wblob_pwrite(w, buf, 4096, 100), 4096);
+	assert_int_equal(blob_wblob_pwrite(w, buf + 4096, MiB, pib), MiB);
+	assert_int_equal(blob_wblob_pwrite(w, buf + 8192, 5000, size - 5000), 5000);
+	assert_int_equal(blob_wblob_pwrite(w, buf, 1, size), -EFBIG);
+	assert_int_equal(blob_wblob_size(w), size);
+	blob_wblob_mem(w, &mem);
+	assert_int_equal(mem.state_leaves, 3);
+	assert_true(mem.dirs <= 1 + 2 * 3);
+	assert_true(mem.ext);
+	assert_true(file_exists(fx, "huge", "data.128")); /* 1 PiB / 8 TiB */
+	assert_true(file_exists(fx, "huge", "data.511"));
+	assert_false(file_exists(fx, "huge", "data.1"));
+	assert_int_equal(blob_wblob_stored(w), 3 * MiB);
+	assert_int_equal(blob_wblob_pread(w, got, 4196, 0), 4196);
+	assert_true(blob_is_zero(got, 100));
+	assert_bytes_equal(got + 100, buf, 4096);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, pib), MiB);
+	assert_bytes_equal(got, buf + 4096, MiB);
+	assert_int_equal(blob_wblob_pread(w, got, 6000, size - 6000), 6000);
+	assert_true(blob_is_zero(got, 1000));
+	assert_bytes_equal(got + 1000, buf + 8192, 5000);
+	assert_int_equal(blob_wblob_pread(w, got, 10, size), 0);
+	/* Seeking from data to data across PiB of holes. */
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_HOLE), MiB);
+	assert_int_equal(blob_wblob_seek(w, MiB, SEEK_DATA), pib);
+	assert_int_equal(blob_wblob_seek(w, pib + 1, SEEK_HOLE), pib + MiB);
+	assert_int_equal(blob_wblob_seek(w, pib + MiB, SEEK_DATA), last);
+	assert_int_equal(blob_wblob_seek(w, last + 1, SEEK_HOLE), size);
+	assert_int_equal(blob_wblob_seek(w, size, SEEK_DATA), -ENXIO);
+
+	/* The report's zero-range at 2^50 over a hole changes nothing; a
+	 * punch of 2 PiB around 1 PiB frees that chunk, nothing else. */
+	assert_int_equal(blob_wblob_punch(w, pib + MiB, MiB), 0);
+	assert_int_equal(blob_wblob_stored(w), 3 * MiB);
+	assert_int_equal(blob_wblob_punch(w, pib / 2, 2 * pib), 0);
+	assert_int_equal(blob_wblob_stored(w), 2 * MiB);
+	assert_int_equal(blob_wblob_seek(w, MiB, SEEK_DATA), last);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, pib), MiB);
+	assert_true(blob_is_zero(got, MiB));
+	/* A punch of everything but the first 4 KiB: chunk 0 keeps them. */
+	assert_int_equal(blob_wblob_punch(w, 4096, size), 0);
+	assert_int_equal(blob_wblob_stored(w), MiB);
+	assert_int_equal(blob_wblob_pread(w, got, 4096, 0), 4096);
+	assert_true(blob_is_zero(got, 100));
+	assert_bytes_equal(got + 100, buf, 4096 - 100);
+	assert_int_equal(blob_wblob_seek(w, MiB, SEEK_DATA), -ENXIO);
+
+	/* Written again at both places, then shrunk to 2 PiB: the end goes,
+	 * with its overlay file; grown back, it reads zeros. */
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, pib + 7), MiB);
+	assert_int_equal(blob_wblob_pwrite(w, buf, 100, size - 100), 100);
+	assert_int_equal(blob_wblob_truncate(w, 2 * pib), 0);
+	assert_int_equal(blob_wblob_stored(w), 3 * MiB);
+	assert_false(file_exists(fx, "huge", "data.511"));
+	assert_true(file_exists(fx, "huge", "data.128"));
+	assert_int_equal(blob_wblob_truncate(w, size), 0);
+	assert_int_equal(blob_wblob_pread(w, got, 100, size - 100), 100);
+	assert_true(blob_is_zero(got, 100));
+	assert_int_equal(blob_wblob_seek(w, pib + 2 * MiB, SEEK_DATA), -ENXIO);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, pib + 7), MiB);
+	assert_bytes_equal(got, buf, MiB);
+
+	/* Sealed: a manifest of three entries. */
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(m->nchunks, UINT32_MAX);
+	assert_int_equal(m->count, 3);
+	assert_int_equal(m->stored, 3 * MiB);
+	assert_int_equal(blob_store_read(fx->s, m, got, MiB, pib + 7), MiB);
+	assert_bytes_equal(got, buf, MiB);
+	blob_manifest_free(m);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+
+	/* Reopened: a few KiB of the map read (not 4 GiB of state bytes), a
+	 * few leaves, the same content. */
+	before = rchar();
+	w = wb_open(fx, "huge", false);
+	fprintf(stderr, "    reopening a 4 PiB disk read %" PRIu64 " bytes\n", rchar() - before);
+	assert_true(rchar() - before < 256 * 1024);
+	blob_wblob_mem(w, &mem);
+	assert_true(mem.state_leaves <= 3);
+	assert_int_equal(blob_wblob_stored(w), 3 * MiB);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, pib + 7), MiB);
+	assert_bytes_equal(got, buf, MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove(fx->s, "huge"), 0);
+	assert_int_equal(wblob_files(fx), 0);
+	free(buf);
+	free(got);
+}
+
+/* A map of imgfs before .data.<k>: a chunk beyond 8 TiB in state 1 lives
+ * in .data at its index << 20 (a file system that allows such files, or
+ * ext4 below 16 TiB).  It stays readable and writable where it is, and
+ * is sealed and shrunk like any other. */
+static void test_old_overlay_beyond_8t(void **state)
+{
+	struct blob_fx *fx = *state;
+	const uint32_t i = (1u << 23) + 5; /* 8 TiB + 5 MiB */
+	const uint64_t size = 10ull << 40;
+	uint8_t *buf, *got, one = 1;
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	char path[256];
+	int fd;
+
+	fx_local_only(fx); /* skips (a longjmp): before anything is allocated */
+	buf = malloc(MiB);
+	got = malloc(MiB);
+	assert_non_null(buf);
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_create(fx->s, "old", NULL, size), 0);
+	/* What the old code left: the bytes in .data, the state byte 1. */
+	fx_fill(fx, buf, MiB);
+	wb_path(path, sizeof path, fx, "old", "data");
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, MiB, (off_t)i << 20), (ssize_t)MiB);
+	close(fd);
+	wb_path(path, sizeof path, fx, "old", "map");
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &one, 1, (off_t)(wb_state_off(fx, "old") + i)), 1);
+	close(fd);
+
+	w = wb_open(fx, "old", false);
+	assert_int_equal(blob_wblob_stored(w), MiB);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_DATA), (int64_t)i << 20);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, (uint64_t)i << 20), MiB);
+	assert_bytes_equal(got, buf, MiB);
+	/* Written where it is: no .data.1 made. */
+	assert_int_equal(blob_wblob_pwrite(w, "new", 3, ((uint64_t)i << 20) + 10), 3);
+	memcpy(buf + 10, "new", 3);
+	assert_false(file_exists(fx, "old", "data.1"));
+	/* The chunk after it is new: state 5, in .data.1. */
+	assert_int_equal(blob_wblob_pwrite(w, "next", 4, (uint64_t)(i + 1) << 20), 4);
+	assert_true(file_exists(fx, "old", "data.1"));
+	blob_wblob_close(w);
+	w = wb_open(fx, "old", false);
+	assert_int_equal(blob_wblob_stored(w), 2 * MiB);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, (uint64_t)i << 20), MiB);
+	assert_bytes_equal(got, buf, MiB);
+	assert_int_equal(blob_wblob_pread(w, got, 4, (uint64_t)(i + 1) << 20), 4);
+	assert_memory_equal(got, "next", 4);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(m->count, 2);
+	assert_int_equal(blob_store_read(fx->s, m, got, MiB, (uint64_t)i << 20), MiB);
+	assert_bytes_equal(got, buf, MiB);
+	blob_manifest_free(m);
+	/* Shrunk below it: gone; grown back: zeros. */
+	assert_int_equal(blob_wblob_truncate(w, 8ull << 40), 0);
+	assert_int_equal(blob_wblob_stored(w), 0);
+	assert_false(file_exists(fx, "old", "data.1"));
+	assert_int_equal(blob_wblob_truncate(w, size), 0);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, (uint64_t)i << 20), MiB);
+	assert_true(blob_is_zero(got, MiB));
+	blob_wblob_close(w);
+	/* A state 5 below 8 TiB is no map imgfs writes. */
+	wb_path(path, sizeof path, fx, "old", "map");
+	fd = open(path, O_WRONLY);
+	uint8_t five = 5;
+	assert_int_equal(pwrite(fd, &five, 1, (off_t)(wb_state_off(fx, "old") + 3)), 1);
+	close(fd);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "old"), -EIO);
+	free(buf);
+	free(got);
 }
 
 /* ---- streaming (blob_wblob_stream) ---------------------------------------- */
@@ -1093,8 +1426,8 @@ static void test_stream_written_once(void **state)
 	assert_int_equal(m->nchunks, direct->nchunks);
 	assert_int_equal(m->stored, direct->stored);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
-	assert_true(chunk_id_is_null(&m->chunks[3]));
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(direct, i)));
+	assert_true(chunk_id_is_null(mf_id(m, 3)));
 	assert_int_equal(blob_store_read(fx->s, m, back, size, 0), (ssize_t)size);
 	assert_bytes_equal(back, ref, size);
 	blob_manifest_free(m);
@@ -1149,7 +1482,7 @@ static void test_stream_other_handle(void **state)
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	assert_int_equal(blob_store_put_buf(fx->s, &direct, ref, size), 0);
 	for (uint32_t i = 0; i < m->nchunks; i++)
-		assert_true(chunk_id_equal(&m->chunks[i], &direct->chunks[i]));
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(direct, i)));
 	blob_manifest_free(m);
 	blob_manifest_free(direct);
 	blob_wblob_close(w);
@@ -1460,6 +1793,29 @@ static void test_stream_gc(void **state)
 	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
 	assert_int_equal(removed, 1);
 
+	/* An upload streamed at the end of a 4 PiB disk: its .ids record is
+	 * 128 GiB into the file; gc finds the id reading the file's data
+	 * blocks only, and so does a reopen. */
+	assert_int_equal(blob_wblob_create(fx->s, "far", NULL, BLOB_MAX_SIZE), 0);
+	w = wb_open(fx, "far", true);
+	assert_int_equal(blob_wblob_pwrite(w, ref, MiB, BLOB_MAX_SIZE - MiB), (ssize_t)MiB);
+	wb_close(w, true);
+	uint64_t before = rchar();
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_ids_present(fx, ref, 0, 1, 1);
+	w = wb_open(fx, "far", false);
+	assert_true(rchar() - before < 1024 * 1024);
+	uint8_t *got = malloc(MiB);
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, BLOB_MAX_SIZE - MiB), (ssize_t)MiB);
+	assert_bytes_equal(got, ref, MiB);
+	free(got);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove(fx->s, "far"), 0);
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	assert_int_equal(removed, 1);
+
 	blob_idset_free(none);
 	blob_manifest_free(om);
 	free(ref);
@@ -1527,10 +1883,10 @@ static void test_stream_reopen(void **state)
 	assert_int_equal(blob_wblob_stored(w), size - MiB);
 	assert_int_equal(blob_wblob_seek(w, 0, SEEK_DATA), MiB);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
-	assert_true(chunk_id_is_null(&m->chunks[0]));
+	assert_true(chunk_id_is_null(mf_id(m, 0)));
 	for (uint32_t i = 1; i <= 3; i++) {
 		blob_store_chunk_id(fx->s, &id, ref + (uint64_t)i * MiB, MiB);
-		assert_true(chunk_id_equal(&m->chunks[i], &id));
+		assert_true(chunk_id_equal(mf_id(m, i), &id));
 	}
 	blob_manifest_free(m);
 	blob_wblob_close(w);
@@ -1660,6 +2016,128 @@ static void test_stream_stage(void **state)
 	free(piece);
 }
 
+/* ---- copies by reference (blob_wblob_share) ------------------------------- */
+
+/* blob_wblob_share of src (bytes sb) into w, and the same copy into the
+ * reference ref (*size its size): the bytes copied as it says. */
+static struct blob_share_counts share(struct blob_fx *fx, blob_wblob *w, const blob_manifest *src,
+                                      const uint8_t *sb, uint64_t soff, uint64_t doff, uint64_t len, uint8_t *ref,
+                                      uint64_t *size)
+{
+	struct blob_share_counts c;
+	uint64_t n = soff >= src->size ? 0 : src->size - soff < len ? src->size - soff : len;
+
+	assert_int_equal(blob_wblob_share(w, fx->s, src, soff, doff, len, &c), (ssize_t)n);
+	if (n > 0) {
+		memcpy(ref + doff, sb + soff, n);
+		if (doff + n > *size)
+			*size = doff + n;
+	}
+	check_content(w, ref, *size);
+	return c;
+}
+
+/* Whole aligned chunks are taken by id (no chunk read, none stored, by
+ * the seal either: the manifest names the source's ids); the head and
+ * tail of a range, a range crossing the source's end, differently aligned
+ * offsets go by bytes; holes of the source stay holes, over data too;
+ * all of it survives a close and reopen, and gc keeps the taken chunks
+ * once nothing else names them. */
+static void test_share(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t ssize = 10 * MiB + 300, size = 4 * MiB;
+	uint8_t *sb = fx_make_blob(fx, ssize, 0), *ref = calloc(1, 40 * MiB);
+	blob_manifest *src = NULL, *m = NULL;
+	struct blob_share_counts c;
+	blob_idset *none = NULL;
+	blob_store *other = NULL;
+	uint8_t secret[BLOB_SECRET_SIZE];
+	blob_wblob *w = NULL;
+	uint64_t removed = 0;
+	int64_t later = (int64_t)time(NULL) + 3600;
+	int before;
+
+	assert_non_null(ref);
+	memset(sb + 3 * MiB, 0, MiB); /* chunk 3 a hole */
+	memset(sb + 7 * MiB, 0, MiB); /* chunk 7 too */
+	assert_int_equal(blob_store_put_buf(fx->s, &src, sb, ssize), 0);
+	assert_true(chunk_id_is_null(mf_id(src, 3)));
+	assert_int_equal(blob_wblob_create(fx->s, "d", NULL, size), 0);
+	w = wb_open(fx, "d", false);
+	/* Data where the holes land: they must become holes. */
+	fx_fill(fx, ref, size);
+	assert_int_equal(blob_wblob_pwrite(w, ref, size, 0), (ssize_t)size);
+
+	/* Aligned, whole: no chunk stored, the data chunks by id. */
+	before = fx_nchunks(fx);
+	c = share(fx, w, src, sb, 0, 0, ssize, ref, &size);
+	assert_int_equal(fx_nchunks(fx), before);
+	assert_int_equal(c.by_id, 8 * MiB); /* chunks 0-2, 4-6, 8, 9 */
+	assert_true(c.by_bytes <= 300); /* the short last chunk (its zeros are punched) */
+	assert_int_equal(blob_wblob_seek(w, 3 * MiB, SEEK_DATA), 4 * MiB);
+	assert_int_equal(blob_wblob_seek(w, 0, SEEK_HOLE), 3 * MiB);
+
+	/* Equally aligned, not on chunks: head and tail by bytes. */
+	c = share(fx, w, src, sb, MiB + 5, 12 * MiB + 5, 4 * MiB, ref, &size);
+	assert_int_equal(c.by_id, 2 * MiB); /* source chunks 2 and 4 (3 is a hole) */
+	assert_true(c.by_bytes <= MiB && c.by_bytes > 0);
+	/* Differently aligned: all by bytes. */
+	c = share(fx, w, src, sb, 100, 20 * MiB + 7777, 3 * MiB, ref, &size);
+	assert_int_equal(c.by_id, 0);
+	assert_true(c.by_bytes <= 3 * MiB && c.by_bytes > 2 * MiB);
+	/* Across the source's end: what there is; past it: nothing. */
+	share(fx, w, src, sb, ssize - 1000, 30 * MiB, 5000, ref, &size);
+	share(fx, w, src, sb, ssize, 0, 5000, ref, &size);
+	share(fx, w, src, sb, ssize + MiB, 0, 5000, ref, &size);
+	/* Over what was copied by id: a write into a taken chunk. */
+	assert_int_equal(blob_wblob_pwrite(w, "xyz", 3, MiB + 10), 3);
+	memcpy(ref + MiB + 10, "xyz", 3);
+	check_content(w, ref, size);
+	/* Another store: -EXDEV, nothing changed. */
+	fx_secret(secret, 7);
+	assert_int_equal(fx_open_store(fx, &other, "other", secret), 0);
+	assert_int_equal(blob_wblob_share(w, other, src, 0, 0, MiB, NULL), -EXDEV);
+	blob_store_close(other);
+	check_content(w, ref, size);
+
+	/* Sealed: the taken chunks are the source's, nothing stored for them. */
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		if (i == 1 || i == 3 || i == 7)
+			continue;
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(src, i)));
+	}
+	assert_true(chunk_id_is_null(mf_id(m, 3)));
+	assert_true(chunk_id_is_null(mf_id(m, 7)));
+	blob_manifest_free(m);
+
+	/* Reopened: the same. */
+	blob_wblob_close(w);
+	w = wb_open(fx, "d", false);
+	check_content(w, ref, size);
+	assert_int_equal(blob_wblob_seek(w, 3 * MiB, SEEK_DATA), 4 * MiB);
+	/* gc with no manifest live: the taken chunks stay (.ids names them). */
+	assert_int_equal(blob_idset_new(&none), 0);
+	assert_int_equal(blob_store_gc(fx->s, none, later, &removed), 0);
+	check_content(w, ref, size);
+	blob_wblob_close(w);
+	w = wb_open(fx, "d", false);
+	check_content(w, ref, size);
+
+	/* A streaming wblob (an upload): not by reference. */
+	assert_int_equal(blob_wblob_create(fx->s, "u", NULL, 0), 0);
+	blob_wblob_close(w);
+	w = wb_open(fx, "u", true);
+	assert_int_equal(blob_wblob_share(w, fx->s, src, 0, 0, MiB, NULL), -EOPNOTSUPP);
+	wb_close(w, true);
+	blob_idset_free(none);
+	blob_manifest_free(src);
+	free(sb);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1669,6 +2147,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_random_same_size, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_random_smaller_than_base, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_random_larger_than_base, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_random_across_8t, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_random_at_4p_end, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_random_at_4p_end, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_no_base, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sequential_upload, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_costs_no_copy, blob_fx_setup, blob_fx_teardown),
@@ -1681,12 +2162,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifecycle_errors, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_map, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_huge_disk, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_old_overlay_beyond_8t, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_written_once, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_other_handle, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_killed, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_gc, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_reopen, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_stage, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_share, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

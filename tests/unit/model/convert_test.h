@@ -68,7 +68,9 @@ static inline void ct_assert_same_blob(struct ut_fx *fx, int64_t a, int64_t b)
 	assert_int_equal(model_store(fx->m, bb.region_id, &sb), 0);
 	assert_int_equal(ma->size, mb->size);
 	assert_int_equal(ma->nchunks, mb->nchunks);
-	assert_memory_equal(ma->chunks, mb->chunks, ma->nchunks * sizeof(chunk_id));
+	assert_int_equal(ma->count, mb->count);
+	assert_memory_equal(ma->index, mb->index, ma->count * sizeof(uint32_t));
+	assert_memory_equal(ma->id, mb->id, ma->count * sizeof(chunk_id));
 	for (uint64_t off = 0; off < ma->size; off += LT_MiB) {
 		size_t n = ma->size - off < LT_MiB ? (size_t)(ma->size - off) : LT_MiB;
 		assert_int_equal(blob_store_read(sa, ma, x, n, off), (ssize_t)n);

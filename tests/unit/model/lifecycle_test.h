@@ -177,11 +177,11 @@ static inline void lt_assert_wblob_is_blob(struct ut_fx *fx, int64_t region_id, 
 	assert_int_equal(blob_wblob_size(w), man->size);
 	for (uint32_t i = 0; i < man->nchunks; i++) {
 		uint64_t off = (uint64_t)i * LT_MiB;
-		bool hole = chunk_id_is_null(&man->chunks[i]);
+		bool hole = chunk_id_is_null(mf_id(man, i));
 		size_t n = hole ? 4096 : blob_chunk_len(man->size, i);
 		if (hole && n > man->size - off)
 			n = (size_t)(man->size - off);
-		if (hole && i > 0 && chunk_id_is_null(&man->chunks[i - 1]))
+		if (hole && i > 0 && chunk_id_is_null(mf_id(man, i - 1)))
 			continue; /* one sample per run of holes */
 		assert_int_equal(blob_store_read(s, man, want, n, off), (ssize_t)n);
 		assert_int_equal(blob_wblob_pread(w, got, n, off), (ssize_t)n);

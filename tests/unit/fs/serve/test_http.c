@@ -2,8 +2,9 @@
  * test_http.c — unit tests for fs/serve/http.c (SPEC §14): Range (one range,
  * suffix and open ranges, 416 outside, anything else the whole body),
  * If-Range (strong ETag or the exact date), the date format,
- * Content-Disposition of plain and non-ASCII names, the request path and
- * the log's escaping of what a client sent.
+ * Content-Disposition of plain and non-ASCII names, the request path, the
+ * log's escaping of what a client sent, and what a connection's first
+ * bytes are (the front's 400 for garbage and the wrong protocol).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,6 +93,49 @@ static void test_path_and_escape(void **state)
 	assert_string_equal(e, "abcde");
 }
 
+static void test_sniff(void **state)
+{
+	(void)state;
+	/* A real ClientHello's first bytes (TLS 1.0 record version, as every
+	 * client sends them), and SSL 2's, which is not a TLS record. */
+	static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
+	static const unsigned char ssl2[] = {0x80, 0x2e, 0x01, 0x00, 0x02};
+	static const struct {
+		const char *b;
+		size_t n; /* 0: strlen */
+		enum serve_sniff want;
+	} cases[] = {
+		{"GET /d/abc HTTP/1.1\r\n", 0, SERVE_SNIFF_HTTP},
+		{"HEAD / HTTP/1.0\r\n\r\n", 0, SERVE_SNIFF_HTTP},
+		{"G", 0, SERVE_SNIFF_HTTP},                /* one byte of a slow request */
+		{"GE", 0, SERVE_SNIFF_HTTP},
+		{"\r\nGET / HTTP/1.1", 0, SERVE_SNIFF_HTTP}, /* an empty line before it */
+		{"\r\n", 0, SERVE_SNIFF_HTTP},
+		{"M-SEARCH * HTTP/1.1", 0, SERVE_SNIFF_HTTP}, /* any token is a method */
+		{"ABCDEFGHIJKLMNOP /", 0, SERVE_SNIFF_HTTP}, /* 16 characters */
+		{"ABCDEFGHIJKLMNOPQ /", 0, SERVE_SNIFF_GARBAGE},
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0, SERVE_SNIFF_GARBAGE},
+		{" GET / HTTP/1.1", 0, SERVE_SNIFF_GARBAGE},
+		{"GET\t/ HTTP/1.1", 0, SERVE_SNIFF_GARBAGE},
+		{"\x00\x01\x02", 3, SERVE_SNIFF_GARBAGE},
+		{"\xff\xfe", 0, SERVE_SNIFF_GARBAGE},
+		{"\r\n\x01", 0, SERVE_SNIFF_GARBAGE},
+		{"SSH-2.0-OpenSSH_9.2\r\n", 0, SERVE_SNIFF_GARBAGE}, /* a token, but no space after it */
+		{"SSH-2.0\r\n", 0, SERVE_SNIFF_GARBAGE},
+		{"(GET) / HTTP/1.1", 0, SERVE_SNIFF_GARBAGE},
+		{"\x16", 1, SERVE_SNIFF_TLS},
+		{"\x16\x02", 2, SERVE_SNIFF_GARBAGE},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = cases[i].n ? cases[i].n : strlen(cases[i].b);
+		enum serve_sniff got = serve_sniff((const unsigned char *)cases[i].b, n);
+		if (got != cases[i].want)
+			fail_msg("case %zu: %d, not %d", i, got, cases[i].want);
+	}
+	assert_int_equal(serve_sniff(hello, sizeof(hello)), SERVE_SNIFF_TLS);
+	assert_int_equal(serve_sniff(ssl2, sizeof(ssl2)), SERVE_SNIFF_GARBAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -99,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_if_range),
 		cmocka_unit_test(test_disposition),
 		cmocka_unit_test(test_path_and_escape),
+		cmocka_unit_test(test_sniff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,20 @@ static void old_state(const char *dir, int version)
 		"INSERT INTO settings(key, value) VALUES ('initialised', '1');"
 		"INSERT INTO images(ext_id, region_id, account_id, folder, name, status, created, mtime_ns, ctime_ns, "
 		"  dir_mtime_ns) VALUES ('img-00000001', 1, 1, 3, 'kept', 1, 1, 1, 1, 1),"
-		"  ('img-00000002', 1, 1, 3, 'shared', 1, 1, 1, 1, 1), ('img-00000003', 1, 1, 4, 'disc', 1, 1, 1, 1, 1);"
+		"  ('img-00000002', 1, 1, 3, 'shared', 1, 1, 1, 1, 1),"
+		"  ('img-00000003', 1, 1, 4, 'disc', 1, 1, 1, 1, 1),"
+		/* In the recycle bin (folder 5, status 7: deleted), put there
+		 * before version 13 knew which folder it came from. */
+		"  ('img-00000008', 1, 1, 5, 'binned', 7, 1, 1, 1, 1);"
+		/* The catalogue's Windows images as versions before 12 made them
+		 * ("2012", not "2012 R2"; queued here: fsck wants no disks), and
+		 * a private image of the same name. */
+		"INSERT INTO images(ext_id, region_id, account_id, folder, name, status, version, created, mtime_ns, "
+		"  ctime_ns, dir_mtime_ns) VALUES"
+		"  ('img-00000004', 1, 0, 1, 'windows-server-2016-datacenter', 1, '2016', 1, 1, 1, 1),"
+		"  ('img-00000005', 1, 0, 1, 'windows-server-2012r2-standard', 1, '2012', 1, 1, 1, 1),"
+		"  ('img-00000006', 1, 0, 1, 'windows-server-2008r2-datacenter', 1, '2008', 1, 1, 1, 1),"
+		"  ('img-00000007', 1, 1, 3, 'windows-server-2012r2-standard', 1, '2012', 1, 1, 1, 1);"
 		"INSERT INTO shares(image_id, account_id, created) VALUES (2, 2, 1);",
 		version);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
@@ -56,6 +69,8 @@ static void ignore(void *arg, const char *line)
 	print_message("fsck: %s\n", line);
 }
 
+#define WIN "windows-server-"
+
 static void test_migrates_from_every_version(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -72,13 +87,37 @@ static void test_migrates_from_every_version(void **state)
 		assert_int_equal(model_open(&m, dir, 0, &err), 0);
 		assert_int_equal(model_image_lookup(m, 1, 1, MODEL_FOLDER_PRIVATE, "kept", &img), 0);
 		assert_string_equal(img.ext_id, "img-00000001");
-		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 2);
+		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 3);
 		assert_int_equal(used(m, 1, MODEL_QUOTA_SHARES_PER_IMAGE), 1);
 		assert_int_equal(used(m, 2, MODEL_QUOTA_SHARED_IMAGES), 1);
+		/* Version 12: the platform's R2 images say so, their version
+		 * file's time moved; nothing else does (a state of version 12
+		 * was made with them so). */
+		assert_int_equal(model_image_lookup(m, 1, 0, MODEL_FOLDER_PUBLIC, WIN "2012r2-standard", &img), 0);
+		if (v >= 12) {
+			assert_string_equal(img.version, "2012");
+			goto v13;
+		}
+		assert_string_equal(img.version, "2012 R2");
+		assert_true(img.mtime_ns > 1 && img.ctime_ns > 1);
+		assert_int_equal(model_image_lookup(m, 1, 0, MODEL_FOLDER_PUBLIC, WIN "2008r2-datacenter", &img), 0);
+		assert_string_equal(img.version, "2008 R2");
+		assert_int_equal(model_image_lookup(m, 1, 0, MODEL_FOLDER_PUBLIC, WIN "2016-datacenter", &img), 0);
+		assert_string_equal(img.version, "2016");
+		assert_int_equal(img.mtime_ns, 1);
+		assert_int_equal(model_image_lookup(m, 1, 1, MODEL_FOLDER_PRIVATE, WIN "2012r2-standard", &img), 0);
+		assert_string_equal(img.version, "2012");
+	v13:
+		/* Version 13: an image the bin held before goes back to private/,
+		 * the only folder the bin took from then (§16). */
+		assert_int_equal(model_image_lookup(m, 1, 1, MODEL_FOLDER_RECYCLE, "binned", &img), 0);
+		assert_int_equal(model_image_restore(m, img.id, MODEL_FOLDER_ISO, "binned", &err), -EPERM);
+		assert_int_equal(model_image_restore(m, img.id, MODEL_FOLDER_PRIVATE, "binned", &err), 0);
+		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 4);
 		assert_int_equal(model_fsck(m, false, ignore, NULL), 0);
 		/* And it works on: a new image counts. */
 		assert_int_equal(model_image_create(m, 1, 1, MODEL_FOLDER_PRIVATE, "new", NULL, &err), 0);
-		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 3);
+		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 5);
 		model_close(m);
 	}
 }

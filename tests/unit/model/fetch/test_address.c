@@ -32,6 +32,91 @@ static bool allowed(const struct fetch_rule *rules, size_t n, const char *ip)
 	return fetch_address_allowed(rules, n, (const struct sockaddr *)&ss);
 }
 
+/* The table of address.c's header, one row each: refused by default, and
+ * why. */
+static void test_table(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *ip;
+		bool allowed;
+	} rows[] = {
+		/* IPv6 forms of IPv4 addresses: judged as the IPv4 address. */
+		{"::ffff:127.0.0.1", false},      {"::ffff:8.8.8.8", true},          /* IPv4-mapped */
+		{"::ffff:0:7f00:1", false},       {"::ffff:0:127.0.0.1", false},     /* SIIT, ::ffff:0:0/96 */
+		{"::ffff:0:a9fe:a9fe", false},    {"::ffff:0:808:808", true},
+		{"::127.0.0.1", false},           {"::8.8.8.8", true},               /* IPv4-compatible */
+		{"::2", false},                   {"::0.0.1.0", false},              /* 0.0.0.2, 0.0.1.0: 0/8 */
+		{"64:ff9b::7f00:1", false},       {"64:ff9b::808:808", true},        /* NAT64 */
+		{"2002:7f00:1::", false},         {"2002:808:808::1", true},         /* 6to4 */
+		{"2002:c000:201::", false},                                         /* 6to4 of 192.0.2.1 */
+		/* Refused outright. */
+		{"64:ff9b:1::808:808", false},                                      /* NAT64 local use */
+		{"2001::1", false},               {"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, /* Teredo */
+		{"2001:2::1", false},             {"2001:2:0:ffff::1", false},       /* benchmarking */
+		{"2001:3::1", true},
+		{"100::1", false},                {"100::ffff:ffff:ffff:ffff", false}, /* discard-only */
+		{"100:0:0:1::1", true},                                             /* beyond its /64 */
+		{"2001:db8::1", false},           {"2001:db8:ffff::1", false},       /* documentation */
+		{"3fff::1", false},               {"3fff:fff::1", false},
+		{"192.0.2.1", false},             {"198.51.100.7", false},           {"203.0.113.255", false},
+		{"::", false},                    {"::1", false},
+		/* Public neighbours stay public. */
+		{"2001:1::1", true},              {"2001:db9::1", true},             {"3fff:1000::1", true},
+		{"192.0.3.1", true},              {"198.51.101.1", true},            {"203.0.114.1", true},
+		{"2a00:1450:4001::1", true},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (allowed(NULL, 0, rows[i].ip) != rows[i].allowed)
+			fail_msg("%s is %s by default", rows[i].ip, rows[i].allowed ? "refused" : "allowed");
+}
+
+/* Rules on IPv6 forms of IPv4 addresses are the IPv4 rules they mean. */
+static void test_rules_on_v4_forms(void **state)
+{
+	(void)state;
+	static const char *const rewritten[][2] = {
+		{"::ffff:127.0.0.1", "127.0.0.1/32"},      {"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"::ffff:0:7f00:1", "127.0.0.1/32"},       {"::127.0.0.2/127", "127.0.0.2/31"},
+		{"64:ff9b::a00:0/104", "10.0.0.0/8"},      {"2002:a00::/24", "10.0.0.0/8"},
+		{"2002:7f00:1::/48", "127.0.0.1/32"},      {"::ffff:128.0.0.0/97", "128.0.0.0/1"},
+	};
+	static const char *const kept[][2] = {
+		{"::1", "::1/128"}, {"::/128", "::/128"}, {"::/0", "::/0"}, {"2002::/15", "2002::/15"},
+		{"::ffff:0:0/95", "::fffe:0:0/95"}, {"2001:db8::/32", "2001:db8::/32"},
+	};
+	static const char *const refused[] = {"2002:7f00:1::/64", "2002::/16", "::ffff:0.0.0.0/96", "64:ff9b::/96",
+	                                      "::/96"};
+	struct fetch_rule r;
+	char text[64], note[256];
+	for (size_t i = 0; i < sizeof(rewritten) / sizeof(rewritten[0]); i++) {
+		if (fetch_rule_parse_note(rewritten[i][0], true, &r, note, sizeof(note)) != 1)
+			fail_msg("%s was not rewritten", rewritten[i][0]);
+		fetch_rule_format(&r, text, sizeof(text));
+		assert_string_equal(text, rewritten[i][1]);
+		assert_int_equal(r.family, AF_INET);
+		assert_non_null(strstr(note, rewritten[i][1]));
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		if (fetch_rule_parse_note(kept[i][0], true, &r, note, sizeof(note)) != 0)
+			fail_msg("%s was rewritten or refused", kept[i][0]);
+		fetch_rule_format(&r, text, sizeof(text));
+		assert_string_equal(text, kept[i][1]);
+		assert_string_equal(note, "");
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (fetch_rule_parse_note(refused[i], true, &r, note, sizeof(note)) != -EINVAL)
+			fail_msg("%s was taken", refused[i]);
+		assert_non_null(strstr(note, "write "));
+	}
+	/* The rewritten rule decides for the IPv4 address and its IPv6 forms. */
+	assert_int_equal(fetch_rule_parse("::ffff:127.0.0.1", true, &r), 1);
+	assert_true(allowed(&r, 1, "127.0.0.1"));
+	assert_true(allowed(&r, 1, "::ffff:127.0.0.1"));
+	assert_true(allowed(&r, 1, "::ffff:0:7f00:1"));
+	assert_false(allowed(&r, 1, "127.0.0.2"));
+}
+
 static void test_default_policy(void **state)
 {
 	(void)state;
@@ -104,6 +189,8 @@ static void test_parse_and_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_rules_on_v4_forms),
 		cmocka_unit_test(test_default_policy),
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_parse_and_format),

@@ -834,6 +834,7 @@ static void test_resume_with_ranges(void **state)
 		assert_int_equal(res.announced, BIG_LEN);
 		assert_memory_equal(s.buf, f->big, BIG_LEN);
 		assert_string_equal(res.validator, v); /* the bytes' version still */
+		assert_true(res.ranges); /* ftp's REST; http's 206 */
 		free(s.buf);
 		/* All of it held: ftp has nothing left to send (the file checked
 		 * all the same); http answers 416 and the file comes again. */
@@ -854,10 +855,13 @@ static void test_resume_without_ranges_restarts(void **state)
 	struct fetch_result res;
 	struct sink s;
 
-	/* The server answers 200 with the whole file: start again at 0. */
+	/* The server answers 200 with the whole file: start again at 0.  It
+	 * said so ("Accept-Ranges: none"): an import from it keeps its
+	 * worker rather than give it back for a while (task.c's slices). */
 	validator_of(url_of(url, sizeof(url), f, S_NORANGES, "big.bin"), v);
 	assert_int_equal(fetch_resume(&s, url, f->big, MID_LEN, v, &res), 0);
 	assert_restarted(&s, &res, f->big, BIG_LEN);
+	assert_false(res.ranges);
 	assert_int_equal(res.announced, BIG_LEN);
 	free(s.buf);
 	/* Holding more than the file (it changed): 416, start again at 0. */

@@ -161,6 +161,51 @@ static int collect_region(void *arg, const struct model_region *r)
 	return 0;
 }
 
+/* account remove: refused (EBUSY, nothing changed) while the account owns
+ * an image in any folder, a snapshot or an instance, or receives a share;
+ * then it goes with its quota rows, and a new account of that name starts
+ * from the defaults under a new id. */
+static void test_account_remove(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	struct model_account a;
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+
+	assert_int_equal(model_account_remove(fx->m, "nobody", &err), -ENOENT);
+	assert_int_equal(model_quota_set(fx->m, "alice", "cn-north-1", "snapshots", 21, &err), 0);
+	int64_t img = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "disk1");
+	assert_int_equal(model_account_remove(fx->m, "alice", &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "1 images"));
+	assert_int_equal(model_account_by_name(fx->m, "alice", &a), 0);
+	assert_int_equal(model_quota_list(fx->m, alice, fx->r1, q), MODEL_QUOTA_COUNT - 1);
+	assert_int_equal(q[MODEL_QUOTA_SNAPSHOTS - 1].limit, 21);
+	/* In the recycle bin it is still hers. */
+	ut_force_recycle(fx, img, time(NULL));
+	assert_int_equal(model_account_remove(fx->m, "alice", &err), -EBUSY);
+	ut_sql(fx, "DELETE FROM images WHERE id = %lld", (long long)img);
+	/* A share she receives (of bob's image). */
+	int64_t bobs = ut_image(fx, fx->r1, bob, MODEL_FOLDER_PRIVATE, "disk2");
+	ut_force_share(fx, bobs, alice);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(model_account_remove(fx->m, "alice", &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "receives 1 shares"));
+	ut_sql(fx, "DELETE FROM shares WHERE account_id = %lld", (long long)alice);
+
+	assert_int_equal(model_account_remove(fx->m, "alice", &err), 0);
+	assert_int_equal(model_account_by_name(fx->m, "alice", &a), -ENOENT);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM quotas WHERE account_id = %lld", (long long)alice), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM usage WHERE account_id = %lld", (long long)alice), 0);
+	assert_int_equal(list_accounts(fx).n, 1);
+	int64_t again = ut_account(fx, "alice");
+	assert_true(again > bob);
+	assert_int_equal(model_quota_list(fx->m, again, fx->r1, q), MODEL_QUOTA_COUNT - 1);
+	assert_int_equal(q[MODEL_QUOTA_SNAPSHOTS - 1].limit, 15);
+	/* bob owns an image: refused. */
+	assert_int_equal(model_account_remove(fx->m, "bob", &err), -EBUSY);
+}
+
 static void test_default_regions(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -357,6 +402,48 @@ static void test_open(void **state)
 	                 UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT));
 }
 
+/* An empty imgfs.db is not a state to open or to create on (issue 23): a
+ * command used to take it for a new database and fill it silently.
+ * model_state_probe tells the cases apart, touching nothing. */
+static void test_open_empty_db(void **state)
+{
+	(void)state;
+	struct model_err err = {0};
+	char dir[64] = "/tmp/imgfs-ut-empty-XXXXXX", path[128], regions[128], want[512];
+	struct stat st;
+	model *m = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(model_state_probe(dir, &err), -ENOENT);
+	snprintf(want, sizeof want, "no imgfs state at %s (create one with imgfs admin init %s or by mounting)", dir, dir);
+	assert_string_equal(err.msg, want);
+	snprintf(path, sizeof path, "%s/imgfs.db", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(want, sizeof want,
+	         "%s is empty: not an imgfs state (remove it, then create one with imgfs admin init %s or by mounting)",
+	         path, dir);
+	assert_int_equal(model_state_probe(dir, &err), -EINVAL);
+	assert_string_equal(err.msg, want);
+	for (int create = 0; create < 2; create++) {
+		memset(&err, 0, sizeof err);
+		assert_int_equal(model_open(&m, dir, create ? MODEL_OPEN_CREATE : 0, &err), -EINVAL);
+		assert_null(m);
+		assert_string_equal(err.msg, want);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_size, 0); /* untouched */
+		snprintf(regions, sizeof regions, "%s/regions", dir);
+		assert_int_equal(access(regions, F_OK), -1); /* nothing made beside it */
+	}
+	/* Removed, the directory takes a new state; then the probe says yes. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(model_open(&m, dir, MODEL_OPEN_CREATE, &err), 0);
+	model_close(m);
+	assert_int_equal(model_state_probe(dir, &err), 0);
+	ut_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,11 +451,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_account_uid, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_account_ensure, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_account_list, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_account_remove, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_default_regions, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_default_catalogue, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_region_add, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_region_read_once, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_open, ut_setup, ut_teardown),
+		cmocka_unit_test(test_open_empty_db),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

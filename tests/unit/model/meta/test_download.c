@@ -159,7 +159,7 @@ static void test_leaving_private_ends_links(void **state)
 	assert_int_equal(model_link_create(fx->m, id, 3600, "qcow2", &l, &err), 0);
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0); /* to the recycle bin */
 	assert_int_equal(model_link_resolve(fx->m, l.token, time(NULL), &r), -ENOENT);
-	assert_int_equal(model_image_restore(fx->m, id, "golden", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden", &err), 0);
 	assert_int_equal(model_link_resolve(fx->m, l.token, time(NULL), &r), -ENOENT); /* ended, not paused */
 	assert_int_equal(model_link_create(fx->m, id, 3600, "raw", &l, &err), 0);
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0);

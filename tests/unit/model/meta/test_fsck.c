@@ -7,6 +7,9 @@
  * with no task to finish them are reported.  These tests damage chunk
  * files, so every test has its own copies (ut_setup_copy).
  */
+#include <pthread.h>
+#include <stdint.h>
+
 #include "model/lifecycle_test.h"
 
 #define MAX_LINES 64
@@ -71,7 +74,7 @@ static blob_manifest *public_manifest(struct ut_fx *fx, const char *name)
 static uint32_t nth_data(const blob_manifest *man, int n)
 {
 	for (uint32_t i = 0; i < man->nchunks; i++)
-		if (!chunk_id_is_null(&man->chunks[i]) && n-- == 0)
+		if (!chunk_id_is_null(mf_id(man, i)) && n-- == 0)
 			return i;
 	fail_msg("no data chunk %d", n);
 	return 0;
@@ -121,7 +124,7 @@ static void test_fsck_missing_chunk(void **state)
 	char path[256], hex[33];
 	struct report r;
 
-	chunk_path(fx, &man->chunks[idx], path, sizeof path, hex);
+	chunk_path(fx, mf_id(man, idx), path, sizeof path, hex);
 	assert_int_equal(access(path, F_OK), 0);
 	assert_int_equal(unlink(path), 0);
 	assert_true(fsck(fx, false, &r) >= 1);
@@ -146,7 +149,7 @@ static void test_fsck_corrupt_chunk(void **state)
 	uint8_t b;
 	int fd, before = count_all_chunks(fx);
 
-	chunk_path(fx, &man->chunks[idx], path, sizeof path, hex);
+	chunk_path(fx, mf_id(man, idx), path, sizeof path, hex);
 	/* Chunk files are read-only once placed. */
 	assert_int_equal(chmod(path, 0644), 0);
 	fd = open(path, O_RDWR);
@@ -183,8 +186,8 @@ static void test_fsck_counts_problems(void **state)
 	char pa[256], pb[256], ha[33], hb[33];
 	struct report r;
 
-	chunk_path(fx, &a->chunks[nth_data(a, 0)], pa, sizeof pa, ha);
-	chunk_path(fx, &b->chunks[nth_data(b, 2)], pb, sizeof pb, hb);
+	chunk_path(fx, mf_id(a, nth_data(a, 0)), pa, sizeof pa, ha);
+	chunk_path(fx, mf_id(b, nth_data(b, 2)), pb, sizeof pb, hb);
 	assert_int_equal(unlink(pa), 0);
 	assert_int_equal(unlink(pb), 0);
 	assert_true(fsck(fx, false, &r) >= 2);
@@ -265,9 +268,9 @@ static void test_gc_keeps_old_referenced(void **state)
 	struct report r;
 
 	for (uint32_t i = 0; i < man->nchunks; i++) {
-		if (chunk_id_is_null(&man->chunks[i]))
+		if (chunk_id_is_null(mf_id(man, i)))
 			continue;
-		chunk_path(fx, &man->chunks[i], path, sizeof path, hex);
+		chunk_path(fx, mf_id(man, i), path, sizeof path, hex);
 		assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 	}
 	assert_int_equal(model_gc(fx->m, 0, &removed), 0);
@@ -349,6 +352,119 @@ static void test_fsck_orphan_wblob(void **state)
 	assert_false(lt_wblob_exists(fx, fx->r1, "d999999"));
 	assert_true(lt_wblob_exists(fx, fx->r1, disks[0].wblob));
 	assert_int_equal(fsck(fx, false, &r), 0);
+}
+
+/* In cluster mode another host's disk is that host's file: fsck given
+ * this host's state does not judge it (its file is not here), it notes it;
+ * with SQLite every disk is this machine's. */
+static void test_fsck_other_hosts(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	int64_t alice = ut_account(fx, "alice"), vm = 0;
+	blob_store *s;
+	struct report r, notes = {0};
+
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm", &vm, &err), 0);
+	assert_int_equal(model_instance_disks(fx->m, vm, disks), 1);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_remove(s, disks[0].wblob), 0); /* it is on host zz */
+	ut_sql(fx, "UPDATE instances SET host = 'zz' WHERE id = %lld", (long long)vm);
+	memset(&r, 0, sizeof r);
+	int n = model_fsck_report(fx->m, false, on_report, NULL, &r);
+	assert_int_equal(n, r.n);
+	if (fx->pgdb[0]) {
+		assert_int_equal(n, 0);
+		assert_int_equal(model_fsck_report(fx->m, false, on_report, on_report, &notes), 0);
+		assert_int_equal(notes.n, 1);
+		assert_true(reported(&notes, "region cn-north-1: 1 writable blob of other hosts (zz) not "
+		                             "checked here"));
+	} else {
+		assert_int_equal(n, 1);
+		assert_true(reported(&r, disks[0].wblob));
+	}
+}
+
+/* The sweep removes what no row names (a killed upload's wblob) and old
+ * temp files, and keeps named wblobs and young temp files. */
+static void test_sweep(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	int64_t alice = ut_account(fx, "alice"), vm = 0;
+	struct timespec old[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+	char told[256], tyoung[256];
+	blob_store *s;
+	int fd;
+
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm", &vm, &err), 0);
+	assert_int_equal(model_instance_disks(fx->m, vm, disks), 1);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(blob_wblob_create(s, "u999999", NULL, LT_MiB), 0);
+	snprintf(told, sizeof told, "%s/regions/cn-north-1/tmp/w.1.1.1.tmp", fx->dir);
+	snprintf(tyoung, sizeof tyoung, "%s/regions/cn-north-1/tmp/w.1.1.2.tmp", fx->dir);
+	assert_true((fd = open(told, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+	assert_int_equal(utimensat(AT_FDCWD, told, old, 0), 0);
+	assert_true((fd = open(tyoung, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+
+	assert_int_equal(model_wblobs_sweep(fx->m), 1);
+	assert_false(lt_wblob_exists(fx, fx->r1, "u999999"));
+	assert_true(lt_wblob_exists(fx, fx->r1, disks[0].wblob));
+	assert_int_equal(access(told, F_OK), -1);
+	assert_int_equal(access(tyoung, F_OK), 0);
+	assert_int_equal(model_wblobs_sweep(fx->m), 0);
+}
+
+/* A wblob whose row a transaction still holds uncommitted (the file comes
+ * first, then the commit: an upload beginning) is not swept: the sweep
+ * looks an unnamed file up again under the write lock. */
+struct holder {
+	struct ut_fx *fx;
+	pthread_barrier_t *made;
+};
+
+static void *hold_a_new_wblob(void *arg)
+{
+	struct holder *h = arg;
+	struct model_conn *c;
+	blob_store *s;
+	char sql[160];
+	int rc = model_write_begin(h->fx->m, &c, NULL);
+	snprintf(sql, sizeof sql, "INSERT INTO blobs(region_id, size, stored, wblob, mtime_ns) VALUES (%lld, 0, 0, "
+	                          "'u424242', 1)",
+	         (long long)h->fx->r1);
+	if (rc == 0 && (rc = model_exec(c, sql)) == 0 && (rc = model_store(h->fx->m, h->fx->r1, &s)) == 0)
+		rc = blob_wblob_create(s, "u424242", NULL, 0);
+	pthread_barrier_wait(h->made);
+	struct timespec hold = {0, 300 * 1000000L}; /* the sweep meets the open transaction */
+	nanosleep(&hold, NULL);
+	if (rc == 0)
+		rc = model_commit(c);
+	else
+		model_rollback(c);
+	return (void *)(intptr_t)rc;
+}
+
+static void test_sweep_waits_for_the_writer(void **state)
+{
+	struct ut_fx *fx = *state;
+	pthread_barrier_t made;
+	struct holder h = {fx, &made};
+	pthread_t t;
+	void *rc;
+
+	pthread_barrier_init(&made, NULL, 2);
+	assert_int_equal(pthread_create(&t, NULL, hold_a_new_wblob, &h), 0);
+	pthread_barrier_wait(&made);
+	assert_int_equal(model_wblobs_sweep(fx->m), 0);
+	assert_int_equal(pthread_join(t, &rc), 0);
+	assert_int_equal((intptr_t)rc, 0);
+	pthread_barrier_destroy(&made);
+	assert_true(lt_wblob_exists(fx, fx->r1, "u424242"));
 }
 
 /* A disk whose file is gone or damaged is reported (nothing to repair). */
@@ -483,6 +599,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fsck_instances_clean, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_orphan_wblob, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_wblob_unreadable, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_other_hosts, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_waits_for_the_writer, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_incomplete_blob, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_usage, ut_setup, ut_teardown),
 	};

@@ -635,6 +635,16 @@ static void test_description(void **state)
 	assert_string_equal(ut_get(fx, id).description, v);
 	strcat(v, "é");
 	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, v, &err), -EINVAL);
+	/* Nothing that hides or reorders what another tenant reads (issue 23):
+	 * refused, the character named, the value unchanged. */
+	static const char *const hidden[] = {"del\x7f", "c1 \xc2\x9b", "rlo \xe2\x80\xae", "lri \xe2\x81\xa6"};
+	strcpy(v, ut_get(fx, id).description);
+	for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+		memset(&err, 0, sizeof err);
+		assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, hidden[i], &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "a description cannot hold U+"));
+		assert_string_equal(ut_get(fx, id).description, v);
+	}
 	/* Empty clears. */
 	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "", &err), 0);
 	assert_string_equal(ut_get(fx, id).description, "");
@@ -661,7 +671,7 @@ static void test_tags(void **state)
 	static const char *const good[] = {"env=prod", "env=prod\nteam=web", "k=", "k=v=w", "k=a value with spaces",
 	                                   "k=v\n", "ключ=значение"};
 	static const char *const bad[] = {"novalue", "=v", "k v=x", "k\t=x", "env=prod\nbad", "env=prod\n=x",
-	                                  "k=v\x01"};
+	                                  "k=v\x01", "k=v\x7f", "k=\xc2\x85", "k=\xe2\x80\xaegnp.exe", "\xe2\x81\xa7k=v"};
 
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		int rc = model_image_set(fx->m, id, MODEL_FIELD_TAGS, good[i], &err);
@@ -682,6 +692,86 @@ static void test_tags(void **state)
 	assert_string_equal(ut_get(fx, id).tags, "");
 	/* Not a writable field. */
 	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_INVALID, "x", &err), -EPERM);
+}
+
+/* project (§16): one line of at most 64 bytes, a time of its own, at any
+ * status, private and iso images only. */
+static void test_project(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image before, after;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
+	char v[80];
+
+	assert_string_equal(ut_get(fx, id).project, "");
+	before = ut_get(fx, id);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "web-frontend 前端", &err), 0);
+	after = ut_get(fx, id);
+	assert_string_equal(after.project, "web-frontend 前端");
+	/* The project file's own time and the image's ctime move; the other
+	 * files' times do not (backup tools re-read only project). */
+	assert_true(after.project_ns > before.mtime_ns);
+	assert_int_equal(after.mtime_ns, before.mtime_ns);
+	assert_int_equal(after.description_ns, before.description_ns);
+	assert_int_equal(after.tags_ns, before.tags_ns);
+	assert_true(after.ctime_ns > before.ctime_ns);
+	assert_string_equal(after.description, "");
+
+	/* At most 64 bytes. */
+	memset(v, 'p', 64);
+	v[64] = '\0';
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, v, &err), 0);
+	assert_string_equal(ut_get(fx, id).project, v);
+	v[64] = 'p';
+	v[65] = '\0';
+	memset(&err, 0, sizeof err);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, v, &err), -EINVAL);
+	assert_string_equal(err.msg, "a project is at most 64 bytes");
+	v[64] = '\0';
+	assert_string_equal(ut_get(fx, id).project, v);
+	/* One line, and model_text_check's rules: no control character (not
+	 * even the tab and newline a description may hold), no bidi override,
+	 * UTF-8; refused, the character named, the value unchanged. */
+	static const char *const bad[] = {"two\nlines", "tab\there", "esc\x1b[2J", "del\x7f", "c1 \xc2\x9b",
+	                                  "rlo \xe2\x80\xae", "lri \xe2\x81\xa6", "bad \xff"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&err, 0, sizeof err);
+		int rc = model_image_set(fx->m, id, MODEL_FIELD_PROJECT, bad[i], &err);
+		if (rc != -EINVAL)
+			fail_msg("project '%s': %d, want -EINVAL", bad[i], rc);
+		assert_non_null(strstr(err.msg, "a project"));
+		assert_string_equal(ut_get(fx, id).project, v);
+	}
+	memset(&err, 0, sizeof err);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "a\nb", &err), -EINVAL);
+	assert_string_equal(err.msg, "a project cannot hold U+000A (a control character), at character 2");
+	/* Empty clears. */
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "", &err), 0);
+	assert_string_equal(ut_get(fx, id).project, "");
+
+	/* At any status, and on iso images. */
+	ut_force_status(fx, id, MODEL_IMG_AVAILABLE);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "prod", &err), 0);
+	assert_string_equal(ut_get(fx, id).project, "prod");
+	ut_force_status(fx, id, MODEL_IMG_ERROR);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "broken", &err), 0);
+	int64_t iso = ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "installer");
+	assert_int_equal(model_image_set(fx->m, iso, MODEL_FIELD_PROJECT, "installers", &err), 0);
+	assert_string_equal(ut_get(fx, iso).project, "installers");
+	/* Written to one image only. */
+	assert_string_equal(ut_get(fx, id).project, "broken");
+
+	/* Platform images: never. */
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
+	memset(&err, 0, sizeof err);
+	assert_int_equal(model_image_set(fx->m, pub.id, MODEL_FIELD_PROJECT, "mine now", &err), -EPERM);
+	assert_true(err.msg[0] != '\0');
+	after = ut_get(fx, pub.id);
+	assert_string_equal(after.project, "");
+	assert_int_equal(after.ctime_ns, pub.ctime_ns);
+	assert_int_equal(model_image_set(fx->m, 987654321, MODEL_FIELD_PROJECT, "x", &err), -ENOENT);
 }
 
 static void test_set_platform_image(void **state)
@@ -746,6 +836,32 @@ static void test_remove(void **state)
 	ut_force_status(fx, again, MODEL_IMG_PENDING);
 	assert_int_equal(model_image_remove(fx->m, again, &err), -EBUSY);
 	assert_int_equal(model_image_get(fx->m, again, &img), 0);
+}
+
+/* A delete's first step (fs/fuse/fs.h): the directory's node id is renewed —
+ * dir_gen one more, returned — and nothing a reader sees changes, no
+ * change is logged; an unknown image is ENOENT. */
+static void test_renew_dir(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "held");
+	struct model_image before = ut_get(fx, id), after;
+	int64_t changes = ut_sql_int(fx, "SELECT count(*) FROM changes"), gen = -1;
+
+	assert_int_equal(model_image_renew_dir(fx->m, id, &gen), 0);
+	assert_int_equal(gen, before.dir_gen + 1);
+	assert_int_equal(model_image_renew_dir(fx->m, id, &gen), 0);
+	assert_int_equal(gen, before.dir_gen + 2);
+	after = ut_get(fx, id);
+	assert_int_equal(after.dir_gen, gen);
+	assert_int_equal(after.mtime_ns, before.mtime_ns);
+	assert_int_equal(after.ctime_ns, before.ctime_ns);
+	assert_int_equal(after.dir_mtime_ns, before.dir_mtime_ns);
+	assert_int_equal(after.folder, before.folder);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM changes"), changes);
+	assert_int_equal(model_image_renew_dir(fx->m, id + 1000, &gen), -ENOENT);
+	assert_int_equal(gen, before.dir_gen + 2);
 }
 
 /* ---- ids, times, errors ----------------------------------------------------------- */
@@ -849,6 +965,38 @@ static void test_clear_error(void **state)
 	assert_string_equal(ut_get(fx, id).error, "the capture failed");
 }
 
+/* admin unpublish: EBUSY (nothing changed) while an instance of any
+ * account was made from the image or a task reads it; then its rows go at
+ * once (its blob too: gc frees the chunks), and the name may be used again;
+ * a private image's name is never found in public/. */
+static void test_unpublish(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image img = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4"), left;
+	int64_t alice = ut_account(fx, "alice"), vm;
+	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)img.id);
+
+	assert_int_equal(model_image_unpublish(fx->m, fx->r1, MODEL_FOLDER_PUBLIC, "no-such", &err), -ENOENT);
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "mine");
+	assert_int_equal(model_image_unpublish(fx->m, fx->r1, MODEL_FOLDER_PUBLIC, "mine", &err), -ENOENT);
+	assert_int_equal(model_image_unpublish(fx->m, fx->r1, MODEL_FOLDER_PRIVATE, "mine", &err), -EINVAL);
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm1", &vm, &err), 0);
+	ut_sql(fx, "UPDATE instances SET image_id = %lld WHERE id = %lld", (long long)img.id, (long long)vm);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(model_image_unpublish(fx->m, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4", &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "instance"));
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, 0, MODEL_FOLDER_PUBLIC, "centos-7.4", &left), 0);
+	ut_sql(fx, "UPDATE instances SET image_id = 0 WHERE id = %lld", (long long)vm);
+	assert_int_equal(model_image_unpublish(fx->m, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4", &err), 0);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, 0, MODEL_FOLDER_PUBLIC, "centos-7.4", &left), -ENOENT);
+	assert_int_equal(model_image_get(fx->m, img.id, &left), -ENOENT);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM devices WHERE image_id = %lld", (long long)img.id), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)blob), 0);
+	/* In another region the same name is another image: it stays. */
+	ut_platform(fx, fx->region[1].id, MODEL_FOLDER_PUBLIC, "centos-7.4");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -865,11 +1013,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rename, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_description, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_tags, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_project, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_set_platform_image, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_renew_dir, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_ext_ids, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_set_error, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_clear_error, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_unpublish, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -194,6 +194,8 @@ static void test_bad_utf8(void **state)
 		{"a\xed\xbf\xbf", "UTF-16 surrogate U+DFFF"},
 		{"a\xf4\x90\x80\x80", "beyond U+10FFFF"},
 		{"a\xf5\x80\x80\x80", "lead byte 0xf5"},
+		{"a\xf5\x80\x80", "lead byte 0xf5 with two continuations (once decoded as U+5000)"},
+		{"a\xff\x80\x80", "lead byte 0xff with two continuations"},
 		{"a\xf8\x88\x80\x80\x80", "five-byte sequence"},
 		{"a\xfc\x84\x80\x80\x80\x80", "six-byte sequence"},
 		{"\xe9\x95\x9c\xe5", "valid letter then a truncated one"},
@@ -202,6 +204,75 @@ static void test_bad_utf8(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		expect_refused(bad[i].name, -EINVAL, bad[i].why);
+}
+
+/* Free text others read (model_text_check): every character of the
+ * table refused, the reason naming it and where it is; what is allowed
+ * stays allowed. */
+static void test_text_check(void **state)
+{
+	static const struct {
+		const char *value, *why;
+	} bad[] = {
+		{"ab\x7f", "a description cannot hold U+007F (DELETE), at character 3"},
+		{"\xc2\x85next line", "a description cannot hold U+0085 (a C1 control character), at character 1"},
+		{"x\xc2\x9b[31m", "a description cannot hold U+009B (a C1 control character), at character 2"},
+		{"\xc2\x80", "U+0080 (a C1 control character)"},
+		{"\xc2\x9f", "U+009F (a C1 control character)"},
+		{"é\xe2\x80\xaa", "U+202A (LEFT-TO-RIGHT EMBEDDING), at character 2"},
+		{"\xe2\x80\xab", "U+202B (RIGHT-TO-LEFT EMBEDDING)"},
+		{"\xe2\x80\xac", "U+202C (POP DIRECTIONAL FORMATTING)"},
+		{"\xe2\x80\xad", "U+202D (LEFT-TO-RIGHT OVERRIDE)"},
+		{"invoice \xe2\x80\xae" "fdp.exe", "U+202E (RIGHT-TO-LEFT OVERRIDE), at character 9"},
+		{"\xe2\x81\xa6", "U+2066 (LEFT-TO-RIGHT ISOLATE)"},
+		{"\xe2\x81\xa7", "U+2067 (RIGHT-TO-LEFT ISOLATE)"},
+		{"\xe2\x81\xa8", "U+2068 (FIRST STRONG ISOLATE)"},
+		{"\xe2\x81\xa9", "U+2069 (POP DIRECTIONAL ISOLATE)"},
+		{"a\x1b[2J", "U+001B (a control character), at character 2"},
+		{"a\rb", "U+000D (a control character)"},
+		{"ab\xff", "a description is UTF-8 text (the byte 0xff at character 3 is not)"},
+		{"a\xf5\x80\x80", "the byte 0xf5 at character 2"},
+	};
+	static const char *const good[] = {
+		"plain", "tab\there", "two\nlines", "镜像 Ωmega образ 🙂",
+		"\xd8\xb9\xd8\xb1\xd8\xa8\xd9\x8a \xe2\x80\x8f(1)",  /* Arabic with RIGHT-TO-LEFT MARK */
+		"a\xe2\x80\x8e" "b\xd8\x9c", /* LEFT-TO-RIGHT MARK, ARABIC LETTER MARK */
+		"\xe2\x80\xa9", /* PARAGRAPH SEPARATOR: not in the table */
+		"",
+	};
+	struct model_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&err, 0, sizeof err);
+		assert_int_equal(model_text_check("a description", bad[i].value, "\t\n", &err), -EINVAL);
+		if (!strstr(err.msg, bad[i].why))
+			fail_msg("\"%s\": \"%s\" lacks \"%s\"", bad[i].value, err.msg, bad[i].why);
+	}
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (model_text_check("a description", good[i], "\t\n", &err) != 0)
+			fail_msg("\"%s\" refused: %s", good[i], err.msg);
+	/* allow decides which C0 controls stay: none here. */
+	assert_int_equal(model_text_check("a value", "tab\there", "", &err), -EINVAL);
+	assert_string_equal(err.msg, "a value cannot hold U+0009 (a control character), at character 4");
+}
+
+/* Names cannot hold bidirectional controls or C1 controls either, and
+ * the reason names them as a value's does. */
+static void test_names_bidi(void **state)
+{
+	struct model_err err = {0};
+
+	(void)state;
+	assert_int_equal(model_name_check("abc\xe2\x80\xaegnp", &err), -EINVAL);
+	assert_string_equal(err.msg, "a name cannot hold U+202E (RIGHT-TO-LEFT OVERRIDE), at character 4");
+	assert_int_equal(model_name_check("\xe2\x81\xa6x", &err), -EINVAL);
+	assert_string_equal(err.msg, "a name cannot hold U+2066 (LEFT-TO-RIGHT ISOLATE), at character 1");
+	assert_int_equal(model_name_check("x\xc2\x85", &err), -EINVAL);
+	assert_string_equal(err.msg, "a name cannot hold U+0085 (a C1 control character), at character 2");
+	assert_int_equal(model_name_check("x\x7f", &err), -EINVAL);
+	assert_string_equal(err.msg, "a name cannot hold U+007F (DELETE), at character 2");
+	assert_int_equal(model_name_check("x\xe2\x80\x8f", &err), -EINVAL); /* a mark is no letter either */
 }
 
 /* The operations that take a name refuse bad ones and create nothing. */
@@ -281,6 +352,8 @@ int main(void)
 		cmocka_unit_test(test_first_character),
 		cmocka_unit_test(test_bad_characters),
 		cmocka_unit_test(test_bad_utf8),
+		cmocka_unit_test(test_text_check),
+		cmocka_unit_test(test_names_bidi),
 		cmocka_unit_test_setup_teardown(test_names_in_operations, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_taken_ext_id_is_drawn_again, ut_setup, ut_teardown),
 	};

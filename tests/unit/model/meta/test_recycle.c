@@ -1,10 +1,11 @@
 /*
- * test_recycle.c — unit tests for the deletion side of model/meta/image.c (SPEC
- * §6.1, seed 004 §4.5): rmdir of a private image moves it into the recycle
- * bin (or removes a queued one, or destroys an ISO image outright), with
- * every busy rule; restore (names, quota); destroy (its snapshots go unless
- * another image references them); expiry after the retention period; and
- * what the bin does to quotas and to shared/ views of other accounts.
+ * test_recycle.c — unit tests for model/meta/recycle.c, images deleted (SPEC
+ * §6.1, seed 004 §4.5): rmdir of a private or ISO image moves it into the
+ * recycle bin (or removes a queued one), with every busy rule; restore
+ * (names, quota, back to the folder it came from); destroy (its snapshots
+ * go unless another image references them); expiry after the retention
+ * period; what the bin does to quotas and to shared/ views of other
+ * accounts; and what stays editable there (§16: remarks and names).
  */
 #include "model/lifecycle_test.h"
 
@@ -106,7 +107,7 @@ static void test_remove_error_and_queued_and_iso(void **state)
 	ut_force_status(fx, bad, MODEL_IMG_ERROR);
 	assert_int_equal(model_image_remove(fx->m, bad, &err), 0);
 	assert_int_equal(ut_get(fx, bad).folder, MODEL_FOLDER_RECYCLE);
-	assert_int_equal(model_image_restore(fx->m, bad, "bad", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, bad, MODEL_FOLDER_PRIVATE, "bad", &err), 0);
 	assert_int_equal(ut_get(fx, bad).status, MODEL_IMG_ERROR);
 
 	/* A queued image holds nothing: removed outright. */
@@ -114,17 +115,26 @@ static void test_remove_error_and_queued_and_iso(void **state)
 	assert_int_equal(model_image_get(fx->m, queued, &img), -ENOENT);
 	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 0);
 
-	/* An ISO image is no private image: destroyed outright, its blob too. */
+	/* An ISO image goes to the bin like a private one (§16), its data
+	 * kept; a destroy then takes its blob too. */
 	lt_device(fx, iso, 26, iso_blob, 0);
 	lt_available(fx, iso, MODEL_TYPE_LOCAL);
 	assert_int_equal(model_image_remove(fx->m, iso, &err), 0);
+	img = ut_get(fx, iso);
+	assert_int_equal(img.folder, MODEL_FOLDER_RECYCLE);
+	assert_int_equal(img.status, MODEL_IMG_DELETED);
+	assert_int_equal(ut_sql_int(fx, "SELECT prior_folder FROM images WHERE id = %lld", (long long)iso),
+	                 MODEL_FOLDER_ISO);
+	assert_int_equal(listed(fx, alice, MODEL_FOLDER_ISO), 0);
+	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 1);
+	struct model_change ch = lt_last_change(fx, MODEL_CHANGE_IMAGE, iso);
+	assert_int_equal(ch.folder, MODEL_FOLDER_ISO);
+	assert_string_equal(ch.name, "install");
+	assert_int_equal(model_image_destroy(fx->m, iso, &err), 0);
 	assert_int_equal(model_image_get(fx->m, iso, &img), -ENOENT);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM devices WHERE image_id = %lld", (long long)iso), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)iso_blob), 0);
 	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 0);
-	struct model_change ch = lt_last_change(fx, MODEL_CHANGE_IMAGE, iso);
-	assert_int_equal(ch.folder, MODEL_FOLDER_ISO);
-	assert_string_equal(ch.name, "install");
 }
 
 /* Every reason an image cannot be deleted now (§6.1), each refused with
@@ -186,7 +196,7 @@ static void test_remove_platform(void **state)
 	assert_int_equal(model_image_remove(fx->m, pub.id, &err), -EPERM);
 	assert_int_equal(model_image_remove(fx->m, mk, &err), -EPERM);
 	assert_int_equal(model_image_destroy(fx->m, pub.id, &err), -EPERM);
-	assert_int_equal(model_image_restore(fx->m, pub.id, "x", &err), -EPERM);
+	assert_int_equal(model_image_restore(fx->m, pub.id, MODEL_FOLDER_PRIVATE, "x", &err), -EPERM);
 	assert_int_equal(ut_get(fx, pub.id).folder, MODEL_FOLDER_PUBLIC);
 	assert_int_equal(model_image_remove(fx->m, 424242, &err), -ENOENT);
 }
@@ -200,21 +210,22 @@ static void test_restore(void **state)
 	int64_t alice = ut_account(fx, "alice");
 	int64_t id = lt_local_image(fx, fx->r1, alice, "golden", 2 * LT_MiB);
 
-	assert_int_equal(model_image_restore(fx->m, id, "golden", &err), -EPERM); /* not in the bin */
+	/* Not in the bin. */
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden", &err), -EPERM);
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
 	struct model_image binned = ut_get(fx, id);
 
 	/* Refusals: a bad name, a taken name, the quota. */
-	assert_int_equal(model_image_restore(fx->m, id, "-bad", &err), -EINVAL);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "-bad", &err), -EINVAL);
 	int64_t taken = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "golden");
-	assert_int_equal(model_image_restore(fx->m, id, "golden", &err), -EEXIST);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden", &err), -EEXIST);
 	for (int i = 0; i < 4; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "filler-%d", i);
 		ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, name);
 	}
 	assert_int_equal(private_count(fx, alice), 5);
-	assert_int_equal(model_image_restore(fx->m, id, "golden-2", &err), -EDQUOT);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden-2", &err), -EDQUOT);
 	struct model_image still = ut_get(fx, id);
 	assert_int_equal(still.folder, MODEL_FOLDER_RECYCLE);
 	assert_int_equal(still.ctime_ns, binned.ctime_ns);
@@ -222,7 +233,7 @@ static void test_restore(void **state)
 	/* Room again: back under a new name, as it was. */
 	assert_int_equal(model_image_remove(fx->m, taken, &err), 0); /* queued: gone */
 	int64_t region_before = lt_region_mtime(fx, fx->r1);
-	assert_int_equal(model_image_restore(fx->m, id, "golden-2", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden-2", &err), 0);
 	struct model_image img = ut_get(fx, id);
 	assert_int_equal(img.folder, MODEL_FOLDER_PRIVATE);
 	assert_string_equal(img.name, "golden-2");
@@ -250,10 +261,154 @@ static void test_restore_without_prior_status(void **state)
 
 	ut_force_recycle(fx, full, time(NULL));
 	ut_force_recycle(fx, empty, time(NULL));
-	assert_int_equal(model_image_restore(fx->m, full, "full", &err), 0);
-	assert_int_equal(model_image_restore(fx->m, empty, "empty", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, full, MODEL_FOLDER_PRIVATE, "full", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, empty, MODEL_FOLDER_PRIVATE, "empty", &err), 0);
 	assert_int_equal(ut_get(fx, full).status, MODEL_IMG_AVAILABLE);
 	assert_int_equal(ut_get(fx, empty).status, MODEL_IMG_ERROR);
+}
+
+/* An ISO image comes back to iso/ only, whatever private/'s quota says; a
+ * private image to private/ only (§16).  A private and an ISO image of one
+ * name cannot both be in the bin. */
+static void test_restore_iso(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+	int64_t iso = ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "install");
+	int64_t priv = lt_local_image(fx, fx->r1, alice, "install", LT_MiB);
+
+	lt_device(fx, iso, 26, lt_tagged_blob(fx, fx->r1, "install", LT_MiB), 0);
+	lt_available(fx, iso, MODEL_TYPE_LOCAL);
+	assert_int_equal(model_image_remove(fx->m, iso, &err), 0);
+	assert_int_equal(model_image_remove(fx->m, priv, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "recycle-bin already holds an image named install"));
+	assert_int_equal(ut_get(fx, priv).folder, MODEL_FOLDER_PRIVATE);
+
+	/* To private/: refused, saying where it goes, changing nothing. */
+	struct model_image binned = ut_get(fx, iso);
+	assert_int_equal(model_image_restore(fx->m, iso, MODEL_FOLDER_PRIVATE, "disc", &err), -EPERM);
+	assert_string_equal(err.msg, "install was an ISO image: restore it to iso/");
+	assert_int_equal(ut_get(fx, iso).ctime_ns, binned.ctime_ns);
+	assert_int_equal(ut_get(fx, iso).folder, MODEL_FOLDER_RECYCLE);
+
+	/* iso/ has no quota: a full private-images changes nothing. */
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "filler-%d", i);
+		ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, name);
+	}
+	assert_int_equal(private_count(fx, alice), 5);
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "taken");
+	assert_int_equal(model_image_restore(fx->m, iso, MODEL_FOLDER_ISO, "taken", &err), -EEXIST);
+	assert_int_equal(model_image_restore(fx->m, iso, MODEL_FOLDER_ISO, "install", &err), 0);
+	struct model_image img = ut_get(fx, iso);
+	assert_int_equal(img.folder, MODEL_FOLDER_ISO);
+	assert_string_equal(img.name, "install");
+	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(ut_sql_int(fx, "SELECT prior_folder FROM images WHERE id = %lld", (long long)iso), 0);
+	assert_int_equal(private_count(fx, alice), 5);
+
+	/* And a private image never goes to iso/. */
+	assert_int_equal(model_image_remove(fx->m, priv, &err), 0);
+	assert_int_equal(model_image_restore(fx->m, priv, MODEL_FOLDER_ISO, "install-2", &err), -EPERM);
+	assert_string_equal(err.msg, "install was a private image: restore it to private/");
+	assert_int_equal(ut_get(fx, priv).folder, MODEL_FOLDER_RECYCLE);
+}
+
+/* ---- what the bin keeps editable (§16, seed 004 §4.6) ---------------------------- */
+
+/* description, tags and project are written in the bin as anywhere, with
+ * the same checks, each with its own time; a restore keeps them. */
+static void test_bin_remarks(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = lt_local_image(fx, fx->r1, alice, "golden", LT_MiB);
+
+	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
+	struct model_image before = ut_get(fx, id);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "kept for the audit\n", &err), 0);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_TAGS, "env=old\n", &err), 0);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "billing", &err), 0);
+	struct model_image img = ut_get(fx, id);
+	assert_string_equal(img.description, "kept for the audit\n");
+	assert_string_equal(img.tags, "env=old\n");
+	assert_string_equal(img.project, "billing");
+	assert_true(img.description_ns > before.ctime_ns && img.tags_ns > before.ctime_ns &&
+	            img.project_ns > before.ctime_ns);
+	assert_int_equal(img.folder, MODEL_FOLDER_RECYCLE);
+	assert_int_equal(img.status, MODEL_IMG_DELETED);
+	assert_int_equal(img.deleted_at, before.deleted_at); /* expires does not move */
+	struct model_change ch = lt_last_change(fx, MODEL_CHANGE_IMAGE, id);
+	assert_int_equal(ch.folder, MODEL_FOLDER_RECYCLE);
+
+	/* The same refusals as outside the bin. */
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_TAGS, "no equals sign", &err), -EINVAL);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_PROJECT, "two\nlines", &err), -EINVAL);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_INVALID, "x", &err), -EPERM);
+	assert_string_equal(ut_get(fx, id).tags, "env=old\n");
+
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden", &err), 0);
+	img = ut_get(fx, id);
+	assert_string_equal(img.description, "kept for the audit\n");
+	assert_string_equal(img.tags, "env=old\n");
+	assert_string_equal(img.project, "billing");
+
+	/* Platform images still never change. */
+	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
+	assert_int_equal(model_image_set(fx->m, pub.id, MODEL_FIELD_DESCRIPTION, "x", &err), -EPERM);
+}
+
+/* mv recycle-bin/<a> recycle-bin/<b>: §10's names, never replacing; a
+ * restore then takes the new name. */
+static void test_bin_rename(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+	int64_t id = lt_local_image(fx, fx->r1, alice, "golden", LT_MiB);
+	int64_t other = lt_local_image(fx, fx->r1, alice, "other", LT_MiB);
+	int64_t bobs = lt_local_image(fx, fx->r1, bob, "bobs", LT_MiB);
+
+	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
+	assert_int_equal(model_image_remove(fx->m, other, &err), 0);
+	assert_int_equal(model_image_remove(fx->m, bobs, &err), 0);
+	struct model_image before = ut_get(fx, id);
+
+	assert_int_equal(model_image_rename(fx->m, id, "other", &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "an image named other exists"));
+	assert_int_equal(model_image_rename(fx->m, id, "-bad", &err), -EINVAL);
+	assert_int_equal(model_image_rename(fx->m, id, "a/b", &err), -EINVAL);
+	assert_int_equal(model_image_rename(fx->m, id, "", &err), -EINVAL);
+	assert_string_equal(ut_get(fx, id).name, "golden");
+	assert_int_equal(model_image_rename(fx->m, id, "golden", &err), 0); /* to itself: nothing */
+	assert_int_equal(ut_get(fx, id).ctime_ns, before.ctime_ns);
+
+	/* Another account's bin, and private/, hold other names. */
+	assert_int_equal(model_image_rename(fx->m, id, "bobs", &err), 0);
+	struct model_image img = ut_get(fx, id);
+	assert_string_equal(img.name, "bobs");
+	assert_int_equal(img.folder, MODEL_FOLDER_RECYCLE);
+	assert_int_equal(img.status, MODEL_IMG_DELETED);
+	assert_int_equal(img.deleted_at, before.deleted_at);
+	assert_true(img.ctime_ns > before.ctime_ns);
+	struct model_change ch = lt_last_change(fx, MODEL_CHANGE_IMAGE, id);
+	assert_int_equal(ch.folder, MODEL_FOLDER_RECYCLE);
+	assert_string_equal(ch.name, "golden");
+	struct model_image found;
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_RECYCLE, "golden", &found), -ENOENT);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_RECYCLE, "bobs", &found), 0);
+	assert_int_equal(found.id, id);
+
+	/* The freed name takes a new deletion; the restore keeps the new name. */
+	int64_t again = lt_local_image(fx, fx->r1, alice, "golden", LT_MiB);
+	assert_int_equal(model_image_remove(fx->m, again, &err), 0);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "bobs", &err), 0);
+	assert_int_equal(model_image_lookup(fx->m, fx->r1, alice, MODEL_FOLDER_PRIVATE, "bobs", &found), 0);
+	assert_int_equal(found.id, id);
+	assert_int_equal(found.status, MODEL_IMG_AVAILABLE);
 }
 
 /* ---- destroy ---------------------------------------------------------------------- */
@@ -464,7 +619,7 @@ static void test_shared_view(void **state)
 	assert_int_equal(model_instance_create(fx->m, fx->r1, bob, "vm", &vm, &err), 0);
 	assert_int_equal(model_instance_rebuild(fx->m, vm, id, bob, &err), -ENOENT);
 	/* Restored, it is shared again. */
-	assert_int_equal(model_image_restore(fx->m, id, "golden", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden", &err), 0);
 	assert_int_equal(listed_shared(fx, bob), 1);
 	assert_int_equal(model_instance_rebuild(fx->m, vm, id, bob, &err), 0);
 }
@@ -478,6 +633,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_platform, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_restore, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_restore_without_prior_status, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_restore_iso, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_bin_remarks, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_bin_rename, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_destroy, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_keeps_instance_disks, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_retention, ut_setup, ut_teardown),

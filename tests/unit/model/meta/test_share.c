@@ -328,7 +328,7 @@ static void test_rename_recycle_destroy(void **state)
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
 	assert_int_equal(listed_shared(fx, bob), 0);
 	assert_int_equal(shares_of(fx, id).n, 1); /* kept for a restore */
-	assert_int_equal(model_image_restore(fx->m, id, "gold", &err), 0);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "gold", &err), 0);
 	assert_int_equal(model_image_lookup_shared(fx->m, fx->r1, bob, "gold", "alice", &img), 0);
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
 	assert_int_equal(model_image_destroy(fx->m, id, &err), 0);

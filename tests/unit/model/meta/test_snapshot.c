@@ -104,6 +104,10 @@ static void test_description(void **state)
 	assert_int_equal(model_snapshot_set_description(fx->m, id, big, &err), -EINVAL);
 	assert_int_equal(model_snapshot_set_description(fx->m, id, "bad \xff utf-8", &err), -EINVAL);
 	assert_int_equal(model_snapshot_set_description(fx->m, id, "bell\a", &err), -EINVAL);
+	/* Bidirectional overrides and C1 controls, like an image's (issue 23). */
+	assert_int_equal(model_snapshot_set_description(fx->m, id, "a\xe2\x80\xae" "b", &err), -EINVAL);
+	assert_string_equal(err.msg, "a description cannot hold U+202E (RIGHT-TO-LEFT OVERRIDE), at character 2");
+	assert_int_equal(model_snapshot_set_description(fx->m, id, "\xc2\x9b", &err), -EINVAL);
 	assert_int_equal(model_snapshot_get(fx->m, id, &s), 0);
 	assert_int_equal((int)strlen(s.description), MODEL_DESC_MAX);
 	assert_int_equal(model_snapshot_set_description(fx->m, id, "", &err), 0);

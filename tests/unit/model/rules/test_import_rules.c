@@ -96,6 +96,62 @@ static void test_os_type_agrees(void **state)
 	NO("does not agree", "linux", "windows", NULL, NULL, NULL, NULL);
 }
 
+/* SPEC §16: the seeds' Chinese enterprise systems and the common others;
+ * no version ranges of seed 004's, so any well-formed version. */
+static void test_more_platforms(void **state)
+{
+	static const char *const linuxes[] = {"kylin", "uos", "debian", "rocky", "almalinux", "opensuse", "fedora"};
+	for (size_t i = 0; i < sizeof(linuxes) / sizeof(linuxes[0]); i++) {
+		const char *pf = linuxes[i];
+		OK("linux", pf, NULL, NULL, NULL, NULL);
+		OK(NULL, pf, "10", "x86_64", "bios", NULL);
+		OK("linux", pf, "15.4", "aarch64", "uefi", NULL);
+		OK("linux", pf, "1.2.3", NULL, NULL, NULL);
+		NO("not a version number", "linux", pf, "V10", NULL, NULL, NULL);
+		NO("R2 is Windows Server", "linux", pf, "10 R2", NULL, NULL, NULL);
+		NO("does not agree", "windows", pf, NULL, NULL, NULL, NULL);
+		NO("does not agree", "other", pf, NULL, NULL, NULL, NULL);
+		NO("uefi only", "linux", pf, "10", "aarch64", "bios", NULL); /* the other rules hold */
+	}
+	/* freebsd is the one os-type other. */
+	OK("other", "freebsd", "13.2", "x86_64", "uefi", NULL);
+	OK("other", "freebsd", "14.0", "aarch64", "uefi", NULL);
+	OK("other", NULL, NULL, "aarch64", "uefi", NULL);
+	NO("os-type linux does not agree with platform freebsd (it is other)", "linux", "freebsd", NULL, NULL, NULL,
+	   NULL);
+	NO("does not agree", "windows", "freebsd", NULL, NULL, NULL, NULL);
+	NO("os-type other does not agree with platform kylin (it is linux)", "other", "kylin", NULL, NULL, NULL, NULL);
+	NO("does not agree", "other", "centos", NULL, NULL, NULL, NULL);
+	NO("does not agree", "other", "windows", NULL, NULL, NULL, NULL);
+	/* Words are lowercase, as every other. */
+	NO("platform is", "linux", "Kylin", NULL, NULL, NULL, NULL);
+	NO("os-type is", "Other", NULL, NULL, NULL, NULL, NULL);
+}
+
+/* The agreement rule is a table: every (os-type, platform) pair, against
+ * the pairs SPEC §16 names. */
+static void test_agreement_table(void **state)
+{
+	static const char *const oses[] = {"linux", "windows", "other"};
+	static const struct {
+		const char *platform, *os_type;
+	} want[] = {
+		{"centos", "linux"}, {"ubuntu", "linux"},    {"windows", "windows"}, {"kylin", "linux"},
+		{"uos", "linux"},    {"debian", "linux"},    {"rocky", "linux"},     {"almalinux", "linux"},
+		{"opensuse", "linux"}, {"fedora", "linux"}, {"freebsd", "other"},
+	};
+	for (size_t p = 0; p < sizeof(want) / sizeof(want[0]); p++)
+		for (size_t o = 0; o < sizeof(oses) / sizeof(oses[0]); o++) {
+			struct model_import_attrs a = set6(oses[o], want[p].platform, NULL, NULL, NULL, NULL);
+			struct model_err e = {0};
+			int rc = model_import_check(&a, &e);
+			int expect = strcmp(oses[o], want[p].os_type) == 0 ? 0 : -EINVAL;
+			if (rc != expect)
+				fail_msg("os-type %s, platform %s: got %d (%s), want %d", oses[o], want[p].platform, rc,
+				         e.msg, expect);
+		}
+}
+
 static void test_aarch64_uefi(void **state)
 {
 	OK(NULL, NULL, NULL, "aarch64", "uefi", NULL);
@@ -109,9 +165,11 @@ static void test_values(void **state)
 {
 	OK(NULL, NULL, NULL, NULL, NULL, NULL); /* an image of unknown OS */
 	OK("", "", "", "", "", "");
-	NO("os-type is linux or windows", "macos", NULL, NULL, NULL, NULL, NULL);
-	NO("os-type is linux or windows", "Linux", NULL, NULL, NULL, NULL, NULL);
-	NO("platform is centos, ubuntu or windows", NULL, "debian", NULL, NULL, NULL, NULL);
+	NO("os-type is linux, windows or other, not macos", "macos", NULL, NULL, NULL, NULL, NULL);
+	NO("os-type is linux, windows or other", "Linux", NULL, NULL, NULL, NULL, NULL);
+	NO("boot-mode is bios or uefi, not efi", NULL, NULL, NULL, NULL, "efi", NULL);
+	NO("platform is centos, ubuntu, windows, kylin, uos, debian, rocky, almalinux, opensuse, fedora or freebsd, "
+	   "not debain", NULL, "debain", NULL, NULL, NULL, NULL);
 	NO("arch is x86_64 or aarch64", NULL, NULL, NULL, "i386", NULL, NULL);
 	NO("boot-mode is bios or uefi", NULL, NULL, NULL, NULL, "efi", NULL);
 	OK(NULL, NULL, "7.4", NULL, NULL, NULL); /* a version alone: only its form */
@@ -121,7 +179,8 @@ static void test_values(void **state)
 	NO("not a version number", NULL, NULL, "1.2.3.4", NULL, NULL, NULL);
 	OK(NULL, NULL, NULL, NULL, NULL, "cloud-init qemu-ga hot-upgrade");
 	OK(NULL, NULL, NULL, NULL, NULL, "qemu-ga");
-	NO("unknown feature ssh", NULL, NULL, NULL, NULL, NULL, "qemu-ga ssh");
+	NO("unknown feature ssh: features are cloud-init, qemu-ga or hot-upgrade", NULL, NULL, NULL, NULL, NULL,
+	   "qemu-ga ssh");
 	NO("listed twice", NULL, NULL, NULL, NULL, NULL, "qemu-ga qemu-ga");
 	/* Platform known, arch not: any architecture's range will do. */
 	OK("linux", "ubuntu", "19.04", NULL, NULL, NULL);
@@ -204,6 +263,8 @@ int main(void)
 		cmocka_unit_test(test_ubuntu),
 		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_os_type_agrees),
+		cmocka_unit_test(test_more_platforms),
+		cmocka_unit_test(test_agreement_table),
 		cmocka_unit_test(test_aarch64_uefi),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test_setup_teardown(test_writes, ut_setup, ut_teardown),

@@ -39,9 +39,12 @@ static void test_raw_by_reference(void **state)
 	int64_t id = 0;
 
 	int chunks = ct_chunk_files(fx, fx->r1);
+	ut_sql(fx, "UPDATE images SET description = 'web tier', project = 'shop' WHERE id = %lld", (long long)src);
 	assert_int_equal(convert(fx, src, "", &id), 0);
 	struct model_image img = ut_get(fx, id);
 	assert_string_equal(img.name, "web-cloud");
+	assert_string_equal(img.description, "web tier"); /* description and project go with it (§16) */
+	assert_string_equal(img.project, "shop");
 	assert_int_equal(img.status, MODEL_IMG_PENDING);
 	assert_int_equal(img.type, MODEL_TYPE_CLOUD);
 	char want[64];
@@ -142,8 +145,8 @@ static void convert_qcow2(struct ut_fx *fx, bool compressed)
 	assert_int_equal(blob_store_read(s, man, got, size, 0), (ssize_t)size);
 	assert_true(memcmp(want, got, size) == 0);
 	/* Chunks never written stay holes. */
-	assert_true(chunk_id_is_null(&man->chunks[3]));
-	assert_false(chunk_id_is_null(&man->chunks[4]));
+	assert_true(chunk_id_is_null(mf_id(man, 3)));
+	assert_false(chunk_id_is_null(mf_id(man, 4)));
 	blob_manifest_free(man);
 	free(want);
 	free(got);

@@ -57,7 +57,7 @@ static void test_copy_bytes_and_counts(void **state)
 	int64_t id = 0;
 	char want[256];
 
-	ut_sql(fx, "UPDATE images SET description = 'web tier' WHERE id = %lld", (long long)src);
+	ut_sql(fx, "UPDATE images SET description = 'web tier', project = 'shop' WHERE id = %lld", (long long)src);
 	model_set_log(fx->m, record_log, NULL);
 	int before = ct_chunk_files(fx, r2(fx));
 	assert_int_equal(copy(fx, src, r2(fx), &id), 0);
@@ -68,6 +68,7 @@ static void test_copy_bytes_and_counts(void **state)
 	assert_int_equal(c.type, MODEL_TYPE_CLOUD);
 	snprintf(want, sizeof want, "web tier — copied from cn-north-1 %s", ut_get(fx, src).ext_id);
 	assert_string_equal(c.description, want);
+	assert_string_equal(c.project, "shop"); /* the project group goes with it (§16) */
 	snprintf(want, sizeof want, "copy cn-north-1 %s", ut_get(fx, src).ext_id);
 	assert_string_equal(c.source, want);
 	/* Snapshots creating in the target, counted there at once. */
@@ -257,7 +258,7 @@ static void test_resume_skips_finished_devices(void **state)
 	assert_int_equal(model_store(fx->m, fx->r1, &from), 0);
 	assert_int_equal(model_store(fx->m, r2(fx), &to), 0);
 	for (uint32_t i = 0; i < man->nchunks; i++)
-		assert_true(blob_store_copy_chunk(to, from, &man->chunks[i]) >= 0);
+		assert_true(blob_store_copy_chunk(to, from, mf_id(man, i)) >= 0);
 	assert_int_equal(blob_manifest_encode(&enc, &len, man), 0);
 	int64_t vda_dst = ut_sql_int(fx, "SELECT b.id FROM blobs b JOIN snapshots s ON s.blob_id = b.id "
 	                                 "WHERE s.region_id = %lld AND s.name = 'snap-%08llx'",

@@ -286,7 +286,7 @@ static int setup_loopback(void **state)
 {
 	int rc = ut_setup(state);
 	if (rc == 0)
-		rc = model_import_address_set(((struct ut_fx *)*state)->m, "127.0.0.1", true, NULL);
+		rc = model_import_address_set(((struct ut_fx *)*state)->m, "127.0.0.1", true, NULL, 0, NULL);
 	return rc;
 }
 
@@ -314,13 +314,40 @@ static void test_address_rules(void **state)
 	assert_int_equal(img.status, MODEL_IMG_ERROR);
 	assert_string_equal(img.error, "import failed: the address 127.0.0.1 is not allowed for imports");
 
-	assert_int_equal(model_import_address_set(fx->m, "10.1.2.3/8", false, &err), 0);
-	assert_int_equal(model_import_address_set(fx->m, "127.0.0.1", true, &err), 0);
-	assert_int_equal(model_import_address_set(fx->m, "10.0.0.0/8", true, &err), 0); /* replaces the deny */
-	assert_int_equal(model_import_address_set(fx->m, "no-address", true, &err), -EINVAL);
+	assert_int_equal(model_import_address_set(fx->m, "10.1.2.3/8", false, NULL, 0, &err), 0);
+	assert_int_equal(model_import_address_set(fx->m, "127.0.0.1", true, NULL, 0, &err), 0);
+	assert_int_equal(model_import_address_set(fx->m, "10.0.0.0/8", true, NULL, 0, &err), 0); /* replaces the deny */
+	assert_int_equal(model_import_address_set(fx->m, "no-address", true, NULL, 0, &err), -EINVAL);
 	assert_int_equal(model_import_address_remove(fx->m, "192.168.0.0/16", &err), -ENOENT);
 	assert_int_equal(model_import_address_list(fx->m, count_rule, list), 0);
 	assert_string_equal(list, "allow 10.0.0.0/8|allow 127.0.0.1/32");
+
+	/* An IPv6 form of an IPv4 address is the IPv4 rule, and the caller is
+	 * told (issue 23: stored as ::ffff:127.0.0.1/128, it never matched). */
+	char note[256] = "x";
+	assert_int_equal(model_import_address_set(fx->m, "::ffff:127.0.0.1", false, note, sizeof(note), &err), 0);
+	assert_string_equal(note, "::ffff:127.0.0.1 is an IPv4-mapped address (::ffff:0:0/96), judged as the IPv4 "
+	                          "address it holds: the rule is 127.0.0.1/32");
+	list[0] = '\0';
+	assert_int_equal(model_import_address_list(fx->m, count_rule, list), 0);
+	assert_string_equal(list, "allow 10.0.0.0/8|deny 127.0.0.1/32"); /* the same rule: now a deny */
+	assert_int_equal(model_import_address_set(fx->m, "10.0.0.1", true, note, sizeof(note), &err), 0);
+	assert_string_equal(note, "");
+	assert_int_equal(model_import_address_set(fx->m, "2002:7f00:1::/64", true, note, sizeof(note), &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "write 127.0.0.1/32"));
+	assert_int_equal(model_import_address_set(fx->m, "::ffff:0.0.0.0/96", true, note, sizeof(note), &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "write 0.0.0.0/0 if that is meant"));
+	/* A row an older imgfs stored in the IPv6 spelling lists, and goes, as
+	 * its IPv4 rule; a new rule for it replaces it. */
+	ut_sql(fx, "INSERT INTO import_addresses(cidr, allow) VALUES ('::ffff:10.9.0.0/112', 0)");
+	list[0] = '\0';
+	assert_int_equal(model_import_address_list(fx->m, count_rule, list), 0);
+	assert_string_equal(list, "allow 10.0.0.0/8|allow 10.0.0.1/32|deny 127.0.0.1/32|deny 10.9.0.0/16");
+	assert_int_equal(model_import_address_set(fx->m, "10.9.0.0/16", true, NULL, 0, &err), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM import_addresses WHERE cidr LIKE '%%::ffff%%'"), 0);
+	ut_sql(fx, "INSERT INTO import_addresses(cidr, allow) VALUES ('::ffff:10.8.0.0/112', 0)");
+	assert_int_equal(model_import_address_remove(fx->m, "10.8.0.0/16", &err), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM import_addresses WHERE cidr LIKE '%%::ffff%%'"), 0);
 }
 
 static void test_transfer_fails(void **state)

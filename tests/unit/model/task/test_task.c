@@ -1,6 +1,7 @@
 /*
  * test_task.c — unit tests for model/task/task.c: claiming (no task runs twice,
- * dead runners' tasks are resumed, live runners' are left alone), the
+ * dead runners' tasks are resumed, live runners' are left alone), fair
+ * share (the claim order between accounts, an import's time slice), the
  * `task` view, and captures end to end in process: queueing and its
  * refusals, running to available with the instance's exact bytes, failure
  * (everything the task made goes, the image says why), resumption after a
@@ -9,6 +10,7 @@
 #include <pthread.h>
 
 #include "model/lifecycle_test.h"
+#include "task_int.h"
 
 #define MiB LT_MiB
 
@@ -148,6 +150,159 @@ static void test_live_runner_left_alone(void **state)
 	                 1);
 }
 
+/* A pending image of an account that exists. */
+static int64_t pending_of(struct ut_fx *fx, int64_t account, const char *name)
+{
+	int64_t id = ut_image(fx, fx->r1, account, MODEL_FOLDER_PRIVATE, name);
+	ut_force_status(fx, id, MODEL_IMG_PENDING);
+	return id;
+}
+
+/* Which of imgs[] the next claim ran (its image went to error), -1: none. */
+static int next_run(struct ut_fx *fx, const int64_t *imgs, int n)
+{
+	if (model_task_work(fx->m, NULL) != 1)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (ut_get(fx, imgs[i]).status == MODEL_IMG_ERROR &&
+		    ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld", (long long)imgs[i]) == 0) {
+			ut_force_status(fx, imgs[i], MODEL_IMG_AVAILABLE); /* counted once */
+			return i;
+		}
+	return -2;
+}
+
+/* Fair share (SPEC §8, task.c's header): the next claim goes to the
+ * account with the fewest running tasks of the task's kind — bob's
+ * running task of another kind does not count against his —, then to its
+ * oldest task; the order before it (fewest running tasks of any kind, then
+ * the oldest task) took alice's a1 first. */
+static void test_fair_fewest_running_of_the_kind(void **state)
+{
+	struct ut_fx *fx = *state;
+	char live[64];
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+	int64_t ar = pending_of(fx, alice, "ar"), bo = pending_of(fx, bob, "bo");
+	int64_t img[4] = {pending_of(fx, alice, "a1"), pending_of(fx, alice, "a2"), pending_of(fx, bob, "b1"),
+	                  pending_of(fx, bob, "b2")};
+
+	snprintf(live, sizeof live, "%ld:%llu", (long)getppid(), start_time_of((long)getppid()));
+	bogus_task(fx, ar, "running", live);
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by) VALUES ('other', %lld, 'running', %Q)",
+	       (long long)bo, live);
+	for (int i = 0; i < 4; i++)
+		bogus_task(fx, img[i], "queued", "");
+	assert_int_equal(next_run(fx, img, 4), 2); /* bob runs no bogus task, alice one */
+	assert_int_equal(next_run(fx, img, 4), 3);
+	assert_int_equal(next_run(fx, img, 4), 0); /* then alice's, oldest first */
+	assert_int_equal(next_run(fx, img, 4), 1);
+	assert_int_equal(next_run(fx, img, 4), -1);
+}
+
+/* Round robin among equals: nobody runs anything; alice's last turn is
+ * newer than bob's, so bob's b1 goes first although alice's tasks are
+ * older; each claim is its account's turn, so they alternate (the order
+ * before took a1, a2, b1, b2: the cancelled import's account took the
+ * freed worker again).  Every claim stamps its account's turn. */
+static void test_fair_round_robin(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+	int64_t img[4] = {pending_of(fx, alice, "a1"), pending_of(fx, alice, "a2"), pending_of(fx, bob, "b1"),
+	                  pending_of(fx, bob, "b2")};
+
+	for (int i = 0; i < 4; i++)
+		bogus_task(fx, img[i], "queued", "");
+	ut_sql(fx, "INSERT INTO task_turns(account_id, kind, served_ns) VALUES (%lld, 'bogus', 200), (%lld, 'bogus', 100)",
+	       (long long)alice, (long long)bob);
+	assert_int_equal(next_run(fx, img, 4), 2);
+	assert_true(ut_sql_int(fx, "SELECT served_ns > 200 FROM task_turns WHERE account_id = %lld AND kind = 'bogus'",
+	                       (long long)bob));
+	assert_int_equal(next_run(fx, img, 4), 0);
+	assert_int_equal(next_run(fx, img, 4), 3);
+	assert_int_equal(next_run(fx, img, 4), 1);
+	assert_int_equal(next_run(fx, img, 4), -1);
+	/* Another kind's turns are its own. */
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM task_turns WHERE kind != 'bogus'"), 0);
+}
+
+/* The time slice (task_yield_due): alice's import has run 3 s on a mount
+ * with 2 workers (one import slot).  It yields only once the slice has
+ * passed, while a task of another account waits that the next claim would
+ * take first and that no free worker or import slot would take anyway; at
+ * most one look a second; slice 0 never. */
+static void test_yield_due(void **state)
+{
+	struct ut_fx *fx = *state;
+	char live[64];
+	struct model_err err = {0};
+	struct task_run r = {.m = fx->m};
+	int64_t bob = ut_account(fx, "bob");
+	int64_t a = pending_image(fx, "alice", "a"), b = pending_of(fx, bob, "b");
+	int64_t b2 = pending_of(fx, bob, "b2"), c = pending_image(fx, "carol", "c");
+	int64_t ta, tb;
+
+	snprintf(live, sizeof live, "%ld:%llu", (long)getppid(), start_time_of((long)getppid()));
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by) VALUES ('import', %lld, 'running', %Q)",
+	       (long long)a, live);
+	ta = ut_sql_int(fx, "SELECT max(id) FROM tasks");
+	r.t.id = ta;
+	snprintf(r.t.kind, sizeof(r.t.kind), "import");
+	r.account_id = ut_get(fx, a).account_id;
+	r.claimed_ns = model_now_ns() - 3000000000LL;
+	model_set_workers(fx->m, 2);
+	atomic_store(&fx->m->running_here, 1);
+	atomic_store(&fx->m->imports_here, 1);
+#define LOOK() (r.yield_checked_ns = 0, task_yield_due(&r))
+
+	assert_int_equal(model_import_slice(fx->m), MODEL_IMPORT_SLICE);
+	assert_false(LOOK()); /* 3 s of 60 */
+	assert_int_equal(model_import_slice_set(fx->m, 2, &err), 0);
+	assert_int_equal(model_import_slice_set(fx->m, -1, &err), -EINVAL);
+	assert_int_equal(model_import_slice(fx->m), 2);
+	assert_false(LOOK()); /* nobody waits */
+
+	/* bob's import waits: the import slot is alice's. */
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('import', %lld, 'queued')", (long long)b);
+	tb = ut_sql_int(fx, "SELECT max(id) FROM tasks");
+	assert_false(task_yield_due(&r)); /* looked less than a second ago */
+	assert_true(LOOK());
+	assert_true(r.yielded && r.stopped);
+	r.yielded = r.stopped = false;
+	/* ... unless a slot is free for it (3 workers: 2 import slots). */
+	model_set_workers(fx->m, 3);
+	assert_false(LOOK());
+	model_set_workers(fx->m, 2);
+	/* ... or bob runs as many imports as alice: the turns decide, no slice. */
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by) VALUES ('import', %lld, 'running', %Q)",
+	       (long long)b2, live);
+	assert_false(LOOK());
+	ut_sql(fx, "DELETE FROM tasks WHERE id = %lld", (long long)tb);
+
+	/* carol's task of another kind waits only when no worker is free. */
+	bogus_task(fx, c, "queued", "");
+	assert_false(LOOK());
+	atomic_store(&fx->m->running_here, 2);
+	assert_true(LOOK());
+	r.yielded = r.stopped = false;
+	/* Slice 0: never. */
+	assert_int_equal(model_import_slice_set(fx->m, 0, &err), 0);
+	assert_false(LOOK());
+	/* A yield given back is its account's turn, with the requeue. */
+	assert_int_equal(model_import_slice_set(fx->m, 2, &err), 0);
+	assert_int_equal(model_runner_self(fx->m, r.me), 0);
+	ut_sql(fx, "UPDATE tasks SET claimed_by = %Q WHERE id = %lld", r.me, (long long)ta);
+	assert_true(LOOK());
+	assert_int_equal(task_requeue(&r), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE id = %lld AND state = 'queued'", (long long)ta),
+	                 1);
+	assert_true(ut_sql_int(fx, "SELECT served_ns FROM task_turns WHERE account_id = %lld AND kind = 'import'",
+	                       (long long)r.account_id) > r.claimed_ns);
+	atomic_store(&fx->m->running_here, 0);
+	atomic_store(&fx->m->imports_here, 0);
+#undef LOOK
+}
+
 /* A stop that is already set claims nothing. */
 static void test_stopped_runner_claims_nothing(void **state)
 {
@@ -161,19 +316,21 @@ static void test_stopped_runner_claims_nothing(void **state)
 	                 1);
 }
 
-/* `task` of an image: its queue position, 0 once running, the rate; the
- * source image of a task sees the task too. */
+/* `task` of an image: its queue position, 0 once running, the rate, the
+ * host that runs it; the source image of a task sees the task too. */
 static void test_task_of_image(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_task t;
+	char me[MODEL_RUNNER_ID_MAX];
 	int64_t a = pending_image(fx, "alice", "a"), b = pending_image(fx, "bob", "b"),
 	        c = pending_image(fx, "carol", "c"), src = pending_image(fx, "dave", "src");
 	int64_t now = (int64_t)time(NULL);
 
+	assert_int_equal(model_runner_self(fx->m, me), 0);
 	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by, bytes_done, bytes_total, started, updated) "
-	           "VALUES ('capture', %lld, 'running', '999999999:1', 3000, 9000, %lld, %lld)",
-	       (long long)a, (long long)(now - 10), (long long)now);
+	           "VALUES ('capture', %lld, 'running', %Q, 3000, 9000, %lld, %lld)",
+	       (long long)a, me, (long long)(now - 10), (long long)now);
 	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, bytes_total) VALUES ('capture', %lld, 'queued', 7)",
 	       (long long)b);
 	ut_sql(fx, "INSERT INTO tasks(kind, image_id, source_kind, source_id, state) "
@@ -182,12 +339,15 @@ static void test_task_of_image(void **state)
 
 	assert_int_equal(model_task_of_image(fx->m, a, &t), 0);
 	assert_string_equal(t.state, "running");
+	assert_string_equal(t.host, model_host(fx->m));
+	assert_int_equal(t.orphaned_since, 0);
 	assert_int_equal(t.position, 0);
 	assert_int_equal(t.bytes_done, 3000);
 	assert_int_equal(t.bytes_total, 9000);
 	assert_true(t.rate >= 3000.0 / 11 && t.rate <= 3000.0 / 9);
 	assert_int_equal(model_task_of_image(fx->m, b, &t), 0);
 	assert_string_equal(t.state, "queued");
+	assert_string_equal(t.host, "");
 	assert_int_equal(t.position, 1);
 	assert_true(t.rate == 0);
 	assert_int_equal(model_task_of_image(fx->m, c, &t), 0);
@@ -198,6 +358,61 @@ static void test_task_of_image(void **state)
 	assert_string_equal(t.source_kind, "image");
 	assert_int_equal(model_task_of_image(fx->m, ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4").id, &t),
 	                 -ENOENT);
+}
+
+/* A task nobody runs is `orphaned` (SPEC §13): its runner's process died
+ * (this host: since its last update), its runner's host let its lease
+ * lapse, or it waits for a host whose lease lapsed (since the lapse);
+ * with a live runner, or bound to a live host or to this one, it is not.
+ * Several hosts exist only with PostgreSQL; SQLite's runners are all this
+ * machine's. */
+static void test_task_orphaned(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_task t;
+	int64_t a = pending_image(fx, "alice", "a"), b = pending_image(fx, "bob", "b"),
+	        c = pending_image(fx, "carol", "c"), d = pending_image(fx, "dave", "d");
+	int64_t now = (int64_t)time(NULL), lease = model_lease(fx->m);
+	char dead[MODEL_RUNNER_ID_MAX + 8];
+	bool cluster = fx->pgdb[0] != '\0';
+
+	/* pid 1 did not start at tick 1: a dead runner of this host */
+	snprintf(dead, sizeof dead, "%s/1:1", model_host(fx->m));
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by, bytes_done, bytes_total, started, updated) "
+	           "VALUES ('capture', %lld, 'running', %Q, 3000, 9000, %lld, %lld)",
+	       (long long)a, dead, (long long)(now - 100), (long long)(now - 50));
+	assert_int_equal(model_task_of_image(fx->m, a, &t), 0);
+	assert_string_equal(t.state, "orphaned");
+	assert_string_equal(t.host, model_host(fx->m));
+	assert_int_equal(t.orphaned_since, now - 50);
+	assert_true(t.rate == 0);
+
+	/* host far renewed its lease 1000 s ago; host near just now */
+	ut_sql(fx, "INSERT INTO hosts(name, started_ns, renewed_ns) VALUES ('far', 1, %lld), ('near', 1, %lld)",
+	       (long long)(now - 1000) * 1000000000LL, (long long)now * 1000000000LL);
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by, updated, host) "
+	       "VALUES ('import', %lld, 'running', 'far/1:1', %lld, 'far')",
+	       (long long)b, (long long)(now - 2000));
+	assert_int_equal(model_task_of_image(fx->m, b, &t), 0);
+	assert_string_equal(t.host, "far");
+	assert_string_equal(t.state, "orphaned");
+	/* SQLite: the runner is this machine's, its process gone since its update */
+	assert_int_equal(t.orphaned_since, cluster ? now - 1000 + lease : now - 2000);
+
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, updated, host) VALUES ('import', %lld, 'queued', %lld, "
+	           "'far')",
+	       (long long)c, (long long)(now - 2000));
+	assert_int_equal(model_task_of_image(fx->m, c, &t), 0);
+	assert_string_equal(t.host, "far");
+	assert_string_equal(t.state, cluster ? "orphaned" : "queued");
+	assert_int_equal(t.orphaned_since, cluster ? now - 1000 + lease : 0);
+
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, claimed_by, host) VALUES ('import', %lld, 'running', "
+	           "'near/1:1', 'near')",
+	       (long long)d);
+	assert_int_equal(model_task_of_image(fx->m, d, &t), 0);
+	assert_string_equal(t.host, "near");
+	assert_string_equal(t.state, cluster ? "running" : "orphaned");
 }
 
 /* ---- captures ------------------------------------------------------------------------- */
@@ -610,6 +825,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_runner_reclaimed, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_live_runner_left_alone, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_runner_claims_nothing, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_task_orphaned, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fair_fewest_running_of_the_kind, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fair_round_robin, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_yield_due, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_task_of_image, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_local, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_cloud, ut_setup, ut_teardown),

@@ -13,6 +13,9 @@
 
 #define MiB ((uint64_t)1 << 20)
 
+/* SPEC §17's reason, word for word. */
+#define ENCRYPTED "encrypted QCOW2/LUKS files are not accepted: upload the plain disk and set encrypted to yes"
+
 static int64_t account(struct ut_fx *fx)
 {
 	struct model_err err = {0};
@@ -161,6 +164,16 @@ static void test_sniff_per_folder(void **state)
 	memset(b, 'x', 65536);
 	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 65536, true, &f, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "no known format"));
+	/* Encrypted files, at the first write: SPEC §17's words exactly. */
+	memset(b, 0, 65536);
+	memcpy(b, "LUKS\xba\xbe\0\1", 8);
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 4096, true, &f, &err), -EINVAL);
+	assert_string_equal(err.msg, ENCRYPTED);
+	memset(b, 0, 65536);
+	ft_qcow2(b, 64 * MiB);
+	ft_be32(b + 32, 2);
+	assert_int_equal(model_upload_sniff(MODEL_FOLDER_PRIVATE, b, 4096, true, &f, &err), -EINVAL);
+	assert_string_equal(err.msg, ENCRYPTED);
 	free(b);
 }
 
@@ -211,7 +224,7 @@ static void test_finish_raw(void **state)
 	/* The blob is sealed, holes and all, and reads back the bytes. */
 	assert_int_equal(model_blob_manifest(fx->m, u.blob_id, &man), 0);
 	assert_int_equal(man->size, 3 * MiB);
-	assert_true(chunk_id_is_null(&man->chunks[1]));
+	assert_true(chunk_id_is_null(mf_id(man, 1)));
 	assert_int_equal(man->stored, 2 * MiB);
 	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
 	assert_int_equal(blob_store_read(s, man, back, 3 * MiB, 0), (ssize_t)(3 * MiB));
@@ -265,16 +278,48 @@ static void finish_refused(struct ut_fx *fx, enum model_folder folder, const cha
 static void test_finish_refused(void **state)
 {
 	struct ut_fx *fx = *state;
+	struct model_err err = {0};
 	uint8_t *file = calloc(1, FT_QCOW2_FILE_SIZE);
 	assert_non_null(file);
+	account(fx);
+	assert_int_equal(model_quota_set(fx->m, "alice", ut_region_names[0], "private-images", 100, &err), 0);
 	ft_qcow2(file, 64 * MiB);
 	ft_be32(file + 4, 9);
-	finish_refused(fx, MODEL_FOLDER_PRIVATE, "version", file, FT_QCOW2_FILE_SIZE, "unsupported version 9");
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "version", file, FT_QCOW2_FILE_SIZE, "version 9 is not 2 or 3");
 	ft_be32(file + 4, 2);
 	/* Truncated: the L1 table is beyond the end (head -c of a real one). */
 	finish_refused(fx, MODEL_FOLDER_PRIVATE, "truncated", file, FT_QCOW2_L1_OFFSET, "beyond the end");
 	ft_be64(file + 8, 512);
 	finish_refused(fx, MODEL_FOLDER_PRIVATE, "backing", file, FT_QCOW2_FILE_SIZE, "backing file");
+	ft_be64(file + 8, 0);
+	/* Headers qemu will not open never end available (issue 23): the
+	 * field named.  Version 3 for refcount_order. */
+	ft_be32(file + 4, 3);
+	ft_be32(file + 96, 7);
+	ft_be32(file + 100, 104);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "refcount-order", file, FT_QCOW2_FILE_SIZE,
+	               "refcount_order 7 is above 6");
+	memset(file + 72, 0, 32);
+	ft_be32(file + 4, 2);
+	ft_be32(file + 56, 0xffffffffu);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "reftable-size", file, FT_QCOW2_FILE_SIZE,
+	               "refcount_table_clusters 4294967295 is above 128");
+	ft_be32(file + 56, 1);
+	ft_be64(file + 48, 1ull << 55);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "reftable-offset", file, FT_QCOW2_FILE_SIZE,
+	               "refcount table (36028797018963968..");
+	ft_be64(file + 48, 65536);
+	ft_be32(file + 60, 0xffffffffu);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "snapshots", file, FT_QCOW2_FILE_SIZE,
+	               "nb_snapshots 4294967295 is above 65536");
+	ft_be32(file + 60, 0);
+	/* A compressed cluster that does not inflate: the whole-file check at
+	 * close finds it (its L2 table in cluster 2, the stream after the L1
+	 * table). */
+	ft_be64(file + FT_QCOW2_L1_OFFSET, 2 * 65536);
+	ft_be64(file + 2 * 65536, 1ull << 62 | (FT_QCOW2_L1_OFFSET + 512));
+	memset(file + FT_QCOW2_L1_OFFSET + 512, 0xa5, 512);
+	finish_refused(fx, MODEL_FOLDER_PRIVATE, "compressed", file, FT_QCOW2_FILE_SIZE, "corrupt compressed cluster");
 	/* A hybrid ISO in private/: taken as raw by its MBR at first. */
 	memset(file, 0, FT_QCOW2_FILE_SIZE);
 	ft_mbr(file);
@@ -307,6 +352,33 @@ static void test_finish_iso(void **state)
 	assert_int_equal(model_device_list(fx->m, id, devs), 1);
 	assert_string_equal(devs[0].name, "cdrom");
 	free(file);
+}
+
+/* The check on close says the same of an encrypted QCOW2 (a URL import
+ * or a publish meets only this one). */
+static void test_validate_encrypted(void **state)
+{
+	struct model_err err = {0};
+	uint8_t *b = calloc(1, 64 * FT_KiB);
+	const char *f = NULL;
+	uint64_t vsize = 0;
+	struct model_import_attrs none = {0};
+	assert_non_null(b);
+	ft_qcow2(b, 64 * MiB);
+	assert_int_equal(
+		model_upload_validate(MODEL_FOLDER_PRIVATE, b, 65536, FT_QCOW2_FILE_SIZE, &none, &f, &vsize, &err), 0);
+	for (uint32_t method = 1; method <= 2; method++) {
+		ft_be32(b + 32, method);
+		assert_int_equal(model_upload_validate(MODEL_FOLDER_PRIVATE, b, 65536, FT_QCOW2_FILE_SIZE, &none, &f, &vsize,
+		                                       &err),
+		                 -EINVAL);
+		assert_string_equal(err.msg, ENCRYPTED);
+	}
+	memset(b, 0, 65536);
+	memcpy(b, "LUKS\xba\xbe\0\2", 8);
+	assert_int_equal(model_upload_validate(MODEL_FOLDER_ISO, b, 65536, MiB, &none, &f, &vsize, &err), -EINVAL);
+	assert_string_equal(err.msg, ENCRYPTED);
+	free(b);
 }
 
 static void test_validate_attrs(void **state)
@@ -393,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finish_qcow2, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_finish_refused, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_finish_iso, ut_setup, ut_teardown),
+		cmocka_unit_test(test_validate_encrypted),
 		cmocka_unit_test(test_validate_attrs),
 		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_reap, ut_setup, ut_teardown),

@@ -1,0 +1,806 @@
+/*
+ * backend/rados.c — the Ceph RADOS chunk backend (SPEC §13).
+ *
+ * Who calls it: store.c opens one per region whose store is
+ * "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]" (model/ records the
+ * spec; `imgfs admin region add NAME --store SPEC`), and every chunk of
+ * that region then goes through the table below: reads (fs/, through the
+ * store's verified cache), batches (captures, uploads, conversions,
+ * copies), gc and fsck.  It stores bytes under ids it is given; it never
+ * hashes (store.c does, on every read: a corrupted object is -EIO there).
+ * Used from many threads at once: librados handles are thread-safe, the
+ * prefetch table has its own mutex, a batch is used by one thread.
+ *
+ * In the pool (in NAMESPACE when given):
+ *   <32 hex>      one object per chunk, named by its id: exactly the chunk's
+ *                 bytes, written once by an exclusive create; its attribute
+ *                 "imgfs.t" is the timestamp gc goes by (unix seconds, 20
+ *                 decimal digits, so that RADOS's string comparison orders
+ *                 them), set when the chunk is written and refreshed when a
+ *                 put or a copy finds it there.
+ *   imgfs.owner   one line naming the region and the service (a
+ *                 fingerprint of the chunk-id key) whose chunks these are;
+ *                 an open naming another owner is refused, so two regions
+ *                 never share a pool (each one's gc would collect the
+ *                 other's chunks).  Not a chunk name: listing skips it.
+ *
+ * Guarantees, against the local backend's (backend/local.c).  An object
+ * appears whole or not at all and is durable when RADOS acknowledges the
+ * write (every replica has it), so "a name never appears before its bytes
+ * are durable" holds by itself and a batch's commit is a wait for its
+ * writes.  The exclusive create (LIBRADOS_CREATE_EXCLUSIVE) is the put-if-
+ * absent: -EEXIST means another writer placed the same id, hence the same
+ * bytes (SPEC §11: ids are keyed hashes).  What differs: a write that was in
+ * flight when its batch was dropped may still land; it is whole, named by
+ * no manifest, and gc drops it after its grace.
+ *
+ * gc.  Listing a pool gives names only, so list reports BLOB_MTIME_UNKNOWN
+ * and gc removes a chunk with del_if_older: one write operation that
+ * compares imgfs.t with the cut-off and removes the object only if it is
+ * older, atomically in the OSD, so a put refreshing the chunk at the same
+ * moment can never lose it (the local backend has a microseconds-wide
+ * window there).  A found chunk is refreshed only when its timestamp is
+ * older than RADOS_FRESH: a second copy of the same data then costs one
+ * read per chunk, not a write (gc's grace, an hour by default, must exceed
+ * RADOS_FRESH plus the longest task, as for the local backend).
+ *
+ * Fast paths.  Reads: prefetch() starts rados aio reads (a read operation:
+ * stat + read, so an object longer than a chunk is seen) of the chunks a
+ * sequential reader will want next into a table of RADOS_PREFETCH_SLOTS
+ * chunk buffers; get() takes its chunk from there when it is on its way,
+ * else reads it synchronously.  get_buf() (the store's cache loading an
+ * entry) takes it without a copy: the slot's buffer and the caller's are
+ * exchanged.  A slot whose read is done and not taken is reused only for
+ * a chunk asked for when its own chunk is not among those asked for (the
+ * reader went elsewhere), so a deep window does not drop what comes next.
+ * Writes: a batch keeps each chunk's bytes until its write is settled (a
+ * retry, or a create after a refresh found the chunk gone, needs them):
+ * the batching's add takes the caller's chunk buffer and gives the slot's
+ * back (batch.c's lanes, so an upload's bytes are not copied again here);
+ * then it starts the create
+ * with rados_aio_write_op_operate, up to RADOS_BATCH_INFLIGHT per batch
+ * (batch.c runs four batches at once, one per lane: 16 writes in flight;
+ * 8 kept an upload waiting on the OSD), waiting for the oldest when all
+ * are busy; commit waits for all.
+ * The batching says !ask_first: asking first would put a round trip, which
+ * waits behind the writes in flight, in the caller's thread for every
+ * chunk; the exclusive create answers the same question.  Copies ask about
+ * up to BLOB_BATCH_MAX chunks at once (has_many: that many aio reads in
+ * flight, one wait).
+ *
+ * Failures (docs/reference.md §13).  librados by default waits for ever for an
+ * OSD that does not answer.  Unless the ceph.conf sets them, imgfs sets
+ * rados_osd_op_timeout and rados_mon_op_timeout to RADOS_OP_TIMEOUT seconds
+ * and client_mount_timeout to RADOS_MOUNT_TIMEOUT.  An operation that times
+ * out is tried again after rados_wait_for_latest_osdmap — without a fresh
+ * map a client that timed out keeps addressing the OSD's old address and
+ * never recovers when it comes back (ceph/ceph PR #63425) — up to
+ * RADOS_ATTEMPTS times in all; then it fails with -EIO (a read, a batch,
+ * a task: see the callers), with a line in the store's log for every
+ * timeout.  So a read waits at most about RADOS_ATTEMPTS x the timeout, and
+ * the same client works again once the OSD is back.
+ *
+ * Errors: librados returns -errno; blob_rados_errno() is the one place that
+ * turns what it returns into what the store's callers are promised.
+ *
+ * Files: this one (the spec, the connection and the pool's owner, the
+ * single operations and the table), rados_read.c (get, get_buf, prefetch),
+ * rados_batch.c (the batching sub-table), rados_int.h (what they share).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rados_int.h"
+
+/* Parsed "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]". */
+struct rados_spec {
+	char pool[RADOS_NAME_MAX + 1];
+	char conf[PATH_MAX];
+	char id[RADOS_NAME_MAX + 1];
+	char ns[RADOS_NAME_MAX + 1];
+};
+
+static void why_set(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void why_set(char *why, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* Pool, client and namespace names: letters, digits, '.', '_', '-'. */
+static bool name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > RADOS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_t cap)
+{
+	const char *p, *end;
+
+	memset(out, 0, sizeof *out);
+	if (strncmp(spec, "rados:", 6) != 0) {
+		why_set(why, cap, "a RADOS store is rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]");
+		return -EINVAL;
+	}
+	p = spec + 6;
+	end = strchr(p, ',');
+	if (end == NULL)
+		end = p + strlen(p);
+	if (!name_ok(p, (size_t)(end - p))) {
+		why_set(why, cap, "a pool name is 1-%d letters, digits, '.', '_' or '-'", RADOS_NAME_MAX);
+		return -EINVAL;
+	}
+	memcpy(out->pool, p, (size_t)(end - p));
+	while (*end == ',') {
+		const char *key = end + 1, *eq = strchr(key, '='), *val;
+		size_t len;
+		char *dst;
+		size_t dstcap;
+
+		end = strchr(key, ',');
+		if (end == NULL)
+			end = key + strlen(key);
+		if (eq == NULL || eq > end) {
+			why_set(why, cap, "rados: options are conf=FILE, id=CLIENT and ns=NAMESPACE");
+			return -EINVAL;
+		}
+		val = eq + 1;
+		len = (size_t)(end - val);
+		if ((size_t)(eq - key) == 4 && strncmp(key, "conf", 4) == 0) {
+			dst = out->conf;
+			dstcap = sizeof out->conf;
+			if (len == 0 || val[0] != '/' || len >= dstcap) {
+				why_set(why, cap, "conf=FILE takes an absolute path (every host must find it)");
+				return -EINVAL;
+			}
+			for (size_t i = 0; i < len; i++)
+				if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f) {
+					why_set(why, cap, "conf=FILE: a control character in the path");
+					return -EINVAL;
+				}
+		} else if ((size_t)(eq - key) == 2 && strncmp(key, "id", 2) == 0) {
+			dst = out->id;
+			dstcap = sizeof out->id;
+			if (!name_ok(val, len)) {
+				why_set(why, cap, "id=CLIENT is 1-%d letters, digits, '.', '_' or '-' (without \"client.\")",
+				        RADOS_NAME_MAX);
+				return -EINVAL;
+			}
+		} else if ((size_t)(eq - key) == 2 && strncmp(key, "ns", 2) == 0) {
+			dst = out->ns;
+			dstcap = sizeof out->ns;
+			if (!name_ok(val, len)) {
+				why_set(why, cap, "ns=NAMESPACE is 1-%d letters, digits, '.', '_' or '-'", RADOS_NAME_MAX);
+				return -EINVAL;
+			}
+		} else {
+			why_set(why, cap, "rados: options are conf=FILE, id=CLIENT and ns=NAMESPACE");
+			return -EINVAL;
+		}
+		if (dst[0] != '\0') {
+			why_set(why, cap, "rados: an option is given twice");
+			return -EINVAL;
+		}
+		(void)dstcap;
+		memcpy(dst, val, len);
+		dst[len] = '\0';
+	}
+	return 0;
+}
+
+#ifdef IMGFS_HAVE_RADOS
+
+/* The one translation of what librados returns (after the retries) into
+ * the errnos the store promises: a timeout or a lost connection is an I/O
+ * error, a full pool or cluster is ENOSPC (SPEC §9). */
+int blob_rados_errno(int rc)
+{
+	switch (-rc) {
+	case 0:
+	case ENOENT:
+	case EEXIST:
+	case ENOMEM:
+	case ERANGE:
+	case EINVAL:
+	case ECANCELED:
+		return rc;
+	case ENOSPC:
+	case EDQUOT:
+		return -ENOSPC;
+	default: /* ETIMEDOUT, ESHUTDOWN (blocklisted), EIO, anything else */
+		return rc < 0 ? -EIO : rc;
+	}
+}
+
+void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t)
+{
+	snprintf(out, RADOS_STAMP_LEN + 1, "%020lld", (long long)(t < 0 ? 0 : t));
+}
+
+/* ---- one operation on one object, tried again after a timeout ---------- */
+
+/* Runs fn on object oid until it does not time out, waiting for the
+ * latest OSD map before each new try, RADOS_ATTEMPTS tries in all counting
+ * from `first`; returns what librados returned (not translated). */
+int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, rados_op_fn fn,
+                   struct rados_call *call, int first)
+{
+	for (int attempt = first;; attempt++) {
+		int rc = fn(rb, oid, call);
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		atomic_fetch_add(&rb->n.timeouts, 1);
+		if (attempt >= RADOS_ATTEMPTS) {
+			blob_log_line(rb->log, "rados %s: object %s: %s timed out %d times (%u s each): giving up: EIO",
+			              rb->where, oid, what, RADOS_ATTEMPTS, rb->op_timeout);
+			return rc;
+		}
+		blob_log_line(rb->log,
+		              "rados %s: object %s: %s timed out after %u s (try %d of %d); waiting for the latest OSD map",
+		              rb->where, oid, what, rb->op_timeout, attempt, RADOS_ATTEMPTS);
+		rados_wait_for_latest_osdmap(rb->cluster);
+	}
+}
+
+/* Whole chunk: stat + read in one operation (an object longer than a
+ * chunk is damaged, not silently cut). */
+int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_read_op_t op = rados_create_read_op();
+	int stat_rv = 0, read_rv = 0, rc;
+	time_t mtime;
+
+	if (op == NULL)
+		return -ENOMEM;
+	atomic_fetch_add(&rb->n.reads, 1);
+	rados_read_op_stat(op, &call->size, &mtime, &stat_rv);
+	rados_read_op_read(op, 0, call->rcap, call->rbuf, &call->got, &read_rv);
+	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_read_op(op);
+	if (rc == 0)
+		rc = stat_rv < 0 ? stat_rv : read_rv;
+	return rc;
+}
+
+/* The chunk's creation: bytes and timestamp, only if the object is absent. */
+static int op_create(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	blob_rados_stamp_fmt(stamp, (int64_t)time(NULL));
+	atomic_fetch_add(&rb->n.creates, 1);
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(op, call->wbuf, call->wlen);
+	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* >= 0 when the object's timestamp is at least call->t, -ECANCELED when
+ * older (or missing), -ENOENT when there is no object. */
+static int op_fresh(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_read_op_t op = rados_create_read_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	blob_rados_stamp_fmt(stamp, call->t);
+	rados_read_op_cmpxattr(op, RADOS_STAMP_XATTR, LIBRADOS_CMPXATTR_OP_LTE, stamp, RADOS_STAMP_LEN);
+	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_read_op(op);
+	return rc;
+}
+
+/* Sets the timestamp to now on an object that exists (-ENOENT if not). */
+static int op_touch(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	(void)call;
+	if (op == NULL)
+		return -ENOMEM;
+	atomic_fetch_add(&rb->n.refreshes, 1);
+	blob_rados_stamp_fmt(stamp, (int64_t)time(NULL));
+	rados_write_op_assert_exists(op);
+	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* Removes the object only if its timestamp is older than call->t:
+ * 0 removed, -ECANCELED kept, -ENOENT absent.  A missing timestamp
+ * compares as the oldest. */
+static int op_del_older(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	blob_rados_stamp_fmt(stamp, call->t);
+	rados_write_op_cmpxattr(op, RADOS_STAMP_XATTR, LIBRADOS_CMPXATTR_OP_GT, stamp, RADOS_STAMP_LEN);
+	rados_write_op_remove(op);
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+static int op_stat(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	time_t mtime;
+
+	return rados_stat(rb->io, oid, &call->size, &mtime);
+}
+
+/* The size and the timestamp xattr (what del_older compares). */
+static int op_stat_stamp(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	char stamp[RADOS_STAMP_LEN + 1];
+	time_t mtime;
+	int rc;
+
+	if ((rc = rados_stat(rb->io, oid, &call->size, &mtime)) < 0)
+		return rc;
+	if ((rc = rados_getxattr(rb->io, oid, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN)) < 0)
+		return rc;
+	stamp[rc] = '\0';
+	call->t = strtoll(stamp, NULL, 10);
+	return 0;
+}
+
+static int op_remove(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	(void)call;
+	return rados_remove(rb->io, oid);
+}
+
+/* A found chunk kept from gc: its timestamp refreshed unless it is fresh.
+ * 1 there, 0 absent (maybe removed by gc just now), else -errno. */
+int blob_rados_refresh(struct rados_backend *rb, const char *oid, int first)
+{
+	struct rados_call call = {.t = (int64_t)time(NULL) - RADOS_FRESH};
+	int rc;
+
+	rc = blob_rados_run(rb, oid, "a timestamp check", op_fresh, &call, first);
+	if (rc == -ECANCELED)
+		rc = blob_rados_run(rb, oid, "a timestamp refresh", op_touch, &call, 1);
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? blob_rados_errno(rc) : 1;
+}
+
+/* put's answer for oid after a create that may have hit an existing
+ * object (first: the try number of the create to run, or 0 when the
+ * caller's create already said -EEXIST): 1 created, 0 there already. */
+int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, int first)
+{
+	struct rados_call call = {.wbuf = buf, .wlen = len};
+	int rc;
+
+	/* Twice at most: a chunk found and then removed by gc before its
+	 * refresh is created again. */
+	for (int round = 0; round < 2; round++) {
+		if (round == 0 && first == 0)
+			rc = -EEXIST;
+		else
+			rc = blob_rados_run(rb, oid, "a write", op_create, &call, round == 0 ? first : 1);
+		if (rc == 0)
+			return 1;
+		if (rc != -EEXIST)
+			return blob_rados_errno(rc);
+		/* Another writer placed the same id: the same bytes. */
+		if ((rc = blob_rados_refresh(rb, oid, 1)) != 0)
+			return rc < 0 ? rc : 0;
+	}
+	return -EIO;
+}
+
+static int rados_put(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len)
+{
+	char oid[33];
+
+	if (len > BLOB_CHUNK_SIZE)
+		return -EINVAL;
+	chunk_id_fmt(oid, id);
+	return blob_rados_place(rb_of(be), oid, buf, len, 1);
+}
+
+static int rados_exists(struct blob_backend *be, const chunk_id *id)
+{
+	struct rados_call call = {0};
+	char oid[33];
+	int rc;
+
+	chunk_id_fmt(oid, id);
+	rc = blob_rados_run(rb_of(be), oid, "a stat", op_stat, &call, 1);
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? blob_rados_errno(rc) : 1;
+}
+
+static int rados_stat_chunk(struct blob_backend *be, const chunk_id *id, uint64_t *size, int64_t *mtime)
+{
+	struct rados_call call = {0};
+	char oid[33];
+	int rc;
+
+	chunk_id_fmt(oid, id);
+	if ((rc = blob_rados_run(rb_of(be), oid, "a stat", op_stat_stamp, &call, 1)) < 0)
+		return blob_rados_errno(rc);
+	*size = call.size;
+	*mtime = call.t;
+	return 0;
+}
+
+static int rados_del(struct blob_backend *be, const chunk_id *id)
+{
+	struct rados_call call = {0};
+	char oid[33];
+
+	chunk_id_fmt(oid, id);
+	return blob_rados_errno(blob_rados_run(rb_of(be), oid, "a removal", op_remove, &call, 1));
+}
+
+static int rados_del_if_older(struct blob_backend *be, const chunk_id *id, int64_t not_after)
+{
+	struct rados_call call = {.t = not_after};
+	char oid[33];
+	int rc;
+
+	chunk_id_fmt(oid, id);
+	rc = blob_rados_run(rb_of(be), oid, "a removal", op_del_older, &call, 1);
+	if (rc == 0)
+		return 1;
+	if (rc == -ECANCELED || rc == -ENOENT)
+		return 0;
+	return blob_rados_errno(rc);
+}
+
+static bool is_chunk_name(const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == 32;
+}
+
+static int rados_list(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg)
+{
+	struct rados_backend *rb = rb_of(be);
+	rados_list_ctx_t ctx;
+	int rc;
+
+	if ((rc = rados_nobjects_list_open(rb->io, &ctx)) < 0)
+		return blob_rados_errno(rc);
+	for (;;) {
+		const char *name;
+		chunk_id id;
+
+		rc = rados_nobjects_list_next(ctx, &name, NULL, NULL);
+		if (rc == -ENOENT) {
+			rc = 0;
+			break;
+		}
+		if (rc < 0) {
+			blob_log_line(rb->log, "rados %s: listing the pool failed: %s", rb->where, strerror(-rc));
+			rc = blob_rados_errno(rc);
+			break;
+		}
+		if (!is_chunk_name(name) || chunk_id_parse(&id, name) < 0)
+			continue; /* imgfs.owner, or not ours */
+		if ((rc = cb(arg, &id, BLOB_MTIME_UNKNOWN)) != 0)
+			break;
+	}
+	rados_nobjects_list_close(ctx);
+	return rc;
+}
+
+/* ---- opening --------------------------------------------------------------- */
+
+static void rados_free(struct blob_backend *be)
+{
+	struct rados_backend *rb = rb_of(be);
+
+	if (rb == NULL)
+		return;
+	for (int i = 0; i < RADOS_PREFETCH_SLOTS; i++) {
+		if (rb->pf[i].used)
+			blob_rados_pf_finish(&rb->pf[i]);
+		free(rb->pf[i].buf);
+	}
+	if (rb->io != NULL)
+		rados_ioctx_destroy(rb->io);
+	if (rb->cluster != NULL)
+		rados_shutdown(rb->cluster);
+	pthread_mutex_destroy(&rb->pf_lock);
+	free(rb);
+}
+
+/* Sets option name to value when the configuration left it at the
+ * library's default (what the admin wrote in the ceph.conf wins). */
+static void conf_default(rados_t cluster, const char *name, const char *lib_default, const char *value)
+{
+	char cur[64];
+
+	if (rados_conf_get(cluster, name, cur, sizeof cur) == 0 && strcmp(cur, lib_default) == 0)
+		rados_conf_set(cluster, name, value);
+}
+
+/* Reads the pool's owner line; marks it owner's when it has none and
+ * claim says so.  A pool owned by another: -EBUSY. */
+static int owner_check(struct rados_backend *rb, const char *owner, bool claim, char *why, size_t cap)
+{
+	char got[512];
+	int rc;
+
+	for (int round = 0; round < 2; round++) {
+		rc = rados_read(rb->io, RADOS_OWNER_OID, got, sizeof got - 1, 0);
+		if (rc >= 0) {
+			got[rc] = '\0';
+			got[strcspn(got, "\n")] = '\0';
+			if (strcmp(got, owner) == 0)
+				return 0;
+			why_set(why, cap, "pool %s already holds the chunks of another region (%s)", rb->where, got);
+			return -EBUSY;
+		}
+		if (rc != -ENOENT)
+			break;
+		if (!claim)
+			return 0;
+		rados_write_op_t op = rados_create_write_op();
+		char line[320];
+		if (op == NULL)
+			return -ENOMEM;
+		snprintf(line, sizeof line, "%s\n", owner);
+		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+		rados_write_op_write_full(op, line, strlen(line));
+		rc = rados_write_op_operate(op, rb->io, RADOS_OWNER_OID, NULL, LIBRADOS_OPERATION_NOFLAG);
+		rados_release_write_op(op);
+		if (rc == 0)
+			return 0;
+		if (rc != -EEXIST) /* another opener claimed it first: read it */
+			break;
+	}
+	why_set(why, cap, "pool %s: cannot read or write its %s object: %s", rb->where, RADOS_OWNER_OID, strerror(-rc));
+	return blob_rados_errno(rc);
+}
+
+static int rados_open(struct rados_backend *rb, const struct rados_spec *sp, const char *owner, bool claim, char *why,
+                      size_t cap)
+{
+	const char *conf = sp->conf[0] ? sp->conf : "the default ceph.conf";
+	char val[64];
+	int rc;
+
+	snprintf(rb->where, sizeof rb->where, "%s%s%s", sp->pool, sp->ns[0] ? "/" : "", sp->ns);
+	if ((rc = rados_create(&rb->cluster, sp->id[0] ? sp->id : NULL)) < 0) {
+		rb->cluster = NULL;
+		why_set(why, cap, "cannot start a RADOS client: %s", strerror(-rc));
+		return blob_rados_errno(rc);
+	}
+	if ((rc = rados_conf_read_file(rb->cluster, sp->conf[0] ? sp->conf : NULL)) < 0) {
+		if (sp->conf[0])
+			why_set(why, cap, "cannot read %s: %s", sp->conf, strerror(-rc));
+		else
+			why_set(why, cap, "no ceph.conf in the usual places (name one with conf=FILE)");
+		return rc == -ENOENT || rc == -EACCES ? rc : -EINVAL;
+	}
+	/* A client library must not write into the daemon's stderr. */
+	rados_conf_set(rb->cluster, "log_to_stderr", "false");
+	rados_conf_set(rb->cluster, "err_to_stderr", "false");
+	conf_default(rb->cluster, "rados_osd_op_timeout", "0", RADOS_OP_TIMEOUT);
+	conf_default(rb->cluster, "rados_mon_op_timeout", "0", RADOS_OP_TIMEOUT);
+	conf_default(rb->cluster, "client_mount_timeout", "300", RADOS_MOUNT_TIMEOUT);
+	if (rados_conf_get(rb->cluster, "rados_osd_op_timeout", val, sizeof val) == 0)
+		rb->op_timeout = (unsigned)strtoul(val, NULL, 10);
+	if ((rc = rados_connect(rb->cluster)) < 0) {
+		why_set(why, cap, "cannot reach the Ceph cluster of %s: %s", conf, strerror(-rc));
+		return -EIO;
+	}
+	rb->connected = true;
+	if ((rc = rados_ioctx_create(rb->cluster, sp->pool, &rb->io)) < 0) {
+		rb->io = NULL;
+		if (rc == -ENOENT)
+			why_set(why, cap, "pool %s does not exist in the Ceph cluster of %s", sp->pool, conf);
+		else
+			why_set(why, cap, "cannot open pool %s: %s", sp->pool, strerror(-rc));
+		return rc == -ENOENT ? -ENOENT : blob_rados_errno(rc);
+	}
+	if (sp->ns[0])
+		rados_ioctx_set_namespace(rb->io, sp->ns);
+	return owner_check(rb, owner, claim, why, cap);
+}
+
+static void rados_set_log(struct blob_backend *be, const struct blob_log *log)
+{
+	rb_of(be)->log = log;
+}
+
+/* Add without asking: an exclusive create of a chunk the pool has costs
+ * one round trip, like the question would. */
+static const struct blob_backend_batching rados_batching = {
+	.new_batch = blob_rados_batch_new,
+	.add = blob_rados_batch_add_buf,
+	.has_many = blob_rados_batch_has_many,
+	.commit = blob_rados_batch_commit,
+	.free = blob_rados_batch_free,
+	.ask_first = false,
+};
+
+int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
+                           size_t cap)
+{
+	struct rados_backend *rb;
+	struct rados_spec sp;
+	int rc;
+
+	if ((rc = spec_parse(&sp, spec, why, cap)) < 0)
+		return rc;
+	if ((rb = calloc(1, sizeof *rb)) == NULL)
+		return -ENOMEM;
+	if ((rc = pthread_mutex_init(&rb->pf_lock, NULL)) != 0) {
+		free(rb);
+		return -rc;
+	}
+	rb->be = (struct blob_backend){
+		.get = blob_rados_get,
+		.put = rados_put,
+		.exists = rados_exists,
+		.del = rados_del,
+		.stat = rados_stat_chunk,
+		.list = rados_list,
+		.free = rados_free,
+		.batching = &rados_batching,
+		.get_buf = blob_rados_get_buf,
+		.del_if_older = rados_del_if_older,
+		.prefetch = blob_rados_prefetch,
+		.set_log = rados_set_log,
+	};
+	if ((rc = rados_open(rb, &sp, owner, claim, why, cap)) < 0) {
+		rados_free(&rb->be);
+		return rc;
+	}
+	*out = &rb->be;
+	return 0;
+}
+
+int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len)
+{
+	struct rados_backend *rb = rb_of(be);
+	char oid[33];
+
+	/* What was read ahead before is the old bytes: dropped, so the test
+	 * sees the new ones. */
+	pthread_mutex_lock(&rb->pf_lock);
+	for (int i = 0; i < RADOS_PREFETCH_SLOTS; i++) {
+		struct rados_pf *p = &rb->pf[i];
+		if (p->used && !p->taken && chunk_id_equal(&p->id, id)) {
+			blob_rados_pf_finish(p);
+			p->used = false;
+		}
+	}
+	pthread_mutex_unlock(&rb->pf_lock);
+	chunk_id_fmt(oid, id);
+	return blob_rados_errno(rados_write_full(rb->io, oid, buf, len));
+}
+
+int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
+{
+	char oid[33], stamp[RADOS_STAMP_LEN + 1];
+
+	chunk_id_fmt(oid, id);
+	blob_rados_stamp_fmt(stamp, t);
+	return blob_rados_errno(rados_setxattr(rb_of(be)->io, oid, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN));
+}
+
+int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out)
+{
+	char oid[33], stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	chunk_id_fmt(oid, id);
+	if ((rc = rados_getxattr(rb_of(be)->io, oid, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN)) < 0)
+		return blob_rados_errno(rc);
+	stamp[rc] = '\0';
+	*out = strtoll(stamp, NULL, 10);
+	return 0;
+}
+
+void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)
+{
+	struct rados_backend *rb = rb_of(be);
+
+	out->reads = atomic_load(&rb->n.reads);
+	out->reads_ahead = atomic_load(&rb->n.reads_ahead);
+	out->reads_ahead_hit = atomic_load(&rb->n.reads_ahead_hit);
+	out->reads_handed = atomic_load(&rb->n.reads_handed);
+	out->creates_handed = atomic_load(&rb->n.creates_handed);
+	out->creates_waited = atomic_load(&rb->n.creates_waited);
+	out->creates = atomic_load(&rb->n.creates);
+	out->has_rounds = atomic_load(&rb->n.has_rounds);
+	out->has_objects = atomic_load(&rb->n.has_objects);
+	out->refreshes = atomic_load(&rb->n.refreshes);
+	out->timeouts = atomic_load(&rb->n.timeouts);
+}
+
+#else /* !IMGFS_HAVE_RADOS: built without librados */
+
+int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
+                           size_t cap)
+{
+	struct rados_spec sp;
+	int rc;
+
+	(void)out;
+	(void)owner;
+	(void)claim;
+	if ((rc = spec_parse(&sp, spec, why, cap)) < 0)
+		return rc;
+	why_set(why, cap, "this imgfs was built without librados (install librados-dev and build again)");
+	return -EPROTONOSUPPORT;
+}
+
+int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len)
+{
+	(void)be;
+	(void)id;
+	(void)buf;
+	(void)len;
+	return -EPROTONOSUPPORT;
+}
+
+int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
+{
+	(void)be;
+	(void)id;
+	(void)t;
+	return -EPROTONOSUPPORT;
+}
+
+int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out)
+{
+	(void)be;
+	(void)id;
+	(void)out;
+	return -EPROTONOSUPPORT;
+}
+
+void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)
+{
+	(void)be;
+	memset(out, 0, sizeof *out);
+}
+
+#endif

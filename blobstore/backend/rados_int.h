@@ -1,0 +1,120 @@
+/*
+ * backend/rados_int.h — what the RADOS backend's files share (rados.c,
+ * rados_read.c, rados_batch.c); nothing outside backend/ includes it.
+ *
+ * rados.c has the backend's design (its header comment: objects, stamps,
+ * gc, fast paths, failures), the connection and the pool's owner, and the
+ * single operations; rados_read.c the reads and the reads ahead
+ * (prefetch, get, get_buf); rados_batch.c the batches: writes in flight
+ * and existence checks many at a time.  Only built with librados.
+ */
+#ifndef IMGFS_RADOS_INT_H
+#define IMGFS_RADOS_INT_H
+
+#include "blobstore_int.h"
+
+#define RADOS_NAME_MAX 64 /* a pool's, client's or namespace's name */
+#define RADOS_OWNER_OID "imgfs.owner"
+
+#ifdef IMGFS_HAVE_RADOS
+
+#include <pthread.h>
+#include <rados/librados.h>
+#include <stdatomic.h>
+
+#define RADOS_OP_TIMEOUT "10"    /* seconds, when the ceph.conf sets none */
+#define RADOS_MOUNT_TIMEOUT "10" /* seconds to reach the cluster at open */
+#define RADOS_ATTEMPTS 3         /* tries of an operation that times out */
+#define RADOS_PREFETCH_SLOTS 16  /* chunks read ahead, at most, per store */
+#define RADOS_BATCH_INFLIGHT 4   /* writes in flight per batch (per lane): bench-results/README.md */
+#define RADOS_FRESH BLOB_STAMP_FRESH /* seconds a refreshed timestamp stays fresh */
+#define RADOS_STAMP_XATTR "imgfs.t"
+#define RADOS_STAMP_LEN 20
+
+/* A chunk read ahead (prefetch): its read operation is in flight or done,
+ * the result in the fields its operation fills. */
+struct rados_pf {
+	bool used;  /* an operation was started for id */
+	bool taken; /* a get is waiting for it or copying it out */
+	chunk_id id;
+	uint64_t tick; /* when it was started: the oldest done one is reused */
+	uint8_t *buf;  /* BLOB_CHUNK_SIZE bytes once allocated */
+	rados_completion_t c;
+	rados_read_op_t op;
+	uint64_t size;
+	time_t mtime;
+	int stat_rv, read_rv;
+	size_t got;
+};
+
+struct rados_backend {
+	struct blob_backend be; /* first: the table */
+	rados_t cluster;
+	rados_ioctx_t io;
+	bool connected;
+	char where[2 * RADOS_NAME_MAX + 16]; /* "POOL" or "POOL/NS", for log lines */
+	unsigned op_timeout;                 /* seconds, for log lines */
+	const struct blob_log *log;
+	struct {
+		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
+		    creates_waited, has_rounds, has_objects, refreshes, timeouts;
+	} n;
+	pthread_mutex_t pf_lock;
+	uint64_t pf_tick;
+	struct rados_pf pf[RADOS_PREFETCH_SLOTS];
+};
+
+static inline struct rados_backend *rb_of(struct blob_backend *be)
+{
+	return (struct rados_backend *)be;
+}
+
+/* ---- rados.c: one operation on one object, tried again after a timeout -- */
+
+struct rados_call {
+	const void *wbuf; /* create */
+	size_t wlen;
+	void *rbuf; /* read */
+	size_t rcap;
+	size_t got;
+	uint64_t size;
+	int64_t t; /* fresh, del_older: the cut-off */
+};
+
+typedef int (*rados_op_fn)(struct rados_backend *rb, const char *oid, struct rados_call *call);
+
+/* The errnos the store promises, from what librados returned. */
+int blob_rados_errno(int rc);
+/* A timestamp as the object's attribute holds it (20 digits). */
+void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t);
+/* fn on oid until it does not time out (RADOS_ATTEMPTS tries counting from
+ * first); librados's answer, untranslated. */
+int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, rados_op_fn fn,
+                   struct rados_call *call, int first);
+/* A whole chunk: stat + read in one operation (call->rbuf, rcap). */
+int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_call *call);
+/* The stamp of a found chunk refreshed when older than RADOS_FRESH. */
+int blob_rados_refresh(struct rados_backend *rb, const char *oid, int first);
+/* An exclusive create of a chunk, a found one refreshed: 1 new, 0 there. */
+int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, int first);
+
+/* ---- rados_read.c ------------------------------------------------------ */
+
+/* Waits for a read ahead and says how it went (the slot's fields). */
+int blob_rados_pf_finish(struct rados_pf *p);
+/* The table's get, get_buf and prefetch. */
+int blob_rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
+int blob_rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
+void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n);
+
+/* ---- rados_batch.c ----------------------------------------------------- */
+
+/* The batching sub-table's operations (rados.c holds the table). */
+int blob_rados_batch_new(struct blob_backend *be, struct blob_backend_batch **out);
+int blob_rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
+int blob_rados_batch_commit(struct blob_backend_batch *b);
+int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
+void blob_rados_batch_free(struct blob_backend_batch *b);
+
+#endif /* IMGFS_HAVE_RADOS */
+#endif

@@ -1,0 +1,188 @@
+/*
+ * backend/rados_read.c — the RADOS backend's reads: get, get_buf and the
+ * reads ahead (prefetch), as rados.c's header comment ("Fast paths:
+ * reads") describes.
+ *
+ * Who calls it: the store through the backend table (rados.c).  The
+ * prefetch table (rb->pf, RADOS_PREFETCH_SLOTS chunk buffers) is guarded by
+ * rb->pf_lock; a slot taken by a get is the getter's until released.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rados_int.h"
+
+#ifdef IMGFS_HAVE_RADOS
+
+/* The prefetch slot holding id, taken for the caller, or NULL. */
+static struct rados_pf *pf_take(struct rados_backend *rb, const chunk_id *id)
+{
+	struct rados_pf *p = NULL;
+
+	pthread_mutex_lock(&rb->pf_lock);
+	for (int i = 0; i < RADOS_PREFETCH_SLOTS && p == NULL; i++)
+		if (rb->pf[i].used && !rb->pf[i].taken && chunk_id_equal(&rb->pf[i].id, id))
+			p = &rb->pf[i];
+	if (p != NULL)
+		p->taken = true;
+	pthread_mutex_unlock(&rb->pf_lock);
+	return p;
+}
+
+/* Waits for a used slot's read and frees its operation (the slot's lock
+ * is not needed: used and taken, or the backend is being freed). */
+int blob_rados_pf_finish(struct rados_pf *p)
+{
+	int rc;
+
+	rados_aio_wait_for_complete(p->c);
+	rc = rados_aio_get_return_value(p->c);
+	rados_aio_release(p->c);
+	rados_release_read_op(p->op);
+	if (rc == 0)
+		rc = p->stat_rv < 0 ? p->stat_rv : p->read_rv;
+	return rc;
+}
+
+static void pf_release(struct rados_backend *rb, struct rados_pf *p)
+{
+	pthread_mutex_lock(&rb->pf_lock);
+	p->used = p->taken = false;
+	pthread_mutex_unlock(&rb->pf_lock);
+}
+
+/* get and get_buf: into buf (cap bytes), or, when swap is not NULL (then
+ * buf == *swap, a chunk buffer), into whichever chunk buffer ends up in
+ * *swap: a chunk read ahead is handed over by exchanging buffers. */
+static int get_chunk(struct rados_backend *rb, const chunk_id *id, void *buf, size_t cap, uint8_t **swap,
+                     size_t *len_out)
+{
+	struct rados_call call = {.rbuf = buf, .rcap = cap};
+	struct rados_pf *p;
+	char oid[33];
+	int first = 1, rc = -ETIMEDOUT;
+
+	chunk_id_fmt(oid, id);
+	if ((p = pf_take(rb, id)) != NULL) {
+		rc = blob_rados_pf_finish(p);
+		atomic_fetch_add(&rb->n.reads_ahead_hit, 1);
+		if (rc == 0 && p->size <= cap && swap != NULL) {
+			uint8_t *mine = p->buf;
+			p->buf = *swap; /* the slot keeps the caller's buffer */
+			*swap = mine;
+			atomic_fetch_add(&rb->n.reads_handed, 1);
+			call.got = p->got;
+			call.size = p->size;
+		} else if (rc == 0 && p->size <= cap) {
+			memcpy(buf, p->buf, p->got);
+			call.got = p->got;
+			call.size = p->size;
+		} else if (rc == 0) {
+			call.size = p->size;
+		}
+		pf_release(rb, p);
+		if (rc == -ETIMEDOUT) { /* its first try: the retries here */
+			blob_log_line(rb->log,
+			              "rados %s: object %s: a read timed out after %u s (try 1 of %d); waiting for the "
+			              "latest OSD map",
+			              rb->where, oid, rb->op_timeout, RADOS_ATTEMPTS);
+			rados_wait_for_latest_osdmap(rb->cluster);
+			first = 2;
+		}
+	}
+	if (p == NULL || rc == -ETIMEDOUT)
+		rc = blob_rados_run(rb, oid, "a read", blob_rados_op_read, &call, first);
+	if (rc < 0)
+		return blob_rados_errno(rc);
+	if (call.size > BLOB_CHUNK_SIZE) /* no chunk is that long: damaged */
+		return -EIO;
+	if (call.size > cap)
+		return -ERANGE;
+	*len_out = call.got;
+	return 0;
+}
+
+int blob_rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+{
+	return get_chunk(rb_of(be), id, buf, cap, NULL, len_out);
+}
+
+int blob_rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out)
+{
+	return get_chunk(rb_of(be), id, *buf, BLOB_CHUNK_SIZE, buf, len_out);
+}
+
+/* Whether id is one of ids[0..n). */
+static bool ids_have(const chunk_id *ids, size_t n, const chunk_id *id)
+{
+	for (size_t k = 0; k < n; k++)
+		if (chunk_id_equal(&ids[k], id))
+			return true;
+	return false;
+}
+
+void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
+{
+	struct rados_backend *rb = rb_of(be);
+
+	pthread_mutex_lock(&rb->pf_lock);
+	for (size_t k = 0; k < n; k++) {
+		struct rados_pf *p = NULL;
+		bool have = false;
+		char oid[33];
+
+		for (int i = 0; i < RADOS_PREFETCH_SLOTS && !have; i++)
+			have = rb->pf[i].used && chunk_id_equal(&rb->pf[i].id, &ids[k]);
+		if (have)
+			continue;
+		/* A free slot, else the oldest one whose read is done and that
+		 * nobody took or is about to (a reader that went elsewhere: its
+		 * chunk is not among those asked for now). */
+		for (int i = 0; i < RADOS_PREFETCH_SLOTS; i++) {
+			struct rados_pf *q = &rb->pf[i];
+			if (!q->used) {
+				p = q;
+				break;
+			}
+			if (!q->taken && rados_aio_is_complete(q->c) && (p == NULL || q->tick < p->tick) &&
+			    !ids_have(ids, n, &q->id))
+				p = q;
+		}
+		if (p == NULL)
+			break; /* all on their way or wanted: enough ahead */
+		if (p->used) {
+			blob_rados_pf_finish(p);
+			p->used = false;
+		}
+		if (p->buf == NULL && (p->buf = blob_chunk_buf_new()) == NULL)
+			break;
+		if ((p->op = rados_create_read_op()) == NULL)
+			break;
+		if (rados_aio_create_completion2(NULL, NULL, &p->c) < 0) {
+			rados_release_read_op(p->op);
+			break;
+		}
+		p->stat_rv = p->read_rv = 0;
+		p->got = 0;
+		p->size = 0;
+		rados_read_op_stat(p->op, &p->size, &p->mtime, &p->stat_rv);
+		rados_read_op_read(p->op, 0, BLOB_CHUNK_SIZE, (char *)p->buf, &p->got, &p->read_rv);
+		chunk_id_fmt(oid, &ids[k]);
+		if (rados_aio_read_op_operate(p->op, rb->io, p->c, oid, LIBRADOS_OPERATION_NOFLAG) < 0) {
+			rados_aio_release(p->c);
+			rados_release_read_op(p->op);
+			break;
+		}
+		atomic_fetch_add(&rb->n.reads_ahead, 1);
+		p->id = ids[k];
+		p->used = true;
+		p->taken = false;
+		p->tick = ++rb->pf_tick;
+	}
+	pthread_mutex_unlock(&rb->pf_lock);
+}
+
+#endif

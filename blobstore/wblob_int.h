@@ -1,0 +1,118 @@
+/*
+ * wblob_int.h — what the writable blob's files share: the handle, the
+ * on-disk constants and the helpers over chunk states and overlay files.
+ * Nothing outside blobstore/wblob*.c includes it.
+ *
+ * The design — the on-disk format, the crash-safety order of every step,
+ * streaming, punching, sealing — is described once, in wblob.c's header
+ * comment; the files are:
+ *   wblob.c       the format; chunk states (the state radix, the
+ *                 streamed ids, the pending list), the overlay files,
+ *                 size changes (grow, shrink)
+ *   wblob_open.c  a wblob's life: create, open (loading the map and the
+ *                 .ids), close, remove, list, the ids gc must keep
+ *   wblob_io.c    reads, writes (copy-on-write, streaming, the stage),
+ *                 punches, truncate, seek, fsync and seal
+ */
+#ifndef IMGFS_WBLOB_INT_H
+#define IMGFS_WBLOB_INT_H
+
+#include "blobstore_int.h"
+
+#define WB_MAGIC "IMGFSWB1"
+#define WB_HEADER 24
+#define WB_NAME_MAX 64
+#define WB_FILE_MAX (WB_NAME_MAX + 16) /* "<name>.data.<k>" */
+#define WB_IDS_REC (2 * sizeof(chunk_id)) /* a .ids record: synced id, pending id */
+
+/* Chunk states (see the top of the file). */
+enum { WB_BASE = 0, WB_OVERLAY = 1, WB_STORED = 2, WB_STREAMED = 3, WB_HOLE = 4, WB_OVERLAY_EXT = 5 };
+
+/* Overlay files: .data for the chunks below WB_SEG_CHUNKS, .data.<k> for
+ * each further WB_SEG_CHUNKS (8 TiB: ext4's 16 TiB file cap, minus its
+ * last block, holds no 2^24 whole chunks). */
+#define WB_SEG_SHIFT 23
+#define WB_SEG_CHUNKS (1u << WB_SEG_SHIFT)
+#define WB_NSEG ((UINT32_MAX >> WB_SEG_SHIFT) + 1)
+/* Leaves of the radixes: a 4 KiB page of state bytes, 256 ids. */
+#define WB_STATE_LEAF_BITS 12
+#define WB_SID_LEAF_BITS 8
+
+_Static_assert(((uint64_t)WB_SEG_CHUNKS << BLOB_CHUNK_SHIFT) <= (16ull << 40) - 4096,
+               "an overlay file stays under ext4's largest file");
+
+/* An overlay file and its length (wb_zero_overlay trusts it). */
+struct wb_file {
+	int fd;
+	uint64_t len;
+};
+
+struct blob_wblob {
+	blob_store *s;
+	int map_fd;
+	pthread_rwlock_t lock;
+	blob_manifest *base; /* never NULL: an empty manifest for "no base" */
+	uint64_t size;
+	uint32_t base_limit;
+	uint64_t state_off; /* WB_HEADER + baselen */
+	struct blob_radix state; /* one byte per chunk, 0 where absent */
+	uint32_t ndata;    /* data chunks among the first nchunks(size) */
+	uint64_t map_len;  /* current length of the map */
+	struct wb_file data;     /* <name>.data */
+	struct wb_file *ext;     /* WB_NSEG (fd -1: not open), once one is needed */
+	pthread_mutex_t ext_lock; /* readers open .data.<k> files too */
+	/* Streaming (blob_wblob_stream; see "Streaming" above). */
+	bool streaming;
+	struct blob_radix sid; /* the chunk a state 2 or 3 shows */
+	uint32_t *pend;        /* every chunk in state 3 (and maybe some that left it) */
+	uint32_t pend_len, pend_cap;
+	int ids_fd;            /* <name>.ids, -1 until the first streamed chunk */
+	bool ids_new;          /* created by this handle: its name not yet synced */
+	blob_batch *batch;     /* the streamed chunks' batch, NULL until needed */
+	pthread_mutex_t batch_lock; /* a reader's commit against another's */
+	bool uncommitted;      /* chunks added since the batch's last commit */
+	struct wb_punch { uint32_t i; uint8_t st; } *punch; /* overlay chunks streamed over, to free */
+	uint32_t npunch, punch_cap;
+	uint8_t *stage;        /* BLOB_CHUNK_SIZE: the chunk being written */
+	bool staged;           /* stage holds chunk stage_i, whole */
+	uint32_t stage_i;
+	size_t stage_end;      /* stage bytes from here on are zeros not yet written */
+	char name[WB_NAME_MAX + 1];
+};
+
+/* ---- wblob.c -------------------------------------------------------------- */
+
+bool wb_name_ok(const char *name);
+/* File names in wblobs/: "<name>.<ext>", "<name>.data.<k>". */
+void wb_file(char out[WB_FILE_MAX], const char *name, const char *ext);
+void wb_ext_file(char out[WB_FILE_MAX], const char *name, uint32_t k);
+uint64_t wb_chunk_start(uint32_t i);
+uint8_t wb_state_of(const blob_wblob *w, uint32_t i);
+bool wb_is_overlay(uint8_t st);
+uint8_t wb_overlay_state(uint32_t i);
+const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i);
+size_t wb_stored_len(const blob_wblob *w, uint32_t i);
+bool wb_is_staged(const blob_wblob *w, uint32_t i);
+bool wb_is_data(const blob_wblob *w, uint32_t i);
+uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n);
+uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data);
+void wb_pend_compact(blob_wblob *w);
+int wb_pend_add(blob_wblob *w, uint32_t i);
+int wb_set_state(blob_wblob *w, uint32_t i, uint8_t v);
+int wb_overlay_at(blob_wblob *w, uint32_t i, uint8_t st, bool create, struct wb_file **f, uint64_t *off);
+int wb_zero_overlay(struct wb_file *f, uint64_t off, uint64_t len);
+int wb_zero_chunk(blob_wblob *w, uint32_t i, uint8_t st, size_t a, size_t n);
+int wb_overlay_write(struct wb_file *f, const void *buf, size_t n, uint64_t off);
+int wb_stream_commit(blob_wblob *w);
+int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+int wb_copy_stored(blob_wblob *w, uint32_t i, uint8_t st, size_t keep, struct wb_file **out);
+int wb_open_ids(blob_wblob *w, bool create);
+int wb_grow(blob_wblob *w, uint64_t new_size);
+int wb_truncate_locked(blob_wblob *w, uint64_t size);
+
+/* ---- wblob_io.c ----------------------------------------------------------- */
+
+/* Makes every streamed chunk state 2, durably (see "Streaming"). */
+int wb_stream_sync(blob_wblob *w);
+
+#endif

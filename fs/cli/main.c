@@ -1,0 +1,534 @@
+/*
+ * main.c — the imgfs executable: `imgfs [FUSE options] [-o imgfs options]
+ * MOUNTPOINT` mounts (SPEC §1); `imgfs admin ...` is the admin command line
+ * (admin.c); `imgfs wait PATH...` waits for images to settle (wait.c).
+ *
+ * Mount sequence: parse options; open the state directory once in the
+ * foreground (creating it with the default regions and the catalogue), so
+ * every problem is reported on the terminal with a one-line reason and a
+ * non-zero exit; mount; daemonize (unless -f); open the state again in the
+ * daemon (SQLite handles must not cross fork); start the background task
+ * workers (worker.c; threads do not cross fork either); serve with a
+ * multithreaded loop until unmounted; stop the workers (a task running is
+ * put back in the queue for the next mount) before the model is closed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
+#include "serve.h"
+
+struct opts {
+	char *state;
+	char *db;      /* metadata in PostgreSQL (§13) */
+	char *host;    /* the host this mount is (§13) */
+	char *account;
+	char *nonopt[2]; /* [SOURCE] MOUNTPOINT */
+	int nnonopt;
+	unsigned workers;
+	char *log;         /* a file or "syslog" (default <state>/imgfs.log) */
+	char *stats;       /* who reads /stats: "admin" (default) or "all" */
+	long long log_max; /* bytes; LLONG_MIN: FS_LOG_MAX_DEFAULT, 0: never */
+	int debug;         /* a log line per request */
+	int multiuser;
+	int nonempty;    /* mount over a directory that holds files (SPEC §12) */
+	int allow_other; /* seen, and passed on to FUSE */
+	int ro;          /* seen, and passed on to FUSE (the kernel's EROFS) */
+	int fsname;      /* -o fsname= given: not ours to set */
+};
+
+enum { KEY_ALLOW_OTHER = 1, KEY_RO, KEY_FSNAME, KEY_FSTAB };
+
+#define DEFAULT_WORKERS 2
+#define MAX_WORKERS 64
+
+
+#define OPT(t, p) {t, offsetof(struct opts, p), 1}
+static const struct fuse_opt opt_spec[] = {
+	{"state=%s", offsetof(struct opts, state), 0},
+	{"db=%s", offsetof(struct opts, db), 0},
+	{"host=%s", offsetof(struct opts, host), 0},
+	{"account=%s", offsetof(struct opts, account), 0},
+	{"workers=%u", offsetof(struct opts, workers), 0},
+	{"log=%s", offsetof(struct opts, log), 0},
+	{"stats=%s", offsetof(struct opts, stats), 0},
+	{"log_max=%lld", offsetof(struct opts, log_max), 0},
+	/* Ours, not libfuse's (which would also mean -f and dump every
+	 * request to stderr: a mount from fstab would never return); -d is
+	 * still libfuse's. */
+	OPT("debug", debug),
+	OPT("multiuser", multiuser),
+	/* libfuse 3 mounts anywhere and knows no nonempty: ours to judge. */
+	OPT("nonempty", nonempty),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	/* What mount(8) and /etc/fstab pass that is no business of FUSE's
+	 * (mount.fuse3 drops the same): accepted and dropped. */
+	FUSE_OPT_KEY("defaults", KEY_FSTAB),
+	FUSE_OPT_KEY("auto", KEY_FSTAB),
+	FUSE_OPT_KEY("noauto", KEY_FSTAB),
+	FUSE_OPT_KEY("nofail", KEY_FSTAB),
+	FUSE_OPT_KEY("_netdev", KEY_FSTAB),
+	FUSE_OPT_KEY("user", KEY_FSTAB),
+	FUSE_OPT_KEY("users", KEY_FSTAB),
+	FUSE_OPT_KEY("nouser", KEY_FSTAB),
+	FUSE_OPT_KEY("owner", KEY_FSTAB),
+	FUSE_OPT_KEY("comment=", KEY_FSTAB),
+	FUSE_OPT_KEY("x-", KEY_FSTAB),
+	FUSE_OPT_END,
+};
+
+/* Every option not ours is kept for FUSE; allow_other and ro are also
+ * noted.  The first two arguments that are no option are [SOURCE]
+ * MOUNTPOINT (taken here: libfuse's parser knows one only). */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opts *o = data;
+	switch (key) {
+	case KEY_ALLOW_OTHER: o->allow_other = 1; return 1;
+	case KEY_RO: o->ro = 1; return 1;
+	case KEY_FSNAME: o->fsname = 1; return 1;
+	case KEY_FSTAB: return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->nnonopt == 2) {
+			fprintf(stderr, "imgfs: %s: one source and one mount point only\n", arg);
+			return -1;
+		}
+		o->nonopt[o->nnonopt++] = strdup(arg);
+		return 0;
+	default: return 1;
+	}
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] [STATE] MOUNTPOINT\n"
+	       "       %s admin [--state DIR] COMMAND ...   (%s admin help)\n"
+	       "       %s wait [--timeout SECONDS] [-q] PATH...\n"
+	       "       %s serve [--state DIR] [--listen ADDR:PORT] ...   (%s serve --help)\n\n"
+	       "STATE is the state directory (as -o state=DIR) or a postgresql:// URL\n"
+	       "(as -o db=URL).  Also: mount -t fuse.imgfs STATE MOUNTPOINT -o OPTIONS,\n"
+	       "and in /etc/fstab: STATE MOUNTPOINT fuse.imgfs OPTIONS 0 0  (imgfs(8)).\n\n"
+	       "imgfs options:\n"
+	       "    -o state=DIR        state directory (default $XDG_DATA_HOME/imgfs,\n"
+	       "                        ~/.local/share/imgfs, or /var/lib/imgfs for root)\n"
+	       "    -o db=URL           metadata in this PostgreSQL database (any libpq connection\n"
+	       "                        string): several hosts mount one service (default: SQLite\n"
+	       "                        in the state directory)\n"
+	       "    -o host=NAME        this host's name among those mounting the service\n"
+	       "                        (default: the machine's name)\n"
+	       "    -o account=NAME     act as this account (default: your login name)\n"
+	       "    -o multiuser        map each caller's uid to its account (with allow_other)\n"
+	       "    -o nonempty         mount on a directory that holds files (refused without)\n"
+	       "    -o stats=all        every caller reads /stats (multiuser default: admin, i.e.\n"
+	       "                        root and the mounting user only)\n"
+	       "    -o workers=N        background task threads (default %d; 0: this mount runs\n"
+	       "                        no tasks and no recycle-bin expiry, another mount\n"
+	       "                        of the same state does)\n"
+	       "    -o ro               read-only: every write is EROFS, no task runs and\n"
+	       "                        nothing expires (the state stays as it is)\n"
+	       	       "    -o log=FILE|syslog  where the log goes (default STATE/imgfs.log)\n"
+	       "    -o log_max=BYTES    rotate the log file past this size, keeping %d old ones\n"
+	       "                        (default %lld; 0: never, when logrotate does it)\n"
+	       "    -o debug            also log a line per request (operation, inode, name,\n"
+	       "                        uid, pid); -d is libfuse's own debug output\n\n",
+	       prog, prog, prog, prog, prog, prog, DEFAULT_WORKERS, FS_LOG_KEEP, (long long)FS_LOG_MAX_DEFAULT);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+/* The kernel caps a FUSE mount's readahead at 128 KiB whatever INIT asks;
+ * a 4 MiB window keeps four 1 MiB reads in flight, which is what lets a
+ * cold sequential read run at memory speed on two cores (bench-results/
+ * README.md, bench-read; 1 MiB and 16 MiB windows were both slower).  The value must
+ * be written after the kernel has processed the INIT reply, which sets it:
+ * statvfs() on the mount point cannot return before that.  Failure only
+ * costs speed.  Run by service.c once the mount answers, before the
+ * process reports it mounted: nothing of ours holds the mount after. */
+#define READAHEAD_KB "4096"
+static void tune_readahead(struct fs_ctx *ctx)
+{
+	struct stat st;
+	char path[64];
+	if (stat(ctx->mountpoint, &st) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, READAHEAD_KB, strlen(READAHEAD_KB)) < 0)
+		fs_log(ctx, "cannot raise the readahead window in %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static int single_user_account(struct opts *o, model *m, int64_t *id)
+{
+	struct model_account a;
+	struct model_err err = {0};
+	const char *name = o->account;
+	if (!name) {
+		struct passwd *pw = getpwuid(getuid());
+		if (!pw) {
+			fprintf(stderr, "imgfs: cannot find the login name of uid %u; use -o account=NAME\n", getuid());
+			return -ENOENT;
+		}
+		name = pw->pw_name;
+	}
+	if (o->ro) {
+		/* Read-only creates no account either. */
+		if (model_account_by_name(m, name, &a) < 0) {
+			fprintf(stderr, "imgfs: -o ro: no account %s in this state (-o account=NAME names one)\n", name);
+			return -ENOENT;
+		}
+	} else if (model_account_ensure(m, name, &a, &err) < 0) {
+		fprintf(stderr, "imgfs: account %s: %s\n", name, err.msg[0] ? err.msg : "cannot be created");
+		return -EINVAL;
+	}
+	*id = a.id;
+	return 0;
+}
+
+static bool is_pg_url(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
+}
+
+/* The source argument (`imgfs STATE MOUNTPOINT`, as mount(8) passes it)
+ * is -o state= or, for a PostgreSQL URL, -o db=; given both ways it must
+ * say the same. */
+static int take_source(struct opts *o, const char *src)
+{
+	char **slot = is_pg_url(src) ? &o->db : &o->state;
+	if (*slot && strcmp(*slot, src) != 0) {
+		fprintf(stderr, "imgfs: the source %s and -o %s=%s differ: give it once\n", src,
+		        slot == &o->db ? "db" : "state", *slot);
+		return -EINVAL;
+	}
+	if (!*slot && !(*slot = strdup(src)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* A PostgreSQL URL as anyone may read it in /proc/mounts: without its
+ * user:password@ and its ?parameters (a password= among them); a libpq
+ * "key=value" string is not shown at all. */
+static void url_without_secrets(char *out, size_t cap, const char *url)
+{
+	const char *rest = strstr(url, "://");
+	if (!rest) { /* libpq's "key=value ..." form: nothing to show safely */
+		snprintf(out, cap, "imgfs");
+		return;
+	}
+	rest += 3;
+	size_t hostpart = strcspn(rest, "/?");
+	const char *at = memchr(rest, '@', hostpart);
+	const char *from = at ? at + 1 : rest;
+	snprintf(out, cap, "%.*s%.*s", (int)(rest - url), url, (int)strcspn(from, "?"), from);
+}
+
+/* The mount shows as `SOURCE on MNT type fuse.imgfs` (mount(8), df): the
+ * database's URL when that was the source (or no state directory was
+ * named), else the state directory's absolute path. */
+static int name_the_mount(struct fuse_args *args, const struct opts *o, const char *state)
+{
+	char *opt = NULL, cwd[PATH_MAX];
+	int rc = fuse_opt_add_opt(&opt, "subtype=imgfs");
+	if (rc == 0 && !o->fsname) {
+		char fsname[2 * PATH_MAX + 16];
+		if (o->db && (!o->state || (o->nnonopt == 2 && is_pg_url(o->nonopt[0])))) {
+			char url[PATH_MAX];
+			url_without_secrets(url, sizeof(url), o->db);
+			snprintf(fsname, sizeof(fsname), "fsname=%s", url);
+		} else if (state[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			snprintf(fsname, sizeof(fsname), "fsname=%s/%s", cwd, state);
+		} else {
+			snprintf(fsname, sizeof(fsname), "fsname=%s", state);
+		}
+		rc = fuse_opt_add_opt_escaped(&opt, fsname);
+	}
+	if (rc == 0)
+		rc = fuse_opt_add_arg(args, "-o");
+	if (rc == 0)
+		rc = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cl = {0};
+	struct opts o = {.workers = DEFAULT_WORKERS, .log_max = LLONG_MIN};
+	struct fs_ctx ctx = {0};
+	struct model_err err = {0};
+	struct service *svc = NULL;
+	char state[PATH_MAX], logpath[PATH_MAX + 16], cwd[PATH_MAX], mnt[PATH_MAX], why[PATH_MAX * 2 + 128];
+	char created[PATH_MAX] = ""; /* what this mount made, removed if it fails */
+	model *m = NULL;
+	int ready_fd = -1;
+	int rc = 1;
+
+	if (argc > 1 && strcmp(argv[1], "admin") == 0)
+		return fs_admin_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "wait") == 0)
+		return fs_wait_main(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 2, argv + 2);
+
+	/* Reads allocate up to 1 MiB per request: keep those on the heap,
+	 * not one mmap/munmap pair (and 256 page faults) per request. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+
+	/* Both print their own one-line reason on failure. */
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0 || fuse_parse_cmdline(&args, &cl) != 0) {
+		rc = 2;
+		goto out;
+	}
+	if (cl.show_help) {
+		usage(argv[0]);
+		rc = 0;
+		goto out;
+	}
+	if (cl.show_version) {
+		printf("imgfs %s, FUSE library %s\n", IMGFS_VERSION, fuse_pkgversion());
+		rc = 0;
+		goto out;
+	}
+	rc = 2;
+	/* SPEC §8: callers other than the mounting user reach a mount only
+	 * with allow_other; and a multiuser mount has no one account. */
+	if (o.multiuser && (!o.allow_other || o.account)) {
+		fprintf(stderr, "imgfs: %s\n", o.account ? "-o account= is single-user mode; -o multiuser maps each "
+		                                           "caller's uid instead"
+		                                         : "-o multiuser needs -o allow_other (other users could not "
+		                                           "reach the mount)");
+		goto out;
+	}
+	if (o.workers > MAX_WORKERS) {
+		fprintf(stderr, "imgfs: workers=%u: at most %d\n", o.workers, MAX_WORKERS);
+		goto out;
+	}
+	if (o.log_max < 0 && o.log_max != LLONG_MIN) {
+		fprintf(stderr, "imgfs: log_max=%lld: a size in bytes, or 0 for never\n", o.log_max);
+		goto out;
+	}
+	if (o.stats && strcmp(o.stats, "all") != 0 && strcmp(o.stats, "admin") != 0) {
+		fprintf(stderr, "imgfs: stats=%s: admin (root and the mounting user read /stats in a multi-user "
+		                "mount, the default) or all\n", o.stats);
+		goto out;
+	}
+	if (o.log && !o.log[0]) {
+		fprintf(stderr, "imgfs: log=: a file or syslog\n");
+		goto out;
+	}
+	if (o.nnonopt == 0) {
+		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o OPTIONS] [STATE] MOUNTPOINT)\n");
+		goto out;
+	}
+	bool state_opt = o.state != NULL; /* -o state=, before a source sets it */
+	if (o.nnonopt == 2 && take_source(&o, o.nonopt[0]) < 0)
+		goto out;
+	/* From here every refusal is 1, with nothing created. */
+	rc = 1;
+	if (fs_service_check_mountpoint(o.nonopt[o.nnonopt - 1], mnt, sizeof(mnt), why, sizeof(why)) < 0) {
+		fprintf(stderr, "imgfs: %s\n", why);
+		goto out;
+	}
+	if (o.state)
+		snprintf(state, sizeof(state), "%s", o.state);
+	else if (model_default_state_dir(state, sizeof(state)) < 0) {
+		fprintf(stderr, "imgfs: cannot find a state directory; use -o state=DIR\n");
+		goto out;
+	}
+	struct fs_mount_args ma = {.mountpoint = mnt, .state = state, .source = o.nnonopt == 2 ? o.nonopt[0] : NULL,
+	                           .source_is_url = o.nnonopt == 2 && is_pg_url(o.nonopt[0]),
+	                           .state_named = state_opt, .nonempty = o.nonempty};
+	if (fs_service_check_args(&ma, why, sizeof(why)) < 0) {
+		fprintf(stderr, "imgfs: %s\n", why);
+		goto out;
+	}
+	if (!(cl.mountpoint = strdup(mnt)))
+		goto out;
+	if (o.ro)
+		o.workers = 0; /* no task runs, nothing expires */
+
+	/* A bad option is found before the state is touched. */
+	if (name_the_mount(&args, &o, state) != 0 || !(ctx.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &ctx))) {
+		fprintf(stderr, "imgfs: cannot start a FUSE session (bad -o option?)\n");
+		rc = 2;
+		goto out;
+	}
+
+	/* The log asked for by name is what the operator will look at:
+	 * refuse a mount that cannot write it, before anything is created.
+	 * The default one is opened once the state exists (stderr without). */
+	pthread_mutex_init(&ctx.log_lock, NULL);
+	pthread_mutex_init(&ctx.rmdir_lock, NULL);
+	ctx.log_max = o.log_max != LLONG_MIN ? o.log_max : FS_LOG_MAX_DEFAULT;
+	if (o.log) {
+		if (o.log[0] == '/' || strcmp(o.log, "syslog") == 0)
+			snprintf(logpath, sizeof(logpath), "%s", o.log);
+		else if (!getcwd(cwd, sizeof(cwd)) || /* the daemon runs in / */
+		         (size_t)snprintf(logpath, sizeof(logpath), "%s/%s", cwd, o.log) >= sizeof(logpath))
+			logpath[0] = '\0';
+		if ((rc = logpath[0] ? fs_log_open(&ctx, logpath) : -ENAMETOOLONG) < 0) {
+			fprintf(stderr, "imgfs: cannot open the log %s: %s\n", o.log, strerror(-rc));
+			rc = 1;
+			goto out_session;
+		}
+	}
+
+	/* In the foreground: create (unless -o ro) or check the state and the
+	 * account; what this creates goes again if the mount fails. */
+	fs_service_missing_top(state, created, sizeof(created));
+	if (o.ro && created[0]) {
+		fprintf(stderr, "imgfs: -o ro: no imgfs state at %s (a read-only mount creates none)\n", state);
+		created[0] = '\0';
+		goto out_session;
+	}
+	if (model_open_db(&m, state, o.db, o.ro ? 0 : MODEL_OPEN_CREATE, &err) < 0) {
+		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot open the state directory");
+		goto out_session;
+	}
+	if (o.host && model_host_set(m, o.host, &err) < 0) {
+		fprintf(stderr, "imgfs: -o host=%s: %s\n", o.host, err.msg);
+		rc = 2;
+		goto out_session;
+	}
+	/* The state directory holds this host's files: imgfs admin, given it,
+	 * acts for this host (fsck judges these files only). */
+	if (o.db && !o.ro && (rc = model_host_record(m)) < 0)
+		fprintf(stderr, "imgfs: cannot record host %s in %s/host: %s\n", model_host(m), model_state_dir(m),
+		        strerror(-rc));
+	rc = 1;
+	/* Every region's store usable now (a RADOS cluster that answers, its
+	 * pool there): a refusal here rather than EIO on the first read. */
+	if (model_stores_check(m, &err) < 0) {
+		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "a region's blob store cannot be opened");
+		rc = 1;
+		goto out_session; /* the session, the options and a state made now go too */
+	}
+	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
+	ctx.multiuser = o.multiuser;
+	ctx.stats_all = o.stats && strcmp(o.stats, "all") == 0;
+	ctx.ro = o.ro;
+	if (!o.multiuser && single_user_account(&o, m, &ctx.account_id) < 0)
+		goto out_session;
+	model_close(m);
+	m = NULL;
+
+	ctx.uid = getuid();
+	ctx.gid = getgid();
+	/* Long timeouts: tree walks are served from the kernel's caches, and
+	 * every change reaches the kernel as an invalidation (watch.c; a mount
+	 * that missed some invalidates everything).  With a minute, a walk of
+	 * 100,000 images (longer than that cold) found its first entries
+	 * expired and a later walk was as slow as the first. */
+	ctx.timeout = FS_TIMEOUT;
+	ctx.mountpoint = cl.mountpoint;
+	ctx.log_stderr = cl.foreground;
+	ctx.debug = o.debug;
+	snprintf(logpath, sizeof(logpath), "%s/imgfs.log", state);
+	if (!o.log && (rc = fs_log_open(&ctx, logpath)) < 0)
+		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(-rc));
+	rc = 1;
+
+	if (fuse_set_signal_handlers(ctx.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(ctx.se, cl.mountpoint) != 0) {
+		fprintf(stderr, "imgfs: cannot mount on %s\n", cl.mountpoint);
+		goto out_signals;
+	}
+	snprintf(why, sizeof(why), "the mount on %s did not come up (the reason is in %s)", cl.mountpoint,
+	         ctx.log_syslog ? "syslog" : ctx.log_path[0] ? ctx.log_path : "no log");
+	if (!cl.foreground && fs_service_daemonize(&ready_fd, why) < 0) {
+		fprintf(stderr, "imgfs: cannot go to the background: %s\n", strerror(errno));
+		goto out_unmount;
+	}
+	created[0] = '\0'; /* mounted: the state is the service's now */
+	if (model_open_db(&m, state, o.db, 0, &err) < 0) {
+		fs_log(&ctx, "cannot open the state directory: %s", err.msg);
+		goto out_unmount;
+	}
+	if (o.host)
+		model_host_set(m, o.host, NULL); /* checked in the foreground */
+	if (!o.ro && model_host_register(m) < 0)
+		fs_log(&ctx, "cannot register host %s (its lease is renewed by the watcher)", model_host(m));
+	ctx.m = m;
+	fs_log(&ctx, "mounted %s on %s (%s%s, host %s%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user",
+	       o.ro ? ", read-only" : "", model_host(m), o.db ? ", metadata in PostgreSQL" : "");
+	if (fs_watch_start(&ctx) < 0)
+		fs_log(&ctx, "cannot start the change watcher: changes by other processes show after %g s",
+		       ctx.timeout);
+	if ((rc = fs_workers_start(&ctx, o.workers)) < 0)
+		fs_log(&ctx, "started %u of %u task workers: %s", ctx.nworkers, o.workers, strerror(-rc));
+	/* Reports "mounted" (the parent's exit, READY=1) once it answers. */
+	svc = fs_service_start(&ctx, ready_fd, !cl.foreground, tune_readahead);
+	ready_fd = -1;
+
+	if (cl.singlethread) {
+		rc = fuse_session_loop(ctx.se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		/* Many threads: parallel readers and readahead (FUSE-NOTES). */
+		fuse_loop_cfg_set_clone_fd(cfg, cl.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, cl.max_threads > 32 ? cl.max_threads : 32);
+		/* UINT_MAX is the command line's "not given": passing it on made
+		 * libfuse print "Ignoring invalid max threads value" at each mount. */
+		if (cl.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, cl.max_idle_threads);
+		rc = fuse_session_loop_mt(ctx.se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	/* SIGTERM and SIGINT (libfuse's handlers) end the loop with the
+	 * signal's number: a clean stop, as an unmount is (§15). */
+	if (rc == SIGTERM || rc == SIGINT) {
+		fs_log(&ctx, "%s: unmounting", rc == SIGTERM ? "SIGTERM" : "SIGINT");
+		rc = 0;
+	}
+	rc = rc ? 1 : 0;
+	fs_service_stopping();
+	fs_watch_stop(&ctx);
+	fs_workers_stop(&ctx); /* a running task goes back to the queue */
+	fs_log(&ctx, "unmounted %s", cl.mountpoint);
+out_unmount:
+	fuse_session_unmount(ctx.se);
+out_signals:
+	fuse_remove_signal_handlers(ctx.se);
+out_session:
+	fs_service_stop(svc); /* after the unmount: a readiness wait ends */
+	fuse_session_destroy(ctx.se);
+out:
+	model_close(m);
+	fs_log_close(&ctx);
+	if (ready_fd >= 0)
+		close(ready_fd);
+	if (created[0]) {
+		fs_service_remove_tree(created);
+		created[0] = '\0';
+	}
+	free(cl.mountpoint);
+	free(o.log);
+	free(o.stats);
+	free(o.state);
+	free(o.db);
+	free(o.host);
+	free(o.account);
+	free(o.nonopt[0]);
+	free(o.nonopt[1]);
+	fuse_opt_free_args(&args);
+	return rc;
+}

@@ -1,0 +1,351 @@
+/*
+ * disk.c — writable blobs open through this mount: instance disks (§2.4)
+ * and uploads in progress (§5.3, upload.c).
+ *
+ * Both are writable blobs (blob_wblob: a base manifest plus a copy-on-write
+ * overlay, blobstore/wblob.c).  Every handle on one blob shares one open
+ * wblob, so the overlay's state map is read once and two writers never race
+ * inside it: wblob asks its caller to serialise writers (pwrite, truncate),
+ * which the per-blob mutex does; reads run in parallel.
+ *
+ * Instance disks: the blobs row keeps the disk's size, stored bytes and
+ * mtime for stat and listings; the last writer's close records them
+ * (model_instance_disk_touch).  Until then stat asks the open wblob, and
+ * mtime is the last write seen here.  A disk of an instance that runs on
+ * another host (§13) is stat'ed from that row alone: its file is that
+ * host's (in a RADOS region not even reachable from here), and writes
+ * still open there show at their close.
+ *
+ * Uploads: the entry also holds what upload.c knows of the upload (struct
+ * fs_upload, guarded by the same mutex as the writes) and the hooks
+ * upload.c registered (struct fs_disk_hooks): a write runs the upload's
+ * write hook under the mutex, and the last writer's close calls its closed
+ * hook, which hands the file to the upload's task.  disk.c never calls
+ * into upload.c by name, and upload.c never takes the mutex.  Only the
+ * mount that began an upload writes it.
+ *
+ * Instance disks: acknowledged writes are in the overlay file (a pwrite
+ * into the host's page cache) when the reply leaves: a kill -9 of the
+ * daemon loses none of them; fsync(2) on the disk reaches the device
+ * (blob_wblob_fsync).  Uploads stream (blob_wblob_stream): a write of a
+ * whole 1 MiB chunk goes to the store's chunk files, durable at the next
+ * fsync, which close(2) does (fs_upload_flush) — an upload is never
+ * trusted before its close anyway (a mount killed meanwhile ends it in
+ * error).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct fs_disk {
+	struct fs_disk *next;
+	int64_t blob_id, vm_id;  /* vm_id 0: an upload */
+	blob_wblob *w;
+	int refs, writers;
+	pthread_mutex_t wlock;   /* serialises pwrite and truncate, and guards up */
+	int64_t last_write_ns;   /* 0: not written through this mount */
+	bool is_upload;          /* began by this mount: up and hooks are valid */
+	struct fs_upload up;
+	const struct fs_disk_hooks *hooks;
+	struct fs_ctx *ctx;      /* the mount, for the hooks */
+};
+
+/* One mount per process: the table is the process's. */
+static pthread_mutex_t disks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_disk *disks;
+
+static struct fs_disk *find(int64_t blob_id)
+{
+	for (struct fs_disk *d = disks; d; d = d->next)
+		if (d->blob_id == blob_id)
+			return d;
+	return NULL;
+}
+
+/* Under disks_lock: a new entry for the wblob `name` of the region. */
+static int disk_new(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *name, struct fs_disk **out)
+{
+	struct fs_disk *d;
+	blob_store *s;
+	int rc;
+	if (!(d = calloc(1, sizeof(*d))))
+		return -ENOMEM;
+	if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&d->w, s, name)) < 0) {
+		free(d);
+		return rc;
+	}
+	d->blob_id = blob_id;
+	pthread_mutex_init(&d->wlock, NULL);
+	d->next = disks;
+	disks = d;
+	*out = d;
+	return 0;
+}
+
+int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out)
+{
+	struct model_err err = {0};
+	struct fs_disk *d;
+	int rc = 0;
+	/* Its disks are its host's files (§13). */
+	if ((rc = model_instance_here(ctx->m, &n->vm, &err)) < 0) {
+		char path[1024];
+		fs_node_path(ctx, n, path, sizeof(path));
+		fs_refuse(ctx, "open", path, rc, err.msg, 0);
+		return rc;
+	}
+	pthread_mutex_lock(&disks_lock);
+	if (!(d = find(n->blob_id))) {
+		if ((rc = disk_new(ctx, n->vm.region_id, n->blob_id, n->vmdisk.wblob, &d)) < 0)
+			goto out;
+		d->vm_id = n->vm.id;
+	}
+	d->refs++;
+	d->writers += write;
+	*out = d;
+out:
+	pthread_mutex_unlock(&disks_lock);
+	return rc;
+}
+
+int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
+                        const struct fs_disk_hooks *hooks, struct fs_disk **out)
+{
+	struct fs_disk *d;
+	int rc = 0;
+	pthread_mutex_lock(&disks_lock);
+	if (!(d = find(u->blob_id))) {
+		/* Only the mount that began an upload writes it: another mount's
+		 * writes would race its sniff and its close. */
+		if (write && !begin) {
+			rc = -EBUSY;
+			goto out;
+		}
+		if ((rc = disk_new(ctx, u->region_id, u->blob_id, u->wblob, &d)) < 0)
+			goto out;
+		d->is_upload = begin;
+		d->up.u = *u;
+		d->hooks = begin ? hooks : NULL;
+		d->ctx = ctx;
+		if (begin) /* whole chunks go straight to the store: written once */
+			blob_wblob_stream(d->w);
+	} else if (write && (!d->is_upload || d->up.closed)) {
+		rc = -EBUSY; /* closed: its task validates it now */
+		goto out;
+	}
+	d->refs++;
+	d->writers += write;
+	*out = d;
+out:
+	pthread_mutex_unlock(&disks_lock);
+	return rc;
+}
+
+void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
+{
+	bool record = false, hand_over = false;
+	uint64_t size = 0, stored = 0;
+	int64_t blob_id = d->blob_id;
+	pthread_mutex_lock(&disks_lock);
+	d->writers -= write;
+	if (write && d->writers == 0 && d->is_upload && !d->up.closed) {
+		d->up.closed = true; /* no writer joins from now on */
+		hand_over = true;
+	} else if (write && d->writers == 0 && d->last_write_ns && !d->is_upload) {
+		record = true;
+		size = blob_wblob_size(d->w);
+		stored = blob_wblob_stored(d->w);
+	}
+	pthread_mutex_unlock(&disks_lock);
+	/* This handle's reference is dropped only afterwards: a reader's
+	 * RELEASE on another thread must not close the wblob under the hand-over. */
+	if (hand_over)
+		d->hooks->closed(ctx, d, &d->up);
+	if (record)
+		model_instance_disk_touch(ctx->m, blob_id, size, stored);
+	pthread_mutex_lock(&disks_lock);
+	bool last = --d->refs == 0;
+	if (last) {
+		struct fs_disk **p = &disks;
+		while (*p != d)
+			p = &(*p)->next;
+		*p = d->next;
+	}
+	pthread_mutex_unlock(&disks_lock);
+	if (last) {
+		blob_wblob_close(d->w);
+		pthread_mutex_destroy(&d->wlock);
+		free(d);
+	}
+}
+
+struct fs_upload *fs_disk_upload(struct fs_disk *d)
+{
+	return d->is_upload ? &d->up : NULL;
+}
+
+blob_wblob *fs_disk_wblob(struct fs_disk *d)
+{
+	return d->w;
+}
+
+int fs_disk_upload_failed(struct fs_disk *d)
+{
+	pthread_mutex_lock(&d->wlock);
+	int failed = d->is_upload ? d->up.failed : 0;
+	pthread_mutex_unlock(&d->wlock);
+	return failed;
+}
+
+void fs_disk_upload_fail(int64_t image_id, int err)
+{
+	pthread_mutex_lock(&disks_lock);
+	for (struct fs_disk *d = disks; d; d = d->next) {
+		if (!d->is_upload || d->up.u.image_id != image_id)
+			continue;
+		pthread_mutex_lock(&d->wlock);
+		if (!d->up.failed)
+			d->up.failed = err;
+		pthread_mutex_unlock(&d->wlock);
+	}
+	pthread_mutex_unlock(&disks_lock);
+}
+
+ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
+{
+	return blob_wblob_pread(d->w, buf, len, off);
+}
+
+ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off)
+{
+	bool refused = false;
+	pthread_mutex_lock(&d->wlock);
+	ssize_t n = d->hooks ? d->hooks->write(d->ctx, d, &d->up, buf, len, off, &refused)
+	                     : fs_disk_pwrite_locked(d, buf, len, off);
+	pthread_mutex_unlock(&d->wlock);
+	if (refused)
+		d->hooks->refused(d->ctx, &d->up);
+	return n;
+}
+
+ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = blob_wblob_pwrite(d->w, buf, len, off);
+	if (n > 0)
+		d->last_write_ns = model_now_ns();
+	return n;
+}
+
+int fs_disk_truncate(struct fs_disk *d, uint64_t size)
+{
+	pthread_mutex_lock(&d->wlock);
+	int rc = d->is_upload && d->up.failed ? d->up.failed : blob_wblob_truncate(d->w, size);
+	if (rc == 0)
+		d->last_write_ns = model_now_ns();
+	pthread_mutex_unlock(&d->wlock);
+	return rc;
+}
+
+int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
+{
+	uint64_t end = off + len;
+	int rc = 0;
+	if (len == 0 || end < off)
+		return len == 0 ? 0 : -EFBIG;
+	pthread_mutex_lock(&d->wlock);
+	if (d->is_upload)
+		rc = -EOPNOTSUPP; /* an upload is a file being copied, not a disk */
+	else if (!keep_size && end > blob_wblob_size(d->w))
+		rc = blob_wblob_truncate(d->w, end); /* what it grows by reads zeros */
+	if (rc == 0)
+		rc = blob_wblob_punch(d->w, off, len);
+	if (rc == 0)
+		d->last_write_ns = model_now_ns();
+	pthread_mutex_unlock(&d->wlock);
+	return rc;
+}
+
+ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
+                      uint64_t dst_off, uint64_t len, struct blob_share_counts *counts)
+{
+	ssize_t n;
+	if (d->is_upload || d->vm_id == 0)
+		return -EOPNOTSUPP; /* an upload streams: its writes go through its hooks */
+	pthread_mutex_lock(&d->wlock);
+	n = blob_wblob_share(d->w, s, src, src_off, dst_off, len, counts);
+	if (n > 0)
+		d->last_write_ns = model_now_ns();
+	pthread_mutex_unlock(&d->wlock);
+	return n;
+}
+
+int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence)
+{
+	return blob_wblob_seek(d->w, off, whence);
+}
+
+int fs_disk_fsync(struct fs_disk *d)
+{
+	return blob_wblob_fsync(d->w);
+}
+
+int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,
+                      uint64_t *stored, int64_t *written_ns)
+{
+	blob_wblob *w = NULL;
+	blob_store *s;
+	int rc = 0;
+	*written_ns = 0;
+	pthread_mutex_lock(&disks_lock);
+	struct fs_disk *d = find(blob_id);
+	if (d) {
+		*size = blob_wblob_size(d->w);
+		*stored = blob_wblob_stored(d->w);
+		*written_ns = d->last_write_ns;
+	}
+	pthread_mutex_unlock(&disks_lock);
+	if (!d) {
+		if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, wblob)) < 0)
+			return rc;
+		*size = blob_wblob_size(w);
+		*stored = blob_wblob_stored(w);
+		blob_wblob_close(w);
+	}
+	return 0;
+}
+
+int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns)
+{
+	int64_t written;
+	int rc;
+	/* Another host's disk (§13): its file is there, not here (in a RADOS
+	 * region nothing of it is reachable from this host), so what the
+	 * database recorded at its host's last close is shown: the size, the
+	 * stored bytes and the time (model_instance_disk_touch). */
+	if (model_instance_here(ctx->m, &n->vm, NULL) < 0) {
+		struct model_blob b;
+		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
+			return rc;
+		*size = b.size;
+		*stored = b.stored;
+		*mtime_ns = b.mtime_ns > n->vmdisk.mtime_ns ? b.mtime_ns : n->vmdisk.mtime_ns;
+		return 0;
+	}
+	rc = fs_disk_stat_blob(ctx, n->vm.region_id, n->blob_id, n->vmdisk.wblob, size, stored, &written);
+	if (rc < 0)
+		return rc;
+	*mtime_ns = written > n->vmdisk.mtime_ns ? written : n->vmdisk.mtime_ns;
+	return 0;
+}
+
+bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id)
+{
+	bool writing = false;
+	pthread_mutex_lock(&disks_lock);
+	for (struct fs_disk *d = disks; d && !writing; d = d->next)
+		writing = d->vm_id == vm_id && d->writers > 0;
+	pthread_mutex_unlock(&disks_lock);
+	return writing;
+}

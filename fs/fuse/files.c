@@ -1,0 +1,570 @@
+/*
+ * files.c — the FUSE handlers of open files (split from ops.c, whose
+ * request helpers it shares through ops_int.h): open, read, write, flush,
+ * fsync, release, lseek, fallocate, and the create verbs that open what
+ * they make (an upload, an instance's disk).
+ *
+ * Generated files are rendered once at open() into the file handle (a
+ * reader never sees a value torn between two states) and opened direct_io
+ * (the kernel never serves them from a stale page cache).  Blobs pin their
+ * manifest at open() and keep the page cache when they cannot change.
+ * Writes into generated files are taken whole (SPEC §2.1, §12) and applied
+ * at flush.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "ops_int.h"
+
+#define WRITE_MAX 4096 /* SPEC §12 */
+
+/* Why a file of n cannot be written now. */
+static const char *readonly_why(const struct fs_node *n)
+{
+	if (n->attr && n->attr->store && n->attr->readonly_why)
+		return n->attr->readonly_why;
+	return "this file cannot be written";
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+enum fh_kind { FH_TEXT = 1, FH_BLOB, FH_DISK };
+struct fh {
+	enum fh_kind kind;
+	struct fs_buf text;   /* FH_TEXT: content taken at open */
+	struct fs_buf value;  /* FH_TEXT: what this handle has written since offset 0 */
+	bool pending;         /* FH_TEXT: value holds what no store has applied yet */
+	blob_manifest *man;   /* FH_BLOB: pinned at open */
+	blob_store *store;
+	struct fs_disk *disk; /* FH_DISK: an instance's disk */
+	struct fs_ctx *ctx;
+	bool write;           /* FH_DISK: opened for writing */
+};
+
+static void fh_free(struct fh *h)
+{
+	if (!h)
+		return;
+	if (h->disk)
+		fs_disk_close(h->ctx, h->disk, h->write);
+	blob_manifest_free(h->man);
+	fs_buf_release(&h->text);
+	fs_buf_release(&h->value);
+	free(h);
+}
+
+/* Creating disks/<dev> of a queued private or ISO image begins an upload
+ * (§5.3) and opens it for writing. */
+void ops_create_upload(fuse_req_t req, const struct fs_node *p, const char *name, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct model_err err = {0};
+	struct fuse_entry_param e;
+	struct fs_node n;
+	struct fh *h;
+	int rc;
+	if (!(h = calloc(1, sizeof(*h)))) {
+		ops_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((rc = fs_upload_create(ctx, p, name, &n, &h->disk, &err)) < 0) {
+		free(h);
+		ops_refuse(req, "create", p, name, rc, err.msg);
+		return;
+	}
+	h->kind = FH_DISK;
+	h->ctx = ctx;
+	h->write = true;
+	ops_node_changed(ctx, p);
+	ops_succeeded(ctx, p);
+	if ((rc = ops_fill_entry(ctx, &n, &e)) < 0) {
+		fh_free(h); /* its close hands an empty file to the task, which refuses it */
+		ops_reply_err(req, -rc);
+		return;
+	}
+	fi->keep_cache = 0;
+	fi->direct_io = 1; /* see do_open's upload case */
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		fh_free(h);
+}
+
+static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b)
+{
+	if (n->what == FS_W_QUOTA)
+		fs_show_quota(n, ctx, b);
+	else if (n->what == FS_W_CSV)
+		fs_show_csv(n, ctx, b, NULL);
+	else if (n->what == FS_W_JSON)
+		fs_show_json(n, ctx, b, NULL);
+	else if (n->what == FS_W_STATS)
+		fs_show_stats(ctx, b);
+	else
+		n->attr->show(n, ctx, b);
+}
+
+static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_info *fi, struct fh **out)
+{
+	struct fs_ctx *ctx = ops_ctx(req);
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct fh *h;
+	int rc;
+	if (ops_is_dir(n))
+		return -EISDIR;
+	if (n->what == FS_W_STATS && !fs_stats_readable(ctx, &n->caller))
+		return -EACCES;
+	if (!(h = calloc(1, sizeof(*h))))
+		return -ENOMEM;
+	h->ctx = ctx;
+	if (fs_node_is_vm_disk(n)) {
+		/* An instance's disk: readable and writable, never cached across
+		 * opens (another mount or a rebuild may have changed it). */
+		h->kind = FH_DISK;
+		if (wr && model_instance_busy(ctx->m, n->vm.id)) {
+			rc = -EBUSY;
+			goto fail;
+		}
+		if ((rc = fs_disk_open(ctx, n, wr, &h->disk)) < 0)
+			goto fail;
+		h->write = wr;
+		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
+			goto fail;
+		fi->keep_cache = 0;
+	} else if (fs_node_is_import(n)) {
+		/* Being imported from a URL (§5.2): the task's alone until it
+		 * ends — a reader's view of the blob would not follow its writes. */
+		rc = -EBUSY;
+		goto fail;
+	} else if (fs_node_is_upload(n)) {
+		/* An image's disk being uploaded (§5.3): the writable blob. */
+		h->kind = FH_DISK;
+		if ((rc = fs_upload_open(ctx, n, wr, &h->disk)) < 0)
+			goto fail;
+		h->write = wr;
+		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
+			goto fail;
+		fi->keep_cache = 0;
+		/* The writer's bytes go from its buffer to us, not through the
+		 * page cache: one copy less per byte, half of cp's time (no other
+		 * reader wants those pages; the close drops any cached ones). */
+		fi->direct_io = wr;
+	} else if (n->what == FS_W_DISK) {
+		struct model_blob b;
+		h->kind = FH_BLOB;
+		if (wr) {
+			rc = -EPERM;
+			goto fail;
+		}
+		if ((rc = fs_node_blob_access(n)) < 0 || (rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
+		    (rc = model_store(ctx->m, b.region_id, &h->store)) < 0 ||
+		    (rc = model_blob_manifest(ctx->m, n->blob_id, &h->man)) < 0)
+			goto fail;
+		/* Sealed blobs never change: keep the kernel's page cache. */
+		fi->keep_cache = 1;
+	} else {
+		h->kind = FH_TEXT;
+		if (wr && !fs_attr_is_writable(n)) {
+			rc = -EPERM;
+			goto fail;
+		}
+		render(ctx, n, &h->text);
+		if (h->text.failed) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		fi->direct_io = 1;
+		fi->nonseekable = 0;
+	}
+	*out = h;
+	return 0;
+fail:
+	fh_free(h);
+	return rc;
+}
+
+void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_OPEN, ino, NULL);
+	struct fs_node n;
+	struct fh *h = NULL;
+	int rc = ops_resolve(req, ino, &n);
+	if (rc < 0) {
+		ops_reply_err(req, -rc);
+		return;
+	}
+	if ((rc = do_open(req, &n, fi, &h)) < 0) {
+		char stats_why[160];
+		snprintf(stats_why, sizeof(stats_why),
+		         "/stats shows every account's activity: root and the mounting user read it, uid %u may not "
+		         "(-o stats=all shows it to every caller)", (unsigned)n.caller.uid);
+		const char *why = rc == -EACCES && n.what == FS_W_STATS ? stats_why
+		                  : rc == -EACCES ? "this image's disks are only for creating instances"
+		                  : rc == -EBUSY && fs_node_is_import(&n)
+		                          ? "the disk is being imported from a URL; it opens once the image is available"
+		                  : rc == -EBUSY && fs_node_is_upload(&n)
+		                          ? "the upload is written through another mount, or closed and being checked"
+		                  : rc == -EBUSY ? "a capture is reading the instance's disks"
+		                                 : readonly_why(&n);
+		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY)
+			ops_refuse(req, "open", &n, NULL, rc, why);
+		else
+			ops_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		fh_free(h); /* the opener was interrupted: nobody will release this */
+	}
+}
+
+void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_READ, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->kind == FH_TEXT) {
+		size_t len = h->text.len;
+		size_t from = (uint64_t)off < len ? (size_t)off : len;
+		size_t n = len - from < size ? len - from : size;
+		/* Reply from a copy: once the kernel has the reply, the reader may
+		 * close and another thread release this handle before
+		 * fuse_reply_buf returns (ASan's writev check reads it then). */
+		char *copy = n ? malloc(n) : NULL;
+		if (n && !copy) {
+			ops_reply_err(req, ENOMEM);
+			return;
+		}
+		if (n)
+			memcpy(copy, h->text.p + from, n);
+		fuse_reply_buf(req, copy, n);
+		free(copy);
+		return;
+	}
+	if (h->kind == FH_BLOB && (uint64_t)off >= h->man->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	char *buf = NULL;
+	ssize_t n = 0;
+	if (h->kind == FH_BLOB) {
+		/* Inside one data chunk (a sequential reader's 1 MiB requests):
+		 * the reply is sent from the store's cache, no copy.  The handle
+		 * may be released once the kernel has the reply: the store is the
+		 * region's, kept apart. */
+		blob_store *s = h->store;
+		blob_pin *pin;
+		const void *p;
+		if ((n = blob_store_read_pinned(s, h->man, (uint64_t)off, size, &p, &pin)) > 0) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
+			bv.buf[0].mem = (void *)p;
+			fs_stats_read(ops_ctx(req), (size_t)n);
+			fuse_reply_data(req, &bv, 0);
+			blob_store_unpin(s, pin);
+			return;
+		}
+	}
+	if (n == 0 && !(buf = malloc(size ? size : 1))) {
+		ops_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n == 0)
+		n = h->kind == FH_DISK ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
+		                       : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
+	if (n < 0) {
+		struct fs_node node;
+		if (ops_resolve(req, ino, &node) == 0) {
+			char path[1024];
+			fs_node_path(ops_ctx(req), &node, path, sizeof(path));
+			fs_log(ops_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
+			       n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
+		}
+		ops_reply_err(req, (int)-n);
+	} else {
+		fs_stats_read(ops_ctx(req), (size_t)n);
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	free(buf);
+}
+
+/* ---- writes into generated files (SPEC §2.1, §12) ------------------------ */
+
+/* A value is written from offset 0, whole or in pieces, each piece exactly
+ * where the last one ended (`n`, then `5\n`); the handle collects it.  It
+ * is applied once its line is complete — by the write that brings the
+ * newline, whose errno is the command's — or, when no newline comes, at
+ * close (FLUSH: close(2) returns the command's errno).  Never piece by
+ * piece.  Multi-line files (description, tags) are applied at every write
+ * that ends in a newline, the whole value so far (shells write line by
+ * line), and at close when the last line has no newline.  Checked as the
+ * pieces come: at most 4 KiB in all, no NUL or \r, and a command is one
+ * line (nothing after its newline).  A refused piece drops the whole value:
+ * the next write must start again at offset 0. */
+
+/* Adds one write to the handle's value; -EINVAL with the reason. */
+static int take_write(struct fh *h, const char *buf, size_t size, off_t off, bool multiline, const char **why)
+{
+	if (off == 0) {
+		h->value.len = 0;
+	} else if (h->value.len == 0 || (size_t)off != h->value.len) {
+		*why = "a value is written from offset 0, each piece where the last one ended";
+		return -EINVAL;
+	}
+	if (h->value.len + size > WRITE_MAX) {
+		*why = "a value is at most 4 KiB";
+		return -EINVAL;
+	}
+	bool line_done = !multiline && h->value.len && h->value.p[h->value.len - 1] == '\n';
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\0' || buf[i] == '\r') {
+			*why = "a value cannot hold NUL or carriage-return bytes";
+			return -EINVAL;
+		}
+		if (line_done) {
+			*why = "a command is one line: nothing may follow its newline";
+			return -EINVAL;
+		}
+		line_done = !multiline && buf[i] == '\n';
+	}
+	fs_buf_put(&h->value, buf, size);
+	return h->value.failed ? -ENOMEM : 0;
+}
+
+/* Whether the handle's value ends a line (and so is applied now). */
+static bool value_ends_line(const struct fh *h)
+{
+	return h->value.len && h->value.p[h->value.len - 1] == '\n';
+}
+
+/* Applies the handle's value to n: stripped of one trailing newline, then
+ * the table's store.  Returns 0 or -errno with the reason in err (or why). */
+static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n, struct model_err *err)
+{
+	size_t len = h->value.len;
+	char *value;
+	int rc;
+	h->pending = false;
+	if (len && h->value.p[len - 1] == '\n')
+		len--;
+	if (!(value = strndup(h->value.p ? h->value.p : "", len)))
+		return -ENOMEM;
+	rc = n->attr->store(n, ctx, value, err);
+	free(value);
+	if (rc < 0)
+		h->value.len = 0; /* the next write starts a new value */
+	return rc;
+}
+
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_WRITE, ino, NULL);
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct model_err err = {0};
+	struct fs_node n;
+	const char *why = NULL;
+	int rc;
+	if (h->kind == FH_DISK) {
+		/* An instance's disk or an upload: straight into its overlay, no
+		 * lookup (an upload sniffs its first bytes, upload.c). */
+		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
+		if (done < 0) {
+			ops_reply_err(req, (int)-done);
+		} else {
+			fs_stats_written(ctx, (size_t)done);
+			fuse_reply_write(req, (size_t)done);
+		}
+		return;
+	}
+	if ((rc = ops_resolve(req, ino, &n)) < 0) {
+		ops_reply_err(req, -rc);
+		return;
+	}
+	if (h->kind != FH_TEXT || !fs_attr_is_writable(&n)) {
+		ops_refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
+		return;
+	}
+	if ((rc = take_write(h, buf, size, off, n.attr->flags & FS_ATTR_MULTILINE, &why)) < 0) {
+		h->value.len = 0;
+		h->pending = false;
+		ops_refuse(req, "write", &n, NULL, rc, why);
+		return;
+	}
+	h->pending = true;
+	if (!value_ends_line(h)) {
+		fuse_reply_write(req, size); /* the rest of the line, or close, applies it */
+		return;
+	}
+	if ((rc = apply_value(ctx, h, &n, &err)) < 0) {
+		ops_refuse(req, "write", &n, NULL, rc, err.msg);
+		return;
+	}
+	ops_node_changed(ctx, &n);
+	ops_succeeded(ctx, &n);
+	fuse_reply_write(req, size);
+}
+
+void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_FLUSH, ino, NULL);
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct model_err err = {0};
+	struct fs_node n;
+	int rc = 0;
+	if (h && h->kind == FH_TEXT && h->pending) {
+		/* A line written without its newline: close(2) applies it and
+		 * returns its errno (SPEC §12). */
+		if ((rc = ops_resolve(req, ino, &n)) < 0) {
+			h->pending = false;
+			ops_reply_err(req, -rc);
+		} else if (!fs_attr_is_writable(&n)) {
+			h->pending = false;
+			ops_refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
+		} else if ((rc = apply_value(ctx, h, &n, &err)) < 0) {
+			ops_refuse(req, "write", &n, NULL, rc, err.msg);
+		} else {
+			ops_node_changed(ctx, &n);
+			ops_succeeded(ctx, &n);
+			ops_reply_err(req, 0);
+		}
+		return;
+	}
+	/* close(2) of an upload's writer returns once its bytes are durable. */
+	rc = h && h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
+	ops_reply_err(req, -rc);
+}
+
+void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_FSYNC, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	/* Every accepted write of a generated file is already committed. */
+	int rc = h->kind == FH_DISK ? fs_disk_fsync(h->disk) : 0;
+	ops_reply_err(req, -rc);
+}
+
+void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_RELEASE, ino, NULL);
+	fh_free((struct fh *)(uintptr_t)fi->fh);
+	ops_reply_err(req, 0);
+}
+
+void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_LSEEK, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int64_t r;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		ops_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		ops_reply_err(req, ENXIO);
+		return;
+	}
+	if (h->kind == FH_BLOB) {
+		r = blob_manifest_seek(h->man, (uint64_t)off, whence);
+	} else if (h->kind == FH_DISK) {
+		r = fs_disk_seek(h->disk, (uint64_t)off, whence);
+	} else {
+		/* A generated file is all data. */
+		r = (size_t)off >= h->text.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text.len;
+	}
+	if (r < 0)
+		ops_reply_err(req, (int)-r);
+	else
+		fuse_reply_lseek(req, (off_t)r);
+}
+
+/* fallocate(2) (SPEC §12): instance disks take punch-hole and zero-range
+ * (a guest's TRIM, fstrim, qemu-img's discards and zeroes): the range reads
+ * zeros and whole chunks give their space back.  Every other mode, and
+ * every other file, is EOPNOTSUPP (never ENOSYS: the kernel would stop
+ * asking for the whole mount). */
+void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_FALLOCATE, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int op = mode & ~FALLOC_FL_KEEP_SIZE;
+	int rc;
+	if (off < 0 || len <= 0)
+		rc = -EINVAL;
+	else if (h->kind != FH_DISK || fs_disk_upload(h->disk) || (op != FALLOC_FL_PUNCH_HOLE && op != FALLOC_FL_ZERO_RANGE))
+		rc = -EOPNOTSUPP;
+	else if (!h->write)
+		rc = -EBADF;
+	else
+		rc = fs_disk_punch(h->disk, (uint64_t)off, (uint64_t)len, mode & FALLOC_FL_KEEP_SIZE);
+	ops_reply_err(req, -rc);
+}
+
+/* copy_file_range(2) (SPEC §16): from a sealed blob (a snapshot's data, an
+ * image's disk: a pinned manifest) into an instance's disk of the same
+ * region, by reference (blob_wblob_share: whole chunks by id, the rest by
+ * bytes).  Permissions are the write's: checked when the disk was opened
+ * for writing.  Anything else is EOPNOTSUPP, another region's store EXDEV:
+ * the kernel and cp copy by read and write then.  Never ENOSYS (the kernel
+ * would stop asking for the whole mount).  The kernel caps one request at
+ * about 4 GiB, so a long copy comes in requests whose ends fall inside
+ * chunks: the head and tail go by bytes. */
+void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+                         fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	(void)ino_in;
+	ops_count(req, FS_OP_COPY_FILE_RANGE, ino_out, NULL);
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct fh *in = (struct fh *)(uintptr_t)fi_in->fh, *out = (struct fh *)(uintptr_t)fi_out->fh;
+	struct blob_share_counts c = {0, 0};
+	ssize_t n;
+	if (flags != 0 || off_in < 0 || off_out < 0)
+		n = -EINVAL;
+	else if (!in || !out || in->kind != FH_BLOB || out->kind != FH_DISK || fs_disk_upload(out->disk))
+		n = -EOPNOTSUPP;
+	else if (!out->write)
+		n = -EBADF;
+	else
+		n = fs_disk_share(out->disk, in->store, in->man, (uint64_t)off_in, (uint64_t)off_out, len, &c);
+	if (n < 0) {
+		ops_reply_err(req, (int)-n);
+		return;
+	}
+	fs_stats_written(ctx, (size_t)c.by_bytes);
+	fs_stats_shared(ctx, c.by_id);
+	fuse_reply_write(req, (size_t)n);
+}
+
+/* Creating disks/<dev> of an instance attaches a blank data disk (§2.4). */
+void ops_create_vm_disk(fuse_req_t req, const struct fs_node *p, const char *name, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct model_err err = {0};
+	struct fuse_entry_param e;
+	struct fs_node n;
+	struct fh *h = NULL;
+	int rc;
+	int idx = model_device_index(name);
+	if (idx < 0 || idx >= MODEL_VM_MAX_DISKS) {
+		ops_refuse(req, "create", p, name, -EINVAL, "an instance's disks are named vda .. vdz");
+		return;
+	}
+	if ((rc = model_instance_disk_attach(ctx->m, p->vm.id, idx, &err)) < 0) {
+		ops_refuse(req, "create", p, name, rc, err.msg);
+		return;
+	}
+	ops_node_changed(ctx, p);
+	if ((rc = fs_node_lookup(ctx, p, name, &n)) < 0 || (rc = ops_fill_entry(ctx, &n, &e)) < 0 ||
+	    (rc = do_open(req, &n, fi, &h)) < 0) {
+		ops_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		fh_free(h);
+}
+

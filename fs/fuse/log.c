@@ -1,0 +1,366 @@
+/*
+ * log.c — the daemon's log and SPEC §9 refusals: one line naming the
+ * operation, the path, the errno and the reason; the same reason goes to
+ * the image's `error` file.
+ *
+ * Where lines go (SPEC §15, -o log=): a file (default <state>/imgfs.log),
+ * rotated past ctx->log_max bytes into FILE.1 ... FILE.FS_LOG_KEEP, or
+ * syslog (facility daemon, ident "imgfs"; the journal under systemd); and
+ * also stderr when the mount runs in the foreground.  A file line is
+ * "<UTC time> imgfs: <text>"; syslog stamps its own.  Every line is
+ * escaped (fs_escape): one line whatever a caller wrote.
+ *
+ * Who calls it: every part of fs/ (fs_log, fs_refuse), ops.c for -o debug
+ * (fs_log_debug), main.c at mount and unmount (fs_log_open/close), and
+ * whoever handles SIGHUP (log_reopen, after logrotate moved the file).
+ *
+ * The file keeps one descriptor number for the whole mount: a rotation or
+ * a reopen opens the path anew and dup2()s it onto that number, so
+ * log_reopen needs no lock and is safe in a signal handler, and no thread
+ * can ever write into a descriptor that was closed and given to something
+ * else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+int fs_reply_errno(int err)
+{
+	err = err < 0 ? -err : err;
+	return err == ENOSYS ? EPERM : err;
+}
+
+/* The symbolic name of an errno for the log ("EMFILE"); one the list
+ * lacks is written as its number ("E123"), never as a guess. */
+const char *fs_errno_name(int err)
+{
+	static _Thread_local char other[16];
+	switch (err < 0 ? -err : err) {
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case EIO: return "EIO";
+	case EACCES: return "EACCES";
+	case EBUSY: return "EBUSY";
+	case EEXIST: return "EEXIST";
+	case EXDEV: return "EXDEV";
+	case ENOTDIR: return "ENOTDIR";
+	case EISDIR: return "EISDIR";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case ENOTEMPTY: return "ENOTEMPTY";
+	case EDQUOT: return "EDQUOT";
+	case ENOMEM: return "ENOMEM";
+	case ENODATA: return "ENODATA";
+	case ENXIO: return "ENXIO";
+	case E2BIG: return "E2BIG";
+	case EREMOTE: return "EREMOTE";
+	case EMFILE: return "EMFILE";
+	case ENFILE: return "ENFILE";
+	case EAGAIN: return "EAGAIN";
+	case EROFS: return "EROFS";
+	case EFBIG: return "EFBIG";
+	case ESTALE: return "ESTALE";
+	case ENOTSUP: return "ENOTSUP";
+	case ENOSYS: return "ENOSYS";
+	case ERANGE: return "ERANGE";
+	case EBADF: return "EBADF";
+	case EINTR: return "EINTR";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case EOVERFLOW: return "EOVERFLOW";
+	case ELOOP: return "ELOOP";
+	case EMLINK: return "EMLINK";
+	case ENOTCONN: return "ENOTCONN";
+	case ECANCELED: return "ECANCELED";
+	default:
+		snprintf(other, sizeof(other), "E%d", err < 0 ? -err : err);
+		return other;
+	}
+}
+
+/* A code point that prints nothing or moves the text a reader sees: C1
+ * controls, line and paragraph separators, bidirectional marks,
+ * embeddings, overrides and isolates, the byte-order mark. */
+static bool invisible(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+/* The length of the printable UTF-8 character at s (1 to 4), or 0 when
+ * s does not start one (a control, a byte outside a valid sequence, an
+ * overlong form, a surrogate, an invisible code point).  Decoded by the
+ * model's one UTF-8 decoder. */
+static size_t printable_len(const unsigned char *s)
+{
+	uint32_t cp;
+	size_t n;
+	if (s[0] >= 0x20 && s[0] < 0x7f)
+		return 1;
+	/* below U+00A0 and not printable ASCII: C0, DEL, C1 */
+	if (!(n = model_utf8_decode((const char *)s, &cp)) || cp < 0xa0 || invisible(cp))
+		return 0;
+	return n;
+}
+
+size_t fs_escape(char *out, size_t size, const char *in)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0;
+	if (!size)
+		return 0;
+	while (*s) {
+		size_t n = printable_len(s);
+		char esc[5];
+		const char *piece = (const char *)s;
+		size_t len = n;
+		if (n == 1 && *s == '\\') {
+			piece = "\\\\";
+			len = 2;
+		} else if (n == 0) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *s);
+			piece = esc;
+			len = 4;
+			n = 1;
+		}
+		if (o + len >= size)
+			break; /* cut before a whole character, never inside one */
+		memcpy(out + o, piece, len);
+		o += len;
+		s += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* ---- bounds ------------------------------------------------------------- */
+
+static _Thread_local int64_t caller_uid = -1;
+
+void fs_log_set_caller(int64_t uid)
+{
+	caller_uid = uid;
+}
+
+/* Refusals are logged per (caller, operation) from a bucket of LOG_BURST
+ * lines that refills at LOG_RATE lines a second: a person or a script
+ * that makes a mistake sees every line of it, a loop of refused calls
+ * (12 MB in 3 s from one uid without an account, before this) costs a
+ * line a second and one "N similar lines suppressed" when it ends or
+ * slows.  A table of slots by hash: a collision evicts the older key,
+ * whose count is written then. */
+#define LOG_SLOTS 64
+#define LOG_BURST 20.0
+#define LOG_RATE 1.0
+
+struct log_slot {
+	int64_t uid;
+	const char *op; /* a string literal of ops.c: compared by address */
+	double tokens;
+	double last;    /* monotonic seconds of the last refill */
+	uint64_t suppressed;
+};
+
+static struct log_slot slots[LOG_SLOTS];
+
+/* Under log_lock: whether a line of (uid, op) may be written now; *held
+ * gets the count of lines of a key whose summary is due (then *held_uid,
+ * *held_op name it). */
+static bool log_admit(int64_t uid, const char *op, uint64_t *held, int64_t *held_uid, const char **held_op)
+{
+	uint64_t h = (uint64_t)uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)op;
+	struct log_slot *s = &slots[(h >> 7) % LOG_SLOTS];
+	double now = (double)fs_mono_ns() / 1e9;
+	*held = 0;
+	if (!s->op || s->uid != uid || s->op != op) {
+		if (s->op && s->suppressed) {
+			*held = s->suppressed, *held_uid = s->uid, *held_op = s->op;
+		}
+		*s = (struct log_slot){.uid = uid, .op = op, .tokens = LOG_BURST, .last = now};
+	}
+	s->tokens += (now - s->last) * LOG_RATE;
+	if (s->tokens > LOG_BURST)
+		s->tokens = LOG_BURST;
+	s->last = now;
+	if (s->tokens < 1.0) {
+		s->suppressed++;
+		return false;
+	}
+	s->tokens -= 1.0;
+	if (s->suppressed && !*held) {
+		*held = s->suppressed, *held_uid = uid, *held_op = op;
+		s->suppressed = 0;
+	}
+	return true;
+}
+
+/* ---- where lines go ------------------------------------------------------ */
+
+/* The one mount whose log a signal handler may reopen (log_reopen takes
+ * no argument: a handler reaches nothing else).  Set by fs_log_open,
+ * cleared by fs_log_close; read only as a whole pointer. */
+static struct fs_ctx *volatile reopen_ctx;
+
+/* Opens ctx->log_path anew (created 0640 if missing, appended to) onto
+ * the log's descriptor.  Only open, dup2 and close: async-signal-safe. */
+static int log_reattach(struct fs_ctx *ctx)
+{
+	int fd = open(ctx->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return -errno;
+	int rc = dup2(fd, ctx->log_fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+int fs_log_open(struct fs_ctx *ctx, const char *where)
+{
+	ctx->log = NULL;
+	ctx->log_fd = -1;
+	ctx->log_syslog = false;
+	if (strcmp(where, "syslog") == 0) {
+		ctx->log_path[0] = '\0';
+		ctx->log_syslog = true;
+		openlog("imgfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		return 0;
+	}
+	if ((size_t)snprintf(ctx->log_path, sizeof(ctx->log_path), "%s", where) >= sizeof(ctx->log_path)) {
+		ctx->log_path[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	int fd = open(ctx->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return -errno;
+	if (!(ctx->log = fdopen(fd, "a"))) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	ctx->log_fd = fd;
+	reopen_ctx = ctx;
+	return 0;
+}
+
+void fs_log_close(struct fs_ctx *ctx)
+{
+	if (reopen_ctx == ctx)
+		reopen_ctx = NULL;
+	if (ctx->log)
+		fclose(ctx->log);
+	ctx->log = NULL;
+	ctx->log_fd = -1;
+	if (ctx->log_syslog)
+		closelog();
+	ctx->log_syslog = false;
+}
+
+void log_reopen(void)
+{
+	struct fs_ctx *ctx = reopen_ctx;
+	int saved = errno; /* a signal handler must leave errno as it was */
+	if (ctx && ctx->log_fd >= 0 && ctx->log_path[0])
+		log_reattach(ctx); /* a failure keeps the old file: better than none */
+	errno = saved;
+}
+
+/* Under log_lock: past log_max bytes (0: never, logrotate's job), the
+ * file becomes FILE.1 (.1 becomes .2, ...; the oldest goes) and a new
+ * FILE is opened.  Each rename is atomic: a reader sees the old file or
+ * the new one, whole. */
+static void log_rotate(struct fs_ctx *ctx)
+{
+	char from[sizeof(ctx->log_path) + 16], to[sizeof(ctx->log_path) + 16]; /* ".<int>" fits */
+	struct stat st;
+	if (!ctx->log_path[0] || ctx->log_max <= 0 || fstat(ctx->log_fd, &st) < 0 || st.st_size < ctx->log_max)
+		return;
+	for (int i = FS_LOG_KEEP - 1; i >= 1; i--) {
+		snprintf(from, sizeof(from), "%s.%d", ctx->log_path, i);
+		snprintf(to, sizeof(to), "%s.%d", ctx->log_path, i + 1);
+		rename(from, to); /* a missing one is fine */
+	}
+	snprintf(to, sizeof(to), "%s.1", ctx->log_path);
+	if (rename(ctx->log_path, to) < 0)
+		return; /* keep writing where we are */
+	log_reattach(ctx); /* on failure the descriptor writes on into FILE.1 */
+}
+
+/* Under log_lock. */
+static void log_write(struct fs_ctx *ctx, int prio, const char *line)
+{
+	char stamp[21];
+	if (ctx->log) {
+		model_fmt_time(stamp, time(NULL));
+		fprintf(ctx->log, "%s imgfs: %s\n", stamp, line);
+		fflush(ctx->log);
+		log_rotate(ctx);
+	}
+	if (ctx->log_syslog)
+		syslog(prio, "%s", line);
+	if (ctx->log_stderr)
+		fprintf(stderr, "imgfs: %s\n", line);
+}
+
+static void log_vline(struct fs_ctx *ctx, int prio, const char *fmt, va_list ap)
+{
+	char raw[1024], line[2048];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* Paths, values and reasons come from callers and servers: no byte of
+	 * theirs may end a line, start a forged one or reach a terminal as a
+	 * control sequence (§9). */
+	fs_escape(line, sizeof(line), raw);
+	pthread_mutex_lock(&ctx->log_lock);
+	log_write(ctx, prio, line);
+	pthread_mutex_unlock(&ctx->log_lock);
+}
+
+void fs_log(struct fs_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vline(ctx, LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vline(ctx, LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id)
+{
+	const char *why = reason && reason[0] ? reason : strerror(err < 0 ? -err : err);
+	uint64_t held;
+	int64_t held_uid = -1;
+	const char *held_op = NULL;
+	char raw[1024], line[2048];
+	pthread_mutex_lock(&ctx->log_lock);
+	bool admit = log_admit(caller_uid, op, &held, &held_uid, &held_op);
+	if (held) {
+		snprintf(raw, sizeof(raw), "%" PRIu64 " similar lines suppressed (%s refused to uid %lld)", held, held_op,
+		         (long long)held_uid);
+		log_write(ctx, LOG_NOTICE, raw);
+	}
+	if (admit) {
+		snprintf(raw, sizeof(raw), "%s %s: %s %s", op, path, fs_errno_name(fs_reply_errno(err)), why);
+		fs_escape(line, sizeof(line), raw);
+		log_write(ctx, LOG_NOTICE, line);
+	}
+	pthread_mutex_unlock(&ctx->log_lock);
+	if (image_id)
+		model_image_set_error(ctx->m, image_id, why);
+}

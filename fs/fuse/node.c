@@ -1,0 +1,865 @@
+/*
+ * node.c — from inode numbers and names to nodes, and from nodes to
+ * attributes and listings.  Stateless: every request resolves its inode
+ * from the database (one indexed query for the object, one for the region),
+ * so nothing is cached here that could go stale, and a second mount or an
+ * admin command sees the same tree.
+ *
+ * Visibility is decided here, once: an object the caller may not see
+ * resolves to -ENOENT by name and by inode number alike (SPEC §8).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+
+#define NS 1000000000LL
+
+int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out)
+{
+	if (!ctx->multiuser) {
+		out->account_id = ctx->account_id;
+		out->uid = ctx->uid;
+		out->gid = ctx->gid;
+		return 0;
+	}
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct model_account a;
+	out->uid = fc->uid;
+	out->gid = fc->gid;
+	out->account_id = model_account_by_uid(ctx->m, fc->uid, &a) == 0 ? a.id : 0;
+	return 0;
+}
+
+/* Root and the user who mounted: what they may see of the service is
+ * theirs to see anyway (the state directory is theirs).  Issue 25's
+ * administrator accounts join here. */
+bool fs_caller_is_admin(const struct fs_ctx *ctx, const struct fs_caller *c)
+{
+	return c->uid == 0 || c->uid == ctx->uid;
+}
+
+/* ---- building nodes ------------------------------------------------------ */
+
+static void node_init(struct fs_node *n, const struct fs_caller *caller)
+{
+	n->what = FS_W_INVALID;
+	n->cls = FS_CLASS_NONE;
+	n->view = FS_VIEW_NONE;
+	n->attr = NULL;
+	n->caller = *caller;
+	n->blob_id = 0;
+}
+
+/* How the caller sees img; FS_VIEW_NONE when it may not. */
+static enum fs_view image_view(struct fs_ctx *ctx, const struct fs_caller *c, const struct model_image *img)
+{
+	if (img->account_id == 0)
+		return img->folder == MODEL_FOLDER_PUBLIC      ? FS_VIEW_PUBLIC
+		       : img->folder == MODEL_FOLDER_MARKETPLACE ? FS_VIEW_MARKETPLACE
+		                                                 : FS_VIEW_NONE;
+	if (c->account_id && img->account_id == c->account_id)
+		return img->folder == MODEL_FOLDER_PRIVATE ? FS_VIEW_PRIVATE
+		       : img->folder == MODEL_FOLDER_ISO   ? FS_VIEW_ISO
+		       : img->folder == MODEL_FOLDER_RECYCLE ? FS_VIEW_RECYCLE
+		                                             : FS_VIEW_NONE;
+	if (c->account_id && img->folder == MODEL_FOLDER_PRIVATE && model_image_shared_with(ctx->m, img->id, c->account_id))
+		return FS_VIEW_SHARED;
+	return FS_VIEW_NONE;
+}
+
+/* Makes n the directory node of an image already loaded into n->img. */
+static int image_dir(struct fs_ctx *ctx, struct fs_node *n)
+{
+	n->view = image_view(ctx, &n->caller, &n->img);
+	if (n->view == FS_VIEW_NONE)
+		return -ENOENT;
+	n->what = FS_W_IMAGE;
+	n->ino = fs_ino(FS_K_IMAGE, n->img.id, 0);
+	return 0;
+}
+
+/* The entry of table t whose inode sub number is sub (its id, or a
+ * directory's FS_SUB_*), NULL if none: numbers are ids, not positions. */
+static const struct fs_attr *attr_by_sub(const struct fs_attr *t, size_t count, unsigned sub)
+{
+	for (size_t i = 0; i < count; i++)
+		if (fs_attr_ino_sub(&t[i]) == sub)
+			return &t[i];
+	return NULL;
+}
+
+/* Turns an object directory node into its entry a (file, subdir or blob). */
+static int object_entry(struct fs_ctx *ctx, struct fs_node *n, enum fs_kind kind, int64_t obj,
+                        const struct fs_attr *a)
+{
+	n->attr = a;
+	if (a->sub) {
+		n->what = FS_W_SUBDIR;
+		n->ino = fs_ino(kind, obj, a->sub);
+	} else {
+		n->what = a->flags & FS_ATTR_BLOB ? FS_W_DISK : FS_W_ATTR;
+		n->ino = fs_ino(kind, obj, a->id);
+		if (a->flags & FS_ATTR_BLOB)
+			n->blob_id = n->snap.blob_id;
+	}
+	return 0;
+}
+
+/* Makes n (an image directory node) the node of its device d. */
+static void image_disk_of(struct fs_node *n, const struct model_device *d)
+{
+	n->dev = *d;
+	n->blob_id = d->blob_id;
+	n->what = FS_W_DISK;
+	n->attr = NULL;
+	n->ino = fs_ino(FS_K_IMAGE, n->img.id, FS_SUB_DISKS + 1 + (unsigned)d->index);
+}
+
+/* The same for its device idx, looked up. */
+static int image_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int count = n->img.refs & MODEL_REF_DEVICES ? model_device_list(ctx->m, n->img.id, devs) : 0;
+	for (int i = 0; i < count; i++) {
+		if (devs[i].index == idx) {
+			image_disk_of(n, &devs[i]);
+			return 0;
+		}
+	}
+	return count < 0 ? count : -ENOENT;
+}
+
+/* Makes n (an instance directory node) the node of its disk idx. */
+static int vm_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	int count = model_instance_disks(ctx->m, n->vm.id, disks);
+	for (int i = 0; i < count; i++) {
+		if (disks[i].index != idx)
+			continue;
+		n->vmdisk = disks[i];
+		n->blob_id = disks[i].blob_id;
+		n->what = FS_W_DISK;
+		n->attr = NULL;
+		n->ino = fs_ino(FS_K_VM, n->vm.id, FS_SUB_DISKS + 1 + (unsigned)idx);
+		return 0;
+	}
+	return count < 0 ? count : -ENOENT;
+}
+
+/* What of model_image.refs a node of an image needs (sub: its inode's; a:
+ * its file or subdirectory, NULL for others): the directory lists every
+ * file, a disk is a device, copies/ and shares/ entries their rows. */
+static unsigned image_refs(unsigned sub, const struct fs_attr *a)
+{
+	if (sub == 0)
+		return MODEL_REF_UNKNOWN;
+	if (a)
+		return a->refs;
+	if (sub > FS_SUB_SHARE)
+		return MODEL_REF_SHARES;
+	if (sub >= FS_SUB_COPY)
+		return MODEL_REF_COPIES;
+	return MODEL_REF_DEVICES; /* disks/<device> */
+}
+
+int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const struct model_image *img,
+                  struct fs_node *out)
+{
+	int rc;
+	node_init(out, caller);
+	out->img = *img;
+	if ((rc = model_region_get(ctx->m, img->region_id, &out->region)) < 0)
+		return rc;
+	return image_dir(ctx, out);
+}
+
+int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
+{
+	int rc;
+	/* Any node id of an image directory, whatever its dir_gen (fs.h). */
+	if (fs_ino_kind(ino) == FS_K_IMAGE_DIR)
+		ino = fs_ino(FS_K_IMAGE, fs_ino_obj(ino), 0);
+	enum fs_kind kind = fs_ino_kind(ino);
+	int64_t obj = fs_ino_obj(ino);
+	unsigned sub = fs_ino_sub(ino);
+
+	node_init(out, caller);
+	out->ino = ino;
+	if (ino == FS_INO_ROOT || ino == FS_INO_REGIONS || ino == FS_INO_STATS) {
+		out->what = ino == FS_INO_ROOT ? FS_W_ROOT : ino == FS_INO_REGIONS ? FS_W_REGIONS : FS_W_STATS;
+		return 0;
+	}
+	switch (kind) {
+	case FS_K_REGION:
+		if ((rc = model_region_get(ctx->m, obj, &out->region)) < 0)
+			return rc;
+		if (sub == 0)
+			out->what = FS_W_REGION;
+		else if (sub < FS_CLASS_COUNT) {
+			out->what = FS_W_CLASS;
+			out->cls = (enum fs_class)sub;
+		} else if (sub == FS_SUB_QUOTA)
+			out->what = FS_W_QUOTA;
+		else if (sub == FS_SUB_CSV)
+			out->what = FS_W_CSV;
+		else if (sub == FS_SUB_JSON)
+			out->what = FS_W_JSON;
+		else
+			return -ENOENT;
+		return 0;
+	case FS_K_IMAGE: {
+		const struct fs_attr *a =
+			!sub || sub >= FS_SUB_COPY ? NULL : attr_by_sub(fs_image_attrs, fs_image_attr_count, sub);
+		if ((rc = model_image_get_in_region(ctx->m, obj, image_refs(sub, a), &out->img, &out->region)) < 0 ||
+		    (rc = image_dir(ctx, out)) < 0)
+			return rc;
+		if (sub == 0)
+			return 0;
+		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_MAX_DEVICES)
+			return image_disk(ctx, out, (int)(sub - FS_SUB_DISKS - 1));
+		if (sub > FS_SUB_SHARE)
+			return fs_share_resolve(ctx, out, sub); /* shares/<account> (§6.4) */
+		if (sub >= FS_SUB_COPY && sub < FS_SUB_SHARE)
+			return fs_copies_resolve(ctx, out, sub); /* copies/<region>[/file] (§6.3) */
+		if (!a || !fs_attr_visible(a, out))
+			return -ENOENT;
+		return object_entry(ctx, out, FS_K_IMAGE, obj, a);
+	}
+	case FS_K_SNAP:
+		if ((rc = model_snapshot_get(ctx->m, obj, &out->snap)) < 0)
+			return rc;
+		if (!caller->account_id || out->snap.account_id != caller->account_id)
+			return -ENOENT;
+		if ((rc = model_region_get(ctx->m, out->snap.region_id, &out->region)) < 0)
+			return rc;
+		out->what = FS_W_SNAP;
+		if (sub == 0)
+			return 0;
+		const struct fs_attr *sa = attr_by_sub(fs_snap_attrs, fs_snap_attr_count, sub);
+		if (!sa)
+			return -ENOENT;
+		return object_entry(ctx, out, FS_K_SNAP, obj, sa);
+	case FS_K_VM:
+		if ((rc = model_instance_get(ctx->m, obj, &out->vm)) < 0)
+			return rc;
+		if (!caller->account_id || out->vm.account_id != caller->account_id)
+			return -ENOENT;
+		if ((rc = model_region_get(ctx->m, out->vm.region_id, &out->region)) < 0)
+			return rc;
+		out->what = FS_W_VM;
+		if (sub == 0)
+			return 0;
+		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_VM_MAX_DISKS)
+			return vm_disk(ctx, out, (int)(sub - FS_SUB_DISKS - 1));
+		const struct fs_attr *va = attr_by_sub(fs_vm_attrs, fs_vm_attr_count, sub);
+		if (!va)
+			return -ENOENT;
+		return object_entry(ctx, out, FS_K_VM, obj, va);
+	default:
+		return -ENOENT;
+	}
+}
+
+/* ---- lookup -------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	unsigned sub;
+} region_entries[] = {
+	{"public", FS_CLASS_PUBLIC},   {"marketplace", FS_CLASS_MARKETPLACE}, {"private", FS_CLASS_PRIVATE},
+	{"shared", FS_CLASS_SHARED},   {"iso", FS_CLASS_ISO},                 {"recycle-bin", FS_CLASS_RECYCLE},
+	{"snapshots", FS_CLASS_SNAPSHOTS}, {"instances", FS_CLASS_INSTANCES}, {"quota", FS_SUB_QUOTA},
+	{"images.csv", FS_SUB_CSV},    {"images.json", FS_SUB_JSON},
+};
+#define REGION_ENTRIES (sizeof(region_entries) / sizeof(region_entries[0]))
+
+/* What a region's entry sub is: a class directory or one of its files. */
+static enum fs_what region_sub_what(unsigned sub)
+{
+	switch (sub) {
+	case FS_SUB_QUOTA: return FS_W_QUOTA;
+	case FS_SUB_CSV: return FS_W_CSV;
+	case FS_SUB_JSON: return FS_W_JSON;
+	default: return FS_W_CLASS;
+	}
+}
+
+static enum model_folder class_folder(enum fs_class c)
+{
+	switch (c) {
+	case FS_CLASS_PUBLIC: return MODEL_FOLDER_PUBLIC;
+	case FS_CLASS_MARKETPLACE: return MODEL_FOLDER_MARKETPLACE;
+	case FS_CLASS_PRIVATE: return MODEL_FOLDER_PRIVATE;
+	case FS_CLASS_ISO: return MODEL_FOLDER_ISO;
+	case FS_CLASS_RECYCLE: return MODEL_FOLDER_RECYCLE;
+	default: return MODEL_FOLDER_INVALID;
+	}
+}
+
+static bool class_is_own(enum fs_class c)
+{
+	return c != FS_CLASS_PUBLIC && c != FS_CLASS_MARKETPLACE;
+}
+
+static int lookup_class(struct fs_ctx *ctx, struct fs_node *n, const char *name)
+{
+	enum fs_class cls = n->cls;
+	int64_t acct = n->caller.account_id;
+	int rc;
+	if (class_is_own(cls) && !acct)
+		return -ENOENT;
+	switch (cls) {
+	case FS_CLASS_SHARED: {
+		const char *at = strrchr(name, '@');
+		char base[MODEL_NAME_MAX + 1];
+		if (!at || at == name || (size_t)(at - name) > MODEL_NAME_MAX)
+			return -ENOENT;
+		memcpy(base, name, (size_t)(at - name));
+		base[at - name] = '\0';
+		if ((rc = model_image_lookup_shared(ctx->m, n->region.id, acct, base, at + 1, &n->img)) < 0)
+			return rc;
+		return image_dir(ctx, n);
+	}
+	case FS_CLASS_SNAPSHOTS:
+		if ((rc = model_snapshot_lookup(ctx->m, n->region.id, acct, name, &n->snap)) < 0)
+			return rc;
+		n->what = FS_W_SNAP;
+		n->ino = fs_ino(FS_K_SNAP, n->snap.id, 0);
+		return 0;
+	case FS_CLASS_INSTANCES:
+		if ((rc = model_instance_lookup(ctx->m, n->region.id, acct, name, &n->vm)) < 0)
+			return rc;
+		n->what = FS_W_VM;
+		n->ino = fs_ino(FS_K_VM, n->vm.id, 0);
+		return 0;
+	default:
+		if ((rc = model_image_lookup(ctx->m, n->region.id, class_is_own(cls) ? acct : 0, class_folder(cls), name,
+		                             &n->img)) < 0)
+			return rc;
+		return image_dir(ctx, n);
+	}
+}
+
+static int lookup_in_table(struct fs_ctx *ctx, struct fs_node *n, enum fs_kind kind, int64_t obj,
+                           const struct fs_attr *t, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(t[i].name, name) != 0)
+			continue;
+		if (kind == FS_K_IMAGE && !fs_attr_visible(&t[i], n))
+			return -ENOENT;
+		return object_entry(ctx, n, kind, obj, &t[i]);
+	}
+	return -ENOENT;
+}
+
+int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char *name, struct fs_node *out)
+{
+	*out = *parent;
+	switch (parent->what) {
+	case FS_W_ROOT:
+		if (strcmp(name, "regions") == 0) {
+			out->what = FS_W_REGIONS;
+			out->ino = FS_INO_REGIONS;
+		} else if (strcmp(name, "stats") == 0) {
+			out->what = FS_W_STATS;
+			out->ino = FS_INO_STATS;
+		} else {
+			return -ENOENT;
+		}
+		return 0;
+	case FS_W_REGIONS: {
+		int rc = model_region_by_name(ctx->m, name, &out->region);
+		if (rc < 0)
+			return rc;
+		out->what = FS_W_REGION;
+		out->ino = fs_ino(FS_K_REGION, out->region.id, 0);
+		return 0;
+	}
+	case FS_W_REGION:
+		for (size_t i = 0; i < REGION_ENTRIES; i++) {
+			if (strcmp(region_entries[i].name, name) != 0)
+				continue;
+			unsigned sub = region_entries[i].sub;
+			out->what = region_sub_what(sub);
+			out->cls = out->what == FS_W_CLASS ? (enum fs_class)sub : FS_CLASS_NONE;
+			out->ino = fs_ino(FS_K_REGION, out->region.id, sub);
+			return 0;
+		}
+		return -ENOENT;
+	case FS_W_CLASS:
+		return lookup_class(ctx, out, name);
+	case FS_W_IMAGE:
+		return lookup_in_table(ctx, out, FS_K_IMAGE, out->img.id, fs_image_attrs, fs_image_attr_count, name);
+	case FS_W_SNAP:
+		return lookup_in_table(ctx, out, FS_K_SNAP, out->snap.id, fs_snap_attrs, fs_snap_attr_count, name);
+	case FS_W_VM:
+		return lookup_in_table(ctx, out, FS_K_VM, out->vm.id, fs_vm_attrs, fs_vm_attr_count, name);
+	case FS_W_SUBDIR:
+		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_DISKS) {
+			int idx = model_device_index(name);
+			return idx < 0 ? -ENOENT : image_disk(ctx, out, idx);
+		}
+		if (fs_ino_kind(parent->ino) == FS_K_VM && parent->attr->sub == FS_SUB_DISKS) {
+			int idx = model_device_index(name);
+			return idx < 0 || idx >= MODEL_VM_MAX_DISKS ? -ENOENT : vm_disk(ctx, out, idx);
+		}
+		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_SHARES)
+			return fs_share_lookup(ctx, out, name);
+		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_COPIES)
+			return fs_copies_lookup(ctx, out, name);
+		return -ENOENT;
+	case FS_W_COPY:
+		return fs_copies_lookup(ctx, out, name); /* its files (§6.3) */
+	case FS_W_SHARE:
+		return -ENOENT; /* shares/<account> is empty */
+	default:
+		return -ENOTDIR;
+	}
+}
+
+/* ---- attributes ---------------------------------------------------------- */
+
+static void set_time(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = ns / NS;
+	ts->tv_nsec = ns % NS;
+}
+
+static int max_region_created(void *arg, const struct model_region *r)
+{
+	int64_t *t = arg;
+	if (r->created_ns > *t)
+		*t = r->created_ns;
+	return 0;
+}
+
+/* Length of a generated file's content as it would be rendered now. */
+static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *size, int64_t *mtime_ns)
+{
+	struct fs_buf b = {0};
+	if (n->what == FS_W_QUOTA)
+		fs_show_quota(n, ctx, &b);
+	else if (n->what == FS_W_CSV)
+		fs_show_csv(n, ctx, &b, mtime_ns);
+	else if (n->what == FS_W_JSON)
+		fs_show_json(n, ctx, &b, mtime_ns);
+	else if (n->what == FS_W_STATS)
+		fs_show_stats(ctx, &b);
+	else
+		n->attr->show(n, ctx, &b);
+	*size = (off_t)b.len;
+	bool failed = b.failed;
+	fs_buf_release(&b);
+	return failed ? -ENOMEM : 0;
+}
+
+int fs_node_blob_access(const struct fs_node *n)
+{
+	/* Marketplace and shared blobs are only for creating instances (§3). */
+	if (n->view == FS_VIEW_MARKETPLACE || n->view == FS_VIEW_SHARED)
+		return -EACCES;
+	return 0;
+}
+
+int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
+{
+	int64_t mtime = 0, ctime = 0;
+	int rc;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = n->caller.uid;
+	st->st_gid = n->caller.gid;
+	st->st_blksize = BLOB_CHUNK_SIZE;
+	switch (n->what) {
+	case FS_W_ROOT:
+	case FS_W_REGIONS:
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = n->what == FS_W_ROOT ? 3 : 1;
+		model_region_list(ctx->m, 0, max_region_created, &mtime);
+		break;
+	case FS_W_REGION:
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2 + FS_CLASS_COUNT - 1;
+		mtime = n->region.created_ns;
+		break;
+	case FS_W_CLASS:
+		/* mkdir creates entries in private/, iso/ and instances/. */
+		st->st_mode = S_IFDIR | (n->cls == FS_CLASS_PRIVATE || n->cls == FS_CLASS_ISO || n->cls == FS_CLASS_INSTANCES
+		                                 ? 0755 : 0555);
+		st->st_nlink = 1; /* unknown: tools must not assume a leaf */
+		mtime = model_region_mtime(ctx->m, n->region.id);
+		break;
+	case FS_W_QUOTA:
+	case FS_W_CSV:
+	case FS_W_JSON:
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		mtime = model_region_mtime(ctx->m, n->region.id);
+		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
+			return rc;
+		break;
+	case FS_W_STATS:
+		/* Counters change with every request: the size is that of a
+		 * rendering now, the times are now (like /proc).  Who may not
+		 * read it sees its owner, its mode and no size (stats.c). */
+		st->st_mode = S_IFREG | fs_stats_mode(ctx);
+		st->st_nlink = 1;
+		mtime = model_now_ns();
+		if (fs_stats_mode(ctx) != 0444) {
+			st->st_uid = ctx->uid;
+			st->st_gid = ctx->gid;
+		}
+		if (fs_stats_readable(ctx, &n->caller) && (rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
+			return rc;
+		break;
+	case FS_W_IMAGE:
+	case FS_W_SUBDIR:
+	case FS_W_SNAP:
+	case FS_W_VM: {
+		bool own = n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO;
+		/* disks/ of a queued image takes an upload (§5.3) */
+		bool up = fs_ino_kind(n->ino) == FS_K_IMAGE && n->what == FS_W_SUBDIR && n->attr->sub == FS_SUB_DISKS &&
+		          n->img.status == MODEL_IMG_QUEUED;
+		bool mk = n->what == FS_W_SUBDIR && ((own && (n->attr->sub != FS_SUB_DISKS || up)) ||
+		                                     fs_ino_kind(n->ino) == FS_K_VM);
+		st->st_mode = S_IFDIR | (mk ? 0755 : 0555);
+		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 3 : 1) : n->what == FS_W_VM ? 3 : 2;
+		if (mk)
+			st->st_nlink = 1;
+		if (fs_ino_kind(n->ino) == FS_K_IMAGE) {
+			mtime = n->img.dir_mtime_ns;
+			ctime = n->img.ctime_ns;
+			if (n->what == FS_W_SUBDIR && n->attr->sub == FS_SUB_COPIES)
+				mtime = fs_copies_dir_mtime(ctx, n); /* its copies come and go (§6.3) */
+		} else if (fs_ino_kind(n->ino) == FS_K_SNAP) {
+			mtime = n->snap.created * NS;
+			ctime = n->snap.ctime_ns;
+		} else {
+			/* disks/ changes with attach, detach and rebuild */
+			mtime = n->what == FS_W_SUBDIR && n->vm.dir_mtime_ns ? n->vm.dir_mtime_ns : n->vm.created * NS;
+			ctime = n->vm.ctime_ns;
+		}
+		break;
+	}
+	case FS_W_ATTR:
+		st->st_mode = S_IFREG | (fs_attr_is_writable(n) ? 0644 : 0444);
+		st->st_nlink = 1;
+		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
+			return rc;
+		switch (fs_ino_kind(n->ino)) {
+		case FS_K_IMAGE:
+			mtime = n->img.mtime_ns;
+			if (n->attr->mtime && !(n->view == FS_VIEW_SHARED && (n->attr->flags & FS_ATTR_OWNER_TIME))) {
+				int64_t own;
+				memcpy(&own, (const char *)&n->img + n->attr->mtime, sizeof(own));
+				if (own)
+					mtime = own;
+			}
+			ctime = mtime; /* the file's own: a change elsewhere in the image is not one of this file */
+			break;
+		case FS_K_SNAP: mtime = n->snap.mtime_ns; ctime = n->snap.ctime_ns; break;
+		default: mtime = n->vm.mtime_ns; ctime = n->vm.ctime_ns; break;
+		}
+		break;
+	case FS_W_DISK: {
+		struct model_blob b;
+		if (fs_node_is_vm_disk(n) || fs_node_is_upload(n) || fs_node_is_import(n)) {
+			uint64_t size, stored;
+			if ((rc = !fs_node_is_vm_disk(n) ? fs_upload_stat(ctx, n, &size, &stored, &mtime)
+			                               : fs_disk_stat(ctx, n, &size, &stored, &mtime)) < 0)
+				return rc;
+			st->st_mode = S_IFREG | 0644;
+			st->st_nlink = 1;
+			st->st_size = (off_t)size;
+			st->st_blocks = (blkcnt_t)((stored + 511) / 512);
+			break;
+		}
+		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
+			return rc;
+		st->st_mode = S_IFREG | (fs_node_blob_access(n) < 0 ? 0000 : 0444);
+		st->st_nlink = 1;
+		st->st_size = (off_t)b.size;
+		/* Never 0 when data exists: tar --sparse would store all holes. */
+		st->st_blocks = (blkcnt_t)((b.stored + 511) / 512);
+		mtime = b.mtime_ns;
+		break;
+	}
+	case FS_W_SHARE:
+		fs_share_stat(n, st, &mtime);
+		break;
+	case FS_W_COPY:
+	case FS_W_COPY_FILE:
+		if ((rc = fs_copies_stat(ctx, n, st, &mtime, &ctime)) < 0)
+			return rc;
+		break;
+	default:
+		return -ENOENT;
+	}
+	set_time(&st->st_mtim, mtime);
+	set_time(&st->st_ctim, ctime > mtime ? ctime : mtime);
+	st->st_atim = st->st_mtim;
+	return 0;
+}
+
+double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
+{
+	/* Attributes (owner, mode, sizes of per-caller files) differ by caller
+	 * under multiuser, and the kernel caches them per inode. */
+	if (ctx->multiuser)
+		return 0;
+	switch (n->what) {
+	case FS_W_REGIONS:
+	case FS_W_CLASS:
+	case FS_W_QUOTA:
+	case FS_W_CSV:
+	case FS_W_JSON:
+	case FS_W_STATS:
+		return 0;
+	case FS_W_COPY:
+	case FS_W_COPY_FILE:
+		return 0; /* a task in another region changes them (copies.c) */
+	case FS_W_SUBDIR:
+		/* copies/ too: its mtime follows the copies, and a copy's change
+		 * reaches it through the change log (fs_copies_forget). */
+		return ctx->timeout;
+	case FS_W_DISK:
+		/* An instance's disk changes under writers of other mounts, which
+		 * log a change only when they close it. */
+		return fs_node_is_vm_disk(n) || fs_node_is_upload(n) ? 0 : ctx->timeout;
+	default:
+		return ctx->timeout;
+	}
+}
+
+/* ---- listing ------------------------------------------------------------- */
+
+/* Offsets: "." is 1, ".." 2, table entry i is i + 3, row id r is r + 2. */
+struct list_ctx {
+	struct fs_ctx *ctx;
+	struct fs_node *work; /* mutated per entry: no copies of the big node */
+	fs_emit_fn emit;
+	void *arg;
+	enum fs_class cls;
+	char name[2 * MODEL_NAME_MAX + 2];
+};
+
+static int list_image(void *arg, const struct model_image *img)
+{
+	struct list_ctx *l = arg;
+	l->work->img = *img;
+	if (image_dir(l->ctx, l->work) < 0)
+		return 0;
+	const char *name = img->name;
+	if (l->cls == FS_CLASS_SHARED) {
+		snprintf(l->name, sizeof(l->name), "%s@%s", img->name, img->owner);
+		name = l->name;
+	}
+	return l->emit(l->arg, name, l->work, (off_t)img->id + 2);
+}
+
+static int list_snap(void *arg, const struct model_snapshot *s)
+{
+	struct list_ctx *l = arg;
+	l->work->snap = *s;
+	l->work->what = FS_W_SNAP;
+	l->work->ino = fs_ino(FS_K_SNAP, s->id, 0);
+	return l->emit(l->arg, s->ext_id, l->work, (off_t)s->id + 2);
+}
+
+static int list_vm(void *arg, const struct model_instance *vm)
+{
+	struct list_ctx *l = arg;
+	l->work->vm = *vm;
+	l->work->what = FS_W_VM;
+	l->work->ino = fs_ino(FS_K_VM, vm->id, 0);
+	return l->emit(l->arg, vm->name, l->work, (off_t)vm->id + 2);
+}
+
+static int list_region(void *arg, const struct model_region *r)
+{
+	struct list_ctx *l = arg;
+	l->work->region = *r;
+	l->work->what = FS_W_REGION;
+	l->work->ino = fs_ino(FS_K_REGION, r->id, 0);
+	return l->emit(l->arg, r->name, l->work, (off_t)r->id + 2);
+}
+
+static int list_table(struct list_ctx *l, const struct fs_node *dir, enum fs_kind kind, int64_t obj,
+                      const struct fs_attr *t, size_t count, off_t off)
+{
+	for (size_t i = 0; i < count; i++) {
+		if ((off_t)i + 3 <= off)
+			continue;
+		if (kind == FS_K_IMAGE && !fs_attr_visible(&t[i], dir))
+			continue;
+		object_entry(l->ctx, l->work, kind, obj, &t[i]); /* sets every field an entry differs in */
+		int rc = l->emit(l->arg, t[i].name, l->work, (off_t)i + 3);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg)
+{
+	struct fs_node work = *dir;
+	struct list_ctx l = {ctx, &work, emit, arg, dir->cls, ""};
+	int64_t acct = dir->caller.account_id;
+	int rc = 0;
+
+	if (off < 1 && (rc = emit(arg, ".", dir, 1)) != 0)
+		return rc > 0 ? 0 : rc;
+	if (off < 2) {
+		/* The parent's attributes are not needed: readdirplus skips "..". */
+		if ((rc = emit(arg, "..", dir, 2)) != 0)
+			return rc > 0 ? 0 : rc;
+	}
+	switch (dir->what) {
+	case FS_W_ROOT:
+		if (off < 3) {
+			work.what = FS_W_REGIONS;
+			work.ino = FS_INO_REGIONS;
+			if ((rc = emit(arg, "regions", &work, 3)) != 0)
+				break;
+		}
+		if (off < 4) {
+			work.what = FS_W_STATS;
+			work.ino = FS_INO_STATS;
+			rc = emit(arg, "stats", &work, 4);
+		}
+		break;
+	case FS_W_REGIONS:
+		rc = model_region_list(ctx->m, off > 2 ? off - 2 : 0, list_region, &l);
+		break;
+	case FS_W_REGION:
+		for (size_t i = 0; i < REGION_ENTRIES; i++) {
+			if ((off_t)i + 3 <= off)
+				continue;
+			unsigned sub = region_entries[i].sub;
+			work.what = region_sub_what(sub);
+			work.cls = work.what == FS_W_CLASS ? (enum fs_class)sub : FS_CLASS_NONE;
+			work.ino = fs_ino(FS_K_REGION, dir->region.id, sub);
+			if ((rc = emit(arg, region_entries[i].name, &work, (off_t)i + 3)) != 0)
+				break;
+		}
+		break;
+	case FS_W_CLASS: {
+		int64_t after = off > 2 ? off - 2 : 0;
+		if (class_is_own(dir->cls) && !acct)
+			break; /* a caller without an account sees empty regions */
+		if (dir->cls == FS_CLASS_SHARED)
+			rc = model_image_list_shared(ctx->m, dir->region.id, acct, after, list_image, &l);
+		else if (dir->cls == FS_CLASS_SNAPSHOTS)
+			rc = model_snapshot_list(ctx->m, dir->region.id, acct, after, list_snap, &l);
+		else if (dir->cls == FS_CLASS_INSTANCES)
+			rc = model_instance_list(ctx->m, dir->region.id, acct, after, list_vm, &l);
+		else
+			rc = model_image_list(ctx->m, dir->region.id, class_is_own(dir->cls) ? acct : 0,
+			                      class_folder(dir->cls), after, list_image, &l);
+		break;
+	}
+	case FS_W_IMAGE:
+		rc = list_table(&l, dir, FS_K_IMAGE, dir->img.id, fs_image_attrs, fs_image_attr_count, off);
+		break;
+	case FS_W_SNAP:
+		rc = list_table(&l, dir, FS_K_SNAP, dir->snap.id, fs_snap_attrs, fs_snap_attr_count, off);
+		break;
+	case FS_W_VM:
+		rc = list_table(&l, dir, FS_K_VM, dir->vm.id, fs_vm_attrs, fs_vm_attr_count, off);
+		break;
+	case FS_W_SUBDIR:
+		rc = 0;
+		if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_DISKS) {
+			struct model_device devs[MODEL_MAX_DEVICES];
+			int count = dir->img.refs & MODEL_REF_DEVICES ? model_device_list(ctx->m, dir->img.id, devs) : 0;
+			for (int i = 0; i < count; i++) {
+				if ((off_t)devs[i].index + 3 <= off)
+					continue;
+				image_disk_of(&work, &devs[i]);
+				if ((rc = emit(arg, devs[i].name, &work, (off_t)devs[i].index + 3)) != 0)
+					break;
+			}
+		} else if (fs_ino_kind(dir->ino) == FS_K_VM && dir->attr->sub == FS_SUB_DISKS) {
+			struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+			int count = model_instance_disks(ctx->m, dir->vm.id, disks);
+			for (int i = 0; i < count; i++) {
+				if ((off_t)disks[i].index + 3 <= off)
+					continue;
+				if (vm_disk(ctx, &work, disks[i].index) < 0)
+					continue;
+				if ((rc = emit(arg, disks[i].name, &work, (off_t)disks[i].index + 3)) != 0)
+					break;
+			}
+		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_SHARES) {
+			rc = fs_share_list(ctx, dir, off, emit, arg);
+		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_COPIES) {
+			rc = fs_copies_list(ctx, dir, off, emit, arg);
+		}
+		break;
+	case FS_W_COPY:
+		rc = fs_copies_list(ctx, dir, off, emit, arg);
+		break;
+	case FS_W_SHARE:
+		break; /* empty */
+	default:
+		return -ENOTDIR;
+	}
+	return rc > 0 ? 0 : rc;
+}
+
+void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
+{
+	const char *region = n->region.name;
+	const char *file = n->attr && !(n->attr->flags & FS_ATTR_BLOB) ? n->attr->name : NULL;
+	const char *view_dir[] = {[FS_VIEW_PUBLIC] = "public", [FS_VIEW_MARKETPLACE] = "marketplace",
+	                          [FS_VIEW_PRIVATE] = "private", [FS_VIEW_SHARED] = "shared",
+	                          [FS_VIEW_ISO] = "iso", [FS_VIEW_RECYCLE] = "recycle-bin"};
+	switch (fs_ino_kind(n->ino)) {
+	case FS_K_REGION:
+		if (n->what == FS_W_CLASS)
+			snprintf(out, cap, "/regions/%s/%s", region, fs_class_names[n->cls]);
+		else if (n->what == FS_W_QUOTA || n->what == FS_W_CSV || n->what == FS_W_JSON)
+			snprintf(out, cap, "/regions/%s/%s", region,
+			         n->what == FS_W_QUOTA ? "quota" : n->what == FS_W_CSV ? "images.csv" : "images.json");
+		else
+			snprintf(out, cap, "/regions/%s", region);
+		return;
+	case FS_K_IMAGE: {
+		char dev[16] = "";
+		if (n->what == FS_W_COPY || n->what == FS_W_COPY_FILE) {
+			fs_copies_path(ctx, n, out, cap);
+			return;
+		}
+		if (n->what == FS_W_SHARE) {
+			snprintf(out, cap, "/regions/%s/private/%s/shares/%s", region, n->img.name, n->share.account);
+			return;
+		}
+		if (n->what == FS_W_DISK)
+			snprintf(dev, sizeof(dev), "disks/%s", n->dev.name);
+		if (n->view == FS_VIEW_SHARED)
+			snprintf(out, cap, "/regions/%s/shared/%s@%s%s%s", region, n->img.name, n->img.owner,
+			         file || dev[0] ? "/" : "", file ? file : dev);
+		else
+			snprintf(out, cap, "/regions/%s/%s/%s%s%s", region, n->view ? view_dir[n->view] : "?", n->img.name,
+			         file || dev[0] ? "/" : "", file ? file : dev);
+		return;
+	}
+	case FS_K_SNAP:
+		snprintf(out, cap, "/regions/%s/snapshots/%s%s%s", region, n->snap.ext_id, n->attr ? "/" : "",
+		         n->attr ? n->attr->name : "");
+		return;
+	case FS_K_VM:
+		if (n->what == FS_W_DISK)
+			snprintf(out, cap, "/regions/%s/instances/%s/disks/%s", region, n->vm.name, n->vmdisk.name);
+		else
+			snprintf(out, cap, "/regions/%s/instances/%s%s%s", region, n->vm.name, file ? "/" : "",
+			         file ? file : "");
+		return;
+	default:
+		snprintf(out, cap, "%s", n->ino == FS_INO_ROOT ? "/" : n->ino == FS_INO_STATS ? "/stats" : "/regions");
+	}
+}

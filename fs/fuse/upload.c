@@ -1,0 +1,276 @@
+/*
+ * upload.c — the FUSE side of uploads (SPEC §5.3): `cp file
+ * private/<img>/disks/vda` (disks/cdrom in iso/) while the image is queued.
+ *
+ * Who calls it: ops.c (create, open, flush, truncate of an uploading
+ * image's disk), disk.c through the hooks registered at create (each
+ * write, under the disk's writer lock, and the last writer's close),
+ * attr.c (the `cancel` file), node.c (stat of the disk while it is
+ * written).  The
+ * model's side, and the life of an upload, are in model/task/upload.c.
+ *
+ * The first bytes are sniffed before they are written: a write at offset 0
+ * of no known format fails with EINVAL, and the upload is abandoned (the
+ * image is queued again, its `error` says why), so a wrong file is refused
+ * before gigabytes move.  A first write too short to tell (less than the 32
+ * KiB an ISO's descriptor needs) is written, and the sniff is repeated as
+ * the bytes from offset 0 grow.  Writes at other offsets are accepted
+ * meanwhile (cp --sparse skips holes); the check on close has the last
+ * word anyway.
+ *
+ * Only the mount that began an upload writes it (its sniff and its close
+ * must see every write).  A cancel elsewhere deletes the task row: the
+ * writer sees it within UPLOAD_RECHECK_NS and fails every later write with
+ * ECANCELED; a cancel through this mount fails them at once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "fs.h"
+
+#define UPLOAD_RECHECK_NS 1000000000LL /* how often a writer looks for a cancel made elsewhere */
+#define CDROM_IDX 26
+
+/* After the upload's disk went away (abandoned, cancelled): the kernel
+ * drops the image's attributes and the name disks/<dev>, so the next cp
+ * creates it again rather than opening the old inode.  Safe inside a write
+ * request: the kernel holds the file's lock there, not disks/'s. */
+static void upload_gone(struct fs_ctx *ctx, const struct model_upload *u)
+{
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = u->image_id, .region_id = u->region_id, .folder = u->folder};
+	const char *dev = u->idx == CDROM_IDX ? "cdrom" : "vda";
+	fs_invalidate(ctx, &c, false);
+	if (ctx->se)
+		fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_IMAGE, u->image_id, FS_SUB_DISKS), dev, strlen(dev));
+}
+
+static fuse_ino_t upload_ino(const struct model_upload *u)
+{
+	return fs_ino(FS_K_IMAGE, u->image_id, FS_SUB_DISKS + 1 + (unsigned)u->idx);
+}
+
+static void upload_changed(struct fs_ctx *ctx, const struct model_upload *u)
+{
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = u->image_id, .region_id = u->region_id, .folder = u->folder};
+	fs_invalidate(ctx, &c, false);
+}
+
+static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
+                            uint64_t off, bool *refused);
+static void upload_write_refused(struct fs_ctx *ctx, struct fs_upload *up);
+static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
+
+/* What disk.c calls back for an upload this mount began. */
+static const struct fs_disk_hooks upload_hooks = {
+	.write = upload_write,
+	.refused = upload_write_refused,
+	.closed = upload_closed,
+};
+
+int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *n,
+                     struct fs_disk **out, struct model_err *err)
+{
+	struct model_upload u;
+	int idx = model_device_index(name);
+	int rc;
+
+	if (p->view != FS_VIEW_PRIVATE && p->view != FS_VIEW_ISO)
+		return model_fail(err, -EPERM, "files here are made by the service");
+	if (idx < 0)
+		return model_fail(err, -EINVAL, "an image is uploaded to disks/vda (an ISO image to disks/cdrom)");
+	if ((rc = model_upload_begin(ctx->m, p->img.id, idx, &u, err)) < 0)
+		return rc;
+	if ((rc = fs_node_resolve(ctx, &p->caller, upload_ino(&u), n)) < 0 ||
+	    (rc = fs_disk_open_upload(ctx, &u, true, true, &upload_hooks, out)) < 0) {
+		model_upload_abandon(ctx->m, &u, "the upload could not be opened");
+		return model_fail(err, rc, "the upload could not be opened: %s", strerror(-rc));
+	}
+	fs_node_path(ctx, n, fs_disk_upload(*out)->path, sizeof(fs_disk_upload(*out)->path));
+	return 0;
+}
+
+int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out)
+{
+	struct model_blob b;
+	int rc;
+	if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
+		return rc;
+	if (!b.wblob[0])
+		return -EBUSY; /* sealed this moment: open it again */
+	struct model_upload u = {.image_id = n->img.id, .blob_id = n->blob_id, .region_id = n->img.region_id,
+	                         .folder = n->img.folder, .idx = n->dev.index};
+	memcpy(u.wblob, b.wblob, sizeof(u.wblob));
+	return fs_disk_open_upload(ctx, &u, write, false, NULL, out);
+}
+
+/* -errno that every write of a failed or cancelled upload returns; also
+ * looks, now and then, whether another mount cancelled it. */
+static int upload_usable(struct fs_ctx *ctx, struct fs_upload *up)
+{
+	int64_t now;
+	if (up->failed)
+		return up->failed;
+	if ((now = model_now_ns()) - up->checked_ns >= UPLOAD_RECHECK_NS) {
+		up->checked_ns = now;
+		if (!model_upload_alive(ctx->m, &up->u))
+			up->failed = -ECANCELED;
+	}
+	return up->failed;
+}
+
+/* Sniffs head (the file's first len bytes); 0 (decided or not yet) or
+ * -EINVAL with the reason. */
+static int upload_sniff(struct fs_ctx *ctx, struct fs_upload *up, const void *head, size_t len,
+                        struct model_err *err)
+{
+	const char *format = NULL;
+	int rc = model_upload_sniff(up->u.folder, head, len, true, &format, err);
+	if (rc <= 0)
+		return rc;
+	up->format = format;
+	model_upload_sniffed(ctx->m, &up->u, format); /* the format file: informative */
+	upload_changed(ctx, &up->u);
+	return 0;
+}
+
+/* The bytes from offset 0 grew: sniff them again from the blob. */
+static int upload_sniff_head(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, struct model_err *err)
+{
+	size_t len = up->head_end < BLOB_FORMAT_SNIFF_LEN ? (size_t)up->head_end : BLOB_FORMAT_SNIFF_LEN;
+	uint8_t *head = malloc(len);
+	ssize_t got;
+	int rc;
+	if (!head)
+		return 0; /* the check on close decides */
+	got = blob_wblob_pread(fs_disk_wblob(d), head, len, 0);
+	rc = got > 0 ? upload_sniff(ctx, up, head, (size_t)got, err) : 0;
+	free(head);
+	return rc;
+}
+
+/* A refused first write: the upload is abandoned (the model records the
+ * reason in `error`), the refusal logged. */
+static void upload_refused(struct fs_ctx *ctx, struct fs_upload *up, const char *reason)
+{
+	model_upload_abandon(ctx->m, &up->u, reason);
+	fs_refuse(ctx, "write", up->path, -EINVAL, reason, 0);
+	upload_gone(ctx, &up->u);
+}
+
+/* The write hook (disk.c holds the writer lock): sniffs, then writes. */
+static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
+                            uint64_t off, bool *refused)
+{
+	struct model_err err = {0};
+	ssize_t n;
+	int rc;
+
+	if ((rc = upload_usable(ctx, up)) < 0)
+		return rc;
+	/* Before the bytes land: a wrong file leaves nothing behind. */
+	if (!up->format && off == 0 && upload_sniff(ctx, up, buf, len, &err) < 0)
+		goto refused;
+	n = fs_disk_pwrite_locked(d, buf, len, off);
+	if (n > 0 && !up->format && off <= up->head_end) {
+		bool grew = off + (uint64_t)n > up->head_end;
+		if (grew)
+			up->head_end = off + (uint64_t)n;
+		if (grew && off > 0 && upload_sniff_head(ctx, d, up, &err) < 0)
+			goto refused;
+	}
+	return n;
+refused:
+	up->failed = -EINVAL;
+	snprintf(up->refusal, sizeof(up->refusal), "%s", err.msg);
+	*refused = true;
+	return -EINVAL;
+}
+
+/* The refused hook, once the writer lock is released. */
+static void upload_write_refused(struct fs_ctx *ctx, struct fs_upload *up)
+{
+	upload_refused(ctx, up, up->refusal);
+}
+
+int fs_upload_truncate(struct fs_ctx *ctx, const struct fs_node *n, uint64_t size)
+{
+	struct fs_disk *d;
+	int rc = fs_upload_open(ctx, n, true, &d);
+	if (rc < 0)
+		return rc;
+	rc = fs_disk_truncate(d, size);
+	fs_disk_close(ctx, d, true);
+	return rc;
+}
+
+int fs_upload_flush(struct fs_disk *d)
+{
+	if (!fs_disk_upload(d))
+		return 0;
+	/* What close(2) returned success for is on the device (§11). */
+	return fs_disk_upload_failed(d) ? 0 : blob_wblob_fsync(fs_disk_wblob(d));
+}
+
+/* The closed hook: the last writer of this mount's upload closed. */
+static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up)
+{
+	blob_wblob *w = fs_disk_wblob(d);
+	char why[128];
+	int rc;
+
+	if (fs_disk_upload_failed(d))
+		return; /* abandoned or cancelled: nothing to hand over */
+	/* Durable before the task may seal it: a queued task trusts the wblob. */
+	if ((rc = blob_wblob_fsync(w)) < 0) {
+		snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(-rc));
+		model_upload_fail(ctx->m, &up->u, why);
+		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(rc), why);
+	} else if ((rc = model_upload_close(ctx->m, &up->u, blob_wblob_size(w), blob_wblob_stored(w))) < 0 &&
+	           rc != -ENOENT) {
+		snprintf(why, sizeof(why), "upload failed: %s", strerror(-rc));
+		model_upload_fail(ctx->m, &up->u, why);
+		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(rc), why);
+	}
+	/* The writer bypassed the page cache (direct_io): what a reader cached
+	 * meanwhile may be stale, and the sealed file keeps its cache.  We are
+	 * inside RELEASE, which the kernel does not wait for: no deadlock
+	 * against this inode's pages (FUSE-NOTES). */
+	if (ctx->se)
+		fuse_lowlevel_notify_inval_inode(ctx->se, upload_ino(&up->u), 0, 0);
+	upload_changed(ctx, &up->u);
+	fs_workers_kick(ctx);
+}
+
+int fs_upload_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns)
+{
+	struct model_blob b;
+	int64_t written;
+	int rc;
+	if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
+		return rc;
+	*mtime_ns = b.mtime_ns;
+	if (!b.wblob[0]) { /* sealed meanwhile */
+		*size = b.size;
+		*stored = b.stored;
+		return 0;
+	}
+	if ((rc = fs_disk_stat_blob(ctx, b.region_id, b.id, b.wblob, size, stored, &written)) < 0)
+		return rc;
+	if (written > *mtime_ns)
+		*mtime_ns = written;
+	return 0;
+}
+
+int fs_upload_cancel(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err)
+{
+	int rc = model_upload_cancel(ctx->m, n->img.id, err);
+	if (rc < 0)
+		return rc;
+	fs_disk_upload_fail(n->img.id, -ECANCELED);
+	struct model_upload u = {.image_id = n->img.id, .region_id = n->img.region_id, .folder = n->img.folder,
+	                         .idx = n->img.folder == MODEL_FOLDER_ISO ? CDROM_IDX : 0};
+	upload_gone(ctx, &u);
+	return 0;
+}

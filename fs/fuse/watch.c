@@ -1,0 +1,238 @@
+/*
+ * watch.c — keeping the kernel's caches true.  The mount answers with long
+ * entry and attribute timeouts (a tree walk is served from the kernel's
+ * caches: FUSE-NOTES, find -ls), so every change must reach the kernel as an
+ * invalidation:
+ *
+ *   - changes made through this mount are invalidated by the request that
+ *     made them, before it replies (attributes only: safe inside a request),
+ *     so a stat right after a write sees the new size;
+ *   - changes made by anybody — a background task, another mount or host,
+ *     `imgfs admin` — are read from the model's change log by a watcher
+ *     thread (not a FUSE worker, so it may also drop names) as soon as the
+ *     database says another connection committed (model_changes_wait:
+ *     SQLite is polled every 200 ms, PostgreSQL notifies).
+ *
+ * The kernel ignores invalidations of inodes and names it does not hold.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs.h"
+
+/* How long one wait for a commit lasts: the longest an unmount waits for
+ * the watcher to notice it should stop.  (SQLite is polled every 200 ms
+ * within it: db/sqlite.c.) */
+#define WATCH_WAIT_MS 250
+
+static enum fs_class folder_class(enum model_folder f)
+{
+	switch (f) {
+	case MODEL_FOLDER_PUBLIC: return FS_CLASS_PUBLIC;
+	case MODEL_FOLDER_MARKETPLACE: return FS_CLASS_MARKETPLACE;
+	case MODEL_FOLDER_PRIVATE: return FS_CLASS_PRIVATE;
+	case MODEL_FOLDER_ISO: return FS_CLASS_ISO;
+	case MODEL_FOLDER_RECYCLE: return FS_CLASS_RECYCLE;
+	default: return FS_CLASS_NONE;
+	}
+}
+
+static void inval(struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
+}
+
+/* Every inode an object can have (its directory, files, subdirectories
+ * and disks); absent ones cost one ENOENT from the kernel each. */
+static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, size_t nattrs)
+{
+	inval(ctx, fs_ino(kind, obj, 0));
+	for (unsigned i = 1; i <= nattrs; i++)
+		inval(ctx, fs_ino(kind, obj, i));
+	for (unsigned sub = FS_SUB_DISKS; sub <= FS_SUB_DISKS + MODEL_MAX_DEVICES; sub++)
+		inval(ctx, fs_ino(kind, obj, sub));
+	if (kind == FS_K_IMAGE) {
+		inval(ctx, fs_ino(kind, obj, FS_SUB_COPIES));
+		inval(ctx, fs_ino(kind, obj, FS_SUB_SHARES));
+	}
+}
+
+/* An image directory's other node ids (fs.h): its shared view's, and,
+ * once it moved, the current ones and those of the last delete (two: the
+ * one the delete renewed, which a process sitting in the image still
+ * holds, in this mount or another, and the one it removed), so that their
+ * attributes and listings follow the image too. */
+static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id, int64_t dir_gen)
+{
+	for (int shared = 0; shared <= 1; shared++) {
+		for (int64_t g = dir_gen; g >= 0 && g >= dir_gen - 2; g--)
+			if (g > 0 || shared)
+				inval(ctx, fs_image_dir_nodeid(image_id, g, shared));
+	}
+}
+
+/* The names of an instance's data disks that are not attached (any more):
+ * the change does not say which disk went, and dropping the name of one
+ * still attached would make every open file of it look deleted (a
+ * "(deleted)" path in /proc/PID/fd) and detach a bind mount on it.  The
+ * attached ones keep their names: a disk's node id is its device's, so a
+ * kernel's entry for it stays right whatever changed in it (its attributes
+ * are invalidated by inode).  An instance that is gone drops them all. */
+static void forget_detached(struct fs_ctx *ctx, int64_t vm_id)
+{
+	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	bool attached[MODEL_VM_MAX_DISKS] = {false};
+	fuse_ino_t dir = fs_ino(FS_K_VM, vm_id, FS_SUB_DISKS);
+	int n = model_instance_disks(ctx->m, vm_id, disks);
+	for (int i = 0; i < n; i++)
+		if (disks[i].index >= 0 && disks[i].index < MODEL_VM_MAX_DISKS)
+			attached[disks[i].index] = true;
+	for (int idx = 1; idx < MODEL_VM_MAX_DISKS; idx++) {
+		char dev[4] = {'v', 'd', (char)('a' + idx), '\0'};
+		if (!attached[idx])
+			fuse_lowlevel_notify_inval_entry(ctx->se, dir, dev, 3);
+	}
+}
+
+/* A change of an image (c->img known). */
+static void inval_image(struct fs_ctx *ctx, const struct model_change *c, bool names)
+{
+	int64_t r = c->region_id;
+	inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_count);
+	if (c->img.here)
+		inval_image_dir(ctx, c->obj, c->img.dir_gen); /* gone: its names are dropped below */
+	enum fs_class cls = folder_class(c->folder);
+		if (cls != FS_CLASS_NONE) {
+			fuse_ino_t dir = fs_ino(FS_K_REGION, r, cls);
+			inval(ctx, dir);
+			if (names && c->name[0])
+				fuse_lowlevel_notify_inval_entry(ctx->se, dir, c->name, strlen(c->name));
+		}
+	if (names)
+		fs_share_forget_entry(ctx, c); /* the receivers' shared/<name>@<owner> (share.c) */
+	if (c->img.here)
+		fs_copies_forget(ctx, c, names); /* a copy's entry in its source's copies/ (copies.c) */
+	/* Its other listings: the recycle bin it may have entered, the shared/
+	 * views of other accounts (their names: just above), and the region's
+	 * generated files. */
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_PRIVATE));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_RECYCLE));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SHARED));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_CSV));
+	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_JSON));
+}
+
+void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
+{
+	int64_t r = c->region_id;
+	if (!ctx->se)
+		return;
+	switch (c->kind) {
+	case MODEL_CHANGE_IMAGE: {
+		/* The image as it is now (which directory node ids it has, and
+		 * whether it is a copy): read with the change by the watcher,
+		 * here for a change a request made. */
+		struct model_change ci = *c;
+		struct model_image img;
+		if (!ci.img.known && model_image_get(ctx->m, c->obj, &img) == 0)
+			model_change_image_of(&ci.img, &img);
+		inval_image(ctx, &ci, names);
+		break;
+	}
+	case MODEL_CHANGE_SNAPSHOT:
+		inval_object(ctx, FS_K_SNAP, c->obj, fs_snap_attr_count);
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SNAPSHOTS));
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+		if (names && c->name[0])
+			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_SNAPSHOTS), c->name,
+			                                 strlen(c->name));
+		break;
+	case MODEL_CHANGE_INSTANCE:
+		inval_object(ctx, FS_K_VM, c->obj, fs_vm_attr_count);
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES));
+		if (names && c->name[0])
+			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES), c->name,
+			                                 strlen(c->name));
+		if (names)
+			forget_detached(ctx, c->obj);
+		break;
+	case MODEL_CHANGE_QUOTA:
+		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
+		break;
+	case MODEL_CHANGE_REGION:
+		inval(ctx, FS_INO_ROOT);
+		inval(ctx, FS_INO_REGIONS);
+		break;
+	default:
+		break;
+	}
+}
+
+void fs_image_changed(struct fs_ctx *ctx, const struct model_image *img, bool now)
+{
+	struct model_change c = {.kind = MODEL_CHANGE_IMAGE, .obj = img->id,
+	                         .region_id = img->region_id, .folder = img->folder};
+	if (now)
+		model_change_image_of(&c.img, img);
+	fs_invalidate(ctx, &c, false);
+}
+
+static int watch_one(void *arg, const struct model_change *c)
+{
+	fs_invalidate(arg, c, true);
+	return 0;
+}
+
+static void *watch_main(void *arg)
+{
+	struct fs_ctx *ctx = arg;
+	int64_t seq = model_changes_head(ctx->m), renewed = model_now_ns();
+	int64_t renew_ns = model_lease(ctx->m) * 1000000000LL / 6;
+	bool away = false; /* the database did not answer last time */
+	while (!__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE)) {
+		/* This host's lease (§13), six times per lease period: a host
+		 * that stops renewing loses its tasks to the others.  A
+		 * read-only mount registered none and writes nothing (§15). */
+		if (!ctx->ro && model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0) {
+			renewed = model_now_ns();
+			model_db_tune(ctx->m); /* the planner's statistics (PostgreSQL) */
+		}
+		int rc = model_changes_wait(ctx->m, WATCH_WAIT_MS);
+		if (rc < 0 && !away)
+			fs_log(ctx, "watch: the database does not answer: %s", strerror(-rc));
+		away = rc < 0;
+		if (rc <= 0)
+			continue; /* nobody committed anything (or we cannot know yet) */
+		rc = model_changes_since(ctx->m, &seq, watch_one, ctx);
+		if (rc == -ESTALE) {
+			/* Changes were trimmed before this mount read them (it was
+			 * stopped for minutes): drop what the kernel holds of every
+			 * object, and the region listings. */
+			fs_log(ctx, "watch: the change log moved on without this mount; invalidating everything");
+			rc = model_changes_everything(ctx->m, watch_one, ctx);
+			struct model_change reg = {.kind = MODEL_CHANGE_REGION};
+			fs_invalidate(ctx, &reg, false);
+		}
+		if (rc < 0)
+			fs_log(ctx, "watch: cannot read the change log: %s", strerror(-rc));
+	}
+	return NULL;
+}
+
+int fs_watch_start(struct fs_ctx *ctx)
+{
+	int rc = pthread_create(&ctx->watcher, NULL, watch_main, ctx);
+	if (rc == 0)
+		ctx->watching = true;
+	return -rc;
+}
+
+void fs_watch_stop(struct fs_ctx *ctx)
+{
+	__atomic_store_n(&ctx->stopping, 1, __ATOMIC_RELEASE);
+	if (ctx->watching)
+		pthread_join(ctx->watcher, NULL);
+	ctx->watching = false;
+}

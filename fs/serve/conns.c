@@ -1,0 +1,423 @@
+/*
+ * conns.c — the table of `imgfs serve`'s client connections: a fixed array
+ * of slots (--max-connections), the number of connections of each client
+ * address (--max-per-client), and every connection's deadline (SPEC §12:
+ * a request is complete within SERVE_REQUEST_S of its first byte).
+ *
+ * Who calls it: front.c (admits, hands over, acts on deadlines), serve.c
+ * (libmicrohttpd's notifications: started, answering, keep-alive,
+ * closed), watch.c (shuts down a transfer whose link ended).
+ *
+ * Sockets.  Once the front hands a connection to libmicrohttpd, two
+ * descriptors name its socket: libmicrohttpd's, which libmicrohttpd closes
+ * when it likes, and ours (slot->fd, a dup), which only this file closes,
+ * when libmicrohttpd says it closed the connection (serve_conns_release
+ * from its "closed" notification) — or never said it had it.  Everything
+ * we do to a served socket is a shutdown(2) through our own descriptor,
+ * under the table's lock: libmicrohttpd sees end of file and a broken pipe
+ * on its own descriptor and closes it, and no call of ours can reach a
+ * descriptor number libmicrohttpd closed and the process reused.
+ *
+ * Counts per client.  A client is an IPv4 address or an IPv6 /64 (one
+ * site's hosts share a /64; anyone holding one has 2^64 addresses).  The
+ * counts live in an open-addressing table of twice the slots (one key per
+ * slot at most, so it never fills), keyed by a seeded hash, deleted by
+ * shifting back: a lookup costs a few probes whatever the number of
+ * connections.
+ *
+ * Costs.  Deadlines are acted on by serve_conns_due, which the front calls
+ * only when the nearest one has passed; it walks the slots (bounded by
+ * --max-connections).  The lookup of a started connection walks them too,
+ * once per connection.  Memory is fixed at start: cap slots and 2 cap keys.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "serve.h"
+
+struct key_ent {
+	uint8_t key[17];
+	uint32_t count; /* 0: empty */
+};
+
+struct serve_conns {
+	pthread_mutex_t lock;
+	unsigned cap, per_client, used;
+	struct serve_conn *slots;
+	uint32_t *free_slots; /* a stack of free slot indexes */
+	unsigned nfree;
+	struct key_ent *keys;
+	uint32_t kmask;
+	uint64_t seed, gens;
+	int64_t next_due; /* no deadline is before it; 0: none */
+	int efd;
+};
+
+/* ---- keys ---------------------------------------------------------------------- */
+
+static void make_key(uint8_t key[17], const struct sockaddr *sa)
+{
+	memset(key, 0, 17);
+	if (sa->sa_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			key[0] = 4;
+			memcpy(key + 1, a->s6_addr + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a->s6_addr, 8); /* the /64 */
+		}
+	}
+}
+
+static uint32_t key_home(const serve_conns *t, const uint8_t key[17])
+{
+	uint64_t h = 1469598103934665603ULL ^ t->seed; /* FNV-1a, seeded */
+	for (int i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 1099511628211ULL;
+	return (uint32_t)(h ^ (h >> 32)) & t->kmask;
+}
+
+/* The entry of key, or the empty one where it would go. */
+static struct key_ent *key_find(serve_conns *t, const uint8_t key[17])
+{
+	for (uint32_t i = key_home(t, key);; i = (i + 1) & t->kmask)
+		if (t->keys[i].count == 0 || memcmp(t->keys[i].key, key, 17) == 0)
+			return &t->keys[i];
+}
+
+/* One connection of key fewer; an entry that reaches 0 is deleted by
+ * shifting back the entries after it that probed past it. */
+static void key_drop(serve_conns *t, const uint8_t key[17])
+{
+	struct key_ent *e = key_find(t, key);
+	if (e->count == 0 || --e->count > 0)
+		return;
+	uint32_t i = (uint32_t)(e - t->keys), j = i;
+	for (;;) {
+		j = (j + 1) & t->kmask;
+		if (t->keys[j].count == 0)
+			break;
+		uint32_t k = key_home(t, t->keys[j].key);
+		/* Entry j stays when its home lies cyclically in (i, j]. */
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+		if (!stays) {
+			t->keys[i] = t->keys[j];
+			i = j;
+		}
+	}
+	t->keys[i].count = 0;
+}
+
+/* ---- the table -------------------------------------------------------------------- */
+
+int serve_conns_new(serve_conns **out, unsigned cap, unsigned per_client)
+{
+	serve_conns *t = calloc(1, sizeof(*t));
+	uint32_t ksize = 4;
+	if (!t)
+		return -ENOMEM;
+	while (ksize < 2 * cap)
+		ksize <<= 1;
+	t->cap = cap;
+	t->per_client = per_client;
+	t->kmask = ksize - 1;
+	t->efd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	if (!(t->slots = calloc(cap, sizeof(*t->slots))) || !(t->free_slots = calloc(cap, sizeof(uint32_t))) ||
+	    !(t->keys = calloc(ksize, sizeof(*t->keys))) ||
+	    (t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		serve_conns_free(t);
+		return -ENOMEM;
+	}
+	if (getrandom(&t->seed, sizeof(t->seed), 0) != (ssize_t)sizeof(t->seed))
+		t->seed = (uint64_t)serve_now_ms();
+	for (unsigned i = 0; i < cap; i++) {
+		t->slots[i].fd = -1;
+		t->free_slots[t->nfree++] = cap - 1 - i;
+	}
+	*out = t;
+	return 0;
+}
+
+void serve_conns_free(serve_conns *t)
+{
+	if (!t)
+		return;
+	for (unsigned i = 0; t->slots && i < t->cap; i++)
+		if (t->slots[i].state != SERVE_CONN_FREE && t->slots[i].fd >= 0)
+			close(t->slots[i].fd);
+	if (t->efd >= 0)
+		close(t->efd);
+	pthread_mutex_destroy(&t->lock);
+	free(t->slots);
+	free(t->free_slots);
+	free(t->keys);
+	free(t);
+}
+
+int serve_conns_event_fd(const serve_conns *t)
+{
+	return t->efd;
+}
+
+static void signal_front(serve_conns *t)
+{
+	uint64_t one = 1;
+	if (write(t->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full of wake-ups already */
+	}
+}
+
+/* A deadline was set: the front may have to wake sooner. */
+static void lower_due(serve_conns *t, int64_t deadline)
+{
+	if (deadline && (t->next_due == 0 || deadline < t->next_due)) {
+		t->next_due = deadline;
+		signal_front(t);
+	}
+}
+
+void serve_format_client(char *out, size_t cap, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(out, cap, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(out, cap, "[%s]:%u", host, port);
+	} else {
+		snprintf(out, cap, "?");
+	}
+}
+
+int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen_t salen, int64_t now_ms,
+                      struct serve_conn **out)
+{
+	uint8_t key[17];
+	int rc = 0;
+	if (salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	make_key(key, sa);
+	pthread_mutex_lock(&t->lock);
+	struct key_ent *e = key_find(t, key);
+	if (t->used == t->cap) {
+		rc = -ENFILE;
+	} else if (e->count >= t->per_client) {
+		rc = -EMFILE;
+	} else {
+		struct serve_conn *c = &t->slots[t->free_slots[--t->nfree]];
+		*c = (struct serve_conn){.state = SERVE_CONN_WAITING, .fd = fd, .gen = ++t->gens,
+		                         .deadline_ms = now_ms + SERVE_IDLE_S * 1000, .salen = salen};
+		memcpy(&c->sa, sa, salen);
+		memcpy(c->key, key, sizeof(key));
+		serve_format_client(c->client, sizeof(c->client), sa);
+		if (e->count++ == 0)
+			memcpy(e->key, key, sizeof(key));
+		t->used++;
+		lower_due(t, c->deadline_ms);
+		*out = c;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+bool serve_conns_full(serve_conns *t)
+{
+	pthread_mutex_lock(&t->lock);
+	bool full = t->used == t->cap;
+	pthread_mutex_unlock(&t->lock);
+	return full;
+}
+
+unsigned serve_conns_count(serve_conns *t)
+{
+	pthread_mutex_lock(&t->lock);
+	unsigned n = t->used;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t deadline_ms, bool handed)
+{
+	pthread_mutex_lock(&t->lock);
+	if (c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST || c->state == SERVE_CONN_ANSWERING) {
+		c->state = SERVE_CONN_REQUEST;
+		c->deadline_ms = deadline_ms;
+		c->handed |= handed;
+		lower_due(t, deadline_ms);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The same peer: family, address and port. */
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)(const void *)a;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)(const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (b->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)(const void *)a;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)(const void *)b;
+		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa)
+{
+	struct serve_conn *found = NULL;
+	pthread_mutex_lock(&t->lock);
+	/* The peer's address and port name one live TCP connection: while our
+	 * descriptor holds the socket open, no other connection can have them. */
+	for (unsigned i = 0; i < t->cap && !found; i++) {
+		struct serve_conn *c = &t->slots[i];
+		if (c->state != SERVE_CONN_FREE && c->handed && !c->started && same_peer(&c->sa, sa)) {
+			c->started = true;
+			found = c;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+void serve_conns_answering(serve_conns *t, struct serve_conn *c)
+{
+	pthread_mutex_lock(&t->lock);
+	if (c->state == SERVE_CONN_REQUEST) {
+		c->state = SERVE_CONN_ANSWERING;
+		c->deadline_ms = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The lock is held. */
+static void shut(struct serve_conn *c, int64_t now_ms)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	/* The last close (libmicrohttpd's) then resets the connection: bytes
+	 * still queued for the client are dropped, not sent. */
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	shutdown(c->fd, SHUT_RDWR);
+	c->state = SERVE_CONN_SHUT;
+	/* A connection libmicrohttpd never announced is freed if it still has
+	 * not been by then (serve_conns_due). */
+	c->deadline_ms = c->handed && !c->started ? now_ms + SERVE_REQUEST_S * 1000 : 0;
+}
+
+bool serve_conns_shut(serve_conns *t, struct serve_conn *c, uint64_t gen)
+{
+	bool done = false;
+	pthread_mutex_lock(&t->lock);
+	if (c->gen == gen && (c->state == SERVE_CONN_REQUEST || c->state == SERVE_CONN_ANSWERING)) {
+		shut(c, serve_now_ms());
+		lower_due(t, c->deadline_ms);
+		done = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return done;
+}
+
+bool serve_conns_peer_gone(serve_conns *t, struct serve_conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	bool gone = false;
+	pthread_mutex_lock(&t->lock);
+	if (c->state != SERVE_CONN_FREE && getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+		/* The client sent FIN or RST: CLOSE_WAIT, or LAST_ACK once we sent
+		 * ours; CLOSE after a reset; CLOSING and TIME_WAIT when both closed. */
+		gone = ti.tcpi_state == TCP_CLOSE || ti.tcpi_state == TCP_CLOSE_WAIT || ti.tcpi_state == TCP_LAST_ACK ||
+		       ti.tcpi_state == TCP_CLOSING || ti.tcpi_state == TCP_TIME_WAIT;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return gone;
+}
+
+/* The lock is held. */
+static void release(serve_conns *t, struct serve_conn *c)
+{
+	if (c->state == SERVE_CONN_FREE)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	key_drop(t, c->key);
+	if (t->used == t->cap)
+		signal_front(t); /* a slot for the next connection in the backlog */
+	c->state = SERVE_CONN_FREE;
+	c->fd = -1;
+	c->deadline_ms = 0;
+	t->free_slots[t->nfree++] = (uint32_t)(c - t->slots);
+	t->used--;
+}
+
+void serve_conns_release(serve_conns *t, struct serve_conn *c)
+{
+	pthread_mutex_lock(&t->lock);
+	release(t, c);
+	pthread_mutex_unlock(&t->lock);
+}
+
+int64_t serve_conns_next_due(serve_conns *t)
+{
+	pthread_mutex_lock(&t->lock);
+	int64_t d = t->next_due;
+	pthread_mutex_unlock(&t->lock);
+	return d;
+}
+
+void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
+{
+	int64_t next = 0;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < t->cap; i++) {
+		struct serve_conn *c = &t->slots[i];
+		if (c->state == SERVE_CONN_FREE || !c->deadline_ms)
+			continue;
+		if (c->deadline_ms <= now_ms) {
+			snprintf(out->client, sizeof(out->client), "%s", c->client);
+			switch (c->state) {
+			case SERVE_CONN_WAITING: /* the front's own: no libmicrohttpd descriptor */
+				out->idle++;
+				release(t, c);
+				continue;
+			case SERVE_CONN_REQUEST:
+				out->slow++;
+				shut(c, now_ms);
+				break;
+			case SERVE_CONN_SHUT: /* handed, never announced: libmicrohttpd dropped it */
+				out->lost++;
+				release(t, c);
+				continue;
+			default:
+				c->deadline_ms = 0;
+				break;
+			}
+		}
+		if (c->deadline_ms && (next == 0 || c->deadline_ms < next))
+			next = c->deadline_ms;
+	}
+	t->next_due = next;
+	pthread_mutex_unlock(&t->lock);
+}

@@ -1,0 +1,258 @@
+/*
+ * front.c — the accept front of `imgfs serve`: one thread that owns the
+ * listening socket and every connection until its first bytes show what
+ * it is (SPEC §12, "bounded by design"):
+ *
+ *   a client past --max-per-client connections   refused: 503 (plain port)
+ *                                                or closed (TLS port)
+ *   no byte within SERVE_IDLE_S                  closed
+ *   bytes that cannot start an HTTP request line 400, closed at once
+ *   (a TLS ClientHello on the plain port, a plain request on the TLS port)
+ *   the start of a request (of the port's kind)  handed to libmicrohttpd,
+ *                                                to be complete within
+ *                                                SERVE_REQUEST_S of now
+ *
+ * and that acts on the deadlines of the connections libmicrohttpd serves
+ * (serve_conns_due: a request not complete in time is shut down).
+ *
+ * Who calls it: serve.c starts and stops it; hand() (serve.c) gives a
+ * socket to libmicrohttpd (MHD_add_connection).
+ *
+ * Why a front: libmicrohttpd's timeout is an idle timeout (each byte resets
+ * it), so a client sending one byte every few seconds would hold a slot for
+ * ever; and it reads garbage as the start of a request until its buffer or
+ * its timeout runs out.  Looking at the first bytes (MSG_PEEK: they stay in
+ * the socket for libmicrohttpd) before libmicrohttpd sees the connection,
+ * and counting the connections of each client address here, bounds what one
+ * client holds to --max-per-client connections for at most SERVE_IDLE_S +
+ * SERVE_REQUEST_S each before its request is complete.
+ *
+ * The thread: epoll over the listening socket, the table's eventfd (a
+ * deadline came nearer, a slot was freed) and the connections still
+ * waiting for their first byte; it sleeps until the nearest deadline (a
+ * second at most: it also writes the log's counts of suppressed lines).
+ * Accepts are taken at most FRONT_ACCEPTS per round, so a flood of connects
+ * cannot starve the deadlines; when the table is full the listening socket
+ * is left alone (connections wait in the kernel's backlog) until a slot is
+ * freed.  Nothing here allocates per connection: the table is fixed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "serve.h"
+
+#define FRONT_ACCEPTS 256 /* accepts per round */
+#define FRONT_PEEK 64     /* bytes looked at */
+
+struct serve_front {
+	serve_conns *t;
+	struct serve_log *log;
+	struct serve_front_ops ops;
+	bool tls;
+	int lfd, ep, stop_fd;
+	bool listening;
+	pthread_t thread;
+	bool running;
+};
+
+/* epoll data for the two descriptors that are not connections. */
+static char tag_listen, tag_stop, tag_table;
+
+/* Answers a connection we will not serve with a short plain-text reply
+ * (status NULL: none) and lets the client read it: what it sent is read
+ * first (a close with unread bytes is a reset, which may destroy the
+ * reply), then FIN; the caller closes. */
+static void refuse(int fd, const char *status, const char *headers, const char *text)
+{
+	char sink[4096], reply[512];
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	if (status) {
+		int n = snprintf(reply, sizeof(reply),
+		                 "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s"
+		                 "Connection: close\r\n\r\n%s",
+		                 status, strlen(text), headers, text);
+		if (send(fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* the client is gone already */
+		}
+	}
+	shutdown(fd, SHUT_WR);
+}
+
+static void accept_some(serve_front *f)
+{
+	for (int n = 0; n < FRONT_ACCEPTS; n++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct serve_conn *c;
+		if (serve_conns_full(f->t)) {
+			/* The backlog keeps the next ones until a slot is freed. */
+			struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
+			epoll_ctl(f->ep, EPOLL_CTL_MOD, f->lfd, &ev);
+			f->listening = false;
+			return;
+		}
+		int fd = accept4(f->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN, or the client left the backlog; EMFILE: next round */
+		int rc = serve_conns_admit(f->t, fd, (struct sockaddr *)&ss, len, serve_now_ms(), &c);
+		if (rc == -EMFILE) {
+			/* A TLS client could not read a plain reply: it is closed. */
+			char client[64];
+			refuse(fd, f->tls ? NULL : "503 Service Unavailable", "Retry-After: 10\r\n",
+			       "too many connections from your address: try again later\n");
+			close(fd);
+			serve_format_client(client, sizeof(client), (struct sockaddr *)&ss);
+			serve_noisef(f->log, SERVE_NOISE_CAP, 1, "refused %s: its address has --max-per-client connections (%s)",
+			             client, f->tls ? "closed" : "503");
+			continue;
+		}
+		if (rc < 0) {
+			close(fd);
+			continue;
+		}
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+		if (epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			serve_conns_release(f->t, c);
+	}
+}
+
+/* A waiting connection has something to say (or has gone). */
+static void first_bytes(serve_front *f, struct serve_conn *c)
+{
+	unsigned char b[FRONT_PEEK];
+	ssize_t n = recv(c->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) { /* closed or reset before a request: nothing to say */
+		serve_conns_release(f->t, c);
+		return;
+	}
+	enum serve_sniff what = serve_sniff(b, (size_t)n);
+	if (what != (f->tls ? SERVE_SNIFF_TLS : SERVE_SNIFF_HTTP)) {
+		serve_noisef(f->log, SERVE_NOISE_GARBAGE, 1, "refused %s: %s (400)", c->client,
+		             f->tls ? "not TLS on the TLS port"
+		             : what == SERVE_SNIFF_TLS ? "TLS on the plain port"
+		                                       : "not an HTTP request");
+		refuse(c->fd, "400 Bad Request", "",
+		       f->tls ? "this port speaks HTTPS\n" : "this is not an HTTP request\n");
+		serve_conns_release(f->t, c);
+		return;
+	}
+	/* libmicrohttpd gets a descriptor of its own; ours stays, to shut the
+	 * socket down by (conns.c).  It leaves our epoll set first: a
+	 * registration follows the socket, not the descriptor. */
+	epoll_ctl(f->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	int dup_fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	if (dup_fd < 0) {
+		serve_conns_release(f->t, c);
+		return;
+	}
+	serve_conns_request(f->t, c, serve_now_ms() + SERVE_REQUEST_S * 1000, true);
+	if (f->ops.hand(f->ops.arg, dup_fd, (const struct sockaddr *)&c->sa, c->salen) < 0)
+		serve_conns_release(f->t, c); /* libmicrohttpd closed its descriptor already */
+}
+
+static void on_due(serve_front *f)
+{
+	struct serve_due d;
+	serve_conns_due(f->t, serve_now_ms(), &d);
+	serve_noisef(f->log, SERVE_NOISE_IDLE, d.idle, "closed %u connection(s) that sent nothing within %d s (last %s)",
+	             d.idle, SERVE_IDLE_S, d.client);
+	serve_noisef(f->log, SERVE_NOISE_SLOW, d.slow,
+	             "closed %u connection(s) whose request was not complete in time (%d s after its first byte, "
+	             "or after the last response on a kept-alive connection; last %s)",
+	             d.slow, SERVE_REQUEST_S, d.client);
+	if (d.lost)
+		serve_logf(f->log, "%u connection(s) handed over were never served: freed", d.lost);
+}
+
+static void *front_main(void *arg)
+{
+	serve_front *f = arg;
+	struct epoll_event evs[64];
+	for (;;) {
+		/* At least once a second: the log's suppressed counts. */
+		int64_t now = serve_now_ms(), due = serve_conns_next_due(f->t);
+		int timeout = due == 0 || due - now > 1000 ? 1000 : due <= now ? 0 : (int)(due - now);
+		int n = epoll_wait(f->ep, evs, 64, timeout);
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &tag_stop)
+				return NULL;
+			if (p == &tag_listen) {
+				accept_some(f);
+			} else if (p == &tag_table) {
+				uint64_t v;
+				if (read(serve_conns_event_fd(f->t), &v, sizeof(v)) < 0) {
+					/* EAGAIN: read by an earlier event of this round */
+				}
+			} else {
+				first_bytes(f, p);
+			}
+		}
+		due = serve_conns_next_due(f->t);
+		if (due && due <= serve_now_ms())
+			on_due(f);
+		serve_noise_flush(f->log);
+		if (!f->listening && !serve_conns_full(f->t)) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
+			epoll_ctl(f->ep, EPOLL_CTL_MOD, f->lfd, &ev);
+			f->listening = true;
+		}
+	}
+}
+
+int serve_front_start(serve_front **out, int lfd, bool tls, serve_conns *t, struct serve_log *log,
+                      const struct serve_front_ops *ops)
+{
+	serve_front *f = calloc(1, sizeof(*f));
+	int rc;
+	if (!f)
+		return -ENOMEM;
+	*f = (serve_front){.t = t, .log = log, .ops = *ops, .tls = tls, .lfd = lfd, .ep = -1, .stop_fd = -1,
+	                   .listening = true};
+	struct epoll_event l = {.events = EPOLLIN, .data.ptr = &tag_listen};
+	struct epoll_event s = {.events = EPOLLIN, .data.ptr = &tag_stop};
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &tag_table};
+	if ((f->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || (f->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    epoll_ctl(f->ep, EPOLL_CTL_ADD, lfd, &l) < 0 || epoll_ctl(f->ep, EPOLL_CTL_ADD, f->stop_fd, &s) < 0 ||
+	    epoll_ctl(f->ep, EPOLL_CTL_ADD, serve_conns_event_fd(t), &e) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((rc = -pthread_create(&f->thread, NULL, front_main, f)) < 0)
+		goto fail;
+	f->running = true;
+	*out = f;
+	return 0;
+fail:
+	f->lfd = -1; /* the caller still owns it */
+	serve_front_stop(f);
+	return rc;
+}
+
+void serve_front_stop(serve_front *f)
+{
+	uint64_t one = 1;
+	if (!f)
+		return;
+	if (f->running) {
+		if (write(f->stop_fd, &one, sizeof(one)) < 0) {
+			/* cannot fail on a fresh eventfd */
+		}
+		pthread_join(f->thread, NULL);
+	}
+	if (f->ep >= 0)
+		close(f->ep);
+	if (f->stop_fd >= 0)
+		close(f->stop_fd);
+	if (f->lfd >= 0)
+		close(f->lfd);
+	free(f);
+}

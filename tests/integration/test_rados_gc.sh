@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# test_rados_gc: `imgfs admin gc` in cluster mode never removes a chunk a
+# host is still writing (SPEC §13), whoever runs it and with whatever
+# state directory: the protection is in the database (the writers table,
+# model/meta/writer.c), not in the writing host's files.  Metadata in
+# PostgreSQL (a throwaway server), region r1's chunks in a RADOS pool (the
+# ceph fixture's cluster, or the test's own), in a namespace of this run's.
+#   - gc with a grace shorter than the host lease is refused without
+#     --force, naming the forms that work;
+#   - host a uploads a QCOW2 with a writer that pauses in the middle of the
+#     file (its first half streamed into the pool, named by no manifest);
+#     meanwhile `gc --grace 0 --force` runs from another state directory:
+#     it names the upload as a writer in progress and removes nothing; the
+#     upload then completes `available` and reads back byte-exact;
+#   - afterwards (no writer left) the same gc removes exactly the chunks of
+#     an image destroyed before, and fsck is clean;
+#   - gc --dry-run (issue 24), before each gc, names the same writer and
+#     counts exactly the chunks that gc then removes (their bytes from the
+#     objects' stat), removing none.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
+NS="gc$$x$RANDOM"
+chmod 711 "$T" # the database server runs as the postgres user
+pg_database URL
+ceph_cluster CA "$T/ceph" imgfs-r1
+admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
+# gc as an operator on another machine would run it: another state directory.
+mkdir "$T/state-gc"
+gc_elsewhere() { "$IMGFS" admin --state "$T/state-gc" --db "$URL" gc "$@"; }
+objects() { rados -c "$CA" -p imgfs-r1 -N "$NS" ls | grep -cE '^[0-9a-f]{32}$' || true; }
+me=$(id -un)
+
+say "a service in PostgreSQL, region r1 in a pool; host a mounts it"
+admin init >/dev/null
+admin region add r1 --store "rados:imgfs-r1,conf=$CA,ns=$NS" || fail "region add r1"
+A="$T/mnt-a"
+mount_imgfs "$T/state-a" "$A" "db=$URL,host=a"
+R="$A/regions/r1"
+admin quota set "$me" r1 private-images 10
+
+say "an image uploaded and destroyed: its chunks are garbage"
+head -c $((4 << 20)) /dev/urandom >"$T/junk.raw"
+qemu-img convert -f raw -O qcow2 "$T/junk.raw" "$T/junk.qcow2"
+before_junk=$(objects)
+mkdir "$R/private/junk"
+cp "$T/junk.qcow2" "$R/private/junk/disks/vda"
+imgfs_wait "$R/private/junk" >/dev/null 2>&1 || fail "the junk upload: $(cat "$R/private/junk/error")"
+junk=$(($(objects) - before_junk))
+((junk > 0)) || fail "the junk upload stored no object"
+rmdir "$R/private/junk" && rmdir "$R/recycle-bin/junk" || fail "destroying junk"
+echo "    $junk objects of a destroyed image"
+
+say "gc --grace 0 without --force: refused before anything is touched, naming the forms that work"
+if gc_elsewhere --grace 0 >"$T/gc.out" 2>&1; then cat "$T/gc.out" >&2; fail "gc --grace 0 ran without --force"; fi
+grep -q 'EINVAL.*shorter than the host lease.*gc --grace 30.*--force' "$T/gc.out" || { cat "$T/gc.out" >&2; fail "the refusal's message"; }
+assert_eq "$((before_junk + junk))" "$(objects)" "objects after the refused gc"
+
+say "host a uploads with a writer that pauses mid-file; gc --grace 0 --force from elsewhere meanwhile"
+head -c $((48 << 20)) /dev/urandom >"$T/slow.raw"
+qemu-img convert -f raw -O qcow2 "$T/slow.raw" "$T/slow.qcow2"
+mkdir "$R/private/slow"
+python3 - "$T/slow.qcow2" "$R/private/slow/disks/vda" "$T/paused" "$T/go" <<'EOF' &
+import os, sys, time
+src, dst, paused, go = sys.argv[1:]
+data = open(src, "rb").read()
+half = (len(data) // 2) & ~((1 << 20) - 1)
+fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+for off in range(0, half, 1 << 20):
+    os.pwrite(fd, data[off:off + (1 << 20)], off)
+open(paused, "w").close()
+while not os.path.exists(go):   # bounded by the test's wait below
+    time.sleep(0.05)
+for off in range(half, len(data), 1 << 20):
+    os.pwrite(fd, data[off:off + (1 << 20)], off)
+os.close(fd)
+EOF
+writer=$!
+paused_or_gone() { [[ -e "$T/paused" ]] || ! kill -0 "$writer" 2>/dev/null; }
+wait_for 60 paused_or_gone && [[ -e "$T/paused" ]] || fail "the writer never reached the middle of the file"
+streamed=$(objects)
+((streamed > before_junk + junk)) || fail "the first half of the upload is not in the pool yet"
+gc_elsewhere --grace 0 --force --dry-run >"$T/plan.out" 2>&1 || { cat "$T/plan.out" >&2; fail "gc --dry-run"; }
+grep -q '^region r1: upload (task [0-9]*) on host a writing since .*: its chunks kept$' "$T/plan.out" ||
+    { cat "$T/plan.out" >&2; fail "gc --dry-run does not name the upload in progress"; }
+assert_eq "r1: would remove 0 chunks (0 bytes)" "$(grep '^r1:' "$T/plan.out")" "gc --dry-run during the upload"
+gc_elsewhere --grace 0 --force >"$T/gc.out" 2>&1 || { cat "$T/gc.out" >&2; fail "gc --grace 0 --force"; }
+cat "$T/gc.out" | sed 's/^/    /'
+grep -q '^region r1: upload (task [0-9]*) on host a writing since .*: its chunks kept$' "$T/gc.out" ||
+    fail "gc does not name the upload in progress"
+assert_eq "removed 0 chunks" "$(tail -n1 "$T/gc.out")" "gc during the upload"
+assert_eq "$streamed" "$(objects)" "objects after gc during the upload"
+touch "$T/go"
+wait "$writer" || fail "the writer failed"
+imgfs_wait "$R/private/slow" >/dev/null 2>&1 || fail "the upload: $(cat "$R/private/slow/error")"
+assert_eq available "$(cat "$R/private/slow/status")" "the upload's status"
+cmp "$R/private/slow/disks/vda" "$T/slow.qcow2" || fail "the upload reads back other bytes"
+
+say "no writer left: gc --dry-run counts the destroyed image's chunks, removes none; gc removes them; fsck clean"
+before_plan=$(objects)
+gc_elsewhere --grace 0 --force --dry-run >"$T/plan.out" 2>&1 || { cat "$T/plan.out" >&2; fail "gc --dry-run"; }
+sed 's/^/    /' "$T/plan.out"
+assert_match "r1: would remove $junk chunks \\(([0-9]+) bytes\\)" "$(grep '^r1:' "$T/plan.out")" "gc --dry-run after the upload"
+planned=$(sed -n 's/^r1: would remove [0-9]* chunks (\([0-9]*\) bytes)$/\1/p' "$T/plan.out")
+((planned > 0 && planned <= junk * 1048576)) || fail "gc --dry-run's bytes: $planned for $junk chunks"
+assert_eq "$before_plan" "$(objects)" "objects after gc --dry-run"
+gc_elsewhere --grace 0 --force >"$T/gc.out" 2>&1 || { cat "$T/gc.out" >&2; fail "gc after the upload"; }
+grep -q 'writing since' "$T/gc.out" && { cat "$T/gc.out" >&2; fail "a writer is still recorded"; }
+assert_eq "removed $junk chunks" "$(tail -n1 "$T/gc.out")" "gc after the upload"
+cmp "$R/private/slow/disks/vda" "$T/slow.qcow2" || fail "the upload after gc"
+admin fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
+say "done"

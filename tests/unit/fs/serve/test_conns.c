@@ -1,0 +1,282 @@
+/*
+ * test_conns.c — unit tests for fs/serve/conns.c, the table of `imgfs
+ * serve`'s client connections (SPEC §12): the cap per client address (an
+ * IPv4 address, an IPv6 /64, a mapped IPv4 address as IPv4), the cap of
+ * the table and the wake-up when a slot frees, the deadlines (no byte
+ * within the idle timeout: closed; a request not complete in time: shut
+ * down, seen as end of file by the peer; a connection libmicrohttpd never
+ * announced: freed), the lookup of an announced connection by its peer,
+ * shutting down only the use of a slot one meant, and the counts against
+ * a reference model under random admits and releases (the open-addressing
+ * table's deletion).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "serve.h"
+
+static struct sockaddr_storage v4(const char *addr, unsigned port)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET, addr, &a->sin_addr), 1);
+	return ss;
+}
+
+static struct sockaddr_storage v6(const char *addr, unsigned port)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+	a->sin6_family = AF_INET6;
+	a->sin6_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET6, addr, &a->sin6_addr), 1);
+	return ss;
+}
+
+static socklen_t len_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* One end of a fresh socket pair for the table; the other in *peer. */
+static int pair(int *peer)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	*peer = sv[1];
+	return sv[0];
+}
+
+static int admit(serve_conns *t, const struct sockaddr_storage *ss, int64_t now, struct serve_conn **c, int *peer)
+{
+	int p, fd = pair(&p);
+	int rc = serve_conns_admit(t, fd, (const struct sockaddr *)ss, len_of(ss), now, c);
+	if (rc < 0) {
+		close(fd);
+		close(p);
+		p = -1;
+	}
+	if (peer)
+		*peer = p;
+	else if (p >= 0)
+		close(p);
+	return rc;
+}
+
+static bool closed_fd(int fd)
+{
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+static void test_per_client(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct serve_conn *c[8];
+	assert_int_equal(serve_conns_new(&t, 16, 3), 0);
+	struct sockaddr_storage a = v4("10.0.0.1", 1000), b = v4("10.0.0.2", 1000);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(admit(t, &a, 0, &c[i], NULL), 0);
+	assert_int_equal(admit(t, &a, 0, &c[3], NULL), -EMFILE);
+	assert_int_equal(admit(t, &b, 0, &c[3], NULL), 0); /* another address */
+	serve_conns_release(t, c[1]);
+	assert_int_equal(admit(t, &a, 0, &c[4], NULL), 0);
+	assert_int_equal(admit(t, &a, 0, &c[5], NULL), -EMFILE);
+
+	/* IPv6: a /64 is one client; an IPv4-mapped address is its IPv4. */
+	struct sockaddr_storage s1 = v6("2001:db8::1", 1), s2 = v6("2001:db8::ffff:2", 2),
+	                        s3 = v6("2001:db8:0:1::1", 3), m = v6("::ffff:10.0.0.2", 4);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(admit(t, i == 1 ? &s2 : &s1, 0, &c[6], NULL), 0);
+	assert_int_equal(admit(t, &s2, 0, &c[6], NULL), -EMFILE);
+	assert_int_equal(admit(t, &s3, 0, &c[6], NULL), 0);
+	assert_int_equal(admit(t, &m, 0, &c[6], NULL), 0);
+	assert_int_equal(admit(t, &m, 0, &c[7], NULL), 0);
+	assert_int_equal(admit(t, &b, 0, &c[7], NULL), -EMFILE); /* 10.0.0.2: 1 + 2 mapped */
+	assert_string_equal(c[6]->client, "[::ffff:10.0.0.2]:4");
+	assert_int_equal(serve_conns_count(t), 10); /* 3 + 1 + 3 + 1 + 2 */
+	serve_conns_free(t);
+}
+
+static void test_cap_and_wake(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct serve_conn *c[5];
+	uint64_t v;
+	assert_int_equal(serve_conns_new(&t, 4, 4), 0);
+	for (int i = 0; i < 4; i++) {
+		struct sockaddr_storage a = v4("10.1.0.1", 2000 + (unsigned)i);
+		assert_int_equal(admit(t, &a, 0, &c[i], NULL), 0);
+	}
+	assert_true(serve_conns_full(t));
+	struct sockaddr_storage other = v4("10.1.0.9", 1);
+	assert_int_equal(admit(t, &other, 0, &c[4], NULL), -ENFILE);
+	while (read(serve_conns_event_fd(t), &v, sizeof(v)) > 0) /* the admits' wake-ups */
+		;
+	int fd = c[2]->fd;
+	serve_conns_release(t, c[2]);
+	assert_true(closed_fd(fd));
+	assert_false(serve_conns_full(t));
+	assert_int_equal(read(serve_conns_event_fd(t), &v, sizeof(v)), (ssize_t)sizeof(v)); /* the front wakes */
+	assert_int_equal(admit(t, &other, 0, &c[4], NULL), 0);
+	serve_conns_free(t);
+}
+
+static void test_deadlines(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct serve_conn *idle, *slow, *quick;
+	struct serve_due d;
+	int p_idle, p_slow, p_quick;
+	char b;
+	assert_int_equal(serve_conns_new(&t, 8, 8), 0);
+	struct sockaddr_storage a = v4("127.0.0.1", 1), s = v4("127.0.0.1", 2), q = v4("127.0.0.1", 3);
+	assert_int_equal(admit(t, &a, 1000, &idle, &p_idle), 0);
+	assert_int_equal(admit(t, &s, 1000, &slow, &p_slow), 0);
+	assert_int_equal(admit(t, &q, 1000, &quick, &p_quick), 0);
+	assert_int_equal(serve_conns_next_due(t), 1000 + SERVE_IDLE_S * 1000);
+	uint64_t slow_gen = slow->gen;
+	int idle_fd = idle->fd;
+
+	/* Their first bytes at 2000: handed over, complete within the request's time. */
+	serve_conns_request(t, slow, 2000 + SERVE_REQUEST_S * 1000, true);
+	serve_conns_request(t, quick, 2000 + SERVE_REQUEST_S * 1000, true);
+	assert_ptr_equal(serve_conns_started(t, (const struct sockaddr *)&q), quick);
+	assert_null(serve_conns_started(t, (const struct sockaddr *)&q)); /* announced once */
+	struct sockaddr_storage q_other_port = v4("127.0.0.1", 4);
+	assert_null(serve_conns_started(t, (const struct sockaddr *)&q_other_port));
+	serve_conns_answering(t, quick); /* its request was complete */
+
+	serve_conns_due(t, 1000 + SERVE_IDLE_S * 1000 - 1, &d);
+	assert_int_equal(d.idle + d.slow + d.lost, 0);
+	serve_conns_due(t, 1000 + SERVE_IDLE_S * 1000, &d);
+	assert_int_equal(d.idle, 1); /* nothing sent in time: closed */
+	assert_true(closed_fd(idle_fd));
+	assert_int_equal(recv(p_idle, &b, 1, 0), 0);
+	assert_int_equal(serve_conns_count(t), 2);
+	assert_int_equal(serve_conns_next_due(t), 2000 + SERVE_REQUEST_S * 1000);
+
+	serve_conns_due(t, 2000 + SERVE_REQUEST_S * 1000, &d);
+	assert_int_equal(d.slow, 1); /* not complete in time: shut down */
+	assert_int_equal(slow->state, SERVE_CONN_SHUT);
+	assert_int_equal(recv(p_slow, &b, 1, 0), 0); /* the peer sees the end */
+	assert_false(serve_conns_shut(t, slow, slow_gen)); /* once */
+	assert_int_equal(quick->state, SERVE_CONN_ANSWERING);
+
+	/* Never announced by libmicrohttpd: freed a request's time later. */
+	serve_conns_due(t, 2000 + 2 * SERVE_REQUEST_S * 1000, &d);
+	assert_int_equal(d.lost, 1);
+	assert_int_equal(serve_conns_count(t), 1);
+
+	/* The quick one's response ended: its next request has the idle time. */
+	serve_conns_request(t, quick, 50000 + SERVE_IDLE_S * 1000, false);
+	assert_int_equal(serve_conns_next_due(t), 50000 + SERVE_IDLE_S * 1000);
+	serve_conns_due(t, 50000 + SERVE_IDLE_S * 1000, &d);
+	assert_int_equal(d.slow, 1);
+	assert_int_equal(recv(p_quick, &b, 1, 0), 0);
+	assert_int_equal(serve_conns_next_due(t), 0); /* shut, announced: libmicrohttpd closes it */
+	serve_conns_release(t, quick);
+	assert_int_equal(serve_conns_count(t), 0);
+	close(p_idle);
+	close(p_slow);
+	close(p_quick);
+	serve_conns_free(t);
+}
+
+static void test_shut_gen(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct serve_conn *c, *again;
+	int peer, peer2;
+	char b;
+	assert_int_equal(serve_conns_new(&t, 1, 1), 0);
+	struct sockaddr_storage a = v4("192.0.2.7", 80);
+	assert_int_equal(admit(t, &a, 0, &c, &peer), 0);
+	uint64_t old = c->gen;
+	assert_false(serve_conns_shut(t, c, old)); /* the front's: no transfer to stop */
+	serve_conns_request(t, c, 10, true);
+	serve_conns_release(t, c);
+	close(peer);
+	/* The slot's next use is not the one a late stop meant. */
+	assert_int_equal(admit(t, &a, 0, &again, &peer2), 0);
+	assert_ptr_equal(again, c);
+	serve_conns_request(t, again, 100000, true);
+	serve_conns_answering(t, again);
+	assert_false(serve_conns_shut(t, again, old));
+	assert_int_equal(again->state, SERVE_CONN_ANSWERING);
+	assert_true(serve_conns_shut(t, again, again->gen));
+	assert_int_equal(recv(peer2, &b, 1, 0), 0);
+	assert_false(serve_conns_peer_gone(t, again)); /* not TCP: cannot tell */
+	close(peer2);
+	serve_conns_free(t);
+}
+
+/* Random admits and releases over a few addresses, against counts kept
+ * here: every admit is refused exactly when the model says so. */
+static void test_against_model(void **state)
+{
+	(void)state;
+	enum { CAP = 64, PER = 3, ADDRS = 40, STEPS = 20000 };
+	serve_conns *t;
+	struct serve_conn *held[CAP];
+	int held_addr[CAP], nheld = 0, count[ADDRS] = {0};
+	unsigned seed = 12345;
+	assert_int_equal(serve_conns_new(&t, CAP, PER), 0);
+	for (int step = 0; step < STEPS; step++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = seed >> 8;
+		if (r % 3 != 0 || nheld == 0) {
+			int ai = (int)(r / 3 % ADDRS);
+			char addr[32];
+			snprintf(addr, sizeof(addr), "10.%d.%d.1", ai % 7, ai);
+			struct sockaddr_storage ss = v4(addr, 1000 + (unsigned)step % 50000);
+			struct serve_conn *c;
+			int want = nheld == CAP ? -ENFILE : count[ai] >= PER ? -EMFILE : 0;
+			int rc = admit(t, &ss, 0, &c, NULL);
+			if (rc != want)
+				fail_msg("step %d: admit %s: %d, the model says %d", step, addr, rc, want);
+			if (rc == 0) {
+				held[nheld] = c;
+				held_addr[nheld++] = ai;
+				count[ai]++;
+			}
+		} else {
+			int i = (int)(r / 3 % (unsigned)nheld);
+			serve_conns_release(t, held[i]);
+			count[held_addr[i]]--;
+			held[i] = held[--nheld];
+			held_addr[i] = held_addr[nheld];
+		}
+		assert_int_equal(serve_conns_count(t), (unsigned)nheld);
+	}
+	serve_conns_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_per_client),
+		cmocka_unit_test(test_cap_and_wake),
+		cmocka_unit_test(test_deadlines),
+		cmocka_unit_test(test_shut_gen),
+		cmocka_unit_test(test_against_model),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
