@@ -131,6 +131,11 @@ struct pg_conn {
 	int64_t commit_seq;  /* the number of its last marked commit */
 	int nqueued;         /* results the pipeline owes, in order */
 	struct pg_queued queued[PG_MAX_QUEUED];
+	/* What the last pipe_sync heard: the results before the first that
+	 * failed (all of them: none failed), and whether that failure was the
+	 * server's answer (a SQLSTATE) rather than the connection's. */
+	int sync_ok;
+	char sync_state[6];
 };
 
 struct pg_stmt {
@@ -194,6 +199,9 @@ static void round_trip(struct pg_conn *c)
 		atomic_fetch_add_explicit(c->base.round_trips, 1, memory_order_relaxed);
 }
 
+static bool reconnect(struct pg_conn *c);
+static void session_setup(struct pg_conn *c);
+
 /* The connection, reset if it broke (never inside a transaction: the rest
  * of it must fail, not run outside it); false when the server is
  * unreachable. */
@@ -203,6 +211,12 @@ static bool pg_alive(struct pg_conn *c)
 		return true;
 	if (c->in_txn)
 		return false;
+	return reconnect(c);
+}
+
+/* A new connection in place of the old one, whatever its state. */
+static bool reconnect(struct pg_conn *c)
+{
 	c->nqueued = 0;
 	c->begin_pending = false;
 	PQreset(c->pg);
@@ -211,6 +225,7 @@ static bool pg_alive(struct pg_conn *c)
 	c->epoch++;
 	c->listening = false;
 	c->notified++; /* notifications were lost meanwhile */
+	session_setup(c);
 	return true;
 }
 
@@ -254,6 +269,22 @@ static void pg_close(struct db_conn *dc)
 	free(dc);
 }
 
+/* What a new session needs, on the first connection and after every
+ * reset (a reset connection is a new session: its settings are gone).
+ * Warnings (notices) are not errors: keep stderr for those.  READ
+ * COMMITTED: see the top of the file.  Whether its commits can be marked
+ * (a database of an older schema has no imgfs_commits yet: pg_schema
+ * marks from when it made it): the same exchange. */
+static void session_setup(struct pg_conn *c)
+{
+	PGresult *r = PQexec(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
+	                            "'read committed'; SELECT to_regclass('imgfs_commits') IS NOT NULL");
+	round_trip(c);
+	c->marks = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't' &&
+	           c->commit_key > 0;
+	PQclear(r);
+}
+
 static int pg_open(struct db_conn **out, const char *target, struct model_err *err)
 {
 	struct pg_conn *c = calloc(1, sizeof(*c));
@@ -270,19 +301,10 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 		pg_close(&c->base);
 		return -EIO;
 	}
-	/* Warnings (notices) are not errors: keep stderr for those.  READ
-	 * COMMITTED: see the top of the file.  Whether its commits can be
-	 * marked (a database of an older schema has no imgfs_commits yet:
-	 * pg_schema marks from when it made it): the same exchange. */
-	PGresult *r = PQexec(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
-	                            "'read committed'; SELECT to_regclass('imgfs_commits') IS NOT NULL");
-	round_trip(c);
-	c->marks = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
 	uint64_t key = 0;
-	if (getrandom(&key, sizeof(key), 0) != (ssize_t)sizeof(key))
-		c->marks = false; /* no key, no marks: a lost commit's outcome stays unknown */
-	c->commit_key = (int64_t)(key >> 1) + 1;
+	if (getrandom(&key, sizeof(key), 0) == (ssize_t)sizeof(key))
+		c->commit_key = (int64_t)(key >> 1) + 1; /* else 0: no key, no marks, a lost commit's outcome unknown */
+	session_setup(c);
 	*out = &c->base;
 	return 0;
 }
@@ -540,6 +562,8 @@ static int pipe_sync(struct pg_conn *c)
 	bool broken = !PQpipelineSync(c->pg);
 	PGresult *r;
 	c->nqueued = 0;
+	c->sync_ok = n;
+	c->sync_state[0] = '\0';
 	if (!broken)
 		round_trip(c);
 	for (int i = 0; i < n; i++) {
@@ -550,6 +574,11 @@ static int pipe_sync(struct pg_conn *c)
 		bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
 		if (!ok && q->prepare && q->st)
 			q->st->epoch = 0; /* not prepared after all */
+		if (!ok && c->sync_ok == n) {
+			const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+			c->sync_ok = i;
+			snprintf(c->sync_state, sizeof(c->sync_state), "%s", state ? state : "");
+		}
 		if (!ok && rc == 0) {
 			if (!r || status == PGRES_PIPELINE_ABORTED)
 				rc = -EIO; /* the connection broke, or a failure was not reported */
@@ -830,6 +859,8 @@ static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
 	int64_t deadline = model_mono_ns() / 1000000 + PG_OUTCOME_WAIT_MS, v;
 	char sql[160];
 	c->in_txn = false; /* over, one way or the other: the connection may be reset */
+	if (PQstatus(c->pg) == CONNECTION_OK)
+		reconnect(c); /* it answered with a shutdown's FATAL: its backend is going */
 	for (;;) {
 		/* The old backend gone first, then the row read afresh: read in
 		 * one statement, a commit between its snapshot and the check of
@@ -856,6 +887,25 @@ static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
 	return -EIO;
 }
 
+/* What the last pipe_sync heard of the COMMIT it carried as result number
+ * at: 1, it happened (its answer came, whatever broke after it: a server
+ * shutting down answers the Sync with FATAL on a connection libpq may
+ * still call fine); -1, it did not (the server refused it or a statement
+ * before it, and said so — but for a shutdown or a lost connection
+ * reported as the COMMIT's own answer, which may come after it
+ * happened); 0, unknown (the connection broke first). */
+static int commit_heard(const struct pg_conn *c, int at)
+{
+	const char *s = c->sync_state;
+	if (c->sync_ok > at)
+		return 1;
+	if (!s[0])
+		return 0;
+	if (c->sync_ok == at && (strncmp(s, "57P0", 4) == 0 || strncmp(s, "08", 2) == 0))
+		return 0;
+	return -1;
+}
+
 /* Sets this connection's commit mark in the transaction (its number into
  * *seq), when it has marks. */
 static int mark(struct pg_conn *c, int64_t *seq)
@@ -880,7 +930,7 @@ static int pg_commit(struct db_conn *dc)
 	struct pg_conn *c = CONN(dc);
 	struct pg_stmt *sent[PG_MAX_QUEUED];
 	int64_t seq = 0;
-	int rc, nsent = 0, pid;
+	int rc, nsent = 0, pid, at = -1;
 	if (c->begin_pending && c->nqueued == 0) {
 		c->begin_pending = false; /* nothing was sent: nothing to end */
 		c->in_txn = false;
@@ -890,8 +940,8 @@ static int pg_commit(struct db_conn *dc)
 		c->in_txn = false;
 		return -EIO;
 	}
-	if ((rc = pipe_open(c, 2)) == 0 && (rc = mark(c, &seq)) == 0)
-		rc = pipe_send_sql(c, "COMMIT");
+	if ((rc = pipe_open(c, 2)) == 0 && (rc = mark(c, &seq)) == 0 && (rc = pipe_send_sql(c, "COMMIT")) == 0)
+		at = c->nqueued - 1;
 	/* What was sent ahead and waits for this sync (pg_send's rows). */
 	for (int i = 0; i < c->nqueued; i++)
 		if (c->queued[i].rows && c->queued[i].st)
@@ -902,11 +952,22 @@ static int pg_commit(struct db_conn *dc)
 		if (rc == 0)
 			rc = synced;
 	}
-	if (rc < 0 && seq && PQstatus(c->pg) != CONNECTION_OK && commit_outcome(c, pid, seq) == 0) {
-		rc = 0;
-		for (int i = 0; i < nsent; i++)
-			if (sent[i]->state == PG_ARRIVED && !sent[i]->res)
-				sent[i]->err = -ESTALE; /* it happened, its rows are lost */
+	if (rc < 0 && seq && at >= 0) {
+		switch (commit_heard(c, at)) {
+		case 1: /* COMMIT's own answer came; what failed came after it */
+			rc = 0;
+			break;
+		case 0: /* no answer said: the database tells */
+			if (commit_outcome(c, pid, seq) < 0)
+				break;
+			rc = 0;
+			for (int i = 0; i < nsent; i++)
+				if (sent[i]->state == PG_ARRIVED && !sent[i]->res)
+					sent[i]->err = -ESTALE; /* it happened, its rows are lost */
+			break;
+		default: /* the server refused a statement of it: rolled back */
+			break;
+		}
 	}
 	c->in_txn = false;
 	return rc;
