@@ -45,14 +45,16 @@ static uint8_t *render(struct blob_fx *fx, const blob_manifest *m, size_t step, 
 }
 
 /* A disk of size bytes: data in the chunks where pattern says 'x' (one
- * letter per chunk, '.' a hole), random bytes. */
+ * letter per chunk, '.' a hole), random bytes, never a chunk of zeros. */
 static uint8_t *disk(struct blob_fx *fx, uint64_t size, const char *pattern, blob_manifest **m)
 {
 	uint8_t *d = calloc(1, size);
 	assert_non_null(d);
 	for (uint64_t i = 0; pattern[i] && i * MiB < size; i++)
-		if (pattern[i] == 'x')
+		if (pattern[i] == 'x') {
 			fx_fill(fx, d + i * MiB, size - i * MiB < MiB ? (size_t)(size - i * MiB) : MiB);
+			d[i * MiB] |= 1; /* data, never all zeros (a one-byte chunk was a hole for 1 seed in 256) */
+		}
 	assert_int_equal(blob_store_put_buf(fx->s, m, d, size), 0);
 	return d;
 }
