@@ -245,6 +245,22 @@ static int stream_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a,
 	return stream_chunk(w, i, src);
 }
 
+/* Makes the .ids records written so far durable: their data, and the
+ * file's name in wblobs/ when this open created it. */
+static int wb_ids_sync(blob_wblob *w)
+{
+	int rc;
+
+	if (fdatasync(w->ids_fd) < 0)
+		return -errno;
+	if (w->ids_new) {
+		if ((rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL)) < 0)
+			return rc;
+		w->ids_new = false;
+	}
+	return 0;
+}
+
 /* Makes every state-3 chunk state 2, durably (see "Streaming"): a walk of
  * the pending list, not of the chunks. */
 int wb_stream_sync(blob_wblob *w)
@@ -265,13 +281,8 @@ int wb_stream_sync(blob_wblob *w)
 		if ((rc = blob_pwrite_full(w->ids_fd, id->b, sizeof *id, (uint64_t)i * WB_IDS_REC)) < 0)
 			return rc;
 	}
-	if (fdatasync(w->ids_fd) < 0)
-		return -errno;
-	if (w->ids_new) {
-		if ((rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL)) < 0)
-			return rc;
-		w->ids_new = false;
-	}
+	if ((rc = wb_ids_sync(w)) < 0)
+		return rc;
 	for (uint32_t k = 0; k < w->pend_len; k++)
 		if (wb_state_of(w, w->pend[k]) == WB_STREAMED && (rc = wb_set_state(w, w->pend[k], WB_STORED)) < 0)
 			return rc;
@@ -564,13 +575,8 @@ static int adopt_chunks(blob_wblob *w, uint32_t i, const blob_manifest *src, uin
 		    (rc = blob_pwrite_full(w->ids_fd, rec, sizeof rec, (uint64_t)(i + k) * WB_IDS_REC)) < 0)
 			return rc;
 	}
-	if (fdatasync(w->ids_fd) < 0)
-		return -errno;
-	if (w->ids_new) {
-		if ((rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL)) < 0)
-			return rc;
-		w->ids_new = false;
-	}
+	if ((rc = wb_ids_sync(w)) < 0)
+		return rc;
 	for (uint32_t k = 0; k < n; k++) {
 		uint8_t st = wb_state_of(w, i + k);
 		bool was_data = wb_is_data(w, i + k);
