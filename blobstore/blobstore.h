@@ -470,6 +470,7 @@ int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_
 
 uint64_t blob_wblob_size(const blob_wblob *w);
 uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
+blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */
 ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
 /* Writes past the end grow the blob. */
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
@@ -488,8 +489,9 @@ int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
  * become holes.  Grows w as a write would.  Durable as pwrite (reaches
  * the device at blob_wblob_fsync).  Returns the bytes copied (0 at or past
  * src's end); *counts (may be NULL) says how many went by id and how many
- * as bytes (holes are neither).  -EXDEV when s_src is not w's store,
- * -EOPNOTSUPP on a streaming wblob.  A writer, like pwrite. */
+ * as bytes (holes are neither).  -EXDEV when s_src is not w's store.
+ * A writer, like pwrite; on a streaming wblob (an upload) it settles
+ * what streamed so far first (as fsync does). */
 struct blob_share_counts {
 	uint64_t by_id, by_bytes;
 };

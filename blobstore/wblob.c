@@ -156,7 +156,12 @@
  * next fsync (the punch list).  The rest of a range (head, tail, a short
  * last chunk, offsets aligned differently within a chunk) is read from
  * the source and written as pwrite writes; holes of the source are
- * punched.  Not on streaming wblobs.
+ * punched.  Into a streaming wblob (an upload) the same, once what it
+ * streamed so far is settled (wb_stream_sync: the stage stored, pending
+ * chunks state 2), so that every chunk is in a state the overlay path
+ * knows; later streaming writes take up from a chunk's current content.
+ * The model records a hold of the source's blob row before (SPEC §13:
+ * the .ids file is this host's alone; the hold is every host's).
  *
  * A seal visits the data chunks only, reports its progress after each (the
  * bytes up to its end: holes count, in one step) and at the end when the

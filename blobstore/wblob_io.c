@@ -36,6 +36,11 @@ uint64_t blob_wblob_size(const blob_wblob *w)
 	return size;
 }
 
+blob_store *blob_wblob_store(const blob_wblob *w)
+{
+	return w->s; /* set at open, never changed */
+}
+
 uint64_t blob_wblob_stored(const blob_wblob *w)
 {
 	uint32_t n;
@@ -647,10 +652,12 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 		return -ENOMEM;
 
 	pthread_rwlock_wrlock(&w->lock);
-	if (w->streaming) {
-		rc = -EOPNOTSUPP; /* an upload: its writes stream, its chunks are pending */
+	/* An upload: what streamed so far is settled first (the stage stored,
+	 * pending chunks state 2), so every chunk below is in a state the
+	 * overlay path knows; the streaming writes after it take up from
+	 * there (a chunk's current content, whatever its state). */
+	if (w->streaming && (rc = wb_stream_sync(w)) < 0)
 		goto out;
-	}
 	if (dst_off + len > w->size && (rc = wb_grow(w, dst_off + len)) < 0)
 		goto out;
 	while (done < len) {

@@ -244,10 +244,15 @@ int model_log_image_inserted(struct model_conn *c, const char *ext_id, int64_t c
 int model_touch_region(struct model_conn *c, int64_t region_id);
 
 /* Lifecycle helpers (snapshot.c), inside the caller's transaction.
- * Deletes the blob row unless a device, snapshot or instance disk still
- * references it; 1 when deleted, 0 when kept.  The caller removes a wblob
+ * Deletes the blob row unless a device, snapshot, instance disk or hold
+ * (a copy by reference, blob.c) still references it; 1 when deleted, 0
+ * when kept.  What it held is released first.  The caller removes a wblob
  * the row named, after its commit. */
 int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id);
+/* Lets go of every blob holder holds (blob.c), each dropped in turn once
+ * nothing else keeps it: when the holder's row goes, or at its seal, once
+ * its own manifest names what it kept.  0 or -errno. */
+int model_blob_release_holds(struct model_conn *c, int64_t holder);
 /* Deletes a snapshot row, its blob row unless referenced elsewhere, and
  * logs the change (old name: the ext id). */
 int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot *s);

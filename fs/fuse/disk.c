@@ -270,15 +270,31 @@ int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
 ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
                       uint64_t dst_off, uint64_t len, struct blob_share_counts *counts)
 {
+	bool refused = false;
 	ssize_t n;
-	if (d->is_upload || d->vm_id == 0)
-		return -EOPNOTSUPP; /* an upload streams: its writes go through its hooks */
+	if (d->vm_id == 0 && !d->hooks)
+		return -EOPNOTSUPP; /* an upload another mount began: never written here */
 	pthread_mutex_lock(&d->wlock);
-	n = blob_wblob_share(d->w, s, src, src_off, dst_off, len, counts);
+	n = d->hooks ? d->hooks->share(d->ctx, d, &d->up, s, src, src_off, dst_off, len, counts, &refused)
+	             : fs_disk_share_locked(d, s, src, src_off, dst_off, len, counts);
+	pthread_mutex_unlock(&d->wlock);
+	if (refused)
+		d->hooks->refused(d->ctx, &d->up);
+	return n;
+}
+
+ssize_t fs_disk_share_locked(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
+                             uint64_t dst_off, uint64_t len, struct blob_share_counts *counts)
+{
+	ssize_t n = blob_wblob_share(d->w, s, src, src_off, dst_off, len, counts);
 	if (n > 0)
 		d->last_write_ns = model_now_ns();
-	pthread_mutex_unlock(&d->wlock);
 	return n;
+}
+
+int64_t fs_disk_blob_id(const struct fs_disk *d)
+{
+	return d->blob_id;
 }
 
 int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence)

@@ -41,6 +41,7 @@ struct fh {
 	bool pending;         /* FH_TEXT: value holds what no store has applied yet */
 	blob_manifest *man;   /* FH_BLOB: pinned at open */
 	blob_store *store;
+	int64_t blob_id;      /* FH_BLOB: its row (a copy by reference holds it) */
 	struct fs_disk *disk; /* FH_DISK: an instance's disk */
 	struct fs_ctx *ctx;
 	bool write;           /* FH_DISK: opened for writing */
@@ -164,6 +165,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		    (rc = model_store(ctx->m, b.region_id, &h->store)) < 0 ||
 		    (rc = model_blob_manifest(ctx->m, n->blob_id, &h->man)) < 0)
 			goto fail;
+		h->blob_id = n->blob_id;
 		/* Sealed blobs never change: keep the kernel's page cache. */
 		fi->keep_cache = 1;
 	} else {
@@ -505,11 +507,15 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 }
 
 /* copy_file_range(2) (SPEC §16): from a sealed blob (a snapshot's data, an
- * image's disk: a pinned manifest) into an instance's disk of the same
- * region, by reference (blob_wblob_share: whole chunks by id, the rest by
- * bytes).  Permissions are the write's: checked when the disk was opened
- * for writing.  Anything else is EOPNOTSUPP, another region's store EXDEV:
- * the kernel and cp copy by read and write then.  Never ENOSYS (the kernel
+ * image's disk: a pinned manifest) into an instance's disk or an upload
+ * this mount began, of the same region, by reference (blob_wblob_share:
+ * whole chunks by id, the rest by bytes).  Before any chunk is taken, the
+ * model records that the disk holds the source's blob (model_blob_hold:
+ * gc on any host keeps the shared chunks, whatever becomes of the
+ * snapshot).  Permissions are the write's: checked when the disk was
+ * opened for writing; an upload's first bytes are sniffed as a write's
+ * are.  Anything else is EOPNOTSUPP, another region's store EXDEV: the
+ * kernel and cp copy by read and write then.  Never ENOSYS (the kernel
  * would stop asking for the whole mount).  The kernel caps one request at
  * about 4 GiB, so a long copy comes in requests whose ends fall inside
  * chunks: the head and tail go by bytes. */
@@ -521,15 +527,22 @@ void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct
 	struct fs_ctx *ctx = ops_ctx(req);
 	struct fh *in = (struct fh *)(uintptr_t)fi_in->fh, *out = (struct fh *)(uintptr_t)fi_out->fh;
 	struct blob_share_counts c = {0, 0};
+	struct model_err err = {0};
 	ssize_t n;
 	if (flags != 0 || off_in < 0 || off_out < 0)
 		n = -EINVAL;
-	else if (!in || !out || in->kind != FH_BLOB || out->kind != FH_DISK || fs_disk_upload(out->disk))
+	else if (!in || !out || in->kind != FH_BLOB || out->kind != FH_DISK)
 		n = -EOPNOTSUPP;
 	else if (!out->write)
 		n = -EBADF;
-	else
+	else if (in->store != blob_wblob_store(fs_disk_wblob(out->disk)))
+		n = -EXDEV;
+	else if ((uint64_t)off_in >= in->man->size || len == 0)
+		n = 0;
+	else if ((n = model_blob_hold(ctx->m, fs_disk_blob_id(out->disk), in->blob_id, &err)) == 0)
 		n = fs_disk_share(out->disk, in->store, in->man, (uint64_t)off_in, (uint64_t)off_out, len, &c);
+	else
+		fs_log(ctx, "copy_file_range: %s %s", fs_errno_name((int)n), err.msg);
 	if (n < 0) {
 		ops_reply_err(req, (int)-n);
 		return;

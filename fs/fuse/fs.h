@@ -398,11 +398,14 @@ int fs_disk_truncate(struct fs_disk *d, uint64_t size);
  * keep_size grows the disk to off + len first. */
 int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size);
 int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence);
-/* copy_file_range from a sealed blob into an instance's disk (SPEC §16):
- * blob_wblob_share under the disk's writer lock.  -EOPNOTSUPP into an
- * upload, -EXDEV from another region's store. */
+/* copy_file_range from a sealed blob into an instance's disk or this
+ * mount's upload (SPEC §16): blob_wblob_share under the disk's writer
+ * lock, an upload's through its share hook.  -EXDEV from another region's
+ * store. */
 ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
                       uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
+/* The disk's blob row (what a copy by reference records as the holder). */
+int64_t fs_disk_blob_id(const struct fs_disk *d);
 int fs_disk_fsync(struct fs_disk *d);
 /* Size, stored bytes and last write of a disk node (open or not). */
 int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
@@ -449,6 +452,11 @@ struct fs_disk_hooks {
 	 * (refused is called once the lock is released). */
 	ssize_t (*write)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
 	                 uint64_t off, bool *refused);
+	/* A copy by reference into it, under the writer lock: the chunks go
+	 * in through fs_disk_share_locked; *refused as for write. */
+	ssize_t (*share)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, blob_store *s,
+	                 const blob_manifest *src, uint64_t src_off, uint64_t dst_off, uint64_t len,
+	                 struct blob_share_counts *counts, bool *refused);
 	void (*refused)(struct fs_ctx *ctx, struct fs_upload *up);
 	/* The last writer closed (up->closed set, no lock held): hand over. */
 	void (*closed)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
@@ -462,8 +470,10 @@ struct fs_upload *fs_disk_upload(struct fs_disk *d); /* NULL unless this mount's
 blob_wblob *fs_disk_wblob(struct fs_disk *d);
 /* The upload's failed (0, -EINVAL or -ECANCELED), read under the writer lock. */
 int fs_disk_upload_failed(struct fs_disk *d);
-/* Only from a write hook (disk.c holds the writer lock). */
+/* Only from a write or share hook (disk.c holds the writer lock). */
 ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
+ssize_t fs_disk_share_locked(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
+                             uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
 /* Every later write to the image's upload open here fails with err. */
 void fs_disk_upload_fail(int64_t image_id, int err);
 /* Size and stored bytes of a wblob (the open one when this mount has it). */

@@ -59,12 +59,16 @@ static void upload_changed(struct fs_ctx *ctx, const struct model_upload *u)
 
 static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
                             uint64_t off, bool *refused);
+static ssize_t upload_share(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, blob_store *s,
+                            const blob_manifest *src, uint64_t src_off, uint64_t dst_off, uint64_t len,
+                            struct blob_share_counts *counts, bool *refused);
 static void upload_write_refused(struct fs_ctx *ctx, struct fs_upload *up);
 static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
 
 /* What disk.c calls back for an upload this mount began. */
 static const struct fs_disk_hooks upload_hooks = {
 	.write = upload_write,
+	.share = upload_share,
 	.refused = upload_write_refused,
 	.closed = upload_closed,
 };
@@ -159,6 +163,26 @@ static void upload_refused(struct fs_ctx *ctx, struct fs_upload *up, const char 
 	upload_gone(ctx, &up->u);
 }
 
+/* n bytes landed at off: while the format is not known, the bytes from
+ * offset 0 may have grown enough to tell. */
+static int upload_landed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t off, ssize_t n,
+                         struct model_err *err)
+{
+	if (n <= 0 || up->format || off > up->head_end || off + (uint64_t)n <= up->head_end)
+		return 0;
+	up->head_end = off + (uint64_t)n;
+	return off > 0 ? upload_sniff_head(ctx, d, up, err) : 0;
+}
+
+/* A write or share hook's refusal: every later write fails too. */
+static ssize_t upload_refuse(struct fs_upload *up, const struct model_err *err, bool *refused)
+{
+	up->failed = -EINVAL;
+	snprintf(up->refusal, sizeof(up->refusal), "%s", err->msg);
+	*refused = true;
+	return -EINVAL;
+}
+
 /* The write hook (disk.c holds the writer lock): sniffs, then writes. */
 static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
                             uint64_t off, bool *refused)
@@ -171,21 +195,46 @@ static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upl
 		return rc;
 	/* Before the bytes land: a wrong file leaves nothing behind. */
 	if (!up->format && off == 0 && upload_sniff(ctx, up, buf, len, &err) < 0)
-		goto refused;
+		return upload_refuse(up, &err, refused);
 	n = fs_disk_pwrite_locked(d, buf, len, off);
-	if (n > 0 && !up->format && off <= up->head_end) {
-		bool grew = off + (uint64_t)n > up->head_end;
-		if (grew)
-			up->head_end = off + (uint64_t)n;
-		if (grew && off > 0 && upload_sniff_head(ctx, d, up, &err) < 0)
-			goto refused;
-	}
+	if (upload_landed(ctx, d, up, off, n, &err) < 0)
+		return upload_refuse(up, &err, refused);
 	return n;
-refused:
-	up->failed = -EINVAL;
-	snprintf(up->refusal, sizeof(up->refusal), "%s", err.msg);
-	*refused = true;
-	return -EINVAL;
+}
+
+/* The share hook (copy_file_range from a sealed blob of the region, SPEC
+ * §16): the same as a write of the source's bytes — sniffed first when
+ * they start the file — taken by reference. */
+static ssize_t upload_share(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, blob_store *s,
+                            const blob_manifest *src, uint64_t src_off, uint64_t dst_off, uint64_t len,
+                            struct blob_share_counts *counts, bool *refused)
+{
+	struct model_err err = {0};
+	ssize_t n;
+	int rc;
+
+	if ((rc = upload_usable(ctx, up)) < 0)
+		return rc;
+	if (!up->format && dst_off == 0 && src_off < src->size && len > 0) {
+		uint64_t room = src->size - src_off;
+		size_t want = (size_t)(len < room ? len : room);
+		uint8_t *head;
+		if (want > BLOB_FORMAT_SNIFF_LEN)
+			want = BLOB_FORMAT_SNIFF_LEN;
+		if ((head = malloc(want)) == NULL)
+			return -ENOMEM;
+		n = blob_store_read(s, src, head, want, src_off);
+		rc = n > 0 ? upload_sniff(ctx, up, head, (size_t)n, &err) : (int)n;
+		free(head);
+		if (rc < 0 && n > 0)
+			return upload_refuse(up, &err, refused);
+		if (rc < 0)
+			return rc; /* the source could not be read: nothing changed */
+	}
+	n = fs_disk_share_locked(d, s, src, src_off, dst_off, len, counts);
+	if (upload_landed(ctx, d, up, dst_off, n, &err) < 0)
+		return upload_refuse(up, &err, refused);
+	return n;
 }
 
 /* The refused hook, once the writer lock is released. */

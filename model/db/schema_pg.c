@@ -305,8 +305,18 @@ static const char schema_v9[] =
  * from (schema_sqlite.c v13). */
 static const char schema_v10[] = "ALTER TABLE images ADD COLUMN prior_folder BIGINT NOT NULL DEFAULT 0;";
 
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-                                    schema_v6, schema_v7, schema_v8, schema_v9, schema_v10};
+/* Version 11 (SQLite's 14): what a copy by reference holds (schema_sqlite.c
+ * v14). */
+static const char schema_v11[] =
+	"CREATE TABLE blob_holds ("
+	"  holder_id BIGINT NOT NULL REFERENCES blobs(id),"
+	"  held_id BIGINT NOT NULL REFERENCES blobs(id),"
+	"  PRIMARY KEY (holder_id, held_id)"
+	");"
+	"CREATE INDEX blob_holds_held ON blob_holds(held_id);";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,  schema_v6,
+                                    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -408,7 +408,23 @@ static const char schema_v12[] =
  * the bin. */
 static const char schema_v13[] = "ALTER TABLE images ADD COLUMN prior_folder INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 14: what a copy by reference holds (SPEC §16, §13).  A disk that
+ * took chunks of a sealed blob by id (copy_file_range: its wblob's .ids
+ * names them) holds that blob: while the hold's row exists, the held blob's
+ * row stays — its snapshot or image may go — and so its manifest keeps
+ * those chunks from every gc, on every host (the .ids file that also names
+ * them is only the writing host's).  A hold goes with its holder's row
+ * (model_blob_drop_unreferenced) or at the holder's seal, once its own
+ * manifest names what it kept. */
+static const char schema_v14[] =
+	"CREATE TABLE blob_holds ("
+	"  holder_id INTEGER NOT NULL REFERENCES blobs(id),"
+	"  held_id INTEGER NOT NULL REFERENCES blobs(id),"
+	"  PRIMARY KEY (holder_id, held_id)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX blob_holds_held ON blob_holds(held_id);";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4, schema_v5,
                                            schema_v6,  schema_v7,  schema_v8,  schema_v9, schema_v10,
-                                           schema_v11, schema_v12, schema_v13};
+                                           schema_v11, schema_v12, schema_v13, schema_v14};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -212,6 +212,13 @@ struct model_blob {
 int model_blob_get(model *m, int64_t blob_id, struct model_blob *out);
 /* The sealed blob's manifest (caller frees). */
 int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out);
+/* A copy by reference (SPEC §16) from the sealed blob `held` into the
+ * writable blob `holder` (an instance disk, an upload) of the same region:
+ * records, durably and before any chunk is taken, that holder keeps held —
+ * its row, so its manifest keeps the shared chunks from gc on every host
+ * (§13), whatever becomes of its snapshot or image.  A read when the hold
+ * exists.  -ENOENT when either row is gone or held is not sealed. */
+int model_blob_hold(model *m, int64_t holder, int64_t held, struct model_err *err);
 /* The sealed blob's whole XXH3-128 (hex), computed and recorded on first
  * use (the catalogue leaves it to be computed lazily). */
 int model_blob_hash(model *m, int64_t blob_id, char out[33]);

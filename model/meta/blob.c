@@ -168,3 +168,81 @@ out:
 	blob_manifest_free(man);
 	return rc;
 }
+
+/* ---- holds of copies by reference (SPEC §16, schema v14) ---------------- */
+
+static int next_held(struct model_conn *c, int64_t holder, int64_t *held)
+{
+	db_stmt *st = model_stmt(c, SQL("SELECT held_id FROM blob_holds WHERE holder_id = ? LIMIT 1"));
+	int rc;
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, holder);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		*held = db_col_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_errno(rc);
+}
+
+/* Whether holder holds held, read on c (1, 0 or -errno). */
+static int hold_exists(struct model_conn *c, int64_t holder, int64_t held)
+{
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM blob_holds WHERE holder_id = ? AND held_id = ?"));
+	int rc;
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, holder);
+	db_bind_int64(st, 2, held);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_errno(rc);
+}
+
+int model_blob_hold(model *m, int64_t holder, int64_t held, struct model_err *err)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	/* Most requests of one cp find the row the first one made: a read. */
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = hold_exists(c, holder, held)) != 0)
+		return rc < 0 ? model_fail(err, rc, "cannot read the blob's holds") : 0;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	/* Both rows still there, the held one sealed, in one region: the
+	 * INSERT's SELECT says so, or inserts nothing. */
+	if (!(st = model_stmt(c, SQL("INSERT INTO blob_holds(holder_id, held_id) SELECT a.id, b.id FROM blobs a "
+	                             "JOIN blobs b ON b.id = ?2 AND b.region_id = a.region_id AND b.manifest IS NOT "
+	                             "NULL WHERE a.id = ?1 ON CONFLICT DO NOTHING")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, holder);
+	db_bind_int64(st, 2, held);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if ((rc = hold_exists(c, holder, held)) <= 0) {
+		rc = rc < 0 ? rc : model_fail(err, -ENOENT, "the source or the disk went away meanwhile");
+		goto out;
+	}
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return model_fail(err, rc, "cannot record what the copy takes by reference");
+}
+
+int model_blob_release_holds(struct model_conn *c, int64_t holder)
+{
+	int64_t held = 0;
+	db_stmt *st;
+	int rc;
+	while ((rc = next_held(c, holder, &held)) == 1) {
+		if (!(st = model_stmt(c, SQL("DELETE FROM blob_holds WHERE holder_id = ? AND held_id = ?"))))
+			return -EIO;
+		db_bind_int64(st, 1, holder);
+		db_bind_int64(st, 2, held);
+		if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, held)) < 0)
+			return rc;
+	}
+	return rc;
+}

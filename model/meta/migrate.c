@@ -46,7 +46,7 @@
 static const char *const tables[] = {
 	"accounts", "regions", "blobs", "images", "devices", "snapshots", "instances",
 	"instance_disks", "shares", "quotas", "tasks", "writers", "settings", "import_addresses",
-	"download_links", "task_turns",
+	"download_links", "task_turns", "blob_holds",
 };
 
 struct migrate {

@@ -733,7 +733,8 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_int64(st, 4, sealed);
 	db_bind_int64(st, 5, blob_id);
 	db_bind_text(st, 6, wblob);
-	if ((rc = model_exec_stmt(st)) < 0)
+	/* Its manifest names what copies by reference took: their holds go. */
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_release_holds(c, blob_id)) < 0)
 		goto out;
 	/* A private upload is a local image whose image file is the system
 	 * disk (conversion makes a cloud image of it); an ISO is neither. */

@@ -5,7 +5,9 @@
 # timed — imgfs_shared_bytes_total grows by the data, the region's chunk
 # files and the disks' overlays do not, no chunk is read.  The result is
 # byte-identical, survives a kill -9, and a 40 GiB sparse snapshot copied
-# in ~4 GiB requests (boundaries inside chunks) is too.  Other sources fall
+# in ~4 GiB requests (boundaries inside chunks) is too.  Into a queued
+# image's disks/vda the same copy is an upload by reference (its first
+# bytes sniffed as a write's: random ones refused with EINVAL).  Other sources fall
 # back to read/write (another region: still the same bytes); a snapshot
 # cannot be written by cp either (the write's errno).
 set -euo pipefail
@@ -45,6 +47,7 @@ mkdir "$I/vm1"
 truncate -s $((16 * 1048576 + 3000)) "$I/vm1/disks/vdb"
 write_random "$I/vm1/disks/vdb" 0 16
 head -c 3000 /dev/urandom | dd of="$I/vm1/disks/vdb" bs=1 seek=$((16 * 1048576)) conv=notrunc status=none
+printf '\x55\xaa' | dd of="$I/vm1/disks/vdb" bs=1 seek=510 conv=notrunc status=none # an MBR: uploadable raw
 truncate -s 40G "$I/vm1/disks/vdc"
 write_random "$I/vm1/disks/vdc" 0 2
 write_random "$I/vm1/disks/vdc" 4095 3 # across the first request's end
@@ -76,6 +79,37 @@ say "kill -9 and mount again: the copy is still there"
 kill_imgfs "$M"
 mount_imgfs "$S" "$M"
 cmp "$R/snapshots/$snap/data" "$I/vm2/disks/vdc" || fail "vm2's vdc differs after kill -9"
+
+say "cp of the snapshot into a queued image's disks/vda: an upload, by reference"
+mkdir "$P/up1"
+c0=$(cfr) s0=$(st imgfs_shared_bytes_total) w0=$(st imgfs_written_bytes_total) n0=$(nchunks)
+cp "$R/snapshots/$snap/data" "$P/up1/disks/vda"
+imgfs_wait "$P/up1" >/dev/null 2>&1 || fail "the upload by reference: $(cat "$P/up1/error")"
+c1=$(cfr) s1=$(st imgfs_shared_bytes_total) w1=$(st imgfs_written_bytes_total) n1=$(nchunks)
+say "  copy_file_range requests $((c1 - c0)), shared $((s1 - s0)) B, written $((w1 - w0)) B, chunk files $n0 -> $n1"
+((c1 > c0)) || fail "cp sent no copy_file_range into the upload"
+assert_eq $((16 * 1048576)) $((s1 - s0)) "bytes of the upload taken by reference"
+assert_eq 3000 $((w1 - w0)) "bytes of the upload written"
+assert_eq "$n0" "$n1" "chunk files after the upload by reference (its short last chunk is the snapshot's)"
+assert_eq available "$(cat "$P/up1/status")" "status of up1"
+assert_eq raw "$(cat "$P/up1/format")" "format of up1"
+cmp "$R/snapshots/$snap/data" "$P/up1/disks/vda" || fail "up1's vda differs from the snapshot"
+
+say "a copy into an upload whose first bytes are no disk image: EINVAL as for a write, nothing kept"
+mkdir "$P/up2"
+n0=$(nchunks)
+python3 - "$R/snapshots/$big/data" "$P/up2/disks/vda" <<'EOF' || fail "copy_file_range into up2 was not refused with EINVAL"
+import errno, os, sys
+src, dst = os.open(sys.argv[1], os.O_RDONLY), os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
+try:
+    os.copy_file_range(src, dst, 8 << 20, 0, 0)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EINVAL else "errno %d" % e.errno)
+sys.exit("copy_file_range of random bytes into an upload succeeded")
+EOF
+assert_eq queued "$(cat "$P/up2/status")" "status of up2 after the refusal"
+assert_match '.*of no known format.*' "$(cat "$P/up2/error")" "error of up2"
+assert_eq "$n0" "$(nchunks)" "chunk files after the refused copy"
 
 # coreutils 9.1's cp copies a source whose st_blocks says sparse by
 # SEEK_DATA and read/write (copy_file_range only with --sparse=never, which

@@ -16,7 +16,11 @@
 #     an image destroyed before, and fsck is clean;
 #   - gc --dry-run (issue 24), before each gc, names the same writer and
 #     counts exactly the chunks that gc then removes (their bytes from the
-#     objects' stat), removing none.
+#     objects' stat), removing none;
+#   - a disk that took a snapshot's chunks by copy_file_range (SPEC §16)
+#     keeps them after the snapshot is destroyed and gc runs from another
+#     state directory (the hold in the database, not a's .ids file); once
+#     the disk is detached, gc removes them.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -110,4 +114,36 @@ grep -q 'writing since' "$T/gc.out" && { cat "$T/gc.out" >&2; fail "a writer is 
 assert_eq "removed $junk chunks" "$(tail -n1 "$T/gc.out")" "gc after the upload"
 cmp "$R/private/slow/disks/vda" "$T/slow.qcow2" || fail "the upload after gc"
 admin fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
+
+say "a disk that took a snapshot's chunks by reference keeps them when the snapshot goes and gc runs elsewhere"
+# SPEC §16, §13: the disk's .ids file naming the shared chunks is host a's
+# alone; the hold (blob_holds) keeps the snapshot's blob row, so a gc from
+# another state directory still finds them named by a manifest.
+admin quota set "$me" r1 snapshots 20
+mkdir "$R/instances/vm1" "$R/instances/vm2"
+truncate -s $((6 << 20)) "$R/instances/vm1/disks/vdb"
+write_random "$R/instances/vm1/disks/vdb" 0 6 "$T/vdb.ref"
+mkdir "$R/private/snapimg"
+capture "$R/private/snapimg" vm1 vdb
+snap=$(devmap_ref "$R/private/snapimg" vdb)
+rm "$R/instances/vm1/disks/vdb"
+s0=$(stat_of "$A" imgfs_shared_bytes_total)
+cp "$R/snapshots/$snap/data" "$R/instances/vm2/disks/vdb"
+assert_eq $((6 << 20)) $(($(stat_of "$A" imgfs_shared_bytes_total) - s0)) "bytes taken by reference"
+rmdir "$R/private/snapimg" && rmdir "$R/recycle-bin/snapimg" || fail "destroying snapimg"
+[[ ! -e "$R/snapshots/$snap" ]] || fail "snapshot $snap outlived its image"
+before_hold=$(objects)
+# gc --grace 0 keeps what was stamped in the current second: let it pass.
+made=$(date +%s)
+later() { (($(date +%s) > made)); }
+wait_for 5 later || fail "the clock did not move"
+gc_elsewhere --grace 0 --force >"$T/gc.out" 2>&1 || { cat "$T/gc.out" >&2; fail "gc with the hold"; }
+assert_eq "$before_hold" "$(objects)" "objects after gc elsewhere (the disk holds the snapshot's chunks)"
+echo 3 >/proc/sys/vm/drop_caches
+cmp "$R/instances/vm2/disks/vdb" "$T/vdb.ref" || fail "vm2's vdb after the snapshot went and gc ran"
+say "the disk detached: the hold goes with it, and gc removes the chunks"
+rm "$R/instances/vm2/disks/vdb"
+gc_elsewhere --grace 0 --force >"$T/gc.out" 2>&1 || { cat "$T/gc.out" >&2; fail "gc after the detach"; }
+(($(objects) <= before_hold - 6)) || fail "gc kept the chunks of the detached disk: $before_hold -> $(objects) objects"
+admin fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck after the detach"; }
 say "done"

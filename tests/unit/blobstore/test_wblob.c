@@ -2126,16 +2126,71 @@ static void test_share(void **state)
 	w = wb_open(fx, "d", false);
 	check_content(w, ref, size);
 
-	/* A streaming wblob (an upload): not by reference. */
-	assert_int_equal(blob_wblob_create(fx->s, "u", NULL, 0), 0);
 	blob_wblob_close(w);
-	w = wb_open(fx, "u", true);
-	assert_int_equal(blob_wblob_share(w, fx->s, src, 0, 0, MiB, NULL), -EOPNOTSUPP);
-	wb_close(w, true);
 	blob_idset_free(none);
 	blob_manifest_free(src);
 	free(sb);
 	free(ref);
+}
+
+/* Into a streaming wblob (an upload): whole chunks streamed and still
+ * pending, a staged partial chunk, then a share over both and around them,
+ * then streaming writes again (into a taken chunk too): every byte is the
+ * last writer's, across an fsync, a seal and a reopen, and the taken
+ * chunks are the source's ids in the manifest. */
+static void test_share_streaming(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t ssize = 6 * MiB, size = 0;
+	uint8_t *sb = fx_make_blob(fx, ssize, 0), *ref = calloc(1, 16 * MiB), *buf = malloc(2 * MiB);
+	blob_manifest *src = NULL, *m = NULL;
+	struct blob_share_counts c;
+	blob_wblob *w;
+
+	assert_non_null(ref);
+	assert_non_null(buf);
+	memset(sb + 2 * MiB, 0, MiB); /* chunk 2 a hole */
+	assert_int_equal(blob_store_put_buf(fx->s, &src, sb, ssize), 0);
+	assert_int_equal(blob_wblob_create(fx->s, "u", NULL, 0), 0);
+	w = wb_open(fx, "u", true);
+	/* Two whole chunks streamed (pending in the batch), half of a third staged. */
+	fx_fill(fx, buf, 2 * MiB);
+	assert_int_equal(blob_wblob_pwrite(w, buf, 2 * MiB, 0), (ssize_t)(2 * MiB));
+	memcpy(ref, buf, 2 * MiB);
+	fx_fill(fx, buf, MiB / 2);
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB / 2, 2 * MiB), (ssize_t)(MiB / 2));
+	memcpy(ref + 2 * MiB, buf, MiB / 2);
+	size = 2 * MiB + MiB / 2;
+	/* Over the pending chunk 1 and the staged one, from source chunk 1 on:
+	 * chunks 1 and 3-5 by id, the source's hole (chunk 2) a hole here. */
+	c = share(fx, w, src, sb, MiB, MiB, 5 * MiB, ref, &size);
+	assert_int_equal(c.by_id, 4 * MiB);
+	assert_int_equal(c.by_bytes, 0);
+	/* Streaming again: a whole chunk after, a partial one into a taken chunk. */
+	fx_fill(fx, buf, MiB);
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, 6 * MiB), (ssize_t)MiB);
+	memcpy(ref + 6 * MiB, buf, MiB);
+	assert_int_equal(blob_wblob_pwrite(w, "abc", 3, 4 * MiB + 17), 3);
+	memcpy(ref + 4 * MiB + 17, "abc", 3);
+	size = 7 * MiB;
+	check_content(w, ref, size);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	check_content(w, ref, size);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_true(chunk_id_equal(mf_id(m, 1), mf_id(src, 1)));
+	assert_true(chunk_id_is_null(mf_id(m, 2)));
+	assert_true(chunk_id_equal(mf_id(m, 3), mf_id(src, 3)));
+	assert_true(chunk_id_equal(mf_id(m, 5), mf_id(src, 5)));
+	assert_false(chunk_id_equal(mf_id(m, 4), mf_id(src, 4))); /* written into after */
+	blob_manifest_free(m);
+	wb_close(w, true);
+	w = wb_open(fx, "u", true);
+	check_content(w, ref, size);
+	wb_close(w, true);
+	blob_manifest_free(src);
+	free(sb);
+	free(ref);
+	free(buf);
 }
 
 int main(void)
@@ -2171,6 +2226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_reopen, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_stage, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_share, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_share_streaming, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

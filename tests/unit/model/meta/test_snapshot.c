@@ -2,8 +2,9 @@
  * test_snapshot.c — unit tests for model/meta/snapshot.c: rmdir of a snapshot
  * (EBUSY while any image references it, the recycle bin included, or while
  * a capture creates it; otherwise its row and blob go), its description,
- * the instance row's has_run and dir_mtime_ns, and the snapshots quota
- * counting every snapshot whatever its status (SPEC §2.4, §8).
+ * the instance row's has_run and dir_mtime_ns, the snapshots quota
+ * counting every snapshot whatever its status (SPEC §2.4, §8), and the
+ * holds of copies by reference (blob.c, SPEC §16).
  */
 #include "model/lifecycle_test.h"
 
@@ -76,6 +77,50 @@ static void test_remove_keeps_shared_blob(void **state)
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)blob), 1);
 	assert_int_equal(model_snapshot_remove(fx->m, b, &err), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)blob), 0);
+}
+
+/* A disk that took a snapshot's chunks by reference (SPEC §16) holds the
+ * snapshot's blob: the snapshot goes, its blob row (the manifest gc marks)
+ * stays while the disk is there, and goes with the disk.  A hold is
+ * recorded once, only between blobs of one region, only of a sealed one. */
+static void test_hold(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_vm_disk d[MODEL_VM_MAX_DISKS];
+	int64_t alice = ut_account(fx, "alice"), vm = 0;
+	int64_t blob = lt_tagged_blob(fx, fx->r1, "data", 2 * LT_MiB);
+	int64_t other = lt_tagged_blob(fx, fx->region[1].id, "far", LT_MiB);
+	int64_t snap = lt_snapshot(fx, fx->r1, alice, "snap-0000cafe", blob, MODEL_SNAP_AVAILABLE);
+
+	assert_int_equal(model_instance_create(fx->m, fx->r1, alice, "vm", &vm, &err), 0);
+	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
+	assert_int_equal(model_instance_disks(fx->m, vm, d), 2);
+	int64_t disk = d[1].blob_id, vda = d[0].blob_id;
+
+	assert_int_equal(model_blob_hold(fx->m, disk, blob, &err), 0);
+	assert_int_equal(model_blob_hold(fx->m, disk, blob, &err), 0); /* again: one row */
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blob_holds"), 1);
+	/* Another region's blob, an unsealed one, a blob that is not there. */
+	assert_int_equal(model_blob_hold(fx->m, disk, other, &err), -ENOENT);
+	assert_int_equal(model_blob_hold(fx->m, disk, vda, &err), -ENOENT);
+	assert_int_equal(model_blob_hold(fx->m, disk, 424242, &err), -ENOENT);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blob_holds"), 1);
+
+	/* The snapshot goes; its blob stays, held. */
+	assert_int_equal(model_snapshot_remove(fx->m, snap, &err), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)blob), 1);
+	/* The disk goes: the hold and the blob with it. */
+	assert_int_equal(model_instance_disk_detach(fx->m, vm, 1, &err), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blob_holds"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)blob), 0);
+	/* A held blob whose snapshot stays is kept by the snapshot alone. */
+	blob = lt_tagged_blob(fx, fx->r1, "kept", LT_MiB);
+	snap = lt_snapshot(fx, fx->r1, alice, "snap-0000beef", blob, MODEL_SNAP_AVAILABLE);
+	assert_int_equal(model_blob_hold(fx->m, vda, blob, &err), 0);
+	assert_int_equal(model_instance_remove(fx->m, vm, &err), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blob_holds"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)blob), 1);
 }
 
 static void test_description(void **state)
@@ -157,6 +202,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_remove, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_keeps_shared_blob, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_hold, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_description, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_counts_creating, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_instance_row, ut_setup, ut_teardown),
