@@ -370,6 +370,13 @@ int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint
  * stat a chunk. */
 int blob_store_gc_plan(blob_store *s, const blob_idset *live, int64_t not_after, uint64_t *count_out,
                        uint64_t *bytes_out);
+/* blob_store_gc's rule applied to the n chunks ids only, without listing
+ * the store (a destroyed image's, SPEC §16 "deleting": the caller knows
+ * which chunks may have become garbage): each one in no live manifest, in
+ * no wblob's base or .ids, and stamped before not_after is removed.  An id
+ * twice or absent is no error.  *removed_out (may be NULL) counts them. */
+int blob_store_gc_ids(blob_store *s, const blob_idset *live, const chunk_id *ids, size_t n, int64_t not_after,
+                      uint64_t *removed_out);
 
 /* Removes files in the store's tmp/ (on this host) whose mtime is older
  * than `before` (unix seconds): what writers that died left (a live

@@ -24,6 +24,9 @@
  * an hour (left by writers that crashed); a live writer's temp file lives for
  * one chunk write.
  *
+ * gc_ids applies the same rule to chunks the caller names, without the
+ * listing (a destroyed image's: model/task/destroy.c).
+ *
  * gc_plan (`imgfs admin gc --dry-run`) walks the same listing with the same
  * rules and removes nothing: each chunk gc would drop is stat'ed (the
  * backend's stat) for its size and, where the listing gave no timestamp,
@@ -135,6 +138,39 @@ int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint
 	if ((rc = blob_store_clean_tmp(s, tmp_before, NULL)) < 0)
 		goto out;
 	rc = 0;
+out:
+	if (removed_out != NULL)
+		*removed_out = g.removed;
+	blob_idset_free(bases);
+	return rc;
+}
+
+int blob_store_gc_ids(blob_store *s, const blob_idset *live, const chunk_id *ids, size_t n, int64_t not_after,
+                      uint64_t *removed_out)
+{
+	struct gc_ctx g = {.s = s, .live = live, .not_after = not_after};
+	blob_idset *bases = NULL;
+	int rc;
+
+	if (s->be->del_if_older == NULL && s->be->stat == NULL)
+		return -ENOTSUP; /* no timestamp to go by without a listing */
+	if ((rc = blob_idset_new(&bases)) < 0)
+		return rc;
+	if ((rc = blob_wblob_add_base_ids(s, bases)) < 0)
+		goto out;
+	g.bases = bases;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		int64_t mtime = BLOB_MTIME_UNKNOWN;
+		uint64_t size;
+		/* The timestamp a listing would have given (gc_one decides the
+		 * same way): a backend with del_if_older compares where the
+		 * chunk is stored, the others are asked first. */
+		if (s->be->del_if_older == NULL && (rc = s->be->stat(s->be, &ids[k], &size, &mtime)) < 0) {
+			rc = rc == -ENOENT ? 0 : rc;
+			continue;
+		}
+		rc = gc_one(&g, &ids[k], mtime);
+	}
 out:
 	if (removed_out != NULL)
 		*removed_out = g.removed;

@@ -249,6 +249,18 @@ int model_touch_region(struct model_conn *c, int64_t region_id);
  * when kept.  What it held is released first.  The caller removes a wblob
  * the row named, after its commit. */
 int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id);
+/* The destruction of an image (recycle.c, SPEC §16 "deleting"), in the
+ * caller's transaction: its shares, its devices, the blob rows only it
+ * used and the snapshots no other image references go; the image's row
+ * stays (deleting) until the destroy task has freed the chunks. */
+int model_image_strip(model *m, struct model_conn *c, const struct model_image *img);
+/* Queues the destroy task of img (model/task/destroy.c), in the caller's
+ * transaction (model_image_destroy's, which made it deleting). */
+int model_destroy_queue(struct model_conn *c, const struct model_image *img);
+/* gc of the chunks ids only (fsck.c): each that no manifest of the region
+ * names any more and no writer may rely on (model_writers_cut) is
+ * removed, with gc's rules (blob_store_gc_ids, grace 0). */
+int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, uint64_t *removed_out);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once
  * its own manifest names what it kept.  0 or -errno. */

@@ -657,11 +657,16 @@ static int do_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_er
 	return v->rmdir(ctx, n, err);
 }
 
-/* Whether rmdir of n moves an image directory to the recycle bin (SPEC
- * §6.1): the directory lives on, under another name. */
-static bool rmdir_to_bin(const struct fs_node *n)
+/* Whether rmdir of n leaves an image directory that lives on: a delete
+ * moves it to the recycle bin (SPEC §6.1), a destroy leaves it there,
+ * `deleting`, until its chunks are freed (§16). */
+static bool rmdir_keeps_dir(const struct fs_node *n)
 {
-	return n->what == FS_W_IMAGE && (n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO) &&
+	if (n->what != FS_W_IMAGE)
+		return false;
+	if (n->view == FS_VIEW_RECYCLE)
+		return n->img.status == MODEL_IMG_DELETED;
+	return (n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO) &&
 	       (n->img.status == MODEL_IMG_AVAILABLE || n->img.status == MODEL_IMG_ERROR);
 }
 
@@ -719,7 +724,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	/* The kernel is asked to look again first (rmdir_renewed); that
 	 * answer is no error of the operation's: not counted in /stats. */
-	if (rmdir_to_bin(&n) && !rmdir_renewed(ctx, &n)) {
+	if (rmdir_keeps_dir(&n) && !rmdir_renewed(ctx, &n)) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
@@ -742,6 +747,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ops_node_changed(ctx, &n);
 	if (n.what != FS_W_IMAGE || n.view != FS_VIEW_RECYCLE)
 		ops_succeeded(ctx, &n); /* a delete to the bin, an unshare */
+	else
+		fs_workers_kick(ctx); /* a destroy: its task frees the chunks */
 	for (int i = 0; i < ndevs; i++) {
 		struct model_change c = {.kind = MODEL_CHANGE_SNAPSHOT, .obj = devs[i].snapshot_id,
 		                         .region_id = n.img.region_id};

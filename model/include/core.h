@@ -61,6 +61,7 @@ enum model_image_status {
 	MODEL_IMG_AVAILABLE,
 	MODEL_IMG_ERROR,
 	MODEL_IMG_DELETED,
+	MODEL_IMG_DELETING, /* destroyed: its chunks are being freed (§16) */
 	MODEL_IMG_STATUS_COUNT
 };
 const char *model_image_status_name(enum model_image_status s);

@@ -117,10 +117,15 @@ int model_image_remove(model *m, int64_t id, struct model_err *err);
  * checked again (-EDQUOT), -EEXIST when the name is taken. */
 int model_image_restore(model *m, int64_t id, enum model_folder folder, const char *new_name,
                         struct model_err *err);
-/* Destroys an image in the recycle bin: its row, devices and image-file
- * blobs, and every snapshot it references that no other image references.
- * Chunks are reclaimed by gc. */
+/* Destroys an image in the recycle bin (SPEC §16 "deleting"): it becomes
+ * `deleting` at once, and a destroy task (any runner) removes its devices,
+ * image-file blobs and every snapshot it references that no other image
+ * references, frees the chunks nothing else names, then its row.  -EBUSY
+ * while it is deleting already. */
 int model_image_destroy(model *m, int64_t id, struct model_err *err);
+/* -EBUSY with the reason when img is being destroyed (nothing of it
+ * changes then: rename, remarks, restore, destroy), else 0. */
+int model_image_deleting_refuse(const struct model_image *img, struct model_err *err);
 /* Destroys every image whose time in the recycle bin exceeds the retention
  * period; returns how many (>= 0). */
 int model_recycle_expire(model *m, int64_t now);

@@ -632,6 +632,25 @@ int model_gc_plan(model *m, int64_t grace, void (*report)(void *arg, const char 
 	return model_region_list(m, 0, gc_region, &g);
 }
 
+int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, uint64_t *removed_out)
+{
+	struct gc_ctx g = {m, NULL, (int64_t)time(NULL), 0, NULL, NULL, NULL};
+	blob_store *s;
+	int rc;
+	*removed_out = 0;
+	if (n == 0)
+		return 0;
+	/* The writers first, then the manifests, as gc_region. */
+	if ((rc = model_store(m, region_id, &s)) < 0 ||
+	    (rc = model_writers_cut(m, region_id, "", &g.not_after, NULL, NULL)) < 0 ||
+	    (rc = blob_idset_new(&g.live)) < 0)
+		return rc;
+	if ((rc = each_manifest(m, region_id, gc_mark, &g)) == 0)
+		rc = blob_store_gc_ids(s, g.live, ids, n, g.not_after, removed_out);
+	blob_idset_free(g.live);
+	return rc;
+}
+
 int model_gc(model *m, int64_t grace, uint64_t *removed_out)
 {
 	return model_gc_report(m, grace, NULL, NULL, removed_out);

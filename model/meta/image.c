@@ -509,6 +509,8 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 		rc = model_fail(err, -EPERM, "%s images cannot be renamed", model_folder_name(img.folder));
 		goto out;
 	}
+	if ((rc = model_image_deleting_refuse(&img, err)) < 0)
+		goto out;
 	if (strcmp(img.name, new_name) == 0) {
 		rc = 0; /* rename(2) to itself succeeds and does nothing */
 		goto out;
@@ -613,6 +615,8 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 		rc = model_fail(err, -EPERM, "%s images cannot be changed", model_folder_name(img.folder));
 		goto out;
 	}
+	if ((rc = model_image_deleting_refuse(&img, err)) < 0)
+		goto out;
 	/* One statement per column (a column name cannot be a parameter). */
 	switch (field) {
 	case MODEL_FIELD_DESCRIPTION:

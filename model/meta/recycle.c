@@ -2,9 +2,11 @@
  * recycle.c — deleting images (SPEC §6.1, seed 004 §4.5): rmdir of a
  * private or ISO image moves it into the recycle bin (a queued one is
  * removed outright), restore brings it back to the folder it came from
- * (prior_folder: private/ or iso/, §16), destroy removes
- * it with its rows and the snapshots nothing else references, and expiry
- * destroys what stayed in the bin longer than the retention period.
+ * (prior_folder: private/ or iso/, §16), destroy makes it `deleting` and
+ * queues the destroy task (model/task/destroy.c), which removes its rows
+ * and the snapshots nothing else references and frees the chunks only it
+ * used (§16), and expiry destroys what stayed in the bin longer than the
+ * retention period.
  *
  * Who calls it: fs/ (rmdir, rename out of recycle-bin/), the admin command
  * line (retention), a runner's housekeeping (model_recycle_expire).  Each
@@ -12,7 +14,7 @@
  * transitions) are checked inside it.  Split from image.c, whose rows it
  * reads through model_image_get.
  *
- * Chunks are not freed here: gc reclaims them once no manifest names them.
+ * Chunks are freed by the destroy task (an unpublished image's by gc).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -113,20 +115,20 @@ static int snapshot_drop_if_orphan(model *m, struct model_conn *c, const struct 
 	return model_snapshot_delete_row(c, &snap);
 }
 
-/* Deletes the image's row and whatever only it used: its shares and
- * devices, the blob rows of its image files, and every snapshot no other
- * image references (with its blob row).  A blob still referenced by
- * another row stays; the chunks are gc's; instance disks built from the
- * image keep theirs through their wblob bases. */
-static int image_destroy_rows(model *m, struct model_conn *c, const struct model_image *img)
+/* Deletes whatever only the image used: its shares and devices, the blob
+ * rows of its image files, and every snapshot no other image references
+ * (with its blob row).  A blob still referenced by another row stays;
+ * instance disks built from the image keep theirs through their wblob
+ * bases.  The image's own row stays (model_image_destroy's task deletes
+ * it once the chunks are freed; unpublish at once). */
+int model_image_strip(model *m, struct model_conn *c, const struct model_image *img)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
 	int n, rc;
 	if ((rc = n = model_device_list(m, img->id, devs)) < 0)
 		return rc;
 	if ((rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM shares WHERE image_id = ?")), img->id)) < 0 ||
-	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM devices WHERE image_id = ?")), img->id)) < 0 ||
-	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM images WHERE id = ?")), img->id)) < 0)
+	    (rc = image_delete_by_id(model_stmt(c, SQL("DELETE FROM devices WHERE image_id = ?")), img->id)) < 0)
 		return rc;
 	for (int i = 0; i < n; i++) {
 		if ((rc = model_blob_drop_unreferenced(c, devs[i].blob_id)) < 0)
@@ -136,6 +138,20 @@ static int image_destroy_rows(model *m, struct model_conn *c, const struct model
 			return rc;
 	}
 	return 0;
+}
+
+/* The image's rows, all of them (unpublish: no recycle bin, no task). */
+static int image_destroy_rows(model *m, struct model_conn *c, const struct model_image *img)
+{
+	int rc = model_image_strip(m, c, img);
+	return rc < 0 ? rc : image_delete_by_id(model_stmt(c, SQL("DELETE FROM images WHERE id = ?")), img->id);
+}
+
+int model_image_deleting_refuse(const struct model_image *img, struct model_err *err)
+{
+	return img->status == MODEL_IMG_DELETING
+	               ? model_fail(err, -EBUSY, "the image is being destroyed (its chunks are being freed)")
+	               : 0;
 }
 
 /* Moves an available or error private or ISO image into the recycle bin;
@@ -241,6 +257,8 @@ int model_image_restore(model *m, int64_t id, enum model_folder folder, const ch
 		rc = model_fail(err, -EPERM, "only images in the recycle bin are restored");
 		goto out;
 	}
+	if ((rc = model_image_deleting_refuse(&img, err)) < 0)
+		goto out;
 	if ((rc = home = bin_home(c, id)) < 0)
 		goto out;
 	/* Back where it came from, never into the other class: an ISO image
@@ -289,6 +307,8 @@ int model_image_destroy(model *m, int64_t id, struct model_err *err)
 {
 	struct model_conn *c;
 	struct model_image img;
+	db_stmt *st;
+	int64_t now = model_now_ns();
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
@@ -300,8 +320,30 @@ int model_image_destroy(model *m, int64_t id, struct model_err *err)
 		rc = model_fail(err, -EPERM, "only images in the recycle bin are destroyed");
 		goto out;
 	}
-	if ((rc = image_destroy_rows(m, c, &img)) < 0 || (rc = model_touch_region(c, img.region_id)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, img.name)) < 0)
+	if ((rc = model_image_deleting_refuse(&img, err)) < 0)
+		goto out;
+	/* deleting until the destroy task (model/task/destroy.c) has freed
+	 * the chunks only it used and removed the row; nothing of it changes
+	 * meanwhile (§16).  Its directory lives on under its name: a new one
+	 * for the kernel, as at a delete (the rmdir that asked for this
+	 * renewed it, fs/fuse/ops.c). */
+	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?1, mtime_ns = ?2, ctime_ns = ?2 "
+	                             "WHERE id = ?3 AND status = ?4")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int(st, 1, MODEL_IMG_DELETING);
+	db_bind_int64(st, 2, now);
+	db_bind_int64(st, 3, id);
+	db_bind_int(st, 4, MODEL_IMG_DELETED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (model_changes(c) != 1) {
+		rc = model_fail(err, -EBUSY, "the image changed status meanwhile");
+		goto out;
+	}
+	if ((rc = model_destroy_queue(c, &img)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, NULL)) < 0)
 		goto out;
 	return model_commit(c);
 out:
@@ -324,12 +366,13 @@ int model_recycle_expire(model *m, int64_t now)
 	do {
 		if (!(st = model_stmt(c, SQL_SCAN("sorts only the expired images of the recycle bins",
 		                             "SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
-		                         "ORDER BY id LIMIT ?"))))
+		                         "AND status = ? ORDER BY id LIMIT ?"))))
 			return -EIO;
 		db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
 		db_bind_int64(st, 2, deadline);
 		db_bind_int64(st, 3, after);
-		db_bind_int(st, 4, EXPIRE_BATCH);
+		db_bind_int(st, 4, MODEL_IMG_DELETED);
+		db_bind_int(st, 5, EXPIRE_BATCH);
 		for (n = 0; n < EXPIRE_BATCH && (rc = db_step(st)) == DB_ROW;)
 			ids[n++] = db_col_int64(st, 0);
 		db_reset(st);

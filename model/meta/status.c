@@ -10,7 +10,10 @@
  *   (conversion, copy: created as pending) pending ─────────────┴──► available | error
  *
  *   available | error ──rmdir──► deleted ──mv back──► available | error
- *                 (model_image_remove)     (restore, issue 3)
+ *                 (model_image_remove)  │  (restore, issue 3)
+ *                                       │ rmdir in recycle-bin/ (model_image_destroy, §16)
+ *                                       ▼
+ *                                    deleting ──(the destroy task frees its chunks)──► row gone
  *
  * A queued image that is removed leaves no row (no edge).  Every edge is
  * performed by one SQL UPDATE ... WHERE status = <from> (the function named
@@ -30,6 +33,7 @@ static const char *const image_status_names[MODEL_IMG_STATUS_COUNT] = {
 	[MODEL_IMG_AVAILABLE] = "available",
 	[MODEL_IMG_ERROR] = "error",
 	[MODEL_IMG_DELETED] = "deleted",
+	[MODEL_IMG_DELETING] = "deleting",
 };
 
 #define E(from, to) [MODEL_IMG_##from][MODEL_IMG_##to] = true
@@ -39,7 +43,7 @@ static const bool image_edges[MODEL_IMG_STATUS_COUNT][MODEL_IMG_STATUS_COUNT] = 
 	E(PENDING, REPLICATING),  E(PENDING, AVAILABLE),  E(PENDING, ERROR),
 	E(REPLICATING, AVAILABLE), E(REPLICATING, ERROR),
 	E(AVAILABLE, DELETED),    E(ERROR, DELETED),
-	E(DELETED, AVAILABLE),    E(DELETED, ERROR),
+	E(DELETED, AVAILABLE),    E(DELETED, ERROR),     E(DELETED, DELETING),
 };
 #undef E
 

@@ -89,11 +89,12 @@ static int import_claimable(struct model_conn *c, int64_t task_id);
 /* Every kind of task: its name in tasks.kind, how it runs, whether it
  * may be claimed now (NULL: always), and its housekeeping (NULL: none). */
 static const struct task_kind task_kinds[] = {
-	{"capture", capture_run, NULL, NULL},
-	{"convert", convert_run, NULL, NULL},
-	{"copy", copy_run, copy_claimable, NULL},
-	{"upload", upload_run, NULL, upload_housekeeping},
-	{"import", import_run, import_claimable, NULL},
+	{"capture", capture_run, NULL, NULL, false},
+	{"convert", convert_run, NULL, NULL, false},
+	{"copy", copy_run, copy_claimable, NULL, false},
+	{"upload", upload_run, NULL, upload_housekeeping, false},
+	{"import", import_run, import_claimable, NULL, false},
+	{"destroy", destroy_run, NULL, NULL, true},
 };
 
 _Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");
@@ -545,9 +546,6 @@ static int task_claim(struct task_run *r)
 		rc = 0;
 		goto out;
 	}
-	/* Its chunks are kept from gc until the task's row goes (writer.c). */
-	if ((rc = model_writer_claimed(c, pick.id, r->me)) < 0)
-		goto out;
 	if (!(st = model_stmt(c, SQL("SELECT id, kind, image_id, source_kind, source_id, args, state, bytes_done, "
 	                         "bytes_total, started, updated, host, error FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
@@ -555,6 +553,11 @@ static int task_claim(struct task_run *r)
 	}
 	db_bind_int64(st, 1, pick.id);
 	if ((rc = model_one_row(st, task_fill, &r->t)) < 0)
+		goto out;
+	/* Its chunks are kept from gc until the task's row goes (writer.c);
+	 * a kind that stores none (destroy) would only hold gc back. */
+	const struct task_kind *kind = task_kind_find(r->t.kind);
+	if ((!kind || !kind->stores_nothing) && (rc = model_writer_claimed(c, pick.id, r->me)) < 0)
 		goto out;
 	/* Its account's turn (fair share). */
 	struct model_image img;

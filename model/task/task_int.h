@@ -82,6 +82,7 @@ struct task_kind {
 	int (*run)(struct task_run *r);
 	int (*claimable)(struct model_conn *c, int64_t task_id);
 	void (*housekeeping)(model *m);
+	bool stores_nothing; /* it writes no chunk: no writers row (writer.c) holds gc back for it */
 };
 
 
@@ -224,6 +225,9 @@ void upload_housekeeping(model *m);
 /* import.c: a URL downloaded into an image (§5.2), then finished as an
  * upload is. */
 int import_run(struct task_run *r);
+/* destroy.c: an image in the recycle bin destroyed (§16 "deleting"): its
+ * rows, then the chunks nothing else names, then its row. */
+int destroy_run(struct task_run *r);
 
 /* ---- upload.c's pieces that import.c reuses (URL import, §5.2) ---- */
 

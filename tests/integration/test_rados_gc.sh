@@ -13,14 +13,15 @@
 #     it names the upload as a writer in progress and removes nothing; the
 #     upload then completes `available` and reads back byte-exact;
 #   - afterwards (no writer left) the same gc removes exactly the chunks of
-#     an image destroyed before, and fsck is clean;
+#     an upload cancelled before, and fsck is clean;
 #   - gc --dry-run (issue 24), before each gc, names the same writer and
 #     counts exactly the chunks that gc then removes (their bytes from the
 #     objects' stat), removing none;
 #   - a disk that took a snapshot's chunks by copy_file_range (SPEC §16)
-#     keeps them after the snapshot is destroyed and gc runs from another
-#     state directory (the hold in the database, not a's .ids file); once
-#     the disk is detached, gc removes them.
+#     keeps them after the snapshot's image is destroyed (its destroy task
+#     frees nothing the hold keeps) and gc runs from another state
+#     directory (the hold in the database, not a's .ids file); once the
+#     disk is detached, gc removes them.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -44,17 +45,25 @@ mount_imgfs "$T/state-a" "$A" "db=$URL,host=a"
 R="$A/regions/r1"
 admin quota set "$me" r1 private-images 10
 
-say "an image uploaded and destroyed: its chunks are garbage"
-head -c $((4 << 20)) /dev/urandom >"$T/junk.raw"
+say "an upload cancelled after 4 MiB were synced: its chunks are garbage"
+head -c $((8 << 20)) /dev/urandom >"$T/junk.raw"
 qemu-img convert -f raw -O qcow2 "$T/junk.raw" "$T/junk.qcow2"
 before_junk=$(objects)
 mkdir "$R/private/junk"
-cp "$T/junk.qcow2" "$R/private/junk/disks/vda"
-imgfs_wait "$R/private/junk" >/dev/null 2>&1 || fail "the junk upload: $(cat "$R/private/junk/error")"
+python3 - "$T/junk.qcow2" "$R/private/junk/disks/vda" "$R/private/junk/cancel" <<'EOF' || fail "the cancelled upload"
+import os, sys
+data = open(sys.argv[1], "rb").read()
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, data[:4 << 20])
+os.fsync(fd)               # the streamed chunks are in the pool
+with open(sys.argv[3], "w") as c:
+    c.write("\n")
+os.close(fd)
+EOF
 junk=$(($(objects) - before_junk))
-((junk > 0)) || fail "the junk upload stored no object"
-rmdir "$R/private/junk" && rmdir "$R/recycle-bin/junk" || fail "destroying junk"
-echo "    $junk objects of a destroyed image"
+((junk > 0)) || fail "the cancelled upload left no object"
+assert_eq error "$(cat "$R/private/junk/status")" "the cancelled upload's status"
+echo "    $junk objects of a cancelled upload"
 
 say "gc --grace 0 without --force: refused before anything is touched, naming the forms that work"
 if gc_elsewhere --grace 0 >"$T/gc.out" 2>&1; then cat "$T/gc.out" >&2; fail "gc --grace 0 ran without --force"; fi
@@ -131,6 +140,8 @@ s0=$(stat_of "$A" imgfs_shared_bytes_total)
 cp "$R/snapshots/$snap/data" "$R/instances/vm2/disks/vdb"
 assert_eq $((6 << 20)) $(($(stat_of "$A" imgfs_shared_bytes_total) - s0)) "bytes taken by reference"
 rmdir "$R/private/snapimg" && rmdir "$R/recycle-bin/snapimg" || fail "destroying snapimg"
+gone() { [[ ! -e "$R/recycle-bin/snapimg" ]]; }
+wait_for 30 gone || fail "snapimg still $(cat "$R/recycle-bin/snapimg/status") after 30 s"
 [[ ! -e "$R/snapshots/$snap" ]] || fail "snapshot $snap outlived its image"
 before_hold=$(objects)
 # gc --grace 0 keeps what was stamped in the current second: let it pass.

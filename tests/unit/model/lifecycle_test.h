@@ -143,6 +143,50 @@ static inline int64_t lt_region_mtime(struct ut_fx *fx, int64_t region_id)
 	return t;
 }
 
+/* Runs every task that can run now, as a mount's worker would; returns
+ * how many ran. */
+static inline int lt_run_tasks(struct ut_fx *fx)
+{
+	int rc, n = 0;
+	while ((rc = model_task_work(fx->m, NULL)) == 1)
+		n++;
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+/* The path of chunk k (an index into the manifest's entries) of blob_id in
+ * the local store of its region (region index r of fx->region). */
+static inline void lt_chunk_path(struct ut_fx *fx, int r, int64_t blob_id, uint32_t k, char *out, size_t cap)
+{
+	blob_manifest *man = NULL;
+	char hex[33];
+
+	assert_int_equal(model_blob_manifest(fx->m, blob_id, &man), 0);
+	assert_true(k < man->count);
+	chunk_id_fmt(hex, &man->id[k]);
+	snprintf(out, cap, "%s/regions/%s/chunks/%.2s/%s", fx->dir, fx->region[r].name, hex, hex);
+	blob_manifest_free(man);
+}
+
+/* Makes blob_id's chunks look written `seconds` ago (gc keeps what was
+ * stamped in the current second); returns how many it has. */
+static inline uint32_t lt_age_chunks(struct ut_fx *fx, int r, int64_t blob_id, int64_t seconds)
+{
+	blob_manifest *man = NULL;
+	char path[PATH_MAX];
+	uint32_t n;
+
+	assert_int_equal(model_blob_manifest(fx->m, blob_id, &man), 0);
+	n = man->count;
+	blob_manifest_free(man);
+	for (uint32_t k = 0; k < n; k++) {
+		struct timespec t[2] = {{time(NULL) - seconds, 0}, {time(NULL) - seconds, 0}};
+		lt_chunk_path(fx, r, blob_id, k, path, sizeof(path));
+		assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+	}
+	return n;
+}
+
 /* Whether wblob `name` exists in the region's store. */
 static inline bool lt_wblob_exists(struct ut_fx *fx, int64_t region_id, const char *name)
 {

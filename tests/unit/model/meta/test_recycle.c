@@ -131,6 +131,7 @@ static void test_remove_error_and_queued_and_iso(void **state)
 	assert_int_equal(ch.folder, MODEL_FOLDER_ISO);
 	assert_string_equal(ch.name, "install");
 	assert_int_equal(model_image_destroy(fx->m, iso, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(model_image_get(fx->m, iso, &img), -ENOENT);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM devices WHERE image_id = %lld", (long long)iso), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)iso_blob), 0);
@@ -444,8 +445,35 @@ static void test_destroy(void **state)
 	assert_int_equal(model_snapshot_remove(fx->m, s1, &err), -EBUSY);
 
 	int64_t region_before = lt_region_mtime(fx, fx->r1);
+	char c1[PATH_MAX], c2[PATH_MAX], ck[PATH_MAX];
+	lt_age_chunks(fx, 0, b1, 3600);
+	lt_age_chunks(fx, 0, b2, 3600);
+	lt_chunk_path(fx, 0, b1, 1, c1, sizeof(c1));
+	lt_chunk_path(fx, 0, b2, 0, c2, sizeof(c2));
+	lt_chunk_path(fx, 0, ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld AND idx = 0",
+	                                (long long)keeper), 0, ck, sizeof(ck));
 	assert_int_equal(model_image_destroy(fx->m, id, &err), 0);
+	/* deleting (§16): listed in the bin, nothing of it changes, until its
+	 * task has run. */
+	assert_int_equal(model_image_get(fx->m, id, &img), 0);
+	assert_int_equal(img.status, MODEL_IMG_DELETING);
+	assert_string_equal(model_image_status_name(img.status), "deleting");
+	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 1);
+	assert_int_equal(model_image_destroy(fx->m, id, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "being destroyed"));
+	assert_int_equal(model_image_rename(fx->m, id, "other", &err), -EBUSY);
+	assert_int_equal(model_image_set(fx->m, id, MODEL_FIELD_DESCRIPTION, "x", &err), -EBUSY);
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "doomed", &err), -EBUSY);
+	assert_int_equal(model_image_get(fx->m, id, &img), 0);
+	assert_string_equal(img.name, "doomed");
+	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(model_image_get(fx->m, id, &img), -ENOENT);
+	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 0);
+	/* Snapshot 1's chunks are freed; snapshot 2's (keeper maps it) and
+	 * keeper's own stay. */
+	assert_int_equal(access(c1, F_OK), -1);
+	assert_int_equal(access(c2, F_OK), 0);
+	assert_int_equal(access(ck, F_OK), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM devices WHERE image_id = %lld", (long long)id), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM shares WHERE image_id = %lld", (long long)id), 0);
 	/* Snapshot 1 went with it, its blob too; snapshot 2 stays. */
@@ -468,6 +496,7 @@ static void test_destroy(void **state)
 	 * last reference gone, snapshot 2 goes with keeper. */
 	assert_int_equal(model_image_remove(fx->m, keeper, &err), 0);
 	assert_int_equal(model_image_remove(fx->m, keeper, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(model_image_get(fx->m, keeper, &img), -ENOENT);
 	assert_int_equal(model_snapshot_get(fx->m, s2, &snap), -ENOENT);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)b2), 0);
@@ -492,7 +521,10 @@ static void test_destroy_keeps_instance_disks(void **state)
 	/* Bypass the instance rule (§6.5) to see what destroy leaves. */
 	ut_sql(fx, "UPDATE instances SET image_id = 0 WHERE id = %lld", (long long)vm);
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
+	/* Old enough for the destroy task's own sweep: the base keeps them. */
+	lt_age_chunks(fx, 0, ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)id), 3600);
 	assert_int_equal(model_image_destroy(fx->m, id, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
 	/* gc, with every chunk old enough (a negative grace), takes what nothing
 	 * references — a stray chunk shows it ran — but not the base's. */
 	uint8_t stray[4096];
@@ -564,11 +596,16 @@ static void test_expire(void **state)
 	/* One second: the one deleted ten seconds ago is. */
 	assert_int_equal(model_retention_set(fx->m, 1, &err), 0);
 	assert_int_equal(model_recycle_expire(fx->m, now), 1);
+	assert_int_equal(model_image_get(fx->m, old, &img), 0);
+	assert_int_equal(img.status, MODEL_IMG_DELETING);
+	assert_int_equal(model_recycle_expire(fx->m, now), 0); /* being destroyed already */
+	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(model_image_get(fx->m, old, &img), -ENOENT);
 	assert_int_equal(model_image_get(fx->m, young, &img), 0);
 	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 1);
 	/* A second later the other is due; private images never are. */
 	assert_int_equal(model_recycle_expire(fx->m, now + 1), 1);
+	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(model_image_get(fx->m, young, &img), -ENOENT);
 	assert_int_equal(model_recycle_expire(fx->m, now + 1000000), 0);
 	assert_int_equal(model_image_get(fx->m, kept, &img), 0);
@@ -594,6 +631,7 @@ static void test_expire_many(void **state)
 	       (int)MODEL_FOLDER_RECYCLE);
 	assert_int_equal(model_retention_set(fx->m, 50, &err), 0);
 	assert_int_equal(model_recycle_expire(fx->m, now), 70);
+	assert_int_equal(lt_run_tasks(fx), 70);
 	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 0);
 }
 

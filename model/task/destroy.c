@@ -1,0 +1,176 @@
+/*
+ * destroy.c — destroying an image (SPEC §6.1, §16 "deleting", seed 004
+ * §4.5): what `rmdir recycle-bin/<image>` and the recycle bin's expiry ask
+ * for.  A kind of background task (the engine is task.c, the interface
+ * task_int.h).
+ *
+ * Who calls it: model_image_destroy (recycle.c), which in one transaction
+ * makes the image `deleting` and queues the task (model_destroy_queue);
+ * the task engine (destroy_run).
+ *
+ * Why a task.  Freeing an image's chunks means knowing which of them no
+ * other manifest of the region names — a walk of every manifest, the mark
+ * half of gc — and then removing them one by one (an object each in a
+ * RADOS pool): seconds to minutes for a large region, not what an rmdir
+ * should wait for.  Until the task is done the image stays in the recycle
+ * bin as `deleting`, and nothing of it can be changed (EBUSY).
+ *
+ * Running (destroy_run), three steps:
+ *   1. the chunk ids of every device blob of the image are read (the
+ *      candidates: at most its data chunks, never its virtual size);
+ *   2. one transaction strips the image (model_image_strip: its shares,
+ *      devices, the blobs only it used and the snapshots no other image
+ *      references) — from then on no manifest of it is in the database;
+ *   3. the candidates that no manifest names any more are removed with
+ *      gc's rules (model_gc_chunks: the live set of the region, the
+ *      writers in progress, the wblobs of this host), and one last
+ *      transaction deletes the image's row and the task's, logging both.
+ * A copy by reference that took chunks of the image holds its blob's row
+ * (blob_holds), so step 2 keeps that blob and step 3 its chunks.  The
+ * task stores no chunk: it has no writers row (task_kind.stores_nothing),
+ * which would hold back its own step 3 and every gc.
+ *
+ * Resuming.  Killed before step 2 committed, the task starts again from
+ * step 1.  Killed after it, the manifests are gone: the resumed task finds
+ * no candidates and removes the row; the chunks that were not freed yet
+ * are left to the next `imgfs admin gc` (nothing names them).  A failure
+ * of step 3 (a cluster that does not answer) is logged and leaves them to
+ * gc too: the image is gone either way.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "task_int.h"
+
+int model_destroy_queue(struct model_conn *c, const struct model_image *img)
+{
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) VALUES ('destroy', ?, 'queued')"));
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, img->id);
+	return model_exec_stmt(st);
+}
+
+/* The chunk ids of an image's device blobs, in one growing array. */
+struct candidates {
+	chunk_id *ids;
+	size_t n, cap;
+};
+
+static int add_manifest(struct candidates *k, const blob_manifest *man)
+{
+	if (k->n + man->count > k->cap) {
+		size_t cap = k->cap ? k->cap : 256;
+		while (cap < k->n + man->count)
+			cap *= 2;
+		chunk_id *ids = realloc(k->ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		k->ids = ids;
+		k->cap = cap;
+	}
+	memcpy(k->ids + k->n, man->id, man->count * sizeof(*k->ids));
+	k->n += man->count;
+	return 0;
+}
+
+/* Step 1: the candidates (a device whose blob is not sealed has none). */
+static int gather(model *m, const struct model_image *img, struct candidates *k)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int n, rc;
+	if ((rc = n = model_device_list(m, img->id, devs)) < 0)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		blob_manifest *man;
+		if ((rc = model_blob_manifest(m, devs[i].blob_id, &man)) == -EINVAL || rc == -ENOENT)
+			continue;
+		if (rc < 0)
+			return rc;
+		rc = add_manifest(k, man);
+		blob_manifest_free(man);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Step 2, its own transaction. */
+static int strip(struct task_run *r, const struct model_image *img)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = task_begin(r, &c)) <= 0)
+		return rc < 0 ? rc : (r->lost = true, 0);
+	if ((rc = model_image_strip(r->m, c, img)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	return model_commit(c);
+}
+
+/* Step 3's last transaction: the image's row and the task's. */
+static int finish(struct task_run *r, const struct model_image *img)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if ((rc = task_begin(r, &c)) <= 0)
+		return rc < 0 ? rc : (r->lost = true, 0);
+	if (!(st = model_stmt(c, SQL("DELETE FROM images WHERE id = ? AND status = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, img->id);
+	db_bind_int(st, 2, MODEL_IMG_DELETING);
+	if ((rc = task_delete_row(c, r->t.id)) < 0 || (rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_touch_region(c, img->region_id)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, MODEL_FOLDER_RECYCLE, img->name)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
+/* The row of a task whose image is gone (or not deleting: never queued
+ * so) goes. */
+static int drop_row(struct task_run *r)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = task_begin(r, &c)) <= 0)
+		return rc < 0 ? rc : (r->lost = true, 0);
+	if ((rc = task_delete_row(c, r->t.id)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	return model_commit(c);
+}
+
+int destroy_run(struct task_run *r)
+{
+	struct candidates k = {0};
+	struct model_image img;
+	uint64_t removed = 0;
+	int rc;
+
+	if ((rc = model_image_get(r->m, r->t.image_id, &img)) == -ENOENT ||
+	    (rc == 0 && img.status != MODEL_IMG_DELETING))
+		return drop_row(r);
+	if (rc < 0)
+		return rc;
+	if ((rc = gather(r->m, &img, &k)) < 0 || (rc = strip(r, &img)) < 0 || r->lost)
+		goto out;
+	if (k.n && (rc = model_gc_chunks(r->m, img.region_id, k.ids, k.n, &removed)) < 0) {
+		/* Nothing names them any more: the next gc frees them. */
+		model_log(r->m, "destroy of %s: its chunks are left to imgfs admin gc: %s", img.ext_id, strerror(-rc));
+		rc = 0;
+	}
+	task_count_moved(r, removed << BLOB_CHUNK_SHIFT);
+	rc = finish(r, &img);
+out:
+	free(k.ids);
+	return rc;
+}
