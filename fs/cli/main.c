@@ -503,6 +503,7 @@ int main(int argc, char **argv)
 	fs_service_stopping();
 	fs_watch_stop(&ctx);
 	fs_workers_stop(&ctx); /* a running task goes back to the queue */
+	fs_files_release_all();
 	fs_log(&ctx, "unmounted %s", cl.mountpoint);
 out_unmount:
 	fuse_session_unmount(ctx.se);

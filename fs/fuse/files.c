@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,12 +46,43 @@ struct fh {
 	struct fs_disk *disk; /* FH_DISK: an instance's disk */
 	struct fs_ctx *ctx;
 	bool write;           /* FH_DISK: opened for writing */
+	struct fh *prev, *next; /* every handle, for fs_files_release_all */
 };
+
+/* Every handle not released yet: a RELEASE the kernel queued as the mount
+ * went away never arrives, and what its handle holds would outlive the
+ * session (LeakSanitizer saw /stats handles of tests that unmount right
+ * after a read). */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fh *handles;
+
+static struct fh *fh_new(struct fs_ctx *ctx)
+{
+	struct fh *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->ctx = ctx;
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	if (handles)
+		handles->prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
+	return h;
+}
 
 static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
 	blob_manifest_free(h->man);
@@ -69,17 +101,16 @@ void ops_create_upload(fuse_req_t req, const struct fs_node *p, const char *name
 	struct fs_node n;
 	struct fh *h;
 	int rc;
-	if (!(h = calloc(1, sizeof(*h)))) {
+	if (!(h = fh_new(ctx))) {
 		ops_reply_err(req, ENOMEM);
 		return;
 	}
 	if ((rc = fs_upload_create(ctx, p, name, &n, &h->disk, &err)) < 0) {
-		free(h);
+		fh_free(h);
 		ops_refuse(req, "create", p, name, rc, err.msg);
 		return;
 	}
 	h->kind = FH_DISK;
-	h->ctx = ctx;
 	h->write = true;
 	ops_node_changed(ctx, p);
 	ops_succeeded(ctx, p);
@@ -119,9 +150,8 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		return -EISDIR;
 	if (n->what == FS_W_STATS && !fs_stats_readable(ctx, &n->caller))
 		return -EACCES;
-	if (!(h = calloc(1, sizeof(*h))))
+	if (!(h = fh_new(ctx)))
 		return -ENOMEM;
-	h->ctx = ctx;
 	if (fs_node_is_vm_disk(n)) {
 		/* An instance's disk: readable and writable, never cached across
 		 * opens (another mount or a rebuild may have changed it). */
@@ -448,6 +478,19 @@ void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	/* Every accepted write of a generated file is already committed. */
 	int rc = h->kind == FH_DISK ? fs_disk_fsync(h->disk) : 0;
 	ops_reply_err(req, -rc);
+}
+
+void fs_files_release_all(void)
+{
+	struct fh *h;
+	for (;;) {
+		pthread_mutex_lock(&handles_lock);
+		h = handles;
+		pthread_mutex_unlock(&handles_lock);
+		if (!h)
+			break;
+		fh_free(h); /* a disk's last writer records its size, an upload hands over */
+	}
 }
 
 void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -381,6 +381,11 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 /* Whether the node's blob is readable by the caller (-EACCES otherwise). */
 int fs_node_blob_access(const struct fs_node *n);
 
+/* After the session ended (files.c): the handles whose RELEASE never came
+ * (queued by the kernel as the mount went away) are released as a
+ * RELEASE would. */
+void fs_files_release_all(void);
+
 /* Instance disks open through this mount (disk.c): one writable blob per
  * disk, shared by every handle, writers serialised. */
 struct fs_disk;
