@@ -257,9 +257,19 @@ int model_image_strip(model *m, struct model_conn *c, const struct model_image *
 /* Queues the destroy task of img (model/task/destroy.c), in the caller's
  * transaction (model_image_destroy's, which made it deleting). */
 int model_destroy_queue(struct model_conn *c, const struct model_image *img);
+/* Seconds two hosts' clocks may differ (NTP keeps them far closer), and
+ * how old a chunk's stamp must be before anything may remove it unless it
+ * is sure no writer relies on it: a writer that finds a chunk stored
+ * refreshes its stamp only when it is older than BLOB_STAMP_FRESH, so a
+ * younger one may be in use by a writer that started after its check
+ * (writer.c, fsck.c). */
+#define MODEL_CLOCK_SKEW 60
+#define MODEL_STAMP_MARGIN (BLOB_STAMP_FRESH + MODEL_CLOCK_SKEW)
 /* gc of the chunks ids only (fsck.c): each that no manifest of the region
- * names any more and no writer may rely on (model_writers_cut) is
- * removed, with gc's rules (blob_store_gc_ids, grace 0). */
+ * names any more and no writer may rely on — none stamped in the last
+ * MODEL_STAMP_MARGIN seconds, nor since the oldest writer's start minus
+ * that (model_writers_cut) — is removed, with gc's rules
+ * (blob_store_gc_ids). */
 int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, uint64_t *removed_out);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once

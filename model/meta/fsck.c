@@ -634,7 +634,10 @@ int model_gc_plan(model *m, int64_t grace, void (*report)(void *arg, const char 
 
 int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, uint64_t *removed_out)
 {
-	struct gc_ctx g = {m, NULL, (int64_t)time(NULL), 0, NULL, NULL, NULL};
+	/* A young chunk may be one a writer found (a copy's existence check,
+	 * a put of the same bytes) without refreshing it, and relies on before
+	 * its manifest commits: its stamp says nothing then, so it stays. */
+	struct gc_ctx g = {m, NULL, (int64_t)time(NULL) - MODEL_STAMP_MARGIN, 0, NULL, NULL, NULL};
 	blob_store *s;
 	int rc;
 	*removed_out = 0;

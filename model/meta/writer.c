@@ -32,7 +32,7 @@
  * chunk already stored refreshes the chunk's stamp only when the stamp is
  * older than BLOB_STAMP_FRESH (blobstore.h), so the chunks a writer relies
  * on carry stamps from since - BLOB_STAMP_FRESH on; and hosts' clocks may
- * differ by up to WRITER_SKEW (a writer's since is its host's clock, a
+ * differ by up to MODEL_CLOCK_SKEW (a writer's since is its host's clock, a
  * chunk's stamp the writer's or the store's).
  */
 #include <errno.h>
@@ -41,8 +41,7 @@
 
 #include "model_int.h"
 
-#define WRITER_SKEW 60 /* seconds two hosts' clocks may differ (NTP keeps them far closer) */
-#define WRITER_MARGIN (BLOB_STAMP_FRESH + WRITER_SKEW)
+#define WRITER_MARGIN MODEL_STAMP_MARGIN
 
 int model_writer_insert(struct model_conn *c, int64_t region_id, int64_t task_id, const char *what, int64_t *id_out)
 {

@@ -23,8 +23,14 @@
  *      references) — from then on no manifest of it is in the database;
  *   3. the candidates that no manifest names any more are removed with
  *      gc's rules (model_gc_chunks: the live set of the region, the
- *      writers in progress, the wblobs of this host), and one last
- *      transaction deletes the image's row and the task's, logging both.
+ *      writers in progress, the wblobs of this host), but for those
+ *      stamped in the last MODEL_STAMP_MARGIN seconds (11 minutes): a
+ *      writer may have found such a chunk — a copy's existence check, an
+ *      upload of the same bytes — without refreshing it, and rely on it
+ *      until its manifest commits.  Those are left to `imgfs admin gc`
+ *      (test_rados met exactly that: a copy to a region started as the
+ *      previous copy there was destroyed).  Then one last transaction
+ *      deletes the image's row and the task's, logging both.
  * A copy by reference that took chunks of the image holds its blob's row
  * (blob_holds), so step 2 keeps that blob and step 3 its chunks.  The
  * task stores no chunk: it has no writers row (task_kind.stores_nothing),

@@ -502,6 +502,33 @@ static void test_destroy(void **state)
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)b2), 0);
 }
 
+/* A destroy frees no chunk stamped in the last 11 minutes (a copy or an
+ * upload may have found it without refreshing it, and rely on it until
+ * its manifest commits): those are left to gc; the image goes all the
+ * same. */
+static void test_destroy_keeps_young_chunks(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image img;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = lt_local_image(fx, fx->r1, alice, "fresh", 2 * LT_MiB);
+	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld", (long long)id);
+	char young[PATH_MAX], old[PATH_MAX];
+
+	lt_chunk_path(fx, 0, blob, 0, young, sizeof(young));
+	lt_chunk_path(fx, 0, blob, 1, old, sizeof(old));
+	lt_age_chunks(fx, 0, blob, 5 * 60); /* both 5 minutes old ... */
+	struct timespec t[2] = {{time(NULL) - 12 * 60, 0}, {time(NULL) - 12 * 60, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, old, t, 0), 0); /* ... this one 12 */
+	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
+	assert_int_equal(model_image_destroy(fx->m, id, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(model_image_get(fx->m, id, &img), -ENOENT);
+	assert_int_equal(access(young, F_OK), 0);
+	assert_int_equal(access(old, F_OK), -1);
+}
+
 /* An image file still used as an instance's wblob base: the instance
  * keeps reading it after the image is destroyed and gc has run. */
 static void test_destroy_keeps_instance_disks(void **state)
@@ -676,6 +703,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bin_rename, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_destroy, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_keeps_instance_disks, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_keeps_young_chunks, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_retention, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_expire, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_expire_many, ut_setup, ut_teardown),
