@@ -34,6 +34,8 @@ struct model {
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];
 	/* bytes they moved: fetched by imports, placed in the target by copies */
 	atomic_uint_fast64_t moved_bytes[MODEL_TASK_KINDS];
+	/* virtual bytes of blobs read back to hash them (§2.1: task.c, checksum.c) */
+	atomic_uint_fast64_t sha_read_bytes;
 	unsigned workers;              /* its task workers (model_set_workers) */
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
@@ -219,6 +221,9 @@ int model_store_spec(model *m, const char *region, const char *store, char out[M
 
 /* Region creation inside a transaction (catalogue.c). */
 int model_catalogue_install(model *m, int64_t region_id, struct model_err *err);
+/* The SHA-256 of catalogue image `name`'s disk, written down in
+ * catalogue.c; NULL for a name the catalogue does not have. */
+const char *model_catalogue_sha256(const char *name);
 
 /* Blob rows (blob.c). */
 int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,
@@ -271,6 +276,15 @@ int model_destroy_queue(struct model_conn *c, const struct model_image *img);
  * that (model_writers_cut) — is removed, with gc's rules
  * (blob_store_gc_ids). */
 int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, uint64_t *removed_out);
+/* The SHA-256 of the blob being made with manifest man, found without
+ * reading it (blob.c): a blob with the same manifest — src_blob (a raw
+ * conversion's or a copy's source; 0 none) or one holder took by
+ * reference (an upload's; 0 none) — whose SHA-256 is known.  1 (out set),
+ * 0 (not found), -errno. */
+int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65]);
+/* Records a blob's SHA-256 hashed on its way in (an import), on its own;
+ * best effort (blob.c). */
+void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once
  * its own manifest names what it kept.  0 or -errno. */

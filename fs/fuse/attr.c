@@ -63,6 +63,18 @@ static void show_encrypted(const struct fs_node *n, struct fs_ctx *ctx, struct f
 	fs_buf_value(out, n->img.encrypted ? "yes" : "no");
 }
 
+/* sha256 (§2.1, §16): the system disk's, once the image is available (in
+ * the recycle bin too); empty while it is made, and for an image made
+ * before the checksum pass reached it. */
+static void show_sha256(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	char sha[65];
+	enum model_image_status s = n->img.status;
+	if ((s == MODEL_IMG_AVAILABLE || s == MODEL_IMG_DELETED || s == MODEL_IMG_DELETING) &&
+	    model_image_sha256(ctx->m, n->img.id, sha) == 0 && sha[0])
+		fs_buf_value(out, sha);
+}
+
 static void show_size(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	fs_buf_printf(out, "%llu\n", (unsigned long long)n->img.size);
@@ -390,12 +402,12 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  * Adding an attribute: take the next free id (fs_*_attr_next_id below),
  * raise that by one, and add the attribute's line to the test's frozen list.
  *
- *   images     next free 31; reserved 20, 24, 25 (positions of disks,
+ *   images     next free 32; reserved 20, 24, 25 (positions of disks,
  *              copies and shares before ids: never an inode number)
  *   snapshots  next free 8
  *   instances  next free 7;  reserved 5 (position of disks)
  */
-const unsigned fs_image_attr_next_id = 31;
+const unsigned fs_image_attr_next_id = 32;
 const unsigned fs_snap_attr_next_id = 8;
 const unsigned fs_vm_attr_next_id = 7;
 
@@ -418,6 +430,7 @@ const struct fs_attr fs_image_attrs[] = {
 	{F(14, "encrypted", ALL, show_encrypted)},
 	{F(30, "project", ALL, show_text), .store = store_project, .writable = remark_view,
 	 .field = offsetof(struct model_image, project), OWN_TIME(project_ns)},
+	{F(31, "sha256", ALL, show_sha256)},
 	{F(15, "size", ALL, show_size)},
 	{F(16, "created", ALL, show_created)},
 	TEXT(17, "owner", owner),

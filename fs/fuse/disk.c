@@ -175,6 +175,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	}
 	pthread_mutex_unlock(&disks_lock);
 	if (last) {
+		blob_sha256_async_free(d->up.sha); /* an upload's hash not handed over: not wanted */
 		blob_wblob_close(d->w);
 		pthread_mutex_destroy(&d->wlock);
 		free(d);
@@ -244,6 +245,8 @@ int fs_disk_truncate(struct fs_disk *d, uint64_t size)
 	int rc = d->is_upload && d->up.failed ? d->up.failed : blob_wblob_truncate(d->w, size);
 	if (rc == 0)
 		d->last_write_ns = model_now_ns();
+	if (rc == 0 && d->hooks && d->hooks->truncated)
+		d->hooks->truncated(d->ctx, d, &d->up, size);
 	pthread_mutex_unlock(&d->wlock);
 	return rc;
 }

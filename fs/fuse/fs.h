@@ -430,6 +430,14 @@ struct fs_upload {
 	bool closed;            /* the last writer closed: the task has the file */
 	int64_t checked_ns;     /* when the task row was last looked at (a cancel elsewhere) */
 	char refusal[256];      /* why a write refused it (for the refused hook) */
+	/* The file's SHA-256 (§2.1) as its writes arrive: bytes [0, sha_at)
+	 * fed, a gap before a write as zeros; NULL before the first write and
+	 * once sha_lost (a write before sha_at, a shrink below it, a copy by
+	 * reference: the seal reads the file to hash it).  Freed by disk.c
+	 * with the entry. */
+	blob_sha256_async *sha;
+	uint64_t sha_at;
+	bool sha_lost;
 };
 /* Whether n is the disk of an image being uploaded (by cp: a blob that
  * the mount that began the upload writes). */
@@ -463,6 +471,8 @@ struct fs_disk_hooks {
 	                 const blob_manifest *src, uint64_t src_off, uint64_t dst_off, uint64_t len,
 	                 struct blob_share_counts *counts, bool *refused);
 	void (*refused)(struct fs_ctx *ctx, struct fs_upload *up);
+	/* A truncate to size, under the writer lock, once it succeeded. */
+	void (*truncated)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
 	/* The last writer closed (up->closed set, no lock held): hand over. */
 	void (*closed)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
 };

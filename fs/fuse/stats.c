@@ -20,6 +20,7 @@
  *   request_errors_by_errno_total{op,errno}        only the pairs seen
  *   read_bytes_total, written_bytes_total          blob and disk data only
  *   shared_bytes_total                             copy_file_range by reference
+ *   sha256_read_bytes_total                        blobs read back to hash them
  *   chunk_cache_hits_total{region}, ..._misses_total{region}   stores open
  *   stored_chunks{region}, stored_bytes{region}    sums over blobs (dedup
  *                                                  not subtracted)
@@ -343,6 +344,11 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	       "or an image taken by id, none read or written (SPEC §16).");
 	sample(out, "imgfs_shared_bytes_total", NULL, NULL, NULL, NULL,
 	       atomic_load_explicit(&ctx->stats.shared_bytes, memory_order_relaxed));
+	family(out, "imgfs_sha256_read_bytes_total", "counter",
+	       "Virtual bytes of blobs this mount's tasks read back to hash them (SPEC §2.1 sha256): captures, "
+	       "QCOW2 conversions, uploads written out of order, the upgrade's pass; uploads in order, copies "
+	       "and raw conversions hash on the way in.");
+	sample(out, "imgfs_sha256_read_bytes_total", NULL, NULL, NULL, NULL, ctx->m ? model_sha_read_bytes(ctx->m) : 0);
 	fs_buf_printf(out,
 	              "# HELP imgfs_db_statements_total Database statements run.\n"
 	              "# TYPE imgfs_db_statements_total counter\n"

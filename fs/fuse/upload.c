@@ -66,9 +66,12 @@ static void upload_write_refused(struct fs_ctx *ctx, struct fs_upload *up);
 static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
 
 /* What disk.c calls back for an upload this mount began. */
+static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
+
 static const struct fs_disk_hooks upload_hooks = {
 	.write = upload_write,
 	.share = upload_share,
+	.truncated = upload_truncated,
 	.refused = upload_write_refused,
 	.closed = upload_closed,
 };
@@ -174,6 +177,55 @@ static int upload_landed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload
 	return off > 0 ? upload_sniff_head(ctx, d, up, err) : 0;
 }
 
+/* The file's hash no longer follows its bytes (§2.1): the seal reads the
+ * file once to hash it. */
+static void upload_hash_lost(struct fs_upload *up)
+{
+	blob_sha256_async_free(up->sha);
+	up->sha = NULL;
+	up->sha_lost = true;
+}
+
+/* n bytes of buf landed at off: hashed in order, a gap before them as
+ * zeros (cp skipping a hole), anything before what was hashed loses it. */
+static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssize_t n)
+{
+	if (n <= 0 || up->sha_lost)
+		return;
+	if (!up->sha && blob_sha256_async_new(&up->sha) < 0) {
+		upload_hash_lost(up);
+		return;
+	}
+	if (off < up->sha_at) {
+		upload_hash_lost(up);
+		return;
+	}
+	blob_sha256_async_zeros(up->sha, off - up->sha_at);
+	blob_sha256_async_update(up->sha, buf, (size_t)n);
+	up->sha_at = off + (uint64_t)n;
+}
+
+/* The truncated hook: a shrink below what was hashed loses it. */
+static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size)
+{
+	(void)ctx;
+	(void)d;
+	if (size < up->sha_at)
+		upload_hash_lost(up);
+}
+
+/* At close: the hex SHA-256 of the file of size bytes, or "". */
+static void upload_hash_end(struct fs_upload *up, uint64_t size, char out[65])
+{
+	out[0] = '\0';
+	if (!up->sha || up->sha_lost || size < up->sha_at)
+		return;
+	blob_sha256_async_zeros(up->sha, size - up->sha_at); /* a trailing hole */
+	if (blob_sha256_async_finish(up->sha, out) < 0)
+		out[0] = '\0';
+	upload_hash_lost(up); /* spent */
+}
+
 /* A write or share hook's refusal: every later write fails too. */
 static ssize_t upload_refuse(struct fs_upload *up, const struct model_err *err, bool *refused)
 {
@@ -197,6 +249,7 @@ static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upl
 	if (!up->format && off == 0 && upload_sniff(ctx, up, buf, len, &err) < 0)
 		return upload_refuse(up, &err, refused);
 	n = fs_disk_pwrite_locked(d, buf, len, off);
+	upload_hash(up, buf, off, n);
 	if (upload_landed(ctx, d, up, off, n, &err) < 0)
 		return upload_refuse(up, &err, refused);
 	return n;
@@ -232,6 +285,8 @@ static ssize_t upload_share(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upl
 			return rc; /* the source could not be read: nothing changed */
 	}
 	n = fs_disk_share_locked(d, s, src, src_off, dst_off, len, counts);
+	if (n > 0) /* no byte was read: the seal finds the source's hash, or reads */
+		upload_hash_lost(up);
 	if (upload_landed(ctx, d, up, dst_off, n, &err) < 0)
 		return upload_refuse(up, &err, refused);
 	return n;
@@ -266,17 +321,19 @@ int fs_upload_flush(struct fs_disk *d)
 static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up)
 {
 	blob_wblob *w = fs_disk_wblob(d);
-	char why[128];
+	char why[128], sha[65];
 	int rc;
 
 	if (fs_disk_upload_failed(d))
 		return; /* abandoned or cancelled: nothing to hand over */
+	/* No writer is left (up->closed): the hash is this thread's now. */
+	upload_hash_end(up, blob_wblob_size(w), sha);
 	/* Durable before the task may seal it: a queued task trusts the wblob. */
 	if ((rc = blob_wblob_fsync(w)) < 0) {
 		snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(-rc));
 		model_upload_fail(ctx->m, &up->u, why);
 		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(rc), why);
-	} else if ((rc = model_upload_close(ctx->m, &up->u, blob_wblob_size(w), blob_wblob_stored(w))) < 0 &&
+	} else if ((rc = model_upload_close(ctx->m, &up->u, blob_wblob_size(w), blob_wblob_stored(w), sha)) < 0 &&
 	           rc != -ENOENT) {
 		snprintf(why, sizeof(why), "upload failed: %s", strerror(-rc));
 		model_upload_fail(ctx->m, &up->u, why);

@@ -315,8 +315,16 @@ static const char schema_v11[] =
 	");"
 	"CREATE INDEX blob_holds_held ON blob_holds(held_id);";
 
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,  schema_v6,
-                                    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11};
+/* Version 12 (SQLite's 15): a blob's SHA-256, and the checksum tasks of
+ * the images made before (schema_sqlite.c v15). */
+static const char schema_v12[] =
+	"ALTER TABLE blobs ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';"
+	"INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', i.id, 'queued' FROM images i "
+	"  WHERE i.status IN (5, 7) AND EXISTS (SELECT 1 FROM devices d WHERE d.image_id = i.id AND d.idx IN (0, 26))"
+	"  ORDER BY i.id;";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6,
+                                    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11, schema_v12};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -424,7 +424,20 @@ static const char schema_v14[] =
 	") WITHOUT ROWID;"
 	"CREATE INDEX blob_holds_held ON blob_holds(held_id);";
 
-const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4, schema_v5,
-                                           schema_v6,  schema_v7,  schema_v8,  schema_v9, schema_v10,
-                                           schema_v11, schema_v12, schema_v13, schema_v14};
+/* Version 15: a blob's SHA-256 (SPEC §2.1 `sha256`, §16), lowercase hex,
+ * '' while unknown: computed on the way in by what makes the blob (an
+ * upload as it is written, a task before its image is available).  Images
+ * made before it get theirs from one background pass: a 'checksum' task
+ * each (model/task/checksum.c), for every available image and every image
+ * in a recycle bin (status 5, 7) with a system disk (idx 0, or 26: an
+ * ISO's cdrom). */
+static const char schema_v15[] =
+	"ALTER TABLE blobs ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';"
+	"INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', i.id, 'queued' FROM images i "
+	"  WHERE i.status IN (5, 7) AND EXISTS (SELECT 1 FROM devices d WHERE d.image_id = i.id AND d.idx IN (0, 26))"
+	"  ORDER BY i.id;";
+
+const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
+                                           schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
+                                           schema_v11, schema_v12, schema_v13, schema_v14, schema_v15};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

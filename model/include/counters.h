@@ -52,5 +52,12 @@ int model_stats_caches(model *m, int (*cb)(void *arg, int64_t region_id, uint64_
  * through, holes included) and bytes moved (fetched by an import; chunk
  * bytes a copy placed in the target store, not those it already held). */
 int model_task_bytes(model *m, int (*cb)(void *arg, const char *kind, uint64_t progress, uint64_t moved), void *arg);
+/* Virtual bytes of blobs this process's tasks read back to hash them
+ * (§2.1 sha256): a capture's disk, a QCOW2 conversion's decoded disk, an
+ * upload written out of order or an import resumed, the upgrade's
+ * checksum pass.  An upload written in order, a copy, a raw conversion
+ * and an upload taken whole by reference add nothing: their hash came on
+ * the way in (the test that says so counts this). */
+uint64_t model_sha_read_bytes(model *m);
 
 #endif

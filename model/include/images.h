@@ -169,6 +169,7 @@ int model_image_renew_dir(model *m, int64_t id, int64_t *dir_gen);
 struct model_publish {
 	enum model_folder folder; /* PUBLIC or MARKETPLACE */
 	const char *name, *os_type, *platform, *version, *arch, *boot_mode, *features, *description;
+	const char *sha256; /* the disk's SHA-256 (§2.1) when known; NULL: read once here to hash it */
 };
 int model_image_publish(model *m, int64_t region_id, const struct model_publish *p, const blob_manifest *disk,
                         const char *xxh128, int64_t *id_out, struct model_err *err);
@@ -213,10 +214,15 @@ struct model_blob {
 	char xxh128[33];     /* whole-blob hash, "" until sealed */
 	char wblob[64];      /* writable blob name, "" when sealed */
 	int64_t mtime_ns;
+	char sha256[65];     /* SHA-256 of its bytes (§2.1), "" while unknown */
 };
 int model_blob_get(model *m, int64_t blob_id, struct model_blob *out);
 /* The sealed blob's manifest (caller frees). */
 int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out);
+/* The image's `sha256` (SPEC §2.1): the SHA-256 of its system disk (vda;
+ * an ISO image's cdrom), lowercase hex, or "" while it is not known (not
+ * available yet, or an image made before the checksum pass reached it). */
+int model_image_sha256(model *m, int64_t image_id, char out[65]);
 /* A copy by reference (SPEC §16) from the sealed blob `held` into the
  * writable blob `holder` (an instance disk, an upload) of the same region:
  * records, durably and before any chunk is taken, that holder keeps held —

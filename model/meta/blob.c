@@ -67,7 +67,7 @@ int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT id, region_id, size, stored, manifest IS NOT NULL, xxh128, "
-	                         "COALESCE(wblob, ''), mtime_ns FROM blobs WHERE id = ?"))))
+	                         "COALESCE(wblob, ''), mtime_ns, sha256 FROM blobs WHERE id = ?"))))
 		return -EIO;
 	db_bind_int64(st, 1, blob_id);
 	rc = db_step(st);
@@ -80,6 +80,7 @@ int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
 		model_col_text(st, 5, out->xxh128, sizeof(out->xxh128));
 		model_col_text(st, 6, out->wblob, sizeof(out->wblob));
 		out->mtime_ns = db_col_int64(st, 7);
+		model_col_text(st, 8, out->sha256, sizeof(out->sha256));
 		rc = 0;
 	} else {
 		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
@@ -245,4 +246,64 @@ int model_blob_release_holds(struct model_conn *c, int64_t holder)
 			return rc;
 	}
 	return rc;
+}
+
+/* ---- SHA-256 (SPEC §2.1 sha256, schema v15) ------------------------------- */
+
+int model_image_sha256(model *m, int64_t image_id, char out[65])
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	out[0] = '\0';
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT b.sha256 FROM devices d JOIN blobs b ON b.id = d.blob_id "
+	                             "WHERE d.image_id = ? AND d.idx IN (0, 26) ORDER BY d.idx LIMIT 1"))))
+		return -EIO;
+	db_bind_int64(st, 1, image_id);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		model_col_text(st, 0, out, 65);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? 0 : db_errno(rc);
+}
+
+int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65])
+{
+	struct model_conn *c;
+	void *enc = NULL;
+	size_t len = 0;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
+		return rc;
+	/* The same manifest is the same bytes: the source of a raw conversion
+	 * or a copy, or a blob an upload took whole by reference. */
+	if (!(st = model_stmt(c, SQL("SELECT sha256 FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM "
+	                             "blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND sha256 != '' LIMIT 1")))) {
+		free(enc);
+		return -EIO;
+	}
+	db_bind_int64(st, 1, src_blob);
+	db_bind_int64(st, 2, holder);
+	db_bind_blob(st, 3, enc, len);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		model_col_text(st, 0, out, 65);
+	db_reset(st);
+	free(enc);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_errno(rc);
+}
+
+void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	/* On its own: a failure only costs the seal a read of the file. */
+	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?"))))
+		return;
+	db_bind_text(st, 1, sha256);
+	db_bind_int64(st, 2, blob_id);
+	model_exec_stmt(st);
 }

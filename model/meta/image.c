@@ -732,8 +732,9 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	struct model_conn *c;
 	struct model_image old;
 	db_stmt *st;
-	char ext[16];
+	char ext[16], sha[65];
 	int64_t blob_id, image_id;
+	blob_store *s;
 	int rc;
 
 	if (p->folder != MODEL_FOLDER_PUBLIC && p->folder != MODEL_FOLDER_MARKETPLACE)
@@ -743,6 +744,11 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	/* Every account reads a platform image's description (§2.1's rules). */
 	if (p->description && (rc = model_description_check(p->description, err)) < 0)
 		return rc;
+	/* Its SHA-256 (§2.1), before the transaction: a read of the disk. */
+	if (p->sha256)
+		snprintf(sha, sizeof(sha), "%s", p->sha256);
+	else if ((rc = model_store(m, region_id, &s)) < 0 || (rc = blob_store_sha256(s, disk, sha, NULL, NULL)) < 0)
+		return model_fail(err, rc, "cannot read the disk to hash it: %s", strerror(-rc));
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (model_image_lookup(m, region_id, 0, p->folder, p->name, &old) == 0) {
@@ -753,6 +759,14 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 		model_fail(err, rc, "cannot record the disk");
 		goto out;
 	}
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, sha);
+	db_bind_int64(st, 2, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
 	                         "type, format, os_type, platform, version, arch, boot_mode, features, description, "
 	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "

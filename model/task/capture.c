@@ -392,7 +392,7 @@ int capture_run(struct task_run *r)
 	}
 	struct task_dev devs[MODEL_VM_MAX_DISKS];
 	for (int k = 0; k < n; k++)
-		devs[k] = (struct task_dev){cap[k].idx, cap[k].dst_blob, cap[k].snap_id};
+		devs[k] = (struct task_dev){cap[k].idx, cap[k].dst_blob, cap[k].snap_id, 0};
 	return task_finish(r, devs, n);
 }
 

@@ -237,6 +237,6 @@ int convert_run(struct task_run *r)
 		return task_fail(r, task_undo_devs, &plan, "conversion failed: %s vda: %s",
 		                 dev_err == -ENOSPC ? "storing" : "reading", strerror(-dev_err));
 	for (int k = 0; k < n; k++)
-		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id};
+		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id, d[k].src_blob};
 	return task_finish(r, devs, n);
 }

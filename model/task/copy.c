@@ -445,12 +445,12 @@ int copy_run(struct task_run *r)
 		if (dev_err)
 			return task_fail(r, task_undo_devs, &plan, "copy failed: %s vd%c: %s",
 			                 dev_err == -ENOSPC ? "storing" : "reading", 'a' + d[k].idx, strerror(-dev_err));
-		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id};
+		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id, d[k].src_blob};
 	}
 	/* Read before the last transaction deletes the row. */
 	model_fetch_one(r->m, SQL("SELECT moved_chunks, moved_bytes, found_chunks FROM tasks WHERE id = ?"), NULL, r->t.id,
 	                copy_fill_moved, &mv);
-	if ((rc = task_finish(r, devs, n)) < 0 || r->lost)
+	if ((rc = task_finish(r, devs, n)) < 0 || r->lost || r->stopped)
 		return rc;
 	copy_log(r, &mv);
 	return 0;

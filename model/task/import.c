@@ -194,6 +194,10 @@ struct import_run {
 	 * validator of the response the sink's bytes came in. */
 	char validator[FETCH_VALIDATOR_MAX];
 	const struct fetch_result *res; /* the transfer's, while it runs */
+	/* The SHA-256 of bytes [0, next) (§2.1), while they came in order from
+	 * 0 in this run; NULL otherwise (a resumed run: the seal reads the
+	 * file once to hash it). */
+	blob_sha256 *sha;
 };
 
 /* The durable point: bytes [0, at) of the wblob fsynced, then the blob
@@ -252,7 +256,14 @@ static int import_sink(void *arg, const void *buf, size_t len, uint64_t offset)
 		if ((rc = blob_wblob_truncate(ir->w, offset)) < 0 || (offset < ir->mark && (rc = import_mark(ir, 0)) < 0))
 			return rc;
 		ir->next = offset;
+		/* From 0 again: a new hash; from anywhere else: none. */
+		blob_sha256_free(ir->sha);
+		ir->sha = NULL;
+		if (offset == 0 && blob_sha256_new(&ir->sha) < 0)
+			ir->sha = NULL;
 	}
+	if (ir->sha)
+		blob_sha256_update(ir->sha, buf, len);
 	while (len > 0) {
 		ssize_t n = blob_wblob_pwrite(ir->w, p, len, ir->next);
 		if (n <= 0)
@@ -425,6 +436,10 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 	if (blob_wblob_size(ir->w) != res.end && (rc = blob_wblob_truncate(ir->w, res.end)) < 0)
 		return upload_fail(r, ir->blob_id, "import failed: storing the file: %s", strerror(-rc));
 	r->bytes_done = res.end;
+	/* Hashed on the way in: the seal takes it from the blob row. */
+	char sha[65];
+	if (ir->sha && ir->next == res.end && blob_sha256_final(ir->sha, sha) == 0)
+		model_blob_set_sha256(r->m, ir->blob_id, sha);
 	return upload_seal(r, ir->blob_id, ir->w, wblob);
 }
 
@@ -450,10 +465,13 @@ int import_run(struct task_run *r)
 	blob_wblob_stream(ir.w);
 	/* Beyond the durable point the bytes may not have reached the disk. */
 	ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
+	if (ir.mark == 0 && blob_sha256_new(&ir.sha) < 0)
+		ir.sha = NULL; /* the seal hashes it */
 	if (blob_wblob_size(ir.w) != ir.mark && (rc = blob_wblob_truncate(ir.w, ir.mark)) < 0)
 		rc = upload_fail(r, ir.blob_id, "import failed: its data cannot be written: %s", strerror(-rc));
 	else
 		rc = import_transfer(&ir, b.wblob);
 	blob_wblob_close(ir.w);
+	blob_sha256_free(ir.sha);
 	return rc;
 }

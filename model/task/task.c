@@ -95,6 +95,7 @@ static const struct task_kind task_kinds[] = {
 	{"upload", upload_run, NULL, upload_housekeeping, false},
 	{"import", import_run, import_claimable, NULL, false},
 	{"destroy", destroy_run, NULL, NULL, true},
+	{"checksum", checksum_run, NULL, NULL, true},
 };
 
 _Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");
@@ -177,6 +178,11 @@ int task_touch(struct model_conn *c, struct task_run *r)
 	else
 		count_bytes(r);
 	return !r->lost;
+}
+
+uint64_t model_sha_read_bytes(model *m)
+{
+	return atomic_load_explicit(&m->sha_read_bytes, memory_order_relaxed);
 }
 
 int model_task_bytes(model *m, int (*cb)(void *arg, const char *kind, uint64_t progress, uint64_t moved), void *arg)
@@ -691,15 +697,70 @@ out_free:
 	return rc;
 }
 
+static int sha_tick(void *arg, uint64_t done)
+{
+	struct task_run *r = arg;
+	(void)done;
+	return r->stop && *r->stop;
+}
+
+int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int64_t holder,
+                     const blob_manifest *man, char out[65])
+{
+	blob_manifest *own = NULL;
+	struct model_blob b;
+	blob_store *s;
+	int rc;
+
+	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0)
+		return rc;
+	if (b.sha256[0]) {
+		memcpy(out, b.sha256, sizeof(b.sha256));
+		return 1; /* hashed as it was written (an upload), or a resumed task's */
+	}
+	if (!man) {
+		if ((rc = model_blob_manifest(r->m, blob_id, &own)) < 0)
+			return rc;
+		man = own;
+	}
+	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) == 0 &&
+	    (rc = model_store(r->m, r->region_id, &s)) == 0) {
+		rc = blob_store_sha256(s, man, out, sha_tick, r);
+		if (rc == 0)
+			atomic_fetch_add_explicit(&r->m->sha_read_bytes, man->size, memory_order_relaxed);
+		if (rc == -ECANCELED) {
+			r->stopped = true;
+			rc = 0;
+		} else if (rc == 0) {
+			rc = 1;
+		}
+	}
+	blob_manifest_free(own);
+	return rc;
+}
+
 int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 {
 	struct model_conn *c;
 	db_stmt *st;
 	int64_t now = model_now_ns();
+	char sha[65];
 	int rc;
 
+	/* The system disk's SHA-256 first, outside the transaction: reading a
+	 * blob may take a while (§2.1; 0.55 s per GiB of it, holes too). */
+	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, sha)) <= 0)
+		return rc;
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc;
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, sha);
+	db_bind_int64(st, 2, devs[0].blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
 	for (int k = 0; k < n; k++) {
 		if (!(st = model_stmt(c, SQL("INSERT INTO devices(image_id, idx, blob_id, snapshot_id) VALUES (?, ?, ?, ?)")))) {
 			rc = -EIO;

@@ -161,13 +161,24 @@ int task_log_source(struct model_conn *c, struct task_run *r);
  * was lost: r->lost), -errno. */
 int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const blob_manifest *man);
 /* The last transaction: the devices mapped (§2.2), the image (pending or
- * replicating) available with vda's size, the row deleted, changes logged. */
+ * replicating) available with vda's size and vda's SHA-256 (§2.1: one its
+ * blob has, a source's with the same manifest, else read once here,
+ * before the transaction; an unmount meanwhile stops it: r->stopped), the
+ * row deleted, changes logged. */
 struct task_dev {
 	int idx;
 	int64_t blob_id;
-	int64_t snap_id; /* 0: an image file */
+	int64_t snap_id;  /* 0: an image file */
+	int64_t src_blob; /* a blob of the same bytes (a raw conversion's, a copy's source), 0 none */
 };
 int task_finish(struct task_run *r, const struct task_dev *devs, int n);
+/* The SHA-256 of blob_id (§2.1) for a task making it: the one its row has
+ * (an upload hashed as it was written, a resumed task's), one a blob of
+ * the same manifest has (src_blob, or a blob holder took by reference),
+ * else its bytes read once (man, or, NULL, its row's manifest).  1 with out set, 0 when the runner
+ * was asked to stop meanwhile (r->stopped), -errno. */
+int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int64_t holder,
+                     const blob_manifest *man, char out[65]);
 
 /* ---- images made from images (convert.c, copy.c) ---- */
 
@@ -228,6 +239,9 @@ int import_run(struct task_run *r);
 /* destroy.c: an image in the recycle bin destroyed (§16 "deleting"): its
  * rows, then the chunks nothing else names, then its row. */
 int destroy_run(struct task_run *r);
+/* checksum.c: the SHA-256 of an image made before imgfs kept one (§2.1),
+ * queued by the schema step that added it. */
+int checksum_run(struct task_run *r);
 
 /* ---- upload.c's pieces that import.c reuses (URL import, §5.2) ---- */
 

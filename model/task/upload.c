@@ -411,7 +411,7 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 	return 0;
 }
 
-int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored)
+int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -434,14 +434,16 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 		goto out;
 	}
 	/* stat and listings show the size until the seal records its own. */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ? WHERE id = ? AND "
+	                             "manifest IS NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
 	db_bind_int64(st, 1, (int64_t)size);
 	db_bind_int64(st, 2, (int64_t)stored);
 	db_bind_int64(st, 3, now);
-	db_bind_int64(st, 4, u->blob_id);
+	db_bind_text(st, 4, sha256 ? sha256 : "");
+	db_bind_int64(st, 5, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
@@ -706,7 +708,7 @@ static int seal_progress(void *arg, uint64_t done, uint64_t total)
 
 /* The last transaction: the blob sealed, the image available. */
 static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob, const blob_manifest *man,
-                         const char *format, uint64_t vsize)
+                         const char *format, uint64_t vsize, const char *sha)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -723,7 +725,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	now = task_after(sealed); /* the image's files are newer than its disk */
 	/* xxh128 '': computed lazily on first use (model_blob_hash). */
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
-	                         "mtime_ns = ? WHERE id = ? AND wblob = ?")))) {
+	                         "mtime_ns = ?, sha256 = ? WHERE id = ? AND wblob = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -731,8 +733,9 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_int64(st, 2, (int64_t)man->size);
 	db_bind_int64(st, 3, (int64_t)man->stored);
 	db_bind_int64(st, 4, sealed);
-	db_bind_int64(st, 5, blob_id);
-	db_bind_text(st, 6, wblob);
+	db_bind_text(st, 5, sha);
+	db_bind_int64(st, 6, blob_id);
+	db_bind_text(st, 7, wblob);
 	/* Its manifest names what copies by reference took: their holds go. */
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_release_holds(c, blob_id)) < 0)
 		goto out;
@@ -867,7 +870,13 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 		return 0;
 	if (rc < 0)
 		return upload_fail(r, blob_id, "upload failed: storing the file: %s", strerror(-rc));
-	rc = upload_finish(r, blob_id, wblob, man, format, vsize);
+	/* The file's SHA-256 (§2.1): hashed as it was written (the mount's,
+	 * recorded at close; an import's), the source's when it was taken
+	 * whole by reference, else read once now (an upload written out of
+	 * order, an import resumed after a restart). */
+	char sha[65];
+	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, sha)) > 0)
+		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha);
 	blob_manifest_free(man);
 	return rc;
 }

@@ -102,6 +102,14 @@ import_ok() {
     assert_eq 100 "$(cat "$img/progress")" "$img/progress"
     assert_eq "" "$(cat "$img/error")" "$img/error"
     assert_eq "" "$(cat "$img/task")" "$img/task once available"
+    # §2.1: its sha256 is the served file's (hashed as it came, or, after a
+    # resume, read once at the seal).
+    local file="$F/${url##*/}"
+    if [[ -f "$file" ]]; then
+        assert_eq "$(sha256sum <"$file" | cut -d' ' -f1)" "$(cat "$img/sha256")" "$img/sha256"
+    else
+        assert_match '[0-9a-f]{64}' "$(cat "$img/sha256")" "$img/sha256"
+    fi
 }
 
 check_qcow2() { # DIR

@@ -11,6 +11,9 @@
 #ifndef IMGFS_LIFECYCLE_TEST_H
 #define IMGFS_LIFECYCLE_TEST_H
 
+#define OPENSSL_API_COMPAT 0x10100000L /* SHA256_Init: a reference independent of EVP */
+#include <openssl/sha.h>
+
 #include "test_util.h"
 
 #define LT_MiB ((uint64_t)1 << 20)
@@ -141,6 +144,34 @@ static inline int64_t lt_region_mtime(struct ut_fx *fx, int64_t region_id)
 	int64_t t = model_region_mtime(fx->m, region_id);
 	assert_true(t > 0);
 	return t;
+}
+
+/* The SHA-256 of sealed blob blob_id, every byte read through
+ * blob_store_read and hashed by OpenSSL's SHA256_* (not blobstore/digest.c:
+ * the reference the model's `sha256` is checked against). */
+static inline void lt_blob_sha256(struct ut_fx *fx, int64_t region_id, int64_t blob_id, char out[65])
+{
+	blob_manifest *man = NULL;
+	uint8_t *buf = malloc(LT_MiB);
+	unsigned char md[32];
+	SHA256_CTX h;
+	blob_store *s;
+
+	assert_non_null(buf);
+	assert_int_equal(model_store(fx->m, region_id, &s), 0);
+	assert_int_equal(model_blob_manifest(fx->m, blob_id, &man), 0);
+	SHA256_Init(&h);
+	for (uint64_t off = 0; off < man->size;) {
+		size_t n = man->size - off < LT_MiB ? (size_t)(man->size - off) : LT_MiB;
+		assert_int_equal(blob_store_read(s, man, buf, n, off), (ssize_t)n);
+		SHA256_Update(&h, buf, n);
+		off += n;
+	}
+	SHA256_Final(md, &h);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	blob_manifest_free(man);
+	free(buf);
 }
 
 /* Runs every task that can run now, as a mount's worker would; returns

@@ -5,6 +5,8 @@
  * hashes checked against an independent XXH3-128 of the bytes read back
  * (§2.3), and content that deduplicates across regions.
  */
+#define OPENSSL_API_COMPAT 0x10100000L /* SHA256_Init and friends: a reference independent of EVP */
+#include <openssl/sha.h>
 #include <xxhash.h>
 
 #include "test_util.h"
@@ -38,27 +40,36 @@ static void get_disk(struct ut_fx *fx, const struct model_image *img, struct dis
 
 /* XXH3-128 of the whole blob read through blob_store_read, as canonical
  * (big-endian) lowercase hex. */
-static void independent_hash(blob_store *s, const blob_manifest *man, char out[33])
+/* The XXH3-128 and the SHA-256 (OpenSSL's own, not blobstore/digest.c)
+ * of every byte of the blob, read through blob_store_read. */
+static void independent_hash(blob_store *s, const blob_manifest *man, char out[33], char sha[65])
 {
 	XXH3_state_t *x = XXH3_createState();
 	uint8_t *buf = malloc(READ_BUF);
 	XXH128_canonical_t c;
+	SHA256_CTX h;
+	unsigned char md[32];
 	uint64_t off = 0;
 
 	assert_non_null(x);
 	assert_non_null(buf);
 	assert_int_equal(XXH3_128bits_reset(x), XXH_OK);
+	SHA256_Init(&h);
 	while (off < man->size) {
 		size_t want = man->size - off < READ_BUF ? (size_t)(man->size - off) : READ_BUF;
 		ssize_t n = blob_store_read(s, man, buf, want, off);
 		if (n != (ssize_t)want)
 			fail_msg("blob_store_read at %llu: %zd, want %zu", (unsigned long long)off, n, want);
 		assert_int_equal(XXH3_128bits_update(x, buf, want), XXH_OK);
+		SHA256_Update(&h, buf, want);
 		off += want;
 	}
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", c.digest[i]);
+	SHA256_Final(md, &h);
+	for (int i = 0; i < 32; i++)
+		snprintf(sha + 2 * i, 3, "%02x", md[i]);
 	XXH3_freeState(x);
 	free(buf);
 }
@@ -199,20 +210,40 @@ static void test_marketplace_images(void **state)
 	}
 }
 
-/* §2.3: user.imgfs.xxh128 is the XXH3-128 of the whole blob. */
+/* §2.3: user.imgfs.xxh128 is the XXH3-128 of the whole blob.  §2.1:
+ * sha256 is the SHA-256 of the system disk — catalogue.c's table, which a
+ * change to the disks' bytes would make wrong (the message names the new
+ * value).  Marketplace images' too (their blobs cannot be read through
+ * the mount, their sha256 can). */
 static void test_hashes(void **state)
 {
 	struct ut_fx *fx = *state;
 	char seen[UT_PUBLIC_COUNT][33];
 
+	int64_t market[8] = {0};
+	assert_int_equal(model_image_list(fx->m, fx->r1, 0, MODEL_FOLDER_MARKETPLACE, 0, collect_ids, market), 0);
+	for (int i = 0; i < UT_MARKETPLACE_COUNT; i++) {
+		struct model_image img = ut_get(fx, market[i]);
+		struct disk d;
+		char xxh[33], sha[65], shown[65];
+		get_disk(fx, &img, &d);
+		independent_hash(d.store, d.man, xxh, sha);
+		assert_int_equal(model_image_sha256(fx->m, img.id, shown), 0);
+		if (strcmp(shown, sha) != 0)
+			fail_msg("%s: sha256 %s, the bytes hash to %s (catalogue.c's table)", img.name, shown, sha);
+		free_disk(&d);
+	}
 	for (int i = 0; i < UT_PUBLIC_COUNT; i++) {
 		struct model_image img = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, ut_public_names[i]);
 		struct model_blob b;
 		struct disk d;
-		char want[33], got[33], again[33];
+		char want[33], got[33], again[33], sha[65], shown[65];
 
 		get_disk(fx, &img, &d);
-		independent_hash(d.store, d.man, want);
+		independent_hash(d.store, d.man, want, sha);
+		assert_int_equal(model_image_sha256(fx->m, img.id, shown), 0);
+		if (strcmp(shown, sha) != 0)
+			fail_msg("%s: sha256 %s, the bytes hash to %s (catalogue.c's table)", img.name, shown, sha);
 		assert_int_equal(model_blob_hash(fx->m, d.dev.blob_id, got), 0);
 		if (strcmp(got, want) != 0)
 			fail_msg("%s: model_blob_hash %s, the bytes hash to %s", img.name, got, want);

@@ -263,6 +263,7 @@ static void test_quota_shared_images(void **state)
 	assert_int_equal(share(fx, a2, "bob"), -EDQUOT);
 	/* Destroyed: the place is free. */
 	assert_int_equal(model_image_destroy(fx->m, a1, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1); /* deleting until its task ran (§16) */
 	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
 	assert_int_equal(share(fx, a2, "bob"), 0);
 	/* Unsharing frees one too. */
@@ -332,6 +333,7 @@ static void test_rename_recycle_destroy(void **state)
 	assert_int_equal(model_image_lookup_shared(fx->m, fx->r1, bob, "gold", "alice", &img), 0);
 	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
 	assert_int_equal(model_image_destroy(fx->m, id, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM shares WHERE image_id = %lld", (long long)id), 0);
 }
 

@@ -422,9 +422,15 @@ struct vm_fx {
 	char vm_ext[16];
 };
 
+#define SMALL_VDA (64 * MiB)
+
+static struct model_vm_disk vm_disk(struct ut_fx *fx, int64_t vm_id, int idx, bool attach);
+
 /* An account with a stopped instance (system disk of the given type) and a
- * queued private image "golden". */
-static struct vm_fx make_vm(struct ut_fx *fx, unsigned system_disk)
+ * queued private image "golden".  The system disk is the default 40 GiB
+ * (full) or SMALL_VDA: a capture hashes every byte of it (§2.1 sha256,
+ * 0.55 s per GiB), and most tests are about something else. */
+static struct vm_fx make_vm_sized(struct ut_fx *fx, unsigned system_disk, bool full)
 {
 	struct model_err err = {0};
 	struct model_instance vm;
@@ -438,7 +444,22 @@ static struct vm_fx make_vm(struct ut_fx *fx, unsigned system_disk)
 	assert_int_equal(model_instance_get(fx->m, v.vm, &vm), 0);
 	memcpy(v.vm_ext, vm.ext_id, sizeof v.vm_ext);
 	v.image = ut_image(fx, fx->r1, v.account, MODEL_FOLDER_PRIVATE, "golden");
+	if (!full) {
+		struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false);
+		blob_wblob *w = NULL;
+		blob_store *s;
+		assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+		assert_int_equal(blob_wblob_open(&w, s, vda.wblob), 0);
+		assert_int_equal(blob_wblob_truncate(w, SMALL_VDA), 0);
+		blob_wblob_close(w);
+		assert_int_equal(model_instance_disk_touch(fx->m, vda.blob_id, SMALL_VDA, 0), 0);
+	}
 	return v;
+}
+
+static struct vm_fx make_vm(struct ut_fx *fx, unsigned system_disk)
+{
+	return make_vm_sized(fx, system_disk, false);
 }
 
 /* The instance's disk at idx (attached first for a data disk). */
@@ -506,7 +527,7 @@ static void run_all(struct ut_fx *fx)
 static void test_capture_local(void **state)
 {
 	struct ut_fx *fx = *state;
-	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct vm_fx v = make_vm_sized(fx, MODEL_TYPE_LOCAL, true);
 	struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false), vdb = vm_disk(fx, v.vm, 1, true);
 	struct model_device dev[MODEL_MAX_DEVICES];
 	struct model_err err = {0};
@@ -601,6 +622,11 @@ static void test_capture_cloud(void **state)
 	assert_int_equal(snap.status, MODEL_SNAP_AVAILABLE);
 	assert_int_equal(snap.blob_id, dev[0].blob_id);
 	lt_assert_wblob_is_blob(fx, fx->r1, vda.wblob, dev[0].blob_id);
+	/* §2.1: the system disk's SHA-256, there once available. */
+	char want[65], got[65];
+	lt_blob_sha256(fx, fx->r1, dev[0].blob_id, want);
+	assert_int_equal(model_image_sha256(fx->m, v.image, got), 0);
+	assert_string_equal(got, want);
 }
 
 /* A source disk that cannot be read: the image ends in error saying why,

@@ -9,7 +9,7 @@
  * each write); the task runs through model_task_work like a mount's worker.
  */
 #include "format_test.h"
-#include "test_util.h"
+#include "model/lifecycle_test.h"
 
 #define MiB ((uint64_t)1 << 20)
 
@@ -79,7 +79,7 @@ static void close_and_run(struct ut_fx *fx, const struct model_upload *u)
 	assert_int_equal(blob_wblob_open(&w, s, u->wblob), 0);
 	uint64_t size = blob_wblob_size(w), stored = blob_wblob_stored(w);
 	blob_wblob_close(w);
-	assert_int_equal(model_upload_close(fx->m, u, size, stored), 0);
+	assert_int_equal(model_upload_close(fx->m, u, size, stored, NULL), 0);
 	assert_int_equal(model_task_work(fx->m, NULL), 1);
 	assert_int_equal(model_task_work(fx->m, NULL), 0);
 }
@@ -232,8 +232,35 @@ static void test_finish_raw(void **state)
 	blob_manifest_free(man);
 	assert_false(wblob_exists(fx, &u));
 	assert_int_equal(count(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld", id), 0);
+	/* §2.1: no hash came with the close (the mount's gave none): the seal
+	 * read the file once to hash it. */
+	char want[65], got[65];
+	lt_blob_sha256(fx, fx->r1, u.blob_id, want);
+	assert_int_equal(model_image_sha256(fx->m, id, got), 0);
+	assert_string_equal(got, want);
 	free(disk);
 	free(back);
+}
+
+/* A hash given at close (the mount's, as the writes arrived) is the one
+ * kept: the seal does not read the file again. */
+static void test_finish_sha_from_close(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	uint8_t disk[4096] = {0};
+	const char *given = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char got[65];
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+
+	ft_mbr(disk);
+	begin(fx, id, 0, &u);
+	put(fx, &u, disk, sizeof disk, 0);
+	assert_int_equal(model_upload_close(fx->m, &u, sizeof disk, sizeof disk, given), 0);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(model_image_sha256(fx->m, id, got), 0);
+	assert_string_equal(got, given);
 }
 
 static void test_finish_qcow2(void **state)
@@ -415,7 +442,7 @@ static void test_cancel(void **state)
 	assert_int_equal(get(fx, id).status, MODEL_IMG_ERROR);
 	assert_string_equal(get(fx, id).error, "cancelled");
 	assert_false(model_upload_alive(fx->m, &u));
-	assert_int_equal(model_upload_close(fx->m, &u, 0, 0), -ENOENT);
+	assert_int_equal(model_upload_close(fx->m, &u, 0, 0, NULL), -ENOENT);
 	assert_gone(fx, &u);
 	assert_int_equal(model_upload_cancel(fx->m, id, &err), -EPERM);
 	/* Closed, its task queued. */
@@ -423,7 +450,7 @@ static void test_cancel(void **state)
 	begin(fx, id2, 0, &u);
 	ft_mbr(mbr);
 	put(fx, &u, mbr, sizeof mbr, 0);
-	assert_int_equal(model_upload_close(fx->m, &u, sizeof mbr, 0), 0);
+	assert_int_equal(model_upload_close(fx->m, &u, sizeof mbr, 0, NULL), 0);
 	assert_int_equal(model_upload_cancel(fx->m, id2, &err), 0);
 	assert_string_equal(get(fx, id2).error, "cancelled");
 	assert_gone(fx, &u);
@@ -462,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_sniff_per_folder),
 		cmocka_unit_test_setup_teardown(test_abandon, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_finish_raw, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_finish_sha_from_close, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_finish_qcow2, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_finish_refused, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_finish_iso, ut_setup, ut_teardown),
