@@ -144,18 +144,18 @@ int model_account_remove(model *m, const char *name, struct model_err *err)
 		rc = model_fail(err, -ENOENT, "no account %s", name);
 		goto out;
 	}
+	if (a.has_subs) {
+		model_account_subs_named(m, a.id, subs, sizeof(subs));
+		rc = model_fail(err, -EBUSY, "account %s has sub-accounts %s: remove them or make them main accounts "
+		                "(account set SUB parent -) first", name, subs);
+		goto out;
+	}
 	if ((rc = account_owns(c, a.id, n)) < 0)
 		goto out;
 	if (n[0] || n[1] || n[2] || n[3]) {
 		rc = model_fail(err, -EBUSY, "account %s owns %lld images (the recycle bin's too), %lld snapshots, "
 		                "%lld instances and receives %lld shares: remove them first", name, (long long)n[0],
 		                (long long)n[1], (long long)n[2], (long long)n[3]);
-		goto out;
-	}
-	if (a.has_subs) {
-		model_account_subs_named(m, a.id, subs, sizeof(subs));
-		rc = model_fail(err, -EBUSY, "account %s has sub-accounts %s: remove them or make them main accounts "
-		                "(account set SUB parent -) first", name, subs);
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
