@@ -138,6 +138,13 @@ int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
 	"a.id, a.name, a.uid, a.admin, a.parent_id, CASE WHEN EXISTS (SELECT 1 FROM accounts s WHERE "      \
 	"s.parent_id = a.id) THEN 1 ELSE 0 END, a.created FROM accounts a "
 void model_account_row(db_stmt *st, struct model_account *a);
+/* A row callback (model_each_row, model_each_page) that reads each row
+ * with model_account_row and calls cb(arg, account); arg: this struct. */
+struct model_account_cb {
+	int (*cb)(void *arg, const struct model_account *a);
+	void *arg;
+};
+int model_account_each(void *arg, db_stmt *st);
 /* The main account a sub-account may be put under (parent, by name):
  * -ENOENT "no account P", -EINVAL for an administrator or a sub-account. */
 int model_account_main_check(model *m, const char *parent, struct model_account *out, struct model_err *err);

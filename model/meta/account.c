@@ -186,14 +186,9 @@ int model_account_ensure(model *m, const char *name, struct model_account *out, 
 	return model_account_by_name(m, name, out);
 }
 
-struct account_cb {
-	int (*cb)(void *arg, const struct model_account *a);
-	void *arg;
-};
-
-static int account_each(void *arg, db_stmt *st)
+int model_account_each(void *arg, db_stmt *st)
 {
-	struct account_cb *c = arg;
+	struct model_account_cb *c = arg;
 	struct model_account a;
 	model_account_row(st, &a);
 	return c->cb(c->arg, &a);
@@ -201,7 +196,7 @@ static int account_each(void *arg, db_stmt *st)
 
 int model_account_list(model *m, int (*cb)(void *arg, const struct model_account *a), void *arg)
 {
-	struct account_cb c = {cb, arg};
+	struct model_account_cb c = {cb, arg};
 	struct model_conn *conn;
 	db_stmt *st;
 	int rc;
@@ -210,7 +205,7 @@ int model_account_list(model *m, int (*cb)(void *arg, const struct model_account
 	if (!(st = model_stmt(conn, SQL_SCAN("admin account list reads every account",
 	                                         "SELECT " MODEL_ACCOUNT_COLS "ORDER BY a.id"))))
 		return -EIO;
-	return model_each_row(st, account_each, &c);
+	return model_each_row(st, model_account_each, &c);
 }
 
 /* ---- regions ------------------------------------------------------------- */

@@ -71,23 +71,10 @@ int64_t model_accounts_mtime(model *m)
 	return model_setting_int(m, "accounts_ns", 0, 0);
 }
 
-struct account_cb {
-	int (*cb)(void *arg, const struct model_account *a);
-	void *arg;
-};
-
-static int account_each(void *arg, db_stmt *st)
-{
-	struct account_cb *c = arg;
-	struct model_account a;
-	model_account_row(st, &a);
-	return c->cb(c->arg, &a);
-}
-
 int model_account_tenants(model *m, const struct model_account *actor, int64_t after_id,
                           int (*cb)(void *arg, const struct model_account *a), void *arg)
 {
-	struct account_cb c = {cb, arg};
+	struct model_account_cb c = {cb, arg};
 	struct model_conn *conn;
 	int rc;
 	if (!model_account_has_tenants(actor))
@@ -98,17 +85,17 @@ int model_account_tenants(model *m, const struct model_account *actor, int64_t a
 		const int64_t params[] = {after_id};
 		return model_each_page(conn, SQL("SELECT " MODEL_ACCOUNT_COLS "WHERE a.admin = 0 AND a.id > ? "
 		                                 "ORDER BY a.id " MODEL_PAGE_SQL),
-		                       params, 1, 0, account_each, &c);
+		                       params, 1, 0, model_account_each, &c);
 	}
 	const int64_t params[] = {actor->id, after_id};
 	return model_each_page(conn, SQL("SELECT " MODEL_ACCOUNT_COLS "WHERE a.parent_id = ? AND a.id > ? "
 	                                 "ORDER BY a.id " MODEL_PAGE_SQL),
-	                       params, 2, 0, account_each, &c);
+	                       params, 2, 0, model_account_each, &c);
 }
 
 /* model_account_subs's page: stops after max rows. */
 struct subs_cb {
-	struct account_cb c;
+	struct model_account_cb c;
 	int left;
 };
 
@@ -117,7 +104,7 @@ static int subs_each(void *arg, db_stmt *st)
 	struct subs_cb *s = arg;
 	if (s->left-- <= 0)
 		return 1;
-	return account_each(&s->c, st);
+	return model_account_each(&s->c, st);
 }
 
 int model_account_subs(model *m, int64_t main_id, int max, int (*cb)(void *arg, const struct model_account *a),
@@ -161,12 +148,29 @@ void model_account_subs_named(model *m, int64_t main_id, char *out, size_t cap)
 	model_account_subs(m, main_id, 9, name_each, &n);
 }
 
+/* The end of a role's change in c's transaction: st (NULL: it did not
+ * prepare), an UPDATE of one column of accounts taking (value, id), then
+ * the change noted and the transaction committed — or rolled back. */
+static int account_update(struct model_conn *c, db_stmt *st, int64_t value, int64_t id)
+{
+	int rc = -EIO;
+	if (st) {
+		db_bind_int64(st, 1, value);
+		db_bind_int64(st, 2, id);
+		rc = model_exec_stmt(st);
+	}
+	if (rc < 0 || (rc = model_accounts_changed(c, id)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	return model_commit(c);
+}
+
 int model_account_set_admin(model *m, const char *name, bool admin, struct model_err *err)
 {
 	struct model_conn *c;
 	struct model_account a, up = {0};
 	char subs[192];
-	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
@@ -190,15 +194,7 @@ int model_account_set_admin(model *m, const char *name, bool admin, struct model
 		                "parent - first)", name, subs);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL("UPDATE accounts SET admin = ? WHERE id = ?")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int(st, 1, admin ? 1 : 0);
-	db_bind_int64(st, 2, a.id);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_accounts_changed(c, a.id)) < 0)
-		goto out;
-	return model_commit(c);
+	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET admin = ? WHERE id = ?")), admin ? 1 : 0, a.id);
 out:
 	model_rollback(c);
 	return rc;
@@ -287,15 +283,7 @@ int model_account_set_parent(model *m, const char *name, const char *parent, str
 		goto out;
 	if ((rc = usage_join(c, a.id, main.id ? main.id : a.id)) < 0)
 		goto out;
-	if (!(st = model_stmt(c, SQL("UPDATE accounts SET parent_id = ? WHERE id = ?")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int64(st, 1, main.id);
-	db_bind_int64(st, 2, a.id);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_accounts_changed(c, a.id)) < 0)
-		goto out;
-	return model_commit(c);
+	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET parent_id = ? WHERE id = ?")), main.id, a.id);
 out:
 	model_rollback(c);
 	return rc;

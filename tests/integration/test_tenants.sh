@@ -21,14 +21,7 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
-[[ $(id -u) == 0 ]] || fail "this test runs as root (it switches to other uids)"
-SYS_PY=/usr/bin/python3
-[[ -x $SYS_PY ]] || fail "$SYS_PY is needed"
-chmod 755 "$T"
-cp "$IMGFS" "$T/imgfs-as"
-cp "$ERRNO_PY" "$T/errno-as.py"
-chmod 755 "$T/imgfs-as" "$T/errno-as.py"
+other_uids
 IO="$T/io" # where the other uids' processes leave their answers
 mkdir -m 1777 "$IO"
 
@@ -38,18 +31,11 @@ imgfs_admin "$S" account add acme --uid 3102
 imgfs_admin "$S" account add dev --uid 3103 --parent acme
 imgfs_admin "$S" account add eve --uid 3104
 
-as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
 boss() { as 3101 "$@"; }
 acme() { as 3102 "$@"; }
 dev() { as 3103 "$@"; }
 eve() { as 3104 "$@"; }
-# errno_as UID EXPECTED OP ARGS...
-errno_as() {
-    local uid=$1 expected=$2 got; shift 2
-    got=$(as "$uid" "$SYS_PY" "$T/errno-as.py" "$@") || fail "errno.py $* as uid $uid did not run"
-    [[ "$got" == "$expected" ]] || fail "$(printf '%q ' "$@")as uid $uid: expected $expected, got $got"
-}
-# logged_as ACTOR LINE...: the log has a line holding LINE and naming the
+# logged_by ACTOR TEXT: the log has a line holding LINE and naming the
 # actor and the tenant dev (fixed strings).
 logged_by() {
     local actor=$1 text=$2
