@@ -145,6 +145,10 @@ struct model_account_cb {
 	void *arg;
 };
 int model_account_each(void *arg, db_stmt *st);
+/* A write transaction begun on *c with account name read into out: 0, or
+ * -ENOENT "no account NAME" (rolled back) or another -errno. */
+int model_account_begin(model *m, const char *name, struct model_conn **c, struct model_account *out,
+                        struct model_err *err);
 /* The main account a sub-account may be put under (parent, by name):
  * -ENOENT "no account P", -EINVAL for an administrator or a sub-account. */
 int model_account_main_check(model *m, const char *parent, struct model_account *out, struct model_err *err);

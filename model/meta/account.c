@@ -138,12 +138,8 @@ int model_account_remove(model *m, const char *name, struct model_err *err)
 	int64_t n[4] = {0};
 	db_stmt *st;
 	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
 		return rc;
-	if (model_account_by_name(m, name, &a) < 0) {
-		rc = model_fail(err, -ENOENT, "no account %s", name);
-		goto out;
-	}
 	if (a.has_subs) {
 		model_account_subs_named(m, a.id, subs, sizeof(subs));
 		rc = model_fail(err, -EBUSY, "account %s has sub-accounts %s: remove them or make them main accounts "
@@ -173,6 +169,19 @@ int model_account_remove(model *m, const char *name, struct model_err *err)
 out:
 	model_rollback(c);
 	return rc;
+}
+
+int model_account_begin(model *m, const char *name, struct model_conn **c, struct model_account *out,
+                        struct model_err *err)
+{
+	int rc;
+	if ((rc = model_write_begin(m, c, err)) < 0)
+		return rc;
+	if (model_account_by_name(m, name, out) < 0) {
+		model_rollback(*c);
+		return model_fail(err, -ENOENT, "no account %s", name);
+	}
+	return 0;
 }
 
 int model_account_ensure(model *m, const char *name, struct model_account *out, struct model_err *err)

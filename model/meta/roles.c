@@ -172,12 +172,8 @@ int model_account_set_admin(model *m, const char *name, bool admin, struct model
 	struct model_account a, up = {0};
 	char subs[192];
 	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
 		return rc;
-	if (model_account_by_name(m, name, &a) < 0) {
-		rc = model_fail(err, -ENOENT, "no account %s", name);
-		goto out;
-	}
 	if (a.admin == admin) {
 		model_rollback(c);
 		return 0; /* already so */
@@ -257,12 +253,8 @@ int model_account_set_parent(model *m, const char *name, const char *parent, str
 	int rc;
 	if (parent && strcmp(parent, "-") == 0)
 		parent = NULL;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
 		return rc;
-	if (model_account_by_name(m, name, &a) < 0) {
-		rc = model_fail(err, -ENOENT, "no account %s", name);
-		goto out;
-	}
 	if (parent && (rc = parent_check(m, &a, parent, &main, err)) < 0)
 		goto out;
 	if (main.id == a.parent_id) {

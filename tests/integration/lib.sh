@@ -521,6 +521,21 @@ capture() {
     assert_eq available "$(status_of "$img")" "status of $img after imgfs wait"
 }
 
+# capture_as UID REGION_DIR VM IMAGE: as UID (other_uids), an instance VM
+# built from public/centos-7.4 with a 16 MiB data disk vdb, captured with
+# it into private/IMAGE (vdb becomes a snapshot); waits until IMAGE is
+# available.
+capture_as() {
+    local uid=$1 r=$2 vm=$3 img=$4
+    as "$uid" mkdir "$r/instances/$vm"
+    as "$uid" sh -c "echo public/centos-7.4 > '$r/instances/$vm/image'"
+    as "$uid" truncate -s 16M "$r/instances/$vm/disks/vdb"
+    as "$uid" mkdir "$r/private/$img"
+    as "$uid" sh -c "echo 'instance $vm vdb' > '$r/private/$img/source'"
+    as "$uid" timeout 300 "$T/imgfs-as" wait "$r/private/$img" >"$T/wait.out" 2>&1 ||
+        { cat "$T/wait.out"; fail "imgfs wait $img as uid $uid"; }
+}
+
 # devmap_ref IMAGE_DIR DEV: the reference column of DEV's device-mapping line.
 devmap_ref() { awk -F '\t' -v d="$2" '$1 == d { print $3 }' "$1/device-mapping"; }
 

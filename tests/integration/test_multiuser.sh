@@ -31,12 +31,7 @@ P="$R/private"
 I="$R/instances"
 
 say "alice: an instance, an image captured from it with a data-disk snapshot, an ISO entry"
-alice mkdir "$I/a-vm"
-alice sh -c "echo public/centos-7.4 > '$I/a-vm/image'"
-alice truncate -s 16M "$I/a-vm/disks/vdb"
-alice mkdir "$P/golden"
-alice sh -c "echo 'instance a-vm vdb' > '$P/golden/source'"
-alice timeout 300 "$T/imgfs-as" wait "$P/golden" >"$T/wait.out" 2>&1 || { cat "$T/wait.out"; fail "imgfs wait golden"; }
+capture_as 2001 "$R" a-vm golden
 gid=$(alice cat "$P/golden/id")
 snap=$(alice awk -F '\t' '$1 == "vdb" { print $3 }' "$P/golden/device-mapping")
 vmid=$(alice cat "$I/a-vm/id")

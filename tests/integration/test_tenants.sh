@@ -77,12 +77,7 @@ eve - main -" "$(imgfs_admin "$S" account list | grep -E '^(boss|acme|dev|eve) '
     "account list: roles and parents"
 
 say "dev: an instance and an image captured from it (a data-disk snapshot), an ISO entry; acme: one image"
-dev mkdir "$R/instances/vm"
-dev sh -c "echo public/centos-7.4 > '$R/instances/vm/image'"
-dev truncate -s 16M "$R/instances/vm/disks/vdb"
-dev mkdir "$P/web"
-dev sh -c "echo 'instance vm vdb' > '$P/web/source'"
-dev timeout 300 "$T/imgfs-as" wait "$P/web" >"$T/wait.out" 2>&1 || { cat "$T/wait.out"; fail "imgfs wait web"; }
+capture_as 3103 "$R" vm web
 gid=$(dev cat "$P/web/id")
 snap=$(dev awk -F '\t' '$1 == "vdb" { print $3 }' "$P/web/device-mapping")
 [[ $snap == snap-* ]] || fail "no snapshot of vdb in web's device-mapping: $snap"
