@@ -57,13 +57,13 @@ static const enum fs_class tenant_classes[] = {FS_CLASS_PRIVATE, FS_CLASS_ISO, F
 int fs_caller_role(struct fs_ctx *ctx, struct fs_caller *c)
 {
 	struct model_account a;
-	int rc;
+	int rc = -ENOENT;
 	if (c->role_known)
 		return 0;
 	c->admin = c->has_subs = false;
 	if (c->account_id && (rc = model_account_get(ctx->m, c->account_id, &a)) < 0 && rc != -ENOENT)
 		return rc;
-	if (c->account_id && rc == 0) {
+	if (rc == 0) {
 		c->admin = a.admin;
 		c->has_subs = a.has_subs;
 	}
