@@ -1,6 +1,7 @@
 /*
- * admin.h — what an operator administers: hosts (SPEC §13), accounts,
- * regions and their stores, quotas (§8), the service's settings (the
+ * admin.h — what an operator administers: hosts (SPEC §13), accounts and
+ * their roles (administrators, sub-accounts: §16), regions and their
+ * stores, quotas (§8, a family's counted together), the service's settings (the
  * recycle bin's retention, where imports may connect and how fast they
  * must go, fair share's slice), moving a state into PostgreSQL
  * (migrate), fsck and gc, and the rows of admin commands writing chunks.
