@@ -173,6 +173,7 @@ assert_eq "checked by ops" "$(dev cat "$P/web/description")" "web's description 
 logged_by boss "write $REL/tenants/dev/private/web/description: done"
 boss sh -c "printf 'team=web\n' > '$TD/private/web/tags'"
 assert_eq "team=web" "$(dev cat "$P/web/tags")" "web's tags written by boss"
+logged_by boss "write $REL/tenants/dev/private/web/tags: done"
 acme sh -c "echo shop > '$TD/private/web/project'"
 assert_eq shop "$(dev cat "$P/web/project")" "web's project written by acme"
 logged_by acme "write $REL/tenants/dev/private/web/project: done"
@@ -297,6 +298,11 @@ errno_as 3103 ENOENT stat "$R/recycle-bin/web"
 assert_eq "" "$(dev ls "$R/snapshots")" "dev's snapshots/ after boss destroyed web"
 assert_eq "" "$(boss ls "$TD/snapshots")" "tenants/dev/snapshots/ after the destroy"
 
+say "an ISO image through tenants/: deleted by acme (a queued one is gone at once, as for dev)"
+acme rmdir "$TD/iso/disc"
+logged_by acme "rmdir $REL/tenants/dev/iso/disc: done"
+assert_eq "" "$(dev ls "$R/iso")" "dev's iso/ after acme's rmdir"
+
 say "account remove: refused while acme has a sub-account"
 out=$(imgfs_admin "$S" account remove acme 2>&1) && fail "account remove acme went through"
 [[ $out == *"has sub-accounts dev"* ]] || fail "account remove acme: $out"
@@ -306,7 +312,7 @@ M2="$T/mnt2"
 mount_imgfs "$S" "$M2" account=boss
 R2="$M2/regions/cn-north-1"
 assert_eq "$tenants_all" "$(ls "$R2/tenants" | LC_ALL=C sort | paste -sd ' ')" "tenants/ in boss's single-user mount"
-assert_eq disc "$(ls "$R2/tenants/dev/iso")" "tenants/dev/iso/ there"
+assert_eq "iso private recycle-bin snapshots" "$(ls "$R2/tenants/dev" | paste -sd ' ')" "tenants/dev/ there"
 ls "$R2" | grep -qx tenants || fail "the region's listing lacks tenants/"
 imgfs_admin "$S" account set boss admin no
 wait_for 10 sh -c "! ls '$R2' | grep -qx tenants" || fail "tenants/ stays listed once boss is no administrator"
