@@ -134,6 +134,37 @@ int model_exec(struct model_conn *c, const char *sql);
  * failure goes to err (may be NULL).  End with model_commit/model_rollback. */
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
 
+/* Accounts (account.c, roles.c).  The columns model_account_row reads, of
+ * "accounts a" (has_subs: an index probe of accounts_parent). */
+#define MODEL_ACCOUNT_COLS                                                                                 \
+	"a.id, a.name, a.uid, a.admin, a.parent_id, CASE WHEN EXISTS (SELECT 1 FROM accounts s WHERE "      \
+	"s.parent_id = a.id) THEN 1 ELSE 0 END, a.created FROM accounts a "
+void model_account_row(db_stmt *st, struct model_account *a);
+/* A row callback (model_each_row, model_each_page) that reads each row
+ * with model_account_row and calls cb(arg, account); arg: this struct. */
+struct model_account_cb {
+	int (*cb)(void *arg, const struct model_account *a);
+	void *arg;
+};
+int model_account_each(void *arg, db_stmt *st);
+/* A write transaction begun on *c with account name read into out: 0, or
+ * -ENOENT "no account NAME" (rolled back) or another -errno. */
+int model_account_begin(model *m, const char *name, struct model_conn **c, struct model_account *out,
+                        struct model_err *err);
+/* The main account a sub-account may be put under (parent, by name):
+ * -ENOENT "no account P", -EINVAL for an administrator or a sub-account. */
+int model_account_main_check(model *m, const char *parent, struct model_account *out, struct model_err *err);
+/* Inside the caller's transaction: an account was added, removed or given
+ * another role — the tenants/ listings' time (model_accounts_mtime) and a
+ * change every mount's watcher reads (MODEL_CHANGE_ACCOUNT). */
+int model_accounts_changed(struct model_conn *c, int64_t account_id);
+/* "a, b, c" (and "and N more") of main_id's sub-accounts, for a refusal. */
+void model_account_subs_named(model *m, int64_t main_id, char *out, size_t cap);
+/* The account whose quotas account id `a` (an SQL expression) counts
+ * against (SPEC §16): its main account when it is a sub-account, else
+ * itself.  One primary-key probe. */
+#define MODEL_SQL_PAYER(a) "COALESCE((SELECT NULLIF(parent_id, 0) FROM accounts WHERE id = " a "), " a ")"
+
 /* Settings (meta/settings.c): the value of key into out (cap bytes,
  * truncated): 1, or 0 when unset (out untouched), or -errno. */
 int model_setting_get(model *m, const char *key, char *out, size_t cap);

@@ -95,13 +95,17 @@ static bool parse_i64(const char *s, int64_t *out)
 	return true;
 }
 
+/* account list: NAME UID ROLE PARENT (- for none), ROLE admin, main or sub. */
 static int print_account(void *arg, const struct model_account *a)
 {
-	(void)arg;
-	if (a->uid >= 0)
-		printf("%s %lld\n", a->name, (long long)a->uid);
-	else
-		printf("%s -\n", a->name);
+	model *m = arg;
+	struct model_account up = {0};
+	char uid[24];
+	if (a->parent_id && model_account_get(m, a->parent_id, &up) < 0)
+		snprintf(up.name, sizeof(up.name), "?");
+	snprintf(uid, sizeof(uid), a->uid >= 0 ? "%lld" : "-", (long long)a->uid);
+	printf("%s %s %s %s\n", a->name, uid, a->admin ? "admin" : a->parent_id ? "sub" : "main",
+	       a->parent_id ? up.name : "-");
 	return 0;
 }
 
@@ -121,26 +125,58 @@ static int find_case_twin(void *arg, const struct model_account *a)
 	return 0;
 }
 
+static void over_quota_warnings(model *m, const char *main);
+
+/* account set NAME admin yes|no, account set NAME parent MAIN|- (§16). */
+static int account_set(struct admin *a, model *m)
+{
+	struct model_err err = {0};
+	const char *name = a->argv[1], *key = a->argv[2], *value = a->argv[3];
+	int rc;
+	if (strcmp(key, "admin") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			return usage_error(a, "account set NAME admin takes yes or no");
+		rc = model_account_set_admin(m, name, strcmp(value, "yes") == 0, &err);
+	} else if (strcmp(key, "parent") == 0) {
+		rc = model_account_set_parent(m, name, value, &err);
+	} else {
+		return usage_error(a, "account set NAME admin yes|no | account set NAME parent MAIN|-");
+	}
+	if (rc < 0)
+		return refused(name, rc, &err);
+	if (strcmp(key, "parent") == 0)
+		over_quota_warnings(m, strcmp(value, "-") == 0 ? name : value);
+	return 0;
+}
+
 static int cmd_account(struct admin *a, model *m)
 {
 	struct model_err err = {0};
 	int64_t uid = -1;
 	int rc;
-	if (a->argc == 1 && strcmp(a->argv[0], "list") == 0 && !a->opt[0])
-		return model_account_list(m, print_account, NULL) < 0 ? 1 : 0;
-	if (a->argc == 2 && strcmp(a->argv[0], "remove") == 0 && !a->opt[0]) {
+	bool flags = a->opt[0] || a->opt[1] || a->opt[2];
+	if (a->argc == 1 && strcmp(a->argv[0], "list") == 0 && !flags)
+		return model_account_list(m, print_account, m) < 0 ? 1 : 0;
+	if (a->argc == 2 && strcmp(a->argv[0], "remove") == 0 && !flags) {
 		if ((rc = model_account_remove(m, a->argv[1], &err)) < 0)
 			return refused(a->argv[1], rc, &err);
 		return 0;
 	}
+	if (a->argc == 4 && strcmp(a->argv[0], "set") == 0 && !flags)
+		return account_set(a, m);
 	if (a->argc != 2 || strcmp(a->argv[0], "add") != 0)
-		return usage_error(a, "account add NAME [--uid UID] | account list | account remove NAME");
+		return usage_error(a, "account add NAME [--uid UID] [--admin | --parent MAIN] | account list | "
+		                      "account set NAME admin yes|no | account set NAME parent MAIN|- | "
+		                      "account remove NAME");
 	/* (uid_t)-1 is "no uid" to chown(2) and setreuid(2): never an account's. */
 	if (a->opt[0] && (!parse_i64(a->opt[0], &uid) || uid < 0 || uid > 4294967294LL))
 		return usage_error(a, "--uid takes a number from 0 to 4294967294");
+	if (a->opt[1] && a->opt[2])
+		return usage_error(a, "--admin and --parent exclude each other: an administrator is nobody's "
+		                      "sub-account");
 	struct case_twin t = {a->argv[1], ""};
 	model_account_list(m, find_case_twin, &t);
-	if ((rc = model_account_add(m, a->argv[1], uid, &err)) < 0)
+	if ((rc = model_account_create(m, a->argv[1], uid, a->opt[1] != NULL, a->opt[2], &err)) < 0)
 		return refused(a->argv[1], rc, &err);
 	/* Names are case-sensitive (§10), but two that differ by case only are
 	 * one person's typo more often than two people. */
@@ -209,10 +245,15 @@ static int cmd_lease(struct admin *a, model *m)
 	return 0;
 }
 
-/* quota show: each region's quotas, a line each (REGION KEY USED LIMIT). */
+/* quota show: each region's quotas, a line each (REGION KEY USED LIMIT);
+ * an account of a family (SPEC §16: a sub-account, or a main account that
+ * has some) adds "own=N main=MAIN": USED and LIMIT are then its main
+ * account's, the family's total, and N its own part. */
 struct quota_show {
 	model *m;
 	int64_t account_id;
+	bool family;
+	char main[MODEL_NAME_MAX + 1];
 };
 
 static int print_quotas(void *arg, const struct model_region *r)
@@ -220,10 +261,40 @@ static int print_quotas(void *arg, const struct model_region *r)
 	struct quota_show *q = arg;
 	struct model_quota qs[MODEL_QUOTA_COUNT];
 	int n = model_quota_list(q->m, q->account_id, r->id, qs);
-	for (int i = 0; i < n; i++)
-		printf("%s %s %lld %lld\n", r->name, model_quota_name(qs[i].key), (long long)qs[i].used,
+	for (int i = 0; i < n; i++) {
+		printf("%s %s %lld %lld", r->name, model_quota_name(qs[i].key), (long long)qs[i].used,
 		       (long long)qs[i].limit);
+		if (q->family)
+			printf(" own=%lld main=%s", (long long)qs[i].own, q->main);
+		putchar('\n');
+	}
 	return n < 0 ? n : 0;
+}
+
+/* After account set ... parent: the regions where the main account of
+ * the family is now above a limit (nothing was refused for it: its next
+ * creation there is). */
+static int warn_over(void *arg, const struct model_region *r)
+{
+	struct quota_show *q = arg;
+	struct model_quota qs[MODEL_QUOTA_COUNT];
+	int n = model_quota_list(q->m, q->account_id, r->id, qs);
+	for (int i = 0; i < n; i++)
+		if (qs[i].key != MODEL_QUOTA_SHARES_PER_IMAGE && qs[i].used > qs[i].limit)
+			fprintf(stderr, "imgfs admin: warning: %s's %s in %s is %lld of %lld: nothing more is made there "
+			        "until it is under\n", q->main, model_quota_name(qs[i].key), r->name, (long long)qs[i].used,
+			        (long long)qs[i].limit);
+	return 0;
+}
+
+static void over_quota_warnings(model *m, const char *main)
+{
+	struct model_account acc;
+	if (model_account_by_name(m, main, &acc) < 0)
+		return;
+	struct quota_show q = {m, acc.id, true, ""};
+	snprintf(q.main, sizeof(q.main), "%s", acc.name);
+	model_region_list(m, 0, warn_over, &q);
 }
 
 static int quota_show(struct admin *a, model *m)
@@ -233,7 +304,11 @@ static int quota_show(struct admin *a, model *m)
 	int rc;
 	if (model_account_by_name(m, a->argv[1], &acc) < 0)
 		return refused(a->argv[1], -ENOENT, &(struct model_err){0, "no such account"});
-	struct quota_show q = {m, acc.id};
+	struct quota_show q = {m, acc.id, acc.parent_id || acc.has_subs, ""};
+	struct model_account main = acc;
+	if (acc.parent_id && model_account_get(m, acc.parent_id, &main) < 0)
+		snprintf(main.name, sizeof(main.name), "?");
+	snprintf(q.main, sizeof(q.main), "%s", main.name);
 	if (a->argc == 3) {
 		if (model_region_by_name(m, a->argv[2], &r) < 0)
 			return refused(a->argv[2], -ENOENT, &(struct model_err){0, "no such region"});
@@ -622,7 +697,8 @@ static int cmd_init(struct admin *a, model *m)
 static int cmd_help(struct admin *a, model *m);
 
 static const struct option no_opts[] = {{0, 0, 0, 0}};
-static const struct option account_opts[] = {{"uid", required_argument, 0, 0}, {0, 0, 0, 0}};
+static const struct option account_opts[] = {{"uid", required_argument, 0, 0}, {"admin", no_argument, 0, 1},
+                                             {"parent", required_argument, 0, 2}, {0, 0, 0, 0}};
 static const struct option region_opts[] = {{"store", required_argument, 0, 0}, {0, 0, 0, 0}};
 static const struct option publish_opts[] = {
 	{"os-type", required_argument, 0, 0}, {"platform", required_argument, 0, 1},
@@ -642,8 +718,14 @@ static const struct admin_cmd cmds[] = {
 	{"init", "  init [DIR]                            create a state (default regions, platform catalogue)\n",
 	 no_opts, cmd_init, true, 0, ""},
 	{"account",
-	 "  account add NAME [--uid UID]\n  account list\n"
-	 "  account remove NAME                   only one that owns nothing (EBUSY: what it owns)\n",
+	 "  account add NAME [--uid UID] [--admin | --parent MAIN]\n"
+	 "                                        --admin: sees every tenant under tenants/; --parent:\n"
+	 "                                        a sub-account of MAIN, counted in MAIN's quotas\n"
+	 "  account list                          NAME UID ROLE PARENT (ROLE admin, main or sub; - none)\n"
+	 "  account set NAME admin yes|no\n"
+	 "  account set NAME parent MAIN|-        make NAME a sub-account of MAIN, or a main account\n"
+	 "  account remove NAME                   only one that owns nothing and has no sub-accounts\n"
+	 "                                        (EBUSY: what it owns, its sub-accounts)\n",
 	 account_opts, cmd_account, false, 0, NULL},
 	{"region", "  region add NAME [--store " STORE_SPEC "]\n  region list                           NAME STORE (-: the state directory)\n",
 	 region_opts, cmd_region, false, 0, "add"},
@@ -661,7 +743,8 @@ static const struct admin_cmd cmds[] = {
 	 migrate_opts, cmd_migrate, true, 3 /* --store, once per region */, NULL},
 	{"quota",
 	 "  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n"
-	 "  quota show ACCOUNT [REGION]           REGION KEY USED LIMIT, a line per quota\n",
+	 "  quota show ACCOUNT [REGION]           REGION KEY USED LIMIT, a line per quota; with\n"
+	 "                                        own=N main=MAIN when counted with sub-accounts\n",
 	 no_opts, cmd_quota, false, 0, NULL},
 	{"publish",
 	 "  publish public|marketplace REGION NAME FILE [--os-type T] [--platform P] [--version V]\n"

@@ -134,7 +134,7 @@ static void usage(const char *prog)
 	       "    -o multiuser        map each caller's uid to its account (with allow_other)\n"
 	       "    -o nonempty         mount on a directory that holds files (refused without)\n"
 	       "    -o stats=all        every caller reads /stats (multiuser default: admin, i.e.\n"
-	       "                        root and the mounting user only)\n"
+	       "                        root, the mounting user and administrator accounts)\n"
 	       "    -o workers=N        background task threads (default %d; 0: this mount runs\n"
 	       "                        no tasks and no recycle-bin expiry, another mount\n"
 	       "                        of the same state does)\n"
@@ -326,8 +326,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (o.stats && strcmp(o.stats, "all") != 0 && strcmp(o.stats, "admin") != 0) {
-		fprintf(stderr, "imgfs: stats=%s: admin (root and the mounting user read /stats in a multi-user "
-		                "mount, the default) or all\n", o.stats);
+		fprintf(stderr, "imgfs: stats=%s: admin (root, the mounting user and administrator accounts read "
+		                "/stats in a multi-user mount, the default) or all\n", o.stats);
 		goto out;
 	}
 	if (o.log && !o.log[0]) {

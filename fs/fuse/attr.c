@@ -414,7 +414,7 @@ const unsigned fs_vm_attr_next_id = 7;
 const struct fs_attr fs_image_attrs[] = {
 	TEXT(1, "id", ext_id),
 	{F(2, "description", ALL, show_text), .store = store_description, .writable = remark_view,
-	 .flags = FS_ATTR_MULTILINE, .field = offsetof(struct model_image, description), OWN_TIME(description_ns)},
+	 .flags = FS_ATTR_MULTILINE | FS_ATTR_REMARK, .field = offsetof(struct model_image, description), OWN_TIME(description_ns)},
 	{F(3, "status", ALL, show_status)},
 	{F(4, "progress", ALL, show_progress)},
 	{F(5, "type", ALL, show_type)},
@@ -425,10 +425,11 @@ const struct fs_attr fs_image_attrs[] = {
 	QUEUED_TEXT(10, "arch", arch),
 	QUEUED_TEXT(11, "boot-mode", boot_mode),
 	QUEUED_TEXT(12, "features", features),
-	{F(13, "tags", ALL, show_lines), .store = store_tags, .writable = remark_view, .flags = FS_ATTR_MULTILINE,
+	{F(13, "tags", ALL, show_lines), .store = store_tags, .writable = remark_view,
+	 .flags = FS_ATTR_MULTILINE | FS_ATTR_REMARK,
 	 .field = offsetof(struct model_image, tags), OWN_TIME(tags_ns)},
 	{F(14, "encrypted", ALL, show_encrypted)},
-	{F(30, "project", ALL, show_text), .store = store_project, .writable = remark_view,
+	{F(30, "project", ALL, show_text), .store = store_project, .writable = remark_view, .flags = FS_ATTR_REMARK,
 	 .field = offsetof(struct model_image, project), OWN_TIME(project_ns)},
 	{F(31, "sha256", ALL, show_sha256)},
 	{F(15, "size", ALL, show_size)},
@@ -458,6 +459,9 @@ bool fs_attr_visible(const struct fs_attr *a, const struct fs_node *n)
 bool fs_attr_is_writable(const struct fs_node *n)
 {
 	if (n->what != FS_W_ATTR || !n->attr->store)
+		return false;
+	/* Through tenants/, remarks only (§16). */
+	if (n->actor_id && !(n->attr->flags & FS_ATTR_REMARK))
 		return false;
 	/* Platform and shared images never change (§3); in the recycle bin
 	 * only what says so (remark_view). */
@@ -510,7 +514,8 @@ static int store_snap_description(const struct fs_node *n, struct fs_ctx *ctx, c
 
 const struct fs_attr fs_snap_attrs[] = {
 	{F(1, "name", 0, show_snap_name)},
-	{F(2, "description", 0, show_snap_description), .store = store_snap_description, .flags = FS_ATTR_MULTILINE},
+	{F(2, "description", 0, show_snap_description), .store = store_snap_description,
+	 .flags = FS_ATTR_MULTILINE | FS_ATTR_REMARK},
 	{F(3, "size", 0, show_snap_size)},
 	{F(4, "status", 0, show_snap_status)},
 	{F(5, "created", 0, show_snap_created)},

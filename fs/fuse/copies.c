@@ -225,9 +225,10 @@ void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool nam
 void fs_copies_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
 {
 	struct model_region r;
-	char region[MODEL_NAME_MAX + 1] = "?";
+	char region[MODEL_NAME_MAX + 1] = "?", where[2 * MODEL_NAME_MAX + 16];
 	if (model_region_get(ctx->m, copy_region(n), &r) == 0)
 		snprintf(region, sizeof(region), "%s", r.name);
-	snprintf(out, cap, "/regions/%s/private/%s/copies/%s%s%s", n->region.name, n->img.name, region,
+	fs_node_where(n, where, sizeof(where));
+	snprintf(out, cap, "/regions/%s/private/%s/copies/%s%s%s", where, n->img.name, region,
 	         n->attr ? "/" : "", n->attr ? n->attr->name : "");
 }

@@ -24,9 +24,17 @@
 
 #define WRITE_MAX 4096 /* SPEC §12 */
 
+/* Whether n may be opened for writing through tenants/ (§16): a remark. */
+static bool tenant_writes(const struct fs_node *n)
+{
+	return n->what == FS_W_ATTR && n->attr && (n->attr->flags & FS_ATTR_REMARK);
+}
+
 /* Why a file of n cannot be written now. */
 static const char *readonly_why(const struct fs_node *n)
 {
+	if (n->actor_id && !tenant_writes(n))
+		return FS_TENANT_WHY;
 	if (n->attr && n->attr->store && n->attr->readonly_why)
 		return n->attr->readonly_why;
 	return "this file cannot be written";
@@ -150,6 +158,8 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		return -EISDIR;
 	if (n->what == FS_W_STATS && !fs_stats_readable(ctx, &n->caller))
 		return -EACCES;
+	if (wr && n->actor_id && !tenant_writes(n))
+		return -EPERM; /* through tenants/: no uploads, no commands (§16) */
 	if (!(h = fh_new(ctx)))
 		return -ENOMEM;
 	if (fs_node_is_vm_disk(n)) {
@@ -230,10 +240,10 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if ((rc = do_open(req, &n, fi, &h)) < 0) {
-		char stats_why[160];
+		char stats_why[192];
 		snprintf(stats_why, sizeof(stats_why),
-		         "/stats shows every account's activity: root and the mounting user read it, uid %u may not "
-		         "(-o stats=all shows it to every caller)", (unsigned)n.caller.uid);
+		         "/stats shows every account's activity: root, the mounting user and administrator accounts read "
+		         "it, uid %u may not (-o stats=all shows it to every caller)", (unsigned)n.caller.uid);
 		const char *why = rc == -EACCES && n.what == FS_W_STATS ? stats_why
 		                  : rc == -EACCES ? "this image's disks are only for creating instances"
 		                  : rc == -EBUSY && fs_node_is_import(&n)
@@ -437,6 +447,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 	}
 	ops_node_changed(ctx, &n);
 	ops_succeeded(ctx, &n);
+	fs_tenant_log_change(ctx, "write", &n, NULL); /* through tenants/ (§16) */
 	fuse_reply_write(req, size);
 }
 
@@ -462,6 +473,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		} else {
 			ops_node_changed(ctx, &n);
 			ops_succeeded(ctx, &n);
+			fs_tenant_log_change(ctx, "write", &n, NULL);
 			ops_reply_err(req, 0);
 		}
 		return;

@@ -14,6 +14,7 @@
  *   REGION  region  0           /regions/<r>
  *   REGION  region  1..8        its class directories (fs_class)
  *   REGION  region  9, 10, 11   quota, images.csv, images.json
+ *   REGION  region  12          tenants/ (§16, tenants.c)
  *   IMAGE   image   0           the image directory
  *   IMAGE   image   1..0xff     attribute files (their id in attr.c's table)
  *   IMAGE   image   0x100       disks/          0x101 + idx  disks/<dev>
@@ -22,6 +23,13 @@
  *   SNAP    snap    0, 1..0xff  snapshot directory, its files (ids, attr.c)
  *   VM      vm      0, 1..0xff  instance directory, its files (ids, attr.c)
  *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev> (writable)
+ *   TENANT  account 16*region + e        tenants/<account>/ (e 0) and its
+ *                               private/, iso/, recycle-bin/, snapshots/
+ *                               (e 1..4) in region (< 4096: region add's
+ *                               limit)
+ *   TENANT_IMAGE  image  as IMAGE        an image and everything in it seen
+ *                               through tenants/<account>/ (§16)
+ *   TENANT_SNAP   snap   as SNAP         a snapshot seen through tenants/
  *
  * Those are the st_ino numbers, and the FUSE node ids too, but one: an
  * image directory that moved.  A delete (rmdir private/<img>) makes the
@@ -43,13 +51,24 @@
  *                               (g = dir_gen, 1..0x7fff, wrapping)
  *   IMAGE_DIR image 0x8000 + g  shared/<image>@<owner>, g = dir_gen as above
  *                               or 0 (never moved)
+ *   TENANT_IMAGE_DIR image g    tenants/<account>/<class>/<image> once
+ *                               dir_gen >= 1 (TENANT_IMAGE image 0 before)
  *
  * The last line is the same story in a multi-user mount: an owner's
  * private/<image> and a receiver's shared/<image>@<owner> are one directory
  * inode to the kernel if they share a node id, and a directory inode has one
  * dentry, which every lookup of the other name moves (a rename(2) of the
  * owner's then fails with ESTALE while the receiver holds it).  So the
- * shared view of an image directory is a node of its own.
+ * shared view of an image directory is a node of its own.  So is the
+ * view through tenants/ (an administrator's, or a main account's of its
+ * sub-account's image, beside the owner's own in one multi-user mount):
+ * every inode of an image or snapshot seen there is of the TENANT_ kinds,
+ * whose numbers differ from the owner's in their kind only.  Inside the
+ * FUSE layer such a node keeps the owner's kinds (n->ino is IMAGE or SNAP,
+ * so every rule of attr.c, share.c, copies.c applies as to the owner's)
+ * and says where it is seen with n->actor_id; the TENANT_ kinds are what
+ * the kernel is given (fs_node_st_ino, fs_node_nodeid) and what
+ * fs_node_resolve takes back.
  *
  * A delete.  The S_DEAD mark is the VFS's (vfs_rmdir, after the file
  * system's rmdir returned 0), on the inode of the dentry the rmdir's own
@@ -165,11 +184,20 @@ struct fs_caller {
 	int64_t account_id; /* 0: none (multiuser caller without an account) */
 	uid_t uid;
 	gid_t gid;
+	/* The account's role (SPEC §16), read with it in a multi-user mount,
+	 * when a node needs it otherwise (fs_caller_role). */
+	bool role_known;
+	bool admin;         /* an administrator account */
+	bool has_subs;      /* a main account with sub-accounts */
 };
 
 /* ---- inode numbers ------------------------------------------------------- */
 
-enum fs_kind { FS_K_ROOT = 0, FS_K_REGION = 1, FS_K_IMAGE = 2, FS_K_SNAP = 3, FS_K_VM = 4, FS_K_IMAGE_DIR = 5 };
+enum fs_kind {
+	FS_K_ROOT = 0, FS_K_REGION = 1, FS_K_IMAGE = 2, FS_K_SNAP = 3, FS_K_VM = 4, FS_K_IMAGE_DIR = 5,
+	/* tenants/ (§16, tenants.c): see the map at the top */
+	FS_K_TENANT = 6, FS_K_TENANT_IMAGE = 7, FS_K_TENANT_IMAGE_DIR = 8, FS_K_TENANT_SNAP = 9,
+};
 
 /* Entry and attribute timeout of what cannot change unseen (seconds). */
 #define FS_TIMEOUT 86400.0
@@ -198,6 +226,12 @@ static inline fuse_ino_t fs_image_dir_nodeid(int64_t image_id, int64_t dir_gen, 
 	if (!g && !shared)
 		return fs_ino(FS_K_IMAGE, image_id, 0);
 	return fs_ino(FS_K_IMAGE_DIR, image_id, (shared ? 0x8000u : 0) | g);
+}
+/* The same for the image directory seen through tenants/. */
+static inline fuse_ino_t fs_tenant_image_dir_nodeid(int64_t image_id, int64_t dir_gen)
+{
+	unsigned g = dir_gen <= 0 ? 0 : (unsigned)((dir_gen - 1) % 0x7fff) + 1;
+	return fs_ino(g ? FS_K_TENANT_IMAGE_DIR : FS_K_TENANT_IMAGE, image_id, g);
 }
 
 /* ---- text buffers -------------------------------------------------------- */
@@ -238,6 +272,7 @@ enum fs_class {
 #define FS_SUB_QUOTA 9
 #define FS_SUB_CSV 10
 #define FS_SUB_JSON 11
+#define FS_SUB_TENANTS 12
 
 /* What an inode is, once resolved. */
 enum fs_what {
@@ -259,6 +294,8 @@ enum fs_what {
 	FS_W_COPY,       /* private/<image>/copies/<region> (copies.c) */
 	FS_W_COPY_FILE,  /* a file of copies/<region>: status, progress, image */
 	FS_W_STATS,      /* /stats (stats.c) */
+	FS_W_TENANTS,    /* /regions/<r>/tenants (§16, tenants.c) */
+	FS_W_TENANT,     /* tenants/<account> (its class directories are FS_W_CLASS) */
 };
 
 /* How the caller sees an image (decides its files and their modes). */
@@ -292,6 +329,8 @@ enum {
 	FS_ATTR_BLOB = 2,      /* a blob, not a generated file (snapshot data) */
 	FS_ATTR_OWNER_TIME = 8,/* its own time tells of the owner's activity: a
 	                          shared view shows the image's mtime instead (§8) */
+	FS_ATTR_REMARK = 16,   /* a remark (description, tags, project): what is
+	                          written through tenants/ too (§16) */
 };
 
 struct fs_node {
@@ -310,15 +349,42 @@ struct fs_node {
 	struct model_share share;   /* FS_W_SHARE */
 	int64_t copy_id;            /* FS_W_COPY, FS_W_COPY_FILE: the copy image */
 	int64_t blob_id;            /* FS_W_DISK */
+	/* Seen through tenants/<account>/ (SPEC §16, tenants.c): the view is
+	 * the tenant's own, so caller.account_id is the tenant's, and actor_id
+	 * is the account of whoever asks (an administrator, or the tenant's
+	 * main account); 0 everywhere else.  tenant: that account's row. */
+	int64_t actor_id;
+	struct model_account tenant;
 };
 
-/* The node id the kernel knows n by (differs from n->ino, its st_ino, only
- * for an image directory that moved or is seen as shared: see the top of
- * this file). */
+/* The inode number the kernel is given for n (st_ino): n->ino but for what
+ * is seen through tenants/ (its TENANT_ kind).  The node id the kernel
+ * knows n by differs from that only for an image directory that moved or
+ * is seen as shared or through tenants/ (see the top of this file). */
+static inline fuse_ino_t fs_node_st_ino(const struct fs_node *n)
+{
+	if (!n->actor_id)
+		return n->ino;
+	switch (fs_ino_kind(n->ino)) {
+	case FS_K_IMAGE: return fs_ino(FS_K_TENANT_IMAGE, fs_ino_obj(n->ino), fs_ino_sub(n->ino));
+	case FS_K_SNAP: return fs_ino(FS_K_TENANT_SNAP, fs_ino_obj(n->ino), fs_ino_sub(n->ino));
+	default: return n->ino; /* tenants/<account>/ and its classes: their own */
+	}
+}
 static inline fuse_ino_t fs_node_nodeid(const struct fs_node *n)
 {
-	return n->what == FS_W_IMAGE ? fs_image_dir_nodeid(n->img.id, n->img.dir_gen, n->view == FS_VIEW_SHARED)
-	                             : n->ino;
+	if (n->what != FS_W_IMAGE)
+		return fs_node_st_ino(n);
+	if (n->actor_id)
+		return fs_tenant_image_dir_nodeid(n->img.id, n->img.dir_gen);
+	return fs_image_dir_nodeid(n->img.id, n->img.dir_gen, n->view == FS_VIEW_SHARED);
+}
+/* Whether n is tenants/ or below it (§16): nothing of it is cached by the
+ * kernel (who may see it changes with roles, and the watcher invalidates
+ * the owner's inodes only). */
+static inline bool fs_node_in_tenants(const struct fs_node *n)
+{
+	return n->actor_id || n->what == FS_W_TENANTS;
 }
 
 /* Whether n is an instance's disk (a writable blob). */
@@ -380,6 +446,40 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 /* Whether the node's blob is readable by the caller (-EACCES otherwise). */
 int fs_node_blob_access(const struct fs_node *n);
+/* Where n is in its region, for a path: "<region>", or
+ * "<region>/tenants/<account>" for what is seen through tenants/. */
+void fs_node_where(const struct fs_node *n, char *out, size_t cap);
+
+/* ---- tenants/ (§16, tenants.c) --------------------------------------------- */
+
+/* Why an operation through tenants/ is refused (EPERM). */
+#define FS_TENANT_WHY                                                                                      \
+	"through tenants/, a tenant's images are read, renamed in place, described (description, tags, "    \
+	"project), deleted, restored and destroyed, its snapshots read, described and removed: nothing else"
+/* Reads c's role from its account once (c->role_known): 0 or -errno. */
+int fs_caller_role(struct fs_ctx *ctx, struct fs_caller *c);
+/* Whether c has a tenants/ directory: an administrator, or a main account
+ * with sub-accounts (reads the role when not known yet). */
+bool fs_tenants_visible(struct fs_ctx *ctx, struct fs_caller *c);
+/* n, a node of its caller's, becomes seen through tenants/<tenant_id>/:
+ * -ENOENT unless the caller administers that account (§16); already seen
+ * there, only that same account is. */
+int fs_tenant_enter(struct fs_ctx *ctx, struct fs_node *n, int64_t tenant_id);
+/* n (caller set) becomes the TENANT node of (tenant_id, sub). */
+int fs_tenant_resolve(struct fs_ctx *ctx, struct fs_node *n, int64_t tenant_id, unsigned sub);
+/* n: a copy of tenants/ or tenants/<account>/; becomes its entry name. */
+int fs_tenant_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
+/* Lists tenants/ (offsets: account id + 2) or tenants/<account>/. */
+int fs_tenant_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
+/* Attributes of tenants/ and tenants/<account>/. */
+void fs_tenant_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns);
+/* "(actor A, tenant T)": who did what to whom, for a log line about n. */
+void fs_tenant_who(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+/* A change made through tenants/ (n: what it changed; to: a rename's new
+ * path, or NULL): "<op> <path>[ to <to>]: done (actor A, tenant T)" in the
+ * log, every one (a change is a committed transaction: never
+ * rate-limited).  Nothing for a node not seen there. */
+void fs_tenant_log_change(struct fs_ctx *ctx, const char *op, const struct fs_node *n, const char *to);
 
 /* After the session ended (files.c): the handles whose RELEASE never came
  * (queued by the kernel as the mount went away) are released as a
@@ -596,6 +696,10 @@ void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((forma
  * image's error file when the node belongs to an image the caller owns.
  * The log line is rate-limited per caller and operation (log.c). */
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id);
+/* The same with who (NULL: nothing) after the reason on the log line only:
+ * a refusal through tenants/ names both accounts (fs_tenant_who). */
+void fs_refuse_by(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id,
+                  const char *who);
 const char *fs_errno_name(int err);
 /* The errno a reply carries for err (either sign; positive out): ENOSYS
  * from below (librados, a database driver) becomes EPERM, since the kernel

@@ -3,6 +3,12 @@
  * operation, the path, the errno and the reason; the same reason goes to
  * the image's `error` file.
  *
+ * A line about what was done through tenants/ (SPEC §16) names both
+ * accounts after its usual text: "(actor A, tenant T)" — a change
+ * ("<op> <path>: done (actor A, tenant T)", tenants.c) or a refusal
+ * ("<op> <path>: <ERRNO> <reason> (actor A, tenant T)", fs_refuse_by); the
+ * image's error file gets the reason alone.
+ *
  * Where lines go (SPEC §15, -o log=): a file (default <state>/imgfs.log),
  * rotated past ctx->log_max bytes into FILE.1 ... FILE.FS_LOG_KEEP, or
  * syslog (facility daemon, ident "imgfs"; the journal under systemd); and
@@ -343,6 +349,12 @@ void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...)
 
 void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id)
 {
+	fs_refuse_by(ctx, op, path, err, reason, image_id, NULL);
+}
+
+void fs_refuse_by(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id,
+                  const char *who)
+{
 	const char *why = reason && reason[0] ? reason : strerror(err < 0 ? -err : err);
 	uint64_t held;
 	int64_t held_uid = -1;
@@ -356,7 +368,8 @@ void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, co
 		log_write(ctx, LOG_NOTICE, raw);
 	}
 	if (admit) {
-		snprintf(raw, sizeof(raw), "%s %s: %s %s", op, path, fs_errno_name(fs_reply_errno(err)), why);
+		snprintf(raw, sizeof(raw), "%s %s: %s %s%s%s", op, path, fs_errno_name(fs_reply_errno(err)), why,
+		         who ? " " : "", who ? who : "");
 		fs_escape(line, sizeof(line), raw);
 		log_write(ctx, LOG_NOTICE, line);
 	}

@@ -6,7 +6,9 @@
  * admin command sees the same tree.
  *
  * Visibility is decided here, once: an object the caller may not see
- * resolves to -ENOENT by name and by inode number alike (SPEC §8).
+ * resolves to -ENOENT by name and by inode number alike (SPEC §8).  What is
+ * seen through tenants/ (§16) is decided in tenants.c, which this file
+ * asks for tenants/ and everything below it.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,25 +21,32 @@
 int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out)
 {
 	if (!ctx->multiuser) {
-		out->account_id = ctx->account_id;
-		out->uid = ctx->uid;
-		out->gid = ctx->gid;
+		/* The role is read when a node needs it (fs_caller_role). */
+		*out = (struct fs_caller){.account_id = ctx->account_id, .uid = ctx->uid, .gid = ctx->gid};
 		return 0;
 	}
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct model_account a;
 	out->uid = fc->uid;
 	out->gid = fc->gid;
-	out->account_id = model_account_by_uid(ctx->m, fc->uid, &a) == 0 ? a.id : 0;
+	out->role_known = true; /* read with the account (§16) */
+	out->admin = out->has_subs = false;
+	out->account_id = 0;
+	if (model_account_by_uid(ctx->m, fc->uid, &a) == 0) {
+		out->account_id = a.id;
+		out->admin = a.admin;
+		out->has_subs = a.has_subs;
+	}
 	return 0;
 }
 
 /* Root and the user who mounted: what they may see of the service is
- * theirs to see anyway (the state directory is theirs).  Issue 25's
- * administrator accounts join here. */
+ * theirs to see anyway (the state directory is theirs); and administrator
+ * accounts (§16; their role is read with the account in a multi-user
+ * mount, the only one where this matters). */
 bool fs_caller_is_admin(const struct fs_ctx *ctx, const struct fs_caller *c)
 {
-	return c->uid == 0 || c->uid == ctx->uid;
+	return c->uid == 0 || c->uid == ctx->uid || (c->account_id && c->role_known && c->admin);
 }
 
 /* ---- building nodes ------------------------------------------------------ */
@@ -50,6 +59,9 @@ static void node_init(struct fs_node *n, const struct fs_caller *caller)
 	n->attr = NULL;
 	n->caller = *caller;
 	n->blob_id = 0;
+	n->actor_id = 0;
+	n->tenant.id = 0;
+	n->tenant.name[0] = '\0';
 }
 
 /* How the caller sees img; FS_VIEW_NONE when it may not. */
@@ -73,7 +85,9 @@ static enum fs_view image_view(struct fs_ctx *ctx, const struct fs_caller *c, co
 static int image_dir(struct fs_ctx *ctx, struct fs_node *n)
 {
 	n->view = image_view(ctx, &n->caller, &n->img);
-	if (n->view == FS_VIEW_NONE)
+	/* Through tenants/ (§16): the tenant's own images only, not what is
+	 * shared with it. */
+	if (n->view == FS_VIEW_NONE || (n->actor_id && n->view == FS_VIEW_SHARED))
 		return -ENOENT;
 	n->what = FS_W_IMAGE;
 	n->ino = fs_ino(FS_K_IMAGE, n->img.id, 0);
@@ -182,6 +196,13 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 	/* Any node id of an image directory, whatever its dir_gen (fs.h). */
 	if (fs_ino_kind(ino) == FS_K_IMAGE_DIR)
 		ino = fs_ino(FS_K_IMAGE, fs_ino_obj(ino), 0);
+	if (fs_ino_kind(ino) == FS_K_TENANT_IMAGE_DIR)
+		ino = fs_ino(FS_K_TENANT_IMAGE, fs_ino_obj(ino), 0);
+	/* Seen through tenants/ (§16): the owner's node, entered below once
+	 * its owner is known (tenants.c). */
+	bool tenant = fs_ino_kind(ino) == FS_K_TENANT_IMAGE || fs_ino_kind(ino) == FS_K_TENANT_SNAP;
+	if (tenant)
+		ino = fs_ino(fs_ino_kind(ino) == FS_K_TENANT_SNAP ? FS_K_SNAP : FS_K_IMAGE, fs_ino_obj(ino), fs_ino_sub(ino));
 	enum fs_kind kind = fs_ino_kind(ino);
 	int64_t obj = fs_ino_obj(ino);
 	unsigned sub = fs_ino_sub(ino);
@@ -207,14 +228,18 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			out->what = FS_W_CSV;
 		else if (sub == FS_SUB_JSON)
 			out->what = FS_W_JSON;
+		else if (sub == FS_SUB_TENANTS && fs_tenants_visible(ctx, &out->caller))
+			out->what = FS_W_TENANTS;
 		else
 			return -ENOENT;
 		return 0;
+	case FS_K_TENANT:
+		return fs_tenant_resolve(ctx, out, obj, sub);
 	case FS_K_IMAGE: {
 		const struct fs_attr *a =
 			!sub || sub >= FS_SUB_COPY ? NULL : attr_by_sub(fs_image_attrs, fs_image_attr_count, sub);
 		if ((rc = model_image_get_in_region(ctx->m, obj, image_refs(sub, a), &out->img, &out->region)) < 0 ||
-		    (rc = image_dir(ctx, out)) < 0)
+		    (tenant && (rc = fs_tenant_enter(ctx, out, out->img.account_id)) < 0) || (rc = image_dir(ctx, out)) < 0)
 			return rc;
 		if (sub == 0)
 			return 0;
@@ -229,9 +254,10 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 		return object_entry(ctx, out, FS_K_IMAGE, obj, a);
 	}
 	case FS_K_SNAP:
-		if ((rc = model_snapshot_get(ctx->m, obj, &out->snap)) < 0)
+		if ((rc = model_snapshot_get(ctx->m, obj, &out->snap)) < 0 ||
+		    (tenant && (rc = fs_tenant_enter(ctx, out, out->snap.account_id)) < 0))
 			return rc;
-		if (!caller->account_id || out->snap.account_id != caller->account_id)
+		if (!out->caller.account_id || out->snap.account_id != out->caller.account_id)
 			return -ENOENT;
 		if ((rc = model_region_get(ctx->m, out->snap.region_id, &out->region)) < 0)
 			return rc;
@@ -272,7 +298,7 @@ static const struct {
 	{"public", FS_CLASS_PUBLIC},   {"marketplace", FS_CLASS_MARKETPLACE}, {"private", FS_CLASS_PRIVATE},
 	{"shared", FS_CLASS_SHARED},   {"iso", FS_CLASS_ISO},                 {"recycle-bin", FS_CLASS_RECYCLE},
 	{"snapshots", FS_CLASS_SNAPSHOTS}, {"instances", FS_CLASS_INSTANCES}, {"quota", FS_SUB_QUOTA},
-	{"images.csv", FS_SUB_CSV},    {"images.json", FS_SUB_JSON},
+	{"images.csv", FS_SUB_CSV},    {"images.json", FS_SUB_JSON},  {"tenants", FS_SUB_TENANTS},
 };
 #define REGION_ENTRIES (sizeof(region_entries) / sizeof(region_entries[0]))
 
@@ -283,6 +309,7 @@ static enum fs_what region_sub_what(unsigned sub)
 	case FS_SUB_QUOTA: return FS_W_QUOTA;
 	case FS_SUB_CSV: return FS_W_CSV;
 	case FS_SUB_JSON: return FS_W_JSON;
+	case FS_SUB_TENANTS: return FS_W_TENANTS;
 	default: return FS_W_CLASS;
 	}
 }
@@ -384,12 +411,17 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			if (strcmp(region_entries[i].name, name) != 0)
 				continue;
 			unsigned sub = region_entries[i].sub;
+			if (sub == FS_SUB_TENANTS && !fs_tenants_visible(ctx, &out->caller))
+				return -ENOENT; /* nobody else has one (§16) */
 			out->what = region_sub_what(sub);
 			out->cls = out->what == FS_W_CLASS ? (enum fs_class)sub : FS_CLASS_NONE;
 			out->ino = fs_ino(FS_K_REGION, out->region.id, sub);
 			return 0;
 		}
 		return -ENOENT;
+	case FS_W_TENANTS:
+	case FS_W_TENANT:
+		return fs_tenant_lookup(ctx, out, name);
 	case FS_W_CLASS:
 		return lookup_class(ctx, out, name);
 	case FS_W_IMAGE:
@@ -470,7 +502,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 	int64_t mtime = 0, ctime = 0;
 	int rc;
 	memset(st, 0, sizeof(*st));
-	st->st_ino = n->ino;
+	st->st_ino = fs_node_st_ino(n);
 	st->st_uid = n->caller.uid;
 	st->st_gid = n->caller.gid;
 	st->st_blksize = BLOB_CHUNK_SIZE;
@@ -481,14 +513,22 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		st->st_nlink = n->what == FS_W_ROOT ? 3 : 1;
 		model_region_list(ctx->m, 0, max_region_created, &mtime);
 		break;
-	case FS_W_REGION:
+	case FS_W_REGION: {
+		struct fs_caller c = n->caller; /* its role may be read */
 		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2 + FS_CLASS_COUNT - 1;
+		st->st_nlink = 2 + FS_CLASS_COUNT - 1 + (fs_tenants_visible(ctx, &c) ? 1 : 0);
 		mtime = n->region.created_ns;
 		break;
+	}
+	case FS_W_TENANTS:
+	case FS_W_TENANT:
+		fs_tenant_stat(ctx, n, st, &mtime);
+		break;
 	case FS_W_CLASS:
-		/* mkdir creates entries in private/, iso/ and instances/. */
-		st->st_mode = S_IFDIR | (n->cls == FS_CLASS_PRIVATE || n->cls == FS_CLASS_ISO || n->cls == FS_CLASS_INSTANCES
+		/* mkdir creates entries in private/, iso/ and instances/ (not
+		 * through tenants/, §16). */
+		st->st_mode = S_IFDIR | (!n->actor_id && (n->cls == FS_CLASS_PRIVATE || n->cls == FS_CLASS_ISO ||
+		                                          n->cls == FS_CLASS_INSTANCES)
 		                                 ? 0755 : 0555);
 		st->st_nlink = 1; /* unknown: tools must not assume a leaf */
 		mtime = model_region_mtime(ctx->m, n->region.id);
@@ -520,7 +560,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 	case FS_W_SUBDIR:
 	case FS_W_SNAP:
 	case FS_W_VM: {
-		bool own = n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO;
+		bool own = !n->actor_id && (n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO);
 		/* disks/ of a queued image takes an upload (§5.3) */
 		bool up = fs_ino_kind(n->ino) == FS_K_IMAGE && n->what == FS_W_SUBDIR && n->attr->sub == FS_SUB_DISKS &&
 		          n->img.status == MODEL_IMG_QUEUED;
@@ -608,8 +648,9 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 {
 	/* Attributes (owner, mode, sizes of per-caller files) differ by caller
-	 * under multiuser, and the kernel caches them per inode. */
-	if (ctx->multiuser)
+	 * under multiuser, and the kernel caches them per inode; who may see
+	 * tenants/ changes with roles (§16). */
+	if (ctx->multiuser || fs_node_in_tenants(n))
 		return 0;
 	switch (n->what) {
 	case FS_W_REGIONS:
@@ -740,6 +781,8 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 			if ((off_t)i + 3 <= off)
 				continue;
 			unsigned sub = region_entries[i].sub;
+			if (sub == FS_SUB_TENANTS && !fs_tenants_visible(ctx, &work.caller))
+				continue; /* absent from everybody else's listing (§16) */
 			work.what = region_sub_what(sub);
 			work.cls = work.what == FS_W_CLASS ? (enum fs_class)sub : FS_CLASS_NONE;
 			work.ino = fs_ino(FS_K_REGION, dir->region.id, sub);
@@ -805,6 +848,10 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 		break;
 	case FS_W_SHARE:
 		break; /* empty */
+	case FS_W_TENANTS:
+	case FS_W_TENANT:
+		rc = fs_tenant_list(ctx, dir, off, emit, arg);
+		break;
 	default:
 		return -ENOTDIR;
 	}
@@ -813,18 +860,22 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 
 void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
 {
-	const char *region = n->region.name;
+	char region[2 * MODEL_NAME_MAX + 16]; /* <region>, or <region>/tenants/<account> (§16) */
 	const char *file = n->attr && !(n->attr->flags & FS_ATTR_BLOB) ? n->attr->name : NULL;
 	const char *view_dir[] = {[FS_VIEW_PUBLIC] = "public", [FS_VIEW_MARKETPLACE] = "marketplace",
 	                          [FS_VIEW_PRIVATE] = "private", [FS_VIEW_SHARED] = "shared",
 	                          [FS_VIEW_ISO] = "iso", [FS_VIEW_RECYCLE] = "recycle-bin"};
+	fs_node_where(n, region, sizeof(region));
 	switch (fs_ino_kind(n->ino)) {
 	case FS_K_REGION:
+	case FS_K_TENANT:
 		if (n->what == FS_W_CLASS)
 			snprintf(out, cap, "/regions/%s/%s", region, fs_class_names[n->cls]);
 		else if (n->what == FS_W_QUOTA || n->what == FS_W_CSV || n->what == FS_W_JSON)
 			snprintf(out, cap, "/regions/%s/%s", region,
 			         n->what == FS_W_QUOTA ? "quota" : n->what == FS_W_CSV ? "images.csv" : "images.json");
+		else if (n->what == FS_W_TENANTS)
+			snprintf(out, cap, "/regions/%s/tenants", region);
 		else
 			snprintf(out, cap, "/regions/%s", region);
 		return;

@@ -84,7 +84,7 @@ bool ops_is_dir(const struct fs_node *n)
 	switch (n->what) {
 	case FS_W_ROOT: case FS_W_REGIONS: case FS_W_REGION: case FS_W_CLASS:
 	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM: case FS_W_SHARE:
-	case FS_W_COPY:
+	case FS_W_COPY: case FS_W_TENANTS: case FS_W_TENANT:
 		return true;
 	default:
 		return false;
@@ -103,13 +103,16 @@ void ops_refuse(fuse_req_t req, const char *op, const struct fs_node *n, const c
                    const char *reason)
 {
 	struct fs_ctx *ctx = ops_ctx(req);
-	char path[1024];
+	char path[1024], who[2 * MODEL_NAME_MAX + 32];
 	fs_node_path(ctx, n, path, sizeof(path));
 	if (name) {
 		size_t len = strlen(path);
 		snprintf(path + len, sizeof(path) - len, "/%s", name);
 	}
-	fs_refuse(ctx, op, path, err, reason, owned_image(n));
+	/* Through tenants/ (§16) the log names both accounts. */
+	if (n->actor_id)
+		fs_tenant_who(ctx, n, who, sizeof(who));
+	fs_refuse_by(ctx, op, path, err, reason, owned_image(n), n->actor_id ? who : NULL);
 	ops_reply_err(req, -err);
 }
 
@@ -154,8 +157,9 @@ int ops_fill_entry(struct fs_ctx *ctx, const struct fs_node *n, struct fuse_entr
 	e->generation = 1;
 	e->attr_timeout = fs_node_timeout(ctx, n);
 	/* Names differ by caller under multiuser, and the kernel's dentries
-	 * are shared: every lookup must ask again (0 means "never valid"). */
-	e->entry_timeout = ctx->multiuser ? 0 : ctx->timeout;
+	 * are shared: every lookup must ask again (0 means "never valid");
+	 * so do names below tenants/, whose viewers change with roles (§16). */
+	e->entry_timeout = ctx->multiuser || fs_node_in_tenants(n) ? 0 : ctx->timeout;
 	return fs_node_stat(ctx, n, &e->attr);
 }
 
@@ -234,6 +238,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fs_node_is_vm_disk(&n)) {
 		if ((rc = resize_disk(req, &n, (uint64_t)attr->st_size)) < 0)
 			return; /* refused */
+	} else if ((to_set & FUSE_SET_ATTR_SIZE) && n.actor_id && n.what != FS_W_ATTR) {
+		ops_refuse(req, "truncate", &n, NULL, -EPERM, FS_TENANT_WHY); /* §16: no uploads there */
+		return;
 	} else if ((to_set & FUSE_SET_ATTR_SIZE) && fs_node_is_upload(&n)) {
 		/* cp --sparse ends an upload with a hole by ftruncate (§5.3) */
 		if ((rc = fs_upload_truncate(ctx, &n, (uint64_t)attr->st_size)) < 0) {
@@ -372,7 +379,8 @@ static int emit_entry(void *arg, const char *name, const struct fs_node *child, 
 			e = dot;
 		}
 	} else {
-		e = (struct fuse_entry_param){.attr = {.st_ino = child->ino, .st_mode = ops_is_dir(child) ? S_IFDIR : S_IFREG}};
+		e = (struct fuse_entry_param){
+			.attr = {.st_ino = fs_node_st_ino(child), .st_mode = ops_is_dir(child) ? S_IFDIR : S_IFREG}};
 	}
 	if (d->held && put_held(d, d->next) != 0)
 		return 1;
@@ -437,8 +445,14 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
  *   rename         renames (or restores) the directory itself
  *
  * A verb a kind does not have is refused by the generic handler, with one
- * errno and reason per verb (SPEC §9, §12).  Adding a kind of directory:
- * one enum value, one case in dir_kind, one line in dir_verbs.
+ * errno and reason per verb (SPEC §9, §12), or the kind's own reason (why).
+ * Adding a kind of directory: one enum value, one case in dir_kind, one
+ * line in dir_verbs.
+ *
+ * Through tenants/ (§16, tenants.c) the kinds are the DK_TENANT ones: an
+ * image there is deleted, destroyed, renamed and restored as its owner's
+ * is, a snapshot removed, and nothing else is done (FS_TENANT_WHY); every
+ * change is logged naming both accounts.
  */
 enum dir_kind {
 	DK_NONE,        /* answers none of them */
@@ -454,11 +468,27 @@ enum dir_kind {
 	DK_VM,          /* instances/<vm>: rmdir removes it */
 	DK_SHARE,       /* shares/<account>: rmdir unshares */
 	DK_COPY,        /* copies/<region>: rmdir says why not (copies.c) */
+	DK_TENANT,      /* tenants/ and any directory below it but these three: nothing */
+	DK_TENANT_IMAGE,     /* a tenant's image in private/ or iso/: as DK_IMAGE */
+	DK_TENANT_BIN_IMAGE, /* a tenant's image in recycle-bin/: as DK_BIN_IMAGE */
+	DK_TENANT_SNAP,      /* a tenant's snapshot: as DK_SNAP */
 	DK_COUNT
 };
 
+/* The kind of a directory seen through tenants/ (§16). */
+static enum dir_kind tenant_dir_kind(const struct fs_node *n)
+{
+	if (n->what == FS_W_IMAGE && n->view == FS_VIEW_RECYCLE)
+		return DK_TENANT_BIN_IMAGE;
+	if (n->what == FS_W_IMAGE && (n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO))
+		return DK_TENANT_IMAGE;
+	return n->what == FS_W_SNAP ? DK_TENANT_SNAP : DK_TENANT;
+}
+
 static enum dir_kind dir_kind(const struct fs_node *n)
 {
+	if (fs_node_in_tenants(n))
+		return tenant_dir_kind(n);
 	switch (n->what) {
 	case FS_W_CLASS:
 		return n->cls == FS_CLASS_PRIVATE || n->cls == FS_CLASS_ISO ? DK_IMAGES
@@ -603,6 +633,7 @@ static int rename_bin_image(struct fs_ctx *ctx, const struct fs_node *n, const s
 }
 
 static const struct dir_verbs {
+	const char *why; /* the reason of every verb it lacks; NULL: each verb's own */
 	void (*mkdir)(fuse_req_t req, const struct fs_node *p, const char *name);
 	void (*create)(fuse_req_t req, const struct fs_node *p, const char *name, struct fuse_file_info *fi);
 	int (*rmdir)(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
@@ -622,7 +653,18 @@ static const struct dir_verbs {
 	[DK_VM] = {.rmdir = rmdir_vm},
 	[DK_SHARE] = {.rmdir = fs_share_rmdir},   /* unshare (§6.4) */
 	[DK_COPY] = {.rmdir = fs_copies_rmdir},   /* §6.3: copies are removed in their region */
+	[DK_TENANT] = {.why = FS_TENANT_WHY},
+	[DK_TENANT_IMAGE] = {.why = FS_TENANT_WHY, .rmdir = rmdir_image, .rename = rename_image},
+	[DK_TENANT_BIN_IMAGE] = {.why = FS_TENANT_WHY, .rmdir = rmdir_bin_image, .rename = rename_bin_image},
+	[DK_TENANT_SNAP] = {.why = FS_TENANT_WHY, .rmdir = rmdir_snap},
 };
+
+/* The reason a verb the kind of n lacks is refused with. */
+static const char *verb_why(const struct fs_node *n, const char *generic)
+{
+	const char *why = dir_verbs[dir_kind(n)].why;
+	return why ? why : generic;
+}
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
@@ -639,7 +681,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	}
 	const struct dir_verbs *v = &dir_verbs[dir_kind(&p)];
 	if (!v->mkdir) {
-		ops_refuse(req, "mkdir", &p, name, -EPERM, "nothing can be created here");
+		ops_refuse(req, "mkdir", &p, name, -EPERM, verb_why(&p, "nothing can be created here"));
 		return;
 	}
 	v->mkdir(req, &p, name);
@@ -653,7 +695,7 @@ static int do_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_er
 {
 	const struct dir_verbs *v = &dir_verbs[dir_kind(n)];
 	if (!v->rmdir)
-		return model_fail(err, -EPERM, "this directory cannot be removed");
+		return model_fail(err, -EPERM, "%s", verb_why(n, "this directory cannot be removed"));
 	return v->rmdir(ctx, n, err);
 }
 
@@ -745,6 +787,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	ops_node_changed(ctx, &n);
+	fs_tenant_log_change(ctx, "rmdir", &n, NULL); /* through tenants/ (§16) */
 	if (n.what != FS_W_IMAGE || n.view != FS_VIEW_RECYCLE)
 		ops_succeeded(ctx, &n); /* a delete to the bin, an unshare */
 	else
@@ -783,15 +826,28 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	/* A rename inside one private/, iso/ or recycle-bin/ directory, and a
 	 * restore from recycle-bin/ to private/ or iso/ of the same region,
 	 * exist (§6.1, §16); every other is EPERM, never EXDEV (which would
-	 * make mv copy). */
+	 * make mv copy).  An image stays in the tree it is seen in: its
+	 * owner's own, or tenants/<owner>/ (§16). */
 	const struct dir_verbs *v = &dir_verbs[dir_kind(&n)];
-	rc = v->rename ? v->rename(ctx, &n, &np, parent == newparent, newname, &err)
-	               : model_fail(&err, -EPERM, RENAME_WHY);
+	if (n.actor_id != np.actor_id || n.caller.account_id != np.caller.account_id)
+		rc = model_fail(&err, -EPERM, "an image stays in its account's folders: through tenants/<account>/, it "
+		                "is renamed in place and restored to private/ or iso/ beside its recycle-bin/");
+	else
+		rc = v->rename ? v->rename(ctx, &n, &np, parent == newparent, newname, &err)
+		               : model_fail(&err, -EPERM, "%s", verb_why(&n, RENAME_WHY));
 	if (rc < 0) {
 		ops_refuse(req, "rename", &n, NULL, rc, err.msg);
 		return;
 	}
 	fs_image_changed(ctx, &n.img, false);
+	if (n.actor_id) {
+		char to[1024];
+		size_t len;
+		fs_node_path(ctx, &np, to, sizeof(to));
+		len = strlen(to);
+		snprintf(to + len, sizeof(to) - len, "/%s", newname);
+		fs_tenant_log_change(ctx, "rename", &n, to);
+	}
 	ops_succeeded(ctx, &n);
 	ops_reply_err(req, 0);
 }
@@ -805,7 +861,7 @@ static void eperm_at(fuse_req_t req, fuse_ino_t parent, const char *name, const 
 	if (rc < 0)
 		ops_reply_err(req, -rc);
 	else
-		ops_refuse(req, op, &p, name, -EPERM, "not supported in this tree");
+		ops_refuse(req, op, &p, name, -EPERM, verb_why(&p, "not supported in this tree"));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -821,7 +877,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	const struct dir_verbs *v = &dir_verbs[dir_kind(&p)];
 	if (!v->unlink) {
-		ops_refuse(req, "unlink", &n, NULL, -EPERM, "files here are removed with their directory");
+		ops_refuse(req, "unlink", &n, NULL, -EPERM, verb_why(&p, "files here are removed with their directory"));
 		return;
 	}
 	/* Detaching frees the disk's room: it works on a full disk (do_rmdir). */
@@ -871,7 +927,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	const struct dir_verbs *v = &dir_verbs[dir_kind(&p)];
 	if (!v->create) {
-		ops_refuse(req, "create", &p, name, -EPERM, "files here are made by the service");
+		ops_refuse(req, "create", &p, name, -EPERM, verb_why(&p, "files here are made by the service"));
 		return;
 	}
 	v->create(req, &p, name, fi);

@@ -124,6 +124,26 @@ static void inval_image(struct fs_ctx *ctx, const struct model_change *c, bool n
 	inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_JSON));
 }
 
+/* Who has a tenants/ directory changed (an account's role, §16): each
+ * region's cached listing (its data, not only its attributes: a region's
+ * mtime never changes) and its tenants entry go.  In a multi-user mount
+ * the kernel holds none of them. */
+struct inval_region {
+	struct fs_ctx *ctx;
+	bool names;
+};
+
+static int inval_region_tenants(void *arg, const struct model_region *r)
+{
+	struct inval_region *ir = arg;
+	fuse_ino_t ino = fs_ino(FS_K_REGION, r->id, 0);
+	fuse_lowlevel_notify_inval_inode(ir->ctx->se, ino, 0, 0);
+	if (ir->names)
+		fuse_lowlevel_notify_inval_entry(ir->ctx->se, ino, "tenants", 7);
+	inval(ir->ctx, fs_ino(FS_K_REGION, r->id, FS_SUB_TENANTS));
+	return 0;
+}
+
 void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 {
 	int64_t r = c->region_id;
@@ -165,6 +185,12 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 		inval(ctx, FS_INO_ROOT);
 		inval(ctx, FS_INO_REGIONS);
 		break;
+	case MODEL_CHANGE_ACCOUNT: {
+		struct inval_region ir = {ctx, names};
+		if (!ctx->multiuser)
+			model_region_list(ctx->m, 0, inval_region_tenants, &ir);
+		break;
+	}
 	default:
 		break;
 	}

@@ -323,8 +323,36 @@ static const char schema_v12[] =
 	"  WHERE i.status IN (5, 7) AND EXISTS (SELECT 1 FROM devices d WHERE d.image_id = i.id AND d.idx IN (0, 26))"
 	"  ORDER BY i.id;";
 
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6,
-                                    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11, schema_v12};
+/* Version 13 (SQLite's 16): administrators, sub-accounts and the usage
+ * their quotas are checked against (schema_sqlite.c v16). */
+static const char schema_v13[] =
+	"ALTER TABLE accounts ADD COLUMN admin BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE accounts ADD COLUMN parent_id BIGINT NOT NULL DEFAULT 0;"
+	"CREATE INDEX accounts_parent ON accounts(parent_id, id);"
+	"CREATE INDEX accounts_admin ON accounts(admin, id);"
+	"CREATE TABLE usage_totals ("
+	"  account_id BIGINT NOT NULL,"
+	"  region_id BIGINT NOT NULL,"
+	"  key BIGINT NOT NULL,"
+	"  used BIGINT NOT NULL,"
+	"  PRIMARY KEY(account_id, region_id, key));"
+	"CREATE FUNCTION imgfs_usage_payer(a BIGINT) RETURNS BIGINT LANGUAGE sql STABLE AS $$"
+	"  SELECT COALESCE((SELECT NULLIF(parent_id, 0) FROM accounts WHERE id = a), a) $$;"
+	"CREATE FUNCTION imgfs_usage_totals() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	"  IF TG_OP IN ('UPDATE', 'DELETE') THEN"
+	"    UPDATE usage_totals SET used = used - OLD.used WHERE account_id = imgfs_usage_payer(OLD.account_id)"
+	"      AND region_id = OLD.region_id AND key = OLD.key; END IF;"
+	"  IF TG_OP IN ('UPDATE', 'INSERT') THEN"
+	"    INSERT INTO usage_totals(account_id, region_id, key, used)"
+	"      VALUES (imgfs_usage_payer(NEW.account_id), NEW.region_id, NEW.key, NEW.used)"
+	"      ON CONFLICT (account_id, region_id, key) DO UPDATE SET used = usage_totals.used + excluded.used; END IF;"
+	"  RETURN NULL; END $$;"
+	"CREATE TRIGGER usage_totals_keep AFTER INSERT OR DELETE OR UPDATE OF used ON usage"
+	"  FOR EACH ROW EXECUTE FUNCTION imgfs_usage_totals();"
+	"INSERT INTO usage_totals SELECT account_id, region_id, key, used FROM usage;";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,
+                                    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

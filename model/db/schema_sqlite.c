@@ -437,7 +437,45 @@ static const char schema_v15[] =
 	"  WHERE i.status IN (5, 7) AND EXISTS (SELECT 1 FROM devices d WHERE d.image_id = i.id AND d.idx IN (0, 26))"
 	"  ORDER BY i.id;";
 
-const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
-                                           schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
-                                           schema_v11, schema_v12, schema_v13, schema_v14, schema_v15};
+/* Version 16: administrators and sub-accounts (SPEC §16, model/meta/roles.c).
+ * accounts.admin: 1 for an administrator (sees every tenant under
+ * tenants/); accounts.parent_id: a sub-account's main account (0: none),
+ * one level deep.  usage_totals: the usage each account's quotas are
+ * checked against — its own (usage) and, for a main account, all its
+ * sub-accounts' — kept by the triggers on usage in the same transaction
+ * (the payer of a row: its account's parent_id, else the account), so a
+ * check stays one row (model/meta/quota.c); roles.c moves an account's
+ * part when its parent changes.  Keys as usage's. */
+static const char schema_v16[] =
+	"ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE accounts ADD COLUMN parent_id INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX accounts_parent ON accounts(parent_id, id);"
+	"CREATE INDEX accounts_admin ON accounts(admin, id);"
+	"CREATE TABLE usage_totals ("
+	"  account_id INTEGER NOT NULL,"        /* the payer: a main account (or one on its own) */
+	"  region_id INTEGER NOT NULL,"
+	"  key INTEGER NOT NULL,"               /* enum model_quota_key, as usage */
+	"  used INTEGER NOT NULL,"
+	"  PRIMARY KEY(account_id, region_id, key)) WITHOUT ROWID;"
+	"CREATE TRIGGER usage_totals_insert AFTER INSERT ON usage BEGIN"
+	"  INSERT INTO usage_totals VALUES (COALESCE((SELECT NULLIF(parent_id, 0) FROM accounts"
+	"    WHERE id = NEW.account_id), NEW.account_id), NEW.region_id, NEW.key, NEW.used)"
+	"    ON CONFLICT DO UPDATE SET used = used + excluded.used;"
+	" END;"
+	"CREATE TRIGGER usage_totals_update AFTER UPDATE OF used ON usage BEGIN"
+	"  INSERT INTO usage_totals VALUES (COALESCE((SELECT NULLIF(parent_id, 0) FROM accounts"
+	"    WHERE id = NEW.account_id), NEW.account_id), NEW.region_id, NEW.key, NEW.used - OLD.used)"
+	"    ON CONFLICT DO UPDATE SET used = used + excluded.used;"
+	" END;"
+	/* (an update only: the payer's row may be gone with its account) */
+	"CREATE TRIGGER usage_totals_delete AFTER DELETE ON usage BEGIN"
+	"  UPDATE usage_totals SET used = used - OLD.used WHERE account_id = COALESCE((SELECT NULLIF(parent_id, 0)"
+	"    FROM accounts WHERE id = OLD.account_id), OLD.account_id) AND region_id = OLD.region_id AND key = OLD.key;"
+	" END;"
+	/* Nobody is a sub-account yet: each account's totals are its own. */
+	"INSERT INTO usage_totals SELECT account_id, region_id, key, used FROM usage;";
+
+const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
+                                           schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
+                                           schema_v13, schema_v14, schema_v15, schema_v16};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

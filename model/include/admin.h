@@ -1,6 +1,7 @@
 /*
- * admin.h — what an operator administers: hosts (SPEC §13), accounts,
- * regions and their stores, quotas (§8), the service's settings (the
+ * admin.h — what an operator administers: hosts (SPEC §13), accounts and
+ * their roles (administrators, sub-accounts: §16), regions and their
+ * stores, quotas (§8, a family's counted together), the service's settings (the
  * recycle bin's retention, where imports may connect and how fast they
  * must go, fair share's slice), moving a state into PostgreSQL
  * (migrate), fsck and gc, and the rows of admin commands writing chunks.
@@ -56,15 +57,37 @@ int model_host_remove(model *m, const char *name, struct model_err *err);
 
 /* ---- accounts ------------------------------------------------------------ */
 
+/* Roles (SPEC §16, meta/roles.c).  An account is one of:
+ *
+ *   main            the default: a tenant, with its own quotas
+ *   administrator   admin: sees every tenant (every account that is not an
+ *                   administrator) under tenants/ of each region
+ *   sub-account     parent_id: authorised by a main account, one level
+ *                   deep; its images, snapshots and the shares it receives
+ *                   count toward the main account's quotas, and the main
+ *                   account sees it under tenants/
+ *
+ * An administrator is nobody's sub-account and has none; a sub-account's
+ * main account is neither an administrator nor a sub-account. */
 struct model_account {
 	int64_t id;
 	char name[MODEL_NAME_MAX + 1];
-	int64_t uid; /* -1: none */
+	int64_t uid;       /* -1: none */
+	bool admin;        /* an administrator account */
+	int64_t parent_id; /* a sub-account: its main account's id; 0: none */
+	bool has_subs;     /* a main account that has sub-accounts */
+	int64_t created;   /* unix seconds */
 };
 int model_account_add(model *m, const char *name, int64_t uid, struct model_err *err);
+/* The same with a role: admin makes an administrator; parent (NULL: none)
+ * names the main account of a new sub-account (-ENOENT "no account P";
+ * -EINVAL when P is an administrator or a sub-account, or both are asked). */
+int model_account_create(model *m, const char *name, int64_t uid, bool admin, const char *parent,
+                         struct model_err *err);
 /* admin account remove: -ENOENT, or -EBUSY (with what) while it owns an
- * image (any folder), snapshot or instance or receives a share; else its
- * rows (quotas, usage, fair share) and it go in one transaction. */
+ * image (any folder), snapshot or instance, receives a share or has
+ * sub-accounts (named); else its rows (quotas, usage, fair share) and it
+ * go in one transaction. */
 int model_account_remove(model *m, const char *name, struct model_err *err);
 int model_account_by_name(model *m, const char *name, struct model_account *out);
 int model_account_by_uid(model *m, int64_t uid, struct model_account *out);
@@ -72,6 +95,37 @@ int model_account_get(model *m, int64_t id, struct model_account *out);
 /* Finds or creates the account (single-user mode). */
 int model_account_ensure(model *m, const char *name, struct model_account *out, struct model_err *err);
 int model_account_list(model *m, int (*cb)(void *arg, const struct model_account *a), void *arg);
+
+/* admin account set NAME admin yes|no: -ENOENT; -EINVAL for a
+ * sub-account, -EBUSY (naming them) for an account with sub-accounts. */
+int model_account_set_admin(model *m, const char *name, bool admin, struct model_err *err);
+/* admin account set NAME parent MAIN|-: makes NAME a sub-account of MAIN
+ * (parent NULL or "-": a main account again).  -ENOENT for either name;
+ * -EINVAL when NAME is an administrator or MAIN, MAIN is an
+ * administrator or a sub-account; -EBUSY (naming them) when NAME has
+ * sub-accounts of its own.  The quota usage NAME's rows count moves from
+ * one main account's total to the other's in the same transaction, so
+ * every check stays one read (quota.c); a main account may end up above
+ * its limits (nothing is refused for it: the next creation is). */
+int model_account_set_parent(model *m, const char *name, const char *parent, struct model_err *err);
+/* Whether actor sees tenant under tenants/ (SPEC §16): an administrator
+ * sees every account that is not an administrator, a main account its
+ * sub-accounts; nobody sees itself. */
+bool model_account_administers(const struct model_account *actor, const struct model_account *tenant);
+/* Whether actor has a tenants/ directory: an administrator, or a main
+ * account with sub-accounts. */
+bool model_account_has_tenants(const struct model_account *actor);
+/* The accounts actor administers with id > after_id, in id order (read
+ * in pages); cb returns non-zero to stop (that value is returned). */
+int model_account_tenants(model *m, const struct model_account *actor, int64_t after_id,
+                          int (*cb)(void *arg, const struct model_account *a), void *arg);
+/* The sub-accounts of main_id, in id order, at most max of them (cb as
+ * above): what a refusal names. */
+int model_account_subs(model *m, int64_t main_id, int max, int (*cb)(void *arg, const struct model_account *a),
+                       void *arg);
+/* When any account was last added, removed or given another role (ns;
+ * 0: never since this version): the mtime of the tenants/ directories. */
+int64_t model_accounts_mtime(model *m);
 
 /* ---- regions ------------------------------------------------------------- */
 
@@ -119,12 +173,23 @@ enum model_quota_key {
 };
 const char *model_quota_name(enum model_quota_key k);
 enum model_quota_key model_quota_parse(const char *name);
+/* A quota as a check reads it (SPEC §8, §16): the limit and usage of the
+ * account it counts against — the account itself, or a sub-account's main
+ * account, whose usage is its own and all its sub-accounts' — and the
+ * account's own part of that usage. */
 struct model_quota {
 	enum model_quota_key key;
 	int64_t used, limit;
+	int64_t own;      /* the account's own usage (used, outside a family) */
+	int64_t payer_id; /* the account whose limit and total these are */
 };
-/* All quotas of (account, region) in key order; returns the count. */
+/* All quotas of (account, region) in key order; returns the count.
+ * shares-per-image's used and own are the most shares of one of the
+ * account's own private images (the limit is per image). */
 int model_quota_list(model *m, int64_t account_id, int64_t region_id, struct model_quota out[MODEL_QUOTA_COUNT]);
+/* admin quota set: -EINVAL for an unknown key, a negative value or a
+ * sub-account (its quotas are its main account's), -ENOENT for no such
+ * account or region. */
 int model_quota_set(model *m, const char *account, const char *region, const char *key, int64_t value,
                     struct model_err *err);
 

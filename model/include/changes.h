@@ -1,7 +1,7 @@
 /*
  * changes.h — the change log (the changes table, meta/changes.c): every
  * write transaction records what it changed (which image, snapshot,
- * instance, region or quota, and where it was listed before), so that
+ * instance, region, quota or account, and where it was listed before), so that
  * whoever keeps copies of what it read — this process's other threads,
  * other processes, other hosts — learns what to drop.
  *
@@ -26,6 +26,8 @@ enum model_change_kind {
 	MODEL_CHANGE_QUOTA,    /* quota limits of the region */
 	MODEL_CHANGE_SNAPSHOT,
 	MODEL_CHANGE_INSTANCE,
+	MODEL_CHANGE_ACCOUNT,  /* an account added, removed or given another role
+	                          (§16: who sees tenants/; obj: the account, region 0) */
 };
 /* What a reader of an image's change needs of the image as it is now:
  * its dir_gen and whether it is a copy. */

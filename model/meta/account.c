@@ -1,13 +1,15 @@
 /*
- * account.c — accounts (SPEC §8) and regions (SPEC §1).
+ * account.c — accounts (SPEC §8) and regions (SPEC §1).  Roles
+ * (administrators, sub-accounts: §16) are roles.c's.
  *
  * Regions are created with the platform catalogue (catalogue.c) inside
  * the same transaction, so a region never exists without its public images.
  *
  * An account is removed (admin account remove) only when it owns nothing:
  * no image in any folder (the recycle bin included: a task always works
- * for one of its images), snapshot, instance or share it receives; its
- * quota, usage and fair-share rows go with it in the same transaction.
+ * for one of its images), snapshot, instance or share it receives, and no
+ * sub-account is left under it; its quota, usage and fair-share rows go
+ * with it in the same transaction.
  * Its id is never reused (AUTOINCREMENT), nor are inode numbers made of it.
  */
 #include <errno.h>
@@ -18,37 +20,47 @@
 
 #include "model_int.h"
 
-static void account_row(db_stmt *st, struct model_account *a)
+void model_account_row(db_stmt *st, struct model_account *a)
 {
 	a->id = db_col_int64(st, 0);
 	model_col_text(st, 1, a->name, sizeof(a->name));
 	a->uid = db_col_null(st, 2) ? -1 : db_col_int64(st, 2);
+	a->admin = db_col_int64(st, 3) != 0;
+	a->parent_id = db_col_int64(st, 4);
+	a->has_subs = db_col_int64(st, 5) != 0;
+	a->created = db_col_int64(st, 6);
 }
 
 static void account_fill(db_stmt *st, void *out)
 {
-	account_row(st, out);
+	model_account_row(st, out);
 }
 
 int model_account_by_name(model *m, const char *name, struct model_account *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, uid FROM accounts WHERE name = ?"), name, 0, account_fill, out);
+	return model_fetch_one(m, SQL("SELECT " MODEL_ACCOUNT_COLS "WHERE a.name = ?"), name, 0, account_fill, out);
 }
 
 int model_account_by_uid(model *m, int64_t uid, struct model_account *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, uid FROM accounts WHERE uid = ?"), NULL, uid, account_fill, out);
+	return model_fetch_one(m, SQL("SELECT " MODEL_ACCOUNT_COLS "WHERE a.uid = ?"), NULL, uid, account_fill, out);
 }
 
 int model_account_get(model *m, int64_t id, struct model_account *out)
 {
-	return model_fetch_one(m, SQL("SELECT id, name, uid FROM accounts WHERE id = ?"), NULL, id, account_fill, out);
+	return model_fetch_one(m, SQL("SELECT " MODEL_ACCOUNT_COLS "WHERE a.id = ?"), NULL, id, account_fill, out);
 }
 
 int model_account_add(model *m, const char *name, int64_t uid, struct model_err *err)
 {
+	return model_account_create(m, name, uid, false, NULL, err);
+}
+
+int model_account_create(model *m, const char *name, int64_t uid, bool admin, const char *parent,
+                         struct model_err *err)
+{
 	struct model_conn *c;
-	struct model_account a;
+	struct model_account a, main = {0};
 	db_stmt *st;
 	int rc;
 	if ((rc = model_name_check(name, err)) < 0)
@@ -57,6 +69,8 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 	 * to the kernel's calls, so no process ever has it. */
 	if (uid < -1 || uid > 4294967294LL)
 		return model_fail(err, -EINVAL, "uid %lld is not a uid (0 to 4294967294)", (long long)uid);
+	if (admin && parent)
+		return model_fail(err, -EINVAL, "an administrator is nobody's sub-account");
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (model_account_by_name(m, name, &a) == 0) {
@@ -67,7 +81,10 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 		rc = model_fail(err, -EEXIST, "uid %lld is mapped to account %s", (long long)uid, a.name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL("INSERT INTO accounts(name, uid, created) VALUES (?, ?, ?)")))) {
+	if (parent && (rc = model_account_main_check(m, parent, &main, err)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("INSERT INTO accounts(name, uid, created, admin, parent_id) VALUES (?, ?, ?, ?, ?) "
+	                             "RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -75,7 +92,10 @@ int model_account_add(model *m, const char *name, int64_t uid, struct model_err 
 	if (uid >= 0)
 		db_bind_int64(st, 2, uid);
 	db_bind_int64(st, 3, time(NULL));
-	if ((rc = model_exec_stmt(st)) < 0)
+	db_bind_int(st, 4, admin ? 1 : 0);
+	db_bind_int64(st, 5, main.id);
+	int64_t id = 0;
+	if ((rc = model_insert(st, &id)) < 0 || (rc = model_accounts_changed(c, id)) < 0)
 		goto out;
 	return model_commit(c);
 out:
@@ -83,42 +103,51 @@ out:
 	return rc;
 }
 
+/* What account a.id owns, for model_account_remove: images (any folder),
+ * snapshots, instances, shares it receives. */
+static int account_owns(struct model_conn *c, int64_t id, int64_t n[4])
+{
+	db_stmt *st;
+	int rc;
+	if (!(st = model_stmt(c, SQL_SCAN("admin account remove counts what one account owns",
+	                                  "SELECT (SELECT count(*) FROM images WHERE account_id = ?1), "
+	                                  "(SELECT count(*) FROM snapshots WHERE account_id = ?1), "
+	                                  "(SELECT count(*) FROM instances WHERE account_id = ?1), "
+	                                  "(SELECT count(*) FROM shares WHERE account_id = ?1)"))))
+		return -EIO;
+	db_bind_int64(st, 1, id);
+	if ((rc = db_step(st)) == DB_ROW)
+		for (int i = 0; i < 4; i++)
+			n[i] = db_col_int64(st, i);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc < 0 ? rc : -EIO;
+}
+
 int model_account_remove(model *m, const char *name, struct model_err *err)
 {
 	const struct model_sql *const gone[] = {
 		SQL("DELETE FROM quotas WHERE account_id = ?"),
 		SQL("DELETE FROM usage WHERE account_id = ?"),
+		SQL("DELETE FROM usage_totals WHERE account_id = ?"),
 		SQL("DELETE FROM task_turns WHERE account_id = ?"),
 		SQL("DELETE FROM accounts WHERE id = ?"),
 	};
 	struct model_conn *c;
 	struct model_account a;
+	char subs[192];
 	int64_t n[4] = {0};
 	db_stmt *st;
 	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
 		return rc;
-	if (model_account_by_name(m, name, &a) < 0) {
-		rc = model_fail(err, -ENOENT, "no account %s", name);
+	if (a.has_subs) {
+		model_account_subs_named(m, a.id, subs, sizeof(subs));
+		rc = model_fail(err, -EBUSY, "account %s has sub-accounts %s: remove them or make them main accounts "
+		                "(account set SUB parent -) first", name, subs);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL_SCAN("admin account remove counts what one account owns",
-	                                  "SELECT (SELECT count(*) FROM images WHERE account_id = ?1), "
-	                                  "(SELECT count(*) FROM snapshots WHERE account_id = ?1), "
-	                                  "(SELECT count(*) FROM instances WHERE account_id = ?1), "
-	                                  "(SELECT count(*) FROM shares WHERE account_id = ?1)")))) {
-		rc = -EIO;
+	if ((rc = account_owns(c, a.id, n)) < 0)
 		goto out;
-	}
-	db_bind_int64(st, 1, a.id);
-	if ((rc = db_step(st)) == DB_ROW)
-		for (int i = 0; i < 4; i++)
-			n[i] = db_col_int64(st, i);
-	db_reset(st);
-	if (rc != DB_ROW) {
-		rc = rc < 0 ? rc : -EIO;
-		goto out;
-	}
 	if (n[0] || n[1] || n[2] || n[3]) {
 		rc = model_fail(err, -EBUSY, "account %s owns %lld images (the recycle bin's too), %lld snapshots, "
 		                "%lld instances and receives %lld shares: remove them first", name, (long long)n[0],
@@ -134,10 +163,25 @@ int model_account_remove(model *m, const char *name, struct model_err *err)
 		if ((rc = model_exec_stmt(st)) < 0)
 			goto out;
 	}
+	if ((rc = model_accounts_changed(c, a.id)) < 0)
+		goto out;
 	return model_commit(c);
 out:
 	model_rollback(c);
 	return rc;
+}
+
+int model_account_begin(model *m, const char *name, struct model_conn **c, struct model_account *out,
+                        struct model_err *err)
+{
+	int rc;
+	if ((rc = model_write_begin(m, c, err)) < 0)
+		return rc;
+	if (model_account_by_name(m, name, out) < 0) {
+		model_rollback(*c);
+		return model_fail(err, -ENOENT, "no account %s", name);
+	}
+	return 0;
 }
 
 int model_account_ensure(model *m, const char *name, struct model_account *out, struct model_err *err)
@@ -151,30 +195,26 @@ int model_account_ensure(model *m, const char *name, struct model_account *out, 
 	return model_account_by_name(m, name, out);
 }
 
-struct account_cb {
-	int (*cb)(void *arg, const struct model_account *a);
-	void *arg;
-};
-
-static int account_each(void *arg, db_stmt *st)
+int model_account_each(void *arg, db_stmt *st)
 {
-	struct account_cb *c = arg;
+	struct model_account_cb *c = arg;
 	struct model_account a;
-	account_row(st, &a);
+	model_account_row(st, &a);
 	return c->cb(c->arg, &a);
 }
 
 int model_account_list(model *m, int (*cb)(void *arg, const struct model_account *a), void *arg)
 {
-	struct account_cb c = {cb, arg};
+	struct model_account_cb c = {cb, arg};
 	struct model_conn *conn;
 	db_stmt *st;
 	int rc;
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
-	if (!(st = model_stmt(conn, SQL_SCAN("admin account list reads every account", "SELECT id, name, uid FROM accounts ORDER BY id"))))
+	if (!(st = model_stmt(conn, SQL_SCAN("admin account list reads every account",
+	                                         "SELECT " MODEL_ACCOUNT_COLS "ORDER BY a.id"))))
 		return -EIO;
-	return model_each_row(st, account_each, &c);
+	return model_each_row(st, model_account_each, &c);
 }
 
 /* ---- regions ------------------------------------------------------------- */

@@ -474,6 +474,11 @@ static int fsck_check(struct fsck *f, struct model_conn *c, const struct fsck_ch
 	"UNION ALL SELECT s.account_id, i.region_id, 3, " sign "count(*) FROM shares s "                   \
 	"JOIN images i ON i.id = s.image_id GROUP BY s.account_id, i.region_id"
 
+/* Each usage row as a part of its payer's total (roles.c). */
+#define USAGE_TOTALS(sign)                                                                                 \
+	"SELECT COALESCE(NULLIF(a.parent_id, 0), u.account_id) AS account_id, u.region_id AS region_id, "  \
+	"u.key AS key, " sign "u.used AS n FROM usage u LEFT JOIN accounts a ON a.id = u.account_id"
+
 static int fsck_rows(struct fsck *f, bool repair)
 {
 	const struct fsck_check checks[] = {
@@ -502,6 +507,18 @@ static int fsck_rows(struct fsck *f, bool repair)
 		          "INSERT INTO usage(account_id, region_id, key, used) SELECT account_id, region_id, key, sum(n) "
 		          "FROM (SELECT account_id, region_id, key, 0 AS n FROM usage UNION ALL " USAGE_COUNTS("")
 		          ") AS parts GROUP BY account_id, region_id, key "
+		          "ON CONFLICT(account_id, region_id, key) DO UPDATE SET used = excluded.used")},
+		/* The totals of families (SPEC §16, roles.c) against the usage rows. */
+		{"quota total of a main account and its sub-accounts differs from their usage",
+		 SQL_SCAN("fsck adds up every account's usage",
+		          "SELECT 'account ' || account_id || ' region ' || region_id || ' quota ' || key FROM "
+		          "(SELECT account_id, region_id, key, sum(n) AS diff FROM "
+		          "(SELECT account_id, region_id, key, used AS n FROM usage_totals UNION ALL " USAGE_TOTALS("-")
+		          ") AS parts GROUP BY account_id, region_id, key) AS sums WHERE diff != 0"),
+		 SQL_SCAN("fsck --repair adds up every account's usage",
+		          "INSERT INTO usage_totals(account_id, region_id, key, used) SELECT account_id, region_id, key, "
+		          "sum(n) FROM (SELECT account_id, region_id, key, 0 AS n FROM usage_totals UNION ALL "
+		          USAGE_TOTALS("") ") AS parts GROUP BY account_id, region_id, key "
 		          "ON CONFLICT(account_id, region_id, key) DO UPDATE SET used = excluded.used")},
 		{"its number of shares is wrong",
 		 SQL_SCAN("fsck counts every image's shares",

@@ -384,7 +384,8 @@ static int image_create_refused(struct image_create *ic)
 /* One try: a write transaction that inserts the image under the external
  * id ext, if nothing stands in the way, and commits.  The insert checks
  * the name itself (unique: ON CONFLICT) and the quota (private-images
- * counts the images in private/, SPEC §8; iso/ has no quota: key 0) —
+ * counts the images in private/, SPEC §8, a sub-account's main account's
+ * total and limit, §16; iso/ has no quota: key 0) —
  * model_quota_check's rule, used < limit, in SQL — and returns the new row
  * whole, so the caller needs no statement to show it.  It is sent ahead
  * (model_send) and what follows it — the region's time, the change log —
@@ -398,9 +399,10 @@ static int image_create_try(struct image_create *ic, const char *ext)
 		return rc;
 	if (!(st = model_stmt(ic->c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
 	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, "
-	                                 "?6, 0, ?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM usage "
-	                                 "WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), 0) < COALESCE((SELECT "
-	                                 "value FROM quotas WHERE account_id = ?3 AND region_id = ?2 AND key = ?11), ?12) "
+	                                 "?6, 0, ?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM "
+	                                 "usage_totals WHERE account_id = " MODEL_SQL_PAYER("?3") " AND region_id = ?2 AND "
+	                                 "key = ?11), 0) < COALESCE((SELECT value FROM quotas WHERE account_id = "
+	                                 MODEL_SQL_PAYER("?3") " AND region_id = ?2 AND key = ?11), ?12) "
 	                                 "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
 	                                 "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), "
 	                                 "'platform')"))))) {

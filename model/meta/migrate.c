@@ -18,7 +18,8 @@
  *     read this host's files (this machine: --host, default its name);
  *     running tasks back in the queue; the identity sequences moved past
  *     the ids;
- *   - quota usage and share counts recomputed from the rows;
+ *   - quota usage (and its totals per main account) and share counts
+ *     recomputed from the rows;
  *   - the chunks of a region given a --store other than its directory:
  *     every chunk copied (linked on one file system) and verified.
  * The instances' disks and uploads in progress stay in DIR: they are this
@@ -278,7 +279,9 @@ static int move_sequences(struct migrate *mg)
 static int recount(struct migrate *mg)
 {
 	int rc;
-	if ((rc = dst_exec(mg, "DELETE FROM usage")) < 0 ||
+	/* usage_totals follow usage by its triggers (roles.c): emptied with
+	 * it, they are made again by the inserts, each row to its payer. */
+	if ((rc = dst_exec(mg, "DELETE FROM usage")) < 0 || (rc = dst_exec(mg, "DELETE FROM usage_totals")) < 0 ||
 	    (rc = dst_exec(mg, "INSERT INTO usage SELECT account_id, region_id, 1, count(*) FROM images WHERE folder = 3 "
 	                       "GROUP BY account_id, region_id")) < 0 ||
 	    (rc = dst_exec(mg, "INSERT INTO usage SELECT account_id, region_id, 2, count(*) FROM snapshots "

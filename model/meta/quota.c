@@ -7,6 +7,13 @@
  * share (db/schema_*.c), so a check inside the caller's transaction and
  * the change it guards are one atomic step, and a check reads one row
  * however many images the account has.  fsck compares it with a count.
+ *
+ * Families (SPEC §16, roles.c): a sub-account's usage counts toward its
+ * main account's quotas.  Every check reads usage_totals of the account
+ * the usage counts against (MODEL_SQL_PAYER: the main account of a
+ * sub-account, else the account itself) and that account's limit: the
+ * payer's own usage and its sub-accounts', kept by a trigger on usage.
+ * shares-per-image is per image: the payer's limit, the image's count.
  */
 #include <errno.h>
 #include <string.h>
@@ -41,12 +48,14 @@ enum model_quota_key model_quota_parse(const char *name)
 	return MODEL_QUOTA_INVALID;
 }
 
-/* Usage and limit of k, in one statement.  Usage is the row the schema's
- * triggers keep (db/schema_*.c); shares-per-image has no single usage: the
- * largest number of shares of any one of the account's private images is
- * shown (an index max).  The limit is the admin's row, else the default. */
+/* Usage and limit of k, in one statement: q->used the payer's total,
+ * q->limit the payer's limit (the admin's row, else the default), q->own
+ * the account's own part, q->payer_id the payer.  Usage is what the
+ * schema's triggers keep (db/schema_*.c); shares-per-image has no single
+ * usage: the largest number of shares of any one of the account's private
+ * images is shown (an index max). */
 static int quota_read(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key k,
-                      int64_t *used, int64_t *limit)
+                      struct model_quota *q)
 {
 	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
 	db_stmt *st;
@@ -54,19 +63,26 @@ static int quota_read(struct model_conn *c, int64_t account_id, int64_t region_i
 	if (k == MODEL_QUOTA_SHARES_PER_IMAGE)
 		st = model_stmt(c, SQL("SELECT COALESCE((SELECT max(shares) FROM images WHERE region_id = ?2 AND "
 		                       "account_id = ?1 AND folder = 3), 0), (SELECT value FROM quotas WHERE "
-		                       "account_id = ?1 AND region_id = ?2 AND key = ?3)"));
+		                       "account_id = " MODEL_SQL_PAYER("?1") " AND region_id = ?2 AND key = ?3), "
+		                       "COALESCE((SELECT max(shares) FROM images WHERE region_id = ?2 AND account_id = ?1 "
+		                       "AND folder = 3), 0), " MODEL_SQL_PAYER("?1")));
 	else
-		st = model_stmt(c, SQL("SELECT COALESCE((SELECT used FROM usage WHERE account_id = ?1 AND region_id = ?2 "
-		                       "AND key = ?3), 0), (SELECT value FROM quotas WHERE account_id = ?1 AND "
-		                       "region_id = ?2 AND key = ?3)"));
+		st = model_stmt(c, SQL("SELECT COALESCE((SELECT used FROM usage_totals WHERE account_id = "
+		                       MODEL_SQL_PAYER("?1") " AND region_id = ?2 AND key = ?3), 0), (SELECT value FROM "
+		                       "quotas WHERE account_id = " MODEL_SQL_PAYER("?1") " AND region_id = ?2 AND "
+		                       "key = ?3), COALESCE((SELECT used FROM usage WHERE account_id = ?1 AND "
+		                       "region_id = ?2 AND key = ?3), 0), " MODEL_SQL_PAYER("?1")));
 	if (!st)
 		return -EIO;
 	db_bind_int64(st, 1, account_id);
 	db_bind_int64(st, 2, region_id);
 	db_bind_int(st, 3, k);
 	if ((rc = db_step(st)) == DB_ROW) {
-		*used = db_col_int64(st, 0);
-		*limit = db_col_null(st, 1) ? quota_keys[k].def : db_col_int64(st, 1);
+		q->key = k;
+		q->used = db_col_int64(st, 0);
+		q->limit = db_col_null(st, 1) ? quota_keys[k].def : db_col_int64(st, 1);
+		q->own = db_col_int64(st, 2);
+		q->payer_id = db_col_int64(st, 3);
 	}
 	db_reset(st);
 	return rc == DB_ROW ? 0 : rc == DB_DONE ? -EIO : rc;
@@ -75,14 +91,19 @@ static int quota_read(struct model_conn *c, int64_t account_id, int64_t region_i
 int model_quota_check(struct model_conn *c, int64_t account_id, int64_t region_id, enum model_quota_key key,
                       int64_t adding, struct model_err *err)
 {
-	int64_t used, limit;
+	struct model_quota q;
+	struct model_account payer = {0};
 	int rc;
-	if ((rc = quota_read(c, account_id, region_id, key, &used, &limit)) < 0)
+	if ((rc = quota_read(c, account_id, region_id, key, &q)) < 0)
 		return model_fail(err, rc, "cannot read quota %s", quota_keys[key].name);
-	if (used + adding > limit)
-		return model_fail(err, -EDQUOT, "quota %s is %lld of %lld", quota_keys[key].name, (long long)used,
-		                  (long long)limit);
-	return 0;
+	if (q.used + adding <= q.limit)
+		return 0;
+	if (q.payer_id == account_id)
+		return model_fail(err, -EDQUOT, "quota %s is %lld of %lld", quota_keys[key].name, (long long)q.used,
+		                  (long long)q.limit);
+	model_account_get(c->m, q.payer_id, &payer);
+	return model_fail(err, -EDQUOT, "quota %s is %lld of %lld (main account %s's, its sub-accounts' included)",
+	                  quota_keys[key].name, (long long)q.used, (long long)q.limit, payer.name);
 }
 
 int model_quota_list(model *m, int64_t account_id, int64_t region_id, struct model_quota out[MODEL_QUOTA_COUNT])
@@ -92,8 +113,7 @@ int model_quota_list(model *m, int64_t account_id, int64_t region_id, struct mod
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	for (int k = 1; k < MODEL_QUOTA_COUNT; k++) {
-		out[n].key = (enum model_quota_key)k;
-		if ((rc = quota_read(c, account_id, region_id, (enum model_quota_key)k, &out[n].used, &out[n].limit)) < 0)
+		if ((rc = quota_read(c, account_id, region_id, (enum model_quota_key)k, &out[n])) < 0)
 			return rc;
 		n++;
 	}
@@ -116,6 +136,12 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 		return model_fail(err, -EINVAL, "a quota is a count >= 0");
 	if (model_account_by_name(m, account, &a) < 0)
 		return model_fail(err, -ENOENT, "no account %s", account);
+	if (a.parent_id) {
+		struct model_account main = {0};
+		model_account_get(m, a.parent_id, &main);
+		return model_fail(err, -EINVAL, "%s is a sub-account of %s: its quotas are %s's (quota set %s ...)",
+		                  account, main.name, main.name, main.name);
+	}
 	if (model_region_by_name(m, region, &r) < 0)
 		return model_fail(err, -ENOENT, "no region %s", region);
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)

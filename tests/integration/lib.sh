@@ -272,6 +272,30 @@ setup_mount() {
     R="$M/regions/cn-north-1"
 }
 
+# other_uids: for a test that acts as other uids in a multi-user mount
+# (setpriv): checks that it runs as root with setpriv and the system's
+# Python (SYS_PY: other uids may not reach root's own), lets other uids walk
+# to the mount point, and copies imgfs and errno.py where they can run them
+# ($T/imgfs-as, $T/errno-as.py; the checkout may sit where they cannot).
+# Then `as UID CMD...` runs CMD as UID, and `errno_as UID EXPECTED OP
+# ARGS...` asserts the errno name errno.py hits as UID.
+other_uids() {
+    command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
+    [[ $(id -u) == 0 ]] || fail "this test runs as root (it switches to other uids)"
+    SYS_PY=/usr/bin/python3
+    [[ -x $SYS_PY ]] || fail "$SYS_PY is needed"
+    chmod 755 "$T"
+    cp "$IMGFS" "$T/imgfs-as"
+    cp "$ERRNO_PY" "$T/errno-as.py"
+    chmod 755 "$T/imgfs-as" "$T/errno-as.py"
+}
+as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
+errno_as() {
+    local uid=$1 expected=$2 got; shift 2
+    got=$(as "$uid" "$SYS_PY" "$T/errno-as.py" "$@") || fail "errno.py $* as uid $uid did not run"
+    [[ "$got" == "$expected" ]] || fail "$(printf '%q ' "$@")as uid $uid: expected $expected, got $got"
+}
+
 # public_names REGION_DIR: the public images, one a line, sorted.
 public_names() { ls -1 "$1/public" | LC_ALL=C sort; }
 
@@ -495,6 +519,21 @@ capture() {
     echo "instance $*" >"$img/source" || fail "capture of $* into $img refused"
     imgfs_wait "$img" >"$T/capture.out" 2>&1 || { cat "$T/capture.out" >&2; fail "imgfs wait $img"; }
     assert_eq available "$(status_of "$img")" "status of $img after imgfs wait"
+}
+
+# capture_as UID REGION_DIR VM IMAGE: as UID (other_uids), an instance VM
+# built from public/centos-7.4 with a 16 MiB data disk vdb, captured with
+# it into private/IMAGE (vdb becomes a snapshot); waits until IMAGE is
+# available.
+capture_as() {
+    local uid=$1 r=$2 vm=$3 img=$4
+    as "$uid" mkdir "$r/instances/$vm"
+    as "$uid" sh -c "echo public/centos-7.4 > '$r/instances/$vm/image'"
+    as "$uid" truncate -s 16M "$r/instances/$vm/disks/vdb"
+    as "$uid" mkdir "$r/private/$img"
+    as "$uid" sh -c "echo 'instance $vm vdb' > '$r/private/$img/source'"
+    as "$uid" timeout 300 "$T/imgfs-as" wait "$r/private/$img" >"$T/wait.out" 2>&1 ||
+        { cat "$T/wait.out"; fail "imgfs wait $img as uid $uid"; }
 }
 
 # devmap_ref IMAGE_DIR DEV: the reference column of DEV's device-mapping line.

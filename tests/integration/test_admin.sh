@@ -15,12 +15,55 @@ imgfs_admin "$S" account add alice --uid 4242
 imgfs_admin "$S" account add bob
 imgfs_admin "$S" account list >"$T/accounts"
 cat "$T/accounts" | sed 's/^/    /'
-grep -qx 'alice 4242' "$T/accounts" || fail "account list has no 'alice 4242' line"
-grep -qx 'bob -' "$T/accounts" || fail "account list has no 'bob -' line"
+grep -qx 'alice 4242 main -' "$T/accounts" || fail "account list has no 'alice 4242 main -' line"
+grep -qx 'bob - main -' "$T/accounts" || fail "account list has no 'bob - main -' line"
 grep -q "^$me " "$T/accounts" || fail "account list does not show the mounting account $me"
 while read -r line; do
-    assert_match '[^ ]+ ([0-9]+|-)' "$line" "account list line"
+    assert_match '[^ ]+ ([0-9]+|-) (admin|main|sub) [^ ]+' "$line" "account list line"
 done <"$T/accounts"
+
+say "roles (§16): --admin, --parent, account set, each refusal with its reason; nothing changed by one"
+imgfs_admin "$S" account add root-admin --admin
+imgfs_admin "$S" account add acme
+imgfs_admin "$S" account add dev --uid 4243 --parent acme
+assert_eq "root-admin - admin -
+acme - main -
+dev 4243 sub acme" "$(imgfs_admin "$S" account list | grep -E '^(root-admin|acme|dev) ')" "roles in account list"
+refused_admin() { # WANT_EXIT PATTERN ARGS...
+    local want=$1 pattern=$2 rc=0 out; shift 2
+    out=$(imgfs_admin "$S" "$@" 2>&1) || rc=$?
+    assert_eq "$want" "$rc" "exit status of account $*"
+    assert_match "$pattern" "$(head -n1 <<<"$out")" "account $*"
+}
+refused_admin 1 'imgfs admin: x1: ENOENT no account nobody' account add x1 --parent nobody
+refused_admin 1 'imgfs admin: x1: EINVAL root-admin is an administrator: .*' account add x1 --parent root-admin
+refused_admin 1 'imgfs admin: x1: EINVAL dev is a sub-account of acme: sub-accounts are one level deep' \
+    account add x1 --parent dev
+refused_admin 2 'imgfs admin: --admin and --parent exclude each other.*' account add x1 --admin --parent acme
+refused_admin 1 'imgfs admin: dev: EINVAL dev is a sub-account of acme: make it a main account first .*' \
+    account set dev admin yes
+refused_admin 1 'imgfs admin: acme: EBUSY acme has sub-accounts dev: .*' account set acme admin yes
+refused_admin 1 'imgfs admin: acme: EBUSY acme has sub-accounts dev: .*' account set acme parent bob
+refused_admin 1 'imgfs admin: bob: EINVAL an account is not its own sub-account' account set bob parent bob
+refused_admin 1 'imgfs admin: root-admin: EINVAL root-admin is an administrator: .*' account set root-admin parent acme
+refused_admin 1 'imgfs admin: nobody: ENOENT no account nobody' account set nobody admin yes
+refused_admin 2 'imgfs admin: account set NAME admin takes yes or no' account set bob admin maybe
+refused_admin 2 'imgfs admin: account set NAME admin yes\|no .*' account set bob colour blue
+refused_admin 1 'imgfs admin: acme: EBUSY account acme has sub-accounts dev: .*' account remove acme
+imgfs_admin "$S" account list | grep -q '^x1 ' && fail "a refused account add added x1"
+assert_eq "root-admin - admin -
+acme - main -
+dev 4243 sub acme" "$(imgfs_admin "$S" account list | grep -E '^(root-admin|acme|dev) ')" "roles after the refusals"
+# Each change has its undo.
+imgfs_admin "$S" account set bob admin yes
+imgfs_admin "$S" account set bob admin no
+imgfs_admin "$S" account set dev parent -
+imgfs_admin "$S" account set dev parent bob
+assert_eq "bob - main -
+dev 4243 sub bob" "$(imgfs_admin "$S" account list | grep -E '^(bob|dev) ')" "dev under bob"
+imgfs_admin "$S" account set dev parent -
+imgfs_admin "$S" account remove acme
+imgfs_admin "$S" account remove root-admin
 say "account add of a taken or bad name fails"
 assert_fails imgfs_admin "$S" account add alice
 assert_fails imgfs_admin "$S" account add "bad name"

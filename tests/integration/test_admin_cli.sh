@@ -49,10 +49,10 @@ say "--state before or after the command, with = or without; options of the comm
 "$IMGFS" admin account add bob --state "$S"
 "$IMGFS" admin account --state="$S" add carol
 "$IMGFS" admin account add --uid 77 dave --state="$S"
-assert_eq "alice 4242
-bob -
-carol -
-dave 77" "$("$IMGFS" admin account list --state "$S" | grep -E '^(alice|bob|carol|dave) ' | sort)" "accounts"
+assert_eq "alice 4242 main -
+bob - main -
+carol - main -
+dave 77 main -" "$("$IMGFS" admin account list --state "$S" | grep -E '^(alice|bob|carol|dave) ' | sort)" "accounts"
 mkdir "$T/r4-chunks"
 "$IMGFS" admin region add r4 --state "$S" --store "dir:$T/r4-chunks"
 "$IMGFS" admin --state "$S" region list | grep -qx "r4 dir:$T/r4-chunks" || fail "region list does not show r4's store"
@@ -90,7 +90,7 @@ say "an account whose name differs from another's only by case is warned about"
 "$IMGFS" admin --state "$S" account add Alice 2>"$T/err"
 assert_eq "imgfs admin: warning: account Alice differs from account alice only by case" "$(cat "$T/err")" \
     "the warning"
-"$IMGFS" admin --state "$S" account list | grep -qx 'Alice -' || fail "Alice was not added"
+"$IMGFS" admin --state "$S" account list | grep -qx 'Alice - main -' || fail "Alice was not added"
 "$IMGFS" admin --state "$S" account add erin 2>"$T/err"
 [[ ! -s $T/err ]] || fail "a warning for erin: $(cat "$T/err")"
 

@@ -130,6 +130,8 @@ mkdir -p "$T/mnt"
 _MOUNTS+=("$T/mnt"); _MOUNT_STATE[$T/mnt]=$T/state; _MOUNT_PID[$T/mnt]=""
 [[ -d "$T/mnt/regions/cn-north-1/public/centos-7.4" ]] || fail "the installed imgfs's mount does not answer"
 "$I" admin --state "$T/state" account add alice --uid 2301 >/dev/null
+"$I" admin --state "$T/state" account add boss --admin >/dev/null
+"$I" admin --state "$T/state" account add dev --parent alice >/dev/null
 fusermount3 -u "$T/mnt" || fail "fusermount3 -u after the installed imgfs's mount"
 _MOUNTS=()
 
@@ -143,17 +145,23 @@ export PATH="$D/usr/local/bin:$PATH"
 assert_eq "import" "$(comp imgfs admin im)" "imgfs admin im<TAB>"
 assert_eq "init" "$(comp imgfs admin in)" "imgfs admin in<TAB>"
 assert_eq "add list" "$(comp imgfs admin region "")" "imgfs admin region <TAB>"
-assert_eq "add list remove" "$(comp imgfs admin account "")" "imgfs admin account <TAB>"
+assert_eq "add list remove set" "$(comp imgfs admin account "")" "imgfs admin account <TAB>"
 assert_eq "set show" "$(comp imgfs admin quota "")" "imgfs admin quota <TAB>"
 assert_eq "unpublish" "$(comp imgfs admin unp)" "imgfs admin unp<TAB>"
 assert_eq "--db --dry-run" "$(comp imgfs admin gc --d)" "imgfs admin gc --d<TAB>"
 assert_eq "--tls-cert --tls-key" "$(comp imgfs serve --tls)" "imgfs serve --tls<TAB>"
 assert_eq "--max-connections --max-per-client" "$(comp imgfs serve --max)" "imgfs serve --max<TAB>"
 assert_eq "allow_other,multiuser" "$(comp imgfs -o allow_other,mul)" "imgfs -o allow_other,mul<TAB>"
-assert_eq "alice root" "$(comp imgfs admin --state "$T/state" quota set "")" "quota set <TAB> (accounts)"
+assert_eq "alice boss dev root" "$(comp imgfs admin --state "$T/state" quota set "")" "quota set <TAB> (accounts)"
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state="$T/state" quota set alice "")" \
     "quota set alice <TAB> (regions)"
-assert_eq "alice root" "$(comp imgfs admin --state "$T/state" account remove "")" "account remove <TAB> (accounts)"
+assert_eq "alice boss dev root" "$(comp imgfs admin --state "$T/state" account remove "")" "account remove <TAB> (accounts)"
+assert_eq "admin parent" "$(comp imgfs admin --state "$T/state" account set dev "")" "account set dev <TAB>"
+assert_eq "- alice root" "$(comp imgfs admin --state "$T/state" account set dev parent "")" \
+    "account set dev parent <TAB> (main accounts)"
+assert_eq "no yes" "$(comp imgfs admin --state "$T/state" account set dev admin "")" "account set dev admin <TAB>"
+assert_eq "alice root" "$(comp imgfs admin --state "$T/state" account add x --parent "")" "--parent <TAB> (main accounts)"
+assert_eq "--admin" "$(comp imgfs admin account add x --ad)" "account add x --ad<TAB>"
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state "$T/state" unpublish public "")" \
     "unpublish public <TAB> (regions)"
 

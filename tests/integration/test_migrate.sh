@@ -19,6 +19,7 @@ me=$(id -un)
 
 say "a state with every kind of object"
 imgfs_admin "$S" account add dana --uid 2201 >/dev/null
+imgfs_admin "$S" account add dana-dev --parent dana >/dev/null # a family's totals move too (§16)
 imgfs_admin "$S" quota set "$me" cn-north-1 private-images 20
 head -c $((3 << 20)) /dev/urandom >"$T/a.raw"
 qemu-img convert -f raw -O qcow2 "$T/a.raw" "$T/a.qcow2"
@@ -32,6 +33,7 @@ imgfs_wait "$R/private/up-cloud" >/dev/null
 mkdir "$R/private/up-cloud/copies/cn-east-2"
 imgfs_wait "$M/regions/cn-east-2/private/up-cloud" >/dev/null
 mkdir "$R/private/up/shares/dana"
+mkdir "$R/private/up/shares/dana-dev"
 mkdir "$R/instances/vm1"
 write_random "$R/instances/vm1/disks/vda" 0 2
 truncate -s 64M "$R/instances/vm1/disks/vdb"
@@ -77,6 +79,9 @@ ls "$T/east-store/chunks" >/dev/null 2>&1 || fail "no chunks in cn-east-2's new 
 say "fsck of the migrated service: clean, as before"
 "$IMGFS" admin --state "$S" --db "$URL" fsck >"$T/fsck-after" || { cat "$T/fsck-after" >&2; fail "fsck after migrate"; }
 assert_eq "$(tail -n1 "$T/fsck-before")" "$(tail -n1 "$T/fsck-after")" "fsck's answer"
+assert_eq "cn-north-1 shared-images 2 5 own=1 main=dana" \
+    "$("$IMGFS" admin --db "$URL" quota show dana-dev cn-north-1 | grep shared-images)" "dana's family's shares, moved"
+assert_eq "dana-dev - sub dana" "$("$IMGFS" admin --db "$URL" account list | grep '^dana-dev ')" "dana-dev's role, moved"
 
 say "mounted from the database: the same tree, the same bytes; the instance works"
 mount_imgfs "$S" "$M" "db=$URL"

@@ -12,17 +12,7 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
-[[ $(id -u) == 0 ]] || fail "this test runs as root (it switches to other uids)"
-# Other uids may not reach root's own Python (pyenv under /root): the system one.
-SYS_PY=/usr/bin/python3
-[[ -x $SYS_PY ]] || fail "$SYS_PY is needed"
-chmod 755 "$T" # the other uids walk to the mount point
-# The checkout may sit where other uids cannot read (/root/...): they run
-# copies of the binary and of errno.py kept in $T.
-cp "$IMGFS" "$T/imgfs-as"
-cp "$ERRNO_PY" "$T/errno-as.py"
-chmod 755 "$T/imgfs-as" "$T/errno-as.py"
+other_uids
 
 say "-o multiuser without allow_other is refused with a reason"
 mkdir "$T/nomount"
@@ -35,25 +25,13 @@ setup_mount allow_other,multiuser
 imgfs_admin "$S" account add alice --uid 2001
 imgfs_admin "$S" account add bob --uid 2002
 
-as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
 alice() { as 2001 "$@"; }
 bob() { as 2002 "$@"; }
-# errno_as UID EXPECTED OP ARGS...
-errno_as() {
-    local uid=$1 expected=$2 got; shift 2
-    got=$(as "$uid" "$SYS_PY" "$T/errno-as.py" "$@") || fail "errno.py $* as uid $uid did not run"
-    [[ "$got" == "$expected" ]] || fail "$(printf '%q ' "$@")as uid $uid: expected $expected, got $got"
-}
 P="$R/private"
 I="$R/instances"
 
 say "alice: an instance, an image captured from it with a data-disk snapshot, an ISO entry"
-alice mkdir "$I/a-vm"
-alice sh -c "echo public/centos-7.4 > '$I/a-vm/image'"
-alice truncate -s 16M "$I/a-vm/disks/vdb"
-alice mkdir "$P/golden"
-alice sh -c "echo 'instance a-vm vdb' > '$P/golden/source'"
-alice timeout 300 "$T/imgfs-as" wait "$P/golden" >"$T/wait.out" 2>&1 || { cat "$T/wait.out"; fail "imgfs wait golden"; }
+capture_as 2001 "$R" a-vm golden
 gid=$(alice cat "$P/golden/id")
 snap=$(alice awk -F '\t' '$1 == "vdb" { print $3 }' "$P/golden/device-mapping")
 vmid=$(alice cat "$I/a-vm/id")

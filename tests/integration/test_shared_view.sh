@@ -11,25 +11,13 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
-[[ $(id -u) == 0 ]] || fail "this test runs as root (it switches to other uids)"
-SYS_PY=/usr/bin/python3
-chmod 755 "$T" # the other uids walk to the mount point
-cp "$IMGFS" "$T/imgfs-as"
-cp "$ERRNO_PY" "$T/errno-as.py"
-chmod 755 "$T/imgfs-as" "$T/errno-as.py"
+other_uids
 
 setup_mount allow_other,multiuser
 imgfs_admin "$S" account add alice --uid 2001
 imgfs_admin "$S" account add bob --uid 2002
-as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
 alice() { as 2001 "$@"; }
 bob() { as 2002 "$@"; }
-errno_as() {
-    local uid=$1 expected=$2 got; shift 2
-    got=$(as "$uid" "$SYS_PY" "$T/errno-as.py" "$@") || fail "errno.py $* as uid $uid did not run"
-    [[ "$got" == "$expected" ]] || fail "$(printf '%q ' "$@")as uid $uid: expected $expected, got $got"
-}
 P="$R/private"
 I="$R/instances"
 G="$R/shared/golden@alice"

@@ -5,7 +5,8 @@
  * caller may not see does not exist, by name or by number (§8); listing
  * offsets are stable while entries come and go; an image directory that
  * moved gets a new node id and keeps its inode number; attribute files'
- * numbers are the ids of attr.c's tables, frozen here.
+ * numbers are the ids of attr.c's tables, frozen here.  Walks the tree as
+ * an administrator and a main account too, tenants/ included (§16).
  */
 #include "fs.h"
 #include "model/lifecycle_test.h"
@@ -87,6 +88,8 @@ static bool is_dir(enum fs_what w)
 	case FS_W_SUBDIR:
 	case FS_W_SNAP:
 	case FS_W_VM:
+	case FS_W_TENANTS:
+	case FS_W_TENANT:
 		return true;
 	default:
 		return false;
@@ -237,10 +240,12 @@ static void walk_node(struct walk *w, const struct fs_node *n, const char *path)
 	assert_non_null(r);
 	assert_non_null(child);
 	assert_non_null(l);
+	/* The number the kernel is given (a TENANT_ kind through tenants/). */
+	fuse_ino_t ino = fs_node_st_ino(n);
 	w->nodes++;
-	note_ino(w, n->ino, path);
-	if ((rc = fs_node_resolve(&a->ctx, w->caller, n->ino, r)) != 0)
-		fail_msg("%s: resolving inode %llx: %d", path, (unsigned long long)n->ino, rc);
+	note_ino(w, ino, path);
+	if ((rc = fs_node_resolve(&a->ctx, w->caller, ino, r)) != 0)
+		fail_msg("%s: resolving inode %llx: %d", path, (unsigned long long)ino, rc);
 	/* cls means something for class directories, view for images, attr
 	 * for files and subdirectories (fs.h). */
 	bool same = r->what == n->what && r->ino == n->ino;
@@ -261,7 +266,8 @@ static void walk_node(struct walk *w, const struct fs_node *n, const char *path)
 		assert_int_equal(r->blob_id, n->blob_id);
 	if ((rc = fs_node_stat(&a->ctx, r, &st)) != 0)
 		fail_msg("%s: stat: %d", path, rc);
-	assert_int_equal(st.st_ino, n->ino);
+	assert_int_equal(st.st_ino, ino);
+	assert_int_equal(r->actor_id, n->actor_id);
 	assert_int_equal(S_ISDIR(st.st_mode), is_dir(n->what));
 	assert_true(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode));
 
@@ -332,6 +338,66 @@ static void test_resolve_every_node(void **state)
 	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8) + images * 2 + 2 * 2);
 	assert_true(w.attrs >= images * 19);
 	free(w.seen);
+	free(root);
+}
+
+/* The same walk as an administrator (§16): its own tree and, in every
+ * region, tenants/ with each tenant's four folders, whose images and
+ * snapshots resolve by their own inode numbers (a TENANT_ kind) to what the
+ * lookups gave, none of them the owner's. */
+static void test_resolve_every_node_admin(void **state)
+{
+	struct nfx *a = *state;
+	struct ut_fx *fx = a->fx;
+	struct model_err err = {0};
+	struct fs_node *root = malloc(sizeof *root);
+
+	assert_non_null(root);
+	assert_int_equal(model_account_create(fx->m, "boss", -1, true, NULL, &err), 0);
+	int64_t acme = ut_account(fx, "acme");
+	assert_int_equal(model_account_create(fx->m, "dev", -1, false, "acme", &err), 0);
+	struct model_account boss, dev;
+	assert_int_equal(model_account_by_name(fx->m, "boss", &boss), 0);
+	assert_int_equal(model_account_by_name(fx->m, "dev", &dev), 0);
+	ut_image(fx, fx->r1, dev.id, MODEL_FOLDER_PRIVATE, "web");
+	ut_image(fx, fx->r1, dev.id, MODEL_FOLDER_ISO, "disc");
+	int64_t gone = ut_image(fx, fx->r1, dev.id, MODEL_FOLDER_PRIVATE, "gone");
+	ut_force_recycle(fx, gone, time(NULL));
+	lt_snapshot(fx, fx->r1, dev.id, "snap-0000d0d0", lt_tagged_blob(fx, fx->r1, "d", LT_MiB), MODEL_SNAP_AVAILABLE);
+	ut_image(fx, fx->r1, acme, MODEL_FOLDER_PRIVATE, "acme-own");
+	ut_image(fx, fx->r1, boss.id, MODEL_FOLDER_PRIVATE, "boss-own");
+
+	struct fs_caller c = ut_caller(boss.id);
+	struct walk w = {a, &c, 0, 0, 0, 0, 0, NULL, 0, 0};
+	assert_int_equal(fs_node_resolve(&a->ctx, &c, FS_INO_ROOT, root), 0);
+	walk_node(&w, root, "/");
+	/* boss's own (the platform's 48 and boss-own), acme's acme-own and dev's
+	 * three through tenants/ */
+	int images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1 + 1 + 3;
+	assert_int_equal(w.images, images);
+	assert_int_equal(w.disks, UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1); /* + the snapshot's data */
+	/* regions: 8 classes, tenants/, 2 tenants of 5 directories; images with
+	 * disks/, private ones copies/ and shares/ (boss-own, acme-own, web);
+	 * the snapshot */
+	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 2 * 5) + images * 2 + 3 * 2 + 1);
+	free(w.seen);
+
+	/* acme: tenants/dev/ only; dev: no tenants/ at all. */
+	struct fs_caller ca = ut_caller(acme), cd = ut_caller(dev.id);
+	struct walk wa = {a, &ca, 0, 0, 0, 0, 0, NULL, 0, 0};
+	assert_int_equal(fs_node_resolve(&a->ctx, &ca, FS_INO_ROOT, root), 0);
+	walk_node(&wa, root, "/");
+	images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1 + 3;
+	assert_int_equal(wa.images, images);
+	assert_int_equal(wa.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 5) + images * 2 + 2 * 2 + 1);
+	free(wa.seen);
+	struct walk wd = {a, &cd, 0, 0, 0, 0, 0, NULL, 0, 0};
+	assert_int_equal(fs_node_resolve(&a->ctx, &cd, FS_INO_ROOT, root), 0);
+	walk_node(&wd, root, "/");
+	images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 3;
+	assert_int_equal(wd.images, images);
+	assert_int_equal(wd.dirs, 2 + UT_REGIONS * (1 + 8) + images * 2 + 2 + 1);
+	free(wd.seen);
 	free(root);
 }
 
@@ -419,7 +485,9 @@ static void test_unknown_names(void **state)
 		fs_ino(FS_K_IMAGE, pub.id, 0x7fff),
 		fs_ino(FS_K_SNAP, 1, 0),
 		fs_ino(FS_K_VM, 1, 0),
-		fs_ino(7, 1, 0),
+		fs_ino(FS_K_TENANT_SNAP + 1, 1, 0), /* no such kind */
+		fs_ino(FS_K_TENANT_IMAGE, pub.id, 0), /* the platform is nobody's tenant */
+		fs_ino(FS_K_TENANT, 1, 0),
 		fs_ino(0xff, 1, 0),
 	};
 	for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
@@ -836,6 +904,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ino_round_trip),
 		cmocka_unit_test_setup_teardown(test_resolve_every_node, nfx_setup, nfx_teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_every_node_admin, nfx_setup, nfx_teardown),
 		cmocka_unit_test_setup_teardown(test_region_entries, nfx_setup, nfx_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_names, nfx_setup, nfx_teardown),
 		cmocka_unit_test_setup_teardown(test_other_accounts_invisible, nfx_setup, nfx_teardown),

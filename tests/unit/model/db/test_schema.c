@@ -4,7 +4,7 @@
  * written by any earlier version (the schema's first N steps, as that
  * version wrote it) is brought to the current version in place on open,
  * keeping its rows, with the derived data a later step adds (quota usage,
- * share counts) computed from them; a database of a later version is
+ * share counts, the totals of main accounts) computed from them; a database of a later version is
  * refused with a reason.
  */
 #include "model/lifecycle_test.h"
@@ -118,6 +118,19 @@ static void test_migrates_from_every_version(void **state)
 		/* And it works on: a new image counts. */
 		assert_int_equal(model_image_create(m, 1, 1, MODEL_FOLDER_PRIVATE, "new", NULL, &err), 0);
 		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 5);
+		/* Version 16: every account a main account whose totals are its
+		 * own usage (used() read them); a sub-account made now counts in
+		 * its main account's (§16): alice is at 5 of 5. */
+		struct model_account a;
+		assert_int_equal(model_account_get(m, 1, &a), 0);
+		assert_false(a.admin);
+		assert_int_equal(a.parent_id, 0);
+		assert_int_equal(model_account_create(m, "carol", -1, false, "alice", &err), 0);
+		assert_int_equal(model_account_by_name(m, "carol", &a), 0);
+		assert_int_equal(used(m, a.id, MODEL_QUOTA_PRIVATE_IMAGES), 5);
+		assert_int_equal(used(m, a.id, MODEL_QUOTA_SHARED_IMAGES), 0);
+		assert_int_equal(model_image_create(m, 1, a.id, MODEL_FOLDER_PRIVATE, "c", NULL, &err), -EDQUOT);
+		assert_int_equal(model_fsck(m, false, ignore, NULL), 0);
 		model_close(m);
 	}
 }
