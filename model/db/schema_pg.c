@@ -305,8 +305,14 @@ static const char schema_v9[] =
  * from (schema_sqlite.c v13). */
 static const char schema_v10[] = "ALTER TABLE images ADD COLUMN prior_folder BIGINT NOT NULL DEFAULT 0;";
 
+/* Version 11 (SQLite's 14): the size of an instance's blank system disk
+ * (schema_sqlite.c v14). */
+static const char schema_v11[] =
+	"ALTER TABLE instances ADD COLUMN system_disk_size BIGINT NOT NULL DEFAULT 42949672960;";
+
 static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-                                    schema_v6, schema_v7, schema_v8, schema_v9, schema_v10};
+                                    schema_v6, schema_v7, schema_v8, schema_v9, schema_v10,
+                                    schema_v11};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -98,6 +98,19 @@ static inline int64_t lt_local_image(struct ut_fx *fx, int64_t region_id, int64_
 	return id;
 }
 
+/* An ISO image of the account, available, whose disks/cdrom is a fresh
+ * tagged blob of size bytes (as an upload to iso/ leaves one); its id. */
+static inline int64_t lt_iso_image(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *name,
+                                   uint64_t size)
+{
+	int64_t id = ut_image(fx, region_id, account_id, MODEL_FOLDER_ISO, name);
+
+	lt_device(fx, id, MODEL_VM_CDROM, lt_tagged_blob(fx, region_id, name, size), 0);
+	lt_available(fx, id, MODEL_TYPE_LOCAL);
+	ut_sql(fx, "UPDATE images SET format = 'iso' WHERE id = %lld", (long long)id);
+	return id;
+}
+
 /* A task row in state ("queued", "running", ...) reading source_kind
  * source_id (or none: "") for image image_id; returns its id. */
 static inline int64_t lt_task(struct ut_fx *fx, int64_t image_id, const char *source_kind, int64_t source_id,
