@@ -110,6 +110,8 @@ say "password: write-only (0200), reading it is EACCES even for root"
 assert_eq 200 "$(stat -c %a "$V/password")" "mode of vm1/password"
 assert_errno EACCES read "$V/password"
 assert_errno EACCES open "$V/password" rdwr
+if [[ -r "$V/password" ]]; then fail "test -r password: readable"; fi
+[[ -w "$V/password" ]] || fail "test -w password: not writable"
 assert_logged open "$V/password" EACCES
 
 say "refused passwords: EINVAL with the rule in the log, no disks/cidata"
