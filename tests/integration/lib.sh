@@ -385,6 +385,29 @@ assert_logged() {
     fail "no log line \"$ops $rel: $e <reason>\" in $S/imgfs.log"
 }
 
+# other_uids: makes the test ready to act as other uids (a multi-user
+# mount, SPEC §8): $T walkable by them, copies of imgfs and errno.py they
+# can run ($T/imgfs-as, $T/errno-as.py: the checkout may sit where they
+# cannot read), and the functions
+#   as UID CMD...                    CMD run as UID (setpriv)
+#   errno_as UID EXPECTED OP ARGS... assert_errno as UID
+# (the system python: root's own may be out of their reach).
+other_uids() {
+    command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
+    [[ $(id -u) == 0 ]] || fail "this test runs as root (it switches to other uids)"
+    [[ -x /usr/bin/python3 ]] || fail "/usr/bin/python3 is needed"
+    chmod 755 "$T"
+    cp "$IMGFS" "$T/imgfs-as"
+    cp "$ERRNO_PY" "$T/errno-as.py"
+    chmod 755 "$T/imgfs-as" "$T/errno-as.py"
+}
+as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
+errno_as() {
+    local uid=$1 expected=$2 got; shift 2
+    got=$(as "$uid" /usr/bin/python3 "$T/errno-as.py" "$@") || fail "errno.py $* as uid $uid did not run"
+    [[ "$got" == "$expected" ]] || fail "$(printf '%q ' "$@")as uid $uid: expected $expected, got $got"
+}
+
 # assert_nowhere NEEDLE DIR [WHAT]: no file below DIR holds the bytes of
 # NEEDLE (a secret that must never be stored).  Writable blobs (wblobs/:
 # instance disks, sparse files of up to terabytes) are not read.

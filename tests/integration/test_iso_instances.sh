@@ -160,19 +160,7 @@ rm "$V/disks/cidata"
 assert_eq vda "$(entries "$V/disks")" "vm1/disks/ after rm cidata"
 
 say "multi-user: another account sees nothing of alice's instance; alice cannot read its password"
-[[ $(id -u) == 0 ]] || fail "this test runs as root (it switches to other uids)"
-SYS_PY=/usr/bin/python3
-chmod 755 "$T" # the other uids walk to the mount point
-# The checkout may sit where other uids cannot read: copies in $T.
-cp "$IMGFS" "$T/imgfs-as"
-cp "$ERRNO_PY" "$T/errno-as.py"
-chmod 755 "$T/imgfs-as" "$T/errno-as.py"
-as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
-errno_as() {
-    local uid=$1 expected=$2 got; shift 2
-    got=$(as "$uid" "$SYS_PY" "$T/errno-as.py" "$@") || fail "errno.py $* as uid $uid did not run"
-    [[ "$got" == "$expected" ]] || fail "$(printf '%q ' "$@")as uid $uid: expected $expected, got $got"
-}
+other_uids
 S2="$T/state-mu" M2="$T/mnt-mu"
 mount_imgfs "$S2" "$M2" allow_other,multiuser
 imgfs_admin "$S2" account add alice --uid 2001

@@ -111,6 +111,25 @@ static inline int64_t lt_iso_image(struct ut_fx *fx, int64_t region_id, int64_t 
 	return id;
 }
 
+/* A new stopped instance of the account in the region; its id. */
+static inline int64_t lt_instance(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *name)
+{
+	struct model_err err = {0};
+	int64_t id = 0;
+	if (model_instance_create(fx->m, region_id, account_id, name, &id, &err) < 0)
+		fail_msg("model_instance_create %s: %s", name, err.msg);
+	assert_true(id > 0);
+	return id;
+}
+
+/* The instance's row. */
+static inline struct model_instance lt_instance_get(struct ut_fx *fx, int64_t id)
+{
+	struct model_instance vm;
+	assert_int_equal(model_instance_get(fx->m, id, &vm), 0);
+	return vm;
+}
+
 /* A task row in state ("queued", "running", ...) reading source_kind
  * source_id (or none: "") for image image_id; returns its id. */
 static inline int64_t lt_task(struct ut_fx *fx, int64_t image_id, const char *source_kind, int64_t source_id,

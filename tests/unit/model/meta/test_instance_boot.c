@@ -10,22 +10,6 @@
  */
 #include "model/lifecycle_test.h"
 
-static int64_t vm_new(struct ut_fx *fx, int64_t account_id, const char *name)
-{
-	struct model_err err = {0};
-	int64_t id = 0;
-	if (model_instance_create(fx->m, fx->r1, account_id, name, &id, &err) < 0)
-		fail_msg("model_instance_create %s: %s", name, err.msg);
-	return id;
-}
-
-static struct model_instance vm_get(struct ut_fx *fx, int64_t id)
-{
-	struct model_instance vm;
-	assert_int_equal(model_instance_get(fx->m, id, &vm), 0);
-	return vm;
-}
-
 /* The instance's disk at idx; NULL-like (index -1) when none. */
 static struct model_vm_disk disk_of(struct ut_fx *fx, int64_t vm_id, int idx)
 {
@@ -69,10 +53,10 @@ static void test_boot_iso(void **state)
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
 	int64_t alice = ut_account(fx, "alice");
-	int64_t id = vm_new(fx, alice, "web");
+	int64_t id = lt_instance(fx, fx->r1, alice, "web");
 	int64_t iso = lt_iso_image(fx, fx->r1, alice, "debian", 3 * LT_MiB);
 	struct model_vm_disk vda0 = disk_of(fx, id, 0);
-	struct model_instance v0 = vm_get(fx, id);
+	struct model_instance v0 = lt_instance_get(fx, id);
 	int64_t blobs = ut_sql_int(fx, "SELECT count(*) FROM blobs");
 	int64_t sealed = ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE manifest IS NOT NULL");
 	int64_t iso_logged = lt_changes(fx, MODEL_CHANGE_IMAGE, iso);
@@ -81,7 +65,7 @@ static void test_boot_iso(void **state)
 	assert_int_equal(model_instance_set_disk_size(fx->m, id, 8 * LT_MiB, &err), 0);
 	assert_int_equal(model_instance_rebuild(fx->m, id, iso, alice, &err), 0);
 
-	struct model_instance v = vm_get(fx, id);
+	struct model_instance v = lt_instance_get(fx, id);
 	assert_int_equal(v.image_id, iso);
 	assert_true(v.dir_mtime_ns > v0.dir_mtime_ns);
 	assert_int_equal(model_instance_boot(fx->m, id), 1);
@@ -108,9 +92,9 @@ static void test_boot_iso(void **state)
 	assert_non_null(strstr(err.msg, "cdrom"));
 
 	/* boot: cdrom again changes nothing; disk while running is refused. */
-	int64_t mtime = vm_get(fx, id).mtime_ns;
+	int64_t mtime = lt_instance_get(fx, id).mtime_ns;
 	assert_int_equal(model_instance_set_boot(fx->m, id, true, &err), 0);
-	assert_int_equal(vm_get(fx, id).mtime_ns, mtime);
+	assert_int_equal(lt_instance_get(fx, id).mtime_ns, mtime);
 	assert_int_equal(model_instance_set_status(fx->m, id, MODEL_VM_RUNNING, &err), 0);
 	assert_int_equal(model_instance_set_boot(fx->m, id, false, &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "running"));
@@ -126,7 +110,7 @@ static void test_boot_iso(void **state)
 	assert_int_equal(model_instance_boot(fx->m, id), 0);
 	assert_int_equal(disk_of(fx, id, MODEL_VM_CDROM).index, -1);
 	assert_int_equal(disk_of(fx, id, 0).blob_id, vda.blob_id);
-	assert_int_equal(vm_get(fx, id).image_id, 0);
+	assert_int_equal(lt_instance_get(fx, id).image_id, 0);
 	instances_of(fx, iso, alice, "");
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs WHERE id = %lld", (long long)cd.blob_id), 1);
 	/* disk again: no change; cdrom with none: refused. */
@@ -143,7 +127,7 @@ static void test_eject_ways(void **state)
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
 	int64_t alice = ut_account(fx, "alice");
-	int64_t id = vm_new(fx, alice, "vm");
+	int64_t id = lt_instance(fx, fx->r1, alice, "vm");
 	int64_t a = lt_iso_image(fx, fx->r1, alice, "a", LT_MiB), b = lt_iso_image(fx, fx->r1, alice, "b", LT_MiB);
 	int64_t golden = lt_local_image(fx, fx->r1, alice, "golden", 2 * LT_MiB);
 
@@ -154,7 +138,7 @@ static void test_eject_ways(void **state)
 	assert_int_equal(model_instance_set_status(fx->m, id, MODEL_VM_STOPPED, &err), 0);
 	assert_int_equal(model_instance_disk_detach(fx->m, id, MODEL_VM_CDROM, &err), 0);
 	assert_int_equal(model_instance_boot(fx->m, id), 0);
-	assert_int_equal(vm_get(fx, id).image_id, 0);
+	assert_int_equal(lt_instance_get(fx, id).image_id, 0);
 	assert_int_equal(model_instance_disk_detach(fx->m, id, MODEL_VM_CDROM, &err), -ENOENT);
 
 	/* Another ISO replaces the first: a fresh blank vda, the first free. */
@@ -170,7 +154,7 @@ static void test_eject_ways(void **state)
 	/* A disk image: built from it, the cdrom out, b free. */
 	assert_int_equal(model_instance_rebuild(fx->m, id, golden, alice, &err), 0);
 	assert_int_equal(model_instance_boot(fx->m, id), 0);
-	assert_int_equal(vm_get(fx, id).image_id, golden);
+	assert_int_equal(lt_instance_get(fx, id).image_id, golden);
 	instances_of(fx, b, alice, "");
 	instances_of(fx, golden, alice, "vm\n");
 	lt_assert_wblob_is_blob(fx, fx->r1, disk_of(fx, id, 0).wblob,
@@ -194,7 +178,7 @@ static void test_boot_iso_refusals(void **state)
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
 	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
-	int64_t id = vm_new(fx, alice, "vm");
+	int64_t id = lt_instance(fx, fx->r1, alice, "vm");
 	int64_t bobs = lt_iso_image(fx, fx->r1, bob, "bobs", LT_MiB);
 	int64_t far = lt_iso_image(fx, fx->region[1].id, alice, "far", LT_MiB);
 	int64_t queued = ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, "queued");
@@ -231,10 +215,10 @@ static void test_boot_iso_refusals(void **state)
 	assert_int_equal(disk_of(fx, id, 0).blob_id, vda.blob_id);
 	assert_true(lt_wblob_exists(fx, fx->r1, vda.wblob));
 	assert_int_equal(disk_of(fx, id, MODEL_VM_CDROM).index, -1);
-	assert_int_equal(vm_get(fx, id).image_id, 0);
+	assert_int_equal(lt_instance_get(fx, id).image_id, 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs"), blobs);
 	/* An instance with a cloud system disk takes an ISO too: its vda is blank. */
-	int64_t cloud = vm_new(fx, alice, "cloud");
+	int64_t cloud = lt_instance(fx, fx->r1, alice, "cloud");
 	assert_int_equal(model_instance_set_system_disk(fx->m, cloud, MODEL_TYPE_CLOUD, &err), 0);
 	assert_int_equal(model_instance_rebuild(fx->m, cloud, iso, alice, &err), 0);
 	assert_int_equal(model_instance_boot(fx->m, cloud), 1);
@@ -250,15 +234,15 @@ static void test_disk_size(void **state)
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
 	int64_t alice = ut_account(fx, "alice");
-	int64_t id = vm_new(fx, alice, "vm");
-	struct model_instance v0 = vm_get(fx, id);
+	int64_t id = lt_instance(fx, fx->r1, alice, "vm");
+	struct model_instance v0 = lt_instance_get(fx, id);
 	struct model_vm_disk vda = disk_of(fx, id, 0);
 	struct model_blob b;
 
 	assert_int_equal(v0.system_disk_size, MODEL_VM_DISK_SIZE);
 	assert_int_equal(model_instance_set_disk_size(fx->m, id, 100ull << 30, &err), 0);
-	assert_int_equal(vm_get(fx, id).system_disk_size, 100ull << 30);
-	assert_true(vm_get(fx, id).mtime_ns > v0.mtime_ns);
+	assert_int_equal(lt_instance_get(fx, id).system_disk_size, 100ull << 30);
+	assert_true(lt_instance_get(fx, id).mtime_ns > v0.mtime_ns);
 	assert_int_equal(wblob_size(fx, vda.wblob), 100ull << 30);
 	assert_int_equal(model_blob_get(fx->m, vda.blob_id, &b), 0);
 	assert_int_equal(b.size, 100ull << 30);
@@ -281,7 +265,7 @@ static void test_disk_size(void **state)
 	assert_memory_equal(got, "\0\0\0\0\0", 5); /* cut to 1 byte, then grown: zeros */
 
 	/* Out of range: nothing changes. */
-	int64_t mtime = vm_get(fx, id).mtime_ns;
+	int64_t mtime = lt_instance_get(fx, id).mtime_ns;
 	assert_int_equal(model_instance_set_disk_size(fx->m, id, 0, &err), -EINVAL);
 	assert_int_equal(model_instance_set_disk_size(fx->m, id, MODEL_VM_DISK_MAX + 1, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "4 PiB"));
@@ -289,7 +273,7 @@ static void test_disk_size(void **state)
 	assert_int_equal(model_instance_set_disk_size(fx->m, 424242, 8192, &err), -ENOENT);
 	/* The same value: no change. */
 	assert_int_equal(model_instance_set_disk_size(fx->m, id, 8192, &err), 0);
-	assert_int_equal(vm_get(fx, id).mtime_ns, mtime);
+	assert_int_equal(lt_instance_get(fx, id).mtime_ns, mtime);
 	assert_int_equal(wblob_size(fx, vda.wblob), 8192);
 
 	/* An ISO gives a vda of that size; then it is fixed. */
@@ -305,10 +289,10 @@ static void test_disk_size(void **state)
 	assert_int_equal(model_instance_set_status(fx->m, id, MODEL_VM_RUNNING, &err), 0);
 	assert_int_equal(model_instance_set_status(fx->m, id, MODEL_VM_STOPPED, &err), 0);
 	assert_int_equal(model_instance_set_disk_size(fx->m, id, 32768, &err), -EPERM);
-	assert_int_equal(vm_get(fx, id).system_disk_size, 16384);
+	assert_int_equal(lt_instance_get(fx, id).system_disk_size, 16384);
 	assert_int_equal(wblob_size(fx, disk_of(fx, id, 0).wblob), 16384);
 	/* A capture reading it: refused (a never-run instance). */
-	int64_t other = vm_new(fx, alice, "other");
+	int64_t other = lt_instance(fx, fx->r1, alice, "other");
 	int64_t task = lt_task(fx, 0, "instance", other, "running");
 	assert_int_equal(model_instance_set_disk_size(fx->m, other, 16384, &err), -EBUSY);
 	ut_sql(fx, "DELETE FROM tasks WHERE id = %lld", (long long)task);

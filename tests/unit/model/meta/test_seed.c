@@ -16,15 +16,6 @@
 
 #define GOOD "Tr0ub4dor&3"
 
-static int64_t vm_new(struct ut_fx *fx, int64_t account_id, const char *name)
-{
-	struct model_err err = {0};
-	int64_t id = 0;
-	if (model_instance_create(fx->m, fx->r1, account_id, name, &id, &err) < 0)
-		fail_msg("model_instance_create %s: %s", name, err.msg);
-	return id;
-}
-
 static void test_rules(void **state)
 {
 	static const char *const good[] = {
@@ -248,7 +239,7 @@ static void test_set_password(void **state)
 	struct seed_files f;
 	char h1[MODEL_PASSWORD_HASH_MAX], h2[MODEL_PASSWORD_HASH_MAX];
 	int64_t alice = ut_account(fx, "alice");
-	int64_t id = vm_new(fx, alice, "web");
+	int64_t id = lt_instance(fx, fx->r1, alice, "web");
 	struct model_instance vm;
 	size_t len;
 	int64_t b1, b2;
