@@ -29,7 +29,7 @@ static const char *readonly_why(const struct fs_node *n)
 	if (n->attr && n->attr->store && n->attr->readonly_why)
 		return n->attr->readonly_why;
 	if (fs_node_is_vm_media(n))
-		return "disks/cdrom and disks/cidata are read-only";
+		return FS_VM_MEDIA_READONLY;
 	return "this file cannot be written";
 }
 
@@ -182,7 +182,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		fi->keep_cache = !fs_node_is_vm_media(n);
 	} else {
 		h->kind = FH_TEXT;
-		h->value.secret = (n->attr->flags & FS_ATTR_SECRET) != 0;
+		h->value.secret = n->attr && (n->attr->flags & FS_ATTR_SECRET);
 		if (wr && !fs_attr_is_writable(n)) {
 			rc = -EPERM;
 			goto fail;

@@ -342,6 +342,8 @@ static inline bool fs_node_is_vm_media(const struct fs_node *n)
 {
 	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM && n->vmdisk.sealed;
 }
+/* The reason a write to one of them is refused (EPERM). */
+#define FS_VM_MEDIA_READONLY "disks/cdrom and disks/cidata are read-only"
 
 /* Tables (attr.c). */
 extern const struct fs_attr fs_image_attrs[];

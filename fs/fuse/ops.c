@@ -244,7 +244,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		/* O_TRUNC and truncate(0) before a write replace nothing yet:
 		 * the write that follows replaces the whole value. */
 		if (n.what != FS_W_ATTR || !fs_attr_is_writable(&n)) {
-			ops_refuse(req, "truncate", &n, NULL, -EPERM, "this file cannot be written");
+			ops_refuse(req, "truncate", &n, NULL, -EPERM,
+			           fs_node_is_vm_media(&n) ? FS_VM_MEDIA_READONLY : "this file cannot be written");
 			return;
 		}
 		if (attr->st_size != 0) {

@@ -127,10 +127,13 @@ assert_eq "$(python3 "$BLOB_PY" datablocks "$vref")" "$(stat -c %b "$V/disks/vdb
 say "attach with open(O_CREAT) + ftruncate too; bad device names EINVAL; vda cannot be removed"
 assert_errno OK ftruncate "$V/disks/vdc" $((64 * 1048576))
 assert_eq $((64 * 1048576)) "$(stat -c %s "$V/disks/vdc")" "size of vdc"
-for bad in xyz vdaa cdrom vd vdB sda; do
+for bad in xyz vdaa vd vdB sda cidata0; do
     assert_errno EINVAL ftruncate "$V/disks/$bad" 1048576
 done
 assert_logged create "$V/disks/xyz" EINVAL
+# cdrom and cidata come from an ISO image and a password (§16, test_iso_instances).
+assert_errno EPERM ftruncate "$V/disks/cdrom" 1048576
+assert_errno EPERM ftruncate "$V/disks/cidata" 1048576
 assert_eq "vda vdb vdc" "$(entries "$V/disks")" "vm1/disks/ after the refused names"
 assert_errno EPERM unlink "$V/disks/vda"
 assert_logged unlink "$V/disks/vda" EPERM
