@@ -1,7 +1,10 @@
 /*
  * instances.h — instances (SPEC §2.4, §6.5, meta/instance.c): the
  * stopped or running virtual machines of an account, their disks (each a
- * writable blob of this host), and rebuilding one from an image.
+ * writable blob of this host, but the read-only cdrom and cidata), and
+ * rebuilding one from an image; booting from an ISO image, the
+ * system-disk-size and the administrator password (§16,
+ * meta/instance_boot.c, meta/seed.c).
  *
  * Who calls it: fs/ (instances/ and each instance's files and disks), the
  * capture task (which reads an instance's disks).  Any thread; an
