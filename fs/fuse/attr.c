@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -405,11 +406,11 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  *   images     next free 32; reserved 20, 24, 25 (positions of disks,
  *              copies and shares before ids: never an inode number)
  *   snapshots  next free 8
- *   instances  next free 7;  reserved 5 (position of disks)
+ *   instances  next free 10; reserved 5 (position of disks)
  */
 const unsigned fs_image_attr_next_id = 32;
 const unsigned fs_snap_attr_next_id = 8;
-const unsigned fs_vm_attr_next_id = 7;
+const unsigned fs_vm_attr_next_id = 10;
 
 const struct fs_attr fs_image_attrs[] = {
 	TEXT(1, "id", ext_id),
@@ -604,7 +605,8 @@ static int find_image(struct fs_ctx *ctx, const struct fs_node *n, const char *r
 	return 0;
 }
 
-/* image (§6.5): rebuilds the instance from an image. */
+/* image (§6.5): rebuilds the instance from an image; an ISO image (§16)
+ * goes in as its cdrom. */
 static int store_vm_image(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
 	struct fs_node img;
@@ -616,7 +618,54 @@ static int store_vm_image(const struct fs_node *n, struct fs_ctx *ctx, const cha
 	if ((rc = model_instance_rebuild(ctx->m, n->vm.id, img.img.id, n->caller.account_id, err)) < 0)
 		return rc;
 	fs_image_changed(ctx, &img.img, false); /* its instances file */
+	if (n->vm.image_id != img.img.id)
+		fs_vm_image_changed(ctx, &n->vm); /* the one it was built from lists it no more */
 	return 0;
+}
+
+/* boot (§16): cdrom while a cdrom is in, else disk. */
+static void show_vm_boot(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	int rc = model_instance_boot(ctx->m, n->vm.id);
+	if (rc >= 0)
+		fs_buf_value(out, rc ? "cdrom" : "disk");
+}
+
+static int store_vm_boot(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	bool cdrom = strcmp(v, "cdrom") == 0;
+	int rc;
+	if (!cdrom && strcmp(v, "disk") != 0)
+		return model_fail(err, -EINVAL, "boot takes cdrom or disk");
+	if ((rc = model_instance_set_boot(ctx->m, n->vm.id, cdrom, err)) == 0)
+		fs_vm_image_changed(ctx, &n->vm); /* an eject: the ISO's instances file */
+	return rc;
+}
+
+/* system-disk-size (§16): bytes. */
+static void show_vm_disk_size(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	fs_buf_printf(out, "%llu\n", (unsigned long long)n->vm.system_disk_size);
+}
+
+static int store_vm_disk_size(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	uint64_t size;
+	if (model_size_parse(v, &size) < 0)
+		return model_fail(err, -EINVAL, "system-disk-size takes a number of bytes, or one with K, M, G, T or P "
+		                                "(powers of 1024: 40G)");
+	/* vda would be resized under the handles of this mount (which keep
+	 * its size) otherwise. */
+	if (fs_disk_vm_open(ctx, n->vm.id))
+		return model_fail(err, -EBUSY, "a disk of the instance is open; close it first");
+	return model_instance_set_disk_size(ctx->m, n->vm.id, size, err);
+}
+
+/* password (§16): write-only; what is written never reaches the log (its
+ * reasons are the model's rule, never the value) nor any file. */
+static int store_vm_password(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	return model_instance_set_password(ctx->m, n->vm.id, v, err);
 }
 
 const struct fs_attr fs_vm_attrs[] = {
@@ -627,6 +676,10 @@ const struct fs_attr fs_vm_attrs[] = {
 	{F(4, "image", 0, show_vm_image), .store = store_vm_image},
 	{F(0, "disks", 0, NULL), .sub = FS_SUB_DISKS},
 	{F(6, "host", 0, show_vm_host)},
+	{F(7, "boot", 0, show_vm_boot), .store = store_vm_boot},
+	{F(8, "system-disk-size", 0, show_vm_disk_size), .store = store_vm_disk_size, .writable = vm_disk_type_open,
+	 .readonly_why = "the system disk size is fixed once the instance has an image or has run"},
+	{F(9, "password", 0, show_empty), .store = store_vm_password, .flags = FS_ATTR_SECRET},
 };
 const size_t fs_vm_attr_count = sizeof(fs_vm_attrs) / sizeof(fs_vm_attrs[0]);
 

@@ -1,6 +1,9 @@
 /*
  * buf.c — the growable text buffer generated files are rendered into.
  * An allocation failure marks the buffer failed; callers answer ENOMEM.
+ * A secret buffer (what is written to a password file) never leaves a
+ * copy behind: growing it copies and wipes the old block (realloc might
+ * leave it in freed memory), releasing it wipes it.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,10 +20,16 @@ static bool buf_reserve(struct fs_buf *b, size_t more)
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap < b->len + more + 1)
 		cap *= 2;
-	char *p = realloc(b->p, cap);
+	char *p = b->secret ? malloc(cap) : realloc(b->p, cap);
 	if (!p) {
 		b->failed = true;
 		return false;
+	}
+	if (b->secret && b->p) {
+		/* realloc could leave the old bytes behind in freed memory */
+		memcpy(p, b->p, b->len + 1);
+		explicit_bzero(b->p, b->cap);
+		free(b->p);
 	}
 	b->p = p;
 	b->cap = cap;
@@ -100,6 +109,10 @@ void fs_buf_json_string(struct fs_buf *b, const char *s)
 
 void fs_buf_release(struct fs_buf *b)
 {
+	bool secret = b->secret;
+	if (secret && b->p)
+		explicit_bzero(b->p, b->cap);
 	free(b->p);
 	memset(b, 0, sizeof(*b));
+	b->secret = secret; /* a handle's buffer is used again after a release */
 }

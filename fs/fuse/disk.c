@@ -359,12 +359,24 @@ int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, ui
 	return 0;
 }
 
+/* Whether a disk of the instance is open here with at least min_writers
+ * writers. */
+static bool vm_disk_open(int64_t vm_id, int min_writers)
+{
+	bool open = false;
+	pthread_mutex_lock(&disks_lock);
+	for (struct fs_disk *d = disks; d && !open; d = d->next)
+		open = d->vm_id == vm_id && d->writers >= min_writers;
+	pthread_mutex_unlock(&disks_lock);
+	return open;
+}
+
 bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id)
 {
-	bool writing = false;
-	pthread_mutex_lock(&disks_lock);
-	for (struct fs_disk *d = disks; d && !writing; d = d->next)
-		writing = d->vm_id == vm_id && d->writers > 0;
-	pthread_mutex_unlock(&disks_lock);
-	return writing;
+	return vm_disk_open(vm_id, 1);
+}
+
+bool fs_disk_vm_open(struct fs_ctx *ctx, int64_t vm_id)
+{
+	return vm_disk_open(vm_id, 0);
 }

@@ -37,8 +37,12 @@ static const char *readonly_why(const struct fs_node *n)
 		return FS_TENANT_WHY;
 	if (n->attr && n->attr->store && n->attr->readonly_why)
 		return n->attr->readonly_why;
+	if (fs_node_is_vm_media(n))
+		return FS_VM_MEDIA_READONLY;
 	return "this file cannot be written";
 }
+
+#define SECRET_WHY "the file is write-only: what was written to it cannot be read back"
 
 /* ---- files --------------------------------------------------------------- */
 
@@ -160,6 +164,10 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		return -EACCES;
 	if (wr && n->actor_id && !tenant_writes(n))
 		return -EPERM; /* through tenants/: no uploads, no commands (§16) */
+	/* A password is written, never read, whoever asks (root too: the
+	 * mode alone would not stop it). */
+	if (n->what == FS_W_ATTR && (n->attr->flags & FS_ATTR_SECRET) && (fi->flags & O_ACCMODE) != O_WRONLY)
+		return -EACCES;
 	if (!(h = fh_new(ctx)))
 		return -ENOMEM;
 	if (fs_node_is_vm_disk(n)) {
@@ -201,15 +209,22 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			rc = -EPERM;
 			goto fail;
 		}
+		/* An instance's cdrom or cidata: its host's, like its other disks (§13). */
+		if (fs_node_is_vm_media(n) && (rc = model_instance_here(ctx->m, &n->vm, NULL)) < 0)
+			goto fail;
 		if ((rc = fs_node_blob_access(n)) < 0 || (rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
 		    (rc = model_store(ctx->m, b.region_id, &h->store)) < 0 ||
 		    (rc = model_blob_manifest(ctx->m, n->blob_id, &h->man)) < 0)
 			goto fail;
 		h->blob_id = n->blob_id;
-		/* Sealed blobs never change: keep the kernel's page cache. */
-		fi->keep_cache = 1;
+		/* Sealed blobs never change: keep the kernel's page cache.  But
+		 * an instance's cdrom and cidata keep their inode numbers when
+		 * another ISO goes in or the password makes a new seed: read
+		 * anew at each open, as its other disks are. */
+		fi->keep_cache = !fs_node_is_vm_media(n);
 	} else {
 		h->kind = FH_TEXT;
+		h->value.secret = n->attr && (n->attr->flags & FS_ATTR_SECRET);
 		if (wr && !fs_attr_is_writable(n)) {
 			rc = -EPERM;
 			goto fail;
@@ -244,15 +259,20 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		snprintf(stats_why, sizeof(stats_why),
 		         "/stats shows every account's activity: root, the mounting user and administrator accounts read "
 		         "it, uid %u may not (-o stats=all shows it to every caller)", (unsigned)n.caller.uid);
+		struct model_err remote = {0};
+		if (rc == -EREMOTE)
+			model_instance_here(ops_ctx(req)->m, &n.vm, &remote);
 		const char *why = rc == -EACCES && n.what == FS_W_STATS ? stats_why
+		                  : rc == -EACCES && n.what == FS_W_ATTR ? SECRET_WHY
 		                  : rc == -EACCES ? "this image's disks are only for creating instances"
+		                  : rc == -EREMOTE ? remote.msg
 		                  : rc == -EBUSY && fs_node_is_import(&n)
 		                          ? "the disk is being imported from a URL; it opens once the image is available"
 		                  : rc == -EBUSY && fs_node_is_upload(&n)
 		                          ? "the upload is written through another mount, or closed and being checked"
 		                  : rc == -EBUSY ? "a capture is reading the instance's disks"
 		                                 : readonly_why(&n);
-		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY)
+		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY || (rc == -EREMOTE && fs_node_is_vm_media(&n)))
 			ops_refuse(req, "open", &n, NULL, rc, why);
 		else
 			ops_reply_err(req, -rc);
@@ -394,6 +414,7 @@ static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n
 	if (!(value = strndup(h->value.p ? h->value.p : "", len)))
 		return -ENOMEM;
 	rc = n->attr->store(n, ctx, value, err);
+	explicit_bzero(value, len); /* a password's only other copy is in h->value (a secret buffer) */
 	free(value);
 	if (rc < 0)
 		h->value.len = 0; /* the next write starts a new value */
@@ -616,8 +637,8 @@ void ops_create_vm_disk(fuse_req_t req, const struct fs_node *p, const char *nam
 	struct fs_node n;
 	struct fh *h = NULL;
 	int rc;
-	int idx = model_device_index(name);
-	if (idx < 0 || idx >= MODEL_VM_MAX_DISKS) {
+	int idx = model_vm_disk_index(name); /* cdrom, cidata: the model says how they come */
+	if (idx < 0) {
 		ops_refuse(req, "create", p, name, -EINVAL, "an instance's disks are named vda .. vdz");
 		return;
 	}

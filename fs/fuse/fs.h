@@ -22,7 +22,11 @@
  *   IMAGE   image   0x300       shares/         0x8000 + account: shares/<account> (id <= 0x7fff)
  *   SNAP    snap    0, 1..0xff  snapshot directory, its files (ids, attr.c)
  *   VM      vm      0, 1..0xff  instance directory, its files (ids, attr.c)
- *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev> (writable)
+ *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev>: vda..vdz
+ *                               (idx 0..25, writable), cdrom (idx 26,
+ *                               0x11b) and cidata (idx 27, 0x11c), the
+ *                               read-only disks of SPEC §16 (sealed blobs;
+ *                               model/include/instances.h)
  *   TENANT  account 16*region + e        tenants/<account>/ (e 0) and its
  *                               private/, iso/, recycle-bin/, snapshots/
  *                               (e 1..4) in region (< 4096: region add's
@@ -240,6 +244,8 @@ struct fs_buf {
 	char *p;
 	size_t len, cap;
 	bool failed; /* an allocation failed: the content is incomplete */
+	bool secret; /* holds a secret (a password written): every byte it
+	                held is wiped when it grows or is released */
 };
 void fs_buf_put(struct fs_buf *b, const void *data, size_t len);
 void fs_buf_puts(struct fs_buf *b, const char *s);
@@ -331,6 +337,10 @@ enum {
 	                          shared view shows the image's mtime instead (§8) */
 	FS_ATTR_REMARK = 16,   /* a remark (description, tags, project): what is
 	                          written through tenants/ too (§16) */
+	FS_ATTR_SECRET = 32,   /* write-only (mode 0200): opening it for reading
+	                          is EACCES for everyone, root too; what is
+	                          written is wiped from memory once applied
+	                          (an instance's password, §16) */
 };
 
 struct fs_node {
@@ -387,11 +397,19 @@ static inline bool fs_node_in_tenants(const struct fs_node *n)
 	return n->actor_id || n->what == FS_W_TENANTS;
 }
 
-/* Whether n is an instance's disk (a writable blob). */
+/* Whether n is an instance's writable disk (vda..vdz: a writable blob). */
 static inline bool fs_node_is_vm_disk(const struct fs_node *n)
 {
-	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM;
+	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM && !n->vmdisk.sealed;
 }
+/* Whether n is an instance's read-only disk (cdrom, cidata: a sealed blob,
+ * read as an image's disk is, but on the instance's host only, §13). */
+static inline bool fs_node_is_vm_media(const struct fs_node *n)
+{
+	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM && n->vmdisk.sealed;
+}
+/* The reason a write to one of them is refused (EPERM). */
+#define FS_VM_MEDIA_READONLY "disks/cdrom and disks/cidata are read-only"
 
 /* Tables (attr.c). */
 extern const struct fs_attr fs_image_attrs[];
@@ -516,6 +534,8 @@ int fs_disk_fsync(struct fs_disk *d);
 int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
 /* Whether any disk of the instance is open for writing here. */
 bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id);
+/* Whether any disk of the instance is open here at all. */
+bool fs_disk_vm_open(struct fs_ctx *ctx, int64_t vm_id);
 
 /* ---- uploads (§5.3, upload.c; their writable blobs in disk.c) ------------- */
 
@@ -727,6 +747,10 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
  * change left it (an insert returned it), so the invalidation needs no
  * read of it; otherwise it is the row from before. */
 void fs_image_changed(struct fs_ctx *ctx, const struct model_image *img, bool now);
+/* After a change of instance vm (the row from before it) that changed the
+ * image it was built from: fs_image_changed of that image (its
+ * `instances` file), when it has one. */
+void fs_vm_image_changed(struct fs_ctx *ctx, const struct model_instance *vm);
 int fs_watch_start(struct fs_ctx *ctx);
 void fs_watch_stop(struct fs_ctx *ctx);
 

@@ -148,7 +148,7 @@ static int image_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 /* Makes n (an instance directory node) the node of its disk idx. */
 static int vm_disk(struct fs_ctx *ctx, struct fs_node *n, int idx)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int count = model_instance_disks(ctx->m, n->vm.id, disks);
 	for (int i = 0; i < count; i++) {
 		if (disks[i].index != idx)
@@ -278,7 +278,7 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 		out->what = FS_W_VM;
 		if (sub == 0)
 			return 0;
-		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_VM_MAX_DISKS)
+		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_VM_SLOTS)
 			return vm_disk(ctx, out, (int)(sub - FS_SUB_DISKS - 1));
 		const struct fs_attr *va = attr_by_sub(fs_vm_attrs, fs_vm_attr_count, sub);
 		if (!va)
@@ -436,8 +436,8 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			return idx < 0 ? -ENOENT : image_disk(ctx, out, idx);
 		}
 		if (fs_ino_kind(parent->ino) == FS_K_VM && parent->attr->sub == FS_SUB_DISKS) {
-			int idx = model_device_index(name);
-			return idx < 0 || idx >= MODEL_VM_MAX_DISKS ? -ENOENT : vm_disk(ctx, out, idx);
+			int idx = model_vm_disk_index(name); /* vda..vdz, cdrom, cidata */
+			return idx < 0 ? -ENOENT : vm_disk(ctx, out, idx);
 		}
 		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_SHARES)
 			return fs_share_lookup(ctx, out, name);
@@ -586,7 +586,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		break;
 	}
 	case FS_W_ATTR:
-		st->st_mode = S_IFREG | (fs_attr_is_writable(n) ? 0644 : 0444);
+		st->st_mode = S_IFREG | (n->attr->flags & FS_ATTR_SECRET ? 0200 : fs_attr_is_writable(n) ? 0644 : 0444);
 		st->st_nlink = 1;
 		if ((rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
 			return rc;
@@ -827,7 +827,7 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 					break;
 			}
 		} else if (fs_ino_kind(dir->ino) == FS_K_VM && dir->attr->sub == FS_SUB_DISKS) {
-			struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+			struct model_vm_disk disks[MODEL_VM_SLOTS];
 			int count = model_instance_disks(ctx->m, dir->vm.id, disks);
 			for (int i = 0; i < count; i++) {
 				if ((off_t)disks[i].index + 3 <= off)

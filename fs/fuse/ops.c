@@ -251,7 +251,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		/* O_TRUNC and truncate(0) before a write replace nothing yet:
 		 * the write that follows replaces the whole value. */
 		if (n.what != FS_W_ATTR || !fs_attr_is_writable(&n)) {
-			ops_refuse(req, "truncate", &n, NULL, -EPERM, "this file cannot be written");
+			ops_refuse(req, "truncate", &n, NULL, -EPERM,
+			           fs_node_is_vm_media(&n) ? FS_VM_MEDIA_READONLY : "this file cannot be written");
 			return;
 		}
 		if (attr->st_size != 0) {
@@ -291,8 +292,10 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	ops_count(req, FS_OP_ACCESS, ino, NULL);
 	struct fs_node n;
 	int rc = ops_resolve(req, ino, &n);
-	/* What open would refuse (`test -r /stats`). */
+	/* What open would refuse (`test -r /stats`, `test -r password`). */
 	if (rc == 0 && n.what == FS_W_STATS && (mask & R_OK) && !fs_stats_readable(ops_ctx(req), &n.caller))
+		rc = -EACCES;
+	if (rc == 0 && n.what == FS_W_ATTR && (n.attr->flags & FS_ATTR_SECRET) && (mask & R_OK))
 		rc = -EACCES;
 	ops_reply_err(req, rc < 0 ? -rc : 0);
 }
@@ -597,10 +600,14 @@ static int rmdir_image(struct fs_ctx *ctx, const struct fs_node *n, struct model
 	return model_image_remove(ctx->m, n->img.id, err);
 }
 
-/* unlink instances/<vm>/disks/<dev>: detaches the disk. */
+/* unlink instances/<vm>/disks/<dev>: detaches the disk (ejects a cdrom,
+ * removes the cidata seed). */
 static int unlink_vm_disk(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err)
 {
-	return model_instance_disk_detach(ctx->m, n->vm.id, n->vmdisk.index, err);
+	int rc = model_instance_disk_detach(ctx->m, n->vm.id, n->vmdisk.index, err);
+	if (rc == 0 && n->vmdisk.index == MODEL_VM_CDROM)
+		fs_vm_image_changed(ctx, &n->vm); /* the ISO's instances file */
+	return rc;
 }
 
 #define RENAME_WHY                                                                                         \

@@ -43,14 +43,17 @@ static void inval(struct fs_ctx *ctx, fuse_ino_t ino)
 	fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
 }
 
-/* Every inode an object can have (its directory, files, subdirectories
- * and disks); absent ones cost one ENOENT from the kernel each. */
-static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, size_t nattrs)
+/* Every inode an object can have (its directory, files — ids below
+ * next_id, the table's next free one — subdirectories and disks: an
+ * image's devices, an instance's vda..vdz, cdrom and cidata); absent
+ * ones cost one ENOENT from the kernel each. */
+static void inval_object(struct fs_ctx *ctx, enum fs_kind kind, int64_t obj, unsigned next_id)
 {
+	unsigned disks = kind == FS_K_VM ? MODEL_VM_SLOTS : MODEL_MAX_DEVICES;
 	inval(ctx, fs_ino(kind, obj, 0));
-	for (unsigned i = 1; i <= nattrs; i++)
+	for (unsigned i = 1; i < next_id; i++)
 		inval(ctx, fs_ino(kind, obj, i));
-	for (unsigned sub = FS_SUB_DISKS; sub <= FS_SUB_DISKS + MODEL_MAX_DEVICES; sub++)
+	for (unsigned sub = FS_SUB_DISKS; sub <= FS_SUB_DISKS + disks; sub++)
 		inval(ctx, fs_ino(kind, obj, sub));
 	if (kind == FS_K_IMAGE) {
 		inval(ctx, fs_ino(kind, obj, FS_SUB_COPIES));
@@ -72,7 +75,7 @@ static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id, int64_t dir_ge
 	}
 }
 
-/* The names of an instance's data disks that are not attached (any more):
+/* The names of an instance's disks that are not attached (any more):
  * the change does not say which disk went, and dropping the name of one
  * still attached would make every open file of it look deleted (a
  * "(deleted)" path in /proc/PID/fd) and detach a bind mount on it.  The
@@ -81,17 +84,18 @@ static void inval_image_dir(struct fs_ctx *ctx, int64_t image_id, int64_t dir_ge
  * are invalidated by inode).  An instance that is gone drops them all. */
 static void forget_detached(struct fs_ctx *ctx, int64_t vm_id)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
-	bool attached[MODEL_VM_MAX_DISKS] = {false};
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
+	bool attached[MODEL_VM_SLOTS] = {false};
 	fuse_ino_t dir = fs_ino(FS_K_VM, vm_id, FS_SUB_DISKS);
 	int n = model_instance_disks(ctx->m, vm_id, disks);
 	for (int i = 0; i < n; i++)
-		if (disks[i].index >= 0 && disks[i].index < MODEL_VM_MAX_DISKS)
+		if (disks[i].index >= 0 && disks[i].index < MODEL_VM_SLOTS)
 			attached[disks[i].index] = true;
-	for (int idx = 1; idx < MODEL_VM_MAX_DISKS; idx++) {
-		char dev[4] = {'v', 'd', (char)('a' + idx), '\0'};
+	for (int idx = 1; idx < MODEL_VM_SLOTS; idx++) {
+		char dev[8];
+		model_vm_disk_name(dev, idx);
 		if (!attached[idx])
-			fuse_lowlevel_notify_inval_entry(ctx->se, dir, dev, 3);
+			fuse_lowlevel_notify_inval_entry(ctx->se, dir, dev, strlen(dev));
 	}
 }
 
@@ -99,7 +103,7 @@ static void forget_detached(struct fs_ctx *ctx, int64_t vm_id)
 static void inval_image(struct fs_ctx *ctx, const struct model_change *c, bool names)
 {
 	int64_t r = c->region_id;
-	inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_count);
+	inval_object(ctx, FS_K_IMAGE, c->obj, fs_image_attr_next_id);
 	if (c->img.here)
 		inval_image_dir(ctx, c->obj, c->img.dir_gen); /* gone: its names are dropped below */
 	enum fs_class cls = folder_class(c->folder);
@@ -162,7 +166,7 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 		break;
 	}
 	case MODEL_CHANGE_SNAPSHOT:
-		inval_object(ctx, FS_K_SNAP, c->obj, fs_snap_attr_count);
+		inval_object(ctx, FS_K_SNAP, c->obj, fs_snap_attr_next_id);
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_SNAPSHOTS));
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_SUB_QUOTA));
 		if (names && c->name[0])
@@ -170,7 +174,7 @@ void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names)
 			                                 strlen(c->name));
 		break;
 	case MODEL_CHANGE_INSTANCE:
-		inval_object(ctx, FS_K_VM, c->obj, fs_vm_attr_count);
+		inval_object(ctx, FS_K_VM, c->obj, fs_vm_attr_next_id);
 		inval(ctx, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES));
 		if (names && c->name[0])
 			fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_REGION, r, FS_CLASS_INSTANCES), c->name,
@@ -245,6 +249,13 @@ static void *watch_main(void *arg)
 			fs_log(ctx, "watch: cannot read the change log: %s", strerror(-rc));
 	}
 	return NULL;
+}
+
+void fs_vm_image_changed(struct fs_ctx *ctx, const struct model_instance *vm)
+{
+	struct model_image img;
+	if (vm->image_id && model_image_get(ctx->m, vm->image_id, &img) == 0)
+		fs_image_changed(ctx, &img, false);
 }
 
 int fs_watch_start(struct fs_ctx *ctx)

@@ -351,8 +351,13 @@ static const char schema_v13[] =
 	"  FOR EACH ROW EXECUTE FUNCTION imgfs_usage_totals();"
 	"INSERT INTO usage_totals SELECT account_id, region_id, key, used FROM usage;";
 
+/* Version 14 (SQLite's 17): the size of an instance's blank system disk
+ * (schema_sqlite.c v17). */
+static const char schema_v14[] =
+	"ALTER TABLE instances ADD COLUMN system_disk_size BIGINT NOT NULL DEFAULT 42949672960;";
+
 static const char *const steps[] = {schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,
-                                    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13};
+                                    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -116,7 +116,7 @@ static const char schema_v1[] =
 	/* An instance's disks: writable blobs. */
 	"CREATE TABLE instance_disks ("
 	"  instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
-	"  idx INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"               /* 0..25 vda..vdz, 26 cdrom, 27 cidata (v14) */
 	"  blob_id INTEGER NOT NULL REFERENCES blobs(id),"
 	"  PRIMARY KEY(instance_id, idx)) WITHOUT ROWID;"
 	/* Shares (§6.4): image shared with account. */
@@ -475,7 +475,15 @@ static const char schema_v16[] =
 	/* Nobody is a sub-account yet: each account's totals are its own. */
 	"INSERT INTO usage_totals SELECT account_id, region_id, key, used FROM usage;";
 
+/* Version 17: instances from ISO images (SPEC §16): the size of the blank
+ * system disk an instance gets (at creation, and from an ISO image),
+ * 40 GiB unless written (system-disk-size).  Its cdrom (idx 26: the ISO
+ * image's blob row, by reference) and its cidata seed (idx 27: a sealed
+ * blob of its own) are instance_disks rows like the others. */
+static const char schema_v17[] =
+	"ALTER TABLE instances ADD COLUMN system_disk_size INTEGER NOT NULL DEFAULT 42949672960;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
-                                           schema_v13, schema_v14, schema_v15, schema_v16};
+                                           schema_v13, schema_v14, schema_v15, schema_v16, schema_v17};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -9,7 +9,10 @@
  *
  * An instance's disks are writable blobs (blobstore.h, "wblob") in its
  * region's store: one blobs row each (manifest NULL, wblob "d<blob row
- * id>") and one instance_disks row (idx 0..25 = vda..vdz).  Their files
+ * id>") and one instance_disks row (idx 0..25 = vda..vdz).  Two more
+ * indexes are read-only disks, rows naming a sealed blob (SPEC §16): 26
+ * the cdrom (its ISO image's blob row itself: instance_boot.c), 27 the
+ * cidata seed (a blob row of its own: seed.c).  The writable disks' files
  * live outside SQLite, so every change keeps this order:
  *   adding a disk:    insert its rows, create the file, commit; when
  *                     anything fails before the commit the file is removed
@@ -30,42 +33,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model_int.h"
+#include "instance_int.h"
 #include "qcow2_in.h"
 
-#define VM_BUSY_RUNNING "the instance is running; write stop to its status first"
-#define VM_BUSY_TASK "a capture is reading its disks"
-
-/* Wblob files an operation made (removed again if it fails) or
- * dereferenced (removed after its commit).  A rebuild replaces at most
- * every disk. */
-struct wblob_set {
-	int n;
-	char names[MODEL_VM_MAX_DISKS][64];
-};
-
-static void wblob_set_add(struct wblob_set *set, const char *name)
+void instance_wblob_add(struct wblob_set *set, const char *name)
 {
-	if (set->n < MODEL_VM_MAX_DISKS)
+	if (set->n < MODEL_VM_SLOTS)
 		snprintf(set->names[set->n++], sizeof(set->names[0]), "%s", name);
 }
 
-/* Removes the files of set.  A failure leaves an unreferenced file, which
- * is fsck's to find: the metadata is already right. */
-static void wblob_set_remove(blob_store *s, struct wblob_set *set)
+void instance_wblob_remove(blob_store *s, struct wblob_set *set)
 {
 	for (int i = 0; i < set->n; i++)
 		blob_wblob_remove(s, set->names[i]);
 	set->n = 0;
 }
 
-static void disk_name(char out[8], int idx)
-{
-	snprintf(out, 8, "vd%c", 'a' + idx);
-}
-
-/* The disk at idx among the n listed, NULL when none is attached there. */
-static const struct model_vm_disk *disk_at(const struct model_vm_disk *disks, int n, int idx)
+const struct model_vm_disk *instance_disk_at(const struct model_vm_disk *disks, int n, int idx)
 {
 	for (int i = 0; i < n; i++)
 		if (disks[i].index == idx)
@@ -73,11 +57,19 @@ static const struct model_vm_disk *disk_at(const struct model_vm_disk *disks, in
 	return NULL;
 }
 
-/* A new disk at idx of instance vm_id: its blob row, its instance_disks
- * row and its wblob over base (NULL: blank) of the given size.  The file's
- * name goes into made. */
-static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
-                    const blob_manifest *base, uint64_t size, struct wblob_set *made)
+int instance_disk_link(struct model_conn *c, int64_t vm_id, int idx, int64_t blob_id)
+{
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO instance_disks(instance_id, idx, blob_id) VALUES (?, ?, ?)"));
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, vm_id);
+	db_bind_int(st, 2, idx);
+	db_bind_int64(st, 3, blob_id);
+	return model_exec_stmt(st);
+}
+
+int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
+                      const blob_manifest *base, uint64_t size, struct wblob_set *made)
 {
 	db_stmt *st;
 	int64_t blob_id;
@@ -100,12 +92,7 @@ static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int6
 	db_bind_int64(st, 2, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO instance_disks(instance_id, idx, blob_id) VALUES (?, ?, ?)"))))
-		return -EIO;
-	db_bind_int64(st, 1, vm_id);
-	db_bind_int(st, 2, idx);
-	db_bind_int64(st, 3, blob_id);
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = instance_disk_link(c, vm_id, idx, blob_id)) < 0)
 		return rc;
 	rc = blob_wblob_create(s, name, base, size);
 	if (rc == -EEXIST) { /* a crashed transaction's leftover: see the top */
@@ -114,13 +101,11 @@ static int disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int6
 	}
 	if (rc < 0)
 		return rc;
-	wblob_set_add(made, name);
+	instance_wblob_add(made, name);
 	return 0;
 }
 
-/* Deletes disk d of instance vm_id (its rows); its wblob goes into gone,
- * to be removed after the commit. */
-static int disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_disk *d, struct wblob_set *gone)
+int instance_disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_disk *d, struct wblob_set *gone)
 {
 	db_stmt *st;
 	int rc;
@@ -132,12 +117,11 @@ static int disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, d->blob_id)) < 0)
 		return rc;
 	if (rc == 1 && d->wblob[0])
-		wblob_set_add(gone, d->wblob);
+		instance_wblob_add(gone, d->wblob);
 	return 0;
 }
 
-/* disks/ of the instance changed entries: its directory's mtime moves. */
-static int vm_dir_changed(struct model_conn *c, const struct model_instance *vm)
+int instance_dir_changed(struct model_conn *c, const struct model_instance *vm)
 {
 	db_stmt *st = model_stmt(c, SQL("UPDATE instances SET dir_mtime_ns = ?1, ctime_ns = ?1 WHERE id = ?2"));
 	int rc;
@@ -150,9 +134,7 @@ static int vm_dir_changed(struct model_conn *c, const struct model_instance *vm)
 	return model_log_change(c, MODEL_CHANGE_INSTANCE, vm->id, vm->region_id, MODEL_FOLDER_INVALID, NULL);
 }
 
-/* The image's `instances` file changed (an instance built from it came or
- * went): its mtime moves and every mount hears of it. */
-static int image_instances_changed(model *m, struct model_conn *c, int64_t image_id)
+int instance_image_changed(model *m, struct model_conn *c, int64_t image_id)
 {
 	struct model_image img;
 	db_stmt *st;
@@ -170,10 +152,7 @@ static int image_instances_changed(model *m, struct model_conn *c, int64_t image
 	return model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL);
 }
 
-/* The instance (-ENOENT with a reason when it is gone). */
-/* The instance, for a change: only on its host (§13: its disks are that
- * host's files; -EREMOTE elsewhere). */
-static int vm_get(model *m, int64_t id, struct model_instance *vm, struct model_err *err)
+int instance_get_here(model *m, int64_t id, struct model_instance *vm, struct model_err *err)
 {
 	int rc = model_instance_get(m, id, vm);
 	if (rc < 0)
@@ -181,8 +160,16 @@ static int vm_get(model *m, int64_t id, struct model_instance *vm, struct model_
 	return model_instance_here(m, vm, err);
 }
 
-/* The instance's region's store. */
-static int vm_store(model *m, int64_t region_id, blob_store **out, struct model_err *err)
+int instance_idle(model *m, const struct model_instance *vm, struct model_err *err)
+{
+	if (vm->status == MODEL_VM_RUNNING)
+		return model_fail(err, -EBUSY, VM_BUSY_RUNNING);
+	if (model_instance_busy(m, vm->id))
+		return model_fail(err, -EBUSY, VM_BUSY_TASK);
+	return 0;
+}
+
+int instance_store(model *m, int64_t region_id, blob_store **out, struct model_err *err)
 {
 	int rc = model_store(m, region_id, out);
 	if (rc == -ENOENT)
@@ -205,24 +192,47 @@ bool model_instance_busy(model *m, int64_t id)
 	return yes;
 }
 
-int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_MAX_DISKS])
+void model_vm_disk_name(char out[8], int idx)
+{
+	if (idx == MODEL_VM_CDROM)
+		snprintf(out, 8, "cdrom");
+	else if (idx == MODEL_VM_CIDATA)
+		snprintf(out, 8, "cidata");
+	else
+		snprintf(out, 8, "vd%c", 'a' + idx);
+}
+
+int model_vm_disk_index(const char *name)
+{
+	if (strcmp(name, "cidata") == 0)
+		return MODEL_VM_CIDATA;
+	int idx = model_device_index(name); /* vda..vdz, cdrom */
+	return idx == MODEL_VM_CDROM || (idx >= 0 && idx < MODEL_VM_MAX_DISKS) ? idx : -EINVAL;
+}
+
+int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_SLOTS])
 {
 	struct model_conn *c;
 	db_stmt *st;
 	int rc, n = 0;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT d.idx, d.blob_id, COALESCE(b.wblob, ''), b.mtime_ns FROM instance_disks d "
+	if (!(st = model_stmt(c, SQL("SELECT d.idx, d.blob_id, COALESCE(b.wblob, ''), b.mtime_ns, "
+	                         "b.manifest IS NOT NULL FROM instance_disks d "
 	                         "JOIN blobs b ON b.id = d.blob_id WHERE d.instance_id = ? ORDER BY d.idx"))))
 		return -EIO;
 	db_bind_int64(st, 1, vm_id);
-	while (n < MODEL_VM_MAX_DISKS && (rc = db_step(st)) == DB_ROW) {
-		struct model_vm_disk *d = &out[n++];
+	while (n < MODEL_VM_SLOTS && (rc = db_step(st)) == DB_ROW) {
+		struct model_vm_disk *d = &out[n];
 		d->index = db_col_int(st, 0);
-		disk_name(d->name, d->index);
+		if (d->index < 0 || d->index >= MODEL_VM_SLOTS)
+			continue; /* no such disk: not shown */
+		n++;
+		model_vm_disk_name(d->name, d->index);
 		d->blob_id = db_col_int64(st, 1);
 		model_col_text(st, 2, d->wblob, sizeof(d->wblob));
 		d->mtime_ns = db_col_int64(st, 3);
+		d->sealed = db_col_int(st, 4) != 0;
 	}
 	db_reset(st);
 	return rc == DB_ROW || rc == DB_DONE ? n : db_errno(rc);
@@ -246,7 +256,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = vm_store(m, region_id, &s, err)) < 0)
+	if ((rc = instance_store(m, region_id, &s, err)) < 0)
 		goto out;
 	if (model_instance_lookup(m, region_id, account_id, name, &old) == 0) {
 		rc = model_fail(err, -EEXIST, "an instance named %s exists", name);
@@ -271,7 +281,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}
-	if ((rc = disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, &made)) < 0) {
+	if ((rc = instance_disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, &made)) < 0) {
 		model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 		goto out;
 	}
@@ -284,14 +294,14 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		*id_out = id;
 	return rc;
 out:
-	wblob_set_remove(s, &made);
+	instance_wblob_remove(s, &made);
 	model_rollback(c);
 	return rc;
 }
 
 int model_instance_remove(model *m, int64_t id, struct model_err *err)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct wblob_set gone = {0};
 	struct model_instance vm;
 	struct model_conn *c;
@@ -301,20 +311,12 @@ int model_instance_remove(model *m, int64_t id, struct model_err *err)
 
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = vm_get(m, id, &vm, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+	if ((rc = instance_get_here(m, id, &vm, err)) < 0 || (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
-	if (vm.status == MODEL_VM_RUNNING) {
-		rc = model_fail(err, -EBUSY, VM_BUSY_RUNNING);
-		goto out;
-	}
-	if (model_instance_busy(m, id)) {
-		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
-		goto out;
-	}
-	if ((rc = n = model_instance_disks(m, id, disks)) < 0)
+	if ((rc = instance_idle(m, &vm, err)) < 0 || (rc = n = model_instance_disks(m, id, disks)) < 0)
 		goto out;
 	for (int i = 0; i < n; i++)
-		if ((rc = disk_drop(c, id, &disks[i], &gone)) < 0)
+		if ((rc = instance_disk_drop(c, id, &disks[i], &gone)) < 0)
 			goto out;
 	if (!(st = model_stmt(c, SQL("DELETE FROM instances WHERE id = ?")))) {
 		rc = -EIO;
@@ -323,12 +325,12 @@ int model_instance_remove(model *m, int64_t id, struct model_err *err)
 	db_bind_int64(st, 1, id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	if ((vm.image_id && (rc = image_instances_changed(m, c, vm.image_id)) < 0) ||
+	if ((vm.image_id && (rc = instance_image_changed(m, c, vm.image_id)) < 0) ||
 	    (rc = model_touch_region(c, vm.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, vm.name)) < 0)
 		goto out;
 	if ((rc = model_commit(c)) == 0)
-		wblob_set_remove(s, &gone);
+		instance_wblob_remove(s, &gone);
 	return rc;
 out:
 	model_rollback(c);
@@ -348,7 +350,7 @@ int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, str
 		return model_fail(err, -EINVAL, "write start or stop");
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = vm_get(m, id, &vm, err)) < 0)
+	if ((rc = instance_get_here(m, id, &vm, err)) < 0)
 		goto out;
 	if (vm.status == to)
 		goto out; /* rc == 0: nothing changes, nothing to tell */
@@ -385,7 +387,7 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 		return model_fail(err, -EINVAL, "a system disk is local or cloud");
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = vm_get(m, id, &vm, err)) < 0)
+	if ((rc = instance_get_here(m, id, &vm, err)) < 0)
 		goto out;
 	if (vm.system_disk == type)
 		goto out; /* rc == 0: writing the current value is no change */
@@ -414,7 +416,7 @@ out:
 
 int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_err *err)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct wblob_set made = {0};
 	struct model_instance vm;
 	struct model_conn *c;
@@ -424,16 +426,20 @@ int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_
 
 	if (index == 0)
 		return model_fail(err, -EEXIST, "vda, the system disk, is always there");
+	if (index == MODEL_VM_CDROM)
+		return model_fail(err, -EPERM, "disks/cdrom is attached by writing an ISO image to the instance's image");
+	if (index == MODEL_VM_CIDATA)
+		return model_fail(err, -EPERM, "disks/cidata is made by writing the instance's password");
 	if (index < 0 || index >= MODEL_VM_MAX_DISKS)
 		return model_fail(err, -EINVAL, "data disks are vdb..vdz");
-	disk_name(name, index);
+	model_vm_disk_name(name, index);
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = vm_get(m, vm_id, &vm, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+	if ((rc = instance_get_here(m, vm_id, &vm, err)) < 0 || (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
 	if ((rc = n = model_instance_disks(m, vm_id, disks)) < 0)
 		goto out;
-	if (disk_at(disks, n, index)) {
+	if (instance_disk_at(disks, n, index)) {
 		rc = model_fail(err, -EEXIST, "%s is attached", name);
 		goto out;
 	}
@@ -443,22 +449,22 @@ int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_
 		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
 		goto out;
 	}
-	if ((rc = disk_new(c, s, vm.region_id, vm_id, index, NULL, 0, &made)) < 0) {
+	if ((rc = instance_disk_new(c, s, vm.region_id, vm_id, index, NULL, 0, &made)) < 0) {
 		model_fail(err, rc, "cannot create %s: %s", name, strerror(-rc));
 		goto out;
 	}
-	if ((rc = vm_dir_changed(c, &vm)) < 0)
+	if ((rc = instance_dir_changed(c, &vm)) < 0)
 		goto out;
 	return model_commit(c);
 out:
-	wblob_set_remove(s, &made);
+	instance_wblob_remove(s, &made);
 	model_rollback(c);
 	return rc;
 }
 
 int model_instance_disk_detach(model *m, int64_t vm_id, int index, struct model_err *err)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	const struct model_vm_disk *d;
 	struct wblob_set gone = {0};
 	struct model_instance vm;
@@ -469,31 +475,30 @@ int model_instance_disk_detach(model *m, int64_t vm_id, int index, struct model_
 
 	if (index == 0)
 		return model_fail(err, -EPERM, "vda is the system disk");
-	if (index < 0 || index >= MODEL_VM_MAX_DISKS)
+	if (index < 0 || index >= MODEL_VM_SLOTS)
 		return model_fail(err, -EINVAL, "data disks are vdb..vdz");
-	disk_name(name, index);
+	model_vm_disk_name(name, index);
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = vm_get(m, vm_id, &vm, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+	if ((rc = instance_get_here(m, vm_id, &vm, err)) < 0 || (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
 	if ((rc = n = model_instance_disks(m, vm_id, disks)) < 0)
 		goto out;
-	if (!(d = disk_at(disks, n, index))) {
+	if (!(d = instance_disk_at(disks, n, index))) {
 		rc = model_fail(err, -ENOENT, "%s is not attached", name);
 		goto out;
 	}
-	if (vm.status == MODEL_VM_RUNNING) {
-		rc = model_fail(err, -EBUSY, VM_BUSY_RUNNING);
+	if ((rc = instance_idle(m, &vm, err)) < 0)
 		goto out;
-	}
-	if (model_instance_busy(m, vm_id)) {
-		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
-		goto out;
-	}
-	if ((rc = disk_drop(c, vm_id, d, &gone)) < 0 || (rc = vm_dir_changed(c, &vm)) < 0)
+	/* Ejecting the cdrom also ends the instance's use of its ISO. */
+	if (index == MODEL_VM_CDROM)
+		rc = instance_cdrom_eject(m, c, &vm, disks, n);
+	else if ((rc = instance_disk_drop(c, vm_id, d, &gone)) == 0)
+		rc = instance_dir_changed(c, &vm);
+	if (rc < 0)
 		goto out;
 	if ((rc = model_commit(c)) == 0)
-		wblob_set_remove(s, &gone);
+		instance_wblob_remove(s, &gone);
 	return rc;
 out:
 	model_rollback(c);
@@ -568,24 +573,20 @@ static bool image_usable_by(model *m, const struct model_image *img, int64_t acc
 	}
 }
 
-/* The refusals of §6.5 for building vm from img. */
+/* The refusals of §6.5 for building vm from img (an ISO image, §16,
+ * gives the instance a blank system disk of either type). */
 static int rebuild_check(model *m, const struct model_instance *vm, const struct model_image *img,
                          struct model_err *err)
 {
-	if (img->folder == MODEL_FOLDER_ISO)
-		return model_fail(err, -EINVAL, "ISO images boot instances in a later version");
+	bool iso = img->folder == MODEL_FOLDER_ISO;
 	if (img->status != MODEL_IMG_AVAILABLE)
 		return model_fail(err, -EINVAL, "the image is %s, not available", model_image_status_name(img->status));
-	if ((img->type & vm->system_disk) == 0 && vm->system_disk == MODEL_TYPE_CLOUD)
+	if (!iso && (img->type & vm->system_disk) == 0 && vm->system_disk == MODEL_TYPE_CLOUD)
 		return model_fail(err, -EINVAL, "a local image needs a conversion to build an instance with a cloud "
 		                                "system disk");
-	if ((img->type & vm->system_disk) == 0)
+	if (!iso && (img->type & vm->system_disk) == 0)
 		return model_fail(err, -EINVAL, "a cloud image needs an instance whose system disk is cloud");
-	if (vm->status == MODEL_VM_RUNNING)
-		return model_fail(err, -EBUSY, VM_BUSY_RUNNING);
-	if (model_instance_busy(m, vm->id))
-		return model_fail(err, -EBUSY, VM_BUSY_TASK);
-	return 0;
+	return instance_idle(m, vm, err);
 }
 
 /* Replaces the instance's disk at dev's index (if any) by a copy-on-write
@@ -595,15 +596,15 @@ static int rebuild_disk(model *m, struct model_conn *c, blob_store *s, const str
                         const struct model_vm_disk *disks, int n, const struct model_device *dev,
                         const blob_manifest *raw, struct wblob_set *made, struct wblob_set *gone)
 {
-	const struct model_vm_disk *old = disk_at(disks, n, dev->index);
+	const struct model_vm_disk *old = instance_disk_at(disks, n, dev->index);
 	blob_manifest *base = NULL;
 	int rc;
 	if (!raw && (rc = model_blob_manifest(m, dev->blob_id, &base)) < 0)
 		return rc;
 	if (raw)
 		base = (blob_manifest *)raw;
-	if (!old || (rc = disk_drop(c, vm->id, old, gone)) == 0)
-		rc = disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, made);
+	if (!old || (rc = instance_disk_drop(c, vm->id, old, gone)) == 0)
+		rc = instance_disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, made);
 	if (!raw)
 		blob_manifest_free(base);
 	return rc;
@@ -641,9 +642,7 @@ static int rebuild_decode(model *m, int64_t image_id, blob_manifest **raw_out, s
 	return 0;
 }
 
-/* The new image on the instance row: its image, disks/ and attributes
- * changed. */
-static int rebuild_record(model *m, struct model_conn *c, const struct model_instance *vm, int64_t image_id)
+int instance_set_image(model *m, struct model_conn *c, const struct model_instance *vm, int64_t image_id)
 {
 	db_stmt *st = model_stmt(c, SQL("UPDATE instances SET image_id = ?, dir_mtime_ns = ?2, mtime_ns = ?2, "
 	                                 "ctime_ns = ?2 WHERE id = ?3"));
@@ -653,25 +652,56 @@ static int rebuild_record(model *m, struct model_conn *c, const struct model_ins
 	db_bind_int64(st, 1, image_id);
 	db_bind_int64(st, 2, model_now_ns());
 	db_bind_int64(st, 3, vm->id);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = image_instances_changed(m, c, image_id)) < 0)
+	if ((rc = model_exec_stmt(st)) < 0 || (image_id && (rc = instance_image_changed(m, c, image_id)) < 0))
 		return rc;
 	/* The image it was built from before lists it no more. */
-	if (vm->image_id && vm->image_id != image_id && (rc = image_instances_changed(m, c, vm->image_id)) < 0)
+	if (vm->image_id && vm->image_id != image_id && (rc = instance_image_changed(m, c, vm->image_id)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_INSTANCE, vm->id, vm->region_id, MODEL_FOLDER_INVALID, NULL);
 }
 
-int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err)
+/* Rebuilds vm from the disk image img (§6.5), in c: vda from the image's
+ * system disk (raw: the decoded QCOW2, when it is one), each data-disk
+ * snapshot at its index; other data disks stay, a cdrom goes (the
+ * instance boots from vda). */
+static int rebuild_disks(model *m, struct model_conn *c, blob_store *s, const struct model_instance *vm,
+                         const struct model_image *img, const blob_manifest *raw, struct wblob_set *made,
+                         struct wblob_set *gone, struct model_err *err)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
+	const struct model_vm_disk *cdrom;
+	int ndev, ndisk, rc;
+
+	if (strcmp(img->format, "qcow2") == 0 && !raw) /* it became available after rebuild_decode looked */
+		return model_fail(err, -EBUSY, "the image changed while it was decoded; write again");
+	if ((ndev = model_device_list(m, img->id, devs)) < 0)
+		return ndev;
+	if ((ndisk = model_instance_disks(m, vm->id, disks)) < 0)
+		return ndisk;
+	if (ndev == 0 || devs[0].index != 0)
+		return model_fail(err, -EIO, "the image has no system disk");
+	for (int i = 0; i < ndev; i++) {
+		const struct model_device *d = &devs[i];
+		if (d->index != 0 && (d->index >= MODEL_VM_MAX_DISKS || d->kind != MODEL_DEV_SNAPSHOT))
+			continue;
+		if ((rc = rebuild_disk(m, c, s, vm, disks, ndisk, d, d->index == 0 ? raw : NULL, made, gone)) < 0)
+			return model_fail(err, rc, "cannot build %s: %s", d->name, strerror(-rc));
+	}
+	if ((cdrom = instance_disk_at(disks, ndisk, MODEL_VM_CDROM)) && (rc = instance_disk_drop(c, vm->id, cdrom, gone)) < 0)
+		return rc;
+	return instance_set_image(m, c, vm, img->id);
+}
+
+int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err)
+{
 	struct wblob_set made = {0}, gone = {0};
 	struct model_instance vm;
 	struct model_image img;
 	struct model_conn *c;
 	blob_store *s = NULL;
 	blob_manifest *raw = NULL;
-	int ndev, ndisk, rc;
+	int rc;
 
 	if ((rc = rebuild_decode(m, image_id, &raw, err)) < 0)
 		return rc;
@@ -691,36 +721,18 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 		rc = model_fail(err, -ENOENT, "no such image");
 		goto out;
 	}
-	if ((rc = rebuild_check(m, &vm, &img, err)) < 0 || (rc = vm_store(m, vm.region_id, &s, err)) < 0)
+	if ((rc = rebuild_check(m, &vm, &img, err)) < 0 || (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
-	if (strcmp(img.format, "qcow2") == 0 && !raw) { /* it became available after rebuild_decode looked */
-		rc = model_fail(err, -EBUSY, "the image changed while it was decoded; write again");
-		goto out;
-	}
-	if ((rc = ndev = model_device_list(m, image_id, devs)) < 0 || (rc = ndisk = model_instance_disks(m, vm_id, disks)) < 0)
-		goto out;
-	if (ndev == 0 || devs[0].index != 0) {
-		rc = model_fail(err, -EIO, "the image has no system disk");
-		goto out;
-	}
-	/* vda, and each data-disk snapshot at its index; other data disks stay. */
-	for (int i = 0; i < ndev; i++) {
-		const struct model_device *d = &devs[i];
-		if (d->index != 0 && (d->index >= MODEL_VM_MAX_DISKS || d->kind != MODEL_DEV_SNAPSHOT))
-			continue;
-		if ((rc = rebuild_disk(m, c, s, &vm, disks, ndisk, d, d->index == 0 ? raw : NULL, &made, &gone)) < 0) {
-			model_fail(err, rc, "cannot build %s: %s", d->name, strerror(-rc));
-			goto out;
-		}
-	}
-	if ((rc = rebuild_record(m, c, &vm, image_id)) < 0)
+	rc = img.folder == MODEL_FOLDER_ISO ? instance_boot_iso(m, c, s, &vm, &img, &made, &gone, err)
+	                                    : rebuild_disks(m, c, s, &vm, &img, raw, &made, &gone, err);
+	if (rc < 0)
 		goto out;
 	if ((rc = model_commit(c)) == 0)
-		wblob_set_remove(s, &gone);
+		instance_wblob_remove(s, &gone);
 	blob_manifest_free(raw);
 	return rc;
 out:
-	wblob_set_remove(s, &made);
+	instance_wblob_remove(s, &made);
 	model_rollback(c);
 	blob_manifest_free(raw);
 	return rc;

@@ -28,7 +28,8 @@ _Static_assert(MODEL_IMG_AVAILABLE == 5 && MODEL_IMG_ERROR == 6, "SQL below spel
 /* ---- deletion, the recycle bin, destruction (§6.1, seed 004 §4.5) -------------- */
 
 /* -EBUSY with the reason when the image cannot be deleted now: an instance
- * (of any account) was built from it, a task reads or writes it, or it is
+ * (of any account) was built from it (an ISO image: has it as its cdrom,
+ * instance_boot.c), a task reads or writes it, or it is
  * in a transition a task drives; 0 otherwise. */
 static int image_busy(struct model_conn *c, const struct model_image *img, struct model_err *err)
 {
@@ -49,6 +50,10 @@ static int image_busy(struct model_conn *c, const struct model_image *img, struc
 	if (rc == DB_ROW)
 		model_col_text(st, 1, name, sizeof(name));
 	db_reset(st);
+	/* An ISO image is in use while it is an instance's cdrom (§16). */
+	if (rc == DB_ROW && img->folder == MODEL_FOLDER_ISO)
+		return model_fail(err, -EBUSY, "instance %s has it as its cdrom; write disk to the instance's boot (or "
+		                               "rm its disks/cdrom) first", name);
 	if (rc == DB_ROW)
 		return own ? model_fail(err, -EBUSY, "instance %s was created from it; delete the instance first", name)
 		           : model_fail(err, -EBUSY, "an instance of another account was created from it");

@@ -80,7 +80,7 @@ static int cap_select(const int *devs, int ndevs, int out[MODEL_VM_MAX_DISKS], s
 static int cap_plan(model *m, const struct model_instance *vm, const int *devs, int ndevs, struct cap_dev *cap,
                     struct model_err *err)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int want[MODEL_VM_MAX_DISKS];
 	blob_store *s;
 	int n, ndisks, rc;

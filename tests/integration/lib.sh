@@ -409,6 +409,16 @@ assert_logged() {
     fail "no log line \"$ops $rel: $e <reason>\" in $S/imgfs.log"
 }
 
+# assert_nowhere NEEDLE DIR [WHAT]: no file below DIR holds the bytes of
+# NEEDLE (a secret that must never be stored).  Writable blobs (wblobs/:
+# instance disks, sparse files of up to terabytes) are not read.
+assert_nowhere() {
+    local rc=0
+    grep -rlaF --exclude-dir=wblobs -- "$1" "$2" >"$T/nowhere.out" 2>"$T/nowhere.err" || rc=$?
+    ((rc != 2)) || { cat "$T/nowhere.err" >&2; fail "grep -r of $2 failed"; }
+    ((rc == 1)) || fail "${3:-a secret} is in $(head -1 "$T/nowhere.out")"
+}
+
 # mtime_ns PATH: st_mtime in nanoseconds.
 mtime_ns() { python3 -c 'import os, sys; print(os.stat(sys.argv[1]).st_mtime_ns)' "$1"; }
 

@@ -16,10 +16,11 @@ V="$I/vm1"
 GiB=1073741824
 WBLOBS="$S/regions/cn-north-1/wblobs"
 
-say "mkdir instances/vm1: id status system-disk image disks/ host"
+say "mkdir instances/vm1: id status system-disk image disks/ host boot system-disk-size password"
 before=$(mtime_ns "$I")
 mkdir "$V"
-assert_eq "disks host id image status system-disk" "$(entries "$V")" "entries of instances/vm1"
+assert_eq "boot disks host id image password status system-disk system-disk-size" "$(entries "$V")" \
+    "entries of instances/vm1"
 # The host it runs on (§2.4, §13): this machine's short name by default.
 assert_eq "$(hostname -s)" "$(cat "$V/host")" "instances/vm1/host"
 assert_match 'i-[0-9a-f]{8}' "$(cat "$V/id")" "vm1/id"
@@ -126,10 +127,13 @@ assert_eq "$(python3 "$BLOB_PY" datablocks "$vref")" "$(stat -c %b "$V/disks/vdb
 say "attach with open(O_CREAT) + ftruncate too; bad device names EINVAL; vda cannot be removed"
 assert_errno OK ftruncate "$V/disks/vdc" $((64 * 1048576))
 assert_eq $((64 * 1048576)) "$(stat -c %s "$V/disks/vdc")" "size of vdc"
-for bad in xyz vdaa cdrom vd vdB sda; do
+for bad in xyz vdaa vd vdB sda cidata0; do
     assert_errno EINVAL ftruncate "$V/disks/$bad" 1048576
 done
 assert_logged create "$V/disks/xyz" EINVAL
+# cdrom and cidata come from an ISO image and a password (§16, test_iso_instances).
+assert_errno EPERM ftruncate "$V/disks/cdrom" 1048576
+assert_errno EPERM ftruncate "$V/disks/cidata" 1048576
 assert_eq "vda vdb vdc" "$(entries "$V/disks")" "vm1/disks/ after the refused names"
 assert_errno EPERM unlink "$V/disks/vda"
 assert_logged unlink "$V/disks/vda" EPERM

@@ -9,7 +9,8 @@
 #     another region's chunks; a mount refuses a region whose cluster is
 #     down, and mounts again once it is back;
 #   - publish, capture from an instance (its overlays stay in the state
-#     directory), cp upload of a QCOW2, URL import, convert, copy to another
+#     directory), an ISO image as an instance's cdrom (by reference) and its
+#     password's seed, cp upload of a QCOW2, URL import, convert, copy to another
 #     pool and to the second cluster: bytes equal (cmp, qemu-img compare),
 #     user.imgfs.xxh128 as xxhsum -H2 computes it;
 #   - the copies move each chunk once ("N chunks copied, 0 already there"),
@@ -120,6 +121,22 @@ python3 -c "$_SPARSE_PY" compare "$R1/instances/vm1/disks/vda" "$R1/snapshots/$s
     fail "the captured vda differs from vm1's"
 snap_b=$(devmap_ref "$R1/private/cap" vdb)
 cmp "$R1/instances/vm1/disks/vdb" "$R1/snapshots/$snap_b/data" || fail "the captured vdb differs from vm1's"
+
+say "an ISO image in r1 as an instance's cdrom: by reference, no object written; the password's seed one object"
+mkdir -p "$T/isodir"
+echo "r1 installer" >"$T/isodir/readme.txt"
+genisoimage -quiet -V R1DISC -R -o "$T/r1.iso" "$T/isodir" || fail "genisoimage"
+mkdir "$R1/iso/disc" "$R1/instances/vm2"
+cp "$T/r1.iso" "$R1/iso/disc/disks/cdrom"
+imgfs_wait "$R1/iso/disc" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "iso/disc: $(cat "$R1/iso/disc/error")"; }
+before=$(objs "$CA" imgfs-r1 | wc -l)
+echo iso/disc >"$R1/instances/vm2/image" || fail "iso/disc refused as vm2's image"
+assert_eq "$before" "$(objs "$CA" imgfs-r1 | wc -l)" "objects in imgfs-r1 after the ISO went in"
+cmp "$T/r1.iso" "$R1/instances/vm2/disks/cdrom" || fail "vm2/disks/cdrom differs from the ISO"
+echo 'Rad0s-seed' >"$R1/instances/vm2/password" || fail "vm2's password refused"
+assert_eq $((before + 1)) "$(objs "$CA" imgfs-r1 | wc -l)" "objects in imgfs-r1 after the password"
+isoinfo -J -x /meta-data -i "$R1/instances/vm2/disks/cidata" | grep -qx "instance-id: \"$(cat "$R1/instances/vm2/id")\"" ||
+    fail "vm2's seed read from the pool"
 
 say "a QCOW2 uploaded with cp into r1"
 python3 - "$T/q.raw" <<'EOF'

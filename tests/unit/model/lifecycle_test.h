@@ -101,6 +101,38 @@ static inline int64_t lt_local_image(struct ut_fx *fx, int64_t region_id, int64_
 	return id;
 }
 
+/* An ISO image of the account, available, whose disks/cdrom is a fresh
+ * tagged blob of size bytes (as an upload to iso/ leaves one); its id. */
+static inline int64_t lt_iso_image(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *name,
+                                   uint64_t size)
+{
+	int64_t id = ut_image(fx, region_id, account_id, MODEL_FOLDER_ISO, name);
+
+	lt_device(fx, id, MODEL_VM_CDROM, lt_tagged_blob(fx, region_id, name, size), 0);
+	lt_available(fx, id, MODEL_TYPE_LOCAL);
+	ut_sql(fx, "UPDATE images SET format = 'iso' WHERE id = %lld", (long long)id);
+	return id;
+}
+
+/* A new stopped instance of the account in the region; its id. */
+static inline int64_t lt_instance(struct ut_fx *fx, int64_t region_id, int64_t account_id, const char *name)
+{
+	struct model_err err = {0};
+	int64_t id = 0;
+	if (model_instance_create(fx->m, region_id, account_id, name, &id, &err) < 0)
+		fail_msg("model_instance_create %s: %s", name, err.msg);
+	assert_true(id > 0);
+	return id;
+}
+
+/* The instance's row. */
+static inline struct model_instance lt_instance_get(struct ut_fx *fx, int64_t id)
+{
+	struct model_instance vm;
+	assert_int_equal(model_instance_get(fx->m, id, &vm), 0);
+	return vm;
+}
+
 /* A task row in state ("queued", "running", ...) reading source_kind
  * source_id (or none: "") for image image_id; returns its id. */
 static inline int64_t lt_task(struct ut_fx *fx, int64_t image_id, const char *source_kind, int64_t source_id,

@@ -2,14 +2,16 @@
  * test_attr.c — unit tests for fs/fuse/attr.c: the generated files of image
  * directories (SPEC §2.1, §2.2) — which appear in which view, what they
  * render, that stat reports the rendered length, which are writable — and
- * the region files quota (§2, §8), images.csv (§7) and images.json (§15).
+ * the region files quota (§2, §8), images.csv (§7) and images.json (§15);
+ * and an instance's boot, system-disk-size and password and its
+ * read-only disks cdrom and cidata (§16).
  * Nodes are built the way requests build them, with fs_node_resolve and
  * fs_node_lookup.
  */
 #include <regex.h>
 
 #include "fs.h"
-#include "test_util.h"
+#include "model/lifecycle_test.h"
 
 #define RETENTION (7 * 24 * 3600) /* §6.1: the recycle bin's default */
 
@@ -942,6 +944,117 @@ static void test_writable(void **state)
 	free(f);
 }
 
+/* An instance's files of §16: boot and system-disk-size render and are
+ * writable as their rules say; password is write-only (mode 0200, empty,
+ * its refusals the rule alone); cdrom and cidata are read-only blobs at
+ * their fixed inode numbers, listed after the writable disks. */
+static void test_instance_files(void **state)
+{
+	struct afx *a = *state;
+	struct model_err err = {0};
+	struct fs_node *n = malloc(sizeof *n), *d = malloc(sizeof *d);
+	struct fs_buf b;
+	struct stat st;
+	int64_t vm = 0;
+	const char *dir = "/regions/cn-north-1/instances/web";
+
+	assert_non_null(n);
+	assert_non_null(d);
+	afx_accounts(a);
+	assert_int_equal(model_instance_create(a->fx->m, a->fx->r1, a->alice_id, "web", &vm, &err), 0);
+	int64_t iso = lt_iso_image(a->fx, a->fx->r1, a->alice_id, "installer", 2 * LT_MiB);
+	char path[160];
+#define AT(f) (snprintf(path, sizeof path, "%s/%s", dir, f), path)
+
+	ut_node(&a->ctx, &a->alice, AT("boot"), n);
+	ut_render(&a->ctx, n, &b);
+	assert_string_equal(b.p, "disk\n");
+	fs_buf_release(&b);
+	assert_true(writable(a, &a->alice, AT("boot")));
+	ut_node(&a->ctx, &a->alice, AT("system-disk-size"), n);
+	ut_render(&a->ctx, n, &b);
+	assert_string_equal(b.p, "42949672960\n");
+	fs_buf_release(&b);
+	assert_true(writable(a, &a->alice, AT("system-disk-size")));
+	/* The writes' parsing and refusals (the model checks the rest). */
+	assert_int_equal(n->attr->store(n, &a->ctx, "1.5G", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "powers of 1024"));
+	assert_int_equal(n->attr->store(n, &a->ctx, "20G", &err), 0);
+	ut_node(&a->ctx, &a->alice, AT("system-disk-size"), n);
+	ut_render(&a->ctx, n, &b);
+	assert_string_equal(b.p, "21474836480\n");
+	fs_buf_release(&b);
+	ut_node(&a->ctx, &a->alice, AT("disks/vda"), d);
+	assert_int_equal(fs_node_stat(&a->ctx, d, &st), 0);
+	assert_int_equal(st.st_size, 20ll << 30);
+	ut_node(&a->ctx, &a->alice, AT("boot"), n);
+	assert_int_equal(n->attr->store(n, &a->ctx, "usb", &err), -EINVAL);
+	assert_string_equal(err.msg, "boot takes cdrom or disk");
+	assert_int_equal(n->attr->store(n, &a->ctx, "cdrom", &err), -EINVAL);
+
+	/* password: 0200, nothing to read, never readable. */
+	ut_node(&a->ctx, &a->alice, AT("password"), n);
+	assert_int_equal(fs_node_stat(&a->ctx, n, &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0200);
+	assert_int_equal(st.st_size, 0);
+	assert_true(n->attr->flags & FS_ATTR_SECRET);
+	assert_true(fs_attr_is_writable(n));
+	assert_int_equal(n->attr->store(n, &a->ctx, "letmein", &err), -EINVAL);
+	assert_string_equal(err.msg, MODEL_PASSWORD_RULE);
+	assert_int_equal(ut_walk(&a->ctx, &a->alice, AT("disks/cidata"), d), -ENOENT);
+	assert_int_equal(n->attr->store(n, &a->ctx, "Let-me-1n", &err), 0);
+
+	/* An ISO image in: boot cdrom, the size fixed, cdrom and cidata listed. */
+	ut_node(&a->ctx, &a->alice, AT("image"), n);
+	assert_int_equal(n->attr->store(n, &a->ctx, "iso/installer", &err), 0);
+	ut_node(&a->ctx, &a->alice, AT("boot"), n);
+	ut_render(&a->ctx, n, &b);
+	assert_string_equal(b.p, "cdrom\n");
+	fs_buf_release(&b);
+	assert_false(writable(a, &a->alice, AT("system-disk-size")));
+	ut_node(&a->ctx, &a->alice, AT("image"), n);
+	ut_render(&a->ctx, n, &b);
+	char want[32];
+	snprintf(want, sizeof want, "%s\n", ut_get(a->fx, iso).ext_id);
+	assert_string_equal(b.p, want);
+	fs_buf_release(&b);
+	ut_node(&a->ctx, &a->alice, AT("disks"), n);
+	struct entries e = {0};
+	list_dir(a, n, &e);
+	assert_int_equal(e.n, 3);
+	assert_string_equal(e.name[0], "vda");
+	assert_string_equal(e.name[1], "cdrom");
+	assert_string_equal(e.name[2], "cidata");
+	free(e.node);
+	static const struct {
+		const char *name;
+		unsigned sub;
+	} media[] = {{"cdrom", FS_SUB_DISKS + 1 + 26}, {"cidata", FS_SUB_DISKS + 1 + 27}};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/disks/%s", dir, media[i].name);
+		ut_node(&a->ctx, &a->alice, path, d);
+		assert_true(fs_node_is_vm_media(d));
+		assert_false(fs_node_is_vm_disk(d));
+		assert_int_equal(fs_ino_kind(d->ino), FS_K_VM);
+		assert_int_equal(fs_ino_sub(d->ino), media[i].sub);
+		assert_int_equal(fs_node_stat(&a->ctx, d, &st), 0);
+		assert_int_equal(st.st_mode, S_IFREG | 0444);
+		assert_true(st.st_size > 0 && st.st_blocks > 0);
+		/* Resolved again from its number, it is the same disk. */
+		assert_int_equal(fs_node_resolve(&a->ctx, &a->alice, d->ino, n), 0);
+		assert_string_equal(n->vmdisk.name, media[i].name);
+	}
+	ut_node(&a->ctx, &a->alice, AT("disks/cdrom"), d);
+	assert_int_equal(fs_node_stat(&a->ctx, d, &st), 0);
+	assert_int_equal(st.st_size, 2 * LT_MiB);
+	/* Another account sees no instance at all. */
+	assert_int_equal(ut_walk(&a->ctx, &a->bob, dir, n), -ENOENT);
+	assert_int_equal(fs_node_resolve(&a->ctx, &a->bob, d->ino, n), -ENOENT);
+#undef AT
+	free(n);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -955,6 +1068,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_images_csv_classes, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_images_json, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_writable, afx_setup, afx_teardown),
+		cmocka_unit_test_setup_teardown(test_instance_files, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

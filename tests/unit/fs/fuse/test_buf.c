@@ -88,6 +88,33 @@ static void test_appends_after_content(void **state)
 	fs_buf_release(&b); /* released twice: harmless */
 }
 
+/* A secret buffer (a password written) grows by copy, keeping every byte
+ * in order, and stays secret after a release (a handle's value is
+ * collected again by its next write). */
+static void test_secret_grows(void **state)
+{
+	struct fs_buf b = {.secret = true};
+	char piece[100];
+	for (int i = 0; i < 50; i++) {
+		snprintf(piece, sizeof piece, "%02d:0123456789abcdef;", i);
+		fs_buf_puts(&b, piece);
+	}
+	assert_false(b.failed);
+	assert_int_equal(b.len, 50 * 20);
+	assert_true(b.cap >= b.len + 1);
+	for (int i = 0; i < 50; i++) {
+		snprintf(piece, sizeof piece, "%02d:0123456789abcdef;", i);
+		assert_memory_equal(b.p + 20 * i, piece, 20);
+	}
+	fs_buf_release(&b);
+	assert_null(b.p);
+	assert_int_equal(b.len, 0);
+	assert_true(b.secret);
+	fs_buf_puts(&b, "again");
+	assert_string_equal(b.p, "again");
+	fs_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -95,6 +122,7 @@ int main(void)
 		cmocka_unit_test(test_quote_backslash_controls),
 		cmocka_unit_test(test_bad_utf8_replaced),
 		cmocka_unit_test(test_appends_after_content),
+		cmocka_unit_test(test_secret_grows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,10 @@ static void old_state(const char *dir, int version)
 		"  ('img-00000005', 1, 0, 1, 'windows-server-2012r2-standard', 1, '2012', 1, 1, 1, 1),"
 		"  ('img-00000006', 1, 0, 1, 'windows-server-2008r2-datacenter', 1, '2008', 1, 1, 1, 1),"
 		"  ('img-00000007', 1, 1, 3, 'windows-server-2012r2-standard', 1, '2012', 1, 1, 1, 1);"
-		"INSERT INTO shares(image_id, account_id, created) VALUES (2, 2, 1);",
+		"INSERT INTO shares(image_id, account_id, created) VALUES (2, 2, 1);"
+		/* An instance made before version 17 knew system-disk-size. */
+		"INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, created, mtime_ns, "
+		"  ctime_ns) VALUES ('i-00000001', 1, 1, 'old-vm', 1, 1, 1, 1, 1);",
 		version);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("rows of version %d: %s", version, msg);
@@ -114,6 +117,11 @@ static void test_migrates_from_every_version(void **state)
 		assert_int_equal(model_image_restore(m, img.id, MODEL_FOLDER_ISO, "binned", &err), -EPERM);
 		assert_int_equal(model_image_restore(m, img.id, MODEL_FOLDER_PRIVATE, "binned", &err), 0);
 		assert_int_equal(used(m, 1, MODEL_QUOTA_PRIVATE_IMAGES), 4);
+		/* Version 17: an older instance's blank system disk was 40 GiB. */
+		struct model_instance vm;
+		assert_int_equal(model_instance_lookup(m, 1, 1, "old-vm", &vm), 0);
+		assert_int_equal(vm.system_disk_size, MODEL_VM_DISK_SIZE);
+		assert_int_equal(model_instance_boot(m, vm.id), 0);
 		assert_int_equal(model_fsck(m, false, ignore, NULL), 0);
 		/* And it works on: a new image counts. */
 		assert_int_equal(model_image_create(m, 1, 1, MODEL_FOLDER_PRIVATE, "new", NULL, &err), 0);

@@ -287,7 +287,7 @@ static void test_fsck_instances_clean(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
 	int64_t alice = ut_account(fx, "alice"), vm = 0;
 	blob_store *s;
@@ -330,7 +330,7 @@ static void test_fsck_orphan_wblob(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice"), vm = 0;
 	blob_store *s;
 	struct report r;
@@ -361,7 +361,7 @@ static void test_fsck_other_hosts(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice"), vm = 0;
 	blob_store *s;
 	struct report r, notes = {0};
@@ -392,7 +392,7 @@ static void test_sweep(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice"), vm = 0;
 	struct timespec old[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
 	char told[256], tyoung[256];
@@ -472,7 +472,7 @@ static void test_fsck_wblob_unreadable(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice"), vm = 0;
 	blob_store *s;
 	struct report r;

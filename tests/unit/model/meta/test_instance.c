@@ -30,7 +30,7 @@ static struct model_instance vm_get(struct ut_fx *fx, int64_t id)
 	return vm;
 }
 
-static int vm_disks(struct ut_fx *fx, int64_t id, struct model_vm_disk disks[MODEL_VM_MAX_DISKS])
+static int vm_disks(struct ut_fx *fx, int64_t id, struct model_vm_disk disks[MODEL_VM_SLOTS])
 {
 	int n = model_instance_disks(fx->m, id, disks);
 
@@ -54,7 +54,7 @@ static void test_create(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_blob b;
 	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
 	int64_t before = lt_region_mtime(fx, fx->r1), t0 = model_now_ns();
@@ -123,7 +123,7 @@ static void test_create(void **state)
 static void test_create_over_leftover(void **state)
 {
 	struct ut_fx *fx = *state;
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	/* (PostgreSQL never hands a sequence's number out twice, rolled back
 	 * or not: there the leftover keeps a name no later disk takes.) */
 	UT_SQLITE_ONLY();
@@ -150,7 +150,7 @@ static void test_remove(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_instance vm;
 	int64_t alice = ut_account(fx, "alice");
 	int64_t id = vm_new(fx, fx->r1, alice, "doomed");
@@ -321,7 +321,7 @@ static void test_attach_detach(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_blob b;
 	int64_t alice = ut_account(fx, "alice");
 	int64_t id = vm_new(fx, fx->r1, alice, "vm");
@@ -350,7 +350,11 @@ static void test_attach_detach(void **state)
 	assert_int_equal(model_instance_disk_attach(fx->m, id, 1, &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "vdb"));
 	assert_int_equal(model_instance_disk_attach(fx->m, id, 0, &err), -EEXIST);
-	assert_int_equal(model_instance_disk_attach(fx->m, id, 26, &err), -EINVAL);
+	assert_int_equal(model_instance_disk_attach(fx->m, id, MODEL_VM_CDROM, &err), -EPERM); /* §16: by image */
+	assert_non_null(strstr(err.msg, "ISO"));
+	assert_int_equal(model_instance_disk_attach(fx->m, id, MODEL_VM_CIDATA, &err), -EPERM); /* by password */
+	assert_non_null(strstr(err.msg, "password"));
+	assert_int_equal(model_instance_disk_attach(fx->m, id, MODEL_VM_SLOTS, &err), -EINVAL);
 	assert_int_equal(model_instance_disk_attach(fx->m, id, -1, &err), -EINVAL);
 	assert_int_equal(model_instance_disk_attach(fx->m, 424242, 2, &err), -ENOENT);
 	int64_t task = lt_task(fx, 0, "instance", id, "running");
@@ -368,7 +372,9 @@ static void test_attach_detach(void **state)
 
 	assert_int_equal(model_instance_disk_detach(fx->m, id, 0, &err), -EPERM);
 	assert_int_equal(model_instance_disk_detach(fx->m, id, 4, &err), -ENOENT);
-	assert_int_equal(model_instance_disk_detach(fx->m, id, 26, &err), -EINVAL);
+	assert_int_equal(model_instance_disk_detach(fx->m, id, MODEL_VM_CDROM, &err), -ENOENT); /* none in */
+	assert_non_null(strstr(err.msg, "cdrom"));
+	assert_int_equal(model_instance_disk_detach(fx->m, id, MODEL_VM_SLOTS, &err), -EINVAL);
 	assert_int_equal(vm_disks(fx, id, disks), 5);
 	char gone[64];
 	snprintf(gone, sizeof gone, "%s", disks[1].wblob); /* vdb */
@@ -391,7 +397,7 @@ static void test_disk_touch(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_blob b0, b;
 	int64_t alice = ut_account(fx, "alice");
 	int64_t id = vm_new(fx, fx->r1, alice, "vm");
@@ -431,7 +437,7 @@ static void test_rebuild_public(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_device devs[MODEL_MAX_DEVICES];
 	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
 	int64_t alice = ut_account(fx, "alice");
@@ -510,7 +516,7 @@ static void test_rebuild_snapshots(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice");
 	int64_t root = lt_tagged_blob(fx, fx->r1, "root", 4 * LT_MiB);
 	int64_t data = lt_tagged_blob(fx, fx->r1, "data", 3 * LT_MiB);
@@ -550,7 +556,7 @@ static void test_rebuild_refusals(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk before[MODEL_VM_MAX_DISKS], after[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk before[MODEL_VM_SLOTS], after[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
 	int64_t id = vm_new(fx, fx->r1, alice, "vm");
 	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.3");
@@ -564,8 +570,7 @@ static void test_rebuild_refusals(void **state)
 	int n = vm_disks(fx, id, before);
 
 	ut_sql(fx, "UPDATE images SET format = 'qcow2' WHERE id = %lld", (long long)qcow);
-	lt_device(fx, iso, 26, lt_tagged_blob(fx, fx->r1, "iso", LT_MiB), 0);
-	lt_available(fx, iso, MODEL_TYPE_LOCAL);
+	lt_device(fx, iso, 26, lt_tagged_blob(fx, fx->r1, "iso", LT_MiB), 0); /* still queued */
 	assert_int_equal(model_image_remove(fx->m, binned, &err), 0); /* to the recycle bin */
 
 	struct {
@@ -579,7 +584,7 @@ static void test_rebuild_refusals(void **state)
 		{id, bobs, alice, -ENOENT, "image"},      /* not shared with alice */
 		{id, far.id, alice, -ENOENT, "image"},    /* another region's */
 		{id, binned, alice, -ENOENT, "image"},    /* in the recycle bin */
-		{id, iso, alice, -EINVAL, "ISO"},
+		{id, iso, alice, -EINVAL, "queued"},      /* an ISO image, not available (§16) */
 		{id, queued, alice, -EINVAL, "queued"},
 		{id, qcow, alice, -EINVAL, "QCOW2"},      /* marked qcow2, not a decodable file */
 	};

@@ -535,7 +535,7 @@ static void test_destroy_keeps_instance_disks(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice");
 	int64_t id = lt_local_image(fx, fx->r1, alice, "golden", 3 * LT_MiB);
 	int64_t vm = 0;

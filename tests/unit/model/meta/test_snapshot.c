@@ -87,7 +87,7 @@ static void test_hold(void **state)
 {
 	struct ut_fx *fx = *state;
 	struct model_err err = {0};
-	struct model_vm_disk d[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk d[MODEL_VM_SLOTS];
 	int64_t alice = ut_account(fx, "alice"), vm = 0;
 	int64_t blob = lt_tagged_blob(fx, fx->r1, "data", 2 * LT_MiB);
 	int64_t other = lt_tagged_blob(fx, fx->region[1].id, "far", LT_MiB);

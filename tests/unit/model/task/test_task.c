@@ -465,7 +465,7 @@ static struct vm_fx make_vm(struct ut_fx *fx, unsigned system_disk)
 /* The instance's disk at idx (attached first for a data disk). */
 static struct model_vm_disk vm_disk(struct ut_fx *fx, int64_t vm_id, int idx, bool attach)
 {
-	struct model_vm_disk disks[MODEL_VM_MAX_DISKS];
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
 	struct model_err err = {0};
 	int n;
 
@@ -627,6 +627,39 @@ static void test_capture_cloud(void **state)
 	lt_blob_sha256(fx, fx->r1, dev[0].blob_id, want);
 	assert_int_equal(model_image_sha256(fx->m, v.image, got), 0);
 	assert_string_equal(got, want);
+}
+
+/* An instance booted from an ISO image, with a password: the capture
+ * takes vda (and the data disks asked for), never disks/cdrom nor
+ * disks/cidata, which stay with the instance (SPEC §16). */
+static void test_capture_skips_media(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct vm_fx v = make_vm(fx, MODEL_TYPE_LOCAL);
+	struct model_device dev[MODEL_MAX_DEVICES];
+	struct model_err err = {0};
+	int64_t iso = lt_iso_image(fx, fx->r1, v.account, "installer", 2 * MiB);
+	const int cdrom[] = {MODEL_VM_CDROM};
+
+	assert_int_equal(model_instance_rebuild(fx->m, v.vm, iso, v.account, &err), 0);
+	assert_int_equal(model_instance_set_password(fx->m, v.vm, "Install3d!", &err), 0);
+	struct model_vm_disk vda = vm_disk(fx, v.vm, 0, false), vdb = vm_disk(fx, v.vm, 1, true);
+	disk_write(fx, &vda, 0, MiB + 1, 6); /* what the installer wrote */
+	disk_write(fx, &vdb, 0, MiB, 7);
+	/* Not a data disk. */
+	assert_int_equal(model_image_capture(fx->m, v.image, v.vm, cdrom, 1, &err), -EINVAL);
+	const int devs[] = {1};
+	if (model_image_capture(fx->m, v.image, v.vm, devs, 1, &err) < 0)
+		fail_msg("capture: %s", err.msg);
+	run_all(fx);
+	assert_int_equal(ut_get(fx, v.image).status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(model_device_list(fx->m, v.image, dev), 2);
+	assert_string_equal(dev[0].name, "vda");
+	assert_string_equal(dev[1].name, "vdb");
+	lt_assert_wblob_is_blob(fx, fx->r1, vda.wblob, dev[0].blob_id);
+	/* The instance keeps its cdrom and its seed. */
+	assert_int_equal(model_instance_boot(fx->m, v.vm), 1);
+	assert_true(vm_disk(fx, v.vm, MODEL_VM_CIDATA, false).sealed);
 }
 
 /* A source disk that cannot be read: the image ends in error saying why,
@@ -858,6 +891,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_of_image, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_local, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_cloud, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_skips_media, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_failure, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_resume_skips_done_devices, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_stop_requeues, ut_setup, ut_teardown),
