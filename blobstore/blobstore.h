@@ -446,9 +446,10 @@ void blob_store_unpin(blob_store *s, blob_pin *pin); /* accepts NULL */
 int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33]);
 /* Every byte of the sealed blob m in order, to a sink: bytes of the data
  * chunks (read once, verified, bypassing the cache, read ahead as a
- * sequential reader), zeros(n) for each run of holes.  tick (may be NULL)
- * is called after each data chunk with the bytes handed on so far; a
- * non-zero return stops the walk (-ECANCELED).  0 or -errno. */
+ * sequential reader), zeros(n) for each run of holes (in pieces of at most
+ * 64 MiB).  tick (may be NULL) is called after each data chunk and each
+ * piece of zeros with the bytes handed on so far; a non-zero return stops
+ * the walk (-ECANCELED).  0 or -errno. */
 struct blob_byte_sink {
 	void (*bytes)(void *arg, const void *buf, size_t len);
 	void (*zeros)(void *arg, uint64_t n);

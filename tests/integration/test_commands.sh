@@ -39,7 +39,7 @@ print(" ".join(out))' "$@"
 }
 
 say "a local image to convert: captured from vm1"
-mkdir "$I/vm1"
+new_vm "$I/vm1"
 write_random "$I/vm1/disks/vda" 0 1
 mkdir "$P/loc"
 capture "$P/loc" vm1

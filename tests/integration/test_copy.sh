@@ -21,7 +21,7 @@ me=$(id -un)
 chunks_of() { find "$S/regions/$1/chunks" -type f | wc -l; }
 
 say "two cloud images (gold with a data disk, silver) and a local one, by capture"
-mkdir "$I/vm1"
+NEW_VM_SIZE=8G new_vm "$I/vm1"
 echo cloud >"$I/vm1/system-disk"
 write_random "$I/vm1/disks/vda" 0 3
 write_random "$I/vm1/disks/vda" 7000 2
@@ -30,7 +30,7 @@ write_random "$I/vm1/disks/vdb" 1 2
 mkdir "$P/gold" "$P/silver"
 capture "$P/gold" vm1 vdb
 capture "$P/silver" vm1
-mkdir "$I/vm2"
+new_vm "$I/vm2"
 write_random "$I/vm2/disks/vda" 0 1
 mkdir "$P/loc"
 capture "$P/loc" vm2

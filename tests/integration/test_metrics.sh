@@ -92,7 +92,7 @@ assert_eq $((m1 - m0)) $(($(prom 'imgfs_chunk_cache_hits_total{region="cn-north-
 
 say "3 MiB written into an instance disk: written bytes +3 MiB"
 w0=$(prom imgfs_written_bytes_total)
-mkdir "$I/vm1"
+new_vm "$I/vm1"
 echo cloud >"$I/vm1/system-disk" # captured as a cloud image: copied below
 write_random "$I/vm1/disks/vda" 0 3
 assert_eq $((3 * MiB)) $(($(prom imgfs_written_bytes_total) - w0)) "bytes written counted for 3 MiB"

@@ -34,7 +34,7 @@ mkdir "$R/private/up-cloud/copies/cn-east-2"
 imgfs_wait "$M/regions/cn-east-2/private/up-cloud" >/dev/null
 mkdir "$R/private/up/shares/dana"
 mkdir "$R/private/up/shares/dana-dev"
-mkdir "$R/instances/vm1"
+new_vm "$R/instances/vm1"
 write_random "$R/instances/vm1/disks/vda" 0 2
 truncate -s 64M "$R/instances/vm1/disks/vdb"
 write_random "$R/instances/vm1/disks/vdb" 3 2

@@ -46,9 +46,9 @@ trap 'rc=$?; set +e; stop_holders; (exit $rc); _cleanup' EXIT
 archived() { tar -S -cf - -C "$(dirname "$1")" "$(basename "$1")" | tar tf - | wc -l; }
 
 say "img1 and img2 captured from vm1 (vda with 2 MiB of data)"
-mkdir "$I/vm1"
+new_vm "$I/vm1"
 write_random "$I/vm1/disks/vda" 0 2 "$T/vda.ref"
-truncate -s 40G "$T/vda.ref"
+truncate -s 1G "$T/vda.ref" # new_vm's size
 mkdir "$P/img1" "$P/img2"
 capture "$P/img1" vm1
 capture "$P/img2" vm1

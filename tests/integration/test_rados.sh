@@ -107,7 +107,7 @@ got=$(getfattr --only-values -n user.imgfs.xxh128 "$R1/public/pub/disks/vda")
 assert_eq "$want" "$got" "user.imgfs.xxh128 of r1/public/pub"
 
 say "capture of a cloud-disk instance in r1 (its overlays in the state directory)"
-mkdir "$R1/instances/vm1"
+new_vm "$R1/instances/vm1"
 echo cloud >"$R1/instances/vm1/system-disk"
 write_random "$R1/instances/vm1/disks/vda" 0 6
 write_random "$R1/instances/vm1/disks/vda" 900 3

@@ -129,7 +129,7 @@ say "a disk that took a snapshot's chunks by reference keeps them when the snaps
 # alone; the hold (blob_holds) keeps the snapshot's blob row, so a gc from
 # another state directory still finds them named by a manifest.
 admin quota set "$me" r1 snapshots 20
-mkdir "$R/instances/vm1" "$R/instances/vm2"
+new_vm "$R/instances/vm1" "$R/instances/vm2"
 truncate -s $((6 << 20)) "$R/instances/vm1/disks/vdb"
 write_random "$R/instances/vm1/disks/vdb" 0 6 "$T/vdb.ref"
 mkdir "$R/private/snapimg"

@@ -21,7 +21,7 @@ WEEK=604800
 iso_secs() { date -u -d "$1" +%s; }
 
 say "vm1 with data on vda and vdb; capture it twice: img1 (vda + vdb), img2 (vda)"
-mkdir "$I/vm1"
+new_vm "$I/vm1"
 write_random "$I/vm1/disks/vda" 0 2
 truncate -s 32M "$I/vm1/disks/vdb"
 write_random "$I/vm1/disks/vdb" 0 2

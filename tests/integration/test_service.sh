@@ -208,7 +208,7 @@ mount_imgfs "$S" "$M" workers=1
 P="$M/regions/cn-north-1/private"
 I="$M/regions/cn-north-1/instances"
 B="$M/regions/cn-north-1/recycle-bin"
-mkdir "$I/vm1"
+new_vm "$I/vm1"
 write_random "$I/vm1/disks/vda" 0 1
 mkdir "$P/gone"
 capture "$P/gone" vm1

@@ -26,7 +26,7 @@ gone() { [[ "$(errno_of stat "$1")" == ENOENT ]]; }
 shared_used() { quota_line "$1" shared-images | cut -d' ' -f1; }
 
 say "alice: an available local image, golden, captured from an instance built from public/centos-7.4"
-mkdir "$RA/instances/src"
+new_vm "$RA/instances/src"
 echo public/centos-7.4 >"$RA/instances/src/image"
 write_random "$RA/instances/src/disks/vda" 5 1
 mkdir "$RA/private/golden"

@@ -35,7 +35,7 @@ blocks() { stat -c %b "$1"; }
 overlay_kib() { du -sk "$S/regions/cn-north-1/wblobs" | cut -f1; }
 
 say "fsx.py on an instance data disk, punch-hole and zero-range on: no miscompare"
-mkdir "$I/vm1"
+new_vm "$I/vm1"
 truncate -s 1M "$I/vm1/disks/vdb"
 seed=$((RANDOM * 32768 + RANDOM))
 python3 "$INTEGRATION_DIR/fsx.py" "$I/vm1/disks/vdb" -n 4000 -S "$seed" ||
@@ -105,7 +105,8 @@ also_unmount "$SMALL"
 S="$SMALL/state"
 mount_imgfs "$S" "$M"
 avail() { df -k --output=avail "$SMALL" | tail -n 1 | tr -d ' '; }
-mkdir "$I/vm2" "$P/gone"
+new_vm "$I/vm2"
+mkdir "$P/gone"
 write_random "$I/vm2/disks/vda" 0 1
 capture "$P/gone" vm2
 rmdir "$P/gone"
@@ -131,7 +132,7 @@ assert_eq "" "$(entries "$I")" "instances/ after rmdir on a full disk"
 assert_eq "" "$(entries "$R/recycle-bin")" "recycle-bin/ after destroy on a full disk"
 
 say "the room is back: a new instance takes 16 MiB of writes"
-mkdir "$I/vm3"
+new_vm "$I/vm3"
 write_random "$I/vm3/disks/vda" 0 16 || fail "writing 16 MiB after the deletes"
 rmdir "$I/vm3"
 umount_imgfs "$M"

@@ -42,7 +42,7 @@ wait_for 30 grep -q '^PORT ' "$T/serve.out" || { cat "$T/serve.err" >&2; fail "t
 port=$(awk '$1 == "PORT" { print $2 }' "$T/serve.out")
 
 say "two images with long names: one imported from the slow server, one captured from an instance"
-mkdir "$R/instances/vm1"
+new_vm "$R/instances/vm1"
 write_random "$R/instances/vm1/disks/vda" 0 16
 A="$R/private/a-long-image-name-for-narrow-tty"
 B="$R/private/映像-狭い端末で待つ-とても長い名前の映像です"
