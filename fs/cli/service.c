@@ -395,12 +395,21 @@ static void *ready_main(void *arg)
 		s->on_ready(s->ctx);
 	sd_notify_plain("READY=1");
 	if (s->detach) {
-		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC), err;
 		if (fd >= 0) {
 			dup2(fd, 0);
 			dup2(fd, 1);
 			dup2(fd, 2);
 			close(fd);
+		}
+		/* IMGFS_STDERR=FILE keeps what goes to stderr after detaching
+		 * (libraries' own lines; a sanitizer build's reports, which
+		 * UBSan writes there whatever its log_path says): the tests'
+		 * lib.sh sets it, so a daemon that dies of one says why. */
+		const char *keep = getenv("IMGFS_STDERR");
+		if (keep && keep[0] == '/' && (err = open(keep, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {
+			dup2(err, 2);
+			close(err);
 		}
 	}
 	if (s->ready_fd >= 0) {

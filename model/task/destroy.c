@@ -66,6 +66,8 @@ struct candidates {
 
 static int add_manifest(struct candidates *k, const blob_manifest *man)
 {
+	if (man->count == 0)
+		return 0; /* all holes (a blank disk): nothing to free, and no id array */
 	if (k->n + man->count > k->cap) {
 		size_t cap = k->cap ? k->cap : 256;
 		while (cap < k->n + man->count)

@@ -27,6 +27,10 @@ export LC_ALL=C.UTF-8
 # files in $T so that a report from the daemonized process is not lost.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/sanitizer-asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$T/sanitizer-ubsan"
+# ... but GCC 12's UBSan, beside ASan, writes to stderr whatever log_path
+# says, and a daemon's stderr is /dev/null once it detached: the daemons
+# keep it in this file (fs/cli/service.c), read at exit.
+export IMGFS_STDERR="$T/daemon-stderr"
 
 declare -a _MOUNTS=()        # mount points made by mount_imgfs, in order
 declare -A _MOUNT_STATE=()   # mount point -> state dir
@@ -251,6 +255,14 @@ _cleanup() {
         cat "$f" >&2
         rc=1
     done
+    if [[ -s "$T/daemon-stderr" ]] && grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T/daemon-stderr"; then
+        echo "--- sanitizer report (a daemon's stderr):" >&2
+        cat "$T/daemon-stderr" >&2
+        rc=1
+    elif ((rc != 0)) && [[ -s "$T/daemon-stderr" ]]; then
+        echo "--- the daemons' stderr:" >&2
+        tail -n 20 "$T/daemon-stderr" >&2
+    fi
     # Never delete through a mount that is somehow still there.
     if grep -qF " $T" /proc/mounts; then
         echo "not removing $T: something is still mounted under it" >&2
@@ -533,6 +545,15 @@ new_vm() {
         mkdir "$d" || fail "mkdir $d"
         echo "${NEW_VM_SIZE:-1G}" >"$d/system-disk-size" || fail "system-disk-size of $d: $(tail -n1 "$S/imgfs.log" 2>/dev/null)"
     done
+}
+
+# destroyed DIR: waits (60 s at most) until the image directory DIR, just
+# destroyed with rmdir in recycle-bin/, is gone: it reads `deleting` while
+# its task frees its chunks (SPEC §16).
+destroyed() {
+    local d=$1
+    _gone_now() { [[ ! -e "$d" ]]; }
+    wait_for 60 _gone_now || fail "$d still $(cat "$d/status" 2>&1) 60 s after its destroy"
 }
 
 # capture IMAGE_DIR VM [DEV...]: writes "instance VM DEV..." to the queued

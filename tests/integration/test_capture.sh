@@ -254,6 +254,7 @@ say "an image in error goes to the recycle bin on rmdir and is destroyed from th
 rmdir "$R2/private/full" || fail "rmdir of an image in error failed"
 assert_eq deleted "$(status_of "$R2/recycle-bin/full")" "status of full in the recycle bin"
 rmdir "$R2/recycle-bin/full" || fail "rmdir recycle-bin/full failed"
+destroyed "$R2/recycle-bin/full"
 assert_eq "" "$(entries "$R2/recycle-bin")" "recycle-bin/ after destroying full"
 say "the instance still reads back the same bytes; fsck is clean"
 assert_eq "$dig" "$(sparse_digest "$R2/instances/vmx/disks/vda")" "digest of vmx/disks/vda after the failed capture"

@@ -140,6 +140,7 @@ rmdir "$P/img1"
 smt=$(mtime_ns "$R/snapshots")
 assert_eq "1 15" "$(quota_line "$R" snapshots)" "snapshots quota before the destroy"
 rmdir "$B/img1" || fail "rmdir recycle-bin/img1 failed"
+destroyed "$B/img1"
 assert_errno ENOENT stat "$B/img1"
 assert_eq "" "$(entries "$B")" "recycle-bin/ after the destroy"
 assert_errno ENOENT stat "$R/snapshots/$snap"

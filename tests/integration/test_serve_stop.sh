@@ -157,6 +157,7 @@ U=$(link big)
 slow_get "$U" "$T/destroy.out"
 rmdir "$P/big"
 rmdir "$R/recycle-bin/big"
+destroyed "$R/recycle-bin/big"
 imgfs_admin "$S" gc --grace 0 --force >"$T/gc2.txt" 2>&1 || { cat "$T/gc2.txt" >&2; fail "imgfs admin gc"; }
 ends_short "$T/destroy.out" "destroy and gc"
 assert_eq 404 "$(curl -sS -o /dev/null -w '%{http_code}' "$U")" "the destroyed image's link"

@@ -294,7 +294,9 @@ assert_eq dev "$(acme ls "$R/tenants")" "acme's tenants/ once dev is back"
 say "destroy through tenants/ (with the snapshot only it referenced)"
 boss rmdir "$TD/recycle-bin/web"
 logged_by boss "rmdir $REL/tenants/dev/recycle-bin/web: done"
-errno_as 3103 ENOENT stat "$R/recycle-bin/web"
+# deleting until its task freed its chunks (§16), then gone.
+web_gone() { [[ "$(as 3103 "$SYS_PY" "$T/errno-as.py" stat "$R/recycle-bin/web")" == ENOENT ]]; }
+wait_for 30 web_gone || fail "recycle-bin/web still there 30 s after its destroy"
 assert_eq "" "$(dev ls "$R/snapshots")" "dev's snapshots/ after boss destroyed web"
 assert_eq "" "$(boss ls "$TD/snapshots")" "tenants/dev/snapshots/ after the destroy"
 
