@@ -118,6 +118,14 @@ blob_key *blob_key_ref(const blob_key *k);  /* another reference; NULL gives NUL
 void blob_key_unref(const blob_key *k);     /* accepts NULL */
 /* Whether a and b are the same data key (NULL and NULL: both plain). */
 bool blob_key_same(const blob_key *a, const blob_key *b);
+/* AES-256-GCM of len bytes (libcrypto's): seal into out and tag; open in
+ * place, -EIO (buf wiped) when the tag does not verify.  What chunks are
+ * sealed with (no associated data), and what model/ wraps data keys
+ * with. */
+int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
+                  const void *plain, size_t len, uint8_t *out, uint8_t tag[BLOB_SEAL_TAG]);
+int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
+                  uint8_t *buf, size_t len, const uint8_t tag[BLOB_SEAL_TAG]);
 
 /* ---- the secret (one per state directory) -------------------------------- */
 
@@ -372,6 +380,11 @@ int blob_store_copy_all(blob_store *dst, blob_store *src, uint64_t *placed_out);
 int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
 
 int blob_store_has_chunk(blob_store *s, const chunk_id *id); /* 1, 0, -errno */
+/* Reads chunk id as a blob sealed under key (NULL: plain) would, and
+ * checks it (its hash, its tag under key, its length chunk_len) without
+ * keeping it: 0, -EIO (and a line in the log), -ENOENT.  fsck's check
+ * of encrypted blobs. */
+int blob_store_verify_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len);
 
 /* Copies chunk id from src to dst unless dst has it; returns 1 when bytes
  * moved, 0 when dst already had it (cross-region copy, SPEC §6.3). */

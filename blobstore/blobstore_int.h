@@ -179,13 +179,6 @@ int blob_key_seal(const blob_key *k, uint8_t *out, const void *plain, size_t len
  * BLOB_SEAL_NONCE, *plain_len bytes.  -EIO when its tag does not verify
  * (then the ciphertext is wiped, never shown). */
 int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len);
-/* AES-256-GCM of len bytes without associated data: seal into out and
- * tag; open in place, -EIO (buf wiped) when tag does not verify.  What
- * seal and open above use, and the known-answer tests test. */
-int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *plain, size_t len,
-                  uint8_t *out, uint8_t tag[BLOB_SEAL_TAG]);
-int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], uint8_t *buf, size_t len,
-                  const uint8_t tag[BLOB_SEAL_TAG]);
 /* The identity of k (zeros for NULL), 16 bytes. */
 void blob_key_fp(const blob_key *k, uint8_t out[16]);
 /* A wblob's overlay keys: AES-256-XTS by 4 KiB sector, the tweak the

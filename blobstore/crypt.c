@@ -135,19 +135,20 @@ void blob_key_fp(const blob_key *k, uint8_t out[16])
 
 /* ---- chunks ---------------------------------------------------------------- */
 
-int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *plain, size_t len,
-                  uint8_t *out, uint8_t tag[BLOB_SEAL_TAG])
+int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
+                  const void *plain, size_t len, uint8_t *out, uint8_t tag[BLOB_SEAL_TAG])
 {
 	EVP_CIPHER_CTX *ctx;
-	int outl = 0, fin = 0, rc = -EIO;
+	int outl = 0, fin = 0, rc = -EIO, n;
 
-	if (len > INT32_MAX)
+	if (len > INT32_MAX || aadlen > INT32_MAX)
 		return -EINVAL;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return -ENOMEM;
 	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, BLOB_SEAL_NONCE, NULL) == 1 &&
 	    EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+	    (aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1) &&
 	    EVP_EncryptUpdate(ctx, out, &outl, plain, (int)len) == 1 && EVP_EncryptFinal_ex(ctx, out + outl, &fin) == 1 &&
 	    (size_t)(outl + fin) == len && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BLOB_SEAL_TAG, tag) == 1)
 		rc = 0;
@@ -155,13 +156,13 @@ int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], c
 	return rc;
 }
 
-int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], uint8_t *buf, size_t len,
-                  const uint8_t tag[BLOB_SEAL_TAG])
+int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
+                  uint8_t *buf, size_t len, const uint8_t tag[BLOB_SEAL_TAG])
 {
 	EVP_CIPHER_CTX *ctx;
-	int outl = 0, fin = 0, rc = -EIO;
+	int outl = 0, fin = 0, rc = -EIO, n;
 
-	if (len > INT32_MAX)
+	if (len > INT32_MAX || aadlen > INT32_MAX)
 		return -EINVAL;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return -ENOMEM;
@@ -169,7 +170,9 @@ int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], u
 	 * is given before the final step, which checks it. */
 	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, BLOB_SEAL_NONCE, NULL) == 1 &&
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 && EVP_DecryptUpdate(ctx, buf, &outl, buf, (int)len) == 1 &&
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+	    (aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1) &&
+	    EVP_DecryptUpdate(ctx, buf, &outl, buf, (int)len) == 1 &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BLOB_SEAL_TAG, (void *)tag) == 1 &&
 	    EVP_DecryptFinal_ex(ctx, buf + outl, &fin) == 1 && (size_t)(outl + fin) == len)
 		rc = 0;
@@ -190,7 +193,7 @@ int blob_key_seal(const blob_key *k, uint8_t *out, const void *plain, size_t len
 	if (HMAC(EVP_sha256(), k->siv, sizeof k->siv, plain, len, mac, &n) == NULL || n < BLOB_SEAL_NONCE)
 		return -EIO;
 	memcpy(out, mac, BLOB_SEAL_NONCE);
-	if ((rc = blob_gcm_seal(k->enc, out, plain, len, out + BLOB_SEAL_NONCE, out + BLOB_SEAL_NONCE + len)) < 0)
+	if ((rc = blob_gcm_seal(k->enc, out, NULL, 0, plain, len, out + BLOB_SEAL_NONCE, out + BLOB_SEAL_NONCE + len)) < 0)
 		return rc;
 	return (int)(len + BLOB_SEAL_OVERHEAD);
 }
@@ -203,7 +206,7 @@ int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len
 	if (len < BLOB_SEAL_OVERHEAD || len > BLOB_OBJ_MAX)
 		return -EIO;
 	clen = len - BLOB_SEAL_OVERHEAD;
-	if ((rc = blob_gcm_open(k->enc, obj, obj + BLOB_SEAL_NONCE, clen, obj + BLOB_SEAL_NONCE + clen)) < 0)
+	if ((rc = blob_gcm_open(k->enc, obj, NULL, 0, obj + BLOB_SEAL_NONCE, clen, obj + BLOB_SEAL_NONCE + clen)) < 0)
 		return rc == -EINVAL ? -EIO : rc;
 	*plain_len = clen;
 	return 0;

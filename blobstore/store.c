@@ -328,6 +328,23 @@ int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 	return 0;
 }
 
+int blob_store_verify_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len)
+{
+	uint8_t *buf = blob_chunk_buf_new();
+	size_t off, len;
+	int rc;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	if ((rc = blob_store_load_chunk(s, key, id, &buf, &off, &len)) == 0 && len != chunk_len) {
+		blob_store_log_chunk(s, id, "length does not match the manifest");
+		rc = -EIO;
+	}
+	explicit_bzero(buf, BLOB_CHUNK_BUF);
+	free(buf);
+	return rc;
+}
+
 int blob_store_has_chunk(blob_store *s, const chunk_id *id)
 {
 	if (chunk_id_is_null(id))

@@ -130,8 +130,9 @@ static bool dir_holds_plain(const char *dir, const uint8_t *plain, size_t len)
 
 /* ---- the primitives ----------------------------------------------------------- */
 
-/* The GCM specification's test case 15 (McGrew and Viega, AES-256, no
- * associated data): the ciphertext and the tag, and back. */
+/* The GCM specification's test cases 15 and 16 (McGrew and Viega,
+ * AES-256; 16 with associated data): the ciphertext and the tag, and
+ * back. */
 static void test_gcm_known_answer(void **state)
 {
 	uint8_t key[32], nonce[12], plain[64], want[64], tag_want[16], out[64], tag[16];
@@ -144,20 +145,33 @@ static void test_gcm_known_answer(void **state)
 	unhex(want, "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
 	            "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad");
 	unhex(tag_want, "b094dac5d93471bdec1a502270e3cc6c");
-	assert_int_equal(blob_gcm_seal(key, nonce, plain, sizeof plain, out, tag), 0);
+	assert_int_equal(blob_gcm_seal(key, nonce, NULL, 0, plain, sizeof plain, out, tag), 0);
 	assert_memory_equal(out, want, sizeof want);
 	assert_memory_equal(tag, tag_want, sizeof tag);
-	assert_int_equal(blob_gcm_open(key, nonce, out, sizeof out, tag), 0);
+	assert_int_equal(blob_gcm_open(key, nonce, NULL, 0, out, sizeof out, tag), 0);
 	assert_memory_equal(out, plain, sizeof plain);
 	/* A flipped bit anywhere: refused, and nothing of it shown. */
 	memcpy(out, want, sizeof want);
 	tag[15] ^= 1;
-	assert_int_equal(blob_gcm_open(key, nonce, out, sizeof out, tag), -EIO);
+	assert_int_equal(blob_gcm_open(key, nonce, NULL, 0, out, sizeof out, tag), -EIO);
 	assert_true(blob_is_zero(out, sizeof out));
 	tag[15] ^= 1;
 	memcpy(out, want, sizeof want);
 	out[7] ^= 0x80;
-	assert_int_equal(blob_gcm_open(key, nonce, out, sizeof out, tag), -EIO);
+	assert_int_equal(blob_gcm_open(key, nonce, NULL, 0, out, sizeof out, tag), -EIO);
+	/* Test case 16: the first 60 bytes, with associated data (what data
+	 * keys are wrapped with). */
+	uint8_t aad[20];
+	unhex(aad, "feedfacedeadbeeffeedfacedeadbeefabaddad2");
+	unhex(tag_want, "76fc6ece0f4e1768cddf8853bb2d551b");
+	assert_int_equal(blob_gcm_seal(key, nonce, aad, sizeof aad, plain, 60, out, tag), 0);
+	assert_memory_equal(out, want, 60);
+	assert_memory_equal(tag, tag_want, sizeof tag);
+	assert_int_equal(blob_gcm_open(key, nonce, aad, sizeof aad, out, 60, tag), 0);
+	assert_memory_equal(out, plain, 60);
+	assert_int_equal(blob_gcm_seal(key, nonce, aad, sizeof aad, plain, 60, out, tag), 0);
+	aad[0] ^= 1; /* other associated data: refused */
+	assert_int_equal(blob_gcm_open(key, nonce, aad, sizeof aad, out, 60, tag), -EIO);
 }
 
 /* A sealed chunk is nonce || AES-256-GCM(enc, nonce, P) || tag, with the
