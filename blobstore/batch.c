@@ -14,7 +14,10 @@
  * keeps the disk busy with them.
  *
  * The caller's thread does what add must answer: the all-zero test (holes
- * never reach the backend), the keyed hash (the caller needs the id), and
+ * never reach the backend), the seal of a batch made with a key (SPEC §17:
+ * crypt.c; the sealed chunk is what is named and stored, so the id, the
+ * deduplication and the lanes below never see the plaintext), the keyed
+ * hash (the caller needs the id), and
  * deduplication — against every id this batch took (an idset, so equal
  * chunks within one blob are written once) and against the store (the
  * backend's has_many on the caller's own backend batch, `check`: a chunk
@@ -92,6 +95,8 @@ struct lane {
 
 struct blob_batch {
 	blob_store *s;
+	blob_key *key;                   /* chunks are sealed under it (NULL: plain) */
+	uint8_t *obj;                    /* with a key: a chunk buffer, the chunk sealed */
 	blob_idset *ids;                 /* every id handed to a lane */
 	struct blob_backend_batch *check; /* NULL: the backend has no batches */
 	pthread_mutex_t lock;
@@ -272,12 +277,19 @@ void blob_batch_free(blob_batch *b)
 	if (b->check != NULL)
 		be->batching->free(b->check);
 	blob_idset_free(b->ids);
+	blob_key_unref(b->key);
+	free(b->obj);
 	pthread_cond_destroy(&b->changed);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
 
 int blob_batch_new(blob_batch **out, blob_store *s)
+{
+	return blob_batch_new_key(out, s, NULL);
+}
+
+int blob_batch_new_key(blob_batch **out, blob_store *s, const blob_key *key)
 {
 	struct blob_backend *be = s->be;
 	blob_batch *b = calloc(1, sizeof *b);
@@ -286,6 +298,7 @@ int blob_batch_new(blob_batch **out, blob_store *s)
 	if (b == NULL)
 		return -ENOMEM;
 	b->s = s;
+	b->key = blob_key_ref(key);
 	b->max_lanes = BATCH_LANES;
 	if ((rc = pthread_mutex_init(&b->lock, NULL)) != 0) {
 		free(b);
@@ -339,6 +352,18 @@ static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, 
 	if (blob_is_zero(buf, len)) {
 		memset(out, 0, sizeof *out);
 		return 0;
+	}
+	if (b->key != NULL) {
+		/* What is stored, named and handed on is the sealed chunk, made
+		 * in the batch's own chunk buffer (exchanged with a lane's, not
+		 * copied); the caller's buffer stays the caller's. */
+		if (b->obj == NULL && (b->obj = blob_chunk_buf_new()) == NULL)
+			return -ENOMEM;
+		if ((rc = blob_key_seal(b->key, b->obj, buf, len)) < 0)
+			return batch_fail(b, rc);
+		buf = b->obj;
+		len = (size_t)rc;
+		swap = &b->obj;
 	}
 	blob_store_chunk_id(b->s, &id, buf, len);
 	*out = id;

@@ -92,6 +92,41 @@ bool chunk_id_is_null(const chunk_id *id); /* all zero bytes: a hole */
 void chunk_id_fmt(char out[33], const chunk_id *id);       /* 32 lowercase hex + NUL */
 int chunk_id_parse(chunk_id *out, const char *hex);        /* exactly 32 hex digits, else -EINVAL */
 
+/* ---- keys of encrypted blobs (SPEC §17; crypt.c) ---------------------------
+ *
+ * A blob is plain or sealed under a data key: every reader and writer of
+ * the store takes the blob's key context with the blob (a manifest's
+ * `key`, a wblob's at open, a batch's at creation; NULL: plain) and never
+ * asks what kind of image it belongs to.  Under a key, each chunk is
+ * stored sealed whole (AES-256-GCM, its nonce derived from its bytes:
+ * BLOB_SEAL_OVERHEAD bytes more than the chunk) and named, like any
+ * chunk, by the keyed hash of what is stored — so the store verifies,
+ * copies and collects it without the key, equal chunks of one key are
+ * stored once, and nothing in the store is a hash of the plaintext.  A
+ * wblob's overlay is AES-256-XTS by 4 KiB sector.  Reading a chunk checks
+ * its GCM tag: -EIO when it does not verify (a changed byte, another key).
+ * A key context is immutable and shared (reference counted). */
+#define BLOB_KEY_SIZE 32      /* a data key: AES-256 */
+#define BLOB_SEAL_NONCE 12
+#define BLOB_SEAL_TAG 16
+#define BLOB_SEAL_OVERHEAD (BLOB_SEAL_NONCE + BLOB_SEAL_TAG)
+#define BLOB_OBJ_MAX (BLOB_CHUNK_SIZE + BLOB_SEAL_OVERHEAD) /* the largest stored object */
+typedef struct blob_key blob_key;
+/* The key context of data key dk (its working keys derived, dk not kept). */
+int blob_key_new(blob_key **out, const uint8_t dk[BLOB_KEY_SIZE]);
+blob_key *blob_key_ref(const blob_key *k);  /* another reference; NULL gives NULL */
+void blob_key_unref(const blob_key *k);     /* accepts NULL */
+/* Whether a and b are the same data key (NULL and NULL: both plain). */
+bool blob_key_same(const blob_key *a, const blob_key *b);
+/* AES-256-GCM of len bytes (libcrypto's): seal into out and tag; open in
+ * place, -EIO (buf wiped) when the tag does not verify.  What chunks are
+ * sealed with (no associated data), and what model/ wraps data keys
+ * with. */
+int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
+                  const void *plain, size_t len, uint8_t *out, uint8_t tag[BLOB_SEAL_TAG]);
+int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
+                  uint8_t *buf, size_t len, const uint8_t tag[BLOB_SEAL_TAG]);
+
 /* ---- the secret (one per state directory) -------------------------------- */
 
 /* Reads the secret at path, or creates it (random, mode 0600, written to a
@@ -137,9 +172,9 @@ struct blob_log;           /* blobstore_int.h */
 
 /* Placing many chunks with few waits for the disk (blob_batch).  A batch
  * is used by one thread at a time.
- *   add      is put (same answers) of the bytes in *buf, a chunk buffer
- *            (BLOB_CHUNK_SIZE bytes from blob_chunk_buf_new,
- *            blobstore_int.h), except that a chunk it reports new is not
+ *   add      is put (same answers) of the len bytes in *buf, a chunk buffer
+ *            (blob_chunk_buf_new, blobstore_int.h: its room past len is the
+ *            backend's to use, say for padding), except that a chunk it reports new is not
  *            stored yet — a backend that finds out only when it writes
  *            (RADOS's exclusive create) reports 1 and counts the chunk at
  *            commit only if it was new.  The backend may keep *buf
@@ -311,6 +346,9 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
  * to one thread. */
 typedef struct blob_batch blob_batch;
 int blob_batch_new(blob_batch **out, blob_store *s);
+/* A batch whose chunks are sealed under key (NULL: plain, as
+ * blob_batch_new): the ids add gives name the sealed chunks. */
+int blob_batch_new_key(blob_batch **out, blob_store *s, const blob_key *key);
 int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len);
 int blob_batch_commit(blob_batch *b);
 void blob_batch_free(blob_batch *b); /* accepts NULL */
@@ -342,6 +380,11 @@ int blob_store_copy_all(blob_store *dst, blob_store *src, uint64_t *placed_out);
 int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
 
 int blob_store_has_chunk(blob_store *s, const chunk_id *id); /* 1, 0, -errno */
+/* Reads chunk id as a blob sealed under key (NULL: plain) would, and
+ * checks it (its hash, its tag under key, its length chunk_len) without
+ * keeping it: 0, -EIO (and a line in the log), -ENOENT.  fsck's check
+ * of encrypted blobs. */
+int blob_store_verify_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len);
 
 /* Copies chunk id from src to dst unless dst has it; returns 1 when bytes
  * moved, 0 when dst already had it (cross-region copy, SPEC §6.3). */
@@ -398,6 +441,7 @@ int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, con
  * blob_manifest_set, in ascending order for O(1) appends. */
 typedef struct blob_manifest {
 	uint64_t size;    /* virtual size in bytes */
+	blob_key *key;    /* its chunks are sealed under it (NULL: plain); a reference, not encoded */
 	uint32_t nchunks; /* ceil(size / BLOB_CHUNK_SIZE) */
 	uint64_t stored;  /* bytes of data chunks (what st_blocks counts), kept by set */
 	uint32_t count;   /* data chunks */
@@ -406,8 +450,11 @@ typedef struct blob_manifest {
 	uint32_t cap;     /* room in index[] and id[] */
 } blob_manifest;
 
-int blob_manifest_new(blob_manifest **out, uint64_t size); /* all holes */
+int blob_manifest_new(blob_manifest **out, uint64_t size); /* all holes, plain */
 void blob_manifest_free(blob_manifest *m);
+/* The key m's chunks are sealed under (a reference is taken; NULL: plain).
+ * What decode gives is plain: the caller that knows the blob sets it. */
+void blob_manifest_set_key(blob_manifest *m, const blob_key *key);
 int blob_manifest_encode(void **out, size_t *len_out, const blob_manifest *m); /* caller free()s *out */
 int blob_manifest_decode(blob_manifest **out, const void *buf, size_t len);    /* -EINVAL when malformed */
 /* Chunk i's id, NULL for a hole (i >= nchunks too). */
@@ -500,6 +547,8 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 
 /* Stores a whole blob from memory, same rules (tests, small generated disks). */
 int blob_store_put_buf(blob_store *s, blob_manifest **out, const void *buf, uint64_t size);
+/* The same sealed under key (NULL: plain): *out carries the key. */
+int blob_store_put_buf_key(blob_store *s, const blob_key *key, blob_manifest **out, const void *buf, uint64_t size);
 
 /* ---- writable blobs ------------------------------------------------------ */
 
@@ -509,6 +558,13 @@ typedef struct blob_wblob blob_wblob;
  * with the given virtual size.  -EEXIST if it exists. */
 int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size);
 int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
+/* Opens it under key (SPEC §17; NULL: plain, as blob_wblob_open): its
+ * base's chunks, the chunks it streams and its seal are sealed under
+ * key, its overlay encrypted with keys derived from key and the name.  A
+ * wblob is always opened with the key it was written with (model/ keeps
+ * it with the blob's row); only its size and stored bytes mean anything
+ * under another. */
+int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const blob_key *key);
 void blob_wblob_close(blob_wblob *w); /* accepts NULL */
 /* Removes its files; also what a crash in an earlier remove left (an
  * overlay without its map).  -ENOENT when none exists. */
@@ -522,6 +578,7 @@ int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_
 uint64_t blob_wblob_size(const blob_wblob *w);
 uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
 blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */
+const blob_key *blob_wblob_key(const blob_wblob *w); /* the key it was opened with */
 ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
 /* Writes past the end grow the blob. */
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
@@ -540,12 +597,18 @@ int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
  * become holes.  Grows w as a write would.  Durable as pwrite (reaches
  * the device at blob_wblob_fsync).  Returns the bytes copied (0 at or past
  * src's end); *counts (may be NULL) says how many went by id and how many
- * as bytes (holes are neither).  -EXDEV when s_src is not w's store.
+ * as bytes (holes are neither).  -EXDEV when s_src is not w's store or
+ * src not of w's key (blob_wblob_share_check).
  * A writer, like pwrite; on a streaming wblob (an upload) it settles
  * what streamed so far first (as fsync does). */
 struct blob_share_counts {
 	uint64_t by_id, by_bytes;
 };
+/* Whether blob_wblob_share may take src's chunks by id: 0, or -EXDEV when
+ * src is of another store or sealed under another key than w's (a copy
+ * outside the lineage: the caller copies by read and write, which seals
+ * the bytes under w's key). */
+int blob_wblob_share_check(const blob_wblob *w, const blob_store *s_src, const blob_manifest *src);
 ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *src, uint64_t src_off,
                          uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
 int blob_wblob_fsync(blob_wblob *w);
@@ -565,5 +628,11 @@ int blob_wblob_seal(blob_wblob *w, blob_manifest **out);
  * the wblob unchanged (chunks stored so far stay until gc drops them). */
 int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
                              int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
+/* The same with the manifest's chunks sealed under key (NULL: plain),
+ * which may differ from w's: a capture of an instance disk into an image
+ * of another lineage (SPEC §17) stores every data chunk again under key;
+ * under w's own key the unchanged chunks keep their ids. */
+int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
+                        int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
 
 #endif

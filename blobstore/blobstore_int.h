@@ -30,6 +30,9 @@
 #include "blobstore.h"
 
 #define BLOB_CACHE_ENTRIES 32
+/* A chunk buffer's room (blob_chunk_buf_new): a sealed chunk, and the
+ * padding of an O_DIRECT write of one (backend/local.c). */
+#define BLOB_CHUNK_BUF (BLOB_CHUNK_SIZE + BLOB_DIO_ALIGN)
 #define BLOB_CHUNK_MASK ((uint64_t)BLOB_CHUNK_SIZE - 1)
 /* Buffer address and length that O_DIRECT takes on every common device
  * (the local backend writes such chunks with it; batch.c aligns its lane
@@ -42,7 +45,9 @@ enum blob_cache_state { BLOB_CACHE_EMPTY, BLOB_CACHE_LOADING, BLOB_CACHE_READY }
 
 struct blob_cache_ent {
 	chunk_id id;
-	uint8_t *buf; /* BLOB_CHUNK_SIZE bytes once allocated */
+	uint8_t kfp[16]; /* the identity of the key it was opened with (zeros: plain) */
+	uint8_t *buf;    /* a chunk buffer once allocated */
+	size_t off;      /* the chunk's bytes begin at buf + off (a sealed one's after its nonce) */
 	size_t len;
 	enum blob_cache_state state;
 	unsigned refs;
@@ -83,15 +88,20 @@ int blob_cache_init(struct blob_cache *c);
  * be evicted at once). */
 bool blob_cache_has(struct blob_cache *c, const chunk_id *id);
 void blob_cache_release(struct blob_cache *c);
-/* Copies bytes [coff, coff + n) of chunk id, whose length must be
- * chunk_len, into dst, through the cache; the chunk is verified when it is
- * loaded.  -EIO (and a line on stderr) when it is corrupt or of the wrong
- * length. */
-int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n);
+/* Copies bytes [coff, coff + n) of chunk id, sealed under key (NULL:
+ * plain), whose length must be chunk_len, into dst, through the cache; the
+ * chunk is verified (and opened) when it is loaded.  -EIO (and a line in
+ * the store's log) when it is corrupt, does not open or is of the wrong
+ * length.  Entries are the chunk as a key shows it: one loaded under
+ * another key (or none) is not this one's. */
+int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
+                          size_t coff, size_t n);
 /* Chunk id (of length chunk_len) loaded and verified in its entry, which
- * stays as it is until blob_cache_unpin: *out, or NULL when every entry is
- * in use (read around the cache then).  -EIO as blob_store_read_chunk. */
-int blob_cache_pin(blob_store *s, const chunk_id *id, size_t chunk_len, struct blob_cache_ent **out);
+ * stays as it is until blob_cache_unpin: *out (its bytes at buf + off), or
+ * NULL when every entry is in use (read around the cache then).  -EIO as
+ * blob_store_read_chunk. */
+int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
+                   struct blob_cache_ent **out);
 void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e);
 
 /* ---- store.c ------------------------------------------------------------ */
@@ -100,6 +110,12 @@ void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e);
  * for one holding the chunk already (its get_buf): no copy of a chunk read
  * ahead. */
 int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, size_t *len_out);
+/* The chunk's bytes as key shows them, into *buf (a chunk buffer, which
+ * may be exchanged as for blob_store_get_chunk_buf): verified against its
+ * id, then, under a key, opened in place — the bytes at *buf + *off_out,
+ * *len_out of them.  -EIO (a line in the log) when it does not open. */
+int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
+                          size_t *len_out);
 
 /* One line about chunk id to the store's log: "chunk <hex> in <where>: <what>". */
 void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *what);
@@ -153,6 +169,28 @@ struct blob_rados_counters {
 	uint64_t timeouts;        /* operations that timed out */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
+
+/* ---- crypt.c (SPEC §17) ------------------------------------------------- */
+
+/* Seals len (<= BLOB_CHUNK_SIZE) bytes of plain into out (room for len +
+ * BLOB_SEAL_OVERHEAD): the object's length, or -errno. */
+int blob_key_seal(const blob_key *k, uint8_t *out, const void *plain, size_t len);
+/* Opens the sealed object obj (len bytes) in place: its chunk at obj +
+ * BLOB_SEAL_NONCE, *plain_len bytes.  -EIO when its tag does not verify
+ * (then the ciphertext is wiped, never shown). */
+int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len);
+/* The identity of k (zeros for NULL), 16 bytes. */
+void blob_key_fp(const blob_key *k, uint8_t out[16]);
+/* A wblob's overlay keys: AES-256-XTS by 4 KiB sector, the tweak the
+ * sector's number in the disk. */
+#define BLOB_XTS_SECTOR 4096
+struct blob_xts {
+	uint8_t key[64];
+};
+int blob_key_xts(const blob_key *k, const char *name, struct blob_xts *out);
+/* Encrypts (enc) or decrypts nsectors whole sectors in place, the first
+ * being sector number `sector`; an all-zero sector decrypts to zeros. */
+int blob_xts_crypt(const struct blob_xts *x, uint8_t *buf, size_t nsectors, uint64_t sector, bool enc);
 
 /* ---- util.c: the log ---------------------------------------------------- */
 
@@ -229,8 +267,9 @@ void blob_wblob_mem(const blob_wblob *w, struct blob_wblob_mem *out);
 
 /* ---- small helpers (util.c) --------------------------------------------- */
 
-/* A chunk buffer: BLOB_CHUNK_SIZE bytes, BLOB_DIO_ALIGN aligned (the local
- * backend writes lane buffers with O_DIRECT), freed with free().  Every
+/* A chunk buffer: BLOB_CHUNK_BUF bytes (a sealed chunk fits), BLOB_DIO_ALIGN
+ * aligned (the local backend writes lane buffers with O_DIRECT), freed
+ * with free().  Every
  * buffer that may be exchanged instead of copied (blob_backend's get_buf
  * and batch_add_buf, blob_batch_add_buf) is one; NULL when out of memory. */
 uint8_t *blob_chunk_buf_new(void);

@@ -15,6 +15,12 @@
  * only held for a scan of the small array.  When every entry is referenced
  * (more concurrent readers than entries) the read bypasses the cache.
  *
+ * Encrypted blobs (SPEC §17): an entry holds a chunk as one key opens it
+ * (its identity beside the id; zeros for a plain read), opened in place
+ * after the nonce (entry.off).  The same id asked for under another key is
+ * another entry: a chunk read through the wrong key fails its tag instead
+ * of being served from a neighbour's plaintext.
+ *
  * Fewer copies.  An entry's buffer is a chunk buffer (blob_chunk_buf_new),
  * loaded with blob_store_get_chunk_buf: a backend that read the chunk ahead
  * hands its own buffer over in exchange, so a chunk read ahead reaches the
@@ -75,7 +81,8 @@ uint64_t blob_store_cache_hits(blob_store *s)
 /* Finds id's entry, or claims the least recently used free one for it.
  * Returns the entry with a reference held, READY or (claimed) LOADING; NULL
  * when every entry is busy.  Called with the lock held. */
-static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const chunk_id *id, bool *claimed)
+static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const chunk_id *id, const uint8_t kfp[16],
+                                                  bool *claimed)
 {
 	struct blob_cache_ent *victim;
 
@@ -86,7 +93,7 @@ static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const ch
 		for (int i = 0; i < BLOB_CACHE_ENTRIES; i++) {
 			struct blob_cache_ent *e = &c->ent[i];
 
-			if (e->state != BLOB_CACHE_EMPTY && chunk_id_equal(&e->id, id)) {
+			if (e->state != BLOB_CACHE_EMPTY && chunk_id_equal(&e->id, id) && memcmp(e->kfp, kfp, 16) == 0) {
 				if (e->state == BLOB_CACHE_READY) {
 					e->refs++;
 					e->last_use = ++c->tick;
@@ -108,6 +115,7 @@ static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const ch
 	if (victim == NULL)
 		return NULL;
 	victim->id = *id;
+	memcpy(victim->kfp, kfp, 16);
 	victim->state = BLOB_CACHE_LOADING;
 	victim->refs = 1;
 	victim->len = 0;
@@ -116,11 +124,12 @@ static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const ch
 	return victim;
 }
 
-/* Reads and verifies id into a claimed entry; settles it READY or EMPTY. */
-static int cache_load(blob_store *s, struct blob_cache_ent *e, const chunk_id *id)
+/* Reads and verifies id into a claimed entry (opened under key); settles
+ * it READY or EMPTY. */
+static int cache_load(blob_store *s, struct blob_cache_ent *e, const blob_key *key, const chunk_id *id)
 {
 	struct blob_cache *c = &s->cache;
-	size_t len = 0;
+	size_t len = 0, off = 0;
 	int rc = 0;
 
 	atomic_fetch_add(&c->misses, 1);
@@ -131,11 +140,12 @@ static int cache_load(blob_store *s, struct blob_cache_ent *e, const chunk_id *i
 	}
 	/* The entry is ours (LOADING): its buffer may be exchanged. */
 	if (rc == 0)
-		rc = blob_store_get_chunk_buf(s, id, &e->buf, &len);
+		rc = blob_store_load_chunk(s, key, id, &e->buf, &off, &len);
 
 	pthread_mutex_lock(&c->lock);
 	if (rc == 0) {
 		e->state = BLOB_CACHE_READY;
+		e->off = off;
 		e->len = len;
 	} else {
 		e->state = BLOB_CACHE_EMPTY;
@@ -155,39 +165,43 @@ static int check_len(blob_store *s, const chunk_id *id, size_t got, size_t want)
 }
 
 /* No free entry: read the chunk into a private buffer. */
-static int read_uncached(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n)
+static int read_uncached(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
+                         size_t coff, size_t n)
 {
 	uint8_t *buf;
-	size_t len;
+	size_t len, off;
 	int rc;
 
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = blob_chunk_buf_new();
 	if (buf == NULL)
 		return -ENOMEM;
 	atomic_fetch_add(&s->cache.misses, 1);
-	rc = blob_store_get_chunk(s, id, buf, BLOB_CHUNK_SIZE, &len);
+	rc = blob_store_load_chunk(s, key, id, &buf, &off, &len);
 	if (rc == 0)
 		rc = check_len(s, id, len, chunk_len);
 	if (rc == 0)
-		memcpy(dst, buf + coff, n);
+		memcpy(dst, buf + off + coff, n);
 	free(buf);
 	return rc;
 }
 
-int blob_cache_pin(blob_store *s, const chunk_id *id, size_t chunk_len, struct blob_cache_ent **out)
+int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
+                   struct blob_cache_ent **out)
 {
 	struct blob_cache *c = &s->cache;
 	struct blob_cache_ent *e;
+	uint8_t kfp[16];
 	bool claimed = false;
 	int rc;
 
 	*out = NULL;
+	blob_key_fp(key, kfp);
 	pthread_mutex_lock(&c->lock);
-	e = cache_find_or_claim(c, id, &claimed);
+	e = cache_find_or_claim(c, id, kfp, &claimed);
 	pthread_mutex_unlock(&c->lock);
 	if (e == NULL)
 		return 0;
-	if (claimed && (rc = cache_load(s, e, id)) < 0)
+	if (claimed && (rc = cache_load(s, e, key, id)) < 0)
 		return rc; /* the entry is already released */
 	if (!claimed)
 		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
@@ -207,18 +221,19 @@ void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
-int blob_store_read_chunk(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n)
+int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
+                          size_t coff, size_t n)
 {
 	struct blob_cache_ent *e;
 	int rc;
 
 	if (coff > chunk_len || n > chunk_len - coff)
 		return -EINVAL;
-	if ((rc = blob_cache_pin(s, id, chunk_len, &e)) < 0)
+	if ((rc = blob_cache_pin(s, key, id, chunk_len, &e)) < 0)
 		return rc;
 	if (e == NULL)
-		return read_uncached(s, id, chunk_len, dst, coff, n);
-	memcpy(dst, e->buf + coff, n);
+		return read_uncached(s, key, id, chunk_len, dst, coff, n);
+	memcpy(dst, e->buf + e->off + coff, n);
 	blob_cache_unpin(&s->cache, e);
 	return 0;
 }

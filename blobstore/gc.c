@@ -196,7 +196,7 @@ static int verify_one(struct verify_ctx *v, const chunk_id *id)
 	size_t len;
 	int rc;
 
-	rc = blob_store_get_chunk(v->s, id, v->buf, BLOB_CHUNK_SIZE, &len);
+	rc = blob_store_get_chunk(v->s, id, v->buf, BLOB_OBJ_MAX, &len);
 	if (rc == 0 || rc == -ENOENT)
 		return 0;
 	v->nbad++;
@@ -244,7 +244,7 @@ int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, con
 	if ((v = calloc(1, sizeof *v)) == NULL)
 		return -ENOMEM;
 	*v = (struct verify_ctx){.s = s, .repair = repair, .bad = bad, .arg = arg};
-	v->buf = malloc(BLOB_CHUNK_SIZE);
+	v->buf = malloc(BLOB_OBJ_MAX);
 	if (v->buf == NULL) {
 		free(v);
 		return -ENOMEM;

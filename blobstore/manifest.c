@@ -13,6 +13,10 @@
  *                                       id never null (holes are omitted)
  * The length must be exactly 20 + 20 * count; anything else is -EINVAL.
  *
+ * A manifest in memory also holds the key its chunks are sealed under
+ * (SPEC §17; NULL: plain), which the encoding does not carry: model/
+ * knows each blob's key and sets it on what it decodes.
+ *
  * In memory a manifest is the encoding's entries, two arrays side by side
  * (index[] and id[]: the binary search runs over 4-byte indexes), so a
  * manifest costs 20 bytes per data chunk and nothing per hole: a 4 PiB
@@ -71,9 +75,18 @@ void blob_manifest_free(blob_manifest *m)
 {
 	if (m == NULL)
 		return;
+	blob_key_unref(m->key);
 	free(m->index);
 	free(m->id);
 	free(m);
+}
+
+void blob_manifest_set_key(blob_manifest *m, const blob_key *key)
+{
+	blob_key *old = m->key;
+
+	m->key = blob_key_ref(key);
+	blob_key_unref(old);
 }
 
 /* Room for at least need entries. */

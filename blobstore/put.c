@@ -3,7 +3,8 @@
  *
  * Who calls it: model/ for admin publish, the platform catalogue and URL
  * imports (blob_store_put_fd), and tests and small generated disks
- * (blob_store_put_buf).
+ * (blob_store_put_buf; put_buf_key seals them under a key: an encrypted
+ * instance's cloud-init seed, SPEC §17).
  *
  * The blob is cut into aligned BLOB_CHUNK_SIZE chunks (the last may be
  * short); all go through one blob_batch (batch.c), which turns all-zero
@@ -119,12 +120,18 @@ out:
 
 int blob_store_put_buf(blob_store *s, blob_manifest **out, const void *buf, uint64_t size)
 {
+	return blob_store_put_buf_key(s, NULL, out, buf, size);
+}
+
+int blob_store_put_buf_key(blob_store *s, const blob_key *key, blob_manifest **out, const void *buf, uint64_t size)
+{
 	blob_manifest *m = NULL;
 	blob_batch *b = NULL;
 	int rc;
 
-	if ((rc = blob_manifest_new(&m, size)) < 0 || (rc = blob_batch_new(&b, s)) < 0)
+	if ((rc = blob_manifest_new(&m, size)) < 0 || (rc = blob_batch_new_key(&b, s, key)) < 0)
 		goto out;
+	blob_manifest_set_key(m, key);
 	for (uint32_t i = 0; i < m->nchunks; i++) {
 		const uint8_t *p = (const uint8_t *)buf + ((uint64_t)i << BLOB_CHUNK_SHIFT);
 		chunk_id id;

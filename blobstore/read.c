@@ -15,6 +15,10 @@
  * and what it returned is always right, but an error is what the reader must
  * see (SPEC §11).
  *
+ * A manifest sealed under a key (SPEC §17: m->key) is read through it:
+ * each chunk opened as it is loaded (cache.c, blob_store_load_chunk), so
+ * every reader here sees the plaintext and nothing else changes.
+ *
  * blob_manifest_digest is the unkeyed XXH3-128 of the manifest's encoding
  * (the size and the data chunks' indexes and ids): a name of the content
  * (equal ids are equal bytes, §11) that costs no read and nothing per
@@ -110,7 +114,7 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
 		}
 		if (read_is_sequential(s, m, k))
 			blob_store_read_ahead(s, m, k, false);
-		if ((rc = blob_store_read_chunk(s, &m->id[k], clen, dst, coff, n)) < 0)
+		if ((rc = blob_store_read_chunk(s, m->key, &m->id[k], clen, dst, coff, n)) < 0)
 			return rc;
 		done += n;
 	}
@@ -139,9 +143,9 @@ ssize_t blob_store_read_pinned(blob_store *s, const blob_manifest *m, uint64_t o
 		return 0;
 	if (read_is_sequential(s, m, k))
 		blob_store_read_ahead(s, m, k, false);
-	if ((rc = blob_cache_pin(s, &m->id[k], clen, &e)) < 0 || e == NULL)
+	if ((rc = blob_cache_pin(s, m->key, &m->id[k], clen, &e)) < 0 || e == NULL)
 		return rc;
-	*p = e->buf + coff;
+	*p = e->buf + e->off + coff;
 	*pin = e;
 	return (ssize_t)len;
 }
@@ -189,7 +193,7 @@ int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, const struct bl
 	for (uint32_t k = 0; k < m->count && rc == 0; k++) {
 		uint32_t i = m->index[k];
 		size_t clen = blob_chunk_len(m->size, i);
-		size_t len;
+		size_t len, off;
 
 		if ((rc = walk_zeros(sink, pos, ((uint64_t)i << BLOB_CHUNK_SHIFT) - pos)) < 0)
 			break;
@@ -197,14 +201,14 @@ int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, const struct bl
 			blob_store_read_ahead(s, m, k, true); /* it bypasses the cache */
 			hint_at = k + BLOB_READ_AHEAD / 2;
 		}
-		if ((rc = blob_store_get_chunk_buf(s, &m->id[k], &buf, &len)) < 0)
+		if ((rc = blob_store_load_chunk(s, m->key, &m->id[k], &buf, &off, &len)) < 0)
 			break;
 		if (len != clen) {
 			blob_store_log_chunk(s, &m->id[k], "length does not match the manifest");
 			rc = -EIO;
 			break;
 		}
-		sink->bytes(sink->arg, buf, len);
+		sink->bytes(sink->arg, buf + off, len);
 		pos = ((uint64_t)i << BLOB_CHUNK_SHIFT) + len;
 		if (sink->tick && sink->tick(sink->arg, pos) != 0)
 			rc = -ECANCELED;

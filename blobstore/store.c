@@ -11,7 +11,9 @@
  * Every chunk crosses this file: put hashes the bytes with the state
  * directory's secret (XXH3-128 keyed, canonical form = the id) and hands them
  * to the backend; get asks the backend and re-hashes, refusing a mismatch
- * with -EIO and one line in the store's log.  All-zero chunks are never
+ * with -EIO and one line in the store's log.  The bytes are what is
+ * stored: a chunk of an encrypted blob is its sealed object (crypt.c),
+ * named and verified as any other; load_chunk opens it after the check.  All-zero chunks are never
  * stored: their id is the null id.  The null id is "present" in every store
  * (has_chunk says 1, copy_chunk has nothing to move) and cannot be fetched
  * (get_chunk says -EINVAL: its length is not known here; read.c zero-fills
@@ -295,13 +297,51 @@ int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, s
 	int rc;
 
 	if (s->be->get_buf == NULL)
-		return blob_store_get_chunk(s, id, *buf, BLOB_CHUNK_SIZE, len_out);
+		return blob_store_get_chunk(s, id, *buf, BLOB_OBJ_MAX, len_out);
 	if (chunk_id_is_null(id))
 		return -EINVAL;
 	rc = s->be->get_buf(s->be, id, buf, &len); /* before *buf is read: it may change */
 	rc = get_checked(s, id, rc, *buf, len);
 	if (rc == 0)
 		*len_out = len;
+	return rc;
+}
+
+int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
+                          size_t *len_out)
+{
+	size_t len = 0;
+	int rc;
+
+	if ((rc = blob_store_get_chunk_buf(s, id, buf, &len)) < 0)
+		return rc;
+	*off_out = 0;
+	if (key == NULL) {
+		*len_out = len;
+		return 0;
+	}
+	if ((rc = blob_key_open(key, *buf, len, len_out)) < 0) {
+		blob_store_log_chunk(s, id, "does not decrypt: its tag does not match (changed, or another key)");
+		return rc;
+	}
+	*off_out = BLOB_SEAL_NONCE;
+	return 0;
+}
+
+int blob_store_verify_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len)
+{
+	uint8_t *buf = blob_chunk_buf_new();
+	size_t off, len;
+	int rc;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	if ((rc = blob_store_load_chunk(s, key, id, &buf, &off, &len)) == 0 && len != chunk_len) {
+		blob_store_log_chunk(s, id, "length does not match the manifest");
+		rc = -EIO;
+	}
+	explicit_bzero(buf, BLOB_CHUNK_BUF);
+	free(buf);
 	return rc;
 }
 
@@ -333,10 +373,10 @@ int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id)
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = malloc(BLOB_OBJ_MAX);
 	if (buf == NULL)
 		return -ENOMEM;
-	if ((rc = blob_store_get_chunk(src, id, buf, BLOB_CHUNK_SIZE, &len)) < 0)
+	if ((rc = blob_store_get_chunk(src, id, buf, BLOB_OBJ_MAX, &len)) < 0)
 		goto out;
 	rc = dst->be->put(dst->be, id, buf, len);
 out:

@@ -26,7 +26,7 @@ uint8_t *blob_chunk_buf_new(void)
 {
 	void *p;
 
-	return posix_memalign(&p, BLOB_DIO_ALIGN, BLOB_CHUNK_SIZE) == 0 ? p : NULL;
+	return posix_memalign(&p, BLOB_DIO_ALIGN, BLOB_CHUNK_BUF) == 0 ? p : NULL;
 }
 
 bool blob_is_zero(const void *buf, size_t len)

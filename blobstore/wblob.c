@@ -397,7 +397,7 @@ static int ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out
 			goto out;
 		}
 		for (uint32_t j = 0; j < WB_NSEG; j++)
-			w->ext[j] = (struct wb_file){-1, 0};
+			w->ext[j] = (struct wb_file){-1, 0, 0};
 	}
 	if (w->ext[k].fd < 0) {
 		int fd;
@@ -422,7 +422,7 @@ static int ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out
 			close(fd);
 			goto out;
 		}
-		w->ext[k] = (struct wb_file){fd, (uint64_t)st.st_size};
+		w->ext[k] = (struct wb_file){fd, (uint64_t)st.st_size, (uint64_t)k << (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT)};
 	}
 	*out = &w->ext[k];
 out:
@@ -444,8 +444,13 @@ int wb_overlay_at(blob_wblob *w, uint32_t i, uint8_t st, bool create, struct wb_
 	return ext_open(w, i >> WB_SEG_SHIFT, create, f);
 }
 
+int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len)
+{
+	return w->key ? wb_crypt_zero(w, f, off, len) : wb_zero_plain(f, off, len);
+}
+
 /* Zeroes [off, off + len) of overlay file f, preferably by punching a hole. */
-int wb_zero_overlay(struct wb_file *f, uint64_t off, uint64_t len)
+int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len)
 {
 	static const uint8_t zeros[65536];
 
@@ -475,7 +480,7 @@ int wb_zero_chunk(blob_wblob *w, uint32_t i, uint8_t st, size_t a, size_t n)
 
 	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0 || f == NULL)
 		return rc;
-	return wb_zero_overlay(f, off + a, n);
+	return wb_zero_overlay(w, f, off + a, n);
 }
 
 static int file_truncate(struct wb_file *f, uint64_t len)
@@ -486,14 +491,34 @@ static int file_truncate(struct wb_file *f, uint64_t len)
 	return 0;
 }
 
-/* pwrite into an overlay file, keeping its len up to date when it grows. */
-int wb_overlay_write(struct wb_file *f, const void *buf, size_t n, uint64_t off)
+uint64_t wb_cut_at(const blob_wblob *w, uint64_t len)
 {
-	int rc = blob_pwrite_full(f->fd, buf, n, off);
+	return w->key ? (len + BLOB_XTS_SECTOR - 1) & ~(uint64_t)(BLOB_XTS_SECTOR - 1) : len;
+}
 
+/* pwrite into an overlay file, keeping its len up to date when it grows. */
+int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off)
+{
+	int rc;
+
+	if (w->key)
+		return wb_crypt_write(w, f, buf, n, off);
+	rc = blob_pwrite_full(f->fd, buf, n, off);
 	if (rc == 0 && off + n > f->len)
 		f->len = off + n;
 	return rc;
+}
+
+int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint64_t off)
+{
+	ssize_t got;
+
+	if (w->key)
+		return wb_crypt_read(w, f, buf, n, off);
+	if ((got = blob_pread_full(f->fd, buf, n, off)) < 0)
+		return (int)got;
+	memset((uint8_t *)buf + got, 0, n - (size_t)got);
+	return 0;
 }
 
 /* Makes every streamed chunk readable by its name in the store.  Readers
@@ -524,7 +549,8 @@ static int read_stored(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t
 		m = sl - a < n ? sl - a : n;
 		if (wb_state_of(w, i) == WB_STREAMED && (rc = wb_stream_commit(w)) < 0)
 			return rc;
-		if ((rc = blob_store_read_chunk(w->s, wb_stored_id(w, i), sl, dst, a, m)) < 0)
+		/* The base's chunks and the streamed ones: all under w's key. */
+		if ((rc = blob_store_read_chunk(w->s, w->key, wb_stored_id(w, i), sl, dst, a, m)) < 0)
 			return rc;
 	}
 	memset(dst + m, 0, n - m);
@@ -537,7 +563,6 @@ int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 	uint8_t st = wb_state_of(w, i);
 	struct wb_file *f;
 	uint64_t off;
-	ssize_t got = 0;
 	int rc;
 
 	if (wb_is_staged(w, i)) {
@@ -552,10 +577,11 @@ int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 		return read_stored(w, i, dst, a, n);
 	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0)
 		return rc;
-	if (f != NULL && (got = blob_pread_full(f->fd, dst, n, off + a)) < 0)
-		return (int)got;
-	memset(dst + got, 0, n - (size_t)got);
-	return 0;
+	if (f == NULL) {
+		memset(dst, 0, n);
+		return 0;
+	}
+	return wb_overlay_read(w, f, dst, n, off + a);
 }
 
 /* Makes chunk i's overlay bytes, where overlay state st puts them, hold
@@ -568,14 +594,14 @@ int wb_copy_stored(blob_wblob *w, uint32_t i, uint8_t st, size_t keep, struct wb
 	int rc;
 
 	if ((rc = wb_overlay_at(w, i, st, true, out, &off)) < 0 ||
-	    (rc = wb_zero_overlay(*out, off, BLOB_CHUNK_SIZE)) < 0 || keep == 0)
+	    (rc = wb_zero_overlay(w, *out, off, BLOB_CHUNK_SIZE)) < 0 || keep == 0)
 		return rc;
 	buf = malloc(keep);
 	if (buf == NULL)
 		return -ENOMEM;
 	if ((rc = read_stored(w, i, buf, 0, keep)) < 0)
 		goto out;
-	rc = wb_overlay_write(*out, buf, keep, off);
+	rc = wb_overlay_write(w, *out, buf, keep, off);
 out:
 	free(buf);
 	return rc;
@@ -610,8 +636,10 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	struct wb_file *f;
 	int rc;
 
-	/* Nothing beyond old may show once it is inside the blob. */
-	if (w->data.len > old && (rc = file_truncate(&w->data, old)) < 0)
+	/* Nothing beyond old may show once it is inside the blob (an encrypted
+	 * overlay is cut at the end of old's sector: the rest of it is zeroed
+	 * below, as a chunk's bytes past old are). */
+	if (w->data.len > wb_cut_at(w, old) && (rc = file_truncate(&w->data, wb_cut_at(w, old))) < 0)
 		return rc;
 	if (r != 0 && wb_is_overlay(st)) {
 		if ((rc = wb_zero_chunk(w, k, st, r, BLOB_CHUNK_SIZE - r)) < 0)
@@ -667,8 +695,8 @@ static void shrink_ext(blob_wblob *w, uint64_t old_size, uint64_t new_size)
 			}
 			wb_ext_file(file, w->name, k);
 			unlinkat(w->s->wblobs_fd, file, 0);
-		} else if (ext_open(w, k, false, &f) == 0 && f != NULL && f->len > new_size - start) {
-			file_truncate(f, new_size - start);
+		} else if (ext_open(w, k, false, &f) == 0 && f != NULL && f->len > wb_cut_at(w, new_size - start)) {
+			file_truncate(f, wb_cut_at(w, new_size - start));
 		}
 	}
 }
@@ -693,8 +721,8 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 	clear_states(w, first);
 	if (w->map_len > w->state_off + first && ftruncate(w->map_fd, (off_t)(w->state_off + first)) == 0)
 		w->map_len = w->state_off + first;
-	if (w->data.len > new_size)
-		file_truncate(&w->data, new_size);
+	if (w->data.len > wb_cut_at(w, new_size))
+		file_truncate(&w->data, wb_cut_at(w, new_size));
 	shrink_ext(w, old, new_size);
 	return 0;
 }

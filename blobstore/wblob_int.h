@@ -13,6 +13,8 @@
  *                 .ids), close, remove, list, the ids gc must keep
  *   wblob_io.c    reads, writes (copy-on-write, streaming, the stage),
  *                 punches, truncate, seek, fsync and seal
+ *   wblob_crypt.c the overlay of an encrypted wblob (SPEC §17): reads,
+ *                 writes and zeroing by whole XTS sectors
  */
 #ifndef IMGFS_WBLOB_INT_H
 #define IMGFS_WBLOB_INT_H
@@ -41,14 +43,19 @@ enum { WB_BASE = 0, WB_OVERLAY = 1, WB_STORED = 2, WB_STREAMED = 3, WB_HOLE = 4,
 _Static_assert(((uint64_t)WB_SEG_CHUNKS << BLOB_CHUNK_SHIFT) <= (16ull << 40) - 4096,
                "an overlay file stays under ext4's largest file");
 
-/* An overlay file and its length (wb_zero_overlay trusts it). */
+/* An overlay file, its length (wb_zero_overlay trusts it) and the disk
+ * offset of its byte 0 (an encrypted overlay's sectors are numbered in the
+ * disk: .data.<k> starts at k << (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT)). */
 struct wb_file {
 	int fd;
 	uint64_t len;
+	uint64_t base;
 };
 
 struct blob_wblob {
 	blob_store *s;
+	blob_key *key;         /* SPEC §17: chunks sealed, overlay encrypted (NULL: plain) */
+	struct blob_xts xts;   /* with a key: the overlay's sector keys */
 	int map_fd;
 	pthread_rwlock_t lock;
 	blob_manifest *base; /* never NULL: an empty manifest for "no base" */
@@ -100,15 +107,30 @@ void wb_pend_compact(blob_wblob *w);
 int wb_pend_add(blob_wblob *w, uint32_t i);
 int wb_set_state(blob_wblob *w, uint32_t i, uint8_t v);
 int wb_overlay_at(blob_wblob *w, uint32_t i, uint8_t st, bool create, struct wb_file **f, uint64_t *off);
-int wb_zero_overlay(struct wb_file *f, uint64_t off, uint64_t len);
+/* Overlay bytes at file offset off of f, through the wblob's key when it
+ * has one (wblob_crypt.c).  read: bytes past the file's end are zeros. */
+int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
 int wb_zero_chunk(blob_wblob *w, uint32_t i, uint8_t st, size_t a, size_t n);
-int wb_overlay_write(struct wb_file *f, const void *buf, size_t n, uint64_t off);
+int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off);
+int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint64_t off);
+/* Where an overlay file may be cut to keep what lies below len: len, or,
+ * encrypted, the end of its sector. */
+uint64_t wb_cut_at(const blob_wblob *w, uint64_t len);
 int wb_stream_commit(blob_wblob *w);
 int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
 int wb_copy_stored(blob_wblob *w, uint32_t i, uint8_t st, size_t keep, struct wb_file **out);
 int wb_open_ids(blob_wblob *w, bool create);
 int wb_grow(blob_wblob *w, uint64_t new_size);
 int wb_truncate_locked(blob_wblob *w, uint64_t size);
+
+/* The plain zeroing of [off, off + len) of f (wblob.c): a hole punched. */
+int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len);
+
+/* ---- wblob_crypt.c ---------------------------------------------------------- */
+
+int wb_crypt_read(blob_wblob *w, struct wb_file *f, void *dst, size_t n, uint64_t off);
+int wb_crypt_write(blob_wblob *w, struct wb_file *f, const void *src, size_t n, uint64_t off);
+int wb_crypt_zero(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
 
 /* ---- wblob_io.c ----------------------------------------------------------- */
 

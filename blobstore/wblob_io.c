@@ -41,6 +41,11 @@ blob_store *blob_wblob_store(const blob_wblob *w)
 	return w->s; /* set at open, never changed */
 }
 
+const blob_key *blob_wblob_key(const blob_wblob *w)
+{
+	return w->key; /* set at open, never changed */
+}
+
 uint64_t blob_wblob_stored(const blob_wblob *w)
 {
 	uint32_t n;
@@ -98,7 +103,7 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 	if (wb_is_overlay(st)) {
 		if ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0)
 			return rc;
-		return wb_overlay_write(f, src, n, off + a);
+		return wb_overlay_write(w, f, src, n, off + a);
 	}
 
 	was_data = wb_is_data(w, i);
@@ -107,7 +112,7 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 		if ((rc = wb_copy_stored(w, i, to, keep, &f)) < 0)
 			return rc;
 	}
-	if ((rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_overlay_write(f, src, n, off + a)) < 0)
+	if ((rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_overlay_write(w, f, src, n, off + a)) < 0)
 		return rc;
 	if (keep > 0 && fdatasync(f->fd) < 0)
 		return -errno;
@@ -129,7 +134,7 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 	chunk_id id;
 	int rc;
 
-	if (w->batch == NULL && (rc = blob_batch_new(&w->batch, w->s)) < 0)
+	if (w->batch == NULL && (rc = blob_batch_new_key(&w->batch, w->s, w->key)) < 0)
 		return rc;
 	if ((rc = wb_open_ids(w, true)) < 0)
 		return rc;
@@ -348,7 +353,7 @@ static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
 		return wb_zero_chunk(w, i, st, a, n);
 	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
 	if ((rc = wb_copy_stored(w, i, to, keep, &f)) < 0 || (rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 ||
-	    (rc = wb_zero_overlay(f, off + a, n)) < 0)
+	    (rc = wb_zero_overlay(w, f, off + a, n)) < 0)
 		return rc;
 	if (keep > 0 && fdatasync(f->fd) < 0)
 		return -errno;
@@ -489,13 +494,22 @@ int blob_wblob_seal(blob_wblob *w, blob_manifest **out)
 	return blob_wblob_seal_progress(w, out, NULL, NULL);
 }
 
-/* The callback runs under the read lock, between chunks: it may take its
- * time (a capture writes its progress to the database there) but must not
- * write to this wblob.  "done" counts chunks handed to the batch, not yet
- * durable ones: nothing is durable before the final commit anyway. */
 int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
                              int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
 {
+	return blob_wblob_seal_key(w, w->key, out, progress, arg);
+}
+
+/* The callback runs under the read lock, between chunks: it may take its
+ * time (a capture writes its progress to the database there) but must not
+ * write to this wblob.  "done" counts chunks handed to the batch, not yet
+ * durable ones: nothing is durable before the final commit anyway.  Under
+ * another key than w's, every data chunk is read and stored again (sealed
+ * under the new one): no chunk id of one key is reused under another. */
+int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
+                        int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
+{
+	bool same = blob_key_same(key, w->key);
 	blob_manifest *m = NULL;
 	blob_batch *b = NULL;
 	uint8_t *buf = NULL;
@@ -503,8 +517,9 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 	int rc;
 
 	pthread_rwlock_rdlock(&w->lock);
-	if ((rc = blob_manifest_new(&m, w->size)) < 0 || (rc = blob_batch_new(&b, w->s)) < 0)
+	if ((rc = blob_manifest_new(&m, w->size)) < 0 || (rc = blob_batch_new_key(&b, w->s, key)) < 0)
 		goto out;
+	blob_manifest_set_key(m, key);
 	buf = blob_chunk_buf_new(); /* handed to the batch in exchange for another */
 	if (buf == NULL) {
 		rc = -ENOMEM;
@@ -521,7 +536,7 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 		bool written = wb_is_staged(w, i) || wb_is_overlay(wb_state_of(w, i));
 		chunk_id id;
 
-		if (!written && sl == len) {
+		if (!written && sl == len && same) {
 			id = *wb_stored_id(w, i); /* unchanged or streamed: no copy */
 		} else {
 			if ((rc = wb_read_chunk(w, i, buf, 0, len)) < 0)
@@ -627,6 +642,13 @@ static int copy_bytes(blob_wblob *w, blob_store *s, const blob_manifest *src, ui
 	return write_chunk(w, i, buf, a, n);
 }
 
+int blob_wblob_share_check(const blob_wblob *w, const blob_store *s_src, const blob_manifest *src)
+{
+	/* Ids name chunks of one store, and of one key: a chunk of another
+	 * lineage taken by id would not open under w's (SPEC §17). */
+	return s_src == w->s && blob_key_same(src->key, w->key) ? 0 : -EXDEV;
+}
+
 ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *src, uint64_t src_off,
                          uint64_t dst_off, uint64_t len, struct blob_share_counts *counts)
 {
@@ -638,8 +660,8 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 
 	if (counts)
 		*counts = c;
-	if (s_src != w->s)
-		return -EXDEV;
+	if ((rc = blob_wblob_share_check(w, s_src, src)) < 0)
+		return rc;
 	if (src_off >= src->size || len == 0)
 		return 0;
 	if (len > src->size - src_off)

@@ -283,6 +283,11 @@ out:
 
 int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 {
+	return blob_wblob_open_key(out, s, name, NULL);
+}
+
+int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const blob_key *key)
+{
 	char map[WB_FILE_MAX], data[WB_FILE_MAX];
 	blob_wblob *w;
 	struct stat st;
@@ -295,6 +300,7 @@ int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 	if (w == NULL)
 		return -ENOMEM;
 	w->s = s;
+	w->key = blob_key_ref(key);
 	w->map_fd = w->data.fd = w->ids_fd = -1;
 	snprintf(w->name, sizeof w->name, "%s", name);
 	if ((rc = pthread_rwlock_init(&w->lock, NULL)) != 0) {
@@ -313,6 +319,10 @@ int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 		goto out;
 	}
 	if ((rc = read_map_header(w->map_fd, &w->size, &w->base_limit, &w->state_off, &w->base)) < 0)
+		goto out;
+	/* The base is of the wblob's lineage: its chunks under the same key. */
+	blob_manifest_set_key(w->base, key);
+	if (key != NULL && (rc = blob_key_xts(key, name, &w->xts)) < 0)
 		goto out;
 	if (fstat(w->map_fd, &st) < 0) {
 		rc = -errno;
@@ -370,6 +380,8 @@ void blob_wblob_close(blob_wblob *w)
 	blob_manifest_free(w->base);
 	blob_radix_release(&w->state);
 	blob_radix_release(&w->sid);
+	blob_key_unref(w->key);
+	explicit_bzero(&w->xts, sizeof w->xts);
 	free(w);
 }
 

@@ -29,6 +29,7 @@
  *   links.h      download links
  *   admin.h      hosts, accounts, regions, quotas, settings, migrate,
  *                fsck, gc, writers of chunks
+ *   keys.h       encrypted images' keys: the key-encryption key, rotation
  *   counters.h   what the model counts and /stats reads
  *   changes.h    the change log
  * Each opens with what it covers, who calls it, its threads and errors.
@@ -51,6 +52,7 @@
 #include "include/counters.h"
 #include "include/images.h"
 #include "include/instances.h"
+#include "include/keys.h"
 #include "include/links.h"
 #include "include/shares.h"
 #include "include/snapshots.h"

@@ -54,6 +54,7 @@ struct model {
 	 * another one as the watcher learns it (model_changes_wait). */
 	atomic_int_fast64_t rows_gen;
 	int64_t swept_at;              /* unix seconds of the last model_wblobs_sweep (upload.c) */
+	struct model_keys *keys;       /* the KEK and the data keys opened (keys.c); NULL until needed */
 };
 
 /* More slots than model/ has statements (about 150): once the cache is
@@ -138,7 +139,7 @@ int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
  * "accounts a" (has_subs: an index probe of accounts_parent). */
 #define MODEL_ACCOUNT_COLS                                                                                 \
 	"a.id, a.name, a.uid, a.admin, a.parent_id, CASE WHEN EXISTS (SELECT 1 FROM accounts s WHERE "      \
-	"s.parent_id = a.id) THEN 1 ELSE 0 END, a.created FROM accounts a "
+	"s.parent_id = a.id) THEN 1 ELSE 0 END, a.created, a.encrypt_default FROM accounts a "
 void model_account_row(db_stmt *st, struct model_account *a);
 /* A row callback (model_each_row, model_each_page) that reads each row
  * with model_account_row and calls cb(arg, account); arg: this struct. */
@@ -256,9 +257,29 @@ int model_catalogue_install(model *m, int64_t region_id, struct model_err *err);
  * catalogue.c; NULL for a name the catalogue does not have. */
 const char *model_catalogue_sha256(const char *name);
 
+/* Data keys of encrypted images (keys.c, SPEC §17).  The context of data
+ * key key_id (0: *out NULL, plain): a reference the caller unrefs.
+ * -EACCES with the reason when this process has no KEK or not the one
+ * that wrapped it, -EIO when its row is damaged. */
+int model_key_get(model *m, int64_t key_id, blob_key **out, struct model_err *err);
+/* Whether this process can open key_id (0: yes), for a task's claim. */
+bool model_key_usable(struct model_conn *c, int64_t key_id);
+/* In c's write transaction: a new data key, wrapped by this process's KEK
+ * (which becomes the service's of record if it has none): its id.
+ * -EACCES with the reason without a KEK or with another than the
+ * service's. */
+int model_key_new(struct model_conn *c, int64_t *id_out, struct model_err *err);
+/* At close: the KEK wiped, the contexts dropped. */
+void model_keys_free(model *m);
+/* In c's write transaction: the data key img's blobs are sealed under —
+ * 0 for a plain image, its key_id when it has one, else a new one
+ * (model_key_new) recorded as its lineage's (images.key_id). */
+int model_image_key_ensure(struct model_conn *c, const struct model_image *img, int64_t *key_id,
+                           struct model_err *err);
+
 /* Blob rows (blob.c). */
 int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,
-                             int64_t *id_out);
+                             int64_t key_id, int64_t *id_out);
 
 /* The seeds' limit of key k (0 for MODEL_QUOTA_INVALID): what applies when
  * the admin set none (quota.c). */

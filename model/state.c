@@ -501,6 +501,7 @@ void model_close(model *m)
 		free(m->regions[i]);
 	}
 	model_set_row_cache(m, 0);
+	model_keys_free(m);
 	pthread_mutex_destroy(&m->lock);
 	free(m->db_target);
 	free(m->dir);

@@ -189,7 +189,7 @@ static int local_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 		rc = -errno;
 		goto out;
 	}
-	if (st.st_size > BLOB_CHUNK_SIZE) { /* no chunk is that long: damaged */
+	if (st.st_size > BLOB_OBJ_MAX) { /* no chunk is that long: damaged */
 		rc = -EIO;
 		goto out;
 	}
@@ -258,16 +258,22 @@ struct local_staged {
 
 /* The bytes into a new temp file (e->fd, e->tmp), with O_DIRECT when oflags
  * asks for it and the file system takes it, else through the page cache.
+ * pad: with O_DIRECT, that many more bytes of buf (zeros) are written to
+ * make the length aligned, and cut off again (a sealed chunk, 28 bytes
+ * longer than a megabyte, goes to the disk as directly as a plain one).
  * On failure e->fd is -1 and no temp file is left. */
 static int local_write_tmp(struct local_backend *lb, struct local_staged *e, const void *buf, size_t len,
-                           int oflags)
+                           size_t pad, int oflags)
 {
 	int rc;
 
 	if ((oflags & O_DIRECT) && !atomic_load(&lb->no_direct)) {
 		e->fd = local_tmp_open(&lb->be, e->tmp, sizeof e->tmp, 0444, O_DIRECT);
-		if (e->fd >= 0 && (rc = blob_write_full(e->fd, buf, len)) != -EINVAL)
+		if (e->fd >= 0 && (rc = blob_write_full(e->fd, buf, len + pad)) != -EINVAL) {
+			if (rc == 0 && pad && ftruncate(e->fd, (off_t)len) < 0)
+				rc = -errno;
 			goto written;
+		}
 		if (e->fd >= 0) {
 			close(e->fd);
 			unlinkat(lb->tmp_fd, e->tmp, 0);
@@ -296,11 +302,11 @@ written:
  * (mtime refreshed), 1 when its bytes are in e's temp file (e->fd open),
  * else -errno with nothing left behind. */
 static int local_stage(struct local_backend *lb, struct local_staged *e, const chunk_id *id, const void *buf,
-                       size_t len, int oflags)
+                       size_t len, size_t pad, int oflags)
 {
 	int rc;
 
-	if (len > BLOB_CHUNK_SIZE)
+	if (len > BLOB_OBJ_MAX)
 		return -EINVAL;
 	local_paths(id, e->path, e->sub);
 	/* ENOENT from the touch means it vanished (gc) since the check:
@@ -310,7 +316,7 @@ static int local_stage(struct local_backend *lb, struct local_staged *e, const c
 		if (rc != -ENOENT)
 			return rc;
 	}
-	if ((rc = local_write_tmp(lb, e, buf, len, oflags)) < 0)
+	if ((rc = local_write_tmp(lb, e, buf, len, pad, oflags)) < 0)
 		return rc;
 	return 1;
 }
@@ -343,7 +349,7 @@ static int local_put(struct blob_backend *be, const chunk_id *id, const void *bu
 	int rc, placed;
 
 	/* 1, 2. */
-	if ((rc = local_stage(lb, &e, id, buf, len, 0)) <= 0)
+	if ((rc = local_stage(lb, &e, id, buf, len, 0, 0)) <= 0)
 		return rc;
 	rc = fsync(e.fd) < 0 ? -errno : 0;
 	if (close(e.fd) < 0 && rc == 0)
@@ -407,8 +413,9 @@ static int local_batch_new(struct blob_backend *be, struct blob_backend_batch **
 /* The bytes are copied (into a file): *buf stays the caller's. */
 static int local_batch_add(struct blob_backend_batch *b, const chunk_id *id, uint8_t **bufp, size_t len)
 {
-	const uint8_t *buf = *bufp;
+	uint8_t *buf = *bufp;
 	struct local_staged *e = &b->e[b->n];
+	size_t pad = (BLOB_DIO_ALIGN - len % BLOB_DIO_ALIGN) % BLOB_DIO_ALIGN;
 	int oflags = 0;
 	int rc;
 
@@ -417,10 +424,16 @@ static int local_batch_add(struct blob_backend_batch *b, const chunk_id *id, uin
 	/* O_DIRECT when buffer and length suit it: the bytes go to the disk
 	 * from the caller's memory and do not fill the page cache with chunks
 	 * nobody reads soon (and memory the machine had not touched yet costs
-	 * more to fill than the disk write). */
-	if ((uintptr_t)buf % BLOB_DIO_ALIGN == 0 && len % BLOB_DIO_ALIGN == 0)
+	 * more to fill than the disk write).  A sealed chunk (BLOB_OBJ_MAX
+	 * long) is padded to the alignment with zeros in its chunk buffer,
+	 * whose room (BLOB_CHUNK_BUF) has it, and cut back (local_write_tmp). */
+	if ((uintptr_t)buf % BLOB_DIO_ALIGN == 0 && (len % BLOB_DIO_ALIGN == 0 || len > BLOB_CHUNK_SIZE)) {
 		oflags = O_DIRECT;
-	if ((rc = local_stage(b->lb, e, id, buf, len, oflags)) <= 0) {
+		memset(buf + len, 0, pad);
+	} else {
+		pad = 0;
+	}
+	if ((rc = local_stage(b->lb, e, id, buf, len, pad, oflags)) <= 0) {
 		if (rc == 0) /* there already: its name must be durable too */
 			dirs_mark(b, e->sub);
 		return rc;

@@ -429,7 +429,7 @@ static int rados_put(struct blob_backend *be, const chunk_id *id, const void *bu
 {
 	char oid[33];
 
-	if (len > BLOB_CHUNK_SIZE)
+	if (len > BLOB_OBJ_MAX)
 		return -EINVAL;
 	chunk_id_fmt(oid, id);
 	return blob_rados_place(rb_of(be), oid, buf, len, 1);

@@ -92,7 +92,7 @@ static struct rados_wslot *wslot_next(struct blob_backend_batch *b, size_t len, 
 	struct rados_wslot *w = &b->w[b->next];
 
 	*rc = b->err;
-	if (*rc == 0 && len > BLOB_CHUNK_SIZE)
+	if (*rc == 0 && len > BLOB_OBJ_MAX)
 		*rc = -EINVAL;
 	if (*rc < 0)
 		return NULL;

@@ -38,7 +38,7 @@ struct rados_pf {
 	bool taken; /* a get is waiting for it or copying it out */
 	chunk_id id;
 	uint64_t tick; /* when it was started: the oldest done one is reused */
-	uint8_t *buf;  /* BLOB_CHUNK_SIZE bytes once allocated */
+	uint8_t *buf;  /* a chunk buffer once allocated */
 	rados_completion_t c;
 	rados_read_op_t op;
 	uint64_t size;

@@ -97,7 +97,7 @@ static int get_chunk(struct rados_backend *rb, const chunk_id *id, void *buf, si
 		rc = blob_rados_run(rb, oid, "a read", blob_rados_op_read, &call, first);
 	if (rc < 0)
 		return blob_rados_errno(rc);
-	if (call.size > BLOB_CHUNK_SIZE) /* no chunk is that long: damaged */
+	if (call.size > BLOB_OBJ_MAX) /* no chunk is that long: damaged */
 		return -EIO;
 	if (call.size > cap)
 		return -ERANGE;
@@ -112,7 +112,7 @@ int blob_rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_
 
 int blob_rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out)
 {
-	return get_chunk(rb_of(be), id, *buf, BLOB_CHUNK_SIZE, buf, len_out);
+	return get_chunk(rb_of(be), id, *buf, BLOB_OBJ_MAX, buf, len_out);
 }
 
 /* Whether id is one of ids[0..n). */
@@ -169,7 +169,7 @@ void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
 		p->got = 0;
 		p->size = 0;
 		rados_read_op_stat(p->op, &p->size, &p->mtime, &p->stat_rv);
-		rados_read_op_read(p->op, 0, BLOB_CHUNK_SIZE, (char *)p->buf, &p->got, &p->read_rv);
+		rados_read_op_read(p->op, 0, BLOB_OBJ_MAX, (char *)p->buf, &p->got, &p->read_rv);
 		chunk_id_fmt(oid, &ids[k]);
 		if (rados_aio_read_op_operate(p->op, rb->io, p->c, oid, LIBRADOS_OPERATION_NOFLAG) < 0) {
 			rados_aio_release(p->c);

@@ -5,7 +5,9 @@
  * checks are qcow2.c's; here only the walk over the virtual disk: the
  * next chunk that has a cluster (runs without one are skipped in one
  * step), read whole, handed to the batch unless the decoder says the
- * range reads as zeros.  A failure or a stop leaves no manifest and
+ * range reads as zeros.  The raw blob is sealed under the file's key
+ * (SPEC §17: a decoded encrypted image stays in its lineage).  A failure
+ * or a stop leaves no manifest and
  * nothing committed: chunks the batch wrote are named by nothing and gc
  * drops them after its grace.
  */
@@ -43,9 +45,11 @@ int qcow2_in_decode(blob_store *s, const blob_manifest *src, blob_manifest **out
 	if ((rc = qcow2_reader_new(&q, in_read, &cs, src->size, why, why_cap)) < 0)
 		return rc;
 	size = qcow2_reader_info(q)->size;
-	if ((rc = blob_manifest_new(&man, size)) < 0 || (rc = blob_batch_new(&b, s)) < 0 ||
+	/* The raw disk is of the file's lineage: sealed under its key. */
+	if ((rc = blob_manifest_new(&man, size)) < 0 || (rc = blob_batch_new_key(&b, s, src->key)) < 0 ||
 	    (rc = (buf = malloc(BLOB_CHUNK_SIZE)) ? 0 : -ENOMEM) < 0)
 		goto out;
+	blob_manifest_set_key(man, src->key);
 	for (uint32_t i = 0; i < man->nchunks;) {
 		uint64_t off = (uint64_t)i << BLOB_CHUNK_SHIFT, next;
 		size_t len = blob_chunk_len(size, i);

@@ -32,6 +32,7 @@ struct admin {
 	char state[PATH_MAX];
 	bool state_given;         /* --state (or init's DIR) was given */
 	const char *db;
+	const char *keyfile, *keycmd; /* the key-encryption key (SPEC §17) */
 	const struct admin_cmd *cmd;
 	const char *opt[8];       /* the command's options' values ("" for a flag) */
 	const char *stores[64];   /* migrate: each --store, in order */
@@ -61,7 +62,8 @@ static void print_usage(FILE *f, const struct admin_cmd *only)
 	size_t n;
 	const struct admin_cmd *cmds = admin_cmds(&n);
 	if (!only)
-		fputs("usage: imgfs admin [--state DIR] [--db URL] COMMAND [ARGS]   (options before or after COMMAND)\n", f);
+		fputs("usage: imgfs admin [--state DIR] [--db URL] [--keyfile PATH | --keycmd CMD] COMMAND [ARGS]\n"
+	      "       (options before or after COMMAND)\n", f);
 	for (size_t i = 0; i < n; i++)
 		if (!only || only == &cmds[i])
 			fputs(cmds[i].usage, f);
@@ -95,7 +97,8 @@ static bool parse_i64(const char *s, int64_t *out)
 	return true;
 }
 
-/* account list: NAME UID ROLE PARENT (- for none), ROLE admin, main or sub. */
+/* account list: NAME UID ROLE PARENT (- for none), ROLE admin, main or
+ * sub, and "encrypt-by-default" after them when the account has it. */
 static int print_account(void *arg, const struct model_account *a)
 {
 	model *m = arg;
@@ -104,8 +107,8 @@ static int print_account(void *arg, const struct model_account *a)
 	if (a->parent_id && model_account_get(m, a->parent_id, &up) < 0)
 		snprintf(up.name, sizeof(up.name), "?");
 	snprintf(uid, sizeof(uid), a->uid >= 0 ? "%lld" : "-", (long long)a->uid);
-	printf("%s %s %s %s\n", a->name, uid, a->admin ? "admin" : a->parent_id ? "sub" : "main",
-	       a->parent_id ? up.name : "-");
+	printf("%s %s %s %s%s\n", a->name, uid, a->admin ? "admin" : a->parent_id ? "sub" : "main",
+	       a->parent_id ? up.name : "-", a->encrypt_default ? " encrypt-by-default" : "");
 	return 0;
 }
 
@@ -127,20 +130,30 @@ static int find_case_twin(void *arg, const struct model_account *a)
 
 static void over_quota_warnings(model *m, const char *main);
 
-/* account set NAME admin yes|no, account set NAME parent MAIN|- (§16). */
+#define ACCOUNT_SET_USAGE                                                                                   \
+	"account set NAME admin yes|no | account set NAME parent MAIN|- | account set NAME encrypt-by-default " \
+	"yes|no"
+
+/* account set NAME admin yes|no, account set NAME parent MAIN|- (§16),
+ * account set NAME encrypt-by-default yes|no (§17). */
 static int account_set(struct admin *a, model *m)
 {
 	struct model_err err = {0};
 	const char *name = a->argv[1], *key = a->argv[2], *value = a->argv[3];
+	bool yesno = strcmp(value, "yes") == 0 || strcmp(value, "no") == 0;
 	int rc;
 	if (strcmp(key, "admin") == 0) {
-		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+		if (!yesno)
 			return usage_error(a, "account set NAME admin takes yes or no");
 		rc = model_account_set_admin(m, name, strcmp(value, "yes") == 0, &err);
+	} else if (strcmp(key, "encrypt-by-default") == 0) {
+		if (!yesno)
+			return usage_error(a, "account set NAME encrypt-by-default takes yes or no");
+		rc = model_account_set_encrypt_default(m, name, strcmp(value, "yes") == 0, &err);
 	} else if (strcmp(key, "parent") == 0) {
 		rc = model_account_set_parent(m, name, value, &err);
 	} else {
-		return usage_error(a, "account set NAME admin yes|no | account set NAME parent MAIN|-");
+		return usage_error(a, ACCOUNT_SET_USAGE);
 	}
 	if (rc < 0)
 		return refused(name, rc, &err);
@@ -166,8 +179,7 @@ static int cmd_account(struct admin *a, model *m)
 		return account_set(a, m);
 	if (a->argc != 2 || strcmp(a->argv[0], "add") != 0)
 		return usage_error(a, "account add NAME [--uid UID] [--admin | --parent MAIN] | account list | "
-		                      "account set NAME admin yes|no | account set NAME parent MAIN|- | "
-		                      "account remove NAME");
+		                      ACCOUNT_SET_USAGE " | account remove NAME");
 	/* (uid_t)-1 is "no uid" to chown(2) and setreuid(2): never an account's. */
 	if (a->opt[0] && (!parse_i64(a->opt[0], &uid) || uid < 0 || uid > 4294967294LL))
 		return usage_error(a, "--uid takes a number from 0 to 4294967294");
@@ -542,6 +554,48 @@ static void print_kept(void *arg, const char *line)
 	printf("%s: its chunks kept\n", line);
 }
 
+/* key rotate: one line per data key re-wrapped, as it happens (a run cut
+ * by kill -9 shows how far it got). */
+static void print_progress(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+static int print_kek(void *arg, const char *kek, int64_t keys)
+{
+	const char *service = arg;
+	printf("%s %lld%s\n", kek, (long long)keys, strcmp(kek, service) == 0 ? " service" : "");
+	return 0;
+}
+
+/* key rotate --new-keyfile PATH | --new-keycmd CMD; key status (SPEC §17). */
+static int cmd_key(struct admin *a, model *m)
+{
+	struct model_key_rotation r;
+	struct model_err err = {0};
+	uint8_t kek[MODEL_KEK_SIZE];
+	char service[MODEL_KEK_ID_LEN + 1];
+	int rc;
+	if (a->argc == 1 && strcmp(a->argv[0], "status") == 0 && !a->opt[0] && !a->opt[1]) {
+		if ((rc = model_key_status(m, service, print_kek, service)) < 0)
+			return refused("key status", rc, NULL);
+		printf("service %s\n", service[0] ? service : "-");
+		return 0;
+	}
+	if (a->argc != 1 || strcmp(a->argv[0], "rotate") != 0 || !a->opt[0] == !a->opt[1])
+		return usage_error(a, "key rotate --new-keyfile PATH | --new-keycmd CMD (and the current key: --keyfile or "
+		                      "--keycmd) | key status");
+	if (model_kek_load(kek, a->opt[0], a->opt[1], &err) < 0)
+		return refused("key rotate", err.code, &err);
+	rc = model_key_rotate(m, kek, print_progress, NULL, &r, &err);
+	explicit_bzero(kek, sizeof(kek));
+	printf("%llu re-wrapped, %llu under the new key already, %llu under another\n",
+	       (unsigned long long)r.rewrapped, (unsigned long long)r.done, (unsigned long long)r.other);
+	return rc < 0 ? refused("key rotate", rc, &err) : 0;
+}
+
 static int cmd_fsck(struct admin *a, model *m)
 {
 	bool repair = a->opt[0] != NULL;
@@ -706,6 +760,8 @@ static const struct option publish_opts[] = {
 	{"boot-mode", required_argument, 0, 4}, {"features", required_argument, 0, 5},
 	{"description", required_argument, 0, 6}, {0, 0, 0, 0}};
 static const struct option fsck_opts[] = {{"repair", no_argument, 0, 0}, {0, 0, 0, 0}};
+static const struct option key_opts[] = {{"new-keyfile", required_argument, 0, 0},
+                                         {"new-keycmd", required_argument, 0, 1}, {0, 0, 0, 0}};
 static const struct option gc_opts[] = {{"grace", required_argument, 0, 0}, {"force", no_argument, 0, 1},
                                         {"dry-run", no_argument, 0, 2}, {0, 0, 0, 0}};
 /* --store (val 2) may be given once per region. */
@@ -724,6 +780,8 @@ static const struct admin_cmd cmds[] = {
 	 "  account list                          NAME UID ROLE PARENT (ROLE admin, main or sub; - none)\n"
 	 "  account set NAME admin yes|no\n"
 	 "  account set NAME parent MAIN|-        make NAME a sub-account of MAIN, or a main account\n"
+	 "  account set NAME encrypt-by-default yes|no\n"
+	 "                                        its new images are encrypted (SPEC §17)\n"
 	 "  account remove NAME                   only one that owns nothing and has no sub-accounts\n"
 	 "                                        (EBUSY: what it owns, its sub-accounts)\n",
 	 account_opts, cmd_account, false, 0, NULL},
@@ -770,6 +828,13 @@ static const struct admin_cmd cmds[] = {
 	 "                                        default http://localhost:8080): where imgfs serve is reached\n",
 	 no_opts, cmd_download_url, false, 0, NULL},
 	{"fsck", "  fsck [--repair]\n", fsck_opts, cmd_fsck, false, 0, ""},
+	{"key",
+	 "  key rotate --new-keyfile PATH | --new-keycmd CMD\n"
+	 "                                        wrap every data key of encrypted images anew under a new\n"
+	 "                                        key-encryption key (the current one: --keyfile/--keycmd);\n"
+	 "                                        no chunk is rewritten; run again to resume\n"
+	 "  key status                            KEK-ID KEYS per key-encryption key (service: the current)\n",
+	 key_opts, cmd_key, false, 0, NULL},
 	{"retention",
 	 "  retention [SECONDS]                   print, or set, how long deleted images stay in\n"
 	 "                                        recycle-bin/ before they are destroyed (default 604800)\n",
@@ -809,7 +874,7 @@ static int cmd_help(struct admin *a, model *m)
 	return 0;
 }
 
-enum { OPT_STATE = 256, OPT_DB, OPT_HELP, OPT_OWN = 512 };
+enum { OPT_STATE = 256, OPT_DB, OPT_HELP, OPT_KEYFILE, OPT_KEYCMD, OPT_OWN = 512 };
 
 /* Parses argv[optind..] with getopt_long: the global options and, once cmd
  * is known, its own (each at OPT_OWN + its index).  0, 1 (help asked) or 2
@@ -821,6 +886,8 @@ static int parse(struct admin *a, int argc, char **argv, const struct admin_cmd 
 	longopts[n++] = (struct option){"state", required_argument, 0, OPT_STATE};
 	longopts[n++] = (struct option){"db", required_argument, 0, OPT_DB};
 	longopts[n++] = (struct option){"help", no_argument, 0, OPT_HELP};
+	longopts[n++] = (struct option){"keyfile", required_argument, 0, OPT_KEYFILE};
+	longopts[n++] = (struct option){"keycmd", required_argument, 0, OPT_KEYCMD};
 	for (int i = 0; cmd && cmd->opts[i].name; i++)
 		longopts[n++] = (struct option){cmd->opts[i].name, cmd->opts[i].has_arg, 0, OPT_OWN + i};
 	longopts[n] = (struct option){0, 0, 0, 0};
@@ -833,6 +900,12 @@ static int parse(struct admin *a, int argc, char **argv, const struct admin_cmd 
 			break;
 		case OPT_DB:
 			a->db = optarg;
+			break;
+		case OPT_KEYFILE:
+			a->keyfile = optarg;
+			break;
+		case OPT_KEYCMD:
+			a->keycmd = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:
@@ -922,6 +995,15 @@ int fs_admin_main(int argc, char **argv)
 	int flags = 0;
 	if (!a.db && need_state(a.state))
 		return 1;
+	/* The key-encryption key (SPEC §17), for the commands that read or
+	 * make encrypted blobs (fsck's tags, publish, key rotate). */
+	uint8_t kek[MODEL_KEK_SIZE];
+	bool have_kek = false;
+	if (a.keyfile || a.keycmd) {
+		if (model_kek_load(kek, a.keyfile, a.keycmd, &err) < 0)
+			return refused("the key-encryption key", err.code, &err);
+		have_kek = true;
+	}
 	if (a.db && !files)
 		flags = MODEL_OPEN_NO_FILES; /* rows only: nothing of this host is touched */
 	else if (a.db && !dir_exists(a.state)) {
@@ -929,7 +1011,12 @@ int fs_admin_main(int argc, char **argv)
 		                "imgfs admin --db URL --state %s init makes it)\n", a.state, a.state);
 		return 1;
 	}
-	if ((rc = model_open_db(&m, a.state, a.db, flags, &err)) < 0) {
+	rc = model_open_db(&m, a.state, a.db, flags, &err);
+	if (rc == 0 && have_kek)
+		model_set_kek(m, kek);
+	if (have_kek)
+		explicit_bzero(kek, sizeof(kek));
+	if (rc < 0) {
 		fprintf(stderr, "imgfs admin: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		return 1;
 	}

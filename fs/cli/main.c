@@ -38,6 +38,8 @@ struct opts {
 	char *nonopt[2]; /* [SOURCE] MOUNTPOINT */
 	int nnonopt;
 	unsigned workers;
+	char *keyfile;     /* the key-encryption key (SPEC §17): a file, */
+	char *keycmd;      /* or a command printing it */
 	char *log;         /* a file or "syslog" (default <state>/imgfs.log) */
 	char *stats;       /* who reads /stats: "admin" (default) or "all" */
 	long long log_max; /* bytes; LLONG_MIN: FS_LOG_MAX_DEFAULT, 0: never */
@@ -63,6 +65,8 @@ static const struct fuse_opt opt_spec[] = {
 	{"account=%s", offsetof(struct opts, account), 0},
 	{"workers=%u", offsetof(struct opts, workers), 0},
 	{"log=%s", offsetof(struct opts, log), 0},
+	{"keyfile=%s", offsetof(struct opts, keyfile), 0},
+	{"keycmd=%s", offsetof(struct opts, keycmd), 0},
 	{"stats=%s", offsetof(struct opts, stats), 0},
 	{"log_max=%lld", offsetof(struct opts, log_max), 0},
 	/* Ours, not libfuse's (which would also mean -f and dump every
@@ -140,6 +144,10 @@ static void usage(const char *prog)
 	       "                        of the same state does)\n"
 	       "    -o ro               read-only: every write is EROFS, no task runs and\n"
 	       "                        nothing expires (the state stays as it is)\n"
+	       "    -o keyfile=PATH     the key-encryption key of encrypted images (32 bytes or 64\n"
+	       "                        hex digits; mode 0600 or stricter, owned by you)\n"
+	       "    -o keycmd=CMD       the same from a command's standard output (a KMS client;\n"
+	       "                        a comma in CMD is written \\,)\n"
 	       	       "    -o log=FILE|syslog  where the log goes (default STATE/imgfs.log)\n"
 	       "    -o log_max=BYTES    rotate the log file past this size, keeping %d old ones\n"
 	       "                        (default %lld; 0: never, when logrotate does it)\n"
@@ -276,6 +284,8 @@ int main(int argc, char **argv)
 	struct service *svc = NULL;
 	char state[PATH_MAX], logpath[PATH_MAX + 16], cwd[PATH_MAX], mnt[PATH_MAX], why[PATH_MAX * 2 + 128];
 	char created[PATH_MAX] = ""; /* what this mount made, removed if it fails */
+	uint8_t kek[MODEL_KEK_SIZE];
+	bool have_kek = false;
 	model *m = NULL;
 	int ready_fd = -1;
 	int rc = 1;
@@ -333,6 +343,17 @@ int main(int argc, char **argv)
 	if (o.log && !o.log[0]) {
 		fprintf(stderr, "imgfs: log=: a file or syslog\n");
 		goto out;
+	}
+	/* The key-encryption key (SPEC §17), read now: a key file with the
+	 * wrong owner or mode, or a command that fails, is refused before
+	 * anything is touched. */
+	if (o.keyfile || o.keycmd) {
+		if (model_kek_load(kek, o.keyfile, o.keycmd, &err) < 0) {
+			fprintf(stderr, "imgfs: %s\n", err.msg);
+			rc = 1;
+			goto out;
+		}
+		have_kek = true;
 	}
 	if (o.nnonopt == 0) {
 		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o OPTIONS] [STATE] MOUNTPOINT)\n");
@@ -408,6 +429,13 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out_session;
 	}
+	/* A key that is not the service's mounts (the other images serve as
+	 * before), and says so now. */
+	if (have_kek) {
+		model_set_kek(m, kek);
+		if (model_kek_check(m, &err) < 0)
+			fprintf(stderr, "imgfs: warning: %s\n", err.msg);
+	}
 	/* The state directory holds this host's files: imgfs admin, given it,
 	 * acts for this host (fsck judges these files only). */
 	if (o.db && !o.ro && (rc = model_host_record(m)) < 0)
@@ -465,6 +493,15 @@ int main(int argc, char **argv)
 	}
 	if (o.host)
 		model_host_set(m, o.host, NULL); /* checked in the foreground */
+	if (have_kek) {
+		char id[MODEL_KEK_ID_LEN + 1];
+		model_set_kek(m, kek);
+		model_kek_id(id, kek);
+		fs_log(&ctx, "key-encryption key %s given: encrypted images are read and written here", id);
+		if (model_kek_check(m, &err) < 0)
+			fs_log(&ctx, "%s", err.msg);
+	}
+	explicit_bzero(kek, sizeof(kek));
 	if (!o.ro && model_host_register(m) < 0)
 		fs_log(&ctx, "cannot register host %s (its lease is renewed by the watcher)", model_host(m));
 	ctx.m = m;
@@ -521,7 +558,10 @@ out:
 		fs_service_remove_tree(created);
 		created[0] = '\0';
 	}
+	explicit_bzero(kek, sizeof(kek));
 	free(cl.mountpoint);
+	free(o.keyfile);
+	free(o.keycmd);
 	free(o.log);
 	free(o.stats);
 	free(o.state);

@@ -64,6 +64,14 @@ static void show_encrypted(const struct fs_node *n, struct fs_ctx *ctx, struct f
 	fs_buf_value(out, n->img.encrypted ? "yes" : "no");
 }
 
+/* encrypted (§17): yes or no while the image is queued. */
+static int store_encrypted(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+		return model_fail(err, -EINVAL, "encrypted is yes or no");
+	return model_image_set_encrypted(ctx->m, n->img.id, strcmp(v, "yes") == 0, err);
+}
+
 /* sha256 (§2.1, §16): the system disk's, once the image is available (in
  * the recycle bin too); empty while it is made, and for an image made
  * before the checksum pass reached it. */
@@ -127,7 +135,9 @@ static void show_empty(const struct fs_node *n, struct fs_ctx *ctx, struct fs_bu
 
 /* The task working on the image (§2.1): "key value" lines; host when one
  * runs it (or it waits for one), orphaned-since when nobody can (state
- * orphaned: model_task_orphaned), position only while queued, rate and
+ * orphaned: model_task_orphaned), position only while queued, `waits
+ * key-encryption-key` while it waits for a host that can open the image's
+ * data key (§17: this mount cannot), rate and
  * eta once measurable, started once started; empty when no task works on
  * the image. */
 static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
@@ -148,6 +158,9 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 	}
 	if (t.position > 0)
 		fs_buf_printf(out, "position %d\n", t.position);
+	/* SPEC §17: it waits for a host that has the key-encryption key. */
+	if (t.waits_key)
+		fs_buf_puts(out, "waits key-encryption-key\n");
 	fs_buf_printf(out, "bytes-done %llu\nbytes-total %llu\n", (unsigned long long)t.bytes_done,
 	              (unsigned long long)t.bytes_total);
 	if (t.rate > 0) {
@@ -429,7 +442,8 @@ const struct fs_attr fs_image_attrs[] = {
 	{F(13, "tags", ALL, show_lines), .store = store_tags, .writable = remark_view,
 	 .flags = FS_ATTR_MULTILINE | FS_ATTR_REMARK,
 	 .field = offsetof(struct model_image, tags), OWN_TIME(tags_ns)},
-	{F(14, "encrypted", ALL, show_encrypted)},
+	{F(14, "encrypted", ALL, show_encrypted), .store = store_encrypted, .writable = queued_own,
+	 .readonly_why = "cannot change after upload: encrypted is written while the image is queued"},
 	{F(30, "project", ALL, show_text), .store = store_project, .writable = remark_view, .flags = FS_ATTR_REMARK,
 	 .field = offsetof(struct model_image, project), OWN_TIME(project_ns)},
 	{F(31, "sha256", ALL, show_sha256)},

@@ -3,7 +3,9 @@
  * and uploads in progress (§5.3, upload.c).
  *
  * Both are writable blobs (blob_wblob: a base manifest plus a copy-on-write
- * overlay, blobstore/wblob.c).  Every handle on one blob shares one open
+ * overlay, blobstore/wblob.c), opened under their blob's data key when
+ * they are encrypted (SPEC §17: model_wblob_open; a mount without the key
+ * gets EACCES and the reason).  Every handle on one blob shares one open
  * wblob, so the overlay's state map is read once and two writers never race
  * inside it: wblob asks its caller to serialise writers (pwrite, truncate),
  * which the per-blob mutex does; reads run in parallel.
@@ -64,15 +66,17 @@ static struct fs_disk *find(int64_t blob_id)
 	return NULL;
 }
 
-/* Under disks_lock: a new entry for the wblob `name` of the region. */
-static int disk_new(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *name, struct fs_disk **out)
+/* Under disks_lock: a new entry for the wblob of blob row blob_id, opened
+ * under its data key (SPEC §17: -EACCES with the reason in err when this
+ * mount cannot open it). */
+static int disk_new(struct fs_ctx *ctx, int64_t blob_id, struct fs_disk **out, struct model_err *err)
 {
+	struct model_blob b;
 	struct fs_disk *d;
-	blob_store *s;
 	int rc;
 	if (!(d = calloc(1, sizeof(*d))))
 		return -ENOMEM;
-	if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&d->w, s, name)) < 0) {
+	if ((rc = model_blob_get(ctx->m, blob_id, &b)) < 0 || (rc = model_wblob_open(ctx->m, &b, &d->w, err)) < 0) {
 		free(d);
 		return rc;
 	}
@@ -84,21 +88,16 @@ static int disk_new(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, cons
 	return 0;
 }
 
-int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out)
+int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out, struct model_err *err)
 {
-	struct model_err err = {0};
 	struct fs_disk *d;
 	int rc = 0;
 	/* Its disks are its host's files (§13). */
-	if ((rc = model_instance_here(ctx->m, &n->vm, &err)) < 0) {
-		char path[1024];
-		fs_node_path(ctx, n, path, sizeof(path));
-		fs_refuse(ctx, "open", path, rc, err.msg, 0);
+	if ((rc = model_instance_here(ctx->m, &n->vm, err)) < 0)
 		return rc;
-	}
 	pthread_mutex_lock(&disks_lock);
 	if (!(d = find(n->blob_id))) {
-		if ((rc = disk_new(ctx, n->vm.region_id, n->blob_id, n->vmdisk.wblob, &d)) < 0)
+		if ((rc = disk_new(ctx, n->blob_id, &d, err)) < 0)
 			goto out;
 		d->vm_id = n->vm.id;
 	}
@@ -111,7 +110,7 @@ out:
 }
 
 int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
-                        const struct fs_disk_hooks *hooks, struct fs_disk **out)
+                        const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err)
 {
 	struct fs_disk *d;
 	int rc = 0;
@@ -123,7 +122,7 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 			rc = -EBUSY;
 			goto out;
 		}
-		if ((rc = disk_new(ctx, u->region_id, u->blob_id, u->wblob, &d)) < 0)
+		if ((rc = disk_new(ctx, u->blob_id, &d, err)) < 0)
 			goto out;
 		d->is_upload = begin;
 		d->up.u = *u;
@@ -326,6 +325,7 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 	}
 	pthread_mutex_unlock(&disks_lock);
 	if (!d) {
+		/* Its size and stored bytes only: no key needed (§17). */
 		if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, wblob)) < 0)
 			return rc;
 		*size = blob_wblob_size(w);

@@ -152,7 +152,10 @@ static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b
 		n->attr->show(n, ctx, b);
 }
 
-static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_info *fi, struct fh **out)
+/* Opens node n for the request; a refusal's reason (another host's disk,
+ * an encrypted blob this mount has no key for) in err when it has one. */
+static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_info *fi, struct fh **out,
+                   struct model_err *err)
 {
 	struct fs_ctx *ctx = ops_ctx(req);
 	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -178,7 +181,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			rc = -EBUSY;
 			goto fail;
 		}
-		if ((rc = fs_disk_open(ctx, n, wr, &h->disk)) < 0)
+		if ((rc = fs_disk_open(ctx, n, wr, &h->disk, err)) < 0)
 			goto fail;
 		h->write = wr;
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
@@ -192,7 +195,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 	} else if (fs_node_is_upload(n)) {
 		/* An image's disk being uploaded (§5.3): the writable blob. */
 		h->kind = FH_DISK;
-		if ((rc = fs_upload_open(ctx, n, wr, &h->disk)) < 0)
+		if ((rc = fs_upload_open(ctx, n, wr, &h->disk, err)) < 0)
 			goto fail;
 		h->write = wr;
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
@@ -212,9 +215,11 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		/* An instance's cdrom or cidata: its host's, like its other disks (§13). */
 		if (fs_node_is_vm_media(n) && (rc = model_instance_here(ctx->m, &n->vm, NULL)) < 0)
 			goto fail;
+		/* An encrypted image's blob opens with its key (SPEC §17), or
+		 * EACCES with the reason. */
 		if ((rc = fs_node_blob_access(n)) < 0 || (rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
 		    (rc = model_store(ctx->m, b.region_id, &h->store)) < 0 ||
-		    (rc = model_blob_manifest(ctx->m, n->blob_id, &h->man)) < 0)
+		    (rc = model_blob_manifest_err(ctx->m, n->blob_id, &h->man, err)) < 0)
 			goto fail;
 		h->blob_id = n->blob_id;
 		/* Sealed blobs never change: keep the kernel's page cache.  But
@@ -247,6 +252,7 @@ fail:
 void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_OPEN, ino, NULL);
+	struct model_err err = {0};
 	struct fs_node n;
 	struct fh *h = NULL;
 	int rc = ops_resolve(req, ino, &n);
@@ -254,15 +260,16 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ops_reply_err(req, -rc);
 		return;
 	}
-	if ((rc = do_open(req, &n, fi, &h)) < 0) {
+	if ((rc = do_open(req, &n, fi, &h, &err)) < 0) {
 		char stats_why[192];
 		snprintf(stats_why, sizeof(stats_why),
 		         "/stats shows every account's activity: root, the mounting user and administrator accounts read "
 		         "it, uid %u may not (-o stats=all shows it to every caller)", (unsigned)n.caller.uid);
 		struct model_err remote = {0};
-		if (rc == -EREMOTE)
+		if (rc == -EREMOTE && !err.msg[0])
 			model_instance_here(ops_ctx(req)->m, &n.vm, &remote);
-		const char *why = rc == -EACCES && n.what == FS_W_STATS ? stats_why
+		const char *why = err.msg[0] ? err.msg /* the model's own: no key (§17), another host (§13) */
+		                  : rc == -EACCES && n.what == FS_W_STATS ? stats_why
 		                  : rc == -EACCES && n.what == FS_W_ATTR ? SECRET_WHY
 		                  : rc == -EACCES ? "this image's disks are only for creating instances"
 		                  : rc == -EREMOTE ? remote.msg
@@ -272,7 +279,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		                          ? "the upload is written through another mount, or closed and being checked"
 		                  : rc == -EBUSY ? "a capture is reading the instance's disks"
 		                                 : readonly_why(&n);
-		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY || (rc == -EREMOTE && fs_node_is_vm_media(&n)))
+		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY || rc == -EREMOTE || (rc == -EIO && err.msg[0]))
 			ops_refuse(req, "open", &n, NULL, rc, why);
 		else
 			ops_reply_err(req, -rc);
@@ -590,8 +597,11 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
  * gc on any host keeps the shared chunks, whatever becomes of the
  * snapshot).  Permissions are the write's: checked when the disk was
  * opened for writing; an upload's first bytes are sniffed as a write's
- * are.  Anything else is EOPNOTSUPP, another region's store EXDEV: the
- * kernel and cp copy by read and write then.  Never ENOSYS (the kernel
+ * are.  Anything else is EOPNOTSUPP, another region's store EXDEV, and
+ * so is a source of another lineage than the disk's (SPEC §17: an
+ * encrypted image's chunks into a plain disk or another key's, or the
+ * other way): the kernel and cp copy by read and write then, and the
+ * bytes are sealed under the disk's key on their way in.  Never ENOSYS (the kernel
  * would stop asking for the whole mount).  The kernel caps one request at
  * about 4 GiB, so a long copy comes in requests whose ends fall inside
  * chunks: the head and tail go by bytes. */
@@ -611,8 +621,8 @@ void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct
 		n = -EOPNOTSUPP;
 	else if (!out->write)
 		n = -EBADF;
-	else if (in->store != blob_wblob_store(fs_disk_wblob(out->disk)))
-		n = -EXDEV;
+	else if (blob_wblob_share_check(fs_disk_wblob(out->disk), in->store, in->man) < 0)
+		n = -EXDEV; /* another region's store, or another lineage's key (§17) */
 	else if ((uint64_t)off_in >= in->man->size || len == 0)
 		n = 0;
 	else if ((n = model_blob_hold(ctx->m, fs_disk_blob_id(out->disk), in->blob_id, &err)) == 0)
@@ -648,8 +658,11 @@ void ops_create_vm_disk(fuse_req_t req, const struct fs_node *p, const char *nam
 	}
 	ops_node_changed(ctx, p);
 	if ((rc = fs_node_lookup(ctx, p, name, &n)) < 0 || (rc = ops_fill_entry(ctx, &n, &e)) < 0 ||
-	    (rc = do_open(req, &n, fi, &h)) < 0) {
-		ops_reply_err(req, -rc);
+	    (rc = do_open(req, &n, fi, &h, &err)) < 0) {
+		if (err.msg[0])
+			ops_refuse(req, "create", p, name, rc, err.msg);
+		else
+			ops_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;

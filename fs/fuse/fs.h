@@ -507,8 +507,10 @@ void fs_files_release_all(void);
 /* Instance disks open through this mount (disk.c): one writable blob per
  * disk, shared by every handle, writers serialised. */
 struct fs_disk;
-/* Opens (or shares) the disk of node n; write: for writing. */
-int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out);
+/* Opens (or shares) the disk of node n; write: for writing.  -EREMOTE
+ * (another host's, §13), -EACCES (an encrypted disk this mount has no key
+ * for, §17): the reason in err. */
+int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out, struct model_err *err);
 /* Drops a handle; the last writer records the new size and mtime. */
 void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
@@ -600,7 +602,7 @@ struct fs_disk_hooks {
  * writers other than the beginning mount's are -EBUSY), its state, its
  * blob. */
 int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
-                        const struct fs_disk_hooks *hooks, struct fs_disk **out);
+                        const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err);
 struct fs_upload *fs_disk_upload(struct fs_disk *d); /* NULL unless this mount's upload */
 blob_wblob *fs_disk_wblob(struct fs_disk *d);
 /* The upload's failed (0, -EINVAL or -ECANCELED), read under the writer lock. */
@@ -621,7 +623,8 @@ int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *na
                      struct fs_disk **out, struct model_err *err);
 /* Opening disks/<dev> of an uploading image: readers share the blob,
  * writers only in the mount that began it, before its last close. */
-int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out);
+int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out,
+                   struct model_err *err);
 /* truncate(2) of an upload's disk (cp --sparse ends with one). */
 int fs_upload_truncate(struct fs_ctx *ctx, const struct fs_node *n, uint64_t size);
 /* close(2) of a writer (FLUSH): what it wrote is made durable. */

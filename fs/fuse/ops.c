@@ -272,17 +272,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size)
 {
 	struct fs_ctx *ctx = ops_ctx(req);
+	struct model_err err = {0};
 	struct fs_disk *d = NULL;
 	int rc;
 	if (model_instance_busy(ctx->m, n->vm.id)) {
 		ops_refuse(req, "truncate", n, NULL, -EBUSY, "a capture is reading the instance's disks");
 		return -EBUSY;
 	}
-	if ((rc = fs_disk_open(ctx, n, true, &d)) == 0) {
+	if ((rc = fs_disk_open(ctx, n, true, &d, &err)) == 0) {
 		rc = fs_disk_truncate(d, size);
 		fs_disk_close(ctx, d, true);
 	}
-	if (rc < 0)
+	if (rc < 0 && err.msg[0]) /* another host's disk (§13), no key (§17) */
+		ops_refuse(req, "truncate", n, NULL, rc, err.msg);
+	else if (rc < 0)
 		ops_reply_err(req, -rc);
 	return rc;
 }

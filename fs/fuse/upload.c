@@ -90,15 +90,15 @@ int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *na
 	if ((rc = model_upload_begin(ctx->m, p->img.id, idx, &u, err)) < 0)
 		return rc;
 	if ((rc = fs_node_resolve(ctx, &p->caller, upload_ino(&u), n)) < 0 ||
-	    (rc = fs_disk_open_upload(ctx, &u, true, true, &upload_hooks, out)) < 0) {
+	    (rc = fs_disk_open_upload(ctx, &u, true, true, &upload_hooks, out, err)) < 0) {
 		model_upload_abandon(ctx->m, &u, "the upload could not be opened");
-		return model_fail(err, rc, "the upload could not be opened: %s", strerror(-rc));
+		return err && err->code ? rc : model_fail(err, rc, "the upload could not be opened: %s", strerror(-rc));
 	}
 	fs_node_path(ctx, n, fs_disk_upload(*out)->path, sizeof(fs_disk_upload(*out)->path));
 	return 0;
 }
 
-int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out)
+int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out, struct model_err *err)
 {
 	struct model_blob b;
 	int rc;
@@ -109,7 +109,7 @@ int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, stru
 	struct model_upload u = {.image_id = n->img.id, .blob_id = n->blob_id, .region_id = n->img.region_id,
 	                         .folder = n->img.folder, .idx = n->dev.index};
 	memcpy(u.wblob, b.wblob, sizeof(u.wblob));
-	return fs_disk_open_upload(ctx, &u, write, false, NULL, out);
+	return fs_disk_open_upload(ctx, &u, write, false, NULL, out, err);
 }
 
 /* -errno that every write of a failed or cancelled upload returns; also
@@ -301,7 +301,7 @@ static void upload_write_refused(struct fs_ctx *ctx, struct fs_upload *up)
 int fs_upload_truncate(struct fs_ctx *ctx, const struct fs_node *n, uint64_t size)
 {
 	struct fs_disk *d;
-	int rc = fs_upload_open(ctx, n, true, &d);
+	int rc = fs_upload_open(ctx, n, true, &d, NULL);
 	if (rc < 0)
 		return rc;
 	rc = fs_disk_truncate(d, size);

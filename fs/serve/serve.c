@@ -213,8 +213,16 @@ static int prepare(struct server *srv, struct dl *dl, const struct model_link *l
 		return rc == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR;
 	if (!b->sealed)
 		return MHD_HTTP_NOT_FOUND;
-	if ((rc = model_store(srv->m, b->region_id, &dl->s)) < 0 || (rc = model_blob_manifest(srv->m, b->id, &dl->man)) < 0)
+	if ((rc = model_store(srv->m, b->region_id, &dl->s)) < 0)
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	/* An encrypted image is sent as plaintext to the link's holder, read
+	 * through its key (SPEC §17); a server without the key says so in
+	 * its log and answers 503 until it has one. */
+	struct model_err err = {0};
+	if ((rc = model_blob_manifest_err(srv->m, b->id, &dl->man, &err)) < 0) {
+		snprintf(dl->why, sizeof(dl->why), "%.*s", (int)sizeof(dl->why) - 1, err.msg[0] ? err.msg : strerror(-rc));
+		return rc == -EACCES ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
 	/* A qcow2 link of an image whose disk is a QCOW2 file serves the file;
 	 * of a raw disk, the QCOW2 made from its manifest. */
 	if (strcmp(l->format, "qcow2") == 0 && strcmp(img->format, "qcow2") != 0 &&
@@ -482,8 +490,10 @@ static char *metrics_text(void *arg, size_t *len)
 static const char serve_usage[] =
 	"usage: imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
 	"                   [--log FILE] [--threads N] [--max-connections N] [--max-per-client N]\n"
-	"                   [--metrics-listen [ADDR:]PORT]\n"
+	"                   [--metrics-listen [ADDR:]PORT] [--keyfile PATH | --keycmd CMD]\n"
 	"  Serves the state's download links (SPEC §14) over HTTP/1.1, HTTPS with a certificate.\n"
+	"  --keyfile, --keycmd  the key-encryption key: links of encrypted images (SPEC §17) are\n"
+	"                     served only with it (503 without)\n"
 	"  --listen    default 127.0.0.1:8080; port 0 picks a free one (printed at start)\n"
 	"  --log       also append the log lines (one per download) to FILE\n"
 	"  --threads   threads polling the connections (default 4)\n"
@@ -620,7 +630,8 @@ int serve_main(int argc, char **argv)
 	bool v6 = false, log_open = false;
 	char state[PATH_MAX] = "";
 	const char *db = NULL, *listen_at = "127.0.0.1:8080", *cert_path = NULL, *key_path = NULL, *log_path = NULL;
-	const char *metrics_at = NULL;
+	const char *metrics_at = NULL, *keyfile = NULL, *keycmd = NULL;
+	uint8_t kek[MODEL_KEK_SIZE];
 	char metrics_spec[INET6_ADDRSTRLEN + 16];
 	struct sockaddr_storage mss;
 	socklen_t msslen = 0;
@@ -662,6 +673,10 @@ int serve_main(int argc, char **argv)
 				return usage_error("--max-per-client takes 1 to 4096");
 		} else if (strcmp(o, "--metrics-listen") == 0) {
 			metrics_at = v;
+		} else if (strcmp(o, "--keyfile") == 0) {
+			keyfile = v;
+		} else if (strcmp(o, "--keycmd") == 0) {
+			keycmd = v;
 		} else {
 			return usage_error("unknown option");
 		}
@@ -694,10 +709,21 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	log_open = true;
+	if ((keyfile || keycmd) && model_kek_load(kek, keyfile, keycmd, &err) < 0) {
+		fprintf(stderr, "imgfs serve: %s\n", err.msg);
+		rc = 1;
+		goto out;
+	}
 	if ((rc = model_open_db(&srv.m, state, db, 0, &err)) < 0) {
 		fprintf(stderr, "imgfs serve: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		rc = 1;
 		goto out;
+	}
+	if (keyfile || keycmd) {
+		model_set_kek(srv.m, kek);
+		explicit_bzero(kek, sizeof(kek));
+		if (model_kek_check(srv.m, &err) < 0)
+			fprintf(stderr, "imgfs serve: warning: %s\n", err.msg);
 	}
 	rc = 1;
 	if ((lfd = listen_on(&ss, sslen, v6)) < 0) {

@@ -483,7 +483,28 @@ static const char schema_v16[] =
 static const char schema_v17[] =
 	"ALTER TABLE instances ADD COLUMN system_disk_size INTEGER NOT NULL DEFAULT 42949672960;";
 
+/* Version 18: encrypted images (SPEC §17, model/meta/keys.c).  A data key
+ * per lineage (an encrypted image and everything made from it: captures,
+ * conversions, copies, instances), stored only wrapped by the service's
+ * key-encryption key, which is never in the database: the row says which
+ * key wrapped it (its id, an HMAC of it), so a rotation (`imgfs admin key
+ * rotate`) re-wraps row by row, each in its own transaction, and resumes
+ * where it was cut.  A blob's chunks are sealed under its key_id's key; an
+ * image's key_id is its lineage's (0 until it holds data, or plain); an
+ * instance's the one of the image it was built from (its new disks use
+ * it); an account's encrypt_default makes its new images encrypted. */
+static const char schema_v18[] =
+	"CREATE TABLE data_keys ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  wrapped BLOB NOT NULL,"              /* nonce 12 || AES-256-GCM(KEK, key) 32 || tag 16 */
+	"  kek TEXT NOT NULL,"                  /* the id of the KEK that wrapped it, 16 hex */
+	"  created INTEGER NOT NULL);"          /* unix seconds */
+	"ALTER TABLE blobs ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;"     /* data_keys(id); 0: plain */
+	"ALTER TABLE images ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;"    /* its lineage's key; 0: none */
+	"ALTER TABLE instances ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;" /* its new disks' key; 0: plain */
+	"ALTER TABLE accounts ADD COLUMN encrypt_default INTEGER NOT NULL DEFAULT 0;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
-                                           schema_v13, schema_v14, schema_v15, schema_v16, schema_v17};
+                                           schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

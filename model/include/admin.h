@@ -77,6 +77,7 @@ struct model_account {
 	int64_t parent_id; /* a sub-account: its main account's id; 0: none */
 	bool has_subs;     /* a main account that has sub-accounts */
 	int64_t created;   /* unix seconds */
+	bool encrypt_default; /* its new images are encrypted (SPEC §17) */
 };
 int model_account_add(model *m, const char *name, int64_t uid, struct model_err *err);
 /* The same with a role: admin makes an administrator; parent (NULL: none)
@@ -99,6 +100,10 @@ int model_account_list(model *m, int (*cb)(void *arg, const struct model_account
 /* admin account set NAME admin yes|no: -ENOENT; -EINVAL for a
  * sub-account, -EBUSY (naming them) for an account with sub-accounts. */
 int model_account_set_admin(model *m, const char *name, bool admin, struct model_err *err);
+/* admin account set NAME encrypt-by-default yes|no (SPEC §17): the
+ * account's new private and ISO images start with `encrypted` yes (it
+ * stays writable while they are queued).  -ENOENT. */
+int model_account_set_encrypt_default(model *m, const char *name, bool on, struct model_err *err);
 /* admin account set NAME parent MAIN|-: makes NAME a sub-account of MAIN
  * (parent NULL or "-": a main account again).  -ENOENT for either name;
  * -EINVAL when NAME is an administrator or MAIN, MAIN is an

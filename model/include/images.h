@@ -46,7 +46,8 @@ struct model_image {
 	char tags[MODEL_TEXT_MAX + 1];
 	char source[MODEL_TEXT_MAX + 1];
 	char error[256];
-	bool encrypted;
+	bool encrypted;                /* §17: its chunks are sealed under key_id's key */
+	int64_t key_id;                /* its lineage's data key; 0 until it holds data (or plain) */
 	uint64_t size;                 /* virtual size of the system disk */
 	int64_t created;               /* unix seconds */
 	int64_t mtime_ns;              /* last change of an attribute's content, but */
@@ -186,6 +187,13 @@ int model_image_unpublish(model *m, int64_t region_id, enum model_folder folder,
 int model_publish_disk(blob_store *s, const struct model_publish *p, const blob_manifest *file, blob_manifest **disk,
                        struct model_err *err);
 
+/* A write to `encrypted` (SPEC §17): yes or no, on a queued private or
+ * ISO image (-EPERM otherwise, "cannot change after upload").  Its data
+ * key is made when data arrives (an upload, an import, a capture of an
+ * instance of no lineage); an image made from an encrypted one is
+ * encrypted whatever this said, in its source's lineage. */
+int model_image_set_encrypted(model *m, int64_t id, bool on, struct model_err *err);
+
 /* ---- devices and blobs --------------------------------------------------- */
 
 enum model_device_kind { MODEL_DEV_INVALID = 0, MODEL_DEV_IMAGE, MODEL_DEV_SNAPSHOT };
@@ -215,10 +223,20 @@ struct model_blob {
 	char wblob[64];      /* writable blob name, "" when sealed */
 	int64_t mtime_ns;
 	char sha256[65];     /* SHA-256 of its bytes (§2.1), "" while unknown */
+	int64_t key_id;      /* the data key its chunks are sealed under (§17); 0: plain */
 };
 int model_blob_get(model *m, int64_t blob_id, struct model_blob *out);
-/* The sealed blob's manifest (caller frees). */
+/* The sealed blob's manifest (caller frees), to read: with the context of
+ * its data key when it is encrypted (SPEC §17), or -EACCES (the reason in
+ * err, which may be NULL) when this process cannot open that key. */
 int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out);
+int model_blob_manifest_err(model *m, int64_t blob_id, blob_manifest **out, struct model_err *err);
+/* The same without its key: its chunk ids, for what does not read the
+ * bytes (the chunks a destroyed image frees). */
+int model_blob_ids(model *m, int64_t blob_id, blob_manifest **out);
+/* The writable blob of b (an instance disk, an upload), opened in its
+ * region's store under its data key: -EACCES with the reason as above. */
+int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err);
 /* The image's `sha256` (SPEC §2.1): the SHA-256 of its system disk (vda;
  * an ISO image's cdrom), lowercase hex, or "" while it is not known (not
  * available yet, or an image made before the checksum pass reached it). */

@@ -34,6 +34,8 @@ struct model_instance {
 	int64_t dir_mtime_ns; /* last change of disks/ entries (attach, detach, rebuild) */
 	char host[MODEL_HOST_MAX + 1]; /* the host it runs on (§13); "" made before hosts */
 	uint64_t system_disk_size; /* the size of a blank vda it is given (§16) */
+	int64_t key_id;       /* the data key of the image it was built from (§17): its
+	                         new disks are sealed under it; 0: plain */
 };
 /* 0 when this process's host may touch the instance's disks (open them,
  * attach, detach, rebuild, remove): the instance runs here, or on no
@@ -84,6 +86,7 @@ struct model_vm_disk {
 	char wblob[64];  /* "" for a sealed (read-only) disk */
 	bool sealed;     /* read-only: the blob has a manifest */
 	int64_t mtime_ns; /* last change of size or content recorded */
+	int64_t key_id;  /* the blob's data key (§17); 0: plain */
 };
 /* The instance's disks in index order; returns the count (<= MODEL_VM_SLOTS). */
 int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL_VM_SLOTS]);

@@ -50,6 +50,9 @@ struct model_task {
 	 * (unix seconds: the lapse, or for a process of this host the task's
 	 * last update).  0: not orphaned. */
 	int64_t orphaned_since;
+	/* Queued, of an encrypted image, and this process cannot open its
+	 * data key (SPEC §17): it waits for a host that can. */
+	bool waits_key;
 };
 /* The task working on the image, as target or as source: 0, -ENOENT. */
 int model_task_of_image(model *m, int64_t image_id, struct model_task *out);

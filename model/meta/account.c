@@ -29,6 +29,7 @@ void model_account_row(db_stmt *st, struct model_account *a)
 	a->parent_id = db_col_int64(st, 4);
 	a->has_subs = db_col_int64(st, 5) != 0;
 	a->created = db_col_int64(st, 6);
+	a->encrypt_default = db_col_int64(st, 7) != 0;
 }
 
 static void account_fill(db_stmt *st, void *out)

@@ -4,7 +4,10 @@
  * A blob row records a device's bytes: a sealed manifest (immutable) or
  * the name of a writable blob in the region's store.  Devices map an
  * image's vda..vdz / cdrom to blobs, directly (an image file) or through a
- * snapshot.
+ * snapshot.  A blob of an encrypted image (SPEC §17) names its data key
+ * (key_id): its manifest is handed out with the key's context attached,
+ * its wblob opened under it (model_wblob_open), or -EACCES with the
+ * reason when this process cannot open the key.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -67,7 +70,7 @@ int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT id, region_id, size, stored, manifest IS NOT NULL, xxh128, "
-	                         "COALESCE(wblob, ''), mtime_ns, sha256 FROM blobs WHERE id = ?"))))
+	                         "COALESCE(wblob, ''), mtime_ns, sha256, key_id FROM blobs WHERE id = ?"))))
 		return -EIO;
 	db_bind_int64(st, 1, blob_id);
 	rc = db_step(st);
@@ -81,6 +84,7 @@ int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
 		model_col_text(st, 6, out->wblob, sizeof(out->wblob));
 		out->mtime_ns = db_col_int64(st, 7);
 		model_col_text(st, 8, out->sha256, sizeof(out->sha256));
+		out->key_id = db_col_int64(st, 9);
 		rc = 0;
 	} else {
 		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
@@ -89,7 +93,8 @@ int model_blob_get(model *m, int64_t blob_id, struct model_blob *out)
 	return rc;
 }
 
-int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out)
+/* The manifest of a sealed blob as stored (no key) and its key's id. */
+static int manifest_row(model *m, int64_t blob_id, blob_manifest **out, int64_t *key_id)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -97,11 +102,12 @@ int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out)
 	*out = NULL;
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT manifest FROM blobs WHERE id = ?"))))
+	if (!(st = model_stmt(c, SQL("SELECT manifest, key_id FROM blobs WHERE id = ?"))))
 		return -EIO;
 	db_bind_int64(st, 1, blob_id);
 	rc = db_step(st);
 	if (rc == DB_ROW) {
+		*key_id = db_col_int64(st, 1);
 		if (db_col_null(st, 0))
 			rc = -EINVAL; /* a writable blob has no manifest */
 		else
@@ -113,8 +119,55 @@ int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out)
 	return rc;
 }
 
+int model_blob_manifest_err(model *m, int64_t blob_id, blob_manifest **out, struct model_err *err)
+{
+	blob_key *key = NULL;
+	int64_t key_id = 0;
+	int rc;
+	if ((rc = manifest_row(m, blob_id, out, &key_id)) < 0)
+		return rc;
+	/* An encrypted blob is read through its key (SPEC §17), or not at all. */
+	if ((rc = model_key_get(m, key_id, &key, err)) < 0) {
+		blob_manifest_free(*out);
+		*out = NULL;
+		return rc;
+	}
+	blob_manifest_set_key(*out, key);
+	blob_key_unref(key);
+	return 0;
+}
+
+int model_blob_manifest(model *m, int64_t blob_id, blob_manifest **out)
+{
+	return model_blob_manifest_err(m, blob_id, out, NULL);
+}
+
+int model_blob_ids(model *m, int64_t blob_id, blob_manifest **out)
+{
+	int64_t key_id;
+	return manifest_row(m, blob_id, out, &key_id);
+}
+
+int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err)
+{
+	blob_key *key = NULL;
+	blob_store *s;
+	int rc;
+	*out = NULL;
+	if (!b->wblob[0])
+		return model_fail(err, -ENOENT, "the disk has no writable blob");
+	if ((rc = model_store(m, b->region_id, &s)) < 0)
+		return model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
+	if ((rc = model_key_get(m, b->key_id, &key, err)) < 0)
+		return rc;
+	if ((rc = blob_wblob_open_key(out, s, b->wblob, key)) < 0)
+		model_fail(err, rc, "cannot open %s: %s", b->wblob, strerror(-rc));
+	blob_key_unref(key);
+	return rc;
+}
+
 int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,
-                             int64_t *id_out)
+                             int64_t key_id, int64_t *id_out)
 {
 	void *enc = NULL;
 	size_t len = 0;
@@ -122,8 +175,8 @@ int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob
 	int rc;
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, xxh128, mtime_ns) "
-	                         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id")))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, xxh128, mtime_ns, key_id) "
+	                         "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -133,6 +186,7 @@ int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob
 	db_bind_blob(st, 4, enc, len);
 	db_bind_text(st, 5, xxh128 ? xxh128 : "");
 	db_bind_int64(st, 6, model_now_ns());
+	db_bind_int64(st, 7, key_id);
 	rc = model_insert(st, id_out);
 out:
 	free(enc);

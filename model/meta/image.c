@@ -28,9 +28,9 @@ _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder a
 	p "boot_mode, " p "features, " p "description, " p "tags, " p "source, " p "error, " p "encrypted, "   \
 	p "size, " p "created, " p "mtime_ns, " p "ctime_ns, " p "deleted_at, " p "dir_mtime_ns, "             \
 	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind, "        \
-	p "project, " p "project_ns"
+	p "project, " p "project_ns, " p "key_id"
 #define IMAGE_FIELDS IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
-#define IMAGE_NFIELDS 36 /* the columns image_row reads */
+#define IMAGE_NFIELDS 37 /* the columns image_row reads */
 #define IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 #define IMAGE_COLS IMAGE_FIELDS " " IMAGE_FROM
 
@@ -72,6 +72,7 @@ static void image_row(db_stmt *st, struct model_image *img)
 	model_col_text(st, 33, img->origin_kind, sizeof(img->origin_kind));
 	model_col_text(st, 34, img->project, sizeof(img->project));
 	img->project_ns = db_col_int64(st, 35);
+	img->key_id = db_col_int64(st, 36);
 	img->refs = MODEL_REF_UNKNOWN;
 	img->copies_ctime_ns = -1;
 }
@@ -397,9 +398,11 @@ static int image_create_try(struct image_create *ic, const char *ext)
 	int rc;
 	if ((rc = model_write_begin(ic->m, &ic->c, ic->err)) < 0)
 		return rc;
+	/* encrypted: the account's default (SPEC §17). */
 	if (!(st = model_stmt(ic->c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns) SELECT ?1, ?2, ?3, ?4, ?5, "
-	                                 "?6, 0, ?7, ?8, ?9, ?10, ?10 WHERE ?11 = 0 OR COALESCE((SELECT used FROM "
+	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns, encrypted) SELECT ?1, ?2, ?3, "
+	                                 "?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10, COALESCE((SELECT encrypt_default FROM "
+	                                 "accounts WHERE id = ?3), 0) WHERE ?11 = 0 OR COALESCE((SELECT used FROM "
 	                                 "usage_totals WHERE account_id = " MODEL_SQL_PAYER("?3") " AND region_id = ?2 AND "
 	                                 "key = ?11), 0) < COALESCE((SELECT value FROM quotas WHERE account_id = "
 	                                 MODEL_SQL_PAYER("?3") " AND region_id = ?2 AND key = ?11), ?12) "
@@ -757,7 +760,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 		rc = model_fail(err, -EEXIST, "%s/%s exists", model_folder_name(p->folder), p->name);
 		goto out;
 	}
-	if ((rc = model_blob_insert_sealed(c, region_id, disk, xxh128, &blob_id)) < 0) {
+	if ((rc = model_blob_insert_sealed(c, region_id, disk, xxh128, 0, &blob_id)) < 0) {
 		model_fail(err, rc, "cannot record the disk");
 		goto out;
 	}

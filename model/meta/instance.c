@@ -28,6 +28,12 @@
  * A rebuild copies no bytes: each new disk is a wblob whose base is the
  * image's (or snapshot's) sealed manifest, written copy-on-write, and gc
  * keeps every wblob base's chunks alive however the image fares later.
+ *
+ * Encrypted images (SPEC §17): an instance takes the data key of the
+ * image it is built from (instances.key_id); every disk made for it from
+ * then on — rebuilt ones, a blank vda for an ISO, data disks attached —
+ * is a blob of that key: its overlay encrypted, its seal under the same
+ * key, so chunks it shares with the image stay shared.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,20 +75,21 @@ int instance_disk_link(struct model_conn *c, int64_t vm_id, int idx, int64_t blo
 }
 
 int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
-                      const blob_manifest *base, uint64_t size, struct wblob_set *made)
+                      const blob_manifest *base, uint64_t size, int64_t key_id, struct wblob_set *made)
 {
 	db_stmt *st;
 	int64_t blob_id;
 	char name[64];
 	int rc;
 
-	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
-	                         "VALUES (?, ?, ?, NULL, NULL, ?) RETURNING id"))))
+	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns, key_id) "
+	                         "VALUES (?, ?, ?, NULL, NULL, ?, ?) RETURNING id"))))
 		return -EIO;
 	db_bind_int64(st, 1, region_id);
 	db_bind_int64(st, 2, (int64_t)size);
 	db_bind_int64(st, 3, base ? (int64_t)base->stored : 0);
 	db_bind_int64(st, 4, model_now_ns());
+	db_bind_int64(st, 5, key_id);
 	if ((rc = model_insert(st, &blob_id)) < 0)
 		return rc;
 	snprintf(name, sizeof(name), "d%lld", (long long)blob_id);
@@ -218,7 +225,7 @@ int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT d.idx, d.blob_id, COALESCE(b.wblob, ''), b.mtime_ns, "
-	                         "b.manifest IS NOT NULL FROM instance_disks d "
+	                         "b.manifest IS NOT NULL, b.key_id FROM instance_disks d "
 	                         "JOIN blobs b ON b.id = d.blob_id WHERE d.instance_id = ? ORDER BY d.idx"))))
 		return -EIO;
 	db_bind_int64(st, 1, vm_id);
@@ -233,6 +240,7 @@ int model_instance_disks(model *m, int64_t vm_id, struct model_vm_disk out[MODEL
 		model_col_text(st, 2, d->wblob, sizeof(d->wblob));
 		d->mtime_ns = db_col_int64(st, 3);
 		d->sealed = db_col_int(st, 4) != 0;
+		d->key_id = db_col_int64(st, 5);
 	}
 	db_reset(st);
 	return rc == DB_ROW || rc == DB_DONE ? n : db_errno(rc);
@@ -281,7 +289,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}
-	if ((rc = instance_disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, &made)) < 0) {
+	if ((rc = instance_disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, 0, &made)) < 0) {
 		model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 		goto out;
 	}
@@ -449,7 +457,9 @@ int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_
 		rc = model_fail(err, -EBUSY, VM_BUSY_TASK);
 		goto out;
 	}
-	if ((rc = instance_disk_new(c, s, vm.region_id, vm_id, index, NULL, 0, &made)) < 0) {
+	/* An instance built from an encrypted image gets encrypted data
+	 * disks, of its lineage (SPEC §17). */
+	if ((rc = instance_disk_new(c, s, vm.region_id, vm_id, index, NULL, 0, vm.key_id, &made)) < 0) {
 		model_fail(err, rc, "cannot create %s: %s", name, strerror(-rc));
 		goto out;
 	}
@@ -591,20 +601,20 @@ static int rebuild_check(model *m, const struct model_instance *vm, const struct
 
 /* Replaces the instance's disk at dev's index (if any) by a copy-on-write
  * copy of dev's sealed blob, or of raw (the decoded QCOW2 system disk)
- * when given. */
+ * when given; the disk is of the image's lineage (key_id, SPEC §17). */
 static int rebuild_disk(model *m, struct model_conn *c, blob_store *s, const struct model_instance *vm,
                         const struct model_vm_disk *disks, int n, const struct model_device *dev,
-                        const blob_manifest *raw, struct wblob_set *made, struct wblob_set *gone)
+                        const blob_manifest *raw, int64_t key_id, struct wblob_set *made, struct wblob_set *gone)
 {
 	const struct model_vm_disk *old = instance_disk_at(disks, n, dev->index);
 	blob_manifest *base = NULL;
 	int rc;
-	if (!raw && (rc = model_blob_manifest(m, dev->blob_id, &base)) < 0)
+	if (!raw && (rc = model_blob_ids(m, dev->blob_id, &base)) < 0)
 		return rc;
 	if (raw)
 		base = (blob_manifest *)raw;
 	if (!old || (rc = instance_disk_drop(c, vm->id, old, gone)) == 0)
-		rc = instance_disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, made);
+		rc = instance_disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, key_id, made);
 	if (!raw)
 		blob_manifest_free(base);
 	return rc;
@@ -631,8 +641,11 @@ static int rebuild_decode(model *m, int64_t image_id, blob_manifest **raw_out, s
 		return 0; /* the transaction's checks answer */
 	if ((n = model_device_list(m, image_id, devs)) <= 0 || devs[0].index != 0)
 		return 0;
-	if ((rc = model_store(m, img.region_id, &s)) < 0 || (rc = model_blob_manifest(m, devs[0].blob_id, &src)) < 0)
+	if ((rc = model_store(m, img.region_id, &s)) < 0)
 		return model_fail(err, rc, "cannot read the image: %s", strerror(-rc));
+	/* An encrypted image is decoded through its key, into its lineage. */
+	if ((rc = model_blob_manifest_err(m, devs[0].blob_id, &src, err)) < 0)
+		return err && err->code ? rc : model_fail(err, rc, "cannot read the image: %s", strerror(-rc));
 	rc = qcow2_in_decode(s, src, raw_out, NULL, NULL, why, sizeof(why));
 	blob_manifest_free(src);
 	if (rc == -EINVAL)
@@ -644,8 +657,11 @@ static int rebuild_decode(model *m, int64_t image_id, blob_manifest **raw_out, s
 
 int instance_set_image(model *m, struct model_conn *c, const struct model_instance *vm, int64_t image_id)
 {
-	db_stmt *st = model_stmt(c, SQL("UPDATE instances SET image_id = ?, dir_mtime_ns = ?2, mtime_ns = ?2, "
-	                                 "ctime_ns = ?2 WHERE id = ?3"));
+	/* Its new disks go on in the image's lineage (SPEC §17): the image's
+	 * key; an ejected ISO (image 0) leaves the one it had. */
+	db_stmt *st = model_stmt(c, SQL("UPDATE instances SET image_id = ?1, key_id = CASE ?1 WHEN 0 THEN key_id ELSE "
+	                                 "COALESCE((SELECT i.key_id FROM images i WHERE i.id = ?1), 0) END, "
+	                                 "dir_mtime_ns = ?2, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
 	int rc;
 	if (!st)
 		return -EIO;
@@ -685,7 +701,8 @@ static int rebuild_disks(model *m, struct model_conn *c, blob_store *s, const st
 		const struct model_device *d = &devs[i];
 		if (d->index != 0 && (d->index >= MODEL_VM_MAX_DISKS || d->kind != MODEL_DEV_SNAPSHOT))
 			continue;
-		if ((rc = rebuild_disk(m, c, s, vm, disks, ndisk, d, d->index == 0 ? raw : NULL, made, gone)) < 0)
+		if ((rc = rebuild_disk(m, c, s, vm, disks, ndisk, d, d->index == 0 ? raw : NULL, img->key_id, made, gone)) <
+		    0)
 			return model_fail(err, rc, "cannot build %s: %s", d->name, strerror(-rc));
 	}
 	if ((cdrom = instance_disk_at(disks, ndisk, MODEL_VM_CDROM)) && (rc = instance_disk_drop(c, vm->id, cdrom, gone)) < 0)

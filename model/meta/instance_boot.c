@@ -84,7 +84,7 @@ int instance_boot_iso(model *m, struct model_conn *c, blob_store *s, const struc
 	/* A blank vda of system-disk-size, the ISO's blob as the cdrom. */
 	if ((old = instance_disk_at(disks, ndisk, 0)) && (rc = instance_disk_drop(c, vm->id, old, gone)) < 0)
 		return rc;
-	if ((rc = instance_disk_new(c, s, vm->region_id, vm->id, 0, NULL, vm->system_disk_size, made)) < 0)
+	if ((rc = instance_disk_new(c, s, vm->region_id, vm->id, 0, NULL, vm->system_disk_size, iso->key_id, made)) < 0)
 		return model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 	if ((old = instance_disk_at(disks, ndisk, MODEL_VM_CDROM)) && (rc = instance_disk_drop(c, vm->id, old, gone)) < 0)
 		return rc;
@@ -122,12 +122,18 @@ out:
 }
 
 /* Resizes vda's wblob to size, durably; *before (may be NULL) gets the
- * size it had. */
-static int vda_resize(blob_store *s, const struct model_vm_disk *vda, uint64_t size, uint64_t *before)
+ * size it had.  Under its key (SPEC §17: an ISO's blank vda is of the
+ * ISO's lineage; a resize may rewrite part of a sector of its overlay). */
+static int vda_resize(model *m, blob_store *s, const struct model_vm_disk *vda, uint64_t size, uint64_t *before)
 {
 	blob_wblob *w = NULL;
+	blob_key *key = NULL;
 	int rc;
-	if ((rc = blob_wblob_open(&w, s, vda->wblob)) < 0)
+	if ((rc = model_key_get(m, vda->key_id, &key, NULL)) < 0)
+		return rc;
+	rc = blob_wblob_open_key(&w, s, vda->wblob, key);
+	blob_key_unref(key);
+	if (rc < 0)
 		return rc;
 	if (before)
 		*before = blob_wblob_size(w);
@@ -227,12 +233,12 @@ int model_instance_set_disk_size(model *m, int64_t vm_id, uint64_t size, struct 
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
 	/* The file last, right before the commit: a refusal above left it. */
-	if ((rc = vda_resize(s, vda, size, &before)) < 0) {
+	if ((rc = vda_resize(m, s, vda, size, &before)) < 0) {
 		model_fail(err, rc, "cannot resize the system disk: %s", strerror(-rc));
 		goto out;
 	}
 	if ((rc = model_commit(c)) < 0)
-		vda_resize(s, vda, before, NULL); /* the rows say the old size: so does the file, as far as it can */
+		vda_resize(m, s, vda, before, NULL); /* the rows say the old size: so does the file, as far as it can */
 	return rc;
 out:
 	model_rollback(c);

@@ -40,10 +40,11 @@ int instance_idle(model *m, const struct model_instance *vm, struct model_err *e
 int instance_store(model *m, int64_t region_id, blob_store **out, struct model_err *err);
 /* The disk at idx among the n listed, NULL when none is attached there. */
 const struct model_vm_disk *instance_disk_at(const struct model_vm_disk *disks, int n, int idx);
-/* A new writable disk at idx: its blob row, its instance_disks row and
- * its wblob over base (NULL: blank) of the given size. */
+/* A new writable disk at idx: its blob row (sealed under data key key_id,
+ * 0 plain: SPEC §17), its instance_disks row and its wblob over base
+ * (NULL: blank) of the given size. */
 int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
-                      const blob_manifest *base, uint64_t size, struct wblob_set *made);
+                      const blob_manifest *base, uint64_t size, int64_t key_id, struct wblob_set *made);
 /* A read-only disk at idx: the sealed blob blob_id, by reference (its
  * row is not copied; a cdrom's is its ISO image's). */
 int instance_disk_link(struct model_conn *c, int64_t vm_id, int idx, int64_t blob_id);
@@ -57,7 +58,8 @@ int instance_dir_changed(struct model_conn *c, const struct model_instance *vm);
  * went): its mtime moves and every mount hears of it. */
 int instance_image_changed(model *m, struct model_conn *c, int64_t image_id);
 /* Records the image the instance is built from now (0: none): its row's
- * image_id and times, both images' `instances` files. */
+ * image_id, key_id (the image's data key; unchanged for 0) and times,
+ * both images' `instances` files. */
 int instance_set_image(model *m, struct model_conn *c, const struct model_instance *vm, int64_t image_id);
 
 /* instance_boot.c.  The instance's cdrom taken out in c: its row goes, and

@@ -21,7 +21,10 @@
  *   - quota usage (and its totals per main account) and share counts
  *     recomputed from the rows;
  *   - the chunks of a region given a --store other than its directory:
- *     every chunk copied (linked on one file system) and verified.
+ *     every chunk copied (linked on one file system) and verified;
+ *   - encrypted images (SPEC §17) as they are: their data keys' rows,
+ *     wrapped as they were (the same key-encryption key opens them), and
+ *     their sealed chunks by id, like any chunk — no key is needed.
  * The instances' disks and uploads in progress stay in DIR: they are this
  * host's (mount the service from DIR, -o host= this host).
  *
@@ -45,7 +48,7 @@
 
 /* Tables in an order that satisfies every foreign key. */
 static const char *const tables[] = {
-	"accounts", "regions", "blobs", "images", "devices", "snapshots", "instances",
+	"accounts", "regions", "data_keys", "blobs", "images", "devices", "snapshots", "instances",
 	"instance_disks", "shares", "quotas", "tasks", "writers", "settings", "import_addresses",
 	"download_links", "task_turns", "blob_holds",
 };
@@ -259,8 +262,8 @@ static int copy_secret(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 /* Each identity sequence past the ids the rows brought. */
 static int move_sequences(struct migrate *mg)
 {
-	static const char *const with_ids[] = {"accounts", "regions", "blobs", "images", "snapshots", "instances",
-	                                       "tasks", "writers", "changes"};
+	static const char *const with_ids[] = {"accounts", "regions", "data_keys", "blobs", "images", "snapshots",
+	                                       "instances", "tasks", "writers", "changes"};
 	char sql[256];
 	int rc;
 	for (size_t i = 0; i < sizeof(with_ids) / sizeof(with_ids[0]); i++) {

@@ -8,6 +8,8 @@
  * is nobody's sub-account and has none, a main account is neither an
  * administrator nor a sub-account.  Who sees whom under tenants/ is
  * model_account_administers; fs/fuse/tenants.c builds the tree on it.
+ * An account's other setting, encrypt_default (SPEC §17: its new images
+ * start encrypted), is set here the same way.
  *
  * Quotas of a family (quota.c).  A sub-account's images, snapshots and
  * received shares count toward its main account's quotas.  The usage
@@ -194,6 +196,21 @@ int model_account_set_admin(model *m, const char *name, bool admin, struct model
 out:
 	model_rollback(c);
 	return rc;
+}
+
+int model_account_set_encrypt_default(model *m, const char *name, bool on, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_account a;
+	int rc;
+	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+		return rc;
+	if (a.encrypt_default == on) {
+		model_rollback(c);
+		return 0; /* already so */
+	}
+	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET encrypt_default = ? WHERE id = ?")), on ? 1 : 0,
+	                      a.id);
 }
 
 /* A sub-account's own usage leaves the totals of its main account payer,

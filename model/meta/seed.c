@@ -179,15 +179,26 @@ int model_seed_build(const struct model_instance *vm, const char *hash, int64_t 
 	return iso9660_build(out, len, "cidata", files, 2, when);
 }
 
-/* The seed of vm for hash stored in s: *out its manifest. */
-static int seed_store(blob_store *s, const struct model_instance *vm, const char *hash, blob_manifest **out)
+/* The seed of vm for hash stored in s: *out its manifest.  An encrypted
+ * instance's seed is sealed under its key (SPEC §17: the password's hash
+ * and its name are as much its data as its disks). */
+static int seed_store(model *m, blob_store *s, const struct model_instance *vm, const char *hash, blob_manifest **out,
+                      struct model_err *err)
 {
+	blob_key *key = NULL;
 	void *iso = NULL;
 	size_t len = 0;
-	int rc = model_seed_build(vm, hash, (int64_t)time(NULL), &iso, &len);
-	if (rc == 0)
-		rc = blob_store_put_buf(s, out, iso, len);
+	int rc;
+	if ((rc = model_key_get(m, vm->key_id, &key, err)) < 0)
+		return rc;
+	if ((rc = model_seed_build(vm, hash, (int64_t)time(NULL), &iso, &len)) == 0)
+		rc = blob_store_put_buf_key(s, key, out, iso, len);
+	if (rc < 0)
+		model_fail(err, rc, "cannot store disks/cidata: %s", strerror(-rc));
+	if (iso)
+		explicit_bzero(iso, len);
 	free(iso);
+	blob_key_unref(key);
 	return rc;
 }
 
@@ -215,10 +226,10 @@ int model_instance_set_password(model *m, int64_t vm_id, const char *password, s
 		return rc;
 	if ((rc = model_password_hash(password, hash)) < 0)
 		return model_fail(err, rc, "cannot hash the password: %s", strerror(-rc));
-	rc = seed_store(s, &vm, hash, &man);
+	rc = seed_store(m, s, &vm, hash, &man, err);
 	explicit_bzero(hash, sizeof(hash));
 	if (rc < 0)
-		return model_fail(err, rc, "cannot store disks/cidata: %s", strerror(-rc));
+		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		goto done;
 	/* Again inside it: started or taken by a capture meanwhile. */
@@ -227,7 +238,7 @@ int model_instance_set_password(model *m, int64_t vm_id, const char *password, s
 		goto out;
 	if ((old = instance_disk_at(disks, n, MODEL_VM_CIDATA)) && (rc = instance_disk_drop(c, vm_id, old, &none)) < 0)
 		goto out;
-	if ((rc = model_blob_insert_sealed(c, vm.region_id, man, NULL, &blob_id)) < 0 ||
+	if ((rc = model_blob_insert_sealed(c, vm.region_id, man, NULL, vm.key_id, &blob_id)) < 0 ||
 	    (rc = instance_disk_link(c, vm_id, MODEL_VM_CIDATA, blob_id)) < 0 || (rc = instance_dir_changed(c, &vm)) < 0)
 		goto out;
 	rc = model_commit(c);

@@ -30,7 +30,7 @@ static void snap_row(db_stmt *st, struct model_snapshot *s)
 }
 
 #define VM_COLS "id, ext_id, region_id, account_id, name, status, system_disk, image_id, created, mtime_ns, " \
-	"ctime_ns, has_run, dir_mtime_ns, host, system_disk_size FROM instances "
+	"ctime_ns, has_run, dir_mtime_ns, host, system_disk_size, key_id FROM instances "
 
 static void vm_row(db_stmt *st, struct model_instance *vm)
 {
@@ -49,6 +49,7 @@ static void vm_row(db_stmt *st, struct model_instance *vm)
 	vm->dir_mtime_ns = db_col_int64(st, 12);
 	model_col_text(st, 13, vm->host, sizeof(vm->host));
 	vm->system_disk_size = (uint64_t)db_col_int64(st, 14);
+	vm->key_id = db_col_int64(st, 15);
 }
 
 /* Typed row callbacks over model_each_row, and single-row fetches. */

@@ -13,7 +13,10 @@
  * size and source; a destination blob row "being written" (no manifest,
  * no wblob) is created per device, a snapshot row `creating` for a cloud
  * vda and for every data disk (visible and counted by the quota at once),
- * and the task row.  The runner moves the image to replicating, then seals
+ * and the task row; the image's lineage is decided there too (SPEC §17:
+ * the instance's data key when its disks are encrypted, a new one when the
+ * image is to be encrypted and has none).  The runner moves the image to
+ * replicating, then seals
  * each instance disk (blob_wblob_seal_progress: unchanged chunks keep the
  * ids of the disk's base, the others are stored, deduplicated), and
  * records each manifest in its destination blob, with the snapshot
@@ -43,6 +46,7 @@ struct cap_dev {
 	int64_t snap_id;     /* 0: vda of a local image (the image file) */
 	uint64_t size;
 	char wblob[64];      /* the source's wblob name */
+	int64_t src_key;     /* the disk's data key (SPEC §17), 0: plain */
 };
 
 static void dev_name(char out[8], int idx)
@@ -102,10 +106,13 @@ static int cap_plan(model *m, const struct model_instance *vm, const int *devs, 
 				d = &disks[j];
 		if (!d)
 			return model_fail(err, -ENOENT, "instance %s has no disk %s", vm->name, name);
+		/* Its size only: opened without its key (an encrypted disk's is
+		 * the task's to open, on a host that has the key). */
 		if ((rc = blob_wblob_open(&w, s, d->wblob)) < 0)
 			return model_fail(err, -EIO, "disk %s of instance %s cannot be read: %s", name, vm->name,
 			                  strerror(-rc));
-		cap[k] = (struct cap_dev){.idx = want[k], .src_blob = d->blob_id, .size = blob_wblob_size(w)};
+		cap[k] = (struct cap_dev){.idx = want[k], .src_blob = d->blob_id, .size = blob_wblob_size(w),
+		                          .src_key = d->key_id};
 		snprintf(cap[k].wblob, sizeof(cap[k].wblob), "%s", d->wblob);
 		blob_wblob_close(w);
 	}
@@ -143,6 +150,28 @@ static int cap_image_pending(struct model_conn *c, const struct model_image *img
 	if (model_changes(c) != 1)
 		return model_fail(err, -EBUSY, "the image changed status meanwhile");
 	return 0;
+}
+
+/* The image's lineage (SPEC §17), in the caller's transaction: an image
+ * made from an encrypted instance is encrypted under the instance's data
+ * key (vda's, else the first encrypted disk's: the others' chunks are
+ * sealed again under it by the seal), whatever its `encrypted` said; an
+ * image of no lineage yet that is to be encrypted gets a key of its own
+ * (model_image_key_ensure: -EACCES without the key-encryption key). */
+static int cap_image_key(struct model_conn *c, const struct model_image *img, const struct cap_dev *cap, int n,
+                         int64_t *key_id, struct model_err *err)
+{
+	db_stmt *st;
+	*key_id = 0;
+	for (int k = 0; k < n && !*key_id; k++)
+		*key_id = cap[k].src_key;
+	if (!*key_id)
+		return model_image_key_ensure(c, img, key_id, err);
+	if (!(st = model_stmt(c, SQL("UPDATE images SET encrypted = 1, key_id = ? WHERE id = ?"))))
+		return -EIO;
+	db_bind_int64(st, 1, *key_id);
+	db_bind_int64(st, 2, img->id);
+	return model_exec_stmt(st);
 }
 
 /* A snapshot `creating` over the device's destination blob. */
@@ -206,6 +235,7 @@ int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *de
 	struct model_instance vm;
 	struct model_image img;
 	struct model_conn *c;
+	int64_t key_id = 0;
 	int n, nsnaps, rc;
 
 	if ((rc = model_write_begin(m, &c, err)) < 0)
@@ -222,10 +252,11 @@ int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *de
 	 * does not stop a capture that takes none. */
 	if ((nsnaps > 0 &&
 	     (rc = model_quota_check(c, img.account_id, img.region_id, MODEL_QUOTA_SNAPSHOTS, nsnaps, err)) < 0) ||
-	    (rc = cap_image_pending(c, &img, &vm, cap, n, err)) < 0)
+	    (rc = cap_image_pending(c, &img, &vm, cap, n, err)) < 0 ||
+	    (rc = cap_image_key(c, &img, cap, n, &key_id, err)) < 0)
 		goto out;
 	for (int k = 0; k < n; k++) {
-		if ((rc = task_insert_blob(c, img.region_id, cap[k].size, &cap[k].dst_blob)) < 0)
+		if ((rc = task_insert_blob(c, img.region_id, cap[k].size, key_id, &cap[k].dst_blob)) < 0)
 			goto fail_db;
 		if ((k > 0 || vm.system_disk == MODEL_TYPE_CLOUD) && (rc = cap_insert_snapshot(c, &img, &vm, &cap[k])) < 0)
 			goto fail_db;
@@ -258,7 +289,7 @@ static int cap_parse(const char *args, struct cap_dev *cap)
 	for (int k = 0; k < n; k++) {
 		if (d[k].idx >= MODEL_VM_MAX_DISKS)
 			return -EINVAL;
-		cap[k] = (struct cap_dev){d[k].idx, d[k].src_blob, d[k].dst_blob, d[k].snap_id, 0, ""};
+		cap[k] = (struct cap_dev){d[k].idx, d[k].src_blob, d[k].dst_blob, d[k].snap_id, 0, "", 0};
 	}
 	return n;
 }
@@ -332,7 +363,7 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 	struct model_blob src, dst;
 	blob_manifest *man = NULL;
 	blob_wblob *w = NULL;
-	blob_store *s;
+	blob_key *key = NULL;
 	int rc;
 
 	if ((rc = model_blob_get(r->m, d->dst_blob, &dst)) < 0)
@@ -342,12 +373,16 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 		return 0; /* durable already: a resumed task skips it */
 	cs.size = dst.size;
 	/* The disk's wblob, named by its row now (the instance cannot change
-	 * its disks while the capture makes it busy). */
+	 * its disks while the capture makes it busy), opened under its key;
+	 * sealed under the image's (SPEC §17: the same, unless the image
+	 * took another lineage's or one of its own). */
 	if ((rc = model_blob_get(r->m, d->src_blob, &src)) < 0 || (rc = src.wblob[0] ? 0 : -ENOENT) < 0 ||
-	    (rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, src.wblob)) < 0)
+	    (rc = model_wblob_open(r->m, &src, &w, NULL)) < 0 || (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
 		goto fail;
-	rc = blob_wblob_seal_progress(w, &man, cap_seal_progress, &cs);
+	rc = blob_wblob_seal_key(w, key, &man, cap_seal_progress, &cs);
 	blob_wblob_close(w);
+	w = NULL;
+	blob_key_unref(key);
 	if (rc == -ECANCELED && (r->stopped || r->lost))
 		return 0;
 	if (rc < 0)
@@ -357,6 +392,7 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 	blob_manifest_free(man);
 	return rc < 0 ? rc : 0;
 fail:
+	blob_wblob_close(w);
 	*dev_err = rc;
 	return 0;
 }

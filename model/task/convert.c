@@ -17,6 +17,9 @@
  * while a task reads an image), args one line per device (task_int.h).
  * Data-disk snapshots are referenced by both images: their lines name the
  * same blob as source and destination, and nothing is written for them.
+ * The new image is of the source's lineage (SPEC §17): encrypted when it
+ * is, its blob under the same data key (a raw disk's manifest is taken as
+ * it is; a decoded QCOW2's chunks are sealed under that key).
  *
  * Running (convert_run): the vda.
  *   raw    the source blob's manifest is the raw disk already: it becomes
@@ -107,7 +110,7 @@ static int conv_plan(model *m, struct model_conn *c, const struct model_image *s
 	snprintf(desc, sizeof(desc), "system disk of %s, converted from %s", name, src->ext_id);
 	sn.description = desc;
 	d[0] = (struct task_pdev){0, devs[0].blob_id, 0, 0};
-	if ((rc = task_insert_blob(c, src->region_id, src->size, &d[0].dst_blob)) < 0)
+	if ((rc = task_insert_blob(c, src->region_id, src->size, src->key_id, &d[0].dst_blob)) < 0)
 		return model_fail(err, rc, "database: %s", strerror(-rc));
 	sn.blob_id = d[0].dst_blob;
 	if ((rc = task_insert_snapshot(c, &sn, &d[0].snap_id)) < 0)

@@ -211,7 +211,7 @@ static int copy_plan(model *m, struct model_conn *c, const struct model_image *s
 		snprintf(desc, sizeof(desc), "copy of %s from %s", s.ext_id, src->ext_id);
 		sn.name = s.name;
 		d[k] = (struct task_pdev){devs[k].index, devs[k].blob_id, 0, 0};
-		if ((rc = task_insert_blob(c, to->id, devs[k].size, &d[k].dst_blob)) < 0)
+		if ((rc = task_insert_blob(c, to->id, devs[k].size, src->key_id, &d[k].dst_blob)) < 0)
 			return model_fail(err, rc, "database: %s", strerror(-rc));
 		sn.blob_id = d[k].dst_blob;
 		if ((rc = task_insert_snapshot(c, &sn, &d[k].snap_id)) < 0)
@@ -379,7 +379,9 @@ static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *
 		*before += db.size; /* durable already: a resumed task skips it */
 		return 0;
 	}
-	if ((rc = model_blob_get(r->m, d->src_blob, &sb)) < 0 || (rc = model_blob_manifest(r->m, d->src_blob, &man)) < 0 ||
+	/* The chunks move as they are stored: an encrypted image's sealed
+	 * ones keep their ids, under the same data key (SPEC §17). */
+	if ((rc = model_blob_get(r->m, d->src_blob, &sb)) < 0 || (rc = model_blob_ids(r->m, d->src_blob, &man)) < 0 ||
 	    (rc = model_store(r->m, sb.region_id, &src)) < 0 || (rc = model_store(r->m, db.region_id, &dst)) < 0 ||
 	    (rc = copy_chunks(r, dst, src, man, *before, &mv)) < 0)
 		goto fail;

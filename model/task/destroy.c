@@ -92,7 +92,8 @@ static int gather(model *m, const struct model_image *img, struct candidates *k)
 		return rc;
 	for (int i = 0; i < n; i++) {
 		blob_manifest *man;
-		if ((rc = model_blob_manifest(m, devs[i].blob_id, &man)) == -EINVAL || rc == -ENOENT)
+		/* Ids only: an encrypted image's chunks go without its key. */
+		if ((rc = model_blob_ids(m, devs[i].blob_id, &man)) == -EINVAL || rc == -ENOENT)
 			continue;
 		if (rc < 0)
 			return rc;

@@ -143,6 +143,7 @@ int model_image_import_url(model *m, int64_t image_id, const char *url, struct m
 	struct model_conn *c;
 	char why[FETCH_REASON_MAX];
 	blob_store *s;
+	int64_t key_id;
 	int rc;
 
 	if (fetch_url_check(url, why, sizeof(why)) < 0)
@@ -161,7 +162,9 @@ int model_image_import_url(model *m, int64_t image_id, const char *url, struct m
 		model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
 		goto out;
 	}
-	if ((rc = upload_new_blob(c, s, &u)) < 0 || (rc = import_new_rows(c, &u, url)) < 0 ||
+	if ((rc = model_image_key_ensure(c, &img, &key_id, err)) < 0)
+		goto out;
+	if ((rc = upload_new_blob(c, s, &u, key_id)) < 0 || (rc = import_new_rows(c, &u, url)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0) {
 		if (u.wblob[0]) /* still under the write lock: nobody else can have taken the name */
 			blob_wblob_remove(s, u.wblob);
@@ -449,7 +452,6 @@ int import_run(struct task_run *r)
 	char url[FETCH_URL_MAX + 1];
 	const char *rest;
 	struct model_blob b;
-	blob_store *s;
 	int rc;
 
 	if (upload_parse(r->t.args, &ir.blob_id, &ir.idx, &rest) < 0 || import_parse(rest, url, ir.validator) < 0)
@@ -459,7 +461,7 @@ int import_run(struct task_run *r)
 		return upload_fail(r, ir.blob_id, "import failed: %s", r->t.error);
 	if ((rc = model_blob_get(r->m, ir.blob_id, &b)) < 0 || !b.wblob[0])
 		return upload_fail(r, rc < 0 ? 0 : ir.blob_id, "import failed: its data is gone");
-	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&ir.w, s, b.wblob)) < 0)
+	if ((rc = model_wblob_open(r->m, &b, &ir.w, NULL)) < 0)
 		return upload_fail(r, ir.blob_id, "import failed: its data cannot be opened: %s", strerror(-rc));
 	/* Whole chunks straight into the store: the bytes are written once. */
 	blob_wblob_stream(ir.w);

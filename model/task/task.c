@@ -89,13 +89,13 @@ static int import_claimable(struct model_conn *c, int64_t task_id);
 /* Every kind of task: its name in tasks.kind, how it runs, whether it
  * may be claimed now (NULL: always), and its housekeeping (NULL: none). */
 static const struct task_kind task_kinds[] = {
-	{"capture", capture_run, NULL, NULL, false},
-	{"convert", convert_run, NULL, NULL, false},
-	{"copy", copy_run, copy_claimable, NULL, false},
-	{"upload", upload_run, NULL, upload_housekeeping, false},
-	{"import", import_run, import_claimable, NULL, false},
-	{"destroy", destroy_run, NULL, NULL, true},
-	{"checksum", checksum_run, NULL, NULL, true},
+	{"capture", capture_run, NULL, NULL, false, false},
+	{"convert", convert_run, NULL, NULL, false, false},
+	{"copy", copy_run, copy_claimable, NULL, false, false},
+	{"upload", upload_run, NULL, upload_housekeeping, false, false},
+	{"import", import_run, import_claimable, NULL, false, false},
+	{"destroy", destroy_run, NULL, NULL, true, true},
+	{"checksum", checksum_run, NULL, NULL, true, false},
 };
 
 _Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");
@@ -479,10 +479,15 @@ static int claim_row(void *arg, db_stmt *st)
 		return 0; /* it must run on its host (it reads that host's files) */
 	if (strcmp(state, "running") == 0 && model_runner_alive(p->c, by))
 		return 0; /* its runner works on it (maybe another thread of ours) */
+	/* An encrypted image's task waits for a process that can open its
+	 * data key (SPEC §17): this one has no key-encryption key, or not
+	 * the one that wrapped it. */
+	k = task_kind_find(kind);
+	if (db_col_int64(st, 5) && (!k || !k->keyless) && !model_key_usable(p->c, db_col_int64(st, 5)))
+		return 0;
 	/* The kind may hold it back for now; an unknown kind is claimed (and
 	 * failed by model_task_work). */
-	if ((k = task_kind_find(kind)) && k->claimable &&
-	    (rc = k->claimable(p->c, db_col_int64(st, 0))) <= 0)
+	if (k && k->claimable && (rc = k->claimable(p->c, db_col_int64(st, 0))) <= 0)
 		return rc;
 	p->id = db_col_int64(st, 0);
 	memcpy(p->claimed_by, by, sizeof(by));
@@ -521,7 +526,7 @@ static int task_claim(struct task_run *r)
 	 * first, then the one whose turn at it is the oldest, each in the
 	 * order it queued. */
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
-	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host FROM tasks t "
+	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
 	                                  "LEFT JOIN images i ON i.id = t.image_id "
 	                                  "WHERE t.state IN ('queued', 'running') ORDER BY "
 	                                  "(SELECT count(*) FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
@@ -597,14 +602,16 @@ out:
 
 /* ---- rows a task makes --------------------------------------------------------- */
 
-int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out)
+int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t key_id, int64_t *id_out)
 {
-	db_stmt *st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, mtime_ns) VALUES (?, ?, 0, ?) RETURNING id"));
+	db_stmt *st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, mtime_ns, key_id) VALUES (?, ?, 0, ?, ?) "
+	                                "RETURNING id"));
 	if (!st)
 		return -EIO;
 	db_bind_int64(st, 1, region_id);
 	db_bind_int64(st, 2, (int64_t)size);
 	db_bind_int64(st, 3, model_now_ns());
+	db_bind_int64(st, 4, key_id);
 	return model_insert(st, id_out);
 }
 
@@ -814,13 +821,16 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	int64_t now = model_now_ns();
 	int rc;
 
+	/* Of the source's lineage (SPEC §17): encrypted when it is, under its key. */
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
 	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
 	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns, "
-	                         "project) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	                         "?, ?, ?22, ?22, ?23) "
+	                         "project, encrypted, key_id) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, "
+	                         "?, ?, ?, ?, ?, ?, ?, ?22, ?22, ?23, ?24, ?25) "
 	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id"))))
 		return -EIO;
+	db_bind_int(st, 24, src->encrypted || src->key_id ? 1 : 0);
+	db_bind_int64(st, 25, src->key_id);
 	db_bind_int64(st, 2, n->region_id);
 	db_bind_int64(st, 3, src->account_id);
 	db_bind_int(st, 4, MODEL_FOLDER_PRIVATE);
@@ -1031,7 +1041,7 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	char runner[MODEL_RUNNER_ID_MAX] = "", bound[MODEL_HOST_MAX + 1] = "";
 	struct model_conn *c;
 	db_stmt *st;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = (int64_t)time(NULL), key_id = 0;
 	int rc;
 
 	if ((rc = model_conn_get(m, &c)) < 0)
@@ -1040,7 +1050,7 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	                                  "SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
 	                         "t.bytes_total, t.started, t.updated, "
 	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id), "
-	                         "t.claimed_by, t.host "
+	                         "t.claimed_by, t.host, COALESCE((SELECT i.key_id FROM images i WHERE i.id = t.image_id), 0) "
 	                         "FROM tasks t WHERE t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1) "
 	                         "ORDER BY t.id LIMIT 1"))))
 		return -EIO;
@@ -1064,6 +1074,7 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 			out->rate = (double)out->bytes_done / (double)(now - out->started > 0 ? now - out->started : 1);
 		model_col_text(st, 11, runner, sizeof(runner));
 		model_col_text(st, 12, bound, sizeof(bound));
+		key_id = db_col_int64(st, 13);
 		rc = 0;
 	} else {
 		rc = rc == DB_DONE ? -ENOENT : db_errno(rc);
@@ -1074,8 +1085,11 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	/* Who runs it, and whether anybody does (§13: a dead host's task must
 	 * not look alive).  A queued task has no runner; 'open' is an upload
 	 * whose file is open (upload.c): its process runs it. */
-	if (strcmp(out->state, "queued") == 0)
+	if (strcmp(out->state, "queued") == 0) {
 		runner[0] = '\0';
+		const struct task_kind *k = task_kind_find(out->kind);
+		out->waits_key = key_id && (!k || !k->keyless) && !model_key_usable(c, key_id);
+	}
 	if ((rc = model_task_orphaned(c, runner, bound, out->updated, out->host, &out->orphaned_since)) < 0)
 		return rc;
 	if (rc == 1) {

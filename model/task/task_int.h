@@ -83,6 +83,8 @@ struct task_kind {
 	int (*claimable)(struct model_conn *c, int64_t task_id);
 	void (*housekeeping)(model *m);
 	bool stores_nothing; /* it writes no chunk: no writers row (writer.c) holds gc back for it */
+	bool keyless;        /* it reads and writes no chunk's bytes: it runs on an encrypted image
+	                        (SPEC §17) in a process without its key; the others wait for one */
 };
 
 
@@ -142,8 +144,9 @@ int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt,
 
 /* ---- rows a task makes (in the caller's transaction unless said) ---- */
 
-/* A destination blob "being written": no manifest, no wblob. */
-int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t *id_out);
+/* A destination blob "being written": no manifest, no wblob; its chunks
+ * sealed under data key key_id (0: plain; SPEC §17). */
+int task_insert_blob(struct model_conn *c, int64_t region_id, uint64_t size, int64_t key_id, int64_t *id_out);
 /* A snapshot `creating` over a blob being written, logged. */
 struct task_snap_new {
 	int64_t region_id, account_id;
@@ -183,8 +186,8 @@ int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int6
 /* ---- images made from images (convert.c, copy.c) ---- */
 
 /* A new private cloud image made from src (pending, format raw, src's
- * attributes and tags, origin recorded), logged.  In the caller's
- * transaction. */
+ * attributes and tags, origin recorded; encrypted in src's lineage when
+ * src is, SPEC §17), logged.  In the caller's transaction. */
 struct task_image_new {
 	int64_t region_id;
 	const char *name, *description, *source, *origin_kind;
@@ -251,8 +254,9 @@ int upload_parse(const char *args, int64_t *blob_id, int *idx, const char **rest
 /* -EPERM unless img is a queued private (idx 0) or ISO (idx 26) image. */
 int upload_check_image(const struct model_image *img, int idx, struct model_err *err);
 /* In the caller's transaction: u's blob row naming a new empty wblob
- * "u<blob id>" (u->region_id in, u->blob_id and u->wblob out). */
-int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u);
+ * "u<blob id>" (u->region_id in, u->blob_id and u->wblob out), its
+ * chunks sealed under key_id (0: plain; SPEC §17). */
+int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u, int64_t key_id);
 /* After the commit that stopped naming it. */
 void upload_remove_wblob(model *m, int64_t region_id, const char *name);
 /* The task's image ends in error with the reason, its rows (task, device,

@@ -255,15 +255,16 @@ int upload_check_image(const struct model_image *img, int idx, struct model_err 
 }
 
 /* The blob row and its (empty) wblob, created before the commit. */
-int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u)
+int upload_new_blob(struct model_conn *c, blob_store *s, struct model_upload *u, int64_t key_id)
 {
 	db_stmt *st;
 	int rc;
-	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns) "
-	                         "VALUES (?, 0, 0, NULL, NULL, ?) RETURNING id"))))
+	if (!(st = model_stmt(c, SQL("INSERT INTO blobs(region_id, size, stored, manifest, wblob, mtime_ns, key_id) "
+	                         "VALUES (?, 0, 0, NULL, NULL, ?, ?) RETURNING id"))))
 		return -EIO;
 	db_bind_int64(st, 1, u->region_id);
 	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, key_id);
 	if ((rc = model_insert(st, &u->blob_id)) < 0)
 		return rc;
 	snprintf(u->wblob, sizeof(u->wblob), "u%" PRId64, u->blob_id);
@@ -331,6 +332,7 @@ int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload 
 	struct model_image img;
 	struct model_conn *c;
 	blob_store *s;
+	int64_t key_id;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -347,7 +349,10 @@ int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload 
 		model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
 		goto out;
 	}
-	if ((rc = upload_new_blob(c, s, out)) < 0 || (rc = upload_new_rows(c, out)) < 0 ||
+	/* An encrypted image's upload is sealed as it streams (SPEC §17). */
+	if ((rc = model_image_key_ensure(c, &img, &key_id, err)) < 0)
+		goto out;
+	if ((rc = upload_new_blob(c, s, out, key_id)) < 0 || (rc = upload_new_rows(c, out)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0) {
 		/* Still under the write lock: nobody else can have taken the name. */
 		if (out->wblob[0])
@@ -885,7 +890,6 @@ int upload_run(struct task_run *r)
 {
 	struct model_blob b;
 	blob_wblob *w = NULL;
-	blob_store *s;
 	int64_t blob_id;
 	int idx, rc;
 
@@ -895,7 +899,7 @@ int upload_run(struct task_run *r)
 		return upload_fail(r, blob_id, "upload failed: %s", r->t.error);
 	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0 || !b.wblob[0])
 		return upload_fail(r, rc < 0 ? 0 : blob_id, "upload failed: its data is gone");
-	if ((rc = model_store(r->m, r->region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, b.wblob)) < 0)
+	if ((rc = model_wblob_open(r->m, &b, &w, NULL)) < 0)
 		return upload_fail(r, blob_id, "upload failed: its data cannot be read: %s", strerror(-rc));
 	rc = upload_seal(r, blob_id, w, b.wblob);
 	blob_wblob_close(w);

@@ -327,9 +327,9 @@ static inline void fx_corrupt(struct blob_fx *fx, const chunk_id *id, uint64_t w
 		fx_corrupt_chunk(fx->store, id, where);
 		return;
 	}
-	buf = malloc(BLOB_CHUNK_SIZE);
+	buf = malloc(BLOB_OBJ_MAX);
 	assert_non_null(buf);
-	assert_int_equal(be->get(be, id, buf, BLOB_CHUNK_SIZE, &len), 0);
+	assert_int_equal(be->get(be, id, buf, BLOB_OBJ_MAX, &len), 0);
 	assert_true(where < len);
 	buf[where] ^= 0x5a;
 	assert_int_equal(blob_rados_test_overwrite(be, id, buf, len), 0);

@@ -227,7 +227,8 @@ static void test_del_if_older(void **state)
 	assert_int_equal(be->del_if_older(be, &absent, now), 0);
 }
 
-/* An object longer than a chunk is damaged, whatever its first MiB says. */
+/* An object longer than any stored chunk (a sealed one, SPEC §17,
+ * included) is damaged, whatever its first MiB says. */
 static void test_overlong_object(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -236,14 +237,14 @@ static void test_overlong_object(void **state)
 	chunk_id id;
 
 	NEED_CLUSTER(fx);
-	buf = malloc(MiB + 10);
-	got = malloc(MiB);
+	buf = malloc(BLOB_OBJ_MAX + 10);
+	got = malloc(BLOB_OBJ_MAX);
 	assert_non_null(buf);
 	assert_non_null(got);
-	fx_fill(fx, buf, MiB + 10);
+	fx_fill(fx, buf, BLOB_OBJ_MAX + 10);
 	assert_int_equal(blob_store_put_chunk(fx->s, &id, buf, MiB), 1);
-	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, buf, MiB + 10), 0);
-	assert_int_equal(blob_store_get_chunk(fx->s, &id, got, MiB, &len), -EIO);
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, buf, BLOB_OBJ_MAX + 10), 0);
+	assert_int_equal(blob_store_get_chunk(fx->s, &id, got, BLOB_OBJ_MAX, &len), -EIO);
 	free(buf);
 	free(got);
 }

@@ -863,7 +863,7 @@ static void test_writable(void **state)
 	assert_false(writable(a, &a->alice, "/regions/cn-north-1/shared/golden@bob/project"));
 	assert_false(writable(a, &a->alice, "/regions/cn-north-1/public/centos-7.4/project"));
 	/* Never: id, status, size, created ... */
-	static const char *const ro[] = {"id", "status", "progress", "type", "format", "encrypted", "size",
+	static const char *const ro[] = {"id", "status", "progress", "type", "format", "size",
 	                                 "created", "owner", "device-mapping", "instances", "task", "error"};
 	char path[128];
 	for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
@@ -871,10 +871,11 @@ static void test_writable(void **state)
 		if (writable(a, &a->alice, path))
 			fail_msg("%s is writable", path);
 	}
-	/* The import attributes (§5.4) while queued, in private/ and iso/, and
-	 * cancel at any status (it refuses when nothing is in progress). */
+	/* The import attributes (§5.4) and encrypted (§17) while queued, in
+	 * private/ and iso/, and cancel at any status (it refuses when nothing
+	 * is in progress). */
 	static const char *const import[] = {"os-type", "platform", "version", "arch", "boot-mode", "features",
-	                                     "cancel"};
+	                                     "encrypted", "cancel"};
 	for (size_t i = 0; i < sizeof import / sizeof import[0]; i++) {
 		snprintf(path, sizeof path, "/regions/cn-north-1/private/mine/%s", import[i]);
 		if (!writable(a, &a->alice, path))
@@ -903,7 +904,7 @@ static void test_writable(void **state)
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/recycle-bin/gone/tags"));
 	assert_true(writable(a, &a->alice, "/regions/cn-north-1/recycle-bin/gone/project"));
 	static const char *const bin_ro[] = {"id", "status", "os-type", "platform", "version", "arch", "boot-mode",
-	                                     "features", "source", "size", "owner", "expires", "error", "task"};
+	                                     "features", "encrypted", "source", "size", "owner", "expires", "error", "task"};
 	for (size_t i = 0; i < sizeof bin_ro / sizeof bin_ro[0]; i++) {
 		snprintf(path, sizeof path, "/regions/cn-north-1/recycle-bin/gone/%s", bin_ro[i]);
 		if (writable(a, &a->alice, path))

@@ -4,8 +4,9 @@
  * written by any earlier version (the schema's first N steps, as that
  * version wrote it) is brought to the current version in place on open,
  * keeping its rows, with the derived data a later step adds (quota usage,
- * share counts, the totals of main accounts) computed from them; a database of a later version is
- * refused with a reason.
+ * share counts, the totals of main accounts) computed from them, and
+ * usable on (a sub-account, an image, a data key of an encrypted image);
+ * a database of a later version is refused with a reason.
  */
 #include "model/lifecycle_test.h"
 
@@ -74,6 +75,14 @@ static void ignore(void *arg, const char *line)
 
 #define WIN "windows-server-"
 
+/* The data key of an instance's new disks. */
+static int64_t lt_vm_key(model *m, int64_t vm_id)
+{
+	struct model_instance vm;
+	assert_int_equal(model_instance_get(m, vm_id, &vm), 0);
+	return vm.key_id;
+}
+
 static void test_migrates_from_every_version(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -138,6 +147,22 @@ static void test_migrates_from_every_version(void **state)
 		assert_int_equal(used(m, a.id, MODEL_QUOTA_PRIVATE_IMAGES), 5);
 		assert_int_equal(used(m, a.id, MODEL_QUOTA_SHARED_IMAGES), 0);
 		assert_int_equal(model_image_create(m, 1, a.id, MODEL_FOLDER_PRIVATE, "c", NULL, &err), -EDQUOT);
+		/* Version 18 (SPEC §17): nothing is encrypted, no account is by
+		 * default, and data keys can be made. */
+		assert_int_equal(model_image_lookup(m, 1, 1, MODEL_FOLDER_PRIVATE, "kept", &img), 0);
+		assert_false(img.encrypted);
+		assert_int_equal(img.key_id, 0);
+		assert_int_equal(model_account_get(m, 1, &a), 0);
+		assert_false(a.encrypt_default);
+		assert_int_equal(lt_vm_key(m, vm.id), 0);
+		struct model_conn *c;
+		int64_t key_id = 0;
+		model_set_kek(m, (const uint8_t *)"0123456789abcdef0123456789abcdef");
+		assert_int_equal(model_write_begin(m, &c, NULL), 0);
+		assert_int_equal(model_key_new(c, &key_id, &err), 0);
+		assert_int_equal(model_commit(c), 0);
+		assert_true(key_id > 0);
+		assert_int_equal(model_image_set_encrypted(m, img.id, true, &err), 0);
 		assert_int_equal(model_fsck(m, false, ignore, NULL), 0);
 		model_close(m);
 	}
