@@ -6,7 +6,9 @@
 # database, as bytes or as hex; the plain image's needle is in the chunks
 # and a plain value in the dump (the search can fail).  A second host
 # (another state directory on the same database) without the key lists
-# the image and gets EACCES on its disk; with it, the bytes.  The rest of
+# the image and gets EACCES on its disk; with it, the bytes.  An embedded
+# state's encrypted image and instance, migrated (imgfs admin migrate),
+# read back with the key only; fsck with it opens every chunk.  The rest of
 # the behaviour is test_encrypt.sh's, on SQLite.
 source "$(dirname "$0")/lib.sh"
 
@@ -72,3 +74,29 @@ assert_match ".*no key-encryption key.*" "$(cat "$Pb/enc/error")" "enc/error on 
 cmp "$T/plain.raw" "$Pb/plain/disks/vda" || fail "plain on b"
 remount_imgfs "$T/b" "$T/mb" "db=$DB,host=b,keyfile=$T/kek"
 cmp "$T/enc.raw" "$Pb/enc/disks/vda" || fail "enc on b with the key"
+
+say "migrate: an embedded state's encrypted image and instance disk moved to PostgreSQL, read with the key only"
+S="$T/emb" M="$T/me"
+mount_imgfs "$S" "$M" "keyfile=$T/kek"
+P="$M/regions/cn-north-1/private" R="$M/regions/cn-north-1"
+mkdir "$P/enc"
+echo yes >"$P/enc/encrypted"
+cp "$T/enc.raw" "$P/enc/disks/vda"
+imgfs_wait "$P/enc" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait (embedded)"; }
+new_vm "$R/instances/ve"
+echo private/enc >"$R/instances/ve/image"
+dd if="$T/vm_enc" of="$R/instances/ve/disks/vda" bs=1M seek=5 conv=notrunc status=none
+vdig=$(sparse_digest "$R/instances/ve/disks/vda")
+echo stop >"$R/instances/ve/status"
+umount_imgfs "$M"
+pg_database DB2
+"$IMGFS" admin --state "$S" migrate --to "$DB2" >"$T/migrate.out" 2>&1 || { cat "$T/migrate.out" >&2; fail "migrate"; }
+"$IMGFS" admin --state "$S" --db "$DB2" --keyfile "$T/kek" fsck >"$T/fsck.out" 2>&1 ||
+    { cat "$T/fsck.out" >&2; fail "fsck with the key after migrate"; }
+if grep -q "not opened" "$T/fsck.out"; then cat "$T/fsck.out" >&2; fail "fsck with the key left chunks unopened"; fi
+mount_imgfs "$S" "$M" "db=$DB2"
+assert_errno EACCES open "$P/enc/disks/vda" rdonly
+assert_errno EACCES open "$R/instances/ve/disks/vda" rdonly
+remount_imgfs "$S" "$M" "db=$DB2,keyfile=$T/kek"
+cmp "$T/enc.raw" "$P/enc/disks/vda" || fail "enc after migrate"
+assert_eq "$vdig" "$(sparse_digest "$R/instances/ve/disks/vda")" "ve's vda after migrate"
