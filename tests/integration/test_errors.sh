@@ -203,9 +203,11 @@ big=$(head -c 5000 /dev/zero | tr '\0' 'x')
 assert_errno EINVAL write "$P/good/tags" "k=$big"
 
 say "read-only files of a private image: EPERM"
-for f in id status progress size created owner encrypted; do
+for f in id status progress size created owner; do
     assert_errno EPERM write "$P/good/$f" "x"
 done
+# encrypted is the owner's while the image is queued (SPEC §17): yes or no.
+assert_errno EINVAL write "$P/good/encrypted" "x"
 
 say "unknown region: ENOENT"
 assert_errno ENOENT read "$M/regions/xx-nowhere-1/quota"
