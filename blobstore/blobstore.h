@@ -127,6 +127,14 @@ int blob_gcm_seal(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], c
 int blob_gcm_open(const uint8_t key[32], const uint8_t nonce[BLOB_SEAL_NONCE], const void *aad, size_t aadlen,
                   uint8_t *buf, size_t len, const uint8_t tag[BLOB_SEAL_TAG]);
 
+/* A short value (a digest; at most BLOB_CHUNK_SIZE bytes) sealed under k
+ * as a chunk is, into out (room for len + BLOB_SEAL_OVERHEAD): its length,
+ * or -errno; and opened in place (-EIO, wiped, when its tag does not
+ * verify), *plain_len bytes at obj + BLOB_SEAL_NONCE.  What model/ keeps
+ * an encrypted blob's SHA-256 under. */
+int blob_key_seal(const blob_key *k, uint8_t *out, const void *plain, size_t len);
+int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len);
+
 /* ---- the secret (one per state directory) -------------------------------- */
 
 /* Reads the secret at path, or creates it (random, mode 0600, written to a

@@ -172,13 +172,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 
 /* ---- crypt.c (SPEC §17) ------------------------------------------------- */
 
-/* Seals len (<= BLOB_CHUNK_SIZE) bytes of plain into out (room for len +
- * BLOB_SEAL_OVERHEAD): the object's length, or -errno. */
-int blob_key_seal(const blob_key *k, uint8_t *out, const void *plain, size_t len);
-/* Opens the sealed object obj (len bytes) in place: its chunk at obj +
- * BLOB_SEAL_NONCE, *plain_len bytes.  -EIO when its tag does not verify
- * (then the ciphertext is wiped, never shown). */
-int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len);
+/* blob_key_seal and blob_key_open (blobstore.h) seal and open chunks. */
 /* The identity of k (zeros for NULL), 16 bytes. */
 void blob_key_fp(const blob_key *k, uint8_t out[16]);
 /* A wblob's overlay keys: AES-256-XTS by 4 KiB sector, the tweak the

@@ -337,6 +337,15 @@ int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const bl
 /* Records a blob's SHA-256 hashed on its way in (an import), on its own;
  * best effort (blob.c). */
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);
+/* A SHA-256 (64 hex digits, or "") as the database keeps it for blob_id
+ * (blob.c): as it is for a plain blob, sealed under the blob's data key
+ * for an encrypted one (SPEC §17: no hash of an encrypted disk's
+ * plaintext in the database).  0, or -errno with out "" (unknown) when it
+ * cannot be sealed here. */
+int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED]);
+/* The SHA-256 stored (either form) of a blob of data key key_id, as 64
+ * hex digits: "" when it is unknown or this process cannot open it. */
+void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65]);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once
  * its own manifest names what it kept.  0 or -errno. */

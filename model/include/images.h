@@ -213,6 +213,11 @@ int model_device_list(model *m, int64_t image_id, struct model_device out[MODEL_
 /* Device index of a name (vda..vdz → 0..25, cdrom → 26), -EINVAL otherwise. */
 int model_device_index(const char *name);
 
+/* Room for a blob's SHA-256 as the database holds it: 64 hex digits, or
+ * for an encrypted blob (SPEC §17) "k" and the hex of the digest sealed
+ * under its data key (nonce, ciphertext, tag: 121 characters). */
+#define MODEL_SHA_STORED 128
+
 struct model_blob {
 	int64_t id;
 	int64_t region_id;
@@ -222,7 +227,8 @@ struct model_blob {
 	char xxh128[33];     /* whole-blob hash, "" until sealed */
 	char wblob[64];      /* writable blob name, "" when sealed */
 	int64_t mtime_ns;
-	char sha256[65];     /* SHA-256 of its bytes (§2.1), "" while unknown */
+	char sha256[MODEL_SHA_STORED]; /* SHA-256 of its bytes (§2.1) as stored: "" while
+	                                * unknown, sealed when key_id (model_sha256_open) */
 	int64_t key_id;      /* the data key its chunks are sealed under (§17); 0: plain */
 };
 int model_blob_get(model *m, int64_t blob_id, struct model_blob *out);

@@ -10,6 +10,7 @@
  * reason when this process cannot open the key.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -304,37 +305,127 @@ int model_blob_release_holds(struct model_conn *c, int64_t holder)
 
 /* ---- SHA-256 (SPEC §2.1 sha256, schema v15) ------------------------------- */
 
+/* An encrypted blob's SHA-256 is a hash of its plaintext, which would
+ * tell whoever reads the database whether an encrypted disk is a known
+ * file: it is stored sealed under the blob's data key as a chunk is
+ * (blob_key_seal), "k" then the hex of nonce, ciphertext and tag (hex
+ * digits never hold a "k").  Deterministic under one key, like chunks:
+ * the same disk in one lineage keeps one stored form. */
+#define SHA_SEALED 'k'
+#define SHA_LEN 32
+
+static int nibble(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Exactly 2n lowercase hex digits into n bytes. */
+static int hex_decode(uint8_t *out, size_t n, const char *hex)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = nibble(hex[2 * i]), lo = hi < 0 ? -1 : nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return hex[2 * n] == '\0' ? 0 : -EINVAL;
+}
+
+static void hex_encode(char *out, const uint8_t *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", in[i]);
+	out[2 * n] = '\0';
+}
+
+int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED])
+{
+	uint8_t digest[SHA_LEN], sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
+	struct model_blob b;
+	blob_key *k = NULL;
+	int rc;
+
+	out[0] = '\0';
+	if (!hex || !hex[0])
+		return 0;
+	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
+		return rc;
+	if (b.key_id == 0) {
+		snprintf(out, MODEL_SHA_STORED, "%.64s", hex);
+		return 0;
+	}
+	if ((rc = hex_decode(digest, SHA_LEN, hex)) < 0 || (rc = model_key_get(m, b.key_id, &k, NULL)) < 0)
+		return rc;
+	rc = blob_key_seal(k, sealed, digest, SHA_LEN);
+	blob_key_unref(k);
+	explicit_bzero(digest, sizeof(digest));
+	if (rc < 0)
+		return rc;
+	out[0] = SHA_SEALED;
+	hex_encode(out + 1, sealed, sizeof(sealed));
+	return 0;
+}
+
+void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65])
+{
+	uint8_t sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
+	blob_key *k = NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (stored[0] != SHA_SEALED) {
+		snprintf(out, 65, "%.64s", stored); /* a plain blob's (or "") */
+		return;
+	}
+	if (key_id == 0 || hex_decode(sealed, sizeof(sealed), stored + 1) < 0 || model_key_get(m, key_id, &k, NULL) < 0)
+		return;
+	if (blob_key_open(k, sealed, sizeof(sealed), &n) == 0 && n == SHA_LEN)
+		hex_encode(out, sealed + BLOB_SEAL_NONCE, SHA_LEN);
+	blob_key_unref(k);
+	explicit_bzero(sealed, sizeof(sealed));
+}
+
 int model_image_sha256(model *m, int64_t image_id, char out[65])
 {
 	struct model_conn *c;
+	char stored[MODEL_SHA_STORED] = "";
+	int64_t key_id = 0;
 	db_stmt *st;
 	int rc;
 	out[0] = '\0';
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT b.sha256 FROM devices d JOIN blobs b ON b.id = d.blob_id "
+	if (!(st = model_stmt(c, SQL("SELECT b.sha256, b.key_id FROM devices d JOIN blobs b ON b.id = d.blob_id "
 	                             "WHERE d.image_id = ? AND d.idx IN (0, 26) ORDER BY d.idx LIMIT 1"))))
 		return -EIO;
 	db_bind_int64(st, 1, image_id);
 	rc = db_step(st);
-	if (rc == DB_ROW)
-		model_col_text(st, 0, out, 65);
+	if (rc == DB_ROW) {
+		model_col_text(st, 0, stored, sizeof(stored));
+		key_id = db_col_int64(st, 1);
+	}
 	db_reset(st);
-	return rc == DB_ROW || rc == DB_DONE ? 0 : db_errno(rc);
+	if (rc != DB_ROW && rc != DB_DONE)
+		return db_errno(rc);
+	model_sha256_open(m, key_id, stored, out);
+	return 0;
 }
 
 int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65])
 {
 	struct model_conn *c;
+	char stored[MODEL_SHA_STORED] = "";
+	int64_t key_id = 0;
 	void *enc = NULL;
 	size_t len = 0;
 	db_stmt *st;
 	int rc;
+	out[0] = '\0';
 	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
 	/* The same manifest is the same bytes: the source of a raw conversion
 	 * or a copy, or a blob an upload took whole by reference. */
-	if (!(st = model_stmt(c, SQL("SELECT sha256 FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM "
+	if (!(st = model_stmt(c, SQL("SELECT sha256, key_id FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM "
 	                             "blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND sha256 != '' LIMIT 1")))) {
 		free(enc);
 		return -EIO;
@@ -343,21 +434,28 @@ int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const bl
 	db_bind_int64(st, 2, holder);
 	db_bind_blob(st, 3, enc, len);
 	rc = db_step(st);
-	if (rc == DB_ROW)
-		model_col_text(st, 0, out, 65);
+	if (rc == DB_ROW) {
+		model_col_text(st, 0, stored, sizeof(stored));
+		key_id = db_col_int64(st, 1);
+	}
 	db_reset(st);
 	free(enc);
-	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_errno(rc);
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? 0 : db_errno(rc);
+	model_sha256_open(m, key_id, stored, out);
+	return out[0] ? 1 : 0; /* one it cannot open is read again */
 }
 
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256)
 {
 	struct model_conn *c;
 	db_stmt *st;
+	char stored[MODEL_SHA_STORED];
 	/* On its own: a failure only costs the seal a read of the file. */
-	if (model_conn_get(m, &c) < 0 || !(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?"))))
+	if (model_sha256_seal(m, blob_id, sha256, stored) < 0 || model_conn_get(m, &c) < 0 ||
+	    !(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?"))))
 		return;
-	db_bind_text(st, 1, sha256);
+	db_bind_text(st, 1, stored);
 	db_bind_int64(st, 2, blob_id);
 	model_exec_stmt(st);
 }

@@ -30,16 +30,19 @@
 static int checksum_end(struct task_run *r, const struct model_image *img, int64_t blob_id, const char *sha)
 {
 	struct model_conn *c;
+	char stored[MODEL_SHA_STORED] = "";
 	db_stmt *st;
 	int rc;
+	if (sha[0])
+		model_sha256_seal(r->m, blob_id, sha, stored); /* sealed when encrypted (§17) */
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc < 0 ? rc : (r->lost = true, 0);
-	if (sha[0]) {
+	if (stored[0]) {
 		if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ? AND sha256 = ''")))) {
 			rc = -EIO;
 			goto out;
 		}
-		db_bind_text(st, 1, sha);
+		db_bind_text(st, 1, stored);
 		db_bind_int64(st, 2, blob_id);
 		if ((rc = model_exec_stmt(st)) < 0 ||
 		    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL)) < 0)

@@ -721,10 +721,9 @@ int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int6
 
 	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0)
 		return rc;
-	if (b.sha256[0]) {
-		memcpy(out, b.sha256, sizeof(b.sha256));
+	model_sha256_open(r->m, b.key_id, b.sha256, out);
+	if (out[0])
 		return 1; /* hashed as it was written (an upload), or a resumed task's */
-	}
 	if (!man) {
 		if ((rc = model_blob_manifest(r->m, blob_id, &own)) < 0)
 			return rc;
@@ -751,20 +750,22 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	struct model_conn *c;
 	db_stmt *st;
 	int64_t now = model_now_ns();
-	char sha[65];
+	char sha[65], stored[MODEL_SHA_STORED];
 	int rc;
 
 	/* The system disk's SHA-256 first, outside the transaction: reading a
-	 * blob may take a while (§2.1; 0.55 s per GiB of it, holes too). */
+	 * blob may take a while (§2.1; 0.55 s per GiB of it, holes too); an
+	 * encrypted one's is kept sealed (§17; "" if it cannot be). */
 	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, sha)) <= 0)
 		return rc;
+	model_sha256_seal(r->m, devs[0].blob_id, sha, stored);
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	db_bind_text(st, 1, sha);
+	db_bind_text(st, 1, stored);
 	db_bind_int64(st, 2, devs[0].blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;

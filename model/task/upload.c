@@ -422,6 +422,10 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	db_stmt *st;
 	int64_t now = model_now_ns();
 	int rc;
+	/* An encrypted upload's SHA-256 is kept sealed (§17), read before the
+	 * transaction (its key may need a read). */
+	char sha_stored[MODEL_SHA_STORED];
+	model_sha256_seal(m, u->blob_id, sha256, sha_stored);
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
@@ -447,7 +451,7 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	db_bind_int64(st, 1, (int64_t)size);
 	db_bind_int64(st, 2, (int64_t)stored);
 	db_bind_int64(st, 3, now);
-	db_bind_text(st, 4, sha256 ? sha256 : "");
+	db_bind_text(st, 4, sha_stored);
 	db_bind_int64(st, 5, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
@@ -722,9 +726,12 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	int64_t sealed = model_now_ns(), now;
 	int rc;
 
+	char sha_stored[MODEL_SHA_STORED]; /* sealed when encrypted (§17) */
+
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
 	r->bytes_done = man->size;
+	model_sha256_seal(r->m, blob_id, sha, sha_stored);
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	now = task_after(sealed); /* the image's files are newer than its disk */
@@ -738,7 +745,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_int64(st, 2, (int64_t)man->size);
 	db_bind_int64(st, 3, (int64_t)man->stored);
 	db_bind_int64(st, 4, sealed);
-	db_bind_text(st, 5, sha);
+	db_bind_text(st, 5, sha_stored);
 	db_bind_int64(st, 6, blob_id);
 	db_bind_text(st, 7, wblob);
 	/* Its manifest names what copies by reference took: their holds go. */

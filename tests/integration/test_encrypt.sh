@@ -9,8 +9,9 @@
 #     from the encrypted image, one into a plain instance's.  Every byte
 #     reads back.  The state directory (chunks, wblob overlays, tmp, the
 #     log) and a dump of the database (sqlite3 .dump) hold neither
-#     encrypted needle, as bytes or as hex; both plain ones are found
-#     (so the search can fail);
+#     encrypted needle, as bytes or as hex, nor the encrypted disk's
+#     SHA-256; both plain ones and the plain disk's are found (so the
+#     search can fail);
 #   - cp from the encrypted image into its instance's disk by reference
 #     (imgfs_shared_bytes_total grows), from the plain image by bytes
 #     (EXDEV: no plaintext in the overlay);
@@ -147,6 +148,10 @@ nowhere up_enc "in the dump" "$T/dump.sql"
 nowhere vm_enc "in the dump" "$T/dump.sql"
 somewhere up_plain "plain's description, in the dump" "$T/dump.sql"
 grep -q "CREATE TABLE data_keys" "$T/dump.sql" || fail "no data_keys in the dump"
+# Nor the encrypted disk's SHA-256 (it would tell whether the disk is a
+# known file): kept sealed, shown plain to the mount with the key.
+grep -q "$(cat "$P/enc/sha256")" "$T/dump.sql" && fail "enc's sha256 is in the dump"
+grep -q "$(cat "$P/plain/sha256")" "$T/dump.sql" || fail "plain's sha256 is not in the dump (the search can fail)"
 python3 - "$T/kek" "$T/dump.sql" "$S" <<'EOF' || fail "the key-encryption key is stored"
 import os, sys
 key = open(sys.argv[1], "rb").read()
@@ -168,6 +173,7 @@ remount_imgfs "$S" "$M"
 assert_eq "enc plain" "$(entries "$P")" "private/ without the key"
 assert_eq yes "$(cat "$P/enc/encrypted")" "encrypted without the key"
 assert_eq $((8 * MiB)) "$(cat "$P/enc/size")" "size without the key"
+assert_eq "" "$(cat "$P/enc/sha256")" "sha256 without the key (sealed under it)"
 assert_errno EACCES open "$P/enc/disks/vda" rdonly
 assert_match ".*no key-encryption key.*" "$(cat "$P/enc/error")" "enc/error"
 assert_logged open "$P/enc/disks/vda" EACCES

@@ -64,6 +64,8 @@ grep -q "CREATE TABLE public.data_keys" "$T/dump.sql" || fail "no data_keys in t
 nowhere up_enc "in the dump" "$T/dump.sql"
 nowhere vm_enc "in the dump" "$T/dump.sql"
 somewhere up_plain "plain's description, in the dump" "$T/dump.sql"
+grep -q "$(cat "$P/enc/sha256")" "$T/dump.sql" && fail "enc's sha256 is in the dump"
+grep -q "$(cat "$P/plain/sha256")" "$T/dump.sql" || fail "plain's sha256 is not in the dump (the search can fail)"
 
 say "host b without the key: the image listed, its disk EACCES with the reason; with the key, its bytes"
 mount_imgfs "$T/b" "$T/mb" "db=$DB,host=b"

@@ -568,8 +568,27 @@ static void test_upload_sealed(void **state)
 	lt_blob_sha256(fx, fx->r1, eb, want);
 	assert_int_equal(model_image_sha256(fx->m, enc, got), 0);
 	assert_string_equal(got, want);
-	/* Without the KEK: the blob is EACCES with the reason; fsck notes it. */
+	/* ... which the database holds sealed under its data key (§17: no
+	 * hash of an encrypted disk's plaintext there), the plain one's as
+	 * it is. */
+	struct model_blob b;
+	assert_int_equal(model_blob_get(fx->m, eb, &b), 0);
+	assert_int_equal(strlen(b.sha256), 1 + 2 * (32 + BLOB_SEAL_OVERHEAD));
+	assert_int_equal(b.sha256[0], 'k');
+	char prefix[17];
+	snprintf(prefix, sizeof(prefix), "%.16s", want);
+	assert_null(strstr(b.sha256, prefix)); /* nor a part of it */
+	char pwant[65];
+	lt_blob_sha256(fx, fx->r1, pb, pwant);
+	assert_int_equal(model_blob_get(fx->m, pb, &b), 0);
+	assert_string_equal(b.sha256, pwant);
+	/* Without the KEK: the blob is EACCES with the reason; fsck notes it;
+	 * its sha256 is unknown here, the plain one's as before. */
 	ut_reopen(fx);
+	assert_int_equal(model_image_sha256(fx->m, enc, got), 0);
+	assert_string_equal(got, "");
+	assert_int_equal(model_image_sha256(fx->m, pl, got), 0);
+	assert_string_equal(got, pwant);
 	blob_manifest *man = NULL;
 	assert_int_equal(model_blob_manifest_err(fx->m, eb, &man, &err), -EACCES);
 	assert_null(man);
