@@ -67,11 +67,15 @@ for form in "-h" "--help" "help" "account -h" "account --help" "account add --he
     [[ ! -s $T/err ]] || fail "imgfs admin $form wrote to stderr: $(cat "$T/err")"
     [[ -n $out ]] || fail "imgfs admin $form printed nothing"
 done
-"$IMGFS" admin account --help | grep -q "account add NAME" || fail "account --help does not show account's usage"
-"$IMGFS" admin account --help | grep -q "publish" && fail "account --help shows other commands"
-"$IMGFS" admin --help | grep -q "region add NAME \[--store dir:PATH|rados:POOL\[,conf=FILE\]\[,id=CLIENT\]\[,ns=NAMESPACE\]\]" ||
+# (whole outputs first: grep -q leaves early, and a writer cut by SIGPIPE
+# fails the pipeline under pipefail once the usage passes a pipe write)
+acct_help=$("$IMGFS" admin account --help)
+admin_help=$("$IMGFS" admin --help)
+grep -q "account add NAME" <<<"$acct_help" || fail "account --help does not show account's usage"
+grep -q "publish" <<<"$acct_help" && fail "account --help shows other commands"
+grep -q "region add NAME \[--store dir:PATH|rados:POOL\[,conf=FILE\]\[,id=CLIENT\]\[,ns=NAMESPACE\]\]" <<<"$admin_help" ||
     fail "the usage does not show the store forms of region add"
-"$IMGFS" admin --help | grep -q "migrate --to URL \[--store REGION=dir:PATH|rados:" ||
+grep -q "migrate --to URL \[--store REGION=dir:PATH|rados:" <<<"$admin_help" ||
     fail "the usage does not show the store forms of migrate"
 [[ ! -e $T/typo ]] || fail "--help created a state"
 
