@@ -547,6 +547,35 @@ new_vm() {
     done
 }
 
+# Needles (SPEC §17's tests): 1 MiB of random bytes each, looked for as
+# bytes and as hex in files (needle.py), so that a test can show that what
+# went into an encrypted image is nowhere in the state, the database or
+# a pool, and that the same search finds a plain image's.
+# needles NAME...: makes $T/NAME for each.
+needles() {
+    local n
+    for n in "$@"; do head -c 1048576 /dev/urandom >"$T/$n"; done
+}
+# needle_disk OUT NEEDLE: an 8 MiB raw disk (an MBR, so an upload takes
+# it), the needle at 2 MiB, holes elsewhere.
+needle_disk() {
+    python3 - "$1" "$T/$2" <<'EOF'
+import sys
+with open(sys.argv[1], "wb") as f:
+    f.truncate(8 << 20)
+    f.write(b"\xeb\x63" + bytes(508) + b"\x55\xaa")
+    f.seek(2 << 20)
+    f.write(open(sys.argv[2], "rb").read())
+EOF
+}
+# nowhere NEEDLE WHAT PATH...: fails if the needle is in PATH; somewhere
+# the other way (WHAT says what it was, for the message).
+_needle_found() { python3 "$INTEGRATION_DIR/needle.py" find "$T/$1" "${@:2}" >"$T/found.out"; }
+nowhere() {
+    if _needle_found "$1" "${@:3}"; then fail "$1 ($2) is in $(cat "$T/found.out")"; fi
+}
+somewhere() { _needle_found "$1" "${@:3}" || fail "$1 ($2) is nowhere in ${*:3}: the search finds nothing"; }
+
 # destroyed DIR: waits (60 s at most) until the image directory DIR, just
 # destroyed with rmdir in recycle-bin/, is gone: it reads `deleting` while
 # its task frees its chunks (SPEC §16).

@@ -30,32 +30,14 @@
 source "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null || fail "sqlite3 is needed (scripts/install-deps)"
-NEEDLE="$INTEGRATION_DIR/needle.py"
 S="$T/state" M="$T/mnt"
 R="$M/regions/cn-north-1" P="$M/regions/cn-north-1/private"
 MiB=1048576
 
-# found NEEDLE PATH...: whether the needle is anywhere in PATH (needle.py).
-found() { python3 "$NEEDLE" find "$T/$1" "${@:2}" >"$T/found.out"; }
-nowhere() { # NEEDLE WHAT PATH...
-    if found "$1" "${@:3}"; then fail "$1 ($2) is in $(cat "$T/found.out")"; fi
-}
-somewhere() { found "$1" "${@:3}" || fail "$1 ($2) is nowhere in ${*:3}: the search finds nothing"; }
 
-for n in up_enc up_plain vm_enc vm_plain; do head -c $MiB /dev/urandom >"$T/$n"; done
-# An 8 MiB raw disk: an MBR, the needle at 2 MiB, holes elsewhere.
-mkdisk() {
-    python3 - "$1" "$2" <<'EOF'
-import sys
-with open(sys.argv[1], "wb") as f:
-    f.truncate(8 << 20)
-    f.write(b"\xeb\x63" + bytes(508) + b"\x55\xaa")
-    f.seek(2 << 20)
-    f.write(open(sys.argv[2], "rb").read())
-EOF
-}
-mkdisk "$T/enc.raw" "$T/up_enc"
-mkdisk "$T/plain.raw" "$T/up_plain"
+needles up_enc up_plain vm_enc vm_plain
+needle_disk "$T/enc.raw" up_enc
+needle_disk "$T/plain.raw" up_plain
 
 say "keys: a file others may read, another owner's, a command that fails: refused, nothing made"
 head -c 32 /dev/urandom >"$T/kek"

@@ -10,12 +10,8 @@
 # chunk; gc keeps what is named.
 source "$(dirname "$0")/lib.sh"
 
-NEEDLE="$INTEGRATION_DIR/needle.py"
 MiB=1048576
 NS="re$$x$RANDOM"
-found() { python3 "$NEEDLE" find "$T/$1" "${@:2}" >"$T/found.out"; }
-nowhere() { if found "$1" "${@:3}"; then fail "$1 ($2) is in $(cat "$T/found.out")"; fi; }
-somewhere() { found "$1" "${@:3}" || fail "$1 ($2) is nowhere in ${*:3}: the search finds nothing"; }
 
 ceph_cluster CONF "$T/ceph" imgfs-r1
 # pool_dump DIR: every object of this run's namespace, fetched into DIR.
@@ -30,19 +26,9 @@ pool_dump() {
     echo "    $(wc -l <"$T/objects") objects fetched"
 }
 
-for n in up_enc up_plain vm_enc; do head -c $MiB /dev/urandom >"$T/$n"; done
-mkdisk() {
-    python3 - "$1" "$2" <<'EOF'
-import sys
-with open(sys.argv[1], "wb") as f:
-    f.truncate(8 << 20)
-    f.write(b"\xeb\x63" + bytes(508) + b"\x55\xaa")
-    f.seek(2 << 20)
-    f.write(open(sys.argv[2], "rb").read())
-EOF
-}
-mkdisk "$T/enc.raw" "$T/up_enc"
-mkdisk "$T/plain.raw" "$T/up_plain"
+needles up_enc up_plain vm_enc
+needle_disk "$T/enc.raw" up_enc
+needle_disk "$T/plain.raw" up_plain
 head -c 32 /dev/urandom >"$T/kek"
 chmod 600 "$T/kek"
 
