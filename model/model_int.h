@@ -337,6 +337,10 @@ int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const bl
 /* Records a blob's SHA-256 hashed on its way in (an import), on its own;
  * best effort (blob.c). */
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);
+/* Image id for a change its owner may make only before its data comes
+ * (image.c): a private or ISO image, queued.  -ENOENT, or -EPERM, with the
+ * reason. */
+int model_image_get_queued(model *m, int64_t id, struct model_image *img, struct model_err *err);
 /* A SHA-256 (64 hex digits, or "") as the database keeps it for blob_id
  * (blob.c): as it is for a plain blob, sealed under the blob's data key
  * for an encrypted one (SPEC §17: no hash of an encrypted disk's

@@ -868,3 +868,16 @@ out:
 	model_rollback(c);
 	return rc;
 }
+
+int model_image_get_queued(model *m, int64_t id, struct model_image *img, struct model_err *err)
+{
+	int rc;
+	if ((rc = model_image_get(m, id, img)) < 0)
+		return model_fail(err, rc, "no such image");
+	if (img->folder != MODEL_FOLDER_PRIVATE && img->folder != MODEL_FOLDER_ISO)
+		return model_fail(err, -EPERM, "%s images cannot be changed", model_folder_name(img->folder));
+	if (img->status != MODEL_IMG_QUEUED)
+		return model_fail(err, -EPERM, "cannot change after upload: the image is %s",
+		                  model_image_status_name(img->status));
+	return 0;
+}

@@ -520,19 +520,8 @@ int model_image_set_encrypted(model *m, int64_t id, bool on, struct model_err *e
 
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = model_image_get(m, id, &img)) < 0) {
-		model_fail(err, rc, "no such image");
+	if ((rc = model_image_get_queued(m, id, &img, err)) < 0)
 		goto out;
-	}
-	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
-		rc = model_fail(err, -EPERM, "%s images cannot be changed", model_folder_name(img.folder));
-		goto out;
-	}
-	if (img.status != MODEL_IMG_QUEUED) {
-		rc = model_fail(err, -EPERM, "cannot change after upload: the image is %s",
-		                model_image_status_name(img.status));
-		goto out;
-	}
 	if (img.encrypted == on) {
 		rc = 0; /* the current value: no change */
 		goto out;
