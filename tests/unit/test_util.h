@@ -545,6 +545,16 @@ static inline int64_t ut_account(struct ut_fx *fx, const char *name)
 	return a.id;
 }
 
+/* The id of account name, added (no uid) the first time. */
+static inline int64_t ut_account_once(struct ut_fx *fx, const char *name)
+{
+	struct model_account a;
+
+	if (model_account_by_name(fx->m, name, &a) == 0)
+		return a.id;
+	return ut_account(fx, name);
+}
+
 /* Creates a queued image and returns its id. */
 static inline int64_t ut_image(struct ut_fx *fx, int64_t region_id, int64_t account_id, enum model_folder folder,
                                const char *name)

@@ -18,20 +18,12 @@
 
 static int64_t account(struct ut_fx *fx)
 {
-	struct model_err err = {0};
-	struct model_account a;
-	if (model_account_by_name(fx->m, "alice", &a) < 0)
-		assert_int_equal(model_account_add(fx->m, "alice", -1, &err), 0);
-	assert_int_equal(model_account_by_name(fx->m, "alice", &a), 0);
-	return a.id;
+	return ut_account_once(fx, "alice");
 }
 
 static int64_t queued(struct ut_fx *fx, enum model_folder folder, const char *name)
 {
-	struct model_err err = {0};
-	struct model_image img;
-	assert_int_equal(model_image_create(fx->m, fx->r1, account(fx), folder, name, &img, &err), 0);
-	return img.id;
+	return ut_image(fx, fx->r1, account(fx), folder, name);
 }
 
 static struct model_image get(struct ut_fx *fx, int64_t id)
