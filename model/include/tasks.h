@@ -54,7 +54,8 @@ struct model_task {
 	 * data key (SPEC §17): it waits for a host that can. */
 	bool waits_key;
 };
-/* The task working on the image, as target or as source: 0, -ENOENT. */
+/* The task working on the image, as target or as source (not a background
+ * checksum pass, which is the service's own: §2.1 sha256): 0, -ENOENT. */
 int model_task_of_image(model *m, int64_t image_id, struct model_task *out);
 
 /* Runs queued tasks and resumes interrupted ones.  A runner is a process

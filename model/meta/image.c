@@ -251,7 +251,7 @@ int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_
 	                             "CASE WHEN (?2 & 16) = 0 THEN -1 ELSE COALESCE((SELECT max(c.ctime_ns) FROM images c "
 	                             "WHERE c.origin_id = i.id AND c.origin_kind = 'copy'), 0) END, "
 	                             "CASE WHEN (?2 & 1) = 0 THEN true ELSE EXISTS (SELECT 1 FROM tasks t WHERE "
-	                             "t.image_id = i.id) OR EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' "
+	                             "t.image_id = i.id AND t.kind != 'checksum') OR EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' "
 	                             "AND t.source_id = i.id) END, "
 	                             "CASE WHEN (?2 & 2) = 0 THEN true ELSE EXISTS (SELECT 1 FROM instances v WHERE "
 	                             "v.image_id = i.id) END, "

@@ -524,11 +524,12 @@ static int task_claim(struct task_run *r)
 	/* Per account, not first come first served (§8, fair share at the
 	 * top): the accounts with the fewest running tasks of the task's kind
 	 * first, then the one whose turn at it is the oldest, each in the
-	 * order it queued. */
+	 * order it queued.  A checksum pass (§2.1 sha256) is the service's own
+	 * background work: after every task someone asked for. */
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
 	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
 	                                  "LEFT JOIN images i ON i.id = t.image_id "
-	                                  "WHERE t.state IN ('queued', 'running') ORDER BY "
+	                                  "WHERE t.state IN ('queued', 'running') ORDER BY t.kind = 'checksum', "
 	                                  "(SELECT count(*) FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
 	                                  "WHERE t2.state = 'running' AND t2.kind = t.kind "
 	                                  "AND i2.account_id = COALESCE(i.account_id, 0)), "
@@ -712,7 +713,7 @@ static int sha_tick(void *arg, uint64_t done)
 }
 
 int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int64_t holder,
-                     const blob_manifest *man, char out[65])
+                     const blob_manifest *man, bool may_read, char out[65])
 {
 	blob_manifest *own = NULL;
 	struct model_blob b;
@@ -729,8 +730,9 @@ int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int6
 			return rc;
 		man = own;
 	}
-	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) == 0 &&
-	    (rc = model_store(r->m, r->region_id, &s)) == 0) {
+	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) == 0 && !may_read)
+		rc = 1; /* unknown: out "" */
+	else if (rc == 0 && (rc = model_store(r->m, r->region_id, &s)) == 0) {
 		rc = blob_store_sha256(s, man, out, sha_tick, r);
 		if (rc == 0)
 			atomic_fetch_add_explicit(&r->m->sha_read_bytes, man->size, memory_order_relaxed);
@@ -753,10 +755,15 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	char sha[65], stored[MODEL_SHA_STORED];
 	int rc;
 
-	/* The system disk's SHA-256 first, outside the transaction: reading a
-	 * blob may take a while (§2.1; 0.55 s per GiB of it, holes too); an
-	 * encrypted one's is kept sealed (§17; "" if it cannot be). */
-	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, sha)) <= 0)
+	/* The system disk's SHA-256 (§2.1): hashed on its way in, or the
+	 * source's of the same bytes (a copy, a raw conversion: read now in
+	 * the rare case the source has none yet, from before the checksum
+	 * pass).  A new disk (a capture, a decoded QCOW2) is read by a
+	 * checksum task once the image is available: a capture of a 40 GiB
+	 * blank system disk would otherwise wait 22 s for the hash of its
+	 * zeros (0.55 s per GiB, holes too).  An encrypted one's is kept
+	 * sealed (§17; "" if it cannot be). */
+	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, devs[0].src_blob != 0, sha)) <= 0)
 		return rc;
 	model_sha256_seal(r->m, devs[0].blob_id, sha, stored);
 	if ((rc = task_begin(r, &c)) <= 0)
@@ -801,6 +808,16 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	if (model_changes(c) != 1) {
 		rc = -ESTALE; /* checked by the caller beforehand: cannot happen */
 		goto out;
+	}
+	/* Its SHA-256 read in the background (checksum.c). */
+	if (!sha[0]) {
+		if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) VALUES ('checksum', ?, 'queued')")))) {
+			rc = -EIO;
+			goto out;
+		}
+		db_bind_int64(st, 1, r->t.image_id);
+		if ((rc = model_exec_stmt(st)) < 0)
+			goto out;
 	}
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0 ||
@@ -1050,10 +1067,10 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the tasks of one image and counts the queue ahead of it",
 	                                  "SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
 	                         "t.bytes_total, t.started, t.updated, "
-	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id), "
+	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id AND q.kind != 'checksum'), "
 	                         "t.claimed_by, t.host, COALESCE((SELECT i.key_id FROM images i WHERE i.id = t.image_id), 0) "
-	                         "FROM tasks t WHERE t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1) "
-	                         "ORDER BY t.id LIMIT 1"))))
+	                         "FROM tasks t WHERE (t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1)) "
+	                         "AND t.kind != 'checksum' ORDER BY t.id LIMIT 1"))))
 		return -EIO;
 	db_bind_int64(st, 1, image_id);
 	rc = db_step(st);

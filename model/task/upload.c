@@ -887,7 +887,7 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 	 * whole by reference, else read once now (an upload written out of
 	 * order, an import resumed after a restart). */
 	char sha[65];
-	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, sha)) > 0)
+	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, true, sha)) > 0)
 		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha);
 	blob_manifest_free(man);
 	return rc;

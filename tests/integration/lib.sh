@@ -592,6 +592,18 @@ capture() {
     echo "instance $*" >"$img/source" || fail "capture of $* into $img refused"
     imgfs_wait "$img" >"$T/capture.out" 2>&1 || { cat "$T/capture.out" >&2; fail "imgfs wait $img"; }
     assert_eq available "$(status_of "$img")" "status of $img after imgfs wait"
+    hashed "$img"
+}
+
+# hashed IMAGE_DIR...: waits (60 s at most) until each image's sha256 is
+# known: a capture's or a QCOW2 conversion's is read by a background
+# checksum task once the image is available (SPEC §2.1).
+hashed() {
+    local d
+    for d in "$@"; do
+        _hashed_now() { [[ -s "$d/sha256" ]]; }
+        wait_for 60 _hashed_now || fail "$d/sha256 still empty 60 s after the image became available"
+    done
 }
 
 # capture_as UID REGION_DIR VM IMAGE: as UID (other_uids), an instance VM

@@ -30,6 +30,7 @@ echo "migrated with the rest" >"$R/private/up/description"
 echo "k=v" >"$R/private/up/tags"
 echo up-cloud >"$R/private/up/convert"
 imgfs_wait "$R/private/up-cloud" >/dev/null
+hashed "$R/private/up-cloud" # a QCOW2 conversion: its checksum pass
 mkdir "$R/private/up-cloud/copies/cn-east-2"
 imgfs_wait "$M/regions/cn-east-2/private/up-cloud" >/dev/null
 mkdir "$R/private/up/shares/dana"
@@ -41,6 +42,7 @@ write_random "$R/instances/vm1/disks/vdb" 3 2
 mkdir "$R/private/cap"
 echo "instance vm1 vdb" >"$R/private/cap/source"
 imgfs_wait "$R/private/cap" >/dev/null
+hashed "$R/private/cap" # its checksum pass, before the tree is recorded
 mkdir "$R/private/gone"
 cp "$T/a.qcow2" "$R/private/gone/disks/vda"
 imgfs_wait "$R/private/gone" >/dev/null

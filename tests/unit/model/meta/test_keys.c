@@ -37,20 +37,12 @@ static const uint8_t KEK_C[MODEL_KEK_SIZE] = "the third key-encryption key...!";
 
 static int64_t alice(struct ut_fx *fx)
 {
-	struct model_err err = {0};
-	struct model_account a;
-	if (model_account_by_name(fx->m, "alice", &a) < 0)
-		assert_int_equal(model_account_add(fx->m, "alice", -1, &err), 0);
-	assert_int_equal(model_account_by_name(fx->m, "alice", &a), 0);
-	return a.id;
+	return ut_account_once(fx, "alice");
 }
 
 static int64_t queued(struct ut_fx *fx, const char *name)
 {
-	struct model_err err = {0};
-	struct model_image img;
-	assert_int_equal(model_image_create(fx->m, fx->r1, alice(fx), MODEL_FOLDER_PRIVATE, name, &img, &err), 0);
-	return img.id;
+	return ut_image(fx, fx->r1, alice(fx), MODEL_FOLDER_PRIVATE, name);
 }
 
 /* Writes path with content (n bytes) and mode. */
@@ -637,7 +629,10 @@ static void test_inheritance(void **state)
 	/* Captured into an image that did not ask to be encrypted. */
 	int64_t cap = queued(fx, "cap");
 	assert_int_equal(model_image_capture(fx->m, cap, vm, NULL, 0, &err), 0);
-	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(lt_run_tasks(fx), 2); /* the capture, then its checksum pass (§2.1) */
+	char sha[65];
+	assert_int_equal(model_image_sha256(fx->m, cap, sha), 0);
+	assert_int_equal(strlen(sha), 64);
 	struct model_image ci = ut_get(fx, cap);
 	assert_int_equal(ci.status, MODEL_IMG_AVAILABLE);
 	assert_true(ci.encrypted);
@@ -707,7 +702,7 @@ static void test_capture_plain_into_encrypted(void **state)
 	assert_int_equal(ut_get(fx, img).status, MODEL_IMG_QUEUED);
 	model_set_kek(fx->m, KEK_A);
 	assert_int_equal(model_image_capture(fx->m, img, vm, NULL, 0, &err), 0);
-	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(lt_run_tasks(fx), 2); /* the capture, then its checksum pass (§2.1) */
 	struct model_image got = ut_get(fx, img);
 	assert_int_equal(got.status, MODEL_IMG_AVAILABLE);
 	assert_true(got.key_id > 0);
