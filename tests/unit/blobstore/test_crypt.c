@@ -174,20 +174,47 @@ static void test_gcm_known_answer(void **state)
 	assert_int_equal(blob_gcm_open(key, nonce, aad, sizeof aad, out, 60, tag), -EIO);
 }
 
+/* The nonce of crypt.c's header, AES-256(np, GMAC(nh, 0^96, P)), by hand:
+ * GHASH's tag from GCM over associated data alone, then one ECB block. */
+static void chunk_nonce_v2(uint8_t *out, const uint8_t nh[32], const uint8_t np[32], const uint8_t *p, size_t len)
+{
+	static const uint8_t zero[12];
+	uint8_t gmac[16], block[32];
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0;
+
+	assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, nh, zero), 1);
+	assert_int_equal(EVP_EncryptUpdate(ctx, NULL, &n, p, (int)len), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(ctx, block, &n), 1);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, gmac), 1);
+	EVP_CIPHER_CTX_free(ctx);
+	ctx = EVP_CIPHER_CTX_new();
+	assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_ecb(), NULL, np, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	assert_int_equal(EVP_EncryptUpdate(ctx, block, &n, gmac, 16), 1);
+	assert_int_equal(n, 16);
+	EVP_CIPHER_CTX_free(ctx);
+	memcpy(out, block, 16);
+}
+
 /* A sealed chunk is nonce || AES-256-GCM(enc, nonce, P) || tag, with the
- * keys and the nonce crypt.c's header gives: recomputed here, by hand. */
+ * keys and the nonce crypt.c's header gives: recomputed here, by hand.
+ * And a chunk of v1 (its nonce HMAC-SHA256("imgfs chunk nonce v1" key,
+ * P)), made here, still opens: stores written before v2 stay readable. */
 static void test_chunk_format(void **state)
 {
 	struct blob_fx *fx = *state;
 	static const size_t lens[] = {1, 100, 4096, BLOB_CHUNK_SIZE};
-	uint8_t dk[32], enc[32], siv[32], nonce[32];
+	uint8_t dk[32], enc[32], nh[32], np[32], siv1[32], nonce[32];
 	blob_key *k = NULL;
 
 	for (int i = 0; i < 32; i++)
 		dk[i] = (uint8_t)(200 + i);
 	assert_int_equal(blob_key_new(&k, dk), 0);
 	mac(enc, 32, dk, 32, "imgfs chunk key v1", 18);
-	mac(siv, 32, dk, 32, "imgfs chunk nonce v1", 20);
+	mac(nh, 32, dk, 32, "imgfs nonce hash v2", 19);
+	mac(np, 32, dk, 32, "imgfs nonce prp v2", 18);
+	mac(siv1, 32, dk, 32, "imgfs chunk nonce v1", 20);
 	for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
 		size_t len = lens[t];
 		uint8_t *p = malloc(len), *obj = blob_chunk_buf_new(), *ct = malloc(len);
@@ -198,7 +225,7 @@ static void test_chunk_format(void **state)
 
 		fx_fill(fx, p, len);
 		assert_int_equal(blob_key_seal(k, obj, p, len), (int)(len + BLOB_SEAL_OVERHEAD));
-		mac(nonce, 32, siv, 32, (const char *)p, len);
+		chunk_nonce_v2(nonce, nh, np, p, len);
 		assert_memory_equal(obj, nonce, BLOB_SEAL_NONCE);
 		/* The ciphertext and tag by libcrypto directly. */
 		assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, enc, nonce), 1);
@@ -213,6 +240,17 @@ static void test_chunk_format(void **state)
 		/* And back, in place. */
 		assert_int_equal(blob_key_open(k, obj, len + BLOB_SEAL_OVERHEAD, &plen), 0);
 		assert_int_equal(plen, len);
+		assert_bytes_equal(obj + BLOB_SEAL_NONCE, p, len);
+		/* v1: the nonce an HMAC, the rest alike; opened, not re-derived. */
+		mac(nonce, 32, siv1, 32, (const char *)p, len);
+		memcpy(obj, nonce, BLOB_SEAL_NONCE);
+		ctx = EVP_CIPHER_CTX_new();
+		assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, enc, nonce), 1);
+		assert_int_equal(EVP_EncryptUpdate(ctx, obj + BLOB_SEAL_NONCE, &outl, p, (int)len), 1);
+		assert_int_equal(EVP_EncryptFinal_ex(ctx, ct, &outl), 1);
+		assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, obj + BLOB_SEAL_NONCE + len), 1);
+		EVP_CIPHER_CTX_free(ctx);
+		assert_int_equal(blob_key_open(k, obj, len + BLOB_SEAL_OVERHEAD, &plen), 0);
 		assert_bytes_equal(obj + BLOB_SEAL_NONCE, p, len);
 		free(p);
 		free(obj);
