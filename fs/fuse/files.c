@@ -187,6 +187,16 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
 			goto fail;
 		fi->keep_cache = 0;
+		/* Opened O_DIRECT (qemu's cache=none, fio --direct=1): the
+		 * kernel's direct path, which asks nothing before each request;
+		 * through the page cache's path every read was preceded by a
+		 * getattr (auto_inval_data, attributes never cached) and every
+		 * write by a getxattr (security.capability: FUSE clears
+		 * SB_NOSEC), three round trips per I/O instead of one.  A shared
+		 * mapping of such an open is ENODEV (the kernel's rule for
+		 * direct_io files); other opens of the disk keep the page cache,
+		 * which the kernel invalidates on each direct write. */
+		fi->direct_io = (fi->flags & O_DIRECT) != 0;
 	} else if (fs_node_is_import(n)) {
 		/* Being imported from a URL (§5.2): the task's alone until it
 		 * ends — a reader's view of the blob would not follow its writes. */
