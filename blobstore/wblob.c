@@ -397,7 +397,7 @@ static int ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out
 			goto out;
 		}
 		for (uint32_t j = 0; j < WB_NSEG; j++)
-			w->ext[j] = (struct wb_file){-1, 0, 0};
+			w->ext[j] = (struct wb_file){-1, 0, 0, 0};
 	}
 	if (w->ext[k].fd < 0) {
 		int fd;
@@ -422,7 +422,7 @@ static int ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out
 			close(fd);
 			goto out;
 		}
-		w->ext[k] = (struct wb_file){fd, (uint64_t)st.st_size, (uint64_t)k << (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT)};
+		w->ext[k] = (struct wb_file){fd, (uint64_t)st.st_size, (uint64_t)k << (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT), 0};
 	}
 	*out = &w->ext[k];
 out:
@@ -497,15 +497,30 @@ uint64_t wb_cut_at(const blob_wblob *w, uint64_t len)
 }
 
 /* pwrite into an overlay file, keeping its len up to date when it grows. */
+/* Overlay bytes are written through the page cache and made durable at
+ * fsync (SPEC §11).  Left to the kernel, writeback starts only when a
+ * tenth of memory is dirty, so a guest writing 2 GiB and then flushing
+ * waited for all of it at the flush: dd conv=fsync into a disk took 2.6
+ * times as long as into a local file.  Each overlay file starts its own
+ * writeback every WB_KICK bytes written (sync_file_range WRITE: started,
+ * not waited for), so the flush finds little left. */
+#define WB_KICK (8u << 20)
+
 int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off)
 {
 	int rc;
 
-	if (w->key)
-		return wb_crypt_write(w, f, buf, n, off);
-	rc = blob_pwrite_full(f->fd, buf, n, off);
-	if (rc == 0 && off + n > f->len)
-		f->len = off + n;
+	if (w->key) {
+		rc = wb_crypt_write(w, f, buf, n, off);
+	} else {
+		rc = blob_pwrite_full(f->fd, buf, n, off);
+		if (rc == 0 && off + n > f->len)
+			f->len = off + n;
+	}
+	if (rc == 0 && (f->unkicked += n) >= WB_KICK) {
+		f->unkicked = 0;
+		sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint: failure changes nothing */
+	}
 	return rc;
 }
 

@@ -50,6 +50,7 @@ struct wb_file {
 	int fd;
 	uint64_t len;
 	uint64_t base;
+	uint64_t unkicked; /* bytes written since writeback was last started (wb_overlay_write) */
 };
 
 struct blob_wblob {
