@@ -94,7 +94,7 @@ int wb_crypt_write(blob_wblob *w, struct wb_file *f, const void *src, size_t n, 
 		memcpy(buf + (off - a), src, n);
 		rc = blob_xts_crypt(&w->xts, buf, (size_t)((b - a) / SECTOR), (f->base + a) / SECTOR, true);
 	}
-	if (rc == 0 && (rc = blob_pwrite_full(f->fd, buf, (size_t)(b - a), a)) == 0 && b > f->len)
+	if (rc == 0 && (rc = wb_overlay_pwrite(f, buf, (size_t)(b - a), a)) == 0 && b > f->len)
 		f->len = b;
 	explicit_bzero(buf, (size_t)(b - a)); /* plaintext when the cipher failed */
 	free(buf);

@@ -50,7 +50,9 @@ struct wb_file {
 	int fd;
 	uint64_t len;
 	uint64_t base;
-	uint64_t unkicked; /* bytes written since writeback was last started (wb_overlay_write) */
+	/* A run of sequential writes not yet handed to writeback
+	 * (wb_overlay_write, wblob.c). */
+	uint64_t run_at, run_end;
 };
 
 struct blob_wblob {
@@ -108,6 +110,9 @@ void wb_pend_compact(blob_wblob *w);
 int wb_pend_add(blob_wblob *w, uint32_t i);
 int wb_set_state(blob_wblob *w, uint32_t i, uint8_t v);
 int wb_overlay_at(blob_wblob *w, uint32_t i, uint8_t st, bool create, struct wb_file **f, uint64_t *off);
+/* Bytes as they are into f at off, in the pieces the page cache wants
+ * (wblob.c, "Overlay bytes"); 0 or -errno. */
+int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off);
 /* Overlay bytes at file offset off of f, through the wblob's key when it
  * has one (wblob_crypt.c).  read: bytes past the file's end are zeros. */
 int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);

@@ -7,6 +7,8 @@
 #     before each read and no getxattr (security.capability) before each
 #     write, which tripled the round trips and cut 4k random I/O to a fifth.
 #   - Buffered writes come in max_write pieces: one request per MiB.
+#   - The daemon writes overlays in pieces of 64 KiB at most and starts
+#     writeback every 8 MiB of a sequential run (counted with strace).
 #   - fsx.py with O_DIRECT, Linux AIO (io_submit) and shared-mapping writes
 #     beside the buffered ones, punches and truncates: no miscompare.  CI
 #     runs IMGFS_FSX_OPS (10,000) operations; the acceptance run of
@@ -50,11 +52,11 @@ head -c $((4 * MiB)) /dev/urandom >"$T/ref"
 
 say "O_DIRECT writes: one write request each, no getxattr, no getattr"
 got=$(counted write getxattr getattr -- dd if="$T/ref" of="$D" bs=4k count=256 oflag=direct conv=notrunc status=none)
-assert_eq "$got" "write=256 getxattr=0 getattr=0 " "requests for 256 O_DIRECT writes of 4 KiB"
+assert_eq "write=256 getxattr=0 getattr=0 " "$got" "requests for 256 O_DIRECT writes of 4 KiB"
 
 say "O_DIRECT reads: one read request each, no getattr"
 got=$(counted read getattr getxattr -- dd if="$D" of="$T/back" bs=4k count=256 iflag=direct status=none)
-assert_eq "$got" "read=256 getattr=0 getxattr=0 " "requests for 256 O_DIRECT reads of 4 KiB"
+assert_eq "read=256 getattr=0 getxattr=0 " "$got" "requests for 256 O_DIRECT reads of 4 KiB"
 cmp -n $((MiB)) "$T/back" "$T/ref" || fail "O_DIRECT read back differs from what O_DIRECT wrote"
 
 say "direct and buffered opens of one disk see each other's writes"
@@ -69,7 +71,28 @@ cmp "$T/back" <(head -c 4096 /dev/zero) || fail "an O_DIRECT read misses a buffe
 
 say "buffered writes: one request per MiB (max_write), 16 MiB with conv=fsync"
 got=$(counted write fsync -- dd if=/dev/urandom of="$D" bs=1M count=16 seek=32 conv=notrunc,fsync status=none)
-assert_eq "$got" "write=16 fsync=1 " "requests for 16 MiB written through the page cache"
+assert_eq "write=16 fsync=1 " "$got" "requests for 16 MiB written through the page cache"
+
+say "overlay writes: pieces of 64 KiB at most, writeback started every 8 MiB of a run (strace of the daemon)"
+# Both guard a measured speed (blobstore/wblob.c, "Overlay bytes"): 1 MiB
+# pwrites leave 1 MiB folios, into which each later 4 KiB write costs a
+# walk of 256 blocks; a run never handed to writeback is all waited for at
+# the guest's fsync.  vdc is new: all of it lands in its overlay.
+truncate -s 64M "$I/vm1/disks/vdc"
+strace -f -qq -e trace=pwrite64,sync_file_range -e signal=none -o "$T/strace.out" -p "$(_daemon_pid "$M")" &
+tracer=$!
+for ((i = 0; i < 100; i++)); do  # attached once a probe write shows up
+    dd if=/dev/zero of="$I/vm1/disks/vdc" bs=4k count=1 seek=16000 conv=notrunc status=none
+    grep -q pwrite64 "$T/strace.out" 2>/dev/null && break
+    sleep 0.05
+done
+dd if=/dev/urandom of="$I/vm1/disks/vdc" bs=1M count=16 conv=notrunc status=none
+kill -INT "$tracer"
+wait "$tracer" || true
+big=$(awk '/pwrite64\(/ && $NF + 0 > 65536 { n++ } END { print n + 0 }' "$T/strace.out")
+kicks=$(grep -c 'sync_file_range(' "$T/strace.out" || true)
+assert_eq 0 "$big" "pwrites of more than 64 KiB into overlays"
+assert_eq 2 "$kicks" "writeback starts for 16 MiB written in a run"
 
 # fsx_on DISK: fsx.py with every kind of I/O on DISK (a fresh 0-byte start).
 fsx_on() {
