@@ -496,7 +496,6 @@ uint64_t wb_cut_at(const blob_wblob *w, uint64_t len)
 	return w->key ? (len + BLOB_XTS_SECTOR - 1) & ~(uint64_t)(BLOB_XTS_SECTOR - 1) : len;
 }
 
-/* pwrite into an overlay file, keeping its len up to date when it grows. */
 /* Overlay bytes are written through the page cache and made durable at
  * fsync (SPEC §11).  Two things about that cache, both measured with dd
  * conv=fsync of 2 GiB into a disk and then fio 4k random I/O on it
@@ -540,9 +539,11 @@ static void overlay_ran(struct wb_file *f, size_t n, uint64_t off)
 	f->run_at = f->run_end;
 }
 
+/* pwrite into an overlay file (through the key when the wblob has one),
+ * keeping its len up to date when it grows. */
 int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off)
 {
-	int rc = 0;
+	int rc;
 
 	if (w->key) {
 		rc = wb_crypt_write(w, f, buf, n, off);
