@@ -6,13 +6,18 @@
  *
  * Who calls it: the schema step that added the column (schema_sqlite.c
  * v15, schema_pg.c v12) queues one task per image that has a system disk
- * and may be used again (available, or in a recycle bin); the task engine
- * runs them (checksum_run).  Everything made since hashes its blobs on the
- * way in (uploads as they are written, tasks before their image is
- * available: task.c, upload.c), so nothing else queues this kind.
+ * and may be used again (available, or in a recycle bin), and task_finish
+ * (task.c) one per image it makes available without a hash: a capture, a
+ * decoded QCOW2, a copy or a raw conversion of a source not hashed yet.
+ * Uploads hash their bytes as they are written (upload.c).  The task
+ * engine runs them (checksum_run), after every task someone asked for.
  *
- * Running: the system disk's blob (vda; an ISO's cdrom) is read once
- * (blob_store_sha256: holes are hashed as the zeros they read as), then one
+ * Running: a copy's or a raw conversion's bytes are its origin's, so the
+ * origin's hash is taken when it has one by now and its system disk's
+ * manifest is the same (model_blob_sha256_reuse; the origin's own task
+ * queued first, so it has usually run).  Otherwise the system disk's blob
+ * (vda; an ISO's cdrom) is read once (blob_store_sha256: holes are hashed
+ * as the zeros they read as), then one
  * transaction records the digest, logs the image's change (its `sha256`
  * file has content now) and deletes the row.  An unmount stops it between
  * two chunks (it starts again from the beginning at the next mount).  The
@@ -56,6 +61,18 @@ out:
 	return rc;
 }
 
+/* The hash of img's origin (a copy's source, a conversion's) when it has
+ * one and its system disk holds the same bytes (man's manifest): 1 with
+ * sha set, 0 when there is none to take (gone, unhashed, other bytes). */
+static int origin_sha256(struct task_run *r, const struct model_image *img, const blob_manifest *man, char sha[65])
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int n;
+	if (!img->origin_id || (n = model_device_list(r->m, img->origin_id, devs)) <= 0)
+		return 0;
+	return model_blob_sha256_reuse(r->m, devs[0].blob_id, 0, man, sha) > 0;
+}
+
 static int stop_asked(void *arg, uint64_t done)
 {
 	struct task_run *r = arg;
@@ -87,9 +104,11 @@ int checksum_run(struct task_run *r)
 		blob_manifest_free(man);
 		return checksum_end(r, &img, 0, ""); /* nothing to hash (or gone) */
 	}
-	rc = blob_store_sha256(s, man, sha, stop_asked, r);
-	if (rc == 0)
-		atomic_fetch_add_explicit(&r->m->sha_read_bytes, man->size, memory_order_relaxed);
+	if ((rc = origin_sha256(r, &img, man, sha)) == 0) {
+		rc = blob_store_sha256(s, man, sha, stop_asked, r);
+		if (rc == 0)
+			atomic_fetch_add_explicit(&r->m->sha_read_bytes, man->size, memory_order_relaxed);
+	}
 	blob_manifest_free(man);
 	if (rc == -ECANCELED) {
 		r->stopped = true; /* an unmount: the next runner starts again */

@@ -756,14 +756,17 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	int rc;
 
 	/* The system disk's SHA-256 (§2.1): hashed on its way in, or the
-	 * source's of the same bytes (a copy, a raw conversion: read now in
-	 * the rare case the source has none yet, from before the checksum
-	 * pass).  A new disk (a capture, a decoded QCOW2) is read by a
-	 * checksum task once the image is available: a capture of a 40 GiB
-	 * blank system disk would otherwise wait 22 s for the hash of its
-	 * zeros (0.55 s per GiB, holes too).  An encrypted one's is kept
-	 * sealed (§17; "" if it cannot be). */
-	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, devs[0].src_blob != 0, sha)) <= 0)
+	 * source's of the same bytes (a copy, a raw conversion).  Anything
+	 * else is read by a checksum task once the image is available: a new
+	 * disk (a capture, a decoded QCOW2), whose hash of a 40 GiB blank
+	 * system disk would otherwise keep it pending 22 s (0.55 s per GiB,
+	 * holes too), and a copy or conversion of a source whose own checksum
+	 * task has not run yet (a copy right after a capture would otherwise
+	 * read its 4 GiB before it is available: 28 s cold, against 0.02 s;
+	 * the task takes the source's hash when it has one by then,
+	 * checksum.c).  An encrypted one's is kept sealed (§17; "" if it
+	 * cannot be). */
+	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, false, sha)) <= 0)
 		return rc;
 	model_sha256_seal(r->m, devs[0].blob_id, sha, stored);
 	if ((rc = task_begin(r, &c)) <= 0)

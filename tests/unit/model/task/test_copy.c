@@ -5,7 +5,8 @@
  * data moves nothing); refusals with their errno change nothing; the
  * target's quotas are checked; at most five copies of one account run, the
  * others wait with their place in the queue; a resumed copy skips the
- * devices it finished.
+ * devices it finished; a copy's SHA-256 is its source's, never read back
+ * while the copy waits.
  */
 #include "model/convert_test.h"
 
@@ -27,8 +28,9 @@ static int copy(struct ut_fx *fx, int64_t src, int64_t region, int64_t *id)
 }
 
 /* A private cloud image, available: vda a snapshot of size bytes tagged
- * with name, and (data > 0) a data disk. */
-static int64_t cloud_image(struct ut_fx *fx, int64_t acct, const char *name, uint64_t size, uint64_t data)
+ * with name, not hashed yet (a fresh capture's), and (data > 0) a data
+ * disk. */
+static int64_t unhashed_image(struct ut_fx *fx, int64_t acct, const char *name, uint64_t size, uint64_t data)
 {
 	int64_t id = ut_image(fx, fx->r1, acct, MODEL_FOLDER_PRIVATE, name);
 	char ext[16];
@@ -39,6 +41,22 @@ static int64_t cloud_image(struct ut_fx *fx, int64_t acct, const char *name, uin
 		ct_data_disk(fx, id, 1, ext, data);
 	}
 	lt_available(fx, id, MODEL_TYPE_CLOUD);
+	return id;
+}
+
+static int64_t vda_blob(struct ut_fx *fx, int64_t image_id)
+{
+	return ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld AND idx = 0", (long long)image_id);
+}
+
+/* The same with its SHA-256 known, as an image's is once its checksum
+ * task has run: a copy takes it and needs no task of its own. */
+static int64_t cloud_image(struct ut_fx *fx, int64_t acct, const char *name, uint64_t size, uint64_t data)
+{
+	int64_t id = unhashed_image(fx, acct, name, size, data);
+	char sha[65];
+	lt_blob_sha256(fx, fx->r1, vda_blob(fx, id), sha);
+	ut_sql(fx, "UPDATE blobs SET sha256 = '%s' WHERE id = %lld", sha, (long long)vda_blob(fx, id));
 	return id;
 }
 
@@ -111,6 +129,54 @@ static void test_copy_bytes_and_counts(void **state)
 	         ut_get(fx, twin).ext_id);
 	assert_string_equal(last_log, want);
 	assert_int_equal(ct_chunk_files(fx, r2(fx)), before + 6);
+}
+
+/* The SHA-256 of a copy (§2.1): the source's, never read back.  A copy
+ * of a source not hashed yet (right after its capture) is available at
+ * once, and its checksum task takes the source's hash when the source's
+ * own task has run by then (it queued first); else it reads the copy. */
+static void test_sha256_without_reading(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t acct = ut_account(fx, "alice");
+	int64_t hashed = cloud_image(fx, acct, "hashed", 3 * MiB, 0);
+	int64_t fresh = unhashed_image(fx, acct, "fresh", 2 * MiB, 0);
+	int64_t lone = unhashed_image(fx, acct, "lone", MiB + 512, 0);
+	int64_t a, b, c;
+	char want[65], got[65];
+
+	/* Hashed: the copy takes it, no task after it, nothing read. */
+	assert_int_equal(copy(fx, hashed, r2(fx), &a), 0);
+	assert_int_equal(ct_run_all(fx), 1);
+	assert_int_equal(model_image_sha256(fx->m, hashed, want), 0);
+	assert_int_equal(model_image_sha256(fx->m, a, got), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(model_sha_read_bytes(fx->m), 0);
+
+	/* Not hashed yet, its checksum task queued (as a capture's is): the
+	 * copy is available before any hash, and nothing is read twice. */
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('checksum', %lld, 'queued')", (long long)fresh);
+	assert_int_equal(copy(fx, fresh, r2(fx), &b), 0);
+	assert_int_equal(model_task_work(fx->m, NULL), 1); /* the copy: asked for, so first */
+	assert_int_equal(ut_get(fx, b).status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(model_image_sha256(fx->m, b, got), 0);
+	assert_string_equal(got, "");
+	assert_int_equal(model_sha_read_bytes(fx->m), 0);
+	assert_int_equal(ct_run_all(fx), 2); /* the source's checksum, then the copy's */
+	assert_int_equal(model_sha_read_bytes(fx->m), 2 * MiB);
+	lt_blob_sha256(fx, fx->r1, vda_blob(fx, fresh), want);
+	assert_int_equal(model_image_sha256(fx->m, fresh, got), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(model_image_sha256(fx->m, b, got), 0);
+	assert_string_equal(got, want);
+
+	/* A source that has none when the copy's task runs: the copy is read. */
+	assert_int_equal(copy(fx, lone, r2(fx), &c), 0);
+	assert_int_equal(ct_run_all(fx), 2);
+	assert_int_equal(model_sha_read_bytes(fx->m), 3 * MiB + 512);
+	lt_blob_sha256(fx, r2(fx), vda_blob(fx, c), want);
+	assert_int_equal(model_image_sha256(fx->m, c, got), 0);
+	assert_string_equal(got, want);
 }
 
 /* A description at the limit is cut at a character boundary, never the
@@ -287,6 +353,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy_bytes_and_counts, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_sha256_without_reading, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_description_cut, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_five_running_per_account, ut_setup, ut_teardown),
