@@ -10,6 +10,13 @@
 #       table and one plot.
 #   bench_ratio A B      A / B with two decimals
 #   bench_verdict RATIO TARGET   "ok" or "MISSED"
+#   bench_timed IMAGE CMD [ARG...]
+#       runs CMD (a request: mkdir copies/R, a write to convert, a cp into
+#       disks/vda), then reads IMAGE's status every 2 ms until it is final,
+#       and prints the seconds from just before CMD to the read that saw
+#       it; fails unless available.  One process runs both, so that the
+#       time counts neither a poller's start (python3: 90 ms, more than a
+#       second copy takes) nor a request that ended before it looked.
 
 bench_ratio() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9)))' "$1" "$2"; }
 
@@ -33,4 +40,26 @@ bench_result() {
     if [[ -n "${BENCH_RESULTS:-}" ]]; then
         echo "$line" >>"$BENCH_RESULTS"
     fi
+}
+
+bench_timed() {
+    python3 - "$@" <<'PY'
+import subprocess, sys, time
+image, cmd = sys.argv[1], sys.argv[2:]
+t0 = time.monotonic()
+subprocess.run(cmd, check=True)
+while True:
+    try:
+        with open(image + "/status") as f:
+            s = f.read().strip()
+    except FileNotFoundError:
+        s = ""  # a copy's target appears once the request is taken
+    if s in ("available", "error"):
+        break
+    time.sleep(0.002)
+t1 = time.monotonic()
+if s != "available":
+    sys.exit("bench: %s is %s: %s" % (image, s, open(image + "/error").read().strip()))
+print("%.3f" % (t1 - t0))
+PY
 }
