@@ -123,8 +123,11 @@ r1=$(reads)
 # at that second).  What the test is about is the daemon dropping the cache
 # (an open without keep_cache, a changed mtime): that happens at the second
 # open and costs every request, as many as the first read's.  So the second
-# read may ask for what was reclaimed before it, and a tenth of the first
-# read's requests for what is reclaimed while it runs.
+# read may ask for what was reclaimed before it, and for up to half of the
+# rest reclaimed while it runs: a VM whose host takes back page cache (no
+# pgsteal, only workingset refaults in /proc/vmstat) reclaimed 216 MiB of
+# 1 GiB during the read in an ASan ctest -j3.  A dropped cache still fails:
+# it asks for all of the part kept, twice what is allowed of it.
 resident=$(fincore -bno RES "$disk")
 missing=$(((size - resident + (1 << 20) - 1) >> 20))
 cmp "$disk" "$T/ref" || fail "second cmp of public/$n/disks/vda"
@@ -132,7 +135,7 @@ r2=$(reads)
 # Reading /stats is itself a read request or two.
 ((r1 - r0 > 4)) || fail "the first read after evicting the file made $((r1 - r0)) read requests: not a cold read"
 ((missing < (size >> 21))) || fail "the kernel kept $resident of $size bytes after the first read: nothing left to check"
-((r2 - r1 <= 4 + missing + (r1 - r0) / 10)) ||
+((r2 - r1 <= 4 + missing + (r1 - r0 - missing) / 2)) ||
     fail "the second read made $((r2 - r1)) read requests (the first $((r1 - r0)), $missing MiB reclaimed): the page cache was not kept"
 echo "    second read: $((r2 - r1)) requests, $missing MiB the kernel had reclaimed"
 
