@@ -390,15 +390,17 @@ freeze_until_taken_over() {
     t0=$(date +%s.%N)
     for ((i = 0; i < lease * 100; i++)); do grep -q 'taken over from a/' "$log" && break; sleep 0.05; done
     took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
-    grep 'taken over from a/' "$log" || fail "b never took the task over from a"
-    python3 -c "import sys; sys.exit(0 if $took >= $lease * 0.75 else 1)" ||
-        fail "b took the task over $took s after a stopped: before a's lease ($lease s) expired"
-    echo "    taken over $took s after a stopped"
+    # a goes before any verdict: a stopped daemon's mount would hang the
+    # EXIT trap's unmount until ctest's timeout (15 minutes of CI).
     kill -9 "$apid"
     _wait_gone "$apid" 10
     umount -l "$a" 2>/dev/null || fusermount3 -uz "$a"
     for m in "${_MOUNTS[@]}"; do [[ "$m" == "$a" ]] || kept+=("$m"); done
     _MOUNTS=("${kept[@]+"${kept[@]}"}")
+    grep 'taken over from a/' "$log" || fail "b never took the task over from a"
+    python3 -c "import sys; sys.exit(0 if $took >= $lease * 0.75 else 1)" ||
+        fail "b took the task over $took s after a stopped: before a's lease ($lease s) expired"
+    echo "    taken over $took s after a stopped"
 }
 
 # imgfs_wait PATH...: `imgfs wait` (SPEC §1), at most 300 s.

@@ -67,6 +67,9 @@ cp "$T/big.qcow2" "$R1A/private/big/disks/vda"
 imgfs_wait "$R1A/private/big" >/dev/null || fail "the big upload: $(cat "$R1A/private/big/error")"
 echo big-cloud >"$R1A/private/big/convert"
 imgfs_wait "$R1A/private/big-cloud" >/dev/null || fail "the big conversion: $(cat "$R1A/private/big-cloud/error")"
+# Its SHA-256 pass (a checksum task, §2.1) done first: a has one worker,
+# and b would claim the copy while that worker hashed 768 MiB.
+hashed "$R1A/private/big-cloud"
 remount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=2"
 mkdir "$R1A/private/big-cloud/copies/r2"
 # Frozen once a has copied some of it (a task's progress is durable per
