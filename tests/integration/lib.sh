@@ -597,14 +597,16 @@ capture() {
     hashed "$img"
 }
 
-# hashed IMAGE_DIR...: waits (60 s at most) until each image's sha256 is
-# known: a capture's or a QCOW2 conversion's is read by a background
-# checksum task once the image is available (SPEC §2.1).
+# hashed IMAGE_DIR...: waits (300 s at most, as imgfs_wait) until each
+# image's sha256 is known: a capture's or a QCOW2 conversion's is read by a
+# background checksum task once the image is available (SPEC §2.1).  A
+# default 40 GiB system disk is 40 GiB of SHA-256 even where it is holes:
+# about half a minute on an idle machine here, over 60 s in an ASan ctest -j3.
 hashed() {
     local d
     for d in "$@"; do
         _hashed_now() { [[ -s "$d/sha256" ]]; }
-        wait_for 60 _hashed_now || fail "$d/sha256 still empty 60 s after the image became available"
+        wait_for 300 _hashed_now || fail "$d/sha256 still empty 300 s after the image became available"
     done
 }
 
