@@ -666,7 +666,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 	struct rados_spec sp;
 	int rc;
 
-	if ((rc = spec_parse(&sp, spec, why, cap)) < 0)
+	if ((rc = spec_parse(&sp, spec, why, cap)) < 0 || (rc = blob_rados_lib_load(why, cap)) < 0)
 		return rc;
 	if ((rb = calloc(1, sizeof *rb)) == NULL)
 		return -ENOMEM;

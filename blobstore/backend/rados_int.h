@@ -19,7 +19,7 @@
 #ifdef IMGFS_HAVE_RADOS
 
 #include <pthread.h>
-#include <rados/librados.h>
+#include "rados_lib.h"
 #include <stdatomic.h>
 
 #define RADOS_OP_TIMEOUT "10"    /* seconds, when the ceph.conf sets none */

@@ -57,6 +57,23 @@ objs() { rados -c "$1" -p "$2" -N "$NS" ls | grep -E '^[0-9a-f]{32}$' | LC_ALL=C
 
 S="$T/state" M="$T/mnt"
 imgfs_admin "$S" init >/dev/null # only init and a mount make a state (§15)
+
+say "librados is opened by the first rados: store, not by every start (backend/rados_lib.h)"
+# loads_librados CMD...: whether the dynamic loader opened librados for CMD.
+loads_librados() {
+    LD_DEBUG=files "$@" >/dev/null 2>"$T/ld.out" || true
+    grep -q 'file=librados\.so' "$T/ld.out"
+}
+maps_librados() { grep -q '/librados\.so' "/proc/${_MOUNT_PID[$1]}/maps"; }
+! loads_librados "$IMGFS" --version || fail "imgfs --version loaded librados"
+! loads_librados "$IMGFS" admin --state "$S" region list || fail "region list of local regions loaded librados"
+loads_librados "$IMGFS" admin --state "$S" region add ra --store "rados:no-such-pool,conf=$CA,ns=$NS" ||
+    fail "region add of a rados: store did not load librados (is the check blind?)"
+mount_imgfs "$S" "$M"
+[[ -n "${_MOUNT_PID[$M]}" ]] || fail "no daemon pid for $M"
+! maps_librados "$M" || fail "a mount of local regions only has librados mapped"
+umount_imgfs "$M"
+
 say "region add refusals: one line each, nothing made"
 refused() { # WHAT EXPECTED_PART ARGS...
     local what=$1 part=$2 out rc=0; shift 2
@@ -84,6 +101,7 @@ catalogue_b=$(objs "$CB" imgfs-b | wc -l)
 echo "    r3's platform catalogue: $catalogue_b objects in cluster B"
 
 mount_imgfs "$S" "$M"
+maps_librados "$M" || fail "a mount with rados: regions has no librados mapped"
 R1="$M/regions/r1" R2="$M/regions/r2" R3="$M/regions/r3"
 assert_eq "cn-east-2 cn-north-1 cn-south-1 r1 r2 r3" "$(entries "$M/regions")" "regions/"
 cmp "$M/regions/cn-north-1/public/centos-7.4/disks/vda" "$R1/public/centos-7.4/disks/vda" ||
