@@ -32,6 +32,13 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_pa
 # keep it in this file (fs/cli/service.c), read at exit.
 export IMGFS_STDERR="$T/daemon-stderr"
 
+# nap SECONDS: sleep(1) without a process: a read that times out on a
+# pipe nobody writes (this shell holds its write end).  The helpers below
+# poll ten times a second, and on this machine a fork and exec costs
+# about 10 ms of CPU: `sleep` was a third of the processes a test started.
+exec {_NAP_FD}<> <(:)
+nap() { read -rt "$1" -u "$_NAP_FD" _ || true; }
+
 declare -a _MOUNTS=()        # mount points made by mount_imgfs, in order
 declare -A _MOUNT_STATE=()   # mount point -> state dir
 declare -A _MOUNT_PID=()     # mount point -> daemon pid ("" when unknown)
@@ -104,11 +111,18 @@ imgfs_admin() {
 }
 
 # _daemon_pid MNT: pid of the imgfs process serving MNT (empty if not found).
+# A process's comm is read without a fork; only imgfs processes cost a
+# readlink (a readlink for each of the machine's processes at every mount
+# was half the processes the tests started).
 _daemon_pid() {
-    local mnt=$1 p exe
+    local mnt=$1 p exe comm name alias
     local imgfs_real
     imgfs_real=$(readlink -f "$IMGFS")
+    name=${imgfs_real##*/} alias=${IMGFS##*/}
+    name=${name:0:15} alias=${alias:0:15} # comm: the file's name, cut at 15 bytes
     for p in /proc/[0-9]*; do
+        { read -r comm <"$p/comm"; } 2>/dev/null || continue
+        [[ "$comm" == "$name" || "$comm" == "$alias" ]] || continue
         exe=$(readlink "$p/exe" 2>/dev/null) || continue
         [[ "$exe" == "$imgfs_real" || "$exe" == "$imgfs_real (deleted)" ]] || continue
         if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$mnt"; then
@@ -147,7 +161,7 @@ mount_imgfs() {
             _MOUNT_PID[$mnt]=$(_daemon_pid "$mnt")
             return 0
         fi
-        sleep 0.1
+        nap 0.1
     done
     echo "--- imgfs output:" >&2; cat "$out" >&2
     log_tail "$state"
@@ -171,7 +185,7 @@ _wait_gone() {
     [[ -n "$pid" ]] || return 0
     while ((n-- > 0)); do
         kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -202,7 +216,7 @@ umount_imgfs() {
     _check_scans "$mnt" || exit 1
     for ((i = 0; i < 50; i++)); do
         fusermount3 -u "$mnt" 2>"$T/umount.err" && break
-        sleep 0.1
+        nap 0.1
     done
     if mountpoint -q "$mnt"; then
         cat "$T/umount.err" >&2
@@ -346,7 +360,7 @@ wait_for() {
     local n=$(($1 * 10)); shift
     while ((n-- > 0)); do
         "$@" && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -373,7 +387,7 @@ wait_until() {
     local deadline=$((SECONDS + $1)); shift
     while ((SECONDS < deadline)); do
         "$@" && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
@@ -388,7 +402,7 @@ freeze_until_taken_over() {
     local a=$1 log="$2/imgfs.log" lease=$3 apid=${_MOUNT_PID[$1]} t0 took i kept=() m
     kill -STOP "$apid"
     t0=$(date +%s.%N)
-    for ((i = 0; i < lease * 100; i++)); do grep -q 'taken over from a/' "$log" && break; sleep 0.05; done
+    for ((i = 0; i < lease * 100; i++)); do grep -q 'taken over from a/' "$log" && break; nap 0.05; done
     took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
     # a goes before any verdict: a stopped daemon's mount would hang the
     # EXIT trap's unmount until ctest's timeout (15 minutes of CI).
