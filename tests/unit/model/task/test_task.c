@@ -521,6 +521,22 @@ static void run_all(struct ut_fx *fx)
 	assert_int_equal(rc, 0);
 }
 
+/* Runs tasks while the image has one of its own: the capture's background
+ * SHA-256 pass (§2.1 sha256, which model_task_of_image does not count) is
+ * left queued.  For a default 40 GiB system disk that pass is 40 GiB of
+ * SHA-256 over holes, 53 s of CPU in each of the four runs of a test
+ * (SQLite and PostgreSQL, Release and ASan); test_checksum.c has it. */
+static void run_image_tasks(struct ut_fx *fx, int64_t image_id)
+{
+	struct model_task t;
+	int n = 0;
+
+	while (model_task_of_image(fx->m, image_id, &t) == 0) {
+		assert_int_equal(model_task_work(fx->m, NULL), 1);
+		assert_true(++n < 100);
+	}
+}
+
 /* A local instance with a data disk, captured: pending at once with its
  * snapshot creating and counted; then available, vda the image file and
  * vdb a snapshot, each holding exactly the disk's bytes. */
@@ -569,7 +585,7 @@ static void test_capture_local(void **state)
 	assert_true(lt_changes(fx, MODEL_CHANGE_SNAPSHOT, snap_id) >= 1);
 	assert_true(lt_changes(fx, MODEL_CHANGE_INSTANCE, v.vm) >= 1);
 
-	run_all(fx);
+	run_image_tasks(fx, v.image);
 	img = ut_get(fx, v.image);
 	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
 	assert_int_equal(img.progress, 100);
@@ -651,7 +667,7 @@ static void test_capture_skips_media(void **state)
 	const int devs[] = {1};
 	if (model_image_capture(fx->m, v.image, v.vm, devs, 1, &err) < 0)
 		fail_msg("capture: %s", err.msg);
-	run_all(fx);
+	run_image_tasks(fx, v.image); /* vda is the ISO boot's blank 40 GiB */
 	assert_int_equal(ut_get(fx, v.image).status, MODEL_IMG_AVAILABLE);
 	assert_int_equal(model_device_list(fx->m, v.image, dev), 2);
 	assert_string_equal(dev[0].name, "vda");
