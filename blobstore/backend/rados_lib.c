@@ -48,6 +48,7 @@ static void load(void)
 		snprintf(load_error, sizeof load_error, "%s has no %s: a librados too old for imgfs",          \
 		         RADOS_LIB_SONAME, #f);                                                                \
 		memset(&blob_rados_lib, 0, sizeof blob_rados_lib);                                             \
+		dlclose(h);                                                                                    \
 		return;                                                                                        \
 	}
 	RADOS_LIB_FUNCS(RADOS_LIB_LOOKUP)
