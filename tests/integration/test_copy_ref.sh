@@ -43,7 +43,7 @@ EOF
 }
 
 say "vm1: a 16 MiB vdb all data, a 40 GiB vdc with a few MiB at scattered offsets; captured as snapshots"
-mkdir "$I/vm1"
+new_vm "$I/vm1" # a 1 GiB system disk: the capture hashes all of it (§2.1 sha256)
 truncate -s $((16 * 1048576 + 3000)) "$I/vm1/disks/vdb"
 write_random "$I/vm1/disks/vdb" 0 16
 head -c 3000 /dev/urandom | dd of="$I/vm1/disks/vdb" bs=1 seek=$((16 * 1048576)) conv=notrunc status=none

@@ -50,7 +50,7 @@ cap_memory "$PID"
 
 V="$R/instances/vm"
 D="$V/disks/vdb"
-mkdir "$V"
+new_vm "$V" # a 1 GiB system disk: the capture hashes all of it (§2.1 sha256)
 ls -l "$V/disks" >/dev/null
 IDLE_KIB=$(status_kib "$PID" VmHWM)
 say "idle mount with an instance: VmHWM $IDLE_KIB KiB"
