@@ -48,7 +48,7 @@ assert_eq vm1 "$(cat "$other/instances")" "public/centos-6.9/instances"
 assert_eq "" "$(cat "$pub/instances")" "public/centos-7.4/instances after vm1 moved away"
 
 say "golden: a private image of a source vm with a vdb snapshot"
-mkdir "$I/src"
+new_vm "$I/src" # a 1 GiB system disk: the capture hashes all of it (§2.1 sha256)
 write_random "$I/src/disks/vda" 0 3
 truncate -s 64M "$I/src/disks/vdb"
 ref_b="$T/vdb.ref"
