@@ -338,8 +338,9 @@ static int batch_err(blob_batch *b)
 	return rc;
 }
 
-/* blob_batch_add and blob_batch_add_buf (swap: see hand_on). */
-static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, uint8_t **swap)
+/* blob_batch_add, blob_batch_add_buf (swap: see hand_on) and, sealed,
+ * blob_batch_add_sealed. */
+static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, uint8_t **swap, bool sealed)
 {
 	struct blob_backend *be = b->s->be;
 	chunk_id id;
@@ -347,13 +348,13 @@ static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, 
 
 	if ((rc = batch_err(b)) < 0)
 		return rc;
-	if (len > BLOB_CHUNK_SIZE)
+	if (sealed ? b->key == NULL || len > BLOB_CHUNK_SIZE + BLOB_SEAL_OVERHEAD : len > BLOB_CHUNK_SIZE)
 		return -EINVAL;
-	if (blob_is_zero(buf, len)) {
+	if (!sealed && blob_is_zero(buf, len)) {
 		memset(out, 0, sizeof *out);
 		return 0;
 	}
-	if (b->key != NULL) {
+	if (b->key != NULL && !sealed) {
 		/* What is stored, named and handed on is the sealed chunk, made
 		 * in the batch's own chunk buffer (exchanged with a lane's, not
 		 * copied); the caller's buffer stays the caller's. */
@@ -391,12 +392,17 @@ static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, 
 
 int blob_batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len)
 {
-	return batch_add(b, out, buf, len, NULL);
+	return batch_add(b, out, buf, len, NULL, false);
 }
 
 int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len)
 {
-	return batch_add(b, out, *buf, len, buf);
+	return batch_add(b, out, *buf, len, buf, false);
+}
+
+int blob_batch_add_sealed(blob_batch *b, chunk_id *out, uint8_t **obj, size_t len)
+{
+	return batch_add(b, out, *obj, len, obj, true);
 }
 
 int blob_batch_commit(blob_batch *b)

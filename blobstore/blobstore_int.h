@@ -185,6 +185,17 @@ int blob_key_xts(const blob_key *k, const char *name, struct blob_xts *out);
 /* Encrypts (enc) or decrypts nsectors whole sectors in place, the first
  * being sector number `sector`; an all-zero sector decrypts to zeros. */
 int blob_xts_crypt(const struct blob_xts *x, uint8_t *buf, size_t nsectors, uint64_t sector, bool enc);
+/* A seal beside the caller (an encrypted upload's chunk sealed while the
+ * next one arrives): one thread, one job at a time.  start hands it
+ * blob_key_seal(k, obj, plain, len) (the sealer idle; k, obj and plain
+ * stay the caller's, untouched by it until wait returns); wait waits for
+ * the job and answers what blob_key_seal answered (0 when none was
+ * given); free waits for a job, then ends the thread. */
+typedef struct blob_sealer blob_sealer;
+int blob_sealer_new(blob_sealer **out);
+void blob_sealer_start(blob_sealer *s, const blob_key *k, uint8_t *obj, const uint8_t *plain, size_t len);
+int blob_sealer_wait(blob_sealer *s);
+void blob_sealer_free(blob_sealer *s);
 
 /* ---- util.c: the log ---------------------------------------------------- */
 
@@ -241,6 +252,11 @@ void blob_radix_clear_from(struct blob_radix *r, uint32_t first);
  * chunk buffer in *buf (the caller's bytes are then gone from it).  Same
  * answers as blob_batch_add; on failure *buf is as it was. */
 int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len);
+/* blob_batch_add_buf of a chunk the caller sealed under the batch's key
+ * already (blob_key_seal: *obj holds len bytes of sealed chunk, which the
+ * batch names and stores as they are).  Never for a chunk of zeros: that
+ * one is a hole, added as plaintext. */
+int blob_batch_add_sealed(blob_batch *b, chunk_id *out, uint8_t **obj, size_t len);
 
 /* ---- wblob.c ------------------------------------------------------------ */
 

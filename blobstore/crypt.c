@@ -59,6 +59,7 @@
  * anything but with probability 2^-32768.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,99 @@ int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len
 		return rc == -EINVAL ? -EIO : rc;
 	*plain_len = clen;
 	return 0;
+}
+
+/* ---- a seal beside the caller ---------------------------------------------- */
+
+struct blob_sealer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a job given, a job done, the end */
+	bool busy, quit;
+	const blob_key *k;
+	uint8_t *obj;
+	const uint8_t *plain;
+	size_t len;
+	int rc;
+};
+
+static void *sealer_main(void *arg)
+{
+	blob_sealer *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->busy && !s->quit)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (!s->busy)
+			break; /* quit, and no job left */
+		pthread_mutex_unlock(&s->lock);
+		int rc = blob_key_seal(s->k, s->obj, s->plain, s->len);
+		pthread_mutex_lock(&s->lock);
+		s->rc = rc;
+		s->busy = false;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int blob_sealer_new(blob_sealer **out)
+{
+	blob_sealer *s = calloc(1, sizeof *s);
+	int rc;
+
+	if (s == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	if ((rc = pthread_create(&s->thread, NULL, sealer_main, s)) != 0) {
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return -rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void blob_sealer_start(blob_sealer *s, const blob_key *k, uint8_t *obj, const uint8_t *plain, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	s->k = k;
+	s->obj = obj;
+	s->plain = plain;
+	s->len = len;
+	s->rc = 0;
+	s->busy = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int blob_sealer_wait(blob_sealer *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->busy)
+		pthread_cond_wait(&s->cond, &s->lock);
+	rc = s->rc;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void blob_sealer_free(blob_sealer *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }
 
 /* ---- overlay sectors ---------------------------------------------------------- */

@@ -130,7 +130,13 @@
  * first hole of a QCOW2 shifts them all) are gathered in the stage, one
  * chunk buffer, which goes to the store once the chunk is whole (or the
  * next chunk is written): handed to the batch in exchange for another
- * buffer (blob_batch_add_buf), not copied.
+ * buffer (blob_batch_add_buf), not copied.  An encrypted wblob's whole
+ * chunk is sealed beside the writes that follow: held in seal_buf while
+ * the sealer (crypt.c) works, shown by reads as the stage is (it keeps its
+ * place in the pending list, its state still the old one), and put in the
+ * batch, sealed, by the next whole chunk, or by whatever needs the batch
+ * or the states first (fsync, truncate); close drops it as it drops the
+ * batch's uncommitted chunks.
  *
  * Punching (fallocate punch-hole and zero-range on instance disks).  A
  * range that covers a whole chunk makes it a hole: its state byte becomes 4
@@ -265,14 +271,19 @@ bool wb_is_staged(const blob_wblob *w, uint32_t i)
 	return w->staged && w->stage_i == i;
 }
 
+bool wb_is_held(const blob_wblob *w, uint32_t i)
+{
+	return wb_is_staged(w, i) || (w->sealing && w->seal_i == i);
+}
+
 bool wb_is_data(const blob_wblob *w, uint32_t i)
 {
-	return wb_is_staged(w, i) || wb_is_overlay(wb_state_of(w, i)) || wb_stored_id(w, i) != NULL;
+	return wb_is_held(w, i) || wb_is_overlay(wb_state_of(w, i)) || wb_stored_id(w, i) != NULL;
 }
 
 /* The first data chunk >= i and < n, n when none.  Candidates are the
- * visible base entries, the chunks whose state is not 0 and the staged
- * one: a base entry before the first non-zero state is data (state 0
+ * visible base entries, the chunks whose state is not 0 and the held
+ * ones (staged, being sealed): a base entry before the first non-zero state is data (state 0
  * there); a non-zero state may be a hole (4, a streamed zero chunk), then
  * the search goes on after it.  The cost follows those candidates, never
  * n. */
@@ -291,6 +302,8 @@ uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n)
 		c = b < s ? b : s;
 		if (w->staged && w->stage_i >= i && w->stage_i < c)
 			c = w->stage_i;
+		if (w->sealing && w->seal_i >= i && w->seal_i < c)
+			c = w->seal_i;
 		if (c >= n || c != s || wb_is_data(w, c))
 			return c < n ? c : n;
 		i = c + 1;
@@ -312,13 +325,14 @@ uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data)
 	return want_data ? wb_next_data(ctx, i, n) : wb_next_hole(ctx, i, n);
 }
 
-/* Drops from the pending list the chunks no longer in state 3. */
+/* Drops from the pending list the chunks no longer in state 3 and not
+ * about to be (the chunk being sealed). */
 void wb_pend_compact(blob_wblob *w)
 {
 	uint32_t n = 0;
 
 	for (uint32_t k = 0; k < w->pend_len; k++)
-		if (wb_state_of(w, w->pend[k]) == WB_STREAMED)
+		if (wb_state_of(w, w->pend[k]) == WB_STREAMED || (w->sealing && w->pend[k] == w->seal_i))
 			w->pend[n++] = w->pend[k];
 	w->pend_len = n;
 }
@@ -619,6 +633,10 @@ int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 		have = have < n ? have : n;
 		memcpy(dst, w->stage + a, have);
 		memset(dst + have, 0, n - have);
+		return 0;
+	}
+	if (w->sealing && w->seal_i == i) { /* whole: no zeros to add */
+		memcpy(dst, w->seal_buf + a, n);
 		return 0;
 	}
 	if (!wb_is_overlay(st))

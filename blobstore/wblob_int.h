@@ -87,6 +87,14 @@ struct blob_wblob {
 	bool staged;           /* stage holds chunk stage_i, whole */
 	uint32_t stage_i;
 	size_t stage_end;      /* stage bytes from here on are zeros not yet written */
+	/* An encrypted upload's last whole chunk, sealed by `sealer` beside
+	 * the writes that follow (see "Streaming"). */
+	blob_sealer *sealer;   /* NULL until the first */
+	uint8_t *seal_buf;     /* BLOB_CHUNK_SIZE: chunk seal_i, plaintext, whole */
+	uint8_t *seal_obj;     /* the sealed chunk, once the sealer is done */
+	bool sealing;          /* seal_buf holds chunk seal_i, not yet in the batch */
+	uint32_t seal_i;
+	uint8_t seal_st;       /* chunk seal_i's state when it was handed on */
 	char name[WB_NAME_MAX + 1];
 };
 
@@ -103,6 +111,8 @@ uint8_t wb_overlay_state(uint32_t i);
 const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i);
 size_t wb_stored_len(const blob_wblob *w, uint32_t i);
 bool wb_is_staged(const blob_wblob *w, uint32_t i);
+/* Chunk i is in memory only: staged, or being sealed. */
+bool wb_is_held(const blob_wblob *w, uint32_t i);
 bool wb_is_data(const blob_wblob *w, uint32_t i);
 uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n);
 uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data);

@@ -123,25 +123,20 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 	return 0;
 }
 
-/* Chunk i, whole (BLOB_CHUNK_SIZE bytes from src), straight into the
- * store: state 3 (see "Streaming").  src == w->stage: the batch may take
- * the stage's buffer and give another back instead of copying it; once
- * the batch has the chunk, its state shows it whatever fails after. */
-static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
+/* What stream_chunk needs before the batch has chunk i (state st): the
+ * batch, the .ids file, and room for all that must not fail once the
+ * batch has it: its state, its id, its place in the pending list and, for
+ * a chunk in an overlay (a mid-upload fsync left a short last chunk
+ * there), the index of the overlay bytes freed once its new state is
+ * durable. */
+static int stream_prepare(blob_wblob *w, uint32_t i, uint8_t st)
 {
-	bool was_data = wb_is_data(w, i);
-	uint8_t st = wb_state_of(w, i), three = WB_STREAMED;
-	chunk_id id;
 	int rc;
 
 	if (w->batch == NULL && (rc = blob_batch_new_key(&w->batch, w->s, w->key)) < 0)
 		return rc;
 	if ((rc = wb_open_ids(w, true)) < 0)
 		return rc;
-	/* Room for all that must not fail once the batch has the chunk: its
-	 * state, its id, its place in the pending list and, for a chunk in an
-	 * overlay (a mid-upload fsync left a short last chunk there), the
-	 * index of the overlay bytes freed once its new state is durable. */
 	if ((rc = blob_radix_reserve(&w->state, i)) < 0 || (rc = blob_radix_reserve(&w->sid, i)) < 0 ||
 	    (st != WB_STREAMED && (rc = wb_pend_add(w, i)) < 0))
 		return rc;
@@ -153,23 +148,105 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 		w->punch = p;
 		w->punch_cap = cap;
 	}
-	rc = src == w->stage ? blob_batch_add_buf(w->batch, &id, &w->stage, BLOB_CHUNK_SIZE)
-	                     : blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE);
-	if (rc < 0)
-		return rc; /* the pending entry stays: not in state 3, skipped */
+	return 0;
+}
+
+/* Chunk i (state st before, data or not: was_data) is in the batch as id:
+ * state 3 in memory, its id recorded. */
+static int stream_done(blob_wblob *w, uint32_t i, uint8_t st, bool was_data, const chunk_id *id)
+{
+	uint8_t three = WB_STREAMED;
+
 	if (wb_is_overlay(st))
 		w->punch[w->npunch++] = (struct wb_punch){i, st};
 	pthread_mutex_lock(&w->batch_lock);
 	w->uncommitted = true;
 	pthread_mutex_unlock(&w->batch_lock);
 	blob_radix_set(&w->state, i, &three); /* reserved: cannot fail */
-	blob_radix_set(&w->sid, i, &id);
+	blob_radix_set(&w->sid, i, id);
 	if (was_data && !wb_is_data(w, i))
 		w->ndata--;
 	else if (!was_data && wb_is_data(w, i))
 		w->ndata++;
 	/* For gc, which keeps every id a .ids file names. */
-	return blob_pwrite_full(w->ids_fd, id.b, sizeof id, (uint64_t)i * WB_IDS_REC + sizeof id);
+	return blob_pwrite_full(w->ids_fd, id->b, sizeof *id, (uint64_t)i * WB_IDS_REC + sizeof *id);
+}
+
+/* The chunk being sealed goes into the batch (see "Streaming"); nothing
+ * to do when none is.  On a failure it stays held (reads go on seeing
+ * it) and every later call fails the same way. */
+static int seal_settle(blob_wblob *w)
+{
+	chunk_id id;
+	int len, rc;
+
+	if (!w->sealing)
+		return 0;
+	if ((len = blob_sealer_wait(w->sealer)) < 0)
+		return len;
+	/* Reserved again: a growth since (clear_states) frees empty leaves. */
+	if ((rc = blob_radix_reserve(&w->state, w->seal_i)) < 0 || (rc = blob_radix_reserve(&w->sid, w->seal_i)) < 0 ||
+	    (rc = blob_batch_add_sealed(w->batch, &id, &w->seal_obj, (size_t)len)) < 0)
+		return rc;
+	w->sealing = false; /* was data while held: counted */
+	return stream_done(w, w->seal_i, w->seal_st, true, &id);
+}
+
+/* Hands chunk i (state st, was_data; stream_prepare done) to the sealer:
+ * held in seal_buf until seal_settle.  src == w->stage: the buffers are
+ * exchanged, not copied.  -EAGAIN when there is no sealer to be had: the
+ * caller seals it itself. */
+static int seal_begin(blob_wblob *w, uint32_t i, uint8_t st, bool was_data, const uint8_t *src)
+{
+	if (w->sealer == NULL && blob_sealer_new(&w->sealer) < 0)
+		return -EAGAIN;
+	if (w->seal_obj == NULL && (w->seal_obj = blob_chunk_buf_new()) == NULL)
+		return -ENOMEM;
+	if (src == w->stage) {
+		uint8_t *t = w->seal_buf;
+		w->seal_buf = w->stage;
+		w->stage = t; /* NULL the first time: stage_write makes one */
+	} else {
+		if (w->seal_buf == NULL && (w->seal_buf = blob_chunk_buf_new()) == NULL)
+			return -ENOMEM;
+		memcpy(w->seal_buf, src, BLOB_CHUNK_SIZE);
+	}
+	w->sealing = true;
+	w->seal_i = i;
+	w->seal_st = st;
+	if (!was_data)
+		w->ndata++;
+	blob_sealer_start(w->sealer, w->key, w->seal_obj, w->seal_buf, BLOB_CHUNK_SIZE);
+	return 0;
+}
+
+/* Chunk i, whole (BLOB_CHUNK_SIZE bytes from src), straight into the
+ * store: state 3 (see "Streaming").  src == w->stage: the batch may take
+ * the stage's buffer and give another back instead of copying it; once
+ * the batch has the chunk, its state shows it whatever fails after.  An
+ * encrypted wblob's chunk is sealed beside the next writes instead: held
+ * until the next chunk comes, or anything else needs the batch. */
+static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
+{
+	bool was_data;
+	uint8_t st;
+	chunk_id id;
+	int rc;
+
+	if ((rc = seal_settle(w)) < 0)
+		return rc;
+	was_data = wb_is_data(w, i);
+	st = wb_state_of(w, i);
+	if ((rc = stream_prepare(w, i, st)) < 0)
+		return rc;
+	if (w->key != NULL && !blob_is_zero(src, BLOB_CHUNK_SIZE) &&
+	    (rc = seal_begin(w, i, st, was_data, src)) != -EAGAIN)
+		return rc; /* the pending entry stays on a failure: not in state 3, skipped */
+	rc = src == w->stage ? blob_batch_add_buf(w->batch, &id, &w->stage, BLOB_CHUNK_SIZE)
+	                     : blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE);
+	if (rc < 0)
+		return rc; /* as above */
+	return stream_done(w, i, st, was_data, &id);
 }
 
 /* The staged chunk stops being staged: back to what its state shows.
@@ -277,7 +354,7 @@ int wb_stream_sync(blob_wblob *w)
 {
 	int rc;
 
-	if ((rc = stage_flush(w)) < 0 || (rc = wb_stream_commit(w)) < 0)
+	if ((rc = stage_flush(w)) < 0 || (rc = seal_settle(w)) < 0 || (rc = wb_stream_commit(w)) < 0)
 		return rc;
 	wb_pend_compact(w);
 	if (w->pend_len == 0)
@@ -429,7 +506,8 @@ int blob_wblob_truncate(blob_wblob *w, uint64_t size)
 	int rc;
 
 	pthread_rwlock_wrlock(&w->lock);
-	if ((rc = stage_flush(w)) == 0) /* a shrink must not cut the stage */
+	/* A shrink must not cut the stage or the chunk being sealed. */
+	if ((rc = stage_flush(w)) == 0 && (rc = seal_settle(w)) == 0)
 		rc = wb_truncate_locked(w, size);
 	pthread_rwlock_unlock(&w->lock);
 	return rc;
@@ -533,7 +611,7 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n)) {
 		size_t len = blob_chunk_len(w->size, i);
 		size_t sl = wb_stored_len(w, i);
-		bool written = wb_is_staged(w, i) || wb_is_overlay(wb_state_of(w, i));
+		bool written = wb_is_held(w, i) || wb_is_overlay(wb_state_of(w, i));
 		chunk_id id;
 
 		if (!written && sl == len && same) {

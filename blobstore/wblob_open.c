@@ -369,8 +369,11 @@ void blob_wblob_close(blob_wblob *w)
 	/* Streamed chunks no fsync recorded: what the batch had not committed
 	 * is dropped, what it had stays for gc (after the wblob's removal:
 	 * their pending ids in .ids keep them until then). */
+	blob_sealer_free(w->sealer); /* its job done first: it uses seal_buf */
 	blob_batch_free(w->batch);
 	free(w->stage);
+	free(w->seal_buf);
+	free(w->seal_obj);
 	free(w->punch);
 	free(w->pend);
 	free(w->ext);

@@ -650,33 +650,41 @@ static void test_wblob_random(void **state)
 	free(marker);
 }
 
-/* An upload under a key: whole chunks streamed (sealed on their way), a
- * short tail in the overlay; nothing plain anywhere; sealed as it is. */
-static void test_wblob_stream(void **state)
+/* An upload under a key, written in pieces of `piece` bytes: whole chunks
+ * streamed (sealed beside the writes that follow), a short tail in the
+ * overlay; read back while written, after the fsync and by another handle;
+ * nothing plain anywhere; sealed as it is.  Over 64 chunks: the pending
+ * list grows and is compacted (each growth of the size compacts it) while
+ * a chunk is being sealed. */
+static void wblob_stream(struct blob_fx *fx, size_t piece)
 {
-	struct blob_fx *fx = *state;
 	blob_key *k = key_of(11);
-	const uint64_t len = 5 * MiB + 3000;
+	const uint64_t len = 66 * MiB + 3000;
 	uint8_t *data = fx_make_blob(fx, len, 10), *got = malloc(len);
 	blob_manifest *m = NULL;
-	blob_wblob *w = NULL;
+	blob_wblob *w = NULL, *w2 = NULL;
 	char dir[256];
 
 	fx_fill(fx, data + 2 * MiB, MiB);
-	fx_fill(fx, data + 5 * MiB, 3000);
+	fx_fill(fx, data + 66 * MiB, 3000);
 	assert_int_equal(blob_wblob_create(fx->s, "up", NULL, 0), 0);
 	assert_int_equal(blob_wblob_open_key(&w, fx->s, "up", k), 0);
 	blob_wblob_stream(w);
-	for (uint64_t off = 0; off < len;) { /* cp's pieces, unaligned */
-		size_t n = (size_t)(len - off < 131072 + 17 ? len - off : 131072 + 17);
+	for (uint64_t off = 0; off < len;) {
+		size_t n = (size_t)(len - off < piece ? len - off : piece);
 		assert_int_equal(blob_wblob_pwrite(w, data + off, n, off), (ssize_t)n);
 		off += n;
+		if (off >= 3 * MiB && off - n < 3 * MiB) /* chunk 2 sealed or being sealed: its bytes */
+			wb_check(w, data, off);
 	}
 	assert_int_equal(blob_wblob_fsync(w), 0);
 	wb_check(w, data, len);
+	assert_int_equal(blob_wblob_open_key(&w2, fx->s, "up", k), 0);
+	wb_check(w2, data, len);
+	blob_wblob_close(w2);
 	wb_dir(fx, dir, sizeof dir);
 	assert_false(dir_holds_plain(dir, data + 2 * MiB, MiB));
-	assert_false(dir_holds_plain(dir, data + 5 * MiB, 3000));
+	assert_false(dir_holds_plain(dir, data + 66 * MiB, 3000));
 	assert_int_equal(store_holds_plain(fx->s, data + 2 * MiB, MiB), 0);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	assert_int_equal(blob_store_read(fx->s, m, got, len, 0), (ssize_t)len);
@@ -686,6 +694,18 @@ static void test_wblob_stream(void **state)
 	blob_key_unref(k);
 	free(data);
 	free(got);
+}
+
+/* cp's pieces, unaligned: whole chunks made in the stage. */
+static void test_wblob_stream(void **state)
+{
+	wblob_stream(*state, 131072 + 17);
+}
+
+/* dd bs=1M: every write a whole chunk. */
+static void test_wblob_stream_whole(void **state)
+{
+	wblob_stream(*state, MiB);
 }
 
 /* Copies by reference take ids inside a key only: across keys (or plain
@@ -748,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_keyless, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wblob_random, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wblob_stream, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_wblob_stream_whole, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_share_inside_key, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
