@@ -46,6 +46,16 @@ const blob_key *blob_wblob_key(const blob_wblob *w)
 	return w->key; /* set at open, never changed */
 }
 
+uint64_t blob_wblob_sealed_beside(const blob_wblob *w)
+{
+	uint64_t n;
+
+	pthread_rwlock_rdlock(wb_lock(w));
+	n = w->sealed_beside;
+	pthread_rwlock_unlock(wb_lock(w));
+	return n;
+}
+
 uint64_t blob_wblob_stored(const blob_wblob *w)
 {
 	uint32_t n;
@@ -214,6 +224,7 @@ static int seal_begin(blob_wblob *w, uint32_t i, uint8_t st, bool was_data, cons
 	w->sealing = true;
 	w->seal_i = i;
 	w->seal_st = st;
+	w->sealed_beside++;
 	if (!was_data)
 		w->ndata++;
 	blob_sealer_start(w->sealer, w->key, w->seal_obj, w->seal_buf, BLOB_CHUNK_SIZE);

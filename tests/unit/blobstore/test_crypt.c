@@ -653,7 +653,8 @@ static void test_wblob_random(void **state)
 /* An upload under a key, written in pieces of `piece` bytes: whole chunks
  * streamed (sealed beside the writes that follow), a short tail in the
  * overlay; read back while written, after the fsync and by another handle;
- * nothing plain anywhere; sealed as it is.  Over 64 chunks: the pending
+ * nothing plain anywhere; every whole data chunk sealed beside the writes
+ * (counted); sealed as it is.  Over 64 chunks: the pending
  * list grows and is compacted (each growth of the size compacts it) while
  * a chunk is being sealed. */
 static void wblob_stream(struct blob_fx *fx, size_t piece)
@@ -679,6 +680,12 @@ static void wblob_stream(struct blob_fx *fx, size_t piece)
 	}
 	assert_int_equal(blob_wblob_fsync(w), 0);
 	wb_check(w, data, len);
+	/* Every whole data chunk was sealed beside the writes (zero chunks
+	 * are holes, the short tail goes to the overlay). */
+	uint64_t beside = 0;
+	for (uint64_t c = 0; c < len / MiB; c++)
+		beside += !blob_is_zero(data + c * MiB, MiB);
+	assert_int_equal(blob_wblob_sealed_beside(w), beside);
 	assert_int_equal(blob_wblob_open_key(&w2, fx->s, "up", k), 0);
 	wb_check(w2, data, len);
 	blob_wblob_close(w2);
