@@ -654,20 +654,21 @@ static void test_wblob_random(void **state)
  * streamed (sealed beside the writes that follow), a short tail in the
  * overlay; read back while written, after the fsync and by another handle;
  * nothing plain anywhere; every whole data chunk sealed beside the writes
- * (counted); sealed as it is.  Over 64 chunks: the pending
+ * (counted); sealed as it is.  Over 64 chunks (on the local store): the pending
  * list grows and is compacted (each growth of the size compacts it) while
  * a chunk is being sealed. */
 static void wblob_stream(struct blob_fx *fx, size_t piece)
 {
 	blob_key *k = key_of(11);
-	const uint64_t len = 66 * MiB + 3000;
+	/* On RADOS a few chunks: what differs there is the store, not the list. */
+	const uint64_t len = (fx_rados(fx) ? 6 : 66) * MiB + 3000;
 	uint8_t *data = fx_make_blob(fx, len, 10), *got = malloc(len);
 	blob_manifest *m = NULL;
 	blob_wblob *w = NULL, *w2 = NULL;
 	char dir[256];
 
 	fx_fill(fx, data + 2 * MiB, MiB);
-	fx_fill(fx, data + 66 * MiB, 3000);
+	fx_fill(fx, data + len - 3000, 3000);
 	assert_int_equal(blob_wblob_create(fx->s, "up", NULL, 0), 0);
 	assert_int_equal(blob_wblob_open_key(&w, fx->s, "up", k), 0);
 	blob_wblob_stream(w);
@@ -691,7 +692,7 @@ static void wblob_stream(struct blob_fx *fx, size_t piece)
 	blob_wblob_close(w2);
 	wb_dir(fx, dir, sizeof dir);
 	assert_false(dir_holds_plain(dir, data + 2 * MiB, MiB));
-	assert_false(dir_holds_plain(dir, data + 66 * MiB, 3000));
+	assert_false(dir_holds_plain(dir, data + len - 3000, 3000));
 	assert_int_equal(store_holds_plain(fx->s, data + 2 * MiB, MiB), 0);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	assert_int_equal(blob_store_read(fx->s, m, got, len, 0), (ssize_t)len);
