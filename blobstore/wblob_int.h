@@ -94,7 +94,6 @@ struct blob_wblob {
 	uint8_t *seal_obj;     /* the sealed chunk, once the sealer is done */
 	bool sealing;          /* seal_buf holds chunk seal_i, not yet in the batch */
 	uint32_t seal_i;
-	uint8_t seal_st;       /* chunk seal_i's state when it was handed on */
 	uint64_t sealed_beside; /* chunks handed to the sealer, counted */
 	char name[WB_NAME_MAX + 1];
 };

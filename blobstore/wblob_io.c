@@ -199,14 +199,16 @@ static int seal_settle(blob_wblob *w)
 	    (rc = blob_batch_add_sealed(w->batch, &id, &w->seal_obj, (size_t)len)) < 0)
 		return rc;
 	w->sealing = false; /* was data while held: counted */
-	return stream_done(w, w->seal_i, w->seal_st, true, &id);
+	/* Its state is still the one it had when handed on: every change of
+	 * a chunk's state settles the held chunk first. */
+	return stream_done(w, w->seal_i, wb_state_of(w, w->seal_i), true, &id);
 }
 
-/* Hands chunk i (state st, was_data; stream_prepare done) to the sealer:
+/* Hands chunk i (was_data; stream_prepare done) to the sealer:
  * held in seal_buf until seal_settle.  src == w->stage: the buffers are
  * exchanged, not copied.  -EAGAIN when there is no sealer to be had: the
  * caller seals it itself. */
-static int seal_begin(blob_wblob *w, uint32_t i, uint8_t st, bool was_data, const uint8_t *src)
+static int seal_begin(blob_wblob *w, uint32_t i, bool was_data, const uint8_t *src)
 {
 	if (w->sealer == NULL && blob_sealer_new(&w->sealer) < 0)
 		return -EAGAIN;
@@ -223,7 +225,6 @@ static int seal_begin(blob_wblob *w, uint32_t i, uint8_t st, bool was_data, cons
 	}
 	w->sealing = true;
 	w->seal_i = i;
-	w->seal_st = st;
 	w->sealed_beside++;
 	if (!was_data)
 		w->ndata++;
@@ -251,7 +252,7 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 	if ((rc = stream_prepare(w, i, st)) < 0)
 		return rc;
 	if (w->key != NULL && !blob_is_zero(src, BLOB_CHUNK_SIZE) &&
-	    (rc = seal_begin(w, i, st, was_data, src)) != -EAGAIN)
+	    (rc = seal_begin(w, i, was_data, src)) != -EAGAIN)
 		return rc; /* the pending entry stays on a failure: not in state 3, skipped */
 	rc = src == w->stage ? blob_batch_add_buf(w->batch, &id, &w->stage, BLOB_CHUNK_SIZE)
 	                     : blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE);
