@@ -74,6 +74,14 @@
  * a writer's row).  Only a server away for longer than the wait leaves
  * the outcome unknown (-EIO, and a line on stderr).
  *
+ * A connection the server closed while it sat idle (a restart) looks
+ * fine to libpq until its next statement fails.  A read outside a
+ * transaction (a SELECT: pg_stmt.reads_only) then runs again, once, on a
+ * new connection, so that a server that is back answers the first `ls`
+ * or `cat` of each of the mount's connections instead of EIO; a write is
+ * not run again (whether it ran is not known: the commit marks above are
+ * for transactions), and inside a transaction the rest must fail.
+ *
  * Noticing other writers: every insert into `changes` notifies the channel
  * imgfs_changes at commit (a trigger, schema_pg.c); wait_change() drains
  * the notifications this connection received, and sleeps on the
@@ -89,6 +97,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -156,6 +165,7 @@ struct pg_stmt {
 	unsigned char *blob;        /* decoded bytea of column blob_col of the current row */
 	size_t blob_len;
 	int blob_col;
+	bool reads_only;            /* a SELECT: running it twice changes nothing */
 };
 
 enum { PG_IDLE, PG_OWED, PG_ARRIVED }; /* pg_stmt.state */
@@ -370,6 +380,7 @@ static int pg_prepare_stmt(struct db_conn *dc, const struct model_sql *sql, db_s
 	s->base.sql = sql;
 	s->row = -1;
 	s->blob_col = -1;
+	s->reads_only = strncasecmp(s->sql + strspn(s->sql, " \t\n"), "SELECT", 6) == 0;
 	*out = &s->base;
 	return 0;
 }
@@ -662,16 +673,24 @@ static int pg_step(db_stmt *st)
 		s->state = PG_IDLE;
 		return s->res ? take_result(c, s) : s->err < 0 ? s->err : -EIO;
 	}
-	if ((rc = ensure_prepared(c, s)) < 0)
-		return rc;
-	for (int tries = 0;; tries++) {
+	for (int tries = 0, resets = 0;; tries++) {
+		if ((rc = ensure_prepared(c, s)) < 0)
+			return rc;
 		s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths,
 		                        s->formats, 0);
 		round_trip(c);
 		rc = take_result(c, s);
+		if (c->in_txn || tries == 2)
+			return rc;
 		/* A serialization failure of a statement that is its own
 		 * transaction: nothing it did stays, so it is simply run again. */
-		if (rc != -EAGAIN || c->in_txn || tries == 2)
+		if (rc == -EAGAIN)
+			continue;
+		/* A connection the server closed while it sat idle (a restart:
+		 * libpq learns it only now): a read runs again, once, on a new
+		 * one — the caller would otherwise get EIO from a server that is
+		 * back.  A write is not: whether it ran is not known. */
+		if (rc != -EIO || !s->reads_only || resets++ > 0 || PQstatus(c->pg) == CONNECTION_OK || !reconnect(c))
 			return rc;
 	}
 }

@@ -11,7 +11,9 @@
 #   - before forwarding any of it (nothing reaches the server): EIO, no
 #     image; the same mkdir again makes it once.
 # Then a mkdir loop runs while scripts/pg-down and pg-up restart the
-# server under the mount: every EIO left no image, every success one.
+# server under the mount: every EIO left no image, every success one.  And
+# a restart under an idle mount: the reads after it answer at once (each
+# stale connection is renewed by the read that finds it closed).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -166,4 +168,18 @@ assert_eq "$ok" "${#made[@]}" "images named loop-N"
 echo "    $ok made, $eio EIO"
 ((eio > 0)) || fail "no mkdir met the restart"
 assert_eq $((u0 + 2 + ok)) "$(used)" "private-images used after the loop"
+
+say "the server restarted under an idle mount: the first reads answer, none is EIO"
+# Every connection the mount holds was closed by the server while idle;
+# libpq learns that only at its next statement, which a read runs again on
+# a new connection (a write is not run twice: its EIO stands, as above).
+"$ROOT/scripts/pg-down" "$T/pg"
+"$ROOT/scripts/pg-up" "$T/pg" >/dev/null
+for ((k = 0; k < 20; k++)); do
+    q=$(cat "$R/quota") || fail "read $k of quota after the restart"
+    assert_match '.*private-images .*' "$q" "quota after the restart"
+    ls "$R/private" >/dev/null || fail "listing $k of private/ after the restart"
+    [[ -d "$R/private/one" ]] || fail "stat $k of private/one after the restart"
+done
+assert_eq $((u0 + 2 + ok)) "$(used)" "private-images used after the restart"
 say "done"

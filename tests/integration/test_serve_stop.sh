@@ -145,9 +145,11 @@ assert_eq 410 "$(curl -sS -C - -o "$T/exp.out" -w '%{http_code}' "$X" 2>/dev/nul
 say "a client that goes away mid-transfer is logged 'client closed', with the bytes sent"
 U=$(link big)
 curl -sS "$U" 2>/dev/null | head -c 1000000 >/dev/null || true
-wait_for 10 grep -qE "GET $id raw range - bytes [0-9]+ checks 0 client .* status 200 client closed$" \
+# checks 0, or 1 when the watcher saw the link's own making after the
+# transfer began (as above; it happened under a loaded CI run).
+wait_for 10 grep -qE "GET $id raw range - bytes [0-9]+ checks [01] client .* status 200 client closed$" \
     "$T/serve.log" || { tail -5 "$T/serve.log" >&2; fail "no 'client closed' line"; }
-n=$(grep -E "GET $id raw range - bytes [0-9]+ checks 0 client .* status 200 client closed$" "$T/serve.log" |
+n=$(grep -E "GET $id raw range - bytes [0-9]+ checks [01] client .* status 200 client closed$" "$T/serve.log" |
     tail -1 | sed 's/.* bytes \([0-9]*\) .*/\1/')
 ((n >= 1000000 && n < 16 * MiB)) || fail "client closed after $n bytes: 1000000 at least, not all"
 ! grep -q "status 200 error" "$T/serve.log" || fail "a transfer was logged as error"
