@@ -32,12 +32,16 @@ import errno
 import hashlib
 import os
 import sys
+import threading
 import time
 import urllib.request
 
 FALLOC_FL_ZERO_RANGE = 0x10
 PIB = 1 << 50
 MIB = 1 << 20
+TIB = 1 << 40
+CAPTURES = 4
+STORM = 40
 
 
 def now():
@@ -245,11 +249,55 @@ def attacker(region, name, seconds, out, import_url):
         except OSError as e:
             return errno.errorcode.get(e.errno, str(e.errno))
 
+    cvm = "%s/instances/%s-cap" % (region, name)
+
+    def captures():
+        """One more capture of a 1 TiB sparse disk holding 5 bytes, until
+        CAPTURES are kept: what their hashes cost is the service's."""
+        if not os.path.isdir(cvm):
+            os.mkdir(cvm)
+            fd = os.open(cvm + "/disks/vdb", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.ftruncate(fd, TIB)
+                os.pwrite(fd, b"evil\n", TIB // 2)
+            finally:
+                os.close(fd)
+        for k in range(CAPTURES):
+            img = "%s/%s-cap%d" % (priv, name, k)
+            if not os.path.isdir(img):
+                os.mkdir(img)
+                write(img + "/source", "instance %s-cap vdb\n" % name)
+                return "made"
+        return "kept"
+
+    def storm():
+        """STORM threads asking every kept capture's xxh128 at once."""
+        disks = ["%s/%s-cap%d/disks/vda" % (priv, name, k) for k in range(CAPTURES)]
+        got = {}
+        lock = threading.Lock()
+
+        def one(i):
+            try:
+                os.getxattr(disks[i % len(disks)], "user.imgfs.xxh128")
+                what = "value"
+            except OSError as e:
+                what = errno.errorcode.get(e.errno, str(e.errno))
+            with lock:
+                got[what] = got.get(what, 0) + 1
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(STORM)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return "/".join("%s:%d" % kv for kv in sorted(got.items()))
+
     while now() < end:
         attack("huge-disk", disk)
         attack("held-imports", imports)
         attack("refused-values", refused_values)
         attack("stats", stats)
+        attack("huge-capture", captures)
+        attack("xattr-storm", storm)
         time.sleep(0.2)
 
 
