@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# FUSE-NOTES "statfs reports the blob store's real capacity and use": df on
+# docs/fuse-notes.md: "`statfs` reports the blob store's real capacity and use": df on
 # the mount reports the size and free space of the file system holding the
 # state directory.  The state directory is put on a small tmpfs of its own
 # (when mounting one works) so that its figures differ from every other
