@@ -38,9 +38,23 @@ for f in bin/imgfs "${PAGES[@]/#/share/man/}" lib/systemd/system/imgfs.service l
     [[ -s "$D/usr/local/$f" ]] || fail "not installed: /usr/local/$f"
 done
 [[ -x "$D/usr/local/bin/imgfs" ]] || fail "the installed imgfs is not executable"
+[[ -s "$D/etc/logrotate.d/imgfs" ]] || fail "not installed: /etc/logrotate.d/imgfs"
+command -v logrotate >/dev/null || fail "logrotate is needed (scripts/install-deps)"
+logrotate -d -s "$T/logrotate.status" "$D/etc/logrotate.d/imgfs" >"$T/logrotate.out" 2>&1 ||
+    { cat "$T/logrotate.out" >&2; fail "logrotate -d refused /etc/logrotate.d/imgfs"; }
+! grep -qi '^error' "$T/logrotate.out" || { cat "$T/logrotate.out" >&2; fail "logrotate -d: errors in /etc/logrotate.d/imgfs"; }
+grep -q 'rotating pattern: /var/lib/imgfs/imgfs.log' "$T/logrotate.out" || fail "logrotate does not rotate the mount's log"
 grep -q "Apache License" "$D/usr/local/share/doc/imgfs/LICENSE" || fail "LICENSE is not the Apache License"
 assert_eq "ExecStart=/usr/local/bin/imgfs -f -o \${IMGFS_OPTIONS} \${IMGFS_STATE} \${IMGFS_MOUNTPOINT}" \
     "$(grep '^ExecStart=' "$D/usr/local/lib/systemd/system/imgfs.service")" "the unit's ExecStart"
+
+say "DESTDIR with --prefix /usr: the unit names /usr/bin/imgfs"
+D2="$T/destdir-usr"
+DESTDIR=$D2 cmake --install "$BUILD" --prefix /usr >"$T/install.out" 2>&1 ||
+    { cat "$T/install.out" >&2; fail "cmake --install --prefix /usr into DESTDIR"; }
+assert_eq "ExecStart=/usr/bin/imgfs -f -o \${IMGFS_OPTIONS} \${IMGFS_STATE} \${IMGFS_MOUNTPOINT}" \
+    "$(grep '^ExecStart=' "$D2/usr/lib/systemd/system/imgfs.service")" "the unit's ExecStart under --prefix /usr"
+[[ -s "$D2/etc/logrotate.d/imgfs" ]] || fail "not installed under --prefix /usr: /etc/logrotate.d/imgfs"
 
 say "the manual pages render with no output at all (groff -man -ww -z) and man -l shows them"
 command -v groff >/dev/null || fail "groff is needed (scripts/install-deps: groff-base)"
@@ -170,13 +184,10 @@ P="$T/prefix"
 cmake --install "$BUILD" --prefix "$P" >"$T/install.out" 2>&1 || { cat "$T/install.out" >&2; fail "cmake --install --prefix"; }
 grep -qxF "ExecStart=$P/bin/imgfs -f -o \${IMGFS_OPTIONS} \${IMGFS_STATE} \${IMGFS_MOUNTPOINT}" \
     "$P/lib/systemd/system/imgfs.service" || fail "the unit does not run $P/bin/imgfs"
-if command -v systemd-analyze >/dev/null; then
-    MANPATH="$P/share/man" systemd-analyze verify "$P/lib/systemd/system/imgfs.service" >"$T/verify.out" 2>&1 ||
-        { cat "$T/verify.out" >&2; fail "systemd-analyze verify imgfs.service"; }
-    [[ ! -s "$T/verify.out" ]] || { cat "$T/verify.out" >&2; fail "systemd-analyze verify printed warnings"; }
-else
-    say "(systemd-analyze is not installed: the unit is not verified)"
-fi
+command -v systemd-analyze >/dev/null || fail "systemd-analyze is needed (scripts/install-deps: systemd)"
+MANPATH="$P/share/man" systemd-analyze verify "$P/lib/systemd/system/imgfs.service" >"$T/verify.out" 2>&1 ||
+    { cat "$T/verify.out" >&2; fail "systemd-analyze verify imgfs.service"; }
+[[ ! -s "$T/verify.out" ]] || { cat "$T/verify.out" >&2; fail "systemd-analyze verify printed warnings"; }
 
 say "the unit's own command lines, run as systemd would (its variables set, a notify socket): start, reload, stop"
 U="$P/lib/systemd/system/imgfs.service"
