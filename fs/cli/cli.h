@@ -49,6 +49,9 @@ void fs_service_remove_tree(const char *path); /* "" or NULL: nothing */
  * mount answers, 1 (printing fail_msg) if it never does; the child returns
  * 0 with *out_fd, the pipe to report on (for fs_service_start). */
 int fs_service_daemonize(int *out_fd, const char *fail_msg);
+/* Closes every descriptor above 2 that came through exec (no FD_CLOEXEC)
+ * but the n in keep. */
+void fs_service_close_inherited(const int *keep, int n);
 struct service;
 /* In the serving process: a thread waits until the mount answers, runs
  * on_ready, tells systemd (READY=1) and the waiting parent (ready_fd, -1:

@@ -486,6 +486,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imgfs: cannot go to the background: %s\n", strerror(errno));
 		goto out_unmount;
 	}
+	if (!cl.foreground) {
+		/* The caller's descriptors are not the daemon's (SPEC §15). */
+		int keep[] = {fuse_session_fd(ctx.se), ready_fd, ctx.log_fd};
+		fs_service_close_inherited(keep, 3);
+	}
 	created[0] = '\0'; /* mounted: the state is the service's now */
 	if (model_open_db(&m, state, o.db, 0, &err) < 0) {
 		fs_log(&ctx, "cannot open the state directory: %s", err.msg);

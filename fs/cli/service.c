@@ -13,6 +13,10 @@
  *   fs_service_daemonize          after the kernel mount: the parent waits
  *                                 on a pipe and exits 0 only when the child
  *                                 reports the mount answers (1 otherwise)
+ *   fs_service_close_inherited    in the daemon: every descriptor above 2
+ *                                 it inherited is closed (a pipe the caller
+ *                                 passed would otherwise stay open until
+ *                                 the unmount, and its reader never see EOF)
  *   fs_service_start              in the daemon: a thread stat()s the mount
  *                                 (returns only once INIT was answered),
  *                                 runs on_ready (main.c: readahead), then
@@ -320,6 +324,36 @@ int fs_service_daemonize(int *out_fd, const char *fail_msg)
 	}
 	*out_fd = p[1];
 	return 0;
+}
+
+void fs_service_close_inherited(const int *keep, int n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fds[256], nfds = 0;
+	if (!d)
+		return;
+	/* Collected first: closing while reading the directory would change it.
+	 * Only descriptors without FD_CLOEXEC: those are what came through
+	 * exec; every one this process opened is close-on-exec (ours, libfuse's
+	 * /dev/fuse, glibc's syslog socket, SQLite's and libpq's), and closing
+	 * one a library holds would let its number be reused under it. */
+	while ((e = readdir(d)) && nfds < (int)(sizeof(fds) / sizeof(fds[0]))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		int fl;
+		if (*end || end == e->d_name || fd < 3 || fd == dirfd(d) || (fl = fcntl((int)fd, F_GETFD)) < 0 ||
+		    (fl & FD_CLOEXEC))
+			continue;
+		bool kept = false;
+		for (int k = 0; k < n; k++)
+			kept |= keep[k] == fd;
+		if (!kept)
+			fds[nfds++] = (int)fd;
+	}
+	closedir(d);
+	for (int k = 0; k < nfds; k++)
+		close(fds[k]);
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */

@@ -11,7 +11,8 @@
 #     line and exit 1, and nothing is created (no state directory); a
 #     mount the kernel refuses removes the state directory it made;
 #   - `fusermount3 -u` right after the mount returned succeeds, 20 times
-#     in a row;
+#     in a row; the daemon keeps no descriptor its caller passed (a file
+#     on 3, a FIFO on 7);
 #   - `mount -t fuse.imgfs STATE MNT -o ...` (-o ro too) and `mount -T FSTAB MNT` (run
 #     in a private mount namespace where the sh that mount.fuse3 starts
 #     finds this imgfs: mount(8) drops PATH, so it is bound on
@@ -134,6 +135,17 @@ for ((i = 1; i <= 20; i++)); do
     wait_for 10 exited "$pid" || fail "daemon $pid did not exit after unmount $i"
 done
 mountpoint -q "$M" && fail "$M still mounted"
+
+say "descriptors the caller passed are not kept by the daemon (a pipe's reader would wait for the unmount)"
+: >"$T/inherited"
+mkfifo "$T/fifo"
+"$IMGFS" -o workers=1 "$S" "$M" 3>>"$T/inherited" 7<>"$T/fifo" || fail "mount with descriptors 3 and 7 open"
+pid=$(pgrep -n -x -f -- "$IMGFS -o workers=1 $S $M") || fail "no daemon for the mount"
+held=$(find "/proc/$pid/fd" -lname "$T/inherited" -o -lname "$T/fifo" 2>/dev/null | wc -l)
+assert_eq 0 "$held" "descriptors of the caller's file and pipe held by the daemon"
+ls "$M/regions/cn-north-1/private" >/dev/null || fail "the mount does not answer"
+fusermount3 -u "$M"
+wait_for 10 exited "$pid" || fail "daemon $pid did not exit after the unmount"
 
 say "mount -t fuse.imgfs and mount -T FSTAB (mount.fuse3 runs imgfs from sh's default PATH)"
 mkdir -p "$T/sbin" "$T/m-helper"
