@@ -132,10 +132,11 @@ static void over_quota_warnings(model *m, const char *main);
 
 #define ACCOUNT_SET_USAGE                                                                                   \
 	"account set NAME admin yes|no | account set NAME parent MAIN|- | account set NAME encrypt-by-default " \
-	"yes|no"
+	"yes|no | account set NAME uid UID|-"
 
 /* account set NAME admin yes|no, account set NAME parent MAIN|- (§16),
- * account set NAME encrypt-by-default yes|no (§17). */
+ * account set NAME encrypt-by-default yes|no (§17), account set NAME uid
+ * UID|- (§8: a single-user state's account given its uid for multiuser). */
 static int account_set(struct admin *a, model *m)
 {
 	struct model_err err = {0};
@@ -152,6 +153,13 @@ static int account_set(struct admin *a, model *m)
 		rc = model_account_set_encrypt_default(m, name, strcmp(value, "yes") == 0, &err);
 	} else if (strcmp(key, "parent") == 0) {
 		rc = model_account_set_parent(m, name, value, &err);
+	} else if (strcmp(key, "uid") == 0) {
+		char *end;
+		errno = 0;
+		long long uid = strcmp(value, "-") == 0 ? -1 : strtoll(value, &end, 10);
+		if (strcmp(value, "-") != 0 && (errno || end == value || *end || uid < 0))
+			return usage_error(a, "account set NAME uid takes a uid (0 to 4294967294) or -");
+		rc = model_account_set_uid(m, name, uid, &err);
 	} else {
 		return usage_error(a, ACCOUNT_SET_USAGE);
 	}

@@ -100,6 +100,10 @@ int model_account_list(model *m, int (*cb)(void *arg, const struct model_account
 /* admin account set NAME admin yes|no: -ENOENT; -EINVAL for a
  * sub-account, -EBUSY (naming them) for an account with sub-accounts. */
 int model_account_set_admin(model *m, const char *name, bool admin, struct model_err *err);
+/* admin account set NAME uid UID|- (SPEC §8): callers of uid UID act as
+ * NAME under -o multiuser (-1: no uid).  -ENOENT; -EEXIST when another
+ * account has UID; -EINVAL for a uid out of 0 ... 4294967294. */
+int model_account_set_uid(model *m, const char *name, int64_t uid, struct model_err *err);
 /* admin account set NAME encrypt-by-default yes|no (SPEC §17): the
  * account's new private and ISO images start with `encrypted` yes (it
  * stays writable while they are queued).  -ENOENT. */

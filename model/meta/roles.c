@@ -213,6 +213,28 @@ int model_account_set_encrypt_default(model *m, const char *name, bool on, struc
 	                      a.id);
 }
 
+int model_account_set_uid(model *m, const char *name, int64_t uid, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_account a, other;
+	int rc;
+	if (uid < -1 || uid > 4294967294LL)
+		return model_fail(err, -EINVAL, "uid %lld is not a uid (0 to 4294967294)", (long long)uid);
+	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+		return rc;
+	if (a.uid == uid) {
+		model_rollback(c);
+		return 0; /* already so */
+	}
+	if (uid >= 0 && model_account_by_uid(m, uid, &other) == 0) {
+		rc = model_fail(err, -EEXIST, "uid %lld is mapped to account %s", (long long)uid, other.name);
+		model_rollback(c);
+		return rc;
+	}
+	/* -1 (no uid) is stored as NULL: NULLIF keeps it one statement. */
+	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET uid = NULLIF(CAST(? AS BIGINT), -1) WHERE id = ?")), uid, a.id);
+}
+
 /* A sub-account's own usage leaves the totals of its main account payer,
  * inside the caller's transaction. */
 static int usage_leave(struct model_conn *c, int64_t account_id, int64_t payer)

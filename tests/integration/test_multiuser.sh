@@ -8,6 +8,8 @@
 # inode (the mount answers with zero timeouts and no cached listings); an
 # unmapped uid (2003) sees empty class directories (the platform's images
 # excepted) and gets EACCES on mkdir; sharing works as between two mounts.
+# A state first used single-user, mounted multiuser: its account is mapped
+# to a uid by `imgfs admin account set NAME uid UID` (and unmapped by `-`).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -127,5 +129,25 @@ assert_eq golden "$(alice ls "$R/recycle-bin")" "alice's recycle-bin/"
 assert_eq "" "$(bob ls "$R/recycle-bin")" "bob's recycle-bin/"
 errno_as 2002 ENOENT stat "$R/recycle-bin/golden"
 errno_as 2002 ENOENT rmdir "$R/recycle-bin/golden"
+
+say "a single-user state mounted multiuser: its account gets its uid (account set NAME uid), nothing is stranded"
+S1="$T/single" M1="$T/single-mnt"
+mount_imgfs "$S1" "$M1" allow_other
+R1="$M1/regions/cn-north-1"
+mkdir "$R1/private/mine"
+me=$(id -un)
+umount_imgfs "$M1"
+mount_imgfs "$S1" "$M1" allow_other,multiuser
+assert_eq "" "$(ls "$R1/private")" "root's private/ in multiuser before its account has a uid"
+assert_errno EACCES mkdir "$R1/private/more"
+assert_fails "$IMGFS" admin --state "$S1" account set "$me" uid 2001x
+grep -q "takes a uid" "$T/assert_fails.out" || fail "a malformed uid is not refused with a reason"
+imgfs_admin "$S1" account set "$me" uid "$(id -u)"
+assert_eq mine "$(ls "$R1/private")" "root's private/ once its account has uid $(id -u)"
+imgfs_admin "$S1" account add carol --uid 2003
+assert_fails "$IMGFS" admin --state "$S1" account set carol uid "$(id -u)"
+grep -q "uid $(id -u) is mapped to account $me" "$T/assert_fails.out" || fail "a taken uid is not refused with a reason"
+imgfs_admin "$S1" account set "$me" uid -
+assert_eq "" "$(ls "$R1/private")" "root's private/ once its uid is taken away"
 
 echo "PASS"

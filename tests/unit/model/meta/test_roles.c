@@ -26,6 +26,40 @@ static int64_t add_role(struct ut_fx *fx, const char *name, bool admin, const ch
 	return role_of(fx, name).id;
 }
 
+/* ---- uids (§8: a single-user state's account mapped for multiuser) --------- */
+
+static void test_set_uid(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_account a;
+
+	add_role(fx, "alice", false, NULL);
+	add_role(fx, "bob", false, NULL);
+	assert_int_equal(role_of(fx, "alice").uid, -1);
+	assert_int_equal(model_account_by_uid(fx->m, 0, &a), -ENOENT);
+	/* Mapped: the uid finds it (the largest uid too: a BIGINT, not int4). */
+	assert_int_equal(model_account_set_uid(fx->m, "alice", 0, &err), 0);
+	assert_int_equal(model_account_by_uid(fx->m, 0, &a), 0);
+	assert_string_equal(a.name, "alice");
+	assert_int_equal(model_account_set_uid(fx->m, "bob", 4294967294LL, &err), 0);
+	assert_int_equal(role_of(fx, "bob").uid, 4294967294LL);
+	/* Refusals, each with its reason, nothing changed. */
+	assert_int_equal(model_account_set_uid(fx->m, "bob", 0, &err), -EEXIST);
+	assert_string_equal(err.msg, "uid 0 is mapped to account alice");
+	assert_int_equal(role_of(fx, "bob").uid, 4294967294LL);
+	assert_int_equal(model_account_set_uid(fx->m, "nobody", 5, &err), -ENOENT);
+	assert_int_equal(model_account_set_uid(fx->m, "bob", 4294967295LL, &err), -EINVAL);
+	assert_int_equal(role_of(fx, "bob").uid, 4294967294LL);
+	/* The same again is no change; "-" (-1) takes the uid away. */
+	assert_int_equal(model_account_set_uid(fx->m, "alice", 0, &err), 0);
+	assert_int_equal(model_account_set_uid(fx->m, "alice", -1, &err), 0);
+	assert_int_equal(role_of(fx, "alice").uid, -1);
+	assert_int_equal(model_account_by_uid(fx->m, 0, &a), -ENOENT);
+	assert_int_equal(model_account_set_uid(fx->m, "bob", 0, &err), 0);
+	assert_string_equal(model_account_by_uid(fx->m, 0, &a) == 0 ? a.name : "", "bob");
+}
+
 /* ---- roles ------------------------------------------------------------------- */
 
 static void test_create_roles(void **state)
@@ -455,6 +489,7 @@ static void test_fsck_totals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_set_uid, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_roles, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_set_roles, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_with_subs, ut_setup, ut_teardown),
