@@ -170,7 +170,7 @@ assert_eq "alice boss dev root" "$(comp imgfs admin --state "$T/state" quota set
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state="$T/state" quota set alice "")" \
     "quota set alice <TAB> (regions)"
 assert_eq "alice boss dev root" "$(comp imgfs admin --state "$T/state" account remove "")" "account remove <TAB> (accounts)"
-assert_eq "admin parent uid encrypt-by-default" "$(comp imgfs admin --state "$T/state" account set dev "")" "account set dev <TAB>"
+assert_eq "admin encrypt-by-default parent uid" "$(comp imgfs admin --state "$T/state" account set dev "")" "account set dev <TAB>"
 assert_eq "- alice root" "$(comp imgfs admin --state "$T/state" account set dev parent "")" \
     "account set dev parent <TAB> (main accounts)"
 assert_eq "no yes" "$(comp imgfs admin --state "$T/state" account set dev admin "")" "account set dev admin <TAB>"
