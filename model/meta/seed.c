@@ -21,13 +21,18 @@
  *               chpasswd:               (cc_set_passwords takes a value
  *                 expire: false          that looks like a crypt hash as
  *               ssh_pwauth: true         one: chpasswd -e)
- *   meta-data   instance-id: "<i-xxxxxxxx>"
+ *   meta-data   instance-id: "<i-xxxxxxxx>-<when>"
  *               local-hostname: "<name>"
  *
  * expire false: the administrator logs in with the password set, not one
  * to change at once; ssh_pwauth true: and may do so over SSH.  The
- * instance id is the instance's external id (cloud-init runs its
- * per-instance modules, the password's among them, once per id); the host
+ * instance id is the instance's external id and the seed's time:
+ * cloud-init runs its per-instance modules, the password's among them,
+ * once per id, so a seed that kept the id of the one before would leave
+ * a new password unapplied in a guest that booted once already (seen
+ * with Debian 12's cloud image); a new seed is a new id, and the next
+ * boot applies it (and, like any new instance, makes new SSH host keys).
+ * The host
  * name is the instance's name when that is a valid host name (RFC 1123
  * labels: letters, digits and '-', dots between labels, at most 63 per
  * label), else the instance id.  Both are double-quoted: a name like
@@ -168,8 +173,8 @@ int model_seed_build(const struct model_instance *vm, const char *hash, int64_t 
 	              "  expire: false\n"
 	              "ssh_pwauth: true\n",
 	              hash);
-	mn = snprintf(meta, sizeof(meta), "instance-id: \"%s\"\nlocal-hostname: \"%s\"\n", vm->ext_id,
-	              host_name_ok(vm->name) ? vm->name : vm->ext_id);
+	mn = snprintf(meta, sizeof(meta), "instance-id: \"%s-%lld\"\nlocal-hostname: \"%s\"\n", vm->ext_id,
+	              (long long)when, host_name_ok(vm->name) ? vm->name : vm->ext_id);
 	if (un < 0 || (size_t)un >= sizeof(user) || mn < 0 || (size_t)mn >= sizeof(meta))
 		return -EINVAL;
 	const struct iso9660_file files[] = {

@@ -136,7 +136,9 @@ assert_eq "/meta-data /user-data" "$(paste -sd ' ' "$T/isoinfo.f")" "the seed's 
 isoinfo -J -x /user-data -i "$T/cidata.iso" >"$T/user-data"
 isoinfo -J -x /meta-data -i "$T/cidata.iso" >"$T/meta-data"
 vm_id=$(cat "$V/id")
-assert_eq "$(printf 'instance-id: "%s"\nlocal-hostname: "vm1"' "$vm_id")" "$(cat "$T/meta-data")" "meta-data"
+assert_match "instance-id: \"$vm_id-[0-9]+\"" "$(head -1 "$T/meta-data")" "meta-data's instance-id"
+assert_eq 'local-hostname: "vm1"' "$(sed -n 2p "$T/meta-data")" "meta-data's host name"
+[[ $(wc -l <"$T/meta-data") == 2 ]] || fail "meta-data has more than two lines: $(cat "$T/meta-data")"
 head -1 "$T/user-data" | grep -qx '#cloud-config' || fail "user-data is not #cloud-config"
 grep -qx '  expire: false' "$T/user-data" && grep -qx 'ssh_pwauth: true' "$T/user-data" ||
     { cat "$T/user-data" >&2; fail "user-data lacks expire: false / ssh_pwauth: true"; }
@@ -181,8 +183,12 @@ assert_eq "$sum" "$(sha256sum <"$V/disks/cidata")" "cidata after kill -9"
 assert_file_eq "$T/boot.iso" "$V/disks/cdrom" "cdrom after kill -9"
 assert_eq "cdrom 67108864" "$(cat "$V/boot") $(cat "$V/system-disk-size")" "boot, system-disk-size after kill -9"
 
-say "a new password makes a new seed (a new salt); the old one's hash is gone from it"
+say "a new password makes a new seed (a new salt, a new cloud-init instance id); the old one's hash is gone from it"
+# The seed's time is in seconds: the new one is made in a later second.
+wait_for 5 test "$(date +%s)" -gt "$(sed -n 's/^instance-id: "i-[0-9a-f]*-\([0-9]*\)"$/\1/p' "$T/meta-data")"
 echo 'An0ther-Secret' >"$V/password"
+isoinfo -J -x /meta-data -i "$V/disks/cidata" >"$T/meta-data2"
+assert_ne "$(head -1 "$T/meta-data")" "$(head -1 "$T/meta-data2")" "the instance id of the new seed"
 isoinfo -J -x /user-data -i "$V/disks/cidata" >"$T/user-data2"
 hash2=$(sed -n 's/^password: "\(.*\)"$/\1/p' "$T/user-data2")
 assert_ne "$hash" "$hash2" "the second hash"

@@ -128,7 +128,13 @@ static void test_seed_files(void **state)
 	         "ssh_pwauth: true\n",
 	         hash);
 	assert_string_equal(f.user, want);
-	assert_string_equal(f.meta, "instance-id: \"i-0a1b2c3d\"\nlocal-hostname: \"web-1\"\n");
+	assert_string_equal(f.meta, "instance-id: \"i-0a1b2c3d-1700000000\"\nlocal-hostname: \"web-1\"\n");
+	free(iso);
+	/* A seed made later (a new password) has another instance id: the
+	 * guest's cloud-init applies the new password at its next boot. */
+	assert_int_equal(model_seed_build(&vm, hash, 1700000001, &iso, &len), 0);
+	read_seed(iso, len, &f);
+	assert_string_equal(f.meta, "instance-id: \"i-0a1b2c3d-1700000001\"\nlocal-hostname: \"web-1\"\n");
 	free(iso);
 
 	/* Host names: the instance's name when it is one, else its id. */
@@ -145,7 +151,7 @@ static void test_seed_files(void **state)
 		snprintf(vm.name, sizeof vm.name, "%s", names[i].name);
 		assert_int_equal(model_seed_build(&vm, hash, 1700000000, &iso, &len), 0);
 		read_seed(iso, len, &f);
-		snprintf(want, sizeof want, "instance-id: \"i-0a1b2c3d\"\nlocal-hostname: \"%s\"\n",
+		snprintf(want, sizeof want, "instance-id: \"i-0a1b2c3d-1700000000\"\nlocal-hostname: \"%s\"\n",
 		         names[i].host ? names[i].name : "i-0a1b2c3d");
 		if (strcmp(f.meta, want) != 0)
 			fail_msg("name %s: %s", names[i].name, f.meta);
@@ -259,15 +265,23 @@ static void test_set_password(void **state)
 	assert_int_equal(model_instance_get(fx->m, id, &vm), 0);
 	int64_t dir_mtime = vm.dir_mtime_ns;
 	assert_null(cidata_bytes(fx, id, &len, NULL));
+	int64_t t0 = (int64_t)time(NULL);
 	assert_int_equal(model_instance_set_password(fx->m, id, GOOD, &err), 0);
+	int64_t t1 = (int64_t)time(NULL);
 	uint8_t *iso = cidata_bytes(fx, id, &len, &b1);
 	assert_non_null(iso);
 	read_seed(iso, len, &f);
 	seed_hash(&f, h1);
 	assert_verifies(h1, GOOD);
+	/* The instance id is the instance's and the seed's time (made now). */
 	char meta[128];
-	snprintf(meta, sizeof meta, "instance-id: \"%s\"\nlocal-hostname: \"web\"\n", vm.ext_id);
-	assert_string_equal(f.meta, meta);
+	long long when = 0;
+	for (int64_t t = t0; t <= t1 && !when; t++) {
+		snprintf(meta, sizeof meta, "instance-id: \"%s-%lld\"\nlocal-hostname: \"web\"\n", vm.ext_id, (long long)t);
+		when = strcmp(f.meta, meta) == 0 ? t : 0;
+	}
+	if (!when)
+		fail_msg("meta-data: %s", f.meta);
 	assert_int_equal(model_instance_get(fx->m, id, &vm), 0);
 	assert_true(vm.dir_mtime_ns > dir_mtime);
 	assert_int_equal(lt_last_change(fx, MODEL_CHANGE_INSTANCE, id).name[0], '\0');
