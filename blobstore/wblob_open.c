@@ -190,7 +190,7 @@ static int load_ids(blob_wblob *w)
  * tell has the whole file read).  -EIO for a state byte no writer makes. */
 static int load_states(blob_wblob *w, uint32_t n)
 {
-	uint8_t buf[65536];
+	uint8_t buf[16384]; /* -Wstack-usage=65536: with room to spare */
 	uint64_t end = w->state_off + n < w->map_len ? w->state_off + n : w->map_len;
 	uint64_t pos = w->state_off;
 	int rc;
