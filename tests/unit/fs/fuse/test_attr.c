@@ -502,9 +502,13 @@ static const char csv_py[] =
 	"    for r in rows:\n"
 	"        o.write('\\x1f'.join(r) + '\\x1e')\n";
 
+/* Python's csv module is the independent reader these tests compare
+ * with: without it they fail (scripts/install-deps installs python3). */
 static bool have_python(void)
 {
-	return system("python3 -c 'import csv' >/dev/null 2>&1") == 0;
+	if (system("python3 -c 'import csv' >/dev/null 2>&1") != 0)
+		fail_msg("python3 with its csv module is needed (scripts/install-deps: python3)");
+	return true;
 }
 
 /* Parses text with Python's csv module (an independent RFC 4180 reader). */
