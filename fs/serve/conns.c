@@ -25,10 +25,26 @@
  * shifting back: a lookup costs a few probes whatever the number of
  * connections.
  *
+ * The whole server (issue 36).  The caps per address bound one client;
+ * many addresses (a botnet, or anyone with an IPv4 /24) could still hold
+ * every slot with slow connections, and a reader that takes a byte now
+ * and then holds a response for ever (libmicrohttpd's timeout restarts at
+ * each byte).  So the table is a budget: when it is full and a connection
+ * waits in the backlog, the connection that moved the fewest bytes per
+ * second of its age — sent and received, the kernel's counts (pace.c) —
+ * makes room (serve_conns_evict: as many as wait, the slowest first),
+ * once it is past a short grace; and a
+ * response's client must take SERVE_MIN_RATE bytes a second over each
+ * window while bytes wait for it (serve_conns_pace).  An honest client is
+ * fast by comparison: it is never the slowest while attackers hold slots,
+ * and it waits for room only as long as the backlog ahead of it.
+ *
  * Costs.  Deadlines are acted on by serve_conns_due, which the front calls
  * only when the nearest one has passed; it walks the slots (bounded by
  * --max-connections).  The lookup of a started connection walks them too,
- * once per connection.  Memory is fixed at start: cap slots and 2 cap keys.
+ * once per connection; so do an eviction (one getsockopt a slot) and the
+ * pace, once a second.  Memory is fixed at start: cap slots, 2 cap keys and
+ * cap candidates for an eviction.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,6 +63,14 @@ struct key_ent {
 	uint32_t count; /* 0: empty */
 };
 
+/* A connection that could make room: its slot and its pace. */
+struct serve_cand {
+	uint32_t idx;
+	double rate; /* bytes moved per second of its age */
+	uint64_t bytes;
+	int64_t age_ms;
+};
+
 struct serve_conns {
 	pthread_mutex_t lock;
 	unsigned cap, per_client, used;
@@ -58,6 +82,13 @@ struct serve_conns {
 	uint64_t seed, gens;
 	int64_t next_due; /* no deadline is before it; 0: none */
 	int efd;
+	/* The whole server's bounds (the top). */
+	int64_t grace_ms, window_ms;
+	uint64_t min_rate;
+	struct serve_cand *cand; /* serve_conns_evict's scratch: cap entries */
+	unsigned evicting;  /* shut down to make room, not yet freed */
+	int64_t evicted_ms; /* the last one */
+	char slow_why[96];  /* a slow reader's reason, with the numbers */
 };
 
 /* ---- keys ---------------------------------------------------------------------- */
@@ -135,11 +166,12 @@ int serve_conns_new(serve_conns **out, unsigned cap, unsigned per_client)
 	t->efd = -1;
 	pthread_mutex_init(&t->lock, NULL);
 	if (!(t->slots = calloc(cap, sizeof(*t->slots))) || !(t->free_slots = calloc(cap, sizeof(uint32_t))) ||
-	    !(t->keys = calloc(ksize, sizeof(*t->keys))) ||
+	    !(t->keys = calloc(ksize, sizeof(*t->keys))) || !(t->cand = calloc(cap, sizeof(*t->cand))) ||
 	    (t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		serve_conns_free(t);
 		return -ENOMEM;
 	}
+	serve_conns_set_pace(t, SERVE_GRACE_MS, SERVE_MIN_RATE, SERVE_RATE_WINDOW_S * 1000);
 	if (getrandom(&t->seed, sizeof(t->seed), 0) != (ssize_t)sizeof(t->seed))
 		t->seed = (uint64_t)serve_now_ms();
 	for (unsigned i = 0; i < cap; i++) {
@@ -148,6 +180,17 @@ int serve_conns_new(serve_conns **out, unsigned cap, unsigned per_client)
 	}
 	*out = t;
 	return 0;
+}
+
+void serve_conns_set_pace(serve_conns *t, int64_t grace_ms, uint64_t min_rate, int64_t window_ms)
+{
+	pthread_mutex_lock(&t->lock);
+	t->grace_ms = grace_ms;
+	t->min_rate = min_rate;
+	t->window_ms = window_ms;
+	snprintf(t->slow_why, sizeof(t->slow_why), "its client took fewer than %llu bytes/s over %lld s",
+	         (unsigned long long)min_rate, (long long)(window_ms / 1000));
+	pthread_mutex_unlock(&t->lock);
 }
 
 void serve_conns_free(serve_conns *t)
@@ -163,6 +206,7 @@ void serve_conns_free(serve_conns *t)
 	free(t->slots);
 	free(t->free_slots);
 	free(t->keys);
+	free(t->cand);
 	free(t);
 }
 
@@ -224,7 +268,8 @@ int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen
 	} else {
 		struct serve_conn *c = &t->slots[t->free_slots[--t->nfree]];
 		*c = (struct serve_conn){.state = SERVE_CONN_WAITING, .fd = fd, .gen = ++t->gens,
-		                         .deadline_ms = now_ms + SERVE_IDLE_S * 1000, .salen = salen};
+		                         .deadline_ms = now_ms + SERVE_IDLE_S * 1000, .salen = salen,
+		                         .since_ms = now_ms};
 		memcpy(&c->sa, sa, salen);
 		memcpy(c->key, key, sizeof(key));
 		serve_format_client(c->client, sizeof(c->client), sa);
@@ -307,6 +352,7 @@ void serve_conns_answering(serve_conns *t, struct serve_conn *c)
 	if (c->state == SERVE_CONN_REQUEST) {
 		c->state = SERVE_CONN_ANSWERING;
 		c->deadline_ms = 0;
+		c->win_ms = 0; /* the minimum rate's first window begins at the next pace */
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -362,11 +408,15 @@ static void release(serve_conns *t, struct serve_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	key_drop(t, c->key);
+	if (c->evicted)
+		t->evicting--;
 	if (t->used == t->cap)
 		signal_front(t); /* a slot for the next connection in the backlog */
 	c->state = SERVE_CONN_FREE;
 	c->fd = -1;
 	c->deadline_ms = 0;
+	c->evicted = false;
+	__atomic_store_n(&c->why, NULL, __ATOMIC_RELAXED);
 	t->free_slots[t->nfree++] = (uint32_t)(c - t->slots);
 	t->used--;
 }
@@ -420,4 +470,118 @@ void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
 	}
 	t->next_due = next;
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- the whole server (the top) ------------------------------------------------ */
+
+/* The slowest first; among equals, the oldest. */
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct serve_cand *x = a, *y = b;
+	if (x->rate != y->rate)
+		return x->rate < y->rate ? -1 : 1;
+	return x->age_ms > y->age_ms ? -1 : x->age_ms < y->age_ms;
+}
+
+unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct serve_evicted *out,
+                           int64_t *retry_ms)
+{
+	unsigned n = 0, closed = 0, inflight;
+	int64_t first_grown = 0;
+
+	memset(out, 0, sizeof(*out));
+	*retry_ms = now_ms + 1000;
+	pthread_mutex_lock(&t->lock);
+	if (t->used < t->cap)
+		goto out; /* room already */
+	/* Those let go already make room for as many waiting connections, in
+	 * a moment — unless libmicrohttpd is slow to close them. */
+	inflight = now_ms - t->evicted_ms < 1000 ? t->evicting : 0;
+	if (inflight >= want) {
+		*retry_ms = t->evicted_ms + 1000;
+		goto out;
+	}
+	want -= inflight;
+	for (unsigned i = 0; i < t->cap; i++) {
+		struct serve_conn *c = &t->slots[i];
+		struct serve_progress p;
+		if (c->state == SERVE_CONN_FREE || c->state == SERVE_CONN_SHUT)
+			continue;
+		int64_t age = now_ms - c->since_ms;
+		if (age < t->grace_ms) {
+			if (!first_grown || c->since_ms + t->grace_ms < first_grown)
+				first_grown = c->since_ms + t->grace_ms;
+			continue;
+		}
+		if (serve_socket_progress(c->fd, &p) < 0)
+			p = (struct serve_progress){0}; /* no counts: nothing moved, as far as we know */
+		t->cand[n++] = (struct serve_cand){.idx = i, .bytes = p.sent + p.received, .age_ms = age,
+		                                   .rate = (double)(p.sent + p.received) * 1000.0 / (double)(age > 0 ? age : 1)};
+	}
+	if (n == 0) {
+		if (first_grown)
+			*retry_ms = first_grown;
+		goto out;
+	}
+	qsort(t->cand, n, sizeof(t->cand[0]), cand_cmp);
+	for (unsigned i = 0; i < n && closed < want; i++, closed++) {
+		struct serve_conn *victim = &t->slots[t->cand[i].idx];
+		snprintf(out->client, sizeof(out->client), "%s", victim->client);
+		out->bytes = t->cand[i].bytes;
+		out->age_ms = t->cand[i].age_ms;
+		if (victim->state == SERVE_CONN_WAITING) {
+			release(t, victim); /* the front's own: its slot is free now */
+			continue;
+		}
+		__atomic_store_n(&victim->why, "closed to make room: the slowest connection when the server was full",
+		                 __ATOMIC_RELEASE);
+		victim->evicted = true;
+		t->evicting++;
+		t->evicted_ms = now_ms;
+		shut(victim, now_ms);
+		lower_due(t, victim->deadline_ms);
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return closed;
+}
+
+void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; t->min_rate && i < t->cap; i++) {
+		struct serve_conn *c = &t->slots[i];
+		struct serve_progress p;
+		if (c->state != SERVE_CONN_ANSWERING || serve_socket_progress(c->fd, &p) < 0)
+			continue;
+		if (!c->win_ms) {
+			c->win_ms = now_ms;
+			c->win_sent = p.sent;
+			continue;
+		}
+		int64_t span = now_ms - c->win_ms;
+		if (span < t->window_ms)
+			continue;
+		uint64_t got = p.sent - c->win_sent;
+		/* Bytes wait for the client: the pace is its, not our store's. */
+		if (p.queued > 0 && got * 1000 < t->min_rate * (uint64_t)span) {
+			out->slow++;
+			out->bytes = got;
+			snprintf(out->client, sizeof(out->client), "%s", c->client);
+			__atomic_store_n(&c->why, t->slow_why, __ATOMIC_RELEASE);
+			shut(c, now_ms);
+			lower_due(t, c->deadline_ms);
+			continue;
+		}
+		c->win_ms = now_ms;
+		c->win_sent = p.sent;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+const char *serve_conns_why(serve_conns *t, struct serve_conn *c)
+{
+	(void)t;
+	return __atomic_load_n(&c->why, __ATOMIC_ACQUIRE);
 }

@@ -11,9 +11,15 @@
  *   the start of a request (of the port's kind)  handed to libmicrohttpd,
  *                                                to be complete within
  *                                                SERVE_REQUEST_S of now
+ *   the table full, connections in the backlog   as many of the slowest
+ *                                                connections past their
+ *                                                grace closed to make room
+ *                                                (conns.c)
  *
  * and that acts on the deadlines of the connections libmicrohttpd serves
- * (serve_conns_due: a request not complete in time is shut down).
+ * (serve_conns_due: a request not complete in time is shut down) and,
+ * once a second, on their pace (serve_conns_pace: a response's client
+ * below the minimum rate is shut down).
  *
  * Who calls it: serve.c starts and stops it; hand() (serve.c) gives a
  * socket to libmicrohttpd (MHD_add_connection).
@@ -32,9 +38,14 @@
  * waiting for their first byte; it sleeps until the nearest deadline (a
  * second at most: it also writes the log's counts of suppressed lines).
  * Accepts are taken at most FRONT_ACCEPTS per round, so a flood of connects
- * cannot starve the deadlines; when the table is full the listening socket
- * is left alone (connections wait in the kernel's backlog) until a slot is
- * freed.  Nothing here allocates per connection: the table is fixed.
+ * cannot starve the deadlines.  When the table is full and the listening
+ * socket is readable (connections wait in the kernel's backlog), as many
+ * of the slowest connections as wait are closed to make room (the
+ * backlog's length from the kernel: one at a time, the waiting client
+ * behind an attacker's hundred would wait for a hundred closes in turn),
+ * and the listening socket is left alone until a slot is freed — or, when
+ * none is past its grace, until one is (retry_ms).  Nothing here allocates per connection: the
+ * table is fixed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +67,8 @@ struct serve_front {
 	bool tls;
 	int lfd, ep, stop_fd;
 	bool listening;
+	int64_t retry_ms; /* the table full: when to look for room again, 0: when a slot frees */
+	int64_t pace_ms;  /* the next serve_conns_pace */
 	pthread_t thread;
 	bool running;
 };
@@ -91,7 +104,23 @@ static void accept_some(serve_front *f)
 		socklen_t len = sizeof(ss);
 		struct serve_conn *c;
 		if (serve_conns_full(f->t)) {
-			/* The backlog keeps the next ones until a slot is freed. */
+			/* The listening socket is readable: connections wait.  The
+			 * slowest make room for them; the backlog keeps them until
+			 * those slots are freed (a moment), or until one is past its
+			 * grace. */
+			struct serve_evicted ev_ = {0};
+			int64_t now = serve_now_ms(), retry;
+			unsigned want = serve_listen_waiting(f->lfd);
+			unsigned closed = serve_conns_evict(f->t, now, want < FRONT_ACCEPTS ? want : FRONT_ACCEPTS, &ev_,
+			                                    &retry);
+			serve_noisef(f->log, SERVE_NOISE_EVICT, closed,
+			             "closed %u connection(s) to make room for as many waiting (--max-connections held): "
+			             "the slowest (last %s: %llu bytes in %lld.%03lld s)", closed, ev_.client,
+			             (unsigned long long)ev_.bytes, (long long)(ev_.age_ms / 1000),
+			             (long long)(ev_.age_ms % 1000));
+			f->retry_ms = retry;
+			if (!serve_conns_full(f->t))
+				continue; /* a waiting connection was closed: its slot is free now */
 			struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
 			epoll_ctl(f->ep, EPOLL_CTL_MOD, f->lfd, &ev);
 			f->listening = false;
@@ -172,6 +201,17 @@ static void on_due(serve_front *f)
 		serve_logf(f->log, "%u connection(s) handed over were never served: freed", d.lost);
 }
 
+/* Once a second: responses whose client is below the minimum rate. */
+static void on_pace(serve_front *f, int64_t now)
+{
+	struct serve_paced p;
+	serve_conns_pace(f->t, now, &p);
+	serve_noisef(f->log, SERVE_NOISE_READER, p.slow,
+	             "closed %u connection(s) whose client took fewer than %d bytes/s of its response over %d s "
+	             "(last %s: %llu bytes)", p.slow, SERVE_MIN_RATE, SERVE_RATE_WINDOW_S, p.client,
+	             (unsigned long long)p.bytes);
+}
+
 static void *front_main(void *arg)
 {
 	serve_front *f = arg;
@@ -179,6 +219,8 @@ static void *front_main(void *arg)
 	for (;;) {
 		/* At least once a second: the log's suppressed counts. */
 		int64_t now = serve_now_ms(), due = serve_conns_next_due(f->t);
+		if (!f->listening && f->retry_ms && (due == 0 || f->retry_ms < due))
+			due = f->retry_ms;
 		int timeout = due == 0 || due - now > 1000 ? 1000 : due <= now ? 0 : (int)(due - now);
 		int n = epoll_wait(f->ep, evs, 64, timeout);
 		for (int i = 0; i < n; i++) {
@@ -199,8 +241,15 @@ static void *front_main(void *arg)
 		due = serve_conns_next_due(f->t);
 		if (due && due <= serve_now_ms())
 			on_due(f);
+		now = serve_now_ms();
+		if (now >= f->pace_ms) {
+			on_pace(f, now);
+			f->pace_ms = now + 1000;
+		}
 		serve_noise_flush(f->log);
-		if (!f->listening && !serve_conns_full(f->t)) {
+		/* Room, or time to look for some (accept_some makes it). */
+		if (!f->listening && (!serve_conns_full(f->t) || (f->retry_ms && now >= f->retry_ms))) {
+			f->retry_ms = 0;
 			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
 			epoll_ctl(f->ep, EPOLL_CTL_MOD, f->lfd, &ev);
 			f->listening = true;

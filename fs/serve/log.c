@@ -94,6 +94,8 @@ void serve_noise_flush(struct serve_log *l)
 		[SERVE_NOISE_SLOW] = "closed: a request not complete in time",
 		[SERVE_NOISE_IDLE] = "closed: nothing sent in time",
 		[SERVE_NOISE_MHD] = "libmicrohttpd",
+		[SERVE_NOISE_EVICT] = "closed: the slowest, to make room",
+		[SERVE_NOISE_READER] = "closed: a client below the minimum rate",
 	};
 	char line[128];
 	int64_t now = serve_now_ms();

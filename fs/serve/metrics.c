@@ -11,7 +11,7 @@
  * faces the tenants' clients, often the internet, and a scraper must need
  * no download token; the metrics name no tenant, image or client (the
  * labels are a method among three, a status code and a reason among
- * four), but how busy the service is, and how often it is attacked, is the
+ * six), but how busy the service is, and how often it is attacked, is the
  * operator's business.  So the metrics are never on the download port,
  * `--metrics-listen PORT` binds 127.0.0.1, and an operator who wants a
  * scraper elsewhere names the address (a private network) on purpose.
@@ -95,6 +95,8 @@ char *serve_metrics_text(struct serve_metrics *mt, unsigned connections, const u
 		{SERVE_NOISE_GARBAGE, "garbage"},
 		{SERVE_NOISE_SLOW, "late_request"},
 		{SERVE_NOISE_IDLE, "idle"},
+		{SERVE_NOISE_EVICT, "evicted"},
+		{SERVE_NOISE_READER, "slow_reader"},
 	};
 	struct body b = {malloc(METRICS_BODY_MAX), 0, METRICS_BODY_MAX};
 	family(&b, "imgfs_serve_requests_total", "counter", "HTTP requests answered, by method and status.");

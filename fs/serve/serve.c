@@ -43,8 +43,10 @@
  * notifications (on_connection) tie its connections to their slots, and
  * its request callbacks move them through the states (conns.c's header).
  * libmicrohttpd's own timeout (SERVE_STALL_S) is then only the limit on a
- * response the client stopped taking.  What the server holds is bounded:
- * --max-connections slots (one per connection, whatever its state), at
+ * response the client stopped taking; the minimum rate (conns.c) ends a
+ * reader long before.  What the server holds is bounded:
+ * --max-connections slots (one per connection, whatever its state; when
+ * they are all held, the slowest makes room for the next), at
  * most --max-per-client of one client address, each with libmicrohttpd's
  * request pool (32 KiB), while answering one body buffer (SERVE_BLOCK) and
  * the blob's manifest (16 bytes per MiB of the image), plus the TLS
@@ -59,7 +61,9 @@
  * The log (log.c): one line per request, when it ends — image id, format,
  * range, bytes sent, checks of its link while it ran, client address,
  * status, and how it ended (complete; client closed: the client went away;
- * stopped: its link ended; error: ours, with the reason; timed out) — to
+ * stopped: its link ended; closed: the whole server's bounds, the slowest
+ * making room or a reader below the minimum rate; error: ours, with the
+ * reason; timed out) — to
  * stderr and --log FILE.  Nothing a client chose reaches it unescaped.
  * Each request's end also moves the counters that --metrics-listen serves
  * (metrics.c).
@@ -399,10 +403,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		serve_watch_remove(srv->watch, &dl->xfer);
 		dl->watched = false;
 	}
-	const char *how = ending(srv, dl, toe);
+	const char *how = ending(srv, dl, toe), *shut_why;
 	if (dl->xfer.stopped && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		how = "stopped";
 		snprintf(dl->why, sizeof(dl->why), "%s", dl->xfer.stopped);
+	} else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && dl->conn &&
+	           (shut_why = serve_conns_why(srv->conns, dl->conn))) {
+		/* The whole server's bounds ended it (conns.c): the client's pace. */
+		how = "closed";
+		snprintf(dl->why, sizeof(dl->why), "%s", shut_why);
 	}
 	serve_escape(client, sizeof(client), dl->client);
 	serve_escape(why, sizeof(why), dl->why);
@@ -506,7 +515,9 @@ static const char serve_usage[] =
 	"  Every client is bounded: a connection that sends nothing for 10 s is closed, a request must be\n"
 	"  complete 10 s after its first byte (a keep-alive connection's next one 10 s after the last\n"
 	"  response), bytes that do not start an HTTP request (a TLS hello on the plain port, plain text\n"
-	"  on the TLS port) get 400 and a close, a response the client takes nothing of for 300 s ends.\n"
+	"  on the TLS port) get 400 and a close, a response the client takes fewer than 1024 bytes/s of\n"
+	"  over 10 s ends.  When --max-connections are held, the slowest (fewest bytes a second of its\n"
+	"  age, past 0.5 s) is closed to make room for the next.\n"
 	"  A download under way stops (a short transfer) when its link is revoked or its image deleted,\n"
 	"  destroyed or moved out of private/ or iso/; one that began before its link expired completes,\n"
 	"  and a resume after the expiry gets 410.\n";

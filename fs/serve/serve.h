@@ -12,8 +12,11 @@
  *            bytes (garbage and the wrong protocol refused at once), the
  *            per-client cap, the deadlines; hands sockets to libmicrohttpd;
  *   conns.c  the table of client connections: slots, counts per client
- *            address, deadlines, and the only shutdown(2)/close(2) of a
- *            client socket outside libmicrohttpd;
+ *            address, deadlines, the whole server's budget (the slowest
+ *            connection makes room; a response's minimum rate), and the
+ *            only shutdown(2)/close(2) of a client socket outside
+ *            libmicrohttpd;
+ *   pace.c   how far a connection got, from the kernel's counts;
  *   watch.c  transfers under way, and the thread that ends those whose link
  *            ended (the model's change log);
  *   http.c   pure HTTP text (Range, If-Range, dates, header values, the
@@ -47,6 +50,14 @@ int serve_main(int argc, char **argv);
 #define SERVE_IDLE_S 10    /* a new connection's first byte, a keep-alive connection's next request */
 #define SERVE_STALL_S 300  /* a response the client takes no byte of for this long is dropped */
 #define SERVE_PER_CLIENT 8 /* connections per client address (--max-per-client) */
+/* The whole server's bounds (SPEC §14, issue 36): when every slot is held
+ * and a connection waits, the one that moved the fewest bytes (either way)
+ * per second of its age is closed, once it is SERVE_GRACE_MS old; a
+ * response whose client takes fewer than SERVE_MIN_RATE bytes a second over
+ * a window of SERVE_RATE_WINDOW_S, while bytes wait for it, is closed. */
+#define SERVE_GRACE_MS 500
+#define SERVE_MIN_RATE 1024
+#define SERVE_RATE_WINDOW_S 10
 
 /* Monotonic milliseconds. */
 int64_t serve_now_ms(void);
@@ -101,6 +112,8 @@ enum serve_noise {
 	SERVE_NOISE_SLOW,    /* a request not complete in time */
 	SERVE_NOISE_IDLE,    /* no request on a connection in time */
 	SERVE_NOISE_MHD,     /* libmicrohttpd's own messages */
+	SERVE_NOISE_EVICT,   /* the slowest closed to make room (the table full) */
+	SERVE_NOISE_READER,  /* a response's client below the minimum rate */
 	SERVE_NOISE_COUNT,
 };
 struct serve_log {
@@ -151,6 +164,20 @@ typedef char *(*serve_metrics_source)(void *arg, size_t *len);
 int serve_metrics_start(serve_metrics_server **out, int lfd, serve_metrics_source source, void *arg);
 void serve_metrics_stop(serve_metrics_server *ms); /* accepts NULL */
 
+/* ---- pace.c ---------------------------------------------------------------- */
+
+/* A TCP connection's counts, from the kernel: bytes the peer acknowledged
+ * (took into its buffers) and bytes it sent us, since the connection
+ * began; bytes of ours queued for it, not yet acknowledged. */
+struct serve_progress {
+	uint64_t sent, received, queued;
+};
+/* -errno when fd is not a TCP socket (or the kernel has no such counts). */
+int serve_socket_progress(int fd, struct serve_progress *p);
+/* How many connections wait in the backlog of the listening socket lfd
+ * (accepted by the kernel, not by us); 1 when it cannot tell. */
+unsigned serve_listen_waiting(int lfd);
+
 /* ---- conns.c --------------------------------------------------------------- */
 
 /* A client connection's life: the front accepts it (WAITING) and, on its
@@ -179,6 +206,11 @@ struct serve_conn {
 	bool handed;    /* libmicrohttpd has a duplicate */
 	bool started;   /* and announced it */
 	uint8_t key[17]; /* the client address, as the table of counts keys it */
+	int64_t since_ms;   /* accepted then (its age: the grace, its bytes per second) */
+	int64_t win_ms;     /* ANSWERING: the minimum rate's window began, 0: not yet */
+	uint64_t win_sent;  /* and the bytes the client had acknowledged then */
+	bool evicted;       /* shut down to make room: counted until freed */
+	const char *why;    /* why we shut it, for its request's log line (__atomic) */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char client[64]; /* "addr:port", for the log */
@@ -190,6 +222,19 @@ struct serve_due {
 	unsigned slow;  /* shut down: a request not complete in time */
 	unsigned lost;  /* handed, never announced: freed */
 	char client[64]; /* the last one's address */
+};
+
+/* What serve_conns_evict did, for the log. */
+struct serve_evicted {
+	char client[64];
+	uint64_t bytes;   /* moved either way */
+	int64_t age_ms;
+};
+/* What serve_conns_pace did, for the log. */
+struct serve_paced {
+	unsigned slow;    /* responses shut down below the minimum rate */
+	uint64_t bytes;   /* the last one's, in its window */
+	char client[64];
 };
 
 /* "addr:port" ("[v6]:port") of a peer, for the log. */
@@ -229,6 +274,28 @@ bool serve_conns_peer_gone(serve_conns *t, struct serve_conn *c);
 void serve_conns_release(serve_conns *t, struct serve_conn *c);
 /* The nearest deadline (monotonic ms), 0 when none. */
 int64_t serve_conns_next_due(serve_conns *t);
+/* The table is full and want connections wait (the backlog's length):
+ * closes as many of the connections that moved the fewest bytes (sent and
+ * received) per second of their age, slowest first, among those
+ * SERVE_GRACE_MS old or more and not shut down already — a WAITING one at
+ * once, a served one shut down (its slot frees when libmicrohttpd closes
+ * it; those still being let go count as room made, for a second).
+ * Returns how many it closed now (out: the last one); with none closed
+ * and the table still full, *retry_ms is when to ask again (one passes the
+ * grace, or the ones let go should have gone). */
+unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct serve_evicted *out,
+                           int64_t *retry_ms);
+/* The minimum rate, at most once a second: a response (ANSWERING) whose
+ * client acknowledged fewer than min_rate bytes a second over a window,
+ * and has bytes waiting for it at the window's end, is shut down; the next
+ * window begins otherwise. */
+void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out);
+/* The grace, the minimum rate and its window (defaults: SERVE_GRACE_MS,
+ * SERVE_MIN_RATE, SERVE_RATE_WINDOW_S; the unit tests shorten them). */
+void serve_conns_set_pace(serve_conns *t, int64_t grace_ms, uint64_t min_rate, int64_t window_ms);
+/* Why we shut c down to make room or for its pace, NULL otherwise (asked
+ * while its owner holds it: the slot is not reused meanwhile). */
+const char *serve_conns_why(serve_conns *t, struct serve_conn *c);
 /* Acts on every deadline passed at now_ms: a WAITING slot is closed, a
  * REQUEST one shut down (then freed SERVE_REQUEST_S later if libmicrohttpd
  * never announced it: it closed its descriptor without a word, which it

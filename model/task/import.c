@@ -39,6 +39,14 @@
  *                        task.c), and only when stopping costs no download
  *                        (import_resumable: the server serves ranges of a
  *                        named version); a log line says so.
+ *   overrun (time slice) an import that cannot stop without losing its
+ *                        bytes (the server's choice: no ranges, no ETag)
+ *                        gets one slice more once another account's task
+ *                        waits for its worker; still running then, it ends
+ *                        in error with the reason.  So no server, however
+ *                        it dribbles above the rate floor, holds an import
+ *                        slot another account waits for longer than two
+ *                        slices (SPEC §8).
  *   cancel  (`cancel`)   model_upload_cancel: the rows go, the image is in
  *                        error "cancelled"; the runner finds its task gone
  *                        at its next progress write and stops.
@@ -201,6 +209,11 @@ struct import_run {
 	 * 0 in this run; NULL otherwise (a resumed run: the seal reads the
 	 * file once to hash it). */
 	blob_sha256 *sha;
+	/* An import that cannot yield: when another account's task was first
+	 * seen waiting for its worker (0: not yet), and, once its extra slice
+	 * ran out with a task still waiting, why it ends. */
+	int64_t waited_ns;
+	char overrun[200];
 };
 
 /* The durable point: bytes [0, at) of the wblob fsynced, then the blob
@@ -323,6 +336,39 @@ static bool import_resumable(const struct import_run *ir)
 	return ir->next == ir->mark || (ir->validator[0] && ir->res->ranges);
 }
 
+/* An import that cannot yield and whose time slice is over while
+ * another account's task waits for its worker (task_yield_due, whose
+ * answer asks this run to stop): it keeps the worker for one slice more,
+ * counted from the first time a task was seen waiting, then ends —
+ * whatever its server does, another account waits at most that long for
+ * the import slot (SPEC §8).  True when it must end (ir->overrun says
+ * why). */
+static bool import_overrun(struct import_run *ir)
+{
+	struct task_run *r = ir->r;
+	int64_t now = model_now_ns(), slice = model_import_slice(r->m) * 1000000000LL;
+
+	if (!task_yield_due(r))
+		return false;
+	r->yielded = r->stopped = false; /* it cannot stop and resume: it goes on, or fails */
+	if (!ir->waited_ns) {
+		struct model_image img;
+		ir->waited_ns = now;
+		if (model_image_get(r->m, r->t.image_id, &img) == 0)
+			model_log(r->m, "import of image %s (%s) cannot give its worker to another account's task (its "
+			          "server does not serve ranges of a named version): it ends in error if not done in "
+			          "%lld s", img.ext_id, img.name, (long long)(slice / 1000000000LL));
+		return false;
+	}
+	if (now - ir->waited_ns < slice)
+		return false;
+	snprintf(ir->overrun, sizeof(ir->overrun),
+	         "another account's task waited %lld s for its worker, and the server cannot resume "
+	         "(no ranges of a named version): try again later, or from a server that serves ranges",
+	         (long long)((now - ir->waited_ns) / 1000000000LL));
+	return true;
+}
+
 /* Polled by fetch at least once a second: an unmount (stop), a cancel
  * (the task row gone) or the end of its time slice (fair share, task.c:
  * another account's task waits for the worker) ends the transfer. */
@@ -337,9 +383,11 @@ static bool import_cancelled(void *arg)
 	}
 	if (task_progress_due(r))
 		import_report(ir);
-	if (!r->lost && import_resumable(ir) && task_yield_due(r))
+	if (r->lost)
 		return true;
-	return r->lost;
+	if (import_resumable(ir))
+		return task_yield_due(r);
+	return import_overrun(ir);
 }
 
 /* Seconds without a byte before a transfer fails: the environment's
@@ -431,6 +479,8 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 			import_log_yield(ir);
 		return rc == -ECANCELED ? 0 : rc;
 	}
+	if (ir->overrun[0])
+		return upload_fail(r, ir->blob_id, "import failed: %s", ir->overrun);
 	if (rc < 0) {
 		if (!res.reason[0])
 			snprintf(res.reason, sizeof(res.reason), "%s", strerror(-rc));

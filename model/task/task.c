@@ -64,7 +64,7 @@
  * stamped (task_yield_due, import.c); it resumes later where it stopped,
  * with an HTTP Range (only an import whose server serves ranges and names
  * the file's version yields: one that would start again from 0 keeps its
- * worker).  Time-sharing rather than a pool of import workers: a pool
+ * worker one slice more, then ends in error).  Time-sharing rather than a pool of import workers: a pool
  * bounds how many accounts dribbling servers can hold up, not whether one
  * is held up, and a slow import costs one connection and one thread while
  * it runs either way.  The other kinds are not cut into slices: they run

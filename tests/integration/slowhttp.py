@@ -10,15 +10,28 @@
       "status=S length=L got=N end=complete|short"; exits 0 when the body
       was whole, 18 when the connection ended before (curl's code).
 
-  loris PORT N READY STOP [--host H] [--source ADDR] [--pid PID]
+  loris PORT N READY STOP [--host H] [--source ADDR | --sources A,B,...] [--pid PID]
       Slowloris: keeps N connections open to H:PORT, each sending one byte
       of a request every 3 s (a closed one is opened again 2 s later), until
-      the file STOP exists; touches READY once the N were opened.  Prints
+      the file STOP exists; touches READY once the N were opened.  With
+      --sources, the connections are bound to those addresses in turn (many
+      clients: Linux routes all of 127/8 to lo).  Prints
       what it saw, one "key=value" a line: opened, refused (closed within
       1 s, and of those how many had a 503 reply), held_max (connections
       open for more than 1 s at one time), lifetimes (seconds from the first
       byte to the server's close, of the connections held), rss_peak_kib
       (of PID, sampled every tick).
+
+  readers URL N READY STOP [--sources A,B,...] [--rate B/s] [--rcvbuf BYTES]
+      Slow readers: keeps N connections, each a GET of URL whose body it
+      reads at B bytes a second (default 64) through a receive buffer of
+      BYTES (default 4096), bound to the addresses in turn; a connection
+      the server closes is opened again 2 s later; until the file STOP
+      exists (READY touched once the N were opened).  Prints "key=value"
+      lines: opened, answered (a status line came), closed (by the server,
+      after the status line: end of file or reset, seen in the TCP state
+      whatever is still unread), lifetimes (seconds from the connect to the
+      server's close).
 
   probe HOST PORT KIND [--source ADDR]
       Sends one thing and reports the reply's first line and whether the
@@ -134,11 +147,15 @@ def cmd_loris(a):
     lifetimes = []
     reopen_at = []  # times at which to open one more
 
+    sources = a.sources.split(",") if a.sources else [a.source] if a.source else []
+    turn = [0]
+
     def open_one(now):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
-        if a.source:
-            s.bind((a.source, 0))
+        if sources:
+            s.bind((sources[turn[0] % len(sources)], 0))
+            turn[0] += 1
         try:
             s.connect((a.host, a.port))
         except BlockingIOError:
@@ -203,6 +220,102 @@ def cmd_loris(a):
         stats["seconds"] = int(now - start)
         if a.pid:
             stats["rss_peak_kib"] = max(stats["rss_peak_kib"], rss_kib(a.pid))
+    for k, v in stats.items():
+        print("%s=%d" % (k, v))
+    print("lifetimes=%s" % " ".join("%.2f" % t for t in sorted(lifetimes)))
+    return 0
+
+
+def cmd_readers(a):
+    u = urllib.parse.urlsplit(a.url)
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: slow-reader\r\n\r\n" % (u.path, u.netloc)).encode()
+    sources = a.sources.split(",") if a.sources else []
+    sel = selectors.DefaultSelector()
+    conns = set()
+    stats = {"opened": 0, "answered": 0, "closed": 0}
+    lifetimes = []
+    reopen_at = []
+    turn = [0]
+
+    def open_one(now):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, a.rcvbuf)
+        s.setblocking(False)
+        if sources:
+            s.bind((sources[turn[0] % len(sources)], 0))
+            turn[0] += 1
+        try:
+            s.connect((u.hostname, u.port or 80))
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            reopen_at.append(now + 2)
+            return
+        c = Conn(s, now)
+        c.got = 0
+        conns.add(c)
+        sel.register(s, selectors.EVENT_WRITE, c)
+        stats["opened"] += 1
+
+    def close(c, now, by_server):
+        sel.unregister(c.sock)
+        c.sock.close()
+        conns.discard(c)
+        if by_server and c.reply.startswith(b"HTTP/"):
+            stats["closed"] += 1
+            lifetimes.append(now - c.opened)
+        reopen_at.append(now + 2)
+
+    start = time.monotonic()
+    for _ in range(a.n):
+        open_one(start)
+    open(a.ready, "w").close()
+    while not os.path.exists(a.stop):
+        for key, ev in sel.select(timeout=0.1):
+            c = key.data
+            now = time.monotonic()
+            if ev & selectors.EVENT_WRITE:
+                try:
+                    c.sock.send(req)  # small: it fits the socket's buffer at once
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    close(c, now, False)
+                    continue
+                c.first = now
+                sel.modify(c.sock, selectors.EVENT_READ, c)
+                continue
+            # The bytes allowed by now; none: not yet (the socket stays full).
+            allowed = int(a.rate * (now - c.first)) - c.got
+            if allowed < 1:
+                continue
+            try:
+                b = c.sock.recv(min(allowed, 4096))
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                b = b""
+            if not b:
+                close(c, now, True)
+                continue
+            if not c.reply:
+                stats["answered"] += 1
+            c.reply = (c.reply + b)[:64]
+            c.got += len(b)
+        # What the server closed is seen at once, not after the bytes
+        # already here are read at the reader's pace: the TCP state
+        # (CLOSE after a reset, CLOSE_WAIT after a FIN).
+        now = time.monotonic()
+        for c in list(conns):
+            if c.first is not None and c.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] in (7, 8):
+                close(c, now, True)
+        due = [t for t in reopen_at if t <= now]
+        reopen_at[:] = [t for t in reopen_at if t > now]
+        for _ in due:
+            if len(conns) < a.n:
+                open_one(now)
+        time.sleep(0.02)  # a reader whose allowance is spent is readable still: do not spin
     for k, v in stats.items():
         print("%s=%d" % (k, v))
     print("lifetimes=%s" % " ".join("%.2f" % t for t in sorted(lifetimes)))
@@ -298,7 +411,16 @@ def main():
     lo.add_argument("stop")
     lo.add_argument("--host", default="127.0.0.1")
     lo.add_argument("--source")
+    lo.add_argument("--sources")
     lo.add_argument("--pid")
+    rd = sub.add_parser("readers")
+    rd.add_argument("url")
+    rd.add_argument("n", type=int)
+    rd.add_argument("ready")
+    rd.add_argument("stop")
+    rd.add_argument("--sources")
+    rd.add_argument("--rate", type=int, default=64)
+    rd.add_argument("--rcvbuf", type=int, default=4096)
     pr = sub.add_parser("probe")
     pr.add_argument("host")
     pr.add_argument("port", type=int)
@@ -313,7 +435,7 @@ def main():
     h.add_argument("--source")
     h.add_argument("--wait", type=float, default=2.0)
     a = p.parse_args()
-    return {"get": cmd_get, "loris": cmd_loris, "probe": cmd_probe, "hold": cmd_hold}[a.cmd](a)
+    return {"get": cmd_get, "loris": cmd_loris, "readers": cmd_readers, "probe": cmd_probe, "hold": cmd_hold}[a.cmd](a)
 
 
 if __name__ == "__main__":

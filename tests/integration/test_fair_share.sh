@@ -12,7 +12,10 @@
 # back (a log line) and resumes with a Range, before her other two; with
 # no slices, bob's next import waits behind hers until she cancels it, and
 # then starts before her second and third (round robin: the account served
-# longest ago first).
+# longest ago first).  Last (issue 36), a server that ignores Range at the
+# same pace: alice's import from it cannot yield, gets one slice more once
+# bob's import waits (a log line), then ends in error with the reason, and
+# bob's import completes.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -148,3 +151,29 @@ wait_for 30 started_b2 || fail "bob's b2 did not start after a1 was cancelled: $
 assert_eq "queued queued" "$(state_of 2101 a2) $(state_of 2101 a3)" "alice's a2 and a3 once bob's b2 runs"
 for i in a2 a3; do alice sh -c "echo 1 > '$P2/$i/cancel'"; done
 bob sh -c "echo 1 > '$P2/b2/cancel'"
+
+say "a server that cannot resume (ranges ignored): alice's import from it keeps the slot one slice past bob's wait, then ends in error"
+# Issue 36: before, an import that could not yield held the import slot
+# for as long as its server dribbled above the floor (160 s here), and
+# bob's import waited behind it.
+imgfs_admin "$S2" import slice 2
+no_task() { [[ -z "$(state_of "$1" "$2")" ]]; }
+for i in a2 a3; do wait_for 30 no_task 2101 "$i" || fail "alice's $i still has a task"; done
+wait_for 30 no_task 2102 b2 || fail "bob's b2 still has a task"
+/usr/bin/python3 "$SERVE" stubborn "$T/www2" >"$T/stubborn.out" 2>"$T/stubborn.err" &
+STUBBORN=$!
+at_exit "kill $STUBBORN 2>/dev/null; wait $STUBBORN 2>/dev/null || true"
+wait_for 30 grep -q '^PORT ' "$T/stubborn.out" || fail "the stubborn server did not start"
+U3="http://127.0.0.1:$(awk '$1 == "PORT" { print $2 }' "$T/stubborn.out")"
+alice mkdir "$P2/s1"
+alice sh -c "echo 'url $U3/a1.raw' > '$P2/s1/source'"
+wait_for 30 receiving s1 || fail "alice's import from the stubborn server did not start: $(alice cat "$P2/s1/task")"
+bob mkdir "$P2/b3"
+bob sh -c "echo 'url $U2/b1.raw' > '$P2/b3/source'"
+done_b3() { [[ "$(bob cat "$P2/b3/status")" == available ]]; }
+wait_until 60 done_b3 || fail "bob's import did not complete within 60 s: $(bob cat "$P2/b3/status") $(bob cat "$P2/b3/task" | paste -sd ' ')"
+assert_eq error "$(alice cat "$P2/s1/status")" "alice's import from the stubborn server"
+assert_match "^import failed: another account's task waited [0-9]+ s for its worker, and the server cannot resume \(no ranges of a named version\): .*" \
+    "$(alice cat "$P2/s1/error")" "its reason"
+grep -q "import of image img-[0-9a-f]* (s1) cannot give its worker to another account's task" "$S2/imgfs.log" ||
+    fail "no log line of s1's extra slice: $(grep -i import "$S2/imgfs.log" | tail -5)"

@@ -12,6 +12,15 @@
 # closed after 10 s; on the TLS port (--max-per-client 2) a plain request
 # gets 400 and a close, a third connection of one address is closed at
 # once, and curl still downloads over HTTPS.
+# The whole server (issue 36), its defaults (64 connections, 8 per
+# address): 160 slow connections from 20 addresses, then 72 slow readers
+# (64 B/s) from 9, each attack holding every slot; meanwhile a client from
+# a fresh address downloads 5 times, whole and byte-exact, each first byte
+# well within the bound (1 s by design: the grace, 0.5 s, and the backlog
+# ahead of it; 5 s allowed on a loaded machine).
+# The attackers' connections are closed — the slowest to make room, the
+# readers below the minimum rate (1024 bytes/s over 10 s) — and the log
+# and the metrics say why.
 source "$(dirname "$0")/lib.sh"
 
 for tool in curl openssl; do
@@ -138,3 +147,75 @@ assert_match 'closed=0\.[0-9]+' "$(sed -n 3p "$T/hold.out")" "a third connection
 H="https://127.0.0.1:$PORT/${U#http://127.0.0.1:*/}"
 curl -sSf --cacert "$T/cert.pem" -o "$T/h.raw" "$H"
 assert_file_eq "$T/disk.raw" "$T/h.raw" "the download over HTTPS"
+
+say "the whole server: imgfs serve with its defaults (64 connections, 8 per address) and metrics"
+start_serve many --metrics-listen 0
+wait_for 10 grep -q 'metrics on http' "$T/many.err" || fail "no metrics listener"
+MPORT=$(sed -n 's|.*metrics on http://127\.0\.0\.1:\([0-9]*\)/metrics.*|\1|p' "$T/many.err" | head -1)
+H="http://127.0.0.1:$PORT/${U#http://127.0.0.1:*/}"
+sources() { seq -f "127.0.0.%g" "$1" "$2" | paste -sd ,; } # 127.0.0.A,...,127.0.0.B
+metric() { curl -sS "http://127.0.0.1:$MPORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+# honest WHAT: 5 downloads from 127.0.0.40, none of whose connections the
+# attackers share an address with.
+honest() {
+    local i out code first size
+    for i in 1 2 3 4 5; do
+        out=$(curl -sS --interface 127.0.0.40 --max-time 30 -o "$T/honest.raw" \
+            -w '%{http_code} %{time_starttransfer} %{size_download}' "$H") || fail "$1: download $i: $out"
+        read -r code first size <<<"$out"
+        say "  $1: download $i, status $code, first byte after $first s"
+        assert_eq "200 $((8 * MiB))" "$code $size" "$1: download $i"
+        assert_file_eq "$T/disk.raw" "$T/honest.raw" "$1: download $i"
+        awk -v t="$first" 'BEGIN { exit !(t < 5.0) }' || fail "$1: download $i's first byte came after $first s"
+    done
+}
+
+say "160 slow connections from 127.0.0.2 ... 127.0.0.21 (8 each), a client from 127.0.0.40 meanwhile"
+python3 "$SLOWHTTP" loris "$PORT" 160 "$T/many.ready" "$T/many.stop" --sources "$(sources 2 21)" \
+    >"$T/many.out" 2>"$T/many.loris.err" &
+LORIS2=$!
+at_exit "touch '$T/many.stop'; kill $LORIS2"
+wait_for 30 test -e "$T/many.ready" || { cat "$T/many.loris.err" >&2; fail "the attacker did not start"; }
+# Every slot held, more waiting: the server makes room, and says so.
+wait_for 20 grep -q 'connection(s) to make room for as many waiting (--max-connections held): the slowest' "$T/many.log" ||
+    { tail "$T/many.log" >&2; fail "the server did not make room while 160 connections waited"; }
+# In its stride: more connections closed to make room than the attacker has.
+churned() { local e; e=$(metric 'imgfs_serve_refused_connections_total{reason="evicted"}'); ((${e:-0} >= 200)); }
+wait_for 30 churned || fail "the server did not make room 200 times: $(metric 'imgfs_serve_refused_connections_total{reason="evicted"}')"
+honest "during the slowloris"
+touch "$T/many.stop"
+wait_for 20 test -s "$T/many.out" || fail "the attacker did not report"
+wait "$LORIS2" || true
+sed 's/^/    /' "$T/many.out"
+# The attacker's count of the connections the server closed: within a
+# second of the connect (refused), or later (lifetimes).
+n=$(($(sed -n 's/^refused=//p' "$T/many.out") + $(sed -n 's/^lifetimes=//p' "$T/many.out" | wc -w)))
+say "  $n of the attacker's connections closed by the server"
+((n >= 200)) || fail "only $n of the attacker's connections were closed by the server"
+
+say "72 slow readers (64 B/s) from 127.0.0.22 ... 127.0.0.30 (8 each), a client from 127.0.0.40 meanwhile"
+python3 "$SLOWHTTP" readers "$H" 72 "$T/readers.ready" "$T/readers.stop" --sources "$(sources 22 30)" \
+    >"$T/readers.out" 2>"$T/readers.err" &
+READERS=$!
+at_exit "touch '$T/readers.stop'; kill $READERS"
+wait_for 30 test -e "$T/readers.ready" || { cat "$T/readers.err" >&2; fail "the readers did not start"; }
+full() { (($(metric imgfs_serve_connections) >= 64)); }
+wait_for 20 full || fail "the readers did not hold every slot: $(metric imgfs_serve_connections) connections"
+honest "during the slow readers"
+# Each reader's request ends with a log line saying why the server closed
+# it: the slowest, to make room, or below the minimum rate.
+closed_slow() { (($(grep -c 'client 127\.0\.0\.\(2[2-9]\|30\):.* status 200 closed: ' "$T/many.log" || true) >= 64)); }
+wait_until 40 closed_slow || { tail "$T/many.log" >&2; fail "the server did not close 64 slow readers"; }
+grep -q 'status 200 closed: its client took fewer than 1024 bytes/s over 10 s' "$T/many.log" ||
+    fail "no reader was closed for its pace"
+grep -q 'closed [0-9]* connection(s) whose client took fewer than 1024 bytes/s of its response over 10 s' \
+    "$T/many.log" || fail "no log line of readers closed for their pace"
+touch "$T/readers.stop"
+wait_for 20 test -s "$T/readers.out" || fail "the readers did not report"
+wait "$READERS" || true
+sed 's/^/    /' "$T/readers.out"
+n=$(sed -n 's/^closed=//p' "$T/readers.out")
+((n >= 64)) || fail "the readers saw $n of their connections closed by the server (64 at least)"
+((slow = $(metric 'imgfs_serve_refused_connections_total{reason="slow_reader"}'))) ||
+    fail "the metrics count no slow reader"
+say "  $slow reader(s) closed below the minimum rate"

@@ -42,6 +42,8 @@ Modes (DIR is the directory whose files are served; a path names a file in it):
   trickle DIR   http sending 4 KiB every 40 ms (about 100 KB/s: above the
                 imports' default rate floor of 64 KiB/s, so an import from
                 it runs for as long as the file lasts).
+  stubborn DIR  trickle that ignores Range (noranges at trickle's pace): an
+                import from it cannot stop and resume later (SPEC §8).
   dribble DIR   http sending 2 bytes a second (a server that holds a client).
   short DIR     announces the file's length, sends half of it, closes cleanly.
   reset DIR     announces the file's length, sends half of it, then resets
@@ -82,7 +84,7 @@ import time
 import urllib.parse
 
 HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "trickle",
-              "dribble", "short", "reset", "stall", "404")
+              "stubborn", "dribble", "short", "reset", "stall", "404")
 VERBOSE = os.environ.get("SERVE_VERBOSE") == "1"
 STALL_LENGTH = 1 << 20
 STALL_SENT = 1000
@@ -175,7 +177,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def requested_range(self, size, etag, last_modified):
         """(start, end) of a satisfiable single range, "bad" for 416, None for none."""
         m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "").strip())
-        if not m or self.server.mode == "noranges" or not self.if_range_holds(etag, last_modified):
+        if not m or self.server.mode in ("noranges", "stubborn") or not self.if_range_holds(etag, last_modified):
             return None
         start = int(m.group(1))
         end = int(m.group(2)) if m.group(2) else size - 1
@@ -204,7 +206,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not (mode == "plain206" and rng is not None):
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", last_modified)
-        self.send_header("Accept-Ranges", "none" if mode == "noranges" else "bytes")
+        self.send_header("Accept-Ranges", "none" if mode in ("noranges", "stubborn") else "bytes")
         if mode == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -216,7 +218,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode == "chunked":
             self.send_chunked(body)
-        elif mode in ("slow", "trickle"):
+        elif mode in ("slow", "trickle", "stubborn"):
             piece, pause = (16384, 0.02) if mode == "slow" else (4096, 0.04)
             for i in range(0, len(body), piece):
                 self.wfile.write(body[i:i + piece])
@@ -392,7 +394,7 @@ def check_if_range(mode, port, data, ctx):
     if mode == "weaketag":
         cases[etag] = whole
     for v, want in cases.items():
-        if mode == "noranges":
+        if mode in ("noranges", "stubborn"):
             want = whole
         elif mode == "noifrange":
             want = part
@@ -469,7 +471,7 @@ def check_mode(mode, root, data):
         assert r.status == 200 and r.read() == data
         assert (r.getheader("Content-Length") is None) == (mode == "chunked")
         r = get(port, "/f.bin", {"Range": "bytes=10-"}, ctx=ctx)
-        if mode == "noranges":
+        if mode in ("noranges", "stubborn"):
             assert r.status == 200 and r.read() == data
         else:
             assert r.status == 206 and r.read() == data[10:]

@@ -8,7 +8,11 @@
  * announced: freed), the lookup of an announced connection by its peer,
  * shutting down only the use of a slot one meant, and the counts against
  * a reference model under random admits and releases (the open-addressing
- * table's deletion).
+ * table's deletion); on real loopback TCP connections, the whole server's
+ * bounds: the slowest connection past its grace makes room (a waiting one
+ * closed, a served one shut down, one at a time), and a response whose
+ * client takes too little over a window is shut down while a reader that
+ * takes its bytes is not.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -269,6 +274,161 @@ static void test_against_model(void **state)
 	serve_conns_free(t);
 }
 
+/* ---- the whole server, on loopback TCP (the kernel's counts) ---------------- */
+
+static int tcp_listener(struct sockaddr_in *at)
+{
+	socklen_t len = sizeof(*at);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*at = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)at, sizeof(*at)), 0);
+	assert_int_equal(listen(l, 16), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)at, &len), 0);
+	return l;
+}
+
+/* A client connected to l (rcvbuf bytes of receive buffer, 0: the
+ * default) and its accepted socket, admitted at now (ms). */
+static struct serve_conn *tcp_admit(serve_conns *t, int l, const struct sockaddr_in *at, int64_t now, int rcvbuf,
+                                    int *client)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct serve_conn *c;
+	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (rcvbuf)
+		setsockopt(*client, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	assert_int_equal(connect(*client, (const struct sockaddr *)at, sizeof(*at)), 0);
+	int fd = accept4(l, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(serve_conns_admit(t, fd, (struct sockaddr *)&ss, len, now, &c), 0);
+	return c;
+}
+
+static void test_evict(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct sockaddr_in at;
+	struct serve_evicted ev;
+	int64_t retry;
+	int l = tcp_listener(&at), ca, cb, cc, cd;
+	char bytes[1000] = {0};
+	assert_int_equal(serve_conns_new(&t, 3, 8), 0);
+	serve_conns_set_pace(t, 500, 1024, 1000);
+	struct serve_conn *a = tcp_admit(t, l, &at, 0, 0, &ca), *b = tcp_admit(t, l, &at, 0, 0, &cb);
+	struct serve_conn *c = tcp_admit(t, l, &at, 0, 0, &cc);
+	assert_int_equal(send(cb, bytes, 1000, 0), 1000);
+	assert_int_equal(send(cc, bytes, 10, 0), 10);
+	assert_true(serve_conns_full(t));
+
+	/* All within the grace: none, and when to ask again. */
+	assert_int_equal(serve_conns_evict(t, 100, 1, &ev, &retry), 0);
+	assert_int_equal(retry, 500);
+	/* Past it: the one that moved nothing, a waiting one: freed at once. */
+	char a_client[64];
+	snprintf(a_client, sizeof(a_client), "%s", a->client);
+	assert_int_equal(serve_conns_evict(t, 1000, 1, &ev, &retry), 1);
+	assert_string_equal(ev.client, a_client);
+	assert_int_equal(ev.bytes, 0);
+	assert_false(serve_conns_full(t));
+	/* A young one is spared; of the others, 10 bytes are slower than 1000. */
+	struct serve_conn *d = tcp_admit(t, l, &at, 1000, 0, &cd);
+	assert_int_equal(serve_conns_evict(t, 1200, 1, &ev, &retry), 1);
+	assert_int_equal(ev.bytes, 10);
+	assert_int_equal(c->state, SERVE_CONN_FREE);
+	assert_int_equal(b->state, SERVE_CONN_WAITING);
+	assert_int_equal(serve_conns_count(t), 2);
+	/* As many as wait, slowest first: three waiting, two past the grace. */
+	c = tcp_admit(t, l, &at, 1200, 0, &cc);
+	assert_int_equal(send(cd, bytes, 100, 0), 100);
+	assert_int_equal(serve_conns_evict(t, 1600, 3, &ev, &retry), 2);
+	assert_int_equal(ev.bytes, 1000); /* the last, the faster */
+	assert_int_equal(b->state, SERVE_CONN_FREE);
+	assert_int_equal(d->state, SERVE_CONN_FREE);
+	assert_int_equal(c->state, SERVE_CONN_WAITING);
+	assert_int_equal(serve_conns_count(t), 1);
+	serve_conns_free(t);
+	close(ca);
+	close(cc);
+	close(cd);
+
+	/* A served connection is shut down, and nothing more is closed until
+	 * libmicrohttpd lets it go (or a second passed). */
+	assert_int_equal(serve_conns_new(&t, 1, 8), 0);
+	serve_conns_set_pace(t, 500, 1024, 1000);
+	b = tcp_admit(t, l, &at, 0, 0, &ca);
+	serve_conns_request(t, b, 20000, true);
+	assert_int_equal(serve_conns_evict(t, 1000, 1, &ev, &retry), 1);
+	assert_int_equal(b->state, SERVE_CONN_SHUT);
+	assert_non_null(strstr(serve_conns_why(t, b), "to make room"));
+	assert_int_equal(recv(ca, bytes, sizeof(bytes), 0), 0); /* the client sees the end */
+	assert_int_equal(serve_conns_evict(t, 1100, 1, &ev, &retry), 0);
+	assert_int_equal(retry, 2000);
+	serve_conns_release(t, b);
+	assert_int_equal(serve_conns_evict(t, 1200, 1, &ev, &retry), 0); /* room: nothing to do */
+	assert_int_equal(ev.client[0], '\0');
+	assert_false(serve_conns_full(t));
+	serve_conns_free(t);
+	close(ca);
+	close(cb);
+	close(l);
+}
+
+/* Writes to fd until its socket is full. */
+static void fill(int fd)
+{
+	static char buf[65536];
+	while (send(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		;
+}
+
+static void test_pace(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct sockaddr_in at;
+	struct serve_paced p;
+	static char sink[1 << 20];
+	int l = tcp_listener(&at), slow, fast;
+	assert_int_equal(serve_conns_new(&t, 4, 8), 0);
+	/* 64 KiB a second: above what a full socket's zero-window probes move. */
+	serve_conns_set_pace(t, 500, 65536, 1000);
+	struct serve_conn *s = tcp_admit(t, l, &at, 0, 4096, &slow), *f = tcp_admit(t, l, &at, 0, 0, &fast);
+	for (struct serve_conn *c = s; c; c = c == s ? f : NULL) {
+		serve_conns_request(t, c, 20000, true);
+		serve_conns_answering(t, c);
+		fill(c->fd);
+	}
+	serve_conns_pace(t, 10000, &p); /* the windows begin (monotonic ms: never 0) */
+	assert_int_equal(p.slow, 0);
+	/* The fast one takes its bytes; the slow one takes nothing. */
+	size_t got = 0;
+	for (int i = 0; i < 200 && got < (256u << 10); i++) {
+		ssize_t n = recv(fast, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			nanosleep(&(struct timespec){0, 5000000}, NULL);
+		fill(f->fd);
+	}
+	assert_true(got >= (256u << 10));
+	serve_conns_pace(t, 10500, &p); /* within the window: nothing judged */
+	assert_int_equal(p.slow, 0);
+	serve_conns_pace(t, 11000, &p);
+	assert_int_equal(p.slow, 1);
+	assert_string_equal(p.client, s->client);
+	assert_int_equal(s->state, SERVE_CONN_SHUT);
+	assert_string_equal(serve_conns_why(t, s), "its client took fewer than 65536 bytes/s over 1 s");
+	assert_int_equal(f->state, SERVE_CONN_ANSWERING);
+	assert_null(serve_conns_why(t, f));
+	serve_conns_free(t);
+	close(slow);
+	close(fast);
+	close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +437,8 @@ int main(void)
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_shut_gen),
 		cmocka_unit_test(test_against_model),
+		cmocka_unit_test(test_evict),
+		cmocka_unit_test(test_pace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,8 @@ static void test_text(void **state)
 	refused[SERVE_NOISE_CAP] = 3;
 	refused[SERVE_NOISE_SLOW] = 2;
 	refused[SERVE_NOISE_MHD] = 9; /* libmicrohttpd's messages: no reason of ours */
+	refused[SERVE_NOISE_EVICT] = 5;
+	refused[SERVE_NOISE_READER] = 4;
 	char *text = serve_metrics_text(&mt, 7, refused, &len);
 	assert_non_null(text);
 	assert_int_equal(len, strlen(text));
@@ -58,7 +60,9 @@ static void test_text(void **state)
 	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"late_request\"} 2\n"));
 	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"garbage\"} 0\n"));
 	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"idle\"} 0\n"));
-	assert_int_equal(count_lines(text, "imgfs_serve_refused_connections_total{"), 4);
+	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"evicted\"} 5\n"));
+	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"slow_reader\"} 4\n"));
+	assert_int_equal(count_lines(text, "imgfs_serve_refused_connections_total{"), 6);
 	assert_non_null(strstr(text, "\nimgfs_serve_transfers_stopped_total 1\n"));
 	assert_int_equal(count_lines(text, "# HELP imgfs_serve_"), 5);
 	assert_int_equal(count_lines(text, "# TYPE imgfs_serve_"), 5);

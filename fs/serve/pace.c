@@ -1,0 +1,56 @@
+/*
+ * pace.c — how far a client connection has got, from the kernel's own
+ * counts (TCP_INFO, SIOCOUTQ), for the table's whole-server bounds
+ * (conns.c: the slowest connection makes room when the table is full; a
+ * response's client takes at least SERVE_MIN_RATE bytes a second).
+ *
+ * Who calls it: conns.c, under the table's lock; front.c (the backlog's
+ * length, when the table is full).
+ *
+ * Why the kernel's counts: they are what the client did — the bytes it
+ * sent us and the bytes it acknowledged (took into its own buffers) —
+ * whoever reads the socket: libmicrohttpd's descriptor and ours name the
+ * same socket, and nothing in libmicrohttpd's callbacks has to count.
+ * A file of its own because the fields needed (tcpi_bytes_acked,
+ * tcpi_bytes_received: Linux 4.1, 4.2) are in <linux/tcp.h>'s struct
+ * tcp_info, which cannot be included beside <netinet/tcp.h> (conns.c's).
+ */
+#include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h> /* IPPROTO_TCP; not <netinet/tcp.h> */
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "serve.h"
+
+int serve_socket_progress(int fd, struct serve_progress *p)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int queued = 0;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno; /* not TCP (a unit test's socket pair), or closed */
+	if (len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		return -ENOTSUP; /* a kernel older than 4.2 */
+	if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+		queued = 0;
+	p->sent = ti.tcpi_bytes_acked;
+	p->received = ti.tcpi_bytes_received;
+	p->queued = (uint64_t)queued;
+	return 0;
+}
+
+unsigned serve_listen_waiting(int lfd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	/* A listening socket's tcpi_unacked is its accept queue's length. */
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_unacked == 0)
+		return 1;
+	return ti.tcpi_unacked;
+}
