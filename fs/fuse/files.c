@@ -62,12 +62,18 @@ static const char *readonly_why(const struct fs_node *n)
  * holds to RENDER_ACCOUNT_MAX, so that one account cannot take it all;
  * past any of them the open is ENOMEM with the reason.  The first
  * FS_BUF_FREE bytes of each rendering are not charged: a small file costs
- * its handle, and a full budget never refuses a `cat status`.
+ * its handle, and a full budget never refuses a `cat status`.  The files
+ * that grow with the data (images.csv, images.json, /stats) are rendered
+ * RENDER_LANES at a time: 32 concurrent opens of one 5 MiB images.json
+ * would otherwise take 32 budgets' worth of copies that end up as one, and
+ * be refused for it; waiting for a lane costs a rendering's time, and a
+ * rendering waits for nothing but the database.
  */
 #define RENDER_MAX (64u << 20)
 #define RENDER_ONE_MAX (16u << 20)
 #define RENDER_ACCOUNT_MAX (16u << 20)
 #define RENDER_BUCKETS 256
+#define RENDER_LANES 2
 
 struct rendering {
 	struct fs_buf buf;    /* the bytes, charged to render_budget until released */
@@ -86,6 +92,31 @@ static struct fs_budget render_budget = {0, RENDER_MAX, RENDER_ONE_MAX};
 static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rendering *render_table[RENDER_BUCKETS];
 static struct render_owner *render_owners;
+static pthread_mutex_t lanes_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lanes_free = PTHREAD_COND_INITIALIZER;
+static unsigned lanes_busy;
+
+static bool render_in_lane(const struct fs_node *n)
+{
+	return n->what == FS_W_CSV || n->what == FS_W_JSON || n->what == FS_W_STATS;
+}
+
+static void lane_enter(void)
+{
+	pthread_mutex_lock(&lanes_lock);
+	while (lanes_busy >= RENDER_LANES)
+		pthread_cond_wait(&lanes_free, &lanes_lock);
+	lanes_busy++;
+	pthread_mutex_unlock(&lanes_lock);
+}
+
+static void lane_leave(void)
+{
+	pthread_mutex_lock(&lanes_lock);
+	lanes_busy--;
+	pthread_cond_signal(&lanes_free);
+	pthread_mutex_unlock(&lanes_lock);
+}
 
 /* Renderings are an account's; a caller without one, its uid's. */
 static uint64_t render_owner_of(const struct fs_caller *c)
@@ -416,8 +447,13 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			goto fail;
 		}
 		struct fs_buf b = {.budget = &render_budget};
+		bool lane = render_in_lane(n);
+		if (lane)
+			lane_enter();
 		render(ctx, n, &b);
 		if (b.failed) {
+			if (lane)
+				lane_leave();
 			if (b.over == FS_BUF_OVER_ONE)
 				snprintf(err->msg, sizeof(err->msg), "a generated file is at most %u MiB: this one is larger",
 				         RENDER_ONE_MAX >> 20);
@@ -429,7 +465,10 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			rc = -ENOMEM;
 			goto fail;
 		}
-		if ((rc = rendering_take(&b, render_owner_of(&n->caller), &h->text, err)) < 0)
+		rc = rendering_take(&b, render_owner_of(&n->caller), &h->text, err);
+		if (lane)
+			lane_leave(); /* the copy is shared or held now: counted as held */
+		if (rc < 0)
 			goto fail;
 		fi->direct_io = 1;
 		fi->nonseekable = 0;
