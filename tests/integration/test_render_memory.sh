@@ -86,14 +86,11 @@ assert_eq 0 "$bad" "descriptors that read other bytes than cat"
 grown=$((held - before))
 echo "    VmRSS $before KiB before, $held KiB with $FDS descriptors open: +$grown KiB ($((SIZE / 1024)) KiB a rendering)"
 ((grown <= BOUND_KIB)) || fail "RSS grew by $grown KiB with $FDS descriptors open (bound $BOUND_KIB KiB)"
-# Shared: a few renderings' worth and each handle's small change, not
-# one rendering a descriptor ($((FDS * SIZE / 1024)) KiB).
-share_kib=$((8 * SIZE / 1024 + 16 * 1024))
+# Shared: a few renderings' worth, each handle's small change and, in an
+# ASan build, its 16 MiB quarantine of freed blocks — not one rendering a
+# descriptor ($((FDS * SIZE / 1024)) KiB).
+share_kib=$((8 * SIZE / 1024 + 32 * 1024))
 ((grown <= share_kib)) || fail "RSS grew by $grown KiB with $FDS descriptors open: more than $share_kib KiB, not shared"
-
-say "closed: the RSS comes back down"
-back() { (($(rss_kib) <= before + 8 * 1024)); }
-wait_until 30 back || fail "RSS $(rss_kib) KiB 30 s after the close, $before KiB before the opens"
 
 say "a descriptor held across a change reads its own open's bytes; a new one the new"
 exec {old}<"$J"
@@ -108,10 +105,14 @@ jq -e '.[] | select(.name == "img7") | .description == "changed"' "$T/new.json" 
     fail "the descriptor opened after the change does not read it"
 exec {old}<&- {new}<&-
 
-say "one account holds at most 16 MiB of renderings: past it ENOMEM with the reason, then again once closed"
-python3 - "$R/private/img8/description" "$J" <<'EOF' >"$T/cap.out"
+say "one account holds at most 16 MiB of renderings: past it ENOMEM with the reason; closed, they are given back"
+python3 - "$R/private/img8/description" "$J" "$PID" <<'EOF' >"$T/cap.out"
 import errno, os, sys
-desc, path = sys.argv[1], sys.argv[2]
+desc, path, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+def rss():
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
 fds = []
 for i in range(200):
     with open(desc, "w") as f:
@@ -119,17 +120,22 @@ for i in range(200):
     try:
         fds.append(os.open(path, os.O_RDONLY))
     except OSError as e:
-        print(len(fds), errno.errorcode[e.errno])
+        print(len(fds), errno.errorcode[e.errno], rss())
         break
 else:
-    print(len(fds), "OK")
+    print(len(fds), "OK", rss())
 for fd in fds:
     os.close(fd)
-os.close(os.open(path, os.O_RDONLY))
 EOF
-read -r opened got <"$T/cap.out"
+read -r opened got held <"$T/cap.out"
 assert_eq ENOMEM "$got" "the open past 16 MiB of an account's renderings"
 max=$((16 * 1024 * 1024 / SIZE))
 ((opened >= max - 2 && opened <= max)) || fail "$opened distinct renderings held before ENOMEM, about $max fit in 16 MiB"
 assert_logged open "$J" ENOMEM
 grep -qF "one account holds at most 16 MiB of them" "$S/imgfs.log" || fail "no reason in the log: $(tail -n 2 "$S/imgfs.log")"
+# The renderings are mappings of their own: the last close of each gives
+# its pages back (malloc kept them: issue 36), once the kernel's RELEASE
+# reaches the daemon.
+gone() { (($(rss_kib) <= held - 12 * 1024)); }
+wait_until 30 gone || fail "RSS $(rss_kib) KiB 30 s after closing $opened renderings of $((SIZE / 1024)) KiB, $held KiB before"
+cat "$J" >/dev/null || fail "images.json does not open once the renderings are closed"
