@@ -64,16 +64,18 @@ static const char *readonly_why(const struct fs_node *n)
  * FS_BUF_FREE bytes of each rendering are not charged: a small file costs
  * its handle, and a full budget never refuses a `cat status`.  The files
  * that grow with the data (images.csv, images.json, /stats) are rendered
- * RENDER_LANES at a time: 32 concurrent opens of one 5 MiB images.json
- * would otherwise take 32 budgets' worth of copies that end up as one, and
- * be refused for it; waiting for a lane costs a rendering's time, and a
- * rendering waits for nothing but the database.
+ * one at a time per account: 32 concurrent opens of one 5 MiB images.json
+ * would otherwise make 32 copies at once that end up as one, and the
+ * budget would refuse some for it.  Per account, not for the whole mount,
+ * so that an account that opens its listing in a loop waits for itself
+ * and nobody else; a rendering waits for nothing but the database, so its
+ * turn always ends.
  */
 #define RENDER_MAX (64u << 20)
 #define RENDER_ONE_MAX (16u << 20)
 #define RENDER_ACCOUNT_MAX (16u << 20)
 #define RENDER_BUCKETS 256
-#define RENDER_LANES 2
+#define RENDER_LANES 64 /* accounts rendering at once: more than FUSE has threads */
 
 struct rendering {
 	struct fs_buf buf;    /* the bytes, charged to render_budget until released */
@@ -94,6 +96,7 @@ static struct rendering *render_table[RENDER_BUCKETS];
 static struct render_owner *render_owners;
 static pthread_mutex_t lanes_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lanes_free = PTHREAD_COND_INITIALIZER;
+static uint64_t lanes[RENDER_LANES]; /* the owners rendering now */
 static unsigned lanes_busy;
 
 static bool render_in_lane(const struct fs_node *n)
@@ -101,20 +104,34 @@ static bool render_in_lane(const struct fs_node *n)
 	return n->what == FS_W_CSV || n->what == FS_W_JSON || n->what == FS_W_STATS;
 }
 
-static void lane_enter(void)
+static bool lane_taken(uint64_t owner)
+{
+	for (unsigned i = 0; i < lanes_busy; i++)
+		if (lanes[i] == owner)
+			return true;
+	return false;
+}
+
+/* Waits until owner renders nothing else, and takes its turn. */
+static void lane_enter(uint64_t owner)
 {
 	pthread_mutex_lock(&lanes_lock);
-	while (lanes_busy >= RENDER_LANES)
+	while (lanes_busy >= RENDER_LANES || lane_taken(owner))
 		pthread_cond_wait(&lanes_free, &lanes_lock);
-	lanes_busy++;
+	lanes[lanes_busy++] = owner;
 	pthread_mutex_unlock(&lanes_lock);
 }
 
-static void lane_leave(void)
+static void lane_leave(uint64_t owner)
 {
 	pthread_mutex_lock(&lanes_lock);
-	lanes_busy--;
-	pthread_cond_signal(&lanes_free);
+	for (unsigned i = 0; i < lanes_busy; i++) {
+		if (lanes[i] == owner) {
+			lanes[i] = lanes[--lanes_busy];
+			break;
+		}
+	}
+	pthread_cond_broadcast(&lanes_free); /* the waiters wait for different owners */
 	pthread_mutex_unlock(&lanes_lock);
 }
 
@@ -447,13 +464,14 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			goto fail;
 		}
 		struct fs_buf b = {.budget = &render_budget};
+		uint64_t owner = render_owner_of(&n->caller);
 		bool lane = render_in_lane(n);
 		if (lane)
-			lane_enter();
+			lane_enter(owner);
 		render(ctx, n, &b);
 		if (b.failed) {
 			if (lane)
-				lane_leave();
+				lane_leave(owner);
 			if (b.over == FS_BUF_OVER_ONE)
 				snprintf(err->msg, sizeof(err->msg), "a generated file is at most %u MiB: this one is larger",
 				         RENDER_ONE_MAX >> 20);
@@ -465,9 +483,9 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			rc = -ENOMEM;
 			goto fail;
 		}
-		rc = rendering_take(&b, render_owner_of(&n->caller), &h->text, err);
+		rc = rendering_take(&b, owner, &h->text, err);
 		if (lane)
-			lane_leave(); /* the copy is shared or held now: counted as held */
+			lane_leave(owner); /* the copy is shared or held now: counted as held */
 		if (rc < 0)
 			goto fail;
 		fi->direct_io = 1;
