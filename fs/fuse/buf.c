@@ -7,8 +7,8 @@
  *
  * A large buffer (BUF_MAP_MIN and up) is a mapping of its own, grown with
  * mremap and given back with munmap: malloc keeps a freed block of a few
- * MiB for its next use, and 100 closed descriptors of a 5 MiB images.json
- * left +570 MiB of RSS behind them (issue 36).  A buffer with a budget
+ * MiB for its next use: the +570 MiB of RSS of 100 descriptors of a 5 MiB
+ * images.json stayed after their close (issue 36).  A buffer with a budget
  * (files.c's renderings, SPEC §12) is charged for what it holds and stops
  * growing past it; a counting buffer keeps no byte (a stat's size).
  */
