@@ -808,7 +808,8 @@ static const struct admin_cmd cmds[] = {
 	 "                                        move the (unmounted) state into a PostgreSQL database\n",
 	 migrate_opts, cmd_migrate, true, 3 /* --store, once per region */, NULL},
 	{"quota",
-	 "  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image)\n"
+	 "  quota set ACCOUNT REGION KEY VALUE   (private-images, snapshots, shared-images, shares-per-image,\n"
+	 "                                        instances)\n"
 	 "  quota show ACCOUNT [REGION]           REGION KEY USED LIMIT, a line per quota; with\n"
 	 "                                        own=N main=MAIN when counted with sub-accounts\n",
 	 no_opts, cmd_quota, false, 0, NULL},

@@ -4,8 +4,9 @@
  * fsync, release, lseek, fallocate, and the create verbs that open what
  * they make (an upload, an instance's disk).
  *
- * Generated files are rendered once at open() into the file handle (a
- * reader never sees a value torn between two states) and opened direct_io
+ * Generated files are rendered once at open() (a reader never sees a value
+ * torn between two states) into a rendering that every descriptor whose
+ * content came out the same bytes shares (below), and opened direct_io
  * (the kernel never serves them from a stale page cache).  Blobs pin their
  * manifest at open() and keep the page cache when they cannot change.
  * Writes into generated files are taken whole (SPEC §2.1, §12) and applied
@@ -44,12 +45,230 @@ static const char *readonly_why(const struct fs_node *n)
 
 #define SECRET_WHY "the file is write-only: what was written to it cannot be read back"
 
+/* ---- renderings (SPEC §12) ------------------------------------------------
+ *
+ * A generated file's content is taken at open().  Descriptors of one
+ * account whose content came out the same bytes share one rendering,
+ * refcounted: 1,000 descriptors of one images.json hold it once (issue 36:
+ * it was 5.2 MiB a descriptor).  Each open still renders — its content is
+ * the state at its own open, whatever an older rendering says — and then
+ * looks for the same bytes: found, it takes a reference and gives its own
+ * copy back at once (a large one is a mapping: to the system, buf.c).
+ * Keyed by the bytes, not by a version, so nothing can serve one caller's
+ * content to another account or an old state to a new open.
+ *
+ * Bounded: every rendering, held or being rendered, is charged to one
+ * budget (RENDER_MAX in all, RENDER_ONE_MAX for one), and what one account
+ * holds to RENDER_ACCOUNT_MAX, so that one account cannot take it all;
+ * past any of them the open is ENOMEM with the reason.  The first
+ * FS_BUF_FREE bytes of each rendering are not charged: a small file costs
+ * its handle, and a full budget never refuses a `cat status`.  The files
+ * that grow with the data (images.csv, images.json, /stats) are rendered
+ * one at a time per account: 32 concurrent opens of one 5 MiB images.json
+ * would otherwise make 32 copies at once that end up as one, and the
+ * budget would refuse some for it.  Per account, not for the whole mount,
+ * so that an account that opens its listing in a loop waits for itself
+ * and nobody else; a rendering waits for nothing but the database, so its
+ * turn always ends.
+ */
+#define RENDER_MAX (64u << 20)
+#define RENDER_ONE_MAX (16u << 20)
+#define RENDER_ACCOUNT_MAX (16u << 20)
+#define RENDER_BUCKETS 256
+#define RENDER_LANES 64 /* accounts rendering at once: more than FUSE has threads */
+
+struct rendering {
+	struct fs_buf buf;    /* the bytes, charged to render_budget until released */
+	uint64_t owner, hash; /* whose (render_owner_of), and of what bytes */
+	unsigned refs;        /* descriptors, and replies being sent from it */
+	struct rendering *next;
+};
+/* What one account's renderings are charged (present while it is not 0). */
+struct render_owner {
+	uint64_t owner;
+	size_t held;
+	struct render_owner *next;
+};
+
+static struct fs_budget render_budget = {0, RENDER_MAX, RENDER_ONE_MAX};
+static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rendering *render_table[RENDER_BUCKETS];
+static struct render_owner *render_owners;
+static pthread_mutex_t lanes_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lanes_free = PTHREAD_COND_INITIALIZER;
+static uint64_t lanes[RENDER_LANES]; /* the owners rendering now */
+static unsigned lanes_busy;
+
+static bool render_in_lane(const struct fs_node *n)
+{
+	return n->what == FS_W_CSV || n->what == FS_W_JSON || n->what == FS_W_STATS;
+}
+
+static bool lane_taken(uint64_t owner)
+{
+	for (unsigned i = 0; i < lanes_busy; i++)
+		if (lanes[i] == owner)
+			return true;
+	return false;
+}
+
+/* Waits until owner renders nothing else, and takes its turn. */
+static void lane_enter(uint64_t owner)
+{
+	pthread_mutex_lock(&lanes_lock);
+	while (lanes_busy >= RENDER_LANES || lane_taken(owner))
+		pthread_cond_wait(&lanes_free, &lanes_lock);
+	lanes[lanes_busy++] = owner;
+	pthread_mutex_unlock(&lanes_lock);
+}
+
+static void lane_leave(uint64_t owner)
+{
+	pthread_mutex_lock(&lanes_lock);
+	for (unsigned i = 0; i < lanes_busy; i++) {
+		if (lanes[i] == owner) {
+			lanes[i] = lanes[--lanes_busy];
+			break;
+		}
+	}
+	pthread_cond_broadcast(&lanes_free); /* the waiters wait for different owners */
+	pthread_mutex_unlock(&lanes_lock);
+}
+
+/* Renderings are an account's; a caller without one, its uid's. */
+static uint64_t render_owner_of(const struct fs_caller *c)
+{
+	return c->account_id > 0 ? (uint64_t)c->account_id : (1ull << 63) | c->uid;
+}
+
+/* A hash of the bytes, a word at a time: equal hashes are compared byte
+ * for byte, so it only has to spread. */
+static uint64_t content_hash(const char *p, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static struct render_owner **owner_slot(uint64_t owner)
+{
+	struct render_owner **o = &render_owners;
+	while (*o && (*o)->owner != owner)
+		o = &(*o)->next;
+	return o;
+}
+
+/* The shared rendering of b's bytes for owner: an existing one (b is
+ * released) or b itself, kept (b is emptied).  -ENOMEM with the reason
+ * when the owner would hold more than its share. */
+static int rendering_take(struct fs_buf *b, uint64_t owner, struct rendering **out, struct model_err *err)
+{
+	uint64_t hash = content_hash(b->p, b->len);
+	struct rendering **slot = &render_table[hash % RENDER_BUCKETS], *r;
+	struct render_owner **o = NULL;
+	fs_buf_trim(b); /* what doubling left past the end */
+	size_t charge = fs_buf_charge(b);
+	pthread_mutex_lock(&render_lock);
+	for (r = *slot; r; r = r->next)
+		if (r->owner == owner && r->hash == hash && r->buf.len == b->len &&
+		    (!b->len || memcmp(r->buf.p, b->p, b->len) == 0))
+			break;
+	if (r) {
+		r->refs++;
+		pthread_mutex_unlock(&render_lock);
+		fs_buf_release(b);
+		*out = r;
+		return 0;
+	}
+	if (charge) {
+		o = owner_slot(owner);
+		if (*o && (*o)->held + charge > RENDER_ACCOUNT_MAX) {
+			size_t held = (*o)->held;
+			pthread_mutex_unlock(&render_lock);
+			fs_buf_release(b);
+			snprintf(err->msg, sizeof(err->msg),
+			         "the generated files this account holds open take %zu KiB, and this one %zu KiB more: one "
+			         "account holds at most %u MiB of them (close some)",
+			         held >> 10, charge >> 10, RENDER_ACCOUNT_MAX >> 20);
+			return -ENOMEM;
+		}
+		if (!*o && !(*o = calloc(1, sizeof(**o)))) {
+			pthread_mutex_unlock(&render_lock);
+			fs_buf_release(b);
+			return -ENOMEM;
+		}
+		(*o)->owner = owner;
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
+		if (o && !(*o)->held) {
+			struct render_owner *gone = *o;
+			*o = gone->next;
+			free(gone);
+		}
+		pthread_mutex_unlock(&render_lock);
+		fs_buf_release(b);
+		return -ENOMEM;
+	}
+	r->buf = *b;
+	memset(b, 0, sizeof(*b));
+	r->owner = owner;
+	r->hash = hash;
+	r->refs = 1;
+	r->next = *slot;
+	*slot = r;
+	if (o)
+		(*o)->held += charge;
+	pthread_mutex_unlock(&render_lock);
+	*out = r;
+	return 0;
+}
+
+static void rendering_hold(struct rendering *r)
+{
+	pthread_mutex_lock(&render_lock);
+	r->refs++;
+	pthread_mutex_unlock(&render_lock);
+}
+
+/* Drops one reference; the last gives the bytes back. */
+static void rendering_put(struct rendering *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&render_lock);
+	if (--r->refs) {
+		pthread_mutex_unlock(&render_lock);
+		return;
+	}
+	struct rendering **p = &render_table[r->hash % RENDER_BUCKETS];
+	while (*p != r)
+		p = &(*p)->next;
+	*p = r->next;
+	size_t charge = fs_buf_charge(&r->buf);
+	struct render_owner **o = charge ? owner_slot(r->owner) : NULL;
+	if (o && *o && ((*o)->held -= charge) == 0) {
+		struct render_owner *gone = *o;
+		*o = gone->next;
+		free(gone);
+	}
+	pthread_mutex_unlock(&render_lock);
+	fs_buf_release(&r->buf);
+	free(r);
+}
+
 /* ---- files --------------------------------------------------------------- */
 
 enum fh_kind { FH_TEXT = 1, FH_BLOB, FH_DISK };
 struct fh {
 	enum fh_kind kind;
-	struct fs_buf text;   /* FH_TEXT: content taken at open */
+	struct rendering *text; /* FH_TEXT: content taken at open, shared */
 	struct fs_buf value;  /* FH_TEXT: what this handle has written since offset 0 */
 	bool pending;         /* FH_TEXT: value holds what no store has applied yet */
 	blob_manifest *man;   /* FH_BLOB: pinned at open */
@@ -98,7 +317,7 @@ static void fh_free(struct fh *h)
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
 	blob_manifest_free(h->man);
-	fs_buf_release(&h->text);
+	rendering_put(h->text);
 	fs_buf_release(&h->value);
 	free(h);
 }
@@ -244,11 +463,31 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			rc = -EPERM;
 			goto fail;
 		}
-		render(ctx, n, &h->text);
-		if (h->text.failed) {
+		struct fs_buf b = {.budget = &render_budget};
+		uint64_t owner = render_owner_of(&n->caller);
+		bool lane = render_in_lane(n);
+		if (lane)
+			lane_enter(owner);
+		render(ctx, n, &b);
+		if (b.failed) {
+			if (lane)
+				lane_leave(owner);
+			if (b.over == FS_BUF_OVER_ONE)
+				snprintf(err->msg, sizeof(err->msg), "a generated file is at most %u MiB: this one is larger",
+				         RENDER_ONE_MAX >> 20);
+			else if (b.over == FS_BUF_OVER_ALL)
+				snprintf(err->msg, sizeof(err->msg),
+				         "the generated files open in this mount take %u MiB, the most it holds: try again once "
+				         "some are closed", RENDER_MAX >> 20);
+			fs_buf_release(&b);
 			rc = -ENOMEM;
 			goto fail;
 		}
+		rc = rendering_take(&b, owner, &h->text, err);
+		if (lane)
+			lane_leave(owner); /* the copy is shared or held now: counted as held */
+		if (rc < 0)
+			goto fail;
 		fi->direct_io = 1;
 		fi->nonseekable = 0;
 	}
@@ -289,7 +528,8 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		                          ? "the upload is written through another mount, or closed and being checked"
 		                  : rc == -EBUSY ? "a capture is reading the instance's disks"
 		                                 : readonly_why(&n);
-		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY || rc == -EREMOTE || (rc == -EIO && err.msg[0]))
+		if (rc == -EACCES || rc == -EPERM || rc == -EBUSY || rc == -EREMOTE ||
+		    ((rc == -EIO || rc == -ENOMEM) && err.msg[0]))
 			ops_refuse(req, "open", &n, NULL, rc, why);
 		else
 			ops_reply_err(req, -rc);
@@ -306,21 +546,17 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	ops_count(req, FS_OP_READ, ino, NULL);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (h->kind == FH_TEXT) {
-		size_t len = h->text.len;
+		struct rendering *r = h->text;
+		size_t len = r->buf.len;
 		size_t from = (uint64_t)off < len ? (size_t)off : len;
 		size_t n = len - from < size ? len - from : size;
-		/* Reply from a copy: once the kernel has the reply, the reader may
-		 * close and another thread release this handle before
-		 * fuse_reply_buf returns (ASan's writev check reads it then). */
-		char *copy = n ? malloc(n) : NULL;
-		if (n && !copy) {
-			ops_reply_err(req, ENOMEM);
-			return;
-		}
-		if (n)
-			memcpy(copy, h->text.p + from, n);
-		fuse_reply_buf(req, copy, n);
-		free(copy);
+		/* Reply from the rendering, a reference held across it: once the
+		 * kernel has the reply, the reader may close and another thread
+		 * release this handle before fuse_reply_buf returns (ASan's writev
+		 * check reads it then). */
+		rendering_hold(r);
+		fuse_reply_buf(req, n ? r->buf.p + from : NULL, n);
+		rendering_put(r);
 		return;
 	}
 	if (h->kind == FH_BLOB && (uint64_t)off >= h->man->size) {
@@ -569,7 +805,7 @@ void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 		r = fs_disk_seek(h->disk, (uint64_t)off, whence);
 	} else {
 		/* A generated file is all data. */
-		r = (size_t)off >= h->text.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text.len;
+		r = (size_t)off >= h->text->buf.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text->buf.len;
 	}
 	if (r < 0)
 		ops_reply_err(req, (int)-r);

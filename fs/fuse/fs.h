@@ -240,12 +240,27 @@ static inline fuse_ino_t fs_tenant_image_dir_nodeid(int64_t image_id, int64_t di
 
 /* ---- text buffers -------------------------------------------------------- */
 
+/* What the renderings of generated files may hold at once (SPEC §12):
+ * every buffer given a budget is charged for its capacity beyond
+ * FS_BUF_FREE bytes (a small file costs its handle, not the budget) while
+ * it grows, and until it is released, and stops growing past it. */
+struct fs_budget {
+	_Atomic size_t used;
+	size_t max;     /* all charged buffers together */
+	size_t one_max; /* one buffer */
+};
+#define FS_BUF_FREE 4096
+
 struct fs_buf {
 	char *p;
 	size_t len, cap;
 	bool failed; /* an allocation failed: the content is incomplete */
 	bool secret; /* holds a secret (a password written): every byte it
 	                held is wiped when it grows or is released */
+	bool count;  /* counts the length, keeps no byte (a stat's size) */
+	bool mapped; /* p is an mmap of cap bytes (large: given back at release) */
+	enum { FS_BUF_FITS, FS_BUF_OVER_ALL, FS_BUF_OVER_ONE } over; /* why failed, with a budget */
+	struct fs_budget *budget; /* NULL: not charged */
 };
 void fs_buf_put(struct fs_buf *b, const void *data, size_t len);
 void fs_buf_puts(struct fs_buf *b, const char *s);
@@ -259,6 +274,10 @@ void fs_buf_value(struct fs_buf *b, const char *v);
  * written as \ufffd, so the output is always valid JSON in UTF-8. */
 void fs_buf_json_string(struct fs_buf *b, const char *s);
 void fs_buf_release(struct fs_buf *b);
+/* Gives back the capacity past the content (a rendering about to be held). */
+void fs_buf_trim(struct fs_buf *b);
+/* What b is charged to its budget now. */
+size_t fs_buf_charge(const struct fs_buf *b);
 
 /* ---- nodes --------------------------------------------------------------- */
 

@@ -469,10 +469,11 @@ static int max_region_created(void *arg, const struct model_region *r)
 	return 0;
 }
 
-/* Length of a generated file's content as it would be rendered now. */
+/* Length of a generated file's content as it would be rendered now:
+ * counted, not kept (a stat of a 5 MiB images.json holds no 5 MiB). */
 static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *size, int64_t *mtime_ns)
 {
-	struct fs_buf b = {0};
+	struct fs_buf b = {.count = true};
 	if (n->what == FS_W_QUOTA)
 		fs_show_quota(n, ctx, &b);
 	else if (n->what == FS_W_CSV)

@@ -178,6 +178,7 @@ enum model_quota_key {
 	MODEL_QUOTA_SNAPSHOTS,
 	MODEL_QUOTA_SHARED_IMAGES,
 	MODEL_QUOTA_SHARES_PER_IMAGE,
+	MODEL_QUOTA_INSTANCES, /* counted from the instances rows (quota.c), not kept in usage */
 	MODEL_QUOTA_COUNT
 };
 const char *model_quota_name(enum model_quota_key k);

@@ -270,6 +270,10 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		rc = model_fail(err, -EEXIST, "an instance named %s exists", name);
 		goto out;
 	}
+	/* SPEC §8: the check and the insert are one transaction, so two
+	 * mkdirs racing for the last one cannot both have it. */
+	if ((rc = model_quota_check(c, account_id, region_id, MODEL_QUOTA_INSTANCES, 1, err)) < 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("INSERT INTO instances(ext_id, region_id, account_id, name, status, system_disk, "
 	                         "image_id, has_run, created, mtime_ns, ctime_ns, dir_mtime_ns, host) "
 	                         "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?8, ?8, ?8, ?9) "

@@ -14,6 +14,11 @@
  * sub-account, else the account itself) and that account's limit: the
  * payer's own usage and its sub-accounts', kept by a trigger on usage.
  * shares-per-image is per image: the payer's limit, the image's count.
+ *
+ * instances has no usage row: it is counted from the instances rows, one
+ * index range per member of the family (instances_listing, accounts_parent),
+ * which the limit itself keeps short — no trigger, no schema change, and
+ * nothing for fsck to compare.
  */
 #include <errno.h>
 #include <string.h>
@@ -28,6 +33,9 @@ static const struct {
 	[MODEL_QUOTA_SNAPSHOTS] = {"snapshots", 15},
 	[MODEL_QUOTA_SHARED_IMAGES] = {"shared-images", 5},
 	[MODEL_QUOTA_SHARES_PER_IMAGE] = {"shares-per-image", 5},
+	/* Not in the seeds (they name images and snapshots): without a limit
+	 * one account made 1,000 instances in 2 s (issue 36). */
+	[MODEL_QUOTA_INSTANCES] = {"instances", 20},
 };
 
 int64_t model_quota_default(enum model_quota_key k)
@@ -60,7 +68,14 @@ static int quota_read(struct model_conn *c, int64_t account_id, int64_t region_i
 	_Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
 	db_stmt *st;
 	int rc;
-	if (k == MODEL_QUOTA_SHARES_PER_IMAGE)
+	if (k == MODEL_QUOTA_INSTANCES)
+		st = model_stmt(c, SQL("SELECT (SELECT count(*) FROM instances WHERE region_id = ?2 AND account_id = "
+		                       MODEL_SQL_PAYER("?1") ") + (SELECT count(*) FROM accounts a JOIN instances v ON "
+		                       "v.region_id = ?2 AND v.account_id = a.id WHERE a.parent_id = " MODEL_SQL_PAYER("?1")
+		                       " AND a.parent_id != 0), (SELECT value FROM quotas WHERE account_id = "
+		                       MODEL_SQL_PAYER("?1") " AND region_id = ?2 AND key = ?3), (SELECT count(*) FROM "
+		                       "instances WHERE region_id = ?2 AND account_id = ?1), " MODEL_SQL_PAYER("?1")));
+	else if (k == MODEL_QUOTA_SHARES_PER_IMAGE)
 		st = model_stmt(c, SQL("SELECT COALESCE((SELECT max(shares) FROM images WHERE region_id = ?2 AND "
 		                       "account_id = ?1 AND folder = 3), 0), (SELECT value FROM quotas WHERE "
 		                       "account_id = " MODEL_SQL_PAYER("?1") " AND region_id = ?2 AND key = ?3), "
@@ -131,7 +146,7 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 	int rc;
 	if (k == MODEL_QUOTA_INVALID)
 		return model_fail(err, -EINVAL, "unknown quota %s (private-images, snapshots, shared-images, "
-		                  "shares-per-image)", key);
+		                  "shares-per-image, instances)", key);
 	if (value < 0)
 		return model_fail(err, -EINVAL, "a quota is a count >= 0");
 	if (model_account_by_name(m, account, &a) < 0)

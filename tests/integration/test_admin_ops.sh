@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 
 setup_mount
 me=$(id -un)
-KEYS=(private-images snapshots shared-images shares-per-image)
+KEYS=(private-images snapshots shared-images shares-per-image instances)
 
 # refused WANT_RC WANT_LINE ARGS...: imgfs admin ARGS exits WANT_RC and its
 # first stderr line matches WANT_LINE (a regex).
@@ -35,7 +35,7 @@ assert_eq "${want%$'\n'}" "$(imgfs_admin "$S" quota show "$me" cn-north-1)" "quo
 assert_eq "cn-north-1 private-images 1 5" "$(imgfs_admin "$S" quota show "$me" cn-north-1 | head -n1)" \
     "private-images after mkdir private/img1"
 imgfs_admin "$S" quota show "$me" >"$T/quotas"
-assert_eq 12 "$(wc -l <"$T/quotas")" "lines of quota show $me (3 regions, 4 quotas)"
+assert_eq 15 "$(wc -l <"$T/quotas")" "lines of quota show $me (3 regions, 5 quotas)"
 assert_eq "cn-east-2 snapshots 0 15" "$(grep '^cn-east-2 snapshots ' "$T/quotas")" "cn-east-2's snapshots"
 assert_eq "cn-north-1 snapshots 0 21" "$(grep '^cn-north-1 snapshots ' "$T/quotas")" "cn-north-1's snapshots"
 refused 1 '^imgfs admin: nobody: ENOENT .*' quota show nobody

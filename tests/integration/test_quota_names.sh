@@ -14,8 +14,8 @@ P="$R/private"
 I="$R/instances"
 me=$(id -un)
 
-say "quota: four lines \"<name> <used> <limit>\" with the defaults of the seeds"
-assert_eq $'private-images 0 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5' "$(cat "$R/quota")" "quota"
+say "quota: five lines \"<name> <used> <limit>\", the defaults (the seeds', instances 20)"
+assert_eq $'private-images 0 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\ninstances 0 20' "$(cat "$R/quota")" "quota"
 assert_eq "$(cat "$R/quota" | wc -c)" "$(stat -c %s "$R/quota")" "stat size of quota"
 
 say "private-images counts every image in private/: 1..5"
@@ -101,3 +101,20 @@ assert_errno ENAMETOOLONG rename "$P/a" "$P/$(printf 'c%.0s' {1..256})"
 assert_errno EEXIST rename "$P/a" "$P/café"
 assert_errno OK rename "$P/a" "$P/Ωmega_3"
 assert_logged rename "$P/a" EEXIST
+
+say "instances: a quota like images' — counted, EDQUOT with the reason past it, rmdir gives one back"
+assert_eq "7 20" "$(quota_line "$R" instances)" "instances quota after the names"
+imgfs_admin "$S" quota set "$me" cn-north-1 instances 8
+assert_errno OK mkdir "$I/v8"
+assert_eq "8 8" "$(quota_line "$R" instances)" "instances quota at its limit"
+assert_errno EDQUOT mkdir "$I/v9"
+assert_logged mkdir "$I/v9" EDQUOT
+grep -qF "mkdir ${I#"$M"}/v9: EDQUOT quota instances is 8 of 8" "$S/imgfs.log" ||
+    fail "the refusal's reason is not \"quota instances is 8 of 8\": $(tail -n 3 "$S/imgfs.log")"
+[[ ! -e "$I/v9" ]] || fail "the refused mkdir left $I/v9"
+assert_eq "8 8" "$(quota_line "$R" instances)" "instances quota after the refusal"
+assert_errno OK mkdir "$M/regions/cn-east-2/instances/v9"   # per region
+assert_eq "1 20" "$(quota_line "$M/regions/cn-east-2" instances)" "cn-east-2's instances quota"
+rmdir "$I/v8"
+assert_errno OK mkdir "$I/v9"
+assert_eq "8 8" "$(quota_line "$R" instances)" "instances quota after rmdir and mkdir"

@@ -451,7 +451,7 @@ static void test_quota_file(void **state)
 	assert_non_null(n);
 	afx_accounts(a);
 	expect_content(a, &a->alice, "/regions/cn-north-1/quota",
-	               "private-images 0 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\n");
+	               "private-images 0 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\ninstances 0 20\n");
 	ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "one");
 	ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "two");
 	ut_image(a->fx, a->fx->r1, a->bob_id, MODEL_FOLDER_PRIVATE, "bobs");
@@ -459,16 +459,16 @@ static void test_quota_file(void **state)
 
 	char *q = render_path(a, &a->alice, "/regions/cn-north-1/quota");
 	/* "<name> <used> <limit>", one a line; private-images first. */
-	assert_string_equal(q, "private-images 2 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\n");
+	assert_string_equal(q, "private-images 2 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\ninstances 0 20\n");
 	free(q);
 	expect_content(a, &a->bob, "/regions/cn-north-1/quota",
-	               "private-images 1 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\n");
+	               "private-images 1 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\ninstances 0 20\n");
 	expect_content(a, &a->alice, "/regions/cn-east-2/quota",
-	               "private-images 1 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\n");
+	               "private-images 1 5\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\ninstances 0 20\n");
 	struct model_err err = {0};
 	assert_int_equal(model_quota_set(a->fx->m, "alice", "cn-north-1", "private-images", 9, &err), 0);
 	expect_content(a, &a->alice, "/regions/cn-north-1/quota",
-	               "private-images 2 9\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\n");
+	               "private-images 2 9\nsnapshots 0 15\nshared-images 0 5\nshares-per-image 0 5\ninstances 0 20\n");
 	/* stat agrees. */
 	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/quota", n);
 	ut_render(&a->ctx, n, &b);

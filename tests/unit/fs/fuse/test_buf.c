@@ -115,6 +115,88 @@ static void test_secret_grows(void **state)
 	fs_buf_release(&b);
 }
 
+/* Large buffers are mappings of their own (grown by mremap, trimmed to
+ * whole pages): the bytes survive each move, and trim keeps them. */
+static void test_large_mapped(void **state)
+{
+	(void)state;
+	struct fs_buf b = {0};
+	char piece[32];
+	for (int i = 0; i < 40000; i++) { /* 40000 x 12 bytes: 480,000 */
+		snprintf(piece, sizeof piece, "%011d;", i);
+		fs_buf_puts(&b, piece);
+	}
+	assert_false(b.failed);
+	assert_true(b.mapped);
+	assert_int_equal(b.len, 480000);
+	fs_buf_trim(&b);
+	assert_true(b.mapped);
+	assert_true(b.cap >= b.len + 1 && b.cap < b.len + 1 + 4096 * 4);
+	for (int i = 0; i < 40000; i += 997) {
+		snprintf(piece, sizeof piece, "%011d;", i);
+		assert_memory_equal(b.p + 12 * i, piece, 12);
+	}
+	assert_int_equal(b.p[b.len], '\0');
+	fs_buf_release(&b);
+	assert_null(b.p);
+	assert_false(b.mapped);
+}
+
+/* A counting buffer keeps no byte and says how many it was given. */
+static void test_count(void **state)
+{
+	(void)state;
+	struct fs_buf b = {.count = true};
+	fs_buf_puts(&b, "abc");
+	fs_buf_printf(&b, "%d-%s", 12345, "xy");
+	fs_buf_json_string(&b, "a\"b");
+	assert_null(b.p);
+	assert_int_equal(b.len, 3 + 8 + 6);
+	fs_buf_release(&b);
+	assert_true(b.count);
+}
+
+/* A budget is charged for capacity past FS_BUF_FREE, refuses past its
+ * limits (one buffer, all of them) with why, and is given back. */
+static void test_budget(void **state)
+{
+	(void)state;
+	struct fs_budget g = {0, 1u << 20, 512u << 10};
+	struct fs_buf small = {.budget = &g}, a = {.budget = &g}, c = {.budget = &g};
+	char k[1024];
+	memset(k, 'x', sizeof k);
+	fs_buf_put(&small, k, 1000); /* 1 KiB: free */
+	assert_int_equal(atomic_load(&g.used), 0);
+	assert_int_equal(fs_buf_charge(&small), 0);
+	for (int i = 0; i < 400; i++) /* 400 KiB: charged */
+		fs_buf_put(&a, k, sizeof k);
+	assert_false(a.failed);
+	assert_int_equal(atomic_load(&g.used), a.cap);
+	assert_int_equal(fs_buf_charge(&a), a.cap);
+	fs_buf_trim(&a);
+	assert_int_equal(atomic_load(&g.used), a.cap);
+	/* One buffer past 512 KiB: refused as one. */
+	for (int i = 0; i < 600 && !c.failed; i++)
+		fs_buf_put(&c, k, sizeof k);
+	assert_true(c.failed);
+	assert_int_equal(c.over, FS_BUF_OVER_ONE);
+	fs_buf_release(&c);
+	/* Two of 400 KiB (each grown to 512 KiB) pass 1 MiB: refused as all. */
+	c = (struct fs_buf){.budget = &g};
+	struct fs_buf d = {.budget = &g};
+	for (int i = 0; i < 400 && !c.failed; i++)
+		fs_buf_put(&c, k, sizeof k);
+	for (int i = 0; i < 400 && !d.failed; i++)
+		fs_buf_put(&d, k, sizeof k);
+	assert_true(c.failed || d.failed);
+	assert_int_equal(c.failed ? c.over : d.over, FS_BUF_OVER_ALL);
+	fs_buf_release(&c);
+	fs_buf_release(&d);
+	fs_buf_release(&a);
+	fs_buf_release(&small);
+	assert_int_equal(atomic_load(&g.used), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +205,9 @@ int main(void)
 		cmocka_unit_test(test_bad_utf8_replaced),
 		cmocka_unit_test(test_appends_after_content),
 		cmocka_unit_test(test_secret_grows),
+		cmocka_unit_test(test_large_mapped),
+		cmocka_unit_test(test_count),
+		cmocka_unit_test(test_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -483,13 +483,14 @@ static void test_quota_list_and_set(void **state)
 	static const struct {
 		const char *name;
 		int64_t def;
-	} want[] = {{"private-images", 5}, {"snapshots", 15}, {"shared-images", 5}, {"shares-per-image", 5}};
+	} want[] = {{"private-images", 5}, {"snapshots", 15}, {"shared-images", 5}, {"shares-per-image", 5},
+	             {"instances", 20}};
 	int64_t alice = ut_account(fx, "alice");
 	int n = model_quota_list(fx->m, alice, fx->r1, q);
 
-	/* §8: four quotas with the seeds' defaults, nothing used. */
-	assert_int_equal(n, 4);
-	for (size_t w = 0; w < 4; w++) {
+	/* §8: five quotas with their defaults, nothing used. */
+	assert_int_equal(n, 5);
+	for (size_t w = 0; w < 5; w++) {
 		bool found = false;
 		for (int i = 0; i < n; i++) {
 			if (strcmp(model_quota_name(q[i].key), want[w].name) != 0)

@@ -623,11 +623,59 @@ static void test_rebuild_refusals(void **state)
 	assert_int_equal(vm_get(fx, id).image_id, mine);
 }
 
+/* §8: the instances quota, per account and region, a family's counted
+ * together under its main account's limit; a refusal makes nothing and a
+ * removal gives the place back. */
+static void test_quota(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_quota q[MODEL_QUOTA_COUNT];
+	int64_t acme, dev;
+
+	struct model_account a;
+	assert_int_equal(model_account_create(fx->m, "acme", -1, false, NULL, &err), 0);
+	assert_int_equal(model_account_create(fx->m, "dev", -1, false, "acme", &err), 0);
+	assert_int_equal(model_account_by_name(fx->m, "acme", &a), 0);
+	acme = a.id;
+	assert_int_equal(model_account_by_name(fx->m, "dev", &a), 0);
+	dev = a.id;
+	assert_int_equal(model_quota_set(fx->m, "acme", ut_region_names[0], "instances", 3, &err), 0);
+	vm_new(fx, fx->r1, acme, "a1");
+	int64_t d1 = vm_new(fx, fx->r1, dev, "d1");
+	vm_new(fx, fx->r1, dev, "d2");
+	assert_int_equal(model_quota_list(fx->m, dev, fx->r1, q), MODEL_QUOTA_COUNT - 1);
+	assert_int_equal(q[MODEL_QUOTA_INSTANCES - 1].key, MODEL_QUOTA_INSTANCES);
+	assert_int_equal(q[MODEL_QUOTA_INSTANCES - 1].used, 3);
+	assert_int_equal(q[MODEL_QUOTA_INSTANCES - 1].own, 2);
+	assert_int_equal(q[MODEL_QUOTA_INSTANCES - 1].limit, 3);
+
+	int64_t blobs = ut_sql_int(fx, "SELECT count(*) FROM blobs");
+	assert_int_equal(model_instance_create(fx->m, fx->r1, acme, "a2", NULL, &err), -EDQUOT);
+	assert_string_equal(err.msg, "quota instances is 3 of 3");
+	assert_int_equal(model_instance_create(fx->m, fx->r1, dev, "d3", NULL, &err), -EDQUOT);
+	assert_non_null(strstr(err.msg, "quota instances is 3 of 3 (main account acme's"));
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM instances"), 3);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM blobs"), blobs); /* no disk left behind */
+
+	/* Another region has its own count and the default limit. */
+	vm_new(fx, fx->region[1].id, dev, "d3");
+	assert_int_equal(model_quota_list(fx->m, acme, fx->region[1].id, q), MODEL_QUOTA_COUNT - 1);
+	assert_int_equal(q[MODEL_QUOTA_INSTANCES - 1].used, 1);
+	assert_int_equal(q[MODEL_QUOTA_INSTANCES - 1].limit, 20);
+
+	/* A removal gives the family its place back. */
+	assert_int_equal(model_instance_remove(fx->m, d1, &err), 0);
+	vm_new(fx, fx->r1, acme, "a2");
+	assert_int_equal(model_instance_create(fx->m, fx->r1, dev, "d4", NULL, &err), -EDQUOT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_over_leftover, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_quota, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tells_image, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_status, ut_setup, ut_teardown),
