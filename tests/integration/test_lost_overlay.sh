@@ -41,7 +41,6 @@ vdd=$(new_overlay "$b2")
 write_random "$I/vm1/disks/vdb" 2 4
 write_random "$I/vm1/disks/vdc" 2 4
 sync "$I/vm1/disks/vdb" "$I/vm1/disks/vdc"
-sparse_digest "$I/vm1/disks/vdb" >/dev/null
 
 say "unmounted: vdb's overlay $vdb removed, vdc's $vdc cut to 1 MiB, vdd's $vdd removed"
 umount_imgfs "$M"
