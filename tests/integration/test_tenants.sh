@@ -261,8 +261,9 @@ acme rmdir "$P/acme-2"
 
 say "a role changed while an fd is open: what acme holds of tenants/dev/ stops working"
 # One rule for every verb on a held descriptor (§8): the snapshot's data,
-# held open through tenants/, refuses pread, SEEK_DATA and copy_file_range
-# into acme's own instance disk alike, and nothing is copied.
+# held open through tenants/, refuses pread, SEEK_DATA, copy_file_range
+# into acme's own instance disk, fstat and getxattr alike, and nothing is
+# copied.
 acme mkdir "$R/instances/avm"
 acme sh -c "echo 1G > '$R/instances/avm/system-disk-size'"
 acme "$SYS_PY" - "$TD/iso/disc/description" "$TD/iso" "$TD/snapshots/$snap/data" "$R/instances/avm/disks/vdb" \
@@ -280,7 +281,8 @@ while not os.path.exists(flag) and time.monotonic() < deadline:
     time.sleep(0.05)
 for what, fn in (("write", lambda: os.write(wfd, b"after\n")), ("list", lambda: os.listdir(dfd)),
                  ("pread", lambda: os.pread(sfd, 4096, 0)), ("seek", lambda: os.lseek(sfd, 0, os.SEEK_DATA)),
-                 ("copy", lambda: os.copy_file_range(sfd, tfd, 1 << 20, 0, 4096))):
+                 ("copy", lambda: os.copy_file_range(sfd, tfd, 1 << 20, 0, 4096)), ("fstat", lambda: os.fstat(sfd)),
+                 ("xattr", lambda: os.getxattr(sfd, "user.imgfs.xxh128"))):
     try:
         fn()
         res.append(what + " OK")
@@ -294,7 +296,7 @@ wait_for 30 test -e "$IO/role.flag.ready" || fail "acme's holder did not open it
 imgfs_admin "$S" account set dev parent -
 touch "$IO/role.flag"
 wait "$held" || fail "acme's holder failed"
-assert_eq "before 4096 4096 write ENOENT list ENOENT pread ENOENT seek ENOENT copy ENOENT size 4096" \
+assert_eq "before 4096 4096 write ENOENT list ENOENT pread ENOENT seek ENOENT copy ENOENT fstat ENOENT xattr ENOENT size 4096" \
     "$(cat "$IO/role.out")" "acme's open fds once dev is no sub-account of its"
 assert_eq "" "$(dev cat "$R/iso/disc/description")" "disc's description after acme's refused write"
 errno_as 3102 ENOENT stat "$R/tenants"
