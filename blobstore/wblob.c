@@ -55,12 +55,12 @@
  *   pwrite.  The .map is created complete (temp file in <dir>/tmp, fsync,
  *   link() into place, so an existing name is -EEXIST); the .data follows
  *   (open creates it when a crash lost it before any chunk was written
- *   there: an absent overlay is all zeros and all states are 0 at creation;
- *   absent or shorter than a state-1 chunk's start, it was lost outside
- *   imgfs: -EIO, never zeros, wblob_open.c open_data); a .data.<k> is created, fsynced and
- *   its name synced by the first write of a chunk in its range, before
- *   any state byte says 5 (a chunk copied there from the base must not
- *   vanish with its file at a power cut).  remove
+ *   there: an absent overlay is all zeros and all states are 0 at
+ *   creation; absent or shorter than a state-1 chunk's start, it was lost
+ *   outside imgfs: -EIO, never zeros, wblob_open.c open_data); a .data.<k>
+ *   is created, fsynced and its name synced by the first write of a chunk
+ *   in its range, before any state byte says 5 (a chunk copied there from
+ *   the base must not vanish with its file at a power cut).  remove
  *   unlinks .map first.  Old state directories need nothing: a map without
  *   state 5 is read as it always was.
  *

@@ -306,7 +306,7 @@ static int open_data(blob_wblob *w, const char *data, uint64_t in_data, char *wh
 	w->data.fd = openat(w->s->wblobs_fd, data, O_RDWR | O_CLOEXEC);
 	if (w->data.fd < 0 && errno == ENOENT && in_data == 0)
 		w->data.fd = openat(w->s->wblobs_fd, data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (w->data.fd < 0 && errno == ENOENT) {
+	if (w->data.fd < 0 && errno == ENOENT && in_data > 0) {
 		snprintf(reason, sizeof reason, "its overlay %s is missing (chunk %llu was written there)", data,
 		         (unsigned long long)(in_data - 1));
 		goto lost;

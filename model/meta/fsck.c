@@ -223,8 +223,8 @@ static int wblob_row(void *arg, db_stmt *st)
 		return 0;
 	}
 	/* An overlay lost or cut outside imgfs is a problem of its own: its
-	 * disk's reads, captures and rebuilds are EIO (issue 36), and fsck
-	 * says what is missing. */
+	 * disk's opens, reads and captures are EIO (issue 36), and fsck says
+	 * what is missing. */
 	char why[192];
 	int rc = blob_wblob_open_why(&wb, w->s, name ? name : "", NULL, why, sizeof(why));
 	if (rc < 0)
