@@ -573,6 +573,13 @@ int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
  * it with the blob's row); only its size and stored bytes mean anything
  * under another. */
 int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const blob_key *key);
+/* blob_wblob_open_key that says why an open failed with -EIO because an
+ * overlay is missing or shorter than the chunks its map says it holds (a
+ * file lost or cut outside imgfs: never read as zeros), in why (cap
+ * bytes, may be NULL; "" for every other failure).  The same reason goes to
+ * the store's log. */
+int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const blob_key *key, char *why,
+                        size_t cap);
 void blob_wblob_close(blob_wblob *w); /* accepts NULL */
 /* Removes its files; also what a crash in an earlier remove left (an
  * overlay without its map).  -ENOENT when none exists. */

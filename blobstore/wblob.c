@@ -54,11 +54,13 @@
  *   size and base_limit sit side by side and change together in one 12-byte
  *   pwrite.  The .map is created complete (temp file in <dir>/tmp, fsync,
  *   link() into place, so an existing name is -EEXIST); the .data follows
- *   (open creates it when a crash lost it: an absent overlay is all zeros and
- *   all states are 0 at creation); a .data.<k> is created, fsynced and
- *   its name synced by the first write of a chunk in its range, before
- *   any state byte says 5 (a chunk copied there from the base must not
- *   vanish with its file at a power cut).  remove
+ *   (open creates it when a crash lost it before any chunk was written
+ *   there: an absent overlay is all zeros and all states are 0 at
+ *   creation; absent or shorter than a state-1 chunk's start, it was lost
+ *   outside imgfs: -EIO, never zeros, wblob_open.c open_data); a .data.<k>
+ *   is created, fsynced and its name synced by the first write of a chunk
+ *   in its range, before any state byte says 5 (a chunk copied there from
+ *   the base must not vanish with its file at a power cut).  remove
  *   unlinks .map first.  Old state directories need nothing: a map without
  *   state 5 is read as it always was.
  *
@@ -579,6 +581,13 @@ int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint6
 		return wb_crypt_read(w, f, buf, n, off);
 	if ((got = blob_pread_full(f->fd, buf, n, off)) < 0)
 		return (int)got;
+	/* Past the end this handle knows of, zeros; short before it, the file
+	 * was cut under the open wblob (outside imgfs): not zeros, EIO. */
+	if ((uint64_t)got < n && off + (uint64_t)got < f->len) {
+		blob_log_line(&w->s->log, "writable blob %s: an overlay was cut to %llu bytes under it (it had %llu): EIO",
+		              w->name, (unsigned long long)(off + (uint64_t)got), (unsigned long long)f->len);
+		return -EIO;
+	}
 	memset((uint8_t *)buf + got, 0, n - (size_t)got);
 	return 0;
 }
@@ -644,8 +653,10 @@ int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0)
 		return rc;
 	if (f == NULL) {
-		memset(dst, 0, n);
-		return 0;
+		/* State 5 names a .data.<k> made, and synced, before the state
+		 * byte: gone, it was lost outside imgfs.  Never zeros. */
+		blob_log_line(&w->s->log, "writable blob %s: the overlay of chunk %u is missing: EIO", w->name, i);
+		return -EIO;
 	}
 	return wb_overlay_read(w, f, dst, n, off + a);
 }

@@ -47,13 +47,21 @@ static uint64_t up(uint64_t x)
 }
 
 /* The whole sectors [a, b) of f (file offsets, aligned) into buf,
- * decrypted; bytes past the file's end are zeros. */
+ * decrypted; bytes past the file's end are zeros (past the end this handle
+ * knows of: short before it is EIO). */
 static int read_sectors(blob_wblob *w, struct wb_file *f, uint8_t *buf, uint64_t a, uint64_t b)
 {
 	ssize_t got = blob_pread_full(f->fd, buf, (size_t)(b - a), a);
 
 	if (got < 0)
 		return (int)got;
+	/* Short before the end this handle knows of: the file was cut under
+	 * it, outside imgfs (wb_overlay_read says the same): EIO, not zeros. */
+	if ((uint64_t)got < b - a && a + (uint64_t)got < f->len) {
+		blob_log_line(&w->s->log, "writable blob %s: an overlay was cut to %llu bytes under it (it had %llu): EIO",
+		              w->name, (unsigned long long)(a + (uint64_t)got), (unsigned long long)f->len);
+		return -EIO;
+	}
 	memset(buf + got, 0, (size_t)(b - a) - (size_t)got);
 	return blob_xts_crypt(&w->xts, buf, (size_t)((b - a) / SECTOR), (f->base + a) / SECTOR, false);
 }

@@ -187,8 +187,10 @@ static int load_ids(blob_wblob *w)
 
 /* Loads the state bytes of the first n chunks from the map, reading only
  * its allocated blocks (SEEK_DATA / SEEK_HOLE; a file system that does not
- * tell has the whole file read).  -EIO for a state byte no writer makes. */
-static int load_states(blob_wblob *w, uint32_t n)
+ * tell has the whole file read).  -EIO for a state byte no writer makes.
+ * *in_data: one past the last chunk in state 1 (its bytes in .data), 0
+ * when none is. */
+static int load_states(blob_wblob *w, uint32_t n, uint64_t *in_data)
 {
 	uint8_t buf[16384]; /* -Wstack-usage=65536: with room to spare */
 	uint64_t end = w->state_off + n < w->map_len ? w->state_off + n : w->map_len;
@@ -231,6 +233,8 @@ static int load_states(blob_wblob *w, uint32_t n)
 					return -EIO;
 				if ((rc = blob_radix_set(&w->state, i, &v)) < 0)
 					return rc;
+				if (v == WB_OVERLAY)
+					*in_data = (uint64_t)i + 1;
 			}
 			p += (uint64_t)got;
 		}
@@ -286,13 +290,60 @@ int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 	return blob_wblob_open_key(out, s, name, NULL);
 }
 
+/* Opens <name>.data (w->data) and checks that it holds every chunk a
+ * state byte says is there: one past the last, in_data (load_states).
+ * Each such chunk's first byte was written before its state byte (see
+ * "Writes"), and no truncate takes a chunk below the size, so .data
+ * ends past that chunk's start.  Missing with no chunk in it, it is what
+ * a crash between the map's link and its creation left: made now, all
+ * zeros as it was.  Missing or short otherwise, it was lost or cut
+ * outside imgfs (a disk gone bad, an operator's slip): -EIO and a line in
+ * the store's log — never zeros where the guest wrote data (issue 36). */
+static int open_data(blob_wblob *w, const char *data, uint64_t in_data, char *why, size_t cap)
+{
+	char reason[256];
+	struct stat st;
+	w->data.fd = openat(w->s->wblobs_fd, data, O_RDWR | O_CLOEXEC);
+	if (w->data.fd < 0 && errno == ENOENT && in_data == 0)
+		w->data.fd = openat(w->s->wblobs_fd, data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (w->data.fd < 0 && errno == ENOENT && in_data > 0) {
+		snprintf(reason, sizeof reason, "its overlay %s is missing (chunk %llu was written there)", data,
+		         (unsigned long long)(in_data - 1));
+		goto lost;
+	}
+	if (w->data.fd < 0 || fstat(w->data.fd, &st) < 0)
+		return -errno;
+	w->data.len = (uint64_t)st.st_size;
+	if (in_data > 0 && w->data.len <= wb_chunk_start((uint32_t)(in_data - 1))) {
+		snprintf(reason, sizeof reason, "its overlay %s is cut short at %llu bytes (chunk %llu was written there)",
+		         data, (unsigned long long)w->data.len, (unsigned long long)(in_data - 1));
+		goto lost;
+	}
+	return 0;
+lost:
+	blob_log_line(&w->s->log, "writable blob %s: %s: EIO", w->name, reason);
+	if (why)
+		snprintf(why, cap, "%s", reason);
+	return -EIO;
+}
+
 int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const blob_key *key)
+{
+	return blob_wblob_open_why(out, s, name, key, NULL, 0);
+}
+
+int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const blob_key *key, char *why,
+                        size_t cap)
 {
 	char map[WB_FILE_MAX], data[WB_FILE_MAX];
 	blob_wblob *w;
 	struct stat st;
+	uint64_t in_data = 0;
 	uint32_t n;
 	int rc;
+
+	if (why && cap)
+		why[0] = '\0';
 
 	if (!wb_name_ok(name))
 		return -EINVAL;
@@ -334,17 +385,13 @@ int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const
 		goto out;
 	}
 	n = blob_nchunks(w->size);
-	if ((rc = load_states(w, n)) < 0 || (rc = load_ids(w)) < 0)
+	if ((rc = load_states(w, n, &in_data)) < 0 || (rc = load_ids(w)) < 0)
 		goto out;
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n))
 		w->ndata++;
 
-	w->data.fd = openat(s->wblobs_fd, data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (w->data.fd < 0 || fstat(w->data.fd, &st) < 0) {
-		rc = -errno;
+	if ((rc = open_data(w, data, in_data, why, cap)) < 0)
 		goto out;
-	}
-	w->data.len = (uint64_t)st.st_size;
 	*out = w;
 	w = NULL;
 	rc = 0;

@@ -325,8 +325,18 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 	}
 	pthread_mutex_unlock(&disks_lock);
 	if (!d) {
-		/* Its size and stored bytes only: no key needed (§17). */
-		if ((rc = model_store(ctx->m, region_id, &s)) < 0 || (rc = blob_wblob_open(&w, s, wblob)) < 0)
+		/* Its size and stored bytes only: no key needed (§17).  An
+		 * overlay lost or cut outside imgfs (EIO, its reason logged by
+		 * the store) leaves the disk listed with what its row recorded:
+		 * its open and reads are EIO with that reason (issue 36). */
+		struct model_blob b;
+		rc = model_store(ctx->m, region_id, &s);
+		if (rc == 0 && (rc = blob_wblob_open(&w, s, wblob)) == -EIO && model_blob_get(ctx->m, blob_id, &b) == 0) {
+			*size = b.size;
+			*stored = b.stored;
+			return 0;
+		}
+		if (rc < 0)
 			return rc;
 		*size = blob_wblob_size(w);
 		*stored = blob_wblob_stored(w);

@@ -277,6 +277,8 @@ struct fh {
 	struct fs_disk *disk; /* FH_DISK: an instance's disk */
 	struct fs_ctx *ctx;
 	bool write;           /* FH_DISK: opened for writing */
+	bool recheck;         /* seen through tenants/ or shared/: resolved anew
+	                       * at every verb (fh_reachable) */
 	struct fh *prev, *next; /* every handle, for fs_files_release_all */
 };
 
@@ -491,11 +493,30 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		fi->direct_io = 1;
 		fi->nonseekable = 0;
 	}
+	/* Who may see it changes with another account's roles or shares
+	 * (§8, §16): every verb on the handle asks again (fh_reachable). */
+	h->recheck = n->actor_id || n->view == FS_VIEW_SHARED;
 	*out = h;
 	return 0;
 fail:
 	fh_free(h);
 	return rc;
+}
+
+/* One rule for a held descriptor (SPEC §8 "open files are resolved anew at
+ * every request"): a handle opened through tenants/ or shared/ works only
+ * while its caller may still see the file.  getattr and getxattr resolve
+ * the node anyway, and so does the kernel's getattr before a cached read;
+ * read, lseek and copy_file_range (either end) come here, so that none of
+ * them serves what pread would refuse (a role change, an unshare: ENOENT).
+ * Other handles (the caller's own images, disks and uploads) keep their
+ * fast path: no role change takes those away. */
+static int fh_reachable(fuse_req_t req, fuse_ino_t ino, const struct fh *h)
+{
+	struct fs_node n;
+	if (!h || !h->recheck)
+		return 0;
+	return ops_resolve(req, ino, &n);
 }
 
 void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -545,6 +566,11 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 {
 	ops_count(req, FS_OP_READ, ino, NULL);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rc = fh_reachable(req, ino, h);
+	if (rc < 0) {
+		ops_reply_err(req, -rc);
+		return;
+	}
 	if (h->kind == FH_TEXT) {
 		struct rendering *r = h->text;
 		size_t len = r->buf.len;
@@ -799,7 +825,9 @@ void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 		ops_reply_err(req, ENXIO);
 		return;
 	}
-	if (h->kind == FH_BLOB) {
+	if ((r = fh_reachable(req, ino, h)) < 0) {
+		/* A data map is the file's too. */
+	} else if (h->kind == FH_BLOB) {
 		r = blob_manifest_seek(h->man, (uint64_t)off, whence);
 	} else if (h->kind == FH_DISK) {
 		r = fs_disk_seek(h->disk, (uint64_t)off, whence);
@@ -854,7 +882,6 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
                          fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	(void)ino_in;
 	ops_count(req, FS_OP_COPY_FILE_RANGE, ino_out, NULL);
 	struct fs_ctx *ctx = ops_ctx(req);
 	struct fh *in = (struct fh *)(uintptr_t)fi_in->fh, *out = (struct fh *)(uintptr_t)fi_out->fh;
@@ -863,7 +890,9 @@ void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct
 	ssize_t n;
 	if (flags != 0 || off_in < 0 || off_out < 0)
 		n = -EINVAL;
-	else if (!in || !out || in->kind != FH_BLOB || out->kind != FH_DISK)
+	else if ((n = fh_reachable(req, ino_in, in)) < 0 || (n = fh_reachable(req, ino_out, out)) < 0) {
+		/* What pread of either would refuse (§8): nothing copied. */
+	} else if (!in || !out || in->kind != FH_BLOB || out->kind != FH_DISK)
 		n = -EOPNOTSUPP;
 	else if (!out->write)
 		n = -EBADF;

@@ -733,7 +733,11 @@ static bool rmdir_keeps_dir(const struct fs_node *n)
  * dead (S_DEAD).  The table remembers the first answers for a moment
  * (image, the dir_gen it gave, when); a full table forgets the oldest,
  * whose rmdir, if it was still to come back, renews once more and fails
- * with ESTALE (the caller's retry goes through). */
+ * with ESTALE (the caller's retry goes through).  A dir_gen above the one
+ * remembered matches too: another mount's rmdir of the same image renewed
+ * it meanwhile, and the kernel's new lookup got a node id newer still
+ * (without that, two mounts deleting one image at once each renewed the
+ * other's and both failed with ESTALE). */
 static bool rmdir_renewed(struct fs_ctx *ctx, const struct fs_node *n)
 {
 	const size_t slots = sizeof(ctx->rmdir_retry) / sizeof(ctx->rmdir_retry[0]);
@@ -743,7 +747,7 @@ static bool rmdir_renewed(struct fs_ctx *ctx, const struct fs_node *n)
 	pthread_mutex_lock(&ctx->rmdir_lock);
 	for (size_t i = 0; i < slots && !go; i++) {
 		struct fs_rmdir_retry *r = &ctx->rmdir_retry[i];
-		if (r->image_id == n->img.id && r->dir_gen == n->img.dir_gen && now - r->at_ns < RMDIR_RETRY_NS) {
+		if (r->image_id == n->img.id && r->dir_gen <= n->img.dir_gen && now - r->at_ns < RMDIR_RETRY_NS) {
 			*r = (struct fs_rmdir_retry){0};
 			go = true;
 		}

@@ -110,7 +110,9 @@ int model_image_create(model *m, int64_t region_id, int64_t account_id, enum mod
  * recycle bin (status deleted, deleted_at now; -EEXIST when the
  * bin already holds that name); -EBUSY while an instance was created from it
  * or a task reads or writes it, or while it is pending/replicating/uploading.
- * rmdir recycle-bin/<name> destroys it (model_image_destroy). */
+ * -ENOENT, changing nothing, when it is in the recycle bin already (a racing
+ * delete got there first): rmdir recycle-bin/<name> destroys it, and only
+ * that (model_image_destroy). */
 int model_image_remove(model *m, int64_t id, struct model_err *err);
 /* mv recycle-bin/<name> private/<new_name> (iso/<new_name>): back to the
  * status it had (available or error) in folder, which must be the one it

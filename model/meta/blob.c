@@ -161,8 +161,10 @@ int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, str
 		return model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
 	if ((rc = model_key_get(m, b->key_id, &key, err)) < 0)
 		return rc;
-	if ((rc = blob_wblob_open_key(out, s, b->wblob, key)) < 0)
-		model_fail(err, rc, "cannot open %s: %s", b->wblob, strerror(-rc));
+	char why[192];
+	/* A lost or cut overlay is EIO with what is missing (never zeros). */
+	if ((rc = blob_wblob_open_why(out, s, b->wblob, key, why, sizeof(why))) < 0)
+		model_fail(err, rc, "cannot open %s: %s", b->wblob, why[0] ? why : strerror(-rc));
 	blob_key_unref(key);
 	return rc;
 }

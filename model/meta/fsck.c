@@ -222,10 +222,14 @@ static int wblob_row(void *arg, db_stmt *st)
 		other_host(w->f, host);
 		return 0;
 	}
-	int rc = blob_wblob_open(&wb, w->s, name ? name : "");
+	/* An overlay lost or cut outside imgfs is a problem of its own: its
+	 * disk's opens, reads and captures are EIO (issue 36), and fsck says
+	 * what is missing. */
+	char why[192];
+	int rc = blob_wblob_open_why(&wb, w->s, name ? name : "", NULL, why, sizeof(why));
 	if (rc < 0)
 		problem(w->f, "region %s: blob %lld: writable blob %s does not open: %s", w->f->region,
-		        (long long)db_col_int64(st, 0), name ? name : "", strerror(-rc));
+		        (long long)db_col_int64(st, 0), name ? name : "", why[0] ? why : strerror(-rc));
 	blob_wblob_close(wb);
 	return 0;
 }

@@ -202,9 +202,13 @@ int model_image_remove(model *m, int64_t id, struct model_err *err)
 		model_fail(err, rc, "no such image");
 		goto out;
 	}
+	/* Already deleted: another mount's rmdir (or this one's, asked twice)
+	 * got there first.  Never a destroy: only an rmdir in recycle-bin/
+	 * destroys (model_image_destroy), and an rmdir of private/x that
+	 * raced a delete of x would otherwise lose the image the bin keeps. */
 	if (img.folder == MODEL_FOLDER_RECYCLE) {
-		model_rollback(c);
-		return model_image_destroy(m, id, err);
+		rc = model_fail(err, -ENOENT, "%s is in the recycle bin already", img.name);
+		goto out;
 	}
 	if (img.folder != MODEL_FOLDER_PRIVATE && img.folder != MODEL_FOLDER_ISO) {
 		rc = model_fail(err, -EPERM, "%s images cannot be deleted", model_folder_name(img.folder));

@@ -107,12 +107,21 @@ static int cap_plan(model *m, const struct model_instance *vm, const int *devs, 
 		if (!d)
 			return model_fail(err, -ENOENT, "instance %s has no disk %s", vm->name, name);
 		/* Its size only: opened without its key (an encrypted disk's is
-		 * the task's to open, on a host that has the key). */
-		if ((rc = blob_wblob_open(&w, s, d->wblob)) < 0)
+		 * the task's to open, on a host that has the key).  A disk whose
+		 * overlay was lost or cut outside imgfs (EIO) is captured all the
+		 * same, at the size its row recorded: the task's open fails with
+		 * what is missing and the image ends `error` saying so, where
+		 * it would otherwise be an image of zeros (issue 36). */
+		struct model_blob row;
+		uint64_t size;
+		if ((rc = blob_wblob_open(&w, s, d->wblob)) == -EIO && model_blob_get(m, d->blob_id, &row) == 0)
+			size = row.size;
+		else if (rc < 0)
 			return model_fail(err, -EIO, "disk %s of instance %s cannot be read: %s", name, vm->name,
 			                  strerror(-rc));
-		cap[k] = (struct cap_dev){.idx = want[k], .src_blob = d->blob_id, .size = blob_wblob_size(w),
-		                          .src_key = d->key_id};
+		else
+			size = blob_wblob_size(w);
+		cap[k] = (struct cap_dev){.idx = want[k], .src_blob = d->blob_id, .size = size, .src_key = d->key_id};
 		snprintf(cap[k].wblob, sizeof(cap[k].wblob), "%s", d->wblob);
 		blob_wblob_close(w);
 	}
@@ -357,7 +366,7 @@ static int cap_seal_progress(void *arg, uint64_t done, uint64_t total)
 /* Seals one device unless a previous run did.  0 when sealed, skipped,
  * stopped or lost (see r), -errno from the database; a failure of the
  * device's bytes (the disk unreadable, the store full) goes to *dev_err. */
-static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, int *dev_err)
+static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, int *dev_err, struct model_err *why)
 {
 	struct cap_seal cs = {r, before, 0};
 	struct model_blob src, dst;
@@ -377,7 +386,7 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 	 * sealed under the image's (SPEC §17: the same, unless the image
 	 * took another lineage's or one of its own). */
 	if ((rc = model_blob_get(r->m, d->src_blob, &src)) < 0 || (rc = src.wblob[0] ? 0 : -ENOENT) < 0 ||
-	    (rc = model_wblob_open(r->m, &src, &w, NULL)) < 0 || (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
+	    (rc = model_wblob_open(r->m, &src, &w, why)) < 0 || (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
 		goto fail;
 	rc = blob_wblob_seal_key(w, key, &man, cap_seal_progress, &cs);
 	blob_wblob_close(w);
@@ -416,13 +425,15 @@ int capture_run(struct task_run *r)
 	if ((rc = cap_start(r)) < 0 || r->lost)
 		return rc;
 	for (int k = 0; k < n; k++) {
+		struct model_err why = {0};
 		int dev_err = 0;
-		if ((rc = cap_device(r, &cap[k], before, &dev_err)) < 0 || r->stopped || r->lost)
+		if ((rc = cap_device(r, &cap[k], before, &dev_err, &why)) < 0 || r->stopped || r->lost)
 			return rc;
 		if (dev_err) {
 			dev_name(dev, cap[k].idx);
 			return task_fail(r, cap_undo, &(struct cap_plan){cap, n}, "capture failed: %s %s: %s",
-			                 dev_err == -ENOSPC ? "storing" : "reading", dev, strerror(-dev_err));
+			                 dev_err == -ENOSPC ? "storing" : "reading", dev,
+			                 why.msg[0] ? why.msg : strerror(-dev_err));
 		}
 		before += cap[k].size;
 	}

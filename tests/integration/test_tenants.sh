@@ -260,22 +260,35 @@ logged_by boss "rename $REL/tenants/dev/recycle-bin/web: EDQUOT quota private-im
 acme rmdir "$P/acme-2"
 
 say "a role changed while an fd is open: what acme holds of tenants/dev/ stops working"
-acme "$SYS_PY" - "$TD/iso/disc/description" "$TD/iso" "$IO/role.flag" "$IO/role.out" <<'PY' &
+# One rule for every verb on a held descriptor (§8): the snapshot's data,
+# held open through tenants/, refuses pread, SEEK_DATA, copy_file_range
+# into acme's own instance disk, fstat and getxattr alike, and nothing is
+# copied.
+acme mkdir "$R/instances/avm"
+acme sh -c "echo 1G > '$R/instances/avm/system-disk-size'"
+acme "$SYS_PY" - "$TD/iso/disc/description" "$TD/iso" "$TD/snapshots/$snap/data" "$R/instances/avm/disks/vdb" \
+    "$IO/role.flag" "$IO/role.out" <<'PY' &
 import errno, os, sys, time
-_, desc, d, flag, out = sys.argv
+_, desc, d, data, disk, flag, out = sys.argv
 wfd = os.open(desc, os.O_WRONLY | os.O_TRUNC)
 dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+sfd = os.open(data, os.O_RDONLY)
+tfd = os.open(disk, os.O_RDWR | os.O_CREAT, 0o644)  # a blank data disk of acme's own
+res = ["before %d %d" % (len(os.pread(sfd, 4096, 0)), os.copy_file_range(sfd, tfd, 4096, 0, 0))]
 open(flag + ".ready", "w").close()
 deadline = time.monotonic() + 60
 while not os.path.exists(flag) and time.monotonic() < deadline:
     time.sleep(0.05)
-res = []
-for what, fn in (("write", lambda: os.write(wfd, b"after\n")), ("list", lambda: os.listdir(dfd))):
+for what, fn in (("write", lambda: os.write(wfd, b"after\n")), ("list", lambda: os.listdir(dfd)),
+                 ("pread", lambda: os.pread(sfd, 4096, 0)), ("seek", lambda: os.lseek(sfd, 0, os.SEEK_DATA)),
+                 ("copy", lambda: os.copy_file_range(sfd, tfd, 1 << 20, 0, 4096)), ("fstat", lambda: os.fstat(sfd)),
+                 ("xattr", lambda: os.getxattr(sfd, "user.imgfs.xxh128"))):
     try:
         fn()
         res.append(what + " OK")
     except OSError as e:
         res.append(what + " " + errno.errorcode[e.errno])
+res.append("size %d" % os.fstat(tfd).st_size)
 open(out, "w").write(" ".join(res) + "\n")
 PY
 held=$!
@@ -283,7 +296,8 @@ wait_for 30 test -e "$IO/role.flag.ready" || fail "acme's holder did not open it
 imgfs_admin "$S" account set dev parent -
 touch "$IO/role.flag"
 wait "$held" || fail "acme's holder failed"
-assert_eq "write ENOENT list ENOENT" "$(cat "$IO/role.out")" "acme's open fds once dev is no sub-account of its"
+assert_eq "before 4096 4096 write ENOENT list ENOENT pread ENOENT seek ENOENT copy ENOENT fstat ENOENT xattr ENOENT size 4096" \
+    "$(cat "$IO/role.out")" "acme's open fds once dev is no sub-account of its"
 assert_eq "" "$(dev cat "$R/iso/disc/description")" "disc's description after acme's refused write"
 errno_as 3102 ENOENT stat "$R/tenants"
 acme ls "$R" | grep -qx tenants && fail "acme lists tenants/ without a sub-account"

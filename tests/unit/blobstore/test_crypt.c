@@ -546,6 +546,38 @@ static void wb_dir(struct blob_fx *fx, char *out, size_t cap)
 	snprintf(out, cap, "%s/wblobs", fx->store);
 }
 
+/* An encrypted overlay lost or cut outside imgfs is EIO as a plain one
+ * is (issue 36): at open below a written chunk, and under an open wblob
+ * at a read of a sector it no longer holds (never zeros). */
+static void test_wblob_lost_overlay(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_key *k = key_of(11);
+	uint8_t *buf = malloc(MiB), *got = malloc(MiB);
+	blob_wblob *w = NULL;
+	char path[256];
+
+	assert_non_null(buf);
+	assert_non_null(got);
+	fx_fill(fx, buf, MiB);
+	assert_int_equal(blob_wblob_create(fx->s, "lost", NULL, 8 * MiB), 0);
+	assert_int_equal(blob_wblob_open_key(&w, fx->s, "lost", k), 0);
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, 2 * MiB + 512), (ssize_t)MiB);
+	snprintf(path, sizeof path, "%s/wblobs/lost.data", fx->store);
+	assert_int_equal(truncate(path, 2 * MiB + 8192), 0);
+	assert_int_equal(blob_wblob_pread(w, got, 4096, 2 * MiB + 512), 4096); /* what is left reads */
+	assert_bytes_equal(got, buf, 4096);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, 2 * MiB + 512), -EIO);
+	blob_wblob_close(w);
+	w = NULL;
+	assert_int_equal(truncate(path, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_open_key(&w, fx->s, "lost", k), -EIO);
+	assert_null(w);
+	blob_key_unref(k);
+	free(buf);
+	free(got);
+}
+
 /* Random writes (any offset and length), punches and size changes over a
  * sealed base, against a byte array; reopened; no plaintext in the overlay
  * files, where a plain wblob's do hold it; sealed under its key and under
@@ -775,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_and_wrong_key, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_keyless, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wblob_random, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_wblob_lost_overlay, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wblob_stream, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wblob_stream_whole, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_share_inside_key, blob_fx_setup, blob_fx_teardown),

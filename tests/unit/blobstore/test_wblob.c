@@ -663,6 +663,14 @@ static void wb_path(char *out, size_t cap, struct blob_fx *fx, const char *name,
 	snprintf(out, cap, "%s/wblobs/%s.%s", fx->store, name, ext);
 }
 
+static bool file_exists(struct blob_fx *fx, const char *name, const char *ext)
+{
+	char path[256];
+
+	wb_path(path, sizeof path, fx, name, ext);
+	return access(path, F_OK) == 0;
+}
+
 /* A pwrite killed after its overlay bytes but before the state byte: the
  * old content stays, and a later partial write does not expose the stray
  * overlay bytes. */
@@ -972,6 +980,69 @@ static void test_damaged_map(void **state)
 	assert_int_equal(blob_wblob_open(&w, fx->s, "m"), -EIO);
 }
 
+/* An overlay lost or cut outside imgfs (a disk gone bad, an operator's
+ * slip) is EIO — at open, at a read and at a seal — never zeros where data
+ * was written (issue 36); a .data that a crash kept from being made (no
+ * chunk in it yet) is made again at open, as before. */
+static void test_lost_overlay(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *buf = malloc(MiB), *got = malloc(MiB);
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	char path[256];
+
+	assert_non_null(buf);
+	assert_non_null(got);
+	fx_fill(fx, buf, MiB);
+	/* Nothing written: a missing .data is all zeros, and is made again. */
+	assert_int_equal(blob_wblob_create(fx->s, "fresh", NULL, 8 * MiB), 0);
+	wb_path(path, sizeof path, fx, "fresh", "data");
+	assert_int_equal(unlink(path), 0);
+	w = wb_open(fx, "fresh", false);
+	assert_true(file_exists(fx, "fresh", "data"));
+	assert_int_equal(blob_wblob_pread(w, got, MiB, 0), MiB);
+	assert_true(blob_is_zero(got, MiB));
+	blob_wblob_close(w);
+
+	/* Written at chunk 0 (part of it) and chunk 3 (whole). */
+	assert_int_equal(blob_wblob_create(fx->s, "d", NULL, 8 * MiB), 0);
+	w = wb_open(fx, "d", false);
+	assert_int_equal(blob_wblob_pwrite(w, buf, 4096, 100), 4096);
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, 3 * MiB), MiB);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+	wb_path(path, sizeof path, fx, "d", "data");
+	/* Cut inside chunk 3: its first bytes are there, opens (what is cut
+	 * of the chunk is not told apart from bytes never written). */
+	assert_int_equal(truncate(path, 3 * MiB + 1), 0);
+	w = wb_open(fx, "d", false);
+	blob_wblob_close(w);
+	/* Cut before chunk 3, then missing: EIO, and not made again. */
+	assert_int_equal(truncate(path, 3 * MiB), 0);
+	w = NULL;
+	assert_int_equal(blob_wblob_open(&w, fx->s, "d"), -EIO);
+	assert_null(w);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "d"), -EIO);
+	assert_false(file_exists(fx, "d", "data"));
+
+	/* Cut under an open wblob: its reads and its seal are EIO. */
+	assert_int_equal(blob_wblob_create(fx->s, "e", NULL, 8 * MiB), 0);
+	w = wb_open(fx, "e", false);
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, 2 * MiB), MiB);
+	wb_path(path, sizeof path, fx, "e", "data");
+	assert_int_equal(truncate(path, 2 * MiB + 4096), 0);
+	assert_int_equal(blob_wblob_pread(w, got, 4096, 2 * MiB), 4096); /* what is left reads */
+	assert_bytes_equal(got, buf, 4096);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, 2 * MiB), -EIO);
+	assert_int_equal(blob_wblob_seal(w, &m), -EIO);
+	assert_null(m);
+	blob_wblob_close(w);
+	free(buf);
+	free(got);
+}
+
 /* blob_wblob_list: what fsck compares with the metadata. */
 #define LIST_MAX 8
 struct wb_listed {
@@ -1107,14 +1178,6 @@ static uint64_t rchar(void)
 			break;
 	fclose(f);
 	return v;
-}
-
-static bool file_exists(struct blob_fx *fx, const char *name, const char *ext)
-{
-	char path[256];
-
-	wb_path(path, sizeof path, fx, name, ext);
-	return access(path, F_OK) == 0;
 }
 
 /* A 4 PiB disk (2^32 - 1 chunks), written at 0, at 1 PiB and at its end:
@@ -2228,6 +2291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_preads, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle_errors, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_map, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lost_overlay, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_huge_disk, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_old_overlay_beyond_8t, blob_fx_setup, blob_fx_teardown),

@@ -138,6 +138,39 @@ static void test_remove_error_and_queued_and_iso(void **state)
 	assert_int_equal(listed(fx, alice, MODEL_FOLDER_RECYCLE), 0);
 }
 
+/* A second delete of an image already in the recycle bin (another mount's
+ * rmdir of the same private/x got there first) is ENOENT and changes
+ * nothing: the image stays in the bin, deleted, its data kept, no destroy
+ * queued.  Only an rmdir in recycle-bin/ destroys (issue 36). */
+static void test_remove_twice_never_destroys(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice");
+	int64_t id = lt_local_image(fx, fx->r1, alice, "golden", 2 * LT_MiB);
+
+	assert_int_equal(model_image_remove(fx->m, id, &err), 0);
+	struct model_image binned = ut_get(fx, id);
+	int64_t changes = ut_sql_int(fx, "SELECT count(*) FROM changes");
+	int64_t tasks = ut_sql_int(fx, "SELECT count(*) FROM tasks");
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(model_image_remove(fx->m, id, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "golden is in the recycle bin already"));
+	struct model_image img = ut_get(fx, id);
+	assert_int_equal(img.folder, MODEL_FOLDER_RECYCLE);
+	assert_int_equal(img.status, MODEL_IMG_DELETED);
+	assert_int_equal(img.mtime_ns, binned.mtime_ns);
+	assert_int_equal(img.dir_gen, binned.dir_gen);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM changes"), changes);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks"), tasks);
+	assert_int_equal(lt_run_tasks(fx), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM devices WHERE image_id = %lld", (long long)id), 1);
+	/* It is still the bin's to restore or destroy. */
+	assert_int_equal(model_image_restore(fx->m, id, MODEL_FOLDER_PRIVATE, "golden", &err), 0);
+	assert_int_equal(ut_get(fx, id).status, MODEL_IMG_AVAILABLE);
+}
+
 /* Every reason an image cannot be deleted now (§6.1), each refused with
  * EBUSY and its own reason, changing nothing. */
 static void test_remove_busy(void **state)
@@ -492,10 +525,13 @@ static void test_destroy(void **state)
 	assert_int_equal(lt_changes(fx, MODEL_CHANGE_SNAPSHOT, s2), 0);
 	assert_int_equal(model_image_destroy(fx->m, id, &err), -ENOENT);
 
-	/* rmdir in recycle-bin/ through model_image_remove destroys too; the
-	 * last reference gone, snapshot 2 goes with keeper. */
+	/* A second model_image_remove never destroys (a racing rmdir of
+	 * private/keeper: ENOENT); the destroy does, and the last reference
+	 * gone, snapshot 2 goes with keeper. */
 	assert_int_equal(model_image_remove(fx->m, keeper, &err), 0);
-	assert_int_equal(model_image_remove(fx->m, keeper, &err), 0);
+	assert_int_equal(model_image_remove(fx->m, keeper, &err), -ENOENT);
+	assert_int_equal(lt_run_tasks(fx), 0);
+	assert_int_equal(model_image_destroy(fx->m, keeper, &err), 0);
 	assert_int_equal(lt_run_tasks(fx), 1);
 	assert_int_equal(model_image_get(fx->m, keeper, &img), -ENOENT);
 	assert_int_equal(model_snapshot_get(fx->m, s2, &snap), -ENOENT);
@@ -694,6 +730,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_remove_to_recycle, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_error_and_queued_and_iso, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_twice_never_destroys, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_busy, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_platform, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_restore, ut_setup, ut_teardown),

@@ -705,7 +705,9 @@ static void test_capture_failure(void **state)
 	run_all(fx);
 	img = ut_get(fx, v.image);
 	assert_int_equal(img.status, MODEL_IMG_ERROR);
-	assert_string_equal(img.error, "capture failed: reading vdc: No such file or directory");
+	char want[160];
+	snprintf(want, sizeof(want), "capture failed: reading vdc: cannot open %s: No such file or directory", vdc.wblob);
+	assert_string_equal(img.error, want);
 	assert_int_equal(count_rows(fx, "snapshots"), snaps);
 	assert_int_equal(count_rows(fx, "blobs"), blobs);
 	assert_int_equal(count_rows(fx, "tasks"), 0);
