@@ -438,28 +438,15 @@ static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n
 	return rc;
 }
 
-void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
+/* A write into a generated file: collected, applied once its line is
+ * complete (above). */
+static void text_write(fuse_req_t req, fuse_ino_t ino, struct fh *h, const char *buf, size_t size, off_t off)
 {
-	ops_count(req, FS_OP_WRITE, ino, NULL);
 	struct fs_ctx *ctx = ops_ctx(req);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	struct model_err err = {0};
 	struct fs_node n;
 	const char *why = NULL;
 	int rc;
-	if (h->kind == FH_DISK) {
-		/* An instance's disk or an upload: straight into its overlay, no
-		 * lookup (an upload sniffs its first bytes, upload.c). */
-		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
-		if (done < 0) {
-			ops_reply_err(req, (int)-done);
-		} else {
-			fs_stats_written(ctx, (size_t)done);
-			fuse_reply_write(req, (size_t)done);
-		}
-		return;
-	}
 	if ((rc = ops_resolve(req, ino, &n)) < 0) {
 		ops_reply_err(req, -rc);
 		return;
@@ -487,6 +474,43 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 	ops_succeeded(ctx, &n);
 	fs_tenant_log_change(ctx, "write", &n, NULL); /* through tenants/ (§16) */
 	fuse_reply_write(req, size);
+}
+
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_WRITE, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->kind == FH_DISK) {
+		/* An instance's disk or an upload: straight into its overlay, no
+		 * lookup (an upload sniffs its first bytes, upload.c). */
+		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
+		if (done < 0) {
+			ops_reply_err(req, (int)-done);
+		} else {
+			fs_stats_written(ops_ctx(req), (size_t)done);
+			fuse_reply_write(req, (size_t)done);
+		}
+		return;
+	}
+	/* Read before the reply: once the writer has it, it may close and
+	 * another thread free h. */
+	bool secret = h->kind == FH_TEXT && h->value.secret;
+	text_write(req, ino, h, buf, size, off);
+	/* A password (SPEC §16): its bytes are hashed, and wiped from every
+	 * copy the daemon made (h->value, apply_value's), but the request
+	 * itself still holds them: buf points into this thread's receive
+	 * buffer (libfuse's fuse_buf.mem, allocated by its loop for this
+	 * worker and reused only by its next request, which may be smaller),
+	 * where every accepted and refused password stayed until a larger
+	 * request of that thread overwrote it.  Writing through the const is
+	 * sound: the memory is libfuse's own writable heap (no write_buf, no
+	 * splice: do_write hands us a pointer into it), the const only says
+	 * that the handler need not change it, and nothing reads the request
+	 * once its handler returned.  Accepted or refused alike, whatever the
+	 * reply was. */
+	if (secret)
+		explicit_bzero((char *)buf, size);
 }
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
