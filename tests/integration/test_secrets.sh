@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPEC §16 (an instance's password), §17 (keycmd): secrets stay out of the
+# daemon's memory and out of `ps` once they have done their work.
+#
+#   - `-o keycmd=CMD`: the daemon's /proc/PID/cmdline (what `ps` shows to
+#     every user) no longer holds CMD once the options are parsed; the
+#     mount still has its key (the log says so);
+#   - passwords written to instances/<vm>/password — one accepted with
+#     `echo`, one accepted without a newline (applied at close), one
+#     refused as weak, one refused for a space — are, after 200 more
+#     requests, nowhere in the daemon's memory (memscan.py reads every
+#     readable mapping through /proc/PID/mem): before the request buffer
+#     was wiped, one copy of each stayed in libfuse's receive buffers.
+source "$(dirname "$0")/lib.sh"
+
+openssl rand -hex 32 >"$T/kek"
+chmod 600 "$T/kek"
+# A comma, escaped as mount options want it, and a word found nowhere else.
+KEYCMD="echo KeycmdNeedle42 \\, >/dev/null; cat $T/kek"
+setup_mount "keycmd=$KEYCMD"
+pid=${_MOUNT_PID[$M]}
+[[ -n "$pid" ]] || fail "no daemon pid for $M"
+
+say "keycmd: not in the daemon's command line; the mount has its key"
+tr '\0' ' ' <"/proc/$pid/cmdline" >"$T/cmdline"
+if grep -qF KeycmdNeedle42 "$T/cmdline" || grep -qF "cat $T/kek" "$T/cmdline"; then
+    fail "the keycmd shows in /proc/$pid/cmdline: $(cat "$T/cmdline")"
+fi
+grep -qF "state=$S" "$T/cmdline" || fail "the state's option is gone from the command line: $(cat "$T/cmdline")"
+grep -qF "$M" "$T/cmdline" || fail "the mount point is gone from the command line"
+grep -qF "key-encryption key" "$S/imgfs.log" || fail "the mount logged no key-encryption key"
+
+V="$R/instances/vm1"
+new_vm "$V"
+PW1='Zq7-EchoNeedle-9x'
+PW2='Yr8+CloseNeedle-7w'
+WEAK='weakneedleonlylowercase'
+SPACE='Sp ace9-SpaceNeedle'
+
+say "passwords: two accepted, two refused"
+echo "$PW1" >"$V/password"
+printf '%s' "$PW2" >"$V/password"
+assert_errno EINVAL write "$V/password" "$WEAK"
+assert_errno EINVAL write "$V/password" "$SPACE"
+[[ " $(entries "$V/disks") " == *" cidata "* ]] || fail "no disks/cidata: the passwords were not taken"
+
+say "200 requests later, no password's bytes are anywhere in the daemon's memory"
+for ((i = 0; i < 200; i++)); do read -r _ <"$V/status"; done
+python3 "$INTEGRATION_DIR/memscan.py" "$pid" "$PW1" "$PW2" "$WEAK" "$SPACE" >"$T/scan"
+cat "$T/scan" | sed 's/^/    /'
+awk '$1 != 0 { bad = 1 } END { exit bad }' "$T/scan" || fail "a password is still in the daemon's memory"
+# The scan finds what is there: the mount's state directory name is.
+python3 "$INTEGRATION_DIR/memscan.py" "$pid" "$S" >"$T/scan.self"
+awk '$1 == 0 { exit 1 }' "$T/scan.self" || fail "memscan.py finds nothing at all: $(cat "$T/scan.self")"
+
+echo "PASS"
