@@ -148,6 +148,8 @@ static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b
 		fs_show_json(n, ctx, b, NULL);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, b);
+	else if (n->what == FS_W_ERRORS)
+		fs_show_errors(ctx, &n->caller, b); /* the caller's own lines (SPEC §9) */
 	else
 		n->attr->show(n, ctx, b);
 }
