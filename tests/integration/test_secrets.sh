@@ -4,7 +4,8 @@
 #
 #   - `-o keycmd=CMD`: the daemon's /proc/PID/cmdline (what `ps` shows to
 #     every user) no longer holds CMD once the options are parsed; the
-#     mount still has its key (the log says so);
+#     mount still has its key (the log says so); nor does `imgfs serve
+#     --keycmd CMD`'s once it serves;
 #   - passwords written to instances/<vm>/password — one accepted with
 #     `echo`, one accepted without a newline (applied at close), one
 #     refused as weak, one refused for a space — are, after 200 more
@@ -29,6 +30,16 @@ fi
 grep -qF "state=$S" "$T/cmdline" || fail "the state's option is gone from the command line: $(cat "$T/cmdline")"
 grep -qF "$M" "$T/cmdline" || fail "the mount point is gone from the command line"
 grep -qF "key-encryption key" "$S/imgfs.log" || fail "the mount logged no key-encryption key"
+
+say "imgfs serve --keycmd: not in its command line once it serves"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$IMGFS" serve --state "$S" --listen "127.0.0.1:$PORT" --keycmd "cat $T/kek; : ServeNeedle43" 2>"$T/serve.err" &
+SERVE=$!
+at_exit "kill $SERVE; wait $SERVE"
+wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { cat "$T/serve.err" >&2; fail "imgfs serve"; }
+tr '\0' ' ' <"/proc/$SERVE/cmdline" >"$T/serve.cmdline"
+if grep -qF ServeNeedle43 "$T/serve.cmdline"; then fail "the keycmd shows in serve's cmdline: $(cat "$T/serve.cmdline")"; fi
+grep -qF -- "--listen 127.0.0.1:$PORT" "$T/serve.cmdline" || fail "serve's other arguments are gone"
 
 V="$R/instances/vm1"
 new_vm "$V"
