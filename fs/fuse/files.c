@@ -385,11 +385,21 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
  * line (nothing after its newline).  A refused piece drops the whole value:
  * the next write must start again at offset 0. */
 
+/* Drops the handle's value; a password's bytes (a secret buffer) are
+ * wiped now, not when the handle is released: a writer may hold the file
+ * open for as long as it likes. */
+static void value_drop(struct fh *h)
+{
+	if (h->value.secret && h->value.p)
+		explicit_bzero(h->value.p, h->value.cap);
+	h->value.len = 0;
+}
+
 /* Adds one write to the handle's value; -EINVAL with the reason. */
 static int take_write(struct fh *h, const char *buf, size_t size, off_t off, bool multiline, const char **why)
 {
 	if (off == 0) {
-		h->value.len = 0;
+		value_drop(h);
 	} else if (h->value.len == 0 || (size_t)off != h->value.len) {
 		*why = "a value is written from offset 0, each piece where the last one ended";
 		return -EINVAL;
@@ -435,8 +445,11 @@ static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n
 	rc = n->attr->store(n, ctx, value, err);
 	explicit_bzero(value, len); /* a password's only other copy is in h->value (a secret buffer) */
 	free(value);
-	if (rc < 0)
-		h->value.len = 0; /* the next write starts a new value */
+	/* Refused, the next write starts a new value; a password, taken or
+	 * not, is hashed and has no more use here (a write after its newline
+	 * is then refused as not starting at offset 0). */
+	if (rc < 0 || h->value.secret)
+		value_drop(h);
 	return rc;
 }
 
@@ -458,7 +471,7 @@ static void text_write(fuse_req_t req, fuse_ino_t ino, struct fh *h, const char 
 		return;
 	}
 	if ((rc = take_write(h, buf, size, off, n.attr->flags & FS_ATTR_MULTILINE, &why)) < 0) {
-		h->value.len = 0;
+		value_drop(h);
 		h->pending = false;
 		ops_refuse(req, "write", &n, NULL, rc, why);
 		return;
@@ -526,11 +539,14 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h && h->kind == FH_TEXT && h->pending) {
 		/* A line written without its newline: close(2) applies it and
 		 * returns its errno (SPEC §12). */
-		if ((rc = ops_resolve(req, ino, &n)) < 0) {
+		if ((rc = ops_resolve(req, ino, &n)) < 0 || !fs_attr_is_writable(&n)) {
 			h->pending = false;
+			if (h->value.secret)
+				value_drop(h); /* never applied: a password goes now */
+		}
+		if (rc < 0) {
 			ops_reply_err(req, -rc);
 		} else if (!fs_attr_is_writable(&n)) {
-			h->pending = false;
 			ops_refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
 		} else if ((rc = apply_value(ctx, h, &n, &err)) < 0) {
 			ops_refuse(req, "write", &n, NULL, rc, err.msg);

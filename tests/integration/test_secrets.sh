@@ -9,7 +9,8 @@
 #   - passwords written to instances/<vm>/password — one accepted with
 #     `echo`, one accepted without a newline (applied at close), one
 #     refused as weak, one refused for a space — are, after 200 more
-#     requests, nowhere in the daemon's memory (memscan.py reads every
+#     requests, nowhere in the daemon's memory, nor two more whose
+#     writers still hold the file open (memscan.py reads every
 #     readable mapping through /proc/PID/mem): before the request buffer
 #     was wiped, one copy of each stayed in libfuse's receive buffers.
 source "$(dirname "$0")/lib.sh"
@@ -56,8 +57,16 @@ assert_errno EINVAL write "$V/password" "$SPACE"
 [[ " $(entries "$V/disks") " == *" cidata "* ]] || fail "no disks/cidata: the passwords were not taken"
 
 say "200 requests later, no password's bytes are anywhere in the daemon's memory"
+# Two more, each written with its newline by a writer that keeps the file
+# open while the daemon is searched: one taken, one refused.
+PW3='Xs9_HeldOpenNeedle-5v'
+WEAK2='heldopenweakneedle'
+exec 7>"$V/password" 8>"$V/password"
+printf '%s\n' "$PW3" >&7
+if printf '%s\n' "$WEAK2" >&8 2>/dev/null; then fail "a weak password written to a held file was taken"; fi
 for ((i = 0; i < 200; i++)); do read -r _ <"$V/status"; done
-python3 "$INTEGRATION_DIR/memscan.py" "$pid" "$PW1" "$PW2" "$WEAK" "$SPACE" >"$T/scan"
+python3 "$INTEGRATION_DIR/memscan.py" "$pid" "$PW1" "$PW2" "$WEAK" "$SPACE" "$PW3" "$WEAK2" >"$T/scan"
+exec 7>&- 8>&-
 cat "$T/scan" | sed 's/^/    /'
 awk '$1 != 0 { bad = 1 } END { exit bad }' "$T/scan" || fail "a password is still in the daemon's memory"
 # The scan finds what is there: the mount's state directory name is.
