@@ -117,6 +117,47 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
+/* Overwrites the value of every keycmd= in the -o lists of argv (SPEC
+ * §17), once fuse_opt_parse has copied what it keeps: the kernel shows a
+ * process's argument memory as /proc/PID/cmdline, so `ps` would show the
+ * command (a KMS client's, with whatever its arguments name) to every
+ * user for the daemon's whole life.  Its bytes become 'x' (mysqld's way:
+ * the arguments keep their length, no NUL splits one in two for `ps`).
+ * Everything else is left as given: the state and the mount point name
+ * the mount for tests and operators.  A -o list's option ends at a comma
+ * not escaped by a backslash (fuse_opt's rule). */
+static void hide_keycmd(int argc, char **argv)
+{
+	static const char key[] = "keycmd=";
+	for (int i = 1; i < argc; i++) {
+		char *list;
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			list = argv[++i];
+		else if (strncmp(argv[i], "-o", 2) == 0)
+			list = argv[i] + 2;
+		else
+			continue;
+		for (char *p = list; *p;) {
+			bool ours = strncmp(p, key, sizeof(key) - 1) == 0;
+			if (ours)
+				p += sizeof(key) - 1;
+			for (; *p && *p != ','; p++) {
+				if (*p == '\\' && p[1]) {
+					if (ours)
+						*p = 'x';
+					p++;
+				}
+				if (ours)
+					*p = 'x';
+			}
+			if (*p == ',')
+				p++;
+		}
+	}
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [STATE] MOUNTPOINT\n"
@@ -307,6 +348,8 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (o.keycmd) /* parsed: o.keycmd is a copy, args hold copies */
+		hide_keycmd(argc, argv);
 	if (cl.show_help) {
 		usage(argv[0]);
 		rc = 0;

@@ -369,6 +369,8 @@ static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b
 		fs_show_json(n, ctx, b, NULL);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, b);
+	else if (n->what == FS_W_ERRORS)
+		fs_show_errors(ctx, &n->caller, b); /* the caller's own lines (SPEC §9) */
 	else
 		n->attr->show(n, ctx, b);
 }
@@ -645,11 +647,21 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
  * line (nothing after its newline).  A refused piece drops the whole value:
  * the next write must start again at offset 0. */
 
+/* Drops the handle's value; a password's bytes (a secret buffer) are
+ * wiped now, not when the handle is released: a writer may hold the file
+ * open for as long as it likes. */
+static void value_drop(struct fh *h)
+{
+	if (h->value.secret && h->value.p)
+		explicit_bzero(h->value.p, h->value.cap);
+	h->value.len = 0;
+}
+
 /* Adds one write to the handle's value; -EINVAL with the reason. */
 static int take_write(struct fh *h, const char *buf, size_t size, off_t off, bool multiline, const char **why)
 {
 	if (off == 0) {
-		h->value.len = 0;
+		value_drop(h);
 	} else if (h->value.len == 0 || (size_t)off != h->value.len) {
 		*why = "a value is written from offset 0, each piece where the last one ended";
 		return -EINVAL;
@@ -695,33 +707,23 @@ static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n
 	rc = n->attr->store(n, ctx, value, err);
 	explicit_bzero(value, len); /* a password's only other copy is in h->value (a secret buffer) */
 	free(value);
-	if (rc < 0)
-		h->value.len = 0; /* the next write starts a new value */
+	/* Refused, the next write starts a new value; a password, taken or
+	 * not, is hashed and has no more use here (a write after its newline
+	 * is then refused as not starting at offset 0). */
+	if (rc < 0 || h->value.secret)
+		value_drop(h);
 	return rc;
 }
 
-void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
+/* A write into a generated file: collected, applied once its line is
+ * complete (above). */
+static void text_write(fuse_req_t req, fuse_ino_t ino, struct fh *h, const char *buf, size_t size, off_t off)
 {
-	ops_count(req, FS_OP_WRITE, ino, NULL);
 	struct fs_ctx *ctx = ops_ctx(req);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	struct model_err err = {0};
 	struct fs_node n;
 	const char *why = NULL;
 	int rc;
-	if (h->kind == FH_DISK) {
-		/* An instance's disk or an upload: straight into its overlay, no
-		 * lookup (an upload sniffs its first bytes, upload.c). */
-		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
-		if (done < 0) {
-			ops_reply_err(req, (int)-done);
-		} else {
-			fs_stats_written(ctx, (size_t)done);
-			fuse_reply_write(req, (size_t)done);
-		}
-		return;
-	}
 	if ((rc = ops_resolve(req, ino, &n)) < 0) {
 		ops_reply_err(req, -rc);
 		return;
@@ -731,7 +733,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 		return;
 	}
 	if ((rc = take_write(h, buf, size, off, n.attr->flags & FS_ATTR_MULTILINE, &why)) < 0) {
-		h->value.len = 0;
+		value_drop(h);
 		h->pending = false;
 		ops_refuse(req, "write", &n, NULL, rc, why);
 		return;
@@ -751,6 +753,43 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 	fuse_reply_write(req, size);
 }
 
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	ops_count(req, FS_OP_WRITE, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->kind == FH_DISK) {
+		/* An instance's disk or an upload: straight into its overlay, no
+		 * lookup (an upload sniffs its first bytes, upload.c). */
+		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
+		if (done < 0) {
+			ops_reply_err(req, (int)-done);
+		} else {
+			fs_stats_written(ops_ctx(req), (size_t)done);
+			fuse_reply_write(req, (size_t)done);
+		}
+		return;
+	}
+	/* Read before the reply: once the writer has it, it may close and
+	 * another thread free h. */
+	bool secret = h->kind == FH_TEXT && h->value.secret;
+	text_write(req, ino, h, buf, size, off);
+	/* A password (SPEC §16): its bytes are hashed, and wiped from every
+	 * copy the daemon made (h->value, apply_value's), but the request
+	 * itself still holds them: buf points into this thread's receive
+	 * buffer (libfuse's fuse_buf.mem, allocated by its loop for this
+	 * worker and reused only by its next request, which may be smaller),
+	 * where every accepted and refused password stayed until a larger
+	 * request of that thread overwrote it.  Writing through the const is
+	 * sound: the memory is libfuse's own writable heap (no write_buf, no
+	 * splice: do_write hands us a pointer into it), the const only says
+	 * that the handler need not change it, and nothing reads the request
+	 * once its handler returned.  Accepted or refused alike, whatever the
+	 * reply was. */
+	if (secret)
+		explicit_bzero((char *)buf, size);
+}
+
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_FLUSH, ino, NULL);
@@ -762,11 +801,14 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h && h->kind == FH_TEXT && h->pending) {
 		/* A line written without its newline: close(2) applies it and
 		 * returns its errno (SPEC §12). */
-		if ((rc = ops_resolve(req, ino, &n)) < 0) {
+		if ((rc = ops_resolve(req, ino, &n)) < 0 || !fs_attr_is_writable(&n)) {
 			h->pending = false;
+			if (h->value.secret)
+				value_drop(h); /* never applied: a password goes now */
+		}
+		if (rc < 0) {
 			ops_reply_err(req, -rc);
 		} else if (!fs_attr_is_writable(&n)) {
-			h->pending = false;
 			ops_refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
 		} else if ((rc = apply_value(ctx, h, &n, &err)) < 0) {
 			ops_refuse(req, "write", &n, NULL, rc, err.msg);

@@ -209,6 +209,7 @@ enum fs_kind {
 #define FS_INO_ROOT 1
 #define FS_INO_REGIONS 2
 #define FS_INO_STATS 3
+#define FS_INO_ERRORS 4 /* /errors (SPEC §9, log.c) */
 #define FS_SUB_DISKS 0x100
 #define FS_SUB_COPIES 0x200
 #define FS_SUB_SHARES 0x300
@@ -319,6 +320,7 @@ enum fs_what {
 	FS_W_COPY,       /* private/<image>/copies/<region> (copies.c) */
 	FS_W_COPY_FILE,  /* a file of copies/<region>: status, progress, image */
 	FS_W_STATS,      /* /stats (stats.c) */
+	FS_W_ERRORS,     /* /errors: the caller's own recent refusals (log.c) */
 	FS_W_TENANTS,    /* /regions/<r>/tenants (§16, tenants.c) */
 	FS_W_TENANT,     /* tenants/<account> (its class directories are FS_W_CLASS) */
 };
@@ -751,6 +753,13 @@ int fs_reply_errno(int err);
 /* The uid of the caller this thread answers (ops.c sets it at each
  * request), for the log's rate limit; -1 outside requests. */
 void fs_log_set_caller(int64_t uid);
+/* The account and uid the request acts as (fs_caller_get), whose
+ * refusals /errors shows it. */
+void fs_log_set_account(int64_t account_id, int64_t uid);
+/* /errors: the newest refusals of caller c (SPEC §9), one line each,
+ * "<UTC time> <op> <path>: <ERRNO> <reason>"; returns the time of the
+ * newest in nanoseconds, 0 when there is none. */
+int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, struct fs_buf *out);
 /* Default size at which the log file is rotated (-o log_max=; 0: never). */
 #define FS_LOG_MAX_DEFAULT (16LL << 20)
 #define FS_LOG_KEEP 3 /* imgfs.log.1 ... .3 */

@@ -16,6 +16,9 @@
  * "<UTC time> imgfs: <text>"; syslog stamps its own.  Every line is
  * escaped (fs_escape): one line whatever a caller wrote.
  *
+ * Each caller's own recent refusals are also kept here, for /errors (SPEC
+ * §9): see "each caller's refusals" below.
+ *
  * Who calls it: every part of fs/ (fs_log, fs_refuse), ops.c for -o debug
  * (fs_log_debug), main.c at mount and unmount (fs_log_open/close), and
  * whoever handles SIGHUP (log_reopen, after logrotate moved the file).
@@ -29,6 +32,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,10 +159,20 @@ size_t fs_escape(char *out, size_t size, const char *in)
 /* ---- bounds ------------------------------------------------------------- */
 
 static _Thread_local int64_t caller_uid = -1;
+/* The account the request acts as (fs_caller_get), -1 until it is known. */
+static _Thread_local int64_t caller_account = -1;
+static _Thread_local int64_t caller_as_uid = -1;
 
 void fs_log_set_caller(int64_t uid)
 {
 	caller_uid = uid;
+	caller_account = caller_as_uid = -1;
+}
+
+void fs_log_set_account(int64_t account_id, int64_t uid)
+{
+	caller_account = account_id;
+	caller_as_uid = uid;
 }
 
 /* Refusals are logged per (caller, operation) from a bucket of LOG_BURST
@@ -212,6 +227,143 @@ static bool log_admit(int64_t uid, const char *op, uint64_t *held, int64_t *held
 	return true;
 }
 
+/* ---- each caller's refusals (/errors) -------------------------------------- */
+
+/* A tenant of a multi-user mount gets the errno of a refused call and
+ * nothing more, the reason being in a log only root reads (SPEC §9).
+ * /errors shows each caller its own newest refusals, as the log has them,
+ * and nobody else's.
+ *
+ * A caller is the pair (account, uid) a request acts as (fs_caller_get:
+ * in a multi-user mount the uid's account, 0 for a uid without one; in a
+ * single-user mount the mount's account and user): a line is shown to a
+ * reader whose pair is the same, so neither another account nor an
+ * account later given the same uid ever sees it.
+ *
+ * In memory, not the database: a refusal must not cost a write
+ * transaction (a read-only mount refuses every change, a loop of refused
+ * calls would become a write load every tenant shares), and the refusals
+ * worth recording include those the database itself caused.  The lines
+ * are what the processes using this mount were told, gone at unmount
+ * like the log's rate limit; the log keeps every line.
+ *
+ * Bounded per caller and in all: the newest lines that fit in ERR_BYTES
+ * (each cut at ERR_LINE bytes, so at least four are kept), for at most
+ * ERR_CALLERS callers, the caller whose newest refusal is oldest giving
+ * its place to a new one: at most 1 MiB, in static storage that is only
+ * touched where callers were refused. */
+#define ERR_CALLERS 256
+#define ERR_BYTES 4096
+#define ERR_LINE 1024
+
+struct err_ring {
+	const struct fs_ctx *ctx; /* NULL: free */
+	int64_t account, uid;
+	uint64_t seq;     /* of its newest line: the oldest is evicted first */
+	int64_t last_ns;  /* the time of its newest line (the file's mtime) */
+	size_t len;       /* whole lines, each ending in a newline */
+	char text[ERR_BYTES];
+};
+
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct err_ring err_rings[ERR_CALLERS];
+static uint64_t err_seq;
+
+/* Under err_lock: the ring of (ctx, account, uid), NULL if none. */
+static struct err_ring *err_find(const struct fs_ctx *ctx, int64_t account, int64_t uid)
+{
+	for (size_t i = 0; i < ERR_CALLERS; i++)
+		if (err_rings[i].ctx == ctx && err_rings[i].account == account && err_rings[i].uid == uid)
+			return &err_rings[i];
+	return NULL;
+}
+
+/* The caller this thread answers, as /errors keys it; false outside a
+ * request (a background task's failure is no caller's refusal). */
+static bool err_caller(struct fs_ctx *ctx, int64_t *account, int64_t *uid)
+{
+	if (caller_uid < 0)
+		return false;
+	if (caller_account >= 0) {
+		*account = caller_account;
+		*uid = caller_as_uid;
+	} else if (!ctx->multiuser) {
+		*account = ctx->account_id;
+		*uid = ctx->uid;
+	} else {
+		/* Not resolved by this request (an upload's write goes straight
+		 * to its disk): as fs_caller_get would. */
+		struct model_account a;
+		*account = ctx->m && model_account_by_uid(ctx->m, (uid_t)caller_uid, &a) == 0 ? a.id : 0;
+		*uid = caller_uid;
+	}
+	return true;
+}
+
+/* Appends line (escaped, no newline) to the caller's ring. */
+static void err_record(struct fs_ctx *ctx, const char *line)
+{
+	int64_t account, uid, now = model_now_ns();
+	char stamp[21], text[ERR_LINE];
+	if (!err_caller(ctx, &account, &uid))
+		return;
+	model_fmt_time(stamp, now / 1000000000);
+	/* The escaped line is printable UTF-8: fs_escape cuts it before a
+	 * whole character, never inside one. */
+	size_t head = (size_t)snprintf(text, sizeof(text), "%s ", stamp);
+	size_t n = head + fs_escape(text + head, sizeof(text) - head - 1, line);
+	text[n++] = '\n';
+	pthread_mutex_lock(&err_lock);
+	struct err_ring *r = err_find(ctx, account, uid);
+	if (!r) {
+		r = &err_rings[0];
+		for (size_t i = 0; i < ERR_CALLERS && r->ctx; i++)
+			if (!err_rings[i].ctx || err_rings[i].seq < r->seq)
+				r = &err_rings[i];
+		r->ctx = ctx;
+		r->account = account;
+		r->uid = uid;
+		r->len = 0;
+	}
+	if (r->len + n > sizeof(r->text)) {
+		/* Drop the oldest whole lines until this one fits. */
+		size_t drop = r->len + n - sizeof(r->text);
+		char *nl = memchr(r->text + drop - 1, '\n', r->len - drop + 1);
+		drop = nl ? (size_t)(nl - r->text) + 1 : r->len;
+		memmove(r->text, r->text + drop, r->len - drop);
+		r->len -= drop;
+	}
+	memcpy(r->text + r->len, text, n);
+	r->len += n;
+	r->seq = ++err_seq;
+	r->last_ns = now;
+	pthread_mutex_unlock(&err_lock);
+}
+
+int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, struct fs_buf *out)
+{
+	int64_t last = 0;
+	pthread_mutex_lock(&err_lock);
+	const struct err_ring *r = err_find(ctx, c->account_id, c->uid);
+	if (r) {
+		fs_buf_put(out, r->text, r->len);
+		last = r->last_ns;
+	}
+	pthread_mutex_unlock(&err_lock);
+	return last;
+}
+
+/* At unmount: the mount's lines go (a later mount in this process, a
+ * unit test's, starts empty). */
+static void err_forget(const struct fs_ctx *ctx)
+{
+	pthread_mutex_lock(&err_lock);
+	for (size_t i = 0; i < ERR_CALLERS; i++)
+		if (err_rings[i].ctx == ctx)
+			memset(&err_rings[i], 0, offsetof(struct err_ring, text));
+	pthread_mutex_unlock(&err_lock);
+}
+
 /* ---- where lines go ------------------------------------------------------ */
 
 /* The one mount whose log a signal handler may reopen (log_reopen takes
@@ -261,6 +413,7 @@ int fs_log_open(struct fs_ctx *ctx, const char *where)
 
 void fs_log_close(struct fs_ctx *ctx)
 {
+	err_forget(ctx);
 	if (reopen_ctx == ctx)
 		reopen_ctx = NULL;
 	if (ctx->log)
@@ -367,13 +520,16 @@ void fs_refuse_by(struct fs_ctx *ctx, const char *op, const char *path, int err,
 		         (long long)held_uid);
 		log_write(ctx, LOG_NOTICE, raw);
 	}
+	snprintf(raw, sizeof(raw), "%s %s: %s %s%s%s", op, path, fs_errno_name(fs_reply_errno(err)), why,
+	         who ? " " : "", who ? who : "");
 	if (admit) {
-		snprintf(raw, sizeof(raw), "%s %s: %s %s%s%s", op, path, fs_errno_name(fs_reply_errno(err)), why,
-		         who ? " " : "", who ? who : "");
 		fs_escape(line, sizeof(line), raw);
 		log_write(ctx, LOG_NOTICE, line);
 	}
 	pthread_mutex_unlock(&ctx->log_lock);
+	/* The caller's own copy, every line (the log's rate limit is about
+	 * the log's readers, the ring bounds itself). */
+	err_record(ctx, raw);
 	if (image_id)
 		model_image_set_error(ctx->m, image_id, why);
 }

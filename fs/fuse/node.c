@@ -23,6 +23,7 @@ int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out)
 	if (!ctx->multiuser) {
 		/* The role is read when a node needs it (fs_caller_role). */
 		*out = (struct fs_caller){.account_id = ctx->account_id, .uid = ctx->uid, .gid = ctx->gid};
+		fs_log_set_account(out->account_id, out->uid); /* whose /errors a refusal goes to */
 		return 0;
 	}
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
@@ -37,6 +38,7 @@ int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out)
 		out->admin = a.admin;
 		out->has_subs = a.has_subs;
 	}
+	fs_log_set_account(out->account_id, out->uid);
 	return 0;
 }
 
@@ -209,8 +211,11 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 
 	node_init(out, caller);
 	out->ino = ino;
-	if (ino == FS_INO_ROOT || ino == FS_INO_REGIONS || ino == FS_INO_STATS) {
-		out->what = ino == FS_INO_ROOT ? FS_W_ROOT : ino == FS_INO_REGIONS ? FS_W_REGIONS : FS_W_STATS;
+	if (ino == FS_INO_ROOT || ino == FS_INO_REGIONS || ino == FS_INO_STATS || ino == FS_INO_ERRORS) {
+		out->what = ino == FS_INO_ROOT      ? FS_W_ROOT
+		            : ino == FS_INO_REGIONS ? FS_W_REGIONS
+		            : ino == FS_INO_STATS   ? FS_W_STATS
+		                                    : FS_W_ERRORS;
 		return 0;
 	}
 	switch (kind) {
@@ -394,6 +399,9 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 		} else if (strcmp(name, "stats") == 0) {
 			out->what = FS_W_STATS;
 			out->ino = FS_INO_STATS;
+		} else if (strcmp(name, "errors") == 0) {
+			out->what = FS_W_ERRORS;
+			out->ino = FS_INO_ERRORS;
 		} else {
 			return -ENOENT;
 		}
@@ -482,6 +490,8 @@ static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *si
 		fs_show_json(n, ctx, &b, mtime_ns);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, &b);
+	else if (n->what == FS_W_ERRORS)
+		fs_show_errors(ctx, &n->caller, &b);
 	else
 		n->attr->show(n, ctx, &b);
 	*size = (off_t)b.len;
@@ -557,6 +567,22 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		if (fs_stats_readable(ctx, &n->caller) && (rc = generated_size(ctx, n, &st->st_size, &mtime)) < 0)
 			return rc;
 		break;
+	case FS_W_ERRORS: {
+		/* Each caller's own lines (log.c): its size is theirs, its
+		 * mtime their newest refusal's (now when there is none). */
+		struct fs_buf b = {0};
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		mtime = fs_show_errors(ctx, &n->caller, &b);
+		if (!mtime)
+			mtime = model_now_ns();
+		st->st_size = (off_t)b.len;
+		rc = b.failed ? -ENOMEM : 0;
+		fs_buf_release(&b);
+		if (rc < 0)
+			return rc;
+		break;
+	}
 	case FS_W_IMAGE:
 	case FS_W_SUBDIR:
 	case FS_W_SNAP:
@@ -660,6 +686,7 @@ double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 	case FS_W_CSV:
 	case FS_W_JSON:
 	case FS_W_STATS:
+	case FS_W_ERRORS:
 		return 0;
 	case FS_W_COPY:
 	case FS_W_COPY_FILE:
@@ -771,7 +798,13 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 		if (off < 4) {
 			work.what = FS_W_STATS;
 			work.ino = FS_INO_STATS;
-			rc = emit(arg, "stats", &work, 4);
+			if ((rc = emit(arg, "stats", &work, 4)) != 0)
+				break;
+		}
+		if (off < 5) {
+			work.what = FS_W_ERRORS;
+			work.ino = FS_INO_ERRORS;
+			rc = emit(arg, "errors", &work, 5);
 		}
 		break;
 	case FS_W_REGIONS:
@@ -912,6 +945,7 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 			         file ? file : "");
 		return;
 	default:
-		snprintf(out, cap, "%s", n->ino == FS_INO_ROOT ? "/" : n->ino == FS_INO_STATS ? "/stats" : "/regions");
+		snprintf(out, cap, "%s", n->ino == FS_INO_ROOT ? "/" : n->ino == FS_INO_STATS ? "/stats"
+		                         : n->ino == FS_INO_ERRORS ? "/errors" : "/regions");
 	}
 }

@@ -725,6 +725,11 @@ int serve_main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	/* The command ran: out of /proc/PID/cmdline (what ps shows every
+	 * user) for the server's life, as the mount does (SPEC §17).  It
+	 * points into our argument memory, writable, read by nothing after. */
+	if (keycmd)
+		memset((char *)keycmd, 'x', strlen(keycmd));
 	if ((rc = model_open_db(&srv.m, state, db, 0, &err)) < 0) {
 		fprintf(stderr, "imgfs serve: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		rc = 1;

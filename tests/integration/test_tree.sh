@@ -11,7 +11,7 @@ setup_mount
 say "regions of a fresh state: cn-east-2 cn-north-1 cn-south-1"
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(ls "$M/regions" | LC_ALL=C sort | xargs)" "ls regions"
 [[ -d "$M/regions" ]] || fail "regions is not a directory"
-assert_eq "regions stats" "$(ls "$M" | xargs)" "ls of the mount root"
+assert_eq "errors regions stats" "$(ls "$M" | xargs)" "ls of the mount root"
 
 expected_entries=$(printf '%s\n' images.csv images.json instances iso marketplace private public \
     quota recycle-bin shared snapshots | LC_ALL=C sort | xargs)

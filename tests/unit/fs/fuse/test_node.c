@@ -260,7 +260,7 @@ static void walk_node(struct walk *w, const struct fs_node *n, const char *path)
 		         (unsigned long long)n->ino, r->what, r->cls, r->view, n->what, n->cls, n->view);
 	if (fs_ino_kind(n->ino) == FS_K_IMAGE)
 		assert_int_equal(r->img.id, n->img.id);
-	if (n->what != FS_W_ROOT && n->what != FS_W_REGIONS && n->what != FS_W_STATS)
+	if (n->what != FS_W_ROOT && n->what != FS_W_REGIONS && n->what != FS_W_STATS && n->what != FS_W_ERRORS)
 		assert_int_equal(r->region.id, n->region.id);
 	if (n->what == FS_W_DISK)
 		assert_int_equal(r->blob_id, n->blob_id);
@@ -423,7 +423,7 @@ static void test_region_entries(void **state)
 		if (!found)
 			fail_msg("/regions/cn-east-2 has no %s", want[i]);
 	}
-	/* /regions lists the three regions; / lists regions and stats. */
+	/* /regions lists the three regions; / lists regions, stats and errors. */
 	ut_node(&a->ctx, &c, "/regions", n);
 	assert_int_equal(list_from(a, n, 0, 0, &l), 0);
 	assert_int_equal(l.n, UT_REGIONS);
@@ -431,9 +431,10 @@ static void test_region_entries(void **state)
 		assert_string_equal(l.name[i], ut_region_names[i]);
 	ut_node(&a->ctx, &c, "/", n);
 	assert_int_equal(list_from(a, n, 0, 0, &l), 0);
-	assert_int_equal(l.n, 2);
+	assert_int_equal(l.n, 3);
 	assert_string_equal(l.name[0], "regions");
 	assert_string_equal(l.name[1], "stats");
+	assert_string_equal(l.name[2], "errors");
 	free(n);
 }
 
@@ -642,7 +643,7 @@ static void test_list_past_end(void **state)
 		off_t off;
 		bool no_account;
 	} cases[] = {
-		{"/", 4, false},                                 /* after "regions", "stats" */
+		{"/", 5, false},                                 /* after "regions", "stats", "errors" */
 		{"/", 1000, false},
 		{"/regions/cn-north-1", 13, false},              /* after its 10 entries */
 		{"/regions/cn-north-1", 1 << 20, false},
