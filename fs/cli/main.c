@@ -368,6 +368,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imgfs: %s\n", why);
 		goto out;
 	}
+	/* With db= the database is the service and the state directory only
+	 * this host's files (SPEC §12, "arguments that could hurt"): the
+	 * default one may be an embedded service's, whose catalogue chunks
+	 * the two would then share and each one's gc delete for the other.
+	 * Named, as `imgfs admin --db` wants it (issue 36). */
+	if (o.db && !o.state) {
+		fprintf(stderr, "imgfs: -o db= needs this host's state directory (the default one may be another "
+		                "service's): imgfs -o db=URL,state=DIR MOUNTPOINT\n");
+		goto out;
+	}
 	if (o.state)
 		snprintf(state, sizeof(state), "%s", o.state);
 	else if (model_default_state_dir(state, sizeof(state)) < 0) {
