@@ -1089,6 +1089,11 @@ out:
 	return rc;
 }
 
+int model_task_running_here(model *m)
+{
+	return atomic_load(&m->running_here);
+}
+
 int model_task_housekeeping(model *m, int64_t now)
 {
 	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
