@@ -141,6 +141,7 @@ kill -TERM "$pid"
 gone_within "$pid"
 grep "stopping took more than 5 s: abandoned as in a crash" "$S/imgfs.log" || { tail -5 "$S/imgfs.log" >&2; fail "no log line of what the stop abandoned"; }
 wait_for 10 test -s "$T/mkdir.rc" || fail "the mkdir that waited for the database never returned"
+echo "    the waiting mkdir: exit $(cat "$T/mkdir.rc"), $(cat "$T/mkdir.err")"
 rm "$T/freeze"
 
 say "the next mount resumes the import, which ends available"
