@@ -72,7 +72,7 @@
  * the row anew (mkdir, by the external id it drew).  Writes outside a
  * transaction are not marked: the model's are idempotent (a host's lease,
  * a writer's row).  Only a server away for longer than the wait leaves
- * the outcome unknown (-EIO, and a line on stderr).
+ * the outcome unknown (-EIO, and a log line).
  *
  * A connection the server closed while it sat idle (a restart) looks
  * fine to libpq until it next reads.  So before a statement or a
@@ -86,8 +86,10 @@
  * runs again, once, on a new connection; a write that went out is not run
  * again (whether it ran is not known: the commit marks above are for
  * transactions), and inside a transaction the rest must fail.  A reset
- * that fails is logged on stderr (once, until one succeeds), so that the
- * EIO that follows has its line.
+ * that fails is logged (once, until one succeeds), so that the EIO that
+ * follows has its line.  The driver's lines (pg_say) go to the
+ * connection's log (db_conn.log: the mount's imgfs.log; a daemon's
+ * stderr is /dev/null), else to stderr.
  *
  * Noticing other writers: every insert into `changes` notifies the channel
  * imgfs_changes at commit (a trigger, schema_pg.c); wait_change() drains
@@ -101,6 +103,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,12 +206,30 @@ static int sqlstate_errno(const PGresult *r)
 	return -EIO;
 }
 
-/* Logs a server error on stderr (like the SQLite driver's lines). */
-static void pg_complain(const char *what, const PGresult *r, PGconn *pg)
+/* A line of the driver's, "postgresql: ...": into the mount's log (the
+ * connection's log: an EIO the caller gets has its line there), else on
+ * stderr. */
+static void pg_say(const struct pg_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pg_say(const struct pg_conn *c, const char *fmt, ...)
 {
-	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
+	char line[480];
+	int n = snprintf(line, sizeof(line), "postgresql: ");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (c && c->base.log)
+		c->base.log(c->base.log_arg, line);
+	else
+		fprintf(stderr, "imgfs: %s\n", line);
+}
+
+/* Logs a server error (like the SQLite driver's lines). */
+static void pg_complain(const struct pg_conn *c, const char *what, const PGresult *r)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg);
 	size_t n = strcspn(msg, "\n");
-	fprintf(stderr, "imgfs: postgresql: %s: %.*s\n", what, (int)n, msg);
+	pg_say(c, "%s: %.*s", what, (int)n, msg);
 }
 
 /* One network exchange with the server. */
@@ -232,7 +253,7 @@ static void on_notice(void *arg, const PGresult *r)
 	const char *msg = PQresultErrorMessage(r);
 	if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
 		c->doomed = true;
-	fprintf(stderr, "imgfs: postgresql: %.*s\n", (int)strcspn(msg, "\n"), msg);
+	pg_say(c, "%.*s", (int)strcspn(msg, "\n"), msg);
 }
 
 /* Whether the server closed the connection while it sat idle (a restart:
@@ -283,14 +304,14 @@ static bool reconnect(struct pg_conn *c)
 	if (PQstatus(c->pg) != CONNECTION_OK) {
 		if (!c->down) {
 			const char *msg = PQerrorMessage(c->pg);
-			fprintf(stderr, "imgfs: postgresql: cannot reconnect (statements fail with EIO until it "
-			                "answers): %.*s\n", (int)strcspn(msg, "\n"), msg);
+			pg_say(c, "cannot reconnect (statements fail with EIO until it answers): %.*s",
+			       (int)strcspn(msg, "\n"), msg);
 		}
 		c->down = true;
 		return false;
 	}
 	if (c->down)
-		fprintf(stderr, "imgfs: postgresql: reconnected\n");
+		pg_say(c, "reconnected");
 	c->down = false;
 	c->epoch++;
 	c->listening = false;
@@ -313,7 +334,7 @@ static int pg_exec(struct db_conn *dc, const char *sql)
 	r = PQexec(c->pg, sql);
 	round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_complain("exec", r, c->pg);
+		pg_complain(c, "exec", r);
 		rc = sqlstate_errno(r);
 	} else {
 		c->changes = atoll(PQcmdTuples(r));
@@ -521,7 +542,7 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char what[256];
 		snprintf(what, sizeof(what), "%s:%d: %s", s->base.sql->file, s->base.sql->line, s->sql);
-		pg_complain(what, r, c->pg);
+		pg_complain(c, what, r);
 		rc = sqlstate_errno(r);
 	} else {
 		s->epoch = c->epoch;
@@ -538,7 +559,7 @@ static int result_error(struct pg_conn *c, struct pg_stmt *s, const PGresult *r)
 	int rc = sqlstate_errno(r);
 	snprintf(what, sizeof(what), "%s:%d", s->base.sql->file, s->base.sql->line);
 	if (rc != -EEXIST)
-		pg_complain(what, r, c->pg);
+		pg_complain(c, what, r);
 	/* A prepared statement the server forgot (it restarted between two
 	 * statements of a connection that still looked fine). */
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -662,7 +683,7 @@ static int pipe_sync(struct pg_conn *c)
 			else if (q->st)
 				rc = result_error(c, q->st, r);
 			else {
-				pg_complain(q->what, r, c->pg);
+				pg_complain(c, q->what, r);
 				rc = sqlstate_errno(r);
 			}
 		}
@@ -963,8 +984,8 @@ static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
 			if (rc == -ENOENT)
 				v = -1; /* no row: its first marked commit did not happen */
 			if (rc == 0 || rc == -ENOENT) {
-				fprintf(stderr, "imgfs: postgresql: the connection was lost during a commit, "
-				                "which %s\n", v == seq ? "had happened" : "had not happened (nothing changed)");
+				pg_say(c, "the connection was lost during a commit, which %s",
+				       v == seq ? "had happened" : "had not happened (nothing changed)");
 				return v == seq ? 0 : -EIO;
 			}
 		}
@@ -972,8 +993,8 @@ static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	fprintf(stderr, "imgfs: postgresql: the connection was lost during a commit, and the database did not "
-	                "come back within %d s to tell whether it happened\n", PG_OUTCOME_WAIT_MS / 1000);
+	pg_say(c, "the connection was lost during a commit, and the database did not come back within %d s to "
+	          "tell whether it happened", PG_OUTCOME_WAIT_MS / 1000);
 	return -EIO;
 }
 

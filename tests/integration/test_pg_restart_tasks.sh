@@ -9,7 +9,8 @@
 # remounted.  Now the runner tries again until the database answers:
 # once it is back the task is in the queue, runs again, and the image ends
 # available; no row stays running.  And the reads of both hosts after the
-# restart answer at once (every connection renewed on its first use).
+# restart answer at once (every connection renewed on its first use), and
+# an EIO while the server is away has its line in the mount's log.
 source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
@@ -82,8 +83,11 @@ imgfs_wait "$RA/private/web" >/dev/null || fail "the import did not end availabl
 assert_file_eq "$T/www/disk.raw" "$RA/private/web/disks/vda" "web/disks/vda"
 assert_eq 0 "$(running)" "task rows still running"
 
-say "both hosts answer at once after the restart: 20 reads each, none EIO"
+say "the server stopped: b's EIO has its line in b's log; restarted: both hosts answer at once, 20 reads each"
 "$ROOT/scripts/pg-down" "$T/pg"
+assert_errno EIO mkdir "$RB/private/down"
+grep -q "imgfs: postgresql: cannot reconnect (statements fail with EIO until it answers): " "$T/state-b/imgfs.log" ||
+    { tail -5 "$T/state-b/imgfs.log" >&2; fail "no log line in b's log for its EIO"; }
 "$ROOT/scripts/pg-up" "$T/pg" >/dev/null
 for ((k = 0; k < 20; k++)); do
     for R in "$RA" "$RB"; do
@@ -92,4 +96,5 @@ for ((k = 0; k < 20; k++)); do
     done
 done
 mkdir "$RB/private/after" || fail "the first mkdir on b after the restart"
+grep -q "imgfs: postgresql: reconnected" "$T/state-b/imgfs.log" || fail "no 'reconnected' line in b's log"
 say "done"
