@@ -72,9 +72,9 @@ enum { KEY_ALLOW_OTHER = 1, KEY_RO, KEY_FSNAME, KEY_FSTAB };
  * waits for a request in progress) and _exit()s.  Abandoning is safe at
  * any point: SPEC §11's guarantees are those of a crash (every commit is
  * durable or not made; a task is resumed from its last durable point by
- * the next runner, its runner being dead then; an upload's file is
- * recovered at the next mount), and nothing is made durable by waiting
- * longer. */
+ * the next runner, its runner being dead then; an upload whose file was
+ * still open ends in error, "the upload was interrupted"), and nothing
+ * that returned success is lost by not waiting. */
 static struct stop_watch {
 	pthread_mutex_t lock;    /* over se and m: main lets go of them under it */
 	struct fuse_session *se; /* NULL once main destroys it */
