@@ -17,13 +17,16 @@
 #include <limits.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -55,6 +58,86 @@ enum { KEY_ALLOW_OTHER = 1, KEY_RO, KEY_FSNAME, KEY_FSTAB };
 
 #define DEFAULT_WORKERS 2
 #define MAX_WORKERS 64
+#define STOP_BOUND_S 5 /* how long a stop may take before what is left is abandoned */
+
+/* Stopping is bounded (issue 36, SPEC §15).  A stop — SIGTERM, SIGINT, an
+ * unmount — ends libfuse's loop only once every request in progress has
+ * returned, and the workers are joined after a task's next chunk: a
+ * request or a task waiting for a database server that does not answer
+ * (libpq has no timeout), or working through a huge blob, kept the
+ * daemon for minutes.  This thread notices the stop (the session marked
+ * exited: libfuse's signal handlers and its loop on an unmount both do;
+ * looked at 4 times a second) and, when the daemon has not ended
+ * STOP_BOUND_S later, logs what it abandons, unmounts (lazily: nothing
+ * waits for a request in progress) and _exit()s.  Abandoning is safe at
+ * any point: SPEC §11's guarantees are those of a crash (every commit is
+ * durable or not made; a task is resumed from its last durable point by
+ * the next runner, its runner being dead then; an upload whose file was
+ * still open ends in error, "the upload was interrupted"), and nothing
+ * that returned success is lost by not waiting. */
+static struct stop_watch {
+	pthread_mutex_t lock;    /* over se and m: main lets go of them under it */
+	struct fuse_session *se; /* NULL once main destroys it */
+	struct fs_ctx *ctx;
+	model *m;                /* NULL once main closes it */
+	atomic_int done;         /* the daemon ended by itself */
+} watch = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool stop_watch_sleep(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	return !atomic_load(&watch.done);
+}
+
+static bool stop_watch_exited(void)
+{
+	pthread_mutex_lock(&watch.lock);
+	bool exited = !watch.se || fuse_session_exited(watch.se);
+	pthread_mutex_unlock(&watch.lock);
+	return exited;
+}
+
+static void *stop_watch_run(void *arg)
+{
+	(void)arg;
+	while (!stop_watch_exited())
+		if (!stop_watch_sleep(250))
+			return NULL;
+	for (int waited = 0; waited < STOP_BOUND_S * 10; waited++)
+		if (!stop_watch_sleep(100))
+			return NULL;
+	pthread_mutex_lock(&watch.lock); /* kept: main goes no further */
+	fs_log(watch.ctx, "stopping took more than %d s: abandoned as in a crash (%d task(s) running here, "
+	                  "resumed by the next mount; requests still in progress get no answer)",
+	       STOP_BOUND_S, watch.m ? model_task_running_here(watch.m) : 0);
+	if (watch.se)
+		fuse_session_unmount(watch.se); /* lazily: nothing waits for those requests */
+	_exit(0);
+}
+
+static void stop_watch_start(struct fuse_session *se, struct fs_ctx *ctx, model *m)
+{
+	pthread_t t;
+	watch.se = se;
+	watch.ctx = ctx;
+	watch.m = m;
+	if (pthread_create(&t, NULL, stop_watch_run, NULL) == 0)
+		pthread_detach(t);
+	else
+		fs_log(ctx, "cannot start the stop watch: a stop waits for every request and task to end");
+}
+
+/* Main lets go of the session or the model (what is NULL stays). */
+static void stop_watch_forget(bool se, bool m)
+{
+	pthread_mutex_lock(&watch.lock);
+	if (se)
+		watch.se = NULL;
+	if (m)
+		watch.m = NULL;
+	pthread_mutex_unlock(&watch.lock);
+}
 
 
 #define OPT(t, p) {t, offsetof(struct opts, p), 1}
@@ -411,6 +494,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imgfs: %s\n", why);
 		goto out;
 	}
+	/* With db= the database is the service and the state directory only
+	 * this host's files (SPEC §12, "arguments that could hurt"): the
+	 * default one may be an embedded service's, whose catalogue chunks
+	 * the two would then share and each one's gc delete for the other.
+	 * Named, as `imgfs admin --db` wants it (issue 36). */
+	if (o.db && !o.state) {
+		fprintf(stderr, "imgfs: -o db= needs this host's state directory (the default one may be another "
+		                "service's): imgfs -o db=URL,state=DIR MOUNTPOINT\n");
+		goto out;
+	}
 	if (o.state)
 		snprintf(state, sizeof(state), "%s", o.state);
 	else if (model_default_state_dir(state, sizeof(state)) < 0) {
@@ -563,6 +656,7 @@ int main(int argc, char **argv)
 	/* Reports "mounted" (the parent's exit, READY=1) once it answers. */
 	svc = fs_service_start(&ctx, ready_fd, !cl.foreground, tune_readahead);
 	ready_fd = -1;
+	stop_watch_start(ctx.se, &ctx, m);
 
 	if (cl.singlethread) {
 		rc = fuse_session_loop(ctx.se);
@@ -591,14 +685,19 @@ int main(int argc, char **argv)
 	fs_files_release_all();
 	fs_log(&ctx, "unmounted %s", cl.mountpoint);
 out_unmount:
+	pthread_mutex_lock(&watch.lock); /* not both unmounting it */
 	fuse_session_unmount(ctx.se);
+	pthread_mutex_unlock(&watch.lock);
 out_signals:
 	fuse_remove_signal_handlers(ctx.se);
 out_session:
 	fs_service_stop(svc); /* after the unmount: a readiness wait ends */
+	stop_watch_forget(true, false);
 	fuse_session_destroy(ctx.se);
 out:
+	stop_watch_forget(false, true);
 	model_close(m);
+	atomic_store(&watch.done, 1); /* ended within the bound: the log stays ours */
 	fs_log_close(&ctx);
 	if (ready_fd >= 0)
 		close(ready_fd);

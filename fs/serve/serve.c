@@ -97,6 +97,7 @@
 #include "serve.h"
 
 #define SERVE_BLOCK (256u << 10) /* the body buffer of one connection */
+#define SERVE_STOP_BOUND_S 5     /* how long a stop may take before transfers are abandoned */
 #define SERVE_THREADS 4
 #define SERVE_MAX_CONNECTIONS 64
 
@@ -632,6 +633,31 @@ static int fit_fd_limit(unsigned max_conns)
 	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
 }
 
+/* Stopping is bounded (issue 36): libmicrohttpd's stop joins its threads,
+ * and a transfer's thread may be inside a read that waits (a database
+ * server that does not answer, a store that stalls).  SERVE_STOP_BOUND_S
+ * after the signal what is left is abandoned: a log line, and _exit —
+ * nothing of serve's is durable (a client resumes a download with a
+ * Range). */
+static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool stop_done;
+
+static void *stop_bound_run(void *arg)
+{
+	struct serve_log *log = arg;
+	struct timespec ts = {SERVE_STOP_BOUND_S, 0};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&stop_lock); /* kept: main goes no further */
+	if (stop_done) {
+		pthread_mutex_unlock(&stop_lock);
+		return NULL;
+	}
+	serve_logf(log, "stopping took more than %d s: the transfers still in progress are abandoned (a client "
+	                "resumes with a Range)", SERVE_STOP_BOUND_S);
+	_exit(0);
+}
+
 int serve_main(int argc, char **argv)
 {
 	struct server srv = {0};
@@ -827,6 +853,9 @@ int serve_main(int argc, char **argv)
 		}
 		notify_systemd("STOPPING=1");
 		serve_logf(&srv.log, "stopping (signal %d)", sig);
+		pthread_t t;
+		if (pthread_create(&t, NULL, stop_bound_run, &srv.log) == 0)
+			pthread_detach(t);
 		break;
 	}
 	rc = 0;
@@ -841,6 +870,9 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	model_close(srv.m);
+	pthread_mutex_lock(&stop_lock); /* ended within the bound: the log stays ours */
+	stop_done = true;
+	pthread_mutex_unlock(&stop_lock);
 	if (log_open)
 		serve_log_close(&srv.log);
 	free(cert);

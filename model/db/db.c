@@ -81,6 +81,17 @@ void model_conns_close(model *m)
 	pthread_key_delete(m->conn_key);
 }
 
+/* A driver's line (db_conn.log): into the model's log once it has one
+ * (set after the first connections are made), else on stderr. */
+static void conn_log(void *arg, const char *line)
+{
+	model *m = arg;
+	if (m->log_fn)
+		model_log(m, "%s", line);
+	else
+		fprintf(stderr, "imgfs: %s\n", line);
+}
+
 static int conn_open(model *m, struct model_conn **out)
 {
 	struct model_conn *c = calloc(1, sizeof(*c));
@@ -97,6 +108,8 @@ static int conn_open(model *m, struct model_conn **out)
 	c->db->rows = &m->rows;
 	c->db->round_trips = &m->round_trips;
 	c->db->write_gen = &m->rows_gen;
+	c->db->log = conn_log;
+	c->db->log_arg = m;
 	*out = c;
 	return 0;
 }

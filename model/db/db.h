@@ -86,6 +86,12 @@ struct db_conn {
 	/* Bumped when a statement that may write is reset, that is after it
 	 * ran (the model's cache generation; NULL: nothing). */
 	atomic_int_fast64_t *write_gen;
+	/* Where the driver's own lines go (a failed statement, a connection
+	 * lost and reset): log(log_arg, line), the model's log when it has
+	 * one (a mount's imgfs.log: a daemon's stderr is /dev/null), else
+	 * stderr; NULL: stderr. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
 };
 typedef struct db_stmt {
 	const struct db_driver *drv;

@@ -72,15 +72,24 @@
  * the row anew (mkdir, by the external id it drew).  Writes outside a
  * transaction are not marked: the model's are idempotent (a host's lease,
  * a writer's row).  Only a server away for longer than the wait leaves
- * the outcome unknown (-EIO, and a line on stderr).
+ * the outcome unknown (-EIO, and a log line).
  *
  * A connection the server closed while it sat idle (a restart) looks
- * fine to libpq until its next statement fails.  A read outside a
- * transaction (a SELECT: pg_stmt.reads_only) then runs again, once, on a
- * new connection, so that a server that is back answers the first `ls`
- * or `cat` of each of the mount's connections instead of EIO; a write is
- * not run again (whether it ran is not known: the commit marks above are
- * for transactions), and inside a transaction the rest must fail.
+ * fine to libpq until it next reads.  So before a statement or a
+ * transaction goes out on an idle connection, one poll() that returns at
+ * once looks for what the server left in the socket (its FATAL, the end
+ * of the stream: pg_alive), and such a connection is reset first: after
+ * an outage every connection of a mount, read or write, works again from
+ * its first use.  A server that closes the connection between that look
+ * and the statement: a read outside a transaction (a SELECT:
+ * pg_stmt.reads_only), or a statement whose prepare failed (nothing ran),
+ * runs again, once, on a new connection; a write that went out is not run
+ * again (whether it ran is not known: the commit marks above are for
+ * transactions), and inside a transaction the rest must fail.  A reset
+ * that fails is logged (once, until one succeeds), so that the EIO that
+ * follows has its line.  The driver's lines (pg_say) go to the
+ * connection's log (db_conn.log: the mount's imgfs.log; a daemon's
+ * stderr is /dev/null), else to stderr.
  *
  * Noticing other writers: every insert into `changes` notifies the channel
  * imgfs_changes at commit (a trigger, schema_pg.c); wait_change() drains
@@ -94,6 +103,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +146,8 @@ struct pg_conn {
 	bool in_txn;         /* between begin_write and commit/rollback */
 	bool begin_pending;  /* BEGIN and the lock go out with the next statement */
 	bool marks;          /* its commits set its imgfs_commits row (the table exists) */
+	bool doomed;         /* the server said FATAL while it sat idle (a shutdown): reset it */
+	bool down;           /* its last reset failed (logged once until one succeeds) */
 	int64_t commit_key;  /* that row's key: random, positive */
 	int64_t commit_seq;  /* the number of its last marked commit */
 	int nqueued;         /* results the pipeline owes, in order */
@@ -194,12 +206,30 @@ static int sqlstate_errno(const PGresult *r)
 	return -EIO;
 }
 
-/* Logs a server error on stderr (like the SQLite driver's lines). */
-static void pg_complain(const char *what, const PGresult *r, PGconn *pg)
+/* A line of the driver's, "postgresql: ...": into the mount's log (the
+ * connection's log: an EIO the caller gets has its line there), else on
+ * stderr. */
+static void pg_say(const struct pg_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pg_say(const struct pg_conn *c, const char *fmt, ...)
 {
-	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
+	char line[480];
+	int n = snprintf(line, sizeof(line), "postgresql: ");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (c && c->base.log)
+		c->base.log(c->base.log_arg, line);
+	else
+		fprintf(stderr, "imgfs: %s\n", line);
+}
+
+/* Logs a server error (like the SQLite driver's lines). */
+static void pg_complain(const struct pg_conn *c, const char *what, const PGresult *r)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg);
 	size_t n = strcspn(msg, "\n");
-	fprintf(stderr, "imgfs: postgresql: %s: %.*s\n", what, (int)n, msg);
+	pg_say(c, "%s: %.*s", what, (int)n, msg);
 }
 
 /* One network exchange with the server. */
@@ -212,26 +242,77 @@ static void round_trip(struct pg_conn *c)
 static bool reconnect(struct pg_conn *c);
 static void session_setup(struct pg_conn *c);
 
+/* What the server says outside any statement (libpq's notice receiver):
+ * a warning goes to stderr as before; FATAL or PANIC while the connection
+ * sat idle is a server shutting down (or an administrator ending the
+ * backend), and the connection is reset before its next statement. */
+static void on_notice(void *arg, const PGresult *r)
+{
+	struct pg_conn *c = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorMessage(r);
+	if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+		c->doomed = true;
+	pg_say(c, "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Whether the server closed the connection while it sat idle (a restart:
+ * its FATAL and the end of the stream wait in the socket, and libpq
+ * learns of them only when it next reads).  One poll() that returns at
+ * once; what is there is read (notifications are kept for drain()). */
+static bool closed_while_idle(struct pg_conn *c)
+{
+	struct pollfd p = {PQsocket(c->pg), POLLIN, 0};
+	for (int i = 0; i < 4 && !c->doomed && PQstatus(c->pg) == CONNECTION_OK; i++) {
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			break;
+		if (!PQconsumeInput(c->pg))
+			break; /* the end of the stream: libpq marks it bad */
+		PQisBusy(c->pg); /* parses it: a FATAL reaches on_notice */
+	}
+	return c->doomed || PQstatus(c->pg) != CONNECTION_OK;
+}
+
 /* The connection, reset if it broke (never inside a transaction: the rest
  * of it must fail, not run outside it); false when the server is
- * unreachable. */
+ * unreachable.  Outside a transaction a connection the server closed
+ * while it sat idle is reset before it is used, so that after an outage
+ * every connection of the mount works again from its first statement —
+ * a write's too (a write that met the outage itself keeps its EIO). */
 static bool pg_alive(struct pg_conn *c)
 {
-	if (PQstatus(c->pg) == CONNECTION_OK)
+	if (!c->in_txn && c->nqueued == 0) {
+		if (!closed_while_idle(c))
+			return true;
+	} else if (PQstatus(c->pg) == CONNECTION_OK) {
 		return true;
+	}
 	if (c->in_txn)
 		return false;
 	return reconnect(c);
 }
 
-/* A new connection in place of the old one, whatever its state. */
+/* A new connection in place of the old one, whatever its state; a
+ * failure is logged (the EIO that follows has its line), once until a
+ * reset succeeds again. */
 static bool reconnect(struct pg_conn *c)
 {
 	c->nqueued = 0;
 	c->begin_pending = false;
+	c->doomed = false;
 	PQreset(c->pg);
-	if (PQstatus(c->pg) != CONNECTION_OK)
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		if (!c->down) {
+			const char *msg = PQerrorMessage(c->pg);
+			pg_say(c, "cannot reconnect (statements fail with EIO until it answers): %.*s",
+			       (int)strcspn(msg, "\n"), msg);
+		}
+		c->down = true;
 		return false;
+	}
+	if (c->down)
+		pg_say(c, "reconnected");
+	c->down = false;
 	c->epoch++;
 	c->listening = false;
 	c->notified++; /* notifications were lost meanwhile */
@@ -253,7 +334,7 @@ static int pg_exec(struct db_conn *dc, const char *sql)
 	r = PQexec(c->pg, sql);
 	round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_complain("exec", r, c->pg);
+		pg_complain(c, "exec", r);
 		rc = sqlstate_errno(r);
 	} else {
 		c->changes = atoll(PQcmdTuples(r));
@@ -305,6 +386,8 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 	c->base.drv = &db_postgres;
 	c->epoch = 1;
 	c->pg = PQconnectdb(target);
+	if (c->pg)
+		PQsetNoticeReceiver(c->pg, on_notice, c);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
 		const char *msg = PQerrorMessage(c->pg);
 		model_fail(err, -EIO, "cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
@@ -459,7 +542,7 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char what[256];
 		snprintf(what, sizeof(what), "%s:%d: %s", s->base.sql->file, s->base.sql->line, s->sql);
-		pg_complain(what, r, c->pg);
+		pg_complain(c, what, r);
 		rc = sqlstate_errno(r);
 	} else {
 		s->epoch = c->epoch;
@@ -476,12 +559,16 @@ static int result_error(struct pg_conn *c, struct pg_stmt *s, const PGresult *r)
 	int rc = sqlstate_errno(r);
 	snprintf(what, sizeof(what), "%s:%d", s->base.sql->file, s->base.sql->line);
 	if (rc != -EEXIST)
-		pg_complain(what, r, c->pg);
+		pg_complain(c, what, r);
 	/* A prepared statement the server forgot (it restarted between two
 	 * statements of a connection that still looked fine). */
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (state && strcmp(state, "26000") == 0)
 		s->epoch = 0;
+	/* The server ending this backend (a shutdown) answered instead: the
+	 * connection is reset before its next use, whatever libpq thinks. */
+	if (state && strncmp(state, "57P0", 4) == 0)
+		c->doomed = true;
 	return rc;
 }
 
@@ -596,7 +683,7 @@ static int pipe_sync(struct pg_conn *c)
 			else if (q->st)
 				rc = result_error(c, q->st, r);
 			else {
-				pg_complain(q->what, r, c->pg);
+				pg_complain(c, q->what, r);
 				rc = sqlstate_errno(r);
 			}
 		}
@@ -674,23 +761,28 @@ static int pg_step(db_stmt *st)
 		return s->res ? take_result(c, s) : s->err < 0 ? s->err : -EIO;
 	}
 	for (int tries = 0, resets = 0;; tries++) {
-		if ((rc = ensure_prepared(c, s)) < 0)
-			return rc;
-		s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values, s->lengths,
-		                        s->formats, 0);
-		round_trip(c);
-		rc = take_result(c, s);
+		bool ran = false;
+		if ((rc = ensure_prepared(c, s)) == 0) {
+			s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values,
+			                        s->lengths, s->formats, 0);
+			round_trip(c);
+			rc = take_result(c, s);
+			ran = true;
+		}
 		if (c->in_txn || tries == 2)
 			return rc;
 		/* A serialization failure of a statement that is its own
 		 * transaction: nothing it did stays, so it is simply run again. */
-		if (rc == -EAGAIN)
+		if (rc == -EAGAIN && ran)
 			continue;
-		/* A connection the server closed while it sat idle (a restart:
-		 * libpq learns it only now): a read runs again, once, on a new
-		 * one — the caller would otherwise get EIO from a server that is
-		 * back.  A write is not: whether it ran is not known. */
-		if (rc != -EIO || !s->reads_only || resets++ > 0 || PQstatus(c->pg) == CONNECTION_OK || !reconnect(c))
+		/* The connection broke under it (a server that restarted between
+		 * pg_alive's look and this statement): when nothing ran (the
+		 * prepare failed) or it was a read, it runs again, once, on a new
+		 * connection — the caller would otherwise get EIO from a server
+		 * that is back.  A write that went out is not: whether it ran is
+		 * not known. */
+		if (rc != -EIO || (ran && !s->reads_only) || resets++ > 0 ||
+		    (PQstatus(c->pg) == CONNECTION_OK && !c->doomed) || !reconnect(c))
 			return rc;
 	}
 }
@@ -892,8 +984,8 @@ static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
 			if (rc == -ENOENT)
 				v = -1; /* no row: its first marked commit did not happen */
 			if (rc == 0 || rc == -ENOENT) {
-				fprintf(stderr, "imgfs: postgresql: the connection was lost during a commit, "
-				                "which %s\n", v == seq ? "had happened" : "had not happened (nothing changed)");
+				pg_say(c, "the connection was lost during a commit, which %s",
+				       v == seq ? "had happened" : "had not happened (nothing changed)");
 				return v == seq ? 0 : -EIO;
 			}
 		}
@@ -901,8 +993,8 @@ static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	fprintf(stderr, "imgfs: postgresql: the connection was lost during a commit, and the database did not "
-	                "come back within %d s to tell whether it happened\n", PG_OUTCOME_WAIT_MS / 1000);
+	pg_say(c, "the connection was lost during a commit, and the database did not come back within %d s to "
+	          "tell whether it happened", PG_OUTCOME_WAIT_MS / 1000);
 	return -EIO;
 }
 

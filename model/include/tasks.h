@@ -68,6 +68,8 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out);
  * -errno on a database error.  *stop is polled between chunks: a task
  * stopped that way is left to be resumed by the next runner. */
 int model_task_work(model *m, const volatile int *stop);
+/* Tasks this process runs now (what a stop that gives up abandons). */
+int model_task_running_here(model *m);
 /* Housekeeping a runner does now and then: recycle-bin expiry. */
 int model_task_housekeeping(model *m, int64_t now);
 

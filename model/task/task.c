@@ -42,7 +42,11 @@
  * see the other's runners as dead).
  *
  * Stopping: a runner whose *stop is set stops between two chunks and puts
- * its task back in the queue; the next runner resumes it.
+ * its task back in the queue; the next runner resumes it.  A runner whose
+ * task ends in a database error (the server restarting) puts it back too,
+ * and tries again, with growing pauses, until the database answers
+ * (requeue_until_done): the task is never left 'running' under a live
+ * runner that no longer runs it.
  *
  * Fair share (SPEC §8: one account's queue never keeps another account's
  * task waiting behind it).  The next free worker goes to the account with
@@ -1004,6 +1008,44 @@ int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt,
 
 /* ---- the runner's entry points ---------------------------------------------------- */
 
+#define REQUEUE_PAUSE_MIN_MS 100  /* the first pause before a requeue is tried again */
+#define REQUEUE_PAUSE_MAX_MS 2000 /* the longest: well inside the shortest lease (2 s .. 86400 s, §13) */
+
+/* Gives the task back to the queue (stopped, or a database error), and
+ * keeps trying while the database does not answer: a task left 'running'
+ * under this live runner would wait for the process to end, since no
+ * other runner takes a live one's task (issue 36: a destroy stayed
+ * running for minutes after a PostgreSQL restart).  Pauses grow from
+ * REQUEUE_PAUSE_MIN_MS to REQUEUE_PAUSE_MAX_MS; a pause is cut short when
+ * the process stops (then the row stays this runner's, which is dead by
+ * the next mount: it claims it as after a crash).  Ends when the task is
+ * back in the queue, lost to another runner, or the process stops. */
+static int requeue_until_done(struct task_run *r)
+{
+	int rc, tries = 0;
+	for (int pause_ms = REQUEUE_PAUSE_MIN_MS;; tries++) {
+		if ((rc = task_requeue(r)) >= 0 || r->lost)
+			break;
+		if (tries == 0)
+			model_log(r->m, "%s task %lld: cannot give it back to the queue (%s): trying again until the "
+			          "database answers", r->t.kind, (long long)r->t.id, strerror(-rc));
+		if (r->stop && *r->stop) {
+			model_log(r->m, "%s task %lld: stopping with the database away: left to the next mount "
+			          "(resumed as after a crash)", r->t.kind, (long long)r->t.id);
+			return rc;
+		}
+		for (int slept = 0; slept < pause_ms && !(r->stop && *r->stop); slept += 50) {
+			struct timespec ts = {0, 50 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+		pause_ms = pause_ms * 2 > REQUEUE_PAUSE_MAX_MS ? REQUEUE_PAUSE_MAX_MS : pause_ms * 2;
+	}
+	if (tries > 0 && rc >= 0)
+		model_log(r->m, "%s task %lld: %s after %d tries", r->t.kind, (long long)r->t.id,
+		          r->lost ? "taken by another runner meanwhile" : "back in the queue", tries + 1);
+	return rc;
+}
+
 int model_task_work(model *m, const volatile int *stop)
 {
 	struct task_run *r;
@@ -1033,9 +1075,10 @@ int model_task_work(model *m, const volatile int *stop)
 	atomic_fetch_sub(&m->running_here, 1);
 	/* Stopped: the next runner resumes it.  A database error: it may pass,
 	 * and a task left 'running' under this live process would wait for
-	 * the process to end — give it back now (best effort). */
+	 * the process to end — give it back now, and again until the
+	 * database answers (requeue_until_done). */
 	if ((r->stopped || rc < 0) && !r->lost) {
-		int rq = task_requeue(r);
+		int rq = requeue_until_done(r);
 		if (rc >= 0)
 			rc = rq;
 	}
@@ -1044,6 +1087,11 @@ int model_task_work(model *m, const volatile int *stop)
 out:
 	free(r);
 	return rc;
+}
+
+int model_task_running_here(model *m)
+{
+	return atomic_load(&m->running_here);
 }
 
 int model_task_housekeeping(model *m, int64_t now)

@@ -11,7 +11,10 @@
 #     would look for it through its own mount),
 #   - a mount point that is not empty, unless -o nonempty (then its files
 #     are hidden while mounted and back after), also through
-#     `mount -t fuse.imgfs ... -o nonempty` (mount.fuse3 passes it on).
+#     `mount -t fuse.imgfs ... -o nonempty` (mount.fuse3 passes it on);
+#   - `-o db=URL` (or a postgresql:// source) without `state=`: the default
+#     state directory, an embedded service's, would become this host's
+#     files (issue 36).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -101,3 +104,23 @@ echo "mount -t fuse.imgfs -o nonempty: ok"
 EOF
     { cat "$T/helper.out" >&2; fail "mount(8) with -o nonempty"; }
 assert_eq "mount -t fuse.imgfs -o nonempty: ok" "$(cat "$T/helper.out")" "mount(8)"
+
+say "-o db= without state=: refused, the default state (an embedded service's) untouched"
+# An embedded service in the default state directory: the mount would
+# have adopted it as this host's files (the two services then share its
+# catalogue chunks, and each one's gc deletes the other's).  Refused
+# before the database is asked (the URL names nothing that listens).
+mkdir -p "$XDG_DATA_HOME"
+"$IMGFS" admin init "$XDG_DATA_HOME/imgfs" >/dev/null
+S="$XDG_DATA_HOME/imgfs" # what snapshot() watches
+mkdir "$T/dbmnt"
+before=$(snapshot)
+want="imgfs: -o db= needs this host's state directory \(the default one may be another service's\): imgfs -o db=URL,state=DIR MOUNTPOINT"
+out=$("$IMGFS" -o db=postgresql://nobody@127.0.0.1:1/none "$T/dbmnt" 2>&1) && fail "-o db= without state= mounted"
+assert_match "$want" "$out" "the refusal of -o db= without state="
+out=$("$IMGFS" postgresql://nobody@127.0.0.1:1/none "$T/dbmnt" -o workers=0 2>&1) &&
+    fail "a postgresql:// source without state= mounted"
+assert_match "$want" "$out" "the refusal of a postgresql:// source without state="
+grep -q " $T" /proc/mounts && fail "something was mounted: $(grep " $T" /proc/mounts)"
+assert_eq "$before" "$(snapshot)" "the default state after the refusals"
+[[ -z "$(find "$T/dbmnt" -mindepth 1)" ]] || fail "a refused mount wrote into $T/dbmnt"
