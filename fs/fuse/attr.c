@@ -109,6 +109,7 @@ static void show_device_mapping(const struct fs_node *n, struct fs_ctx *ctx, str
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
 	int count = n->img.refs & MODEL_REF_DEVICES ? model_device_list(ctx->m, n->img.id, devs) : 0;
+	fs_buf_error(out, count);
 	for (int i = 0; i < count; i++) {
 		if (devs[i].kind == MODEL_DEV_SNAPSHOT)
 			fs_buf_printf(out, "%s\tsnapshot\t%s\t%llu\n", devs[i].name, devs[i].snapshot_ext_id,
@@ -123,9 +124,13 @@ static void show_device_mapping(const struct fs_node *n, struct fs_ctx *ctx, str
 static void show_instances(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	char buf[MODEL_TEXT_MAX];
+	int rc;
 	if (n->caller.account_id && (n->img.refs & MODEL_REF_INSTANCES) &&
-	    model_image_instances(ctx->m, n->img.id, n->caller.account_id, buf, sizeof(buf)) > 0)
-		fs_buf_puts(out, buf);
+	    (rc = model_image_instances(ctx->m, n->img.id, n->caller.account_id, buf, sizeof(buf))) != 0) {
+		fs_buf_error(out, rc);
+		if (rc > 0)
+			fs_buf_puts(out, buf);
+	}
 }
 
 /* Control files read empty. */
@@ -705,6 +710,7 @@ void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *o
 	if (!n->caller.account_id)
 		return;
 	int count = model_quota_list(ctx->m, n->caller.account_id, n->region.id, q);
+	fs_buf_error(out, count);
 	for (int i = 0; i < count; i++)
 		fs_buf_printf(out, "%s %lld %lld\n", model_quota_name(q[i].key), (long long)q[i].used,
 		              (long long)q[i].limit);
@@ -818,13 +824,13 @@ static void show_images(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 		if (parts[i].own && !n->caller.account_id)
 			continue;
 		c.cls = parts[i].cls;
-		model_image_list(ctx->m, n->region.id, parts[i].own ? n->caller.account_id : 0, parts[i].folder, 0,
-		                 csv_row, &c);
+		fs_buf_error(out, model_image_list(ctx->m, n->region.id, parts[i].own ? n->caller.account_id : 0,
+		                                   parts[i].folder, 0, csv_row, &c));
 	}
 	if (n->caller.account_id) {
 		c.cls = "shared";
 		c.shared = true;
-		model_image_list_shared(ctx->m, n->region.id, n->caller.account_id, 0, csv_row, &c);
+		fs_buf_error(out, model_image_list_shared(ctx->m, n->region.id, n->caller.account_id, 0, csv_row, &c));
 	}
 	if (json)
 		fs_buf_puts(out, c.rows ? "\n]\n" : "]\n");

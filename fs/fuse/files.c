@@ -359,20 +359,29 @@ void ops_create_upload(fuse_req_t req, const struct fs_node *p, const char *name
 		fh_free(h);
 }
 
-static void render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b)
+int fs_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b, int64_t *mtime_ns)
 {
 	if (n->what == FS_W_QUOTA)
 		fs_show_quota(n, ctx, b);
 	else if (n->what == FS_W_CSV)
-		fs_show_csv(n, ctx, b, NULL);
+		fs_show_csv(n, ctx, b, mtime_ns);
 	else if (n->what == FS_W_JSON)
-		fs_show_json(n, ctx, b, NULL);
+		fs_show_json(n, ctx, b, mtime_ns);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, b);
 	else if (n->what == FS_W_ERRORS)
 		fs_show_errors(ctx, &n->caller, b); /* the caller's own lines (SPEC §9) */
 	else
 		n->attr->show(n, ctx, b);
+	if (b->err) {
+		/* Empty or half a file would be served as if true: EIO, said. */
+		char path[1024];
+		fs_node_path(ctx, n, path, sizeof(path));
+		fs_log(ctx, "read %s: %s the database did not answer (%s): its content is not shown", path,
+		       fs_errno_name(-b->err), strerror(-b->err));
+		return b->err == -ENOENT ? -ENOENT : -EIO;
+	}
+	return b->failed ? -ENOMEM : 0;
 }
 
 /* Opens node n for the request; a refusal's reason (another host's disk,
@@ -472,8 +481,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		bool lane = render_in_lane(n);
 		if (lane)
 			lane_enter(owner);
-		render(ctx, n, &b);
-		if (b.failed) {
+		if ((rc = fs_render(ctx, n, &b, NULL)) < 0) {
 			if (lane)
 				lane_leave(owner);
 			if (b.over == FS_BUF_OVER_ONE)
@@ -483,8 +491,9 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 				snprintf(err->msg, sizeof(err->msg),
 				         "the generated files open in this mount take %u MiB, the most it holds: try again once "
 				         "some are closed", RENDER_MAX >> 20);
+			else if (rc == -EIO)
+				snprintf(err->msg, sizeof(err->msg), "the database did not answer: the reason is in the log");
 			fs_buf_release(&b);
-			rc = -ENOMEM;
 			goto fail;
 		}
 		rc = rendering_take(&b, owner, &h->text, err);

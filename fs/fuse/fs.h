@@ -262,7 +262,15 @@ struct fs_buf {
 	bool mapped; /* p is an mmap of cap bytes (large: given back at release) */
 	enum { FS_BUF_FITS, FS_BUF_OVER_ALL, FS_BUF_OVER_ONE } over; /* why failed, with a budget */
 	struct fs_budget *budget; /* NULL: not charged */
+	int err;     /* a model call behind the content failed (-errno): the
+	                content is not to be shown (SPEC §12 "nothing silent") */
 };
+/* Records the first failure (rc < 0) of a model call a show made. */
+static inline void fs_buf_error(struct fs_buf *b, int rc)
+{
+	if (rc < 0 && !b->err)
+		b->err = rc;
+}
 void fs_buf_put(struct fs_buf *b, const void *data, size_t len);
 void fs_buf_puts(struct fs_buf *b, const char *s);
 void fs_buf_printf(struct fs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -453,6 +461,11 @@ bool fs_attr_visible(const struct fs_attr *a, const struct fs_node *n);
 void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
 void fs_show_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
 void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
+/* A generated file's content now, into b (files.c): 0, -ENOMEM when b
+ * could not hold it, or the error of a model call behind it (-EIO: the
+ * database did not answer), with a log line naming the file.  mtime_ns
+ * (may be NULL): images.csv's and images.json's newest row's time. */
+int fs_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b, int64_t *mtime_ns);
 /* Writes into a generated file: whether n accepts writes now. */
 bool fs_attr_is_writable(const struct fs_node *n);
 

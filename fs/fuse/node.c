@@ -482,22 +482,10 @@ static int max_region_created(void *arg, const struct model_region *r)
 static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *size, int64_t *mtime_ns)
 {
 	struct fs_buf b = {.count = true};
-	if (n->what == FS_W_QUOTA)
-		fs_show_quota(n, ctx, &b);
-	else if (n->what == FS_W_CSV)
-		fs_show_csv(n, ctx, &b, mtime_ns);
-	else if (n->what == FS_W_JSON)
-		fs_show_json(n, ctx, &b, mtime_ns);
-	else if (n->what == FS_W_STATS)
-		fs_show_stats(ctx, &b);
-	else if (n->what == FS_W_ERRORS)
-		fs_show_errors(ctx, &n->caller, &b);
-	else
-		n->attr->show(n, ctx, &b);
+	int rc = fs_render(ctx, n, &b, mtime_ns);
 	*size = (off_t)b.len;
-	bool failed = b.failed;
 	fs_buf_release(&b);
-	return failed ? -ENOMEM : 0;
+	return rc;
 }
 
 int fs_node_blob_access(const struct fs_node *n)

@@ -182,4 +182,17 @@ for ((k = 0; k < 20; k++)); do
     [[ -d "$R/private/one" ]] || fail "stat $k of private/one after the restart"
 done
 assert_eq $((u0 + 2 + ok)) "$(used)" "private-images used after the restart"
+
+say "the server away: a generated file is EIO with a log line, never an empty success"
+"$ROOT/scripts/pg-down" "$T/pg"
+for f in quota images.csv images.json; do
+    if out=$(cat "$R/$f" 2>"$T/cat.err"); then
+        fail "cat $f with the server down succeeded: '$(head -c 80 <<<"$out")'"
+    fi
+    grep -q "Input/output error" "$T/cat.err" || fail "cat $f with the server down: $(cat "$T/cat.err")"
+    grep -q "read /regions/cn-north-1/$f: EIO the database did not answer" "$T/state/imgfs.log" ||
+        fail "no log line for the EIO of $f"
+done
+"$ROOT/scripts/pg-up" "$T/pg" >/dev/null
+assert_match '.*private-images .*' "$(cat "$R/quota")" "quota once the server is back"
 say "done"
