@@ -30,6 +30,7 @@ struct model {
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
 	atomic_int running_here;       /* tasks of any kind this process runs (task.c) */
+	atomic_int checksums_here;     /* checksum passes this process runs: at most one (checksum.c) */
 	/* bytes of progress this process's tasks made, by kind (task.c) */
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];
 	/* bytes they moved: fetched by imports, placed in the target by copies */
@@ -334,6 +335,9 @@ int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, 
  * reference (an upload's; 0 none) — whose SHA-256 is known.  1 (out set),
  * 0 (not found), -errno. */
 int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65]);
+/* The same for the XXH3-128 (§2.3): src_blob's when its manifest is man's
+ * and it has one.  1 (out set), 0 (not found), -errno. */
+int model_blob_xxh128_reuse(model *m, int64_t src_blob, const blob_manifest *man, char out[33]);
 /* Records a blob's SHA-256 hashed on its way in (an import), on its own;
  * best effort (blob.c). */
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);

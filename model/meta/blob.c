@@ -197,32 +197,16 @@ out:
 int model_blob_hash(model *m, int64_t blob_id, char out[33])
 {
 	struct model_blob b;
-	struct model_conn *c;
-	blob_manifest *man = NULL;
-	blob_store *s;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
 		return rc;
-	if (!b.sealed)
+	/* What is kept, nothing more: hashing a blob here would hold a request
+	 * thread for as long as its virtual size takes (1 TiB of holes is
+	 * minutes), so a blob waits for the checksum pass (model/task/checksum.c). */
+	if (!b.sealed || !b.xxh128[0])
 		return -ENODATA;
-	if (b.xxh128[0]) {
-		memcpy(out, b.xxh128, 33);
-		return 0;
-	}
-	if ((rc = model_store(m, b.region_id, &s)) < 0 || (rc = model_blob_manifest(m, blob_id, &man)) < 0)
-		goto out;
-	if ((rc = blob_store_hash_blob(s, man, out)) < 0)
-		goto out;
-	/* Recording it is an optimisation: a failure here loses nothing. */
-	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, SQL("UPDATE blobs SET xxh128 = ? WHERE id = ?")))) {
-		db_bind_text(st, 1, out);
-		db_bind_int64(st, 2, blob_id);
-		model_exec_stmt(st);
-	}
-out:
-	blob_manifest_free(man);
-	return rc;
+	memcpy(out, b.xxh128, 33);
+	return 0;
 }
 
 /* ---- holds of copies by reference (SPEC §16, schema v14) ---------------- */
@@ -444,6 +428,33 @@ int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const bl
 		return rc == DB_DONE ? 0 : db_errno(rc);
 	model_sha256_open(m, key_id, stored, out);
 	return out[0] ? 1 : 0; /* one it cannot open is read again */
+}
+
+int model_blob_xxh128_reuse(model *m, int64_t src_blob, const blob_manifest *man, char out[33])
+{
+	struct model_conn *c;
+	void *enc = NULL;
+	size_t len = 0;
+	db_stmt *st;
+	int rc;
+	out[0] = '\0';
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
+		return rc;
+	/* The same manifest is the same bytes (a copy's, a raw conversion's). */
+	if (!(st = model_stmt(c, SQL("SELECT xxh128 FROM blobs WHERE id = ? AND manifest = ? AND xxh128 != ''")))) {
+		free(enc);
+		return -EIO;
+	}
+	db_bind_int64(st, 1, src_blob);
+	db_bind_blob(st, 2, enc, len);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		model_col_text(st, 0, out, 33);
+	db_reset(st);
+	free(enc);
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? 0 : db_errno(rc);
+	return out[0] ? 1 : 0;
 }
 
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256)

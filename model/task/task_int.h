@@ -244,9 +244,14 @@ int import_run(struct task_run *r);
 /* destroy.c: an image in the recycle bin destroyed (§16 "deleting"): its
  * rows, then the chunks nothing else names, then its row. */
 int destroy_run(struct task_run *r);
-/* checksum.c: the SHA-256 of an image made before imgfs kept one (§2.1),
- * queued by the schema step that added it. */
+/* checksum.c: the whole-blob hashes (§2.1 sha256, §2.3 xxh128) an image's
+ * disks did not get on their way in, one pass in the background; at most
+ * one per process at once (checksum_claimable). */
 int checksum_run(struct task_run *r);
+int checksum_claimable(struct model_conn *c, int64_t task_id);
+/* Whether a task someone asked for (not a checksum) waits for a worker
+ * that this process has none free for: a checksum pass gives its own back. */
+bool task_asked_waiting(struct task_run *r);
 
 /* ---- upload.c's pieces that import.c reuses (URL import, §5.2) ---- */
 

@@ -416,7 +416,8 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 	return 0;
 }
 
-int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256)
+int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256,
+                       const char *xxh128)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -443,8 +444,8 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 		goto out;
 	}
 	/* stat and listings show the size until the seal records its own. */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ? WHERE id = ? AND "
-	                             "manifest IS NULL")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ?, xxh128 = ? "
+	                             "WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -452,7 +453,8 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	db_bind_int64(st, 2, (int64_t)stored);
 	db_bind_int64(st, 3, now);
 	db_bind_text(st, 4, sha_stored);
-	db_bind_int64(st, 5, u->blob_id);
+	db_bind_text(st, 5, sha_stored[0] && xxh128 ? xxh128 : "");
+	db_bind_int64(st, 6, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
@@ -735,8 +737,9 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	now = task_after(sealed); /* the image's files are newer than its disk */
-	/* xxh128 '': computed lazily on first use (model_blob_hash). */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
+	/* xxh128 as the close kept it (hashed beside the SHA-256 as the writes
+	 * arrived), else '' for the checksum pass queued below. */
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, "
 	                         "mtime_ns = ?, sha256 = ? WHERE id = ? AND wblob = ?")))) {
 		rc = -EIO;
 		goto out;
@@ -771,6 +774,19 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 		rc = -ESTALE; /* cancelled: the task row went with it, so task_begin saw it */
 		goto out;
 	}
+	/* Whatever was not hashed on the way in (a file written out of order,
+	 * more holes than bytes, an import's XXH3-128) is read in the
+	 * background once the image is available (checksum.c). */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', ?, 'queued' "
+	                             "WHERE ? = '' OR EXISTS (SELECT 1 FROM blobs WHERE id = ? AND xxh128 = '')")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, r->t.image_id);
+	db_bind_text(st, 2, sha);
+	db_bind_int64(st, 3, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
@@ -884,10 +900,12 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 		return upload_fail(r, blob_id, "upload failed: storing the file: %s", strerror(-rc));
 	/* The file's SHA-256 (§2.1): hashed as it was written (the mount's,
 	 * recorded at close; an import's), the source's when it was taken
-	 * whole by reference, else read once now (an upload written out of
-	 * order, an import resumed after a restart). */
+	 * whole by reference, else "" and read in the background once the
+	 * image is available (an upload written out of order or with more
+	 * holes than bytes, an import resumed after a restart): a seal that
+	 * hashed a 1 TiB hole would hold its worker for ten minutes. */
 	char sha[65];
-	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, true, sha)) > 0)
+	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, false, sha)) > 0)
 		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha);
 	blob_manifest_free(man);
 	return rc;
