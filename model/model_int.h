@@ -335,9 +335,9 @@ int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, 
  * reference (an upload's; 0 none) — whose SHA-256 is known.  1 (out set),
  * 0 (not found), -errno. */
 int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65]);
-/* The same for the XXH3-128 (§2.3): src_blob's when its manifest is man's
- * and it has one.  1 (out set), 0 (not found), -errno. */
-int model_blob_xxh128_reuse(model *m, int64_t src_blob, const blob_manifest *man, char out[33]);
+/* The same for the XXH3-128 (§2.3), kept in the clear as the column is.
+ * 1 (out set), 0 (not found), -errno. */
+int model_blob_xxh128_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[33]);
 /* Records a blob's SHA-256 hashed on its way in (an import), on its own;
  * best effort (blob.c). */
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);

@@ -430,7 +430,7 @@ int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const bl
 	return out[0] ? 1 : 0; /* one it cannot open is read again */
 }
 
-int model_blob_xxh128_reuse(model *m, int64_t src_blob, const blob_manifest *man, char out[33])
+int model_blob_xxh128_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[33])
 {
 	struct model_conn *c;
 	void *enc = NULL;
@@ -440,13 +440,16 @@ int model_blob_xxh128_reuse(model *m, int64_t src_blob, const blob_manifest *man
 	out[0] = '\0';
 	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
-	/* The same manifest is the same bytes (a copy's, a raw conversion's). */
-	if (!(st = model_stmt(c, SQL("SELECT xxh128 FROM blobs WHERE id = ? AND manifest = ? AND xxh128 != ''")))) {
+	/* The same manifest is the same bytes (a copy's, a raw conversion's,
+	 * a blob an upload took whole by reference). */
+	if (!(st = model_stmt(c, SQL("SELECT xxh128 FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM blob_holds "
+	                             "WHERE holder_id = ?2)) AND manifest = ?3 AND xxh128 != '' LIMIT 1")))) {
 		free(enc);
 		return -EIO;
 	}
 	db_bind_int64(st, 1, src_blob);
-	db_bind_blob(st, 2, enc, len);
+	db_bind_int64(st, 2, holder);
+	db_bind_blob(st, 3, enc, len);
 	rc = db_step(st);
 	if (rc == DB_ROW)
 		model_col_text(st, 0, out, 33);

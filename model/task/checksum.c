@@ -210,7 +210,7 @@ static void origin_hashes(struct task_run *r, const struct model_image *img, int
 			continue;
 		if (want_sha && model_blob_sha256_reuse(r->m, devs[k].blob_id, 0, man, sha) <= 0)
 			sha[0] = '\0';
-		if (want_xxh && model_blob_xxh128_reuse(r->m, devs[k].blob_id, man, xxh) <= 0)
+		if (want_xxh && model_blob_xxh128_reuse(r->m, devs[k].blob_id, 0, man, xxh) <= 0)
 			xxh[0] = '\0';
 	}
 }

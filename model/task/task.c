@@ -821,7 +821,7 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 		blob_manifest *man = NULL;
 		xxh[k][0] = '\0';
 		if (devs[k].src_blob && model_blob_manifest(r->m, devs[k].blob_id, &man) == 0)
-			model_blob_xxh128_reuse(r->m, devs[k].src_blob, man, xxh[k]);
+			model_blob_xxh128_reuse(r->m, devs[k].src_blob, 0, man, xxh[k]);
 		blob_manifest_free(man);
 	}
 	if ((rc = task_begin(r, &c)) <= 0)

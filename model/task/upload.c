@@ -719,7 +719,7 @@ static int seal_progress(void *arg, uint64_t done, uint64_t total)
 
 /* The last transaction: the blob sealed, the image available. */
 static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob, const blob_manifest *man,
-                         const char *format, uint64_t vsize, const char *sha)
+                         const char *format, uint64_t vsize, const char *sha, const char *xxh)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -738,9 +738,11 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 		goto out_free;
 	now = task_after(sealed); /* the image's files are newer than its disk */
 	/* xxh128 as the close kept it (hashed beside the SHA-256 as the writes
-	 * arrived), else '' for the checksum pass queued below. */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, "
-	                         "mtime_ns = ?, sha256 = ? WHERE id = ? AND wblob = ?")))) {
+	 * arrived), or xxh (a blob taken whole by reference), else '' for
+	 * the checksum pass queued below. */
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?1, size = ?2, stored = ?3, wblob = NULL, "
+	                         "mtime_ns = ?4, sha256 = ?5, xxh128 = CASE WHEN ?8 = '' THEN xxh128 ELSE ?8 END "
+	                         "WHERE id = ?6 AND wblob = ?7")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -751,6 +753,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_text(st, 5, sha_stored);
 	db_bind_int64(st, 6, blob_id);
 	db_bind_text(st, 7, wblob);
+	db_bind_text(st, 8, xxh);
 	/* Its manifest names what copies by reference took: their holds go. */
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_release_holds(c, blob_id)) < 0)
 		goto out;
@@ -904,9 +907,13 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 	 * image is available (an upload written out of order or with more
 	 * holes than bytes, an import resumed after a restart): a seal that
 	 * hashed a 1 TiB hole would hold its worker for ten minutes. */
-	char sha[65];
+	char sha[65], xxh[33] = "";
+	struct model_blob b;
+	/* Its XXH3-128 likewise (§2.3): kept at close, or the blob's taken. */
+	if (model_blob_get(r->m, blob_id, &b) == 0 && !b.xxh128[0])
+		model_blob_xxh128_reuse(r->m, 0, blob_id, man, xxh);
 	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, false, sha)) > 0)
-		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha);
+		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha, xxh);
 	blob_manifest_free(man);
 	return rc;
 }

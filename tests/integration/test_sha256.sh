@@ -4,8 +4,9 @@
 # prints for the blob read through the mount, so a download checks with
 # `sha256sum -c` — once the image is available, and empty before.  Each
 # way in: cp of a raw file (hashed as it is written), one written out of
-# order (dd, second half first: the seal reads it once), a sparse cp (its
-# holes hashed as zeros) with a trailing hole, a QCOW2 (the file's bytes),
+# order (dd, second half first: the background pass reads it once), a
+# sparse cp (its holes hashed as zeros: fewer than its bytes + 64 MiB)
+# with a trailing hole, a QCOW2 (the file's bytes),
 # an ISO, a copy by reference into an upload, a capture, conversions (raw:
 # the source's; QCOW2: the decoded disk's), a copy to another region; and
 # the catalogue's public images.  URL imports: test_import.sh.  Counted,
@@ -58,7 +59,7 @@ assert_eq "$r0" "$(reread)" "bytes read back to hash an upload written in order"
 assert_eq "$(sha_of "$T/a.raw")" "$(cat "$P/seq/sha256")" "sha256 against the file uploaded"
 check "$P/seq" vda
 
-say "written out of order (the second half first): the seal hashes it"
+say "written out of order (the second half first): the background pass hashes it"
 mkdir "$P/ooo"
 size=$(stat -c %s "$T/a.raw")
 r0=$(reread)
@@ -73,6 +74,7 @@ os.pwrite(fd, data[4096:half], 4096)
 os.close(fd)
 EOF
 imgfs_wait "$P/ooo" >/dev/null 2>&1 || fail "the out-of-order upload: $(cat "$P/ooo/error")"
+hashed "$P/ooo"
 assert_eq "$((r0 + size))" "$(reread)" "bytes read back to hash the out-of-order upload"
 assert_eq "$(sha_of "$T/a.raw")" "$(cat "$P/ooo/sha256")" "sha256 of the out-of-order upload"
 
