@@ -354,6 +354,10 @@ int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL
 /* The SHA-256 stored (either form) of a blob of data key key_id, as 64
  * hex digits: "" when it is unknown or this process cannot open it. */
 void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65]);
+/* The same for a whole-blob XXH3-128 (32 hex digits: SPEC §2.3, which
+ * would name a known file as well as a SHA-256 would). */
+int model_xxh128_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED]);
+void model_xxh128_open(model *m, int64_t key_id, const char *stored, char out[33]);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once
  * its own manifest names what it kept.  0 or -errno. */

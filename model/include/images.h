@@ -224,7 +224,8 @@ struct model_blob {
 	uint64_t size;
 	uint64_t stored;     /* bytes of data chunks */
 	bool sealed;         /* immutable: has a manifest */
-	char xxh128[33];     /* whole-blob hash, "" until sealed */
+	char xxh128[MODEL_SHA_STORED]; /* whole-blob XXH3-128 (§2.3) as stored: "" until kept,
+	                                * sealed when key_id (model_blob_hash opens it) */
 	char wblob[64];      /* writable blob name, "" when sealed */
 	int64_t mtime_ns;
 	char sha256[MODEL_SHA_STORED]; /* SHA-256 of its bytes (§2.1) as stored: "" while

@@ -131,11 +131,13 @@ static int pass_record(struct task_run *r, const struct model_image *img, int64_
                        const char *xxh)
 {
 	struct model_conn *c;
-	char stored[MODEL_SHA_STORED] = "";
+	char stored[MODEL_SHA_STORED] = "", xstored[MODEL_SHA_STORED] = "";
 	db_stmt *st;
 	int rc;
 	if (sha[0])
 		model_sha256_seal(r->m, blob_id, sha, stored); /* sealed when encrypted (§17) */
+	if (xxh[0])
+		model_xxh128_seal(r->m, blob_id, xxh, xstored);
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc < 0 ? rc : (r->lost = true, 0);
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = CASE WHEN sha256 = '' THEN ?1 ELSE sha256 END, "
@@ -144,7 +146,7 @@ static int pass_record(struct task_run *r, const struct model_image *img, int64_
 		goto out;
 	}
 	db_bind_text(st, 1, stored);
-	db_bind_text(st, 2, xxh);
+	db_bind_text(st, 2, xstored);
 	db_bind_int64(st, 3, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL)) < 0)

@@ -816,12 +816,14 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	model_sha256_seal(r->m, devs[0].blob_id, sha, stored);
 	/* Each disk's XXH3-128 (§2.3): its source's of the same bytes when it
 	 * has one, found without a read; the rest by the checksum pass. */
-	char xxh[MODEL_MAX_DEVICES][33];
+	char xxh[MODEL_MAX_DEVICES][MODEL_SHA_STORED]; /* as stored: sealed when encrypted (§17) */
 	for (int k = 0; k < n && k < MODEL_MAX_DEVICES; k++) {
 		blob_manifest *man = NULL;
+		char hex[33] = "";
 		xxh[k][0] = '\0';
-		if (devs[k].src_blob && model_blob_manifest(r->m, devs[k].blob_id, &man) == 0)
-			model_blob_xxh128_reuse(r->m, devs[k].src_blob, 0, man, xxh[k]);
+		if (devs[k].src_blob && model_blob_manifest(r->m, devs[k].blob_id, &man) == 0 &&
+		    model_blob_xxh128_reuse(r->m, devs[k].src_blob, 0, man, hex) > 0)
+			model_xxh128_seal(r->m, devs[k].blob_id, hex, xxh[k]);
 		blob_manifest_free(man);
 	}
 	if ((rc = task_begin(r, &c)) <= 0)

@@ -425,8 +425,10 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	int rc;
 	/* An encrypted upload's SHA-256 is kept sealed (§17), read before the
 	 * transaction (its key may need a read). */
-	char sha_stored[MODEL_SHA_STORED];
+	char sha_stored[MODEL_SHA_STORED], xxh_stored[MODEL_SHA_STORED] = "";
 	model_sha256_seal(m, u->blob_id, sha256, sha_stored);
+	if (sha_stored[0])
+		model_xxh128_seal(m, u->blob_id, xxh128, xxh_stored);
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
@@ -453,7 +455,7 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	db_bind_int64(st, 2, (int64_t)stored);
 	db_bind_int64(st, 3, now);
 	db_bind_text(st, 4, sha_stored);
-	db_bind_text(st, 5, sha_stored[0] && xxh128 ? xxh128 : "");
+	db_bind_text(st, 5, xxh_stored);
 	db_bind_int64(st, 6, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
@@ -728,12 +730,13 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	int64_t sealed = model_now_ns(), now;
 	int rc;
 
-	char sha_stored[MODEL_SHA_STORED]; /* sealed when encrypted (§17) */
+	char sha_stored[MODEL_SHA_STORED], xxh_stored[MODEL_SHA_STORED]; /* sealed when encrypted (§17) */
 
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
 	r->bytes_done = man->size;
 	model_sha256_seal(r->m, blob_id, sha, sha_stored);
+	model_xxh128_seal(r->m, blob_id, xxh, xxh_stored);
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	now = task_after(sealed); /* the image's files are newer than its disk */
@@ -753,7 +756,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_text(st, 5, sha_stored);
 	db_bind_int64(st, 6, blob_id);
 	db_bind_text(st, 7, wblob);
-	db_bind_text(st, 8, xxh);
+	db_bind_text(st, 8, xxh_stored);
 	/* Its manifest names what copies by reference took: their holds go. */
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_release_holds(c, blob_id)) < 0)
 		goto out;
