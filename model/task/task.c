@@ -470,7 +470,12 @@ static int asked_row(void *arg, db_stmt *st)
 	model_col_text(st, 2, host, sizeof(host));
 	if (w->c->m->cluster && host[0] && strcmp(host, w->host) != 0)
 		return 0;
-	if ((k = task_kind_find(kind)) && k->claimable && k->claimable(w->c, db_col_int64(st, 0)) <= 0)
+	k = task_kind_find(kind);
+	/* One that waits for a data key this process cannot open (§17) would
+	 * not take the worker: giving it back would only start the pass over. */
+	if (db_col_int64(st, 3) && (!k || !k->keyless) && !model_key_usable(w->c, db_col_int64(st, 3)))
+		return 0;
+	if (k && k->claimable && k->claimable(w->c, db_col_int64(st, 0)) <= 0)
 		return 0;
 	w->found = true;
 	return 1;
@@ -489,8 +494,9 @@ bool task_asked_waiting(struct task_run *r)
 		return false;
 	w.c = c;
 	w.host = model_host(m);
-	if (!(st = model_stmt(c, SQL("SELECT id, kind, host FROM tasks WHERE state = 'queued' AND kind != 'checksum' "
-	                             "ORDER BY id LIMIT 16"))))
+	if (!(st = model_stmt(c, SQL("SELECT t.id, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
+	                             "LEFT JOIN images i ON i.id = t.image_id "
+	                             "WHERE t.state = 'queued' AND t.kind != 'checksum' ORDER BY t.id LIMIT 16"))))
 		return false;
 	if (model_each_row(st, asked_row, &w) < 0)
 		return false;
