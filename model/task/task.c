@@ -756,19 +756,11 @@ out_free:
 	return rc;
 }
 
-static int sha_tick(void *arg, uint64_t done)
-{
-	struct task_run *r = arg;
-	(void)done;
-	return r->stop && *r->stop;
-}
-
 int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int64_t holder,
-                     const blob_manifest *man, bool may_read, char out[65])
+                     const blob_manifest *man, char out[65])
 {
 	blob_manifest *own = NULL;
 	struct model_blob b;
-	blob_store *s;
 	int rc;
 
 	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0)
@@ -781,19 +773,9 @@ int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int6
 			return rc;
 		man = own;
 	}
-	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) == 0 && !may_read)
-		rc = 1; /* unknown: out "" */
-	else if (rc == 0 && (rc = model_store(r->m, r->region_id, &s)) == 0) {
-		rc = blob_store_sha256(s, man, out, sha_tick, r);
-		if (rc == 0)
-			atomic_fetch_add_explicit(&r->m->sha_read_bytes, man->size, memory_order_relaxed);
-		if (rc == -ECANCELED) {
-			r->stopped = true;
-			rc = 0;
-		} else if (rc == 0) {
-			rc = 1;
-		}
-	}
+	/* Else "": no task reads a blob here, the checksum pass does (§2.1). */
+	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) >= 0)
+		rc = 1;
 	blob_manifest_free(own);
 	return rc;
 }
@@ -817,7 +799,7 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	 * the task takes the source's hash when it has one by then,
 	 * checksum.c).  An encrypted one's is kept sealed (§17; "" if it
 	 * cannot be). */
-	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, false, sha)) <= 0)
+	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, sha)) <= 0)
 		return rc;
 	model_sha256_seal(r->m, devs[0].blob_id, sha, stored);
 	/* Each disk's XXH3-128 (§2.3): its source's of the same bytes when it

@@ -915,7 +915,7 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 	/* Its XXH3-128 likewise (§2.3): kept at close, or the blob's taken. */
 	if (model_blob_get(r->m, blob_id, &b) == 0 && !b.xxh128[0])
 		model_blob_xxh128_reuse(r->m, 0, blob_id, man, xxh);
-	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, false, sha)) > 0)
+	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, sha)) > 0)
 		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha, xxh);
 	blob_manifest_free(man);
 	return rc;
