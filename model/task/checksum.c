@@ -12,7 +12,7 @@
  * (task.c) and upload_finish (upload.c) one per image they make available
  * without both: a capture, a decoded QCOW2, a copy or a conversion (their
  * XXH3-128 is not computed on the way), an upload whose writes could not be
- * hashed as they arrived (out of order, or more holes than bytes: §5.3).
+ * hashed as they arrived (out of order, or more holes than bytes: §16).
  *
  * Running: a copy's or a raw conversion's bytes are its origin's, so the
  * origin's hashes are taken when it has them by now and its disk's
@@ -55,8 +55,9 @@
 
 /* A disk with more holes than this is not hashed (§2.1, §12): 64 GiB, so
  * the blank 40 GiB system disks of instances, and their captures, get
- * theirs (about 35 s of a core for both hashes), and no pass costs more
- * than about a minute of hashing zeros. */
+ * theirs (about 35 s of a core for both hashes), and no disk costs more
+ * than about a minute of hashing zeros (its data, bounded by quotas, is
+ * read and hashed as any reader's would be). */
 #define CHECKSUM_HOLE_ALLOWANCE (64ULL << 30)
 /* How often (bytes of a blob walked) the pass asks whether to go on. */
 #define CHECKSUM_LOOK_EVERY (256ULL << 20)
