@@ -531,17 +531,25 @@ int blob_sha256_final(blob_sha256 *h, char out[65]);
  * (blob_store_walk_bytes; tick as there). */
 int blob_store_sha256(blob_store *s, const blob_manifest *m, char out[65], int (*tick)(void *arg, uint64_t done),
                       void *arg);
+/* The SHA-256 (sha) and the XXH3-128 (xxh, as blob_store_hash_blob) of the
+ * sealed blob m from one walk; either may be NULL (not wanted).  Holes are
+ * fed as zeros from a static buffer, never read or copied, but they cost
+ * hashing time (the caller bounds what it hashes: model/task/checksum.c). */
+int blob_store_digests(blob_store *s, const blob_manifest *m, char sha[65], char xxh[33],
+                       int (*tick)(void *arg, uint64_t done), void *arg);
 /* The same fed by a thread of its own, so that the writer that feeds it
  * (an upload's FUSE writes) waits only for a copy: update copies into a
  * bounded queue (BLOB_SHA256_QUEUE chunk buffers; a full queue waits),
- * zeros queues a count.  finish waits for the thread and gives the digest
- * (-ENOMEM if a buffer could not be had: the caller hashes another way). */
+ * zeros queues a count (hashed by that thread: the caller bounds it).
+ * finish waits for the thread and gives the digest, and the XXH3-128 of
+ * the same bytes in xxh when not NULL (-ENOMEM if a buffer could not be
+ * had: the caller hashes another way). */
 #define BLOB_SHA256_QUEUE 8
 typedef struct blob_sha256_async blob_sha256_async;
 int blob_sha256_async_new(blob_sha256_async **out);
 void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len);
 void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n);
-int blob_sha256_async_finish(blob_sha256_async *a, char out[65]);
+int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33]);
 void blob_sha256_async_free(blob_sha256_async *a); /* finish or not */
 
 /* XXH3-128 (unkeyed) of the size and the chunk ids, 32 hex + NUL: names

@@ -3,7 +3,7 @@
  *
  * Who calls it: fs/ for read() on a sealed blob (disks/<device> of an
  * available image or a snapshot), model/ for the user.imgfs.xxh128 value
- * and conversions (which decode a QCOW2 blob through blob_store_read).
+ * (its background checksum pass) and conversions (which decode a QCOW2 blob through blob_store_read).
  *
  * blob_store_read serves the kernel's 128 KiB .. 1 MiB requests, from many
  * threads: holes are zero-filled without touching the backend; data comes
@@ -37,10 +37,12 @@
  *
  * blob_store_walk_bytes hands every byte of a blob, in order, holes as
  * zero runs, to a sink: blob_store_hash_blob's unkeyed XXH3-128 (printed
- * like `xxhsum -H2`, canonical big-endian hex), digest.c's SHA-256.  Being a
- * hash of the bytes, it costs CPU for every byte of the virtual size,
- * holes included (3.3 s per 10 GiB of zeros here: weeks for a 4 PiB
- * disk), and memory for none: model/ computes it once per blob, lazily.  It reads
+ * like `xxhsum -H2`, canonical big-endian hex), digest.c's SHA-256 and
+ * both at once (blob_store_digests).  Being a hash of the bytes, it costs
+ * CPU for every byte of the virtual size, holes included (3.3 s per 10 GiB
+ * of zeros here: weeks for a 4 PiB disk), and memory for none: only
+ * background work calls it (model/'s checksum pass, which bounds the holes
+ * it hashes; `imgfs admin publish`), never a request thread.  It reads
  * every chunk once, verified, into its own buffer, bypassing the cache so a
  * hashing pass does not evict what readers are using; it hints the chunks
  * ahead as a sequential reader does.

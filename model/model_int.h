@@ -30,6 +30,7 @@ struct model {
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
 	atomic_int running_here;       /* tasks of any kind this process runs (task.c) */
+	atomic_int checksums_here;     /* checksum passes this process runs: at most one (checksum.c) */
 	/* bytes of progress this process's tasks made, by kind (task.c) */
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];
 	/* bytes they moved: fetched by imports, placed in the target by copies */
@@ -334,6 +335,9 @@ int model_gc_chunks(model *m, int64_t region_id, const chunk_id *ids, size_t n, 
  * reference (an upload's; 0 none) — whose SHA-256 is known.  1 (out set),
  * 0 (not found), -errno. */
 int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65]);
+/* The same for the XXH3-128 (§2.3), kept in the clear as the column is.
+ * 1 (out set), 0 (not found), -errno. */
+int model_blob_xxh128_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[33]);
 /* Records a blob's SHA-256 hashed on its way in (an import), on its own;
  * best effort (blob.c). */
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);
@@ -350,6 +354,10 @@ int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL
 /* The SHA-256 stored (either form) of a blob of data key key_id, as 64
  * hex digits: "" when it is unknown or this process cannot open it. */
 void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65]);
+/* The same for a whole-blob XXH3-128 (32 hex digits: SPEC §2.3, which
+ * would name a known file as well as a SHA-256 would). */
+int model_xxh128_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED]);
+void model_xxh128_open(model *m, int64_t key_id, const char *stored, char out[33]);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once
  * its own manifest names what it kept.  0 or -errno. */

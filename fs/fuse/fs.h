@@ -586,13 +586,17 @@ struct fs_upload {
 	bool closed;            /* the last writer closed: the task has the file */
 	int64_t checked_ns;     /* when the task row was last looked at (a cancel elsewhere) */
 	char refusal[256];      /* why a write refused it (for the refused hook) */
-	/* The file's SHA-256 (§2.1) as its writes arrive: bytes [0, sha_at)
-	 * fed, a gap before a write as zeros; NULL before the first write and
+	/* The file's SHA-256 (§2.1) and XXH3-128 (§2.3) as its writes arrive:
+	 * bytes [0, sha_at) fed, sha_zeros of them a gap before a write fed as
+	 * zeros — never more than the bytes written (UPLOAD_HASH_SLACK aside),
+	 * so the hasher's work, and the close that waits for it, follow what
+	 * was written, not the file's size; NULL before the first write and
 	 * once sha_lost (a write before sha_at, a shrink below it, a copy by
-	 * reference: the seal reads the file to hash it).  Freed by disk.c
-	 * with the entry. */
+	 * reference, more holes than bytes: the image gets its hashes from
+	 * the background checksum pass).  Freed by disk.c with the entry. */
 	blob_sha256_async *sha;
 	uint64_t sha_at;
+	uint64_t sha_zeros;
 	bool sha_lost;
 };
 /* Whether n is the disk of an image being uploaded (by cp: a blob that

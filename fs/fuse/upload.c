@@ -177,8 +177,21 @@ static int upload_landed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload
 	return off > 0 ? upload_sniff_head(ctx, d, up, err) : 0;
 }
 
-/* The file's hash no longer follows its bytes (§2.1): the seal reads the
- * file once to hash it. */
+/* Holes the hashes are fed beyond the bytes written: a file with a short
+ * hole (an ISO's padding, a partition table's gap) still gets them at
+ * close; a sparse one (cp of a 40 GiB disk holding 100 MiB, an ftruncate
+ * to 1 TiB) gets them from the background pass, bounded there (§2.1). */
+#define UPLOAD_HASH_SLACK (64ULL << 20)
+
+/* Whether n more zeros may be fed: the zeros stay within the bytes. */
+static bool upload_hash_zeros_ok(const struct fs_upload *up, uint64_t n)
+{
+	uint64_t bytes = up->sha_at - up->sha_zeros;
+	return n <= UPLOAD_HASH_SLACK + bytes && up->sha_zeros + n <= UPLOAD_HASH_SLACK + bytes;
+}
+
+/* The file's hash no longer follows its bytes (§2.1): the image gets it
+ * from the background checksum pass once available (checksum.c). */
 static void upload_hash_lost(struct fs_upload *up)
 {
 	blob_sha256_async_free(up->sha);
@@ -196,11 +209,12 @@ static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssi
 		upload_hash_lost(up);
 		return;
 	}
-	if (off < up->sha_at) {
+	if (off < up->sha_at || !upload_hash_zeros_ok(up, off - up->sha_at)) {
 		upload_hash_lost(up);
 		return;
 	}
 	blob_sha256_async_zeros(up->sha, off - up->sha_at);
+	up->sha_zeros += off - up->sha_at;
 	blob_sha256_async_update(up->sha, buf, (size_t)n);
 	up->sha_at = off + (uint64_t)n;
 }
@@ -214,15 +228,19 @@ static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_up
 		upload_hash_lost(up);
 }
 
-/* At close: the hex SHA-256 of the file of size bytes, or "". */
-static void upload_hash_end(struct fs_upload *up, uint64_t size, char out[65])
+/* At close: the hex SHA-256 and XXH3-128 of the file of size bytes, or
+ * "" for both.  This runs in RELEASE: a trailing hole is fed only within
+ * the bytes written, so waiting for the hasher costs what was written. */
+static void upload_hash_end(struct fs_upload *up, uint64_t size, char out[65], char xxh[33])
 {
-	out[0] = '\0';
-	if (!up->sha || up->sha_lost || size < up->sha_at)
+	out[0] = xxh[0] = '\0';
+	if (!up->sha || up->sha_lost || size < up->sha_at || !upload_hash_zeros_ok(up, size - up->sha_at)) {
+		upload_hash_lost(up); /* its queue dropped unhashed */
 		return;
+	}
 	blob_sha256_async_zeros(up->sha, size - up->sha_at); /* a trailing hole */
-	if (blob_sha256_async_finish(up->sha, out) < 0)
-		out[0] = '\0';
+	if (blob_sha256_async_finish(up->sha, out, xxh) < 0)
+		out[0] = xxh[0] = '\0';
 	upload_hash_lost(up); /* spent */
 }
 
@@ -321,19 +339,19 @@ int fs_upload_flush(struct fs_disk *d)
 static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up)
 {
 	blob_wblob *w = fs_disk_wblob(d);
-	char why[128], sha[65];
+	char why[128], sha[65], xxh[33];
 	int rc;
 
 	if (fs_disk_upload_failed(d))
 		return; /* abandoned or cancelled: nothing to hand over */
 	/* No writer is left (up->closed): the hash is this thread's now. */
-	upload_hash_end(up, blob_wblob_size(w), sha);
+	upload_hash_end(up, blob_wblob_size(w), sha, xxh);
 	/* Durable before the task may seal it: a queued task trusts the wblob. */
 	if ((rc = blob_wblob_fsync(w)) < 0) {
 		snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(-rc));
 		model_upload_fail(ctx->m, &up->u, why);
 		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(rc), why);
-	} else if ((rc = model_upload_close(ctx->m, &up->u, blob_wblob_size(w), blob_wblob_stored(w), sha)) < 0 &&
+	} else if ((rc = model_upload_close(ctx->m, &up->u, blob_wblob_size(w), blob_wblob_stored(w), sha, xxh)) < 0 &&
 	           rc != -ENOENT) {
 		snprintf(why, sizeof(why), "upload failed: %s", strerror(-rc));
 		model_upload_fail(ctx->m, &up->u, why);

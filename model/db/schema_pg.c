@@ -369,9 +369,19 @@ static const char schema_v15[] =
 	"ALTER TABLE instances ADD COLUMN key_id BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE accounts ADD COLUMN encrypt_default BIGINT NOT NULL DEFAULT 0;";
 
+/* Version 16 (SQLite's 19): the checksum tasks of the images made
+ * before no request thread computed an XXH3-128 (schema_sqlite.c v19). */
+static const char schema_v16[] =
+	"INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', i.id, 'queued' FROM images i "
+	"  WHERE i.status IN (5, 7) AND EXISTS (SELECT 1 FROM devices d JOIN blobs b ON b.id = d.blob_id"
+	"    WHERE d.image_id = i.id AND b.xxh128 = '')"
+	"  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.image_id = i.id AND t.kind = 'checksum')"
+	"  ORDER BY i.id;";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
-                                    schema_v11, schema_v12, schema_v13, schema_v14, schema_v15};
+                                    schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
+                                    schema_v16};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -504,7 +504,21 @@ static const char schema_v18[] =
 	"ALTER TABLE instances ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;" /* its new disks' key; 0: plain */
 	"ALTER TABLE accounts ADD COLUMN encrypt_default INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 19: no request thread computes a whole-blob XXH3-128 any more
+ * (SPEC §2.3: `getxattr` answers from blobs.xxh128, ENODATA while it is
+ * ''); the background checksum pass (model/task/checksum.c) reads it
+ * beside the SHA-256.  The images made before that lack one get a
+ * 'checksum' task each: available or in a recycle bin (status 5, 7), a
+ * disk whose xxh128 is '', no checksum task queued already. */
+static const char schema_v19[] =
+	"INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', i.id, 'queued' FROM images i "
+	"  WHERE i.status IN (5, 7) AND EXISTS (SELECT 1 FROM devices d JOIN blobs b ON b.id = d.blob_id"
+	"    WHERE d.image_id = i.id AND b.xxh128 = '')"
+	"  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.image_id = i.id AND t.kind = 'checksum')"
+	"  ORDER BY i.id;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
-                                           schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18};
+                                           schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
+                                           schema_v19};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

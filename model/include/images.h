@@ -226,7 +226,8 @@ struct model_blob {
 	uint64_t size;
 	uint64_t stored;     /* bytes of data chunks */
 	bool sealed;         /* immutable: has a manifest */
-	char xxh128[33];     /* whole-blob hash, "" until sealed */
+	char xxh128[MODEL_SHA_STORED]; /* whole-blob XXH3-128 (§2.3) as stored: "" until kept,
+	                                * sealed when key_id (model_blob_hash opens it) */
 	char wblob[64];      /* writable blob name, "" when sealed */
 	int64_t mtime_ns;
 	char sha256[MODEL_SHA_STORED]; /* SHA-256 of its bytes (§2.1) as stored: "" while
@@ -256,8 +257,10 @@ int model_image_sha256(model *m, int64_t image_id, char out[65]);
  * (§13), whatever becomes of its snapshot or image.  A read when the hold
  * exists.  -ENOENT when either row is gone or held is not sealed. */
 int model_blob_hold(model *m, int64_t holder, int64_t held, struct model_err *err);
-/* The sealed blob's whole XXH3-128 (hex), computed and recorded on first
- * use (the catalogue leaves it to be computed lazily). */
+/* The sealed blob's whole XXH3-128 (hex) as kept (§2.3): computed where
+ * its bytes were read anyway (an upload's writes, the background checksum
+ * pass, the catalogue's table, `admin publish`), never here — this is a
+ * request thread's call.  -ENODATA while there is none. */
 int model_blob_hash(model *m, int64_t blob_id, char out[33]);
 
 /* ---- the attributes of §5.4 (import_rules.c) ------------------------------ */

@@ -147,9 +147,12 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 /* The last writer closed the file (the caller has fsynced the wblob):
  * the task is queued for a runner, which validates and seals it.
  * sha256: the file's SHA-256 (§2.1) as its writes arrived, "" (or NULL)
- * when they did not arrive in order — the seal then reads the file once
- * to hash it.  -ENOENT when the upload was cancelled meanwhile. */
-int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256);
+ * when they could not be hashed so (out of order, more holes than bytes:
+ * fs/fuse/upload.c) — the image then gets it from the background checksum
+ * pass once available; xxh128 the XXH3-128 of the same bytes (§2.3), kept
+ * only with a sha256.  -ENOENT when the upload was cancelled meanwhile. */
+int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256,
+                       const char *xxh128);
 /* Whether the upload's task still exists (a cancel from another mount
  * deletes it). */
 bool model_upload_alive(model *m, const struct model_upload *u);

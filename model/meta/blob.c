@@ -199,32 +199,16 @@ out:
 int model_blob_hash(model *m, int64_t blob_id, char out[33])
 {
 	struct model_blob b;
-	struct model_conn *c;
-	blob_manifest *man = NULL;
-	blob_store *s;
-	db_stmt *st;
 	int rc;
 	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
 		return rc;
-	if (!b.sealed)
+	/* What is kept, nothing more: hashing a blob here would hold a request
+	 * thread for as long as its virtual size takes (1 TiB of holes is
+	 * minutes), so a blob waits for the checksum pass (model/task/checksum.c). */
+	if (!b.sealed || !b.xxh128[0])
 		return -ENODATA;
-	if (b.xxh128[0]) {
-		memcpy(out, b.xxh128, 33);
-		return 0;
-	}
-	if ((rc = model_store(m, b.region_id, &s)) < 0 || (rc = model_blob_manifest(m, blob_id, &man)) < 0)
-		goto out;
-	if ((rc = blob_store_hash_blob(s, man, out)) < 0)
-		goto out;
-	/* Recording it is an optimisation: a failure here loses nothing. */
-	if (model_conn_get(m, &c) == 0 && (st = model_stmt(c, SQL("UPDATE blobs SET xxh128 = ? WHERE id = ?")))) {
-		db_bind_text(st, 1, out);
-		db_bind_int64(st, 2, blob_id);
-		model_exec_stmt(st);
-	}
-out:
-	blob_manifest_free(man);
-	return rc;
+	model_xxh128_open(m, b.key_id, b.xxh128, out); /* sealed when encrypted (§17) */
+	return out[0] ? 0 : -ENODATA;
 }
 
 /* ---- holds of copies by reference (SPEC §16, schema v14) ---------------- */
@@ -315,6 +299,7 @@ int model_blob_release_holds(struct model_conn *c, int64_t holder)
  * the same disk in one lineage keeps one stored form. */
 #define SHA_SEALED 'k'
 #define SHA_LEN 32
+#define XXH_LEN 16
 
 static int nibble(char c)
 {
@@ -340,7 +325,9 @@ static void hex_encode(char *out, const uint8_t *in, size_t n)
 	out[2 * n] = '\0';
 }
 
-int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED])
+/* A hash of n bytes (2n hex digits) as the database keeps it for blob_id:
+ * as it is for a plain blob, sealed under its data key otherwise. */
+static int hash_seal(model *m, int64_t blob_id, const char *hex, size_t n, char out[MODEL_SHA_STORED])
 {
 	uint8_t digest[SHA_LEN], sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
 	struct model_blob b;
@@ -353,38 +340,61 @@ int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL
 	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
 		return rc;
 	if (b.key_id == 0) {
-		snprintf(out, MODEL_SHA_STORED, "%.64s", hex);
+		snprintf(out, MODEL_SHA_STORED, "%.*s", (int)(2 * n), hex);
 		return 0;
 	}
-	if ((rc = hex_decode(digest, SHA_LEN, hex)) < 0 || (rc = model_key_get(m, b.key_id, &k, NULL)) < 0)
+	if ((rc = hex_decode(digest, n, hex)) < 0 || (rc = model_key_get(m, b.key_id, &k, NULL)) < 0)
 		return rc;
-	rc = blob_key_seal(k, sealed, digest, SHA_LEN);
+	rc = blob_key_seal(k, sealed, digest, n);
 	blob_key_unref(k);
 	explicit_bzero(digest, sizeof(digest));
 	if (rc < 0)
 		return rc;
 	out[0] = SHA_SEALED;
-	hex_encode(out + 1, sealed, sizeof(sealed));
+	hex_encode(out + 1, sealed, n + BLOB_SEAL_OVERHEAD);
 	return 0;
+}
+
+/* The hash of n bytes stored (either form) by a blob of data key key_id,
+ * as 2n hex digits into out (cap bytes): "" when unknown or unopenable. */
+static void hash_open(model *m, int64_t key_id, const char *stored, size_t n, char *out, size_t cap)
+{
+	uint8_t sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
+	blob_key *k = NULL;
+	size_t got = 0;
+
+	out[0] = '\0';
+	if (stored[0] != SHA_SEALED) {
+		snprintf(out, cap, "%.*s", (int)(2 * n), stored); /* a plain blob's (or "") */
+		return;
+	}
+	if (key_id == 0 || hex_decode(sealed, n + BLOB_SEAL_OVERHEAD, stored + 1) < 0 ||
+	    model_key_get(m, key_id, &k, NULL) < 0)
+		return;
+	if (blob_key_open(k, sealed, n + BLOB_SEAL_OVERHEAD, &got) == 0 && got == n)
+		hex_encode(out, sealed + BLOB_SEAL_NONCE, n);
+	blob_key_unref(k);
+	explicit_bzero(sealed, sizeof(sealed));
+}
+
+int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED])
+{
+	return hash_seal(m, blob_id, hex, SHA_LEN, out);
 }
 
 void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65])
 {
-	uint8_t sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
-	blob_key *k = NULL;
-	size_t n = 0;
+	hash_open(m, key_id, stored, SHA_LEN, out, 65);
+}
 
-	out[0] = '\0';
-	if (stored[0] != SHA_SEALED) {
-		snprintf(out, 65, "%.64s", stored); /* a plain blob's (or "") */
-		return;
-	}
-	if (key_id == 0 || hex_decode(sealed, sizeof(sealed), stored + 1) < 0 || model_key_get(m, key_id, &k, NULL) < 0)
-		return;
-	if (blob_key_open(k, sealed, sizeof(sealed), &n) == 0 && n == SHA_LEN)
-		hex_encode(out, sealed + BLOB_SEAL_NONCE, SHA_LEN);
-	blob_key_unref(k);
-	explicit_bzero(sealed, sizeof(sealed));
+int model_xxh128_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED])
+{
+	return hash_seal(m, blob_id, hex, XXH_LEN, out);
+}
+
+void model_xxh128_open(model *m, int64_t key_id, const char *stored, char out[33])
+{
+	hash_open(m, key_id, stored, XXH_LEN, out, 33);
 }
 
 int model_image_sha256(model *m, int64_t image_id, char out[65])
@@ -445,6 +455,41 @@ int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const bl
 	if (rc != DB_ROW)
 		return rc == DB_DONE ? 0 : db_errno(rc);
 	model_sha256_open(m, key_id, stored, out);
+	return out[0] ? 1 : 0; /* one it cannot open is read again */
+}
+
+int model_blob_xxh128_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[33])
+{
+	struct model_conn *c;
+	void *enc = NULL;
+	size_t len = 0;
+	db_stmt *st;
+	int rc;
+	out[0] = '\0';
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
+		return rc;
+	/* The same manifest is the same bytes (a copy's, a raw conversion's,
+	 * a blob an upload took whole by reference). */
+	if (!(st = model_stmt(c, SQL("SELECT xxh128, key_id FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM "
+	                             "blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND xxh128 != '' LIMIT 1")))) {
+		free(enc);
+		return -EIO;
+	}
+	char stored[MODEL_SHA_STORED] = "";
+	int64_t key_id = 0;
+	db_bind_int64(st, 1, src_blob);
+	db_bind_int64(st, 2, holder);
+	db_bind_blob(st, 3, enc, len);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		model_col_text(st, 0, stored, sizeof(stored));
+		key_id = db_col_int64(st, 1);
+	}
+	db_reset(st);
+	free(enc);
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? 0 : db_errno(rc);
+	model_xxh128_open(m, key_id, stored, out);
 	return out[0] ? 1 : 0; /* one it cannot open is read again */
 }
 

@@ -99,7 +99,7 @@ static const struct task_kind task_kinds[] = {
 	{"upload", upload_run, NULL, upload_housekeeping, false, false},
 	{"import", import_run, import_claimable, NULL, false, false},
 	{"destroy", destroy_run, NULL, NULL, true, true},
-	{"checksum", checksum_run, NULL, NULL, true, false},
+	{"checksum", checksum_run, checksum_claimable, NULL, true, false},
 };
 
 _Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");
@@ -461,6 +461,52 @@ bool task_yield_due(struct task_run *r)
 	return true;
 }
 
+/* A task someone asked for (any kind but checksum) waits that the next
+ * claim would take — it may run on this host, its kind's limit does not
+ * hold it back — and this process has no worker free for it: a checksum
+ * pass (the service's own work, checksum.c) gives its worker back. */
+static int asked_row(void *arg, db_stmt *st)
+{
+	struct waiter *w = arg;
+	const struct task_kind *k;
+	char kind[16], host[MODEL_HOST_MAX + 1];
+	model_col_text(st, 1, kind, sizeof(kind));
+	model_col_text(st, 2, host, sizeof(host));
+	if (w->c->m->cluster && host[0] && strcmp(host, w->host) != 0)
+		return 0;
+	k = task_kind_find(kind);
+	/* One that waits for a data key this process cannot open (§17) would
+	 * not take the worker: giving it back would only start the pass over. */
+	if (db_col_int64(st, 3) && (!k || !k->keyless) && !model_key_usable(w->c, db_col_int64(st, 3)))
+		return 0;
+	if (k && k->claimable && k->claimable(w->c, db_col_int64(st, 0)) <= 0)
+		return 0;
+	w->found = true;
+	return 1;
+}
+
+bool task_asked_waiting(struct task_run *r)
+{
+	model *m = r->m;
+	struct model_conn *c;
+	db_stmt *st;
+	struct waiter w = {0};
+
+	if (m->workers > 0 && atomic_load(&m->running_here) < (int)m->workers)
+		return false; /* a worker is free: it takes the task */
+	if (model_conn_get(m, &c) < 0)
+		return false;
+	w.c = c;
+	w.host = model_host(m);
+	if (!(st = model_stmt(c, SQL("SELECT t.id, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
+	                             "LEFT JOIN images i ON i.id = t.image_id "
+	                             "WHERE t.state = 'queued' AND t.kind != 'checksum' ORDER BY t.id LIMIT 16"))))
+		return false;
+	if (model_each_row(st, asked_row, &w) < 0)
+		return false;
+	return w.found;
+}
+
 struct claim_pick {
 	struct model_conn *c;
 	const char *host;
@@ -582,13 +628,17 @@ static int task_claim(struct task_run *r)
 		goto out;
 	/* Counted under the write lock that serialises claims, so that
 	 * import_claimable of the next claim (and task_yield_due) sees it. */
-	bool import = strcmp(r->t.kind, "import") == 0;
+	bool import = strcmp(r->t.kind, "import") == 0, checksum = strcmp(r->t.kind, "checksum") == 0;
 	if (import)
 		atomic_fetch_add(&r->m->imports_here, 1);
+	if (checksum)
+		atomic_fetch_add(&r->m->checksums_here, 1);
 	atomic_fetch_add(&r->m->running_here, 1);
 	if ((rc = model_commit(c)) < 0) {
 		if (import)
 			atomic_fetch_sub(&r->m->imports_here, 1);
+		if (checksum)
+			atomic_fetch_sub(&r->m->checksums_here, 1);
 		atomic_fetch_sub(&r->m->running_here, 1);
 		return rc;
 	}
@@ -670,7 +720,8 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	now = task_after(sealed); /* the snapshot's files are newer than its data */
-	/* xxh128 '': computed lazily on first use (model_blob_hash). */
+	/* xxh128 '': the checksum pass reads it once the image is available
+	 * (task_finish queues it; checksum.c). */
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, xxh128 = '', mtime_ns = ? "
 	                         "WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
@@ -709,19 +760,11 @@ out_free:
 	return rc;
 }
 
-static int sha_tick(void *arg, uint64_t done)
-{
-	struct task_run *r = arg;
-	(void)done;
-	return r->stop && *r->stop;
-}
-
 int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int64_t holder,
-                     const blob_manifest *man, bool may_read, char out[65])
+                     const blob_manifest *man, char out[65])
 {
 	blob_manifest *own = NULL;
 	struct model_blob b;
-	blob_store *s;
 	int rc;
 
 	if ((rc = model_blob_get(r->m, blob_id, &b)) < 0)
@@ -734,19 +777,9 @@ int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int6
 			return rc;
 		man = own;
 	}
-	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) == 0 && !may_read)
-		rc = 1; /* unknown: out "" */
-	else if (rc == 0 && (rc = model_store(r->m, r->region_id, &s)) == 0) {
-		rc = blob_store_sha256(s, man, out, sha_tick, r);
-		if (rc == 0)
-			atomic_fetch_add_explicit(&r->m->sha_read_bytes, man->size, memory_order_relaxed);
-		if (rc == -ECANCELED) {
-			r->stopped = true;
-			rc = 0;
-		} else if (rc == 0) {
-			rc = 1;
-		}
-	}
+	/* Else "": no task reads a blob here, the checksum pass does (§2.1). */
+	if ((rc = model_blob_sha256_reuse(r->m, src_blob, holder, man, out)) >= 0)
+		rc = 1;
 	blob_manifest_free(own);
 	return rc;
 }
@@ -770,11 +803,35 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	 * the task takes the source's hash when it has one by then,
 	 * checksum.c).  An encrypted one's is kept sealed (§17; "" if it
 	 * cannot be). */
-	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, false, sha)) <= 0)
+	if ((rc = task_blob_sha256(r, devs[0].blob_id, devs[0].src_blob, 0, NULL, sha)) <= 0)
 		return rc;
 	model_sha256_seal(r->m, devs[0].blob_id, sha, stored);
+	/* Each disk's XXH3-128 (§2.3): its source's of the same bytes when it
+	 * has one, found without a read; the rest by the checksum pass. */
+	char xxh[MODEL_MAX_DEVICES][MODEL_SHA_STORED]; /* as stored: sealed when encrypted (§17) */
+	for (int k = 0; k < n && k < MODEL_MAX_DEVICES; k++) {
+		blob_manifest *man = NULL;
+		char hex[33] = "";
+		xxh[k][0] = '\0';
+		if (devs[k].src_blob && model_blob_manifest(r->m, devs[k].blob_id, &man) == 0 &&
+		    model_blob_xxh128_reuse(r->m, devs[k].src_blob, 0, man, hex) > 0)
+			model_xxh128_seal(r->m, devs[k].blob_id, hex, xxh[k]);
+		blob_manifest_free(man);
+	}
 	if ((rc = task_begin(r, &c)) <= 0)
 		return rc;
+	for (int k = 0; k < n && k < MODEL_MAX_DEVICES; k++) {
+		if (!xxh[k][0])
+			continue;
+		if (!(st = model_stmt(c, SQL("UPDATE blobs SET xxh128 = ? WHERE id = ? AND xxh128 = ''")))) {
+			rc = -EIO;
+			goto out;
+		}
+		db_bind_text(st, 1, xxh[k]);
+		db_bind_int64(st, 2, devs[k].blob_id);
+		if ((rc = model_exec_stmt(st)) < 0)
+			goto out;
+	}
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
@@ -816,16 +873,18 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 		rc = -ESTALE; /* checked by the caller beforehand: cannot happen */
 		goto out;
 	}
-	/* Its SHA-256 read in the background (checksum.c). */
-	if (!sha[0]) {
-		if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) VALUES ('checksum', ?, 'queued')")))) {
-			rc = -EIO;
-			goto out;
-		}
-		db_bind_int64(st, 1, r->t.image_id);
-		if ((rc = model_exec_stmt(st)) < 0)
-			goto out;
+	/* Its SHA-256 and its disks' XXH3-128 (§2.3: no disk made here has
+	 * one yet) read in the background (checksum.c). */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', ?1, 'queued' "
+	                             "WHERE ?2 = 0 OR EXISTS (SELECT 1 FROM devices d JOIN blobs b ON b.id = d.blob_id "
+	                             "WHERE d.image_id = ?1 AND b.xxh128 = '')")))) {
+		rc = -EIO;
+		goto out;
 	}
+	db_bind_int64(st, 1, r->t.image_id);
+	db_bind_int(st, 2, sha[0] != '\0');
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0 ||
 	    (rc = task_log_source(c, r)) < 0)
@@ -1072,6 +1131,8 @@ int model_task_work(model *m, const volatile int *stop)
 		rc = task_fail(r, NULL, NULL, "unknown task kind %s", r->t.kind);
 	if (strcmp(r->t.kind, "import") == 0)
 		atomic_fetch_sub(&m->imports_here, 1);
+	if (strcmp(r->t.kind, "checksum") == 0)
+		atomic_fetch_sub(&m->checksums_here, 1);
 	atomic_fetch_sub(&m->running_here, 1);
 	/* Stopped: the next runner resumes it.  A database error: it may pass,
 	 * and a task left 'running' under this live process would wait for

@@ -175,15 +175,14 @@ struct task_dev {
 	int64_t src_blob; /* a blob of the same bytes (a raw conversion's, a copy's source), 0 none */
 };
 int task_finish(struct task_run *r, const struct task_dev *devs, int n);
-/* The SHA-256 of blob_id (§2.1) for a task making it: the one its row has
- * (an upload hashed as it was written, a resumed task's), one a blob of
- * the same manifest has (src_blob, or a blob holder took by reference),
- * else, when may_read, its bytes read once (man, or, NULL, its row's
- * manifest).  1 with out set ("" when it is not known and may_read is
- * false), 0 when the runner was asked to stop meanwhile (r->stopped),
- * -errno. */
+/* The SHA-256 of blob_id (§2.1) for a task making it, found without a
+ * read: the one its row has (an upload hashed as it was written, a
+ * resumed task's), or one a blob of the same manifest has (src_blob, or a
+ * blob holder took by reference; man, or, NULL, its row's manifest).  1
+ * with out set ("" when not known: the checksum pass reads it once the
+ * image is available), -errno. */
 int task_blob_sha256(struct task_run *r, int64_t blob_id, int64_t src_blob, int64_t holder,
-                     const blob_manifest *man, bool may_read, char out[65]);
+                     const blob_manifest *man, char out[65]);
 
 /* ---- images made from images (convert.c, copy.c) ---- */
 
@@ -244,9 +243,14 @@ int import_run(struct task_run *r);
 /* destroy.c: an image in the recycle bin destroyed (§16 "deleting"): its
  * rows, then the chunks nothing else names, then its row. */
 int destroy_run(struct task_run *r);
-/* checksum.c: the SHA-256 of an image made before imgfs kept one (§2.1),
- * queued by the schema step that added it. */
+/* checksum.c: the whole-blob hashes (§2.1 sha256, §2.3 xxh128) an image's
+ * disks did not get on their way in, one pass in the background; at most
+ * one per process at once (checksum_claimable). */
 int checksum_run(struct task_run *r);
+int checksum_claimable(struct model_conn *c, int64_t task_id);
+/* Whether a task someone asked for (not a checksum) waits for a worker
+ * that this process has none free for: a checksum pass gives its own back. */
+bool task_asked_waiting(struct task_run *r);
 
 /* ---- upload.c's pieces that import.c reuses (URL import, §5.2) ---- */
 

@@ -416,7 +416,8 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 	return 0;
 }
 
-int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256)
+int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256,
+                       const char *xxh128)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -424,8 +425,10 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	int rc;
 	/* An encrypted upload's SHA-256 is kept sealed (§17), read before the
 	 * transaction (its key may need a read). */
-	char sha_stored[MODEL_SHA_STORED];
+	char sha_stored[MODEL_SHA_STORED], xxh_stored[MODEL_SHA_STORED] = "";
 	model_sha256_seal(m, u->blob_id, sha256, sha_stored);
+	if (sha_stored[0])
+		model_xxh128_seal(m, u->blob_id, xxh128, xxh_stored);
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
@@ -443,8 +446,8 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 		goto out;
 	}
 	/* stat and listings show the size until the seal records its own. */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ? WHERE id = ? AND "
-	                             "manifest IS NULL")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ?, xxh128 = ? "
+	                             "WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -452,7 +455,8 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 	db_bind_int64(st, 2, (int64_t)stored);
 	db_bind_int64(st, 3, now);
 	db_bind_text(st, 4, sha_stored);
-	db_bind_int64(st, 5, u->blob_id);
+	db_bind_text(st, 5, xxh_stored);
+	db_bind_int64(st, 6, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
@@ -717,7 +721,7 @@ static int seal_progress(void *arg, uint64_t done, uint64_t total)
 
 /* The last transaction: the blob sealed, the image available. */
 static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob, const blob_manifest *man,
-                         const char *format, uint64_t vsize, const char *sha)
+                         const char *format, uint64_t vsize, const char *sha, const char *xxh)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -726,18 +730,22 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	int64_t sealed = model_now_ns(), now;
 	int rc;
 
-	char sha_stored[MODEL_SHA_STORED]; /* sealed when encrypted (§17) */
+	char sha_stored[MODEL_SHA_STORED], xxh_stored[MODEL_SHA_STORED]; /* sealed when encrypted (§17) */
 
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
 	r->bytes_done = man->size;
 	model_sha256_seal(r->m, blob_id, sha, sha_stored);
+	model_xxh128_seal(r->m, blob_id, xxh, xxh_stored);
 	if ((rc = task_begin(r, &c)) <= 0)
 		goto out_free;
 	now = task_after(sealed); /* the image's files are newer than its disk */
-	/* xxh128 '': computed lazily on first use (model_blob_hash). */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?, size = ?, stored = ?, wblob = NULL, xxh128 = '', "
-	                         "mtime_ns = ?, sha256 = ? WHERE id = ? AND wblob = ?")))) {
+	/* xxh128 as the close kept it (hashed beside the SHA-256 as the writes
+	 * arrived), or xxh (a blob taken whole by reference), else '' for
+	 * the checksum pass queued below. */
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET manifest = ?1, size = ?2, stored = ?3, wblob = NULL, "
+	                         "mtime_ns = ?4, sha256 = ?5, xxh128 = CASE WHEN ?8 = '' THEN xxh128 ELSE ?8 END "
+	                         "WHERE id = ?6 AND wblob = ?7")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -748,6 +756,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_text(st, 5, sha_stored);
 	db_bind_int64(st, 6, blob_id);
 	db_bind_text(st, 7, wblob);
+	db_bind_text(st, 8, xxh_stored);
 	/* Its manifest names what copies by reference took: their holds go. */
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_release_holds(c, blob_id)) < 0)
 		goto out;
@@ -771,6 +780,19 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 		rc = -ESTALE; /* cancelled: the task row went with it, so task_begin saw it */
 		goto out;
 	}
+	/* Whatever was not hashed on the way in (a file written out of order,
+	 * more holes than bytes, an import's XXH3-128) is read in the
+	 * background once the image is available (checksum.c). */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', ?, 'queued' "
+	                             "WHERE ? = '' OR EXISTS (SELECT 1 FROM blobs WHERE id = ? AND xxh128 = '')")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, r->t.image_id);
+	db_bind_text(st, 2, sha);
+	db_bind_int64(st, 3, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
@@ -884,11 +906,17 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 		return upload_fail(r, blob_id, "upload failed: storing the file: %s", strerror(-rc));
 	/* The file's SHA-256 (§2.1): hashed as it was written (the mount's,
 	 * recorded at close; an import's), the source's when it was taken
-	 * whole by reference, else read once now (an upload written out of
-	 * order, an import resumed after a restart). */
-	char sha[65];
-	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, true, sha)) > 0)
-		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha);
+	 * whole by reference, else "" and read in the background once the
+	 * image is available (an upload written out of order or with more
+	 * holes than bytes, an import resumed after a restart): a seal that
+	 * hashed a 1 TiB hole would hold its worker for ten minutes. */
+	char sha[65], xxh[33] = "";
+	struct model_blob b;
+	/* Its XXH3-128 likewise (§2.3): kept at close, or the blob's taken. */
+	if (model_blob_get(r->m, blob_id, &b) == 0 && !b.xxh128[0])
+		model_blob_xxh128_reuse(r->m, 0, blob_id, man, xxh);
+	if ((rc = task_blob_sha256(r, blob_id, 0, blob_id, man, sha)) > 0)
+		rc = upload_finish(r, blob_id, wblob, man, format, vsize, sha, xxh);
 	blob_manifest_free(man);
 	return rc;
 }

@@ -613,7 +613,9 @@ capture() {
 
 # hashed IMAGE_DIR...: waits (300 s at most, as imgfs_wait) until each
 # image's sha256 is known: a capture's or a QCOW2 conversion's is read by a
-# background checksum task once the image is available (SPEC §2.1).  A
+# background checksum task once the image is available (SPEC §2.1), which
+# keeps every disk's user.imgfs.xxh128 before the system disk's sha256
+# (§2.3): once sha256 has content, so do the disks' xattrs.  A
 # default 40 GiB system disk is 40 GiB of SHA-256 even where it is holes:
 # about half a minute on an idle machine here, over 60 s in an ASan ctest -j3.
 hashed() {

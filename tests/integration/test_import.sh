@@ -103,7 +103,8 @@ import_ok() {
     assert_eq "" "$(cat "$img/error")" "$img/error"
     assert_eq "" "$(cat "$img/task")" "$img/task once available"
     # §2.1: its sha256 is the served file's (hashed as it came, or, after a
-    # resume, read once at the seal).
+    # resume, read once by the background checksum pass).
+    hashed "$img"
     local file="$F/${url##*/}"
     if [[ -f "$file" ]]; then
         assert_eq "$(sha256sum <"$file" | cut -d' ' -f1)" "$(cat "$img/sha256")" "$img/sha256"

@@ -134,7 +134,7 @@ static void test_async(void **state)
 		blob_sha256_async_zeros(a, z);
 		at += n + z;
 	}
-	assert_int_equal(blob_sha256_async_finish(a, got), 0);
+	assert_int_equal(blob_sha256_async_finish(a, got, NULL), 0);
 	blob_sha256_async_free(a);
 	reference(flat, size, want);
 	assert_string_equal(got, want);

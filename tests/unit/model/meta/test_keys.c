@@ -454,8 +454,9 @@ static int64_t upload(struct ut_fx *fx, int64_t id, const uint8_t *disk, size_t 
 	assert_int_equal(blob_wblob_fsync(w), 0);
 	uint64_t size = blob_wblob_size(w), stored = blob_wblob_stored(w);
 	blob_wblob_close(w);
-	assert_int_equal(model_upload_close(fx->m, &u, size, stored, NULL), 0);
-	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(model_upload_close(fx->m, &u, size, stored, NULL, NULL), 0);
+	/* The seal, then the checksum pass (no hash was given at close). */
+	assert_int_equal(lt_run_tasks(fx), 2);
 	return u.blob_id;
 }
 
@@ -574,6 +575,21 @@ static void test_upload_sealed(void **state)
 	lt_blob_sha256(fx, fx->r1, pb, pwant);
 	assert_int_equal(model_blob_get(fx->m, pb, &b), 0);
 	assert_string_equal(b.sha256, pwant);
+	/* Its XXH3-128 (§2.3) likewise: sealed there, the plaintext's here. */
+	char xwant[33], xgot[33];
+	blob_store *s;
+	blob_manifest *em = NULL;
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(model_blob_manifest(fx->m, eb, &em), 0);
+	assert_int_equal(blob_store_hash_blob(s, em, xwant), 0);
+	blob_manifest_free(em);
+	assert_int_equal(model_blob_hash(fx->m, eb, xgot), 0);
+	assert_string_equal(xgot, xwant);
+	assert_int_equal(model_blob_get(fx->m, eb, &b), 0);
+	assert_int_equal(strlen(b.xxh128), 1 + 2 * (16 + BLOB_SEAL_OVERHEAD));
+	assert_int_equal(b.xxh128[0], 'k');
+	snprintf(prefix, sizeof(prefix), "%.16s", xwant);
+	assert_null(strstr(b.xxh128, prefix));
 	/* Without the KEK: the blob is EACCES with the reason; fsck notes it;
 	 * its sha256 is unknown here, the plain one's as before. */
 	ut_reopen(fx);
@@ -581,6 +597,7 @@ static void test_upload_sealed(void **state)
 	assert_string_equal(got, "");
 	assert_int_equal(model_image_sha256(fx->m, pl, got), 0);
 	assert_string_equal(got, pwant);
+	assert_int_equal(model_blob_hash(fx->m, eb, xgot), -ENODATA); /* unopenable here */
 	blob_manifest *man = NULL;
 	assert_int_equal(model_blob_manifest_err(fx->m, eb, &man, &err), -EACCES);
 	assert_null(man);

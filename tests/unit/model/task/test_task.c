@@ -895,6 +895,37 @@ static void test_capture_refusals(void **state)
 	assert_int_equal(ut_get(fx, o.image).status, MODEL_IMG_QUEUED);
 }
 
+/* A checksum pass (the service's own work) gives its worker back when a
+ * task someone asked for waits and no worker is free for it — not for one
+ * held back by its kind's limit or waiting for a data key it cannot open
+ * here (§8, §16, §17), which would only make the pass start over. */
+static void test_checksum_gives_way(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct task_run r = {.m = fx->m};
+	int64_t a = pending_image(fx, "alice", "a"), b = pending_image(fx, "bob", "b");
+
+	snprintf(r.t.kind, sizeof(r.t.kind), "checksum");
+	model_set_workers(fx->m, 1);
+	atomic_store(&fx->m->running_here, 1); /* the pass itself */
+	assert_false(task_asked_waiting(&r)); /* nobody waits */
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('checksum', %lld, 'queued')", (long long)a);
+	assert_false(task_asked_waiting(&r)); /* another pass is no one's ask */
+	/* bob's image waits for a data key this process has none for. */
+	ut_sql(fx, "UPDATE images SET key_id = 4242 WHERE id = %lld", (long long)b);
+	int64_t tb = bogus_task(fx, b, "queued", "");
+	assert_false(task_asked_waiting(&r));
+	ut_sql(fx, "UPDATE images SET key_id = 0 WHERE id = %lld", (long long)b);
+	assert_true(task_asked_waiting(&r));
+	/* A worker is free: it takes the task, the pass goes on. */
+	model_set_workers(fx->m, 2);
+	assert_false(task_asked_waiting(&r));
+	model_set_workers(fx->m, 1);
+	ut_sql(fx, "DELETE FROM tasks WHERE id = %lld", (long long)tb);
+	assert_false(task_asked_waiting(&r));
+	atomic_store(&fx->m->running_here, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -914,6 +945,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capture_resume_skips_done_devices, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_stop_requeues, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_refusals, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_checksum_gives_way, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
