@@ -557,13 +557,15 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		break;
 	case FS_W_ERRORS: {
 		/* Each caller's own lines (log.c): its size is theirs, its
-		 * mtime their newest refusal's (now when there is none). */
+		 * mtime their newest refusal's; with none, the root's (the
+		 * newest region's making): a file with nothing in it has not
+		 * changed, and backups and remounts see the same time. */
 		struct fs_buf b = {0};
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		mtime = fs_show_errors(ctx, &n->caller, &b);
 		if (!mtime)
-			mtime = model_now_ns();
+			model_region_list(ctx->m, 0, max_region_created, &mtime);
 		st->st_size = (off_t)b.len;
 		rc = b.failed ? -ENOMEM : 0;
 		fs_buf_release(&b);

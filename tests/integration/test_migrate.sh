@@ -49,11 +49,12 @@ imgfs_wait "$R/private/gone" >/dev/null
 rmdir "$R/private/gone" # in the recycle bin
 mkdir "$R/private/queued"
 
-# snapshot FILE: the tree (inode, size, mtime, path; not /stats) and a
+# snapshot FILE: the tree (inode, size, mtime, path; not /stats nor
+# /errors, the mount's own counters and refusals) and a
 # digest of every blob and instance disk of the account (and of one
 # platform image: the catalogue's 48 are rows like the others).
 snapshot() {
-    (cd "$M" && find . ! -path ./stats -printf '%i %s %T@ %y %p\n' | LC_ALL=C sort -k5) >"$1"
+    (cd "$M" && find . ! -path ./stats ! -path ./errors -printf '%i %s %T@ %y %p\n' | LC_ALL=C sort -k5) >"$1"
     (cd "$M" && find . \( -path '*/disks/*' -o -path '*/snapshots/*/data' \) \
         \( ! -path '*/public/*' -o -path './regions/cn-north-1/public/centos-7.4/*' \) | LC_ALL=C sort |
         while read -r f; do

@@ -17,13 +17,13 @@ echo "first description" >"$R/private/alpha/description"
 echo "env=test" >"$R/private/beta/tags"
 
 # snapshot FILE: every entry's inode, size, mtime, ctime and path, plus the
-# contents of every generated file (but /stats: the mount's own counters,
+# contents of every generated file (but /stats and /errors: the mount's own counters and refusals,
 # which start again at every mount, like /proc).
 snapshot() {
-    (cd "$M" && find . ! -path ./stats -printf '%i %s %T@ %C@ %y %m %p\n' | LC_ALL=C sort -k7) >"$1"
+    (cd "$M" && find . ! -path ./stats ! -path ./errors -printf '%i %s %T@ %C@ %y %m %p\n' | LC_ALL=C sort -k7) >"$1"
     # Every file's content under its name: one tail for all of them (a cat
     # per file was 1,300 processes a snapshot).
-    (cd "$M" && find . -type f ! -path '*/disks/*' ! -path ./stats -print0 | LC_ALL=C sort -z |
+    (cd "$M" && find . -type f ! -path '*/disks/*' ! -path ./stats ! -path ./errors -print0 | LC_ALL=C sort -z |
         xargs -0 -r tail -v -n +1 --) >>"$1"
 }
 
