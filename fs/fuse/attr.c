@@ -752,9 +752,22 @@ struct csv_ctx {
 	int64_t mtime_ns;
 };
 
+/* Whether a listing's rendering can stop: it failed (over a budget), or
+ * it is past the largest file an open takes — a stat's count included,
+ * whose size then says "too large" (an open is ENOMEM either way).  So
+ * what one open or stat of images.csv/json reads and renders is bounded
+ * by 16 MiB of output, not by the rows an account has (issue 36: iso/ and
+ * the recycle bin have no quota). */
+static bool listing_full(const struct fs_buf *b)
+{
+	return b->failed || b->len >= FS_RENDER_ONE_MAX;
+}
+
 static int csv_row(void *arg, const struct model_image *img)
 {
 	struct csv_ctx *c = arg;
+	if (listing_full(c->out))
+		return 1; /* stops the listing: nothing more would be shown */
 	struct fs_node n = {.img = *img};
 	struct fs_buf type = {0};
 	char name[2 * MODEL_NAME_MAX + 2], size[24], created[21];
@@ -823,11 +836,13 @@ static void show_images(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (parts[i].own && !n->caller.account_id)
 			continue;
+		if (listing_full(out))
+			break;
 		c.cls = parts[i].cls;
 		fs_buf_error(out, model_image_list(ctx->m, n->region.id, parts[i].own ? n->caller.account_id : 0,
 		                                   parts[i].folder, 0, csv_row, &c));
 	}
-	if (n->caller.account_id) {
+	if (n->caller.account_id && !listing_full(out)) {
 		c.cls = "shared";
 		c.shared = true;
 		fs_buf_error(out, model_image_list_shared(ctx->m, n->region.id, n->caller.account_id, 0, csv_row, &c));

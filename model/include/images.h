@@ -220,6 +220,12 @@ int model_device_index(const char *name);
  * under its data key (nonce, ciphertext, tag: 121 characters). */
 #define MODEL_SHA_STORED 128
 
+/* The most holes (virtual size minus stored data) a disk may have for the
+ * background checksum pass to hash it (SPEC §16; model/task/checksum.c):
+ * past it an image's `sha256` never comes, by design, and fsck says so in
+ * a note rather than a problem (model/meta/fsck.c). */
+#define MODEL_CHECKSUM_HOLES (64ULL << 30)
+
 struct model_blob {
 	int64_t id;
 	int64_t region_id;

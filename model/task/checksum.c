@@ -58,7 +58,7 @@
  * theirs (about 35 s of a core for both hashes), and no disk costs more
  * than about a minute of hashing zeros (its data, bounded by quotas, is
  * read and hashed as any reader's would be). */
-#define CHECKSUM_HOLE_ALLOWANCE (64ULL << 30)
+#define CHECKSUM_HOLE_ALLOWANCE MODEL_CHECKSUM_HOLES /* 64 GiB (images.h: fsck knows it too) */
 /* How often (bytes of a blob walked) the pass asks whether to go on. */
 #define CHECKSUM_LOOK_EVERY (256ULL << 20)
 /* A store error is tried again after this many seconds. */

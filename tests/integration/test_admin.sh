@@ -208,6 +208,31 @@ assert_errno EACCES read "$R/marketplace/mymarket/disks/vda"
 say "fsck on a healthy state: exit 0"
 imgfs_admin "$S" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck of a healthy state exited non-zero"; }
 
+say "fsck: an image whose sha256 will never come is a problem; --repair queues its checksum task"
+# What a checksum pass lost to a database outage leaves (issue 36): an
+# available image, an empty sha256, no task that will fill it.
+img=$(cat "$d/id")
+blob=$(sqlite3 "$S/imgfs.db" "SELECT d.blob_id FROM devices d JOIN images i ON i.id = d.image_id WHERE i.ext_id = '$img' AND d.idx = 0")
+[[ -n $blob ]] || fail "no system disk row for $img"
+sqlite3 "$S/imgfs.db" "DELETE FROM tasks WHERE kind = 'checksum'; UPDATE blobs SET sha256 = '' WHERE id = $blob"
+rc=0
+imgfs_admin "$S" fsck >"$T/fsck.out" 2>&1 || rc=$?
+sed 's/^/    /' "$T/fsck.out"
+assert_eq 1 "$rc" "fsck exit status with a sha256 that will never come"
+grep -qx "$img: its sha256 will never come: no checksum task is queued for it" "$T/fsck.out" ||
+    fail "fsck does not name $img"
+assert_eq "1 problem" "$(tail -n1 "$T/fsck.out")" "fsck's count"
+rc=0
+imgfs_admin "$S" fsck --repair >"$T/fsck.out" 2>&1 || rc=$?
+assert_eq 1 "$rc" "fsck --repair exit status"
+grep -q "^$img: its sha256 will never come: .*; queued$" "$T/fsck.out" || fail "fsck --repair does not say it queued the task"
+# The mount's background pass runs the task and keeps the hash again.
+has_sha() { [[ $(sqlite3 "$S/imgfs.db" "SELECT sha256 != '' FROM blobs WHERE id = $blob") == 1 ]]; }
+wait_for 60 has_sha || fail "the queued checksum task did not give $img its sha256 back"
+assert_eq "$(sha256sum <"$T/disk.raw" | cut -d' ' -f1)" "$(sqlite3 "$S/imgfs.db" "SELECT sha256 FROM blobs WHERE id = $blob")" \
+    "the sha256 the pass kept"
+imgfs_admin "$S" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck after the pass"; }
+
 say "gc with nothing deleted: removed 0 chunks; a queued image made and removed changes nothing"
 mkdir "$R/private/tmp-image"
 rmdir "$R/private/tmp-image"

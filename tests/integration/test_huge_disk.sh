@@ -5,7 +5,9 @@
 # and at its end, read back byte-exact, SEEK_DATA/SEEK_HOLE and st_blocks
 # checked, zero-ranged at 2^50 (the report's fallocate) and punched over
 # PiBs, truncated down and up, captured into an image (its snapshot read
-# back), remounted and read again — while the daemon's peak RSS (VmHWM)
+# back), 4 GiB of it around 1 PiB copied by reference into another 4 PiB
+# disk (one request, its one data chunk shared, nothing read or written),
+# remounted and read again — while the daemon's peak RSS (VmHWM)
 # stays within the bound docs/reference.md §12 states: a fixed part
 # over an idle mount plus a little per open disk and per MiB written,
 # nothing per MiB of virtual size.
@@ -155,6 +157,35 @@ assert_file_eq "$T/b" "$T/got" "the snapshot's MiB at 1 PiB"
 dd if="$S_DATA" of="$T/got" bs=65536 iflag=skip_bytes,count_bytes skip=$((MAX - 5000)) count=5000 status=none
 assert_file_eq "$T/c" "$T/got" "the snapshot's last 5000 bytes"
 check_rss "the capture" 1 6
+
+say "copy_file_range of 4 GiB around 1 PiB (holes, one data chunk, holes) into a 4 PiB vdc: costs its MiB"
+# The cost of a copy by reference follows the source's data, not the
+# range (SPEC §12): one request (the kernel cuts the 1 TiB asked to about
+# 4 GiB), the one data chunk shared by id, nothing read or written.
+st() { stat_of "$M" "$@"; }
+E="$V/disks/vdc"
+truncate -s $MAX "$E" || fail "truncate -s $MAX disks/vdc failed"
+c0=$(st imgfs_requests_total 'op="copy_file_range"') s0=$(st imgfs_shared_bytes_total)
+w0=$(st imgfs_written_bytes_total) r0=$(st imgfs_read_bytes_total)
+n=$(python3 -c '
+import os, sys
+src, dst = os.open(sys.argv[1], os.O_RDONLY), os.open(sys.argv[2], os.O_WRONLY)
+off = int(sys.argv[3])
+print(os.copy_file_range(src, dst, 1 << 40, off, off))' "$S_DATA" "$E" $((PIB - (1 << 30)))) ||
+    fail "copy_file_range from the snapshot"
+c1=$(st imgfs_requests_total 'op="copy_file_range"') s1=$(st imgfs_shared_bytes_total)
+w1=$(st imgfs_written_bytes_total) r1=$(st imgfs_read_bytes_total)
+echo "    copied $n B in $((c1 - c0)) request(s): shared $((s1 - s0)) B, written $((w1 - w0)) B, read $((r1 - r0)) B"
+((n > (1 << 30) + MiB)) || fail "copy_file_range copied $n B, not past the data chunk at 1 PiB"
+assert_eq 1 $((c1 - c0)) "copy_file_range requests"
+assert_eq $MiB $((s1 - s0)) "bytes shared by id (the one data chunk)"
+assert_eq 0 $((w1 - w0)) "bytes written (holes are neither)"
+assert_eq 0 $((r1 - r0)) "bytes read"
+assert_eq $((MiB / 512)) "$(stat -c %b "$E")" "st_blocks of vdc"
+assert_eq "$PIB 0 $PIB $((PIB + MiB))" "$(seeks "$E" 0 $PIB)" "seeks of vdc"
+dd if="$E" of="$T/got" bs=65536 iflag=skip_bytes,count_bytes skip=$PIB count=$MiB status=none
+assert_file_eq "$T/b" "$T/got" "vdc's MiB at 1 PiB"
+check_rss "copy_file_range over PiBs of holes" 2 6
 
 say "remounted: the disk and the snapshot read the same; the new daemon within the bound too"
 remount_imgfs "$S" "$M"

@@ -586,6 +586,84 @@ static void test_fsck_usage(void **state)
 	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_SHARES_PER_IMAGE), 1);
 }
 
+/* An image whose sha256 will never come (issue 36): available or in the
+ * recycle bin, an empty sha256, no checksum task for it — a problem, and
+ * repair queues the task; with one queued or running it is not; past the
+ * 64 GiB of holes the pass hashes it is a note (by design), not a problem,
+ * and repair queues nothing. */
+static int checksum_tasks(struct ut_fx *fx, int64_t image_id)
+{
+	return (int)ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE kind = 'checksum' AND image_id = %lld",
+	                       (long long)image_id);
+}
+
+static void test_fsck_checksum_never_comes(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	struct report r, notes;
+	char want[64];
+
+	assert_int_equal(fsck(fx, false, &r), 0);
+	int64_t a = lt_local_image(fx, fx->r1, alice, "a", 2 * LT_MiB);
+	int64_t iso = lt_iso_image(fx, fx->r1, alice, "iso", LT_MiB);
+	struct model_image ia = ut_get(fx, a), iiso = ut_get(fx, iso);
+	/* A queued or running pass will fill it. */
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('checksum', %lld, 'queued')", (long long)a);
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('checksum', %lld, 'running')", (long long)iso);
+	assert_int_equal(fsck(fx, false, &r), 0);
+
+	/* The rows gone (an outage's lost pass): both are problems. */
+	ut_sql(fx, "DELETE FROM tasks WHERE kind = 'checksum'");
+	assert_int_equal(fsck(fx, false, &r), 2);
+	snprintf(want, sizeof want, "%s: its sha256 will never come", ia.ext_id);
+	assert_true(reported(&r, want));
+	snprintf(want, sizeof want, "%s: its sha256 will never come", iiso.ext_id);
+	assert_true(reported(&r, want));
+	/* In the recycle bin it is still one (a restore makes it usable). */
+	ut_sql(fx, "UPDATE images SET status = %d WHERE id = %lld", (int)MODEL_IMG_DELETED, (long long)a);
+	assert_int_equal(fsck(fx, false, &r), 2);
+	/* Repair queues one task each, once; the next fsck is clean. */
+	assert_int_equal(fsck(fx, true, &r), 2);
+	assert_true(reported(&r, "; queued"));
+	assert_int_equal(checksum_tasks(fx, a), 1);
+	assert_int_equal(checksum_tasks(fx, iso), 1);
+	assert_int_equal(fsck(fx, true, &r), 0);
+	assert_int_equal(checksum_tasks(fx, a), 1);
+	/* A sha256 kept: nothing to say, with or without a task. */
+	ut_sql(fx, "DELETE FROM tasks WHERE kind = 'checksum'");
+	ut_sql(fx, "UPDATE blobs SET sha256 = '%064d' WHERE id IN (SELECT blob_id FROM devices WHERE image_id IN "
+	           "(%lld, %lld))",
+	       0, (long long)a, (long long)iso);
+	assert_int_equal(fsck(fx, false, &r), 0);
+	/* An image in error never gets one: not a problem. */
+	ut_sql(fx, "UPDATE blobs SET sha256 = '' WHERE id IN (SELECT blob_id FROM devices WHERE image_id = %lld)",
+	       (long long)a);
+	ut_sql(fx, "UPDATE images SET status = %d WHERE id = %lld", (int)MODEL_IMG_ERROR, (long long)a);
+	assert_int_equal(fsck(fx, false, &r), 0);
+
+	/* More holes than the pass hashes (a 1 TiB sparse capture): a note. */
+	ut_sql(fx, "UPDATE images SET status = %d WHERE id = %lld", (int)MODEL_IMG_AVAILABLE, (long long)a);
+	ut_sql(fx, "UPDATE blobs SET size = %lld WHERE id IN (SELECT blob_id FROM devices WHERE image_id = %lld)",
+	       (long long)(1LL << 40), (long long)a);
+	assert_int_equal(fsck(fx, false, &r), 0); /* without a note callback: nothing */
+	for (int repair = 0; repair <= 1; repair++) {
+		/* report and note share their argument: the one line is the note */
+		memset(&notes, 0, sizeof notes);
+		assert_int_equal(model_fsck_report(fx->m, repair, on_report, on_report, &notes), 0);
+		assert_int_equal(notes.n, 1);
+		snprintf(want, sizeof want, "%s: no sha256, by design", ia.ext_id);
+		assert_true(reported(&notes, want));
+		assert_true(reported(&notes, "1023 GiB of holes, more than the 64 GiB"));
+	}
+	assert_int_equal(checksum_tasks(fx, a), 0); /* repair queued nothing */
+	/* Just under the cap: the pass hashes it, so a missing task is one. */
+	ut_sql(fx, "UPDATE blobs SET size = stored + %lld WHERE id IN (SELECT blob_id FROM devices WHERE image_id = "
+	           "%lld)",
+	       (long long)(64LL << 30), (long long)a);
+	assert_int_equal(fsck(fx, false, &r), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sweep_waits_for_the_writer, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_incomplete_blob, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_usage, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_checksum_never_comes, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
