@@ -291,13 +291,14 @@ def attacker(region, name, seconds, out, import_url):
             t.join()
         return "/".join("%s:%d" % kv for kv in sorted(got.items()))
 
+    # SOAK_ATTACKS=kind,kind...: only those (to find which one costs what).
+    only = set(filter(None, os.environ.get("SOAK_ATTACKS", "").split(",")))
+    kinds = [("huge-disk", disk), ("held-imports", imports), ("refused-values", refused_values),
+             ("stats", stats), ("huge-capture", captures), ("xattr-storm", storm)]
     while now() < end:
-        attack("huge-disk", disk)
-        attack("held-imports", imports)
-        attack("refused-values", refused_values)
-        attack("stats", stats)
-        attack("huge-capture", captures)
-        attack("xattr-storm", storm)
+        for kind, fn in kinds:
+            if not only or kind in only:
+                attack(kind, fn)
         time.sleep(0.2)
 
 
