@@ -454,6 +454,7 @@ const struct fs_attr fs_image_attrs[] = {
 	 .readonly_why = "source is written only while the image is queued", .field = offsetof(struct model_image, source)},
 	{F(19, "device-mapping", ALL, show_device_mapping), .refs = MODEL_REF_DEVICES},
 	{F(0, "disks", ALL, NULL), .sub = FS_SUB_DISKS, .refs = MODEL_REF_DEVICES},
+	{F(0, "files", ALL, NULL), .sub = FS_SUB_FILES, .refs = MODEL_REF_DEVICES}, /* §18, inside.c */
 	{F(21, "instances", ALL, show_instances), .refs = MODEL_REF_INSTANCES},
 	{F(22, "convert", PRIV, show_empty), .store = store_convert},
 	{F(23, "cancel", PRIV_ISO, show_empty), .store = store_cancel},

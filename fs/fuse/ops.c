@@ -86,6 +86,8 @@ bool ops_is_dir(const struct fs_node *n)
 	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM: case FS_W_SHARE:
 	case FS_W_COPY: case FS_W_TENANTS: case FS_W_TENANT:
 		return true;
+	case FS_W_INSIDE:
+		return S_ISDIR(n->inside.st.mode); /* §18 */
 	default:
 		return false;
 	}
@@ -386,7 +388,10 @@ static int emit_entry(void *arg, const char *name, const struct fs_node *child, 
 		}
 	} else {
 		e = (struct fuse_entry_param){
-			.attr = {.st_ino = fs_node_st_ino(child), .st_mode = ops_is_dir(child) ? S_IFDIR : S_IFREG}};
+			.attr = {.st_ino = fs_node_st_ino(child),
+			         .st_mode = child->what == FS_W_INSIDE ? child->inside.st.mode & S_IFMT /* §18 */
+			                    : ops_is_dir(child)        ? S_IFDIR
+			                                               : S_IFREG}};
 	}
 	if (d->held && put_held(d, d->next) != 0)
 		return 1;
@@ -946,7 +951,18 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	ops_count(req, FS_OP_READLINK, ino, NULL);
-	ops_reply_err(req, EINVAL);
+	/* Symlinks exist inside images only (§18): their targets as stored. */
+	struct fs_node n;
+	char target[4096];
+	int rc = ops_resolve(req, ino, &n);
+	if (rc == 0 && (n.what != FS_W_INSIDE || !S_ISLNK(n.inside.st.mode)))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = fs_inside_readlink(ops_ctx(req), &n, target, sizeof(target));
+	if (rc < 0)
+		ops_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
 }
 
 /* ---- extended attributes -------------------------------------------------- */
