@@ -617,14 +617,15 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	return 0;
 }
 
-/* Whether n's caller may read the image's files: as its disks (§3). */
-static int inside_access(const struct fs_node *n)
+/* Whether n's caller may read the image's files: as its disks (§3).
+ * files/README is there for everyone who sees the image (README: 0). */
+static int inside_access(const struct fs_node *n, bool readme)
 {
 	if (n->actor_id)
 		return -ENOENT; /* not through tenants/ in this version */
 	if (n->img.id > FS_INSIDE_MAX_IMAGE)
-		return -ENOENT;
-	return fs_node_blob_access(n);
+		return readme ? 0 : -ENOENT;
+	return readme ? 0 : fs_node_blob_access(n);
 }
 
 static int device_by_index(struct fs_ctx *ctx, const struct fs_node *n, unsigned index, struct model_device *out)
@@ -649,7 +650,7 @@ int fs_inside_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_i
 	struct model_device dev;
 	int rc;
 	if ((rc = model_image_get_in_region(ctx->m, image_id, MODEL_REF_DEVICES, &img, &region)) < 0 ||
-	    (rc = fs_node_image(ctx, caller, &img, out)) < 0 || (rc = inside_access(out)) < 0 ||
+	    (rc = fs_node_image(ctx, caller, &img, out)) < 0 || (rc = inside_access(out, false)) < 0 ||
 	    img.status != MODEL_IMG_AVAILABLE || (rc = device_by_index(ctx, out, vol >> 5, &dev)) < 0)
 		return rc < 0 ? rc : -ENOENT;
 	return inside_node(ctx, out, &dev, vol & 31, gino);
@@ -664,7 +665,7 @@ static const struct fs_attr readme_attr = {
 
 int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n)
 {
-	int rc = inside_access(n);
+	int rc = inside_access(n, true);
 	if (rc < 0)
 		return rc;
 	n->what = FS_W_ATTR;
@@ -676,6 +677,15 @@ int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n)
 static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
+	if (fs_node_blob_access(n) < 0) {
+		fs_buf_puts(out, "Not shown: this image's disks are only for creating instances, and so are its files.\n");
+		return;
+	}
+	if (n->img.id > FS_INSIDE_MAX_IMAGE) {
+		fs_buf_printf(out, "Not shown: image ids past %lld have no files/ in this version.\n",
+		              (long long)FS_INSIDE_MAX_IMAGE);
+		return;
+	}
 	if (n->img.status != MODEL_IMG_AVAILABLE) {
 		fs_buf_puts(out, "The image is not available yet: its files are shown once it is.\n");
 		return;
@@ -737,17 +747,19 @@ static int parse_vol(struct fs_ctx *ctx, const struct fs_node *n, const char *na
 int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 {
 	int rc;
-	if ((rc = inside_access(n)) < 0)
-		return rc;
+	if (n->what == FS_W_SUBDIR && strcmp(name, "README") == 0)
+		return fs_inside_readme_node(ctx, n);
 	if (n->what == FS_W_SUBDIR) {
 		struct model_device dev;
 		unsigned number;
-		if (strcmp(name, "README") == 0)
-			return fs_inside_readme_node(ctx, n);
 		if (n->img.status != MODEL_IMG_AVAILABLE || parse_vol(ctx, n, name, &dev, &number) < 0)
 			return -ENOENT;
+		if ((rc = inside_access(n, false)) < 0)
+			return rc; /* a volume of a disk the caller may not read */
 		return inside_node(ctx, n, &dev, number, EXT_ROOT_INO);
 	}
+	if ((rc = inside_access(n, false)) < 0)
+		return rc;
 	if (!S_ISDIR(n->inside.st.mode))
 		return -ENOTDIR;
 	size_t len = strlen(name);
@@ -788,8 +800,8 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 		if (fs_inside_readme_node(ctx, &work) == 0 && (rc = emit(arg, "README", &work, 3)) != 0)
 			return rc;
 	}
-	if (dir->img.status != MODEL_IMG_AVAILABLE)
-		return 0;
+	if (dir->img.status != MODEL_IMG_AVAILABLE || inside_access(dir, false) < 0)
+		return 0; /* README says why */
 	int count = model_device_list(ctx->m, dir->img.id, devs);
 	for (int i = 0; i < count; i++) {
 		struct ins_disk *d = disk_get(ctx, devs[i].blob_id);
@@ -821,10 +833,10 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg)
 {
 	int rc;
-	if ((rc = inside_access(dir)) < 0)
-		return rc;
 	if (dir->what == FS_W_SUBDIR)
 		return list_files(ctx, dir, off, emit, arg);
+	if ((rc = inside_access(dir, false)) < 0)
+		return rc;
 	struct ins_disk *d = disk_get(ctx, dir->blob_id);
 	if (!d)
 		return -EIO;

@@ -580,9 +580,6 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 4 : 2) : n->what == FS_W_VM ? 3 : 2;
 		if (mk)
 			st->st_nlink = 1;
-		/* files/ of an image whose disks are only for instances (§18). */
-		if (n->what == FS_W_SUBDIR && n->attr->sub == FS_SUB_FILES && fs_node_blob_access(n) < 0)
-			st->st_mode = S_IFDIR;
 		if (fs_ino_kind(n->ino) == FS_K_IMAGE) {
 			mtime = n->img.dir_mtime_ns;
 			ctime = n->img.ctime_ns;

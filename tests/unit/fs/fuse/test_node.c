@@ -331,11 +331,12 @@ static void test_resolve_every_node(void **state)
 	walk_node(&w, root, "/");
 	/* /, /regions, 3 regions with 8 class directories each, 48 platform
 	 * images and alice's 5 (private, private, iso, recycle-bin, shared),
-	 * each with disks/ and, for private ones, copies/ and shares/. */
+	 * each with disks/ and files/ (§18) and, for private ones, copies/ and
+	 * shares/. */
 	int images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 5;
 	assert_int_equal(w.images, images);
 	assert_int_equal(w.disks, UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT)); /* one vda each */
-	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8) + images * 2 + 2 * 2);
+	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8) + images * 3 + 2 * 2);
 	assert_true(w.attrs >= images * 19);
 	free(w.seen);
 	free(root);
@@ -377,9 +378,9 @@ static void test_resolve_every_node_admin(void **state)
 	assert_int_equal(w.images, images);
 	assert_int_equal(w.disks, UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1); /* + the snapshot's data */
 	/* regions: 8 classes, tenants/, 2 tenants of 5 directories; images with
-	 * disks/, private ones copies/ and shares/ (boss-own, acme-own, web);
+	 * disks/ and files/, private ones copies/ and shares/ (boss-own, acme-own, web);
 	 * the snapshot */
-	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 2 * 5) + images * 2 + 3 * 2 + 1);
+	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 2 * 5) + images * 3 + 3 * 2 + 1);
 	free(w.seen);
 
 	/* acme: tenants/dev/ only; dev: no tenants/ at all. */
@@ -389,14 +390,14 @@ static void test_resolve_every_node_admin(void **state)
 	walk_node(&wa, root, "/");
 	images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1 + 3;
 	assert_int_equal(wa.images, images);
-	assert_int_equal(wa.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 5) + images * 2 + 2 * 2 + 1);
+	assert_int_equal(wa.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 5) + images * 3 + 2 * 2 + 1);
 	free(wa.seen);
 	struct walk wd = {a, &cd, 0, 0, 0, 0, 0, NULL, 0, 0};
 	assert_int_equal(fs_node_resolve(&a->ctx, &cd, FS_INO_ROOT, root), 0);
 	walk_node(&wd, root, "/");
 	images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 3;
 	assert_int_equal(wd.images, images);
-	assert_int_equal(wd.dirs, 2 + UT_REGIONS * (1 + 8) + images * 2 + 2 + 1);
+	assert_int_equal(wd.dirs, 2 + UT_REGIONS * (1 + 8) + images * 3 + 2 + 1);
 	free(wd.seen);
 	free(root);
 }
