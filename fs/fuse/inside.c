@@ -546,7 +546,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 				/* The helper answered: the file system is not one it can
 				 * open, and a sealed blob never changes. */
 				v->open_failed = true;
-				snprintf(v->failure, sizeof(v->failure), "%s", why);
+				snprintf(v->failure, sizeof(v->failure), "%.190s", why);
 				helper_end(v, NULL, 0);
 			}
 			pthread_mutex_unlock(&v->lock);

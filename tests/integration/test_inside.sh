@@ -148,6 +148,10 @@ errno_as 2001 EACCES read "$F/vda1/dev/null"
 errno_as 2001 EROFS write "$F/vda1/etc/os-release" "x"
 errno_as 2001 EPERM mkdir "$F/vda1/new"
 errno_as 2001 EPERM unlink "$F/vda1/etc/os-release"
+errno_as 2001 EPERM rename "$F/vda1/etc/os-release" "$F/vda1/etc/moved"
+errno_as 2001 EPERM chmod "$F/vda1/etc/os-release" 0600
+errno_as 2001 EPERM symlink "x" "$F/vda1/etc/new-link"
+errno_as 2001 ENXIO read "$F/vda1/dev/sock"
 
 say "another account: ENOENT"
 errno_as 2002 ENOENT stat "$F"
