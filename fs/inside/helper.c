@@ -262,9 +262,17 @@ static int sandbox(void)
 	}
 	if (getuid() == 0 || geteuid() == 0)
 		return -1; /* never parse as root */
-	if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_AS, &as) < 0 || setrlimit(RLIMIT_CORE, &zero) < 0 ||
+	if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_CORE, &zero) < 0 ||
 	    setrlimit(RLIMIT_FSIZE, &zero) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
 		return -1;
+#ifndef __SANITIZE_ADDRESS__
+	/* (An ASan build's shadow memory is terabytes of address space
+	 * reserved: there the sanitizer's own bounds apply instead.) */
+	if (setrlimit(RLIMIT_AS, &as) < 0)
+		return -1;
+#else
+	(void)as;
+#endif
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!f)
 		return -1;
