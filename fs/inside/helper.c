@@ -42,6 +42,7 @@
 #define LIST_CAP 100000          /* entries of one directory (SPEC §18) */
 #define LIST_NAME_BYTES (8u << 20) /* their names' bytes */
 #define CACHE_SLOTS 1024         /* single-block reads kept (<= 4 KiB blocks) */
+#define READ_AHEAD 16            /* blocks fetched around a miss */
 
 static int sock = 3;
 static uint64_t vol_size;
@@ -180,20 +181,35 @@ static errcode_t io_read64(io_channel ch, unsigned long long blk, int count, voi
 	off = blk * (uint64_t)ch->block_size;
 	if (off >= vol_size || bytes > vol_size - off || bytes > (64u << 20))
 		return EXT2_ET_SHORT_READ;
-	/* Metadata comes a block at a time, often the same one again. */
+	/* libext2fs reads a block at a time, metadata and file data alike,
+	 * often the same one again, mostly its neighbours next: a miss asks
+	 * the daemon for the aligned window of READ_AHEAD blocks around it
+	 * (one round trip, not sixteen) and keeps them all. */
 	if (count == 1 && ch->block_size <= 4096) {
 		unsigned slot = (unsigned)(blk % CACHE_SLOTS);
 		if (cache[slot].valid && cache[slot].blk == blk) {
 			memcpy(data, cache[slot].data, bytes);
 			return 0;
 		}
-		errcode_t rc = fetch(off, bytes, data);
-		if (!rc && (cache[slot].data || (cache[slot].data = malloc(4096)))) {
-			memcpy(cache[slot].data, data, bytes);
-			cache[slot].blk = blk;
-			cache[slot].valid = true;
+		static char window[READ_AHEAD * 4096];
+		uint64_t first = blk - blk % READ_AHEAD, woff = first * (uint64_t)ch->block_size;
+		uint64_t wlen = (uint64_t)READ_AHEAD * (uint64_t)ch->block_size;
+		if (wlen > vol_size - woff)
+			wlen = vol_size - woff; /* off + bytes fits: so does blk */
+		wlen -= wlen % (uint64_t)ch->block_size;
+		errcode_t rc = fetch(woff, (size_t)wlen, window);
+		if (rc)
+			return fetch(off, bytes, data);
+		for (uint64_t b = first; b < first + wlen / (uint64_t)ch->block_size; b++) {
+			unsigned sl = (unsigned)(b % CACHE_SLOTS);
+			if (!cache[sl].data && !(cache[sl].data = malloc(4096)))
+				continue;
+			memcpy(cache[sl].data, window + (b - first) * (uint64_t)ch->block_size, bytes);
+			cache[sl].blk = b;
+			cache[sl].valid = true;
 		}
-		return rc;
+		memcpy(data, window + (blk - first) * (uint64_t)ch->block_size, bytes);
+		return 0;
 	}
 	return fetch(off, bytes, data);
 }
