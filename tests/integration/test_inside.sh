@@ -157,6 +157,16 @@ say "another account: ENOENT"
 errno_as 2002 ENOENT stat "$F"
 errno_as 2002 ENOENT stat "$F/vda1/etc/os-release"
 
+say "a QCOW2 upload (compressed) shows its virtual disk's files"
+qemu-img convert -f raw -O qcow2 -c "$disk" "$T/disk.qcow2"
+chmod 644 "$T/disk.qcow2"
+alice mkdir "$P/q"
+alice cp "$T/disk.qcow2" "$P/q/disks/vda"
+alice "$T/imgfs-as" wait --timeout 120 "$P/q" >/dev/null 2>&1 || fail "imgfs wait private/q"
+assert_eq qcow2 "$(alice cat "$P/q/format")" "q/format"
+assert_eq "README vda1 vda5" "$(alice ls "$P/q/files" | xargs)" "ls q/files/"
+n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$P/q/files/vda1") || fail "q/files/vda1 differs from the source"
+
 say "the same inode numbers after a remount"
 umount_imgfs "$M"
 mount_imgfs "$S" "$M" allow_other,multiuser
