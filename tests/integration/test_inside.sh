@@ -23,7 +23,10 @@ done
 other_uids
 # A stopped helper is killed after 3 s instead of 10 (SPEC §18).
 export IMGFS_INSIDE_DEADLINE_MS=3000
-setup_mount allow_other,multiuser
+# An encrypted image's files are read with the service's key (SPEC §17).
+head -c 32 /dev/urandom >"$T/kek"
+chmod 600 "$T/kek"
+setup_mount "allow_other,multiuser,keyfile=$T/kek"
 imgfs_admin "$S" account add alice --uid 2001
 imgfs_admin "$S" account add bob --uid 2002
 alice() { as 2001 "$@"; }
@@ -167,9 +170,20 @@ assert_eq qcow2 "$(alice cat "$P/q/format")" "q/format"
 assert_eq "README vda1 vda5" "$(alice ls "$P/q/files" | xargs)" "ls q/files/"
 n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$P/q/files/vda1") || fail "q/files/vda1 differs from the source"
 
+say "an encrypted image: its files with the key; without it, README says why"
+alice mkdir "$P/enc"
+alice sh -c "echo yes >'$P/enc/encrypted'"
+alice cp "$disk" "$P/enc/disks/vda"
+alice "$T/imgfs-as" wait --timeout 120 "$P/enc" >/dev/null 2>&1 || fail "imgfs wait private/enc"
+assert_eq yes "$(alice cat "$P/enc/encrypted")" "enc/encrypted"
+alice cmp "$src/usr/share/doc/big.bin" "$P/enc/files/vda1/usr/share/doc/big.bin" || fail "enc: big.bin inside"
+
 say "the same inode numbers after a remount"
 umount_imgfs "$M"
 mount_imgfs "$S" "$M" allow_other,multiuser
+assert_eq "README" "$(alice ls "$P/enc/files" | xargs)" "enc/files/ without the key"
+alice cat "$P/enc/files/README" | grep -q '^vda: .*key' || { alice cat "$P/enc/files/README" >&2; fail "enc's README gives no reason"; }
+errno_as 2001 ENOENT stat "$P/enc/files/vda1"
 alice find "$F/vda1" -printf '%i %p\n' | sort >"$T/inodes.2"
 alice /usr/bin/python3 - "$T/inodes.2" <<'PY' || fail "inode numbers are not the guest's"
 import sys
