@@ -530,6 +530,8 @@ void fs_tenant_log_change(struct fs_ctx *ctx, const char *op, const struct fs_no
 
 /* ---- inside an image (§18, inside.c) ------------------------------------- */
 
+/* Why anything below files/ is refused (EPERM). */
+#define FS_INSIDE_WHY "files/ is read-only: nothing is ever written into a guest's file system"
 /* n (caller set) becomes the node of ino, an FS_INSIDE_BIT number. */
 int fs_inside_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out);
 /* n, an image directory node, becomes its files/README. */

@@ -483,6 +483,7 @@ enum dir_kind {
 	DK_TENANT_IMAGE,     /* a tenant's image in private/ or iso/: as DK_IMAGE */
 	DK_TENANT_BIN_IMAGE, /* a tenant's image in recycle-bin/: as DK_BIN_IMAGE */
 	DK_TENANT_SNAP,      /* a tenant's snapshot: as DK_SNAP */
+	DK_INSIDE,      /* files/ and everything below it (§18): nothing */
 	DK_COUNT
 };
 
@@ -510,6 +511,8 @@ static enum dir_kind dir_kind(const struct fs_node *n)
 			return DK_VM_DISKS; /* an instance's one subdirectory */
 		if (n->attr->sub == FS_SUB_SHARES)
 			return DK_SHARES;
+		if (n->attr->sub == FS_SUB_FILES)
+			return DK_INSIDE;
 		if (fs_ino_kind(n->ino) != FS_K_IMAGE)
 			return DK_NONE;
 		return n->attr->sub == FS_SUB_COPIES ? DK_COPIES : n->attr->sub == FS_SUB_DISKS ? DK_IMAGE_DISKS : DK_NONE;
@@ -525,6 +528,8 @@ static enum dir_kind dir_kind(const struct fs_node *n)
 		return DK_SHARE;
 	case FS_W_COPY:
 		return DK_COPY;
+	case FS_W_INSIDE:
+		return DK_INSIDE;
 	default:
 		return DK_NONE;
 	}
@@ -672,6 +677,7 @@ static const struct dir_verbs {
 	[DK_TENANT_IMAGE] = {.why = FS_TENANT_WHY, .rmdir = rmdir_image, .rename = rename_image},
 	[DK_TENANT_BIN_IMAGE] = {.why = FS_TENANT_WHY, .rmdir = rmdir_bin_image, .rename = rename_bin_image},
 	[DK_TENANT_SNAP] = {.why = FS_TENANT_WHY, .rmdir = rmdir_snap},
+	[DK_INSIDE] = {.why = FS_INSIDE_WHY},
 };
 
 /* The reason a verb the kind of n lacks is refused with. */

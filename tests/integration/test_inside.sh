@@ -154,6 +154,7 @@ errno_as 2001 EPERM unlink "$F/vda1/etc/os-release"
 errno_as 2001 EPERM rename "$F/vda1/etc/os-release" "$F/vda1/etc/moved"
 errno_as 2001 EPERM chmod "$F/vda1/etc/os-release" 0600
 errno_as 2001 EPERM symlink "x" "$F/vda1/etc/new-link"
+grep -q "unlink ${F#"$M"}/vda1 (inode [0-9]*): EPERM files/ is read-only" "$S/imgfs.log" || fail "unlink's reason is not files/'s"
 errno_as 2001 ENXIO read "$F/vda1/dev/sock"
 
 say "another account: ENOENT"
