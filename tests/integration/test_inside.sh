@@ -29,6 +29,7 @@ chmod 600 "$T/kek"
 setup_mount "allow_other,multiuser,keyfile=$T/kek"
 imgfs_admin "$S" account add alice --uid 2001
 imgfs_admin "$S" account add bob --uid 2002
+imgfs_admin "$S" quota set alice cn-north-1 private-images 20 >/dev/null
 alice() { as 2001 "$@"; }
 P="$R/private"
 
@@ -49,6 +50,8 @@ ln -s /etc/os-release "$src/abs-link"
 ln -s ../etc/os-release "$src/usr/rel-link"
 ln -s "$(printf 'l%.0s' {1..200})" "$src/long-link" # a slow symlink (> 60 bytes)
 ln "$src/etc/os-release" "$src/etc/hardlink"
+ln -s loop-b "$src/loop-a" # a symlink loop: the reader's kernel says ELOOP
+ln -s loop-a "$src/loop-b"
 mknod "$src/dev/null" c 1 3
 mknod "$src/dev/sda" b 8 0
 mkfifo "$src/dev/fifo"
@@ -143,6 +146,8 @@ n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$F/vda1") || fa
 assert_eq "$(stat -c %i "$F/vda1/etc/os-release")" "$(stat -c %i "$F/vda1/etc/hardlink")" "a hard link's inode"
 assert_eq "/etc/os-release" "$(alice readlink "$F/vda1/abs-link")" "an absolute target, as stored"
 
+errno_as 2001 ELOOP read "$F/vda1/loop-a"
+
 say "special files are listed with their modes, not opened; nothing is written"
 assert_eq "character special file" "$(alice stat -c %F "$F/vda1/dev/null")" "dev/null's type"
 assert_eq "fifo" "$(alice stat -c %F "$F/vda1/dev/fifo")" "dev/fifo's type"
@@ -230,6 +235,21 @@ alice "$T/imgfs-as" wait --timeout 120 "$P/badit" >/dev/null 2>&1 || fail "imgfs
 errno_as 2001 EIO stat "$P/badit/files/vda1"
 errno_as 2001 EIO stat "$P/badit/files/vda1/etc/os-release"
 assert_eq "logical" "$(alice cat "$P/badit/files/vda5/hello")" "the other partition of that disk"
+
+say "hostile: a directory linked into itself (a cycle): ELOOP, and find ends"
+cp "$T/p1.img" "$T/cyc.img"
+debugfs -w -R "link /deep /deep/a/b/back" "$T/cyc.img" >/dev/null 2>&1 || fail "debugfs link"
+cp "$disk" "$T/cyc.raw"
+dd if="$T/cyc.img" of="$T/cyc.raw" bs=512 seek=2048 conv=notrunc status=none
+alice mkdir "$P/cyc"
+alice cp "$T/cyc.raw" "$P/cyc/disks/vda"
+alice "$T/imgfs-as" wait --timeout 120 "$P/cyc" >/dev/null 2>&1 || fail "imgfs wait private/cyc"
+# The second name of the directory is the same inode: the kernel will
+# not give a directory two parents, and says ELOOP.
+errno_as 2001 ELOOP stat "$P/cyc/files/vda1/deep/a/b/back"
+alice find "$P/cyc/files/vda1" >"$T/cyc.out" 2>"$T/cyc.err" && fail "find over a cycle found nothing wrong"
+grep -q "back" "$T/cyc.err" || { cat "$T/cyc.err" >&2; fail "find did not name the cycle's entry"; }
+[[ $(wc -l <"$T/cyc.out") -gt 300 ]] || fail "find over the cycle's image listed too little"
 
 say "hostile: a helper stopped mid-request is killed at the deadline: EIO, logged, others go on"
 # A fresh daemon: the reader below starts its only helper.  It opens a
