@@ -7,8 +7,12 @@
 # file of files/vda1 matches what went in (bytes, mode, owner, mtime, link
 # target, hard links, inode numbers, the same after a remount); a device
 # node, a fifo and a socket are listed, not opened; README names what is
-# not shown; another account sees nothing (ENOENT).  Hostile cases: a
-# corrupted superblock and a corrupted inode table are EIO, not a hang; a
+# not shown; another account sees nothing (ENOENT).  The same disk as a
+# compressed QCOW2 and in an encrypted image (with the key; README says
+# why without it); a capture of an instance whose vdb got an ext4 by
+# mke2fs through the mount shows files/vdb.  Hostile cases: a
+# corrupted superblock and a corrupted inode table are EIO, not a hang;
+# symlink loops and a directory linked into itself are ELOOP; a
 # helper stopped mid-request (a loop) is killed at the deadline with EIO
 # and a log line while other requests go on, a helper killed from outside
 # is EIO with its signal in the log, and the next request gets a new one.
@@ -175,6 +179,19 @@ alice "$T/imgfs-as" wait --timeout 120 "$P/q" >/dev/null 2>&1 || fail "imgfs wai
 assert_eq qcow2 "$(alice cat "$P/q/format")" "q/format"
 assert_eq "README vda1 vda5" "$(alice ls "$P/q/files" | xargs)" "ls q/files/"
 n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$P/q/files/vda1") || fail "q/files/vda1 differs from the source"
+
+say "a capture of an instance whose vdb got a file system through the mount: files/vdb (a whole disk)"
+V="$R/instances/vm"
+alice mkdir "$V"
+alice sh -c "echo 1G >'$V/system-disk-size' && echo public/centos-7.4 >'$V/image'"
+alice truncate -s 16M "$V/disks/vdb"
+alice mke2fs -q -F -t ext4 -d "$T/src5" "$V/disks/vdb" || fail "mke2fs onto disks/vdb"
+alice mkdir "$P/cap"
+alice sh -c "echo 'instance vm vdb' >'$P/cap/source'"
+alice "$T/imgfs-as" wait --timeout 120 "$P/cap" >/dev/null 2>&1 || { alice cat "$P/cap/error" >&2; fail "imgfs wait private/cap"; }
+assert_eq "README vdb" "$(alice ls "$P/cap/files" | xargs)" "ls cap/files/ (the system disk has no file system)"
+grep -q '^vda1: not shown: no file system imgfs knows' <(alice cat "$P/cap/files/README") || fail "cap's README about vda1"
+assert_eq "logical" "$(alice cat "$P/cap/files/vdb/hello")" "cap/files/vdb/hello"
 
 say "an encrypted image: its files with the key; without it, README says why"
 alice mkdir "$P/enc"
