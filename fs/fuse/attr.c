@@ -537,6 +537,7 @@ const struct fs_attr fs_snap_attrs[] = {
 	{F(5, "created", 0, show_snap_created)},
 	{F(6, "images", 0, show_snap_images)},
 	{F(7, "data", 0, NULL), .flags = FS_ATTR_BLOB},
+	{F(0, "files", 0, NULL), .sub = FS_SUB_FILES}, /* the files inside data (§18, inside.c) */
 };
 const size_t fs_snap_attr_count = sizeof(fs_snap_attrs) / sizeof(fs_snap_attrs[0]);
 

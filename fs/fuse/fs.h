@@ -246,16 +246,21 @@ static inline fuse_ino_t fs_tenant_image_dir_nodeid(int64_t image_id, int64_t di
  * volume and its inode number in the guest, so that it is the same after
  * a remount and the guest's own number is its low 32 bits:
  *
- *   1 << 63 | image << 42 (21 bits) | vol << 32 (10 bits) | guest inode
+ *   1 << 63 | owner << 42 (21 bits) | vol << 32 (10 bits) | guest inode
  *
- * vol is the device index (0..26) << 5 | the partition number (1..31; 0: a
- * file system on the whole disk).  files/ itself and files/README are
- * IMAGE image FS_SUB_FILES and FS_SUB_FILES_README. */
+ * owner is the image id, or 1 << 20 | the snapshot id for a snapshot's
+ * data (snapshots/<id>/files/; bit 62 of the number then); ids up to
+ * 2^20 - 1.  vol is the device index (0..26; a snapshot's data 0) << 5 |
+ * the partition number (1..31; 0: a file system on the whole disk).
+ * files/ itself and files/README are IMAGE image (or SNAP snap)
+ * FS_SUB_FILES and FS_SUB_FILES_README. */
 #define FS_INSIDE_BIT (1ull << 63)
-#define FS_INSIDE_MAX_IMAGE ((1ll << 21) - 1)
-static inline fuse_ino_t fs_inside_ino(int64_t image_id, unsigned vol, uint32_t gino)
+#define FS_INSIDE_MAX_IMAGE ((1ll << 20) - 1)   /* image and snapshot ids shown */
+#define FS_INSIDE_SNAP_OWNER (1ll << 20)        /* in the owner field: a snapshot's data */
+#define FS_INSIDE_SNAP (1ull << 62)             /* the same, in the inode number */
+static inline fuse_ino_t fs_inside_ino(int64_t owner, unsigned vol, uint32_t gino)
 {
-	return FS_INSIDE_BIT | (fuse_ino_t)image_id << 42 | (fuse_ino_t)(vol & 0x3ff) << 32 | gino;
+	return FS_INSIDE_BIT | (fuse_ino_t)owner << 42 | (fuse_ino_t)(vol & 0x3ff) << 32 | gino;
 }
 
 /* ---- text buffers -------------------------------------------------------- */

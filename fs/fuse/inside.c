@@ -613,6 +613,46 @@ log: {
 	return rc;
 }
 
+/* ---- the owner: an image, or a snapshot (its data) ----------------------- */
+
+/* Whether n (files/, README or a node below) belongs to a snapshot. */
+static bool of_snap(const struct fs_node *n)
+{
+	if (n->what == FS_W_INSIDE)
+		return (n->ino & FS_INSIDE_SNAP) != 0;
+	return fs_ino_kind(n->ino) == FS_K_SNAP;
+}
+
+static int64_t owner_id(const struct fs_node *n)
+{
+	return of_snap(n) ? n->snap.id : n->img.id;
+}
+
+/* The owner field of n's inside inode numbers (fs.h). */
+static int64_t owner_code(const struct fs_node *n)
+{
+	return of_snap(n) ? FS_INSIDE_SNAP_OWNER | n->snap.id : n->img.id;
+}
+
+static bool owner_ready(const struct fs_node *n)
+{
+	return of_snap(n) ? n->snap.status == MODEL_SNAP_AVAILABLE : n->img.status == MODEL_IMG_AVAILABLE;
+}
+
+/* The owner's disks: an image's devices; a snapshot's one blob, "data". */
+static int owner_devices(struct fs_ctx *ctx, const struct fs_node *n, struct model_device out[MODEL_MAX_DEVICES])
+{
+	if (!of_snap(n))
+		return model_device_list(ctx->m, n->img.id, out);
+	memset(&out[0], 0, sizeof(out[0]));
+	snprintf(out[0].name, sizeof(out[0].name), "data");
+	out[0].kind = MODEL_DEV_SNAPSHOT;
+	out[0].blob_id = n->snap.blob_id;
+	out[0].snapshot_id = n->snap.id;
+	out[0].size = n->snap.size;
+	return 1;
+}
+
 /* ---- nodes --------------------------------------------------------------- */
 
 static bool stat_valid(const struct ins_stat *st)
@@ -630,6 +670,7 @@ static bool stat_valid(const struct ins_stat *st)
 static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model_device *dev, unsigned number,
                        uint32_t gino)
 {
+	int64_t owner = owner_code(n); /* while n is still the owner's node */
 	struct ins_disk *d = disk_get(ctx, dev->blob_id);
 	void *a;
 	size_t al;
@@ -646,7 +687,7 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	n->inside.vol = (unsigned)dev->index << 5 | number;
 	n->what = FS_W_INSIDE;
 	n->attr = NULL;
-	n->ino = fs_inside_ino(n->img.id, n->inside.vol, gino);
+	n->ino = fs_inside_ino(owner, n->inside.vol, gino);
 	n->inside.st.ino = gino; /* for the log, until the answer */
 	rc = ask(ctx, n, d, v, INS_T_STAT, &gino, sizeof(gino), &a, &al);
 	disk_put(d);
@@ -669,7 +710,7 @@ static int inside_access(const struct fs_node *n, bool readme)
 {
 	if (n->actor_id)
 		return -ENOENT; /* not through tenants/ in this version */
-	if (n->img.id > FS_INSIDE_MAX_IMAGE)
+	if (owner_id(n) > FS_INSIDE_MAX_IMAGE)
 		return readme ? 0 : -ENOENT;
 	return readme ? 0 : fs_node_blob_access(n);
 }
@@ -677,7 +718,7 @@ static int inside_access(const struct fs_node *n, bool readme)
 static int device_by_index(struct fs_ctx *ctx, const struct fs_node *n, unsigned index, struct model_device *out)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
-	int count = model_device_list(ctx->m, n->img.id, devs);
+	int count = owner_devices(ctx, n, devs);
 	for (int i = 0; i < count; i++)
 		if ((unsigned)devs[i].index == index) {
 			*out = devs[i];
@@ -688,16 +729,24 @@ static int device_by_index(struct fs_ctx *ctx, const struct fs_node *n, unsigned
 
 int fs_inside_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
 {
-	int64_t image_id = (int64_t)((ino >> 42) & FS_INSIDE_MAX_IMAGE);
+	int64_t owner = (int64_t)((ino >> 42) & ((1ll << 21) - 1));
 	unsigned vol = (unsigned)(ino >> 32) & 0x3ff;
 	uint32_t gino = (uint32_t)ino;
-	struct model_image img;
-	struct model_region region;
 	struct model_device dev;
 	int rc;
-	if ((rc = model_image_get_in_region(ctx->m, image_id, MODEL_REF_DEVICES, &img, &region)) < 0 ||
-	    (rc = fs_node_image(ctx, caller, &img, out)) < 0 || (rc = inside_access(out, false)) < 0 ||
-	    img.status != MODEL_IMG_AVAILABLE || (rc = device_by_index(ctx, out, vol >> 5, &dev)) < 0)
+	if (owner & FS_INSIDE_SNAP_OWNER) {
+		/* A snapshot's: its directory node, resolved as any (visibility). */
+		if ((rc = fs_node_resolve(ctx, caller, fs_ino(FS_K_SNAP, owner & FS_INSIDE_MAX_IMAGE, 0), out)) < 0)
+			return rc;
+	} else {
+		struct model_image img;
+		struct model_region region;
+		if ((rc = model_image_get_in_region(ctx->m, owner, MODEL_REF_DEVICES, &img, &region)) < 0 ||
+		    (rc = fs_node_image(ctx, caller, &img, out)) < 0)
+			return rc;
+	}
+	if ((rc = inside_access(out, false)) < 0 || !owner_ready(out) ||
+	    (rc = device_by_index(ctx, out, vol >> 5, &dev)) < 0)
 		return rc < 0 ? rc : -ENOENT;
 	return inside_node(ctx, out, &dev, vol & 31, gino);
 }
@@ -716,7 +765,7 @@ int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n)
 		return rc;
 	n->what = FS_W_ATTR;
 	n->attr = &readme_attr;
-	n->ino = fs_ino(FS_K_IMAGE, n->img.id, FS_SUB_FILES_README);
+	n->ino = fs_ino(of_snap(n) ? FS_K_SNAP : FS_K_IMAGE, owner_id(n), FS_SUB_FILES_README);
 	return 0;
 }
 
@@ -727,16 +776,17 @@ static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 		fs_buf_puts(out, "Not shown: this image's disks are only for creating instances, and so are its files.\n");
 		return;
 	}
-	if (n->img.id > FS_INSIDE_MAX_IMAGE) {
-		fs_buf_printf(out, "Not shown: image ids past %lld have no files/ in this version.\n",
+	if (owner_id(n) > FS_INSIDE_MAX_IMAGE) {
+		fs_buf_printf(out, "Not shown: ids past %lld have no files/ in this version.\n",
 		              (long long)FS_INSIDE_MAX_IMAGE);
 		return;
 	}
-	if (n->img.status != MODEL_IMG_AVAILABLE) {
-		fs_buf_puts(out, "The image is not available yet: its files are shown once it is.\n");
+	if (!owner_ready(n)) {
+		fs_buf_printf(out, "The %s is not available yet: its files are shown once it is.\n",
+		              of_snap(n) ? "snapshot" : "image");
 		return;
 	}
-	int count = model_device_list(ctx->m, n->img.id, devs);
+	int count = owner_devices(ctx, n, devs);
 	for (int i = 0; i < count; i++) {
 		struct ins_disk *d = disk_get(ctx, devs[i].blob_id);
 		if (!d) {
@@ -770,7 +820,7 @@ static int parse_vol(struct fs_ctx *ctx, const struct fs_node *n, const char *na
                      unsigned *number)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
-	int count = model_device_list(ctx->m, n->img.id, devs);
+	int count = owner_devices(ctx, n, devs);
 	for (int i = 0; i < count; i++) {
 		size_t l = strlen(devs[i].name);
 		if (strncmp(name, devs[i].name, l) != 0)
@@ -798,7 +848,7 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	if (n->what == FS_W_SUBDIR) {
 		struct model_device dev;
 		unsigned number;
-		if (n->img.status != MODEL_IMG_AVAILABLE || parse_vol(ctx, n, name, &dev, &number) < 0)
+		if (!owner_ready(n) || parse_vol(ctx, n, name, &dev, &number) < 0)
 			return -ENOENT;
 		if ((rc = inside_access(n, false)) < 0)
 			return rc; /* a volume of a disk the caller may not read */
@@ -832,7 +882,7 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	free(a);
 	if (!stat_valid(&n->inside.st))
 		return -EIO;
-	n->ino = fs_inside_ino(n->img.id, n->inside.vol, n->inside.st.ino);
+	n->ino = fs_inside_ino(owner_code(n), n->inside.vol, n->inside.st.ino);
 	return 0;
 }
 
@@ -846,9 +896,9 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 		if (fs_inside_readme_node(ctx, &work) == 0 && (rc = emit(arg, "README", &work, 3)) != 0)
 			return rc;
 	}
-	if (dir->img.status != MODEL_IMG_AVAILABLE || inside_access(dir, false) < 0)
+	if (!owner_ready(dir) || inside_access(dir, false) < 0)
 		return 0; /* README says why */
-	int count = model_device_list(ctx->m, dir->img.id, devs);
+	int count = owner_devices(ctx, dir, devs);
 	for (int i = 0; i < count; i++) {
 		struct ins_disk *d = disk_get(ctx, devs[i].blob_id);
 		if (!d)
@@ -930,7 +980,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			if (memchr(name, '/', len) || strlen(name) != len || !stat_valid(&st))
 				continue;
 			work.inside.st = st;
-			work.ino = fs_inside_ino(dir->img.id, dir->inside.vol, st.ino);
+			work.ino = fs_inside_ino(owner_code(dir), dir->inside.vol, st.ino);
 			if ((rc = emit(arg, name, &work, (off_t)i + 2)) != 0)
 				break;
 		}
@@ -1023,9 +1073,9 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 {
 	struct fs_node img = *n;
 	char base[900];
-	img.what = FS_W_IMAGE;
+	img.what = of_snap(n) ? FS_W_SNAP : FS_W_IMAGE;
 	img.attr = NULL;
-	img.ino = fs_ino(FS_K_IMAGE, n->img.id, 0);
+	img.ino = fs_ino(of_snap(n) ? FS_K_SNAP : FS_K_IMAGE, owner_id(n), 0);
 	fs_node_path(ctx, &img, base, sizeof(base));
 	if (n->inside.vol & 31)
 		snprintf(out, cap, "%s/files/%s%u (inode %u)", base, n->dev.name, n->inside.vol & 31, n->inside.st.ino);

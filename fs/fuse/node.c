@@ -270,6 +270,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 		if (sub == 0)
 			return 0;
 		const struct fs_attr *sa = attr_by_sub(fs_snap_attrs, fs_snap_attr_count, sub);
+		if (sub == FS_SUB_FILES_README)
+			return fs_inside_readme_node(ctx, out); /* files/README (§18) */
 		if (!sa)
 			return -ENOENT;
 		return object_entry(ctx, out, FS_K_SNAP, obj, sa);
@@ -448,7 +450,8 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			return fs_share_lookup(ctx, out, name);
 		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_COPIES)
 			return fs_copies_lookup(ctx, out, name);
-		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_FILES)
+		if ((fs_ino_kind(parent->ino) == FS_K_IMAGE || fs_ino_kind(parent->ino) == FS_K_SNAP) &&
+		    parent->attr->sub == FS_SUB_FILES)
 			return fs_inside_lookup(ctx, out, name); /* §18 */
 		return -ENOENT;
 	case FS_W_INSIDE:
@@ -577,7 +580,9 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		                                     fs_ino_kind(n->ino) == FS_K_VM);
 		st->st_mode = S_IFDIR | (mk ? 0755 : 0555);
 		/* An image's subdirectories: disks/ and files/ (§18), copies/ and shares/ */
-		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 4 : 2) : n->what == FS_W_VM ? 3 : 2;
+		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 4 : 2)
+		               : n->what == FS_W_VM || n->what == FS_W_SNAP ? 3 /* disks/, files/ */
+		                                                            : 2;
 		if (mk)
 			st->st_nlink = 1;
 		if (fs_ino_kind(n->ino) == FS_K_IMAGE) {
@@ -854,7 +859,8 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 			rc = fs_share_list(ctx, dir, off, emit, arg);
 		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_COPIES) {
 			rc = fs_copies_list(ctx, dir, off, emit, arg);
-		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_FILES) {
+		} else if ((fs_ino_kind(dir->ino) == FS_K_IMAGE || fs_ino_kind(dir->ino) == FS_K_SNAP) &&
+		           dir->attr->sub == FS_SUB_FILES) {
 			rc = fs_inside_list(ctx, dir, off, emit, arg); /* §18 */
 		}
 		break;

@@ -180,7 +180,7 @@ assert_eq qcow2 "$(alice cat "$P/q/format")" "q/format"
 assert_eq "README vda1 vda5" "$(alice ls "$P/q/files" | xargs)" "ls q/files/"
 n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$P/q/files/vda1") || fail "q/files/vda1 differs from the source"
 
-say "a capture of an instance whose vdb got a file system through the mount: files/vdb (a whole disk)"
+say "a capture of an instance whose vdb got a file system through the mount: files/vdb; its snapshot's files/data"
 V="$R/instances/vm"
 alice mkdir "$V"
 alice sh -c "echo 1G >'$V/system-disk-size' && echo public/centos-7.4 >'$V/image'"
@@ -192,6 +192,14 @@ alice "$T/imgfs-as" wait --timeout 120 "$P/cap" >/dev/null 2>&1 || { alice cat "
 assert_eq "README vdb" "$(alice ls "$P/cap/files" | xargs)" "ls cap/files/ (the system disk has no file system)"
 grep -q '^vda1: not shown: no file system imgfs knows' <(alice cat "$P/cap/files/README") || fail "cap's README about vda1"
 assert_eq "logical" "$(alice cat "$P/cap/files/vdb/hello")" "cap/files/vdb/hello"
+# vdb became a snapshot (§2.4): its data's files are snapshots/<id>/files/data.
+snap=$(alice sh -c "grep -l '$(alice cat "$P/cap/id")' '$R'/snapshots/*/images" | sed -n 's|.*/snapshots/\([^/]*\)/images|\1|p')
+[[ -n $snap ]] || fail "no snapshot names the captured image"
+assert_eq "README data" "$(alice ls "$R/snapshots/$snap/files" | xargs)" "ls snapshots/$snap/files/"
+assert_eq "logical" "$(alice cat "$R/snapshots/$snap/files/data/hello")" "snapshots/$snap/files/data/hello"
+assert_ne "$(alice stat -c %i "$P/cap/files/vdb/hello")" "$(alice stat -c %i "$R/snapshots/$snap/files/data/hello")" \
+    "the image's and the snapshot's inode numbers"
+errno_as 2002 ENOENT stat "$R/snapshots/$snap/files/data/hello"
 
 say "an encrypted image: its files with the key; without it, README says why"
 alice mkdir "$P/enc"
