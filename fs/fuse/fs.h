@@ -553,8 +553,7 @@ ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, 
 int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 /* The path of an inside node, for the log. */
 void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-/* Ends every helper (the mount ends). */
-void fs_inside_stop(void);
+/* (The helpers end with the daemon: their socket closes, they exit.) */
 
 /* After the session ended (files.c): the handles whose RELEASE never came
  * (queued by the kernel as the mount went away) are released as a

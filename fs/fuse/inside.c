@@ -380,8 +380,6 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 		snprintf(v->note, sizeof(v->note), "a LUKS volume, which imgfs never opens");
 	else if (memcmp(b + 4086, "SWAPSPACE2", 10) == 0)
 		snprintf(v->note, sizeof(v->note), "swap space");
-	else if (memcmp(b, "\x7f" "ELF", 4) == 0 || len < 2048)
-		snprintf(v->note, sizeof(v->note), "no file system imgfs knows");
 	else
 		snprintf(v->note, sizeof(v->note), "no file system imgfs knows");
 }
@@ -539,13 +537,6 @@ static void disk_put(struct ins_disk *d)
 	pthread_mutex_lock(&table_lock);
 	d->refs--;
 	pthread_mutex_unlock(&table_lock);
-}
-
-void fs_inside_stop(void)
-{
-	for (int i = 0; i < INS_DISKS; i++)
-		if (disks[i].blob_id > 0)
-			disk_clear(&disks[i]);
 }
 
 static struct ins_vol *vol_by_number(struct ins_disk *d, unsigned number)
