@@ -646,16 +646,6 @@ static int owner_devices(struct fs_ctx *ctx, const struct fs_node *n, struct mod
 
 /* ---- nodes --------------------------------------------------------------- */
 
-static bool stat_valid(const struct ins_stat *st)
-{
-	switch (st->mode & S_IFMT) {
-	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
-		return st->ino != 0;
-	default:
-		return false;
-	}
-}
-
 /* n (an image node: img, region, view, caller) becomes the inode gino of
  * its device dev's volume number. */
 static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model_device *dev, unsigned number,
@@ -690,7 +680,7 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	}
 	memcpy(&n->inside.st, a, al);
 	free(a);
-	if (!stat_valid(&n->inside.st) || n->inside.st.ino != gino)
+	if (!ins_stat_valid(&n->inside.st) || n->inside.st.ino != gino)
 		return -EIO;
 	return 0;
 }
@@ -871,7 +861,7 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	}
 	memcpy(&n->inside.st, a, al);
 	free(a);
-	if (!stat_valid(&n->inside.st))
+	if (!ins_stat_valid(&n->inside.st))
 		return -EIO;
 	n->ino = fs_inside_ino(owner_code(n), n->inside.vol, n->inside.st.ino);
 	return 0;
@@ -947,29 +937,18 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		}
 		memcpy(&next, a, 4);
 		uint32_t i = from;
-		while (rc == 0 && pos < al) {
+		while (rc == 0) {
 			struct ins_stat st;
-			uint16_t len;
 			char name[INS_NAME_MAX + 1];
-			if (al - pos < sizeof(st) + 2) {
-				rc = -EIO;
+			bool ok;
+			int e = ins_list_entry(a, al, &pos, &st, name, &ok);
+			if (e <= 0) {
+				rc = e;
 				break;
 			}
-			memcpy(&st, (char *)a + pos, sizeof(st));
-			memcpy(&len, (char *)a + pos + sizeof(st), 2);
-			pos += sizeof(st) + 2;
-			if (len == 0 || len > INS_NAME_MAX || al - pos < len) {
-				rc = -EIO;
-				break;
-			}
-			memcpy(name, (char *)a + pos, len);
-			name[len] = '\0';
-			pos += len;
 			i++;
-			/* A name the kernel would refuse, or an entry whose inode
-			 * could not be read: not listed. */
-			if (memchr(name, '/', len) || strlen(name) != len || !stat_valid(&st))
-				continue;
+			if (!ok)
+				continue; /* counted (offsets stay), not listed */
 			work.inside.st = st;
 			work.ino = fs_inside_ino(owner_code(dir), dir->inside.vol, st.ino);
 			if ((rc = emit(arg, name, &work, (off_t)i + 2)) != 0)

@@ -15,6 +15,8 @@
 #ifndef IMGFS_INSIDE_PROTO_H
 #define IMGFS_INSIDE_PROTO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define INS_MAX_PAYLOAD (1u << 20) /* a block read, a file read, a page of entries */
@@ -62,6 +64,16 @@ struct ins_req_blk {
 	uint32_t len;
 	uint32_t pad;
 };
+
+/* proto.c: the daemon's checks of an answer.  Whether st is a file the
+ * tree may show (a known type, no stray mode bits, an inode number). */
+bool ins_stat_valid(const struct ins_stat *st);
+/* The entry of an INS_T_LIST answer's page (after its u32 next) at *pos:
+ * 1 with *st, name (NUL-terminated) and *pos past it, *ok false when it is
+ * not to be listed (a name with '/' or NUL, "." or "..", an invalid
+ * stat); 0 at the page's end; -EIO when malformed. */
+int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
+                   bool *ok);
 
 /* The helper's entry point (helper.c): fd is its end of the socket pair. */
 int ins_helper_main(int fd);
