@@ -957,8 +957,10 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		free(a);
 		if (rc || next == 0)
 			break;
-		if (next <= from) {
-			rc = -EIO; /* no progress: malformed */
+		/* No progress, an empty page that is not the last, or more than a
+		 * listing holds: malformed (a page a round trip, never a loop). */
+		if (next <= from || i == from || next > INS_LIST_CAP) {
+			rc = -EIO;
 			break;
 		}
 		from = next;

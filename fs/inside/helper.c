@@ -39,7 +39,7 @@
 #define HELPER_UID 65534 /* nobody */
 #define HELPER_CPU_SECONDS 60
 #define HELPER_AS_BYTES (512ull << 20)
-#define LIST_CAP 100000          /* entries of one directory (SPEC §18) */
+#define LIST_CAP INS_LIST_CAP    /* entries of one directory (SPEC §18) */
 #define LIST_NAME_BYTES (8u << 20) /* their names' bytes */
 #define CACHE_SLOTS 1024         /* single-block reads kept (<= 4 KiB blocks) */
 #define READ_AHEAD 16            /* blocks fetched around a miss */

@@ -22,6 +22,7 @@
 #define INS_MAX_PAYLOAD (1u << 20) /* a block read, a file read, a page of entries */
 #define INS_MAX_READ (128u << 10)  /* bytes of a file per INS_T_READ */
 #define INS_NAME_MAX 255
+#define INS_LIST_CAP 100000        /* entries of one directory listed (SPEC §18) */
 
 enum ins_type {
 	/* daemon -> helper */
