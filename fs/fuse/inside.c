@@ -37,8 +37,12 @@
 #include "ins_ptable.h"
 #include "qcow2.h"
 
+#ifndef INS_DISKS /* (smaller in a build that exercises eviction) */
 #define INS_DISKS 16         /* disks (blobs) known at once */
+#endif
+#ifndef INS_MAX_HELPERS
 #define INS_MAX_HELPERS 16   /* helpers running at once */
+#endif
 #define INS_DEADLINE_MS 10000 /* for one answer (IMGFS_INSIDE_DEADLINE_MS) */
 #define INS_LIST_PAGE 256    /* entries asked for at a time */
 #define EXT_ROOT_INO 2
@@ -593,6 +597,13 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		free(a);
 	}
 	rc = converse(d, v, type, req, rlen, ans, alen, why, sizeof(why));
+	/* A burst ran helpers past the bound (helper_room does not wait):
+	 * this one ends now that its answer is in. */
+	pthread_mutex_lock(&table_lock);
+	bool over = helpers_running > INS_MAX_HELPERS;
+	pthread_mutex_unlock(&table_lock);
+	if (over)
+		helper_end(v, NULL, 0);
 	pthread_mutex_unlock(&v->lock);
 	if (rc != -EIO)
 		return rc;
@@ -602,6 +613,20 @@ log: {
 		fs_refuse(ctx, "inside", path, EIO, why, 0);
 	}
 	return rc;
+}
+
+/* disk_get for a request on node n: NULL (every slot in use by other
+ * requests) is logged with its reason; the request answers EIO. */
+static struct ins_disk *disk_for(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id)
+{
+	struct ins_disk *d = disk_get(ctx, blob_id);
+	if (!d) {
+		char path[1024], why[96];
+		fs_inside_path(ctx, n, path, sizeof(path));
+		snprintf(why, sizeof(why), "more than %d disks are being read inside at once", INS_DISKS);
+		fs_refuse(ctx, "inside", path, EIO, why, 0);
+	}
+	return d;
 }
 
 /* ---- the owner: an image, or a snapshot (its data) ----------------------- */
@@ -652,10 +677,14 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
                        uint32_t gino)
 {
 	int64_t owner = owner_code(n); /* while n is still the owner's node */
-	struct ins_disk *d = disk_get(ctx, dev->blob_id);
 	void *a;
 	size_t al;
 	int rc;
+	n->dev = *dev;
+	n->blob_id = dev->blob_id;
+	n->inside.vol = (unsigned)dev->index << 5 | number;
+	n->inside.st.ino = gino; /* for the log, until the answer */
+	struct ins_disk *d = disk_for(ctx, n, dev->blob_id);
 	if (!d)
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, number);
@@ -663,13 +692,9 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 		disk_put(d);
 		return -ENOENT;
 	}
-	n->dev = *dev;
-	n->blob_id = dev->blob_id;
-	n->inside.vol = (unsigned)dev->index << 5 | number;
 	n->what = FS_W_INSIDE;
 	n->attr = NULL;
 	n->ino = fs_inside_ino(owner, n->inside.vol, gino);
-	n->inside.st.ino = gino; /* for the log, until the answer */
 	rc = ask(ctx, n, d, v, INS_T_STAT, &gino, sizeof(gino), &a, &al);
 	disk_put(d);
 	if (rc < 0)
@@ -845,7 +870,7 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	char req[4 + INS_NAME_MAX];
 	memcpy(req, &n->inside.st.ino, 4);
 	memcpy(req + 4, name, len);
-	struct ins_disk *d = disk_get(ctx, n->blob_id);
+	struct ins_disk *d = disk_for(ctx, n, n->blob_id);
 	if (!d)
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, n->inside.vol & 31);
@@ -914,7 +939,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		return list_files(ctx, dir, off, emit, arg);
 	if ((rc = inside_access(dir, false)) < 0)
 		return rc;
-	struct ins_disk *d = disk_get(ctx, dir->blob_id);
+	struct ins_disk *d = disk_for(ctx, dir, dir->blob_id);
 	if (!d)
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, dir->inside.vol & 31);
@@ -991,7 +1016,7 @@ void fs_inside_stat(const struct fs_node *n, struct stat *st)
 
 ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, size_t len, uint64_t off)
 {
-	struct ins_disk *d = disk_get(ctx, n->blob_id);
+	struct ins_disk *d = disk_for(ctx, n, n->blob_id);
 	size_t done = 0;
 	int rc = 0;
 	if (!d)
@@ -1021,7 +1046,7 @@ ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, 
 
 int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
 {
-	struct ins_disk *d = disk_get(ctx, n->blob_id);
+	struct ins_disk *d = disk_for(ctx, n, n->blob_id);
 	void *a;
 	size_t al;
 	if (!d)
