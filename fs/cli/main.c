@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
+#include "ins_proto.h"     /* ins_helper_main (SPEC §18) */
 #include "serve.h"
 
 struct opts {
@@ -420,6 +421,10 @@ int main(int argc, char **argv)
 		return fs_wait_main(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "serve") == 0)
 		return serve_main(argc - 2, argv + 2);
+	/* The sandboxed reader of a guest file system (SPEC §18), started by
+	 * the daemon with its socket as fd 3; nothing else runs before it. */
+	if (argc == 2 && strcmp(argv[1], "inside-helper") == 0)
+		return ins_helper_main(3);
 
 	/* Reads allocate up to 1 MiB per request: keep those on the heap,
 	 * not one mmap/munmap pair (and 256 page faults) per request. */

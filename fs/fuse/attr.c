@@ -459,6 +459,7 @@ const struct fs_attr fs_image_attrs[] = {
 	 .readonly_why = "source is written only while the image is queued", .field = offsetof(struct model_image, source)},
 	{F(19, "device-mapping", ALL, show_device_mapping), .refs = MODEL_REF_DEVICES},
 	{F(0, "disks", ALL, NULL), .sub = FS_SUB_DISKS, .refs = MODEL_REF_DEVICES},
+	{F(0, "files", ALL, NULL), .sub = FS_SUB_FILES, .refs = MODEL_REF_DEVICES}, /* §18, inside.c */
 	{F(21, "instances", ALL, show_instances), .refs = MODEL_REF_INSTANCES},
 	{F(22, "convert", PRIV, show_empty), .store = store_convert},
 	{F(23, "cancel", PRIV_ISO, show_empty), .store = store_cancel},
@@ -541,6 +542,7 @@ const struct fs_attr fs_snap_attrs[] = {
 	{F(5, "created", 0, show_snap_created)},
 	{F(6, "images", 0, show_snap_images)},
 	{F(7, "data", 0, NULL), .flags = FS_ATTR_BLOB},
+	{F(0, "files", 0, NULL), .sub = FS_SUB_FILES}, /* the files inside data (§18, inside.c) */
 };
 const size_t fs_snap_attr_count = sizeof(fs_snap_attrs) / sizeof(fs_snap_attrs[0]);
 

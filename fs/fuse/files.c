@@ -265,7 +265,7 @@ static void rendering_put(struct rendering *r)
 
 /* ---- files --------------------------------------------------------------- */
 
-enum fh_kind { FH_TEXT = 1, FH_BLOB, FH_DISK };
+enum fh_kind { FH_TEXT = 1, FH_BLOB, FH_DISK, FH_INSIDE };
 struct fh {
 	enum fh_kind kind;
 	struct rendering *text; /* FH_TEXT: content taken at open, shared */
@@ -276,6 +276,7 @@ struct fh {
 	int64_t blob_id;      /* FH_BLOB: its row (a copy by reference holds it) */
 	struct fs_disk *disk; /* FH_DISK: an instance's disk */
 	struct fs_ctx *ctx;
+	struct fs_node *inside; /* FH_INSIDE: a guest's regular file (§18, inside.c) */
 	bool write;           /* FH_DISK: opened for writing */
 	bool recheck;         /* seen through tenants/ or shared/: resolved anew
 	                       * at every verb (fh_reachable) */
@@ -321,6 +322,7 @@ static void fh_free(struct fh *h)
 	blob_manifest_free(h->man);
 	rendering_put(h->text);
 	fs_buf_release(&h->value);
+	free(h->inside);
 	free(h);
 }
 
@@ -447,6 +449,20 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		 * page cache: one copy less per byte, half of cp's time (no other
 		 * reader wants those pages; the close drops any cached ones). */
 		fi->direct_io = wr;
+	} else if (n->what == FS_W_INSIDE) {
+		/* A regular file inside an image (§18): read through its
+		 * volume's helper; nothing inside is ever written. */
+		h->kind = FH_INSIDE;
+		if (wr) {
+			rc = -EROFS;
+			goto fail;
+		}
+		if (!(h->inside = malloc(sizeof(*h->inside)))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		*h->inside = *n;
+		fi->keep_cache = 1; /* a sealed blob's files never change */
 	} else if (n->what == FS_W_DISK) {
 		struct model_blob b;
 		h->kind = FH_BLOB;
@@ -624,11 +640,13 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		return;
 	}
 	if (n == 0)
-		n = h->kind == FH_DISK ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
-		                       : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
+		n = h->kind == FH_DISK     ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
+		    : h->kind == FH_INSIDE ? fs_inside_pread(ops_ctx(req), h->inside, buf, size, (uint64_t)off)
+		                           : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
 	if (n < 0) {
 		struct fs_node node;
-		if (ops_resolve(req, ino, &node) == 0) {
+		/* Inside an image (§18) the helper's failure was logged with its reason. */
+		if (h->kind != FH_INSIDE && ops_resolve(req, ino, &node) == 0) {
 			char path[1024];
 			fs_node_path(ops_ctx(req), &node, path, sizeof(path));
 			fs_log(ops_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
@@ -882,6 +900,10 @@ void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 		r = blob_manifest_seek(h->man, (uint64_t)off, whence);
 	} else if (h->kind == FH_DISK) {
 		r = fs_disk_seek(h->disk, (uint64_t)off, whence);
+	} else if (h->kind == FH_INSIDE) {
+		/* Holes inside are not told apart in this version: all data. */
+		uint64_t size = h->inside->inside.st.size;
+		r = (uint64_t)off >= size ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)size;
 	} else {
 		/* A generated file is all data. */
 		r = (size_t)off >= h->text->buf.len ? -ENXIO : whence == SEEK_DATA ? off : (int64_t)h->text->buf.len;

@@ -113,6 +113,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "ins_proto.h"
 #include "model.h"
 
 /* The monotonic clock in ns: rate limits, deadlines, progress (the
@@ -215,6 +216,8 @@ enum fs_kind {
 #define FS_SUB_SHARES 0x300
 #define FS_SUB_COPY 0x1000
 #define FS_SUB_SHARE 0x8000
+#define FS_SUB_FILES 0x400        /* files/ (SPEC §18, inside.c) */
+#define FS_SUB_FILES_README 0x401 /* files/README */
 
 static inline fuse_ino_t fs_ino(enum fs_kind kind, int64_t obj, unsigned sub)
 {
@@ -237,6 +240,28 @@ static inline fuse_ino_t fs_tenant_image_dir_nodeid(int64_t image_id, int64_t di
 {
 	unsigned g = dir_gen <= 0 ? 0 : (unsigned)((dir_gen - 1) % 0x7fff) + 1;
 	return fs_ino(g ? FS_K_TENANT_IMAGE_DIR : FS_K_TENANT_IMAGE, image_id, g);
+}
+
+/* Inside an image (SPEC §18, inside.c): a file of a guest file system is
+ * numbered outside every kind above (bit 63 set), from its image, its
+ * volume and its inode number in the guest, so that it is the same after
+ * a remount and the guest's own number is its low 32 bits:
+ *
+ *   1 << 63 | owner << 42 (21 bits) | vol << 32 (10 bits) | guest inode
+ *
+ * owner is the image id, or 1 << 20 | the snapshot id for a snapshot's
+ * data (snapshots/<id>/files/; bit 62 of the number then); ids up to
+ * 2^20 - 1.  vol is the device index (0..26; a snapshot's data 0) << 5 |
+ * the partition number (1..31; 0: a file system on the whole disk).
+ * files/ itself and files/README are IMAGE image (or SNAP snap)
+ * FS_SUB_FILES and FS_SUB_FILES_README. */
+#define FS_INSIDE_BIT (1ull << 63)
+#define FS_INSIDE_MAX_IMAGE ((1ll << 20) - 1)   /* image and snapshot ids shown */
+#define FS_INSIDE_SNAP_OWNER (1ll << 20)        /* in the owner field: a snapshot's data */
+#define FS_INSIDE_SNAP (1ull << 62)             /* the same, in the inode number */
+static inline fuse_ino_t fs_inside_ino(int64_t owner, unsigned vol, uint32_t gino)
+{
+	return FS_INSIDE_BIT | (fuse_ino_t)owner << 42 | (fuse_ino_t)(vol & 0x3ff) << 32 | gino;
 }
 
 /* ---- text buffers -------------------------------------------------------- */
@@ -334,6 +359,7 @@ enum fs_what {
 	FS_W_ERRORS,     /* /errors: the caller's own recent refusals (log.c) */
 	FS_W_TENANTS,    /* /regions/<r>/tenants (§16, tenants.c) */
 	FS_W_TENANT,     /* tenants/<account> (its class directories are FS_W_CLASS) */
+	FS_W_INSIDE,     /* a file of a guest file system under files/ (§18, inside.c) */
 };
 
 /* How the caller sees an image (decides its files and their modes). */
@@ -397,6 +423,14 @@ struct fs_node {
 	 * main account); 0 everywhere else.  tenant: that account's row. */
 	int64_t actor_id;
 	struct model_account tenant;
+	/* FS_W_INSIDE (§18, inside.c): the volume (device index << 5 |
+	 * partition number, 0 for a whole-disk file system) and the guest
+	 * inode's attributes as its file system stores them; n->dev is the
+	 * device, n->blob_id its blob. */
+	struct {
+		unsigned vol;
+		struct ins_stat st;
+	} inside;
 };
 
 /* The inode number the kernel is given for n (st_ino): n->ino but for what
@@ -535,6 +569,28 @@ void fs_tenant_who(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_
  * log, every one (a change is a committed transaction: never
  * rate-limited).  Nothing for a node not seen there. */
 void fs_tenant_log_change(struct fs_ctx *ctx, const char *op, const struct fs_node *n, const char *to);
+
+/* ---- inside an image (§18, inside.c) ------------------------------------- */
+
+/* Why anything below files/ is refused (EPERM). */
+#define FS_INSIDE_WHY "files/ is read-only: nothing is ever written into a guest's file system"
+/* n (caller set) becomes the node of ino, an FS_INSIDE_BIT number. */
+int fs_inside_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out);
+/* n, an image directory node, becomes its files/README. */
+int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n);
+/* n: a copy of files/ or of a directory below it; becomes its entry name. */
+int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
+/* Lists files/ or a directory below it from offset off. */
+int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
+/* Attributes of an FS_W_INSIDE node. */
+void fs_inside_stat(const struct fs_node *n, struct stat *st);
+/* Reads len bytes at off of a regular file inside (node n): bytes or -errno. */
+ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, size_t len, uint64_t off);
+/* A symlink's target as stored (NUL-terminated): 0 or -errno. */
+int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+/* The path of an inside node, for the log. */
+void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+/* (The helpers end with the daemon: their socket closes, they exit.) */
 
 /* After the session ended (files.c): the handles whose RELEASE never came
  * (queued by the kernel as the mount went away) are released as a

@@ -195,6 +195,9 @@ int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const stru
 int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
 {
 	int rc;
+	/* A file inside an image (§18): numbered apart (fs.h). */
+	if (ino & FS_INSIDE_BIT)
+		return fs_inside_resolve(ctx, caller, ino, out);
 	/* Any node id of an image directory, whatever its dir_gen (fs.h). */
 	if (fs_ino_kind(ino) == FS_K_IMAGE_DIR)
 		ino = fs_ino(FS_K_IMAGE, fs_ino_obj(ino), 0);
@@ -254,6 +257,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			return fs_share_resolve(ctx, out, sub); /* shares/<account> (§6.4) */
 		if (sub >= FS_SUB_COPY && sub < FS_SUB_SHARE)
 			return fs_copies_resolve(ctx, out, sub); /* copies/<region>[/file] (§6.3) */
+		if (sub == FS_SUB_FILES_README)
+			return fs_inside_readme_node(ctx, out); /* files/README (§18) */
 		if (!a || !fs_attr_visible(a, out))
 			return -ENOENT;
 		return object_entry(ctx, out, FS_K_IMAGE, obj, a);
@@ -270,6 +275,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 		if (sub == 0)
 			return 0;
 		const struct fs_attr *sa = attr_by_sub(fs_snap_attrs, fs_snap_attr_count, sub);
+		if (sub == FS_SUB_FILES_README)
+			return fs_inside_readme_node(ctx, out); /* files/README (§18) */
 		if (!sa)
 			return -ENOENT;
 		return object_entry(ctx, out, FS_K_SNAP, obj, sa);
@@ -451,7 +458,12 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			return fs_share_lookup(ctx, out, name);
 		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_COPIES)
 			return fs_copies_lookup(ctx, out, name);
+		if ((fs_ino_kind(parent->ino) == FS_K_IMAGE || fs_ino_kind(parent->ino) == FS_K_SNAP) &&
+		    parent->attr->sub == FS_SUB_FILES)
+			return fs_inside_lookup(ctx, out, name); /* §18 */
 		return -ENOENT;
+	case FS_W_INSIDE:
+		return fs_inside_lookup(ctx, out, name);
 	case FS_W_COPY:
 		return fs_copies_lookup(ctx, out, name); /* its files (§6.3) */
 	case FS_W_SHARE:
@@ -584,7 +596,10 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		bool mk = n->what == FS_W_SUBDIR && ((own && (n->attr->sub != FS_SUB_DISKS || up)) ||
 		                                     fs_ino_kind(n->ino) == FS_K_VM);
 		st->st_mode = S_IFDIR | (mk ? 0755 : 0555);
-		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 3 : 1) : n->what == FS_W_VM ? 3 : 2;
+		/* An image's subdirectories: disks/ and files/ (§18), copies/ and shares/ */
+		st->st_nlink = n->what == FS_W_IMAGE ? 2 + (n->view == FS_VIEW_PRIVATE ? 4 : 2)
+		               : n->what == FS_W_VM || n->what == FS_W_SNAP ? 3 /* disks/, files/ */
+		                                                            : 2;
 		if (mk)
 			st->st_nlink = 1;
 		if (fs_ino_kind(n->ino) == FS_K_IMAGE) {
@@ -653,6 +668,9 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		if ((rc = fs_copies_stat(ctx, n, st, &mtime, &ctime)) < 0)
 			return rc;
 		break;
+	case FS_W_INSIDE:
+		fs_inside_stat(n, st); /* the guest's own times (§18) */
+		return 0;
 	default:
 		return -ENOENT;
 	}
@@ -865,7 +883,15 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 			rc = fs_share_list(ctx, dir, off, emit, arg);
 		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_COPIES) {
 			rc = fs_copies_list(ctx, dir, off, emit, arg);
+		} else if ((fs_ino_kind(dir->ino) == FS_K_IMAGE || fs_ino_kind(dir->ino) == FS_K_SNAP) &&
+		           dir->attr->sub == FS_SUB_FILES) {
+			rc = fs_inside_list(ctx, dir, off, emit, arg); /* §18 */
 		}
+		break;
+	case FS_W_INSIDE:
+		if (!S_ISDIR(dir->inside.st.mode))
+			return -ENOTDIR;
+		rc = fs_inside_list(ctx, dir, off, emit, arg);
 		break;
 	case FS_W_COPY:
 		rc = fs_copies_list(ctx, dir, off, emit, arg);
@@ -886,6 +912,10 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 {
 	char region[2 * MODEL_NAME_MAX + 16]; /* <region>, or <region>/tenants/<account> (§16) */
 	const char *file = n->attr && !(n->attr->flags & FS_ATTR_BLOB) ? n->attr->name : NULL;
+	if (n->what == FS_W_INSIDE) {
+		fs_inside_path(ctx, n, out, cap); /* §18 */
+		return;
+	}
 	const char *view_dir[] = {[FS_VIEW_PUBLIC] = "public", [FS_VIEW_MARKETPLACE] = "marketplace",
 	                          [FS_VIEW_PRIVATE] = "private", [FS_VIEW_SHARED] = "shared",
 	                          [FS_VIEW_ISO] = "iso", [FS_VIEW_RECYCLE] = "recycle-bin"};

@@ -86,6 +86,8 @@ bool ops_is_dir(const struct fs_node *n)
 	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM: case FS_W_SHARE:
 	case FS_W_COPY: case FS_W_TENANTS: case FS_W_TENANT:
 		return true;
+	case FS_W_INSIDE:
+		return S_ISDIR(n->inside.st.mode); /* §18 */
 	default:
 		return false;
 	}
@@ -389,7 +391,10 @@ static int emit_entry(void *arg, const char *name, const struct fs_node *child, 
 		}
 	} else {
 		e = (struct fuse_entry_param){
-			.attr = {.st_ino = fs_node_st_ino(child), .st_mode = ops_is_dir(child) ? S_IFDIR : S_IFREG}};
+			.attr = {.st_ino = fs_node_st_ino(child),
+			         .st_mode = child->what == FS_W_INSIDE ? child->inside.st.mode & S_IFMT /* §18 */
+			                    : ops_is_dir(child)        ? S_IFDIR
+			                                               : S_IFREG}};
 	}
 	if (d->held && put_held(d, d->next) != 0)
 		return 1;
@@ -481,6 +486,7 @@ enum dir_kind {
 	DK_TENANT_IMAGE,     /* a tenant's image in private/ or iso/: as DK_IMAGE */
 	DK_TENANT_BIN_IMAGE, /* a tenant's image in recycle-bin/: as DK_BIN_IMAGE */
 	DK_TENANT_SNAP,      /* a tenant's snapshot: as DK_SNAP */
+	DK_INSIDE,      /* files/ and everything below it (§18): nothing */
 	DK_COUNT
 };
 
@@ -508,6 +514,8 @@ static enum dir_kind dir_kind(const struct fs_node *n)
 			return DK_VM_DISKS; /* an instance's one subdirectory */
 		if (n->attr->sub == FS_SUB_SHARES)
 			return DK_SHARES;
+		if (n->attr->sub == FS_SUB_FILES)
+			return DK_INSIDE;
 		if (fs_ino_kind(n->ino) != FS_K_IMAGE)
 			return DK_NONE;
 		return n->attr->sub == FS_SUB_COPIES ? DK_COPIES : n->attr->sub == FS_SUB_DISKS ? DK_IMAGE_DISKS : DK_NONE;
@@ -523,6 +531,8 @@ static enum dir_kind dir_kind(const struct fs_node *n)
 		return DK_SHARE;
 	case FS_W_COPY:
 		return DK_COPY;
+	case FS_W_INSIDE:
+		return DK_INSIDE;
 	default:
 		return DK_NONE;
 	}
@@ -670,6 +680,7 @@ static const struct dir_verbs {
 	[DK_TENANT_IMAGE] = {.why = FS_TENANT_WHY, .rmdir = rmdir_image, .rename = rename_image},
 	[DK_TENANT_BIN_IMAGE] = {.why = FS_TENANT_WHY, .rmdir = rmdir_bin_image, .rename = rename_bin_image},
 	[DK_TENANT_SNAP] = {.why = FS_TENANT_WHY, .rmdir = rmdir_snap},
+	[DK_INSIDE] = {.why = FS_INSIDE_WHY},
 };
 
 /* The reason a verb the kind of n lacks is refused with. */
@@ -953,7 +964,18 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	ops_count(req, FS_OP_READLINK, ino, NULL);
-	ops_reply_err(req, EINVAL);
+	/* Symlinks exist inside images only (§18): their targets as stored. */
+	struct fs_node n;
+	char target[4096];
+	int rc = ops_resolve(req, ino, &n);
+	if (rc == 0 && (n.what != FS_W_INSIDE || !S_ISLNK(n.inside.st.mode)))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = fs_inside_readlink(ops_ctx(req), &n, target, sizeof(target));
+	if (rc < 0)
+		ops_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
 }
 
 /* ---- extended attributes -------------------------------------------------- */

@@ -334,7 +334,7 @@ CATALOGUE=(centos-7.4 centos-7.3 centos-7.2 centos-7.1 centos-7.2-nat-gateway
 # The files every image directory has (SPEC §2.1, "all").
 ALL_ENTRIES=(id description status progress type format os-type platform
     version arch boot-mode features tags encrypted project size created owner source
-    device-mapping disks instances task error)
+    device-mapping disks files instances task error)
 
 # smallest_public REGION_DIR: the public image with the smallest virtual size.
 smallest_public() {

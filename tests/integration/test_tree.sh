@@ -57,8 +57,8 @@ for n in "${CATALOGUE[@]}"; do
     say "public/$n: every §2.1 file present; values well-formed"
     for e in "${ALL_ENTRIES[@]}"; do
         [[ -e "$d/$e" ]] || fail "$d/$e missing"
-        if [[ "$e" == disks ]]; then
-            [[ -d "$d/$e" ]] || fail "$d/disks is not a directory"
+        if [[ "$e" == disks || "$e" == files ]]; then
+            [[ -d "$d/$e" ]] || fail "$d/$e is not a directory"
         else
             [[ -f "$d/$e" ]] || fail "$d/$e is not a regular file"
             cat "$d/$e" >/dev/null || fail "cat $d/$e failed"

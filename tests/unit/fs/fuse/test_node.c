@@ -331,11 +331,12 @@ static void test_resolve_every_node(void **state)
 	walk_node(&w, root, "/");
 	/* /, /regions, 3 regions with 8 class directories each, 48 platform
 	 * images and alice's 5 (private, private, iso, recycle-bin, shared),
-	 * each with disks/ and, for private ones, copies/ and shares/. */
+	 * each with disks/ and files/ (§18) and, for private ones, copies/ and
+	 * shares/. */
 	int images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 5;
 	assert_int_equal(w.images, images);
 	assert_int_equal(w.disks, UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT)); /* one vda each */
-	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8) + images * 2 + 2 * 2);
+	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8) + images * 3 + 2 * 2);
 	assert_true(w.attrs >= images * 19);
 	free(w.seen);
 	free(root);
@@ -377,9 +378,9 @@ static void test_resolve_every_node_admin(void **state)
 	assert_int_equal(w.images, images);
 	assert_int_equal(w.disks, UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1); /* + the snapshot's data */
 	/* regions: 8 classes, tenants/, 2 tenants of 5 directories; images with
-	 * disks/, private ones copies/ and shares/ (boss-own, acme-own, web);
-	 * the snapshot */
-	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 2 * 5) + images * 2 + 3 * 2 + 1);
+	 * disks/ and files/, private ones copies/ and shares/ (boss-own, acme-own, web);
+	 * the snapshot and its files/ */
+	assert_int_equal(w.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 2 * 5) + images * 3 + 3 * 2 + 2);
 	free(w.seen);
 
 	/* acme: tenants/dev/ only; dev: no tenants/ at all. */
@@ -389,14 +390,14 @@ static void test_resolve_every_node_admin(void **state)
 	walk_node(&wa, root, "/");
 	images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 1 + 3;
 	assert_int_equal(wa.images, images);
-	assert_int_equal(wa.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 5) + images * 2 + 2 * 2 + 1);
+	assert_int_equal(wa.dirs, 2 + UT_REGIONS * (1 + 8 + 1 + 5) + images * 3 + 2 * 2 + 2);
 	free(wa.seen);
 	struct walk wd = {a, &cd, 0, 0, 0, 0, 0, NULL, 0, 0};
 	assert_int_equal(fs_node_resolve(&a->ctx, &cd, FS_INO_ROOT, root), 0);
 	walk_node(&wd, root, "/");
 	images = UT_REGIONS * (UT_PUBLIC_COUNT + UT_MARKETPLACE_COUNT) + 3;
 	assert_int_equal(wd.images, images);
-	assert_int_equal(wd.dirs, 2 + UT_REGIONS * (1 + 8) + images * 2 + 2 + 1);
+	assert_int_equal(wd.dirs, 2 + UT_REGIONS * (1 + 8) + images * 3 + 2 + 2);
 	free(wd.seen);
 	free(root);
 }
@@ -813,10 +814,10 @@ static const struct frozen_ino {
 	{FS_K_IMAGE, "convert", 22},     {FS_K_IMAGE, "cancel", 23},       {FS_K_IMAGE, "copies", FS_SUB_COPIES},
 	{FS_K_IMAGE, "shares", FS_SUB_SHARES}, {FS_K_IMAGE, "task", 26},   {FS_K_IMAGE, "expires", 27},
 	{FS_K_IMAGE, "download", 28},    {FS_K_IMAGE, "error", 29},        {FS_K_IMAGE, "project", 30},
-	{FS_K_IMAGE, "sha256", 31},
+	{FS_K_IMAGE, "sha256", 31},      {FS_K_IMAGE, "files", FS_SUB_FILES},
 	{FS_K_SNAP, "name", 1},          {FS_K_SNAP, "description", 2},    {FS_K_SNAP, "size", 3},
 	{FS_K_SNAP, "status", 4},        {FS_K_SNAP, "created", 5},        {FS_K_SNAP, "images", 6},
-	{FS_K_SNAP, "data", 7},
+	{FS_K_SNAP, "data", 7},          {FS_K_SNAP, "files", FS_SUB_FILES},
 	{FS_K_VM, "id", 1},              {FS_K_VM, "status", 2},           {FS_K_VM, "system-disk", 3},
 	{FS_K_VM, "image", 4},           {FS_K_VM, "disks", FS_SUB_DISKS}, {FS_K_VM, "host", 6},
 	{FS_K_VM, "boot", 7},            {FS_K_VM, "system-disk-size", 8}, {FS_K_VM, "password", 9},

@@ -1,0 +1,82 @@
+/*
+ * ins_proto.h — what the daemon and an inside helper say to each other over
+ * their socket pair (SPEC §18).  The helper (`imgfs inside-helper`, helper.c)
+ * parses one guest file system, as nobody, under a seccomp filter; it has
+ * no file of its own: every byte of the volume it reads, it asks the
+ * daemon for.
+ *
+ * A message is a header (type, payload length) and the payload.  The
+ * daemon sends one request (INS_T_*) and then answers the helper's block
+ * reads (INS_H_READ -> INS_T_DATA) until the helper's answer (INS_H_OK or
+ * INS_H_ERR) ends the exchange.  Both sides check every length against
+ * INS_MAX_PAYLOAD before reading it; the daemon checks every field of an
+ * answer (names, modes) before it reaches the kernel.
+ */
+#ifndef IMGFS_INSIDE_PROTO_H
+#define IMGFS_INSIDE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INS_MAX_PAYLOAD (1u << 20) /* a block read, a file read, a page of entries */
+#define INS_MAX_READ (128u << 10)  /* bytes of a file per INS_T_READ */
+#define INS_NAME_MAX 255
+#define INS_LIST_CAP 100000        /* entries of one directory listed (SPEC §18) */
+
+enum ins_type {
+	/* daemon -> helper */
+	INS_T_OPEN = 1,    /* u64 volume size: opens the file system */
+	INS_T_STAT,        /* u32 ino */
+	INS_T_LOOKUP,      /* u32 dir, name bytes */
+	INS_T_LIST,        /* u32 dir, u32 from (entry index), u32 max entries */
+	INS_T_READ,        /* u32 ino, u32 len, u64 off */
+	INS_T_READLINK,    /* u32 ino */
+	INS_T_DATA,        /* the bytes of an INS_H_READ (fewer: past the end) */
+	/* helper -> daemon */
+	INS_H_READ = 64,   /* u64 off, u32 len: bytes of the volume */
+	INS_H_OK,          /* the answer: depends on the request */
+	INS_H_ERR,         /* i32 errno, then a reason (text) */
+};
+
+struct ins_msg {
+	uint32_t type;
+	uint32_t len; /* of the payload that follows */
+};
+
+/* A guest inode's attributes, as the guest file system stores them. */
+struct ins_stat {
+	uint32_t ino, mode, uid, gid, nlink, rdev;
+	uint64_t size, blocks; /* blocks: 512-byte units */
+	int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+/* INS_T_LIST's answer: u32 next (the index to ask from next; 0: the end),
+ * then entries: struct ins_stat, u16 name length, the name. */
+struct ins_req_list {
+	uint32_t dir, from, max;
+};
+struct ins_req_read {
+	uint32_t ino, len;
+	uint64_t off;
+};
+struct ins_req_blk {
+	uint64_t off;
+	uint32_t len;
+	uint32_t pad;
+};
+
+/* proto.c: the daemon's checks of an answer.  Whether st is a file the
+ * tree may show (a known type, no stray mode bits, an inode number). */
+bool ins_stat_valid(const struct ins_stat *st);
+/* The entry of an INS_T_LIST answer's page (after its u32 next) at *pos:
+ * 1 with *st, name (NUL-terminated) and *pos past it, *ok false when it is
+ * not to be listed (a name with '/' or NUL, "." or "..", an invalid
+ * stat); 0 at the page's end; -EIO when malformed. */
+int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
+                   bool *ok);
+
+/* The helper's entry point (helper.c): fd is its end of the socket pair. */
+int ins_helper_main(int fd);
+
+#endif

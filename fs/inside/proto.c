@@ -1,0 +1,47 @@
+/*
+ * proto.c — the daemon's reading of a helper's answers (SPEC §18;
+ * ins_proto.h).  A helper parses a tenant's file system: it may have been
+ * made to say anything, so what it says is checked here before it becomes
+ * a node or a directory entry the kernel sees.  Pure functions over bytes,
+ * fuzzed by tests/fuzz/fuzz_inside_proto.c.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ins_proto.h"
+
+bool ins_stat_valid(const struct ins_stat *st)
+{
+	switch (st->mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		return st->ino != 0 && (st->mode & ~(uint32_t)(S_IFMT | 07777)) == 0;
+	default:
+		return false;
+	}
+}
+
+int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
+                   bool *ok)
+{
+	const char *p = page;
+	uint16_t nlen;
+	if (*pos > len)
+		return -EIO;
+	if (*pos == len)
+		return 0;
+	if (len - *pos < sizeof(*st) + 2)
+		return -EIO;
+	memcpy(st, p + *pos, sizeof(*st));
+	memcpy(&nlen, p + *pos + sizeof(*st), 2);
+	if (nlen == 0 || nlen > INS_NAME_MAX || len - *pos - sizeof(*st) - 2 < nlen)
+		return -EIO;
+	memcpy(name, p + *pos + sizeof(*st) + 2, nlen);
+	name[nlen] = '\0';
+	*pos += sizeof(*st) + 2 + nlen;
+	/* A name the kernel would refuse (a '/', a NUL, "." or ".."), or an
+	 * entry whose inode could not be read: counted, not listed. */
+	*ok = !memchr(name, '/', nlen) && strlen(name) == nlen && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	      ins_stat_valid(st);
+	return 1;
+}

@@ -1,0 +1,55 @@
+/*
+ * fuzz_inside_proto.c — libFuzzer target for fs/inside/proto.c, the
+ * daemon's reading of what a file-system helper answers (SPEC §18): a
+ * helper parses a tenant's file system and may have been made to say
+ * anything.
+ *
+ * Input: a page of directory entries as INS_T_LIST's answer carries them
+ * (after its u32).  Checked: the parser ends (each entry moves the
+ * position forward, never past the page), and every entry it lets be
+ * listed has a name of 1..255 bytes without '/' or NUL, not "." or "..",
+ * and a stat of a known file type with an inode number.
+ *
+ * Built by -DIMGFS_FUZZ=ON with clang and run by scripts/fuzz-parsers.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ins_proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void must(int ok)
+{
+	if (!ok)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t pos = 0, steps = 0;
+	for (;;) {
+		struct ins_stat st;
+		char name[INS_NAME_MAX + 1];
+		bool ok = false;
+		size_t before = pos;
+		int rc = ins_list_entry(data, size, &pos, &st, name, &ok);
+		must(rc == 0 || rc == 1 || rc < 0);
+		if (rc <= 0)
+			break;
+		must(pos > before && pos <= size);
+		must(++steps <= size);
+		if (!ok)
+			continue;
+		size_t len = strlen(name);
+		must(len >= 1 && len <= INS_NAME_MAX);
+		must(!strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0);
+		must(ins_stat_valid(&st) && st.ino != 0);
+		mode_t t = st.mode & S_IFMT;
+		must(t == S_IFREG || t == S_IFDIR || t == S_IFLNK || t == S_IFCHR || t == S_IFBLK || t == S_IFIFO ||
+		     t == S_IFSOCK);
+	}
+	return 0;
+}
