@@ -423,74 +423,68 @@ int model_image_sha256(model *m, int64_t image_id, char out[65])
 	return 0;
 }
 
+/* The kept hash (its stored form, and the key it is sealed under) of a
+ * blob with manifest man: src_blob itself or one holder holds by
+ * reference.  st selects (stored, key_id) given (?1 src_blob, ?2 holder,
+ * ?3 the encoded manifest).  1 with stored set, 0 when none has one. */
+static int reuse_row(db_stmt *st, int64_t src_blob, int64_t holder, const blob_manifest *man,
+                     char stored[MODEL_SHA_STORED], int64_t *key_id)
+{
+	void *enc = NULL;
+	size_t len = 0;
+	int rc;
+	if (!st)
+		return -EIO;
+	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
+		return rc;
+	db_bind_int64(st, 1, src_blob);
+	db_bind_int64(st, 2, holder);
+	db_bind_blob(st, 3, enc, len);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		model_col_text(st, 0, stored, MODEL_SHA_STORED);
+		*key_id = db_col_int64(st, 1);
+	}
+	db_reset(st);
+	free(enc);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_errno(rc);
+}
+
+/* The same manifest is the same bytes: the source of a raw conversion or
+ * a copy, or a blob an upload took whole by reference.  A hash that cannot
+ * be opened (no key here) is read again. */
 int model_blob_sha256_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[65])
 {
 	struct model_conn *c;
 	char stored[MODEL_SHA_STORED] = "";
 	int64_t key_id = 0;
-	void *enc = NULL;
-	size_t len = 0;
-	db_stmt *st;
 	int rc;
 	out[0] = '\0';
-	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
+	if ((rc = model_conn_get(m, &c)) < 0 ||
+	    (rc = reuse_row(model_stmt(c, SQL("SELECT sha256, key_id FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id "
+	                                      "FROM blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND sha256 != '' "
+	                                      "LIMIT 1")),
+	                    src_blob, holder, man, stored, &key_id)) <= 0)
 		return rc;
-	/* The same manifest is the same bytes: the source of a raw conversion
-	 * or a copy, or a blob an upload took whole by reference. */
-	if (!(st = model_stmt(c, SQL("SELECT sha256, key_id FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM "
-	                             "blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND sha256 != '' LIMIT 1")))) {
-		free(enc);
-		return -EIO;
-	}
-	db_bind_int64(st, 1, src_blob);
-	db_bind_int64(st, 2, holder);
-	db_bind_blob(st, 3, enc, len);
-	rc = db_step(st);
-	if (rc == DB_ROW) {
-		model_col_text(st, 0, stored, sizeof(stored));
-		key_id = db_col_int64(st, 1);
-	}
-	db_reset(st);
-	free(enc);
-	if (rc != DB_ROW)
-		return rc == DB_DONE ? 0 : db_errno(rc);
 	model_sha256_open(m, key_id, stored, out);
-	return out[0] ? 1 : 0; /* one it cannot open is read again */
+	return out[0] ? 1 : 0;
 }
 
 int model_blob_xxh128_reuse(model *m, int64_t src_blob, int64_t holder, const blob_manifest *man, char out[33])
 {
 	struct model_conn *c;
-	void *enc = NULL;
-	size_t len = 0;
-	db_stmt *st;
-	int rc;
-	out[0] = '\0';
-	if ((rc = model_conn_get(m, &c)) < 0 || (rc = blob_manifest_encode(&enc, &len, man)) < 0)
-		return rc;
-	/* The same manifest is the same bytes (a copy's, a raw conversion's,
-	 * a blob an upload took whole by reference). */
-	if (!(st = model_stmt(c, SQL("SELECT xxh128, key_id FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id FROM "
-	                             "blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND xxh128 != '' LIMIT 1")))) {
-		free(enc);
-		return -EIO;
-	}
 	char stored[MODEL_SHA_STORED] = "";
 	int64_t key_id = 0;
-	db_bind_int64(st, 1, src_blob);
-	db_bind_int64(st, 2, holder);
-	db_bind_blob(st, 3, enc, len);
-	rc = db_step(st);
-	if (rc == DB_ROW) {
-		model_col_text(st, 0, stored, sizeof(stored));
-		key_id = db_col_int64(st, 1);
-	}
-	db_reset(st);
-	free(enc);
-	if (rc != DB_ROW)
-		return rc == DB_DONE ? 0 : db_errno(rc);
+	int rc;
+	out[0] = '\0';
+	if ((rc = model_conn_get(m, &c)) < 0 ||
+	    (rc = reuse_row(model_stmt(c, SQL("SELECT xxh128, key_id FROM blobs WHERE (id = ?1 OR id IN (SELECT held_id "
+	                                      "FROM blob_holds WHERE holder_id = ?2)) AND manifest = ?3 AND xxh128 != '' "
+	                                      "LIMIT 1")),
+	                    src_blob, holder, man, stored, &key_id)) <= 0)
+		return rc;
 	model_xxh128_open(m, key_id, stored, out);
-	return out[0] ? 1 : 0; /* one it cannot open is read again */
+	return out[0] ? 1 : 0;
 }
 
 void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256)
