@@ -158,20 +158,6 @@ out:
 	return rc;
 }
 
-/* The row goes: nothing (more) to hash. */
-static int pass_end(struct task_run *r)
-{
-	struct model_conn *c;
-	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
-	if ((rc = task_delete_row(c, r->t.id)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
-}
-
 /* A store error: the row back in the queue with the reason, tried again
  * after CHECKSUM_RETRY_S (checksum_claimable). */
 static int pass_retry_later(struct task_run *r, const char *reason)
@@ -290,7 +276,7 @@ int checksum_run(struct task_run *r)
 	int n, rc;
 
 	if ((rc = model_image_get(r->m, r->t.image_id, &img)) == -ENOENT)
-		return pass_end(r); /* destroyed: nothing to hash */
+		return task_drop_row(r); /* destroyed: nothing to hash */
 	if (rc < 0) {
 		model_log(r->m, "checksum of image %lld: %s (tried again)", (long long)r->t.image_id, strerror(-rc));
 		return rc;
@@ -300,7 +286,7 @@ int checksum_run(struct task_run *r)
 		return 0;
 	}
 	if (img.status != MODEL_IMG_AVAILABLE)
-		return pass_end(r); /* an error or a destroy: nothing to hash */
+		return task_drop_row(r); /* an error or a destroy: nothing to hash */
 	if ((rc = n = model_device_list(r->m, img.id, devs)) < 0) {
 		model_log(r->m, "checksum of image %s: %s (tried again)", img.ext_id, strerror(-rc));
 		return rc;
@@ -323,5 +309,5 @@ int checksum_run(struct task_run *r)
 		if (rc < 0 || r->lost)
 			return rc;
 	}
-	return pass_end(r);
+	return task_drop_row(r);
 }

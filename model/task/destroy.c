@@ -143,21 +143,6 @@ out:
 	return rc;
 }
 
-/* The row of a task whose image is gone (or not deleting: never queued
- * so) goes. */
-static int drop_row(struct task_run *r)
-{
-	struct model_conn *c;
-	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
-	if ((rc = task_delete_row(c, r->t.id)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
-}
-
 int destroy_run(struct task_run *r)
 {
 	struct candidates k = {0};
@@ -167,7 +152,7 @@ int destroy_run(struct task_run *r)
 
 	if ((rc = model_image_get(r->m, r->t.image_id, &img)) == -ENOENT ||
 	    (rc == 0 && img.status != MODEL_IMG_DELETING))
-		return drop_row(r);
+		return task_drop_row(r); /* its image is gone (or not deleting: never queued so) */
 	if (rc < 0)
 		return rc;
 	if ((rc = gather(r->m, &img, &k)) < 0 || (rc = strip(r, &img)) < 0 || r->lost)

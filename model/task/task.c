@@ -220,6 +220,19 @@ int task_delete_row(struct model_conn *c, int64_t id)
 	return model_exec_stmt(st);
 }
 
+int task_drop_row(struct task_run *r)
+{
+	struct model_conn *c;
+	int rc;
+	if ((rc = task_begin(r, &c)) <= 0)
+		return rc < 0 ? rc : (r->lost = true, 0);
+	if ((rc = task_delete_row(c, r->t.id)) < 0) {
+		model_rollback(c);
+		return rc;
+	}
+	return model_commit(c);
+}
+
 /* In the caller's transaction: account's turn at kind is now (fair
  * share, see the top). */
 static int turn_stamp(struct model_conn *c, int64_t account_id, const char *kind)

@@ -105,6 +105,9 @@ static inline int64_t task_after(int64_t content_ns)
 }
 /* Inside a transaction: deletes the task's row (its last write). */
 int task_delete_row(struct model_conn *c, int64_t id);
+/* The task's row goes in a transaction of its own, and nothing else
+ * (nothing left to do): 0, or 0 with r->lost when it was not ours. */
+int task_drop_row(struct task_run *r);
 /* Puts the task back in the queue for another runner (yielded: as its
  * account's turn given back, task.c's fair share). */
 int task_requeue(struct task_run *r);
