@@ -429,12 +429,13 @@ int main(int argc, char **argv)
 	/* Reads allocate up to 1 MiB per request: keep those on the heap,
 	 * not one mmap/munmap pair (and 256 page faults) per request.  But
 	 * not every thread an arena of its own, each keeping what it freed:
-	 * with glibc's default (8 per core) and a 256 MiB trim threshold, 3
-	 * tenants and an attacker's getxattr storms (40 threads) left 12+
-	 * arena heaps of 20-30 MiB resident, 369 MiB after 90 s
-	 * (scripts/rss-stress); 4 arenas trimmed past 32 MiB: 222 MiB. */
+	 * with glibc's default (8 per core), 3 tenants and an attacker's
+	 * getxattr storms (40 threads) left 12+ arena heaps of 20-30 MiB
+	 * resident, 369 MiB after 90 s (scripts/rss-stress); 4 arenas: 222
+	 * MiB after 60 s.  Trimming the heaps sooner (32 MiB) saved nothing
+	 * more there and cost bench-read's cold read 15-25 %. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
-	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	mallopt(M_ARENA_MAX, 4);
 
 	/* Both print their own one-line reason on failure. */
