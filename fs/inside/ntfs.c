@@ -1,0 +1,529 @@
+/*
+ * ntfs.c — an NTFS volume read through libntfs-3g (SPEC §18; the interface:
+ * ins_ntfs.h).  Called by the inside helper for a volume whose boot sector
+ * says NTFS, and by tests/unit/fs/inside/test_ntfs.c.
+ *
+ * libntfs-3g reads its "device" through a table of operations: ours has no
+ * file descriptor, its reads are the fetch callback (in the helper, block
+ * requests to the daemon), every write is EROFS, and the volume is mounted
+ * read-only (NTFS_MNT_RDONLY), so nothing is ever written and no journal is
+ * replayed.  Its log is silenced: the helper may write to nothing but its
+ * socket, and a reason reaches the daemon as the error's text.
+ *
+ * What is shown follows ntfs-3g with its default options (no user
+ * mapping): owner 0/0, modes 0777 for files, directories and links, a
+ * directory's size its index allocation's, a file's its unnamed data
+ * stream's (sparse and compressed streams decoded by the library), a
+ * directory's link count 1; system files (MFT records below 16 but the
+ * root) and DOS 8.3 names are not listed.  Links: a reparse point that
+ * libntfs-3g turns into a link (a symbolic link or a junction,
+ * ntfs_make_symlink, its absolute targets relative to a mount at "/") and
+ * an Interix link (what ntfs-3g itself makes for `ln -s`).
+ *
+ * Load: one volume per helper, one request at a time; the last file read
+ * is kept open for the next piece of it.
+ */
+#define HAVE_STDINT_H 1
+#define HAVE_SYS_TYPES_H 1
+#define HAVE_STDDEF_H 1
+#define HAVE_STDLIB_H 1
+#define HAVE_STRING_H 1
+#define HAVE_ERRNO_H 1
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ntfs-3g/types.h>
+#include <ntfs-3g/attrib.h>
+#include <ntfs-3g/device.h>
+#include <ntfs-3g/dir.h>
+#include <ntfs-3g/inode.h>
+#include <ntfs-3g/logging.h>
+#include <ntfs-3g/ntfstime.h>
+#include <ntfs-3g/reparse.h>
+#include <ntfs-3g/unistr.h>
+#include <ntfs-3g/volume.h>
+
+#include "ins_ntfs.h"
+
+struct ins_ntfs {
+	ins_ntfs_fetch_fn fetch;
+	void *arg;
+	uint64_t size;
+	int64_t pos; /* the device's seek position */
+	struct ntfs_device *dev;
+	ntfs_volume *vol;
+	struct {     /* the last file read, kept open */
+		uint32_t ino;
+		ntfs_inode *ni;
+		ntfs_attr *na;
+	} open;
+	char why[200];
+};
+
+static int fail(ins_ntfs *v, int err, const char *fmt, uint64_t n)
+{
+	char what[120];
+	snprintf(what, sizeof(what), fmt, (unsigned long long)n);
+	snprintf(v->why, sizeof(v->why), "libntfs-3g: %s: %s", what, strerror(err));
+	return -err;
+}
+
+const char *ins_ntfs_why(const ins_ntfs *v)
+{
+	return v->why;
+}
+
+/* ---- the device: reads through the fetch callback --------------------------- */
+
+static int d_open(struct ntfs_device *dev, int flags)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		errno = EROFS;
+		return -1;
+	}
+	NDevSetOpen(dev);
+	NDevSetReadOnly(dev);
+	return 0;
+}
+
+static int d_close(struct ntfs_device *dev)
+{
+	NDevClearOpen(dev);
+	return 0;
+}
+
+static s64 d_seek(struct ntfs_device *dev, s64 off, int whence)
+{
+	ins_ntfs *v = dev->d_private;
+	s64 base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? v->pos : (s64)v->size;
+	if ((whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) || base + off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	v->pos = base + off;
+	return v->pos;
+}
+
+static s64 d_pread(struct ntfs_device *dev, void *buf, s64 count, s64 off)
+{
+	ins_ntfs *v = dev->d_private;
+	if (count < 0 || off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((uint64_t)off >= v->size)
+		return 0;
+	if ((uint64_t)count > v->size - (uint64_t)off)
+		count = (s64)(v->size - (uint64_t)off);
+	int rc = v->fetch(v->arg, buf, (size_t)count, (uint64_t)off);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return count;
+}
+
+static s64 d_read(struct ntfs_device *dev, void *buf, s64 count)
+{
+	ins_ntfs *v = dev->d_private;
+	s64 n = d_pread(dev, buf, count, v->pos);
+	if (n > 0)
+		v->pos += n;
+	return n;
+}
+
+static s64 d_write(struct ntfs_device *dev, const void *buf, s64 count)
+{
+	errno = EROFS;
+	return -1;
+}
+
+static s64 d_pwrite(struct ntfs_device *dev, const void *buf, s64 count, s64 off)
+{
+	errno = EROFS;
+	return -1;
+}
+
+static int d_sync(struct ntfs_device *dev)
+{
+	return 0;
+}
+
+static int d_stat(struct ntfs_device *dev, struct stat *st)
+{
+	ins_ntfs *v = dev->d_private;
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0444;
+	st->st_size = (off_t)v->size;
+	return 0;
+}
+
+static int d_ioctl(struct ntfs_device *dev, unsigned long request, void *argp)
+{
+	errno = ENOTTY;
+	return -1;
+}
+
+static struct ntfs_device_operations inside_dops = {
+	.open = d_open,
+	.close = d_close,
+	.seek = d_seek,
+	.read = d_read,
+	.write = d_write,
+	.pread = d_pread,
+	.pwrite = d_pwrite,
+	.sync = d_sync,
+	.stat = d_stat,
+	.ioctl = d_ioctl,
+};
+
+int ins_ntfs_open(ins_ntfs_fetch_fn fetch, void *arg, uint64_t size, ins_ntfs **out, char *why, size_t cap)
+{
+	*out = NULL;
+	ntfs_log_set_handler(ntfs_log_handler_null);
+	ntfs_log_clear_levels(UINT32_MAX);
+	ins_ntfs *v = calloc(1, sizeof(*v));
+	if (!v) {
+		snprintf(why, cap, "out of memory");
+		return -ENOMEM;
+	}
+	v->fetch = fetch;
+	v->arg = arg;
+	v->size = size;
+	if (!(v->dev = ntfs_device_alloc("inside", 0, &inside_dops, v))) {
+		free(v);
+		snprintf(why, cap, "out of memory");
+		return -ENOMEM;
+	}
+	errno = 0;
+	if (!(v->vol = ntfs_device_mount(v->dev, NTFS_MNT_RDONLY))) {
+		int err = errno ? errno : EIO;
+		snprintf(why, cap, "libntfs-3g cannot open the file system: %s", strerror(err));
+		ntfs_device_free(v->dev);
+		free(v);
+		return -EIO;
+	}
+	*out = v;
+	return 0;
+}
+
+static void close_open(ins_ntfs *v)
+{
+	if (v->open.na)
+		ntfs_attr_close(v->open.na);
+	if (v->open.ni)
+		ntfs_inode_close(v->open.ni);
+	memset(&v->open, 0, sizeof(v->open));
+}
+
+void ins_ntfs_close(ins_ntfs *v)
+{
+	if (!v)
+		return;
+	close_open(v);
+	ntfs_umount(v->vol, FALSE); /* (frees the device too) */
+	free(v);
+}
+
+/* ---- inodes ----------------------------------------------------------------- */
+
+/* Record ino, open: NULL with -errno in *rc (ENOENT: a system file, or a
+ * record not in use). */
+static ntfs_inode *inode(ins_ntfs *v, uint32_t ino, int *rc)
+{
+	if (ino < FILE_first_user && ino != FILE_root) {
+		*rc = fail(v, ENOENT, "MFT record %llu is a system file, not shown", ino);
+		return NULL;
+	}
+	errno = 0;
+	ntfs_inode *ni = ntfs_inode_open(v->vol, ino);
+	if (!ni) {
+		int err = errno == ENOENT ? ENOENT : EIO;
+		*rc = fail(v, err, "MFT record %llu cannot be read", ino);
+	}
+	return ni;
+}
+
+static int64_t ns(ntfs_time t)
+{
+	struct timespec s = ntfs2timespec(t);
+	return (int64_t)s.tv_sec * 1000000000LL + s.tv_nsec;
+}
+
+/* An Interix link's target (ntfs-3g's own `ln -s`): "IntxLNK\1" and the
+ * target in UTF-16.  1 with *out (malloc'd), 0 when ni is not one, -errno. */
+static int interix_target(ins_ntfs *v, ntfs_inode *ni, char **out)
+{
+	if (!(ni->flags & FILE_ATTR_SYSTEM) || ntfs_interix_types(ni) != NTFS_DT_LNK)
+		return 0;
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na)
+		return fail(v, EIO, "the link of MFT record %llu cannot be read", ni->mft_no);
+	s64 len = na->data_size;
+	ntfschar *buf = NULL;
+	int rc = 0;
+	if (len <= 8 || len > 8 + 2 * 4096 || !(buf = malloc((size_t)len)) || ntfs_attr_pread(na, 0, len, buf) != len)
+		rc = fail(v, EIO, "the link of MFT record %llu cannot be read", ni->mft_no);
+	else if (ntfs_ucstombs(buf + 4, (int)((len - 8) / 2), out, 0) < 0)
+		rc = fail(v, EIO, "the link of MFT record %llu is not a name", ni->mft_no);
+	else
+		rc = 1;
+	free(buf);
+	ntfs_attr_close(na);
+	return rc;
+}
+
+/* The target of ni if it is a link: 1 with *out, 0 when it is not. */
+static int link_target(ins_ntfs *v, ntfs_inode *ni, char **out)
+{
+	*out = NULL;
+	if (ni->flags & FILE_ATTR_REPARSE_POINT) {
+		char *t = ntfs_make_symlink(ni, "");
+		if (t) {
+			*out = t;
+			return 1;
+		}
+		return 0;
+	}
+	if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY)
+		return 0;
+	return interix_target(v, ni, out);
+}
+
+static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
+{
+	char *target;
+	memset(st, 0, sizeof(*st));
+	st->ino = ino;
+	st->nlink = 1;
+	st->atime_ns = ns(ni->last_access_time);
+	st->mtime_ns = ns(ni->last_data_change_time);
+	st->ctime_ns = ns(ni->last_mft_change_time);
+	int rc = link_target(v, ni, &target);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		st->mode = S_IFLNK | 0777;
+		st->size = strlen(target);
+		free(target);
+		return 0;
+	}
+	if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) {
+		st->mode = S_IFDIR | 0777;
+		ntfs_attr *na = ntfs_attr_open(ni, AT_INDEX_ALLOCATION, NTFS_INDEX_I30, 4);
+		if (na) {
+			st->size = (uint64_t)na->data_size;
+			st->blocks = (uint64_t)na->allocated_size >> 9;
+			ntfs_attr_close(na);
+		}
+		return 0;
+	}
+	st->mode = S_IFREG | 0777;
+	st->nlink = le16_to_cpu(ni->mrec->link_count);
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (na) {
+		st->size = (uint64_t)na->data_size;
+		st->blocks = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
+		                                                                                   : na->allocated_size) >>
+		             9;
+		ntfs_attr_close(na);
+	}
+	return 0;
+}
+
+int ins_ntfs_stat(ins_ntfs *v, uint32_t ino, struct ins_stat *st)
+{
+	int rc;
+	ntfs_inode *ni = inode(v, ino, &rc);
+	if (!ni)
+		return rc;
+	rc = fill(v, ni, ino, st);
+	ntfs_inode_close(ni);
+	return rc;
+}
+
+/* ---- directories ------------------------------------------------------------ */
+
+struct collect {
+	ins_ntfs *v;
+	struct centry {
+		uint32_t ino;
+		char *name;
+	} *e;
+	uint32_t count;
+	size_t bytes;
+	int err;
+};
+
+static int collect_one(void *arg, const ntfschar *uname, const int ulen, const int type, const s64 pos,
+                       const MFT_REF mref, const unsigned dt_type)
+{
+	struct collect *c = arg;
+	u64 rec = MREF(mref);
+	char *name = NULL;
+	if (type == FILE_NAME_DOS || (rec < FILE_first_user && rec != FILE_root) || rec > UINT32_MAX)
+		return 0;
+	if (c->count >= INS_LIST_CAP || c->bytes >= (8u << 20))
+		return -1; /* bounded (SPEC §18) */
+	int len = ntfs_ucstombs(uname, ulen, &name, 0);
+	if (len <= 0) {
+		free(name);
+		return 0; /* not a name: not listed */
+	}
+	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+		free(name);
+		return 0;
+	}
+	if (c->count % 256 == 0) {
+		struct centry *n = realloc(c->e, (c->count + 256) * sizeof(*n));
+		if (!n) {
+			free(name);
+			c->err = ENOMEM;
+			return -1;
+		}
+		c->e = n;
+	}
+	c->e[c->count++] = (struct centry){(uint32_t)rec, name};
+	c->bytes += (size_t)len;
+	return 0;
+}
+
+int ins_ntfs_list(ins_ntfs *v, uint32_t dir, ins_ntfs_entry_fn fn, void *arg)
+{
+	int rc;
+	ntfs_inode *ni = inode(v, dir, &rc);
+	if (!ni)
+		return rc;
+	if (!(ni->mrec->flags & MFT_RECORD_IS_DIRECTORY)) {
+		ntfs_inode_close(ni);
+		return fail(v, ENOTDIR, "MFT record %llu is not a directory", dir);
+	}
+	/* The names first, then each one's record: libntfs-3g's walk of the
+	 * index is not interleaved with opening other records. */
+	struct collect c = {v, NULL, 0, 0, 0};
+	s64 pos = 0;
+	rc = 0;
+	errno = 0;
+	if (ntfs_readdir(ni, &pos, &c, collect_one) < 0 && c.count < INS_LIST_CAP && c.bytes < (8u << 20))
+		rc = fail(v, c.err ? c.err : EIO, "the index of directory %llu cannot be read", dir);
+	ntfs_inode_close(ni);
+	for (uint32_t i = 0; i < c.count && rc >= 0; i++) {
+		struct ins_stat st;
+		int r = ins_ntfs_stat(v, c.e[i].ino, &st);
+		if (r < 0) {
+			/* An entry whose record cannot be read: not listed
+			 * (SPEC §18), the rest is. */
+			continue;
+		}
+		if (fn(arg, c.e[i].name, strlen(c.e[i].name), &st))
+			break;
+	}
+	for (uint32_t i = 0; i < c.count; i++)
+		free(c.e[i].name);
+	free(c.e);
+	return rc < 0 ? rc : 0;
+}
+
+int ins_ntfs_lookup(ins_ntfs *v, uint32_t dir, const char *name, size_t len, struct ins_stat *st)
+{
+	char buf[INS_NAME_MAX + 1];
+	ntfschar *uname = NULL;
+	int rc;
+	if (len == 0 || len > INS_NAME_MAX)
+		return fail(v, ENOENT, "no such name in directory %llu", dir);
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	ntfs_inode *ni = inode(v, dir, &rc);
+	if (!ni)
+		return rc;
+	if (!(ni->mrec->flags & MFT_RECORD_IS_DIRECTORY)) {
+		ntfs_inode_close(ni);
+		return fail(v, ENOTDIR, "MFT record %llu is not a directory", dir);
+	}
+	int ulen = ntfs_mbstoucs(buf, &uname);
+	if (ulen <= 0) {
+		ntfs_inode_close(ni);
+		return fail(v, ENOENT, "no such name in directory %llu", dir);
+	}
+	errno = 0;
+	u64 mref = ntfs_inode_lookup_by_name(ni, uname, ulen);
+	int err = errno;
+	free(uname);
+	ntfs_inode_close(ni);
+	if (mref == (u64)-1)
+		return fail(v, err == ENOENT || err == 0 ? ENOENT : EIO, "no such name in directory %llu", dir);
+	u64 rec = MREF(mref);
+	if ((rec < FILE_first_user && rec != FILE_root) || rec > UINT32_MAX || rec == FILE_root)
+		return fail(v, ENOENT, "no such name in directory %llu", dir);
+	return ins_ntfs_stat(v, (uint32_t)rec, st);
+}
+
+/* ---- files and links -------------------------------------------------------- */
+
+int ins_ntfs_read(ins_ntfs *v, uint32_t ino, uint64_t off, size_t len, void *buf, size_t *got)
+{
+	int rc;
+	*got = 0;
+	if (v->open.ino != ino || !v->open.na) {
+		close_open(v);
+		ntfs_inode *ni = inode(v, ino, &rc);
+		if (!ni)
+			return rc;
+		if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) {
+			ntfs_inode_close(ni);
+			return fail(v, EISDIR, "MFT record %llu is a directory", ino);
+		}
+		ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+		if (!na) {
+			ntfs_inode_close(ni);
+			return errno == ENOENT ? 0 : fail(v, EIO, "the data of MFT record %llu cannot be read", ino);
+		}
+		v->open.ino = ino;
+		v->open.ni = ni;
+		v->open.na = na;
+	}
+	ntfs_attr *na = v->open.na;
+	if (off >= (uint64_t)na->data_size)
+		return 0;
+	if (len > (uint64_t)na->data_size - off)
+		len = (size_t)((uint64_t)na->data_size - off);
+	while (*got < len) {
+		errno = 0;
+		s64 n = ntfs_attr_pread(na, (s64)(off + *got), (s64)(len - *got), (char *)buf + *got);
+		if (n <= 0) {
+			int err = errno == EACCES ? EACCES : EIO; /* EACCES: an encrypted file */
+			*got = 0;
+			close_open(v);
+			return fail(v, err, "the data of MFT record %llu cannot be read", ino);
+		}
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int ins_ntfs_readlink(ins_ntfs *v, uint32_t ino, char *buf, size_t cap, size_t *len)
+{
+	int rc;
+	char *target;
+	ntfs_inode *ni = inode(v, ino, &rc);
+	if (!ni)
+		return rc;
+	rc = link_target(v, ni, &target);
+	ntfs_inode_close(ni);
+	if (rc <= 0)
+		return rc < 0 ? rc : fail(v, EINVAL, "MFT record %llu is not a link", ino);
+	size_t n = strlen(target);
+	if (n == 0 || n >= cap) {
+		free(target);
+		return fail(v, EIO, "the link of MFT record %llu is longer than a path", ino);
+	}
+	memcpy(buf, target, n);
+	*len = n;
+	free(target);
+	return 0;
+}

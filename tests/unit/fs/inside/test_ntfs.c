@@ -1,0 +1,212 @@
+/*
+ * SPEC §18: NTFS read through libntfs-3g with imgfs's device operations
+ * (fs/inside/ntfs.c) over a volume made by mkntfs on a plain file and
+ * filled through ntfs-3g (a FUSE mount, for building the fixture only):
+ * directories, a file of many clusters, a sparse file, a hard link,
+ * symbolic links, a name outside ASCII; compared with what went in.  A
+ * damaged MFT record is EIO with a reason, and the rest reads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ins_ntfs.h"
+
+static char dir[] = "/tmp/imgfs-ntfs-XXXXXX";
+
+struct img {
+	uint8_t *data;
+	size_t size;
+};
+
+static int fetch(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct img *m = arg;
+	if (off > m->size || len > m->size - off)
+		return -EIO;
+	memcpy(buf, m->data + off, len);
+	return 0;
+}
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096], full[4400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "cd '%s' && export PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH TZ=UTC && (%s) >/dev/null 2>&1",
+	         dir, cmd);
+	if (system(full) != 0)
+		fail_msg("failed: %s", cmd);
+}
+
+static void load(const char *name, struct img *m)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	m->data = malloc((size_t)size);
+	assert_non_null(m->data);
+	assert_int_equal(pread(fd, m->data, (size_t)size, 0), size);
+	m->size = (size_t)size;
+	close(fd);
+}
+
+static int walk(ins_ntfs *v, const char *path, struct ins_stat *st)
+{
+	uint32_t at = INS_NTFS_ROOT_INO;
+	char copy[256];
+	snprintf(copy, sizeof(copy), "%s", path);
+	for (char *save = NULL, *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		int rc = ins_ntfs_lookup(v, at, p, strlen(p), st);
+		if (rc < 0)
+			return rc;
+		at = st->ino;
+	}
+	return 0;
+}
+
+static void check_file(ins_ntfs *v, const char *path, const char *src)
+{
+	struct ins_stat st;
+	struct img want;
+	size_t total = 0, n;
+	assert_int_equal(walk(v, path, &st), 0);
+	assert_true(S_ISREG(st.mode));
+	assert_int_equal(st.mode & 07777, 0777);
+	load(src, &want);
+	assert_int_equal(st.size, want.size);
+	char *got = malloc(want.size + 1);
+	while (total < want.size) {
+		assert_int_equal(ins_ntfs_read(v, st.ino, total, 131072, got + total, &n), 0);
+		assert_true(n > 0);
+		total += n;
+	}
+	assert_memory_equal(got, want.data, want.size);
+	/* mtime as the source file's */
+	char p[512];
+	struct stat s;
+	snprintf(p, sizeof(p), "%s/%s", dir, src);
+	assert_int_equal(stat(p, &s), 0);
+	assert_int_equal(st.mtime_ns / 100, ((int64_t)s.st_mtim.tv_sec * 1000000000LL + s.st_mtim.tv_nsec) / 100);
+	free(got);
+	free(want.data);
+}
+
+static int collect(void *arg, const char *name, size_t len, const struct ins_stat *st)
+{
+	char *all = arg;
+	size_t used = strlen(all);
+	snprintf(all + used, 4096 - used, "%.*s|", (int)len, name);
+	return 0;
+}
+
+static void build(void)
+{
+	sh("rm -rf src m n.img && mkdir -p src/Windows/System32 src/Users/h m && "
+	   "head -c 1000000 /dev/urandom >src/Windows/System32/big.dll && echo hello >'src/Users/h/Résumé.txt' && "
+	   "truncate -s 5000000 src/sparse && echo tail >>src/sparse && : >src/empty && "
+	   "touch -d '2019-05-06 07:08:09.123456789' src/Windows/System32/big.dll && "
+	   "truncate -s 32M n.img && mkntfs -F -Q -s 512 n.img && ntfs-3g n.img m && "
+	   "cp -a src/. m/ && ln m/Windows/System32/big.dll m/hardlink.dll && ln -s Users/h m/rel && "
+	   "ln -s /etc/os-release m/abs && umount m");
+}
+
+static void test_tree(void **state)
+{
+	struct img m;
+	ins_ntfs *v;
+	char why[200] = "", all[4096] = "", link[4096];
+	struct ins_stat st, st2;
+	size_t n;
+	build();
+	load("n.img", &m);
+	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
+	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
+	/* No system files, no DOS names, no "." or "..". */
+	assert_string_equal(all, "abs|empty|hardlink.dll|rel|sparse|Users|Windows|");
+	assert_int_equal(ins_ntfs_stat(v, INS_NTFS_ROOT_INO, &st), 0);
+	assert_int_equal(st.mode, S_IFDIR | 0777);
+	check_file(v, "Windows/System32/big.dll", "src/Windows/System32/big.dll");
+	check_file(v, "Users/h/Résumé.txt", "src/Users/h/Résumé.txt");
+	check_file(v, "sparse", "src/sparse");
+	check_file(v, "empty", "src/empty");
+	assert_int_equal(walk(v, "sparse", &st), 0);
+	assert_true(st.blocks * 512 < 1000000); /* its hole takes no room */
+	assert_int_equal(walk(v, "hardlink.dll", &st), 0);
+	assert_int_equal(walk(v, "Windows/System32/big.dll", &st2), 0);
+	assert_int_equal(st.ino, st2.ino);
+	assert_int_equal(st.nlink, 2);
+	assert_int_equal(walk(v, "rel", &st), 0);
+	assert_int_equal(st.mode, S_IFLNK | 0777);
+	assert_int_equal(ins_ntfs_readlink(v, st.ino, link, sizeof(link), &n), 0);
+	assert_int_equal(n, 7);
+	assert_memory_equal(link, "Users/h", 7);
+	assert_int_equal(st.size, 7);
+	assert_int_equal(walk(v, "abs", &st), 0);
+	assert_int_equal(ins_ntfs_readlink(v, st.ino, link, sizeof(link), &n), 0);
+	assert_int_equal(n, 15);
+	assert_memory_equal(link, "/etc/os-release", 15);
+	assert_int_equal(walk(v, "Users", &st), 0);
+	assert_int_equal(ins_ntfs_readlink(v, st.ino, link, sizeof(link), &n), -EINVAL);
+	assert_int_equal(ins_ntfs_read(v, st.ino, 0, 10, link, &n), -EISDIR);
+	assert_int_equal(walk(v, "nothing", &st), -ENOENT);
+	/* System files are not shown, by name or by number. */
+	assert_int_equal(walk(v, "$MFT", &st), -ENOENT);
+	assert_int_equal(ins_ntfs_stat(v, 0, &st), -ENOENT);
+	ins_ntfs_close(v);
+
+	/* A damaged MFT record (big.dll's): EIO with a reason, the rest reads. */
+	uint64_t cluster = (uint64_t)(m.data[11] | m.data[12] << 8) * m.data[13], mft;
+	memcpy(&mft, m.data + 0x30, 8);
+	uint8_t *rec = m.data + mft * cluster + (uint64_t)st2.ino * 1024;
+	assert_memory_equal(rec, "FILE", 4);
+	memset(rec + 4, 0xff, 60);
+	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
+	assert_int_equal(ins_ntfs_stat(v, st2.ino, &st), -EIO);
+	assert_non_null(strstr(ins_ntfs_why(v), "MFT record"));
+	check_file(v, "Users/h/Résumé.txt", "src/Users/h/Résumé.txt");
+	all[0] = '\0';
+	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
+	assert_string_equal(all, "abs|empty|rel|sparse|Users|Windows|");
+	ins_ntfs_close(v);
+
+	/* Not NTFS at all. */
+	memset(m.data, 0, 512);
+	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), -EIO);
+	assert_non_null(strstr(why, "libntfs-3g cannot open"));
+	free(m.data);
+}
+
+static int setup(void **state)
+{
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "umount '%s/m' 2>/dev/null; rm -rf '%s'", dir, dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tree),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
