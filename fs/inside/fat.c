@@ -373,9 +373,16 @@ int fat_stat(fat_vol *v, uint32_t ino, struct ins_stat *st)
 	uint64_t at = (uint64_t)ino * ENT;
 	if (!ent_place(v, at))
 		return fail(v, ENOENT, "no such inode");
+	/* An entry of the directory just listed is in memory already. */
+	for (uint32_t k = 0; k < v->dir.nwhere; k++)
+		if (at >= v->dir.where[k] && at - v->dir.where[k] < v->dir.unit) {
+			memcpy(e, v->dir.buf + (size_t)k * v->dir.unit + (at - v->dir.where[k]), ENT);
+			goto have;
+		}
 	int rc = vol_read(v, e, sizeof(e), at);
 	if (rc < 0)
 		return rc;
+have:
 	if (!ent_live(e))
 		return fail(v, ENOENT, "no such inode");
 	return ent_stat(v, e, at, st);

@@ -50,6 +50,9 @@
 
 #include "ins_ntfs.h"
 
+#define WIN_BYTES (64u << 10) /* a window of the volume kept */
+#define WIN_SLOTS 32          /* 2 MiB */
+
 struct ins_ntfs {
 	ins_ntfs_fetch_fn fetch;
 	void *arg;
@@ -62,6 +65,14 @@ struct ins_ntfs {
 		ntfs_inode *ni;
 		ntfs_attr *na;
 	} open;
+	/* libntfs-3g reads an MFT record, an index block or a cluster at a
+	 * time, mostly near the last: each miss fetches the aligned window
+	 * around it (one request to the daemon, not dozens). */
+	struct {
+		uint64_t off;
+		bool valid;
+		uint8_t *b;
+	} win[WIN_SLOTS];
 	char why[200];
 };
 
@@ -120,6 +131,27 @@ static s64 d_pread(struct ntfs_device *dev, void *buf, s64 count, s64 off)
 		return 0;
 	if ((uint64_t)count > v->size - (uint64_t)off)
 		count = (s64)(v->size - (uint64_t)off);
+	uint64_t w = (uint64_t)off - (uint64_t)off % WIN_BYTES;
+	if ((uint64_t)off + (uint64_t)count <= w + WIN_BYTES) {
+		unsigned slot = (unsigned)(w / WIN_BYTES % WIN_SLOTS);
+		if (!v->win[slot].valid || v->win[slot].off != w) {
+			size_t len = v->size - w < WIN_BYTES ? (size_t)(v->size - w) : WIN_BYTES;
+			if (!v->win[slot].b && !(v->win[slot].b = malloc(WIN_BYTES))) {
+				errno = ENOMEM;
+				return -1;
+			}
+			v->win[slot].valid = false;
+			int rc = v->fetch(v->arg, v->win[slot].b, len, w);
+			if (rc < 0) {
+				errno = -rc;
+				return -1;
+			}
+			v->win[slot].off = w;
+			v->win[slot].valid = true;
+		}
+		memcpy(buf, v->win[slot].b + ((uint64_t)off - w), (size_t)count);
+		return count;
+	}
 	int rc = v->fetch(v->arg, buf, (size_t)count, (uint64_t)off);
 	if (rc < 0) {
 		errno = -rc;
@@ -205,6 +237,8 @@ int ins_ntfs_open(ins_ntfs_fetch_fn fetch, void *arg, uint64_t size, ins_ntfs **
 		int err = errno ? errno : EIO;
 		snprintf(why, cap, "libntfs-3g cannot open the file system: %s", strerror(err));
 		ntfs_device_free(v->dev);
+		for (unsigned i = 0; i < WIN_SLOTS; i++)
+			free(v->win[i].b);
 		free(v);
 		return -EIO;
 	}
@@ -227,6 +261,8 @@ void ins_ntfs_close(ins_ntfs *v)
 		return;
 	close_open(v);
 	ntfs_umount(v->vol, FALSE); /* (frees the device too) */
+	for (unsigned i = 0; i < WIN_SLOTS; i++)
+		free(v->win[i].b);
 	free(v);
 }
 
