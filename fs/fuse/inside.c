@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "ins_fs.h"
 #include "ins_ptable.h"
 #include "qcow2.h"
 
@@ -45,14 +46,15 @@
 #endif
 #define INS_DEADLINE_MS 10000 /* for one answer (IMGFS_INSIDE_DEADLINE_MS) */
 #define INS_LIST_PAGE 256    /* entries asked for at a time */
-#define EXT_ROOT_INO 2
+#define ROOT_INO 0 /* asks a helper for its root directory, whatever its number */
 
-enum vol_fs { VOL_NONE = 0, VOL_EXT, VOL_OTHER };
+enum vol_fs { VOL_NONE = 0, VOL_READ, VOL_OTHER };
 
 struct ins_vol {
 	unsigned number;      /* 0: the whole disk */
 	uint64_t start, size;
 	enum vol_fs fs;
+	uint32_t kind;        /* VOL_READ: which file system (INS_FS_*, its reader) */
 	char note[160];       /* VOL_OTHER: what it holds, for README */
 	pthread_mutex_t lock; /* one conversation at a time */
 	pid_t pid;            /* 0: no helper */
@@ -359,8 +361,8 @@ static int pt_read(void *arg, void *buf, size_t len, uint64_t off)
 	return disk_read(arg, load_qr, buf, len, off);
 }
 
-/* What a volume holds, by its magic numbers: ext2/3/4 is read; the
- * others are named in README. */
+/* What a volume holds, by its magic numbers: one a helper has a reader of
+ * (ins_fs.h) is read; the others are named in README. */
 static void probe(struct ins_disk *d, struct ins_vol *v)
 {
 	uint8_t b[4096];
@@ -373,7 +375,7 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	}
 	v->fs = VOL_OTHER;
 	if (b[1080] == 0x53 && b[1081] == 0xef)
-		v->fs = VOL_EXT;
+		v->kind = INS_FS_EXT;
 	else if (memcmp(b, "XFSB", 4) == 0)
 		snprintf(v->note, sizeof(v->note), "XFS, which this version does not read");
 	else if (memcmp(b + 3, "NTFS    ", 8) == 0)
@@ -386,6 +388,8 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 		snprintf(v->note, sizeof(v->note), "swap space");
 	else
 		snprintf(v->note, sizeof(v->note), "no file system imgfs knows");
+	if (v->kind && ins_fs_find(v->kind))
+		v->fs = VOL_READ;
 }
 
 static void vol_init(struct ins_vol *v, unsigned number, uint64_t start, uint64_t size)
@@ -451,13 +455,16 @@ static void disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
 /* The volumes of a loaded disk d: a whole-disk file system or partitions. */
 static void disk_volumes(struct ins_disk *d)
 {
-	/* A file system on the whole disk: its superblock's magic at 1080. */
-	uint8_t m[2];
-	if (d->size >= 2048 && pt_read(d, m, 2, 1080) == 0 && m[0] == 0x53 && m[1] == 0xef) {
+	/* A file system on the whole disk, one a helper reads. */
+	if (d->size >= 2048) {
 		vol_init(&d->vols[0], 0, 0, d->size);
-		d->vols[0].fs = VOL_EXT;
-		d->nvols = 1;
-		return;
+		probe(d, &d->vols[0]);
+		if (d->vols[0].fs == VOL_READ) {
+			d->nvols = 1;
+			return;
+		}
+		pthread_mutex_destroy(&d->vols[0].lock);
+		memset(&d->vols[0], 0, sizeof(d->vols[0]));
 	}
 	int rc = pt_parse(pt_read, d, d->size, &d->pt);
 	if (rc < 0) {
@@ -560,7 +567,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += deadline_ms() / 1000 + 1;
-	if (v->fs != VOL_EXT)
+	if (v->fs != VOL_READ)
 		return -EIO;
 	/* Another request's exchange is bounded by the deadline too. */
 	if (pthread_mutex_timedlock(&v->lock, &until) != 0) {
@@ -575,14 +582,14 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		return -EIO; /* logged once, when it failed */
 	}
 	if (!v->pid) {
-		uint64_t size = v->size;
+		struct ins_req_open open = {v->size, v->kind, 0};
 		void *a;
 		size_t al;
 		if ((rc = helper_start(v, why, sizeof(why))) < 0) {
 			pthread_mutex_unlock(&v->lock);
 			goto log;
 		}
-		if ((rc = converse(d, v, INS_T_OPEN, &size, sizeof(size), &a, &al, why, sizeof(why))) < 0) {
+		if ((rc = converse(d, v, INS_T_OPEN, &open, sizeof(open), &a, &al, why, sizeof(why))) < 0) {
 			if (v->pid) {
 				/* The helper answered: the file system is not one it can
 				 * open, and a sealed blob never changes. */
@@ -672,7 +679,7 @@ static int owner_devices(struct fs_ctx *ctx, const struct fs_node *n, struct mod
 /* ---- nodes --------------------------------------------------------------- */
 
 /* n (an image node: img, region, view, caller) becomes the inode gino of
- * its device dev's volume number. */
+ * its device dev's volume number (ROOT_INO: its root directory). */
 static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model_device *dev, unsigned number,
                        uint32_t gino)
 {
@@ -688,7 +695,7 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	if (!d)
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, number);
-	if (!v || v->fs != VOL_EXT) {
+	if (!v || v->fs != VOL_READ) {
 		disk_put(d);
 		return -ENOENT;
 	}
@@ -705,8 +712,12 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	}
 	memcpy(&n->inside.st, a, al);
 	free(a);
-	if (!ins_stat_valid(&n->inside.st) || n->inside.st.ino != gino)
+	/* The root (ROOT_INO) is a directory of whatever number its file
+	 * system gives it. */
+	if (!ins_stat_valid(&n->inside.st) ||
+	    (gino == ROOT_INO ? !S_ISDIR(n->inside.st.mode) : n->inside.st.ino != gino))
 		return -EIO;
+	n->ino = fs_inside_ino(owner, n->inside.vol, n->inside.st.ino);
 	return 0;
 }
 
@@ -812,7 +823,7 @@ static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 			else if (v->open_failed)
 				fs_buf_printf(out, "%s: not readable: %s\n", name, v->failure);
 			else
-				fs_buf_printf(out, "%s: ext2/3/4, read through libext2fs\n", name);
+				fs_buf_printf(out, "%s: %s\n", name, ins_fs_find(v->kind)->readme);
 		}
 		if (d->pt.skipped)
 			fs_buf_printf(out, "%s: %u partition(s) not shown (numbered past %d, or outside the disk)\n",
@@ -858,7 +869,7 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 			return -ENOENT;
 		if ((rc = inside_access(n, false)) < 0)
 			return rc; /* a volume of a disk the caller may not read */
-		return inside_node(ctx, n, &dev, number, EXT_ROOT_INO);
+		return inside_node(ctx, n, &dev, number, ROOT_INO);
 	}
 	if ((rc = inside_access(n, false)) < 0)
 		return rc;
@@ -912,7 +923,7 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 		for (unsigned j = 0; j < d->nvols; j++) {
 			struct ins_vol *v = &d->vols[j];
 			off_t at = 4 + (off_t)devs[i].index * 32 + v->number;
-			if (at <= off || v->fs != VOL_EXT || v->open_failed)
+			if (at <= off || v->fs != VOL_READ || v->open_failed)
 				continue;
 			char name[24];
 			if (v->number)
@@ -920,7 +931,7 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 			else
 				snprintf(name, sizeof(name), "%.7s", devs[i].name);
 			work = *dir;
-			if (inside_node(ctx, &work, &devs[i], v->number, EXT_ROOT_INO) < 0)
+			if (inside_node(ctx, &work, &devs[i], v->number, ROOT_INO) < 0)
 				continue; /* README says why */
 			if ((rc = emit(arg, name, &work, at)) != 0) {
 				disk_put(d);

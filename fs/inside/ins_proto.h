@@ -26,8 +26,8 @@
 
 enum ins_type {
 	/* daemon -> helper */
-	INS_T_OPEN = 1,    /* u64 volume size: opens the file system */
-	INS_T_STAT,        /* u32 ino */
+	INS_T_OPEN = 1,    /* struct ins_req_open: opens the file system */
+	INS_T_STAT,        /* u32 ino (0: the root directory, whatever its number) */
 	INS_T_LOOKUP,      /* u32 dir, name bytes */
 	INS_T_LIST,        /* u32 dir, u32 from (entry index), u32 max entries */
 	INS_T_READ,        /* u32 ino, u32 len, u64 off */
@@ -37,6 +37,22 @@ enum ins_type {
 	INS_H_READ = 64,   /* u64 off, u32 len: bytes of the volume */
 	INS_H_OK,          /* the answer: depends on the request */
 	INS_H_ERR,         /* i32 errno, then a reason (text) */
+};
+
+/* The file systems a helper reads (INS_T_OPEN names one: the kind the
+ * daemon's sniff of the volume's magic numbers found). */
+enum ins_fs_kind {
+	INS_FS_NONE = 0,
+	INS_FS_EXT,  /* ext2/3/4 */
+	INS_FS_XFS,
+	INS_FS_FAT,
+	INS_FS_NTFS,
+};
+
+struct ins_req_open {
+	uint64_t size; /* of the volume */
+	uint32_t kind; /* enum ins_fs_kind */
+	uint32_t pad;
 };
 
 struct ins_msg {

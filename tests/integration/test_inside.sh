@@ -147,7 +147,7 @@ python3 "$T/compare.py" dump "$src" >"$T/want.json"
 chmod 644 "$T/want.json"
 n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$F/vda1") || fail "files/vda1 differs from the source"
 [[ $n -gt 300 ]] || fail "only $n entries compared"
-assert_eq "$(stat -c %i "$F/vda1/etc/os-release")" "$(stat -c %i "$F/vda1/etc/hardlink")" "a hard link's inode"
+assert_eq "$(alice stat -c %i "$F/vda1/etc/os-release")" "$(alice stat -c %i "$F/vda1/etc/hardlink")" "a hard link's inode"
 assert_eq "/etc/os-release" "$(alice readlink "$F/vda1/abs-link")" "an absolute target, as stored"
 
 errno_as 2001 ELOOP read "$F/vda1/loop-a"

@@ -1,0 +1,390 @@
+/*
+ * ext.c — ext2/3/4 inside a helper, read through libext2fs (SPEC §18;
+ * ins_fs.h).
+ *
+ * libext2fs reads the volume through the io_manager below, which turns
+ * each block read into an ins_fetch() (a block read of the daemon's) and
+ * keeps a bounded cache.  Nothing is ever written: every write hook is
+ * EROFS, and the file system is opened read-only.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <et/com_err.h>
+#include <ext2fs/ext2fs.h>
+
+#include "ins_fs.h"
+
+#define CACHE_SLOTS 1024 /* single-block reads kept (<= 4 KiB blocks) */
+#define READ_AHEAD 16    /* blocks fetched around a miss */
+
+static uint64_t vol_size;
+static ext2_filsys fs;
+
+/* ---- the io_manager: blocks from the daemon ------------------------------ */
+
+static struct {
+	uint64_t blk;
+	bool valid;
+	char *data;
+} cache[CACHE_SLOTS];
+
+static errcode_t fetch(uint64_t off, size_t len, void *data)
+{
+	return ins_fetch(off, len, data) < 0 ? EXT2_ET_SHORT_READ : 0;
+}
+
+static struct struct_io_manager inside_io;
+
+static errcode_t io_open(const char *name, int flags, io_channel *out)
+{
+	io_channel ch;
+	errcode_t rc;
+	if (flags & IO_FLAG_RW)
+		return EROFS;
+	if ((rc = ext2fs_get_memzero(sizeof(*ch), &ch)))
+		return rc;
+	ch->magic = EXT2_ET_MAGIC_IO_CHANNEL;
+	ch->manager = &inside_io;
+	ch->block_size = 1024;
+	ch->refcount = 1;
+	if ((rc = ext2fs_get_mem(8, &ch->name))) {
+		ext2fs_free_mem(&ch);
+		return rc;
+	}
+	memcpy(ch->name, "inside", 7);
+	*out = ch;
+	return 0;
+}
+
+static errcode_t io_close(io_channel ch)
+{
+	if (--ch->refcount > 0)
+		return 0;
+	ext2fs_free_mem(&ch->name);
+	ext2fs_free_mem(&ch);
+	return 0;
+}
+
+static errcode_t io_set_blksize(io_channel ch, int blksize)
+{
+	if (blksize <= 0 || blksize > 65536)
+		return EXT2_ET_INVALID_ARGUMENT;
+	if (ch->block_size != blksize)
+		for (int i = 0; i < CACHE_SLOTS; i++)
+			cache[i].valid = false;
+	ch->block_size = blksize;
+	return 0;
+}
+
+static errcode_t io_read64(io_channel ch, unsigned long long blk, int count, void *data)
+{
+	uint64_t bytes = count < 0 ? (uint64_t)-(int64_t)count : (uint64_t)count * (uint64_t)ch->block_size;
+	uint64_t off;
+	if (blk > UINT64_MAX / (uint64_t)ch->block_size)
+		return EXT2_ET_LLSEEK_FAILED;
+	off = blk * (uint64_t)ch->block_size;
+	if (off >= vol_size || bytes > vol_size - off || bytes > (64u << 20))
+		return EXT2_ET_SHORT_READ;
+	/* libext2fs reads a block at a time, metadata and file data alike,
+	 * often the same one again, mostly its neighbours next: a miss asks
+	 * the daemon for the aligned window of READ_AHEAD blocks around it
+	 * (one round trip, not sixteen) and keeps them all. */
+	if (count == 1 && ch->block_size <= 4096) {
+		unsigned slot = (unsigned)(blk % CACHE_SLOTS);
+		if (cache[slot].valid && cache[slot].blk == blk) {
+			memcpy(data, cache[slot].data, bytes);
+			return 0;
+		}
+		static char window[READ_AHEAD * 4096];
+		uint64_t first = blk - blk % READ_AHEAD, woff = first * (uint64_t)ch->block_size;
+		uint64_t wlen = (uint64_t)READ_AHEAD * (uint64_t)ch->block_size;
+		if (wlen > vol_size - woff)
+			wlen = vol_size - woff; /* off + bytes fits: so does blk */
+		wlen -= wlen % (uint64_t)ch->block_size;
+		errcode_t rc = fetch(woff, (size_t)wlen, window);
+		if (rc)
+			return fetch(off, bytes, data);
+		for (uint64_t b = first; b < first + wlen / (uint64_t)ch->block_size; b++) {
+			unsigned sl = (unsigned)(b % CACHE_SLOTS);
+			if (!cache[sl].data && !(cache[sl].data = malloc(4096)))
+				continue;
+			memcpy(cache[sl].data, window + (b - first) * (uint64_t)ch->block_size, bytes);
+			cache[sl].blk = b;
+			cache[sl].valid = true;
+		}
+		memcpy(data, window + (blk - first) * (uint64_t)ch->block_size, bytes);
+		return 0;
+	}
+	return fetch(off, bytes, data);
+}
+
+static errcode_t io_read(io_channel ch, unsigned long blk, int count, void *data)
+{
+	return io_read64(ch, blk, count, data);
+}
+
+static errcode_t io_write(io_channel ch, unsigned long blk, int count, const void *data)
+{
+	return EROFS;
+}
+
+static errcode_t io_write64(io_channel ch, unsigned long long blk, int count, const void *data)
+{
+	return EROFS;
+}
+
+static errcode_t io_write_byte(io_channel ch, unsigned long off, int count, const void *data)
+{
+	return EROFS;
+}
+
+static errcode_t io_flush(io_channel ch)
+{
+	return 0;
+}
+
+static errcode_t io_set_option(io_channel ch, const char *opt, const char *arg)
+{
+	return EXT2_ET_INVALID_ARGUMENT;
+}
+
+static struct struct_io_manager inside_io = {
+	.magic = EXT2_ET_MAGIC_IO_MANAGER,
+	.name = "imgfs inside",
+	.open = io_open,
+	.close = io_close,
+	.set_blksize = io_set_blksize,
+	.read_blk = io_read,
+	.write_blk = io_write,
+	.flush = io_flush,
+	.write_byte = io_write_byte,
+	.set_option = io_set_option,
+	.read_blk64 = io_read64,
+	.write_blk64 = io_write64,
+};
+
+/* ---- the file system ----------------------------------------------------- */
+
+static void quiet_com_err(const char *who, long code, const char *fmt, va_list args)
+{
+}
+
+static int ext_open(uint64_t size, char *why, size_t cap)
+{
+	/* com_err's messages would go to stderr, which the filter forbids. */
+	set_com_err_hook(quiet_com_err);
+	initialize_ext2_error_table(); /* libext2fs's messages, for the reasons it gives */
+	vol_size = size;
+	errcode_t e = ext2fs_open2("inside", NULL, EXT2_FLAG_64BITS, 0, 0, &inside_io, &fs);
+	if (e) {
+		snprintf(why, cap, "libext2fs cannot open the file system: %s", error_message(e));
+		fs = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+static uint64_t ext_root(void)
+{
+	return EXT2_ROOT_INO;
+}
+
+static int64_t ext_time(uint32_t lo, uint32_t extra, bool has_extra)
+{
+	int64_t sec = (int32_t)lo;
+	int64_t ns = 0;
+	if (has_extra) {
+		sec += (int64_t)(extra & 3) << 32;
+		ns = extra >> 2;
+		if (ns > 999999999)
+			ns = 0;
+	}
+	return sec * 1000000000LL + ns;
+}
+
+/* The last inode read: a request's stat and its read or readlink that
+ * follows need it both. */
+static ext2_ino_t last_ino;
+static struct ext2_inode_large last_in;
+
+static int get_inode(uint64_t ino, struct ext2_inode_large *in)
+{
+	if (ino < 1 || ino > fs->super->s_inodes_count)
+		return -ENOENT;
+	if (ino == last_ino) {
+		*in = last_in;
+		return 0;
+	}
+	memset(in, 0, sizeof(*in));
+	if (ext2fs_read_inode_full(fs, (ext2_ino_t)ino, (struct ext2_inode *)in, sizeof(*in))) {
+		ins_why("the inode cannot be read");
+		return -EIO;
+	}
+	if (in->i_links_count == 0 && in->i_mode == 0)
+		return -ENOENT;
+	last_ino = (ext2_ino_t)ino;
+	last_in = *in;
+	return 0;
+}
+
+static int ext_stat(uint64_t ino, struct ins_stat *st)
+{
+	struct ext2_inode_large inode, *in = &inode;
+	int rc;
+	if ((rc = get_inode(ino, in)) < 0)
+		return rc;
+	bool big = EXT2_INODE_SIZE(fs->super) > EXT2_GOOD_OLD_INODE_SIZE;
+	unsigned extra = big ? in->i_extra_isize : 0;
+#define HAS(field) (big && offsetof(struct ext2_inode_large, field) + sizeof(in->field) <= EXT2_GOOD_OLD_INODE_SIZE + extra)
+	memset(st, 0, sizeof(*st));
+	st->mode = in->i_mode;
+	st->uid = inode_uid(*in);
+	st->gid = inode_gid(*in);
+	st->nlink = in->i_links_count;
+	st->size = EXT2_I_SIZE(in);
+	st->blocks = ext2fs_get_stat_i_blocks(fs, (struct ext2_inode *)in);
+	st->atime_ns = ext_time(in->i_atime, HAS(i_atime_extra) ? in->i_atime_extra : 0, HAS(i_atime_extra));
+	st->mtime_ns = ext_time(in->i_mtime, HAS(i_mtime_extra) ? in->i_mtime_extra : 0, HAS(i_mtime_extra));
+	st->ctime_ns = ext_time(in->i_ctime, HAS(i_ctime_extra) ? in->i_ctime_extra : 0, HAS(i_ctime_extra));
+#undef HAS
+	if (LINUX_S_ISCHR(in->i_mode) || LINUX_S_ISBLK(in->i_mode)) {
+		unsigned maj, min;
+		if (in->i_block[0]) {
+			maj = (in->i_block[0] >> 8) & 255;
+			min = in->i_block[0] & 255;
+		} else {
+			maj = (in->i_block[1] & 0xfff00) >> 8;
+			min = (in->i_block[1] & 0xff) | ((in->i_block[1] >> 12) & 0xfff00);
+		}
+		st->rdev = (uint32_t)makedev(maj, min);
+	}
+	return 0;
+}
+
+struct walk {
+	ins_add_fn add;
+	void *arg;
+	int rc;
+};
+
+static int collect(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset, int blocksize, char *buf,
+                   void *priv)
+{
+	struct walk *w = priv;
+	int len = ext2fs_dirent_name_len(d);
+	if (d->inode == 0 || len <= 0 || (len == 1 && d->name[0] == '.') ||
+	    (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
+		return 0;
+	if ((w->rc = w->add(w->arg, d->inode, d->name, (size_t)len)) != 0)
+		return DIRENT_ABORT;
+	return 0;
+}
+
+static int ext_list(uint64_t dir, ins_add_fn add, void *arg)
+{
+	struct walk w = {add, arg, 0};
+	if (ext2fs_dir_iterate2(fs, (ext2_ino_t)dir, 0, NULL, collect, &w) && !w.rc) {
+		ins_why("the directory's blocks cannot be read");
+		return -EIO;
+	}
+	return w.rc;
+}
+
+static int ext_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
+{
+	char buf[INS_NAME_MAX + 1];
+	ext2_ino_t found;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	errcode_t e = ext2fs_lookup(fs, (ext2_ino_t)dir, buf, (int)len, NULL, &found);
+	if (e == EXT2_ET_FILE_NOT_FOUND)
+		return -ENOENT;
+	if (e) {
+		ins_why("the directory or the entry's inode cannot be read");
+		return -EIO;
+	}
+	*ino = found;
+	return 0;
+}
+
+static int ext_read(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got)
+{
+	struct ext2_inode_large in;
+	ext2_file_t f;
+	int rc;
+	*got = 0;
+	if ((rc = get_inode(ino, &in)) < 0)
+		return rc;
+	if (ext2fs_file_open2(fs, (ext2_ino_t)ino, (struct ext2_inode *)&in, 0, &f)) {
+		ins_why("the file's inode cannot be read");
+		return -EIO;
+	}
+	errcode_t e = ext2fs_file_llseek(f, off, EXT2_SEEK_SET, NULL);
+	while (!e && *got < len) {
+		unsigned n = 0;
+		if ((e = ext2fs_file_read(f, (char *)buf + *got, len - *got, &n)) || n == 0)
+			break;
+		*got += n;
+	}
+	ext2fs_file_close(f);
+	if (e) {
+		ins_why("the file's blocks cannot be read");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int ext_readlink(uint64_t ino, char *buf, size_t len)
+{
+	struct ext2_inode_large in;
+	int rc;
+	if ((rc = get_inode(ino, &in)) < 0)
+		return rc;
+	if (in.i_flags & EXT4_INLINE_DATA_FL) {
+		size_t n = 4096;
+		char tmp[4096];
+		if (ext2fs_inline_data_get(fs, (ext2_ino_t)ino, (struct ext2_inode *)&in, tmp, &n) || n < len) {
+			ins_why("the link's inline data cannot be read");
+			return -EIO;
+		}
+		memcpy(buf, tmp, len);
+	} else if (ext2fs_is_fast_symlink((struct ext2_inode *)&in)) {
+		if (len > sizeof(in.i_block)) {
+			ins_why("the link's stored length is out of bounds");
+			return -EIO;
+		}
+		memcpy(buf, in.i_block, len);
+	} else {
+		ext2_file_t f;
+		unsigned got = 0, n = 0;
+		errcode_t e = ext2fs_file_open2(fs, (ext2_ino_t)ino, (struct ext2_inode *)&in, 0, &f);
+		while (!e && got < len && !(e = ext2fs_file_read(f, buf + got, (unsigned)len - got, &n)) && n)
+			got += n;
+		if (!e)
+			ext2fs_file_close(f);
+		if (e || got < len) {
+			ins_why("the link's block cannot be read");
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+const struct ins_fs_ops ins_fs_ext = {
+	.kind = INS_FS_EXT,
+	.readme = "ext2/3/4, read through libext2fs",
+	.open = ext_open,
+	.root = ext_root,
+	.stat = ext_stat,
+	.lookup = ext_lookup,
+	.list = ext_list,
+	.read = ext_read,
+	.readlink = ext_readlink,
+};

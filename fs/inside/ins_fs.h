@@ -1,0 +1,62 @@
+/*
+ * ins_fs.h — the readers of guest file systems an inside helper holds
+ * (SPEC §18), one file each (ext.c, xfs.c, ...), behind one small table.
+ *
+ * helper.c owns the socket, the sandbox and the protocol; it asks the
+ * reader of the kind the daemon named in INS_T_OPEN (the kind the daemon's
+ * magic-number sniff found) and does what is common to all of them: the
+ * bounds of a listing and its pages, the checks of a read's length against
+ * the file's size, a link's bounds, the inode numbers the protocol carries
+ * (SPEC §18: 32 bits; a guest's number past them is not shown).
+ *
+ * A reader sees the volume only through ins_fetch() and keeps what it
+ * caches bounded: its memory is under the helper's RLIMIT_AS, its time
+ * under RLIMIT_CPU, but neither is a design.  An error is -errno (ENOENT:
+ * no such inode or name; EIO: the file system is damaged; ENOMEM) with,
+ * for EIO, a one-line reason given to ins_why(): the daemon logs it.
+ */
+#ifndef IMGFS_INSIDE_FS_H
+#define IMGFS_INSIDE_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ins_proto.h"
+
+/* Calls add for each entry of a directory but "." and "..", in the
+ * directory's order; a nonzero return of add stops the walk and is
+ * returned. */
+typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len);
+
+struct ins_fs_ops {
+	uint32_t kind;       /* INS_FS_* */
+	const char *readme;  /* files/README's line: "ext2/3/4, read through libext2fs" */
+	/* Opens the volume of size bytes: 0, or -errno with the reason in
+	 * why (cap bytes). */
+	int (*open)(uint64_t size, char *why, size_t cap);
+	/* The root directory's inode number. */
+	uint64_t (*root)(void);
+	/* st's every field but ino (helper.c sets it). */
+	int (*stat)(uint64_t ino, struct ins_stat *st);
+	int (*lookup)(uint64_t dir, const char *name, size_t len, uint64_t *ino);
+	int (*list)(uint64_t dir, ins_add_fn add, void *arg);
+	/* Up to len bytes of regular file ino at off (off + len within the
+	 * size stat gave): *got bytes, fewer only at its end. */
+	int (*read)(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got);
+	/* A symbolic link's target of *len bytes (size from stat, 1..cap-1). */
+	int (*readlink)(uint64_t ino, char *buf, size_t len);
+};
+
+extern const struct ins_fs_ops ins_fs_ext;
+
+/* The reader of kind, or NULL. */
+const struct ins_fs_ops *ins_fs_find(uint32_t kind);
+
+/* len bytes of the volume at off (the daemon's, over the socket): 0, or
+ * -EIO when part of them lies past the volume's end (that part zeros). */
+int ins_fetch(uint64_t off, size_t len, void *buf);
+
+/* The reason of the error a reader is about to return (printf format). */
+void ins_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
