@@ -379,9 +379,10 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	else if (memcmp(b, "XFSB", 4) == 0)
 		snprintf(v->note, sizeof(v->note), "XFS, which this version does not read");
 	else if (memcmp(b + 3, "NTFS    ", 8) == 0)
-		snprintf(v->note, sizeof(v->note), "NTFS, which this version does not read");
-	else if (memcmp(b + 82, "FAT32   ", 8) == 0 || memcmp(b + 54, "FAT1", 4) == 0)
-		snprintf(v->note, sizeof(v->note), "FAT, which this version does not read");
+		v->kind = INS_FS_NTFS;
+	else if (memcmp(b + 82, "FAT32   ", 8) == 0 || memcmp(b + 54, "FAT1", 4) == 0 ||
+	         memcmp(b + 54, "FAT     ", 8) == 0)
+		v->kind = INS_FS_FAT; /* (the boot sector's own checks are the helper's) */
 	else if (memcmp(b, "LUKS\xba\xbe", 6) == 0)
 		snprintf(v->note, sizeof(v->note), "a LUKS volume, which imgfs never opens");
 	else if (memcmp(b + 4086, "SWAPSPACE2", 10) == 0)

@@ -715,3 +715,91 @@ int fat_read(fat_vol *v, uint32_t ino, uint64_t off, size_t len, void *buf, size
 	*got = done;
 	return 0;
 }
+
+/* ---- the helper's reader (ins_fs.h) ------------------------------------------ */
+
+#ifndef INS_FAT_STANDALONE /* (the fuzz target has no helper) */
+#include "ins_fs.h"
+
+static fat_vol *helper_vol; /* the helper reads one volume */
+
+static int helper_fetch(void *arg, void *buf, size_t len, uint64_t off)
+{
+	return ins_fetch(off, len, buf);
+}
+
+/* rc, its reason given to the helper. */
+static int why_of(int rc)
+{
+	if (rc < 0)
+		ins_why("%s", fat_why(helper_vol));
+	return rc;
+}
+
+static int h_open(uint64_t size, char *why, size_t cap)
+{
+	return fat_open(helper_fetch, NULL, size, &helper_vol, why, cap);
+}
+
+static uint64_t h_root(void)
+{
+	return FAT_ROOT_INO;
+}
+
+static int h_stat(uint64_t ino, struct ins_stat *st)
+{
+	return ino > UINT32_MAX ? -ENOENT : why_of(fat_stat(helper_vol, (uint32_t)ino, st));
+}
+
+static int h_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
+{
+	struct ins_stat st;
+	int rc = dir > UINT32_MAX ? -ENOENT : fat_lookup(helper_vol, (uint32_t)dir, name, len, &st);
+	if (rc < 0)
+		return why_of(rc);
+	*ino = st.ino;
+	return 0;
+}
+
+struct h_list {
+	ins_add_fn add;
+	void *arg;
+};
+
+static int h_add(void *arg, const char *name, size_t len, const struct ins_stat *st)
+{
+	struct h_list *c = arg;
+	return c->add(c->arg, st->ino, name, len);
+}
+
+static int h_list(uint64_t dir, ins_add_fn add, void *arg)
+{
+	struct h_list c = {add, arg};
+	return dir > UINT32_MAX ? -ENOENT : why_of(fat_list(helper_vol, (uint32_t)dir, h_add, &c));
+}
+
+static int h_read(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got)
+{
+	size_t n = 0;
+	int rc = ino > UINT32_MAX ? -ENOENT : why_of(fat_read(helper_vol, (uint32_t)ino, off, len, buf, &n));
+	*got = (uint32_t)n;
+	return rc;
+}
+
+static int h_readlink(uint64_t ino, char *buf, size_t len)
+{
+	return -EINVAL; /* FAT has no links */
+}
+
+const struct ins_fs_ops ins_fs_fat = {
+	.kind = INS_FS_FAT,
+	.readme = "FAT12/16/32, read by imgfs's own reader",
+	.open = h_open,
+	.root = h_root,
+	.stat = h_stat,
+	.lookup = h_lookup,
+	.list = h_list,
+	.read = h_read,
+	.readlink = h_readlink,
+};
+#endif

@@ -429,9 +429,13 @@ static int collect_one(void *arg, const ntfschar *uname, const int ulen, const i
 	return 0;
 }
 
-int ins_ntfs_list(ins_ntfs *v, uint32_t dir, ins_ntfs_entry_fn fn, void *arg)
+/* The names of directory dir (not "." or ".."), bounded: 0 with c, or
+ * -errno (c freed). */
+static int collect_dir(ins_ntfs *v, uint32_t dir, struct collect *c)
 {
 	int rc;
+	memset(c, 0, sizeof(*c));
+	c->v = v;
 	ntfs_inode *ni = inode(v, dir, &rc);
 	if (!ni)
 		return rc;
@@ -441,28 +445,43 @@ int ins_ntfs_list(ins_ntfs *v, uint32_t dir, ins_ntfs_entry_fn fn, void *arg)
 	}
 	/* The names first, then each one's record: libntfs-3g's walk of the
 	 * index is not interleaved with opening other records. */
-	struct collect c = {v, NULL, 0, 0, 0};
 	s64 pos = 0;
 	rc = 0;
 	errno = 0;
-	if (ntfs_readdir(ni, &pos, &c, collect_one) < 0 && c.count < INS_LIST_CAP && c.bytes < (8u << 20))
-		rc = fail(v, c.err ? c.err : EIO, "the index of directory %llu cannot be read", dir);
+	if (ntfs_readdir(ni, &pos, c, collect_one) < 0 && c->count < INS_LIST_CAP && c->bytes < (8u << 20))
+		rc = fail(v, c->err ? c->err : EIO, "the index of directory %llu cannot be read", dir);
 	ntfs_inode_close(ni);
-	for (uint32_t i = 0; i < c.count && rc >= 0; i++) {
+	if (rc < 0) {
+		for (uint32_t i = 0; i < c->count; i++)
+			free(c->e[i].name);
+		free(c->e);
+		memset(c, 0, sizeof(*c));
+	}
+	return rc;
+}
+
+static void collect_free(struct collect *c)
+{
+	for (uint32_t i = 0; i < c->count; i++)
+		free(c->e[i].name);
+	free(c->e);
+}
+
+int ins_ntfs_list(ins_ntfs *v, uint32_t dir, ins_ntfs_entry_fn fn, void *arg)
+{
+	struct collect c;
+	int rc = collect_dir(v, dir, &c);
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; i < c.count; i++) {
 		struct ins_stat st;
-		int r = ins_ntfs_stat(v, c.e[i].ino, &st);
-		if (r < 0) {
-			/* An entry whose record cannot be read: not listed
-			 * (SPEC §18), the rest is. */
-			continue;
-		}
-		if (fn(arg, c.e[i].name, strlen(c.e[i].name), &st))
+		/* An entry whose record cannot be read is not listed (SPEC
+		 * §18); the rest is. */
+		if (ins_ntfs_stat(v, c.e[i].ino, &st) == 0 && fn(arg, c.e[i].name, strlen(c.e[i].name), &st))
 			break;
 	}
-	for (uint32_t i = 0; i < c.count; i++)
-		free(c.e[i].name);
-	free(c.e);
-	return rc < 0 ? rc : 0;
+	collect_free(&c);
+	return 0;
 }
 
 int ins_ntfs_lookup(ins_ntfs *v, uint32_t dir, const char *name, size_t len, struct ins_stat *st)
@@ -563,3 +582,93 @@ int ins_ntfs_readlink(ins_ntfs *v, uint32_t ino, char *buf, size_t cap, size_t *
 	free(target);
 	return 0;
 }
+
+/* ---- the helper's reader (ins_fs.h) ------------------------------------------ */
+
+#include "ins_fs.h"
+
+static ins_ntfs *helper_vol; /* the helper reads one volume */
+
+static int helper_fetch(void *arg, void *buf, size_t len, uint64_t off)
+{
+	return ins_fetch(off, len, buf);
+}
+
+/* rc, its reason given to the helper. */
+static int why_of(int rc)
+{
+	if (rc < 0)
+		ins_why("%s", helper_vol->why);
+	return rc;
+}
+
+static int h_open(uint64_t size, char *why, size_t cap)
+{
+	return ins_ntfs_open(helper_fetch, NULL, size, &helper_vol, why, cap);
+}
+
+static uint64_t h_root(void)
+{
+	return INS_NTFS_ROOT_INO;
+}
+
+static int h_stat(uint64_t ino, struct ins_stat *st)
+{
+	return ino > UINT32_MAX ? -ENOENT : why_of(ins_ntfs_stat(helper_vol, (uint32_t)ino, st));
+}
+
+static int h_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
+{
+	struct ins_stat st;
+	int rc = dir > UINT32_MAX ? -ENOENT : ins_ntfs_lookup(helper_vol, (uint32_t)dir, name, len, &st);
+	if (rc < 0)
+		return why_of(rc);
+	*ino = st.ino;
+	return 0;
+}
+
+/* Names and numbers only: the helper asks each one's attributes. */
+static int h_list(uint64_t dir, ins_add_fn add, void *arg)
+{
+	struct collect c;
+	int rc = dir > UINT32_MAX ? -ENOENT : collect_dir(helper_vol, (uint32_t)dir, &c);
+	if (rc < 0)
+		return why_of(rc);
+	for (uint32_t i = 0; i < c.count && rc == 0; i++)
+		rc = add(arg, c.e[i].ino, c.e[i].name, strlen(c.e[i].name));
+	collect_free(&c);
+	return rc < 0 ? rc : 0;
+}
+
+static int h_read(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got)
+{
+	size_t n = 0;
+	int rc = ino > UINT32_MAX ? -ENOENT : why_of(ins_ntfs_read(helper_vol, (uint32_t)ino, off, len, buf, &n));
+	*got = (uint32_t)n;
+	return rc;
+}
+
+static int h_readlink(uint64_t ino, char *buf, size_t len)
+{
+	char target[4096];
+	size_t n = 0;
+	int rc = ino > UINT32_MAX ? -ENOENT : ins_ntfs_readlink(helper_vol, (uint32_t)ino, target, sizeof(target), &n);
+	if (rc < 0)
+		return why_of(rc);
+	if (n != len)
+		return ins_why("the link of MFT record %llu changed its length", (unsigned long long)ino), -EIO;
+	memcpy(buf, target, len);
+	return 0;
+}
+
+const struct ins_fs_ops ins_fs_ntfs = {
+	.kind = INS_FS_NTFS,
+	.readme = "NTFS, read through libntfs-3g",
+	.open = h_open,
+	.root = h_root,
+	.stat = h_stat,
+	.lookup = h_lookup,
+	.list = h_list,
+	.read = h_read,
+	.readlink = h_readlink,
+};
