@@ -597,6 +597,8 @@ static int dir_walk(fat_vol *v, walk_fn fn, void *arg)
 		}
 		if (n == 0)
 			n = short_name(e, name);
+		if (n == 0)
+			continue; /* an 8.3 name of spaces: nothing to show */
 		size_t unit = v->dir.unit;
 		uint64_t at = v->dir.where[i / unit] + i % unit;
 		int rc = fn(v, arg, name, n, e, at);

@@ -4,8 +4,10 @@
  * tests/unit/fs/inside/test_fat.c, which runs a corpus of damaged volumes
  * through it in every build (the ASan lane included).
  *
- * Input: a FAT volume's first bytes; reads past them fail with EIO (as a
- * short blob's would).  The whole tree is walked (depth, entries and
+ * Input: a FAT volume's first bytes.  The volume's size is the input's
+ * length or, when the last byte is odd, 2^32 (a boot sector that names
+ * sectors past what was sent: those reads fail with EIO, as a short
+ * blob's would).  The whole tree is walked (depth, entries and
  * reads bounded) and every file read.  Checked: every call ends with 0 or
  * an errno, every name listed is 1..255 bytes, every stat has a known
  * type and an inode number, a read returns at most what was asked, and
@@ -97,7 +99,8 @@ static int fuzz_fat_one(const uint8_t *data, size_t size)
 	struct fuzz_fat_src s = {data, size, 0};
 	char why[200];
 	fat_vol *v;
-	int rc = fat_open(fuzz_fat_fetch, &s, size, &v, why, sizeof(why));
+	uint64_t vol = size && (data[size - 1] & 1) ? 1ull << 32 : size;
+	int rc = fat_open(fuzz_fat_fetch, &s, vol, &v, why, sizeof(why));
 	fuzz_fat_must(memchr(why, '\0', sizeof(why)) != NULL || rc == 0);
 	if (rc < 0) {
 		fuzz_fat_must(rc == -EIO || rc == -ENOMEM);
