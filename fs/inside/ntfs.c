@@ -551,10 +551,13 @@ int ins_ntfs_read(ins_ntfs *v, uint32_t ino, uint64_t off, size_t len, void *buf
 		errno = 0;
 		s64 n = ntfs_attr_pread(na, (s64)(off + *got), (s64)(len - *got), (char *)buf + *got);
 		if (n <= 0) {
-			int err = errno == EACCES ? EACCES : EIO; /* EACCES: an encrypted file */
+			bool efs = errno == EACCES; /* libntfs-3g's answer for an encrypted file */
 			*got = 0;
 			close_open(v);
-			return fail(v, err, "the data of MFT record %llu cannot be read", ino);
+			return fail(v, EIO,
+			            efs ? "MFT record %llu is encrypted (EFS), which libntfs-3g does not decrypt"
+			                : "the data of MFT record %llu cannot be read",
+			            ino);
 		}
 		*got += (size_t)n;
 	}
