@@ -7,7 +7,8 @@
 # raw and as QCOW2, every file of vda1 and vda3 matches what went in
 # (bytes, size, mtime, mode as vfat and ntfs-3g show them by default, an
 # NTFS link's target, a hard link's inode), README names each volume's
-# reader.  Hostile: a FAT file whose cluster chain loops and an NTFS file
+# reader; a USB stick's image (FAT12 on the whole disk) is files/vda.
+# Hostile: a FAT file whose cluster chain loops and an NTFS file
 # whose MFT record is damaged are EIO, with the reason in the log, and the
 # rest of both volumes reads.
 set -euo pipefail
@@ -70,7 +71,7 @@ mke2fs -q -F -t ext4 -d "$T/root" "$T/p2.img" 4096 >/dev/null || fail "mke2fs -d
 disk="$T/disk.raw"
 truncate -s $((64 * MiB)) "$disk"
 sgdisk -n 1:2048:+34M -t 1:ef00 -n 2:0:+4M -t 2:8300 -n 3:0:+16M -t 3:0700 "$disk" >/dev/null || fail "sgdisk"
-starts=($(sgdisk -p "$disk" | awk '$1 ~ /^[123]$/ {print $2}'))
+mapfile -t starts < <(sgdisk -p "$disk" | awk '$1 ~ /^[123]$/ {print $2}')
 dd if="$T/p1.img" of="$disk" bs=512 seek="${starts[0]}" conv=notrunc status=none
 dd if="$T/p2.img" of="$disk" bs=512 seek="${starts[1]}" conv=notrunc status=none
 dd if="$T/p3.img" of="$disk" bs=512 seek="${starts[2]}" conv=notrunc status=none
@@ -151,6 +152,17 @@ alice cp "$T/disk.qcow2" "$P/q/disks/vda"
 alice "$T/imgfs-as" wait --timeout 120 "$P/q" >/dev/null 2>&1 || { alice cat "$P/q/error" >&2; fail "imgfs wait private/q"; }
 assert_eq qcow2 "$(alice cat "$P/q/format")" "q/format"
 check_tree "$P/q"
+
+say "a USB stick's image: FAT12 on the whole disk is files/vda"
+mkfs.fat -C -F 12 "$T/usb.img" 1440 >/dev/null
+mcopy -m -i "$T/usb.img" "$efi/UPPER.TXT" ::/UPPER.TXT
+chmod 644 "$T/usb.img"
+alice mkdir "$P/usb"
+alice cp "$T/usb.img" "$P/usb/disks/vda"
+alice "$T/imgfs-as" wait --timeout 120 "$P/usb" >/dev/null 2>&1 || fail "imgfs wait private/usb"
+assert_eq "README vda" "$(alice ls "$P/usb/files" | xargs)" "ls usb/files/"
+grep -q '^vda: FAT12/16/32' <(alice cat "$P/usb/files/README") || fail "usb's README does not name vda's FAT"
+assert_eq "upper" "$(alice cat "$P/usb/files/vda/UPPER.TXT")" "usb/files/vda/UPPER.TXT"
 
 say "inode numbers are stable across a remount"
 remount_imgfs "$S" "$M" allow_other,multiuser
