@@ -3,7 +3,8 @@
 # without root or loop devices (sgdisk on a plain file): an EFI system
 # partition (FAT32: mkfs.fat on a plain file, filled by mcopy), an ext4
 # root (mke2fs -d) and an NTFS data partition (mkntfs on a plain file,
-# filled through ntfs-3g's FUSE mount: fixture building only).  Uploaded
+# filled through ntfs-3g's FUSE mount: fixture building only; a sparse
+# file, a compressed one, a hard link, symbolic links).  Uploaded
 # raw and as QCOW2, every file of vda1 and vda3 matches what went in
 # (bytes, size, mtime, mode as vfat and ntfs-3g show them by default, an
 # NTFS link's target, a hard link's inode), README names each volume's
@@ -15,9 +16,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-for t in sgdisk mke2fs mkfs.fat mcopy mkntfs ntfs-3g qemu-img; do
+for t in sgdisk mke2fs mkfs.fat mcopy mkntfs ntfs-3g setfattr qemu-img; do
     command -v $t >/dev/null ||
-        fail "$t is missing (scripts/install-deps installs gdisk, e2fsprogs, dosfstools, mtools, ntfs-3g, qemu-utils)"
+        fail "$t is missing (scripts/install-deps installs gdisk, e2fsprogs, dosfstools, mtools, ntfs-3g, attr, qemu-utils)"
 done
 
 other_uids
@@ -44,7 +45,7 @@ touch -d '1999-12-31 23:59:58' "$efi/EFI/BOOT/BOOTX64.EFI"
 mkfs.fat -C -F 32 -s 1 -n EFI "$T/p1.img" $((34 * 1024)) >/dev/null
 mcopy -m -s -i "$T/p1.img" "$efi"/* :: || fail "mcopy"
 
-say "the NTFS partition's tree: directories, a sparse file, a hard link, symbolic links"
+say "the NTFS partition's tree: directories, a sparse file, a compressed file, a hard link, symbolic links"
 win="$T/win"
 mkdir -p "$win/Windows/System32" "$win/Users/h"
 head -c 2000000 /dev/urandom >"$win/Windows/System32/big.dll"
@@ -52,11 +53,16 @@ echo 'hello' >"$win/Users/h/Résumé.txt"
 truncate -s 5000000 "$win/sparse"
 echo tail >>"$win/sparse"
 echo 'to be damaged' >"$win/bad.txt"
+mkdir -p "$win/Compressed"
+seq -f 'line %g of a file NTFS compresses' 1 20000 >"$win/Compressed/comp.txt"
 find "$win" -exec touch -d '2022-01-02 03:04:05' {} +
 truncate -s $((16 * MiB)) "$T/p3.img"
 mkntfs -F -Q -s 512 "$T/p3.img" >/dev/null 2>&1 || fail "mkntfs"
 mkdir -p "$T/ntfsmnt"
-ntfs-3g "$T/p3.img" "$T/ntfsmnt" || fail "ntfs-3g mount (fixture)"
+ntfs-3g -o compression "$T/p3.img" "$T/ntfsmnt" || fail "ntfs-3g mount (fixture)"
+# A directory with NTFS compression on: what is written into it is compressed.
+mkdir "$T/ntfsmnt/Compressed"
+setfattr -n system.ntfs_attrib_be -v 0x00000800 "$T/ntfsmnt/Compressed" || fail "setfattr (compression)"
 cp -a "$win/." "$T/ntfsmnt/"
 ln "$T/ntfsmnt/Windows/System32/big.dll" "$T/ntfsmnt/hard.dll"
 ln -s Users/h "$T/ntfsmnt/rel-link"
@@ -121,14 +127,16 @@ check_tree() {
     # The NTFS side: hard link and links are checked by hand, the rest by the script.
     mkdir -p "$T/win-cmp" && cp -a "$win/." "$T/win-cmp/" && chmod -R a+rX "$T/win-cmp"
     alice sh -c "cd '$F/vda3' && ls -1A" | sort >"$T/ntfs-ls"
-    printf '%s\n' abs-link bad.txt hard.dll rel-link sparse Users Windows | sort >"$T/ntfs-want"
+    printf '%s\n' abs-link bad.txt Compressed hard.dll rel-link sparse Users Windows | sort >"$T/ntfs-want"
     diff "$T/ntfs-want" "$T/ntfs-ls" >&2 || fail "files/vda3's root lists differently"
-    for f in Windows/System32/big.dll Users/h/Résumé.txt sparse bad.txt; do
+    for f in Windows/System32/big.dll Users/h/Résumé.txt sparse bad.txt Compressed/comp.txt; do
         cmp "$win/$f" <(alice cat "$F/vda3/$f") || fail "vda3/$f's bytes differ"
         assert_eq "$(stat -c '%s %Y' "$win/$f")" "$(alice stat -c '%s %Y' "$F/vda3/$f")" "vda3/$f's size and mtime"
         assert_eq "-rwxrwxrwx 0 0" "$(alice stat -c '%A %u %g' "$F/vda3/$f")" "vda3/$f's mode and owner"
     done
     assert_eq "drwxrwxrwx" "$(alice stat -c '%A' "$F/vda3/Windows")" "vda3/Windows's mode"
+    [[ $(alice stat -c %b "$F/vda3/Compressed/comp.txt") -lt $(($(stat -c %s "$win/Compressed/comp.txt") / 1024)) ]] ||
+        fail "vda3/Compressed/comp.txt takes as many blocks as its size: not compressed"
     assert_eq "$(alice stat -c %i "$F/vda3/Windows/System32/big.dll")" "$(alice stat -c %i "$F/vda3/hard.dll")" \
         "a hard link's inode"
     assert_eq "Users/h" "$(alice readlink "$F/vda3/rel-link")" "an NTFS link's target"

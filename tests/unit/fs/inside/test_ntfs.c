@@ -2,8 +2,8 @@
  * SPEC §18: NTFS read through libntfs-3g with imgfs's device operations
  * (fs/inside/ntfs.c) over a volume made by mkntfs on a plain file and
  * filled through ntfs-3g (a FUSE mount, for building the fixture only):
- * directories, a file of many clusters, a sparse file, a hard link,
- * symbolic links, a name outside ASCII; compared with what went in.  A
+ * directories, a file of many clusters, a sparse file, a compressed
+ * file, a hard link, symbolic links, a name outside ASCII; compared with what went in.  A
  * damaged MFT record is EIO with a reason, and the rest reads.
  */
 #include <errno.h>
@@ -120,7 +120,10 @@ static void build(void)
 	   "head -c 1000000 /dev/urandom >src/Windows/System32/big.dll && echo hello >'src/Users/h/Résumé.txt' && "
 	   "truncate -s 5000000 src/sparse && echo tail >>src/sparse && : >src/empty && "
 	   "touch -d '2019-05-06 07:08:09.123456789' src/Windows/System32/big.dll && "
-	   "truncate -s 32M n.img && mkntfs -F -Q -s 512 n.img && ntfs-3g n.img m && "
+	   "for i in $(seq 1 20000); do echo \"line $i of a compressible file\"; done >src/comp.txt && "
+	   "truncate -s 32M n.img && mkntfs -F -Q -s 512 n.img && ntfs-3g -o compression n.img m && "
+	   "mkdir m/Compressed && setfattr -n system.ntfs_attrib_be -v 0x00000800 m/Compressed && "
+	   "cp -a src/comp.txt m/Compressed/ && rm src/comp.txt && mkdir -p src/Compressed && cp -a m/Compressed/comp.txt src/Compressed/ && "
 	   "cp -a src/. m/ && ln m/Windows/System32/big.dll m/hardlink.dll && ln -s Users/h m/rel && "
 	   "ln -s /etc/os-release m/abs && umount m");
 }
@@ -137,13 +140,18 @@ static void test_tree(void **state)
 	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
 	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
 	/* No system files, no DOS names, no "." or "..". */
-	assert_string_equal(all, "abs|empty|hardlink.dll|rel|sparse|Users|Windows|");
+	assert_string_equal(all, "abs|Compressed|empty|hardlink.dll|rel|sparse|Users|Windows|");
 	assert_int_equal(ins_ntfs_stat(v, INS_NTFS_ROOT_INO, &st), 0);
 	assert_int_equal(st.mode, S_IFDIR | 0777);
 	check_file(v, "Windows/System32/big.dll", "src/Windows/System32/big.dll");
 	check_file(v, "Users/h/Résumé.txt", "src/Users/h/Résumé.txt");
 	check_file(v, "sparse", "src/sparse");
 	check_file(v, "empty", "src/empty");
+	/* A compressed file (a directory with NTFS compression on), which
+	 * libntfs-3g decodes: its blocks are fewer than its size's. */
+	check_file(v, "Compressed/comp.txt", "src/Compressed/comp.txt");
+	assert_int_equal(walk(v, "Compressed/comp.txt", &st), 0);
+	assert_true(st.size > 600000 && st.blocks * 512 < st.size / 2);
 	assert_int_equal(walk(v, "sparse", &st), 0);
 	assert_true(st.blocks * 512 < 1000000); /* its hole takes no room */
 	assert_int_equal(walk(v, "hardlink.dll", &st), 0);
@@ -181,7 +189,7 @@ static void test_tree(void **state)
 	check_file(v, "Users/h/Résumé.txt", "src/Users/h/Résumé.txt");
 	all[0] = '\0';
 	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
-	assert_string_equal(all, "abs|empty|rel|sparse|Users|Windows|");
+	assert_string_equal(all, "abs|Compressed|empty|rel|sparse|Users|Windows|");
 	ins_ntfs_close(v);
 
 	/* Not NTFS at all. */
