@@ -3,7 +3,8 @@
  * (fs/inside/ntfs.c) over a volume made by mkntfs on a plain file and
  * filled through ntfs-3g (a FUSE mount, for building the fixture only):
  * directories, a file of many clusters, a sparse file, a compressed
- * file, a hard link, symbolic links, a name outside ASCII; compared with what went in.  A
+ * file, a hard link, symbolic links (ntfs-3g's and Windows' reparse
+ * points: ntfs_reparse.py), a name outside ASCII; compared with what went in.  A
  * damaged MFT record is EIO with a reason, and the rest reads.
  */
 #include <errno.h>
@@ -125,7 +126,8 @@ static void build(void)
 	   "mkdir m/Compressed && setfattr -n system.ntfs_attrib_be -v 0x00000800 m/Compressed && "
 	   "cp -a src/comp.txt m/Compressed/ && rm src/comp.txt && mkdir -p src/Compressed && cp -a m/Compressed/comp.txt src/Compressed/ && "
 	   "cp -a src/. m/ && ln m/Windows/System32/big.dll m/hardlink.dll && ln -s Users/h m/rel && "
-	   "ln -s /etc/os-release m/abs && umount m");
+	   "ln -s /etc/os-release m/abs && python3 '%s/tests/unit/fs/inside/ntfs_reparse.py' m && umount m",
+	   IMGFS_SOURCE_DIR);
 }
 
 static void test_tree(void **state)
@@ -140,7 +142,7 @@ static void test_tree(void **state)
 	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
 	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
 	/* No system files, no DOS names, no "." or "..". */
-	assert_string_equal(all, "abs|Compressed|empty|hardlink.dll|rel|sparse|Users|Windows|");
+	assert_string_equal(all, "abs|Compressed|empty|hardlink.dll|rel|sparse|Users|win-abs|win-junction|win-rel|Windows|");
 	assert_int_equal(ins_ntfs_stat(v, INS_NTFS_ROOT_INO, &st), 0);
 	assert_int_equal(st.mode, S_IFDIR | 0777);
 	check_file(v, "Windows/System32/big.dll", "src/Windows/System32/big.dll");
@@ -168,6 +170,20 @@ static void test_tree(void **state)
 	assert_int_equal(ins_ntfs_readlink(v, st.ino, link, sizeof(link), &n), 0);
 	assert_int_equal(n, 15);
 	assert_memory_equal(link, "/etc/os-release", 15);
+	/* Windows' reparse points, as libntfs-3g turns them into links for a
+	 * mount at "/": a relative target as stored, a junction into the
+	 * volume from its root, another drive under ntfs-3g's /.NTFS-3G. */
+	static const char *const reparse[][2] = {{"win-rel", "Users/h"},
+	                                         {"win-junction", "/Windows"},
+	                                         {"win-abs", "/.NTFS-3G/C:/Windows/System32"}};
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(walk(v, reparse[i][0], &st), 0);
+		assert_int_equal(st.mode, S_IFLNK | 0777);
+		assert_int_equal(ins_ntfs_readlink(v, st.ino, link, sizeof(link), &n), 0);
+		assert_int_equal(st.size, n);
+		assert_int_equal(n, strlen(reparse[i][1]));
+		assert_memory_equal(link, reparse[i][1], n);
+	}
 	assert_int_equal(walk(v, "Users", &st), 0);
 	assert_int_equal(ins_ntfs_readlink(v, st.ino, link, sizeof(link), &n), -EINVAL);
 	assert_int_equal(ins_ntfs_read(v, st.ino, 0, 10, link, &n), -EISDIR);
@@ -189,7 +205,7 @@ static void test_tree(void **state)
 	check_file(v, "Users/h/Résumé.txt", "src/Users/h/Résumé.txt");
 	all[0] = '\0';
 	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
-	assert_string_equal(all, "abs|Compressed|empty|rel|sparse|Users|Windows|");
+	assert_string_equal(all, "abs|Compressed|empty|rel|sparse|Users|win-abs|win-junction|win-rel|Windows|");
 	ins_ntfs_close(v);
 
 	/* Not NTFS at all. */
