@@ -52,6 +52,7 @@
 
 #define WIN_BYTES (64u << 10) /* a window of the volume kept */
 #define WIN_SLOTS 32          /* 2 MiB */
+#define LINK_SLOTS 64         /* reparse-point targets kept */
 
 struct ins_ntfs {
 	ins_ntfs_fetch_fn fetch;
@@ -73,6 +74,13 @@ struct ins_ntfs {
 		bool valid;
 		uint8_t *b;
 	} win[WIN_SLOTS];
+	/* Reparse points' targets, by record: libntfs-3g's
+	 * ntfs_make_symlink leaks an inode each time it resolves a junction
+	 * (2022.10.3), so a link's stat and readlink ask it once. */
+	struct {
+		uint32_t ino;
+		char *target;
+	} links[LINK_SLOTS];
 	char why[200];
 };
 
@@ -263,6 +271,8 @@ void ins_ntfs_close(ins_ntfs *v)
 	ntfs_umount(v->vol, FALSE); /* (frees the device too) */
 	for (unsigned i = 0; i < WIN_SLOTS; i++)
 		free(v->win[i].b);
+	for (unsigned i = 0; i < LINK_SLOTS; i++)
+		free(v->links[i].target);
 	free(v);
 }
 
@@ -319,12 +329,18 @@ static int link_target(ins_ntfs *v, ntfs_inode *ni, char **out)
 {
 	*out = NULL;
 	if (ni->flags & FILE_ATTR_REPARSE_POINT) {
-		char *t = ntfs_make_symlink(ni, "");
-		if (t) {
-			*out = t;
-			return 1;
+		unsigned slot = (unsigned)(ni->mft_no % LINK_SLOTS);
+		if (!v->links[slot].target || v->links[slot].ino != ni->mft_no) {
+			char *t = ntfs_make_symlink(ni, "");
+			if (!t)
+				return 0;
+			free(v->links[slot].target);
+			v->links[slot].ino = (uint32_t)ni->mft_no;
+			v->links[slot].target = t;
 		}
-		return 0;
+		if (!(*out = strdup(v->links[slot].target)))
+			return fail(v, ENOMEM, "the link of MFT record %llu: out of memory", ni->mft_no);
+		return 1;
 	}
 	if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY)
 		return 0;
