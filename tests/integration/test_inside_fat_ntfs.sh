@@ -10,8 +10,9 @@
 # NTFS link's target, a hard link's inode), README names each volume's
 # reader; a USB stick's image (FAT12 on the whole disk) is files/vda.
 # Hostile: a FAT file whose cluster chain loops and an NTFS file
-# whose MFT record is damaged are EIO, with the reason in the log, and the
-# rest of both volumes reads.
+# whose MFT record is damaged are EIO, with the reason in the log; a FAT
+# directory whose entry names its parent's cluster is one inode, its
+# second name ELOOP, and find ends; the rest of both volumes reads.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -32,7 +33,7 @@ MiB=1048576
 
 say "the EFI partition's tree (FAT32): long names, nested directories, a file of many clusters"
 efi="$T/efi"
-mkdir -p "$efi/EFI/BOOT" "$efi/EFI/debian" "$efi/Long Directory Name/deeper"
+mkdir -p "$efi/EFI/BOOT" "$efi/EFI/debian" "$efi/Long Directory Name/deeper" "$efi/cyc/self"
 head -c 900000 /dev/urandom >"$efi/EFI/BOOT/BOOTX64.EFI"
 head -c 5000 /dev/urandom >"$efi/EFI/debian/grub.cfg"
 echo 'a file with a long name' >"$efi/Long Directory Name/deeper/a file with a long name.conf"
@@ -178,7 +179,7 @@ alice find "$P/raw/files/vda1" "$P/raw/files/vda3" -printf '%i %p\n' | sort >"$T
 [[ $(wc -l <"$T/inodes.2") -ge 20 ]] || fail "the walk after the remount found too little"
 cmp -s "$T/inodes.1" "$T/inodes.2" || { diff "$T/inodes.1" "$T/inodes.2" | head >&2; fail "inode numbers changed across a remount"; }
 
-say "hostile: a FAT chain that loops and a damaged MFT record are EIO, logged; the rest reads"
+say "hostile: a FAT chain that loops and a damaged MFT record are EIO, logged; a FAT directory inside itself is ELOOP; the rest reads"
 cp "$disk" "$T/bad.raw"
 python3 - "$T/bad.raw" "$((starts[0] * 512))" "$((starts[2] * 512))" "$bad_rec" <<'PY'
 import struct, sys
@@ -195,6 +196,14 @@ for i in range(0, len(d), 32):
         break
 else:
     sys.exit("LOOP.BIN not found")
+# cyc/self's entry names cyc's own cluster: a directory inside itself.
+f.seek(data + (root - 2) * bps * spc); d = f.read(bps * spc)
+cyc = next(struct.unpack_from("<H", d, i + 26)[0] | struct.unpack_from("<H", d, i + 20)[0] << 16
+           for i in range(0, len(d), 32) if d[i:i + 11] == b"CYC        ")
+f.seek(data + (cyc - 2) * bps * spc); d = f.read(bps * spc)
+at = next(i for i in range(0, len(d), 32) if d[i:i + 11] == b"SELF       ")
+f.seek(data + (cyc - 2) * bps * spc + at + 20); f.write(struct.pack("<H", cyc >> 16))
+f.seek(data + (cyc - 2) * bps * spc + at + 26); f.write(struct.pack("<H", cyc & 0xffff))
 # Its third cluster points back at its first, in both FATs.
 third = first
 for _ in range(2):
@@ -218,6 +227,12 @@ errno_as 2001 EIO read "$B/vda1/loop.bin"
 grep -q "inside ${P#"$M"}/bad/files/vda1.*EIO .*loops" "$S/imgfs.log" ||
     { tail -n 5 "$S/imgfs.log" >&2; fail "no log line for the looping chain"; }
 cmp "$efi/EFI/BOOT/BOOTX64.EFI" <(alice cat "$B/vda1/EFI/BOOT/BOOTX64.EFI") || fail "the rest of the FAT volume"
+# A directory inside itself is one inode under both names: the second is
+# ELOOP from the kernel (a directory has one parent), and find ends.
+alice stat -c %i "$B/vda1/cyc/self" >/dev/null
+errno_as 2001 ELOOP stat "$B/vda1/cyc/self/self"
+n=$(alice find "$B/vda1/cyc" 2>/dev/null | wc -l) || true
+[[ $n -eq 2 ]] || fail "find in a directory inside itself listed $n entries"
 errno_as 2001 EIO stat "$B/vda3/bad.txt"
 grep -q "inside ${P#"$M"}/bad/files/vda3.*EIO .*MFT record $bad_rec" "$S/imgfs.log" ||
     { tail -n 5 "$S/imgfs.log" >&2; fail "no log line for the damaged MFT record"; }
