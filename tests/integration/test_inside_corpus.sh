@@ -77,6 +77,10 @@ for c in "${cases[@]}"; do
     summary+="$c:$(grep -c . "$T/ls.out" || true)/$(grep -c . "$T/err" || true) "
 done
 echo "    (case:lines listed/errors) $summary"
+# Loops, by name: what the walk stepped past.
+assert_errno ELOOP read "$P/c-symlink-self/files/vda1/l1"
+assert_errno ELOOP stat "$P/c-cycle/files/vda1/d/a/b/back"
+assert_errno ELOOP stat "$P/c-root-linked/files/vda1/d/a/up"
 helpers=$(grep -c 'the helper ended before it answered\|did not answer within' "$S/imgfs.log" || true)
 echo "    helpers that died or were killed at the deadline: $helpers"
 grep -q "^vda1: not readable: " <(cat "$P"/c-sb-*/files/README) ||
