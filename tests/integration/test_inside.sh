@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# SPEC §18: files/, the guest's own files of an image, read-only.  A raw
-# disk made without root or loop devices: an MBR (sfdisk on a plain file)
+# SPEC §18: files/, the guest's own files of an image, read-only.  A
+# catalogue image's files/vda1 is a real ext2 naming its OS (§3), clean
+# to e2fsck.  A raw disk made without root or loop devices: an MBR (sfdisk on a plain file)
 # with an ext4 file system built by `mke2fs -t ext4 -d DIR` in partition 1,
 # XFS's magic in partition 2, and an ext2 in logical partition 5 of an
 # extended partition 3.  Uploaded with cp into private/x/disks/vda, every
 # file of files/vda1 matches what went in (bytes, mode, owner, mtime, link
 # target, hard links, inode numbers, the same after a remount); a device
 # node, a fifo and a socket are listed, not opened; README names what is
-# not shown; another account sees nothing (ENOENT).  The same disk as a
-# compressed QCOW2 and in an encrypted image (with the key; README says
-# why without it); a capture of an instance whose vdb got an ext4 by
-# mke2fs through the mount shows files/vdb.  Hostile cases: a
+# not shown; a second restic and borg run over files/ (after a remount)
+# finds every file unchanged and reads no file's bytes (/stats); another
+# account sees nothing (ENOENT) and none of its inode numbers in a walk;
+# marketplace and shared images show README only (EACCES).  The same disk
+# as a compressed QCOW2 and in an encrypted image (with the key; README
+# says why without it); a capture of an instance whose vdb got an ext4 by
+# mke2fs -d through the mount shows files/vdb, every file as it went in.  Hostile cases: a
 # corrupted superblock and a corrupted inode table are EIO, not a hang;
 # symlink loops and a directory linked into itself are ELOOP; a
 # helper stopped mid-request (a loop) is killed at the deadline with EIO
@@ -22,6 +26,10 @@ source "$(dirname "$0")/lib.sh"
 
 for t in sfdisk mke2fs debugfs; do
     command -v $t >/dev/null || fail "$t is missing (scripts/install-deps installs e2fsprogs, fdisk)"
+done
+
+for t in restic borg e2fsck; do
+    command -v $t >/dev/null || fail "$t is missing (scripts/install-deps installs restic, borgbackup, e2fsprogs)"
 done
 
 other_uids
@@ -36,6 +44,28 @@ imgfs_admin "$S" account add bob --uid 2002
 imgfs_admin "$S" quota set alice cn-north-1 private-images 20 >/dev/null
 alice() { as 2001 "$@"; }
 P="$R/private"
+
+say "a catalogue image's files/ on the first try: a real ext2 with its os-release (SPEC §3)"
+C="$R/public/centos-7.4/files"
+assert_eq "README vda1" "$(alice ls "$C" | xargs)" "ls public/centos-7.4/files/"
+grep -q '^vda1: ext2/3/4' <(alice cat "$C/README") || fail "centos-7.4's README does not name vda1"
+assert_eq "README bin etc home lib lost+found root sbin tmp usr" "$(alice ls "$C/vda1" | xargs)" "ls centos-7.4/files/vda1"
+alice cat "$C/vda1/etc/os-release" >"$T/os-release"
+for want in 'ID="centos"' 'VERSION_ID="7.4"' 'PRETTY_NAME="CentOS 7.4 64-bit"'; do
+    grep -qxF "$want" "$T/os-release" || { cat "$T/os-release" >&2; fail "os-release lacks $want"; }
+done
+grep -qx 'VERSION_ID="16.04"' <(alice cat "$R/public/ubuntu-16.04/files/vda1/etc/os-release") || fail "ubuntu-16.04's os-release"
+grep -q "placeholder of the platform image centos-7.4" <(alice cat "$C/vda1/README") || fail "centos-7.4's /README"
+assert_eq "usr/bin" "$(alice readlink "$C/vda1/bin")" "centos-7.4's /bin"
+[[ -n $(alice cat "$C/vda1/etc/hostname") ]] || fail "centos-7.4's /etc/hostname is empty"
+# The partition e2fsck -fn finds clean (its first MiB: the whole ext2).
+alice dd if="$R/public/centos-7.4/disks/vda" bs=1M skip=1 count=1 status=none >"$T/catalogue.ext2"
+e2fsck -fn "$T/catalogue.ext2" >"$T/e2fsck.out" 2>&1 || { cat "$T/e2fsck.out" >&2; fail "e2fsck -fn on centos-7.4's vda1"; }
+# A Windows image's partition holds filler, not NTFS: README says why
+# it shows nothing (in whichever words the readers of the day use).
+grep -q '^vda1: not ' <(alice cat "$R/public/windows-server-2016-datacenter/files/README") ||
+    fail "a Windows catalogue image's README"
+assert_eq "README" "$(alice ls "$R/public/windows-server-2016-datacenter/files" | xargs)" "a Windows catalogue image's files/"
 
 say "a source tree: files, modes, owners, times, links, a hard link, special files"
 src="$T/src"
@@ -63,6 +93,9 @@ python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' 
 for i in $(seq 1 300); do : >"$src/var/f$i"; done
 find "$src" -exec touch -h -d @1600000000 {} +
 touch -d @1500000000 "$src/etc/os-release"
+# borg re-reads the regular files whose mtime is the newest it saw (its
+# guard against changes within a timestamp tick): make that an empty one.
+touch -d @1600000001 "$src/var/empty/zero"
 
 MiB=1048576
 say "a 40 MiB raw disk: MBR, ext4 in vda1, XFS's magic in vda2, ext2 in logical vda5"
@@ -152,6 +185,41 @@ assert_eq "/etc/os-release" "$(alice readlink "$F/vda1/abs-link")" "an absolute 
 
 errno_as 2001 ELOOP read "$F/vda1/loop-a"
 
+say "restic and borg over files/: a second run, after a remount, reads no file's bytes"
+# Local repositories, run as alice (root has no account in this mount);
+# the remount empties the page cache, so a read would reach the daemon
+# and imgfs_read_bytes_total (file bytes read through files/ count there).
+B="$T/bk"
+mkdir -m 777 "$B"
+bk() { alice env RESTIC_PASSWORD=imgfs-test RESTIC_REPOSITORY="$B/restic" RESTIC_CACHE_DIR="$B/restic-cache" \
+    BORG_REPO="$B/borg" BORG_PASSPHRASE="" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_BASE_DIR="$B/borg-home" \
+    HOME="$B" XDG_CACHE_HOME="$B/cache" USER=alice LOGNAME=alice "$@"; }
+read_bytes() { awk '$1 == "imgfs_read_bytes_total" { print $2 }' "$M/stats"; }
+bk restic init -q
+bk restic backup -q --json "$F/vda1" >"$T/restic1.json" || fail "restic backup of files/vda1"
+bk borg init -e none
+# mke2fs -d gives every inode the same ctime (its own clock, seconds), the
+# newest: borg compares mtimes here (--files-cache), as it would ctimes
+# of a guest whose files changed at different times.
+bk borg create --files-cache=mtime,size,inode "::first" "$F/vda1" || fail "borg create over files/vda1"
+umount_imgfs "$M"
+mount_imgfs "$S" "$M" "allow_other,multiuser,keyfile=$T/kek"
+before=$(read_bytes)
+bk restic backup -q --json "$F/vda1" >"$T/restic2.json" || fail "second restic backup of files/vda1"
+python3 - "$T/restic2.json" <<'PY' || fail "the second restic run over files/ found new or changed files"
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1]) if '"summary"' in l][-1]
+print("    restic: %d files new, %d changed, %d unmodified, %d data blobs added" %
+      (s["files_new"], s["files_changed"], s["files_unmodified"], s["data_blobs"]))
+sys.exit(0 if s["files_new"] == 0 and s["files_changed"] == 0 and s["files_unmodified"] > 300 and s["data_blobs"] == 0 else 1)
+PY
+assert_eq 0 "$(($(read_bytes) - before))" "bytes read through files/ by the second restic run"
+bk borg create --files-cache=mtime,size,inode --list --filter=AME "::second" "$F/vda1" >"$T/borg2.out" 2>&1 || { cat "$T/borg2.out" >&2; fail "second borg create"; }
+# Only the empty file with the newest mtime is read again (borg's guard):
+# no other added, modified or failed file.
+if grep -v '/var/empty/zero$' "$T/borg2.out" | grep -q '^[AME] '; then cat "$T/borg2.out" >&2; fail "the second borg run found changes"; fi
+assert_eq 0 "$(($(read_bytes) - before))" "bytes read through files/ by the second borg run"
+
 say "special files are listed with their modes, not opened; nothing is written"
 assert_eq "character special file" "$(alice stat -c %F "$F/vda1/dev/null")" "dev/null's type"
 assert_eq "fifo" "$(alice stat -c %F "$F/vda1/dev/fifo")" "dev/fifo's type"
@@ -166,9 +234,30 @@ errno_as 2001 EPERM symlink "x" "$F/vda1/etc/new-link"
 grep -q "unlink ${F#"$M"}/vda1 (inode [0-9]*): EPERM files/ is read-only" "$S/imgfs.log" || fail "unlink's reason is not files/'s"
 errno_as 2001 ENXIO read "$F/vda1/dev/sock"
 
-say "another account: ENOENT"
+say "another account: ENOENT, no inode number of alice's seen; marketplace and shared: README only"
 errno_as 2002 ENOENT stat "$F"
 errno_as 2002 ENOENT stat "$F/vda1/etc/os-release"
+errno_as 2002 ENOENT open "$F/vda1" rdonly
+errno_as 2002 ENOENT stat "$F/vda1/etc"
+assert_eq "README" "$(alice ls "$R/marketplace/lamp-centos-7.4/files" | xargs)" "marketplace files/"
+errno_as 2001 EACCES stat "$R/marketplace/lamp-centos-7.4/files/vda1"
+errno_as 2001 EACCES stat "$R/marketplace/lamp-centos-7.4/files/vda1/etc/os-release"
+alice mkdir "$P/x/shares/bob"
+wait_until 10 as 2002 test -d "$R/shared/x@alice" || fail "bob does not see shared/x@alice"
+assert_eq "README" "$(as 2002 ls "$R/shared/x@alice/files" | xargs)" "shared files/ (bob)"
+grep -q 'only for creating instances' <(as 2002 cat "$R/shared/x@alice/files/README") || fail "shared files/README"
+errno_as 2002 EACCES stat "$R/shared/x@alice/files/vda1"
+errno_as 2002 EACCES stat "$R/shared/x@alice/files/vda1/etc/os-release"
+# Every inode number bob can reach by a walk of the region is none of
+# alice's files inside x (files/ and README themselves are the image's,
+# which bob sees as shared/x@alice: their numbers are not the guest's).
+alice find "$F" -mindepth 2 -printf '%i\n' | sort -u >"$T/alice.inodes"
+as 2002 find "$R" -printf '%i\n' 2>/dev/null | sort -u >"$T/bob.inodes" || true
+[[ $(wc -l <"$T/alice.inodes") -gt 300 ]] || fail "alice's walk of x/files found too little"
+[[ $(wc -l <"$T/bob.inodes") -gt 100 ]] || fail "bob's walk of the region found too little"
+leaked=$(comm -12 "$T/alice.inodes" "$T/bob.inodes" | head -3)
+[[ -z $leaked ]] || fail "bob's walk sees inode numbers of alice's files inside: $leaked"
+alice rmdir "$P/x/shares/bob"
 
 say "a QCOW2 upload (compressed) shows its virtual disk's files"
 qemu-img convert -f raw -O qcow2 -c "$disk" "$T/disk.qcow2"
@@ -181,17 +270,30 @@ assert_eq "README vda1 vda5" "$(alice ls "$P/q/files" | xargs)" "ls q/files/"
 n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want.json" "$P/q/files/vda1") || fail "q/files/vda1 differs from the source"
 
 say "a capture of an instance whose vdb got a file system through the mount: files/vdb; its snapshot's files/data"
+# The source tree again (alice runs mke2fs: etc/shadow, 0640, left out),
+# written by mke2fs -d straight onto disks/vdb through the mount.
+src2="$T/src2"
+cp -a "$src" "$src2"
+rm "$src2/etc/shadow"
+cp -a "$T/src5/hello" "$src2/hello"
+find "$src2" -exec touch -h -d @1600000000 {} +
+touch -d @1500000000 "$src2/etc/os-release"
+python3 "$T/compare.py" dump "$src2" >"$T/want2.json"
+chmod 644 "$T/want2.json"
 V="$R/instances/vm"
 alice mkdir "$V"
 alice sh -c "echo 1G >'$V/system-disk-size' && echo public/centos-7.4 >'$V/image'"
-alice truncate -s 16M "$V/disks/vdb"
-alice mke2fs -q -F -t ext4 -d "$T/src5" "$V/disks/vdb" || fail "mke2fs onto disks/vdb"
+alice truncate -s 32M "$V/disks/vdb"
+alice mke2fs -q -F -t ext4 -d "$src2" "$V/disks/vdb" || fail "mke2fs onto disks/vdb"
 alice mkdir "$P/cap"
 alice sh -c "echo 'instance vm vdb' >'$P/cap/source'"
 alice "$T/imgfs-as" wait --timeout 120 "$P/cap" >/dev/null 2>&1 || { alice cat "$P/cap/error" >&2; fail "imgfs wait private/cap"; }
-assert_eq "README vdb" "$(alice ls "$P/cap/files" | xargs)" "ls cap/files/ (the system disk has no file system)"
-grep -q '^vda1: not shown: no file system imgfs knows' <(alice cat "$P/cap/files/README") || fail "cap's README about vda1"
+# vda is centos-7.4's system disk: the catalogue's ext2 in vda1 (SPEC §3).
+assert_eq "README vda1 vdb" "$(alice ls "$P/cap/files" | xargs)" "ls cap/files/"
+grep -qx 'VERSION_ID="7.4"' <(alice cat "$P/cap/files/vda1/etc/os-release") || fail "cap's vda1/etc/os-release"
 assert_eq "logical" "$(alice cat "$P/cap/files/vdb/hello")" "cap/files/vdb/hello"
+n=$(alice /usr/bin/python3 "$T/compare.py" check "$T/want2.json" "$P/cap/files/vdb") || fail "cap/files/vdb differs from the tree mke2fs wrote"
+[[ $n -gt 300 ]] || fail "only $n entries of cap/files/vdb compared"
 # vdb became a snapshot (§2.4): its data's files are snapshots/<id>/files/data.
 snap=$(alice sh -c "grep -l '$(alice cat "$P/cap/id")' '$R'/snapshots/*/images" | sed -n 's|.*/snapshots/\([^/]*\)/images|\1|p')
 [[ -n $snap ]] || fail "no snapshot names the captured image"

@@ -1,7 +1,8 @@
 /*
  * test_catalogue.c — unit tests for model/meta/catalogue.c (with model/meta/blob.c):
  * the platform catalogue of SPEC §3 that every region gets: its attributes,
- * its real, small, sparse raw disks (an MBR at the start, holes), whole-blob
+ * its real, small, sparse raw disks (an MBR at the start, holes, a Linux
+ * image's ext2 with its os-release in the partition), whole-blob
  * hashes checked against an independent XXH3-128 of the bytes read back
  * (§2.3), and content that deduplicates across regions.
  */
@@ -152,6 +153,25 @@ static void check_disk(const struct model_image *img, const struct disk *d)
 		fail_msg("%s: sector 0 ends %02x %02x, not 55 aa", img->name, mbr[510], mbr[511]);
 	/* A partition in the table, its type non-zero. */
 	assert_int_not_equal(mbr[446 + 4], 0);
+	/* A Linux image's partition holds an ext2 (SPEC §3, §18: files/vda1):
+	 * its superblock's magic, volume name and os-release's ID. */
+	uint8_t sb[1024];
+	assert_int_equal(blob_store_read(d->store, d->man, sb, sizeof sb, (1u << 20) + 1024), (ssize_t)sizeof sb);
+	bool ext2 = sb[56] == 0x53 && sb[57] == 0xef;
+	if (ext2 != (strcmp(img->os_type, "linux") == 0))
+		fail_msg("%s (%s): %s ext2 superblock in its partition", img->name, img->os_type, ext2 ? "an" : "no");
+	if (ext2) {
+		char want[64];
+		static uint8_t fs[BLOB_CHUNK_SIZE];
+		assert_memory_equal(sb + 120, "rootfs", 6);
+		assert_int_equal(blob_store_read(d->store, d->man, fs, sizeof fs, 1u << 20), (ssize_t)sizeof fs);
+		snprintf(want, sizeof want, "\nID=\"%s\"\nID_LIKE=", img->platform);
+		if (!memmem(fs, sizeof fs, want, strlen(want)))
+			fail_msg("%s: no os-release with ID \"%s\" in its file system", img->name, img->platform);
+		snprintf(want, sizeof want, "\nVERSION_ID=\"%s\"\n", img->version);
+		if (!memmem(fs, sizeof fs, want, strlen(want)))
+			fail_msg("%s: no os-release with VERSION_ID \"%s\" in its file system", img->name, img->version);
+	}
 }
 
 static void free_disk(struct disk *d)
