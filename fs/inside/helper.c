@@ -132,6 +132,7 @@ void ins_why(const char *fmt, ...)
 /* The readers (ins_fs.h), by the kind the daemon names. */
 static const struct ins_fs_ops *const readers[] = {
 	&ins_fs_ext,
+	&ins_fs_xfs,
 };
 
 const struct ins_fs_ops *ins_fs_find(uint32_t kind)

@@ -47,7 +47,7 @@ struct ins_fs_ops {
 	int (*readlink)(uint64_t ino, char *buf, size_t len);
 };
 
-extern const struct ins_fs_ops ins_fs_ext;
+extern const struct ins_fs_ops ins_fs_ext, ins_fs_xfs;
 
 /* The reader of kind, or NULL. */
 const struct ins_fs_ops *ins_fs_find(uint32_t kind);
