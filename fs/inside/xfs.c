@@ -40,6 +40,7 @@
 #define XFS_MAX_EXTENTS (1u << 20)  /* of one file kept (16 MiB) */
 #define XFS_LEAF_OFFSET (32ull << 30) /* a directory's leaf blocks start here */
 #define XFS_LINK_MAX 1024           /* XFS_SYMLINK_MAXLEN */
+#define XFS_DIR_BLOCKS 65536        /* directory blocks read for one listing */
 #define CACHE_BYTES (8u << 20)      /* metadata blocks kept */
 #define READ_AHEAD 16               /* blocks fetched around a miss */
 
@@ -783,8 +784,12 @@ static int xfs_list(uint64_t dir, ins_add_fn add, void *arg)
 	/* The data blocks: those of the extents below the leaf offset, one
 	 * directory block (dirblksize) each, read whole.  map may change
 	 * under add (it reads no inode) — it does not: add only collects. */
-	uint32_t fsbs = sb.dirblksize >> sb.blocklog;
+	uint32_t fsbs = sb.dirblksize >> sb.blocklog, seen = 0;
+	/* A directory's size is that of its data blocks (the leaf and free
+	 * blocks lie past it, from XFS_LEAF_OFFSET on). */
 	uint64_t leaf = XFS_LEAF_OFFSET >> sb.blocklog;
+	if (in->size >> sb.blocklog < leaf)
+		leaf = (in->size + sb.blocksize - 1) >> sb.blocklog;
 	uint8_t *b = malloc(sb.dirblksize);
 	if (!b)
 		return -ENOMEM;
@@ -799,6 +804,11 @@ static int xfs_list(uint64_t dir, ins_add_fn add, void *arg)
 		for (uint64_t fb = xs[i].off; !rc && fb < xs[i].off + xs[i].count && fb < leaf; fb++) {
 			if (fb % fsbs)
 				continue;
+			if (++seen > XFS_DIR_BLOCKS) {
+				ins_why("directory %llu has more than %u blocks", (unsigned long long)dir, XFS_DIR_BLOCKS);
+				rc = -EIO;
+				break;
+			}
 			/* A directory block whose blocks are not all in this
 			 * extent: the rest from the extents after it. */
 			for (uint32_t k = 0; !rc && k < fsbs; k++) {

@@ -156,6 +156,91 @@ static void test_corrupt_is_eio_with_reason(void **state)
 	assert_non_null(strstr(xw_why, "fails its CRC"));
 }
 
+/* Writes len bytes at the volume's offset off into the segments that
+ * hold them (a fixture keeps every KiB that is not zeros: those written
+ * here are all there). */
+static void poke(uint64_t off, const void *p, size_t len)
+{
+	size_t done = 0;
+	for (unsigned i = 0; i < xw_nsegs; i++) {
+		const struct xw_seg *s = &xw_segs[i];
+		if (s->off >= off + len || s->off + s->len <= off)
+			continue;
+		uint64_t from = s->off > off ? s->off : off, to = s->off + s->len < off + len ? s->off + s->len : off + len;
+		memcpy((uint8_t *)s->data + (from - s->off), (const uint8_t *)p + (from - off), to - from);
+		done += to - from;
+	}
+	if (done != len)
+		fail_msg("bytes at %llu are in no segment", (unsigned long long)off);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* A hostile extent btree (v4, no CRCs to redo): the root names one node
+ * 9 times, the node names one leaf 200 times.  Each level is well formed;
+ * the walk must end, EIO with a reason, not read 1800 leaves as 1800
+ * extents of one file. */
+static void test_btree_dag_is_eio(void **state)
+{
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	char why[200];
+	uint64_t ino;
+	struct ins_stat st;
+	seed("v4-4k");
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(x->lookup(x->root(), "small", 5, &ino), 0);
+	/* One AG, 256-byte inodes, 4 KiB blocks: the inode at ino * 256;
+	 * its one extent's first block (fsb) becomes the node, the next the
+	 * leaf. */
+	uint8_t in[256], blk[4096];
+	assert_int_equal(ins_fetch(ino * 256, sizeof(in), in), 0);
+	uint64_t l0 = 0, l1 = 0;
+	for (int i = 0; i < 8; i++)
+		l0 = l0 << 8 | in[100 + i], l1 = l1 << 8 | in[108 + i];
+	uint64_t fsb = (l0 & 0x1ff) << 43 | l1 >> 21;
+	memset(blk, 0, sizeof(blk));
+	memcpy(blk, "BMAP", 4);
+	put16(blk + 4, 1);
+	put16(blk + 6, 200);
+	for (int i = 0; i < 200; i++) {
+		put64(blk + 24 + 8 * i, 0);
+		put64(blk + 24 + 254 * 8 + 8 * i, fsb + 1);
+	}
+	poke(fsb * 4096, blk, sizeof(blk));
+	memset(blk, 0, sizeof(blk));
+	memcpy(blk, "BMAP", 4);
+	put16(blk + 4, 0);
+	put16(blk + 6, 1);
+	memcpy(blk + 24, in + 100, 16); /* the file's own extent */
+	poke((fsb + 1) * 4096, blk, sizeof(blk));
+	in[5] = 3;                            /* btree format */
+	in[76] = 0, in[77] = 0, in[78] = 0x27, in[79] = 0x10; /* 10000 extents, it says */
+	memset(in + 100, 0, 156);
+	put16(in + 100, 2);
+	put16(in + 102, 9);
+	for (int i = 0; i < 9; i++)
+		put64(in + 100 + 4 + 9 * 8 + 8 * i, fsb);
+	poke(ino * 256, in, sizeof(in));
+	/* Reopened: nothing of the file cached. */
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(x->stat(ino, &st), 0);
+	char buf[4096];
+	uint32_t got;
+	xw_why[0] = '\0';
+	assert_int_equal(x->read(ino, 0, sizeof(buf), buf, &got), -EIO);
+	if (!strstr(xw_why, "extents overlap or are out of order"))
+		fail_msg("why: %s", xw_why);
+}
+
 /* The corpus: the seeds, truncated and bit-flipped copies of one, and
  * tests/fuzz/corpus-xfs — each an answer, never a crash. */
 static void run_dir(const char *path, unsigned *n)
@@ -209,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_fixtures_walk_whole),
 		cmocka_unit_test(test_lookup_read_stat),
 		cmocka_unit_test(test_corrupt_is_eio_with_reason),
+		cmocka_unit_test(test_btree_dag_is_eio),
 		cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
