@@ -14,7 +14,8 @@
  *   magic, level and record counts checked; the blocks visited bounded);
  * - directories in shortform, block, leaf and node forms: a listing
  *   walks the data blocks below the leaf offset (the leaf and free-index
- *   blocks only speed up the kernel's lookups); a lookup scans them too;
+ *   blocks only speed up the kernel's lookups); a lookup hashes the
+ *   names of the last directory it looked in, from the same walk;
  * - symbolic links local and remote (v5 remote blocks: header and CRC);
  * - regular files' bytes, holes and unwritten extents reading as zeros.
  *
@@ -53,6 +54,7 @@ static struct {
 	unsigned blocklog, agblklog, inopblog, inodelog;
 	uint32_t inodesize;
 	bool v5, ftype, bigtime_ok, nrext64;
+	uint64_t opens;
 } sb;
 
 static uint16_t be16(const uint8_t *p)
@@ -280,6 +282,7 @@ static int xfs_open(uint64_t size, char *why, size_t cap)
 	sb.dirblksize = sb.blocksize << dirblklog;
 	last_valid = false;
 	map.valid = false;
+	sb.opens++; /* what was kept of another volume is not this one's */
 	nslots = CACHE_BYTES / sb.blocksize;
 	free(slots);
 	free(slot_data);
@@ -852,11 +855,106 @@ static int match(void *arg, uint64_t ino, const char *name, size_t len)
 	return 1;
 }
 
+/* The names of the last directory looked up in, hashed: a walk looks up
+ * every name of a directory in turn, and a scan each would be quadratic.
+ * Bounded as a listing is (SPEC §18); a directory past the bounds is
+ * scanned for a name the table does not hold. */
+#define NAMES_MAX INS_LIST_CAP
+#define NAMES_BYTES (8u << 20)
+
+static struct {
+	uint64_t dir, opens;
+	bool valid, partial;
+	uint32_t n, nbuckets;
+	char *names;
+	size_t used;
+	struct name {
+		uint64_t ino;
+		uint32_t at, next;
+		uint8_t len;
+	} *e;
+	uint32_t *bucket; /* index + 1 of the first entry; 0: none */
+} names;
+
+static uint32_t name_hash(const char *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+static int names_add(void *arg, uint64_t ino, const char *name, size_t len)
+{
+	if (names.n >= NAMES_MAX || names.used + len > NAMES_BYTES) {
+		names.partial = true;
+		return 1;
+	}
+	if (names.n % 1024 == 0) {
+		struct name *e = realloc(names.e, (names.n + 1024) * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		names.e = e;
+	}
+	if (!names.names && !(names.names = malloc(NAMES_BYTES)))
+		return -ENOMEM;
+	memcpy(names.names + names.used, name, len);
+	names.e[names.n++] = (struct name){ino, (uint32_t)names.used, 0, (uint8_t)len};
+	names.used += len;
+	return 0;
+}
+
+static int names_load(uint64_t dir)
+{
+	names.valid = names.partial = false;
+	names.n = 0;
+	names.used = 0;
+	int rc = xfs_list(dir, names_add, NULL);
+	if (rc < 0)
+		return rc;
+	uint32_t nb = 1024;
+	while (nb < names.n * 2)
+		nb *= 2;
+	if (nb != names.nbuckets) {
+		uint32_t *b = realloc(names.bucket, nb * sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		names.bucket = b;
+		names.nbuckets = nb;
+	}
+	memset(names.bucket, 0, nb * sizeof(*names.bucket));
+	for (uint32_t i = 0; i < names.n; i++) {
+		uint32_t h = name_hash(names.names + names.e[i].at, names.e[i].len) & (nb - 1);
+		names.e[i].next = names.bucket[h];
+		names.bucket[h] = i + 1;
+	}
+	names.dir = dir;
+	names.opens = sb.opens;
+	names.valid = true;
+	return 0;
+}
+
 static int xfs_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
 {
+	struct inode *in;
+	int rc;
+	if ((rc = get_inode(dir, &in)) < 0)
+		return rc;
+	if (in->format != 1 && len <= 255) {
+		if ((!names.valid || names.dir != dir || names.opens != sb.opens) && (rc = names_load(dir)) < 0)
+			return rc;
+		for (uint32_t i = names.bucket[name_hash(name, len) & (names.nbuckets - 1)]; i; i = names.e[i - 1].next) {
+			const struct name *e = &names.e[i - 1];
+			if (e->len == len && memcmp(names.names + e->at, name, len) == 0) {
+				*ino = e->ino;
+				return 0;
+			}
+		}
+		if (!names.partial)
+			return -ENOENT;
+	}
 	struct find f = {name, len, 0};
-	int rc = xfs_list(dir, match, &f);
-	if (rc < 0)
+	if ((rc = xfs_list(dir, match, &f)) < 0)
 		return rc;
 	if (!f.ino)
 		return -ENOENT;
