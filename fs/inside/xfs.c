@@ -274,7 +274,7 @@ static int xfs_open(uint64_t size, char *why, size_t cap)
 	    sb.inodelog > 11 || sb.inodesize != 1u << sb.inodelog || sb.inodelog > sb.blocklog ||
 	    sb.inopblog != sb.blocklog - sb.inodelog || sb.agblocks < 8 || sb.agcount == 0 ||
 	    sb.agblklog != log2_exact(sb.agblocks) || sb.agblklog + sb.inopblog > 56 || dirblklog > 16 - sb.blocklog ||
-	    sb.dblocks == 0 || sb.dblocks > (uint64_t)sb.agcount * sb.agblocks ||
+	    sb.dblocks == 0 || sb.dblocks > (uint64_t)sb.agcount * sb.agblocks || sb.dblocks > UINT64_MAX >> 17 ||
 	    sb.dblocks <= (uint64_t)(sb.agcount - 1) * sb.agblocks || (sb.v5 && sb.inodesize < 512)) {
 		snprintf(why, cap, "XFS: the superblock's geometry is inconsistent");
 		return -EIO;
@@ -584,7 +584,8 @@ static int read_data(struct inode *in, uint64_t off, uint32_t len, uint8_t *buf)
 		const struct extent *x = find_extent(fb, &next);
 		uint64_t avail; /* bytes from off this extent (or hole) covers */
 		if (!x) {
-			avail = next < map.n ? ((map.e[next].off - fb) << sb.blocklog) - in_blk : UINT64_MAX;
+			uint64_t gap = next < map.n ? map.e[next].off - fb : UINT64_MAX;
+			avail = gap > UINT64_MAX >> 17 ? UINT64_MAX : (gap << sb.blocklog) - in_blk;
 			uint32_t n = avail < len ? (uint32_t)avail : len;
 			memset(buf, 0, n);
 			buf += n, off += n, len -= n;
@@ -756,6 +757,11 @@ static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, ins_add_
 			pos += len;
 			continue;
 		}
+		if (end - pos < 16) { /* the smallest entry: number, length, a byte, tag */
+			ins_why("directory %llu's block %llu has an entry past its end", (unsigned long long)dir,
+			        (unsigned long long)db);
+			return -EIO;
+		}
 		unsigned nl = b[pos + 8];
 		uint32_t esz = (8 + 1 + nl + (sb.ftype ? 1 : 0) + 2 + 7) & ~7u;
 		if (nl == 0 || esz > end - pos) {
@@ -815,10 +821,18 @@ static int xfs_list(uint64_t dir, ins_add_fn add, void *arg)
 			/* A directory block whose blocks are not all in this
 			 * extent: the rest from the extents after it. */
 			for (uint32_t k = 0; !rc && k < fsbs; k++) {
+				/* xs is in file order (add_extent): a binary search. */
 				const struct extent *x = NULL;
-				for (uint32_t j = i; j < n && !x; j++)
-					if (xs[j].off <= fb + k && fb + k < xs[j].off + xs[j].count)
-						x = &xs[j];
+				uint32_t lo = i, hi = n;
+				while (lo < hi) {
+					uint32_t mid = lo + (hi - lo) / 2;
+					if (xs[mid].off + xs[mid].count <= fb + k)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				if (lo < n && xs[lo].off <= fb + k)
+					x = &xs[lo];
 				if (!x || x->unwritten) {
 					ins_why("directory %llu's block %llu is not all mapped", (unsigned long long)dir,
 					        (unsigned long long)fb);
