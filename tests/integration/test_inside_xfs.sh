@@ -77,7 +77,7 @@ touch -d @1700000000.999999999 "$src/bigdir"
 
 # mkxfs IMG v4|v5: the tree in a 32 MiB XFS on a plain file.
 mkxfs() {
-    local opts=(-m crc=1,bigtime=1)
+    local opts=(-m "crc=1,bigtime=1")
     [[ $2 == v4 ]] && opts=(-m crc=0 -i size=256)
     truncate -s $((32 * MiB)) "$1"
     python3 "$edit" proto "$src" >"$T/proto"
@@ -160,10 +160,8 @@ I="$R/instances/vm"
 alice mkdir "$I"
 alice sh -c "echo 1G >'$I/system-disk-size' && echo public/centos-7.4 >'$I/image'"
 alice truncate -s $((32 * MiB)) "$I/disks/vdb"
-alice dd if="$T/v5.img" of="$I/disks/vdb" bs=1M conv=notrunc status=none 2>/dev/null || {
-    chmod 644 "$T/v5.img"
-    alice dd if="$T/v5.img" of="$I/disks/vdb" bs=1M conv=notrunc status=none
-}
+chmod 644 "$T/v5.img"
+alice dd if="$T/v5.img" of="$I/disks/vdb" bs=1M conv=notrunc status=none
 alice mkdir "$P/raw"
 alice sh -c "echo 'instance vm vdb' >'$P/raw/source'"
 alice "$T/imgfs-as" wait --timeout 120 "$P/raw" >/dev/null 2>&1 || { alice cat "$P/raw/error" >&2; fail "imgfs wait raw"; }
