@@ -38,7 +38,7 @@
 #include "ins_fs.h"
 
 #define XFS_MAX_LEVELS 9            /* a bmap btree's depth (XFS's own bound is lower) */
-#define XFS_MAX_EXTENTS (1u << 20)  /* of one file kept (16 MiB) */
+#define XFS_MAX_EXTENTS (1u << 20)  /* of one file kept (32 MiB) */
 #define XFS_LEAF_OFFSET (32ull << 30) /* a directory's leaf blocks start here */
 #define XFS_LINK_MAX 1024           /* XFS_SYMLINK_MAXLEN */
 #define XFS_DIR_BLOCKS 65536        /* directory blocks read for one listing */
