@@ -2,8 +2,7 @@
 # SPEC §18: files/ of an XFS, read by imgfs's own reader in the helper.
 # A source tree (a file with holes and unwritten extents in a btree-format
 # fork beside an attribute fork, a directory of 3000 entries (node form,
-# its own fork a btree as
-# mkfs.xfs lays it out), a shortform and a block
+# its own fork a btree as mkfs.xfs lays it out), a shortform and a block
 # directory, a long (remote) and short links, a hard link, device nodes,
 # a fifo, setuid and setgid modes, mtimes in nanoseconds) goes into XFS
 # volumes made without root or loop devices: `mkfs.xfs -p` (a protofile)
