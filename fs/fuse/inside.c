@@ -377,7 +377,7 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	if (b[1080] == 0x53 && b[1081] == 0xef)
 		v->kind = INS_FS_EXT;
 	else if (memcmp(b, "XFSB", 4) == 0)
-		snprintf(v->note, sizeof(v->note), "XFS, which this version does not read");
+		v->kind = INS_FS_XFS;
 	else if (memcmp(b + 3, "NTFS    ", 8) == 0)
 		v->kind = INS_FS_NTFS;
 	else if (memcmp(b + 82, "FAT32   ", 8) == 0 || memcmp(b + 54, "FAT1", 4) == 0 ||

@@ -134,6 +134,7 @@ static const struct ins_fs_ops *const readers[] = {
 	&ins_fs_ext,
 	&ins_fs_fat,
 	&ins_fs_ntfs,
+	&ins_fs_xfs,
 };
 
 const struct ins_fs_ops *ins_fs_find(uint32_t kind)

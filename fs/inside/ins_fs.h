@@ -50,6 +50,7 @@ struct ins_fs_ops {
 extern const struct ins_fs_ops ins_fs_ext;
 extern const struct ins_fs_ops ins_fs_fat;  /* fat.c: imgfs's own reader */
 extern const struct ins_fs_ops ins_fs_ntfs; /* ntfs.c: through libntfs-3g */
+extern const struct ins_fs_ops ins_fs_xfs;  /* xfs.c: imgfs's own reader */
 
 /* The reader of kind, or NULL. */
 const struct ins_fs_ops *ins_fs_find(uint32_t kind);
