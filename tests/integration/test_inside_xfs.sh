@@ -165,7 +165,8 @@ alice dd if="$T/v5.img" of="$I/disks/vdb" bs=1M conv=notrunc status=none
 alice mkdir "$P/raw"
 alice sh -c "echo 'instance vm vdb' >'$P/raw/source'"
 alice "$T/imgfs-as" wait --timeout 120 "$P/raw" >/dev/null 2>&1 || { alice cat "$P/raw/error" >&2; fail "imgfs wait raw"; }
-assert_eq "README vdb" "$(alice ls "$P/raw/files" | tr '\n' ' ' | sed 's/ $//')" "ls files/"
+# vda1: the catalogue image's own small ext2 (SPEC §3), captured with vdb.
+assert_eq "README vda1 vdb" "$(alice ls "$P/raw/files" | tr '\n' ' ' | sed 's/ $//')" "ls files/"
 grep -qx "vdb: XFS, read by imgfs's own reader" <(alice cat "$P/raw/files/README") || {
     alice cat "$P/raw/files/README" >&2
     fail "README does not name the reader"
