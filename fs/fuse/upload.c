@@ -82,7 +82,19 @@ struct fs_upload {
 	blob_sha256_async *sha;
 	uint64_t sha_at;
 	uint64_t sha_zeros;
+	/* Progress while the bytes arrive (SPEC §4, upload_report): the bytes
+	 * written, the size a truncate gave the file ahead of them (0:
+	 * unknown), a QCOW2's virtual size (what progress is reckoned against
+	 * when the size is unknown), what the task row was last told, when. */
+	uint64_t written, total, estimate, reported;
+	int64_t reported_ns;
 };
+
+/* How often an upload tells its task row how far it got: every
+ * UPLOAD_REPORT_BYTES written or UPLOAD_REPORT_NS, whichever comes first
+ * (one short transaction each: a 4 GiB cp costs a few dozen). */
+#define UPLOAD_REPORT_BYTES (64ULL << 20)
+#define UPLOAD_REPORT_NS 1000000000LL
 
 /* After the upload's disk went away (abandoned, cancelled): the kernel
  * drops the image's attributes and the name disks/<dev>, so the next cp
@@ -231,6 +243,14 @@ static int upload_sniff(struct fs_ctx *ctx, struct fs_upload *up, const void *he
 	if (rc <= 0)
 		return rc;
 	up->format = format;
+	/* A QCOW2's virtual size (big-endian at byte 24): not the bytes to
+	 * come — a file holds what its clusters hold — but what progress is
+	 * reckoned against while the file's size is unknown. */
+	if (strcmp(format, "qcow2") == 0 && len >= 32) {
+		const uint8_t *h = head;
+		for (int i = 24; i < 32; i++)
+			up->estimate = up->estimate << 8 | h[i];
+	}
 	model_upload_sniffed(ctx->m, &up->u, format); /* the format file: informative */
 	upload_changed(ctx, &up->u);
 	return 0;
@@ -316,13 +336,33 @@ static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssi
 	up->sha_at = off + (uint64_t)n;
 }
 
-/* The truncated hook: a shrink below what was hashed loses it. */
+/* n more bytes arrived: counted, and told to the task row when due — what
+ * `progress` and the task's bytes-done show while the file is written. */
+static void upload_report(struct fs_ctx *ctx, struct fs_upload *up, ssize_t n)
+{
+	int64_t now;
+	if (n <= 0)
+		return;
+	up->written += (uint64_t)n;
+	fs_stats_uploaded(ctx, (uint64_t)n);
+	now = model_now_ns();
+	if (up->written - up->reported < UPLOAD_REPORT_BYTES && now - up->reported_ns < UPLOAD_REPORT_NS)
+		return;
+	up->reported = up->written;
+	up->reported_ns = now;
+	if (model_upload_progress(ctx->m, &up->u, up->written, up->total, up->estimate) == 0)
+		upload_changed(ctx, &up->u);
+}
+
+/* The truncated hook: a shrink below what was hashed loses it; a size
+ * given ahead of the bytes (truncate -s, then the writes) is the total. */
 static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size)
 {
 	(void)ctx;
 	(void)d;
 	if (size < up->sha_at)
 		upload_hash_lost(up);
+	up->total = size > up->written ? size : 0;
 }
 
 /* At close: the hex SHA-256 and XXH3-128 of the file of size bytes, or
@@ -390,6 +430,7 @@ static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upl
 
 	n = fs_disk_pwrite_locked(d, buf, len, off);
 	upload_hash(up, buf, off, n);
+	upload_report(ctx, up, n);
 	if (answered) { /* the format is known: nothing left to sniff */
 		if (n != (ssize_t)len)
 			upload_store_failed(ctx, up, n < 0 ? (int)n : -EIO);
