@@ -97,3 +97,24 @@ for ahead in 0 1; do
     imgfs_wait "$img" >/dev/null 2>&1 || fail "the upload: $(cat "$img/error")"
     cmp "$T/data.qcow2" "$img/disks/vda" || fail "the QCOW2 upload's bytes"
 done
+
+say "a write answered before its bytes were stored, then the store full: the next write and close(2) fail, error"
+# A region whose store is a 1 GiB tmpfs, filled up to 20 MiB before a
+# 48 MiB upload: ENOSPC once the answered bytes are stored (SPEC §11: an
+# upload's bytes are promised at close, so close(2) must say so).
+mkdir -p "$T/small"
+mount -t tmpfs -o size=1g tmpfs "$T/small" || fail "mounting a tmpfs for the full store"
+at_exit "umount -l '$T/small'"
+"$IMGFS" admin init "$T/state2" >/dev/null 2>&1 || fail "imgfs admin init"
+"$IMGFS" admin region add tiny --state "$T/state2" --store "dir:$T/small" >/dev/null || fail "region add tiny"
+free_kib=$(df -Pk "$T/small" | awk 'NR == 2 {print $4}')
+head -c "$(((free_kib - 20 * 1024) * 1024))" /dev/zero >"$T/small/filler" || fail "filling the store"
+mount_imgfs "$T/state2" "$T/mnt2"
+big=$T/mnt2/regions/tiny/private/big
+mkdir "$big"
+if cp "$T/disk.raw" "$big/disks/vda" 2>"$T/cp.err"; then fail "cp into a full store succeeded"; fi
+grep -q 'No space left on device' "$T/cp.err" || fail "cp's errors: $(cat "$T/cp.err")"
+wait_for 30 grep -qx error "$big/status" || fail "status after the failed upload: $(cat "$big/status")"
+assert_eq "upload failed: storing the file: No space left on device" "$(cat "$big/error")" "the failed upload's error"
+grep -q "imgfs: write /regions/tiny/private/big/disks/vda: ENOSPC storing the file: " "$T/state2/imgfs.log" ||
+    fail "no log line for the write whose bytes could not be stored"
