@@ -40,6 +40,11 @@
  * first, so it sees every write that was answered.  Instance disks answer
  * after their bytes are in the overlay, as before.
  *
+ * Lock order: disks_lock, then a disk's wlock (fs_disk_upload_fail and
+ * fs_disk_stat_blob take both); a hook runs with wlock held and takes
+ * neither again — it may take the database's write lock (an upload's
+ * progress, its sniff), which nothing holding it waits for a disk under.
+ *
  * Instance disks: acknowledged writes are in the overlay file (a pwrite
  * into the host's page cache) when the reply leaves: a kill -9 of the
  * daemon loses none of them; fsync(2) on the disk reaches the device
