@@ -240,6 +240,7 @@ static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t le
 		*swap = mine;
 	} else {
 		memcpy(l->buf, buf, len);
+		blob_count_copy(len);
 	}
 	l->id = *id;
 	l->len = len;

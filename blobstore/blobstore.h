@@ -329,6 +329,13 @@ void blob_store_close(blob_store *s); /* accepts NULL */
  * opening, before other threads use the store. */
 void blob_store_set_log(blob_store *s, void (*fn)(void *arg, const char *line), void *arg);
 
+/* Bytes this process copied from a caller's buffer, or between its own,
+ * on their way into a store: into a SHA-256 queue, a batch lane's buffer,
+ * a wblob's stage or sealing buffer (not the kernel's copies, not a
+ * buffer exchanged instead of copied).  What an upload costs in memory
+ * traffic per byte; /stats shows it. */
+uint64_t blob_copied_bytes(void);
+
 /* Keyed id of len bytes (len <= BLOB_CHUNK_SIZE). */
 void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, size_t len);
 

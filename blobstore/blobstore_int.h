@@ -286,6 +286,9 @@ uint64_t blob_wblob_sealed_beside(const blob_wblob *w);
  * buffer that may be exchanged instead of copied (blob_backend's get_buf
  * and batch_add_buf, blob_batch_add_buf) is one; NULL when out of memory. */
 uint8_t *blob_chunk_buf_new(void);
+/* n bytes were copied from one buffer into another of the store's own on
+ * their way in (blob_copied_bytes). */
+void blob_count_copy(size_t n);
 
 bool blob_is_zero(const void *buf, size_t len);
 /* Full-length I/O: retry on EINTR and short transfers.  blob_pread_full

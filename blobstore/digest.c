@@ -264,6 +264,7 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 			return;
 		}
 		memcpy(b, p, n);
+		blob_count_copy(n);
 		pthread_mutex_lock(&a->lock);
 		*q = (struct piece){b, n, 0};
 		a->count++;

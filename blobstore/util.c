@@ -15,12 +15,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "blobstore_int.h"
+
+/* Bytes copied between the store's own buffers on their way in (see
+ * blob_copied_bytes): process-wide, as the mount's /stats is. */
+static atomic_uint_fast64_t copied;
+
+void blob_count_copy(size_t n)
+{
+	atomic_fetch_add_explicit(&copied, n, memory_order_relaxed);
+}
+
+uint64_t blob_copied_bytes(void)
+{
+	return atomic_load_explicit(&copied, memory_order_relaxed);
+}
 
 uint8_t *blob_chunk_buf_new(void)
 {

@@ -222,6 +222,7 @@ static int seal_begin(blob_wblob *w, uint32_t i, bool was_data, const uint8_t *s
 		if (w->seal_buf == NULL && (w->seal_buf = blob_chunk_buf_new()) == NULL)
 			return -ENOMEM;
 		memcpy(w->seal_buf, src, BLOB_CHUNK_SIZE);
+		blob_count_copy(BLOB_CHUNK_SIZE);
 	}
 	w->sealing = true;
 	w->seal_i = i;
@@ -328,6 +329,7 @@ static int stage_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 	if (a > w->stage_end)
 		memset(w->stage + w->stage_end, 0, a - w->stage_end);
 	memcpy(w->stage + a, src, n);
+	blob_count_copy(n);
 	if (a + n > w->stage_end)
 		w->stage_end = a + n;
 	return 0;

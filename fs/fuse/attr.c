@@ -166,11 +166,19 @@ static void show_task(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 	/* SPEC §17: it waits for a host that has the key-encryption key. */
 	if (t.waits_key)
 		fs_buf_puts(out, "waits key-encryption-key\n");
-	fs_buf_printf(out, "bytes-done %llu\nbytes-total %llu\n", (unsigned long long)t.bytes_done,
-	              (unsigned long long)t.bytes_total);
-	if (t.rate > 0) {
+	/* bytes-total empty: not known while bytes come (an upload whose
+	 * size was not given ahead, §4): a rate and no eta. */
+	bool total_known = t.bytes_total > 0 || t.bytes_done == 0;
+	fs_buf_printf(out, "bytes-done %llu\n", (unsigned long long)t.bytes_done);
+	if (total_known)
+		fs_buf_printf(out, "bytes-total %llu\n", (unsigned long long)t.bytes_total);
+	else
+		fs_buf_puts(out, "bytes-total\n");
+	if (t.rate > 0)
+		fs_buf_printf(out, "rate %.0f\n", t.rate);
+	if (t.rate > 0 && total_known) {
 		uint64_t left = t.bytes_total > t.bytes_done ? t.bytes_total - t.bytes_done : 0;
-		fs_buf_printf(out, "rate %.0f\neta %.0f\n", t.rate, (double)left / t.rate);
+		fs_buf_printf(out, "eta %.0f\n", (double)left / t.rate);
 	}
 	if (t.started) {
 		model_fmt_time(when, t.started);

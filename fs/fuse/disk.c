@@ -18,13 +18,32 @@
  * host's (in a RADOS region not even reachable from here), and writes
  * still open there show at their close.
  *
- * Uploads: the entry also holds what upload.c knows of the upload (struct
- * fs_upload, guarded by the same mutex as the writes) and the hooks
- * upload.c registered (struct fs_disk_hooks): a write runs the upload's
- * write hook under the mutex, and the last writer's close calls its closed
- * hook, which hands the file to the upload's task.  disk.c never calls
- * into upload.c by name, and upload.c never takes the mutex.  Only the
- * mount that began an upload writes it.
+ * Uploads: the entry of an upload this mount began also points to what
+ * upload.c knows of it (struct fs_upload, its own, allocated by upload.c
+ * for an upload only and guarded by the same mutex as the writes) and to
+ * the hooks upload.c registered (struct fs_disk_hooks): the one question
+ * disk.c asks is whether an entry has an upload (d->up); everything an
+ * upload does runs in its hooks, under the mutex — a write runs the
+ * upload's admit hook, then its write hook — and the last writer's close
+ * calls its closed hook, which hands the file to the upload's task.
+ * disk.c never calls into upload.c by name, and upload.c never takes the
+ * mutex.  Only the mount that began an upload writes it.
+ *
+ * An upload's write is answered once its admit hook took it (not
+ * cancelled, the format known), before its bytes are stored: the writer's
+ * next write(2) — and `cp`'s read of the next MiB from its source —
+ * overlaps the storing of this one, which holds the mutex until it is
+ * done.  A storing that fails then fails every later write and the
+ * close(2) (SPEC §11: an upload's bytes are promised at close only), and
+ * the upload ends in error.  Whatever looks at the upload — a read, stat,
+ * a truncate, the flush of close(2), the last close — takes the mutex
+ * first, so it sees every write that was answered.  Instance disks answer
+ * after their bytes are in the overlay, as before.
+ *
+ * Lock order: disks_lock, then a disk's wlock (fs_disk_upload_fail and
+ * fs_disk_stat_blob take both); a hook runs with wlock held and takes
+ * neither again — it may take the database's write lock (an upload's
+ * progress, its sniff), which nothing holding it waits for a disk under.
  *
  * Instance disks: acknowledged writes are in the overlay file (a pwrite
  * into the host's page cache) when the reply leaves: a kill -9 of the
@@ -44,13 +63,14 @@
 struct fs_disk {
 	struct fs_disk *next;
 	int64_t blob_id, vm_id;  /* vm_id 0: an upload */
+	int64_t image_id;        /* the image of an upload (0: an instance disk) */
 	blob_wblob *w;
 	int refs, writers;
 	pthread_mutex_t wlock;   /* serialises pwrite and truncate, and guards up */
 	int64_t last_write_ns;   /* 0: not written through this mount */
-	bool is_upload;          /* began by this mount: up and hooks are valid */
-	struct fs_upload up;
-	const struct fs_disk_hooks *hooks;
+	bool closed;             /* up: its last writer closed, the task has the file */
+	struct fs_upload *up;    /* an upload this mount began (upload.c's), else NULL */
+	const struct fs_disk_hooks *hooks; /* up's */
 	struct fs_ctx *ctx;      /* the mount, for the hooks */
 };
 
@@ -109,9 +129,10 @@ out:
 	return rc;
 }
 
-int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
+int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, struct fs_upload *up,
                         const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err)
 {
+	bool begin = up != NULL;
 	struct fs_disk *d;
 	int rc = 0;
 	pthread_mutex_lock(&disks_lock);
@@ -124,13 +145,13 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 		}
 		if ((rc = disk_new(ctx, u->blob_id, &d, err)) < 0)
 			goto out;
-		d->is_upload = begin;
-		d->up.u = *u;
+		d->image_id = u->image_id;
+		d->up = up;
 		d->hooks = begin ? hooks : NULL;
 		d->ctx = ctx;
 		if (begin) /* whole chunks go straight to the store: written once */
 			blob_wblob_stream(d->w);
-	} else if (write && (!d->is_upload || d->up.closed)) {
+	} else if (write && (!d->up || d->closed)) {
 		rc = -EBUSY; /* closed: its task validates it now */
 		goto out;
 	}
@@ -147,12 +168,16 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	bool record = false, hand_over = false;
 	uint64_t size = 0, stored = 0;
 	int64_t blob_id = d->blob_id;
+	/* A write answered before its bytes were stored may still be storing
+	 * them: the close (and the free below) comes after it. */
+	if (d->up)
+		fs_disk_settle(d);
 	pthread_mutex_lock(&disks_lock);
 	d->writers -= write;
-	if (write && d->writers == 0 && d->is_upload && !d->up.closed) {
-		d->up.closed = true; /* no writer joins from now on */
+	if (write && d->writers == 0 && d->up && !d->closed) {
+		d->closed = true; /* no writer joins from now on */
 		hand_over = true;
-	} else if (write && d->writers == 0 && d->last_write_ns && !d->is_upload) {
+	} else if (write && d->writers == 0 && d->last_write_ns && !d->up) {
 		record = true;
 		size = blob_wblob_size(d->w);
 		stored = blob_wblob_stored(d->w);
@@ -161,7 +186,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	/* This handle's reference is dropped only afterwards: a reader's
 	 * RELEASE on another thread must not close the wblob under the hand-over. */
 	if (hand_over)
-		d->hooks->closed(ctx, d, &d->up);
+		d->hooks->closed(ctx, d, d->up);
 	if (record)
 		model_instance_disk_touch(ctx->m, blob_id, size, stored);
 	pthread_mutex_lock(&disks_lock);
@@ -174,7 +199,8 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	}
 	pthread_mutex_unlock(&disks_lock);
 	if (last) {
-		blob_sha256_async_free(d->up.sha); /* an upload's hash not handed over: not wanted */
+		if (d->up)
+			d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
 		blob_wblob_close(d->w);
 		pthread_mutex_destroy(&d->wlock);
 		free(d);
@@ -183,7 +209,13 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 
 struct fs_upload *fs_disk_upload(struct fs_disk *d)
 {
-	return d->is_upload ? &d->up : NULL;
+	return d->up;
+}
+
+void fs_disk_settle(struct fs_disk *d)
+{
+	pthread_mutex_lock(&d->wlock);
+	pthread_mutex_unlock(&d->wlock);
 }
 
 blob_wblob *fs_disk_wblob(struct fs_disk *d)
@@ -194,7 +226,7 @@ blob_wblob *fs_disk_wblob(struct fs_disk *d)
 int fs_disk_upload_failed(struct fs_disk *d)
 {
 	pthread_mutex_lock(&d->wlock);
-	int failed = d->is_upload ? d->up.failed : 0;
+	int failed = d->up ? d->hooks->failed(d->up) : 0;
 	pthread_mutex_unlock(&d->wlock);
 	return failed;
 }
@@ -203,11 +235,10 @@ void fs_disk_upload_fail(int64_t image_id, int err)
 {
 	pthread_mutex_lock(&disks_lock);
 	for (struct fs_disk *d = disks; d; d = d->next) {
-		if (!d->is_upload || d->up.u.image_id != image_id)
+		if (!d->up || d->image_id != image_id)
 			continue;
 		pthread_mutex_lock(&d->wlock);
-		if (!d->up.failed)
-			d->up.failed = err;
+		d->hooks->fail(d->up, err);
 		pthread_mutex_unlock(&d->wlock);
 	}
 	pthread_mutex_unlock(&disks_lock);
@@ -215,18 +246,36 @@ void fs_disk_upload_fail(int64_t image_id, int err)
 
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
 {
+	if (d->up)
+		fs_disk_settle(d); /* the writes answered before they were stored */
 	return blob_wblob_pread(d->w, buf, len, off);
 }
 
-ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off)
+ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
+                       void (*answer)(void *arg, size_t n), void *arg)
 {
 	bool refused = false;
+	ssize_t n;
+	int rc;
 	pthread_mutex_lock(&d->wlock);
-	ssize_t n = d->hooks ? d->hooks->write(d->ctx, d, &d->up, buf, len, off, &refused)
-	                     : fs_disk_pwrite_locked(d, buf, len, off);
+	if (!d->up) {
+		n = fs_disk_pwrite_locked(d, buf, len, off);
+		pthread_mutex_unlock(&d->wlock);
+		return n;
+	}
+	if ((rc = d->hooks->admit(d->ctx, d, d->up, buf, len, off, &refused)) == 0 && answer) {
+		/* Answered now, stored below (see the top of the file): from
+		 * here on nothing but the mutex's holder may use d — the writer
+		 * may close meanwhile, and its close waits for the mutex. */
+		answer(arg, len);
+		d->hooks->write(d->ctx, d, d->up, buf, len, off, true, &refused);
+		pthread_mutex_unlock(&d->wlock);
+		return (ssize_t)len;
+	}
+	n = rc < 0 ? rc : d->hooks->write(d->ctx, d, d->up, buf, len, off, false, &refused);
 	pthread_mutex_unlock(&d->wlock);
 	if (refused)
-		d->hooks->refused(d->ctx, &d->up);
+		d->hooks->refused(d->ctx, d->up);
 	return n;
 }
 
@@ -241,11 +290,12 @@ ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, ui
 int fs_disk_truncate(struct fs_disk *d, uint64_t size)
 {
 	pthread_mutex_lock(&d->wlock);
-	int rc = d->is_upload && d->up.failed ? d->up.failed : blob_wblob_truncate(d->w, size);
+	int failed = d->up ? d->hooks->failed(d->up) : 0;
+	int rc = failed ? failed : blob_wblob_truncate(d->w, size);
 	if (rc == 0)
 		d->last_write_ns = model_now_ns();
 	if (rc == 0 && d->hooks && d->hooks->truncated)
-		d->hooks->truncated(d->ctx, d, &d->up, size);
+		d->hooks->truncated(d->ctx, d, d->up, size);
 	pthread_mutex_unlock(&d->wlock);
 	return rc;
 }
@@ -257,7 +307,7 @@ int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
 	if (len == 0 || end < off)
 		return len == 0 ? 0 : -EFBIG;
 	pthread_mutex_lock(&d->wlock);
-	if (d->is_upload)
+	if (d->up)
 		rc = -EOPNOTSUPP; /* an upload is a file being copied, not a disk */
 	else if (!keep_size && end > blob_wblob_size(d->w))
 		rc = blob_wblob_truncate(d->w, end); /* what it grows by reads zeros */
@@ -277,11 +327,11 @@ ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src
 	if (d->vm_id == 0 && !d->hooks)
 		return -EOPNOTSUPP; /* an upload another mount began: never written here */
 	pthread_mutex_lock(&d->wlock);
-	n = d->hooks ? d->hooks->share(d->ctx, d, &d->up, s, src, src_off, dst_off, len, counts, &refused)
+	n = d->hooks ? d->hooks->share(d->ctx, d, d->up, s, src, src_off, dst_off, len, counts, &refused)
 	             : fs_disk_share_locked(d, s, src, src_off, dst_off, len, counts);
 	pthread_mutex_unlock(&d->wlock);
 	if (refused)
-		d->hooks->refused(d->ctx, &d->up);
+		d->hooks->refused(d->ctx, d->up);
 	return n;
 }
 
@@ -319,6 +369,8 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 	pthread_mutex_lock(&disks_lock);
 	struct fs_disk *d = find(blob_id);
 	if (d) {
+		if (d->up) /* the writes answered before they were stored */
+			fs_disk_settle(d);
 		*size = blob_wblob_size(d->w);
 		*stored = blob_wblob_stored(d->w);
 		*written_ns = d->last_write_ns;

@@ -780,6 +780,21 @@ static void text_write(fuse_req_t req, fuse_ino_t ino, struct fh *h, const char 
 	fuse_reply_write(req, size);
 }
 
+struct write_answer {
+	fuse_req_t req;
+	struct fs_ctx *ctx;
+	bool sent;
+};
+
+/* An upload's write answered before its bytes are stored (disk.c). */
+static void write_answer(void *arg, size_t n)
+{
+	struct write_answer *a = arg;
+	a->sent = true;
+	fs_stats_written(a->ctx, n);
+	fuse_reply_write(a->req, n);
+}
+
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -787,12 +802,17 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	if (h->kind == FH_DISK) {
 		/* An instance's disk or an upload: straight into its overlay, no
-		 * lookup (an upload sniffs its first bytes, upload.c). */
-		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off);
+		 * lookup (an upload sniffs its first bytes, upload.c; once its
+		 * format is known it is answered before its bytes are stored:
+		 * write_answer, then neither req nor h is ours). */
+		struct write_answer a = {req, ops_ctx(req), false};
+		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off, write_answer, &a);
+		if (a.sent)
+			return;
 		if (done < 0) {
 			ops_reply_err(req, (int)-done);
 		} else {
-			fs_stats_written(ops_ctx(req), (size_t)done);
+			fs_stats_written(a.ctx, (size_t)done);
 			fuse_reply_write(req, (size_t)done);
 		}
 		return;

@@ -143,6 +143,7 @@ struct fs_stats {
 	atomic_uint_fast64_t errnos[FS_OP_COUNT][FS_STATS_ERRNOS]; /* the same, by errno */
 	atomic_uint_fast64_t read_bytes;            /* replied to READs of blobs and disks */
 	atomic_uint_fast64_t written_bytes;         /* taken by WRITEs to disks and uploads */
+	atomic_uint_fast64_t upload_bytes;          /* of them, into uploads (as they arrive) */
 	atomic_uint_fast64_t shared_bytes;          /* taken by COPY_FILE_RANGE by reference */
 };
 
@@ -607,9 +608,14 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 /* Drops a handle; the last writer records the new size and mtime. */
 void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
-/* A write: an upload's goes through its write hook (a first write of no
- * known format: -EINVAL, the upload abandoned; -ECANCELED once cancelled). */
-ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
+/* A write: an upload's goes through its hooks (a first write of no known
+ * format: -EINVAL, the upload abandoned; -ECANCELED once cancelled).  An
+ * upload's write that its admit hook takes is answered through
+ * answer(arg, len) before its bytes are stored (disk.c): then the return
+ * is len, and nothing after answer may use what the request owned but buf
+ * (answer NULL: answered by the caller, once stored). */
+ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
+                       void (*answer)(void *arg, size_t n), void *arg);
 int fs_disk_truncate(struct fs_disk *d, uint64_t size);
 /* fallocate(2) punch-hole (keep_size) and zero-range: [off, off + len)
  * reads zeros, whole chunks give their space back; a zero-range without
@@ -634,30 +640,10 @@ bool fs_disk_vm_open(struct fs_ctx *ctx, int64_t vm_id);
 
 /* ---- uploads (§5.3, upload.c; their writable blobs in disk.c) ------------- */
 
-/* What the mount that began an upload knows of it, kept in its fs_disk and
- * guarded by the disk's writer lock (held around the write hook). */
-struct fs_upload {
-	struct model_upload u;  /* its rows: image, blob, task, wblob */
-	char path[320];         /* disks/<dev>'s path, for refusals */
-	const char *format;     /* sniffed ("raw", "qcow2", "iso"), NULL until known */
-	uint64_t head_end;      /* bytes written contiguously from offset 0 */
-	int failed;             /* -EINVAL (refused) or -ECANCELED: every later write returns it */
-	bool closed;            /* the last writer closed: the task has the file */
-	int64_t checked_ns;     /* when the task row was last looked at (a cancel elsewhere) */
-	char refusal[256];      /* why a write refused it (for the refused hook) */
-	/* The file's SHA-256 (§2.1) and XXH3-128 (§2.3) as its writes arrive:
-	 * bytes [0, sha_at) fed, sha_zeros of them a gap before a write fed as
-	 * zeros — never more than the bytes written (UPLOAD_HASH_SLACK aside),
-	 * so the hasher's work, and the close that waits for it, follow what
-	 * was written, not the file's size; NULL before the first write and
-	 * once sha_lost (a write before sha_at, a shrink below it, a copy by
-	 * reference, more holes than bytes: the image gets its hashes from
-	 * the background checksum pass).  Freed by disk.c with the entry. */
-	blob_sha256_async *sha;
-	uint64_t sha_at;
-	uint64_t sha_zeros;
-	bool sha_lost;
-};
+/* What the mount that began an upload knows of it: upload.c's own
+ * struct, allocated for an upload only, held by its fs_disk entry and
+ * guarded by the disk's writer lock (held around its hooks). */
+struct fs_upload;
 /* Whether n is the disk of an image being uploaded (by cp: a blob that
  * the mount that began the upload writes). */
 static inline bool fs_node_is_upload(const struct fs_node *n)
@@ -679,11 +665,20 @@ static inline bool fs_node_is_import(const struct fs_node *n)
  * no call goes from disk.c into upload.c and no lock from one into the
  * other. */
 struct fs_disk_hooks {
-	/* A write, under the disk's writer lock: the bytes go in through
-	 * fs_disk_pwrite_locked.  *refused: the upload was refused by it
-	 * (refused is called once the lock is released). */
+	/* Before a write, under the disk's writer lock: 0 when the write may
+	 * be answered before its bytes are stored (the write hook follows
+	 * with answered), 1 when it is answered once stored (the format not
+	 * known yet: the sniff may refuse it), -errno refused (*refused: the
+	 * upload was refused by it; refused is called once the lock is
+	 * released). */
+	int (*admit)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
+	             uint64_t off, bool *refused);
+	/* The write, under the writer lock: the bytes go in through
+	 * fs_disk_pwrite_locked.  answered: its writer has the answer
+	 * already, and a failure fails the upload (later writes, the close).
+	 * *refused as for admit. */
 	ssize_t (*write)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
-	                 uint64_t off, bool *refused);
+	                 uint64_t off, bool answered, bool *refused);
 	/* A copy by reference into it, under the writer lock: the chunks go
 	 * in through fs_disk_share_locked; *refused as for write. */
 	ssize_t (*share)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, blob_store *s,
@@ -692,18 +687,27 @@ struct fs_disk_hooks {
 	void (*refused)(struct fs_ctx *ctx, struct fs_upload *up);
 	/* A truncate to size, under the writer lock, once it succeeded. */
 	void (*truncated)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
-	/* The last writer closed (up->closed set, no lock held): hand over. */
+	/* The last writer closed (no lock held, every write stored): hand over. */
 	void (*closed)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
+	/* Under the writer lock: the errno every later write returns (0:
+	 * none); fail sets it (a cancel) unless it is set. */
+	int (*failed)(const struct fs_upload *up);
+	void (*fail)(struct fs_upload *up, int err);
+	/* The entry's last reference went: up is freed. */
+	void (*free)(struct fs_upload *up);
 };
-/* disk.c: an upload's entry (begin: this mount starts it, with hooks;
- * writers other than the beginning mount's are -EBUSY), its state, its
- * blob. */
-int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, bool begin,
+/* disk.c: an upload's entry (up, from upload.c: this mount begins it,
+ * with hooks, and the entry owns up from a success on; NULL: another
+ * handle on it, writers other than the beginning mount's are -EBUSY), its
+ * state, its blob. */
+int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, struct fs_upload *up,
                         const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err);
 struct fs_upload *fs_disk_upload(struct fs_disk *d); /* NULL unless this mount's upload */
 blob_wblob *fs_disk_wblob(struct fs_disk *d);
-/* The upload's failed (0, -EINVAL or -ECANCELED), read under the writer lock. */
+/* The upload's failed errno (0: none), read under the writer lock. */
 int fs_disk_upload_failed(struct fs_disk *d);
+/* Waits for the write the writer lock's holder is storing, if any. */
+void fs_disk_settle(struct fs_disk *d);
 /* Only from a write or share hook (disk.c holds the writer lock). */
 ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
 ssize_t fs_disk_share_locked(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
@@ -789,6 +793,7 @@ void fs_stats_error(struct fs_ctx *ctx, enum fs_op op, int err);
 /* Counts bytes of a blob or disk read (READ's reply) or written (WRITE). */
 void fs_stats_read(struct fs_ctx *ctx, size_t n);
 void fs_stats_written(struct fs_ctx *ctx, size_t n);
+void fs_stats_uploaded(struct fs_ctx *ctx, uint64_t n);
 void fs_stats_shared(struct fs_ctx *ctx, uint64_t n);
 /* Renders /stats: the Prometheus text exposition format (SPEC §15). */
 void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out);

@@ -19,6 +19,8 @@
  *   requests_total{op}, request_errors_total{op}   every operation, zeros too
  *   request_errors_by_errno_total{op,errno}        only the pairs seen
  *   read_bytes_total, written_bytes_total          blob and disk data only
+ *   upload_bytes_total                             of them, into uploads as they arrive
+ *   copied_bytes_total                             bytes copied on their way into a store
  *   shared_bytes_total                             copy_file_range by reference
  *   sha256_read_bytes_total                        blobs read back to hash them
  *   chunk_cache_hits_total{region}, ..._misses_total{region}   stores open
@@ -98,6 +100,11 @@ void fs_stats_read(struct fs_ctx *ctx, size_t n)
 void fs_stats_written(struct fs_ctx *ctx, size_t n)
 {
 	atomic_fetch_add_explicit(&ctx->stats.written_bytes, n, memory_order_relaxed);
+}
+
+void fs_stats_uploaded(struct fs_ctx *ctx, uint64_t n)
+{
+	atomic_fetch_add_explicit(&ctx->stats.upload_bytes, n, memory_order_relaxed);
 }
 
 void fs_stats_shared(struct fs_ctx *ctx, uint64_t n)
@@ -339,6 +346,14 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	       "Bytes WRITE requests stored into instance disks and uploads (control files are not counted).");
 	sample(out, "imgfs_written_bytes_total", NULL, NULL, NULL, NULL,
 	       atomic_load_explicit(&ctx->stats.written_bytes, memory_order_relaxed));
+	family(out, "imgfs_upload_bytes_total", "counter",
+	       "Bytes WRITE requests stored into uploads (SPEC §5.3), counted as they arrive, before the close.");
+	sample(out, "imgfs_upload_bytes_total", NULL, NULL, NULL, NULL,
+	       atomic_load_explicit(&ctx->stats.upload_bytes, memory_order_relaxed));
+	family(out, "imgfs_copied_bytes_total", "counter",
+	       "Bytes the daemon copied between buffers on their way into a store (a SHA-256 queue, a store "
+	       "lane, a writable blob's stage): an upload's memory traffic per byte, the kernel's copies aside.");
+	sample(out, "imgfs_copied_bytes_total", NULL, NULL, NULL, NULL, blob_copied_bytes());
 	family(out, "imgfs_shared_bytes_total", "counter",
 	       "Bytes COPY_FILE_RANGE requests put into instance disks by reference: whole chunks of a snapshot "
 	       "or an image taken by id, none read or written (SPEC §16).");

@@ -18,6 +18,14 @@
  * meanwhile (cp --sparse skips holes); the check on close has the last
  * word anyway.
  *
+ * Once the format is known, a write is answered before its bytes are
+ * stored (the admit hook says so; disk.c answers, then calls the write
+ * hook with the writer lock held): `cp` reads its next MiB while this one
+ * is hashed and handed to the store, instead of one after the other.  A
+ * failure to store bytes already answered fails the upload (UPLOAD_FAILED):
+ * every later write and the close(2) return its errno, and the image ends
+ * in error — SPEC §11 promises an upload's bytes at close(2), not before.
+ *
  * Only the mount that began an upload writes it (its sniff and its close
  * must see every write).  A cancel elsewhere deletes the task row: the
  * writer sees it within UPLOAD_RECHECK_NS and fails every later write with
@@ -32,6 +40,61 @@
 
 #define UPLOAD_RECHECK_NS 1000000000LL /* how often a writer looks for a cancel made elsewhere */
 #define CDROM_IDX 26
+/* A writable blob's bound (blobstore: 2^32 chunks): a write beyond it is EFBIG. */
+#define UPLOAD_MAX_END ((uint64_t)UINT32_MAX * BLOB_CHUNK_SIZE)
+
+/* Where an upload this mount began stands: every state but WRITING fails
+ * the writes that follow, and the close, with up->err. */
+enum upload_state {
+	UPLOAD_WRITING,   /* writes are taken */
+	UPLOAD_REFUSED,   /* a write's bytes are of no format taken here: EINVAL, abandoned */
+	UPLOAD_CANCELLED, /* `cancel`, through this mount or another: ECANCELED */
+	UPLOAD_FAILED,    /* storing bytes already answered failed: its errno, error at close */
+};
+
+/* Where the file's hashes stand (§2.1, §2.3). */
+enum upload_hash {
+	UPLOAD_HASH_NONE,      /* nothing written yet */
+	UPLOAD_HASH_FOLLOWING, /* [0, sha_at) fed, in order */
+	UPLOAD_HASH_LOST,      /* no longer the bytes': the background checksum pass hashes it */
+};
+
+/* What the mount that began an upload knows of it: allocated for an
+ * upload only (upload_new), held by its disk entry (disk.c), guarded by
+ * the disk's writer lock — held around every hook. */
+struct fs_upload {
+	struct model_upload u;  /* its rows: image, blob, task, wblob */
+	char path[320];         /* disks/<dev>'s path, for refusals */
+	const char *format;     /* sniffed ("raw", "qcow2", "iso"), NULL until known */
+	uint64_t head_end;      /* bytes written contiguously from offset 0 */
+	enum upload_state state;
+	int err;                /* state's errno (0 while WRITING) */
+	int64_t checked_ns;     /* when the task row was last looked at (a cancel elsewhere) */
+	char refusal[256];      /* why a write refused it (for the refused hook) */
+	/* The file's SHA-256 (§2.1) and XXH3-128 (§2.3) as its writes arrive:
+	 * bytes [0, sha_at) fed, sha_zeros of them a gap before a write fed as
+	 * zeros — never more than the bytes written (UPLOAD_HASH_SLACK aside),
+	 * so the hasher's work, and the close that waits for it, follow what
+	 * was written, not the file's size; sha is NULL unless FOLLOWING
+	 * (lost: a write before sha_at, a shrink below it, a copy by
+	 * reference, more holes than bytes). */
+	enum upload_hash hash;
+	blob_sha256_async *sha;
+	uint64_t sha_at;
+	uint64_t sha_zeros;
+	/* Progress while the bytes arrive (SPEC §4, upload_report): the bytes
+	 * written, the size a truncate gave the file ahead of them (0:
+	 * unknown), a QCOW2's virtual size (what progress is reckoned against
+	 * when the size is unknown), what the task row was last told, when. */
+	uint64_t written, total, estimate, reported;
+	int64_t reported_ns;
+};
+
+/* How often an upload tells its task row how far it got: every
+ * UPLOAD_REPORT_BYTES written or UPLOAD_REPORT_NS, whichever comes first
+ * (one short transaction each: a 4 GiB cp costs a few dozen). */
+#define UPLOAD_REPORT_BYTES (64ULL << 20)
+#define UPLOAD_REPORT_NS 1000000000LL
 
 /* After the upload's disk went away (abandoned, cancelled): the kernel
  * drops the image's attributes and the name disks/<dev>, so the next cp
@@ -57,8 +120,10 @@ static void upload_changed(struct fs_ctx *ctx, const struct model_upload *u)
 	fs_invalidate(ctx, &c, false);
 }
 
+static int upload_admit(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
+                        uint64_t off, bool *refused);
 static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
-                            uint64_t off, bool *refused);
+                            uint64_t off, bool answered, bool *refused);
 static ssize_t upload_share(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, blob_store *s,
                             const blob_manifest *src, uint64_t src_off, uint64_t dst_off, uint64_t len,
                             struct blob_share_counts *counts, bool *refused);
@@ -67,19 +132,56 @@ static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_uploa
 
 /* What disk.c calls back for an upload this mount began. */
 static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
+static int upload_failed(const struct fs_upload *up);
+static void upload_fail(struct fs_upload *up, int err);
+static void upload_free(struct fs_upload *up);
 
 static const struct fs_disk_hooks upload_hooks = {
+	.admit = upload_admit,
 	.write = upload_write,
 	.share = upload_share,
 	.truncated = upload_truncated,
 	.refused = upload_write_refused,
 	.closed = upload_closed,
+	.failed = upload_failed,
+	.fail = upload_fail,
+	.free = upload_free,
 };
+
+static struct fs_upload *upload_new(const struct model_upload *u)
+{
+	struct fs_upload *up = calloc(1, sizeof(*up));
+	if (up)
+		up->u = *u;
+	return up;
+}
+
+static void upload_free(struct fs_upload *up)
+{
+	if (up)
+		blob_sha256_async_free(up->sha); /* a hash not handed over: not wanted */
+	free(up);
+}
+
+static int upload_failed(const struct fs_upload *up)
+{
+	return up->state == UPLOAD_WRITING ? 0 : up->err;
+}
+
+/* The first failure sticks: a cancel after a refusal stays a refusal. */
+static void upload_fail(struct fs_upload *up, int err)
+{
+	if (up->state != UPLOAD_WRITING)
+		return;
+	up->state = err == -ECANCELED ? UPLOAD_CANCELLED : err == -EINVAL ? UPLOAD_REFUSED : UPLOAD_FAILED;
+	up->err = err;
+}
 
 int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *n,
                      struct fs_disk **out, struct model_err *err)
 {
 	struct model_upload u;
+	struct fs_upload *up;
 	int idx = model_device_index(name);
 	int rc;
 
@@ -89,12 +191,16 @@ int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *na
 		return model_fail(err, -EINVAL, "an image is uploaded to disks/vda (an ISO image to disks/cdrom)");
 	if ((rc = model_upload_begin(ctx->m, p->img.id, idx, &u, err)) < 0)
 		return rc;
-	if ((rc = fs_node_resolve(ctx, &p->caller, upload_ino(&u), n)) < 0 ||
-	    (rc = fs_disk_open_upload(ctx, &u, true, true, &upload_hooks, out, err)) < 0) {
+	up = upload_new(&u);
+	if (!up || (rc = fs_node_resolve(ctx, &p->caller, upload_ino(&u), n)) < 0 ||
+	    (rc = fs_disk_open_upload(ctx, &u, true, up, &upload_hooks, out, err)) < 0) {
+		if (!up)
+			rc = -ENOMEM;
+		upload_free(up);
 		model_upload_abandon(ctx->m, &u, "the upload could not be opened");
 		return err && err->code ? rc : model_fail(err, rc, "the upload could not be opened: %s", strerror(-rc));
 	}
-	fs_node_path(ctx, n, fs_disk_upload(*out)->path, sizeof(fs_disk_upload(*out)->path));
+	fs_node_path(ctx, n, up->path, sizeof(up->path));
 	return 0;
 }
 
@@ -109,7 +215,7 @@ int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, stru
 	struct model_upload u = {.image_id = n->img.id, .blob_id = n->blob_id, .region_id = n->img.region_id,
 	                         .folder = n->img.folder, .idx = n->dev.index};
 	memcpy(u.wblob, b.wblob, sizeof(u.wblob));
-	return fs_disk_open_upload(ctx, &u, write, false, NULL, out, err);
+	return fs_disk_open_upload(ctx, &u, write, NULL, NULL, out, err);
 }
 
 /* -errno that every write of a failed or cancelled upload returns; also
@@ -117,14 +223,14 @@ int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, stru
 static int upload_usable(struct fs_ctx *ctx, struct fs_upload *up)
 {
 	int64_t now;
-	if (up->failed)
-		return up->failed;
+	if (up->state != UPLOAD_WRITING)
+		return up->err;
 	if ((now = model_now_ns()) - up->checked_ns >= UPLOAD_RECHECK_NS) {
 		up->checked_ns = now;
 		if (!model_upload_alive(ctx->m, &up->u))
-			up->failed = -ECANCELED;
+			upload_fail(up, -ECANCELED);
 	}
-	return up->failed;
+	return upload_failed(up);
 }
 
 /* Sniffs head (the file's first len bytes); 0 (decided or not yet) or
@@ -137,6 +243,14 @@ static int upload_sniff(struct fs_ctx *ctx, struct fs_upload *up, const void *he
 	if (rc <= 0)
 		return rc;
 	up->format = format;
+	/* A QCOW2's virtual size (big-endian at byte 24): not the bytes to
+	 * come — a file holds what its clusters hold — but what progress is
+	 * reckoned against while the file's size is unknown. */
+	if (strcmp(format, "qcow2") == 0 && len >= 32) {
+		const uint8_t *h = head;
+		for (int i = 24; i < 32; i++)
+			up->estimate = up->estimate << 8 | h[i];
+	}
 	model_upload_sniffed(ctx->m, &up->u, format); /* the format file: informative */
 	upload_changed(ctx, &up->u);
 	return 0;
@@ -196,18 +310,21 @@ static void upload_hash_lost(struct fs_upload *up)
 {
 	blob_sha256_async_free(up->sha);
 	up->sha = NULL;
-	up->sha_lost = true;
+	up->hash = UPLOAD_HASH_LOST;
 }
 
 /* n bytes of buf landed at off: hashed in order, a gap before them as
  * zeros (cp skipping a hole), anything before what was hashed loses it. */
 static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssize_t n)
 {
-	if (n <= 0 || up->sha_lost)
+	if (n <= 0 || up->hash == UPLOAD_HASH_LOST)
 		return;
-	if (!up->sha && blob_sha256_async_new(&up->sha) < 0) {
-		upload_hash_lost(up);
-		return;
+	if (up->hash == UPLOAD_HASH_NONE) {
+		if (blob_sha256_async_new(&up->sha) < 0) {
+			upload_hash_lost(up);
+			return;
+		}
+		up->hash = UPLOAD_HASH_FOLLOWING;
 	}
 	if (off < up->sha_at || !upload_hash_zeros_ok(up, off - up->sha_at)) {
 		upload_hash_lost(up);
@@ -219,13 +336,33 @@ static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssi
 	up->sha_at = off + (uint64_t)n;
 }
 
-/* The truncated hook: a shrink below what was hashed loses it. */
+/* n more bytes arrived: counted, and told to the task row when due — what
+ * `progress` and the task's bytes-done show while the file is written. */
+static void upload_report(struct fs_ctx *ctx, struct fs_upload *up, ssize_t n)
+{
+	int64_t now;
+	if (n <= 0)
+		return;
+	up->written += (uint64_t)n;
+	fs_stats_uploaded(ctx, (uint64_t)n);
+	now = model_now_ns();
+	if (up->written - up->reported < UPLOAD_REPORT_BYTES && now - up->reported_ns < UPLOAD_REPORT_NS)
+		return;
+	up->reported = up->written;
+	up->reported_ns = now;
+	if (model_upload_progress(ctx->m, &up->u, up->written, up->total, up->estimate) == 0)
+		upload_changed(ctx, &up->u);
+}
+
+/* The truncated hook: a shrink below what was hashed loses it; a size
+ * given ahead of the bytes (truncate -s, then the writes) is the total. */
 static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size)
 {
 	(void)ctx;
 	(void)d;
 	if (size < up->sha_at)
 		upload_hash_lost(up);
+	up->total = size > up->written ? size : 0;
 }
 
 /* At close: the hex SHA-256 and XXH3-128 of the file of size bytes, or
@@ -234,7 +371,7 @@ static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_up
 static void upload_hash_end(struct fs_upload *up, uint64_t size, char out[65], char xxh[33])
 {
 	out[0] = xxh[0] = '\0';
-	if (!up->sha || up->sha_lost || size < up->sha_at || !upload_hash_zeros_ok(up, size - up->sha_at)) {
+	if (up->hash != UPLOAD_HASH_FOLLOWING || size < up->sha_at || !upload_hash_zeros_ok(up, size - up->sha_at)) {
 		upload_hash_lost(up); /* its queue dropped unhashed */
 		return;
 	}
@@ -247,27 +384,58 @@ static void upload_hash_end(struct fs_upload *up, uint64_t size, char out[65], c
 /* A write or share hook's refusal: every later write fails too. */
 static ssize_t upload_refuse(struct fs_upload *up, const struct model_err *err, bool *refused)
 {
-	up->failed = -EINVAL;
+	upload_fail(up, -EINVAL);
 	snprintf(up->refusal, sizeof(up->refusal), "%s", err->msg);
 	*refused = true;
 	return -EINVAL;
 }
 
-/* The write hook (disk.c holds the writer lock): sniffs, then writes. */
-static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
-                            uint64_t off, bool *refused)
+/* The admit hook (disk.c holds the writer lock): a failed upload's errno,
+ * a first write of no known format refused; answered at once (0) when the
+ * format is known, the bytes within a blob's bounds (EFBIG comes back
+ * from the write itself), else once they are stored (1). */
+static int upload_admit(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
+                        uint64_t off, bool *refused)
 {
 	struct model_err err = {0};
-	ssize_t n;
 	int rc;
 
+	(void)d;
 	if ((rc = upload_usable(ctx, up)) < 0)
 		return rc;
 	/* Before the bytes land: a wrong file leaves nothing behind. */
 	if (!up->format && off == 0 && upload_sniff(ctx, up, buf, len, &err) < 0)
-		return upload_refuse(up, &err, refused);
+		return (int)upload_refuse(up, &err, refused);
+	return up->format && off <= UPLOAD_MAX_END && len <= UPLOAD_MAX_END - off ? 0 : 1;
+}
+
+/* Bytes answered could not be stored: the upload fails (its close ends it
+ * in error), and says so once. */
+static void upload_store_failed(struct fs_ctx *ctx, struct fs_upload *up, int rc)
+{
+	if (up->state != UPLOAD_WRITING)
+		return;
+	upload_fail(up, rc == -EINVAL || rc == -ECANCELED ? -EIO : rc);
+	fs_log(ctx, "write %s: %s storing the file: %s (the upload ends in error at close)", up->path,
+	       fs_errno_name(up->err), strerror(-rc));
+}
+
+/* The write hook (disk.c holds the writer lock, admit took it): writes,
+ * hashes, and sniffs again while the format is not known. */
+static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
+                            uint64_t off, bool answered, bool *refused)
+{
+	struct model_err err = {0};
+	ssize_t n;
+
 	n = fs_disk_pwrite_locked(d, buf, len, off);
 	upload_hash(up, buf, off, n);
+	upload_report(ctx, up, n);
+	if (answered) { /* the format is known: nothing left to sniff */
+		if (n != (ssize_t)len)
+			upload_store_failed(ctx, up, n < 0 ? (int)n : -EIO);
+		return n;
+	}
 	if (upload_landed(ctx, d, up, off, n, &err) < 0)
 		return upload_refuse(up, &err, refused);
 	return n;
@@ -331,8 +499,12 @@ int fs_upload_flush(struct fs_disk *d)
 {
 	if (!fs_disk_upload(d))
 		return 0;
-	/* What close(2) returned success for is on the device (§11). */
-	return fs_disk_upload_failed(d) ? 0 : blob_wblob_fsync(fs_disk_wblob(d));
+	/* What close(2) returned success for is on the device (§11); bytes
+	 * answered but not stored fail it (abandoned, cancelled: said before). */
+	int rc = fs_disk_upload_failed(d);
+	if (rc == 0)
+		return blob_wblob_fsync(fs_disk_wblob(d));
+	return fs_disk_upload(d)->state == UPLOAD_FAILED ? rc : 0;
 }
 
 /* The closed hook: the last writer of this mount's upload closed. */
@@ -342,9 +514,17 @@ static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_uploa
 	char why[128], sha[65], xxh[33];
 	int rc;
 
-	if (fs_disk_upload_failed(d))
+	if (fs_disk_upload_failed(d) && up->state != UPLOAD_FAILED)
 		return; /* abandoned or cancelled: nothing to hand over */
-	/* No writer is left (up->closed): the hash is this thread's now. */
+	if (up->state == UPLOAD_FAILED) { /* answered bytes were lost: never trusted */
+		snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(-up->err));
+		model_upload_fail(ctx->m, &up->u, why);
+		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(up->err), why);
+		upload_changed(ctx, &up->u);
+		fs_workers_kick(ctx);
+		return;
+	}
+	/* No writer is left (the disk is closed): the hash is this thread's now. */
 	upload_hash_end(up, blob_wblob_size(w), sha, xxh);
 	/* Durable before the task may seal it: a queued task trusts the wblob. */
 	if ((rc = blob_wblob_fsync(w)) < 0) {

@@ -140,6 +140,13 @@ int model_upload_sniff(enum model_folder folder, const void *head, size_t len, b
                        struct model_err *err);
 /* Records the sniffed format (the `format` file shows it from now on). */
 int model_upload_sniffed(model *m, const struct model_upload *u, const char *format);
+/* While the file is written (SPEC §4): the task's bytes-done (done, the
+ * bytes written so far) and bytes-total (total: the size the file was
+ * given ahead of its bytes, 0 when unknown), and the image's progress —
+ * done against total, else against estimate (a QCOW2's virtual size: it
+ * moves, under 100), else 0.  One short transaction; nothing when the
+ * upload was cancelled meanwhile. */
+int model_upload_progress(model *m, const struct model_upload *u, uint64_t done, uint64_t total, uint64_t estimate);
 /* A refused first write: the upload is abandoned as if it never began
  * (uploading -> queued, device, blob and task rows gone, the wblob removed
  * after the commit), the reason in `error`. */

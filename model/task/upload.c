@@ -399,6 +399,49 @@ out:
 	return rc;
 }
 
+int model_upload_progress(model *m, const struct model_upload *u, uint64_t done, uint64_t total, uint64_t estimate)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int64_t now = model_now_ns();
+	uint64_t of = total ? total : estimate;
+	int pct = of ? (int)(done >= of ? 99 : done * 100 / of) : 0;
+	int rc;
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET bytes_done = ?, bytes_total = ?, updated = ? "
+	                             "WHERE id = ? AND state = 'open'")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, (int64_t)done);
+	db_bind_int64(st, 2, (int64_t)total);
+	db_bind_int64(st, 3, now / 1000000000);
+	db_bind_int64(st, 4, u->task_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (model_changes(c) != 1) {
+		rc = -ENOENT; /* cancelled (or closed) meanwhile */
+		goto out;
+	}
+	if (!(st = model_stmt(c, SQL("UPDATE images SET progress = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 "
+	                             "AND status = ?4")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int(st, 1, pct > 99 ? 99 : pct);
+	db_bind_int64(st, 2, now);
+	db_bind_int64(st, 3, u->image_id);
+	db_bind_int(st, 4, MODEL_IMG_UPLOADING);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
+}
+
 int model_upload_abandon(model *m, const struct model_upload *u, const char *reason)
 {
 	struct model_conn *c;

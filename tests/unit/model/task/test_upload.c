@@ -453,6 +453,45 @@ static void test_cancel(void **state)
 	assert_int_equal(get(fx, id2).status, MODEL_IMG_ERROR);
 }
 
+/* While the file is written (SPEC §4): bytes-done, bytes-total (0: not
+ * known) and progress — against the size given ahead, else the QCOW2's
+ * virtual size (never 100 before the close), else 0; nothing once the
+ * upload is cancelled. */
+static void test_progress(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_upload u;
+	struct model_task t;
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "golden");
+
+	begin(fx, id, 0, &u);
+	/* No size known, no estimate: bytes move, progress does not. */
+	assert_int_equal(model_upload_progress(fx->m, &u, 3 << 20, 0, 0), 0);
+	assert_int_equal(model_task_of_image(fx->m, id, &t), 0);
+	assert_int_equal(t.bytes_done, 3 << 20);
+	assert_int_equal(t.bytes_total, 0);
+	assert_true(t.rate > 0);
+	assert_int_equal(get(fx, id).progress, 0);
+	/* A QCOW2's virtual size as the estimate: bytes-total stays unknown. */
+	assert_int_equal(model_upload_progress(fx->m, &u, 50 << 20, 0, 200 << 20), 0);
+	assert_int_equal(model_task_of_image(fx->m, id, &t), 0);
+	assert_int_equal(t.bytes_total, 0);
+	assert_int_equal(get(fx, id).progress, 25);
+	assert_int_equal(model_upload_progress(fx->m, &u, 300 << 20, 0, 200 << 20), 0);
+	assert_int_equal(get(fx, id).progress, 99);
+	/* A size given ahead. */
+	assert_int_equal(model_upload_progress(fx->m, &u, 300 << 20, 400 << 20, 200 << 20), 0);
+	assert_int_equal(model_task_of_image(fx->m, id, &t), 0);
+	assert_int_equal(t.bytes_total, 400 << 20);
+	assert_int_equal(get(fx, id).progress, 75);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_UPLOADING);
+	/* Cancelled: nothing is written. */
+	assert_int_equal(model_upload_cancel(fx->m, id, &err), 0);
+	assert_int_equal(model_upload_progress(fx->m, &u, 350 << 20, 400 << 20, 0), -ENOENT);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_ERROR);
+}
+
 static void test_reap(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -492,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_validate_attrs),
 		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_reap, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_progress, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
