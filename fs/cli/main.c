@@ -30,9 +30,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fs.h"
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
 #include "ins_proto.h"     /* ins_helper_main (SPEC §18) */
+#include "log.h"
 #include "serve.h"
+#include "watch.h"
 
 struct opts {
 	char *state;

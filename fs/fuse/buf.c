@@ -13,12 +13,15 @@
  * growing past it; a counting buffer keeps no byte (a stat's size).
  */
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "buf.h"
+#include "include/core.h" /* model_utf8_decode */
 
 #define BUF_MAP_MIN (128u * 1024)
 

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk.h"
 #include "fs.h"
 
 struct fs_disk {

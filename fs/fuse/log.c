@@ -21,11 +21,11 @@
  *
  * Who calls it: every part of fs/ (fs_log, fs_refuse), ops.c for -o debug
  * (fs_log_debug), main.c at mount and unmount (fs_log_open/close), and
- * whoever handles SIGHUP (log_reopen, after logrotate moved the file).
+ * whoever handles SIGHUP (fs_log_reopen, after logrotate moved the file).
  *
  * The file keeps one descriptor number for the whole mount: a rotation or
  * a reopen opens the path anew and dup2()s it onto that number, so
- * log_reopen needs no lock and is safe in a signal handler, and no thread
+ * fs_log_reopen needs no lock and is safe in a signal handler, and no thread
  * can ever write into a descriptor that was closed and given to something
  * else.
  */
@@ -43,62 +43,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "common.h"
 #include "fs.h"
+#include "log.h"
 
 int fs_reply_errno(int err)
 {
 	err = err < 0 ? -err : err;
 	return err == ENOSYS ? EPERM : err;
-}
-
-/* The symbolic name of an errno for the log ("EMFILE"); one the list
- * lacks is written as its number ("E123"), never as a guess. */
-const char *fs_errno_name(int err)
-{
-	static _Thread_local char other[16];
-	switch (err < 0 ? -err : err) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EIO: return "EIO";
-	case EACCES: return "EACCES";
-	case EBUSY: return "EBUSY";
-	case EEXIST: return "EEXIST";
-	case EXDEV: return "EXDEV";
-	case ENOTDIR: return "ENOTDIR";
-	case EISDIR: return "EISDIR";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENAMETOOLONG: return "ENAMETOOLONG";
-	case ENOTEMPTY: return "ENOTEMPTY";
-	case EDQUOT: return "EDQUOT";
-	case ENOMEM: return "ENOMEM";
-	case ENODATA: return "ENODATA";
-	case ENXIO: return "ENXIO";
-	case E2BIG: return "E2BIG";
-	case EREMOTE: return "EREMOTE";
-	case EMFILE: return "EMFILE";
-	case ENFILE: return "ENFILE";
-	case EAGAIN: return "EAGAIN";
-	case EROFS: return "EROFS";
-	case EFBIG: return "EFBIG";
-	case ESTALE: return "ESTALE";
-	case ENOTSUP: return "ENOTSUP";
-	case ENOSYS: return "ENOSYS";
-	case ERANGE: return "ERANGE";
-	case EBADF: return "EBADF";
-	case EINTR: return "EINTR";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case EOVERFLOW: return "EOVERFLOW";
-	case ELOOP: return "ELOOP";
-	case EMLINK: return "EMLINK";
-	case ENOTCONN: return "ENOTCONN";
-	case ECANCELED: return "ECANCELED";
-	default:
-		snprintf(other, sizeof(other), "E%d", err < 0 ? -err : err);
-		return other;
-	}
 }
 
 /* A code point that prints nothing or moves the text a reader sees: C1
@@ -366,7 +319,7 @@ static void err_forget(const struct fs_ctx *ctx)
 
 /* ---- where lines go ------------------------------------------------------ */
 
-/* The one mount whose log a signal handler may reopen (log_reopen takes
+/* The one mount whose log a signal handler may reopen (fs_log_reopen takes
  * no argument: a handler reaches nothing else).  Set by fs_log_open,
  * cleared by fs_log_close; read only as a whole pointer. */
 static struct fs_ctx *volatile reopen_ctx;
@@ -425,7 +378,7 @@ void fs_log_close(struct fs_ctx *ctx)
 	ctx->log_syslog = false;
 }
 
-void log_reopen(void)
+void fs_log_reopen(void)
 {
 	struct fs_ctx *ctx = reopen_ctx;
 	int saved = errno; /* a signal handler must leave errno as it was */

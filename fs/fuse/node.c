@@ -14,7 +14,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "dirs.h"
+#include "disk.h"
 #include "fs.h"
+#include "log.h"
+#include "stats.h"
 
 #define NS 1000000000LL
 

@@ -20,8 +20,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "attr.h"
+#include "dirs.h"
+#include "disk.h"
 #include "fs.h"
+#include "log.h"
 #include "ops_int.h"
+#include "stats.h"
+#include "watch.h"
 
 #define XATTR_HASH "user.imgfs.xxh128"
 

@@ -27,8 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+#include "disk.h"
 #include "format.h"
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 #define UPLOAD_RECHECK_NS 1000000000LL /* how often a writer looks for a cancel made elsewhere */
 #define CDROM_IDX 26

@@ -19,7 +19,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "attr.h"
+#include "dirs.h"
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 /* How long one wait for a commit lasts: the longest an unmount waits for
  * the watcher to notice it should stop.  (SQLite is polled every 200 ms

@@ -27,6 +27,8 @@
 #include <time.h>
 
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 #define WORK_POLL_MS 1000
 #define HOUSEKEEPING_S 5
