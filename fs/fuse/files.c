@@ -26,6 +26,7 @@
 #include "dirs.h"
 #include "disk.h"
 #include "fs.h"
+#include "imgfs_assert.h"
 #include "log.h"
 #include "ops_int.h"
 #include "stats.h"
@@ -250,6 +251,7 @@ static void rendering_put(struct rendering *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&render_lock);
+	IMGFS_ASSERT(r->refs > 0);
 	if (--r->refs) {
 		pthread_mutex_unlock(&render_lock);
 		return;

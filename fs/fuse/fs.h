@@ -126,6 +126,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "imgfs_assert.h"
 #include "ins_proto.h"
 #include "model.h"
 #include "stats.h"
@@ -139,6 +140,36 @@ static inline int64_t fs_mono_ns(void)
 }
 
 /* ---- the mount ----------------------------------------------------------- */
+
+/* ---- locks ----------------------------------------------------------------
+ *
+ * Every mutex of fs/fuse, what it guards, and what may be taken while it
+ * is held.  A lock is taken only after the ones above it on its line of
+ * descent, never the other way (arrows point from the holder):
+ *
+ *   disks_lock (disk.c: the open disks, their refs and writers)
+ *     -> fs_disk.wlock (disk.c: one disk's writes, truncates and its
+ *        upload's state; the upload hooks of upload.c run under it)
+ *          -> blob_wblob.lock and below (blobstore/blobstore_int.h)
+ *          -> the model's locks (model/model_int.h): every model call
+ *          -> ctx->log_lock -> (nothing)   fs_log, fs_refuse
+ *          -> err_lock (log.c: the /errors rings) -> (nothing)
+ *
+ *   Leaves, under which nothing else is taken:
+ *     ctx->log_lock     the log file, its rotation, the rate-limit slots
+ *     err_lock          each caller's recent refusals (/errors)
+ *     ctx->work_lock    work_kicks, with work_cond (worker.c)
+ *     ctx->rmdir_lock   rmdir_retry (ops.c)
+ *     render_lock, lanes_lock, handles_lock   files.c's renderings,
+ *                       rendering turns and open handles
+ *   inside.c keeps its own (the helper table, a volume's conversation:
+ *   see its top comment); fs/cli/main.c's stop lock is taken by main and
+ *   its stop thread only.
+ *
+ * A function whose comment says "under X" or that is named _locked checks
+ * X with IMGFS_ASSERT_HELD (imgfs_assert.h: Debug and Asan builds).  The
+ * watcher and the workers take no fs lock across a model call but the
+ * model's own. */
 
 struct fs_ctx {
 	model *m;
@@ -215,6 +246,9 @@ enum fs_kind {
 
 static inline fuse_ino_t fs_ino(enum fs_kind kind, int64_t obj, unsigned sub)
 {
+	/* A row id fits its 40 bits and an entry its 16: nothing spills into
+	 * the next field (see the top of this file). */
+	IMGFS_ASSERT(obj >= 0 && obj < (1ll << 40) && sub <= 0xffff);
 	return (fuse_ino_t)kind << 56 | (fuse_ino_t)obj << 16 | sub;
 }
 static inline enum fs_kind fs_ino_kind(fuse_ino_t ino) { return (enum fs_kind)(ino >> 56); }

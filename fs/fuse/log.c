@@ -46,6 +46,7 @@
 #include "buf.h"
 #include "common.h"
 #include "fs.h"
+#include "imgfs_assert.h"
 #include "log.h"
 
 int fs_reply_errno(int err)
@@ -131,7 +132,7 @@ void fs_log_set_account(int64_t account_id, int64_t uid)
 /* Refusals are logged per (caller, operation) from a bucket of LOG_BURST
  * lines that refills at LOG_RATE lines a second: a person or a script
  * that makes a mistake sees every line of it, a loop of refused calls
- * (12 MB in 3 s from one uid without an account, before this) costs a
+ * (megabytes a second from one uid without an account, unlimited) costs a
  * line a second and one "N similar lines suppressed" when it ends or
  * slows.  A table of slots by hash: a collision evicts the older key,
  * whose count is written then. */
@@ -225,6 +226,7 @@ static uint64_t err_seq;
 /* Under err_lock: the ring of (ctx, account, uid), NULL if none. */
 static struct err_ring *err_find(const struct fs_ctx *ctx, int64_t account, int64_t uid)
 {
+	IMGFS_ASSERT_HELD(&err_lock);
 	for (size_t i = 0; i < ERR_CALLERS; i++)
 		if (err_rings[i].ctx == ctx && err_rings[i].account == account && err_rings[i].uid == uid)
 			return &err_rings[i];
@@ -395,6 +397,7 @@ static void log_rotate(struct fs_ctx *ctx)
 {
 	char from[sizeof(ctx->log_path) + 16], to[sizeof(ctx->log_path) + 16]; /* ".<int>" fits */
 	struct stat st;
+	IMGFS_ASSERT_HELD(&ctx->log_lock);
 	if (!ctx->log_path[0] || ctx->log_max <= 0 || fstat(ctx->log_fd, &st) < 0 || st.st_size < ctx->log_max)
 		return;
 	for (int i = FS_LOG_KEEP - 1; i >= 1; i--) {
@@ -412,6 +415,7 @@ static void log_rotate(struct fs_ctx *ctx)
 static void log_write(struct fs_ctx *ctx, int prio, const char *line)
 {
 	char stamp[21];
+	IMGFS_ASSERT_HELD(&ctx->log_lock);
 	if (ctx->log) {
 		model_fmt_time(stamp, time(NULL));
 		fprintf(ctx->log, "%s imgfs: %s\n", stamp, line);
