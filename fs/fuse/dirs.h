@@ -10,6 +10,37 @@
 
 #include "fs.h"
 
+/* ---- the provider table (node.c) ------------------------------------------
+ *
+ * node.c resolves, looks up, stats, lists and names every node; where a
+ * node belongs to a provider, it asks that provider through one row of
+ * this table instead of a case in each of five switches (dir_verbs in
+ * ops.c applied to reads).  A provider has a root, a directory that is an
+ * entry of an image's table (shares/, copies/, files/) or of a region
+ * (tenants/), and its own nodes below it.  lookup and list are asked for
+ * both; resolve, stat and path for its own nodes only (its root is an
+ * attribute subdirectory, which node.c stats and names as any other).
+ *
+ * Adding a provider: an enum value, a row in node.c's dir_providers (its
+ * functions adapted to these signatures there), the root in provider_of
+ * and the inode numbers of its nodes in fs.h's map. */
+enum fs_dir_provider { FS_DIR_NONE = 0, FS_DIR_SHARES, FS_DIR_COPIES, FS_DIR_TENANTS, FS_DIR_FILES, FS_DIR_COUNT };
+struct fs_dir_ops {
+	/* n (its caller set; for shares/ and copies/, the image's directory
+	 * node) becomes the node of number ino. */
+	int (*resolve)(struct fs_ctx *ctx, struct fs_node *n, fuse_ino_t ino);
+	/* n: a copy of the directory node; becomes its entry name. */
+	int (*lookup)(struct fs_ctx *ctx, struct fs_node *n, const char *name);
+	/* Lists dir from offset off (after ".", ".."), as fs_node_list. */
+	int (*list)(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
+	/* Fills st's type, mode, links, size and ids; the times through
+	 * *mtime_ns and *ctime_ns as fs_node_stat sets them, or returns 1:
+	 * st is whole, its own times set (files/: the guest's). */
+	int (*stat)(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns, int64_t *ctime_ns);
+	/* The path of n, for the log (NULL: node.c's, from the region on). */
+	void (*path)(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+};
+
 /* ---- sharing (§6.4, share.c) ---------------------------------------------- */
 
 /* shares/ of an image the caller owns lists the accounts it is shared
