@@ -24,12 +24,12 @@
  *                                 (READY=1); and a thread for SIGHUP
  *   fs_service_stop               after the session loop
  *
- * Why the parent waits (and not fuse_daemonize's): fuse_daemonize returned
- * as soon as the child had forked, before its session loop ran; a
- * `fusermount3 -u` then found the mount busy with our own readahead
- * thread's statvfs(), which waited for the INIT reply (5 failures in 6
- * tries).  Now nothing of ours touches the mount after the process
- * returned.
+ * Why the parent waits (and not fuse_daemonize's): fuse_daemonize returns
+ * as soon as the child has forked, before its session loop runs; a
+ * `fusermount3 -u` right after it can find the mount busy with our own
+ * readahead thread's statvfs(), which waits for the INIT reply.  Waiting
+ * for the mount to answer means nothing of ours touches the mount after
+ * the process returned.
  */
 #include <dirent.h>
 #include <errno.h>

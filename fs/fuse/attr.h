@@ -11,7 +11,7 @@
 #include "buf.h"
 #include "fs.h"
 
-/* One generated file or subdirectory of a directory kind (STYLE: tables). */
+/* One generated file or subdirectory of a directory kind (docs/style.md: behaviour as tables). */
 struct fs_attr {
 	unsigned id;        /* a file's inode sub number, fixed in the table (attr.c); 0 for directories */
 	const char *name;

@@ -1,8 +1,8 @@
 /*
  * watch.c — keeping the kernel's caches true.  The mount answers with long
  * entry and attribute timeouts (a tree walk is served from the kernel's
- * caches: FUSE-NOTES, find -ls), so every change must reach the kernel as an
- * invalidation:
+ * caches: docs/fuse-notes.md, find -ls), so every change must reach the
+ * kernel as an invalidation:
  *
  *   - changes made through this mount are invalidated by the request that
  *     made them, before it replies (attributes only: safe inside a request),

@@ -1,7 +1,8 @@
 /*
  * worker.c — the mount's background task threads: they run what requests
- * queued (captures today; conversions, copies and imports later) and the
- * model's housekeeping (recycle-bin expiry).
+ * queued (every task kind of model/task/: captures, conversions, copies,
+ * uploads, URL imports, destroys, checksums) and the model's housekeeping
+ * (recycle-bin expiry).
  *
  * Who calls it: main.c starts them once the daemon has forked and the
  * session is mounted (SQLite handles and threads do not survive fork) and
