@@ -18,6 +18,27 @@
  *   bytes; readers hold a reference while they copy out, without the lock).
  *   Eviction takes the least recently used unreferenced entry.  Because an id
  *   names its bytes forever, a cached entry can never be stale.
+ *
+ * Locks of blobstore/, what each guards and what may be taken under it
+ * (arrows point from the holder; nothing is taken against an arrow):
+ *
+ *   blob_wblob.lock (rwlock: writes, truncates, punches, shares hold it
+ *   for writing, reads for reading)
+ *     -> blob_wblob.ext_lock   the .data.<k> files, opened by readers too
+ *     -> blob_wblob.batch_lock a streamed upload's batch and `uncommitted`
+ *          -> blob_batch.lock  (batch.c: the lanes' commands; released
+ *                               around every backend call)
+ *     -> blob_cache.lock (a base chunk read; released around the load)
+ *     -> blob_sealer.lock, blob_sha256_async.lock (crypt.c, digest.c: a
+ *        hand-off to their thread)
+ *   Leaves, under which nothing of imgfs is taken: blob_cache.lock,
+ *   blob_batch.lock, blob_sealer.lock, blob_sha256_async.lock,
+ *   ext_lock, and the RADOS backend's pf_lock (its prefetch slots).
+ *
+ * Above blobstore/, fs/fuse's disk locks are taken before all of these
+ * (fs/fuse/fs.h, "locks"), the model's never while one of these is held.
+ * "Under the lock" and _locked functions check it with IMGFS_ASSERT_HELD
+ * or IMGFS_ASSERT_WRLOCKED (imgfs_assert.h) in Debug and Asan builds.
  */
 #ifndef IMGFS_BLOBSTORE_INT_H
 #define IMGFS_BLOBSTORE_INT_H

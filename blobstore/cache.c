@@ -32,6 +32,7 @@
 #include <stdlib.h>
 
 #include "blobstore_int.h"
+#include "imgfs_assert.h"
 
 int blob_cache_init(struct blob_cache *c)
 {
@@ -86,6 +87,7 @@ static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const ch
 {
 	struct blob_cache_ent *victim;
 
+	IMGFS_ASSERT_HELD(&c->lock);
 	for (;;) {
 		bool waiting = false;
 
@@ -217,6 +219,7 @@ int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_
 void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
 {
 	pthread_mutex_lock(&c->lock);
+	IMGFS_ASSERT(e->refs > 0); /* pinned by blob_cache_pin */
 	e->refs--;
 	pthread_mutex_unlock(&c->lock);
 }

@@ -28,6 +28,7 @@
 #include <xxhash.h>
 
 #include "blobstore_int.h"
+#include "imgfs_assert.h"
 
 #define ZERO_FEED 65536
 
@@ -244,6 +245,7 @@ int blob_sha256_async_new(blob_sha256_async **out)
 /* Under the lock: waits for a free slot, returns it. */
 static struct piece *slot(blob_sha256_async *a)
 {
+	IMGFS_ASSERT_HELD(&a->lock);
 	while (a->count == BLOB_SHA256_QUEUE)
 		pthread_cond_wait(&a->cond, &a->lock);
 	return &a->q[(a->head + a->count) % BLOB_SHA256_QUEUE];

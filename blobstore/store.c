@@ -37,6 +37,7 @@
 #include <xxhash.h>
 
 #include "blobstore_int.h"
+#include "imgfs_assert.h"
 
 _Static_assert(BLOB_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XXH3");
 _Static_assert(sizeof(XXH128_canonical_t) == sizeof(chunk_id), "chunk id is an XXH128 canonical");
@@ -109,6 +110,11 @@ static int store_open(blob_store **out, struct blob_backend *be, const char *dir
 		return -ENOMEM;
 	}
 	s->be = be;
+	/* The table's shape (blobstore.h): a core that is whole, and a
+	 * batching sub-table that is NULL or whole. */
+	IMGFS_ASSERT(be->get && be->put && be->exists && be->del && be->list && be->free);
+	IMGFS_ASSERT(!be->batching || (be->batching->new_batch && be->batching->add && be->batching->has_many &&
+	                               be->batching->commit && be->batching->free));
 	s->wblobs_fd = s->tmp_fd = -1;
 	atomic_init(&s->tmp_counter, 0);
 	memcpy(s->secret, secret, BLOB_SECRET_SIZE);

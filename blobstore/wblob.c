@@ -102,11 +102,11 @@
  * the content below S, so a kill anywhere is harmless and the next growth
  * redoes it.  A write past the end grows first, then writes.
  *
- * Reads: per chunk the overlay (states 1, 5), the base through the store's
- * verified cache (state 0) or zeros.  Seeking: a chunk is data when its
+ * Reads: per chunk the overlay (WB_OVERLAY, WB_OVERLAY_EXT), the base through the store's
+ * verified cache (WB_BASE) or zeros.  Seeking: a chunk is data when its
  * state is an overlay one or it shows a stored chunk; stored counts the
  * bytes of those chunks.  Sealing puts every overlay chunk into the store (all-zero
- * ones become holes) and reuses the base id of every state-0 chunk whose
+ * ones become holes) and reuses the base id of every WB_BASE chunk whose
  * length did not change, so capturing a disk copies nothing it did not
  * write; the wblob stays as it was and sealing again gives the same manifest.
  * The chunks go through one blob_batch (batch.c): written by its threads
@@ -116,16 +116,16 @@
  * Streaming (uploads: blob_wblob_stream).  A write covering a whole chunk
  * then goes straight into the store through the handle's own blob_batch
  * instead of the overlay, so an upload's bytes are written once and its
- * seal copies nothing.  In memory the chunk is in state 3 (its id in the
+ * seal copies nothing.  In memory the chunk is in WB_STREAMED (its id in the
  * sid radix, its index in the pending list and, for gc, in the second slot of its .ids record); on disk its state
- * byte is still the old one.  fsync makes them state 2: it commits the
+ * byte is still the old one.  fsync makes them WB_STORED: it commits the
  * batch (the chunks and their names durable), writes the ids into the
  * first slots and syncs .ids (and, once, the directory naming it), then
  * writes the state bytes and syncs the map; a crash at any point leaves
  * each chunk showing its old content or its new.  So a streaming wblob's
  * whole-chunk writes are durable at the next fsync, not when they return
  * (an upload is only ever trusted after its close fsynced it).  Reading a
- * state-3 chunk, or writing part of one, commits the batch first (its
+ * WB_STREAMED chunk, or writing part of one, commits the batch first (its
  * chunk must be in the store by name).  All-zero chunks become holes.
  * A failed batch stays failed: later writes and fsyncs return its error.
  * Writes of parts of a chunk (cp's rarely fall on chunk boundaries: the
@@ -145,7 +145,7 @@
  * (one write, atomic), then its overlay bytes are freed (a hole punched in
  * its overlay file; a crash before that leaves them there, invisible: a later partial
  * write zeroes the overlay's chunk region before it copies anything, as
- * for state 0).  Part of a chunk is zeroed where it is: punched out of the
+ * for WB_BASE).  Part of a chunk is zeroed where it is: punched out of the
  * overlay in an overlay state; in a chunk that reads from a stored chunk,
  * the stored bytes are copied into the overlay and the range punched
  * there, then fdatasync, then the overlay state — the write's order, so a
@@ -166,7 +166,7 @@
  * the source and written as pwrite writes; holes of the source are
  * punched.  Into a streaming wblob (an upload) the same, once what it
  * streamed so far is settled (wb_stream_sync: the stage stored, pending
- * chunks state 2), so that every chunk is in a state the overlay path
+ * chunks WB_STORED), so that every chunk is in a state the overlay path
  * knows; later streaming writes take up from a chunk's current content.
  * The model records a hold of the source's blob row before (SPEC §13:
  * the .ids file is this host's alone; the hold is every host's).
@@ -189,6 +189,7 @@
 #include <unistd.h>
 
 
+#include "imgfs_assert.h"
 #include "wblob_int.h"
 
 bool wb_name_ok(const char *name)
@@ -223,26 +224,26 @@ uint64_t wb_chunk_start(uint32_t i)
 	return (uint64_t)i << BLOB_CHUNK_SHIFT;
 }
 
-uint8_t wb_state_of(const blob_wblob *w, uint32_t i)
+enum wb_state wb_state_of(const blob_wblob *w, uint32_t i)
 {
 	const uint8_t *p = blob_radix_get(&w->state, i);
 
 	return p ? *p : WB_BASE;
 }
 
-bool wb_is_overlay(uint8_t st)
+bool wb_is_overlay(enum wb_state st)
 {
 	return st == WB_OVERLAY || st == WB_OVERLAY_EXT;
 }
 
 /* The overlay state chunk i gets when it is written into an overlay. */
-uint8_t wb_overlay_state(uint32_t i)
+enum wb_state wb_overlay_state(uint32_t i)
 {
 	return i < WB_SEG_CHUNKS ? WB_OVERLAY : WB_OVERLAY_EXT;
 }
 
-/* The stored chunk chunk i shows: the base's (state 0) or a streamed one
- * (states 2, 3); NULL for none (an overlay, or a hole). */
+/* The stored chunk chunk i shows: the base's (WB_BASE) or a streamed one
+ * (WB_STORED, WB_STREAMED); NULL for none (an overlay, or a hole). */
 const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i)
 {
 	const chunk_id *id;
@@ -285,7 +286,7 @@ bool wb_is_data(const blob_wblob *w, uint32_t i)
 
 /* The first data chunk >= i and < n, n when none.  Candidates are the
  * visible base entries, the chunks whose state is not 0 and the held
- * ones (staged, being sealed): a base entry before the first non-zero state is data (state 0
+ * ones (staged, being sealed): a base entry before the first non-zero state is data (WB_BASE
  * there); a non-zero state may be a hole (4, a streamed zero chunk), then
  * the search goes on after it.  The cost follows those candidates, never
  * n. */
@@ -327,7 +328,7 @@ uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data)
 	return want_data ? wb_next_data(ctx, i, n) : wb_next_hole(ctx, i, n);
 }
 
-/* Drops from the pending list the chunks no longer in state 3 and not
+/* Drops from the pending list the chunks no longer in WB_STREAMED and not
  * about to be (the chunk being sealed). */
 void wb_pend_compact(blob_wblob *w)
 {
@@ -339,8 +340,8 @@ void wb_pend_compact(blob_wblob *w)
 	w->pend_len = n;
 }
 
-/* The pending list gets chunk i, about to be put in state 3 (see
- * "Streaming").  It may hold a chunk twice (one that left state 3 and
+/* The pending list gets chunk i, about to be put in WB_STREAMED (see
+ * "Streaming").  It may hold a chunk twice (one that left WB_STREAMED and
  * came back): wb_stream_sync does each once. */
 int wb_pend_add(blob_wblob *w, uint32_t i)
 {
@@ -361,15 +362,16 @@ int wb_pend_add(blob_wblob *w, uint32_t i)
 /* Writes chunk i's state byte: in memory first (the only step that can
  * run out of memory), then in the map; on a failure of the map, back as
  * it was. */
-int wb_set_state(blob_wblob *w, uint32_t i, uint8_t v)
+int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 {
 	uint64_t off = w->state_off + i;
-	uint8_t old = wb_state_of(w, i);
+	uint8_t old = (uint8_t)wb_state_of(w, i), b = (uint8_t)v; /* one byte, as the map holds it */
 	int rc;
 
-	if ((rc = blob_radix_set(&w->state, i, &v)) < 0)
+	IMGFS_ASSERT(v <= WB_OVERLAY_EXT);
+	if ((rc = blob_radix_set(&w->state, i, &b)) < 0)
 		return rc;
-	if ((rc = blob_pwrite_full(w->map_fd, &v, 1, off)) < 0) {
+	if ((rc = blob_pwrite_full(w->map_fd, &b, 1, off)) < 0) {
 		blob_radix_set(&w->state, i, &old); /* its leaf exists: cannot fail */
 		return rc;
 	}
@@ -449,7 +451,7 @@ out:
 /* Where chunk i's bytes are in overlay state st: *f (NULL when that file
  * does not exist and create is false: all zeros) and the chunk's offset
  * in it. */
-int wb_overlay_at(blob_wblob *w, uint32_t i, uint8_t st, bool create, struct wb_file **f, uint64_t *off)
+int wb_overlay_at(blob_wblob *w, uint32_t i, enum wb_state st, bool create, struct wb_file **f, uint64_t *off)
 {
 	if (st == WB_OVERLAY) {
 		*f = &w->data;
@@ -488,7 +490,7 @@ int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len)
 }
 
 /* Zeroes [a, a + n) of chunk i's overlay bytes in overlay state st. */
-int wb_zero_chunk(blob_wblob *w, uint32_t i, uint8_t st, size_t a, size_t n)
+int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t n)
 {
 	struct wb_file *f;
 	uint64_t off;
@@ -631,7 +633,7 @@ static int read_stored(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t
 /* Bytes [a, a + n) of chunk i as the blob shows it. */
 int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 {
-	uint8_t st = wb_state_of(w, i);
+	enum wb_state st = wb_state_of(w, i);
 	struct wb_file *f;
 	uint64_t off;
 	int rc;
@@ -664,7 +666,7 @@ int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 /* Makes chunk i's overlay bytes, where overlay state st puts them, hold
  * the first `keep` bytes its stored chunk shows and zeros after.  Does not
  * change the state byte.  *out: that overlay file. */
-int wb_copy_stored(blob_wblob *w, uint32_t i, uint8_t st, size_t keep, struct wb_file **out)
+int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out)
 {
 	uint8_t *buf = NULL;
 	uint64_t off;
@@ -709,7 +711,7 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	size_t r = (size_t)(old & BLOB_CHUNK_MASK);
 	uint32_t limit = w->base_limit < first ? w->base_limit : first;
 	uint64_t data_max = (uint64_t)WB_SEG_CHUNKS << BLOB_CHUNK_SHIFT;
-	uint8_t st = r != 0 ? wb_state_of(w, k) : WB_BASE;
+	enum wb_state st = r != 0 ? wb_state_of(w, k) : WB_BASE;
 	struct wb_file *f;
 	int rc;
 
@@ -806,6 +808,7 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 
 int wb_truncate_locked(blob_wblob *w, uint64_t size)
 {
+	IMGFS_ASSERT_WRLOCKED(&w->lock);
 	if (size > BLOB_MAX_SIZE)
 		return -EFBIG;
 	if (size > w->size)

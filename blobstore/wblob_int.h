@@ -27,8 +27,11 @@
 #define WB_FILE_MAX (WB_NAME_MAX + 16) /* "<name>.data.<k>" */
 #define WB_IDS_REC (2 * sizeof(chunk_id)) /* a .ids record: synced id, pending id */
 
-/* Chunk states (see the top of the file). */
-enum { WB_BASE = 0, WB_OVERLAY = 1, WB_STORED = 2, WB_STREAMED = 3, WB_HOLE = 4, WB_OVERLAY_EXT = 5 };
+/* Chunk states, as the map stores them (one byte a chunk, these values:
+ * an on-disk format): what each means and which moves are crash-safe is
+ * at the top of wblob.c.  Held in memory as enum wb_state, stored as
+ * uint8_t (the map, the state radix, struct wb_punch). */
+enum wb_state { WB_BASE = 0, WB_OVERLAY = 1, WB_STORED = 2, WB_STREAMED = 3, WB_HOLE = 4, WB_OVERLAY_EXT = 5 };
 
 /* Overlay files: .data for the chunks below WB_SEG_CHUNKS, .data.<k> for
  * each further WB_SEG_CHUNKS (8 TiB: ext4's 16 TiB file cap, minus its
@@ -73,8 +76,8 @@ struct blob_wblob {
 	pthread_mutex_t ext_lock; /* readers open .data.<k> files too */
 	/* Streaming (blob_wblob_stream; see "Streaming" above). */
 	bool streaming;
-	struct blob_radix sid; /* the chunk a state 2 or 3 shows */
-	uint32_t *pend;        /* every chunk in state 3 (and maybe some that left it) */
+	struct blob_radix sid; /* the chunk a WB_STORED or WB_STREAMED chunk shows */
+	uint32_t *pend;        /* every WB_STREAMED chunk (and maybe some that left it) */
 	uint32_t pend_len, pend_cap;
 	int ids_fd;            /* <name>.ids, -1 until the first streamed chunk */
 	bool ids_new;          /* created by this handle: its name not yet synced */
@@ -105,9 +108,9 @@ bool wb_name_ok(const char *name);
 void wb_file(char out[WB_FILE_MAX], const char *name, const char *ext);
 void wb_ext_file(char out[WB_FILE_MAX], const char *name, uint32_t k);
 uint64_t wb_chunk_start(uint32_t i);
-uint8_t wb_state_of(const blob_wblob *w, uint32_t i);
-bool wb_is_overlay(uint8_t st);
-uint8_t wb_overlay_state(uint32_t i);
+enum wb_state wb_state_of(const blob_wblob *w, uint32_t i);
+bool wb_is_overlay(enum wb_state st);
+enum wb_state wb_overlay_state(uint32_t i);
 const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i);
 size_t wb_stored_len(const blob_wblob *w, uint32_t i);
 bool wb_is_staged(const blob_wblob *w, uint32_t i);
@@ -118,15 +121,15 @@ uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n);
 uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data);
 void wb_pend_compact(blob_wblob *w);
 int wb_pend_add(blob_wblob *w, uint32_t i);
-int wb_set_state(blob_wblob *w, uint32_t i, uint8_t v);
-int wb_overlay_at(blob_wblob *w, uint32_t i, uint8_t st, bool create, struct wb_file **f, uint64_t *off);
+int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v);
+int wb_overlay_at(blob_wblob *w, uint32_t i, enum wb_state st, bool create, struct wb_file **f, uint64_t *off);
 /* Bytes as they are into f at off, in the pieces the page cache wants
  * (wblob.c, "Overlay bytes"); 0 or -errno. */
 int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off);
 /* Overlay bytes at file offset off of f, through the wblob's key when it
  * has one (wblob_crypt.c).  read: bytes past the file's end are zeros. */
 int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
-int wb_zero_chunk(blob_wblob *w, uint32_t i, uint8_t st, size_t a, size_t n);
+int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t n);
 int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off);
 int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint64_t off);
 /* Where an overlay file may be cut to keep what lies below len: len, or,
@@ -134,7 +137,7 @@ int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint6
 uint64_t wb_cut_at(const blob_wblob *w, uint64_t len);
 int wb_stream_commit(blob_wblob *w);
 int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
-int wb_copy_stored(blob_wblob *w, uint32_t i, uint8_t st, size_t keep, struct wb_file **out);
+int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out);
 int wb_open_ids(blob_wblob *w, bool create);
 int wb_grow(blob_wblob *w, uint64_t new_size);
 int wb_truncate_locked(blob_wblob *w, uint64_t size);
@@ -150,7 +153,7 @@ int wb_crypt_zero(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
 
 /* ---- wblob_io.c ----------------------------------------------------------- */
 
-/* Makes every streamed chunk state 2, durably (see "Streaming"). */
+/* Makes every streamed chunk WB_STORED, durably (see "Streaming"). */
 int wb_stream_sync(blob_wblob *w);
 
 #endif

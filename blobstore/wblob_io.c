@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imgfs_assert.h"
 #include "wblob_int.h"
 
 /* The getters take the lock too (getattr may race a write): the handle is
@@ -103,7 +104,7 @@ out:
 static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n)
 {
 	size_t len = blob_chunk_len(w->size, i);
-	uint8_t st = wb_state_of(w, i), to = wb_overlay_state(i);
+	enum wb_state st = wb_state_of(w, i), to = wb_overlay_state(i);
 	size_t keep = 0;
 	struct wb_file *f;
 	uint64_t off;
@@ -139,7 +140,7 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
  * a chunk in an overlay (a mid-upload fsync left a short last chunk
  * there), the index of the overlay bytes freed once its new state is
  * durable. */
-static int stream_prepare(blob_wblob *w, uint32_t i, uint8_t st)
+static int stream_prepare(blob_wblob *w, uint32_t i, enum wb_state st)
 {
 	int rc;
 
@@ -162,8 +163,8 @@ static int stream_prepare(blob_wblob *w, uint32_t i, uint8_t st)
 }
 
 /* Chunk i (state st before, data or not: was_data) is in the batch as id:
- * state 3 in memory, its id recorded. */
-static int stream_done(blob_wblob *w, uint32_t i, uint8_t st, bool was_data, const chunk_id *id)
+ * WB_STREAMED in memory, its id recorded. */
+static int stream_done(blob_wblob *w, uint32_t i, enum wb_state st, bool was_data, const chunk_id *id)
 {
 	uint8_t three = WB_STREAMED;
 
@@ -234,7 +235,7 @@ static int seal_begin(blob_wblob *w, uint32_t i, bool was_data, const uint8_t *s
 }
 
 /* Chunk i, whole (BLOB_CHUNK_SIZE bytes from src), straight into the
- * store: state 3 (see "Streaming").  src == w->stage: the batch may take
+ * store: WB_STREAMED (see "Streaming").  src == w->stage: the batch may take
  * the stage's buffer and give another back instead of copying it; once
  * the batch has the chunk, its state shows it whatever fails after.  An
  * encrypted wblob's chunk is sealed beside the next writes instead: held
@@ -242,7 +243,7 @@ static int seal_begin(blob_wblob *w, uint32_t i, bool was_data, const uint8_t *s
 static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 {
 	bool was_data;
-	uint8_t st;
+	enum wb_state st;
 	chunk_id id;
 	int rc;
 
@@ -254,7 +255,7 @@ static int stream_chunk(blob_wblob *w, uint32_t i, const uint8_t *src)
 		return rc;
 	if (w->key != NULL && !blob_is_zero(src, BLOB_CHUNK_SIZE) &&
 	    (rc = seal_begin(w, i, was_data, src)) != -EAGAIN)
-		return rc; /* the pending entry stays on a failure: not in state 3, skipped */
+		return rc; /* the pending entry stays on a failure: not in WB_STREAMED, skipped */
 	rc = src == w->stage ? blob_batch_add_buf(w->batch, &id, &w->stage, BLOB_CHUNK_SIZE)
 	                     : blob_batch_add(w->batch, &id, src, BLOB_CHUNK_SIZE);
 	if (rc < 0)
@@ -362,7 +363,7 @@ static int wb_ids_sync(blob_wblob *w)
 	return 0;
 }
 
-/* Makes every state-3 chunk state 2, durably (see "Streaming"): a walk of
+/* Makes every WB_STREAMED chunk WB_STORED, durably (see "Streaming"): a walk of
  * the pending list, not of the chunks. */
 int wb_stream_sync(blob_wblob *w)
 {
@@ -432,7 +433,7 @@ out:
 static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
 {
 	size_t len = blob_chunk_len(w->size, i);
-	uint8_t st = wb_state_of(w, i), to = wb_overlay_state(i);
+	enum wb_state st = wb_state_of(w, i), to = wb_overlay_state(i);
 	struct wb_file *f;
 	uint64_t off;
 	size_t keep;
@@ -476,6 +477,7 @@ static int punch_locked(blob_wblob *w, uint64_t off, uint64_t len)
 	size_t a, clen;
 	int rc = 0;
 
+	IMGFS_ASSERT_WRLOCKED(&w->lock);
 	if (off >= w->size || len == 0)
 		return 0;
 	end = len > w->size - off ? w->size : off + len;
@@ -570,7 +572,7 @@ int blob_wblob_fsync(blob_wblob *w)
 		rc = -errno;
 		goto out;
 	}
-	/* Durable state 2 now: the overlay's old bytes are never shown again
+	/* Durable WB_STORED now: the overlay's old bytes are never shown again
 	 * (best effort: they only take room). */
 	for (uint32_t k = 0; k < w->npunch; k++)
 		if (wb_state_of(w, w->punch[k].i) == WB_STORED)
@@ -665,11 +667,11 @@ out:
 /* ---- copies by reference (blob_wblob_share) -------------------------------- */
 
 /* Chunks [i, i + n) take the ids of src's chunks [j, j + n), every one a
- * whole data chunk: state 2, as a streamed chunk once its fsync made it
+ * whole data chunk: WB_STORED, as a streamed chunk once its fsync made it
  * durable (see "Copies by reference" in wblob.c).  The .ids records first,
- * synced, then the state bytes: a crash never shows a state 2 whose id is
+ * synced, then the state bytes: a crash never shows a WB_STORED whose id is
  * not on disk.  Overlay bytes a chunk leaves are freed by the next fsync,
- * once its state 2 is durable (the punch list, as for streaming). */
+ * once its WB_STORED is durable (the punch list, as for streaming). */
 static int adopt_chunks(blob_wblob *w, uint32_t i, const blob_manifest *src, uint32_t j, uint32_t n)
 {
 	int rc;
@@ -690,7 +692,7 @@ static int adopt_chunks(blob_wblob *w, uint32_t i, const blob_manifest *src, uin
 	if ((rc = wb_ids_sync(w)) < 0)
 		return rc;
 	for (uint32_t k = 0; k < n; k++) {
-		uint8_t st = wb_state_of(w, i + k);
+		enum wb_state st = wb_state_of(w, i + k);
 		bool was_data = wb_is_data(w, i + k);
 
 		if (wb_is_overlay(st) && w->npunch == w->punch_cap) {
@@ -767,7 +769,7 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 
 	pthread_rwlock_wrlock(&w->lock);
 	/* An upload: what streamed so far is settled first (the stage stored,
-	 * pending chunks state 2), so every chunk below is in a state the
+	 * pending chunks WB_STORED), so every chunk below is in a state the
 	 * overlay path knows; the streaming writes after it take up from
 	 * there (a chunk's current content, whatever its state). */
 	if (w->streaming && (rc = wb_stream_sync(w)) < 0)

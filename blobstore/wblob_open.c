@@ -1,7 +1,7 @@
 /*
  * wblob_open.c — a writable blob's life: create (the map written whole
  * under a temporary name and linked into place), open (only the map's
- * allocated blocks and the .ids records of state-2 chunks are read),
+ * allocated blocks and the .ids records of WB_STORED chunks are read),
  * close, remove (.map first), list, and the ids gc must keep.  The
  * format and its crash-safety reasoning: wblob.c's header comment.
  *
@@ -100,7 +100,7 @@ int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base
 
 	/* Leftovers of an earlier wblob of this name go: its streamed ids
 	 * (nothing in the new map points at them; unlinked now, before a chunk
-	 * of this one is streamed), its further overlays (no state 5 in the
+	 * of this one is streamed), its further overlays (no WB_OVERLAY_EXT in the
 	 * new map points at them either) and its overlay. */
 	wb_file(data, name, "ids");
 	if (unlinkat(s->wblobs_fd, data, 0) < 0 && errno != ENOENT) {
@@ -138,7 +138,7 @@ out:
 	return rc;
 }
 
-/* Loads from .ids the ids of the state-2 chunks, a run of consecutive
+/* Loads from .ids the ids of the WB_STORED chunks, a run of consecutive
  * ones per read (at most LOAD_IDS_RUN records): the cost follows the
  * streamed chunks, not the size. */
 #define LOAD_IDS_RUN 1024
@@ -188,7 +188,7 @@ static int load_ids(blob_wblob *w)
 /* Loads the state bytes of the first n chunks from the map, reading only
  * its allocated blocks (SEEK_DATA / SEEK_HOLE; a file system that does not
  * tell has the whole file read).  -EIO for a state byte no writer makes.
- * *in_data: one past the last chunk in state 1 (its bytes in .data), 0
+ * *in_data: one past the last chunk in WB_OVERLAY (its bytes in .data), 0
  * when none is. */
 static int load_states(blob_wblob *w, uint32_t n, uint64_t *in_data)
 {

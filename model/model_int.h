@@ -3,6 +3,17 @@
  * the model struct, per-thread database connections with a
  * prepared-statement cache, transactions, and the stepping helpers.  The
  * database engine itself is behind a driver (db/db.h).
+ *
+ * Locks of model/ (each a leaf: it guards a few pointers or a small table,
+ * and nothing else is taken while it is held, a database call least of
+ * all):
+ *   model.lock              conns, stores[], regions[] and keys (below);
+ *                           a store is opened outside it (state.c)
+ *   model_row_cache.lock    the image row cache's entries (image.c)
+ *   model_keys.lock         the KEK and the data keys opened (keys.c);
+ *                           it drops key references, which are atomics
+ * Callers above may hold their own locks across a model call (fs/fuse's
+ * disk locks: fs/fuse/fs.h, "locks"); the model never calls up.
  */
 #ifndef IMGFS_MODEL_INT_H
 #define IMGFS_MODEL_INT_H

@@ -2,9 +2,11 @@
  * format.h — recognising what an uploaded disk file is: QCOW2, ISO 9660, or
  * a raw disk with an MBR or a GPT (SPEC §5.3).
  *
- * Who calls it: model/task/upload.c, on the first bytes of an upload (the sniff,
- * which refuses a wrong file before gigabytes move) and on the whole file
- * when the uploader closes it (the check).  Pure functions over a buffer
+ * Who calls it: model/task/upload.c, on the first bytes of an upload (the
+ * sniff, which refuses a wrong file before gigabytes move) and on the
+ * whole file when the uploader closes it (the check); fs/fuse/upload.c
+ * takes BLOB_FORMAT_SNIFF_LEN, how many first bytes it gathers for the
+ * sniff.  Pure functions over a buffer
  * holding the file's first bytes: no I/O, nothing remembered.
  *
  * Where each format shows itself:

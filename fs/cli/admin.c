@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common.h"
+#include "model.h"
 
 /* The command line once parsed: the global options, the command's own
  * (by its index in the command's table) and its operands. */

@@ -4,10 +4,11 @@
  * needs to run as a service (service.c).
  *
  * Dependencies point one way: fs/cli/ uses the FUSE layer (fs/fuse/fs.h:
- * the mount context, the log, the low-level operations) and the HTTP
- * server (fs/serve/serve.h); neither of them includes this header.
- * admin.c and wait.c need no mount: they reach the state through model.h
- * (admin) or through a mounted tree's files (wait).
+ * the mount context, log.h, the low-level operations; main.c and
+ * service.c only), the HTTP server (fs/serve/serve.h) and fs/common/;
+ * none of them includes this header.  admin.c and wait.c need no mount
+ * and never compile against <fuse_lowlevel.h>: they reach the state
+ * through model.h (admin) or through a mounted tree's files (wait).
  */
 #ifndef IMGFS_CLI_H
 #define IMGFS_CLI_H
@@ -15,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fs.h"
+struct fs_ctx; /* fs/fuse/fs.h: main.c and service.c, which mount, include it */
 
 /* Admin command line (admin.c): argv from "admin" on (argv[0] is "admin"). */
 int fs_admin_main(int argc, char **argv);
@@ -56,7 +57,7 @@ struct service;
 /* In the serving process: a thread waits until the mount answers, runs
  * on_ready, tells systemd (READY=1) and the waiting parent (ready_fd, -1:
  * none), and with detach sends stdio to /dev/null; SIGHUP calls
- * log_reopen from a thread.  NULL on no memory. */
+ * fs_log_reopen from a thread.  NULL on no memory. */
 struct service *fs_service_start(struct fs_ctx *ctx, int ready_fd, bool detach, void (*on_ready)(struct fs_ctx *));
 void fs_service_stopping(void); /* tells systemd (STOPPING=1) */
 /* After the session is unmounted: joins the threads. */

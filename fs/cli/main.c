@@ -30,9 +30,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fs.h"
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
 #include "ins_proto.h"     /* ins_helper_main (SPEC §18) */
+#include "log.h"
 #include "serve.h"
+#include "watch.h"
 
 struct opts {
 	char *state;
@@ -404,7 +407,7 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cl = {0};
 	struct opts o = {.workers = DEFAULT_WORKERS, .log_max = LLONG_MIN};
-	struct fs_ctx ctx = {0};
+	struct fs_ctx *ctx = NULL; /* 39 KB: on the heap, not in main's frame */
 	struct model_err err = {0};
 	struct service *svc = NULL;
 	char state[PATH_MAX], logpath[PATH_MAX + 16], cwd[PATH_MAX], mnt[PATH_MAX], why[PATH_MAX * 2 + 128];
@@ -437,6 +440,15 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	mallopt(M_ARENA_MAX, 4);
+
+	/* The mount's context lives until the process exits, as a frame of
+	 * main's would; kept where the stop watch finds it (never freed, so
+	 * never freed under it). */
+	if (!(ctx = calloc(1, sizeof(*ctx)))) {
+		fprintf(stderr, "imgfs: out of memory\n");
+		return 1;
+	}
+	watch.ctx = ctx;
 
 	/* Both print their own one-line reason on failure. */
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0 || fuse_parse_cmdline(&args, &cl) != 0) {
@@ -535,7 +547,7 @@ int main(int argc, char **argv)
 		o.workers = 0; /* no task runs, nothing expires */
 
 	/* A bad option is found before the state is touched. */
-	if (name_the_mount(&args, &o, state) != 0 || !(ctx.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &ctx))) {
+	if (name_the_mount(&args, &o, state) != 0 || !(ctx->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), ctx))) {
 		fprintf(stderr, "imgfs: cannot start a FUSE session (bad -o option?)\n");
 		rc = 2;
 		goto out;
@@ -544,16 +556,16 @@ int main(int argc, char **argv)
 	/* The log asked for by name is what the operator will look at:
 	 * refuse a mount that cannot write it, before anything is created.
 	 * The default one is opened once the state exists (stderr without). */
-	pthread_mutex_init(&ctx.log_lock, NULL);
-	pthread_mutex_init(&ctx.rmdir_lock, NULL);
-	ctx.log_max = o.log_max != LLONG_MIN ? o.log_max : FS_LOG_MAX_DEFAULT;
+	pthread_mutex_init(&ctx->log_lock, NULL);
+	pthread_mutex_init(&ctx->rmdir_lock, NULL);
+	ctx->log_max = o.log_max != LLONG_MIN ? o.log_max : FS_LOG_MAX_DEFAULT;
 	if (o.log) {
 		if (o.log[0] == '/' || strcmp(o.log, "syslog") == 0)
 			snprintf(logpath, sizeof(logpath), "%s", o.log);
 		else if (!getcwd(cwd, sizeof(cwd)) || /* the daemon runs in / */
 		         (size_t)snprintf(logpath, sizeof(logpath), "%s/%s", cwd, o.log) >= sizeof(logpath))
 			logpath[0] = '\0';
-		if ((rc = logpath[0] ? fs_log_open(&ctx, logpath) : -ENAMETOOLONG) < 0) {
+		if ((rc = logpath[0] ? fs_log_open(ctx, logpath) : -ENAMETOOLONG) < 0) {
 			fprintf(stderr, "imgfs: cannot open the log %s: %s\n", o.log, strerror(-rc));
 			rc = 1;
 			goto out_session;
@@ -598,50 +610,50 @@ int main(int argc, char **argv)
 		goto out_session; /* the session, the options and a state made now go too */
 	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
-	ctx.multiuser = o.multiuser;
-	ctx.stats_all = o.stats && strcmp(o.stats, "all") == 0;
-	ctx.ro = o.ro;
-	if (!o.multiuser && single_user_account(&o, m, &ctx.account_id) < 0)
+	ctx->multiuser = o.multiuser;
+	ctx->stats_all = o.stats && strcmp(o.stats, "all") == 0;
+	ctx->ro = o.ro;
+	if (!o.multiuser && single_user_account(&o, m, &ctx->account_id) < 0)
 		goto out_session;
 	model_close(m);
 	m = NULL;
 
-	ctx.uid = getuid();
-	ctx.gid = getgid();
+	ctx->uid = getuid();
+	ctx->gid = getgid();
 	/* Long timeouts: tree walks are served from the kernel's caches, and
 	 * every change reaches the kernel as an invalidation (watch.c; a mount
 	 * that missed some invalidates everything).  With a minute, a walk of
 	 * 100,000 images (longer than that cold) found its first entries
 	 * expired and a later walk was as slow as the first. */
-	ctx.timeout = FS_TIMEOUT;
-	ctx.mountpoint = cl.mountpoint;
-	ctx.log_stderr = cl.foreground;
-	ctx.debug = o.debug;
+	ctx->timeout = FS_TIMEOUT;
+	ctx->mountpoint = cl.mountpoint;
+	ctx->log_stderr = cl.foreground;
+	ctx->debug = o.debug;
 	snprintf(logpath, sizeof(logpath), "%s/imgfs.log", state);
-	if (!o.log && (rc = fs_log_open(&ctx, logpath)) < 0)
+	if (!o.log && (rc = fs_log_open(ctx, logpath)) < 0)
 		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(-rc));
 	rc = 1;
 
-	if (fuse_set_signal_handlers(ctx.se) != 0)
+	if (fuse_set_signal_handlers(ctx->se) != 0)
 		goto out_session;
-	if (fuse_session_mount(ctx.se, cl.mountpoint) != 0) {
+	if (fuse_session_mount(ctx->se, cl.mountpoint) != 0) {
 		fprintf(stderr, "imgfs: cannot mount on %s\n", cl.mountpoint);
 		goto out_signals;
 	}
 	snprintf(why, sizeof(why), "the mount on %s did not come up (the reason is in %s)", cl.mountpoint,
-	         ctx.log_syslog ? "syslog" : ctx.log_path[0] ? ctx.log_path : "no log");
+	         ctx->log_syslog ? "syslog" : ctx->log_path[0] ? ctx->log_path : "no log");
 	if (!cl.foreground && fs_service_daemonize(&ready_fd, why) < 0) {
 		fprintf(stderr, "imgfs: cannot go to the background: %s\n", strerror(errno));
 		goto out_unmount;
 	}
 	if (!cl.foreground) {
 		/* The caller's descriptors are not the daemon's (SPEC §15). */
-		int keep[] = {fuse_session_fd(ctx.se), ready_fd, ctx.log_fd};
+		int keep[] = {fuse_session_fd(ctx->se), ready_fd, ctx->log_fd};
 		fs_service_close_inherited(keep, 3);
 	}
 	created[0] = '\0'; /* mounted: the state is the service's now */
 	if (model_open_db(&m, state, o.db, 0, &err) < 0) {
-		fs_log(&ctx, "cannot open the state directory: %s", err.msg);
+		fs_log(ctx, "cannot open the state directory: %s", err.msg);
 		goto out_unmount;
 	}
 	if (o.host)
@@ -650,67 +662,73 @@ int main(int argc, char **argv)
 		char id[MODEL_KEK_ID_LEN + 1];
 		model_set_kek(m, kek);
 		model_kek_id(id, kek);
-		fs_log(&ctx, "key-encryption key %s given: encrypted images are read and written here", id);
+		fs_log(ctx, "key-encryption key %s given: encrypted images are read and written here", id);
 		if (model_kek_check(m, &err) < 0)
-			fs_log(&ctx, "%s", err.msg);
+			fs_log(ctx, "%s", err.msg);
 	}
 	explicit_bzero(kek, sizeof(kek));
 	if (!o.ro && model_host_register(m) < 0)
-		fs_log(&ctx, "cannot register host %s (its lease is renewed by the watcher)", model_host(m));
-	ctx.m = m;
-	fs_log(&ctx, "mounted %s on %s (%s%s, host %s%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user",
+		fs_log(ctx, "cannot register host %s (its lease is renewed by the watcher)", model_host(m));
+	ctx->m = m;
+	fs_log(ctx, "mounted %s on %s (%s%s, host %s%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user",
 	       o.ro ? ", read-only" : "", model_host(m), o.db ? ", metadata in PostgreSQL" : "");
-	if (fs_watch_start(&ctx) < 0)
-		fs_log(&ctx, "cannot start the change watcher: changes by other processes show after %g s",
-		       ctx.timeout);
-	if ((rc = fs_workers_start(&ctx, o.workers)) < 0)
-		fs_log(&ctx, "started %u of %u task workers: %s", ctx.nworkers, o.workers, strerror(-rc));
+	if (fs_watch_start(ctx) < 0)
+		fs_log(ctx, "cannot start the change watcher: changes by other processes show after %g s",
+		       ctx->timeout);
+	if ((rc = fs_workers_start(ctx, o.workers)) < 0)
+		fs_log(ctx, "started %u of %u task workers: %s", ctx->nworkers, o.workers, strerror(-rc));
 	/* Reports "mounted" (the parent's exit, READY=1) once it answers. */
-	svc = fs_service_start(&ctx, ready_fd, !cl.foreground, tune_readahead);
+	svc = fs_service_start(ctx, ready_fd, !cl.foreground, tune_readahead);
 	ready_fd = -1;
-	stop_watch_start(ctx.se, &ctx, m);
+	stop_watch_start(ctx->se, ctx, m);
 
 	if (cl.singlethread) {
-		rc = fuse_session_loop(ctx.se);
+		rc = fuse_session_loop(ctx->se);
 	} else {
 		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-		/* Many threads: parallel readers and readahead (FUSE-NOTES). */
+		/* Many threads: parallel readers and readahead (docs/fuse-notes.md). */
 		fuse_loop_cfg_set_clone_fd(cfg, cl.clone_fd);
 		fuse_loop_cfg_set_max_threads(cfg, cl.max_threads > 32 ? cl.max_threads : 32);
 		/* UINT_MAX is the command line's "not given": passing it on made
 		 * libfuse print "Ignoring invalid max threads value" at each mount. */
 		if (cl.max_idle_threads != UINT_MAX)
 			fuse_loop_cfg_set_idle_threads(cfg, cl.max_idle_threads);
-		rc = fuse_session_loop_mt(ctx.se, cfg);
+		rc = fuse_session_loop_mt(ctx->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
 	/* SIGTERM and SIGINT (libfuse's handlers) end the loop with the
 	 * signal's number: a clean stop, as an unmount is (§15). */
 	if (rc == SIGTERM || rc == SIGINT) {
-		fs_log(&ctx, "%s: unmounting", rc == SIGTERM ? "SIGTERM" : "SIGINT");
+		fs_log(ctx, "%s: unmounting", rc == SIGTERM ? "SIGTERM" : "SIGINT");
 		rc = 0;
 	}
 	rc = rc ? 1 : 0;
+	/* Said first, before the watcher and the workers are stopped (up to
+	 * a watch period and a task's chunk): unless a signal ended the loop,
+	 * it ended because the kernel has unmounted already (fusermount3 -u,
+	 * umount), a remount may be starting, and its "mounted" line must not
+	 * come before this one in a log the two share.  After a signal the
+	 * kernel unmount follows below, after this line too. */
+	fs_log(ctx, "unmounted %s", cl.mountpoint);
 	fs_service_stopping();
-	fs_watch_stop(&ctx);
-	fs_workers_stop(&ctx); /* a running task goes back to the queue */
+	fs_watch_stop(ctx);
+	fs_workers_stop(ctx); /* a running task goes back to the queue */
 	fs_files_release_all();
-	fs_log(&ctx, "unmounted %s", cl.mountpoint);
 out_unmount:
 	pthread_mutex_lock(&watch.lock); /* not both unmounting it */
-	fuse_session_unmount(ctx.se);
+	fuse_session_unmount(ctx->se);
 	pthread_mutex_unlock(&watch.lock);
 out_signals:
-	fuse_remove_signal_handlers(ctx.se);
+	fuse_remove_signal_handlers(ctx->se);
 out_session:
 	fs_service_stop(svc); /* after the unmount: a readiness wait ends */
 	stop_watch_forget(true, false);
-	fuse_session_destroy(ctx.se);
+	fuse_session_destroy(ctx->se);
 out:
 	stop_watch_forget(false, true);
 	model_close(m);
 	atomic_store(&watch.done, 1); /* ended within the bound: the log stays ours */
-	fs_log_close(&ctx);
+	fs_log_close(ctx);
 	if (ready_fd >= 0)
 		close(ready_fd);
 	if (created[0]) {

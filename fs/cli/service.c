@@ -24,12 +24,12 @@
  *                                 (READY=1); and a thread for SIGHUP
  *   fs_service_stop               after the session loop
  *
- * Why the parent waits (and not fuse_daemonize's): fuse_daemonize returned
- * as soon as the child had forked, before its session loop ran; a
- * `fusermount3 -u` then found the mount busy with our own readahead
- * thread's statvfs(), which waited for the INIT reply (5 failures in 6
- * tries).  Now nothing of ours touches the mount after the process
- * returned.
+ * Why the parent waits (and not fuse_daemonize's): fuse_daemonize returns
+ * as soon as the child has forked, before its session loop runs; a
+ * `fusermount3 -u` right after it can find the mount busy with our own
+ * readahead thread's statvfs(), which waits for the INIT reply.  Waiting
+ * for the mount to answer means nothing of ours touches the mount after
+ * the process returned.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +48,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common.h"
+#include "fs.h"
+#include "log.h"
 
 /* ---- the mount point ------------------------------------------------------ */
 
@@ -356,25 +359,6 @@ void fs_service_close_inherited(const int *keep, int n)
 		close(fds[k]);
 }
 
-/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
-static void sd_notify_plain(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len;
-	if (!path || !path[0] || (len = strlen(path)) >= sizeof(sa.sun_path))
-		return;
-	memcpy(sa.sun_path, path, len);
-	if (sa.sun_path[0] == '@')
-		sa.sun_path[0] = '\0'; /* abstract socket */
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
-	close(fd);
-}
-
 struct service {
 	struct fs_ctx *ctx;
 	int ready_fd; /* the waiting parent's pipe, or -1 (foreground) */
@@ -404,7 +388,7 @@ static void *hup_main(void *arg)
 			continue; /* EINTR */
 		if (hup_stop)
 			break;
-		log_reopen();
+		fs_log_reopen();
 		fs_log(s->ctx, "SIGHUP: log reopened");
 	}
 	return NULL;
@@ -427,7 +411,7 @@ static void *ready_main(void *arg)
 	}
 	if (s->on_ready)
 		s->on_ready(s->ctx);
-	sd_notify_plain("READY=1");
+	fs_sd_notify("READY=1");
 	if (s->detach) {
 		int fd = open("/dev/null", O_RDWR | O_CLOEXEC), err;
 		if (fd >= 0) {
@@ -485,7 +469,7 @@ struct service *fs_service_start(struct fs_ctx *ctx, int ready_fd, bool detach, 
 
 void fs_service_stopping(void)
 {
-	sd_notify_plain("STOPPING=1");
+	fs_sd_notify("STOPPING=1");
 }
 
 void fs_service_stop(struct service *s)

@@ -51,6 +51,7 @@
 #include <wchar.h>
 
 #include "cli.h"
+#include "include/core.h" /* model_mono_ns */
 
 #define POLL_MS 200
 #define BAR_WIDTH 20
@@ -106,7 +107,7 @@ static bool is_status(const char *s)
 
 static double now_s(void)
 {
-	return (double)fs_mono_ns() / 1e9;
+	return (double)model_mono_ns() / 1e9;
 }
 
 /* Reads dir/name (at most cap - 1 bytes) into buf without its trailing

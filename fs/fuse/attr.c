@@ -14,7 +14,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "disk.h"
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 const char *const fs_class_names[FS_CLASS_COUNT] = {
 	[FS_CLASS_PUBLIC] = "public",       [FS_CLASS_MARKETPLACE] = "marketplace",

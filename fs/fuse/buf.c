@@ -13,12 +13,16 @@
  * growing past it; a counting buffer keeps no byte (a stat's size).
  */
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "buf.h"
+#include "imgfs_assert.h"
+#include "include/core.h" /* model_utf8_decode */
 
 #define BUF_MAP_MIN (128u * 1024)
 
@@ -148,6 +152,7 @@ void fs_buf_put(struct fs_buf *b, const void *data, size_t len)
 	}
 	if (!buf_reserve(b, len))
 		return;
+	IMGFS_ASSERT(b->len + len < b->cap); /* room for the bytes and the NUL */
 	memcpy(b->p + b->len, data, len);
 	b->len += len;
 	b->p[b->len] = '\0';

@@ -24,7 +24,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "dirs.h"
 #include "fs.h"
+#include "watch.h"
 
 #define NS 1000000000LL
 #define COPY_FILES 3 /* status, progress, image */

@@ -58,7 +58,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk.h"
 #include "fs.h"
+#include "imgfs_assert.h"
 
 struct fs_disk {
 	struct fs_disk *next;
@@ -78,8 +80,10 @@ struct fs_disk {
 static pthread_mutex_t disks_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_disk *disks;
 
+/* Under disks_lock. */
 static struct fs_disk *find(int64_t blob_id)
 {
+	IMGFS_ASSERT_HELD(&disks_lock);
 	for (struct fs_disk *d = disks; d; d = d->next)
 		if (d->blob_id == blob_id)
 			return d;
@@ -91,6 +95,7 @@ static struct fs_disk *find(int64_t blob_id)
  * mount cannot open it). */
 static int disk_new(struct fs_ctx *ctx, int64_t blob_id, struct fs_disk **out, struct model_err *err)
 {
+	IMGFS_ASSERT_HELD(&disks_lock);
 	struct model_blob b;
 	struct fs_disk *d;
 	int rc;
@@ -173,6 +178,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	if (d->up)
 		fs_disk_settle(d);
 	pthread_mutex_lock(&disks_lock);
+	IMGFS_ASSERT(d->refs > 0 && d->writers >= (int)write); /* this handle's reference is counted */
 	d->writers -= write;
 	if (write && d->writers == 0 && d->up && !d->closed) {
 		d->closed = true; /* no writer joins from now on */
@@ -281,6 +287,7 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
 
 ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off)
 {
+	IMGFS_ASSERT_HELD(&d->wlock); /* a write hook's: disk.c took it */
 	ssize_t n = blob_wblob_pwrite(d->w, buf, len, off);
 	if (n > 0)
 		d->last_write_ns = model_now_ns();
@@ -338,6 +345,7 @@ ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src
 ssize_t fs_disk_share_locked(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
                              uint64_t dst_off, uint64_t len, struct blob_share_counts *counts)
 {
+	IMGFS_ASSERT_HELD(&d->wlock); /* a share hook's: disk.c took it */
 	ssize_t n = blob_wblob_share(d->w, s, src, src_off, dst_off, len, counts);
 	if (n > 0)
 		d->last_write_ns = model_now_ns();

@@ -20,8 +20,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "common.h"
+#include "dirs.h"
+#include "disk.h"
 #include "fs.h"
+#include "imgfs_assert.h"
+#include "log.h"
 #include "ops_int.h"
+#include "stats.h"
 
 #define WRITE_MAX 4096 /* SPEC §12 */
 
@@ -72,7 +80,7 @@ static const char *readonly_why(const struct fs_node *n)
  * turn always ends.
  */
 #define RENDER_MAX (64u << 20)
-#define RENDER_ONE_MAX FS_RENDER_ONE_MAX /* 16 MiB (fs.h: attr.c stops a listing there) */
+#define RENDER_ONE_MAX FS_RENDER_ONE_MAX /* 16 MiB (buf.h: attr.c stops a listing there) */
 #define RENDER_ACCOUNT_MAX (16u << 20)
 #define RENDER_BUCKETS 256
 #define RENDER_LANES 64 /* accounts rendering at once: more than FUSE has threads */
@@ -243,6 +251,7 @@ static void rendering_put(struct rendering *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&render_lock);
+	IMGFS_ASSERT(r->refs > 0);
 	if (--r->refs) {
 		pthread_mutex_unlock(&render_lock);
 		return;

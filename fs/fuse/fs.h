@@ -1,7 +1,22 @@
 /*
- * fs.h — what the FUSE layer's files (fs/fuse/) share: the mount context, inode
- * numbers, resolved nodes, attribute tables and the small text buffer the
- * generated files are rendered into.
+ * fs.h — the FUSE layer's base (fs/fuse/): the mount context, who is
+ * asking, inode numbers and resolved nodes (node.c).  What the files of
+ * one role share is in that role's header, which includes this one where
+ * it needs a node:
+ *
+ *   attr.h   generated files: the attribute tables, rendering (attr.c, files.c)
+ *   buf.h    the text buffers they are rendered into (buf.c)
+ *   disk.h   disks and uploads: writable blobs, the upload hooks (disk.c, upload.c)
+ *   dirs.h   the directory providers node.c dispatches to: shares/, copies/,
+ *            tenants/, files/ (share.c, copies.c, tenants.c, inside.c)
+ *   stats.h  /stats (stats.c)
+ *   log.h    the log, refusals, /errors (log.c)
+ *   watch.h  cache invalidation and the background workers (watch.c, worker.c)
+ *
+ * Who includes it: the files of fs/fuse/, and fs/cli/'s main.c and
+ * service.c, which mount (nothing else of fs/cli/ sees <fuse_lowlevel.h>).
+ * Threads: the FUSE session's, the watcher's and the workers'; the locks
+ * and the order they are taken in are under "locks" below.
  *
  * Inode numbers are computed, never stored: a 64-bit number holds the kind
  * of object (8 bits), its database row id (40 bits) and which entry of the
@@ -107,14 +122,14 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <time.h>
 
+#include "imgfs_assert.h"
 #include "ins_proto.h"
 #include "model.h"
+#include "stats.h"
 
 /* The monotonic clock in ns: rate limits, deadlines, progress (the
  * model's one clock, model_mono_ns; model_now_ns is the wall clock, for
@@ -126,26 +141,35 @@ static inline int64_t fs_mono_ns(void)
 
 /* ---- the mount ----------------------------------------------------------- */
 
-/* The requests a mount answers, as counted for /stats (stats.c). */
-enum fs_op {
-	FS_OP_LOOKUP, FS_OP_FORGET, FS_OP_GETATTR, FS_OP_SETATTR, FS_OP_ACCESS, FS_OP_READLINK, FS_OP_MKNOD,
-	FS_OP_MKDIR, FS_OP_UNLINK, FS_OP_RMDIR, FS_OP_SYMLINK, FS_OP_RENAME, FS_OP_LINK, FS_OP_OPEN, FS_OP_READ,
-	FS_OP_WRITE, FS_OP_FLUSH, FS_OP_RELEASE, FS_OP_FSYNC, FS_OP_OPENDIR, FS_OP_READDIR, FS_OP_READDIRPLUS,
-	FS_OP_STATFS, FS_OP_SETXATTR, FS_OP_GETXATTR, FS_OP_LISTXATTR, FS_OP_REMOVEXATTR, FS_OP_CREATE,
-	FS_OP_LSEEK, FS_OP_FALLOCATE, FS_OP_COPY_FILE_RANGE, FS_OP_COUNT
-};
-/* Errno answers are counted by errno below this (Linux's are 1..133); a
- * larger one is counted in slot 0. */
-#define FS_STATS_ERRNOS 134
-struct fs_stats {
-	atomic_uint_fast64_t requests[FS_OP_COUNT]; /* answered, by operation */
-	atomic_uint_fast64_t errors[FS_OP_COUNT];   /* answered with an errno */
-	atomic_uint_fast64_t errnos[FS_OP_COUNT][FS_STATS_ERRNOS]; /* the same, by errno */
-	atomic_uint_fast64_t read_bytes;            /* replied to READs of blobs and disks */
-	atomic_uint_fast64_t written_bytes;         /* taken by WRITEs to disks and uploads */
-	atomic_uint_fast64_t upload_bytes;          /* of them, into uploads (as they arrive) */
-	atomic_uint_fast64_t shared_bytes;          /* taken by COPY_FILE_RANGE by reference */
-};
+/* ---- locks ----------------------------------------------------------------
+ *
+ * Every mutex of fs/fuse, what it guards, and what may be taken while it
+ * is held.  A lock is taken only after the ones above it on its line of
+ * descent, never the other way (arrows point from the holder):
+ *
+ *   disks_lock (disk.c: the open disks, their refs and writers)
+ *     -> fs_disk.wlock (disk.c: one disk's writes, truncates and its
+ *        upload's state; the upload hooks of upload.c run under it)
+ *          -> blob_wblob.lock and below (blobstore/blobstore_int.h)
+ *          -> the model's locks (model/model_int.h): every model call
+ *          -> ctx->log_lock -> (nothing)   fs_log, fs_refuse
+ *          -> err_lock (log.c: the /errors rings) -> (nothing)
+ *
+ *   Leaves, under which nothing else is taken:
+ *     ctx->log_lock     the log file, its rotation, the rate-limit slots
+ *     err_lock          each caller's recent refusals (/errors)
+ *     ctx->work_lock    work_kicks, with work_cond (worker.c)
+ *     ctx->rmdir_lock   rmdir_retry (ops.c)
+ *     render_lock, lanes_lock, handles_lock   files.c's renderings,
+ *                       rendering turns and open handles
+ *   inside.c keeps its own (the helper table, a volume's conversation:
+ *   see its top comment); fs/cli/main.c's stop lock is taken by main and
+ *   its stop thread only.
+ *
+ * A function whose comment says "under X" or that is named _locked checks
+ * X with IMGFS_ASSERT_HELD (imgfs_assert.h: Debug and Asan builds).  The
+ * watcher and the workers take no fs lock across a model call but the
+ * model's own. */
 
 struct fs_ctx {
 	model *m;
@@ -222,6 +246,9 @@ enum fs_kind {
 
 static inline fuse_ino_t fs_ino(enum fs_kind kind, int64_t obj, unsigned sub)
 {
+	/* A row id fits its 40 bits and an entry its 16: nothing spills into
+	 * the next field (see the top of this file). */
+	IMGFS_ASSERT(obj >= 0 && obj < (1ll << 40) && sub <= 0xffff);
 	return (fuse_ino_t)kind << 56 | (fuse_ino_t)obj << 16 | sub;
 }
 static inline enum fs_kind fs_ino_kind(fuse_ino_t ino) { return (enum fs_kind)(ino >> 56); }
@@ -264,58 +291,6 @@ static inline fuse_ino_t fs_inside_ino(int64_t owner, unsigned vol, uint32_t gin
 {
 	return FS_INSIDE_BIT | (fuse_ino_t)owner << 42 | (fuse_ino_t)(vol & 0x3ff) << 32 | gino;
 }
-
-/* ---- text buffers -------------------------------------------------------- */
-
-/* What the renderings of generated files may hold at once (SPEC §12):
- * every buffer given a budget is charged for its capacity beyond
- * FS_BUF_FREE bytes (a small file costs its handle, not the budget) while
- * it grows, and until it is released, and stops growing past it. */
-struct fs_budget {
-	_Atomic size_t used;
-	size_t max;     /* all charged buffers together */
-	size_t one_max; /* one buffer */
-};
-#define FS_BUF_FREE 4096
-/* The largest generated file (files.c's RENDER_ONE_MAX): an open past it
- * is ENOMEM, so a listing's rendering stops there (attr.c, show_images). */
-#define FS_RENDER_ONE_MAX (16u << 20)
-
-struct fs_buf {
-	char *p;
-	size_t len, cap;
-	bool failed; /* an allocation failed: the content is incomplete */
-	bool secret; /* holds a secret (a password written): every byte it
-	                held is wiped when it grows or is released */
-	bool count;  /* counts the length, keeps no byte (a stat's size) */
-	bool mapped; /* p is an mmap of cap bytes (large: given back at release) */
-	enum { FS_BUF_FITS, FS_BUF_OVER_ALL, FS_BUF_OVER_ONE } over; /* why failed, with a budget */
-	struct fs_budget *budget; /* NULL: not charged */
-	int err;     /* a model call behind the content failed (-errno): the
-	                content is not to be shown (SPEC §12 "nothing silent") */
-};
-/* Records the first failure (rc < 0) of a model call a show made. */
-static inline void fs_buf_error(struct fs_buf *b, int rc)
-{
-	if (rc < 0 && !b->err)
-		b->err = rc;
-}
-void fs_buf_put(struct fs_buf *b, const void *data, size_t len);
-void fs_buf_puts(struct fs_buf *b, const char *s);
-void fs_buf_printf(struct fs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A value followed by a newline, or nothing when the value is empty. */
-void fs_buf_value(struct fs_buf *b, const char *v);
-/* s as a JSON string, quotes included (RFC 8259): '"' and '\\' escaped,
- * control characters (U+0000..U+001F and DEL) as \u00XX, valid UTF-8
- * copied as is.  A byte that does not start a valid UTF-8 sequence
- * (overlong forms, surrogates and code points past U+10FFFF included) is
- * written as \ufffd, so the output is always valid JSON in UTF-8. */
-void fs_buf_json_string(struct fs_buf *b, const char *s);
-void fs_buf_release(struct fs_buf *b);
-/* Gives back the capacity past the content (a rendering about to be held). */
-void fs_buf_trim(struct fs_buf *b);
-/* What b is charged to its budget now. */
-size_t fs_buf_charge(const struct fs_buf *b);
 
 /* ---- nodes --------------------------------------------------------------- */
 
@@ -368,40 +343,7 @@ enum fs_view { FS_VIEW_NONE = 0, FS_VIEW_PUBLIC, FS_VIEW_MARKETPLACE, FS_VIEW_PR
 	       FS_VIEW_ISO, FS_VIEW_RECYCLE };
 #define FS_VIEW_BIT(v) (1u << (v))
 
-struct fs_node;
-/* One generated file or subdirectory of a directory kind (STYLE: tables). */
-struct fs_attr {
-	unsigned id;        /* a file's inode sub number, fixed in the table (attr.c); 0 for directories */
-	const char *name;
-	unsigned views;     /* FS_VIEW_BIT mask of image views it appears in (images only) */
-	unsigned sub;       /* fixed sub number for directories (FS_SUB_*), 0 for files */
-	/* Renders the content; NULL for directories. */
-	void (*show)(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
-	/* Applies a written value (already stripped of one trailing newline);
-	 * NULL: read-only.  Returns 0 or -errno with the reason in err. */
-	int (*store)(const struct fs_node *n, struct fs_ctx *ctx, const char *value, struct model_err *err);
-	/* When store exists: whether it is writable for this node now (NULL: always). */
-	bool (*writable)(const struct fs_node *n);
-	const char *readonly_why; /* the refusal's reason when writable says no */
-	unsigned flags;
-	size_t field; /* offsetof the text in struct model_image, for show_text */
-	size_t mtime; /* offsetof the file's own int64 time in struct model_image
-	                 (ns, 0 = not set yet); 0: the image's mtime_ns */
-	unsigned refs; /* the model_image.refs its content or listing needs read */
-};
-enum {
-	FS_ATTR_MULTILINE = 1, /* a value may hold newlines (description, tags) */
-	FS_ATTR_BLOB = 2,      /* a blob, not a generated file (snapshot data) */
-	FS_ATTR_OWNER_TIME = 8,/* its own time tells of the owner's activity: a
-	                          shared view shows the image's mtime instead (§8) */
-	FS_ATTR_REMARK = 16,   /* a remark (description, tags, project): what is
-	                          written through tenants/ too (§16) */
-	FS_ATTR_SECRET = 32,   /* write-only (mode 0200): opening it for reading
-	                          is EACCES for everyone, root too; what is
-	                          written is wiped from memory once applied
-	                          (an instance's password, §16) */
-};
-
+struct fs_attr;
 struct fs_node {
 	fuse_ino_t ino;
 	enum fs_what what;
@@ -464,49 +406,6 @@ static inline bool fs_node_in_tenants(const struct fs_node *n)
 	return n->actor_id || n->what == FS_W_TENANTS;
 }
 
-/* Whether n is an instance's writable disk (vda..vdz: a writable blob). */
-static inline bool fs_node_is_vm_disk(const struct fs_node *n)
-{
-	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM && !n->vmdisk.sealed;
-}
-/* Whether n is an instance's read-only disk (cdrom, cidata: a sealed blob,
- * read as an image's disk is, but on the instance's host only, §13). */
-static inline bool fs_node_is_vm_media(const struct fs_node *n)
-{
-	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_VM && n->vmdisk.sealed;
-}
-/* The reason a write to one of them is refused (EPERM). */
-#define FS_VM_MEDIA_READONLY "disks/cdrom and disks/cidata are read-only"
-
-/* Tables (attr.c). */
-extern const struct fs_attr fs_image_attrs[];
-extern const size_t fs_image_attr_count;
-extern const struct fs_attr fs_snap_attrs[];
-extern const size_t fs_snap_attr_count;
-extern const struct fs_attr fs_vm_attrs[];
-extern const size_t fs_vm_attr_count;
-/* The id the next attribute of each table takes (attr.c: never reused). */
-extern const unsigned fs_image_attr_next_id, fs_snap_attr_next_id, fs_vm_attr_next_id;
-/* The inode sub number of entry a of a table: its id, or a directory's sub. */
-static inline unsigned fs_attr_ino_sub(const struct fs_attr *a) { return a->sub ? a->sub : a->id; }
-extern const char *const fs_class_names[FS_CLASS_COUNT];
-
-/* Whether attribute a of an image appears for node n's view. */
-bool fs_attr_visible(const struct fs_attr *a, const struct fs_node *n);
-/* Renders images.csv / images.json / quota of a region for the caller.
- * images.json is an array of objects, one per row of images.csv, keys its
- * header's column names, size a number, every other value a string. */
-void fs_show_csv(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
-void fs_show_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, int64_t *mtime_ns);
-void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
-/* A generated file's content now, into b (files.c): 0, -ENOMEM when b
- * could not hold it, or the error of a model call behind it (-EIO: the
- * database did not answer), with a log line naming the file.  mtime_ns
- * (may be NULL): images.csv's and images.json's newest row's time. */
-int fs_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b, int64_t *mtime_ns);
-/* Writes into a generated file: whether n accepts writes now. */
-bool fs_attr_is_writable(const struct fs_node *n);
-
 /* Resolution (node.c).  All return 0 or -errno (-ENOENT for anything the
  * caller may not see). */
 int fs_caller_get(struct fs_ctx *ctx, fuse_req_t req, struct fs_caller *out);
@@ -520,7 +419,7 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const struct model_image *img,
                   struct fs_node *out);
 int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char *name, struct fs_node *out);
-/* Attributes of a resolved node; *timeout_out gets the attribute timeout. */
+/* Attributes of a resolved node (its timeout: fs_node_timeout). */
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
 /* The attribute timeout of a node: 0 for what other processes change
  * without the kernel knowing which inode (class directories and /regions,
@@ -540,349 +439,14 @@ int fs_node_blob_access(const struct fs_node *n);
  * "<region>/tenants/<account>" for what is seen through tenants/. */
 void fs_node_where(const struct fs_node *n, char *out, size_t cap);
 
-/* ---- tenants/ (§16, tenants.c) --------------------------------------------- */
+/* ---- the mount's entry points (ops.c, files.c) ---------------------------- */
 
-/* Why an operation through tenants/ is refused (EPERM). */
-#define FS_TENANT_WHY                                                                                      \
-	"through tenants/, a tenant's images are read, renamed in place, described (description, tags, "    \
-	"project), deleted, restored and destroyed, its snapshots read, described and removed: nothing else"
-/* Reads c's role from its account once (c->role_known): 0 or -errno. */
-int fs_caller_role(struct fs_ctx *ctx, struct fs_caller *c);
-/* Whether c has a tenants/ directory: an administrator, or a main account
- * with sub-accounts (reads the role when not known yet). */
-bool fs_tenants_visible(struct fs_ctx *ctx, struct fs_caller *c);
-/* n, a node of its caller's, becomes seen through tenants/<tenant_id>/:
- * -ENOENT unless the caller administers that account (§16); already seen
- * there, only that same account is. */
-int fs_tenant_enter(struct fs_ctx *ctx, struct fs_node *n, int64_t tenant_id);
-/* n (caller set) becomes the TENANT node of (tenant_id, sub). */
-int fs_tenant_resolve(struct fs_ctx *ctx, struct fs_node *n, int64_t tenant_id, unsigned sub);
-/* n: a copy of tenants/ or tenants/<account>/; becomes its entry name. */
-int fs_tenant_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
-/* Lists tenants/ (offsets: account id + 2) or tenants/<account>/. */
-int fs_tenant_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
-/* Attributes of tenants/ and tenants/<account>/. */
-void fs_tenant_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns);
-/* "(actor A, tenant T)": who did what to whom, for a log line about n. */
-void fs_tenant_who(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-/* A change made through tenants/ (n: what it changed; to: a rename's new
- * path, or NULL): "<op> <path>[ to <to>]: done (actor A, tenant T)" in the
- * log, every one (a change is a committed transaction: never
- * rate-limited).  Nothing for a node not seen there. */
-void fs_tenant_log_change(struct fs_ctx *ctx, const char *op, const struct fs_node *n, const char *to);
-
-/* ---- inside an image (§18, inside.c) ------------------------------------- */
-
-/* Why anything below files/ is refused (EPERM). */
-#define FS_INSIDE_WHY "files/ is read-only: nothing is ever written into a guest's file system"
-/* n (caller set) becomes the node of ino, an FS_INSIDE_BIT number. */
-int fs_inside_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out);
-/* n, an image directory node, becomes its files/README. */
-int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n);
-/* n: a copy of files/ or of a directory below it; becomes its entry name. */
-int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
-/* Lists files/ or a directory below it from offset off. */
-int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
-/* Attributes of an FS_W_INSIDE node. */
-void fs_inside_stat(const struct fs_node *n, struct stat *st);
-/* Reads len bytes at off of a regular file inside (node n): bytes or -errno. */
-ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, size_t len, uint64_t off);
-/* A symlink's target as stored (NUL-terminated): 0 or -errno. */
-int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-/* The path of an inside node, for the log. */
-void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-/* (The helpers end with the daemon: their socket closes, they exit.) */
+/* The low-level operations (ops.c). */
+extern const struct fuse_lowlevel_ops fs_ops;
 
 /* After the session ended (files.c): the handles whose RELEASE never came
  * (queued by the kernel as the mount went away) are released as a
  * RELEASE would. */
 void fs_files_release_all(void);
-
-/* Instance disks open through this mount (disk.c): one writable blob per
- * disk, shared by every handle, writers serialised. */
-struct fs_disk;
-/* Opens (or shares) the disk of node n; write: for writing.  -EREMOTE
- * (another host's, §13), -EACCES (an encrypted disk this mount has no key
- * for, §17): the reason in err. */
-int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out, struct model_err *err);
-/* Drops a handle; the last writer records the new size and mtime. */
-void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
-ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
-/* A write: an upload's goes through its hooks (a first write of no known
- * format: -EINVAL, the upload abandoned; -ECANCELED once cancelled).  An
- * upload's write that its admit hook takes is answered through
- * answer(arg, len) before its bytes are stored (disk.c): then the return
- * is len, and nothing after answer may use what the request owned but buf
- * (answer NULL: answered by the caller, once stored). */
-ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
-                       void (*answer)(void *arg, size_t n), void *arg);
-int fs_disk_truncate(struct fs_disk *d, uint64_t size);
-/* fallocate(2) punch-hole (keep_size) and zero-range: [off, off + len)
- * reads zeros, whole chunks give their space back; a zero-range without
- * keep_size grows the disk to off + len first. */
-int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size);
-int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence);
-/* copy_file_range from a sealed blob into an instance's disk or this
- * mount's upload (SPEC §16): blob_wblob_share under the disk's writer
- * lock, an upload's through its share hook.  -EXDEV from another region's
- * store. */
-ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
-                      uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
-/* The disk's blob row (what a copy by reference records as the holder). */
-int64_t fs_disk_blob_id(const struct fs_disk *d);
-int fs_disk_fsync(struct fs_disk *d);
-/* Size, stored bytes and last write of a disk node (open or not). */
-int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
-/* Whether any disk of the instance is open for writing here. */
-bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id);
-/* Whether any disk of the instance is open here at all. */
-bool fs_disk_vm_open(struct fs_ctx *ctx, int64_t vm_id);
-
-/* ---- uploads (§5.3, upload.c; their writable blobs in disk.c) ------------- */
-
-/* What the mount that began an upload knows of it: upload.c's own
- * struct, allocated for an upload only, held by its fs_disk entry and
- * guarded by the disk's writer lock (held around its hooks). */
-struct fs_upload;
-/* Whether n is the disk of an image being uploaded (by cp: a blob that
- * the mount that began the upload writes). */
-static inline bool fs_node_is_upload(const struct fs_node *n)
-{
-	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_IMAGE && n->img.status == MODEL_IMG_UPLOADING &&
-	       !model_image_is_url_import(&n->img);
-}
-/* URL import (§5.2): whether n is the disk of an image being imported from
- * a URL — written by the import task only; opening it is EBUSY (ops.c),
- * stat shows the bytes so far (fs_upload_stat). */
-static inline bool fs_node_is_import(const struct fs_node *n)
-{
-	return n->what == FS_W_DISK && fs_ino_kind(n->ino) == FS_K_IMAGE && n->img.status == MODEL_IMG_UPLOADING &&
-	       model_image_is_url_import(&n->img);
-}
-/* What disk.c calls back for an upload this mount began (upload.c
- * registers it at fs_disk_open_upload): the disk owns the writer lock and
- * the upload's state (up), the upload's logic runs in these callbacks, so
- * no call goes from disk.c into upload.c and no lock from one into the
- * other. */
-struct fs_disk_hooks {
-	/* Before a write, under the disk's writer lock: 0 when the write may
-	 * be answered before its bytes are stored (the write hook follows
-	 * with answered), 1 when it is answered once stored (the format not
-	 * known yet: the sniff may refuse it), -errno refused (*refused: the
-	 * upload was refused by it; refused is called once the lock is
-	 * released). */
-	int (*admit)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
-	             uint64_t off, bool *refused);
-	/* The write, under the writer lock: the bytes go in through
-	 * fs_disk_pwrite_locked.  answered: its writer has the answer
-	 * already, and a failure fails the upload (later writes, the close).
-	 * *refused as for admit. */
-	ssize_t (*write)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
-	                 uint64_t off, bool answered, bool *refused);
-	/* A copy by reference into it, under the writer lock: the chunks go
-	 * in through fs_disk_share_locked; *refused as for write. */
-	ssize_t (*share)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, blob_store *s,
-	                 const blob_manifest *src, uint64_t src_off, uint64_t dst_off, uint64_t len,
-	                 struct blob_share_counts *counts, bool *refused);
-	void (*refused)(struct fs_ctx *ctx, struct fs_upload *up);
-	/* A truncate to size, under the writer lock, once it succeeded. */
-	void (*truncated)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
-	/* The last writer closed (no lock held, every write stored): hand over. */
-	void (*closed)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
-	/* Under the writer lock: the errno every later write returns (0:
-	 * none); fail sets it (a cancel) unless it is set. */
-	int (*failed)(const struct fs_upload *up);
-	void (*fail)(struct fs_upload *up, int err);
-	/* The entry's last reference went: up is freed. */
-	void (*free)(struct fs_upload *up);
-};
-/* disk.c: an upload's entry (up, from upload.c: this mount begins it,
- * with hooks, and the entry owns up from a success on; NULL: another
- * handle on it, writers other than the beginning mount's are -EBUSY), its
- * state, its blob. */
-int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, struct fs_upload *up,
-                        const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err);
-struct fs_upload *fs_disk_upload(struct fs_disk *d); /* NULL unless this mount's upload */
-blob_wblob *fs_disk_wblob(struct fs_disk *d);
-/* The upload's failed errno (0: none), read under the writer lock. */
-int fs_disk_upload_failed(struct fs_disk *d);
-/* Waits for the write the writer lock's holder is storing, if any. */
-void fs_disk_settle(struct fs_disk *d);
-/* Only from a write or share hook (disk.c holds the writer lock). */
-ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, uint64_t off);
-ssize_t fs_disk_share_locked(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
-                             uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
-/* Every later write to the image's upload open here fails with err. */
-void fs_disk_upload_fail(int64_t image_id, int err);
-/* Size and stored bytes of a wblob (the open one when this mount has it). */
-int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,
-                      uint64_t *stored, int64_t *written_ns);
-/* upload.c.  Creating disks/<name> in p (disks/ of a queued private or ISO
- * image): begins the upload and opens it for writing into *out; *n becomes
- * the new file's node. */
-int fs_upload_create(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *n,
-                     struct fs_disk **out, struct model_err *err);
-/* Opening disks/<dev> of an uploading image: readers share the blob,
- * writers only in the mount that began it, before its last close. */
-int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out,
-                   struct model_err *err);
-/* truncate(2) of an upload's disk (cp --sparse ends with one). */
-int fs_upload_truncate(struct fs_ctx *ctx, const struct fs_node *n, uint64_t size);
-/* close(2) of a writer (FLUSH): what it wrote is made durable. */
-int fs_upload_flush(struct fs_disk *d);
-int fs_upload_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
-/* Writing `cancel` (§2.1). */
-int fs_upload_cancel(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
-
-/* ---- sharing (§6.4, share.c) ---------------------------------------------- */
-
-/* shares/ of an image the caller owns lists the accounts it is shared
- * with; each shares/<account> is an empty directory (inode sub
- * FS_SUB_SHARE + account id).  mkdir shares, rmdir unshares. */
-/* n: a copy of the shares/ node; becomes shares/<name>. */
-int fs_share_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
-/* n: the image directory node; becomes shares/<account> of inode sub sub. */
-int fs_share_resolve(struct fs_ctx *ctx, struct fs_node *n, unsigned sub);
-/* Lists shares/ (dir) from offset off (after ".", "..": account id + 2). */
-int fs_share_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
-/* Attributes of a shares/<account> node. */
-void fs_share_stat(const struct fs_node *n, struct stat *st, int64_t *mtime_ns);
-/* mkdir shares/<name> below p (the shares/ node): *out becomes the new
- * entry's node.  rmdir of a shares/<account> node n. */
-int fs_share_mkdir(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *out,
-                   struct model_err *err);
-int fs_share_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
-/* For the watcher: an image change whose old name went away from private/
- * (rename, delete, unshare) also drops <name>@<owner> from shared/. */
-void fs_share_forget_entry(struct fs_ctx *ctx, const struct model_change *c);
-
-/* ---- cross-region copies (§6.3, copies.c) -------------------------------- */
-
-/* copies/ of an image the caller owns lists, by region name, the copies of
- * it still in their region's private/; copies/<region> holds status,
- * progress and image (inode sub FS_SUB_COPY + 4 * region id + 0..3).  The
- * node keeps the source image (n->img) and names the copy (copy_id). */
-/* n: a copy of the copies/ or copies/<region> node; becomes its entry name. */
-int fs_copies_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name);
-/* n: the image directory node; becomes the copies node of inode sub sub. */
-int fs_copies_resolve(struct fs_ctx *ctx, struct fs_node *n, unsigned sub);
-/* Lists copies/ or copies/<region> from offset off. */
-int fs_copies_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
-/* Attributes of a copies/<region> node or file. */
-int fs_copies_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns, int64_t *ctime_ns);
-/* mkdir copies/<name> below p (the copies/ node): copies the image there;
- * *out becomes the new entry.  rmdir of copies/<region>: EPERM. */
-int fs_copies_mkdir(struct fs_ctx *ctx, const struct fs_node *p, const char *name, struct fs_node *out,
-                    struct model_err *err);
-int fs_copies_rmdir(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
-/* The mtime of the copies/ directory n (model_image_copies_mtime). */
-int64_t fs_copies_dir_mtime(struct fs_ctx *ctx, const struct fs_node *n);
-/* For the watcher: a change of a copy image (status, progress, leaving its
- * private/) also changes its source's copies/ entries. */
-void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool names);
-void fs_copies_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-
-/* ---- /stats (stats.c) ------------------------------------------------------- */
-
-/* The name of an operation ("lookup"), as /stats and the log show it. */
-const char *fs_op_name(enum fs_op op);
-/* Counts a request of kind op (every handler, first thing). */
-void fs_stats_request(struct fs_ctx *ctx, enum fs_op op);
-/* Counts an errno answer (err > 0) to a request of kind op. */
-void fs_stats_error(struct fs_ctx *ctx, enum fs_op op, int err);
-/* Counts bytes of a blob or disk read (READ's reply) or written (WRITE). */
-void fs_stats_read(struct fs_ctx *ctx, size_t n);
-void fs_stats_written(struct fs_ctx *ctx, size_t n);
-void fs_stats_uploaded(struct fs_ctx *ctx, uint64_t n);
-void fs_stats_shared(struct fs_ctx *ctx, uint64_t n);
-/* Renders /stats: the Prometheus text exposition format (SPEC §15). */
-void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out);
-/* Whether the caller may read /stats: anyone in single-user mode and with
- * -o stats=all; in a multi-user mount the administrators only. */
-bool fs_stats_readable(const struct fs_ctx *ctx, const struct fs_caller *c);
-/* /stats's mode for that mount: 0444, or 0400 (owned by the mounting user). */
-unsigned fs_stats_mode(const struct fs_ctx *ctx);
-/* Appends v as a label value of that format: backslash, double quote and
- * newline escaped as \\, \" and \n, everything else as it is. */
-void fs_stats_label(struct fs_buf *out, const char *v);
-
-/* Logging (log.c): one line per refusal, SPEC §9.  where: a file's path
- * (opened for appending, created 0640) or "syslog"; 0 or -errno. */
-int fs_log_open(struct fs_ctx *ctx, const char *where);
-void fs_log_close(struct fs_ctx *ctx);
-/* Opens the log file's path anew (after logrotate or mv moved it):
- * async-signal-safe, so a SIGHUP handler may call it; nothing with
- * syslog or before fs_log_open. */
-void log_reopen(void);
-void fs_log(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A -o debug line (syslog priority debug); callers check ctx->debug. */
-void fs_log_debug(struct fs_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Logs "<op> <path>: <ERRNO> <reason>" and records the reason in the
- * image's error file when the node belongs to an image the caller owns.
- * The log line is rate-limited per caller and operation (log.c). */
-void fs_refuse(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id);
-/* The same with who (NULL: nothing) after the reason on the log line only:
- * a refusal through tenants/ names both accounts (fs_tenant_who). */
-void fs_refuse_by(struct fs_ctx *ctx, const char *op, const char *path, int err, const char *reason, int64_t image_id,
-                  const char *who);
-const char *fs_errno_name(int err);
-/* The errno a reply carries for err (either sign; positive out): ENOSYS
- * from below (librados, a database driver) becomes EPERM, since the kernel
- * takes ENOSYS as "no such operation" and stops sending it for the whole
- * mount (SPEC §12).  op_opendir's deliberate ENOSYS does not pass here. */
-int fs_reply_errno(int err);
-/* The uid of the caller this thread answers (ops.c sets it at each
- * request), for the log's rate limit; -1 outside requests. */
-void fs_log_set_caller(int64_t uid);
-/* The account and uid the request acts as (fs_caller_get), whose
- * refusals /errors shows it. */
-void fs_log_set_account(int64_t account_id, int64_t uid);
-/* /errors: the newest refusals of caller c (SPEC §9), one line each,
- * "<UTC time> <op> <path>: <ERRNO> <reason>"; returns the time of the
- * newest in nanoseconds, 0 when there is none. */
-int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, struct fs_buf *out);
-/* Default size at which the log file is rotated (-o log_max=; 0: never). */
-#define FS_LOG_MAX_DEFAULT (16LL << 20)
-#define FS_LOG_KEEP 3 /* imgfs.log.1 ... .3 */
-/* in as printable UTF-8 for a log line or a file another account reads
- * (§9): a backslash becomes \\, every byte outside printable UTF-8
- * (controls, invalid sequences, C1 and bidirectional controls) \xNN.
- * NUL-terminated, cut at a whole character to fit size; its length. */
-size_t fs_escape(char *out, size_t size, const char *in);
-
-/* Cache invalidation (watch.c).  names: also drop the old name of an entry
- * that went away (never from inside a request: the kernel holds the
- * directory's lock there). */
-void fs_invalidate(struct fs_ctx *ctx, const struct model_change *c, bool names);
-/* After a change of image img made by the request being answered, before
- * it replies: fs_invalidate of it, names kept.  now: img is the row as the
- * change left it (an insert returned it), so the invalidation needs no
- * read of it; otherwise it is the row from before. */
-void fs_image_changed(struct fs_ctx *ctx, const struct model_image *img, bool now);
-/* After a change of instance vm (the row from before it) that changed the
- * image it was built from: fs_image_changed of that image (its
- * `instances` file), when it has one. */
-void fs_vm_image_changed(struct fs_ctx *ctx, const struct model_instance *vm);
-int fs_watch_start(struct fs_ctx *ctx);
-void fs_watch_stop(struct fs_ctx *ctx);
-
-/* The low-level operations (ops.c). */
-extern const struct fuse_lowlevel_ops fs_ops;
-
-/* ---- background tasks (worker.c) ---------------------------------- */
-
-struct fs_worker;
-/* Starts n worker threads running the model's tasks (model_task_work) and
- * its housekeeping; n == 0 runs none.  Called once the daemon has forked
- * and the session is mounted.  0 or -errno (threads already started stay
- * running: stop them with fs_workers_stop). */
-int fs_workers_start(struct fs_ctx *ctx, unsigned n);
-/* Sets ctx->stopping, wakes and joins the workers: a task running is put
- * back in the queue between two chunks, for the next mount to resume.
- * Call before the model is closed. */
-void fs_workers_stop(struct fs_ctx *ctx);
-/* A request queued a task: wake an idle worker now rather than at its next
- * poll.  Does nothing when this mount runs no workers. */
-void fs_workers_kick(struct fs_ctx *ctx);
 
 #endif

@@ -33,9 +33,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "dirs.h"
 #include "fs.h"
 #include "ins_fs.h"
 #include "ins_ptable.h"
+#include "log.h"
 #include "qcow2.h"
 
 #ifndef INS_DISKS /* (smaller in a build that exercises eviction) */

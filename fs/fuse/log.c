@@ -21,11 +21,11 @@
  *
  * Who calls it: every part of fs/ (fs_log, fs_refuse), ops.c for -o debug
  * (fs_log_debug), main.c at mount and unmount (fs_log_open/close), and
- * whoever handles SIGHUP (log_reopen, after logrotate moved the file).
+ * whoever handles SIGHUP (fs_log_reopen, after logrotate moved the file).
  *
  * The file keeps one descriptor number for the whole mount: a rotation or
  * a reopen opens the path anew and dup2()s it onto that number, so
- * log_reopen needs no lock and is safe in a signal handler, and no thread
+ * fs_log_reopen needs no lock and is safe in a signal handler, and no thread
  * can ever write into a descriptor that was closed and given to something
  * else.
  */
@@ -43,62 +43,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "common.h"
 #include "fs.h"
+#include "imgfs_assert.h"
+#include "log.h"
 
 int fs_reply_errno(int err)
 {
 	err = err < 0 ? -err : err;
 	return err == ENOSYS ? EPERM : err;
-}
-
-/* The symbolic name of an errno for the log ("EMFILE"); one the list
- * lacks is written as its number ("E123"), never as a guess. */
-const char *fs_errno_name(int err)
-{
-	static _Thread_local char other[16];
-	switch (err < 0 ? -err : err) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EIO: return "EIO";
-	case EACCES: return "EACCES";
-	case EBUSY: return "EBUSY";
-	case EEXIST: return "EEXIST";
-	case EXDEV: return "EXDEV";
-	case ENOTDIR: return "ENOTDIR";
-	case EISDIR: return "EISDIR";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENAMETOOLONG: return "ENAMETOOLONG";
-	case ENOTEMPTY: return "ENOTEMPTY";
-	case EDQUOT: return "EDQUOT";
-	case ENOMEM: return "ENOMEM";
-	case ENODATA: return "ENODATA";
-	case ENXIO: return "ENXIO";
-	case E2BIG: return "E2BIG";
-	case EREMOTE: return "EREMOTE";
-	case EMFILE: return "EMFILE";
-	case ENFILE: return "ENFILE";
-	case EAGAIN: return "EAGAIN";
-	case EROFS: return "EROFS";
-	case EFBIG: return "EFBIG";
-	case ESTALE: return "ESTALE";
-	case ENOTSUP: return "ENOTSUP";
-	case ENOSYS: return "ENOSYS";
-	case ERANGE: return "ERANGE";
-	case EBADF: return "EBADF";
-	case EINTR: return "EINTR";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case EOVERFLOW: return "EOVERFLOW";
-	case ELOOP: return "ELOOP";
-	case EMLINK: return "EMLINK";
-	case ENOTCONN: return "ENOTCONN";
-	case ECANCELED: return "ECANCELED";
-	default:
-		snprintf(other, sizeof(other), "E%d", err < 0 ? -err : err);
-		return other;
-	}
 }
 
 /* A code point that prints nothing or moves the text a reader sees: C1
@@ -178,7 +132,7 @@ void fs_log_set_account(int64_t account_id, int64_t uid)
 /* Refusals are logged per (caller, operation) from a bucket of LOG_BURST
  * lines that refills at LOG_RATE lines a second: a person or a script
  * that makes a mistake sees every line of it, a loop of refused calls
- * (12 MB in 3 s from one uid without an account, before this) costs a
+ * (megabytes a second from one uid without an account, unlimited) costs a
  * line a second and one "N similar lines suppressed" when it ends or
  * slows.  A table of slots by hash: a collision evicts the older key,
  * whose count is written then. */
@@ -272,6 +226,7 @@ static uint64_t err_seq;
 /* Under err_lock: the ring of (ctx, account, uid), NULL if none. */
 static struct err_ring *err_find(const struct fs_ctx *ctx, int64_t account, int64_t uid)
 {
+	IMGFS_ASSERT_HELD(&err_lock);
 	for (size_t i = 0; i < ERR_CALLERS; i++)
 		if (err_rings[i].ctx == ctx && err_rings[i].account == account && err_rings[i].uid == uid)
 			return &err_rings[i];
@@ -366,7 +321,7 @@ static void err_forget(const struct fs_ctx *ctx)
 
 /* ---- where lines go ------------------------------------------------------ */
 
-/* The one mount whose log a signal handler may reopen (log_reopen takes
+/* The one mount whose log a signal handler may reopen (fs_log_reopen takes
  * no argument: a handler reaches nothing else).  Set by fs_log_open,
  * cleared by fs_log_close; read only as a whole pointer. */
 static struct fs_ctx *volatile reopen_ctx;
@@ -425,7 +380,7 @@ void fs_log_close(struct fs_ctx *ctx)
 	ctx->log_syslog = false;
 }
 
-void log_reopen(void)
+void fs_log_reopen(void)
 {
 	struct fs_ctx *ctx = reopen_ctx;
 	int saved = errno; /* a signal handler must leave errno as it was */
@@ -442,6 +397,7 @@ static void log_rotate(struct fs_ctx *ctx)
 {
 	char from[sizeof(ctx->log_path) + 16], to[sizeof(ctx->log_path) + 16]; /* ".<int>" fits */
 	struct stat st;
+	IMGFS_ASSERT_HELD(&ctx->log_lock);
 	if (!ctx->log_path[0] || ctx->log_max <= 0 || fstat(ctx->log_fd, &st) < 0 || st.st_size < ctx->log_max)
 		return;
 	for (int i = FS_LOG_KEEP - 1; i >= 1; i--) {
@@ -459,6 +415,7 @@ static void log_rotate(struct fs_ctx *ctx)
 static void log_write(struct fs_ctx *ctx, int prio, const char *line)
 {
 	char stamp[21];
+	IMGFS_ASSERT_HELD(&ctx->log_lock);
 	if (ctx->log) {
 		model_fmt_time(stamp, time(NULL));
 		fprintf(ctx->log, "%s imgfs: %s\n", stamp, line);

@@ -1,20 +1,37 @@
 /*
  * node.c — from inode numbers and names to nodes, and from nodes to
- * attributes and listings.  Stateless: every request resolves its inode
- * from the database (one indexed query for the object, one for the region),
- * so nothing is cached here that could go stale, and a second mount or an
- * admin command sees the same tree.
+ * attributes and listings.  Resolution keeps no state of its own: every
+ * request resolves its inode afresh, its object's row from the model
+ * (images through the model's row cache, which the change log keeps
+ * true) and its region from the model's memory (a region's row never
+ * changes but for its mtime), so a second mount or an admin command sees
+ * the same tree.
  *
  * Visibility is decided here, once: an object the caller may not see
  * resolves to -ENOENT by name and by inode number alike (SPEC §8).  What is
  * seen through tenants/ (§16) is decided in tenants.c, which this file
  * asks for tenants/ and everything below it.
+ *
+ * The directory providers — shares/ (share.c), copies/ (copies.c),
+ * tenants/ (tenants.c), files/ (inside.c) — are asked through one table,
+ * dir_providers below (dirs.h: struct fs_dir_ops), not a case in each of
+ * resolve, lookup, stat, list and path: dir_verbs (ops.c) applied to
+ * reads.  The providers call back into this file (fs_node_path,
+ * fs_node_resolve, fs_caller_is_admin): resolver and providers are one
+ * knot by nature (the kernel's kernfs and its cftype files are too), and
+ * the table is where it is tied, once.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "dirs.h"
+#include "disk.h"
 #include "fs.h"
+#include "log.h"
+#include "stats.h"
 
 #define NS 1000000000LL
 
@@ -192,12 +209,145 @@ int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const stru
 	return image_dir(ctx, out);
 }
 
+/* ---- the directory providers (dirs.h) -------------------------------------- */
+
+/* Each provider's functions, fitted to the table's signatures: what a
+ * provider's node is not (a file where a directory is asked for, an empty
+ * directory) is answered here, as the five switches did. */
+
+static int shares_resolve(struct fs_ctx *ctx, struct fs_node *n, fuse_ino_t ino)
+{
+	return fs_share_resolve(ctx, n, fs_ino_sub(ino));
+}
+
+static int shares_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
+{
+	if (n->what == FS_W_SHARE)
+		return -ENOENT; /* shares/<account> is empty */
+	return fs_share_lookup(ctx, n, name);
+}
+
+static int shares_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg)
+{
+	if (dir->what == FS_W_SHARE)
+		return 0; /* empty */
+	return fs_share_list(ctx, dir, off, emit, arg);
+}
+
+static int shares_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns,
+                       int64_t *ctime_ns)
+{
+	fs_share_stat(n, st, mtime_ns);
+	return 0;
+}
+
+static void shares_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
+{
+	char region[2 * MODEL_NAME_MAX + 16];
+	fs_node_where(n, region, sizeof(region));
+	snprintf(out, cap, "/regions/%s/private/%s/shares/%s", region, n->img.name, n->share.account);
+}
+
+static int copies_resolve(struct fs_ctx *ctx, struct fs_node *n, fuse_ino_t ino)
+{
+	return fs_copies_resolve(ctx, n, fs_ino_sub(ino));
+}
+
+static int copies_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
+{
+	if (n->what == FS_W_COPY_FILE)
+		return -ENOTDIR;
+	return fs_copies_lookup(ctx, n, name); /* copies/ and a copy's files (§6.3) */
+}
+
+static int copies_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg)
+{
+	if (dir->what == FS_W_COPY_FILE)
+		return -ENOTDIR;
+	return fs_copies_list(ctx, dir, off, emit, arg);
+}
+
+static int tenants_resolve(struct fs_ctx *ctx, struct fs_node *n, fuse_ino_t ino)
+{
+	return fs_tenant_resolve(ctx, n, fs_ino_obj(ino), fs_ino_sub(ino));
+}
+
+static int tenants_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns,
+                        int64_t *ctime_ns)
+{
+	fs_tenant_stat(ctx, n, st, mtime_ns);
+	return 0;
+}
+
+static int files_resolve(struct fs_ctx *ctx, struct fs_node *n, fuse_ino_t ino)
+{
+	struct fs_caller caller = n->caller; /* n is rebuilt from it */
+	return fs_inside_resolve(ctx, &caller, ino, n);
+}
+
+static int files_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg)
+{
+	if (dir->what == FS_W_INSIDE && !S_ISDIR(dir->inside.st.mode))
+		return -ENOTDIR;
+	return fs_inside_list(ctx, dir, off, emit, arg); /* §18 */
+}
+
+static int files_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st, int64_t *mtime_ns,
+                      int64_t *ctime_ns)
+{
+	fs_inside_stat(n, st);
+	return 1; /* the guest's own times (§18) */
+}
+
+static const struct fs_dir_ops dir_providers[FS_DIR_COUNT] = {
+	[FS_DIR_SHARES] = {.resolve = shares_resolve, .lookup = shares_lookup, .list = shares_list,
+	                   .stat = shares_stat, .path = shares_path},
+	[FS_DIR_COPIES] = {.resolve = copies_resolve, .lookup = copies_lookup, .list = copies_list,
+	                   .stat = fs_copies_stat, .path = fs_copies_path},
+	/* tenants/ and tenants/<account>/ are named as region entries (fs_node_path) */
+	[FS_DIR_TENANTS] = {.resolve = tenants_resolve, .lookup = fs_tenant_lookup, .list = fs_tenant_list,
+	                    .stat = tenants_stat, .path = NULL},
+	[FS_DIR_FILES] = {.resolve = files_resolve, .lookup = fs_inside_lookup, .list = files_list,
+	                  .stat = files_stat, .path = fs_inside_path},
+};
+
+/* The provider n belongs to, NULL for none; *root (may be NULL): n is the
+ * provider's root as an entry of an image (shares/, copies/, files/),
+ * which node.c stats and names itself. */
+static const struct fs_dir_ops *provider_of(const struct fs_node *n, bool *root)
+{
+	enum fs_dir_provider d = FS_DIR_NONE;
+	enum fs_kind k = fs_ino_kind(n->ino);
+	if (root)
+		*root = n->what == FS_W_SUBDIR;
+	switch (n->what) {
+	case FS_W_SUBDIR:
+		if (k == FS_K_IMAGE && n->attr->sub == FS_SUB_SHARES)
+			d = FS_DIR_SHARES;
+		else if (k == FS_K_IMAGE && n->attr->sub == FS_SUB_COPIES)
+			d = FS_DIR_COPIES;
+		else if ((k == FS_K_IMAGE || k == FS_K_SNAP) && n->attr->sub == FS_SUB_FILES)
+			d = FS_DIR_FILES;
+		break;
+	case FS_W_SHARE: d = FS_DIR_SHARES; break;
+	case FS_W_COPY:
+	case FS_W_COPY_FILE: d = FS_DIR_COPIES; break;
+	case FS_W_TENANTS:
+	case FS_W_TENANT: d = FS_DIR_TENANTS; break;
+	case FS_W_INSIDE: d = FS_DIR_FILES; break;
+	default: break;
+	}
+	return d ? &dir_providers[d] : NULL;
+}
+
 int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino_t ino, struct fs_node *out)
 {
 	int rc;
 	/* A file inside an image (§18): numbered apart (fs.h). */
-	if (ino & FS_INSIDE_BIT)
-		return fs_inside_resolve(ctx, caller, ino, out);
+	if (ino & FS_INSIDE_BIT) {
+		out->caller = *caller;
+		return dir_providers[FS_DIR_FILES].resolve(ctx, out, ino);
+	}
 	/* Any node id of an image directory, whatever its dir_gen (fs.h). */
 	if (fs_ino_kind(ino) == FS_K_IMAGE_DIR)
 		ino = fs_ino(FS_K_IMAGE, fs_ino_obj(ino), 0);
@@ -242,7 +392,7 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			return -ENOENT;
 		return 0;
 	case FS_K_TENANT:
-		return fs_tenant_resolve(ctx, out, obj, sub);
+		return dir_providers[FS_DIR_TENANTS].resolve(ctx, out, ino);
 	case FS_K_IMAGE: {
 		const struct fs_attr *a =
 			!sub || sub >= FS_SUB_COPY ? NULL : attr_by_sub(fs_image_attrs, fs_image_attr_count, sub);
@@ -253,10 +403,10 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			return 0;
 		if (sub > FS_SUB_DISKS && sub <= FS_SUB_DISKS + MODEL_MAX_DEVICES)
 			return image_disk(ctx, out, (int)(sub - FS_SUB_DISKS - 1));
-		if (sub > FS_SUB_SHARE)
-			return fs_share_resolve(ctx, out, sub); /* shares/<account> (§6.4) */
-		if (sub >= FS_SUB_COPY && sub < FS_SUB_SHARE)
-			return fs_copies_resolve(ctx, out, sub); /* copies/<region>[/file] (§6.3) */
+		if (sub > FS_SUB_SHARE) /* shares/<account> (§6.4) */
+			return dir_providers[FS_DIR_SHARES].resolve(ctx, out, ino);
+		if (sub >= FS_SUB_COPY && sub < FS_SUB_SHARE) /* copies/<region>[/file] (§6.3) */
+			return dir_providers[FS_DIR_COPIES].resolve(ctx, out, ino);
 		if (sub == FS_SUB_FILES_README)
 			return fs_inside_readme_node(ctx, out); /* files/README (§18) */
 		if (!a || !fs_attr_visible(a, out))
@@ -397,7 +547,10 @@ static int lookup_in_table(struct fs_ctx *ctx, struct fs_node *n, enum fs_kind k
 
 int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char *name, struct fs_node *out)
 {
+	const struct fs_dir_ops *p = provider_of(parent, NULL);
 	*out = *parent;
+	if (p)
+		return p->lookup(ctx, out, name);
 	switch (parent->what) {
 	case FS_W_ROOT:
 		if (strcmp(name, "regions") == 0) {
@@ -434,9 +587,6 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			return 0;
 		}
 		return -ENOENT;
-	case FS_W_TENANTS:
-	case FS_W_TENANT:
-		return fs_tenant_lookup(ctx, out, name);
 	case FS_W_CLASS:
 		return lookup_class(ctx, out, name);
 	case FS_W_IMAGE:
@@ -454,20 +604,7 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 			int idx = model_vm_disk_index(name); /* vda..vdz, cdrom, cidata */
 			return idx < 0 ? -ENOENT : vm_disk(ctx, out, idx);
 		}
-		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_SHARES)
-			return fs_share_lookup(ctx, out, name);
-		if (fs_ino_kind(parent->ino) == FS_K_IMAGE && parent->attr->sub == FS_SUB_COPIES)
-			return fs_copies_lookup(ctx, out, name);
-		if ((fs_ino_kind(parent->ino) == FS_K_IMAGE || fs_ino_kind(parent->ino) == FS_K_SNAP) &&
-		    parent->attr->sub == FS_SUB_FILES)
-			return fs_inside_lookup(ctx, out, name); /* §18 */
 		return -ENOENT;
-	case FS_W_INSIDE:
-		return fs_inside_lookup(ctx, out, name);
-	case FS_W_COPY:
-		return fs_copies_lookup(ctx, out, name); /* its files (§6.3) */
-	case FS_W_SHARE:
-		return -ENOENT; /* shares/<account> is empty */
 	default:
 		return -ENOTDIR;
 	}
@@ -511,12 +648,19 @@ int fs_node_blob_access(const struct fs_node *n)
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 {
 	int64_t mtime = 0, ctime = 0;
+	bool root;
+	const struct fs_dir_ops *p = provider_of(n, &root);
 	int rc;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = fs_node_st_ino(n);
 	st->st_uid = n->caller.uid;
 	st->st_gid = n->caller.gid;
 	st->st_blksize = BLOB_CHUNK_SIZE;
+	if (p && !root) {
+		if ((rc = p->stat(ctx, n, st, &mtime, &ctime)) != 0)
+			return rc < 0 ? rc : 0; /* 1: st whole, its times the provider's */
+		goto times;
+	}
 	switch (n->what) {
 	case FS_W_ROOT:
 	case FS_W_REGIONS:
@@ -531,10 +675,6 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		mtime = n->region.created_ns;
 		break;
 	}
-	case FS_W_TENANTS:
-	case FS_W_TENANT:
-		fs_tenant_stat(ctx, n, st, &mtime);
-		break;
 	case FS_W_CLASS:
 		/* mkdir creates entries in private/, iso/ and instances/ (not
 		 * through tenants/, §16). */
@@ -660,20 +800,10 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		mtime = b.mtime_ns;
 		break;
 	}
-	case FS_W_SHARE:
-		fs_share_stat(n, st, &mtime);
-		break;
-	case FS_W_COPY:
-	case FS_W_COPY_FILE:
-		if ((rc = fs_copies_stat(ctx, n, st, &mtime, &ctime)) < 0)
-			return rc;
-		break;
-	case FS_W_INSIDE:
-		fs_inside_stat(n, st); /* the guest's own times (§18) */
-		return 0;
 	default:
 		return -ENOENT;
 	}
+times:
 	set_time(&st->st_mtim, mtime);
 	set_time(&st->st_ctim, ctime > mtime ? ctime : mtime);
 	st->st_atim = st->st_mtim;
@@ -795,6 +925,11 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 		if ((rc = emit(arg, "..", dir, 2)) != 0)
 			return rc > 0 ? 0 : rc;
 	}
+	const struct fs_dir_ops *p = provider_of(dir, NULL);
+	if (p) {
+		rc = p->list(ctx, dir, off, emit, arg);
+		return rc > 0 ? 0 : rc;
+	}
 	switch (dir->what) {
 	case FS_W_ROOT:
 		if (off < 3) {
@@ -879,28 +1014,7 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 				if ((rc = emit(arg, disks[i].name, &work, (off_t)disks[i].index + 3)) != 0)
 					break;
 			}
-		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_SHARES) {
-			rc = fs_share_list(ctx, dir, off, emit, arg);
-		} else if (fs_ino_kind(dir->ino) == FS_K_IMAGE && dir->attr->sub == FS_SUB_COPIES) {
-			rc = fs_copies_list(ctx, dir, off, emit, arg);
-		} else if ((fs_ino_kind(dir->ino) == FS_K_IMAGE || fs_ino_kind(dir->ino) == FS_K_SNAP) &&
-		           dir->attr->sub == FS_SUB_FILES) {
-			rc = fs_inside_list(ctx, dir, off, emit, arg); /* §18 */
 		}
-		break;
-	case FS_W_INSIDE:
-		if (!S_ISDIR(dir->inside.st.mode))
-			return -ENOTDIR;
-		rc = fs_inside_list(ctx, dir, off, emit, arg);
-		break;
-	case FS_W_COPY:
-		rc = fs_copies_list(ctx, dir, off, emit, arg);
-		break;
-	case FS_W_SHARE:
-		break; /* empty */
-	case FS_W_TENANTS:
-	case FS_W_TENANT:
-		rc = fs_tenant_list(ctx, dir, off, emit, arg);
 		break;
 	default:
 		return -ENOTDIR;
@@ -912,8 +1026,10 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 {
 	char region[2 * MODEL_NAME_MAX + 16]; /* <region>, or <region>/tenants/<account> (§16) */
 	const char *file = n->attr && !(n->attr->flags & FS_ATTR_BLOB) ? n->attr->name : NULL;
-	if (n->what == FS_W_INSIDE) {
-		fs_inside_path(ctx, n, out, cap); /* §18 */
+	bool root;
+	const struct fs_dir_ops *p = provider_of(n, &root);
+	if (p && !root && p->path) {
+		p->path(ctx, n, out, cap);
 		return;
 	}
 	const char *view_dir[] = {[FS_VIEW_PUBLIC] = "public", [FS_VIEW_MARKETPLACE] = "marketplace",
@@ -935,14 +1051,6 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 		return;
 	case FS_K_IMAGE: {
 		char dev[16] = "";
-		if (n->what == FS_W_COPY || n->what == FS_W_COPY_FILE) {
-			fs_copies_path(ctx, n, out, cap);
-			return;
-		}
-		if (n->what == FS_W_SHARE) {
-			snprintf(out, cap, "/regions/%s/private/%s/shares/%s", region, n->img.name, n->share.account);
-			return;
-		}
 		if (n->what == FS_W_DISK)
 			snprintf(dev, sizeof(dev), "disks/%s", n->dev.name);
 		if (n->view == FS_VIEW_SHARED)

@@ -20,8 +20,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "attr.h"
+#include "dirs.h"
+#include "disk.h"
 #include "fs.h"
+#include "log.h"
 #include "ops_int.h"
+#include "stats.h"
+#include "watch.h"
 
 #define XATTR_HASH "user.imgfs.xxh128"
 
@@ -449,7 +455,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* ---- directory verbs --------------------------------------------------------
  *
  * What mkdir, create, rmdir, unlink and rename do depends on the kind of
- * directory they act on (STYLE.md: behaviour as tables, like attr.c's
+ * directory they act on (docs/style.md: behaviour as tables, like attr.c's
  * attribute tables).  dir_kind names the kind of a node; dir_verbs gives
  * each kind the verbs it answers:
  *
@@ -1068,7 +1074,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs_ctx *ctx = userdata;
-	/* Large requests and many of them in flight (FUSE-NOTES: FAST'17). */
+	/* Large requests and many of them in flight (docs/fuse-notes.md: FAST '17). */
 	conn->max_write = BLOB_CHUNK_SIZE;
 	conn->max_readahead = BLOB_CHUNK_SIZE;
 	conn->max_background = 64;

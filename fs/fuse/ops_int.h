@@ -12,6 +12,7 @@
 #define IMGFS_OPS_INT_H
 
 #include "fs.h"
+#include "stats.h"
 
 /* The mount of a request. */
 struct fs_ctx *ops_ctx(fuse_req_t req);

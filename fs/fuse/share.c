@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dirs.h"
 #include "fs.h"
 
 _Static_assert(FS_SUB_SHARE + MODEL_SHARE_ACCOUNT_MAX <= 0xffff, "shares/<account> inodes fit the 16-bit sub");

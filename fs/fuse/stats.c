@@ -46,7 +46,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+#include "common.h"
 #include "fs.h"
+#include "log.h"
+#include "stats.h"
 
 static const char *const op_names[FS_OP_COUNT] = {
 	[FS_OP_LOOKUP] = "lookup", [FS_OP_FORGET] = "forget", [FS_OP_GETATTR] = "getattr",

@@ -44,7 +44,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "attr.h"
+#include "dirs.h"
 #include "fs.h"
+#include "log.h"
 
 #define NS 1000000000LL
 

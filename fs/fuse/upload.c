@@ -35,8 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+#include "disk.h"
 #include "format.h"
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 #define UPLOAD_RECHECK_NS 1000000000LL /* how often a writer looks for a cancel made elsewhere */
 #define CDROM_IDX 26
@@ -540,7 +544,7 @@ static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_uploa
 	/* The writer bypassed the page cache (direct_io): what a reader cached
 	 * meanwhile may be stale, and the sealed file keeps its cache.  We are
 	 * inside RELEASE, which the kernel does not wait for: no deadlock
-	 * against this inode's pages (FUSE-NOTES). */
+	 * against this inode's pages (docs/fuse-notes.md). */
 	if (ctx->se)
 		fuse_lowlevel_notify_inval_inode(ctx->se, upload_ino(&up->u), 0, 0);
 	upload_changed(ctx, &up->u);

@@ -1,8 +1,8 @@
 /*
  * watch.c — keeping the kernel's caches true.  The mount answers with long
  * entry and attribute timeouts (a tree walk is served from the kernel's
- * caches: FUSE-NOTES, find -ls), so every change must reach the kernel as an
- * invalidation:
+ * caches: docs/fuse-notes.md, find -ls), so every change must reach the
+ * kernel as an invalidation:
  *
  *   - changes made through this mount are invalidated by the request that
  *     made them, before it replies (attributes only: safe inside a request),
@@ -19,7 +19,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "attr.h"
+#include "dirs.h"
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 /* How long one wait for a commit lasts: the longest an unmount waits for
  * the watcher to notice it should stop.  (SQLite is polled every 200 ms

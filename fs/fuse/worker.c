@@ -1,7 +1,8 @@
 /*
  * worker.c — the mount's background task threads: they run what requests
- * queued (captures today; conversions, copies and imports later) and the
- * model's housekeeping (recycle-bin expiry).
+ * queued (every task kind of model/task/: captures, conversions, copies,
+ * uploads, URL imports, destroys, checksums) and the model's housekeeping
+ * (recycle-bin expiry).
  *
  * Who calls it: main.c starts them once the daemon has forked and the
  * session is mounted (SQLite handles and threads do not survive fork) and
@@ -27,6 +28,8 @@
 #include <time.h>
 
 #include "fs.h"
+#include "log.h"
+#include "watch.h"
 
 #define WORK_POLL_MS 1000
 #define HOUSEKEEPING_S 5

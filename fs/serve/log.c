@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model.h"
+#include "include/core.h" /* model_mono_ns */
 #include "serve.h"
 
 int64_t serve_now_ms(void)

@@ -92,7 +92,11 @@
 
 #include <microhttpd.h>
 
-#include "model.h"
+#include "common.h"
+#include "include/core.h"
+#include "include/images.h"
+#include "include/keys.h"
+#include "include/links.h"
 #include "qcow2_out.h"
 #include "serve.h"
 
@@ -466,26 +470,6 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	serve_noisef(&srv->log, SERVE_NOISE_MHD, 1, "libmicrohttpd: %s", line);
 }
 
-/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (the
- * mount's fs/service.c does the same; this room sees only model/). */
-static void notify_systemd(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len;
-	if (!path || !path[0] || (len = strlen(path)) >= sizeof(sa.sun_path))
-		return;
-	memcpy(sa.sun_path, path, len);
-	if (sa.sun_path[0] == '@')
-		sa.sun_path[0] = '\0'; /* an abstract socket */
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
-	close(fd);
-}
-
 /* What --metrics-listen serves. */
 static char *metrics_text(void *arg, size_t *len)
 {
@@ -842,7 +826,7 @@ int serve_main(int argc, char **argv)
 		serve_logf(&srv.log, "metrics on http://%.*s:%u/metrics", (int)(strrchr(metrics_spec, ':') - metrics_spec),
 		           metrics_spec, mport);
 	}
-	notify_systemd("READY=1");
+	fs_sd_notify("READY=1");
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&sigs, &sig) != 0)
@@ -851,7 +835,7 @@ int serve_main(int argc, char **argv)
 			serve_log_reopen(&srv.log);
 			continue;
 		}
-		notify_systemd("STOPPING=1");
+		fs_sd_notify("STOPPING=1");
 		serve_logf(&srv.log, "stopping (signal %d)", sig);
 		pthread_t t;
 		if (pthread_create(&t, NULL, stop_bound_run, &srv.log) == 0)

@@ -37,7 +37,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "model.h"
+#include "include/changes.h"
+#include "include/core.h"
+#include "include/images.h"
+#include "include/links.h"
 #include "serve.h"
 
 #define WATCH_WAIT_MS 250  /* one wait for a commit: the longest a stop waits for the thread */

@@ -1,9 +1,9 @@
 /*
  * postgres.c — the PostgreSQL driver (db.h): metadata that several hosts
  * share (SPEC §13), through libpq.  Any libpq connection string or URL is
- * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).  (Some
- * 1,100 lines: the house keeps each driver in one file, STYLE.md's "two
- * implementations of one interface differ in one file each".)
+ * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).  One
+ * file, as each driver is (docs/style.md: "two implementations of one
+ * interface ... differ in one file each").
  *
  * Connections: one per thread of each process (db.c), as for SQLite.  A
  * connection that breaks (the server restarted, the network went away) is

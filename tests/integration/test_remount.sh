@@ -105,3 +105,19 @@ remount_imgfs "$S" "$M"
 stat -c '%i %s %Y' "$R/private/alpha/description" >"$T/desc2"
 assert_file_eq "$T/desc1" "$T/desc2" "stat of alpha/description across a remount"
 assert_eq "second description" "$(cat "$R/private/alpha/description")" "alpha/description after remount"
+
+say "unmount and mount again at once: the log says so in that order"
+# fusermount3 -u returns once the kernel has unmounted; the old daemon is
+# still stopping (its watcher, its workers) while the new one mounts.
+# Both write <state>/imgfs.log: the old daemon's "unmounted" line must
+# come before the new daemon's "mounted" one, as the events did.
+old=${_MOUNT_PID[$M]}
+[[ -n "$old" ]] || fail "no daemon pid for $M"
+fusermount3 -u "$M"
+kept=()
+for m in "${_MOUNTS[@]}"; do [[ "$m" == "$M" ]] || kept+=("$m"); done
+_MOUNTS=("${kept[@]+"${kept[@]}"}")
+mount_imgfs "$S" "$M"
+_wait_gone "$old" 10 || fail "the old daemon $old did not exit within 10 s of its unmount"
+order=$(grep -oE 'imgfs: (mounted|unmounted) ' "$S/imgfs.log" | awk '{print $2}' | tail -n 3 | tr '\n' ' ')
+assert_eq "mounted unmounted mounted " "$order" "the last three mount lines of imgfs.log"

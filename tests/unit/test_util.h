@@ -32,7 +32,7 @@
  *
  * The fs/ helpers at the end (callers, walking a path from the root the way
  * the kernel looks names up, rendering a generated file) are compiled only
- * when fs.h was included before this header.
+ * when fs/fuse/attr.h was included before this header.
  */
 #ifndef IMGFS_TEST_UTIL_H
 #define IMGFS_TEST_UTIL_H
@@ -108,7 +108,7 @@ static struct {
 
 static inline int ut_copy_file(const char *from, const char *to, mode_t mode)
 {
-	char buf[1 << 16];
+	char buf[1 << 15]; /* under the 64 KiB frame every target keeps */
 	int in = open(from, O_RDONLY), out = -1, rc = -1;
 	ssize_t n;
 
@@ -589,9 +589,9 @@ static inline struct model_image ut_get(struct ut_fx *fx, int64_t id)
 	return img;
 }
 
-/* ---- fs/ nodes (only when fs.h was included first) --------------------------- */
+/* ---- fs/ nodes (only when attr.h was included first) --------------------------- */
 
-#ifdef IMGFS_FS_H
+#ifdef IMGFS_ATTR_H
 
 /* A caller acting as account_id (0: none), shown as uid/gid 1000. */
 static inline struct fs_caller ut_caller(int64_t account_id)
@@ -650,6 +650,6 @@ static inline void ut_render(struct fs_ctx *ctx, const struct fs_node *n, struct
 	assert_non_null(b->p);
 }
 
-#endif /* IMGFS_FS_H */
+#endif /* IMGFS_ATTR_H */
 
 #endif

@@ -128,7 +128,7 @@ static void test_dedupe(void **state)
 static void test_get_verifies(void **state)
 {
 	struct blob_fx *fx = *state;
-	uint8_t data[70000], got[BLOB_CHUNK_SIZE];
+	static uint8_t data[70000], got[BLOB_CHUNK_SIZE]; /* off the stack (-Wstack-usage) */
 	size_t len = 0;
 	chunk_id id;
 
@@ -142,7 +142,8 @@ static void test_get_verifies(void **state)
 static void test_copy_chunk(void **state)
 {
 	struct blob_fx *fx = *state;
-	uint8_t data[9000], got[BLOB_CHUNK_SIZE], other_secret[BLOB_SECRET_SIZE];
+	uint8_t data[9000], other_secret[BLOB_SECRET_SIZE];
+	static uint8_t got[BLOB_CHUNK_SIZE]; /* 1 MiB: off the stack (-Wstack-usage) */
 	blob_store *dst = NULL, *foreign = NULL;
 	char dir[128];
 	size_t len = 0;

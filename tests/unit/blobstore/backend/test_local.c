@@ -50,7 +50,8 @@ static void test_local_basics(void **state)
 	struct blob_fx *fx = *state;
 	struct blob_backend *be = NULL;
 	char root[128], path[256];
-	uint8_t data[3000], got[BLOB_CHUNK_SIZE];
+	uint8_t data[3000];
+	static uint8_t got[BLOB_CHUNK_SIZE]; /* 1 MiB: off the stack (-Wstack-usage) */
 	chunk_id a, b;
 	struct seen seen = {0};
 	struct stat st;
@@ -166,7 +167,8 @@ static void test_interrupted_stale_tmp(void **state)
 static void test_interrupted_unusable_dir(void **state)
 {
 	struct blob_fx *fx = *state;
-	uint8_t data[5000], got[BLOB_CHUNK_SIZE];
+	uint8_t data[5000];
+	static uint8_t got[BLOB_CHUNK_SIZE]; /* 1 MiB: off the stack (-Wstack-usage) */
 	char path[256], hex[33], tmpdir[256];
 	size_t len = 0;
 	chunk_id id, out;

@@ -10,6 +10,9 @@
  */
 #include <regex.h>
 
+#include "attr.h"
+#include "buf.h"
+#include "disk.h"
 #include "fs.h"
 #include "model/lifecycle_test.h"
 

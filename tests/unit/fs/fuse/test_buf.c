@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "fs.h"
+#include "buf.h"
 
 static void expect_json(const char *in, const char *want)
 {

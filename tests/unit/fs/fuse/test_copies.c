@@ -7,6 +7,9 @@
  * changes the directory's mtime; mkdir refuses with the model's errno and
  * rmdir is EPERM.
  */
+#include "attr.h"
+#include "buf.h"
+#include "dirs.h"
 #include "fs.h"
 #include "model/convert_test.h"
 

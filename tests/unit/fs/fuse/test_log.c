@@ -1,7 +1,7 @@
 /*
  * test_log.c — mirrors fs/fuse/log.c: what reaches a log line or an `error`
  * file (SPEC §9) is printable UTF-8, and errnos are named; the log file
- * (-o log=, §15) is reopened by log_reopen after logrotate moved it, and
+ * (-o log=, §15) is reopened by fs_log_reopen after logrotate moved it, and
  * rotated by size unless log_max is 0.
  */
 #include <errno.h>
@@ -16,7 +16,10 @@
 
 #include <cmocka.h>
 
+#include "attr.h"
+#include "common.h"
 #include "fs.h"
+#include "log.h"
 
 static void expect_escaped(const char *in, const char *want)
 {
@@ -141,7 +144,7 @@ static void test_reopen_after_a_move(void **state)
 	struct logdir *d = *state;
 	char moved[160], buf[4096];
 	struct stat st;
-	log_reopen(); /* before any log is open: nothing to do, no crash */
+	fs_log_reopen(); /* before any log is open: nothing to do, no crash */
 	assert_int_equal(fs_log_open(&d->ctx, d->path), 0);
 	int fd = d->ctx.log_fd;
 	assert_int_equal(stat(d->path, &st), 0);
@@ -152,7 +155,7 @@ static void test_reopen_after_a_move(void **state)
 	assert_int_equal(rename(d->path, moved), 0);
 	fs_log(&d->ctx, "into the moved file");
 	errno = EINTR;
-	log_reopen();
+	fs_log_reopen();
 	assert_int_equal(errno, EINTR); /* a signal handler keeps errno */
 	fs_log(&d->ctx, "second\nFORGED");
 	assert_int_equal(d->ctx.log_fd, fd); /* the same descriptor number */
@@ -165,7 +168,7 @@ static void test_reopen_after_a_move(void **state)
 	assert_string_equal(strchr(buf, '\n') + 1, ""); /* one line */
 	fs_log_close(&d->ctx);
 	assert_int_equal(rename(d->path, moved), 0);
-	log_reopen(); /* after the close: nothing reopened or created */
+	fs_log_reopen(); /* after the close: nothing reopened or created */
 	assert_int_equal(access(d->path, F_OK), -1);
 }
 
@@ -231,7 +234,7 @@ static void test_open_failures(void **state)
 	assert_int_equal(fs_log_open(&d->ctx, "syslog"), 0);
 	assert_true(d->ctx.log_syslog);
 	assert_null(d->ctx.log);
-	log_reopen(); /* syslog: nothing to reopen */
+	fs_log_reopen(); /* syslog: nothing to reopen */
 }
 
 int main(void)

@@ -8,6 +8,7 @@
  * numbers are the ids of attr.c's tables, frozen here.  Walks the tree as
  * an administrator and a main account too, tenants/ included (§16).
  */
+#include "attr.h"
 #include "fs.h"
 #include "model/lifecycle_test.h"
 

@@ -7,6 +7,9 @@
  * writable file and an unreadable blob, and is the image as shared (no
  * owner's reasons, instance ids or tasks); mkdir/rmdir through the fs layer.
  */
+#include "attr.h"
+#include "buf.h"
+#include "dirs.h"
 #include "fs.h"
 #include "model/lifecycle_test.h"
 

@@ -18,7 +18,10 @@
 
 #include <cmocka.h>
 
+#include "attr.h"
+#include "buf.h"
 #include "fs.h"
+#include "stats.h"
 
 static void expect_label(const char *in, const char *want)
 {

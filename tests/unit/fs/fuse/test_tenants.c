@@ -8,6 +8,8 @@
  * owner's; what is writable there; paths for the log; no caching; a role
  * taken away taking the view with it — on both database drivers.
  */
+#include "attr.h"
+#include "dirs.h"
 #include "fs.h"
 #include "model/lifecycle_test.h"
 
