@@ -133,8 +133,16 @@ int model_fetch_one(model *m, const struct model_sql *sql, const char *text, int
 int model_exec(struct model_conn *c, const char *sql);
 
 /* This thread's connection with a write transaction begun; the reason of a
- * failure goes to err (may be NULL).  End with model_commit/model_rollback. */
+ * failure goes to err (may be NULL).  End with model_write_end, or
+ * model_commit/model_rollback. */
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
+/* The one way a database failure rc is told: "database: <strerror>" in err
+ * (may be NULL); returns rc. */
+int model_fail_db(struct model_err *err, int rc);
+/* The write epilogue: rc >= 0 commits (a failed commit is model_fail_db's,
+ * the transaction rolled back) and returns 0; rc < 0 rolls back, fills err
+ * with model_fail_db only when no reason is there yet, and returns rc. */
+int model_write_end(struct model_conn *c, int rc, struct model_err *err);
 
 /* Accounts (account.c, roles.c).  The columns model_account_row reads, of
  * "accounts a" (has_subs: an index probe of accounts_parent). */

@@ -156,7 +156,7 @@ int model_lease_set(model *m, int64_t seconds, struct model_err *err)
 		return rc;
 	if ((rc = model_setting_put(c, "lease", v)) < 0) {
 		model_rollback(c);
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	}
 	return model_commit(c);
 }

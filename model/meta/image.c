@@ -848,7 +848,7 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 	db_bind_int64(st, 6, id);
 	db_bind_int(st, 7, from);
 	if ((rc = model_exec_stmt(st)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
+		model_fail_db(err, rc);
 		goto out;
 	}
 	bool moved = model_changes(c) == 1;
@@ -917,7 +917,7 @@ int model_image_set_encrypted(model *m, int64_t id, bool on, struct model_err *e
 	db_bind_int(st, 4, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
+		model_fail_db(err, rc);
 		goto out;
 	}
 	return model_commit(c);

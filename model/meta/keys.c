@@ -493,7 +493,7 @@ int model_key_new(struct model_conn *c, int64_t *id_out, struct model_err *err)
 	db_bind_int64(st, 3, (int64_t)time(NULL));
 	if ((rc = model_insert(st, id_out)) < 0) {
 		blob_key_unref(key);
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	}
 	/* Kept under its id at once (an id a rolled-back insert had may come
 	 * again: the slot is then replaced by what that id's row says). */
@@ -574,7 +574,7 @@ static int rewrap_one(model *m, const struct next_key *n, const uint8_t old_kek[
 	db_bind_text(st, 4, old_id);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_rollback(c);
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	}
 	return model_commit(c);
 }
@@ -633,7 +633,7 @@ int model_key_rotate(model *m, const uint8_t new_kek[MODEL_KEK_SIZE], void (*pro
 			break;
 		}
 		if (rc < 0) {
-			model_fail(err, rc, "database: %s", strerror(-rc));
+			model_fail_db(err, rc);
 			goto out;
 		}
 		if (strcmp(n.r.kek, new_id) == 0) {

@@ -38,7 +38,7 @@ int model_region_add_store(model *m, const char *name, const char *store, struct
 	char what[MODEL_NAME_MAX + 16];
 	snprintf(what, sizeof(what), "region add %s", name);
 	if ((rc = model_writer_begin(m, 0, what, &writer)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	rc = region_add(m, name, spec, err);
 	model_writer_end(m, writer);
 	return rc;
