@@ -14,7 +14,9 @@
 #include "model.h"
 
 #define MODEL_MAX_REGIONS 4096
-#define MODEL_TASK_KINDS 8 /* at least task.c's task_kinds[] */
+#define MODEL_TASK_KINDS 8 /* at least kinds.c's task_kinds[] */
+
+struct task_kind; /* model/task/task_int.h */
 
 struct model {
 	char *dir;                     /* state directory */
@@ -38,6 +40,10 @@ struct model {
 	/* virtual bytes of blobs read back to hash them (§2.1: task.c, checksum.c) */
 	atomic_uint_fast64_t sha_read_bytes;
 	unsigned workers;              /* its task workers (model_set_workers) */
+	/* The kinds of task (kinds.c: task_kinds_all), set by model_open: the
+	 * engine (task.c) reaches the kinds only through them. */
+	const struct task_kind *task_kinds;
+	size_t task_nkinds;
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores, regions */
@@ -131,6 +137,9 @@ int model_fetch_one(model *m, const struct model_sql *sql, const char *text, int
                     void (*fill)(db_stmt *st, void *out), void *out);
 /* Executes plain SQL (no parameters). */
 int model_exec(struct model_conn *c, const char *sql);
+
+/* The kinds of background task (model/task/kinds.c) and how many. */
+const struct task_kind *task_kinds_all(size_t *n);
 
 /* This thread's connection with a write transaction begun; the reason of a
  * failure goes to err (may be NULL).  End with model_write_end, or

@@ -283,6 +283,7 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	if (!(m = calloc(1, sizeof(*m))))
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
+	m->task_kinds = task_kinds_all(&m->task_nkinds);
 	if (model_conns_init(m) < 0) {
 		free(m);
 		return -EAGAIN;
