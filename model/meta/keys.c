@@ -175,7 +175,7 @@ static int kek_from_cmd(uint8_t out[MODEL_KEK_SIZE], const char *cmd, struct mod
 	size_t got = 0;
 	int pfd[2], status = 0, rc = 0;
 	pid_t pid;
-	struct timespec t0, t;
+	int64_t t0;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return model_fail(err, -errno, "keycmd: %s", strerror(errno));
@@ -191,13 +191,12 @@ static int kek_from_cmd(uint8_t out[MODEL_KEK_SIZE], const char *cmd, struct mod
 		_exit(127);
 	}
 	close(pfd[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = model_mono_ns();
 	for (;;) {
 		struct pollfd p = {pfd[0], POLLIN, 0};
 		long left;
 		ssize_t n;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = KEYCMD_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = KEYCMD_TIMEOUT_MS - (long)((model_mono_ns() - t0) / 1000000);
 		if (left <= 0) {
 			rc = model_fail(err, -ETIMEDOUT, "keycmd: no key within %d s", KEYCMD_TIMEOUT_MS / 1000);
 			kill(pid, SIGKILL);
