@@ -25,7 +25,9 @@
 #include "model.h"
 
 #define MODEL_MAX_REGIONS 4096
-#define MODEL_TASK_KINDS 8 /* at least task.c's task_kinds[] */
+#define MODEL_TASK_KINDS 8 /* at least kinds.c's task_kinds[] */
+
+struct task_kind; /* model/task/task_int.h */
 
 struct model {
 	char *dir;                     /* state directory */
@@ -49,6 +51,10 @@ struct model {
 	/* virtual bytes of blobs read back to hash them (§2.1: task.c, checksum.c) */
 	atomic_uint_fast64_t sha_read_bytes;
 	unsigned workers;              /* its task workers (model_set_workers) */
+	/* The kinds of task (kinds.c: task_kinds_all), set by model_open: the
+	 * engine (task.c) reaches the kinds only through them. */
+	const struct task_kind *task_kinds;
+	size_t task_nkinds;
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
 	pthread_mutex_t lock;          /* guards conns, stores, regions */
@@ -143,9 +149,20 @@ int model_fetch_one(model *m, const struct model_sql *sql, const char *text, int
 /* Executes plain SQL (no parameters). */
 int model_exec(struct model_conn *c, const char *sql);
 
+/* The kinds of background task (model/task/kinds.c) and how many. */
+const struct task_kind *task_kinds_all(size_t *n);
+
 /* This thread's connection with a write transaction begun; the reason of a
- * failure goes to err (may be NULL).  End with model_commit/model_rollback. */
+ * failure goes to err (may be NULL).  End with model_write_end, or
+ * model_commit/model_rollback. */
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
+/* The one way a database failure rc is told: "database: <strerror>" in err
+ * (may be NULL); returns rc. */
+int model_fail_db(struct model_err *err, int rc);
+/* The write epilogue: rc >= 0 commits (a failed commit is model_fail_db's,
+ * the transaction rolled back) and returns 0; rc < 0 rolls back, fills err
+ * with model_fail_db only when no reason is there yet, and returns rc. */
+int model_write_end(struct model_conn *c, int rc, struct model_err *err);
 
 /* Accounts (account.c, roles.c).  The columns model_account_row reads, of
  * "accounts a" (has_subs: an index probe of accounts_parent). */

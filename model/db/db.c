@@ -330,10 +330,26 @@ int model_write_begin(model *m, struct model_conn **out, struct model_err *err)
 {
 	int rc;
 	if ((rc = model_conn_get(m, out)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	if ((rc = model_begin(*out)) < 0)
 		return model_fail(err, rc, "database busy");
 	return 0;
+}
+
+int model_fail_db(struct model_err *err, int rc)
+{
+	return model_fail(err, rc, "database: %s", strerror(-rc));
+}
+
+int model_write_end(struct model_conn *c, int rc, struct model_err *err)
+{
+	if (rc >= 0)
+		return (rc = model_commit(c)) < 0 ? model_fail_db(err, rc) : 0;
+	/* A refusal's own reason stays; a bare errno is the database's. */
+	if (!err || !err->code)
+		model_fail_db(err, rc);
+	model_rollback(c);
+	return rc;
 }
 
 int model_commit(struct model_conn *c)

@@ -500,3 +500,28 @@ void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256)
 	db_bind_int64(st, 2, blob_id);
 	model_exec_stmt(st);
 }
+
+int model_blob_drop_unreferenced(struct model_conn *c, int64_t blob_id)
+{
+	db_stmt *st;
+	int rc;
+	if (!(st = model_stmt(c, SQL("SELECT 1 WHERE EXISTS (SELECT 1 FROM devices WHERE blob_id = ?1) "
+	                             "OR EXISTS (SELECT 1 FROM snapshots WHERE blob_id = ?1) "
+	                             "OR EXISTS (SELECT 1 FROM instance_disks WHERE blob_id = ?1) "
+	                             "OR EXISTS (SELECT 1 FROM blob_holds WHERE held_id = ?1)"))))
+		return -EIO;
+	db_bind_int64(st, 1, blob_id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc != DB_DONE)
+		return rc == DB_ROW ? 0 : db_errno(rc);
+	/* What it held is let go first (the holds name it). */
+	if ((rc = model_blob_release_holds(c, blob_id)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("DELETE FROM blobs WHERE id = ?"))))
+		return -EIO;
+	db_bind_int64(st, 1, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return model_changes(c);
+}

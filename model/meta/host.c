@@ -156,7 +156,7 @@ int model_lease_set(model *m, int64_t seconds, struct model_err *err)
 		return rc;
 	if ((rc = model_setting_put(c, "lease", v)) < 0) {
 		model_rollback(c);
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	}
 	return model_commit(c);
 }
@@ -383,4 +383,69 @@ bool model_runner_alive(struct model_conn *c, const char *id)
 	if (sscanf(id, "%ld:%llu%n", &pid, &start, &used) != 2 || id[used] != '\0' || pid <= 0)
 		return false;
 	return proc_start_time(pid, &now) == 0 && now == start;
+}
+
+int model_host_remove(model *m, const char *name, struct model_err *err)
+{
+	char reason[MODEL_HOST_MAX + 32];
+	struct model_conn *c;
+	db_stmt *st;
+	int64_t renewed = 0;
+	int rc;
+
+	if (!model_host_name_valid(name))
+		return model_fail(err, -EINVAL, "%s is not a host name", name);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, name);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		renewed = db_col_int64(st, 0);
+	db_reset(st);
+	if (rc == DB_DONE) {
+		rc = model_fail(err, -ENOENT, "no host %s", name);
+		goto out;
+	}
+	if (rc != DB_ROW)
+		goto out;
+	int64_t age = (model_now_ns() - renewed) / 1000000000LL;
+	if (age < model_lease(m)) {
+		rc = model_fail(err, -EBUSY, "host %s renewed its lease %llds ago: stop its mount first", name,
+		                (long long)age);
+		goto out;
+	}
+	/* Its tasks end in error at their next claim, on any host (each kind
+	 * undoes what it made: task_int.h). */
+	snprintf(reason, sizeof(reason), "host %s was removed", name);
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET error = ?, host = '' WHERE host = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, reason);
+	db_bind_text(st, 2, name);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	/* Its admin commands' writers (writer.c); its tasks' go with them. */
+	if (!(st = model_stmt(c, SQL("DELETE FROM writers WHERE host = ? AND task_id IS NULL")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, name);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("DELETE FROM hosts WHERE name = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, name);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc < 0 ? rc : -EIO;
 }

@@ -848,7 +848,7 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 	db_bind_int64(st, 6, id);
 	db_bind_int(st, 7, from);
 	if ((rc = model_exec_stmt(st)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
+		model_fail_db(err, rc);
 		goto out;
 	}
 	bool moved = model_changes(c) == 1;
@@ -880,4 +880,48 @@ int model_image_get_queued(model *m, int64_t id, struct model_image *img, struct
 		return model_fail(err, -EPERM, "cannot change after upload: the image is %s",
 		                  model_image_status_name(img->status));
 	return 0;
+}
+
+int model_image_deleting_refuse(const struct model_image *img, struct model_err *err)
+{
+	return img->status == MODEL_IMG_DELETING
+	               ? model_fail(err, -EBUSY, "the image is being destroyed (its chunks are being freed)")
+	               : 0;
+}
+
+int model_image_set_encrypted(model *m, int64_t id, bool on, struct model_err *err)
+{
+	struct model_image img;
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get_queued(m, id, &img, err)) < 0)
+		goto out;
+	if (img.encrypted == on) {
+		rc = 0; /* the current value: no change */
+		goto out;
+	}
+	/* A key an abandoned upload made goes with "no" (no data of it is
+	 * left: the upload's rows went with it). */
+	if (!(st = model_stmt(c, SQL("UPDATE images SET encrypted = ?1, key_id = CASE ?1 WHEN 0 THEN 0 ELSE key_id END, "
+	                             "mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int(st, 1, on ? 1 : 0);
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, id);
+	db_bind_int(st, 4, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
+		model_fail_db(err, rc);
+		goto out;
+	}
+	return model_commit(c);
+out:
+	model_rollback(c);
+	return rc;
 }

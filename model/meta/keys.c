@@ -175,7 +175,7 @@ static int kek_from_cmd(uint8_t out[MODEL_KEK_SIZE], const char *cmd, struct mod
 	size_t got = 0;
 	int pfd[2], status = 0, rc = 0;
 	pid_t pid;
-	struct timespec t0, t;
+	int64_t t0;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return model_fail(err, -errno, "keycmd: %s", strerror(errno));
@@ -191,13 +191,12 @@ static int kek_from_cmd(uint8_t out[MODEL_KEK_SIZE], const char *cmd, struct mod
 		_exit(127);
 	}
 	close(pfd[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = model_mono_ns();
 	for (;;) {
 		struct pollfd p = {pfd[0], POLLIN, 0};
 		long left;
 		ssize_t n;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = KEYCMD_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = KEYCMD_TIMEOUT_MS - (long)((model_mono_ns() - t0) / 1000000);
 		if (left <= 0) {
 			rc = model_fail(err, -ETIMEDOUT, "keycmd: no key within %d s", KEYCMD_TIMEOUT_MS / 1000);
 			kill(pid, SIGKILL);
@@ -493,7 +492,7 @@ int model_key_new(struct model_conn *c, int64_t *id_out, struct model_err *err)
 	db_bind_int64(st, 3, (int64_t)time(NULL));
 	if ((rc = model_insert(st, id_out)) < 0) {
 		blob_key_unref(key);
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	}
 	/* Kept under its id at once (an id a rolled-back insert had may come
 	 * again: the slot is then replaced by what that id's row says). */
@@ -510,43 +509,6 @@ int model_key_new(struct model_conn *c, int64_t *id_out, struct model_err *err)
 }
 
 /* ---- lineages ---------------------------------------------------------------------- */
-
-int model_image_set_encrypted(model *m, int64_t id, bool on, struct model_err *err)
-{
-	struct model_image img;
-	struct model_conn *c;
-	db_stmt *st;
-	int rc;
-
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if ((rc = model_image_get_queued(m, id, &img, err)) < 0)
-		goto out;
-	if (img.encrypted == on) {
-		rc = 0; /* the current value: no change */
-		goto out;
-	}
-	/* A key an abandoned upload made goes with "no" (no data of it is
-	 * left: the upload's rows went with it). */
-	if (!(st = model_stmt(c, SQL("UPDATE images SET encrypted = ?1, key_id = CASE ?1 WHEN 0 THEN 0 ELSE key_id END, "
-	                             "mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int(st, 1, on ? 1 : 0);
-	db_bind_int64(st, 2, model_now_ns());
-	db_bind_int64(st, 3, id);
-	db_bind_int(st, 4, MODEL_IMG_QUEUED);
-	if ((rc = model_exec_stmt(st)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
-		goto out;
-	}
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
 
 int model_image_key_ensure(struct model_conn *c, const struct model_image *img, int64_t *key_id,
                            struct model_err *err)
@@ -611,7 +573,7 @@ static int rewrap_one(model *m, const struct next_key *n, const uint8_t old_kek[
 	db_bind_text(st, 4, old_id);
 	if ((rc = model_exec_stmt(st)) < 0) {
 		model_rollback(c);
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	}
 	return model_commit(c);
 }
@@ -670,7 +632,7 @@ int model_key_rotate(model *m, const uint8_t new_kek[MODEL_KEK_SIZE], void (*pro
 			break;
 		}
 		if (rc < 0) {
-			model_fail(err, rc, "database: %s", strerror(-rc));
+			model_fail_db(err, rc);
 			goto out;
 		}
 		if (strcmp(n.r.kek, new_id) == 0) {

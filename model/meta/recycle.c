@@ -153,13 +153,6 @@ static int image_destroy_rows(model *m, struct model_conn *c, const struct model
 	return rc < 0 ? rc : image_delete_by_id(model_stmt(c, SQL("DELETE FROM images WHERE id = ?")), img->id);
 }
 
-int model_image_deleting_refuse(const struct model_image *img, struct model_err *err)
-{
-	return img->status == MODEL_IMG_DELETING
-	               ? model_fail(err, -EBUSY, "the image is being destroyed (its chunks are being freed)")
-	               : 0;
-}
-
 /* Moves an available or error private or ISO image into the recycle bin;
  * prior_folder remembers which (0 for private/, what rows put there before
  * the column existed say). */
@@ -311,90 +304,6 @@ int model_image_restore(model *m, int64_t id, enum model_folder folder, const ch
 out:
 	model_rollback(c);
 	return rc;
-}
-
-int model_image_destroy(model *m, int64_t id, struct model_err *err)
-{
-	struct model_conn *c;
-	struct model_image img;
-	db_stmt *st;
-	int64_t now = model_now_ns();
-	int rc;
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if ((rc = model_image_get(m, id, &img)) < 0) {
-		model_fail(err, rc, "no such image");
-		goto out;
-	}
-	if (img.folder != MODEL_FOLDER_RECYCLE) {
-		rc = model_fail(err, -EPERM, "only images in the recycle bin are destroyed");
-		goto out;
-	}
-	if ((rc = model_image_deleting_refuse(&img, err)) < 0)
-		goto out;
-	/* deleting until the destroy task (model/task/destroy.c) has freed
-	 * the chunks only it used and removed the row; nothing of it changes
-	 * meanwhile (§16).  Its directory lives on under its name: a new one
-	 * for the kernel, as at a delete (the rmdir that asked for this
-	 * renewed it, fs/fuse/ops.c). */
-	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?1, mtime_ns = ?2, ctime_ns = ?2 "
-	                             "WHERE id = ?3 AND status = ?4")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int(st, 1, MODEL_IMG_DELETING);
-	db_bind_int64(st, 2, now);
-	db_bind_int64(st, 3, id);
-	db_bind_int(st, 4, MODEL_IMG_DELETED);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	if (model_changes(c) != 1) {
-		rc = model_fail(err, -EBUSY, "the image changed status meanwhile");
-		goto out;
-	}
-	if ((rc = model_destroy_queue(c, &img)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, NULL)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc;
-}
-
-#define EXPIRE_BATCH 64
-
-int model_recycle_expire(model *m, int64_t now)
-{
-	int64_t ids[EXPIRE_BATCH], after = 0, deadline = now - model_retention(m);
-	struct model_conn *c;
-	db_stmt *st;
-	int n, rc, destroyed = 0;
-	if ((rc = model_conn_get(m, &c)) < 0)
-		return rc;
-	/* Batches of ids first, then one transaction per image: a failure (a
-	 * busy database) skips that image until the next call. */
-	do {
-		if (!(st = model_stmt(c, SQL_SCAN("sorts only the expired images of the recycle bins",
-		                             "SELECT id FROM images WHERE folder = ? AND deleted_at <= ? AND id > ? "
-		                         "AND status = ? ORDER BY id LIMIT ?"))))
-			return -EIO;
-		db_bind_int(st, 1, MODEL_FOLDER_RECYCLE);
-		db_bind_int64(st, 2, deadline);
-		db_bind_int64(st, 3, after);
-		db_bind_int(st, 4, MODEL_IMG_DELETED);
-		db_bind_int(st, 5, EXPIRE_BATCH);
-		for (n = 0; n < EXPIRE_BATCH && (rc = db_step(st)) == DB_ROW;)
-			ids[n++] = db_col_int64(st, 0);
-		db_reset(st);
-		if (rc != DB_ROW && rc != DB_DONE)
-			return db_errno(rc);
-		for (int i = 0; i < n; i++) {
-			after = ids[i];
-			if (model_image_destroy(m, ids[i], NULL) == 0)
-				destroyed++;
-		}
-	} while (n == EXPIRE_BATCH);
-	return destroyed;
 }
 
 #define RETENTION_DEFAULT (7 * 24 * 3600) /* seconds (§6.1) */

@@ -381,7 +381,7 @@ int model_image_set_import_attr(model *m, int64_t id, enum model_import_attr whi
 	db_bind_int(st, 4, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
+		model_fail_db(err, rc);
 		goto out;
 	}
 	return model_commit(c);

@@ -155,7 +155,7 @@ static int cap_image_pending(struct model_conn *c, const struct model_image *img
 	db_bind_int64(st, 6, img->id);
 	db_bind_int(st, 7, MODEL_IMG_QUEUED);
 	if ((rc = model_exec_stmt(st)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	if (model_changes(c) != 1)
 		return model_fail(err, -EBUSY, "the image changed status meanwhile");
 	return 0;
@@ -266,21 +266,18 @@ int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *de
 		goto out;
 	for (int k = 0; k < n; k++) {
 		if ((rc = task_insert_blob(c, img.region_id, cap[k].size, key_id, &cap[k].dst_blob)) < 0)
-			goto fail_db;
+			goto end;
 		if ((k > 0 || vm.system_disk == MODEL_TYPE_CLOUD) && (rc = cap_insert_snapshot(c, &img, &vm, &cap[k])) < 0)
-			goto fail_db;
+			goto end;
 	}
 	/* snapshots/ lists the new ones; the instance is busy from now on. */
 	if ((nsnaps > 0 && (rc = model_touch_region(c, img.region_id)) < 0) ||
 	    (rc = cap_insert_task(c, image_id, &vm, cap, n)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
-		goto fail_db;
-	if ((rc = model_commit(c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	return 0;
-fail_db:
-	model_fail(err, rc, "database: %s", strerror(-rc));
+		goto end;
+end:
+	return model_write_end(c, rc, err);
 out:
 	model_rollback(c);
 	return rc;

@@ -111,10 +111,10 @@ static int conv_plan(model *m, struct model_conn *c, const struct model_image *s
 	sn.description = desc;
 	d[0] = (struct task_pdev){0, devs[0].blob_id, 0, 0};
 	if ((rc = task_insert_blob(c, src->region_id, src->size, src->key_id, &d[0].dst_blob)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	sn.blob_id = d[0].dst_blob;
 	if ((rc = task_insert_snapshot(c, &sn, &d[0].snap_id)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
+		return model_fail_db(err, rc);
 	for (int k = 1; k < n; k++)
 		d[k] = (struct task_pdev){devs[k].index, devs[k].blob_id, devs[k].blob_id, devs[k].snapshot_id};
 	return n;
@@ -149,21 +149,17 @@ int model_image_convert(model *m, int64_t image_id, const char *name, int64_t *i
 	snprintf(source, sizeof(source), "convert %s", src.ext_id);
 	struct task_image_new ni = {src.region_id, newname, src.description, source, "convert", src.size};
 	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = conv_plan(m, c, &src, newname, d, err)) < 0)
-		goto fail;
+		goto end;
 	/* private/ and snapshots/ list the new entries; the source's `task`
 	 * shows the conversion. */
 	if ((rc = task_insert_row(c, "convert", id, "image", src.id, d, n, src.size, "")) < 0 ||
 	    (rc = model_touch_region(c, src.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL)) < 0)
-		goto fail;
-	if ((rc = model_commit(c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if (id_out)
+		goto end;
+end:
+	if ((rc = model_write_end(c, rc, err)) == 0 && id_out)
 		*id_out = id;
-	return 0;
-fail:
-	if (!err || !err->code)
-		model_fail(err, rc, "database: %s", strerror(-rc));
+	return rc;
 out:
 	model_rollback(c);
 	return rc;

@@ -212,10 +212,10 @@ static int copy_plan(model *m, struct model_conn *c, const struct model_image *s
 		sn.name = s.name;
 		d[k] = (struct task_pdev){devs[k].index, devs[k].blob_id, 0, 0};
 		if ((rc = task_insert_blob(c, to->id, devs[k].size, src->key_id, &d[k].dst_blob)) < 0)
-			return model_fail(err, rc, "database: %s", strerror(-rc));
+			return model_fail_db(err, rc);
 		sn.blob_id = d[k].dst_blob;
 		if ((rc = task_insert_snapshot(c, &sn, &d[k].snap_id)) < 0)
-			return model_fail(err, rc, "database: %s", strerror(-rc));
+			return model_fail_db(err, rc);
 		*total += devs[k].size;
 	}
 	return n;
@@ -268,15 +268,11 @@ int model_image_copy(model *m, int64_t image_id, int64_t region_id, int64_t *id_
 	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = copy_plan(m, c, &src, &to, d, &total, err)) < 0 ||
 	    (rc = task_insert_row(c, "copy", id, "image", src.id, d, n, total, "")) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
 	    (rc = copy_touch_source(c, &src)) < 0)
-		goto fail;
-	if ((rc = model_commit(c)) < 0)
-		return model_fail(err, rc, "database: %s", strerror(-rc));
-	if (id_out)
+		goto end;
+end:
+	if ((rc = model_write_end(c, rc, err)) == 0 && id_out)
 		*id_out = id;
-	return 0;
-fail:
-	if (!err || !err->code)
-		model_fail(err, rc, "database: %s", strerror(-rc));
+	return rc;
 out:
 	model_rollback(c);
 	return rc;

@@ -527,3 +527,17 @@ int import_run(struct task_run *r)
 	blob_sha256_free(ir.sha);
 	return rc;
 }
+
+/* Imports wait on other machines (a slow server holds its worker for as
+ * long as it dribbles): at most MODEL_IMPORTS_RUNNING of one account run at
+ * once, and on a mount with several workers they leave one free for the
+ * other kinds, so that a capture, a conversion or an upload's seal never
+ * waits behind downloads (SPEC §5.2, §8). */
+int import_claimable(struct model_conn *c, int64_t task_id)
+{
+	model *m = c->m;
+	if (m->workers > 1 && atomic_load(&m->imports_here) >= (int)m->workers - 1)
+		return 0;
+	int rc = task_account_running(c, task_id, "import");
+	return rc < 0 ? rc : rc < MODEL_IMPORTS_RUNNING;
+}

@@ -56,17 +56,6 @@ int task_insert_snapshot(struct model_conn *c, const struct task_snap_new *sn, i
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, *id_out, sn->region_id, MODEL_FOLDER_INVALID, NULL);
 }
 
-int task_log_source(struct model_conn *c, struct task_run *r)
-{
-	struct model_image src;
-	if (strcmp(r->t.source_kind, "instance") == 0)
-		return model_log_change(c, MODEL_CHANGE_INSTANCE, r->t.source_id, r->region_id, MODEL_FOLDER_INVALID,
-		                        NULL);
-	if (strcmp(r->t.source_kind, "image") == 0 && model_image_get(r->m, r->t.source_id, &src) == 0)
-		return model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL);
-	return 0;
-}
-
 int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const blob_manifest *man)
 {
 	struct model_conn *c;

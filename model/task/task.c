@@ -2,7 +2,8 @@
  * task.c — the background task engine: the queue, claiming, progress,
  * requeueing, failure, and the dispatch to the kinds of task (SPEC §5.1,
  * §6.2, §6.3; seed 001).  What each kind does lives in its own file
- * (capture.c, ...), reached through the table task_kinds[] below; the
+ * (capture.c, ...), reached through the table of kinds.c, which
+ * model_open hands over (m->task_kinds): the engine names no kind; the
  * interface between the engine and a kind is task_int.h.  (Some 1,100
  * lines: the engine's parts share the claim's transaction and struct
  * task_run; fair share's slice and yield, about 200 of them, are the
@@ -15,7 +16,7 @@
  * PROGRESS_NS and one transaction per finished device.
  *
  * The tasks row (schema.c) is the queue entry and the task's whole state:
- *   kind        a name in task_kinds[] ('capture', ...)
+ *   kind        a name in kinds.c's table ('capture', ...)
  *   image_id    the image it makes
  *   source_kind 'instance' or 'image', source_id the object it reads
  *               (which is "busy" while the row exists: model_instance_busy,
@@ -88,22 +89,6 @@
 
 #include "task_int.h"
 
-static int import_claimable(struct model_conn *c, int64_t task_id);
-
-/* Every kind of task: its name in tasks.kind, how it runs, whether it
- * may be claimed now (NULL: always), and its housekeeping (NULL: none). */
-static const struct task_kind task_kinds[] = {
-	{"capture", capture_run, NULL, NULL, false, false},
-	{"convert", convert_run, NULL, NULL, false, false},
-	{"copy", copy_run, copy_claimable, NULL, false, false},
-	{"upload", upload_run, NULL, upload_housekeeping, false, false},
-	{"import", import_run, import_claimable, NULL, false, false},
-	{"destroy", destroy_run, NULL, NULL, true, true},
-	{"checksum", checksum_run, checksum_claimable, NULL, true, false},
-};
-
-_Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");
-
 /* ---- task rows ---------------------------------------------------------------- */
 
 static void task_fill(db_stmt *st, void *out)
@@ -124,25 +109,27 @@ static void task_fill(db_stmt *st, void *out)
 	model_col_text(st, 12, t->error, sizeof(t->error));
 }
 
-static const struct task_kind *task_kind_find(const char *name)
+/* The kinds are m's table (kinds.c, handed over by model_open): the
+ * engine names none of them. */
+static const struct task_kind *task_kind_find(const model *m, const char *name)
 {
-	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
-		if (strcmp(task_kinds[i].name, name) == 0)
-			return &task_kinds[i];
+	for (size_t i = 0; i < m->task_nkinds; i++)
+		if (strcmp(m->task_kinds[i].name, name) == 0)
+			return &m->task_kinds[i];
 	return NULL;
 }
 
-static int kind_index(const char *kind)
+static int kind_index(const model *m, const char *kind)
 {
-	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
-		if (strcmp(task_kinds[i].name, kind) == 0)
+	for (size_t i = 0; i < m->task_nkinds; i++)
+		if (strcmp(m->task_kinds[i].name, kind) == 0)
 			return (int)i;
 	return -1;
 }
 
 void task_count_moved(struct task_run *r, uint64_t bytes)
 {
-	int k = kind_index(r->t.kind);
+	int k = kind_index(r->m, r->t.kind);
 	if (k >= 0)
 		atomic_fetch_add_explicit(&r->m->moved_bytes[k], bytes, memory_order_relaxed);
 }
@@ -154,7 +141,7 @@ void task_count_moved(struct task_run *r, uint64_t bytes)
  * (or by another process) are not counted twice. */
 static void count_bytes(struct task_run *r)
 {
-	int k = kind_index(r->t.kind);
+	int k = kind_index(r->m, r->t.kind);
 	if (r->bytes_done <= r->bytes_counted || k < 0)
 		return;
 	atomic_fetch_add_explicit(&r->m->task_bytes[k], r->bytes_done - r->bytes_counted, memory_order_relaxed);
@@ -192,8 +179,8 @@ uint64_t model_sha_read_bytes(model *m)
 int model_task_bytes(model *m, int (*cb)(void *arg, const char *kind, uint64_t progress, uint64_t moved), void *arg)
 {
 	int rc;
-	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
-		if ((rc = cb(arg, task_kinds[i].name, atomic_load_explicit(&m->task_bytes[i], memory_order_relaxed),
+	for (size_t i = 0; i < m->task_nkinds; i++)
+		if ((rc = cb(arg, m->task_kinds[i].name, atomic_load_explicit(&m->task_bytes[i], memory_order_relaxed),
 		             atomic_load_explicit(&m->moved_bytes[i], memory_order_relaxed))) < 0)
 			return rc;
 	return 0;
@@ -365,20 +352,6 @@ int task_account_running(struct model_conn *c, int64_t task_id, const char *kind
 	return cnt.running;
 }
 
-/* Imports wait on other machines (a slow server holds its worker for as
- * long as it dribbles): at most MODEL_IMPORTS_RUNNING of one account run at
- * once, and on a mount with several workers they leave one free for the
- * other kinds, so that a capture, a conversion or an upload's seal never
- * waits behind downloads (SPEC §5.2, §8). */
-static int import_claimable(struct model_conn *c, int64_t task_id)
-{
-	model *m = c->m;
-	if (m->workers > 1 && atomic_load(&m->imports_here) >= (int)m->workers - 1)
-		return 0;
-	int rc = task_account_running(c, task_id, "import");
-	return rc < 0 ? rc : rc < MODEL_IMPORTS_RUNNING;
-}
-
 void model_set_workers(model *m, unsigned n)
 {
 	m->workers = n;
@@ -431,7 +404,7 @@ static int waiter_row(void *arg, db_stmt *st)
 	} else {
 		if (w->worker_free)
 			return 0;
-		if ((k = task_kind_find(kind)) && k->claimable && k->claimable(w->c, id) <= 0)
+		if ((k = task_kind_find(w->c->m, kind)) && k->claimable && k->claimable(w->c, id) <= 0)
 			return 0; /* held back by its own kind's limit: a worker would not help */
 	}
 	w->found = true;
@@ -487,7 +460,7 @@ static int asked_row(void *arg, db_stmt *st)
 	model_col_text(st, 2, host, sizeof(host));
 	if (w->c->m->cluster && host[0] && strcmp(host, w->host) != 0)
 		return 0;
-	k = task_kind_find(kind);
+	k = task_kind_find(w->c->m, kind);
 	/* One that waits for a data key this process cannot open (§17) would
 	 * not take the worker: giving it back would only start the pass over. */
 	if (db_col_int64(st, 3) && (!k || !k->keyless) && !model_key_usable(w->c, db_col_int64(st, 3)))
@@ -545,7 +518,7 @@ static int claim_row(void *arg, db_stmt *st)
 	/* An encrypted image's task waits for a process that can open its
 	 * data key (SPEC §17): this one has no key-encryption key, or not
 	 * the one that wrapped it. */
-	k = task_kind_find(kind);
+	k = task_kind_find(p->c->m, kind);
 	if (db_col_int64(st, 5) && (!k || !k->keyless) && !model_key_usable(p->c, db_col_int64(st, 5)))
 		return 0;
 	/* The kind may hold it back for now; an unknown kind is claimed (and
@@ -631,7 +604,7 @@ static int task_claim(struct task_run *r)
 		goto out;
 	/* Its chunks are kept from gc until the task's row goes (writer.c);
 	 * a kind that stores none (destroy) would only hold gc back. */
-	const struct task_kind *kind = task_kind_find(r->t.kind);
+	const struct task_kind *kind = task_kind_find(r->m, r->t.kind);
 	if ((!kind || !kind->stores_nothing) && (rc = model_writer_claimed(c, pick.id, r->me)) < 0)
 		goto out;
 	/* Its account's turn (fair share). */
@@ -784,7 +757,7 @@ int model_task_work(model *m, const volatile int *stop)
 		r->folder = img.folder;
 	}
 	r->last_progress = r->claimed_ns = r->yield_checked_ns = model_now_ns();
-	const struct task_kind *k = task_kind_find(r->t.kind);
+	const struct task_kind *k = task_kind_find(m, r->t.kind);
 	if (k)
 		rc = k->run(r);
 	else
@@ -813,15 +786,6 @@ out:
 int model_task_running_here(model *m)
 {
 	return atomic_load(&m->running_here);
-}
-
-int model_task_housekeeping(model *m, int64_t now)
-{
-	for (size_t i = 0; i < sizeof(task_kinds) / sizeof(task_kinds[0]); i++)
-		if (task_kinds[i].housekeeping)
-			task_kinds[i].housekeeping(m);
-	model_writers_reap(m); /* an admin command of this host that died */
-	return model_recycle_expire(m, now);
 }
 
 /* ---- what `task` shows ---------------------------------------------------------- */
@@ -877,7 +841,7 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	 * whose file is open (upload.c): its process runs it. */
 	if (strcmp(out->state, "queued") == 0) {
 		runner[0] = '\0';
-		const struct task_kind *k = task_kind_find(out->kind);
+		const struct task_kind *k = task_kind_find(m, out->kind);
 		out->waits_key = key_id && (!k || !k->keyless) && !model_key_usable(c, key_id);
 	}
 	if ((rc = model_task_orphaned(c, runner, bound, out->updated, out->host, &out->orphaned_since)) < 0)
@@ -890,69 +854,13 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	return 0;
 }
 
-/* ---- hosts (§13) ---------------------------------------------------------------- */
-
-int model_host_remove(model *m, const char *name, struct model_err *err)
+int task_log_source(struct model_conn *c, struct task_run *r)
 {
-	char reason[MODEL_HOST_MAX + 32];
-	struct model_conn *c;
-	db_stmt *st;
-	int64_t renewed = 0;
-	int rc;
-
-	if (!model_host_name_valid(name))
-		return model_fail(err, -EINVAL, "%s is not a host name", name);
-	if ((rc = model_write_begin(m, &c, err)) < 0)
-		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_text(st, 1, name);
-	rc = db_step(st);
-	if (rc == DB_ROW)
-		renewed = db_col_int64(st, 0);
-	db_reset(st);
-	if (rc == DB_DONE) {
-		rc = model_fail(err, -ENOENT, "no host %s", name);
-		goto out;
-	}
-	if (rc != DB_ROW)
-		goto out;
-	int64_t age = (model_now_ns() - renewed) / 1000000000LL;
-	if (age < model_lease(m)) {
-		rc = model_fail(err, -EBUSY, "host %s renewed its lease %llds ago: stop its mount first", name,
-		                (long long)age);
-		goto out;
-	}
-	/* Its tasks end in error at their next claim, on any host (each kind
-	 * undoes what it made: task_int.h). */
-	snprintf(reason, sizeof(reason), "host %s was removed", name);
-	if (!(st = model_stmt(c, SQL("UPDATE tasks SET error = ?, host = '' WHERE host = ?")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_text(st, 1, reason);
-	db_bind_text(st, 2, name);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	/* Its admin commands' writers (writer.c); its tasks' go with them. */
-	if (!(st = model_stmt(c, SQL("DELETE FROM writers WHERE host = ? AND task_id IS NULL")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_text(st, 1, name);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	if (!(st = model_stmt(c, SQL("DELETE FROM hosts WHERE name = ?")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_text(st, 1, name);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	return model_commit(c);
-out:
-	model_rollback(c);
-	return rc < 0 ? rc : -EIO;
+	struct model_image src;
+	if (strcmp(r->t.source_kind, "instance") == 0)
+		return model_log_change(c, MODEL_CHANGE_INSTANCE, r->t.source_id, r->region_id, MODEL_FOLDER_INVALID,
+		                        NULL);
+	if (strcmp(r->t.source_kind, "image") == 0 && model_image_get(r->m, r->t.source_id, &src) == 0)
+		return model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL);
+	return 0;
 }

@@ -18,7 +18,7 @@
  * runner is run again from its row.
  *
  * Adding a kind: a file with its queueing function and its run function,
- * a declaration below, and one line in task.c's task_kinds[].
+ * a declaration below, and one line in kinds.c's task_kinds[].
  */
 #ifndef IMGFS_TASK_INT_H
 #define IMGFS_TASK_INT_H
@@ -74,9 +74,10 @@ void task_count_moved(struct task_run *r, uint64_t bytes);
  * -errno; see above), whether a queued task of the kind may be claimed
  * now (1 yes, 0 not now, -errno; NULL: always), asked inside the claim's
  * write transaction, and what a runner does now and then for the kind
- * (model_task_housekeeping; NULL: nothing).  The engine reaches the kinds
- * only through this table, so no kind's file calls back into task.c's
- * callers. */
+ * (model_task_housekeeping; NULL: nothing).  The table is kinds.c's,
+ * handed to the engine by model_open (m->task_kinds): the engine reaches
+ * the kinds only through it and names none, so the kinds' calls into the
+ * engine close no circle. */
 struct task_kind {
 	const char *name;
 	int (*run)(struct task_run *r);
@@ -243,6 +244,9 @@ void upload_housekeeping(model *m);
 /* import.c: a URL downloaded into an image (§5.2), then finished as an
  * upload is. */
 int import_run(struct task_run *r);
+/* At most MODEL_IMPORTS_RUNNING of an account at once, one worker left
+ * for the other kinds (the kind's claimable). */
+int import_claimable(struct model_conn *c, int64_t task_id);
 /* destroy.c: an image in the recycle bin destroyed (§16 "deleting"): its
  * rows, then the chunks nothing else names, then its row. */
 int destroy_run(struct task_run *r);

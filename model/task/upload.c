@@ -592,10 +592,10 @@ static int upload_end(model *m, int64_t image_id, int64_t task_id, const char *r
 		                model_image_status_name(img.status));
 		goto out;
 	}
-	if (rc < 0 || (rc = upload_end_in_error(m, c, &img, &t, reason, wblob)) < 0 || (rc = model_commit(c)) < 0) {
-		model_fail(err, rc, "database: %s", strerror(-rc));
-		goto out;
-	}
+	if (rc >= 0)
+		rc = upload_end_in_error(m, c, &img, &t, reason, wblob);
+	if ((rc = model_write_end(c, rc, err)) < 0)
+		return rc;
 	upload_remove_wblob(m, img.region_id, wblob);
 	task_log_failure(m, image_id, "upload", reason);
 	return 0;
