@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -80,7 +81,17 @@ struct ins_disk {
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ins_disk disks[INS_DISKS];
 static uint64_t clock_ticks;
-static unsigned helpers_running;
+static unsigned helpers_running; /* the spare included (table_lock) */
+static unsigned helpers_peak;
+/* One helper started ahead, sandboxed and waiting for its first request:
+ * a volume's first request takes it rather than waiting for a start
+ * (spare_take, spare_fill).  spare_pid -1: one is being started. */
+static pid_t spare_pid;
+static int spare_fd = -1;
+/* What /stats shows of files/ (fs_inside_stats): what speed rests on,
+ * counted. */
+static uint64_t n_starts, n_exchanges, n_block_reads, n_block_bytes, n_spare_taken;
+#define COUNT(c, n) __atomic_add_fetch(&(c), (n), __ATOMIC_RELAXED)
 
 static int deadline_ms(void)
 {
@@ -134,8 +145,21 @@ static void helper_room(const struct ins_vol *self)
 		struct ins_vol *oldest = NULL;
 		pthread_mutex_lock(&table_lock);
 		if (helpers_running < INS_MAX_HELPERS) {
-			helpers_running++;
+			if (++helpers_running > helpers_peak)
+				helpers_peak = helpers_running;
 			pthread_mutex_unlock(&table_lock);
+			return;
+		}
+		if (spare_pid > 0) {
+			/* The idle spare goes first; its place is the new one's. */
+			pid_t pid = spare_pid;
+			close(spare_fd);
+			spare_pid = 0;
+			spare_fd = -1;
+			pthread_mutex_unlock(&table_lock);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
 			return;
 		}
 		for (int i = 0; i < INS_DISKS; i++)
@@ -146,7 +170,8 @@ static void helper_room(const struct ins_vol *self)
 			}
 		if (!oldest || pthread_mutex_trylock(&oldest->lock) != 0) {
 			/* All busy: run one over the bound rather than wait. */
-			helpers_running++;
+			if (++helpers_running > helpers_peak)
+				helpers_peak = helpers_running;
 			pthread_mutex_unlock(&table_lock);
 			return;
 		}
@@ -196,17 +221,49 @@ static int recv_all(int fd, void *p, size_t len, int64_t deadline)
 	return 0;
 }
 
-static int helper_start(struct ins_vol *v, char *why, size_t cap)
+/* The helper's program, found once: imgfs-inside-helper beside the
+ * daemon's binary (a build tree), else in ../libexec/ of it (installed,
+ * wherever the prefix), else the daemon's own binary as `imgfs
+ * inside-helper` (the same code, slower to start: helper_main.c). */
+static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
+static char helper_exe[PATH_MAX];
+static bool helper_own; /* helper_exe is imgfs itself */
+
+static void helper_find(void)
+{
+	char self[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+	if (slash) {
+		*slash = '\0';
+		snprintf(helper_exe, sizeof(helper_exe), "%s/imgfs-inside-helper", self);
+		if (access(helper_exe, X_OK) == 0)
+			return;
+		snprintf(helper_exe, sizeof(helper_exe), "%s/../libexec/imgfs-inside-helper", self);
+		if (access(helper_exe, X_OK) == 0)
+			return;
+	}
+	snprintf(helper_exe, sizeof(helper_exe), "/proc/self/exe");
+	helper_own = true;
+}
+
+/* Starts a helper: its pid and the daemon's end of its socket.  0 or
+ * -EIO with why. */
+static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
 {
 	int sv[2];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
-	char *argv[] = {"imgfs", "inside-helper", NULL};
+	char *argv[] = {"imgfs-inside-helper", NULL, NULL};
 	char *envp[] = {NULL};
-	helper_room(v);
+	pthread_once(&helper_once, helper_find);
+	if (helper_own) {
+		argv[0] = "imgfs";
+		argv[1] = "inside-helper";
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(why, cap, "cannot make the helper's socket: %s", strerror(errno));
-		goto undo;
+		return -EIO;
 	}
 	/* Its end becomes fd 3; every other descriptor of the daemon (the
 	 * FUSE device, the database) is closed before it runs. */
@@ -217,7 +274,7 @@ static int helper_start(struct ins_vol *v, char *why, size_t cap)
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, child, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	int rc = child < 0 ? errno : posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+	int rc = child < 0 ? errno : posix_spawn(&pid, helper_exe, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	if (child != sv[1] && child >= 0)
 		close(child);
@@ -225,12 +282,80 @@ static int helper_start(struct ins_vol *v, char *why, size_t cap)
 	if (rc != 0) {
 		close(sv[0]);
 		snprintf(why, cap, "cannot start the helper: %s", strerror(rc));
-		goto undo;
+		return -EIO;
 	}
-	v->pid = pid;
-	v->fd = sv[0];
+	COUNT(n_starts, 1);
+	*out_pid = pid;
+	*out_fd = sv[0];
 	return 0;
-undo:
+}
+
+/* The spare, if one is ready and alive, becomes v's helper (already
+ * counted in helpers_running). */
+static bool spare_take(struct ins_vol *v)
+{
+	pthread_mutex_lock(&table_lock);
+	pid_t pid = spare_pid > 0 ? spare_pid : 0;
+	int fd = spare_fd;
+	if (pid) {
+		spare_pid = 0;
+		spare_fd = -1;
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (!pid)
+		return false;
+	if (waitpid(pid, NULL, WNOHANG) != 0) {
+		/* It ended while it waited (a kill from outside): not used. */
+		close(fd);
+		pthread_mutex_lock(&table_lock);
+		helpers_running--;
+		pthread_mutex_unlock(&table_lock);
+		return false;
+	}
+	COUNT(n_spare_taken, 1);
+	v->pid = pid;
+	v->fd = fd;
+	return true;
+}
+
+/* Starts the spare if there is none and the bound leaves room: at mount,
+ * and after a request that took it, once its answer is in (so the start
+ * of the next one never delays the request that used this one). */
+void fs_inside_spare_fill(void)
+{
+	char why[160];
+	pid_t pid;
+	int fd;
+	pthread_mutex_lock(&table_lock);
+	if (spare_pid != 0 || helpers_running >= INS_MAX_HELPERS) {
+		pthread_mutex_unlock(&table_lock);
+		return;
+	}
+	spare_pid = -1;
+	if (++helpers_running > helpers_peak)
+		helpers_peak = helpers_running;
+	pthread_mutex_unlock(&table_lock);
+	int rc = helper_spawn(&pid, &fd, why, sizeof(why));
+	pthread_mutex_lock(&table_lock);
+	if (rc == 0) {
+		spare_pid = pid;
+		spare_fd = fd;
+	} else {
+		spare_pid = 0;
+		helpers_running--;
+	}
+	pthread_mutex_unlock(&table_lock);
+}
+
+static int helper_start(struct ins_vol *v, char *why, size_t cap)
+{
+	if (spare_take(v))
+		return 0;
+	helper_room(v);
+	if (helper_spawn(&v->pid, &v->fd, why, cap) == 0)
+		return 0;
+	v->pid = 0;
+	v->fd = -1;
 	pthread_mutex_lock(&table_lock);
 	helpers_running--;
 	pthread_mutex_unlock(&table_lock);
@@ -264,6 +389,7 @@ static int converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const 
 	int rc;
 	*ans = NULL;
 	*alen = 0;
+	COUNT(n_exchanges, 1);
 	if (send_all(v->fd, &h, sizeof(h)) < 0 || (rlen && send_all(v->fd, req, rlen) < 0)) {
 		snprintf(why, cap, "the helper is gone");
 		goto broken;
@@ -310,6 +436,8 @@ static int converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const 
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
 				goto broken;
 			}
+			COUNT(n_block_reads, 1);
+			COUNT(n_block_bytes, n);
 			struct ins_msg out = {INS_T_DATA, (uint32_t)n};
 			int w = send_all(v->fd, &out, sizeof(out)) < 0 || (n && send_all(v->fd, data, n) < 0);
 			free(data);
@@ -574,7 +702,8 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		pthread_mutex_unlock(&v->lock);
 		return -EIO; /* logged once, when it failed */
 	}
-	if (!v->pid) {
+	bool started = !v->pid;
+	if (started) {
 		uint64_t size = v->size;
 		void *a;
 		size_t al;
@@ -605,6 +734,8 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	if (over)
 		helper_end(v, NULL, 0);
 	pthread_mutex_unlock(&v->lock);
+	if (started)
+		fs_inside_spare_fill(); /* the one this request may have taken */
 	if (rc != -EIO)
 		return rc;
 log: {
@@ -1078,4 +1209,46 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 		snprintf(out, cap, "%s/files/%s%u (inode %u)", base, n->dev.name, n->inside.vol & 31, n->inside.st.ino);
 	else
 		snprintf(out, cap, "%s/files/%s (inode %u)", base, n->dev.name, n->inside.st.ino);
+}
+
+void fs_inside_stats(struct fs_buf *out)
+{
+	pthread_mutex_lock(&table_lock);
+	unsigned now = helpers_running, peak = helpers_peak, known = 0;
+	for (int i = 0; i < INS_DISKS; i++)
+		known += disks[i].blob_id > 0;
+	pthread_mutex_unlock(&table_lock);
+	fs_buf_printf(out,
+	              "# HELP imgfs_inside_helpers files/ helpers running now, the spare included (SPEC §18: at "
+	              "most %d).\n"
+	              "# TYPE imgfs_inside_helpers gauge\n"
+	              "imgfs_inside_helpers %u\n"
+	              "# HELP imgfs_inside_helpers_peak The most files/ helpers that ran at once.\n"
+	              "# TYPE imgfs_inside_helpers_peak gauge\n"
+	              "imgfs_inside_helpers_peak %u\n"
+	              "# HELP imgfs_inside_disks Disks whose partitions files/ knows now (at most %d).\n"
+	              "# TYPE imgfs_inside_disks gauge\n"
+	              "imgfs_inside_disks %u\n"
+	              "# HELP imgfs_inside_helper_starts_total files/ helpers started (spares included).\n"
+	              "# TYPE imgfs_inside_helper_starts_total counter\n"
+	              "imgfs_inside_helper_starts_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_spares_taken_total Helpers a volume's first request found started.\n"
+	              "# TYPE imgfs_inside_spares_taken_total counter\n"
+	              "imgfs_inside_spares_taken_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_exchanges_total Requests sent to files/ helpers (a round trip each, "
+	              "plus its block reads).\n"
+	              "# TYPE imgfs_inside_exchanges_total counter\n"
+	              "imgfs_inside_exchanges_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_block_reads_total Reads of a volume's bytes that helpers asked the "
+	              "daemon for.\n"
+	              "# TYPE imgfs_inside_block_reads_total counter\n"
+	              "imgfs_inside_block_reads_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_block_bytes_total Bytes of those reads.\n"
+	              "# TYPE imgfs_inside_block_bytes_total counter\n"
+	              "imgfs_inside_block_bytes_total %" PRIu64 "\n",
+	              INS_MAX_HELPERS, now, peak, INS_DISKS, known, __atomic_load_n(&n_starts, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_spare_taken, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_exchanges, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_block_reads, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_block_bytes, __ATOMIC_RELAXED));
 }
