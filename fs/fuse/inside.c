@@ -62,6 +62,14 @@ struct ins_vol {
 	char failure[200];
 	uint64_t used;        /* the clock at its last request (LRU) */
 	qcow2_reader *qr;     /* a QCOW2 disk's reader for this volume (vol lock) */
+	/* Attributes the helper told (listings, lookups, stats), by guest
+	 * inode number, direct-mapped: a blob never changes, so they never go
+	 * stale, and an open or a getattr of a file just listed costs no
+	 * round trip.  Kept while the volume has a helper (bounded with them:
+	 * INS_STAT_SLOTS * 64 bytes each), under sc_lock, not the volume's
+	 * lock (which a conversation holds). */
+	pthread_mutex_t sc_lock;
+	struct ins_stat *sc;
 };
 
 struct ins_disk {
@@ -87,10 +95,15 @@ static unsigned helpers_peak;
  * a volume's first request takes it rather than waiting for a start
  * (spare_take, spare_fill).  spare_pid -1: one is being started. */
 static pid_t spare_pid;
+/* Signalled (table_lock) when a disk's reference, a helper or a volume's
+ * conversation ends: a request waiting for a disk slot or a helper's room
+ * looks again (disk_get, helper_room), within its deadline. */
+static pthread_cond_t room_cond = PTHREAD_COND_INITIALIZER;
 static int spare_fd = -1;
 /* What /stats shows of files/ (fs_inside_stats): what speed rests on,
  * counted. */
-static uint64_t n_starts, n_exchanges, n_block_reads, n_block_bytes, n_spare_taken;
+static uint64_t n_starts, n_exchanges, n_block_reads, n_block_bytes, n_spare_taken, n_stat_hits;
+#define INS_STAT_SLOTS 1024
 #define COUNT(c, n) __atomic_add_fetch(&(c), (n), __ATOMIC_RELAXED)
 
 static int deadline_ms(void)
@@ -102,6 +115,20 @@ static int deadline_ms(void)
 		ms = v >= 100 && v <= 600000 ? (int)v : INS_DEADLINE_MS;
 	}
 	return ms;
+}
+
+/* The realtime clock one deadline from now (for timed waits). */
+static struct timespec wait_until(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += deadline_ms() / 1000;
+	until.tv_nsec += (long)(deadline_ms() % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	return until;
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -133,14 +160,50 @@ static void helper_end(struct ins_vol *v, char *why, size_t cap)
 	}
 	v->pid = 0;
 	v->fd = -1;
+	pthread_mutex_lock(&v->sc_lock);
+	free(v->sc);
+	v->sc = NULL;
+	pthread_mutex_unlock(&v->sc_lock);
 	pthread_mutex_lock(&table_lock);
 	helpers_running--;
+	pthread_cond_broadcast(&room_cond);
 	pthread_mutex_unlock(&table_lock);
 }
 
-/* Makes room for one more helper: the least recently used idle one ends. */
+/* The attributes of guest inode ino, if the helper told them. */
+static bool sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&v->sc_lock);
+	if (v->sc && v->sc[ino % INS_STAT_SLOTS].ino == ino) {
+		*out = v->sc[ino % INS_STAT_SLOTS];
+		hit = true;
+	}
+	pthread_mutex_unlock(&v->sc_lock);
+	if (hit)
+		COUNT(n_stat_hits, 1);
+	return hit;
+}
+
+/* Keeps st (checked: ins_stat_valid) while v has a helper. */
+static void sc_put(struct ins_vol *v, const struct ins_stat *st)
+{
+	pthread_mutex_lock(&v->sc_lock);
+	if (v->pid && !v->sc)
+		v->sc = calloc(INS_STAT_SLOTS, sizeof(*v->sc));
+	if (v->sc)
+		v->sc[st->ino % INS_STAT_SLOTS] = *st;
+	pthread_mutex_unlock(&v->sc_lock);
+}
+
+/* Makes room for one more helper: the spare or the least recently used
+ * idle one ends; when all 16 are at work, waits for one to be idle (each
+ * answers within its deadline), and only past a deadline of waiting runs
+ * one over the bound, which ends once its answer is in (ask). */
 static void helper_room(const struct ins_vol *self)
 {
+	struct timespec until = wait_until();
+	bool waited = false;
 	for (;;) {
 		struct ins_vol *oldest = NULL;
 		pthread_mutex_lock(&table_lock);
@@ -169,7 +232,14 @@ static void helper_room(const struct ins_vol *self)
 					oldest = v;
 			}
 		if (!oldest || pthread_mutex_trylock(&oldest->lock) != 0) {
-			/* All busy: run one over the bound rather than wait. */
+			if (!waited) {
+				/* All at work: wait for a conversation or a helper
+				 * to end, then look again. */
+				waited = pthread_cond_timedwait(&room_cond, &table_lock, &until) == ETIMEDOUT;
+				pthread_mutex_unlock(&table_lock);
+				continue;
+			}
+			/* A deadline of waiting: run one over the bound. */
 			if (++helpers_running > helpers_peak)
 				helpers_peak = helpers_running;
 			pthread_mutex_unlock(&table_lock);
@@ -520,6 +590,7 @@ static void vol_init(struct ins_vol *v, unsigned number, uint64_t start, uint64_
 {
 	memset(v, 0, sizeof(*v));
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->sc_lock, NULL);
 	v->number = number;
 	v->start = start;
 	v->size = size;
@@ -534,6 +605,7 @@ static void disk_clear(struct ins_disk *d)
 		qcow2_reader_free(d->vols[i].qr);
 		pthread_mutex_unlock(&d->vols[i].lock);
 		pthread_mutex_destroy(&d->vols[i].lock);
+		pthread_mutex_destroy(&d->vols[i].sc_lock);
 	}
 	blob_manifest_free(d->man);
 	memset(d, 0, sizeof(*d));
@@ -607,7 +679,8 @@ static void disk_volumes(struct ins_disk *d)
 /* The disk entry of blob_id, loaded if needed, with a reference the
  * caller drops (disk_put).  An entry is in the table (blob_id > 0) only
  * once loaded; one is loaded at a time (load_lock), in its slot, which
- * says -1 meanwhile.  NULL: every slot is in use. */
+ * says -1 meanwhile.  NULL: every slot stayed in use by other requests
+ * for a deadline. */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct ins_disk *disk_find(int64_t blob_id)
@@ -630,26 +703,32 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 	struct ins_disk *d = disk_find(blob_id);
 	if (d)
 		return d;
-	pthread_mutex_lock(&load_lock);
-	if ((d = disk_find(blob_id)) != NULL) {
+	struct timespec until = wait_until();
+	for (;;) {
+		pthread_mutex_lock(&load_lock);
+		if ((d = disk_find(blob_id)) != NULL) {
+			pthread_mutex_unlock(&load_lock);
+			return d;
+		}
+		pthread_mutex_lock(&table_lock);
+		for (int i = 0; i < INS_DISKS; i++)
+			if (!disks[i].refs && disks[i].blob_id >= 0 &&
+			    (!d || !disks[i].blob_id || (d->blob_id && disks[i].used < d->used)))
+				d = &disks[i];
+		if (d)
+			break; /* table_lock and load_lock held */
+		/* Every slot is in use by a request (each within its deadline):
+		 * wait for one to end, a deadline at most. */
 		pthread_mutex_unlock(&load_lock);
-		return d;
+		int w = pthread_cond_timedwait(&room_cond, &table_lock, &until);
+		pthread_mutex_unlock(&table_lock);
+		if (w == ETIMEDOUT)
+			return NULL;
 	}
-	pthread_mutex_lock(&table_lock);
-	for (int i = 0; i < INS_DISKS; i++)
-		if (!disks[i].refs && disks[i].blob_id >= 0 &&
-		    (!d || !disks[i].blob_id || (d->blob_id && disks[i].used < d->used)))
-			d = &disks[i];
-	int64_t old = d ? d->blob_id : 0;
-	if (d) {
-		d->blob_id = -1; /* being loaded: nobody else's */
-		d->refs = 1;
-	}
+	int64_t old = d->blob_id;
+	d->blob_id = -1; /* being loaded: nobody else's */
+	d->refs = 1;
 	pthread_mutex_unlock(&table_lock);
-	if (!d) {
-		pthread_mutex_unlock(&load_lock);
-		return NULL;
-	}
 	if (old)
 		disk_clear(d); /* its helpers end */
 	memset(d, 0, sizeof(*d));
@@ -667,7 +746,8 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 static void disk_put(struct ins_disk *d)
 {
 	pthread_mutex_lock(&table_lock);
-	d->refs--;
+	if (--d->refs == 0)
+		pthread_cond_broadcast(&room_cond);
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -734,6 +814,9 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	if (over)
 		helper_end(v, NULL, 0);
 	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_lock(&table_lock);
+	pthread_cond_broadcast(&room_cond); /* an idle helper (helper_room) */
+	pthread_mutex_unlock(&table_lock);
 	if (started)
 		fs_inside_spare_fill(); /* the one this request may have taken */
 	if (rc != -EIO)
@@ -826,19 +909,27 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	n->what = FS_W_INSIDE;
 	n->attr = NULL;
 	n->ino = fs_inside_ino(owner, n->inside.vol, gino);
+	if (sc_get(v, gino, &n->inside.st)) {
+		disk_put(d);
+		return 0;
+	}
 	rc = ask(ctx, n, d, v, INS_T_STAT, &gino, sizeof(gino), &a, &al);
-	disk_put(d);
-	if (rc < 0)
+	if (rc < 0) {
+		disk_put(d);
 		return rc == -EINVAL || rc == -ENOTDIR ? -ENOENT : rc;
+	}
 	if (al != sizeof(n->inside.st)) {
+		disk_put(d);
 		free(a);
 		return -EIO;
 	}
 	memcpy(&n->inside.st, a, al);
 	free(a);
-	if (!ins_stat_valid(&n->inside.st) || n->inside.st.ino != gino)
-		return -EIO;
-	return 0;
+	rc = !ins_stat_valid(&n->inside.st) || n->inside.st.ino != gino ? -EIO : 0;
+	if (rc == 0)
+		sc_put(v, &n->inside.st);
+	disk_put(d);
+	return rc;
 }
 
 /* Whether n's caller may read the image's files: as its disks (§3).
@@ -1008,17 +1099,20 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	void *a;
 	size_t al;
 	rc = v ? ask(ctx, n, d, v, INS_T_LOOKUP, req, 4 + len, &a, &al) : -ENOENT;
-	disk_put(d);
-	if (rc < 0)
-		return rc == -ENOTDIR || rc == -EINVAL ? -ENOENT : rc;
-	if (al != sizeof(n->inside.st)) {
-		free(a);
-		return -EIO;
+	if (rc < 0 || al != sizeof(n->inside.st)) {
+		disk_put(d);
+		if (rc == 0)
+			free(a);
+		return rc == -ENOTDIR || rc == -EINVAL ? -ENOENT : rc < 0 ? rc : -EIO;
 	}
 	memcpy(&n->inside.st, a, al);
 	free(a);
-	if (!ins_stat_valid(&n->inside.st))
+	if (!ins_stat_valid(&n->inside.st)) {
+		disk_put(d);
 		return -EIO;
+	}
+	sc_put(v, &n->inside.st);
+	disk_put(d);
 	n->ino = fs_inside_ino(owner_code(n), n->inside.vol, n->inside.st.ino);
 	return 0;
 }
@@ -1105,6 +1199,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			i++;
 			if (!ok)
 				continue; /* counted (offsets stay), not listed */
+			sc_put(v, &st);
 			work.inside.st = st;
 			work.ino = fs_inside_ino(owner_code(dir), dir->inside.vol, st.ino);
 			if ((rc = emit(arg, name, &work, (off_t)i + 2)) != 0)
@@ -1235,6 +1330,10 @@ void fs_inside_stats(struct fs_buf *out)
 	              "# HELP imgfs_inside_spares_taken_total Helpers a volume's first request found started.\n"
 	              "# TYPE imgfs_inside_spares_taken_total counter\n"
 	              "imgfs_inside_spares_taken_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_stat_hits_total Attributes of files/ answered from what helpers "
+	              "told before, without asking.\n"
+	              "# TYPE imgfs_inside_stat_hits_total counter\n"
+	              "imgfs_inside_stat_hits_total %" PRIu64 "\n"
 	              "# HELP imgfs_inside_exchanges_total Requests sent to files/ helpers (a round trip each, "
 	              "plus its block reads).\n"
 	              "# TYPE imgfs_inside_exchanges_total counter\n"
@@ -1247,7 +1346,7 @@ void fs_inside_stats(struct fs_buf *out)
 	              "# TYPE imgfs_inside_block_bytes_total counter\n"
 	              "imgfs_inside_block_bytes_total %" PRIu64 "\n",
 	              INS_MAX_HELPERS, now, peak, INS_DISKS, known, __atomic_load_n(&n_starts, __ATOMIC_RELAXED),
-	              __atomic_load_n(&n_spare_taken, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_spare_taken, __ATOMIC_RELAXED), __atomic_load_n(&n_stat_hits, __ATOMIC_RELAXED),
 	              __atomic_load_n(&n_exchanges, __ATOMIC_RELAXED),
 	              __atomic_load_n(&n_block_reads, __ATOMIC_RELAXED),
 	              __atomic_load_n(&n_block_bytes, __ATOMIC_RELAXED));

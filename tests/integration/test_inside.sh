@@ -311,7 +311,12 @@ assert_eq available "$(alice cat "$P/x/status")" "x/status while its helper is s
 alice ls "$R/public" >/dev/null || fail "ls public/ while a helper is stopped"
 assert_eq "logical" "$(alice cat "$P/badsb/files/vda5/hello")" "another image's file while a helper is stopped"
 wait "$stuck" || true
-assert_eq EIO "$(cat "$T/sync/stuck.out")" "the read through the stopped helper"
+# The READ through it is EIO (the log line below).  The kernel then reads
+# the page once more on its own (a failed readahead is retried by a read
+# of the one page), which the next helper may answer: the reader sees
+# EIO or the bytes, never a hang.  (Before the daemon kept attributes, a
+# GETATTR went to the stopped helper first, always EIO.)
+assert_match 'EIO|read' "$(cat "$T/sync/stuck.out")" "the read through the stopped helper"
 grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO the helper did not answer within 3000 ms" "$S/imgfs.log" ||
     { tail -n 5 "$S/imgfs.log" >&2; fail "no log line for the stopped helper"; }
 [[ ! -e /proc/$helper ]] || fail "the stopped helper still exists"
@@ -329,6 +334,6 @@ zombie() { local a b st; read -r a b st _ <"/proc/$1/stat" && [[ $st == Z ]]; }
 for helper in $helpers; do wait_until 10 zombie "$helper" || fail "the killed helper did not end"; done
 touch "$T/sync/go"
 wait "$reader" || true
-assert_eq EIO "$(cat "$T/sync/killed.out")" "the read through the killed helper"
+assert_match 'EIO|read' "$(cat "$T/sync/killed.out")" "the read through the killed helper (EIO, or the kernel's retry)"
 grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO .*signal 9" "$S/imgfs.log" || { tail -n 5 "$S/imgfs.log" >&2; fail "no log line naming signal 9"; }
 alice cmp "$src/usr/share/doc/big.bin" "$F/vda1/usr/share/doc/big.bin" || fail "big.bin after a new helper"
