@@ -417,6 +417,51 @@ void fs_inside_spare_fill(void)
 	pthread_mutex_unlock(&table_lock);
 }
 
+/* A spare taken is replaced by a thread of its own, not by the request
+ * that took it: the new process's start (posix_spawn waits for its exec)
+ * stays out of that request's answer. */
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static pthread_cond_t spare_cond = PTHREAD_COND_INITIALIZER;
+static bool spare_wanted, spare_thread;
+
+static void *spare_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&table_lock);
+		while (!spare_wanted)
+			pthread_cond_wait(&spare_cond, &table_lock);
+		spare_wanted = false;
+		pthread_mutex_unlock(&table_lock);
+		fs_inside_spare_fill();
+	}
+	return NULL;
+}
+
+static void spare_thread_start(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	spare_thread = pthread_create(&t, &attr, spare_main, NULL) == 0;
+	pthread_attr_destroy(&attr);
+}
+
+static void spare_request(void)
+{
+	pthread_once(&spare_once, spare_thread_start);
+	if (!spare_thread) {
+		fs_inside_spare_fill(); /* no thread: in the request, as a last resort */
+		return;
+	}
+	pthread_mutex_lock(&table_lock);
+	spare_wanted = true;
+	pthread_cond_signal(&spare_cond);
+	pthread_mutex_unlock(&table_lock);
+}
+
 static int helper_start(struct ins_vol *v, char *why, size_t cap)
 {
 	if (spare_take(v))
@@ -803,9 +848,26 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 			rc = -EIO;
 			goto log;
 		}
+		struct ins_stat root;
+		if (al == sizeof(root)) {
+			memcpy(&root, a, sizeof(root));
+			if (ins_stat_valid(&root) && root.ino == EXT_ROOT_INO)
+				sc_put(v, &root); /* the OPEN's answer: one round trip fewer */
+		}
 		free(a);
 	}
-	rc = converse(d, v, type, req, rlen, ans, alen, why, sizeof(why));
+	struct ins_stat known;
+	uint32_t ino = 0;
+	if (type == INS_T_STAT && rlen == sizeof(ino))
+		memcpy(&ino, req, sizeof(ino));
+	if (ino && sc_get(v, ino, &known) && (*ans = malloc(sizeof(known))) != NULL) {
+		/* The root, told with the OPEN that just started the helper. */
+		memcpy(*ans, &known, sizeof(known));
+		*alen = sizeof(known);
+		rc = 0;
+	} else {
+		rc = converse(d, v, type, req, rlen, ans, alen, why, sizeof(why));
+	}
 	/* A burst ran helpers past the bound (helper_room does not wait):
 	 * this one ends now that its answer is in. */
 	pthread_mutex_lock(&table_lock);
@@ -818,7 +880,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	pthread_cond_broadcast(&room_cond); /* an idle helper (helper_room) */
 	pthread_mutex_unlock(&table_lock);
 	if (started)
-		fs_inside_spare_fill(); /* the one this request may have taken */
+		spare_request(); /* the one this request may have taken */
 	if (rc != -EIO)
 		return rc;
 log: {

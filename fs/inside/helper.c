@@ -589,7 +589,14 @@ static void do_open(uint64_t size)
 		send_err(EIO, why);
 		return;
 	}
-	send_msg(INS_H_OK, NULL, 0, NULL, 0);
+	/* The root's attributes come with the answer: the next thing a
+	 * reader needs (one round trip fewer for a cold first file). */
+	struct ins_stat st;
+	struct ext2_inode_large in;
+	if (get_stat(EXT2_ROOT_INO, &st, &in) < 0)
+		send_msg(INS_H_OK, NULL, 0, NULL, 0);
+	else
+		send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
 }
 
 int ins_helper_main(int fd)

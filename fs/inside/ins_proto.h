@@ -26,7 +26,8 @@
 
 enum ins_type {
 	/* daemon -> helper */
-	INS_T_OPEN = 1,    /* u64 volume size: opens the file system */
+	INS_T_OPEN = 1,    /* u64 volume size: opens the file system; the
+	                    * answer: the root's struct ins_stat, or nothing */
 	INS_T_STAT,        /* u32 ino */
 	INS_T_LOOKUP,      /* u32 dir, name bytes */
 	INS_T_LIST,        /* u32 dir, u32 from (entry index), u32 max entries */

@@ -59,7 +59,7 @@ assert_eq "$(printf 'PRETTY_NAME="Count Linux"\nID=count')" "$(cat "$F/etc/os-re
 assert_eq 1 "$(st imgfs_inside_spares_taken_total)" "the volume's first request took the spare"
 x=$(st imgfs_inside_exchanges_total) b=$(st imgfs_inside_block_reads_total)
 echo "    $x round trips, $b block reads"
-((x <= 6)) || fail "a cold cat of one file took $x round trips with the helper (bound 6)"
+((x <= 4)) || fail "a cold cat of one file took $x round trips with the helper (bound 4: open, two lookups, the read)"
 ((b <= 8)) || fail "a cold cat of one file took $b block reads (bound 8)"
 
 say "find | xargs cat over $files files: about one round trip a file, no LOOKUP a file"
