@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define INS_MAX_PAYLOAD (1u << 20) /* a block read, a file read, a page of entries */
-#define INS_MAX_READ (128u << 10)  /* bytes of a file per INS_T_READ */
+#define INS_MAX_READ (1u << 20)    /* bytes of a file per INS_T_READ: a whole FUSE read */
 #define INS_NAME_MAX 255
 #define INS_LIST_CAP 100000        /* entries of one directory listed (SPEC §18) */
 
