@@ -140,6 +140,11 @@ ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, 
 int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 /* The path of an inside node, for the log. */
 void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
+/* Starts the spare helper if there is none and the bound leaves room (at
+ * mount, and after a request took it). */
+void fs_inside_spare_fill(void);
+/* The imgfs_inside_* families of /stats (stats.c). */
+void fs_inside_stats(struct fs_buf *out);
 /* (The helpers end with the daemon: their socket closes, they exit.) */
 
 #endif

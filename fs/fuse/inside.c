@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -67,6 +68,15 @@ struct ins_vol {
 	char failure[200];
 	uint64_t used;        /* the clock at its last request (LRU) */
 	qcow2_reader *qr;     /* a QCOW2 disk's reader for this volume (vol lock) */
+	/* Attributes the helper told (listings, lookups, stats), by guest
+	 * inode number, direct-mapped: a blob never changes, so they never go
+	 * stale, and an open or a getattr of a file just listed costs no
+	 * round trip.  Kept while the volume has a helper (bounded with them:
+	 * INS_STAT_SLOTS * 64 bytes each), under sc_lock, not the volume's
+	 * lock (which a conversation holds). */
+	pthread_mutex_t sc_lock;
+	struct ins_stat *sc;
+	uint32_t root;        /* the root directory's guest number, once told (atomic; 0: not yet) */
 };
 
 struct ins_disk {
@@ -86,7 +96,22 @@ struct ins_disk {
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ins_disk disks[INS_DISKS];
 static uint64_t clock_ticks;
-static unsigned helpers_running;
+static unsigned helpers_running; /* the spare included (table_lock) */
+static unsigned helpers_peak;
+/* One helper started ahead, sandboxed and waiting for its first request:
+ * a volume's first request takes it rather than waiting for a start
+ * (spare_take, spare_fill).  spare_pid -1: one is being started. */
+static pid_t spare_pid;
+/* Signalled (table_lock) when a disk's reference, a helper or a volume's
+ * conversation ends: a request waiting for a disk slot or a helper's room
+ * looks again (disk_get, helper_room), within its deadline. */
+static pthread_cond_t room_cond = PTHREAD_COND_INITIALIZER;
+static int spare_fd = -1;
+/* What /stats shows of files/ (fs_inside_stats): what speed rests on,
+ * counted. */
+static uint64_t n_starts, n_exchanges, n_block_reads, n_block_bytes, n_spare_taken, n_stat_hits;
+#define INS_STAT_SLOTS 1024
+#define COUNT(c, n) __atomic_add_fetch(&(c), (n), __ATOMIC_RELAXED)
 
 static int deadline_ms(void)
 {
@@ -97,6 +122,20 @@ static int deadline_ms(void)
 		ms = v >= 100 && v <= 600000 ? (int)v : INS_DEADLINE_MS;
 	}
 	return ms;
+}
+
+/* The realtime clock one deadline from now (for timed waits). */
+static struct timespec wait_until(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += deadline_ms() / 1000;
+	until.tv_nsec += (long)(deadline_ms() % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	return until;
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -128,20 +167,69 @@ static void helper_end(struct ins_vol *v, char *why, size_t cap)
 	}
 	v->pid = 0;
 	v->fd = -1;
+	pthread_mutex_lock(&v->sc_lock);
+	free(v->sc);
+	v->sc = NULL;
+	pthread_mutex_unlock(&v->sc_lock);
 	pthread_mutex_lock(&table_lock);
 	helpers_running--;
+	pthread_cond_broadcast(&room_cond);
 	pthread_mutex_unlock(&table_lock);
 }
 
-/* Makes room for one more helper: the least recently used idle one ends. */
+/* The attributes of guest inode ino, if the helper told them. */
+static bool sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&v->sc_lock);
+	if (v->sc && v->sc[ino % INS_STAT_SLOTS].ino == ino) {
+		*out = v->sc[ino % INS_STAT_SLOTS];
+		hit = true;
+	}
+	pthread_mutex_unlock(&v->sc_lock);
+	if (hit)
+		COUNT(n_stat_hits, 1);
+	return hit;
+}
+
+/* Keeps st (checked: ins_stat_valid) while v has a helper. */
+static void sc_put(struct ins_vol *v, const struct ins_stat *st)
+{
+	pthread_mutex_lock(&v->sc_lock);
+	if (v->pid && !v->sc)
+		v->sc = calloc(INS_STAT_SLOTS, sizeof(*v->sc));
+	if (v->sc)
+		v->sc[st->ino % INS_STAT_SLOTS] = *st;
+	pthread_mutex_unlock(&v->sc_lock);
+}
+
+/* Makes room for one more helper: the spare or the least recently used
+ * idle one ends; when all 16 are at work, waits for one to be idle (each
+ * answers within its deadline), and only past a deadline of waiting runs
+ * one over the bound, which ends once its answer is in (ask). */
 static void helper_room(const struct ins_vol *self)
 {
+	struct timespec until = wait_until();
+	bool waited = false;
 	for (;;) {
 		struct ins_vol *oldest = NULL;
 		pthread_mutex_lock(&table_lock);
 		if (helpers_running < INS_MAX_HELPERS) {
-			helpers_running++;
+			if (++helpers_running > helpers_peak)
+				helpers_peak = helpers_running;
 			pthread_mutex_unlock(&table_lock);
+			return;
+		}
+		if (spare_pid > 0) {
+			/* The idle spare goes first; its place is the new one's. */
+			pid_t pid = spare_pid;
+			close(spare_fd);
+			spare_pid = 0;
+			spare_fd = -1;
+			pthread_mutex_unlock(&table_lock);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
 			return;
 		}
 		for (int i = 0; i < INS_DISKS; i++)
@@ -151,8 +239,16 @@ static void helper_room(const struct ins_vol *self)
 					oldest = v;
 			}
 		if (!oldest || pthread_mutex_trylock(&oldest->lock) != 0) {
-			/* All busy: run one over the bound rather than wait. */
-			helpers_running++;
+			if (!waited) {
+				/* All at work: wait for a conversation or a helper
+				 * to end, then look again. */
+				waited = pthread_cond_timedwait(&room_cond, &table_lock, &until) == ETIMEDOUT;
+				pthread_mutex_unlock(&table_lock);
+				continue;
+			}
+			/* A deadline of waiting: run one over the bound. */
+			if (++helpers_running > helpers_peak)
+				helpers_peak = helpers_running;
 			pthread_mutex_unlock(&table_lock);
 			return;
 		}
@@ -202,17 +298,61 @@ static int recv_all(int fd, void *p, size_t len, int64_t deadline)
 	return 0;
 }
 
-static int helper_start(struct ins_vol *v, char *why, size_t cap)
+/* The helper's program, found once: imgfs-inside-helper beside the
+ * daemon's binary (a build tree), else in ../libexec/ of it (installed,
+ * wherever the prefix), else the daemon's own binary as `imgfs
+ * inside-helper` (the same code, slower to start: helper_main.c). */
+static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
+static char helper_exe[PATH_MAX];
+static bool helper_own; /* helper_exe is imgfs itself */
+
+static void helper_find(void)
+{
+	char self[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0)
+		self[n] = '\0';
+	char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+	if (slash) {
+		*slash = '\0';
+		snprintf(helper_exe, sizeof(helper_exe), "%s/imgfs-inside-helper", self);
+		if (access(helper_exe, X_OK) == 0)
+			return;
+		snprintf(helper_exe, sizeof(helper_exe), "%s/../libexec/imgfs-inside-helper", self);
+		if (access(helper_exe, X_OK) == 0)
+			return;
+	}
+	/* Only imgfs itself answers `inside-helper`: any other program that
+	 * links this file (a unit test) would run its own main() again. */
+	if (slash && strcmp(slash + 1, "imgfs") == 0) {
+		snprintf(helper_exe, sizeof(helper_exe), "/proc/self/exe");
+		helper_own = true;
+	} else {
+		helper_exe[0] = '\0';
+	}
+}
+
+/* Starts a helper: its pid and the daemon's end of its socket.  0 or
+ * -EIO with why. */
+static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
 {
 	int sv[2];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
-	char *argv[] = {"imgfs", "inside-helper", NULL};
+	char *argv[] = {"imgfs-inside-helper", NULL, NULL};
 	char *envp[] = {NULL};
-	helper_room(v);
+	pthread_once(&helper_once, helper_find);
+	if (helper_own) {
+		argv[0] = "imgfs";
+		argv[1] = "inside-helper";
+	}
+	if (!helper_exe[0]) {
+		snprintf(why, cap, "the helper program imgfs-inside-helper is not beside the daemon nor in ../libexec/");
+		return -EIO;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(why, cap, "cannot make the helper's socket: %s", strerror(errno));
-		goto undo;
+		return -EIO;
 	}
 	/* Its end becomes fd 3; every other descriptor of the daemon (the
 	 * FUSE device, the database) is closed before it runs. */
@@ -223,7 +363,7 @@ static int helper_start(struct ins_vol *v, char *why, size_t cap)
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, child, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	int rc = child < 0 ? errno : posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+	int rc = child < 0 ? errno : posix_spawn(&pid, helper_exe, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	if (child != sv[1] && child >= 0)
 		close(child);
@@ -231,12 +371,125 @@ static int helper_start(struct ins_vol *v, char *why, size_t cap)
 	if (rc != 0) {
 		close(sv[0]);
 		snprintf(why, cap, "cannot start the helper: %s", strerror(rc));
-		goto undo;
+		return -EIO;
 	}
-	v->pid = pid;
-	v->fd = sv[0];
+	COUNT(n_starts, 1);
+	*out_pid = pid;
+	*out_fd = sv[0];
 	return 0;
-undo:
+}
+
+/* The spare, if one is ready and alive, becomes v's helper (already
+ * counted in helpers_running). */
+static bool spare_take(struct ins_vol *v)
+{
+	pthread_mutex_lock(&table_lock);
+	pid_t pid = spare_pid > 0 ? spare_pid : 0;
+	int fd = spare_fd;
+	if (pid) {
+		spare_pid = 0;
+		spare_fd = -1;
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (!pid)
+		return false;
+	if (waitpid(pid, NULL, WNOHANG) != 0) {
+		/* It ended while it waited (a kill from outside): not used. */
+		close(fd);
+		pthread_mutex_lock(&table_lock);
+		helpers_running--;
+		pthread_mutex_unlock(&table_lock);
+		return false;
+	}
+	COUNT(n_spare_taken, 1);
+	v->pid = pid;
+	v->fd = fd;
+	return true;
+}
+
+/* Starts the spare if there is none and the bound leaves room: at mount,
+ * and after a request that took it, once its answer is in (so the start
+ * of the next one never delays the request that used this one). */
+void fs_inside_spare_fill(void)
+{
+	char why[160];
+	pid_t pid;
+	int fd;
+	pthread_mutex_lock(&table_lock);
+	if (spare_pid != 0 || helpers_running >= INS_MAX_HELPERS) {
+		pthread_mutex_unlock(&table_lock);
+		return;
+	}
+	spare_pid = -1;
+	if (++helpers_running > helpers_peak)
+		helpers_peak = helpers_running;
+	pthread_mutex_unlock(&table_lock);
+	int rc = helper_spawn(&pid, &fd, why, sizeof(why));
+	pthread_mutex_lock(&table_lock);
+	if (rc == 0) {
+		spare_pid = pid;
+		spare_fd = fd;
+	} else {
+		spare_pid = 0;
+		helpers_running--;
+	}
+	pthread_mutex_unlock(&table_lock);
+}
+
+/* A spare taken is replaced by a thread of its own, not by the request
+ * that took it: the new process's start (posix_spawn waits for its exec)
+ * stays out of that request's answer. */
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static pthread_cond_t spare_cond = PTHREAD_COND_INITIALIZER;
+static bool spare_wanted, spare_thread;
+
+static void *spare_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&table_lock);
+		while (!spare_wanted)
+			pthread_cond_wait(&spare_cond, &table_lock);
+		spare_wanted = false;
+		pthread_mutex_unlock(&table_lock);
+		fs_inside_spare_fill();
+	}
+	return NULL;
+}
+
+static void spare_thread_start(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	spare_thread = pthread_create(&t, &attr, spare_main, NULL) == 0;
+	pthread_attr_destroy(&attr);
+}
+
+static void spare_request(void)
+{
+	pthread_once(&spare_once, spare_thread_start);
+	if (!spare_thread) {
+		fs_inside_spare_fill(); /* no thread: in the request, as a last resort */
+		return;
+	}
+	pthread_mutex_lock(&table_lock);
+	spare_wanted = true;
+	pthread_cond_signal(&spare_cond);
+	pthread_mutex_unlock(&table_lock);
+}
+
+static int helper_start(struct ins_vol *v, char *why, size_t cap)
+{
+	if (spare_take(v))
+		return 0;
+	helper_room(v);
+	if (helper_spawn(&v->pid, &v->fd, why, cap) == 0)
+		return 0;
+	v->pid = 0;
+	v->fd = -1;
 	pthread_mutex_lock(&table_lock);
 	helpers_running--;
 	pthread_mutex_unlock(&table_lock);
@@ -270,6 +523,7 @@ static int converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const 
 	int rc;
 	*ans = NULL;
 	*alen = 0;
+	COUNT(n_exchanges, 1);
 	if (send_all(v->fd, &h, sizeof(h)) < 0 || (rlen && send_all(v->fd, req, rlen) < 0)) {
 		snprintf(why, cap, "the helper is gone");
 		goto broken;
@@ -316,6 +570,8 @@ static int converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const 
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
 				goto broken;
 			}
+			COUNT(n_block_reads, 1);
+			COUNT(n_block_bytes, n);
 			struct ins_msg out = {INS_T_DATA, (uint32_t)n};
 			int w = send_all(v->fd, &out, sizeof(out)) < 0 || (n && send_all(v->fd, data, n) < 0);
 			free(data);
@@ -401,6 +657,7 @@ static void vol_init(struct ins_vol *v, unsigned number, uint64_t start, uint64_
 {
 	memset(v, 0, sizeof(*v));
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->sc_lock, NULL);
 	v->number = number;
 	v->start = start;
 	v->size = size;
@@ -415,6 +672,7 @@ static void disk_clear(struct ins_disk *d)
 		qcow2_reader_free(d->vols[i].qr);
 		pthread_mutex_unlock(&d->vols[i].lock);
 		pthread_mutex_destroy(&d->vols[i].lock);
+		pthread_mutex_destroy(&d->vols[i].sc_lock);
 	}
 	blob_manifest_free(d->man);
 	memset(d, 0, sizeof(*d));
@@ -491,7 +749,8 @@ static void disk_volumes(struct ins_disk *d)
 /* The disk entry of blob_id, loaded if needed, with a reference the
  * caller drops (disk_put).  An entry is in the table (blob_id > 0) only
  * once loaded; one is loaded at a time (load_lock), in its slot, which
- * says -1 meanwhile.  NULL: every slot is in use. */
+ * says -1 meanwhile.  NULL: every slot stayed in use by other requests
+ * for a deadline. */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct ins_disk *disk_find(int64_t blob_id)
@@ -514,26 +773,32 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 	struct ins_disk *d = disk_find(blob_id);
 	if (d)
 		return d;
-	pthread_mutex_lock(&load_lock);
-	if ((d = disk_find(blob_id)) != NULL) {
+	struct timespec until = wait_until();
+	for (;;) {
+		pthread_mutex_lock(&load_lock);
+		if ((d = disk_find(blob_id)) != NULL) {
+			pthread_mutex_unlock(&load_lock);
+			return d;
+		}
+		pthread_mutex_lock(&table_lock);
+		for (int i = 0; i < INS_DISKS; i++)
+			if (!disks[i].refs && disks[i].blob_id >= 0 &&
+			    (!d || !disks[i].blob_id || (d->blob_id && disks[i].used < d->used)))
+				d = &disks[i];
+		if (d)
+			break; /* table_lock and load_lock held */
+		/* Every slot is in use by a request (each within its deadline):
+		 * wait for one to end, a deadline at most. */
 		pthread_mutex_unlock(&load_lock);
-		return d;
+		int w = pthread_cond_timedwait(&room_cond, &table_lock, &until);
+		pthread_mutex_unlock(&table_lock);
+		if (w == ETIMEDOUT)
+			return NULL;
 	}
-	pthread_mutex_lock(&table_lock);
-	for (int i = 0; i < INS_DISKS; i++)
-		if (!disks[i].refs && disks[i].blob_id >= 0 &&
-		    (!d || !disks[i].blob_id || (d->blob_id && disks[i].used < d->used)))
-			d = &disks[i];
-	int64_t old = d ? d->blob_id : 0;
-	if (d) {
-		d->blob_id = -1; /* being loaded: nobody else's */
-		d->refs = 1;
-	}
+	int64_t old = d->blob_id;
+	d->blob_id = -1; /* being loaded: nobody else's */
+	d->refs = 1;
 	pthread_mutex_unlock(&table_lock);
-	if (!d) {
-		pthread_mutex_unlock(&load_lock);
-		return NULL;
-	}
 	if (old)
 		disk_clear(d); /* its helpers end */
 	memset(d, 0, sizeof(*d));
@@ -551,7 +816,8 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 static void disk_put(struct ins_disk *d)
 {
 	pthread_mutex_lock(&table_lock);
-	d->refs--;
+	if (--d->refs == 0)
+		pthread_cond_broadcast(&room_cond);
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -586,7 +852,8 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		pthread_mutex_unlock(&v->lock);
 		return -EIO; /* logged once, when it failed */
 	}
-	if (!v->pid) {
+	bool started = !v->pid;
+	if (started) {
 		struct ins_req_open open = {v->size, v->kind, 0};
 		void *a;
 		size_t al;
@@ -606,9 +873,30 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 			rc = -EIO;
 			goto log;
 		}
+		struct ins_stat root;
+		if (al == sizeof(root)) {
+			memcpy(&root, a, sizeof(root));
+			if (ins_stat_valid(&root) && S_ISDIR(root.mode)) {
+				sc_put(v, &root); /* the OPEN's answer: one round trip fewer */
+				__atomic_store_n(&v->root, root.ino, __ATOMIC_RELAXED);
+			}
+		}
 		free(a);
 	}
-	rc = converse(d, v, type, req, rlen, ans, alen, why, sizeof(why));
+	struct ins_stat known;
+	uint32_t ino = 0;
+	if (type == INS_T_STAT && rlen == sizeof(ino))
+		memcpy(&ino, req, sizeof(ino));
+	if (type == INS_T_STAT && ino == ROOT_INO)
+		ino = __atomic_load_n(&v->root, __ATOMIC_RELAXED);
+	if (ino && sc_get(v, ino, &known) && (*ans = malloc(sizeof(known))) != NULL) {
+		/* The root, told with the OPEN that just started the helper. */
+		memcpy(*ans, &known, sizeof(known));
+		*alen = sizeof(known);
+		rc = 0;
+	} else {
+		rc = converse(d, v, type, req, rlen, ans, alen, why, sizeof(why));
+	}
 	/* A burst ran helpers past the bound (helper_room does not wait):
 	 * this one ends now that its answer is in. */
 	pthread_mutex_lock(&table_lock);
@@ -617,6 +905,11 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	if (over)
 		helper_end(v, NULL, 0);
 	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_lock(&table_lock);
+	pthread_cond_broadcast(&room_cond); /* an idle helper (helper_room) */
+	pthread_mutex_unlock(&table_lock);
+	if (started)
+		spare_request(); /* the one this request may have taken */
 	if (rc != -EIO)
 		return rc;
 log: {
@@ -707,11 +1000,19 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	n->what = FS_W_INSIDE;
 	n->attr = NULL;
 	n->ino = fs_inside_ino(owner, n->inside.vol, gino);
+	uint32_t known = gino == ROOT_INO ? __atomic_load_n(&v->root, __ATOMIC_RELAXED) : gino;
+	if (known && sc_get(v, known, &n->inside.st)) {
+		n->ino = fs_inside_ino(owner, n->inside.vol, known);
+		disk_put(d);
+		return 0;
+	}
 	rc = ask(ctx, n, d, v, INS_T_STAT, &gino, sizeof(gino), &a, &al);
-	disk_put(d);
-	if (rc < 0)
+	if (rc < 0) {
+		disk_put(d);
 		return rc == -EINVAL || rc == -ENOTDIR ? -ENOENT : rc;
+	}
 	if (al != sizeof(n->inside.st)) {
+		disk_put(d);
 		free(a);
 		return -EIO;
 	}
@@ -720,9 +1021,15 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	/* The root (ROOT_INO) is a directory of whatever number its file
 	 * system gives it. */
 	if (!ins_stat_valid(&n->inside.st) ||
-	    (gino == ROOT_INO ? !S_ISDIR(n->inside.st.mode) : n->inside.st.ino != gino))
+	    (gino == ROOT_INO ? !S_ISDIR(n->inside.st.mode) : n->inside.st.ino != gino)) {
+		disk_put(d);
 		return -EIO;
+	}
+	if (gino == ROOT_INO)
+		__atomic_store_n(&v->root, n->inside.st.ino, __ATOMIC_RELAXED);
 	n->ino = fs_inside_ino(owner, n->inside.vol, n->inside.st.ino);
+	sc_put(v, &n->inside.st);
+	disk_put(d);
 	return 0;
 }
 
@@ -893,17 +1200,20 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	void *a;
 	size_t al;
 	rc = v ? ask(ctx, n, d, v, INS_T_LOOKUP, req, 4 + len, &a, &al) : -ENOENT;
-	disk_put(d);
-	if (rc < 0)
-		return rc == -ENOTDIR || rc == -EINVAL ? -ENOENT : rc;
-	if (al != sizeof(n->inside.st)) {
-		free(a);
-		return -EIO;
+	if (rc < 0 || al != sizeof(n->inside.st)) {
+		disk_put(d);
+		if (rc == 0)
+			free(a);
+		return rc == -ENOTDIR || rc == -EINVAL ? -ENOENT : rc < 0 ? rc : -EIO;
 	}
 	memcpy(&n->inside.st, a, al);
 	free(a);
-	if (!ins_stat_valid(&n->inside.st))
+	if (!ins_stat_valid(&n->inside.st)) {
+		disk_put(d);
 		return -EIO;
+	}
+	sc_put(v, &n->inside.st);
+	disk_put(d);
 	n->ino = fs_inside_ino(owner_code(n), n->inside.vol, n->inside.st.ino);
 	return 0;
 }
@@ -990,6 +1300,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			i++;
 			if (!ok)
 				continue; /* counted (offsets stay), not listed */
+			sc_put(v, &st);
 			work.inside.st = st;
 			work.ino = fs_inside_ino(owner_code(dir), dir->inside.vol, st.ino);
 			if ((rc = emit(arg, name, &work, (off_t)i + 2)) != 0)
@@ -1094,4 +1405,50 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 		snprintf(out, cap, "%s/files/%s%u (inode %u)", base, n->dev.name, n->inside.vol & 31, n->inside.st.ino);
 	else
 		snprintf(out, cap, "%s/files/%s (inode %u)", base, n->dev.name, n->inside.st.ino);
+}
+
+void fs_inside_stats(struct fs_buf *out)
+{
+	pthread_mutex_lock(&table_lock);
+	unsigned now = helpers_running, peak = helpers_peak, known = 0;
+	for (int i = 0; i < INS_DISKS; i++)
+		known += disks[i].blob_id > 0;
+	pthread_mutex_unlock(&table_lock);
+	fs_buf_printf(out,
+	              "# HELP imgfs_inside_helpers files/ helpers running now, the spare included (SPEC §18: at "
+	              "most %d).\n"
+	              "# TYPE imgfs_inside_helpers gauge\n"
+	              "imgfs_inside_helpers %u\n"
+	              "# HELP imgfs_inside_helpers_peak The most files/ helpers that ran at once.\n"
+	              "# TYPE imgfs_inside_helpers_peak gauge\n"
+	              "imgfs_inside_helpers_peak %u\n"
+	              "# HELP imgfs_inside_disks Disks whose partitions files/ knows now (at most %d).\n"
+	              "# TYPE imgfs_inside_disks gauge\n"
+	              "imgfs_inside_disks %u\n"
+	              "# HELP imgfs_inside_helper_starts_total files/ helpers started (spares included).\n"
+	              "# TYPE imgfs_inside_helper_starts_total counter\n"
+	              "imgfs_inside_helper_starts_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_spares_taken_total Helpers a volume's first request found started.\n"
+	              "# TYPE imgfs_inside_spares_taken_total counter\n"
+	              "imgfs_inside_spares_taken_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_stat_hits_total Attributes of files/ answered from what helpers "
+	              "told before, without asking.\n"
+	              "# TYPE imgfs_inside_stat_hits_total counter\n"
+	              "imgfs_inside_stat_hits_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_exchanges_total Requests sent to files/ helpers (a round trip each, "
+	              "plus its block reads).\n"
+	              "# TYPE imgfs_inside_exchanges_total counter\n"
+	              "imgfs_inside_exchanges_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_block_reads_total Reads of a volume's bytes that helpers asked the "
+	              "daemon for.\n"
+	              "# TYPE imgfs_inside_block_reads_total counter\n"
+	              "imgfs_inside_block_reads_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_block_bytes_total Bytes of those reads.\n"
+	              "# TYPE imgfs_inside_block_bytes_total counter\n"
+	              "imgfs_inside_block_bytes_total %" PRIu64 "\n",
+	              INS_MAX_HELPERS, now, peak, INS_DISKS, known, __atomic_load_n(&n_starts, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_spare_taken, __ATOMIC_RELAXED), __atomic_load_n(&n_stat_hits, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_exchanges, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_block_reads, __ATOMIC_RELAXED),
+	              __atomic_load_n(&n_block_bytes, __ATOMIC_RELAXED));
 }

@@ -33,6 +33,9 @@
  *   moved_bytes_total{kind}                        bytes its imports fetched
  *                                                  and its copies placed
  *   db_*                                           the model's own counters
+ *   inside_*                                       files/'s helpers, their
+ *                                                  round trips and block reads
+ *                                                  (inside.c, per process)
  * What the database holds is counted from indexes (model/meta/stats.c),
  * never by reading every image's row.
  *
@@ -48,6 +51,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "dirs.h"
 #include "fs.h"
 #include "log.h"
 #include "stats.h"
@@ -391,6 +395,7 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	              "# TYPE imgfs_db_unexpected_scan_rows_total counter\n"
 	              "imgfs_db_unexpected_scan_rows_total %" PRId64 "\n",
 	              ctx->m ? model_scan_steps(ctx->m) : 0);
+	fs_inside_stats(out);
 	if (ctx->m)
 		show_service(ctx, out);
 }

@@ -402,7 +402,13 @@ static void do_open(const struct ins_req_open *r)
 		return;
 	}
 	fs = ops;
-	send_msg(INS_H_OK, NULL, 0, NULL, 0);
+	/* The root's attributes come with the answer: the next thing a
+	 * reader needs (one round trip fewer for a cold first file). */
+	struct ins_stat st;
+	if (get_stat(0, &st) < 0)
+		send_msg(INS_H_OK, NULL, 0, NULL, 0);
+	else
+		send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
 }
 
 int ins_helper_main(int fd)

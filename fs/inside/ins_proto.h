@@ -20,13 +20,14 @@
 #include <stdint.h>
 
 #define INS_MAX_PAYLOAD (1u << 20) /* a block read, a file read, a page of entries */
-#define INS_MAX_READ (128u << 10)  /* bytes of a file per INS_T_READ */
+#define INS_MAX_READ (1u << 20)    /* bytes of a file per INS_T_READ: a whole FUSE read */
 #define INS_NAME_MAX 255
 #define INS_LIST_CAP 100000        /* entries of one directory listed (SPEC §18) */
 
 enum ins_type {
 	/* daemon -> helper */
-	INS_T_OPEN = 1,    /* struct ins_req_open: opens the file system */
+	INS_T_OPEN = 1,    /* struct ins_req_open: opens the file system; the
+	                    * answer: the root's struct ins_stat, or nothing */
 	INS_T_STAT,        /* u32 ino (0: the root directory, whatever its number) */
 	INS_T_LOOKUP,      /* u32 dir, name bytes */
 	INS_T_LIST,        /* u32 dir, u32 from (entry index), u32 max entries */

@@ -400,8 +400,10 @@ PY
 alice /usr/bin/python3 "$T/reader.py" "$F/vda1/deep/a/b/c/d/leaf" "$T/sync/ready" "$T/sync/go" >"$T/sync/stuck.out" 2>&1 &
 stuck=$!
 wait_until 30 [ -e "$T/sync/ready" ] || fail "the reader did not open its file"
-helper=$(pgrep -n -P "$daemon" imgfs-inside)
-[[ -n $helper ]] || fail "no helper running under the daemon"
+# Every helper but the newest, which is the spare started ahead (§18).
+working_helpers() { local spare; spare=$(pgrep -n -P "$daemon" imgfs-inside) && pgrep -P "$daemon" imgfs-inside | grep -vx "$spare"; }
+helper=$(working_helpers)
+[[ -n $helper && $helper != *$'\n'* ]] || fail "not one helper at work under the daemon: ${helper:-none}"
 assert_eq 65534 "$(awk '/^Uid:/ {print $2}' "/proc/$helper/status")" "the helper's uid (nobody)"
 grep -q '^Seccomp:[[:space:]]*2' "/proc/$helper/status" || fail "the helper runs without a seccomp filter"
 kill -STOP "$helper"
@@ -411,7 +413,12 @@ assert_eq available "$(alice cat "$P/x/status")" "x/status while its helper is s
 alice ls "$R/public" >/dev/null || fail "ls public/ while a helper is stopped"
 assert_eq "logical" "$(alice cat "$P/badsb/files/vda5/hello")" "another image's file while a helper is stopped"
 wait "$stuck" || true
-assert_eq EIO "$(cat "$T/sync/stuck.out")" "the read through the stopped helper"
+# The READ through it is EIO (the log line below).  The kernel then reads
+# the page once more on its own (a failed readahead is retried by a read
+# of the one page), which the next helper may answer: the reader sees
+# EIO or the bytes, never a hang.  (Before the daemon kept attributes, a
+# GETATTR went to the stopped helper first, always EIO.)
+assert_match 'EIO|read' "$(cat "$T/sync/stuck.out")" "the read through the stopped helper"
 grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO the helper did not answer within 3000 ms" "$S/imgfs.log" ||
     { tail -n 5 "$S/imgfs.log" >&2; fail "no log line for the stopped helper"; }
 [[ ! -e /proc/$helper ]] || fail "the stopped helper still exists"
@@ -422,12 +429,13 @@ rm -f "$T/sync/ready" "$T/sync/go"
 alice /usr/bin/python3 "$T/reader.py" "$F/vda1/usr/share/doc/big.bin" "$T/sync/ready" "$T/sync/go" >"$T/sync/killed.out" 2>&1 &
 reader=$!
 wait_until 30 [ -e "$T/sync/ready" ] || fail "the reader did not open its file"
-helper=$(pgrep -n -P "$daemon" imgfs-inside)
-kill -KILL "$helper"
+# (x's helper, and another image's that serves nothing now: all at work.)
+helpers=$(working_helpers) || fail "no helper at work under the daemon"
+kill -KILL $helpers
 zombie() { local a b st; read -r a b st _ <"/proc/$1/stat" && [[ $st == Z ]]; }
-wait_until 10 zombie "$helper" || fail "the killed helper did not end"
+for helper in $helpers; do wait_until 10 zombie "$helper" || fail "the killed helper did not end"; done
 touch "$T/sync/go"
 wait "$reader" || true
-assert_eq EIO "$(cat "$T/sync/killed.out")" "the read through the killed helper"
+assert_match 'EIO|read' "$(cat "$T/sync/killed.out")" "the read through the killed helper (EIO, or the kernel's retry)"
 grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO .*signal 9" "$S/imgfs.log" || { tail -n 5 "$S/imgfs.log" >&2; fail "no log line naming signal 9"; }
 alice cmp "$src/usr/share/doc/big.bin" "$F/vda1/usr/share/doc/big.bin" || fail "big.bin after a new helper"

@@ -38,6 +38,8 @@ for f in bin/imgfs "${PAGES[@]/#/share/man/}" lib/systemd/system/imgfs.service l
     [[ -s "$D/usr/local/$f" ]] || fail "not installed: /usr/local/$f"
 done
 [[ -x "$D/usr/local/bin/imgfs" ]] || fail "the installed imgfs is not executable"
+# files/'s helper (SPEC §18), where the daemon looks: ../libexec/ of its binary.
+[[ -x "$D/usr/local/libexec/imgfs-inside-helper" ]] || fail "not installed: /usr/local/libexec/imgfs-inside-helper"
 [[ -s "$D/etc/logrotate.d/imgfs" ]] || fail "not installed: /etc/logrotate.d/imgfs"
 command -v logrotate >/dev/null || fail "logrotate is needed (scripts/install-deps)"
 logrotate -d -s "$T/logrotate.status" "$D/etc/logrotate.d/imgfs" >"$T/logrotate.out" 2>&1 ||
@@ -143,6 +145,15 @@ mkdir -p "$T/mnt"
 "$I" "$T/state" "$T/mnt" || fail "the installed imgfs did not mount"
 _MOUNTS+=("$T/mnt"); _MOUNT_STATE[$T/mnt]=$T/state; _MOUNT_PID[$T/mnt]=""
 [[ -d "$T/mnt/regions/cn-north-1/public/centos-7.4" ]] || fail "the installed imgfs's mount does not answer"
+# Its files/ helper started ahead (SPEC §18) is the installed program.
+installed_helper() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ $p/exe -ef $D/usr/local/libexec/imgfs-inside-helper ]] && return 0 # (no process a turn)
+    done
+    return 1
+}
+wait_until 10 installed_helper || fail "no helper of the installed imgfs runs libexec/imgfs-inside-helper"
 "$I" admin --state "$T/state" account add alice --uid 2301 >/dev/null
 "$I" admin --state "$T/state" account add boss --admin >/dev/null
 "$I" admin --state "$T/state" account add dev --parent alice >/dev/null
