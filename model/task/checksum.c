@@ -16,8 +16,11 @@
  *
  * Running: a copy's or a raw conversion's bytes are its origin's, so the
  * origin's hashes are taken when it has them by now and its disk's
- * manifest is the same (the origin's own task queued first, so it has
- * usually run).  Otherwise each disk's blob is read once for both hashes
+ * manifest is the same.  While the origin is available with its own pass
+ * still to come, this pass is not claimed (checksum_claimable: in no
+ * process of the state, so two mounts never read the same bytes twice);
+ * an origin deleted or destroyed first holds it back no longer.
+ * Otherwise each disk's blob is read once for both hashes
  * (blob_store_digests: holes are fed as the zeros they read as, never read)
  * and each disk's result is kept as soon as it is known, in a transaction
  * of its own that logs the image's change; the system disk comes last, so
