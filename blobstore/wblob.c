@@ -87,6 +87,14 @@
  * chunk's old content visible, or the new, never a mix of the chunk's two
  * sources.
  *
+ * Zeros (not streaming: instance disks).  A write's all-zero piece of a
+ * chunk costs nothing where it can (wblob_io.c write_zeros): into a chunk
+ * that reads as zeros it changes nothing, over a whole chunk it is a
+ * punch (state 4), inside an overlay chunk its range is punched out of
+ * the overlay file; only over part of a stored chunk is it written (the
+ * copy on write every write there makes).  So a dense cp of a sparse file
+ * (cp --sparse=never, dd) stores only its data (SPEC §2.4).
+ *
  * Shrinking and growing.  A shrink writes the header (new size, base_limit
  * lowered to the new chunk count) and then, beyond the new end, clears the
  * state bytes (ftruncate of .map) and the overlays (ftruncate of .data and

@@ -392,6 +392,30 @@ int wb_stream_sync(blob_wblob *w)
 	return 0;
 }
 
+/* Zeros written into [a, a + n) of chunk i of a wblob that does not
+ * stream (an instance disk: a dense cp of a sparse source, a guest's
+ * zeroing) cost nothing where they can: 1 when done so, 0 when they are to
+ * be written as bytes.  A chunk that reads as zeros already is left as it
+ * is; a whole chunk of zeros becomes a hole (punch_whole: its state byte,
+ * as a write sets one); zeros inside an overlay chunk are punched out of
+ * its file.  Zeros over part of a stored chunk are written (copy on
+ * write, as any write there). */
+static int punch_whole(blob_wblob *w, uint32_t i);
+
+static int write_zeros(blob_wblob *w, uint32_t i, size_t a, size_t n)
+{
+	uint8_t st = wb_state_of(w, i);
+	int rc;
+
+	if (!wb_is_data(w, i))
+		return 1;
+	if (a == 0 && n >= blob_chunk_len(w->size, i))
+		return (rc = punch_whole(w, i)) < 0 ? rc : 1;
+	if (wb_is_overlay(st))
+		return (rc = wb_zero_chunk(w, i, st, a, n)) < 0 ? rc : 1;
+	return 0;
+}
+
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
@@ -417,7 +441,8 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 			n = len - done;
 		if (w->streaming)
 			rc = stream_write(w, i, (const uint8_t *)buf + done, a, n);
-		else
+		else if (!blob_is_zero((const uint8_t *)buf + done, n) ||
+		         (rc = write_zeros(w, i, a, n)) == 0)
 			rc = write_chunk(w, i, (const uint8_t *)buf + done, a, n);
 		if (rc < 0)
 			goto out;

@@ -16,8 +16,11 @@
  *
  * Running: a copy's or a raw conversion's bytes are its origin's, so the
  * origin's hashes are taken when it has them by now and its disk's
- * manifest is the same (the origin's own task queued first, so it has
- * usually run).  Otherwise each disk's blob is read once for both hashes
+ * manifest is the same.  While the origin is available with its own pass
+ * still to come, this pass is not claimed (checksum_claimable: in no
+ * process of the state, so two mounts never read the same bytes twice);
+ * an origin deleted or destroyed first holds it back no longer.
+ * Otherwise each disk's blob is read once for both hashes
  * (blob_store_digests: holes are fed as the zeros they read as, never read)
  * and each disk's result is kept as soon as it is known, in a transaction
  * of its own that logs the image's change; the system disk comes last, so
@@ -70,24 +73,41 @@ int checksum_claimable(struct model_conn *c, int64_t task_id)
 	char error[8] = "";
 	int status, rc;
 	int64_t updated;
+	bool origin_pending = false;
 
 	/* One pass per process: the other workers stay free for what is asked. */
 	if (atomic_load(&c->m->checksums_here) >= 1)
 		return 0;
-	if (!(st = model_stmt(c, SQL("SELECT COALESCE(i.status, 0), t.error, t.updated FROM tasks t "
-	                             "LEFT JOIN images i ON i.id = t.image_id WHERE t.id = ?"))))
+	/* The last column: the image is a copy or a raw conversion whose
+	 * origin, still available, has its own pass to come (origin_hashes
+	 * takes that pass's result instead of reading the same bytes). */
+	if (!(st = model_stmt(c, SQL("SELECT COALESCE(i.status, 0), t.error, t.updated, "
+	                             "EXISTS (SELECT 1 FROM images o JOIN tasks ot ON ot.image_id = o.id "
+	                             "WHERE o.id = i.origin_id AND i.origin_id != 0 AND o.status = ?2 "
+	                             "AND (i.origin_kind = 'copy' OR (i.origin_kind = 'convert' AND o.format = 'raw')) "
+	                             "AND ot.kind = 'checksum') FROM tasks t "
+	                             "LEFT JOIN images i ON i.id = t.image_id WHERE t.id = ?1"))))
 		return -EIO;
 	db_bind_int64(st, 1, task_id);
+	db_bind_int(st, 2, MODEL_IMG_AVAILABLE);
 	if ((rc = db_step(st)) == DB_ROW) {
 		status = db_col_int(st, 0);
 		model_col_text(st, 1, error, sizeof(error));
 		updated = db_col_int64(st, 2);
+		origin_pending = db_col_int(st, 3) != 0;
 	}
 	db_reset(st);
 	if (rc != DB_ROW)
 		return rc == DB_DONE ? 0 : rc < 0 ? rc : -EIO;
 	if (status == MODEL_IMG_DELETED)
 		return 0; /* in a recycle bin: waits for a restore, or goes with the destroy */
+	/* Its bytes are its origin's, whose hashes are on their way: it waits
+	 * for them rather than read the same bytes (in another process, or
+	 * before a pass that gave its worker back) — issue 38.  An origin
+	 * deleted or destroyed meanwhile holds nothing back: this pass reads
+	 * its own. */
+	if (origin_pending)
+		return 0;
 	if (error[0] && (int64_t)time(NULL) - updated < CHECKSUM_RETRY_S)
 		return 0; /* a store error: tried again later */
 	return 1;

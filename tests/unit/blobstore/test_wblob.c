@@ -84,12 +84,25 @@ static void model_resize(struct model *r, uint64_t size)
 	r->size = size;
 }
 
+static void model_punch(struct model *r, uint64_t off, uint64_t len);
+
+/* A write; its all-zero pieces (per chunk) are punches (wblob_io.c
+ * write_zeros): a whole chunk of zeros is a hole, zeros into a hole leave
+ * it one. */
 static void model_write(struct model *r, const uint8_t *buf, size_t len, uint64_t off)
 {
 	if (off + len > r->size)
 		model_resize(r, off + len);
 	memcpy(r->bytes + off, buf, len);
 	for (uint64_t i = off / MiB; i <= (off + len - 1) / MiB; i++) {
+		uint64_t a = i * MiB > off ? i * MiB : off, e = (i + 1) * MiB < off + len ? (i + 1) * MiB : off + len;
+		bool zero = true;
+		for (uint64_t k = a; k < e && zero; k++)
+			zero = buf[k - off] == 0;
+		if (zero) {
+			model_punch(r, a, e - a);
+			continue;
+		}
 		r->st[i] = R_OVERLAY;
 		r->pristine[i] = false;
 	}
@@ -276,7 +289,7 @@ static void do_random_ops(struct blob_fx *fx, blob_wblob **wp, const char *name,
 				for (size_t i = 0; i < len; i++)
 					buf[i] |= (uint8_t)(buf[i] == 0);
 			} else if (fx_below(fx, 10) == 0) {
-				memset(buf, 0, len); /* zeros are data too */
+				memset(buf, 0, len); /* zeros: holes where they can be */
 			}
 			assert_int_equal(blob_wblob_pwrite(*wp, buf, len, r->shift + off), len);
 			model_write(r, buf, len, off);
