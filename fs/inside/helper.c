@@ -13,7 +13,7 @@
  * system that makes a reader loop or allocate without end kills the
  * helper, and the daemon answers EIO for that volume (fs/fuse/inside.c).
  *
- * Its only source of bytes is the daemon: ins_fetch() below turns each
+ * Its only source of bytes is the daemon: ins_fetch() (wire.c) turns each
  * read of a reader into an INS_H_READ and waits for the bytes.  Nothing
  * is ever written.  What is common to the readers is here: the protocol,
  * a listing's bounds and pages, the 32-bit inode numbers of the wire.
@@ -34,100 +34,13 @@
 #include <unistd.h>
 
 #include "ins_fs.h"
+#include "ins_wire.h"
 
 #define HELPER_UID 65534 /* nobody */
 #define HELPER_CPU_SECONDS 60
 #define HELPER_AS_BYTES (512ull << 20)
 #define LIST_CAP INS_LIST_CAP    /* entries of one directory (SPEC §18) */
 #define LIST_NAME_BYTES (8u << 20) /* their names' bytes */
-
-static int sock = 3;
-
-/* ---- the socket ---------------------------------------------------------- */
-
-static int full_write(const void *p, size_t len)
-{
-	const char *c = p;
-	while (len) {
-		ssize_t n = write(sock, c, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int full_read(void *p, size_t len)
-{
-	char *c = p;
-	while (len) {
-		ssize_t n = read(sock, c, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The daemon is gone or speaks nonsense: nothing is left to do. */
-static void die(void)
-{
-	_exit(2);
-}
-
-static void send_msg(uint32_t type, const void *a, size_t alen, const void *b, size_t blen)
-{
-	struct ins_msg h = {type, (uint32_t)(alen + blen)};
-	if (full_write(&h, sizeof(h)) < 0 || (alen && full_write(a, alen) < 0) || (blen && full_write(b, blen) < 0))
-		die();
-}
-
-static void send_err(int err, const char *why)
-{
-	int32_t e = err;
-	send_msg(INS_H_ERR, &e, sizeof(e), why, strlen(why));
-}
-
-/* ---- the volume: blocks from the daemon -------------------------------- */
-
-int ins_fetch(uint64_t off, size_t len, void *data)
-{
-	char *p = data;
-	while (len) {
-		size_t part = len > INS_MAX_PAYLOAD ? INS_MAX_PAYLOAD : len;
-		struct ins_req_blk r = {off, (uint32_t)part, 0};
-		struct ins_msg h;
-		send_msg(INS_H_READ, &r, sizeof(r), NULL, 0);
-		if (full_read(&h, sizeof(h)) < 0 || h.type != INS_T_DATA || h.len > part)
-			die();
-		if (h.len && full_read(p, h.len) < 0)
-			die();
-		if (h.len < part) {
-			memset(p + h.len, 0, part - h.len + (len - part));
-			return -EIO; /* past the volume's end */
-		}
-		p += part;
-		off += part;
-		len -= part;
-	}
-	return 0;
-}
-
-static char why_buf[256];
-
-void ins_why(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why_buf, sizeof(why_buf), fmt, ap);
-	va_end(ap);
-}
 
 /* The readers (ins_fs.h), by the kind the daemon names. */
 static const struct ins_fs_ops *const readers[] = {
@@ -174,8 +87,8 @@ static int sandbox(void)
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!f)
 		return -1;
-	int rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sock));
-	rc = rc ? rc : seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sock));
+	int rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ins_sock));
+	rc = rc ? rc : seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ins_sock));
 	static const int mem[] = {SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
 	                          SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(exit), SCMP_SYS(exit_group),
 	                          SCMP_SYS(rt_sigreturn)};
@@ -193,7 +106,7 @@ static const struct ins_fs_ops *fs; /* the reader of the open volume */
 /* An error answer: the reader's reason, or dflt when it gave none. */
 static void send_fail(int rc, const char *dflt)
 {
-	send_err(-rc, rc == -EIO && why_buf[0] ? why_buf : dflt);
+	ins_send_err(-rc, rc == -EIO && ins_why_buf[0] ? ins_why_buf : dflt);
 }
 
 /* The guest's inode number as the protocol carries it (SPEC §18: 32 bits).
@@ -272,7 +185,7 @@ static void do_list(const struct ins_req_list *r)
 	}
 	if (listing.dir != st.ino || r->from == 0) {
 		listing_free();
-		why_buf[0] = '\0';
+		ins_why_buf[0] = '\0';
 		if ((rc = fs->list(st.ino, collect, NULL)) < 0) {
 			listing_free();
 			send_fail(rc, "the directory's blocks cannot be read");
@@ -283,7 +196,7 @@ static void do_list(const struct ins_req_list *r)
 	size_t cap = INS_MAX_PAYLOAD - 64, used = sizeof(uint32_t);
 	char *out = malloc(cap);
 	if (!out) {
-		send_err(ENOMEM, "out of memory");
+		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
 	uint32_t i = r->from, n = 0;
@@ -307,7 +220,7 @@ static void do_list(const struct ins_req_list *r)
 	}
 	uint32_t next = i < listing.count ? i : 0;
 	memcpy(out, &next, sizeof(next));
-	send_msg(INS_H_OK, out, used, NULL, 0);
+	ins_send_msg(INS_H_OK, out, used, NULL, 0);
 	free(out);
 }
 
@@ -317,7 +230,7 @@ static void do_lookup(uint32_t dir, const char *name, size_t len)
 	uint64_t ino;
 	int rc;
 	if (len == 0 || len > INS_NAME_MAX) {
-		send_err(ENOENT, "no such name");
+		ins_send_err(ENOENT, "no such name");
 		return;
 	}
 	if ((rc = get_stat(dir, &st)) < 0 || !S_ISDIR(st.mode)) {
@@ -333,7 +246,7 @@ static void do_lookup(uint32_t dir, const char *name, size_t len)
 		send_fail(-EIO, "the entry's inode cannot be read");
 		return;
 	}
-	send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
+	ins_send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
 }
 
 static void do_read(const struct ins_req_read *r)
@@ -346,20 +259,20 @@ static void do_read(const struct ins_req_read *r)
 	}
 	uint32_t len = r->len > INS_MAX_READ ? INS_MAX_READ : r->len, got = 0;
 	if (r->off >= st.size) {
-		send_msg(INS_H_OK, NULL, 0, NULL, 0);
+		ins_send_msg(INS_H_OK, NULL, 0, NULL, 0);
 		return;
 	}
 	if (len > st.size - r->off)
 		len = (uint32_t)(st.size - r->off);
 	char *buf = malloc(len ? len : 1);
 	if (!buf) {
-		send_err(ENOMEM, "out of memory");
+		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
 	if ((rc = fs->read(st.ino, r->off, len, buf, &got)) < 0 || got > len)
 		send_fail(rc < 0 ? rc : -EIO, "the file's blocks cannot be read");
 	else
-		send_msg(INS_H_OK, buf, got, NULL, 0);
+		ins_send_msg(INS_H_OK, buf, got, NULL, 0);
 	free(buf);
 }
 
@@ -374,7 +287,7 @@ static void do_readlink(uint32_t ino)
 	}
 	/* PATH_MAX bounds what the kernel accepts as a target. */
 	if (st.size == 0 || st.size >= sizeof(buf)) {
-		send_err(EIO, "the link's stored length is out of bounds");
+		ins_send_err(EIO, "the link's stored length is out of bounds");
 		return;
 	}
 	size_t len = (size_t)st.size;
@@ -383,10 +296,10 @@ static void do_readlink(uint32_t ino)
 		return;
 	}
 	if (memchr(buf, '\0', len)) {
-		send_err(EIO, "the link's target holds a NUL byte");
+		ins_send_err(EIO, "the link's target holds a NUL byte");
 		return;
 	}
-	send_msg(INS_H_OK, buf, len, NULL, 0);
+	ins_send_msg(INS_H_OK, buf, len, NULL, 0);
 }
 
 static void do_open(const struct ins_req_open *r)
@@ -394,11 +307,11 @@ static void do_open(const struct ins_req_open *r)
 	char why[200] = "";
 	const struct ins_fs_ops *ops = ins_fs_find(r->kind);
 	if (!ops) {
-		send_err(EIO, "no reader for this kind of file system");
+		ins_send_err(EIO, "no reader for this kind of file system");
 		return;
 	}
 	if (ops->open(r->size, why, sizeof(why)) < 0) {
-		send_err(EIO, why[0] ? why : "the file system cannot be opened");
+		ins_send_err(EIO, why[0] ? why : "the file system cannot be opened");
 		return;
 	}
 	fs = ops;
@@ -406,31 +319,31 @@ static void do_open(const struct ins_req_open *r)
 	 * reader needs (one round trip fewer for a cold first file). */
 	struct ins_stat st;
 	if (get_stat(0, &st) < 0)
-		send_msg(INS_H_OK, NULL, 0, NULL, 0);
+		ins_send_msg(INS_H_OK, NULL, 0, NULL, 0);
 	else
-		send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
+		ins_send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
 }
 
 int ins_helper_main(int fd)
 {
 	static char payload[INS_MAX_PAYLOAD];
-	sock = fd;
+	ins_sock = fd;
 	if (sandbox() < 0)
 		return 3;
 	for (;;) {
 		struct ins_msg h;
-		if (full_read(&h, sizeof(h)) < 0 || h.len > INS_MAX_PAYLOAD || full_read(payload, h.len) < 0)
+		if (ins_full_read(&h, sizeof(h)) < 0 || h.len > INS_MAX_PAYLOAD || ins_full_read(payload, h.len) < 0)
 			return 0; /* the daemon closed: done */
 		if (h.type != INS_T_OPEN && !fs) {
-			send_err(EIO, "no file system open");
+			ins_send_err(EIO, "no file system open");
 			continue;
 		}
-		why_buf[0] = '\0';
+		ins_why_buf[0] = '\0';
 		switch (h.type) {
 		case INS_T_OPEN: {
 			struct ins_req_open r;
 			if (h.len != sizeof(r) || fs)
-				die();
+				ins_die();
 			memcpy(&r, payload, sizeof(r));
 			do_open(&r);
 			break;
@@ -440,18 +353,18 @@ int ins_helper_main(int fd)
 			struct ins_stat st;
 			int rc;
 			if (h.len != sizeof(ino))
-				die();
+				ins_die();
 			memcpy(&ino, payload, sizeof(ino));
 			if ((rc = get_stat(ino, &st)) < 0)
 				send_fail(rc, "the inode cannot be read");
 			else
-				send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
+				ins_send_msg(INS_H_OK, &st, sizeof(st), NULL, 0);
 			break;
 		}
 		case INS_T_LOOKUP: {
 			uint32_t dir;
 			if (h.len < sizeof(dir))
-				die();
+				ins_die();
 			memcpy(&dir, payload, sizeof(dir));
 			do_lookup(dir, payload + sizeof(dir), h.len - sizeof(dir));
 			break;
@@ -459,7 +372,7 @@ int ins_helper_main(int fd)
 		case INS_T_LIST: {
 			struct ins_req_list r;
 			if (h.len != sizeof(r))
-				die();
+				ins_die();
 			memcpy(&r, payload, sizeof(r));
 			do_list(&r);
 			break;
@@ -467,7 +380,7 @@ int ins_helper_main(int fd)
 		case INS_T_READ: {
 			struct ins_req_read r;
 			if (h.len != sizeof(r))
-				die();
+				ins_die();
 			memcpy(&r, payload, sizeof(r));
 			do_read(&r);
 			break;
@@ -475,13 +388,13 @@ int ins_helper_main(int fd)
 		case INS_T_READLINK: {
 			uint32_t ino;
 			if (h.len != sizeof(ino))
-				die();
+				ins_die();
 			memcpy(&ino, payload, sizeof(ino));
 			do_readlink(ino);
 			break;
 		}
 		default:
-			die();
+			ins_die();
 		}
 	}
 }
