@@ -262,6 +262,14 @@ static int ext_stat(uint64_t ino, struct ins_stat *st)
 	st->gid = inode_gid(*in);
 	st->nlink = in->i_links_count;
 	st->size = EXT2_I_SIZE(in);
+	/* Logical block numbers are 32 bits: a size past 2^32 blocks is a
+	 * damaged or hostile inode, whose bytes a reader would otherwise
+	 * read as zeros without end (a 2^56-byte claim). */
+	if (LINUX_S_ISREG(in->i_mode) && st->size > ((uint64_t)1 << 32) * EXT2_BLOCK_SIZE(fs->super)) {
+		ins_why("inode %llu claims %llu bytes, more than its file system can address",
+		        (unsigned long long)ino, (unsigned long long)st->size);
+		return -EIO;
+	}
 	st->blocks = ext2fs_get_stat_i_blocks(fs, (struct ext2_inode *)in);
 	st->atime_ns = ext_time(in->i_atime, HAS(i_atime_extra) ? in->i_atime_extra : 0, HAS(i_atime_extra));
 	st->mtime_ns = ext_time(in->i_mtime, HAS(i_mtime_extra) ? in->i_mtime_extra : 0, HAS(i_mtime_extra));
