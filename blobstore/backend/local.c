@@ -746,6 +746,29 @@ int blob_local_clean_tmp(struct blob_backend *be, int64_t before, uint64_t *remo
 	return blob_clean_tmp_dir(local(be)->tmp_fd, before, removed_out);
 }
 
+/* Every chunks/<xx> made ahead, with one fsync of chunks/ for them all:
+ * made one at a time as chunks arrive, each cost a fsync of chunks/ in
+ * the middle of a store's first upload (some 200 of them for a 2 GiB
+ * disk: 4.6 s of a 5.9 s upload here).  Best effort: a put still makes
+ * the one it misses (step 3), so a failure here (a read-only state
+ * directory) or a crash before the fsync changes nothing. */
+static void local_make_subs(struct local_backend *lb)
+{
+	char sub[3];
+	bool made = false;
+	if (faccessat(lb->chunks_fd, "ff", F_OK, 0) == 0)
+		return; /* made the last: the others are there (a put makes any it misses) */
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "%02x", i);
+		if (mkdirat(lb->chunks_fd, sub, 0755) == 0)
+			made = true;
+		else if (errno != EEXIST)
+			return;
+	}
+	if (made)
+		blob_fsync_dir_at(lb->chunks_fd, NULL);
+}
+
 /* mkdir name under dirfd (EEXIST is fine), fsyncing dirfd when made. */
 static int mkdir_at(int dirfd, const char *name)
 {
@@ -831,6 +854,7 @@ int blob_backend_local_new(struct blob_backend **out, const char *dir)
 		rc = -errno;
 		goto out;
 	}
+	local_make_subs(lb);
 	*out = &lb->be;
 	lb = NULL;
 	rc = 0;

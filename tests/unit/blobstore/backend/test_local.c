@@ -164,6 +164,20 @@ static void test_interrupted_stale_tmp(void **state)
 	free(got);
 }
 
+/* A store's chunks/<xx> are made when it opens, so its first upload
+ * fsyncs chunks/ once, not once per directory (some 200 for 2 GiB). */
+static void test_subs_made_ahead(void **state)
+{
+	struct blob_fx *fx = *state;
+	char path[256];
+	struct stat st;
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(path, sizeof path, "%s/chunks/%02x", fx->store, i);
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+	}
+}
+
 static void test_interrupted_unusable_dir(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -179,6 +193,7 @@ static void test_interrupted_unusable_dir(void **state)
 	chunk_id_fmt(hex, &id);
 	/* chunks/<xx> is a file: the chunk cannot be placed. */
 	snprintf(path, sizeof path, "%s/chunks/%.2s", fx->store, hex);
+	rmdir(path); /* made ahead when the store opened (local.c) */
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fclose(f);
@@ -297,6 +312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_local_dedupe_refreshes_mtime, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_puts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_stale_tmp, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_subs_made_ahead, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_unusable_dir, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_fails_halfway, blob_fx_setup, blob_fx_teardown),
 	};
