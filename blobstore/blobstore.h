@@ -511,14 +511,16 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33]);
  * sequential reader), zeros(n) for each run of holes (in pieces of at most
  * 64 MiB).  tick (may be NULL) is called after each data chunk and each
  * piece of zeros with the bytes handed on so far; a non-zero return stops
- * the walk (-ECANCELED).  0 or -errno. */
+ * the walk (-ECANCELED).  from: where to begin, a place an earlier walk's
+ * tick was given (-EINVAL inside a data chunk); 0 for the whole blob.  0
+ * or -errno. */
 struct blob_byte_sink {
 	void (*bytes)(void *arg, const void *buf, size_t len);
 	void (*zeros)(void *arg, uint64_t n);
 	int (*tick)(void *arg, uint64_t done);
 	void *arg;
 };
-int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, const struct blob_byte_sink *sink);
+int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, uint64_t from, const struct blob_byte_sink *sink);
 
 /* ---- SHA-256 of a blob's bytes (SPEC §2.1 `sha256`; digest.c) ---------------
  *
@@ -544,6 +546,23 @@ int blob_store_sha256(blob_store *s, const blob_manifest *m, char out[65], int (
  * hashing time (the caller bounds what it hashes: model/task/checksum.c). */
 int blob_store_digests(blob_store *s, const blob_manifest *m, char sha[65], char xxh[33],
                        int (*tick)(void *arg, uint64_t done), void *arg);
+/* The same walk in steps, for a pass that gives its thread back between
+ * two pieces of a blob and goes on later without reading again what it
+ * read (model/task/checksum.c): a blob_digest holds the hashes of the
+ * bytes walked so far and where the walk is.  blob_store_digest_walk walks
+ * m from there; a tick that stops it (-ECANCELED) leaves d at the last
+ * piece handed on, to be walked on with the same m (the caller keeps d
+ * with the blob it is for; a sealed blob's bytes never change).  At the
+ * end it gives the hex digests d has into sha / xxh where not NULL.  Any
+ * other error leaves d of no further use. */
+typedef struct blob_digest blob_digest;
+int blob_digest_new(bool sha, bool xxh, blob_digest **out);
+void blob_digest_free(blob_digest *d);
+/* The bytes walked so far; whether d hashes at least what is asked. */
+uint64_t blob_digest_done(const blob_digest *d);
+bool blob_digest_has(const blob_digest *d, bool sha, bool xxh);
+int blob_store_digest_walk(blob_store *s, const blob_manifest *m, blob_digest *d, char sha[65], char xxh[33],
+                           int (*tick)(void *arg, uint64_t done), void *arg);
 /* The same fed by a thread of its own, so that the writer that feeds it
  * (an upload's FUSE writes) waits only for a copy: update copies into a
  * bounded queue (BLOB_SHA256_QUEUE chunk buffers; a full queue waits),

@@ -105,56 +105,107 @@ static void xxh_zeros(XXH3_state_t *st, uint64_t n)
 		XXH3_128bits_update(st, zeros, n - fed < ZERO_FEED ? (size_t)(n - fed) : ZERO_FEED);
 }
 
-struct sha_walk {
+struct blob_digest {
 	blob_sha256 *h;      /* NULL: not wanted */
 	XXH3_state_t *xxh;   /* NULL: not wanted */
-	int (*tick)(void *arg, uint64_t done);
+	uint64_t done;       /* bytes hashed so far: where the next walk begins */
+	int (*tick)(void *arg, uint64_t done); /* the walk's, while it runs */
 	void *arg;
 };
 
+int blob_digest_new(bool sha, bool xxh, blob_digest **out)
+{
+	blob_digest *d = calloc(1, sizeof(*d));
+	int rc = d ? 0 : -ENOMEM;
+
+	if (rc == 0 && sha)
+		rc = blob_sha256_new(&d->h);
+	if (rc == 0 && xxh && ((d->xxh = XXH3_createState()) == NULL || XXH3_128bits_reset(d->xxh) != XXH_OK))
+		rc = -ENOMEM;
+	if (rc < 0) {
+		blob_digest_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+void blob_digest_free(blob_digest *d)
+{
+	if (d == NULL)
+		return;
+	blob_sha256_free(d->h);
+	XXH3_freeState(d->xxh);
+	free(d);
+}
+
+uint64_t blob_digest_done(const blob_digest *d)
+{
+	return d->done;
+}
+
+bool blob_digest_has(const blob_digest *d, bool sha, bool xxh)
+{
+	return (!sha || d->h) && (!xxh || d->xxh);
+}
+
 static void walk_bytes(void *arg, const void *buf, size_t len)
 {
-	struct sha_walk *w = arg;
-	if (w->h)
-		blob_sha256_update(w->h, buf, len);
-	if (w->xxh)
-		XXH3_128bits_update(w->xxh, buf, len);
+	blob_digest *d = arg;
+	if (d->h)
+		blob_sha256_update(d->h, buf, len);
+	if (d->xxh)
+		XXH3_128bits_update(d->xxh, buf, len);
 }
 
 static void walk_zeros(void *arg, uint64_t n)
 {
-	struct sha_walk *w = arg;
-	if (w->h)
-		blob_sha256_zeros(w->h, n);
-	if (w->xxh)
-		xxh_zeros(w->xxh, n);
+	blob_digest *d = arg;
+	if (d->h)
+		blob_sha256_zeros(d->h, n);
+	if (d->xxh)
+		xxh_zeros(d->xxh, n);
 }
 
+/* Every tick follows a piece fed whole: done is where a stopped walk
+ * goes on. */
 static int walk_tick(void *arg, uint64_t done)
 {
-	struct sha_walk *w = arg;
-	return w->tick ? w->tick(w->arg, done) : 0;
+	blob_digest *d = arg;
+	d->done = done;
+	return d->tick ? d->tick(d->arg, done) : 0;
+}
+
+int blob_store_digest_walk(blob_store *s, const blob_manifest *m, blob_digest *d, char sha[65], char xxh[33],
+                           int (*tick)(void *arg, uint64_t done), void *arg)
+{
+	struct blob_byte_sink sink = {.bytes = walk_bytes, .zeros = walk_zeros, .tick = walk_tick, .arg = d};
+	int rc;
+
+	d->tick = tick;
+	d->arg = arg;
+	rc = blob_store_walk_bytes(s, m, d->done, &sink);
+	d->tick = NULL;
+	if (rc < 0)
+		return rc;
+	d->done = m->size;
+	if (d->h && sha && (rc = blob_sha256_final(d->h, sha)) < 0)
+		return rc;
+	if (d->xxh && xxh)
+		xxh_hex(d->xxh, xxh);
+	return 0;
 }
 
 int blob_store_digests(blob_store *s, const blob_manifest *m, char sha[65], char xxh[33],
                        int (*tick)(void *arg, uint64_t done), void *arg)
 {
-	struct sha_walk w = {NULL, NULL, tick, arg};
-	int rc = 0;
+	blob_digest *d;
+	int rc;
 
-	if (sha && (rc = blob_sha256_new(&w.h)) < 0)
+	if ((rc = blob_digest_new(sha != NULL, xxh != NULL, &d)) < 0)
 		return rc;
-	if (xxh && ((w.xxh = XXH3_createState()) == NULL || XXH3_128bits_reset(w.xxh) != XXH_OK))
-		rc = -ENOMEM;
-	struct blob_byte_sink sink = {.bytes = walk_bytes, .zeros = walk_zeros, .tick = walk_tick, .arg = &w};
-	if (rc == 0 && (rc = blob_store_walk_bytes(s, m, &sink)) == 0) {
-		if (w.h)
-			rc = blob_sha256_final(w.h, sha);
-		if (w.xxh)
-			xxh_hex(w.xxh, xxh);
-	}
-	blob_sha256_free(w.h);
-	XXH3_freeState(w.xxh);
+	rc = blob_store_digest_walk(s, m, d, sha, xxh, tick, arg);
+	blob_digest_free(d);
 	return rc;
 }
 

@@ -183,16 +183,23 @@ static int walk_zeros(const struct blob_byte_sink *sink, uint64_t pos, uint64_t 
 	return 0;
 }
 
-int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, const struct blob_byte_sink *sink)
+int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, uint64_t from, const struct blob_byte_sink *sink)
 {
-	uint8_t *buf = blob_chunk_buf_new();
-	uint32_t hint_at = 0;
-	uint64_t pos = 0; /* bytes handed on so far */
+	uint8_t *buf;
+	uint32_t k = 0, hint_at;
+	uint64_t pos = from; /* bytes handed on so far */
 	int rc = 0;
 
-	if (buf == NULL)
+	if (from > m->size)
+		return -EINVAL;
+	/* The data chunks before from were handed on by an earlier walk; from
+	 * is where its tick was (a chunk's end, or a place in a hole). */
+	for (; k < m->count && ((uint64_t)m->index[k] << BLOB_CHUNK_SHIFT) < from; k++)
+		if (((uint64_t)m->index[k] << BLOB_CHUNK_SHIFT) + blob_chunk_len(m->size, m->index[k]) > from)
+			return -EINVAL;
+	if ((buf = blob_chunk_buf_new()) == NULL)
 		return -ENOMEM;
-	for (uint32_t k = 0; k < m->count && rc == 0; k++) {
+	for (hint_at = k; k < m->count && rc == 0; k++) {
 		uint32_t i = m->index[k];
 		size_t clen = blob_chunk_len(m->size, i);
 		size_t len, off;
@@ -247,7 +254,7 @@ int blob_store_hash_blob(blob_store *s, const blob_manifest *m, char out[33])
 		goto out;
 	}
 	struct blob_byte_sink sink = {.bytes = xxh_bytes, .zeros = xxh_zeros, .arg = st};
-	if ((rc = blob_store_walk_bytes(s, m, &sink)) < 0)
+	if ((rc = blob_store_walk_bytes(s, m, 0, &sink)) < 0)
 		goto out;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
 	hex16(out, c.digest);

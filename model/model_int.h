@@ -57,9 +57,16 @@ struct model {
 	size_t task_nkinds;
 	uint8_t secret[BLOB_SECRET_SIZE];
 	pthread_key_t conn_key;        /* -> struct model_conn of this thread */
-	pthread_mutex_t lock;          /* guards conns, stores, regions */
+	pthread_mutex_t lock;          /* guards conns, stores, regions, parked */
 	struct model_conn *conns;      /* every open connection, for close */
 	blob_store *stores[MODEL_MAX_REGIONS]; /* by region id */
+	/* A checksum pass that gave its worker back in a blob's middle: its
+	 * hashes so far, taken up where it stopped by the next run of that
+	 * task in this process (checksum.c).  One: one pass runs at a time. */
+	struct {
+		int64_t task_id, blob_id;
+		blob_digest *d;
+	} parked;
 	/* Regions read so far, by id (account.c): a region's row never changes
 	 * but for its mtime, and no region is ever removed. */
 	struct model_region *regions[MODEL_MAX_REGIONS];

@@ -349,6 +349,7 @@ void model_close(model *m)
 	}
 	model_set_row_cache(m, 0);
 	model_keys_free(m);
+	blob_digest_free(m->parked.d);
 	pthread_mutex_destroy(&m->lock);
 	free(m->db_target);
 	free(m->dir);

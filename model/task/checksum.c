@@ -33,13 +33,16 @@
  * pass is the service's own work: at most one per process runs
  * (checksum_claimable, so a worker is always left for the tasks someone
  * asked for), and between two pieces of a blob (a data chunk, 64 MiB of a
- * hole) it gives its worker back — back to the queue, started again from
- * the disk it was on — when an unmount asks, when a task someone asked
- * for waits and no worker is free for it (task_asked_waiting), or when its
- * image left `available` (deleted: the row waits, not claimable, until a
- * restore or the destroy; destroyed: the next run ends it).  The image is
- * not held by it: deleting, converting or copying it goes on as if the
- * task were not there (model_image_remove, image_busy).
+ * hole) it gives its worker back — back to the queue, its hashes so far
+ * kept in the process (model.parked) and the row left to that process for
+ * CHECKSUM_PARK_S, so the next run goes on where it stopped instead of
+ * reading the disk again from its start — when an unmount asks, when a
+ * task someone asked for waits and no worker is free for it
+ * (task_asked_waiting), or when its image left `available` (deleted: the
+ * row waits, not claimable, until a restore or the destroy; destroyed: the
+ * next run ends it).  The image is not held by it: deleting, converting or
+ * copying it goes on as if the task were not there (model_image_remove,
+ * image_busy).
  *
  * Errors: an image that is gone (ENOENT) ends the task without a word.  A
  * database error leaves the row to be run again (task.c requeues it) and
@@ -50,6 +53,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -66,11 +70,16 @@
 #define CHECKSUM_LOOK_EVERY (256ULL << 20)
 /* A store error is tried again after this many seconds. */
 #define CHECKSUM_RETRY_S 60
+/* A pass that gave its worker back is held for its process this long (a
+ * live one): that process goes on where it stopped (its hashes so far are
+ * in its memory, model.parked), where another would read it all again. */
+#define CHECKSUM_PARK_S 60
+#define PARKED_BY "parked-by " /* tasks.args of such a pass, then the runner */
 
 int checksum_claimable(struct model_conn *c, int64_t task_id)
 {
 	db_stmt *st;
-	char error[8] = "";
+	char error[8] = "", args[sizeof(PARKED_BY) + MODEL_RUNNER_ID_MAX] = "", me[MODEL_RUNNER_ID_MAX];
 	int status, rc;
 	int64_t updated;
 	bool origin_pending = false;
@@ -81,7 +90,7 @@ int checksum_claimable(struct model_conn *c, int64_t task_id)
 	/* The last column: the image is a copy or a raw conversion whose
 	 * origin, still available, has its own pass to come (origin_hashes
 	 * takes that pass's result instead of reading the same bytes). */
-	if (!(st = model_stmt(c, SQL("SELECT COALESCE(i.status, 0), t.error, t.updated, "
+	if (!(st = model_stmt(c, SQL("SELECT COALESCE(i.status, 0), t.error, t.updated, t.args, "
 	                             "EXISTS (SELECT 1 FROM images o JOIN tasks ot ON ot.image_id = o.id "
 	                             "WHERE o.id = i.origin_id AND i.origin_id != 0 AND o.status = ?2 "
 	                             "AND (i.origin_kind = 'copy' OR (i.origin_kind = 'convert' AND o.format = 'raw')) "
@@ -94,7 +103,8 @@ int checksum_claimable(struct model_conn *c, int64_t task_id)
 		status = db_col_int(st, 0);
 		model_col_text(st, 1, error, sizeof(error));
 		updated = db_col_int64(st, 2);
-		origin_pending = db_col_int(st, 3) != 0;
+		model_col_text(st, 3, args, sizeof(args));
+		origin_pending = db_col_int(st, 4) != 0;
 	}
 	db_reset(st);
 	if (rc != DB_ROW)
@@ -107,6 +117,12 @@ int checksum_claimable(struct model_conn *c, int64_t task_id)
 	 * deleted or destroyed meanwhile holds nothing back: this pass reads
 	 * its own. */
 	if (origin_pending)
+		return 0;
+	/* Stopped in a blob's middle by a live process, which goes on from
+	 * there with what it hashed: not read again from the start here. */
+	if (strncmp(args, PARKED_BY, strlen(PARKED_BY)) == 0 && (int64_t)time(NULL) - updated < CHECKSUM_PARK_S &&
+	    model_runner_self(c->m, me) == 0 && strcmp(args + strlen(PARKED_BY), me) != 0 &&
+	    model_runner_alive(c, args + strlen(PARKED_BY)))
 		return 0;
 	if (error[0] && (int64_t)time(NULL) - updated < CHECKSUM_RETRY_S)
 		return 0; /* a store error: tried again later */
@@ -224,6 +240,53 @@ static void origin_hashes(struct task_run *r, const struct model_image *img, int
 	}
 }
 
+/* The hashes a stopped run of this task kept for blob_id in this process,
+ * if they are what is wanted (then taken from model.parked), else NULL. */
+static blob_digest *pass_unpark(struct task_run *r, int64_t blob_id, bool sha, bool xxh)
+{
+	struct model *m = r->m;
+	blob_digest *d = NULL;
+	pthread_mutex_lock(&m->lock);
+	if (m->parked.d && m->parked.task_id == r->t.id) {
+		if (m->parked.blob_id == blob_id && blob_digest_has(m->parked.d, sha, xxh))
+			d = m->parked.d;
+		else
+			blob_digest_free(m->parked.d);
+		m->parked.d = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return d;
+}
+
+/* A run stopped in blob_id's middle: its hashes kept for the next run (in
+ * place of any other task's: one pass runs at a time, the newest is the
+ * one a worker comes back to), and the row marked so other processes
+ * leave it to this one for CHECKSUM_PARK_S (checksum_claimable). */
+static void pass_park(struct task_run *r, int64_t blob_id, blob_digest *d)
+{
+	struct model *m = r->m;
+	struct model_conn *c;
+	db_stmt *st;
+	char args[sizeof(PARKED_BY) + MODEL_RUNNER_ID_MAX];
+	pthread_mutex_lock(&m->lock);
+	blob_digest_free(m->parked.d);
+	m->parked.task_id = r->t.id;
+	m->parked.blob_id = blob_id;
+	m->parked.d = d;
+	pthread_mutex_unlock(&m->lock);
+	snprintf(args, sizeof(args), PARKED_BY "%s", r->me);
+	if (task_begin(r, &c) <= 0)
+		return; /* no mark: another process may take it up, from the start */
+	if ((st = model_stmt(c, SQL("UPDATE tasks SET args = ?, updated = ? WHERE id = ?")))) {
+		db_bind_text(st, 1, args);
+		db_bind_int64(st, 2, (int64_t)time(NULL));
+		db_bind_int64(st, 3, r->t.id);
+		if (model_exec_stmt(st) >= 0 && model_commit(c) >= 0)
+			return;
+	}
+	model_rollback(c);
+}
+
 /* The disk dev of img: its missing hashes read and kept.  0 (done, or
  * nothing to do), 1 (stopped: p->why), -errno (a database error, logged),
  * -EAGAIN (a store error, logged and the row put back). */
@@ -269,11 +332,22 @@ static int pass_disk(struct pass *p, const struct model_image *img, const struct
 		blob_manifest_free(man);
 		goto store_error;
 	}
-	p->looked = p->counted = 0;
-	rc = blob_store_digests(s, man, want_sha && !sha[0] ? sha : NULL, want_xxh && !xxh[0] ? xxh : NULL, pass_tick, p);
+	bool sha_walk = want_sha && !sha[0], xxh_walk = want_xxh && !xxh[0];
+	blob_digest *d = pass_unpark(r, dev->blob_id, sha_walk, xxh_walk);
+	if (d == NULL && (rc = blob_digest_new(sha_walk, xxh_walk, &d)) < 0) {
+		blob_manifest_free(man);
+		goto store_error;
+	}
+	/* A run taken up where an earlier one stopped: /stats counts only
+	 * what this one reads. */
+	p->looked = p->counted = blob_digest_done(d);
+	rc = blob_store_digest_walk(s, man, d, sha_walk ? sha : NULL, xxh_walk ? xxh : NULL, pass_tick, p);
 	blob_manifest_free(man);
-	if (rc == -ECANCELED)
+	if (rc == -ECANCELED) {
+		pass_park(r, dev->blob_id, d);
 		return 1;
+	}
+	blob_digest_free(d);
 	if (rc < 0)
 		goto store_error;
 	return pass_record(r, img, dev->blob_id, sha, xxh);

@@ -5,7 +5,8 @@
  * pieces; a sealed blob's digest (holes, a short last chunk) equal to that
  * of its flat bytes, read through the store; the asynchronous form equal
  * to the plain one whatever the pieces, and dropped unfinished without a
- * leak.  The flat bytes are hashed with OpenSSL's one-shot SHA256(), the
+ * leak; a walk stopped at every piece and walked on from there equal to
+ * one walk.  The flat bytes are hashed with OpenSSL's one-shot SHA256(), the
  * reference the streaming forms must agree with.
  */
 #include <openssl/sha.h>
@@ -109,6 +110,54 @@ static void test_store_sha256(void **state)
 	free(flat);
 }
 
+static int stop_every_time(void *arg, uint64_t done)
+{
+	(void)done;
+	++*(int *)arg;
+	return 1;
+}
+
+/* A walk stopped at every piece and walked on each time from where it
+ * stopped (blob_digest) ends with the digests of one walk, each piece
+ * handed on once; a walk cannot begin inside a data chunk. */
+static void test_digest_walk_goes_on(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 9 * MiB + 4321;
+	uint8_t *flat = fx_make_blob(fx, size, 41);
+	blob_manifest *m = NULL;
+	blob_digest *d = NULL;
+	char want[65], wantx[33], got[65], gotx[33];
+	int ticks = 0, walks = 0, rc;
+	uint64_t last = 0;
+
+	memset(flat + MiB, 0, 3 * MiB); /* holes in the middle */
+	assert_int_equal(blob_store_put_buf(fx->s, &m, flat, size), 0);
+	assert_true(m->count < m->nchunks);
+	reference(flat, size, want);
+	assert_int_equal(blob_store_digests(fx->s, m, got, wantx, NULL, NULL), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(blob_digest_new(true, true, &d), 0);
+	assert_true(blob_digest_has(d, true, true));
+	while ((rc = blob_store_digest_walk(fx->s, m, d, got, gotx, stop_every_time, &ticks)) == -ECANCELED) {
+		assert_true(blob_digest_done(d) > last); /* always forward */
+		last = blob_digest_done(d);
+		walks++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(walks, ticks); /* each walk stopped at its first piece */
+	assert_true(walks >= (int)m->count);
+	assert_string_equal(got, want);
+	assert_string_equal(gotx, wantx);
+	blob_digest_free(d);
+
+	struct blob_byte_sink none = {0};
+	assert_int_equal(blob_store_walk_bytes(fx->s, m, MiB / 2, &none), -EINVAL);
+	assert_int_equal(blob_store_walk_bytes(fx->s, m, size + 1, &none), -EINVAL);
+	blob_manifest_free(m);
+	free(flat);
+}
+
 /* The asynchronous form, fed in random pieces (more than its queue holds)
  * with zero runs between, agrees with the reference; one dropped before
  * its finish with a long zero run queued ends at once. */
@@ -153,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_known_vectors),
 		cmocka_unit_test_setup_teardown(test_zero_runs, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_store_sha256, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digest_walk_goes_on, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_async, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,8 +10,12 @@
  * the same read; a disk with more holes than the allowance is not hashed
  * (a log line, nothing read); a store error keeps the task, to be tried
  * again; an image in a recycle bin waits for its restore; at most one
- * pass runs in a process at once.
+ * pass runs in a process at once; a pass stopped in a blob's middle goes
+ * on where it stopped, and is left to its process by the others.
  */
+#include <pthread.h>
+#include <time.h>
+
 #include "model/lifecycle_test.h"
 
 /* What the schema step (schema_sqlite.c v15) queues for an image. */
@@ -139,8 +143,8 @@ static void test_fills_xxh128(void **state)
 	assert_string_equal(got, want);
 }
 
-/* A blob of 65 GiB holding one data chunk: more holes than a pass hashes. */
-static int64_t holey_blob(struct ut_fx *fx)
+/* A blob of size bytes holding one data chunk (its first), holes after. */
+static int64_t sparse_blob(struct ut_fx *fx, uint64_t size)
 {
 	int64_t small = lt_tagged_blob(fx, fx->r1, "holey", LT_MiB);
 	blob_manifest *man = NULL;
@@ -148,7 +152,7 @@ static int64_t holey_blob(struct ut_fx *fx)
 	size_t len = 0;
 
 	assert_int_equal(model_blob_manifest(fx->m, small, &man), 0);
-	man->size = 65ULL << 30;
+	man->size = size;
 	man->nchunks = (uint32_t)(man->size / BLOB_CHUNK_SIZE);
 	assert_int_equal(blob_manifest_encode(&enc, &len, man), 0);
 	db_stmt *st = ut_prepare(fx, "UPDATE blobs SET size = ?, manifest = ? WHERE id = ?");
@@ -160,6 +164,12 @@ static int64_t holey_blob(struct ut_fx *fx)
 	free(enc);
 	blob_manifest_free(man);
 	return small;
+}
+
+/* A blob of 65 GiB holding one data chunk: more holes than a pass hashes. */
+static int64_t holey_blob(struct ut_fx *fx)
+{
+	return sparse_blob(fx, 65ULL << 30);
 }
 
 /* §2.1, §12: a disk whose holes pass the allowance is not hashed: nothing
@@ -251,6 +261,114 @@ static void test_one_at_a_time(void **state)
 	assert_int_equal(lt_run_tasks(fx), 1);
 }
 
+struct stopper {
+	struct ut_fx *fx;
+	volatile int stop;
+};
+
+/* Stops the pass (as an unmount would) once it has hashed something. */
+static void *stop_when_hashing(void *arg)
+{
+	struct stopper *st = arg;
+	while (model_sha_read_bytes(st->fx->m) == 0) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	st->stop = 1;
+	return NULL;
+}
+
+/* A pass stopped in a blob's middle goes on where it stopped in the same
+ * process: every byte is read once over both runs (before, the second run
+ * read the disk again from its start: issue 38), and the hashes are those
+ * of one walk.  The row is marked for this process meanwhile. */
+static void test_goes_on_where_it_stopped(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t img = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "long");
+	uint64_t size = 2ULL << 30; /* about a second of hashing: the stopper's window */
+	int64_t blob = sparse_blob(fx, size);
+	struct stopper st = {fx, 0};
+	blob_manifest *man = NULL;
+	blob_store *s;
+	char want[65], wantx[33], got[65], me[MODEL_RUNNER_ID_MAX], mark[MODEL_RUNNER_ID_MAX + 16];
+	pthread_t t;
+
+	lt_device(fx, img, 0, blob, 0);
+	lt_available(fx, img, MODEL_TYPE_LOCAL);
+	queue_checksum(fx, img);
+	assert_int_equal(pthread_create(&t, NULL, stop_when_hashing, &st), 0);
+	assert_int_equal(model_task_work(fx->m, &st.stop), 1);
+	pthread_join(t, NULL);
+	uint64_t first = model_sha_read_bytes(fx->m);
+	assert_true(first > 0 && first < size); /* stopped in the middle */
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE kind = 'checksum' AND state = 'queued'"), 1);
+	assert_int_equal(model_runner_self(fx->m, me), 0);
+	snprintf(mark, sizeof mark, "parked-by %s", me);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE args = '%s'", mark), 1);
+
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(model_sha_read_bytes(fx->m), size); /* the rest only */
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks"), 0);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	assert_int_equal(model_blob_manifest(fx->m, blob, &man), 0);
+	assert_int_equal(blob_store_digests(s, man, want, wantx, NULL, NULL), 0);
+	blob_manifest_free(man);
+	assert_int_equal(model_image_sha256(fx->m, img, got), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(model_blob_hash(fx->m, blob, got), 0);
+	assert_string_equal(got, wantx);
+}
+
+/* The start time of pid 1, as a runner id takes it (/proc/1/stat field 22). */
+static unsigned long long init_start(void)
+{
+	char buf[1024];
+	FILE *f = fopen("/proc/1/stat", "r");
+	size_t n;
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	assert_non_null(p);
+	unsigned long long start = 0;
+	/* after ") ": state (field 3) ... starttime (field 22) */
+	int field = 2;
+	for (p = strtok(p + 1, " "); p && field < 22; p = strtok(NULL, " "))
+		if (++field == 22)
+			start = strtoull(p, NULL, 10);
+	assert_true(start > 0);
+	return start;
+}
+
+/* A pass another live process stopped and keeps the hashes of is left to
+ * it for CHECKSUM_PARK_S; one marked by a process that is gone, or whose
+ * mark is older, is taken here. */
+static void test_left_to_its_process(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t img = lt_local_image(fx, fx->r1, alice, "parked", LT_MiB);
+	char other[MODEL_RUNNER_ID_MAX + 16];
+
+	queue_checksum(fx, img);
+	snprintf(other, sizeof other, "parked-by %s/1:%llu", model_host(fx->m), init_start()); /* pid 1: alive */
+	ut_sql(fx, "UPDATE tasks SET args = '%s', updated = %lld", other, (long long)time(NULL));
+	assert_int_equal(lt_run_tasks(fx), 0);
+	ut_sql(fx, "UPDATE tasks SET updated = updated - 61"); /* its mark has lapsed */
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(model_sha_read_bytes(fx->m), LT_MiB);
+
+	queue_checksum(fx, img); /* a gone process's mark holds nothing back */
+	ut_sql(fx, "UPDATE blobs SET sha256 = '', xxh128 = ''");
+	snprintf(other, sizeof other, "parked-by %s/1:%llu", model_host(fx->m), init_start() + 1);
+	ut_sql(fx, "UPDATE tasks SET args = '%s', updated = %lld", other, (long long)time(NULL));
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(model_sha_read_bytes(fx->m), 2 * LT_MiB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +380,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_error_keeps_the_task, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_waits_in_the_bin, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_one_at_a_time, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_goes_on_where_it_stopped, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_left_to_its_process, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
