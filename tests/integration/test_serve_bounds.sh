@@ -204,8 +204,11 @@ wait_for 20 full || fail "the readers did not hold every slot: $(metric imgfs_se
 honest "during the slow readers"
 # Each reader's request ends with a log line saying why the server closed
 # it: the slowest, to make room, or below the minimum rate.
+# The first 64 go after 10 s each at the earliest; a loaded machine (CI's
+# parallel lanes) spreads them out: 46 came in 40 s there. A deadline,
+# not a measure: a server that closes none still fails.
 closed_slow() { (($(grep -c 'client 127\.0\.0\.\(2[2-9]\|30\):.* status 200 closed: ' "$T/many.log" || true) >= 64)); }
-wait_until 40 closed_slow || { tail "$T/many.log" >&2; fail "the server did not close 64 slow readers"; }
+wait_until 120 closed_slow || { tail "$T/many.log" >&2; fail "the server did not close 64 slow readers"; }
 grep -q 'status 200 closed: its client took fewer than 1024 bytes/s over 10 s' "$T/many.log" ||
     fail "no reader was closed for its pace"
 grep -q 'closed [0-9]* connection(s) whose client took fewer than 1024 bytes/s of its response over 10 s' \
