@@ -17,7 +17,7 @@
 
 #include "images.h"
 
-/* ---- the change log (schema.c: changes) ----------------------------------- */
+/* ---- the change log (model/db/schema_*.c: changes) ------------------------- */
 
 enum model_change_kind {
 	MODEL_CHANGE_INVALID = 0,

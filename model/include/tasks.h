@@ -32,7 +32,7 @@ int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *de
 /* A task row as `task` shows it (SPEC §2.1). */
 struct model_task {
 	int64_t id;
-	char kind[16];          /* capture (convert, copy, import: later issues) */
+	char kind[16];          /* a name in model/task/kinds.c: capture, convert, copy, upload, import, destroy, checksum */
 	int64_t image_id;       /* the image it makes */
 	char source_kind[16];   /* "instance" or "image" */
 	int64_t source_id;

@@ -2,13 +2,14 @@
  * share.c — sharing private images with other accounts (SPEC §6.4, seed
  * 002 "Image Usage Restrictions").
  *
- * Who calls it: fs/share.c (mkdir and rmdir of private/<name>/shares/<account>,
- * listing and resolving shares/), the unit tests.  The receiver sees the
+ * Who calls it: fs/fuse/share.c (mkdir and rmdir of
+ * private/<name>/shares/<account>, listing and resolving shares/), the
+ * unit tests.  The receiver sees the
  * image as shared/<name>@<owner>/ through model_image_list_shared and
  * model_image_lookup_shared (image.c), which join the same table.
  *
- * Layout: one row in `shares` (schema.c) per (image, receiver), with the
- * time it was made.  A share lives as long as the image: it survives a
+ * Layout: one row in `shares` (model/db/schema_*.c) per (image,
+ * receiver), with the time it was made.  A share lives as long as the image: it survives a
  * rename, stays while the image sits in the recycle bin (the receiver sees
  * nothing then: shared/ lists private images only) and comes back with a
  * restore; destroying the image deletes it (image.c).

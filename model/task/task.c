@@ -4,7 +4,7 @@
  * §6.2, §6.3; seed 001).  What each kind does lives in its own file
  * (capture.c, ...), reached through the table of kinds.c, which
  * model_open hands over (m->task_kinds): the engine names no kind; the
- * interface between the engine and a kind is task_int.h.  (Some 1,100
+ * interface between the engine and a kind is task_int.h.  (Some 870
  * lines: the engine's parts share the claim's transaction and struct
  * task_run; fair share's slice and yield, about 200 of them, are the
  * piece to move to a file of their own when it grows.)
@@ -15,15 +15,18 @@
  * moving gigabytes; the database sees a claim, a progress row every
  * PROGRESS_NS and one transaction per finished device.
  *
- * The tasks row (schema.c) is the queue entry and the task's whole state:
+ * The tasks row (model/db/schema_sqlite.c, schema_pg.c) is the queue
+ * entry and the task's whole state:
  *   kind        a name in kinds.c's table ('capture', ...)
  *   image_id    the image it makes
  *   source_kind 'instance' or 'image', source_id the object it reads
  *               (which is "busy" while the row exists: model_instance_busy,
  *               model_image_remove)
  *   args        the kind's plan (see the kind's file)
- *   state       'queued' or 'running' (finished and failed rows are deleted)
- *   claimed_by  the runner that runs it, "<pid>:<start time>", '' when none
+ *   state       'queued' or 'running' ('open': an upload being written,
+ *               upload.c; finished and failed rows are deleted)
+ *   claimed_by  the runner that runs it, "<host>/<pid>:<start time>"
+ *               (model_runner_id, host.c), '' when none
  *   bytes_done, bytes_total, started, updated: what `task` shows
  *
  * Claiming and liveness.  A runner is a process; its id is its pid and the
