@@ -1,0 +1,542 @@
+/*
+ * inside_helper.c — the helper processes of files/ (SPEC §18): the
+ * program found (`imgfs-inside-helper` beside the daemon or in libexec/,
+ * else `imgfs inside-helper`), started with nothing but its socket, one
+ * kept started ahead (the spare) so a volume's first request does not
+ * wait for a start, at most INS_MAX_HELPERS at once (the least recently
+ * used idle one ends for a new one), and a conversation with one: the
+ * request, the block reads it asks for answered from the disk, its
+ * answer, all under a deadline — a helper that misses it, dies or says
+ * something malformed is ended and the request gets EIO with the reason.
+ * The sandbox itself is the helper's (fs/inside/helper.c).
+ *
+ * Who calls it: inside.c (ask, disk_load); the table it shares is
+ * inside_int.h's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dirs.h"
+#include "inside_int.h"
+#include "log.h"
+
+#define INS_DEADLINE_MS 10000 /* for one answer (IMGFS_INSIDE_DEADLINE_MS) */
+
+unsigned ins_helpers_running; /* the spare included (ins_table_lock) */
+unsigned ins_helpers_peak;
+uint64_t ins_n_starts, ins_n_exchanges, ins_n_block_reads, ins_n_block_bytes, ins_n_spare_taken, ins_n_stat_hits;
+/* One helper started ahead, sandboxed and waiting for its first request:
+ * a volume's first request takes it rather than waiting for a start
+ * (spare_take, spare_fill).  spare_pid -1: one is being started. */
+static pid_t spare_pid;
+static int spare_fd = -1;
+
+int ins_deadline_ms(void)
+{
+	static int ms;
+	if (!ms) {
+		const char *e = getenv("IMGFS_INSIDE_DEADLINE_MS");
+		long v = e ? strtol(e, NULL, 10) : 0;
+		ms = v >= 100 && v <= 600000 ? (int)v : INS_DEADLINE_MS;
+	}
+	return ms;
+}
+
+/* The realtime clock one deadline from now (for timed waits). */
+struct timespec ins_wait_until(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ins_deadline_ms() / 1000;
+	until.tv_nsec += (long)(ins_deadline_ms() % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	return until;
+}
+
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* Ends v's helper (vol lock held): killed, reaped, its socket closed. */
+void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
+{
+	int status = 0;
+	if (!v->pid)
+		return;
+	close(v->fd);
+	/* How it ended, if it did on its own (a crash, a limit, a kill from
+	 * outside), before ours. */
+	pid_t r = waitpid(v->pid, &status, WNOHANG);
+	if (r == 0) {
+		kill(v->pid, SIGKILL);
+		while (waitpid(v->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+			status = 0; /* ours */
+	}
+	if (why && WIFSIGNALED(status)) {
+		size_t len = strlen(why);
+		snprintf(why + len, cap - len, " (the helper died of signal %d%s)", WTERMSIG(status),
+		         WTERMSIG(status) == SIGXCPU ? ": its CPU limit" : WTERMSIG(status) == SIGSYS ? ": a forbidden system call" : "");
+	} else if (why && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		size_t len = strlen(why);
+		snprintf(why + len, cap - len, " (the helper exited with status %d)", WEXITSTATUS(status));
+	}
+	v->pid = 0;
+	v->fd = -1;
+	pthread_mutex_lock(&v->sc_lock);
+	free(v->sc);
+	v->sc = NULL;
+	pthread_mutex_unlock(&v->sc_lock);
+	pthread_mutex_lock(&ins_table_lock);
+	ins_helpers_running--;
+	pthread_cond_broadcast(&ins_room_cond);
+	pthread_mutex_unlock(&ins_table_lock);
+}
+
+/* The attributes of guest inode ino, if the helper told them. */
+bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&v->sc_lock);
+	if (v->sc && v->sc[ino % INS_STAT_SLOTS].ino == ino) {
+		*out = v->sc[ino % INS_STAT_SLOTS];
+		hit = true;
+	}
+	pthread_mutex_unlock(&v->sc_lock);
+	if (hit)
+		COUNT(ins_n_stat_hits, 1);
+	return hit;
+}
+
+/* Keeps st (checked: ins_stat_valid) while v has a helper. */
+void ins_sc_put(struct ins_vol *v, const struct ins_stat *st)
+{
+	pthread_mutex_lock(&v->sc_lock);
+	if (v->pid && !v->sc)
+		v->sc = calloc(INS_STAT_SLOTS, sizeof(*v->sc));
+	if (v->sc)
+		v->sc[st->ino % INS_STAT_SLOTS] = *st;
+	pthread_mutex_unlock(&v->sc_lock);
+}
+
+/* Makes room for one more helper: the spare or the least recently used
+ * idle one ends; when all 16 are at work, waits for one to be idle (each
+ * answers within its deadline), and only past a deadline of waiting runs
+ * one over the bound, which ends once its answer is in (ask). */
+static void helper_room(const struct ins_vol *self)
+{
+	struct timespec until = ins_wait_until();
+	bool waited = false;
+	for (;;) {
+		struct ins_vol *oldest = NULL;
+		pthread_mutex_lock(&ins_table_lock);
+		if (ins_helpers_running < INS_MAX_HELPERS) {
+			if (++ins_helpers_running > ins_helpers_peak)
+				ins_helpers_peak = ins_helpers_running;
+			pthread_mutex_unlock(&ins_table_lock);
+			return;
+		}
+		if (spare_pid > 0) {
+			/* The idle spare goes first; its place is the new one's. */
+			pid_t pid = spare_pid;
+			close(spare_fd);
+			spare_pid = 0;
+			spare_fd = -1;
+			pthread_mutex_unlock(&ins_table_lock);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			return;
+		}
+		for (int i = 0; i < INS_DISKS; i++)
+			for (unsigned j = 0; ins_disks[i].blob_id > 0 && j < ins_disks[i].nvols; j++) {
+				struct ins_vol *v = &ins_disks[i].vols[j];
+				if (v != self && v->pid && (!oldest || v->used < oldest->used))
+					oldest = v;
+			}
+		if (!oldest || pthread_mutex_trylock(&oldest->lock) != 0) {
+			if (!waited) {
+				/* All at work: wait for a conversation or a helper
+				 * to end, then look again. */
+				waited = pthread_cond_timedwait(&ins_room_cond, &ins_table_lock, &until) == ETIMEDOUT;
+				pthread_mutex_unlock(&ins_table_lock);
+				continue;
+			}
+			/* A deadline of waiting: run one over the bound. */
+			if (++ins_helpers_running > ins_helpers_peak)
+				ins_helpers_peak = ins_helpers_running;
+			pthread_mutex_unlock(&ins_table_lock);
+			return;
+		}
+		pthread_mutex_unlock(&ins_table_lock);
+		ins_helper_end(oldest, NULL, 0);
+		pthread_mutex_unlock(&oldest->lock);
+	}
+}
+
+static int send_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	while (len) {
+		ssize_t n = send(fd, c, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads len bytes before the deadline (monotonic ns): 0, -ETIMEDOUT, -EPIPE. */
+static int recv_all(int fd, void *p, size_t len, int64_t deadline)
+{
+	char *c = p;
+	while (len) {
+		int64_t left = (deadline - fs_mono_ns()) / 1000000;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int r = poll(&pfd, 1, (int)(left > 1000000 ? 1000000 : left));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			continue;
+		ssize_t n = recv(fd, c, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The helper's program, found once: imgfs-inside-helper beside the
+ * daemon's binary (a build tree), else in ../libexec/ of it (installed,
+ * wherever the prefix), else the daemon's own binary as `imgfs
+ * inside-helper` (the same code, slower to start: helper_main.c). */
+static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
+static char helper_exe[PATH_MAX];
+static bool helper_own; /* helper_exe is imgfs itself */
+
+static void helper_find(void)
+{
+	char self[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0)
+		self[n] = '\0';
+	char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+	if (slash) {
+		*slash = '\0';
+		snprintf(helper_exe, sizeof(helper_exe), "%s/imgfs-inside-helper", self);
+		if (access(helper_exe, X_OK) == 0)
+			return;
+		snprintf(helper_exe, sizeof(helper_exe), "%s/../libexec/imgfs-inside-helper", self);
+		if (access(helper_exe, X_OK) == 0)
+			return;
+	}
+	/* Only imgfs itself answers `inside-helper`: any other program that
+	 * links this file (a unit test) would run its own main() again. */
+	if (slash && strcmp(slash + 1, "imgfs") == 0) {
+		snprintf(helper_exe, sizeof(helper_exe), "/proc/self/exe");
+		helper_own = true;
+	} else {
+		helper_exe[0] = '\0';
+	}
+}
+
+/* Starts a helper: its pid and the daemon's end of its socket.  0 or
+ * -EIO with why. */
+static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
+{
+	int sv[2];
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	char *argv[] = {"imgfs-inside-helper", NULL, NULL};
+	char *envp[] = {NULL};
+	pthread_once(&helper_once, helper_find);
+	if (helper_own) {
+		argv[0] = "imgfs";
+		argv[1] = "inside-helper";
+	}
+	if (!helper_exe[0]) {
+		snprintf(why, cap, "the helper program imgfs-inside-helper is not beside the daemon nor in ../libexec/");
+		return -EIO;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(why, cap, "cannot make the helper's socket: %s", strerror(errno));
+		return -EIO;
+	}
+	/* Its end becomes fd 3; every other descriptor of the daemon (the
+	 * FUSE device, the database) is closed before it runs. */
+	int child = sv[1] == 3 ? fcntl(sv[1], F_DUPFD_CLOEXEC, 4) : sv[1];
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, child, 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	int rc = child < 0 ? errno : posix_spawn(&pid, helper_exe, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	if (child != sv[1] && child >= 0)
+		close(child);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		snprintf(why, cap, "cannot start the helper: %s", strerror(rc));
+		return -EIO;
+	}
+	COUNT(ins_n_starts, 1);
+	*out_pid = pid;
+	*out_fd = sv[0];
+	return 0;
+}
+
+/* The spare, if one is ready and alive, becomes v's helper (already
+ * counted in ins_helpers_running). */
+static bool spare_take(struct ins_vol *v)
+{
+	pthread_mutex_lock(&ins_table_lock);
+	pid_t pid = spare_pid > 0 ? spare_pid : 0;
+	int fd = spare_fd;
+	if (pid) {
+		spare_pid = 0;
+		spare_fd = -1;
+	}
+	pthread_mutex_unlock(&ins_table_lock);
+	if (!pid)
+		return false;
+	if (waitpid(pid, NULL, WNOHANG) != 0) {
+		/* It ended while it waited (a kill from outside): not used. */
+		close(fd);
+		pthread_mutex_lock(&ins_table_lock);
+		ins_helpers_running--;
+		pthread_mutex_unlock(&ins_table_lock);
+		return false;
+	}
+	COUNT(ins_n_spare_taken, 1);
+	v->pid = pid;
+	v->fd = fd;
+	return true;
+}
+
+/* Starts the spare if there is none and the bound leaves room: at mount,
+ * and after a request that took it, once its answer is in (so the start
+ * of the next one never delays the request that used this one). */
+void fs_inside_spare_fill(void)
+{
+	char why[160];
+	pid_t pid;
+	int fd;
+	pthread_mutex_lock(&ins_table_lock);
+	if (spare_pid != 0 || ins_helpers_running >= INS_MAX_HELPERS) {
+		pthread_mutex_unlock(&ins_table_lock);
+		return;
+	}
+	spare_pid = -1;
+	if (++ins_helpers_running > ins_helpers_peak)
+		ins_helpers_peak = ins_helpers_running;
+	pthread_mutex_unlock(&ins_table_lock);
+	int rc = helper_spawn(&pid, &fd, why, sizeof(why));
+	pthread_mutex_lock(&ins_table_lock);
+	if (rc == 0) {
+		spare_pid = pid;
+		spare_fd = fd;
+	} else {
+		spare_pid = 0;
+		ins_helpers_running--;
+	}
+	pthread_mutex_unlock(&ins_table_lock);
+}
+
+/* A spare taken is replaced by a thread of its own, not by the request
+ * that took it: the new process's start (posix_spawn waits for its exec)
+ * stays out of that request's answer. */
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static pthread_cond_t spare_cond = PTHREAD_COND_INITIALIZER;
+static bool spare_wanted, spare_thread;
+
+static void *spare_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&ins_table_lock);
+		while (!spare_wanted)
+			pthread_cond_wait(&spare_cond, &ins_table_lock);
+		spare_wanted = false;
+		pthread_mutex_unlock(&ins_table_lock);
+		fs_inside_spare_fill();
+	}
+	return NULL;
+}
+
+static void spare_thread_start(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	spare_thread = pthread_create(&t, &attr, spare_main, NULL) == 0;
+	pthread_attr_destroy(&attr);
+}
+
+void ins_spare_request(void)
+{
+	pthread_once(&spare_once, spare_thread_start);
+	if (!spare_thread) {
+		fs_inside_spare_fill(); /* no thread: in the request, as a last resort */
+		return;
+	}
+	pthread_mutex_lock(&ins_table_lock);
+	spare_wanted = true;
+	pthread_cond_signal(&spare_cond);
+	pthread_mutex_unlock(&ins_table_lock);
+}
+
+int ins_helper_start(struct ins_vol *v, char *why, size_t cap)
+{
+	if (spare_take(v))
+		return 0;
+	helper_room(v);
+	if (helper_spawn(&v->pid, &v->fd, why, cap) == 0)
+		return 0;
+	v->pid = 0;
+	v->fd = -1;
+	pthread_mutex_lock(&ins_table_lock);
+	ins_helpers_running--;
+	pthread_mutex_unlock(&ins_table_lock);
+	return -EIO;
+}
+
+ssize_t ins_blob_rd(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct ins_disk *d = arg;
+	return blob_store_read(d->store, d->man, buf, len, off);
+}
+
+/* len bytes of the disk at off: the blob's, or a QCOW2's virtual disk's
+ * through qr (one reader per thread of use).  0 or -errno. */
+int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = d->qcow2 ? qcow2_pread(qr, buf, len, off, NULL) : blob_store_read(d->store, d->man, buf, len, off);
+	return n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
+}
+
+/* One exchange with v's helper (vol lock held): the request, the block
+ * reads it asks for, its answer (malloc'd into *ans, *alen bytes).  0, the
+ * helper's errno (-ENOENT...) with its reason in why, or -EIO with why
+ * saying what went wrong and the helper ended. */
+int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const void *req, size_t rlen, void **ans,
+                 size_t *alen, char *why, size_t cap)
+{
+	int64_t deadline = fs_mono_ns() + (int64_t)ins_deadline_ms() * 1000000;
+	struct ins_msg h = {type, (uint32_t)rlen};
+	char *buf = NULL;
+	int rc;
+	*ans = NULL;
+	*alen = 0;
+	COUNT(ins_n_exchanges, 1);
+	if (send_all(v->fd, &h, sizeof(h)) < 0 || (rlen && send_all(v->fd, req, rlen) < 0)) {
+		snprintf(why, cap, "the helper is gone");
+		goto broken;
+	}
+	for (;;) {
+		if ((rc = recv_all(v->fd, &h, sizeof(h), deadline)) < 0)
+			goto lost;
+		if (h.len > INS_MAX_PAYLOAD) {
+			snprintf(why, cap, "the helper sent %" PRIu32 " bytes, past the bound", h.len);
+			goto broken;
+		}
+		free(buf);
+		if (!(buf = malloc(h.len ? h.len : 1))) {
+			snprintf(why, cap, "out of memory");
+			goto broken;
+		}
+		if (h.len && (rc = recv_all(v->fd, buf, h.len, deadline)) < 0)
+			goto lost;
+		if (h.type == INS_H_READ) {
+			struct ins_req_blk r;
+			if (h.len != sizeof(r)) {
+				snprintf(why, cap, "the helper sent a malformed read");
+				goto broken;
+			}
+			memcpy(&r, buf, sizeof(r));
+			/* Inside the volume only; past its end reads nothing. */
+			uint64_t n = r.off >= v->size ? 0 : v->size - r.off < r.len ? v->size - r.off : r.len;
+			if (r.len > INS_MAX_PAYLOAD) {
+				snprintf(why, cap, "the helper asked for %" PRIu32 " bytes at once, past the bound", r.len);
+				goto broken;
+			}
+			char *data = n ? malloc(n) : NULL;
+			if (n && !data) {
+				snprintf(why, cap, "out of memory");
+				goto broken;
+			}
+			char qwhy[160] = "";
+			if (d->qcow2 && !v->qr && qcow2_reader_new(&v->qr, ins_blob_rd, d, d->man->size, qwhy,
+			                                           sizeof(qwhy)) < 0)
+				v->qr = NULL;
+			int got = n ? (d->qcow2 && !v->qr ? -EIO : ins_disk_read(d, v->qr, data, n, v->start + r.off)) : 0;
+			if (got < 0) {
+				free(data);
+				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
+				goto broken;
+			}
+			COUNT(ins_n_block_reads, 1);
+			COUNT(ins_n_block_bytes, n);
+			struct ins_msg out = {INS_T_DATA, (uint32_t)n};
+			int w = send_all(v->fd, &out, sizeof(out)) < 0 || (n && send_all(v->fd, data, n) < 0);
+			free(data);
+			if (w) {
+				snprintf(why, cap, "the helper is gone");
+				goto broken;
+			}
+			continue;
+		}
+		if (h.type == INS_H_OK) {
+			*ans = buf;
+			*alen = h.len;
+			return 0;
+		}
+		if (h.type == INS_H_ERR && h.len >= sizeof(int32_t)) {
+			int32_t e;
+			memcpy(&e, buf, sizeof(e));
+			size_t wl = h.len - sizeof(e) < cap - 1 ? h.len - sizeof(e) : cap - 1;
+			memcpy(why, buf + sizeof(e), wl);
+			why[wl] = '\0';
+			free(buf);
+			/* Only what a guest file system may answer; anything else
+			 * is EIO. */
+			return e == ENOENT || e == ENOTDIR || e == EINVAL || e == ENOMEM ? -e : -EIO;
+		}
+		snprintf(why, cap, "the helper sent a message of unknown type %" PRIu32, h.type);
+		goto broken;
+	}
+lost:
+	if (rc == -ETIMEDOUT)
+		snprintf(why, cap, "the helper did not answer within %d ms", ins_deadline_ms());
+	else
+		snprintf(why, cap, "the helper ended before it answered");
+broken:
+	free(buf);
+	ins_helper_end(v, why, cap);
+	return -EIO;
+}

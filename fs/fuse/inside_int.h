@@ -1,0 +1,113 @@
+/*
+ * inside_int.h — what the two halves of files/ share (SPEC §18): the
+ * table of disks and their volumes (inside.c: the nodes, the table, what a
+ * request asks) and the helper processes that parse the volumes
+ * (inside_helper.c: starting them, the spare, a conversation with one).
+ * Private to fs/fuse/inside*.c.
+ *
+ * Locks (fs.h has the daemon's order): a volume's lock (one conversation
+ * at a time) before ins_table_lock; a volume's sc_lock is taken alone.
+ */
+#ifndef IMGFS_FS_FUSE_INSIDE_INT_H
+#define IMGFS_FS_FUSE_INSIDE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "fs.h"
+#include "ins_fs.h"
+#include "ins_ptable.h"
+#include "qcow2.h"
+
+#ifndef INS_DISKS /* (smaller in a build that exercises eviction) */
+#define INS_DISKS 16         /* disks (blobs) known at once */
+#endif
+#ifndef INS_MAX_HELPERS
+#define INS_MAX_HELPERS 16   /* helpers running at once */
+#endif
+#define INS_STAT_SLOTS 1024  /* attributes kept per volume (struct ins_vol.sc) */
+#define COUNT(c, n) __atomic_add_fetch(&(c), (n), __ATOMIC_RELAXED)
+
+enum vol_fs { VOL_NONE = 0, VOL_READ, VOL_OTHER };
+
+struct ins_vol {
+	unsigned number;      /* 0: the whole disk */
+	uint64_t start, size;
+	enum vol_fs fs;
+	uint32_t kind;        /* VOL_READ: which file system (INS_FS_*, its reader) */
+	char note[160];       /* VOL_OTHER: what it holds, for README */
+	pthread_mutex_t lock; /* one conversation at a time */
+	pid_t pid;            /* 0: no helper */
+	int fd;
+	bool open_failed;     /* the file system could not be opened (sealed: for good) */
+	char failure[200];
+	uint64_t used;        /* the clock at its last request (LRU) */
+	qcow2_reader *qr;     /* a QCOW2 disk's reader for this volume (vol lock) */
+	/* Attributes the helper told (listings, lookups, stats), by guest
+	 * inode number, direct-mapped: a blob never changes, so they never go
+	 * stale, and an open or a getattr of a file just listed costs no
+	 * round trip.  Kept while the volume has a helper (bounded with them:
+	 * INS_STAT_SLOTS * 64 bytes each), under sc_lock, not the volume's
+	 * lock (which a conversation holds). */
+	pthread_mutex_t sc_lock;
+	struct ins_stat *sc;
+	uint32_t root;        /* the root directory's guest number, once told (atomic; 0: not yet) */
+};
+
+struct ins_disk {
+	int64_t blob_id;      /* 0: a free slot */
+	unsigned refs;        /* requests using it (not dropped while > 0) */
+	uint64_t used;
+	blob_store *store;
+	blob_manifest *man;
+	bool qcow2;           /* the blob is a QCOW2 file: volumes are in its virtual disk */
+	uint64_t size;        /* of the (virtual) disk */
+	struct pt_table pt;
+	char note[200];       /* why the disk shows nothing (unreadable, no key) */
+	unsigned nvols;
+	struct ins_vol vols[PT_MAX_PARTS];
+};
+
+/* ---- the table (inside.c) ---- */
+
+extern pthread_mutex_t ins_table_lock;
+extern struct ins_disk ins_disks[INS_DISKS];
+extern uint64_t ins_clock_ticks; /* the LRU clock of disks and volumes */
+/* Signalled (ins_table_lock) when a disk's reference, a helper or a
+ * volume's conversation ends: a request waiting for a disk slot or a
+ * helper's room looks again, within its deadline. */
+extern pthread_cond_t ins_room_cond;
+
+/* ---- the helpers (inside_helper.c) ---- */
+
+/* Helpers running, the spare included (ins_table_lock), and the most at
+ * once; what /stats shows of files/, counted (COUNT). */
+extern unsigned ins_helpers_running, ins_helpers_peak;
+extern uint64_t ins_n_starts, ins_n_exchanges, ins_n_block_reads, ins_n_block_bytes, ins_n_spare_taken,
+    ins_n_stat_hits;
+
+/* One answer's deadline (ms: IMGFS_INSIDE_DEADLINE_MS, 10 s by default),
+ * and the realtime clock one deadline from now (for timed waits). */
+int ins_deadline_ms(void);
+struct timespec ins_wait_until(void);
+/* Ends v's helper (vol lock held); why (may be NULL) gets how it died. */
+void ins_helper_end(struct ins_vol *v, char *why, size_t cap);
+/* Gives v a helper (vol lock held): the spare, or a new one, room made. */
+int ins_helper_start(struct ins_vol *v, char *why, size_t cap);
+/* Asks for a spare helper to be started ahead (by a thread of its own). */
+void ins_spare_request(void);
+/* The attributes of guest inode ino, if v's helper told them; keeps some. */
+bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out);
+void ins_sc_put(struct ins_vol *v, const struct ins_stat *st);
+/* The disk's bytes: the blob's (a qcow2_reader's source), or its QCOW2
+ * virtual disk's through qr. */
+ssize_t ins_blob_rd(void *arg, void *buf, size_t len, uint64_t off);
+int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, uint64_t off);
+/* One exchange with v's helper (vol lock held). */
+int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const void *req, size_t rlen, void **ans,
+                 size_t *alen, char *why, size_t cap);
+
+#endif
