@@ -163,7 +163,7 @@ static inline int64_t fs_mono_ns(void)
  *     render_lock, lanes_lock, handles_lock   files.c's renderings,
  *                       rendering turns and open handles
  *   inside.c keeps its own (the helper table, a volume's conversation:
- *   see its top comment); fs/cli/main.c's stop lock is taken by main and
+ *   see inside_int.h); fs/cli/main.c's stop lock is taken by main and
  *   its stop thread only.
  *
  * A function whose comment says "under X" or that is named _locked checks

@@ -5,8 +5,9 @@
  * (inside_helper.c: starting them, the spare, a conversation with one).
  * Private to fs/fuse/inside*.c.
  *
- * Locks (fs.h has the daemon's order): a volume's lock (one conversation
- * at a time) before ins_table_lock; a volume's sc_lock is taken alone.
+ * Locks, in order: load_lock (inside.c: one disk loads at a time), a
+ * volume's lock (one conversation at a time), ins_table_lock; a volume's
+ * sc_lock is taken alone.  (fs.h has the rest of the daemon's order.)
  */
 #ifndef IMGFS_FS_FUSE_INSIDE_INT_H
 #define IMGFS_FS_FUSE_INSIDE_INT_H
