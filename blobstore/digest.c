@@ -11,18 +11,12 @@
  * The hashing is libcrypto's EVP interface, which picks SHA-NI (or AVX2)
  * when the CPU has it: about 1.8 GB/s here, a single stream that cannot be
  * split — so a zero run costs what its bytes cost, fed from one static
- * buffer.  The asynchronous form exists for uploads: the hashing runs on
- * a thread of its own, beside the writer's storing of the same bytes (on
- * two cores, the FUSE thread and the hasher run side by side).  Its queue
- * is a fixed ring: memory does not grow with what a writer sends, a writer
- * faster than the hasher waits.  A piece is either copied into a chunk
- * buffer of the queue's (update: the writer goes on at once) or lent
- * (lend: the queue points at the writer's own bytes, and the writer
- * settles before it reuses them).  An upload lends: its write's bytes are
- * in libfuse's request buffer until the request returns, so the hash
- * reads them where they are while the store copies them into its lane,
- * and no byte is copied for the hash (one memmove pass over every
- * uploaded byte fewer: bench-results, "bench-import").
+ * buffer.  The asynchronous form exists for uploads: an upload's write is
+ * answered once its bytes are in the queue, and the hashing overlaps the
+ * writes that follow (on two cores, the FUSE thread and the hasher run
+ * side by side).  Its queue is a fixed ring of chunk buffers: memory does
+ * not grow with what a writer sends, a writer faster than the hasher
+ * waits.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -172,13 +166,11 @@ int blob_store_sha256(blob_store *s, const blob_manifest *m, char out[65], int (
 
 /* ---- fed from another thread -------------------------------------------- */
 
-/* One queued piece: bytes (len of them in buf, a chunk buffer of the
- * queue's, or the writer's own when lent) or a zero run (buf NULL). */
+/* One queued piece: bytes (len of them in buf) or a zero run (buf NULL). */
 struct piece {
 	uint8_t *buf;
 	size_t len;
 	uint64_t zeros;
-	bool lent;
 };
 
 struct blob_sha256_async {
@@ -191,7 +183,6 @@ struct blob_sha256_async {
 	struct piece q[BLOB_SHA256_QUEUE];
 	uint8_t *spare[BLOB_SHA256_QUEUE]; /* chunk buffers not in the queue */
 	unsigned head, count, nspare;
-	unsigned lent;         /* lent pieces not hashed (or dropped) yet: settle waits for 0 */
 	bool done;             /* no more pieces: the thread ends once the queue is empty */
 	atomic_bool abort;     /* the digest is not wanted: pieces are dropped unhashed */
 	int failed;            /* -ENOMEM: a buffer could not be had, the digest is not the bytes' */
@@ -221,9 +212,7 @@ static void *hasher(void *arg)
 			xxh_zeros(a->xxh, k);
 		}
 		pthread_mutex_lock(&a->lock);
-		if (p.lent)
-			a->lent--; /* the writer's again */
-		else if (p.buf)
+		if (p.buf)
 			a->spare[a->nspare++] = p.buf;
 		a->head = (a->head + 1) % BLOB_SHA256_QUEUE;
 		a->count--;
@@ -279,7 +268,7 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 		memcpy(b, p, n);
 		blob_count_copy(n);
 		pthread_mutex_lock(&a->lock);
-		*q = (struct piece){b, n, 0, false};
+		*q = (struct piece){b, n, 0};
 		a->count++;
 		pthread_cond_broadcast(&a->cond);
 		pthread_mutex_unlock(&a->lock);
@@ -288,33 +277,12 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 	}
 }
 
-void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len)
-{
-	if (len == 0 || a->failed)
-		return;
-	pthread_mutex_lock(&a->lock);
-	/* Read, never written, by the hasher: the cast keeps one piece type. */
-	*slot(a) = (struct piece){(uint8_t *)(uintptr_t)buf, len, 0, true};
-	a->count++;
-	a->lent++;
-	pthread_cond_broadcast(&a->cond);
-	pthread_mutex_unlock(&a->lock);
-}
-
-void blob_sha256_async_settle(blob_sha256_async *a)
-{
-	pthread_mutex_lock(&a->lock);
-	while (a->lent > 0)
-		pthread_cond_wait(&a->cond, &a->lock);
-	pthread_mutex_unlock(&a->lock);
-}
-
 void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n)
 {
 	if (n == 0 || a->failed)
 		return;
 	pthread_mutex_lock(&a->lock);
-	*slot(a) = (struct piece){NULL, 0, n, false};
+	*slot(a) = (struct piece){NULL, 0, n};
 	a->count++;
 	pthread_cond_broadcast(&a->cond);
 	pthread_mutex_unlock(&a->lock);
@@ -349,9 +317,8 @@ void blob_sha256_async_free(blob_sha256_async *a)
 		return;
 	atomic_store(&a->abort, true); /* a cancelled upload's queue is not worth hashing */
 	stop(a);
-	for (unsigned i = 0; i < a->count; i++) /* lent bytes are the writer's */
-		if (!a->q[(a->head + i) % BLOB_SHA256_QUEUE].lent)
-			free(a->q[(a->head + i) % BLOB_SHA256_QUEUE].buf);
+	for (unsigned i = 0; i < a->count; i++)
+		free(a->q[(a->head + i) % BLOB_SHA256_QUEUE].buf);
 	for (unsigned i = 0; i < a->nspare; i++)
 		free(a->spare[i]);
 	blob_sha256_free(a->h);

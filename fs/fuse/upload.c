@@ -317,9 +317,8 @@ static void upload_hash_lost(struct fs_upload *up)
 	up->hash = UPLOAD_HASH_LOST;
 }
 
-/* n bytes of buf at off: hashed in order, a gap before them as zeros (cp
- * skipping a hole), anything before what was hashed loses it.  buf is lent
- * to the hasher, not copied: upload_hash_settle before it is given back. */
+/* n bytes of buf landed at off: hashed in order, a gap before them as
+ * zeros (cp skipping a hole), anything before what was hashed loses it. */
 static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssize_t n)
 {
 	if (n <= 0 || up->hash == UPLOAD_HASH_LOST)
@@ -337,15 +336,8 @@ static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssi
 	}
 	blob_sha256_async_zeros(up->sha, off - up->sha_at);
 	up->sha_zeros += off - up->sha_at;
-	blob_sha256_async_lend(up->sha, buf, (size_t)n);
+	blob_sha256_async_update(up->sha, buf, (size_t)n);
 	up->sha_at = off + (uint64_t)n;
-}
-
-/* Every buffer lent to the hasher is hashed: the caller may reuse them. */
-static void upload_hash_settle(struct fs_upload *up)
-{
-	if (up->sha)
-		blob_sha256_async_settle(up->sha);
 }
 
 /* n more bytes arrived: counted, and told to the task row when due — what
@@ -433,30 +425,19 @@ static void upload_store_failed(struct fs_ctx *ctx, struct fs_upload *up, int rc
 }
 
 /* The write hook (disk.c holds the writer lock, admit took it): writes,
- * hashes, and sniffs again while the format is not known.  buf is
- * libfuse's request buffer, ours until this returns: an answered write's
- * bytes are hashed from it while the store copies them into a lane (the
- * one copy they take), and settled before the request gives it back: the
- * writer waits for the hasher at each write rather than running up to a
- * queue of copies ahead of it, and the hasher holds no bytes (SPEC §12). */
+ * hashes, and sniffs again while the format is not known. */
 static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
                             uint64_t off, bool answered, bool *refused)
 {
 	struct model_err err = {0};
 	ssize_t n;
 
-	if (answered) /* stored in full, or the upload fails: hashed ahead */
-		upload_hash(up, buf, off, (ssize_t)len);
 	n = fs_disk_pwrite_locked(d, buf, len, off);
-	if (!answered)
-		upload_hash(up, buf, off, n);
-	upload_hash_settle(up);
+	upload_hash(up, buf, off, n);
 	upload_report(ctx, up, n);
 	if (answered) { /* the format is known: nothing left to sniff */
-		if (n != (ssize_t)len) {
-			upload_hash_lost(up); /* never handed over: the upload fails */
+		if (n != (ssize_t)len)
 			upload_store_failed(ctx, up, n < 0 ? (int)n : -EIO);
-		}
 		return n;
 	}
 	if (upload_landed(ctx, d, up, off, n, &err) < 0)
