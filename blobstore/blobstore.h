@@ -565,8 +565,11 @@ int blob_store_digest_walk(blob_store *s, const blob_manifest *m, blob_digest *d
                            int (*tick)(void *arg, uint64_t done), void *arg);
 /* The same fed by a thread of its own, so that the writer that feeds it
  * (an upload's FUSE writes) waits only for a copy: update copies into a
- * bounded queue (BLOB_SHA256_QUEUE chunk buffers; a full queue waits),
- * zeros queues a count (hashed by that thread: the caller bounds it).
+ * bounded queue (BLOB_SHA256_QUEUE chunk buffers; a full queue waits);
+ * lend queues buf itself, which that thread copies into the queue first
+ * thing, and settle waits until every lent piece is copied (buf must stay
+ * unchanged until then: the writer does other work meanwhile); zeros
+ * queues a count (hashed by that thread: the caller bounds it).
  * finish waits for the thread and gives the digest, and the XXH3-128 of
  * the same bytes in xxh when not NULL (-ENOMEM if a buffer could not be
  * had: the caller hashes another way). */
@@ -574,6 +577,8 @@ int blob_store_digest_walk(blob_store *s, const blob_manifest *m, blob_digest *d
 typedef struct blob_sha256_async blob_sha256_async;
 int blob_sha256_async_new(blob_sha256_async **out);
 void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len);
+void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len);
+void blob_sha256_async_settle(blob_sha256_async *a);
 void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n);
 int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33]);
 void blob_sha256_async_free(blob_sha256_async *a); /* finish or not */

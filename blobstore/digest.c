@@ -16,7 +16,13 @@
  * writes that follow (on two cores, the FUSE thread and the hasher run
  * side by side).  Its queue is a fixed ring of chunk buffers: memory does
  * not grow with what a writer sends, a writer faster than the hasher
- * waits.
+ * waits.  A writer either copies its bytes into the ring itself (update)
+ * or lends them (lend, then settle): the hasher thread copies them into
+ * the ring before it hashes anything more, so the writer's own work (an
+ * upload's storing of the same bytes) overlaps that copy instead of
+ * waiting for it, and the hasher still runs up to the ring's length
+ * behind.  Hashing goes a step (HASH_STEP) at a time so that a lent piece
+ * is taken within one step.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -217,11 +223,20 @@ int blob_store_sha256(blob_store *s, const blob_manifest *m, char out[65], int (
 
 /* ---- fed from another thread -------------------------------------------- */
 
-/* One queued piece: bytes (len of them in buf) or a zero run (buf NULL). */
+/* How much the hasher hashes between two looks at the queue: a writer
+ * waiting for its lent bytes to be taken waits for at most this much
+ * hashing (64 KiB: about 35 us), not for a whole piece. */
+#define HASH_STEP 65536
+
+/* One queued piece: bytes (len of them in buf: a chunk buffer of the
+ * queue's, or the writer's own while lent) or a zero run (buf NULL);
+ * done of them hashed. */
 struct piece {
 	uint8_t *buf;
 	size_t len;
 	uint64_t zeros;
+	uint64_t done;
+	bool lent;
 };
 
 struct blob_sha256_async {
@@ -230,18 +245,60 @@ struct blob_sha256_async {
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;   /* a piece queued, a slot freed, the end */
+	pthread_cond_t cond;   /* a piece queued, taken or freed, the end */
 	struct piece q[BLOB_SHA256_QUEUE];
 	uint8_t *spare[BLOB_SHA256_QUEUE]; /* chunk buffers not in the queue */
 	unsigned head, count, nspare;
+	unsigned lent;         /* lent pieces not taken yet: settle waits for 0 */
 	bool done;             /* no more pieces: the thread ends once the queue is empty */
 	atomic_bool abort;     /* the digest is not wanted: pieces are dropped unhashed */
 	int failed;            /* -ENOMEM: a buffer could not be had, the digest is not the bytes' */
+	int take_failed;       /* the same, for a lent piece (the hasher's; read after the join) */
 };
 
+/* Under the lock: the oldest lent piece, NULL when none is queued. */
+static struct piece *first_lent(blob_sha256_async *a)
+{
+	for (unsigned i = 0; a->lent > 0 && i < a->count; i++) {
+		struct piece *p = &a->q[(a->head + i) % BLOB_SHA256_QUEUE];
+		if (p->lent)
+			return p;
+	}
+	return NULL;
+}
+
+/* Under the lock, released meanwhile: lent piece l copied into a buffer of
+ * the queue's, so that its writer may go on (no longer lent).  A piece
+ * that stays in the queue never moves: l stays valid. */
+static void take(blob_sha256_async *a, struct piece *l)
+{
+	uint8_t *b = a->nspare ? a->spare[--a->nspare] : NULL;
+	const uint8_t *src = l->buf;
+	size_t len = l->len;
+	bool drop = atomic_load(&a->abort);
+
+	pthread_mutex_unlock(&a->lock);
+	if (b == NULL && !drop)
+		b = blob_chunk_buf_new();
+	if (b != NULL && !drop) {
+		memcpy(b, src, len);
+		blob_count_copy(len);
+	}
+	pthread_mutex_lock(&a->lock);
+	if (b == NULL && !drop)
+		a->take_failed = -ENOMEM; /* the digest is not the bytes': finish says so */
+	*l = (struct piece){b, b ? len : 0, 0, 0, false};
+	a->lent--;
+	pthread_cond_broadcast(&a->cond);
+}
+
+/* Lent pieces first (their writer waits), then the head piece a step at a
+ * time: a zero run too, bounded by the caller (fs/fuse/upload.c feeds no
+ * more zeros than bytes), looked at between steps. */
 static void *hasher(void *arg)
 {
 	blob_sha256_async *a = arg;
+	struct piece *l;
 
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
@@ -249,22 +306,30 @@ static void *hasher(void *arg)
 			pthread_cond_wait(&a->cond, &a->lock);
 		if (a->count == 0)
 			break;
-		struct piece p = a->q[a->head];
-		pthread_mutex_unlock(&a->lock);
-		if (p.buf && !atomic_load(&a->abort)) {
-			blob_sha256_update(a->h, p.buf, p.len);
-			XXH3_128bits_update(a->xxh, p.buf, p.len);
+		if ((l = first_lent(a)) != NULL) {
+			take(a, l);
+			continue;
 		}
-		/* A zero run is bounded by the caller (fs/fuse/upload.c feeds no
-		 * more zeros than bytes); still looked at as it goes. */
-		for (uint64_t fed = 0; !p.buf && fed < p.zeros && !atomic_load(&a->abort); fed += BLOB_CHUNK_SIZE) {
-			uint64_t k = p.zeros - fed < BLOB_CHUNK_SIZE ? p.zeros - fed : BLOB_CHUNK_SIZE;
-			blob_sha256_zeros(a->h, k);
-			xxh_zeros(a->xxh, k);
+		struct piece *p = &a->q[a->head]; /* never lent: taken above */
+		uint64_t total = p->buf ? p->len : p->zeros;
+		uint64_t k = total - p->done < HASH_STEP ? total - p->done : HASH_STEP;
+		const uint8_t *src = p->buf ? p->buf + p->done : NULL;
+		pthread_mutex_unlock(&a->lock);
+		if (k > 0 && !atomic_load(&a->abort)) {
+			if (src) {
+				blob_sha256_update(a->h, src, (size_t)k);
+				XXH3_128bits_update(a->xxh, src, (size_t)k);
+			} else {
+				blob_sha256_zeros(a->h, k);
+				xxh_zeros(a->xxh, k);
+			}
 		}
 		pthread_mutex_lock(&a->lock);
-		if (p.buf)
-			a->spare[a->nspare++] = p.buf;
+		p->done += k;
+		if (p->done < total && !atomic_load(&a->abort))
+			continue;
+		if (p->buf)
+			a->spare[a->nspare++] = p->buf;
 		a->head = (a->head + 1) % BLOB_SHA256_QUEUE;
 		a->count--;
 		pthread_cond_broadcast(&a->cond);
@@ -319,7 +384,7 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 		memcpy(b, p, n);
 		blob_count_copy(n);
 		pthread_mutex_lock(&a->lock);
-		*q = (struct piece){b, n, 0};
+		*q = (struct piece){b, n, 0, 0, false};
 		a->count++;
 		pthread_cond_broadcast(&a->cond);
 		pthread_mutex_unlock(&a->lock);
@@ -328,12 +393,38 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 	}
 }
 
+void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0 && !a->failed) {
+		size_t n = len < BLOB_CHUNK_SIZE ? len : BLOB_CHUNK_SIZE;
+		pthread_mutex_lock(&a->lock);
+		/* Only read, by take(): the cast keeps one piece type. */
+		*slot(a) = (struct piece){(uint8_t *)(uintptr_t)p, n, 0, 0, true};
+		a->count++;
+		a->lent++;
+		pthread_cond_broadcast(&a->cond);
+		pthread_mutex_unlock(&a->lock);
+		p += n;
+		len -= n;
+	}
+}
+
+void blob_sha256_async_settle(blob_sha256_async *a)
+{
+	pthread_mutex_lock(&a->lock);
+	while (a->lent > 0)
+		pthread_cond_wait(&a->cond, &a->lock);
+	pthread_mutex_unlock(&a->lock);
+}
+
 void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n)
 {
 	if (n == 0 || a->failed)
 		return;
 	pthread_mutex_lock(&a->lock);
-	*slot(a) = (struct piece){NULL, 0, n};
+	*slot(a) = (struct piece){NULL, 0, n, 0, false};
 	a->count++;
 	pthread_cond_broadcast(&a->cond);
 	pthread_mutex_unlock(&a->lock);
@@ -357,7 +448,7 @@ int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33])
 	int rc;
 
 	stop(a);
-	if ((rc = a->failed ? a->failed : blob_sha256_final(a->h, out)) == 0 && xxh)
+	if ((rc = a->failed ? a->failed : a->take_failed ? a->take_failed : blob_sha256_final(a->h, out)) == 0 && xxh)
 		xxh_hex(a->xxh, xxh);
 	return rc;
 }
@@ -368,8 +459,9 @@ void blob_sha256_async_free(blob_sha256_async *a)
 		return;
 	atomic_store(&a->abort, true); /* a cancelled upload's queue is not worth hashing */
 	stop(a);
-	for (unsigned i = 0; i < a->count; i++)
-		free(a->q[(a->head + i) % BLOB_SHA256_QUEUE].buf);
+	for (unsigned i = 0; i < a->count; i++) /* a lent piece's bytes are its writer's */
+		if (!a->q[(a->head + i) % BLOB_SHA256_QUEUE].lent)
+			free(a->q[(a->head + i) % BLOB_SHA256_QUEUE].buf);
 	for (unsigned i = 0; i < a->nspare; i++)
 		free(a->spare[i]);
 	blob_sha256_free(a->h);

@@ -17,6 +17,14 @@
 #       it; fails unless available.  One process runs both, so that the
 #       time counts neither a poller's start (python3: 90 ms, more than a
 #       second copy takes) nor a request that ended before it looked.
+#   bench_cpu PID        the process's CPU so far (user + system), in clock
+#                        ticks: take it before and after a step
+#   bench_cpu_per_gib T0 T1 BYTES
+#       CPU-seconds per GiB between two bench_cpu readings for BYTES moved
+#   bench_sha256_floor   seconds per GiB that SHA-256 takes on one core
+#       (openssl speed -evp sha256, 1 MiB blocks): an upload hashes every
+#       byte once (SPEC §2.1), one stream that cannot be split, so no
+#       upload of a GiB takes less on this machine
 
 bench_ratio() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9)))' "$1" "$2"; }
 
@@ -62,4 +70,16 @@ if s != "available":
     sys.exit("bench: %s is %s: %s" % (image, s, open(image + "/error").read().strip()))
 print("%.3f" % (t1 - t0))
 PY
+}
+
+bench_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+bench_cpu_per_gib() {
+    python3 -c 'import sys; print("%.2f" % ((float(sys.argv[2]) - float(sys.argv[1])) / float(sys.argv[4]) / (int(sys.argv[3]) / 2**30)))' \
+        "$1" "$2" "$3" "$(getconf CLK_TCK)"
+}
+
+bench_sha256_floor() {
+    openssl speed -seconds 2 -bytes 1048576 -evp sha256 2>/dev/null |
+        awk '$1 == "sha256" { sub("k", "", $2); printf "%.2f\n", 1073741824 / ($2 * 1000) }'
 }

@@ -317,8 +317,9 @@ static void upload_hash_lost(struct fs_upload *up)
 	up->hash = UPLOAD_HASH_LOST;
 }
 
-/* n bytes of buf landed at off: hashed in order, a gap before them as
- * zeros (cp skipping a hole), anything before what was hashed loses it. */
+/* n bytes of buf at off: hashed in order, a gap before them as zeros (cp
+ * skipping a hole), anything before what was hashed loses it.  buf is lent
+ * to the hasher: upload_hash_settle before it is given back. */
 static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssize_t n)
 {
 	if (n <= 0 || up->hash == UPLOAD_HASH_LOST)
@@ -336,8 +337,15 @@ static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssi
 	}
 	blob_sha256_async_zeros(up->sha, off - up->sha_at);
 	up->sha_zeros += off - up->sha_at;
-	blob_sha256_async_update(up->sha, buf, (size_t)n);
+	blob_sha256_async_lend(up->sha, buf, (size_t)n);
 	up->sha_at = off + (uint64_t)n;
+}
+
+/* The bytes lent to the hasher are taken: the caller may reuse them. */
+static void upload_hash_settle(struct fs_upload *up)
+{
+	if (up->sha)
+		blob_sha256_async_settle(up->sha);
 }
 
 /* n more bytes arrived: counted, and told to the task row when due — what
@@ -425,19 +433,29 @@ static void upload_store_failed(struct fs_ctx *ctx, struct fs_upload *up, int rc
 }
 
 /* The write hook (disk.c holds the writer lock, admit took it): writes,
- * hashes, and sniffs again while the format is not known. */
+ * hashes, and sniffs again while the format is not known.  An answered
+ * write's bytes (libfuse's request buffer, ours until this returns) are
+ * lent to the hasher before they are stored, so that its copy of them
+ * runs beside the store's rather than after it under the writer lock,
+ * which the next write waits for; settled before the buffer goes back. */
 static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, const void *buf, size_t len,
                             uint64_t off, bool answered, bool *refused)
 {
 	struct model_err err = {0};
 	ssize_t n;
 
+	if (answered) /* stored in full, or the upload fails: hashed ahead */
+		upload_hash(up, buf, off, (ssize_t)len);
 	n = fs_disk_pwrite_locked(d, buf, len, off);
-	upload_hash(up, buf, off, n);
+	if (!answered)
+		upload_hash(up, buf, off, n);
+	upload_hash_settle(up);
 	upload_report(ctx, up, n);
 	if (answered) { /* the format is known: nothing left to sniff */
-		if (n != (ssize_t)len)
+		if (n != (ssize_t)len) {
+			upload_hash_lost(up); /* never handed over: the upload fails */
 			upload_store_failed(ctx, up, n < 0 ? (int)n : -EIO);
+		}
 		return n;
 	}
 	if (upload_landed(ctx, d, up, off, n, &err) < 0)
