@@ -635,7 +635,9 @@ static void test_seal_progress(void **state)
  * not through the page cache (the kernel's copy was most of a capture's
  * CPU): the counters say which way every byte went.  The writes are not
  * fsynced, so the direct reads must see pages still dirty in the cache;
- * the short last chunk goes the buffered way.  Where the file system
+ * the short last chunk goes the buffered way.  A second seal of the same
+ * bytes finds every chunk stored: after the first, it reads through the
+ * cache (its readahead), as a recapture does.  Where the file system
  * refuses O_DIRECT, every byte goes the buffered way, and the content is
  * the same. */
 static void test_seal_reads_direct(void **state)
@@ -675,6 +677,15 @@ static void test_seal_reads_direct(void **state)
 		assert_int_equal(blob_seal_read_bytes(true) - d0, 0);
 		assert_int_equal(blob_seal_read_bytes(false) - c0, size);
 	}
+	blob_manifest_free(m);
+	m = NULL;
+
+	d0 = blob_seal_read_bytes(true), c0 = blob_seal_read_bytes(false);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(blob_store_read(fx->s, m, got, size, 0), (ssize_t)size);
+	assert_memory_equal(got, want, size);
+	assert_int_equal(blob_seal_read_bytes(true) - d0, direct ? MiB : 0);
+	assert_int_equal(blob_seal_read_bytes(false) - c0, direct ? 7 * MiB + 4321 : size);
 	blob_manifest_free(m);
 	blob_wblob_close(w);
 	free(want);
