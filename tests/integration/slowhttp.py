@@ -23,6 +23,7 @@
       (of PID, sampled every tick).
 
   readers URL N READY STOP [--sources A,B,...] [--rate B/s] [--rcvbuf BYTES]
+          [--progress FILE]
       Slow readers: keeps N connections, each a GET of URL whose body it
       reads at B bytes a second (default 64) through a receive buffer of
       BYTES (default 4096), bound to the addresses in turn; a connection
@@ -31,7 +32,9 @@
       lines: opened, answered (a status line came), closed (by the server,
       after the status line: end of file or reset, seen in the TCP state
       whatever is still unread), lifetimes (seconds from the connect to the
-      server's close).
+      server's close).  FILE, while it runs: "closed=<n>", replaced (by a
+      rename) each time n grows, so a test can wait for what the readers
+      saw rather than stop them at what the server says it did.
 
   probe HOST PORT KIND [--source ADDR]
       Sends one thing and reports the reply's first line and whether the
@@ -265,6 +268,10 @@ def cmd_readers(a):
         if by_server and c.reply.startswith(b"HTTP/"):
             stats["closed"] += 1
             lifetimes.append(now - c.opened)
+            if a.progress:
+                with open(a.progress + ".tmp", "w") as f:
+                    f.write("closed=%d\n" % stats["closed"])
+                os.replace(a.progress + ".tmp", a.progress)
         reopen_at.append(now + 2)
 
     start = time.monotonic()
@@ -421,6 +428,7 @@ def main():
     rd.add_argument("--sources")
     rd.add_argument("--rate", type=int, default=64)
     rd.add_argument("--rcvbuf", type=int, default=4096)
+    rd.add_argument("--progress")
     pr = sub.add_parser("probe")
     pr.add_argument("host")
     pr.add_argument("port", type=int)
