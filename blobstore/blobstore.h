@@ -335,11 +335,6 @@ void blob_store_set_log(blob_store *s, void (*fn)(void *arg, const char *line), 
  * buffer exchanged instead of copied).  What an upload costs in memory
  * traffic per byte; /stats shows it. */
 uint64_t blob_copied_bytes(void);
-/* Overlay bytes this process's seals (captures, uploads' seals) read to
- * store them: `direct`, with O_DIRECT into the batch's buffer (no copy
- * by the kernel); else through the page cache (one copy by the kernel,
- * which on a 2 GiB capture was most of the sealing thread's time). */
-uint64_t blob_seal_read_bytes(bool direct);
 
 /* Keyed id of len bytes (len <= BLOB_CHUNK_SIZE). */
 void blob_store_chunk_id(const blob_store *s, chunk_id *out, const void *buf, size_t len);

@@ -310,9 +310,6 @@ uint8_t *blob_chunk_buf_new(void);
 /* n bytes were copied from one buffer into another of the store's own on
  * their way in (blob_copied_bytes). */
 void blob_count_copy(size_t n);
-/* A seal read n overlay bytes, directly or through the page cache
- * (blob_seal_read_bytes). */
-void blob_count_seal_read(size_t n, bool direct);
 
 bool blob_is_zero(const void *buf, size_t len);
 /* Full-length I/O: retry on EINTR and short transfers.  blob_pread_full

@@ -37,20 +37,6 @@ uint64_t blob_copied_bytes(void)
 	return atomic_load_explicit(&copied, memory_order_relaxed);
 }
 
-/* Overlay bytes seals read for the chunks they store (see
- * blob_seal_read_bytes): process-wide, like `copied`. */
-static atomic_uint_fast64_t seal_direct, seal_cached;
-
-void blob_count_seal_read(size_t n, bool direct)
-{
-	atomic_fetch_add_explicit(direct ? &seal_direct : &seal_cached, n, memory_order_relaxed);
-}
-
-uint64_t blob_seal_read_bytes(bool direct)
-{
-	return atomic_load_explicit(direct ? &seal_direct : &seal_cached, memory_order_relaxed);
-}
-
 uint8_t *blob_chunk_buf_new(void)
 {
 	void *p;

@@ -619,59 +619,6 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
 	return blob_wblob_seal_key(w, w->key, out, progress, arg);
 }
 
-/* A seal reads every overlay chunk it stores once, whole, in order, and
- * never again: through the page cache the kernel copies each byte into
- * the batch's buffer, and `perf` of a 2 GiB capture (cold, after `dd`)
- * put 60% of the daemon's CPU in that copy (_copy_to_iter), on the
- * sealing thread that also hashes.  Read with O_DIRECT the device writes
- * into the (page-aligned) buffer itself.  Coherent with the page cache:
- * the kernel writes a range's dirty pages back before a direct read of it
- * (writers are shut out by the read lock meanwhile).  Only plain
- * overlays (an encrypted one is decrypted on its way: wb_crypt_read),
- * whole chunks of the main overlay file within its length; anything else,
- * or a file system that refuses O_DIRECT, goes through wb_read_chunk.
- * Only while the seal stores what it reads (`direct`: the chunk before
- * was new to the store, and the first): the copy's cost came with the
- * lanes writing beside it (2.4-2.9 s of CPU for 2 GiB, 0.3 s when every
- * chunk was found stored), and where nothing is written — a recapture,
- * every unchanged chunk deduplicated — the cache's readahead keeps more
- * of the device's reads in flight than one direct 1 MiB read at a time
- * (2 GiB in 0.9-1.5 s against 1.9-2.1 s on this machine's disk).
- * *dfd: -1 not opened yet, -2 refused (not asked again). */
-static int seal_read_chunk(blob_wblob *w, uint32_t i, uint8_t *buf, size_t len, bool direct, int *dfd)
-{
-	uint64_t off = wb_chunk_start(i);
-	ssize_t got;
-	int rc;
-
-	if (direct && w->key == NULL && len == BLOB_CHUNK_SIZE && *dfd != -2 && !wb_is_held(w, i) &&
-	    wb_state_of(w, i) == WB_OVERLAY && off + len <= w->data.len) {
-		if (*dfd == -1) {
-			char file[WB_FILE_MAX];
-
-			wb_file(file, w->name, "data");
-			*dfd = openat(w->s->wblobs_fd, file, O_RDONLY | O_DIRECT | O_CLOEXEC);
-			if (*dfd < 0)
-				*dfd = -2;
-		}
-		if (*dfd >= 0) {
-			got = blob_pread_full(*dfd, buf, len, off);
-			if (got == (ssize_t)len) {
-				blob_count_seal_read(len, true);
-				return 0;
-			}
-			/* EINVAL (alignment this file system wants otherwise), a
-			 * short read: the buffered path decides, from now on. */
-			close(*dfd);
-			*dfd = -2;
-		}
-	}
-	if ((rc = wb_read_chunk(w, i, buf, 0, len)) < 0)
-		return rc;
-	blob_count_seal_read(len, false);
-	return 0;
-}
-
 /* The callback runs under the read lock, between chunks: it may take its
  * time (a capture writes its progress to the database there) but must not
  * write to this wblob.  "done" counts chunks handed to the batch, not yet
@@ -686,8 +633,6 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 	blob_batch *b = NULL;
 	uint8_t *buf = NULL;
 	uint32_t n;
-	bool direct = true; /* see seal_read_chunk */
-	int dfd = -1;
 	int rc;
 
 	pthread_rwlock_rdlock(&w->lock);
@@ -713,11 +658,10 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 		if (!written && sl == len && same) {
 			id = *wb_stored_id(w, i); /* unchanged or streamed: no copy */
 		} else {
-			if ((rc = seal_read_chunk(w, i, buf, len, direct, &dfd)) < 0)
+			if ((rc = wb_read_chunk(w, i, buf, 0, len)) < 0)
 				goto out;
 			if ((rc = blob_batch_add_buf(b, &id, &buf, len)) < 0)
 				goto out;
-			direct = rc == 1; /* new: its bytes are being written */
 		}
 		if ((rc = blob_manifest_set(m, i, &id)) < 0)
 			goto out;
@@ -739,8 +683,6 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 	rc = 0;
 out:
 	pthread_rwlock_unlock(&w->lock);
-	if (dfd >= 0)
-		close(dfd);
 	blob_batch_free(b);
 	free(buf);
 	blob_manifest_free(m);

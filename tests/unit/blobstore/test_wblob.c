@@ -631,71 +631,6 @@ static void test_seal_progress(void **state)
 	free(base_bytes);
 }
 
-/* A seal reads each whole overlay chunk it stores once, with O_DIRECT,
- * not through the page cache (the kernel's copy was most of a capture's
- * CPU): the counters say which way every byte went.  The writes are not
- * fsynced, so the direct reads must see pages still dirty in the cache;
- * the short last chunk goes the buffered way.  A second seal of the same
- * bytes finds every chunk stored: after the first, it reads through the
- * cache (its readahead), as a recapture does (on the local store; RADOS
- * hands every chunk on).  Where the file system
- * refuses O_DIRECT, every byte goes the buffered way, and the content is
- * the same. */
-static void test_seal_reads_direct(void **state)
-{
-	struct blob_fx *fx = *state;
-	uint64_t size = 8 * MiB + 4321;
-	uint8_t *want = malloc(size), *got = malloc(size);
-	uint64_t d0 = blob_seal_read_bytes(true), c0 = blob_seal_read_bytes(false);
-	blob_manifest *m = NULL;
-	blob_wblob *w = NULL;
-	char path[512];
-	bool direct;
-	int fd;
-
-	assert_non_null(want);
-	assert_non_null(got);
-	for (uint64_t k = 0; k < size; k++)
-		want[k] = (uint8_t)(fx_rand(fx) | 1); /* no all-zero chunk: every one stored */
-	assert_int_equal(blob_wblob_create(fx->s, "sd", NULL, size), 0);
-	w = wb_open(fx, "sd", false);
-	assert_int_equal(blob_wblob_pwrite(w, want, size, 0), (ssize_t)size);
-	memcpy(want + 2 * MiB + 5, "rewritten", 9); /* a dirty page over a dirty page */
-	assert_int_equal(blob_wblob_pwrite(w, "rewritten", 9, 2 * MiB + 5), 9);
-	assert_int_equal(blob_wblob_seal(w, &m), 0);
-	assert_int_equal(blob_store_read(fx->s, m, got, size, 0), (ssize_t)size);
-	assert_memory_equal(got, want, size);
-
-	snprintf(path, sizeof path, "%s/wblobs/sd.data", fx->store);
-	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	direct = fd >= 0;
-	if (fd >= 0)
-		close(fd);
-	if (direct) {
-		assert_int_equal(blob_seal_read_bytes(true) - d0, 8 * MiB);
-		assert_int_equal(blob_seal_read_bytes(false) - c0, 4321);
-	} else {
-		assert_int_equal(blob_seal_read_bytes(true) - d0, 0);
-		assert_int_equal(blob_seal_read_bytes(false) - c0, size);
-	}
-	blob_manifest_free(m);
-	m = NULL;
-
-	d0 = blob_seal_read_bytes(true), c0 = blob_seal_read_bytes(false);
-	assert_int_equal(blob_wblob_seal(w, &m), 0);
-	assert_int_equal(blob_store_read(fx->s, m, got, size, 0), (ssize_t)size);
-	assert_memory_equal(got, want, size);
-	/* RADOS asks nothing before a write (exclusive creates): every chunk
-	 * of a seal is handed on as new there, so every one reads direct. */
-	uint64_t again = !direct ? 0 : fx_rados(fx) ? 8 * MiB : MiB;
-	assert_int_equal(blob_seal_read_bytes(true) - d0, again);
-	assert_int_equal(blob_seal_read_bytes(false) - c0, size - again);
-	blob_manifest_free(m);
-	blob_wblob_close(w);
-	free(want);
-	free(got);
-}
-
 /* A callback that says stop ends the seal with -ECANCELED right there,
  * gives no manifest, and leaves the wblob as it was: same content, and a
  * later seal completes. */
@@ -2379,7 +2314,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_gc, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_reopen, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_stage, blob_fx_setup, blob_fx_teardown),
-		cmocka_unit_test_setup_teardown(test_seal_reads_direct, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_share, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_share_streaming, blob_fx_setup, blob_fx_teardown),
 	};
