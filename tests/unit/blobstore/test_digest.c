@@ -160,6 +160,18 @@ static void test_digest_walk_goes_on(void **state)
 	free(flat);
 }
 
+/* The next piece of a feed at `at` of size bytes: n bytes (1 to 3 MiB),
+ * then, one time in four, a zero run of z (up to 1 MiB), within size. */
+static void next_piece(struct blob_fx *fx, size_t size, size_t at, size_t *n, size_t *z)
+{
+	*n = (size_t)fx_below(fx, 3 * MiB) + 1;
+	*z = (size_t)fx_below(fx, 4) == 0 ? (size_t)fx_below(fx, MiB) : 0;
+	if (*n > size - at)
+		*n = size - at;
+	if (*z > size - at - *n)
+		*z = size - at - *n;
+}
+
 /* The asynchronous form, fed in random pieces (more than its queue holds)
  * with zero runs between, agrees with the reference; one dropped before
  * its finish with a long zero run queued ends at once. */
@@ -175,11 +187,8 @@ static void test_async(void **state)
 	fx_fill(fx, flat, size);
 	assert_int_equal(blob_sha256_async_new(&a), 0);
 	while (at < size) {
-		size_t n = (size_t)fx_below(fx, 3 * MiB) + 1, z = (size_t)fx_below(fx, 4) == 0 ? (size_t)fx_below(fx, MiB) : 0;
-		if (n > size - at)
-			n = size - at;
-		if (z > size - at - n)
-			z = size - at - n;
+		size_t n, z;
+		next_piece(fx, size, at, &n, &z);
 		blob_sha256_async_update(a, flat + at, n);
 		memset(flat + at + n, 0, z);
 		blob_sha256_async_zeros(a, z);
@@ -217,11 +226,8 @@ static void test_async_lend(void **state)
 	assert_int_equal(blob_sha256_async_new(&a), 0);
 	assert_int_equal(blob_sha256_async_new(&c), 0);
 	while (at < size) {
-		size_t n = (size_t)fx_below(fx, 3 * MiB) + 1, z = (size_t)fx_below(fx, 4) == 0 ? (size_t)fx_below(fx, MiB) : 0;
-		if (n > size - at)
-			n = size - at;
-		if (z > size - at - n)
-			z = size - at - n;
+		size_t n, z;
+		next_piece(fx, size, at, &n, &z);
 		memcpy(req, flat + at, n);
 		if (fx_below(fx, 3) == 0) {
 			blob_sha256_async_update(a, req, n);
