@@ -21,6 +21,10 @@
 #                        ticks: take it before and after a step
 #   bench_cpu_per_gib T0 T1 BYTES
 #       CPU-seconds per GiB between two bench_cpu readings for BYTES moved
+#   bench_machine_cpu    every process's CPU so far (/proc/stat: user, nice,
+#                        system, irq, softirq), in clock ticks
+#   bench_cores T0 T1 SECONDS
+#       cores busy on average between two bench_machine_cpu readings
 #   bench_sha256_floor   seconds per GiB that SHA-256 takes on one core
 #       (openssl speed -evp sha256, 1 MiB blocks): an upload hashes every
 #       byte once (SPEC §2.1), one stream that cannot be split, so no
@@ -73,6 +77,13 @@ PY
 }
 
 bench_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+bench_machine_cpu() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+bench_cores() {
+    python3 -c 'import sys; print("%.2f" % ((float(sys.argv[2]) - float(sys.argv[1])) / float(sys.argv[4]) / max(float(sys.argv[3]), 1e-9)))' \
+        "$1" "$2" "$3" "$(getconf CLK_TCK)"
+}
 
 bench_cpu_per_gib() {
     python3 -c 'import sys; print("%.2f" % ((float(sys.argv[2]) - float(sys.argv[1])) / float(sys.argv[4]) / (int(sys.argv[3]) / 2**30)))' \
