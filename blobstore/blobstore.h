@@ -3,7 +3,8 @@
  *
  * Who calls it: model/ (creating, sealing, collecting blobs) and fs/ (reads,
  * SEEK_DATA/SEEK_HOLE, writes to writable blobs).  Nothing here knows about
- * FUSE, inodes or SQLite; this is the only code that includes <xxhash.h>.
+ * FUSE, inodes or SQLite; this is the only code that includes <xxhash.h>
+ * (through xxh.h).
  *
  * Workload: disk images of 1 MiB .. 100s of GiB, mostly sparse, read
  * sequentially by backup tools and randomly by qemu-img; written by uploads

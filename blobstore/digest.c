@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "blobstore_int.h"
 #include "imgfs_assert.h"

@@ -50,7 +50,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "blobstore_int.h"
 

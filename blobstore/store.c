@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "blobstore_int.h"
 #include "imgfs_assert.h"
