@@ -1,9 +1,10 @@
 /*
  * postgres.c — the PostgreSQL driver (db.h): metadata that several hosts
  * share (SPEC §13), through libpq.  Any libpq connection string or URL is
- * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).  One
- * file, as each driver is (docs/style.md: "two implementations of one
- * interface ... differ in one file each").
+ * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).  This
+ * file is the connection, its statements and its transactions;
+ * postgres_values.c turns the model's values into parameters and results
+ * back into values (postgres_int.h: the statement they share).
  *
  * Connections: one per thread of each process (db.c), as for SQLite.  A
  * connection that breaks (the server restarted, the network went away) is
@@ -15,10 +16,8 @@
  * become `$N` here (quoted strings and identifiers are left alone).  A
  * statement is prepared on its first execution, when its parameters'
  * types are known: integers are int8, blobs bytea (sent binary), text and
- * NULL "unknown" so that the server takes the type from the context.
- * Results come back as text: integers are parsed, booleans ('t'/'f') read
- * as 1/0, bytea decoded (PQunescapeBytea) into a buffer the statement
- * keeps until its next step.
+ * NULL "unknown" so that the server takes the type from the context;
+ * results come back as text (postgres_values.c reads them).
  *
  * Transactions: reads are single statements (autocommit, READ COMMITTED);
  * a write transaction takes a transaction-level advisory lock first, so
@@ -113,18 +112,13 @@
 
 #include <libpq-fe.h>
 
-#include "model_int.h"
+#include "postgres_int.h"
 
-#define PG_MAX_PARAMS 64
 #define PG_MAX_QUEUED 32 /* results a pipeline waits for before it is synced */
 #define PG_GATHER_MS 3   /* how long a woken watcher waits for the commits right behind */
 #define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
-#define PG_OID_INT8 20
-#define PG_OID_BYTEA 17
 #define PG_OUTCOME_WAIT_MS 30000 /* how long a lost commit's outcome is looked for (a server restarting) */
 #define PG_COMMITS_KEEP 86400    /* seconds a connection's imgfs_commits row outlives it after a crash */
-
-struct pg_stmt;
 
 /* A result the pipeline owes: whose it is, and what to do with it. */
 struct pg_queued {
@@ -159,31 +153,7 @@ struct pg_conn {
 	char sync_state[6];
 };
 
-struct pg_stmt {
-	db_stmt base;
-	char *sql;                  /* with $N parameters */
-	int nparams;
-	char name[16];
-	unsigned epoch;             /* prepared in this epoch; 0: not prepared */
-	Oid types[PG_MAX_PARAMS];   /* as prepared */
-	char *values[PG_MAX_PARAMS];
-	int lengths[PG_MAX_PARAMS];
-	int formats[PG_MAX_PARAMS];
-	Oid bound[PG_MAX_PARAMS];   /* the type of what is bound now */
-	PGresult *res;
-	int row, nrows;             /* row: the current one, -1 before the first */
-	int state;                  /* PG_IDLE, or sent in a pipeline: PG_OWED, PG_ARRIVED */
-	int err;                    /* PG_ARRIVED: the failure instead of res */
-	unsigned char *blob;        /* decoded bytea of column blob_col of the current row */
-	size_t blob_len;
-	int blob_col;
-	bool reads_only;            /* a SELECT: running it twice changes nothing */
-};
-
-enum { PG_IDLE, PG_OWED, PG_ARRIVED }; /* pg_stmt.state */
-
 #define CONN(c) ((struct pg_conn *)(c))
-#define ST(s) ((struct pg_stmt *)(s))
 
 /* SQLSTATE -> -errno; the one translation of the server's errors. */
 static int sqlstate_errno(const PGresult *r)
@@ -819,119 +789,6 @@ static int pg_send(db_stmt *st)
 	return rc;
 }
 
-static int bind(struct pg_stmt *s, int i, char *value, int len, int format, Oid type)
-{
-	if (i < 1 || i > s->nparams) {
-		free(value);
-		return -ERANGE;
-	}
-	free(s->values[i - 1]);
-	s->values[i - 1] = value;
-	s->lengths[i - 1] = len;
-	s->formats[i - 1] = format;
-	s->bound[i - 1] = type;
-	return 0;
-}
-
-static int pg_bind_int64(db_stmt *st, int i, int64_t v)
-{
-	char *t = malloc(24);
-	if (!t)
-		return -ENOMEM;
-	snprintf(t, 24, "%lld", (long long)v);
-	return bind(ST(st), i, t, 0, 0, PG_OID_INT8);
-}
-
-static int pg_bind_text(db_stmt *st, int i, const char *s)
-{
-	char *t = NULL;
-	if (s && !(t = strdup(s)))
-		return -ENOMEM;
-	return bind(ST(st), i, t, 0, 0, 0);
-}
-
-static int pg_bind_blob(db_stmt *st, int i, const void *p, size_t n)
-{
-	char *t = malloc(n ? n : 1);
-	if (!t)
-		return -ENOMEM;
-	if (n > INT32_MAX) {
-		free(t);
-		return -E2BIG;
-	}
-	memcpy(t, p, n);
-	return bind(ST(st), i, t, (int)n, 1, PG_OID_BYTEA);
-}
-
-static int pg_bind_null(db_stmt *st, int i)
-{
-	return bind(ST(st), i, NULL, 0, 0, 0);
-}
-
-static bool valid_col(struct pg_stmt *s, int i)
-{
-	return s->res && s->row >= 0 && s->row < s->nrows && i >= 0 && i < PQnfields(s->res);
-}
-
-static bool pg_col_null(db_stmt *st, int i)
-{
-	struct pg_stmt *s = ST(st);
-	return !valid_col(s, i) || PQgetisnull(s->res, s->row, i);
-}
-
-static int64_t pg_col_int64(db_stmt *st, int i)
-{
-	struct pg_stmt *s = ST(st);
-	if (pg_col_null(st, i))
-		return 0;
-	const char *v = PQgetvalue(s->res, s->row, i);
-	if (v[0] == 't' && v[1] == '\0')
-		return 1;
-	if (v[0] == 'f' && v[1] == '\0')
-		return 0;
-	return strtoll(v, NULL, 10);
-}
-
-static const char *pg_col_text(db_stmt *st, int i)
-{
-	struct pg_stmt *s = ST(st);
-	return pg_col_null(st, i) ? NULL : PQgetvalue(s->res, s->row, i);
-}
-
-/* Column i of the current row, a bytea, decoded once (the pointer stays
- * valid until the statement moves on, whichever of blob and bytes the
- * caller asks first). */
-static bool decode(struct pg_stmt *s, int i)
-{
-	if (s->blob_col == i)
-		return s->blob != NULL;
-	PQfreemem(s->blob);
-	s->blob_len = 0;
-	s->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &s->blob_len);
-	s->blob_col = i;
-	return s->blob != NULL;
-}
-
-static size_t pg_col_bytes(db_stmt *st, int i)
-{
-	struct pg_stmt *s = ST(st);
-	if (pg_col_null(st, i))
-		return 0;
-	if (PQftype(s->res, i) == PG_OID_BYTEA)
-		return decode(s, i) ? s->blob_len : 0;
-	return (size_t)PQgetlength(s->res, s->row, i);
-}
-
-static const void *pg_col_blob(db_stmt *st, int i)
-{
-	struct pg_stmt *s = ST(st);
-	if (pg_col_null(st, i))
-		return NULL;
-	if (PQftype(s->res, i) != PG_OID_BYTEA)
-		return PQgetvalue(s->res, s->row, i);
-	return decode(s, i) ? s->blob : NULL;
-}
-
 /* BEGIN and the lock wait for the transaction's first statement (pipe_open). */
 static int pg_begin_write(struct db_conn *dc)
 {
@@ -1222,28 +1079,6 @@ static int pg_tune(struct db_conn *dc)
 	}
 	PQclear(r);
 	return rc;
-}
-
-static int pg_col_count(db_stmt *st)
-{
-	return ST(st)->res ? PQnfields(ST(st)->res) : 0;
-}
-
-static const char *pg_col_name(db_stmt *st, int i)
-{
-	return ST(st)->res ? PQfname(ST(st)->res, i) : NULL;
-}
-
-static int pg_col_type(db_stmt *st, int i)
-{
-	struct pg_stmt *s = ST(st);
-	if (pg_col_null(st, i))
-		return DB_NULL;
-	switch (PQftype(s->res, i)) {
-	case PG_OID_BYTEA: return DB_BLOB;
-	case PG_OID_INT8: case 21: case 23: case 16: return DB_INTEGER; /* int8, int2, int4, bool */
-	default: return DB_TEXT;
-	}
 }
 
 const struct db_driver db_postgres = {
