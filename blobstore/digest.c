@@ -31,9 +31,9 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include "xxh.h"
 
 #include "blobstore_int.h"
+#include "xxh.h"
 #include "imgfs_assert.h"
 
 #define ZERO_FEED 65536

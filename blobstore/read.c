@@ -50,9 +50,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include "xxh.h"
 
 #include "blobstore_int.h"
+#include "xxh.h"
 
 #define ZERO_FEED 65536
 

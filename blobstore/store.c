@@ -34,9 +34,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "xxh.h"
 
 #include "blobstore_int.h"
+#include "xxh.h"
 #include "imgfs_assert.h"
 
 _Static_assert(BLOB_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XXH3");

@@ -12,8 +12,9 @@
  * against 0.013 (the plain streaming path is the slow one).  XXH3 names
  * every chunk written, checks every chunk read (SPEC §2.3) and hashes every
  * uploaded byte beside SHA-256 on the upload's one hashing thread, so that
- * is daemon CPU on every data path.  <xxh_x86dispatch.h> renames the plain calls to the dispatching
- * ones; CMake defines IMGFS_HAVE_XXH_DISPATCH when the library has them.
+ * is daemon CPU on every data path.  <xxh_x86dispatch.h> renames the plain
+ * calls to the dispatching ones; CMake defines IMGFS_HAVE_XXH_DISPATCH when
+ * the library has them.
  */
 #ifndef IMGFS_XXH_H
 #define IMGFS_XXH_H
