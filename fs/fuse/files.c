@@ -438,8 +438,12 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		 * SB_NOSEC), three round trips per I/O instead of one.  A shared
 		 * mapping of such an open is ENODEV (the kernel's rule for
 		 * direct_io files); other opens of the disk keep the page cache,
-		 * which the kernel invalidates on each direct write. */
-		fi->direct_io = (fi->flags & O_DIRECT) != 0;
+		 * which the kernel invalidates on each direct write.  A
+		 * write-only open (dd of= without seek=, cp) too: it cannot map
+		 * the file, and its writes skip a copy into new page-cache pages
+		 * (SPEC §11 "Decision (issue 38)": answered once in the overlay,
+		 * as before). */
+		fi->direct_io = (fi->flags & O_DIRECT) != 0 || (fi->flags & O_ACCMODE) == O_WRONLY;
 	} else if (fs_node_is_import(n)) {
 		/* Being imported from a URL (§5.2): the task's alone until it
 		 * ends — a reader's view of the blob would not follow its writes. */

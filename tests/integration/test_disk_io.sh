@@ -7,6 +7,9 @@
 #     before each read and no getxattr (security.capability) before each
 #     write, which tripled the round trips and cut 4k random I/O to a fifth.
 #   - Buffered writes come in max_write pieces: one request per MiB.
+#   - A write-only open (dd without seek=, cp) takes the direct path too:
+#     no copy into the FUSE page cache, no getxattr per write; a reader
+#     holding the disk open still sees its bytes.
 #   - The daemon writes overlays in pieces of 64 KiB at most and starts
 #     writeback every 8 MiB of a sequential run (counted with strace).
 #   - fsx.py with O_DIRECT, Linux AIO (io_submit) and shared-mapping writes
@@ -76,6 +79,27 @@ cmp "$T/back" <(head -c 4096 /dev/zero) || fail "an O_DIRECT read misses a buffe
 say "buffered writes: one request per MiB (max_write), 16 MiB with conv=fsync"
 got=$(counted write fsync -- dd if=/dev/urandom of="$D" bs=1M count=16 seek=32 conv=notrunc,fsync status=none)
 assert_eq "write=16 fsync=1 " "$got" "requests for 16 MiB written through the page cache"
+
+say "write-only opens (dd without seek=, cp) take the direct path: one write request each, no getxattr, no getattr"
+# Without it each write(2) was copied into the FUSE inode's page cache
+# first and asked about security.capability: 0.44-0.58x a local file for
+# dd conv=fsync over a system disk, against 1.07-1.13 GB/s direct.
+head -c "$MiB" /dev/urandom >"$T/wo"
+got=$(counted write getxattr getattr -- dd if="$T/wo" of="$D" bs=4k count=256 conv=notrunc status=none)
+assert_eq "write=256 getxattr=0 getattr=0 " "$got" "requests for 256 write-only writes of 4 KiB"
+cmp -n "$MiB" "$D" "$T/wo" || fail "a write-only writer's bytes did not land"
+say "a reader holding the disk open sees a write-only writer's bytes (its cached pages dropped)"
+head -c "$MiB" /dev/urandom >"$T/wo"
+python3 - "$D" "$T/wo" <<'PY' || fail "a reader's cached pages outlived a write-only writer's write"
+import os, subprocess, sys
+disk, new = sys.argv[1:]
+fd = os.open(disk, os.O_RDONLY)
+before = os.pread(fd, 1 << 20, 0)  # now in the page cache
+subprocess.run(["dd", "if=" + new, "of=" + disk, "bs=64k", "conv=notrunc", "status=none"], check=True)
+after = os.pread(fd, 1 << 20, 0)
+want = open(new, "rb").read()
+sys.exit(0 if after == want and before != want else 1)
+PY
 
 say "overlay writes: pieces of 64 KiB at most, writeback started every 8 MiB of a run (strace of the daemon)"
 # Both guard a measured speed (blobstore/wblob.c, "Overlay bytes"): 1 MiB
