@@ -38,7 +38,8 @@
  * (another file system, another kind of backend): then bytes, from then
  * on.
  *
- * Lanes: up to BATCH_LANES threads, started when a chunk finds none idle,
+ * Lanes: up to the backend's batching->lanes threads (local 8, RADOS 4:
+ * each measured, see there), started when a chunk finds none idle,
  * each with its own backend batch and a page-aligned buffer (the local
  * backend writes from it with O_DIRECT).  A lane stages the chunk it was
  * handed and commits its backend batch itself when that holds
@@ -76,8 +77,6 @@
 
 #include "blobstore_int.h"
 
-#define BATCH_LANES 4    /* measured: 3 or 4 keep one disk busy, 2 do not */
-
 enum lane_cmd { LANE_IDLE, LANE_ADD, LANE_COMMIT, LANE_QUIT };
 
 struct lane {
@@ -102,8 +101,8 @@ struct blob_batch {
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* a lane's cmd went back to IDLE */
 	int nlanes;             /* started */
-	int max_lanes;          /* BATCH_LANES, or fewer once a start failed */
-	struct lane lane[BATCH_LANES];
+	int max_lanes;          /* the backend's lanes, or fewer once a start failed */
+	struct lane lane[BLOB_BATCH_LANES];
 	int placed; /* chunks stored since the batch was made */
 	int err;    /* the first error, sticky */
 	bool no_link; /* blob_batch_copy: copy_from failed once, copy bytes */
@@ -268,7 +267,7 @@ void blob_batch_free(blob_batch *b)
 	pthread_mutex_unlock(&b->lock);
 	for (int i = 0; i < b->nlanes; i++)
 		pthread_join(b->lane[i].thread, NULL);
-	for (int i = 0; i < BATCH_LANES; i++) {
+	for (int i = 0; i < BLOB_BATCH_LANES; i++) {
 		if (b->lane[i].bb != NULL) /* drops what it did not commit */
 			be->batching->free(b->lane[i].bb);
 		free(b->lane[i].buf);
@@ -300,7 +299,9 @@ int blob_batch_new_key(blob_batch **out, blob_store *s, const blob_key *key)
 		return -ENOMEM;
 	b->s = s;
 	b->key = blob_key_ref(key);
-	b->max_lanes = BATCH_LANES;
+	b->max_lanes = be->batching && be->batching->lanes > 0 && be->batching->lanes <= BLOB_BATCH_LANES
+	                   ? be->batching->lanes
+	                   : 1;
 	if ((rc = pthread_mutex_init(&b->lock, NULL)) != 0) {
 		free(b);
 		return -rc;

@@ -148,6 +148,8 @@ int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
 
 /* Most chunks a backend batch holds between two commits (see blob_batch). */
 #define BLOB_BATCH_MAX 64
+/* The most lanes a backend's batching may ask for (lanes, below). */
+#define BLOB_BATCH_LANES 8
 
 /* A backend stores chunk bytes by id; it never hashes.  The local directory
  * backend (backend/local.c) and the RADOS backend (backend/rados.c, an
@@ -204,6 +206,8 @@ struct blob_log;           /* blobstore_int.h */
  *            before adding it (a backend whose add of a chunk it has
  *            costs a write); false: the store adds without asking (an
  *            add that finds the chunk costs no more than a question).
+ *   lanes    how many threads a store's batch keeps writing at once
+ *            (batch.c; 1..BLOB_BATCH_LANES), measured per backend.
  * Ids added between two commits are distinct, at most BLOB_BATCH_MAX
  * (-E2BIG beyond).  A failed add leaves nothing of its chunk; a failed
  * commit may have placed some of its chunks, each whole and durable. */
@@ -214,6 +218,7 @@ struct blob_backend_batching {
 	int (*commit)(struct blob_backend_batch *b);
 	void (*free)(struct blob_backend_batch *b);
 	bool ask_first;
+	int lanes;
 };
 
 struct blob_backend {

@@ -811,6 +811,11 @@ static const struct blob_backend_batching local_batching = {
 	.commit = local_batch_commit,
 	.free = local_batch_free,
 	.ask_first = true,
+	/* 8 O_DIRECT writes in flight (stop 40): a 4 GiB QCOW2 upload took
+	 * 4.46-4.71 s against 5.23-5.39 s with 4, the two builds in turn;
+	 * the source's reads share the disk, and a lane idle more often is
+	 * one the writer waits for less.  2 did not keep one disk busy. */
+	.lanes = 8,
 };
 
 int blob_backend_local_new(struct blob_backend **out, const char *dir)

@@ -657,6 +657,7 @@ static const struct blob_backend_batching rados_batching = {
 	.commit = blob_rados_batch_commit,
 	.free = blob_rados_batch_free,
 	.ask_first = false,
+	.lanes = 4, /* 4 writes in flight each: 16 ops */
 };
 
 int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
