@@ -40,6 +40,7 @@ struct model {
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
 	atomic_int_fast64_t writes;    /* write transactions begun (model_begin) */
 	atomic_int_fast64_t round_trips; /* exchanges with a database server (db.h) */
+	atomic_int_fast64_t change_wakes; /* model_changes_wait woken by this process's commit */
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
 	atomic_int running_here;       /* tasks of any kind this process runs (task.c) */

@@ -439,7 +439,16 @@ int model_changes_wait(model *m, int timeout_ms)
 	 * can tell): cached rows may be old. */
 	if ((rc = c->drv->wait_change(c->db, timeout_ms)) != 0)
 		rows_changed(m);
+	if (rc == 2) {
+		atomic_fetch_add(&m->change_wakes, 1);
+		rc = 1;
+	}
 	return rc;
+}
+
+int64_t model_change_wakes(model *m)
+{
+	return atomic_load(&m->change_wakes);
 }
 
 int64_t model_scan_steps(model *m)

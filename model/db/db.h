@@ -135,7 +135,9 @@ struct db_driver {
 	/* Rows changed by the last INSERT, UPDATE or DELETE of c. */
 	int64_t (*changes)(struct db_conn *c);
 	/* Waits until another connection may have committed, at most
-	 * timeout_ms: 1 (maybe), 0 (no), -errno (and the time was waited). */
+	 * timeout_ms: 1 (maybe), 2 (yes, woken by a commit of this process:
+	 * counted, model_change_wakes), 0 (no), -errno (and the time was
+	 * waited). */
 	int (*wait_change)(struct db_conn *c, int timeout_ms);
 	/* Keeps what the database's planner knows of the tables true enough
 	 * for the model's statements; called every few seconds by each mount

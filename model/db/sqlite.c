@@ -29,7 +29,66 @@ struct sqlite_conn {
 	struct db_conn base;
 	sqlite3 *db;
 	int64_t seen; /* data_version at the last wait_change */
+	bool writing; /* in a transaction begun by begin_write */
 };
+
+/* Commits of write transactions by this process's connections: a watcher
+ * waiting in wait_change wakes on them at once rather than at its next
+ * poll of data_version (a task this mount ran is seen ending, and `imgfs
+ * wait` returns, within milliseconds, not up to SQ_POLL_MS later).  Other
+ * processes' commits are still found by the poll. */
+static pthread_mutex_t commits_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t commits_cond;
+static pthread_once_t commits_once = PTHREAD_ONCE_INIT;
+static uint64_t commits;
+
+static void commits_init(void)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&commits_cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static uint64_t commits_seen(void)
+{
+	uint64_t k;
+	pthread_once(&commits_once, commits_init);
+	pthread_mutex_lock(&commits_lock);
+	k = commits;
+	pthread_mutex_unlock(&commits_lock);
+	return k;
+}
+
+static void commits_tell(void)
+{
+	pthread_once(&commits_once, commits_init);
+	pthread_mutex_lock(&commits_lock);
+	commits++;
+	pthread_cond_broadcast(&commits_cond);
+	pthread_mutex_unlock(&commits_lock);
+}
+
+/* Until a commit after `seen` or `ms` passed: true when a commit came. */
+static bool commits_wait(uint64_t seen, int ms)
+{
+	struct timespec t;
+	bool came;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&commits_lock);
+	while (commits == seen && pthread_cond_timedwait(&commits_cond, &commits_lock, &t) == 0)
+		;
+	came = commits != seen;
+	pthread_mutex_unlock(&commits_lock);
+	return came;
+}
 
 struct sqlite_stmt {
 	db_stmt base;
@@ -194,7 +253,9 @@ static void sq_rewind(db_stmt *st)
 
 static int sq_begin_write(struct db_conn *c)
 {
-	return sq_exec(c, "BEGIN IMMEDIATE");
+	int rc = sq_exec(c, "BEGIN IMMEDIATE");
+	CONN(c)->writing = rc == 0;
+	return rc;
 }
 
 static int sq_begin_read(struct db_conn *c)
@@ -204,11 +265,16 @@ static int sq_begin_read(struct db_conn *c)
 
 static int sq_commit(struct db_conn *c)
 {
-	return sq_exec(c, "COMMIT");
+	int rc = sq_exec(c, "COMMIT");
+	if (rc == 0 && CONN(c)->writing)
+		commits_tell();
+	CONN(c)->writing = false;
+	return rc;
 }
 
 static void sq_rollback(struct db_conn *c)
 {
+	CONN(c)->writing = false;
 	if (!sqlite3_get_autocommit(CONN(c)->db))
 		sq_exec(c, "ROLLBACK");
 }
@@ -263,24 +329,28 @@ static int64_t sq_data_version(struct db_conn *c)
 }
 
 /* SQLite cannot be told of another process's commit: poll data_version
- * every SQ_POLL_MS. */
+ * every SQ_POLL_MS, and wake at once on a write committed by this
+ * process (commits_tell): 2 when that is what found the change. */
 #define SQ_POLL_MS 200
 static int sq_wait_change(struct db_conn *c, int timeout_ms)
 {
+	bool woken = false;
 	for (;;) {
+		uint64_t k = commits_seen(); /* before the look: none is missed */
 		int64_t v = sq_data_version(c);
 		if (v < 0)
 			return -EIO;
 		if (v != CONN(c)->seen) {
 			CONN(c)->seen = v;
-			return 1;
+			return woken ? 2 : 1;
 		}
 		if (timeout_ms <= 0)
 			return 0;
 		int ms = timeout_ms < SQ_POLL_MS ? timeout_ms : SQ_POLL_MS;
-		struct timespec ts = {0, ms * 1000000L};
-		nanosleep(&ts, NULL);
-		timeout_ms -= ms;
+		int64_t t0 = model_mono_ns();
+		woken = commits_wait(k, ms);
+		int64_t spent = (model_mono_ns() - t0) / 1000000;
+		timeout_ms -= woken ? (int)(spent < ms ? spent : ms) : ms;
 	}
 }
 

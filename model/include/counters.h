@@ -33,6 +33,10 @@ int64_t model_writes(model *m);
 /* Network exchanges with the database server (PostgreSQL; 0 for SQLite):
  * what a request waits for, one after another. */
 int64_t model_round_trips(model *m);
+/* Waits of model_changes_wait that a write committed by this process
+ * ended at once (SQLite: rather than its next look at the database,
+ * up to 200 ms later; PostgreSQL's notifications are prompt anyway). */
+int64_t model_change_wakes(model *m);
 
 /* ---- what /stats counts (meta/stats.c, task/task.c) ------------------------ */
 

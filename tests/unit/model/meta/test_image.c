@@ -5,6 +5,7 @@
  * descriptions and tags (§2.1, §6.1); removal; external ids; times; error
  * files.
  */
+#include <pthread.h>
 #include <regex.h>
 
 #include "test_util.h"
@@ -230,6 +231,49 @@ static struct model_image get_counted(model *m, int64_t id, unsigned want, int64
 	assert_int_equal(r.id, img.region_id);
 	*statements = model_statements(m) - before;
 	return img;
+}
+
+/* A write committed by this process ends a watcher's wait at once
+ * (SQLite: instead of its next poll of data_version, up to 200 ms later),
+ * and is counted as such; the wait still says 1. */
+struct later_write {
+	model *m;
+	int64_t id;
+	int rc;
+};
+
+static void *write_later(void *arg)
+{
+	struct later_write *w = arg;
+	struct model_err err = {0};
+	struct timespec ms50 = {0, 50000000};
+	nanosleep(&ms50, NULL); /* the waiter is asleep by then, or about to look */
+	w->rc = model_image_set(w->m, w->id, MODEL_FIELD_DESCRIPTION, "later", &err);
+	return NULL;
+}
+
+static void test_change_wakes(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t id = ut_image(fx, fx->r1, ut_account(fx, "alice"), MODEL_FOLDER_PRIVATE, "woken");
+	struct later_write w = {NULL, id, -1};
+	pthread_t t;
+	int woke = 0;
+
+	assert_int_equal(ut_open(&w.m, fx->dir, fx->pgdb, &err), 0);
+	while (model_changes_wait(fx->m, 0) != 0) /* what the setup committed */
+		;
+	int64_t wakes = model_change_wakes(fx->m);
+	assert_int_equal(pthread_create(&t, NULL, write_later, &w), 0);
+	for (int i = 0; i < 20 && woke == 0; i++)
+		woke = model_changes_wait(fx->m, 10000);
+	pthread_join(t, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(woke, 1);
+	if (!fx->pgdb[0]) /* PostgreSQL's notification wakes it: not counted */
+		assert_int_equal(model_change_wakes(fx->m) - wakes, 1);
+	model_close(w.m);
 }
 
 static void test_row_cache(void **state)
@@ -1005,6 +1049,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_returns_the_row, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refs, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_row_cache, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_change_wakes, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_name, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_order_and_paging, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_stop_value, ut_setup, ut_teardown),
