@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "dirs.h"
 #include "fs.h"
+#include "pollers.h"
 #include "watch.h"
 
 #define NS 1000000000LL
@@ -219,9 +220,11 @@ void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool nam
 		return;
 	/* The source's copies/ listing and the copy's entry there. */
 	fuse_lowlevel_notify_inval_inode(ctx->se, fs_ino(FS_K_IMAGE, src, FS_SUB_COPIES), -1, 0);
-	for (unsigned f = 0; f <= COPY_FILES; f++)
-		fuse_lowlevel_notify_inval_inode(ctx->se, fs_ino(FS_K_IMAGE, src, FS_SUB_COPY + 4 * (unsigned)c->region_id + f),
-		                                 -1, 0);
+	for (unsigned f = 0; f <= COPY_FILES; f++) {
+		fuse_ino_t ino = fs_ino(FS_K_IMAGE, src, FS_SUB_COPY + 4 * (unsigned)c->region_id + f);
+		fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
+		fs_poll_wake(ino); /* imgfs wait on copies/<region>/ */
+	}
 	if (names && model_region_get(ctx->m, c->region_id, &r) == 0)
 		fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_IMAGE, src, FS_SUB_COPIES), r.name, strlen(r.name));
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "imgfs_assert.h"
 #include "log.h"
 #include "ops_int.h"
+#include "pollers.h"
 #include "stats.h"
 
 #define WRITE_MAX 4096 /* SPEC §12 */
@@ -326,6 +328,7 @@ static void fh_free(struct fh *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&handles_lock);
+	fs_poll_forget(h);
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
 	blob_manifest_free(h->man);
@@ -912,6 +915,56 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	ops_count(req, FS_OP_RELEASE, ino, NULL);
 	fh_free((struct fh *)(uintptr_t)fi->fh);
 	ops_reply_err(req, 0);
+}
+
+/* Whether generated file ino renders now other than what h took at open:
+ * 1, 0, or -errno (gone, unreadable: a change too, for a poller). */
+static int text_changed(fuse_req_t req, fuse_ino_t ino, const struct fh *h)
+{
+	struct fs_buf b = {.budget = &render_budget};
+	struct fs_node n;
+	int rc = ops_resolve(req, ino, &n);
+	if (rc < 0)
+		return rc;
+	uint64_t owner = render_owner_of(&n.caller);
+	bool lane = render_in_lane(&n);
+	if (lane)
+		lane_enter(owner);
+	if ((rc = fs_render(h->ctx, &n, &b, NULL)) == 0)
+		rc = b.len != h->text->buf.len || (b.len && memcmp(b.p, h->text->buf.p, b.len) != 0);
+	if (lane)
+		lane_leave(owner);
+	fs_buf_release(&b);
+	return rc;
+}
+
+/* poll(2) (SPEC §12 "Generated files"): every file is readable and
+ * writable at once, as a regular file is; a generated file is also
+ * POLLPRI (with POLLERR when it is gone) once what it renders differs from
+ * what this descriptor took at open — reopen to read it.  Asked to be told
+ * (ph), the handle waits for its inode's next invalidation (pollers.c), which
+ * every change of its object brings; registered before the look, so a
+ * change between the two still wakes it. */
+void ops_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	ops_count(req, FS_OP_POLL, ino, NULL);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	unsigned ready = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+	int rc;
+	if (h->kind != FH_TEXT) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, ready);
+		return;
+	}
+	rc = ph ? fs_poll_wait(h, ino, ph) : 0;
+	if (rc == 0)
+		rc = text_changed(req, ino, h);
+	if (rc != 0) {
+		fs_poll_forget(h);
+		ready |= POLLPRI | (rc < 0 ? POLLERR : 0);
+	}
+	fuse_reply_poll(req, ready);
 }
 
 void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)

@@ -5,7 +5,7 @@
  * once.  Every refusal other than "no such entry" is logged with its
  * reason (fs_refuse).
  *
- * Open files (open, read, write, flush, release, lseek, fallocate, and
+ * Open files (open, read, write, flush, release, lseek, poll, fallocate, and
  * the create verbs that open what they make) are in files.c; the request
  * helpers both files use (ops_ctx, ops_count, ops_reply_err, ops_resolve,
  * ops_refuse, ops_fill_entry) are declared in ops_int.h.
@@ -1135,6 +1135,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = op_removexattr,
 	.create = op_create,
 	.lseek = ops_lseek,
+	.poll = ops_poll,
 	.fallocate = ops_fallocate,
 	.copy_file_range = ops_copy_file_range,
 };

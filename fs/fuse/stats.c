@@ -65,7 +65,7 @@ static const char *const op_names[FS_OP_COUNT] = {
 	[FS_OP_FSYNC] = "fsync", [FS_OP_OPENDIR] = "opendir", [FS_OP_READDIR] = "readdir",
 	[FS_OP_READDIRPLUS] = "readdirplus", [FS_OP_STATFS] = "statfs", [FS_OP_SETXATTR] = "setxattr",
 	[FS_OP_GETXATTR] = "getxattr", [FS_OP_LISTXATTR] = "listxattr", [FS_OP_REMOVEXATTR] = "removexattr",
-	[FS_OP_CREATE] = "create", [FS_OP_LSEEK] = "lseek", [FS_OP_FALLOCATE] = "fallocate",
+	[FS_OP_CREATE] = "create", [FS_OP_LSEEK] = "lseek", [FS_OP_FALLOCATE] = "fallocate", [FS_OP_POLL] = "poll",
 	[FS_OP_COPY_FILE_RANGE] = "copy_file_range",
 };
 

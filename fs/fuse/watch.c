@@ -23,6 +23,7 @@
 #include "dirs.h"
 #include "fs.h"
 #include "log.h"
+#include "pollers.h"
 #include "watch.h"
 
 /* How long one wait for a commit lasts: the longest an unmount waits for
@@ -42,9 +43,12 @@ static enum fs_class folder_class(enum model_folder f)
 	}
 }
 
+/* The kernel's cached pages and attributes of ino go, and whoever waits
+ * in poll(2) on it looks again (pollers.c). */
 static void inval(struct fs_ctx *ctx, fuse_ino_t ino)
 {
 	fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
+	fs_poll_wake(ino);
 }
 
 /* Every inode an object can have (its directory, files — ids below

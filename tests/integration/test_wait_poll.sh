@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPEC §12 "Generated files", §1 (imgfs wait): poll(2) on a generated file
+# is POLLPRI once the file differs from what its descriptor took at open,
+# and `imgfs wait` sleeps on that instead of waking every 200 ms to look.
+#   - a status unchanged since open: no POLLPRI; an upload begun: POLLPRI
+#     (the kernel asked, the daemon answered, FUSE_POLL counted in /stats),
+#     and a new descriptor reads the new status and is quiet again;
+#   - `imgfs wait` on that upload ends by a POLLPRI (strace shows the
+#     poll(2) that returned it), with the image available;
+#   - the whole chain for a task this mount runs: a commit of the task's
+#     thread wakes the watcher at once (SQLite would be polled every 200 ms
+#     otherwise: the unit test test_change_wakes counts that), the
+#     watcher's invalidation wakes the poller.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+command -v strace >/dev/null || fail "strace is not installed (scripts/install-deps installs it)"
+setup_mount
+P="$R/private"
+mkdir "$P/p"
+head -c $((3 << 20)) /dev/urandom >"$T/disk.raw"
+printf '\x55\xaa' | dd of="$T/disk.raw" bs=1 seek=510 conv=notrunc status=none # a raw disk: an MBR
+
+polls() { awk '$1 == "imgfs_requests_total{op=\"poll\"}" { print $2 }' "$M/stats"; }
+
+say "poll(2) on status: quiet while it is what was opened, POLLPRI once an upload began"
+before=$(polls)
+python3 - "$P/p" "$T/disk.raw" <<'PY' || fail "poll(2) on status did not follow the upload"
+import os, select, sys
+img, src = sys.argv[1:]
+def pri(fd, ms):
+    p = select.poll()
+    p.register(fd, select.POLLPRI)
+    return [ev for _, ev in p.poll(ms)]
+fd = os.open(img + "/status", os.O_RDONLY)
+first = os.read(fd, 100)
+assert first == b"queued\n", first
+assert pri(fd, 0) == [], "POLLPRI on a status that did not change"
+out = os.open(img + "/disks/vda", os.O_WRONLY | os.O_CREAT)
+os.write(out, open(src, "rb").read(1 << 20))  # uploading now
+ev = pri(fd, 30000)  # woken by the change, long before this
+assert ev and ev[0] & select.POLLPRI, ev
+fd2 = os.open(img + "/status", os.O_RDONLY)
+now = os.read(fd2, 100)
+assert now != first, now
+assert pri(fd2, 0) == [], "POLLPRI on a descriptor opened after the change"
+os.close(out)  # a partial raw disk: the upload ends (available or error)
+PY
+after=$(polls)
+((after > before)) || fail "no FUSE_POLL reached the daemon ($before, then $after)"
+
+say "imgfs wait on an upload wakes by POLLPRI when it ends"
+mkdir "$P/w"
+exec {up}>"$P/w/disks/vda"
+head -c $((1 << 20)) "$T/disk.raw" >&"$up"
+assert_eq uploading "$(cat "$P/w/status")" "status while the upload is open"
+strace -f -qq -e trace=poll -e signal=none -o "$T/wait.strace" "$IMGFS" wait -q "$P/w" {up}>&- &
+waiter=$!
+for ((i = 0; i < 100; i++)); do # until it sleeps in poll(2)
+    grep -q 'poll(\[{fd=' "$T/wait.strace" 2>/dev/null && break
+    sleep 0.05
+done
+tail -c +$((1 << 20 | 1)) "$T/disk.raw" >&"$up"
+exec {up}>&-
+wait "$waiter" || fail "imgfs wait: $(cat "$P/w/status"): $(cat "$P/w/error")"
+assert_eq available "$(cat "$P/w/status")" "status after imgfs wait"
+cmp "$P/w/disks/vda" "$T/disk.raw" || fail "the uploaded disk differs"
+grep -q 'revents=POLLPRI' "$T/wait.strace" ||
+    { cat "$T/wait.strace" >&2; fail "imgfs wait was never woken by a POLLPRI"; }
