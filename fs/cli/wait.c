@@ -5,8 +5,13 @@
  * Who calls it: main.c, when argv[1] is "wait"; users and scripts, on a
  * mounted tree.  It knows nothing of the model: it reads the directories'
  * files through the file system, the way any script would — `status`,
- * `progress`, `task` and `error` — every POLL_MS, each read a fresh open
- * (a generated file's content is taken at open).
+ * `progress`, `task` and `error` — each read a fresh open (a generated
+ * file's content is taken at open) — every POLL_MS, or as soon as a
+ * `status` changes: between two looks it sleeps in poll(2) on a
+ * descriptor of each `status`, opened before the look, which imgfs makes
+ * POLLPRI once the file differs from what that descriptor took (SPEC
+ * §12), so a task that ends is seen in milliseconds, not up to POLL_MS
+ * later.  On a file system without that, poll(2) just sleeps POLL_MS.
  *
  * A PATH is a directory with a `status` file holding an image's or a
  * snapshot's status (an image directory, snapshots/<id>/, copies/<region>/);
@@ -40,6 +45,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +176,27 @@ static void parse_task(struct waited *w, char *text)
 			w->rate = strtod(v, NULL);
 		else if (strcmp(line, "eta") == 0)
 			w->eta = strtod(v, NULL);
+	}
+}
+
+/* Descriptors of the `status` files of the paths still waited for (-1 for
+ * the others, and where one cannot be opened: the look says why). */
+static void watch_open(const struct waited *ws, int n, struct pollfd *pf)
+{
+	char path[PATH_MAX];
+	for (int i = 0; i < n; i++) {
+		pf[i] = (struct pollfd){-1, POLLPRI, 0};
+		if (!ws[i].done && snprintf(path, sizeof(path), "%s/status", ws[i].path) < (int)sizeof(path))
+			pf[i].fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+}
+
+static void watch_close(struct pollfd *pf, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (pf[i].fd >= 0)
+			close(pf[i].fd);
+		pf[i].fd = -1;
 	}
 }
 
@@ -491,9 +518,9 @@ static bool check_path(const char *path)
 
 int fs_wait_main(int argc, char **argv)
 {
-	struct timespec pause = {0, POLL_MS * 1000000L};
 	double timeout = -1, start = now_s();
 	struct waited *ws;
+	struct pollfd *pf;
 	bool quiet = false, bars, timed_out = false, all = true;
 	int n;
 
@@ -502,8 +529,12 @@ int fs_wait_main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		if (!check_path(argv[i]))
 			return 2;
-	if (!(ws = calloc((size_t)n, sizeof(*ws)))) {
+	ws = calloc((size_t)n, sizeof(*ws));
+	pf = calloc((size_t)n, sizeof(*pf));
+	if (!ws || !pf) {
 		fprintf(stderr, "imgfs wait: out of memory\n");
+		free(ws);
+		free(pf);
 		return 1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -525,6 +556,8 @@ int fs_wait_main(int argc, char **argv)
 	}
 	for (;;) {
 		bool pending = false;
+		int ms = POLL_MS;
+		watch_open(ws, n, pf);
 		for (int i = 0; i < n; i++) {
 			if (!ws[i].done)
 				poll_one(&ws[i]);
@@ -540,10 +573,16 @@ int fs_wait_main(int argc, char **argv)
 			timed_out = true;
 			break;
 		}
-		nanosleep(&pause, NULL);
+		if (timeout >= 0 && (timeout - (now_s() - start)) * 1000 < ms)
+			ms = (int)((timeout - (now_s() - start)) * 1000) + 1;
+		/* Until a status changes, POLL_MS, or a resize (SIGWINCH). */
+		poll(pf, (nfds_t)n, ms);
+		watch_close(pf, n);
 	}
+	watch_close(pf, n);
 	for (int i = 0; i < n; i++)
 		all &= report(&ws[i], timed_out);
 	free(ws);
+	free(pf);
 	return all ? 0 : 1;
 }
