@@ -17,6 +17,11 @@ int64_t model_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+struct timespec model_mono_timespec(int64_t mono_ns)
+{
+	return (struct timespec){.tv_sec = (time_t)(mono_ns / 1000000000), .tv_nsec = (long)(mono_ns % 1000000000)};
+}
+
 int64_t model_mono_ns(void)
 {
 	struct timespec ts;

@@ -573,8 +573,9 @@ int fs_wait_main(int argc, char **argv)
 			timed_out = true;
 			break;
 		}
-		if (timeout >= 0 && (timeout - (now_s() - start)) * 1000 < ms)
-			ms = (int)((timeout - (now_s() - start)) * 1000) + 1;
+		double left_ms = (timeout - (now_s() - start)) * 1000;
+		if (timeout >= 0 && left_ms < ms)
+			ms = (int)left_ms + 1;
 		/* Until a status changes, POLL_MS, or a resize (SIGWINCH). */
 		poll(pf, (nfds_t)n, ms);
 		watch_close(pf, n);

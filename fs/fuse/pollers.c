@@ -15,6 +15,8 @@
  * list once: the waiters are few (one per `imgfs wait` path), and each
  * change invalidates a few dozen inodes at most.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "pollers.h"

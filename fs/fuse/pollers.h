@@ -6,9 +6,6 @@
 #ifndef IMGFS_POLLERS_H
 #define IMGFS_POLLERS_H
 
-#include <errno.h>
-#include <pthread.h>
-
 #include "fs.h"
 
 /* key (a file handle) waits for inode ino to change: ph is notified at the

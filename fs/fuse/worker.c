@@ -45,29 +45,6 @@ static bool stopping(struct fs_ctx *ctx)
 	return __atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE) != 0;
 }
 
-/* fs_mono_ns as the timespec pthread_cond_timedwait takes. */
-static struct timespec mono_now(void)
-{
-	int64_t ns = fs_mono_ns();
-	return (struct timespec){.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)};
-}
-
-static struct timespec mono_add_ms(struct timespec t, long ms)
-{
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
-	return t;
-}
-
-static bool mono_before(struct timespec a, struct timespec b)
-{
-	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
-}
-
 static uint64_t kicks_now(struct fs_ctx *ctx)
 {
 	uint64_t k;
@@ -101,14 +78,13 @@ static void *worker_main(void *arg)
 {
 	struct fs_worker *w = arg;
 	struct fs_ctx *ctx = w->ctx;
-	struct timespec next_hk = mono_now();
+	int64_t next_hk = fs_mono_ns(), until;
 	int last_err = 0;
 
 	while (!stopping(ctx)) {
-		struct timespec now = mono_now(), until;
-		if (w->housekeeper && !mono_before(now, next_hk)) {
+		if (w->housekeeper && fs_mono_ns() >= next_hk) {
 			housekeeping(ctx);
-			next_hk = mono_add_ms(mono_now(), HOUSEKEEPING_S * 1000L);
+			next_hk = fs_mono_ns() + HOUSEKEEPING_S * 1000000000LL;
 		}
 		uint64_t seen = kicks_now(ctx);
 		int rc = model_task_work(ctx->m, &ctx->stopping);
@@ -118,10 +94,10 @@ static void *worker_main(void *arg)
 		if (rc < 0 && rc != last_err)
 			fs_log(ctx, "background tasks: %s (retrying every %d ms)", strerror(-rc), WORK_POLL_MS);
 		last_err = rc;
-		until = mono_add_ms(mono_now(), WORK_POLL_MS);
-		if (w->housekeeper && mono_before(next_hk, until))
+		until = fs_mono_ns() + WORK_POLL_MS * 1000000LL;
+		if (w->housekeeper && next_hk < until)
 			until = next_hk;
-		idle_wait(ctx, seen, until);
+		idle_wait(ctx, seen, model_mono_timespec(until));
 	}
 	return NULL;
 }

@@ -29,7 +29,6 @@ struct sqlite_conn {
 	struct db_conn base;
 	sqlite3 *db;
 	int64_t seen; /* data_version at the last wait_change */
-	bool writing; /* in a transaction begun by begin_write */
 };
 
 /* Commits of write transactions by this process's connections: a watcher
@@ -70,18 +69,12 @@ static void commits_tell(void)
 	pthread_mutex_unlock(&commits_lock);
 }
 
-/* Until a commit after `seen` or `ms` passed: true when a commit came. */
-static bool commits_wait(uint64_t seen, int ms)
+/* Until a commit after `seen` or the monotonic time `until`: true when a
+ * commit came. */
+static bool commits_wait(uint64_t seen, int64_t until)
 {
-	struct timespec t;
+	struct timespec t = model_mono_timespec(until);
 	bool came;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&commits_lock);
 	while (commits == seen && pthread_cond_timedwait(&commits_cond, &commits_lock, &t) == 0)
 		;
@@ -253,9 +246,7 @@ static void sq_rewind(db_stmt *st)
 
 static int sq_begin_write(struct db_conn *c)
 {
-	int rc = sq_exec(c, "BEGIN IMMEDIATE");
-	CONN(c)->writing = rc == 0;
-	return rc;
+	return sq_exec(c, "BEGIN IMMEDIATE");
 }
 
 static int sq_begin_read(struct db_conn *c)
@@ -265,16 +256,15 @@ static int sq_begin_read(struct db_conn *c)
 
 static int sq_commit(struct db_conn *c)
 {
+	bool writing = sqlite3_txn_state(CONN(c)->db, NULL) == SQLITE_TXN_WRITE;
 	int rc = sq_exec(c, "COMMIT");
-	if (rc == 0 && CONN(c)->writing)
+	if (rc == 0 && writing)
 		commits_tell();
-	CONN(c)->writing = false;
 	return rc;
 }
 
 static void sq_rollback(struct db_conn *c)
 {
-	CONN(c)->writing = false;
 	if (!sqlite3_get_autocommit(CONN(c)->db))
 		sq_exec(c, "ROLLBACK");
 }
@@ -334,6 +324,7 @@ static int64_t sq_data_version(struct db_conn *c)
 #define SQ_POLL_MS 200
 static int sq_wait_change(struct db_conn *c, int timeout_ms)
 {
+	int64_t end = model_mono_ns() + (int64_t)timeout_ms * 1000000;
 	bool woken = false;
 	for (;;) {
 		uint64_t k = commits_seen(); /* before the look: none is missed */
@@ -344,13 +335,10 @@ static int sq_wait_change(struct db_conn *c, int timeout_ms)
 			CONN(c)->seen = v;
 			return woken ? 2 : 1;
 		}
-		if (timeout_ms <= 0)
+		int64_t now = model_mono_ns(), poll = now + SQ_POLL_MS * 1000000LL;
+		if (now >= end)
 			return 0;
-		int ms = timeout_ms < SQ_POLL_MS ? timeout_ms : SQ_POLL_MS;
-		int64_t t0 = model_mono_ns();
-		woken = commits_wait(k, ms);
-		int64_t spent = (model_mono_ns() - t0) / 1000000;
-		timeout_ms -= woken ? (int)(spent < ms ? spent : ms) : ms;
+		woken = commits_wait(k, poll < end ? poll : end);
 	}
 }
 

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "blobstore.h"
 
@@ -186,6 +187,9 @@ int64_t model_now_ns(void);
  * ages in memory are measured with, so that a change of the wall clock
  * neither shortens nor stretches them. */
 int64_t model_mono_ns(void);
+/* A time of that clock as the timespec pthread_cond_timedwait takes (a
+ * condition variable set to CLOCK_MONOTONIC). */
+struct timespec model_mono_timespec(int64_t mono_ns);
 /* ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ" of unix seconds into out[21]. */
 void model_fmt_time(char out[21], int64_t unix_seconds);
 
