@@ -106,6 +106,8 @@ struct blob_batch {
 	int placed; /* chunks stored since the batch was made */
 	int err;    /* the first error, sticky */
 	bool no_link; /* blob_batch_copy: copy_from failed once, copy bytes */
+	bool no_file; /* blob_batch_add_file: add_file failed once, copy bytes */
+	size_t check_staged; /* files staged on check since its last commit */
 };
 
 /* ---- the lanes ------------------------------------------------------------ */
@@ -407,6 +409,43 @@ int blob_batch_add_sealed(blob_batch *b, chunk_id *out, uint8_t **obj, size_t le
 	return batch_add(b, out, *obj, len, obj, true);
 }
 
+/* Whether a failed link means "copy the bytes instead". */
+static bool link_unsupported(int rc);
+
+int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd)
+{
+	const struct blob_backend_batching *bt = b->s->be->batching;
+	int rc;
+
+	if ((rc = batch_err(b)) < 0)
+		return rc;
+	/* A sealed chunk is not its plaintext's file; no batches, no links. */
+	if (b->key != NULL || b->check == NULL || bt->add_file == NULL || b->no_file)
+		return 0;
+	if (blob_idset_has(b->ids, id))
+		return 1; /* taken before */
+	/* On the caller's own backend batch, committed when full and by
+	 * blob_batch_commit's last step. */
+	if (b->check_staged == BLOB_BATCH_MAX) {
+		if ((rc = bt->commit(b->check)) < 0)
+			return batch_fail(b, rc);
+		b->check_staged = 0;
+	}
+	if ((rc = bt->add_file(b->check, id, fd)) < 0) {
+		if (!link_unsupported(rc))
+			return batch_fail(b, rc);
+		b->no_file = true; /* another file system: copy from now on */
+		return 0;
+	}
+	b->check_staged += (size_t)rc;
+	pthread_mutex_lock(&b->lock);
+	b->placed += rc;
+	pthread_mutex_unlock(&b->lock);
+	if ((rc = blob_idset_add(b->ids, id)) < 0)
+		return batch_fail(b, rc);
+	return 1;
+}
+
 int blob_batch_commit(blob_batch *b)
 {
 	int placed, rc;
@@ -427,10 +466,10 @@ int blob_batch_commit(blob_batch *b)
 	/* Names of chunks found in the store: durable too. */
 	if (rc == 0 && b->check != NULL && (rc = b->s->be->batching->commit(b->check)) > 0)
 		rc = 0;
+	b->check_staged = 0;
 	return rc < 0 ? batch_fail(b, rc) : placed;
 }
 
-/* Whether a failed link means "copy the bytes instead". */
 static bool link_unsupported(int rc)
 {
 	return rc == -EXDEV || rc == -EPERM || rc == -EMLINK || rc == -EOPNOTSUPP;

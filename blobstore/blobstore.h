@@ -217,6 +217,15 @@ struct blob_backend_batching {
 	int (*has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 	int (*commit)(struct blob_backend_batch *b);
 	void (*free)(struct blob_backend_batch *b);
+	/* Stages chunk id whose bytes the file open as fd holds (a file on
+	 * the store's own file system that nobody writes again), to be named
+	 * by a hard link instead of a copy: its bytes made durable by the
+	 * commit before the name appears, as an added chunk's.  1 staged, 0
+	 * there already (refreshed, its name synced by the commit), -EXDEV,
+	 * -EPERM, -EMLINK or -EOPNOTSUPP when no link can be made (the caller
+	 * stores the bytes instead), -E2BIG when the batch is full, -errno.
+	 * NULL: never. */
+	int (*add_file)(struct blob_backend_batch *b, const chunk_id *id, int fd);
 	bool ask_first;
 	int lanes;
 };

@@ -278,6 +278,13 @@ int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len);
  * batch names and stores as they are).  Never for a chunk of zeros: that
  * one is a hole, added as plaintext. */
 int blob_batch_add_sealed(blob_batch *b, chunk_id *out, uint8_t **obj, size_t len);
+/* Chunk id, whose bytes the file open as fd holds (the caller hashed
+ * them; the file is never written again), placed without copying them: a
+ * hard link made by a later commit, after the bytes are durable (the
+ * local backend's add_file).  1 placed or there already, 0 when no link
+ * can be made here (a key, another file system or kind of backend: the
+ * caller adds the bytes instead, and is told so from then on), -errno. */
+int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd);
 
 /* ---- wblob.c ------------------------------------------------------------ */
 
@@ -319,6 +326,8 @@ int blob_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t blob_read_full(int fd, void *buf, size_t len);
 int blob_write_full(int fd, const void *buf, size_t len);
 int blob_fsync_dir_at(int dirfd, const char *name); /* name NULL or "": dirfd itself */
+/* Whether one syncfs(2) makes everything on fd's file system durable. */
+bool blob_syncfs_suits(int fd);
 /* Removes the regular files in the directory tmp_fd whose mtime is older
  * than `before` (writers that crashed left them). */
 int blob_clean_tmp_dir(int tmp_fd, int64_t before, uint64_t *removed_out);

@@ -14,11 +14,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "blobstore_int.h"
@@ -196,4 +198,25 @@ int blob_clean_tmp_dir(int tmp_fd, int64_t before, uint64_t *removed_out)
 	if (removed_out != NULL)
 		*removed_out = removed;
 	return rc;
+}
+
+/* Whether syncfs(2) of fd's file system writes and waits for every dirty
+ * page and inode and flushes the disk's cache (backend/local.c, "How A
+ * and D wait"): the local file systems that do. */
+bool blob_syncfs_suits(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
 }
