@@ -302,6 +302,9 @@ struct blob_wblob_mem {
 	bool ext;              /* the table of .data.<k> files (8 KiB) */
 };
 void blob_wblob_mem(const blob_wblob *w, struct blob_wblob_mem *out);
+/* Whole chunks written from now on go into the overlay as parts of
+ * chunks do (tests of the overlay; an encrypted disk's always do). */
+void blob_wblob_overlay_only(blob_wblob *w);
 /* Chunks of an encrypted upload sealed beside the writes that followed
  * them, not in the write (tests: every whole data chunk should be). */
 uint64_t blob_wblob_sealed_beside(const blob_wblob *w);

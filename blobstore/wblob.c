@@ -272,6 +272,8 @@ const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i)
  * chunk's length). */
 size_t wb_stored_len(const blob_wblob *w, uint32_t i)
 {
+	if (wb_state_of(w, i) == WB_ARRIVED) /* its file: zeros past its end */
+		return BLOB_CHUNK_SIZE;
 	if (wb_stored_id(w, i) == NULL)
 		return 0;
 	return wb_state_of(w, i) == WB_BASE ? blob_chunk_len(w->base->size, i) : BLOB_CHUNK_SIZE;
@@ -289,7 +291,9 @@ bool wb_is_held(const blob_wblob *w, uint32_t i)
 
 bool wb_is_data(const blob_wblob *w, uint32_t i)
 {
-	return wb_is_held(w, i) || wb_is_overlay(wb_state_of(w, i)) || wb_stored_id(w, i) != NULL;
+	enum wb_state st = wb_state_of(w, i);
+
+	return wb_is_held(w, i) || wb_is_overlay(st) || st == WB_ARRIVED || wb_stored_id(w, i) != NULL;
 }
 
 /* The first data chunk >= i and < n, n when none.  Candidates are the
@@ -376,7 +380,7 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	uint8_t old = (uint8_t)wb_state_of(w, i), b = (uint8_t)v; /* one byte, as the map holds it */
 	int rc;
 
-	IMGFS_ASSERT(v <= WB_OVERLAY_EXT);
+	IMGFS_ASSERT(v <= WB_ARRIVED);
 	if ((rc = blob_radix_set(&w->state, i, &b)) < 0)
 		return rc;
 	if ((rc = blob_pwrite_full(w->map_fd, &b, 1, off)) < 0) {
@@ -385,6 +389,8 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	}
 	if (off + 1 > w->map_len)
 		w->map_len = off + 1;
+	if (old == WB_ARRIVED && v != WB_ARRIVED)
+		wb_arr_drop(w, i);
 	return 0;
 }
 
@@ -619,13 +625,15 @@ int wb_stream_commit(blob_wblob *w)
 }
 
 /* Bytes [a, a + n) of chunk i as its stored chunk shows them (states 0,
- * 2, 3). */
+ * 2, 3), or its arrived file (6). */
 static int read_stored(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 {
 	size_t sl = wb_stored_len(w, i);
 	size_t m = 0;
 	int rc;
 
+	if (wb_state_of(w, i) == WB_ARRIVED)
+		return wb_arr_read(w, i, dst, a, n);
 	if (a < sl) {
 		m = sl - a < n ? sl - a : n;
 		if (wb_state_of(w, i) == WB_STREAMED && (rc = wb_stream_commit(w)) < 0)
@@ -802,6 +810,10 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 		gone++;
 	if ((rc = write_header(w, new_size, limit)) < 0)
 		return rc;
+	/* Arrived files beyond the end: invisible now, only take room. */
+	for (uint32_t i = wb_next_data(w, first, n); i < n; i = wb_next_data(w, i + 1, n))
+		if (wb_state_of(w, i) == WB_ARRIVED)
+			wb_arr_drop(w, i);
 	w->ndata -= gone;
 	w->size = new_size;
 	w->base_limit = limit;

@@ -31,7 +31,15 @@
  * an on-disk format): what each means and which moves are crash-safe is
  * at the top of wblob.c.  Held in memory as enum wb_state, stored as
  * uint8_t (the map, the state radix, struct wb_punch). */
-enum wb_state { WB_BASE = 0, WB_OVERLAY = 1, WB_STORED = 2, WB_STREAMED = 3, WB_HOLE = 4, WB_OVERLAY_EXT = 5 };
+enum wb_state {
+	WB_BASE = 0,
+	WB_OVERLAY = 1,
+	WB_STORED = 2,
+	WB_STREAMED = 3,
+	WB_HOLE = 4,
+	WB_OVERLAY_EXT = 5,
+	WB_ARRIVED = 6,
+};
 
 /* Overlay files: .data for the chunks below WB_SEG_CHUNKS, .data.<k> for
  * each further WB_SEG_CHUNKS (8 TiB: ext4's 16 TiB file cap, minus its
@@ -98,6 +106,12 @@ struct blob_wblob {
 	bool sealing;          /* seal_buf holds chunk seal_i, not yet in the batch */
 	uint32_t seal_i;
 	uint64_t sealed_beside; /* chunks handed to the sealer, counted */
+	/* Arrived chunks (wblob_arr.c): <name>.arr, opened on first need
+	 * (under ext_lock, as are the two flags). */
+	int arr_fd;
+	bool arr_dirty;        /* a chunk arrived since the last fsync */
+	bool arr_new;          /* <name>.arr made by this handle: its name not yet synced */
+	bool overlay_only;     /* blob_wblob_overlay_only: no chunk arrives */
 	char name[WB_NAME_MAX + 1];
 };
 
@@ -150,6 +164,27 @@ int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len);
 int wb_crypt_read(blob_wblob *w, struct wb_file *f, void *dst, size_t n, uint64_t off);
 int wb_crypt_write(blob_wblob *w, struct wb_file *f, const void *src, size_t n, uint64_t off);
 int wb_crypt_zero(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
+
+/* ---- wblob_arr.c ---------------------------------------------------------- */
+
+/* Whether whole-chunk writes arrive as files (a plain wblob that does
+ * not stream: an instance disk). */
+bool wb_arr_on(const blob_wblob *w);
+/* Whole chunk i (len bytes, its length) from src, as an arrived chunk
+ * (state 6); the write lock held. */
+int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
+/* Bytes [a, a + n) of chunk i, in state 6 (zeros past its file's end). */
+int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+/* Chunk i left state 6: its file's name goes (best effort). */
+void wb_arr_drop(blob_wblob *w, uint32_t i);
+/* Every chunk arrived since the last call durable, with its name. */
+int wb_arr_sync(blob_wblob *w);
+/* Chunk i (state 6, len bytes) for a seal's batch b without reading it:
+ * 1 and *id when its record vouches for its file (placed by a link, or
+ * found stored), 0 when the caller reads and adds its bytes, -errno. */
+int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *id);
+/* <name>.arr and every file in it (blob_wblob_remove). */
+int wb_arr_remove(blob_store *s, const char *name);
 
 /* ---- wblob_io.c ----------------------------------------------------------- */
 

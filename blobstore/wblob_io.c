@@ -111,6 +111,10 @@ static int write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 	bool was_data;
 	int rc;
 
+	/* A whole chunk of an instance disk: a file of its own, which a
+	 * capture names instead of copying (wblob_arr.c). */
+	if (a == 0 && n == len && wb_arr_on(w))
+		return wb_arr_write(w, i, src, len);
 	if (wb_is_overlay(st)) {
 		if ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0)
 			return rc;
@@ -582,6 +586,8 @@ int blob_wblob_fsync(blob_wblob *w)
 		pthread_rwlock_rdlock(&w->lock);
 	if (w->streaming && (rc = wb_stream_sync(w)) < 0)
 		goto out;
+	if ((rc = wb_arr_sync(w)) < 0)
+		goto out;
 	if (fsync(w->data.fd) < 0) {
 		rc = -errno;
 		goto out;
@@ -655,8 +661,11 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 		bool written = wb_is_held(w, i) || wb_is_overlay(wb_state_of(w, i));
 		chunk_id id;
 
-		if (!written && sl == len && same) {
+		if (!written && sl == len && same && wb_state_of(w, i) != WB_ARRIVED) {
 			id = *wb_stored_id(w, i); /* unchanged or streamed: no copy */
+		} else if (wb_state_of(w, i) == WB_ARRIVED && same && (rc = wb_arr_seal(w, i, len, b, &id)) != 0) {
+			if (rc < 0) /* else: linked, or found stored: no copy */
+				goto out;
 		} else {
 			if ((rc = wb_read_chunk(w, i, buf, 0, len)) < 0)
 				goto out;

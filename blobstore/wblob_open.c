@@ -100,14 +100,15 @@ int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base
 
 	/* Leftovers of an earlier wblob of this name go: its streamed ids
 	 * (nothing in the new map points at them; unlinked now, before a chunk
-	 * of this one is streamed), its further overlays (no WB_OVERLAY_EXT in the
-	 * new map points at them either) and its overlay. */
+	 * of this one is streamed), its further overlays and arrived chunks (no
+	 * WB_OVERLAY_EXT or WB_ARRIVED in the new map points at them either)
+	 * and its overlay. */
 	wb_file(data, name, "ids");
 	if (unlinkat(s->wblobs_fd, data, 0) < 0 && errno != ENOENT) {
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = unlink_exts(s, name, &had)) < 0)
+	if ((rc = unlink_exts(s, name, &had)) < 0 || (rc = wb_arr_remove(s, name)) < 0)
 		goto out;
 	wb_file(data, name, "data");
 	fd = openat(s->wblobs_fd, data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -228,7 +229,7 @@ static int load_states(blob_wblob *w, uint32_t n, uint64_t *in_data)
 
 				if (v == WB_BASE)
 					continue;
-				if (v == WB_STREAMED || v > WB_OVERLAY_EXT ||
+				if (v == WB_STREAMED || v > WB_ARRIVED ||
 				    (v == WB_OVERLAY_EXT && i < WB_SEG_CHUNKS))
 					return -EIO;
 				if ((rc = blob_radix_set(&w->state, i, &v)) < 0)
@@ -352,7 +353,7 @@ int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const
 		return -ENOMEM;
 	w->s = s;
 	w->key = blob_key_ref(key);
-	w->map_fd = w->data.fd = w->ids_fd = -1;
+	w->map_fd = w->data.fd = w->ids_fd = w->arr_fd = -1;
 	snprintf(w->name, sizeof w->name, "%s", name);
 	if ((rc = pthread_rwlock_init(&w->lock, NULL)) != 0) {
 		free(w);
@@ -410,6 +411,8 @@ void blob_wblob_close(blob_wblob *w)
 		close(w->data.fd);
 	if (w->ids_fd >= 0)
 		close(w->ids_fd);
+	if (w->arr_fd >= 0)
+		close(w->arr_fd);
 	for (uint32_t k = 0; w->ext && k < WB_NSEG; k++)
 		if (w->ext[k].fd >= 0)
 			close(w->ext[k].fd);
@@ -467,6 +470,10 @@ int blob_wblob_remove(blob_store *s, const char *name)
 			had = true;
 		else if (errno != ENOENT)
 			return -errno;
+		/* The arrived chunks after the map, before the files that
+		 * still name the wblob to a later remove. */
+		if (k == 0 && (rc = wb_arr_remove(s, name)) < 0)
+			return rc;
 	}
 	if ((rc = unlink_exts(s, name, &had)) < 0)
 		return rc;

@@ -4,6 +4,7 @@
 # listed data disk a snapshot; the image goes pending/replicating/available
 # and `imgfs wait` follows it; refusals (unknown instance or device, garbage,
 # running instance, snapshot quota) leave the image queued with a reason; a
+# disk's whole-MiB writes are captured by hard links, not copies; a
 # running capture makes the instance busy; a capture survives an unmount;
 # one that runs out of space ends in error and removes its snapshots.
 set -euo pipefail
@@ -68,6 +69,16 @@ cmp "$P/img1/disks/vdb" "$ref_b" || fail "img1/disks/vdb differs from vm1's vdb"
 assert_eq "$(xxhsum -H2 "$ref_b" 2>/dev/null | awk '{print $1}')" \
     "$(getfattr --absolute-names --only-values -n user.imgfs.xxh128 "$P/img1/disks/vdb" | tr -d '\n' | tr 'A-F' 'a-f')" \
     "user.imgfs.xxh128 of img1/disks/vdb"
+
+say "the capture moved no byte that dd wrote in whole MiB: each captured chunk file is that write's own file"
+# dd bs=1M wrote 6 whole chunks of vda and 4 of vdb (each kept as a file
+# in wblobs/<disk>.arr/, SPEC §11) and 1 of vdc, which was not captured:
+# the seal hard-linked the 10 into chunks/, so each has two names, the
+# 11th one; had the capture copied, none would.
+WB="$S/regions/cn-north-1/wblobs"
+assert_eq 11 "$(find "$WB" -path '*.arr/*' -type f | wc -l)" "arrived chunk files in wblobs/"
+assert_eq 10 "$(find "$WB" -path '*.arr/*' -type f -links 2 | wc -l)" "arrived chunk files that are also chunks/ files"
+assert_eq 10 "$(find "$S/regions/cn-north-1/chunks" -type f -links 2 | wc -l)" "chunks/ files with a second name"
 
 say "snapshots/$snap: available, 256 MiB, images lists img1, data equals vm1's vdb"
 assert_eq "$snap" "$(entries "$R/snapshots")" "snapshots/"
@@ -236,9 +247,16 @@ free=$(($(stat -f -c '%a * %S' "$S2")))
 fill=$((free * 6 / 10 / 1048576))
 echo "    $((free / 1048576)) MiB free; $fill MiB of data go into the instance"
 mkdir "$R2/instances/vmx"
-write_random "$R2/instances/vmx/disks/vda" 0 $((fill - 8))
+# Written 4 KiB off the chunk boundaries, so that every chunk is in the
+# overlay and the capture must store a copy: a whole-MiB write would be
+# captured by a hard link, taking no more room (SPEC §11).
+unaligned() { # FILE MIB: MIB MiB of random bytes from byte 4096 on
+    head -c "$(($2 << 20))" /dev/urandom |
+        dd of="$1" bs=1M seek=4096 oflag=seek_bytes iflag=fullblock conv=notrunc status=none
+}
+unaligned "$R2/instances/vmx/disks/vda" $((fill - 8))
 truncate -s 64M "$R2/instances/vmx/disks/vdb"
-write_random "$R2/instances/vmx/disks/vdb" 0 8
+unaligned "$R2/instances/vmx/disks/vdb" 8
 dig=$(sparse_digest "$R2/instances/vmx/disks/vda")
 mkdir "$R2/private/full"
 echo "instance vmx vdb" >"$R2/private/full/source"

@@ -114,7 +114,9 @@ for ((i = 0; i < 100; i++)); do  # attached once a probe write shows up
     grep -q pwrite64 "$T/strace.out" 2>/dev/null && break
     sleep 0.05
 done
-dd if=/dev/urandom of="$I/vm1/disks/vdc" bs=1M count=16 conv=notrunc status=none
+# 4 KiB off the chunk boundaries: a whole chunk would go to a file of its
+# own (SPEC §11), not the overlay.
+dd if=/dev/urandom of="$I/vm1/disks/vdc" bs=1M count=16 seek=4096 oflag=seek_bytes conv=notrunc status=none
 kill -INT "$tracer"
 wait "$tracer" || true
 big=$(awk '/pwrite64\(/ && $NF + 0 > 65536 { n++ } END { print n + 0 }' "$T/strace.out")

@@ -1,0 +1,382 @@
+/*
+ * wblob_arr.c — arrived chunks: an instance disk's whole-chunk writes kept
+ * as files of their own, so that a capture names them instead of copying
+ * them (SPEC §11, issue 38).
+ *
+ * Who calls it: wblob_io.c (writes, fsync, seal), wblob.c (reads, state
+ * changes, shrink) and wblob_open.c (remove).  Only a plain wblob that
+ * does not stream (an instance disk without a key) takes this path: an
+ * upload's whole chunks go to the store already (streaming), and an
+ * encrypted disk's store holds sealed chunks, not the bytes written.
+ *
+ * On disk: <name>.arr/ in wblobs/, one file per chunk in state 6
+ * (WB_ARRIVED): "<i>" (i in hex) holds exactly the chunk's bytes as
+ * written (its length the chunk's then), mode 0444, never written again
+ * once it has that name — a new write of the chunk replaces it (a temp
+ * name "t", then rename(2)), a write of part of it first copies it into
+ * the overlay (state 1), so a seal may hard-link it into the store's
+ * chunks/ and share the inode (as two local stores share chunk files).
+ * Record i of <name>.ids (wblob.c) holds, for a chunk in state 6, its id
+ * (keyed XXH3-128 of the bytes, as the store names chunks) in the first
+ * slot and, in the second, the boot it was written in (8 bytes of the
+ * kernel's boot_id) and the file's inode number.
+ *
+ * A write of chunk i, in this order:
+ *   1. the second slot of record i zeroed (the record no longer vouches
+ *      for any file);
+ *   2. the bytes into "t", writeback started, renamed to "<i>";
+ *   3. the state byte 6, when it was not (an overlay chunk's old bytes
+ *      punched out of its overlay after: invisible from here on);
+ *   4. record i: the id, this boot, the inode of "<i>".
+ *   Every step is a completed system call on return, so after kill -9 the
+ *   chunk shows its old content (before 3: the old state's source, which
+ *   1 and 2 left alone) or the new (from 3), as an overlay write does; the
+ *   reply leaves after 4.  fsync(2) makes every arrived file durable
+ *   (syncfs(2) of their file system, as the store's batches do; or each
+ *   file and the directory on a file system whose syncfs may not reach the
+ *   storage) before the map is synced.
+ *
+ * Trust.  A seal takes the id from record i instead of reading the file
+ * only when, with the file open: its length is the chunk's, the record's
+ * boot is this boot and its inode the open file's.  The open descriptor
+ * keeps the inode number from being reused, and a record is zeroed (1)
+ * before a new file for the chunk exists, so such a record was written
+ * (4) for this very inode, whose bytes were hashed on the way in and
+ * never changed.  Across a power cut (another boot) a file's bytes may
+ * not be what was hashed — an unsynced write may be torn or lost — so
+ * records of an earlier boot are never trusted: a seal reads and hashes
+ * those chunks as it does overlay chunks, until the chunk is written
+ * again.  The store's rule (a name only over durable bytes) holds because
+ * the batch makes the file durable before linking it (backend/local.c
+ * add_file).  A seal of a store that cannot link the file (another file
+ * system, RADOS) stores its bytes, read from the file.
+ *
+ * A state-6 chunk whose file is missing reads as zeros when its record
+ * is of an earlier boot (a power cut before the fsync that would have
+ * made its name durable: the unsynced write was lost, as on a disk), and
+ * is EIO when the record says this boot (nothing but a hand outside imgfs
+ * removes it then: never zeros, as for a lost overlay, SPEC §11); a line
+ * in the log either way.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imgfs_assert.h"
+#include "wblob_int.h"
+
+#define ARR_TMP "t"
+#define ARR_NAME_MAX 9 /* 8 hex digits */
+
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+static uint8_t boot_tag[8]; /* all zero: unknown, nothing is trusted */
+
+static void boot_load(void)
+{
+	char s[64];
+	size_t k = 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (f == NULL)
+		return;
+	if (fgets(s, sizeof s, f) != NULL) {
+		uint8_t t[8] = {0};
+		for (const char *p = s; *p && k < 16; p++) {
+			int v = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+			if (v < 0)
+				continue;
+			t[k / 2] = (uint8_t)(t[k / 2] << 4 | v);
+			k++;
+		}
+		if (k == 16)
+			memcpy(boot_tag, t, sizeof t);
+	}
+	fclose(f);
+}
+
+static const uint8_t *boot(void)
+{
+	static const uint8_t none[8];
+
+	pthread_once(&boot_once, boot_load);
+	return memcmp(boot_tag, none, sizeof none) ? boot_tag : NULL;
+}
+
+static void arr_name(char out[ARR_NAME_MAX], uint32_t i)
+{
+	snprintf(out, ARR_NAME_MAX, "%x", i);
+}
+
+bool wb_arr_on(const blob_wblob *w)
+{
+	return w->key == NULL && !w->streaming && !w->overlay_only;
+}
+
+/* w->arr_fd open (<name>.arr made first when create): 0, -ENOENT when it
+ * does not exist and create is false, -errno.  Readers call it too. */
+static int arr_dir(blob_wblob *w, bool create)
+{
+	char dir[WB_FILE_MAX];
+	int rc = 0;
+
+	pthread_mutex_lock(&w->ext_lock);
+	if (w->arr_fd < 0) {
+		wb_file(dir, w->name, "arr");
+		if (create && mkdirat(w->s->wblobs_fd, dir, 0700) == 0)
+			w->arr_new = true; /* its name is synced by the next fsync */
+		else if (create && errno != EEXIST)
+			rc = -errno;
+		if (rc == 0 && (w->arr_fd = openat(w->s->wblobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			rc = -errno;
+	}
+	pthread_mutex_unlock(&w->ext_lock);
+	return rc;
+}
+
+/* The written chunk's bytes into "t", then "<i>"; *ino its inode. */
+static int arr_file(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len, uint64_t *ino)
+{
+	char name[ARR_NAME_MAX];
+	struct stat st;
+	int fd, rc;
+
+	/* A "t" left by a kill is nobody's (only "<i>" names are linked). */
+	unlinkat(w->arr_fd, ARR_TMP, 0);
+	if ((fd = openat(w->arr_fd, ARR_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0)
+		return -errno;
+	rc = blob_write_full(fd, src, len);
+	if (rc == 0) {
+		/* Started now, as the overlay's runs are: fsync finds it done. */
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		if (fstat(fd, &st) < 0)
+			rc = -errno;
+	}
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	arr_name(name, i);
+	if (rc == 0 && renameat(w->arr_fd, ARR_TMP, w->arr_fd, name) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlinkat(w->arr_fd, ARR_TMP, 0);
+		return rc;
+	}
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+void blob_wblob_overlay_only(blob_wblob *w)
+{
+	pthread_rwlock_wrlock(&w->lock);
+	w->overlay_only = true;
+	pthread_rwlock_unlock(&w->lock);
+}
+
+int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
+{
+	enum wb_state st = wb_state_of(w, i);
+	bool was_data = wb_is_data(w, i);
+	uint8_t rec[WB_IDS_REC] = {0};
+	const uint8_t *tag = boot();
+	chunk_id id;
+	uint64_t ino = 0;
+	int rc;
+
+	IMGFS_ASSERT_WRLOCKED(&w->lock);
+	if ((rc = arr_dir(w, true)) < 0 || (rc = wb_open_ids(w, true)) < 0)
+		return rc;
+	/* 1 */
+	if ((rc = blob_pwrite_full(w->ids_fd, rec, WB_IDS_REC / 2, (uint64_t)i * WB_IDS_REC + WB_IDS_REC / 2)) < 0)
+		return rc;
+	/* 2 */
+	if ((rc = arr_file(w, i, src, len, &ino)) < 0)
+		return rc;
+	/* 3 */
+	if (st != WB_ARRIVED) {
+		if ((rc = wb_set_state(w, i, WB_ARRIVED)) < 0)
+			return rc; /* the file is nobody's: the next write replaces it */
+		if (!was_data)
+			w->ndata++;
+		if (wb_is_overlay(st)) /* best effort: invisible, only takes room */
+			wb_zero_chunk(w, i, st, 0, BLOB_CHUNK_SIZE);
+	}
+	pthread_mutex_lock(&w->ext_lock);
+	w->arr_dirty = true;
+	pthread_mutex_unlock(&w->ext_lock);
+	/* 4: best effort too (the write is done; without the record a seal
+	 * reads the chunk instead of naming it). */
+	if (tag != NULL) {
+		blob_store_chunk_id(w->s, &id, src, len);
+		memcpy(rec, id.b, sizeof id.b);
+		memcpy(rec + WB_IDS_REC / 2, tag, 8);
+		blob_put_le64(rec + WB_IDS_REC / 2 + 8, ino);
+		blob_pwrite_full(w->ids_fd, rec, sizeof rec, (uint64_t)i * WB_IDS_REC);
+	}
+	return 0;
+}
+
+/* Whether record i says its chunk arrived in this boot. */
+static bool written_this_boot(blob_wblob *w, uint32_t i)
+{
+	const uint8_t *tag = boot();
+	uint8_t slot[WB_IDS_REC / 2];
+	int rc;
+
+	pthread_mutex_lock(&w->ext_lock);
+	rc = wb_open_ids(w, false);
+	pthread_mutex_unlock(&w->ext_lock);
+	return tag != NULL && rc == 0 &&
+	       blob_pread_full(w->ids_fd, slot, sizeof slot, (uint64_t)i * WB_IDS_REC + sizeof slot) ==
+	           (ssize_t)sizeof slot &&
+	       memcmp(slot, tag, 8) == 0;
+}
+
+int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
+{
+	char name[ARR_NAME_MAX];
+	ssize_t got = 0;
+	int fd = -1, rc;
+
+	if ((rc = arr_dir(w, false)) < 0 && rc != -ENOENT)
+		return rc;
+	arr_name(name, i);
+	if (rc == 0 && (fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0 && errno != ENOENT)
+		return -errno;
+	if (fd < 0) {
+		/* Written in this boot, so no power cut took it: removed outside
+		 * imgfs, never zeros (as a lost overlay). */
+		if (written_this_boot(w, i)) {
+			blob_log_line(&w->s->log, "writable blob %s: the file of chunk %u (%s.arr/%s) is missing: EIO",
+			              w->name, i, w->name, name);
+			return -EIO;
+		}
+		/* Else lost with a power cut before the fsync that would have
+		 * made its name durable: the unsynced write never was. */
+		blob_log_line(&w->s->log, "writable blob %s: chunk %u, written before the last boot and not synced, "
+		              "was lost: it reads as zeros", w->name, i);
+	} else {
+		got = blob_pread_full(fd, dst, n, a);
+		close(fd);
+		if (got < 0)
+			return (int)got;
+	}
+	memset(dst + got, 0, n - (size_t)got);
+	return 0;
+}
+
+void wb_arr_drop(blob_wblob *w, uint32_t i)
+{
+	char name[ARR_NAME_MAX];
+
+	if (arr_dir(w, false) < 0)
+		return;
+	arr_name(name, i);
+	unlinkat(w->arr_fd, name, 0);
+}
+
+int wb_arr_sync(blob_wblob *w)
+{
+	bool dirty, made;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->ext_lock);
+	dirty = w->arr_dirty;
+	made = w->arr_new;
+	w->arr_dirty = w->arr_new = false;
+	pthread_mutex_unlock(&w->ext_lock);
+	if (!dirty)
+		return 0;
+	if (blob_syncfs_suits(w->arr_fd)) {
+		/* Reports writeback errors since arr_fd was opened, before the
+		 * first arrival through this handle. */
+		if (syncfs(w->arr_fd) < 0)
+			rc = -errno;
+	} else {
+		uint32_t n = blob_nchunks(w->size);
+		for (uint32_t i = wb_next_data(w, 0, n); i < n && rc == 0; i = wb_next_data(w, i + 1, n)) {
+			char name[ARR_NAME_MAX];
+			int fd;
+
+			if (wb_state_of(w, i) != WB_ARRIVED)
+				continue;
+			arr_name(name, i);
+			if ((fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0) {
+				rc = errno == ENOENT ? 0 : -errno;
+				continue;
+			}
+			if (fsync(fd) < 0)
+				rc = -errno;
+			close(fd);
+		}
+		if (rc == 0 && fsync(w->arr_fd) < 0)
+			rc = -errno;
+	}
+	if (rc == 0 && made)
+		rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL);
+	if (rc < 0) { /* the next fsync tries again */
+		pthread_mutex_lock(&w->ext_lock);
+		w->arr_dirty = true;
+		w->arr_new |= made;
+		pthread_mutex_unlock(&w->ext_lock);
+	}
+	return rc;
+}
+
+int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *id)
+{
+	const uint8_t *tag = boot();
+	uint8_t rec[WB_IDS_REC];
+	char name[ARR_NAME_MAX];
+	struct stat st;
+	int fd, rc = 0, ids;
+
+	if (tag == NULL || arr_dir(w, false) < 0)
+		return 0;
+	pthread_mutex_lock(&w->ext_lock); /* readers of the wblob seal too */
+	ids = wb_open_ids(w, false);
+	pthread_mutex_unlock(&w->ext_lock);
+	if (ids < 0)
+		return 0;
+	arr_name(name, i);
+	if ((fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	/* With the file open, so that its inode number is its own. */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == len &&
+	    blob_pread_full(w->ids_fd, rec, sizeof rec, (uint64_t)i * WB_IDS_REC) == (ssize_t)sizeof rec &&
+	    memcmp(rec + WB_IDS_REC / 2, tag, 8) == 0 && blob_get_le64(rec + WB_IDS_REC / 2 + 8) == (uint64_t)st.st_ino) {
+		memcpy(id->b, rec, sizeof id->b);
+		if (!chunk_id_is_null(id))
+			rc = blob_batch_add_file(b, id, fd);
+	}
+	close(fd);
+	return rc;
+}
+
+int wb_arr_remove(blob_store *s, const char *name)
+{
+	char dir[WB_FILE_MAX];
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	wb_file(dir, name, "arr");
+	if ((fd = openat(s->wblobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && unlinkat(fd, e->d_name, 0) < 0 &&
+		    errno != ENOENT && rc == 0)
+			rc = -errno;
+	closedir(d);
+	if (rc == 0 && unlinkat(s->wblobs_fd, dir, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}

@@ -1,0 +1,411 @@
+/*
+ * test_wblob_arr.c — unit tests for blobstore/wblob_arr.c: an instance
+ * disk's whole-chunk writes kept as files of their own (state 6), which a
+ * seal hard-links into the store instead of copying.
+ *
+ * Counted, not timed: the inode a sealed chunk file shares with its
+ * arrived file (no byte copied), the store's chunk files, the overlay's
+ * allocated blocks.  Also: a chunk rewritten after a seal leaves the
+ * stored chunk as it was; records the seal must not trust (zeroed as by a
+ * kill before step 4, of another boot, of another inode) make it read the
+ * bytes, which it stores as they are; a part written, a punch, a shrink
+ * and a growth; remove; a file removed by hand (EIO) or lost to a power
+ * cut (zeros); a writer SIGKILLed while rewriting whole chunks
+ * (every chunk whole, old or new, and the seal's manifest reads back
+ * verified as the disk).  Local stores only: RADOS has no files to link
+ * (test_wblob's random runs cover the seal reading arrived chunks there).
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "blob_test.h"
+
+static void arr_path(char *out, size_t cap, struct blob_fx *fx, const char *name, uint32_t i)
+{
+	snprintf(out, cap, "%s/wblobs/%s.arr/%x", fx->store, name, i);
+}
+
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return 0;
+	return st.st_ino;
+}
+
+static ino_t chunk_ino(struct blob_fx *fx, const chunk_id *id)
+{
+	char path[512];
+
+	fx_chunk_path(path, sizeof path, fx->store, id);
+	return ino_of(path);
+}
+
+/* Blocks the overlay (.data) holds, in bytes. */
+static uint64_t data_bytes(struct blob_fx *fx, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/wblobs/%s.data", fx->store, name);
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* The sealed manifest reads back (verified) as want. */
+static void check_sealed(struct blob_fx *fx, const blob_manifest *m, const uint8_t *want, uint64_t size)
+{
+	uint8_t *got = malloc(size);
+
+	assert_non_null(got);
+	assert_int_equal(m->size, size);
+	assert_int_equal(blob_store_read(fx->s, m, got, size, 0), (ssize_t)size);
+	assert_bytes_equal(got, want, size);
+	free(got);
+}
+
+static void check_read(blob_wblob *w, const uint8_t *want, uint64_t size)
+{
+	uint8_t *got = malloc(size);
+
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_pread(w, got, size, 0), (ssize_t)size);
+	assert_bytes_equal(got, want, size);
+	free(got);
+}
+
+/* Whole chunks become files, not overlay blocks; a seal by another handle
+ * (a capture opens its own) links every one of them: the chunk file is the
+ * arrived file's inode and the store gained no bytes of its own. */
+static void test_seal_links(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 6 * MiB + 5000; /* a short last chunk */
+	uint8_t *want = fx_make_blob(fx, size, 0);
+	blob_manifest *m = NULL, *m2 = NULL;
+	blob_wblob *w = NULL, *c = NULL;
+	char path[512];
+	ino_t ino[7];
+	int before;
+
+	fx_local_only(fx);
+	assert_int_equal(blob_wblob_create(fx->s, "a", NULL, size), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "a"), 0);
+	/* Chunks 0..5 whole (two writes of 3 MiB), the short last one whole. */
+	assert_int_equal(blob_wblob_pwrite(w, want, 3 * MiB, 0), 3 * MiB);
+	assert_int_equal(blob_wblob_pwrite(w, want + 3 * MiB, 3 * MiB, 3 * MiB), 3 * MiB);
+	assert_int_equal(blob_wblob_pwrite(w, want + 6 * MiB, 5000, 6 * MiB), 5000);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	for (uint32_t i = 0; i < 7; i++) {
+		arr_path(path, sizeof path, fx, "a", i);
+		assert_true((ino[i] = ino_of(path)) != 0);
+	}
+	assert_true(data_bytes(fx, "a") == 0);
+	assert_int_equal(blob_wblob_stored(w), size);
+	check_read(w, want, size);
+
+	before = fx_nchunks(fx);
+	assert_int_equal(blob_wblob_open(&c, fx->s, "a"), 0);
+	assert_int_equal(blob_wblob_seal(c, &m), 0);
+	assert_int_equal(fx_nchunks(fx), before + 7);
+	for (uint32_t i = 0; i < 7; i++)
+		assert_int_equal(chunk_ino(fx, mf_id(m, i)), ino[i]);
+	check_sealed(fx, m, want, size);
+	/* Again: every chunk found stored, the same manifest. */
+	assert_int_equal(blob_wblob_seal(c, &m2), 0);
+	assert_int_equal(fx_nchunks(fx), before + 7);
+	for (uint32_t i = 0; i < 7; i++)
+		assert_true(chunk_id_equal(mf_id(m, i), mf_id(m2, i)));
+	blob_manifest_free(m2);
+	blob_wblob_close(c);
+
+	/* Chunk 2 written again: a new file; the stored chunk is untouched. */
+	uint8_t *other = fx_make_blob(fx, MiB, 0);
+	assert_int_equal(blob_wblob_pwrite(w, other, MiB, 2 * MiB), MiB);
+	arr_path(path, sizeof path, fx, "a", 2);
+	assert_true(ino_of(path) != ino[2]);
+	assert_int_equal(chunk_ino(fx, mf_id(m, 2)), ino[2]);
+	check_sealed(fx, m, want, size);
+	memcpy(want + 2 * MiB, other, MiB);
+	check_read(w, want, size);
+	assert_int_equal(blob_wblob_seal(w, &m2), 0);
+	check_sealed(fx, m2, want, size);
+	assert_int_equal(chunk_ino(fx, mf_id(m2, 2)), ino_of(path));
+
+	/* remove takes the files and their directory. */
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove(fx->s, "a"), 0);
+	snprintf(path, sizeof path, "%s/wblobs/a.arr", fx->store);
+	assert_int_equal(access(path, F_OK), -1);
+	check_sealed(fx, m2, want, size); /* the store keeps its names */
+	blob_manifest_free(m);
+	blob_manifest_free(m2);
+	free(other);
+	free(want);
+}
+
+/* Overwrites record i's second slot (what vouches for the file). */
+static void poke_record(struct blob_fx *fx, const char *name, uint32_t i, const uint8_t slot[16])
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/wblobs/%s.ids", fx->store, name);
+	assert_true((fd = open(path, O_WRONLY)) >= 0);
+	assert_int_equal(pwrite(fd, slot, 16, (off_t)i * 32 + 16), 16);
+	close(fd);
+}
+
+/* A record the seal must not trust: it reads the file and stores its
+ * bytes as they are (a chunk file of its own), never the recorded id. */
+static void test_untrusted_records(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 4 * MiB;
+	uint8_t *want = fx_make_blob(fx, size, 0), zero[16] = {0}, slot[16];
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	char path[512], ids[512];
+	int fd;
+
+	fx_local_only(fx);
+	assert_int_equal(blob_wblob_create(fx->s, "u", NULL, size), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "u"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, want, size, 0), (ssize_t)size);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+	snprintf(ids, sizeof ids, "%s/wblobs/u.ids", fx->store);
+	assert_true((fd = open(ids, O_RDONLY)) >= 0);
+	assert_int_equal(pread(fd, slot, 16, 16 + 32), 16); /* chunk 1's, good */
+	close(fd);
+
+	/* 0: zeroed, as a kill between steps 1 and 4 leaves it. */
+	poke_record(fx, "u", 0, zero);
+	/* 1: another boot's (a power cut came between). */
+	slot[0] ^= 1;
+	poke_record(fx, "u", 1, slot);
+	/* 2: another inode's (the file replaced, the record not yet). */
+	arr_path(path, sizeof path, fx, "u", 2);
+	uint8_t *b = malloc(MiB);
+	assert_non_null(b);
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_int_equal(pread(fd, b, MiB, 0), (ssize_t)MiB);
+	close(fd);
+	b[77] ^= 0xff; /* torn, as a power cut may leave it */
+	want[2 * MiB + 77] ^= 0xff;
+	assert_int_equal(unlink(path), 0);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0444)) >= 0);
+	assert_int_equal(write(fd, b, MiB), (ssize_t)MiB);
+	close(fd);
+	free(b);
+	/* 3: trusted. */
+	assert_int_equal(blob_wblob_open(&w, fx->s, "u"), 0);
+	check_read(w, want, size);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	check_sealed(fx, m, want, size);
+	for (uint32_t i = 0; i < 3; i++) {
+		arr_path(path, sizeof path, fx, "u", i);
+		assert_true(chunk_ino(fx, mf_id(m, i)) != ino_of(path));
+	}
+	arr_path(path, sizeof path, fx, "u", 3);
+	assert_int_equal(chunk_ino(fx, mf_id(m, 3)), ino_of(path));
+	blob_manifest_free(m);
+	blob_wblob_close(w);
+	free(want);
+}
+
+/* A chunk that arrived, then: part of it written (copied into the
+ * overlay, its file gone), punched whole (a hole, its file gone), cut by
+ * a shrink and grown again (the bytes past the cut read zeros). */
+static void test_arrived_then(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 4 * MiB;
+	uint8_t *want = fx_make_blob(fx, size, 0), *grown = calloc(1, size);
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	char path[512];
+
+	fx_local_only(fx);
+	assert_non_null(grown);
+	assert_int_equal(blob_wblob_create(fx->s, "t", NULL, size), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, want, size, 0), (ssize_t)size);
+	/* Part of chunk 1. */
+	assert_int_equal(blob_wblob_pwrite(w, "part", 4, MiB + 10), 4);
+	memcpy(want + MiB + 10, "part", 4);
+	arr_path(path, sizeof path, fx, "t", 1);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_true(data_bytes(fx, "t") >= MiB);
+	check_read(w, want, size);
+	/* Chunk 2 punched whole. */
+	assert_int_equal(blob_wblob_punch(w, 2 * MiB, MiB), 0);
+	memset(want + 2 * MiB, 0, MiB);
+	arr_path(path, sizeof path, fx, "t", 2);
+	assert_int_equal(access(path, F_OK), -1);
+	check_read(w, want, size);
+	assert_int_equal(blob_wblob_stored(w), 3 * MiB);
+	/* Cut inside chunk 3, grown back: zeros past the cut. */
+	assert_int_equal(blob_wblob_truncate(w, 3 * MiB + 100), 0);
+	assert_int_equal(blob_wblob_truncate(w, size), 0);
+	memset(want + 3 * MiB + 100, 0, MiB - 100);
+	check_read(w, want, size);
+	/* Cut before chunk 3: its file goes. */
+	assert_int_equal(blob_wblob_pwrite(w, want, MiB, 3 * MiB), MiB);
+	memcpy(want + 3 * MiB, want, MiB);
+	arr_path(path, sizeof path, fx, "t", 3);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(blob_wblob_truncate(w, 3 * MiB), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(blob_wblob_truncate(w, size), 0);
+	memset(want + 3 * MiB, 0, MiB);
+	check_read(w, want, size);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
+	check_read(w, want, size);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	check_sealed(fx, m, want, size);
+	blob_manifest_free(m);
+	blob_wblob_close(w);
+	free(want);
+	free(grown);
+}
+
+/* A chunk's file missing: removed by hand after a write in this boot,
+ * EIO (never zeros); its record of another boot (a power cut came before
+ * the fsync), zeros. */
+static void test_missing_file(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *want = fx_make_blob(fx, 2 * MiB, 0), *got = malloc(MiB), slot[16];
+	blob_wblob *w = NULL;
+	char path[512], ids[512];
+	int fd;
+
+	fx_local_only(fx);
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_create(fx->s, "m", NULL, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "m"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, want, 2 * MiB, 0), 2 * MiB);
+	for (uint32_t i = 0; i < 2; i++) {
+		arr_path(path, sizeof path, fx, "m", i);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(blob_wblob_pread(w, got, MiB, 0), -EIO);
+	snprintf(ids, sizeof ids, "%s/wblobs/m.ids", fx->store);
+	assert_true((fd = open(ids, O_RDONLY)) >= 0);
+	assert_int_equal(pread(fd, slot, 16, 16 + 32), 16);
+	close(fd);
+	slot[0] ^= 1;
+	poke_record(fx, "m", 1, slot);
+	memset(got, 0xee, MiB);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, MiB), MiB);
+	assert_true(blob_is_zero(got, MiB));
+	blob_wblob_close(w);
+	free(want);
+	free(got);
+}
+
+#define KILL_NCH 8
+
+/* A writer rewriting whole chunks, SIGKILLed at a random moment: every
+ * chunk reads whole as one of the two patterns, and the seal's manifest
+ * (trusting what the records vouch for) reads back verified as the disk. */
+static void test_killed_writer(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = KILL_NCH * MiB;
+	uint8_t *a = fx_make_blob(fx, size, 0), *b = fx_make_blob(fx, size, 0), *got = malloc(size);
+	int seen[2] = {0};
+
+	fx_local_only(fx);
+	assert_non_null(got);
+	for (int t = 0; t < 12; t++) {
+		char name[16];
+		blob_manifest *m = NULL;
+		blob_wblob *w = NULL;
+		int p[2], status;
+		char c;
+		pid_t pid;
+
+		snprintf(name, sizeof name, "k%d", t);
+		assert_int_equal(blob_wblob_create(fx->s, name, NULL, size), 0);
+		assert_int_equal(pipe(p), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			if (blob_wblob_open(&w, fx->s, name) < 0 || blob_wblob_pwrite(w, a, size, 0) != (ssize_t)size ||
+			    write(p[1], "A", 1) != 1)
+				_exit(1);
+			for (uint64_t k = 0;; k++) {
+				uint32_t i = (uint32_t)(k % KILL_NCH);
+				const uint8_t *src = (k / KILL_NCH) % 2 ? a : b;
+				if (blob_wblob_pwrite(w, src + (uint64_t)i * MiB, MiB, (uint64_t)i * MiB) != (ssize_t)MiB)
+					_exit(1);
+			}
+		}
+		close(p[1]);
+		assert_int_equal(read(p[0], &c, 1), 1);
+		usleep((useconds_t)fx_below(fx, 20000));
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		close(p[0]);
+
+		assert_int_equal(blob_wblob_open(&w, fx->s, name), 0);
+		assert_int_equal(blob_wblob_pread(w, got, size, 0), (ssize_t)size);
+		for (uint32_t i = 0; i < KILL_NCH; i++) {
+			uint64_t o = (uint64_t)i * MiB;
+			bool is_a = memcmp(got + o, a + o, MiB) == 0, is_b = memcmp(got + o, b + o, MiB) == 0;
+			assert_true(is_a || is_b);
+			seen[is_b]++;
+		}
+		assert_int_equal(blob_wblob_seal(w, &m), 0);
+		check_sealed(fx, m, got, size);
+		blob_manifest_free(m);
+		blob_wblob_close(w);
+		assert_int_equal(blob_wblob_remove(fx->s, name), 0);
+	}
+	fprintf(stderr, "    chunks seen: %d old, %d new\n", seen[0], seen[1]);
+	assert_true(seen[1] > 0);
+	free(a);
+	free(b);
+	free(got);
+}
+
+/* An encrypted disk's and an upload's whole chunks never arrive. */
+static void test_not_for_streams(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *want = fx_make_blob(fx, 2 * MiB, 0);
+	blob_wblob *w = NULL;
+	char path[512];
+
+	fx_local_only(fx);
+	assert_int_equal(blob_wblob_create(fx->s, "s", NULL, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "s"), 0);
+	blob_wblob_stream(w);
+	assert_int_equal(blob_wblob_pwrite(w, want, 2 * MiB, 0), 2 * MiB);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	snprintf(path, sizeof path, "%s/wblobs/s.arr", fx->store);
+	assert_int_equal(access(path, F_OK), -1);
+	check_read(w, want, 2 * MiB);
+	blob_wblob_close(w);
+	free(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_seal_links, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_untrusted_records, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_arrived_then, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_not_for_streams, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
