@@ -412,7 +412,7 @@ int blob_batch_add_sealed(blob_batch *b, chunk_id *out, uint8_t **obj, size_t le
 /* Whether a failed link means "copy the bytes instead". */
 static bool link_unsupported(int rc);
 
-int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd)
+int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd, bool (*still)(void *arg), void *arg)
 {
 	const struct blob_backend_batching *bt = b->s->be->batching;
 	int rc;
@@ -435,6 +435,12 @@ int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd)
 		if (!link_unsupported(rc))
 			return batch_fail(b, rc);
 		b->no_file = true; /* another file system: copy from now on */
+		return 0;
+	}
+	/* Linked: asked again whether the file holds those bytes (its writer
+	 * may have begun to change it before the link stopped it). */
+	if (rc > 0 && still != NULL && !still(arg)) {
+		bt->drop_file(b->check);
 		return 0;
 	}
 	b->check_staged += (size_t)rc;

@@ -226,6 +226,8 @@ struct blob_backend_batching {
 	 * stores the bytes instead), -E2BIG when the batch is full, -errno.
 	 * NULL: never. */
 	int (*add_file)(struct blob_backend_batch *b, const chunk_id *id, int fd);
+	/* Takes back the file the last add_file staged (it answered 1). */
+	void (*drop_file)(struct blob_backend_batch *b);
 	bool ask_first;
 	int lanes;
 };

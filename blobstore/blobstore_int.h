@@ -279,12 +279,14 @@ int blob_batch_add_buf(blob_batch *b, chunk_id *out, uint8_t **buf, size_t len);
  * one is a hole, added as plaintext. */
 int blob_batch_add_sealed(blob_batch *b, chunk_id *out, uint8_t **obj, size_t len);
 /* Chunk id, whose bytes the file open as fd holds (the caller hashed
- * them; the file is never written again), placed without copying them: a
- * hard link made by a later commit, after the bytes are durable (the
- * local backend's add_file).  1 placed or there already, 0 when no link
- * can be made here (a key, another file system or kind of backend: the
- * caller adds the bytes instead, and is told so from then on), -errno. */
-int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd);
+ * them), placed without copying them: a hard link made by a later commit,
+ * after the bytes are durable (the local backend's add_file).  Once the
+ * file is linked (from then on its writer leaves it alone), still(arg),
+ * when given, must say it holds those bytes yet, else the link is taken
+ * back.  1 placed or there already, 0 when no link can be made here (a
+ * key, another file system or kind of backend: the caller adds the bytes
+ * instead, and is told so from then on) or still said no, -errno. */
+int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd, bool (*still)(void *arg), void *arg);
 
 /* ---- wblob.c ------------------------------------------------------------ */
 

@@ -548,15 +548,20 @@ uint64_t wb_cut_at(const blob_wblob *w, uint64_t len)
 #define WB_KICK (8u << 20)
 #define WB_PIECE (64u << 10)
 
-int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off)
+int wb_pwrite_pieces(int fd, const void *buf, size_t n, uint64_t off)
 {
 	int rc = 0;
 
 	for (size_t at = 0; rc == 0 && at < n; at += WB_PIECE) {
 		size_t k = n - at < WB_PIECE ? n - at : WB_PIECE;
-		rc = blob_pwrite_full(f->fd, (const uint8_t *)buf + at, k, off + at);
+		rc = blob_pwrite_full(fd, (const uint8_t *)buf + at, k, off + at);
 	}
 	return rc;
+}
+
+int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off)
+{
+	return wb_pwrite_pieces(f->fd, buf, n, off);
 }
 
 static void overlay_ran(struct wb_file *f, size_t n, uint64_t off)

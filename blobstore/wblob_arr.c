@@ -147,9 +147,9 @@ static int arr_file(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len, u
 
 	/* A "t" left by a kill is nobody's (only "<i>" names are linked). */
 	unlinkat(w->arr_fd, ARR_TMP, 0);
-	if ((fd = openat(w->arr_fd, ARR_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0)
+	if ((fd = openat(w->arr_fd, ARR_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return -errno;
-	rc = blob_write_full(fd, src, len);
+	rc = wb_pwrite_pieces(fd, src, len, 0);
 	if (rc == 0) {
 		/* Started now, as the overlay's runs are: fsync finds it done. */
 		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -167,6 +167,43 @@ static int arr_file(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len, u
 	}
 	*ino = (uint64_t)st.st_ino;
 	return 0;
+}
+
+/* Chunk i's file open for writing in place, when nothing else names it
+ * (no seal linked it into a store, which also makes it 0444): its
+ * descriptor and *st, or -1 when it must be replaced or copied. */
+static int arr_open_own(blob_wblob *w, uint32_t i, struct stat *st)
+{
+	char name[ARR_NAME_MAX];
+	int fd;
+
+	arr_name(name, i);
+	if ((fd = openat(w->arr_fd, name, O_WRONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || st->st_nlink != 1 || !(st->st_mode & S_IWUSR)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Record i's second slot: vouching for nothing, but saying this boot
+ * (step 1 of a write; ino 0 is no file's). */
+static int arr_unvouch(blob_wblob *w, uint32_t i)
+{
+	const uint8_t *tag = boot();
+	uint8_t slot[WB_IDS_REC / 2] = {0};
+
+	if (tag != NULL)
+		memcpy(slot, tag, 8);
+	return blob_pwrite_full(w->ids_fd, slot, sizeof slot, (uint64_t)i * WB_IDS_REC + sizeof slot);
+}
+
+static void arr_dirty(blob_wblob *w)
+{
+	pthread_mutex_lock(&w->ext_lock);
+	w->arr_dirty = true;
+	pthread_mutex_unlock(&w->ext_lock);
 }
 
 void blob_wblob_overlay_only(blob_wblob *w)
@@ -190,10 +227,24 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	if ((rc = arr_dir(w, true)) < 0 || (rc = wb_open_ids(w, true)) < 0)
 		return rc;
 	/* 1 */
-	if ((rc = blob_pwrite_full(w->ids_fd, rec, WB_IDS_REC / 2, (uint64_t)i * WB_IDS_REC + WB_IDS_REC / 2)) < 0)
+	if ((rc = arr_unvouch(w, i)) < 0)
 		return rc;
-	/* 2 */
-	if ((rc = arr_file(w, i, src, len, &ino)) < 0)
+	/* 2: in place when the file is the chunk's alone, else a new one */
+	struct stat fst;
+	int fd = st == WB_ARRIVED ? arr_open_own(w, i, &fst) : -1;
+	if (fd >= 0) {
+		rc = wb_pwrite_pieces(fd, src, len, 0);
+		if (rc == 0 && (uint64_t)fst.st_size > len && ftruncate(fd, (off_t)len) < 0)
+			rc = -errno;
+		if (rc == 0)
+			sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		ino = (uint64_t)fst.st_ino;
+		if (close(fd) < 0 && rc == 0)
+			rc = -errno;
+	} else {
+		rc = arr_file(w, i, src, len, &ino);
+	}
+	if (rc < 0)
 		return rc;
 	/* 3 */
 	if (st != WB_ARRIVED) {
@@ -204,9 +255,7 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 		if (wb_is_overlay(st)) /* best effort: invisible, only takes room */
 			wb_zero_chunk(w, i, st, 0, BLOB_CHUNK_SIZE);
 	}
-	pthread_mutex_lock(&w->ext_lock);
-	w->arr_dirty = true;
-	pthread_mutex_unlock(&w->ext_lock);
+	arr_dirty(w);
 	/* 4: best effort too (the write is done; without the record a seal
 	 * reads the chunk instead of naming it). */
 	if (tag != NULL) {
@@ -326,15 +375,44 @@ int wb_arr_sync(blob_wblob *w)
 	return rc;
 }
 
-int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *id)
+/* What a seal checks of chunk i's file, open as fd. */
+struct vouch {
+	blob_wblob *w;
+	uint32_t i;
+	uint64_t ino;
+	chunk_id id;
+};
+
+/* Whether record i vouches for the file: its id, this boot, its inode. */
+static bool vouched(void *arg)
 {
+	struct vouch *v = arg;
 	const uint8_t *tag = boot();
 	uint8_t rec[WB_IDS_REC];
+
+	if (tag == NULL || v->ino == 0 ||
+	    blob_pread_full(v->w->ids_fd, rec, sizeof rec, (uint64_t)v->i * WB_IDS_REC) != (ssize_t)sizeof rec ||
+	    memcmp(rec + WB_IDS_REC / 2, tag, 8) != 0 || blob_get_le64(rec + WB_IDS_REC / 2 + 8) != v->ino)
+		return false;
+	memcpy(v->id.b, rec, sizeof v->id.b);
+	return !chunk_id_is_null(&v->id);
+}
+
+static bool still_vouched(void *arg)
+{
+	struct vouch *v = arg, again = *v;
+
+	return vouched(&again) && chunk_id_equal(&again.id, &v->id);
+}
+
+int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *id)
+{
+	struct vouch v = {.w = w, .i = i};
 	char name[ARR_NAME_MAX];
 	struct stat st;
 	int fd, rc = 0, ids;
 
-	if (tag == NULL || arr_dir(w, false) < 0)
+	if (boot() == NULL || arr_dir(w, false) < 0)
 		return 0;
 	pthread_mutex_lock(&w->ext_lock); /* readers of the wblob seal too */
 	ids = wb_open_ids(w, false);
@@ -344,13 +422,12 @@ int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *
 	arr_name(name, i);
 	if ((fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
-	/* With the file open, so that its inode number is its own. */
-	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == len &&
-	    blob_pread_full(w->ids_fd, rec, sizeof rec, (uint64_t)i * WB_IDS_REC) == (ssize_t)sizeof rec &&
-	    memcmp(rec + WB_IDS_REC / 2, tag, 8) == 0 && blob_get_le64(rec + WB_IDS_REC / 2 + 8) == (uint64_t)st.st_ino) {
-		memcpy(id->b, rec, sizeof id->b);
-		if (!chunk_id_is_null(id))
-			rc = blob_batch_add_file(b, id, fd);
+	/* With the file open, so that its inode number is its own; asked
+	 * again once linked (blob_batch_add_file). */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == len) {
+		v.ino = (uint64_t)st.st_ino;
+		if (vouched(&v) && (rc = blob_batch_add_file(b, &v.id, fd, still_vouched, &v)) > 0)
+			*id = v.id;
 	}
 	close(fd);
 	return rc;

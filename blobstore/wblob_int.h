@@ -140,6 +140,8 @@ int wb_overlay_at(blob_wblob *w, uint32_t i, enum wb_state st, bool create, stru
 /* Bytes as they are into f at off, in the pieces the page cache wants
  * (wblob.c, "Overlay bytes"); 0 or -errno. */
 int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off);
+/* The same into any file fd. */
+int wb_pwrite_pieces(int fd, const void *buf, size_t n, uint64_t off);
 /* Overlay bytes at file offset off of f, through the wblob's key when it
  * has one (wblob_crypt.c).  read: bytes past the file's end are zeros. */
 int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);

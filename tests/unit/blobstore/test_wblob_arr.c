@@ -11,8 +11,8 @@
  * bytes, which it stores as they are; a part written, a punch, a shrink
  * and a growth; remove; a file removed by hand (EIO) or lost to a power
  * cut (zeros); a writer SIGKILLed while rewriting whole chunks
- * (every chunk whole, old or new, and the seal's manifest reads back
- * verified as the disk).  Local stores only: RADOS has no files to link
+ * (every page old or new, and the seal's manifest reads back verified as
+ * the disk).  Local stores only: RADOS has no files to link
  * (test_wblob's random runs cover the seal reading arrived chunks there).
  */
 #include <signal.h>
@@ -104,6 +104,12 @@ static void test_seal_links(void **state)
 	assert_true(data_bytes(fx, "a") == 0);
 	assert_int_equal(blob_wblob_stored(w), size);
 	check_read(w, want, size);
+	/* Written again whole before any seal: in place, the same file. */
+	assert_int_equal(blob_wblob_pwrite(w, want + 5 * MiB, MiB, 5 * MiB), MiB);
+	arr_path(path, sizeof path, fx, "a", 5);
+	assert_int_equal(ino_of(path), ino[5]);
+	assert_true(data_bytes(fx, "a") == 0);
+	check_read(w, want, size);
 
 	before = fx_nchunks(fx);
 	assert_int_equal(blob_wblob_open(&c, fx->s, "a"), 0);
@@ -120,13 +126,24 @@ static void test_seal_links(void **state)
 	blob_manifest_free(m2);
 	blob_wblob_close(c);
 
-	/* Chunk 2 written again: a new file; the stored chunk is untouched. */
+	uint8_t *orig = malloc(size);
+	assert_non_null(orig);
+	memcpy(orig, want, size);
+	/* Chunk 2 written again, part of chunk 3: linked into the store, so
+	 * a new file and a copy into the overlay; the stored chunks are
+	 * untouched. */
+	assert_int_equal(blob_wblob_pwrite(w, "x", 1, 3 * MiB + 7), 1);
+	arr_path(path, sizeof path, fx, "a", 3);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_true(data_bytes(fx, "a") >= MiB);
+	assert_int_equal(chunk_ino(fx, mf_id(m, 3)), ino[3]);
+	want[3 * MiB + 7] = 'x';
 	uint8_t *other = fx_make_blob(fx, MiB, 0);
 	assert_int_equal(blob_wblob_pwrite(w, other, MiB, 2 * MiB), MiB);
 	arr_path(path, sizeof path, fx, "a", 2);
 	assert_true(ino_of(path) != ino[2]);
 	assert_int_equal(chunk_ino(fx, mf_id(m, 2)), ino[2]);
-	check_sealed(fx, m, want, size);
+	check_sealed(fx, m, orig, size);
 	memcpy(want + 2 * MiB, other, MiB);
 	check_read(w, want, size);
 	assert_int_equal(blob_wblob_seal(w, &m2), 0);
@@ -139,8 +156,10 @@ static void test_seal_links(void **state)
 	snprintf(path, sizeof path, "%s/wblobs/a.arr", fx->store);
 	assert_int_equal(access(path, F_OK), -1);
 	check_sealed(fx, m2, want, size); /* the store keeps its names */
+	check_sealed(fx, m, orig, size);
 	blob_manifest_free(m);
 	blob_manifest_free(m2);
+	free(orig);
 	free(other);
 	free(want);
 }
@@ -194,10 +213,15 @@ static void test_untrusted_records(void **state)
 	close(fd);
 	b[77] ^= 0xff; /* torn, as a power cut may leave it */
 	want[2 * MiB + 77] ^= 0xff;
-	assert_int_equal(unlink(path), 0);
-	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0444)) >= 0);
+	/* Made beside it, then renamed over it: another inode number (one
+	 * made after the unlink could take the freed one, which is why a
+	 * writer unvouches the record before it makes a file). */
+	char side[520];
+	snprintf(side, sizeof side, "%s.new", path);
+	assert_true((fd = open(side, O_WRONLY | O_CREAT | O_EXCL, 0644)) >= 0);
 	assert_int_equal(write(fd, b, MiB), (ssize_t)MiB);
 	close(fd);
+	assert_int_equal(rename(side, path), 0);
 	free(b);
 	/* 3: trusted. */
 	assert_int_equal(blob_wblob_open(&w, fx->s, "u"), 0);
@@ -232,7 +256,8 @@ static void test_arrived_then(void **state)
 	assert_int_equal(blob_wblob_create(fx->s, "t", NULL, size), 0);
 	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
 	assert_int_equal(blob_wblob_pwrite(w, want, size, 0), (ssize_t)size);
-	/* Part of chunk 1. */
+	/* Part of chunk 1: copied into the overlay (where later small writes
+	 * cost one write each), its file gone. */
 	assert_int_equal(blob_wblob_pwrite(w, "part", 4, MiB + 10), 4);
 	memcpy(want + MiB + 10, "part", 4);
 	arr_path(path, sizeof path, fx, "t", 1);
@@ -311,8 +336,8 @@ static void test_missing_file(void **state)
 #define KILL_NCH 8
 
 /* A writer rewriting whole chunks, SIGKILLed at a random moment: every
- * chunk reads whole as one of the two patterns, and the seal's manifest
- * (trusting what the records vouch for) reads back verified as the disk. */
+ * page reads as one of the two patterns, and the seal's manifest (trusting
+ * what the records vouch for) reads back verified as the disk. */
 static void test_killed_writer(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -357,9 +382,10 @@ static void test_killed_writer(void **state)
 
 		assert_int_equal(blob_wblob_open(&w, fx->s, name), 0);
 		assert_int_equal(blob_wblob_pread(w, got, size, 0), (ssize_t)size);
-		for (uint32_t i = 0; i < KILL_NCH; i++) {
-			uint64_t o = (uint64_t)i * MiB;
-			bool is_a = memcmp(got + o, a + o, MiB) == 0, is_b = memcmp(got + o, b + o, MiB) == 0;
+		/* Rewritten in place (the file is the chunk's alone): a write
+		 * killed half-way leaves some pages new, as in an overlay. */
+		for (uint64_t o = 0; o < size; o += 4096) {
+			bool is_a = memcmp(got + o, a + o, 4096) == 0, is_b = memcmp(got + o, b + o, 4096) == 0;
 			assert_true(is_a || is_b);
 			seen[is_b]++;
 		}
@@ -369,7 +395,7 @@ static void test_killed_writer(void **state)
 		blob_wblob_close(w);
 		assert_int_equal(blob_wblob_remove(fx->s, name), 0);
 	}
-	fprintf(stderr, "    chunks seen: %d old, %d new\n", seen[0], seen[1]);
+	fprintf(stderr, "    pages seen: %d old, %d new\n", seen[0], seen[1]);
 	assert_true(seen[1] > 0);
 	free(a);
 	free(b);
