@@ -33,6 +33,10 @@
  *       state 5: (index >= WB_SEG_CHUNKS only) .data.<k>, k = index >>
  *                WB_SEG_SHIFT, holds the whole chunk at offset (index mod
  *                WB_SEG_CHUNKS) << 20
+ *       state 6: an arrived chunk: <name>.arr/<i> holds it, written whole
+ *                (wblob_arr.c: instance disks, so that a capture links it
+ *                into the store instead of copying it); record i of .ids
+ *                holds its id, with the boot and inode it is good for
  *   <name>.data   the overlay of chunks below WB_SEG_CHUNKS (8 TiB): sparse,
  *                 as long as the virtual size up to that; bytes past its
  *                 end read as zeros
@@ -74,10 +78,14 @@
  * seal, fsync) walks the data chunks: the base manifest's entries, the
  * radix's non-zero states, the pending list; a run of holes is one step.
 
- * Writes.  For every chunk a write touches: an overlay state (1 or 5; "the
+ * Writes.  A write covering a whole chunk of a plain wblob that does not
+ * stream (an instance disk without a key) makes it arrive (state 6,
+ * wblob_arr.c has the order of its steps).  Otherwise, for every chunk a
+ * write touches: an overlay state (1 or 5; "the
  * overlay" below is the file its state names, and a chunk that gets one
  * gets 1 below WB_SEG_CHUNKS and 5 from there on) -> write into the
- * overlay.  State 0 -> unless the write covers the whole chunk, first zero
+ * overlay.  State 0 (or 2, or 6: their file or stored chunk is what is
+ * copied) -> unless the write covers the whole chunk, first zero
  * the overlay's chunk region (punching a hole: a write killed before its
  * state byte may have left bytes there) and copy the base's bytes into it
  * (verified reads through the store's cache); then write the new bytes;
@@ -114,9 +122,12 @@
  * verified cache (WB_BASE) or zeros.  Seeking: a chunk is data when its
  * state is an overlay one or it shows a stored chunk; stored counts the
  * bytes of those chunks.  Sealing puts every overlay chunk into the store (all-zero
- * ones become holes) and reuses the base id of every WB_BASE chunk whose
+ * ones become holes), links every arrived chunk whose record vouches for
+ * its file (wblob_arr.c; else its bytes are read and stored like an
+ * overlay chunk's) and reuses the base id of every WB_BASE chunk whose
  * length did not change, so capturing a disk copies nothing it did not
- * write; the wblob stays as it was and sealing again gives the same manifest.
+ * write, nor what it wrote in whole chunks; the wblob stays as it was
+ * and sealing again gives the same manifest.
  * The chunks go through one blob_batch (batch.c): written by its threads
  * while the next chunk is read and hashed, made durable a batch at a time,
  * and the seal commits the batch — every chunk and its name durable —

@@ -11,38 +11,52 @@
  *
  * On disk: <name>.arr/ in wblobs/, one file per chunk in state 6
  * (WB_ARRIVED): "<i>" (i in hex) holds exactly the chunk's bytes as
- * written (its length the chunk's then), mode 0444, never written again
- * once it has that name — a new write of the chunk replaces it (a temp
- * name "t", then rename(2)), a write of part of it first copies it into
- * the overlay (state 1), so a seal may hard-link it into the store's
- * chunks/ and share the inode (as two local stores share chunk files).
+ * written (its length the chunk's then), mode 0644 while it is the
+ * chunk's alone.  A seal may hard-link it into the store's chunks/ and
+ * share the inode (as two local stores share chunk files); it sets mode
+ * 0444 and links before it trusts the record a last time, and a writer
+ * that finds the file linked or 0444 leaves it alone: a new whole write
+ * of the chunk then makes a new file (a temp name "t", then rename(2)),
+ * where it otherwise rewrites the file in place (as the overlay is: new
+ * pages and blocks for every rewrite made dd over a filled disk 3x
+ * slower).  A write of part of the chunk first copies it into the
+ * overlay (state 1: in the file, every small write paid an open, a stat
+ * and a close).  Files are written in the overlay's 64 KiB pieces (page
+ * cache folios of 1 MiB cost dd twice the CPU on memory a capture and a
+ * copy had been through).
  * Record i of <name>.ids (wblob.c) holds, for a chunk in state 6, its id
  * (keyed XXH3-128 of the bytes, as the store names chunks) in the first
  * slot and, in the second, the boot it was written in (8 bytes of the
  * kernel's boot_id) and the file's inode number.
  *
- * A write of chunk i, in this order:
- *   1. the second slot of record i zeroed (the record no longer vouches
- *      for any file);
- *   2. the bytes into "t", writeback started, renamed to "<i>";
+ * A whole write of chunk i, in this order:
+ *   1. the second slot of record i set to this boot and inode 0 (the
+ *      record vouches for no file, but says the chunk was written in this
+ *      boot);
+ *   2. the bytes into "<i>" in place when it is the chunk's alone, else
+ *      into "t" renamed to "<i>"; writeback started;
  *   3. the state byte 6, when it was not (an overlay chunk's old bytes
  *      punched out of its overlay after: invisible from here on);
  *   4. record i: the id, this boot, the inode of "<i>".
  *   Every step is a completed system call on return, so after kill -9 the
  *   chunk shows its old content (before 3: the old state's source, which
- *   1 and 2 left alone) or the new (from 3), as an overlay write does; the
- *   reply leaves after 4.  fsync(2) makes every arrived file durable
+ *   1 and 2 left alone) or the new (from 3) — a rewrite in place killed
+ *   half-way shows some pages new, as an overlay write does; the reply
+ *   leaves after 4.  fsync(2) makes every arrived file durable
  *   (syncfs(2) of their file system, as the store's batches do; or each
  *   file and the directory on a file system whose syncfs may not reach the
  *   storage) before the map is synced.
  *
  * Trust.  A seal takes the id from record i instead of reading the file
  * only when, with the file open: its length is the chunk's, the record's
- * boot is this boot and its inode the open file's.  The open descriptor
- * keeps the inode number from being reused, and a record is zeroed (1)
- * before a new file for the chunk exists, so such a record was written
- * (4) for this very inode, whose bytes were hashed on the way in and
- * never changed.  Across a power cut (another boot) a file's bytes may
+ * boot is this boot and its inode the open file's — before it links the
+ * file and again after.  The open descriptor keeps the inode number from
+ * being reused, and a record stops vouching (1) before a new file for
+ * the chunk exists or the old one is written, so such a record was
+ * written (4) for this very inode with the bytes it holds; once linked
+ * (or 0444) the file is never written again, and a writer that began
+ * before the link had already changed the record, which the second look
+ * sees (the link is then dropped and the bytes read).  Across a power cut (another boot) a file's bytes may
  * not be what was hashed — an unsynced write may be torn or lost — so
  * records of an earlier boot are never trusted: a seal reads and hashes
  * those chunks as it does overlay chunks, until the chunk is written
