@@ -401,7 +401,7 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	if (off + 1 > w->map_len)
 		w->map_len = off + 1;
 	if (old == WB_ARRIVED && v != WB_ARRIVED)
-		wb_arr_drop(w, i);
+		wb_arr_forget(w, i);
 	return 0;
 }
 

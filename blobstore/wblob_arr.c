@@ -65,6 +65,11 @@
  * add_file).  A seal of a store that cannot link the file (another file
  * system, RADOS) stores its bytes, read from the file.
  *
+ * A chunk that leaves state 6 (a part of it written: copied into the
+ * overlay; punched; taken by reference) keeps its file until the next
+ * fsync has made the map's new state byte durable: a power cut must not
+ * find state 6 and no file, where a synced chunk's bytes were.
+ *
  * A state-6 chunk whose file is missing reads as zeros when its record
  * is of an earlier boot (a power cut before the fsync that would have
  * made its name durable: the unsynced write was lost, as on a disk), and
@@ -339,6 +344,41 @@ void wb_arr_drop(blob_wblob *w, uint32_t i)
 		return;
 	arr_name(name, i);
 	unlinkat(w->arr_fd, name, 0);
+}
+
+void wb_arr_forget(blob_wblob *w, uint32_t i)
+{
+	pthread_mutex_lock(&w->ext_lock);
+	if (w->arr_gone_len == w->arr_gone_cap) {
+		uint32_t cap = w->arr_gone_cap ? 2 * w->arr_gone_cap : 64;
+		uint32_t *p = realloc(w->arr_gone, (size_t)cap * sizeof *p);
+		if (p != NULL) {
+			w->arr_gone = p;
+			w->arr_gone_cap = cap;
+		}
+	}
+	/* Out of memory: the file stays, unseen (the chunk's next arrival
+	 * replaces it, the wblob's removal takes it). */
+	if (w->arr_gone_len < w->arr_gone_cap)
+		w->arr_gone[w->arr_gone_len++] = i;
+	pthread_mutex_unlock(&w->ext_lock);
+}
+
+void wb_arr_sweep(blob_wblob *w)
+{
+	uint32_t *gone, n;
+
+	pthread_mutex_lock(&w->ext_lock);
+	gone = w->arr_gone;
+	n = w->arr_gone_len;
+	w->arr_gone = NULL;
+	w->arr_gone_len = w->arr_gone_cap = 0;
+	pthread_mutex_unlock(&w->ext_lock);
+	/* Under the caller's read lock: no chunk changes state meanwhile. */
+	for (uint32_t k = 0; k < n; k++)
+		if (wb_state_of(w, gone[k]) != WB_ARRIVED)
+			wb_arr_drop(w, gone[k]);
+	free(gone);
 }
 
 int wb_arr_sync(blob_wblob *w)

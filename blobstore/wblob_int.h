@@ -112,6 +112,8 @@ struct blob_wblob {
 	bool arr_dirty;        /* a chunk arrived since the last fsync */
 	bool arr_new;          /* <name>.arr made by this handle: its name not yet synced */
 	bool overlay_only;     /* blob_wblob_overlay_only: no chunk arrives */
+	uint32_t *arr_gone;    /* chunks that left state 6: files to unlink at the next fsync */
+	uint32_t arr_gone_len, arr_gone_cap;
 	char name[WB_NAME_MAX + 1];
 };
 
@@ -177,8 +179,13 @@ bool wb_arr_on(const blob_wblob *w);
 int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
 /* Bytes [a, a + n) of chunk i, in state 6 (zeros past its file's end). */
 int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
-/* Chunk i left state 6: its file's name goes (best effort). */
+/* Chunk i's file's name goes now (best effort: beyond a shrink's end). */
 void wb_arr_drop(blob_wblob *w, uint32_t i);
+/* Chunk i left state 6: its file's name goes once the map that says so
+ * is durable (the next fsync), never before. */
+void wb_arr_forget(blob_wblob *w, uint32_t i);
+/* After the map's fsync: the names wb_arr_forget listed go. */
+void wb_arr_sweep(blob_wblob *w);
 /* Every chunk arrived since the last call durable, with its name. */
 int wb_arr_sync(blob_wblob *w);
 /* Chunk i (state 6, len bytes) for a seal's batch b without reading it:

@@ -603,6 +603,7 @@ int blob_wblob_fsync(blob_wblob *w)
 		rc = -errno;
 		goto out;
 	}
+	wb_arr_sweep(w);
 	/* Durable WB_STORED now: the overlay's old bytes are never shown again
 	 * (best effort: they only take room). */
 	for (uint32_t k = 0; k < w->npunch; k++)

@@ -426,6 +426,7 @@ void blob_wblob_close(blob_wblob *w)
 	free(w->seal_obj);
 	free(w->punch);
 	free(w->pend);
+	free(w->arr_gone);
 	free(w->ext);
 	pthread_mutex_destroy(&w->ext_lock);
 	pthread_mutex_destroy(&w->batch_lock);
