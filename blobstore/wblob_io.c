@@ -405,6 +405,7 @@ int wb_stream_sync(blob_wblob *w)
  * its file.  Zeros over part of a stored chunk are written (copy on
  * write, as any write there). */
 static int punch_whole(blob_wblob *w, uint32_t i);
+static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n);
 
 static int write_zeros(blob_wblob *w, uint32_t i, size_t a, size_t n)
 {
@@ -417,6 +418,10 @@ static int write_zeros(blob_wblob *w, uint32_t i, size_t a, size_t n)
 		return (rc = punch_whole(w, i)) < 0 ? rc : 1;
 	if (wb_is_overlay(st))
 		return (rc = wb_zero_chunk(w, i, st, a, n)) < 0 ? rc : 1;
+	/* An arrived chunk's file goes: copied into the overlay with the
+	 * range punched, the room the zeros had is given back. */
+	if (st == WB_ARRIVED)
+		return (rc = punch_part(w, i, a, n)) < 0 ? rc : 1;
 	return 0;
 }
 

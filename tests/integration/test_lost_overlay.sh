@@ -7,7 +7,9 @@
 # disk is EIO with the reason in the log, a capture of it ends `error`
 # saying what is missing (before: an `available` image of zeros), and
 # `imgfs admin fsck` reports it (before: 0 problems).  A disk nobody wrote
-# keeps working: its overlay is made again as a crash would leave it.
+# keeps working: its overlay is made again as a crash would leave it.  A
+# chunk written whole (a file of its own, SPEC §11) whose file is removed
+# reads EIO too, with the reason.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -38,16 +40,30 @@ vdc=$(new_overlay "$b1")
 b2=$(overlays)
 truncate -s 16M "$I/vm1/disks/vdd"
 vdd=$(new_overlay "$b2")
-write_random "$I/vm1/disks/vdb" 2 4
-write_random "$I/vm1/disks/vdc" 2 4
-sync "$I/vm1/disks/vdb" "$I/vm1/disks/vdc"
+# 4 KiB off the chunk boundaries, so that the bytes land in the overlay
+# (a whole chunk is a file of its own: vde below).
+for d in vdb vdc; do
+    head -c 4M /dev/urandom | dd of="$I/vm1/disks/$d" bs=1M seek=$(((2 << 20) + 4096)) oflag=seek_bytes \
+        iflag=fullblock conv=notrunc status=none
+done
+truncate -s 16M "$I/vm1/disks/vde"
+write_random "$I/vm1/disks/vde" 2 4
+sync "$I/vm1/disks/vdb" "$I/vm1/disks/vdc" "$I/vm1/disks/vde"
+vde_arr=$(cd "$W" && ls -d -- *.arr | head -n 1)
+assert_eq 4 "$(find "$W/$vde_arr" -type f | wc -l)" "vde's whole chunks: files of their own in $vde_arr"
 
 say "unmounted: vdb's overlay $vdb removed, vdc's $vdc cut to 1 MiB, vdd's $vdd removed"
 umount_imgfs "$M"
 imgfs_admin "$S" fsck >"$T/fsck0.out" 2>&1 || { cat "$T/fsck0.out" >&2; fail "fsck of the healthy state"; }
-rm "$W/$vdb" "$W/$vdd"
+rm "$W/$vdb" "$W/$vdd" "$W/$vde_arr/3"
 truncate -s 1M "$W/$vdc"
 mount_imgfs "$S" "$M"
+
+say "vde's chunk 3 (a file of its own, written this boot) removed: EIO there, with a line; the rest reads"
+assert_errno EIO read "$I/vm1/disks/vde"
+grep -qF "the file of chunk 3 (${vde_arr}/3) is missing: EIO" "$S/imgfs.log" ||
+    { tail -n 5 "$S/imgfs.log" >&2; fail "no log line about ${vde_arr}/3"; }
+dd if="$I/vm1/disks/vde" of=/dev/null bs=1M count=3 status=none || fail "vde's first 3 MiB do not read"
 
 say "reading vdb and vdc: EIO, each with a line saying what is missing; vdd (never written) reads zeros"
 assert_errno EIO read "$I/vm1/disks/vdb"
