@@ -99,9 +99,9 @@
  * chunk costs nothing where it can (wblob_io.c write_zeros): into a chunk
  * that reads as zeros it changes nothing, over a whole chunk it is a
  * punch (state 4), inside an overlay chunk its range is punched out of
- * the overlay file, over part of an arrived chunk it is punched in the
- * chunk's copy into the overlay; only over part of a stored chunk is it
- * written (the copy on write every write there makes).  So a dense cp of a sparse file
+ * the overlay file, over part of any other data chunk it is punched in
+ * the chunk's copy into the overlay (the copy on write every write there
+ * makes): a punch, as fallocate's.  So a dense cp of a sparse file
  * (cp --sparse=never, dd) stores only its data (SPEC §2.4).
  *
  * Shrinking and growing.  A shrink writes the header (new size, base_limit

@@ -77,7 +77,6 @@
  * removes it then: never zeros, as for a lost overlay, SPEC §11); a line
  * in the log either way.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -95,25 +94,24 @@
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
 static uint8_t boot_tag[8]; /* all zero: unknown, nothing is trusted */
 
+/* The boot's UUID ("8-4-4-4-12" hex digits): 32 hex digits once its
+ * dashes are gone, parsed as a chunk id is; its first 8 bytes kept. */
 static void boot_load(void)
 {
-	char s[64];
+	char s[64], hex[33];
 	size_t k = 0;
+	chunk_id uuid;
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 
 	if (f == NULL)
 		return;
 	if (fgets(s, sizeof s, f) != NULL) {
-		uint8_t t[8] = {0};
-		for (const char *p = s; *p && k < 16; p++) {
-			int v = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-			if (v < 0)
-				continue;
-			t[k / 2] = (uint8_t)(t[k / 2] << 4 | v);
-			k++;
-		}
-		if (k == 16)
-			memcpy(boot_tag, t, sizeof t);
+		for (const char *p = s; *p && *p != '\n' && k < sizeof hex - 1; p++)
+			if (*p != '-')
+				hex[k++] = *p;
+		hex[k] = '\0';
+		if (chunk_id_parse(&uuid, hex) == 0)
+			memcpy(boot_tag, uuid.b, sizeof boot_tag);
 	}
 	fclose(f);
 }
@@ -287,17 +285,25 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	return 0;
 }
 
-/* Whether record i says its chunk arrived in this boot. */
-static bool written_this_boot(blob_wblob *w, uint32_t i)
+/* w->ids_fd open for a reader (readers and seals share the wblob): 0,
+ * -ENOENT when there is no .ids, -errno. */
+static int arr_ids(blob_wblob *w)
 {
-	const uint8_t *tag = boot();
-	uint8_t slot[WB_IDS_REC / 2];
 	int rc;
 
 	pthread_mutex_lock(&w->ext_lock);
 	rc = wb_open_ids(w, false);
 	pthread_mutex_unlock(&w->ext_lock);
-	return tag != NULL && rc == 0 &&
+	return rc;
+}
+
+/* Whether record i says its chunk arrived in this boot. */
+static bool written_this_boot(blob_wblob *w, uint32_t i)
+{
+	const uint8_t *tag = boot();
+	uint8_t slot[WB_IDS_REC / 2];
+
+	return tag != NULL && arr_ids(w) == 0 &&
 	       blob_pread_full(w->ids_fd, slot, sizeof slot, (uint64_t)i * WB_IDS_REC + sizeof slot) ==
 	           (ssize_t)sizeof slot &&
 	       memcmp(slot, tag, 8) == 0;
@@ -464,14 +470,9 @@ int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *
 	struct vouch v = {.w = w, .i = i};
 	char name[ARR_NAME_MAX];
 	struct stat st;
-	int fd, rc = 0, ids;
+	int fd, rc = 0;
 
-	if (boot() == NULL || arr_dir(w, false) < 0)
-		return 0;
-	pthread_mutex_lock(&w->ext_lock); /* readers of the wblob seal too */
-	ids = wb_open_ids(w, false);
-	pthread_mutex_unlock(&w->ext_lock);
-	if (ids < 0)
+	if (boot() == NULL || arr_dir(w, false) < 0 || arr_ids(w) < 0)
 		return 0;
 	arr_name(name, i);
 	if ((fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0)
@@ -490,23 +491,15 @@ int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *
 int wb_arr_remove(blob_store *s, const char *name)
 {
 	char dir[WB_FILE_MAX];
-	struct dirent *e;
-	DIR *d;
-	int fd, rc = 0;
+	int fd, rc;
 
 	wb_file(dir, name, "arr");
 	if ((fd = openat(s->wblobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && unlinkat(fd, e->d_name, 0) < 0 &&
-		    errno != ENOENT && rc == 0)
-			rc = -errno;
-	closedir(d);
+	/* Every file in it, whatever its age; a file left makes the rmdir
+	 * fail (ENOTEMPTY), which is the answer. */
+	rc = blob_clean_tmp_dir(fd, INT64_MAX, NULL);
+	close(fd);
 	if (rc == 0 && unlinkat(s->wblobs_fd, dir, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		rc = -errno;
 	return rc;

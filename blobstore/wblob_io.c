@@ -398,31 +398,19 @@ int wb_stream_sync(blob_wblob *w)
 
 /* Zeros written into [a, a + n) of chunk i of a wblob that does not
  * stream (an instance disk: a dense cp of a sparse source, a guest's
- * zeroing) cost nothing where they can: 1 when done so, 0 when they are to
- * be written as bytes.  A chunk that reads as zeros already is left as it
- * is; a whole chunk of zeros becomes a hole (punch_whole: its state byte,
- * as a write sets one); zeros inside an overlay chunk are punched out of
- * its file.  Zeros over part of a stored chunk are written (copy on
- * write, as any write there). */
+ * zeroing) cost nothing where they can: they are a punch.  A chunk that
+ * reads as zeros already is left as it is; a whole chunk of zeros becomes
+ * a hole (its state byte, as a write sets one); zeros inside an overlay
+ * chunk are punched out of its file, inside any other data chunk punched
+ * in its copy into the overlay (the copy any write there makes). */
 static int punch_whole(blob_wblob *w, uint32_t i);
 static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n);
 
 static int write_zeros(blob_wblob *w, uint32_t i, size_t a, size_t n)
 {
-	uint8_t st = wb_state_of(w, i);
-	int rc;
-
-	if (!wb_is_data(w, i))
-		return 1;
 	if (a == 0 && n >= blob_chunk_len(w->size, i))
-		return (rc = punch_whole(w, i)) < 0 ? rc : 1;
-	if (wb_is_overlay(st))
-		return (rc = wb_zero_chunk(w, i, st, a, n)) < 0 ? rc : 1;
-	/* An arrived chunk's file goes: copied into the overlay with the
-	 * range punched, the room the zeros had is given back. */
-	if (st == WB_ARRIVED)
-		return (rc = punch_part(w, i, a, n)) < 0 ? rc : 1;
-	return 0;
+		return punch_whole(w, i);
+	return punch_part(w, i, a, n);
 }
 
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off)
@@ -450,8 +438,9 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 			n = len - done;
 		if (w->streaming)
 			rc = stream_write(w, i, (const uint8_t *)buf + done, a, n);
-		else if (!blob_is_zero((const uint8_t *)buf + done, n) ||
-		         (rc = write_zeros(w, i, a, n)) == 0)
+		else if (blob_is_zero((const uint8_t *)buf + done, n))
+			rc = write_zeros(w, i, a, n);
+		else
 			rc = write_chunk(w, i, (const uint8_t *)buf + done, a, n);
 		if (rc < 0)
 			goto out;
@@ -664,12 +653,13 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n)) {
 		size_t len = blob_chunk_len(w->size, i);
 		size_t sl = wb_stored_len(w, i);
-		bool written = wb_is_held(w, i) || wb_is_overlay(wb_state_of(w, i));
+		enum wb_state st = wb_state_of(w, i);
+		bool written = wb_is_held(w, i) || wb_is_overlay(st) || st == WB_ARRIVED;
 		chunk_id id;
 
-		if (!written && sl == len && same && wb_state_of(w, i) != WB_ARRIVED) {
+		if (!written && sl == len && same) {
 			id = *wb_stored_id(w, i); /* unchanged or streamed: no copy */
-		} else if (wb_state_of(w, i) == WB_ARRIVED && same && (rc = wb_arr_seal(w, i, len, b, &id)) != 0) {
+		} else if (st == WB_ARRIVED && same && (rc = wb_arr_seal(w, i, len, b, &id)) != 0) {
 			if (rc < 0) /* else: linked, or found stored: no copy */
 				goto out;
 		} else {
