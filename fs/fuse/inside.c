@@ -751,6 +751,19 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 	return rc;
 }
 
+/* A time in ns since 1970 as a timespec: the seconds rounded down and the
+ * nanoseconds in 0..999999999, before 1970 too (-14182939.5 s is
+ * {-14182940, 500000000}, as the kernel's drivers give it). */
+static struct timespec inside_time(int64_t ns)
+{
+	int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+	if (rem < 0) {
+		sec--;
+		rem += 1000000000;
+	}
+	return (struct timespec){(time_t)sec, (long)rem};
+}
+
 void fs_inside_stat(const struct fs_node *n, struct stat *st)
 {
 	const struct ins_stat *s = &n->inside.st;
@@ -762,13 +775,9 @@ void fs_inside_stat(const struct fs_node *n, struct stat *st)
 	st->st_size = (off_t)s->size;
 	st->st_blocks = (blkcnt_t)s->blocks;
 	st->st_rdev = s->rdev;
-	st->st_atim = (struct timespec){s->atime_ns / 1000000000, s->atime_ns % 1000000000};
-	st->st_mtim = (struct timespec){s->mtime_ns / 1000000000, s->mtime_ns % 1000000000};
-	st->st_ctim = (struct timespec){s->ctime_ns / 1000000000, s->ctime_ns % 1000000000};
-	if (st->st_atim.tv_nsec < 0 || st->st_mtim.tv_nsec < 0 || st->st_ctim.tv_nsec < 0) {
-		/* before 1970: whole seconds */
-		st->st_atim.tv_nsec = st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = 0;
-	}
+	st->st_atim = inside_time(s->atime_ns);
+	st->st_mtim = inside_time(s->mtime_ns);
+	st->st_ctim = inside_time(s->ctime_ns);
 }
 
 ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, size_t len, uint64_t off)
@@ -821,6 +830,18 @@ int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, s
 	out[al] = '\0';
 	free(a);
 	return 0;
+}
+
+int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
+                 size_t *alen)
+{
+	struct ins_disk *d = disk_for(ctx, n, n->blob_id);
+	if (!d)
+		return -EIO;
+	struct ins_vol *v = vol_by_number(d, n->inside.vol & 31);
+	int rc = v ? ask(ctx, n, d, v, type, req, rlen, ans, alen) : -ENOENT;
+	disk_put(d);
+	return rc;
 }
 
 void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)

@@ -25,9 +25,25 @@
 
 #ifndef INS_DISKS /* (smaller in a build that exercises eviction) */
 #define INS_DISKS 16         /* disks (blobs) known at once */
+/* ---- a node's volume (inside.c) ---- */
+
+/* One exchange with the helper of inside node n's volume (its disk taken
+ * and given back): 0 with *ans (the caller frees it), or -errno (EIO
+ * logged with its reason). */
+int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
+                 size_t *alen);
+
 #endif
 #ifndef INS_MAX_HELPERS
 #define INS_MAX_HELPERS 16   /* helpers running at once */
+/* ---- a node's volume (inside.c) ---- */
+
+/* One exchange with the helper of inside node n's volume (its disk taken
+ * and given back): 0 with *ans (the caller frees it), or -errno (EIO
+ * logged with its reason). */
+int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
+                 size_t *alen);
+
 #endif
 #define INS_STAT_SLOTS 1024  /* attributes kept per volume (struct ins_vol.sc) */
 #define COUNT(c, n) __atomic_add_fetch(&(c), (n), __ATOMIC_RELAXED)
@@ -110,5 +126,13 @@ int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, u
 /* One exchange with v's helper (vol lock held). */
 int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const void *req, size_t rlen, void **ans,
                  size_t *alen, char *why, size_t cap);
+
+/* ---- a node's volume (inside.c) ---- */
+
+/* One exchange with the helper of inside node n's volume (its disk taken
+ * and given back): 0 with *ans (the caller frees it), or -errno (EIO
+ * logged with its reason). */
+int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
+                 size_t *alen);
 
 #endif

@@ -999,12 +999,38 @@ static int disk_hash(fuse_req_t req, const struct fs_node *n, char out[33])
 	return rc < 0 ? rc : model_blob_hash(ops_ctx(req)->m, n->blob_id, out);
 }
 
+/* getxattr (name) or listxattr (NULL) of a file inside an image (§18):
+ * the guest file's own, read-only (inside_xattr.c). */
+static void inside_xattr_reply(fuse_req_t req, const struct fs_node *n, const char *name, size_t size)
+{
+	size_t cap = size > INS_XATTR_VALUE_MAX ? INS_XATTR_VALUE_MAX : size;
+	char *buf = cap ? malloc(cap) : NULL;
+	ssize_t len;
+	if (cap && !buf)
+		len = -ENOMEM;
+	else if (name)
+		len = fs_inside_getxattr(ops_ctx(req), n, name, buf, cap);
+	else
+		len = fs_inside_listxattr(ops_ctx(req), n, buf, cap);
+	if (len < 0)
+		ops_reply_err(req, (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	ops_count(req, FS_OP_GETXATTR, ino, NULL);
 	struct fs_node n;
 	char hash[33];
 	int rc = ops_resolve(req, ino, &n);
+	if (rc == 0 && n.what == FS_W_INSIDE) {
+		inside_xattr_reply(req, &n, name, size);
+		return;
+	}
 	if (rc == 0)
 		rc = strcmp(name, XATTR_HASH) == 0 ? disk_hash(req, &n, hash) : -ENODATA;
 	if (rc < 0)
@@ -1024,6 +1050,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_node n;
 	char hash[33];
 	int rc = ops_resolve(req, ino, &n);
+	if (rc == 0 && n.what == FS_W_INSIDE) {
+		inside_xattr_reply(req, &n, NULL, size);
+		return;
+	}
 	size_t len = rc == 0 && n.what == FS_W_DISK && disk_hash(req, &n, hash) == 0 ? sizeof(names) : 0;
 	if (rc < 0)
 		ops_reply_err(req, -rc);

@@ -28,6 +28,12 @@
  * returned. */
 typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len);
 
+/* Calls add for each extended attribute of an inode, by its full name as
+ * Linux names it ("user.x", "security.capability", a POSIX ACL as
+ * "system.posix_acl_access" in Linux's xattr format); a nonzero return of
+ * add stops the walk and is returned. */
+typedef int (*ins_xattr_fn)(void *arg, const char *name, size_t nlen, const void *value, size_t vlen);
+
 struct ins_fs_ops {
 	uint32_t kind;       /* INS_FS_* */
 	const char *readme;  /* files/README's line: "ext2/3/4, read through libext2fs" */
@@ -45,6 +51,8 @@ struct ins_fs_ops {
 	int (*read)(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got);
 	/* A symbolic link's target of *len bytes (size from stat, 1..cap-1). */
 	int (*readlink)(uint64_t ino, char *buf, size_t len);
+	/* ino's extended attributes (NULL: this reader shows none). */
+	int (*xattrs)(uint64_t ino, ins_xattr_fn add, void *arg);
 };
 
 extern const struct ins_fs_ops ins_fs_ext;

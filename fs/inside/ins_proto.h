@@ -34,6 +34,10 @@ enum ins_type {
 	INS_T_READ,        /* u32 ino, u32 len, u64 off */
 	INS_T_READLINK,    /* u32 ino */
 	INS_T_DATA,        /* the bytes of an INS_H_READ (fewer: past the end) */
+	INS_T_XATTRS = 16, /* u32 ino: its extended attributes (the answer: entries
+	                    * of u16 name length, u32 value length, name, value;
+	                    * a last name of one NUL byte: more names than
+	                    * INS_XATTR_LIST_MAX bytes, the rest not sent) */
 	/* helper -> daemon */
 	INS_H_READ = 64,   /* u64 off, u32 len: bytes of the volume */
 	INS_H_OK,          /* the answer: depends on the request */
@@ -83,6 +87,13 @@ struct ins_req_blk {
 	uint32_t pad;
 };
 
+/* Extended attributes (SPEC §18): Linux's own bounds (XATTR_NAME_MAX,
+ * XATTR_SIZE_MAX); an INS_T_XATTRS answer holds at most INS_XATTR_LIST_MAX
+ * bytes of names (XATTR_LIST_MAX: what listxattr can return at all). */
+#define INS_XATTR_NAME_MAX 255
+#define INS_XATTR_VALUE_MAX 65536
+#define INS_XATTR_LIST_MAX 65536
+
 /* proto.c: the daemon's checks of an answer.  Whether st is a file the
  * tree may show (a known type, no stray mode bits, an inode number). */
 bool ins_stat_valid(const struct ins_stat *st);
@@ -92,6 +103,14 @@ bool ins_stat_valid(const struct ins_stat *st);
  * stat); 0 at the page's end; -EIO when malformed. */
 int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
                    bool *ok);
+
+/* The entry of an INS_T_XATTRS answer at *pos: 1 with name
+ * (NUL-terminated), *value (inside ans) and *vlen, *pos past it, *ok false
+ * when it is not to be shown (a name the kernel does not pass to a file
+ * system's getxattr: not user., trusted., security. or a POSIX ACL, or one
+ * holding a NUL); 0 at the end; -EIO when malformed. */
+int ins_xattr_entry(const void *ans, size_t len, size_t *pos, char name[INS_XATTR_NAME_MAX + 1], const void **value,
+                    size_t *vlen, bool *ok);
 
 /* The helper's entry point (helper.c): fd is its end of the socket pair. */
 int ins_helper_main(int fd);

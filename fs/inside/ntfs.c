@@ -380,9 +380,11 @@ static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
 	if (na) {
 		st->size = (uint64_t)na->data_size;
-		st->blocks = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
-		                                                                                   : na->allocated_size) >>
-		             9;
+		/* In 512-byte units rounded up, as ntfs-3g gives them: a small
+		 * resident file's 8 allocated bytes are one block. */
+		uint64_t bytes = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
+		                                                                                       : na->allocated_size);
+		st->blocks = (bytes + 511) >> 9;
 		ntfs_attr_close(na);
 	}
 	return 0;

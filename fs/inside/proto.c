@@ -45,3 +45,32 @@ int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *s
 	      ins_stat_valid(st);
 	return 1;
 }
+
+int ins_xattr_entry(const void *ans, size_t len, size_t *pos, char name[INS_XATTR_NAME_MAX + 1], const void **value,
+                    size_t *vlen, bool *ok)
+{
+	static const char *const prefixes[] = {"user.", "trusted.", "security."};
+	const char *p = ans;
+	uint16_t nlen;
+	uint32_t v;
+	if (*pos > len)
+		return -EIO;
+	if (*pos == len)
+		return 0;
+	if (len - *pos < 6)
+		return -EIO;
+	memcpy(&nlen, p + *pos, 2);
+	memcpy(&v, p + *pos + 2, 4);
+	if (nlen == 0 || nlen > INS_XATTR_NAME_MAX || v > INS_XATTR_VALUE_MAX || len - *pos - 6 < (size_t)nlen + v)
+		return -EIO;
+	memcpy(name, p + *pos + 6, nlen);
+	name[nlen] = '\0';
+	*value = p + *pos + 6 + nlen;
+	*vlen = v;
+	*pos += 6 + (size_t)nlen + v;
+	*ok = strcmp(name, "system.posix_acl_access") == 0 || strcmp(name, "system.posix_acl_default") == 0;
+	for (size_t i = 0; !*ok && i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		*ok = strncmp(name, prefixes[i], strlen(prefixes[i])) == 0 && nlen > strlen(prefixes[i]);
+	*ok = *ok && strlen(name) == nlen;
+	return 1;
+}

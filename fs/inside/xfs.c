@@ -36,6 +36,7 @@
 #include <sys/sysmacros.h>
 
 #include "ins_fs.h"
+#include "ins_xfs.h"
 
 #define XFS_MAX_LEVELS 9            /* a bmap btree's depth (XFS's own bound is lower) */
 #define XFS_MAX_EXTENTS (1u << 20)  /* of one file kept (32 MiB) */
@@ -187,6 +188,7 @@ struct inode {
 	uint64_t size, nextents;
 	const uint8_t *fork; /* the data fork, fork_size bytes */
 	uint32_t fork_size;
+	bool afork;          /* fork is the attribute fork (ins_xfs_attr_block) */
 };
 
 /* The last inode read: a request reads the same one again (stat, then
@@ -202,7 +204,7 @@ struct extent {
 /* The last file's extents, in file order. */
 static struct {
 	uint64_t ino;
-	bool valid;
+	bool valid, afork; /* afork: the extents of its attribute fork */
 	uint32_t n, cap;
 	struct extent *e;
 	uint64_t visits; /* btree blocks read while collecting */
@@ -498,10 +500,11 @@ static int bmbt_walk(uint64_t fsbno, unsigned level, uint64_t budget)
 static int extents(struct inode *in)
 {
 	int rc = 0;
-	if (map.valid && map.ino == in->ino)
+	if (map.valid && map.ino == in->ino && map.afork == in->afork)
 		return 0;
 	map.valid = false;
 	map.ino = in->ino;
+	map.afork = in->afork;
 	map.n = 0;
 	map.visits = 0;
 	if (in->nextents > XFS_MAX_EXTENTS) {
@@ -672,6 +675,65 @@ static int xfs_readlink(uint64_t ino, char *buf, size_t len)
 		return -EIO;
 	}
 	return 0;
+}
+
+/* ---- the attribute fork (xfs_attr.c reads what is in it) ------------------ */
+
+bool ins_xfs_crc_ok(const uint8_t *p, size_t len, size_t at)
+{
+	return crc_ok(p, len, at);
+}
+
+int ins_xfs_afork(uint64_t ino, struct ins_xfs_afork *out)
+{
+	struct inode *in;
+	int rc;
+	if ((rc = get_inode(ino, &in)) < 0)
+		return rc;
+	const uint8_t *r = in->raw;
+	uint32_t off = (uint32_t)r[82] * 8, lit = sb.inodesize - in->core; /* (get_inode: off <= lit) */
+	bool big = in->version == 3 && (be64(r + 120) & (1u << 4)) && sb.nrext64;
+	memset(out, 0, sizeof(*out));
+	out->v5 = sb.v5;
+	out->blocksize = sb.blocksize;
+	if (off == 0)
+		return 0; /* no attribute fork */
+	out->present = true;
+	out->format = r[83];
+	out->nextents = big ? be32(r + 76) : be16(r + 80);
+	out->size = lit - off;
+	memcpy(out->fork, r + in->core + off, out->size);
+	return 0;
+}
+
+int ins_xfs_attr_block(uint64_t ino, uint64_t fb, uint8_t *buf)
+{
+	struct ins_xfs_afork af;
+	struct inode a;
+	int rc;
+	if ((rc = ins_xfs_afork(ino, &af)) < 0)
+		return rc;
+	if (!af.present || (af.format != 2 && af.format != 3)) {
+		ins_why("inode %llu has no attribute blocks", (unsigned long long)ino);
+		return -EIO;
+	}
+	/* The attribute fork's extents, as a data fork's are collected. */
+	memset(&a, 0, offsetof(struct inode, raw));
+	a.ino = ino;
+	a.afork = true;
+	a.format = af.format;
+	a.nextents = af.nextents;
+	a.fork = af.fork;
+	a.fork_size = af.size;
+	if ((rc = extents(&a)) < 0)
+		return rc;
+	uint32_t next;
+	const struct extent *x = find_extent(fb, &next);
+	if (!x || x->unwritten) {
+		ins_why("inode %llu's attribute block %llu is not mapped", (unsigned long long)ino, (unsigned long long)fb);
+		return -EIO;
+	}
+	return read_blocks(x->blk + (fb - x->off), 1, buf);
 }
 
 /* ---- directories --------------------------------------------------------- */
@@ -986,4 +1048,5 @@ const struct ins_fs_ops ins_fs_xfs = {
 	.list = xfs_list,
 	.read = xfs_read,
 	.readlink = xfs_readlink,
+	.xattrs = ins_xfs_xattrs,
 };

@@ -8,7 +8,11 @@
  * (after its u32).  Checked: the parser ends (each entry moves the
  * position forward, never past the page), and every entry it lets be
  * listed has a name of 1..255 bytes without '/' or NUL, not "." or "..",
- * and a stat of a known file type with an inode number.
+ * and a stat of a known file type with an inode number.  The same bytes
+ * read as INS_T_XATTRS's answer: every attribute it lets be shown has a
+ * name of 1..255 bytes without NUL in a namespace Linux passes to a file
+ * system (user., trusted., security., the two ACLs) and a value of at
+ * most 64 KiB inside the answer.
  *
  * Built by -DIMGFS_FUZZ=ON with clang and run by scripts/fuzz-parsers.
  */
@@ -50,6 +54,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mode_t t = st.mode & S_IFMT;
 		must(t == S_IFREG || t == S_IFDIR || t == S_IFLNK || t == S_IFCHR || t == S_IFBLK || t == S_IFIFO ||
 		     t == S_IFSOCK);
+	}
+	for (pos = 0, steps = 0;;) {
+		char name[INS_XATTR_NAME_MAX + 1];
+		const void *value = NULL;
+		size_t vlen = 0, before = pos;
+		bool ok = false;
+		int rc = ins_xattr_entry(data, size, &pos, name, &value, &vlen, &ok);
+		if (rc <= 0)
+			break;
+		must(pos > before && pos <= size && ++steps <= size);
+		if (!ok)
+			continue;
+		size_t len = strlen(name);
+		must(len >= 1 && len <= INS_XATTR_NAME_MAX && vlen <= INS_XATTR_VALUE_MAX);
+		must((const uint8_t *)value >= data && (const uint8_t *)value + vlen <= data + size);
+		must(strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
+		     strncmp(name, "security.", 9) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||
+		     strcmp(name, "system.posix_acl_default") == 0);
 	}
 	return 0;
 }

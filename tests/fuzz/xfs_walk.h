@@ -95,9 +95,19 @@ static int xw_load(const uint8_t *data, size_t size)
 }
 
 struct xw_count {
-	unsigned dirs, files, links, others, errors, entries;
+	unsigned dirs, files, links, others, errors, entries, xattrs;
 	uint64_t bytes;
 };
+
+/* An extended attribute: a name and a value within Linux's bounds. */
+static int xw_xattr(void *arg, const char *name, size_t nlen, const void *value, size_t vlen)
+{
+	struct xw_count *c = arg;
+	xw_must(nlen >= 1 && nlen <= 255 && memchr(name, '\0', nlen) == NULL, "an xattr name of 1..255 bytes");
+	xw_must(vlen <= 65536 && (vlen == 0 || value != NULL), "an xattr value of at most 64 KiB");
+	c->xattrs++;
+	return 0;
+}
 
 struct xw_list {
 	unsigned n;
@@ -148,6 +158,12 @@ static void xw_dir(const struct ins_fs_ops *ops, uint64_t dir, int depth, struct
 		if (rc < 0) {
 			c->errors++;
 			continue;
+		}
+		if (ops->xattrs) {
+			rc = ops->xattrs(l->ino[i], xw_xattr, c);
+			xw_rc(rc);
+			if (rc < 0)
+				c->errors++;
 		}
 		if (S_ISDIR(st.mode)) {
 			if (depth < XW_MAX_DEPTH)

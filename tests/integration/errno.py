@@ -20,7 +20,7 @@ can pass control characters, invalid UTF-8 or Unicode names.
     append PATH DATA           (open O_WRONLY|O_APPEND, write DATA once)
     create PATH DATA           (open O_WRONLY|O_CREAT|O_TRUNC, write DATA)
     pwrite PATH OFFSET DATA    (open O_WRONLY, pwrite DATA at OFFSET)
-    setxattr PATH NAME VALUE   getxattr PATH NAME    removexattr PATH NAME
+    setxattr PATH NAME VALUE   getxattr PATH NAME    removexattr PATH NAME    listxattr PATH
     mmapw PATH                 (mmap the file PROT_WRITE, MAP_SHARED)
     ftruncate PATH LEN         (open O_WRONLY|O_CREAT, ftruncate: `truncate -s`)
 
@@ -107,6 +107,7 @@ OPS = {
     "setxattr": (3, lambda a: os.setxattr(b(a[0]), b(a[1]), b(a[2]))),
     "getxattr": (2, lambda a: os.getxattr(b(a[0]), b(a[1]))),
     "removexattr": (2, lambda a: os.removexattr(b(a[0]), b(a[1]))),
+    "listxattr": (1, lambda a: os.listxattr(b(a[0]))),
     "mmapw": (1, lambda a: do_mmapw(b(a[0]))),
 }
 
