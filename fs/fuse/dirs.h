@@ -140,9 +140,11 @@ ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, 
 int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 /* The extended attributes of a file inside (inside_xattr.c; §18): name's
  * value into buf (cap 0: its length), or the names, NUL-terminated, that
- * the caller may list; a length or -errno (ENODATA, ERANGE, E2BIG). */
-ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, const char *name, void *buf, size_t cap);
-ssize_t fs_inside_listxattr(struct fs_ctx *ctx, const struct fs_node *n, char *buf, size_t cap);
+ * the asking process (uid) may list; a length or -errno (ENODATA, ERANGE,
+ * E2BIG). */
+ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t uid, const char *name, void *buf,
+                           size_t cap);
+ssize_t fs_inside_listxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t uid, char *buf, size_t cap);
 /* The path of an inside node, for the log. */
 void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 /* Starts the spare helper if there is none and the bound leaves room (at

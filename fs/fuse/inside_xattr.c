@@ -40,13 +40,15 @@ static int fetch(struct fs_ctx *ctx, const struct fs_node *n, void **ans, size_t
 	return rc;
 }
 
-/* Whether n's caller is shown name (trusted.*: root only, as ext4 lists). */
-static bool shown(const struct fs_node *n, const char *name)
+/* Whether the process asking (uid: the request's own, not the account's)
+ * is shown name: trusted.* to root only, as ext4 and XFS list them. */
+static bool shown(uid_t uid, const char *name)
 {
-	return strncmp(name, "trusted.", 8) != 0 || n->caller.uid == 0;
+	return strncmp(name, "trusted.", 8) != 0 || uid == 0;
 }
 
-ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, const char *name, void *buf, size_t cap)
+ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t uid, const char *name, void *buf,
+                           size_t cap)
 {
 	void *ans = NULL;
 	size_t alen = 0, pos = 0;
@@ -61,7 +63,7 @@ ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, const ch
 			rc = e < 0 ? e : -ENODATA;
 			break;
 		}
-		if (!ok || !shown(n, got) || strcmp(got, name) != 0)
+		if (!ok || !shown(uid, got) || strcmp(got, name) != 0)
 			continue;
 		if (cap && vlen > cap)
 			rc = -ERANGE;
@@ -75,7 +77,7 @@ ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, const ch
 	return rc;
 }
 
-ssize_t fs_inside_listxattr(struct fs_ctx *ctx, const struct fs_node *n, char *buf, size_t cap)
+ssize_t fs_inside_listxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t uid, char *buf, size_t cap)
 {
 	void *ans = NULL;
 	size_t alen = 0, pos = 0, used = 0;
@@ -94,7 +96,7 @@ ssize_t fs_inside_listxattr(struct fs_ctx *ctx, const struct fs_node *n, char *b
 			rc = -E2BIG; /* more names than Linux lists (the helper's marker) */
 			break;
 		}
-		if (!ok || !shown(n, got))
+		if (!ok || !shown(uid, got))
 			continue;
 		l = strlen(got) + 1;
 		if (used + l > INS_XATTR_LIST_MAX)

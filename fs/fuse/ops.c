@@ -1009,9 +1009,9 @@ static void inside_xattr_reply(fuse_req_t req, const struct fs_node *n, const ch
 	if (cap && !buf)
 		len = -ENOMEM;
 	else if (name)
-		len = fs_inside_getxattr(ops_ctx(req), n, name, buf, cap);
+		len = fs_inside_getxattr(ops_ctx(req), n, fuse_req_ctx(req)->uid, name, buf, cap);
 	else
-		len = fs_inside_listxattr(ops_ctx(req), n, buf, cap);
+		len = fs_inside_listxattr(ops_ctx(req), n, fuse_req_ctx(req)->uid, buf, cap);
 	if (len < 0)
 		ops_reply_err(req, (int)-len);
 	else if (size == 0)
