@@ -32,33 +32,12 @@
  *   Sealing a wblob stores its overlay chunks and yields a manifest, so
  *   capturing a disk never copies unchanged chunks.
  *
- * Where a region's store lives (blob_store_open_spec; SPEC §13)
- *   ""              chunks and wblobs in the region's directory <state>/regions/<name>
- *   "dir:PATH"      chunks and wblobs in PATH (a local or shared directory)
- *   "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]"
- *                   chunks in a Ceph RADOS pool, one object per chunk named by
- *                   its id (backend/rados.c); wblobs and tmp/ stay in the
- *                   region's directory on this host (instances run on one host)
- *
- * On-disk layout of one region store (the local-directory backend)
- *   <dir>/chunks/<xx>/<32 hex>   chunk files, read-only (0444) once placed;
- *                                <xx> = first two hex digits of the id
- *   <dir>/tmp/                   chunk files being written (never read)
- *   <dir>/wblobs/<name>.map      wblob header + one state byte per chunk (sparse)
- *   <dir>/wblobs/<name>.data     wblob overlay, sparse, virtual size long up to 8 TiB
- *   <dir>/wblobs/<name>.data.<k> the overlay of the k-th further 8 TiB, made on
- *                                first write there (wblob.c)
- *   <dir>/wblobs/<name>.ids      ids of streamed chunks (uploads)
- *   Chunk placement: write to tmp/, fsync, link() into chunks/<xx>/ (link
- *   never replaces), unlink the temp name, fsync the directory; batches do
- *   each step for many chunks at once (backend/local.c: a name never
- *   appears before its bytes are durable).
- *
- * Manifest encoding (stored by model/ in SQLite as an opaque BLOB)
- *   "IMGFSMF1"  8 bytes magic
- *   size        u64 little-endian, virtual size in bytes
- *   count       u32 LE, number of data (non-hole) entries
- *   entries     count x { index u32 LE, id 16 bytes }, strictly ascending index
+ * The API is in three headers: this one (ids, keys, the store, batches,
+ * manifests, reads), blob_wblob.h (writable blobs) and blob_digest.h
+ * (SHA-256 and XXH3 of a blob's bytes).  Where a region's store lives and
+ * what its files hold: blob_format.h.  Backends (where chunk bytes are
+ * kept, and how to add one): blob_backend.h, which only blobstore/ and
+ * its tests include.
  *
  * Errors: every function returns 0 (or a count) on success and -errno on
  * failure.  A chunk whose bytes do not hash to its id is -EIO (and a line on
@@ -78,9 +57,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BLOB_CHUNK_SHIFT 20
-#define BLOB_CHUNK_SIZE (1u << BLOB_CHUNK_SHIFT) /* 1 MiB: see docs/design.md */
-#define BLOB_SECRET_SIZE 192                     /* >= XXH3_SECRET_SIZE_MIN */
+#include "blob_format.h"
 
 /* ---- chunk ids ---------------------------------------------------------- */
 
@@ -144,180 +121,12 @@ int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len
  * absent. */
 int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
 
-/* ---- backends ------------------------------------------------------------ */
-
-/* Most chunks a backend batch holds between two commits (see blob_batch). */
-#define BLOB_BATCH_MAX 64
-/* The most lanes a backend's batching may ask for (lanes, below). */
-#define BLOB_BATCH_LANES 8
-
-/* A backend stores chunk bytes by id; it never hashes.  The local directory
- * backend (backend/local.c) and the RADOS backend (backend/rados.c, an
- * object store) implement this table.  Every chunk has a timestamp gc
- * goes by: the local backend's is the file's mtime, RADOS's an attribute
- * of the object.
- *
- * The table is a required core and optional parts.  Each optional hook
- * stands alone (NULL: the store does without it, as said at the hook);
- * the one optional sub-table, batching, is NULL or complete.  The store
- * asks a backend what it can do by these pointers (and batching's
- * ask_first), never by which backend it is: no file outside backend/
- * tests a backend's type.
- *
- * Adding a backend
- *   1. backend/NAME.c: a struct of your own that begins with (or holds)
- *      a struct blob_backend, the six core operations, and a constructor
- *      blob_backend_NAME_new declared below, beside the others.
- *   2. The store spec's prefix for it in blob_store_open_spec (store.c)
- *      and, if it can be checked without writing, blob_store_check_spec.
- *   3. Optional parts only where they pay: batching when one write costs
- *      a wait (a disk's fsync, a network round trip); get_buf / prefetch
- *      when there is a network between the backend and the bytes;
- *      del_if_older when list cannot tell a chunk's timestamp.
- *   4. tests/unit/blobstore/backend/test_NAME.c for what is the backend's
- *      own, and the store's tests re-run on it (CMakeLists.txt's
- *      IMGFS_RADOS_UNIT_TESTS shows how the RADOS runs are made). */
-struct blob_backend;
-struct blob_backend_batch; /* the backend's own */
-struct blob_log;           /* blobstore_int.h */
-
-/* Placing many chunks with few waits for the disk (blob_batch).  A batch
- * is used by one thread at a time.
- *   add      is put (same answers) of the len bytes in *buf, a chunk buffer
- *            (blob_chunk_buf_new, blobstore_int.h: its room past len is the
- *            backend's to use, say for padding), except that a chunk it reports new is not
- *            stored yet — a backend that finds out only when it writes
- *            (RADOS's exclusive create) reports 1 and counts the chunk at
- *            commit only if it was new.  The backend may keep *buf
- *            instead of copying (a write in flight holds its bytes, for
- *            a retry), giving back another chunk buffer in *buf.
- *   has_many asks about n ids at once (n <= BLOB_BATCH_MAX): found[k] =
- *            1 or 0, a found chunk refreshed like put does; returns 0 or
- *            -errno.  An object store checks them all with one wait.
- *   commit   makes every chunk added since the last commit durable, then
- *            visible under its id, then makes those names — and those of
- *            the chunks add or has_many found — durable, and returns how
- *            many it placed (one another writer placed meanwhile is not
- *            counted).
- *   free     drops what was not committed (the local backend: never
- *            visible; RADOS: a write in flight lands whole or not at all,
- *            unreferenced: gc drops it).
- *   ask_first  a capability: the store asks has_many about each chunk
- *            before adding it (a backend whose add of a chunk it has
- *            costs a write); false: the store adds without asking (an
- *            add that finds the chunk costs no more than a question).
- *   lanes    how many threads a store's batch keeps writing at once
- *            (batch.c; 1..BLOB_BATCH_LANES), measured per backend.
- * Ids added between two commits are distinct, at most BLOB_BATCH_MAX
- * (-E2BIG beyond).  A failed add leaves nothing of its chunk; a failed
- * commit may have placed some of its chunks, each whole and durable. */
-struct blob_backend_batching {
-	int (*new_batch)(struct blob_backend *be, struct blob_backend_batch **out);
-	int (*add)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
-	int (*has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
-	int (*commit)(struct blob_backend_batch *b);
-	void (*free)(struct blob_backend_batch *b);
-	/* Stages chunk id whose bytes the file open as fd holds (a file on
-	 * the store's own file system that nobody writes again), to be named
-	 * by a hard link instead of a copy: its bytes made durable by the
-	 * commit before the name appears, as an added chunk's.  1 staged, 0
-	 * there already (refreshed, its name synced by the commit), -EXDEV,
-	 * -EPERM, -EMLINK or -EOPNOTSUPP when no link can be made (the caller
-	 * stores the bytes instead), -E2BIG when the batch is full, -errno.
-	 * NULL: never. */
-	int (*add_file)(struct blob_backend_batch *b, const chunk_id *id, int fd);
-	/* Takes back the file the last add_file staged (it answered 1). */
-	void (*drop_file)(struct blob_backend_batch *b);
-	bool ask_first;
-	int lanes;
-};
-
-struct blob_backend {
-	/* ---- the core: every backend has all six ---- */
-
-	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
-	 * -ENOENT when absent. */
-	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
-	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
-	 * newly stored, 0 when a chunk of that id was already there (then its
-	 * timestamp is refreshed so a concurrent gc keeps it). */
-	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
-	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
-	int (*del)(struct blob_backend *be, const chunk_id *id);
-	/* Calls cb for every stored chunk with its timestamp (unix seconds),
-	 * or BLOB_MTIME_UNKNOWN when listing does not tell it (such a backend
-	 * has del_if_older: gc needs one of the two); stops and returns cb's
-	 * value when it is non-zero. */
-	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg);
-	void (*free)(struct blob_backend *be);
-
-	/* ---- optional ---- */
-
-	/* NULL: the store puts chunk by chunk (blob_batch then waits for
-	 * each). */
-	const struct blob_backend_batching *batching;
-	/* get into *buf, a chunk buffer (as for batching's add), which the
-	 * backend may exchange for a chunk buffer of its own that holds the
-	 * chunk already (one prefetch read ahead) instead of copying: *buf
-	 * then points to that one and the backend keeps the old one.  NULL:
-	 * the store uses get. */
-	int (*get_buf)(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
-	/* Refreshes a chunk found stored (blob_store_copy_chunk), as put does
-	 * when it finds one: 0, -ENOENT when it is gone.  NULL: nothing
-	 * refreshed. */
-	int (*touch)(struct blob_backend *be, const chunk_id *id);
-	/* Places chunk id, which src holds, in the store of batch b without
-	 * moving its bytes (the local backend: a hard link between stores on
-	 * one file system), its name made durable by b's commit: 1 placed,
-	 * 0 there already (refreshed), -EXDEV (also for a src of another
-	 * kind), -EPERM, -EMLINK or -EOPNOTSUPP when it cannot be done here
-	 * (the store copies the bytes instead, from then on), -ENOENT when src
-	 * lacks it.  NULL: the store copies the bytes. */
-	int (*copy_from)(struct blob_backend_batch *b, struct blob_backend *src, const chunk_id *id);
-	/* del only when the chunk's timestamp is older than not_after,
-	 * decided where the chunk is stored, atomically with the removal (a
-	 * put refreshing it at the same moment keeps it): 1 removed, 0 kept
-	 * or absent, -errno.  NULL: gc goes by list's timestamps and del. */
-	int (*del_if_older)(struct blob_backend *be, const chunk_id *id, int64_t not_after);
-	/* A stored chunk's size in bytes (as stored) and timestamp (unix
-	 * seconds, what del_if_older compares): 0, -ENOENT, -errno.  gc
-	 * --dry-run counts with it (blob_store_gc_plan).  NULL: no plan
-	 * (-ENOTSUP). */
-	int (*stat)(struct blob_backend *be, const chunk_id *id, uint64_t *size, int64_t *mtime);
-	/* get will soon be asked for these chunks, in this order (a
-	 * sequential reader): a backend with a network between it and the
-	 * bytes starts reading some of them now.  A hint: no answer.  NULL:
-	 * no hints. */
-	void (*prefetch)(struct blob_backend *be, const chunk_id *ids, size_t n);
-	/* Where the backend's own lines go (the store's log, which outlives
-	 * the backend).  NULL: the backend says nothing. */
-	void (*set_log)(struct blob_backend *be, const struct blob_log *log);
-};
-
-#define BLOB_MTIME_UNKNOWN INT64_MIN
-
 /* A put, a batch or a copy that finds its chunk stored already refreshes
  * the chunk's timestamp only when it is older than this many seconds (a
  * second copy of the same data then costs a read per chunk, not a write):
  * every chunk a writer stored or found carries a timestamp at or after
  * the writer's start minus this.  Both backends. */
 #define BLOB_STAMP_FRESH 600
-
-/* The local directory backend rooted at dir (created if missing). */
-int blob_backend_local_new(struct blob_backend **out, const char *dir);
-
-/* The RADOS backend of a store spec "rados:POOL[,conf=FILE][,id=CLIENT]
- * [,ns=NAMESPACE]" (backend/rados.c): connects to the cluster and opens
- * the pool.  owner is one line naming the region and the service; the
- * pool (namespace) keeps it in an object of its own, and a pool that
- * names another owner is refused (-EBUSY), so that no two regions' gc
- * collect each other's chunks; with claim, a pool naming none is marked as
- * owner's, without, it is left as it is (a check).  On failure why (cap
- * bytes) holds a one-line reason; -EINVAL for a malformed spec, -ENOENT
- * for a pool that does not exist, -EIO for a cluster that cannot
- * be reached, -EPROTONOSUPPORT when imgfs was built without librados. */
-int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
-                           size_t cap);
 
 /* ---- the store ----------------------------------------------------------- */
 
@@ -539,67 +348,6 @@ struct blob_byte_sink {
 };
 int blob_store_walk_bytes(blob_store *s, const blob_manifest *m, uint64_t from, const struct blob_byte_sink *sink);
 
-/* ---- SHA-256 of a blob's bytes (SPEC §2.1 `sha256`; digest.c) ---------------
- *
- * What `sha256sum` prints for a download of the raw blob, computed on the
- * way in: fed in order, zero runs as counts (an upload's holes, a sealed
- * blob's).  OpenSSL's libcrypto does the hashing (SHA-NI where the CPU has
- * it): every byte of a virtual size costs time, holes included — about
- * 0.55 s per GiB here, 22 s for a blank 40 GiB disk. */
-typedef struct blob_sha256 blob_sha256;
-int blob_sha256_new(blob_sha256 **out);
-void blob_sha256_free(blob_sha256 *h);
-void blob_sha256_update(blob_sha256 *h, const void *buf, size_t len);
-void blob_sha256_zeros(blob_sha256 *h, uint64_t n);
-/* The lowercase hex digest (64 characters and a NUL); h is spent. */
-int blob_sha256_final(blob_sha256 *h, char out[65]);
-/* The SHA-256 of the sealed blob m, read through the store
- * (blob_store_walk_bytes; tick as there). */
-int blob_store_sha256(blob_store *s, const blob_manifest *m, char out[65], int (*tick)(void *arg, uint64_t done),
-                      void *arg);
-/* The SHA-256 (sha) and the XXH3-128 (xxh, as blob_store_hash_blob) of the
- * sealed blob m from one walk; either may be NULL (not wanted).  Holes are
- * fed as zeros from a static buffer, never read or copied, but they cost
- * hashing time (the caller bounds what it hashes: model/task/checksum.c). */
-int blob_store_digests(blob_store *s, const blob_manifest *m, char sha[65], char xxh[33],
-                       int (*tick)(void *arg, uint64_t done), void *arg);
-/* The same walk in steps, for a pass that gives its thread back between
- * two pieces of a blob and goes on later without reading again what it
- * read (model/task/checksum.c): a blob_digest holds the hashes of the
- * bytes walked so far and where the walk is.  blob_store_digest_walk walks
- * m from there; a tick that stops it (-ECANCELED) leaves d at the last
- * piece handed on, to be walked on with the same m (the caller keeps d
- * with the blob it is for; a sealed blob's bytes never change).  At the
- * end it gives the hex digests d has into sha / xxh where not NULL.  Any
- * other error leaves d of no further use. */
-typedef struct blob_digest blob_digest;
-int blob_digest_new(bool sha, bool xxh, blob_digest **out);
-void blob_digest_free(blob_digest *d);
-/* The bytes walked so far; whether d hashes at least what is asked. */
-uint64_t blob_digest_done(const blob_digest *d);
-bool blob_digest_has(const blob_digest *d, bool sha, bool xxh);
-int blob_store_digest_walk(blob_store *s, const blob_manifest *m, blob_digest *d, char sha[65], char xxh[33],
-                           int (*tick)(void *arg, uint64_t done), void *arg);
-/* The same fed by a thread of its own, so that the writer that feeds it
- * (an upload's FUSE writes) waits only for a copy: update copies into a
- * bounded queue (BLOB_SHA256_QUEUE chunk buffers; a full queue waits);
- * lend queues buf itself, which that thread copies into the queue first
- * thing, and settle waits until every lent piece is copied (buf must stay
- * unchanged until then: the writer does other work meanwhile); zeros
- * queues a count (hashed by that thread: the caller bounds it).
- * finish waits for the thread and gives the digest, and the XXH3-128 of
- * the same bytes in xxh when not NULL (-ENOMEM if a buffer could not be
- * had: the caller hashes another way). */
-#define BLOB_SHA256_QUEUE 8
-typedef struct blob_sha256_async blob_sha256_async;
-int blob_sha256_async_new(blob_sha256_async **out);
-void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len);
-void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len);
-void blob_sha256_async_settle(blob_sha256_async *a);
-void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n);
-int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33]);
-void blob_sha256_async_free(blob_sha256_async *a); /* finish or not */
-
 /* XXH3-128 (unkeyed) of the size and the chunk ids, 32 hex + NUL: names
  * the content without reading it (HTTP ETags). */
 void blob_manifest_digest(const blob_manifest *m, char out[33]);
@@ -613,97 +361,5 @@ int blob_store_put_fd(blob_store *s, blob_manifest **out, int fd, uint64_t size)
 int blob_store_put_buf(blob_store *s, blob_manifest **out, const void *buf, uint64_t size);
 /* The same sealed under key (NULL: plain): *out carries the key. */
 int blob_store_put_buf_key(blob_store *s, const blob_key *key, blob_manifest **out, const void *buf, uint64_t size);
-
-/* ---- writable blobs ------------------------------------------------------ */
-
-typedef struct blob_wblob blob_wblob;
-
-/* Creates wblob `name` ([A-Za-z0-9_.-]{1,64}) over base (NULL: all holes),
- * with the given virtual size.  -EEXIST if it exists. */
-int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size);
-int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
-/* Opens it under key (SPEC §17; NULL: plain, as blob_wblob_open): its
- * base's chunks, the chunks it streams and its seal are sealed under
- * key, its overlay encrypted with keys derived from key and the name.  A
- * wblob is always opened with the key it was written with (model/ keeps
- * it with the blob's row); only its size and stored bytes mean anything
- * under another. */
-int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const blob_key *key);
-/* blob_wblob_open_key that says why an open failed with -EIO because an
- * overlay is missing or shorter than the chunks its map says it holds (a
- * file lost or cut outside imgfs: never read as zeros), in why (cap
- * bytes, may be NULL; "" for every other failure).  The same reason goes to
- * the store's log. */
-int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const blob_key *key, char *why,
-                        size_t cap);
-void blob_wblob_close(blob_wblob *w); /* accepts NULL */
-/* Removes its files; also what a crash in an earlier remove left (an
- * overlay without its map).  -ENOENT when none exists. */
-int blob_wblob_remove(blob_store *s, const char *name);
-/* Calls cb(arg, name, mtime) for every wblob in the store, including an
- * overlay left without its map by a crash (fsck finds wblobs no metadata
- * names); mtime is the newest of its files' (unix seconds).  Stops and
- * returns cb's value when it is non-zero. */
-int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);
-
-uint64_t blob_wblob_size(const blob_wblob *w);
-uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
-blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */
-const blob_key *blob_wblob_key(const blob_wblob *w); /* the key it was opened with */
-ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
-/* Writes past the end grow the blob. */
-ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
-int blob_wblob_truncate(blob_wblob *w, uint64_t size);
-/* [off, off + len) (clipped to the size) reads as zeros afterwards; whole
- * chunks in it become holes and give their space back (fallocate
- * punch-hole, zero-range).  A writer: serialised with pwrite and truncate.
- * -EOPNOTSUPP on a streaming wblob. */
-int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len);
-int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
-/* Copies [src_off, src_off + len) of the sealed blob src (clipped to its
- * size) to dst_off of w by reference where it can (SPEC §16): a whole
- * chunk of src that lands on a whole chunk of w (both offsets equally
- * aligned within a chunk) is taken by its id, nothing read or written;
- * the rest is read from src and written as pwrite does; holes of src
- * become holes.  Grows w as a write would.  Durable as pwrite (reaches
- * the device at blob_wblob_fsync).  Returns the bytes copied (0 at or past
- * src's end); *counts (may be NULL) says how many went by id and how many
- * as bytes (holes are neither).  -EXDEV when s_src is not w's store or
- * src not of w's key (blob_wblob_share_check).
- * A writer, like pwrite; on a streaming wblob (an upload) it settles
- * what streamed so far first (as fsync does). */
-struct blob_share_counts {
-	uint64_t by_id, by_bytes;
-};
-/* Whether blob_wblob_share may take src's chunks by id: 0, or -EXDEV when
- * src is of another store or sealed under another key than w's (a copy
- * outside the lineage: the caller copies by read and write, which seals
- * the bytes under w's key). */
-int blob_wblob_share_check(const blob_wblob *w, const blob_store *s_src, const blob_manifest *src);
-ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *src, uint64_t src_off,
-                         uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
-int blob_wblob_fsync(blob_wblob *w);
-/* From now on, writes through this handle that cover a whole chunk go
- * straight into the store (uploads: their bytes are written once, their
- * seal copies nothing).  Such writes are durable at the next fsync, not
- * when they return; other handles on the same wblob see them only after
- * it.  All-zero chunks become holes. */
-void blob_wblob_stream(blob_wblob *w);
-/* Stores the overlay's chunks and returns the manifest of the current
- * content.  The wblob stays open and usable. */
-int blob_wblob_seal(blob_wblob *w, blob_manifest **out);
-/* The same, calling progress(arg, done, total) after each data chunk
- * with the bytes of virtual size processed so far (monotonic, reaching
- * total = the size; holes count, in one step: a call per data chunk, not
- * per chunk, and one at the end).  A non-zero return stops the seal: -ECANCELED,
- * the wblob unchanged (chunks stored so far stay until gc drops them). */
-int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
-                             int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
-/* The same with the manifest's chunks sealed under key (NULL: plain),
- * which may differ from w's: a capture of an instance disk into an image
- * of another lineage (SPEC §17) stores every data chunk again under key;
- * under w's own key the unchanged chunks keep their ids. */
-int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
-                        int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
 
 #endif

@@ -48,6 +48,9 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "blob_backend.h"
+#include "blob_digest.h"
+#include "blob_wblob.h"
 #include "blobstore.h"
 
 #define BLOB_CACHE_ENTRIES 32

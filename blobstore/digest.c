@@ -1,6 +1,6 @@
 /*
  * digest.c — the SHA-256 of a blob's bytes (SPEC §2.1 `sha256`;
- * blobstore.h, "SHA-256 of a blob's bytes").
+ * blob_digest.h).
  *
  * Who calls it: model/ (the tasks that make a blob: capture, conversion,
  * upload and import seals; the upgrade's pass over older images) and

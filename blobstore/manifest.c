@@ -5,7 +5,7 @@
  * decodes them to serve reads; fs/ calls blob_manifest_seek for lseek;
  * put.c, wblob.c build manifests.
  *
- * Encoding (all integers little-endian), as in blobstore.h:
+ * Encoding (all integers little-endian), as in blob_format.h:
  *   0   "IMGFSMF1"                      magic
  *   8   u64 size                        virtual size in bytes
  *   16  u32 count                       number of data entries
@@ -38,7 +38,7 @@
 
 #include "blobstore_int.h"
 
-#define MF_MAGIC "IMGFSMF1"
+#define MF_MAGIC BLOB_MANIFEST_MAGIC
 #define MF_HEADER 20
 #define MF_ENTRY 20
 

@@ -110,7 +110,7 @@ static int store_open(blob_store **out, struct blob_backend *be, const char *dir
 		return -ENOMEM;
 	}
 	s->be = be;
-	/* The table's shape (blobstore.h): a core that is whole, and a
+	/* The table's shape (blob_backend.h): a core that is whole, and a
 	 * batching sub-table that is NULL or whole. */
 	IMGFS_ASSERT(be->get && be->put && be->exists && be->del && be->list && be->free);
 	IMGFS_ASSERT(!be->batching || (be->batching->new_batch && be->batching->add && be->batching->has_many &&

@@ -1,9 +1,10 @@
 /*
  * wblob.c — writable blobs: a base manifest plus a copy-on-write overlay.
- * This file has the design and the format (below), the chunk states and
- * the overlay files; wblob_open.c a wblob's life (create, open, close,
- * remove, list), wblob_io.c reads, writes, punches, fsync and seal
- * (wblob_int.h lists what they share).
+ * This file has the design and the format (below) and the core: reads,
+ * writes, zeros and punches, size changes, seek and fsync.  The core
+ * stands on layers (a chunk's bytes, its state, the files) and has two
+ * plug-ins, the upload streamer and the arrived chunks, each behind one
+ * pointer of the handle; wblob_int.h lists the files and what they share.
  *
  * Who calls it: model/ creates, seals and removes them (instance disks,
  * uploads in progress, captures); fs/ reads, writes, truncates, seeks and
@@ -96,7 +97,7 @@
  * sources.
  *
  * Zeros (not streaming: instance disks).  A write's all-zero piece of a
- * chunk costs nothing where it can (wblob_io.c write_zeros): into a chunk
+ * chunk costs nothing where it can (write_zeros, below): into a chunk
  * that reads as zeros it changes nothing, over a whole chunk it is a
  * punch (state 4), inside an overlay chunk its range is punched out of
  * the overlay file, over part of any other data chunk it is punched in
@@ -181,7 +182,7 @@
  * fdatasynced, then its state byte becomes 2 — a crash shows the old
  * chunk or the taken one, and gc keeps the id from then on (it keeps
  * every id a .ids names).  Overlay bytes the chunk had are freed by the
- * next fsync (the punch list).  The rest of a range (head, tail, a short
+ * next fsync (a leftover: wb_left_add).  The rest of a range (head, tail, a short
  * last chunk, offsets aligned differently within a chunk) is read from
  * the source and written as pwrite writes; holes of the source are
  * punched.  Into a streaming wblob (an upload) the same, once what it
@@ -203,538 +204,176 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
 
 #include "imgfs_assert.h"
 #include "wblob_int.h"
 
-bool wb_name_ok(const char *name)
-{
-	size_t n = strlen(name);
+/* ---- reads ------------------------------------------------------------------ */
 
-	if (n == 0 || n > WB_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-void wb_file(char out[WB_FILE_MAX], const char *name, const char *ext)
-{
-	snprintf(out, WB_FILE_MAX, "%s.%s", name, ext);
-}
-
-void wb_ext_file(char out[WB_FILE_MAX], const char *name, uint32_t k)
-{
-	snprintf(out, WB_FILE_MAX, "%s.data.%u", name, k);
-}
-
-/* ---- chunk state ---------------------------------------------------------- */
-
-uint64_t wb_chunk_start(uint32_t i)
-{
-	return (uint64_t)i << BLOB_CHUNK_SHIFT;
-}
-
-enum wb_state wb_state_of(const blob_wblob *w, uint32_t i)
-{
-	const uint8_t *p = blob_radix_get(&w->state, i);
-
-	return p ? *p : WB_BASE;
-}
-
-bool wb_is_overlay(enum wb_state st)
-{
-	return st == WB_OVERLAY || st == WB_OVERLAY_EXT;
-}
-
-/* The overlay state chunk i gets when it is written into an overlay. */
-enum wb_state wb_overlay_state(uint32_t i)
-{
-	return i < WB_SEG_CHUNKS ? WB_OVERLAY : WB_OVERLAY_EXT;
-}
-
-/* The stored chunk chunk i shows: the base's (WB_BASE) or a streamed one
- * (WB_STORED, WB_STREAMED); NULL for none (an overlay, or a hole). */
-const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i)
-{
-	const chunk_id *id;
-
-	switch (wb_state_of(w, i)) {
-	case WB_BASE:
-		return i < w->base_limit ? blob_manifest_get(w->base, i) : NULL;
-	case WB_STORED:
-	case WB_STREAMED:
-		id = blob_radix_get(&w->sid, i);
-		return id && !chunk_id_is_null(id) ? id : NULL;
-	default:
-		return NULL;
-	}
-}
-
-/* Bytes chunk i shows from its stored chunk (before clipping to the
- * chunk's length). */
-size_t wb_stored_len(const blob_wblob *w, uint32_t i)
-{
-	if (wb_state_of(w, i) == WB_ARRIVED) /* its file: zeros past its end */
-		return BLOB_CHUNK_SIZE;
-	if (wb_stored_id(w, i) == NULL)
-		return 0;
-	return wb_state_of(w, i) == WB_BASE ? blob_chunk_len(w->base->size, i) : BLOB_CHUNK_SIZE;
-}
-
-bool wb_is_staged(const blob_wblob *w, uint32_t i)
-{
-	return w->staged && w->stage_i == i;
-}
-
-bool wb_is_held(const blob_wblob *w, uint32_t i)
-{
-	return wb_is_staged(w, i) || (w->sealing && w->seal_i == i);
-}
-
-bool wb_is_data(const blob_wblob *w, uint32_t i)
-{
-	enum wb_state st = wb_state_of(w, i);
-
-	return wb_is_held(w, i) || wb_is_overlay(st) || st == WB_ARRIVED || wb_stored_id(w, i) != NULL;
-}
-
-/* The first data chunk >= i and < n, n when none.  Candidates are the
- * visible base entries, the chunks whose state is not 0 and the held
- * ones (staged, being sealed): a base entry before the first non-zero state is data (WB_BASE
- * there); a non-zero state may be a hole (4, a streamed zero chunk), then
- * the search goes on after it.  The cost follows those candidates, never
- * n. */
-uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n)
-{
-	uint32_t limit = w->base_limit < n ? w->base_limit : n;
-
-	while (i < n) {
-		uint32_t k = blob_manifest_find(w->base, i);
-		uint32_t b = k < w->base->count && w->base->index[k] < limit ? w->base->index[k] : n;
-		uint32_t s;
-		uint32_t c;
-
-		if (!blob_radix_next(&w->state, i, &s) || s > n)
-			s = n;
-		c = b < s ? b : s;
-		if (w->staged && w->stage_i >= i && w->stage_i < c)
-			c = w->stage_i;
-		if (w->sealing && w->seal_i >= i && w->seal_i < c)
-			c = w->seal_i;
-		if (c >= n || c != s || wb_is_data(w, c))
-			return c < n ? c : n;
-		i = c + 1;
-	}
-	return n;
-}
-
-/* The first chunk >= i and < n that is not data, n when none: a walk
- * over the data chunks from i. */
-static uint32_t wb_next_hole(const blob_wblob *w, uint32_t i, uint32_t n)
-{
-	while (i < n && wb_is_data(w, i))
-		i++;
-	return i;
-}
-
-uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data)
-{
-	return want_data ? wb_next_data(ctx, i, n) : wb_next_hole(ctx, i, n);
-}
-
-/* Drops from the pending list the chunks no longer in WB_STREAMED and not
- * about to be (the chunk being sealed). */
-void wb_pend_compact(blob_wblob *w)
-{
-	uint32_t n = 0;
-
-	for (uint32_t k = 0; k < w->pend_len; k++)
-		if (wb_state_of(w, w->pend[k]) == WB_STREAMED || (w->sealing && w->pend[k] == w->seal_i))
-			w->pend[n++] = w->pend[k];
-	w->pend_len = n;
-}
-
-/* The pending list gets chunk i, about to be put in WB_STREAMED (see
- * "Streaming").  It may hold a chunk twice (one that left WB_STREAMED and
- * came back): wb_stream_sync does each once. */
-int wb_pend_add(blob_wblob *w, uint32_t i)
-{
-	if (w->pend_len == w->pend_cap)
-		wb_pend_compact(w);
-	if (w->pend_len == w->pend_cap) {
-		uint32_t cap = w->pend_cap ? 2 * w->pend_cap : 64;
-		uint32_t *p = realloc(w->pend, (size_t)cap * sizeof *p);
-		if (p == NULL)
-			return -ENOMEM;
-		w->pend = p;
-		w->pend_cap = cap;
-	}
-	w->pend[w->pend_len++] = i;
-	return 0;
-}
-
-/* Writes chunk i's state byte: in memory first (the only step that can
- * run out of memory), then in the map; on a failure of the map, back as
- * it was. */
-int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
-{
-	uint64_t off = w->state_off + i;
-	uint8_t old = (uint8_t)wb_state_of(w, i), b = (uint8_t)v; /* one byte, as the map holds it */
-	int rc;
-
-	IMGFS_ASSERT(v <= WB_ARRIVED);
-	if ((rc = blob_radix_set(&w->state, i, &b)) < 0)
-		return rc;
-	if ((rc = blob_pwrite_full(w->map_fd, &b, 1, off)) < 0) {
-		blob_radix_set(&w->state, i, &old); /* its leaf exists: cannot fail */
-		return rc;
-	}
-	if (off + 1 > w->map_len)
-		w->map_len = off + 1;
-	if (old == WB_ARRIVED && v != WB_ARRIVED)
-		wb_arr_forget(w, i);
-	return 0;
-}
-
-/* Forgets, in memory, the states of chunks >= first (beyond the end). */
-static void clear_states(blob_wblob *w, uint32_t first)
-{
-	blob_radix_clear_from(&w->state, first);
-	blob_radix_clear_from(&w->sid, first);
-	wb_pend_compact(w);
-}
-
-static int write_header(blob_wblob *w, uint64_t size, uint32_t base_limit)
-{
-	uint8_t h[12];
-
-	blob_put_le64(h, size);
-	blob_put_le32(h + 8, base_limit);
-	return blob_pwrite_full(w->map_fd, h, sizeof h, 8);
-}
-
-/* ---- overlay files -------------------------------------------------------- */
-
-/* .data.<k>, opened (created, when create) on first need: *out, or NULL
- * when it does not exist and create is false. */
-static int ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out)
-{
-	char file[WB_FILE_MAX];
-	struct stat st;
-	int rc = 0;
-
-	*out = NULL;
-	pthread_mutex_lock(&w->ext_lock);
-	if (w->ext == NULL) {
-		if ((w->ext = malloc(WB_NSEG * sizeof *w->ext)) == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (uint32_t j = 0; j < WB_NSEG; j++)
-			w->ext[j] = (struct wb_file){.fd = -1};
-	}
-	if (w->ext[k].fd < 0) {
-		int fd;
-		wb_ext_file(file, w->name, k);
-		fd = openat(w->s->wblobs_fd, file, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
-		if (fd < 0 && create && errno == EEXIST) { /* made by an earlier handle */
-			fd = openat(w->s->wblobs_fd, file, O_RDWR | O_CLOEXEC);
-		} else if (fd >= 0 && create &&
-		           (fsync(fd) < 0 || (rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL)) < 0)) {
-			/* Durable before any state byte names it: a chunk copied
-			 * there from the base must not vanish with its file. */
-			rc = rc < 0 ? rc : -errno;
-			close(fd);
-			goto out;
-		}
-		if (fd < 0) {
-			rc = errno == ENOENT && !create ? 0 : -errno;
-			goto out;
-		}
-		if (fstat(fd, &st) < 0) {
-			rc = -errno;
-			close(fd);
-			goto out;
-		}
-		w->ext[k] = (struct wb_file){.fd = fd, .len = (uint64_t)st.st_size, .base = (uint64_t)k << (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT)};
-	}
-	*out = &w->ext[k];
-out:
-	pthread_mutex_unlock(&w->ext_lock);
-	return rc;
-}
-
-/* Where chunk i's bytes are in overlay state st: *f (NULL when that file
- * does not exist and create is false: all zeros) and the chunk's offset
- * in it. */
-int wb_overlay_at(blob_wblob *w, uint32_t i, enum wb_state st, bool create, struct wb_file **f, uint64_t *off)
-{
-	if (st == WB_OVERLAY) {
-		*f = &w->data;
-		*off = wb_chunk_start(i);
-		return 0;
-	}
-	*off = (uint64_t)(i & (WB_SEG_CHUNKS - 1)) << BLOB_CHUNK_SHIFT;
-	return ext_open(w, i >> WB_SEG_SHIFT, create, f);
-}
-
-int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len)
-{
-	return w->key ? wb_crypt_zero(w, f, off, len) : wb_zero_plain(f, off, len);
-}
-
-/* Zeroes [off, off + len) of overlay file f, preferably by punching a hole. */
-int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len)
-{
-	static const uint8_t zeros[65536];
-
-	if (len == 0 || off >= f->len)
-		return 0;
-	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP && errno != ENOSYS)
-		return -errno;
-	if (off + len > f->len)
-		len = f->len - off;
-	for (uint64_t done = 0; done < len; done += sizeof zeros) {
-		size_t n = len - done < sizeof zeros ? (size_t)(len - done) : sizeof zeros;
-		int rc = blob_pwrite_full(f->fd, zeros, n, off + done);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* Zeroes [a, a + n) of chunk i's overlay bytes in overlay state st. */
-int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t n)
-{
-	struct wb_file *f;
-	uint64_t off;
-	int rc;
-
-	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0 || f == NULL)
-		return rc;
-	return wb_zero_overlay(w, f, off + a, n);
-}
-
-static int file_truncate(struct wb_file *f, uint64_t len)
-{
-	if (ftruncate(f->fd, (off_t)len) < 0)
-		return -errno;
-	f->len = len;
-	return 0;
-}
-
-uint64_t wb_cut_at(const blob_wblob *w, uint64_t len)
-{
-	return w->key ? (len + BLOB_XTS_SECTOR - 1) & ~(uint64_t)(BLOB_XTS_SECTOR - 1) : len;
-}
-
-/* Overlay bytes are written through the page cache and made durable at
- * fsync (SPEC §11).  Two things about that cache, both measured with dd
- * conv=fsync of 2 GiB into a disk and then fio 4k random I/O on it
- * (scripts/bench-disk):
- *  - Left to the kernel, writeback starts when a tenth of memory is
- *    dirty, so the guest's flush waited for all 2 GiB: 0.58 s of fsync,
- *    2.4-2.75 s in all.  A run of sequential writes (a guest's dd, a
- *    restore, qemu-img convert -n) is handed to writeback every WB_KICK
- *    bytes (sync_file_range WRITE: started, not waited for): 2.5 ms of
- *    fsync, 1.7-2.0 s in all.  Random writes make no run and are left
- *    to the kernel.
- *  - The page cache sizes a folio by the write that makes it, and ext4
- *    walks every block of a folio for each 4 KiB written into it later
- *    (ext4_block_write_begin: a fifth of the daemon's time).  After 1 MiB
- *    writes, random 4 KiB I/O ran at 10-15k IOPS each way against 57k on
- *    a disk written randomly from the start; written in pieces of at most
- *    WB_PIECE, 46-48k. */
-#define WB_KICK (8u << 20)
-#define WB_PIECE (64u << 10)
-
-int wb_pwrite_pieces(int fd, const void *buf, size_t n, uint64_t off)
-{
-	int rc = 0;
-
-	for (size_t at = 0; rc == 0 && at < n; at += WB_PIECE) {
-		size_t k = n - at < WB_PIECE ? n - at : WB_PIECE;
-		rc = blob_pwrite_full(fd, (const uint8_t *)buf + at, k, off + at);
-	}
-	return rc;
-}
-
-int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off)
-{
-	return wb_pwrite_pieces(f->fd, buf, n, off);
-}
-
-static void overlay_ran(struct wb_file *f, size_t n, uint64_t off)
-{
-	if (off != f->run_end) /* a new run */
-		f->run_at = f->run_end = off;
-	f->run_end += n;
-	if (f->run_end - f->run_at < WB_KICK)
-		return;
-	/* Hints: a failure changes nothing but the speed. */
-	sync_file_range(f->fd, (off_t)f->run_at, (off_t)(f->run_end - f->run_at), SYNC_FILE_RANGE_WRITE);
-	f->run_at = f->run_end;
-}
-
-/* pwrite into an overlay file (through the key when the wblob has one),
- * keeping its len up to date when it grows. */
-int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off)
-{
-	int rc;
-
-	if (w->key) {
-		rc = wb_crypt_write(w, f, buf, n, off);
-	} else {
-		rc = wb_overlay_pwrite(f, buf, n, off);
-		if (rc == 0 && off + n > f->len)
-			f->len = off + n;
-	}
-	if (rc == 0)
-		overlay_ran(f, n, off);
-	return rc;
-}
-
-int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint64_t off)
-{
-	ssize_t got;
-
-	if (w->key)
-		return wb_crypt_read(w, f, buf, n, off);
-	if ((got = blob_pread_full(f->fd, buf, n, off)) < 0)
-		return (int)got;
-	/* Past the end this handle knows of, zeros; short before it, the file
-	 * was cut under the open wblob (outside imgfs): not zeros, EIO. */
-	if ((uint64_t)got < n && off + (uint64_t)got < f->len) {
-		blob_log_line(&w->s->log, "writable blob %s: an overlay was cut to %llu bytes under it (it had %llu): EIO",
-		              w->name, (unsigned long long)(off + (uint64_t)got), (unsigned long long)f->len);
-		return -EIO;
-	}
-	memset((uint8_t *)buf + got, 0, n - (size_t)got);
-	return 0;
-}
-
-/* Makes every streamed chunk readable by its name in the store.  Readers
- * (under the read lock) may race each other here; writers hold the write
- * lock, so no chunk is added meanwhile. */
-int wb_stream_commit(blob_wblob *w)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&w->batch_lock);
-	if (w->uncommitted && (rc = blob_batch_commit(w->batch)) >= 0) {
-		w->uncommitted = false;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&w->batch_lock);
-	return rc;
-}
-
-/* Bytes [a, a + n) of chunk i as its stored chunk shows them (states 0,
- * 2, 3), or its arrived file (6). */
-static int read_stored(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
-{
-	size_t sl = wb_stored_len(w, i);
-	size_t m = 0;
-	int rc;
-
-	if (wb_state_of(w, i) == WB_ARRIVED)
-		return wb_arr_read(w, i, dst, a, n);
-	if (a < sl) {
-		m = sl - a < n ? sl - a : n;
-		if (wb_state_of(w, i) == WB_STREAMED && (rc = wb_stream_commit(w)) < 0)
-			return rc;
-		/* The base's chunks and the streamed ones: all under w's key. */
-		if ((rc = blob_store_read_chunk(w->s, w->key, wb_stored_id(w, i), sl, dst, a, m)) < 0)
-			return rc;
-	}
-	memset(dst + m, 0, n - m);
-	return 0;
-}
-
-/* Bytes [a, a + n) of chunk i as the blob shows it. */
 int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 {
-	enum wb_state st = wb_state_of(w, i);
+	int rc;
+
+	if (w->stream) {
+		if ((rc = wb_stream_read(w, i, dst, a, n)) != 0)
+			return rc < 0 ? rc : 0;
+		/* A streamed chunk is read by its name in the store. */
+		if (wb_state_of(w, i) == WB_STREAMED && (rc = wb_stream_commit(w)) < 0)
+			return rc;
+	}
+	return wb_read_placed(w, i, dst, a, n);
+}
+
+/* What a copy of chunk i's stored bytes into the overlay reads first: a
+ * streamed chunk's batch committed. */
+static int placed_ready(blob_wblob *w, uint32_t i)
+{
+	return w->stream && wb_state_of(w, i) == WB_STREAMED ? wb_stream_commit(w) : 0;
+}
+
+/* ---- writes ----------------------------------------------------------------- */
+
+int wb_write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n)
+{
+	size_t len = blob_chunk_len(w->size, i);
+	enum wb_state st = wb_state_of(w, i), to = wb_overlay_state(i);
+	size_t keep = 0;
 	struct wb_file *f;
 	uint64_t off;
+	bool was_data;
 	int rc;
 
-	if (wb_is_staged(w, i)) {
-		size_t have = a < w->stage_end ? w->stage_end - a : 0;
-
-		have = have < n ? have : n;
-		memcpy(dst, w->stage + a, have);
-		memset(dst + have, 0, n - have);
-		return 0;
+	if (a == 0 && n == len) {
+		/* A whole chunk of an instance disk: a file of its own, which a
+		 * capture names instead of copying (wblob_arr.c). */
+		if (w->arr)
+			return wb_arr_write(w, i, src, len);
+		return wb_write_whole(w, i, src, len);
 	}
-	if (w->sealing && w->seal_i == i) { /* whole: no zeros to add */
-		memcpy(dst, w->seal_buf + a, n);
-		return 0;
+	if (wb_is_overlay(st)) {
+		if ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0)
+			return rc;
+		return wb_overlay_write(w, f, src, n, off + a);
 	}
-	if (!wb_is_overlay(st))
-		return read_stored(w, i, dst, a, n);
-	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0)
+	was_data = wb_is_data(w, i);
+	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
+	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep, &f)) < 0)
 		return rc;
-	if (f == NULL) {
-		/* State 5 names a .data.<k> made, and synced, before the state
-		 * byte: gone, it was lost outside imgfs.  Never zeros. */
-		blob_log_line(&w->s->log, "writable blob %s: the overlay of chunk %u is missing: EIO", w->name, i);
-		return -EIO;
-	}
-	return wb_overlay_read(w, f, dst, n, off + a);
-}
-
-/* Makes chunk i's overlay bytes, where overlay state st puts them, hold
- * the first `keep` bytes its stored chunk shows and zeros after.  Does not
- * change the state byte.  *out: that overlay file. */
-int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out)
-{
-	uint8_t *buf = NULL;
-	uint64_t off;
-	int rc;
-
-	if ((rc = wb_overlay_at(w, i, st, true, out, &off)) < 0 ||
-	    (rc = wb_zero_overlay(w, *out, off, BLOB_CHUNK_SIZE)) < 0 || keep == 0)
+	if ((rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_overlay_write(w, f, src, n, off + a)) < 0)
 		return rc;
-	buf = malloc(keep);
-	if (buf == NULL)
-		return -ENOMEM;
-	if ((rc = read_stored(w, i, buf, 0, keep)) < 0)
-		goto out;
-	rc = wb_overlay_write(w, *out, buf, keep, off);
-out:
-	free(buf);
-	return rc;
-}
-
-/* <name>.ids, opened (created when `create`) on first need. */
-int wb_open_ids(blob_wblob *w, bool create)
-{
-	char file[WB_FILE_MAX];
-
-	if (w->ids_fd >= 0)
-		return 0;
-	wb_file(file, w->name, "ids");
-	w->ids_fd = openat(w->s->wblobs_fd, file, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
-	if (w->ids_fd < 0)
+	if (keep > 0 && fdatasync(f->fd) < 0)
 		return -errno;
-	w->ids_new = create; /* its name is synced by the next fsync */
+	if ((rc = wb_set_state(w, i, to)) < 0)
+		return rc;
+	if (!was_data)
+		w->ndata++;
 	return 0;
+}
+
+/* Zeroes [a, a + n) of chunk i, part of it (see "Punching"). */
+static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
+{
+	size_t len = blob_chunk_len(w->size, i);
+	enum wb_state st = wb_state_of(w, i), to = wb_overlay_state(i);
+	struct wb_file *f;
+	uint64_t off;
+	size_t keep;
+	int rc;
+
+	if (!wb_is_data(w, i))
+		return 0; /* reads as zeros already */
+	if (wb_is_overlay(st))
+		return wb_zero_chunk(w, i, st, a, n);
+	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
+	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep, &f)) < 0 ||
+	    (rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_zero_overlay(w, f, off + a, n)) < 0)
+		return rc;
+	if (keep > 0 && fdatasync(f->fd) < 0)
+		return -errno;
+	return wb_set_state(w, i, to);
+}
+
+/* Makes chunk i a hole (see "Punching"). */
+static int punch_whole(blob_wblob *w, uint32_t i)
+{
+	enum wb_state old = wb_state_of(w, i);
+	int rc;
+
+	if (!wb_is_data(w, i))
+		return 0;
+	if ((rc = wb_set_state(w, i, WB_HOLE)) < 0)
+		return rc;
+	w->ndata--;
+	/* Best effort: the bytes are invisible from now on, only take room. */
+	if (wb_is_overlay(old))
+		wb_zero_chunk(w, i, old, 0, BLOB_CHUNK_SIZE);
+	return 0;
+}
+
+/* Zeros written into [a, a + n) of chunk i of a wblob that does not
+ * stream (an instance disk: a dense cp of a sparse source, a guest's
+ * zeroing) cost nothing where they can: they are a punch.  A chunk that
+ * reads as zeros already is left as it is; a whole chunk of zeros becomes
+ * a hole (its state byte, as a write sets one); zeros inside an overlay
+ * chunk are punched out of its file, inside any other data chunk punched
+ * in its copy into the overlay (the copy any write there makes). */
+static int write_zeros(blob_wblob *w, uint32_t i, size_t a, size_t n)
+{
+	if (a == 0 && n >= blob_chunk_len(w->size, i))
+		return punch_whole(w, i);
+	return punch_part(w, i, a, n);
+}
+
+int wb_punch_locked(blob_wblob *w, uint64_t off, uint64_t len)
+{
+	uint64_t end;
+	uint32_t i, last;
+	size_t a, clen;
+	int rc = 0;
+
+	IMGFS_ASSERT_WRLOCKED(&w->lock);
+	if (off >= w->size || len == 0)
+		return 0;
+	end = len > w->size - off ? w->size : off + len;
+	/* The first chunk, when the range covers part of it only. */
+	i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
+	a = (size_t)(off & BLOB_CHUNK_MASK);
+	clen = blob_chunk_len(w->size, i);
+	if (a != 0 || end - off < clen) {
+		size_t n = end - off < clen - a ? (size_t)(end - off) : clen - a;
+		if ((rc = punch_part(w, i, a, n)) < 0)
+			goto out;
+		off += n;
+	}
+	if (off >= end)
+		goto out;
+	/* The whole chunks [first, last): only their data chunks change, one
+	 * step for every run of holes. */
+	i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
+	last = end == w->size ? blob_nchunks(w->size) : (uint32_t)(end >> BLOB_CHUNK_SHIFT);
+	for (uint32_t j = wb_next_data(w, i, last); j < last; j = wb_next_data(w, j + 1, last))
+		if ((rc = punch_whole(w, j)) < 0)
+			goto out;
+	/* The last chunk, when the range ends inside it. */
+	if (last < blob_nchunks(w->size) && end > wb_chunk_start(last))
+		rc = punch_part(w, last, 0, (size_t)(end - wb_chunk_start(last)));
+out:
+	return rc;
 }
 
 /* ---- size changes --------------------------------------------------------- */
+
+/* States beyond the end forgotten, and the streamer's pending list with them. */
+static int states_cut(blob_wblob *w, uint32_t first)
+{
+	int rc = wb_states_cut(w, first);
+
+	if (w->stream)
+		wb_stream_compact(w);
+	return rc;
+}
 
 int wb_grow(blob_wblob *w, uint64_t new_size)
 {
@@ -751,13 +390,13 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	/* Nothing beyond old may show once it is inside the blob (an encrypted
 	 * overlay is cut at the end of old's sector: the rest of it is zeroed
 	 * below, as a chunk's bytes past old are). */
-	if (w->data.len > wb_cut_at(w, old) && (rc = file_truncate(&w->data, wb_cut_at(w, old))) < 0)
+	if (w->data.len > wb_cut_at(w, old) && (rc = wb_file_truncate(&w->data, wb_cut_at(w, old))) < 0)
 		return rc;
 	if (r != 0 && wb_is_overlay(st)) {
 		if ((rc = wb_zero_chunk(w, k, st, r, BLOB_CHUNK_SIZE - r)) < 0)
 			return rc;
 	} else if (r != 0 && wb_stored_len(w, k) > r) {
-		if ((rc = wb_copy_stored(w, k, wb_overlay_state(k), r, &f)) < 0)
+		if ((rc = placed_ready(w, k)) < 0 || (rc = wb_copy_stored(w, k, wb_overlay_state(k), r, &f)) < 0)
 			return rc;
 		if (fdatasync(f->fd) < 0)
 			return -errno;
@@ -766,14 +405,10 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	}
 	/* Beyond the old end the states are 0 in memory already (open loads
 	 * none there, shrink clears them) but maybe not in the file. */
-	clear_states(w, first);
-	if (w->map_len > w->state_off + first) {
-		if (ftruncate(w->map_fd, (off_t)(w->state_off + first)) < 0)
-			return -errno;
-		w->map_len = w->state_off + first;
-	}
+	if ((rc = states_cut(w, first)) < 0)
+		return rc;
 	/* Publish. */
-	if ((rc = write_header(w, new_size, limit)) < 0)
+	if ((rc = wb_write_header(w, new_size, limit)) < 0)
 		return rc;
 	w->size = new_size;
 	w->base_limit = limit;
@@ -781,36 +416,8 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	 * correctness (past its end it reads as zeros), so a failure does not
 	 * fail the grow. */
 	if (w->data.len < (new_size < data_max ? new_size : data_max))
-		file_truncate(&w->data, new_size < data_max ? new_size : data_max);
+		wb_file_truncate(&w->data, new_size < data_max ? new_size : data_max);
 	return 0;
-}
-
-/* The overlay files beyond new_size lose what lies there: .data.<k> cut
- * where the end falls in it, removed when wholly beyond (best effort, as
- * for .data: all of it is invisible). */
-static void shrink_ext(blob_wblob *w, uint64_t old_size, uint64_t new_size)
-{
-	uint32_t last = old_size ? (uint32_t)((old_size - 1) >> (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT)) : 0;
-	char file[WB_FILE_MAX];
-
-	for (uint32_t k = 1; k <= last; k++) {
-		uint64_t start = (uint64_t)k << (WB_SEG_SHIFT + BLOB_CHUNK_SHIFT);
-		struct wb_file *f;
-
-		if (start + ((uint64_t)WB_SEG_CHUNKS << BLOB_CHUNK_SHIFT) <= new_size)
-			continue;
-		if (start >= new_size) {
-			/* Gone: a later write makes a new one. */
-			if (w->ext && w->ext[k].fd >= 0) {
-				close(w->ext[k].fd);
-				w->ext[k].fd = -1;
-			}
-			wb_ext_file(file, w->name, k);
-			unlinkat(w->s->wblobs_fd, file, 0);
-		} else if (ext_open(w, k, false, &f) == 0 && f != NULL && f->len > wb_cut_at(w, new_size - start)) {
-			file_truncate(f, wb_cut_at(w, new_size - start));
-		}
-	}
 }
 
 /* Shrink: publish the new end, then clear what lies beyond it (best
@@ -825,7 +432,7 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 
 	for (uint32_t i = wb_next_data(w, first, n); i < n; i = wb_next_data(w, i + 1, n))
 		gone++;
-	if ((rc = write_header(w, new_size, limit)) < 0)
+	if ((rc = wb_write_header(w, new_size, limit)) < 0)
 		return rc;
 	/* Arrived files beyond the end: invisible now, only take room. */
 	for (uint32_t i = wb_next_data(w, first, n); i < n; i = wb_next_data(w, i + 1, n))
@@ -834,12 +441,8 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 	w->ndata -= gone;
 	w->size = new_size;
 	w->base_limit = limit;
-	clear_states(w, first);
-	if (w->map_len > w->state_off + first && ftruncate(w->map_fd, (off_t)(w->state_off + first)) == 0)
-		w->map_len = w->state_off + first;
-	if (w->data.len > wb_cut_at(w, new_size))
-		file_truncate(&w->data, wb_cut_at(w, new_size));
-	shrink_ext(w, old, new_size);
+	states_cut(w, first);
+	wb_overlays_shrink(w, old, new_size);
 	return 0;
 }
 
@@ -853,4 +456,212 @@ int wb_truncate_locked(blob_wblob *w, uint64_t size)
 	if (size < w->size)
 		return wb_shrink(w, size);
 	return 0;
+}
+
+/* ---- the public operations -------------------------------------------------- */
+
+/* The getters take the lock too (getattr may race a write): the handle is
+ * never a const object, only seen through a const pointer. */
+static pthread_rwlock_t *wb_lock(const blob_wblob *w)
+{
+	return (pthread_rwlock_t *)&w->lock;
+}
+
+uint64_t blob_wblob_size(const blob_wblob *w)
+{
+	uint64_t size;
+
+	pthread_rwlock_rdlock(wb_lock(w));
+	size = w->size;
+	pthread_rwlock_unlock(wb_lock(w));
+	return size;
+}
+
+blob_store *blob_wblob_store(const blob_wblob *w)
+{
+	return w->s; /* set at open, never changed */
+}
+
+const blob_key *blob_wblob_key(const blob_wblob *w)
+{
+	return w->key; /* set at open, never changed */
+}
+
+uint64_t blob_wblob_sealed_beside(const blob_wblob *w)
+{
+	uint64_t n;
+
+	pthread_rwlock_rdlock(wb_lock(w));
+	n = wb_stream_sealed_beside(w);
+	pthread_rwlock_unlock(wb_lock(w));
+	return n;
+}
+
+uint64_t blob_wblob_stored(const blob_wblob *w)
+{
+	uint32_t n;
+	uint64_t stored;
+
+	pthread_rwlock_rdlock(wb_lock(w));
+	n = blob_nchunks(w->size);
+	stored = (uint64_t)w->ndata << BLOB_CHUNK_SHIFT;
+	if (n > 0 && wb_is_data(w, n - 1))
+		stored -= BLOB_CHUNK_SIZE - blob_chunk_len(w->size, n - 1);
+	pthread_rwlock_unlock(wb_lock(w));
+	return stored;
+}
+
+ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&w->lock);
+	if (off >= w->size)
+		goto out;
+	if (len > w->size - off)
+		len = (size_t)(w->size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint32_t i = (uint32_t)(pos >> BLOB_CHUNK_SHIFT);
+		size_t a = (size_t)(pos & BLOB_CHUNK_MASK);
+		size_t n = BLOB_CHUNK_SIZE - a;
+
+		if (n > len - done)
+			n = len - done;
+		if ((rc = wb_read_chunk(w, i, (uint8_t *)buf + done, a, n)) < 0)
+			goto out;
+		done += n;
+	}
+out:
+	pthread_rwlock_unlock(&w->lock);
+	return rc < 0 ? rc : (ssize_t)done;
+}
+
+ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (off > BLOB_MAX_SIZE || len > BLOB_MAX_SIZE - off)
+		return -EFBIG;
+
+	pthread_rwlock_wrlock(&w->lock);
+	if (off + len > w->size && (rc = wb_grow(w, off + len)) < 0)
+		goto out;
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint32_t i = (uint32_t)(pos >> BLOB_CHUNK_SHIFT);
+		size_t a = (size_t)(pos & BLOB_CHUNK_MASK);
+		size_t n = BLOB_CHUNK_SIZE - a;
+		const uint8_t *src = (const uint8_t *)buf + done;
+
+		if (n > len - done)
+			n = len - done;
+		if (w->stream)
+			rc = wb_stream_write(w, i, src, a, n);
+		else if (blob_is_zero(src, n))
+			rc = write_zeros(w, i, a, n);
+		else
+			rc = wb_write_chunk(w, i, src, a, n);
+		if (rc < 0)
+			goto out;
+		done += n;
+	}
+out:
+	pthread_rwlock_unlock(&w->lock);
+	/* A failure after some chunks were written reports those. */
+	return done > 0 ? (ssize_t)done : rc;
+}
+
+int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&w->lock);
+	rc = w->stream ? -EOPNOTSUPP : wb_punch_locked(w, off, len);
+	pthread_rwlock_unlock(&w->lock);
+	return rc;
+}
+
+int blob_wblob_truncate(blob_wblob *w, uint64_t size)
+{
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&w->lock);
+	/* A shrink must not cut what the streamer holds. */
+	if (w->stream == NULL || (rc = wb_stream_settle(w)) == 0)
+		rc = wb_truncate_locked(w, size);
+	pthread_rwlock_unlock(&w->lock);
+	return rc;
+}
+
+int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence)
+{
+	int64_t rc;
+
+	pthread_rwlock_rdlock(&w->lock);
+	rc = blob_seek_chunks(w->size, off, whence, wb_next, w);
+	pthread_rwlock_unlock(&w->lock);
+	return rc;
+}
+
+void blob_wblob_stream(blob_wblob *w)
+{
+	pthread_rwlock_wrlock(&w->lock);
+	/* Out of memory, it does not stream: its writes go to the overlay,
+	 * as correct, only slower. */
+	if (w->stream == NULL && wb_stream_new(w) == 0)
+		wb_arr_off(w);
+	pthread_rwlock_unlock(&w->lock);
+}
+
+/* After the map's sync: the old bytes of chunks whose new state is now
+ * durable go (best effort: they are invisible, and only take room).
+ * Under the lock (shared): no chunk changes state meanwhile. */
+static void sweep_leftovers(blob_wblob *w)
+{
+	uint32_t n;
+	struct wb_left *l = wb_left_take(w, &n);
+
+	for (uint32_t k = 0; k < n; k++) {
+		enum wb_state now = wb_state_of(w, l[k].i);
+
+		if (now == l[k].old || now == WB_STREAMED)
+			continue;
+		if (l[k].old == WB_ARRIVED)
+			wb_arr_drop(w, l[k].i);
+		else
+			wb_zero_chunk(w, l[k].i, l[k].old, 0, BLOB_CHUNK_SIZE);
+	}
+	free(l);
+}
+
+int blob_wblob_fsync(blob_wblob *w)
+{
+	int rc = 0;
+
+	/* Exclusive only when streamed chunks change state. */
+	if (w->stream)
+		pthread_rwlock_wrlock(&w->lock);
+	else
+		pthread_rwlock_rdlock(&w->lock);
+	if (w->stream && (rc = wb_stream_sync(w)) < 0)
+		goto out;
+	if ((rc = wb_arr_sync(w)) < 0 || (rc = wb_overlays_sync(w)) < 0)
+		goto out;
+	if (fsync(w->map_fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	sweep_leftovers(w);
+out:
+	pthread_rwlock_unlock(&w->lock);
+	return rc;
 }

@@ -3,11 +3,13 @@
  * as files of their own, so that a capture names them instead of copying
  * them (SPEC §11, issue 38).
  *
- * Who calls it: wblob_io.c (writes, fsync, seal), wblob.c (reads, state
- * changes, shrink) and wblob_open.c (remove).  Only a plain wblob that
- * does not stream (an instance disk without a key) takes this path: an
- * upload's whole chunks go to the store already (streaming), and an
- * encrypted disk's store holds sealed chunks, not the bytes written.
+ * A plug-in: w->arr, made at open for a plain wblob and dropped when it
+ * streams or is told overlay_only — so only an instance disk without a
+ * key takes this path: an upload's whole chunks go to the store already
+ * (streaming), and an encrypted disk's store holds sealed chunks, not the
+ * bytes written.  Who calls it: the core (writes, fsync, shrink, remove),
+ * wblob_copy.c (seal) and wblob_chunk.c (reads: a state-6 chunk is read
+ * with or without w->arr); it calls the file and state layers only.
  *
  * On disk: <name>.arr/ in wblobs/, one file per chunk in state 6
  * (WB_ARRIVED): "<i>" (i in hex) holds exactly the chunk's bytes as
@@ -36,7 +38,8 @@
  *   2. the bytes into "<i>" in place when it is the chunk's alone, else
  *      into "t" renamed to "<i>"; writeback started;
  *   3. the state byte 6, when it was not (an overlay chunk's old bytes
- *      punched out of its overlay after: invisible from here on);
+ *      are a leftover: invisible from here on, punched out of its overlay
+ *      once the next fsync made state 6 durable);
  *   4. record i: the id, this boot, the inode of "<i>".
  *   Every step is a completed system call on return, so after kill -9 the
  *   chunk shows its old content (before 3: the old state's source, which
@@ -91,6 +94,13 @@
 #define ARR_TMP "t"
 #define ARR_NAME_MAX 9 /* 8 hex digits */
 
+/* The plug-in's own (under w->ext_lock, which readers take too). */
+struct wb_arr {
+	int fd;     /* <name>.arr, opened on first need */
+	bool dirty; /* a chunk arrived since the last fsync */
+	bool made;  /* <name>.arr made by this handle: its name not yet synced */
+};
+
 static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
 static uint8_t boot_tag[8]; /* all zero: unknown, nothing is trusted */
 
@@ -129,30 +139,74 @@ static void arr_name(char out[ARR_NAME_MAX], uint32_t i)
 	snprintf(out, ARR_NAME_MAX, "%x", i);
 }
 
-bool wb_arr_on(const blob_wblob *w)
+int wb_arr_new(blob_wblob *w)
 {
-	return w->key == NULL && !w->streaming && !w->overlay_only;
+	if ((w->arr = calloc(1, sizeof *w->arr)) == NULL)
+		return -ENOMEM;
+	w->arr->fd = -1;
+	return 0;
 }
 
-/* w->arr_fd open (<name>.arr made first when create): 0, -ENOENT when it
+void wb_arr_free(struct wb_arr *a)
+{
+	if (a == NULL)
+		return;
+	if (a->fd >= 0)
+		close(a->fd);
+	free(a);
+}
+
+void wb_arr_off(blob_wblob *w)
+{
+	/* What arrived through this handle is made durable first (its fsync
+	 * would not see it any more); failing that, arrivals stay on. */
+	if (w->arr == NULL || (w->arr->dirty && wb_arr_sync(w) < 0))
+		return;
+	wb_arr_free(w->arr);
+	w->arr = NULL;
+}
+
+/* w->arr->fd open (<name>.arr made first when create): 0, -ENOENT when it
  * does not exist and create is false, -errno.  Readers call it too. */
 static int arr_dir(blob_wblob *w, bool create)
 {
+	struct wb_arr *arr = w->arr;
 	char dir[WB_FILE_MAX];
 	int rc = 0;
 
 	pthread_mutex_lock(&w->ext_lock);
-	if (w->arr_fd < 0) {
+	if (arr->fd < 0) {
 		wb_file(dir, w->name, "arr");
 		if (create && mkdirat(w->s->wblobs_fd, dir, 0700) == 0)
-			w->arr_new = true; /* its name is synced by the next fsync */
+			arr->made = true; /* its name is synced by the next fsync */
 		else if (create && errno != EEXIST)
 			rc = -errno;
-		if (rc == 0 && (w->arr_fd = openat(w->s->wblobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		if (rc == 0 && (arr->fd = openat(w->s->wblobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 			rc = -errno;
 	}
 	pthread_mutex_unlock(&w->ext_lock);
 	return rc;
+}
+
+/* Chunk i's file opened with flags, through w->arr's directory or, without
+ * the plug-in (a handle that streams or writes the overlay only), by its
+ * path: the descriptor or -errno (-ENOENT when there is none). */
+static int arr_open_file(blob_wblob *w, uint32_t i, int flags)
+{
+	char name[ARR_NAME_MAX], path[WB_FILE_MAX + ARR_NAME_MAX + 1];
+	int fd, rc;
+
+	arr_name(name, i);
+	if (w->arr != NULL) {
+		if ((rc = arr_dir(w, false)) < 0)
+			return rc;
+		fd = openat(w->arr->fd, name, flags | O_CLOEXEC);
+	} else {
+		wb_file(path, w->name, "arr");
+		snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", name);
+		fd = openat(w->s->wblobs_fd, path, flags | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
 }
 
 /* The written chunk's bytes into "t", then "<i>"; *ino its inode. */
@@ -163,8 +217,8 @@ static int arr_file(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len, u
 	int fd, rc;
 
 	/* A "t" left by a kill is nobody's (only "<i>" names are linked). */
-	unlinkat(w->arr_fd, ARR_TMP, 0);
-	if ((fd = openat(w->arr_fd, ARR_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+	unlinkat(w->arr->fd, ARR_TMP, 0);
+	if ((fd = openat(w->arr->fd, ARR_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return -errno;
 	rc = wb_pwrite_pieces(fd, src, len, 0);
 	if (rc == 0) {
@@ -176,10 +230,10 @@ static int arr_file(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len, u
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	arr_name(name, i);
-	if (rc == 0 && renameat(w->arr_fd, ARR_TMP, w->arr_fd, name) < 0)
+	if (rc == 0 && renameat(w->arr->fd, ARR_TMP, w->arr->fd, name) < 0)
 		rc = -errno;
 	if (rc < 0) {
-		unlinkat(w->arr_fd, ARR_TMP, 0);
+		unlinkat(w->arr->fd, ARR_TMP, 0);
 		return rc;
 	}
 	*ino = (uint64_t)st.st_ino;
@@ -195,7 +249,7 @@ static int arr_open_own(blob_wblob *w, uint32_t i, struct stat *st)
 	int fd;
 
 	arr_name(name, i);
-	if ((fd = openat(w->arr_fd, name, O_WRONLY | O_CLOEXEC)) < 0)
+	if ((fd = openat(w->arr->fd, name, O_WRONLY | O_CLOEXEC)) < 0)
 		return -1;
 	if (fstat(fd, st) < 0 || st->st_nlink != 1 || !(st->st_mode & S_IWUSR)) {
 		close(fd);
@@ -219,14 +273,14 @@ static int arr_unvouch(blob_wblob *w, uint32_t i)
 static void arr_dirty(blob_wblob *w)
 {
 	pthread_mutex_lock(&w->ext_lock);
-	w->arr_dirty = true;
+	w->arr->dirty = true;
 	pthread_mutex_unlock(&w->ext_lock);
 }
 
 void blob_wblob_overlay_only(blob_wblob *w)
 {
 	pthread_rwlock_wrlock(&w->lock);
-	w->overlay_only = true;
+	wb_arr_off(w);
 	pthread_rwlock_unlock(&w->lock);
 }
 
@@ -269,8 +323,8 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 			return rc; /* the file is nobody's: the next write replaces it */
 		if (!was_data)
 			w->ndata++;
-		if (wb_is_overlay(st)) /* best effort: invisible, only takes room */
-			wb_zero_chunk(w, i, st, 0, BLOB_CHUNK_SIZE);
+		if (wb_is_overlay(st)) /* invisible: freed once state 6 is durable */
+			wb_left_add(w, i, st);
 	}
 	arr_dirty(w);
 	/* 4: best effort too (the write is done; without the record a seal
@@ -285,25 +339,13 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	return 0;
 }
 
-/* w->ids_fd open for a reader (readers and seals share the wblob): 0,
- * -ENOENT when there is no .ids, -errno. */
-static int arr_ids(blob_wblob *w)
-{
-	int rc;
-
-	pthread_mutex_lock(&w->ext_lock);
-	rc = wb_open_ids(w, false);
-	pthread_mutex_unlock(&w->ext_lock);
-	return rc;
-}
-
 /* Whether record i says its chunk arrived in this boot. */
 static bool written_this_boot(blob_wblob *w, uint32_t i)
 {
 	const uint8_t *tag = boot();
 	uint8_t slot[WB_IDS_REC / 2];
 
-	return tag != NULL && arr_ids(w) == 0 &&
+	return tag != NULL && wb_open_ids_shared(w) == 0 &&
 	       blob_pread_full(w->ids_fd, slot, sizeof slot, (uint64_t)i * WB_IDS_REC + sizeof slot) ==
 	           (ssize_t)sizeof slot &&
 	       memcmp(slot, tag, 8) == 0;
@@ -313,13 +355,11 @@ int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 {
 	char name[ARR_NAME_MAX];
 	ssize_t got = 0;
-	int fd = -1, rc;
+	int fd;
 
-	if ((rc = arr_dir(w, false)) < 0 && rc != -ENOENT)
-		return rc;
 	arr_name(name, i);
-	if (rc == 0 && (fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0 && errno != ENOENT)
-		return -errno;
+	if ((fd = arr_open_file(w, i, O_RDONLY)) < 0 && fd != -ENOENT)
+		return fd;
 	if (fd < 0) {
 		/* Written in this boot, so no power cut took it: removed outside
 		 * imgfs, never zeros (as a lost overlay). */
@@ -344,65 +384,38 @@ int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 
 void wb_arr_drop(blob_wblob *w, uint32_t i)
 {
-	char name[ARR_NAME_MAX];
+	char name[ARR_NAME_MAX], path[WB_FILE_MAX + ARR_NAME_MAX + 1];
 
-	if (arr_dir(w, false) < 0)
-		return;
 	arr_name(name, i);
-	unlinkat(w->arr_fd, name, 0);
-}
-
-void wb_arr_forget(blob_wblob *w, uint32_t i)
-{
-	pthread_mutex_lock(&w->ext_lock);
-	if (w->arr_gone_len == w->arr_gone_cap) {
-		uint32_t cap = w->arr_gone_cap ? 2 * w->arr_gone_cap : 64;
-		uint32_t *p = realloc(w->arr_gone, (size_t)cap * sizeof *p);
-		if (p != NULL) {
-			w->arr_gone = p;
-			w->arr_gone_cap = cap;
-		}
+	if (w->arr != NULL) {
+		if (arr_dir(w, false) == 0)
+			unlinkat(w->arr->fd, name, 0);
+		return;
 	}
-	/* Out of memory: the file stays, unseen (the chunk's next arrival
-	 * replaces it, the wblob's removal takes it). */
-	if (w->arr_gone_len < w->arr_gone_cap)
-		w->arr_gone[w->arr_gone_len++] = i;
-	pthread_mutex_unlock(&w->ext_lock);
-}
-
-void wb_arr_sweep(blob_wblob *w)
-{
-	uint32_t *gone, n;
-
-	pthread_mutex_lock(&w->ext_lock);
-	gone = w->arr_gone;
-	n = w->arr_gone_len;
-	w->arr_gone = NULL;
-	w->arr_gone_len = w->arr_gone_cap = 0;
-	pthread_mutex_unlock(&w->ext_lock);
-	/* Under the caller's read lock: no chunk changes state meanwhile. */
-	for (uint32_t k = 0; k < n; k++)
-		if (wb_state_of(w, gone[k]) != WB_ARRIVED)
-			wb_arr_drop(w, gone[k]);
-	free(gone);
+	wb_file(path, w->name, "arr");
+	snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", name);
+	unlinkat(w->s->wblobs_fd, path, 0);
 }
 
 int wb_arr_sync(blob_wblob *w)
 {
+	struct wb_arr *arr = w->arr;
 	bool dirty, made;
 	int rc = 0;
 
+	if (arr == NULL)
+		return 0;
 	pthread_mutex_lock(&w->ext_lock);
-	dirty = w->arr_dirty;
-	made = w->arr_new;
-	w->arr_dirty = w->arr_new = false;
+	dirty = arr->dirty;
+	made = arr->made;
+	arr->dirty = arr->made = false;
 	pthread_mutex_unlock(&w->ext_lock);
 	if (!dirty)
 		return 0;
-	if (blob_syncfs_suits(w->arr_fd)) {
+	if (blob_syncfs_suits(w->arr->fd)) {
 		/* Reports writeback errors since arr_fd was opened, before the
 		 * first arrival through this handle. */
-		if (syncfs(w->arr_fd) < 0)
+		if (syncfs(w->arr->fd) < 0)
 			rc = -errno;
 	} else {
 		uint32_t n = blob_nchunks(w->size);
@@ -413,7 +426,7 @@ int wb_arr_sync(blob_wblob *w)
 			if (wb_state_of(w, i) != WB_ARRIVED)
 				continue;
 			arr_name(name, i);
-			if ((fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0) {
+			if ((fd = openat(w->arr->fd, name, O_RDONLY | O_CLOEXEC)) < 0) {
 				rc = errno == ENOENT ? 0 : -errno;
 				continue;
 			}
@@ -421,15 +434,15 @@ int wb_arr_sync(blob_wblob *w)
 				rc = -errno;
 			close(fd);
 		}
-		if (rc == 0 && fsync(w->arr_fd) < 0)
+		if (rc == 0 && fsync(w->arr->fd) < 0)
 			rc = -errno;
 	}
 	if (rc == 0 && made)
 		rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL);
 	if (rc < 0) { /* the next fsync tries again */
 		pthread_mutex_lock(&w->ext_lock);
-		w->arr_dirty = true;
-		w->arr_new |= made;
+		arr->dirty = true;
+		arr->made |= made;
 		pthread_mutex_unlock(&w->ext_lock);
 	}
 	return rc;
@@ -472,10 +485,10 @@ int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *
 	struct stat st;
 	int fd, rc = 0;
 
-	if (boot() == NULL || arr_dir(w, false) < 0 || arr_ids(w) < 0)
+	if (boot() == NULL || w->arr == NULL || arr_dir(w, false) < 0 || wb_open_ids_shared(w) < 0)
 		return 0;
 	arr_name(name, i);
-	if ((fd = openat(w->arr_fd, name, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = openat(w->arr->fd, name, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	/* With the file open, so that its inode number is its own; asked
 	 * again once linked (blob_batch_add_file). */

@@ -11,8 +11,9 @@
  * stored elsewhere and written with it; docs/design.md says what that costs
  * (an observer of two copies of the file sees which sectors changed).
  *
- * Who calls it: wblob.c's overlay functions (wb_overlay_read,
- * wb_overlay_write, wb_zero_overlay) when the wblob has a key.  Under the
+ * Who calls it: wblob_chunk.c's overlay functions (wb_overlay_read,
+ * wb_overlay_write, wb_zero_overlay) when the wblob has a key; it calls
+ * wblob_file.c's pieces and punches only.  Under the
  * wblob's locks as they are: a write or a zeroing runs under the writer's
  * lock (its read-modify-write of a partial sector cannot race another
  * writer), reads under the shared one.
@@ -102,8 +103,8 @@ int wb_crypt_write(blob_wblob *w, struct wb_file *f, const void *src, size_t n, 
 		memcpy(buf + (off - a), src, n);
 		rc = blob_xts_crypt(&w->xts, buf, (size_t)((b - a) / SECTOR), (f->base + a) / SECTOR, true);
 	}
-	if (rc == 0 && (rc = wb_overlay_pwrite(f, buf, (size_t)(b - a), a)) == 0 && b > f->len)
-		f->len = b;
+	if (rc == 0)
+		rc = wb_file_pwrite(f, buf, (size_t)(b - a), a);
 	explicit_bzero(buf, (size_t)(b - a)); /* plaintext when the cipher failed */
 	free(buf);
 	return rc;

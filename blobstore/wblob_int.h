@@ -1,52 +1,46 @@
 /*
  * wblob_int.h — what the writable blob's files share: the handle, the
- * on-disk constants and the helpers over chunk states and overlay files.
- * Nothing outside blobstore/wblob*.c includes it.
+ * on-disk constants and each layer's functions.  Nothing outside
+ * blobstore/wblob*.c includes it.
  *
  * The design — the on-disk format, the crash-safety order of every step,
  * streaming, punching, sealing — is described once, in wblob.c's header
- * comment; the files are:
- *   wblob.c       the format; chunk states (the state radix, the
- *                 streamed ids, the pending list), the overlay files,
- *                 size changes (grow, shrink)
- *   wblob_open.c  a wblob's life: create, open (loading the map and the
- *                 .ids), close, remove, list, the ids gc must keep
- *   wblob_io.c    reads, writes (copy-on-write, streaming, the stage),
- *                 punches, truncate, seek, fsync and seal
- *   wblob_crypt.c the overlay of an encrypted wblob (SPEC §17): reads,
- *                 writes and zeroing by whole XTS sectors
+ * comment.  The files are layers; each calls only the ones below it
+ * (scripts/circles build blobstore/ shows no circle among them):
+ *
+ *   wblob.c        the core: writes (copy-on-write), zeros and punches,
+ *                  size changes, pread, pwrite, seek, fsync
+ *   wblob_copy.c   copies out and in: seal (a manifest of the content),
+ *                  share (a sealed blob's chunks taken by reference)
+ *   wblob_open.c   a wblob's life: create, open (the map and the .ids
+ *                  loaded), close, remove, list, the ids gc must keep
+ *   ---- plug-ins: each behind one pointer of the handle, NULL when unused
+ *   wblob_stream.c the upload streamer (w->stream): whole chunks straight
+ *                  into the store through a batch, partial ones gathered
+ *                  in the stage, an encrypted chunk sealed beside the
+ *                  writes that follow; the pending list
+ *   wblob_arr.c    arrived chunks (w->arr): an instance disk's whole-chunk
+ *                  writes as files of their own, which a capture links
+ *   ---- layers under the core and the plug-ins
+ *   wblob_chunk.c  one chunk's bytes wherever its state puts them: the
+ *                  overlay (through the key when there is one), an arrived
+ *                  file, a stored chunk
+ *   wblob_crypt.c  the overlay of an encrypted wblob by XTS sector
+ *   wblob_state.c  the state byte and its questions (data, hole, the next
+ *                  data chunk), the map's writes, the chunks held in
+ *                  memory by a plug-in, the leftovers freed at fsync
+ *   wblob_file.c   the files: names, the overlay files, pieces written
+ *                  and zeroed, the .ids file
  */
 #ifndef IMGFS_WBLOB_INT_H
 #define IMGFS_WBLOB_INT_H
 
 #include "blobstore_int.h"
 
-#define WB_MAGIC "IMGFSWB1"
-#define WB_HEADER 24
+/* The format (states, files, records): blob_format.h. */
 #define WB_NAME_MAX 64
 #define WB_FILE_MAX (WB_NAME_MAX + 16) /* "<name>.data.<k>" */
-#define WB_IDS_REC (2 * sizeof(chunk_id)) /* a .ids record: synced id, pending id */
 
-/* Chunk states, as the map stores them (one byte a chunk, these values:
- * an on-disk format): what each means and which moves are crash-safe is
- * at the top of wblob.c.  Held in memory as enum wb_state, stored as
- * uint8_t (the map, the state radix, struct wb_punch). */
-enum wb_state {
-	WB_BASE = 0,
-	WB_OVERLAY = 1,
-	WB_STORED = 2,
-	WB_STREAMED = 3,
-	WB_HOLE = 4,
-	WB_OVERLAY_EXT = 5,
-	WB_ARRIVED = 6,
-};
-
-/* Overlay files: .data for the chunks below WB_SEG_CHUNKS, .data.<k> for
- * each further WB_SEG_CHUNKS (8 TiB: ext4's 16 TiB file cap, minus its
- * last block, holds no 2^24 whole chunks). */
-#define WB_SEG_SHIFT 23
-#define WB_SEG_CHUNKS (1u << WB_SEG_SHIFT)
-#define WB_NSEG ((UINT32_MAX >> WB_SEG_SHIFT) + 1)
 /* Leaves of the radixes: a 4 KiB page of state bytes, 256 ids. */
 #define WB_STATE_LEAF_BITS 12
 #define WB_SID_LEAF_BITS 8
@@ -62,9 +56,32 @@ struct wb_file {
 	uint64_t len;
 	uint64_t base;
 	/* A run of sequential writes not yet handed to writeback
-	 * (wb_overlay_write, wblob.c). */
+	 * (wb_overlay_write, wblob_chunk.c). */
 	uint64_t run_at, run_end;
 };
+
+/* Chunks a plug-in shows from memory, not from where their state says
+ * (the streamer's stage and the chunk it is sealing): data, whatever the
+ * state; their bytes come from the plug-in (wb_stream_read). */
+#define WB_HELD_STAGE 0
+#define WB_HELD_SEAL 1
+#define WB_NHELD 2
+struct wb_held {
+	bool on;
+	uint32_t i;
+};
+
+/* A chunk whose old bytes (old: an overlay state, or WB_ARRIVED) are no
+ * longer shown, freed once the map that says so is durable (after the
+ * next fsync's sync of the map), unless the chunk is back in that state
+ * by then.  A power cut must not find the old state and no bytes. */
+struct wb_left {
+	uint32_t i;
+	uint8_t old;
+};
+
+struct wb_stream; /* wblob_stream.c */
+struct wb_arr;    /* wblob_arr.c */
 
 struct blob_wblob {
 	blob_store *s;
@@ -77,115 +94,113 @@ struct blob_wblob {
 	uint32_t base_limit;
 	uint64_t state_off; /* WB_HEADER + baselen */
 	struct blob_radix state; /* one byte per chunk, 0 where absent */
+	struct blob_radix sid;   /* the chunk a WB_STORED or WB_STREAMED chunk shows */
 	uint32_t ndata;    /* data chunks among the first nchunks(size) */
 	uint64_t map_len;  /* current length of the map */
 	struct wb_file data;     /* <name>.data */
 	struct wb_file *ext;     /* WB_NSEG (fd -1: not open), once one is needed */
-	pthread_mutex_t ext_lock; /* readers open .data.<k> files too */
-	/* Streaming (blob_wblob_stream; see "Streaming" above). */
-	bool streaming;
-	struct blob_radix sid; /* the chunk a WB_STORED or WB_STREAMED chunk shows */
-	uint32_t *pend;        /* every WB_STREAMED chunk (and maybe some that left it) */
-	uint32_t pend_len, pend_cap;
-	int ids_fd;            /* <name>.ids, -1 until the first streamed chunk */
+	/* Guards what readers may open or change under the shared lock: the
+	 * .data.<k> and .ids descriptors, the arrived chunks' directory and
+	 * flags, the leftovers. */
+	pthread_mutex_t ext_lock;
+	int ids_fd;            /* <name>.ids, -1 until needed */
 	bool ids_new;          /* created by this handle: its name not yet synced */
-	blob_batch *batch;     /* the streamed chunks' batch, NULL until needed */
-	pthread_mutex_t batch_lock; /* a reader's commit against another's */
-	bool uncommitted;      /* chunks added since the batch's last commit */
-	struct wb_punch { uint32_t i; uint8_t st; } *punch; /* overlay chunks streamed over, to free */
-	uint32_t npunch, punch_cap;
-	uint8_t *stage;        /* BLOB_CHUNK_SIZE: the chunk being written */
-	bool staged;           /* stage holds chunk stage_i, whole */
-	uint32_t stage_i;
-	size_t stage_end;      /* stage bytes from here on are zeros not yet written */
-	/* An encrypted upload's last whole chunk, sealed by `sealer` beside
-	 * the writes that follow (see "Streaming"). */
-	blob_sealer *sealer;   /* NULL until the first */
-	uint8_t *seal_buf;     /* BLOB_CHUNK_SIZE: chunk seal_i, plaintext, whole */
-	uint8_t *seal_obj;     /* the sealed chunk, once the sealer is done */
-	bool sealing;          /* seal_buf holds chunk seal_i, not yet in the batch */
-	uint32_t seal_i;
-	uint64_t sealed_beside; /* chunks handed to the sealer, counted */
-	/* Arrived chunks (wblob_arr.c): <name>.arr, opened on first need
-	 * (under ext_lock, as are the two flags). */
-	int arr_fd;
-	bool arr_dirty;        /* a chunk arrived since the last fsync */
-	bool arr_new;          /* <name>.arr made by this handle: its name not yet synced */
-	bool overlay_only;     /* blob_wblob_overlay_only: no chunk arrives */
-	uint32_t *arr_gone;    /* chunks that left state 6: files to unlink at the next fsync */
-	uint32_t arr_gone_len, arr_gone_cap;
+	struct wb_held held[WB_NHELD];
+	struct wb_left *left;  /* under ext_lock */
+	uint32_t left_len, left_cap;
+	struct wb_stream *stream; /* an upload's (blob_wblob_stream), else NULL */
+	struct wb_arr *arr;       /* a plain wblob that does not stream, else NULL */
 	char name[WB_NAME_MAX + 1];
 };
 
-/* ---- wblob.c -------------------------------------------------------------- */
+/* ---- wblob_file.c: the files ----------------------------------------------- */
 
 bool wb_name_ok(const char *name);
 /* File names in wblobs/: "<name>.<ext>", "<name>.data.<k>". */
 void wb_file(char out[WB_FILE_MAX], const char *name, const char *ext);
 void wb_ext_file(char out[WB_FILE_MAX], const char *name, uint32_t k);
+/* .data.<k>, opened (created, fsynced and named durably when create) on
+ * first need: *out, or NULL when it does not exist and create is false. */
+int wb_ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out);
+/* Where chunk i's bytes are in overlay state st: *f (NULL when that file
+ * does not exist and create is false: all zeros) and the chunk's offset
+ * in it. */
+int wb_overlay_at(blob_wblob *w, uint32_t i, enum wb_state st, bool create, struct wb_file **f, uint64_t *off);
+/* Bytes as they are into fd at off, in the pieces the page cache wants
+ * (wblob_file.c); 0 or -errno. */
+int wb_pwrite_pieces(int fd, const void *buf, size_t n, uint64_t off);
+/* The same into f, its len kept. */
+int wb_file_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off);
+/* A run of sequential writes handed to writeback now and then. */
+void wb_file_ran(struct wb_file *f, size_t n, uint64_t off);
+/* The plain zeroing of [off, off + len) of f: a hole punched. */
+int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len);
+int wb_file_truncate(struct wb_file *f, uint64_t len);
+/* Where an overlay file may be cut to keep what lies below len: len, or,
+ * encrypted, the end of its sector. */
+uint64_t wb_cut_at(const blob_wblob *w, uint64_t len);
+/* The overlays beyond new_size lose what lies there: .data cut, a
+ * .data.<k> cut where the end falls in it, removed when wholly beyond
+ * (best effort: all of it is invisible). */
+void wb_overlays_shrink(blob_wblob *w, uint64_t old_size, uint64_t new_size);
+/* Every overlay file's bytes durable. */
+int wb_overlays_sync(blob_wblob *w);
+/* <name>.ids, opened (created when `create`) on first need. */
+int wb_open_ids(blob_wblob *w, bool create);
+/* The same for a reader (under ext_lock): 0, -ENOENT, -errno. */
+int wb_open_ids_shared(blob_wblob *w);
+/* The .ids records written so far durable, and its name once. */
+int wb_ids_sync(blob_wblob *w);
+
+/* ---- wblob_state.c: states, the map, held chunks, leftovers ----------------- */
+
 uint64_t wb_chunk_start(uint32_t i);
 enum wb_state wb_state_of(const blob_wblob *w, uint32_t i);
 bool wb_is_overlay(enum wb_state st);
 enum wb_state wb_overlay_state(uint32_t i);
 const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i);
 size_t wb_stored_len(const blob_wblob *w, uint32_t i);
-bool wb_is_staged(const blob_wblob *w, uint32_t i);
-/* Chunk i is in memory only: staged, or being sealed. */
+/* Chunk i is in memory only (a plug-in holds it). */
 bool wb_is_held(const blob_wblob *w, uint32_t i);
 bool wb_is_data(const blob_wblob *w, uint32_t i);
 uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n);
 uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data);
-void wb_pend_compact(blob_wblob *w);
-int wb_pend_add(blob_wblob *w, uint32_t i);
+/* Chunk i's state byte, in memory and in the map (on a failure of the
+ * map, back as it was); a chunk leaving WB_ARRIVED leaves its file. */
 int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v);
-int wb_overlay_at(blob_wblob *w, uint32_t i, enum wb_state st, bool create, struct wb_file **f, uint64_t *off);
-/* Bytes as they are into f at off, in the pieces the page cache wants
- * (wblob.c, "Overlay bytes"); 0 or -errno. */
-int wb_overlay_pwrite(struct wb_file *f, const void *buf, size_t n, uint64_t off);
-/* The same into any file fd. */
-int wb_pwrite_pieces(int fd, const void *buf, size_t n, uint64_t off);
-/* Overlay bytes at file offset off of f, through the wblob's key when it
- * has one (wblob_crypt.c).  read: bytes past the file's end are zeros. */
-int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
-int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t n);
-int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off);
-int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint64_t off);
-/* Where an overlay file may be cut to keep what lies below len: len, or,
- * encrypted, the end of its sector. */
-uint64_t wb_cut_at(const blob_wblob *w, uint64_t len);
-int wb_stream_commit(blob_wblob *w);
-int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
-int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out);
-int wb_open_ids(blob_wblob *w, bool create);
-int wb_grow(blob_wblob *w, uint64_t new_size);
-int wb_truncate_locked(blob_wblob *w, uint64_t size);
+/* The map's size and base_limit (one 12-byte write). */
+int wb_write_header(blob_wblob *w, uint64_t size, uint32_t base_limit);
+/* States and ids of chunks >= first forgotten, in memory, then in the
+ * map (its failure returned: memory is cleared either way). */
+int wb_states_cut(blob_wblob *w, uint32_t first);
+/* Chunk i's bytes of state old are a leftover (best effort: out of
+ * memory, they stay, unseen, until the chunk's next write or the wblob's
+ * removal). */
+void wb_left_add(blob_wblob *w, uint32_t i, enum wb_state old);
+/* The leftovers so far, handed to the caller (free() them); *n of them. */
+struct wb_left *wb_left_take(blob_wblob *w, uint32_t *n);
 
-/* The plain zeroing of [off, off + len) of f (wblob.c): a hole punched. */
-int wb_zero_plain(struct wb_file *f, uint64_t off, uint64_t len);
-
-/* ---- wblob_crypt.c ---------------------------------------------------------- */
+/* ---- wblob_crypt.c: an encrypted overlay ------------------------------------ */
 
 int wb_crypt_read(blob_wblob *w, struct wb_file *f, void *dst, size_t n, uint64_t off);
 int wb_crypt_write(blob_wblob *w, struct wb_file *f, const void *src, size_t n, uint64_t off);
 int wb_crypt_zero(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
 
-/* ---- wblob_arr.c ---------------------------------------------------------- */
+/* ---- wblob_arr.c: arrived chunks (the plug-in w->arr) ----------------------- */
 
-/* Whether whole-chunk writes arrive as files (a plain wblob that does
- * not stream: an instance disk). */
-bool wb_arr_on(const blob_wblob *w);
+/* w->arr for a plain wblob (at open); freed, and arrivals off, by
+ * wb_arr_off (streaming, overlay_only). */
+int wb_arr_new(blob_wblob *w);
+void wb_arr_off(blob_wblob *w);
 /* Whole chunk i (len bytes, its length) from src, as an arrived chunk
- * (state 6); the write lock held. */
+ * (state 6); the write lock held, w->arr set.  The chunk's old overlay
+ * bytes are a leftover. */
 int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
-/* Bytes [a, a + n) of chunk i, in state 6 (zeros past its file's end). */
+/* Bytes [a, a + n) of chunk i, in state 6 (zeros past its file's end);
+ * with or without w->arr. */
 int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
-/* Chunk i's file's name goes now (best effort: beyond a shrink's end). */
+/* Chunk i's file's name goes now (best effort). */
 void wb_arr_drop(blob_wblob *w, uint32_t i);
-/* Chunk i left state 6: its file's name goes once the map that says so
- * is durable (the next fsync), never before. */
-void wb_arr_forget(blob_wblob *w, uint32_t i);
-/* After the map's fsync: the names wb_arr_forget listed go. */
-void wb_arr_sweep(blob_wblob *w);
 /* Every chunk arrived since the last call durable, with its name. */
 int wb_arr_sync(blob_wblob *w);
 /* Chunk i (state 6, len bytes) for a seal's batch b without reading it:
@@ -194,10 +209,62 @@ int wb_arr_sync(blob_wblob *w);
 int wb_arr_seal(blob_wblob *w, uint32_t i, size_t len, blob_batch *b, chunk_id *id);
 /* <name>.arr and every file in it (blob_wblob_remove). */
 int wb_arr_remove(blob_store *s, const char *name);
+void wb_arr_free(struct wb_arr *a);
 
-/* ---- wblob_io.c ----------------------------------------------------------- */
+/* ---- wblob_chunk.c: one chunk's bytes ---------------------------------------- */
 
+/* Overlay bytes at file offset off of f, through the wblob's key when it
+ * has one.  read: bytes past the file's end are zeros. */
+int wb_overlay_write(blob_wblob *w, struct wb_file *f, const void *buf, size_t n, uint64_t off);
+int wb_overlay_read(blob_wblob *w, struct wb_file *f, void *buf, size_t n, uint64_t off);
+int wb_zero_overlay(blob_wblob *w, struct wb_file *f, uint64_t off, uint64_t len);
+/* Zeroes [a, a + n) of chunk i's overlay bytes in overlay state st. */
+int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t n);
+/* Bytes [a, a + n) of chunk i as its state places them: its overlay, its
+ * arrived file, its stored chunk (the base's, or a stored one; a
+ * WB_STREAMED chunk's only once its batch committed) or zeros.  Not a
+ * held chunk's (the core asks the plug-in first). */
+int wb_read_placed(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+/* Makes chunk i's overlay bytes, where overlay state st puts them, hold
+ * the first `keep` bytes its stored chunk shows and zeros after.  Does not
+ * change the state byte.  *out: that overlay file. */
+int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out);
+/* Chunk i, whole (len bytes, its length), into its overlay and its state
+ * an overlay one (counted as data): nothing to copy first. */
+int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
+
+/* ---- wblob_stream.c: the upload streamer (the plug-in w->stream) ----------- */
+
+int wb_stream_new(blob_wblob *w);
+void wb_stream_free(blob_wblob *w);
+/* A write into chunk i of a streaming wblob: a whole chunk to the store,
+ * anything less into the stage. */
+int wb_stream_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n);
+/* The one question the core asks before it changes a chunk's state or
+ * the size: nothing held any more (the stage stored, the chunk being
+ * sealed in the batch), every chunk in a state the core knows. */
+int wb_stream_settle(blob_wblob *w);
 /* Makes every streamed chunk WB_STORED, durably (see "Streaming"). */
 int wb_stream_sync(blob_wblob *w);
+/* Makes every streamed chunk readable by its name in the store. */
+int wb_stream_commit(blob_wblob *w);
+/* A held chunk's bytes [a, a + n): 1 when chunk i is held, else 0. */
+int wb_stream_read(const blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+/* The pending list's chunks no longer streamed dropped (states cleared). */
+void wb_stream_compact(blob_wblob *w);
+uint32_t wb_stream_pend_cap(const blob_wblob *w);
+uint64_t wb_stream_sealed_beside(const blob_wblob *w);
+
+/* ---- wblob.c: the core, for the copies ------------------------------------- */
+
+/* Bytes [a, a + n) of chunk i as the blob shows it. */
+int wb_read_chunk(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+/* [a, a + n) of chunk i from src, the size covering it, as pwrite does
+ * on a wblob that does not stream. */
+int wb_write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n);
+/* blob_wblob_punch under the write lock, on a wblob that does not stream. */
+int wb_punch_locked(blob_wblob *w, uint64_t off, uint64_t len);
+int wb_grow(blob_wblob *w, uint64_t new_size);
+int wb_truncate_locked(blob_wblob *w, uint64_t size);
 
 #endif

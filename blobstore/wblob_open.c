@@ -353,13 +353,12 @@ int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const
 		return -ENOMEM;
 	w->s = s;
 	w->key = blob_key_ref(key);
-	w->map_fd = w->data.fd = w->ids_fd = w->arr_fd = -1;
+	w->map_fd = w->data.fd = w->ids_fd = -1;
 	snprintf(w->name, sizeof w->name, "%s", name);
 	if ((rc = pthread_rwlock_init(&w->lock, NULL)) != 0) {
 		free(w);
 		return -rc;
 	}
-	pthread_mutex_init(&w->batch_lock, NULL);
 	pthread_mutex_init(&w->ext_lock, NULL);
 	blob_radix_init(&w->state, 1, WB_STATE_LEAF_BITS);
 	blob_radix_init(&w->sid, sizeof(chunk_id), WB_SID_LEAF_BITS);
@@ -393,6 +392,10 @@ int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const
 
 	if ((rc = open_data(w, data, in_data, why, cap)) < 0)
 		goto out;
+	/* A plain wblob's whole-chunk writes arrive as files (until it streams
+	 * or is told overlay_only); an encrypted one's never do. */
+	if (key == NULL && (rc = wb_arr_new(w)) < 0)
+		goto out;
 	*out = w;
 	w = NULL;
 	rc = 0;
@@ -411,25 +414,14 @@ void blob_wblob_close(blob_wblob *w)
 		close(w->data.fd);
 	if (w->ids_fd >= 0)
 		close(w->ids_fd);
-	if (w->arr_fd >= 0)
-		close(w->arr_fd);
 	for (uint32_t k = 0; w->ext && k < WB_NSEG; k++)
 		if (w->ext[k].fd >= 0)
 			close(w->ext[k].fd);
-	/* Streamed chunks no fsync recorded: what the batch had not committed
-	 * is dropped, what it had stays for gc (after the wblob's removal:
-	 * their pending ids in .ids keep them until then). */
-	blob_sealer_free(w->sealer); /* its job done first: it uses seal_buf */
-	blob_batch_free(w->batch);
-	free(w->stage);
-	free(w->seal_buf);
-	free(w->seal_obj);
-	free(w->punch);
-	free(w->pend);
-	free(w->arr_gone);
+	wb_stream_free(w);
+	wb_arr_free(w->arr);
+	free(w->left);
 	free(w->ext);
 	pthread_mutex_destroy(&w->ext_lock);
-	pthread_mutex_destroy(&w->batch_lock);
 	pthread_rwlock_destroy(&w->lock);
 	blob_manifest_free(w->base);
 	blob_radix_release(&w->state);
@@ -445,7 +437,7 @@ void blob_wblob_mem(const blob_wblob *w, struct blob_wblob_mem *out)
 	out->sid_leaves = w->sid.leaves;
 	out->dirs = w->state.dirs + w->sid.dirs;
 	out->base_entries = w->base->count;
-	out->pend_cap = w->pend_cap;
+	out->pend_cap = wb_stream_pend_cap(w);
 	out->ext = w->ext != NULL;
 }
 

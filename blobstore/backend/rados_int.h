@@ -3,8 +3,9 @@
  * rados_read.c, rados_batch.c); nothing outside backend/ includes it.
  *
  * rados.c has the backend's design (its header comment: objects, stamps,
- * gc, fast paths, failures), the connection and the pool's owner, and the
- * single operations; rados_read.c the reads and the reads ahead
+ * gc, fast paths, failures), the connection, the pool's owner and the
+ * table; rados_op.c the single operations (rados.c, rados_read.c and
+ * rados_batch.c call them; it calls none); rados_read.c the reads and the reads ahead
  * (prefetch, get, get_buf); rados_batch.c the batches: writes in flight
  * and existence checks many at a time.  Only built with librados.
  */
@@ -69,7 +70,7 @@ static inline struct rados_backend *rb_of(struct blob_backend *be)
 	return (struct rados_backend *)be;
 }
 
-/* ---- rados.c: one operation on one object, tried again after a timeout -- */
+/* ---- rados_op.c: one operation on one object, tried again after a timeout */
 
 struct rados_call {
 	const void *wbuf; /* create */
@@ -97,6 +98,14 @@ int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_c
 int blob_rados_refresh(struct rados_backend *rb, const char *oid, int first);
 /* An exclusive create of a chunk, a found one refreshed: 1 new, 0 there. */
 int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, int first);
+/* The single operations the table runs through blob_rados_run: a refresh
+ * (op_touch), a removal only when older than call->t (op_del_older), the
+ * size and timestamp (op_stat_stamp), the size (op_stat), a removal. */
+int blob_rados_op_del_older(struct rados_backend *rb, const char *oid, struct rados_call *call);
+int blob_rados_op_stat_stamp(struct rados_backend *rb, const char *oid, struct rados_call *call);
+int blob_rados_op_stat(struct rados_backend *rb, const char *oid, struct rados_call *call);
+int blob_rados_op_remove(struct rados_backend *rb, const char *oid, struct rados_call *call);
+
 
 /* ---- rados_read.c ------------------------------------------------------ */
 

@@ -30,7 +30,7 @@ static const char schema_v1[] =
 	"  name TEXT NOT NULL UNIQUE,"
 	"  created_ns INTEGER NOT NULL,"        /* /regions' mtime is the newest */
 	"  mtime_ns INTEGER NOT NULL);"         /* last change of any listing in it */
-	/* Blobs: device contents.  Sealed blobs have a manifest (blobstore.h
+	/* Blobs: device contents.  Sealed blobs have a manifest (blob_format.h
 	 * encoding); writable ones name a wblob in the region's store. */
 	"CREATE TABLE blobs ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"

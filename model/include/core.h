@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "blob_digest.h"
+#include "blob_wblob.h"
 #include "blobstore.h"
 
 #define MODEL_NAME_MAX 255       /* bytes of a stored name */

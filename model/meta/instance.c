@@ -7,7 +7,7 @@
  * system-disk and image, files created in and removed from disks/, a disk
  * writer's close), the unit tests.  Reading rows is snapshot.c's.
  *
- * An instance's disks are writable blobs (blobstore.h, "wblob") in its
+ * An instance's disks are writable blobs (blob_wblob.h, "wblob") in its
  * region's store: one blobs row each (manifest NULL, wblob "d<blob row
  * id>") and one instance_disks row (idx 0..25 = vda..vdz).  Two more
  * indexes are read-only disks, rows naming a sealed blob (SPEC §16): 26

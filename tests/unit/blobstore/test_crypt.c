@@ -708,8 +708,12 @@ static void wblob_stream(struct blob_fx *fx, size_t piece)
 		size_t n = (size_t)(len - off < piece ? len - off : piece);
 		assert_int_equal(blob_wblob_pwrite(w, data + off, n, off), (ssize_t)n);
 		off += n;
-		if (off >= 3 * MiB && off - n < 3 * MiB) /* chunk 2 sealed or being sealed: its bytes */
+		if (off >= 3 * MiB && off - n < 3 * MiB) { /* chunk 2 sealed or being sealed: its bytes */
 			wb_check(w, data, off);
+			/* Held in memory by the streamer, it is data all the same. */
+			assert_int_equal(blob_wblob_seek(w, 2 * MiB, SEEK_DATA), (int64_t)(2 * MiB));
+			assert_int_equal(blob_wblob_seek(w, 2 * MiB, SEEK_HOLE), (int64_t)blob_wblob_size(w));
+		}
 	}
 	assert_int_equal(blob_wblob_fsync(w), 0);
 	wb_check(w, data, len);

@@ -86,7 +86,7 @@ static void model_resize(struct model *r, uint64_t size)
 
 static void model_punch(struct model *r, uint64_t off, uint64_t len);
 
-/* A write; its all-zero pieces (per chunk) are punches (wblob_io.c
+/* A write; its all-zero pieces (per chunk) are punches (wblob.c
  * write_zeros): a whole chunk of zeros is a hole, zeros into a hole leave
  * it one. */
 static void model_write(struct model *r, const uint8_t *buf, size_t len, uint64_t off)

@@ -303,6 +303,66 @@ static void test_arrived_then(void **state)
 	free(grown);
 }
 
+/* A chunk in the overlay that then arrives whole keeps its overlay bytes
+ * until the fsync that makes state 6 durable (a power cut must find the
+ * old state with its bytes, or the new), and gives them back then. */
+static void test_overlay_left_until_fsync(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *want = fx_make_blob(fx, 2 * MiB, 0);
+	blob_wblob *w = NULL;
+
+	fx_local_only(fx);
+	fx_fill(fx, want, 2 * MiB);
+	assert_int_equal(blob_wblob_create(fx->s, "t", NULL, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, want + MiB, MiB - 4096, 0), (ssize_t)(MiB - 4096));
+	assert_true(data_bytes(fx, "t") >= MiB - 4096);
+	assert_int_equal(blob_wblob_pwrite(w, want, MiB, 0), (ssize_t)MiB);
+	assert_true(data_bytes(fx, "t") >= MiB - 4096);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_true(data_bytes(fx, "t") < 64 * 1024);
+	uint8_t *got = malloc(MiB);
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, 0), (ssize_t)MiB);
+	assert_bytes_equal(got, want, MiB);
+	free(got);
+	blob_wblob_close(w);
+	free(want);
+}
+
+/* A handle that writes the overlay only (no arrivals through it) still
+ * reads an arrived chunk by its file, and a chunk that leaves state 6
+ * through it loses its file at the next fsync. */
+static void test_arrived_without_plugin(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *want = fx_make_blob(fx, 2 * MiB, 0);
+	blob_wblob *w = NULL;
+	char path[512];
+
+	fx_local_only(fx);
+	fx_fill(fx, want, 2 * MiB);
+	assert_int_equal(blob_wblob_create(fx->s, "t", NULL, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
+	assert_int_equal(blob_wblob_pwrite(w, want, 2 * MiB, 0), (ssize_t)(2 * MiB));
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
+	blob_wblob_overlay_only(w);
+	check_read(w, want, 2 * MiB);
+	arr_path(path, sizeof path, fx, "t", 1);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(blob_wblob_pwrite(w, want, MiB, MiB), (ssize_t)MiB);
+	memcpy(want + MiB, want, MiB);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	check_read(w, want, 2 * MiB);
+	blob_wblob_close(w);
+	free(want);
+}
+
 /* A chunk's file missing: removed by hand after a write in this boot,
  * EIO (never zeros); its record of another boot (a power cut came before
  * the fsync), zeros. */
@@ -434,6 +494,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seal_links, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_untrusted_records, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_arrived_then, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_overlay_left_until_fsync, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_arrived_without_plugin, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_not_for_streams, blob_fx_setup, blob_fx_teardown),

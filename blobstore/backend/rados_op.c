@@ -1,0 +1,237 @@
+/*
+ * backend/rados_op.c — the RADOS backend's single operations on one
+ * object (a chunk's read, create, timestamp check and refresh, removal),
+ * each tried again after a timeout, and the one translation of what
+ * librados returns into the errnos the store promises.  The design and
+ * the failure rules: rados.c's header comment.
+ *
+ * Who calls it: rados.c (the table), rados_read.c, rados_batch.c; it
+ * calls none of them.  Only built with librados.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "rados_int.h"
+
+#ifdef IMGFS_HAVE_RADOS
+
+/* The one translation of what librados returns (after the retries) into
+ * the errnos the store promises: a timeout or a lost connection is an I/O
+ * error, a full pool or cluster is ENOSPC (SPEC §9). */
+int blob_rados_errno(int rc)
+{
+	switch (-rc) {
+	case 0:
+	case ENOENT:
+	case EEXIST:
+	case ENOMEM:
+	case ERANGE:
+	case EINVAL:
+	case ECANCELED:
+		return rc;
+	case ENOSPC:
+	case EDQUOT:
+		return -ENOSPC;
+	default: /* ETIMEDOUT, ESHUTDOWN (blocklisted), EIO, anything else */
+		return rc < 0 ? -EIO : rc;
+	}
+}
+
+void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t)
+{
+	snprintf(out, RADOS_STAMP_LEN + 1, "%020lld", (long long)(t < 0 ? 0 : t));
+}
+
+/* ---- one operation on one object, tried again after a timeout ---------- */
+
+/* Runs fn on object oid until it does not time out, waiting for the
+ * latest OSD map before each new try, RADOS_ATTEMPTS tries in all counting
+ * from `first`; returns what librados returned (not translated). */
+int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, rados_op_fn fn,
+                   struct rados_call *call, int first)
+{
+	for (int attempt = first;; attempt++) {
+		int rc = fn(rb, oid, call);
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		atomic_fetch_add(&rb->n.timeouts, 1);
+		if (attempt >= RADOS_ATTEMPTS) {
+			blob_log_line(rb->log, "rados %s: object %s: %s timed out %d times (%u s each): giving up: EIO",
+			              rb->where, oid, what, RADOS_ATTEMPTS, rb->op_timeout);
+			return rc;
+		}
+		blob_log_line(rb->log,
+		              "rados %s: object %s: %s timed out after %u s (try %d of %d); waiting for the latest OSD map",
+		              rb->where, oid, what, rb->op_timeout, attempt, RADOS_ATTEMPTS);
+		rados_wait_for_latest_osdmap(rb->cluster);
+	}
+}
+
+/* Whole chunk: stat + read in one operation (an object longer than a
+ * chunk is damaged, not silently cut). */
+int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_read_op_t op = rados_create_read_op();
+	int stat_rv = 0, read_rv = 0, rc;
+	time_t mtime;
+
+	if (op == NULL)
+		return -ENOMEM;
+	atomic_fetch_add(&rb->n.reads, 1);
+	rados_read_op_stat(op, &call->size, &mtime, &stat_rv);
+	rados_read_op_read(op, 0, call->rcap, call->rbuf, &call->got, &read_rv);
+	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_read_op(op);
+	if (rc == 0)
+		rc = stat_rv < 0 ? stat_rv : read_rv;
+	return rc;
+}
+
+/* The chunk's creation: bytes and timestamp, only if the object is absent. */
+static int op_create(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	blob_rados_stamp_fmt(stamp, (int64_t)time(NULL));
+	atomic_fetch_add(&rb->n.creates, 1);
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(op, call->wbuf, call->wlen);
+	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* >= 0 when the object's timestamp is at least call->t, -ECANCELED when
+ * older (or missing), -ENOENT when there is no object. */
+static int op_fresh(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_read_op_t op = rados_create_read_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	blob_rados_stamp_fmt(stamp, call->t);
+	rados_read_op_cmpxattr(op, RADOS_STAMP_XATTR, LIBRADOS_CMPXATTR_OP_LTE, stamp, RADOS_STAMP_LEN);
+	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_read_op(op);
+	return rc;
+}
+
+/* Sets the timestamp to now on an object that exists (-ENOENT if not). */
+static int op_touch(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	(void)call;
+	if (op == NULL)
+		return -ENOMEM;
+	atomic_fetch_add(&rb->n.refreshes, 1);
+	blob_rados_stamp_fmt(stamp, (int64_t)time(NULL));
+	rados_write_op_assert_exists(op);
+	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* Removes the object only if its timestamp is older than call->t:
+ * 0 removed, -ECANCELED kept, -ENOENT absent.  A missing timestamp
+ * compares as the oldest. */
+int blob_rados_op_del_older(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char stamp[RADOS_STAMP_LEN + 1];
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	blob_rados_stamp_fmt(stamp, call->t);
+	rados_write_op_cmpxattr(op, RADOS_STAMP_XATTR, LIBRADOS_CMPXATTR_OP_GT, stamp, RADOS_STAMP_LEN);
+	rados_write_op_remove(op);
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+int blob_rados_op_stat(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	time_t mtime;
+
+	return rados_stat(rb->io, oid, &call->size, &mtime);
+}
+
+/* The size and the timestamp xattr (what del_older compares). */
+int blob_rados_op_stat_stamp(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	char stamp[RADOS_STAMP_LEN + 1];
+	time_t mtime;
+	int rc;
+
+	if ((rc = rados_stat(rb->io, oid, &call->size, &mtime)) < 0)
+		return rc;
+	if ((rc = rados_getxattr(rb->io, oid, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN)) < 0)
+		return rc;
+	stamp[rc] = '\0';
+	call->t = strtoll(stamp, NULL, 10);
+	return 0;
+}
+
+int blob_rados_op_remove(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	(void)call;
+	return rados_remove(rb->io, oid);
+}
+
+/* A found chunk kept from gc: its timestamp refreshed unless it is fresh.
+ * 1 there, 0 absent (maybe removed by gc just now), else -errno. */
+int blob_rados_refresh(struct rados_backend *rb, const char *oid, int first)
+{
+	struct rados_call call = {.t = (int64_t)time(NULL) - RADOS_FRESH};
+	int rc;
+
+	rc = blob_rados_run(rb, oid, "a timestamp check", op_fresh, &call, first);
+	if (rc == -ECANCELED)
+		rc = blob_rados_run(rb, oid, "a timestamp refresh", op_touch, &call, 1);
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? blob_rados_errno(rc) : 1;
+}
+
+/* put's answer for oid after a create that may have hit an existing
+ * object (first: the try number of the create to run, or 0 when the
+ * caller's create already said -EEXIST): 1 created, 0 there already. */
+int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, int first)
+{
+	struct rados_call call = {.wbuf = buf, .wlen = len};
+	int rc;
+
+	/* Twice at most: a chunk found and then removed by gc before its
+	 * refresh is created again. */
+	for (int round = 0; round < 2; round++) {
+		if (round == 0 && first == 0)
+			rc = -EEXIST;
+		else
+			rc = blob_rados_run(rb, oid, "a write", op_create, &call, round == 0 ? first : 1);
+		if (rc == 0)
+			return 1;
+		if (rc != -EEXIST)
+			return blob_rados_errno(rc);
+		/* Another writer placed the same id: the same bytes. */
+		if ((rc = blob_rados_refresh(rb, oid, 1)) != 0)
+			return rc < 0 ? rc : 0;
+	}
+	return -EIO;
+}
+
+#endif /* IMGFS_HAVE_RADOS */

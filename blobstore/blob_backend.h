@@ -1,0 +1,180 @@
+/*
+ * blob_backend.h — the table a chunk backend implements (where a store's
+ * chunk bytes are kept: a local directory, a RADOS pool), and how to add
+ * one.  Included by blobstore/ (blobstore_int.h) and the backends' tests;
+ * model/ and fs/ never see a backend.
+ */
+#ifndef IMGFS_BLOB_BACKEND_H
+#define IMGFS_BLOB_BACKEND_H
+
+#include "blobstore.h"
+
+/* ---- backends ------------------------------------------------------------ */
+
+/* Most chunks a backend batch holds between two commits (see blob_batch). */
+#define BLOB_BATCH_MAX 64
+/* The most lanes a backend's batching may ask for (lanes, below). */
+#define BLOB_BATCH_LANES 8
+
+/* A backend stores chunk bytes by id; it never hashes.  The local directory
+ * backend (backend/local.c) and the RADOS backend (backend/rados.c, an
+ * object store) implement this table.  Every chunk has a timestamp gc
+ * goes by: the local backend's is the file's mtime, RADOS's an attribute
+ * of the object.
+ *
+ * The table is a required core and optional parts.  Each optional hook
+ * stands alone (NULL: the store does without it, as said at the hook);
+ * the one optional sub-table, batching, is NULL or complete.  The store
+ * asks a backend what it can do by these pointers (and batching's
+ * ask_first), never by which backend it is: no file outside backend/
+ * tests a backend's type.
+ *
+ * Adding a backend
+ *   1. backend/NAME.c: a struct of your own that begins with (or holds)
+ *      a struct blob_backend, the six core operations, and a constructor
+ *      blob_backend_NAME_new declared below, beside the others.
+ *   2. The store spec's prefix for it in blob_store_open_spec (store.c)
+ *      and, if it can be checked without writing, blob_store_check_spec.
+ *   3. Optional parts only where they pay: batching when one write costs
+ *      a wait (a disk's fsync, a network round trip); get_buf / prefetch
+ *      when there is a network between the backend and the bytes;
+ *      del_if_older when list cannot tell a chunk's timestamp.
+ *   4. tests/unit/blobstore/backend/test_NAME.c for what is the backend's
+ *      own, and the store's tests re-run on it (CMakeLists.txt's
+ *      IMGFS_RADOS_UNIT_TESTS shows how the RADOS runs are made). */
+struct blob_backend;
+struct blob_backend_batch; /* the backend's own */
+struct blob_log;           /* blobstore_int.h */
+
+/* Placing many chunks with few waits for the disk (blob_batch).  A batch
+ * is used by one thread at a time.
+ *   add      is put (same answers) of the len bytes in *buf, a chunk buffer
+ *            (blob_chunk_buf_new, blobstore_int.h: its room past len is the
+ *            backend's to use, say for padding), except that a chunk it reports new is not
+ *            stored yet — a backend that finds out only when it writes
+ *            (RADOS's exclusive create) reports 1 and counts the chunk at
+ *            commit only if it was new.  The backend may keep *buf
+ *            instead of copying (a write in flight holds its bytes, for
+ *            a retry), giving back another chunk buffer in *buf.
+ *   has_many asks about n ids at once (n <= BLOB_BATCH_MAX): found[k] =
+ *            1 or 0, a found chunk refreshed like put does; returns 0 or
+ *            -errno.  An object store checks them all with one wait.
+ *   commit   makes every chunk added since the last commit durable, then
+ *            visible under its id, then makes those names — and those of
+ *            the chunks add or has_many found — durable, and returns how
+ *            many it placed (one another writer placed meanwhile is not
+ *            counted).
+ *   free     drops what was not committed (the local backend: never
+ *            visible; RADOS: a write in flight lands whole or not at all,
+ *            unreferenced: gc drops it).
+ *   ask_first  a capability: the store asks has_many about each chunk
+ *            before adding it (a backend whose add of a chunk it has
+ *            costs a write); false: the store adds without asking (an
+ *            add that finds the chunk costs no more than a question).
+ *   lanes    how many threads a store's batch keeps writing at once
+ *            (batch.c; 1..BLOB_BATCH_LANES), measured per backend.
+ * Ids added between two commits are distinct, at most BLOB_BATCH_MAX
+ * (-E2BIG beyond).  A failed add leaves nothing of its chunk; a failed
+ * commit may have placed some of its chunks, each whole and durable. */
+struct blob_backend_batching {
+	int (*new_batch)(struct blob_backend *be, struct blob_backend_batch **out);
+	int (*add)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
+	int (*has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
+	int (*commit)(struct blob_backend_batch *b);
+	void (*free)(struct blob_backend_batch *b);
+	/* Stages chunk id whose bytes the file open as fd holds (a file on
+	 * the store's own file system that nobody writes again), to be named
+	 * by a hard link instead of a copy: its bytes made durable by the
+	 * commit before the name appears, as an added chunk's.  1 staged, 0
+	 * there already (refreshed, its name synced by the commit), -EXDEV,
+	 * -EPERM, -EMLINK or -EOPNOTSUPP when no link can be made (the caller
+	 * stores the bytes instead), -E2BIG when the batch is full, -errno.
+	 * NULL: never. */
+	int (*add_file)(struct blob_backend_batch *b, const chunk_id *id, int fd);
+	/* Takes back the file the last add_file staged (it answered 1). */
+	void (*drop_file)(struct blob_backend_batch *b);
+	bool ask_first;
+	int lanes;
+};
+
+struct blob_backend {
+	/* ---- the core: every backend has all six ---- */
+
+	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
+	 * -ENOENT when absent. */
+	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
+	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
+	 * newly stored, 0 when a chunk of that id was already there (then its
+	 * timestamp is refreshed so a concurrent gc keeps it). */
+	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
+	int (*del)(struct blob_backend *be, const chunk_id *id);
+	/* Calls cb for every stored chunk with its timestamp (unix seconds),
+	 * or BLOB_MTIME_UNKNOWN when listing does not tell it (such a backend
+	 * has del_if_older: gc needs one of the two); stops and returns cb's
+	 * value when it is non-zero. */
+	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg);
+	void (*free)(struct blob_backend *be);
+
+	/* ---- optional ---- */
+
+	/* NULL: the store puts chunk by chunk (blob_batch then waits for
+	 * each). */
+	const struct blob_backend_batching *batching;
+	/* get into *buf, a chunk buffer (as for batching's add), which the
+	 * backend may exchange for a chunk buffer of its own that holds the
+	 * chunk already (one prefetch read ahead) instead of copying: *buf
+	 * then points to that one and the backend keeps the old one.  NULL:
+	 * the store uses get. */
+	int (*get_buf)(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
+	/* Refreshes a chunk found stored (blob_store_copy_chunk), as put does
+	 * when it finds one: 0, -ENOENT when it is gone.  NULL: nothing
+	 * refreshed. */
+	int (*touch)(struct blob_backend *be, const chunk_id *id);
+	/* Places chunk id, which src holds, in the store of batch b without
+	 * moving its bytes (the local backend: a hard link between stores on
+	 * one file system), its name made durable by b's commit: 1 placed,
+	 * 0 there already (refreshed), -EXDEV (also for a src of another
+	 * kind), -EPERM, -EMLINK or -EOPNOTSUPP when it cannot be done here
+	 * (the store copies the bytes instead, from then on), -ENOENT when src
+	 * lacks it.  NULL: the store copies the bytes. */
+	int (*copy_from)(struct blob_backend_batch *b, struct blob_backend *src, const chunk_id *id);
+	/* del only when the chunk's timestamp is older than not_after,
+	 * decided where the chunk is stored, atomically with the removal (a
+	 * put refreshing it at the same moment keeps it): 1 removed, 0 kept
+	 * or absent, -errno.  NULL: gc goes by list's timestamps and del. */
+	int (*del_if_older)(struct blob_backend *be, const chunk_id *id, int64_t not_after);
+	/* A stored chunk's size in bytes (as stored) and timestamp (unix
+	 * seconds, what del_if_older compares): 0, -ENOENT, -errno.  gc
+	 * --dry-run counts with it (blob_store_gc_plan).  NULL: no plan
+	 * (-ENOTSUP). */
+	int (*stat)(struct blob_backend *be, const chunk_id *id, uint64_t *size, int64_t *mtime);
+	/* get will soon be asked for these chunks, in this order (a
+	 * sequential reader): a backend with a network between it and the
+	 * bytes starts reading some of them now.  A hint: no answer.  NULL:
+	 * no hints. */
+	void (*prefetch)(struct blob_backend *be, const chunk_id *ids, size_t n);
+	/* Where the backend's own lines go (the store's log, which outlives
+	 * the backend).  NULL: the backend says nothing. */
+	void (*set_log)(struct blob_backend *be, const struct blob_log *log);
+};
+
+#define BLOB_MTIME_UNKNOWN INT64_MIN
+
+/* The local directory backend rooted at dir (created if missing). */
+int blob_backend_local_new(struct blob_backend **out, const char *dir);
+
+/* The RADOS backend of a store spec "rados:POOL[,conf=FILE][,id=CLIENT]
+ * [,ns=NAMESPACE]" (backend/rados.c): connects to the cluster and opens
+ * the pool.  owner is one line naming the region and the service; the
+ * pool (namespace) keeps it in an object of its own, and a pool that
+ * names another owner is refused (-EBUSY), so that no two regions' gc
+ * collect each other's chunks; with claim, a pool naming none is marked as
+ * owner's, without, it is left as it is (a check).  On failure why (cap
+ * bytes) holds a one-line reason; -EINVAL for a malformed spec, -ENOENT
+ * for a pool that does not exist, -EIO for a cluster that cannot
+ * be reached, -EPROTONOSUPPORT when imgfs was built without librados. */
+int blob_backend_rados_new(struct blob_backend **out, const char *spec, const char *owner, bool claim, char *why,
+                           size_t cap);
+
+#endif

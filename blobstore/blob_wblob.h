@@ -1,0 +1,104 @@
+/*
+ * blob_wblob.h — writable blobs (instance disks, uploads in progress):
+ * a base manifest plus a copy-on-write overlay (wblob.c has the design).
+ * Part of the blob store's API (blobstore.h has the model, the errors
+ * and the threads, which hold here too).
+ */
+#ifndef IMGFS_BLOB_WBLOB_H
+#define IMGFS_BLOB_WBLOB_H
+
+#include "blobstore.h"
+
+/* ---- writable blobs ------------------------------------------------------ */
+
+typedef struct blob_wblob blob_wblob;
+
+/* Creates wblob `name` ([A-Za-z0-9_.-]{1,64}) over base (NULL: all holes),
+ * with the given virtual size.  -EEXIST if it exists. */
+int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size);
+int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name);
+/* Opens it under key (SPEC §17; NULL: plain, as blob_wblob_open): its
+ * base's chunks, the chunks it streams and its seal are sealed under
+ * key, its overlay encrypted with keys derived from key and the name.  A
+ * wblob is always opened with the key it was written with (model/ keeps
+ * it with the blob's row); only its size and stored bytes mean anything
+ * under another. */
+int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const blob_key *key);
+/* blob_wblob_open_key that says why an open failed with -EIO because an
+ * overlay is missing or shorter than the chunks its map says it holds (a
+ * file lost or cut outside imgfs: never read as zeros), in why (cap
+ * bytes, may be NULL; "" for every other failure).  The same reason goes to
+ * the store's log. */
+int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const blob_key *key, char *why,
+                        size_t cap);
+void blob_wblob_close(blob_wblob *w); /* accepts NULL */
+/* Removes its files; also what a crash in an earlier remove left (an
+ * overlay without its map).  -ENOENT when none exists. */
+int blob_wblob_remove(blob_store *s, const char *name);
+/* Calls cb(arg, name, mtime) for every wblob in the store, including an
+ * overlay left without its map by a crash (fsck finds wblobs no metadata
+ * names); mtime is the newest of its files' (unix seconds).  Stops and
+ * returns cb's value when it is non-zero. */
+int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);
+
+uint64_t blob_wblob_size(const blob_wblob *w);
+uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
+blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */
+const blob_key *blob_wblob_key(const blob_wblob *w); /* the key it was opened with */
+ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
+/* Writes past the end grow the blob. */
+ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
+int blob_wblob_truncate(blob_wblob *w, uint64_t size);
+/* [off, off + len) (clipped to the size) reads as zeros afterwards; whole
+ * chunks in it become holes and give their space back (fallocate
+ * punch-hole, zero-range).  A writer: serialised with pwrite and truncate.
+ * -EOPNOTSUPP on a streaming wblob. */
+int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len);
+int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence);
+/* Copies [src_off, src_off + len) of the sealed blob src (clipped to its
+ * size) to dst_off of w by reference where it can (SPEC §16): a whole
+ * chunk of src that lands on a whole chunk of w (both offsets equally
+ * aligned within a chunk) is taken by its id, nothing read or written;
+ * the rest is read from src and written as pwrite does; holes of src
+ * become holes.  Grows w as a write would.  Durable as pwrite (reaches
+ * the device at blob_wblob_fsync).  Returns the bytes copied (0 at or past
+ * src's end); *counts (may be NULL) says how many went by id and how many
+ * as bytes (holes are neither).  -EXDEV when s_src is not w's store or
+ * src not of w's key (blob_wblob_share_check).
+ * A writer, like pwrite; on a streaming wblob (an upload) it settles
+ * what streamed so far first (as fsync does). */
+struct blob_share_counts {
+	uint64_t by_id, by_bytes;
+};
+/* Whether blob_wblob_share may take src's chunks by id: 0, or -EXDEV when
+ * src is of another store or sealed under another key than w's (a copy
+ * outside the lineage: the caller copies by read and write, which seals
+ * the bytes under w's key). */
+int blob_wblob_share_check(const blob_wblob *w, const blob_store *s_src, const blob_manifest *src);
+ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *src, uint64_t src_off,
+                         uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
+int blob_wblob_fsync(blob_wblob *w);
+/* From now on, writes through this handle that cover a whole chunk go
+ * straight into the store (uploads: their bytes are written once, their
+ * seal copies nothing).  Such writes are durable at the next fsync, not
+ * when they return; other handles on the same wblob see them only after
+ * it.  All-zero chunks become holes. */
+void blob_wblob_stream(blob_wblob *w);
+/* Stores the overlay's chunks and returns the manifest of the current
+ * content.  The wblob stays open and usable. */
+int blob_wblob_seal(blob_wblob *w, blob_manifest **out);
+/* The same, calling progress(arg, done, total) after each data chunk
+ * with the bytes of virtual size processed so far (monotonic, reaching
+ * total = the size; holes count, in one step: a call per data chunk, not
+ * per chunk, and one at the end).  A non-zero return stops the seal: -ECANCELED,
+ * the wblob unchanged (chunks stored so far stay until gc drops them). */
+int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
+                             int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
+/* The same with the manifest's chunks sealed under key (NULL: plain),
+ * which may differ from w's: a capture of an instance disk into an image
+ * of another lineage (SPEC §17) stores every data chunk again under key;
+ * under w's own key the unchanged chunks keep their ids. */
+int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
+                        int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
+
+#endif
