@@ -32,6 +32,8 @@
  *   keys.h       encrypted images' keys: the key-encryption key, rotation
  *   counters.h   what the model counts and /stats reads
  *   changes.h    the change log
+ *   glance.h     what the image API (Glance v2, SPEC §19) keeps: UUIDs,
+ *                properties, members' answers, tokens, import tasks
  * Each opens with what it covers, who calls it, its threads and errors.
  *
  * Threads: a model may be used from any number of threads; each thread
@@ -50,6 +52,7 @@
 #include "include/admin.h"
 #include "include/changes.h"
 #include "include/counters.h"
+#include "include/glance.h"
 #include "include/images.h"
 #include "include/instances.h"
 #include "include/keys.h"

@@ -172,6 +172,23 @@ int model_fail_db(struct model_err *err, int rc);
  * with model_fail_db only when no reason is there yet, and returns rc. */
 int model_write_end(struct model_conn *c, int rc, struct model_err *err);
 
+/* The columns model_image_row reads, of the images row p ("i.") and its owner's
+ * name (the expression owner). */
+#define MODEL_IMAGE_FIELDS_OF(p, owner)                                                                          \
+	p "id, " p "ext_id, " p "region_id, " p "account_id, " owner ", " p "folder, " p "name, " p "status, " \
+	p "progress, " p "type, " p "format, " p "os_type, " p "platform, " p "version, " p "arch, "           \
+	p "boot_mode, " p "features, " p "description, " p "tags, " p "source, " p "error, " p "encrypted, "   \
+	p "size, " p "created, " p "mtime_ns, " p "ctime_ns, " p "deleted_at, " p "dir_mtime_ns, "             \
+	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind, "        \
+	p "project, " p "project_ns, " p "key_id, " p "uuid, " p "title, " p "disk_format, " p "container_format, "  \
+	p "min_disk, " p "min_ram, " p "gflags"
+#define MODEL_IMAGE_FIELDS MODEL_IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
+#define MODEL_IMAGE_NFIELDS 44 /* the columns model_image_row reads */
+#define MODEL_IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
+#define MODEL_IMAGE_COLS MODEL_IMAGE_FIELDS " " MODEL_IMAGE_FROM
+
+/* Reads an image row of MODEL_IMAGE_FIELDS into img (image.c). */
+void model_image_row(db_stmt *st, struct model_image *img);
 /* Accounts (account.c, roles.c).  The columns model_account_row reads, of
  * "accounts a" (has_subs: an index probe of accounts_parent). */
 #define MODEL_ACCOUNT_COLS                                                                                 \
@@ -277,6 +294,9 @@ int model_writers_cut(model *m, int64_t region_id, const char *region, int64_t *
  * (model_fill_id: the id into an int64_t).  Resets st. */
 int model_insert_ext(db_stmt *st, const char *prefix, char ext[16], void (*fill)(db_stmt *st, void *arg),
                      void *arg);
+/* A new image's id in the image API (SPEC §19): a random version 4 UUID,
+ * lowercase, 36 characters.  0 or -EIO. */
+int model_uuid_new(char out[37]);
 /* A random external id: prefix and 8 hex digits (model_insert_ext's). */
 int model_draw_ext_id(char out[16], const char *prefix);
 /* A fill for model_fetch_one or model_insert_ext: the first column, an

@@ -134,7 +134,7 @@ static void over_quota_warnings(model *m, const char *main);
 
 #define ACCOUNT_SET_USAGE                                                                                   \
 	"account set NAME admin yes|no | account set NAME parent MAIN|- | account set NAME encrypt-by-default " \
-	"yes|no | account set NAME uid UID|-"
+	"yes|no | account set NAME uid UID|- | account set NAME api-password"
 
 /* account set NAME admin yes|no, account set NAME parent MAIN|- (§16),
  * account set NAME encrypt-by-default yes|no (§17), account set NAME uid
@@ -142,9 +142,14 @@ static void over_quota_warnings(model *m, const char *main);
 static int account_set(struct admin *a, model *m)
 {
 	struct model_err err = {0};
-	const char *name = a->argv[1], *key = a->argv[2], *value = a->argv[3];
-	bool yesno = strcmp(value, "yes") == 0 || strcmp(value, "no") == 0;
+	const char *name = a->argv[1], *key = a->argv[2], *value = a->argc > 3 ? a->argv[3] : NULL;
+	bool yesno = value && (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0);
 	int rc;
+	if (strcmp(key, "api-password") == 0) /* SPEC §19: from standard input */
+		return value ? usage_error(a, "account set NAME api-password reads the password from standard input")
+		             : fs_admin_api_password(m, name);
+	if (!value)
+		return usage_error(a, ACCOUNT_SET_USAGE);
 	if (strcmp(key, "admin") == 0) {
 		if (!yesno)
 			return usage_error(a, "account set NAME admin takes yes or no");
@@ -185,7 +190,7 @@ static int cmd_account(struct admin *a, model *m)
 			return refused(a->argv[1], rc, &err);
 		return 0;
 	}
-	if (a->argc == 4 && strcmp(a->argv[0], "set") == 0 && !flags)
+	if ((a->argc == 4 || a->argc == 3) && strcmp(a->argv[0], "set") == 0 && !flags)
 		return account_set(a, m);
 	if (a->argc != 2 || strcmp(a->argv[0], "add") != 0)
 		return usage_error(a, "account add NAME [--uid UID] [--admin | --parent MAIN] | account list | "
@@ -758,6 +763,13 @@ static int cmd_init(struct admin *a, model *m)
 	return 0;
 }
 
+static int cmd_token(struct admin *a, model *m)
+{
+	int rc = fs_admin_token(m, a->argc, a->argv);
+	return rc == 2 ? usage_error(a, "token ACCOUNT [DURATION] | token list ACCOUNT | token revoke ACCOUNT [TOKEN]")
+	               : rc;
+}
+
 static int cmd_help(struct admin *a, model *m);
 
 static const struct option no_opts[] = {{0, 0, 0, 0}};
@@ -792,6 +804,8 @@ static const struct admin_cmd cmds[] = {
 	 "  account set NAME parent MAIN|-        make NAME a sub-account of MAIN, or a main account\n"
 	 "  account set NAME encrypt-by-default yes|no\n"
 	 "                                        its new images are encrypted (SPEC §17)\n"
+	 "  account set NAME api-password         the image API's password (SPEC §19), read from\n"
+	 "                                        standard input; empty: none\n"
 	 "  account remove NAME                   only one that owns nothing and has no sub-accounts\n"
 	 "                                        (EBUSY: what it owns, its sub-accounts)\n",
 	 account_opts, cmd_account, false, 0, NULL},
@@ -838,6 +852,13 @@ static const struct admin_cmd cmds[] = {
 	 "  download-url [URL]                    print, or set, the base of download links (SPEC §14;\n"
 	 "                                        default http://localhost:8080): where imgfs serve is reached\n",
 	 no_opts, cmd_download_url, false, 0, NULL},
+	{"token",
+	 "  token ACCOUNT [DURATION]              a token of the image API (SPEC §19) for ACCOUNT, valid\n"
+	 "                                        DURATION (30s, 90m, 24h, 30d; default 24h, at most 366d):\n"
+	 "                                        TOKEN EXPIRES\n"
+	 "  token list ACCOUNT                    ID CREATED EXPIRES VIA of its live tokens\n"
+	 "  token revoke ACCOUNT [TOKEN]          end one token, or every one\n",
+	 no_opts, cmd_token, false, 0, NULL},
 	{"fsck", "  fsck [--repair]\n", fsck_opts, cmd_fsck, false, 0, ""},
 	{"key",
 	 "  key rotate --new-keyfile PATH | --new-keycmd CMD\n"

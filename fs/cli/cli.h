@@ -15,11 +15,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct fs_ctx; /* fs/fuse/fs.h: main.c and service.c, which mount, include it */
 
 /* Admin command line (admin.c): argv from "admin" on (argv[0] is "admin"). */
 int fs_admin_main(int argc, char **argv);
+
+/* The image API's identities (admin_token.c, SPEC §19), for admin.c:
+ * `token ACCOUNT [DURATION] | token list ACCOUNT | token revoke ACCOUNT
+ * [TOKEN]` (argv: the operands after "token"), and `account set NAME
+ * api-password` (the password from standard input).  The exit status: 0,
+ * 1 refused, 2 a usage error (the caller prints the usage). */
+struct model;
+int fs_admin_token(struct model *m, int argc, char **argv);
+int fs_admin_api_password(struct model *m, const char *account);
+/* "30s", "90m", "24h", "7d" in seconds: 0, or -EINVAL. */
+int fs_admin_duration(const char *s, int64_t *out);
 
 /* ---- running as a service (service.c, SPEC §15) --------------------------- */
 

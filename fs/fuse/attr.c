@@ -89,6 +89,19 @@ static void show_sha256(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 		fs_buf_value(out, sha);
 }
 
+/* properties (SPEC §19): the image API's free-form key=value pairs, one a
+ * line in key order; at most MODEL_PROPS_MAX lines of 511 bytes. */
+static int prop_line(void *arg, const char *key, const char *value)
+{
+	fs_buf_printf(arg, "%s=%s\n", key, value);
+	return 0;
+}
+
+static void show_props(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	model_image_props(ctx->m, n->img.id, prop_line, out);
+}
+
 static void show_size(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	fs_buf_printf(out, "%llu\n", (unsigned long long)n->img.size);
@@ -434,17 +447,18 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  * Adding an attribute: take the next free id (fs_*_attr_next_id below),
  * raise that by one, and add the attribute's line to the test's frozen list.
  *
- *   images     next free 32; reserved 20, 24, 25 (positions of disks,
+ *   images     next free 34; reserved 20, 24, 25 (positions of disks,
  *              copies and shares before ids: never an inode number)
  *   snapshots  next free 8
  *   instances  next free 10; reserved 5 (position of disks)
  */
-const unsigned fs_image_attr_next_id = 32;
+const unsigned fs_image_attr_next_id = 34;
 const unsigned fs_snap_attr_next_id = 8;
 const unsigned fs_vm_attr_next_id = 10;
 
 const struct fs_attr fs_image_attrs[] = {
 	TEXT(1, "id", ext_id),
+	TEXT(32, "uuid", uuid),
 	{F(2, "description", ALL, show_text), .store = store_description, .writable = remark_view,
 	 .flags = FS_ATTR_MULTILINE | FS_ATTR_REMARK, .field = offsetof(struct model_image, description), OWN_TIME(description_ns)},
 	{F(3, "status", ALL, show_status)},
@@ -460,6 +474,7 @@ const struct fs_attr fs_image_attrs[] = {
 	{F(13, "tags", ALL, show_lines), .store = store_tags, .writable = remark_view,
 	 .flags = FS_ATTR_MULTILINE | FS_ATTR_REMARK,
 	 .field = offsetof(struct model_image, tags), OWN_TIME(tags_ns)},
+	{F(33, "properties", ALL, show_props)},
 	{F(14, "encrypted", ALL, show_encrypted), .store = store_encrypted, .writable = queued_own,
 	 .readonly_why = "cannot change after upload: encrypted is written while the image is queued"},
 	{F(30, "project", ALL, show_text), .store = store_project, .writable = remark_view, .flags = FS_ATTR_REMARK,

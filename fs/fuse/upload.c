@@ -243,7 +243,7 @@ static int upload_sniff(struct fs_ctx *ctx, struct fs_upload *up, const void *he
                         struct model_err *err)
 {
 	const char *format = NULL;
-	int rc = model_upload_sniff(up->u.folder, head, len, true, &format, err);
+	int rc = model_upload_sniff_for(&up->u, head, len, true, &format, err);
 	if (rc <= 0)
 		return rc;
 	up->format = format;

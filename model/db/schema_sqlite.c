@@ -517,8 +517,86 @@ static const char schema_v19[] =
 	"  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.image_id = i.id AND t.kind = 'checksum')"
 	"  ORDER BY i.id;";
 
+/* Version 20: the OpenStack image API (Glance v2, SPEC §19; model/meta/
+ * glance.c, props.c, tokens.c, apitask.c).  What Glance keeps and the
+ * tree had no word for:
+ *   images.uuid          the image's id in the API (a version 4 UUID,
+ *                        lowercase), unique in the service; every image
+ *                        made before gets one here, every new one at its
+ *                        insert;
+ *   images.title         the API's name when it is not the directory's
+ *                        (Glance names are free text up to 255 bytes and
+ *                        need not be unique; a directory's are §10
+ *                        names): '' when the name is the directory's;
+ *   images.disk_format, images.container_format  as the API was told
+ *                        ('' until told; disk_format follows the data
+ *                        once it is in, §19);
+ *   images.min_disk (GiB), images.min_ram (MiB);
+ *   images.gflags        1 protected (no delete, from either face),
+ *                        2 os_hidden, 4 visibility "shared" (else
+ *                        "private", for a tenant's image), 8 deactivated;
+ *   image_props          free-form key=value properties, at most 128 an
+ *                        image (SPEC §12);
+ *   shares.status        a member's answer: 1 pending, 2 accepted, 3
+ *                        rejected (shares made before: accepted, their
+ *                        receivers have seen them), shares.updated when;
+ *   accounts.api_password  the salted SHA-512 crypt hash of the account's
+ *                        API password ('' none: no password login);
+ *   api_tokens           tokens of the API: the random half of each
+ *                        (nonce), never the MAC that completes it;
+ *   api_tasks            the API's import tasks, a few per image. */
+static const char schema_v20[] =
+	"ALTER TABLE images ADD COLUMN uuid TEXT NOT NULL DEFAULT '';"
+	"UPDATE images SET uuid = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||"
+	"  substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) ||"
+	"  substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)));"
+	"CREATE UNIQUE INDEX images_uuid ON images(uuid);"
+	/* Every insert path binds one; a row put in without (a test's, an
+	 * old tool's) gets one at once, so '' is never kept. */
+	"CREATE TRIGGER images_uuid_fill AFTER INSERT ON images WHEN NEW.uuid = '' BEGIN"
+	"  UPDATE images SET uuid = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||"
+	"    substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) ||"
+	"    substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))) WHERE id = NEW.id;"
+	" END;"
+	"ALTER TABLE images ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE images ADD COLUMN disk_format TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE images ADD COLUMN container_format TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE images ADD COLUMN min_disk INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE images ADD COLUMN min_ram INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE images ADD COLUMN gflags INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE image_props ("
+	"  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"                  /* 1-255 bytes, no blank or control character */
+	"  value TEXT NOT NULL,"                /* at most 255 bytes of text */
+	"  PRIMARY KEY(image_id, key)) WITHOUT ROWID;"
+	"ALTER TABLE shares ADD COLUMN status INTEGER NOT NULL DEFAULT 2;"
+	"ALTER TABLE shares ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE shares SET updated = created;"
+	"ALTER TABLE accounts ADD COLUMN api_password TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE api_tokens ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  nonce TEXT NOT NULL UNIQUE,"         /* 32 hex digits: the token's first half */
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+	"  created INTEGER NOT NULL,"           /* unix seconds */
+	"  expires INTEGER NOT NULL,"           /* unix seconds */
+	"  via TEXT NOT NULL DEFAULT '');"      /* 'admin' (imgfs admin token) or 'login' (POST /v3/auth/tokens) */
+	"CREATE INDEX api_tokens_account ON api_tokens(account_id, expires);"
+	"CREATE TABLE api_tasks ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  uuid TEXT NOT NULL UNIQUE,"
+	"  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+	"  account_id INTEGER NOT NULL,"        /* who asked */
+	"  method TEXT NOT NULL,"               /* glance-direct, web-download */
+	"  input TEXT NOT NULL DEFAULT '',"     /* the request's body, as the API shows it */
+	"  request_id TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL,"
+	"  ended INTEGER NOT NULL DEFAULT 0,"   /* 0 while it runs */
+	"  result TEXT NOT NULL DEFAULT '');"   /* '' while it runs, 'success', or the reason it failed */
+	"CREATE INDEX api_tasks_image ON api_tasks(image_id, id);"
+	"CREATE INDEX api_tasks_account ON api_tasks(account_id, id);";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
-                                           schema_v19};
+                                           schema_v19, schema_v20};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -65,12 +65,25 @@ struct model_image {
 	                                  model_image_renew_dir) */
 	int64_t origin_id;             /* the image a copy or conversion was made from (0: none) */
 	char origin_kind[16];          /* "copy", "convert" or "" */
+	/* What the image API (Glance, SPEC §19) keeps beside: */
+	char uuid[37];                 /* its id there: a lowercase version 4 UUID */
+	char title[MODEL_NAME_MAX + 1];/* its name there when not `name` ("" : name) */
+	char disk_format[16];          /* as told ("" until told) */
+	char container_format[16];
+	int64_t min_disk, min_ram;     /* GiB, MiB */
+	unsigned gflags;               /* MODEL_GFLAG_* */
 	/* What else refers to the image, as far as the statement that read it
 	 * asked (model_image_get_in_region, which every request on an image
 	 * runs): its files and listings that would show nothing skip their
 	 * statements.  Any other read leaves them unknown. */
 	unsigned refs;                 /* MODEL_REF_* bits: such rows may exist */
 	int64_t copies_ctime_ns;       /* newest change of a copy of it; 0: none; -1: unknown */
+};
+enum {
+	MODEL_GFLAG_PROTECTED = 1,     /* no delete, from either face, until unprotected */
+	MODEL_GFLAG_HIDDEN = 2,        /* os_hidden: out of the API's default listing */
+	MODEL_GFLAG_SHARED = 4,        /* visibility "shared" (else "private") */
+	MODEL_GFLAG_DEACTIVATED = 8,   /* its data is read by administrators only */
 };
 enum {
 	MODEL_REF_TASK = 1,            /* a task's target or source (model_task_of_image) */

@@ -9,7 +9,7 @@
  *
  * Errors: -errno with the reason (-EINVAL a bad name, the owner itself or
  * an account beyond MODEL_SHARE_ACCOUNT_MAX; -ENOENT no such account or
- * share; -EPERM not an available private image; -EEXIST already shared;
+ * share; -EPERM not a private image; -EEXIST already shared;
  * -EDQUOT a quota).
  */
 #ifndef IMGFS_MODEL_SHARES_H
@@ -19,22 +19,37 @@
 
 /* ---- sharing (§6.4, share.c) ---------------------------------------------- */
 
+/* A receiver's answer to a share (the image API's member status, SPEC
+ * §19): a share is made pending (shares made before the API: accepted);
+ * a rejected one is out of the receiver's shared/ listing. */
+enum model_member_status {
+	MODEL_MEMBER_INVALID = 0,
+	MODEL_MEMBER_PENDING = 1,
+	MODEL_MEMBER_ACCEPTED = 2,
+	MODEL_MEMBER_REJECTED = 3,
+};
+const char *model_member_status_name(enum model_member_status s); /* "pending", ... */
+
 /* One share: image_id shared with account_id (the receiver). */
 struct model_share {
 	int64_t image_id;
 	int64_t account_id;
 	char account[MODEL_NAME_MAX + 1]; /* the receiver's name */
 	int64_t created;                  /* unix seconds */
+	enum model_member_status status;
+	int64_t updated;                  /* unix seconds: made, or last answered */
 };
 /* The largest account id that can receive shares (model_share_add:
  * -EINVAL beyond): the accounts a share can name are 1 .. 0x7fff. */
 #define MODEL_SHARE_ACCOUNT_MAX 0x7fff
-/* mkdir private/<name>/shares/<account>: shares an available private image
- * with another account.  Refusals: a bad name -EINVAL; unknown account
- * -ENOENT; the owner itself -EINVAL; not a private image, or not
- * available -EPERM; already shared -EEXIST; the owner's shares-per-image
- * or the receiver's shared-images quota -EDQUOT.  The receiver's shared/
- * listing changes (region mtime), the image's shares/ listing too. */
+/* mkdir private/<name>/shares/<account> (or the API's POST members):
+ * shares a private image, in any status (SPEC §6.4, §19), with another
+ * account, pending its answer; the image's visibility becomes "shared".
+ * Refusals: a bad name -EINVAL; unknown account -ENOENT; the owner itself
+ * -EINVAL; not a private image -EPERM; already shared -EEXIST; the
+ * owner's shares-per-image or the receiver's shared-images quota -EDQUOT.
+ * The receiver's shared/ listing changes (region mtime), the image's
+ * shares/ listing too. */
 int model_share_add(model *m, int64_t image_id, const char *account, struct model_err *err);
 /* rmdir .../shares/<account>: -ENOENT when not shared with it.  Instances
  * the receiver built from the image stay. */

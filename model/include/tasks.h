@@ -123,6 +123,7 @@ struct model_upload {
 	enum model_folder folder;
 	int idx;          /* 0 (vda) in private/, 26 (cdrom) in iso/ */
 	char wblob[64];   /* the writable blob receiving the bytes */
+	bool opaque;      /* its disk_format is aki, ari or ami (SPEC §19): any bytes, kept as sent */
 };
 /* Creating disks/<dev> of a queued private or ISO image starts an upload,
  * in one transaction: queued -> uploading, a writable blob (created before
@@ -138,6 +139,10 @@ int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload 
  * may hold bytes beyond len. */
 int model_upload_sniff(enum model_folder folder, const void *head, size_t len, bool more, const char **format_out,
                        struct model_err *err);
+/* The same for an upload: an opaque one (aki, ari, ami, SPEC §19) takes
+ * any bytes as raw. */
+int model_upload_sniff_for(const struct model_upload *u, const void *head, size_t len, bool more,
+                           const char **format_out, struct model_err *err);
 /* Records the sniffed format (the `format` file shows it from now on). */
 int model_upload_sniffed(model *m, const struct model_upload *u, const char *format);
 /* While the file is written (SPEC §4): the task's bytes-done (done, the

@@ -20,21 +20,13 @@
 
 _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
 
-/* The columns image_row reads, of the images row p ("i.") and its owner's
- * name (the expression owner). */
-#define IMAGE_FIELDS_OF(p, owner)                                                                          \
-	p "id, " p "ext_id, " p "region_id, " p "account_id, " owner ", " p "folder, " p "name, " p "status, " \
-	p "progress, " p "type, " p "format, " p "os_type, " p "platform, " p "version, " p "arch, "           \
-	p "boot_mode, " p "features, " p "description, " p "tags, " p "source, " p "error, " p "encrypted, "   \
-	p "size, " p "created, " p "mtime_ns, " p "ctime_ns, " p "deleted_at, " p "dir_mtime_ns, "             \
-	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind, "        \
-	p "project, " p "project_ns, " p "key_id"
-#define IMAGE_FIELDS IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
-#define IMAGE_NFIELDS 37 /* the columns image_row reads */
-#define IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
-#define IMAGE_COLS IMAGE_FIELDS " " IMAGE_FROM
+#define IMAGE_FIELDS_OF MODEL_IMAGE_FIELDS_OF
+#define IMAGE_FIELDS MODEL_IMAGE_FIELDS
+#define IMAGE_NFIELDS MODEL_IMAGE_NFIELDS
+#define IMAGE_FROM MODEL_IMAGE_FROM
+#define IMAGE_COLS MODEL_IMAGE_COLS
 
-static void image_row(db_stmt *st, struct model_image *img)
+void model_image_row(db_stmt *st, struct model_image *img)
 {
 	img->id = db_col_int64(st, 0);
 	model_col_text(st, 1, img->ext_id, sizeof(img->ext_id));
@@ -73,13 +65,20 @@ static void image_row(db_stmt *st, struct model_image *img)
 	model_col_text(st, 34, img->project, sizeof(img->project));
 	img->project_ns = db_col_int64(st, 35);
 	img->key_id = db_col_int64(st, 36);
+	model_col_text(st, 37, img->uuid, sizeof(img->uuid));
+	model_col_text(st, 38, img->title, sizeof(img->title));
+	model_col_text(st, 39, img->disk_format, sizeof(img->disk_format));
+	model_col_text(st, 40, img->container_format, sizeof(img->container_format));
+	img->min_disk = db_col_int64(st, 41);
+	img->min_ram = db_col_int64(st, 42);
+	img->gflags = (unsigned)db_col_int64(st, 43);
 	img->refs = MODEL_REF_UNKNOWN;
 	img->copies_ctime_ns = -1;
 }
 
 static void image_fill(db_stmt *st, void *out)
 {
-	image_row(st, out);
+	model_image_row(st, out);
 }
 
 /* Steps st: one row → out (0), none → -ENOENT. */
@@ -97,7 +96,7 @@ static int image_each(void *arg, db_stmt *st)
 {
 	struct image_cb *c = arg;
 	struct model_image img;
-	image_row(st, &img);
+	model_image_row(st, &img);
 	return c->cb(c->arg, &img);
 }
 
@@ -141,7 +140,7 @@ int model_image_lookup(model *m, int64_t region_id, int64_t account_id, enum mod
 static void image_refs_fill(db_stmt *st, void *out)
 {
 	struct model_image *img = out;
-	image_row(st, img);
+	model_image_row(st, img);
 	img->copies_ctime_ns = db_col_int64(st, IMAGE_NFIELDS);
 	img->refs = (db_col_int(st, IMAGE_NFIELDS + 1) ? MODEL_REF_TASK : 0) |
 	            (db_col_int(st, IMAGE_NFIELDS + 2) ? MODEL_REF_INSTANCES : 0) |
@@ -286,7 +285,7 @@ int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int
 	struct image_cb ic = {cb, arg};
 	const int64_t params[] = {region_id, account_id, after_id};
 	return model_each_page(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
-	                              "AND s.account_id = ? AND i.folder = 3 AND s.image_id > ? ORDER BY s.image_id "
+	                              "AND s.account_id = ? AND i.folder = 3 AND s.status != 3 AND s.image_id > ? ORDER BY s.image_id "
 	                              MODEL_PAGE_SQL),
 	                       params, 3, 0, image_each, &ic);
 }
@@ -300,7 +299,7 @@ int model_image_lookup_shared(model *m, int64_t region_id, int64_t account_id, c
 	if ((rc = model_conn_get(m, &c)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT " IMAGE_COLS "JOIN shares s ON s.image_id = i.id WHERE i.region_id = ? "
-	                         "AND s.account_id = ? AND i.folder = 3 AND i.name = ? AND a.name = ?"))))
+	                         "AND s.account_id = ? AND i.folder = 3 AND s.status != 3 AND i.name = ? AND a.name = ?"))))
 		return -EIO;
 	db_bind_int64(st, 1, region_id);
 	db_bind_int64(st, 2, account_id);
@@ -342,7 +341,7 @@ struct image_create {
 static int image_create_result(struct image_create *ic, db_stmt *st, int rc)
 {
 	if (rc == DB_ROW) {
-		image_row(st, &ic->row);
+		model_image_row(st, &ic->row);
 		ic->row.refs = 0;
 		ic->row.copies_ctime_ns = 0;
 		ic->made = true;
@@ -400,9 +399,9 @@ static int image_create_try(struct image_create *ic, const char *ext)
 		return rc;
 	/* encrypted: the account's default (SPEC §17). */
 	if (!(st = model_stmt(ic->c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
-	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns, encrypted) SELECT ?1, ?2, ?3, "
+	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns, encrypted, uuid) SELECT ?1, ?2, ?3, "
 	                                 "?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10, COALESCE((SELECT encrypt_default FROM "
-	                                 "accounts WHERE id = ?3), 0) WHERE ?11 = 0 OR COALESCE((SELECT used FROM "
+	                                 "accounts WHERE id = ?3), 0), ?13 WHERE ?11 = 0 OR COALESCE((SELECT used FROM "
 	                                 "usage_totals WHERE account_id = " MODEL_SQL_PAYER("?3") " AND region_id = ?2 AND "
 	                                 "key = ?11), 0) < COALESCE((SELECT value FROM quotas WHERE account_id = "
 	                                 MODEL_SQL_PAYER("?3") " AND region_id = ?2 AND key = ?11), ?12) "
@@ -425,6 +424,13 @@ static int image_create_try(struct image_create *ic, const char *ext)
 	db_bind_int64(st, 10, now);
 	db_bind_int(st, 11, ic->quota);
 	db_bind_int64(st, 12, model_quota_default(ic->quota));
+	char uuid[37];
+	if ((rc = model_uuid_new(uuid)) < 0) {
+		db_reset(st);
+		model_rollback(ic->c);
+		return model_fail(ic->err, rc, "no random bytes for an id");
+	}
+	db_bind_text(st, 13, uuid);
 	int sent = model_send(st);
 	if (sent != 1 && (rc = image_create_result(ic, st, sent)) < 0)
 		goto fail;
@@ -524,7 +530,8 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 		rc = model_fail(err, -EEXIST, "an image named %s exists (renames never replace)", new_name);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL("UPDATE images SET name = ?, ctime_ns = ? WHERE id = ?")))) {
+	/* the API's title too (glance.c): the name given last is both faces' */
+	if (!(st = model_stmt(c, SQL("UPDATE images SET name = ?, title = '', ctime_ns = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -774,8 +781,8 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 		goto out;
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, "
 	                         "type, format, os_type, platform, version, arch, boot_mode, features, description, "
-	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "
-	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17) "
+	                         "source, size, created, mtime_ns, ctime_ns, dir_mtime_ns, uuid) VALUES (?, ?, 0, ?, ?, ?, 100, ?, "
+	                         "'raw', ?, ?, ?, ?, ?, ?, ?, 'platform', ?, ?, ?, ?, ?17, ?18) "
 	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id")))) {
 		rc = -EIO;
 		goto out;
@@ -797,6 +804,13 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	db_bind_int64(st, 15, now / 1000000000);
 	db_bind_int64(st, 16, now);
 	db_bind_int64(st, 17, now);
+	char uuid[37];
+	if ((rc = model_uuid_new(uuid)) < 0) {
+		db_reset(st);
+		model_fail(err, rc, "no random bytes for an id");
+		goto out;
+	}
+	db_bind_text(st, 18, uuid);
 	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, &image_id)) < 0) {
 		model_fail(err, rc, "cannot insert the image");
 		goto out;

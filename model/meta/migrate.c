@@ -50,7 +50,7 @@
 static const char *const tables[] = {
 	"accounts", "regions", "data_keys", "blobs", "images", "devices", "snapshots", "instances",
 	"instance_disks", "shares", "quotas", "tasks", "writers", "settings", "import_addresses",
-	"download_links", "task_turns", "blob_holds",
+	"download_links", "task_turns", "blob_holds", "image_props", "api_tokens", "api_tasks",
 };
 
 struct migrate {
@@ -263,7 +263,7 @@ static int copy_secret(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 static int move_sequences(struct migrate *mg)
 {
 	static const char *const with_ids[] = {"accounts", "regions", "data_keys", "blobs", "images", "snapshots",
-	                                       "instances", "tasks", "writers", "changes"};
+	                                       "instances", "tasks", "writers", "changes", "api_tokens", "api_tasks"};
 	char sql[256];
 	int rc;
 	for (size_t i = 0; i < sizeof(with_ids) / sizeof(with_ids[0]); i++) {

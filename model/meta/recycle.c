@@ -207,6 +207,11 @@ int model_image_remove(model *m, int64_t id, struct model_err *err)
 		rc = model_fail(err, -EPERM, "%s images cannot be deleted", model_folder_name(img.folder));
 		goto out;
 	}
+	/* protected (SPEC §19): one rule for both faces. */
+	if (img.gflags & MODEL_GFLAG_PROTECTED) {
+		rc = model_fail(err, -EPERM, "%s is protected: unprotect it first (the image API's protected)", img.name);
+		goto out;
+	}
 	if ((rc = image_busy(c, &img, err)) < 0)
 		goto out;
 	if (img.status == MODEL_IMG_QUEUED)

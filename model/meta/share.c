@@ -38,9 +38,23 @@ static void share_fill(db_stmt *st, void *out)
 	s->account_id = db_col_int64(st, 1);
 	model_col_text(st, 2, s->account, sizeof(s->account));
 	s->created = db_col_int64(st, 3);
+	s->status = db_col_int(st, 4);
+	s->updated = db_col_int64(st, 5);
 }
 
-#define SHARE_COLS "s.image_id, s.account_id, a.name, s.created FROM shares s JOIN accounts a ON a.id = s.account_id "
+#define SHARE_COLS                                                                                          \
+	"s.image_id, s.account_id, a.name, s.created, s.status, s.updated FROM shares s JOIN accounts a ON "  \
+	"a.id = s.account_id "
+
+const char *model_member_status_name(enum model_member_status s)
+{
+	switch (s) {
+	case MODEL_MEMBER_PENDING: return "pending";
+	case MODEL_MEMBER_ACCEPTED: return "accepted";
+	case MODEL_MEMBER_REJECTED: return "rejected";
+	default: return "";
+	}
+}
 
 int model_share_lookup(model *m, int64_t image_id, const char *account, struct model_share *out)
 {
@@ -139,9 +153,6 @@ static int share_check(model *m, const struct model_image *img, const char *acco
 		return rc == -ENOENT ? model_fail(err, -ENOENT, "no account %s", account) : rc;
 	if (to->id == img->account_id)
 		return model_fail(err, -EINVAL, "an image is not shared with its owner");
-	if (img->status != MODEL_IMG_AVAILABLE)
-		return model_fail(err, -EPERM, "a %s image cannot be shared: only available ones",
-		                  model_image_status_name(img->status));
 	if (model_share_get(m, img->id, to->id, &old) == 0)
 		return model_fail(err, -EEXIST, "%s is already shared with %s", img->name, account);
 	if (to->id > MODEL_SHARE_ACCOUNT_MAX)
@@ -186,13 +197,24 @@ int model_share_add(model *m, int64_t image_id, const char *account, struct mode
 		model_fail(err, rc, "%s cannot receive more shared images here: %s", account, quota.msg);
 		goto out;
 	}
-	if (!(st = model_stmt(c, SQL("INSERT INTO shares(image_id, account_id, created) VALUES (?, ?, ?)")))) {
+	if (!(st = model_stmt(c, SQL("INSERT INTO shares(image_id, account_id, created, status, updated) "
+	                             "VALUES (?1, ?2, ?3, ?4, ?3)")))) {
 		rc = -EIO;
 		goto out;
 	}
 	db_bind_int64(st, 1, img.id);
 	db_bind_int64(st, 2, to.id);
 	db_bind_int64(st, 3, model_now_ns() / 1000000000);
+	db_bind_int(st, 4, MODEL_MEMBER_PENDING);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	/* an image with members is "shared" to the API (SPEC §19) */
+	if (!(st = model_stmt(c, SQL("UPDATE images SET gflags = gflags | 4 WHERE id = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	_Static_assert(MODEL_GFLAG_SHARED == 4, "the statement above spells MODEL_GFLAG_SHARED as 4");
+	db_bind_int64(st, 1, img.id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, NULL)) < 0)
 		goto out;
 	return model_commit(c);
@@ -231,4 +253,44 @@ int model_share_remove(model *m, int64_t image_id, const char *account, struct m
 out:
 	model_rollback(c);
 	return rc;
+}
+
+int model_share_answer(model *m, int64_t image_id, int64_t account_id, enum model_member_status status,
+                       struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img;
+	struct model_share sh;
+	db_stmt *st;
+	int rc;
+	if (status != MODEL_MEMBER_PENDING && status != MODEL_MEMBER_ACCEPTED && status != MODEL_MEMBER_REJECTED)
+		return model_fail(err, -EINVAL, "a member's status is pending, accepted or rejected");
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		rc = model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if ((rc = model_share_get(m, image_id, account_id, &sh)) < 0) {
+		rc = img.account_id == account_id ? model_fail(err, -EPERM, "only the member answers a share")
+		                                  : model_fail(err, -ENOENT, "%s is not shared with this account", img.name);
+		goto out;
+	}
+	if (sh.status == status)
+		goto out;
+	if (!(st = model_stmt(c, SQL("UPDATE shares SET status = ?, updated = ? WHERE image_id = ? AND account_id = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int(st, 1, status);
+	db_bind_int64(st, 2, model_now_ns() / 1000000000);
+	db_bind_int64(st, 3, image_id);
+	db_bind_int64(st, 4, account_id);
+	/* the receiver's shared/ gains or loses the entry (a rejected share is
+	 * out of it): both listings move, the old name for other mounts */
+	if ((rc = model_exec_stmt(st)) < 0 ||
+	    (rc = share_changed(c, &img, status == MODEL_MEMBER_REJECTED ? img.name : NULL)) < 0)
+		goto out;
+out:
+	return model_write_end(c, rc, err);
 }

@@ -259,8 +259,8 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	if (!(st = model_stmt(c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, progress, type, "
 	                         "format, os_type, platform, version, arch, boot_mode, features, description, tags, "
 	                         "source, size, origin_kind, origin_id, created, mtime_ns, ctime_ns, dir_mtime_ns, "
-	                         "project, encrypted, key_id) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, "
-	                         "?, ?, ?, ?, ?, ?, ?, ?22, ?22, ?23, ?24, ?25) "
+	                         "project, encrypted, key_id, uuid) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, "
+	                         "?, ?, ?, ?, ?, ?, ?, ?22, ?22, ?23, ?24, ?25, ?26) "
 	                         "ON CONFLICT (ext_id) DO NOTHING RETURNING id"))))
 		return -EIO;
 	db_bind_int(st, 24, src->encrypted || src->key_id ? 1 : 0);
@@ -287,6 +287,12 @@ int task_insert_image(struct model_conn *c, const struct model_image *src, const
 	db_bind_int64(st, 21, now);
 	db_bind_int64(st, 22, now);
 	db_bind_text(st, 23, src->project); /* the project group goes with the description */
+	char uuid[37];
+	if ((rc = model_uuid_new(uuid)) < 0) {
+		db_reset(st);
+		return rc;
+	}
+	db_bind_text(st, 26, uuid);
 	if ((rc = model_insert_ext(st, "img-", ext, model_fill_id, id_out)) < 0)
 		return rc;
 	return model_log_change(c, MODEL_CHANGE_IMAGE, *id_out, n->region_id, MODEL_FOLDER_PRIVATE, NULL);

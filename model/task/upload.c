@@ -26,6 +26,11 @@
  *                         gone, the reason in `error`; the wblob removed after.
  *   close    (last release; the caller fsynced the wblob first) 'open' ->
  *                         'queued': from now on a runner validates and seals.
+ *   stage    (the image API's PUT .../stage, SPEC §19) 'open' -> 'staged':
+ *                         the bytes are in and durable, held by no
+ *                         process; an import (POST .../import) moves it to
+ *                         'queued', as a close does.  No runner claims
+ *                         'staged'; a cancel or a delete ends it as any.
  *   run      (the task)   full validation (blobstore/format/format.h and §5.4), the
  *                         wblob sealed into a manifest (all-zero chunks become
  *                         holes), then one transaction: the blob sealed, the
@@ -124,6 +129,16 @@ int model_upload_sniff(enum model_folder folder, const void *head, size_t len, b
 		return rc;
 	*format_out = blob_format_name(f);
 	return 1;
+}
+
+int model_upload_sniff_for(const struct model_upload *u, const void *head, size_t len, bool more,
+                           const char **format_out, struct model_err *err)
+{
+	if (u->opaque) { /* aki, ari, ami (SPEC §19): kept as sent */
+		*format_out = "raw";
+		return 1;
+	}
+	return model_upload_sniff(u->folder, head, len, more, format_out, err);
 }
 
 int model_upload_validate(enum model_folder folder, const void *head, size_t len, uint64_t file_size,
@@ -344,7 +359,8 @@ int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload 
 	}
 	if ((rc = upload_check_image(&img, idx, err)) < 0)
 		goto out;
-	*out = (struct model_upload){.image_id = image_id, .region_id = img.region_id, .folder = img.folder, .idx = idx};
+	*out = (struct model_upload){.image_id = image_id, .region_id = img.region_id, .folder = img.folder, .idx = idx,
+	                             .opaque = model_disk_format_opaque(img.disk_format)};
 	if ((rc = model_store(m, img.region_id, &s)) < 0) {
 		model_fail(err, rc, "cannot open the blob store: %s", strerror(-rc));
 		goto out;
@@ -459,8 +475,55 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 	return 0;
 }
 
+/* close and stage: the task leaves 'open' for `to` ('queued': a runner
+ * seals it; 'staged': it waits for an import, SPEC §19). */
+static int upload_end_writes(model *m, const struct model_upload *u, uint64_t size, uint64_t stored,
+                             const char *sha256, const char *xxh128, bool staged);
+
 int model_upload_close(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256,
                        const char *xxh128)
+{
+	return upload_end_writes(m, u, size, stored, sha256, xxh128, false);
+}
+
+int model_upload_stage(model *m, const struct model_upload *u, uint64_t size, uint64_t stored, const char *sha256,
+                       const char *xxh128)
+{
+	return upload_end_writes(m, u, size, stored, sha256, xxh128, true);
+}
+
+int model_upload_import(model *m, int64_t image_id, struct model_err *err)
+{
+	struct model_conn *c;
+	struct model_image img;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if ((rc = model_image_get(m, image_id, &img)) < 0) {
+		rc = model_fail(err, rc, "no such image");
+		goto out;
+	}
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', updated = ? WHERE image_id = ? AND "
+	                             "kind = 'upload' AND state = 'staged'")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, model_now_ns() / 1000000000);
+	db_bind_int64(st, 2, image_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (model_changes(c) != 1) {
+		rc = model_fail(err, -EPERM, "nothing is staged: the image is %s", model_image_status_name(img.status));
+		goto out;
+	}
+	rc = model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL);
+out:
+	return model_write_end(c, rc, err);
+}
+
+static int upload_end_writes(model *m, const struct model_upload *u, uint64_t size, uint64_t stored,
+                             const char *sha256, const char *xxh128, bool staged)
 {
 	struct model_conn *c;
 	db_stmt *st;
@@ -474,14 +537,15 @@ int model_upload_close(model *m, const struct model_upload *u, uint64_t size, ui
 		model_xxh128_seal(m, u->blob_id, xxh128, xxh_stored);
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', bytes_total = ?, updated = ? "
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = ?, claimed_by = '', bytes_total = ?, updated = ? "
 	                         "WHERE id = ? AND state = 'open'")))) {
 		rc = -EIO;
 		goto out;
 	}
-	db_bind_int64(st, 1, (int64_t)size);
-	db_bind_int64(st, 2, now / 1000000000);
-	db_bind_int64(st, 3, u->task_id);
+	db_bind_text(st, 1, staged ? "staged" : "queued");
+	db_bind_int64(st, 2, (int64_t)size);
+	db_bind_int64(st, 3, now / 1000000000);
+	db_bind_int64(st, 4, u->task_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if (model_changes(c) != 1) {
@@ -935,7 +999,11 @@ int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *
 	model_import_attrs_of(&img, &attrs);
 	if (len < 0)
 		rc = model_fail(&err, (int)len, "upload failed: reading the file: %s", strerror((int)-len));
-	else
+	else if (model_disk_format_opaque(img.disk_format)) { /* kept as sent (SPEC §19): no disk to check */
+		format = "raw";
+		vsize = size;
+		rc = size ? model_import_check(&attrs, &err) : model_fail(&err, -EINVAL, "the file is empty");
+	} else
 		rc = model_upload_validate(img.folder, head, (size_t)len, size, &attrs, &format, &vsize, &err);
 	free(head);
 	if (rc == 0 && strcmp(format, "qcow2") == 0)

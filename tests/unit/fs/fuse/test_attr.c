@@ -105,7 +105,7 @@ static const char *const all_views[] = {
 	"id",      "description", "status",  "progress",       "type",  "format",    "os-type", "platform",
 	"version", "arch",        "boot-mode", "features",     "tags",  "encrypted", "size",    "created",
 	"owner",   "source",      "device-mapping", "disks",   "instances", "task",  "error",     "project",
-	"sha256",  "files",
+	"sha256",  "files",       "uuid",    "properties",
 };
 #define N_ALL (sizeof all_views / sizeof all_views[0])
 static const char *const view_only[] = {"convert", "cancel", "copies", "shares", "expires", "download"};

@@ -1,6 +1,7 @@
 /*
- * test_share.c — unit tests for model/meta/share.c (SPEC §6.4, §8 quotas):
- * sharing an available private image, every refusal (and that a refusal
+ * test_share.c — unit tests for model/meta/share.c (SPEC §6.4, §8 quotas,
+ * §19 members): sharing a private image in any status, the receiver's
+ * answer (pending, accepted, rejected: out of shared/), every refusal (and that a refusal
  * changes nothing), both quotas (the owner's shares-per-image counted per
  * image, the receiver's shared-images across owners and through the
  * recycle bin), listing, unsharing (instances stay, no new ones), and what
@@ -99,6 +100,9 @@ static void test_add_lists_and_shows(void **state)
 	assert_int_equal(s.image_id, id);
 	assert_int_equal(s.account_id, bob);
 	assert_true(s.created >= t0 && s.created <= model_now_ns() / 1000000000);
+	assert_int_equal(s.status, MODEL_MEMBER_PENDING); /* made pending, the receiver answers */
+	assert_int_equal(s.updated, s.created);
+	assert_true(ut_get(fx, id).gflags & MODEL_GFLAG_SHARED); /* "shared" to the API now */
 	assert_int_equal(model_share_get(fx->m, id, bob, &s), 0);
 	assert_string_equal(s.account, "bob");
 	assert_int_equal(model_share_get(fx->m, id, alice, &s), -ENOENT);
@@ -176,8 +180,6 @@ static void test_refusals(void **state)
 		{0, "a b", -EINVAL},     /* not a name (§10) */
 		{0, "", -EINVAL},
 		{0, "bob", -EEXIST},     /* already */
-		{1, "bob", -EPERM},      /* queued */
-		{5, "bob", -EPERM},      /* error */
 		{2, "bob", -EPERM},      /* ISO images are not private images */
 		{3, "bob", -EPERM},      /* in the recycle bin */
 		{4, "bob", -EPERM},      /* public */
@@ -194,6 +196,49 @@ static void test_refusals(void **state)
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM shares"), shares);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM changes"), changes);
 	assert_int_equal(lt_region_mtime(fx, fx->r1), region);
+}
+
+/* A queued image, and one in error, are shared too (SPEC §6.4, §19: the
+ * API adds members before the data); the receiver answers, and only it. */
+static void test_any_status_and_answers(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob"), carol = ut_account(fx, "carol");
+	int64_t queued = ut_image(fx, fx->r1, alice, MODEL_FOLDER_PRIVATE, "queued");
+	int64_t errored = lt_local_image(fx, fx->r1, alice, "errored", LT_MiB);
+	struct model_err err = {0};
+	struct model_share s;
+	struct model_image img;
+
+	ut_force_status(fx, errored, MODEL_IMG_ERROR);
+	assert_int_equal(share(fx, queued, "bob"), 0);
+	assert_int_equal(share(fx, errored, "bob"), 0);
+	assert_int_equal(listed_shared(fx, bob), 2); /* pending ones are seen */
+	/* Only the receiver answers: the owner is refused, a stranger finds nothing. */
+	assert_int_equal(model_share_answer(fx->m, queued, alice, MODEL_MEMBER_ACCEPTED, &err), -EPERM);
+	assert_string_equal(err.msg, "only the member answers a share");
+	assert_int_equal(model_share_answer(fx->m, queued, carol, MODEL_MEMBER_ACCEPTED, &err), -ENOENT);
+	assert_int_equal(model_share_answer(fx->m, queued, bob, MODEL_MEMBER_INVALID, &err), -EINVAL);
+	assert_int_equal(model_share_answer(fx->m, queued, bob, (enum model_member_status)4, &err), -EINVAL);
+	assert_int_equal(model_share_get(fx->m, queued, bob, &s), 0);
+	assert_int_equal(s.status, MODEL_MEMBER_PENDING);
+	/* accepted: still listed; rejected: out of shared/, by name too */
+	int64_t changes = ut_sql_int(fx, "SELECT count(*) FROM changes");
+	assert_int_equal(model_share_answer(fx->m, queued, bob, MODEL_MEMBER_ACCEPTED, &err), 0);
+	assert_int_equal(model_share_get(fx->m, queued, bob, &s), 0);
+	assert_int_equal(s.status, MODEL_MEMBER_ACCEPTED);
+	assert_int_equal(listed_shared(fx, bob), 2);
+	assert_true(ut_sql_int(fx, "SELECT count(*) FROM changes") > changes);
+	assert_int_equal(model_share_answer(fx->m, queued, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_int_equal(listed_shared(fx, bob), 1);
+	assert_int_equal(model_image_lookup_shared(fx->m, fx->r1, bob, "queued", "alice", &img), -ENOENT);
+	struct model_change ch = lt_last_change(fx, MODEL_CHANGE_IMAGE, queued);
+	assert_string_equal(ch.name, "queued"); /* other mounts drop the entry */
+	/* and back: a member may change its mind */
+	assert_int_equal(model_share_answer(fx->m, queued, bob, MODEL_MEMBER_PENDING, &err), 0);
+	assert_int_equal(model_image_lookup_shared(fx->m, fx->r1, bob, "queued", "alice", &img), 0);
+	assert_string_equal(model_member_status_name(MODEL_MEMBER_REJECTED), "rejected");
+	assert_string_equal(model_member_status_name(MODEL_MEMBER_INVALID), "");
 }
 
 /* Receivers are numbered in 16-bit inode fields (fs.h): beyond, EINVAL. */
@@ -343,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_add_lists_and_shows, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_in_account_order, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_any_status_and_answers, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_account_beyond_inode_range, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_shares_per_image, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_shared_images, ut_setup, ut_teardown),

@@ -516,6 +516,80 @@ static void test_reap(void **state)
 	assert_string_equal(get(fx, b).format, "iso"); /* an ISO image keeps its format */
 }
 
+/* The API's stage (SPEC §19): the bytes wait, 'staged', held by nobody
+ * (no runner claims it, the reaper leaves it), until an import queues
+ * them; then they are checked and sealed as a cp's. */
+static void test_stage_then_import(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	struct model_err err = {0};
+	uint8_t disk[4096] = {0};
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "staged");
+
+	assert_int_equal(model_upload_import(fx->m, id, &err), -EPERM); /* nothing staged yet */
+	assert_string_equal(err.msg, "nothing is staged: the image is queued");
+	ft_mbr(disk);
+	begin(fx, id, 0, &u);
+	put(fx, &u, disk, sizeof disk, 0);
+	assert_int_equal(model_upload_stage(fx->m, &u, sizeof disk, sizeof disk, "", ""), 0);
+	assert_int_equal(count(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld AND state = 'staged'", id), 1);
+	assert_int_equal(model_task_work(fx->m, NULL), 0);   /* no runner takes it */
+	ut_sql(fx, "UPDATE tasks SET claimed_by = '1:1' WHERE id = %lld", (long long)u.task_id);
+	assert_int_equal(model_upload_reap(fx->m), 0);        /* nor does the reaper: its bytes are durable */
+	assert_int_equal(get(fx, id).status, MODEL_IMG_UPLOADING);
+	assert_int_equal(model_upload_close(fx->m, &u, 1, 1, NULL, NULL), -ENOENT); /* not open any more */
+	assert_int_equal(model_upload_import(fx->m, id, &err), 0);
+	assert_int_equal(model_upload_import(fx->m, id, &err), -EPERM); /* once */
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	while (model_task_work(fx->m, NULL) == 1)
+		;
+	assert_int_equal(get(fx, id).status, MODEL_IMG_AVAILABLE);
+	assert_false(wblob_exists(fx, &u));
+	/* a staged upload is cancelled as any */
+	int64_t id2 = queued(fx, MODEL_FOLDER_PRIVATE, "staged2");
+	begin(fx, id2, 0, &u);
+	put(fx, &u, disk, sizeof disk, 0);
+	assert_int_equal(model_upload_stage(fx->m, &u, sizeof disk, sizeof disk, NULL, NULL), 0);
+	assert_int_equal(model_upload_cancel(fx->m, id2, &err), 0);
+	assert_int_equal(get(fx, id2).status, MODEL_IMG_ERROR);
+	assert_gone(fx, &u);
+}
+
+/* aki, ari, ami (SPEC §19): any bytes, kept as sent, as raw; the others
+ * are sniffed as a cp's. */
+static void test_opaque(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	struct model_err err = {0};
+	uint8_t junk[1024];
+	const char *f = NULL;
+	struct model_api_op aki[] = {{.kind = MODEL_API_DISK_FORMAT, .value = "aki"}};
+	struct model_image img;
+
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(model_api_image_create(fx->m, fx->r1, account(fx), aki, 1, &img, &err), 0);
+	begin(fx, img.id, 0, &u);
+	assert_true(u.opaque);
+	assert_int_equal(model_upload_sniff_for(&u, junk, sizeof junk, true, &f, &err), 1);
+	assert_string_equal(f, "raw");
+	put(fx, &u, junk, sizeof junk, 0);
+	close_and_run(fx, &u);
+	img = get(fx, img.id);
+	assert_int_equal(img.status, MODEL_IMG_AVAILABLE);
+	assert_int_equal(img.size, sizeof junk);
+	assert_string_equal(img.format, "raw");
+	assert_string_equal(img.disk_format, "aki");
+	/* raw: the same bytes are refused at their first write */
+	int64_t raw = queued(fx, MODEL_FOLDER_PRIVATE, "raw");
+	begin(fx, raw, 0, &u);
+	assert_false(u.opaque);
+	assert_int_equal(model_upload_sniff_for(&u, junk, sizeof junk, true, &f, &err), -EINVAL);
+	assert_string_equal(err.msg, "the file is of no known format: not QCOW2, not ISO 9660, not a raw disk with an MBR or a GPT");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +606,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_reap, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_progress, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_stage_then_import, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_opaque, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
