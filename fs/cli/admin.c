@@ -804,6 +804,8 @@ static const struct admin_cmd cmds[] = {
 	 "  account set NAME parent MAIN|-        make NAME a sub-account of MAIN, or a main account\n"
 	 "  account set NAME encrypt-by-default yes|no\n"
 	 "                                        its new images are encrypted (SPEC §17)\n"
+	 "  account set NAME uid UID|-            callers of uid UID act as NAME under -o multiuser\n"
+	 "                                        (-: no uid; a uid another account has: EEXIST)\n"
 	 "  account set NAME api-password         the image API's password (SPEC §19), read from\n"
 	 "                                        standard input; empty: none\n"
 	 "  account remove NAME                   only one that owns nothing and has no sub-accounts\n"
@@ -906,7 +908,7 @@ static int cmd_help(struct admin *a, model *m)
 	return 0;
 }
 
-enum { OPT_STATE = 256, OPT_DB, OPT_HELP, OPT_KEYFILE, OPT_KEYCMD, OPT_OWN = 512 };
+enum { OPT_STATE = FS_OPT_FIRST, OPT_DB, OPT_HELP, OPT_KEYFILE, OPT_KEYCMD, OPT_OWN = 512 };
 
 /* Parses argv[optind..] with getopt_long: the global options and, once cmd
  * is known, its own (each at OPT_OWN + its index).  0, 1 (help asked) or 2
@@ -945,13 +947,7 @@ static int parse(struct admin *a, int argc, char **argv, const struct admin_cmd 
 		case '?':
 		case ':': {
 			char why[160];
-			const char *bad = argv[optind - 1];
-			if (optopt >= 256) /* one of ours, its value missing */
-				snprintf(why, sizeof(why), "%.64s needs a value", bad);
-			else if (optopt)
-				snprintf(why, sizeof(why), "unknown option -%c", optopt);
-			else
-				snprintf(why, sizeof(why), "unknown option %.64s", bad);
+			fs_opts_why(why, sizeof(why), c, argv);
 			return usage_error(a, why);
 		}
 		default:

@@ -1,10 +1,15 @@
 /*
  * main.c — the imgfs executable: `imgfs [FUSE options] [-o imgfs options]
  * MOUNTPOINT` mounts (SPEC §1); `imgfs admin ...` is the admin command line
- * (admin.c); `imgfs wait PATH...` waits for images to settle (wait.c).
+ * (admin.c); `imgfs wait PATH...` waits for images to settle (wait.c);
+ * `imgfs serve` serves download links (fs/serve/).
  *
- * Mount sequence: parse options; open the state directory once in the
- * foreground (creating it with the default regions and the catalogue), so
+ * Mount sequence: parse the options into struct opts (mount_parse: ours
+ * from the fuse_opt table opt_spec, libfuse's command line, and what is
+ * left asked of libfuse, each bad one named, exit 2, before anything is
+ * looked at); then mount_run starts from the struct alone: open the
+ * state directory once in the foreground (creating it with the default
+ * regions and the catalogue), so
  * every problem is reported on the terminal with a one-line reason and a
  * non-zero exit; mount; daemonize (unless -f); open the state again in the
  * daemon (SQLite handles must not cross fork); start the background task
@@ -45,6 +50,8 @@ struct opts {
 	char *nonopt[2]; /* [SOURCE] MOUNTPOINT */
 	int nnonopt;
 	unsigned workers;
+	char *workers_s;   /* -o workers= as given */
+	char *log_max_s;   /* -o log_max= as given */
 	char *keyfile;     /* the key-encryption key (SPEC §17): a file, */
 	char *keycmd;      /* or a command printing it */
 	char *log;         /* a file or "syslog" (default <state>/imgfs.log) */
@@ -56,6 +63,9 @@ struct opts {
 	int allow_other; /* seen, and passed on to FUSE */
 	int ro;          /* seen, and passed on to FUSE (the kernel's EROFS) */
 	int fsname;      /* -o fsname= given: not ours to set */
+	bool state_opt;  /* -o state= given, before a source set it */
+	struct fuse_args args;       /* what is left for libfuse's session */
+	struct fuse_cmdline_opts cl; /* libfuse's command line: -f, -s, -d, the mount point */
 };
 
 enum { KEY_ALLOW_OTHER = 1, KEY_RO, KEY_FSNAME, KEY_FSTAB };
@@ -150,12 +160,12 @@ static const struct fuse_opt opt_spec[] = {
 	{"db=%s", offsetof(struct opts, db), 0},
 	{"host=%s", offsetof(struct opts, host), 0},
 	{"account=%s", offsetof(struct opts, account), 0},
-	{"workers=%u", offsetof(struct opts, workers), 0},
+	{"workers=%s", offsetof(struct opts, workers_s), 0},
 	{"log=%s", offsetof(struct opts, log), 0},
 	{"keyfile=%s", offsetof(struct opts, keyfile), 0},
 	{"keycmd=%s", offsetof(struct opts, keycmd), 0},
 	{"stats=%s", offsetof(struct opts, stats), 0},
-	{"log_max=%lld", offsetof(struct opts, log_max), 0},
+	{"log_max=%s", offsetof(struct opts, log_max_s), 0},
 	/* Ours, not libfuse's (which would also mean -f and dump every
 	 * request to stderr: a mount from fstab would never return); -d is
 	 * still libfuse's. */
@@ -402,11 +412,168 @@ static int name_the_mount(struct fuse_args *args, const struct opts *o, const ch
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* libfuse's own lines, while it is only asked whether it takes an option. */
+static void fuse_quiet(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts cl = {0};
-	struct opts o = {.workers = DEFAULT_WORKERS, .log_max = LLONG_MIN};
+	(void)level;
+	(void)fmt;
+	(void)ap;
+}
+
+/* Whether libfuse's session takes argv (argv[0] the program): a session is
+ * made and destroyed, nothing is opened or mounted. */
+static bool fuse_takes(int argc, char **argv)
+{
+	struct fuse_args a = FUSE_ARGS_INIT(0, NULL);
+	bool ok = true;
+	for (int i = 0; i < argc && ok; i++)
+		ok = fuse_opt_add_arg(&a, argv[i]) == 0;
+	if (ok) {
+		fuse_set_log_func(fuse_quiet);
+		struct fuse_session *se = fuse_session_new(&a, &fs_ops, sizeof(fs_ops), NULL);
+		fuse_set_log_func(NULL); /* libfuse's own again */
+		ok = se != NULL;
+		if (se)
+			fuse_session_destroy(se);
+	}
+	fuse_opt_free_args(&a);
+	return ok;
+}
+
+/* What is left for libfuse once ours and its command line's are taken
+ * (its session's and the kernel mount's options) is asked of it now, and
+ * the first one it does not know is named as every imgfs command names one
+ * ("unknown option --bogus", "unknown option -o bogus"; SPEC §15): 0, or
+ * -EINVAL with why set.  Each argument, and each item of a -o list, is
+ * asked alone only when the whole is refused. */
+static int fuse_unknown(const struct fuse_args *args, char *why, size_t cap)
+{
+	if (fuse_takes(args->argc, args->argv))
+		return 0;
+	for (int i = 1; i < args->argc; i++) {
+		char *one[3] = {args->argv[0], args->argv[i], NULL};
+		if (strcmp(args->argv[i], "-o") != 0 || i + 1 == args->argc) {
+			if (!fuse_takes(2, one)) {
+				snprintf(why, cap, "unknown option %.128s", args->argv[i]);
+				return -EINVAL;
+			}
+			continue;
+		}
+		/* a -o list: items end at a comma no backslash escapes */
+		char *list = strdup(args->argv[++i]);
+		if (!list) {
+			snprintf(why, cap, "out of memory");
+			return -ENOMEM;
+		}
+		for (char *p = list, *item = list;; p++) {
+			if (*p == '\\' && p[1]) {
+				p++;
+				continue;
+			}
+			if (*p && *p != ',')
+				continue;
+			bool last = !*p;
+			*p = '\0';
+			one[2] = item;
+			if (*item && !fuse_takes(3, one)) {
+				snprintf(why, cap, "unknown option -o %.128s", item);
+				free(list);
+				return -EINVAL;
+			}
+			if (last)
+				break;
+			item = p + 1;
+		}
+		free(list);
+	}
+	snprintf(why, cap, "libfuse does not take these options together");
+	return -EINVAL;
+}
+
+/* s as a decimal number up to max: digits only (no sign, no blank). */
+static bool decimal(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The mount's command line into *o: what libfuse reads (its own options
+ * and the mount point) and ours, each checked alone and against the others,
+ * before anything is looked at.  0: mount; 1: --help or --version said
+ * (exit 0); 2: a usage error, its one line said (exit 2). */
+static int mount_parse(struct opts *o, int argc, char **argv)
+{
+	char why[256];
+	/* Both print their own one-line reason on failure. */
+	if (fuse_opt_parse(&o->args, o, opt_spec, opt_proc) < 0 || fuse_parse_cmdline(&o->args, &o->cl) != 0)
+		return 2;
+	if (o->keycmd) /* parsed: o->keycmd is a copy, args hold copies */
+		hide_keycmd(argc, argv);
+	if (o->cl.show_help) {
+		usage(argv[0]);
+		return 1;
+	}
+	if (o->cl.show_version) {
+		printf("imgfs %s, FUSE library %s\n", IMGFS_VERSION, fuse_pkgversion());
+		return 1;
+	}
+	if (fuse_unknown(&o->args, why, sizeof(why)) < 0) {
+		fprintf(stderr, "imgfs: %s\n", why);
+		return 2;
+	}
+	/* SPEC §8: callers other than the mounting user reach a mount only
+	 * with allow_other; and a multiuser mount has no one account. */
+	if (o->multiuser && (!o->allow_other || o->account)) {
+		fprintf(stderr, "imgfs: %s\n", o->account ? "-o account= is single-user mode; -o multiuser maps each "
+		                                           "caller's uid instead"
+		                                         : "-o multiuser needs -o allow_other (other users could not "
+		                                           "reach the mount)");
+		return 2;
+	}
+	unsigned long long v;
+	if (o->workers_s) {
+		if (!decimal(o->workers_s, MAX_WORKERS, &v)) {
+			fprintf(stderr, "imgfs: workers=%s: 0 to %d task threads\n", o->workers_s, MAX_WORKERS);
+			return 2;
+		}
+		o->workers = (unsigned)v;
+	}
+	if (o->log_max_s) {
+		if (!decimal(o->log_max_s, LLONG_MAX, &v)) {
+			fprintf(stderr, "imgfs: log_max=%s: a size in bytes, or 0 for never\n", o->log_max_s);
+			return 2;
+		}
+		o->log_max = (long long)v;
+	}
+	if (o->stats && strcmp(o->stats, "all") != 0 && strcmp(o->stats, "admin") != 0) {
+		fprintf(stderr, "imgfs: stats=%s: admin (root, the mounting user and administrator accounts read "
+		                "/stats in a multi-user mount, the default) or all\n", o->stats);
+		return 2;
+	}
+	if (o->log && !o->log[0]) {
+		fprintf(stderr, "imgfs: log=: a file or syslog\n");
+		return 2;
+	}
+	if (o->nnonopt == 0) {
+		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o OPTIONS] [STATE] MOUNTPOINT)\n");
+		return 2;
+	}
+	o->state_opt = o->state != NULL; /* before a source sets it */
+	if (o->nnonopt == 2 && take_source(o, o->nonopt[0]) < 0)
+		return 2;
+	return 0;
+}
+
+/* The mount, from its parsed options: the exit status. */
+static int mount_run(struct opts *o)
+{
 	struct fs_ctx *ctx = NULL; /* 39 KB: on the heap, not in main's frame */
 	struct model_err err = {0};
 	struct service *svc = NULL;
@@ -418,29 +585,6 @@ int main(int argc, char **argv)
 	int ready_fd = -1;
 	int rc = 1;
 
-	if (argc > 1 && strcmp(argv[1], "admin") == 0)
-		return fs_admin_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "wait") == 0)
-		return fs_wait_main(argc - 2, argv + 2);
-	if (argc > 1 && strcmp(argv[1], "serve") == 0)
-		return serve_main(argc - 2, argv + 2);
-	/* The sandboxed reader of a guest file system (SPEC §18), started by
-	 * the daemon with its socket as fd 3; nothing else runs before it. */
-	if (argc == 2 && strcmp(argv[1], "inside-helper") == 0)
-		return ins_helper_main(3);
-
-	/* Reads allocate up to 1 MiB per request: keep those on the heap,
-	 * not one mmap/munmap pair (and 256 page faults) per request.  But
-	 * not every thread an arena of its own, each keeping what it freed:
-	 * with glibc's default (8 per core), 3 tenants and an attacker's
-	 * getxattr storms (40 threads) left 12+ arena heaps of 20-30 MiB
-	 * resident, 369 MiB after 90 s (scripts/rss-stress); 4 arenas: 222
-	 * MiB after 60 s.  Trimming the heaps sooner (32 MiB) saved nothing
-	 * more there and cost bench-read's cold read 15-25 %. */
-	mallopt(M_MMAP_THRESHOLD, 64 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	mallopt(M_ARENA_MAX, 4);
-
 	/* The mount's context lives until the process exits, as a frame of
 	 * main's would; kept where the stop watch finds it (never freed, so
 	 * never freed under it). */
@@ -450,71 +594,20 @@ int main(int argc, char **argv)
 	}
 	watch.ctx = ctx;
 
-	/* Both print their own one-line reason on failure. */
-	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0 || fuse_parse_cmdline(&args, &cl) != 0) {
-		rc = 2;
-		goto out;
-	}
-	if (o.keycmd) /* parsed: o.keycmd is a copy, args hold copies */
-		hide_keycmd(argc, argv);
-	if (cl.show_help) {
-		usage(argv[0]);
-		rc = 0;
-		goto out;
-	}
-	if (cl.show_version) {
-		printf("imgfs %s, FUSE library %s\n", IMGFS_VERSION, fuse_pkgversion());
-		rc = 0;
-		goto out;
-	}
-	rc = 2;
-	/* SPEC §8: callers other than the mounting user reach a mount only
-	 * with allow_other; and a multiuser mount has no one account. */
-	if (o.multiuser && (!o.allow_other || o.account)) {
-		fprintf(stderr, "imgfs: %s\n", o.account ? "-o account= is single-user mode; -o multiuser maps each "
-		                                           "caller's uid instead"
-		                                         : "-o multiuser needs -o allow_other (other users could not "
-		                                           "reach the mount)");
-		goto out;
-	}
-	if (o.workers > MAX_WORKERS) {
-		fprintf(stderr, "imgfs: workers=%u: at most %d\n", o.workers, MAX_WORKERS);
-		goto out;
-	}
-	if (o.log_max < 0 && o.log_max != LLONG_MIN) {
-		fprintf(stderr, "imgfs: log_max=%lld: a size in bytes, or 0 for never\n", o.log_max);
-		goto out;
-	}
-	if (o.stats && strcmp(o.stats, "all") != 0 && strcmp(o.stats, "admin") != 0) {
-		fprintf(stderr, "imgfs: stats=%s: admin (root, the mounting user and administrator accounts read "
-		                "/stats in a multi-user mount, the default) or all\n", o.stats);
-		goto out;
-	}
-	if (o.log && !o.log[0]) {
-		fprintf(stderr, "imgfs: log=: a file or syslog\n");
-		goto out;
-	}
 	/* The key-encryption key (SPEC §17), read now: a key file with the
 	 * wrong owner or mode, or a command that fails, is refused before
 	 * anything is touched. */
-	if (o.keyfile || o.keycmd) {
-		if (model_kek_load(kek, o.keyfile, o.keycmd, &err) < 0) {
+	if (o->keyfile || o->keycmd) {
+		if (model_kek_load(kek, o->keyfile, o->keycmd, &err) < 0) {
 			fprintf(stderr, "imgfs: %s\n", err.msg);
 			rc = 1;
 			goto out;
 		}
 		have_kek = true;
 	}
-	if (o.nnonopt == 0) {
-		fprintf(stderr, "imgfs: no mount point given (usage: imgfs [-o OPTIONS] [STATE] MOUNTPOINT)\n");
-		goto out;
-	}
-	bool state_opt = o.state != NULL; /* -o state=, before a source sets it */
-	if (o.nnonopt == 2 && take_source(&o, o.nonopt[0]) < 0)
-		goto out;
 	/* From here every refusal is 1, with nothing created. */
 	rc = 1;
-	if (fs_service_check_mountpoint(o.nonopt[o.nnonopt - 1], mnt, sizeof(mnt), why, sizeof(why)) < 0) {
+	if (fs_service_check_mountpoint(o->nonopt[o->nnonopt - 1], mnt, sizeof(mnt), why, sizeof(why)) < 0) {
 		fprintf(stderr, "imgfs: %s\n", why);
 		goto out;
 	}
@@ -523,32 +616,32 @@ int main(int argc, char **argv)
 	 * default one may be an embedded service's, whose catalogue chunks
 	 * the two would then share and each one's gc delete for the other.
 	 * Named, as `imgfs admin --db` wants it (issue 36). */
-	if (o.db && !o.state) {
+	if (o->db && !o->state) {
 		fprintf(stderr, "imgfs: -o db= needs this host's state directory (the default one may be another "
 		                "service's): imgfs -o db=URL,state=DIR MOUNTPOINT\n");
 		goto out;
 	}
-	if (o.state)
-		snprintf(state, sizeof(state), "%s", o.state);
+	if (o->state)
+		snprintf(state, sizeof(state), "%s", o->state);
 	else if (model_default_state_dir(state, sizeof(state)) < 0) {
 		fprintf(stderr, "imgfs: cannot find a state directory; use -o state=DIR\n");
 		goto out;
 	}
-	struct fs_mount_args ma = {.mountpoint = mnt, .state = state, .source = o.nnonopt == 2 ? o.nonopt[0] : NULL,
-	                           .source_is_url = o.nnonopt == 2 && is_pg_url(o.nonopt[0]),
-	                           .state_named = state_opt, .nonempty = o.nonempty};
+	struct fs_mount_args ma = {.mountpoint = mnt, .state = state, .source = o->nnonopt == 2 ? o->nonopt[0] : NULL,
+	                           .source_is_url = o->nnonopt == 2 && is_pg_url(o->nonopt[0]),
+	                           .state_named = o->state_opt, .nonempty = o->nonempty};
 	if (fs_service_check_args(&ma, why, sizeof(why)) < 0) {
 		fprintf(stderr, "imgfs: %s\n", why);
 		goto out;
 	}
-	if (!(cl.mountpoint = strdup(mnt)))
+	if (!(o->cl.mountpoint = strdup(mnt)))
 		goto out;
-	if (o.ro)
-		o.workers = 0; /* no task runs, nothing expires */
+	if (o->ro)
+		o->workers = 0; /* no task runs, nothing expires */
 
 	/* A bad option is found before the state is touched. */
-	if (name_the_mount(&args, &o, state) != 0 || !(ctx->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), ctx))) {
-		fprintf(stderr, "imgfs: cannot start a FUSE session (bad -o option?)\n");
+	if (name_the_mount(&o->args, o, state) != 0 || !(ctx->se = fuse_session_new(&o->args, &fs_ops, sizeof(fs_ops), ctx))) {
+		fprintf(stderr, "imgfs: cannot start a FUSE session\n");
 		rc = 2;
 		goto out;
 	}
@@ -558,15 +651,15 @@ int main(int argc, char **argv)
 	 * The default one is opened once the state exists (stderr without). */
 	pthread_mutex_init(&ctx->log_lock, NULL);
 	pthread_mutex_init(&ctx->rmdir_lock, NULL);
-	ctx->log_max = o.log_max != LLONG_MIN ? o.log_max : FS_LOG_MAX_DEFAULT;
-	if (o.log) {
-		if (o.log[0] == '/' || strcmp(o.log, "syslog") == 0)
-			snprintf(logpath, sizeof(logpath), "%s", o.log);
+	ctx->log_max = o->log_max != LLONG_MIN ? o->log_max : FS_LOG_MAX_DEFAULT;
+	if (o->log) {
+		if (o->log[0] == '/' || strcmp(o->log, "syslog") == 0)
+			snprintf(logpath, sizeof(logpath), "%s", o->log);
 		else if (!getcwd(cwd, sizeof(cwd)) || /* the daemon runs in / */
-		         (size_t)snprintf(logpath, sizeof(logpath), "%s/%s", cwd, o.log) >= sizeof(logpath))
+		         (size_t)snprintf(logpath, sizeof(logpath), "%s/%s", cwd, o->log) >= sizeof(logpath))
 			logpath[0] = '\0';
 		if ((rc = logpath[0] ? fs_log_open(ctx, logpath) : -ENAMETOOLONG) < 0) {
-			fprintf(stderr, "imgfs: cannot open the log %s: %s\n", o.log, strerror(-rc));
+			fprintf(stderr, "imgfs: cannot open the log %s: %s\n", o->log, strerror(-rc));
 			rc = 1;
 			goto out_session;
 		}
@@ -575,17 +668,17 @@ int main(int argc, char **argv)
 	/* In the foreground: create (unless -o ro) or check the state and the
 	 * account; what this creates goes again if the mount fails. */
 	fs_service_missing_top(state, created, sizeof(created));
-	if (o.ro && created[0]) {
+	if (o->ro && created[0]) {
 		fprintf(stderr, "imgfs: -o ro: no imgfs state at %s (a read-only mount creates none)\n", state);
 		created[0] = '\0';
 		goto out_session;
 	}
-	if (model_open_db(&m, state, o.db, o.ro ? 0 : MODEL_OPEN_CREATE, &err) < 0) {
+	if (model_open_db(&m, state, o->db, o->ro ? 0 : MODEL_OPEN_CREATE, &err) < 0) {
 		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot open the state directory");
 		goto out_session;
 	}
-	if (o.host && model_host_set(m, o.host, &err) < 0) {
-		fprintf(stderr, "imgfs: -o host=%s: %s\n", o.host, err.msg);
+	if (o->host && model_host_set(m, o->host, &err) < 0) {
+		fprintf(stderr, "imgfs: -o host=%s: %s\n", o->host, err.msg);
 		rc = 2;
 		goto out_session;
 	}
@@ -598,7 +691,7 @@ int main(int argc, char **argv)
 	}
 	/* The state directory holds this host's files: imgfs admin, given it,
 	 * acts for this host (fsck judges these files only). */
-	if (o.db && !o.ro && (rc = model_host_record(m)) < 0)
+	if (o->db && !o->ro && (rc = model_host_record(m)) < 0)
 		fprintf(stderr, "imgfs: cannot record host %s in %s/host: %s\n", model_host(m), model_state_dir(m),
 		        strerror(-rc));
 	rc = 1;
@@ -610,10 +703,10 @@ int main(int argc, char **argv)
 		goto out_session; /* the session, the options and a state made now go too */
 	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
-	ctx->multiuser = o.multiuser;
-	ctx->stats_all = o.stats && strcmp(o.stats, "all") == 0;
-	ctx->ro = o.ro;
-	if (!o.multiuser && single_user_account(&o, m, &ctx->account_id) < 0)
+	ctx->multiuser = o->multiuser;
+	ctx->stats_all = o->stats && strcmp(o->stats, "all") == 0;
+	ctx->ro = o->ro;
+	if (!o->multiuser && single_user_account(o, m, &ctx->account_id) < 0)
 		goto out_session;
 	model_close(m);
 	m = NULL;
@@ -626,38 +719,38 @@ int main(int argc, char **argv)
 	 * 100,000 images (longer than that cold) found its first entries
 	 * expired and a later walk was as slow as the first. */
 	ctx->timeout = FS_TIMEOUT;
-	ctx->mountpoint = cl.mountpoint;
-	ctx->log_stderr = cl.foreground;
-	ctx->debug = o.debug;
+	ctx->mountpoint = o->cl.mountpoint;
+	ctx->log_stderr = o->cl.foreground;
+	ctx->debug = o->debug;
 	snprintf(logpath, sizeof(logpath), "%s/imgfs.log", state);
-	if (!o.log && (rc = fs_log_open(ctx, logpath)) < 0)
+	if (!o->log && (rc = fs_log_open(ctx, logpath)) < 0)
 		fprintf(stderr, "imgfs: cannot open %s: %s (logging to stderr only)\n", logpath, strerror(-rc));
 	rc = 1;
 
 	if (fuse_set_signal_handlers(ctx->se) != 0)
 		goto out_session;
-	if (fuse_session_mount(ctx->se, cl.mountpoint) != 0) {
-		fprintf(stderr, "imgfs: cannot mount on %s\n", cl.mountpoint);
+	if (fuse_session_mount(ctx->se, o->cl.mountpoint) != 0) {
+		fprintf(stderr, "imgfs: cannot mount on %s\n", o->cl.mountpoint);
 		goto out_signals;
 	}
-	snprintf(why, sizeof(why), "the mount on %s did not come up (the reason is in %s)", cl.mountpoint,
+	snprintf(why, sizeof(why), "the mount on %s did not come up (the reason is in %s)", o->cl.mountpoint,
 	         ctx->log_syslog ? "syslog" : ctx->log_path[0] ? ctx->log_path : "no log");
-	if (!cl.foreground && fs_service_daemonize(&ready_fd, why) < 0) {
+	if (!o->cl.foreground && fs_service_daemonize(&ready_fd, why) < 0) {
 		fprintf(stderr, "imgfs: cannot go to the background: %s\n", strerror(errno));
 		goto out_unmount;
 	}
-	if (!cl.foreground) {
+	if (!o->cl.foreground) {
 		/* The caller's descriptors are not the daemon's (SPEC §15). */
 		int keep[] = {fuse_session_fd(ctx->se), ready_fd, ctx->log_fd};
 		fs_service_close_inherited(keep, 3);
 	}
 	created[0] = '\0'; /* mounted: the state is the service's now */
-	if (model_open_db(&m, state, o.db, 0, &err) < 0) {
+	if (model_open_db(&m, state, o->db, 0, &err) < 0) {
 		fs_log(ctx, "cannot open the state directory: %s", err.msg);
 		goto out_unmount;
 	}
-	if (o.host)
-		model_host_set(m, o.host, NULL); /* checked in the foreground */
+	if (o->host)
+		model_host_set(m, o->host, NULL); /* checked in the foreground */
 	if (have_kek) {
 		char id[MODEL_KEK_ID_LEN + 1];
 		model_set_kek(m, kek);
@@ -667,32 +760,32 @@ int main(int argc, char **argv)
 			fs_log(ctx, "%s", err.msg);
 	}
 	explicit_bzero(kek, sizeof(kek));
-	if (!o.ro && model_host_register(m) < 0)
+	if (!o->ro && model_host_register(m) < 0)
 		fs_log(ctx, "cannot register host %s (its lease is renewed by the watcher)", model_host(m));
 	ctx->m = m;
-	fs_log(ctx, "mounted %s on %s (%s%s, host %s%s)", state, cl.mountpoint, o.multiuser ? "multiuser" : "single-user",
-	       o.ro ? ", read-only" : "", model_host(m), o.db ? ", metadata in PostgreSQL" : "");
+	fs_log(ctx, "mounted %s on %s (%s%s, host %s%s)", state, o->cl.mountpoint, o->multiuser ? "multiuser" : "single-user",
+	       o->ro ? ", read-only" : "", model_host(m), o->db ? ", metadata in PostgreSQL" : "");
 	if (fs_watch_start(ctx) < 0)
 		fs_log(ctx, "cannot start the change watcher: changes by other processes show after %g s",
 		       ctx->timeout);
-	if ((rc = fs_workers_start(ctx, o.workers)) < 0)
-		fs_log(ctx, "started %u of %u task workers: %s", ctx->nworkers, o.workers, strerror(-rc));
+	if ((rc = fs_workers_start(ctx, o->workers)) < 0)
+		fs_log(ctx, "started %u of %u task workers: %s", ctx->nworkers, o->workers, strerror(-rc));
 	/* Reports "mounted" (the parent's exit, READY=1) once it answers. */
-	svc = fs_service_start(ctx, ready_fd, !cl.foreground, tune_readahead);
+	svc = fs_service_start(ctx, ready_fd, !o->cl.foreground, tune_readahead);
 	ready_fd = -1;
 	stop_watch_start(ctx->se, ctx, m);
 
-	if (cl.singlethread) {
+	if (o->cl.singlethread) {
 		rc = fuse_session_loop(ctx->se);
 	} else {
 		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 		/* Many threads: parallel readers and readahead (docs/fuse-notes.md). */
-		fuse_loop_cfg_set_clone_fd(cfg, cl.clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, cl.max_threads > 32 ? cl.max_threads : 32);
+		fuse_loop_cfg_set_clone_fd(cfg, o->cl.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, o->cl.max_threads > 32 ? o->cl.max_threads : 32);
 		/* UINT_MAX is the command line's "not given": passing it on made
 		 * libfuse print "Ignoring invalid max threads value" at each mount. */
-		if (cl.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(cfg, cl.max_idle_threads);
+		if (o->cl.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, o->cl.max_idle_threads);
 		rc = fuse_session_loop_mt(ctx->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
@@ -709,7 +802,7 @@ int main(int argc, char **argv)
 	 * umount), a remount may be starting, and its "mounted" line must not
 	 * come before this one in a log the two share.  After a signal the
 	 * kernel unmount follows below, after this line too. */
-	fs_log(ctx, "unmounted %s", cl.mountpoint);
+	fs_log(ctx, "unmounted %s", o->cl.mountpoint);
 	fs_service_stopping();
 	fs_watch_stop(ctx);
 	fs_workers_stop(ctx); /* a running task goes back to the queue */
@@ -736,17 +829,55 @@ out:
 		created[0] = '\0';
 	}
 	explicit_bzero(kek, sizeof(kek));
-	free(cl.mountpoint);
-	free(o.keyfile);
-	free(o.keycmd);
-	free(o.log);
-	free(o.stats);
-	free(o.state);
-	free(o.db);
-	free(o.host);
-	free(o.account);
-	free(o.nonopt[0]);
-	free(o.nonopt[1]);
-	fuse_opt_free_args(&args);
+	return rc;
+}
+
+static void opts_free(struct opts *o)
+{
+	free(o->cl.mountpoint);
+	free(o->keyfile);
+	free(o->keycmd);
+	free(o->workers_s);
+	free(o->log_max_s);
+	free(o->log);
+	free(o->stats);
+	free(o->state);
+	free(o->db);
+	free(o->host);
+	free(o->account);
+	free(o->nonopt[0]);
+	free(o->nonopt[1]);
+	fuse_opt_free_args(&o->args);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "admin") == 0)
+		return fs_admin_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "wait") == 0)
+		return fs_wait_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	/* The sandboxed reader of a guest file system (SPEC §18), started by
+	 * the daemon with its socket as fd 3; nothing else runs before it. */
+	if (argc == 2 && strcmp(argv[1], "inside-helper") == 0)
+		return ins_helper_main(3);
+
+	/* Reads allocate up to 1 MiB per request: keep those on the heap,
+	 * not one mmap/munmap pair (and 256 page faults) per request.  But
+	 * not every thread an arena of its own, each keeping what it freed:
+	 * with glibc's default (8 per core), 3 tenants and an attacker's
+	 * getxattr storms (40 threads) left 12+ arena heaps of 20-30 MiB
+	 * resident, 369 MiB after 90 s (scripts/rss-stress); 4 arenas: 222
+	 * MiB after 60 s.  Trimming the heaps sooner (32 MiB) saved nothing
+	 * more there and cost bench-read's cold read 15-25 %. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_ARENA_MAX, 4);
+
+	struct opts o = {.args = FUSE_ARGS_INIT(argc, argv), .workers = DEFAULT_WORKERS, .log_max = LLONG_MIN};
+	int rc = mount_parse(&o, argc, argv);
+	rc = rc == 0 ? mount_run(&o) : rc == 1 ? 0 : 2;
+	opts_free(&o);
 	return rc;
 }

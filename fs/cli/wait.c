@@ -57,6 +57,7 @@
 #include <wchar.h>
 
 #include "cli.h"
+#include "common.h" /* fs_opts_parse */
 #include "include/core.h" /* model_mono_ns */
 
 #define POLL_MS 200
@@ -456,48 +457,44 @@ static bool report(const struct waited *w, bool timed_out)
 
 static void wait_usage(FILE *f)
 {
-	fprintf(f, "usage: imgfs wait [--timeout SECONDS] [-q] PATH...\n"
+	fprintf(f, "usage: imgfs wait [--timeout SECONDS] [-q|--quiet] PATH...\n"
 	           "  Waits until each image, snapshot or copy directory named (in a mounted\n"
 	           "  imgfs tree) leaves its transitional status.\n"
-	           "  --timeout SECONDS  give up after that long (exit status 1)\n"
-	           "  -q                 no progress output, only the final reasons\n"
+	           "  --timeout SECONDS  give up after that long (exit status 1; at most a year)\n"
+	           "  -q, --quiet        no progress output, only the final reasons\n"
 	           "  Exit status: 0 all available, 1 otherwise, 2 usage errors.\n");
 }
 
-/* Options into *timeout (-1: none) and *quiet; PATHs gathered at the front
- * of argv.  The number of PATHs, or -1 after a usage error. */
-static int parse_args(int argc, char **argv, double *timeout, bool *quiet)
+struct wait_opts {
+	double timeout; /* -1: none */
+	bool quiet;
+};
+
+static const struct fs_opt wait_opt_rows[] = {
+	{"help", 'h', FS_OPT_HELP, 0, 0, 0},
+	{"timeout", 0, FS_OPT_SECONDS, offsetof(struct wait_opts, timeout), 0, 0},
+	{"quiet", 'q', FS_OPT_FLAG, offsetof(struct wait_opts, quiet), 0, 0},
+	{NULL, 0, 0, 0, 0, 0},
+};
+
+/* Options into *o; the PATHs are argv[*first..argc) (getopt gathers them
+ * after the options).  0, or the exit status: 0 after --help, 2 after a
+ * usage error (said). */
+static int parse_args(int argc, char **argv, struct wait_opts *o, int *first)
 {
-	int npaths = 0;
-	bool opts = true;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i], *v = NULL;
-		if (opts && strcmp(a, "--") == 0) {
-			opts = false;
-		} else if (opts && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-			wait_usage(stdout);
-			exit(0);
-		} else if (opts && strcmp(a, "-q") == 0) {
-			*quiet = true;
-		} else if (opts && (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0)) {
-			char *end;
-			v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!v || !*v || (*timeout = strtod(v, &end), *end) || !(*timeout >= 0)) {
-				fprintf(stderr, "imgfs wait: --timeout takes a number of seconds\n");
-				return -1;
-			}
-		} else if (opts && a[0] == '-' && a[1]) {
-			fprintf(stderr, "imgfs wait: unknown option %s\n", a);
-			return -1;
-		} else {
-			argv[npaths++] = argv[i];
-		}
+	*o = (struct wait_opts){.timeout = -1};
+	int rc = fs_opts_parse("imgfs wait", wait_opt_rows, o, FS_ARGS_ANYWHERE, argc, argv, first);
+	if (rc == 1) {
+		wait_usage(stdout);
+		return 0;
 	}
-	if (npaths == 0) {
+	if (rc == 0 && *first == argc) {
+		fprintf(stderr, "imgfs wait: no PATH given\n");
+		rc = 2;
+	}
+	if (rc != 0)
 		wait_usage(stderr);
-		return -1;
-	}
-	return npaths;
+	return rc == 0 ? -1 : rc;
 }
 
 /* Whether path is a directory whose status we can wait for (exit 2 if not). */
@@ -518,19 +515,24 @@ static bool check_path(const char *path)
 
 int fs_wait_main(int argc, char **argv)
 {
-	double timeout = -1, start = now_s();
+	double start = now_s();
+	struct wait_opts o;
 	struct waited *ws;
 	struct pollfd *pf;
-	bool quiet = false, bars, timed_out = false, all = true;
-	int n;
+	bool bars, timed_out = false, all = true;
+	int n, first, rc;
 
-	if ((n = parse_args(argc, argv, &timeout, &quiet)) < 0)
-		return 2;
+	if ((rc = parse_args(argc, argv, &o, &first)) >= 0)
+		return rc;
+	argv += first;
+	n = argc - first; /* at least 1 (parse_args) */
+	double timeout = o.timeout;
+	bool quiet = o.quiet;
 	for (int i = 0; i < n; i++)
 		if (!check_path(argv[i]))
 			return 2;
-	ws = calloc((size_t)n, sizeof(*ws));
-	pf = calloc((size_t)n, sizeof(*pf));
+	ws = calloc((unsigned)n, sizeof(*ws)); /* (unsigned): the compiler cannot see n > 0 */
+	pf = calloc((unsigned)n, sizeof(*pf));
 	if (!ws || !pf) {
 		fprintf(stderr, "imgfs wait: out of memory\n");
 		free(ws);

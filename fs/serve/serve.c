@@ -102,8 +102,6 @@
 
 #define SERVE_BLOCK (256u << 10) /* the body buffer of one connection */
 #define SERVE_STOP_BOUND_S 5     /* how long a stop may take before transfers are abandoned */
-#define SERVE_THREADS 4
-#define SERVE_MAX_CONNECTIONS 64
 
 struct server {
 	model *m;
@@ -481,38 +479,6 @@ static char *metrics_text(void *arg, size_t *len)
 
 /* ---- the command --------------------------------------------------------------- */
 
-static const char serve_usage[] =
-	"usage: imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-	"                   [--log FILE] [--threads N] [--max-connections N] [--max-per-client N]\n"
-	"                   [--metrics-listen [ADDR:]PORT] [--keyfile PATH | --keycmd CMD]\n"
-	"  Serves the state's download links (SPEC §14) over HTTP/1.1, HTTPS with a certificate.\n"
-	"  --keyfile, --keycmd  the key-encryption key: links of encrypted images (SPEC §17) are\n"
-	"                     served only with it (503 without)\n"
-	"  --listen    default 127.0.0.1:8080; port 0 picks a free one (printed at start)\n"
-	"  --log       also append the log lines (one per download) to FILE\n"
-	"  --threads   threads polling the connections (default 4)\n"
-	"  --max-connections  open connections at most, in any state (default 64); more wait in the backlog\n"
-	"  --max-per-client   connections of one client address at most (default 8; an IPv6 client is its /64);\n"
-	"                     more are refused at once (503 Service Unavailable, Retry-After: 10)\n"
-	"  --metrics-listen   serve GET /metrics (Prometheus text format: requests, bytes, connections,\n"
-	"                     refusals, stopped transfers) on a listener of its own; PORT alone is on\n"
-	"                     127.0.0.1 (the metrics are the operator's, never on the download port)\n"
-	"  Every client is bounded: a connection that sends nothing for 10 s is closed, a request must be\n"
-	"  complete 10 s after its first byte (a keep-alive connection's next one 10 s after the last\n"
-	"  response), bytes that do not start an HTTP request (a TLS hello on the plain port, plain text\n"
-	"  on the TLS port) get 400 and a close, a response the client takes fewer than 1024 bytes/s of\n"
-	"  over 10 s ends.  When --max-connections are held, the slowest (fewest bytes a second of its\n"
-	"  age, past 0.5 s) is closed to make room for the next.\n"
-	"  A download under way stops (a short transfer) when its link is revoked or its image deleted,\n"
-	"  destroyed or moved out of private/ or iso/; one that began before its link expired completes,\n"
-	"  and a resume after the expiry gets 410.\n";
-
-static int usage_error(const char *why)
-{
-	fprintf(stderr, "imgfs serve: %s\n%s", why, serve_usage);
-	return 2;
-}
-
 static char *read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -529,46 +495,6 @@ static char *read_file(const char *path)
 	}
 	fclose(f);
 	return buf;
-}
-
-static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = (unsigned)v;
-	return true;
-}
-
-/* "ADDR:PORT" or "[V6]:PORT" into ss; numeric addresses only. */
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, bool *v6)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *port;
-	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *ai = NULL;
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-		if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
-			return -EINVAL;
-		snprintf(host, sizeof(host), "%.*s", (int)(close - spec - 1), spec + 1);
-		port = close + 2;
-	} else {
-		const char *colon = strrchr(spec, ':');
-		if (!colon || (size_t)(colon - spec) >= sizeof(host))
-			return -EINVAL;
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-		port = colon + 1;
-	}
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	*v6 = ai->ai_family == AF_INET6;
-	freeaddrinfo(ai);
-	return 0;
 }
 
 /* The listening socket (non-blocking: the front accepts in a loop). */
@@ -642,95 +568,31 @@ static void *stop_bound_run(void *arg)
 	_exit(0);
 }
 
-int serve_main(int argc, char **argv)
+/* The server, from its parsed options (opts.c): the exit status. */
+static int serve_run(struct serve_opts *o)
 {
 	struct server srv = {0};
 	struct model_err err = {0};
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
-	bool v6 = false, log_open = false;
-	char state[PATH_MAX] = "";
-	const char *db = NULL, *listen_at = "127.0.0.1:8080", *cert_path = NULL, *key_path = NULL, *log_path = NULL;
-	const char *metrics_at = NULL, *keyfile = NULL, *keycmd = NULL;
+	bool log_open = false;
 	uint8_t kek[MODEL_KEK_SIZE];
-	char metrics_spec[INET6_ADDRSTRLEN + 16];
-	struct sockaddr_storage mss;
-	socklen_t msslen = 0;
-	bool mv6 = false;
 	char *cert = NULL, *key = NULL;
-	unsigned threads = SERVE_THREADS, max_conns = SERVE_MAX_CONNECTIONS, per_client = SERVE_PER_CLIENT;
 	serve_front *front = NULL;
 	sigset_t sigs;
 	int rc = 1, lfd = -1;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(serve_usage, stdout);
-			return 0;
-		}
-		if (i + 1 >= argc)
-			return usage_error("every option takes a value");
-		const char *o = argv[i], *v = argv[++i];
-		if (strcmp(o, "--state") == 0)
-			snprintf(state, sizeof(state), "%s", v);
-		else if (strcmp(o, "--db") == 0)
-			db = v;
-		else if (strcmp(o, "--listen") == 0)
-			listen_at = v;
-		else if (strcmp(o, "--tls-cert") == 0 || strcmp(o, "--cert") == 0)
-			cert_path = v;
-		else if (strcmp(o, "--tls-key") == 0 || strcmp(o, "--key") == 0)
-			key_path = v;
-		else if (strcmp(o, "--log") == 0)
-			log_path = v;
-		else if (strcmp(o, "--threads") == 0) {
-			if (!parse_uint(v, 1, 64, &threads))
-				return usage_error("--threads takes 1 to 64");
-		} else if (strcmp(o, "--max-connections") == 0) {
-			if (!parse_uint(v, 1, 4096, &max_conns))
-				return usage_error("--max-connections takes 1 to 4096");
-		} else if (strcmp(o, "--max-per-client") == 0) {
-			if (!parse_uint(v, 1, 4096, &per_client))
-				return usage_error("--max-per-client takes 1 to 4096");
-		} else if (strcmp(o, "--metrics-listen") == 0) {
-			metrics_at = v;
-		} else if (strcmp(o, "--keyfile") == 0) {
-			keyfile = v;
-		} else if (strcmp(o, "--keycmd") == 0) {
-			keycmd = v;
-		} else {
-			return usage_error("unknown option");
-		}
-	}
-	if (!cert_path != !key_path)
-		return usage_error("--tls-cert and --tls-key go together");
-	if (parse_listen(listen_at, &ss, &sslen, &v6) < 0)
-		return usage_error("--listen takes ADDR:PORT with a numeric address (127.0.0.1:8080, [::1]:8080)");
-	if (metrics_at) {
-		/* PORT alone: loopback (metrics.c's header says why). */
-		unsigned p;
-		if (parse_uint(metrics_at, 0, 65535, &p))
-			snprintf(metrics_spec, sizeof(metrics_spec), "127.0.0.1:%u", p);
-		else
-			snprintf(metrics_spec, sizeof(metrics_spec), "%s", metrics_at);
-		if (parse_listen(metrics_spec, &mss, &msslen, &mv6) < 0)
-			return usage_error("--metrics-listen takes PORT or ADDR:PORT with a numeric address");
-	}
-	if (!state[0] && model_default_state_dir(state, sizeof(state)) < 0)
-		return usage_error("no default state directory; use --state DIR");
-	if (fit_fd_limit(max_conns) < 0)
+	if (fit_fd_limit(o->max_conns) < 0)
 		return 1;
-	if (cert_path && (!(cert = read_file(cert_path)) || !(key = read_file(key_path)))) {
-		fprintf(stderr, "imgfs serve: cannot read %s\n", cert ? key_path : cert_path);
+	if (o->cert_path && (!(cert = read_file(o->cert_path)) || !(key = read_file(o->key_path)))) {
+		fprintf(stderr, "imgfs serve: cannot read %s\n", cert ? o->key_path : o->cert_path);
 		goto out;
 	}
-	if ((rc = serve_log_open(&srv.log, log_path)) < 0) {
-		fprintf(stderr, "imgfs serve: %s: %s\n", log_path, strerror(-rc));
+	if ((rc = serve_log_open(&srv.log, o->log_path)) < 0) {
+		fprintf(stderr, "imgfs serve: %s: %s\n", o->log_path, strerror(-rc));
 		rc = 1;
 		goto out;
 	}
 	log_open = true;
-	if ((keyfile || keycmd) && model_kek_load(kek, keyfile, keycmd, &err) < 0) {
+	if ((o->keyfile || o->keycmd) && model_kek_load(kek, o->keyfile, o->keycmd, &err) < 0) {
 		fprintf(stderr, "imgfs serve: %s\n", err.msg);
 		rc = 1;
 		goto out;
@@ -738,25 +600,25 @@ int serve_main(int argc, char **argv)
 	/* The command ran: out of /proc/PID/cmdline (what ps shows every
 	 * user) for the server's life, as the mount does (SPEC §17).  It
 	 * points into our argument memory, writable, read by nothing after. */
-	if (keycmd)
-		memset((char *)keycmd, 'x', strlen(keycmd));
-	if ((rc = model_open_db(&srv.m, state, db, 0, &err)) < 0) {
+	if (o->keycmd)
+		memset((char *)o->keycmd, 'x', strlen(o->keycmd));
+	if ((rc = model_open_db(&srv.m, o->state_dir, o->db, 0, &err)) < 0) {
 		fprintf(stderr, "imgfs serve: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		rc = 1;
 		goto out;
 	}
-	if (keyfile || keycmd) {
+	if (o->keyfile || o->keycmd) {
 		model_set_kek(srv.m, kek);
 		explicit_bzero(kek, sizeof(kek));
 		if (model_kek_check(srv.m, &err) < 0)
 			fprintf(stderr, "imgfs serve: warning: %s\n", err.msg);
 	}
 	rc = 1;
-	if ((lfd = listen_on(&ss, sslen, v6)) < 0) {
-		fprintf(stderr, "imgfs serve: cannot listen on %s: %s\n", listen_at, strerror(-lfd));
+	if ((lfd = listen_on(&o->ss, o->sslen, o->v6)) < 0) {
+		fprintf(stderr, "imgfs serve: cannot listen on %s: %s\n", o->listen_at, strerror(-lfd));
 		goto out;
 	}
-	if (serve_conns_new(&srv.conns, max_conns, per_client) < 0) {
+	if (serve_conns_new(&srv.conns, o->max_conns, o->per_client) < 0) {
 		fprintf(stderr, "imgfs serve: out of memory\n");
 		goto out;
 	}
@@ -775,11 +637,11 @@ int serve_main(int argc, char **argv)
 	 * above what the front lets through, so it never refuses one — it
 	 * would close the socket without a word. */
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG |
-	                 (v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
+	                 (o->v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
 	struct MHD_OptionItem ops[] = {
 		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, &srv}, /* first: it catches what the others say */
-		{MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)((max_conns + 64) * threads), NULL},
+		{MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)((o->max_conns + 64) * o->threads), NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, SERVE_STALL_S, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv},
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, &srv},
@@ -807,12 +669,12 @@ int serve_main(int argc, char **argv)
 	lfd = -1; /* the front's */
 	rc = 1;
 	serve_logf(&srv.log, "listening on %s://%.*s:%u (%u threads, at most %u connections, %u per client)",
-	           cert ? "https" : "http", (int)(strrchr(listen_at, ':') - listen_at), listen_at, port, threads,
-	           max_conns, per_client);
-	if (metrics_at) {
-		int mfd = listen_on(&mss, msslen, mv6);
+	           cert ? "https" : "http", (int)(strrchr(o->listen_at, ':') - o->listen_at), o->listen_at, port, o->threads,
+	           o->max_conns, o->per_client);
+	if (o->metrics_at) {
+		int mfd = listen_on(&o->mss, o->msslen, o->mv6);
 		if (mfd < 0) {
-			fprintf(stderr, "imgfs serve: cannot listen on %s: %s\n", metrics_spec, strerror(-mfd));
+			fprintf(stderr, "imgfs serve: cannot listen on %s: %s\n", o->metrics_spec, strerror(-mfd));
 			goto out;
 		}
 		unsigned mport = bound_port(mfd);
@@ -823,8 +685,8 @@ int serve_main(int argc, char **argv)
 			goto out;
 		}
 		rc = 1;
-		serve_logf(&srv.log, "metrics on http://%.*s:%u/metrics", (int)(strrchr(metrics_spec, ':') - metrics_spec),
-		           metrics_spec, mport);
+		serve_logf(&srv.log, "metrics on http://%.*s:%u/metrics", (int)(strrchr(o->metrics_spec, ':') - o->metrics_spec),
+		           o->metrics_spec, mport);
 	}
 	fs_sd_notify("READY=1");
 	for (;;) {
@@ -862,4 +724,11 @@ out:
 	free(cert);
 	free(key);
 	return rc;
+}
+
+int serve_main(int argc, char **argv)
+{
+	struct serve_opts o;
+	int rc = serve_opts_parse(&o, argc, argv);
+	return rc == 0 ? serve_run(&o) : rc == 1 ? 0 : rc;
 }

@@ -31,6 +31,8 @@
 #ifndef IMGFS_SERVE_H
 #define IMGFS_SERVE_H
 
+#include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,9 +43,36 @@
 
 /* `imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert F
  * --tls-key F] [--log FILE] [--threads N] [--max-connections N]
- * [--max-per-client N] [--metrics-listen [ADDR:]PORT]`; returns the exit
- * status. */
+ * [--max-per-client N] [--metrics-listen [ADDR:]PORT] [--keyfile PATH |
+ * --keycmd CMD]`, argv[0] being "serve"; returns the exit status: its
+ * options parsed into struct serve_opts (opts.c), then the server started
+ * from them (serve.c). */
 int serve_main(int argc, char **argv);
+
+#define SERVE_THREADS 4           /* --threads' default */
+#define SERVE_THREADS_MAX 64
+#define SERVE_MAX_CONNECTIONS 64  /* --max-connections' default */
+#define SERVE_CONNECTIONS_MAX 4096 /* --max-connections' and --max-per-client's bound */
+
+/* What the command line asked for.  The strings point into argv. */
+struct serve_opts {
+	const char *state, *db, *listen_at, *cert_path, *key_path, *log_path, *metrics_at, *keyfile, *keycmd;
+	unsigned threads, max_conns, per_client;
+	/* Worked out from the above by serve_opts_parse: */
+	char state_dir[PATH_MAX];         /* --state, or the default state directory */
+	struct sockaddr_storage ss, mss;  /* --listen's and --metrics-listen's addresses */
+	socklen_t sslen, msslen;          /* 0: no --metrics-listen */
+	bool v6, mv6;
+	char metrics_spec[INET6_ADDRSTRLEN + 16]; /* --metrics-listen as ADDR:PORT */
+};
+
+/* Parses argv into *o (the defaults first).  0: start; 1: --help was
+ * printed (exit 0); 2: a usage error, its reason and the usage said on
+ * stderr (exit 2). */
+int serve_opts_parse(struct serve_opts *o, int argc, char **argv);
+
+/* "ADDR:PORT" or "[V6]:PORT" into ss; numeric addresses only; -EINVAL. */
+int serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, bool *v6);
 
 /* The bounds of a client (SPEC §12), in seconds. */
 #define SERVE_REQUEST_S 10 /* a request is complete within this of its first byte */
