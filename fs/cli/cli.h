@@ -70,6 +70,11 @@ struct service;
  * on_ready, tells systemd (READY=1) and the waiting parent (ready_fd, -1:
  * none), and with detach sends stdio to /dev/null; SIGHUP calls
  * fs_log_reopen from a thread.  NULL on no memory. */
+/* First of all in a mount, before the state is touched: SIGHUP is counted
+ * from now on (logrotate's `pkill -HUP -x imgfs` during a first mount's
+ * minutes of creating the state), not fatal; fs_service_start's thread
+ * reopens the log for each one.  Called once, before fs_service_start. */
+void fs_service_catch_hup(void);
 struct service *fs_service_start(struct fs_ctx *ctx, int ready_fd, bool detach, void (*on_ready)(struct fs_ctx *));
 void fs_service_stopping(void); /* tells systemd (STOPPING=1) */
 /* After the session is unmounted: joins the threads. */

@@ -585,6 +585,8 @@ static int mount_run(struct opts *o)
 	int ready_fd = -1;
 	int rc = 1;
 
+	fs_service_catch_hup(); /* a SIGHUP from here on is counted, not fatal */
+
 	/* The mount's context lives until the process exits, as a frame of
 	 * main's would; kept where the stop watch finds it (never freed, so
 	 * never freed under it). */

@@ -370,7 +370,12 @@ struct service {
 
 /* The SIGHUP handler only posts a semaphore (async-signal-safe); the
  * thread waiting on it reopens the log.  A signal handler has no argument,
- * hence these file-scope statics (one service per process). */
+ * hence these file-scope statics (one service per process).  The handler
+ * is installed when the mount starts (fs_service_catch_hup), before the
+ * state is created: a SIGHUP then (logrotate's `pkill -HUP -x imgfs`) is
+ * counted, and the thread started with the service handles it once the
+ * log is open — until then SIGHUP's default action would end the process
+ * with no line anywhere. */
 static sem_t hup_sem;
 static volatile sig_atomic_t hup_stop;
 
@@ -441,23 +446,32 @@ static void *ready_main(void *arg)
 	return NULL;
 }
 
+void fs_service_catch_hup(void)
+{
+	struct sigaction sa = {.sa_handler = on_hup};
+	/* A process-private semaphore of 0 cannot fail to initialize
+	 * (sem_init(3): EINVAL is a value past SEM_VALUE_MAX, ENOSYS a
+	 * shared one). */
+	sem_init(&hup_sem, 0, 0);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 struct service *fs_service_start(struct fs_ctx *ctx, int ready_fd, bool detach, void (*on_ready)(struct fs_ctx *))
 {
 	struct service *s = calloc(1, sizeof(*s));
-	struct sigaction sa = {.sa_handler = on_hup};
 	if (!s) {
 		if (ready_fd >= 0)
 			close(ready_fd);
 		return NULL;
 	}
 	*s = (struct service){.ctx = ctx, .ready_fd = ready_fd, .detach = detach, .on_ready = on_ready};
-	/* SIGHUP reopens the log (logrotate); libfuse's handler would unmount. */
-	if (sem_init(&hup_sem, 0, 0) == 0 && pthread_create(&s->hup_thread, NULL, hup_main, s) == 0) {
+	/* SIGHUP reopens the log (logrotate); libfuse's handler would unmount.
+	 * The ones counted since fs_service_catch_hup are handled now, each
+	 * as one that comes later is. */
+	if (pthread_create(&s->hup_thread, NULL, hup_main, s) == 0)
 		s->hup_started = true;
-		sigemptyset(&sa.sa_mask);
-		sa.sa_flags = SA_RESTART;
-		sigaction(SIGHUP, &sa, NULL);
-	}
 	if (pthread_create(&s->ready_thread, NULL, ready_main, s) == 0) {
 		s->ready_started = true;
 	} else if (s->ready_fd >= 0) {
@@ -481,8 +495,9 @@ void fs_service_stop(struct service *s)
 		hup_stop = 1;
 		sem_post(&hup_sem);
 		pthread_join(s->hup_thread, NULL);
-		sem_destroy(&hup_sem);
 	}
+	signal(SIGHUP, SIG_IGN);
+	sem_destroy(&hup_sem);
 	if (s->ready_started)
 		pthread_join(s->ready_thread, NULL);
 	if (s->ready_fd >= 0)
