@@ -381,6 +381,8 @@ int fs_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b, int
 		fs_show_csv(n, ctx, b, mtime_ns);
 	else if (n->what == FS_W_JSON)
 		fs_show_json(n, ctx, b, mtime_ns);
+	else if (n->what == FS_W_GUIDE)
+		fs_show_guide(b);
 	else if (n->what == FS_W_STATS)
 		fs_show_stats(ctx, b);
 	else if (n->what == FS_W_ERRORS)

@@ -311,6 +311,7 @@ enum fs_class {
 #define FS_SUB_CSV 10
 #define FS_SUB_JSON 11
 #define FS_SUB_TENANTS 12
+#define FS_SUB_GUIDE 13
 
 /* What an inode is, once resolved. */
 enum fs_what {
@@ -322,6 +323,7 @@ enum fs_what {
 	FS_W_QUOTA,
 	FS_W_CSV,
 	FS_W_JSON,       /* images.json: images.csv's rows as JSON (§15) */
+	FS_W_GUIDE,      /* GUIDE: making and converting one's own images (§16) */
 	FS_W_IMAGE,      /* an image directory */
 	FS_W_ATTR,       /* a generated file of an image, snapshot or instance */
 	FS_W_SUBDIR,     /* disks/, copies/, shares/ */

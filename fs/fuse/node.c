@@ -386,6 +386,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 			out->what = FS_W_CSV;
 		else if (sub == FS_SUB_JSON)
 			out->what = FS_W_JSON;
+		else if (sub == FS_SUB_GUIDE)
+			out->what = FS_W_GUIDE;
 		else if (sub == FS_SUB_TENANTS && fs_tenants_visible(ctx, &out->caller))
 			out->what = FS_W_TENANTS;
 		else
@@ -461,6 +463,7 @@ static const struct {
 	{"shared", FS_CLASS_SHARED},   {"iso", FS_CLASS_ISO},                 {"recycle-bin", FS_CLASS_RECYCLE},
 	{"snapshots", FS_CLASS_SNAPSHOTS}, {"instances", FS_CLASS_INSTANCES}, {"quota", FS_SUB_QUOTA},
 	{"images.csv", FS_SUB_CSV},    {"images.json", FS_SUB_JSON},  {"tenants", FS_SUB_TENANTS},
+	{"GUIDE", FS_SUB_GUIDE},
 };
 #define REGION_ENTRIES (sizeof(region_entries) / sizeof(region_entries[0]))
 
@@ -472,6 +475,7 @@ static enum fs_what region_sub_what(unsigned sub)
 	case FS_SUB_CSV: return FS_W_CSV;
 	case FS_SUB_JSON: return FS_W_JSON;
 	case FS_SUB_TENANTS: return FS_W_TENANTS;
+	case FS_SUB_GUIDE: return FS_W_GUIDE;
 	default: return FS_W_CLASS;
 	}
 }
@@ -687,6 +691,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 	case FS_W_QUOTA:
 	case FS_W_CSV:
 	case FS_W_JSON:
+	case FS_W_GUIDE:
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		mtime = model_region_mtime(ctx->m, n->region.id);
@@ -823,6 +828,7 @@ double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n)
 	case FS_W_QUOTA:
 	case FS_W_CSV:
 	case FS_W_JSON:
+	case FS_W_GUIDE:
 	case FS_W_STATS:
 	case FS_W_ERRORS:
 		return 0;
@@ -1041,9 +1047,10 @@ void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t
 	case FS_K_TENANT:
 		if (n->what == FS_W_CLASS)
 			snprintf(out, cap, "/regions/%s/%s", region, fs_class_names[n->cls]);
-		else if (n->what == FS_W_QUOTA || n->what == FS_W_CSV || n->what == FS_W_JSON)
+		else if (n->what == FS_W_QUOTA || n->what == FS_W_CSV || n->what == FS_W_JSON || n->what == FS_W_GUIDE)
 			snprintf(out, cap, "/regions/%s/%s", region,
-			         n->what == FS_W_QUOTA ? "quota" : n->what == FS_W_CSV ? "images.csv" : "images.json");
+			         n->what == FS_W_QUOTA ? "quota" : n->what == FS_W_CSV ? "images.csv"
+			                                 : n->what == FS_W_JSON ? "images.json" : "GUIDE");
 		else if (n->what == FS_W_TENANTS)
 			snprintf(out, cap, "/regions/%s/tenants", region);
 		else

@@ -2,7 +2,7 @@
 # SPEC §15 (install): `cmake --install` of the build that made $IMGFS, into
 # a DESTDIR with prefix /usr/local, puts imgfs in bin/, the manual pages
 # imgfs(8), imgfs-admin(8), imgfs-serve(8) in share/man/man8, imgfs-wait(1)
-# in man1 and imgfs(5) in man5 — each rendered by groff with no output at
+# in man1, imgfs(5) in man5 and imgfs-images(7) (the guide) in man7 — each rendered by groff with no output at
 # all, shown by man -l, and naming every command and option the binary's
 # own --help lists —, the systemd unit in lib/systemd/system and the bash
 # completion; the
@@ -32,7 +32,7 @@ say "cmake --install --prefix /usr/local with DESTDIR"
 D="$T/destdir"
 DESTDIR=$D cmake --install "$BUILD" --prefix /usr/local >"$T/install.out" 2>&1 ||
     { cat "$T/install.out" >&2; fail "cmake --install into DESTDIR"; }
-PAGES=(man8/imgfs.8 man8/imgfs-admin.8 man8/imgfs-serve.8 man1/imgfs-wait.1 man5/imgfs.5)
+PAGES=(man8/imgfs.8 man8/imgfs-admin.8 man8/imgfs-serve.8 man1/imgfs-wait.1 man5/imgfs.5 man7/imgfs-images.7)
 for f in bin/imgfs "${PAGES[@]/#/share/man/}" lib/systemd/system/imgfs.service lib/systemd/system/imgfs-serve.service \
     share/bash-completion/completions/imgfs share/doc/imgfs/LICENSE; do
     [[ -s "$D/usr/local/$f" ]] || fail "not installed: /usr/local/$f"

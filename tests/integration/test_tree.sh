@@ -13,7 +13,7 @@ assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(ls "$M/regions" | LC_ALL=C sort |
 [[ -d "$M/regions" ]] || fail "regions is not a directory"
 assert_eq "errors regions stats" "$(ls "$M" | xargs)" "ls of the mount root"
 
-expected_entries=$(printf '%s\n' images.csv images.json instances iso marketplace private public \
+expected_entries=$(printf '%s\n' GUIDE images.csv images.json instances iso marketplace private public \
     quota recycle-bin shared snapshots | LC_ALL=C sort | xargs)
 expected_public=$(printf '%s\n' "${CATALOGUE[@]}" | LC_ALL=C sort | xargs)
 
@@ -24,9 +24,15 @@ for region in cn-east-2 cn-north-1 cn-south-1; do
     for d in public marketplace private shared iso recycle-bin snapshots instances; do
         [[ -d "$r/$d" ]] || fail "$r/$d is not a directory"
     done
-    for f in quota images.csv images.json; do
+    for f in quota images.csv images.json GUIDE; do
         [[ -f "$r/$f" ]] || fail "$r/$f is not a regular file"
     done
+
+    say "$region: GUIDE (seed 004 §4.3's custom image guide): read-only, its size its bytes, one text everywhere"
+    assert_eq "444 $(wc -c <"$r/GUIDE")" "$(stat -c '%a %s' "$r/GUIDE")" "GUIDE's mode and size"
+    assert_eq "Your own images: making, converting and bringing them in" "$(head -n1 "$r/GUIDE")" "GUIDE's title"
+    assert_errno EPERM write "$r/GUIDE" x
+    [[ $region == cn-east-2 ]] || cmp -s "$r/GUIDE" "$M/regions/cn-east-2/GUIDE" || fail "GUIDE differs between regions"
 
     say "$region: the 14 public images of the catalogue, exactly"
     assert_eq "$expected_public" "$(public_names "$r" | xargs)" "ls $region/public"
@@ -50,6 +56,15 @@ for region in cn-east-2 cn-north-1 cn-south-1; do
     [[ -n "$(quota_line "$r" shares-per-image)" ]] || fail "quota has no shares-per-image line"
     assert_eq "5" "$(quota_line "$r" shares-per-image | cut -d' ' -f2)" "shares-per-image limit"
 done
+
+say "GUIDE's commands are imgfs-images(7)'s (one guide, two places)"
+sed 's/\\-/-/g; s/\\e/\\/g' "$INTEGRATION_DIR/../../man/imgfs-images.7" >"$T/guide.7"
+n=0
+while IFS= read -r line; do
+    n=$((n + 1))
+    grep -qF -- "${line#    }" "$T/guide.7" || fail "imgfs-images(7) lacks GUIDE's line: ${line#    }"
+done < <(grep -E '^    (qemu-img|qemu-system|tar|mkdir|echo|cp|imgfs|cat|R=) ' "$M/regions/cn-north-1/GUIDE")
+((n >= 20)) || fail "GUIDE has only $n command lines"
 
 r="$M/regions/cn-north-1"
 for n in "${CATALOGUE[@]}"; do

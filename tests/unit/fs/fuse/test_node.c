@@ -416,7 +416,7 @@ static void test_region_entries(void **state)
 	struct fs_caller c = ut_caller(ut_account(a->fx, "alice"));
 	static const char *const want[] = {"public",      "marketplace", "private",   "shared", "iso",
 	                                   "recycle-bin", "snapshots",   "instances", "quota",  "images.csv",
-	                                   "images.json"};
+	                                   "images.json", "GUIDE"};
 	struct fs_node *n = malloc(sizeof *n);
 	struct listing l;
 
@@ -424,8 +424,8 @@ static void test_region_entries(void **state)
 	/* §2: the entries of a region. */
 	ut_node(&a->ctx, &c, "/regions/cn-east-2", n);
 	assert_int_equal(list_from(a, n, 0, 0, &l), 0);
-	assert_int_equal(l.n, 11);
-	for (int i = 0; i < 11; i++) {
+	assert_int_equal(l.n, 12);
+	for (int i = 0; i < 12; i++) {
 		bool found = false;
 		for (int j = 0; j < l.n; j++)
 			found |= strcmp(l.name[j], want[i]) == 0;
@@ -654,7 +654,7 @@ static void test_list_past_end(void **state)
 	} cases[] = {
 		{"/", 5, false},                                 /* after "regions", "stats", "errors" */
 		{"/", 1000, false},
-		{"/regions/cn-north-1", 13, false},              /* after its 10 entries */
+		{"/regions/cn-north-1", 15, false},              /* after its last entry, GUIDE (offset 15) */
 		{"/regions/cn-north-1", 1 << 20, false},
 		{"/regions/cn-north-1/public", 1 << 30, false},
 		{"/regions/cn-north-1/public/centos-7.4", 500, false},
