@@ -60,7 +60,7 @@ assert_eq uploading "$(cat "$P/w/status")" "status while the upload is open"
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
     strace -f -qq -e trace=poll -e signal=none -o "$T/wait.strace" "$IMGFS" wait -q "$P/w" {up}>&- &
 waiter=$!
-for ((i = 0; i < 100; i++)); do # until it sleeps in poll(2)
+for ((i = 0; i < 1200; i++)); do # until it sleeps in poll(2) (an ASan imgfs under strace on a busy host: seconds)
     grep -q 'poll(\[{fd=' "$T/wait.strace" 2>/dev/null && break
     sleep 0.05
 done
