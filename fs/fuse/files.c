@@ -290,7 +290,9 @@ struct fh {
 	struct fs_node *inside; /* FH_INSIDE: a guest's regular file (§18, inside.c) */
 	bool write;           /* FH_DISK: opened for writing */
 	bool recheck;         /* seen through tenants/ or shared/: resolved anew
-	                       * at every verb (fh_reachable) */
+	                       * at every verb (fh_get) */
+	uid_t uid;            /* the opener's uid: another uid's verb is
+	                       * resolved anew (fh_get) */
 	struct fh *prev, *next; /* every handle, for fs_files_release_all */
 };
 
@@ -301,12 +303,13 @@ struct fh {
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fh *handles;
 
-static struct fh *fh_new(struct fs_ctx *ctx)
+static struct fh *fh_new(fuse_req_t req)
 {
 	struct fh *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	h->ctx = ctx;
+	h->ctx = ops_ctx(req);
+	h->uid = fuse_req_ctx(req)->uid;
 	pthread_mutex_lock(&handles_lock);
 	h->next = handles;
 	if (handles)
@@ -348,7 +351,7 @@ void ops_create_upload(fuse_req_t req, const struct fs_node *p, const char *name
 	struct fs_node n;
 	struct fh *h;
 	int rc;
-	if (!(h = fh_new(ctx))) {
+	if (!(h = fh_new(req))) {
 		ops_reply_err(req, ENOMEM);
 		return;
 	}
@@ -419,7 +422,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 	 * mode alone would not stop it). */
 	if (n->what == FS_W_ATTR && (n->attr->flags & FS_ATTR_SECRET) && (fi->flags & O_ACCMODE) != O_WRONLY)
 		return -EACCES;
-	if (!(h = fh_new(ctx)))
+	if (!(h = fh_new(req)))
 		return -ENOMEM;
 	if (fs_node_is_vm_disk(n)) {
 		/* An instance's disk: readable and writable, never cached across
@@ -539,7 +542,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		fi->nonseekable = 0;
 	}
 	/* Who may see it changes with another account's roles or shares
-	 * (§8, §16): every verb on the handle asks again (fh_reachable). */
+	 * (§8, §16): every verb on the handle asks again (fh_get). */
 	h->recheck = n->actor_id || n->view == FS_VIEW_SHARED;
 	*out = h;
 	return 0;
@@ -549,19 +552,36 @@ fail:
 }
 
 /* One rule for a held descriptor (SPEC §8 "open files are resolved anew at
- * every request"): a handle opened through tenants/ or shared/ works only
- * while its caller may still see the file.  getattr and getxattr resolve
- * the node anyway, and so does the kernel's getattr before a cached read;
- * read, lseek and copy_file_range (either end) come here, so that none of
- * them serves what pread would refuse (a role change, an unshare: ENOENT).
- * Other handles (the caller's own images, disks and uploads) keep their
- * fast path: no role change takes those away. */
-static int fh_reachable(fuse_req_t req, fuse_ino_t ino, const struct fh *h)
+ * every request"): every verb on an open file — read, write, flush,
+ * fsync, lseek, fallocate, poll, either end of copy_file_range — takes its
+ * handle here, and gets what pread would: a handle works only while the
+ * request's caller may still see its file.  Two kinds of handle ask again:
+ * one opened through tenants/ or shared/ (a role change, an unshare take it
+ * away), and, in a multi-user mount, any handle used by another uid than
+ * its opener's (a descriptor inherited across setuid or passed over a
+ * socket: its verbs act as the uid that makes them, as a path lookup
+ * would, so another account's instance disk is ENOENT to it).  The
+ * others keep their fast path (no lookup): the opener's own images,
+ * disks and uploads, which no role change takes away.  The kernel's own
+ * requests (pid 0, no credentials: the writeback of a shared mapping)
+ * carry nobody's uid and pass.  getattr, getxattr and setattr (fstat,
+ * fgetxattr, ftruncate) resolve their node anyway, and so does the
+ * kernel's getattr before a cached read.  0 with *out, or -errno. */
+static int fh_get(fuse_req_t req, fuse_ino_t ino, const struct fuse_file_info *fi, struct fh **out)
 {
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct fs_node n;
-	if (!h || !h->recheck)
-		return 0;
-	return ops_resolve(req, ino, &n);
+	int rc;
+	*out = NULL;
+	if (!h)
+		return -EBADF;
+	bool kernel = fc->pid == 0 && fc->uid == 0 && fc->gid == 0;
+	bool foreign = h->ctx->multiuser && !kernel && fc->uid != h->uid;
+	if ((h->recheck || foreign) && (rc = ops_resolve(req, ino, &n)) < 0)
+		return rc;
+	*out = h;
+	return 0;
 }
 
 void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -610,8 +630,8 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_READ, ino, NULL);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	int rc = fh_reachable(req, ino, h);
+	struct fh *h;
+	int rc = fh_get(req, ino, fi, &h);
 	if (rc < 0) {
 		ops_reply_err(req, -rc);
 		return;
@@ -817,7 +837,15 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
                      struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_WRITE, ino, NULL);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h;
+	int rc = fh_get(req, ino, fi, &h);
+	if (rc < 0) {
+		/* Nothing of the request is kept, a password's bytes least of
+		 * all (below): wiped whatever the handle. */
+		explicit_bzero((char *)buf, size);
+		ops_reply_err(req, -rc);
+		return;
+	}
 	if (h->kind == FH_DISK) {
 		/* An instance's disk or an upload: straight into its overlay, no
 		 * lookup (an upload sniffs its first bytes, upload.c; once its
@@ -859,11 +887,15 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_FLUSH, ino, NULL);
 	struct fs_ctx *ctx = ops_ctx(req);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h;
 	struct model_err err = {0};
 	struct fs_node n;
-	int rc = 0;
-	if (h && h->kind == FH_TEXT && h->pending) {
+	int rc = fh_get(req, ino, fi, &h);
+	if (rc < 0) {
+		ops_reply_err(req, -rc); /* another uid's close applies nothing of the opener's */
+		return;
+	}
+	if (h->kind == FH_TEXT && h->pending) {
 		/* A line written without its newline: close(2) applies it and
 		 * returns its errno (SPEC §12). */
 		if ((rc = ops_resolve(req, ino, &n)) < 0 || !fs_attr_is_writable(&n)) {
@@ -886,16 +918,18 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/* close(2) of an upload's writer returns once its bytes are durable. */
-	rc = h && h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
+	rc = h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
 	ops_reply_err(req, -rc);
 }
 
 void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_FSYNC, ino, NULL);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h;
+	int rc = fh_get(req, ino, fi, &h);
 	/* Every accepted write of a generated file is already committed. */
-	int rc = h->kind == FH_DISK ? fs_disk_fsync(h->disk) : 0;
+	if (rc == 0 && h->kind == FH_DISK)
+		rc = fs_disk_fsync(h->disk);
 	ops_reply_err(req, -rc);
 }
 
@@ -950,9 +984,15 @@ static int text_changed(fuse_req_t req, fuse_ino_t ino, const struct fh *h)
 void ops_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
 {
 	ops_count(req, FS_OP_POLL, ino, NULL);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h;
 	unsigned ready = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
-	int rc;
+	int rc = fh_get(req, ino, fi, &h);
+	if (rc < 0) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		ops_reply_err(req, -rc); /* the kernel's poll: POLLERR */
+		return;
+	}
 	if (h->kind != FH_TEXT) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
@@ -972,7 +1012,7 @@ void ops_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct 
 void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_LSEEK, ino, NULL);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = NULL;
 	int64_t r;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		ops_reply_err(req, EINVAL);
@@ -982,7 +1022,7 @@ void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 		ops_reply_err(req, ENXIO);
 		return;
 	}
-	if ((r = fh_reachable(req, ino, h)) < 0) {
+	if ((r = fh_get(req, ino, fi, &h)) < 0) {
 		/* A data map is the file's too. */
 	} else if (h->kind == FH_BLOB) {
 		r = blob_manifest_seek(h->man, (uint64_t)off, whence);
@@ -1010,10 +1050,12 @@ void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_FALLOCATE, ino, NULL);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h;
 	int op = mode & ~FALLOC_FL_KEEP_SIZE;
-	int rc;
-	if (off < 0 || len <= 0)
+	int rc = fh_get(req, ino, fi, &h);
+	if (rc < 0)
+		; /* what pread would answer (§8): nothing punched */
+	else if (off < 0 || len <= 0)
 		rc = -EINVAL;
 	else if (h->kind != FH_DISK || fs_disk_upload(h->disk) || (op != FALLOC_FL_PUNCH_HOLE && op != FALLOC_FL_ZERO_RANGE))
 		rc = -EOPNOTSUPP;
@@ -1045,13 +1087,13 @@ void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct
 {
 	ops_count(req, FS_OP_COPY_FILE_RANGE, ino_out, NULL);
 	struct fs_ctx *ctx = ops_ctx(req);
-	struct fh *in = (struct fh *)(uintptr_t)fi_in->fh, *out = (struct fh *)(uintptr_t)fi_out->fh;
+	struct fh *in = NULL, *out = NULL;
 	struct blob_share_counts c = {0, 0};
 	struct model_err err = {0};
 	ssize_t n;
 	if (flags != 0 || off_in < 0 || off_out < 0)
 		n = -EINVAL;
-	else if ((n = fh_reachable(req, ino_in, in)) < 0 || (n = fh_reachable(req, ino_out, out)) < 0) {
+	else if ((n = fh_get(req, ino_in, fi_in, &in)) < 0 || (n = fh_get(req, ino_out, fi_out, &out)) < 0) {
 		/* What pread of either would refuse (§8): nothing copied. */
 	} else if (!in || !out || in->kind != FH_BLOB || out->kind != FH_DISK)
 		n = -EOPNOTSUPP;
