@@ -29,15 +29,28 @@
  * many addresses (a botnet, or anyone with an IPv4 /24) could still hold
  * every slot with slow connections, and a reader that takes a byte now
  * and then holds a response for ever (libmicrohttpd's timeout restarts at
- * each byte).  So the table is a budget: when it is full and a connection
- * waits in the backlog, the connection that moved the fewest bytes per
- * second of its age — sent and received, the kernel's counts (pace.c) —
- * makes room (serve_conns_evict: as many as wait, the slowest first),
- * once it is past a short grace; and a
- * response's client must take SERVE_MIN_RATE bytes a second over each
- * window while bytes wait for it (serve_conns_pace).  An honest client is
- * fast by comparison: it is never the slowest while attackers hold slots,
- * and it waits for room only as long as the backlog ahead of it.
+ * each byte).  So the table is a budget: when it is full and connections
+ * wait in the backlog, connections whose clients hold the server up make
+ * room (serve_conns_evict: up to as many as wait, the slowest first),
+ * once past a short grace; and a response's client must take
+ * SERVE_MIN_RATE bytes a second over each window while bytes wait for it
+ * (serve_conns_pace).
+ *
+ * Judged by what the client does (issue 47).  A client holds us up while
+ * it owes a request (accepted, or its last response ended, and no
+ * complete request yet) and while its receive window holds back bytes we
+ * have for it (tcpi_rwnd_limited, pace.c) — that time is its "owed" time
+ * (owed()).  The time we take to send is ours: a server short of CPU
+ * sends an honest client little, and judging by the bytes it got per
+ * second of its age closed full-speed downloads as "the slowest" (8 of 8
+ * at load 10 beside 472 attackers: with hundreds waiting, every
+ * connection past the grace went).  So only a connection held up by its
+ * client for the grace and for half its age is a candidate, the slowest
+ * being the one that moved the fewest bytes per second it owed; an honest
+ * download owes nothing and is never closed to make room, however many
+ * wait.  And a connection shut down outside a response (a request owed)
+ * is shut without a reset: what the kernel still holds of its last
+ * response, which its log line called complete, still goes.
  *
  * Costs.  Deadlines are acted on by serve_conns_due, which the front calls
  * only when the nearest one has passed; it walks the slots (bounded by
@@ -269,7 +282,7 @@ int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen
 		struct serve_conn *c = &t->slots[t->free_slots[--t->nfree]];
 		*c = (struct serve_conn){.state = SERVE_CONN_WAITING, .fd = fd, .gen = ++t->gens,
 		                         .deadline_ms = now_ms + SERVE_IDLE_S * 1000, .salen = salen,
-		                         .since_ms = now_ms};
+		                         .since_ms = now_ms, .phase_ms = now_ms};
 		memcpy(&c->sa, sa, salen);
 		memcpy(c->key, key, sizeof(key));
 		serve_format_client(c->client, sizeof(c->client), sa);
@@ -299,10 +312,12 @@ unsigned serve_conns_count(serve_conns *t)
 	return n;
 }
 
-void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t deadline_ms, bool handed)
+void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t now_ms, int64_t deadline_ms, bool handed)
 {
 	pthread_mutex_lock(&t->lock);
 	if (c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST || c->state == SERVE_CONN_ANSWERING) {
+		if (c->state == SERVE_CONN_ANSWERING)
+			c->phase_ms = now_ms; /* the next request is owed from now */
 		c->state = SERVE_CONN_REQUEST;
 		c->deadline_ms = deadline_ms;
 		c->handed |= handed;
@@ -346,10 +361,12 @@ struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa
 	return found;
 }
 
-void serve_conns_answering(serve_conns *t, struct serve_conn *c)
+void serve_conns_answering(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
 	pthread_mutex_lock(&t->lock);
 	if (c->state == SERVE_CONN_REQUEST) {
+		if (now_ms > c->phase_ms)
+			c->owed_ms += now_ms - c->phase_ms;
 		c->state = SERVE_CONN_ANSWERING;
 		c->deadline_ms = 0;
 		c->win_ms = 0; /* the minimum rate's first window begins at the next pace */
@@ -361,9 +378,13 @@ void serve_conns_answering(serve_conns *t, struct serve_conn *c)
 static void shut(struct serve_conn *c, int64_t now_ms)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-	/* The last close (libmicrohttpd's) then resets the connection: bytes
-	 * still queued for the client are dropped, not sent. */
-	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	/* A response being sent: the last close (libmicrohttpd's) then resets
+	 * the connection, bytes still queued for the client are dropped, not
+	 * sent (its request's line says closed).  Between requests, what is
+	 * queued is the end of a response logged complete: it goes, then the
+	 * FIN. */
+	if (c->state == SERVE_CONN_ANSWERING)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	shutdown(c->fd, SHUT_RDWR);
 	c->state = SERVE_CONN_SHUT;
 	/* A connection libmicrohttpd never announced is freed if it still has
@@ -474,6 +495,18 @@ void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
 
 /* ---- the whole server (the top) ------------------------------------------------ */
 
+/* How long c's client has held us up, in ms (the top, "Judged by what the
+ * client does"): the time its requests were owed (from the accept, or
+ * from the end of the response before), and the time its receive window
+ * held back our bytes. */
+static int64_t owed(const struct serve_conn *c, const struct serve_progress *p, int64_t now_ms)
+{
+	int64_t ms = c->owed_ms + (int64_t)(p->stalled_us / 1000);
+	if ((c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST) && now_ms > c->phase_ms)
+		ms += now_ms - c->phase_ms;
+	return ms;
+}
+
 /* The slowest first; among equals, the oldest. */
 static int cand_cmp(const void *a, const void *b)
 {
@@ -514,9 +547,13 @@ unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct
 			continue;
 		}
 		if (serve_socket_progress(c->fd, &p) < 0)
-			p = (struct serve_progress){0}; /* no counts: nothing moved, as far as we know */
+			p = (struct serve_progress){.stalled_us = (uint64_t)age * 1000}; /* no counts: nothing moved, as far as we know */
+		int64_t held = owed(c, &p, now_ms);
+		double rate = (double)(p.sent + p.received) * 1000.0 / (double)(held > 0 ? held : 1);
+		if (held < t->grace_ms || rate >= SERVE_KEEP_RATE)
+			continue; /* its client holds nobody up (we are the slow end), or keeps a pace no attacker affords */
 		t->cand[n++] = (struct serve_cand){.idx = i, .bytes = p.sent + p.received, .age_ms = age,
-		                                   .rate = (double)(p.sent + p.received) * 1000.0 / (double)(age > 0 ? age : 1)};
+		                                   .rate = rate};
 	}
 	if (n == 0) {
 		if (first_grown)
@@ -558,14 +595,17 @@ void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
 		if (!c->win_ms) {
 			c->win_ms = now_ms;
 			c->win_sent = p.sent;
+			c->win_stalled_us = p.stalled_us;
 			continue;
 		}
 		int64_t span = now_ms - c->win_ms;
 		if (span < t->window_ms)
 			continue;
 		uint64_t got = p.sent - c->win_sent;
-		/* Bytes wait for the client: the pace is its, not our store's. */
-		if (p.queued > 0 && got * 1000 < t->min_rate * (uint64_t)span) {
+		int64_t stalled = (int64_t)((p.stalled_us - c->win_stalled_us) / 1000);
+		/* Bytes wait for the client, and its window held them back for
+		 * half the window: the pace is its, not our store's or our CPU's. */
+		if (p.queued > 0 && stalled * 2 >= span && got * 1000 < t->min_rate * (uint64_t)span) {
 			out->slow++;
 			out->bytes = got;
 			snprintf(out->client, sizeof(out->client), "%s", c->client);
@@ -576,6 +616,7 @@ void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
 		}
 		c->win_ms = now_ms;
 		c->win_sent = p.sent;
+		c->win_stalled_us = p.stalled_us;
 	}
 	pthread_mutex_unlock(&t->lock);
 }

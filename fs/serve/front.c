@@ -182,7 +182,8 @@ static void first_bytes(serve_front *f, struct serve_conn *c)
 		serve_conns_release(f->t, c);
 		return;
 	}
-	serve_conns_request(f->t, c, serve_now_ms() + SERVE_REQUEST_S * 1000, true);
+	int64_t now = serve_now_ms();
+	serve_conns_request(f->t, c, now, now + SERVE_REQUEST_S * 1000, true);
 	if (f->ops.hand(f->ops.arg, dup_fd, (const struct sockaddr *)&c->sa, c->salen) < 0)
 		serve_conns_release(f->t, c); /* libmicrohttpd closed its descriptor already */
 }

@@ -8,12 +8,15 @@
  * length, when the table is full).
  *
  * Why the kernel's counts: they are what the client did — the bytes it
- * sent us and the bytes it acknowledged (took into its own buffers) —
+ * sent us and the bytes it acknowledged (took into its own buffers), and
+ * how long its receive window held back bytes we had for it (issue 47: a
+ * server short of CPU sends little, which says nothing of its client) —
  * whoever reads the socket: libmicrohttpd's descriptor and ours name the
  * same socket, and nothing in libmicrohttpd's callbacks has to count.
  * A file of its own because the fields needed (tcpi_bytes_acked,
- * tcpi_bytes_received: Linux 4.1, 4.2) are in <linux/tcp.h>'s struct
- * tcp_info, which cannot be included beside <netinet/tcp.h> (conns.c's).
+ * tcpi_bytes_received, tcpi_rwnd_limited: Linux 4.1, 4.2, 4.10) are in
+ * <linux/tcp.h>'s struct tcp_info, which cannot be included beside
+ * <netinet/tcp.h> (conns.c's).
  */
 #include <errno.h>
 #include <linux/sockios.h>
@@ -34,13 +37,14 @@ int serve_socket_progress(int fd, struct serve_progress *p)
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		return -errno; /* not TCP (a unit test's socket pair), or closed */
-	if (len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-		return -ENOTSUP; /* a kernel older than 4.2 */
+	if (len < offsetof(struct tcp_info, tcpi_rwnd_limited) + sizeof(ti.tcpi_rwnd_limited))
+		return -ENOTSUP; /* a kernel older than 4.10 */
 	if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued < 0)
 		queued = 0;
 	p->sent = ti.tcpi_bytes_acked;
 	p->received = ti.tcpi_bytes_received;
 	p->queued = (uint64_t)queued;
+	p->stalled_us = ti.tcpi_rwnd_limited;
 	return 0;
 }
 

@@ -180,7 +180,7 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
 static enum MHD_Result queue(struct MHD_Connection *c, struct dl *dl, int status, struct MHD_Response *r)
 {
 	dl->status = status;
-	serve_conns_answering(dl->srv->conns, dl->conn);
+	serve_conns_answering(dl->srv->conns, dl->conn, serve_now_ms());
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -410,9 +410,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (dl->xfer.stopped && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		how = "stopped";
 		snprintf(dl->why, sizeof(dl->why), "%s", dl->xfer.stopped);
-	} else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && dl->conn &&
-	           (shut_why = serve_conns_why(srv->conns, dl->conn))) {
-		/* The whole server's bounds ended it (conns.c): the client's pace. */
+	} else if (dl->conn && (shut_why = serve_conns_why(srv->conns, dl->conn))) {
+		/* The whole server's bounds ended it (conns.c): the client's pace.
+		 * Whatever libmicrohttpd says: the reset of a response being sent
+		 * dropped what the kernel still held of it, so one libmicrohttpd
+		 * had written whole never reached its client whole (issue 47: such
+		 * a line said complete). */
 		how = "closed";
 		snprintf(dl->why, sizeof(dl->why), "%s", shut_why);
 	}
@@ -427,8 +430,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	 * complete within the idle timeout (the server cannot see when its
 	 * first byte came: libmicrohttpd reads it).  One that closes is freed
 	 * in a moment (on_connection). */
-	if (dl->conn)
-		serve_conns_request(srv->conns, dl->conn, serve_now_ms() + SERVE_IDLE_S * 1000, false);
+	if (dl->conn) {
+		int64_t now = serve_now_ms();
+		serve_conns_request(srv->conns, dl->conn, now, now + SERVE_IDLE_S * 1000, false);
+	}
 	*con_cls = NULL;
 	dl_free(dl);
 }

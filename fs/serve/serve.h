@@ -79,12 +79,21 @@ int serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t 
 #define SERVE_IDLE_S 10    /* a new connection's first byte, a keep-alive connection's next request */
 #define SERVE_STALL_S 300  /* a response the client takes no byte of for this long is dropped */
 #define SERVE_PER_CLIENT 8 /* connections per client address (--max-per-client) */
-/* The whole server's bounds (SPEC §14, issue 36): when every slot is held
- * and a connection waits, the one that moved the fewest bytes (either way)
- * per second of its age is closed, once it is SERVE_GRACE_MS old; a
- * response whose client takes fewer than SERVE_MIN_RATE bytes a second over
- * a window of SERVE_RATE_WINDOW_S, while bytes wait for it, is closed. */
+/* The whole server's bounds (SPEC §14, issues 36, 47): when every slot is
+ * held and connections wait, those whose clients held the server up (owed
+ * a request, or held back our bytes with their window) for SERVE_GRACE_MS
+ * at least and moved fewer than SERVE_KEEP_RATE bytes (either way) per
+ * second of it are closed, the slowest first; a response whose client
+ * takes fewer than SERVE_MIN_RATE bytes a second over a window of
+ * SERVE_RATE_WINDOW_S, while bytes wait for it and its window held them
+ * back, is closed. */
 #define SERVE_GRACE_MS 500
+/* A client that took at least this many bytes a second of the time it held
+ * the server up (owed a request, or held back our bytes with its window)
+ * is never closed to make room (issue 47: 64 KiB/s a connection is what an
+ * honest client short of CPU still takes, and what 64 slots held cost an
+ * attacker 4 MiB/s). */
+#define SERVE_KEEP_RATE 65536
 #define SERVE_MIN_RATE 1024
 #define SERVE_RATE_WINDOW_S 10
 
@@ -200,6 +209,10 @@ void serve_metrics_stop(serve_metrics_server *ms); /* accepts NULL */
  * began; bytes of ours queued for it, not yet acknowledged. */
 struct serve_progress {
 	uint64_t sent, received, queued;
+	/* How long the client's receive window held back bytes we had for it
+	 * (µs, the connection's whole life, tcpi_rwnd_limited): its own
+	 * slowness, not ours. */
+	uint64_t stalled_us;
 };
 /* -errno when fd is not a TCP socket (or the kernel has no such counts). */
 int serve_socket_progress(int fd, struct serve_progress *p);
@@ -235,9 +248,12 @@ struct serve_conn {
 	bool handed;    /* libmicrohttpd has a duplicate */
 	bool started;   /* and announced it */
 	uint8_t key[17]; /* the client address, as the table of counts keys it */
-	int64_t since_ms;   /* accepted then (its age: the grace, its bytes per second) */
+	int64_t since_ms;   /* accepted then (its age: the grace) */
+	int64_t phase_ms;   /* WAITING, REQUEST: a request owed since then (the accept, the last response's end) */
+	int64_t owed_ms;    /* the time the requests before it were owed */
 	int64_t win_ms;     /* ANSWERING: the minimum rate's window began, 0: not yet */
 	uint64_t win_sent;  /* and the bytes the client had acknowledged then */
+	uint64_t win_stalled_us; /* and its window's stalls until then */
 	bool evicted;       /* shut down to make room: counted until freed */
 	const char *why;    /* why we shut it, for its request's log line (__atomic) */
 	struct sockaddr_storage sa;
@@ -286,13 +302,14 @@ bool serve_conns_full(serve_conns *t);
 unsigned serve_conns_count(serve_conns *t);
 /* Reading a request that must be complete by deadline_ms: the first byte
  * came (the front hands the socket on; handed), or a keep-alive response
- * ended.  A slot that was shut stays shut. */
-void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t deadline_ms, bool handed);
+ * ended at now_ms (the next request is owed from then).  A slot that was
+ * shut stays shut. */
+void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t now_ms, int64_t deadline_ms, bool handed);
 /* libmicrohttpd announced the connection from sa (address and port): its
  * slot, NULL when none is waiting for it. */
 struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa);
-/* A response is queued: no deadline. */
-void serve_conns_answering(serve_conns *t, struct serve_conn *c);
+/* A response is queued at now_ms: no deadline; the request is no longer owed. */
+void serve_conns_answering(serve_conns *t, struct serve_conn *c, int64_t now_ms);
 /* Shuts the socket down (reads and writes; unsent bytes are dropped at the
  * close, RST) if c is still use gen and neither free nor shut: true then. */
 bool serve_conns_shut(serve_conns *t, struct serve_conn *c, uint64_t gen);
@@ -304,11 +321,20 @@ void serve_conns_release(serve_conns *t, struct serve_conn *c);
 /* The nearest deadline (monotonic ms), 0 when none. */
 int64_t serve_conns_next_due(serve_conns *t);
 /* The table is full and want connections wait (the backlog's length):
- * closes as many of the connections that moved the fewest bytes (sent and
- * received) per second of their age, slowest first, among those
- * SERVE_GRACE_MS old or more and not shut down already — a WAITING one at
- * once, a served one shut down (its slot frees when libmicrohttpd closes
- * it; those still being let go count as room made, for a second).
+ * closes up to as many of the connections whose clients hold the server
+ * up, slowest first.  A client holds it up while it owes a request (from
+ * the accept or its last response's end until the request is complete)
+ * and while its receive window holds back bytes we have for it (the
+ * kernel's count) — never while we are the slow end (a server short of
+ * CPU, a store's read) nor while it takes the rest of a response from our
+ * socket.  A candidate was held up by its client for the grace at least
+ * and for half its age at least, is SERVE_GRACE_MS old or more and not
+ * shut down already; the slowest moved the fewest bytes (sent and
+ * received) per second it held us up.  A WAITING one is closed at once, a
+ * served one shut down (its slot frees when libmicrohttpd closes it;
+ * those still being let go count as room made, for a second).  A
+ * connection that holds nobody up is never closed to make room, however
+ * many wait.
  * Returns how many it closed now (out: the last one); with none closed
  * and the table still full, *retry_ms is when to ask again (one passes the
  * grace, or the ones let go should have gone). */
@@ -316,8 +342,10 @@ unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct
                            int64_t *retry_ms);
 /* The minimum rate, at most once a second: a response (ANSWERING) whose
  * client acknowledged fewer than min_rate bytes a second over a window,
- * and has bytes waiting for it at the window's end, is shut down; the next
- * window begins otherwise. */
+ * whose receive window held our bytes back for half the window at least,
+ * and which has bytes waiting for it at the window's end, is shut down;
+ * the next window begins otherwise (a window in which we sent little is
+ * ours, not the client's). */
 void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out);
 /* The grace, the minimum rate and its window (defaults: SERVE_GRACE_MS,
  * SERVE_MIN_RATE, SERVE_RATE_WINDOW_S; the unit tests shorten them). */
