@@ -431,6 +431,11 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
 double fs_node_timeout(const struct fs_ctx *ctx, const struct fs_node *n);
 /* Lists the children of a directory node from offset off; emit returns
  * non-zero to stop (buffer full).  Offsets are stable (row ids). */
+/* One entry of a listing, and the offset a listing resumed after it
+ * starts at; 1 when the reply is full.  With name NULL (and child NULL):
+ * no entry, but the listing goes on from next_off (the last entry's offset
+ * moves there).  A lister returns 0 at the listing's end, 1 when it
+ * stopped short of it (full, or files/'s bound on one request), -errno. */
 typedef int (*fs_emit_fn)(void *arg, const char *name, const struct fs_node *child, off_t next_off);
 int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
 /* The path of a node, for the log. */

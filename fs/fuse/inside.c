@@ -33,7 +33,8 @@
 #include "inside_int.h"
 #include "log.h"
 
-#define INS_LIST_PAGE 256    /* entries asked for at a time */
+#define INS_LIST_PAGE 512    /* entries asked for at a time */
+#define INS_LIST_PAGES 16    /* pages one readdir reads at most (INS_LIST_BLOCKS blocks each) */
 #define ROOT_INO 0 /* asks a helper for its root directory, whatever its number */
 
 pthread_mutex_t ins_table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -700,52 +701,73 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, dir->inside.vol & 31);
 	struct fs_node work = *dir;
-	/* Entry i's offset is i + 3 (after "." and ".."): the next page
-	 * starts at index off - 2. */
-	uint32_t from = off > 2 ? (uint32_t)(off - 2) : 0;
+	/* Issue 47: a listing is read a page at a time from the helper's
+	 * position (ins_proto.h), which the entries' offsets carry (position
+	 * + 3: after "." and ".."), so the next readdir resumes where the
+	 * last one stopped and a page costs what it returns. */
+	uint64_t from = off > 2 ? (uint64_t)off - 3 : 0;
+	unsigned emitted = 0, pages = 0;
 	rc = v ? 0 : -ENOENT;
+	if (rc == 0 && from > INS_POS_MAX)
+		rc = -EINVAL; /* a seekdir past any position */
 	while (rc == 0) {
-		struct ins_req_list r = {dir->inside.st.ino, from, INS_LIST_PAGE};
+		struct ins_req_list r = {dir->inside.st.ino, INS_LIST_PAGE, from};
 		void *a;
-		size_t al, pos = 4;
-		uint32_t next;
+		size_t al, pos = sizeof(uint64_t);
+		uint64_t next, after = from;
 		if ((rc = ask(ctx, dir, d, v, INS_T_LIST, &r, sizeof(r), &a, &al)) < 0)
 			break;
-		if (al < 4) {
+		if (al < sizeof(next)) {
 			free(a);
 			rc = -EIO;
 			break;
 		}
-		memcpy(&next, a, 4);
-		uint32_t i = from;
+		memcpy(&next, a, sizeof(next));
+		atomic_fetch_add(&ctx->stats.inside_list_pages, 1);
 		while (rc == 0) {
 			struct ins_stat st;
 			char name[INS_NAME_MAX + 1];
 			bool ok;
-			int e = ins_list_entry(a, al, &pos, &st, name, &ok);
+			int e = ins_list_entry(a, al, &pos, &st, name, &after, &ok);
 			if (e <= 0) {
 				rc = e;
 				break;
 			}
-			i++;
 			if (!ok)
-				continue; /* counted (offsets stay), not listed */
+				continue; /* passed (the position moves on), not listed */
 			ins_sc_put(v, &st);
 			work.inside.st = st;
 			work.ino = fs_inside_ino(owner_code(dir), dir->inside.vol, st.ino);
-			if ((rc = emit(arg, name, &work, (off_t)i + 2)) != 0)
+			if ((rc = emit(arg, name, &work, (off_t)(after + 3))) != 0)
 				break;
+			atomic_fetch_add(&ctx->stats.inside_list_entries, 1);
+			emitted++;
 		}
 		free(a);
 		if (rc || next == 0)
 			break;
-		/* No progress, an empty page that is not the last, or more than a
-		 * listing holds: malformed (a page a round trip, never a loop). */
-		if (next <= from || i == from || next > INS_LIST_CAP) {
+		/* A page must end past where it began and past its entries: a
+		 * helper made to say otherwise could loop (EIO, logged). */
+		if (next <= from || next < after || next > INS_POS_MAX) {
+			fs_log(ctx, "files/: a directory listing's page did not move forward (%llu to %llu): EIO",
+			       (unsigned long long)from, (unsigned long long)next);
 			rc = -EIO;
 			break;
 		}
 		from = next;
+		if (++pages >= INS_LIST_PAGES) {
+			/* Blocks without entries (a directory emptied, or made to hurt):
+			 * the pages one readdir reads are bounded.  With entries sent,
+			 * the last one's offset moves on to here; with none, EIO. */
+			if (!emitted) {
+				fs_log(ctx, "files/: %u pages of a directory without an entry: EIO", pages);
+				rc = -EIO;
+			} else {
+				emit(arg, NULL, NULL, (off_t)(from + 3));
+				rc = 1; /* not the end: the kernel asks again from there */
+			}
+			break;
+		}
 	}
 	disk_put(d);
 	return rc;

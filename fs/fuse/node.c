@@ -932,10 +932,8 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 			return rc > 0 ? 0 : rc;
 	}
 	const struct fs_dir_ops *p = provider_of(dir, NULL);
-	if (p) {
-		rc = p->list(ctx, dir, off, emit, arg);
-		return rc > 0 ? 0 : rc;
-	}
+	if (p) /* 1: stopped short of the end (the reply full, or files/'s bound: fs.h) */
+		return p->list(ctx, dir, off, emit, arg);
 	switch (dir->what) {
 	case FS_W_ROOT:
 		if (off < 3) {

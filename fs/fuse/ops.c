@@ -386,6 +386,13 @@ static int emit_entry(void *arg, const char *name, const struct fs_node *child, 
 {
 	struct dir_buf *d = arg;
 	struct fuse_entry_param e;
+	if (!name) {
+		/* No entry: the listing goes on from next_off (files/ passed
+		 * blocks without one, §18): the held entry says so. */
+		if (d->held)
+			d->next = next_off;
+		return 0;
+	}
 	if (d->plus) {
 		bool dots = name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 		if (ops_fill_entry(d->ctx, child, &e) < 0)
@@ -433,6 +440,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	model_read_end(d.ctx->m);
 	if (rc == 0 && d.held && !d.full)
 		put_held(&d, DIR_END); /* the listing ended: nothing follows it */
+	else if (rc > 0 && d.held && !d.full)
+		put_held(&d, d.next); /* stopped short of the end (files/, §18): the kernel asks again */
 	if (rc < 0 && d.used == 0)
 		ops_reply_err(req, -rc);
 	else

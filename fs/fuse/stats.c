@@ -396,6 +396,16 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	              "imgfs_db_unexpected_scan_rows_total %" PRId64 "\n",
 	              ctx->m ? model_scan_steps(ctx->m) : 0);
 	fs_inside_stats(out);
+	fs_buf_printf(out,
+	              "# HELP imgfs_inside_list_pages_total Pages of files/ directory listings asked of helpers "
+	              "(each from where the last one ended: SPEC §18).\n"
+	              "# TYPE imgfs_inside_list_pages_total counter\n"
+	              "imgfs_inside_list_pages_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_list_entries_total Entries of those pages given to the kernel.\n"
+	              "# TYPE imgfs_inside_list_entries_total counter\n"
+	              "imgfs_inside_list_entries_total %" PRIu64 "\n",
+	              (uint64_t)atomic_load(&ctx->stats.inside_list_pages),
+	              (uint64_t)atomic_load(&ctx->stats.inside_list_entries));
 	if (ctx->m)
 		show_service(ctx, out);
 }

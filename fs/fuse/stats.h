@@ -35,6 +35,8 @@ struct fs_stats {
 	atomic_uint_fast64_t written_bytes;         /* taken by WRITEs to disks and uploads */
 	atomic_uint_fast64_t upload_bytes;          /* of them, into uploads (as they arrive) */
 	atomic_uint_fast64_t shared_bytes;          /* taken by COPY_FILE_RANGE by reference */
+	atomic_uint_fast64_t inside_list_pages;     /* files/: listing pages asked of helpers (inside.c) */
+	atomic_uint_fast64_t inside_list_entries;   /* files/: entries those pages gave the kernel */
 };
 
 

@@ -289,33 +289,92 @@ static int ext_stat(uint64_t ino, struct ins_stat *st)
 	return 0;
 }
 
+/* An inline directory's entries (in the inode: a few dozen at most), by
+ * their place: position n + 1 follows the n-th. */
 struct walk {
 	ins_add_fn add;
 	void *arg;
 	int rc;
+	uint64_t from, n;
 };
 
-static int collect(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset, int blocksize, char *buf,
-                   void *priv)
+static int inline_one(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset, int blocksize, char *buf,
+                      void *priv)
 {
 	struct walk *w = priv;
 	int len = ext2fs_dirent_name_len(d);
-	if (d->inode == 0 || len <= 0 || (len == 1 && d->name[0] == '.') ||
+	uint64_t n = ++w->n;
+	if (n <= w->from || d->inode == 0 || len <= 0 || (len == 1 && d->name[0] == '.') ||
 	    (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
 		return 0;
-	if ((w->rc = w->add(w->arg, d->inode, d->name, (size_t)len)) != 0)
+	if ((w->rc = w->add(w->arg, d->inode, d->name, (size_t)len, n)) != 0)
 		return DIRENT_ABORT;
 	return 0;
 }
 
-static int ext_list(uint64_t dir, ins_add_fn add, void *arg)
+/* A directory from position from (SPEC §18, issue 47): a position is a
+ * byte offset into the directory, where an entry (or a block) starts; the
+ * walk maps and reads the blocks from there on only — holes are passed,
+ * an htree's index blocks read as the empty entries they hold. */
+static int ext_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 {
-	struct walk w = {add, arg, 0};
-	if (ext2fs_dir_iterate2(fs, (ext2_ino_t)dir, 0, NULL, collect, &w) && !w.rc) {
-		ins_why("the directory's blocks cannot be read");
-		return -EIO;
+	struct ext2_inode_large in;
+	char *buf = NULL;
+	int rc;
+	if ((rc = get_inode(dir, &in)) < 0)
+		return rc;
+	if (!LINUX_S_ISDIR(in.i_mode))
+		return -ENOTDIR;
+	if (in.i_flags & EXT4_INLINE_DATA_FL) {
+		struct walk w = {add, arg, 0, from, 0};
+		if (ext2fs_dir_iterate2(fs, (ext2_ino_t)dir, 0, NULL, inline_one, &w) && !w.rc) {
+			ins_why("the directory's blocks cannot be read");
+			return -EIO;
+		}
+		return w.rc;
 	}
-	return w.rc;
+	uint64_t bs = fs->blocksize, nblocks = (EXT2_I_SIZE(&in) + bs - 1) / bs;
+	if (nblocks > (uint64_t)UINT32_MAX + 1)
+		nblocks = (uint64_t)UINT32_MAX + 1; /* logical block numbers are 32 bits */
+	if (ext2fs_get_mem(bs, &buf))
+		return -ENOMEM;
+	rc = 0;
+	for (uint64_t lblk = from / bs; !rc && lblk < nblocks; lblk++) {
+		uint64_t at = lblk * bs, off = lblk == from / bs ? from % bs : 0;
+		blk64_t pblk = 0;
+		if (ext2fs_bmap2(fs, (ext2_ino_t)dir, (struct ext2_inode *)&in, NULL, 0, lblk, NULL, &pblk)) {
+			ins_why("directory %llu's block map cannot be read", (unsigned long long)dir);
+			rc = -EIO;
+			break;
+		}
+		if (pblk && ext2fs_read_dir_block4(fs, pblk, buf, 0, (ext2_ino_t)dir)) {
+			ins_why("directory %llu's block %llu cannot be read", (unsigned long long)dir,
+			        (unsigned long long)lblk);
+			rc = -EIO;
+			break;
+		}
+		while (pblk && !rc && off < bs) {
+			struct ext2_dir_entry *d = (struct ext2_dir_entry *)(void *)(buf + off);
+			unsigned int rec_len = 0;
+			if (bs - off < 8 || (off & 3) || ext2fs_get_rec_len(fs, d, &rec_len) || rec_len < 8 || rec_len % 4 ||
+			    rec_len > bs - off || (unsigned)ext2fs_dirent_name_len(d) + 8 > rec_len) {
+				ins_why("directory %llu's block %llu is damaged at byte %llu", (unsigned long long)dir,
+				        (unsigned long long)lblk, (unsigned long long)off);
+				rc = -EIO;
+				break;
+			}
+			int len = ext2fs_dirent_name_len(d);
+			off += rec_len;
+			if (d->inode == 0 || len == 0 || (len == 1 && d->name[0] == '.') ||
+			    (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
+				continue;
+			rc = add(arg, d->inode, d->name, (size_t)len, at + off);
+		}
+		if (!rc)
+			rc = add(arg, 0, NULL, 0, at + bs); /* a block read (or a hole passed) */
+	}
+	ext2fs_free_mem(&buf);
+	return rc;
 }
 
 static int ext_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)

@@ -538,8 +538,12 @@ static uint8_t lfn_sum(const uint8_t *e)
 }
 
 /* Walks the loaded directory: fn for each live entry, with its name. */
-typedef int (*walk_fn)(fat_vol *v, void *arg, const char *name, size_t len, const uint8_t *e, uint64_t at);
-static int dir_walk(fat_vol *v, walk_fn fn, void *arg)
+/* fn for each entry of the loaded directory whose 8.3 slot lies at byte
+ * from of the directory or after it (a long name's slots start right
+ * after the 8.3 slot before), with the position after that slot. */
+typedef int (*walk_fn)(fat_vol *v, void *arg, const char *name, size_t len, const uint8_t *e, uint64_t at,
+                       uint64_t after);
+static int dir_walk(fat_vol *v, uint64_t from, walk_fn fn, void *arg)
 {
 	uint16_t lfn[20 * 13 + 1];
 	int want = 0;  /* the LFN slot expected next (0: none pending) */
@@ -547,7 +551,7 @@ static int dir_walk(fat_vol *v, walk_fn fn, void *arg)
 	uint8_t sum = 0;
 	char name[20 * 13 * 3 + 16];
 	static const int pos[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};
-	for (size_t i = 0; i + ENT <= v->dir.len; i += ENT) {
+	for (size_t i = from < v->dir.len ? (size_t)(from - from % ENT) : v->dir.len; i + ENT <= v->dir.len; i += ENT) {
 		const uint8_t *e = v->dir.buf + i;
 		if (e[0] == 0)
 			break;
@@ -601,7 +605,7 @@ static int dir_walk(fat_vol *v, walk_fn fn, void *arg)
 			continue; /* an 8.3 name of spaces: nothing to show */
 		size_t unit = v->dir.unit;
 		uint64_t at = v->dir.where[i / unit] + i % unit;
-		int rc = fn(v, arg, name, n, e, at);
+		int rc = fn(v, arg, name, n, e, at, (uint64_t)i + ENT);
 		if (rc)
 			return rc;
 	}
@@ -613,21 +617,22 @@ struct list_ctx {
 	void *arg;
 };
 
-static int list_one(fat_vol *v, void *arg, const char *name, size_t len, const uint8_t *e, uint64_t at)
+static int list_one(fat_vol *v, void *arg, const char *name, size_t len, const uint8_t *e, uint64_t at,
+                    uint64_t after)
 {
 	struct list_ctx *c = arg;
 	struct ins_stat st;
 	ent_stat(v, e, at, &st);
-	return c->fn(c->arg, name, len, &st);
+	return c->fn(c->arg, name, len, &st, after);
 }
 
-int fat_list(fat_vol *v, uint32_t dir, fat_entry_fn fn, void *arg)
+int fat_list(fat_vol *v, uint32_t dir, uint64_t from, fat_entry_fn fn, void *arg)
 {
 	struct list_ctx c = {fn, arg};
 	int rc = dir_load(v, dir);
 	if (rc < 0)
 		return rc;
-	rc = dir_walk(v, list_one, &c);
+	rc = dir_walk(v, from, list_one, &c);
 	return rc < 0 ? rc : 0;
 }
 
@@ -637,8 +642,10 @@ struct lookup_ctx {
 	struct ins_stat *st;
 };
 
-static int lookup_one(fat_vol *v, void *arg, const char *name, size_t len, const uint8_t *e, uint64_t at)
+static int lookup_one(fat_vol *v, void *arg, const char *name, size_t len, const uint8_t *e, uint64_t at,
+                      uint64_t after)
 {
+	(void)after;
 	struct lookup_ctx *c = arg;
 	if (len != c->len || memcmp(name, c->name, len) != 0)
 		return 0;
@@ -652,7 +659,7 @@ int fat_lookup(fat_vol *v, uint32_t dir, const char *name, size_t len, struct in
 	int rc = dir_load(v, dir);
 	if (rc < 0)
 		return rc;
-	rc = dir_walk(v, lookup_one, &c);
+	rc = dir_walk(v, 0, lookup_one, &c);
 	if (rc < 0)
 		return rc;
 	return rc ? 0 : fail(v, ENOENT, "no such name");
@@ -768,16 +775,19 @@ struct h_list {
 	void *arg;
 };
 
-static int h_add(void *arg, const char *name, size_t len, const struct ins_stat *st)
+static int h_add(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after)
 {
 	struct h_list *c = arg;
-	return c->add(c->arg, st->ino, name, len);
+	return c->add(c->arg, st->ino, name, len, after);
 }
 
-static int h_list(uint64_t dir, ins_add_fn add, void *arg)
+/* A FAT directory is read whole once (at most 2 MiB: 65,536 slots) and
+ * kept while it is the one listed; a page walks its slots from the
+ * position on. */
+static int h_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 {
 	struct h_list c = {add, arg};
-	return dir > UINT32_MAX ? -ENOENT : why_of(fat_list(helper_vol, (uint32_t)dir, h_add, &c));
+	return dir > UINT32_MAX ? -ENOENT : why_of(fat_list(helper_vol, (uint32_t)dir, from, h_add, &c));
 }
 
 static int h_read(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got)

@@ -16,7 +16,8 @@
  * Its only source of bytes is the daemon: ins_fetch() (wire.c) turns each
  * read of a reader into an INS_H_READ and waits for the bytes.  Nothing
  * is ever written.  What is common to the readers is here: the protocol,
- * a listing's bounds and pages, the 32-bit inode numbers of the wire.
+ * a listing's pages (each from a position: issue 47), the 32-bit inode
+ * numbers of the wire.
  */
 #include <errno.h>
 #include <grp.h>
@@ -39,8 +40,6 @@
 #define HELPER_UID 65534 /* nobody */
 #define HELPER_CPU_SECONDS 60
 #define HELPER_AS_BYTES (512ull << 20)
-#define LIST_CAP INS_LIST_CAP    /* entries of one directory (SPEC §18) */
-#define LIST_NAME_BYTES (8u << 20) /* their names' bytes */
 
 /* The readers (ins_fs.h), by the kind the daemon names. */
 static const struct ins_fs_ops *const readers[] = {
@@ -132,46 +131,53 @@ static int get_stat(uint64_t ino, struct ins_stat *st)
 	return 0;
 }
 
-/* The last directory listed, whole (bounded): the pages that follow are
- * served from it rather than by walking the directory again. */
-static struct {
-	uint64_t dir;
-	uint32_t count;
-	size_t bytes;
+/* A page of a listing (SPEC §18, issue 47): the reader walks from the
+ * position asked and stops once the page is full or INS_LIST_BLOCKS of
+ * the directory's blocks were read; each entry's attributes are read after
+ * the walk (a reader's walk is not interleaved with reading other
+ * inodes).  Nothing is kept between pages: the next one starts from the
+ * position this one gives, so a listing costs what it returns. */
+struct page {
+	uint32_t max, n, blocks;
+	size_t bytes;   /* the wire's bytes of the entries so far */
+	uint64_t at;    /* where the walk is: past every entry and block taken */
 	struct ent {
-		uint64_t ino;
+		uint64_t ino, after;
 		uint16_t len;
-		char *name;
+		char name[INS_NAME_MAX];
 	} *e;
-} listing;
+};
 
-static void listing_free(void)
-{
-	for (uint32_t i = 0; i < listing.count; i++)
-		free(listing.e[i].name);
-	free(listing.e);
-	memset(&listing, 0, sizeof(listing));
-}
+#define PAGE_BYTES (INS_MAX_PAYLOAD - 64)
+#define ENT_WIRE (sizeof(struct ins_stat) + sizeof(uint64_t) + 2)
 
-/* One entry of the directory being listed (ins_add_fn). */
-static int collect(void *arg, uint64_t ino, const char *name, size_t len)
+/* One entry, or a block read (name NULL): an ins_add_fn. */
+static int take(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
 {
-	if (len == 0 || len > INS_NAME_MAX || ino == 0)
-		return 0; /* not an entry anyone can name */
-	if (listing.count >= LIST_CAP || listing.bytes + len > LIST_NAME_BYTES)
-		return 1; /* bounded (SPEC §18): the rest is not listed */
-	if (listing.count % 1024 == 0) {
-		struct ent *n = realloc(listing.e, (listing.count + 1024) * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		listing.e = n;
+	struct page *p = arg;
+	/* Entries move forward; a block's end may be where its last entry's is. */
+	if (after < p->at || (name && after == p->at) || after > INS_POS_MAX) {
+		ins_why("the directory's walk went back (position %llu after %llu)", (unsigned long long)after,
+		        (unsigned long long)p->at);
+		return -EIO;
 	}
-	char *copy = malloc(len);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, name, len);
-	listing.e[listing.count++] = (struct ent){ino, (uint16_t)len, copy};
-	listing.bytes += len;
+	if (!name) {
+		p->at = after;
+		return ++p->blocks >= INS_LIST_BLOCKS; /* enough read for one page */
+	}
+	if (len == 0 || len > INS_NAME_MAX || ino == 0) {
+		p->at = after; /* not an entry anyone can name: passed */
+		return 0;
+	}
+	if (p->n >= p->max || sizeof(uint64_t) + p->bytes + ENT_WIRE + len > PAGE_BYTES)
+		return 1; /* full: this one starts the next page */
+	struct ent *e = &p->e[p->n++];
+	e->ino = ino;
+	e->after = after;
+	e->len = (uint16_t)len;
+	memcpy(e->name, name, len);
+	p->bytes += ENT_WIRE + len;
+	p->at = after;
 	return 0;
 }
 
@@ -183,27 +189,38 @@ static void do_list(const struct ins_req_list *r)
 		send_fail(rc < 0 ? rc : -ENOTDIR, rc < 0 ? "cannot read the directory's inode" : "not a directory");
 		return;
 	}
-	if (listing.dir != st.ino || r->from == 0) {
-		listing_free();
-		ins_why_buf[0] = '\0';
-		if ((rc = fs->list(st.ino, collect, NULL)) < 0) {
-			listing_free();
-			send_fail(rc, "the directory's blocks cannot be read");
-			return;
-		}
-		listing.dir = st.ino;
+	if (r->from > INS_POS_MAX) {
+		ins_send_err(EINVAL, "a position past any directory's");
+		return;
 	}
-	size_t cap = INS_MAX_PAYLOAD - 64, used = sizeof(uint32_t);
-	char *out = malloc(cap);
-	if (!out) {
+	/* Entries of at least a byte of name each: a page of max entries
+	 * fits in what the payload holds. */
+	uint32_t max = r->max;
+	if (max > PAGE_BYTES / (ENT_WIRE + 1))
+		max = PAGE_BYTES / (ENT_WIRE + 1);
+	struct page p = {.max = max, .at = r->from};
+	char *out = NULL;
+	if (max && !(p.e = malloc(max * sizeof(*p.e)))) {
 		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
-	uint32_t i = r->from, n = 0;
-	for (; i < listing.count && n < r->max; i++) {
-		struct ent *e = &listing.e[i];
-		if (used + sizeof(st) + 2 + e->len > cap)
-			break;
+	ins_why_buf[0] = '\0';
+	rc = max ? fs->list(st.ino, r->from, take, &p) : 1;
+	if (rc < 0) {
+		free(p.e);
+		send_fail(rc, "the directory's blocks cannot be read");
+		return;
+	}
+	uint64_t next = rc == 0 ? 0 : p.at; /* 0: the walk reached the directory's end */
+	size_t used = sizeof(next);
+	if (!(out = malloc(used + p.bytes))) {
+		free(p.e);
+		ins_send_err(ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(out, &next, sizeof(next));
+	for (uint32_t i = 0; i < p.n; i++) {
+		struct ent *e = &p.e[i];
 		if (get_stat(e->ino, &st) < 0) {
 			/* An entry naming a free or unreadable inode (or one
 			 * numbered past 32 bits): shown as nothing rather than
@@ -212,16 +229,14 @@ static void do_list(const struct ins_req_list *r)
 			st.ino = wire_ino(e->ino);
 		}
 		memcpy(out + used, &st, sizeof(st));
-		uint16_t len = e->len;
-		memcpy(out + used + sizeof(st), &len, 2);
-		memcpy(out + used + sizeof(st) + 2, e->name, e->len);
-		used += sizeof(st) + 2 + e->len;
-		n++;
+		memcpy(out + used + sizeof(st), &e->after, sizeof(e->after));
+		memcpy(out + used + sizeof(st) + sizeof(e->after), &e->len, 2);
+		memcpy(out + used + ENT_WIRE, e->name, e->len);
+		used += ENT_WIRE + e->len;
 	}
-	uint32_t next = i < listing.count ? i : 0;
-	memcpy(out, &next, sizeof(next));
 	ins_send_msg(INS_H_OK, out, used, NULL, 0);
 	free(out);
+	free(p.e);
 }
 
 static void do_lookup(uint32_t dir, const char *name, size_t len)

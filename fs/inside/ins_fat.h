@@ -43,10 +43,12 @@ const char *fat_why(const fat_vol *v);
 
 int fat_stat(fat_vol *v, uint32_t ino, struct ins_stat *st);
 /* Calls fn for each entry of directory dir (not "." and ".."), in the
- * directory's order, with its name as shown (UTF-8, not NUL-terminated);
- * fn's non-zero return stops the walk.  0, or -errno. */
-typedef int (*fat_entry_fn)(void *arg, const char *name, size_t len, const struct ins_stat *st);
-int fat_list(fat_vol *v, uint32_t dir, fat_entry_fn fn, void *arg);
+ * directory's order, from position from (0: the start; a byte offset into
+ * the directory), with its name as shown (UTF-8, not NUL-terminated) and
+ * the position after it; fn's non-zero return stops the walk.  0, or
+ * -errno. */
+typedef int (*fat_entry_fn)(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after);
+int fat_list(fat_vol *v, uint32_t dir, uint64_t from, fat_entry_fn fn, void *arg);
 /* The entry of dir named exactly name: 0 with *st, -ENOENT, or -errno. */
 int fat_lookup(fat_vol *v, uint32_t dir, const char *name, size_t len, struct ins_stat *st);
 /* Up to len bytes of file ino from off into buf: 0 with *got, or -errno. */

@@ -23,10 +23,13 @@
 
 #include "ins_proto.h"
 
-/* Calls add for each entry of a directory but "." and "..", in the
- * directory's order; a nonzero return of add stops the walk and is
- * returned. */
-typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len);
+/* Called for each entry of a directory but "." and "..", in the
+ * directory's order, with the position the next entry starts at (after:
+ * a walk from it goes on with that one; ins_proto.h, INS_POS_MAX); and,
+ * with name NULL, once a directory block was read (after: where the walk
+ * goes on), so that a page can stop after so many blocks whatever they
+ * hold.  A nonzero return stops the walk and is returned. */
+typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after);
 
 /* Calls add for each extended attribute of an inode, by its full name as
  * Linux names it ("user.x", "security.capability", a POSIX ACL as
@@ -45,7 +48,11 @@ struct ins_fs_ops {
 	/* st's every field but ino (helper.c sets it). */
 	int (*stat)(uint64_t ino, struct ins_stat *st);
 	int (*lookup)(uint64_t dir, const char *name, size_t len, uint64_t *ino);
-	int (*list)(uint64_t dir, ins_add_fn add, void *arg);
+	/* From position from (0: the start; else an after a walk gave): the
+	 * walk costs what it reads from there on, never the directory before
+	 * it (issue 47).  A from that is no entry's start (a seekdir of the
+	 * caller's own) lists from the next one it can tell, or is EIO. */
+	int (*list)(uint64_t dir, uint64_t from, ins_add_fn add, void *arg);
 	/* Up to len bytes of regular file ino at off (off + len within the
 	 * size stat gave): *got bytes, fewer only at its end. */
 	int (*read)(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got);

@@ -22,7 +22,13 @@
 #define INS_MAX_PAYLOAD (1u << 20) /* a block read, a file read, a page of entries */
 #define INS_MAX_READ (1u << 20)    /* bytes of a file per INS_T_READ: a whole FUSE read */
 #define INS_NAME_MAX 255
-#define INS_LIST_CAP 100000        /* entries of one directory listed (SPEC §18) */
+#define INS_LIST_CAP 100000        /* names of one directory a lookup table holds (xfs.c) */
+/* A listing is read a page at a time from a position (issue 47: a page
+ * costs what it returns, never a walk of the directory before it).  A
+ * position is the reader's own (a byte offset into the directory, an
+ * index entry's place), 1 .. INS_POS_MAX, increasing along the directory. */
+#define INS_POS_MAX ((1ull << 60) - 1)
+#define INS_LIST_BLOCKS 256        /* directory blocks one page reads at most */
 
 enum ins_type {
 	/* daemon -> helper */
@@ -30,7 +36,7 @@ enum ins_type {
 	                    * answer: the root's struct ins_stat, or nothing */
 	INS_T_STAT,        /* u32 ino (0: the root directory, whatever its number) */
 	INS_T_LOOKUP,      /* u32 dir, name bytes */
-	INS_T_LIST,        /* u32 dir, u32 from (entry index), u32 max entries */
+	INS_T_LIST,        /* struct ins_req_list: a page of a directory from a position */
 	INS_T_READ,        /* u32 ino, u32 len, u64 off */
 	INS_T_READLINK,    /* u32 ino */
 	INS_T_DATA,        /* the bytes of an INS_H_READ (fewer: past the end) */
@@ -72,10 +78,16 @@ struct ins_stat {
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
-/* INS_T_LIST's answer: u32 next (the index to ask from next; 0: the end),
- * then entries: struct ins_stat, u16 name length, the name. */
+/* INS_T_LIST: at most max entries of directory dir from position from
+ * (0: its start), and at most INS_LIST_BLOCKS of its blocks read.  The
+ * answer: u64 next (the position to ask from next: past every entry of
+ * the page, and past blocks read that held none; 0: the directory's end),
+ * then entries: struct ins_stat, u64 after (the position the entry after
+ * it starts at: a listing resumed there goes on with that one), u16 name
+ * length, the name. */
 struct ins_req_list {
-	uint32_t dir, from, max;
+	uint32_t dir, max;
+	uint64_t from;
 };
 struct ins_req_read {
 	uint32_t ino, len;
@@ -97,12 +109,15 @@ struct ins_req_blk {
 /* proto.c: the daemon's checks of an answer.  Whether st is a file the
  * tree may show (a known type, no stray mode bits, an inode number). */
 bool ins_stat_valid(const struct ins_stat *st);
-/* The entry of an INS_T_LIST answer's page (after its u32 next) at *pos:
- * 1 with *st, name (NUL-terminated) and *pos past it, *ok false when it is
- * not to be listed (a name with '/' or NUL, "." or "..", an invalid
- * stat); 0 at the page's end; -EIO when malformed. */
+/* The entry of an INS_T_LIST answer's page (after its u64 next) at *pos:
+ * 1 with *st, name (NUL-terminated), the position after it in *after and
+ * *pos past it, *ok false when it is not to be listed (a name with '/' or
+ * NUL, "." or "..", an invalid stat); 0 at the page's end; -EIO when
+ * malformed — an entry's after must lie past the one before it (*after
+ * holds that on the call: the page's from, then each entry's) and
+ * within INS_POS_MAX, so a page always moves forward. */
 int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
-                   bool *ok);
+                   uint64_t *after, bool *ok);
 
 /* The entry of an INS_T_XATTRS answer at *pos: 1 with name
  * (NUL-terminated), *value (inside ans) and *vlen, *pos past it, *ok false

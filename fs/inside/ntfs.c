@@ -648,17 +648,55 @@ static int h_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
 	return 0;
 }
 
-/* Names and numbers only: the helper asks each one's attributes. */
-static int h_list(uint64_t dir, ins_add_fn add, void *arg)
+/* A page of a directory for the helper (issue 47): libntfs-3g's walk
+ * from a position of its own (an entry's place in the index root, or in
+ * the index allocation past the MFT record's size), which it resumes at
+ * without reading the index before it; position pos + 1 follows the
+ * entry at pos.  Names and numbers only: the helper asks each one's
+ * attributes after the walk (which is not interleaved with opening other
+ * records). */
+struct page_walk {
+	ins_add_fn add;
+	void *arg;
+	int rc;
+};
+
+static int page_one(void *arg, const ntfschar *uname, const int ulen, const int type, const s64 pos,
+                    const MFT_REF mref, const unsigned dt_type)
 {
-	struct collect c;
-	int rc = dir > UINT32_MAX ? -ENOENT : collect_dir(helper_vol, (uint32_t)dir, &c);
-	if (rc < 0)
+	struct page_walk *w = arg;
+	u64 rec = MREF(mref);
+	char *name = NULL;
+	(void)dt_type;
+	if (type == FILE_NAME_DOS || (rec < FILE_first_user && rec != FILE_root) || rec > UINT32_MAX || pos < 0 ||
+	    (uint64_t)pos >= INS_POS_MAX)
+		return 0;
+	int len = ntfs_ucstombs(uname, ulen, &name, 0);
+	if (len > 0 && !(len == 1 && name[0] == '.') && !(len == 2 && name[0] == '.' && name[1] == '.'))
+		w->rc = w->add(w->arg, (uint32_t)rec, name, (size_t)len, (uint64_t)pos + 1);
+	free(name);
+	return w->rc ? -1 : 0;
+}
+
+static int h_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
+{
+	struct page_walk w = {add, arg, 0};
+	int rc;
+	if (dir > UINT32_MAX || from >= INS_POS_MAX)
+		return -ENOENT;
+	ntfs_inode *ni = inode(helper_vol, (uint32_t)dir, &rc);
+	if (!ni)
 		return why_of(rc);
-	for (uint32_t i = 0; i < c.count && rc == 0; i++)
-		rc = add(arg, c.e[i].ino, c.e[i].name, strlen(c.e[i].name));
-	collect_free(&c);
-	return rc < 0 ? rc : 0;
+	if (!(ni->mrec->flags & MFT_RECORD_IS_DIRECTORY)) {
+		ntfs_inode_close(ni);
+		return why_of(fail(helper_vol, ENOTDIR, "MFT record %llu is not a directory", (unsigned long long)dir));
+	}
+	s64 pos = (s64)from;
+	errno = 0;
+	if (ntfs_readdir(ni, &pos, &w, page_one) < 0 && !w.rc)
+		w.rc = why_of(fail(helper_vol, EIO, "the index of directory %llu cannot be read", (unsigned long long)dir));
+	ntfs_inode_close(ni);
+	return w.rc;
 }
 
 static int h_read(uint64_t ino, uint64_t off, uint32_t len, void *buf, uint32_t *got)

@@ -22,23 +22,29 @@ bool ins_stat_valid(const struct ins_stat *st)
 }
 
 int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
-                   bool *ok)
+                   uint64_t *after, bool *ok)
 {
 	const char *p = page;
+	const size_t head = sizeof(*st) + sizeof(uint64_t) + 2;
+	uint64_t at;
 	uint16_t nlen;
 	if (*pos > len)
 		return -EIO;
 	if (*pos == len)
 		return 0;
-	if (len - *pos < sizeof(*st) + 2)
+	if (len - *pos < head)
 		return -EIO;
 	memcpy(st, p + *pos, sizeof(*st));
-	memcpy(&nlen, p + *pos + sizeof(*st), 2);
-	if (nlen == 0 || nlen > INS_NAME_MAX || len - *pos - sizeof(*st) - 2 < nlen)
+	memcpy(&at, p + *pos + sizeof(*st), sizeof(at));
+	memcpy(&nlen, p + *pos + sizeof(*st) + sizeof(at), 2);
+	if (nlen == 0 || nlen > INS_NAME_MAX || len - *pos - head < nlen)
 		return -EIO;
-	memcpy(name, p + *pos + sizeof(*st) + 2, nlen);
+	if (at <= *after || at > INS_POS_MAX)
+		return -EIO; /* a page that does not move forward: it could loop */
+	memcpy(name, p + *pos + head, nlen);
 	name[nlen] = '\0';
-	*pos += sizeof(*st) + 2 + nlen;
+	*pos += head + nlen;
+	*after = at;
 	/* A name the kernel would refuse (a '/', a NUL, "." or ".."), or an
 	 * entry whose inode could not be read: counted, not listed. */
 	*ok = !memchr(name, '/', nlen) && strlen(name) == nlen && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&

@@ -739,7 +739,9 @@ int ins_xfs_attr_block(uint64_t ino, uint64_t fb, uint8_t *buf)
 /* ---- directories --------------------------------------------------------- */
 
 /* The entries of a shortform directory (in the inode). */
-static int sf_walk(struct inode *in, ins_add_fn add, void *arg)
+/* A shortform directory's entries (in the inode) by their place:
+ * position i + 1 follows the i-th. */
+static int sf_walk(struct inode *in, uint64_t from, ins_add_fn add, void *arg)
 {
 	const uint8_t *p = in->fork;
 	uint32_t end = in->fork_size < in->size ? in->fork_size : (uint32_t)in->size;
@@ -766,7 +768,7 @@ static int sf_walk(struct inode *in, ins_add_fn add, void *arg)
 		}
 		const uint8_t *ip = p + pos + 3 + nl + (sb.ftype ? 1 : 0);
 		uint64_t ino = i8 ? be64(ip) & ((1ull << 56) - 1) : be32(ip);
-		int rc = add(arg, ino, (const char *)p + pos + 3, nl);
+		int rc = i < from ? 0 : add(arg, ino, (const char *)p + pos + 3, nl, (uint64_t)i + 1);
 		if (rc)
 			return rc;
 		pos += esz;
@@ -774,8 +776,11 @@ static int sf_walk(struct inode *in, ins_add_fn add, void *arg)
 	return 0;
 }
 
-/* The entries of one directory data block b (dirblksize bytes). */
-static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, ins_add_fn add, void *arg)
+/* The entries of one directory data block b (dirblksize bytes), at byte
+ * base of the directory, that start at position from or after it (the
+ * block is parsed whole: entries have no fixed places). */
+static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, uint64_t base, uint64_t from, ins_add_fn add,
+                           void *arg)
 {
 	bool block_form;
 	unsigned hdr = sb.v5 ? 64 : 16;
@@ -832,8 +837,8 @@ static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, ins_add_
 			return -EIO;
 		}
 		const char *name = (const char *)b + pos + 9;
-		if (!(nl == 1 && name[0] == '.') && !(nl == 2 && name[0] == '.' && name[1] == '.')) {
-			int rc = add(arg, be64(b + pos) & ((1ull << 56) - 1), name, nl);
+		if (base + pos >= from && !(nl == 1 && name[0] == '.') && !(nl == 2 && name[0] == '.' && name[1] == '.')) {
+			int rc = add(arg, be64(b + pos) & ((1ull << 56) - 1), name, nl, base + pos + esz);
 			if (rc)
 				return rc;
 		}
@@ -842,14 +847,17 @@ static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, ins_add_
 	return 0;
 }
 
-static int xfs_list(uint64_t dir, ins_add_fn add, void *arg)
+/* A directory from position from (SPEC §18, issue 47): a shortform one's
+ * by place, a block one's by byte offset into its data blocks, only the
+ * blocks from there on read. */
+static int xfs_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 {
 	struct inode *in;
 	int rc;
 	if ((rc = get_inode(dir, &in)) < 0)
 		return rc;
 	if (in->format == 1)
-		return sf_walk(in, add, arg);
+		return sf_walk(in, from, add, arg);
 	if ((rc = extents(in)) < 0)
 		return rc;
 	/* The data blocks: those of the extents below the leaf offset, one
@@ -873,8 +881,8 @@ static int xfs_list(uint64_t dir, ins_add_fn add, void *arg)
 	memcpy(xs, map.e, n * sizeof(*xs));
 	for (uint32_t i = 0; !rc && i < n && xs[i].off < leaf; i++) {
 		for (uint64_t fb = xs[i].off; !rc && fb < xs[i].off + xs[i].count && fb < leaf; fb++) {
-			if (fb % fsbs)
-				continue;
+			if (fb % fsbs || (fb + fsbs) << sb.blocklog <= from)
+				continue; /* not a directory block's start, or before the position */
 			if (++seen > XFS_DIR_BLOCKS) {
 				ins_why("directory %llu has more than %u blocks", (unsigned long long)dir, XFS_DIR_BLOCKS);
 				rc = -EIO;
@@ -908,7 +916,9 @@ static int xfs_list(uint64_t dir, ins_add_fn add, void *arg)
 				}
 			}
 			if (!rc)
-				rc = data_block_walk(dir, b, fb, add, arg);
+				rc = data_block_walk(dir, b, fb, fb << sb.blocklog, from, add, arg);
+			if (!rc)
+				rc = add(arg, 0, NULL, 0, (fb + fsbs) << sb.blocklog); /* a block read */
 		}
 	}
 	free(xs);
@@ -922,10 +932,11 @@ struct find {
 	uint64_t ino;
 };
 
-static int match(void *arg, uint64_t ino, const char *name, size_t len)
+static int match(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
 {
 	struct find *f = arg;
-	if (len != f->len || memcmp(name, f->name, len) != 0)
+	(void)after;
+	if (!name || len != f->len || memcmp(name, f->name, len) != 0)
 		return 0;
 	f->ino = ino;
 	return 1;
@@ -960,8 +971,12 @@ static uint32_t name_hash(const char *p, size_t len)
 	return h;
 }
 
-static int names_add(void *arg, uint64_t ino, const char *name, size_t len)
+static int names_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
 {
+	(void)arg;
+	(void)after;
+	if (!name)
+		return 0; /* a block read */
 	if (names.n >= NAMES_MAX || names.used + len > NAMES_BYTES) {
 		names.partial = true;
 		return 1;
@@ -985,7 +1000,7 @@ static int names_load(uint64_t dir)
 	names.valid = names.partial = false;
 	names.n = 0;
 	names.used = 0;
-	int rc = xfs_list(dir, names_add, NULL);
+	int rc = xfs_list(dir, 0, names_add, NULL);
 	if (rc < 0)
 		return rc;
 	uint32_t nb = 1024;
@@ -1030,7 +1045,7 @@ static int xfs_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
 			return -ENOENT;
 	}
 	struct find f = {name, len, 0};
-	if ((rc = xfs_list(dir, match, &f)) < 0)
+	if ((rc = xfs_list(dir, 0, match, &f)) < 0)
 		return rc;
 	if (!f.ino)
 		return -ENOENT;

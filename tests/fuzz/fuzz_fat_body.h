@@ -11,7 +11,9 @@
  * reads bounded) and every file read.  Checked: every call ends with 0 or
  * an errno, every name listed is 1..255 bytes, every stat has a known
  * type and an inode number, a read returns at most what was asked, and
- * the reads stay bounded (a looping chain is cut).
+ * the reads stay bounded (a looping chain is cut); a listing resumed from
+ * each entry's position goes on with the entry the whole walk gave next
+ * (issue 47: a page never walks the directory before it).
  */
 #ifndef IMGFS_FUZZ_FAT_BODY_H
 #define IMGFS_FUZZ_FAT_BODY_H
@@ -52,15 +54,36 @@ struct fuzz_fat_walk {
 	unsigned depth, seen;
 	uint32_t dirs[64];
 	unsigned ndirs;
+	unsigned npos;
+	struct {
+		uint32_t ino;
+		uint64_t after;
+	} pos[32]; /* the directory's first entries, as the whole walk gave them */
 };
 
-static int fuzz_fat_entry(void *arg, const char *name, size_t len, const struct ins_stat *st)
+/* A page of one entry: its number and position. */
+static int fuzz_fat_first(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after)
+{
+	uint64_t *got = arg;
+	(void)name;
+	(void)len;
+	got[0] = st->ino;
+	got[1] = after;
+	return 1;
+}
+
+static int fuzz_fat_entry(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after)
 {
 	struct fuzz_fat_walk *w = arg;
 	fuzz_fat_must(len >= 1 && len <= INS_NAME_MAX && name != NULL);
 	fuzz_fat_must(st->ino != 0 && (S_ISDIR(st->mode) || S_ISREG(st->mode)));
 	if (++w->seen > 4096)
 		return 1;
+	fuzz_fat_must(after > (w->npos ? w->pos[w->npos - 1].after : 0));
+	if (w->npos < 32) {
+		w->pos[w->npos].ino = st->ino;
+		w->pos[w->npos++].after = after;
+	}
 	if (S_ISDIR(st->mode) && w->ndirs < 64)
 		w->dirs[w->ndirs++] = st->ino;
 	if (S_ISREG(st->mode)) {
@@ -84,8 +107,15 @@ static void fuzz_fat_dir(struct fuzz_fat_walk *w, uint32_t dir)
 	if (w->depth >= 8)
 		return;
 	w->ndirs = 0;
-	rc = fat_list(w->v, dir, fuzz_fat_entry, w);
+	w->npos = 0;
+	rc = fat_list(w->v, dir, 0, fuzz_fat_entry, w);
 	fuzz_fat_must(rc == 0 || rc == -EIO || rc == -ENOMEM || rc == -ENOENT || rc == -ENOTDIR);
+	for (unsigned i = 1; rc == 0 && i < w->npos; i++) {
+		uint64_t got[2] = {0, 0};
+		int r = fat_list(w->v, dir, w->pos[i - 1].after, fuzz_fat_first, got);
+		fuzz_fat_must(r == 0 || r == -EIO || r == -ENOMEM);
+		fuzz_fat_must(r != 0 || (got[0] == w->pos[i].ino && got[1] == w->pos[i].after));
+	}
 	n = w->ndirs;
 	memcpy(mine, w->dirs, n * sizeof(mine[0]));
 	w->depth++;
@@ -106,7 +136,7 @@ static int fuzz_fat_one(const uint8_t *data, size_t size)
 		fuzz_fat_must(rc == -EIO || rc == -ENOMEM);
 		return 0;
 	}
-	struct fuzz_fat_walk w = {v, 0, 0, {0}, 0};
+	struct fuzz_fat_walk w = {.v = v};
 	struct ins_stat st;
 	fuzz_fat_must(fat_stat(v, FAT_ROOT_INO, &st) == 0 && S_ISDIR(st.mode));
 	char name[] = "README.TXT";

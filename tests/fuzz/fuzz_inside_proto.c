@@ -5,14 +5,16 @@
  * anything.
  *
  * Input: a page of directory entries as INS_T_LIST's answer carries them
- * (after its u32).  Checked: the parser ends (each entry moves the
- * position forward, never past the page), and every entry it lets be
- * listed has a name of 1..255 bytes without '/' or NUL, not "." or "..",
- * and a stat of a known file type with an inode number.  The same bytes
- * read as INS_T_XATTRS's answer: every attribute it lets be shown has a
- * name of 1..255 bytes without NUL in a namespace Linux passes to a file
- * system (user., trusted., security., the two ACLs) and a value of at
- * most 64 KiB inside the answer.
+ * (after its u64 next).  Checked: the parser ends (each entry moves the
+ * page's offset forward, never past the page), the directory positions it
+ * gives increase (issue 47: a page a helper was made to send cannot make
+ * a listing loop), and every entry it lets be listed has a name of 1..255
+ * bytes without '/' or NUL, not "." or "..", and a stat of a known file
+ * type with an inode number.  The same bytes read as INS_T_XATTRS's
+ * answer: every attribute it lets be shown has a name of 1..255 bytes
+ * without NUL in a namespace Linux passes to a file system (user.,
+ * trusted., security., the two ACLs) and a value of at most 64 KiB inside
+ * the answer.
  *
  * Built by -DIMGFS_FUZZ=ON with clang and run by scripts/fuzz-parsers.
  */
@@ -34,16 +36,19 @@ static void must(int ok)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t pos = 0, steps = 0;
+	uint64_t after = 0;
 	for (;;) {
 		struct ins_stat st;
 		char name[INS_NAME_MAX + 1];
 		bool ok = false;
 		size_t before = pos;
-		int rc = ins_list_entry(data, size, &pos, &st, name, &ok);
+		uint64_t was = after;
+		int rc = ins_list_entry(data, size, &pos, &st, name, &after, &ok);
 		must(rc == 0 || rc == 1 || rc < 0);
 		if (rc <= 0)
 			break;
 		must(pos > before && pos <= size);
+		must(after > was && after <= INS_POS_MAX);
 		must(++steps <= size);
 		if (!ok)
 			continue;

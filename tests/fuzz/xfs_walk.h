@@ -10,7 +10,9 @@
  * opens the volume, lists every directory from the root (depth and count
  * bounded), stats every entry, reads every regular file and every link,
  * and checks what the reader promises: errors are ENOENT, EIO or ENOMEM,
- * a read gives what was asked, a listing's names are 1..255 bytes.
+ * a read gives what was asked, a listing's names are 1..255 bytes, its
+ * positions increase, and a listing resumed from an entry's position goes
+ * on with the entry the whole walk gave next (issue 47).
  */
 #ifndef IMGFS_XFS_WALK_H
 #define IMGFS_XFS_WALK_H
@@ -111,21 +113,47 @@ static int xw_xattr(void *arg, const char *name, size_t nlen, const void *value,
 
 struct xw_list {
 	unsigned n;
-	uint64_t ino[512];
+	uint64_t at; /* the last position given, an entry's or a block's */
+	uint64_t ino[512], after[512];
 	char name[512][256];
 };
 
-static int xw_add(void *arg, uint64_t ino, const char *name, size_t len)
+static int xw_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
 {
 	struct xw_list *l = arg;
+	xw_must(after >= l->at && (!name || after > l->at) && after <= INS_POS_MAX, "positions that move forward");
+	l->at = after;
+	if (!name)
+		return 0; /* a block read */
 	xw_must(len >= 1 && len <= 255, "a name of 1..255 bytes");
 	if (l->n >= 512)
 		return 1;
+	l->after[l->n] = after;
 	l->ino[l->n] = ino;
 	memcpy(l->name[l->n], name, len);
 	l->name[l->n][len] = '\0';
 	l->n++;
 	return 0;
+}
+
+/* A page of one entry (blocks read before it passed). */
+struct xw_one {
+	uint64_t at, ino, after;
+	int got;
+};
+
+static int xw_first(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+{
+	struct xw_one *o = arg;
+	(void)len;
+	xw_must(after >= o->at && (!name || after > o->at), "positions that move forward");
+	o->at = after;
+	if (!name)
+		return 0;
+	o->ino = ino;
+	o->after = after;
+	o->got = 1;
+	return 1;
 }
 
 static void xw_rc(int rc)
@@ -139,10 +167,19 @@ static void xw_dir(const struct ins_fs_ops *ops, uint64_t dir, int depth, struct
 	static char buf[128 << 10];
 	xw_must(l != NULL, "memory");
 	l->n = 0;
-	int rc = ops->list(dir, xw_add, l);
+	l->at = 0;
+	int rc = ops->list(dir, 0, xw_add, l);
 	xw_must(rc >= 0 || rc == -ENOENT || rc == -EIO || rc == -ENOMEM, "list's error");
 	if (rc < 0)
 		c->errors++;
+	/* Resumed from each of the first entries' positions: the next one. */
+	for (unsigned i = 1; rc >= 0 && i < l->n && i < 16; i++) {
+		struct xw_one one = {l->after[i - 1], 0, 0, 0};
+		int r = ops->list(dir, l->after[i - 1], xw_first, &one);
+		xw_must(r >= 0 || r == -EIO || r == -ENOMEM, "a resumed list's error");
+		xw_must(r < 0 || (one.ino == l->ino[i] && one.after == l->after[i]),
+		        "a listing resumed from an entry's position goes on with the next one");
+	}
 	c->dirs++;
 	for (unsigned i = 0; i < l->n && c->entries < XW_MAX_ENTRIES; i++) {
 		struct ins_stat st;

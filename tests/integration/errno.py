@@ -23,6 +23,7 @@ can pass control characters, invalid UTF-8 or Unicode names.
     setxattr PATH NAME VALUE   getxattr PATH NAME    removexattr PATH NAME    listxattr PATH
     mmapw PATH                 (mmap the file PROT_WRITE, MAP_SHARED)
     ftruncate PATH LEN         (open O_WRONLY|O_CREAT, ftruncate: `truncate -s`)
+    listdir PATH               (every entry of a directory, as ls reads them)
 
 The first failing system call decides the result.  Exit status is 0 when the
 operation was carried out (whatever its errno), 2 on a usage error.
@@ -123,6 +124,7 @@ def do_ftruncate(path, length):
 
 
 OPS["ftruncate"] = (2, lambda a: do_ftruncate(b(a[0]), int(a[1])))
+OPS["listdir"] = (1, lambda a: os.listdir(b(a[0])))
 
 
 def main(argv):

@@ -124,9 +124,10 @@ struct names {
 	unsigned count;
 };
 
-static int collect(void *arg, const char *name, size_t len, const struct ins_stat *st)
+static int collect(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after)
 {
 	struct names *n = arg;
+	(void)after;
 	size_t used = strlen(n->all);
 	snprintf(n->all + used, sizeof(n->all) - used, "%.*s%s|", (int)len, name, S_ISDIR(st->mode) ? "/" : "");
 	n->count++;
@@ -156,7 +157,7 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	snprintf(kind, sizeof(kind), "FAT%u", bits);
 	assert_string_equal(fat_kind(v), kind);
 	struct names n = {"", 0};
-	assert_int_equal(fat_list(v, FAT_ROOT_INO, collect, &n), 0);
+	assert_int_equal(fat_list(v, FAT_ROOT_INO, 0, collect, &n), 0);
 	/* 8.3 names as vfat shows them: readme.txt stored as README TXT
 	 * with the lower-case flags; UPPER.TXT as stored. */
 	assert_non_null(strstr(n.all, "|readme.txt|"));
@@ -186,7 +187,7 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	assert_int_equal(fat_lookup(v, FAT_ROOT_INO, "README.TXT", 10, &st), -ENOENT);
 	assert_int_equal(fat_lookup(v, FAT_ROOT_INO, "nothing", 7, &st), -ENOENT);
 	assert_int_equal(walk(v, "readme.txt", &st), 0);
-	assert_int_equal(fat_list(v, st.ino, collect, &n), -ENOTDIR);
+	assert_int_equal(fat_list(v, st.ino, 0, collect, &n), -ENOTDIR);
 	fat_close(v);
 	fat_vol *v2;
 	assert_int_equal(fat_open(fetch, &m, m.size, &v2, why, sizeof(why)), 0);
