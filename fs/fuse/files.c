@@ -818,6 +818,23 @@ static void text_write(fuse_req_t req, fuse_ino_t ino, struct fh *h, const char 
 	fuse_reply_write(req, size);
 }
 
+/* After a password was taken or refused (SPEC §16 "What is kept"): the
+ * stack below the handler's frame, where its callees ran — the store, the
+ * model, libcrypt's hashing, libc's copies and whatever the compiler
+ * spilled — is wiped, so that no frame of theirs keeps a password's bytes
+ * in this worker's stack until a deeper request overwrites them (issue
+ * 47: two copies were found in a thread's stack of a Release build).  The
+ * buffers that held it are wiped where they are freed (h->value,
+ * apply_value's copy, the request's, crypt_data); this is for the copies
+ * nobody names.  32 KiB (the frame limit is 64): the deepest of those
+ * frames is a few KiB. */
+static __attribute__((noinline)) void scrub_stack(void)
+{
+	unsigned char pad[32 << 10];
+	explicit_bzero(pad, sizeof(pad));
+	__asm__ volatile("" : : "r"(pad) : "memory");
+}
+
 struct write_answer {
 	fuse_req_t req;
 	struct fs_ctx *ctx;
@@ -879,8 +896,10 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 	 * that the handler need not change it, and nothing reads the request
 	 * once its handler returned.  Accepted or refused alike, whatever the
 	 * reply was. */
-	if (secret)
+	if (secret) {
 		explicit_bzero((char *)buf, size);
+		scrub_stack();
+	}
 }
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -898,6 +917,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->kind == FH_TEXT && h->pending) {
 		/* A line written without its newline: close(2) applies it and
 		 * returns its errno (SPEC §12). */
+		bool secret = h->value.secret;
 		if ((rc = ops_resolve(req, ino, &n)) < 0 || !fs_attr_is_writable(&n)) {
 			h->pending = false;
 			if (h->value.secret)
@@ -915,6 +935,8 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fs_tenant_log_change(ctx, "write", &n, NULL);
 			ops_reply_err(req, 0);
 		}
+		if (secret)
+			scrub_stack();
 		return;
 	}
 	/* close(2) of an upload's writer returns once its bytes are durable. */

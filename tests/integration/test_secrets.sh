@@ -12,7 +12,12 @@
 #     requests, nowhere in the daemon's memory, nor two more whose
 #     writers still hold the file open (memscan.py reads every
 #     readable mapping through /proc/PID/mem): before the request buffer
-#     was wiped, one copy of each stayed in libfuse's receive buffers.
+#     was wiped, one copy of each stayed in libfuse's receive buffers;
+#   - nor at once, before any other request could overwrite what a
+#     worker's stack kept (issue 47: two copies in a thread's stack of a
+#     Release build), for passwords written whole, a byte a write, in
+#     pieces, and while other threads answer readers; this test runs on
+#     the Release binary too (CMakeLists.txt's INTEGRATION_RELEASE).
 source "$(dirname "$0")/lib.sh"
 
 openssl rand -hex 32 >"$T/kek"
@@ -55,6 +60,27 @@ printf '%s' "$PW2" >"$V/password"
 assert_errno EINVAL write "$V/password" "$WEAK"
 assert_errno EINVAL write "$V/password" "$SPACE"
 [[ " $(entries "$V/disks") " == *" cidata "* ]] || fail "no disks/cidata: the passwords were not taken"
+
+say "at once, no password's bytes are anywhere in the daemon's memory, however they were written"
+PW4='Wt1=ByteByByteNeedle-3q'
+PW5='Vu2=PiecesNeedle-4r'
+PW6='Us3=BusyThreadsNeedle-5s'
+printf '%s\n' "$PW4" | dd of="$V/password" bs=1 status=none
+python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+for i in range(0, len(sys.argv[2]), 3):
+    os.write(fd, sys.argv[2][i:i + 3].encode())
+os.close(fd)' "$V/password" "$PW5"
+busy=()
+for i in 1 2 3 4; do
+    (for ((j = 0; j < 100; j++)); do read -r _ <"$V/status"; done) &
+    busy+=($!)
+done
+echo "$PW6" >"$V/password"
+wait "${busy[@]}"
+python3 "$INTEGRATION_DIR/memscan.py" "$pid" "$PW1" "$PW2" "$WEAK" "$SPACE" "$PW4" "$PW5" "$PW6" >"$T/scan.now"
+sed 's/^/    /' "$T/scan.now"
+awk '$1 != 0 { bad = 1 } END { exit bad }' "$T/scan.now" || fail "a password is in the daemon's memory right after it was applied"
 
 say "200 requests later, no password's bytes are anywhere in the daemon's memory"
 # Two more, each written with its newline by a writer that keeps the file
