@@ -37,10 +37,11 @@
  * (serve_conns_pace).
  *
  * Judged by what the client does (issue 47).  A client holds us up while
- * it owes a request (accepted, or its last response ended, and no
- * complete request yet) and while its receive window holds back bytes we
- * have for it (tcpi_rwnd_limited, pace.c) — that time is its "owed" time
- * (owed()).  The time we take to send is ours: a server short of CPU
+ * it owes a request (accepted, or its last response ended, until its
+ * request's last bytes came — tcpi_last_data_recv: bytes waiting for us
+ * to read them are our delay, not its) and while its receive window holds
+ * back bytes we have for it (tcpi_rwnd_limited, pace.c) — that time is
+ * its "owed" time (owed()).  The time we take to send is ours: a server short of CPU
  * sends an honest client little, and judging by the bytes it got per
  * second of its age closed full-speed downloads as "the slowest" (8 of 8
  * at load 10 beside 472 attackers: with hundreds waiting, every
@@ -312,12 +313,53 @@ unsigned serve_conns_count(serve_conns *t)
 	return n;
 }
 
+/* How long c's client has held us up, in ms (the top, "Judged by what the
+ * client does"): the time its requests were owed (from the accept, or
+ * from the end of the response before), and the time its receive window
+ * held back our bytes. */
+static int64_t owed(const struct serve_conn *c, const struct serve_progress *p, int64_t now_ms)
+{
+	int64_t ms = c->owed_ms + (int64_t)(p->stalled_us / 1000);
+	if ((c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST) && !c->asked) {
+		/* All it sent is read: we wait for more, since the phase began.
+		 * Bytes unread: we are behind (a front or libmicrohttpd short
+		 * of CPU); the client owed the time until its last bytes came. */
+		int64_t until = p->unread ? now_ms - (int64_t)p->quiet_ms : now_ms;
+		if (until > c->phase_ms)
+			ms += until - c->phase_ms;
+	}
+	return ms;
+}
+
+/* The lock is held: c's request came whole at now_ms. */
+static void asked(struct serve_conn *c, int64_t now_ms)
+{
+	struct serve_progress p;
+	if (c->asked)
+		return;
+	c->asked = true;
+	/* Owed until its last bytes came (not until we read them). */
+	int64_t until = serve_socket_progress(c->fd, &p) == 0 ? now_ms - (int64_t)p.quiet_ms : now_ms;
+	if (until > c->phase_ms)
+		c->owed_ms += until - c->phase_ms;
+}
+
+void serve_conns_asked(serve_conns *t, struct serve_conn *c, int64_t now_ms)
+{
+	pthread_mutex_lock(&t->lock);
+	if (c->state == SERVE_CONN_REQUEST)
+		asked(c, now_ms);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t now_ms, int64_t deadline_ms, bool handed)
 {
 	pthread_mutex_lock(&t->lock);
 	if (c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST || c->state == SERVE_CONN_ANSWERING) {
-		if (c->state == SERVE_CONN_ANSWERING)
+		if (c->state == SERVE_CONN_ANSWERING) {
 			c->phase_ms = now_ms; /* the next request is owed from now */
+			c->asked = false;
+		}
 		c->state = SERVE_CONN_REQUEST;
 		c->deadline_ms = deadline_ms;
 		c->handed |= handed;
@@ -365,8 +407,7 @@ void serve_conns_answering(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
 	pthread_mutex_lock(&t->lock);
 	if (c->state == SERVE_CONN_REQUEST) {
-		if (now_ms > c->phase_ms)
-			c->owed_ms += now_ms - c->phase_ms;
+		asked(c, now_ms);
 		c->state = SERVE_CONN_ANSWERING;
 		c->deadline_ms = 0;
 		c->win_ms = 0; /* the minimum rate's first window begins at the next pace */
@@ -495,17 +536,6 @@ void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
 
 /* ---- the whole server (the top) ------------------------------------------------ */
 
-/* How long c's client has held us up, in ms (the top, "Judged by what the
- * client does"): the time its requests were owed (from the accept, or
- * from the end of the response before), and the time its receive window
- * held back our bytes. */
-static int64_t owed(const struct serve_conn *c, const struct serve_progress *p, int64_t now_ms)
-{
-	int64_t ms = c->owed_ms + (int64_t)(p->stalled_us / 1000);
-	if ((c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST) && now_ms > c->phase_ms)
-		ms += now_ms - c->phase_ms;
-	return ms;
-}
 
 /* The slowest first; among equals, the oldest. */
 static int cand_cmp(const void *a, const void *b)

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <sys/ioctl.h> /* FIONREAD: SIOCINQ */
 #include <linux/tcp.h>
 #include <netinet/in.h> /* IPPROTO_TCP; not <netinet/tcp.h> */
 #include <string.h>
@@ -32,7 +33,7 @@ int serve_socket_progress(int fd, struct serve_progress *p)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	int queued = 0;
+	int queued = 0, unread = 0;
 
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
@@ -43,8 +44,12 @@ int serve_socket_progress(int fd, struct serve_progress *p)
 		queued = 0;
 	p->sent = ti.tcpi_bytes_acked;
 	p->received = ti.tcpi_bytes_received;
+	if (ioctl(fd, SIOCINQ, &unread) < 0 || unread < 0)
+		unread = 0;
 	p->queued = (uint64_t)queued;
 	p->stalled_us = ti.tcpi_rwnd_limited;
+	p->unread = (uint64_t)unread;
+	p->quiet_ms = ti.tcpi_last_data_recv;
 	return 0;
 }
 

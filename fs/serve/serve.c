@@ -372,6 +372,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (dl->status) /* answered already */
 		return MHD_YES;
+	/* Whole now: what follows (the link's checks, the blob's manifest) is
+	 * ours, not the client's (conns.c, "Judged by what the client does"). */
+	serve_conns_asked(srv->conns, dl->conn, serve_now_ms());
 	return answer(srv, c, dl, url);
 }
 

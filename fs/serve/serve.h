@@ -213,6 +213,8 @@ struct serve_progress {
 	 * (µs, the connection's whole life, tcpi_rwnd_limited): its own
 	 * slowness, not ours. */
 	uint64_t stalled_us;
+	uint64_t unread;    /* bytes the client sent that we have not read yet (SIOCINQ) */
+	uint64_t quiet_ms;  /* since the client's last bytes came (tcpi_last_data_recv) */
 };
 /* -errno when fd is not a TCP socket (or the kernel has no such counts). */
 int serve_socket_progress(int fd, struct serve_progress *p);
@@ -250,6 +252,7 @@ struct serve_conn {
 	uint8_t key[17]; /* the client address, as the table of counts keys it */
 	int64_t since_ms;   /* accepted then (its age: the grace) */
 	int64_t phase_ms;   /* WAITING, REQUEST: a request owed since then (the accept, the last response's end) */
+	bool asked;         /* and it came whole: no longer owed (serve_conns_asked) */
 	int64_t owed_ms;    /* the time the requests before it were owed */
 	int64_t win_ms;     /* ANSWERING: the minimum rate's window began, 0: not yet */
 	uint64_t win_sent;  /* and the bytes the client had acknowledged then */
@@ -308,7 +311,12 @@ void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t now_ms, i
 /* libmicrohttpd announced the connection from sa (address and port): its
  * slot, NULL when none is waiting for it. */
 struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa);
-/* A response is queued at now_ms: no deadline; the request is no longer owed. */
+/* The request came whole at now_ms (libmicrohttpd's last call of it):
+ * owed for as long as its client took to send it — until its last bytes
+ * came, the kernel says, not until we read them. */
+void serve_conns_asked(serve_conns *t, struct serve_conn *c, int64_t now_ms);
+/* A response is queued at now_ms: no deadline; the request is no longer
+ * owed (asked, if it was not yet). */
 void serve_conns_answering(serve_conns *t, struct serve_conn *c, int64_t now_ms);
 /* Shuts the socket down (reads and writes; unsent bytes are dropped at the
  * close, RST) if c is still use gen and neither free nor shut: true then. */

@@ -406,7 +406,8 @@ static size_t drain(int fd)
  * server short of CPU), one whose client takes every byte at once, and one
  * whose client took megabytes fast and then paused (short of CPU itself)
  * are never closed, however many wait, nor is one whose response ended a
- * moment ago (its next request is owed from then); a reader whose window holds our
+ * moment ago (its next request is owed from then), nor one whose request
+ * came at once and waits for us to read it or to answer it; a reader whose window holds our
  * bytes back is, and so are a connection that owes its request and one
  * that owed it for the grace before it was answered. */
 static void test_evict_judged(void **state)
@@ -416,14 +417,24 @@ static void test_evict_judged(void **state)
 	struct sockaddr_in at;
 	struct serve_evicted ev;
 	int64_t retry;
-	int l = tcp_listener(&at), cs, cf, cr, co, cp, cl, ck;
-	assert_int_equal(serve_conns_new(&t, 7, 8), 0);
+	int l = tcp_listener(&at), cs, cf, cr, co, cp, cl, ck, cq, cd;
+	static const char get[] = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+	char sink[64];
+	assert_int_equal(serve_conns_new(&t, 9, 9), 0);
 	serve_conns_set_pace(t, 200, 1024, 1000);
 	int64_t t0 = serve_now_ms();
 	struct serve_conn *starved = tcp_admit(t, l, &at, t0, 0, &cs), *fast = tcp_admit(t, l, &at, t0, 0, &cf);
 	struct serve_conn *reader = tcp_admit(t, l, &at, t0, 4096, &cr), *owes = tcp_admit(t, l, &at, t0, 0, &co);
 	struct serve_conn *paused = tcp_admit(t, l, &at, t0, 0, &cp), *late = tcp_admit(t, l, &at, t0, 0, &cl);
 	struct serve_conn *kept = tcp_admit(t, l, &at, t0, 0, &ck);
+	/* prompt: its request sent at once, not read by us (a server short of
+	 * CPU); parsed: the same, read and found whole at the end. */
+	struct serve_conn *prompt = tcp_admit(t, l, &at, t0, 0, &cq), *parsed = tcp_admit(t, l, &at, t0, 0, &cd);
+	assert_int_equal(send(cq, get, sizeof(get) - 1, 0), (ssize_t)sizeof(get) - 1);
+	assert_int_equal(send(cd, get, sizeof(get) - 1, 0), (ssize_t)sizeof(get) - 1);
+	serve_conns_request(t, prompt, t0, t0 + 20000, true);
+	serve_conns_request(t, parsed, t0, t0 + 20000, true);
+
 	struct serve_conn *answered[] = {starved, fast, reader, paused, kept};
 	for (int i = 0; i < 5; i++) {
 		serve_conns_request(t, answered[i], t0, t0 + 20000, true);
@@ -444,11 +455,16 @@ static void test_evict_judged(void **state)
 		drain(cf);
 		nap_ms(5);
 	}
+	assert_int_equal(send(cl, get, sizeof(get) - 1, 0), (ssize_t)sizeof(get) - 1);
+	/* parsed's request, there since the start, is read and whole only now. */
+	assert_int_equal(recv(parsed->fd, sink, sizeof(sink), 0), (ssize_t)sizeof(get) - 1);
+	nap_ms(5);
 	int64_t now = serve_now_ms();
+	serve_conns_asked(t, parsed, now);
 	serve_conns_answering(t, late, now); /* its request came after the grace */
 	serve_conns_request(t, kept, now - 50, now + 10000, false); /* its response ended 50 ms ago */
 	assert_true(now - t0 >= 300);
-	assert_int_equal(serve_conns_evict(t, now, 7, &ev, &retry), 3);
+	assert_int_equal(serve_conns_evict(t, now, 9, &ev, &retry), 3);
 	assert_int_equal(reader->state, SERVE_CONN_SHUT);
 	assert_int_equal(owes->state, SERVE_CONN_SHUT);
 	assert_int_equal(late->state, SERVE_CONN_SHUT);
@@ -456,13 +472,15 @@ static void test_evict_judged(void **state)
 	assert_int_equal(fast->state, SERVE_CONN_ANSWERING);
 	assert_int_equal(paused->state, SERVE_CONN_ANSWERING);
 	assert_int_equal(kept->state, SERVE_CONN_REQUEST);
+	assert_int_equal(prompt->state, SERVE_CONN_REQUEST);
+	assert_int_equal(parsed->state, SERVE_CONN_REQUEST);
 	/* Asked again, however many wait: nothing more to close. */
 	serve_conns_release(t, reader);
 	serve_conns_release(t, owes);
 	serve_conns_release(t, late);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(tcp_admit(t, l, &at, now, 0, i == 0 ? &cr : i == 1 ? &co : &cl)->state, SERVE_CONN_WAITING);
-	assert_int_equal(serve_conns_evict(t, now + 100, 7, &ev, &retry), 0);
+	assert_int_equal(serve_conns_evict(t, now + 100, 9, &ev, &retry), 0);
 	assert_int_equal(starved->state, SERVE_CONN_ANSWERING);
 	assert_int_equal(fast->state, SERVE_CONN_ANSWERING);
 	assert_int_equal(paused->state, SERVE_CONN_ANSWERING);
@@ -474,6 +492,8 @@ static void test_evict_judged(void **state)
 	close(cp);
 	close(cl);
 	close(ck);
+	close(cq);
+	close(cd);
 	close(l);
 }
 
