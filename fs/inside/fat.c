@@ -632,8 +632,7 @@ int fat_list(fat_vol *v, uint32_t dir, uint64_t from, fat_entry_fn fn, void *arg
 	int rc = dir_load(v, dir);
 	if (rc < 0)
 		return rc;
-	rc = dir_walk(v, from, list_one, &c);
-	return rc < 0 ? rc : 0;
+	return dir_walk(v, from, list_one, &c); /* fn's stop (> 0) is a page's end, not the directory's */
 }
 
 struct lookup_ctx {

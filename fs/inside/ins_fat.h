@@ -45,7 +45,8 @@ int fat_stat(fat_vol *v, uint32_t ino, struct ins_stat *st);
 /* Calls fn for each entry of directory dir (not "." and ".."), in the
  * directory's order, from position from (0: the start; a byte offset into
  * the directory), with its name as shown (UTF-8, not NUL-terminated) and
- * the position after it; fn's non-zero return stops the walk.  0, or
+ * the position after it; fn's non-zero return stops the walk and is
+ * returned (a page full: not the directory's end).  0 at the end, or
  * -errno. */
 typedef int (*fat_entry_fn)(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after);
 int fat_list(fat_vol *v, uint32_t dir, uint64_t from, fat_entry_fn fn, void *arg);

@@ -659,7 +659,34 @@ struct page_walk {
 	ins_add_fn add;
 	void *arg;
 	int rc;
+	s64 from; /* entries before it were a page before */
 };
+
+/* Where libntfs-3g's walk may resume for position from: in the index
+ * allocation, only at the start of a group of 8 index blocks (one byte of
+ * its bitmap: it checks the bitmap from that byte's first bit whatever
+ * block it resumes at, and past the last block in use reads one that is
+ * not, EIO — a listing of 3,000 names failed so).  The page passes the
+ * entries of the group before from: at most 7 index blocks, read again
+ * (mostly from the cache), whatever the directory's size. */
+static s64 resume_at(ntfs_inode *ni, s64 from)
+{
+	s64 mft = ni->vol->mft_record_size;
+	u32 ibs = 0;
+	if (from < mft)
+		return from; /* ".", "..", the index root: resumed exactly */
+	ntfs_attr_search_ctx *ctx = ntfs_attr_get_search_ctx(ni, NULL);
+	if (ctx && !ntfs_attr_lookup(AT_INDEX_ROOT, NTFS_INDEX_I30, 4, CASE_SENSITIVE, 0, NULL, 0, ctx)) {
+		const INDEX_ROOT *ir = (const INDEX_ROOT *)((const u8 *)ctx->attr + le16_to_cpu(ctx->attr->value_offset));
+		ibs = le32_to_cpu(ir->index_block_size);
+	}
+	if (ctx)
+		ntfs_attr_put_search_ctx(ctx);
+	if (ibs < NTFS_BLOCK_SIZE || (ibs & (ibs - 1)) || ibs > (1u << 20))
+		return from; /* libntfs-3g's walk judges that index itself */
+	s64 group = (s64)ibs * 8;
+	return mft + (from - mft) / group * group;
+}
 
 static int page_one(void *arg, const ntfschar *uname, const int ulen, const int type, const s64 pos,
                     const MFT_REF mref, const unsigned dt_type)
@@ -668,8 +695,8 @@ static int page_one(void *arg, const ntfschar *uname, const int ulen, const int 
 	u64 rec = MREF(mref);
 	char *name = NULL;
 	(void)dt_type;
-	if (type == FILE_NAME_DOS || (rec < FILE_first_user && rec != FILE_root) || rec > UINT32_MAX || pos < 0 ||
-	    (uint64_t)pos >= INS_POS_MAX)
+	if (type == FILE_NAME_DOS || (rec < FILE_first_user && rec != FILE_root) || rec > UINT32_MAX ||
+	    pos < w->from || (uint64_t)pos >= INS_POS_MAX)
 		return 0;
 	int len = ntfs_ucstombs(uname, ulen, &name, 0);
 	if (len > 0 && !(len == 1 && name[0] == '.') && !(len == 2 && name[0] == '.' && name[1] == '.'))
@@ -680,7 +707,7 @@ static int page_one(void *arg, const ntfschar *uname, const int ulen, const int 
 
 static int h_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 {
-	struct page_walk w = {add, arg, 0};
+	struct page_walk w = {add, arg, 0, (s64)from};
 	int rc;
 	if (dir > UINT32_MAX || from >= INS_POS_MAX)
 		return -ENOENT;
@@ -691,7 +718,7 @@ static int h_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 		ntfs_inode_close(ni);
 		return why_of(fail(helper_vol, ENOTDIR, "MFT record %llu is not a directory", (unsigned long long)dir));
 	}
-	s64 pos = (s64)from;
+	s64 pos = resume_at(ni, (s64)from);
 	errno = 0;
 	if (ntfs_readdir(ni, &pos, &w, page_one) < 0 && !w.rc)
 		w.rc = why_of(fail(helper_vol, EIO, "the index of directory %llu cannot be read", (unsigned long long)dir));

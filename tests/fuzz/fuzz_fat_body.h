@@ -109,12 +109,14 @@ static void fuzz_fat_dir(struct fuzz_fat_walk *w, uint32_t dir)
 	w->ndirs = 0;
 	w->npos = 0;
 	rc = fat_list(w->v, dir, 0, fuzz_fat_entry, w);
-	fuzz_fat_must(rc == 0 || rc == -EIO || rc == -ENOMEM || rc == -ENOENT || rc == -ENOTDIR);
-	for (unsigned i = 1; rc == 0 && i < w->npos; i++) {
+	fuzz_fat_must(rc == 0 || rc == 1 || rc == -EIO || rc == -ENOMEM || rc == -ENOENT || rc == -ENOTDIR);
+	/* Resumed from each entry's position: the next one, and a stop, not
+	 * the end (1: what the walk's callback returned). */
+	for (unsigned i = 1; rc >= 0 && i < w->npos; i++) {
 		uint64_t got[2] = {0, 0};
 		int r = fat_list(w->v, dir, w->pos[i - 1].after, fuzz_fat_first, got);
-		fuzz_fat_must(r == 0 || r == -EIO || r == -ENOMEM);
-		fuzz_fat_must(r != 0 || (got[0] == w->pos[i].ino && got[1] == w->pos[i].after));
+		fuzz_fat_must(r == 1 || r == -EIO || r == -ENOMEM);
+		fuzz_fat_must(r != 1 || (got[0] == w->pos[i].ino && got[1] == w->pos[i].after));
 	}
 	n = w->ndirs;
 	memcpy(mine, w->dirs, n * sizeof(mine[0]));

@@ -176,7 +176,7 @@ static void xw_dir(const struct ins_fs_ops *ops, uint64_t dir, int depth, struct
 	for (unsigned i = 1; rc >= 0 && i < l->n && i < 16; i++) {
 		struct xw_one one = {l->after[i - 1], 0, 0, 0};
 		int r = ops->list(dir, l->after[i - 1], xw_first, &one);
-		xw_must(r >= 0 || r == -EIO || r == -ENOMEM, "a resumed list's error");
+		xw_must(r == 1 || r == -EIO || r == -ENOMEM, "a resumed list stops where its callback said (not the end)");
 		xw_must(r < 0 || (one.ino == l->ino[i] && one.after == l->after[i]),
 		        "a listing resumed from an entry's position goes on with the next one");
 	}

@@ -22,14 +22,19 @@
 #     reads 16 pages of 256 blocks, so edge/ lists it and past/ is EIO;
 #     mid/ holds an entry in block 1 and one in block 4,400: the first
 #     readdir gives the first with the offset where its 16 pages ended,
-#     and the second goes on from there.
+#     and the second goes on from there;
+#   - a FAT32 (mkfs.fat, its directory's entries written into clusters of
+#     its own) and an NTFS (mkntfs, filled through ntfs-3g's FUSE mount:
+#     fixture building only) with a directory of 3,000 entries each,
+#     listed in helper pages of 512.
 # Every listing is whole and exact: each name once, none missing.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-for t in sfdisk mkfs.xfs mke2fs debugfs; do
-    command -v $t >/dev/null || fail "$t is missing (scripts/install-deps installs e2fsprogs, xfsprogs, fdisk)"
+for t in sfdisk mkfs.xfs mke2fs debugfs mkfs.fat mkntfs ntfs-3g; do
+    command -v $t >/dev/null ||
+        fail "$t is missing (scripts/install-deps installs e2fsprogs, xfsprogs, fdisk, dosfstools, ntfs-3g)"
 done
 
 setup_mount
@@ -205,6 +210,66 @@ for d in big1 big2 big3; do
     assert_eq "$N $N" "$(wc -l <"$T/got.$d") $(uniq <"$T/got.$d" | wc -l)" "names and distinct names listed in XFS $d/"
 done
 assert_eq "file-000000 file-059999" "$(ls "$X/big2" | sed -n '1p;$p' | paste -sd ' ')" "XFS big2/'s first and last"
+
+say "FAT32 and NTFS directories of 3,000 entries: six helper pages a readdir, each resumed exactly"
+# FAT32: mkfs.fat, then many/'s 3,000 8.3 entries written into clusters of
+# its own (mtools scans the directory for each name it adds: minutes).
+truncate -s 64M "$T/f.img"
+mkfs.fat -F 32 "$T/f.img" >/dev/null || fail "mkfs.fat"
+python3 - "$T/f.img" 3000 <<'PY' || fail "writing the FAT directory"
+import struct, sys
+img, n = sys.argv[1], int(sys.argv[2])
+with open(img, "r+b") as f:
+    bs = f.read(512)
+    bps, spc, rsv, nfats = struct.unpack_from("<HBHB", bs, 11)
+    fatsz = struct.unpack_from("<I", bs, 36)[0]
+    rootclus = struct.unpack_from("<I", bs, 44)[0]
+    cs = bps * spc
+    data = (rsv + nfats * fatsz) * bps
+    off = lambda c: data + (c - 2) * cs
+    fat = rsv * bps
+    need = (n + 2) * 32
+    count = (need + cs - 1) // cs
+    first = 3  # cluster 2 is the root's; mkfs.fat leaves the rest free
+    for k in range(count):
+        c = first + k
+        nxt = 0x0FFFFFFF if k == count - 1 else c + 1
+        for i in range(nfats):
+            f.seek(fat + i * fatsz * bps + 4 * c)
+            f.write(struct.pack("<I", nxt))
+    def ent(name, attr, clus):
+        return name + struct.pack("<BBBHHHHHHHI", attr, 0, 0, 0, 0x5a21, 0x5a21, clus >> 16, 0, 0x5a21, clus & 0xffff, 0)
+    # MANY in the root directory (its first free slot: a fresh volume's is the first)
+    f.seek(off(rootclus))
+    f.write(ent(b"MANY       ", 0x10, first))
+    buf = ent(b".          ", 0x10, first) + ent(b"..         ", 0x10, 0)
+    for i in range(n):
+        buf += ent(b"E%05d  TXT" % i, 0x20, 0)
+    buf += bytes(count * cs - len(buf))
+    for k in range(count):
+        f.seek(off(first + k))
+        f.write(buf[k * cs:(k + 1) * cs])
+PY
+seq -f 'E%05g.TXT' 0 2999 >"$T/names.fat"
+# NTFS: mkntfs, filled through ntfs-3g's FUSE mount (well under a second).
+mkdir -p "$T/many" "$T/ntfsmnt"
+python3 -c 'import os, sys
+for i in range(3000):
+    open(os.path.join(sys.argv[1], "entry-%05d.txt" % i), "w").close()' "$T/many"
+ls "$T/many" | LC_ALL=C sort >"$T/names.ntfs"
+truncate -s 64M "$T/n.img"
+mkntfs -F -Q -s 512 "$T/n.img" >/dev/null 2>&1 || fail "mkntfs"
+ntfs-3g "$T/n.img" "$T/ntfsmnt" || fail "ntfs-3g mount (fixture)"
+cp -r "$T/many" "$T/ntfsmnt/" && umount "$T/ntfsmnt" || fail "filling the NTFS fixture"
+truncate -s 130M "$T/fn.raw"
+printf 'label: dos\nstart=2048, size=131072, type=c\nstart=133120, size=131072, type=7\n' | sfdisk -q "$T/fn.raw"
+dd if="$T/f.img" of="$T/fn.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+dd if="$T/n.img" of="$T/fn.raw" bs=1M seek=65 conv=notrunc,sparse status=none
+upload fn "$T/fn.raw"
+ls -f "$P/fn/files/vda1/MANY" | grep -v '^\.\.\?$' | LC_ALL=C sort >"$T/got.fat"
+cmp -s "$T/names.fat" "$T/got.fat" || fail "FAT MANY/: $(comm -3 "$T/names.fat" "$T/got.fat" | head -3 | tr '\n' ' ')"
+ls -f "$P/fn/files/vda2/many" | grep -v '^\.\.\?$' | LC_ALL=C sort >"$T/got.ntfs"
+cmp -s "$T/names.ntfs" "$T/got.ntfs" || fail "NTFS many/: $(comm -3 "$T/names.ntfs" "$T/got.ntfs" | head -3 | tr '\n' ' ')"
 
 say "ext4 holey/: 599 empty blocks, then the entries, in one listing"
 assert_eq "late-1 late-2 late-3" "$(ls "$E/holey" | paste -sd ' ')" "holey/'s entries"
