@@ -181,9 +181,10 @@ int model_write_end(struct model_conn *c, int rc, struct model_err *err);
 	p "size, " p "created, " p "mtime_ns, " p "ctime_ns, " p "deleted_at, " p "dir_mtime_ns, "             \
 	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind, "        \
 	p "project, " p "project_ns, " p "key_id, " p "uuid, " p "title, " p "disk_format, " p "container_format, "  \
-	p "min_disk, " p "min_ram, " p "gflags"
+	p "min_disk, " p "min_ram, " p "gflags, "                                                          \
+	"(SELECT count(*) FROM image_props pr WHERE pr.image_id = " p "id)"
 #define MODEL_IMAGE_FIELDS MODEL_IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
-#define MODEL_IMAGE_NFIELDS 44 /* the columns model_image_row reads */
+#define MODEL_IMAGE_NFIELDS 45 /* the columns model_image_row reads */
 #define MODEL_IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 #define MODEL_IMAGE_COLS MODEL_IMAGE_FIELDS " " MODEL_IMAGE_FROM
 

@@ -99,7 +99,8 @@ static int prop_line(void *arg, const char *key, const char *value)
 
 static void show_props(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
-	model_image_props(ctx->m, n->img.id, prop_line, out);
+	if (n->img.nprops > 0) /* the row counted them: none, no statement */
+		model_image_props(ctx->m, n->img.id, prop_line, out);
 }
 
 static void show_size(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)

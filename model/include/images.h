@@ -72,6 +72,8 @@ struct model_image {
 	char container_format[16];
 	int64_t min_disk, min_ram;     /* GiB, MiB */
 	unsigned gflags;               /* MODEL_GFLAG_* */
+	int nprops;                    /* its properties (SPEC §19): 0 spares a
+	                                  walk the statement that lists them */
 	/* What else refers to the image, as far as the statement that read it
 	 * asked (model_image_get_in_region, which every request on an image
 	 * runs): its files and listings that would show nothing skip their

@@ -72,6 +72,7 @@ void model_image_row(db_stmt *st, struct model_image *img)
 	img->min_disk = db_col_int64(st, 41);
 	img->min_ram = db_col_int64(st, 42);
 	img->gflags = (unsigned)db_col_int64(st, 43);
+	img->nprops = (int)db_col_int64(st, 44);
 	img->refs = MODEL_REF_UNKNOWN;
 	img->copies_ctime_ns = -1;
 }

@@ -153,6 +153,12 @@ static int share_check(model *m, const struct model_image *img, const char *acco
 		return rc == -ENOENT ? model_fail(err, -ENOENT, "no account %s", account) : rc;
 	if (to->id == img->account_id)
 		return model_fail(err, -EINVAL, "an image is not shared with its owner");
+	/* seed 001: no share while the image is being made (an intermediate
+	 * status); a queued image, with no data yet, is shared (SPEC §6.4) */
+	if (img->status == MODEL_IMG_UPLOADING || img->status == MODEL_IMG_PENDING ||
+	    img->status == MODEL_IMG_REPLICATING || img->status == MODEL_IMG_DELETING)
+		return model_fail(err, -EPERM, "a %s image cannot be shared until it is made",
+		                  model_image_status_name(img->status));
 	if (model_share_get(m, img->id, to->id, &old) == 0)
 		return model_fail(err, -EEXIST, "%s is already shared with %s", img->name, account);
 	if (to->id > MODEL_SHARE_ACCOUNT_MAX)

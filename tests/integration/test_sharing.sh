@@ -7,7 +7,7 @@
 # bob's entry goes (his kernel had it cached: the watcher drops it), his
 # instances stay, he can build no new one.  A rename and a delete to the
 # recycle bin by the owner move or remove bob's entry too.  Refusals:
-# self EINVAL, unknown account ENOENT, twice EEXIST, not available EPERM,
+# self EINVAL, unknown account ENOENT, twice EEXIST, one being made (uploading) EPERM,
 # shares-per-image and the receiver's shared-images EDQUOT.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -34,7 +34,7 @@ capture "$RA/private/golden" src
 gid=$(cat "$RA/private/golden/id")
 rmdir "$RA/instances/src"
 
-say "refusals: self EINVAL, unknown account ENOENT, a bad name EINVAL, a queued image EPERM"
+say "refusals: self EINVAL, unknown account ENOENT, a bad name EINVAL, an image being uploaded EPERM"
 SH="$RA/private/golden/shares"
 assert_eq "" "$(entries "$SH")" "shares/ before sharing"
 assert_errno EINVAL mkdir "$SH/alice"
@@ -44,8 +44,15 @@ assert_errno ENOENT mkdir "$SH/nobody"
 assert_logged mkdir "$SH/nobody" ENOENT
 assert_errno EINVAL mkdir "$SH/a b"
 mkdir "$RA/private/queued"
+exec 3>"$RA/private/queued/disks/vda"
+needles n1
+needle_disk "$T/up.raw" n1
+cat "$T/up.raw" >&3
+assert_eq uploading "$(status_of "$RA/private/queued")" "queued/status while its upload is open"
 assert_errno EPERM mkdir "$RA/private/queued/shares/bob"
 assert_logged mkdir "$RA/private/queued/shares/bob" EPERM
+echo >"$RA/private/queued/cancel"
+exec 3>&-
 rmdir "$RA/private/queued"
 assert_eq 0 "$(shared_used "$RB")" "bob's shared-images before"
 

@@ -199,7 +199,8 @@ static void test_refusals(void **state)
 }
 
 /* A queued image, and one in error, are shared too (SPEC §6.4, §19: the
- * API adds members before the data); the receiver answers, and only it. */
+ * API adds members before the data), one being made is not; the receiver
+ * answers, and only it. */
 static void test_any_status_and_answers(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -210,6 +211,13 @@ static void test_any_status_and_answers(void **state)
 	struct model_share s;
 	struct model_image img;
 
+	/* but not one being made (seed 001: an intermediate status) */
+	static const enum model_image_status making[] = {MODEL_IMG_UPLOADING, MODEL_IMG_PENDING,
+	                                                 MODEL_IMG_REPLICATING, MODEL_IMG_DELETING};
+	for (size_t i = 0; i < sizeof making / sizeof *making; i++) {
+		ut_force_status(fx, errored, making[i]);
+		assert_int_equal(share(fx, errored, "bob"), -EPERM);
+	}
 	ut_force_status(fx, errored, MODEL_IMG_ERROR);
 	assert_int_equal(share(fx, queued, "bob"), 0);
 	assert_int_equal(share(fx, errored, "bob"), 0);
