@@ -23,6 +23,7 @@ static const char serve_usage[] =
 	"usage: imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
 	"                   [--log FILE] [--threads N] [--max-connections N] [--max-per-client N]\n"
 	"                   [--metrics-listen [ADDR:]PORT] [--keyfile PATH | --keycmd CMD]\n"
+	"                   [--glance [--glance-region R] [--glance-workers N] [--glance-peer URL]]\n"
 	"  Serves the state's download links (SPEC §14) over HTTP/1.1, HTTPS with a certificate.\n"
 	"  --keyfile, --keycmd  the key-encryption key: links of encrypted images (SPEC §17) are\n"
 	"                     served only with it (503 without)\n"
@@ -33,6 +34,12 @@ static const char serve_usage[] =
 	"                     wait in the backlog\n"
 	"  --max-per-client   connections of one client address at most (default 8; an IPv6 client is its /64);\n"
 	"                     more are refused at once (503 Service Unavailable, Retry-After: 10)\n"
+	"  --glance    also serve the OpenStack image API (Glance v2, SPEC §19) on this listener:\n"
+	"                     every path but /d/...; --glance-region R: the region the root serves\n"
+	"                     (default: the first; /region/R/ serves R), --glance-workers N: task\n"
+	"                     runners for its uploads and imports (default 2, at most 16; 0: a mount's\n"
+	"                     run them), --glance-peer URL: another server of the state, in the\n"
+	"                     catalogue as image_remote\n"
 	"  --metrics-listen   serve GET /metrics (Prometheus text format: requests, bytes, connections,\n"
 	"                     refusals, stopped transfers) on a listener of its own; PORT alone is on\n"
 	"                     127.0.0.1 (the metrics are the operator's, never on the download port)\n"
@@ -64,6 +71,10 @@ static const struct fs_opt serve_opt_rows[] = {
 	OPT("metrics-listen", FS_OPT_STR, metrics_at),
 	OPT("keyfile", FS_OPT_STR, keyfile),
 	OPT("keycmd", FS_OPT_STR, keycmd),
+	OPT("glance", FS_OPT_FLAG, glance),
+	OPT("glance-region", FS_OPT_STR, glance_region),
+	UINT("glance-workers", glance_workers, 0, 16),
+	OPT("glance-peer", FS_OPT_STR, glance_peer),
 	{NULL, 0, 0, 0, 0, 0},
 };
 
@@ -115,7 +126,8 @@ static long port_alone(const char *s)
 int serve_opts_parse(struct serve_opts *o, int argc, char **argv)
 {
 	*o = (struct serve_opts){.listen_at = "127.0.0.1:8080", .threads = SERVE_THREADS,
-	                         .max_conns = SERVE_MAX_CONNECTIONS, .per_client = SERVE_PER_CLIENT};
+	                         .max_conns = SERVE_MAX_CONNECTIONS, .per_client = SERVE_PER_CLIENT,
+	                         .glance_workers = 2};
 	int rc = fs_opts_parse("imgfs serve", serve_opt_rows, o, FS_ARGS_NONE, argc, argv, NULL);
 	if (rc == 1) {
 		fputs(serve_usage, stdout);
@@ -127,6 +139,10 @@ int serve_opts_parse(struct serve_opts *o, int argc, char **argv)
 	}
 	if (!o->cert_path != !o->key_path)
 		return usage_error("--tls-cert and --tls-key go together");
+	if (!o->glance && (o->glance_region || o->glance_peer))
+		return usage_error("--glance-region and --glance-peer go with --glance");
+	if (o->glance_peer && strncmp(o->glance_peer, "http://", 7) != 0 && strncmp(o->glance_peer, "https://", 8) != 0)
+		return usage_error("--glance-peer takes http://HOST:PORT or https://HOST:PORT");
 	if (serve_parse_listen(o->listen_at, &o->ss, &o->sslen, &o->v6) < 0)
 		return usage_error("--listen takes ADDR:PORT with a numeric address (127.0.0.1:8080, [::1]:8080)");
 	if (o->metrics_at) {

@@ -93,7 +93,9 @@
 #include <microhttpd.h>
 
 #include "common.h"
+#include "glance.h"
 #include "include/core.h"
+#include "include/counters.h"
 #include "include/images.h"
 #include "include/keys.h"
 #include "include/links.h"
@@ -111,6 +113,7 @@ struct server {
 	struct MHD_Daemon *d;
 	struct serve_metrics metrics;
 	serve_metrics_server *ms;
+	glance *api; /* --glance: the image API (SPEC §19), NULL otherwise */
 };
 
 /* One request, from its first line to its log line. */
@@ -131,6 +134,8 @@ struct dl {
 	blob_store *s;
 	blob_manifest *man;
 	qcow2_out *q;
+	bool api;               /* a request of the image API (glance/), not a download */
+	struct glance_req *greq;
 };
 
 static void dl_free(struct dl *dl)
@@ -355,6 +360,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		snprintf(dl->method, sizeof(dl->method), "%s", method);
 		snprintf(dl->client, sizeof(dl->client), "%s", conn->client);
 		dl->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		if (srv->api && glance_owns(url)) { /* the image API's, not a download link's */
+			dl->api = true;
+			return glance_request(srv->api, c, conn, &dl->greq, url, method, upload_data, upload_size);
+		}
 		/* Another method is answered now, before its body is read: the
 		 * connection closes after the answer, and nobody holds it by
 		 * sending a body slowly. */
@@ -365,6 +374,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		 * know the request was read whole); the last call answers, and the
 		 * request's deadline runs until then. */
 		return MHD_YES;
+	}
+	if (dl->api) {
+		if (!*upload_size) /* whole now (conns.c, "Judged by what the client does") */
+			serve_conns_asked(srv->conns, dl->conn, serve_now_ms());
+		return glance_request(srv->api, c, dl->conn, &dl->greq, url, method, upload_data, upload_size);
 	}
 	if (*upload_size) { /* a request body: read and dropped */
 		*upload_size = 0;
@@ -405,6 +419,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	(void)c;
 	if (!dl)
 		return;
+	if (dl->api) {
+		serve_escape(client, sizeof(client), dl->client);
+		serve_metrics_request(&srv->metrics, dl->method, dl->greq ? glance_status(dl->greq) : 0,
+		                      dl->greq ? glance_sent(dl->greq) : 0, false);
+		glance_done(dl->greq, toe, client);
+		dl->greq = NULL;
+		if (dl->conn)
+			serve_conns_request(srv->conns, dl->conn, serve_now_ms() + SERVE_IDLE_S * 1000, false);
+		*con_cls = NULL;
+		dl_free(dl);
+		return;
+	}
 	if (dl->watched) { /* the watcher lets go of it: its fields are ours */
 		serve_watch_remove(srv->watch, &dl->xfer);
 		dl->watched = false;
@@ -482,7 +508,22 @@ static char *metrics_text(void *arg, size_t *len)
 	struct server *srv = arg;
 	uint64_t refused[SERVE_NOISE_COUNT];
 	serve_noise_totals(&srv->log, refused);
-	return serve_metrics_text(&srv->metrics, serve_conns_count(srv->conns), refused, len);
+	char *text = serve_metrics_text(&srv->metrics, serve_conns_count(srv->conns), refused, len);
+	/* the database's statements: what a request costs (the image API's
+	 * listings are guarded by it, tests/integration/test_glance.sh) */
+	char more[200];
+	int n = snprintf(more, sizeof(more), "# HELP imgfs_serve_db_statements_total SQL statements run.\n"
+	                                     "# TYPE imgfs_serve_db_statements_total counter\n"
+	                                     "imgfs_serve_db_statements_total %lld\n",
+	                 (long long)model_statements(srv->m));
+	char *all = text ? realloc(text, *len + (size_t)n + 1) : NULL;
+	if (!all) {
+		free(text);
+		return NULL;
+	}
+	memcpy(all + *len, more, (size_t)n + 1);
+	*len += (size_t)n;
+	return all;
 }
 
 /* ---- the command --------------------------------------------------------------- */
@@ -645,7 +686,8 @@ static int serve_run(struct serve_opts *o)
 	 * above what the front lets through, so it never refuses one — it
 	 * would close the socket without a word. */
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG |
-	                 (o->v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
+	                 (o->v6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0) |
+	                 (o->glance ? MHD_ALLOW_SUSPEND_RESUME : 0); /* an upload waits for its seal (glance/data.c) */
 	struct MHD_OptionItem ops[] = {
 		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, &srv}, /* first: it catches what the others say */
 		{MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL},
@@ -661,6 +703,19 @@ static int serve_run(struct serve_opts *o)
 	if (!srv.d) {
 		fprintf(stderr, "imgfs serve: libmicrohttpd did not start (a bad certificate or key?)\n");
 		goto out;
+	}
+	if (o->glance) {
+		char why[256], at[INET6_ADDRSTRLEN + 16];
+		snprintf(at, sizeof(at), "%.*s:%u", (int)(strrchr(o->listen_at, ':') - o->listen_at), o->listen_at,
+		         bound_port(lfd));
+		struct glance_opts go = {.m = srv.m, .log = &srv.log, .conns = srv.conns, .tls = cert != NULL,
+		                         .listen = at, .region = o->glance_region, .workers = o->glance_workers,
+		                         .peer = o->glance_peer};
+		if (glance_new(&srv.api, &go, why, sizeof(why)) < 0) {
+			fprintf(stderr, "imgfs serve: %s\n", why);
+			rc = 1;
+			goto out;
+		}
 	}
 	if ((rc = serve_watch_start(&srv.watch, srv.m, srv.conns, &srv.log)) < 0) {
 		fprintf(stderr, "imgfs serve: %s\n", strerror(-rc));
@@ -717,8 +772,10 @@ out:
 	/* No new connection, then none served, then nobody left to stop. */
 	serve_metrics_stop(srv.ms);
 	serve_front_stop(front);
+	glance_quiesce(srv.api); /* suspended requests resumed: libmicrohttpd stops only with none */
 	if (srv.d)
 		MHD_stop_daemon(srv.d);
+	glance_free(srv.api);
 	serve_watch_stop(srv.watch);
 	serve_conns_free(srv.conns);
 	if (lfd >= 0)

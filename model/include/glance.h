@@ -30,6 +30,34 @@
 /* The image whose UUID is uuid (any folder, any account: visibility is
  * the caller's business): 0, -ENOENT. */
 int model_image_by_uuid(model *m, const char *uuid, struct model_image *out);
+/* An image as the API shows it (glance_rows.c): its row, and its system
+ * disk's file (vda; an ISO image's cdrom). */
+struct model_api_image {
+	struct model_image img;
+	bool has_data;      /* the disk exists (being uploaded, or sealed) */
+	uint64_t file_size; /* its bytes (a QCOW2 file's length, not its virtual size) */
+	char sha256[65];    /* its SHA-256, "" while not known */
+};
+/* One statement each: 0, -ENOENT. */
+int model_api_image_get(model *m, int64_t id, struct model_api_image *out);
+int model_api_image_by_uuid(model *m, const char *uuid, struct model_api_image *out);
+/* The sources of a listing, each the ids of its images newest first. */
+enum model_api_source {
+	MODEL_API_OWN_PRIVATE = 0, /* the caller's private/ */
+	MODEL_API_OWN_ISO,         /* the caller's iso/ */
+	MODEL_API_PUBLIC,          /* the platform's public/ */
+	MODEL_API_MARKETPLACE,     /* the platform's marketplace/ */
+	MODEL_API_SHARED,          /* private images shared with the caller */
+	MODEL_API_SOURCES
+};
+#define MODEL_API_IDS_PAGE 64
+/* Up to max (<= MODEL_API_IDS_PAGE) ids of src in the region with id <
+ * before (0: from the newest), newest first, into ids: one statement.
+ * member: MODEL_API_SHARED's answers kept (MODEL_MEMBER_INVALID: any).
+ * The count, or -errno. */
+int model_api_ids(model *m, enum model_api_source src, int64_t region_id, int64_t account_id,
+                  enum model_member_status member, int64_t before, int64_t *ids, int max);
+
 /* The API's name of img: its title when it has one, else its name. */
 const char *model_image_api_name(const struct model_image *img);
 /* Whether s is a UUID as the API writes them (8-4-4-4-12 hex digits, any
@@ -161,13 +189,19 @@ struct model_api_task {
 };
 /* At most this many tasks are kept per image: a new one ends the oldest. */
 #define MODEL_API_TASKS_PER_IMAGE 8
+/* failed (NULL or "": none): an import refused before it began, kept
+ * ended with that reason. */
 int model_api_task_new(model *m, int64_t image_id, int64_t account_id, const char *method, const char *input,
-                       const char *request_id, struct model_api_task *out, struct model_err *err);
+                       const char *request_id, const char *failed, struct model_api_task *out, struct model_err *err);
 /* The task with that UUID: 0, -ENOENT. */
 int model_api_task_get(model *m, const char *uuid, struct model_api_task *out);
 /* An image's tasks, newest first. */
 int model_api_task_list(model *m, int64_t image_id, int (*cb)(void *arg, const struct model_api_task *t),
                         void *arg);
+
+/* The newest max tasks an account asked for, newest first. */
+int model_api_task_list_account(model *m, int64_t account_id, int max,
+                                int (*cb)(void *arg, const struct model_api_task *t), void *arg);
 
 /* ---- staged uploads (the API's PUT .../stage, model/task/upload.c) -------- */
 

@@ -34,7 +34,7 @@ static void task_fill(db_stmt *st, void *out)
 }
 
 int model_api_task_new(model *m, int64_t image_id, int64_t account_id, const char *method, const char *input,
-                       const char *request_id, struct model_api_task *out, struct model_err *err)
+                       const char *request_id, const char *failed, struct model_api_task *out, struct model_err *err)
 {
 	struct model_conn *c;
 	struct model_api_task t = {0};
@@ -58,7 +58,8 @@ int model_api_task_new(model *m, int64_t image_id, int64_t account_id, const cha
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if (!(st = model_stmt(c, SQL("INSERT INTO api_tasks(uuid, image_id, account_id, method, input, request_id, "
-	                             "created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")))) {
+	                             "created, ended, result) VALUES (?, ?, ?, ?, ?, ?, ?7, CASE WHEN ?8 = '' THEN 0 ELSE ?7 "
+	                             "END, ?8) RETURNING id")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -75,6 +76,9 @@ int model_api_task_new(model *m, int64_t image_id, int64_t account_id, const cha
 	db_bind_text(st, 5, input);
 	db_bind_text(st, 6, request_id);
 	db_bind_int64(st, 7, t.created);
+	db_bind_text(st, 8, failed ? failed : "");
+	snprintf(t.result, sizeof(t.result), "%s", failed ? failed : "");
+	t.ended = failed && failed[0] ? t.created : 0;
 	if ((rc = model_insert(st, &t.id)) < 0)
 		goto out;
 	if (out)
@@ -115,5 +119,21 @@ int model_api_task_list(model *m, int64_t image_id, int (*cb)(void *arg, const s
 	if (!(st = model_stmt(c, SQL("SELECT " TASK_COLS "WHERE image_id = ? ORDER BY id DESC"))))
 		return -EIO;
 	db_bind_int64(st, 1, image_id);
+	return model_each_row(st, task_each, &tc);
+}
+
+int model_api_task_list_account(model *m, int64_t account_id, int max,
+                                int (*cb)(void *arg, const struct model_api_task *t), void *arg)
+{
+	struct model_conn *c;
+	struct task_cb tc = {cb, arg};
+	db_stmt *st;
+	int rc;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT " TASK_COLS "WHERE account_id = ? ORDER BY id DESC LIMIT ?"))))
+		return -EIO;
+	db_bind_int64(st, 1, account_id);
+	db_bind_int(st, 2, max);
 	return model_each_row(st, task_each, &tc);
 }

@@ -143,6 +143,38 @@ static int op_name(struct gchange *g, const char *v)
 	return model_exec_stmt(st);
 }
 
+/* A queued image's folder follows its disk format (SPEC §19): iso/ for
+ * iso, private/ for the others — moved, the name kept (-EEXIST when the
+ * other folder has it), private-images checked on the way in. */
+static int refile(struct gchange *g, enum model_folder to)
+{
+	struct model_image other;
+	db_stmt *st;
+	int rc;
+	if (model_image_lookup(g->c->m, g->img.region_id, g->img.account_id, to, g->img.name, &other) == 0)
+		return model_fail(g->err, -EEXIST, "%s/ holds an image named %s already", model_folder_name(to),
+		                  g->img.name);
+	if (to == MODEL_FOLDER_PRIVATE &&
+	    (rc = model_quota_check(g->c, g->img.account_id, g->img.region_id, MODEL_QUOTA_PRIVATE_IMAGES, 1, g->err)) < 0)
+		return rc;
+	if (!(st = model_stmt(g->c, SQL("UPDATE images SET folder = ?, format = ? WHERE id = ? AND status = 1"))))
+		return -EIO;
+	_Static_assert(MODEL_IMG_QUEUED == 1, "the statement above spells queued as 1");
+	db_bind_int(st, 1, to);
+	db_bind_text(st, 2, to == MODEL_FOLDER_ISO ? "iso" : "");
+	db_bind_int64(st, 3, g->img.id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	/* the old folder's entry goes in other mounts; both listings moved */
+	if ((rc = model_log_change(g->c, MODEL_CHANGE_IMAGE, g->img.id, g->img.region_id, g->img.folder, g->img.name)) <
+	        0 ||
+	    (rc = model_touch_region(g->c, g->img.region_id)) < 0)
+		return rc;
+	g->img.folder = to;
+	g->touched = true;
+	return 0;
+}
+
 /* disk_format and container_format: words of their lists, while queued;
  * an ISO image (iso/) is iso and nothing else is. */
 static int op_format(struct gchange *g, bool disk, const char *v)
@@ -157,11 +189,11 @@ static int op_format(struct gchange *g, bool disk, const char *v)
 	if (g->img.status != MODEL_IMG_QUEUED)
 		return model_fail(g->err, -EPERM, "%s is set only while the image is queued (it is %s)", what,
 		                  model_image_status_name(g->img.status));
-	if (disk && (strcmp(v, "iso") == 0) != (g->img.folder == MODEL_FOLDER_ISO))
-		return model_fail(g->err, -EINVAL, g->img.folder == MODEL_FOLDER_ISO
-		                                       ? "an ISO image (in iso/) has disk_format iso"
-		                                       : "disk_format iso is chosen when the image is made (ISO images "
-		                                         "live in iso/)");
+	if (disk && (strcmp(v, "iso") == 0) != (g->img.folder == MODEL_FOLDER_ISO)) {
+		int rc = refile(g, strcmp(v, "iso") == 0 ? MODEL_FOLDER_ISO : MODEL_FOLDER_PRIVATE);
+		if (rc < 0)
+			return rc;
+	}
 	if (!(st = disk ? model_stmt(g->c, SQL("UPDATE images SET disk_format = ? WHERE id = ?"))
 	                : model_stmt(g->c, SQL("UPDATE images SET container_format = ? WHERE id = ?"))))
 		return -EIO;

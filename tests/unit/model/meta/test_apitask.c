@@ -29,7 +29,7 @@ static void test_tasks(void **state)
 
 	for (int i = 0; i < MODEL_API_TASKS_PER_IMAGE + 1; i++) {
 		assert_int_equal(model_api_task_new(fx->m, img, alice, "glance-direct",
-		                                     "{\"method\": {\"name\": \"glance-direct\"}}", "req-1", &t, &err),
+		                                     "{\"method\": {\"name\": \"glance-direct\"}}", "req-1", NULL, &t, &err),
 		                 0);
 		if (!first)
 			first = t.id;
@@ -55,9 +55,12 @@ static void test_tasks(void **state)
 	char big[1100];
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	assert_int_equal(model_api_task_new(fx->m, img, alice, "web-download", big, "req-2", NULL, &err), -EINVAL);
+	assert_int_equal(model_api_task_new(fx->m, img, alice, "web-download", big, "req-2", NULL, NULL, &err), -EINVAL);
 	big[1023] = '\0';
-	assert_int_equal(model_api_task_new(fx->m, img, alice, "web-download", big, "req-2", NULL, &err), 0);
+	assert_int_equal(model_api_task_new(fx->m, img, alice, "web-download", big, "req-2", "no such image", &t, &err), 0);
+	assert_int_equal(model_api_task_get(fx->m, t.uuid, &got), 0);
+	assert_string_equal(got.result, "no such image"); /* refused before it began: ended */
+	assert_int_equal(got.ended, got.created);
 	/* gone with the image (a queued image is removed outright) */
 	assert_int_equal(model_image_remove(fx->m, img, &err), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM api_tasks"), 0);

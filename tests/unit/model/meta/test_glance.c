@@ -188,9 +188,20 @@ static void test_update_rules(void **state)
 	assert_int_equal(update(fx, a.id, mixed, 2, &err), -EINVAL);
 	assert_string_equal(ut_get(fx, a.id).container_format, "");
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM changes"), changes);
-	/* iso is chosen at creation */
-	struct model_api_op to_iso[] = {OP(MODEL_API_DISK_FORMAT, "iso")};
-	assert_int_equal(update(fx, a.id, to_iso, 1, &err), -EINVAL);
+	/* a queued image's folder follows its disk format: to iso/ and back */
+	struct model_api_op to_iso[] = {OP(MODEL_API_DISK_FORMAT, "iso")}, to_raw[] = {OP(MODEL_API_DISK_FORMAT, "raw")};
+	assert_int_equal(update(fx, a.id, to_iso, 1, &err), 0);
+	got = ut_get(fx, a.id);
+	assert_int_equal(got.folder, MODEL_FOLDER_ISO);
+	assert_string_equal(got.format, "iso");
+	assert_int_equal(update(fx, a.id, to_raw, 1, &err), 0);
+	got = ut_get(fx, a.id);
+	assert_int_equal(got.folder, MODEL_FOLDER_PRIVATE);
+	assert_string_equal(got.format, "");
+	/* refused when the other folder holds the name */
+	ut_image(fx, fx->r1, alice, MODEL_FOLDER_ISO, got.name);
+	assert_int_equal(update(fx, a.id, to_iso, 1, &err), -EEXIST);
+	assert_int_equal(ut_get(fx, a.id).folder, MODEL_FOLDER_PRIVATE);
 	/* formats only while queued; deactivate only when available */
 	struct model_api_op fmt[] = {OP(MODEL_API_DISK_FORMAT, "qcow2")};
 	struct model_api_op deact[] = {FLAG(MODEL_GFLAG_DEACTIVATED, true)};

@@ -1,0 +1,562 @@
+/*
+ * data.c — an image's bytes through the image API (SPEC §19).
+ *
+ * PUT .../file and PUT .../stage go through the upload path of a `cp`
+ * into disks/vda (§5.3, model/task/upload.c): the upload begun on the
+ * queued image, its first MiB sniffed before it is stored (a file of no
+ * format the image takes is refused at once: 400, the image queued again
+ * with the reason), whole 1 MiB chunks streamed into the store as they
+ * come (written once), the SHA-256 and XXH3-128 computed on the way by a
+ * thread of the upload's own, the file made durable at the end.  Then:
+ *
+ *   file   the upload is closed and a runner (workers.c) checks and seals
+ *          it; the request waits for that — its connection suspended, no
+ *          thread held — and answers 204 once the image is active, or the
+ *          check's refusal (400, the image in error with the reason);
+ *   stage  the upload is left staged (model_upload_stage): 204, the image
+ *          "uploading" until POST .../import (tasks.c).
+ *
+ * GET .../file reads the system disk's blob through the blob store, every
+ * chunk checked against its id, one chunk a call (a chunk that fails ends
+ * the body early, as a download link's: the client sees a short body,
+ * never a wrong byte), with a Range (206, 416) as download links take.
+ * What a receiver of a share or a marketplace image's viewer may not read
+ * in the tree (§6.4, §3) is 403 here too; a deactivated image's data is
+ * read by administrators only.
+ *
+ * Bounded (SPEC §12): a request holds one 1 MiB buffer, the hasher's
+ * queue (BLOB_SHA256_QUEUE chunks) and its thread while it uploads; at
+ * most GLANCE_UPLOADS uploads run at once (503 and Retry-After beyond);
+ * the waits for a seal are a list the waiter thread looks at every
+ * WAIT_POLL_MS, one image row each.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "blob_digest.h"
+#include "blob_wblob.h"
+#include "glance.h"
+#include "serve.h"
+
+#define CHUNK BLOB_CHUNK_SIZE
+#define REPORT_BYTES (64ULL << 20)
+#define WAIT_POLL_MS 50
+
+struct glance_data {
+	/* an upload */
+	bool begun, stage, closed, waiting;
+	struct model_upload u;
+	blob_wblob *w;
+	blob_sha256_async *sha;
+	uint8_t *buf;
+	size_t fill;
+	uint64_t off, reported;
+	int64_t image_id;
+	struct glance_data *wprev, *wnext; /* the waits list */
+	struct glance_req *req;
+	/* a download */
+	blob_store *s;
+	blob_manifest *man;
+	uint64_t start, len;
+};
+
+struct glance_waits {
+	pthread_mutex_t lock; /* guards the list and stop; nothing else is taken while held */
+	pthread_cond_t cond;
+	struct glance_data *head;
+	bool stop;
+	unsigned uploads; /* uploads running (GLANCE_UPLOADS at most) */
+	model *m;
+	pthread_t thread;
+};
+
+/* ---- the waits for a seal ------------------------------------------------------------ */
+
+static void *waits_run(void *arg)
+{
+	struct glance_waits *ws = arg;
+	struct model_image img;
+	pthread_mutex_lock(&ws->lock);
+	while (!ws->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += WAIT_POLL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ws->cond, &ws->lock, &until);
+		for (struct glance_data *d = ws->head, *next; d && !ws->stop; d = next) {
+			next = d->wnext;
+			/* one row read: the list is the server's, the lock a leaf but for this */
+			int rc = model_image_get(ws->m, d->image_id, &img);
+			if (rc == 0 && img.status == MODEL_IMG_UPLOADING)
+				continue;
+			if (d->wprev)
+				d->wprev->wnext = d->wnext;
+			else
+				ws->head = d->wnext;
+			if (d->wnext)
+				d->wnext->wprev = d->wprev;
+			d->wprev = d->wnext = NULL;
+			d->waiting = false;
+			MHD_resume_connection(d->req->c);
+		}
+	}
+	/* stopping: every wait is let go (its request answers 503) */
+	for (struct glance_data *d = ws->head; d; d = d->wnext) {
+		d->waiting = false;
+		MHD_resume_connection(d->req->c);
+	}
+	ws->head = NULL;
+	pthread_mutex_unlock(&ws->lock);
+	return NULL;
+}
+
+int glance_waits_start(glance_waits **out, model *m)
+{
+	struct glance_waits *ws = calloc(1, sizeof(*ws));
+	if (!ws)
+		return -ENOMEM;
+	ws->m = m;
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->cond, NULL);
+	if (pthread_create(&ws->thread, NULL, waits_run, ws) != 0) {
+		free(ws);
+		return -EAGAIN;
+	}
+	*out = ws;
+	return 0;
+}
+
+void glance_waits_stop(glance_waits *ws)
+{
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	bool was = ws->stop;
+	ws->stop = true;
+	pthread_cond_signal(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+	if (!was)
+		pthread_join(ws->thread, NULL);
+}
+
+void glance_waits_free(glance_waits *ws)
+{
+	if (!ws)
+		return;
+	glance_waits_stop(ws);
+	pthread_mutex_destroy(&ws->lock);
+	pthread_cond_destroy(&ws->cond);
+	free(ws);
+}
+
+/* The request's connection is suspended; the waiter resumes it when its
+ * image leaves uploading.  Suspended first, listed after: a resume never
+ * comes before the suspend. */
+static void wait_for_seal(struct glance_req *r, struct glance_data *d)
+{
+	struct glance_waits *ws = glance_waits_of(r->g);
+	MHD_suspend_connection(r->c);
+	pthread_mutex_lock(&ws->lock);
+	d->req = r;
+	if (ws->stop) { /* stopping: nobody would resume it */
+		pthread_mutex_unlock(&ws->lock);
+		MHD_resume_connection(r->c);
+		return;
+	}
+	d->waiting = true;
+	d->wnext = ws->head;
+	if (ws->head)
+		ws->head->wprev = d;
+	ws->head = d;
+	pthread_cond_signal(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* ---- uploads ---------------------------------------------------------------------------- */
+
+static void upload_release(struct glance_req *r, struct glance_data *d)
+{
+	struct glance_waits *ws = glance_waits_of(r->g);
+	if (!d->begun)
+		return;
+	blob_sha256_async_free(d->sha);
+	blob_wblob_close(d->w);
+	free(d->buf);
+	d->sha = NULL;
+	d->w = NULL;
+	d->buf = NULL;
+	d->begun = false;
+	pthread_mutex_lock(&ws->lock);
+	ws->uploads--;
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* A refusal during the body: the upload abandoned (a sniff's refusal:
+ * the image queued again) or failed (in error), the reason replied. */
+static int upload_refuse(struct glance_req *r, struct glance_data *d, int status, bool abandon, const char *why)
+{
+	model *m = glance_model(r->g);
+	if (abandon)
+		model_upload_abandon(m, &d->u, why);
+	else
+		model_upload_fail(m, &d->u, why);
+	upload_release(r, d);
+	return glance_reply_error(r, status, "%s", why);
+}
+
+/* The upload of the request's image begins (its first byte came). */
+static int upload_begin(struct glance_req *r, struct glance_data *d)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	struct glance_waits *ws = glance_waits_of(r->g);
+	struct model_err err = {0};
+	struct model_blob b;
+	bool replied, full;
+	int rc;
+	if (!a)
+		return glance_reply_error(r, 500, "out of memory");
+	if (glance_find_image(r, 0, a, &replied) < 0) {
+		free(a);
+		return MHD_YES;
+	}
+	if (!glance_owner(r, &a->img)) {
+		free(a);
+		return glance_reply_error(r, 403, "only the image's owner uploads its data");
+	}
+	d->image_id = a->img.id;
+	int idx = a->img.folder == MODEL_FOLDER_ISO ? 26 : 0;
+	free(a);
+	pthread_mutex_lock(&ws->lock);
+	if ((full = ws->uploads >= GLANCE_UPLOADS) == false)
+		ws->uploads++;
+	pthread_mutex_unlock(&ws->lock);
+	if (full)
+		return glance_reply_error(r, 503, "%d uploads run at once here: try again in a moment", GLANCE_UPLOADS);
+	d->begun = true;
+	if ((rc = model_upload_begin(glance_model(r->g), d->image_id, idx, &d->u, &err)) < 0) {
+		d->begun = false;
+		pthread_mutex_lock(&ws->lock);
+		ws->uploads--;
+		pthread_mutex_unlock(&ws->lock);
+		/* Glance's answer to data for an image that is not queued */
+		return glance_reply_error(r, rc == -EPERM ? 409 : glance_http_status(rc), "%s", err.msg);
+	}
+	if (!(d->buf = malloc(CHUNK)) || blob_sha256_async_new(&d->sha) < 0 ||
+	    (rc = model_blob_get(glance_model(r->g), d->u.blob_id, &b)) < 0 ||
+	    (rc = model_wblob_open(glance_model(r->g), &b, &d->w, &err)) < 0)
+		return upload_refuse(r, d, 503, false, err.msg[0] ? err.msg : "upload failed: the upload could not begin");
+	blob_wblob_stream(d->w);
+	return MHD_YES;
+}
+
+/* The buffer's fill bytes at d->off: sniffed first when at 0 (last: no
+ * more bytes come), hashed, written. */
+static int upload_write(struct glance_req *r, struct glance_data *d, bool last)
+{
+	model *m = glance_model(r->g);
+	struct model_err err = {0};
+	char why[300];
+	if (d->off == 0) {
+		const char *format = NULL;
+		int rc = model_upload_sniff_for(&d->u, d->buf, d->fill, !last, &format, &err);
+		if (rc < 0 || (rc == 0 && last))
+			return upload_refuse(r, d, 400, true, rc < 0 ? err.msg : "the file is of no known format");
+		if (rc == 1)
+			model_upload_sniffed(m, &d->u, format);
+	}
+	blob_sha256_async_lend(d->sha, d->buf, d->fill);
+	ssize_t n = blob_wblob_pwrite(d->w, d->buf, d->fill, d->off);
+	blob_sha256_async_settle(d->sha); /* the buffer is ours again */
+	if (n != (ssize_t)d->fill) {
+		int e = n < 0 ? (int)-n : EIO;
+		snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(e));
+		return upload_refuse(r, d, e == ENOSPC ? 413 : 503, false, why);
+	}
+	d->off += d->fill;
+	d->fill = 0;
+	if (d->off - d->reported >= REPORT_BYTES) {
+		model_upload_progress(m, &d->u, d->off, 0, 0);
+		d->reported = d->off;
+	}
+	return MHD_YES;
+}
+
+static struct glance_data *data_of(struct glance_req *r)
+{
+	if (!r->data)
+		r->data = calloc(1, sizeof(*r->data));
+	return r->data;
+}
+
+int data_feed(struct glance_req *r, const char *buf, size_t len)
+{
+	struct glance_data *d = data_of(r);
+	int ret = MHD_YES;
+	if (!d)
+		return glance_reply_error(r, 500, "out of memory");
+	if (!d->begun && ((ret = upload_begin(r, d)) != MHD_YES || r->status))
+		return ret;
+	while (len && !r->status) {
+		size_t take = CHUNK - d->fill < len ? CHUNK - d->fill : len;
+		memcpy(d->buf + d->fill, buf, take);
+		d->fill += take;
+		buf += take;
+		len -= take;
+		if (d->fill == CHUNK && (ret = upload_write(r, d, false)) != MHD_YES)
+			return ret;
+	}
+	return ret;
+}
+
+/* The end of the body: the rest written, the file durable, then closed
+ * (file) or staged (stage). */
+static int upload_end(struct glance_req *r, struct glance_data *d)
+{
+	model *m = glance_model(r->g);
+	char sha[65] = "", xxh[33] = "";
+	int rc;
+	if (d->fill && upload_write(r, d, true) != MHD_YES)
+		return MHD_YES;
+	if (r->status)
+		return MHD_YES;
+	if (d->off == 0)
+		return upload_refuse(r, d, 400, true, "the file is empty");
+	if ((rc = blob_wblob_fsync(d->w)) < 0) {
+		char why[300];
+		snprintf(why, sizeof(why), "upload failed: the file could not be made durable: %s", strerror(-rc));
+		return upload_refuse(r, d, 503, false, why);
+	}
+	if (blob_sha256_async_finish(d->sha, sha, xxh) < 0)
+		sha[0] = xxh[0] = '\0'; /* the checksum pass hashes it (§2.1) */
+	uint64_t size = blob_wblob_size(d->w), stored = blob_wblob_stored(d->w);
+	d->stage = strstr(r->path, "/stage") != NULL;
+	rc = d->stage ? model_upload_stage(m, &d->u, size, stored, sha, xxh)
+	              : model_upload_close(m, &d->u, size, stored, sha, xxh);
+	upload_release(r, d);
+	if (rc < 0)
+		return glance_reply_error(r, rc == -ENOENT ? 409 : 503,
+		                          rc == -ENOENT ? "the upload was cancelled" : "the upload could not be closed");
+	d->closed = true;
+	if (d->stage)
+		return glance_reply_empty(r, 204);
+	glance_kick(r->g);
+	wait_for_seal(r, d);
+	return MHD_YES;
+}
+
+int data_put(struct glance_req *r)
+{
+	struct glance_data *d = data_of(r);
+	struct model_image img;
+	if (!d)
+		return glance_reply_error(r, 500, "out of memory");
+	if (!d->closed) {
+		if (!d->begun && upload_begin(r, d) != MHD_YES)
+			return MHD_NO;
+		if (r->status)
+			return MHD_YES;
+		return upload_end(r, d);
+	}
+	if (d->waiting) /* resumed by a stop */
+		return MHD_YES;
+	/* resumed: the seal ended */
+	if (model_image_get(glance_model(r->g), d->image_id, &img) < 0)
+		return glance_reply_error(r, 503, "the upload's end could not be read: look at the image");
+	if (img.status == MODEL_IMG_AVAILABLE)
+		return glance_reply_empty(r, 204);
+	if (img.status == MODEL_IMG_UPLOADING)
+		return glance_reply_error(r, 503, "the server is stopping: the upload is checked by the next runner");
+	return glance_reply_error(r, 400, "%s", img.error[0] ? img.error : "the upload was refused");
+}
+
+/* ---- downloads --------------------------------------------------------------------------- */
+
+static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct glance_req *r = cls;
+	struct glance_data *d = r->data;
+	if (pos >= d->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	uint64_t off = d->start + pos;
+	size_t n = d->len - pos < max ? (size_t)(d->len - pos) : max;
+	size_t to_end = CHUNK - (size_t)(off & (CHUNK - 1));
+	if (n > to_end)
+		n = to_end; /* one chunk a call: all before a bad chunk goes out */
+	ssize_t got = blob_store_read(d->s, d->man, buf, n, off);
+	if (got <= 0) {
+		snprintf(r->why, sizeof(r->why), "ended early at byte %llu: %s", (unsigned long long)off,
+		         got == -EIO ? "a chunk failed verification" : "short blob");
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	r->sent += (uint64_t)got;
+	return got;
+}
+
+int data_get(struct glance_req *r)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	struct glance_data *d = data_of(r);
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_blob b;
+	struct model_err err = {0};
+	model *m = glance_model(r->g);
+	bool replied;
+	int ret, n, rc;
+	char crange[96];
+	if (!a || !d) {
+		free(a);
+		return glance_reply_error(r, 500, "out of memory");
+	}
+	if (glance_find_image(r, 0, a, &replied) < 0) {
+		free(a);
+		return MHD_YES;
+	}
+	const struct model_image *img = &a->img;
+	int idx = img->folder == MODEL_FOLDER_ISO ? 26 : 0;
+	if ((img->gflags & MODEL_GFLAG_DEACTIVATED) && !r->caller.admin)
+		ret = glance_reply_error(r, 403, "The requested image has been deactivated. Image data download is "
+		                                 "forbidden.");
+	else if (img->folder == MODEL_FOLDER_MARKETPLACE ||
+	         (img->folder == MODEL_FOLDER_PRIVATE && !glance_owner(r, img) && !glance_tenant(r, img)))
+		/* the tree's rule (§3, §6.4): its disks are not the caller's to read */
+		ret = glance_reply_error(r, 403, "this image's data is not yours to read: build instances from it");
+	else if (img->status != MODEL_IMG_AVAILABLE)
+		ret = glance_reply_empty(r, 204); /* no data (yet) */
+	else if ((n = model_device_list(m, img->id, devs)) < 0)
+		ret = glance_reply_error(r, 503, "the database did not answer: try again");
+	else {
+		int i;
+		for (i = 0; i < n && devs[i].index != idx; i++)
+			;
+		if (i == n || (rc = model_blob_get(m, devs[i].blob_id, &b)) < 0 || !b.sealed ||
+		    (rc = model_store(m, b.region_id, &d->s)) < 0) {
+			ret = glance_reply_empty(r, 204);
+			goto out;
+		}
+		if ((rc = model_blob_manifest_err(m, b.id, &d->man, &err)) < 0) {
+			ret = glance_reply_error(r, rc == -EACCES ? 503 : 500, "%s", err.msg[0] ? err.msg : strerror(-rc));
+			goto out;
+		}
+		uint64_t size = d->man->size;
+		const char *range = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+		int ranged = range ? serve_range_parse(range, size, &d->start, &d->len) : 0;
+		if (ranged < 0) {
+			struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+			snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
+			if (resp)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
+			ret = glance_queue(r, 416, resp);
+			goto out;
+		}
+		if (!ranged) {
+			d->start = 0;
+			d->len = size;
+		}
+		struct MHD_Response *resp = MHD_create_response_from_callback(d->len, 256u << 10, body_read, r, NULL);
+		if (!resp) {
+			ret = MHD_NO;
+			goto out;
+		}
+		char etag[40];
+		blob_manifest_digest(d->man, etag + 1);
+		etag[0] = '"';
+		strcat(etag, "\"");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+		if (ranged) {
+			snprintf(crange, sizeof(crange), "bytes %llu-%llu/%llu", (unsigned long long)d->start,
+			         (unsigned long long)(d->start + d->len - 1), (unsigned long long)size);
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
+		}
+		ret = glance_queue(r, ranged ? 206 : 200, resp);
+	}
+out:
+	free(a);
+	return ret;
+}
+
+void data_free(struct glance_req *r)
+{
+	struct glance_data *d = r->data;
+	if (!d)
+		return;
+	struct glance_waits *ws = glance_waits_of(r->g);
+	pthread_mutex_lock(&ws->lock);
+	if (d->waiting) { /* never: a waiting request is resumed before its end */
+		if (d->wprev)
+			d->wprev->wnext = d->wnext;
+		else
+			ws->head = d->wnext;
+		if (d->wnext)
+			d->wnext->wprev = d->wprev;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	if (d->begun) /* the client went away mid-body: the upload fails */
+		model_upload_fail(glance_model(r->g), &d->u, "upload failed: the client closed the connection");
+	upload_release(r, d);
+	blob_manifest_free(d->man);
+	free(d);
+	r->data = NULL;
+}
+
+/* ---- glance-download: another image's data, by reference ---------------------------------- */
+
+int glance_clone_data(glance *g, int64_t dst_id, int64_t src_id, struct model_err *err)
+{
+	model *m = glance_model(g);
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_image dst;
+	struct model_upload u;
+	struct model_blob b, sb;
+	blob_manifest *man = NULL;
+	blob_store *s = NULL;
+	blob_wblob *w = NULL;
+	int n, i, rc;
+	if ((rc = model_image_get(m, dst_id, &dst)) < 0)
+		return model_fail(err, rc, "no such image");
+	int idx = dst.folder == MODEL_FOLDER_ISO ? 26 : 0;
+	if ((n = model_device_list(m, src_id, devs)) < 0)
+		return model_fail(err, n, "the source's disks could not be read");
+	for (i = 0; i < n && devs[i].index != 0 && devs[i].index != 26; i++)
+		;
+	if (i == n || (rc = model_blob_get(m, devs[i].blob_id, &sb)) < 0 || !sb.sealed)
+		return model_fail(err, -ENOENT, "the source image has no data");
+	if ((rc = model_blob_manifest_err(m, sb.id, &man, err)) < 0 || (rc = model_store(m, sb.region_id, &s)) < 0) {
+		blob_manifest_free(man);
+		return rc;
+	}
+	if ((rc = model_upload_begin(m, dst_id, idx, &u, err)) < 0) {
+		blob_manifest_free(man);
+		return rc;
+	}
+	/* the chunks taken by their ids, none read or written (a cp --reflink's way) */
+	if ((rc = model_blob_get(m, u.blob_id, &b)) < 0 || (rc = model_wblob_open(m, &b, &w, err)) < 0 ||
+	    (rc = blob_wblob_share_check(w, s, man)) < 0 || (rc = model_blob_hold(m, u.blob_id, sb.id, err)) < 0 ||
+	    (rc = (int)blob_wblob_share(w, s, man, 0, 0, man->size, NULL)) < 0 || (rc = blob_wblob_fsync(w)) < 0) {
+		if (!err->msg[0])
+			model_fail(err, rc, rc == -EXDEV ? "the source is of another lineage (SPEC §17): its chunks are not "
+			                                   "this image's to share"
+			                                 : "the source's data could not be taken: %s", strerror(-rc));
+		blob_wblob_close(w);
+		blob_manifest_free(man);
+		model_upload_abandon(m, &u, err->msg);
+		return rc;
+	}
+	rc = model_upload_close(m, &u, blob_wblob_size(w), blob_wblob_stored(w), "", "");
+	blob_wblob_close(w);
+	blob_manifest_free(man);
+	if (rc < 0)
+		return model_fail(err, rc, "the upload was cancelled");
+	glance_kick(g);
+	return 0;
+}

@@ -1,0 +1,299 @@
+/*
+ * glance.h — the image API of `imgfs serve --glance` (SPEC §19): OpenStack
+ * Glance v2 and the few identity calls its clients insist on, over the
+ * same model as the mount.
+ *
+ * Who calls it: fs/serve/serve.c hands it every request whose path is not
+ * a download link's (/d/...) when --glance is on; the unit tests and the
+ * fuzzer call the pure parsers (parse.c).  Nothing else sees it.
+ *
+ * The room, one concern a file:
+ *   api.c       the request's life (libmicrohttpd's calls, the body read
+ *               and bounded), the routes as a table, the caller (a token,
+ *               or HTTP Basic with the API password), the replies (JSON,
+ *               a refusal's status and reason, the request id), the log;
+ *   parse.c     pure parsing of what clients send: a query string, a JSON
+ *               patch, a create's body, a member's, an import's — into
+ *               the model's change lists (model/include/glance.h), every
+ *               bound checked; tested and fuzzed without a server;
+ *   render.c    an image, a member, a task as JSON; the status and
+ *               visibility mappings;
+ *   images.c    list, show, create, update, delete, tags, deactivate;
+ *   members.c   members (the shares of §6.4);
+ *   tasks.c     import (glance-direct, web-download), tasks, info/ documents;
+ *   data.c      PUT .../file and .../stage through the upload path, GET
+ *               .../file through the blob store with ranges, the wait for
+ *               a seal (the connection suspended, not a thread);
+ *   identity.c  GET /v3, POST /v3/auth/tokens, GET /v3/projects;
+ *   schemas.c   the schemas (static JSON);
+ *   workers.c   the task runners `imgfs serve --glance` brings (the seal
+ *               of an upload, an import), as a mount's.
+ * Every rule is the model's: this room maps HTTP and JSON to model calls
+ * and errnos to statuses (SPEC §19's table), and decides nothing else.
+ */
+#ifndef IMGFS_GLANCE_H
+#define IMGFS_GLANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "model.h"
+
+struct serve_log;
+struct serve_conn;
+typedef struct serve_conns serve_conns;
+struct MHD_Connection;
+
+/* ---- bounds (SPEC §12) ------------------------------------------------------ */
+
+#define GLANCE_BODY_MAX (256u << 10)   /* a JSON body */
+#define GLANCE_PATH_MAX 2048           /* a request's path and query */
+#define GLANCE_QUERY_MAX 32            /* parameters of a query */
+#define GLANCE_PATCH_OPS 512           /* operations of one JSON patch */
+#define GLANCE_TAGS_MAX 128            /* tags of an image */
+#define GLANCE_TAG_MAX 255             /* bytes of one tag */
+#define GLANCE_LIMIT_DEFAULT 1000      /* images a listing page holds when not told */
+#define GLANCE_LIMIT_MAX 1000          /* ... at most */
+#define GLANCE_SORT_MAX 100000         /* images a listing sorts by another key than created_at */
+#define GLANCE_WORKERS 2               /* task runners of serve --glance */
+
+/* ---- the server's side (api.c) ---------------------------------------------- */
+
+struct glance_opts {
+	model *m;
+	struct serve_log *log;
+	serve_conns *conns;
+	bool tls;                 /* the listener speaks TLS: links say https */
+	const char *listen;       /* "ADDR:PORT" as bound: links when the Host header is unusable */
+	const char *region;       /* the region the root path serves (NULL: the first) */
+	unsigned workers;         /* task runners (0: none, a mount's run the tasks) */
+	const char *peer;         /* another server of the same state ("http://host:port"), listed in
+	                             the login's catalogue as image_remote; NULL: none */
+};
+typedef struct glance glance;
+int glance_new(glance **out, const struct glance_opts *o, char *why, size_t whycap);
+void glance_free(glance *g); /* stops the workers; accepts NULL */
+
+/* Whether the API answers url (anything but a download link's /d/...). */
+bool glance_owns(const char *url);
+
+/* One request, from libmicrohttpd's first call to its end. */
+struct glance_req;
+/* The access handler's call for a request of the API: the first call
+ * (*r NULL) makes the request; each later call feeds a piece of the body
+ * or, with none left, answers.  Returns what the handler returns. */
+int glance_request(glance *g, struct MHD_Connection *c, struct serve_conn *conn, struct glance_req **r,
+                   const char *url, const char *method, const char *upload_data, size_t *upload_size);
+/* The request ended (how: libmicrohttpd's code): its log line, freed. */
+void glance_done(struct glance_req *r, int how, const char *client);
+/* For the log and the metrics: the request's method, status, body bytes. */
+int glance_status(const struct glance_req *r);
+uint64_t glance_sent(const struct glance_req *r);
+
+/* ---- what the handlers share (api.c) ---------------------------------------- */
+
+/* A query's parameters, as libmicrohttpd decoded them, in order (a key
+ * may come again: tag=a&tag=b); more than GLANCE_QUERY_MAX is refused. */
+struct glance_query {
+	int n;
+	const char *key[GLANCE_QUERY_MAX];
+	const char *value[GLANCE_QUERY_MAX];
+};
+/* The first value of key, NULL when absent. */
+const char *glance_query_get(const struct glance_query *q, const char *key);
+
+#define GLANCE_ARGS 3
+struct glance_req {
+	glance *g;
+	struct MHD_Connection *c;
+	struct serve_conn *conn;
+	char method[16];
+	char path[GLANCE_PATH_MAX];   /* below the region's prefix, decoded, without the query */
+	struct glance_query query;
+	char root[320];               /* "http[s]://host:port": identity links */
+	char base[640];               /* root and the region's prefix: the image API's links */
+	const struct glance_route *route;
+	char arg[GLANCE_ARGS][256];   /* the route's '*' segments, %-decoded */
+	int64_t region_id;
+	char region[MODEL_NAME_MAX + 1];
+	struct model_account caller;
+	bool authed;
+	char request_id[48];          /* "req-<uuid>": x-openstack-request-id */
+	char *body;                   /* a JSON body, NUL-terminated */
+	size_t body_len, body_cap;
+	bool body_too_big;
+	int status;                   /* sent, 0 before */
+	uint64_t sent;                /* body bytes sent (a download's) */
+	int64_t first_ms;             /* the body's first byte */
+	uint64_t received;            /* body bytes taken */
+	struct glance_data *data;     /* data.c's: an upload being written, a download, a wait */
+	char why[256];                /* a refusal's reason, for the log */
+	const char *hdr[2][2];        /* headers the reply adds (name, value): static text */
+};
+
+/* A route: method, path pattern ("/v2/images/ * /members" with '*' one
+ * segment), what it reads, its handler. */
+enum glance_body { GLANCE_BODY_NONE = 0, GLANCE_BODY_JSON, GLANCE_BODY_DATA };
+struct glance_route {
+	const char *method;
+	const char *pattern;
+	enum glance_body body;
+	bool anonymous;               /* answered without a token (versions, login) */
+	int (*run)(struct glance_req *r);
+	/* data routes: a piece of the body (data.c) */
+	int (*feed)(struct glance_req *r, const char *buf, size_t len);
+};
+
+/* Replies: each queues the response and returns libmicrohttpd's result
+ * (what a handler returns).  reply_json takes the reference of body. */
+int glance_reply_json(struct glance_req *r, int status, json_t *body);
+int glance_reply_empty(struct glance_req *r, int status);
+struct MHD_Response;
+/* Queues resp (taking it): the request id, the slot's state, the status. */
+int glance_queue(struct glance_req *r, int status, struct MHD_Response *resp);
+/* A refusal: the status, the reason as the body (text/plain), the log. */
+int glance_reply_error(struct glance_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A model refusal: its errno's status (SPEC §19's table), its reason. */
+int glance_reply_model(struct glance_req *r, int rc, const struct model_err *err);
+int glance_http_status(int rc); /* -errno -> status */
+/* The image id (arg[i]) the caller may see: 0 with *out, else replied
+ * (404, as Glance: an image the caller may not see does not exist). */
+int glance_find_image(struct glance_req *r, int i, struct model_api_image *out, bool *replied);
+/* Whether the caller owns img (its changes are the owner's). */
+bool glance_owner(const struct glance_req *r, const struct model_image *img);
+/* Whether the caller may see img (§19: its own, the platform's, shared
+ * with it, a tenant's for an administrator or its main account). */
+bool glance_visible(const struct glance_req *r, const struct model_image *img);
+/* The request's body as JSON (an object), or replied 400. */
+json_t *glance_body_json(struct glance_req *r, bool *replied);
+/* A line in the server's log. */
+void glance_logf(glance *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The peer's root URL (glance_opts.peer), NULL when none. */
+const char *glance_peer(glance *g);
+/* Kicks the task runners (a task was queued). */
+void glance_kick(glance *g);
+model *glance_model(glance *g);
+
+/* ---- the handlers (a route's run and feed) ------------------------------------- */
+
+int images_list(struct glance_req *r);        /* GET /v2/images */
+int images_create(struct glance_req *r);      /* POST /v2/images */
+int images_show(struct glance_req *r);        /* GET /v2/images/{id} */
+int images_update(struct glance_req *r);      /* PATCH /v2/images/{id} */
+int images_delete(struct glance_req *r);      /* DELETE /v2/images/{id} */
+int images_deactivate(struct glance_req *r);  /* POST .../actions/deactivate */
+int images_reactivate(struct glance_req *r);  /* POST .../actions/reactivate */
+int images_tag_add(struct glance_req *r);     /* PUT .../tags/{tag} */
+int images_tag_delete(struct glance_req *r);  /* DELETE .../tags/{tag} */
+int members_list(struct glance_req *r);
+int members_create(struct glance_req *r);
+int members_show(struct glance_req *r);
+int members_update(struct glance_req *r);
+int members_delete(struct glance_req *r);
+int tasks_import(struct glance_req *r);       /* POST .../import */
+int tasks_of_image(struct glance_req *r);     /* GET .../tasks */
+int tasks_list(struct glance_req *r);         /* GET /v2/tasks */
+int tasks_show(struct glance_req *r);         /* GET /v2/tasks/{id} */
+int tasks_create(struct glance_req *r);       /* POST /v2/tasks: refused */
+int info_import(struct glance_req *r);
+int info_stores(struct glance_req *r);
+int info_usage(struct glance_req *r);
+int data_put(struct glance_req *r);           /* PUT .../file, .../stage: the end */
+int data_feed(struct glance_req *r, const char *buf, size_t len);
+int data_get(struct glance_req *r);           /* GET .../file */
+void data_free(struct glance_req *r);
+int identity_versions(struct glance_req *r);  /* GET /v3 */
+int identity_login(struct glance_req *r);     /* POST /v3/auth/tokens */
+int identity_token_show(struct glance_req *r);/* GET /v3/auth/tokens */
+int identity_project(struct glance_req *r);   /* GET /v3/projects/{id} */
+int identity_projects(struct glance_req *r);  /* GET /v3/projects?name= */
+int versions(struct glance_req *r);           /* GET /, GET /versions */
+int schemas_show(struct glance_req *r);       /* GET /v2/schemas/{name} */
+
+/* The waits for a seal (data.c): a thread that resumes a suspended
+ * PUT .../file once its image leaves uploading.  stop lets every wait go
+ * (their requests answer 503) and joins the thread; free (after
+ * libmicrohttpd stopped) releases it. */
+#define GLANCE_UPLOADS 16 /* API uploads at once (503 beyond) */
+typedef struct glance_waits glance_waits;
+int glance_waits_start(glance_waits **out, model *m);
+void glance_waits_stop(glance_waits *ws);
+void glance_waits_free(glance_waits *ws); /* accepts NULL */
+glance_waits *glance_waits_of(glance *g);
+/* Before libmicrohttpd stops: the waits let go (suspended requests resumed). */
+void glance_quiesce(glance *g);
+/* Whether img is a tenant's of the caller (an administrator's, a main
+ * account's sub-account's): read as the tenant reads it (§8). */
+bool glance_tenant(const struct glance_req *r, const struct model_image *img);
+
+/* glance-download (tasks.c): the queued image dst_id takes the data of
+ * src_id by reference (its chunks' ids: nothing read or written), as an
+ * upload that the runners check and seal.  0, or -errno with the reason
+ * (the image queued again). */
+int glance_clone_data(glance *g, int64_t dst_id, int64_t src_id, struct model_err *err);
+
+/* The task runners (workers.c). */
+typedef struct glance_workers glance_workers;
+int glance_workers_start(glance_workers **out, model *m, unsigned n, struct serve_log *log);
+void glance_workers_kick(glance_workers *w);
+void glance_workers_stop(glance_workers *w); /* accepts NULL */
+
+/* ---- render.c: what the API shows ----------------------------------------------- */
+
+const char *render_status(glance *g, const struct model_image *img);   /* "queued", "active", ... */
+const char *render_visibility(const struct model_image *img);          /* "private", "shared", ... */
+/* An image without its properties (render_props adds them); NULL: no memory. */
+json_t *render_image(struct glance_req *r, const struct model_api_image *a);
+/* Images waiting for their properties: up to MODEL_PROPS_BATCH, read in
+ * one statement by render_props (which empties the batch). */
+struct render_batch {
+	size_t n;
+	int64_t ids[MODEL_PROPS_BATCH];
+	json_t *objs[MODEL_PROPS_BATCH];
+};
+int render_props(glance *g, struct render_batch *b);
+json_t *render_member(const struct model_image *img, const struct model_share *s);
+
+/* ---- parse.c: what clients send (pure) ---------------------------------------- */
+
+
+/* A change list built from a body: ops point into it and into the body's
+ * JSON, which the caller keeps until the list is applied.  About 150 KiB:
+ * on the heap, one per request that changes an image. */
+struct glance_ops {
+	size_t n;
+	struct model_api_op op[GLANCE_PATCH_OPS + 16];
+	char tags[MODEL_TEXT_MAX + 1];      /* a tags list, as the tags file holds it */
+	char keys[GLANCE_PATCH_OPS][MODEL_PROP_KEY_MAX + 1]; /* a patch's property names, unescaped */
+	bool tags_set;
+};
+/* The refusal of a body: its HTTP status and reason. */
+struct glance_bad {
+	int status; /* 400, 403, 409, 413 */
+	char why[256];
+};
+/* POST /v2/images: the body's attributes into ops; owner (may be NULL:
+ * not given) points into the JSON.  0, or -1 with bad filled. */
+int glance_parse_create(json_t *body, struct glance_ops *ops, const char **owner, struct glance_bad *bad);
+/* PATCH: a JSON patch (array) against the image as it is (cur: its
+ * tags, in the tags file's form; has_prop asks whether a property
+ * exists) into ops.  0, or -1 with bad filled. */
+int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,
+                       struct glance_ops *ops, struct glance_bad *bad);
+/* The tags file's lines as Glance tags: each line, a trailing '=' (a key
+ * without value) dropped; cb(arg, tag) each. */
+void glance_tags_each(const char *tags, void (*cb)(void *arg, const char *tag, size_t len), void *arg);
+/* Adds (or removes, add false) one Glance tag to a tags file's text in
+ * out: -EINVAL with why for a tag out of its rules, -ENOENT (remove) when
+ * absent, -EDQUOT past GLANCE_TAGS_MAX. */
+int glance_tags_edit(const char *tags, const char *tag, bool add, char out[MODEL_TEXT_MAX + 1], char *why,
+                     size_t whycap);
+/* Whether key is one the API keeps as an attribute rather than a
+ * property (read-only ones included), or reserved (os_glance_*). */
+bool glance_core_attribute(const char *key);
+bool glance_reserved(const char *key);
+
+#endif

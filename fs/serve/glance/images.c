@@ -1,0 +1,779 @@
+/*
+ * images.c — the image API's images (SPEC §19): list (Glance's filters,
+ * sorting and paging), show, create, update (a JSON patch), delete, tags,
+ * deactivate and reactivate.
+ *
+ * Who calls it: api.c's routes.  Every change is one model call with a
+ * change list (model/include/glance.h), so a refusal changes nothing and
+ * its errno is the status (api.c's table), its reason the body.
+ *
+ * A listing (SPEC §12).  Its sources (the caller's private/ and iso/,
+ * public/, marketplace/, the images shared with it) are merged newest
+ * first, MODEL_API_IDS_PAGE ids a statement each, and each image shown is
+ * read in one statement and its properties MODEL_PROPS_BATCH images a
+ * statement: a page of the default order (created_at, newest first) costs
+ * what it shows and what the caller's filters passed over, never a walk of
+ * the service.  Another sort key reads every image the caller may list
+ * (its own, the platform's, its shares: what it and the admin wrote) to
+ * sort them, at most GLANCE_SORT_MAX (400 beyond), keeping 16 bytes and
+ * the key of each.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "glance.h"
+
+/* ---- a listing's parameters --------------------------------------------------------- */
+
+enum vis { VIS_DEFAULT, VIS_PRIVATE, VIS_SHARED, VIS_PUBLIC, VIS_COMMUNITY, VIS_ALL };
+
+struct filters {
+	enum vis vis;
+	enum model_member_status member; /* INVALID: all */
+	bool member_given;
+	const char *name, *status, *owner, *disk_format, *container_format;
+	int64_t size_min, size_max;      /* -1: none (size=N: both N) */
+	const char *tags[8];
+	int ntags;
+	int hidden;                      /* -1 not hidden only (default), 1 hidden only, 0 any */
+	int protected_;                  /* -1 any, else 0/1 */
+	const char *props_key[8], *props_value[8];
+	int nprops;
+};
+
+static bool parse_bool(const char *s, int *out)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0)
+		*out = 1;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0)
+		*out = 0;
+	else
+		return false;
+	return true;
+}
+
+static bool parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || *end || v < 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Listing parameters Glance has that are not filters on a property. */
+static const char *const not_props[] = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility",
+                                        "member_status", "name", "status", "owner", "disk_format",
+                                        "container_format", "size", "size_min", "size_max", "tag", "os_hidden",
+                                        "protected", "id", "created_at", "updated_at", NULL};
+
+static bool is_param(const char *k)
+{
+	for (const char *const *p = not_props; *p; p++)
+		if (strcmp(*p, k) == 0)
+			return true;
+	return false;
+}
+
+static int parse_filters(struct glance_req *r, struct filters *f)
+{
+	const struct glance_query *q = &r->query;
+	const char *v;
+	*f = (struct filters){.size_min = -1, .size_max = -1, .hidden = -1, .protected_ = -1,
+	                      .member = MODEL_MEMBER_ACCEPTED};
+	if ((v = glance_query_get(q, "visibility"))) {
+		static const char *const names[] = {"", "private", "shared", "public", "community", "all"};
+		f->vis = (enum vis)-1;
+		for (int i = 1; i < 6; i++)
+			if (strcmp(v, names[i]) == 0)
+				f->vis = (enum vis)i;
+		if ((int)f->vis < 0)
+			return glance_reply_error(r, 400, "visibility is private, shared, public, community or all");
+	}
+	if ((v = glance_query_get(q, "member_status"))) {
+		f->member_given = true;
+		if (strcmp(v, "all") == 0)
+			f->member = MODEL_MEMBER_INVALID;
+		else if (strcmp(v, "pending") == 0)
+			f->member = MODEL_MEMBER_PENDING;
+		else if (strcmp(v, "rejected") == 0)
+			f->member = MODEL_MEMBER_REJECTED;
+		else if (strcmp(v, "accepted") != 0)
+			return glance_reply_error(r, 400, "member_status is pending, accepted, rejected or all");
+	}
+	f->name = glance_query_get(q, "name");
+	f->status = glance_query_get(q, "status");
+	f->owner = glance_query_get(q, "owner");
+	f->disk_format = glance_query_get(q, "disk_format");
+	f->container_format = glance_query_get(q, "container_format");
+	if ((v = glance_query_get(q, "size"))) {
+		if (!parse_size(v, &f->size_min))
+			return glance_reply_error(r, 400, "size is a whole number");
+		f->size_max = f->size_min;
+	}
+	if ((v = glance_query_get(q, "size_min")) && !parse_size(v, &f->size_min))
+		return glance_reply_error(r, 400, "size_min is a whole number");
+	if ((v = glance_query_get(q, "size_max")) && !parse_size(v, &f->size_max))
+		return glance_reply_error(r, 400, "size_max is a whole number");
+	if ((v = glance_query_get(q, "os_hidden")) && !parse_bool(v, &f->hidden))
+		return glance_reply_error(r, 400, "os_hidden is true or false");
+	if (v && f->hidden == 0)
+		f->hidden = -1;
+	if ((v = glance_query_get(q, "protected")) && !parse_bool(v, &f->protected_))
+		return glance_reply_error(r, 400, "protected is true or false");
+	for (int i = 0; i < q->n; i++) {
+		if (strcmp(q->key[i], "tag") == 0) {
+			if (f->ntags >= 8)
+				return glance_reply_error(r, 400, "a listing takes at most 8 tags");
+			f->tags[f->ntags++] = q->value[i];
+		} else if (!is_param(q->key[i])) {
+			/* any other parameter is a property's value, as Glance's */
+			if (f->nprops >= 8)
+				return glance_reply_error(r, 400, "a listing takes at most 8 properties to match");
+			f->props_key[f->nprops] = q->key[i];
+			f->props_value[f->nprops++] = q->value[i];
+		}
+	}
+	return 0;
+}
+
+/* The sources a visibility lists. */
+static unsigned sources_of(const struct filters *f)
+{
+	switch (f->vis) {
+	case VIS_PRIVATE: return 1u << MODEL_API_OWN_PRIVATE | 1u << MODEL_API_OWN_ISO;
+	case VIS_SHARED: /* an explicit member_status asks about shares received only */
+		return (f->member_given ? 0 : 1u << MODEL_API_OWN_PRIVATE) | 1u << MODEL_API_SHARED;
+	case VIS_PUBLIC: return 1u << MODEL_API_PUBLIC;
+	case VIS_COMMUNITY: return 1u << MODEL_API_MARKETPLACE;
+	case VIS_ALL: return (1u << MODEL_API_SOURCES) - 1;
+	default:
+		return 1u << MODEL_API_OWN_PRIVATE | 1u << MODEL_API_OWN_ISO | 1u << MODEL_API_PUBLIC |
+		       1u << MODEL_API_SHARED;
+	}
+}
+
+struct tag_find {
+	const char *want;
+	bool found;
+};
+
+static void tag_cmp(void *arg, const char *tag, size_t len)
+{
+	struct tag_find *t = arg;
+	t->found |= strlen(t->want) == len && memcmp(t->want, tag, len) == 0;
+}
+
+struct prop_find {
+	const char *key, *value;
+	bool found;
+};
+
+static int prop_cmp(void *arg, const char *key, const char *value)
+{
+	struct prop_find *p = arg;
+	p->found |= strcmp(key, p->key) == 0 && strcmp(value, p->value) == 0;
+	return 0;
+}
+
+/* Whether an image read from source src passes the filters. */
+static bool matches(struct glance_req *r, const struct filters *f, enum model_api_source src,
+                    const struct model_api_image *a)
+{
+	const struct model_image *img = &a->img;
+	bool own = src == MODEL_API_OWN_PRIVATE || src == MODEL_API_OWN_ISO;
+	if (own && f->vis == VIS_PRIVATE && (img->gflags & MODEL_GFLAG_SHARED))
+		return false;
+	if (own && f->vis == VIS_SHARED && !(img->gflags & MODEL_GFLAG_SHARED))
+		return false;
+	if ((f->hidden < 0 && (img->gflags & MODEL_GFLAG_HIDDEN)) || (f->hidden > 0 && !(img->gflags & MODEL_GFLAG_HIDDEN)))
+		return false;
+	if (f->protected_ >= 0 && ((img->gflags & MODEL_GFLAG_PROTECTED) != 0) != (f->protected_ != 0))
+		return false;
+	if (f->name && strcmp(f->name, model_image_api_name(img)) != 0)
+		return false;
+	if (f->status && strcmp(f->status, render_status(r->g, img)) != 0)
+		return false;
+	if (f->owner && strcmp(f->owner, img->account_id ? img->owner : "platform") != 0)
+		return false;
+	if (f->container_format && strcmp(f->container_format, img->container_format) != 0)
+		return false;
+	if (f->disk_format) {
+		const char *d = !model_disk_format_opaque(img->disk_format) && img->format[0] && img->status != MODEL_IMG_QUEUED
+		                    ? img->format
+		                    : img->disk_format;
+		if (strcmp(f->disk_format, d) != 0)
+			return false;
+	}
+	if ((f->size_min >= 0 || f->size_max >= 0) &&
+	    (img->status != MODEL_IMG_AVAILABLE || (f->size_min >= 0 && (int64_t)a->file_size < f->size_min) ||
+	     (f->size_max >= 0 && (int64_t)a->file_size > f->size_max)))
+		return false;
+	for (int i = 0; i < f->ntags; i++) {
+		struct tag_find t = {f->tags[i], false};
+		glance_tags_each(img->tags, tag_cmp, &t);
+		if (!t.found)
+			return false;
+	}
+	for (int i = 0; i < f->nprops; i++) {
+		struct prop_find p = {f->props_key[i], f->props_value[i], false};
+		model_image_props(glance_model(r->g), img->id, prop_cmp, &p);
+		if (!p.found)
+			return false;
+	}
+	return true;
+}
+
+/* ---- the sources, merged newest first ------------------------------------------------ */
+
+struct stream {
+	int64_t ids[MODEL_API_IDS_PAGE];
+	int n, at;
+	bool done;
+};
+
+struct merge {
+	struct glance_req *r;
+	unsigned sources;
+	enum model_member_status member;
+	struct stream s[MODEL_API_SOURCES];
+};
+
+/* The next id of all sources (the largest), and its source: 1, 0 at the
+ * end, -errno. */
+static int merge_next(struct merge *m, int64_t before, int64_t *id, enum model_api_source *src)
+{
+	int best = -1;
+	for (int i = 0; i < MODEL_API_SOURCES; i++) {
+		struct stream *s = &m->s[i];
+		if (!(m->sources & (1u << i)) || s->done)
+			continue;
+		if (s->at == s->n) {
+			int64_t from = s->n ? s->ids[s->n - 1] : before;
+			int n = model_api_ids(glance_model(m->r->g), (enum model_api_source)i, m->r->region_id,
+			                      m->r->caller.id, m->member, from, s->ids, MODEL_API_IDS_PAGE);
+			if (n < 0)
+				return n;
+			s->n = n;
+			s->at = 0;
+			if (n == 0) {
+				s->done = true;
+				continue;
+			}
+		}
+		if (best < 0 || s->ids[s->at] > m->s[best].ids[m->s[best].at])
+			best = i;
+	}
+	if (best < 0)
+		return 0;
+	*id = m->s[best].ids[m->s[best].at++];
+	*src = (enum model_api_source)best;
+	return 1;
+}
+
+/* ---- sorting by another key ----------------------------------------------------------- */
+
+enum sort_key { SK_CREATED, SK_UPDATED, SK_NAME, SK_STATUS, SK_SIZE, SK_ID, SK_DISK, SK_CONTAINER, SK_VISIBILITY,
+                SK_MIN_DISK, SK_MIN_RAM, SK_OWNER };
+static const char *const sort_names[] = {"created_at", "updated_at", "name", "status", "size", "id", "disk_format",
+                                         "container_format", "visibility", "min_disk", "min_ram", "owner"};
+
+struct sorted {
+	int64_t id;
+	int64_t num;
+	char *str;
+};
+
+/* qsort_r's comparison: arg points at the direction (1 asc, -1 desc). */
+static int cmp_sorted(const void *pa, const void *pb, void *arg)
+{
+	const struct sorted *a = pa, *b = pb;
+	int c = a->str && b->str ? strcmp(a->str, b->str) : (a->num > b->num) - (a->num < b->num);
+	if (!c)
+		c = (a->id > b->id) - (a->id < b->id);
+	return c * *(const int *)arg;
+}
+
+static void sort_value(struct glance_req *r, enum sort_key k, const struct model_api_image *a, struct sorted *e)
+{
+	const struct model_image *img = &a->img;
+	const char *s = NULL;
+	e->id = img->id;
+	e->num = 0;
+	switch (k) {
+	case SK_CREATED: e->num = img->id; break; /* ids follow creation */
+	case SK_UPDATED: e->num = img->ctime_ns; break;
+	case SK_SIZE: e->num = img->status == MODEL_IMG_AVAILABLE ? (int64_t)a->file_size : -1; break;
+	case SK_MIN_DISK: e->num = img->min_disk; break;
+	case SK_MIN_RAM: e->num = img->min_ram; break;
+	case SK_NAME: s = model_image_api_name(img); break;
+	case SK_STATUS: s = render_status(r->g, img); break;
+	case SK_ID: s = img->uuid; break;
+	case SK_DISK: s = img->disk_format; break;
+	case SK_CONTAINER: s = img->container_format; break;
+	case SK_VISIBILITY: s = render_visibility(img); break;
+	case SK_OWNER: s = img->owner; break;
+	}
+	e->str = s ? strdup(s) : NULL;
+}
+
+/* sort_key/sort_dir, or sort=key[:dir] (its first key; created_at breaks
+ * ties as the id does). */
+static int parse_sort(struct glance_req *r, enum sort_key *key, int *dir)
+{
+	char buf[64];
+	const char *k = glance_query_get(&r->query, "sort_key"), *d = glance_query_get(&r->query, "sort_dir");
+	const char *sort = glance_query_get(&r->query, "sort");
+	*key = SK_CREATED;
+	*dir = -1;
+	if (sort) {
+		snprintf(buf, sizeof(buf), "%s", sort);
+		buf[strcspn(buf, ",")] = '\0';
+		char *colon = strchr(buf, ':');
+		if (colon) {
+			*colon = '\0';
+			d = colon + 1;
+		}
+		k = buf;
+	}
+	if (k) {
+		size_t i;
+		for (i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
+			if (strcmp(k, sort_names[i]) == 0)
+				break;
+		if (i == sizeof(sort_names) / sizeof(sort_names[0]))
+			return glance_reply_error(r, 400, "Invalid sort key: %.64s", k);
+		*key = (enum sort_key)i;
+	}
+	if (d) {
+		if (strcmp(d, "asc") != 0 && strcmp(d, "desc") != 0)
+			return glance_reply_error(r, 400, "Invalid sort direction: %.16s", d);
+		*dir = strcmp(d, "asc") == 0 ? 1 : -1;
+	}
+	return 0;
+}
+
+/* ---- emitting a page ---------------------------------------------------------------- */
+
+struct page {
+	struct glance_req *r;
+	json_t *list;
+	struct render_batch batch;
+	int limit, n;
+	char last[37];
+};
+
+static int page_add(struct page *p, const struct model_api_image *a)
+{
+	json_t *o = render_image(p->r, a);
+	if (!o)
+		return -ENOMEM;
+	json_array_append_new(p->list, o);
+	p->batch.ids[p->batch.n] = a->img.id;
+	p->batch.objs[p->batch.n++] = o;
+	snprintf(p->last, sizeof(p->last), "%s", a->img.uuid);
+	p->n++;
+	return p->batch.n == MODEL_PROPS_BATCH ? render_props(p->r->g, &p->batch) : 0;
+}
+
+/* The next page's link: this query with the last image as marker. */
+static json_t *next_link(struct glance_req *r, const char *marker)
+{
+	char buf[GLANCE_PATH_MAX + 128];
+	size_t o = (size_t)snprintf(buf, sizeof(buf), "/v2/images?marker=%s", marker);
+	for (int i = 0; i < r->query.n && o < sizeof(buf); i++) {
+		if (strcmp(r->query.key[i], "marker") == 0)
+			continue;
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "&");
+		for (const char *s = r->query.key[i]; *s && o + 4 < sizeof(buf); s++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, strchr("&=%+# ", *s) ? "%%%02X" : "%c",
+			                      (unsigned char)*s);
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "=");
+		for (const char *s = r->query.value[i]; *s && o + 4 < sizeof(buf); s++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, (strchr("&=%+# ", *s) || (unsigned char)*s > 0x7e)
+			                                                   ? "%%%02X" : "%c", (unsigned char)*s);
+	}
+	return json_string(buf);
+}
+
+/* Sorted by another key than created_at desc: every listable image's key. */
+static int list_sorted(struct glance_req *r, const struct filters *f, struct merge *mg, struct page *p,
+                       enum sort_key key, int dir, int64_t marker_id)
+{
+	struct sorted *all = NULL;
+	size_t n = 0, cap = 0;
+	struct model_api_image *a = malloc(sizeof(*a));
+	enum model_api_source src;
+	int64_t id;
+	int rc;
+	if (!a)
+		return -ENOMEM;
+	while ((rc = merge_next(mg, 0, &id, &src)) == 1) {
+		if (model_api_image_get(glance_model(r->g), id, a) < 0 || !matches(r, f, src, a))
+			continue;
+		if (n == GLANCE_SORT_MAX) {
+			rc = -E2BIG;
+			break;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct sorted *m = realloc(all, ncap * sizeof(*all));
+			if (!m) {
+				rc = -ENOMEM;
+				break;
+			}
+			all = m;
+			cap = ncap;
+		}
+		sort_value(r, key, a, &all[n++]);
+	}
+	if (rc >= 0) {
+		qsort_r(all, n, sizeof(*all), cmp_sorted, &dir);
+		size_t at = 0;
+		if (marker_id) {
+			while (at < n && all[at].id != marker_id)
+				at++;
+			at = at < n ? at + 1 : n;
+		}
+		for (; at < n && p->n < p->limit && rc >= 0; at++)
+			if ((rc = model_api_image_get(glance_model(r->g), all[at].id, a)) == 0)
+				rc = page_add(p, a);
+		rc = rc == -ENOENT ? 0 : rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(all[i].str);
+	free(all);
+	free(a);
+	return rc;
+}
+
+int images_list(struct glance_req *r)
+{
+	struct filters f;
+	struct model_api_image *a = NULL, *marker = NULL;
+	struct merge *mg = NULL;
+	struct page p = {.r = r, .limit = GLANCE_LIMIT_DEFAULT};
+	enum sort_key key;
+	enum model_api_source src;
+	int64_t id, marker_id = 0;
+	int dir, rc, ret;
+	const char *v;
+
+	if ((rc = parse_filters(r, &f)) != 0 || (rc = parse_sort(r, &key, &dir)) != 0)
+		return rc; /* replied */
+	if ((v = glance_query_get(&r->query, "limit"))) {
+		char *end;
+		long long l = strtoll(v, &end, 10);
+		if (end == v || *end || l < 0)
+			return glance_reply_error(r, 400, "limit is a whole number");
+		p.limit = l > GLANCE_LIMIT_MAX ? GLANCE_LIMIT_MAX : (int)l;
+	}
+	if (!(a = malloc(sizeof(*a))) || !(marker = malloc(sizeof(*marker))) || !(mg = calloc(1, sizeof(*mg))) ||
+	    !(p.list = json_array())) {
+		ret = glance_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if ((v = glance_query_get(&r->query, "marker"))) {
+		if (model_api_image_by_uuid(glance_model(r->g), v, marker) < 0 || !glance_visible(r, &marker->img)) {
+			ret = glance_reply_error(r, 400, "marker %.64s could not be found", v);
+			goto out;
+		}
+		marker_id = marker->img.id;
+	}
+	*mg = (struct merge){.r = r, .sources = sources_of(&f), .member = f.member};
+	if (key != SK_CREATED || dir > 0) {
+		rc = list_sorted(r, &f, mg, &p, key, dir, marker_id);
+	} else {
+		while (p.n < p.limit && (rc = merge_next(mg, marker_id, &id, &src)) == 1)
+			if (model_api_image_get(glance_model(r->g), id, a) == 0 && matches(r, &f, src, a) &&
+			    (rc = page_add(&p, a)) < 0)
+				break;
+	}
+	if (rc >= 0)
+		rc = render_props(r->g, &p.batch);
+	if (rc == -E2BIG) {
+		ret = glance_reply_error(r, 400, "more than %d images to sort by %s: filter them, or sort by created_at",
+		                         GLANCE_SORT_MAX, sort_names[key]);
+		goto out;
+	}
+	if (rc < 0) {
+		ret = glance_reply_error(r, 503, "the database did not answer: try again");
+		goto out;
+	}
+	json_t *body = json_pack("{s:o,s:s,s:s}", "images", p.list, "first", "/v2/images", "schema", "/v2/schemas/images");
+	p.list = NULL;
+	if (body && p.n == p.limit && p.limit > 0)
+		json_object_set_new(body, "next", next_link(r, p.last));
+	ret = glance_reply_json(r, 200, body);
+out:
+	json_decref(p.list);
+	free(mg);
+	free(marker);
+	free(a);
+	return ret;
+}
+
+/* ---- one image ----------------------------------------------------------------------- */
+
+/* The image (arg 0) with its properties, as JSON. */
+static json_t *image_json(struct glance_req *r, const struct model_api_image *a)
+{
+	struct render_batch b = {0};
+	json_t *o = render_image(r, a);
+	if (!o)
+		return NULL;
+	b.ids[0] = a->img.id;
+	b.objs[b.n++] = o;
+	render_props(r->g, &b);
+	return o;
+}
+
+/* Shows the image id after a change: 200 (or status) with it. */
+static int reply_image(struct glance_req *r, int status, int64_t id)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	int ret;
+	if (!a)
+		return glance_reply_error(r, 500, "out of memory");
+	if (model_api_image_get(glance_model(r->g), id, a) < 0)
+		ret = glance_reply_error(r, 503, "the database did not answer: try again");
+	else
+		ret = glance_reply_json(r, status, image_json(r, a));
+	free(a);
+	return ret;
+}
+
+int images_show(struct glance_req *r)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	bool replied;
+	int ret;
+	if (!a)
+		return glance_reply_error(r, 500, "out of memory");
+	if (glance_find_image(r, 0, a, &replied) == 0)
+		ret = glance_reply_json(r, 200, image_json(r, a));
+	else
+		ret = MHD_YES;
+	free(a);
+	return ret;
+}
+
+/* The caller's own image (arg 0), or replied: 404 unseen, 403 another's. */
+static int find_own(struct glance_req *r, struct model_api_image *a, bool *replied)
+{
+	int rc = glance_find_image(r, 0, a, replied);
+	if (rc < 0)
+		return rc;
+	if (!glance_owner(r, &a->img)) {
+		*replied = true;
+		glance_reply_error(r, 403, "only the image's owner changes it");
+		return -EPERM;
+	}
+	return 0;
+}
+
+int images_create(struct glance_req *r)
+{
+	struct glance_ops *ops = malloc(sizeof(*ops));
+	struct model_image *img = malloc(sizeof(*img));
+	struct model_err err = {0};
+	struct glance_bad bad = {0};
+	const char *owner;
+	bool replied;
+	int ret, rc;
+	json_t *body = NULL;
+	if (!ops || !img) {
+		ret = glance_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if (!(body = glance_body_json(r, &replied))) {
+		ret = MHD_YES;
+		goto out;
+	}
+	if (glance_parse_create(body, ops, &owner, &bad) < 0) {
+		ret = glance_reply_error(r, bad.status, "%s", bad.why);
+		goto out;
+	}
+	if (owner && strcmp(owner, r->caller.name) != 0) {
+		ret = glance_reply_error(r, 403, "an image belongs to the account that makes it (not %.64s)", owner);
+		goto out;
+	}
+	if ((rc = model_api_image_create(glance_model(r->g), r->region_id, r->caller.id, ops->op, ops->n, img, &err)) < 0)
+		ret = glance_reply_model(r, rc, &err);
+	else {
+		/* what openstacksdk asks before an import (Glance sends them) */
+		r->hdr[0][0] = "OpenStack-image-import-methods";
+		r->hdr[0][1] = "glance-direct,web-download";
+		ret = reply_image(r, 201, img->id);
+	}
+out:
+	json_decref(body);
+	free(img);
+	free(ops);
+	return ret;
+}
+
+/* The image's properties, for a patch's remove and replace. */
+struct props_set {
+	int n;
+	char keys[MODEL_PROPS_MAX][MODEL_PROP_KEY_MAX + 1];
+};
+
+static int props_keep(void *arg, const char *key, const char *value)
+{
+	struct props_set *s = arg;
+	(void)value;
+	if (s->n < MODEL_PROPS_MAX)
+		snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%s", key);
+	return 0;
+}
+
+static bool props_has(void *arg, const char *key)
+{
+	struct props_set *s = arg;
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->keys[i], key) == 0)
+			return true;
+	return false;
+}
+
+int images_update(struct glance_req *r)
+{
+	struct glance_ops *ops = malloc(sizeof(*ops));
+	struct model_api_image *a = malloc(sizeof(*a));
+	struct props_set *props = calloc(1, sizeof(*props));
+	struct model_err err = {0};
+	struct glance_bad bad = {0};
+	json_t *body = NULL;
+	bool replied;
+	int ret, rc;
+	if (!ops || !a || !props) {
+		ret = glance_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if (find_own(r, a, &replied) < 0 || !(body = glance_body_json(r, &replied))) {
+		ret = MHD_YES;
+		goto out;
+	}
+	model_image_props(glance_model(r->g), a->img.id, props_keep, props);
+	if (glance_parse_patch(body, a->img.tags, props_has, props, ops, &bad) < 0) {
+		ret = glance_reply_error(r, bad.status, "%s", bad.why);
+		goto out;
+	}
+	if ((rc = model_api_image_update(glance_model(r->g), a->img.id, ops->op, ops->n, &err)) < 0)
+		ret = glance_reply_model(r, rc, &err);
+	else
+		ret = reply_image(r, 200, a->img.id);
+out:
+	json_decref(body);
+	free(props);
+	free(a);
+	free(ops);
+	return ret;
+}
+
+int images_delete(struct glance_req *r)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	struct model_task t;
+	struct model_err err = {0};
+	bool replied;
+	int ret, rc;
+	if (!a)
+		return glance_reply_error(r, 500, "out of memory");
+	if (find_own(r, a, &replied) < 0) {
+		free(a);
+		return MHD_YES;
+	}
+	/* A staged upload (the API's stage, waiting for an import) ends with
+	 * the image: cancelled, then deleted (SPEC §19). */
+	if (a->img.status == MODEL_IMG_UPLOADING && model_task_of_image(glance_model(r->g), a->img.id, &t) == 0 &&
+	    strcmp(t.state, "staged") == 0)
+		model_upload_cancel(glance_model(r->g), a->img.id, NULL);
+	if ((rc = model_image_remove(glance_model(r->g), a->img.id, &err)) < 0)
+		ret = glance_reply_model(r, rc, &err);
+	else
+		ret = glance_reply_empty(r, 204);
+	free(a);
+	return ret;
+}
+
+static int set_flag(struct glance_req *r, unsigned bit, bool on)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	struct model_api_op op = {.kind = MODEL_API_FLAG, .num = bit, .on = on};
+	struct model_err err = {0};
+	bool replied;
+	int ret, rc;
+	if (!a)
+		return glance_reply_error(r, 500, "out of memory");
+	if (find_own(r, a, &replied) < 0)
+		ret = MHD_YES;
+	else if ((rc = model_api_image_update(glance_model(r->g), a->img.id, &op, 1, &err)) < 0)
+		ret = glance_reply_model(r, rc, &err);
+	else
+		ret = glance_reply_empty(r, 204);
+	free(a);
+	return ret;
+}
+
+int images_deactivate(struct glance_req *r)
+{
+	return set_flag(r, MODEL_GFLAG_DEACTIVATED, true);
+}
+
+int images_reactivate(struct glance_req *r)
+{
+	return set_flag(r, MODEL_GFLAG_DEACTIVATED, false);
+}
+
+static int edit_tag(struct glance_req *r, bool add)
+{
+	struct model_api_image *a = malloc(sizeof(*a));
+	char *tags = malloc(MODEL_TEXT_MAX + 1), why[160];
+	struct model_err err = {0};
+	bool replied;
+	int ret, rc;
+	if (!a || !tags) {
+		ret = glance_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if (find_own(r, a, &replied) < 0) {
+		ret = MHD_YES;
+		goto out;
+	}
+	rc = glance_tags_edit(a->img.tags, r->arg[1], add, tags, why, sizeof(why));
+	if (rc == -ENOENT) {
+		ret = glance_reply_error(r, 404, "Tag %.64s not found", r->arg[1]);
+		goto out;
+	}
+	if (rc < 0) {
+		ret = glance_reply_error(r, glance_http_status(rc), "%s", why);
+		goto out;
+	}
+	struct model_api_op op = {.kind = MODEL_API_TAGS, .value = tags};
+	if ((rc = model_api_image_update(glance_model(r->g), a->img.id, &op, 1, &err)) < 0)
+		ret = glance_reply_model(r, rc, &err);
+	else
+		ret = glance_reply_empty(r, 204);
+out:
+	free(tags);
+	free(a);
+	return ret;
+}
+
+int images_tag_add(struct glance_req *r)
+{
+	return edit_tag(r, true);
+}
+
+int images_tag_delete(struct glance_req *r)
+{
+	return edit_tag(r, false);
+}
