@@ -152,6 +152,9 @@ static int attribute(const char *key, json_t *v, struct glance_ops *ops, struct 
 /* A property (anything else) set to v, or removed (v NULL). */
 static int property(const char *key, json_t *v, struct glance_ops *ops, struct glance_bad *bad)
 {
+	size_t klen = strlen(key);
+	if (klen == 0 || klen > MODEL_PROP_KEY_MAX)
+		return bad_set(bad, 400, "a property's name is 1 to %d bytes", MODEL_PROP_KEY_MAX);
 	if (v && !json_is_string(v))
 		return bad_set(bad, 400, "the property %.64s is a string", key);
 	const char *s = v ? json_string_value(v) : NULL;
@@ -330,6 +333,7 @@ int glance_tags_edit(const char *tags, const char *tag, bool add, char out[MODEL
 {
 	size_t n = strlen(tag), o = 0, count = 0;
 	bool found = false;
+	out[0] = '\0'; /* a refusal leaves an empty text, never the caller's bytes */
 	if (n == 0 || n > GLANCE_TAG_MAX || strchr(tag, '\n')) {
 		snprintf(why, whycap, "a tag is one line of 1 to %d bytes", GLANCE_TAG_MAX);
 		return -EINVAL;

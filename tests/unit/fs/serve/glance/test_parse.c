@@ -1,0 +1,259 @@
+/*
+ * test_parse.c — unit tests for fs/serve/glance/parse.c (SPEC §19): a
+ * create's body and a JSON patch (both dialects) into the model's change
+ * lists, with each refusal's status; Glance tags to and from the tags
+ * file; every bound at its limit and one past it; and the fuzzer's body
+ * (tests/fuzz/fuzz_glance_body.h) over tests/fuzz/corpus-glance and
+ * bit-flipped copies of it, so every build runs the corpus.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../../../fuzz/fuzz_glance_body.h"
+
+static json_t *J(const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	return j;
+}
+
+static bool has_a(void *arg, const char *key)
+{
+	(void)arg;
+	return strcmp(key, "a") == 0;
+}
+
+static void test_create(void **state)
+{
+	struct glance_ops *ops = malloc(sizeof(*ops));
+	struct glance_bad bad = {0};
+	const char *owner;
+	json_t *j = J("{\"name\": \"web\", \"disk_format\": \"raw\", \"visibility\": \"private\", \"protected\": true,"
+	              " \"min_ram\": 512, \"tags\": [\"t\", \"k=v\", \"t\"], \"os_distro\": \"debian\", \"owner\": \"me\","
+	              " \"description\": \"d\", \"container_format\": null, \"kernel_id\": null}");
+	(void)state;
+	assert_int_equal(glance_parse_create(j, ops, &owner, &bad), 0);
+	assert_string_equal(owner, "me");
+	int seen = 0;
+	for (size_t i = 0; i < ops->n; i++) {
+		const struct model_api_op *o = &ops->op[i];
+		switch (o->kind) {
+		case MODEL_API_NAME: assert_string_equal(o->value, "web"); seen |= 1; break;
+		case MODEL_API_DISK_FORMAT: assert_string_equal(o->value, "raw"); seen |= 2; break;
+		case MODEL_API_FLAG:
+			if (o->num == MODEL_GFLAG_SHARED)
+				assert_false(o->on), seen |= 4;
+			else
+				assert_true(o->num == MODEL_GFLAG_PROTECTED && o->on), seen |= 8;
+			break;
+		case MODEL_API_MIN_RAM: assert_int_equal(o->num, 512); seen |= 16; break;
+		case MODEL_API_TAGS: assert_string_equal(o->value, "t=\nk=v\n"); seen |= 32; break; /* a set */
+		case MODEL_API_PROP: assert_string_equal(o->key, "os_distro"); seen |= 64; break;
+		case MODEL_API_DESCRIPTION: assert_string_equal(o->value, "d"); seen |= 128; break;
+		default: fail_msg("op %d", o->kind);
+		}
+	}
+	assert_int_equal(seen, 255);
+	assert_int_equal(ops->n, 8); /* nulls change nothing */
+	json_decref(j);
+	static const struct {
+		const char *body;
+		int status;
+	} bad_bodies[] = {
+		{"[]", 400},
+		{"{\"os_glance_x\": \"1\"}", 403},
+		{"{\"id\": \"00000000-0000-4000-8000-000000000000\"}", 403},
+		{"{\"status\": \"active\"}", 403},
+		{"{\"visibility\": \"public\"}", 403},
+		{"{\"visibility\": \"community\"}", 403},
+		{"{\"visibility\": \"nope\"}", 400},
+		{"{\"protected\": \"yes\"}", 400},
+		{"{\"min_disk\": 1.5}", 400},
+		{"{\"name\": 7}", 400},
+		{"{\"hw_cpu\": 4}", 400},
+		{"{\"tags\": \"t\"}", 400},
+		{"{\"tags\": [\"\"]}", 400},
+		{"{\"owner\": 1}", 400},
+	};
+	for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
+		j = J(bad_bodies[i].body);
+		bad = (struct glance_bad){0};
+		assert_int_equal(glance_parse_create(j, ops, &owner, &bad), -1);
+		if (bad.status != bad_bodies[i].status)
+			fail_msg("%s: %d, want %d (%s)", bad_bodies[i].body, bad.status, bad_bodies[i].status, bad.why);
+		assert_true(bad.why[0]);
+		json_decref(j);
+	}
+	free(ops);
+}
+
+static void test_patch(void **state)
+{
+	struct glance_ops *ops = malloc(sizeof(*ops));
+	struct glance_bad bad = {0};
+	(void)state;
+	/* RFC 6902's dialect and the v2.0 draft's (tempest's) alike */
+	json_t *j = J("[{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"n\"},"
+	              " {\"replace\": \"/min_disk\", \"value\": 2},"
+	              " {\"op\": \"add\", \"path\": \"/x~1y~0z\", \"value\": \"v\"},"
+	              " {\"remove\": \"/a\"},"
+	              " {\"op\": \"add\", \"path\": \"/a\", \"value\": \"again\"},"
+	              " {\"op\": \"replace\", \"path\": \"/a\", \"value\": \"third\"},"
+	              " {\"op\": \"remove\", \"path\": \"/tags\"}]");
+	assert_int_equal(glance_parse_patch(j, "", has_a, NULL, ops, &bad), 0);
+	assert_int_equal(ops->n, 7);
+	assert_int_equal(ops->op[0].kind, MODEL_API_NAME);
+	assert_int_equal(ops->op[1].kind, MODEL_API_MIN_DISK);
+	assert_int_equal(ops->op[1].num, 2);
+	assert_string_equal(ops->op[2].key, "x/y~z"); /* RFC 6901's escapes */
+	assert_null(ops->op[3].value);                  /* removed */
+	assert_string_equal(ops->op[5].value, "third"); /* replace after add: it exists by then */
+	assert_int_equal(ops->op[6].kind, MODEL_API_TAGS);
+	assert_string_equal(ops->op[6].value, "");
+	json_decref(j);
+	static const struct {
+		const char *patch;
+		int status;
+	} bad_patches[] = {
+		{"{}", 400},
+		{"[1]", 400},
+		{"[{\"op\": \"move\", \"path\": \"/a\"}]", 400},
+		{"[{\"op\": \"add\", \"path\": \"/a\"}]", 400},           /* no value */
+		{"[{\"op\": \"add\", \"path\": \"a\", \"value\": \"v\"}]", 400},
+		{"[{\"op\": \"add\", \"path\": \"/\", \"value\": \"v\"}]", 400},
+		{"[{\"op\": \"add\", \"path\": \"/a~2\", \"value\": \"v\"}]", 400},
+		{"[{\"op\": \"replace\", \"path\": \"/status\", \"value\": \"active\"}]", 403},
+		{"[{\"op\": \"replace\", \"path\": \"/owner\", \"value\": \"x\"}]", 403},
+		{"[{\"op\": \"add\", \"path\": \"/os_glance_x\", \"value\": \"v\"}]", 403},
+		{"[{\"op\": \"add\", \"path\": \"/locations/-\", \"value\": {}}]", 403},
+		{"[{\"op\": \"remove\", \"path\": \"/name\"}]", 403},
+		{"[{\"op\": \"replace\", \"path\": \"/nope\", \"value\": \"v\"}]", 409},
+		{"[{\"op\": \"remove\", \"path\": \"/nope\"}]", 409},
+		{"[{\"op\": \"remove\", \"path\": \"/a\"}, {\"op\": \"remove\", \"path\": \"/a\"}]", 409},
+		{"[{\"op\": \"add\", \"path\": \"/a\", \"value\": 1}]", 400},
+	};
+	for (size_t i = 0; i < sizeof bad_patches / sizeof bad_patches[0]; i++) {
+		j = J(bad_patches[i].patch);
+		bad = (struct glance_bad){0};
+		assert_int_equal(glance_parse_patch(j, "", has_a, NULL, ops, &bad), -1);
+		if (bad.status != bad_patches[i].status)
+			fail_msg("%s: %d, want %d (%s)", bad_patches[i].patch, bad.status, bad_patches[i].status, bad.why);
+		json_decref(j);
+	}
+	/* a patch of GLANCE_PATCH_OPS operations, and one more */
+	json_t *p = json_array();
+	for (int i = 0; i < GLANCE_PATCH_OPS; i++)
+		json_array_append_new(p, json_pack("{s:s,s:s,s:s}", "op", "add", "path", "/k", "value", "v"));
+	assert_int_equal(glance_parse_patch(p, "", NULL, NULL, ops, &bad), 0);
+	assert_int_equal(ops->n, GLANCE_PATCH_OPS);
+	json_array_append_new(p, json_pack("{s:s,s:s,s:s}", "op", "add", "path", "/k", "value", "v"));
+	assert_int_equal(glance_parse_patch(p, "", NULL, NULL, ops, &bad), -1);
+	assert_int_equal(bad.status, 413);
+	json_decref(p);
+	/* a property's name at 255 bytes, and one past */
+	char path[300] = "/";
+	memset(path + 1, 'k', 255);
+	j = json_pack("[{s:s,s:s,s:s}]", "op", "add", "path", path, "value", "v");
+	assert_int_equal(glance_parse_patch(j, "", NULL, NULL, ops, &bad), 0);
+	json_decref(j);
+	path[256] = 'k';
+	j = json_pack("[{s:s,s:s,s:s}]", "op", "add", "path", path, "value", "v");
+	assert_int_equal(glance_parse_patch(j, "", NULL, NULL, ops, &bad), -1);
+	assert_int_equal(bad.status, 400);
+	json_decref(j);
+	free(ops);
+}
+
+static void collect(void *arg, const char *tag, size_t len)
+{
+	strncat(arg, tag, len);
+	strcat(arg, ",");
+}
+
+static void test_tags(void **state)
+{
+	char out[MODEL_TEXT_MAX + 1], why[160], seen[256] = "";
+	(void)state;
+	glance_tags_each("a=\nk=v\n=\nb\n", collect, seen);
+	assert_string_equal(seen, "a,k=v,b,");
+	assert_int_equal(glance_tags_edit("a=\nk=v\n", "new", true, out, why, sizeof why), 0);
+	assert_string_equal(out, "a=\nk=v\nnew=\n");
+	assert_int_equal(glance_tags_edit("a=\nk=v\n", "a", true, out, why, sizeof why), 0); /* there already */
+	assert_string_equal(out, "a=\nk=v\n");
+	assert_int_equal(glance_tags_edit("a=\nk=v\n", "k=v", false, out, why, sizeof why), 0);
+	assert_string_equal(out, "a=\n");
+	assert_int_equal(glance_tags_edit("a=\n", "zz", false, out, why, sizeof why), -ENOENT);
+	assert_int_equal(glance_tags_edit("", "a\nb", true, out, why, sizeof why), -EINVAL);
+	assert_int_equal(glance_tags_edit("", "", true, out, why, sizeof why), -EINVAL);
+	/* a tag of 255 bytes, and one past */
+	char t[300];
+	memset(t, 't', 256);
+	t[255] = '\0';
+	assert_int_equal(glance_tags_edit("", t, true, out, why, sizeof why), 0);
+	t[255] = 't';
+	t[256] = '\0';
+	assert_int_equal(glance_tags_edit("", t, true, out, why, sizeof why), -EINVAL);
+	/* 128 tags, and one more */
+	char *many = calloc(1, MODEL_TEXT_MAX + 1);
+	for (int i = 0; i < GLANCE_TAGS_MAX; i++)
+		sprintf(many + strlen(many), "t%d=\n", i);
+	assert_int_equal(glance_tags_edit(many, "t0", true, out, why, sizeof why), 0);
+	assert_int_equal(glance_tags_edit(many, "one-more", true, out, why, sizeof why), -EDQUOT);
+	assert_string_equal(why, "an image has at most 128 tags");
+	free(many);
+}
+
+/* The fuzzer's body over its corpus, and bit-flipped copies of each seed. */
+static void test_corpus(void **state)
+{
+	char dir[4096];
+	(void)state;
+	snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus-glance", IMGFS_SOURCE_DIR);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	assert_non_null(d);
+	unsigned seed = 1;
+	while ((e = readdir(d))) {
+		char path[8192];
+		uint8_t buf[65536];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		size_t len = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		glance_fuzz_one(buf, len);
+		for (int k = 0; k < 200 && len > 1; k++) {
+			uint8_t copy[65536];
+			memcpy(copy, buf, len);
+			seed = seed * 1103515245 + 12345;
+			copy[1 + (seed >> 8) % (len - 1)] ^= (uint8_t)(1u << ((seed >> 4) & 7));
+			glance_fuzz_one(copy, len);
+		}
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 10);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_patch),
+		cmocka_unit_test(test_tags),
+		cmocka_unit_test(test_corpus),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
