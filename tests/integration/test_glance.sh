@@ -162,6 +162,9 @@ assert_eq "$(cat "$R/private/fromtree/uuid")" \
 [[ -d "$R/private/kern" ]] || fail "the API's image kern is not in the tree"
 
 say "members: a share by the API is the tree's shares/ entry; only the member answers"
+assert_eq 404 "$(status_code -H "X-Auth-Token: $TOK" --data '{"member": "nobody"}' "$U/v2/images/$WEB/members")" \
+    "a member that is no account (the model's ENOENT)"
+assert_match '.*no account nobody.*' "$(cat "$T/body")" "its reason"
 gl member-create "$WEB" bob >/dev/null
 [[ -d "$R/private/web/shares/bob" ]] || fail "no shares/bob in the tree"
 assert_eq pending "$(gl member-list --image-id "$WEB" | awk '/bob/{print $6}')" "bob pending"
