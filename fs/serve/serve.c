@@ -426,7 +426,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		glance_done(dl->greq, toe, client);
 		dl->greq = NULL;
 		if (dl->conn)
-			serve_conns_request(srv->conns, dl->conn, serve_now_ms() + SERVE_IDLE_S * 1000, false);
+			serve_conns_request(srv->conns, dl->conn, serve_now_ms(), serve_now_ms() + SERVE_IDLE_S * 1000, false);
 		*con_cls = NULL;
 		dl_free(dl);
 		return;

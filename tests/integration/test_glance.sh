@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_glance.sh — the OpenStack image API of `imgfs serve --glance yes`
+# test_glance.sh — the OpenStack image API of `imgfs serve --glance`
 # (SPEC §19) with the clients users script it with, Debian's
 # python3-glanceclient and python3-openstackclient, beside a mount of the
 # same state: every `glance` command of issue 51's list (bytes exact on
@@ -30,8 +30,8 @@ TOK=$(imgfs_admin "$S" token "$ME" 1h | cut -d' ' -f1)
 BOB=$(imgfs_admin "$S" token bob 1h | cut -d' ' -f1)
 [[ ${#TOK} == 64 ]] || fail "imgfs admin token printed '$TOK'"
 
-say "imgfs serve --glance yes on a free port, metrics on another"
-"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --glance yes --metrics-listen 0 --max-per-client 32 \
+say "imgfs serve --glance on a free port, metrics on another"
+"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --glance --metrics-listen 0 --max-per-client 32 \
     --log "$T/serve.log" 2>"$T/serve.err" &
 SERVE_PID=$!
 at_exit "kill $SERVE_PID; wait $SERVE_PID"

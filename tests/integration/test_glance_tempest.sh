@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_glance_tempest.sh — OpenStack's own test suite for the image API,
 # tempest's tempest.api.image.v2 (metadefs excluded), against `imgfs serve
-# --glance yes` (SPEC §19): every test named in glance-tempest.pass (beside
+# --glance` (SPEC §19): every test named in glance-tempest.pass (beside
 # this file) must pass; the reference (§19.6) names each other one and why
 # it does not.  tempest has no mode without Keystone: it logs in through
 # the identity face, with pre-made accounts (two administrators, six
@@ -40,11 +40,11 @@ head -c 5000 /dev/urandom >"$T/www/image.img"
 say "a web server for web-download, two imgfs serve --glance (the second: image_remote)"
 /usr/bin/python3 "$INTEGRATION_DIR/../servers/serve.py" http "$T/www" >"$T/http.out" 2>&1 &
 at_exit "kill $!"
-"$IMGFS" serve --state "$ST" --listen 127.0.0.1:0 --glance yes --log "$T/serve2.log" 2>"$T/serve2.err" &
+"$IMGFS" serve --state "$ST" --listen 127.0.0.1:0 --glance --log "$T/serve2.log" 2>"$T/serve2.err" &
 at_exit "kill $!; wait $!"
 wait_for 10 grep -qs listening "$T/serve2.log" || { cat "$T/serve2.err" >&2; fail "the second server did not start"; }
 P2=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/serve2.log" | sed 's/.*://')
-"$IMGFS" serve --state "$ST" --listen 127.0.0.1:0 --glance yes --glance-peer "http://127.0.0.1:$P2" \
+"$IMGFS" serve --state "$ST" --listen 127.0.0.1:0 --glance --glance-peer "http://127.0.0.1:$P2" \
     --log "$T/serve.log" 2>"$T/serve.err" &
 at_exit "kill $!; wait $!"
 wait_for 10 grep -qs listening "$T/serve.log" || { cat "$T/serve.err" >&2; fail "imgfs serve did not start"; }

@@ -268,7 +268,7 @@ int glance_queue(struct glance_req *r, int status, struct MHD_Response *resp)
 	for (int i = 0; i < 2; i++)
 		if (r->hdr[i][0])
 			MHD_add_response_header(resp, r->hdr[i][0], r->hdr[i][1]);
-	serve_conns_answering(r->g->conns, r->conn);
+	serve_conns_answering(r->g->conns, r->conn, serve_now_ms());
 	enum MHD_Result ret = MHD_queue_response(r->c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -560,7 +560,7 @@ int glance_request(glance *g, struct MHD_Connection *c, struct serve_conn *conn,
 			int64_t due = r->first_ms + SERVE_REQUEST_S * 1000 + (int64_t)(r->received * 1000 / SERVE_MIN_RATE);
 			if (due > now + SERVE_REQUEST_S * 1000)
 				due = now + SERVE_REQUEST_S * 1000;
-			serve_conns_request(g->conns, conn, due, true);
+			serve_conns_request(g->conns, conn, now, due, true);
 			return r->route->feed(r, upload_data, len);
 		}
 		if (r->route->body == GLANCE_BODY_JSON)

@@ -128,6 +128,26 @@ static void test_values(void **state)
 	assert_int_equal(ntohs(((struct sockaddr_in6 *)&o.ss)->sin6_port), 80);
 }
 
+/* --glance (SPEC §19): a flag; its workers 0 to 16 (default 2). */
+static void test_glance(void **state)
+{
+	struct serve_opts o;
+	char said[256];
+	(void)state;
+	assert_int_equal(parse(&o, said, sizeof(said), (const char *const[]){NULL}), 0);
+	assert_false(o.glance);
+	assert_int_equal(o.glance_workers, 2);
+	assert_int_equal(parse(&o, said, sizeof(said), W("--glance", "--glance-workers", "0", "--glance-region", "r1",
+	                                                 "--glance-peer", "https://h:1")),
+	                 0);
+	assert_true(o.glance);
+	assert_int_equal(o.glance_workers, 0);
+	assert_string_equal(o.glance_region, "r1");
+	assert_string_equal(o.glance_peer, "https://h:1");
+	assert_int_equal(parse(&o, said, sizeof(said), W("--glance", "--glance-workers", "16")), 0);
+	assert_int_equal(o.glance_workers, 16);
+}
+
 static void test_refusals(void **state)
 {
 	(void)state;
@@ -157,6 +177,11 @@ static void test_refusals(void **state)
 		 "imgfs serve: --metrics-listen takes PORT or ADDR:PORT with a numeric address"},
 		{W("--metrics-listen", "-1"), "imgfs serve: --metrics-listen takes PORT or ADDR:PORT with a numeric address"},
 		{W("--metrics-listen", " 80"), "imgfs serve: --metrics-listen takes PORT or ADDR:PORT with a numeric address"},
+		{W("--glance-workers", "17"), "imgfs serve: --glance-workers takes 0 to 16"},
+		{W("--glance", "yes"), "imgfs serve: unexpected argument yes"},
+		{W("--glance-region", "r"), "imgfs serve: --glance-region and --glance-peer go with --glance"},
+		{W("--glance-peer", "http://x"), "imgfs serve: --glance-region and --glance-peer go with --glance"},
+		{W("--glance", "--glance-peer", "ftp://x"), "imgfs serve: --glance-peer takes http://HOST:PORT or https://HOST:PORT"},
 		/* 48 characters: one past what is read whole (cut, it would be
 		 * another address), refused */
 		{W("--listen", "000000000000000000000000000000000000000000000001:80"),
@@ -201,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_glance),
 		cmocka_unit_test(test_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
