@@ -506,12 +506,12 @@ static const char csv_py[] =
 	"        o.write('\\x1f'.join(r) + '\\x1e')\n";
 
 /* Python's csv module is the independent reader these tests compare
- * with: without it they fail (scripts/install-deps installs python3). */
-static bool have_python(void)
+ * with: without it they fail, never skip (docs/style.md "Tests";
+ * scripts/install-deps installs python3). */
+static void need_python(void)
 {
 	if (system("python3 -c 'import csv' >/dev/null 2>&1") != 0)
 		fail_msg("python3 with its csv module is needed (scripts/install-deps: python3)");
-	return true;
 }
 
 /* Parses text with Python's csv module (an independent RFC 4180 reader). */
@@ -633,8 +633,7 @@ static void test_images_csv(void **state)
 	struct fs_buf b;
 	struct stat st;
 
-	if (!have_python())
-		skip();
+	need_python();
 	assert_non_null(n);
 	afx_accounts(a);
 	int64_t g = ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "golden");
@@ -775,8 +774,7 @@ static void test_images_json(void **state)
 	struct model_err err = {0};
 	const char *tricky = "He said \"hi, there\", back\\slash\tand tab,\nsecond line 镜像 😀";
 
-	if (!have_python())
-		skip();
+	need_python();
 	afx_accounts(a);
 	int64_t g = ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "golden");
 	ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "образ_1");
@@ -799,8 +797,7 @@ static void test_images_csv_classes(void **state)
 	struct csv c = {0};
 	struct fs_buf b;
 
-	if (!have_python())
-		skip();
+	need_python();
 	assert_non_null(n);
 	afx_accounts(a);
 	ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, "mine");
