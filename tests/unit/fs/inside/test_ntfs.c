@@ -135,6 +135,7 @@ static void build(void)
 	   "mkdir m/Compressed && setfattr -n system.ntfs_attrib_be -v 0x00000800 m/Compressed && "
 	   "cp -a src/comp.txt m/Compressed/ && rm src/comp.txt && mkdir -p src/Compressed && cp -a m/Compressed/comp.txt src/Compressed/ && "
 	   "cp -a src/. m/ && ln m/Windows/System32/big.dll m/hardlink.dll && ln -s Users/h m/rel && "
+	   "touch m/Users/h/$(printf 'n%%.0s' $(seq 1 255)) && "
 	   "ln -s /etc/os-release m/abs && python3 '%s/tests/unit/fs/inside/ntfs_reparse.py' m && umount m",
 	   IMGFS_SOURCE_DIR);
 }
@@ -224,6 +225,51 @@ static void test_tree(void **state)
 	free(m.data);
 }
 
+/* The glue's own bounds, at the limit and one past: a name of
+ * INS_NAME_MAX bytes found, one byte more not looked for; a link's target
+ * into a buffer of its length plus the NUL, and of its length; a read at
+ * the file's last byte and at its end; MFT records below the first user
+ * one hidden but the root. */
+static void test_bounds(void **state)
+{
+	(void)state;
+	struct img m;
+	ins_ntfs *v;
+	char why[200] = "", name[INS_NAME_MAX + 2], buf[64];
+	struct ins_stat h, st;
+	size_t n;
+	load("n.img", &m); /* test_tree made it */
+	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
+	assert_int_equal(walk(v, "Users/h", &h), 0);
+	memset(name, 'n', sizeof(name));
+	assert_int_equal(ins_ntfs_lookup(v, (uint32_t)h.ino, name, INS_NAME_MAX, &st), 0);
+	assert_true(S_ISREG(st.mode));
+	assert_int_equal(ins_ntfs_lookup(v, (uint32_t)h.ino, name, INS_NAME_MAX + 1, &st), -ENOENT);
+	assert_int_equal(ins_ntfs_lookup(v, (uint32_t)h.ino, name, 0, &st), -ENOENT);
+	/* rel -> "Users/h": 7 bytes */
+	assert_int_equal(walk(v, "rel", &st), 0);
+	assert_int_equal(ins_ntfs_readlink(v, (uint32_t)st.ino, buf, 8, &n), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(ins_ntfs_readlink(v, (uint32_t)st.ino, buf, 7, &n), -EIO);
+	/* "hello\n": 6 bytes */
+	assert_int_equal(walk(v, "Users/h/Résumé.txt", &st), 0);
+	assert_int_equal(st.size, 6);
+	assert_int_equal(ins_ntfs_read(v, (uint32_t)st.ino, 5, sizeof(buf), buf, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(buf[0], '\n');
+	assert_int_equal(ins_ntfs_read(v, (uint32_t)st.ino, 6, sizeof(buf), buf, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ins_ntfs_read(v, (uint32_t)st.ino, 0, 5, buf, &n), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "hello", 5);
+	/* records: 5 is the root; 4 and 15 are system files */
+	assert_int_equal(ins_ntfs_stat(v, INS_NTFS_ROOT_INO, &st), 0);
+	assert_int_equal(ins_ntfs_stat(v, 4, &st), -ENOENT);
+	assert_int_equal(ins_ntfs_stat(v, 15, &st), -ENOENT);
+	ins_ntfs_close(v);
+	free(m.data);
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(dir) ? 0 : -1;
@@ -240,6 +286,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree),
+		cmocka_unit_test(test_bounds),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,12 +4,14 @@
  * sgdisk (GPT) on plain files, and over hand-made hostile tables: a
  * logical chain that loops, a GPT whose primary header is damaged (the
  * backup is read) or both, partitions past the disk's end, a boot sector
- * that is not an MBR.
+ * that is not an MBR.  And a boundary table (test_bounds): every limit the
+ * parser writes, on disks made in memory, at the limit and one past it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h> /* crc32: the GPT's CRC-32 */
 
 #include "ins_ptable.h"
 
@@ -209,6 +212,403 @@ static void test_not_tables(void **state)
 	assert_int_equal(t.scheme, PT_NONE);
 }
 
+/* ---- the boundary table: disks in memory ---------------------------------- */
+
+#define MEM_MAX (2 * MiB + 4096)
+#define SECTORS 2048 /* a 1 MiB disk, unless a case says otherwise */
+
+struct mem {
+	uint8_t b[MEM_MAX];
+	uint64_t size;
+	unsigned reads;
+};
+
+static int read_mem(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct mem *d = arg;
+	d->reads++;
+	if (off > d->size || len > d->size - off)
+		return -EIO;
+	memcpy(buf, d->b + off, len);
+	return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* An MBR slot (0..3) of the sector at lba: status, type, start, count. */
+static void mbr(struct mem *d, uint64_t lba, int slot, uint8_t status, uint8_t type, uint32_t start, uint32_t count)
+{
+	uint8_t *s = d->b + lba * 512, *e = s + 446 + 16 * slot;
+	e[0] = status;
+	e[4] = type;
+	put32(e + 8, start);
+	put32(e + 12, count);
+	s[510] = 0x55;
+	s[511] = 0xaa;
+}
+
+/* An extended partition in slot 0 at [base, base + count) holding a chain
+ * of n boot records, one every 2 sectors, each with a logical partition of
+ * one sector right after it; the last one ends the chain. */
+static void chain(struct mem *d, uint32_t base, uint32_t count, unsigned n)
+{
+	mbr(d, 0, 0, 0, 0x05, base, count);
+	for (unsigned i = 0; i < n; i++) {
+		mbr(d, base + 2 * i, 0, 0, 0x83, 1, 1);
+		if (i + 1 < n)
+			mbr(d, base + 2 * i, 1, 0, 0x05, 2 * (i + 1), 2);
+	}
+}
+
+/* A GPT header at hlba (hsize bytes of it under the CRC) with nent entries
+ * of esize bytes at elba, usable sectors [fu, lu], entry i the sectors
+ * part[i][0]..part[i][1] (all zero: unused). */
+struct gpt {
+	uint64_t hlba, elba, fu, lu;
+	uint32_t nent, esize, hsize;
+};
+
+static void gpt(struct mem *d, struct gpt g, const uint64_t (*part)[2], unsigned nparts)
+{
+	uint8_t *h = d->b + g.hlba * 512, *ents = d->b + g.elba * 512;
+	mbr(d, 0, 0, 0, 0xee, 1, (uint32_t)(d->size / 512 - 1));
+	memset(h, 0, 512);
+	memcpy(h, "EFI PART", 8);
+	put32(h + 8, 0x10000);
+	put32(h + 12, g.hsize ? g.hsize : 92);
+	put64(h + 24, g.hlba);
+	put64(h + 40, g.fu);
+	put64(h + 48, g.lu);
+	put64(h + 72, g.elba);
+	put32(h + 80, g.nent);
+	put32(h + 84, g.esize);
+	size_t len = (size_t)g.nent * g.esize;
+	if (g.elba * 512 + len <= MEM_MAX) {
+		memset(ents, 0, len);
+		for (unsigned i = 0; i < nparts; i++) {
+			uint8_t *e = ents + (size_t)i * g.esize;
+			if (!part[i][0] && !part[i][1])
+				continue;
+			memset(e, 0xaf, 16); /* a type GUID */
+			memset(e + 16, (int)i + 1, 16);
+			put64(e + 32, part[i][0]);
+			put64(e + 40, part[i][1]);
+		}
+		put32(h + 88, (uint32_t)crc32(0, ents, (uInt)len));
+	}
+	uint32_t hs = g.hsize ? g.hsize : 92;
+	put32(h + 16, (uint32_t)crc32(0, h, hs <= 512 ? hs : 512));
+}
+
+/* The usual GPT of a SECTORS disk: 128 entries of 128 bytes at 2. */
+static struct gpt gpt_usual(void)
+{
+	return (struct gpt){.hlba = 1, .elba = 2, .fu = 34, .lu = SECTORS - 34, .nent = 128, .esize = 128};
+}
+
+static void one_part(struct mem *d, struct gpt g, uint64_t first, uint64_t last)
+{
+	const uint64_t p[1][2] = {{first, last}};
+	gpt(d, g, p, 1);
+}
+
+/* Each case makes a disk with its k (the limit, or one past it). */
+static void mk_primary_end(struct mem *d, int k) /* ends at the disk's end (k 0) or k sectors past */
+{
+	mbr(d, 0, 0, 0x80, 0x83, SECTORS - 8, 8 + (uint32_t)k);
+}
+static void mk_primary_start(struct mem *d, int k) /* starts at the last sector (k 0) or past it */
+{
+	mbr(d, 0, 0, 0, 0x83, SECTORS - 1 + (uint32_t)k, 1);
+}
+static void mk_primary_empty(struct mem *d, int k)
+{
+	mbr(d, 0, 0, 0, 0x83, 8, (uint32_t)k);
+}
+static void mk_status(struct mem *d, int k) /* 0x80 + k */
+{
+	mbr(d, 0, 1, (uint8_t)(0x80 + k), 0x83, 8, 8);
+}
+static void mk_partial_sector(struct mem *d, int k) /* a disk of SECTORS and 100 bytes; a primary to its last whole sector, + k */
+{
+	d->size = SECTORS * 512 + 100;
+	mbr(d, 0, 0, 0, 0x83, SECTORS - 8, 8 + (uint32_t)k);
+}
+static void mk_small_disk(struct mem *d, int k) /* 1024 bytes (two sectors) - k */
+{
+	d->size = 1024 - (uint64_t)k;
+	mbr(d, 0, 0, 0, 0x83, 1, 1);
+}
+static void mk_extended_end(struct mem *d, int k) /* the extended partition ends at the disk's end, or past it */
+{
+	chain(d, SECTORS / 2, SECTORS / 2 + (uint32_t)k, 1);
+}
+static void mk_logical_end(struct mem *d, int k) /* the logical partition ends at its extended's end, or past it */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 16);
+	mbr(d, 1024, 0, 0, 0x83, 8, 8 + (uint32_t)k);
+}
+static void mk_logical_start(struct mem *d, int k) /* the logical partition starts at its extended's last sector, or past */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 16);
+	mbr(d, 1024, 0, 0, 0x83, 15 + (uint32_t)k, 1);
+}
+static void mk_ebr_last(struct mem *d, int k) /* the second boot record in the extended's last sector, or just past */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 16);
+	mbr(d, 1024, 0, 0, 0x83, 1, 1);
+	mbr(d, 1024, 1, 0, 0x05, 15 + (uint32_t)k, 1);
+	mbr(d, 1024 + 15 + (uint32_t)k, 0, 0, 0x83, 0, 1); /* a logical partition over its own record */
+}
+static void mk_ebr_forward(struct mem *d, int k) /* the second record's next 1 sector on (k 1), or itself (k 0) */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 64);
+	mbr(d, 1024, 0, 0, 0x83, 1, 1);
+	mbr(d, 1024, 1, 0, 0x05, 2, 1);
+	mbr(d, 1026, 0, 0, 0x83, 1, 1);
+	mbr(d, 1026, 1, 0, 0x05, 2 + (uint32_t)k, 1);
+	if (k)
+		mbr(d, 1027, 0, 0, 0x83, 1, 1);
+}
+static void mk_logical_chain(struct mem *d, int k) /* PT_MAX_LOGICAL + k boot records */
+{
+	chain(d, 256, 1024, (unsigned)(PT_MAX_LOGICAL + k));
+}
+static void mk_logical_numbers(struct mem *d, int k) /* logical partitions 5..31 (k 0), and 32 (k 1) */
+{
+	chain(d, 256, 1024, (unsigned)(PT_MAX_NUMBER - 4 + k));
+}
+static void mk_two_extended(struct mem *d, int k) /* a second extended partition (k 1) is not read */
+{
+	chain(d, 256, 256, 1);
+	if (k)
+		mbr(d, 0, 1, 0, 0x0f, 1024, 256);
+	mbr(d, 1024, 0, 0, 0x83, 1, 1);
+}
+static void mk_gpt_entries(struct mem *d, int k) /* PT_MAX_NUMBER + k entries in use */
+{
+	uint64_t p[40][2];
+	for (int i = 0; i < PT_MAX_NUMBER + k; i++) {
+		p[i][0] = 40 + 2 * (uint64_t)i;
+		p[i][1] = 40 + 2 * (uint64_t)i;
+	}
+	gpt(d, gpt_usual(), (const uint64_t(*)[2])p, (unsigned)(PT_MAX_NUMBER + k));
+}
+static void mk_gpt_first(struct mem *d, int k) /* first at first usable, or one before */
+{
+	one_part(d, gpt_usual(), 34 - (uint64_t)k, 100);
+}
+static void mk_gpt_last(struct mem *d, int k) /* last at last usable, or one after */
+{
+	one_part(d, gpt_usual(), 100, SECTORS - 34 + (uint64_t)k);
+}
+static void mk_gpt_one_sector(struct mem *d, int k) /* first == last, or first one past last */
+{
+	one_part(d, gpt_usual(), 100 + (uint64_t)k, 100);
+}
+static void mk_gpt_last_usable(struct mem *d, int k) /* last usable the disk's last sector, or past it */
+{
+	struct gpt g = gpt_usual();
+	g.lu = SECTORS - 1 + (uint64_t)k;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_usable_order(struct mem *d, int k) /* first usable == last usable, or past it */
+{
+	struct gpt g = gpt_usual();
+	g.fu = 100 + (uint64_t)k;
+	g.lu = 100;
+	one_part(d, g, 100, 100);
+}
+static void mk_gpt_hsize_low(struct mem *d, int k) /* a header of 92 bytes, or 91 */
+{
+	struct gpt g = gpt_usual();
+	g.hsize = 92 - (uint32_t)k;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_hsize_high(struct mem *d, int k) /* a header of a sector, or 513 bytes */
+{
+	struct gpt g = gpt_usual();
+	g.hsize = 512 + (uint32_t)k;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_esize_low(struct mem *d, int k) /* entries of 128 bytes, or 64 */
+{
+	struct gpt g = gpt_usual();
+	g.esize = 128 >> k;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_esize_high(struct mem *d, int k) /* entries of 1024 bytes, or 2048 (128 of them then 16, 8) */
+{
+	struct gpt g = gpt_usual();
+	g.esize = 1024u << k;
+	g.nent = 16u >> k;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_esize_pow2(struct mem *d, int k) /* entries of 256 bytes, or 384 */
+{
+	struct gpt g = gpt_usual();
+	g.esize = k ? 384 : 256;
+	g.nent = 4;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_nent(struct mem *d, int k) /* 1024 entries (128 KiB), or 1025 */
+{
+	struct gpt g = gpt_usual();
+	g.nent = 1024 + (uint32_t)k;
+	g.fu = 400;
+	one_part(d, g, 400, 500);
+}
+static void mk_gpt_array_bytes(struct mem *d, int k) /* 128 entries of 1024 bytes (128 KiB), or 129 */
+{
+	struct gpt g = gpt_usual();
+	g.esize = 1024;
+	g.nent = 128 + (uint32_t)k;
+	g.fu = 400;
+	one_part(d, g, 400, 500);
+}
+static void mk_gpt_nent_zero(struct mem *d, int k) /* 1 entry, or none */
+{
+	struct gpt g = gpt_usual();
+	g.nent = 1 - (uint32_t)k;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_array_end(struct mem *d, int k) /* the entry array ends at the disk's end, or a sector past */
+{
+	struct gpt g = gpt_usual();
+	g.elba = SECTORS - 32 + (uint64_t)k;
+	g.lu = SECTORS - 40;
+	one_part(d, g, 100, 200);
+}
+static void mk_gpt_backup(struct mem *d, int k) /* a backup header at the last sector; the primary too (k 0) or broken */
+{
+	struct gpt g = gpt_usual();
+	g.hlba = SECTORS - 1;
+	g.elba = SECTORS - 33;
+	g.lu = SECTORS - 34;
+	one_part(d, g, 100, 200);
+	if (!k) {
+		one_part(d, gpt_usual(), 100, 300);
+	} else {
+		mbr(d, 0, 0, 0, 0xee, 1, SECTORS - 1);
+		memcpy(d->b + 512, "EFI PARX", 8);
+	}
+}
+
+static void test_bounds(void **state)
+{
+	(void)state;
+	/* what each case makes of its disk: scheme, kept, skipped, a note or
+	 * not (-1: either), the first partition's number and sector count */
+	static const struct {
+		const char *what;
+		void (*make)(struct mem *, int);
+		int k;
+		enum pt_scheme scheme;
+		unsigned count, skipped;
+		int note;
+		unsigned number;
+		uint64_t sectors;
+	} cases[] = {
+		{"primary ends at the disk's end", mk_primary_end, 0, PT_MBR, 1, 0, 0, 1, 8},
+		{"primary ends 1 sector past the disk", mk_primary_end, 1, PT_MBR, 0, 1, 0, 0, 0},
+		{"primary starts at the disk's last sector", mk_primary_start, 0, PT_MBR, 1, 0, 0, 1, 1},
+		{"primary starts past the disk", mk_primary_start, 1, PT_MBR, 0, 1, 0, 0, 0},
+		{"primary of 1 sector", mk_primary_empty, 1, PT_MBR, 1, 0, 0, 1, 1},
+		{"primary of 0 sectors", mk_primary_empty, 0, PT_MBR, 0, 1, 0, 0, 0},
+		{"status 0x80", mk_status, 0, PT_MBR, 1, 0, 0, 2, 8},
+		{"status 0x81", mk_status, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"status 0x7f", mk_status, -1, PT_NONE, 0, 0, 1, 0, 0},
+		{"primary to a partial sector's start", mk_partial_sector, 0, PT_MBR, 1, 0, 0, 1, 8},
+		{"primary over a partial last sector", mk_partial_sector, 1, PT_MBR, 0, 1, 0, 0, 0},
+		{"a disk of 2 sectors", mk_small_disk, 0, PT_MBR, 1, 0, 0, 1, 1},
+		{"a disk of 2 sectors less a byte", mk_small_disk, 1, PT_NONE, 0, 0, 0, 0, 0},
+		{"extended ends at the disk's end", mk_extended_end, 0, PT_MBR, 1, 0, 0, 5, 1},
+		{"extended ends 1 sector past the disk", mk_extended_end, 1, PT_MBR, 0, 1, 0, 0, 0},
+		{"logical ends at its extended's end", mk_logical_end, 0, PT_MBR, 1, 0, -1, 5, 8},
+		{"logical ends 1 sector past its extended", mk_logical_end, 1, PT_MBR, 0, 1, -1, 0, 0},
+		{"logical starts at its extended's last sector", mk_logical_start, 0, PT_MBR, 1, 0, -1, 5, 1},
+		{"logical starts past its extended", mk_logical_start, 1, PT_MBR, 0, 1, -1, 0, 0},
+		{"a boot record in the extended's last sector", mk_ebr_last, 0, PT_MBR, 2, 0, -1, 5, 1},
+		{"a boot record past the extended", mk_ebr_last, 1, PT_MBR, 1, 0, 1, 5, 1},
+		{"the chain's next record 1 sector on", mk_ebr_forward, 1, PT_MBR, 3, 0, 0, 5, 1},
+		{"the chain's next record the same one", mk_ebr_forward, 0, PT_MBR, 2, 0, 1, 5, 1},
+		{"PT_MAX_LOGICAL boot records", mk_logical_chain, 0, PT_MBR, PT_MAX_NUMBER - 4, PT_MAX_LOGICAL - 27, 0, 5, 1},
+		{"PT_MAX_LOGICAL + 1 boot records", mk_logical_chain, 1, PT_MBR, PT_MAX_NUMBER - 4, PT_MAX_LOGICAL - 27, 1, 5,
+		 1},
+		{"logical partitions up to PT_MAX_NUMBER", mk_logical_numbers, 0, PT_MBR, PT_MAX_NUMBER - 4, 0, 0, 5, 1},
+		{"a logical partition PT_MAX_NUMBER + 1", mk_logical_numbers, 1, PT_MBR, PT_MAX_NUMBER - 4, 1, 0, 5, 1},
+		{"one extended partition", mk_two_extended, 0, PT_MBR, 1, 0, 0, 5, 1},
+		{"a second extended partition", mk_two_extended, 1, PT_MBR, 1, 1, 0, 5, 1},
+		{"GPT entries up to PT_MAX_NUMBER", mk_gpt_entries, 0, PT_GPT, PT_MAX_NUMBER, 0, 0, 1, 1},
+		{"GPT entry PT_MAX_NUMBER + 1", mk_gpt_entries, 1, PT_GPT, PT_MAX_NUMBER, 1, 0, 1, 1},
+		{"GPT entry from the first usable sector", mk_gpt_first, 0, PT_GPT, 1, 0, 0, 1, 67},
+		{"GPT entry from before it", mk_gpt_first, 1, PT_GPT, 0, 1, 0, 0, 0},
+		{"GPT entry to the last usable sector", mk_gpt_last, 0, PT_GPT, 1, 0, 0, 1, SECTORS - 133},
+		{"GPT entry past it", mk_gpt_last, 1, PT_GPT, 0, 1, 0, 0, 0},
+		{"GPT entry of one sector", mk_gpt_one_sector, 0, PT_GPT, 1, 0, 0, 1, 1},
+		{"GPT entry ending before it starts", mk_gpt_one_sector, 1, PT_GPT, 0, 1, 0, 0, 0},
+		{"GPT usable to the last sector", mk_gpt_last_usable, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT usable past the last sector", mk_gpt_last_usable, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT usable range of one sector", mk_gpt_usable_order, 0, PT_GPT, 1, 0, 0, 1, 1},
+		{"GPT usable range reversed", mk_gpt_usable_order, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT header of 92 bytes", mk_gpt_hsize_low, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT header of 91 bytes", mk_gpt_hsize_low, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT header of 512 bytes", mk_gpt_hsize_high, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT header of 513 bytes", mk_gpt_hsize_high, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT entries of 128 bytes", mk_gpt_esize_low, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT entries of 64 bytes", mk_gpt_esize_low, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT entries of 1024 bytes", mk_gpt_esize_high, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT entries of 2048 bytes", mk_gpt_esize_high, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT entries of 256 bytes", mk_gpt_esize_pow2, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT entries of 384 bytes", mk_gpt_esize_pow2, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT of 1024 entries", mk_gpt_nent, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT of 1025 entries", mk_gpt_nent, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT entry array of 128 KiB", mk_gpt_array_bytes, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT entry array of 129 KiB", mk_gpt_array_bytes, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT of 1 entry", mk_gpt_nent_zero, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT of no entry", mk_gpt_nent_zero, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT entry array to the disk's end", mk_gpt_array_end, 0, PT_GPT, 1, 0, 0, 1, 101},
+		{"GPT entry array 1 sector past it", mk_gpt_array_end, 1, PT_NONE, 0, 0, 1, 0, 0},
+		{"GPT primary and backup: the primary read", mk_gpt_backup, 0, PT_GPT, 1, 0, 0, 1, 201},
+		{"GPT backup only", mk_gpt_backup, 1, PT_GPT, 1, 0, 0, 1, 101},
+	};
+	static struct mem d;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pt_table t;
+		memset(d.b, 0, sizeof(d.b));
+		d.size = SECTORS * 512;
+		d.reads = 0;
+		cases[i].make(&d, cases[i].k);
+		int rc = pt_parse(read_mem, &d, d.size, &t);
+		bool ok = rc == 0 && t.scheme == cases[i].scheme && t.count == cases[i].count &&
+		          t.skipped == cases[i].skipped && (cases[i].note < 0 || (t.note[0] != '\0') == cases[i].note) &&
+		          (!t.count || (t.parts[0].number == cases[i].number && t.parts[0].size == cases[i].sectors * 512));
+		if (!ok)
+			fail_msg("%s: rc %d, scheme %d, %u kept (first %u, %llu sectors), %u skipped, note \"%s\"; want scheme %d, "
+			         "%u kept (first %u, %llu sectors), %u skipped, %s",
+			         cases[i].what, rc, t.scheme, t.count, t.count ? t.parts[0].number : 0,
+			         t.count ? (unsigned long long)t.parts[0].size / 512 : 0ull, t.skipped, t.note, cases[i].scheme,
+			         cases[i].count, cases[i].number, (unsigned long long)cases[i].sectors, cases[i].skipped,
+			         cases[i].note < 0 ? "any note" : cases[i].note ? "a note" : "no note");
+		/* nothing is read of a disk too small for a table; a chain is
+		 * read PT_MAX_LOGICAL records at most */
+		if (cases[i].make == mk_small_disk && cases[i].k)
+			assert_int_equal(d.reads, 0);
+		if (cases[i].make == mk_logical_chain)
+			assert_true(d.reads <= 1 + PT_MAX_LOGICAL);
+	}
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(dir) ? 0 : -1;
@@ -228,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_mbr_loop),
 		cmocka_unit_test(test_gpt),
 		cmocka_unit_test(test_not_tables),
+		cmocka_unit_test(test_bounds),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

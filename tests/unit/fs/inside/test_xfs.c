@@ -243,6 +243,116 @@ static void test_btree_dag_is_eio(void **state)
 		fail_msg("why: %s", xw_why);
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+/* The file "small" of v4-4k (one AG, 256-byte inodes, 4 KiB blocks, no
+ * CRCs to redo), its inode in in: ino, and the AG's size in blocks. */
+static uint64_t small_inode(uint8_t in[256], uint64_t *agblocks)
+{
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	char why[200];
+	uint64_t ino;
+	uint8_t sb[512];
+	seed("v4-4k");
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(x->lookup(x->root(), "small", 5, &ino), 0);
+	assert_int_equal(ins_fetch(0, sizeof(sb), sb), 0);
+	assert_int_equal(get32(sb + 88), 1); /* agcount: the AG's end is the volume's */
+	*agblocks = get32(sb + 84);
+	assert_int_equal(ins_fetch(ino * 256, 256, in), 0);
+	assert_int_equal(in[5], 2); /* extents format, one extent */
+	return ino;
+}
+
+/* Reads the patched inode afresh: the read's rc, the reason in xw_why. */
+static int read_patched(uint64_t ino, const uint8_t in[256])
+{
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	char why[200], buf[4096];
+	uint32_t got;
+	poke(ino * 256, in, 256);
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0); /* nothing cached */
+	xw_why[0] = '\0';
+	return x->read(ino, 0, sizeof(buf), buf, &got);
+}
+
+/* The bounds of an inode's extents, each at the limit and one past:
+ * an extent ending at its allocation group's last block, and a block past
+ * it; an extent count of XFS_MAX_EXTENTS (2^20: over the fork's room, so
+ * refused for that) and one more (refused for the bound); a btree root of
+ * XFS_MAX_LEVELS levels and one more. */
+static void test_bounds(void **state)
+{
+	(void)state;
+	uint8_t in[256], keep[256];
+	uint64_t agblocks, ino = small_inode(in, &agblocks);
+	memcpy(keep, in, sizeof(in));
+	/* the one extent: offset 0, startblock, count (packed, big-endian) */
+	uint64_t l1 = 0;
+	for (int i = 0; i < 8; i++)
+		l1 = l1 << 8 | in[108 + i];
+	uint32_t count = (uint32_t)(l1 & ((1u << 21) - 1));
+	assert_int_equal(count, 3); /* 10240 bytes */
+	const struct {
+		const char *what;
+		uint64_t start;    /* the extent's first block */
+		int rc;
+		const char *why;
+	} ext[] = {
+		{"an extent ending at its AG's last block", agblocks - 3, 0, ""},
+		{"an extent ending a block past it", agblocks - 2, -EIO, "past the end of its allocation group"},
+		{"an extent starting at the AG's last block", agblocks - 1, -EIO, "past the end of its allocation group"},
+		{"an extent starting past the AG", agblocks, -EIO, "past the end of its allocation group"},
+	};
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		memcpy(in, keep, sizeof(in));
+		uint64_t l0 = 0, nl1 = ext[i].start << 21 | count; /* startoff 0, a 1-AG fsb is the block */
+		put64(in + 100, l0 | (ext[i].start >> 43));
+		put64(in + 108, nl1);
+		int rc = read_patched(ino, in);
+		if (rc != ext[i].rc || !strstr(xw_why, ext[i].why))
+			fail_msg("%s: %d \"%s\"; want %d \"%s\"", ext[i].what, rc, xw_why, ext[i].rc, ext[i].why);
+	}
+	/* the extent count */
+	const struct {
+		uint32_t n;
+		const char *why;
+	} cnt[] = {
+		{1u << 20, "extent count overflows its fork"},
+		{(1u << 20) + 1, "more than 1048576 extents"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		memcpy(in, keep, sizeof(in));
+		put32(in + 76, cnt[i].n);
+		int rc = read_patched(ino, in);
+		if (rc != -EIO || !strstr(xw_why, cnt[i].why))
+			fail_msg("%u extents: %d \"%s\"; want EIO \"%s\"", cnt[i].n, rc, xw_why, cnt[i].why);
+	}
+	/* a btree root's depth: XFS_MAX_LEVELS (9) passes the root's check
+	 * (its child is then no btree block), 10 does not */
+	for (unsigned level = 9; level <= 10; level++) {
+		memcpy(in, keep, sizeof(in));
+		in[5] = 3;
+		memset(in + 100, 0, 156);
+		put16(in + 100, (uint16_t)level);
+		put16(in + 102, 1);
+		put64(in + 100 + 4 + 9 * 8, agblocks - 1);
+		int rc = read_patched(ino, in);
+		const char *want = level == 9 ? "no btree magic" : "extent btree root is malformed";
+		if (rc != -EIO || !strstr(xw_why, want))
+			fail_msg("a root of level %u: %d \"%s\"; want EIO \"%s\"", level, rc, xw_why, want);
+	}
+}
+
 /* The corpus: the seeds, truncated and bit-flipped copies of one, and
  * tests/fuzz/corpus-xfs — each an answer, never a crash. */
 static void run_dir(const char *path, unsigned *n)
@@ -297,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_read_stat),
 		cmocka_unit_test(test_corrupt_is_eio_with_reason),
 		cmocka_unit_test(test_btree_dag_is_eio),
+		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
