@@ -135,7 +135,7 @@ static void build(void)
 	   "mkdir m/Compressed && setfattr -n system.ntfs_attrib_be -v 0x00000800 m/Compressed && "
 	   "cp -a src/comp.txt m/Compressed/ && rm src/comp.txt && mkdir -p src/Compressed && cp -a m/Compressed/comp.txt src/Compressed/ && "
 	   "cp -a src/. m/ && ln m/Windows/System32/big.dll m/hardlink.dll && ln -s Users/h m/rel && "
-	   "touch m/Users/h/$(printf 'n%%.0s' $(seq 1 255)) && "
+	   "touch m/Users/h/$(printf 'n%%.0s' $(seq 1 255)) m/Users/h/ab m/Users/h/.x m/Users/h/..y && "
 	   "ln -s /etc/os-release m/abs && python3 '%s/tests/unit/fs/inside/ntfs_reparse.py' m && umount m",
 	   IMGFS_SOURCE_DIR);
 }
@@ -246,6 +246,15 @@ static void test_bounds(void **state)
 	assert_true(S_ISREG(st.mode));
 	assert_int_equal(ins_ntfs_lookup(v, (uint32_t)h.ino, name, INS_NAME_MAX + 1, &st), -ENOENT);
 	assert_int_equal(ins_ntfs_lookup(v, (uint32_t)h.ino, name, 0, &st), -ENOENT);
+	/* "." and ".." are not listed; names of one or two bytes that merely
+	 * start with a dot are */
+	char all[4096] = "|"; /* every name between bars */
+	assert_int_equal(ins_ntfs_list(v, (uint32_t)h.ino, collect, all), 0);
+	assert_non_null(strstr(all, "|ab|"));
+	assert_non_null(strstr(all, "|.x|"));
+	assert_non_null(strstr(all, "|..y|"));
+	assert_null(strstr(all, "|.|"));
+	assert_null(strstr(all, "|..|"));
 	/* rel -> "Users/h": 7 bytes */
 	assert_int_equal(walk(v, "rel", &st), 0);
 	assert_int_equal(ins_ntfs_readlink(v, (uint32_t)st.ino, buf, 8, &n), 0);

@@ -609,6 +609,197 @@ static void test_bounds(void **state)
 	}
 }
 
+/* More cases, each where a check decides alone: what a one-line bug in
+ * that check would change (scripts/mutate's survivors, killed). */
+static void mk_odd_disk(struct mem *d, int k) /* a disk of SECTORS sectors less a byte; a primary to its end (k 0), or an extended */
+{
+	d->size = SECTORS * 512 - 1;
+	if (k)
+		chain(d, SECTORS / 2, SECTORS / 2, 1);
+	else
+		mbr(d, 0, 0, 0, 0x83, SECTORS - 8, 8);
+}
+static void mk_no_signature(struct mem *d, int k) /* sector 0's 0x55aa: 0x55 0x00 (k 0), 0x00 0xaa (k 1) */
+{
+	mbr(d, 0, 0, 0, 0x83, 8, 8);
+	d->b[510 + k] = 0;
+}
+static void mk_no_entry(struct mem *d, int k) /* an MBR signature, no partition (k 0); one in the 4th slot only (k 1) */
+{
+	mbr(d, 0, 3, 0, (uint8_t)(k ? 0x83 : 0), 8, (uint32_t)k * 8);
+}
+static void mk_ebr_signature(struct mem *d, int k) /* the second boot record without its signature's first (k 0) or second byte */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 16);
+	mbr(d, 1024, 0, 0, 0x83, 1, 1);
+	mbr(d, 1024, 1, 0, 0x05, 2, 1);
+	mbr(d, 1026, 0, 0, 0x83, 1, 1);
+	d->b[1026 * 512 + 510 + k] = 0;
+}
+static void mk_extended_types(struct mem *d, int k) /* a chain in a partition of type 0x85 (k 0), 0x0f (k 1); 0x84, 0x86 are not extended (k 2, 3) */
+{
+	static const uint8_t type[] = {0x85, 0x0f, 0x84, 0x86};
+	chain(d, 256, 256, 1);
+	d->b[446 + 4] = type[k];
+}
+static void mk_link_not_extended(struct mem *d, int k) /* the record's second entry: a partition (0x83), not a link (k 0); a link of start 0 (k 1) */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 64);
+	mbr(d, 1024, 0, 0, 0x83, 1, 1);
+	mbr(d, 1024, 1, 0, (uint8_t)(k ? 0x05 : 0x83), k ? 0 : 2, 1);
+	mbr(d, 1026, 0, 0, 0x83, 1, 1);
+}
+static void mk_empty_record(struct mem *d, int k) /* the first record holds no partition, only the link (k 0); or a type 0x01 one (k 1) */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 64);
+	mbr(d, 1024, 0, 0, (uint8_t)k, (uint32_t)k, (uint32_t)k);
+	mbr(d, 1024, 1, 0, 0x05, 2, 1);
+	mbr(d, 1026, 0, 0, 0x83, 1, 1);
+}
+static void mk_second_logical_end(struct mem *d, int k) /* the second record's partition ends at the extended's end, or past */
+{
+	mbr(d, 0, 0, 0, 0x05, 1024, 16);
+	mbr(d, 1024, 0, 0, 0x83, 1, 1);
+	mbr(d, 1024, 1, 0, 0x05, 4, 1);
+	mbr(d, 1028, 0, 0, 0x83, 1, 11 + (uint32_t)k);
+}
+static void mk_extended_first(struct mem *d, int k) /* the extended in slot 1, a primary in slot 2: numbers sorted (2, 5) */
+{
+	(void)k;
+	chain(d, 256, 256, 1);
+	mbr(d, 0, 1, 0, 0x83, 8, 8);
+}
+static void mk_gpt_entries_crc(struct mem *d, int k) /* the entry array's CRC one off (k 1), on a disk with no backup */
+{
+	one_part(d, gpt_usual(), 100, 200);
+	if (k) { /* the array's CRC one off, the header's CRC made again over it */
+		uint8_t *h = d->b + 512;
+		uint32_t ecrc = (uint32_t)(h[88] | h[89] << 8 | h[90] << 16 | (uint32_t)h[91] << 24) + 1;
+		put32(h + 88, ecrc);
+		put32(h + 16, 0);
+		put32(h + 16, (uint32_t)crc32(0, h, 92));
+	}
+}
+static void mk_gpt_array_last_sector(struct mem *d, int k) /* 4 entries in the disk's last sector (k 0), in the one before it */
+{
+	struct gpt g = gpt_usual();
+	g.nent = 4;
+	g.elba = SECTORS - 1 - (uint64_t)k;
+	g.lu = SECTORS - 40;
+	one_part(d, g, 100, 200);
+}
+static void mk_protective_only(struct mem *d, int k) /* a protective MBR, no GPT header anywhere */
+{
+	(void)k;
+	mbr(d, 0, 0, 0, 0xee, 1, SECTORS - 1);
+}
+
+static void test_bounds_alone(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *what;
+		void (*make)(struct mem *, int);
+		int k;
+		enum pt_scheme scheme;
+		unsigned count, skipped;
+		const char *note; /* NULL: none; else a part of it */
+		unsigned number;  /* the first partition's */
+		uint8_t type;     /* the first partition's MBR type, 0: not checked */
+	} cases[] = {
+		{"a primary to a disk a byte short of its last sector", mk_odd_disk, 0, PT_MBR, 0, 1, NULL, 0, 0},
+		{"an extended to a disk a byte short of its last sector", mk_odd_disk, 1, PT_MBR, 0, 1, NULL, 0, 0},
+		{"sector 0 ending 0x55 0x00", mk_no_signature, 0, PT_NONE, 0, 0, NULL, 0, 0},
+		{"sector 0 ending 0x00 0xaa", mk_no_signature, 1, PT_NONE, 0, 0, NULL, 0, 0},
+		{"an MBR with no partition", mk_no_entry, 0, PT_NONE, 0, 0, NULL, 0, 0},
+		{"a partition in the 4th slot only", mk_no_entry, 1, PT_MBR, 1, 0, NULL, 4, 0x83},
+		{"a second record ending 0x00 0xaa", mk_ebr_signature, 0, PT_MBR, 1, 0, "chain ends early", 5, 0x83},
+		{"a second record ending 0x55 0x00", mk_ebr_signature, 1, PT_MBR, 1, 0, "chain ends early", 5, 0x83},
+		{"a chain in a 0x85 partition", mk_extended_types, 0, PT_MBR, 1, 0, NULL, 5, 0x83},
+		{"a chain in a 0x0f partition", mk_extended_types, 1, PT_MBR, 1, 0, NULL, 5, 0x83},
+		{"0x84 is a partition, not an extended one", mk_extended_types, 2, PT_MBR, 1, 0, NULL, 1, 0x84},
+		{"0x86 is a partition, not an extended one", mk_extended_types, 3, PT_MBR, 1, 0, NULL, 1, 0x86},
+		{"a record's second entry that is no link", mk_link_not_extended, 0, PT_MBR, 1, 0, NULL, 5, 0x83},
+		{"a link of start 0 ends the chain", mk_link_not_extended, 1, PT_MBR, 1, 0, NULL, 5, 0x83},
+		{"a record with only the link", mk_empty_record, 0, PT_MBR, 1, 0, NULL, 5, 0x83},
+		{"a record of a type 0x01 partition of one sector", mk_empty_record, 1, PT_MBR, 2, 0, NULL, 5, 0x01},
+		{"the second logical to the extended's end", mk_second_logical_end, 0, PT_MBR, 2, 0, NULL, 5, 0x83},
+		{"the second logical a sector past", mk_second_logical_end, 1, PT_MBR, 1, 1, NULL, 5, 0x83},
+		{"primaries before logical ones", mk_extended_first, 0, PT_MBR, 2, 0, NULL, 2, 0x83},
+		{"a GPT entry array of the right CRC", mk_gpt_entries_crc, 0, PT_GPT, 1, 0, NULL, 1, 0},
+		{"a GPT entry array whose CRC is one off", mk_gpt_entries_crc, 1, PT_NONE, 0, 0, "entry array fails its CRC", 0, 0},
+		{"a GPT entry array in the last sector", mk_gpt_array_last_sector, 0, PT_GPT, 1, 0, NULL, 1, 0},
+		{"a GPT entry array in the sector before", mk_gpt_array_last_sector, 1, PT_GPT, 1, 0, NULL, 1, 0},
+		{"a protective MBR and no GPT", mk_protective_only, 0, PT_NONE, 0, 0, "no GPT header at sector 1", 0, 0},
+		{"a GPT header of 513 bytes: its size named", mk_gpt_hsize_high, 1, PT_NONE, 0, 0, "header size 513 out of bounds", 0, 0},
+	};
+	static struct mem d;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pt_table t;
+		memset(d.b, 0, sizeof(d.b));
+		d.size = SECTORS * 512;
+		cases[i].make(&d, cases[i].k);
+		int rc = pt_parse(read_mem, &d, d.size, &t);
+		bool ok = rc == 0 && t.scheme == cases[i].scheme && t.count == cases[i].count &&
+		          t.skipped == cases[i].skipped &&
+		          (cases[i].note ? strstr(t.note, cases[i].note) != NULL : t.note[0] == '\0') &&
+		          (!t.count || (t.parts[0].number == cases[i].number &&
+		                        (!cases[i].type || t.parts[0].mbr_type == cases[i].type)));
+		if (!ok)
+			fail_msg("%s: rc %d, scheme %d, %u kept (first %u, type 0x%02x), %u skipped, note \"%s\"", cases[i].what,
+			         rc, t.scheme, t.count, t.count ? t.parts[0].number : 0, t.count ? t.parts[0].mbr_type : 0,
+			         t.skipped, t.note);
+	}
+}
+
+/* A read that fails is the parse's answer, whichever read it is: the
+ * boot sector, a GPT header, its entry array, the backup header, a boot
+ * record of the chain.  (-EPERM, not only -EIO: the caller's errno is
+ * passed on as it is.) */
+struct failing {
+	struct mem *d;
+	uint64_t at; /* the read of this byte offset fails */
+	int err;
+};
+
+static int read_failing(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct failing *f = arg;
+	if (off <= f->at && f->at < off + len)
+		return f->err;
+	return read_mem(f->d, buf, len, off);
+}
+
+static void test_read_errors(void **state)
+{
+	(void)state;
+	static struct mem d;
+	static const struct {
+		const char *what;
+		void (*make)(struct mem *, int);
+		int k;
+		uint64_t at;
+	} cases[] = {
+		{"the boot sector", mk_primary_end, 0, 0},
+		{"the GPT header", mk_gpt_first, 0, 512},
+		{"the GPT entry array", mk_gpt_first, 0, 2 * 512},
+		{"the backup GPT header", mk_gpt_backup, 1, (SECTORS - 1) * 512},
+		{"the first boot record", mk_logical_end, 0, 1024 * 512},
+		{"the second boot record", mk_ebr_signature, 0, 1026 * 512},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (int err = -EIO; err <= -EPERM; err += EIO - EPERM) {
+			struct pt_table t;
+			memset(d.b, 0, sizeof(d.b));
+			d.size = SECTORS * 512;
+			cases[i].make(&d, cases[i].k);
+			struct failing f = {&d, cases[i].at, err};
+			int rc = pt_parse(read_failing, &f, d.size, &t);
+			if (rc != err)
+				fail_msg("a failing read of %s: %d, want %d", cases[i].what, rc, err);
+		}
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(dir) ? 0 : -1;
@@ -629,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_gpt),
 		cmocka_unit_test(test_not_tables),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_bounds_alone),
+		cmocka_unit_test(test_read_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

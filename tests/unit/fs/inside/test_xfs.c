@@ -353,6 +353,59 @@ static void test_bounds(void **state)
 	}
 }
 
+/* More bounds, each where one check decides: an inode number whose block
+ * is the AG's last and one past it; an inode's version 3 on v4 and 4; a
+ * local link's target of the fork's size and a byte more. */
+static void test_bounds_inodes(void **state)
+{
+	(void)state;
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	uint8_t in[256], keep[256], sb[512];
+	char why[200], buf[2048];
+	struct ins_stat st;
+	uint64_t agblocks, ino = small_inode(in, &agblocks), link;
+	memcpy(keep, in, sizeof(in));
+	assert_int_equal(ins_fetch(0, sizeof(sb), sb), 0);
+	unsigned inopblog = sb[123], agblklog = sb[124];
+	/* agbno agblocks - 1 is in the volume (not an inode: no magic, EIO);
+	 * agblocks is outside the file system (ENOENT) */
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	xw_why[0] = '\0';
+	assert_int_equal(x->stat((agblocks - 1) << inopblog, &st), -EIO);
+	assert_non_null(strstr(xw_why, "no inode magic"));
+	assert_int_equal(x->stat(agblocks << inopblog, &st), -ENOENT);
+	assert_int_equal(x->stat(1ull << (agblklog + inopblog), &st), -ENOENT); /* AG 1 of 1 */
+	/* versions: 1 and 2 are v4's, 3 is v5's, 4 nobody's */
+	for (uint8_t v = 0; v <= 4; v++) {
+		memcpy(in, keep, sizeof(in));
+		in[4] = v;
+		poke(ino * 256, in, 256);
+		assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+		xw_why[0] = '\0';
+		int rc = x->stat(ino, &st);
+		if (v == 1 || v == 2 ? rc != 0 : rc != -EIO || !strstr(xw_why, "has version"))
+			fail_msg("an inode of version %u on v4: %d \"%s\"", v, rc, xw_why);
+	}
+	poke(ino * 256, keep, 256);
+	/* the local link "short" read for 156 bytes (its fork's room) and 157;
+	 * for XFS_LINK_MAX (1024) and 1025 */
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(x->lookup(x->root(), "short", 5, &link), 0);
+	assert_int_equal(ins_fetch(link * 256, 256, in), 0);
+	assert_int_equal(in[5], 1); /* local */
+	static const struct {
+		size_t len;
+		const char *why;
+	} rl[] = {{156, NULL}, {157, "inline target is out of bounds"}, {1024, "inline target is out of bounds"},
+	          {1025, "longer than XFS allows"}};
+	for (size_t i = 0; i < sizeof(rl) / sizeof(rl[0]); i++) {
+		xw_why[0] = '\0';
+		int rc = x->readlink(link, buf, rl[i].len);
+		if (!rl[i].why ? rc != 0 : rc != -EIO || !strstr(xw_why, rl[i].why))
+			fail_msg("a local link read for %zu bytes: %d \"%s\"", rl[i].len, rc, xw_why);
+	}
+}
+
 /* The corpus: the seeds, truncated and bit-flipped copies of one, and
  * tests/fuzz/corpus-xfs — each an answer, never a crash. */
 static void run_dir(const char *path, unsigned *n)
@@ -408,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_is_eio_with_reason),
 		cmocka_unit_test(test_btree_dag_is_eio),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_bounds_inodes),
 		cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
