@@ -547,7 +547,7 @@ static void test_names(void **state)
 		cases[i].make(root);
 		struct names got = {{0}, 0};
 		assert_int_equal(fat_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
-		assert_int_equal(fat_list(v, FAT_ROOT_INO, collect, &got), 0);
+		assert_int_equal(fat_list(v, FAT_ROOT_INO, 0, collect, &got), 0);
 		fat_close(v);
 		char want[300];
 		if (cases[i].listed)
