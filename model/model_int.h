@@ -273,6 +273,9 @@ int model_runner_id(const char *host, char out[MODEL_RUNNER_ID_MAX]);
 int model_task_orphaned(struct model_conn *c, const char *runner, const char *bound, int64_t updated,
                         char host_out[MODEL_HOST_MAX + 1], int64_t *since_out);
 bool model_runner_alive(struct model_conn *c, const char *id);
+/* Whether host H's lease is current (a removed host: false; cannot tell:
+ * true, so that nothing is taken over on a guess). */
+bool model_host_alive(struct model_conn *c, const char *host);
 
 /* Writers of chunks (writer.c).  In the caller's transaction: a row for
  * this process writing into region_id's store (task_id 0: not a task's);

@@ -423,10 +423,14 @@ static const char schema_v17[] =
 	"CREATE INDEX api_tasks_image ON api_tasks(image_id, id);"
 	"CREATE INDEX api_tasks_account ON api_tasks(account_id, id);";
 
+/* Version 18 (SQLite's 21): tasks.resume, a URL import's durable point
+ * as every host can take it over (schema_sqlite.c v21, import.c). */
+static const char schema_v18[] = "ALTER TABLE tasks ADD COLUMN resume BYTEA;";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
-                                    schema_v16, schema_v17};
+                                    schema_v16, schema_v17, schema_v18};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

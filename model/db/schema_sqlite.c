@@ -595,8 +595,14 @@ static const char schema_v20[] =
 	"CREATE INDEX api_tasks_image ON api_tasks(image_id, id);"
 	"CREATE INDEX api_tasks_account ON api_tasks(account_id, id);";
 
+/* Version 21: tasks.resume, a URL import's durable point as every host
+ * can take it over — the manifest of the bytes [0, blobs.size) it holds
+ * in the region's store, written with each durable point when hosts share
+ * the metadata (import.c), NULL otherwise. */
+static const char schema_v21[] = "ALTER TABLE tasks ADD COLUMN resume BLOB;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
-                                           schema_v19, schema_v20};
+                                           schema_v19, schema_v20, schema_v21};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -227,7 +227,7 @@ int model_host_list(model *m, int (*cb)(void *arg, const struct model_host *h), 
 }
 
 /* Whether host's lease is current, in c's transaction (or on its own). */
-static bool host_alive(struct model_conn *c, const char *host)
+bool model_host_alive(struct model_conn *c, const char *host)
 {
 	db_stmt *st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?"));
 	bool alive = false;
@@ -353,7 +353,7 @@ int model_task_orphaned(struct model_conn *c, const char *runner, const char *bo
 	snprintf(host_out, MODEL_HOST_MAX + 1, "%s", bound);
 	/* Queued: any host takes it, or its own host, if that one is there.
 	 * In the embedded default every mount is this machine's. */
-	if (!bound[0] || !c->m->cluster || strcmp(bound, c->m->host) == 0 || host_alive(c, bound))
+	if (!bound[0] || !c->m->cluster || strcmp(bound, c->m->host) == 0 || model_host_alive(c, bound))
 		return 0;
 	*since_out = lease_end(c, bound);
 	if (*since_out <= 0)
@@ -376,7 +376,7 @@ bool model_runner_alive(struct model_conn *c, const char *id)
 				return false;
 			memcpy(host, id, n);
 			host[n] = '\0';
-			return host_alive(c, host);
+			return model_host_alive(c, host);
 		}
 		id = slash + 1;
 	}
@@ -419,9 +419,12 @@ int model_host_remove(model *m, const char *name, struct model_err *err)
 		goto out;
 	}
 	/* Its tasks end in error at their next claim, on any host (each kind
-	 * undoes what it made: task_int.h). */
+	 * undoes what it made: task_int.h) — but a URL import, whose durable
+	 * point is in the region's store and its row (import.c), goes on from
+	 * there on the host that claims it (§13). */
 	snprintf(reason, sizeof(reason), "host %s was removed", name);
-	if (!(st = model_stmt(c, SQL("UPDATE tasks SET error = ?, host = '' WHERE host = ?")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET error = CASE kind WHEN 'import' THEN error ELSE ? END, host = '' "
+	                             "WHERE host = ?")))) {
 		rc = -EIO;
 		goto out;
 	}

@@ -63,6 +63,14 @@
  * file comes again from 0.  So a kill -9 or a power cut at any moment
  * costs at most IMPORT_SYNC_BYTES of download, never wrong bytes — not
  * even when the file changed on the server meanwhile.
+ *
+ * Another host (§13).  When hosts share the metadata, a durable point also
+ * seals the wblob (nothing moves but the partial last chunk: the whole
+ * ones were streamed) and commits that manifest in tasks.resume.  The task
+ * is bound to its host (tasks.host) while that host's lease is current;
+ * then any host claims it (task.c: the kind is movable) and
+ * import_take_over makes a wblob of its own from the manifest, so the
+ * download goes on from the same byte as on the first host.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +88,11 @@
 /* Tests make stalls short: seconds without a byte before a transfer fails
  * (read by each run from the daemon's environment; docs/reference.md §5.2). */
 #define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
+/* Tests make durable points closer (a host killed after a few seconds of
+ * a trickling server must have left one): bytes between two, from
+ * IMPORT_SYNC_MIN to IMPORT_SYNC_BYTES; anything else, the default. */
+#define IMPORT_SYNC_ENV "IMGFS_IMPORT_SYNC_BYTES"
+#define IMPORT_SYNC_MIN (64ULL << 10)
 /* The task's args: the plan line, the URL, the validator. */
 #define IMPORT_ARGS_MAX (FETCH_URL_MAX + FETCH_VALIDATOR_MAX + 64)
 _Static_assert(IMPORT_ARGS_MAX <= MODEL_TEXT_MAX, "an import's args fit a tasks row as read back");
@@ -118,7 +131,8 @@ static int import_new_rows(struct model_conn *c, const struct model_upload *u, c
 	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
 	import_args(args, u->blob_id, u->idx, url, "");
-	/* Its file grows in this host's state directory: it runs here. */
+	/* Its file grows in this host's state directory: it runs here (while
+	 * this host lives: import_take_over). */
 	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, args, state, host) "
 	                             "VALUES ('import', ?, ?, 'queued', ?)"))))
 		return -EIO;
@@ -214,6 +228,11 @@ struct import_run {
 	 * ran out with a task still waiting, why it ends. */
 	int64_t waited_ns;
 	char overrun[200];
+	/* Hosts share the metadata (§13): each durable point is also the
+	 * manifest of its bytes in the region's store (tasks.resume), from
+	 * which another host takes the import over (import_take_over). */
+	bool shared;
+	uint64_t sync_bytes; /* between two durable points */
 };
 
 /* The durable point: bytes [0, at) of the wblob fsynced, then the blob
@@ -226,10 +245,26 @@ static int import_mark(struct import_run *ir, uint64_t at)
 	db_stmt *st;
 	int rc;
 
+	blob_manifest *man = NULL;
+	void *enc = NULL;
+	size_t enc_len = 0;
+
 	if (at > 0 && (rc = blob_wblob_fsync(ir->w)) < 0)
 		return rc;
-	if ((rc = task_begin(ir->r, &c)) <= 0)
+	/* Every host's durable point: the bytes [0, at) as chunks in the
+	 * region's store, their ids in the task's row.  The seal stores only
+	 * the last chunk when it is partial (the others are stored already,
+	 * streamed) and leaves the wblob as it was. */
+	if (ir->shared && at > 0 &&
+	    ((rc = blob_wblob_seal(ir->w, &man)) < 0 || (rc = blob_manifest_encode(&enc, &enc_len, man)) < 0)) {
+		blob_manifest_free(man);
+		return rc;
+	}
+	blob_manifest_free(man);
+	if ((rc = task_begin(ir->r, &c)) <= 0) {
+		free(enc);
 		return rc < 0 ? rc : -ECANCELED;
+	}
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL")))) {
 		model_rollback(c);
 		return -EIO;
@@ -240,18 +275,24 @@ static int import_mark(struct import_run *ir, uint64_t at)
 	db_bind_int64(st, 4, ir->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto fail;
-	if (!(st = model_stmt(c, SQL("UPDATE tasks SET args = ? WHERE id = ?")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET args = ?, resume = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto fail;
 	}
 	import_args(args, ir->blob_id, ir->idx, ir->url, ir->validator);
 	db_bind_text(st, 1, args);
-	db_bind_int64(st, 2, ir->r->t.id);
+	if (enc)
+		db_bind_blob(st, 2, enc, enc_len);
+	else
+		db_bind_null(st, 2);
+	db_bind_int64(st, 3, ir->r->t.id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0)
 		goto fail;
+	free(enc);
 	ir->mark = at;
 	return 0;
 fail:
+	free(enc);
 	model_rollback(c);
 	return rc;
 }
@@ -288,7 +329,7 @@ static int import_sink(void *arg, const void *buf, size_t len, uint64_t offset)
 		len -= (size_t)n;
 		ir->next += (uint64_t)n;
 	}
-	if (ir->next - ir->mark >= IMPORT_SYNC_BYTES)
+	if (ir->next - ir->mark >= ir->sync_bytes)
 		return import_mark(ir, ir->next);
 	return 0;
 }
@@ -403,6 +444,21 @@ static int import_stall_timeout(void)
 	return *end == '\0' && n > 0 && n <= 3600 ? (int)n : 0;
 }
 
+/* Bytes between two durable points: the environment's
+ * IMGFS_IMPORT_SYNC_BYTES when in [IMPORT_SYNC_MIN, IMPORT_SYNC_BYTES],
+ * else IMPORT_SYNC_BYTES. */
+static uint64_t import_sync_bytes(void)
+{
+	const char *v = getenv(IMPORT_SYNC_ENV);
+	char *end;
+	unsigned long long n;
+	if (!v || !*v || *v == '-')
+		return IMPORT_SYNC_BYTES;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return *end == '\0' && errno == 0 && n >= IMPORT_SYNC_MIN && n <= IMPORT_SYNC_BYTES ? n : IMPORT_SYNC_BYTES;
+}
+
 /* The URL and the validator from the task's args (the lines after the
  * plan); no validator line (none recorded, or args from before they were):
  * validator "". */
@@ -496,6 +552,132 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 	return upload_seal(r, ir->blob_id, ir->w, wblob);
 }
 
+/* ---- take-over (§13) ---------------------------------------------------------- */
+
+/* The durable point another host recorded (tasks.resume, import_mark):
+ * its manifest when it names exactly bytes [0, size) of the blob row, else
+ * NULL (none recorded, or from before they were: the file comes from 0). */
+static int import_resume_point(struct task_run *r, uint64_t size, blob_manifest **out)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+
+	*out = NULL;
+	if ((rc = model_conn_get(r->m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT resume FROM tasks WHERE id = ?"))))
+		return -EIO;
+	db_bind_int64(st, 1, r->t.id);
+	rc = db_step(st);
+	if (rc == DB_ROW && !db_col_null(st, 0) && size > 0)
+		rc = blob_manifest_decode(out, db_col_blob(st, 0), db_col_bytes(st, 0));
+	else
+		rc = rc == DB_ROW || rc == DB_DONE ? 0 : rc < 0 ? rc : -EIO;
+	db_reset(st);
+	if (rc < 0)
+		return rc;
+	if (*out && (*out)->size != size) {
+		blob_manifest_free(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
+/* A host takes over an import whose host died (its lease lapsed, or it
+ * was removed: task.c claims it here then; SPEC §13).  That host's wblob
+ * is out of reach (a RADOS region keeps it in that host's state
+ * directory), so a new one — named for this run, so that a host coming
+ * back never writes into it — is made here from the durable point's
+ * manifest: the whole chunks taken by id (nothing read or written), the
+ * partial last one read back.  Then in one guarded transaction the blob
+ * row names it with the durable point's size and the task is bound to
+ * this host.  On success ir->w is the new wblob, ir->mark its size and
+ * *row the blob row as it now is; *lost tells a task taken meanwhile
+ * (nothing to do). */
+static int import_take_over(struct import_run *ir, struct model_blob *row, bool *lost)
+{
+	struct task_run *r = ir->r;
+	struct model_blob b = *row;
+	const struct model_blob *old = row;
+	blob_manifest *man = NULL;
+	blob_wblob *w = NULL;
+	struct model_conn *c;
+	blob_store *s;
+	db_stmt *st;
+	int rc;
+
+	*lost = false;
+	if ((rc = model_store(r->m, b.region_id, &s)) < 0)
+		return rc;
+	if ((rc = import_resume_point(r, b.size, &man)) < 0)
+		return rc;
+	snprintf(b.wblob, sizeof(b.wblob), "u%" PRId64 "-%" PRIx64, b.id, (uint64_t)r->claimed_ns);
+	b.size = man ? man->size : 0;
+	if ((rc = blob_wblob_create(s, b.wblob, NULL, 0)) == -EEXIST) {
+		blob_wblob_remove(s, b.wblob);
+		rc = blob_wblob_create(s, b.wblob, NULL, 0);
+	}
+	if (rc < 0 || (rc = model_wblob_open(r->m, &b, &w, NULL)) < 0)
+		goto fail;
+	blob_wblob_stream(w);
+	if (man) {
+		blob_manifest_set_key(man, blob_wblob_key(w));
+		ssize_t n = blob_wblob_share(w, s, man, 0, 0, man->size, NULL);
+		if (n < 0 || (uint64_t)n != man->size) {
+			rc = n < 0 ? (int)n : -EIO;
+			goto fail;
+		}
+		if ((rc = blob_wblob_fsync(w)) < 0)
+			goto fail;
+	}
+	if ((rc = task_begin(r, &c)) <= 0) {
+		*lost = rc == 0;
+		goto fail;
+	}
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ?, size = ?, stored = ?, mtime_ns = ? "
+	                             "WHERE id = ? AND manifest IS NULL")))) {
+		rc = -EIO;
+		goto undo;
+	}
+	db_bind_text(st, 1, b.wblob);
+	db_bind_int64(st, 2, (int64_t)b.size);
+	db_bind_int64(st, 3, (int64_t)blob_wblob_stored(w));
+	db_bind_int64(st, 4, model_now_ns());
+	db_bind_int64(st, 5, b.id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto undo;
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET host = ? WHERE id = ?")))) {
+		rc = -EIO;
+		goto undo;
+	}
+	db_bind_text(st, 1, model_host(r->m));
+	db_bind_int64(st, 2, r->t.id);
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0)
+		goto undo;
+	snprintf(r->t.host, sizeof(r->t.host), "%s", model_host(r->m));
+	/* The old host's files, where this host reaches them (a shared dir:
+	 * store); on RADOS they are that host's own (fsck's there). */
+	if (strcmp(old->wblob, b.wblob) != 0)
+		blob_wblob_remove(s, old->wblob);
+	struct model_image img;
+	if (model_image_get(r->m, r->t.image_id, &img) == 0)
+		model_log(r->m, "import of image %s (%s) taken over from its durable point, byte %llu of %s",
+		          img.ext_id, img.name, (unsigned long long)b.size, old->wblob);
+	blob_manifest_free(man);
+	*row = b;
+	ir->w = w;
+	ir->mark = b.size;
+	return 0;
+undo:
+	model_rollback(c);
+fail:
+	blob_manifest_free(man);
+	blob_wblob_close(w);
+	blob_wblob_remove(s, b.wblob);
+	return rc;
+}
+
 int import_run(struct task_run *r)
 {
 	struct import_run ir = {.r = r};
@@ -511,12 +693,28 @@ int import_run(struct task_run *r)
 		return upload_fail(r, ir.blob_id, "import failed: %s", r->t.error);
 	if ((rc = model_blob_get(r->m, ir.blob_id, &b)) < 0 || !b.wblob[0])
 		return upload_fail(r, rc < 0 ? 0 : ir.blob_id, "import failed: its data is gone");
-	if ((rc = model_wblob_open(r->m, &b, &ir.w, NULL)) < 0)
-		return upload_fail(r, ir.blob_id, "import failed: its data cannot be opened: %s", strerror(-rc));
-	/* Whole chunks straight into the store: the bytes are written once. */
-	blob_wblob_stream(ir.w);
-	/* Beyond the durable point the bytes may not have reached the disk. */
-	ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
+	ir.shared = r->m->cluster;
+	ir.sync_bytes = import_sync_bytes();
+	if (ir.shared && strcmp(r->t.host, model_host(r->m)) != 0) {
+		/* Its host died: from the durable point it left in the store. */
+		bool lost;
+		if ((rc = import_take_over(&ir, &b, &lost)) < 0 || lost) {
+			if (lost || r->lost)
+				return 0;
+			/* Could not tell (the store or the database did not answer):
+			 * back to the queue, its point kept, rather than an error. */
+			model_log(r->m, "import task %lld could not be taken over yet: %s", (long long)r->t.id,
+			          strerror(-rc));
+			return rc;
+		}
+	} else {
+		if ((rc = model_wblob_open(r->m, &b, &ir.w, NULL)) < 0)
+			return upload_fail(r, ir.blob_id, "import failed: its data cannot be opened: %s", strerror(-rc));
+		/* Whole chunks straight into the store: the bytes are written once. */
+		blob_wblob_stream(ir.w);
+		/* Beyond the durable point the bytes may not have reached the disk. */
+		ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
+	}
 	if (ir.mark == 0 && blob_sha256_new(&ir.sha) < 0)
 		ir.sha = NULL; /* the seal hashes it */
 	if (blob_wblob_size(ir.w) != ir.mark && (rc = blob_wblob_truncate(ir.w, ir.mark)) < 0)

@@ -16,13 +16,13 @@
 /* Every kind of task: its name in tasks.kind, how it runs, whether it
  * may be claimed now (NULL: always), and its housekeeping (NULL: none). */
 static const struct task_kind task_kinds[] = {
-	{"capture", capture_run, NULL, NULL, false, false},
-	{"convert", convert_run, NULL, NULL, false, false},
-	{"copy", copy_run, copy_claimable, NULL, false, false},
-	{"upload", upload_run, NULL, upload_housekeeping, false, false},
-	{"import", import_run, import_claimable, NULL, false, false},
-	{"destroy", destroy_run, NULL, NULL, true, true},
-	{"checksum", checksum_run, checksum_claimable, NULL, true, false},
+	{"capture", capture_run, NULL, NULL, false, false, false},
+	{"convert", convert_run, NULL, NULL, false, false, false},
+	{"copy", copy_run, copy_claimable, NULL, false, false, false},
+	{"upload", upload_run, NULL, upload_housekeeping, false, false, false},
+	{"import", import_run, import_claimable, NULL, false, false, true},
+	{"destroy", destroy_run, NULL, NULL, true, true, false},
+	{"checksum", checksum_run, checksum_claimable, NULL, true, false, false},
 };
 
 _Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");

@@ -514,14 +514,17 @@ static int claim_row(void *arg, db_stmt *st)
 	model_col_text(st, 2, by, sizeof(by));
 	model_col_text(st, 3, kind, sizeof(kind));
 	model_col_text(st, 4, host, sizeof(host));
-	if (p->c->m->cluster && host[0] && strcmp(host, p->host) != 0)
-		return 0; /* it must run on its host (it reads that host's files) */
+	k = task_kind_find(p->c->m, kind);
+	/* It must run on its host (it reads that host's files); a movable
+	 * kind only while that host's lease is current. */
+	if (p->c->m->cluster && host[0] && strcmp(host, p->host) != 0 &&
+	    (!k || !k->movable || model_host_alive(p->c, host)))
+		return 0;
 	if (strcmp(state, "running") == 0 && model_runner_alive(p->c, by))
 		return 0; /* its runner works on it (maybe another thread of ours) */
 	/* An encrypted image's task waits for a process that can open its
 	 * data key (SPEC §17): this one has no key-encryption key, or not
 	 * the one that wrapped it. */
-	k = task_kind_find(p->c->m, kind);
 	if (db_col_int64(st, 5) && (!k || !k->keyless) && !model_key_usable(p->c, db_col_int64(st, 5)))
 		return 0;
 	/* The kind may hold it back for now; an unknown kind is claimed (and

@@ -86,6 +86,9 @@ struct task_kind {
 	bool stores_nothing; /* it writes no chunk: no writers row (writer.c) holds gc back for it */
 	bool keyless;        /* it reads and writes no chunk's bytes: it runs on an encrypted image
 	                        (SPEC §17) in a process without its key; the others wait for one */
+	bool movable;        /* bound to its host (tasks.host) while that host's lease is current;
+	                        another host takes it over once it lapsed (a URL import: its durable
+	                        point is in the region's store and tasks.resume, SPEC §13) */
 };
 
 

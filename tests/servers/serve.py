@@ -62,7 +62,11 @@ does on a real server when a test replaces it in DIR (a rename over it),
 and the next request gets the new bytes, ETag and Last-Modified (a
 transfer already under way keeps the version it started with).
 
-Set SERVE_VERBOSE=1 to get the servers' request logs on stderr.
+Set SERVE_VERBOSE=1 to get the servers' request logs on stderr.  Set
+SERVE_LOG=FILE to have each GET of a file counted there, one line when it
+ends however it ends: "GET <path> <Range header or -> <status> <bytes of
+body sent>" (the body's bytes the server wrote before the client went
+away: what an import that survives its host fetches twice, SPEC §13).
 """
 import argparse
 import email.utils
@@ -86,6 +90,17 @@ import urllib.parse
 HTTP_MODES = ("http", "https", "redirect", "noranges", "weaketag", "noifrange", "plain206", "chunked", "slow", "trickle",
               "stubborn", "dribble", "short", "reset", "stall", "404")
 VERBOSE = os.environ.get("SERVE_VERBOSE") == "1"
+SERVE_LOG = os.environ.get("SERVE_LOG", "")
+SERVE_LOG_LOCK = threading.Lock()
+
+
+def log_request_sent(handler, code, sent):
+    """One line in SERVE_LOG per GET of a file (see the top)."""
+    if not SERVE_LOG or handler.command != "GET":
+        return
+    line = "GET %s %s %d %d\n" % (handler.path, handler.headers.get("Range", "-").replace(" ", ""), code, sent)
+    with SERVE_LOG_LOCK, open(SERVE_LOG, "a") as f:
+        f.write(line)
 STALL_LENGTH = 1 << 20
 STALL_SENT = 1000
 
@@ -220,10 +235,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_chunked(body)
         elif mode in ("slow", "trickle", "stubborn"):
             piece, pause = (16384, 0.02) if mode == "slow" else (4096, 0.04)
-            for i in range(0, len(body), piece):
-                self.wfile.write(body[i:i + piece])
-                self.wfile.flush()
-                time.sleep(pause)
+            sent = 0
+            try:
+                for i in range(0, len(body), piece):
+                    self.wfile.write(body[i:i + piece])
+                    self.wfile.flush()
+                    sent += len(body[i:i + piece])
+                    time.sleep(pause)
+            finally:
+                log_request_sent(self, 200 if rng is None else 206, sent)
         elif mode == "dribble":
             for i in range(0, len(body), 2):
                 self.wfile.write(body[i:i + 2])

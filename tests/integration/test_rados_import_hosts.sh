@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# test_rados_import_hosts: a URL import survives its host (SPEC §13, §5.2).  Two
+# hosts (two state directories on this machine, -o host=a and -o host=b)
+# share the suite's PostgreSQL; the region's chunks are in a Ceph RADOS
+# pool.  Two imports of slow local HTTP files (serve.py slow, 800 KiB/s,
+# every GET counted: SERVE_LOG) start on a, which makes a durable point
+# every 384 KiB (IMGFS_IMPORT_SYNC_BYTES: not a whole number of chunks, so
+# a point ends inside a chunk): x runs, y waits for a's only worker, and
+# b, whose worker is free, leaves y to a while a lives; a is killed
+# (kill -9) with more than a chunk of x durable:
+#   - b takes an import over once a's lease lapsed, not before, from its
+#     durable point (the log says which byte);
+#   - `host remove a` meanwhile: the other import is not ended in error
+#     but taken over the same way once b's worker is free;
+#   - each file then reads back exact (sha256) through b; the server saw
+#     exactly two GETs of x: a's from 0, and b's "Range: bytes=M-"
+#     where M is the durable point b logged — no byte before M fetched
+#     twice, and a received at most one interval (plus what was in flight)
+#     past it;
+#   - y, never started, is taken over from 0 and fetched once;
+#   - fsck clean afterwards.
+# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s).
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+SERVE="$INTEGRATION_DIR/../servers/serve.py"
+unset http_proxy https_proxy ftp_proxy all_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY no_proxy NO_PROXY
+NS="ih$$x$RANDOM"
+SYNC=$((384 << 10))
+chmod 711 "$T" # the database server runs as the postgres user
+pg_database URL
+ceph_cluster CA "$T/ceph" imgfs-r1
+admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
+me=$(id -un)
+
+say "the files, a slow server counting what it sends"
+F="$T/files"
+mkdir -p "$F"
+# Raw disks (an MBR's boot signature) of random bytes, not whole chunks.
+for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)); do
+    python3 - "$F/${f%%:*}.raw" "${f#*:}" <<'EOF'
+import os, sys
+data = bytearray(os.urandom(int(sys.argv[2])))
+data[0:2] = b"\xeb\x63"
+data[446:510] = bytes(64)
+data[510:512] = b"\x55\xaa"
+open(sys.argv[1], "wb").write(data)
+EOF
+done
+SERVE_LOG="$T/served" /usr/bin/python3 "$SERVE" slow "$F" >"$T/serve.out" 2>"$T/serve.err" &
+spid=$!
+at_exit "kill $spid"
+wait_for 30 grep -q '^PORT ' "$T/serve.out" || fail "the server did not start: $(cat "$T/serve.err")"
+PORT=$(awk '$1 == "PORT" { print $2 }' "$T/serve.out")
+
+say "a service in PostgreSQL with region r1 in a pool; a and b mounted, a's lease 3 s"
+admin init >/dev/null
+admin region add r1 --store "rados:imgfs-r1,conf=$CA,ns=$NS" || fail "region add r1"
+admin lease 3
+admin import allow 127.0.0.1 >/dev/null
+A="$T/mnt-a" B="$T/mnt-b"
+IMGFS_IMPORT_SYNC_BYTES=$SYNC mount_imgfs "$T/state-a" "$A" "db=$URL,host=a,workers=1"
+IMGFS_IMPORT_SYNC_BYTES=$SYNC mount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=1"
+admin quota set "$me" r1 private-images 10
+PA="$A/regions/r1/private" PB="$B/regions/r1/private"
+
+say "two imports on a (one runs, one waits for a's only worker); a killed once the first made more than a chunk durable"
+mkdir "$PA/x" "$PA/y"
+echo "url http://127.0.0.1:$PORT/x.raw" >"$PA/x/source"
+wait_for 10 grep -q '^state running' "$PA/x/task" || fail "x does not run on a: $(cat "$PA/x/task")"
+echo "url http://127.0.0.1:$PORT/y.raw" >"$PA/y/source"
+done_bytes() { awk '$1 == "bytes-done" { print $2 }' "$1/task" 2>/dev/null || echo 0; }
+past() { (($(done_bytes "$PA/x") >= (2 << 20))); }
+wait_for 20 past || fail "a's import made no progress: $(cat "$PA/x/task")"
+# b's worker is free all along: a queued import of a live host stays its.
+grep -q '^state queued' "$PA/y/task" || fail "y is not waiting on a: $(cat "$PA/y/task")"
+! grep -q 'taken over' "$T/state-b/imgfs.log" || fail "b took an import of a live host: $(grep 'taken over' "$T/state-b/imgfs.log")"
+t0=$(date +%s.%N)
+kill_imgfs "$A"
+
+say "b takes one over once a's lease lapsed, from its durable point"
+log="$T/state-b/imgfs.log"
+wait_for 15 grep -q 'taken over from its durable point' "$log" || fail "b took no import over: $(tail -n 5 "$log")"
+took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
+python3 -c "import sys; sys.exit(0 if $took >= 3 * 0.75 else 1)" || fail "b took it over $took s after a died: before the lease lapsed"
+echo "    taken over $took s after a died"
+
+say "host remove a meanwhile: the other import is taken over too, not ended"
+admin host remove a || fail "host remove a"
+imgfs_wait "$PB/x" "$PB/y" >"$T/wait.out" 2>&1 ||
+    { cat "$T/wait.out" >&2; fail "imgfs wait: x $(cat "$PB/x/error"), y $(cat "$PB/y/error")"; }
+grep 'taken over from its durable point' "$log"
+(($(grep -c 'taken over from its durable point' "$log") == 2)) || fail "b did not take both imports over"
+
+say "each file exact, and fetched once before its durable point"
+cat "$T/served"
+for f in x; do
+    assert_eq "$(sha256sum <"$F/$f.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/$f/disks/vda" | cut -d' ' -f1)" "$f's bytes on b"
+    size=$(stat -c %s "$F/$f.raw")
+    m=$(sed -n "s/.*import of image [^ ]* ($f) taken over from its durable point, byte \([0-9]*\) .*/\1/p" "$log")
+    [[ -n "$m" ]] || fail "no take-over line for $f"
+    ((m > (1 << 20) && m % (1 << 20) != 0)) || fail "$f's durable point $m: not inside a chunk past the first"
+    mapfile -t gets < <(grep "^GET /$f.raw " "$T/served")
+    ((${#gets[@]} == 2)) || fail "$f fetched ${#gets[@]} times, not twice"
+    read -r _ _ r1 c1 s1 <<<"${gets[0]}"
+    read -r _ _ r2 c2 s2 <<<"${gets[1]}"
+    assert_eq "- 200" "$r1 $c1" "a's GET of $f"
+    assert_eq "bytes=$m- 206 $((size - m))" "$r2 $c2 $s2" "b's GET of $f"
+    ((s1 >= m && s1 - m <= SYNC + (256 << 10))) || fail "a got $s1 bytes of $f, durable point $m: more than an interval lost"
+done
+assert_eq "$(sha256sum <"$F/y.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/y/disks/vda" | cut -d' ' -f1)" "y's bytes on b"
+grep -q 'import of image [^ ]* (y) taken over from its durable point, byte 0 ' "$log" || fail "y not taken over from 0"
+assert_eq "GET /y.raw - 200 $((300 << 10))" "$(grep '^GET /y.raw ' "$T/served")" "y fetched once, by b"
+
+say "fsck clean"
+"$IMGFS" admin --state "$T/state-b" --db "$URL" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
