@@ -257,7 +257,6 @@ void model_col_text(db_stmt *st, int i, char *out, size_t cap);
 /* A line for the daemon's log (model_set_log), e.g. what a copy moved. */
 void model_log(model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-
 /* Task runners (host.c): "<host>/<pid>:<start time>" of this process, and
  * whether a runner is alive (this host: its process; another: its lease),
  * asked in c's transaction. */
@@ -273,9 +272,7 @@ int model_runner_id(const char *host, char out[MODEL_RUNNER_ID_MAX]);
 int model_task_orphaned(struct model_conn *c, const char *runner, const char *bound, int64_t updated,
                         char host_out[MODEL_HOST_MAX + 1], int64_t *since_out);
 bool model_runner_alive(struct model_conn *c, const char *id);
-/* Whether host H's lease is current (a removed host: false; cannot tell:
- * true, so that nothing is taken over on a guess). */
-bool model_host_alive(struct model_conn *c, const char *host);
+bool model_host_alive(struct model_conn *c, const char *host); /* lease current; cannot tell: true */
 
 /* Writers of chunks (writer.c).  In the caller's transaction: a row for
  * this process writing into region_id's store (task_id 0: not a task's);
