@@ -1030,9 +1030,29 @@ static void inside_xattr_reply(fuse_req_t req, const struct fs_node *n, const ch
 	free(buf);
 }
 
+/* Whether node id ino is one of the caller's own images' directories (a
+ * class, private/, iso/, recycle-bin/; fs.h's map): one with no extended
+ * attribute, whatever its image's state.  Not one seen through shared/ or
+ * tenants/, nor on a multi-user mount: there a held descriptor's getxattr
+ * answers what its pread would (ENOENT once the view ends: §6.4). */
+static bool ino_is_own_image_dir(const struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	enum fs_kind k = fs_ino_kind(ino);
+	unsigned sub = fs_ino_sub(ino);
+	return !ctx->multiuser && ((k == FS_K_IMAGE && sub == 0) || (k == FS_K_IMAGE_DIR && !(sub & 0x8000u)));
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	ops_count(req, FS_OP_GETXATTR, ino, NULL);
+	/* `ls -l` asks every entry for its ACLs and its SELinux label (three
+	 * getxattr an entry): an image's directory has none, told from its
+	 * node id alone — resolving it reads the image's row, a statement per
+	 * entry and, with PostgreSQL, a round trip (issue 49). */
+	if (ino_is_own_image_dir(ops_ctx(req), ino)) {
+		ops_reply_err(req, ENODATA);
+		return;
+	}
 	struct fs_node n;
 	char hash[33];
 	int rc = ops_resolve(req, ino, &n);
