@@ -21,6 +21,7 @@
  *   images.h     images: listing, lookup, creation, attributes, the status
  *                machine's edges, recycle bin, publishing; devices and
  *                blobs; the attributes of §5.4
+ *   inspections.h what is inside an image: its inspection (§20)
  *   instances.h  instances, their disks, rebuild
  *   snapshots.h  snapshots
  *   shares.h     sharing an image, and what the receiver sees
@@ -54,6 +55,7 @@
 #include "include/counters.h"
 #include "include/glance.h"
 #include "include/images.h"
+#include "include/inspections.h"
 #include "include/instances.h"
 #include "include/keys.h"
 #include "include/links.h"

@@ -770,6 +770,7 @@ static int mount_run(struct opts *o)
 	if (fs_watch_start(ctx) < 0)
 		fs_log(ctx, "cannot start the change watcher: changes by other processes show after %g s",
 		       ctx->timeout);
+	fs_inspect_register(ctx); /* what the workers' inspect tasks call (§20) */
 	if ((rc = fs_workers_start(ctx, o->workers)) < 0)
 		fs_log(ctx, "started %u of %u task workers: %s", ctx->nworkers, o->workers, strerror(-rc));
 	/* Reports "mounted" (the parent's exit, READY=1) once it answers. */

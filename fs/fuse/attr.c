@@ -453,7 +453,7 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  *   snapshots  next free 8
  *   instances  next free 10; reserved 5 (position of disks)
  */
-const unsigned fs_image_attr_next_id = 34;
+const unsigned fs_image_attr_next_id = 38;
 const unsigned fs_snap_attr_next_id = 8;
 const unsigned fs_vm_attr_next_id = 10;
 
@@ -498,6 +498,11 @@ const struct fs_attr fs_image_attrs[] = {
 	{F(27, "expires", RECYCLE, show_expires)},
 	{F(28, "download", PRIV_ISO, show_download), .store = store_download, .refs = MODEL_REF_LINKS},
 	{F(29, "error", ALL, show_error), .flags = FS_ATTR_OWNER_TIME, OWN_TIME(error_ns)},
+	/* What is inside it (§20, inspect.c). */
+	{F(34, "inspection", ALL, fs_show_inspection)},
+	{F(35, "inspection.json", ALL, fs_show_inspection_json)},
+	{F(36, "packages", ALL, fs_show_packages)},
+	{F(37, "inspect", PRIV_ISO, show_empty), .store = fs_store_inspect},
 };
 const size_t fs_image_attr_count = sizeof(fs_image_attrs) / sizeof(fs_image_attrs[0]);
 
@@ -715,7 +720,10 @@ static int store_vm_disk_size(const struct fs_node *n, struct fs_ctx *ctx, const
  * reasons are the model's rule, never the value) nor any file. */
 static int store_vm_password(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
-	return model_instance_set_password(ctx->m, n->vm.id, v, err);
+	int rc = model_instance_set_password(ctx->m, n->vm.id, v, err);
+	if (rc == 0)
+		fs_inspect_password_note(ctx, n); /* an image without cloud-init (§20) */
+	return rc;
 }
 
 const struct fs_attr fs_vm_attrs[] = {

@@ -72,6 +72,16 @@ void fs_show_guide(struct fs_buf *out);
  * database did not answer), with a log line naming the file.  mtime_ns
  * (may be NULL): images.csv's and images.json's newest row's time. */
 int fs_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b, int64_t *mtime_ns);
+/* An image's inspection (SPEC §20, inspect.c): its files, and the control
+ * file whose write queues a new one. */
+void fs_show_inspection(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
+void fs_show_inspection_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
+void fs_show_packages(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
+int fs_store_inspect(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err);
+/* After instance n's password was written: when the image it was built
+ * from has no cloud-init (its inspection says so), the log says the
+ * password is not applied (§20: it still succeeds). */
+void fs_inspect_password_note(struct fs_ctx *ctx, const struct fs_node *n);
 /* Writes into a generated file: whether n accepts writes now. */
 bool fs_attr_is_writable(const struct fs_node *n);
 

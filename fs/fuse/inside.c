@@ -59,12 +59,13 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	uint8_t b[4096];
 	size_t len = v->size < sizeof(b) ? (size_t)v->size : sizeof(b);
 	memset(b, 0, sizeof(b));
-	if (pt_read(d, b, len, v->start) < 0) {
+	if (ins_vol_read(d, load_qr, v, b, len, 0) < 0) {
 		v->fs = VOL_OTHER;
 		snprintf(v->note, sizeof(v->note), "its bytes cannot be read");
 		return;
 	}
 	v->fs = VOL_OTHER;
+	ins_ident(b, len, &v->ident); /* (fixed offsets: fstab's names, §20) */
 	if (b[1080] == 0x53 && b[1081] == 0xef)
 		v->kind = INS_FS_EXT;
 	else if (memcmp(b, "XFSB", 4) == 0)
@@ -74,14 +75,28 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	else if (memcmp(b + 82, "FAT32   ", 8) == 0 || memcmp(b + 54, "FAT1", 4) == 0 ||
 	         memcmp(b + 54, "FAT     ", 8) == 0)
 		v->kind = INS_FS_FAT; /* (the boot sector's own checks are the helper's) */
+	else if (strcmp(v->ident.type, "LVM2_member") == 0)
+		v->kind = INS_FS_LVM; /* its logical volumes: inside_lvm.c */
 	else if (memcmp(b, "LUKS\xba\xbe", 6) == 0)
 		snprintf(v->note, sizeof(v->note), "a LUKS volume, which imgfs never opens");
 	else if (memcmp(b + 4086, "SWAPSPACE2", 10) == 0)
 		snprintf(v->note, sizeof(v->note), "swap space");
 	else
 		snprintf(v->note, sizeof(v->note), "no file system imgfs knows");
-	if (v->kind && ins_fs_find(v->kind))
+	if (v->kind && v->kind != INS_FS_LVM && ins_fs_find(v->kind))
 		v->fs = VOL_READ;
+}
+
+void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t cap)
+{
+	if (v->lvname[0] && v->pv_number)
+		snprintf(out, cap, "%.7s%u-%s", dev, v->pv_number, v->lvname);
+	else if (v->lvname[0])
+		snprintf(out, cap, "%.7s-%s", dev, v->lvname);
+	else if (v->number)
+		snprintf(out, cap, "%.7s%u", dev, v->number);
+	else
+		snprintf(out, cap, "%.7s", dev);
 }
 
 static void vol_init(struct ins_vol *v, unsigned number, uint64_t start, uint64_t size)
@@ -157,6 +172,11 @@ static void disk_volumes(struct ins_disk *d)
 			d->nvols = 1;
 			return;
 		}
+		if (d->vols[0].kind == INS_FS_LVM) {
+			d->nvols = 1; /* a physical volume on the whole disk */
+			ins_lvm_expand(d, &d->vols[0], probe);
+			return;
+		}
 		pthread_mutex_destroy(&d->vols[0].lock);
 		memset(&d->vols[0], 0, sizeof(d->vols[0]));
 	}
@@ -175,6 +195,10 @@ static void disk_volumes(struct ins_disk *d)
 		vol_init(v, d->pt.parts[i].number, d->pt.parts[i].start, d->pt.parts[i].size);
 		probe(d, v);
 	}
+	/* LVM2 physical volumes: their logical volumes follow the partitions. */
+	for (unsigned i = 0, parts = d->nvols; i < parts; i++)
+		if (d->vols[i].kind == INS_FS_LVM)
+			ins_lvm_expand(d, &d->vols[i], probe);
 }
 
 /* The disk entry of blob_id, loaded if needed, with a reference the
@@ -557,10 +581,8 @@ static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 			fs_buf_printf(out, "%s: %s\n", devs[i].name, d->note);
 		for (unsigned j = 0; j < d->nvols; j++) {
 			struct ins_vol *v = &d->vols[j];
-			char name[24];
-			snprintf(name, sizeof(name), "%.7s%.0u", devs[i].name, v->number);
-			if (v->number == 0)
-				snprintf(name, sizeof(name), "%.7s", devs[i].name);
+			char name[160];
+			ins_vol_name(devs[i].name, v, name, sizeof(name));
 			if (v->fs == VOL_OTHER)
 				fs_buf_printf(out, "%s: not shown: %s\n", name, v->note);
 			else if (v->open_failed)
@@ -600,6 +622,33 @@ static int parse_vol(struct fs_ctx *ctx, const struct fs_node *n, const char *na
 	return count < 0 ? count : -ENOENT;
 }
 
+/* A logical volume's name ("vda2-vg0-root") -> its device and number. */
+static int lv_by_name(struct fs_ctx *ctx, const struct fs_node *n, const char *name, struct model_device *dev,
+                      unsigned *number)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	int count = owner_devices(ctx, n, devs), rc = -ENOENT;
+	if (!strchr(name, '-'))
+		return -ENOENT;
+	for (int i = 0; i < count && rc < 0; i++) {
+		if (strncmp(name, devs[i].name, strlen(devs[i].name)) != 0)
+			continue;
+		struct ins_disk *d = disk_for(ctx, n, devs[i].blob_id);
+		for (unsigned j = 0; d && j < d->nvols && rc < 0; j++) {
+			char vname[160];
+			ins_vol_name(devs[i].name, &d->vols[j], vname, sizeof(vname));
+			if (d->vols[j].lvname[0] && strcmp(vname, name) == 0) {
+				*dev = devs[i];
+				*number = d->vols[j].number;
+				rc = 0;
+			}
+		}
+		if (d)
+			disk_put(d);
+	}
+	return rc;
+}
+
 int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 {
 	int rc;
@@ -607,8 +656,8 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 		return fs_inside_readme_node(ctx, n);
 	if (n->what == FS_W_SUBDIR) {
 		struct model_device dev;
-		unsigned number;
-		if (!owner_ready(n) || parse_vol(ctx, n, name, &dev, &number) < 0)
+		unsigned number = 0;
+		if (!owner_ready(n) || (parse_vol(ctx, n, name, &dev, &number) < 0 && lv_by_name(ctx, n, name, &dev, &number) < 0))
 			return -ENOENT;
 		if ((rc = inside_access(n, false)) < 0)
 			return rc; /* a volume of a disk the caller may not read */
@@ -671,11 +720,8 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 			off_t at = 4 + (off_t)devs[i].index * 32 + v->number;
 			if (at <= off || v->fs != VOL_READ || v->open_failed)
 				continue;
-			char name[24];
-			if (v->number)
-				snprintf(name, sizeof(name), "%.7s%u", devs[i].name, v->number);
-			else
-				snprintf(name, sizeof(name), "%.7s", devs[i].name);
+			char name[160];
+			ins_vol_name(devs[i].name, v, name, sizeof(name));
 			work = *dir;
 			if (inside_node(ctx, &work, &devs[i], v->number, ROOT_INO) < 0)
 				continue; /* README says why */
@@ -854,6 +900,16 @@ int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, s
 	return 0;
 }
 
+struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id)
+{
+	return disk_for(ctx, n, blob_id);
+}
+
+void ins_disk_give(struct ins_disk *d)
+{
+	disk_put(d);
+}
+
 int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
                  size_t *alen)
 {
@@ -874,7 +930,17 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 	img.attr = NULL;
 	img.ino = fs_ino(of_snap(n) ? FS_K_SNAP : FS_K_IMAGE, owner_id(n), 0);
 	fs_node_path(ctx, &img, base, sizeof(base));
-	if (n->inside.vol & 31)
+	char name[160] = "";
+	/* (a logical volume's name is its disk's: the disk is in the table) */
+	struct ins_disk *d = disk_find(n->blob_id);
+	struct ins_vol *v = d ? vol_by_number(d, n->inside.vol & 31) : NULL;
+	if (v)
+		ins_vol_name(n->dev.name, v, name, sizeof(name));
+	if (d)
+		disk_put(d);
+	if (name[0])
+		snprintf(out, cap, "%s/files/%s (inode %u)", base, name, n->inside.st.ino);
+	else if (n->inside.vol & 31)
 		snprintf(out, cap, "%s/files/%s%u (inode %u)", base, n->dev.name, n->inside.vol & 31, n->inside.st.ino);
 	else
 		snprintf(out, cap, "%s/files/%s (inode %u)", base, n->dev.name, n->inside.st.ino);

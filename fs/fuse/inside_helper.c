@@ -494,7 +494,7 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			if (d->qcow2 && !v->qr && qcow2_reader_new(&v->qr, ins_blob_rd, d, d->man->size, qwhy,
 			                                           sizeof(qwhy)) < 0)
 				v->qr = NULL;
-			int got = n ? (d->qcow2 && !v->qr ? -EIO : ins_disk_read(d, v->qr, data, n, v->start + r.off)) : 0;
+			int got = n ? (d->qcow2 && !v->qr ? -EIO : ins_vol_read(d, v->qr, v, data, n, r.off)) : 0;
 			if (got < 0) {
 				free(data);
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));

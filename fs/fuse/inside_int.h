@@ -20,42 +20,41 @@
 
 #include "fs.h"
 #include "ins_fs.h"
+#include "ins_ident.h"
 #include "ins_ptable.h"
 #include "qcow2.h"
 
 #ifndef INS_DISKS /* (smaller in a build that exercises eviction) */
 #define INS_DISKS 16         /* disks (blobs) known at once */
-/* ---- a node's volume (inside.c) ---- */
-
-/* One exchange with the helper of inside node n's volume (its disk taken
- * and given back): 0 with *ans (the caller frees it), or -errno (EIO
- * logged with its reason). */
-int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
-                 size_t *alen);
-
 #endif
 #ifndef INS_MAX_HELPERS
 #define INS_MAX_HELPERS 16   /* helpers running at once */
-/* ---- a node's volume (inside.c) ---- */
-
-/* One exchange with the helper of inside node n's volume (its disk taken
- * and given back): 0 with *ans (the caller frees it), or -errno (EIO
- * logged with its reason). */
-int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
-                 size_t *alen);
-
 #endif
 #define INS_STAT_SLOTS 1024  /* attributes kept per volume (struct ins_vol.sc) */
 #define COUNT(c, n) __atomic_add_fetch(&(c), (n), __ATOMIC_RELAXED)
 
 enum vol_fs { VOL_NONE = 0, VOL_READ, VOL_OTHER };
 
+#define INS_LV_SEGS 16 /* runs of one logical volume (inside_lvm.c; fs/inside/lvm.c: LVM_SEGS) */
+
+/* A run of a logical volume: its bytes at lv_off are the disk's at disk_off. */
+struct ins_seg {
+	uint64_t lv_off, len, disk_off;
+};
+
 struct ins_vol {
-	unsigned number;      /* 0: the whole disk */
+	unsigned number;      /* 0: the whole disk; a logical volume's: a free one (inside_lvm.c) */
 	uint64_t start, size;
 	enum vol_fs fs;
 	uint32_t kind;        /* VOL_READ: which file system (INS_FS_*, its reader) */
 	char note[160];       /* VOL_OTHER: what it holds, for README */
+	struct ins_ident ident; /* its type, UUID and label (fstab's names: inspect.c) */
+	/* An LVM2 logical volume (inside_lvm.c): "vg-lv", its physical
+	 * volume's number, its runs on the disk ("": a partition or disk). */
+	char lvname[130];
+	unsigned pv_number;
+	unsigned nsegs;
+	struct ins_seg segs[INS_LV_SEGS];
 	pthread_mutex_t lock; /* one conversation at a time */
 	pid_t pid;            /* 0: no helper */
 	int fd;
@@ -127,7 +126,24 @@ int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, u
 int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const void *req, size_t rlen, void **ans,
                  size_t *alen, char *why, size_t cap);
 
+/* ---- LVM2 (inside_lvm.c) ---- */
+
+/* The linear logical volumes of physical volume pv of d, appended to
+ * d->vols (each probed with probe); pv->note says what it is.  At load
+ * only (d not in the table yet). */
+void ins_lvm_expand(struct ins_disk *d, struct ins_vol *pv, void (*probe)(struct ins_disk *, struct ins_vol *));
+/* len bytes of volume v at off: through its runs for a logical volume. */
+int ins_vol_read(struct ins_disk *d, qcow2_reader *qr, const struct ins_vol *v, void *buf, size_t len, uint64_t off);
+/* A volume's name under files/: "vda1", "vda", "vda2-vg0-root". */
+void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t cap);
+
 /* ---- a node's volume (inside.c) ---- */
+
+/* The disk of blob_id (loaded if need be), taken for a request on node n
+ * (NULL: every slot in use, logged) and given back: its volumes (vols,
+ * nvols) are fixed once loaded. */
+struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id);
+void ins_disk_give(struct ins_disk *d);
 
 /* One exchange with the helper of inside node n's volume (its disk taken
  * and given back): 0 with *ans (the caller frees it), or -errno (EIO

@@ -37,6 +37,10 @@ int fs_workers_start(struct fs_ctx *ctx, unsigned n);
  * back in the queue between two chunks, for the next mount to resume.
  * Call before the model is closed. */
 void fs_workers_stop(struct fs_ctx *ctx);
+/* Registers the mount's inspector (inspect.c, SPEC §20) with the model and
+ * queues an inspection of every available image without one: before
+ * fs_workers_start, whose workers run them. */
+void fs_inspect_register(struct fs_ctx *ctx);
 /* A request queued a task: wake an idle worker now rather than at its next
  * poll.  Does nothing when this mount runs no workers. */
 void fs_workers_kick(struct fs_ctx *ctx);

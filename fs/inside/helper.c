@@ -8,7 +8,8 @@
  * uid (it becomes nobody, 65534, with no groups), every other descriptor,
  * core dumps, and then every system call but reading and writing that
  * socket, memory (brk, mmap, munmap, mremap, mprotect, madvise) and exit
- * (a libseccomp filter whose default action kills the process).  Its CPU
+ * and futex (a libseccomp filter whose default action kills the
+ * process).  Its CPU
  * time and address space are bounded (RLIMIT_CPU, RLIMIT_AS): a file
  * system that makes a reader loop or allocate without end kills the
  * helper, and the daemon answers EIO for that volume (fs/fuse/inside.c).
@@ -35,6 +36,8 @@
 #include <unistd.h>
 
 #include "ins_fs.h"
+#include "ins_inspect.h"
+#include "ins_lvm.h"
 #include "ins_wire.h"
 
 #define HELPER_UID 65534 /* nobody */
@@ -47,6 +50,7 @@ static const struct ins_fs_ops *const readers[] = {
 	&ins_fs_fat,
 	&ins_fs_ntfs,
 	&ins_fs_xfs,
+	&ins_fs_lvm,
 };
 
 const struct ins_fs_ops *ins_fs_find(uint32_t kind)
@@ -88,9 +92,11 @@ static int sandbox(void)
 		return -1;
 	int rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ins_sock));
 	rc = rc ? rc : seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ins_sock));
+	/* futex: glibc's once-only initializations and locks, which librpm and
+	 * libhivex take (a process of one thread only ever wakes itself). */
 	static const int mem[] = {SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
 	                          SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(exit), SCMP_SYS(exit_group),
-	                          SCMP_SYS(rt_sigreturn)};
+	                          SCMP_SYS(rt_sigreturn), SCMP_SYS(futex)};
 	for (size_t i = 0; !rc && i < sizeof(mem) / sizeof(mem[0]); i++)
 		rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, mem[i], 0);
 	rc = rc ? rc : seccomp_load(f);
@@ -389,6 +395,19 @@ static void do_xattrs(uint32_t ino)
 	ins_send_msg(INS_H_OK, xlast.x.out, xlast.x.used, NULL, 0);
 }
 
+/* INS_T_INSPECT: what the volume holds (inspect.c, SPEC §20). */
+static void do_inspect(void)
+{
+	struct ins_out o = {malloc(INS_MAX_PAYLOAD - 64), 0, INS_MAX_PAYLOAD - 64, false};
+	if (!o.buf) {
+		ins_send_err(ENOMEM, "out of memory");
+		return;
+	}
+	ins_inspect(fs, &o);
+	ins_send_msg(INS_H_OK, o.buf, o.len, NULL, 0);
+	free(o.buf);
+}
+
 static void do_open(const struct ins_req_open *r)
 {
 	char why[200] = "";
@@ -415,6 +434,7 @@ int ins_helper_main(int fd)
 {
 	static char payload[INS_MAX_PAYLOAD];
 	ins_sock = fd;
+	ins_inspect_prepare(); /* what libraries would open later, before the filter */
 	if (sandbox() < 0)
 		return 3;
 	for (;;) {
@@ -480,6 +500,24 @@ int ins_helper_main(int fd)
 			do_readlink(ino);
 			break;
 		}
+		case INS_T_LVM: {
+			char why[200] = "";
+			struct ins_out o = {malloc(INS_MAX_PAYLOAD - 64), 0, INS_MAX_PAYLOAD - 64, false};
+			if (h.len != 0 || fs->kind != INS_FS_LVM)
+				ins_die();
+			int rc = o.buf ? ins_lvm_answer(&o, why, sizeof(why)) : -ENOMEM;
+			if (rc < 0)
+				ins_send_err(-rc, why[0] ? why : "out of memory");
+			else
+				ins_send_msg(INS_H_OK, o.buf, o.len, NULL, 0);
+			free(o.buf);
+			break;
+		}
+		case INS_T_INSPECT:
+			if (h.len != 0)
+				ins_die();
+			do_inspect();
+			break;
 		case INS_T_XATTRS: {
 			uint32_t ino;
 			if (h.len != sizeof(ino))

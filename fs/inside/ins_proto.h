@@ -40,6 +40,10 @@ enum ins_type {
 	INS_T_READ,        /* u32 ino, u32 len, u64 off */
 	INS_T_READLINK,    /* u32 ino */
 	INS_T_DATA,        /* the bytes of an INS_H_READ (fewer: past the end) */
+	INS_T_LVM = 18,     /* nothing: an LVM2 PV's linear volumes (the answer: text,
+	                     * "vg", "seg", "skip" lines, lvm.c) */
+	INS_T_INSPECT = 17, /* nothing: what the volume holds (SPEC §20; the answer:
+	                     * text, "key\tvalue" lines, ins_inspect.h) */
 	INS_T_XATTRS = 16, /* u32 ino: its extended attributes (the answer: entries
 	                    * of u16 name length, u32 value length, name, value;
 	                    * a last name of one NUL byte: more names than
@@ -58,6 +62,7 @@ enum ins_fs_kind {
 	INS_FS_XFS,
 	INS_FS_FAT,
 	INS_FS_NTFS,
+	INS_FS_LVM,  /* an LVM2 physical volume: INS_T_LVM (lvm.c) */
 };
 
 struct ins_req_open {

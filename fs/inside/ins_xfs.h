@@ -23,17 +23,19 @@ struct ins_xfs_afork {
 	uint8_t fork[2048];
 };
 
-/* ino's attribute fork: 0 or -errno (ENOENT, EIO with the reason). */
-int ins_xfs_afork(uint64_t ino, struct ins_xfs_afork *out);
-/* Block fb of ino's attribute fork (extents or btree form) into buf
- * (blocksize bytes): 0, or -EIO (not mapped, outside the volume). */
-int ins_xfs_attr_block(uint64_t ino, uint64_t fb, uint8_t *buf);
+/* What xfs_attr.c needs of xfs.c, handed over as a table (xfs.c calls
+ * xfs_attr.c, which never names xfs.c's functions: no circle).  afork: ino's
+ * attribute fork (0 or -errno: ENOENT, EIO with the reason); block: block
+ * fb of it into buf (blocksize bytes: 0, or -EIO when not mapped or
+ * outside the volume); crc_ok: whether the CRC-32C at p + at (little-endian)
+ * is that of p's len bytes with it taken as zero (v5 metadata). */
+struct ins_xfs_access {
+	int (*afork)(uint64_t ino, struct ins_xfs_afork *out);
+	int (*block)(uint64_t ino, uint64_t fb, uint8_t *buf);
+	bool (*crc_ok)(const uint8_t *p, size_t len, size_t at);
+};
 
-/* Whether the CRC-32C at p + at (little-endian) is that of p's len bytes
- * with it taken as zero (v5 metadata). */
-bool ins_xfs_crc_ok(const uint8_t *p, size_t len, size_t at);
-
-/* xfs_attr.c: the reader's ins_fs_ops.xattrs. */
-int ins_xfs_xattrs(uint64_t ino, ins_xattr_fn add, void *arg);
+/* xfs_attr.c: ino's extended attributes (ins_fs_ops.xattrs, through x). */
+int ins_xfs_xattrs(const struct ins_xfs_access *x, uint64_t ino, ins_xattr_fn add, void *arg);
 
 #endif

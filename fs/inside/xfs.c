@@ -679,12 +679,7 @@ static int xfs_readlink(uint64_t ino, char *buf, size_t len)
 
 /* ---- the attribute fork (xfs_attr.c reads what is in it) ------------------ */
 
-bool ins_xfs_crc_ok(const uint8_t *p, size_t len, size_t at)
-{
-	return crc_ok(p, len, at);
-}
-
-int ins_xfs_afork(uint64_t ino, struct ins_xfs_afork *out)
+static int xfs_afork(uint64_t ino, struct ins_xfs_afork *out)
 {
 	struct inode *in;
 	int rc;
@@ -706,12 +701,12 @@ int ins_xfs_afork(uint64_t ino, struct ins_xfs_afork *out)
 	return 0;
 }
 
-int ins_xfs_attr_block(uint64_t ino, uint64_t fb, uint8_t *buf)
+static int xfs_attr_block(uint64_t ino, uint64_t fb, uint8_t *buf)
 {
 	struct ins_xfs_afork af;
 	struct inode a;
 	int rc;
-	if ((rc = ins_xfs_afork(ino, &af)) < 0)
+	if ((rc = xfs_afork(ino, &af)) < 0)
 		return rc;
 	if (!af.present || (af.format != 2 && af.format != 3)) {
 		ins_why("inode %llu has no attribute blocks", (unsigned long long)ino);
@@ -1053,6 +1048,12 @@ static int xfs_lookup(uint64_t dir, const char *name, size_t len, uint64_t *ino)
 	return 0;
 }
 
+static int xfs_xattrs(uint64_t ino, ins_xattr_fn add, void *arg)
+{
+	static const struct ins_xfs_access x = {xfs_afork, xfs_attr_block, crc_ok};
+	return ins_xfs_xattrs(&x, ino, add, arg);
+}
+
 const struct ins_fs_ops ins_fs_xfs = {
 	.kind = INS_FS_XFS,
 	.readme = "XFS, read by imgfs's own reader",
@@ -1063,5 +1064,5 @@ const struct ins_fs_ops ins_fs_xfs = {
 	.list = xfs_list,
 	.read = xfs_read,
 	.readlink = xfs_readlink,
-	.xattrs = ins_xfs_xattrs,
+	.xattrs = xfs_xattrs,
 };

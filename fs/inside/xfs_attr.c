@@ -7,7 +7,7 @@
  * format and Linux shows as system.posix_acl_access and _default (turned
  * here into Linux's xattr format, as the kernel's xfs_acl.c does).
  *
- * The attribute fork (xfs.c, ins_xfs_afork) is read in its three forms:
+ * The attribute fork (xfs.c, through struct ins_xfs_access: ins_xfs.h) is read in its three forms:
  * shortform in the inode; one leaf block; a dabtree of node and leaf
  * blocks, whose leaves are walked from the leftmost one along their
  * forward links (each leaf's back link checked).  Values are local or remote (blocks of the fork; v5's
@@ -51,6 +51,7 @@ static uint64_t be64(const uint8_t *p)
 }
 
 struct walk {
+	const struct ins_xfs_access *x;
 	uint64_t ino;
 	ins_xattr_fn add;
 	void *arg;
@@ -145,10 +146,10 @@ static int remote(struct walk *w, const struct ins_xfs_afork *a, uint32_t blk, u
 	uint32_t per = a->v5 ? a->blocksize - 56 : a->blocksize, done = 0;
 	for (uint64_t fb = blk; done < vlen; fb++) {
 		uint32_t n = vlen - done < per ? vlen - done : per;
-		if (ins_xfs_attr_block(w->ino, fb, b) < 0)
+		if (w->x->block(w->ino, fb, b) < 0)
 			return -EIO;
 		if (a->v5) {
-			if (memcmp(b, "XARM", 4) != 0 || !ins_xfs_crc_ok(b, a->blocksize, 12) || be32(b + 4) != done ||
+			if (memcmp(b, "XARM", 4) != 0 || !w->x->crc_ok(b, a->blocksize, 12) || be32(b + 4) != done ||
 			    be32(b + 8) != n || be64(b + 32) != w->ino) {
 				ins_why("inode %llu's remote attribute block %llu is malformed or fails its CRC",
 				        (unsigned long long)w->ino, (unsigned long long)fb);
@@ -216,11 +217,11 @@ static int blocks(struct walk *w, const struct ins_xfs_afork *a)
 	}
 	uint16_t leaf_magic = a->v5 ? 0x3bee : 0xfbee, node_magic = a->v5 ? 0x3ebe : 0xfebe;
 	for (unsigned depth = 0, leaves = 0;;) {
-		if ((rc = ins_xfs_attr_block(w->ino, fb, b)) < 0)
+		if ((rc = w->x->block(w->ino, fb, b)) < 0)
 			goto out;
 		uint16_t magic = be16(b + 8);
 		if ((magic != leaf_magic && magic != node_magic) ||
-		    (a->v5 && (!ins_xfs_crc_ok(b, bs, 12) || be64(b + 48) != w->ino))) {
+		    (a->v5 && (!w->x->crc_ok(b, bs, 12) || be64(b + 48) != w->ino))) {
 			ins_why("inode %llu's attribute block %llu is not a leaf or node, or fails its CRC",
 			        (unsigned long long)w->ino, (unsigned long long)fb);
 			rc = -EIO;
@@ -265,14 +266,14 @@ out:
 	return rc;
 }
 
-int ins_xfs_xattrs(uint64_t ino, ins_xattr_fn add, void *arg)
+int ins_xfs_xattrs(const struct ins_xfs_access *x, uint64_t ino, ins_xattr_fn add, void *arg)
 {
 	struct ins_xfs_afork *a = malloc(sizeof(*a));
-	struct walk w = {ino, add, arg};
+	struct walk w = {x, ino, add, arg};
 	int rc;
 	if (!a)
 		return -ENOMEM;
-	if ((rc = ins_xfs_afork(ino, a)) == 0 && a->present) {
+	if ((rc = x->afork(ino, a)) == 0 && a->present) {
 		if (a->format == 1)
 			rc = shortform(&w, a);
 		else if (a->format == 2 || a->format == 3)

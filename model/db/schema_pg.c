@@ -427,10 +427,22 @@ static const char schema_v17[] =
  * as every host can take it over (schema_sqlite.c v21, import.c). */
 static const char schema_v18[] = "ALTER TABLE tasks ADD COLUMN resume BYTEA;";
 
+/* Version 19 (SQLite's 22): what is inside each image (schema_sqlite.c
+ * v22). */
+static const char schema_v19[] =
+	"CREATE TABLE inspections ("
+	"  image_id BIGINT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  inspected BIGINT NOT NULL,"
+	"  filled TEXT NOT NULL DEFAULT '',"
+	"  text TEXT NOT NULL,"
+	"  json TEXT NOT NULL,"
+	"  packages TEXT NOT NULL);";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
-                                    schema_v16, schema_v17, schema_v18};
+                                    schema_v16, schema_v17, schema_v18, schema_v19};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

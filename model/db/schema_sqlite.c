@@ -601,8 +601,24 @@ static const char schema_v20[] =
  * the metadata (import.c), NULL otherwise. */
 static const char schema_v21[] = "ALTER TABLE tasks ADD COLUMN resume BLOB;";
 
+/* Version 22: what is inside each image (SPEC §20, model/meta/inspection.c,
+ * model/task/inspect.c).  One row an image, written by its last
+ * inspection: the three files it shows (inspection, inspection.json,
+ * packages) as rendered then, and which attributes it filled (those the
+ * uploader left empty).  The images available before get theirs from the
+ * next mount (model_inspection_sweep). */
+static const char schema_v22[] =
+	"CREATE TABLE inspections ("
+	"  image_id INTEGER PRIMARY KEY,"       /* images(id) */
+	"  state TEXT NOT NULL,"                /* done, failed */
+	"  inspected INTEGER NOT NULL,"         /* unix seconds */
+	"  filled TEXT NOT NULL DEFAULT '',"    /* the attributes it filled: "platform version ..." */
+	"  text TEXT NOT NULL,"                 /* the inspection file */
+	"  json TEXT NOT NULL,"                 /* inspection.json */
+	"  packages TEXT NOT NULL);";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
-                                           schema_v19, schema_v20, schema_v21};
+                                           schema_v19, schema_v20, schema_v21, schema_v22};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

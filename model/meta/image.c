@@ -251,7 +251,7 @@ int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_
 	                             "CASE WHEN (?2 & 16) = 0 THEN -1 ELSE COALESCE((SELECT max(c.ctime_ns) FROM images c "
 	                             "WHERE c.origin_id = i.id AND c.origin_kind = 'copy'), 0) END, "
 	                             "CASE WHEN (?2 & 1) = 0 THEN true ELSE EXISTS (SELECT 1 FROM tasks t WHERE "
-	                             "t.image_id = i.id AND t.kind != 'checksum') OR EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' "
+	                             "t.image_id = i.id AND t.kind NOT IN ('checksum', 'inspect')) OR EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'image' "
 	                             "AND t.source_id = i.id) END, "
 	                             "CASE WHEN (?2 & 2) = 0 THEN true ELSE EXISTS (SELECT 1 FROM instances v WHERE "
 	                             "v.image_id = i.id) END, "
@@ -822,6 +822,15 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	}
 	db_bind_int64(st, 1, image_id);
 	db_bind_int64(st, 2, blob_id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	/* What is inside it (§20: model/task/inspect.c). */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) SELECT 'inspect', ?, 'queued' WHERE ? != 0")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, image_id);
+	db_bind_int(st, 2, c->m->inspector.fn != NULL); /* (a process that inspects: a mount) */
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if ((rc = model_touch_region(c, region_id)) < 0 ||

@@ -59,9 +59,10 @@ static int image_busy(struct model_conn *c, const struct model_image *img, struc
 		           : model_fail(err, -EBUSY, "an instance of another account was created from it");
 	if (rc != DB_DONE)
 		return db_errno(rc);
-	/* A checksum (checksum.c) holds nothing: it ends quietly if the image goes. */
+	/* A checksum or an inspection (checksum.c, inspect.c) holds nothing: it
+	 * ends quietly if the image goes. */
 	if (!(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE (image_id = ?1 OR (source_kind = 'image' AND "
-	                         "source_id = ?1)) AND state IN ('queued', 'running') AND kind != 'checksum' LIMIT 1"))))
+	                         "source_id = ?1)) AND state IN ('queued', 'running') AND kind NOT IN ('checksum', 'inspect') LIMIT 1"))))
 		return -EIO;
 	db_bind_int64(st, 1, img->id);
 	rc = db_step(st);

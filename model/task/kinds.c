@@ -23,6 +23,7 @@ static const struct task_kind task_kinds[] = {
 	{"import", import_run, import_claimable, NULL, false, false, true},
 	{"destroy", destroy_run, NULL, NULL, true, true, false},
 	{"checksum", checksum_run, checksum_claimable, NULL, true, false, false},
+	{"inspect", inspect_run, inspect_claimable, NULL, true, false, false},
 };
 
 _Static_assert(sizeof(task_kinds) / sizeof(task_kinds[0]) <= MODEL_TASK_KINDS, "model.task_bytes holds every kind");

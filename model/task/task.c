@@ -489,7 +489,7 @@ bool task_asked_waiting(struct task_run *r)
 	w.host = model_host(m);
 	if (!(st = model_stmt(c, SQL("SELECT t.id, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
 	                             "LEFT JOIN images i ON i.id = t.image_id "
-	                             "WHERE t.state = 'queued' AND t.kind != 'checksum' ORDER BY t.id LIMIT 16"))))
+	                             "WHERE t.state = 'queued' AND t.kind NOT IN ('checksum', 'inspect') ORDER BY t.id LIMIT 16"))))
 		return false;
 	if (model_each_row(st, asked_row, &w) < 0)
 		return false;
@@ -571,7 +571,7 @@ static int task_claim(struct task_run *r)
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
 	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
 	                                  "LEFT JOIN images i ON i.id = t.image_id "
-	                                  "WHERE t.state IN ('queued', 'running') ORDER BY t.kind = 'checksum', "
+	                                  "WHERE t.state IN ('queued', 'running') ORDER BY t.kind IN ('checksum', 'inspect'), "
 	                                  "(SELECT count(*) FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
 	                                  "WHERE t2.state = 'running' AND t2.kind = t.kind "
 	                                  "AND i2.account_id = COALESCE(i.account_id, 0)), "
@@ -620,17 +620,22 @@ static int task_claim(struct task_run *r)
 		goto out;
 	/* Counted under the write lock that serialises claims, so that
 	 * import_claimable of the next claim (and task_yield_due) sees it. */
-	bool import = strcmp(r->t.kind, "import") == 0, checksum = strcmp(r->t.kind, "checksum") == 0;
+	bool import = strcmp(r->t.kind, "import") == 0, checksum = strcmp(r->t.kind, "checksum") == 0,
+	     inspect = strcmp(r->t.kind, "inspect") == 0;
 	if (import)
 		atomic_fetch_add(&r->m->imports_here, 1);
 	if (checksum)
 		atomic_fetch_add(&r->m->checksums_here, 1);
+	if (inspect)
+		atomic_fetch_add(&r->m->inspects_here, 1);
 	atomic_fetch_add(&r->m->running_here, 1);
 	if ((rc = model_commit(c)) < 0) {
 		if (import)
 			atomic_fetch_sub(&r->m->imports_here, 1);
 		if (checksum)
 			atomic_fetch_sub(&r->m->checksums_here, 1);
+		if (inspect)
+			atomic_fetch_sub(&r->m->inspects_here, 1);
 		atomic_fetch_sub(&r->m->running_here, 1);
 		return rc;
 	}
@@ -772,6 +777,8 @@ int model_task_work(model *m, const volatile int *stop)
 		atomic_fetch_sub(&m->imports_here, 1);
 	if (strcmp(r->t.kind, "checksum") == 0)
 		atomic_fetch_sub(&m->checksums_here, 1);
+	if (strcmp(r->t.kind, "inspect") == 0)
+		atomic_fetch_sub(&m->inspects_here, 1);
 	atomic_fetch_sub(&m->running_here, 1);
 	/* Stopped: the next runner resumes it.  A database error: it may pass,
 	 * and a task left 'running' under this live process would wait for
@@ -809,10 +816,10 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the tasks of one image and counts the queue ahead of it",
 	                                  "SELECT t.id, t.kind, t.image_id, t.source_kind, t.source_id, t.state, t.bytes_done, "
 	                         "t.bytes_total, t.started, t.updated, "
-	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id AND q.kind != 'checksum'), "
+	                         "(SELECT count(*) FROM tasks q WHERE q.state = 'queued' AND q.id < t.id AND q.kind NOT IN ('checksum', 'inspect')), "
 	                         "t.claimed_by, t.host, COALESCE((SELECT i.key_id FROM images i WHERE i.id = t.image_id), 0) "
 	                         "FROM tasks t WHERE (t.image_id = ?1 OR (t.source_kind = 'image' AND t.source_id = ?1)) "
-	                         "AND t.kind != 'checksum' ORDER BY t.id LIMIT 1"))))
+	                         "AND t.kind NOT IN ('checksum', 'inspect') ORDER BY t.id LIMIT 1"))))
 		return -EIO;
 	db_bind_int64(st, 1, image_id);
 	rc = db_step(st);

@@ -258,6 +258,9 @@ int destroy_run(struct task_run *r);
  * one per process at once (checksum_claimable). */
 int checksum_run(struct task_run *r);
 int checksum_claimable(struct model_conn *c, int64_t task_id);
+/* inspect.c (SPEC §20): an image's inspection, the service's own work. */
+int inspect_run(struct task_run *r);
+int inspect_claimable(struct model_conn *c, int64_t task_id);
 /* Whether a task someone asked for (not a checksum) waits for a worker
  * that this process has none free for: a checksum pass gives its own back. */
 bool task_asked_waiting(struct task_run *r);

@@ -900,6 +900,15 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	db_bind_int64(st, 3, blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
+	/* What is inside it, read in the background too (inspect.c, §20). */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) SELECT 'inspect', ?, 'queued' WHERE ? != 0")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, r->t.image_id);
+	db_bind_int(st, 2, c->m->inspector.fn != NULL); /* (a process that inspects: a mount) */
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;

@@ -14,7 +14,9 @@
  * answer: every attribute it lets be shown has a name of 1..255 bytes
  * without NUL in a namespace Linux passes to a file system (user.,
  * trusted., security., the two ACLs) and a value of at most 64 KiB inside
- * the answer.
+ * the answer.  And the same bytes as a volume's first 4 KiB (ident.c):
+ * its type, UUID and label end in a NUL within their fields and hold
+ * printable ASCII only.
  *
  * Built by -DIMGFS_FUZZ=ON with clang and run by scripts/fuzz-parsers.
  */
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ins_ident.h"
 #include "ins_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,6 +80,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		must(strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
 		     strncmp(name, "security.", 9) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||
 		     strcmp(name, "system.posix_acl_default") == 0);
+	}
+	struct ins_ident id;
+	ins_ident(data, size > 4096 ? 4096 : size, &id);
+	const char *fields[] = {id.type, id.uuid, id.label};
+	size_t caps[] = {sizeof(id.type), sizeof(id.uuid), sizeof(id.label)};
+	for (size_t f = 0; f < 3; f++) {
+		must(memchr(fields[f], '\0', caps[f]) != NULL);
+		for (const char *c = fields[f]; *c; c++)
+			must(*c >= 0x20 && *c < 0x7f);
 	}
 	return 0;
 }

@@ -105,16 +105,17 @@ static const char *const all_views[] = {
 	"id",      "description", "status",  "progress",       "type",  "format",    "os-type", "platform",
 	"version", "arch",        "boot-mode", "features",     "tags",  "encrypted", "size",    "created",
 	"owner",   "source",      "device-mapping", "disks",   "instances", "task",  "error",     "project",
-	"sha256",  "files",       "uuid",    "properties",
+	"sha256",  "files",       "uuid",    "properties", "inspection", "inspection.json", "packages",
 };
 #define N_ALL (sizeof all_views / sizeof all_views[0])
-static const char *const view_only[] = {"convert", "cancel", "copies", "shares", "expires", "download"};
+static const char *const view_only[] = {"convert", "cancel", "copies", "shares", "expires", "download", "inspect"};
 #define N_ONLY (sizeof view_only / sizeof view_only[0])
 
 /* Files holding one value: at most one newline, the last byte. */
 static bool single_line(const char *name)
 {
-	static const char *const multi[] = {"description", "tags", "device-mapping", "instances", "task"};
+	static const char *const multi[] = {"description", "tags",        "device-mapping", "instances",
+	                                     "task",        "inspection", "inspection.json", "packages"};
 	for (size_t i = 0; i < sizeof multi / sizeof multi[0]; i++)
 		if (strcmp(name, multi[i]) == 0)
 			return false;
@@ -366,8 +367,8 @@ static void test_visibility(void **state)
 {
 	struct afx *a = *state;
 	struct fs_node *dir = malloc(sizeof *dir), *n = malloc(sizeof *n), *pub = malloc(sizeof *pub);
-	static const char *const priv_extra[] = {"convert", "cancel", "copies", "shares", "download", NULL};
-	static const char *const iso_extra[] = {"cancel", "download", NULL};
+	static const char *const priv_extra[] = {"convert", "cancel", "copies", "shares", "download", "inspect", NULL};
+	static const char *const iso_extra[] = {"cancel", "download", "inspect", NULL};
 	static const char *const recycle_extra[] = {"expires", NULL};
 	static const char *const none[] = {NULL};
 	struct entries e = {0};

@@ -824,6 +824,8 @@ static const struct frozen_ino {
 	{FS_K_IMAGE, "download", 28},    {FS_K_IMAGE, "error", 29},        {FS_K_IMAGE, "project", 30},
 	{FS_K_IMAGE, "sha256", 31},      {FS_K_IMAGE, "files", FS_SUB_FILES},
 	{FS_K_IMAGE, "uuid", 32},        {FS_K_IMAGE, "properties", 33},
+	{FS_K_IMAGE, "inspection", 34},  {FS_K_IMAGE, "inspection.json", 35}, {FS_K_IMAGE, "packages", 36},
+	{FS_K_IMAGE, "inspect", 37},
 	{FS_K_SNAP, "name", 1},          {FS_K_SNAP, "description", 2},    {FS_K_SNAP, "size", 3},
 	{FS_K_SNAP, "status", 4},        {FS_K_SNAP, "created", 5},        {FS_K_SNAP, "images", 6},
 	{FS_K_SNAP, "data", 7},          {FS_K_SNAP, "files", FS_SUB_FILES},

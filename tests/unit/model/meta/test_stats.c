@@ -135,9 +135,9 @@ static void test_tasks(void **state)
 	assert_int_equal(c.queued, 2);
 	assert_int_equal(c.running, 1);
 	/* Nothing ran in this process: every kind, at zero (capture, convert,
-	 * copy, upload, import, destroy, checksum). */
+	 * copy, upload, import, destroy, checksum, inspect). */
 	assert_int_equal(model_task_bytes(fx->m, bytes_row, &kinds), 0);
-	assert_int_equal(kinds, 7);
+	assert_int_equal(kinds, 8);
 }
 
 int main(void)

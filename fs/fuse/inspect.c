@@ -1,0 +1,189 @@
+/*
+ * inspect.c — what is inside an image (SPEC §20), the mount's half: the
+ * inspector the model's 'inspect' task calls (model/task/inspect.c), and
+ * the files an image directory shows of it (inspection, inspection.json,
+ * packages) and the control file that asks for a new one (inspect).
+ *
+ * Who calls it: the task, on a background worker (never a request
+ * thread: an inspection reads package databases and registry hives); the
+ * attribute table (attr.c) for the files.  fs_workers_start registers the
+ * inspector.
+ *
+ * Gathering: every volume of every disk of the image is looked at as
+ * files/ looks at it (inside.c: the disk's partitions, each volume's magic
+ * numbers, and the type, UUID and label its probe read); each volume a
+ * helper reads is asked INS_T_INSPECT, which its helper answers from the
+ * guest's own files under its sandbox (fs/inside/inspect.c).  So what an
+ * inspection costs the daemon is what files/ costs: the helpers' block
+ * reads through the verified chunk reads, each answer bounded and checked
+ * (inspect_judge.c reads the facts as a tenant's words).  A volume whose
+ * helper fails (a deadline, a crash: logged as for files/) is named with
+ * the reason in the inspection; the rest is inspected.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attr.h"
+#include "inside_int.h"
+#include "inspect_int.h"
+#include "log.h"
+#include "watch.h"
+
+/* The owner's node of image img, for the paths the log names. */
+static int owner_node(struct fs_ctx *ctx, const struct model_image *img, struct fs_node *n)
+{
+	struct fs_caller owner = {.account_id = img->account_id};
+	return fs_node_image(ctx, &owner, img, n);
+}
+
+/* What volume v of device dev holds: its helper's facts, or why not. */
+static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct model_device *dev, struct ins_vol *v,
+                 struct inspect_vol *iv)
+{
+	ins_vol_name(dev->name, v, iv->name, sizeof(iv->name));
+	iv->dev_index = (unsigned)dev->index;
+	iv->number = v->number;
+	iv->ident = v->ident;
+	snprintf(iv->lvname, sizeof(iv->lvname), "%s", v->lvname);
+	if (v->fs != VOL_READ)
+		return; /* its type is all there is (swap, LUKS, ...) */
+	struct fs_node n = *img;
+	void *ans = NULL;
+	size_t alen = 0;
+	n.what = FS_W_INSIDE;
+	n.attr = NULL;
+	n.dev = *dev;
+	n.blob_id = dev->blob_id;
+	n.inside.vol = (unsigned)dev->index << 5 | v->number;
+	memset(&n.inside.st, 0, sizeof(n.inside.st));
+	int rc = ins_node_ask(ctx, &n, INS_T_INSPECT, NULL, 0, &ans, &alen);
+	if (rc < 0) {
+		snprintf(iv->note, sizeof(iv->note), "not read: %s", v->open_failed ? v->failure
+		                                                     : "its helper failed (the log says why)");
+		return;
+	}
+	char *facts = realloc(ans, alen + 1);
+	if (!facts) {
+		free(ans);
+		snprintf(iv->note, sizeof(iv->note), "not read: out of memory");
+		return;
+	}
+	facts[alen] = '\0';
+	iv->facts = facts;
+	iv->facts_len = alen;
+	iv->read = true;
+}
+
+static int inspector(void *arg, int64_t image_id, struct model_inspection *out, struct model_err *err)
+{
+	struct fs_ctx *ctx = arg;
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_region region;
+	struct model_image img;
+	struct fs_node n;
+	struct inspect_in *in = NULL;
+	int rc, count;
+	if ((rc = model_image_get_in_region(ctx->m, image_id, MODEL_REF_DEVICES, &img, &region)) < 0)
+		return model_fail(err, rc, "the image cannot be read");
+	if ((rc = owner_node(ctx, &img, &n)) < 0)
+		return model_fail(err, rc, "the image cannot be read");
+	if ((count = model_device_list(ctx->m, image_id, devs)) < 0)
+		return model_fail(err, count, "the image's disks cannot be listed");
+	if (!(in = calloc(1, sizeof(*in))))
+		return model_fail(err, -ENOMEM, "out of memory");
+	in->img = &img;
+	in->now = (int64_t)time(NULL);
+	for (int i = 0; i < count && !ctx->stopping; i++) {
+		struct ins_disk *d = ins_disk_take(ctx, &n, devs[i].blob_id);
+		size_t nl = strlen(in->disk_notes);
+		if (!d) {
+			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: not read (too many disks read at once)\n",
+			         devs[i].name);
+			continue;
+		}
+		if (d->note[0])
+			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
+		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++)
+			look(ctx, &n, &devs[i], &d->vols[j], &in->vols[in->nvols++]);
+		ins_disk_give(d);
+	}
+	rc = ctx->stopping ? -EINTR : inspect_judge(in, out);
+	for (unsigned j = 0; j < in->nvols; j++)
+		free(in->vols[j].facts);
+	free(in);
+	return rc < 0 ? model_fail(err, rc, "the inspection could not be rendered") : 0;
+}
+
+void fs_inspect_register(struct fs_ctx *ctx)
+{
+	model_set_inspector(ctx->m, inspector, ctx);
+	if (!ctx->ro && model_inspection_sweep(ctx->m) < 0)
+		fs_log(ctx, "inspections: the images without one could not be queued (the next mount tries again)");
+}
+
+/* ---- the files ------------------------------------------------------------- */
+
+static void show(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, enum model_inspection_file which)
+{
+	char *t = NULL;
+	bool pending;
+	/* The packages are what the disks hold: shown where files/ is (§18). */
+	if (which == MODEL_INSPECTION_PACKAGES && fs_node_blob_access(n) < 0)
+		return;
+	int rc = model_inspection_get(ctx->m, n->img.id, which, &t, &pending);
+	if (rc == -ENOENT) {
+		const char *state = pending ? "pending" : "none";
+		if (which == MODEL_INSPECTION_TEXT)
+			fs_buf_printf(out, "status: %s\n", state);
+		else if (which == MODEL_INSPECTION_JSON)
+			fs_buf_printf(out, "{\"status\": \"%s\"}\n", state);
+		return;
+	}
+	if (rc < 0) {
+		fs_buf_error(out, rc);
+		return;
+	}
+	fs_buf_puts(out, t);
+	free(t);
+}
+
+void fs_show_inspection(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	show(n, ctx, out, MODEL_INSPECTION_TEXT);
+}
+
+void fs_show_inspection_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	show(n, ctx, out, MODEL_INSPECTION_JSON);
+}
+
+void fs_show_packages(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	show(n, ctx, out, MODEL_INSPECTION_PACKAGES);
+}
+
+int fs_store_inspect(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
+{
+	(void)v; /* any write asks */
+	int rc = model_inspection_queue(ctx->m, n->img.id, err);
+	if (rc == 0)
+		fs_workers_kick(ctx);
+	return rc;
+}
+
+void fs_inspect_password_note(struct fs_ctx *ctx, const struct fs_node *n)
+{
+	char *t = NULL, path[1024];
+	bool pending;
+	if (!n->vm.image_id || model_inspection_get(ctx->m, n->vm.image_id, MODEL_INSPECTION_TEXT, &t, &pending) < 0)
+		return;
+	if (strstr(t, "\nwarning: no cloud-init ")) {
+		fs_node_path(ctx, n, path, sizeof(path));
+		fs_log(ctx, "write %s: written to disks/cidata, but the image it was built from has no cloud-init: "
+		            "the guest does not apply it (its inspection, SPEC §20)", path);
+	}
+	free(t);
+}

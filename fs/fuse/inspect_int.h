@@ -1,0 +1,47 @@
+/*
+ * inspect_int.h — what the two halves of an image's inspection share
+ * (SPEC §20): inspect.c gathers (each volume's facts, told by its helper
+ * under the sandbox, and the type, UUID and label the daemon's probe read)
+ * and serves the files; inspect_judge.c concludes (the OS, its version,
+ * arch, boot mode, agents, packages), finds the seeds' warnings and the
+ * contradictions with what the uploader wrote, and renders inspection,
+ * inspection.json and packages.  Private to fs/fuse/inspect*.c.
+ */
+#ifndef IMGFS_FS_FUSE_INSPECT_INT_H
+#define IMGFS_FS_FUSE_INSPECT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ins_ident.h"
+#include "model.h"
+
+#define INSPECT_VOLS 64 /* volumes of one image looked at */
+
+/* One volume of the image, as gathered. */
+struct inspect_vol {
+	char name[160];         /* vda1, vdb, data1, vda2-vg0-root */
+	unsigned dev_index;     /* vda 0, vdb 1, ... */
+	unsigned number;        /* partition number; 0: the whole disk */
+	struct ins_ident ident; /* type, UUID, label (the daemon's probe) */
+	char lvname[130];       /* an LVM2 logical volume's "vg-lv"; "" */
+	bool read;              /* its helper answered INS_T_INSPECT */
+	char note[200];         /* why it was not read ("" when read or not a file system imgfs reads) */
+	char *facts;            /* the helper's answer ("key\tvalue" lines), NUL-terminated; NULL */
+	size_t facts_len;
+};
+
+struct inspect_in {
+	const struct model_image *img;
+	struct inspect_vol vols[INSPECT_VOLS];
+	unsigned nvols;
+	char disk_notes[512];   /* disks that could not be read at all */
+	int64_t now;            /* unix seconds: the inspection's time */
+};
+
+/* Concludes and renders (inspect_judge.c): out's three files (malloc'd)
+ * and the attributes to fill. */
+int inspect_judge(const struct inspect_in *in, struct model_inspection *out);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * inspect_io.c — what the inspection's readers share (SPEC §20;
+ * ins_inspect.h): a fact put into the answer, a path resolved inside the
+ * volume as the guest would, a file read whole within a bound.  The
+ * lowest of the inspect*.c files: it calls none of them.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ins_inspect.h"
+
+void ins_put(struct ins_out *o, const char *key, const char *fmt, ...)
+{
+	char v[1025];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	v[strcspn(v, "\t\n\r")] = '\0';
+	size_t need = strlen(key) + 1 + strlen(v) + 1;
+	if (o->full || o->len + need > o->cap) {
+		o->full = true;
+		return;
+	}
+	o->len += (size_t)snprintf(o->buf + o->len, o->cap - o->len, "%s\t%s\n", key, v);
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+int ins_resolve(const struct ins_fs_ops *ops, const char *path, uint64_t *ino, struct ins_stat *st)
+{
+	char work[4096], next[4096], target[4096];
+	uint64_t up[64]; /* the directories walked through, for ".." */
+	unsigned links = 0;
+	int rc;
+	if (strlen(path) >= sizeof(work) || path[0] != '/')
+		return -ENOENT;
+	snprintf(work, sizeof(work), "%s", path);
+restart:;
+	/* Walk work from the root; at a link, splice its target in (an
+	 * absolute one from the root, a relative one from the link's
+	 * directory: the guest's own resolution) and walk again. */
+	uint64_t at = ops->root();
+	unsigned depth = 0;
+	for (char *p = work; *p;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		size_t len = strcspn(p, "/");
+		if (len == 1 && p[0] == '.') {
+			p += len;
+			continue;
+		}
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			at = depth ? up[--depth] : ops->root(); /* ("/.." is "/") */
+			p += len;
+			continue;
+		}
+		if (len > INS_NAME_MAX || depth >= sizeof(up) / sizeof(up[0]))
+			return -ENOENT;
+		up[depth++] = at;
+		if ((rc = ops->lookup(at, p, len, &at)) < 0 || (rc = ops->stat(at, st)) < 0)
+			return rc;
+		if (S_ISLNK(st->mode)) {
+			if (++links > INSPECT_LINKS_MAX)
+				return -ELOOP;
+			if (st->size == 0 || st->size >= sizeof(target) ||
+			    (rc = ops->readlink(at, target, (size_t)st->size)) < 0)
+				return rc < 0 ? rc : -EIO;
+			target[st->size] = '\0';
+			if (target[0] == '/')
+				rc = snprintf(next, sizeof(next), "%s%s", target, p + len);
+			else
+				rc = snprintf(next, sizeof(next), "%.*s%s%s", (int)(p - work), work, target, p + len);
+			if (rc < 0 || (size_t)rc >= sizeof(next))
+				return -ENAMETOOLONG;
+			memcpy(work, next, (size_t)rc + 1);
+			goto restart;
+		}
+		p += len;
+	}
+	*ino = at;
+	return ops->stat(at, st);
+}
+
+int ins_slurp(const struct ins_fs_ops *ops, const char *path, size_t max, char **data, size_t *len)
+{
+	struct ins_stat st;
+	uint64_t ino;
+	int rc;
+	*data = NULL;
+	*len = 0;
+	if ((rc = ins_resolve(ops, path, &ino, &st)) < 0)
+		return rc;
+	if (!S_ISREG(st.mode))
+		return -ENOENT;
+	if (st.size > max)
+		return -EFBIG;
+	char *buf = malloc((size_t)st.size + 1);
+	if (!buf)
+		return -ENOMEM;
+	size_t done = 0;
+	while (done < st.size) {
+		uint32_t want = st.size - done > INS_MAX_READ ? INS_MAX_READ : (uint32_t)(st.size - done), got = 0;
+		if ((rc = ops->read(ino, done, want, buf + done, &got)) < 0 || got == 0) {
+			free(buf);
+			return rc < 0 ? rc : -EIO;
+		}
+		done += got;
+	}
+	buf[done] = '\0';
+	*data = buf;
+	*len = done;
+	return 0;
+}

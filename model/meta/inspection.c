@@ -1,0 +1,116 @@
+/*
+ * inspection.c — an image's inspection (SPEC §20; model/include/
+ * inspections.h): the stored files, a refresh, the inspector's
+ * registration.  The task that runs an inspection and writes its row is
+ * model/task/inspect.c.
+ *
+ * Who calls it: the mount's files (fs/fuse/inspect.c: inspection,
+ * inspection.json, packages, the inspect control file) and main.c
+ * (the registration).  Reads are one row by primary key.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_int.h"
+
+void model_set_inspector(model *m, model_inspector_fn fn, void *arg)
+{
+	m->inspector.fn = fn;
+	m->inspector.arg = arg;
+}
+
+struct got {
+	char *text;
+	bool pending;
+	bool found;
+};
+
+int model_inspection_get(model *m, int64_t image_id, enum model_inspection_file which, char **out, bool *pending)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	*out = NULL;
+	*pending = false;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	/* One statement: the row (if any) and whether a task is on its way. */
+	if (!(st = model_stmt(c, SQL("SELECT CASE ?2 WHEN 0 THEN n.text WHEN 1 THEN n.json ELSE n.packages END, "
+	                             "EXISTS (SELECT 1 FROM tasks t WHERE t.image_id = ?1 AND t.kind = 'inspect') "
+	                             "FROM images i LEFT JOIN inspections n ON n.image_id = i.id WHERE i.id = ?1"))))
+		return -EIO;
+	db_bind_int64(st, 1, image_id);
+	db_bind_int(st, 2, (int)which);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		*pending = db_col_int(st, 1) != 0;
+		const char *t = db_col_text(st, 0);
+		if (t && !(*out = strdup(t)))
+			rc = -ENOMEM;
+	}
+	db_reset(st);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? -ENOENT : db_errno(rc);
+	return *out ? 0 : -ENOENT;
+}
+
+int model_inspection_queue(model *m, int64_t image_id, struct model_err *err)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT status FROM images WHERE id = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, image_id);
+	rc = db_step(st);
+	int status = rc == DB_ROW ? db_col_int(st, 0) : 0;
+	db_reset(st);
+	if (rc != DB_ROW) {
+		rc = rc == DB_DONE ? model_fail(err, -ENOENT, "no such image") : db_errno(rc);
+		goto out;
+	}
+	if (status != MODEL_IMG_AVAILABLE) {
+		rc = model_fail(err, -EPERM, "an image is inspected once it is available");
+		goto out;
+	}
+	/* One queued at a time: a second write while it waits adds nothing. */
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, state) SELECT 'inspect', ?1, 'queued' "
+	                             "WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE image_id = ?1 AND kind = 'inspect' "
+	                             "AND state = 'queued')")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, image_id);
+	rc = model_exec_stmt(st);
+out:
+	return model_write_end(c, rc, err);
+}
+
+int model_inspection_sweep(model *m)
+{
+	struct model_conn *c;
+	struct model_err err = {0};
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, &err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL_SCAN("once a mount: the available images that have no inspection yet",
+	                                  "INSERT INTO tasks(kind, image_id, state) SELECT 'inspect', i.id, 'queued' "
+	                                  "FROM images i WHERE i.status = ? AND NOT EXISTS (SELECT 1 FROM inspections n "
+	                                  "WHERE n.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM tasks t WHERE "
+	                                  "t.image_id = i.id AND t.kind = 'inspect') ORDER BY i.id")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int(st, 1, MODEL_IMG_AVAILABLE);
+	rc = model_exec_stmt(st);
+out:
+	return model_write_end(c, rc, &err);
+}
