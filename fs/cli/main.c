@@ -39,6 +39,7 @@
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
 #include "ins_proto.h"     /* ins_helper_main (SPEC §18) */
 #include "log.h"
+#include "render.h"
 #include "serve.h"
 #include "watch.h"
 
@@ -653,6 +654,11 @@ static int mount_run(struct opts *o)
 	 * The default one is opened once the state exists (stderr without). */
 	pthread_mutex_init(&ctx->log_lock, NULL);
 	pthread_mutex_init(&ctx->rmdir_lock, NULL);
+	if (fs_render_new(&ctx->renderings) < 0) {
+		fprintf(stderr, "imgfs: %s\n", strerror(ENOMEM));
+		rc = 1;
+		goto out;
+	}
 	ctx->log_max = o->log_max != LLONG_MIN ? o->log_max : FS_LOG_MAX_DEFAULT;
 	if (o->log) {
 		if (o->log[0] == '/' || strcmp(o->log, "syslog") == 0)
@@ -825,6 +831,8 @@ out:
 	model_close(m);
 	atomic_store(&watch.done, 1); /* ended within the bound: the log stays ours */
 	fs_log_close(ctx);
+	fs_render_free(ctx->renderings); /* after the handles (fs_files_release_all) */
+	ctx->renderings = NULL;
 	if (ready_fd >= 0)
 		close(ready_fd);
 	if (created[0]) {

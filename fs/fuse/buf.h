@@ -22,7 +22,7 @@ struct fs_budget {
 	size_t one_max; /* one buffer */
 };
 #define FS_BUF_FREE 4096
-/* The largest generated file (files.c's RENDER_ONE_MAX): an open past it
+/* The largest generated file (render.c's budget): an open past it
  * is ENOMEM, so a listing's rendering stops there (attr.c, show_images). */
 #define FS_RENDER_ONE_MAX (16u << 20)
 

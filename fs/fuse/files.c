@@ -6,7 +6,7 @@
  *
  * Generated files are rendered once at open() (a reader never sees a value
  * torn between two states) into a rendering that every descriptor whose
- * content came out the same bytes shares (below), and opened direct_io
+ * content came out the same bytes shares (render.c), and opened direct_io
  * (the kernel never serves them from a stale page cache).  Blobs pin their
  * manifest at open() and keep the page cache when they cannot change.
  * Writes into generated files are taken whole (SPEC §2.1, §12) and applied
@@ -31,6 +31,7 @@
 #include "log.h"
 #include "ops_int.h"
 #include "pollers.h"
+#include "render.h"
 #include "stats.h"
 
 #define WRITE_MAX 4096 /* SPEC §12 */
@@ -55,223 +56,18 @@ static const char *readonly_why(const struct fs_node *n)
 
 #define SECRET_WHY "the file is write-only: what was written to it cannot be read back"
 
-/* ---- renderings (SPEC §12) ------------------------------------------------
- *
- * A generated file's content is taken at open().  Descriptors of one
- * account whose content came out the same bytes share one rendering,
- * refcounted: 1,000 descriptors of one images.json hold it once (issue 36:
- * it was 5.2 MiB a descriptor).  Each open still renders — its content is
- * the state at its own open, whatever an older rendering says — and then
- * looks for the same bytes: found, it takes a reference and gives its own
- * copy back at once (a large one is a mapping: to the system, buf.c).
- * Keyed by the bytes, not by a version, so nothing can serve one caller's
- * content to another account or an old state to a new open.
- *
- * Bounded: every rendering, held or being rendered, is charged to one
- * budget (RENDER_MAX in all, RENDER_ONE_MAX for one), and what one account
- * holds to RENDER_ACCOUNT_MAX, so that one account cannot take it all;
- * past any of them the open is ENOMEM with the reason.  The first
- * FS_BUF_FREE bytes of each rendering are not charged: a small file costs
- * its handle, and a full budget never refuses a `cat status`.  The files
- * that grow with the data (images.csv, images.json, /stats) are rendered
- * one at a time per account: 32 concurrent opens of one 5 MiB images.json
- * would otherwise make 32 copies at once that end up as one, and the
- * budget would refuse some for it.  Per account, not for the whole mount,
- * so that an account that opens its listing in a loop waits for itself
- * and nobody else; a rendering waits for nothing but the database, so its
- * turn always ends.
- */
-#define RENDER_MAX (64u << 20)
-#define RENDER_ONE_MAX FS_RENDER_ONE_MAX /* 16 MiB (buf.h: attr.c stops a listing there) */
-#define RENDER_ACCOUNT_MAX (16u << 20)
-#define RENDER_BUCKETS 256
-#define RENDER_LANES 64 /* accounts rendering at once: more than FUSE has threads */
-
-struct rendering {
-	struct fs_buf buf;    /* the bytes, charged to render_budget until released */
-	uint64_t owner, hash; /* whose (render_owner_of), and of what bytes */
-	unsigned refs;        /* descriptors, and replies being sent from it */
-	struct rendering *next;
-};
-/* What one account's renderings are charged (present while it is not 0). */
-struct render_owner {
-	uint64_t owner;
-	size_t held;
-	struct render_owner *next;
-};
-
-static struct fs_budget render_budget = {0, RENDER_MAX, RENDER_ONE_MAX};
-static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rendering *render_table[RENDER_BUCKETS];
-static struct render_owner *render_owners;
-static pthread_mutex_t lanes_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t lanes_free = PTHREAD_COND_INITIALIZER;
-static uint64_t lanes[RENDER_LANES]; /* the owners rendering now */
-static unsigned lanes_busy;
-
+/* Generated files are rendered into a rendering of the mount's renderings
+ * (render.c, ctx->renderings): shared by the descriptors of one account
+ * whose content came out the same bytes, and bounded (SPEC §12).  The
+ * files that grow with the data are rendered in their account's lane. */
 static bool render_in_lane(const struct fs_node *n)
 {
 	return n->what == FS_W_CSV || n->what == FS_W_JSON || n->what == FS_W_STATS;
 }
 
-static bool lane_taken(uint64_t owner)
-{
-	for (unsigned i = 0; i < lanes_busy; i++)
-		if (lanes[i] == owner)
-			return true;
-	return false;
-}
-
-/* Waits until owner renders nothing else, and takes its turn. */
-static void lane_enter(uint64_t owner)
-{
-	pthread_mutex_lock(&lanes_lock);
-	while (lanes_busy >= RENDER_LANES || lane_taken(owner))
-		pthread_cond_wait(&lanes_free, &lanes_lock);
-	lanes[lanes_busy++] = owner;
-	pthread_mutex_unlock(&lanes_lock);
-}
-
-static void lane_leave(uint64_t owner)
-{
-	pthread_mutex_lock(&lanes_lock);
-	for (unsigned i = 0; i < lanes_busy; i++) {
-		if (lanes[i] == owner) {
-			lanes[i] = lanes[--lanes_busy];
-			break;
-		}
-	}
-	pthread_cond_broadcast(&lanes_free); /* the waiters wait for different owners */
-	pthread_mutex_unlock(&lanes_lock);
-}
-
-/* Renderings are an account's; a caller without one, its uid's. */
 static uint64_t render_owner_of(const struct fs_caller *c)
 {
-	return c->account_id > 0 ? (uint64_t)c->account_id : (1ull << 63) | c->uid;
-}
-
-/* A hash of the bytes, a word at a time: equal hashes are compared byte
- * for byte, so it only has to spread. */
-static uint64_t content_hash(const char *p, size_t len)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 29;
-	}
-	for (; i < len; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-	return h;
-}
-
-static struct render_owner **owner_slot(uint64_t owner)
-{
-	struct render_owner **o = &render_owners;
-	while (*o && (*o)->owner != owner)
-		o = &(*o)->next;
-	return o;
-}
-
-/* The shared rendering of b's bytes for owner: an existing one (b is
- * released) or b itself, kept (b is emptied).  -ENOMEM with the reason
- * when the owner would hold more than its share. */
-static int rendering_take(struct fs_buf *b, uint64_t owner, struct rendering **out, struct model_err *err)
-{
-	uint64_t hash = content_hash(b->p, b->len);
-	struct rendering **slot = &render_table[hash % RENDER_BUCKETS], *r;
-	struct render_owner **o = NULL;
-	fs_buf_trim(b); /* what doubling left past the end */
-	size_t charge = fs_buf_charge(b);
-	pthread_mutex_lock(&render_lock);
-	for (r = *slot; r; r = r->next)
-		if (r->owner == owner && r->hash == hash && r->buf.len == b->len &&
-		    (!b->len || memcmp(r->buf.p, b->p, b->len) == 0))
-			break;
-	if (r) {
-		r->refs++;
-		pthread_mutex_unlock(&render_lock);
-		fs_buf_release(b);
-		*out = r;
-		return 0;
-	}
-	if (charge) {
-		o = owner_slot(owner);
-		if (*o && (*o)->held + charge > RENDER_ACCOUNT_MAX) {
-			size_t held = (*o)->held;
-			pthread_mutex_unlock(&render_lock);
-			fs_buf_release(b);
-			snprintf(err->msg, sizeof(err->msg),
-			         "the generated files this account holds open take %zu KiB, and this one %zu KiB more: one "
-			         "account holds at most %u MiB of them (close some)",
-			         held >> 10, charge >> 10, RENDER_ACCOUNT_MAX >> 20);
-			return -ENOMEM;
-		}
-		if (!*o && !(*o = calloc(1, sizeof(**o)))) {
-			pthread_mutex_unlock(&render_lock);
-			fs_buf_release(b);
-			return -ENOMEM;
-		}
-		(*o)->owner = owner;
-	}
-	if (!(r = calloc(1, sizeof(*r)))) {
-		if (o && !(*o)->held) {
-			struct render_owner *gone = *o;
-			*o = gone->next;
-			free(gone);
-		}
-		pthread_mutex_unlock(&render_lock);
-		fs_buf_release(b);
-		return -ENOMEM;
-	}
-	r->buf = *b;
-	memset(b, 0, sizeof(*b));
-	r->owner = owner;
-	r->hash = hash;
-	r->refs = 1;
-	r->next = *slot;
-	*slot = r;
-	if (o)
-		(*o)->held += charge;
-	pthread_mutex_unlock(&render_lock);
-	*out = r;
-	return 0;
-}
-
-static void rendering_hold(struct rendering *r)
-{
-	pthread_mutex_lock(&render_lock);
-	r->refs++;
-	pthread_mutex_unlock(&render_lock);
-}
-
-/* Drops one reference; the last gives the bytes back. */
-static void rendering_put(struct rendering *r)
-{
-	if (!r)
-		return;
-	pthread_mutex_lock(&render_lock);
-	IMGFS_ASSERT(r->refs > 0);
-	if (--r->refs) {
-		pthread_mutex_unlock(&render_lock);
-		return;
-	}
-	struct rendering **p = &render_table[r->hash % RENDER_BUCKETS];
-	while (*p != r)
-		p = &(*p)->next;
-	*p = r->next;
-	size_t charge = fs_buf_charge(&r->buf);
-	struct render_owner **o = charge ? owner_slot(r->owner) : NULL;
-	if (o && *o && ((*o)->held -= charge) == 0) {
-		struct render_owner *gone = *o;
-		*o = gone->next;
-		free(gone);
-	}
-	pthread_mutex_unlock(&render_lock);
-	fs_buf_release(&r->buf);
-	free(r);
+	return fs_render_owner(c->account_id, c->uid);
 }
 
 /* ---- files --------------------------------------------------------------- */
@@ -279,7 +75,7 @@ static void rendering_put(struct rendering *r)
 enum fh_kind { FH_TEXT = 1, FH_BLOB, FH_DISK, FH_INSIDE };
 struct fh {
 	enum fh_kind kind;
-	struct rendering *text; /* FH_TEXT: content taken at open, shared */
+	struct fs_rendering *text; /* FH_TEXT: content taken at open, shared */
 	struct fs_buf value;  /* FH_TEXT: what this handle has written since offset 0 */
 	bool pending;         /* FH_TEXT: value holds what no store has applied yet */
 	blob_manifest *man;   /* FH_BLOB: pinned at open */
@@ -335,7 +131,7 @@ static void fh_free(struct fh *h)
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
 	blob_manifest_free(h->man);
-	rendering_put(h->text);
+	fs_render_put(h->ctx->renderings, h->text);
 	fs_buf_release(&h->value);
 	free(h->inside);
 	free(h);
@@ -513,29 +309,22 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			rc = -EPERM;
 			goto fail;
 		}
-		struct fs_buf b = {.budget = &render_budget};
+		struct fs_buf b = {.budget = fs_render_budget(ctx->renderings)};
 		uint64_t owner = render_owner_of(&n->caller);
 		bool lane = render_in_lane(n);
 		if (lane)
-			lane_enter(owner);
+			fs_render_lane_enter(ctx->renderings, owner);
 		if ((rc = fs_render(ctx, n, &b, NULL)) < 0) {
 			if (lane)
-				lane_leave(owner);
-			if (b.over == FS_BUF_OVER_ONE)
-				snprintf(err->msg, sizeof(err->msg), "a generated file is at most %u MiB: this one is larger",
-				         RENDER_ONE_MAX >> 20);
-			else if (b.over == FS_BUF_OVER_ALL)
-				snprintf(err->msg, sizeof(err->msg),
-				         "the generated files open in this mount take %u MiB, the most it holds: try again once "
-				         "some are closed", RENDER_MAX >> 20);
-			else if (rc == -EIO)
+				fs_render_lane_leave(ctx->renderings, owner);
+			if (!fs_render_over_why(&b, err) && rc == -EIO)
 				snprintf(err->msg, sizeof(err->msg), "the database did not answer: the reason is in the log");
 			fs_buf_release(&b);
 			goto fail;
 		}
-		rc = rendering_take(&b, owner, &h->text, err);
+		rc = fs_render_take(ctx->renderings, &b, owner, &h->text, err);
 		if (lane)
-			lane_leave(owner); /* the copy is shared or held now: counted as held */
+			fs_render_lane_leave(ctx->renderings, owner); /* the copy is shared or held now: counted as held */
 		if (rc < 0)
 			goto fail;
 		fi->direct_io = 1;
@@ -637,7 +426,7 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		return;
 	}
 	if (h->kind == FH_TEXT) {
-		struct rendering *r = h->text;
+		struct fs_rendering *r = h->text;
 		size_t len = r->buf.len;
 		size_t from = (uint64_t)off < len ? (size_t)off : len;
 		size_t n = len - from < size ? len - from : size;
@@ -645,9 +434,9 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		 * kernel has the reply, the reader may close and another thread
 		 * release this handle before fuse_reply_buf returns (ASan's writev
 		 * check reads it then). */
-		rendering_hold(r);
+		fs_render_hold(h->ctx->renderings, r);
 		fuse_reply_buf(req, n ? r->buf.p + from : NULL, n);
-		rendering_put(r);
+		fs_render_put(h->ctx->renderings, r);
 		return;
 	}
 	if (h->kind == FH_BLOB && (uint64_t)off >= h->man->size) {
@@ -979,7 +768,7 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * 1, 0, or -errno (gone, unreadable: a change too, for a poller). */
 static int text_changed(fuse_req_t req, fuse_ino_t ino, const struct fh *h)
 {
-	struct fs_buf b = {.budget = &render_budget};
+	struct fs_buf b = {.budget = fs_render_budget(h->ctx->renderings)};
 	struct fs_node n;
 	int rc = ops_resolve(req, ino, &n);
 	if (rc < 0)
@@ -987,11 +776,11 @@ static int text_changed(fuse_req_t req, fuse_ino_t ino, const struct fh *h)
 	uint64_t owner = render_owner_of(&n.caller);
 	bool lane = render_in_lane(&n);
 	if (lane)
-		lane_enter(owner);
+		fs_render_lane_enter(h->ctx->renderings, owner);
 	if ((rc = fs_render(h->ctx, &n, &b, NULL)) == 0)
 		rc = b.len != h->text->buf.len || (b.len && memcmp(b.p, h->text->buf.p, b.len) != 0);
 	if (lane)
-		lane_leave(owner);
+		fs_render_lane_leave(h->ctx->renderings, owner);
 	fs_buf_release(&b);
 	return rc;
 }

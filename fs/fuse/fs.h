@@ -139,9 +139,7 @@ static inline int64_t fs_mono_ns(void)
 	return model_mono_ns();
 }
 
-/* ---- the mount ----------------------------------------------------------- */
-
-/* ---- locks ----------------------------------------------------------------
+/* ---- the mount: its locks ----------------------------------------------------------------
  *
  * Every mutex of fs/fuse, what it guards, and what may be taken while it
  * is held.  A lock is taken only after the ones above it on its line of
@@ -160,8 +158,8 @@ static inline int64_t fs_mono_ns(void)
  *     err_lock          each caller's recent refusals (/errors)
  *     ctx->work_lock    work_kicks, with work_cond (worker.c)
  *     ctx->rmdir_lock   rmdir_retry (ops.c)
- *     render_lock, lanes_lock, handles_lock   files.c's renderings,
- *                       rendering turns and open handles
+ *     ctx->renderings' lock and lanes_lock   render.c's renderings and turns
+ *     handles_lock      files.c's open handles
  *   inside.c keeps its own (the helper table, a volume's conversation:
  *   see inside_int.h); fs/cli/main.c's stop lock is taken by main and
  *   its stop thread only.
@@ -201,6 +199,7 @@ struct fs_ctx {
 	pthread_cond_t work_cond;  /* kicked: a task was queued */
 	uint64_t work_kicks;       /* counts kicks, so none is lost */
 	struct fs_stats stats;     /* stats.c */
+	struct fs_renderings *renderings; /* render.c: what generated files hold */
 	/* ops.c: rmdirs of image directories answered ESTALE, so that the
 	 * kernel asks again through a fresh lookup (op_rmdir). */
 	pthread_mutex_t rmdir_lock;
