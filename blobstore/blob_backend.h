@@ -97,6 +97,70 @@ struct blob_backend_batching {
 	int lanes;
 };
 
+/* Writable blobs kept in the cluster (cluster disks: SPEC §13, wblob.c
+ * "Cluster disks"): every host reaches them, and one writer at a time
+ * writes them.  A disk NAME is a header object (the map's header: size,
+ * base_limit, the base manifest) whose key/value records are its chunks'
+ * states (key: the chunk index, 8 hex digits; value: opaque bytes, the
+ * state byte and, for a stored chunk, its id), and one object per chunk
+ * holding its overlay bytes; the backend keeps a list of its disks.
+ * Everything acknowledged is durable (every replica has it), so there is
+ * no sync.
+ *
+ * One writer at a time, fenced by the cluster.  A disk is opened through
+ * a client of its own (struct blob_backend_disk), recorded on the header
+ * as the disk's writer; an open (or fence) that finds another client
+ * recorded first has the cluster refuse that client everything from then
+ * on (RADOS: blocklisted, and the new writer waits for the OSD map that
+ * says so), so a host that comes back after its disk moved writes
+ * nothing more: its operations fail, -EIO with a line in the log.
+ *
+ * Optional: NULL when the backend has none (a local store's wblob files
+ * are in its directory, which every host of a shared dir: reaches). */
+struct blob_backend_disk; /* the backend's own: one open disk */
+struct blob_backend_disks {
+	/* The disk's header made (exclusively: -EEXIST) holding hdr[0, len),
+	 * with no writer recorded, and its name in the list. */
+	int (*create)(struct blob_backend *be, const char *name, const void *hdr, size_t len);
+	/* Every object of the disk (its chunks, from its records), the
+	 * header, then its name in the list: 0, -ENOENT when there was none.
+	 * The caller fenced its writer first. */
+	int (*remove)(struct blob_backend *be, const char *name);
+	/* cb for every disk in the list, with when it was made (unix
+	 * seconds); stops at a non-zero answer. */
+	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const char *name, int64_t made), void *arg);
+	/* The disk's header (into *hdr, malloc'd, *len bytes) and every
+	 * record (rec, in index order), without opening it: gc's ids. */
+	int (*peek)(struct blob_backend *be, const char *name, uint8_t **hdr, size_t *len,
+	            int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg);
+	/* Fences the writer recorded on the disk, if any, and clears the
+	 * record: 1 fenced, 0 none recorded, -ENOENT no such disk, -errno
+	 * (why: one line). */
+	int (*fence)(struct blob_backend *be, const char *name, char *why, size_t cap);
+	/* Opens the disk, then reads the header and the records as peek
+	 * does.  A writer has a client of its own, which fences the writer
+	 * recorded (if it is not itself) and records itself; a reader (a
+	 * capture, fsck) uses the store's client, fences and records nobody,
+	 * and is refused writes. */
+	int (*open)(struct blob_backend *be, const char *name, bool writer, struct blob_backend_disk **out,
+	            uint8_t **hdr, size_t *len, int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n),
+	            void *arg, char *why, size_t cap);
+	/* Its record cleared if it is still this client's; the client gone. */
+	void (*close)(struct blob_backend_disk *d);
+	/* Operations on an open disk, each durable when it returns: bytes of
+	 * the header at off; a chunk's record set; the records of chunks >=
+	 * first removed; chunk i's object: bytes written at off (fresh: the
+	 * object emptied first, in the same operation), read (zeros past its
+	 * end, or with no object), zeroed, removed. */
+	int (*write_header)(struct blob_backend_disk *d, uint64_t off, const void *buf, size_t len);
+	int (*set_rec)(struct blob_backend_disk *d, uint32_t i, const void *val, size_t n);
+	int (*cut_recs)(struct blob_backend_disk *d, uint32_t first);
+	int (*write)(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len, bool fresh);
+	int (*read)(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len);
+	int (*zero)(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len);
+	int (*drop)(struct blob_backend_disk *d, uint32_t i);
+};
+
 struct blob_backend {
 	/* ---- the core: every backend has all six ---- */
 
@@ -157,6 +221,8 @@ struct blob_backend {
 	/* Where the backend's own lines go (the store's log, which outlives
 	 * the backend).  NULL: the backend says nothing. */
 	void (*set_log)(struct blob_backend *be, const struct blob_log *log);
+	/* Cluster disks (above).  NULL: none. */
+	const struct blob_backend_disks *disks;
 };
 
 #define BLOB_MTIME_UNKNOWN INT64_MIN

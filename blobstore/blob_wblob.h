@@ -41,6 +41,44 @@ int blob_wblob_remove(blob_store *s, const char *name);
  * returns cb's value when it is non-zero. */
 int blob_wblob_list(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);
 
+/* ---- where a wblob lives ------------------------------------------------------
+ *
+ * BLOB_WB_HOST: in the store's directory on this host (every wblob above).
+ * BLOB_WB_CLUSTER: in the store's cluster when its backend keeps disks
+ * there (RADOS: objects beside the chunks; blob_backend.h, "Writable blobs
+ * kept in the cluster"), so that every host reaches it and a host that
+ * dies loses nothing acknowledged; a store without a cluster keeps it in
+ * its directory, as HOST (a dir: store on a path every host mounts is
+ * that cluster).  One writer at a time: opening a cluster wblob fences
+ * the client that wrote it last, if it did not close it (another host's,
+ * or this host's before a crash): nothing of that client lands from then
+ * on, and its writers get EIO.  A cluster wblob is plain (an encrypted
+ * one: -EOPNOTSUPP), never streams, and its writes are durable when they
+ * return (fsync has nothing to wait for).  The caller records where each
+ * wblob lives and passes it to every call. */
+enum blob_wb_where { BLOB_WB_HOST = 0, BLOB_WB_CLUSTER = 1 };
+/* Whether s keeps cluster wblobs elsewhere than its directory. */
+bool blob_store_has_cluster(const blob_store *s);
+int blob_wblob_create_in(blob_store *s, enum blob_wb_where where, const char *name, const blob_manifest *base,
+                         uint64_t size);
+int blob_wblob_open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
+                       const blob_key *key, char *why, size_t cap);
+/* The same opened to read (and seal) only, as a capture or fsck does: a
+ * cluster wblob's writer is not fenced, nor this handle recorded; its
+ * writes, truncates and punches are -EROFS. */
+int blob_wblob_open_reader(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
+                           const blob_key *key, char *why, size_t cap);
+int blob_wblob_remove_in(blob_store *s, enum blob_wb_where where, const char *name);
+/* The cluster wblobs (mtime: when each was made), as blob_wblob_list. */
+int blob_wblob_list_cluster(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);
+/* Fences the last writer of cluster wblob `name` without opening it (an
+ * instance started on another host: its old host writes nothing more):
+ * 1 fenced a client, 0 none was recorded (closed cleanly), -ENOENT, or
+ * -errno with a one-line reason in why.  0 for a store without a cluster. */
+int blob_wblob_fence(blob_store *s, const char *name, char *why, size_t cap);
+/* Whether w lives in the cluster. */
+bool blob_wblob_in_cluster(const blob_wblob *w);
+
 uint64_t blob_wblob_size(const blob_wblob *w);
 uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
 blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */

@@ -235,36 +235,63 @@ static int placed_ready(blob_wblob *w, uint32_t i)
 
 /* ---- writes ----------------------------------------------------------------- */
 
+/* Chunk i, whole (BLOB_CHUNK_SIZE bytes), into the store by its id, and
+ * WB_STORED with that id (a cluster wblob: see "Cluster disks"): durable,
+ * and stored once, when the call returns; a chunk the store holds is not
+ * stored again. */
+static int store_whole(blob_wblob *w, uint32_t i, const uint8_t *src)
+{
+	enum wb_state st = wb_state_of(w, i);
+	bool was_data = wb_is_data(w, i);
+	const chunk_id *had = blob_radix_get(&w->sid, i);
+	chunk_id id, old = {{0}};
+	int rc;
+
+	if (had)
+		old = *had;
+	if ((rc = blob_radix_reserve(&w->sid, i)) < 0 || (rc = blob_store_put_chunk(w->s, &id, src, BLOB_CHUNK_SIZE)) < 0)
+		return rc;
+	blob_radix_set(&w->sid, i, &id); /* reserved: cannot fail */
+	if ((rc = wb_set_state(w, i, WB_STORED)) < 0) {
+		blob_radix_set(&w->sid, i, &old);
+		return rc;
+	}
+	if (wb_is_overlay(st)) /* invisible now: freed at the next fsync */
+		wb_left_add(w, i, st);
+	if (!was_data && wb_is_data(w, i))
+		w->ndata++;
+	else if (was_data && !wb_is_data(w, i))
+		w->ndata--;
+	return 0;
+}
+
 int wb_write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n)
 {
 	size_t len = blob_chunk_len(w->size, i);
 	enum wb_state st = wb_state_of(w, i), to = wb_overlay_state(i);
 	size_t keep = 0;
-	struct wb_file *f;
-	uint64_t off;
 	bool was_data;
 	int rc;
 
 	if (a == 0 && n == len) {
 		/* A whole chunk of an instance disk: a file of its own, which a
-		 * capture names instead of copying (wblob_arr.c). */
+		 * capture names instead of copying (wblob_arr.c), or, in the
+		 * cluster, a stored chunk. */
 		if (w->arr)
 			return wb_arr_write(w, i, src, len);
+		if (w->cl && len == BLOB_CHUNK_SIZE)
+			return store_whole(w, i, src);
 		return wb_write_whole(w, i, src, len);
 	}
-	if (wb_is_overlay(st)) {
-		if ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0)
-			return rc;
-		return wb_overlay_write(w, f, src, n, off + a);
-	}
+	if (wb_is_overlay(st))
+		return wb_chunk_write(w, i, st, a, src, n);
 	was_data = wb_is_data(w, i);
 	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
-	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep, &f)) < 0)
+	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep)) < 0 ||
+	    (rc = wb_chunk_write(w, i, to, a, src, n)) < 0)
 		return rc;
-	if ((rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_overlay_write(w, f, src, n, off + a)) < 0)
+	if (keep > 0 && (rc = wb_chunk_barrier(w, i, to)) < 0)
 		return rc;
-	if (keep > 0 && fdatasync(f->fd) < 0)
-		return -errno;
 	if ((rc = wb_set_state(w, i, to)) < 0)
 		return rc;
 	if (!was_data)
@@ -277,8 +304,6 @@ static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
 {
 	size_t len = blob_chunk_len(w->size, i);
 	enum wb_state st = wb_state_of(w, i), to = wb_overlay_state(i);
-	struct wb_file *f;
-	uint64_t off;
 	size_t keep;
 	int rc;
 
@@ -287,11 +312,11 @@ static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
 	if (wb_is_overlay(st))
 		return wb_zero_chunk(w, i, st, a, n);
 	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
-	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep, &f)) < 0 ||
-	    (rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_zero_overlay(w, f, off + a, n)) < 0)
+	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep)) < 0 ||
+	    (rc = wb_zero_chunk(w, i, to, a, n)) < 0)
 		return rc;
-	if (keep > 0 && fdatasync(f->fd) < 0)
-		return -errno;
+	if (keep > 0 && (rc = wb_chunk_barrier(w, i, to)) < 0)
+		return rc;
 	return wb_set_state(w, i, to);
 }
 
@@ -384,22 +409,21 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	uint32_t limit = w->base_limit < first ? w->base_limit : first;
 	uint64_t data_max = (uint64_t)WB_SEG_CHUNKS << BLOB_CHUNK_SHIFT;
 	enum wb_state st = r != 0 ? wb_state_of(w, k) : WB_BASE;
-	struct wb_file *f;
 	int rc;
 
 	/* Nothing beyond old may show once it is inside the blob (an encrypted
 	 * overlay is cut at the end of old's sector: the rest of it is zeroed
-	 * below, as a chunk's bytes past old are). */
-	if (w->data.len > wb_cut_at(w, old) && (rc = wb_file_truncate(&w->data, wb_cut_at(w, old))) < 0)
+	 * below, as a chunk's bytes past old are).  A cluster wblob's chunks
+	 * beyond old are objects no state names: written fresh when one does. */
+	if (!w->cl && w->data.len > wb_cut_at(w, old) && (rc = wb_file_truncate(&w->data, wb_cut_at(w, old))) < 0)
 		return rc;
 	if (r != 0 && wb_is_overlay(st)) {
 		if ((rc = wb_zero_chunk(w, k, st, r, BLOB_CHUNK_SIZE - r)) < 0)
 			return rc;
 	} else if (r != 0 && wb_stored_len(w, k) > r) {
-		if ((rc = placed_ready(w, k)) < 0 || (rc = wb_copy_stored(w, k, wb_overlay_state(k), r, &f)) < 0)
+		if ((rc = placed_ready(w, k)) < 0 || (rc = wb_copy_stored(w, k, wb_overlay_state(k), r)) < 0 ||
+		    (rc = wb_chunk_barrier(w, k, wb_overlay_state(k))) < 0)
 			return rc;
-		if (fdatasync(f->fd) < 0)
-			return -errno;
 		if ((rc = wb_set_state(w, k, wb_overlay_state(k))) < 0)
 			return rc;
 	}
@@ -415,7 +439,7 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	/* Keeps .data as long as the blob up to its share; not needed for
 	 * correctness (past its end it reads as zeros), so a failure does not
 	 * fail the grow. */
-	if (w->data.len < (new_size < data_max ? new_size : data_max))
+	if (!w->cl && w->data.len < (new_size < data_max ? new_size : data_max))
 		wb_file_truncate(&w->data, new_size < data_max ? new_size : data_max);
 	return 0;
 }
@@ -434,15 +458,19 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 		gone++;
 	if ((rc = wb_write_header(w, new_size, limit)) < 0)
 		return rc;
-	/* Arrived files beyond the end: invisible now, only take room. */
+	/* Arrived files and cluster chunks beyond the end: invisible now,
+	 * only take room. */
 	for (uint32_t i = wb_next_data(w, first, n); i < n; i = wb_next_data(w, i + 1, n))
 		if (wb_state_of(w, i) == WB_ARRIVED)
 			wb_arr_drop(w, i);
+		else if (w->cl && wb_is_overlay(wb_state_of(w, i)))
+			wb_cl_drop(w, i);
 	w->ndata -= gone;
 	w->size = new_size;
 	w->base_limit = limit;
 	states_cut(w, first);
-	wb_overlays_shrink(w, old, new_size);
+	if (!w->cl)
+		wb_overlays_shrink(w, old, new_size);
 	return 0;
 }
 
@@ -545,6 +573,8 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 	size_t done = 0;
 	int rc = 0;
 
+	if (w->reader)
+		return -EROFS;
 	if (len == 0)
 		return 0;
 	if (len > SSIZE_MAX)
@@ -584,6 +614,8 @@ int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len)
 {
 	int rc;
 
+	if (w->reader)
+		return -EROFS;
 	pthread_rwlock_wrlock(&w->lock);
 	rc = w->stream ? -EOPNOTSUPP : wb_punch_locked(w, off, len);
 	pthread_rwlock_unlock(&w->lock);
@@ -594,6 +626,8 @@ int blob_wblob_truncate(blob_wblob *w, uint64_t size)
 {
 	int rc = 0;
 
+	if (w->reader)
+		return -EROFS;
 	pthread_rwlock_wrlock(&w->lock);
 	/* A shrink must not cut what the streamer holds. */
 	if (w->stream == NULL || (rc = wb_stream_settle(w)) == 0)
@@ -617,7 +651,7 @@ void blob_wblob_stream(blob_wblob *w)
 	pthread_rwlock_wrlock(&w->lock);
 	/* Out of memory, it does not stream: its writes go to the overlay,
 	 * as correct, only slower. */
-	if (w->stream == NULL && wb_stream_new(w) == 0)
+	if (w->stream == NULL && w->cl == NULL && wb_stream_new(w) == 0)
 		wb_arr_off(w);
 	pthread_rwlock_unlock(&w->lock);
 }
@@ -638,7 +672,7 @@ static void sweep_leftovers(blob_wblob *w)
 		if (l[k].old == WB_ARRIVED)
 			wb_arr_drop(w, l[k].i);
 		else
-			wb_zero_chunk(w, l[k].i, l[k].old, 0, BLOB_CHUNK_SIZE);
+			wb_chunk_free(w, l[k].i, l[k].old);
 	}
 	free(l);
 }
@@ -654,9 +688,10 @@ int blob_wblob_fsync(blob_wblob *w)
 		pthread_rwlock_rdlock(&w->lock);
 	if (w->stream && (rc = wb_stream_sync(w)) < 0)
 		goto out;
-	if ((rc = wb_arr_sync(w)) < 0 || (rc = wb_overlays_sync(w)) < 0)
+	/* A cluster wblob's acknowledged writes are durable already. */
+	if (!w->cl && ((rc = wb_arr_sync(w)) < 0 || (rc = wb_overlays_sync(w)) < 0))
 		goto out;
-	if (fsync(w->map_fd) < 0) {
+	if (!w->cl && fsync(w->map_fd) < 0) {
 		rc = -errno;
 		goto out;
 	}

@@ -60,6 +60,8 @@ int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t 
 	uint64_t off;
 	int rc;
 
+	if (w->cl)
+		return wb_cl_zero(w, i, a, n);
 	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0 || f == NULL)
 		return rc;
 	return wb_zero_overlay(w, f, off + a, n);
@@ -94,6 +96,8 @@ int wb_read_placed(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 
 	if (!wb_is_overlay(st))
 		return read_stored(w, i, dst, a, n);
+	if (w->cl)
+		return wb_cl_read(w, i, a, dst, n);
 	if ((rc = wb_overlay_at(w, i, st, false, &f, &off)) < 0)
 		return rc;
 	if (f == NULL) {
@@ -105,24 +109,63 @@ int wb_read_placed(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 	return wb_overlay_read(w, f, dst, n, off + a);
 }
 
-int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out)
+int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep)
 {
+	struct wb_file *f = NULL;
 	uint8_t *buf = NULL;
 	uint64_t off;
 	int rc;
 
-	if ((rc = wb_overlay_at(w, i, st, true, out, &off)) < 0 ||
-	    (rc = wb_zero_overlay(w, *out, off, BLOB_CHUNK_SIZE)) < 0 || keep == 0)
+	/* A cluster chunk's object is emptied and written in one operation;
+	 * a file's region is punched first. */
+	if (!w->cl && ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0 ||
+	               (rc = wb_zero_overlay(w, f, off, BLOB_CHUNK_SIZE)) < 0))
 		return rc;
+	if (keep == 0)
+		return w->cl ? wb_cl_write(w, i, 0, NULL, 0, true) : 0;
 	buf = malloc(keep);
 	if (buf == NULL)
 		return -ENOMEM;
 	if ((rc = read_stored(w, i, buf, 0, keep)) < 0)
 		goto out;
-	rc = wb_overlay_write(w, *out, buf, keep, off);
+	rc = w->cl ? wb_cl_write(w, i, 0, buf, keep, true) : wb_overlay_write(w, f, buf, keep, off);
 out:
 	free(buf);
 	return rc;
+}
+
+int wb_chunk_write(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, const void *src, size_t n)
+{
+	struct wb_file *f;
+	uint64_t off;
+	int rc;
+
+	if (w->cl)
+		return wb_cl_write(w, i, a, src, n, false);
+	if ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0)
+		return rc;
+	return wb_overlay_write(w, f, src, n, off + a);
+}
+
+int wb_chunk_barrier(blob_wblob *w, uint32_t i, enum wb_state st)
+{
+	struct wb_file *f;
+	uint64_t off;
+	int rc;
+
+	if (w->cl)
+		return 0; /* acknowledged: durable */
+	if ((rc = wb_overlay_at(w, i, st, true, &f, &off)) < 0)
+		return rc;
+	return fdatasync(f->fd) < 0 ? -errno : 0;
+}
+
+void wb_chunk_free(blob_wblob *w, uint32_t i, enum wb_state old)
+{
+	if (w->cl)
+		wb_cl_drop(w, i);
+	else
+		wb_zero_chunk(w, i, old, 0, BLOB_CHUNK_SIZE);
 }
 
 int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
@@ -133,10 +176,12 @@ int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	uint64_t off;
 	int rc;
 
-	if ((rc = wb_overlay_at(w, i, to, true, &f, &off)) < 0 || (rc = wb_overlay_write(w, f, src, len, off)) < 0)
+	if (w->cl)
+		rc = wb_cl_write(w, i, 0, src, len, true);
+	else if ((rc = wb_overlay_at(w, i, to, true, &f, &off)) == 0)
+		rc = wb_overlay_write(w, f, src, len, off);
+	if (rc < 0 || to == st)
 		return rc;
-	if (to == st)
-		return 0;
 	if ((rc = wb_set_state(w, i, to)) < 0)
 		return rc;
 	if (!was_data)

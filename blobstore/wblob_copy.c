@@ -114,7 +114,8 @@ static int adopt_chunks(blob_wblob *w, uint32_t i, const blob_manifest *src, uin
 {
 	int rc;
 
-	if ((rc = wb_open_ids(w, true)) < 0)
+	/* A cluster wblob's record carries the id with the state. */
+	if (!w->cl && (rc = wb_open_ids(w, true)) < 0)
 		return rc;
 	for (uint32_t k = 0; k < n; k++) {
 		const chunk_id *id = blob_manifest_get(src, j + k);
@@ -124,10 +125,10 @@ static int adopt_chunks(blob_wblob *w, uint32_t i, const blob_manifest *src, uin
 		/* The whole record (open reads whole ones): the id in both slots. */
 		rec[0] = rec[1] = *id;
 		if ((rc = blob_radix_reserve(&w->state, i + k)) < 0 || (rc = blob_radix_reserve(&w->sid, i + k)) < 0 ||
-		    (rc = blob_pwrite_full(w->ids_fd, rec, sizeof rec, (uint64_t)(i + k) * WB_IDS_REC)) < 0)
+		    (!w->cl && (rc = blob_pwrite_full(w->ids_fd, rec, sizeof rec, (uint64_t)(i + k) * WB_IDS_REC)) < 0))
 			return rc;
 	}
-	if ((rc = wb_ids_sync(w)) < 0)
+	if (!w->cl && (rc = wb_ids_sync(w)) < 0)
 		return rc;
 	for (uint32_t k = 0; k < n; k++) {
 		enum wb_state st = wb_state_of(w, i + k);
@@ -184,6 +185,8 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 
 	if (counts)
 		*counts = c;
+	if (w->reader)
+		return -EROFS;
 	if ((rc = blob_wblob_share_check(w, s_src, src)) < 0)
 		return rc;
 	if (src_off >= src->size || len == 0)

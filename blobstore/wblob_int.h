@@ -29,8 +29,10 @@
  *   wblob_state.c  the state byte and its questions (data, hole, the next
  *                  data chunk), the map's writes, the chunks held in
  *                  memory by a plug-in, the leftovers freed at fsync
- *   wblob_file.c   the files: names, the overlay files, pieces written
- *                  and zeroed, the .ids file
+ *   wblob_file.c   a host wblob's files: names, the overlay files, pieces
+ *                  written and zeroed, the .ids file
+ *   wblob_cluster.c  a cluster wblob's objects instead (the backend's
+ *                  disks: every host reaches them)
  */
 #ifndef IMGFS_WBLOB_INT_H
 #define IMGFS_WBLOB_INT_H
@@ -108,6 +110,11 @@ struct blob_wblob {
 	struct wb_held held[WB_NHELD];
 	struct wb_left *left;  /* under ext_lock */
 	uint32_t left_len, left_cap;
+	/* A cluster wblob (wblob_cluster.c): its open disk and its backend's
+	 * table; NULL for a host wblob, whose files the fields above are. */
+	struct blob_backend_disk *cl;
+	const struct blob_backend_disks *cx;
+	bool reader;              /* blob_wblob_open_reader's: no writes */
 	struct wb_stream *stream; /* an upload's (blob_wblob_stream), else NULL */
 	struct wb_arr *arr;       /* a plain wblob that does not stream, else NULL */
 	char name[WB_NAME_MAX + 1];
@@ -151,6 +158,27 @@ int wb_open_ids(blob_wblob *w, bool create);
 int wb_open_ids_shared(blob_wblob *w);
 /* The .ids records written so far durable, and its name once. */
 int wb_ids_sync(blob_wblob *w);
+
+/* ---- wblob_cluster.c: a cluster wblob's objects ------------------------------ */
+
+/* Whether `where` puts a wblob of s in its cluster (s has one). */
+bool wb_cl_where(const blob_store *s, enum blob_wb_where where);
+int wb_cl_create(blob_store *s, const char *name, const void *hdr, size_t len);
+/* Fences its writer, then removes it. */
+int wb_cl_remove(blob_store *s, const char *name);
+/* A record read back into the radixes (open's callback). */
+int wb_cl_load_rec(blob_wblob *w, uint32_t i, const uint8_t *val, size_t n);
+/* Chunk i's record: state v (and, for WB_STORED, its id from w->sid). */
+int wb_cl_set_state(blob_wblob *w, uint32_t i, enum wb_state v);
+/* The header's size and base_limit (h: their 12 bytes at offset 8). */
+int wb_cl_header(blob_wblob *w, const uint8_t h[12]);
+int wb_cl_cut(blob_wblob *w, uint32_t first);
+/* Chunk i's object: read (zeros where it has none), written (fresh: the
+ * object emptied first, in the same operation), zeroed, removed. */
+int wb_cl_read(blob_wblob *w, uint32_t i, size_t a, void *dst, size_t n);
+int wb_cl_write(blob_wblob *w, uint32_t i, size_t a, const void *src, size_t n, bool fresh);
+int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n);
+int wb_cl_drop(blob_wblob *w, uint32_t i);
 
 /* ---- wblob_state.c: states, the map, held chunks, leftovers ----------------- */
 
@@ -227,8 +255,16 @@ int wb_zero_chunk(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, size_t 
 int wb_read_placed(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
 /* Makes chunk i's overlay bytes, where overlay state st puts them, hold
  * the first `keep` bytes its stored chunk shows and zeros after.  Does not
- * change the state byte.  *out: that overlay file. */
-int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep, struct wb_file **out);
+ * change the state byte. */
+int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep);
+/* [a, a + n) of chunk i's overlay bytes in overlay state st from src. */
+int wb_chunk_write(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, const void *src, size_t n);
+/* What a copy into the overlay needs before the state byte that shows it:
+ * those bytes durable (a host wblob's fdatasync; a cluster's are). */
+int wb_chunk_barrier(blob_wblob *w, uint32_t i, enum wb_state st);
+/* Chunk i's old bytes in state old (an overlay state) freed: they are no
+ * longer shown (best effort). */
+void wb_chunk_free(blob_wblob *w, uint32_t i, enum wb_state old);
 /* Chunk i, whole (len bytes, its length), into its overlay and its state
  * an overlay one (counted as data): nothing to copy first. */
 int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
@@ -254,6 +290,11 @@ int wb_stream_read(const blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size
 void wb_stream_compact(blob_wblob *w);
 uint32_t wb_stream_pend_cap(const blob_wblob *w);
 uint64_t wb_stream_sealed_beside(const blob_wblob *w);
+
+/* ---- wblob_open.c ------------------------------------------------------------- */
+
+/* The ids host wblobs (the store's directory) keep. */
+int blob_wblob_add_host_ids(blob_store *s, blob_idset *set);
 
 /* ---- wblob.c: the core, for the copies ------------------------------------- */
 

@@ -39,6 +39,12 @@ static int unlink_exts(blob_store *s, const char *name, bool *had)
 
 int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base, uint64_t size)
 {
+	return blob_wblob_create_in(s, BLOB_WB_HOST, name, base, size);
+}
+
+int blob_wblob_create_in(blob_store *s, enum blob_wb_where where, const char *name, const blob_manifest *base,
+                         uint64_t size)
+{
 	char tmp[64], map[WB_FILE_MAX], data[WB_FILE_MAX];
 	uint64_t data_max = (uint64_t)WB_SEG_CHUNKS << BLOB_CHUNK_SHIFT;
 	blob_manifest *empty = NULL;
@@ -77,6 +83,11 @@ int blob_wblob_create(blob_store *s, const char *name, const blob_manifest *base
 	blob_put_le32(hdr + 20, (uint32_t)enclen);
 	memcpy(hdr + WB_HEADER, enc, enclen);
 
+	/* In the cluster: the header object, made whole in one operation. */
+	if (wb_cl_where(s, where)) {
+		rc = wb_cl_create(s, name, hdr, WB_HEADER + enclen);
+		goto out;
+	}
 	/* The map, complete, under a temporary name; then linked into place. */
 	if ((fd = blob_store_tmp_create(s, tmp, sizeof tmp, 0600)) < 0) {
 		rc = fd;
@@ -286,6 +297,28 @@ out:
 	return rc;
 }
 
+/* The same from a header held in memory (a cluster wblob's). */
+static int decode_map_header(const uint8_t *h, size_t len, uint64_t *size, uint32_t *limit, uint64_t *state_off,
+                             blob_manifest **base)
+{
+	uint32_t enclen;
+
+	if (len < WB_HEADER || memcmp(h, WB_MAGIC, 8) != 0)
+		return -EIO;
+	*size = blob_get_le64(h + 8);
+	*limit = blob_get_le32(h + 16);
+	enclen = blob_get_le32(h + 20);
+	if (len - WB_HEADER != enclen || blob_manifest_decode(base, h + WB_HEADER, enclen) < 0)
+		return -EIO;
+	if (*size > BLOB_MAX_SIZE || *limit > (*base)->nchunks) {
+		blob_manifest_free(*base);
+		*base = NULL;
+		return -EIO;
+	}
+	*state_off = WB_HEADER + (uint64_t)enclen;
+	return 0;
+}
+
 int blob_wblob_open(blob_wblob **out, blob_store *s, const char *name)
 {
 	return blob_wblob_open_key(out, s, name, NULL);
@@ -336,6 +369,71 @@ int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const
 int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const blob_key *key, char *why,
                         size_t cap)
 {
+	return blob_wblob_open_in(out, s, BLOB_WB_HOST, name, key, why, cap);
+}
+
+static int load_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	return wb_cl_load_rec(arg, i, val, n);
+}
+
+/* The rest of a cluster wblob's open (w made, its locks and radixes
+ * ready): the disk opened — its last writer fenced — and read. */
+static int open_cluster(blob_wblob *w, char *why, size_t cap)
+{
+	uint8_t *hdr = NULL;
+	size_t len = 0;
+	uint32_t n, any;
+	int rc;
+
+	w->cx = w->s->be->disks;
+	if ((rc = w->cx->open(w->s->be, w->name, !w->reader, &w->cl, &hdr, &len, load_rec, w, why, cap)) < 0) {
+		if (why && cap && !why[0] && rc != -ENOENT)
+			snprintf(why, cap, "cluster disk %s: %s", w->name, strerror(-rc));
+		return rc;
+	}
+	rc = decode_map_header(hdr, len, &w->size, &w->base_limit, &w->state_off, &w->base);
+	free(hdr);
+	if (rc < 0) {
+		if (why && cap)
+			snprintf(why, cap, "cluster disk %s: its header is damaged", w->name);
+		return rc;
+	}
+	/* Records beyond the end (a shrink killed before it removed them):
+	 * removed now (a reader forgets them), so that memory holds every
+	 * record there is. */
+	n = blob_nchunks(w->size);
+	if (blob_radix_next(&w->state, n, &any)) {
+		if (w->reader) {
+			blob_radix_clear_from(&w->state, n);
+			blob_radix_clear_from(&w->sid, n);
+		} else if ((rc = wb_states_cut(w, n)) < 0) {
+			return rc;
+		}
+	}
+	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n))
+		w->ndata++;
+	return 0;
+}
+
+static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name, const blob_key *key,
+                   bool reader, char *why, size_t cap);
+
+int blob_wblob_open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
+                       const blob_key *key, char *why, size_t cap)
+{
+	return open_in(out, s, where, name, key, false, why, cap);
+}
+
+int blob_wblob_open_reader(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
+                           const blob_key *key, char *why, size_t cap)
+{
+	return open_in(out, s, where, name, key, true, why, cap);
+}
+
+static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name, const blob_key *key,
+                   bool reader, char *why, size_t cap)
+{
 	char map[WB_FILE_MAX], data[WB_FILE_MAX];
 	blob_wblob *w;
 	struct stat st;
@@ -352,6 +450,7 @@ int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const
 	if (w == NULL)
 		return -ENOMEM;
 	w->s = s;
+	w->reader = reader;
 	w->key = blob_key_ref(key);
 	w->map_fd = w->data.fd = w->ids_fd = -1;
 	snprintf(w->name, sizeof w->name, "%s", name);
@@ -362,6 +461,20 @@ int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const
 	pthread_mutex_init(&w->ext_lock, NULL);
 	blob_radix_init(&w->state, 1, WB_STATE_LEAF_BITS);
 	blob_radix_init(&w->sid, sizeof(chunk_id), WB_SID_LEAF_BITS);
+	if (wb_cl_where(s, where)) {
+		/* Plain only: the cluster holds no encrypted overlay (yet). */
+		if (key != NULL) {
+			rc = -EOPNOTSUPP;
+			if (why && cap)
+				snprintf(why, cap, "an encrypted disk is not kept in the cluster");
+			goto out;
+		}
+		if ((rc = open_cluster(w, why, cap)) < 0)
+			goto out;
+		*out = w;
+		w = NULL;
+		goto out;
+	}
 	wb_file(map, name, "map");
 	wb_file(data, name, "data");
 	w->map_fd = openat(s->wblobs_fd, map, O_RDWR | O_CLOEXEC);
@@ -408,6 +521,8 @@ void blob_wblob_close(blob_wblob *w)
 {
 	if (w == NULL)
 		return;
+	if (w->cl)
+		w->cx->close(w->cl);
 	if (w->map_fd >= 0)
 		close(w->map_fd);
 	if (w->data.fd >= 0)
@@ -448,12 +563,19 @@ static const char *const wb_exts[] = {"map", "ids", "data"};
 
 int blob_wblob_remove(blob_store *s, const char *name)
 {
+	return blob_wblob_remove_in(s, BLOB_WB_HOST, name);
+}
+
+int blob_wblob_remove_in(blob_store *s, enum blob_wb_where where, const char *name)
+{
 	char file[WB_FILE_MAX];
 	bool had = false;
 	int rc;
 
 	if (!wb_name_ok(name))
 		return -EINVAL;
+	if (wb_cl_where(s, where))
+		return wb_cl_remove(s, name);
 	/* The map first: without it the name no longer opens.  A crash between
 	 * the unlinks leaves the other files alone, which a later remove (fsck)
 	 * takes away. */
@@ -613,7 +735,59 @@ static int add_ids_file(int dirfd, const char *file, blob_idset *set)
 	return rc;
 }
 
+/* A cluster wblob's ids: its base's and its stored chunks' (gc keeps
+ * them as a host wblob's map and .ids). */
+struct cl_ids {
+	blob_store *s;
+	blob_idset *set;
+};
+
+static int cl_rec_id(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	struct cl_ids *c = arg;
+	chunk_id id;
+
+	(void)i;
+	if (n != 1 + sizeof id.b || val[0] != WB_STORED)
+		return 0;
+	memcpy(id.b, val + 1, sizeof id.b);
+	return chunk_id_is_null(&id) ? 0 : blob_idset_add(c->set, &id);
+}
+
+static int cl_disk_ids(void *arg, const char *name, int64_t made)
+{
+	struct cl_ids *c = arg;
+	blob_manifest *base = NULL;
+	uint64_t size, state_off;
+	uint32_t limit;
+	uint8_t *hdr = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)made;
+	rc = c->s->be->disks->peek(c->s->be, name, &hdr, &len, cl_rec_id, c);
+	if (rc == -ENOENT) /* listed, not made yet (or removed meanwhile) */
+		return 0;
+	/* A disk gc cannot read might still need its chunks: stop. */
+	if (rc == 0 && (rc = decode_map_header(hdr, len, &size, &limit, &state_off, &base)) == 0)
+		for (uint32_t k = 0; k < base->count && rc == 0; k++)
+			rc = blob_idset_add(c->set, &base->id[k]);
+	blob_manifest_free(base);
+	free(hdr);
+	return rc;
+}
+
 int blob_wblob_add_base_ids(blob_store *s, blob_idset *set)
+{
+	struct cl_ids c = {s, set};
+	int rc;
+
+	if ((rc = blob_wblob_add_host_ids(s, set)) < 0 || !blob_store_has_cluster(s))
+		return rc;
+	return blob_wblob_list_cluster(s, cl_disk_ids, &c);
+}
+
+int blob_wblob_add_host_ids(blob_store *s, blob_idset *set)
 {
 	struct dirent *e;
 	DIR *d = NULL;

@@ -140,11 +140,12 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	IMGFS_ASSERT(v <= WB_ARRIVED);
 	if ((rc = blob_radix_set(&w->state, i, &b)) < 0)
 		return rc;
-	if ((rc = blob_pwrite_full(w->map_fd, &b, 1, off)) < 0) {
+	rc = w->cl ? wb_cl_set_state(w, i, v) : blob_pwrite_full(w->map_fd, &b, 1, off);
+	if (rc < 0) {
 		blob_radix_set(&w->state, i, &old); /* its leaf exists: cannot fail */
 		return rc;
 	}
-	if (off + 1 > w->map_len)
+	if (!w->cl && off + 1 > w->map_len)
 		w->map_len = off + 1;
 	if (old == WB_ARRIVED && v != WB_ARRIVED)
 		wb_left_add(w, i, WB_ARRIVED);
@@ -157,13 +158,20 @@ int wb_write_header(blob_wblob *w, uint64_t size, uint32_t base_limit)
 
 	blob_put_le64(h, size);
 	blob_put_le32(h + 8, base_limit);
-	return blob_pwrite_full(w->map_fd, h, sizeof h, 8);
+	return w->cl ? wb_cl_header(w, h) : blob_pwrite_full(w->map_fd, h, sizeof h, 8);
 }
 
 int wb_states_cut(blob_wblob *w, uint32_t first)
 {
+	uint32_t any;
+	/* A cluster wblob's records are the states it holds in memory (open
+	 * cut those beyond the end): none there, nothing to remove. */
+	bool recs = w->cl && blob_radix_next(&w->state, first, &any);
+
 	blob_radix_clear_from(&w->state, first);
 	blob_radix_clear_from(&w->sid, first);
+	if (w->cl)
+		return recs ? wb_cl_cut(w, first) : 0;
 	if (w->map_len > w->state_off + first) {
 		if (ftruncate(w->map_fd, (off_t)(w->state_off + first)) < 0)
 			return -errno;

@@ -87,7 +87,8 @@
  * table), rados_op.c (the single operations, tried again after a
  * timeout, and the errno translation: the bottom, calling no other),
  * rados_read.c (get, get_buf, prefetch), rados_batch.c (the batching
- * sub-table), rados_int.h (what they share).
+ * sub-table), rados_disk.c (cluster disks: the disks sub-table),
+ * rados_int.h (what they share).
  */
 #include <errno.h>
 #include <limits.h>
@@ -99,25 +100,6 @@
 
 #include "rados_int.h"
 
-/* Parsed "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]". */
-struct rados_spec {
-	char pool[RADOS_NAME_MAX + 1];
-	char conf[PATH_MAX];
-	char id[RADOS_NAME_MAX + 1];
-	char ns[RADOS_NAME_MAX + 1];
-};
-
-static void why_set(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void why_set(char *why, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || cap == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, cap, fmt, ap);
-	va_end(ap);
-}
 
 /* Pool, client and namespace names: letters, digits, '.', '_', '-'. */
 static bool name_ok(const char *s, size_t len)
@@ -139,7 +121,7 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 
 	memset(out, 0, sizeof *out);
 	if (strncmp(spec, "rados:", 6) != 0) {
-		why_set(why, cap, "a RADOS store is rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]");
+		blob_rados_why(why, cap, "a RADOS store is rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]");
 		return -EINVAL;
 	}
 	p = spec + 6;
@@ -147,7 +129,7 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 	if (end == NULL)
 		end = p + strlen(p);
 	if (!name_ok(p, (size_t)(end - p))) {
-		why_set(why, cap, "a pool name is 1-%d letters, digits, '.', '_' or '-'", RADOS_NAME_MAX);
+		blob_rados_why(why, cap, "a pool name is 1-%d letters, digits, '.', '_' or '-'", RADOS_NAME_MAX);
 		return -EINVAL;
 	}
 	memcpy(out->pool, p, (size_t)(end - p));
@@ -161,7 +143,7 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 		if (end == NULL)
 			end = key + strlen(key);
 		if (eq == NULL || eq > end) {
-			why_set(why, cap, "rados: options are conf=FILE, id=CLIENT and ns=NAMESPACE");
+			blob_rados_why(why, cap, "rados: options are conf=FILE, id=CLIENT and ns=NAMESPACE");
 			return -EINVAL;
 		}
 		val = eq + 1;
@@ -170,19 +152,19 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 			dst = out->conf;
 			dstcap = sizeof out->conf;
 			if (len == 0 || val[0] != '/' || len >= dstcap) {
-				why_set(why, cap, "conf=FILE takes an absolute path (every host must find it)");
+				blob_rados_why(why, cap, "conf=FILE takes an absolute path (every host must find it)");
 				return -EINVAL;
 			}
 			for (size_t i = 0; i < len; i++)
 				if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f) {
-					why_set(why, cap, "conf=FILE: a control character in the path");
+					blob_rados_why(why, cap, "conf=FILE: a control character in the path");
 					return -EINVAL;
 				}
 		} else if ((size_t)(eq - key) == 2 && strncmp(key, "id", 2) == 0) {
 			dst = out->id;
 			dstcap = sizeof out->id;
 			if (!name_ok(val, len)) {
-				why_set(why, cap, "id=CLIENT is 1-%d letters, digits, '.', '_' or '-' (without \"client.\")",
+				blob_rados_why(why, cap, "id=CLIENT is 1-%d letters, digits, '.', '_' or '-' (without \"client.\")",
 				        RADOS_NAME_MAX);
 				return -EINVAL;
 			}
@@ -190,15 +172,15 @@ static int spec_parse(struct rados_spec *out, const char *spec, char *why, size_
 			dst = out->ns;
 			dstcap = sizeof out->ns;
 			if (!name_ok(val, len)) {
-				why_set(why, cap, "ns=NAMESPACE is 1-%d letters, digits, '.', '_' or '-'", RADOS_NAME_MAX);
+				blob_rados_why(why, cap, "ns=NAMESPACE is 1-%d letters, digits, '.', '_' or '-'", RADOS_NAME_MAX);
 				return -EINVAL;
 			}
 		} else {
-			why_set(why, cap, "rados: options are conf=FILE, id=CLIENT and ns=NAMESPACE");
+			blob_rados_why(why, cap, "rados: options are conf=FILE, id=CLIENT and ns=NAMESPACE");
 			return -EINVAL;
 		}
 		if (dst[0] != '\0') {
-			why_set(why, cap, "rados: an option is given twice");
+			blob_rados_why(why, cap, "rados: an option is given twice");
 			return -EINVAL;
 		}
 		(void)dstcap;
@@ -330,17 +312,8 @@ static void rados_free(struct blob_backend *be)
 	if (rb->cluster != NULL)
 		rados_shutdown(rb->cluster);
 	pthread_mutex_destroy(&rb->pf_lock);
+	pthread_mutex_destroy(&rb->disk_lock);
 	free(rb);
-}
-
-/* Sets option name to value when the configuration left it at the
- * library's default (what the admin wrote in the ceph.conf wins). */
-static void conf_default(rados_t cluster, const char *name, const char *lib_default, const char *value)
-{
-	char cur[64];
-
-	if (rados_conf_get(cluster, name, cur, sizeof cur) == 0 && strcmp(cur, lib_default) == 0)
-		rados_conf_set(cluster, name, value);
 }
 
 /* Reads the pool's owner line; marks it owner's when it has none and
@@ -357,7 +330,7 @@ static int owner_check(struct rados_backend *rb, const char *owner, bool claim, 
 			got[strcspn(got, "\n")] = '\0';
 			if (strcmp(got, owner) == 0)
 				return 0;
-			why_set(why, cap, "pool %s already holds the chunks of another region (%s)", rb->where, got);
+			blob_rados_why(why, cap, "pool %s already holds the chunks of another region (%s)", rb->where, got);
 			return -EBUSY;
 		}
 		if (rc != -ENOENT)
@@ -378,53 +351,19 @@ static int owner_check(struct rados_backend *rb, const char *owner, bool claim, 
 		if (rc != -EEXIST) /* another opener claimed it first: read it */
 			break;
 	}
-	why_set(why, cap, "pool %s: cannot read or write its %s object: %s", rb->where, RADOS_OWNER_OID, strerror(-rc));
+	blob_rados_why(why, cap, "pool %s: cannot read or write its %s object: %s", rb->where, RADOS_OWNER_OID, strerror(-rc));
 	return blob_rados_errno(rc);
 }
 
 static int rados_open(struct rados_backend *rb, const struct rados_spec *sp, const char *owner, bool claim, char *why,
                       size_t cap)
 {
-	const char *conf = sp->conf[0] ? sp->conf : "the default ceph.conf";
-	char val[64];
 	int rc;
 
 	snprintf(rb->where, sizeof rb->where, "%s%s%s", sp->pool, sp->ns[0] ? "/" : "", sp->ns);
-	if ((rc = rados_create(&rb->cluster, sp->id[0] ? sp->id : NULL)) < 0) {
-		rb->cluster = NULL;
-		why_set(why, cap, "cannot start a RADOS client: %s", strerror(-rc));
-		return blob_rados_errno(rc);
-	}
-	if ((rc = rados_conf_read_file(rb->cluster, sp->conf[0] ? sp->conf : NULL)) < 0) {
-		if (sp->conf[0])
-			why_set(why, cap, "cannot read %s: %s", sp->conf, strerror(-rc));
-		else
-			why_set(why, cap, "no ceph.conf in the usual places (name one with conf=FILE)");
-		return rc == -ENOENT || rc == -EACCES ? rc : -EINVAL;
-	}
-	/* A client library must not write into the daemon's stderr. */
-	rados_conf_set(rb->cluster, "log_to_stderr", "false");
-	rados_conf_set(rb->cluster, "err_to_stderr", "false");
-	conf_default(rb->cluster, "rados_osd_op_timeout", "0", RADOS_OP_TIMEOUT);
-	conf_default(rb->cluster, "rados_mon_op_timeout", "0", RADOS_OP_TIMEOUT);
-	conf_default(rb->cluster, "client_mount_timeout", "300", RADOS_MOUNT_TIMEOUT);
-	if (rados_conf_get(rb->cluster, "rados_osd_op_timeout", val, sizeof val) == 0)
-		rb->op_timeout = (unsigned)strtoul(val, NULL, 10);
-	if ((rc = rados_connect(rb->cluster)) < 0) {
-		why_set(why, cap, "cannot reach the Ceph cluster of %s: %s", conf, strerror(-rc));
-		return -EIO;
-	}
-	rb->connected = true;
-	if ((rc = rados_ioctx_create(rb->cluster, sp->pool, &rb->io)) < 0) {
-		rb->io = NULL;
-		if (rc == -ENOENT)
-			why_set(why, cap, "pool %s does not exist in the Ceph cluster of %s", sp->pool, conf);
-		else
-			why_set(why, cap, "cannot open pool %s: %s", sp->pool, strerror(-rc));
-		return rc == -ENOENT ? -ENOENT : blob_rados_errno(rc);
-	}
-	if (sp->ns[0])
-		rados_ioctx_set_namespace(rb->io, sp->ns);
+	rb->spec = *sp;
+	if ((rc = blob_rados_connect(sp, &rb->cluster, &rb->io, &rb->op_timeout, why, cap)) < 0)
+		return rc;
 	return owner_check(rb, owner, claim, why, cap);
 }
 
@@ -456,6 +395,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 		return rc;
 	if ((rb = calloc(1, sizeof *rb)) == NULL)
 		return -ENOMEM;
+	pthread_mutex_init(&rb->disk_lock, NULL);
 	if ((rc = pthread_mutex_init(&rb->pf_lock, NULL)) != 0) {
 		free(rb);
 		return -rc;
@@ -473,6 +413,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 		.del_if_older = rados_del_if_older,
 		.prefetch = blob_rados_prefetch,
 		.set_log = rados_set_log,
+		.disks = &blob_rados_disks,
 	};
 	if ((rc = rados_open(rb, &sp, owner, claim, why, cap)) < 0) {
 		rados_free(&rb->be);
@@ -554,7 +495,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 	(void)claim;
 	if ((rc = spec_parse(&sp, spec, why, cap)) < 0)
 		return rc;
-	why_set(why, cap, "this imgfs was built without librados (install librados-dev and build again)");
+	blob_rados_why(why, cap, "this imgfs was built without librados (install librados-dev and build again)");
 	return -EPROTONOSUPPORT;
 }
 

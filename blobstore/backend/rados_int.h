@@ -12,10 +12,21 @@
 #ifndef IMGFS_RADOS_INT_H
 #define IMGFS_RADOS_INT_H
 
+#include <limits.h>
+
 #include "blobstore_int.h"
 
 #define RADOS_NAME_MAX 64 /* a pool's, client's or namespace's name */
 #define RADOS_OWNER_OID "imgfs.owner"
+
+/* Parsed "rados:POOL[,conf=FILE][,id=CLIENT][,ns=NAMESPACE]". */
+struct rados_spec {
+	char pool[RADOS_NAME_MAX + 1];
+	char conf[PATH_MAX];
+	char id[RADOS_NAME_MAX + 1];
+	char ns[RADOS_NAME_MAX + 1];
+};
+
 
 #ifdef IMGFS_HAVE_RADOS
 
@@ -50,9 +61,9 @@ struct rados_pf {
 
 struct rados_backend {
 	struct blob_backend be; /* first: the table */
+	struct rados_spec spec; /* what it was opened with: a cluster disk opens a client of its own */
 	rados_t cluster;
 	rados_ioctx_t io;
-	bool connected;
 	char where[2 * RADOS_NAME_MAX + 16]; /* "POOL" or "POOL/NS", for log lines */
 	unsigned op_timeout;                 /* seconds, for log lines */
 	const struct blob_log *log;
@@ -61,6 +72,11 @@ struct rados_backend {
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts;
 	} n;
 	pthread_mutex_t pf_lock;
+	/* Cluster disks open in this process (rados_disk.c): a disk opened
+	 * twice here (the mount's handle, a resize) shares one client, which
+	 * the second open must not fence. */
+	pthread_mutex_t disk_lock;
+	struct blob_backend_disk *disks_open;
 	uint64_t pf_tick;
 	struct rados_pf pf[RADOS_PREFETCH_SLOTS];
 };
@@ -84,6 +100,13 @@ struct rados_call {
 
 typedef int (*rados_op_fn)(struct rados_backend *rb, const char *oid, struct rados_call *call);
 
+/* A one-line reason into why (cap bytes; why may be NULL). */
+void blob_rados_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A client of the cluster sp names, connected, and its pool (namespace)
+ * open, with imgfs's timeouts where the ceph.conf sets none: 0, or -errno
+ * with the reason in why. */
+int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioctx_t *io, unsigned *op_timeout,
+                       char *why, size_t cap);
 /* The errnos the store promises, from what librados returned. */
 int blob_rados_errno(int rc);
 /* A timestamp as the object's attribute holds it (20 digits). */
@@ -124,6 +147,11 @@ int blob_rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, u
 int blob_rados_batch_commit(struct blob_backend_batch *b);
 int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 void blob_rados_batch_free(struct blob_backend_batch *b);
+
+/* ---- rados_disk.c ------------------------------------------------------ */
+
+/* The disks sub-table: cluster disks (rados_disk.c's header). */
+extern const struct blob_backend_disks blob_rados_disks;
 
 #endif /* IMGFS_HAVE_RADOS */
 #endif

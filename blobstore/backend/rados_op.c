@@ -1,6 +1,7 @@
 /*
- * backend/rados_op.c — the RADOS backend's single operations on one
- * object (a chunk's read, create, timestamp check and refresh, removal),
+ * backend/rados_op.c — the RADOS backend's connection to a cluster (one
+ * per store, one per open cluster disk: rados_disk.c) and its single
+ * operations on one object (a chunk's read, create, timestamp check and refresh, removal),
  * each tried again after a timeout, and the one translation of what
  * librados returns into the errnos the store promises.  The design and
  * the failure rules: rados.c's header comment.
@@ -9,6 +10,7 @@
  * calls none of them.  Only built with librados.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -16,6 +18,77 @@
 #include "rados_int.h"
 
 #ifdef IMGFS_HAVE_RADOS
+
+void blob_rados_why(char *why, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the connection ------------------------------------------------------ */
+
+/* Sets option name to value when the configuration left it at the
+ * library's default (what the admin wrote in the ceph.conf wins). */
+static void conf_default(rados_t cluster, const char *name, const char *lib_default, const char *value)
+{
+	char cur[64];
+
+	if (rados_conf_get(cluster, name, cur, sizeof cur) == 0 && strcmp(cur, lib_default) == 0)
+		rados_conf_set(cluster, name, value);
+}
+
+/* A client of the cluster sp names, connected, and its pool (namespace)
+ * open: 0, or -errno with the reason in why (the failures rados.c says). */
+int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioctx_t *io, unsigned *op_timeout, char *why,
+                       size_t cap)
+{
+	const char *conf = sp->conf[0] ? sp->conf : "the default ceph.conf";
+	char val[64];
+	int rc;
+
+	if ((rc = rados_create(cluster, sp->id[0] ? sp->id : NULL)) < 0) {
+		*cluster = NULL;
+		blob_rados_why(why, cap, "cannot start a RADOS client: %s", strerror(-rc));
+		return blob_rados_errno(rc);
+	}
+	if ((rc = rados_conf_read_file(*cluster, sp->conf[0] ? sp->conf : NULL)) < 0) {
+		if (sp->conf[0])
+			blob_rados_why(why, cap, "cannot read %s: %s", sp->conf, strerror(-rc));
+		else
+			blob_rados_why(why, cap, "no ceph.conf in the usual places (name one with conf=FILE)");
+		return rc == -ENOENT || rc == -EACCES ? rc : -EINVAL;
+	}
+	/* A client library must not write into the daemon's stderr. */
+	rados_conf_set(*cluster, "log_to_stderr", "false");
+	rados_conf_set(*cluster, "err_to_stderr", "false");
+	conf_default(*cluster, "rados_osd_op_timeout", "0", RADOS_OP_TIMEOUT);
+	conf_default(*cluster, "rados_mon_op_timeout", "0", RADOS_OP_TIMEOUT);
+	conf_default(*cluster, "client_mount_timeout", "300", RADOS_MOUNT_TIMEOUT);
+	if (rados_conf_get(*cluster, "rados_osd_op_timeout", val, sizeof val) == 0)
+		*op_timeout = (unsigned)strtoul(val, NULL, 10);
+	if ((rc = rados_connect(*cluster)) < 0) {
+		blob_rados_why(why, cap, "cannot reach the Ceph cluster of %s: %s", conf, strerror(-rc));
+		return -EIO;
+	}
+	if ((rc = rados_ioctx_create(*cluster, sp->pool, io)) < 0) {
+		*io = NULL;
+		if (rc == -ENOENT)
+			blob_rados_why(why, cap, "pool %s does not exist in the Ceph cluster of %s", sp->pool, conf);
+		else
+			blob_rados_why(why, cap, "cannot open pool %s: %s", sp->pool, strerror(-rc));
+		return rc == -ENOENT ? -ENOENT : blob_rados_errno(rc);
+	}
+	if (sp->ns[0])
+		rados_ioctx_set_namespace(*io, sp->ns);
+	return 0;
+}
+
+/* ---- one operation on one object ------------------------------------------ */
 
 /* The one translation of what librados returns (after the retries) into
  * the errnos the store promises: a timeout or a lost connection is an I/O

@@ -1,0 +1,694 @@
+/*
+ * backend/rados_disk.c — cluster disks in a RADOS pool: the backend's
+ * disks sub-table (blob_backend.h, "Writable blobs kept in the cluster";
+ * the wblob that uses it: wblob_cluster.c).
+ *
+ * Objects, in the region's pool (its namespace), beside the chunks (whose
+ * names are 32 hex digits: listing and gc skip these):
+ *   wb.NAME          the disk's header: its data the wblob map's header
+ *                    (magic, size, base_limit, the base manifest); its
+ *                    omap one record per chunk whose state is not 0 (key
+ *                    8 hex digits of the index, value the wblob's bytes);
+ *                    its xattr imgfs.writer the address of the client
+ *                    writing it, "-" for none
+ *   wb.NAME.IIIIIIII chunk I's overlay bytes (a chunk written in part)
+ *   imgfs.disks      the pool's list of disks: an omap key per name
+ * A record and the object it names change in separate operations, the
+ * object first (wblob.c's order: bytes before the state that shows them).
+ *
+ * Fencing (SPEC §13).  Every open disk has a RADOS client of its own
+ * (about a dozen threads and 30-100 ms to connect, measured on the test
+ * cluster), so that fencing it fences that disk and nothing else of its
+ * host.  Opening records the client on the header with a compare-and-set
+ * of imgfs.writer; a writer found recorded that is not this client is
+ * blocklisted first (rados_blocklist_add, RADOS_FENCE_EXPIRE seconds) and
+ * the opener waits for the OSD map that says so: from then on every
+ * operation of that client fails (ESHUTDOWN), whatever it had in flight
+ * landed before the new writer's first one (an OSD serves a client's op
+ * only with a map at least as new as the client's), and the client learns
+ * it at its next operation — EIO to its writers and one line in the log.
+ * This is what RBD's exclusive lock does when it breaks a dead owner's
+ * lock, and what Nova and Cinder on RBD rely on; a disk's header is the
+ * lock.  A clean close sets the record back to "-" (if it is still this
+ * client's), so the next open fences nobody.  The client's id needs the
+ * monitor capability to blocklist (`allow command "osd blocklist"`, as
+ * RBD's profiles grant); client.admin has it.
+ *
+ * Who calls it: wblob_cluster.c through the table; rados.c holds the table.
+ * Only built with librados.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rados_int.h"
+
+#ifdef IMGFS_HAVE_RADOS
+
+#define DISKS_OID "imgfs.disks"
+#define WRITER_XATTR "imgfs.writer"
+#define NO_WRITER "-"
+#define FENCE_EXPIRE (7u * 86400) /* seconds a fenced client stays blocklisted */
+#define ADDR_MAX 256
+#define OID_MAX (3 + 64 + 10)     /* "wb." NAME ".IIIIIIII" */
+#define KEY_LEN 8
+#define PAGE 512                  /* records read per round trip */
+
+struct blob_backend_disk {
+	struct rados_backend *rb; /* its store's: the log, the spec */
+	rados_t cluster;          /* its own client */
+	rados_ioctx_t io;
+	unsigned op_timeout;
+	char name[65];
+	char hdr[OID_MAX];
+	char me[ADDR_MAX]; /* this client's address, as recorded */
+	bool reader;       /* the store's client: nothing recorded, no writes */
+	atomic_bool fenced;
+	/* A writer's: the process's opens of this disk share it (rb->disk_lock). */
+	int refs;
+	struct blob_backend_disk *next;
+};
+
+static void hdr_oid(char out[OID_MAX], const char *name)
+{
+	snprintf(out, OID_MAX, "wb.%s", name);
+}
+
+static void chunk_oid(char out[OID_MAX], const char *name, uint32_t i)
+{
+	snprintf(out, OID_MAX, "wb.%s.%08x", name, i);
+}
+
+static void rec_key(char out[KEY_LEN + 1], uint32_t i)
+{
+	snprintf(out, KEY_LEN + 1, "%08x", i);
+}
+
+static int key_index(const char *key, size_t len, uint32_t *i)
+{
+	char buf[KEY_LEN + 1], *end;
+
+	if (len != KEY_LEN)
+		return -EIO;
+	memcpy(buf, key, KEY_LEN);
+	buf[KEY_LEN] = '\0';
+	unsigned long v = strtoul(buf, &end, 16);
+	if (*end != '\0')
+		return -EIO;
+	*i = (uint32_t)v;
+	return 0;
+}
+
+/* What an operation of an open disk returned, for its caller: a client
+ * blocklisted by another opener is fenced for good (said once). */
+static int disk_rc(struct blob_backend_disk *d, int rc, const char *what)
+{
+	if (rc >= 0)
+		return rc;
+	if (rc == -ESHUTDOWN && !atomic_exchange(&d->fenced, true) && !d->reader)
+		blob_log_line(d->rb->log,
+		              "cluster disk %s (rados %s): %s refused: this host's client of it was fenced (another host "
+		              "opened the disk: its instance moved there); nothing more of this host lands in it: EIO",
+		              d->name, d->rb->where, what);
+	else if (rc != -ENOENT && rc != -ESHUTDOWN)
+		blob_log_line(d->rb->log, "cluster disk %s (rados %s): %s failed: %s", d->name, d->rb->where, what,
+		              strerror(-rc));
+	return blob_rados_errno(rc);
+}
+
+/* ---- the header and its records ------------------------------------------- */
+
+/* The whole header object into *out (malloc'd), its length in *len. */
+static int read_header(rados_ioctx_t io, const char *oid, uint8_t **out, size_t *len)
+{
+	uint64_t size;
+	time_t mtime;
+	uint8_t *buf;
+	int rc;
+
+	*out = NULL;
+	for (int round = 0; round < 3; round++) {
+		if ((rc = rados_stat(io, oid, &size, &mtime)) < 0)
+			return rc;
+		if (size > (64u << 20))
+			return -EIO; /* no manifest is that long */
+		if ((buf = malloc(size + 1)) == NULL)
+			return -ENOMEM;
+		if ((rc = rados_read(io, oid, (char *)buf, size + 1, 0)) < 0) {
+			free(buf);
+			return rc;
+		}
+		if ((uint64_t)rc == size) { /* not grown meanwhile */
+			*out = buf;
+			*len = size;
+			return 0;
+		}
+		free(buf);
+	}
+	return -EIO;
+}
+
+/* Every record of header oid, in key order, to rec. */
+static int read_recs(rados_ioctx_t io, const char *oid, int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n),
+                     void *arg)
+{
+	char after[KEY_LEN + 1] = "";
+	unsigned char more = 1;
+	int rc = 0;
+
+	while (rc == 0 && more) {
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t it = NULL;
+		int prval = 0;
+
+		if (op == NULL)
+			return -ENOMEM;
+		rados_read_op_omap_get_vals2(op, after, NULL, PAGE, &it, &more, &prval);
+		rc = rados_read_op_operate(op, io, oid, LIBRADOS_OPERATION_NOFLAG);
+		if (rc == 0)
+			rc = prval;
+		while (rc == 0 && it != NULL) {
+			char *key = NULL, *val = NULL;
+			size_t klen = 0, vlen = 0;
+			uint32_t i;
+
+			if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0 || key == NULL)
+				break;
+			if ((rc = key_index(key, klen, &i)) < 0)
+				break;
+			memcpy(after, key, KEY_LEN);
+			after[KEY_LEN] = '\0';
+			rc = rec(arg, i, (const uint8_t *)val, vlen);
+		}
+		if (it != NULL)
+			rados_omap_get_end(it);
+		rados_release_read_op(op);
+	}
+	return rc;
+}
+
+/* ---- the writer record and fencing ---------------------------------------- */
+
+/* The writer recorded on header oid (NO_WRITER: none). */
+static int writer_get(rados_ioctx_t io, const char *oid, char out[ADDR_MAX])
+{
+	int rc = rados_getxattr(io, oid, WRITER_XATTR, out, ADDR_MAX - 1);
+
+	if (rc < 0)
+		return rc == -ENODATA ? (snprintf(out, ADDR_MAX, "%s", NO_WRITER), 0) : rc;
+	out[rc] = '\0';
+	return 0;
+}
+
+/* The record from `from` to `to`, only if it still says from:
+ * -ECANCELED when it changed meanwhile. */
+static int writer_cas(rados_ioctx_t io, const char *oid, const char *from, const char *to)
+{
+	rados_write_op_t op = rados_create_write_op();
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rados_write_op_assert_exists(op);
+	rados_write_op_cmpxattr(op, WRITER_XATTR, LIBRADOS_CMPXATTR_OP_EQ, from, strlen(from));
+	rados_write_op_setxattr(op, WRITER_XATTR, to, strlen(to));
+	rc = rados_write_op_operate(op, io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* Fences the writer recorded on the disk's header unless it is `self`,
+ * through client `cluster`, and records `self` (NO_WRITER: clears it):
+ * 1 fenced one, 0 none to fence. */
+static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io, const char *name, const char *self,
+                     char *why, size_t cap)
+{
+	char oid[OID_MAX], was[ADDR_MAX];
+	int rc, fenced = 0;
+
+	hdr_oid(oid, name);
+	for (int round = 0; round < 8; round++) {
+		if ((rc = writer_get(io, oid, was)) < 0) {
+			if (rc != -ENOENT)
+				blob_rados_why(why, cap, "cluster disk %s: cannot read its writer: %s", name, strerror(-rc));
+			return rc;
+		}
+		if (strcmp(was, NO_WRITER) != 0 && strcmp(was, self) != 0) {
+			if ((rc = rados_blocklist_add(cluster, was, FENCE_EXPIRE)) < 0) {
+				blob_rados_why(why, cap, "cluster disk %s: cannot fence its last writer %s: %s", name, was,
+				               strerror(-rc));
+				blob_log_line(rb->log, "cluster disk %s (rados %s): cannot fence its last writer, client %s: %s",
+				              name, rb->where, was, strerror(-rc));
+				return rc;
+			}
+			/* Ops of this client go out with a map that blocklists it. */
+			rados_wait_for_latest_osdmap(cluster);
+			blob_log_line(rb->log, "cluster disk %s (rados %s): fenced its last writer, client %s (blocklisted "
+			              "for %u s): nothing more of it lands in the disk", name, rb->where, was, FENCE_EXPIRE);
+			fenced = 1;
+		}
+		if (strcmp(was, self) == 0)
+			return fenced;
+		if ((rc = writer_cas(io, oid, was, self)) == 0)
+			return fenced;
+		if (rc != -ECANCELED) {
+			blob_rados_why(why, cap, "cluster disk %s: cannot record its writer: %s", name, strerror(-rc));
+			return rc;
+		}
+		/* Another opener recorded itself meanwhile: fence that one too. */
+	}
+	blob_rados_why(why, cap, "cluster disk %s: its writer keeps changing (several hosts opening it)", name);
+	return -EBUSY;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+static int list_add(struct rados_backend *rb, const char *name)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char made[24];
+	const char *keys[1] = {name}, *vals[1] = {made};
+	size_t lens[1];
+	int rc;
+
+	lens[0] = (size_t)snprintf(made, sizeof made, "%lld", (long long)time(NULL));
+
+	if (op == NULL)
+		return -ENOMEM;
+	rados_write_op_omap_set(op, keys, vals, lens, 1);
+	rc = rados_write_op_operate(op, rb->io, DISKS_OID, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
+static int list_del(struct rados_backend *rb, const char *name)
+{
+	rados_write_op_t op = rados_create_write_op();
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* [name, name + "\0"): exactly the key name. */
+	size_t n = strlen(name);
+	char end[80];
+	memcpy(end, name, n);
+	end[n] = '\0';
+	rados_write_op_omap_rm_range2(op, name, n, end, n + 1);
+	rc = rados_write_op_operate(op, rb->io, DISKS_OID, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static int disk_create(struct blob_backend *be, const char *name, const void *hdr, size_t len)
+{
+	struct rados_backend *rb = rb_of(be);
+	rados_write_op_t op;
+	char oid[OID_MAX];
+	int rc;
+
+	/* Listed first: a name listed without a header is skipped by its
+	 * readers and swept; a header nobody lists would be lost. */
+	if ((rc = list_add(rb, name)) < 0)
+		return blob_rados_errno(rc);
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	hdr_oid(oid, name);
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(op, hdr, len);
+	rados_write_op_setxattr(op, WRITER_XATTR, NO_WRITER, strlen(NO_WRITER));
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc == -EEXIST ? -EEXIST : blob_rados_errno(rc);
+}
+
+struct drop_all {
+	struct rados_backend *rb;
+	const char *name;
+	int rc;
+};
+
+static int drop_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	struct drop_all *a = arg;
+	char oid[OID_MAX];
+	int rc;
+
+	(void)val;
+	(void)n;
+	chunk_oid(oid, a->name, i);
+	if ((rc = rados_remove(a->rb->io, oid)) < 0 && rc != -ENOENT)
+		a->rc = rc;
+	return 0;
+}
+
+static int disk_remove(struct blob_backend *be, const char *name)
+{
+	struct rados_backend *rb = rb_of(be);
+	struct drop_all a = {rb, name, 0};
+	char oid[OID_MAX];
+	int rc;
+
+	hdr_oid(oid, name);
+	if ((rc = read_recs(rb->io, oid, drop_rec, &a)) < 0 && rc != -ENOENT)
+		return blob_rados_errno(rc);
+	if (a.rc < 0)
+		return blob_rados_errno(a.rc);
+	int had = rc != -ENOENT;
+	if ((rc = rados_remove(rb->io, oid)) < 0 && rc != -ENOENT)
+		return blob_rados_errno(rc);
+	had |= rc == 0;
+	if ((rc = list_del(rb, name)) < 0)
+		return blob_rados_errno(rc);
+	return had ? 0 : -ENOENT;
+}
+
+static int disk_list(struct blob_backend *be, int (*cb)(void *arg, const char *name, int64_t made), void *arg)
+{
+	struct rados_backend *rb = rb_of(be);
+	char after[80] = "";
+	unsigned char more = 1;
+	int rc = 0;
+
+	while (rc == 0 && more) {
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t it = NULL;
+		int prval = 0;
+
+		if (op == NULL)
+			return -ENOMEM;
+		rados_read_op_omap_get_vals2(op, after, NULL, PAGE, &it, &more, &prval);
+		rc = rados_read_op_operate(op, rb->io, DISKS_OID, LIBRADOS_OPERATION_NOFLAG);
+		if (rc == 0)
+			rc = prval;
+		while (rc == 0 && it != NULL) {
+			char *key = NULL, *val = NULL, name[80], made[24];
+			size_t klen = 0, vlen = 0;
+
+			if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0 || key == NULL)
+				break;
+			if (klen == 0 || klen >= sizeof name)
+				continue;
+			memcpy(name, key, klen);
+			name[klen] = '\0';
+			memcpy(after, name, klen + 1);
+			vlen = vlen < sizeof made ? vlen : sizeof made - 1;
+			memcpy(made, val, vlen);
+			made[vlen] = '\0';
+			rc = cb(arg, name, strtoll(made, NULL, 10));
+		}
+		if (it != NULL)
+			rados_omap_get_end(it);
+		rados_release_read_op(op);
+	}
+	if (rc == -ENOENT) /* no disk was ever made */
+		return 0;
+	return rc < 0 ? blob_rados_errno(rc) : rc;
+}
+
+static int disk_peek(struct blob_backend *be, const char *name, uint8_t **hdr, size_t *len,
+                     int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg)
+{
+	struct rados_backend *rb = rb_of(be);
+	char oid[OID_MAX];
+	int rc;
+
+	hdr_oid(oid, name);
+	if ((rc = read_header(rb->io, oid, hdr, len)) < 0 || (rc = read_recs(rb->io, oid, rec, arg)) < 0) {
+		free(*hdr);
+		*hdr = NULL;
+		return rc == -ENOENT ? rc : blob_rados_errno(rc);
+	}
+	return 0;
+}
+
+static int disk_fence(struct blob_backend *be, const char *name, char *why, size_t cap)
+{
+	struct rados_backend *rb = rb_of(be);
+	int rc = take_over(rb, rb->cluster, rb->io, name, NO_WRITER, why, cap);
+
+	return rc < 0 && rc != -ENOENT && rc != -EBUSY ? blob_rados_errno(rc) : rc;
+}
+
+/* A writer's client gone (its last reference): its record cleared. */
+static void client_free(struct blob_backend_disk *d)
+{
+	if (d->io != NULL) {
+		if (d->me[0] && !atomic_load(&d->fenced))
+			writer_cas(d->io, d->hdr, d->me, NO_WRITER); /* best effort: the next opener fences it else */
+		rados_ioctx_destroy(d->io);
+	}
+	if (d->cluster != NULL)
+		rados_shutdown(d->cluster);
+	free(d);
+}
+
+/* Out of the table of disks open here (rb->disk_lock held). */
+static void unlist(struct blob_backend_disk *d)
+{
+	for (struct blob_backend_disk **p = &d->rb->disks_open; *p; p = &(*p)->next)
+		if (*p == d) {
+			*p = d->next;
+			return;
+		}
+}
+
+static void disk_close(struct blob_backend_disk *d)
+{
+	struct rados_backend *rb;
+	bool last;
+
+	if (d == NULL)
+		return;
+	if (d->reader) {
+		free(d);
+		return;
+	}
+	rb = d->rb;
+	pthread_mutex_lock(&rb->disk_lock);
+	if ((last = --d->refs == 0))
+		unlist(d);
+	pthread_mutex_unlock(&rb->disk_lock);
+	if (last)
+		client_free(d);
+}
+
+static int disk_open(struct blob_backend *be, const char *name, bool writer, struct blob_backend_disk **out,
+                     uint8_t **hdr, size_t *len, int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n),
+                     void *arg, char *why, size_t cap)
+{
+	struct rados_backend *rb = rb_of(be);
+	struct blob_backend_disk *d = calloc(1, sizeof *d);
+	char *addrs = NULL;
+	int rc;
+
+	*out = NULL;
+	*hdr = NULL;
+	if (d == NULL)
+		return -ENOMEM;
+	d->rb = rb;
+	snprintf(d->name, sizeof d->name, "%s", name);
+	hdr_oid(d->hdr, name);
+	if (!writer) {
+		d->reader = true;
+		d->cluster = rb->cluster;
+		d->io = rb->io;
+		if ((rc = read_header(d->io, d->hdr, hdr, len)) < 0 || (rc = read_recs(d->io, d->hdr, rec, arg)) < 0) {
+			if (rc != -ENOENT)
+				blob_rados_why(why, cap, "cluster disk %s: cannot read its header: %s", name, strerror(-rc));
+			goto out;
+		}
+		*out = d;
+		return 0;
+	}
+	/* Open in this process already, and still the disk's writer (another
+	 * host may have fenced it without its noticing yet): shared. */
+	pthread_mutex_lock(&rb->disk_lock);
+	for (struct blob_backend_disk *o = rb->disks_open; o; o = o->next) {
+		char was[ADDR_MAX];
+		if (strcmp(o->name, name) != 0 || atomic_load(&o->fenced))
+			continue;
+		if (writer_get(o->io, o->hdr, was) == 0 && strcmp(was, o->me) != 0) {
+			atomic_store(&o->fenced, true); /* its next use says so */
+			continue;
+		}
+		o->refs++;
+		free(d);
+		d = o;
+		break;
+	}
+	if (d->refs == 0) {
+		if ((rc = blob_rados_connect(&rb->spec, &d->cluster, &d->io, &d->op_timeout, why, cap)) < 0 ||
+		    (rc = rados_getaddrs(d->cluster, &addrs)) < 0) {
+			if (rc < 0 && why && cap && !why[0])
+				blob_rados_why(why, cap, "cluster disk %s: this client has no address: %s", name, strerror(-rc));
+			pthread_mutex_unlock(&rb->disk_lock);
+			client_free(d);
+			return rc == -ENOENT ? rc : blob_rados_errno(rc);
+		}
+		snprintf(d->me, sizeof d->me, "%s", addrs);
+		rados_buffer_free(addrs);
+		if ((rc = take_over(rb, d->cluster, d->io, name, d->me, why, cap)) < 0) {
+			pthread_mutex_unlock(&rb->disk_lock);
+			d->me[0] = '\0'; /* recorded nothing */
+			client_free(d);
+			return rc == -ENOENT || rc == -EBUSY ? rc : blob_rados_errno(rc);
+		}
+		d->refs = 1;
+		d->next = rb->disks_open;
+		rb->disks_open = d;
+	}
+	pthread_mutex_unlock(&rb->disk_lock);
+	if ((rc = read_header(d->io, d->hdr, hdr, len)) < 0 || (rc = read_recs(d->io, d->hdr, rec, arg)) < 0) {
+		blob_rados_why(why, cap, "cluster disk %s: cannot read its header: %s", name, strerror(-rc));
+		goto out;
+	}
+	*out = d;
+	return 0;
+out:
+	free(*hdr);
+	*hdr = NULL;
+	disk_close(d);
+	return rc == -ENOENT || rc == -EBUSY ? rc : blob_rados_errno(rc);
+}
+
+/* A change through a reader, or a fenced client: refused. */
+static int refused(const struct blob_backend_disk *d)
+{
+	return d->reader ? -EROFS : atomic_load(&d->fenced) ? -EIO : 0;
+}
+
+static int disk_write_header(struct blob_backend_disk *d, uint64_t off, const void *buf, size_t len)
+{
+	int rc;
+
+	if ((rc = refused(d)) < 0)
+		return rc;
+	return disk_rc(d, rados_write(d->io, d->hdr, buf, len, off), "a header write");
+}
+
+static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val, size_t n)
+{
+	rados_write_op_t op;
+	char key[KEY_LEN + 1];
+	const char *keys[1] = {key}, *vals[1] = {val};
+	size_t lens[1] = {n};
+	int rc;
+
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	rec_key(key, i);
+	rados_write_op_omap_set(op, keys, vals, lens, 1);
+	rc = rados_write_op_operate(op, d->io, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return disk_rc(d, rc, "a chunk's state");
+}
+
+static int disk_cut_recs(struct blob_backend_disk *d, uint32_t first)
+{
+	rados_write_op_t op;
+	char key[KEY_LEN + 1];
+	int rc;
+
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	rec_key(key, first);
+	rados_write_op_omap_rm_range2(op, key, KEY_LEN, "g", 1); /* "g" sorts after every hex key */
+	rc = rados_write_op_operate(op, d->io, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return disk_rc(d, rc, "a cut of the states");
+}
+
+static int disk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len, bool fresh)
+{
+	rados_write_op_t op;
+	char oid[OID_MAX];
+	int rc;
+
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	chunk_oid(oid, d->name, i);
+	if (fresh && off == 0) {
+		rados_write_op_write_full(op, buf, len);
+	} else {
+		if (fresh)
+			rados_write_op_truncate(op, 0);
+		rados_write_op_write(op, buf, len, off);
+	}
+	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return disk_rc(d, rc, "a write");
+}
+
+static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len)
+{
+	char oid[OID_MAX];
+	int rc;
+
+	if (atomic_load(&d->fenced))
+		return -EIO;
+	chunk_oid(oid, d->name, i);
+	rc = rados_read(d->io, oid, buf, len, off);
+	if (rc == -ENOENT)
+		rc = 0;
+	if (rc < 0)
+		return disk_rc(d, rc, "a read");
+	memset((uint8_t *)buf + rc, 0, len - (size_t)rc);
+	return 0;
+}
+
+static int disk_zero(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len)
+{
+	rados_write_op_t op;
+	char oid[OID_MAX];
+	int rc;
+
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	chunk_oid(oid, d->name, i);
+	rados_write_op_assert_exists(op); /* no object: zeros already */
+	rados_write_op_zero(op, off, len);
+	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc == -ENOENT ? 0 : disk_rc(d, rc, "a zeroing");
+}
+
+static int disk_drop(struct blob_backend_disk *d, uint32_t i)
+{
+	char oid[OID_MAX];
+	int rc;
+
+	if ((rc = refused(d)) < 0)
+		return rc;
+	chunk_oid(oid, d->name, i);
+	rc = rados_remove(d->io, oid);
+	return rc == -ENOENT ? 0 : disk_rc(d, rc, "a removal");
+}
+
+const struct blob_backend_disks blob_rados_disks = {
+	.create = disk_create,
+	.remove = disk_remove,
+	.list = disk_list,
+	.peek = disk_peek,
+	.fence = disk_fence,
+	.open = disk_open,
+	.close = disk_close,
+	.write_header = disk_write_header,
+	.set_rec = disk_set_rec,
+	.cut_recs = disk_cut_recs,
+	.write = disk_write,
+	.read = disk_read,
+	.zero = disk_zero,
+	.drop = disk_drop,
+};
+
+#endif /* IMGFS_HAVE_RADOS */
