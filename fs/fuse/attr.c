@@ -585,8 +585,16 @@ static void show_vm_id(const struct fs_node *n, struct fs_ctx *ctx, struct fs_bu
 	fs_buf_value(out, n->vm.ext_id);
 }
 
+/* status: running or stopped; an instance whose host was removed with a
+ * disk it cannot run without says so, with the reason (§13). */
 static void show_vm_status(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
+	char why[160], line[200];
+	if (model_instance_lost(ctx->m, &n->vm, why, sizeof(why)) == 1) {
+		snprintf(line, sizeof(line), "lost: %s", why);
+		fs_buf_value(out, line);
+		return;
+	}
 	fs_buf_value(out, model_vm_status_name(n->vm.status));
 }
 

@@ -117,9 +117,16 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 {
 	struct fs_disk *d;
 	int rc = 0;
-	/* Its disks are its host's files (§13). */
+	/* Its disks are its host's files (§13); one that stayed on a removed
+	 * host says so. */
 	if ((rc = model_instance_here(ctx->m, &n->vm, err)) < 0)
 		return rc;
+	if (n->vm.host[0] && strcmp(n->vm.host, model_host(ctx->m)) != 0) {
+		struct model_blob b;
+		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
+		    (rc = model_instance_disk_here(ctx->m, &n->vm, b.wblob, err)) < 0)
+			return rc;
+	}
 	pthread_mutex_lock(&disks_lock);
 	if (!(d = find(n->blob_id))) {
 		if ((rc = disk_new(ctx, n->blob_id, &d, err)) < 0)
@@ -391,7 +398,9 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 		 * its open and reads are EIO with that reason (issue 36). */
 		struct model_blob b;
 		rc = model_store(ctx->m, region_id, &s);
-		if (rc == 0 && (rc = blob_wblob_open(&w, s, wblob)) == -EIO && model_blob_get(ctx->m, blob_id, &b) == 0) {
+		if (rc == 0 &&
+		    (rc = blob_wblob_open_reader(&w, s, model_wblob_where(wblob), wblob, NULL, NULL, 0)) == -EIO &&
+		    model_blob_get(ctx->m, blob_id, &b) == 0) {
 			*size = b.size;
 			*stored = b.stored;
 			return 0;
@@ -409,11 +418,13 @@ int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, ui
 {
 	int64_t written;
 	int rc;
-	/* Another host's disk (§13): its file is there, not here (in a RADOS
-	 * region nothing of it is reachable from this host), so what the
-	 * database recorded at its host's last close is shown: the size, the
-	 * stored bytes and the time (model_instance_disk_touch). */
-	if (model_instance_here(ctx->m, &n->vm, NULL) < 0) {
+	/* Another host's disk (§13), or a removed host's: its file is there,
+	 * not here (in a RADOS region nothing of it is reachable from this
+	 * host), so what the database recorded at its host's last close is
+	 * shown: the size, the stored bytes and the time
+	 * (model_instance_disk_touch). */
+	if (model_instance_here(ctx->m, &n->vm, NULL) < 0 ||
+	    (n->vm.host[0] && strcmp(n->vm.host, model_host(ctx->m)) != 0)) {
 		struct model_blob b;
 		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
 			return rc;

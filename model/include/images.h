@@ -267,6 +267,13 @@ int model_blob_ids(model *m, int64_t blob_id, blob_manifest **out);
 /* The writable blob of b (an instance disk, an upload), opened in its
  * region's store under its data key: -EACCES with the reason as above. */
 int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err);
+/* The same to read and seal only (a capture): a cluster disk's writer
+ * is not fenced (blob_wblob_open_reader). */
+int model_wblob_open_reader(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err);
+/* Where a wblob lives, by its name (SPEC §13): "c<blob id>" a cloud disk
+ * kept in its region's cluster, every other name (an instance's "d<id>",
+ * an upload's "u<id>") in a store's directory of the host that made it. */
+enum blob_wb_where model_wblob_where(const char *wblob);
 /* The image's `sha256` (SPEC §2.1): the SHA-256 of its system disk (vda;
  * an ISO image's cdrom), lowercase hex, or "" while it is not known (not
  * available yet, or an image made before the checksum pass reached it). */

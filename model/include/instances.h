@@ -42,6 +42,16 @@ struct model_instance {
  * host that is still registered.  -EREMOTE otherwise ("instance vm1 runs
  * on host-a"): its disks are that host's files. */
 int model_instance_here(model *m, const struct model_instance *vm, struct model_err *err);
+/* An instance that cannot run any more (SPEC §13): its host was removed
+ * and a disk of it stays on that host (its local system disk; a disk kept
+ * on the host in a region whose store has a cluster).  1 with the reason
+ * in why ("its local system disk was on host c, which was removed"), 0,
+ * -errno when that cannot be told. */
+int model_instance_lost(model *m, const struct model_instance *vm, char *why, size_t cap);
+/* 0 when disk wblob of vm can be opened here, given model_instance_here
+ * said yes; -EIO with the reason for one that was on a removed host's
+ * files out of this host's reach (instance_move.c). */
+int model_instance_disk_here(model *m, const struct model_instance *vm, const char *wblob, struct model_err *err);
 int model_instance_list(model *m, int64_t region_id, int64_t account_id, int64_t after_id,
                         int (*cb)(void *arg, const struct model_instance *vm), void *arg);
 int model_instance_lookup(model *m, int64_t region_id, int64_t account_id, const char *name,
@@ -68,7 +78,11 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
  * too).  -EBUSY while running or while a task reads it (a capture). */
 int model_instance_remove(model *m, int64_t id, struct model_err *err);
 /* Writes to `status`: start (-EBUSY while a task reads it; marks has_run)
- * or stop.  Writing the current status is accepted (no change). */
+ * or stop.  Writing the current status is accepted (no change).  Start
+ * on another host than the instance's moves it here when it is stopped or
+ * its host was removed and all its disks reach this host (§13: their last
+ * writers fenced first); -EREMOTE while it runs on a registered host or a
+ * disk of it stays there, -EIO when that host was removed. */
 int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, struct model_err *err);
 /* Writes to `system-disk` (MODEL_TYPE_LOCAL or MODEL_TYPE_CLOUD): -EPERM once
  * the instance has an image or has run. */

@@ -149,7 +149,12 @@ int model_blob_ids(model *m, int64_t blob_id, blob_manifest **out)
 	return manifest_row(m, blob_id, out, &key_id);
 }
 
-int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err)
+enum blob_wb_where model_wblob_where(const char *wblob)
+{
+	return wblob[0] == 'c' ? BLOB_WB_CLUSTER : BLOB_WB_HOST;
+}
+
+static int wblob_open(model *m, const struct model_blob *b, bool reader, blob_wblob **out, struct model_err *err)
 {
 	blob_key *key = NULL;
 	blob_store *s;
@@ -163,10 +168,21 @@ int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, str
 		return rc;
 	char why[192];
 	/* A lost or cut overlay is EIO with what is missing (never zeros). */
-	if ((rc = blob_wblob_open_why(out, s, b->wblob, key, why, sizeof(why))) < 0)
+	if ((rc = (reader ? blob_wblob_open_reader : blob_wblob_open_in)(out, s, model_wblob_where(b->wblob), b->wblob,
+	                                                                 key, why, sizeof(why))) < 0)
 		model_fail(err, rc, "cannot open %s: %s", b->wblob, why[0] ? why : strerror(-rc));
 	blob_key_unref(key);
 	return rc;
+}
+
+int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err)
+{
+	return wblob_open(m, b, false, out, err);
+}
+
+int model_wblob_open_reader(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err)
+{
+	return wblob_open(m, b, true, out, err);
 }
 
 int model_blob_insert_sealed(struct model_conn *c, int64_t region_id, const blob_manifest *man, const char *xxh128,

@@ -185,6 +185,7 @@ struct fsck_wb {
 	db_stmt *named;      /* SELECT: does a blob row name this wblob? */
 	int64_t region_id;
 	int64_t not_after;   /* files modified later are left alone */
+	enum blob_wb_where where; /* what the listing lists */
 };
 
 /* Runs sql with ?1 = region_id, calling row(arg, st) per row. */
@@ -218,10 +219,13 @@ static int wblob_row(void *arg, db_stmt *st)
 {
 	struct fsck_wb *w = arg;
 	const char *name = db_col_text(st, 1), *host = db_col_text(st, 2);
+	enum blob_wb_where where = model_wblob_where(name ? name : "");
 	blob_wblob *wb = NULL;
 	/* Another host's disk or upload is that host's file: judged there,
-	 * by fsck given that host's state directory (SPEC §13). */
-	if (w->f->m->cluster && host && host[0] && strcmp(host, model_host(w->f->m)) != 0) {
+	 * by fsck given that host's state directory (SPEC §13).  A disk in
+	 * the cluster is every host's to check (read, its writer unfenced). */
+	if (w->f->m->cluster && host && host[0] && strcmp(host, model_host(w->f->m)) != 0 &&
+	    !(where == BLOB_WB_CLUSTER && blob_store_has_cluster(w->s))) {
 		other_host(w->f, host);
 		return 0;
 	}
@@ -229,7 +233,9 @@ static int wblob_row(void *arg, db_stmt *st)
 	 * disk's opens, reads and captures are EIO (issue 36), and fsck says
 	 * what is missing. */
 	char why[192];
-	int rc = blob_wblob_open_why(&wb, w->s, name ? name : "", NULL, why, sizeof(why));
+	int rc = blob_wblob_open_reader(&wb, w->s, where, name ? name : "", NULL, why, sizeof(why));
+	if (rc == -EOPNOTSUPP) /* encrypted: opened under its key by its task */
+		rc = 0;
 	if (rc < 0)
 		problem(w->f, "region %s: blob %lld: writable blob %s does not open: %s", w->f->region,
 		        (long long)db_col_int64(st, 0), name ? name : "", why[0] ? why : strerror(-rc));
@@ -252,8 +258,9 @@ static int wblob_file(void *arg, const char *name, int64_t mtime)
 		return 0;
 	if (rc != DB_DONE)
 		return db_errno(rc);
-	rc = w->f->repair ? blob_wblob_remove(w->s, name) : 0;
-	problem(w->f, "region %s: writable blob %s: no blob row names it%s", w->f->region, name,
+	rc = w->f->repair ? blob_wblob_remove_in(w->s, w->where, name) : 0;
+	problem(w->f, "region %s: %s %s: no blob row names it%s", w->f->region,
+	        w->where == BLOB_WB_CLUSTER ? "cluster disk" : "writable blob", name,
 	        !w->f->repair ? "" : rc < 0 ? "; cannot remove it" : "; removed");
 	return 0;
 }
@@ -323,7 +330,7 @@ static int fsck_incomplete(struct fsck *f, int64_t region_id)
  * will be finished. */
 static int fsck_wblobs(struct fsck *f, int64_t region_id, blob_store *s)
 {
-	struct fsck_wb w = {f, s, NULL, region_id, (int64_t)time(NULL) - FSCK_WBLOB_GRACE};
+	struct fsck_wb w = {f, s, NULL, region_id, (int64_t)time(NULL) - FSCK_WBLOB_GRACE, BLOB_WB_HOST};
 	struct model_conn *c;
 	int rc;
 	/* Whose file each is: an instance's disk its instance's host's, an
@@ -355,6 +362,9 @@ static int fsck_wblobs(struct fsck *f, int64_t region_id, blob_store *s)
 		return -EIO;
 	rc = blob_wblob_list(s, wblob_file, &w);
 	if (rc < 0)
+		return rc;
+	w.where = BLOB_WB_CLUSTER;
+	if ((rc = blob_wblob_list_cluster(s, wblob_file, &w)) < 0)
 		return rc;
 	return fsck_incomplete(f, region_id);
 }
@@ -395,6 +405,7 @@ struct sweep {
 	int n;
 	char names[64][72]; /* unnamed ones found by the listing, checked again under the lock */
 	int removed;
+	enum blob_wb_where where; /* what the listing lists */
 };
 
 /* Whether a blob row of the region names wblob: 1, 0, -errno; in c's
@@ -417,7 +428,10 @@ static int sweep_file(void *arg, const char *name, int64_t mtime)
 	struct sweep *w = arg;
 	struct model_conn *c;
 	int rc;
-	(void)mtime;
+	/* A cluster disk is made before its row commits, on any host: one
+	 * younger than the grace may be another host's still committing. */
+	if (w->where == BLOB_WB_CLUSTER && mtime > (int64_t)time(NULL) - FSCK_WBLOB_GRACE)
+		return 0;
 	if ((rc = model_conn_get(w->m, &c)) < 0 || (rc = wblob_named(c, w->region_id, name)) != 0)
 		return rc < 0 ? rc : 0;
 	snprintf(w->names[w->n++], sizeof(w->names[0]), "%s", name);
@@ -433,19 +447,24 @@ static int sweep_region(struct sweep *w, const struct model_region *r)
 	w->n = 0;
 	if (model_store(w->m, r->id, &w->s) < 0)
 		return 0; /* a store this host cannot open holds nothing of it here */
-	if ((rc = blob_wblob_list(w->s, sweep_file, w)) < 0)
-		return rc;
-	for (int i = 0; i < w->n; i++) {
-		if ((rc = model_write_begin(w->m, &c, NULL)) < 0)
+	for (int pass = 0; pass < 2; pass++) {
+		w->n = 0;
+		w->where = pass ? BLOB_WB_CLUSTER : BLOB_WB_HOST;
+		if ((rc = pass ? blob_wblob_list_cluster(w->s, sweep_file, w) : blob_wblob_list(w->s, sweep_file, w)) < 0)
 			return rc;
-		if ((rc = wblob_named(c, r->id, w->names[i])) == 0 && blob_wblob_remove(w->s, w->names[i]) == 0) {
-			model_log(w->m, "region %s: removed writable blob %s, which no row names (what a killed "
-			          "upload or a crash left)", r->name, w->names[i]);
-			w->removed++;
+		for (int i = 0; i < w->n; i++) {
+			if ((rc = model_write_begin(w->m, &c, NULL)) < 0)
+				return rc;
+			if ((rc = wblob_named(c, r->id, w->names[i])) == 0 &&
+			    blob_wblob_remove_in(w->s, w->where, w->names[i]) == 0) {
+				model_log(w->m, "region %s: removed %s %s, which no row names (what a killed upload or a "
+				          "crash left)", r->name, pass ? "cluster disk" : "writable blob", w->names[i]);
+				w->removed++;
+			}
+			model_rollback(c); /* it only read */
+			if (rc < 0)
+				return rc;
 		}
-		model_rollback(c); /* it only read */
-		if (rc < 0)
-			return rc;
 	}
 	uint64_t tmp = 0;
 	if (blob_store_clean_tmp(w->s, (int64_t)time(NULL) - SWEEP_TMP_AGE, &tmp) == 0 && tmp)

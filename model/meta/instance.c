@@ -51,7 +51,7 @@ void instance_wblob_add(struct wblob_set *set, const char *name)
 void instance_wblob_remove(blob_store *s, struct wblob_set *set)
 {
 	for (int i = 0; i < set->n; i++)
-		blob_wblob_remove(s, set->names[i]);
+		blob_wblob_remove_in(s, model_wblob_where(set->names[i]), set->names[i]);
 	set->n = 0;
 }
 
@@ -74,9 +74,11 @@ int instance_disk_link(struct model_conn *c, int64_t vm_id, int idx, int64_t blo
 	return model_exec_stmt(st);
 }
 
-int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
+int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx, bool cloud,
                       const blob_manifest *base, uint64_t size, int64_t key_id, struct wblob_set *made)
 {
+	enum blob_wb_where where =
+	    cloud && c->m->cluster && key_id == 0 && blob_store_has_cluster(s) ? BLOB_WB_CLUSTER : BLOB_WB_HOST;
 	db_stmt *st;
 	int64_t blob_id;
 	char name[64];
@@ -92,7 +94,7 @@ int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, in
 	db_bind_int64(st, 5, key_id);
 	if ((rc = model_insert(st, &blob_id)) < 0)
 		return rc;
-	snprintf(name, sizeof(name), "d%lld", (long long)blob_id);
+	snprintf(name, sizeof(name), "%c%lld", where == BLOB_WB_CLUSTER ? 'c' : 'd', (long long)blob_id);
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ? WHERE id = ?"))))
 		return -EIO;
 	db_bind_text(st, 1, name);
@@ -101,10 +103,10 @@ int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, in
 		return rc;
 	if ((rc = instance_disk_link(c, vm_id, idx, blob_id)) < 0)
 		return rc;
-	rc = blob_wblob_create(s, name, base, size);
+	rc = blob_wblob_create_in(s, where, name, base, size);
 	if (rc == -EEXIST) { /* a crashed transaction's leftover: see the top */
-		blob_wblob_remove(s, name);
-		rc = blob_wblob_create(s, name, base, size);
+		blob_wblob_remove_in(s, where, name);
+		rc = blob_wblob_create_in(s, where, name, base, size);
 	}
 	if (rc < 0)
 		return rc;
@@ -293,7 +295,7 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		model_fail(err, rc, "cannot insert the instance");
 		goto out;
 	}
-	if ((rc = instance_disk_new(c, s, region_id, id, 0, NULL, MODEL_VM_DISK_SIZE, 0, &made)) < 0) {
+	if ((rc = instance_disk_new(c, s, region_id, id, 0, false, NULL, MODEL_VM_DISK_SIZE, 0, &made)) < 0) {
 		model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 		goto out;
 	}
@@ -360,6 +362,9 @@ int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, str
 
 	if (to != MODEL_VM_STOPPED && to != MODEL_VM_RUNNING)
 		return model_fail(err, -EINVAL, "write start or stop");
+	/* A start on another host moves it here, when it can move. */
+	if (to == MODEL_VM_RUNNING && (rc = instance_start_here(m, id, err)) != 0)
+		return rc < 0 ? rc : 0;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if ((rc = instance_get_here(m, id, &vm, err)) < 0)
@@ -390,8 +395,10 @@ out:
 
 int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct model_err *err)
 {
+	struct wblob_set made = {0}, gone = {0};
 	struct model_instance vm;
 	struct model_conn *c;
+	blob_store *s = NULL;
 	db_stmt *st;
 	int rc;
 
@@ -408,6 +415,12 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 		rc = model_fail(err, -EPERM, "the system disk type is fixed once the instance has an image or has run");
 		goto out;
 	}
+	/* A cloud system disk lives in the cluster, a local one on its host. */
+	if ((rc = instance_store(m, vm.region_id, &s, err)) < 0 ||
+	    (rc = instance_vda_place(m, c, s, &vm, type, &made, &gone)) < 0) {
+		model_fail(err, rc, "cannot move the system disk: %s", strerror(-rc));
+		goto out;
+	}
 	if (!(st = model_stmt(c, SQL("UPDATE instances SET system_disk = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3")))) {
 		rc = -EIO;
 		goto out;
@@ -416,10 +429,16 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 	db_bind_int64(st, 2, model_now_ns());
 	db_bind_int64(st, 3, id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
+	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0 ||
+	    (made.n + gone.n > 0 && (rc = instance_dir_changed(c, &vm)) < 0))
 		goto out;
-	return model_commit(c);
+	/* A failed commit keeps the new file (instance.c's order). */
+	if ((rc = model_commit(c)) == 0)
+		instance_wblob_remove(s, &gone);
+	return rc;
 out:
+	if (s)
+		instance_wblob_remove(s, &made);
 	model_rollback(c);
 	return rc;
 }
@@ -463,7 +482,7 @@ int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_
 	}
 	/* An instance built from an encrypted image gets encrypted data
 	 * disks, of its lineage (SPEC §17). */
-	if ((rc = instance_disk_new(c, s, vm.region_id, vm_id, index, NULL, 0, vm.key_id, &made)) < 0) {
+	if ((rc = instance_disk_new(c, s, vm.region_id, vm_id, index, true, NULL, 0, vm.key_id, &made)) < 0) {
 		model_fail(err, rc, "cannot create %s: %s", name, strerror(-rc));
 		goto out;
 	}
@@ -618,7 +637,8 @@ static int rebuild_disk(model *m, struct model_conn *c, blob_store *s, const str
 	if (raw)
 		base = (blob_manifest *)raw;
 	if (!old || (rc = instance_disk_drop(c, vm->id, old, gone)) == 0)
-		rc = instance_disk_new(c, s, vm->region_id, vm->id, dev->index, base, base->size, key_id, made);
+		rc = instance_disk_new(c, s, vm->region_id, vm->id, dev->index,
+		                       dev->index > 0 || vm->system_disk == MODEL_TYPE_CLOUD, base, base->size, key_id, made);
 	if (!raw)
 		blob_manifest_free(base);
 	return rc;

@@ -84,7 +84,8 @@ int instance_boot_iso(model *m, struct model_conn *c, blob_store *s, const struc
 	/* A blank vda of system-disk-size, the ISO's blob as the cdrom. */
 	if ((old = instance_disk_at(disks, ndisk, 0)) && (rc = instance_disk_drop(c, vm->id, old, gone)) < 0)
 		return rc;
-	if ((rc = instance_disk_new(c, s, vm->region_id, vm->id, 0, NULL, vm->system_disk_size, iso->key_id, made)) < 0)
+	if ((rc = instance_disk_new(c, s, vm->region_id, vm->id, 0, vm->system_disk == MODEL_TYPE_CLOUD, NULL,
+	                            vm->system_disk_size, iso->key_id, made)) < 0)
 		return model_fail(err, rc, "cannot create the system disk: %s", strerror(-rc));
 	if ((old = instance_disk_at(disks, ndisk, MODEL_VM_CDROM)) && (rc = instance_disk_drop(c, vm->id, old, gone)) < 0)
 		return rc;
@@ -131,7 +132,7 @@ static int vda_resize(model *m, blob_store *s, const struct model_vm_disk *vda, 
 	int rc;
 	if ((rc = model_key_get(m, vda->key_id, &key, NULL)) < 0)
 		return rc;
-	rc = blob_wblob_open_key(&w, s, vda->wblob, key);
+	rc = blob_wblob_open_in(&w, s, model_wblob_where(vda->wblob), vda->wblob, key, NULL, 0);
 	blob_key_unref(key);
 	if (rc < 0)
 		return rc;

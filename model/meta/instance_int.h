@@ -36,14 +36,26 @@ int instance_get_here(model *m, int64_t id, struct model_instance *vm, struct mo
 /* 0 when the instance's set of disks may change now: -EBUSY while it
  * runs (VM_BUSY_RUNNING) or a capture reads it (VM_BUSY_TASK). */
 int instance_idle(model *m, const struct model_instance *vm, struct model_err *err);
+/* instance_move.c.  A start of instance id written on another host than
+ * its own: 0 when it is this host's (the caller starts it), 1 when it was
+ * moved here and started, -errno with the reason. */
+int instance_start_here(model *m, int64_t id, struct model_err *err);
+/* vda made again where a system disk of type `type` lives (in the cluster
+ * or on this host), with what it holds, when that is not where it is: in
+ * c, its old wblob into gone, the new one into made. */
+int instance_vda_place(model *m, struct model_conn *c, blob_store *s, const struct model_instance *vm, unsigned type,
+                       struct wblob_set *made, struct wblob_set *gone);
 /* The instance's region's store, with a reason on failure. */
 int instance_store(model *m, int64_t region_id, blob_store **out, struct model_err *err);
 /* The disk at idx among the n listed, NULL when none is attached there. */
 const struct model_vm_disk *instance_disk_at(const struct model_vm_disk *disks, int n, int idx);
 /* A new writable disk at idx: its blob row (sealed under data key key_id,
  * 0 plain: SPEC §17), its instance_disks row and its wblob over base
- * (NULL: blank) of the given size. */
-int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx,
+ * (NULL: blank) of the given size.  A cloud disk (a cloud system disk, a
+ * data disk) of a service of several hosts whose region's store has a
+ * cluster is kept there ("c<id>", §13), but an encrypted one; every other
+ * disk on this host ("d<id>"). */
+int instance_disk_new(struct model_conn *c, blob_store *s, int64_t region_id, int64_t vm_id, int idx, bool cloud,
                       const blob_manifest *base, uint64_t size, int64_t key_id, struct wblob_set *made);
 /* A read-only disk at idx: the sealed blob blob_id, by reference (its
  * row is not copied; a cdrom's is its ISO image's). */

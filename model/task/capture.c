@@ -114,7 +114,8 @@ static int cap_plan(model *m, const struct model_instance *vm, const int *devs, 
 		 * it would otherwise be an image of zeros (issue 36). */
 		struct model_blob row;
 		uint64_t size;
-		if ((rc = blob_wblob_open(&w, s, d->wblob)) == -EIO && model_blob_get(m, d->blob_id, &row) == 0)
+		if ((rc = blob_wblob_open_reader(&w, s, model_wblob_where(d->wblob), d->wblob, NULL, NULL, 0)) == -EIO &&
+		    model_blob_get(m, d->blob_id, &row) == 0)
 			size = row.size;
 		else if (rc < 0)
 			return model_fail(err, -EIO, "disk %s of instance %s cannot be read: %s", name, vm->name,
@@ -383,7 +384,8 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 	 * sealed under the image's (SPEC §17: the same, unless the image
 	 * took another lineage's or one of its own). */
 	if ((rc = model_blob_get(r->m, d->src_blob, &src)) < 0 || (rc = src.wblob[0] ? 0 : -ENOENT) < 0 ||
-	    (rc = model_wblob_open(r->m, &src, &w, why)) < 0 || (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
+	    (rc = model_wblob_open_reader(r->m, &src, &w, why)) < 0 ||
+	    (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
 		goto fail;
 	rc = blob_wblob_seal_key(w, key, &man, cap_seal_progress, &cs);
 	blob_wblob_close(w);

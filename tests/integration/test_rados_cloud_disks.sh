@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# test_rados_cloud_disks: SPEC §2.4 and §13, cloud disks live in the
+# cluster (issue 49) — one service in PostgreSQL, region r1's store in a
+# RADOS pool, three hosts (mounts -o host=a, b, c; lease 3 s).
+#   - on c: a cloud instance (its vda, made local at mkdir, moves to the
+#     cluster when system-disk says cloud; its data disk vdb is made
+#     there) and a local one; c's state directory holds nothing of the
+#     cloud disks;
+#   - a start through a while it runs on c: EREMOTE;
+#   - a writer on c, its every acknowledged block recorded, then c's
+#     daemon killed (kill -9) mid-writes, its lease lapsed, `host remove
+#     c`: the cloud instance starts on a (its host then a) and every
+#     acknowledged block reads back there, on both disks; the local one
+#     says in status that its system disk was on c, its start and its
+#     disk's open are EIO with that reason, and it can be removed;
+#   - fencing: an instance running on b with a writer on b, b's daemon
+#     paused (SIGSTOP) past its lease, removed, the instance started on a;
+#     b resumed: its writer's next write is EIO and no byte of it lands
+#     (a reads what a wrote there); b's own state shows the instance on a;
+#   - a stopped instance on a live host moves the same way, the old host's
+#     open writer fenced; a capture of the moved disk on a reads back;
+#   - fsck clean.
+# About 40 s.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+NS="cd$$x$RANDOM"
+chmod 711 "$T" # the database server runs as the postgres user
+pg_database URL
+ceph_cluster CA "$T/ceph" imgfs-r1
+admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
+me=$(id -un)
+
+# in_log TEXT STATE: the log of the mount of STATE has a line with TEXT.
+in_log() { grep -qF -- "$1" "$2/imgfs.log" || { tail -n 5 "$2/imgfs.log" >&2; fail "no \"$1\" in $2/imgfs.log"; }; }
+
+# writer DISK BLOCKS FIRST ACKS: writes BLOCKS blocks of 1 MiB (every third
+# one 4 KiB into its block instead) at blocks FIRST, FIRST+1, ... of DISK,
+# each a pattern of (block, its number), appending "block length" to ACKS
+# once write() returned; stops at the first failure.
+writer() {
+    python3 - "$@" <<'EOF'
+import os, sys
+disk, n, first, acks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+fd = os.open(disk, os.O_RDWR)
+log = open(acks, "a", buffering=1)
+for k in range(n):
+    blk = first + k
+    ln = 4096 if k % 3 == 2 else 1 << 20
+    data = b"".join(bytes([(blk * 7 + j + 1) % 251 + 1]) * 4096 for j in range(ln // 4096))
+    try:
+        os.pwrite(fd, data, blk << 20)
+    except OSError as e:
+        print("writer: %s" % os.strerror(e.errno), file=sys.stderr)
+        break
+    log.write("%d %d\n" % (blk, ln))
+EOF
+}
+
+# check_acks DISK ACKS: every block ACKS lists reads back with its pattern.
+check_acks() {
+    python3 - "$@" <<'EOF'
+import os, sys
+disk, acks = sys.argv[1], sys.argv[2]
+fd = os.open(disk, os.O_RDONLY)
+n = 0
+for line in open(acks):
+    blk, ln = map(int, line.split())
+    want = b"".join(bytes([(blk * 7 + j + 1) % 251 + 1]) * 4096 for j in range(ln // 4096))
+    got = os.pread(fd, ln, blk << 20)
+    if got != want:
+        sys.exit("block %d (%d bytes): not what was acknowledged" % (blk, ln))
+    n += 1
+print(n)
+EOF
+}
+
+say "a service in PostgreSQL, r1's chunks and cloud disks in a pool; hosts a, b, c"
+admin init >/dev/null
+admin region add r1 --store "rados:imgfs-r1,conf=$CA,ns=$NS" || fail "region add r1"
+admin lease 3
+A="$T/mnt-a" B="$T/mnt-b" C="$T/mnt-c"
+mount_imgfs "$T/state-a" "$A" "db=$URL,host=a"
+mount_imgfs "$T/state-b" "$B" "db=$URL,host=b"
+mount_imgfs "$T/state-c" "$C" "db=$URL,host=c"
+RA="$A/regions/r1" RB="$B/regions/r1" RC="$C/regions/r1"
+admin quota set "$me" r1 private-images 10
+
+say "on c: a cloud instance (vda, vdb) and a local one; nothing of the cloud disks in c's state"
+mkdir "$RC/instances/vm" "$RC/instances/loc"
+echo 256M >"$RC/instances/vm/system-disk-size"
+echo cloud >"$RC/instances/vm/system-disk"
+truncate -s 64M "$RC/instances/vm/disks/vdb"
+write_random "$RC/instances/loc/disks/vda" 0 2
+echo start >"$RC/instances/vm/status"
+echo start >"$RC/instances/loc/status"
+ls "$T/state-c/regions/r1/wblobs/" >"$T/c-files"
+grep -q '^c' "$T/c-files" && { cat "$T/c-files" >&2; fail "a cloud disk's file in c's state"; }
+assert_eq 1 "$(grep -c '\.map$' "$T/c-files")" "writable blobs in c's state (the local vda)"
+assert_errno EREMOTE write "$RA/instances/vm/status" start
+assert_errno EREMOTE open "$RA/instances/vm/disks/vda" rdonly
+
+say "a writer on c, c killed mid-writes, its lease lapsed, host c removed"
+writer "$RC/instances/vm/disks/vdb" 20 0 "$T/acks-vdb" || fail "the writer on vdb"
+writer "$RC/instances/vm/disks/vda" 100000 0 "$T/acks-vda" 2>/dev/null &
+wpid=$!
+acks_at_least() { [[ -s "$1" ]] && (($(wc -l <"$1") >= $2)); }
+wait_until 20 acks_at_least "$T/acks-vda" 12 || fail "the writer on c wrote too little"
+kill_imgfs "$C"
+wait "$wpid" || true
+acked=$(wc -l <"$T/acks-vda")
+echo "    $acked writes acknowledged on c before its kill"
+((acked > 3)) || fail "too few writes before the kill"
+admin host remove c >"$T/out" 2>&1 && fail "host remove c while its lease is current: $(cat "$T/out")"
+wait_until 10 admin host remove c 2>/dev/null || fail "host remove c after its lease lapsed"
+
+say "the cloud instance starts on a, its host then a: every acknowledged write reads back"
+echo start >"$RA/instances/vm/status" || fail "start on a of c's instance: $(tail -n1 "$A/errors")"
+assert_eq a "$(cat "$RA/instances/vm/host")" "vm's host after the move"
+assert_eq running "$(cat "$RA/instances/vm/status")" "vm's status after the move"
+assert_eq "$acked" "$(check_acks "$RA/instances/vm/disks/vda" "$T/acks-vda")" "acknowledged writes of vda on a"
+assert_eq 20 "$(check_acks "$RA/instances/vm/disks/vdb" "$T/acks-vdb")" "acknowledged writes of vdb on a"
+in_log "moved from host c (removed) to host a" "$T/state-a"
+
+say "the local instance says its system disk was on c; its start and its disk are EIO, it can go"
+assert_eq "lost: its local system disk was on host c, which was removed" "$(cat "$RA/instances/loc/status")" \
+    "loc's status"
+assert_errno EIO write "$RA/instances/loc/status" start
+assert_errno EIO open "$RA/instances/loc/disks/vda" rdonly
+grep -q 'its local system disk was on host c, which was removed' "$A/errors" || fail "the reason in /errors"
+assert_eq $((256 << 20)) "$(stat -c %s "$RB/instances/vm/disks/vda")" "vm/vda's size on b"
+echo stop >"$RA/instances/loc/status" || fail "stopping the lost instance"
+rmdir "$RA/instances/loc" || fail "removing the lost instance"
+
+say "fencing: b paused past its lease with a writer on its instance; the instance moved to a; b resumed"
+mkdir "$RB/instances/vm2"
+echo 64M >"$RB/instances/vm2/system-disk-size"
+echo cloud >"$RB/instances/vm2/system-disk"
+echo start >"$RB/instances/vm2/status"
+python3 - "$RB/instances/vm2/disks/vda" "$T/go" "$T/late" <<'EOF' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.pwrite(fd, b"B" * 4096, 0)
+os.fsync(fd)
+open(sys.argv[3] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+try:
+    os.pwrite(fd, b"L" * 4096, 1 << 20)
+    out = "OK"
+except OSError as e:
+    out = __import__("errno").errorcode[e.errno]
+open(sys.argv[3], "w").write(out + "\n")
+EOF
+lpid=$!
+wait_for 10 test -e "$T/late.ready" || fail "b's writer did not start"
+bpid=${_MOUNT_PID[$B]}
+kill -STOP "$bpid"
+at_exit "kill -CONT $bpid 2>/dev/null"
+wait_until 10 admin host remove b 2>/dev/null || { kill -CONT "$bpid"; fail "host remove b after its lease lapsed"; }
+echo start >"$RA/instances/vm2/status" || { kill -CONT "$bpid"; fail "start of vm2 on a"; }
+assert_eq a "$(cat "$RA/instances/vm2/host")" "vm2's host after the move"
+printf 'A%.0s' $(seq 4096) | dd of="$RA/instances/vm2/disks/vda" bs=4096 seek=512 conv=notrunc,fsync status=none
+touch "$T/go"
+kill -CONT "$bpid"
+wait_for 20 test -s "$T/late" || fail "b's writer never answered"
+assert_eq EIO "$(cat "$T/late")" "b's late write after the move"
+wait "$lpid" || true
+assert_eq "$(head -c 4096 /dev/zero | md5sum)" "$(dd if="$RA/instances/vm2/disks/vda" bs=4096 skip=256 count=1 status=none | md5sum)" \
+    "the block b tried to write, read on a"
+assert_eq "$(printf 'B%.0s' $(seq 4096) | md5sum)" "$(head -c 4096 "$RA/instances/vm2/disks/vda" | md5sum)" \
+    "b's acknowledged write before the pause, read on a"
+in_log "fenced its last writer" "$T/state-a"
+in_log "was fenced" "$T/state-b"
+wait_for 5 test "$(cat "$RB/instances/vm2/host")" = a || fail "b sees vm2 on $(cat "$RB/instances/vm2/host")"
+assert_errno EREMOTE open "$RB/instances/vm2/disks/vda" rdonly
+
+say "a stopped instance on a live host moves; the old host's open writer is fenced; a capture reads back"
+echo stop >"$RA/instances/vm2/status"
+exec {fd}<>"$RA/instances/vm2/disks/vda"
+echo start >"$RB/instances/vm2/status" || fail "start of vm2 on b (stopped on a)"
+assert_eq b "$(cat "$RB/instances/vm2/host")" "vm2's host after the second move"
+late=$(python3 -c "
+import errno, os
+try:
+    os.pwrite($fd, b'x', 0)
+    print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])")
+exec {fd}>&-
+assert_eq EIO "$late" "a's open writer's write after the move"
+assert_errno EREMOTE pwrite "$RA/instances/vm2/disks/vda" 0 x
+echo stop >"$RB/instances/vm2/status"
+mkdir "$RB/private/img2"
+echo "instance vm2" >"$RB/private/img2/source"
+imgfs_wait "$RB/private/img2" >/dev/null || fail "capture of vm2 on b: $(cat "$RB/private/img2/error")"
+cmp "$RB/private/img2/disks/vda" "$RB/instances/vm2/disks/vda" || fail "the capture of the moved disk"
+
+say "fsck clean"
+admin fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
+assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck"
