@@ -223,6 +223,12 @@ struct blob_backend {
 	void (*set_log)(struct blob_backend *be, const struct blob_log *log);
 	/* Cluster disks (above).  NULL: none. */
 	const struct blob_backend_disks *disks;
+	/* A hard link to stored chunk id at dirfd/name (the local backend: a
+	 * file system's link, nothing copied), for a writer whose chunk the
+	 * store holds already: 0, -ENOENT when it does not, -EEXIST (name
+	 * taken), -EXDEV, -EPERM, -EMLINK or -EOPNOTSUPP when no link can be
+	 * made here.  NULL: never. */
+	int (*link_out)(struct blob_backend *be, const chunk_id *id, int dirfd, const char *name);
 };
 
 #define BLOB_MTIME_UNKNOWN INT64_MIN

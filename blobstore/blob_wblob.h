@@ -84,7 +84,9 @@ uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
 blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */
 const blob_key *blob_wblob_key(const blob_wblob *w); /* the key it was opened with */
 ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
-/* Writes past the end grow the blob. */
+/* Writes past the end grow the blob.  Writers are serialised by the
+ * caller, but a cluster wblob's (blob_wblob_in_cluster), which may run
+ * side by side: the handle orders what must be. */
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
 int blob_wblob_truncate(blob_wblob *w, uint64_t size);
 /* [off, off + len) (clipped to the size) reads as zeros afterwards; whole

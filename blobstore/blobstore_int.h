@@ -147,6 +147,10 @@ void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *w
  * among all processes and threads ("w.<pid>.<tid>.<n>.tmp", cap >= 64),
  * stored into name; returns the descriptor or -errno. */
 int blob_store_tmp_create(blob_store *s, char *name, size_t cap, mode_t mode);
+/* Stored chunk id hard-linked at dirfd/name (the backend's link_out):
+ * 0, -ENOENT when the store lacks it, another -errno when no link can be
+ * made (-EOPNOTSUPP: a backend that has no files). */
+int blob_store_link_chunk(blob_store *s, const chunk_id *id, int dirfd, const char *name);
 /* Hints the backend that the data chunks of m after data entry k
  * (m->index[k]) will be read next (read.c): the next BLOB_READ_AHEAD (not
  * in the cache, unless cached_too: a reader that bypasses it).  Nothing

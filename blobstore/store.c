@@ -389,3 +389,8 @@ out:
 	free(buf);
 	return rc;
 }
+
+int blob_store_link_chunk(blob_store *s, const chunk_id *id, int dirfd, const char *name)
+{
+	return s->be->link_out ? s->be->link_out(s->be, id, dirfd, name) : -EOPNOTSUPP;
+}

@@ -258,6 +258,56 @@ static int arr_open_own(blob_wblob *w, uint32_t i, struct stat *st)
 	return fd;
 }
 
+/* Whether the file open as fd holds exactly src's len bytes (a stored
+ * chunk is read raw through an arrived file: it is compared once, so a
+ * damaged one is never taken for the bytes written). */
+static bool holds(int fd, const uint8_t *src, size_t len)
+{
+	uint8_t *buf = malloc(len + 1);
+	bool same = buf && blob_pread_full(fd, buf, len + 1, 0) == (ssize_t)len && memcmp(buf, src, len) == 0;
+
+	free(buf);
+	return same;
+}
+
+/* The store's file of chunk id as chunk i's ("t", renamed to "<i>"):
+ * nothing written, the chunk stored once (SPEC §2.4: whole chunks a copy
+ * writes that the region holds are taken by reference), once its bytes
+ * are checked against src.  The file is the store's, 0444 and linked: a
+ * later write of the chunk leaves it alone, as after a seal.  0 and *ino,
+ * or -errno (the caller writes the bytes). */
+static int arr_link_stored(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len, const chunk_id *id,
+                           uint64_t *ino)
+{
+	char name[ARR_NAME_MAX];
+	struct stat st;
+	int fd, rc;
+
+	unlinkat(w->arr->fd, ARR_TMP, 0);
+	if ((rc = blob_store_link_chunk(w->s, id, w->arr->fd, ARR_TMP)) < 0)
+		return rc;
+	arr_name(name, i);
+	if ((fd = openat(w->arr->fd, ARR_TMP, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if (!holds(fd, src, len)) {
+		char hex[33];
+		chunk_id_fmt(hex, id);
+		blob_log_line(&w->s->log, "writable blob %s: the store's chunk %s does not hold its bytes: not taken, "
+		              "the chunk written instead", w->name, hex);
+		rc = -EIO;
+	} else if (renameat(w->arr->fd, ARR_TMP, w->arr->fd, name) < 0) {
+		rc = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		unlinkat(w->arr->fd, ARR_TMP, 0);
+		return rc;
+	}
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
 /* Record i's second slot: vouching for nothing, but saying this boot
  * (step 1 of a write; ino 0 is no file's). */
 static int arr_unvouch(blob_wblob *w, uint32_t i)
@@ -297,12 +347,18 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	IMGFS_ASSERT_WRLOCKED(&w->lock);
 	if ((rc = arr_dir(w, true)) < 0 || (rc = wb_open_ids(w, true)) < 0)
 		return rc;
+	/* The id first: a chunk the store holds is taken by reference. */
+	blob_store_chunk_id(w->s, &id, src, len);
 	/* 1 */
 	if ((rc = arr_unvouch(w, i)) < 0)
 		return rc;
-	/* 2: in place when the file is the chunk's alone, else a new one */
+	/* 2: the store's own file when it has the chunk, else in place when
+	 * the file is the chunk's alone, else a new one */
 	struct stat fst;
-	int fd = st == WB_ARRIVED ? arr_open_own(w, i, &fst) : -1;
+	int fd = -1;
+	if (arr_link_stored(w, i, src, len, &id, &ino) == 0)
+		goto arrived;
+	fd = st == WB_ARRIVED ? arr_open_own(w, i, &fst) : -1;
 	if (fd >= 0) {
 		rc = wb_pwrite_pieces(fd, src, len, 0);
 		if (rc == 0 && (uint64_t)fst.st_size > len && ftruncate(fd, (off_t)len) < 0)
@@ -317,6 +373,7 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	}
 	if (rc < 0)
 		return rc;
+arrived:
 	/* 3 */
 	if (st != WB_ARRIVED) {
 		if ((rc = wb_set_state(w, i, WB_ARRIVED)) < 0)
@@ -330,7 +387,6 @@ int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
 	/* 4: best effort too (the write is done; without the record a seal
 	 * reads the chunk instead of naming it). */
 	if (tag != NULL) {
-		blob_store_chunk_id(w->s, &id, src, len);
 		memcpy(rec, id.b, sizeof id.b);
 		memcpy(rec + WB_IDS_REC / 2, tag, 8);
 		blob_put_le64(rec + WB_IDS_REC / 2 + 8, ino);

@@ -678,6 +678,14 @@ static int local_copy_from(struct blob_backend_batch *b, struct blob_backend *sr
 	return linked ? 1 : 0;
 }
 
+static int local_link_out(struct blob_backend *be, const chunk_id *id, int dirfd, const char *name)
+{
+	char path[36], sub[3];
+
+	local_paths(id, path, sub);
+	return linkat(local(be)->chunks_fd, path, dirfd, name, 0) == 0 ? 0 : -errno;
+}
+
 static int local_exists(struct blob_backend *be, const chunk_id *id)
 {
 	char path[36], sub[3];
@@ -888,6 +896,7 @@ int blob_backend_local_new(struct blob_backend **out, const char *dir)
 		.batching = &local_batching,
 		.touch = local_touch,
 		.copy_from = local_copy_from,
+		.link_out = local_link_out,
 	};
 	atomic_init(&lb->counter, 0);
 

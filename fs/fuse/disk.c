@@ -270,6 +270,17 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
 	bool refused = false;
 	ssize_t n;
 	int rc;
+	/* A cloud disk in the cluster takes writes side by side (each a round
+	 * trip): the wblob orders what must be (blob_wblob_pwrite). */
+	if (!d->up && blob_wblob_in_cluster(d->w)) {
+		n = blob_wblob_pwrite(d->w, buf, len, off);
+		if (n > 0) {
+			pthread_mutex_lock(&d->wlock);
+			d->last_write_ns = model_now_ns();
+			pthread_mutex_unlock(&d->wlock);
+		}
+		return n;
+	}
 	pthread_mutex_lock(&d->wlock);
 	if (!d->up) {
 		n = fs_disk_pwrite_locked(d, buf, len, off);

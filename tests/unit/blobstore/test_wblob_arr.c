@@ -363,6 +363,61 @@ static void test_arrived_without_plugin(void **state)
 	free(want);
 }
 
+/* A whole chunk written that the store holds already (cp or dd of a
+ * snapshot onto a disk) is taken by reference: the arrived file is the
+ * store's chunk file, nothing is written, the seal names it; a damaged
+ * stored chunk is not taken for the bytes written. */
+static void test_stored_chunk_taken(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *data = malloc(3 * MiB);
+	blob_manifest *snap = NULL, *m = NULL;
+	blob_wblob *w = NULL;
+	char path[512];
+	int n0;
+
+	fx_local_only(fx);
+	assert_non_null(data);
+	fx_fill(fx, data, 3 * MiB);
+	assert_int_equal(blob_store_put_buf(fx->s, &snap, data, 3 * MiB), 0);
+	n0 = fx_count_chunks(fx->store);
+	assert_int_equal(blob_wblob_create(fx->s, "t", NULL, 3 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "t"), 0);
+	uint64_t before = data_bytes(fx, "t");
+	assert_int_equal(blob_wblob_pwrite(w, data, 2 * MiB, 0), (ssize_t)(2 * MiB));
+	for (uint32_t k = 0; k < 2; k++) {
+		arr_path(path, sizeof path, fx, "t", k);
+		assert_int_equal(ino_of(path), chunk_ino(fx, &snap->id[k]));
+	}
+	assert_int_equal(data_bytes(fx, "t"), before);
+	/* Chunk 2's stored file damaged: written, not taken. */
+	fx_corrupt_chunk(fx->store, &snap->id[2], 100);
+	assert_int_equal(blob_wblob_pwrite(w, data + 2 * MiB, MiB, 2 * MiB), (ssize_t)MiB);
+	arr_path(path, sizeof path, fx, "t", 2);
+	assert_int_not_equal(ino_of(path), chunk_ino(fx, &snap->id[2]));
+	check_read(w, data, 3 * MiB);
+	fx_chunk_path(path, sizeof path, fx->store, &snap->id[2]);
+	assert_int_equal(unlink(path), 0); /* what fsck --repair does with it */
+	/* A part written again: copied into the overlay, the store's chunk
+	 * left as it was. */
+	assert_int_equal(blob_wblob_pwrite(w, "xy", 2, 10), 2);
+	memcpy(data + 10, "xy", 2);
+	arr_path(path, sizeof path, fx, "t", 1);
+	assert_int_equal(ino_of(path), chunk_ino(fx, &snap->id[1]));
+	check_read(w, data, 3 * MiB);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	check_sealed(fx, m, data, 3 * MiB);
+	/* Chunk 1 named, not stored again; chunk 0 (changed) stored anew. */
+	assert_true(chunk_id_equal(&m->id[1], &snap->id[1]));
+	assert_false(chunk_id_equal(&m->id[0], &snap->id[0]));
+	assert_true(fx_count_chunks(fx->store) <= n0 + 2);
+	blob_manifest_free(m);
+	blob_wblob_close(w);
+	blob_manifest_free(snap);
+	free(data);
+}
+
 /* A chunk's file missing: removed by hand after a write in this boot,
  * EIO (never zeros); its record of another boot (a power cut came before
  * the fsync), zeros. */
@@ -496,6 +551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_arrived_then, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_overlay_left_until_fsync, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_arrived_without_plugin, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stored_chunk_taken, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_not_for_streams, blob_fx_setup, blob_fx_teardown),

@@ -12,9 +12,11 @@
  * Fencing: a second open fences the first (its reads and writes EIO from
  * then on), a fence without an open does the same, a clean close leaves
  * nothing to fence.  A writer SIGKILLed in the middle of its writes:
- * every acknowledged write reads back on the next open.  Listing and
- * removal.
+ * every acknowledged write reads back on the next open.  Eight writers
+ * side by side (the shared lock's path beside the exclusive one's).
+ * Listing and removal.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -385,6 +387,68 @@ static void test_killed_writer(void **state)
 	free(got);
 }
 
+struct side {
+	blob_wblob *w;
+	uint8_t *ref;
+	int t;
+};
+
+/* Thread t's 4 KiB blocks: those whose number is t mod 8, in chunks 0-3;
+ * every third into chunk 4 or 5, which no state names yet. */
+static void *side_writer(void *arg)
+{
+	struct side *p = arg;
+	uint8_t blk[4096];
+
+	for (int k = 0; k < 60; k++) {
+		uint64_t b = (uint64_t)(k * 8 + p->t) % (4 * 256);
+		if (k % 3 == 2)
+			b = 4 * 256 + (uint64_t)(k * 8 + p->t) % (2 * 256);
+		memset(blk, 1 + (p->t * 61 + k) % 250, sizeof blk);
+		if (blob_wblob_pwrite(p->w, blk, sizeof blk, b * 4096) != (ssize_t)sizeof blk)
+			return (void *)1;
+		memcpy(p->ref + b * 4096, blk, sizeof blk);
+	}
+	return NULL;
+}
+
+/* Writes into chunks in the overlay run side by side (the shared lock);
+ * first writes of other chunks, among them, take the exclusive path: all
+ * of them land, each whole. */
+static void test_side_by_side(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = calloc(1, 6 * MiB);
+	struct side sides[8];
+	pthread_t th[8];
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(ref);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "s", NULL, 6 * MiB), 0);
+	w = cl_open(fx, "s");
+	for (int c = 0; c < 4; c++) /* chunks 0-3 in the overlay */
+		assert_int_equal(blob_wblob_pwrite(w, "\1", 1, (uint64_t)c * MiB + MiB - 1), 1);
+	for (int c = 0; c < 4; c++)
+		ref[(uint64_t)c * MiB + MiB - 1] = 1;
+	for (int t = 0; t < 8; t++) {
+		sides[t] = (struct side){w, ref, t};
+		assert_int_equal(pthread_create(&th[t], NULL, side_writer, &sides[t]), 0);
+	}
+	for (int t = 0; t < 8; t++) {
+		void *r;
+		pthread_join(th[t], &r);
+		assert_null(r);
+	}
+	check_bytes(w, ref, 6 * MiB);
+	blob_wblob_close(w);
+	w = cl_open(fx, "s");
+	check_bytes(w, ref, 6 * MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "s"), 0);
+	free(ref);
+}
+
 static int list_one(void *arg, const char *name, int64_t made)
 {
 	char *seen = arg;
@@ -443,6 +507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whole_chunks_stored_once, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fencing, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_side_by_side, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_remove, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
