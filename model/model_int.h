@@ -38,7 +38,7 @@ struct model {
 	atomic_int_fast64_t scan_steps;/* rows read by unexpected full scans (db.h) */
 	atomic_int_fast64_t statements;/* statements run (model_stmt) */
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
-	atomic_int_fast64_t writes;    /* write transactions begun (model_begin) */
+	atomic_int_fast64_t writes;    /* write transactions begun (model_write_begin) */
 	atomic_int_fast64_t round_trips; /* exchanges with a database server (db.h) */
 	atomic_int_fast64_t change_wakes; /* model_changes_wait woken by this process's commit */
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
@@ -160,17 +160,22 @@ int model_exec(struct model_conn *c, const char *sql);
 /* The kinds of background task (model/task/kinds.c) and how many. */
 const struct task_kind *task_kinds_all(size_t *n);
 
-/* This thread's connection with a write transaction begun; the reason of a
- * failure goes to err (may be NULL).  End with model_write_end, or
- * model_commit/model_rollback. */
+/* Write transactions (db.c), the one way to write: this thread's
+ * connection with a write transaction begun (BEGIN IMMEDIATE; nested in
+ * the thread's open one, where the outermost end decides), err cleared
+ * (may be NULL).  Every writer leaves through one label:
+ *	out:
+ *	return model_write_end(c, rc, err);
+ * rc >= 0 commits and returns 0 — a failed commit rolls back and returns
+ * its -errno (-EIO, -EBUSY...) with "database: <strerror>" in err; rc < 0
+ * rolls back and returns rc, with err's reason when a step gave one (a
+ * refusal) and "database: <strerror>" when none did.  Nothing else may
+ * commit or roll back. */
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
+int model_write_end(struct model_conn *c, int rc, struct model_err *err);
 /* The one way a database failure rc is told: "database: <strerror>" in err
  * (may be NULL); returns rc. */
 int model_fail_db(struct model_err *err, int rc);
-/* The write epilogue: rc >= 0 commits (a failed commit is model_fail_db's,
- * the transaction rolled back) and returns 0; rc < 0 rolls back, fills err
- * with model_fail_db only when no reason is there yet, and returns rc. */
-int model_write_end(struct model_conn *c, int rc, struct model_err *err);
 
 /* The columns model_image_row reads, of the images row p ("i.") and its owner's
  * name (the expression owner). */
@@ -203,10 +208,9 @@ struct model_account_cb {
 	void *arg;
 };
 int model_account_each(void *arg, db_stmt *st);
-/* A write transaction begun on *c with account name read into out: 0, or
- * -ENOENT "no account NAME" (rolled back) or another -errno. */
-int model_account_begin(model *m, const char *name, struct model_conn **c, struct model_account *out,
-                        struct model_err *err);
+/* Account name read into out (in the caller's transaction, if any): 0, or
+ * -ENOENT "no account NAME", or another -errno. */
+int model_account_named(model *m, const char *name, struct model_account *out, struct model_err *err);
 /* The main account a sub-account may be put under (parent, by name):
  * -ENOENT "no account P", -EINVAL for an administrator or a sub-account. */
 int model_account_main_check(model *m, const char *parent, struct model_account *out, struct model_err *err);
@@ -232,12 +236,6 @@ int model_setting_put(struct model_conn *c, const char *key, const char *value);
 /* Sets key in a write transaction of its own: 0 or -errno. */
 int model_setting_set(model *m, const char *key, const char *value, struct model_err *err);
 int model_setting_set_int(model *m, const char *key, int64_t value, struct model_err *err);
-
-/* Write transactions: BEGIN IMMEDIATE ... COMMIT / ROLLBACK. Nesting only
- * counts; the outermost decides. */
-int model_begin(struct model_conn *c);
-int model_commit(struct model_conn *c);
-void model_rollback(struct model_conn *c);
 
 /* Rows the last INSERT, UPDATE or DELETE of c changed (a new row's id
  * comes back from INSERT ... RETURNING: model_insert). */
@@ -402,6 +400,11 @@ void model_blob_set_sha256(model *m, int64_t blob_id, const char *sha256);
  * (image.c): a private or ISO image, queued.  -ENOENT, or -EPERM, with the
  * reason. */
 int model_image_get_queued(model *m, int64_t id, struct model_image *img, struct model_err *err);
+/* In c's transaction, a change to img that model_image_get_queued allowed:
+ * st (NULL: it did not prepare) an UPDATE of its row whose ?1 the caller
+ * bound, ?2 the time, ?3 its id and ?4 the status it must still have
+ * (queued); run, and the change logged.  0 or -errno. */
+int model_image_queued_update(struct model_conn *c, db_stmt *st, const struct model_image *img);
 /* A SHA-256 (64 hex digits, or "") as the database keeps it for blob_id
  * (blob.c): as it is for a plain blob, sealed under the blob's data key
  * for an encrypted one (SPEC §17: no hash of an encrypted disk's

@@ -163,12 +163,13 @@ static int state_initialise(model *m, struct model_conn *c, struct model_err *er
 /* The chunk-id key of a service whose metadata is in a database that
  * several hosts share: in its settings (hex), made by the first opener
  * (SPEC §13: what hosts must agree on lives in the database). */
-static int db_secret(model *m, struct model_conn *c)
+static int db_secret(model *m)
 {
 	char hex[2 * BLOB_SECRET_SIZE + 1] = "";
+	struct model_conn *c;
 	db_stmt *st;
 	int rc;
-	if ((rc = model_begin(c)) < 0)
+	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = 'secret'")))) {
 		rc = -EIO;
@@ -203,10 +204,8 @@ static int db_secret(model *m, struct model_conn *c)
 		}
 		m->secret[i] = (uint8_t)v;
 	}
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc < 0 ? rc : -EIO;
+	return model_write_end(c, rc, NULL);
 }
 
 /* The refusal of a state the caller may not open. */
@@ -325,7 +324,7 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/secret", m->dir);
-	if ((rc = db_url ? db_secret(m, c) : blob_secret_load_or_create(m->secret, path)) < 0) {
+	if ((rc = db_url ? db_secret(m) : blob_secret_load_or_create(m->secret, path)) < 0) {
 		model_fail(err, rc, "the chunk-id key: %s", strerror(-rc));
 		goto fail;
 	}

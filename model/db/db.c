@@ -312,7 +312,24 @@ void model_read_end(model *m)
 		read_close(c);
 }
 
-int model_begin(struct model_conn *c)
+/* ---- write transactions ----------------------------------------------------------
+ *
+ * A writer has one shape (docs/style.md, "Errors"):
+ *
+ *	if ((rc = model_write_begin(m, &c, err)) < 0)
+ *		return rc;
+ *	... each step: if ((rc = step(c, ..., err)) < 0) goto out; ...
+ *	out:
+ *	return model_write_end(c, rc, err);
+ *
+ * Beginning, committing and rolling back are this file's own: nothing
+ * else in the model can end a transaction, so every end passes
+ * model_write_end, which tells each failure with its reason.  Nesting
+ * only counts (a writer called inside another's transaction): the
+ * outermost end decides, and an inner failure is its caller's to pass
+ * on. */
+
+static int txn_begin(struct model_conn *c)
 {
 	if (c->depth++ > 0)
 		return 0;
@@ -326,12 +343,37 @@ int model_begin(struct model_conn *c)
 	return rc;
 }
 
+static int txn_commit(struct model_conn *c)
+{
+	if (--c->depth > 0)
+		return 0;
+	int rc = c->drv->commit(c->db);
+	if (rc < 0)
+		c->drv->rollback(c->db);
+	rows_changed(c->m); /* after the commit: a read before it may have cached the old rows */
+	return rc;
+}
+
+static void txn_rollback(struct model_conn *c)
+{
+	if (c->depth > 0 && --c->depth > 0)
+		return;
+	c->depth = 0;
+	c->drv->rollback(c->db);
+	rows_changed(c->m); /* a read inside it may have cached what it wrote */
+}
+
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err)
 {
 	int rc;
+	/* From here a reason in err is a refusal of this transaction's. */
+	if (err) {
+		err->code = 0;
+		err->msg[0] = '\0';
+	}
 	if ((rc = model_conn_get(m, out)) < 0)
 		return model_fail_db(err, rc);
-	if ((rc = model_begin(*out)) < 0)
+	if ((rc = txn_begin(*out)) < 0)
 		return model_fail(err, rc, "database busy");
 	return 0;
 }
@@ -344,31 +386,12 @@ int model_fail_db(struct model_err *err, int rc)
 int model_write_end(struct model_conn *c, int rc, struct model_err *err)
 {
 	if (rc >= 0)
-		return (rc = model_commit(c)) < 0 ? model_fail_db(err, rc) : 0;
+		return (rc = txn_commit(c)) < 0 ? model_fail_db(err, rc) : 0;
 	/* A refusal's own reason stays; a bare errno is the database's. */
-	if (!err || !err->code)
+	if (err && !err->code)
 		model_fail_db(err, rc);
-	model_rollback(c);
+	txn_rollback(c);
 	return rc;
-}
-
-int model_commit(struct model_conn *c)
-{
-	if (--c->depth > 0)
-		return 0;
-	int rc = c->drv->commit(c->db);
-	if (rc < 0)
-		c->drv->rollback(c->db);
-	rows_changed(c->m); /* after the commit: a read before it may have cached the old rows */
-	return rc;
-}
-
-void model_rollback(struct model_conn *c)
-{
-	if (c->depth > 0 && --c->depth > 0)
-		return;
-	c->depth = 0;
-	c->drv->rollback(c->db);
 }
 
 int model_bind_text(db_stmt *st, int i, const char *s)

@@ -99,10 +99,8 @@ int model_account_create(model *m, const char *name, int64_t uid, bool admin, co
 	int64_t id = 0;
 	if ((rc = model_insert(st, &id)) < 0 || (rc = model_accounts_changed(c, id)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 /* What account a.id owns, for model_account_remove: images (any folder),
@@ -140,8 +138,10 @@ int model_account_remove(model *m, const char *name, struct model_err *err)
 	int64_t n[4] = {0};
 	db_stmt *st;
 	int rc;
-	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
+	if ((rc = model_account_named(m, name, &a, err)) < 0)
+		goto out;
 	if (a.has_subs) {
 		model_account_subs_named(m, a.id, subs, sizeof(subs));
 		rc = model_fail(err, -EBUSY, "account %s has sub-accounts %s: remove them or make them main accounts "
@@ -167,23 +167,16 @@ int model_account_remove(model *m, const char *name, struct model_err *err)
 	}
 	if ((rc = model_accounts_changed(c, a.id)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
-int model_account_begin(model *m, const char *name, struct model_conn **c, struct model_account *out,
-                        struct model_err *err)
+int model_account_named(model *m, const char *name, struct model_account *out, struct model_err *err)
 {
-	int rc;
-	if ((rc = model_write_begin(m, c, err)) < 0)
-		return rc;
-	if (model_account_by_name(m, name, out) < 0) {
-		model_rollback(*c);
-		return model_fail(err, -ENOENT, "no account %s", name);
-	}
-	return 0;
+	int rc = model_account_by_name(m, name, out);
+	if (rc == -ENOENT)
+		return model_fail(err, rc, "no account %s", name);
+	return rc;
 }
 
 int model_account_ensure(model *m, const char *name, struct model_account *out, struct model_err *err)

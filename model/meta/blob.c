@@ -283,10 +283,8 @@ int model_blob_hold(model *m, int64_t holder, int64_t held, struct model_err *er
 		rc = rc < 0 ? rc : model_fail(err, -ENOENT, "the source or the disk went away meanwhile");
 		goto out;
 	}
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return model_fail(err, rc, "cannot record what the copy takes by reference");
+	return model_write_end(c, rc, err);
 }
 
 int model_blob_release_holds(struct model_conn *c, int64_t holder)

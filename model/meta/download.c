@@ -197,22 +197,22 @@ int model_link_create(model *m, int64_t image_id, int64_t seconds, const char *f
 	/* Checked inside the transaction: an image deleted meanwhile gets no link. */
 	if ((rc = model_image_get(m, image_id, &img)) < 0) {
 		model_fail(err, rc, "no such image");
-		goto fail;
+		goto out;
 	}
 	if ((rc = link_allowed(&img, err)) < 0 || (rc = link_format(&img, format, l.format, err)) < 0)
-		goto fail;
+		goto out;
 	int64_t now = time(NULL);
 	if (!(st = model_stmt(c, SQL("DELETE FROM download_links WHERE image_id = ? AND expires < ?")))) {
 		rc = -EIO;
-		goto fail;
+		goto out;
 	}
 	db_bind_int64(st, 1, image_id);
 	db_bind_int64(st, 2, now - LINK_KEEP_EXPIRED);
 	if ((rc = model_exec_stmt(st)) < 0)
-		goto fail;
+		goto out;
 	if (!(st = model_stmt(c, SQL("SELECT count(*) FROM download_links WHERE image_id = ? AND expires > ?")))) {
 		rc = -EIO;
-		goto fail;
+		goto out;
 	}
 	db_bind_int64(st, 1, image_id);
 	db_bind_int64(st, 2, now);
@@ -221,7 +221,7 @@ int model_link_create(model *m, int64_t image_id, int64_t seconds, const char *f
 	db_reset(st);
 	if (live >= MODEL_LINK_MAX_LIVE) {
 		rc = model_fail(err, -EDQUOT, "an image has at most %d live links (revoke them first)", MODEL_LINK_MAX_LIVE);
-		goto fail;
+		goto out;
 	}
 	char nonce[33];
 	hex(nonce, rnd, sizeof(rnd));
@@ -230,7 +230,7 @@ int model_link_create(model *m, int64_t image_id, int64_t seconds, const char *f
 	if (!(st = model_stmt(c, SQL("INSERT INTO download_links(nonce, image_id, format, expires, created) "
 	                             "VALUES (?, ?, ?, ?, ?)")))) {
 		rc = -EIO;
-		goto fail;
+		goto out;
 	}
 	db_bind_text(st, 1, nonce);
 	db_bind_int64(st, 2, image_id);
@@ -241,8 +241,9 @@ int model_link_create(model *m, int64_t image_id, int64_t seconds, const char *f
 	 * kernels hold of it. */
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0)
-		goto fail;
-	if ((rc = model_commit(c)) < 0)
+		goto out;
+out:
+	if ((rc = model_write_end(c, rc, err)) < 0)
 		return rc;
 	service_key(m, key);
 	model_link_token(l.token, key, nonce, l.image_id, l.format, l.expires);
@@ -253,35 +254,29 @@ int model_link_create(model *m, int64_t image_id, int64_t seconds, const char *f
 	if (out)
 		*out = l;
 	return 0;
-fail:
-	model_rollback(c);
-	return rc < 0 ? rc : -EIO;
 }
 
 int model_link_revoke(model *m, int64_t image_id, struct model_err *err)
 {
 	struct model_conn *c;
 	struct model_image img;
+	int64_t n = 0;
 	db_stmt *st;
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("DELETE FROM download_links WHERE image_id = ?")))) {
-		model_rollback(c);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	db_bind_int64(st, 1, image_id);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	int64_t n = model_changes(c);
-	if (n > 0 && ((rc = model_image_get(m, image_id, &img)) < 0 ||
-	              (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0)) {
-		model_rollback(c);
-		return rc;
-	}
-	if ((rc = model_commit(c)) < 0)
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	n = model_changes(c);
+	if (n > 0 && (rc = model_image_get(m, image_id, &img)) >= 0)
+		rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL);
+out:
+	if ((rc = model_write_end(c, rc, err)) < 0)
 		return rc;
 	model_log(m, "download: %lld link(s) of image %lld revoked", (long long)n, (long long)image_id);
 	return (int)n;

@@ -313,17 +313,14 @@ static int fsck_incomplete(struct fsck *f, int64_t region_id)
 		                                     "NOT IN (SELECT blob_id FROM snapshots) AND id NOT IN (SELECT "
 		                                     "blob_id FROM instance_disks)"));
 		if (!st) {
-			model_rollback(c);
-			return -EIO;
+			rc = -EIO;
+			goto out;
 		}
 		db_bind_int64(st, 1, region_id);
 		rc = model_exec_stmt(st);
 	}
-	if (rc < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
+out:
+	return model_write_end(c, rc, NULL);
 }
 
 /* Every wblob row opens, every wblob file is named, every incomplete blob
@@ -455,14 +452,14 @@ static int sweep_region(struct sweep *w, const struct model_region *r)
 		for (int i = 0; i < w->n; i++) {
 			if ((rc = model_write_begin(w->m, &c, NULL)) < 0)
 				return rc;
+			/* Only the write lock: it reads, and removes the file under it. */
 			if ((rc = wblob_named(c, r->id, w->names[i])) == 0 &&
 			    blob_wblob_remove_in(w->s, w->where, w->names[i]) == 0) {
 				model_log(w->m, "region %s: removed %s %s, which no row names (what a killed upload or a "
 				          "crash left)", r->name, pass ? "cluster disk" : "writable blob", w->names[i]);
 				w->removed++;
 			}
-			model_rollback(c); /* it only read */
-			if (rc < 0)
+			if ((rc = model_write_end(c, rc, NULL)) < 0)
 				return rc;
 		}
 	}
@@ -667,15 +664,13 @@ static int fsck_checksums(struct fsck *f, bool repair)
 	if (!(st = model_stmt(c, SQL_SCAN("fsck --repair reads every available image's system disk",
 	                                  "INSERT INTO tasks(kind, image_id, state) SELECT 'checksum', i.id, 'queued' "
 	                                  FSCK_NO_CHECKSUM " AND b.size - b.stored <= ?1 ORDER BY i.id")))) {
-		model_rollback(c);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	db_bind_int64(st, 1, (int64_t)MODEL_CHECKSUM_HOLES);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
+	rc = model_exec_stmt(st);
+out:
+	return model_write_end(c, rc, NULL);
 }
 
 struct verify_ctx {

@@ -154,11 +154,8 @@ int model_lease_set(model *m, int64_t seconds, struct model_err *err)
 	snprintf(v, sizeof(v), "%lld", (long long)seconds);
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = model_setting_put(c, "lease", v)) < 0) {
-		model_rollback(c);
-		return model_fail_db(err, rc);
-	}
-	return model_commit(c);
+	rc = model_setting_put(c, "lease", v);
+	return model_write_end(c, rc, err);
 }
 
 /* Writes this host's row: started (a new mount) or renewed. */
@@ -445,10 +442,7 @@ int model_host_remove(model *m, const char *name, struct model_err *err)
 		goto out;
 	}
 	db_bind_text(st, 1, name);
-	if ((rc = model_exec_stmt(st)) < 0)
-		goto out;
-	return model_commit(c);
+	rc = model_exec_stmt(st);
 out:
-	model_rollback(c);
-	return rc < 0 ? rc : -EIO;
+	return model_write_end(c, rc, err);
 }

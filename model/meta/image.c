@@ -394,8 +394,8 @@ static int image_create_refused(struct image_create *ic)
  * round trip to PostgreSQL. */
 static int image_create_try(struct image_create *ic, const char *ext)
 {
-	db_stmt *st;
-	int rc;
+	db_stmt *st, *touch;
+	int sent = 0, rc;
 	if ((rc = model_write_begin(ic->m, &ic->c, ic->err)) < 0)
 		return rc;
 	/* encrypted: the account's default (SPEC §17). */
@@ -409,8 +409,8 @@ static int image_create_try(struct image_create *ic, const char *ext)
 	                                 "ON CONFLICT DO NOTHING RETURNING " IMAGE_FIELDS_OF("images.",
 	                                 "COALESCE((SELECT a.name FROM accounts a WHERE a.id = images.account_id), "
 	                                 "'platform')"))))) {
-		model_rollback(ic->c);
-		return model_fail(ic->err, -EIO, "cannot insert the image");
+		rc = -EIO;
+		goto out;
 	}
 	int64_t now = model_now_ns();
 	db_bind_text(st, 1, ext);
@@ -428,29 +428,31 @@ static int image_create_try(struct image_create *ic, const char *ext)
 	char uuid[37];
 	if ((rc = model_uuid_new(uuid)) < 0) {
 		db_reset(st);
-		model_rollback(ic->c);
-		return model_fail(ic->err, rc, "no random bytes for an id");
+		model_fail(ic->err, rc, "no random bytes for an id");
+		goto out;
 	}
 	db_bind_text(st, 13, uuid);
-	int sent = model_send(st);
+	sent = model_send(st);
 	if (sent != 1 && (rc = image_create_result(ic, st, sent)) < 0)
-		goto fail;
-	db_stmt *touch = model_stmt(ic->c, SQL("UPDATE regions SET mtime_ns = ? WHERE id = ? AND EXISTS (SELECT 1 "
+		goto out;
+	touch = model_stmt(ic->c, SQL("UPDATE regions SET mtime_ns = ? WHERE id = ? AND EXISTS (SELECT 1 "
 	                                       "FROM images WHERE ext_id = ? AND ctime_ns = ?)"));
 	if (!touch) {
 		rc = -EIO;
-		goto fail;
+		goto out;
 	}
 	db_bind_int64(touch, 1, now);
 	db_bind_int64(touch, 2, ic->region_id);
 	db_bind_text(touch, 3, ext);
 	db_bind_int64(touch, 4, now);
-	if ((rc = model_exec_deferred(touch)) < 0 || (rc = model_log_image_inserted(ic->c, ext, now)) < 0)
-		goto fail;
-	if ((rc = model_commit(ic->c)) < 0) {
+	rc = model_exec_deferred(touch);
+	if (rc >= 0)
+		rc = model_log_image_inserted(ic->c, ext, now);
+out:
+	if ((rc = model_write_end(ic->c, rc, ic->err)) < 0) {
 		if (sent == 1)
 			db_reset(st);
-		return model_fail(ic->err, rc, "cannot insert the image"); /* it rolled back */
+		return rc; /* it rolled back */
 	}
 	if (sent != 1)
 		return 0;
@@ -461,11 +463,6 @@ static int image_create_try(struct image_create *ic, const char *ext)
 		return image_create_found(ic, ext);
 	}
 	return image_create_result(ic, st, rc);
-fail:
-	if (sent == 1)
-		db_reset(st);
-	model_rollback(ic->c);
-	return model_fail(ic->err, rc, "cannot insert the image");
 }
 
 int model_image_create(model *m, int64_t region_id, int64_t account_id, enum model_folder folder, const char *name,
@@ -544,10 +541,8 @@ int model_image_rename(model *m, int64_t id, const char *new_name, struct model_
 	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, img.name)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 /* Runs st, an UPDATE of one text column taking (value, now, id), on img,
@@ -645,16 +640,15 @@ int model_image_set(model *m, int64_t id, enum model_image_field field, const ch
 	}
 	if ((rc = image_update_text(c, &img, st, value)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_image_clear_error(model *m, int64_t id)
 {
 	struct model_conn *c;
 	struct model_image img;
+	bool cleared = false;
 	db_stmt *st;
 	int rc;
 	if ((rc = model_image_get(m, id, &img)) < 0)
@@ -674,18 +668,11 @@ int model_image_clear_error(model *m, int64_t id)
 	db_bind_int64(st, 2, id);
 	db_bind_int(st, 3, MODEL_IMG_ERROR);
 	db_bind_int(st, 4, MODEL_IMG_DELETED);
-	if ((rc = model_exec_stmt(st)) < 0)
+	if ((rc = model_exec_stmt(st)) < 0 || !(cleared = model_changes(c) > 0))
 		goto out;
-	if (model_changes(c) == 0) {
-		model_rollback(c);
-		return 0;
-	}
-	if ((rc = model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL)) < 0)
-		goto out;
-	return (rc = model_commit(c)) < 0 ? rc : 1;
+	rc = model_log_change(c, MODEL_CHANGE_IMAGE, img.id, img.region_id, img.folder, NULL);
 out:
-	model_rollback(c);
-	return rc;
+	return (rc = model_write_end(c, rc, NULL)) < 0 ? rc : cleared;
 }
 
 int model_image_renew_dir(model *m, int64_t id, int64_t *dir_gen)
@@ -710,10 +697,8 @@ int model_image_renew_dir(model *m, int64_t id, int64_t *dir_gen)
 		rc = rc == DB_DONE ? -ENOENT : rc < 0 ? rc : -EIO;
 		goto out;
 	}
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 int model_image_set_error(model *m, int64_t id, const char *reason)
@@ -733,10 +718,8 @@ int model_image_set_error(model *m, int64_t id, const char *reason)
 	st = model_stmt(c, SQL("UPDATE images SET error = ?, error_ns = ?2, ctime_ns = ?2 WHERE id = ?3"));
 	if ((rc = image_update_text(c, &img, st, reason)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 int model_image_publish(model *m, int64_t region_id, const struct model_publish *p, const blob_manifest *disk,
@@ -746,7 +729,7 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	struct model_image old;
 	db_stmt *st;
 	char ext[16], sha[65];
-	int64_t blob_id, image_id;
+	int64_t blob_id, image_id = 0;
 	blob_store *s;
 	int rc;
 
@@ -836,11 +819,9 @@ int model_image_publish(model *m, int64_t region_id, const struct model_publish 
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, region_id, p->folder, NULL)) < 0)
 		goto out;
-	if (id_out)
-		*id_out = image_id;
-	return model_commit(c);
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, err)) == 0 && id_out)
+		*id_out = image_id;
 	return rc;
 }
 
@@ -871,10 +852,8 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 	db_bind_int64(st, 5, model_now_ns());
 	db_bind_int64(st, 6, id);
 	db_bind_int(st, 7, from);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_fail_db(err, rc);
+	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
-	}
 	bool moved = model_changes(c) == 1;
 	if ((rc = model_image_get(m, id, &img)) < 0) {
 		model_fail(err, -ENOENT, "no such image");
@@ -887,10 +866,8 @@ int model_image_transition(model *m, int64_t id, enum model_image_status from, e
 	}
 	if ((rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_image_get_queued(model *m, int64_t id, struct model_image *img, struct model_err *err)
@@ -904,6 +881,19 @@ int model_image_get_queued(model *m, int64_t id, struct model_image *img, struct
 		return model_fail(err, -EPERM, "cannot change after upload: the image is %s",
 		                  model_image_status_name(img->status));
 	return 0;
+}
+
+int model_image_queued_update(struct model_conn *c, db_stmt *st, const struct model_image *img)
+{
+	int rc;
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 2, model_now_ns());
+	db_bind_int64(st, 3, img->id);
+	db_bind_int(st, 4, MODEL_IMG_QUEUED);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
+	return model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL);
 }
 
 int model_image_deleting_refuse(const struct model_image *img, struct model_err *err)
@@ -930,22 +920,10 @@ int model_image_set_encrypted(model *m, int64_t id, bool on, struct model_err *e
 	}
 	/* A key an abandoned upload made goes with "no" (no data of it is
 	 * left: the upload's rows went with it). */
-	if (!(st = model_stmt(c, SQL("UPDATE images SET encrypted = ?1, key_id = CASE ?1 WHEN 0 THEN 0 ELSE key_id END, "
-	                             "mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4")))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_int(st, 1, on ? 1 : 0);
-	db_bind_int64(st, 2, model_now_ns());
-	db_bind_int64(st, 3, id);
-	db_bind_int(st, 4, MODEL_IMG_QUEUED);
-	if ((rc = model_exec_stmt(st)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
-		model_fail_db(err, rc);
-		goto out;
-	}
-	return model_commit(c);
+	if ((st = model_stmt(c, SQL("UPDATE images SET encrypted = ?1, key_id = CASE ?1 WHEN 0 THEN 0 ELSE key_id END, "
+	                            "mtime_ns = ?2, ctime_ns = ?2 WHERE id = ?3 AND status = ?4"))))
+		db_bind_int(st, 1, on ? 1 : 0);
+	rc = model_image_queued_update(c, st, &img);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

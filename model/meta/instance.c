@@ -302,14 +302,13 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 	if ((rc = model_touch_region(c, region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
+out:
 	/* A failed commit keeps the file: whether the rows made it is unknown,
 	 * and a leftover is harmless (see the top). */
-	if ((rc = model_commit(c)) == 0 && id_out)
+	if (rc < 0)
+		instance_wblob_remove(s, &made);
+	if ((rc = model_write_end(c, rc, err)) == 0 && id_out)
 		*id_out = id;
-	return rc;
-out:
-	instance_wblob_remove(s, &made);
-	model_rollback(c);
 	return rc;
 }
 
@@ -343,11 +342,9 @@ int model_instance_remove(model *m, int64_t id, struct model_err *err)
 	    (rc = model_touch_region(c, vm.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, vm.name)) < 0)
 		goto out;
-	if ((rc = model_commit(c)) == 0)
-		instance_wblob_remove(s, &gone);
-	return rc;
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, err)) == 0)
+		instance_wblob_remove(s, &gone);
 	return rc;
 }
 
@@ -387,10 +384,8 @@ int model_instance_set_status(model *m, int64_t id, enum model_vm_status to, str
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct model_err *err)
@@ -400,6 +395,7 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 	struct model_conn *c;
 	blob_store *s = NULL;
 	db_stmt *st;
+	bool committing = false;
 	int rc;
 
 	if (type != MODEL_TYPE_LOCAL && type != MODEL_TYPE_CLOUD)
@@ -432,14 +428,12 @@ int model_instance_set_system_disk(model *m, int64_t id, unsigned type, struct m
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0 ||
 	    (made.n + gone.n > 0 && (rc = instance_dir_changed(c, &vm)) < 0))
 		goto out;
-	/* A failed commit keeps the new file (instance.c's order). */
-	if ((rc = model_commit(c)) == 0)
-		instance_wblob_remove(s, &gone);
-	return rc;
+	committing = true; /* a failed commit keeps the new file (instance.c's order) */
 out:
-	if (s)
+	if ((rc = model_write_end(c, rc, err)) == 0 && s)
+		instance_wblob_remove(s, &gone);
+	else if (rc < 0 && s && !committing)
 		instance_wblob_remove(s, &made);
-	model_rollback(c);
 	return rc;
 }
 
@@ -486,13 +480,11 @@ int model_instance_disk_attach(model *m, int64_t vm_id, int index, struct model_
 		model_fail(err, rc, "cannot create %s: %s", name, strerror(-rc));
 		goto out;
 	}
-	if ((rc = instance_dir_changed(c, &vm)) < 0)
-		goto out;
-	return model_commit(c);
+	rc = instance_dir_changed(c, &vm);
 out:
-	instance_wblob_remove(s, &made);
-	model_rollback(c);
-	return rc;
+	if (rc < 0) /* a failed commit keeps it, as model_instance_create's */
+		instance_wblob_remove(s, &made);
+	return model_write_end(c, rc, err);
 }
 
 int model_instance_disk_detach(model *m, int64_t vm_id, int index, struct model_err *err)
@@ -530,11 +522,9 @@ int model_instance_disk_detach(model *m, int64_t vm_id, int index, struct model_
 		rc = instance_dir_changed(c, &vm);
 	if (rc < 0)
 		goto out;
-	if ((rc = model_commit(c)) == 0)
-		instance_wblob_remove(s, &gone);
-	return rc;
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, err)) == 0)
+		instance_wblob_remove(s, &gone);
 	return rc;
 }
 
@@ -580,10 +570,8 @@ int model_instance_disk_touch(model *m, int64_t blob_id, uint64_t size, uint64_t
 	}
 	if (rc < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 /* ---- rebuild (§6.5) ------------------------------------------------------------ */
@@ -768,13 +756,11 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 	                                    : rebuild_disks(m, c, s, &vm, &img, raw, &made, &gone, err);
 	if (rc < 0)
 		goto out;
-	if ((rc = model_commit(c)) == 0)
-		instance_wblob_remove(s, &gone);
-	blob_manifest_free(raw);
-	return rc;
 out:
-	instance_wblob_remove(s, &made);
-	model_rollback(c);
+	if (rc < 0) /* a failed commit keeps it, as model_instance_create's */
+		instance_wblob_remove(s, &made);
+	if ((rc = model_write_end(c, rc, err)) == 0)
+		instance_wblob_remove(s, &gone);
 	blob_manifest_free(raw);
 	return rc;
 }

@@ -116,10 +116,8 @@ int model_instance_set_boot(model *m, int64_t vm_id, bool cdrom, struct model_er
 	}
 	if ((rc = instance_idle(m, &vm, err)) < 0 || (rc = instance_cdrom_eject(m, c, &vm, disks, n)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 /* Resizes vda's wblob to size, durably; *before (may be NULL) gets the
@@ -196,6 +194,7 @@ int model_instance_set_disk_size(model *m, int64_t vm_id, uint64_t size, struct 
 	blob_store *s;
 	db_stmt *st;
 	uint64_t before = 0;
+	bool resized = false;
 	int n, rc;
 
 	if (size == 0 || size > MODEL_VM_DISK_MAX)
@@ -238,10 +237,9 @@ int model_instance_set_disk_size(model *m, int64_t vm_id, uint64_t size, struct 
 		model_fail(err, rc, "cannot resize the system disk: %s", strerror(-rc));
 		goto out;
 	}
-	if ((rc = model_commit(c)) < 0)
-		vda_resize(m, s, vda, before, NULL); /* the rows say the old size: so does the file, as far as it can */
-	return rc;
+	resized = true;
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, err)) < 0 && resized)
+		vda_resize(m, s, vda, before, NULL); /* the rows say the old size: so does the file, as far as it can */
 	return rc;
 }

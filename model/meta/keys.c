@@ -564,18 +564,16 @@ static int rewrap_one(model *m, const struct next_key *n, const uint8_t old_kek[
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("UPDATE data_keys SET wrapped = ?, kek = ? WHERE id = ? AND kek = ?")))) {
-		model_rollback(c);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	db_bind_blob(st, 1, wrapped, sizeof(wrapped));
 	db_bind_text(st, 2, new_id);
 	db_bind_int64(st, 3, n->id);
 	db_bind_text(st, 4, old_id);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return model_fail_db(err, rc);
-	}
-	return model_commit(c);
+	rc = model_exec_stmt(st);
+out:
+	return model_write_end(c, rc, err);
 }
 
 /* settings 'kek' := new_id, unless it names a third key. */
@@ -595,10 +593,8 @@ static int rotation_begin(model *m, const char *old_id, const char *new_id, stru
 	}
 	if ((rc = model_setting_put(c, "kek", new_id)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_key_rotate(model *m, const uint8_t new_kek[MODEL_KEK_SIZE], void (*progress)(void *arg, const char *line),

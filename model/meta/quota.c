@@ -159,7 +159,7 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 	}
 	if (model_region_by_name(m, region, &r) < 0)
 		return model_fail(err, -ENOENT, "no region %s", region);
-	if ((rc = model_write_begin(m, &c, NULL)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("INSERT INTO quotas(account_id, region_id, key, value) VALUES (?, ?, ?, ?) "
 	                             "ON CONFLICT(account_id, region_id, key) DO UPDATE SET value = excluded.value")))) {
@@ -173,8 +173,6 @@ int model_quota_set(model *m, const char *account, const char *region, const cha
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_QUOTA, a.id, r.id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

@@ -226,10 +226,8 @@ int model_image_remove(model *m, int64_t id, struct model_err *err)
 	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, img.name)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 /* The folder image id in the bin came from: iso or private (prior_folder,
@@ -306,10 +304,8 @@ int model_image_restore(model *m, int64_t id, enum model_folder folder, const ch
 	if ((rc = model_touch_region(c, img.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, img.name)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 #define RETENTION_DEFAULT (7 * 24 * 3600) /* seconds (§6.1) */
@@ -352,10 +348,8 @@ int model_retention_set(model *m, int64_t seconds, struct model_err *err)
 	db_bind_int(st, 2, MODEL_FOLDER_RECYCLE);
 	if ((rc = model_each_row(st, log_recycled, c)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 /* admin unpublish: the reverse of publish.  The same refusals as a
@@ -381,8 +375,6 @@ int model_image_unpublish(model *m, int64_t region_id, enum model_folder folder,
 	    (rc = model_touch_region(c, region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, img.id, region_id, folder, img.name)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

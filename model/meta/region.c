@@ -77,8 +77,6 @@ static int region_add(model *m, const char *name, const char *spec, struct model
 	if ((rc = model_catalogue_install(m, id, err)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_REGION, id, id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

@@ -150,22 +150,19 @@ void model_account_subs_named(model *m, int64_t main_id, char *out, size_t cap)
 	model_account_subs(m, main_id, 9, name_each, &n);
 }
 
-/* The end of a role's change in c's transaction: st (NULL: it did not
- * prepare), an UPDATE of one column of accounts taking (value, id), then
- * the change noted and the transaction committed — or rolled back. */
+/* A role's change in c's transaction: st (NULL: it did not prepare), an
+ * UPDATE of one column of accounts taking (value, id), then the change
+ * noted.  0 or -errno. */
 static int account_update(struct model_conn *c, db_stmt *st, int64_t value, int64_t id)
 {
-	int rc = -EIO;
-	if (st) {
-		db_bind_int64(st, 1, value);
-		db_bind_int64(st, 2, id);
-		rc = model_exec_stmt(st);
-	}
-	if (rc < 0 || (rc = model_accounts_changed(c, id)) < 0) {
-		model_rollback(c);
+	int rc;
+	if (!st)
+		return -EIO;
+	db_bind_int64(st, 1, value);
+	db_bind_int64(st, 2, id);
+	if ((rc = model_exec_stmt(st)) < 0)
 		return rc;
-	}
-	return model_commit(c);
+	return model_accounts_changed(c, id);
 }
 
 int model_account_set_admin(model *m, const char *name, bool admin, struct model_err *err)
@@ -174,12 +171,10 @@ int model_account_set_admin(model *m, const char *name, bool admin, struct model
 	struct model_account a, up = {0};
 	char subs[192];
 	int rc;
-	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (a.admin == admin) {
-		model_rollback(c);
-		return 0; /* already so */
-	}
+	if ((rc = model_account_named(m, name, &a, err)) < 0 || a.admin == admin /* already so */)
+		goto out;
 	if (admin && a.parent_id) {
 		model_account_get(m, a.parent_id, &up);
 		rc = model_fail(err, -EINVAL, "%s is a sub-account of %s: make it a main account first (account set %s "
@@ -192,10 +187,9 @@ int model_account_set_admin(model *m, const char *name, bool admin, struct model
 		                "parent - first)", name, subs);
 		goto out;
 	}
-	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET admin = ? WHERE id = ?")), admin ? 1 : 0, a.id);
+	rc = account_update(c, model_stmt(c, SQL("UPDATE accounts SET admin = ? WHERE id = ?")), admin ? 1 : 0, a.id);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_account_set_encrypt_default(model *m, const char *name, bool on, struct model_err *err)
@@ -203,14 +197,14 @@ int model_account_set_encrypt_default(model *m, const char *name, bool on, struc
 	struct model_conn *c;
 	struct model_account a;
 	int rc;
-	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (a.encrypt_default == on) {
-		model_rollback(c);
-		return 0; /* already so */
-	}
-	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET encrypt_default = ? WHERE id = ?")), on ? 1 : 0,
-	                      a.id);
+	if ((rc = model_account_named(m, name, &a, err)) < 0 || a.encrypt_default == on /* already so */)
+		goto out;
+	rc = account_update(c, model_stmt(c, SQL("UPDATE accounts SET encrypt_default = ? WHERE id = ?")), on ? 1 : 0,
+	                    a.id);
+out:
+	return model_write_end(c, rc, err);
 }
 
 int model_account_set_uid(model *m, const char *name, int64_t uid, struct model_err *err)
@@ -220,19 +214,19 @@ int model_account_set_uid(model *m, const char *name, int64_t uid, struct model_
 	int rc;
 	if (uid < -1 || uid > 4294967294LL)
 		return model_fail(err, -EINVAL, "uid %lld is not a uid (0 to 4294967294)", (long long)uid);
-	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (a.uid == uid) {
-		model_rollback(c);
-		return 0; /* already so */
-	}
+	if ((rc = model_account_named(m, name, &a, err)) < 0 || a.uid == uid /* already so */)
+		goto out;
 	if (uid >= 0 && model_account_by_uid(m, uid, &other) == 0) {
 		rc = model_fail(err, -EEXIST, "uid %lld is mapped to account %s", (long long)uid, other.name);
-		model_rollback(c);
-		return rc;
+		goto out;
 	}
 	/* -1 (no uid) is stored as NULL: NULLIF keeps it one statement. */
-	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET uid = NULLIF(CAST(? AS BIGINT), -1) WHERE id = ?")), uid, a.id);
+	rc = account_update(c, model_stmt(c, SQL("UPDATE accounts SET uid = NULLIF(CAST(? AS BIGINT), -1) WHERE id = ?")),
+	                    uid, a.id);
+out:
+	return model_write_end(c, rc, err);
 }
 
 /* A sub-account's own usage leaves the totals of its main account payer,
@@ -292,14 +286,11 @@ int model_account_set_parent(model *m, const char *name, const char *parent, str
 	int rc;
 	if (parent && strcmp(parent, "-") == 0)
 		parent = NULL;
-	if ((rc = model_account_begin(m, name, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (parent && (rc = parent_check(m, &a, parent, &main, err)) < 0)
+	if ((rc = model_account_named(m, name, &a, err)) < 0 ||
+	    (parent && (rc = parent_check(m, &a, parent, &main, err)) < 0) || main.id == a.parent_id /* already so */)
 		goto out;
-	if (main.id == a.parent_id) {
-		model_rollback(c);
-		return 0; /* already so */
-	}
 	/* Its usage leaves the old payer's totals (a main account's own
 	 * totals go: a sub-account has none) and joins the new one's. */
 	if (a.parent_id) {
@@ -314,8 +305,7 @@ int model_account_set_parent(model *m, const char *name, const char *parent, str
 		goto out;
 	if ((rc = usage_join(c, a.id, main.id ? main.id : a.id)) < 0)
 		goto out;
-	return account_update(c, model_stmt(c, SQL("UPDATE accounts SET parent_id = ? WHERE id = ?")), main.id, a.id);
+	rc = account_update(c, model_stmt(c, SQL("UPDATE accounts SET parent_id = ? WHERE id = ?")), main.id, a.id);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

@@ -246,10 +246,8 @@ int model_instance_set_password(model *m, int64_t vm_id, const char *password, s
 	if ((rc = model_blob_insert_sealed(c, vm.region_id, man, NULL, vm.key_id, &blob_id)) < 0 ||
 	    (rc = instance_disk_link(c, vm_id, MODEL_VM_CIDATA, blob_id)) < 0 || (rc = instance_dir_changed(c, &vm)) < 0)
 		goto out;
-	rc = model_commit(c);
-	goto done;
 out:
-	model_rollback(c);
+	rc = model_write_end(c, rc, err);
 done:
 	blob_manifest_free(man);
 	return rc;

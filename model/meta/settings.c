@@ -65,11 +65,8 @@ int model_setting_set(model *m, const char *key, const char *value, struct model
 	int rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = model_setting_put(c, key, value)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	return model_commit(c);
+	rc = model_setting_put(c, key, value);
+	return model_write_end(c, rc, err);
 }
 
 int model_setting_set_int(model *m, const char *key, int64_t value, struct model_err *err)

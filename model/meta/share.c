@@ -223,10 +223,8 @@ int model_share_add(model *m, int64_t image_id, const char *account, struct mode
 	db_bind_int64(st, 1, img.id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_share_remove(model *m, int64_t image_id, const char *account, struct model_err *err)
@@ -255,10 +253,8 @@ int model_share_remove(model *m, int64_t image_id, const char *account, struct m
 	/* The old name: the receiver's shared/<name>@<owner> went away. */
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = share_changed(c, &img, img.name)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_share_answer(model *m, int64_t image_id, int64_t account_id, enum model_member_status status,

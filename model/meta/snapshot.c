@@ -265,10 +265,8 @@ int model_snapshot_remove(model *m, int64_t id, struct model_err *err)
 	}
 	if ((rc = model_snapshot_delete_row(c, &s)) < 0 || (rc = model_touch_region(c, s.region_id)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 int model_snapshot_set_description(model *m, int64_t id, const char *value, struct model_err *err)
@@ -296,8 +294,6 @@ int model_snapshot_set_description(model *m, int64_t id, const char *value, stru
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, id, s.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

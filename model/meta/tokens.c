@@ -118,8 +118,10 @@ int model_token_new(model *m, const char *account, int64_t seconds, const char *
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return model_fail(err, -EIO, "no random bytes for a token");
 	hex(nonce, rnd, sizeof(rnd));
-	if ((rc = model_account_begin(m, account, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
+	if ((rc = model_account_named(m, account, &a, err)) < 0)
+		goto out;
 	if ((rc = tokens_make_room(c, a.id, now)) < 0)
 		goto out;
 	if (!(st = model_stmt(c, SQL("INSERT INTO api_tokens(nonce, account_id, created, expires, via) "
@@ -195,8 +197,10 @@ int model_token_revoke(model *m, const char *account, const char *token, struct 
 	struct token_row t = {0};
 	db_stmt *st;
 	int rc;
-	if ((rc = model_account_begin(m, account, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
+	if ((rc = model_account_named(m, account, &a, err)) < 0)
+		goto out;
 	if (token && (token_row(m, token, &t) < 0 || t.account_id != a.id)) {
 		rc = model_fail(err, -ENOENT, "no such token of %s", account);
 		goto out;
@@ -266,8 +270,10 @@ int model_account_set_api_password(model *m, const char *account, const char *pa
 		if ((rc = model_password_hash(password, hash)) < 0)
 			return model_fail(err, rc, "cannot hash the password: %s", strerror(-rc));
 	}
-	if ((rc = model_account_begin(m, account, &c, &a, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
+	if ((rc = model_account_named(m, account, &a, err)) < 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE accounts SET api_password = ? WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;

@@ -105,11 +105,8 @@ int model_writer_begin(model *m, int64_t region_id, const char *what, int64_t *i
 	*id_out = 0;
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
-	if ((rc = model_writer_insert(c, region_id, 0, what, id_out)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	if ((rc = model_commit(c)) < 0)
+	rc = model_writer_insert(c, region_id, 0, what, id_out);
+	if ((rc = model_write_end(c, rc, NULL)) < 0)
 		*id_out = 0;
 	return rc;
 }

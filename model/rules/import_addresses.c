@@ -86,19 +86,18 @@ int model_import_address_set(model *m, const char *cidr, bool allow, char *note,
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((rc = drop_spellings(c, text)) < 0 ||
-	    !(st = model_stmt(c, SQL("INSERT INTO import_addresses(cidr, allow) VALUES (?, ?) "
+	if ((rc = drop_spellings(c, text)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("INSERT INTO import_addresses(cidr, allow) VALUES (?, ?) "
 	                             "ON CONFLICT(cidr) DO UPDATE SET allow = excluded.allow")))) {
-		model_rollback(c);
-		return rc < 0 ? rc : -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	db_bind_text(st, 1, text);
 	db_bind_int(st, 2, allow ? 1 : 0);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	if ((rc = model_commit(c)) < 0)
+	rc = model_exec_stmt(st);
+out:
+	if ((rc = model_write_end(c, rc, err)) < 0)
 		return rc;
 	model_log(m, "imports: %s %s%s%s", allow ? "allow" : "deny", text, note && note[0] ? ": " : "",
 	          note && note[0] ? note : "");
@@ -115,21 +114,19 @@ int model_import_address_remove(model *m, const char *cidr, struct model_err *er
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if ((gone = drop_spellings(c, text)) < 0 ||
-	    !(st = model_stmt(c, SQL("DELETE FROM import_addresses WHERE cidr = ?")))) {
-		model_rollback(c);
-		return gone < 0 ? gone : -EIO;
+	if ((rc = gone = drop_spellings(c, text)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("DELETE FROM import_addresses WHERE cidr = ?")))) {
+		rc = -EIO;
+		goto out;
 	}
 	db_bind_text(st, 1, text);
-	if ((rc = model_exec_stmt(st)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	if (model_changes(c) + gone < 1) {
-		model_rollback(c);
-		return model_fail(err, -ENOENT, "no rule for %s", text);
-	}
-	if ((rc = model_commit(c)) < 0)
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	if (model_changes(c) + gone < 1)
+		rc = model_fail(err, -ENOENT, "no rule for %s", text);
+out:
+	if ((rc = model_write_end(c, rc, err)) < 0)
 		return rc;
 	model_log(m, "imports: rule for %s removed", text);
 	return 0;

@@ -371,21 +371,9 @@ int model_image_set_import_attr(model *m, int64_t id, enum model_import_attr whi
 	*slot = norm;
 	if ((rc = model_import_check(&cand, err)) < 0)
 		goto out;
-	if (!set_sql(which) || !(st = model_stmt(c, set_sql(which)))) {
-		rc = -EIO;
-		goto out;
-	}
-	db_bind_text(st, 1, norm);
-	db_bind_int64(st, 2, model_now_ns());
-	db_bind_int64(st, 3, id);
-	db_bind_int(st, 4, MODEL_IMG_QUEUED);
-	if ((rc = model_exec_stmt(st)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, img.folder, NULL)) < 0) {
-		model_fail_db(err, rc);
-		goto out;
-	}
-	return model_commit(c);
+	if ((st = set_sql(which) ? model_stmt(c, set_sql(which)) : NULL))
+		db_bind_text(st, 1, norm);
+	rc = model_image_queued_update(c, st, &img);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }

@@ -267,21 +267,18 @@ int model_image_capture(model *m, int64_t image_id, int64_t vm_id, const int *de
 		goto out;
 	for (int k = 0; k < n; k++) {
 		if ((rc = task_insert_blob(c, img.region_id, cap[k].size, key_id, &cap[k].dst_blob)) < 0)
-			goto end;
+			goto out;
 		if ((k > 0 || vm.system_disk == MODEL_TYPE_CLOUD) && (rc = cap_insert_snapshot(c, &img, &vm, &cap[k])) < 0)
-			goto end;
+			goto out;
 	}
 	/* snapshots/ lists the new ones; the instance is busy from now on. */
 	if ((nsnaps > 0 && (rc = model_touch_region(c, img.region_id)) < 0) ||
 	    (rc = cap_insert_task(c, image_id, &vm, cap, n)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_INSTANCE, vm_id, vm.region_id, MODEL_FOLDER_INVALID, NULL)) < 0)
-		goto end;
-end:
-	return model_write_end(c, rc, err);
+		goto out;
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 /* ---- capture: running ---------------------------------------------------------- */
@@ -325,8 +322,10 @@ static int cap_start(struct task_run *r)
 	struct model_conn *c;
 	db_stmt *st;
 	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE images SET status = ?, mtime_ns = ?2, ctime_ns = ?2 WHERE id = ? AND status = ?")))) {
 		rc = -EIO;
 		goto out;
@@ -340,10 +339,8 @@ static int cap_start(struct task_run *r)
 	if (model_changes(c) == 1 &&
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 /* Progress of the device being sealed (blob_wblob_seal_progress). */

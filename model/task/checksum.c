@@ -175,8 +175,10 @@ static int pass_record(struct task_run *r, const struct model_image *img, int64_
 		model_sha256_seal(r->m, blob_id, sha, stored); /* sealed when encrypted (§17) */
 	if (xxh[0])
 		model_xxh128_seal(r->m, blob_id, xxh, xstored);
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
+		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET sha256 = CASE WHEN sha256 = '' THEN ?1 ELSE sha256 END, "
 	                             "xxh128 = CASE WHEN xxh128 = '' THEN ?2 ELSE xxh128 END WHERE id = ?3")))) {
 		rc = -EIO;
@@ -188,10 +190,8 @@ static int pass_record(struct task_run *r, const struct model_image *img, int64_
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, img->folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 /* A store error: the row back in the queue with the reason, tried again
@@ -201,8 +201,10 @@ static int pass_retry_later(struct task_run *r, const char *reason)
 	struct model_conn *c;
 	db_stmt *st;
 	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
+		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', error = ?, updated = ? "
 	                             "WHERE id = ?")))) {
 		rc = -EIO;
@@ -214,10 +216,8 @@ static int pass_retry_later(struct task_run *r, const char *reason)
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	r->lost = true; /* not ours any more: the engine does not requeue it */
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 /* What img's origin (a copy's source, a conversion's) kept for the disk
@@ -268,6 +268,7 @@ static void pass_park(struct task_run *r, int64_t blob_id, blob_digest *d)
 	struct model_conn *c;
 	db_stmt *st;
 	char args[sizeof(PARKED_BY) + MODEL_RUNNER_ID_MAX];
+	int rc;
 	pthread_mutex_lock(&m->lock);
 	blob_digest_free(m->parked.d);
 	m->parked.task_id = r->t.id;
@@ -275,16 +276,22 @@ static void pass_park(struct task_run *r, int64_t blob_id, blob_digest *d)
 	m->parked.d = d;
 	pthread_mutex_unlock(&m->lock);
 	snprintf(args, sizeof(args), PARKED_BY "%s", r->me);
-	if (task_begin(r, &c) <= 0)
-		return; /* no mark: another process may take it up, from the start */
-	if ((st = model_stmt(c, SQL("UPDATE tasks SET args = ?, updated = ? WHERE id = ?")))) {
-		db_bind_text(st, 1, args);
-		db_bind_int64(st, 2, (int64_t)time(NULL));
-		db_bind_int64(st, 3, r->t.id);
-		if (model_exec_stmt(st) >= 0 && model_commit(c) >= 0)
-			return;
+	/* On any failure no mark: another process may take it up, from the
+	 * start. */
+	if (model_write_begin(r->m, &c, NULL) < 0)
+		return;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET args = ?, updated = ? WHERE id = ?")))) {
+		rc = -EIO;
+		goto out;
 	}
-	model_rollback(c);
+	db_bind_text(st, 1, args);
+	db_bind_int64(st, 2, (int64_t)time(NULL));
+	db_bind_int64(st, 3, r->t.id);
+	rc = model_exec_stmt(st);
+out:
+	model_write_end(c, rc, NULL);
 }
 
 /* The disk dev of img: its missing hashes read and kept.  0 (done, or

@@ -149,19 +149,16 @@ int model_image_convert(model *m, int64_t image_id, const char *name, int64_t *i
 	snprintf(source, sizeof(source), "convert %s", src.ext_id);
 	struct task_image_new ni = {src.region_id, newname, src.description, source, "convert", src.size};
 	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = conv_plan(m, c, &src, newname, d, err)) < 0)
-		goto end;
+		goto out;
 	/* private/ and snapshots/ list the new entries; the source's `task`
 	 * shows the conversion. */
 	if ((rc = task_insert_row(c, "convert", id, "image", src.id, d, n, src.size, "")) < 0 ||
 	    (rc = model_touch_region(c, src.region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, src.id, src.region_id, src.folder, NULL)) < 0)
-		goto end;
-end:
+		goto out;
+out:
 	if ((rc = model_write_end(c, rc, err)) == 0 && id_out)
 		*id_out = id;
-	return rc;
-out:
-	model_rollback(c);
 	return rc;
 }
 

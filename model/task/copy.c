@@ -268,13 +268,10 @@ int model_image_copy(model *m, int64_t image_id, int64_t region_id, int64_t *id_
 	if ((rc = task_insert_image(c, &src, &ni, &id)) < 0 || (rc = n = copy_plan(m, c, &src, &to, d, &total, err)) < 0 ||
 	    (rc = task_insert_row(c, "copy", id, "image", src.id, d, n, total, "")) < 0 || (rc = model_touch_region(c, to.id)) < 0 ||
 	    (rc = copy_touch_source(c, &src)) < 0)
-		goto end;
-end:
+		goto out;
+out:
 	if ((rc = model_write_end(c, rc, err)) == 0 && id_out)
 		*id_out = id;
-	return rc;
-out:
-	model_rollback(c);
 	return rc;
 }
 

@@ -113,13 +113,13 @@ static int strip(struct task_run *r, const struct model_image *img)
 {
 	struct model_conn *c;
 	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
-	if ((rc = model_image_strip(r->m, c, img)) < 0) {
-		model_rollback(c);
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
-	}
-	return model_commit(c);
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
+	rc = model_image_strip(r->m, c, img);
+out:
+	return model_write_end(c, rc, NULL);
 }
 
 /* Step 3's last transaction: the image's row and the task's. */
@@ -128,8 +128,10 @@ static int finish(struct task_run *r, const struct model_image *img)
 	struct model_conn *c;
 	db_stmt *st;
 	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
+		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("DELETE FROM images WHERE id = ? AND status = ?")))) {
 		rc = -EIO;
 		goto out;
@@ -140,10 +142,8 @@ static int finish(struct task_run *r, const struct model_image *img)
 	    (rc = model_touch_region(c, img->region_id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, img->id, img->region_id, MODEL_FOLDER_RECYCLE, img->name)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 int destroy_run(struct task_run *r)
@@ -214,10 +214,8 @@ int model_image_destroy(model *m, int64_t id, struct model_err *err)
 	if ((rc = model_destroy_queue(c, &img)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, id, img.region_id, MODEL_FOLDER_RECYCLE, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, err);
 }
 
 #define EXPIRE_BATCH 64

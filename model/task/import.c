@@ -164,7 +164,7 @@ int model_image_import_url(model *m, int64_t image_id, const char *url, struct m
 	struct model_image img;
 	struct model_conn *c;
 	char why[FETCH_REASON_MAX];
-	blob_store *s;
+	blob_store *s = NULL;
 	int64_t key_id;
 	int rc;
 
@@ -190,17 +190,14 @@ int model_image_import_url(model *m, int64_t image_id, const char *url, struct m
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, image_id, img.region_id, img.folder, NULL)) < 0) {
 		if (u.wblob[0]) /* still under the write lock: nobody else can have taken the name */
 			blob_wblob_remove(s, u.wblob);
+		u.wblob[0] = '\0';
 		model_fail(err, rc, rc == -EBUSY ? "the image changed status meanwhile" : "cannot start the import: %s",
 		           strerror(-rc));
 		goto out;
 	}
-	if ((rc = model_commit(c)) < 0) {
-		blob_wblob_remove(s, u.wblob); /* rolled back: nothing names it */
-		return model_fail(err, rc, "cannot start the import: %s", strerror(-rc));
-	}
-	return 0;
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, err)) < 0 && u.wblob[0])
+		blob_wblob_remove(s, u.wblob); /* the commit failed: nothing names it */
 	return rc;
 }
 
@@ -261,23 +258,27 @@ static int import_mark(struct import_run *ir, uint64_t at)
 		return rc;
 	}
 	blob_manifest_free(man);
-	if ((rc = task_begin(ir->r, &c)) <= 0) {
+	if ((rc = model_write_begin(ir->r->m, &c, NULL)) < 0) {
 		free(enc);
-		return rc < 0 ? rc : -ECANCELED;
+		return rc;
+	}
+	if ((rc = task_touch(c, ir->r)) <= 0) {
+		rc = rc < 0 ? rc : -ECANCELED;
+		goto out;
 	}
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ? WHERE id = ? AND manifest IS NULL")))) {
-		model_rollback(c);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	db_bind_int64(st, 1, (int64_t)at);
 	db_bind_int64(st, 2, (int64_t)blob_wblob_stored(ir->w));
 	db_bind_int64(st, 3, model_now_ns());
 	db_bind_int64(st, 4, ir->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0)
-		goto fail;
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET args = ?, resume = ? WHERE id = ?")))) {
 		rc = -EIO;
-		goto fail;
+		goto out;
 	}
 	import_args(args, ir->blob_id, ir->idx, ir->url, ir->validator);
 	db_bind_text(st, 1, args);
@@ -286,14 +287,11 @@ static int import_mark(struct import_run *ir, uint64_t at)
 	else
 		db_bind_null(st, 2);
 	db_bind_int64(st, 3, ir->r->t.id);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0)
-		goto fail;
+	rc = model_exec_stmt(st);
+out:
 	free(enc);
-	ir->mark = at;
-	return 0;
-fail:
-	free(enc);
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, NULL)) == 0)
+		ir->mark = at;
 	return rc;
 }
 
@@ -348,25 +346,29 @@ static void import_report(struct import_run *ir)
 	struct task_run *r = ir->r;
 	struct model_conn *c;
 	db_stmt *st;
-	int rc = task_begin(r, &c);
+	bool total = false;
+	int rc;
 
-	if (rc <= 0)
-		return; /* lost (r->lost set), or a database error: the next report */
+	/* Lost (r->lost set), or a database error: the next report. */
+	if (model_write_begin(r->m, &c, NULL) < 0)
+		return;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if (ir->total != r->t.bytes_total) {
 		if (!(st = model_stmt(c, SQL("UPDATE tasks SET bytes_total = ? WHERE id = ?")))) {
-			model_rollback(c);
-			return;
+			rc = -EIO;
+			goto out;
 		}
 		db_bind_int64(st, 1, (int64_t)ir->total);
 		db_bind_int64(st, 2, r->t.id);
-		if (model_exec_stmt(st) < 0) {
-			model_rollback(c);
-			return;
-		}
-		r->t.bytes_total = ir->total;
+		if ((rc = model_exec_stmt(st)) < 0)
+			goto out;
+		total = true;
 	}
-	if (task_image_progress(c, r) < 0 || model_commit(c) < 0)
-		model_rollback(c);
+	rc = task_image_progress(c, r);
+out:
+	if (model_write_end(c, rc, NULL) == 0 && total)
+		r->t.bytes_total = ir->total;
 }
 
 /* Whether stopping now costs no download: nothing came since the durable
@@ -605,6 +607,7 @@ static int import_take_over(struct import_run *ir, struct model_blob *row, bool 
 	struct model_conn *c;
 	blob_store *s;
 	db_stmt *st;
+	bool gone = false;
 	int rc;
 
 	*lost = false;
@@ -631,14 +634,16 @@ static int import_take_over(struct import_run *ir, struct model_blob *row, bool 
 		if ((rc = blob_wblob_fsync(w)) < 0)
 			goto fail;
 	}
-	if ((rc = task_begin(r, &c)) <= 0) {
-		*lost = rc == 0;
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		goto fail;
+	if ((rc = task_touch(c, r)) <= 0) { /* 0: lost, nothing written */
+		gone = rc == 0;
+		goto out;
 	}
 	if (!(st = model_stmt(c, SQL("UPDATE blobs SET wblob = ?, size = ?, stored = ?, mtime_ns = ? "
 	                             "WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
-		goto undo;
+		goto out;
 	}
 	db_bind_text(st, 1, b.wblob);
 	db_bind_int64(st, 2, (int64_t)b.size);
@@ -646,15 +651,19 @@ static int import_take_over(struct import_run *ir, struct model_blob *row, bool 
 	db_bind_int64(st, 4, model_now_ns());
 	db_bind_int64(st, 5, b.id);
 	if ((rc = model_exec_stmt(st)) < 0)
-		goto undo;
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET host = ? WHERE id = ?")))) {
 		rc = -EIO;
-		goto undo;
+		goto out;
 	}
 	db_bind_text(st, 1, model_host(r->m));
 	db_bind_int64(st, 2, r->t.id);
-	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_commit(c)) < 0)
-		goto undo;
+	rc = model_exec_stmt(st);
+out:
+	if ((rc = model_write_end(c, rc, NULL)) < 0 || gone) {
+		*lost = gone;
+		goto fail;
+	}
 	snprintf(r->t.host, sizeof(r->t.host), "%s", model_host(r->m));
 	/* The old host's files, where this host reaches them (a shared dir:
 	 * store); on RADOS they are that host's own (fsck's there). */
@@ -669,8 +678,6 @@ static int import_take_over(struct import_run *ir, struct model_blob *row, bool 
 	ir->w = w;
 	ir->mark = b.size;
 	return 0;
-undo:
-	model_rollback(c);
 fail:
 	blob_manifest_free(man);
 	blob_wblob_close(w);

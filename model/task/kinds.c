@@ -6,7 +6,7 @@
  * Who calls it: model_open (state.c) hands the table to the engine
  * (m->task_kinds); fs/ (the mount's worker 0) calls the housekeeping.
  * The engine never names a kind: every kind calls the engine
- * (task_begin, task_tick, ...), so a table inside task.c would tie the
+ * (task_touch, task_tick, ...), so a table inside task.c would tie the
  * engine and every kind into one circle.  Adding a kind: task_int.h.
  */
 #include <stddef.h>

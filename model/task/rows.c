@@ -67,8 +67,10 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 
 	if ((rc = blob_manifest_encode(&enc, &len, man)) < 0)
 		return rc;
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		goto out_free;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	now = task_after(sealed); /* the snapshot's files are newer than its data */
 	/* xxh128 '': the checksum pass reads it once the image is available
 	 * (task_finish queues it; checksum.c). */
@@ -101,10 +103,8 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 	}
 	if ((rc = task_image_progress(c, r)) < 0 || (r->device_done && (rc = r->device_done(c, r)) < 0))
 		goto out;
-	rc = model_commit(c);
-	goto out_free;
 out:
-	model_rollback(c);
+	rc = model_write_end(c, rc, NULL);
 out_free:
 	free(enc);
 	return rc;
@@ -168,8 +168,10 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 			model_xxh128_seal(r->m, devs[k].blob_id, hex, xxh[k]);
 		blob_manifest_free(man);
 	}
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	for (int k = 0; k < n && k < MODEL_MAX_DEVICES; k++) {
 		if (!xxh[k][0])
 			continue;
@@ -248,10 +250,8 @@ int task_finish(struct task_run *r, const struct task_dev *devs, int n)
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0 ||
 	    (rc = task_log_source(c, r)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 /* ---- images made from images (convert.c, copy.c) ---------------------------------- */

@@ -189,18 +189,6 @@ int model_task_bytes(model *m, int (*cb)(void *arg, const char *kind, uint64_t p
 	return 0;
 }
 
-/* Begins a write transaction in which the task is still ours: 1 (with the
- * transaction open), 0 (lost: nothing open), -errno. */
-int task_begin(struct task_run *r, struct model_conn **c)
-{
-	int rc;
-	if ((rc = model_write_begin(r->m, c, NULL)) < 0)
-		return rc;
-	if ((rc = task_touch(*c, r)) <= 0)
-		model_rollback(*c);
-	return rc;
-}
-
 int task_delete_row(struct model_conn *c, int64_t id)
 {
 	db_stmt *st = model_stmt(c, SQL("DELETE FROM tasks WHERE id = ?"));
@@ -214,13 +202,13 @@ int task_drop_row(struct task_run *r)
 {
 	struct model_conn *c;
 	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
-		return rc < 0 ? rc : (r->lost = true, 0);
-	if ((rc = task_delete_row(c, r->t.id)) < 0) {
-		model_rollback(c);
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
-	}
-	return model_commit(c);
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
+	rc = task_delete_row(c, r->t.id);
+out:
+	return model_write_end(c, rc, NULL);
 }
 
 /* In the caller's transaction: account's turn at kind is now (fair
@@ -244,8 +232,10 @@ int task_requeue(struct task_run *r)
 	struct model_conn *c;
 	db_stmt *st;
 	int rc;
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '' WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
@@ -258,10 +248,8 @@ int task_requeue(struct task_run *r)
 	    (r->yielded && (rc = turn_stamp(c, r->account_id, r->t.kind)) < 0) ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 /* In the caller's transaction: the image's progress (0..99 until the task
@@ -289,15 +277,13 @@ int task_image_progress(struct model_conn *c, struct task_run *r)
 int task_progress(struct task_run *r)
 {
 	struct model_conn *c;
-	int rc = task_begin(r, &c);
-	if (rc <= 0)
-		return rc < 0 ? 1 : 0;
-	if (task_image_progress(c, r) < 0) {
-		model_rollback(c);
+	int rc;
+	if (model_write_begin(r->m, &c, NULL) < 0)
 		return 1;
-	}
-	model_commit(c);
-	return 1;
+	if ((rc = task_touch(c, r)) > 0)
+		rc = task_image_progress(c, r);
+	model_write_end(c, rc, NULL);
+	return !r->lost;
 }
 
 bool task_progress_due(struct task_run *r)
@@ -544,6 +530,7 @@ static int task_claim(struct task_run *r)
 	struct model_conn *c;
 	db_stmt *st;
 	int64_t now = (int64_t)time(NULL);
+	bool claimed = false, import = false, checksum = false, inspect = false;
 	int rc;
 
 	/* Workers look for work at every change; most changes (a mkdir, a
@@ -620,8 +607,9 @@ static int task_claim(struct task_run *r)
 		goto out;
 	/* Counted under the write lock that serialises claims, so that
 	 * import_claimable of the next claim (and task_yield_due) sees it. */
-	bool import = strcmp(r->t.kind, "import") == 0, checksum = strcmp(r->t.kind, "checksum") == 0,
-	     inspect = strcmp(r->t.kind, "inspect") == 0;
+	import = strcmp(r->t.kind, "import") == 0;
+	checksum = strcmp(r->t.kind, "checksum") == 0;
+	inspect = strcmp(r->t.kind, "inspect") == 0;
 	if (import)
 		atomic_fetch_add(&r->m->imports_here, 1);
 	if (checksum)
@@ -629,7 +617,9 @@ static int task_claim(struct task_run *r)
 	if (inspect)
 		atomic_fetch_add(&r->m->inspects_here, 1);
 	atomic_fetch_add(&r->m->running_here, 1);
-	if ((rc = model_commit(c)) < 0) {
+	claimed = true;
+out:
+	if ((rc = model_write_end(c, rc, NULL)) < 0 && claimed) {
 		if (import)
 			atomic_fetch_sub(&r->m->imports_here, 1);
 		if (checksum)
@@ -637,8 +627,9 @@ static int task_claim(struct task_run *r)
 		if (inspect)
 			atomic_fetch_sub(&r->m->inspects_here, 1);
 		atomic_fetch_sub(&r->m->running_here, 1);
-		return rc;
 	}
+	if (rc < 0 || !claimed)
+		return rc;
 	r->bytes_done = r->bytes_counted = r->t.bytes_done;
 	/* An operator wants to know when a task changed hands (its host died,
 	 * or its process: §11, §13). */
@@ -646,9 +637,6 @@ static int task_claim(struct task_run *r)
 		model_log(r->m, "task %lld (%s of image %lld) taken over from %s, which is gone", (long long)r->t.id,
 		          r->t.kind, (long long)r->t.image_id, pick.claimed_by);
 	return 1;
-out:
-	model_rollback(c);
-	return rc;
 }
 
 
@@ -692,19 +680,22 @@ int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt,
 {
 	struct model_conn *c;
 	char reason[256];
+	bool failed = false;
 	va_list ap;
 	int rc;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
-	if ((rc = task_fail_rows(c, r, undo, arg, reason)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	if ((rc = model_commit(c)) == 0)
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
+	if ((rc = task_fail_rows(c, r, undo, arg, reason)) < 0)
+		goto out;
+	failed = true;
+out:
+	if ((rc = model_write_end(c, rc, NULL)) == 0 && failed)
 		task_log_failure(r->m, r->t.image_id, r->t.kind, reason);
 	return rc;
 }

@@ -5,8 +5,9 @@
  *
  * A kind provides a run function, called by a worker with the task claimed
  * (r->t is the row as claimed).  It works in steps, each step's result made
- * durable in a transaction opened by task_begin (which checks the task is
- * still this runner's), writes progress with task_progress at most every
+ * durable in a write transaction whose first statement is task_touch
+ * (which checks the task is still this runner's: 0 sets r->lost and the
+ * step leaves by its one label, committing nothing), writes progress with task_progress at most every
  * TASK_PROGRESS_NS, polls r->stop between chunks (setting r->stopped: the
  * engine then puts the task back in the queue), and ends with one of:
  *   - its last transaction deleting the row (task_delete_row) — done;
@@ -92,12 +93,17 @@ struct task_kind {
 };
 
 
-/* Inside a transaction: records bytes_done if the task is still ours.  1
- * when it is, 0 when another runner took it (or it is gone), -errno. */
+/* Inside a write transaction, its first step: records bytes_done if the
+ * task is still ours.  1 when it is, 0 when another runner took it (or it
+ * is gone: r->lost set), -errno.  A step of a kind's run:
+ *	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
+ *		return rc;
+ *	if ((rc = task_touch(c, r)) <= 0)
+ *		goto out;
+ *	...
+ *	out:
+ *	return model_write_end(c, rc, NULL); */
 int task_touch(struct model_conn *c, struct task_run *r);
-/* Begins a write transaction in which the task is still ours: 1 (with the
- * transaction open), 0 (lost: nothing open), -errno. */
-int task_begin(struct task_run *r, struct model_conn **c);
 /* The time of a transition that follows content completed at content_ns:
  * now, but strictly later.  A blob's mtime (its ctime in the tree) must
  * never be the newest ctime of its directory: borg re-reads, on every run,

@@ -346,7 +346,7 @@ int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload 
 {
 	struct model_image img;
 	struct model_conn *c;
-	blob_store *s;
+	blob_store *s = NULL;
 	int64_t key_id;
 	int rc;
 
@@ -373,19 +373,16 @@ int model_upload_begin(model *m, int64_t image_id, int idx, struct model_upload 
 		/* Still under the write lock: nobody else can have taken the name. */
 		if (out->wblob[0])
 			blob_wblob_remove(s, out->wblob);
+		out->wblob[0] = '\0';
 		if (rc == -EBUSY)
 			model_fail(err, rc, "the image changed status meanwhile");
 		else
 			model_fail(err, rc, "cannot start the upload: %s", strerror(-rc));
 		goto out;
 	}
-	if ((rc = model_commit(c)) < 0) {
-		blob_wblob_remove(s, out->wblob); /* rolled back: nothing names it */
-		return model_fail(err, rc, "cannot start the upload: %s", strerror(-rc));
-	}
-	return 0;
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, err)) < 0 && out->wblob[0])
+		blob_wblob_remove(s, out->wblob); /* the commit failed: nothing names it */
 	return rc;
 }
 
@@ -409,10 +406,8 @@ int model_upload_sniffed(model *m, const struct model_upload *u, const char *for
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 int model_upload_progress(model *m, const struct model_upload *u, uint64_t done, uint64_t total, uint64_t estimate)
@@ -452,10 +447,8 @@ int model_upload_progress(model *m, const struct model_upload *u, uint64_t done,
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 int model_upload_abandon(model *m, const struct model_upload *u, const char *reason)
@@ -466,13 +459,12 @@ int model_upload_abandon(model *m, const struct model_upload *u, const char *rea
 		return rc;
 	if ((rc = upload_drop_rows(c, u->image_id, u->blob_id)) < 0 ||
 	    (rc = upload_end_image(c, u->image_id, u->folder, MODEL_IMG_QUEUED, reason)) < 0 ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0 ||
-	    (rc = model_commit(c)) < 0) {
-		model_rollback(c);
-		return rc;
-	}
-	upload_remove_wblob(m, u->region_id, u->wblob);
-	return 0;
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
+		goto out;
+out:
+	if ((rc = model_write_end(c, rc, NULL)) == 0)
+		upload_remove_wblob(m, u->region_id, u->wblob);
+	return rc;
 }
 
 /* close and stage: the task leaves 'open' for `to` ('queued': a runner
@@ -567,10 +559,8 @@ static int upload_end_writes(model *m, const struct model_upload *u, uint64_t si
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;
-	return model_commit(c);
 out:
-	model_rollback(c);
-	return rc;
+	return model_write_end(c, rc, NULL);
 }
 
 bool model_upload_alive(model *m, const struct model_upload *u)
@@ -658,14 +648,12 @@ static int upload_end(model *m, int64_t image_id, int64_t task_id, const char *r
 	}
 	if (rc >= 0)
 		rc = upload_end_in_error(m, c, &img, &t, reason, wblob);
+out:
 	if ((rc = model_write_end(c, rc, err)) < 0)
 		return rc;
 	upload_remove_wblob(m, img.region_id, wblob);
 	task_log_failure(m, image_id, "upload", reason);
 	return 0;
-out:
-	model_rollback(c);
-	return rc;
 }
 
 int model_upload_cancel(model *m, int64_t image_id, struct model_err *err)
@@ -687,6 +675,7 @@ static int reap_one(model *m, const struct upload_task *dead)
 	struct model_conn *c;
 	db_stmt *st;
 	char wblob[64] = "";
+	bool reaped = false;
 	int rc;
 
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
@@ -706,14 +695,14 @@ static int reap_one(model *m, const struct upload_task *dead)
 	                              t.error[0] ? t.error
 	                                         : "the upload was interrupted (the file was still open when imgfs "
 	                                           "stopped)",
-	                              wblob)) < 0 ||
-	    (rc = model_commit(c)) < 0)
+	                              wblob)) < 0)
 		goto out;
+	reaped = true;
+out:
+	if ((rc = model_write_end(c, rc, NULL)) < 0 || !reaped)
+		return rc;
 	upload_remove_wblob(m, img.region_id, wblob);
 	return 1;
-out:
-	model_rollback(c);
-	return rc;
 }
 
 struct reap_list {
@@ -781,6 +770,7 @@ int upload_fail(struct task_run *r, int64_t blob_id, const char *fmt, ...)
 {
 	struct model_conn *c;
 	char reason[256], wblob[64] = "";
+	bool failed = false;
 	va_list ap;
 	int rc;
 
@@ -789,22 +779,24 @@ int upload_fail(struct task_run *r, int64_t blob_id, const char *fmt, ...)
 	va_end(ap);
 	if (blob_id)
 		blob_wblob_name(r->m, blob_id, wblob);
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	if ((blob_id && (rc = upload_drop_rows(c, r->t.image_id, blob_id)) < 0) ||
 	    (!blob_id && (rc = task_delete_row(c, r->t.id)) < 0))
 		goto out;
 	rc = upload_end_image(c, r->t.image_id, r->folder, MODEL_IMG_ERROR, reason);
 	if ((rc < 0 && rc != -EBUSY) ||
-	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0 ||
-	    (rc = model_commit(c)) < 0)
+	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
+	failed = true;
+out:
+	if ((rc = model_write_end(c, rc, NULL)) < 0 || !failed)
+		return rc;
 	upload_remove_wblob(r->m, r->region_id, wblob);
 	task_log_failure(r->m, r->t.image_id, r->t.kind, reason);
 	return 0;
-out:
-	model_rollback(c);
-	return rc;
 }
 
 /* Reads the file's first bytes (min(size, BLOB_FORMAT_HEAD_LEN)). */
@@ -835,6 +827,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	void *enc = NULL;
 	size_t len = 0;
 	int64_t sealed = model_now_ns(), now;
+	bool done = false;
 	int rc;
 
 	char sha_stored[MODEL_SHA_STORED], xxh_stored[MODEL_SHA_STORED]; /* sealed when encrypted (§17) */
@@ -844,8 +837,10 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	r->bytes_done = man->size;
 	model_sha256_seal(r->m, blob_id, sha, sha_stored);
 	model_xxh128_seal(r->m, blob_id, xxh, xxh_stored);
-	if ((rc = task_begin(r, &c)) <= 0)
+	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		goto out_free;
+	if ((rc = task_touch(c, r)) <= 0)
+		goto out;
 	now = task_after(sealed); /* the image's files are newer than its disk */
 	/* xxh128 as the close kept it (hashed beside the SHA-256 as the writes
 	 * arrived), or xxh (a blob taken whole by reference), else '' for
@@ -884,7 +879,7 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	if ((rc = model_exec_stmt(st)) < 0)
 		goto out;
 	if (model_changes(c) != 1) {
-		rc = -ESTALE; /* cancelled: the task row went with it, so task_begin saw it */
+		rc = -ESTALE; /* cancelled: the task row went with it, so task_touch saw it */
 		goto out;
 	}
 	/* Whatever was not hashed on the way in (a file written out of order,
@@ -912,11 +907,10 @@ static int upload_finish(struct task_run *r, int64_t blob_id, const char *wblob,
 	if ((rc = task_delete_row(c, r->t.id)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, r->t.image_id, r->region_id, r->folder, NULL)) < 0)
 		goto out;
-	if ((rc = model_commit(c)) == 0)
-		upload_remove_wblob(r->m, r->region_id, wblob);
-	goto out_free;
+	done = true;
 out:
-	model_rollback(c);
+	if ((rc = model_write_end(c, rc, NULL)) == 0 && done)
+		upload_remove_wblob(r->m, r->region_id, wblob);
 out_free:
 	free(enc);
 	return rc;

@@ -471,8 +471,7 @@ static inline int64_t ut_sql_int(struct ut_fx *fx, const char *fmt, ...)
 static inline void ut_write_lock(struct ut_fx *fx)
 {
 	struct model_conn *c;
-	assert_int_equal(model_conn_get(fx->m, &c), 0);
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_sql_exec(fx->m, "SELECT 1"), 0);
 }
 
@@ -480,7 +479,7 @@ static inline void ut_write_unlock(struct ut_fx *fx)
 {
 	struct model_conn *c;
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
-	assert_int_equal(model_commit(c), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), 0);
 }
 
 /* An ad-hoc statement with parameters on the model's connection (db.h's

@@ -34,8 +34,8 @@ static void test_write_round_trips(void **state)
 
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
 	before = round_trips(fx);
-	assert_int_equal(model_begin(c), 0);
-	assert_int_equal(model_commit(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), 0);
 	int64_t empty = round_trips(fx) - before;
 
 	print_message("model_image_create: %lld round trips; an empty transaction: %lld\n", (long long)create,
@@ -55,10 +55,9 @@ static void test_deferred_failure_fails_the_transaction(void **state)
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
 	db_stmt *a = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-deferred', 'a')");
 	db_stmt *b = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-deferred', 'b')");
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_exec_deferred(a), 0);
-	if ((rc = model_exec_deferred(b)) < 0 || (rc = model_commit(c)) < 0)
-		model_rollback(c);
+	rc = model_write_end(c, model_exec_deferred(b), NULL);
 	ut_finalize(a);
 	ut_finalize(b);
 	assert_int_equal(rc, -EEXIST);
@@ -81,10 +80,10 @@ static void test_deferred_failure_reaches_the_next_statement(void **state)
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
 	db_stmt *dup = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-next', 'b')");
 	db_stmt *sel = ut_prepare(fx, "SELECT count(*) FROM settings");
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_exec_deferred(dup), 0);
 	assert_int_equal(db_step(sel), -EEXIST);
-	model_rollback(c);
+	model_write_end(c, -ECANCELED, NULL);
 	db_reset(sel);
 	assert_int_equal(db_step(sel), DB_ROW); /* and the connection works on */
 	ut_finalize(dup);
@@ -195,13 +194,12 @@ static void test_connection_lost_inside_a_transaction(void **state)
 	assert_int_equal(model_conn_get(fx->m, &c), 0);
 	db_stmt *first = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-lost-1', 'a')");
 	db_stmt *second = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-lost-2', 'a')");
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(db_step(first), DB_DONE);
 	snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%lld)", (long long)pid);
 	pg_run(fx, kill);
 	db_reset(first);
-	int a = db_step(first), b = db_step(second), rc = model_commit(c);
-	model_rollback(c);
+	int a = db_step(first), b = db_step(second), rc = model_write_end(c, 0, NULL);
 	ut_finalize(first);
 	ut_finalize(second);
 	assert_true(a < 0 && a != DB_DONE);

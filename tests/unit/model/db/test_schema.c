@@ -160,7 +160,7 @@ static void test_migrates_from_every_version(void **state)
 		model_set_kek(m, (const uint8_t *)"0123456789abcdef0123456789abcdef");
 		assert_int_equal(model_write_begin(m, &c, NULL), 0);
 		assert_int_equal(model_key_new(c, &key_id, &err), 0);
-		assert_int_equal(model_commit(c), 0);
+		assert_int_equal(model_write_end(c, 0, NULL), 0);
 		assert_true(key_id > 0);
 		assert_int_equal(model_image_set_encrypted(m, img.id, true, &err), 0);
 		assert_int_equal(model_fsck(m, false, ignore, NULL), 0);

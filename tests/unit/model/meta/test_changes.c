@@ -27,7 +27,7 @@ static void log_change(struct ut_fx *fx, int64_t obj)
 	struct model_conn *c;
 	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_log_change(c, MODEL_CHANGE_IMAGE, obj, fx->r1, MODEL_FOLDER_PRIVATE, NULL), 0);
-	assert_int_equal(model_commit(c), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), 0);
 }
 
 static void test_rows_after_the_last_seen(void **state)

@@ -443,9 +443,9 @@ static void *hold_a_new_wblob(void *arg)
 	struct timespec hold = {0, 300 * 1000000L}; /* the sweep meets the open transaction */
 	nanosleep(&hold, NULL);
 	if (rc == 0)
-		rc = model_commit(c);
+		rc = model_write_end(c, 0, NULL);
 	else
-		model_rollback(c);
+		model_write_end(c, -ECANCELED, NULL);
 	return (void *)(intptr_t)rc;
 }
 

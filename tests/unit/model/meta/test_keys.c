@@ -157,10 +157,10 @@ static int64_t new_key(struct ut_fx *fx, struct model_err *err)
 	int rc;
 	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	if ((rc = model_key_new(c, &id, err)) < 0) {
-		model_rollback(c);
+		model_write_end(c, -ECANCELED, NULL);
 		return rc;
 	}
-	assert_int_equal(model_commit(c), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), 0);
 	return id;
 }
 

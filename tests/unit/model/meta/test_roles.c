@@ -419,11 +419,10 @@ static void test_family_snapshots_and_shares(void **state)
 	assert_int_equal(quota(fx, dev, MODEL_QUOTA_SNAPSHOTS).own, 2);
 	assert_int_equal(model_quota_set(fx->m, "acme", ut_region_names[0], "snapshots", 3, &err), 0);
 	struct model_conn *c;
-	assert_int_equal(model_conn_get(fx->m, &c), 0);
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_quota_check(c, dev, fx->r1, MODEL_QUOTA_SNAPSHOTS, 1, &err), -EDQUOT);
 	assert_int_equal(model_quota_check(c, dev, fx->r1, MODEL_QUOTA_SNAPSHOTS, 0, &err), 0);
-	model_rollback(c);
+	model_write_end(c, -ECANCELED, NULL);
 
 	/* alice shares with acme and dev: two of acme's shared-images. */
 	int64_t a1 = lt_local_image(fx, fx->r1, alice, "a1", LT_MiB);

@@ -142,10 +142,9 @@ static void test_task_rows(void **state)
 	                 1);
 	ut_sql(fx, "UPDATE writers SET since_ns = 12345 WHERE task_id = %lld", (long long)u.task_id);
 
-	assert_int_equal(model_conn_get(fx->m, &c), 0);
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_writer_claimed(c, u.task_id, "elsewhere/42:4242"), 0);
-	assert_int_equal(model_commit(c), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM writers WHERE task_id = %lld AND since_ns = 12345 AND "
 	                                "host = 'elsewhere' AND runner = 'elsewhere/42:4242'",
 	                            (long long)u.task_id),
@@ -166,10 +165,9 @@ static void test_claim_makes_a_row(void **state)
 
 	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('bogus', %lld, 'queued')", (long long)pub.id);
 	task = ut_sql_int(fx, "SELECT max(id) FROM tasks");
-	assert_int_equal(model_conn_get(fx->m, &c), 0);
-	assert_int_equal(model_begin(c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
 	assert_int_equal(model_writer_claimed(c, task, "a/1:2"), 0);
-	assert_int_equal(model_commit(c), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), 0);
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM writers WHERE task_id = %lld AND region_id = %lld AND "
 	                                "host = 'a' AND what = 'bogus' AND since_ns > 0",
 	                            (long long)task, (long long)fx->r1),
