@@ -76,6 +76,7 @@
 #include <stdlib.h>
 
 #include "blobstore_int.h"
+#include "imgfs_lock.h"
 
 enum lane_cmd { LANE_IDLE, LANE_ADD, LANE_COMMIT, LANE_QUIT };
 
@@ -109,6 +110,7 @@ struct blob_batch {
 	bool no_file; /* blob_batch_add_file: add_file failed once, copy bytes */
 	size_t check_staged; /* files staged on check since its last commit */
 };
+IMGFS_LOCK_LEVEL(blob_batch_lock, 34); /* under a wblob's batch_lock; a leaf of imgfs (released around backend calls) */
 
 /* ---- the lanes ------------------------------------------------------------ */
 
@@ -136,18 +138,18 @@ static void *lane_main(void *arg)
 	struct lane *l = arg;
 	blob_batch *b = l->b;
 
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	for (;;) {
 		enum lane_cmd cmd;
 		int rc;
 
 		while (l->cmd == LANE_IDLE)
-			pthread_cond_wait(&l->wake, &b->lock);
+			IMGFS_COND_WAIT(&l->wake, &b->lock, blob_batch_lock);
 		if ((cmd = l->cmd) == LANE_QUIT)
 			break;
-		pthread_mutex_unlock(&b->lock);
+		IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 		rc = lane_run(l, cmd);
-		pthread_mutex_lock(&b->lock);
+		IMGFS_LOCK(&b->lock, blob_batch_lock);
 		if (rc < 0 && b->err == 0)
 			b->err = rc;
 		if (rc > 0)
@@ -155,13 +157,14 @@ static void *lane_main(void *arg)
 		l->cmd = LANE_IDLE;
 		pthread_cond_broadcast(&b->changed);
 	}
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return NULL;
 }
 
-/* Gives lane l a command.  Under the lock. */
+/* Gives lane l a command.  Under the batch's lock. */
 static void lane_send(struct lane *l, enum lane_cmd cmd)
 {
+	IMGFS_ASSERT_HELD(&l->b->lock);
 	l->cmd = cmd;
 	pthread_cond_signal(&l->wake);
 }
@@ -187,9 +190,9 @@ static int lane_start(blob_batch *b)
 		return rc;
 	if ((rc = pthread_create(&l->thread, NULL, lane_main, l)) != 0)
 		return -rc;
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	b->nlanes++;
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return 0;
 }
 
@@ -200,7 +203,7 @@ static struct lane *lane_idle(blob_batch *b, int *rc)
 {
 	struct lane *l = NULL;
 
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	while ((*rc = b->err) == 0) {
 		for (int i = 0; i < b->nlanes && l == NULL; i++)
 			if (b->lane[i].cmd == LANE_IDLE)
@@ -208,18 +211,18 @@ static struct lane *lane_idle(blob_batch *b, int *rc)
 		if (l != NULL)
 			break;
 		if (b->nlanes < b->max_lanes) {
-			pthread_mutex_unlock(&b->lock);
+			IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 			*rc = lane_start(b);
-			pthread_mutex_lock(&b->lock);
+			IMGFS_LOCK(&b->lock, blob_batch_lock);
 			if (*rc < 0 && b->nlanes == 0)
 				break;
 			if (*rc < 0) /* carry on with the lanes there are */
 				b->max_lanes = b->nlanes;
 			continue;
 		}
-		pthread_cond_wait(&b->changed, &b->lock);
+		IMGFS_COND_WAIT(&b->changed, &b->lock, blob_batch_lock);
 	}
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return *rc < 0 ? NULL : l;
 }
 
@@ -245,9 +248,9 @@ static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t le
 	}
 	l->id = *id;
 	l->len = len;
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	lane_send(l, LANE_ADD);
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return 0;
 }
 
@@ -260,13 +263,13 @@ void blob_batch_free(blob_batch *b)
 	if (b == NULL)
 		return;
 	be = b->s->be;
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	for (int i = 0; i < b->nlanes; i++) {
 		while (b->lane[i].cmd != LANE_IDLE)
-			pthread_cond_wait(&b->changed, &b->lock);
+			IMGFS_COND_WAIT(&b->changed, &b->lock, blob_batch_lock);
 		lane_send(&b->lane[i], LANE_QUIT);
 	}
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	for (int i = 0; i < b->nlanes; i++)
 		pthread_join(b->lane[i].thread, NULL);
 	for (int i = 0; i < BLOB_BATCH_LANES; i++) {
@@ -325,10 +328,10 @@ int blob_batch_new_key(blob_batch **out, blob_store *s, const blob_key *key)
 /* Records rc as the batch's error when it is the first; returns rc. */
 static int batch_fail(blob_batch *b, int rc)
 {
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	if (b->err == 0)
 		b->err = rc;
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return rc;
 }
 
@@ -336,9 +339,9 @@ static int batch_err(blob_batch *b)
 {
 	int rc;
 
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	rc = b->err;
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return rc;
 }
 
@@ -444,9 +447,9 @@ int blob_batch_add_file(blob_batch *b, const chunk_id *id, int fd, bool (*still)
 		return 0;
 	}
 	b->check_staged += (size_t)rc;
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	b->placed += rc;
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	if ((rc = blob_idset_add(b->ids, id)) < 0)
 		return batch_fail(b, rc);
 	return 1;
@@ -456,19 +459,19 @@ int blob_batch_commit(blob_batch *b)
 {
 	int placed, rc;
 
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	for (int i = 0; i < b->nlanes && b->err == 0; i++) {
 		while (b->err == 0 && b->lane[i].cmd != LANE_IDLE)
-			pthread_cond_wait(&b->changed, &b->lock);
+			IMGFS_COND_WAIT(&b->changed, &b->lock, blob_batch_lock);
 		if (b->err == 0)
 			lane_send(&b->lane[i], LANE_COMMIT);
 	}
 	for (int i = 0; i < b->nlanes; i++)
 		while (b->lane[i].cmd != LANE_IDLE)
-			pthread_cond_wait(&b->changed, &b->lock);
+			IMGFS_COND_WAIT(&b->changed, &b->lock, blob_batch_lock);
 	rc = b->err;
 	placed = b->placed;
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	/* Names of chunks found in the store: durable too. */
 	if (rc == 0 && b->check != NULL && (rc = b->s->be->batching->commit(b->check)) > 0)
 		rc = 0;
@@ -497,9 +500,9 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 		return rc;
 	l->id = *id;
 	l->len = len;
-	pthread_mutex_lock(&b->lock);
+	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	lane_send(l, LANE_ADD);
-	pthread_mutex_unlock(&b->lock);
+	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 	return 1;
 }
 
@@ -531,9 +534,9 @@ static int copy_missing(blob_batch *b, blob_store *src, const chunk_id *ids, siz
 			 * step of blob_batch_commit) makes the name durable. */
 			rc = be->copy_from(b->check, src->be, &ids[k]);
 			if (rc >= 0) {
-				pthread_mutex_lock(&b->lock);
+				IMGFS_LOCK(&b->lock, blob_batch_lock);
 				b->placed += rc;
-				pthread_mutex_unlock(&b->lock);
+				IMGFS_UNLOCK(&b->lock, blob_batch_lock);
 				moved[k] = rc > 0;
 				placed += rc;
 				continue;

@@ -20,18 +20,19 @@
  *   names its bytes forever, a cached entry can never be stale.
  *
  * Locks of blobstore/, what each guards and what may be taken under it
- * (arrows point from the holder; nothing is taken against an arrow):
+ * (arrows point from the holder; nothing is taken against an arrow), with
+ * their IMGFS_LOCK_LEVEL (include/imgfs_lock.h: checked in Debug builds):
  *
- *   blob_wblob.lock (rwlock: writes, truncates, punches, shares hold it
+ *   blob_wblob.lock 30 (rwlock: writes, truncates, punches, shares hold it
  *   for writing, reads for reading)
- *     -> blob_wblob.ext_lock   the .data.<k> files, opened by readers too
- *     -> blob_wblob.batch_lock a streamed upload's batch and `uncommitted`
- *          -> blob_batch.lock  (batch.c: the lanes' commands; released
+ *     -> blob_wblob.ext_lock 50  the .data.<k> files, opened by readers too
+ *     -> wb_stream.batch_lock 32 (wblob_stream.c) a streamed upload's batch and `uncommitted`
+ *          -> blob_batch.lock 34 (batch.c: the lanes' commands; released
  *                               around every backend call)
  *     -> blob_cache.lock (a base chunk read; released around the load)
  *     -> blob_sealer.lock, blob_sha256_async.lock (crypt.c, digest.c: a
  *        hand-off to their thread)
- *   Leaves, under which nothing of imgfs is taken: blob_cache.lock,
+ *   Leaves (50), under which nothing of imgfs is taken: blob_cache.lock,
  *   blob_batch.lock, blob_sealer.lock, blob_sha256_async.lock,
  *   ext_lock, and the RADOS backend's pf_lock (its prefetch slots).
  *
@@ -52,6 +53,7 @@
 #include "blob_digest.h"
 #include "blob_wblob.h"
 #include "blobstore.h"
+#include "imgfs_lock.h"
 
 #define BLOB_CACHE_ENTRIES 32
 /* A chunk buffer's room (blob_chunk_buf_new): a sealed chunk, and the
@@ -86,6 +88,7 @@ struct blob_cache {
 	atomic_uint_fast64_t misses; /* chunks read from the backend for reads */
 	atomic_uint_fast64_t hits;   /* chunk reads served by an entry already loaded */
 };
+IMGFS_LOCK_LEVEL(blob_cache_lock, 50); /* a leaf (blobstore_int.h "Locks") */
 
 /* Where a store's own lines go (blob_store_set_log); fn NULL: stderr. */
 struct blob_log {

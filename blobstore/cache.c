@@ -33,6 +33,7 @@
 
 #include "blobstore_int.h"
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 
 int blob_cache_init(struct blob_cache *c)
 {
@@ -62,10 +63,10 @@ bool blob_cache_has(struct blob_cache *c, const chunk_id *id)
 {
 	bool has = false;
 
-	pthread_mutex_lock(&c->lock);
+	IMGFS_LOCK(&c->lock, blob_cache_lock);
 	for (int i = 0; i < BLOB_CACHE_ENTRIES && !has; i++)
 		has = c->ent[i].state != BLOB_CACHE_EMPTY && chunk_id_equal(&c->ent[i].id, id);
-	pthread_mutex_unlock(&c->lock);
+	IMGFS_UNLOCK(&c->lock, blob_cache_lock);
 	return has;
 }
 
@@ -112,7 +113,7 @@ static struct blob_cache_ent *cache_find_or_claim(struct blob_cache *c, const ch
 		}
 		if (!waiting)
 			break;
-		pthread_cond_wait(&c->loaded, &c->lock);
+		IMGFS_COND_WAIT(&c->loaded, &c->lock, blob_cache_lock);
 	}
 	if (victim == NULL)
 		return NULL;
@@ -144,7 +145,7 @@ static int cache_load(blob_store *s, struct blob_cache_ent *e, const blob_key *k
 	if (rc == 0)
 		rc = blob_store_load_chunk(s, key, id, &e->buf, &off, &len);
 
-	pthread_mutex_lock(&c->lock);
+	IMGFS_LOCK(&c->lock, blob_cache_lock);
 	if (rc == 0) {
 		e->state = BLOB_CACHE_READY;
 		e->off = off;
@@ -154,7 +155,7 @@ static int cache_load(blob_store *s, struct blob_cache_ent *e, const blob_key *k
 		e->refs = 0;
 	}
 	pthread_cond_broadcast(&c->loaded);
-	pthread_mutex_unlock(&c->lock);
+	IMGFS_UNLOCK(&c->lock, blob_cache_lock);
 	return rc;
 }
 
@@ -198,9 +199,9 @@ int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_
 
 	*out = NULL;
 	blob_key_fp(key, kfp);
-	pthread_mutex_lock(&c->lock);
+	IMGFS_LOCK(&c->lock, blob_cache_lock);
 	e = cache_find_or_claim(c, id, kfp, &claimed);
-	pthread_mutex_unlock(&c->lock);
+	IMGFS_UNLOCK(&c->lock, blob_cache_lock);
 	if (e == NULL)
 		return 0;
 	if (claimed && (rc = cache_load(s, e, key, id)) < 0)
@@ -218,10 +219,10 @@ int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_
 
 void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
 {
-	pthread_mutex_lock(&c->lock);
+	IMGFS_LOCK(&c->lock, blob_cache_lock);
 	IMGFS_ASSERT(e->refs > 0); /* pinned by blob_cache_pin */
 	e->refs--;
-	pthread_mutex_unlock(&c->lock);
+	IMGFS_UNLOCK(&c->lock, blob_cache_lock);
 }
 
 int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,

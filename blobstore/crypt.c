@@ -67,6 +67,7 @@
 #include <openssl/hmac.h>
 
 #include "blobstore_int.h"
+#include "imgfs_lock.h"
 
 struct blob_key {
 	atomic_uint refs;
@@ -262,25 +263,26 @@ struct blob_sealer {
 	size_t len;
 	int rc;
 };
+IMGFS_LOCK_LEVEL(blob_sealer_lock, 50); /* a leaf */
 
 static void *sealer_main(void *arg)
 {
 	blob_sealer *s = arg;
 
-	pthread_mutex_lock(&s->lock);
+	IMGFS_LOCK(&s->lock, blob_sealer_lock);
 	for (;;) {
 		while (!s->busy && !s->quit)
-			pthread_cond_wait(&s->cond, &s->lock);
+			IMGFS_COND_WAIT(&s->cond, &s->lock, blob_sealer_lock);
 		if (!s->busy)
 			break; /* quit, and no job left */
-		pthread_mutex_unlock(&s->lock);
+		IMGFS_UNLOCK(&s->lock, blob_sealer_lock);
 		int rc = blob_key_seal(s->k, s->obj, s->plain, s->len);
-		pthread_mutex_lock(&s->lock);
+		IMGFS_LOCK(&s->lock, blob_sealer_lock);
 		s->rc = rc;
 		s->busy = false;
 		pthread_cond_broadcast(&s->cond);
 	}
-	pthread_mutex_unlock(&s->lock);
+	IMGFS_UNLOCK(&s->lock, blob_sealer_lock);
 	return NULL;
 }
 
@@ -305,7 +307,7 @@ int blob_sealer_new(blob_sealer **out)
 
 void blob_sealer_start(blob_sealer *s, const blob_key *k, uint8_t *obj, const uint8_t *plain, size_t len)
 {
-	pthread_mutex_lock(&s->lock);
+	IMGFS_LOCK(&s->lock, blob_sealer_lock);
 	s->k = k;
 	s->obj = obj;
 	s->plain = plain;
@@ -313,18 +315,18 @@ void blob_sealer_start(blob_sealer *s, const blob_key *k, uint8_t *obj, const ui
 	s->rc = 0;
 	s->busy = true;
 	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	IMGFS_UNLOCK(&s->lock, blob_sealer_lock);
 }
 
 int blob_sealer_wait(blob_sealer *s)
 {
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
+	IMGFS_LOCK(&s->lock, blob_sealer_lock);
 	while (s->busy)
-		pthread_cond_wait(&s->cond, &s->lock);
+		IMGFS_COND_WAIT(&s->cond, &s->lock, blob_sealer_lock);
 	rc = s->rc;
-	pthread_mutex_unlock(&s->lock);
+	IMGFS_UNLOCK(&s->lock, blob_sealer_lock);
 	return rc;
 }
 
@@ -332,10 +334,10 @@ void blob_sealer_free(blob_sealer *s)
 {
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->lock);
+	IMGFS_LOCK(&s->lock, blob_sealer_lock);
 	s->quit = true;
 	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	IMGFS_UNLOCK(&s->lock, blob_sealer_lock);
 	pthread_join(s->thread, NULL);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "blobstore_int.h"
+#include "imgfs_lock.h"
 #include "xxh.h"
 #include "imgfs_assert.h"
 
@@ -255,10 +256,12 @@ struct blob_sha256_async {
 	int failed;            /* -ENOMEM: a buffer could not be had, the digest is not the bytes' */
 	int take_failed;       /* the same, for a lent piece (the hasher's; read after the join) */
 };
+IMGFS_LOCK_LEVEL(blob_sha256_async_lock, 50); /* a leaf */
 
 /* Under the lock: the oldest lent piece, NULL when none is queued. */
 static struct piece *first_lent(blob_sha256_async *a)
 {
+	IMGFS_ASSERT_HELD(&a->lock);
 	for (unsigned i = 0; a->lent > 0 && i < a->count; i++) {
 		struct piece *p = &a->q[(a->head + i) % BLOB_SHA256_QUEUE];
 		if (p->lent)
@@ -272,19 +275,20 @@ static struct piece *first_lent(blob_sha256_async *a)
  * that stays in the queue never moves: l stays valid. */
 static void take(blob_sha256_async *a, struct piece *l)
 {
+	IMGFS_ASSERT_HELD(&a->lock);
 	uint8_t *b = a->nspare ? a->spare[--a->nspare] : NULL;
 	const uint8_t *src = l->buf;
 	size_t len = l->len;
 	bool drop = atomic_load(&a->abort);
 
-	pthread_mutex_unlock(&a->lock);
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	if (b == NULL && !drop)
 		b = blob_chunk_buf_new();
 	if (b != NULL && !drop) {
 		memcpy(b, src, len);
 		blob_count_copy(len);
 	}
-	pthread_mutex_lock(&a->lock);
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	if (b == NULL && !drop)
 		a->take_failed = -ENOMEM; /* the digest is not the bytes': finish says so */
 	*l = (struct piece){b, b ? len : 0, 0, 0, false};
@@ -300,10 +304,10 @@ static void *hasher(void *arg)
 	blob_sha256_async *a = arg;
 	struct piece *l;
 
-	pthread_mutex_lock(&a->lock);
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	for (;;) {
 		while (a->count == 0 && !a->done)
-			pthread_cond_wait(&a->cond, &a->lock);
+			IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
 		if (a->count == 0)
 			break;
 		if ((l = first_lent(a)) != NULL) {
@@ -314,7 +318,7 @@ static void *hasher(void *arg)
 		uint64_t total = p->buf ? p->len : p->zeros;
 		uint64_t k = total - p->done < HASH_STEP ? total - p->done : HASH_STEP;
 		const uint8_t *src = p->buf ? p->buf + p->done : NULL;
-		pthread_mutex_unlock(&a->lock);
+		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 		if (k > 0 && !atomic_load(&a->abort)) {
 			if (src) {
 				blob_sha256_update(a->h, src, (size_t)k);
@@ -324,7 +328,7 @@ static void *hasher(void *arg)
 				xxh_zeros(a->xxh, k);
 			}
 		}
-		pthread_mutex_lock(&a->lock);
+		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		p->done += k;
 		if (p->done < total && !atomic_load(&a->abort))
 			continue;
@@ -334,7 +338,7 @@ static void *hasher(void *arg)
 		a->count--;
 		pthread_cond_broadcast(&a->cond);
 	}
-	pthread_mutex_unlock(&a->lock);
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	return NULL;
 }
 
@@ -363,7 +367,7 @@ static struct piece *slot(blob_sha256_async *a)
 {
 	IMGFS_ASSERT_HELD(&a->lock);
 	while (a->count == BLOB_SHA256_QUEUE)
-		pthread_cond_wait(&a->cond, &a->lock);
+		IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
 	return &a->q[(a->head + a->count) % BLOB_SHA256_QUEUE];
 }
 
@@ -373,21 +377,21 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 
 	while (len > 0 && !a->failed) {
 		size_t n = len < BLOB_CHUNK_SIZE ? len : BLOB_CHUNK_SIZE;
-		pthread_mutex_lock(&a->lock);
+		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		struct piece *q = slot(a);
 		uint8_t *b = a->nspare ? a->spare[--a->nspare] : NULL;
-		pthread_mutex_unlock(&a->lock);
+		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 		if (b == NULL && (b = blob_chunk_buf_new()) == NULL) {
 			a->failed = -ENOMEM;
 			return;
 		}
 		memcpy(b, p, n);
 		blob_count_copy(n);
-		pthread_mutex_lock(&a->lock);
+		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		*q = (struct piece){b, n, 0, 0, false};
 		a->count++;
 		pthread_cond_broadcast(&a->cond);
-		pthread_mutex_unlock(&a->lock);
+		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 		p += n;
 		len -= n;
 	}
@@ -399,13 +403,13 @@ void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len)
 
 	while (len > 0 && !a->failed) {
 		size_t n = len < BLOB_CHUNK_SIZE ? len : BLOB_CHUNK_SIZE;
-		pthread_mutex_lock(&a->lock);
+		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		/* Only read, by take(): the cast keeps one piece type. */
 		*slot(a) = (struct piece){(uint8_t *)(uintptr_t)p, n, 0, 0, true};
 		a->count++;
 		a->lent++;
 		pthread_cond_broadcast(&a->cond);
-		pthread_mutex_unlock(&a->lock);
+		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 		p += n;
 		len -= n;
 	}
@@ -413,21 +417,21 @@ void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len)
 
 void blob_sha256_async_settle(blob_sha256_async *a)
 {
-	pthread_mutex_lock(&a->lock);
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	while (a->lent > 0)
-		pthread_cond_wait(&a->cond, &a->lock);
-	pthread_mutex_unlock(&a->lock);
+		IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 }
 
 void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n)
 {
 	if (n == 0 || a->failed)
 		return;
-	pthread_mutex_lock(&a->lock);
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	*slot(a) = (struct piece){NULL, 0, n, 0, false};
 	a->count++;
 	pthread_cond_broadcast(&a->cond);
-	pthread_mutex_unlock(&a->lock);
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 }
 
 /* Ends the thread once the queue is empty. */
@@ -435,10 +439,10 @@ static void stop(blob_sha256_async *a)
 {
 	if (!a->started)
 		return;
-	pthread_mutex_lock(&a->lock);
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	a->done = true;
 	pthread_cond_broadcast(&a->cond);
-	pthread_mutex_unlock(&a->lock);
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	pthread_join(a->thread, NULL);
 	a->started = false;
 }

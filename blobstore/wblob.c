@@ -208,6 +208,7 @@
 #include <unistd.h>
 
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "wblob_int.h"
 
 /* ---- reads ------------------------------------------------------------------ */
@@ -499,9 +500,9 @@ uint64_t blob_wblob_size(const blob_wblob *w)
 {
 	uint64_t size;
 
-	pthread_rwlock_rdlock(wb_lock(w));
+	IMGFS_RDLOCK(wb_lock(w), blob_wblob_lock);
 	size = w->size;
-	pthread_rwlock_unlock(wb_lock(w));
+	IMGFS_RWUNLOCK(wb_lock(w), blob_wblob_lock);
 	return size;
 }
 
@@ -519,9 +520,9 @@ uint64_t blob_wblob_sealed_beside(const blob_wblob *w)
 {
 	uint64_t n;
 
-	pthread_rwlock_rdlock(wb_lock(w));
+	IMGFS_RDLOCK(wb_lock(w), blob_wblob_lock);
 	n = wb_stream_sealed_beside(w);
-	pthread_rwlock_unlock(wb_lock(w));
+	IMGFS_RWUNLOCK(wb_lock(w), blob_wblob_lock);
 	return n;
 }
 
@@ -530,12 +531,12 @@ uint64_t blob_wblob_stored(const blob_wblob *w)
 	uint32_t n;
 	uint64_t stored;
 
-	pthread_rwlock_rdlock(wb_lock(w));
+	IMGFS_RDLOCK(wb_lock(w), blob_wblob_lock);
 	n = blob_nchunks(w->size);
 	stored = (uint64_t)w->ndata << BLOB_CHUNK_SHIFT;
 	if (n > 0 && wb_is_data(w, n - 1))
 		stored -= BLOB_CHUNK_SIZE - blob_chunk_len(w->size, n - 1);
-	pthread_rwlock_unlock(wb_lock(w));
+	IMGFS_RWUNLOCK(wb_lock(w), blob_wblob_lock);
 	return stored;
 }
 
@@ -544,7 +545,7 @@ ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off)
 	size_t done = 0;
 	int rc = 0;
 
-	pthread_rwlock_rdlock(&w->lock);
+	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	if (off >= w->size)
 		goto out;
 	if (len > w->size - off)
@@ -564,7 +565,7 @@ ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off)
 		done += n;
 	}
 out:
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc < 0 ? rc : (ssize_t)done;
 }
 
@@ -577,7 +578,7 @@ static int cluster_write_shared(blob_wblob *w, const uint8_t *buf, size_t len, u
 {
 	int rc = 0;
 
-	pthread_rwlock_rdlock(&w->lock);
+	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	if (off + len > w->size)
 		goto no;
 	for (uint64_t pos = off; pos < off + len;) {
@@ -598,10 +599,10 @@ static int cluster_write_shared(blob_wblob *w, const uint8_t *buf, size_t len, u
 		rc = wb_cl_write(w, i, a, buf + (pos - off), n, false);
 		pos += n;
 	}
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc < 0 ? rc : 1;
 no:
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return 0;
 }
 
@@ -621,7 +622,7 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 	if (w->cl && (rc = cluster_write_shared(w, buf, len, off)) != 0)
 		return rc < 0 ? rc : (ssize_t)len;
 
-	pthread_rwlock_wrlock(&w->lock);
+	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	if (off + len > w->size && (rc = wb_grow(w, off + len)) < 0)
 		goto out;
 	while (done < len) {
@@ -644,7 +645,7 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 		done += n;
 	}
 out:
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	/* A failure after some chunks were written reports those. */
 	return done > 0 ? (ssize_t)done : rc;
 }
@@ -655,9 +656,9 @@ int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len)
 
 	if (w->reader)
 		return -EROFS;
-	pthread_rwlock_wrlock(&w->lock);
+	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	rc = w->stream ? -EOPNOTSUPP : wb_punch_locked(w, off, len);
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc;
 }
 
@@ -667,11 +668,11 @@ int blob_wblob_truncate(blob_wblob *w, uint64_t size)
 
 	if (w->reader)
 		return -EROFS;
-	pthread_rwlock_wrlock(&w->lock);
+	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	/* A shrink must not cut what the streamer holds. */
 	if (w->stream == NULL || (rc = wb_stream_settle(w)) == 0)
 		rc = wb_truncate_locked(w, size);
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc;
 }
 
@@ -679,20 +680,20 @@ int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence)
 {
 	int64_t rc;
 
-	pthread_rwlock_rdlock(&w->lock);
+	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	rc = blob_seek_chunks(w->size, off, whence, wb_next, w);
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc;
 }
 
 void blob_wblob_stream(blob_wblob *w)
 {
-	pthread_rwlock_wrlock(&w->lock);
+	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	/* Out of memory, it does not stream: its writes go to the overlay,
 	 * as correct, only slower. */
 	if (w->stream == NULL && w->cl == NULL && wb_stream_new(w) == 0)
 		wb_arr_off(w);
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 }
 
 /* After the map's sync: the old bytes of chunks whose new state is now
@@ -722,9 +723,9 @@ int blob_wblob_fsync(blob_wblob *w)
 
 	/* Exclusive only when streamed chunks change state. */
 	if (w->stream)
-		pthread_rwlock_wrlock(&w->lock);
+		IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	else
-		pthread_rwlock_rdlock(&w->lock);
+		IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	if (w->stream && (rc = wb_stream_sync(w)) < 0)
 		goto out;
 	/* A cluster wblob's acknowledged writes are durable already. */
@@ -736,6 +737,6 @@ int blob_wblob_fsync(blob_wblob *w)
 	}
 	sweep_leftovers(w);
 out:
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc;
 }

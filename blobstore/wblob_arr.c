@@ -89,6 +89,7 @@
 #include <unistd.h>
 
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "wblob_int.h"
 
 #define ARR_TMP "t"
@@ -174,7 +175,7 @@ static int arr_dir(blob_wblob *w, bool create)
 	char dir[WB_FILE_MAX];
 	int rc = 0;
 
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	if (arr->fd < 0) {
 		wb_file(dir, w->name, "arr");
 		if (create && mkdirat(w->s->wblobs_fd, dir, 0700) == 0)
@@ -184,7 +185,7 @@ static int arr_dir(blob_wblob *w, bool create)
 		if (rc == 0 && (arr->fd = openat(w->s->wblobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 			rc = -errno;
 	}
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	return rc;
 }
 
@@ -322,16 +323,16 @@ static int arr_unvouch(blob_wblob *w, uint32_t i)
 
 static void arr_dirty(blob_wblob *w)
 {
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	w->arr->dirty = true;
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 }
 
 void blob_wblob_overlay_only(blob_wblob *w)
 {
-	pthread_rwlock_wrlock(&w->lock);
+	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	wb_arr_off(w);
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 }
 
 int wb_arr_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len)
@@ -461,11 +462,11 @@ int wb_arr_sync(blob_wblob *w)
 
 	if (arr == NULL)
 		return 0;
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	dirty = arr->dirty;
 	made = arr->made;
 	arr->dirty = arr->made = false;
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	if (!dirty)
 		return 0;
 	if (blob_syncfs_suits(w->arr->fd)) {
@@ -496,10 +497,10 @@ int wb_arr_sync(blob_wblob *w)
 	if (rc == 0 && made)
 		rc = blob_fsync_dir_at(w->s->wblobs_fd, NULL);
 	if (rc < 0) { /* the next fsync tries again */
-		pthread_mutex_lock(&w->ext_lock);
+		IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 		arr->dirty = true;
 		arr->made |= made;
-		pthread_mutex_unlock(&w->ext_lock);
+		IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	}
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "imgfs_lock.h"
 #include "wblob_int.h"
 
 int blob_wblob_seal(blob_wblob *w, blob_manifest **out)
@@ -44,7 +45,7 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 	uint32_t n;
 	int rc;
 
-	pthread_rwlock_rdlock(&w->lock);
+	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	if ((rc = blob_manifest_new(&m, w->size)) < 0 || (rc = blob_batch_new_key(&b, w->s, key)) < 0)
 		goto out;
 	blob_manifest_set_key(m, key);
@@ -95,7 +96,7 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 	m = NULL;
 	rc = 0;
 out:
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	blob_batch_free(b);
 	free(buf);
 	blob_manifest_free(m);
@@ -200,7 +201,7 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 	if ((buf = blob_chunk_buf_new()) == NULL)
 		return -ENOMEM;
 
-	pthread_rwlock_wrlock(&w->lock);
+	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	/* An upload: what streamed so far is settled first (the stage stored,
 	 * pending chunks WB_STORED), so every chunk below is in a state the
 	 * overlay path knows; the streaming writes after it take up from
@@ -255,7 +256,7 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 		}
 	}
 out:
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	free(buf);
 	if (counts)
 		*counts = c;

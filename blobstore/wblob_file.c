@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imgfs_lock.h"
 #include "wblob_int.h"
 
 bool wb_name_ok(const char *name)
@@ -49,7 +50,7 @@ int wb_ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out)
 	int rc = 0;
 
 	*out = NULL;
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	if (w->ext == NULL) {
 		if ((w->ext = malloc(WB_NSEG * sizeof *w->ext)) == NULL) {
 			rc = -ENOMEM;
@@ -85,7 +86,7 @@ int wb_ext_open(blob_wblob *w, uint32_t k, bool create, struct wb_file **out)
 	}
 	*out = &w->ext[k];
 out:
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	return rc;
 }
 
@@ -220,11 +221,11 @@ int wb_overlays_sync(blob_wblob *w)
 
 	if (fsync(w->data.fd) < 0)
 		return -errno;
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	for (uint32_t k = 1; w->ext && k < WB_NSEG && rc == 0; k++)
 		if (w->ext[k].fd >= 0 && fsync(w->ext[k].fd) < 0)
 			rc = -errno;
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	return rc;
 }
 
@@ -248,9 +249,9 @@ int wb_open_ids_shared(blob_wblob *w)
 {
 	int rc;
 
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	rc = wb_open_ids(w, false);
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	return rc;
 }
 

@@ -38,6 +38,7 @@
 #define IMGFS_WBLOB_INT_H
 
 #include "blobstore_int.h"
+#include "imgfs_lock.h"
 
 /* The format (states, files, records): blob_format.h. */
 #define WB_NAME_MAX 64
@@ -119,6 +120,8 @@ struct blob_wblob {
 	struct wb_arr *arr;       /* a plain wblob that does not stream, else NULL */
 	char name[WB_NAME_MAX + 1];
 };
+IMGFS_LOCK_LEVEL(blob_wblob_lock, 30); /* the rwlock; then the stream's batch_lock, the leaves (blobstore_int.h) */
+IMGFS_LOCK_LEVEL(blob_wblob_ext_lock, 50); /* a leaf */
 
 /* ---- wblob_file.c: the files ----------------------------------------------- */
 

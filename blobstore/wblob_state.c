@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "wblob_int.h"
 
 uint64_t wb_chunk_start(uint32_t i)
@@ -184,7 +185,7 @@ int wb_states_cut(blob_wblob *w, uint32_t first)
 
 void wb_left_add(blob_wblob *w, uint32_t i, enum wb_state old)
 {
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	if (w->left_len == w->left_cap) {
 		uint32_t cap = w->left_cap ? 2 * w->left_cap : 64;
 		struct wb_left *p = realloc(w->left, (size_t)cap * sizeof *p);
@@ -195,18 +196,18 @@ void wb_left_add(blob_wblob *w, uint32_t i, enum wb_state old)
 	}
 	if (w->left_len < w->left_cap)
 		w->left[w->left_len++] = (struct wb_left){i, (uint8_t)old};
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 }
 
 struct wb_left *wb_left_take(blob_wblob *w, uint32_t *n)
 {
 	struct wb_left *l;
 
-	pthread_mutex_lock(&w->ext_lock);
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
 	l = w->left;
 	*n = w->left_len;
 	w->left = NULL;
 	w->left_len = w->left_cap = 0;
-	pthread_mutex_unlock(&w->ext_lock);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	return l;
 }

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "imgfs_lock.h"
 #include "wblob_int.h"
 
 struct wb_stream {
@@ -39,6 +40,7 @@ struct wb_stream {
 	uint8_t *seal_obj;     /* the sealed chunk, once the sealer is done */
 	uint64_t sealed_beside; /* chunks handed to the sealer, counted */
 };
+IMGFS_LOCK_LEVEL(wb_stream_batch_lock, 32); /* under the wblob's lock, over blob_batch.lock */
 
 int wb_stream_new(blob_wblob *w)
 {
@@ -149,12 +151,12 @@ int wb_stream_commit(blob_wblob *w)
 	struct wb_stream *t = w->stream;
 	int rc = 0;
 
-	pthread_mutex_lock(&t->batch_lock);
+	IMGFS_LOCK(&t->batch_lock, wb_stream_batch_lock);
 	if (t->uncommitted && (rc = blob_batch_commit(t->batch)) >= 0) {
 		t->uncommitted = false;
 		rc = 0;
 	}
-	pthread_mutex_unlock(&t->batch_lock);
+	IMGFS_UNLOCK(&t->batch_lock, wb_stream_batch_lock);
 	return rc;
 }
 
@@ -186,9 +188,9 @@ static int stream_done(blob_wblob *w, uint32_t i, enum wb_state st, bool was_dat
 
 	if (wb_is_overlay(st))
 		wb_left_add(w, i, st);
-	pthread_mutex_lock(&t->batch_lock);
+	IMGFS_LOCK(&t->batch_lock, wb_stream_batch_lock);
 	t->uncommitted = true;
-	pthread_mutex_unlock(&t->batch_lock);
+	IMGFS_UNLOCK(&t->batch_lock, wb_stream_batch_lock);
 	blob_radix_set(&w->state, i, &three); /* reserved: cannot fail */
 	blob_radix_set(&w->sid, i, id);
 	if (was_data && !wb_is_data(w, i))

@@ -4,9 +4,9 @@
  * prepared-statement cache, transactions, and the stepping helpers.  The
  * database engine itself is behind a driver (db/db.h).
  *
- * Locks of model/ (each a leaf: it guards a few pointers or a small table,
- * and nothing else is taken while it is held, a database call least of
- * all):
+ * Locks of model/ (each a leaf, level 54 of include/imgfs_lock.h: it
+ * guards a few pointers or a small table, and nothing else is taken while
+ * it is held, a database call least of all; SQLite's commits_lock too):
  *   model.lock              conns, stores[], regions[] and keys (below);
  *                           a store is opened outside it (state.c)
  *   model_row_cache.lock    the image row cache's entries (image.c)
@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 
 #include "db.h"
+#include "imgfs_lock.h"
 #include "model.h"
 
 #define MODEL_MAX_REGIONS 4096
@@ -82,6 +83,7 @@ struct model {
 	int64_t swept_at;              /* unix seconds of the last model_wblobs_sweep (upload.c) */
 	struct model_keys *keys;       /* the KEK and the data keys opened (keys.c); NULL until needed */
 };
+IMGFS_LOCK_LEVEL(model_lock, 54); /* a leaf (above) */
 
 /* More slots than model/ has statements (about 150): once the cache is
  * full, model_stmt fails every statement not in it yet. */

@@ -98,6 +98,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "rados_int.h"
 
 
@@ -430,7 +431,7 @@ int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const
 
 	/* What was read ahead before is the old bytes: dropped, so the test
 	 * sees the new ones. */
-	pthread_mutex_lock(&rb->pf_lock);
+	IMGFS_LOCK(&rb->pf_lock, rados_pf_lock);
 	for (int i = 0; i < RADOS_PREFETCH_SLOTS; i++) {
 		struct rados_pf *p = &rb->pf[i];
 		if (p->used && !p->taken && chunk_id_equal(&p->id, id)) {
@@ -438,7 +439,7 @@ int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const
 			p->used = false;
 		}
 	}
-	pthread_mutex_unlock(&rb->pf_lock);
+	IMGFS_UNLOCK(&rb->pf_lock, rados_pf_lock);
 	chunk_id_fmt(oid, id);
 	return blob_rados_errno(rados_write_full(rb->io, oid, buf, len));
 }

@@ -466,10 +466,10 @@ static void disk_close(struct blob_backend_disk *d)
 		return;
 	}
 	rb = d->rb;
-	pthread_mutex_lock(&rb->disk_lock);
+	IMGFS_LOCK(&rb->disk_lock, rados_disk_lock);
 	if ((last = --d->refs == 0))
 		unlist(d);
-	pthread_mutex_unlock(&rb->disk_lock);
+	IMGFS_UNLOCK(&rb->disk_lock, rados_disk_lock);
 	if (last)
 		client_free(d);
 }
@@ -504,7 +504,7 @@ static int disk_open(struct blob_backend *be, const char *name, bool writer, str
 	}
 	/* Open in this process already, and still the disk's writer (another
 	 * host may have fenced it without its noticing yet): shared. */
-	pthread_mutex_lock(&rb->disk_lock);
+	IMGFS_LOCK(&rb->disk_lock, rados_disk_lock);
 	for (struct blob_backend_disk *o = rb->disks_open; o; o = o->next) {
 		char was[ADDR_MAX];
 		if (strcmp(o->name, name) != 0 || atomic_load(&o->fenced))
@@ -523,14 +523,14 @@ static int disk_open(struct blob_backend *be, const char *name, bool writer, str
 		    (rc = rados_getaddrs(d->cluster, &addrs)) < 0) {
 			if (rc < 0 && why && cap && !why[0])
 				blob_rados_why(why, cap, "cluster disk %s: this client has no address: %s", name, strerror(-rc));
-			pthread_mutex_unlock(&rb->disk_lock);
+			IMGFS_UNLOCK(&rb->disk_lock, rados_disk_lock);
 			client_free(d);
 			return rc == -ENOENT ? rc : blob_rados_errno(rc);
 		}
 		snprintf(d->me, sizeof d->me, "%s", addrs);
 		rados_buffer_free(addrs);
 		if ((rc = take_over(rb, d->cluster, d->io, name, d->me, why, cap)) < 0) {
-			pthread_mutex_unlock(&rb->disk_lock);
+			IMGFS_UNLOCK(&rb->disk_lock, rados_disk_lock);
 			d->me[0] = '\0'; /* recorded nothing */
 			client_free(d);
 			return rc == -ENOENT || rc == -EBUSY ? rc : blob_rados_errno(rc);
@@ -539,7 +539,7 @@ static int disk_open(struct blob_backend *be, const char *name, bool writer, str
 		d->next = rb->disks_open;
 		rb->disks_open = d;
 	}
-	pthread_mutex_unlock(&rb->disk_lock);
+	IMGFS_UNLOCK(&rb->disk_lock, rados_disk_lock);
 	if ((rc = read_header(d->io, d->hdr, hdr, len)) < 0 || (rc = read_recs(d->io, d->hdr, rec, arg)) < 0) {
 		blob_rados_why(why, cap, "cluster disk %s: cannot read its header: %s", name, strerror(-rc));
 		goto out;

@@ -33,6 +33,7 @@ struct rados_spec {
 #include <pthread.h>
 #include "rados_lib.h"
 #include <stdatomic.h>
+#include "imgfs_lock.h"
 
 #define RADOS_OP_TIMEOUT "10"    /* seconds, when the ceph.conf sets none */
 #define RADOS_MOUNT_TIMEOUT "10" /* seconds to reach the cluster at open */
@@ -80,6 +81,8 @@ struct rados_backend {
 	uint64_t pf_tick;
 	struct rados_pf pf[RADOS_PREFETCH_SLOTS];
 };
+IMGFS_LOCK_LEVEL(rados_disk_lock, 50); /* a leaf: the cluster disks open here (RADOS calls under it, no lock) */
+IMGFS_LOCK_LEVEL(rados_pf_lock, 50); /* a leaf: the prefetch slots */
 
 static inline struct rados_backend *rb_of(struct blob_backend *be)
 {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "rados_int.h"
 
 #ifdef IMGFS_HAVE_RADOS
@@ -22,13 +23,13 @@ static struct rados_pf *pf_take(struct rados_backend *rb, const chunk_id *id)
 {
 	struct rados_pf *p = NULL;
 
-	pthread_mutex_lock(&rb->pf_lock);
+	IMGFS_LOCK(&rb->pf_lock, rados_pf_lock);
 	for (int i = 0; i < RADOS_PREFETCH_SLOTS && p == NULL; i++)
 		if (rb->pf[i].used && !rb->pf[i].taken && chunk_id_equal(&rb->pf[i].id, id))
 			p = &rb->pf[i];
 	if (p != NULL)
 		p->taken = true;
-	pthread_mutex_unlock(&rb->pf_lock);
+	IMGFS_UNLOCK(&rb->pf_lock, rados_pf_lock);
 	return p;
 }
 
@@ -49,9 +50,9 @@ int blob_rados_pf_finish(struct rados_pf *p)
 
 static void pf_release(struct rados_backend *rb, struct rados_pf *p)
 {
-	pthread_mutex_lock(&rb->pf_lock);
+	IMGFS_LOCK(&rb->pf_lock, rados_pf_lock);
 	p->used = p->taken = false;
-	pthread_mutex_unlock(&rb->pf_lock);
+	IMGFS_UNLOCK(&rb->pf_lock, rados_pf_lock);
 }
 
 /* get and get_buf: into buf (cap bytes), or, when swap is not NULL (then
@@ -128,7 +129,7 @@ void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
 {
 	struct rados_backend *rb = rb_of(be);
 
-	pthread_mutex_lock(&rb->pf_lock);
+	IMGFS_LOCK(&rb->pf_lock, rados_pf_lock);
 	for (size_t k = 0; k < n; k++) {
 		struct rados_pf *p = NULL;
 		bool have = false;
@@ -182,7 +183,7 @@ void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
 		p->taken = false;
 		p->tick = ++rb->pf_tick;
 	}
-	pthread_mutex_unlock(&rb->pf_lock);
+	IMGFS_UNLOCK(&rb->pf_lock, rados_pf_lock);
 }
 
 #endif

@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "fs.h"
+#include "imgfs_lock.h"
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
 #include "ins_proto.h"     /* ins_helper_main (SPEC §18) */
 #include "log.h"
@@ -97,6 +98,7 @@ static struct stop_watch {
 	model *m;                /* NULL once main closes it */
 	atomic_int done;         /* the daemon ended by itself */
 } watch = {.lock = PTHREAD_MUTEX_INITIALIZER};
+IMGFS_LOCK_LEVEL(stop_watch_lock, 2); /* the stop watch: main and its stop thread only */
 
 static bool stop_watch_sleep(long ms)
 {
@@ -107,9 +109,9 @@ static bool stop_watch_sleep(long ms)
 
 static bool stop_watch_exited(void)
 {
-	pthread_mutex_lock(&watch.lock);
+	IMGFS_LOCK(&watch.lock, stop_watch_lock);
 	bool exited = !watch.se || fuse_session_exited(watch.se);
-	pthread_mutex_unlock(&watch.lock);
+	IMGFS_UNLOCK(&watch.lock, stop_watch_lock);
 	return exited;
 }
 
@@ -122,7 +124,7 @@ static void *stop_watch_run(void *arg)
 	for (int waited = 0; waited < STOP_BOUND_S * 10; waited++)
 		if (!stop_watch_sleep(100))
 			return NULL;
-	pthread_mutex_lock(&watch.lock); /* kept: main goes no further */
+	IMGFS_LOCK(&watch.lock, stop_watch_lock); /* kept: main goes no further */
 	fs_log(watch.ctx, "stopping took more than %d s: abandoned as in a crash (%d task(s) running here, "
 	                  "resumed by the next mount; requests still in progress get no answer)",
 	       STOP_BOUND_S, watch.m ? model_task_running_here(watch.m) : 0);
@@ -146,12 +148,12 @@ static void stop_watch_start(struct fuse_session *se, struct fs_ctx *ctx, model 
 /* Main lets go of the session or the model (what is NULL stays). */
 static void stop_watch_forget(bool se, bool m)
 {
-	pthread_mutex_lock(&watch.lock);
+	IMGFS_LOCK(&watch.lock, stop_watch_lock);
 	if (se)
 		watch.se = NULL;
 	if (m)
 		watch.m = NULL;
-	pthread_mutex_unlock(&watch.lock);
+	IMGFS_UNLOCK(&watch.lock, stop_watch_lock);
 }
 
 
@@ -817,9 +819,9 @@ static int mount_run(struct opts *o)
 	fs_workers_stop(ctx); /* a running task goes back to the queue */
 	fs_files_release_all();
 out_unmount:
-	pthread_mutex_lock(&watch.lock); /* not both unmounting it */
+	IMGFS_LOCK(&watch.lock, stop_watch_lock); /* not both unmounting it */
 	fuse_session_unmount(ctx->se);
-	pthread_mutex_unlock(&watch.lock);
+	IMGFS_UNLOCK(&watch.lock, stop_watch_lock);
 out_signals:
 	fuse_remove_signal_handlers(ctx->se);
 out_session:

@@ -61,6 +61,7 @@
 #include "disk.h"
 #include "fs.h"
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 
 struct fs_disk {
 	struct fs_disk *next;
@@ -75,9 +76,11 @@ struct fs_disk {
 	const struct fs_disk_hooks *hooks; /* up's */
 	struct fs_ctx *ctx;      /* the mount, for the hooks */
 };
+IMGFS_LOCK_LEVEL(fs_disk_wlock, 12); /* under disks_lock; the wblob, the model and the log under it (fs.h "locks") */
 
 /* One mount per process: the table is the process's. */
 static pthread_mutex_t disks_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(disks_lock, 10);
 static struct fs_disk *disks;
 
 /* Under disks_lock. */
@@ -127,7 +130,7 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 		    (rc = model_instance_disk_here(ctx->m, &n->vm, b.wblob, err)) < 0)
 			return rc;
 	}
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	if (!(d = find(n->blob_id))) {
 		if ((rc = disk_new(ctx, n->blob_id, &d, err)) < 0)
 			goto out;
@@ -137,7 +140,7 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 	d->writers += write;
 	*out = d;
 out:
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	return rc;
 }
 
@@ -147,7 +150,7 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	bool begin = up != NULL;
 	struct fs_disk *d;
 	int rc = 0;
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	if (!(d = find(u->blob_id))) {
 		/* Only the mount that began an upload writes it: another mount's
 		 * writes would race its sniff and its close. */
@@ -171,7 +174,7 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	d->writers += write;
 	*out = d;
 out:
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	return rc;
 }
 
@@ -184,7 +187,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	 * them: the close (and the free below) comes after it. */
 	if (d->up)
 		fs_disk_settle(d);
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	IMGFS_ASSERT(d->refs > 0 && d->writers >= (int)write); /* this handle's reference is counted */
 	d->writers -= write;
 	if (write && d->writers == 0 && d->up && !d->closed) {
@@ -195,14 +198,14 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 		size = blob_wblob_size(d->w);
 		stored = blob_wblob_stored(d->w);
 	}
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	/* This handle's reference is dropped only afterwards: a reader's
 	 * RELEASE on another thread must not close the wblob under the hand-over. */
 	if (hand_over)
 		d->hooks->closed(ctx, d, d->up);
 	if (record)
 		model_instance_disk_touch(ctx->m, blob_id, size, stored);
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	bool last = --d->refs == 0;
 	if (last) {
 		struct fs_disk **p = &disks;
@@ -210,7 +213,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 			p = &(*p)->next;
 		*p = d->next;
 	}
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	if (last) {
 		if (d->up)
 			d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
@@ -227,8 +230,8 @@ struct fs_upload *fs_disk_upload(struct fs_disk *d)
 
 void fs_disk_settle(struct fs_disk *d)
 {
-	pthread_mutex_lock(&d->wlock);
-	pthread_mutex_unlock(&d->wlock);
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 }
 
 blob_wblob *fs_disk_wblob(struct fs_disk *d)
@@ -238,23 +241,23 @@ blob_wblob *fs_disk_wblob(struct fs_disk *d)
 
 int fs_disk_upload_failed(struct fs_disk *d)
 {
-	pthread_mutex_lock(&d->wlock);
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	int failed = d->up ? d->hooks->failed(d->up) : 0;
-	pthread_mutex_unlock(&d->wlock);
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	return failed;
 }
 
 void fs_disk_upload_fail(int64_t image_id, int err)
 {
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	for (struct fs_disk *d = disks; d; d = d->next) {
 		if (!d->up || d->image_id != image_id)
 			continue;
-		pthread_mutex_lock(&d->wlock);
+		IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 		d->hooks->fail(d->up, err);
-		pthread_mutex_unlock(&d->wlock);
+		IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	}
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 }
 
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
@@ -275,16 +278,16 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
 	if (!d->up && blob_wblob_in_cluster(d->w)) {
 		n = blob_wblob_pwrite(d->w, buf, len, off);
 		if (n > 0) {
-			pthread_mutex_lock(&d->wlock);
+			IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 			d->last_write_ns = model_now_ns();
-			pthread_mutex_unlock(&d->wlock);
+			IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 		}
 		return n;
 	}
-	pthread_mutex_lock(&d->wlock);
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	if (!d->up) {
 		n = fs_disk_pwrite_locked(d, buf, len, off);
-		pthread_mutex_unlock(&d->wlock);
+		IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 		return n;
 	}
 	if ((rc = d->hooks->admit(d->ctx, d, d->up, buf, len, off, &refused)) == 0 && answer) {
@@ -293,11 +296,11 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
 		 * may close meanwhile, and its close waits for the mutex. */
 		answer(arg, len);
 		d->hooks->write(d->ctx, d, d->up, buf, len, off, true, &refused);
-		pthread_mutex_unlock(&d->wlock);
+		IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 		return (ssize_t)len;
 	}
 	n = rc < 0 ? rc : d->hooks->write(d->ctx, d, d->up, buf, len, off, false, &refused);
-	pthread_mutex_unlock(&d->wlock);
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	if (refused)
 		d->hooks->refused(d->ctx, d->up);
 	return n;
@@ -314,14 +317,14 @@ ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, ui
 
 int fs_disk_truncate(struct fs_disk *d, uint64_t size)
 {
-	pthread_mutex_lock(&d->wlock);
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	int failed = d->up ? d->hooks->failed(d->up) : 0;
 	int rc = failed ? failed : blob_wblob_truncate(d->w, size);
 	if (rc == 0)
 		d->last_write_ns = model_now_ns();
 	if (rc == 0 && d->hooks && d->hooks->truncated)
 		d->hooks->truncated(d->ctx, d, d->up, size);
-	pthread_mutex_unlock(&d->wlock);
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	return rc;
 }
 
@@ -331,7 +334,7 @@ int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
 	int rc = 0;
 	if (len == 0 || end < off)
 		return len == 0 ? 0 : -EFBIG;
-	pthread_mutex_lock(&d->wlock);
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	if (d->up)
 		rc = -EOPNOTSUPP; /* an upload is a file being copied, not a disk */
 	else if (!keep_size && end > blob_wblob_size(d->w))
@@ -340,7 +343,7 @@ int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
 		rc = blob_wblob_punch(d->w, off, len);
 	if (rc == 0)
 		d->last_write_ns = model_now_ns();
-	pthread_mutex_unlock(&d->wlock);
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	return rc;
 }
 
@@ -351,10 +354,10 @@ ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src
 	ssize_t n;
 	if (d->vm_id == 0 && !d->hooks)
 		return -EOPNOTSUPP; /* an upload another mount began: never written here */
-	pthread_mutex_lock(&d->wlock);
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	n = d->hooks ? d->hooks->share(d->ctx, d, d->up, s, src, src_off, dst_off, len, counts, &refused)
 	             : fs_disk_share_locked(d, s, src, src_off, dst_off, len, counts);
-	pthread_mutex_unlock(&d->wlock);
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	if (refused)
 		d->hooks->refused(d->ctx, d->up);
 	return n;
@@ -392,7 +395,7 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 	blob_store *s;
 	int rc = 0;
 	*written_ns = 0;
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	struct fs_disk *d = find(blob_id);
 	if (d) {
 		if (d->up) /* the writes answered before they were stored */
@@ -401,7 +404,7 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 		*stored = blob_wblob_stored(d->w);
 		*written_ns = d->last_write_ns;
 	}
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	if (!d) {
 		/* Its size and stored bytes only: no key needed (§17).  An
 		 * overlay lost or cut outside imgfs (EIO, its reason logged by
@@ -456,10 +459,10 @@ int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, ui
 static bool vm_disk_open(int64_t vm_id, int min_writers)
 {
 	bool open = false;
-	pthread_mutex_lock(&disks_lock);
+	IMGFS_LOCK(&disks_lock, disks_lock);
 	for (struct fs_disk *d = disks; d && !open; d = d->next)
 		open = d->vm_id == vm_id && d->writers >= min_writers;
-	pthread_mutex_unlock(&disks_lock);
+	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	return open;
 }
 

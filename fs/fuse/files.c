@@ -28,6 +28,7 @@
 #include "disk.h"
 #include "fs.h"
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "log.h"
 #include "ops_int.h"
 #include "pollers.h"
@@ -97,6 +98,7 @@ struct fh {
  * session (LeakSanitizer saw /stats handles of tests that unmount right
  * after a read). */
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(handles_lock, 58);
 static struct fh *handles;
 
 static struct fh *fh_new(fuse_req_t req)
@@ -106,12 +108,12 @@ static struct fh *fh_new(fuse_req_t req)
 		return NULL;
 	h->ctx = ops_ctx(req);
 	h->uid = fuse_req_ctx(req)->uid;
-	pthread_mutex_lock(&handles_lock);
+	IMGFS_LOCK(&handles_lock, handles_lock);
 	h->next = handles;
 	if (handles)
 		handles->prev = h;
 	handles = h;
-	pthread_mutex_unlock(&handles_lock);
+	IMGFS_UNLOCK(&handles_lock, handles_lock);
 	return h;
 }
 
@@ -119,14 +121,14 @@ static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
-	pthread_mutex_lock(&handles_lock);
+	IMGFS_LOCK(&handles_lock, handles_lock);
 	if (h->prev)
 		h->prev->next = h->next;
 	else
 		handles = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
-	pthread_mutex_unlock(&handles_lock);
+	IMGFS_UNLOCK(&handles_lock, handles_lock);
 	fs_poll_forget(h);
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
@@ -748,9 +750,9 @@ void fs_files_release_all(void)
 {
 	struct fh *h;
 	for (;;) {
-		pthread_mutex_lock(&handles_lock);
+		IMGFS_LOCK(&handles_lock, handles_lock);
 		h = handles;
-		pthread_mutex_unlock(&handles_lock);
+		IMGFS_UNLOCK(&handles_lock, handles_lock);
 		if (!h)
 			break;
 		fh_free(h); /* a disk's last writer records its size, an upload hands over */

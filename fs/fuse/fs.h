@@ -127,6 +127,7 @@
 #include <stdio.h>
 
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "ins_proto.h"
 #include "model.h"
 #include "stats.h"
@@ -143,26 +144,32 @@ static inline int64_t fs_mono_ns(void)
  *
  * Every mutex of fs/fuse, what it guards, and what may be taken while it
  * is held.  A lock is taken only after the ones above it on its line of
- * descent, never the other way (arrows point from the holder):
+ * descent, never the other way (arrows point from the holder); the level
+ * beside each is its IMGFS_LOCK_LEVEL (include/imgfs_lock.h: Debug and
+ * Asan builds abort on a lock taken at or below a level held):
  *
- *   disks_lock (disk.c: the open disks, their refs and writers)
- *     -> fs_disk.wlock (disk.c: one disk's writes, truncates and its
+ *   disks_lock 10 (disk.c: the open disks, their refs and writers)
+ *     -> fs_disk.wlock 12 (disk.c: one disk's writes, truncates and its
  *        upload's state; the upload hooks of upload.c run under it)
- *          -> blob_wblob.lock and below (blobstore/blobstore_int.h)
- *          -> the model's locks (model/model_int.h): every model call
- *          -> ctx->log_lock -> (nothing)   fs_log, fs_refuse
- *          -> err_lock (log.c: the /errors rings) -> (nothing)
+ *          -> blob_wblob.lock 30 and below (blobstore/blobstore_int.h)
+ *          -> the model's locks 54 (model/model_int.h): every model call
+ *          -> ctx->log_lock 60 -> (nothing)   fs_log, fs_refuse
+ *          -> err_lock 61 (log.c: the /errors rings) -> (nothing)
+ *   load_lock 16 -> a volume's lock 18 -> ins_table_lock 20 (inside.c,
+ *   inside_int.h: the helpers' table, a volume's conversation), then the
+ *   blob store's and the model's.
  *
- *   Leaves, under which nothing else is taken:
- *     ctx->log_lock     the log file, its rotation, the rate-limit slots
- *     err_lock          each caller's recent refusals (/errors)
+ *   Leaves, under which nothing else is taken (58 but the log's):
+ *     ctx->log_lock 60  the log file, its rotation, the rate-limit slots
+ *     err_lock 61       each caller's recent refusals (/errors)
  *     ctx->work_lock    work_kicks, with work_cond (worker.c)
  *     ctx->rmdir_lock   rmdir_retry (ops.c)
  *     ctx->renderings' lock and lanes_lock   render.c's renderings and turns
  *     handles_lock      files.c's open handles
- *   inside.c keeps its own (the helper table, a volume's conversation:
- *   see inside_int.h); fs/cli/main.c's stop lock is taken by main and
- *   its stop thread only.
+ *     pollers_lock      poll waiters (pollers.c)
+ *     a volume's sc_lock  its attributes (inside_int.h)
+ *   fs/cli/main.c's stop lock (2) is taken by main and its stop thread
+ *   only.
  *
  * A function whose comment says "under X" or that is named _locked checks
  * X with IMGFS_ASSERT_HELD (imgfs_assert.h: Debug and Asan builds).  The
@@ -207,6 +214,9 @@ struct fs_ctx {
 		int64_t image_id, dir_gen, at_ns;
 	} rmdir_retry[32];
 };
+IMGFS_LOCK_LEVEL(fs_ctx_log_lock, 60); /* the log: a leaf */
+IMGFS_LOCK_LEVEL(fs_ctx_work_lock, 58); /* a leaf */
+IMGFS_LOCK_LEVEL(fs_ctx_rmdir_lock, 58); /* a leaf */
 
 /* Who is asking: the account the request acts as. */
 struct fs_caller {

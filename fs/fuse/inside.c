@@ -30,6 +30,7 @@
 #include "attr.h"
 #include "buf.h"
 #include "dirs.h"
+#include "imgfs_lock.h"
 #include "inside_int.h"
 #include "log.h"
 
@@ -113,10 +114,10 @@ static void vol_init(struct ins_vol *v, unsigned number, uint64_t start, uint64_
 static void disk_clear(struct ins_disk *d)
 {
 	for (unsigned i = 0; i < d->nvols; i++) {
-		pthread_mutex_lock(&d->vols[i].lock);
+		IMGFS_LOCK(&d->vols[i].lock, ins_vol_lock);
 		ins_helper_end(&d->vols[i], NULL, 0);
 		qcow2_reader_free(d->vols[i].qr);
-		pthread_mutex_unlock(&d->vols[i].lock);
+		IMGFS_UNLOCK(&d->vols[i].lock, ins_vol_lock);
 		pthread_mutex_destroy(&d->vols[i].lock);
 		pthread_mutex_destroy(&d->vols[i].sc_lock);
 	}
@@ -207,11 +208,12 @@ static void disk_volumes(struct ins_disk *d)
  * says -1 meanwhile.  NULL: every slot stayed in use by other requests
  * for a deadline. */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(load_lock, 16);
 
 static struct ins_disk *disk_find(int64_t blob_id)
 {
 	struct ins_disk *d = NULL;
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	for (int i = 0; i < INS_DISKS; i++)
 		if (ins_disks[i].blob_id == blob_id) {
 			d = &ins_disks[i];
@@ -219,7 +221,7 @@ static struct ins_disk *disk_find(int64_t blob_id)
 			d->used = ++ins_clock_ticks;
 			break;
 		}
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	return d;
 }
 
@@ -230,12 +232,12 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 		return d;
 	struct timespec until = ins_wait_until();
 	for (;;) {
-		pthread_mutex_lock(&load_lock);
+		IMGFS_LOCK(&load_lock, load_lock);
 		if ((d = disk_find(blob_id)) != NULL) {
-			pthread_mutex_unlock(&load_lock);
+			IMGFS_UNLOCK(&load_lock, load_lock);
 			return d;
 		}
-		pthread_mutex_lock(&ins_table_lock);
+		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 		for (int i = 0; i < INS_DISKS; i++)
 			if (!ins_disks[i].refs && ins_disks[i].blob_id >= 0 &&
 			    (!d || !ins_disks[i].blob_id || (d->blob_id && ins_disks[i].used < d->used)))
@@ -244,36 +246,36 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 			break; /* ins_table_lock and load_lock held */
 		/* Every slot is in use by a request (each within its deadline):
 		 * wait for one to end, a deadline at most. */
-		pthread_mutex_unlock(&load_lock);
-		int w = pthread_cond_timedwait(&ins_room_cond, &ins_table_lock, &until);
-		pthread_mutex_unlock(&ins_table_lock);
+		IMGFS_UNLOCK(&load_lock, load_lock);
+		int w = IMGFS_COND_TIMEDWAIT(&ins_room_cond, &ins_table_lock, &until, ins_table_lock);
+		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 		if (w == ETIMEDOUT)
 			return NULL;
 	}
 	int64_t old = d->blob_id;
 	d->blob_id = -1; /* being loaded: nobody else's */
 	d->refs = 1;
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	if (old)
 		disk_clear(d); /* its helpers end */
 	memset(d, 0, sizeof(*d));
 	d->blob_id = -1;
 	d->refs = 1;
 	disk_load(ctx, d, blob_id);
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	d->blob_id = blob_id;
 	d->used = ++ins_clock_ticks;
-	pthread_mutex_unlock(&ins_table_lock);
-	pthread_mutex_unlock(&load_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&load_lock, load_lock);
 	return d;
 }
 
 static void disk_put(struct ins_disk *d)
 {
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	if (--d->refs == 0)
 		pthread_cond_broadcast(&ins_room_cond);
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 }
 
 static struct ins_vol *vol_by_number(struct ins_disk *d, unsigned number)
@@ -296,7 +298,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	if (v->fs != VOL_READ)
 		return -EIO;
 	/* Another request's exchange is bounded by the deadline too. */
-	if (pthread_mutex_timedlock(&v->lock, &until) != 0) {
+	if (IMGFS_TIMEDLOCK(&v->lock, &until, ins_vol_lock) != 0) {
 		snprintf(why, sizeof(why), "the volume's helper stayed busy past the deadline");
 		rc = -EIO;
 		goto log;
@@ -304,7 +306,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	v->used = __atomic_add_fetch(&ins_clock_ticks, 1, __ATOMIC_RELAXED);
 	if (v->open_failed) {
 		snprintf(why, sizeof(why), "%s", v->failure);
-		pthread_mutex_unlock(&v->lock);
+		IMGFS_UNLOCK(&v->lock, ins_vol_lock);
 		return -EIO; /* logged once, when it failed */
 	}
 	bool started = !v->pid;
@@ -313,7 +315,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		void *a;
 		size_t al;
 		if ((rc = ins_helper_start(v, why, sizeof(why))) < 0) {
-			pthread_mutex_unlock(&v->lock);
+			IMGFS_UNLOCK(&v->lock, ins_vol_lock);
 			goto log;
 		}
 		if ((rc = ins_converse(d, v, INS_T_OPEN, &open, sizeof(open), &a, &al, why, sizeof(why))) < 0) {
@@ -324,7 +326,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 				snprintf(v->failure, sizeof(v->failure), "%.190s", why);
 				ins_helper_end(v, NULL, 0);
 			}
-			pthread_mutex_unlock(&v->lock);
+			IMGFS_UNLOCK(&v->lock, ins_vol_lock);
 			rc = -EIO;
 			goto log;
 		}
@@ -354,15 +356,15 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	}
 	/* A burst ran helpers past the bound (helper_room does not wait):
 	 * this one ends now that its answer is in. */
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	bool over = ins_helpers_running > INS_MAX_HELPERS;
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	if (over)
 		ins_helper_end(v, NULL, 0);
-	pthread_mutex_unlock(&v->lock);
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_UNLOCK(&v->lock, ins_vol_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	pthread_cond_broadcast(&ins_room_cond); /* an idle helper (helper_room) */
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	if (started)
 		ins_spare_request(); /* the one this request may have taken */
 	if (rc != -EIO)
@@ -948,11 +950,11 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 
 void fs_inside_stats(struct fs_buf *out)
 {
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	unsigned now = ins_helpers_running, peak = ins_helpers_peak, known = 0;
 	for (int i = 0; i < INS_DISKS; i++)
 		known += ins_disks[i].blob_id > 0;
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	fs_buf_printf(out,
 	              "# HELP imgfs_inside_helpers files/ helpers running now, the spare included (SPEC §18: at "
 	              "most %d).\n"

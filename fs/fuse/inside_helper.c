@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "dirs.h"
+#include "imgfs_lock.h"
 #include "inside_int.h"
 #include "log.h"
 
@@ -73,6 +74,7 @@ struct timespec ins_wait_until(void)
 /* Ends v's helper (vol lock held): killed, reaped, its socket closed. */
 void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 {
+	IMGFS_ASSERT_HELD(&v->lock);
 	int status = 0;
 	if (!v->pid)
 		return;
@@ -97,26 +99,26 @@ void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 	}
 	v->pid = 0;
 	v->fd = -1;
-	pthread_mutex_lock(&v->sc_lock);
+	IMGFS_LOCK(&v->sc_lock, ins_vol_sc_lock);
 	free(v->sc);
 	v->sc = NULL;
-	pthread_mutex_unlock(&v->sc_lock);
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_UNLOCK(&v->sc_lock, ins_vol_sc_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	ins_helpers_running--;
 	pthread_cond_broadcast(&ins_room_cond);
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 }
 
 /* The attributes of guest inode ino, if the helper told them. */
 bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
 {
 	bool hit = false;
-	pthread_mutex_lock(&v->sc_lock);
+	IMGFS_LOCK(&v->sc_lock, ins_vol_sc_lock);
 	if (v->sc && v->sc[ino % INS_STAT_SLOTS].ino == ino) {
 		*out = v->sc[ino % INS_STAT_SLOTS];
 		hit = true;
 	}
-	pthread_mutex_unlock(&v->sc_lock);
+	IMGFS_UNLOCK(&v->sc_lock, ins_vol_sc_lock);
 	if (hit)
 		COUNT(ins_n_stat_hits, 1);
 	return hit;
@@ -125,12 +127,12 @@ bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
 /* Keeps st (checked: ins_stat_valid) while v has a helper. */
 void ins_sc_put(struct ins_vol *v, const struct ins_stat *st)
 {
-	pthread_mutex_lock(&v->sc_lock);
+	IMGFS_LOCK(&v->sc_lock, ins_vol_sc_lock);
 	if (v->pid && !v->sc)
 		v->sc = calloc(INS_STAT_SLOTS, sizeof(*v->sc));
 	if (v->sc)
 		v->sc[st->ino % INS_STAT_SLOTS] = *st;
-	pthread_mutex_unlock(&v->sc_lock);
+	IMGFS_UNLOCK(&v->sc_lock, ins_vol_sc_lock);
 }
 
 /* Makes room for one more helper: the spare or the least recently used
@@ -143,11 +145,11 @@ static void helper_room(const struct ins_vol *self)
 	bool waited = false;
 	for (;;) {
 		struct ins_vol *oldest = NULL;
-		pthread_mutex_lock(&ins_table_lock);
+		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 		if (ins_helpers_running < INS_MAX_HELPERS) {
 			if (++ins_helpers_running > ins_helpers_peak)
 				ins_helpers_peak = ins_helpers_running;
-			pthread_mutex_unlock(&ins_table_lock);
+			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 			return;
 		}
 		if (spare_pid > 0) {
@@ -156,7 +158,7 @@ static void helper_room(const struct ins_vol *self)
 			close(spare_fd);
 			spare_pid = 0;
 			spare_fd = -1;
-			pthread_mutex_unlock(&ins_table_lock);
+			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
@@ -168,23 +170,23 @@ static void helper_room(const struct ins_vol *self)
 				if (v != self && v->pid && (!oldest || v->used < oldest->used))
 					oldest = v;
 			}
-		if (!oldest || pthread_mutex_trylock(&oldest->lock) != 0) {
+		if (!oldest || IMGFS_TRYLOCK(&oldest->lock, ins_vol_lock) != 0) {
 			if (!waited) {
 				/* All at work: wait for a conversation or a helper
 				 * to end, then look again. */
-				waited = pthread_cond_timedwait(&ins_room_cond, &ins_table_lock, &until) == ETIMEDOUT;
-				pthread_mutex_unlock(&ins_table_lock);
+				waited = IMGFS_COND_TIMEDWAIT(&ins_room_cond, &ins_table_lock, &until, ins_table_lock) == ETIMEDOUT;
+				IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 				continue;
 			}
 			/* A deadline of waiting: run one over the bound. */
 			if (++ins_helpers_running > ins_helpers_peak)
 				ins_helpers_peak = ins_helpers_running;
-			pthread_mutex_unlock(&ins_table_lock);
+			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 			return;
 		}
-		pthread_mutex_unlock(&ins_table_lock);
+		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 		ins_helper_end(oldest, NULL, 0);
-		pthread_mutex_unlock(&oldest->lock);
+		IMGFS_UNLOCK(&oldest->lock, ins_vol_lock);
 	}
 }
 
@@ -313,22 +315,22 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
  * counted in ins_helpers_running). */
 static bool spare_take(struct ins_vol *v)
 {
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	pid_t pid = spare_pid > 0 ? spare_pid : 0;
 	int fd = spare_fd;
 	if (pid) {
 		spare_pid = 0;
 		spare_fd = -1;
 	}
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	if (!pid)
 		return false;
 	if (waitpid(pid, NULL, WNOHANG) != 0) {
 		/* It ended while it waited (a kill from outside): not used. */
 		close(fd);
-		pthread_mutex_lock(&ins_table_lock);
+		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 		ins_helpers_running--;
-		pthread_mutex_unlock(&ins_table_lock);
+		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 		return false;
 	}
 	COUNT(ins_n_spare_taken, 1);
@@ -345,17 +347,17 @@ void fs_inside_spare_fill(void)
 	char why[160];
 	pid_t pid;
 	int fd;
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	if (spare_pid != 0 || ins_helpers_running >= INS_MAX_HELPERS) {
-		pthread_mutex_unlock(&ins_table_lock);
+		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 		return;
 	}
 	spare_pid = -1;
 	if (++ins_helpers_running > ins_helpers_peak)
 		ins_helpers_peak = ins_helpers_running;
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	int rc = helper_spawn(&pid, &fd, why, sizeof(why));
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	if (rc == 0) {
 		spare_pid = pid;
 		spare_fd = fd;
@@ -363,7 +365,7 @@ void fs_inside_spare_fill(void)
 		spare_pid = 0;
 		ins_helpers_running--;
 	}
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 }
 
 /* A spare taken is replaced by a thread of its own, not by the request
@@ -377,11 +379,11 @@ static void *spare_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&ins_table_lock);
+		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 		while (!spare_wanted)
-			pthread_cond_wait(&spare_cond, &ins_table_lock);
+			IMGFS_COND_WAIT(&spare_cond, &ins_table_lock, ins_table_lock);
 		spare_wanted = false;
-		pthread_mutex_unlock(&ins_table_lock);
+		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 		fs_inside_spare_fill();
 	}
 	return NULL;
@@ -405,10 +407,10 @@ void ins_spare_request(void)
 		fs_inside_spare_fill(); /* no thread: in the request, as a last resort */
 		return;
 	}
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	spare_wanted = true;
 	pthread_cond_signal(&spare_cond);
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 }
 
 int ins_helper_start(struct ins_vol *v, char *why, size_t cap)
@@ -420,9 +422,9 @@ int ins_helper_start(struct ins_vol *v, char *why, size_t cap)
 		return 0;
 	v->pid = 0;
 	v->fd = -1;
-	pthread_mutex_lock(&ins_table_lock);
+	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	ins_helpers_running--;
-	pthread_mutex_unlock(&ins_table_lock);
+	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	return -EIO;
 }
 
@@ -447,6 +449,7 @@ int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, u
 int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const void *req, size_t rlen, void **ans,
                  size_t *alen, char *why, size_t cap)
 {
+	IMGFS_ASSERT_HELD(&v->lock);
 	int64_t deadline = fs_mono_ns() + (int64_t)ins_deadline_ms() * 1000000;
 	struct ins_msg h = {type, (uint32_t)rlen};
 	char *buf = NULL;

@@ -5,9 +5,10 @@
  * (inside_helper.c: starting them, the spare, a conversation with one).
  * Private to fs/fuse/inside*.c.
  *
- * Locks, in order: load_lock (inside.c: one disk loads at a time), a
- * volume's lock (one conversation at a time), ins_table_lock; a volume's
- * sc_lock is taken alone.  (fs.h has the rest of the daemon's order.)
+ * Locks, in order (their IMGFS_LOCK_LEVEL): load_lock 16 (inside.c: one
+ * disk loads at a time), a volume's lock 18 (one conversation at a time),
+ * ins_table_lock 20; a volume's sc_lock 58 is taken alone.  (fs.h has the
+ * rest of the daemon's order.)
  */
 #ifndef IMGFS_FS_FUSE_INSIDE_INT_H
 #define IMGFS_FS_FUSE_INSIDE_INT_H
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "imgfs_lock.h"
 #include "ins_fs.h"
 #include "ins_ident.h"
 #include "ins_ptable.h"
@@ -72,6 +74,8 @@ struct ins_vol {
 	struct ins_stat *sc;
 	uint32_t root;        /* the root directory's guest number, once told (atomic; 0: not yet) */
 };
+IMGFS_LOCK_LEVEL(ins_vol_lock, 18); /* a conversation: under load_lock, over ins_table_lock, blobstore, the model */
+IMGFS_LOCK_LEVEL(ins_vol_sc_lock, 58); /* taken alone */
 
 struct ins_disk {
 	int64_t blob_id;      /* 0: a free slot */
@@ -90,6 +94,7 @@ struct ins_disk {
 /* ---- the table (inside.c) ---- */
 
 extern pthread_mutex_t ins_table_lock;
+IMGFS_LOCK_LEVEL(ins_table_lock, 20);
 extern struct ins_disk ins_disks[INS_DISKS];
 extern uint64_t ins_clock_ticks; /* the LRU clock of disks and volumes */
 /* Signalled (ins_table_lock) when a disk's reference, a helper or a

@@ -47,6 +47,7 @@
 #include "common.h"
 #include "fs.h"
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "log.h"
 
 int fs_reply_errno(int err)
@@ -150,11 +151,14 @@ struct log_slot {
 
 static struct log_slot slots[LOG_SLOTS];
 
-/* Under log_lock: whether a line of (uid, op) may be written now; *held
+/* Under ctx->log_lock: whether a line of (uid, op) may be written now; *held
  * gets the count of lines of a key whose summary is due (then *held_uid,
  * *held_op name it). */
-static bool log_admit(int64_t uid, const char *op, uint64_t *held, int64_t *held_uid, const char **held_op)
+static bool log_admit(struct fs_ctx *ctx, int64_t uid, const char *op, uint64_t *held, int64_t *held_uid,
+                      const char **held_op)
 {
+	IMGFS_ASSERT_HELD(&ctx->log_lock);
+	(void)ctx;
 	uint64_t h = (uint64_t)uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)op;
 	struct log_slot *s = &slots[(h >> 7) % LOG_SLOTS];
 	double now = (double)fs_mono_ns() / 1e9;
@@ -220,6 +224,7 @@ struct err_ring {
 };
 
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(err_lock, 61);
 static struct err_ring err_rings[ERR_CALLERS];
 static uint64_t err_seq;
 
@@ -268,7 +273,7 @@ static void err_record(struct fs_ctx *ctx, const char *line)
 	size_t head = (size_t)snprintf(text, sizeof(text), "%s ", stamp);
 	size_t n = head + fs_escape(text + head, sizeof(text) - head - 1, line);
 	text[n++] = '\n';
-	pthread_mutex_lock(&err_lock);
+	IMGFS_LOCK(&err_lock, err_lock);
 	struct err_ring *r = err_find(ctx, account, uid);
 	if (!r) {
 		r = &err_rings[0];
@@ -292,19 +297,19 @@ static void err_record(struct fs_ctx *ctx, const char *line)
 	r->len += n;
 	r->seq = ++err_seq;
 	r->last_ns = now;
-	pthread_mutex_unlock(&err_lock);
+	IMGFS_UNLOCK(&err_lock, err_lock);
 }
 
 int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, struct fs_buf *out)
 {
 	int64_t last = 0;
-	pthread_mutex_lock(&err_lock);
+	IMGFS_LOCK(&err_lock, err_lock);
 	const struct err_ring *r = err_find(ctx, c->account_id, c->uid);
 	if (r) {
 		fs_buf_put(out, r->text, r->len);
 		last = r->last_ns;
 	}
-	pthread_mutex_unlock(&err_lock);
+	IMGFS_UNLOCK(&err_lock, err_lock);
 	return last;
 }
 
@@ -312,11 +317,11 @@ int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, stru
  * unit test's, starts empty). */
 static void err_forget(const struct fs_ctx *ctx)
 {
-	pthread_mutex_lock(&err_lock);
+	IMGFS_LOCK(&err_lock, err_lock);
 	for (size_t i = 0; i < ERR_CALLERS; i++)
 		if (err_rings[i].ctx == ctx)
 			memset(&err_rings[i], 0, offsetof(struct err_ring, text));
-	pthread_mutex_unlock(&err_lock);
+	IMGFS_UNLOCK(&err_lock, err_lock);
 }
 
 /* ---- where lines go ------------------------------------------------------ */
@@ -436,9 +441,9 @@ static void log_vline(struct fs_ctx *ctx, int prio, const char *fmt, va_list ap)
 	 * theirs may end a line, start a forged one or reach a terminal as a
 	 * control sequence (§9). */
 	fs_escape(line, sizeof(line), raw);
-	pthread_mutex_lock(&ctx->log_lock);
+	IMGFS_LOCK(&ctx->log_lock, fs_ctx_log_lock);
 	log_write(ctx, prio, line);
-	pthread_mutex_unlock(&ctx->log_lock);
+	IMGFS_UNLOCK(&ctx->log_lock, fs_ctx_log_lock);
 }
 
 void fs_log(struct fs_ctx *ctx, const char *fmt, ...)
@@ -470,8 +475,8 @@ void fs_refuse_by(struct fs_ctx *ctx, const char *op, const char *path, int err,
 	int64_t held_uid = -1;
 	const char *held_op = NULL;
 	char raw[1024], line[2048];
-	pthread_mutex_lock(&ctx->log_lock);
-	bool admit = log_admit(caller_uid, op, &held, &held_uid, &held_op);
+	IMGFS_LOCK(&ctx->log_lock, fs_ctx_log_lock);
+	bool admit = log_admit(ctx, caller_uid, op, &held, &held_uid, &held_op);
 	if (held) {
 		snprintf(raw, sizeof(raw), "%" PRIu64 " similar lines suppressed (%s refused to uid %lld)", held, held_op,
 		         (long long)held_uid);
@@ -483,7 +488,7 @@ void fs_refuse_by(struct fs_ctx *ctx, const char *op, const char *path, int err,
 		fs_escape(line, sizeof(line), raw);
 		log_write(ctx, LOG_NOTICE, line);
 	}
-	pthread_mutex_unlock(&ctx->log_lock);
+	IMGFS_UNLOCK(&ctx->log_lock, fs_ctx_log_lock);
 	/* The caller's own copy, every line (the log's rate limit is about
 	 * the log's readers, the ring bounds itself). */
 	err_record(ctx, raw);

@@ -24,6 +24,7 @@
 #include "dirs.h"
 #include "disk.h"
 #include "fs.h"
+#include "imgfs_lock.h"
 #include "log.h"
 #include "ops_int.h"
 #include "stats.h"
@@ -773,7 +774,7 @@ static bool rmdir_renewed(struct fs_ctx *ctx, const struct fs_node *n)
 	int64_t now = model_now_ns(), gen;
 	struct fs_rmdir_retry *oldest;
 	bool go = false;
-	pthread_mutex_lock(&ctx->rmdir_lock);
+	IMGFS_LOCK(&ctx->rmdir_lock, fs_ctx_rmdir_lock);
 	for (size_t i = 0; i < slots && !go; i++) {
 		struct fs_rmdir_retry *r = &ctx->rmdir_retry[i];
 		if (r->image_id == n->img.id && r->dir_gen <= n->img.dir_gen && now - r->at_ns < RMDIR_RETRY_NS) {
@@ -781,18 +782,18 @@ static bool rmdir_renewed(struct fs_ctx *ctx, const struct fs_node *n)
 			go = true;
 		}
 	}
-	pthread_mutex_unlock(&ctx->rmdir_lock);
+	IMGFS_UNLOCK(&ctx->rmdir_lock, fs_ctx_rmdir_lock);
 	/* Failing the renewal, the rmdir happens at once (and a holder loses
 	 * the directory, as before this existed). */
 	if (go || model_image_renew_dir(ctx->m, n->img.id, &gen) < 0)
 		return true;
-	pthread_mutex_lock(&ctx->rmdir_lock);
+	IMGFS_LOCK(&ctx->rmdir_lock, fs_ctx_rmdir_lock);
 	oldest = &ctx->rmdir_retry[0];
 	for (size_t i = 1; i < slots; i++)
 		if (ctx->rmdir_retry[i].at_ns < oldest->at_ns)
 			oldest = &ctx->rmdir_retry[i];
 	*oldest = (struct fs_rmdir_retry){n->img.id, gen, now};
-	pthread_mutex_unlock(&ctx->rmdir_lock);
+	IMGFS_UNLOCK(&ctx->rmdir_lock, fs_ctx_rmdir_lock);
 	return false;
 }
 

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "imgfs_lock.h"
 #include "pollers.h"
 
 struct poller {
@@ -29,11 +30,13 @@ struct poller {
 };
 
 static pthread_mutex_t pollers_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(pollers_lock, 58);
 static struct poller *pollers;
 
 /* Under the lock: key's registration, unlinked, or NULL. */
 static struct poller *unlink_key(const void *key)
 {
+	IMGFS_ASSERT_HELD(&pollers_lock);
 	for (struct poller **p = &pollers; *p; p = &(*p)->next) {
 		if ((*p)->key == key) {
 			struct poller *found = *p;
@@ -60,11 +63,11 @@ int fs_poll_wait(const void *key, fuse_ino_t ino, struct fuse_pollhandle *ph)
 		return -ENOMEM;
 	}
 	*p = (struct poller){key, ino, ph, NULL};
-	pthread_mutex_lock(&pollers_lock);
+	IMGFS_LOCK(&pollers_lock, pollers_lock);
 	old = unlink_key(key);
 	p->next = pollers;
 	pollers = p;
-	pthread_mutex_unlock(&pollers_lock);
+	IMGFS_UNLOCK(&pollers_lock, pollers_lock);
 	drop(old);
 	return 0;
 }
@@ -72,16 +75,16 @@ int fs_poll_wait(const void *key, fuse_ino_t ino, struct fuse_pollhandle *ph)
 void fs_poll_forget(const void *key)
 {
 	struct poller *p;
-	pthread_mutex_lock(&pollers_lock);
+	IMGFS_LOCK(&pollers_lock, pollers_lock);
 	p = unlink_key(key);
-	pthread_mutex_unlock(&pollers_lock);
+	IMGFS_UNLOCK(&pollers_lock, pollers_lock);
 	drop(p);
 }
 
 void fs_poll_wake(fuse_ino_t ino)
 {
 	struct poller *woken = NULL, **p;
-	pthread_mutex_lock(&pollers_lock);
+	IMGFS_LOCK(&pollers_lock, pollers_lock);
 	for (p = &pollers; *p;) {
 		if ((*p)->ino == ino) {
 			struct poller *w = *p;
@@ -92,7 +95,7 @@ void fs_poll_wake(fuse_ino_t ino)
 			p = &(*p)->next;
 		}
 	}
-	pthread_mutex_unlock(&pollers_lock);
+	IMGFS_UNLOCK(&pollers_lock, pollers_lock);
 	/* Told outside the lock: the notification is a write to the device. */
 	while (woken) {
 		struct poller *w = woken;

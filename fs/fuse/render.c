@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "imgfs_assert.h"
+#include "imgfs_lock.h"
 #include "render.h"
 
 #define RENDER_BUCKETS 256
@@ -59,6 +60,8 @@ struct fs_renderings {
 	uint64_t lanes[FS_RENDER_LANES]; /* the owners rendering now */
 	unsigned lanes_busy, lanes_waiting;
 };
+IMGFS_LOCK_LEVEL(render_lock, 58);       /* a leaf (fs.h "locks") */
+IMGFS_LOCK_LEVEL(render_lanes_lock, 58); /* a leaf */
 
 int fs_render_new(struct fs_renderings **out)
 {
@@ -118,18 +121,18 @@ static bool lane_taken(const struct fs_renderings *rs, uint64_t owner)
 
 void fs_render_lane_enter(struct fs_renderings *rs, uint64_t owner)
 {
-	pthread_mutex_lock(&rs->lanes_lock);
+	IMGFS_LOCK(&rs->lanes_lock, render_lanes_lock);
 	rs->lanes_waiting++;
 	while (rs->lanes_busy >= FS_RENDER_LANES || lane_taken(rs, owner))
-		pthread_cond_wait(&rs->lanes_free, &rs->lanes_lock);
+		IMGFS_COND_WAIT(&rs->lanes_free, &rs->lanes_lock, render_lanes_lock);
 	rs->lanes_waiting--;
 	rs->lanes[rs->lanes_busy++] = owner;
-	pthread_mutex_unlock(&rs->lanes_lock);
+	IMGFS_UNLOCK(&rs->lanes_lock, render_lanes_lock);
 }
 
 void fs_render_lane_leave(struct fs_renderings *rs, uint64_t owner)
 {
-	pthread_mutex_lock(&rs->lanes_lock);
+	IMGFS_LOCK(&rs->lanes_lock, render_lanes_lock);
 	for (unsigned i = 0; i < rs->lanes_busy; i++) {
 		if (rs->lanes[i] == owner) {
 			rs->lanes[i] = rs->lanes[--rs->lanes_busy];
@@ -137,15 +140,15 @@ void fs_render_lane_leave(struct fs_renderings *rs, uint64_t owner)
 		}
 	}
 	pthread_cond_broadcast(&rs->lanes_free); /* the waiters wait for different owners */
-	pthread_mutex_unlock(&rs->lanes_lock);
+	IMGFS_UNLOCK(&rs->lanes_lock, render_lanes_lock);
 }
 
 void fs_render_lanes(struct fs_renderings *rs, unsigned *busy, unsigned *waiting)
 {
-	pthread_mutex_lock(&rs->lanes_lock);
+	IMGFS_LOCK(&rs->lanes_lock, render_lanes_lock);
 	*busy = rs->lanes_busy;
 	*waiting = rs->lanes_waiting;
-	pthread_mutex_unlock(&rs->lanes_lock);
+	IMGFS_UNLOCK(&rs->lanes_lock, render_lanes_lock);
 }
 
 /* ---- the shared renderings ------------------------------------------------ */
@@ -176,10 +179,10 @@ static struct render_owner **owner_slot(struct fs_renderings *rs, uint64_t owner
 
 size_t fs_render_held(struct fs_renderings *rs, uint64_t owner)
 {
-	pthread_mutex_lock(&rs->lock);
+	IMGFS_LOCK(&rs->lock, render_lock);
 	struct render_owner *o = *owner_slot(rs, owner);
 	size_t held = o ? o->held : 0;
-	pthread_mutex_unlock(&rs->lock);
+	IMGFS_UNLOCK(&rs->lock, render_lock);
 	return held;
 }
 
@@ -191,14 +194,14 @@ int fs_render_take(struct fs_renderings *rs, struct fs_buf *b, uint64_t owner, s
 	struct render_owner **o = NULL;
 	fs_buf_trim(b); /* what doubling left past the end */
 	size_t charge = fs_buf_charge(b);
-	pthread_mutex_lock(&rs->lock);
+	IMGFS_LOCK(&rs->lock, render_lock);
 	for (r = *slot; r; r = r->next)
 		if (r->owner == owner && r->hash == hash && r->buf.len == b->len &&
 		    (!b->len || memcmp(r->buf.p, b->p, b->len) == 0))
 			break;
 	if (r) {
 		r->refs++;
-		pthread_mutex_unlock(&rs->lock);
+		IMGFS_UNLOCK(&rs->lock, render_lock);
 		fs_buf_release(b);
 		*out = r;
 		return 0;
@@ -207,7 +210,7 @@ int fs_render_take(struct fs_renderings *rs, struct fs_buf *b, uint64_t owner, s
 		o = owner_slot(rs, owner);
 		if (*o && (*o)->held + charge > FS_RENDER_ACCOUNT_MAX) {
 			size_t held = (*o)->held;
-			pthread_mutex_unlock(&rs->lock);
+			IMGFS_UNLOCK(&rs->lock, render_lock);
 			fs_buf_release(b);
 			snprintf(err->msg, sizeof(err->msg),
 			         "the generated files this account holds open take %zu KiB, and this one %zu KiB more: one "
@@ -216,7 +219,7 @@ int fs_render_take(struct fs_renderings *rs, struct fs_buf *b, uint64_t owner, s
 			return -ENOMEM;
 		}
 		if (!*o && !(*o = calloc(1, sizeof(**o)))) {
-			pthread_mutex_unlock(&rs->lock);
+			IMGFS_UNLOCK(&rs->lock, render_lock);
 			fs_buf_release(b);
 			return -ENOMEM;
 		}
@@ -228,7 +231,7 @@ int fs_render_take(struct fs_renderings *rs, struct fs_buf *b, uint64_t owner, s
 			*o = gone->next;
 			free(gone);
 		}
-		pthread_mutex_unlock(&rs->lock);
+		IMGFS_UNLOCK(&rs->lock, render_lock);
 		fs_buf_release(b);
 		return -ENOMEM;
 	}
@@ -241,26 +244,26 @@ int fs_render_take(struct fs_renderings *rs, struct fs_buf *b, uint64_t owner, s
 	*slot = r;
 	if (o)
 		(*o)->held += charge;
-	pthread_mutex_unlock(&rs->lock);
+	IMGFS_UNLOCK(&rs->lock, render_lock);
 	*out = r;
 	return 0;
 }
 
 void fs_render_hold(struct fs_renderings *rs, struct fs_rendering *r)
 {
-	pthread_mutex_lock(&rs->lock);
+	IMGFS_LOCK(&rs->lock, render_lock);
 	r->refs++;
-	pthread_mutex_unlock(&rs->lock);
+	IMGFS_UNLOCK(&rs->lock, render_lock);
 }
 
 void fs_render_put(struct fs_renderings *rs, struct fs_rendering *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&rs->lock);
+	IMGFS_LOCK(&rs->lock, render_lock);
 	IMGFS_ASSERT(r->refs > 0);
 	if (--r->refs) {
-		pthread_mutex_unlock(&rs->lock);
+		IMGFS_UNLOCK(&rs->lock, render_lock);
 		return;
 	}
 	struct fs_rendering **p = &rs->table[r->hash % RENDER_BUCKETS];
@@ -274,7 +277,7 @@ void fs_render_put(struct fs_renderings *rs, struct fs_rendering *r)
 		*o = gone->next;
 		free(gone);
 	}
-	pthread_mutex_unlock(&rs->lock);
+	IMGFS_UNLOCK(&rs->lock, render_lock);
 	fs_buf_release(&r->buf);
 	free(r);
 }

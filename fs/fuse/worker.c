@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "imgfs_lock.h"
 #include "log.h"
 #include "watch.h"
 
@@ -48,9 +49,9 @@ static bool stopping(struct fs_ctx *ctx)
 static uint64_t kicks_now(struct fs_ctx *ctx)
 {
 	uint64_t k;
-	pthread_mutex_lock(&ctx->work_lock);
+	IMGFS_LOCK(&ctx->work_lock, fs_ctx_work_lock);
 	k = ctx->work_kicks;
-	pthread_mutex_unlock(&ctx->work_lock);
+	IMGFS_UNLOCK(&ctx->work_lock, fs_ctx_work_lock);
 	return k;
 }
 
@@ -58,11 +59,11 @@ static uint64_t kicks_now(struct fs_ctx *ctx)
  * during the last model_task_work is not lost) or the mount is stopping. */
 static void idle_wait(struct fs_ctx *ctx, uint64_t seen, struct timespec until)
 {
-	pthread_mutex_lock(&ctx->work_lock);
+	IMGFS_LOCK(&ctx->work_lock, fs_ctx_work_lock);
 	while (ctx->work_kicks == seen && !stopping(ctx))
-		if (pthread_cond_timedwait(&ctx->work_cond, &ctx->work_lock, &until) == ETIMEDOUT)
+		if (IMGFS_COND_TIMEDWAIT(&ctx->work_cond, &ctx->work_lock, &until, fs_ctx_work_lock) == ETIMEDOUT)
 			break;
-	pthread_mutex_unlock(&ctx->work_lock);
+	IMGFS_UNLOCK(&ctx->work_lock, fs_ctx_work_lock);
 }
 
 static void housekeeping(struct fs_ctx *ctx)
@@ -143,10 +144,10 @@ void fs_workers_stop(struct fs_ctx *ctx)
 	if (!ctx->workers)
 		return;
 	__atomic_store_n(&ctx->stopping, 1, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&ctx->work_lock);
+	IMGFS_LOCK(&ctx->work_lock, fs_ctx_work_lock);
 	ctx->work_kicks++;
 	pthread_cond_broadcast(&ctx->work_cond);
-	pthread_mutex_unlock(&ctx->work_lock);
+	IMGFS_UNLOCK(&ctx->work_lock, fs_ctx_work_lock);
 	for (unsigned i = 0; i < ctx->nworkers; i++)
 		pthread_join(ctx->workers[i].thread, NULL);
 	pthread_cond_destroy(&ctx->work_cond);
@@ -160,8 +161,8 @@ void fs_workers_kick(struct fs_ctx *ctx)
 {
 	if (!ctx->workers)
 		return; /* another mount's workers find it at their next poll */
-	pthread_mutex_lock(&ctx->work_lock);
+	IMGFS_LOCK(&ctx->work_lock, fs_ctx_work_lock);
 	ctx->work_kicks++;
 	pthread_cond_broadcast(&ctx->work_cond);
-	pthread_mutex_unlock(&ctx->work_lock);
+	IMGFS_UNLOCK(&ctx->work_lock, fs_ctx_work_lock);
 }

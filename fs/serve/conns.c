@@ -70,6 +70,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "imgfs_lock.h"
 #include "serve.h"
 
 struct key_ent {
@@ -104,6 +105,7 @@ struct serve_conns {
 	int64_t evicted_ms; /* the last one */
 	char slow_why[96];  /* a slow reader's reason, with the numbers */
 };
+IMGFS_LOCK_LEVEL(serve_conns_lock, 8); /* the connection table: the log under it */
 
 /* ---- keys ---------------------------------------------------------------------- */
 
@@ -198,13 +200,13 @@ int serve_conns_new(serve_conns **out, unsigned cap, unsigned per_client)
 
 void serve_conns_set_pace(serve_conns *t, int64_t grace_ms, uint64_t min_rate, int64_t window_ms)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	t->grace_ms = grace_ms;
 	t->min_rate = min_rate;
 	t->window_ms = window_ms;
 	snprintf(t->slow_why, sizeof(t->slow_why), "its client took fewer than %llu bytes/s over %lld s",
 	         (unsigned long long)min_rate, (long long)(window_ms / 1000));
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
 void serve_conns_free(serve_conns *t)
@@ -273,7 +275,7 @@ int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen
 	if (salen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
 	make_key(key, sa);
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	struct key_ent *e = key_find(t, key);
 	if (t->used == t->cap) {
 		rc = -ENFILE;
@@ -293,23 +295,23 @@ int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen
 		lower_due(t, c->deadline_ms);
 		*out = c;
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return rc;
 }
 
 bool serve_conns_full(serve_conns *t)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	bool full = t->used == t->cap;
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return full;
 }
 
 unsigned serve_conns_count(serve_conns *t)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	unsigned n = t->used;
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return n;
 }
 
@@ -346,15 +348,15 @@ static void asked(struct serve_conn *c, int64_t now_ms)
 
 void serve_conns_asked(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->state == SERVE_CONN_REQUEST)
 		asked(c, now_ms);
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
 void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t now_ms, int64_t deadline_ms, bool handed)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->state == SERVE_CONN_WAITING || c->state == SERVE_CONN_REQUEST || c->state == SERVE_CONN_ANSWERING) {
 		if (c->state == SERVE_CONN_ANSWERING) {
 			c->phase_ms = now_ms; /* the next request is owed from now */
@@ -365,7 +367,7 @@ void serve_conns_request(serve_conns *t, struct serve_conn *c, int64_t now_ms, i
 		c->handed |= handed;
 		lower_due(t, deadline_ms);
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
 /* The same peer: family, address and port. */
@@ -389,7 +391,7 @@ static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr *b
 struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa)
 {
 	struct serve_conn *found = NULL;
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	/* The peer's address and port name one live TCP connection: while our
 	 * descriptor holds the socket open, no other connection can have them. */
 	for (unsigned i = 0; i < t->cap && !found; i++) {
@@ -399,25 +401,27 @@ struct serve_conn *serve_conns_started(serve_conns *t, const struct sockaddr *sa
 			found = c;
 		}
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return found;
 }
 
 void serve_conns_answering(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->state == SERVE_CONN_REQUEST) {
 		asked(c, now_ms);
 		c->state = SERVE_CONN_ANSWERING;
 		c->deadline_ms = 0;
 		c->win_ms = 0; /* the minimum rate's first window begins at the next pace */
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
-/* The lock is held. */
-static void shut(struct serve_conn *c, int64_t now_ms)
+/* t's lock is held. */
+static void shut(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
+	IMGFS_ASSERT_HELD(&t->lock);
+	(void)t;
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	/* A response being sent: the last close (libmicrohttpd's) then resets
 	 * the connection, bytes still queued for the client are dropped, not
@@ -436,13 +440,13 @@ static void shut(struct serve_conn *c, int64_t now_ms)
 bool serve_conns_shut(serve_conns *t, struct serve_conn *c, uint64_t gen)
 {
 	bool done = false;
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->gen == gen && (c->state == SERVE_CONN_REQUEST || c->state == SERVE_CONN_ANSWERING)) {
-		shut(c, serve_now_ms());
+		shut(t, c, serve_now_ms());
 		lower_due(t, c->deadline_ms);
 		done = true;
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return done;
 }
 
@@ -451,20 +455,21 @@ bool serve_conns_peer_gone(serve_conns *t, struct serve_conn *c)
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	bool gone = false;
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->state != SERVE_CONN_FREE && getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
 		/* The client sent FIN or RST: CLOSE_WAIT, or LAST_ACK once we sent
 		 * ours; CLOSE after a reset; CLOSING and TIME_WAIT when both closed. */
 		gone = ti.tcpi_state == TCP_CLOSE || ti.tcpi_state == TCP_CLOSE_WAIT || ti.tcpi_state == TCP_LAST_ACK ||
 		       ti.tcpi_state == TCP_CLOSING || ti.tcpi_state == TCP_TIME_WAIT;
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return gone;
 }
 
-/* The lock is held. */
+/* t's lock is held. */
 static void release(serve_conns *t, struct serve_conn *c)
 {
+	IMGFS_ASSERT_HELD(&t->lock);
 	if (c->state == SERVE_CONN_FREE)
 		return;
 	if (c->fd >= 0)
@@ -485,16 +490,16 @@ static void release(serve_conns *t, struct serve_conn *c)
 
 void serve_conns_release(serve_conns *t, struct serve_conn *c)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	release(t, c);
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
 int64_t serve_conns_next_due(serve_conns *t)
 {
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	int64_t d = t->next_due;
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return d;
 }
 
@@ -502,7 +507,7 @@ void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
 {
 	int64_t next = 0;
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	for (unsigned i = 0; i < t->cap; i++) {
 		struct serve_conn *c = &t->slots[i];
 		if (c->state == SERVE_CONN_FREE || !c->deadline_ms)
@@ -516,7 +521,7 @@ void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
 				continue;
 			case SERVE_CONN_REQUEST:
 				out->slow++;
-				shut(c, now_ms);
+				shut(t, c, now_ms);
 				break;
 			case SERVE_CONN_SHUT: /* handed, never announced: libmicrohttpd dropped it */
 				out->lost++;
@@ -531,7 +536,7 @@ void serve_conns_due(serve_conns *t, int64_t now_ms, struct serve_due *out)
 			next = c->deadline_ms;
 	}
 	t->next_due = next;
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
 /* ---- the whole server (the top) ------------------------------------------------ */
@@ -554,7 +559,7 @@ unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct
 
 	memset(out, 0, sizeof(*out));
 	*retry_ms = now_ms + 1000;
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (t->used < t->cap)
 		goto out; /* room already */
 	/* Those let go already make room for as many waiting connections, in
@@ -605,18 +610,18 @@ unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct
 		victim->evicted = true;
 		t->evicting++;
 		t->evicted_ms = now_ms;
-		shut(victim, now_ms);
+		shut(t, victim, now_ms);
 		lower_due(t, victim->deadline_ms);
 	}
 out:
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return closed;
 }
 
 void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
 {
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&t->lock);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	for (unsigned i = 0; t->min_rate && i < t->cap; i++) {
 		struct serve_conn *c = &t->slots[i];
 		struct serve_progress p;
@@ -640,7 +645,7 @@ void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
 			out->bytes = got;
 			snprintf(out->client, sizeof(out->client), "%s", c->client);
 			__atomic_store_n(&c->why, t->slow_why, __ATOMIC_RELEASE);
-			shut(c, now_ms);
+			shut(t, c, now_ms);
 			lower_due(t, c->deadline_ms);
 			continue;
 		}
@@ -648,7 +653,7 @@ void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
 		c->win_sent = p.sent;
 		c->win_stalled_us = p.stalled_us;
 	}
-	pthread_mutex_unlock(&t->lock);
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
 const char *serve_conns_why(serve_conns *t, struct serve_conn *c)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "include/core.h" /* model_mono_ns */
 #include "serve.h"
 
@@ -48,7 +49,7 @@ void serve_log_close(struct serve_log *l)
 
 void serve_log_reopen(struct serve_log *l)
 {
-	pthread_mutex_lock(&l->lock);
+	IMGFS_LOCK(&l->lock, serve_log_lock);
 	if (l->f && l->path) { /* logrotate moved the file: a new one at the name */
 		FILE *f = fopen(l->path, "ae");
 		if (f) {
@@ -56,12 +57,13 @@ void serve_log_reopen(struct serve_log *l)
 			l->f = f;
 		}
 	}
-	pthread_mutex_unlock(&l->lock);
+	IMGFS_UNLOCK(&l->lock, serve_log_lock);
 }
 
 /* Writes one line; the lock is held. */
 static void put(struct serve_log *l, const char *line)
 {
+	IMGFS_ASSERT_HELD(&l->lock);
 	char stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -81,9 +83,9 @@ void serve_logf(struct serve_log *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&l->lock);
+	IMGFS_LOCK(&l->lock, serve_log_lock);
 	put(l, line);
-	pthread_mutex_unlock(&l->lock);
+	IMGFS_UNLOCK(&l->lock, serve_log_lock);
 }
 
 void serve_noise_flush(struct serve_log *l)
@@ -99,7 +101,7 @@ void serve_noise_flush(struct serve_log *l)
 	};
 	char line[128];
 	int64_t now = serve_now_ms();
-	pthread_mutex_lock(&l->lock);
+	IMGFS_LOCK(&l->lock, serve_log_lock);
 	for (int k = 0; k < SERVE_NOISE_COUNT; k++) {
 		if (l->suppressed[k] && now - l->last_ms[k] >= SERVE_LOG_QUIET_S * 1000) {
 			snprintf(line, sizeof(line), "%llu similar suppressed (%s)", (unsigned long long)l->suppressed[k],
@@ -109,7 +111,7 @@ void serve_noise_flush(struct serve_log *l)
 			l->last_ms[k] = now;
 		}
 	}
-	pthread_mutex_unlock(&l->lock);
+	IMGFS_UNLOCK(&l->lock, serve_log_lock);
 }
 
 void serve_noisef(struct serve_log *l, enum serve_noise kind, uint64_t count, const char *fmt, ...)
@@ -119,11 +121,11 @@ void serve_noisef(struct serve_log *l, enum serve_noise kind, uint64_t count, co
 	va_list ap;
 	if (count == 0 || kind >= SERVE_NOISE_COUNT)
 		return;
-	pthread_mutex_lock(&l->lock);
+	IMGFS_LOCK(&l->lock, serve_log_lock);
 	l->total[kind] += count;
 	if (l->last_ms[kind] && now - l->last_ms[kind] < SERVE_LOG_QUIET_S * 1000) {
 		l->suppressed[kind] += count;
-		pthread_mutex_unlock(&l->lock);
+		IMGFS_UNLOCK(&l->lock, serve_log_lock);
 		return;
 	}
 	l->last_ms[kind] = now;
@@ -135,12 +137,12 @@ void serve_noisef(struct serve_log *l, enum serve_noise kind, uint64_t count, co
 	va_end(ap);
 	snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s", more);
 	put(l, line);
-	pthread_mutex_unlock(&l->lock);
+	IMGFS_UNLOCK(&l->lock, serve_log_lock);
 }
 
 void serve_noise_totals(struct serve_log *l, uint64_t out[SERVE_NOISE_COUNT])
 {
-	pthread_mutex_lock(&l->lock);
+	IMGFS_LOCK(&l->lock, serve_log_lock);
 	memcpy(out, l->total, sizeof(l->total));
-	pthread_mutex_unlock(&l->lock);
+	IMGFS_UNLOCK(&l->lock, serve_log_lock);
 }

@@ -94,6 +94,7 @@
 
 #include "common.h"
 #include "glance.h"
+#include "imgfs_lock.h"
 #include "include/core.h"
 #include "include/counters.h"
 #include "include/images.h"
@@ -599,6 +600,7 @@ static int fit_fd_limit(unsigned max_conns)
  * nothing of serve's is durable (a client resumes a download with a
  * Range). */
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(stop_lock, 2);
 static bool stop_done;
 
 static void *stop_bound_run(void *arg)
@@ -607,9 +609,9 @@ static void *stop_bound_run(void *arg)
 	struct timespec ts = {SERVE_STOP_BOUND_S, 0};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-	pthread_mutex_lock(&stop_lock); /* kept: main goes no further */
+	IMGFS_LOCK(&stop_lock, stop_lock); /* kept: main goes no further */
 	if (stop_done) {
-		pthread_mutex_unlock(&stop_lock);
+		IMGFS_UNLOCK(&stop_lock, stop_lock);
 		return NULL;
 	}
 	serve_logf(log, "stopping took more than %d s: the transfers still in progress are abandoned (a client "
@@ -781,9 +783,9 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	model_close(srv.m);
-	pthread_mutex_lock(&stop_lock); /* ended within the bound: the log stays ours */
+	IMGFS_LOCK(&stop_lock, stop_lock); /* ended within the bound: the log stays ours */
 	stop_done = true;
-	pthread_mutex_unlock(&stop_lock);
+	IMGFS_UNLOCK(&stop_lock, stop_lock);
 	if (log_open)
 		serve_log_close(&srv.log);
 	free(cert);

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
+#include "imgfs_lock.h"
 
 /* `imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert F
  * --tls-key F] [--log FILE] [--threads N] [--max-connections N]
@@ -165,6 +166,7 @@ struct serve_log {
 	uint64_t suppressed[SERVE_NOISE_COUNT];
 	uint64_t total[SERVE_NOISE_COUNT]; /* every event counted, logged or not (metrics) */
 };
+IMGFS_LOCK_LEVEL(serve_log_lock, 62); /* a leaf: the log file, its counts */
 /* Opens path for appending (NULL: stderr only); -errno. */
 int serve_log_open(struct serve_log *l, const char *path);
 void serve_log_close(struct serve_log *l);

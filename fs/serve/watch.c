@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "include/changes.h"
 #include "include/core.h"
 #include "include/images.h"
@@ -58,18 +59,19 @@ struct serve_watch {
 	int stopping;
 	bool running;
 };
+IMGFS_LOCK_LEVEL(serve_watch_lock, 6); /* the transfers: the connection table and the log are taken under it */
 
 uint64_t serve_watch_gen(serve_watch *w)
 {
-	pthread_mutex_lock(&w->lock);
+	IMGFS_LOCK(&w->lock, serve_watch_lock);
 	uint64_t g = w->gen;
-	pthread_mutex_unlock(&w->lock);
+	IMGFS_UNLOCK(&w->lock, serve_watch_lock);
 	return g;
 }
 
 void serve_watch_add(serve_watch *w, struct serve_xfer *x, uint64_t gen)
 {
-	pthread_mutex_lock(&w->lock);
+	IMGFS_LOCK(&w->lock, serve_watch_lock);
 	x->id = ++w->ids;
 	x->dirty = gen != w->gen; /* changes were marked while the request was checked */
 	x->prev = NULL;
@@ -77,12 +79,12 @@ void serve_watch_add(serve_watch *w, struct serve_xfer *x, uint64_t gen)
 	if (w->head)
 		w->head->prev = x;
 	w->head = x;
-	pthread_mutex_unlock(&w->lock);
+	IMGFS_UNLOCK(&w->lock, serve_watch_lock);
 }
 
 void serve_watch_remove(serve_watch *w, struct serve_xfer *x)
 {
-	pthread_mutex_lock(&w->lock);
+	IMGFS_LOCK(&w->lock, serve_watch_lock);
 	if (x->prev)
 		x->prev->next = x->next;
 	else if (w->head == x)
@@ -90,7 +92,7 @@ void serve_watch_remove(serve_watch *w, struct serve_xfer *x)
 	if (x->next)
 		x->next->prev = x->prev;
 	x->prev = x->next = NULL;
-	pthread_mutex_unlock(&w->lock);
+	IMGFS_UNLOCK(&w->lock, serve_watch_lock);
 }
 
 /* ---- checking one transfer ------------------------------------------------------ */
@@ -127,7 +129,7 @@ static void check_dirty(serve_watch *w)
 		char token[sizeof(((struct serve_xfer *)0)->token)];
 		int64_t image_id = 0, began = 0;
 		uint64_t id = 0;
-		pthread_mutex_lock(&w->lock);
+		IMGFS_LOCK(&w->lock, serve_watch_lock);
 		for (struct serve_xfer *x = w->head; x; x = x->next) {
 			if (x->dirty && !x->stopped) {
 				x->dirty = false;
@@ -139,13 +141,13 @@ static void check_dirty(serve_watch *w)
 				break;
 			}
 		}
-		pthread_mutex_unlock(&w->lock);
+		IMGFS_UNLOCK(&w->lock, serve_watch_lock);
 		if (!id)
 			return;
 		const char *why = ended(w->m, token, image_id, began);
 		if (!why)
 			continue;
-		pthread_mutex_lock(&w->lock);
+		IMGFS_LOCK(&w->lock, serve_watch_lock);
 		for (struct serve_xfer *x = w->head; x; x = x->next) {
 			if (x->id == id) {
 				__atomic_store_n(&x->stopped, why, __ATOMIC_RELEASE);
@@ -153,7 +155,7 @@ static void check_dirty(serve_watch *w)
 				break;
 			}
 		}
-		pthread_mutex_unlock(&w->lock);
+		IMGFS_UNLOCK(&w->lock, serve_watch_lock);
 	}
 }
 
@@ -182,7 +184,7 @@ static int note_change(void *arg, const struct model_change *c)
 
 static void mark(serve_watch *w, const struct batch *b)
 {
-	pthread_mutex_lock(&w->lock);
+	IMGFS_LOCK(&w->lock, serve_watch_lock);
 	for (struct serve_xfer *x = w->head; x; x = x->next) {
 		bool hit = b->all;
 		for (unsigned i = 0; i < b->n && !hit; i++)
@@ -190,7 +192,7 @@ static void mark(serve_watch *w, const struct batch *b)
 		x->dirty |= hit;
 	}
 	w->gen++;
-	pthread_mutex_unlock(&w->lock);
+	IMGFS_UNLOCK(&w->lock, serve_watch_lock);
 }
 
 static void *watch_main(void *arg)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 int model_fail(struct model_err *err, int code, const char *fmt, ...)
@@ -46,14 +47,14 @@ static void conn_close(struct model_conn *c)
 
 static void conn_unlink(model *m, struct model_conn *c)
 {
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		m->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 }
 
 static void conn_destructor(void *p)
@@ -124,12 +125,12 @@ int model_conn_get(model *m, struct model_conn **out)
 	}
 	if ((rc = conn_open(m, &c)) < 0)
 		return rc;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	c->next = m->conns;
 	if (m->conns)
 		m->conns->prev = c;
 	m->conns = c;
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	pthread_setspecific(m->conn_key, c);
 	*out = c;
 	return 0;

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 struct sqlite_conn {
@@ -37,6 +38,7 @@ struct sqlite_conn {
  * wait` returns, within milliseconds, not up to SQ_POLL_MS later).  Other
  * processes' commits are still found by the poll. */
 static pthread_mutex_t commits_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(commits_lock, 54);
 static pthread_cond_t commits_cond;
 static pthread_once_t commits_once = PTHREAD_ONCE_INIT;
 static uint64_t commits;
@@ -54,19 +56,19 @@ static uint64_t commits_seen(void)
 {
 	uint64_t k;
 	pthread_once(&commits_once, commits_init);
-	pthread_mutex_lock(&commits_lock);
+	IMGFS_LOCK(&commits_lock, commits_lock);
 	k = commits;
-	pthread_mutex_unlock(&commits_lock);
+	IMGFS_UNLOCK(&commits_lock, commits_lock);
 	return k;
 }
 
 static void commits_tell(void)
 {
 	pthread_once(&commits_once, commits_init);
-	pthread_mutex_lock(&commits_lock);
+	IMGFS_LOCK(&commits_lock, commits_lock);
 	commits++;
 	pthread_cond_broadcast(&commits_cond);
-	pthread_mutex_unlock(&commits_lock);
+	IMGFS_UNLOCK(&commits_lock, commits_lock);
 }
 
 /* Until a commit after `seen` or the monotonic time `until`: true when a
@@ -75,11 +77,11 @@ static bool commits_wait(uint64_t seen, int64_t until)
 {
 	struct timespec t = model_mono_timespec(until);
 	bool came;
-	pthread_mutex_lock(&commits_lock);
-	while (commits == seen && pthread_cond_timedwait(&commits_cond, &commits_lock, &t) == 0)
+	IMGFS_LOCK(&commits_lock, commits_lock);
+	while (commits == seen && IMGFS_COND_TIMEDWAIT(&commits_cond, &commits_lock, &t, commits_lock) == 0)
 		;
 	came = commits != seen;
-	pthread_mutex_unlock(&commits_lock);
+	IMGFS_UNLOCK(&commits_lock, commits_lock);
 	return came;
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 void model_account_row(db_stmt *st, struct model_account *a)
@@ -234,12 +235,12 @@ static void region_keep(model *m, const struct model_region *r)
 	if (r->id <= 0 || r->id >= MODEL_MAX_REGIONS || !(copy = malloc(sizeof(*copy))))
 		return;
 	*copy = *r;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	if (!m->regions[r->id]) {
 		m->regions[r->id] = copy;
 		copy = NULL;
 	}
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	free(copy);
 }
 
@@ -247,7 +248,7 @@ static void region_keep(model *m, const struct model_region *r)
 static int region_kept(model *m, int64_t id, const char *name, struct model_region *out)
 {
 	int rc = -ENOENT;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	if (!name) {
 		if (id > 0 && id < MODEL_MAX_REGIONS && m->regions[id]) {
 			*out = *m->regions[id];
@@ -260,7 +261,7 @@ static int region_kept(model *m, int64_t id, const char *name, struct model_regi
 				rc = 0;
 			}
 	}
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	return rc;
 }
 

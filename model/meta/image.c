@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 _Static_assert(MODEL_FOLDER_PRIVATE == 3, "SQL below spells the private folder as 3");
@@ -179,6 +180,7 @@ struct model_row_cache {
 	int64_t max_age_ns;
 	struct row_slot slot[ROW_CACHE_SLOTS];
 };
+IMGFS_LOCK_LEVEL(model_row_cache_lock, 54); /* a leaf */
 
 int model_set_row_cache(model *m, int max_age_ms)
 {
@@ -206,7 +208,7 @@ static bool row_cached(model *m, int64_t id, unsigned want, int64_t gen, struct 
 {
 	struct model_row_cache *rc = m->rows_cache;
 	bool hit;
-	pthread_mutex_lock(&rc->lock);
+	IMGFS_LOCK(&rc->lock, model_row_cache_lock);
 	struct row_slot *e = &rc->slot[(uint64_t)id % ROW_CACHE_SLOTS];
 	hit = e->id == id && e->gen == gen && (want & ~e->asked) == 0 && model_mono_ns() - e->at_ns < rc->max_age_ns;
 	if (hit) {
@@ -216,21 +218,21 @@ static bool row_cached(model *m, int64_t id, unsigned want, int64_t gen, struct 
 		if (!(want & MODEL_REF_COPIES))
 			out->copies_ctime_ns = -1;
 	}
-	pthread_mutex_unlock(&rc->lock);
+	IMGFS_UNLOCK(&rc->lock, model_row_cache_lock);
 	return hit;
 }
 
 static void row_keep(model *m, unsigned asked, int64_t gen, const struct model_image *img)
 {
 	struct model_row_cache *rc = m->rows_cache;
-	pthread_mutex_lock(&rc->lock);
+	IMGFS_LOCK(&rc->lock, model_row_cache_lock);
 	struct row_slot *e = &rc->slot[(uint64_t)img->id % ROW_CACHE_SLOTS];
 	e->id = img->id;
 	e->gen = gen;
 	e->at_ns = model_mono_ns();
 	e->asked = asked;
 	e->img = *img;
-	pthread_mutex_unlock(&rc->lock);
+	IMGFS_UNLOCK(&rc->lock, model_row_cache_lock);
 }
 
 int model_image_get_in_region(model *m, int64_t id, unsigned want, struct model_image *img,

@@ -56,6 +56,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 #define KEY_SLOTS 64
@@ -77,6 +78,7 @@ struct model_keys {
 	uint64_t tick;
 	struct key_slot slot[KEY_SLOTS];
 };
+IMGFS_LOCK_LEVEL(model_keys_lock, 54); /* a leaf */
 
 /* ---- the KEK ------------------------------------------------------------------- */
 
@@ -245,19 +247,20 @@ int model_kek_load(uint8_t out[MODEL_KEK_SIZE], const char *keyfile, const char 
 static struct model_keys *keys_of(model *m)
 {
 	struct model_keys *k;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	if (!m->keys && (k = calloc(1, sizeof(*k)))) {
 		pthread_mutex_init(&k->lock, NULL);
 		m->keys = k;
 	}
 	k = m->keys;
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	return k;
 }
 
 /* Forgets every data key opened (under lock). */
 static void slots_clear(struct model_keys *k)
 {
+	IMGFS_ASSERT_HELD(&k->lock);
 	for (int i = 0; i < KEY_SLOTS; i++) {
 		blob_key_unref(k->slot[i].k);
 		k->slot[i] = (struct key_slot){0, NULL, 0};
@@ -269,7 +272,7 @@ void model_set_kek(model *m, const uint8_t kek[MODEL_KEK_SIZE])
 	struct model_keys *k = keys_of(m);
 	if (!k)
 		return;
-	pthread_mutex_lock(&k->lock);
+	IMGFS_LOCK(&k->lock, model_keys_lock);
 	slots_clear(k);
 	k->has_kek = kek != NULL;
 	if (kek) {
@@ -279,7 +282,7 @@ void model_set_kek(model *m, const uint8_t kek[MODEL_KEK_SIZE])
 		explicit_bzero(k->kek, sizeof(k->kek));
 		k->kek_id[0] = '\0';
 	}
-	pthread_mutex_unlock(&k->lock);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 }
 
 void model_keys_free(model *m)
@@ -287,7 +290,9 @@ void model_keys_free(model *m)
 	struct model_keys *k = m->keys;
 	if (!k)
 		return;
+	IMGFS_LOCK(&k->lock, model_keys_lock); /* at close, alone: slots_clear's rule all the same */
 	slots_clear(k);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	explicit_bzero(k->kek, sizeof(k->kek));
 	pthread_mutex_destroy(&k->lock);
 	free(k);
@@ -301,10 +306,10 @@ static bool my_kek(model *m, char out[MODEL_KEK_ID_LEN + 1])
 	bool has = false;
 	out[0] = '\0';
 	if (k) {
-		pthread_mutex_lock(&k->lock);
+		IMGFS_LOCK(&k->lock, model_keys_lock);
 		if ((has = k->has_kek))
 			memcpy(out, k->kek_id, MODEL_KEK_ID_LEN + 1);
-		pthread_mutex_unlock(&k->lock);
+		IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	}
 	return has;
 }
@@ -360,6 +365,7 @@ static int unwrap(uint8_t dk[BLOB_KEY_SIZE], const uint8_t kek[MODEL_KEK_SIZE], 
 /* A slot for id (the free one, or the least recently used), under lock. */
 static void slot_put(struct model_keys *k, int64_t id, blob_key *key)
 {
+	IMGFS_ASSERT_HELD(&k->lock);
 	struct key_slot *v = &k->slot[0];
 	for (int i = 0; i < KEY_SLOTS; i++) {
 		if (k->slot[i].id == 0) {
@@ -416,10 +422,10 @@ int model_key_get(model *m, int64_t key_id, blob_key **out, struct model_err *er
 		return 0;
 	if (!k)
 		return -ENOMEM;
-	pthread_mutex_lock(&k->lock);
+	IMGFS_LOCK(&k->lock, model_keys_lock);
 	*out = slot_get(k, key_id);
 	bool has = k->has_kek;
-	pthread_mutex_unlock(&k->lock);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	if (*out)
 		return 0;
 	if (!has)
@@ -427,7 +433,7 @@ int model_key_get(model *m, int64_t key_id, blob_key **out, struct model_err *er
 	if ((rc = key_row(m, key_id, &r)) < 0)
 		return model_fail(err, rc == -ENOENT ? -EIO : rc, "the image's data key (%lld) %s", (long long)key_id,
 		                  rc == -ENOENT ? "is missing from the database" : "cannot be read");
-	pthread_mutex_lock(&k->lock);
+	IMGFS_LOCK(&k->lock, model_keys_lock);
 	if (strcmp(r.kek, k->kek_id) != 0) {
 		rc = model_fail(err, -EACCES, "the image's data key is wrapped by key-encryption key %s; the key given is "
 		                "%s (the old one after a rotation?)", r.kek, k->kek_id);
@@ -437,7 +443,7 @@ int model_key_get(model *m, int64_t key_id, blob_key **out, struct model_err *er
 	} else if ((rc = blob_key_new(out, dk)) == 0) {
 		slot_put(k, key_id, *out);
 	}
-	pthread_mutex_unlock(&k->lock);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	explicit_bzero(dk, sizeof(dk));
 	return rc;
 }
@@ -475,9 +481,9 @@ int model_key_new(struct model_conn *c, int64_t *id_out, struct model_err *err)
 		return model_fail(err, rc, "cannot record the key-encryption key id");
 	if (getrandom(dk, sizeof(dk), 0) != (ssize_t)sizeof(dk))
 		return model_fail(err, -EIO, "no random bytes for a data key");
-	pthread_mutex_lock(&k->lock);
+	IMGFS_LOCK(&k->lock, model_keys_lock);
 	rc = wrap(wrapped, k->kek, k->kek_id, dk);
-	pthread_mutex_unlock(&k->lock);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	if (rc == 0)
 		rc = blob_key_new(&key, dk);
 	explicit_bzero(dk, sizeof(dk));
@@ -496,14 +502,14 @@ int model_key_new(struct model_conn *c, int64_t *id_out, struct model_err *err)
 	}
 	/* Kept under its id at once (an id a rolled-back insert had may come
 	 * again: the slot is then replaced by what that id's row says). */
-	pthread_mutex_lock(&k->lock);
+	IMGFS_LOCK(&k->lock, model_keys_lock);
 	for (int i = 0; i < KEY_SLOTS; i++)
 		if (k->slot[i].id == *id_out) {
 			blob_key_unref(k->slot[i].k);
 			k->slot[i] = (struct key_slot){0, NULL, 0};
 		}
 	slot_put(k, *id_out, key);
-	pthread_mutex_unlock(&k->lock);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	blob_key_unref(key);
 	return 0;
 }
@@ -613,9 +619,9 @@ int model_key_rotate(model *m, const uint8_t new_kek[MODEL_KEK_SIZE], void (*pro
 	model_kek_id(new_id, new_kek);
 	if (strcmp(old_id, new_id) == 0)
 		return model_fail(err, -EINVAL, "the new key-encryption key is the current one (id %s)", old_id);
-	pthread_mutex_lock(&k->lock);
+	IMGFS_LOCK(&k->lock, model_keys_lock);
 	memcpy(old_kek, k->kek, sizeof(old_kek));
-	pthread_mutex_unlock(&k->lock);
+	IMGFS_UNLOCK(&k->lock, model_keys_lock);
 	if ((rc = rotation_begin(m, old_id, new_id, err)) < 0)
 		goto out;
 	for (;;) {

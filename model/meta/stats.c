@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 struct images_cb {
@@ -113,9 +114,9 @@ int model_stats_caches(model *m, int (*cb)(void *arg, int64_t region_id, uint64_
 	/* Only the stores already open: /stats opens none (a RADOS store
 	 * connects to its cluster).  A store stays open until model_close. */
 	for (int64_t id = 0; id < MODEL_MAX_REGIONS && rc == 0; id++) {
-		pthread_mutex_lock(&m->lock);
+		IMGFS_LOCK(&m->lock, model_lock);
 		blob_store *s = m->stores[id];
-		pthread_mutex_unlock(&m->lock);
+		IMGFS_UNLOCK(&m->lock, model_lock);
 		if (s)
 			rc = cb(arg, id, blob_store_cache_hits(s), blob_store_cache_misses(s));
 	}

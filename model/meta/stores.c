@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imgfs_lock.h"
 #include "model_int.h"
 
 int model_store_spec(model *m, const char *region, const char *store, char out[MODEL_TEXT_MAX + 1],
@@ -99,9 +100,9 @@ int model_store(model *m, int64_t region_id, blob_store **out)
 	int rc;
 	if (region_id <= 0 || region_id >= MODEL_MAX_REGIONS)
 		return -ENOENT;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	*out = m->stores[region_id];
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	if (*out)
 		return 0;
 	if ((rc = model_region_get(m, region_id, &r)) < 0)
@@ -113,13 +114,13 @@ int model_store(model *m, int64_t region_id, blob_store **out)
 		store_log(m, why);
 		return rc;
 	}
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	if (!m->stores[region_id]) {
 		m->stores[region_id] = s;
 		s = NULL;
 	}
 	*out = m->stores[region_id];
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	blob_store_close(s);
 	return 0;
 }

@@ -58,6 +58,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_lock.h"
 #include "task_int.h"
 
 /* A disk with more holes than this is not hashed (§2.1, §12): 64 GiB, so
@@ -246,7 +247,7 @@ static blob_digest *pass_unpark(struct task_run *r, int64_t blob_id, bool sha, b
 {
 	struct model *m = r->m;
 	blob_digest *d = NULL;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	if (m->parked.d && m->parked.task_id == r->t.id) {
 		if (m->parked.blob_id == blob_id && blob_digest_has(m->parked.d, sha, xxh))
 			d = m->parked.d;
@@ -254,7 +255,7 @@ static blob_digest *pass_unpark(struct task_run *r, int64_t blob_id, bool sha, b
 			blob_digest_free(m->parked.d);
 		m->parked.d = NULL;
 	}
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	return d;
 }
 
@@ -269,12 +270,12 @@ static void pass_park(struct task_run *r, int64_t blob_id, blob_digest *d)
 	db_stmt *st;
 	char args[sizeof(PARKED_BY) + MODEL_RUNNER_ID_MAX];
 	int rc;
-	pthread_mutex_lock(&m->lock);
+	IMGFS_LOCK(&m->lock, model_lock);
 	blob_digest_free(m->parked.d);
 	m->parked.task_id = r->t.id;
 	m->parked.blob_id = blob_id;
 	m->parked.d = d;
-	pthread_mutex_unlock(&m->lock);
+	IMGFS_UNLOCK(&m->lock, model_lock);
 	snprintf(args, sizeof(args), PARKED_BY "%s", r->me);
 	/* On any failure no mark: another process may take it up, from the
 	 * start. */
