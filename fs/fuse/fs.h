@@ -198,7 +198,7 @@ struct fs_ctx {
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
 	pthread_t watcher;         /* watch.c */
 	bool watching;
-	volatile int stopping;
+	atomic_bool stopping;      /* unmounting: the watcher and the workers end */
 	/* worker.c */
 	struct fs_worker *workers; /* nworkers background task threads */
 	unsigned nworkers;         /* 0: this mount runs no tasks */

@@ -229,7 +229,7 @@ static void *watch_main(void *arg)
 	int64_t seq = model_changes_head(ctx->m), renewed = model_now_ns();
 	int64_t renew_ns = model_lease(ctx->m) * 1000000000LL / 6;
 	bool away = false; /* the database did not answer last time */
-	while (!__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE)) {
+	while (!atomic_load_explicit(&ctx->stopping, memory_order_acquire)) {
 		/* This host's lease (§13), six times per lease period: a host
 		 * that stops renewing loses its tasks to the others.  A
 		 * read-only mount registered none and writes nothing (§15). */
@@ -276,7 +276,7 @@ int fs_watch_start(struct fs_ctx *ctx)
 
 void fs_watch_stop(struct fs_ctx *ctx)
 {
-	__atomic_store_n(&ctx->stopping, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&ctx->stopping, true, memory_order_release);
 	if (ctx->watching)
 		pthread_join(ctx->watcher, NULL);
 	ctx->watching = false;

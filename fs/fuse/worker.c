@@ -43,7 +43,7 @@ struct fs_worker {
 
 static bool stopping(struct fs_ctx *ctx)
 {
-	return __atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE) != 0;
+	return atomic_load_explicit(&ctx->stopping, memory_order_acquire);
 }
 
 static uint64_t kicks_now(struct fs_ctx *ctx)
@@ -143,7 +143,7 @@ void fs_workers_stop(struct fs_ctx *ctx)
 {
 	if (!ctx->workers)
 		return;
-	__atomic_store_n(&ctx->stopping, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&ctx->stopping, true, memory_order_release);
 	IMGFS_LOCK(&ctx->work_lock, fs_ctx_work_lock);
 	ctx->work_kicks++;
 	pthread_cond_broadcast(&ctx->work_cond);

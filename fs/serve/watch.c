@@ -33,6 +33,7 @@
  * writes, and a reset at the close, so what is queued is not sent).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,7 +57,7 @@ struct serve_watch {
 	uint64_t gen, ids;
 	int64_t seq;             /* the last change seen */
 	pthread_t thread;
-	int stopping;
+	atomic_bool stopping;
 	bool running;
 };
 IMGFS_LOCK_LEVEL(serve_watch_lock, 6); /* the transfers: the connection table and the log are taken under it */
@@ -199,7 +200,7 @@ static void *watch_main(void *arg)
 {
 	serve_watch *w = arg;
 	bool away = false;
-	while (!__atomic_load_n(&w->stopping, __ATOMIC_ACQUIRE)) {
+	while (!atomic_load_explicit(&w->stopping, memory_order_acquire)) {
 		int rc = model_changes_wait(w->m, WATCH_WAIT_MS);
 		if (rc < 0 && !away)
 			serve_logf(w->log, "watch: the database does not answer (%s): transfers go on unchecked",
@@ -243,7 +244,7 @@ void serve_watch_stop(serve_watch *w)
 {
 	if (!w)
 		return;
-	__atomic_store_n(&w->stopping, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&w->stopping, true, memory_order_release);
 	if (w->running)
 		pthread_join(w->thread, NULL);
 	pthread_mutex_destroy(&w->lock);

@@ -15,6 +15,8 @@
 #ifndef IMGFS_MODEL_TASKS_H
 #define IMGFS_MODEL_TASKS_H
 
+#include <stdatomic.h>
+
 #include "images.h"
 
 /* ---- background tasks (task.c) -------------------------------------------- */
@@ -67,7 +69,7 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out);
 /* Claims and runs one task; 1 when it ran one, 0 when none was runnable,
  * -errno on a database error.  *stop is polled between chunks: a task
  * stopped that way is left to be resumed by the next runner. */
-int model_task_work(model *m, const volatile int *stop);
+int model_task_work(model *m, const atomic_bool *stop);
 /* Tasks this process runs now (what a stop that gives up abandons). */
 int model_task_running_here(model *m);
 /* Housekeeping a runner does now and then: recycle-bin expiry. */

@@ -147,7 +147,7 @@ static int pass_tick(void *arg, uint64_t done)
 	if (done > p->counted)
 		atomic_fetch_add_explicit(&p->r->m->sha_read_bytes, done - p->counted, memory_order_relaxed);
 	p->counted = done;
-	if (p->r->stop && *p->r->stop)
+	if (p->r->stop && atomic_load(p->r->stop))
 		return 1;
 	if (done < p->looked + CHECKSUM_LOOK_EVERY && done >= p->looked)
 		return 0;

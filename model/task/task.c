@@ -297,7 +297,7 @@ bool task_progress_due(struct task_run *r)
 
 int task_tick(struct task_run *r, uint64_t done)
 {
-	if (r->stop && *r->stop) {
+	if (r->stop && atomic_load(r->stop)) {
 		r->stopped = true;
 		return 1;
 	}
@@ -723,12 +723,12 @@ static int requeue_until_done(struct task_run *r)
 		if (tries == 0)
 			model_log(r->m, "%s task %lld: cannot give it back to the queue (%s): trying again until the "
 			          "database answers", r->t.kind, (long long)r->t.id, strerror(-rc));
-		if (r->stop && *r->stop) {
+		if (r->stop && atomic_load(r->stop)) {
 			model_log(r->m, "%s task %lld: stopping with the database away: left to the next mount "
 			          "(resumed as after a crash)", r->t.kind, (long long)r->t.id);
 			return rc;
 		}
-		for (int slept = 0; slept < pause_ms && !(r->stop && *r->stop); slept += 50) {
+		for (int slept = 0; slept < pause_ms && !(r->stop && atomic_load(r->stop)); slept += 50) {
 			struct timespec ts = {0, 50 * 1000000L};
 			nanosleep(&ts, NULL);
 		}
@@ -740,7 +740,7 @@ static int requeue_until_done(struct task_run *r)
 	return rc;
 }
 
-int model_task_work(model *m, const volatile int *stop)
+int model_task_work(model *m, const atomic_bool *stop)
 {
 	struct task_run *r;
 	struct model_image img;

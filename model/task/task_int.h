@@ -48,7 +48,7 @@ struct task_run {
 	model *m;
 	char me[MODEL_RUNNER_ID_MAX];
 	struct task_row t;
-	const volatile int *stop;
+	const atomic_bool *stop;
 	int64_t region_id;     /* of the image (and everything the task made) */
 	enum model_folder folder;
 	uint64_t bytes_done;
@@ -146,12 +146,13 @@ int task_tick(struct task_run *r, uint64_t done);
 /* What a kind removes when its task fails, inside the failure's
  * transaction (may be NULL). */
 typedef int (*task_undo_fn)(struct model_conn *c, struct task_run *r, void *arg);
-/* Fails the task in one transaction: undo(c, r, arg), the image (pending
- * or replicating) to error with the formatted reason, the row deleted,
- * the changes logged.  0 or -errno (0 too when the task was lost). */
 /* The log line of a task or upload that ended its image in error (§9:
  * background failures reach the log, not only `error`). */
 void task_log_failure(model *m, int64_t image_id, const char *what, const char *reason);
+/* Fails the task in one transaction: undo(c, r, arg), the image (pending
+ * or replicating) to error with the formatted reason, the row deleted,
+ * the changes logged; then task_log_failure.  0 or -errno (0 too when the
+ * task was lost). */
 int task_fail(struct task_run *r, task_undo_fn undo, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

@@ -730,7 +730,7 @@ void upload_housekeeping(model *m)
 {
 	int64_t now = (int64_t)time(NULL);
 	model_upload_reap(m);
-	/* One housekeeper per mount (fs/worker.c): no race on swept_at. */
+	/* One housekeeper per mount (fs/fuse/worker.c): no race on swept_at. */
 	if (now - m->swept_at >= UPLOAD_SWEEP_S) {
 		m->swept_at = now;
 		model_wblobs_sweep(m);

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,10 +33,11 @@ struct glance_workers {
 	pthread_mutex_t lock; /* guards kicks; nothing else is taken while held */
 	pthread_cond_t cond;
 	uint64_t kicks;
-	volatile int stop;
+	atomic_bool stop;
 	unsigned n;
 	pthread_t threads[];
 };
+IMGFS_LOCK_LEVEL(glance_workers_lock, 58); /* a leaf */
 
 struct worker_arg {
 	glance_workers *w;
@@ -49,7 +51,7 @@ static void *worker_run(void *arg)
 	bool hk = wa->housekeeper;
 	int64_t next_hk = 0, renew_every = model_lease(w->m) / 3 * 1000000000LL, next_renew = 0;
 	free(wa);
-	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+	while (!atomic_load(&w->stop)) {
 		if (hk && model_mono_ns() >= next_hk) {
 			int rc = model_task_housekeeping(w->m, (int64_t)time(NULL));
 			if (rc < 0)
@@ -60,18 +62,18 @@ static void *worker_run(void *arg)
 			model_host_renew(w->m);
 			next_renew = model_mono_ns() + (renew_every > 0 ? renew_every : 1000000000LL);
 		}
-		pthread_mutex_lock(&w->lock);
+		IMGFS_LOCK(&w->lock, glance_workers_lock);
 		uint64_t seen = w->kicks;
-		pthread_mutex_unlock(&w->lock);
+		IMGFS_UNLOCK(&w->lock, glance_workers_lock);
 		int rc = model_task_work(w->m, &w->stop);
 		if (rc > 0)
 			continue;
 		struct timespec until = model_mono_timespec(model_mono_ns() + WORK_POLL_MS * 1000000LL);
-		pthread_mutex_lock(&w->lock);
-		while (w->kicks == seen && !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
-			if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+		IMGFS_LOCK(&w->lock, glance_workers_lock);
+		while (w->kicks == seen && !atomic_load(&w->stop))
+			if (IMGFS_COND_TIMEDWAIT(&w->cond, &w->lock, &until, glance_workers_lock) == ETIMEDOUT)
 				break;
-		pthread_mutex_unlock(&w->lock);
+		IMGFS_UNLOCK(&w->lock, glance_workers_lock);
 	}
 	return NULL;
 }
@@ -115,20 +117,20 @@ void glance_workers_kick(glance_workers *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
+	IMGFS_LOCK(&w->lock, glance_workers_lock);
 	w->kicks++;
 	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	IMGFS_UNLOCK(&w->lock, glance_workers_lock);
 }
 
 void glance_workers_stop(glance_workers *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
-	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+	IMGFS_LOCK(&w->lock, glance_workers_lock);
+	atomic_store(&w->stop, true);
 	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	IMGFS_UNLOCK(&w->lock, glance_workers_lock);
 	for (unsigned i = 0; i < w->n; i++)
 		pthread_join(w->threads[i], NULL);
 	pthread_cond_destroy(&w->cond);

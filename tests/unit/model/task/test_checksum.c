@@ -263,7 +263,7 @@ static void test_one_at_a_time(void **state)
 
 struct stopper {
 	struct ut_fx *fx;
-	volatile int stop;
+	atomic_bool stop;
 };
 
 /* Stops the pass (as an unmount would) once it has hashed something. */
@@ -274,7 +274,7 @@ static void *stop_when_hashing(void *arg)
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
-	st->stop = 1;
+	atomic_store(&st->stop, true);
 	return NULL;
 }
 

@@ -514,7 +514,7 @@ static void test_restart_when_changed(void **state)
 /* A runner in its own thread, with a stop flag. */
 struct runner {
 	model *m;
-	volatile int stop;
+	atomic_bool stop;
 	int rc;
 };
 
@@ -552,7 +552,7 @@ static void run_and_stop(struct ut_fx *fx, int64_t id, int64_t at_least)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	rt.stop = 1;
+	atomic_store(&rt.stop, true);
 	pthread_join(th, NULL);
 	assert_int_equal(rt.rc, 1);
 	assert_int_equal(ut_get(fx, id).status, MODEL_IMG_UPLOADING);

@@ -307,7 +307,7 @@ static void test_yield_due(void **state)
 static void test_stopped_runner_claims_nothing(void **state)
 {
 	struct ut_fx *fx = *state;
-	volatile int stop = 1;
+	atomic_bool stop = true;
 	int64_t img = pending_image(fx, "alice", "a");
 	int64_t t = bogus_task(fx, img, "queued", "");
 
@@ -783,7 +783,7 @@ static void test_capture_resume_skips_done_devices(void **state)
 /* A runner in its own thread (its own connection), with a stop flag. */
 struct runner_thread {
 	model *m;
-	volatile int stop;
+	atomic_bool stop;
 	int rc;
 };
 
@@ -817,11 +817,11 @@ static void test_capture_stop_requeues(void **state)
 		fail_msg("capture: %s", err.msg);
 	for (int tries = 0; rt.rc != 1; tries++) {
 		assert_true(tries < 50);
-		rt.stop = 0;
+		atomic_store(&rt.stop, false);
 		ut_write_lock(fx);
 		assert_int_equal(pthread_create(&th, NULL, runner_main, &rt), 0);
 		nanosleep(&pause, NULL);
-		rt.stop = 1;
+		atomic_store(&rt.stop, true);
 		ut_write_unlock(fx);
 		pthread_join(th, NULL);
 		assert_true(rt.rc == 0 || rt.rc == 1);
