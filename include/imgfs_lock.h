@@ -28,7 +28,8 @@
  * The ladder, 1 (outermost) to IMGFS_LOCK_LEVELS - 1 (leaves), in bands;
  * the comments beside the declarations say what each guards:
  *    2        the stop locks of `imgfs` (fs/cli/main.c) and `imgfs serve`
- *    6 .. 8   imgfs serve's transfers and connection table (fs/serve)
+ *    6 .. 9   imgfs serve's transfers and connection table (fs/serve),
+ *             the Glance API's waits for a seal (fs/serve/glance/data.c)
  *   10 .. 20  fs/fuse: the open disks, a disk's writes; the inside
  *             helpers' load, a volume's conversation, their table
  *   30 .. 34  blobstore: a wblob (rwlock), its upload batch, the batch
@@ -37,7 +38,8 @@
  *   54        model/'s leaves: the model, its row cache, its keys,
  *             SQLite's commit signal
  *   58 .. 62  fs's leaves: renderings, handles, pollers, work and rmdir
- *             queues, a volume's attributes; the log, the /errors rings,
+ *             queues, a volume's attributes, the Glance API's workers'
+ *             kicks; the log, the /errors rings,
  *             imgfs serve's log
  * (fs/fuse/fs.h "locks", blobstore/blobstore_int.h and model/model_int.h
  * draw the same order with what each lock guards.)

@@ -131,7 +131,7 @@ void ins_lvm_expand(struct ins_disk *d, struct ins_vol *pv, void (*probe)(struct
 	struct ins_req_open open = {pv->size, INS_FS_LVM, 0};
 	void *a = NULL;
 	size_t al = 0;
-	pthread_mutex_lock(&pv->lock);
+	IMGFS_LOCK(&pv->lock, ins_vol_lock); /* a conversation (inside_int.h) */
 	int rc = ins_helper_start(pv, why, sizeof(why));
 	if (rc == 0)
 		rc = ins_converse(d, pv, INS_T_OPEN, &open, sizeof(open), &a, &al, why, sizeof(why));
@@ -140,7 +140,7 @@ void ins_lvm_expand(struct ins_disk *d, struct ins_vol *pv, void (*probe)(struct
 	if (rc == 0)
 		rc = ins_converse(d, pv, INS_T_LVM, NULL, 0, &a, &al, why, sizeof(why));
 	ins_helper_end(pv, NULL, 0);
-	pthread_mutex_unlock(&pv->lock);
+	IMGFS_UNLOCK(&pv->lock, ins_vol_lock);
 	if (rc < 0) {
 		snprintf(pv->note, sizeof(pv->note), "an LVM2 physical volume whose metadata is not read: %.100s", why);
 		free(a);

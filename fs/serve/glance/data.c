@@ -67,7 +67,7 @@ struct glance_data {
 };
 
 struct glance_waits {
-	pthread_mutex_t lock; /* guards the list and stop; nothing else is taken while held */
+	pthread_mutex_t lock; /* guards the list and stop; the waiter reads image rows under it (the model's, 54) */
 	pthread_cond_t cond;
 	struct glance_data *head;
 	bool stop;
@@ -75,6 +75,7 @@ struct glance_waits {
 	model *m;
 	pthread_t thread;
 };
+IMGFS_LOCK_LEVEL(glance_waits_lock, 9); /* over the model's (waits_run reads rows under it) */
 
 /* ---- the waits for a seal ------------------------------------------------------------ */
 
@@ -82,7 +83,7 @@ static void *waits_run(void *arg)
 {
 	struct glance_waits *ws = arg;
 	struct model_image img;
-	pthread_mutex_lock(&ws->lock);
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	while (!ws->stop) {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -91,7 +92,7 @@ static void *waits_run(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&ws->cond, &ws->lock, &until);
+		IMGFS_COND_TIMEDWAIT(&ws->cond, &ws->lock, &until, glance_waits_lock);
 		for (struct glance_data *d = ws->head, *next; d && !ws->stop; d = next) {
 			next = d->wnext;
 			/* one row read: the list is the server's, the lock a leaf but for this */
@@ -115,7 +116,7 @@ static void *waits_run(void *arg)
 		MHD_resume_connection(d->req->c);
 	}
 	ws->head = NULL;
-	pthread_mutex_unlock(&ws->lock);
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 	return NULL;
 }
 
@@ -139,11 +140,11 @@ void glance_waits_stop(glance_waits *ws)
 {
 	if (!ws)
 		return;
-	pthread_mutex_lock(&ws->lock);
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	bool was = ws->stop;
 	ws->stop = true;
 	pthread_cond_signal(&ws->cond);
-	pthread_mutex_unlock(&ws->lock);
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 	if (!was)
 		pthread_join(ws->thread, NULL);
 }
@@ -165,10 +166,10 @@ static void wait_for_seal(struct glance_req *r, struct glance_data *d)
 {
 	struct glance_waits *ws = glance_waits_of(r->g);
 	MHD_suspend_connection(r->c);
-	pthread_mutex_lock(&ws->lock);
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	d->req = r;
 	if (ws->stop) { /* stopping: nobody would resume it */
-		pthread_mutex_unlock(&ws->lock);
+		IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 		MHD_resume_connection(r->c);
 		return;
 	}
@@ -178,7 +179,7 @@ static void wait_for_seal(struct glance_req *r, struct glance_data *d)
 		ws->head->wprev = d;
 	ws->head = d;
 	pthread_cond_signal(&ws->cond);
-	pthread_mutex_unlock(&ws->lock);
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 }
 
 /* ---- uploads ---------------------------------------------------------------------------- */
@@ -195,9 +196,9 @@ static void upload_release(struct glance_req *r, struct glance_data *d)
 	d->w = NULL;
 	d->buf = NULL;
 	d->begun = false;
-	pthread_mutex_lock(&ws->lock);
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	ws->uploads--;
-	pthread_mutex_unlock(&ws->lock);
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 }
 
 /* A refusal during the body: the upload abandoned (a sniff's refusal:
@@ -235,18 +236,18 @@ static int upload_begin(struct glance_req *r, struct glance_data *d)
 	d->image_id = a->img.id;
 	int idx = a->img.folder == MODEL_FOLDER_ISO ? 26 : 0;
 	free(a);
-	pthread_mutex_lock(&ws->lock);
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	if ((full = ws->uploads >= GLANCE_UPLOADS) == false)
 		ws->uploads++;
-	pthread_mutex_unlock(&ws->lock);
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 	if (full)
 		return glance_reply_error(r, 503, "%d uploads run at once here: try again in a moment", GLANCE_UPLOADS);
 	d->begun = true;
 	if ((rc = model_upload_begin(glance_model(r->g), d->image_id, idx, &d->u, &err)) < 0) {
 		d->begun = false;
-		pthread_mutex_lock(&ws->lock);
+		IMGFS_LOCK(&ws->lock, glance_waits_lock);
 		ws->uploads--;
-		pthread_mutex_unlock(&ws->lock);
+		IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 		/* Glance's answer to data for an image that is not queued */
 		return glance_reply_error(r, rc == -EPERM ? 409 : glance_http_status(rc), "%s", err.msg);
 	}
@@ -491,7 +492,7 @@ void data_free(struct glance_req *r)
 	if (!d)
 		return;
 	struct glance_waits *ws = glance_waits_of(r->g);
-	pthread_mutex_lock(&ws->lock);
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	if (d->waiting) { /* never: a waiting request is resumed before its end */
 		if (d->wprev)
 			d->wprev->wnext = d->wnext;
@@ -500,7 +501,7 @@ void data_free(struct glance_req *r)
 		if (d->wnext)
 			d->wnext->wprev = d->wprev;
 	}
-	pthread_mutex_unlock(&ws->lock);
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 	if (d->begun) /* the client went away mid-body: the upload fails */
 		model_upload_fail(glance_model(r->g), &d->u, "upload failed: the client closed the connection");
 	upload_release(r, d);
