@@ -165,7 +165,9 @@ struct blob_backend {
 	/* ---- the core: every backend has all six ---- */
 
 	/* Reads the whole chunk into buf (cap >= BLOB_CHUNK_SIZE); *len_out = its length.
-	 * -ENOENT when absent. */
+	 * -ENOENT when absent; -EUCLEAN when what is stored under id is
+	 * longer than any chunk (damaged: a verdict); -EIO when it could not
+	 * be read. */
 	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
 	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
 	 * newly stored, 0 when a chunk of that id was already there (then its

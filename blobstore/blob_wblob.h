@@ -32,6 +32,13 @@ int blob_wblob_open_key(blob_wblob **out, blob_store *s, const char *name, const
 int blob_wblob_open_why(blob_wblob **out, blob_store *s, const char *name, const blob_key *key, char *why,
                         size_t cap);
 void blob_wblob_close(blob_wblob *w); /* accepts NULL */
+/* Whether every file w's reads need is there (wblob_arr.c): 0, or -EIO
+ * with why (cap bytes, may be NULL) naming the first whole-chunk file
+ * (<name>.arr/<i>) that is missing where its reads would fail (written in
+ * this boot: removed outside imgfs); other -errno when one cannot be
+ * looked at.  fsck's check, and a failed capture's reason (issue 47).
+ * The cost follows the wblob's data chunks. */
+int blob_wblob_check_files(blob_wblob *w, char *why, size_t cap);
 /* Removes its files; also what a crash in an earlier remove left (an
  * overlay without its map).  -ENOENT when none exists. */
 int blob_wblob_remove(blob_store *s, const char *name);

@@ -120,6 +120,12 @@ int blob_key_open(const blob_key *k, uint8_t *obj, size_t len, size_t *plain_len
  * processes creating it at once end up using the same one) when the file is
  * absent. */
 int blob_secret_load_or_create(uint8_t out[BLOB_SECRET_SIZE], const char *path);
+/* Reads the secret at path: 0, -ENOENT when there is none, -EINVAL when
+ * the file is not one. */
+int blob_secret_load(uint8_t out[BLOB_SECRET_SIZE], const char *path);
+/* A fingerprint of a secret that does not give it away: what names a
+ * service in a RADOS pool's owner line and a state directory's mark. */
+uint64_t blob_secret_fingerprint(const uint8_t secret[BLOB_SECRET_SIZE]);
 
 /* A put, a batch or a copy that finds its chunk stored already refreshes
  * the chunk's timestamp only when it is older than this many seconds (a
@@ -222,10 +228,13 @@ int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t ca
 
 int blob_store_has_chunk(blob_store *s, const chunk_id *id); /* 1, 0, -errno */
 /* Reads chunk id as a blob sealed under key (NULL: plain) would, and
- * checks it (its hash, its tag under key, its length chunk_len) without
- * keeping it: 0, -EIO (and a line in the log), -ENOENT.  fsck's check
- * of encrypted blobs. */
-int blob_store_verify_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len);
+ * checks it (its hash, its tag under key, its length chunk_len; 0: any)
+ * without keeping it: 0; -EUCLEAN when its bytes were read and are not
+ * the chunk (a verdict, with a line in the log); -ENOENT when it is not
+ * there; any other -errno (EIO: a timeout, an unreachable OSD or pool, a
+ * disk's error) when nothing could be read — no verdict about the chunk
+ * (SPEC §13: fsck counts it "could not check", never repairs it). */
+int blob_store_check_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len);
 
 /* Copies chunk id from src to dst unless dst has it; returns 1 when bytes
  * moved, 0 when dst already had it (cross-region copy, SPEC §6.3). */
@@ -267,9 +276,16 @@ int blob_store_gc_ids(blob_store *s, const blob_idset *live, const chunk_id *ids
  * writer's temp file lives for one chunk or one wblob creation). */
 int blob_store_clean_tmp(blob_store *s, int64_t before, uint64_t *removed_out);
 
-/* Verifies every stored chunk; calls bad(arg, id, errno) for each one that
- * is unreadable or does not match its id.  Returns the number of bad chunks
- * (>= 0) or -errno.  With repair, bad chunks are deleted. */
+/* Verifies every stored chunk (blob_store_check_chunk); calls bad(arg,
+ * id, errno) for each one that failed: EUCLEAN when its bytes were read
+ * and do not match its id (a verdict: with repair, it is deleted), any
+ * other errno when it could not be read (never deleted, not counted).  A
+ * chunk gone meanwhile (ENOENT: a concurrent gc) is not reported.  After
+ * BLOB_VERIFY_GIVE_UP reads in a row that could not be made (the store
+ * stopped answering) it stops with that -errno, as it does when the
+ * listing fails: what was not reached is not checked.  Returns the number
+ * of condemned chunks (>= 0) or -errno. */
+#define BLOB_VERIFY_GIVE_UP 3
 int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, const chunk_id *id, int err), void *arg);
 
 /* ---- manifests ----------------------------------------------------------- */

@@ -143,6 +143,10 @@ int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, s
  * *len_out of them.  -EIO (a line in the log) when it does not open. */
 int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
                           size_t *len_out);
+/* blob_store_check_chunk with the caller's chunk buffer *buf (exchanged
+ * as for blob_store_get_chunk_buf; verify_all's, one for the walk). */
+int blob_store_check_chunk_in(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
+                              uint8_t **buf);
 
 /* One line about chunk id to the store's log: "chunk <hex> in <where>: <what>". */
 void blob_store_log_chunk(const blob_store *s, const chunk_id *id, const char *what);

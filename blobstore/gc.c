@@ -32,10 +32,15 @@
  * backend's stat) for its size and, where the listing gave no timestamp,
  * for the one del_if_older would compare.  Temporary files are not counted.
  *
- * verify_all reads every chunk through blob_store_get_chunk (which re-hashes
- * it) and reports the ones that fail — bad(arg, id, err) receives a positive
- * errno value, EIO for a hash mismatch — deleting them with repair.  A chunk
- * that disappears during the walk (a concurrent gc) is not reported.  The
+ * verify_all reads every chunk through blob_store_check_chunk (which
+ * re-hashes it) and reports the ones that fail — bad(arg, id, err) receives
+ * a positive errno value, EUCLEAN for bytes that are not the chunk —
+ * deleting those, and only those, with repair: a read that timed out or
+ * found the cluster unreachable says nothing about the chunk (issue 47), so
+ * it is reported, never deleted, and BLOB_VERIFY_GIVE_UP of them in a row
+ * end the walk (a store that stopped answering is not asked for every one
+ * of its chunks).  A chunk that disappears during the walk (a concurrent
+ * gc) is not reported.  The
  * listing is taken VERIFY_GROUP ids at a time, and a backend that prefetches
  * is told the group before its chunks are read, so an object store has
  * several reads in flight.
@@ -185,23 +190,27 @@ struct verify_ctx {
 	bool repair;
 	void (*bad)(void *arg, const chunk_id *id, int err);
 	void *arg;
-	uint8_t *buf;
+	uint8_t *buf; /* a chunk buffer (exchanged by a backend that read ahead) */
 	int nbad;
-	size_t n; /* ids listed, not verified yet */
+	int streak; /* reads in a row that could not be made */
+	size_t n;   /* ids listed, not verified yet */
 	chunk_id ids[VERIFY_GROUP];
 };
 
 static int verify_one(struct verify_ctx *v, const chunk_id *id)
 {
-	size_t len;
-	int rc;
+	int rc = blob_store_check_chunk_in(v->s, NULL, id, 0, &v->buf);
 
-	rc = blob_store_get_chunk(v->s, id, v->buf, BLOB_OBJ_MAX, &len);
-	if (rc == 0 || rc == -ENOENT)
+	if (rc == 0 || rc == -ENOENT) {
+		v->streak = 0;
 		return 0;
-	v->nbad++;
+	}
 	if (v->bad != NULL)
 		v->bad(v->arg, id, -rc);
+	if (rc != -EUCLEAN) /* nothing was read: no verdict, nothing repaired */
+		return ++v->streak >= BLOB_VERIFY_GIVE_UP ? rc : 0;
+	v->streak = 0;
+	v->nbad++;
 	if (v->repair) {
 		rc = v->s->be->del(v->s->be, id);
 		if (rc < 0 && rc != -ENOENT)
@@ -244,8 +253,7 @@ int blob_store_verify_all(blob_store *s, bool repair, void (*bad)(void *arg, con
 	if ((v = calloc(1, sizeof *v)) == NULL)
 		return -ENOMEM;
 	*v = (struct verify_ctx){.s = s, .repair = repair, .bad = bad, .arg = arg};
-	v->buf = malloc(BLOB_OBJ_MAX);
-	if (v->buf == NULL) {
+	if ((v->buf = blob_chunk_buf_new()) == NULL) {
 		free(v);
 		return -ENOMEM;
 	}

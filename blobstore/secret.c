@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "blobstore_int.h"
+#include "xxh.h"
 
 static int secret_read(uint8_t out[BLOB_SECRET_SIZE], const char *path)
 {
@@ -42,6 +43,16 @@ static int secret_read(uint8_t out[BLOB_SECRET_SIZE], const char *path)
 		return -EINVAL;
 	memcpy(out, buf, BLOB_SECRET_SIZE);
 	return 0;
+}
+
+int blob_secret_load(uint8_t out[BLOB_SECRET_SIZE], const char *path)
+{
+	return secret_read(out, path);
+}
+
+uint64_t blob_secret_fingerprint(const uint8_t secret[BLOB_SECRET_SIZE])
+{
+	return XXH3_64bits(secret, BLOB_SECRET_SIZE);
 }
 
 static int secret_random(uint8_t *buf, size_t len)

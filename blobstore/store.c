@@ -11,7 +11,8 @@
  * Every chunk crosses this file: put hashes the bytes with the state
  * directory's secret (XXH3-128 keyed, canonical form = the id) and hands them
  * to the backend; get asks the backend and re-hashes, refusing a mismatch
- * with -EIO and one line in the store's log.  The bytes are what is
+ * with -EIO and one line in the store's log (check_chunk, fsck's, says
+ * -EUCLEAN instead: bytes read and condemned, never a read that failed).  The bytes are what is
  * stored: a chunk of an encrypted blob is its sealed object (crypt.c),
  * named and verified as any other; load_chunk opens it after the check.  All-zero chunks are never
  * stored: their id is the null id.  The null id is "present" in every store
@@ -172,7 +173,7 @@ int blob_store_open(blob_store **out, const char *dir, const uint8_t secret[BLOB
 static void store_owner(char *out, size_t cap, const char *region, const uint8_t secret[BLOB_SECRET_SIZE])
 {
 	snprintf(out, cap, "imgfs region %s, service %016llx", region,
-	         (unsigned long long)XXH3_64bits(secret, BLOB_SECRET_SIZE));
+	         (unsigned long long)blob_secret_fingerprint(secret));
 }
 
 static void say(char *why, size_t cap, const char *fmt, const char *arg)
@@ -266,11 +267,20 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
 	return rc;
 }
 
-/* The chunk in buf (len bytes, or the backend's error rc) verified. */
+/* The chunk in buf (len bytes, or the backend's error rc) verified: 0,
+ * -EUCLEAN when bytes were read and are not the chunk (a verdict: its hash
+ * differs, or the backend found an object longer than any chunk), any
+ * other -errno when nothing was read (ENOENT: not there; EIO: the backend
+ * did not answer, SPEC §13).  Readers get EIO for both (get_chunk); fsck
+ * tells them apart (blob_store_check_chunk). */
 static int get_checked(blob_store *s, const chunk_id *id, int rc, const void *buf, size_t len)
 {
 	chunk_id got;
 
+	if (rc == -EUCLEAN) {
+		blob_store_log_chunk(s, id, "longer than any chunk: damaged");
+		return rc;
+	}
 	if (rc < 0) {
 		blob_store_log_chunk(s, id, strerrorname_np(-rc) ? strerrorname_np(-rc) : "unreadable");
 		return rc;
@@ -278,12 +288,12 @@ static int get_checked(blob_store *s, const chunk_id *id, int rc, const void *bu
 	blob_store_chunk_id(s, &got, buf, len);
 	if (!chunk_id_equal(&got, id)) {
 		blob_store_log_chunk(s, id, "hash mismatch");
-		return -EIO;
+		return -EUCLEAN;
 	}
 	return 0;
 }
 
-int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+static int get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
 {
 	size_t len = 0;
 	int rc;
@@ -297,13 +307,13 @@ int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t ca
 	return rc;
 }
 
-int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, size_t *len_out)
+static int get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, size_t *len_out)
 {
 	size_t len = 0;
 	int rc;
 
 	if (s->be->get_buf == NULL)
-		return blob_store_get_chunk(s, id, *buf, BLOB_OBJ_MAX, len_out);
+		return get_chunk(s, id, *buf, BLOB_OBJ_MAX, len_out);
 	if (chunk_id_is_null(id))
 		return -EINVAL;
 	rc = s->be->get_buf(s->be, id, buf, &len); /* before *buf is read: it may change */
@@ -313,13 +323,27 @@ int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, s
 	return rc;
 }
 
-int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
-                          size_t *len_out)
+int blob_store_get_chunk(blob_store *s, const chunk_id *id, void *buf, size_t cap, size_t *len_out)
+{
+	int rc = get_chunk(s, id, buf, cap, len_out);
+	return rc == -EUCLEAN ? -EIO : rc;
+}
+
+int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, size_t *len_out)
+{
+	int rc = get_chunk_buf(s, id, buf, len_out);
+	return rc == -EUCLEAN ? -EIO : rc;
+}
+
+/* blob_store_load_chunk, with -EUCLEAN for bytes that are not the chunk
+ * (a hash, or under key a tag, that does not match). */
+static int load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
+                      size_t *len_out)
 {
 	size_t len = 0;
 	int rc;
 
-	if ((rc = blob_store_get_chunk_buf(s, id, buf, &len)) < 0)
+	if ((rc = get_chunk_buf(s, id, buf, &len)) < 0)
 		return rc;
 	*off_out = 0;
 	if (key == NULL) {
@@ -328,24 +352,40 @@ int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 	}
 	if ((rc = blob_key_open(key, *buf, len, len_out)) < 0) {
 		blob_store_log_chunk(s, id, "does not decrypt: its tag does not match (changed, or another key)");
-		return rc;
+		return rc == -EIO ? -EUCLEAN : rc;
 	}
 	*off_out = BLOB_SEAL_NONCE;
 	return 0;
 }
 
-int blob_store_verify_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len)
+int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
+                          size_t *len_out)
+{
+	int rc = load_chunk(s, key, id, buf, off_out, len_out);
+	return rc == -EUCLEAN ? -EIO : rc;
+}
+
+int blob_store_check_chunk_in(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
+                              uint8_t **buf)
+{
+	size_t off, len;
+	int rc;
+
+	if ((rc = load_chunk(s, key, id, buf, &off, &len)) == 0 && chunk_len && len != chunk_len) {
+		blob_store_log_chunk(s, id, "length does not match the manifest");
+		rc = -EUCLEAN;
+	}
+	return rc;
+}
+
+int blob_store_check_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len)
 {
 	uint8_t *buf = blob_chunk_buf_new();
-	size_t off, len;
 	int rc;
 
 	if (buf == NULL)
 		return -ENOMEM;
-	if ((rc = blob_store_load_chunk(s, key, id, &buf, &off, &len)) == 0 && len != chunk_len) {
-		blob_store_log_chunk(s, id, "length does not match the manifest");
-		rc = -EIO;
-	}
+	rc = blob_store_check_chunk_in(s, key, id, chunk_len, &buf);
 	explicit_bzero(buf, BLOB_CHUNK_BUF);
 	free(buf);
 	return rc;

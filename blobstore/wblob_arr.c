@@ -439,6 +439,39 @@ int wb_arr_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 	return 0;
 }
 
+int blob_wblob_check_files(blob_wblob *w, char *why, size_t cap)
+{
+	uint32_t n = blob_nchunks(w->size);
+	char name[ARR_NAME_MAX];
+	int rc = 0;
+
+	if (why && cap)
+		why[0] = '\0';
+	pthread_rwlock_rdlock(&w->lock);
+	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n)) {
+		if (wb_state_of(w, i) != WB_ARRIVED)
+			continue;
+		int fd = arr_open_file(w, i, O_RDONLY); /* (-ENOENT also when <name>.arr went whole) */
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		if (fd != -ENOENT) {
+			rc = fd;
+			break;
+		}
+		if (written_this_boot(w, i)) { /* its reads are EIO (wb_arr_read) */
+			arr_name(name, i);
+			if (why && cap)
+				snprintf(why, cap, "the file of chunk %u (%s.arr/%s) is missing", i, w->name, name);
+			rc = -EIO;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&w->lock);
+	return rc;
+}
+
 void wb_arr_drop(blob_wblob *w, uint32_t i)
 {
 	char name[ARR_NAME_MAX], path[WB_FILE_MAX + ARR_NAME_MAX + 1];

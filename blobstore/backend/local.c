@@ -191,8 +191,8 @@ static int local_get(struct blob_backend *be, const chunk_id *id, void *buf, siz
 		rc = -errno;
 		goto out;
 	}
-	if (st.st_size > BLOB_OBJ_MAX) { /* no chunk is that long: damaged */
-		rc = -EIO;
+	if (st.st_size > BLOB_OBJ_MAX) { /* no chunk is that long: damaged (a verdict) */
+		rc = -EUCLEAN;
 		goto out;
 	}
 	if ((size_t)st.st_size > cap) {

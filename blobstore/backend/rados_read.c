@@ -98,8 +98,8 @@ static int get_chunk(struct rados_backend *rb, const chunk_id *id, void *buf, si
 		rc = blob_rados_run(rb, oid, "a read", blob_rados_op_read, &call, first);
 	if (rc < 0)
 		return blob_rados_errno(rc);
-	if (call.size > BLOB_OBJ_MAX) /* no chunk is that long: damaged */
-		return -EIO;
+	if (call.size > BLOB_OBJ_MAX) /* no chunk is that long: damaged (a verdict) */
+		return -EUCLEAN;
 	if (call.size > cap)
 		return -ERANGE;
 	*len_out = call.got;

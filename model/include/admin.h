@@ -269,6 +269,12 @@ int model_wblobs_sweep(model *m);
  * judged here); notes are not problems. */
 int model_fsck_report(model *m, bool repair, void (*report)(void *arg, const char *line),
                       void (*note)(void *arg, const char *line), void *arg);
+/* The same, *unchecked_out (may be NULL) getting the number of checks
+ * the stores did not answer (a timeout, an unreachable cluster: SPEC §13,
+ * issue 47), each a note line "could not check: ...": never a problem,
+ * never repaired. */
+int model_fsck_checked(model *m, bool repair, void (*report)(void *arg, const char *line),
+                       void (*note)(void *arg, const char *line), void *arg, int *unchecked_out);
 /* Drops unreferenced chunks in every region that are older than grace
  * seconds (younger ones may belong to a blob being written) and older
  * than what the region's writers in progress may still name (writer.c,

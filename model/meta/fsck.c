@@ -11,7 +11,16 @@
  * file in a store is named by a blob row; every chunk in every store hashes
  * to its id; and, with the key-encryption key, that every chunk of every
  * encrypted blob opens under its data key (SPEC §17: its GCM tag;
- * without the key a note says how many were not opened).  With repair,
+ * without the key a note says how many were not opened).
+ *
+ * Only bytes read and hashed condemn a chunk (issue 47).  A check the
+ * store did not answer — a timeout, EIO from the cluster, an unreachable
+ * OSD or pool, a store that does not open for such a reason — is "could
+ * not check": a note line, counted apart (*unchecked_out), never a problem
+ * and never repaired.  FSCK_GIVE_UP such answers in a row from one region
+ * (its store stopped answering) and the rest of that region is counted
+ * without asking: a cluster that is down costs a few timeouts, not one per
+ * chunk.  With repair,
  * chunks that do not verify are deleted (reads of
  * blobs that used them then fail with EIO instead of serving wrong bytes),
  * dangling device rows are dropped, incomplete blobs nothing references
@@ -60,7 +69,34 @@ struct fsck {
 	char other_hosts[256];              /* their names, ", "-separated (cut short) */
 	int locked;                         /* encrypted blobs of this region whose tags went unchecked */
 	char locked_why[256];               /* why (the first one's) */
+	int unchecked;                      /* checks the stores did not answer (could not check) */
+	int streak;                         /* ... in a row, in this region */
+	bool down;                          /* this region's store stopped answering: not asked again */
+	int ndown;                          /* regions found down, by id (the verify pass skips them) */
+	int64_t down_ids[64];
 };
+
+#define FSCK_GIVE_UP BLOB_VERIFY_GIVE_UP /* unanswered checks in a row that end a region's */
+
+/* Whether a failed check is one the store did not answer (a timeout, an
+ * unreachable cluster or disk, memory): no verdict about the data.  The
+ * verdicts are the store's own answers — not there (ENOENT), another
+ * owner's pool (EBUSY), a pool that does not exist, a spec or a conf that
+ * is wrong, bytes that are not the chunk (EUCLEAN). */
+static bool no_answer(int rc)
+{
+	switch (-rc) {
+	case ENOENT:
+	case EBUSY:
+	case EINVAL:
+	case EACCES:
+	case EUCLEAN:
+	case ENOTSUP:
+		return false;
+	default:
+		return rc < 0;
+	}
+}
 
 /* A wblob file younger than this may belong to a disk whose transaction
  * has not committed yet (the file comes first): fsck leaves it alone. */
@@ -78,13 +114,47 @@ static void problem(struct fsck *f, const char *fmt, ...)
 	f->report(f->arg, line);
 }
 
+/* A check the store did not answer (no_answer): counted, a note line;
+ * FSCK_GIVE_UP in a row and the region is down. */
+static void unchecked(struct fsck *f, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void unchecked(struct fsck *f, int rc, const char *fmt, ...)
+{
+	char line[512];
+	int n;
+	va_list ap;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(line))
+		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(-rc));
+	f->unchecked++;
+	if (f->note)
+		f->note(f->arg, line);
+	if (++f->streak >= FSCK_GIVE_UP && !f->down) {
+		f->down = true;
+		if (f->ndown < (int)(sizeof(f->down_ids) / sizeof(f->down_ids[0])))
+			f->ndown++;
+		if (f->note) {
+			snprintf(line, sizeof(line), "could not check: region %s: its store stopped answering (%d checks "
+			         "in a row): the rest of it is counted, not asked; run fsck again once it answers",
+			         f->region, f->streak);
+			f->note(f->arg, line);
+		}
+	}
+}
 static void bad_chunk(void *arg, const chunk_id *id, int err)
 {
 	struct fsck *f = arg;
 	char hex[33];
 	chunk_id_fmt(hex, id);
-	/* err is a positive errno (blobstore.h) */
-	problem(f, "region %s: chunk %s: %s", f->region, hex, err == EIO ? "does not match its hash" : strerror(err));
+	/* err is a positive errno (blobstore.h): EUCLEAN, bytes read and
+	 * condemned; anything else, a read that could not be made. */
+	if (err != EUCLEAN) {
+		unchecked(f, -err, "could not check: region %s: chunk %s: not read", f->region, hex);
+		return;
+	}
+	f->streak = 0;
+	problem(f, "region %s: chunk %s: does not match its hash%s", f->region, hex, f->repair ? "; removed" : "");
 }
 
 /* The callback of each_manifest: a sealed blob's id, its encoded manifest
@@ -122,6 +192,7 @@ struct fsck_region {
 	struct fsck *f;
 	blob_store *s;
 	blob_idset *opened; /* encrypted chunks whose tags were checked (each once) */
+	blob_idset *absent; /* chunks found missing or not answered for (not asked again) */
 };
 
 /* The chunks of an encrypted blob (SPEC §17) opened under its data key:
@@ -140,17 +211,28 @@ static void fsck_tags(struct fsck_region *fr, int64_t blob_id, const blob_manife
 		return;
 	}
 	for (uint32_t k = 0; k < man->count; k++) {
-		if (blob_idset_has(fr->opened, &man->id[k]) || blob_store_has_chunk(fr->s, &man->id[k]) != 1)
-			continue; /* checked already, or missing (reported) */
-		if ((rc = blob_store_verify_chunk(fr->s, key, &man->id[k], blob_chunk_len(man->size, man->index[k]))) == 0) {
-			blob_idset_add(fr->opened, &man->id[k]);
+		if (blob_idset_has(fr->opened, &man->id[k]) || blob_idset_has(fr->absent, &man->id[k]))
+			continue; /* checked already, or missing or unanswered (counted) */
+		if (fr->f->down) {
+			fr->f->unchecked++;
 			continue;
 		}
 		char hex[33];
 		chunk_id_fmt(hex, &man->id[k]);
-		problem(fr->f, "region %s: blob %lld: chunk %u (%s) %s", fr->f->region, (long long)blob_id, man->index[k],
-		        hex, rc == -EIO ? "does not open under its data key (its tag or its hash does not match)"
-		                        : strerror(-rc));
+		rc = blob_store_check_chunk(fr->s, key, &man->id[k], blob_chunk_len(man->size, man->index[k]));
+		if (rc == 0 || rc == -ENOENT) { /* (gone since: a concurrent gc) */
+			fr->f->streak = 0;
+			blob_idset_add(fr->opened, &man->id[k]);
+		} else if (no_answer(rc)) {
+			unchecked(fr->f, rc, "could not check: region %s: blob %lld: chunk %u (%s): its tag not checked",
+			          fr->f->region, (long long)blob_id, man->index[k], hex);
+		} else {
+			fr->f->streak = 0;
+			problem(fr->f, "region %s: blob %lld: chunk %u (%s) %s", fr->f->region, (long long)blob_id,
+			        man->index[k], hex,
+			        rc == -EUCLEAN ? "does not open under its data key (its tag or its hash does not match)"
+			                       : strerror(-rc));
+		}
 	}
 	blob_key_unref(key);
 }
@@ -164,12 +246,27 @@ static int fsck_manifest(void *arg, int64_t blob_id, const void *enc, size_t len
 		return 0;
 	}
 	for (uint32_t k = 0; k < man->count; k++) {
-		if (blob_store_has_chunk(fr->s, &man->id[k]) == 1)
+		if (fr->f->down) { /* its store stopped answering: counted, not asked */
+			fr->f->unchecked += (int)(man->count - k);
+			break;
+		}
+		int rc = blob_store_has_chunk(fr->s, &man->id[k]);
+		if (rc == 1) {
+			fr->f->streak = 0;
 			continue;
+		}
 		char hex[33];
 		chunk_id_fmt(hex, &man->id[k]);
-		problem(fr->f, "region %s: blob %lld: chunk %u (%s) is missing", fr->f->region, (long long)blob_id,
-		        man->index[k], hex);
+		if (rc < 0 && blob_idset_add(fr->absent, &man->id[k]) == 0 && no_answer(rc)) {
+			unchecked(fr->f, rc, "could not check: region %s: blob %lld: chunk %u (%s): not asked whether "
+			          "it is there", fr->f->region, (long long)blob_id, man->index[k], hex);
+			continue;
+		}
+		if (rc == 0)
+			blob_idset_add(fr->absent, &man->id[k]);
+		fr->f->streak = 0;
+		problem(fr->f, "region %s: blob %lld: chunk %u (%s) %s", fr->f->region, (long long)blob_id,
+		        man->index[k], hex, rc == 0 ? "is missing" : strerror(-rc));
 	}
 	if (key_id)
 		fsck_tags(fr, blob_id, man, key_id);
@@ -239,6 +336,11 @@ static int wblob_row(void *arg, db_stmt *st)
 	if (rc < 0)
 		problem(w->f, "region %s: blob %lld: writable blob %s does not open: %s", w->f->region,
 		        (long long)db_col_int64(st, 0), name ? name : "", why[0] ? why : strerror(-rc));
+	/* A whole chunk's file (<name>.arr/<i>) gone outside imgfs: its reads
+	 * and captures fail with EIO (issue 47). */
+	else if ((rc = blob_wblob_check_files(wb, why, sizeof(why))) < 0)
+		problem(w->f, "region %s: blob %lld: writable blob %s: %s", w->f->region, (long long)db_col_int64(st, 0),
+		        name ? name : "", why[0] ? why : strerror(-rc));
 	blob_wblob_close(wb);
 	return 0;
 }
@@ -369,18 +471,36 @@ static int fsck_wblobs(struct fsck *f, int64_t region_id, blob_store *s)
 static int fsck_region(void *arg, const struct model_region *r)
 {
 	struct fsck *f = arg;
-	struct fsck_region fr = {f, NULL, NULL};
+	struct fsck_region fr = {f, NULL, NULL, NULL};
 	int rc;
 	f->region = r->name;
 	f->locked = 0;
+	f->streak = 0;
+	f->down = false;
 	if ((rc = model_store(f->m, r->id, &fr.s)) < 0) {
-		problem(f, "region %s: cannot open its blob store: %s", r->name, strerror(-rc));
-		return 0;
-	}
-	if ((rc = fsck_wblobs(f, r->id, fr.s)) < 0 || (rc = blob_idset_new(&fr.opened)) < 0)
+		if (!no_answer(rc)) {
+			problem(f, "region %s: cannot open its blob store: %s", r->name, strerror(-rc));
+			return 0;
+		}
+		/* Its manifests are still decoded (the database's), their
+		 * chunks counted; its files and chunks wait for the store. */
+		f->streak = FSCK_GIVE_UP - 1;
+		unchecked(f, rc, "could not check: region %s: its blob store does not open (its writable blobs and "
+		          "chunks not checked)", r->name);
+		f->down_ids[f->ndown - 1] = r->id;
+	} else if ((rc = fsck_wblobs(f, r->id, fr.s)) < 0) {
 		return rc;
+	}
+	if ((rc = blob_idset_new(&fr.opened)) < 0 || (rc = blob_idset_new(&fr.absent)) < 0) {
+		blob_idset_free(fr.opened);
+		return rc;
+	}
+	bool was_down = f->down;
 	rc = each_manifest(f->m, r->id, fsck_manifest, &fr);
+	if (f->down && !was_down)
+		f->down_ids[f->ndown - 1] = r->id;
 	blob_idset_free(fr.opened);
+	blob_idset_free(fr.absent);
 	if (rc == 0 && f->locked && f->note) {
 		char line[1024];
 		snprintf(line, sizeof(line), "region %s: %d encrypted blob%s not opened, their tags unchecked (their "
@@ -678,15 +798,34 @@ struct verify_ctx {
 	bool repair;
 };
 
+/* Every chunk of region r against its hash (a region whose store stopped
+ * answering in the first pass: one check counted, not asked). */
 static int fsck_verify_repair(void *arg, const struct model_region *r)
 {
 	struct verify_ctx *v = arg;
+	struct fsck *f = v->f;
 	blob_store *s;
-	v->f->region = r->name;
-	if (model_store(v->f->m, r->id, &s) < 0)
+	f->region = r->name;
+	f->streak = 0;
+	f->down = false;
+	for (int i = 0; i < f->ndown; i++)
+		if (f->down_ids[i] == r->id) {
+			f->unchecked++;
+			return 0;
+		}
+	int rc = model_store(f->m, r->id, &s);
+	if (rc < 0) {
+		if (!no_answer(rc))
+			return 0; /* its problem is told (fsck_region) */
+		f->streak = FSCK_GIVE_UP; /* (not "down" again: it was not before) */
+		unchecked(f, rc, "could not check: region %s: its blob store does not open (its chunks' hashes not "
+		          "checked)", r->name);
 		return 0;
-	int rc = blob_store_verify_all(s, v->repair, bad_chunk, v->f);
-	return rc < 0 ? rc : 0;
+	}
+	if ((rc = blob_store_verify_all(s, v->repair, bad_chunk, f)) < 0)
+		unchecked(f, rc, "could not check: region %s: the walk of its chunks stopped (the rest not checked)",
+		          r->name);
+	return 0;
 }
 
 int model_fsck(model *m, bool repair, void (*report)(void *arg, const char *line), void *arg)
@@ -694,21 +833,37 @@ int model_fsck(model *m, bool repair, void (*report)(void *arg, const char *line
 	return model_fsck_report(m, repair, report, NULL, arg);
 }
 
+/* Every check, in order (see the top). */
+static int fsck_all(struct fsck *f)
+{
+	struct verify_ctx v = {f, f->repair};
+	int rc;
+	if ((rc = fsck_rows(f, f->repair)) < 0 || (rc = fsck_checksums(f, f->repair)) < 0 ||
+	    (rc = model_region_list(f->m, 0, fsck_region, f)) < 0 ||
+	    (rc = model_region_list(f->m, 0, fsck_verify_repair, &v)) < 0)
+		return rc;
+	return f->problems;
+}
+
 int model_fsck_report(model *m, bool repair, void (*report)(void *arg, const char *line),
                       void (*note)(void *arg, const char *line), void *arg)
 {
-	struct fsck f = {m, report, arg, 0, "", repair, note, 0, "", 0, ""};
-	struct verify_ctx v = {&f, repair};
+	return model_fsck_checked(m, repair, report, note, arg, NULL);
+}
+
+int model_fsck_checked(model *m, bool repair, void (*report)(void *arg, const char *line),
+                       void (*note)(void *arg, const char *line), void *arg, int *unchecked_out)
+{
+	struct fsck *f = calloc(1, sizeof(*f));
 	int rc;
-	if ((rc = fsck_rows(&f, repair)) < 0)
-		return rc;
-	if ((rc = fsck_checksums(&f, repair)) < 0)
-		return rc;
-	if ((rc = model_region_list(m, 0, fsck_region, &f)) < 0)
-		return rc;
-	if ((rc = model_region_list(m, 0, fsck_verify_repair, &v)) < 0)
-		return rc;
-	return f.problems;
+	if (!f)
+		return -ENOMEM;
+	*f = (struct fsck){.m = m, .report = report, .arg = arg, .region = "", .repair = repair, .note = note};
+	rc = fsck_all(f);
+	if (unchecked_out)
+		*unchecked_out = f->unchecked;
+	free(f);
+	return rc;
 }
 
 struct gc_ctx {

@@ -385,6 +385,10 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 	    (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
 		goto fail;
 	rc = blob_wblob_seal_key(w, key, &man, cap_seal_progress, &cs);
+	/* A file of the disk's gone outside imgfs is named (issue 47). */
+	char lost[192];
+	if (rc == -EIO && blob_wblob_check_files(w, lost, sizeof(lost)) == -EIO)
+		model_fail(why, rc, "%s", lost);
 	blob_wblob_close(w);
 	w = NULL;
 	blob_key_unref(key);

@@ -9,7 +9,9 @@
 # `imgfs admin fsck` reports it (before: 0 problems).  A disk nobody wrote
 # keeps working: its overlay is made again as a crash would leave it.  A
 # chunk written whole (a file of its own, SPEC §11) whose file is removed
-# reads EIO too, with the reason.
+# reads EIO too, with the reason; a capture of that disk ends `error`
+# naming the file, and fsck reports it (issue 47: before, "0 problems" and
+# a capture error naming nothing).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -91,22 +93,31 @@ assert_eq error "$(status_of "$P/img-c")" "img-c's status"
 assert_match ".*capture failed: reading vdc: .*its overlay $vdc is cut short.*" "$(cat "$P/img-c/error")" \
     "img-c's error"
 
-say "fsck reports both disks, naming what is missing (and vdd is sound)"
+say "capture of vm1 vde: the image ends error, naming the whole chunk's file that is missing"
+mkdir "$P/img-e"
+echo "instance vm1 vde" >"$P/img-e/source"
+imgfs_wait "$P/img-e" >"$T/wait.out" 2>&1 && fail "imgfs wait img-e succeeded: $(cat "$T/wait.out")"
+assert_eq error "$(status_of "$P/img-e")" "img-e's status"
+assert_match ".*capture failed: reading vde: the file of chunk 3 \(${vde_arr}/3\) is missing.*" \
+    "$(cat "$P/img-e/error")" "img-e's error"
+
+say "fsck reports the three disks, naming what is missing (and vdd is sound)"
 rc=0
 imgfs_admin "$S" fsck >"$T/fsck.out" 2>&1 || rc=$?
 sed 's/^/    /' "$T/fsck.out" | head -n 10
 assert_eq 1 "$rc" "fsck's exit status"
 grep -qF "its overlay $vdb is missing" "$T/fsck.out" || fail "fsck does not report $vdb"
 grep -qF "its overlay $vdc is cut short" "$T/fsck.out" || fail "fsck does not report $vdc"
+grep -qF "the file of chunk 3 (${vde_arr}/3) is missing" "$T/fsck.out" || fail "fsck does not report ${vde_arr}/3"
 grep -qF "$vdd" "$T/fsck.out" && fail "fsck reports vdd's overlay, made again"
 [[ ! -e "$W/$vdb" ]] || fail "fsck made $vdb again"
 
-say "detaching vdb drops it without reading it; fsck then reports vdc alone"
+say "detaching vdb drops it without reading it; fsck then reports vdc and vde alone"
 rm "$I/vm1/disks/vdb"
 rc=0
 imgfs_admin "$S" fsck >"$T/fsck2.out" 2>&1 || rc=$?
 assert_eq 1 "$rc" "fsck's exit status once vdb is detached"
 grep -qF "$vdb" "$T/fsck2.out" && fail "fsck still reports $vdb once detached"
-grep -qF "1 problems" "$T/fsck2.out" || grep -qF "1 problem" "$T/fsck2.out" || fail "fsck: $(tail -n1 "$T/fsck2.out")"
+assert_eq "2 problems" "$(tail -n 1 "$T/fsck2.out")" "fsck's last line once vdb is detached"
 
 echo "PASS"

@@ -1,7 +1,11 @@
 /*
  * test_gc.c — unit tests for blobstore/gc.c: gc removes exactly the chunks
  * that are neither live, nor recent, nor a wblob's base; old temp files go
- * too.  verify_all reports damaged chunks and, with repair, deletes them.
+ * too.  verify_all reports damaged chunks and, with repair, deletes them;
+ * a chunk whose read failed (the backend's EIO: a timeout, an unreachable
+ * OSD) is reported apart and never deleted, and a store that stopped
+ * answering ends the walk after BLOB_VERIFY_GIVE_UP such reads in a row
+ * (issue 47).
  */
 #include "blob_test.h"
 
@@ -133,7 +137,7 @@ static void test_verify_all(void **state)
 	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 2);
 	assert_int_equal(bad.n, 2);
 	for (int k = 0; k < 2; k++) {
-		assert_int_equal(bad.errs[k], EIO);
+		assert_int_equal(bad.errs[k], EUCLEAN);
 		assert_true(chunk_id_equal(&bad.ids[k], mf_id(m, 1)) || chunk_id_equal(&bad.ids[k], mf_id(m, 5)));
 	}
 	assert_false(chunk_id_equal(&bad.ids[0], &bad.ids[1]));
@@ -149,11 +153,135 @@ static void test_verify_all(void **state)
 	blob_manifest_free(m);
 }
 
+/* A backend whose reads of the chosen chunks fail as a cluster that does
+ * not answer makes them fail (the RADOS backend's EIO after its retries),
+ * and count every read. */
+static struct {
+	struct blob_backend *be;
+	int (*get)(struct blob_backend *, const chunk_id *, void *, size_t, size_t *);
+	int (*get_buf)(struct blob_backend *, const chunk_id *, uint8_t **, size_t *);
+	int n;
+	chunk_id fail[8];
+	int err;
+	int reads;
+} dead;
+
+static bool dead_one(const chunk_id *id)
+{
+	dead.reads++;
+	for (int k = 0; k < dead.n; k++)
+		if (chunk_id_equal(&dead.fail[k], id))
+			return true;
+	return false;
+}
+
+static int dead_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len)
+{
+	return dead_one(id) ? -dead.err : dead.get(be, id, buf, cap, len);
+}
+
+static int dead_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len)
+{
+	return dead_one(id) ? -dead.err : dead.get_buf(be, id, buf, len);
+}
+
+static void dead_on(struct blob_fx *fx, int err)
+{
+	dead.be = fx->s->be;
+	dead.get = dead.be->get;
+	dead.get_buf = dead.be->get_buf;
+	dead.err = err;
+	dead.reads = 0;
+	dead.be->get = dead_get;
+	if (dead.get_buf)
+		dead.be->get_buf = dead_get_buf;
+}
+
+static void dead_off(void)
+{
+	dead.be->get = dead.get;
+	dead.be->get_buf = dead.get_buf;
+	dead.n = 0;
+}
+
+static void test_verify_unanswered(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_manifest *m = put_random(fx, 6 * MiB);
+	struct bad_list bad = {0};
+	uint32_t n = m->nchunks;
+
+	assert_int_equal(n, 6);
+	/* Two reads that fail with EIO (fewer than the give-up): reported,
+	 * counted apart, nothing deleted, every other chunk still checked. */
+	dead.n = 2;
+	dead.fail[0] = *mf_id(m, 1);
+	dead.fail[1] = *mf_id(m, 4);
+	dead_on(fx, EIO);
+	assert_int_equal(blob_store_verify_all(fx->s, true, on_bad, &bad), 0);
+	assert_int_equal(bad.n, 2);
+	assert_int_equal(bad.errs[0], EIO);
+	assert_int_equal(bad.errs[1], EIO);
+	assert_int_equal(dead.reads, 6);
+	assert_int_equal(fx_nchunks(fx), 6);
+	/* ETIMEDOUT (what a backend may pass on) likewise, beside a chunk that
+	 * is really damaged: only that one is condemned and deleted. */
+	fx_corrupt(fx, mf_id(m, 2), 7);
+	dead.err = ETIMEDOUT;
+	bad.n = 0;
+	assert_int_equal(blob_store_verify_all(fx->s, true, on_bad, &bad), 1);
+	assert_int_equal(bad.n, 3);
+	int euclean = 0, timedout = 0;
+	for (int k = 0; k < 3; k++) {
+		euclean += bad.errs[k] == EUCLEAN;
+		timedout += bad.errs[k] == ETIMEDOUT;
+		if (bad.errs[k] == EUCLEAN)
+			assert_true(chunk_id_equal(&bad.ids[k], mf_id(m, 2)));
+	}
+	assert_int_equal(euclean, 1);
+	assert_int_equal(timedout, 2);
+	assert_int_equal(fx_nchunks(fx), 5);
+	assert_int_equal(blob_store_has_chunk(fx->s, mf_id(m, 1)), 1);
+	assert_int_equal(blob_store_has_chunk(fx->s, mf_id(m, 4)), 1);
+	assert_int_equal(blob_store_has_chunk(fx->s, mf_id(m, 2)), 0);
+	dead_off();
+
+	/* A store that stopped answering (every read fails): the walk ends
+	 * after BLOB_VERIFY_GIVE_UP reads in a row with their errno, nothing
+	 * deleted; then the same store, answering again, is clean. */
+	dead.n = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (i != 2)
+			dead.fail[dead.n++] = *mf_id(m, i);
+	dead_on(fx, EIO);
+	bad.n = 0;
+	assert_int_equal(blob_store_verify_all(fx->s, true, on_bad, &bad), -EIO);
+	assert_int_equal(bad.n, BLOB_VERIFY_GIVE_UP);
+	assert_int_equal(dead.reads, BLOB_VERIFY_GIVE_UP);
+	assert_int_equal(fx_nchunks(fx), 5);
+	dead_off();
+	bad.n = 0;
+	assert_int_equal(blob_store_verify_all(fx->s, false, on_bad, &bad), 0);
+	assert_int_equal(bad.n, 0);
+	/* blob_store_check_chunk tells the three apart: read and right, read
+	 * and wrong, not read. */
+	assert_int_equal(blob_store_check_chunk(fx->s, NULL, mf_id(m, 0), MiB), 0);
+	assert_int_equal(blob_store_check_chunk(fx->s, NULL, mf_id(m, 0), MiB - 1), -EUCLEAN);
+	assert_int_equal(blob_store_check_chunk(fx->s, NULL, mf_id(m, 2), MiB), -ENOENT);
+	dead.n = 1;
+	dead.fail[0] = *mf_id(m, 0);
+	dead_on(fx, EIO);
+	assert_int_equal(blob_store_check_chunk(fx->s, NULL, mf_id(m, 0), MiB), -EIO);
+	dead_off();
+	blob_manifest_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_gc, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_all, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_unanswered, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "model/lifecycle_test.h"
+#include "blobstore_int.h"
 
 #define MAX_LINES 64
 
@@ -195,6 +196,83 @@ static void test_fsck_counts_problems(void **state)
 	assert_true(reported(&r, hb));
 	blob_manifest_free(a);
 	blob_manifest_free(b);
+}
+
+/* A store that does not answer (issue 47): its backend's reads and
+ * existence checks fail with EIO, as the RADOS backend's do after its
+ * retries when the OSD is down; every call counted. */
+static struct {
+	struct blob_backend *be, saved;
+	int calls;
+} mute;
+
+static int mute_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len)
+{
+	(void)be, (void)id, (void)buf, (void)cap, (void)len;
+	mute.calls++;
+	return -EIO;
+}
+
+static int mute_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len)
+{
+	(void)be, (void)id, (void)buf, (void)len;
+	mute.calls++;
+	return -EIO;
+}
+
+static int mute_exists(struct blob_backend *be, const chunk_id *id)
+{
+	(void)be, (void)id;
+	mute.calls++;
+	return -EIO;
+}
+
+static void test_fsck_unanswered(void **state)
+{
+	struct ut_fx *fx = *state;
+	blob_manifest *man = public_manifest(fx, "ubuntu-16.04");
+	char path[256], hex[33];
+	struct report r = {0}, notes = {0};
+	int unchecked = -1, before = count_all_chunks(fx);
+	blob_store *s;
+
+	/* One chunk really damaged: with the store answering it is condemned. */
+	chunk_path(fx, mf_id(man, nth_data(man, 0)), path, sizeof path, hex);
+	assert_int_equal(chmod(path, 0644), 0);
+	FILE *f = fopen(path, "r+");
+	assert_non_null(f);
+	fputs("not the chunk", f);
+	fclose(f);
+	assert_int_equal(model_store(fx->m, fx->r1, &s), 0);
+	mute.be = s->be;
+	mute.saved = *s->be;
+	s->be->get = mute_get;
+	s->be->exists = mute_exists;
+	if (s->be->get_buf)
+		s->be->get_buf = mute_get_buf;
+	/* With repair: not one problem, every unanswered check counted and
+	 * said, nothing removed, and the store asked a bounded number of
+	 * times (it stopped answering: the rest is counted, not asked). */
+	assert_int_equal(model_fsck_checked(fx->m, true, on_report, on_report, &notes, &unchecked), 0);
+	(void)r;
+	assert_true(unchecked > (int)man->count);
+	assert_true(reported(&notes, "could not check: region cn-north-1"));
+	assert_true(reported(&notes, "its store stopped answering"));
+	assert_false(reported(&notes, "does not match"));
+	assert_false(reported(&notes, "is missing"));
+	assert_true(mute.calls <= 2 * BLOB_VERIFY_GIVE_UP);
+	assert_int_equal(count_all_chunks(fx), before);
+	assert_int_equal(access(path, F_OK), 0);
+	/* The other regions answered: checked, clean. */
+	for (int i = 0; i < notes.n && i < MAX_LINES; i++)
+		assert_null(strstr(notes.lines[i], "cn-east-2"));
+	/* Answering again: the damaged chunk is condemned, the rest clean. */
+	*mute.be = mute.saved;
+	memset(&notes, 0, sizeof notes);
+	assert_int_equal(model_fsck_checked(fx->m, false, on_report, on_report, &notes, &unchecked), 1);
+	assert_int_equal(unchecked, 0);
+	assert_true(reported(&notes, hex));
+	blob_manifest_free(man);
 }
 
 static void test_gc_fresh(void **state)
@@ -670,6 +748,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fsck_fresh, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_missing_chunk, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_corrupt_chunk, ut_setup_copy, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_unanswered, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_counts_problems, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_gc_fresh, ut_setup_copy, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_gc_unreferenced, ut_setup_copy, ut_teardown),
