@@ -17,7 +17,13 @@
  *
  * Sealed blobs never change, so what is known of a disk (its manifest,
  * its partitions, its helpers) is kept per blob in a small table, the
- * least recently used entry dropped for a new one; at most
+ * least recently used entry dropped for a new one.  Only what was read is
+ * kept (issue 47): a load that could not read the disk's bytes or rows (a
+ * timeout, an OSD down, the database away) leaves no entry — its request
+ * gets EIO with the reason in the log, and the next request loads it
+ * again; a verdict about bytes that were read (no partition table, a file
+ * system the helper cannot open) is kept, as the blob never changes.  At
+ * most
  * INS_MAX_HELPERS helpers run at once, the least recently used idle one
  * ending for a new one.
  */
@@ -48,9 +54,24 @@ pthread_cond_t ins_room_cond = PTHREAD_COND_INITIALIZER;
 /* While a disk loads (one thread): its QCOW2 reader, if any. */
 static __thread qcow2_reader *load_qr;
 
+/* Reads of a disk being loaded: the first failure is kept (d->load_err),
+ * so that nothing concluded from what could not be read is kept. */
 static int pt_read(void *arg, void *buf, size_t len, uint64_t off)
 {
-	return ins_disk_read(arg, load_qr, buf, len, off);
+	struct ins_disk *d = arg;
+	int rc = ins_disk_read(d, load_qr, buf, len, off);
+	if (rc < 0 && !d->load_err)
+		d->load_err = rc;
+	return rc;
+}
+
+static ssize_t load_blob_rd(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct ins_disk *d = arg;
+	ssize_t n = ins_blob_rd(d, buf, len, off);
+	if (n < 0 && !d->load_err)
+		d->load_err = (int)n;
+	return n;
 }
 
 /* What a volume holds, by its magic numbers: one a helper has a reader of
@@ -60,10 +81,11 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	uint8_t b[4096];
 	size_t len = v->size < sizeof(b) ? (size_t)v->size : sizeof(b);
 	memset(b, 0, sizeof(b));
-	if (ins_vol_read(d, load_qr, v, b, len, 0) < 0) {
-		v->fs = VOL_OTHER;
-		snprintf(v->note, sizeof(v->note), "its bytes cannot be read");
-		return;
+	int rc = ins_vol_read(d, load_qr, v, b, len, 0);
+	if (rc < 0) {
+		if (!d->load_err)
+			d->load_err = rc;
+		return; /* d->load_err: the load is not kept */
 	}
 	v->fs = VOL_OTHER;
 	ins_ident(b, len, &v->ident); /* (fixed offsets: fstab's names, §20) */
@@ -100,9 +122,11 @@ void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t ca
 		snprintf(out, cap, "%.7s", dev);
 }
 
-static void vol_init(struct ins_vol *v, unsigned number, uint64_t start, uint64_t size)
+static void vol_init(struct ins_vol *v, struct fs_ctx *ctx, unsigned number, uint64_t start, uint64_t size)
 {
 	memset(v, 0, sizeof(*v));
+	v->ctx = ctx;
+	v->err_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->sc_lock, NULL);
 	v->number = number;
@@ -125,52 +149,64 @@ static void disk_clear(struct ins_disk *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static void disk_volumes(struct ins_disk *d);
+static void disk_volumes(struct fs_ctx *ctx, struct ins_disk *d);
 
-/* Fills d (already owned by the caller: blob_id set, refs 1) from blob_id. */
-static void disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
+/* Fills d (already owned by the caller: blob_id set, refs 1) from blob_id:
+ * 0, with d->note saying why it shows nothing if so (a verdict about what
+ * was read: kept); or -errno, d->note saying what could not be read or
+ * answered (not kept: disk_get). */
+static int disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
 {
 	struct model_blob b;
 	struct model_err err = {0};
-	if (model_blob_get(ctx->m, blob_id, &b) < 0 || !b.sealed) {
-		snprintf(d->note, sizeof(d->note), "the disk is not sealed yet");
-		return;
+	int rc;
+	if ((rc = model_blob_get(ctx->m, blob_id, &b)) < 0 || !b.sealed) {
+		snprintf(d->note, sizeof(d->note), rc < 0 ? "the disk's row cannot be read (%s)" : "the disk is not "
+		         "sealed yet", strerror(-rc));
+		return rc < 0 ? rc : -EAGAIN;
 	}
-	if (model_store(ctx->m, b.region_id, &d->store) < 0 ||
-	    model_blob_manifest_err(ctx->m, blob_id, &d->man, &err) < 0) {
+	if ((rc = model_store(ctx->m, b.region_id, &d->store)) < 0 ||
+	    (rc = model_blob_manifest_err(ctx->m, blob_id, &d->man, &err)) < 0) {
 		snprintf(d->note, sizeof(d->note), "%.190s", err.msg[0] ? err.msg : "the disk's manifest cannot be read");
 		d->man = NULL;
-		return;
+		return rc;
 	}
 	d->size = b.size;
 	/* A QCOW2 file (an upload kept as it came, §5.3): the volumes are in
 	 * its virtual disk, read through the decoder the conversions use. */
 	uint8_t head[4];
 	char qwhy[160] = "";
-	if (b.size >= sizeof(head) && blob_store_read(d->store, d->man, head, sizeof(head), 0) == sizeof(head) &&
-	    qcow2_sniff(head, sizeof(head))) {
-		if (qcow2_reader_new(&load_qr, ins_blob_rd, d, b.size, qwhy, sizeof(qwhy)) < 0) {
+	ssize_t got = b.size >= sizeof(head) ? blob_store_read(d->store, d->man, head, sizeof(head), 0) : 0;
+	if (got < 0) {
+		d->load_err = (int)got;
+	} else if (got == sizeof(head) && qcow2_sniff(head, sizeof(head))) {
+		if (qcow2_reader_new(&load_qr, load_blob_rd, d, b.size, qwhy, sizeof(qwhy)) < 0) {
 			snprintf(d->note, sizeof(d->note), "its QCOW2 tables cannot be read: %.150s", qwhy);
 			load_qr = NULL;
-			return;
+			return d->load_err ? d->load_err : 0;
 		}
 		d->qcow2 = true;
 		d->size = qcow2_reader_info(load_qr)->size;
 	}
-	disk_volumes(d);
+	if (!d->load_err)
+		disk_volumes(ctx, d);
 	qcow2_reader_free(load_qr);
 	load_qr = NULL;
+	if (d->load_err)
+		snprintf(d->note, sizeof(d->note), "the disk's bytes cannot be read now (%s): tried again at the next "
+		         "request", strerror(-d->load_err));
+	return d->load_err;
 }
 
 /* The volumes of a loaded disk d: a whole-disk file system or partitions. */
-static void disk_volumes(struct ins_disk *d)
+static void disk_volumes(struct fs_ctx *ctx, struct ins_disk *d)
 {
 	/* A file system on the whole disk, one a helper reads. */
 	if (d->size >= 2048) {
-		vol_init(&d->vols[0], 0, 0, d->size);
+		vol_init(&d->vols[0], ctx, 0, 0, d->size);
 		probe(d, &d->vols[0]);
-		if (d->vols[0].fs == VOL_READ) {
-			d->nvols = 1;
+		if (d->vols[0].fs == VOL_READ || d->load_err) {
+			d->nvols = 1; /* (disk_clear destroys it when the load is not kept) */
 			return;
 		}
 		if (d->vols[0].kind == INS_FS_LVM) {
@@ -182,6 +218,8 @@ static void disk_volumes(struct ins_disk *d)
 		memset(&d->vols[0], 0, sizeof(d->vols[0]));
 	}
 	int rc = pt_parse(pt_read, d, d->size, &d->pt);
+	if (d->load_err)
+		return; /* not a verdict: the load is not kept */
 	if (rc < 0) {
 		snprintf(d->note, sizeof(d->note), "its partition table cannot be read (%s)", strerror(-rc));
 		return;
@@ -193,8 +231,10 @@ static void disk_volumes(struct ins_disk *d)
 	}
 	for (unsigned i = 0; i < d->pt.count; i++) {
 		struct ins_vol *v = &d->vols[d->nvols++];
-		vol_init(v, d->pt.parts[i].number, d->pt.parts[i].start, d->pt.parts[i].size);
+		vol_init(v, ctx, d->pt.parts[i].number, d->pt.parts[i].start, d->pt.parts[i].size);
 		probe(d, v);
+		if (d->load_err)
+			return;
 	}
 	/* LVM2 physical volumes: their logical volumes follow the partitions. */
 	for (unsigned i = 0, parts = d->nvols; i < parts; i++)
@@ -205,8 +245,9 @@ static void disk_volumes(struct ins_disk *d)
 /* The disk entry of blob_id, loaded if needed, with a reference the
  * caller drops (disk_put).  An entry is in the table (blob_id > 0) only
  * once loaded; one is loaded at a time (load_lock), in its slot, which
- * says -1 meanwhile.  NULL: every slot stayed in use by other requests
- * for a deadline. */
+ * says -1 meanwhile.  NULL, with why: every slot stayed in use by other
+ * requests for a deadline, or the load could not read what it needed (the
+ * slot is free again: the next request tries again). */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 IMGFS_LOCK_LEVEL(load_lock, 16);
 
@@ -225,7 +266,7 @@ static struct ins_disk *disk_find(int64_t blob_id)
 	return d;
 }
 
-static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
+static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why, size_t cap)
 {
 	struct ins_disk *d = disk_find(blob_id);
 	if (d)
@@ -249,8 +290,10 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 		IMGFS_UNLOCK(&load_lock, load_lock);
 		int w = IMGFS_COND_TIMEDWAIT(&ins_room_cond, &ins_table_lock, &until, ins_table_lock);
 		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-		if (w == ETIMEDOUT)
+		if (w == ETIMEDOUT) {
+			snprintf(why, cap, "more than %d disks are being read inside at once", INS_DISKS);
 			return NULL;
+		}
 	}
 	int64_t old = d->blob_id;
 	d->blob_id = -1; /* being loaded: nobody else's */
@@ -261,7 +304,15 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id)
 	memset(d, 0, sizeof(*d));
 	d->blob_id = -1;
 	d->refs = 1;
-	disk_load(ctx, d, blob_id);
+	if (disk_load(ctx, d, blob_id) < 0) {
+		snprintf(why, cap, "%s", d->note);
+		disk_clear(d); /* a free slot (blob_id 0): nothing of it is kept */
+		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
+		pthread_cond_broadcast(&ins_room_cond);
+		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		IMGFS_UNLOCK(&load_lock, load_lock);
+		return NULL;
+	}
 	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	d->blob_id = blob_id;
 	d->used = ++ins_clock_ticks;
@@ -319,9 +370,10 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 			goto log;
 		}
 		if ((rc = ins_converse(d, v, INS_T_OPEN, &open, sizeof(open), &a, &al, why, sizeof(why))) < 0) {
-			if (v->pid) {
+			if (v->pid && rc != -ENOMEM) {
 				/* The helper answered: the file system is not one it can
-				 * open, and a sealed blob never changes. */
+				 * open, and a sealed blob never changes (out of memory
+				 * is no verdict: not kept). */
 				v->open_failed = true;
 				snprintf(v->failure, sizeof(v->failure), "%.190s", why);
 				ins_helper_end(v, NULL, 0);
@@ -378,14 +430,15 @@ log: {
 }
 
 /* disk_get for a request on node n: NULL (every slot in use by other
- * requests) is logged with its reason; the request answers EIO. */
+ * requests, or a load that could not read) is logged with its reason; the
+ * request answers EIO. */
 static struct ins_disk *disk_for(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id)
 {
-	struct ins_disk *d = disk_get(ctx, blob_id);
+	char why[256] = "";
+	struct ins_disk *d = disk_get(ctx, blob_id, why, sizeof(why));
 	if (!d) {
-		char path[1024], why[96];
+		char path[1024];
 		fs_inside_path(ctx, n, path, sizeof(path));
-		snprintf(why, sizeof(why), "more than %d disks are being read inside at once", INS_DISKS);
 		fs_refuse(ctx, "inside", path, EIO, why, 0);
 	}
 	return d;
@@ -573,11 +626,18 @@ static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 		return;
 	}
 	int count = owner_devices(ctx, n, devs);
+	fs_buf_error(out, count);
 	for (int i = 0; i < count; i++) {
-		struct ins_disk *d = disk_get(ctx, devs[i].blob_id);
+		char why[256] = "";
+		struct ins_disk *d = disk_get(ctx, devs[i].blob_id, why, sizeof(why));
 		if (!d) {
-			fs_buf_printf(out, "%s: not read (too many disks being read at once)\n", devs[i].name);
-			continue;
+			/* What could not be read now is no content (issue 47): EIO,
+			 * the reason in the log. */
+			char path[1024];
+			fs_node_path(ctx, n, path, sizeof(path));
+			fs_refuse(ctx, "inside", path, EIO, why, 0);
+			fs_buf_error(out, -EIO);
+			return;
 		}
 		if (d->note[0])
 			fs_buf_printf(out, "%s: %s\n", devs[i].name, d->note);
@@ -714,9 +774,14 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 		return 0; /* README says why */
 	int count = owner_devices(ctx, dir, devs);
 	for (int i = 0; i < count; i++) {
-		struct ins_disk *d = disk_get(ctx, devs[i].blob_id);
-		if (!d)
-			continue;
+		char why[256] = "";
+		struct ins_disk *d = disk_get(ctx, devs[i].blob_id, why, sizeof(why));
+		if (!d) { /* a listing without its volumes would be false */
+			char path[1024];
+			fs_node_path(ctx, dir, path, sizeof(path));
+			fs_refuse(ctx, "inside", path, EIO, why, 0);
+			return -EIO;
+		}
 		for (unsigned j = 0; j < d->nvols; j++) {
 			struct ins_vol *v = &d->vols[j];
 			off_t at = 4 + (off_t)devs[i].index * 32 + v->number;
@@ -725,8 +790,12 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 			char name[160];
 			ins_vol_name(devs[i].name, v, name, sizeof(name));
 			work = *dir;
-			if (inside_node(ctx, &work, &devs[i], v->number, ROOT_INO) < 0)
-				continue; /* README says why */
+			if ((rc = inside_node(ctx, &work, &devs[i], v->number, ROOT_INO)) < 0) {
+				if (v->open_failed)
+					continue; /* a verdict: README says why */
+				disk_put(d);
+				return rc;
+			}
 			if ((rc = emit(arg, name, &work, at)) != 0) {
 				disk_put(d);
 				return rc;

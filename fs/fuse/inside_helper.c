@@ -10,6 +10,13 @@
  * something malformed is ended and the request gets EIO with the reason.
  * The sandbox itself is the helper's (fs/inside/helper.c).
  *
+ * A helper's stderr is a pipe of the daemon's (issue 47: it was /dev/null,
+ * so a sanitizer's report inside one was never seen): what it writes is
+ * read after each exchange and when it ends, and goes to the daemon's log
+ * (escaped: the helper parses a tenant's bytes) and to the daemon's own
+ * stderr (where a test collects sanitizer reports: IMGFS_STDERR), at most
+ * INS_STDERR_MAX bytes a helper.
+ *
  * Who calls it: inside.c (ask, disk_load); the table it shares is
  * inside_int.h's.
  */
@@ -33,15 +40,18 @@
 #include "log.h"
 
 #define INS_DEADLINE_MS 10000 /* for one answer (IMGFS_INSIDE_DEADLINE_MS) */
+#define INS_STDERR_MAX 65536  /* of a helper's stderr logged (then a line says how much more went) */
 
 unsigned ins_helpers_running; /* the spare included (ins_table_lock) */
 unsigned ins_helpers_peak;
 uint64_t ins_n_starts, ins_n_exchanges, ins_n_block_reads, ins_n_block_bytes, ins_n_spare_taken, ins_n_stat_hits;
 /* One helper started ahead, sandboxed and waiting for its first request:
  * a volume's first request takes it rather than waiting for a start
- * (spare_take, spare_fill).  spare_pid -1: one is being started. */
-static pid_t spare_pid;
-static int spare_fd = -1;
+ * (spare_take, spare_fill).  pid -1: one is being started. */
+static struct {
+	pid_t pid;
+	int fd, err_fd; /* its socket and its stderr's pipe */
+} spare = {0, -1, -1};
 
 int ins_deadline_ms(void)
 {
@@ -71,6 +81,55 @@ struct timespec ins_wait_until(void)
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* What v's helper wrote on its stderr since the last look, into the log
+ * (vol lock held, or v's helper gone). */
+void ins_helper_stderr(struct ins_vol *v)
+{
+	char buf[4096], line[1024], esc[4200];
+	ssize_t n;
+	if (v->err_fd < 0)
+		return;
+	while ((n = read(v->err_fd, buf, sizeof(buf))) > 0) {
+		size_t keep = v->err_logged >= INS_STDERR_MAX ? 0 : (size_t)n < INS_STDERR_MAX - v->err_logged
+		                                                        ? (size_t)n
+		                                                        : INS_STDERR_MAX - v->err_logged;
+		v->err_dropped += (uint64_t)n - keep;
+		v->err_logged += keep;
+		/* The daemon's stderr too (/dev/null once detached, but for
+		 * IMGFS_STDERR: where a test finds sanitizer reports). */
+		if (keep && write(STDERR_FILENO, buf, keep) < 0) {
+			/* nothing to do about a stderr that is gone */
+		}
+		for (size_t at = 0; at < keep;) {
+			size_t len = strcspn(buf + at, "\n");
+			if (len > keep - at)
+				len = keep - at;
+			size_t take = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+			memcpy(line, buf + at, take);
+			line[take] = '\0';
+			at += len + 1;
+			if (!take || !v->ctx)
+				continue;
+			fs_escape(esc, sizeof(esc), line);
+			fs_log(v->ctx, "inside helper of volume %u: %s", v->number, esc);
+		}
+	}
+}
+
+/* The end of v's stderr: the rest of it, and how much went unlogged. */
+static void helper_stderr_close(struct ins_vol *v)
+{
+	if (v->err_fd < 0)
+		return;
+	ins_helper_stderr(v);
+	if (v->err_dropped && v->ctx)
+		fs_log(v->ctx, "inside helper of volume %u: %llu more bytes of its stderr not logged", v->number,
+		       (unsigned long long)v->err_dropped);
+	close(v->err_fd);
+	v->err_fd = -1;
+	v->err_logged = v->err_dropped = 0;
+}
+
 /* Ends v's helper (vol lock held): killed, reaped, its socket closed. */
 void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 {
@@ -99,6 +158,7 @@ void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 	}
 	v->pid = 0;
 	v->fd = -1;
+	helper_stderr_close(v); /* (reaped: all it wrote is in the pipe) */
 	IMGFS_LOCK(&v->sc_lock, ins_vol_sc_lock);
 	free(v->sc);
 	v->sc = NULL;
@@ -152,12 +212,13 @@ static void helper_room(const struct ins_vol *self)
 			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 			return;
 		}
-		if (spare_pid > 0) {
+		if (spare.pid > 0) {
 			/* The idle spare goes first; its place is the new one's. */
-			pid_t pid = spare_pid;
-			close(spare_fd);
-			spare_pid = 0;
-			spare_fd = -1;
+			pid_t pid = spare.pid;
+			close(spare.fd);
+			close(spare.err_fd);
+			spare.pid = 0;
+			spare.fd = spare.err_fd = -1;
 			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -264,11 +325,11 @@ static void helper_find(void)
 	}
 }
 
-/* Starts a helper: its pid and the daemon's end of its socket.  0 or
- * -EIO with why. */
-static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
+/* Starts a helper: its pid, the daemon's end of its socket and the read
+ * end of its stderr (non-blocking).  0 or -EIO with why. */
+static int helper_spawn(pid_t *out_pid, int *out_fd, int *out_err, char *why, size_t cap)
 {
-	int sv[2];
+	int sv[2], ep[2];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 	char *argv[] = {"imgfs-inside-helper", NULL, NULL};
@@ -282,17 +343,24 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
 		snprintf(why, cap, "the helper program imgfs-inside-helper is not beside the daemon nor in ../libexec/");
 		return -EIO;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		snprintf(why, cap, "cannot make the helper's socket: %s", strerror(errno));
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		snprintf(why, cap, "cannot make the helper's stderr: %s", strerror(errno));
 		return -EIO;
 	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(why, cap, "cannot make the helper's socket: %s", strerror(errno));
+		close(ep[0]);
+		close(ep[1]);
+		return -EIO;
+	}
+	fcntl(ep[0], F_SETFL, O_NONBLOCK); /* (read after each exchange: never waited for) */
 	/* Its end becomes fd 3; every other descriptor of the daemon (the
 	 * FUSE device, the database) is closed before it runs. */
 	int child = sv[1] == 3 ? fcntl(sv[1], F_DUPFD_CLOEXEC, 4) : sv[1];
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	posix_spawn_file_actions_adddup2(&fa, child, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	int rc = child < 0 ? errno : posix_spawn(&pid, helper_exe, &fa, NULL, argv, envp);
@@ -300,14 +368,17 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
 	if (child != sv[1] && child >= 0)
 		close(child);
 	close(sv[1]);
+	close(ep[1]);
 	if (rc != 0) {
 		close(sv[0]);
+		close(ep[0]);
 		snprintf(why, cap, "cannot start the helper: %s", strerror(rc));
 		return -EIO;
 	}
 	COUNT(ins_n_starts, 1);
 	*out_pid = pid;
 	*out_fd = sv[0];
+	*out_err = ep[0];
 	return 0;
 }
 
@@ -316,17 +387,19 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, char *why, size_t cap)
 static bool spare_take(struct ins_vol *v)
 {
 	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	pid_t pid = spare_pid > 0 ? spare_pid : 0;
-	int fd = spare_fd;
+	pid_t pid = spare.pid > 0 ? spare.pid : 0;
+	int fd = spare.fd, err_fd = spare.err_fd;
 	if (pid) {
-		spare_pid = 0;
-		spare_fd = -1;
+		spare.pid = 0;
+		spare.fd = spare.err_fd = -1;
 	}
 	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 	if (!pid)
 		return false;
+	v->err_fd = err_fd; /* what it said, said either way */
 	if (waitpid(pid, NULL, WNOHANG) != 0) {
 		/* It ended while it waited (a kill from outside): not used. */
+		helper_stderr_close(v);
 		close(fd);
 		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 		ins_helpers_running--;
@@ -346,23 +419,24 @@ void fs_inside_spare_fill(void)
 {
 	char why[160];
 	pid_t pid;
-	int fd;
+	int fd, err_fd;
 	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	if (spare_pid != 0 || ins_helpers_running >= INS_MAX_HELPERS) {
+	if (spare.pid != 0 || ins_helpers_running >= INS_MAX_HELPERS) {
 		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
 		return;
 	}
-	spare_pid = -1;
+	spare.pid = -1;
 	if (++ins_helpers_running > ins_helpers_peak)
 		ins_helpers_peak = ins_helpers_running;
 	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-	int rc = helper_spawn(&pid, &fd, why, sizeof(why));
+	int rc = helper_spawn(&pid, &fd, &err_fd, why, sizeof(why));
 	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
 	if (rc == 0) {
-		spare_pid = pid;
-		spare_fd = fd;
+		spare.pid = pid;
+		spare.fd = fd;
+		spare.err_fd = err_fd;
 	} else {
-		spare_pid = 0;
+		spare.pid = 0;
 		ins_helpers_running--;
 	}
 	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
@@ -418,7 +492,7 @@ int ins_helper_start(struct ins_vol *v, char *why, size_t cap)
 	if (spare_take(v))
 		return 0;
 	helper_room(v);
-	if (helper_spawn(&v->pid, &v->fd, why, cap) == 0)
+	if (helper_spawn(&v->pid, &v->fd, &v->err_fd, why, cap) == 0)
 		return 0;
 	v->pid = 0;
 	v->fd = -1;
@@ -517,6 +591,7 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 		if (h.type == INS_H_OK) {
 			*ans = buf;
 			*alen = h.len;
+			ins_helper_stderr(v);
 			return 0;
 		}
 		if (h.type == INS_H_ERR && h.len >= sizeof(int32_t)) {

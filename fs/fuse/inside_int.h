@@ -60,6 +60,9 @@ struct ins_vol {
 	pthread_mutex_t lock; /* one conversation at a time */
 	pid_t pid;            /* 0: no helper */
 	int fd;
+	int err_fd;           /* the read end of its stderr (-1: none) */
+	uint64_t err_logged, err_dropped; /* of its stderr (at most INS_STDERR_MAX logged) */
+	struct fs_ctx *ctx;   /* the mount whose log its stderr goes to */
 	bool open_failed;     /* the file system could not be opened (sealed: for good) */
 	char failure[200];
 	uint64_t used;        /* the clock at its last request (LRU) */
@@ -87,6 +90,7 @@ struct ins_disk {
 	uint64_t size;        /* of the (virtual) disk */
 	struct pt_table pt;
 	char note[200];       /* why the disk shows nothing (unreadable, no key) */
+	int load_err;         /* while it loads: the first read that failed (the load is then not kept) */
 	unsigned nvols;
 	struct ins_vol vols[PT_MAX_PARTS];
 };
@@ -114,6 +118,8 @@ extern uint64_t ins_n_starts, ins_n_exchanges, ins_n_block_reads, ins_n_block_by
  * and the realtime clock one deadline from now (for timed waits). */
 int ins_deadline_ms(void);
 struct timespec ins_wait_until(void);
+/* What v's helper wrote on its stderr, into the mount's log (vol lock held). */
+void ins_helper_stderr(struct ins_vol *v);
 /* Ends v's helper (vol lock held); why (may be NULL) gets how it died. */
 void ins_helper_end(struct ins_vol *v, char *why, size_t cap);
 /* Gives v a helper (vol lock held): the spare, or a new one, room made. */

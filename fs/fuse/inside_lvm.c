@@ -82,6 +82,8 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 				pthread_mutex_init(&cur->lock, NULL);
 				pthread_mutex_init(&cur->sc_lock, NULL);
 				cur->fd = -1;
+				cur->err_fd = -1; /* its helper's stderr, once started */
+				cur->ctx = pv->ctx;
 				cur->number = next_number;
 				cur->pv_number = pv->number;
 				snprintf(cur->lvname, sizeof(cur->lvname), "%s", full);

@@ -7,9 +7,11 @@
  * reads a byte of the guest's, it gives up what it could misuse: root's
  * uid (it becomes nobody, 65534, with no groups), every other descriptor,
  * core dumps, and then every system call but reading and writing that
- * socket, memory (brk, mmap, munmap, mremap, mprotect, madvise) and exit
- * and futex (a libseccomp filter whose default action kills the
- * process).  Its CPU
+ * socket, writing its stderr (a pipe the daemon reads into its log, at
+ * most 64 KiB a helper: what a library or a sanitizer says is seen, issue
+ * 47), memory (brk, mmap, munmap, mremap, mprotect, madvise), exit and
+ * futex (a libseccomp filter whose default action kills the process; a
+ * sanitizer build allows the few calls its reports make).  Its CPU
  * time and address space are bounded (RLIMIT_CPU, RLIMIT_AS): a file
  * system that makes a reader loop or allocate without end kills the
  * helper, and the daemon answers EIO for that volume (fs/fuse/inside.c).
@@ -39,6 +41,11 @@
 #include "ins_inspect.h"
 #include "ins_lvm.h"
 #include "ins_wire.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#include <sys/syscall.h>
+#endif
 
 #define HELPER_UID 65534 /* nobody */
 #define HELPER_CPU_SECONDS 60
@@ -92,8 +99,11 @@ static int sandbox(void)
 		return -1;
 	int rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ins_sock));
 	rc = rc ? rc : seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ins_sock));
-	/* futex: glibc's once-only initializations and locks, which librpm and
-	 * libhivex take (a process of one thread only ever wakes itself). */
+ * socket, writing its stderr (a pipe the daemon reads into its log, at
+ * most 64 KiB a helper: what a library or a sanitizer says is seen, issue
+ * 47), memory (brk, mmap, munmap, mremap, mprotect, madvise), exit and
+ * futex (a libseccomp filter whose default action kills the process; a
+ * sanitizer build allows the few calls its reports make).  Its CPU
 	static const int mem[] = {SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
 	                          SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(exit), SCMP_SYS(exit_group),
 	                          SCMP_SYS(rt_sigreturn), SCMP_SYS(futex)};

@@ -88,6 +88,7 @@ OPS = {
     "mkdir": (1, lambda a: os.mkdir(b(a[0]))),
     "rmdir": (1, lambda a: os.rmdir(b(a[0]))),
     "stat": (1, lambda a: os.lstat(b(a[0]))),
+    "listdir": (1, lambda a: os.listdir(b(a[0]))),
     "unlink": (1, lambda a: os.unlink(b(a[0]))),
     "rename": (2, lambda a: os.rename(b(a[0]), b(a[1]))),
     "link": (2, lambda a: os.link(b(a[0]), b(a[1]))),

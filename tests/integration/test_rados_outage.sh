@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_rados_outage: a failure that passes is not a verdict about data
+# (issue 47; SPEC §13 "Failure behaviour", §1 fsck's exit status 3).  One
+# region, rf, in a one-node Ceph cluster of the test's own (its OSD is
+# killed; op timeout 1 s, so that each read that cannot be made fails
+# within seconds), mounted once and never remounted:
+#   - with the OSD down, the first look into a catalogue image's files/
+#     (never read before) is EIO with its reason in the log and in the
+#     caller's /errors, never a listing without its volumes or ENOENT;
+#   - `imgfs admin fsck` and `fsck --repair` with the OSD down judge
+#     nothing: 0 problems, "could not check N", exit status 3, no object
+#     removed;
+#   - once the OSD is back, the same mount lists files/ and reads
+#     os-release exactly (what failed was not kept), and fsck finds 0
+#     problems with every object of the pool where it was.
+# Chunk reads that fail beside chunks that read (no verdict, nothing
+# repaired, the walk given up when a store stops answering) are counted in
+# the unit tests (tests/unit/blobstore/test_gc.c test_verify_unanswered,
+# tests/unit/model/meta/test_fsck.c test_fsck_unanswered).
+# Cost: a cluster of its own (about 8 s to start, once more to restart its
+# OSD) and a few op timeouts; about 40 s, most of it waiting.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
+NS="ro$$x$RANDOM"
+
+say "a cluster of the test's own (op timeout 1 s) and a region rf in it"
+at_exit "'$ROOT/scripts/ceph-down' '$T/ceph'"
+C=$(CEPH_UP_OP_TIMEOUT=1 "$ROOT/scripts/ceph-up" "$T/ceph" imgfs-f) || fail "the test's cluster did not start"
+S="$T/state" M="$T/mnt"
+imgfs_admin "$S" init >/dev/null
+imgfs_admin "$S" region add rf --store "rados:imgfs-f,conf=$C,ns=$NS" >/dev/null || fail "region add rf"
+# objs: the chunk objects of this run's namespace, sorted.
+objs() { rados -c "$C" -p imgfs-f -N "$NS" ls | grep -E '^[0-9a-f]{32}$' | LC_ALL=C sort; }
+objs >"$T/objs.before"
+(($(wc -l <"$T/objs.before") > 0)) || fail "region add rf stored no catalogue chunk"
+# fsck_rc ARGS...: runs fsck into $T/fsck.out, prints its exit status.
+fsck_rc() {
+    local rc=0
+    imgfs_admin "$S" fsck "$@" >"$T/fsck.out" 2>&1 || rc=$?
+    echo "$rc"
+}
+assert_eq 0 "$(fsck_rc)" "fsck's exit status with the cluster up"
+assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck with the cluster up"
+
+mount_imgfs "$S" "$M"
+F="$M/regions/rf/public/centos-7.4/files"
+
+say "the OSD killed: files/ looked into for the first time is EIO with its reason"
+osd=$(cat "$T/ceph/osd.0.pid")
+kill -9 "$osd"
+_wait_gone "$osd" 10 || fail "the OSD survived kill -9"
+assert_errno EIO listdir "$F"
+assert_errno EIO stat "$F/vda1"
+grep -E "imgfs: inside /regions/rf/public/centos-7.4/files.*: EIO .*cannot be read" "$S/imgfs.log" >/dev/null ||
+    { tail -n 5 "$S/imgfs.log" >&2; fail "no log line says why files/ is EIO"; }
+grep -q "files.*cannot be read" "$M/errors" || { cat "$M/errors" >&2; fail "/errors does not say why files/ is EIO"; }
+
+say "fsck and fsck --repair with the OSD down: nothing judged, could not check N, exit 3"
+for repair in "" --repair; do
+    assert_eq 3 "$(fsck_rc $repair)" "fsck $repair's exit status with the OSD down"
+    last=$(tail -n 1 "$T/fsck.out")
+    [[ "$last" =~ ^0\ problems\;\ could\ not\ check\ ([0-9]+)\ \( ]] ||
+        { cat "$T/fsck.out" >&2; fail "fsck $repair: \"$last\" does not say 0 problems and could not check N"; }
+    ((BASH_REMATCH[1] > 0)) || fail "fsck $repair counted nothing it could not check"
+    ! grep -E "does not match|is missing|cannot open its blob store|removed" "$T/fsck.out" ||
+        fail "fsck $repair judged what it could not read"
+    grep -q "^could not check: region rf: " "$T/fsck.out" || fail "fsck $repair names no check it could not make"
+    echo "    fsck $repair: $last"
+done
+
+say "the OSD back: the same mount shows files/ exactly, and fsck is clean"
+"$ROOT/scripts/ceph-up" "$T/ceph" >/dev/null || fail "restarting the OSD"
+# The cluster serves again when a fresh client lists the pool.
+wait_until 60 timeout 10 rados -c "$C" -p imgfs-f -N "$NS" ls >/dev/null || fail "the OSD does not serve after 60 s"
+# The mount's own client may meet the old OSD's address once (an op that
+# times out, EIO); never ENOENT, never a listing without vda1.
+for ((i = 0; ; i++)); do
+    e=$(errno_of listdir "$F")
+    [[ "$e" == EIO && $i -lt 10 ]] || break
+done
+assert_eq OK "$e" "ls files/ once the OSD is back"
+assert_eq "README vda1" "$(ls "$F" | xargs)" "ls files/ once the OSD is back (no remount)"
+grep -qxF 'ID="centos"' "$F/vda1/etc/os-release" || fail "files/vda1/etc/os-release once the OSD is back"
+if grep -q "cannot be read" "$F/README"; then fail "README still says the disk cannot be read"; fi
+objs >"$T/objs.after"
+cmp -s "$T/objs.before" "$T/objs.after" || fail "objects of the pool changed across the fsck runs of the outage"
+assert_eq 0 "$(fsck_rc)" "fsck's exit status with the OSD back"
+assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck with the OSD back"
