@@ -42,6 +42,7 @@ struct model {
 	atomic_int_fast64_t rows;      /* rows the database produced for them */
 	atomic_int_fast64_t writes;    /* write transactions begun (model_write_begin) */
 	atomic_int_fast64_t round_trips; /* exchanges with a database server (db.h) */
+	atomic_int_fast64_t db_connected_ms; /* a server connection's last (re)connect (db.h) */
 	atomic_int_fast64_t change_wakes; /* model_changes_wait woken by this process's commit */
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */
@@ -51,8 +52,7 @@ struct model {
 	struct { model_inspector_fn fn; void *arg; } inspector; /* the mount's, set before the workers; fn NULL: none */
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];  /* progress of this process's tasks, by kind (task.c) */
 	atomic_uint_fast64_t moved_bytes[MODEL_TASK_KINDS]; /* bytes they moved: fetched by imports, placed by copies */
-	/* virtual bytes of blobs read back to hash them (§2.1: task.c, checksum.c) */
-	atomic_uint_fast64_t sha_read_bytes;
+	atomic_uint_fast64_t sha_read_bytes; /* read back to hash (§2.1: task.c, checksum.c) */
 	unsigned workers;              /* its task workers (model_set_workers) */
 	/* The kinds of task (kinds.c: task_kinds_all), set by model_open: the
 	 * engine (task.c) reaches the kinds only through them. */

@@ -198,6 +198,10 @@ struct fs_ctx {
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
 	pthread_t watcher;         /* watch.c */
 	bool watching;
+	/* watch.c: when this host's lease lapsed without a renewal (monotonic
+	 * ns, atomic; 0: current), and its last renewal (unix ns): a request's
+	 * EIO meanwhile says so (ops.c, issue 47). */
+	int64_t lease_lapsed_mono, lease_renewed_ns;
 	atomic_bool stopping;      /* unmounting: the watcher and the workers end */
 	/* worker.c */
 	struct fs_worker *workers; /* nworkers background task threads */

@@ -64,9 +64,19 @@ void ops_count(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name)
  * op_opendir's ENOSYS, which means success. */
 void ops_reply_err(fuse_req_t req, int err)
 {
+	struct fs_ctx *ctx = ops_ctx(req);
 	err = fs_reply_errno(err);
 	if (err)
-		fs_stats_error(ops_ctx(req), current_op, err);
+		fs_stats_error(ctx, current_op, err);
+	if (err == EIO && __atomic_load_n(&ctx->lease_lapsed_mono, __ATOMIC_RELAXED)) {
+		/* This host lost its lease (watch.c): the caller's EIO says why,
+		 * in /errors and the log (rate-limited there). */
+		char why[192];
+		int64_t since = (model_now_ns() - __atomic_load_n(&ctx->lease_renewed_ns, __ATOMIC_RELAXED)) / 1000000000LL;
+		snprintf(why, sizeof(why), "host %s is cut off from the database: its lease lapsed (last renewed %lld s "
+		         "ago)", model_host(ctx->m), (long long)since);
+		fs_refuse(ctx, fs_op_name(current_op), "(this host)", EIO, why, 0);
+	}
 	fuse_reply_err(req, err);
 }
 

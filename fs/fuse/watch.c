@@ -223,20 +223,65 @@ static int watch_one(void *arg, const struct model_change *c)
 	return 0;
 }
 
+/* This host's lease (§13), renewed six times per lease period: a host
+ * that stops renewing loses the tasks other hosts may run to them.  A
+ * renewal that fails is said once; a lapse is said, and remembered for
+ * what the mount's users get (ops.c); a renewal after a lapse says what
+ * may have been taken meanwhile (issue 47: a host cut off from the
+ * database is not a dead host, and must know it was taken for one). */
+struct lease_watch {
+	int64_t renewed, lease_ns, renew_ns;
+	bool failing, lapsed;
+};
+
+static void lease_renew(struct fs_ctx *ctx, struct lease_watch *w)
+{
+	int64_t now = model_now_ns();
+	if (now - w->renewed <= w->renew_ns)
+		return;
+	int rc = model_host_renew(ctx->m);
+	now = model_now_ns();
+	if (rc == 0) {
+		if (w->lapsed)
+			fs_log(ctx, "lease: host %s renewed its lease after %lld s without, past the lease (%lld s): "
+			       "tasks other hosts may run were theirs to take over meanwhile, and those taken stop here "
+			       "(its uploads and instance disks stayed its own)", model_host(ctx->m),
+			       (long long)((now - w->renewed) / 1000000000LL), (long long)(w->lease_ns / 1000000000LL));
+		else if (w->failing)
+			fs_log(ctx, "lease: host %s renewed its lease again", model_host(ctx->m));
+		w->renewed = now;
+		w->failing = w->lapsed = false;
+		__atomic_store_n(&ctx->lease_renewed_ns, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&ctx->lease_lapsed_mono, 0, __ATOMIC_RELAXED);
+		model_db_tune(ctx->m); /* the planner's statistics (PostgreSQL) */
+		return;
+	}
+	if (!w->failing)
+		fs_log(ctx, "lease: host %s cannot renew its lease (%s): requests that need the database fail with EIO "
+		       "until it answers", model_host(ctx->m), strerror(-rc));
+	w->failing = true;
+	if (!w->lapsed && now - w->renewed > w->lease_ns) {
+		fs_log(ctx, "lease: host %s lost its lease: not renewed for %lld s (the lease is %lld s); other hosts "
+		       "may take over the tasks any host may run, its uploads and instance disks stay its own",
+		       model_host(ctx->m), (long long)((now - w->renewed) / 1000000000LL),
+		       (long long)(w->lease_ns / 1000000000LL));
+		w->lapsed = true;
+		__atomic_store_n(&ctx->lease_lapsed_mono, fs_mono_ns() | 1, __ATOMIC_RELAXED);
+	}
+}
+
 static void *watch_main(void *arg)
 {
 	struct fs_ctx *ctx = arg;
-	int64_t seq = model_changes_head(ctx->m), renewed = model_now_ns();
-	int64_t renew_ns = model_lease(ctx->m) * 1000000000LL / 6;
+	int64_t seq = model_changes_head(ctx->m);
+	struct lease_watch lw = {.renewed = model_now_ns(), .lease_ns = model_lease(ctx->m) * 1000000000LL};
+	lw.renew_ns = lw.lease_ns / 6;
+	__atomic_store_n(&ctx->lease_renewed_ns, lw.renewed, __ATOMIC_RELAXED);
 	bool away = false; /* the database did not answer last time */
 	while (!atomic_load_explicit(&ctx->stopping, memory_order_acquire)) {
-		/* This host's lease (§13), six times per lease period: a host
-		 * that stops renewing loses its tasks to the others.  A
-		 * read-only mount registered none and writes nothing (§15). */
-		if (!ctx->ro && model_now_ns() - renewed > renew_ns && model_host_renew(ctx->m) == 0) {
-			renewed = model_now_ns();
-			model_db_tune(ctx->m); /* the planner's statistics (PostgreSQL) */
-		}
+		/* A read-only mount registered none and writes nothing (§15). */
+		if (!ctx->ro)
+			lease_renew(ctx, &lw);
 		int rc = model_changes_wait(ctx->m, WATCH_WAIT_MS);
 		if (rc < 0 && !away)
 			fs_log(ctx, "watch: the database does not answer: %s", strerror(-rc));

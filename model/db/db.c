@@ -108,6 +108,7 @@ static int conn_open(model *m, struct model_conn **out)
 	c->db->scan_steps = &m->scan_steps;
 	c->db->rows = &m->rows;
 	c->db->round_trips = &m->round_trips;
+	c->db->connected_ms = &m->db_connected_ms;
 	c->db->write_gen = &m->rows_gen;
 	c->db->log = conn_log;
 	c->db->log_arg = m;

@@ -83,6 +83,10 @@ struct db_conn {
 	/* Where a driver that talks to a server adds each network exchange
 	 * (PostgreSQL; SQLite has none). */
 	atomic_int_fast64_t *round_trips;
+	/* When a connection of the process last (re)connected (a server
+	 * driver's, monotonic ms; NULL: not shared): one whose own reset
+	 * failed a moment ago tries again at once once another got through. */
+	atomic_int_fast64_t *connected_ms;
 	/* Bumped when a statement that may write is reset, that is after it
 	 * ran (the model's cache generation; NULL: nothing). */
 	atomic_int_fast64_t *write_gen;

@@ -12,6 +12,19 @@
  * again (each remembers the connection epoch it was prepared in).  While
  * the server is unreachable every statement fails with -EIO.
  *
+ * A host cut off from the server (issue 47: a network that drops every
+ * packet, where nothing answers and nothing refuses) must not hang its
+ * requests: every connection asks libpq for TCP keepalives and a TCP user
+ * timeout (PG_LINK_PARAMS: a peer that acknowledges nothing for 10 s ends
+ * the connection, whether a statement waits for its answer or the
+ * connection sits idle), and a 5 s connect timeout; a connection whose
+ * reset failed is not tried again for PG_RETRY_MS, unless another
+ * connection of the process got through since (its statements fail at
+ * once meanwhile: each request does not wait out a connect of its own).
+ * So a statement of a cut-off host ends with -EIO within about 20 s (SPEC
+ * §13).  A connection string may set these parameters itself: its values
+ * win.
+ *
  * The dialect.  The model writes SQLite's `?` and `?N` parameters; they
  * become `$N` here (quoted strings and identifiers are left alone).  A
  * statement is prepared on its first execution, when its parameters'
@@ -119,6 +132,14 @@
 #define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
 #define PG_OUTCOME_WAIT_MS 30000 /* how long a lost commit's outcome is looked for (a server restarting) */
 #define PG_COMMITS_KEEP 86400    /* seconds a connection's imgfs_commits row outlives it after a crash */
+#define PG_RETRY_MS 5000         /* a connection whose reset failed is not tried again before */
+
+/* libpq's parameters of every connection, before the target's own (which
+ * override them: PQconnectdbParams reads the arrays in order, and the
+ * target is expanded where its "dbname" stands). */
+static const char *const pg_keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                      "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+#define PG_LINK_PARAMS "5", "1", "5", "2", "3", "10000"
 
 /* A result the pipeline owes: whose it is, and what to do with it. */
 struct pg_queued {
@@ -142,6 +163,7 @@ struct pg_conn {
 	bool marks;          /* its commits set its imgfs_commits row (the table exists) */
 	bool doomed;         /* the server said FATAL while it sat idle (a shutdown): reset it */
 	bool down;           /* its last reset failed (logged once until one succeeds) */
+	int64_t down_ms;     /* when (monotonic ms): not tried again before PG_RETRY_MS */
 	int64_t commit_key;  /* that row's key: random, positive */
 	int64_t commit_seq;  /* the number of its last marked commit */
 	int nqueued;         /* results the pipeline owes, in order */
@@ -267,9 +289,13 @@ static bool pg_alive(struct pg_conn *c)
  * reset succeeds again. */
 static bool reconnect(struct pg_conn *c)
 {
+	int64_t now_ms = model_mono_ns() / 1000000;
 	c->nqueued = 0;
 	c->begin_pending = false;
 	c->doomed = false;
+	if (c->down && now_ms - c->down_ms < PG_RETRY_MS &&
+	    (!c->base.connected_ms || atomic_load(c->base.connected_ms) < c->down_ms))
+		return false; /* tried a moment ago, and nobody got through since: fail at once */
 	PQreset(c->pg);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
 		if (!c->down) {
@@ -278,8 +304,11 @@ static bool reconnect(struct pg_conn *c)
 			       (int)strcspn(msg, "\n"), msg);
 		}
 		c->down = true;
+		c->down_ms = model_mono_ns() / 1000000;
 		return false;
 	}
+	if (c->base.connected_ms)
+		atomic_store(c->base.connected_ms, model_mono_ns() / 1000000);
 	if (c->down)
 		pg_say(c, "reconnected");
 	c->down = false;
@@ -355,7 +384,9 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 	}
 	c->base.drv = &db_postgres;
 	c->epoch = 1;
-	c->pg = PQconnectdb(target);
+	const char *values[] = {PG_LINK_PARAMS, target, NULL};
+	_Static_assert(sizeof(values) == sizeof(pg_keys), "a value for each of pg_keys");
+	c->pg = PQconnectdbParams(pg_keys, values, 1);
 	if (c->pg)
 		PQsetNoticeReceiver(c->pg, on_notice, c);
 	if (PQstatus(c->pg) != CONNECTION_OK) {

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "model_int.h"
+#include "task_int.h" /* model_runner_ended, model_runner_silent: the tasks ask */
 
 #define LEASE_DEFAULT 30 /* seconds */
 
@@ -380,6 +381,56 @@ bool model_runner_alive(struct model_conn *c, const char *id)
 	if (sscanf(id, "%ld:%llu%n", &pid, &start, &used) != 2 || id[used] != '\0' || pid <= 0)
 		return false;
 	return proc_start_time(pid, &now) == 0 && now == start;
+}
+
+/* The host of runner id (this host's when it names none); false when it
+ * names one too long to be a host. */
+static bool runner_host(const struct model_conn *c, const char *id, char host[MODEL_HOST_MAX + 1])
+{
+	const char *slash = strchr(id, '/');
+	size_t n = slash ? (size_t)(slash - id) : 0;
+	if (!slash) {
+		snprintf(host, MODEL_HOST_MAX + 1, "%s", c->m->host);
+		return true;
+	}
+	if (n > MODEL_HOST_MAX)
+		return false;
+	memcpy(host, id, n);
+	host[n] = '\0';
+	return true;
+}
+
+bool model_runner_ended(struct model_conn *c, const char *id)
+{
+	char host[MODEL_HOST_MAX + 1];
+	if (!runner_host(c, id, host))
+		return false;
+	if (!c->m->cluster || strcmp(host, c->m->host) == 0)
+		return !model_runner_alive(c, id);
+	db_stmt *st = model_stmt(c, SQL("SELECT 1 FROM hosts WHERE name = ?"));
+	if (!st)
+		return false;
+	db_bind_text(st, 1, host);
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE; /* no row: removed (a row, or no answer: not known to be over) */
+}
+
+bool model_runner_silent(struct model_conn *c, const char *id)
+{
+	char host[MODEL_HOST_MAX + 1];
+	if (!c->m->cluster || !runner_host(c, id, host) || strcmp(host, c->m->host) == 0)
+		return false;
+	db_stmt *st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?"));
+	bool silent = false;
+	if (!st)
+		return true; /* cannot tell: show no rate */
+	db_bind_text(st, 1, host);
+	int rc = db_step(st);
+	silent = rc != DB_ROW ||
+	         db_col_int64(st, 0) < model_now_ns() - model_lease(c->m) * 1000000000LL / 3;
+	db_reset(st);
+	return silent;
 }
 
 int model_host_remove(model *m, const char *name, struct model_err *err)

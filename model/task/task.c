@@ -854,6 +854,8 @@ int model_task_of_image(model *m, int64_t image_id, struct model_task *out)
 		snprintf(out->state, sizeof(out->state), "orphaned");
 		out->position = 0;
 		out->rate = 0; /* nothing moves: no rate, no eta */
+	} else if (runner[0] && model_runner_silent(c, runner)) {
+		out->rate = 0; /* its host reports nothing: not known to move (issue 47) */
 	}
 	return 0;
 }

@@ -292,4 +292,13 @@ int upload_fail(struct task_run *r, int64_t blob_id, const char *fmt, ...) __att
  * available, or in error with the reason. */
 int upload_seal(struct task_run *r, int64_t blob_id, blob_wblob *w, const char *wblob);
 
+/* Runner id is known over (model/meta/host.c, issue 47): here, its
+ * process is gone; another host's only once `host remove` forgot it (a
+ * lapsed lease is no proof: a cut-off host still runs, and still holds its
+ * files).  false when it cannot be told. */
+bool model_runner_ended(struct model_conn *c, const char *id);
+/* Runner id is another host's that missed two renewals of its lease:
+ * whatever it runs shows no rate (it is not known to move). */
+bool model_runner_silent(struct model_conn *c, const char *id);
+
 #endif

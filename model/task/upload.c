@@ -690,18 +690,16 @@ static int reap_one(model *m, const struct upload_task *dead)
 		rc = rc == -ENOENT ? 0 : rc;
 		goto out;
 	}
-	if ((rc = model_image_get(m, t.image_id, &img)) < 0 ||
-	    (rc = upload_end_in_error(m, c, &img, &t,
-	                              t.error[0] ? t.error
-	                                         : "the upload was interrupted (the file was still open when imgfs "
-	                                           "stopped)",
-	                              wblob)) < 0)
+	const char *why = t.error[0] ? t.error
+	                             : "the upload was interrupted (the file was still open when imgfs stopped)";
+	if ((rc = model_image_get(m, t.image_id, &img)) < 0 || (rc = upload_end_in_error(m, c, &img, &t, why, wblob)) < 0)
 		goto out;
 	reaped = true;
 out:
 	if ((rc = model_write_end(c, rc, NULL)) < 0 || !reaped)
 		return rc;
 	upload_remove_wblob(m, img.region_id, wblob);
+	task_log_failure(m, t.image_id, "upload", why); /* (its runner: t.claimed_by, over) */
 	return 1;
 }
 
@@ -716,7 +714,11 @@ static int reap_row(void *arg, db_stmt *st)
 	struct reap_list *l = arg;
 	struct upload_task t;
 	upload_task_fill(st, &t);
-	if (model_runner_alive(l->c, t.claimed_by))
+	/* Only what is known to be over: this host's dead process, or a host
+	 * `host remove` forgot.  Another host whose lease lapsed may be cut
+	 * off, still holding the file and its writer (issue 47): that host
+	 * ends its own uploads (or host remove does). */
+	if (!model_runner_ended(l->c, t.claimed_by))
 		return 0;
 	l->t[l->n++] = t;
 	return l->n == (int)(sizeof(l->t) / sizeof(l->t[0]));

@@ -10,6 +10,7 @@
  */
 #include "format_test.h"
 #include "model/lifecycle_test.h"
+#include "model_int.h"
 
 #define MiB ((uint64_t)1 << 20)
 
@@ -590,6 +591,48 @@ static void test_opaque(void **state)
 	assert_string_equal(err.msg, "the file is of no known format: not QCOW2, not ISO 9660, not a raw disk with an MBR or a GPT");
 }
 
+/* Another host's upload (§13, issue 47): a lapsed lease is no proof that
+ * a host is gone (one cut off from the database still holds the file and
+ * its writer), so no other host reaps it; `host remove` is.  A host that
+ * reports nothing for a third of its lease shows its task without a rate.
+ * (As a cluster: the hosts table is in both schemas.) */
+static void test_reap_other_host(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_upload u;
+	struct model_task t;
+	struct model_err err = {0};
+	int64_t id = queued(fx, MODEL_FOLDER_PRIVATE, "far");
+	int64_t now = model_now_ns(), lease = model_lease(fx->m) * 1000000000LL;
+	bool cluster = fx->m->cluster;
+	fx->m->cluster = true;
+	begin(fx, id, 0, &u);
+	assert_int_equal(model_upload_progress(fx->m, &u, 3 << 20, 0, 0), 0);
+	ut_sql(fx, "INSERT INTO hosts(name, started_ns, renewed_ns) VALUES ('far', %lld, %lld)", (long long)now,
+	       (long long)now);
+	ut_sql(fx, "UPDATE tasks SET claimed_by = 'far/1:1', host = 'far' WHERE id = %lld", (long long)u.task_id);
+	assert_int_equal(model_task_of_image(fx->m, id, &t), 0);
+	assert_true(t.rate > 0); /* its host reports */
+	/* Silent for half its lease: still its host's, no rate. */
+	ut_sql(fx, "UPDATE hosts SET renewed_ns = %lld WHERE name = 'far'", (long long)(now - lease / 2));
+	assert_int_equal(model_task_of_image(fx->m, id, &t), 0);
+	assert_string_equal(t.state, "open");
+	assert_true(t.rate == 0);
+	/* Its lease lapsed long ago: orphaned to see, not reaped. */
+	ut_sql(fx, "UPDATE hosts SET renewed_ns = 1 WHERE name = 'far'");
+	assert_int_equal(model_upload_reap(fx->m), 0);
+	assert_int_equal(model_task_housekeeping(fx->m, (int64_t)time(NULL)), 0);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_UPLOADING);
+	assert_int_equal(model_task_of_image(fx->m, id, &t), 0);
+	assert_true(t.rate == 0);
+	/* Removed: its upload ends, with the removal's reason. */
+	assert_int_equal(model_host_remove(fx->m, "far", &err), 0);
+	assert_int_equal(model_upload_reap(fx->m), 1);
+	assert_int_equal(get(fx, id).status, MODEL_IMG_ERROR);
+	assert_non_null(strstr(get(fx, id).error, "host far was removed"));
+	fx->m->cluster = cluster;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_validate_attrs),
 		cmocka_unit_test_setup_teardown(test_cancel, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_reap, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_reap_other_host, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_progress, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_stage_then_import, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_opaque, ut_setup, ut_teardown),
