@@ -12,6 +12,9 @@
  *   <dir>/regions/<r>/  one blob store per region
  *   <dir>/host          with the metadata in a database: the host whose
  *                       files these are (host.c: model_host_record)
+ *   <dir>/service       with the metadata in a database: which service's
+ *                       files these are ("imgfs service <fingerprint of
+ *                       its chunk-id key>": state_claim)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -160,10 +163,66 @@ static int state_initialise(model *m, struct model_conn *c, struct model_err *er
 	return model_exec(c, "INSERT INTO settings(key, value) VALUES ('initialised', '1') ON CONFLICT DO NOTHING");
 }
 
+/* A state directory given with a database holds that service's files
+ * only (issue 47): one that holds another service's — an embedded state
+ * whose chunk-id key is not the database's (a migrated one's is), or the
+ * mark of another database's service — is refused, for its default
+ * regions' chunks would be shared and each service's gc would delete the
+ * other's.  One without a mark gets it (claim: a mount or init). */
+static int state_claim(model *m, bool claim, struct model_err *err)
+{
+	uint8_t key[BLOB_SECRET_SIZE];
+	char path[PATH_MAX], tmp[PATH_MAX + 32], want[64], got[64] = "";
+	int rc;
+	snprintf(path, sizeof(path), "%s/secret", m->dir);
+	rc = blob_secret_load(key, path);
+	bool other = rc == 0 && memcmp(key, m->secret, sizeof(key)) != 0;
+	explicit_bzero(key, sizeof(key));
+	if (other)
+		return model_fail(err, -EEXIST, "%s holds another service's state (its chunk-id key is not the "
+		                  "database's: each one's gc would delete the other's chunks); give this host a state "
+		                  "directory of its own", m->dir);
+	if (rc < 0 && rc != -ENOENT)
+		return model_fail(err, rc, "%s: %s", path, strerror(-rc));
+	snprintf(want, sizeof(want), "imgfs service %016llx\n", (unsigned long long)blob_secret_fingerprint(m->secret));
+	snprintf(path, sizeof(path), "%s/service", m->dir);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (!fgets(got, sizeof(got), f))
+			got[0] = '\0';
+		fclose(f);
+		const char *named = strncmp(got, want, 14) == 0 ? got + 14 : "nothing imgfs knows";
+		if (strcmp(got, want) != 0)
+			return model_fail(err, -EEXIST, "%s holds another service's files (its service file names %.*s, "
+			                  "not this database's); give this host a state directory of its own", m->dir,
+			                  (int)strcspn(named, "\n"), named);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return model_fail(err, -errno, "%s: %s", path, strerror(errno));
+	if (!claim)
+		return 0;
+	/* Written whole, then linked: never half a line, and of two claims
+	 * at once the first stays (the second compares against it). */
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return model_fail(err, -errno, "%s: %s", tmp, strerror(errno));
+	size_t n = strlen(want);
+	rc = write(fd, want, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc == 0 && link(tmp, path) < 0)
+		rc = errno == EEXIST ? 1 : -errno;
+	unlink(tmp);
+	if (rc < 0)
+		return model_fail(err, rc, "%s: %s", path, strerror(-rc));
+	return rc == 1 ? state_claim(m, false, err) : 0;
+}
+
 /* The chunk-id key of a service whose metadata is in a database that
  * several hosts share: in its settings (hex), made by the first opener
  * (SPEC §13: what hosts must agree on lives in the database). */
-static int db_secret(model *m)
+static int db_secret(model *m, struct model_err *err)
 {
 	char hex[2 * BLOB_SECRET_SIZE + 1] = "";
 	struct model_conn *c;
@@ -204,8 +263,13 @@ static int db_secret(model *m)
 		}
 		m->secret[i] = (uint8_t)v;
 	}
+	/* The state directory looked at before a new key commits: a refusal
+	 * leaves the database without one (state_claim). */
+	if (m->dir && (rc = state_claim(m, false, err)) < 0)
+		goto out;
+	rc = 0;
 out:
-	return model_write_end(c, rc, NULL);
+	return model_write_end(c, rc, err);
 }
 
 /* The refusal of a state the caller may not open. */
@@ -324,10 +388,13 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/secret", m->dir);
-	if ((rc = db_url ? db_secret(m) : blob_secret_load_or_create(m->secret, path)) < 0) {
-		model_fail(err, rc, "the chunk-id key: %s", strerror(-rc));
+	if ((rc = db_url ? db_secret(m, err) : blob_secret_load_or_create(m->secret, path)) < 0) {
+		if (!err || !err->msg[0] || rc != -EEXIST)
+			model_fail(err, rc, "the chunk-id key: %s", strerror(-rc));
 		goto fail;
 	}
+	if (db_url && m->dir && (flags & MODEL_OPEN_CREATE) && (rc = state_claim(m, true, err)) < 0)
+		goto fail;
 	if ((flags & MODEL_OPEN_CREATE) && !state_initialised(c) && (rc = state_initialise(m, c, err)) < 0)
 		goto fail;
 	*out = m;
