@@ -18,7 +18,8 @@
  * timeout (PG_LINK_PARAMS: a peer that acknowledges nothing for 10 s ends
  * the connection, whether a statement waits for its answer or the
  * connection sits idle), and a 5 s connect timeout; a connection whose
- * reset failed is not tried again for PG_RETRY_MS, unless another
+ * reset waited in vain (nothing answered: not a server that refuses while
+ * it restarts) is not tried again for PG_RETRY_MS, unless another
  * connection of the process got through since (its statements fail at
  * once meanwhile: each request does not wait out a connect of its own).
  * So a statement of a cut-off host ends with -EIO within about 20 s (SPEC
@@ -293,7 +294,7 @@ static bool reconnect(struct pg_conn *c)
 	c->nqueued = 0;
 	c->begin_pending = false;
 	c->doomed = false;
-	if (c->down && now_ms - c->down_ms < PG_RETRY_MS &&
+	if (c->down && c->down_ms && now_ms - c->down_ms < PG_RETRY_MS &&
 	    (!c->base.connected_ms || atomic_load(c->base.connected_ms) < c->down_ms))
 		return false; /* tried a moment ago, and nobody got through since: fail at once */
 	PQreset(c->pg);
@@ -304,7 +305,11 @@ static bool reconnect(struct pg_conn *c)
 			       (int)strcspn(msg, "\n"), msg);
 		}
 		c->down = true;
-		c->down_ms = model_mono_ns() / 1000000;
+		/* Only a reset that waited (nothing answered: a cut, not a
+		 * refusal) holds the next ones back; a server that refuses while
+		 * it restarts is asked again at once. */
+		int64_t end_ms = model_mono_ns() / 1000000;
+		c->down_ms = end_ms - now_ms >= 1000 ? end_ms : 0;
 		return false;
 	}
 	if (c->base.connected_ms)
