@@ -169,7 +169,10 @@ static int disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
 	    (rc = model_blob_manifest_err(ctx->m, blob_id, &d->man, &err)) < 0) {
 		snprintf(d->note, sizeof(d->note), "%.190s", err.msg[0] ? err.msg : "the disk's manifest cannot be read");
 		d->man = NULL;
-		return rc;
+		/* A refusal that holds for this mount (an encrypted image and no
+		 * key, or another key: §17) is kept with its reason; anything
+		 * else (the database, the cluster) is asked again. */
+		return rc == -EACCES || rc == -EPERM || rc == -EINVAL ? 0 : rc;
 	}
 	d->size = b.size;
 	/* A QCOW2 file (an upload kept as it came, §5.3): the volumes are in
