@@ -289,12 +289,78 @@ static void test_verify_unanswered(void **state)
 	blob_manifest_free(m);
 }
 
+/* What a store's reader gets, and what fsck's check gets, for each kind
+ * of chunk: right, not the chunk (a hash, a tag, a length, an object
+ * longer than any chunk: EUCLEAN to the check, EIO to readers), absent. */
+struct log_lines {
+	int n;
+	char last[256];
+};
+
+static void on_log(void *arg, const char *line)
+{
+	struct log_lines *l = arg;
+	l->n++;
+	snprintf(l->last, sizeof l->last, "%s", line);
+}
+
+static void test_check_chunk(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t dk[BLOB_KEY_SIZE], other[BLOB_KEY_SIZE];
+	blob_key *key = NULL, *wrong = NULL;
+	blob_manifest *m = NULL;
+	struct log_lines log = {0};
+	uint8_t *buf = blob_chunk_buf_new(), *ref = fx_make_blob(fx, MiB, 0);
+	size_t len, off;
+
+	assert_non_null(buf);
+	memset(dk, 7, sizeof dk);
+	memset(other, 8, sizeof other);
+	assert_int_equal(blob_key_new(&key, dk), 0);
+	assert_int_equal(blob_key_new(&wrong, other), 0);
+	blob_store_set_log(fx->s, on_log, &log);
+	assert_int_equal(blob_store_put_buf_key(fx->s, key, &m, ref, MiB), 0);
+	const chunk_id *id = mf_id(m, 0);
+	/* Under its key it opens; under another its tag does not match: a
+	 * verdict for the check, EIO for a reader. */
+	assert_int_equal(blob_store_check_chunk(fx->s, key, id, MiB), 0);
+	assert_int_equal(blob_store_check_chunk(fx->s, wrong, id, MiB), -EUCLEAN);
+	assert_int_equal(blob_store_load_chunk(fx->s, wrong, id, &buf, &off, &len), -EIO);
+	assert_int_equal(blob_store_load_chunk(fx->s, key, id, &buf, &off, &len), 0);
+	assert_int_equal(len, MiB);
+	/* Bytes changed: its hash. */
+	fx_corrupt(fx, id, 100);
+	assert_int_equal(blob_store_check_chunk(fx->s, key, id, MiB), -EUCLEAN);
+	assert_int_equal(blob_store_get_chunk(fx->s, id, buf, BLOB_OBJ_MAX, &len), -EIO);
+	assert_int_equal(blob_store_get_chunk_buf(fx->s, id, &buf, &len), -EIO);
+	assert_non_null(strstr(log.last, "hash mismatch"));
+	if (!fx_rados(fx)) {
+		/* Longer than any chunk (the local backend sees it before it
+		 * reads): damaged, said so. */
+		char path[512];
+		fx_chunk_path(path, sizeof path, fx->store, id);
+		assert_int_equal(chmod(path, 0644), 0);
+		assert_int_equal(truncate(path, (off_t)BLOB_OBJ_MAX + 1), 0);
+		assert_int_equal(blob_store_check_chunk(fx->s, NULL, id, 0), -EUCLEAN);
+		assert_non_null(strstr(log.last, "longer than any chunk"));
+		assert_int_equal(blob_store_get_chunk_buf(fx->s, id, &buf, &len), -EIO);
+	}
+	blob_store_set_log(fx->s, NULL, NULL); /* (log is this frame's) */
+	free(buf);
+	free(ref);
+	blob_manifest_free(m);
+	blob_key_unref(key);
+	blob_key_unref(wrong);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_gc, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_all, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_unanswered, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_chunk, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
