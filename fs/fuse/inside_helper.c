@@ -89,7 +89,9 @@ void ins_helper_stderr(struct ins_vol *v)
 	ssize_t n;
 	if (v->err_fd < 0)
 		return;
-	while ((n = read(v->err_fd, buf, sizeof(buf))) > 0) {
+	/* 64 KiB a look at most: a helper that writes without end does not
+	 * hold the request that looks (the rest waits in the pipe, or goes). */
+	for (int k = 0; k < 16 && (n = read(v->err_fd, buf, sizeof(buf))) > 0; k++) {
 		size_t keep = v->err_logged >= INS_STDERR_MAX ? 0 : (size_t)n < INS_STDERR_MAX - v->err_logged
 		                                                        ? (size_t)n
 		                                                        : INS_STDERR_MAX - v->err_logged;

@@ -338,9 +338,12 @@ static int wblob_row(void *arg, db_stmt *st)
 		        (long long)db_col_int64(st, 0), name ? name : "", why[0] ? why : strerror(-rc));
 	/* A whole chunk's file (<name>.arr/<i>) gone outside imgfs: its reads
 	 * and captures fail with EIO (issue 47). */
-	else if ((rc = blob_wblob_check_files(wb, why, sizeof(why))) < 0)
+	else if ((rc = blob_wblob_check_files(wb, why, sizeof(why))) < 0 && why[0])
 		problem(w->f, "region %s: blob %lld: writable blob %s: %s", w->f->region, (long long)db_col_int64(st, 0),
-		        name ? name : "", why[0] ? why : strerror(-rc));
+		        name ? name : "", why);
+	else if (rc < 0) /* a file that could not be looked at: no verdict */
+		unchecked(w->f, rc, "could not check: region %s: blob %lld: writable blob %s's files",
+		          w->f->region, (long long)db_col_int64(st, 0), name ? name : "");
 	blob_wblob_close(wb);
 	return 0;
 }
@@ -817,7 +820,7 @@ static int fsck_verify_repair(void *arg, const struct model_region *r)
 	if (rc < 0) {
 		if (!no_answer(rc))
 			return 0; /* its problem is told (fsck_region) */
-		f->streak = FSCK_GIVE_UP; /* (not "down" again: it was not before) */
+		f->streak = FSCK_GIVE_UP - 1; /* one answer missing is its whole walk */
 		unchecked(f, rc, "could not check: region %s: its blob store does not open (its chunks' hashes not "
 		          "checked)", r->name);
 		return 0;
