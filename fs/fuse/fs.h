@@ -198,13 +198,9 @@ struct fs_ctx {
 	bool zero_opendir;         /* the kernel handles opendir itself (init) */
 	pthread_t watcher;         /* watch.c */
 	bool watching;
-	/* watch.c: when this host's lease lapsed without a renewal (monotonic
-	 * ns, atomic; 0: current), and its last renewal (unix ns): a request's
-	 * EIO meanwhile says so (ops.c, issue 47). */
-	int64_t lease_lapsed_mono, lease_renewed_ns;
+	int64_t lease_lapsed_mono, lease_renewed_ns; /* watch.c; ops.c's EIO says why */
 	atomic_bool stopping;      /* unmounting: the watcher and the workers end */
-	/* worker.c */
-	struct fs_worker *workers; /* nworkers background task threads */
+	struct fs_worker *workers; /* worker.c: nworkers background task threads */
 	unsigned nworkers;         /* 0: this mount runs no tasks */
 	pthread_mutex_t work_lock; /* guards work_kicks; with work_cond */
 	pthread_cond_t work_cond;  /* kicked: a task was queued */

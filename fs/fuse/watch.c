@@ -251,6 +251,9 @@ static void lease_renew(struct fs_ctx *ctx, struct lease_watch *w)
 			fs_log(ctx, "lease: host %s renewed its lease again", model_host(ctx->m));
 		w->renewed = now;
 		w->failing = w->lapsed = false;
+		/* ctx->lease_lapsed_mono: when the lease lapsed without a renewal
+		 * (monotonic ns; 0: current); lease_renewed_ns: the last renewal
+		 * (unix ns).  A request's EIO meanwhile says so (ops.c, issue 47). */
 		__atomic_store_n(&ctx->lease_renewed_ns, now, __ATOMIC_RELAXED);
 		__atomic_store_n(&ctx->lease_lapsed_mono, 0, __ATOMIC_RELAXED);
 		model_db_tune(ctx->m); /* the planner's statistics (PostgreSQL) */
