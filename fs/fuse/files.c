@@ -435,10 +435,11 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		/* Reply from the rendering, a reference held across it: once the
 		 * kernel has the reply, the reader may close and another thread
 		 * release this handle before fuse_reply_buf returns (ASan's writev
-		 * check reads it then). */
-		fs_render_hold(h->ctx->renderings, r);
+		 * check reads it then) — so nothing of h is read after the reply. */
+		struct fs_renderings *rs = h->ctx->renderings;
+		fs_render_hold(rs, r);
 		fuse_reply_buf(req, n ? r->buf.p + from : NULL, n);
-		fs_render_put(h->ctx->renderings, r);
+		fs_render_put(rs, r);
 		return;
 	}
 	if (h->kind == FH_BLOB && (uint64_t)off >= h->man->size) {
