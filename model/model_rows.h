@@ -226,9 +226,12 @@ int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot 
 	p "description_ns, " p "tags_ns, " p "error_ns, " p "dir_gen, " p "origin_id, " p "origin_kind, "        \
 	p "project, " p "project_ns, " p "key_id, " p "uuid, " p "title, " p "disk_format, " p "container_format, "  \
 	p "min_disk, " p "min_ram, " p "gflags, "                                                          \
-	"(SELECT count(*) FROM image_props pr WHERE pr.image_id = " p "id)"
+	"(SELECT count(*) FROM image_props pr WHERE pr.image_id = " p "id), "                             \
+	"CASE WHEN EXISTS (SELECT 1 FROM inspections ni WHERE ni.image_id = " p "id) THEN 1 ELSE 0 END + "  \
+	"CASE WHEN EXISTS (SELECT 1 FROM tasks ti WHERE ti.image_id = " p "id AND ti.kind = 'inspect') "   \
+	"THEN 2 ELSE 0 END"
 #define MODEL_IMAGE_FIELDS MODEL_IMAGE_FIELDS_OF("i.", "COALESCE(a.name, 'platform')")
-#define MODEL_IMAGE_NFIELDS 45 /* the columns model_image_row reads */
+#define MODEL_IMAGE_NFIELDS 46 /* the columns model_image_row reads */
 #define MODEL_IMAGE_FROM "FROM images i LEFT JOIN accounts a ON a.id = i.account_id "
 #define MODEL_IMAGE_COLS MODEL_IMAGE_FIELDS " " MODEL_IMAGE_FROM
 

@@ -133,7 +133,11 @@ static void show(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out
 	/* The packages are what the disks hold: shown where files/ is (§18). */
 	if (which == MODEL_INSPECTION_PACKAGES && fs_node_blob_access(n) < 0)
 		return;
-	int rc = model_inspection_get(ctx->m, n->img.id, which, &t, &pending);
+	/* The row said whether there is one (a walk reads no statement for
+	 * an image never inspected); else the statement says. */
+	int rc = n->img.inspected & 1 ? model_inspection_get(ctx->m, n->img.id, which, &t, &pending) : -ENOENT;
+	if (!(n->img.inspected & 1))
+		pending = (n->img.inspected & 2) != 0;
 	if (rc == -ENOENT) {
 		const char *state = pending ? "pending" : "none";
 		if (which == MODEL_INSPECTION_TEXT)

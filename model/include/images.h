@@ -72,6 +72,9 @@ struct model_image {
 	char container_format[16];
 	int64_t min_disk, min_ram;     /* GiB, MiB */
 	unsigned gflags;               /* MODEL_GFLAG_* */
+	unsigned inspected;            /* 1: an inspection is kept, 2: one is on its
+	                                  way (SPEC §20); 0 spares a walk the
+	                                  statements of its inspection files */
 	int nprops;                    /* its properties (SPEC §19): 0 spares a
 	                                  walk the statement that lists them */
 	/* What else refers to the image, as far as the statement that read it

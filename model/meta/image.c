@@ -74,6 +74,7 @@ void model_image_row(db_stmt *st, struct model_image *img)
 	img->min_ram = db_col_int64(st, 42);
 	img->gflags = (unsigned)db_col_int64(st, 43);
 	img->nprops = (int)db_col_int64(st, 44);
+	img->inspected = (unsigned)db_col_int64(st, 45);
 	img->refs = MODEL_REF_UNKNOWN;
 	img->copies_ctime_ns = -1;
 }

@@ -55,7 +55,7 @@ capture "$P/img2" vm1
 echo "tagged=yes" >"$P/img1/tags"
 priv_entries=$(entries "$P/img1")
 # In the bin the owner's control files go and expires comes (SPEC §2.1).
-bin_entries=$(ls -1A "$P/img1" | grep -vxE 'convert|cancel|copies|shares|download' |
+bin_entries=$(ls -1A "$P/img1" | grep -vxE 'convert|cancel|copies|shares|download|inspect' |
     { cat; echo expires; } | LC_ALL=C sort | paste -sd ' ' -)
 members=$(archived "$P/img1")
 ino=$(stat -c %i "$P/img1")
