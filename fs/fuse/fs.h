@@ -18,103 +18,11 @@
  * Threads: the FUSE session's, the watcher's and the workers'; the locks
  * and the order they are taken in are under "locks" below.
  *
- * Inode numbers are computed, never stored: a 64-bit number holds the kind
- * of object (8 bits), its database row id (40 bits) and which entry of the
- * object it is (16 bits).  Row ids are never reused (AUTOINCREMENT), so an
- * inode number names one thing forever and is the same after a remount
- * (SPEC §2).  Nothing is kept per inode: lookup counts are not tracked and
- * forget is a no-op.
- *
- *   ino 1                       /            ino 2  /regions   ino 3  /stats
- *   REGION  region  0           /regions/<r>
- *   REGION  region  1..8        its class directories (fs_class)
- *   REGION  region  9, 10, 11   quota, images.csv, images.json
- *   REGION  region  12          tenants/ (§16, tenants.c)
- *   IMAGE   image   0           the image directory
- *   IMAGE   image   1..0xff     attribute files (their id in attr.c's table)
- *   IMAGE   image   0x100       disks/          0x101 + idx  disks/<dev>
- *   IMAGE   image   0x200       copies/         0x1000 + 4*region + f: copies/<region>[/f]
- *   IMAGE   image   0x300       shares/         0x8000 + account: shares/<account> (id <= 0x7fff)
- *   SNAP    snap    0, 1..0xff  snapshot directory, its files (ids, attr.c)
- *   VM      vm      0, 1..0xff  instance directory, its files (ids, attr.c)
- *   VM      vm      0x100, 0x101 + idx   disks/, disks/<dev>: vda..vdz
- *                               (idx 0..25, writable), cdrom (idx 26,
- *                               0x11b) and cidata (idx 27, 0x11c), the
- *                               read-only disks of SPEC §16 (sealed blobs;
- *                               model/include/instances.h)
- *   TENANT  account 16*region + e        tenants/<account>/ (e 0) and its
- *                               private/, iso/, recycle-bin/, snapshots/
- *                               (e 1..4) in region (< 4096: region add's
- *                               limit)
- *   TENANT_IMAGE  image  as IMAGE        an image and everything in it seen
- *                               through tenants/<account>/ (§16)
- *   TENANT_SNAP   snap   as SNAP         a snapshot seen through tenants/
- *
- * Those are the st_ino numbers, and the FUSE node ids too, but one: an
- * image directory that moved.  A delete (rmdir private/<img>) makes the
- * kernel mark the directory's inode dead (S_DEAD: an empty listing, ENOENT
- * below it), and it stays in the kernel's inode cache for as long as a
- * process holds it (a shell's cwd, an open dirfd, a find or tar walking
- * it).  Found again under recycle-bin/ — or, after a restore, under
- * private/ — by the same node id and generation, the kernel would reuse
- * that dead inode (the new path lists nothing), and a rename(2) that looks
- * it up while it is still held under its old parent fails with ESTALE
- * (d_splice_alias cannot move the alias without the locks rename holds).
- * A new generation for the same node id is no better: the kernel then
- * marks the held inode bad, and its holders get EIO even in other mounts.
- * So the image directory's node id carries a count of the times it became
- * a new node (images.dir_gen, kept in the database: the same after a
- * remount); st_ino does not change:
- *
- *   IMAGE_DIR image g           the image directory once dir_gen >= 1
- *                               (g = dir_gen, 1..0x7fff, wrapping)
- *   IMAGE_DIR image 0x8000 + g  shared/<image>@<owner>, g = dir_gen as above
- *                               or 0 (never moved)
- *   TENANT_IMAGE_DIR image g    tenants/<account>/<class>/<image> once
- *                               dir_gen >= 1 (TENANT_IMAGE image 0 before)
- *
- * The last line is the same story in a multi-user mount: an owner's
- * private/<image> and a receiver's shared/<image>@<owner> are one directory
- * inode to the kernel if they share a node id, and a directory inode has one
- * dentry, which every lookup of the other name moves (a rename(2) of the
- * owner's then fails with ESTALE while the receiver holds it).  So the
- * shared view of an image directory is a node of its own.  So is the
- * view through tenants/ (an administrator's, or a main account's of its
- * sub-account's image, beside the owner's own in one multi-user mount):
- * every inode of an image or snapshot seen there is of the TENANT_ kinds,
- * whose numbers differ from the owner's in their kind only.  Inside the
- * FUSE layer such a node keeps the owner's kinds (n->ino is IMAGE or SNAP,
- * so every rule of attr.c, share.c, copies.c applies as to the owner's)
- * and says where it is seen with n->actor_id; the TENANT_ kinds are what
- * the kernel is given (fs_node_st_ino, fs_node_nodeid) and what
- * fs_node_resolve takes back.
- *
- * A delete.  The S_DEAD mark is the VFS's (vfs_rmdir, after the file
- * system's rmdir returned 0), on the inode of the dentry the rmdir's own
- * lookup found: the holders' inode, as long as the kernel's entry for the
- * name is valid.  So the first rmdir of an image directory that goes to
- * the recycle bin only renews dir_gen (model_image_renew_dir) and answers
- * ESTALE; do_rmdir then walks the path again with LOOKUP_REVAL, whose
- * revalidation of the name asks us (fuse_dentry_revalidate: a LOOKUP
- * whatever the entry's timeout), gets the new node id, unhashes the old
- * dentry (d_invalidate: its holders keep it and its inode, alive), looks
- * the name up afresh (a new inode) and sends the rmdir again — which
- * moves the image to the bin (dir_gen once more: the bin's node is not
- * the one just marked dead).  The holders' old node resolves to the image
- * wherever it is (below): readdir lists it, openat(fd, "status") reads
- * it, in the bin and after a restore (ops.c, rmdir_renewed; SPEC §12,
- * tests/integration/test_moves.sh).  A kernel that did not repeat an
- * ESTALE rmdir with LOOKUP_REVAL (Linux has since 2012; overlayfs calling
- * vfs_rmdir directly does not) would pass the ESTALE on: a second rmdir
- * then goes through.
- *
- * Every node id of an image directory resolves to the image, whatever its
- * g, so another mount's holder of an older node keeps reading the image
- * through it.  Renames (in place, restores) keep dir_gen: the kernel moves
- * its own dentry and inode there.  Only directories need this (a dead
- * inode is a directory that was removed): the image's files and its
- * subdirectories keep their node ids, and the kernel moves a held
- * subdirectory's dentry under the image's new inode.
+ * Inode numbers are computed, never stored: kind (8 bits), row id (40
+ * bits), entry (16 bits); an image directory's node id also carries its
+ * dir_gen.  The map and why are in docs/design.md ("The FUSE layer",
+ * "Inode numbers, in full"); fs_ino, fs_node_st_ino and fs_node_nodeid
+ * below compute them.
  */
 #ifndef IMGFS_FS_H
 #define IMGFS_FS_H
