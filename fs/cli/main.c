@@ -40,7 +40,7 @@
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
 #include "ins_proto.h"     /* ins_helper_main (SPEC §18) */
 #include "log.h"
-#include "render.h"
+#include "rooms.h"
 #include "serve.h"
 #include "watch.h"
 
@@ -656,7 +656,7 @@ static int mount_run(struct opts *o)
 	 * The default one is opened once the state exists (stderr without). */
 	pthread_mutex_init(&ctx->log_lock, NULL);
 	pthread_mutex_init(&ctx->rmdir_lock, NULL);
-	if (fs_render_new(&ctx->renderings) < 0) {
+	if (fs_rooms_new(ctx) < 0) {
 		fprintf(stderr, "imgfs: %s\n", strerror(ENOMEM));
 		rc = 1;
 		goto out;
@@ -833,8 +833,7 @@ out:
 	model_close(m);
 	atomic_store(&watch.done, 1); /* ended within the bound: the log stays ours */
 	fs_log_close(ctx);
-	fs_render_free(ctx->renderings); /* after the handles (fs_files_release_all) */
-	ctx->renderings = NULL;
+	fs_rooms_free(ctx); /* after the handles (fs_files_release_all) and the log */
 	if (ready_fd >= 0)
 		close(ready_fd);
 	if (created[0]) {

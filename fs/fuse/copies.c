@@ -223,7 +223,7 @@ void fs_copies_forget(struct fs_ctx *ctx, const struct model_change *c, bool nam
 	for (unsigned f = 0; f <= COPY_FILES; f++) {
 		fuse_ino_t ino = fs_ino(FS_K_IMAGE, src, FS_SUB_COPY + 4 * (unsigned)c->region_id + f);
 		fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
-		fs_poll_wake(ino); /* imgfs wait on copies/<region>/ */
+		fs_poll_wake(ctx->pollers, ino); /* imgfs wait on copies/<region>/ */
 	}
 	if (names && model_region_get(ctx->m, c->region_id, &r) == 0)
 		fuse_lowlevel_notify_inval_entry(ctx->se, fs_ino(FS_K_IMAGE, src, FS_SUB_COPIES), r.name, strlen(r.name));

@@ -129,7 +129,7 @@ static void fh_free(struct fh *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	IMGFS_UNLOCK(&handles_lock, handles_lock);
-	fs_poll_forget(h);
+	fs_poll_forget(h->ctx->pollers, h);
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
 	blob_manifest_free(h->man);
@@ -813,11 +813,11 @@ void ops_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct 
 		fuse_reply_poll(req, ready);
 		return;
 	}
-	rc = ph ? fs_poll_wait(h, ino, ph) : 0;
+	rc = ph ? fs_poll_wait(h->ctx->pollers, h, ino, ph) : 0;
 	if (rc == 0)
 		rc = text_changed(req, ino, h);
 	if (rc != 0) {
-		fs_poll_forget(h);
+		fs_poll_forget(h->ctx->pollers, h);
 		ready |= POLLPRI | (rc < 0 ? POLLERR : 0);
 	}
 	fuse_reply_poll(req, ready);

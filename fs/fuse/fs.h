@@ -11,6 +11,7 @@
  *            tenants/, files/ (share.c, copies.c, tenants.c, inside.c)
  *   stats.h  /stats (stats.c)
  *   log.h    the log, refusals, /errors (log.c)
+ *   rooms.h  the mount's state, a struct per room off the context (rooms.c)
  *   watch.h  cache invalidation and the background workers (watch.c, worker.c)
  *
  * Who includes it: the files of fs/fuse/, and fs/cli/'s main.c and
@@ -74,7 +75,7 @@ static inline int64_t fs_mono_ns(void)
  *     ctx->rmdir_lock   rmdir_retry (ops.c)
  *     ctx->renderings' lock and lanes_lock   render.c's renderings and turns
  *     handles_lock      files.c's open handles
- *     pollers_lock      poll waiters (pollers.c)
+ *     ctx->pollers' lock  poll waiters (pollers.c)
  *     a volume's sc_lock  its attributes (inside_int.h)
  *   fs/cli/main.c's stop lock (2) is taken by main and its stop thread
  *   only.
@@ -115,6 +116,7 @@ struct fs_ctx {
 	uint64_t work_kicks;       /* counts kicks, so none is lost */
 	struct fs_stats stats;     /* stats.c */
 	struct fs_renderings *renderings; /* render.c: what generated files hold */
+	struct fs_pollers *pollers;       /* pollers.c: poll(2) waiters */
 	/* ops.c: rmdirs of image directories answered ESTALE, so that the
 	 * kernel asks again through a fresh lookup (op_rmdir). */
 	pthread_mutex_t rmdir_lock;

@@ -14,6 +14,9 @@
  * what this holds is bounded by the descriptors open.  A wake walks the
  * list once: the waiters are few (one per `imgfs wait` path), and each
  * change invalidates a few dozen inodes at most.
+ *
+ * A room of the mount (struct fs_pollers at ctx->pollers, made and freed
+ * with it by rooms.c): two mounts in one process wake their own waiters.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,15 +32,41 @@ struct poller {
 	struct poller *next;
 };
 
-static pthread_mutex_t pollers_lock = PTHREAD_MUTEX_INITIALIZER;
-IMGFS_LOCK_LEVEL(pollers_lock, 58);
-static struct poller *pollers;
+struct fs_pollers {
+	pthread_mutex_t lock; /* the list */
+	struct poller *list;
+};
+IMGFS_LOCK_LEVEL(pollers_lock, 58); /* a leaf (fs.h "locks") */
+
+int fs_pollers_new(struct fs_pollers **out)
+{
+	struct fs_pollers *ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	pthread_mutex_init(&ps->lock, NULL);
+	*out = ps;
+	return 0;
+}
+
+void fs_pollers_free(struct fs_pollers *ps)
+{
+	if (!ps)
+		return;
+	while (ps->list) {
+		struct poller *p = ps->list;
+		ps->list = p->next;
+		fuse_pollhandle_destroy(p->ph);
+		free(p);
+	}
+	pthread_mutex_destroy(&ps->lock);
+	free(ps);
+}
 
 /* Under the lock: key's registration, unlinked, or NULL. */
-static struct poller *unlink_key(const void *key)
+static struct poller *unlink_key(struct fs_pollers *ps, const void *key)
 {
-	IMGFS_ASSERT_HELD(&pollers_lock);
-	for (struct poller **p = &pollers; *p; p = &(*p)->next) {
+	IMGFS_ASSERT_HELD(&ps->lock);
+	for (struct poller **p = &ps->list; *p; p = &(*p)->next) {
 		if ((*p)->key == key) {
 			struct poller *found = *p;
 			*p = found->next;
@@ -55,7 +84,7 @@ static void drop(struct poller *p)
 	}
 }
 
-int fs_poll_wait(const void *key, fuse_ino_t ino, struct fuse_pollhandle *ph)
+int fs_poll_wait(struct fs_pollers *ps, const void *key, fuse_ino_t ino, struct fuse_pollhandle *ph)
 {
 	struct poller *p = malloc(sizeof(*p)), *old;
 	if (!p) {
@@ -63,29 +92,29 @@ int fs_poll_wait(const void *key, fuse_ino_t ino, struct fuse_pollhandle *ph)
 		return -ENOMEM;
 	}
 	*p = (struct poller){key, ino, ph, NULL};
-	IMGFS_LOCK(&pollers_lock, pollers_lock);
-	old = unlink_key(key);
-	p->next = pollers;
-	pollers = p;
-	IMGFS_UNLOCK(&pollers_lock, pollers_lock);
+	IMGFS_LOCK(&ps->lock, pollers_lock);
+	old = unlink_key(ps, key);
+	p->next = ps->list;
+	ps->list = p;
+	IMGFS_UNLOCK(&ps->lock, pollers_lock);
 	drop(old);
 	return 0;
 }
 
-void fs_poll_forget(const void *key)
+void fs_poll_forget(struct fs_pollers *ps, const void *key)
 {
 	struct poller *p;
-	IMGFS_LOCK(&pollers_lock, pollers_lock);
-	p = unlink_key(key);
-	IMGFS_UNLOCK(&pollers_lock, pollers_lock);
+	IMGFS_LOCK(&ps->lock, pollers_lock);
+	p = unlink_key(ps, key);
+	IMGFS_UNLOCK(&ps->lock, pollers_lock);
 	drop(p);
 }
 
-void fs_poll_wake(fuse_ino_t ino)
+void fs_poll_wake(struct fs_pollers *ps, fuse_ino_t ino)
 {
 	struct poller *woken = NULL, **p;
-	IMGFS_LOCK(&pollers_lock, pollers_lock);
-	for (p = &pollers; *p;) {
+	IMGFS_LOCK(&ps->lock, pollers_lock);
+	for (p = &ps->list; *p;) {
 		if ((*p)->ino == ino) {
 			struct poller *w = *p;
 			*p = w->next;
@@ -95,7 +124,7 @@ void fs_poll_wake(fuse_ino_t ino)
 			p = &(*p)->next;
 		}
 	}
-	IMGFS_UNLOCK(&pollers_lock, pollers_lock);
+	IMGFS_UNLOCK(&ps->lock, pollers_lock);
 	/* Told outside the lock: the notification is a write to the device. */
 	while (woken) {
 		struct poller *w = woken;

@@ -48,7 +48,7 @@ static enum fs_class folder_class(enum model_folder f)
 static void inval(struct fs_ctx *ctx, fuse_ino_t ino)
 {
 	fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
-	fs_poll_wake(ino);
+	fs_poll_wake(ctx->pollers, ino);
 }
 
 /* Every inode an object can have (its directory, files — ids below

@@ -1,0 +1,30 @@
+/*
+ * rooms.c — makes and frees the rooms of the mount's state (rooms.h).
+ * Each room's own file says what it holds and under which lock; this file
+ * only gives them the mount's life, in one place, so that a room added is
+ * made and freed wherever a context is (fs/cli/main.c, unit tests).
+ */
+#include <errno.h>
+
+#include "fs.h"
+#include "pollers.h"
+#include "render.h"
+#include "rooms.h"
+
+int fs_rooms_new(struct fs_ctx *ctx)
+{
+	int rc;
+	if ((rc = fs_render_new(&ctx->renderings)) < 0 || (rc = fs_pollers_new(&ctx->pollers)) < 0) {
+		fs_rooms_free(ctx);
+		return rc;
+	}
+	return 0;
+}
+
+void fs_rooms_free(struct fs_ctx *ctx)
+{
+	fs_pollers_free(ctx->pollers);
+	ctx->pollers = NULL;
+	fs_render_free(ctx->renderings);
+	ctx->renderings = NULL;
+}

@@ -1,0 +1,24 @@
+/*
+ * rooms.h — the mount's state, room by room (rooms.c; docs/style.md "No
+ * mutable file-scope variable"): each room is a struct of its own file,
+ * reached from the context and made and freed with the mount, so that two
+ * mounts in one process (a unit test's, a remount's) share nothing.
+ *
+ *   ctx->renderings  render.c   what generated files hold, their turns
+ *   ctx->pollers     pollers.c  poll(2) waiters on generated files
+ *
+ * Who includes it: fs/cli/main.c (the mount's life) and the unit tests
+ * that build a context.
+ */
+#ifndef IMGFS_FS_ROOMS_H
+#define IMGFS_FS_ROOMS_H
+
+struct fs_ctx;
+
+/* Makes every room of ctx: 0, or -ENOMEM with none left made. */
+int fs_rooms_new(struct fs_ctx *ctx);
+/* Frees what fs_rooms_new made (each may be NULL), after the last handle
+ * (fs_files_release_all) and the log's close; the pointers become NULL. */
+void fs_rooms_free(struct fs_ctx *ctx);
+
+#endif
