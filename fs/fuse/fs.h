@@ -63,14 +63,14 @@ static inline int64_t fs_mono_ns(void)
  *          -> blob_wblob.lock 30 and below (blobstore/blobstore_int.h)
  *          -> the model's locks 54 (model/model_int.h): every model call
  *          -> ctx->log_lock 60 -> (nothing)   fs_log, fs_refuse
- *          -> err_lock 61 (log.c: the /errors rings) -> (nothing)
+ *          -> ctx->refusals' err_lock 61 (log.c: the /errors rings)
  *   load_lock 16 -> a volume's lock 18 -> ins_table_lock 20 (inside.c,
  *   inside_int.h: the helpers' table, a volume's conversation), then the
  *   blob store's and the model's.
  *
  *   Leaves, under which nothing else is taken (58 but the log's):
  *     ctx->log_lock 60  the log file, its rotation, the rate-limit slots
- *     err_lock 61       each caller's recent refusals (/errors)
+ *     ctx->refusals' err_lock 61  each caller's refusals (/errors)
  *     ctx->work_lock    work_kicks, with work_cond (worker.c)
  *     ctx->rmdir_lock   rmdir_retry (ops.c)
  *     ctx->renderings' lock and lanes_lock   render.c's renderings and turns
@@ -117,6 +117,7 @@ struct fs_ctx {
 	struct fs_stats stats;     /* stats.c */
 	struct fs_renderings *renderings; /* render.c: what generated files hold */
 	struct fs_pollers *pollers;       /* pollers.c: poll(2) waiters */
+	struct fs_refusals *refusals;     /* log.c: rate-limit slots, /errors rings */
 	/* ops.c: rmdirs of image directories answered ESTALE, so that the
 	 * kernel asks again through a fresh lookup (op_rmdir). */
 	pthread_mutex_t rmdir_lock;

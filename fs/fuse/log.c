@@ -37,6 +37,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -149,20 +150,22 @@ struct log_slot {
 	uint64_t suppressed;
 };
 
-static struct log_slot slots[LOG_SLOTS];
+static struct log_slot *log_slots(struct fs_refusals *rf); /* below, with the room */
 
 /* Under ctx->log_lock: whether a line of (uid, op) may be written now; *held
  * gets the count of lines of a key whose summary is due (then *held_uid,
- * *held_op name it). */
+ * *held_op name it).  A context without the room (a unit test's, a CLI's)
+ * writes every line. */
 static bool log_admit(struct fs_ctx *ctx, int64_t uid, const char *op, uint64_t *held, int64_t *held_uid,
                       const char **held_op)
 {
 	IMGFS_ASSERT_HELD(&ctx->log_lock);
-	(void)ctx;
-	uint64_t h = (uint64_t)uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)op;
-	struct log_slot *s = &slots[(h >> 7) % LOG_SLOTS];
-	double now = (double)fs_mono_ns() / 1e9;
 	*held = 0;
+	if (!ctx->refusals)
+		return true;
+	uint64_t h = (uint64_t)uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)op;
+	struct log_slot *s = &log_slots(ctx->refusals)[(h >> 7) % LOG_SLOTS];
+	double now = (double)fs_mono_ns() / 1e9;
 	if (!s->op || s->uid != uid || s->op != op) {
 		if (s->op && s->suppressed) {
 			*held = s->suppressed, *held_uid = s->uid, *held_op = s->op;
@@ -208,14 +211,18 @@ static bool log_admit(struct fs_ctx *ctx, int64_t uid, const char *op, uint64_t 
  * Bounded per caller and in all: the newest lines that fit in ERR_BYTES
  * (each cut at ERR_LINE bytes, so at least four are kept), for at most
  * ERR_CALLERS callers, the caller whose newest refusal is oldest giving
- * its place to a new one: at most 1 MiB, in static storage that is only
- * touched where callers were refused. */
-#define ERR_CALLERS 256
+ * its place to a new one: at most 1 MiB a mount, in zeroed pages that are
+ * only touched where callers were refused.
+ *
+ * The slots and the rings are one room of the mount (struct fs_refusals at
+ * ctx->refusals, made and freed with it by rooms.c): one mount's callers
+ * neither evict another's lines nor spend another's rate limit. */
+#define ERR_CALLERS FS_ERR_CALLERS
 #define ERR_BYTES 4096
 #define ERR_LINE 1024
 
 struct err_ring {
-	const struct fs_ctx *ctx; /* NULL: free */
+	bool used;        /* false: free */
 	int64_t account, uid;
 	uint64_t seq;     /* of its newest line: the oldest is evicted first */
 	int64_t last_ns;  /* the time of its newest line (the file's mtime) */
@@ -223,18 +230,44 @@ struct err_ring {
 	char text[ERR_BYTES];
 };
 
-static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
-IMGFS_LOCK_LEVEL(err_lock, 61);
-static struct err_ring err_rings[ERR_CALLERS];
-static uint64_t err_seq;
+struct fs_refusals {
+	struct log_slot slots[LOG_SLOTS]; /* under ctx->log_lock */
+	pthread_mutex_t err_lock;         /* the rings and seq */
+	struct err_ring rings[ERR_CALLERS];
+	uint64_t seq;
+};
+IMGFS_LOCK_LEVEL(err_lock, 61); /* a leaf, taken after ctx->log_lock is let go */
 
-/* Under err_lock: the ring of (ctx, account, uid), NULL if none. */
-static struct err_ring *err_find(const struct fs_ctx *ctx, int64_t account, int64_t uid)
+static struct log_slot *log_slots(struct fs_refusals *rf)
 {
-	IMGFS_ASSERT_HELD(&err_lock);
+	return rf->slots;
+}
+
+int fs_refusals_new(struct fs_refusals **out)
+{
+	struct fs_refusals *rf = calloc(1, sizeof(*rf));
+	if (!rf)
+		return -ENOMEM;
+	pthread_mutex_init(&rf->err_lock, NULL);
+	*out = rf;
+	return 0;
+}
+
+void fs_refusals_free(struct fs_refusals *rf)
+{
+	if (!rf)
+		return;
+	pthread_mutex_destroy(&rf->err_lock);
+	free(rf);
+}
+
+/* Under rf->err_lock: the ring of (account, uid), NULL if none. */
+static struct err_ring *err_find(struct fs_refusals *rf, int64_t account, int64_t uid)
+{
+	IMGFS_ASSERT_HELD(&rf->err_lock);
 	for (size_t i = 0; i < ERR_CALLERS; i++)
-		if (err_rings[i].ctx == ctx && err_rings[i].account == account && err_rings[i].uid == uid)
-			return &err_rings[i];
+		if (rf->rings[i].used && rf->rings[i].account == account && rf->rings[i].uid == uid)
+			return &rf->rings[i];
 	return NULL;
 }
 
@@ -265,7 +298,8 @@ static void err_record(struct fs_ctx *ctx, const char *line)
 {
 	int64_t account, uid, now = model_now_ns();
 	char stamp[21], text[ERR_LINE];
-	if (!err_caller(ctx, &account, &uid))
+	struct fs_refusals *rf = ctx->refusals;
+	if (!rf || !err_caller(ctx, &account, &uid))
 		return;
 	model_fmt_time(stamp, now / 1000000000);
 	/* The escaped line is printable UTF-8: fs_escape cuts it before a
@@ -273,14 +307,14 @@ static void err_record(struct fs_ctx *ctx, const char *line)
 	size_t head = (size_t)snprintf(text, sizeof(text), "%s ", stamp);
 	size_t n = head + fs_escape(text + head, sizeof(text) - head - 1, line);
 	text[n++] = '\n';
-	IMGFS_LOCK(&err_lock, err_lock);
-	struct err_ring *r = err_find(ctx, account, uid);
+	IMGFS_LOCK(&rf->err_lock, err_lock);
+	struct err_ring *r = err_find(rf, account, uid);
 	if (!r) {
-		r = &err_rings[0];
-		for (size_t i = 0; i < ERR_CALLERS && r->ctx; i++)
-			if (!err_rings[i].ctx || err_rings[i].seq < r->seq)
-				r = &err_rings[i];
-		r->ctx = ctx;
+		r = &rf->rings[0];
+		for (size_t i = 0; i < ERR_CALLERS && r->used; i++)
+			if (!rf->rings[i].used || rf->rings[i].seq < r->seq)
+				r = &rf->rings[i];
+		r->used = true;
 		r->account = account;
 		r->uid = uid;
 		r->len = 0;
@@ -295,40 +329,36 @@ static void err_record(struct fs_ctx *ctx, const char *line)
 	}
 	memcpy(r->text + r->len, text, n);
 	r->len += n;
-	r->seq = ++err_seq;
+	r->seq = ++rf->seq;
 	r->last_ns = now;
-	IMGFS_UNLOCK(&err_lock, err_lock);
+	IMGFS_UNLOCK(&rf->err_lock, err_lock);
 }
 
 int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, struct fs_buf *out)
 {
 	int64_t last = 0;
-	IMGFS_LOCK(&err_lock, err_lock);
-	const struct err_ring *r = err_find(ctx, c->account_id, c->uid);
+	struct fs_refusals *rf = ctx->refusals;
+	if (!rf)
+		return 0;
+	IMGFS_LOCK(&rf->err_lock, err_lock);
+	const struct err_ring *r = err_find(rf, c->account_id, c->uid);
 	if (r) {
 		fs_buf_put(out, r->text, r->len);
 		last = r->last_ns;
 	}
-	IMGFS_UNLOCK(&err_lock, err_lock);
+	IMGFS_UNLOCK(&rf->err_lock, err_lock);
 	return last;
-}
-
-/* At unmount: the mount's lines go (a later mount in this process, a
- * unit test's, starts empty). */
-static void err_forget(const struct fs_ctx *ctx)
-{
-	IMGFS_LOCK(&err_lock, err_lock);
-	for (size_t i = 0; i < ERR_CALLERS; i++)
-		if (err_rings[i].ctx == ctx)
-			memset(&err_rings[i], 0, offsetof(struct err_ring, text));
-	IMGFS_UNLOCK(&err_lock, err_lock);
 }
 
 /* ---- where lines go ------------------------------------------------------ */
 
 /* The one mount whose log a signal handler may reopen (fs_log_reopen takes
  * no argument: a handler reaches nothing else).  Set by fs_log_open,
- * cleared by fs_log_close; read only as a whole pointer. */
+ * cleared by fs_log_close; read only as a whole pointer.  The one writable
+ * global of fs/fuse (scripts/house-check.allow): a signal handler is given
+ * a signal number and nothing else, so what it reaches must be at file
+ * scope; every other piece of the mount's state is a room of the context
+ * (rooms.h). */
 static struct fs_ctx *volatile reopen_ctx;
 
 /* Opens ctx->log_path anew (created 0640 if missing, appended to) onto
@@ -373,7 +403,6 @@ int fs_log_open(struct fs_ctx *ctx, const char *where)
 
 void fs_log_close(struct fs_ctx *ctx)
 {
-	err_forget(ctx);
 	if (reopen_ctx == ctx)
 		reopen_ctx = NULL;
 	if (ctx->log)

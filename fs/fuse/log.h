@@ -48,6 +48,15 @@ void fs_log_set_account(int64_t account_id, int64_t uid);
  * "<UTC time> <op> <path>: <ERRNO> <reason>"; returns the time of the
  * newest in nanoseconds, 0 when there is none. */
 int64_t fs_show_errors(const struct fs_ctx *ctx, const struct fs_caller *c, struct fs_buf *out);
+/* The log's rate-limit slots and each caller's /errors ring: a room of the
+ * mount's state (ctx->refusals, made by rooms.c).  A context without it
+ * logs every refusal and keeps none for /errors. */
+struct fs_refusals;
+/* /errors keeps the lines of at most this many callers a mount (SPEC §9);
+ * the one whose newest line is oldest gives its place to a new one. */
+#define FS_ERR_CALLERS 256
+int fs_refusals_new(struct fs_refusals **out);
+void fs_refusals_free(struct fs_refusals *rf); /* accepts NULL */
 /* Default size at which the log file is rotated (-o log_max=; 0: never). */
 #define FS_LOG_MAX_DEFAULT (16LL << 20)
 #define FS_LOG_KEEP 3 /* imgfs.log.1 ... .3 */

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "fs.h"
+#include "log.h"
 #include "pollers.h"
 #include "render.h"
 #include "rooms.h"
@@ -14,7 +15,8 @@
 int fs_rooms_new(struct fs_ctx *ctx)
 {
 	int rc;
-	if ((rc = fs_render_new(&ctx->renderings)) < 0 || (rc = fs_pollers_new(&ctx->pollers)) < 0) {
+	if ((rc = fs_render_new(&ctx->renderings)) < 0 || (rc = fs_pollers_new(&ctx->pollers)) < 0 ||
+	    (rc = fs_refusals_new(&ctx->refusals)) < 0) {
 		fs_rooms_free(ctx);
 		return rc;
 	}
@@ -23,6 +25,8 @@ int fs_rooms_new(struct fs_ctx *ctx)
 
 void fs_rooms_free(struct fs_ctx *ctx)
 {
+	fs_refusals_free(ctx->refusals);
+	ctx->refusals = NULL;
 	fs_pollers_free(ctx->pollers);
 	ctx->pollers = NULL;
 	fs_render_free(ctx->renderings);

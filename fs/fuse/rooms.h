@@ -6,6 +6,7 @@
  *
  *   ctx->renderings  render.c   what generated files hold, their turns
  *   ctx->pollers     pollers.c  poll(2) waiters on generated files
+ *   ctx->refusals    log.c      the log's rate-limit slots, /errors rings
  *
  * Who includes it: fs/cli/main.c (the mount's life) and the unit tests
  * that build a context.

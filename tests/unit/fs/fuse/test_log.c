@@ -237,6 +237,117 @@ static void test_open_failures(void **state)
 	fs_log_reopen(); /* syslog: nothing to reopen */
 }
 
+/* ---- the refusals' room: each mount's own (rooms.h) ----------------------- */
+
+/* What /errors shows (account, uid) in ctx, in buf; "" when nothing. */
+static const char *errors_of(struct fs_ctx *ctx, int64_t account, uid_t uid, char *buf, size_t size)
+{
+	struct fs_buf b = {0};
+	struct fs_caller c = {.account_id = account, .uid = uid};
+	fs_show_errors(ctx, &c, &b);
+	snprintf(buf, size, "%.*s", (int)b.len, b.p ? b.p : "");
+	fs_buf_release(&b);
+	return buf;
+}
+
+/* A refusal of (account, uid) in ctx, as a request's thread makes it. */
+static void refuse_as(struct fs_ctx *ctx, int64_t account, uid_t uid, const char *op, const char *reason)
+{
+	fs_log_set_caller(uid);
+	fs_log_set_account(account, uid);
+	fs_refuse(ctx, op, "/regions/r1/private/x", -EEXIST, reason, 0);
+	fs_log_set_caller(-1);
+}
+
+/* Two mounts of one process keep their callers' lines apart, and each
+ * keeps FS_ERR_CALLERS callers: at the limit the oldest caller of a mount
+ * stays, one past it goes, and the other mount's caller stays throughout
+ * (when the rings were the process's, B's callers evicted A's). */
+static void test_errors_are_each_mounts(void **state)
+{
+	(void)state;
+	struct fs_ctx a = {0}, b = {0};
+	char buf[4096], why[64];
+	pthread_mutex_init(&a.log_lock, NULL);
+	pthread_mutex_init(&b.log_lock, NULL);
+	assert_int_equal(fs_refusals_new(&a.refusals), 0);
+	assert_int_equal(fs_refusals_new(&b.refusals), 0);
+	refuse_as(&a, 5, 1000, "mkdir", "refused in A");
+	refuse_as(&b, 5, 1000, "mkdir", "refused in B");
+	assert_non_null(strstr(errors_of(&a, 5, 1000, buf, sizeof(buf)), "refused in A"));
+	assert_null(strstr(buf, "refused in B"));
+	assert_non_null(strstr(errors_of(&b, 5, 1000, buf, sizeof(buf)), "refused in B"));
+	assert_null(strstr(buf, "refused in A"));
+	/* B fills its table: FS_ERR_CALLERS - 1 more callers, at the limit. */
+	for (int i = 1; i < FS_ERR_CALLERS; i++) {
+		snprintf(why, sizeof(why), "caller %d", i);
+		refuse_as(&b, 100 + i, 2000 + (uid_t)i, "mkdir", why);
+	}
+	assert_non_null(strstr(errors_of(&b, 5, 1000, buf, sizeof(buf)), "refused in B"));
+	assert_non_null(strstr(errors_of(&b, 101, 2001, buf, sizeof(buf)), "caller 1"));
+	/* One past: B's oldest caller gives its place; A's caller stays. */
+	refuse_as(&b, 99, 1999, "mkdir", "one past");
+	assert_string_equal(errors_of(&b, 5, 1000, buf, sizeof(buf)), "");
+	assert_non_null(strstr(errors_of(&b, 99, 1999, buf, sizeof(buf)), "one past"));
+	assert_non_null(strstr(errors_of(&b, 101, 2001, buf, sizeof(buf)), "caller 1"));
+	assert_non_null(strstr(errors_of(&a, 5, 1000, buf, sizeof(buf)), "refused in A"));
+	/* A context without the room keeps nothing, and shows nothing. */
+	struct fs_ctx bare = {0};
+	pthread_mutex_init(&bare.log_lock, NULL);
+	refuse_as(&bare, 5, 1000, "mkdir", "refused bare");
+	assert_string_equal(errors_of(&bare, 5, 1000, buf, sizeof(buf)), "");
+	fs_refusals_free(a.refusals);
+	fs_refusals_free(b.refusals);
+}
+
+/* Lines of "mkdir" in the file at path. */
+static int lines_of(const char *path, char *buf, size_t size)
+{
+	int n = 0;
+	slurp(path, buf, size);
+	for (const char *p = buf; (p = strstr(p, " mkdir ")); p++)
+		n++;
+	return n;
+}
+
+/* The log's rate limit is each mount's: a caller's burst of refusals in one
+ * mount (LOG_BURST, 20 lines, then one a second) leaves the same caller's
+ * first refusal in another mount logged. */
+static void test_rate_limit_is_each_mounts(void **state)
+{
+	struct logdir *d = *state;
+	struct fs_ctx b = {0};
+	char pb[160], buf[8192];
+	static const char op[] = "mkdir"; /* one address: the slots compare it */
+	pthread_mutex_init(&b.log_lock, NULL);
+	assert_int_equal(fs_refusals_new(&d->ctx.refusals), 0);
+	assert_int_equal(fs_refusals_new(&b.refusals), 0);
+	snprintf(pb, sizeof(pb), "%s/b.log", d->dir);
+	assert_int_equal(fs_log_open(&d->ctx, d->path), 0);
+	assert_int_equal(fs_log_open(&b, pb), 0);
+	for (int i = 0; i < 20; i++)
+		refuse_as(&d->ctx, 5, 1000, op, "burst");
+	assert_int_equal(lines_of(d->path, buf, sizeof(buf)), 20); /* the burst, at its limit */
+	refuse_as(&d->ctx, 5, 1000, op, "burst");
+	assert_int_equal(lines_of(d->path, buf, sizeof(buf)), 20); /* one past: held */
+	refuse_as(&b, 5, 1000, op, "in B");
+	assert_int_equal(lines_of(pb, buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "in B"));
+	fs_log_close(&b);
+	fs_refusals_free(b.refusals);
+	/* A context without the room (a unit test's) has no rate limit. */
+	struct fs_ctx bare = {0};
+	pthread_mutex_init(&bare.log_lock, NULL);
+	snprintf(pb, sizeof(pb), "%s/bare.log", d->dir);
+	assert_int_equal(fs_log_open(&bare, pb), 0);
+	for (int i = 0; i < 21; i++)
+		refuse_as(&bare, 5, 1000, op, "bare");
+	assert_int_equal(lines_of(pb, buf, sizeof(buf)), 21);
+	fs_log_close(&bare);
+	fs_refusals_free(d->ctx.refusals);
+	d->ctx.refusals = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +361,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotation_by_size, logdir_setup, logdir_teardown),
 		cmocka_unit_test_setup_teardown(test_log_max_0_never_rotates, logdir_setup, logdir_teardown),
 		cmocka_unit_test_setup_teardown(test_open_failures, logdir_setup, logdir_teardown),
+		cmocka_unit_test(test_errors_are_each_mounts),
+		cmocka_unit_test_setup_teardown(test_rate_limit_is_each_mounts, logdir_setup, logdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
