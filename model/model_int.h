@@ -49,7 +49,7 @@ struct model {
 	atomic_int running_here;       /* tasks of any kind this process runs (task.c) */
 	atomic_int checksums_here;     /* checksum passes this process runs: at most one (checksum.c) */
 	atomic_int inspects_here;      /* inspections this process runs: at most one (inspect.c) */
-	struct { model_inspector_fn fn; void *arg; } inspector; /* the mount's, set before the workers; fn NULL: none */
+	struct { model_inspector_fn fn; model_snap_inspector_fn snap_fn; void *arg; } inspector; /* the mount's, set before the workers; fn NULL: none */
 	atomic_uint_fast64_t task_bytes[MODEL_TASK_KINDS];  /* progress of this process's tasks, by kind (task.c) */
 	atomic_uint_fast64_t moved_bytes[MODEL_TASK_KINDS]; /* bytes they moved: fetched by imports, placed by copies */
 	atomic_uint_fast64_t sha_read_bytes; /* read back to hash (§2.1: task.c, checksum.c) */

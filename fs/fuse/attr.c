@@ -450,11 +450,11 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  *
  *   images     next free 34; reserved 20, 24, 25 (positions of disks,
  *              copies and shares before ids: never an inode number)
- *   snapshots  next free 8
+ *   snapshots  next free 12
  *   instances  next free 10; reserved 5 (position of disks)
  */
 const unsigned fs_image_attr_next_id = 38;
-const unsigned fs_snap_attr_next_id = 8;
+const unsigned fs_snap_attr_next_id = 12;
 const unsigned fs_vm_attr_next_id = 10;
 
 const struct fs_attr fs_image_attrs[] = {
@@ -577,6 +577,11 @@ const struct fs_attr fs_snap_attrs[] = {
 	{F(6, "images", 0, show_snap_images)},
 	{F(7, "data", 0, NULL), .flags = FS_ATTR_BLOB},
 	{F(0, "files", 0, NULL), .sub = FS_SUB_FILES}, /* the files inside data (§18, inside.c) */
+	/* What is inside data (§20, inspect.c), as an image's. */
+	{F(8, "inspection", 0, fs_show_inspection)},
+	{F(9, "inspection.json", 0, fs_show_inspection_json)},
+	{F(10, "packages", 0, fs_show_packages)},
+	{F(11, "inspect", 0, show_empty), .store = fs_store_inspect},
 };
 const size_t fs_snap_attr_count = sizeof(fs_snap_attrs) / sizeof(fs_snap_attrs[0]);
 

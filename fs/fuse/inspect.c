@@ -54,6 +54,8 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	void *ans = NULL;
 	size_t alen = 0;
 	n.what = FS_W_INSIDE;
+	if (fs_ino_kind(img->ino) == FS_K_SNAP)
+		n.ino = FS_INSIDE_SNAP; /* (a snapshot's: the paths the log names) */
 	n.attr = NULL;
 	n.dev = *dev;
 	n.blob_id = dev->blob_id;
@@ -61,8 +63,8 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	memset(&n.inside.st, 0, sizeof(n.inside.st));
 	int rc = ins_node_ask(ctx, &n, INS_T_INSPECT, NULL, 0, &ans, &alen);
 	if (rc < 0) {
-		snprintf(iv->note, sizeof(iv->note), "not read: %s", v->open_failed ? v->failure
-		                                                     : "its helper failed (the log says why)");
+		snprintf(iv->note, sizeof(iv->note), "not read: %.*s", (int)sizeof(iv->note) - 11,
+		         v->open_failed ? v->failure : "its helper failed (the log says why)");
 		return;
 	}
 	char *facts = realloc(ans, alen + 1);
@@ -77,27 +79,20 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	iv->read = true;
 }
 
-static int inspector(void *arg, int64_t image_id, struct model_inspection *out, struct model_err *err)
+/* Reads the disks devs[0..count) of owner node n into out. */
+static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct model_image *img,
+                  const struct model_device *devs, int count, bool snapshot, struct model_inspection *out,
+                  struct model_err *err)
 {
-	struct fs_ctx *ctx = arg;
-	struct model_device devs[MODEL_MAX_DEVICES];
-	struct model_region region;
-	struct model_image img;
-	struct fs_node n;
 	struct inspect_in *in = NULL;
-	int rc, count;
-	if ((rc = model_image_get_in_region(ctx->m, image_id, MODEL_REF_DEVICES, &img, &region)) < 0)
-		return model_fail(err, rc, "the image cannot be read");
-	if ((rc = owner_node(ctx, &img, &n)) < 0)
-		return model_fail(err, rc, "the image cannot be read");
-	if ((count = model_device_list(ctx->m, image_id, devs)) < 0)
-		return model_fail(err, count, "the image's disks cannot be listed");
+	int rc;
 	if (!(in = calloc(1, sizeof(*in))))
 		return model_fail(err, -ENOMEM, "out of memory");
-	in->img = &img;
+	in->img = img;
+	in->snapshot = snapshot;
 	in->now = (int64_t)time(NULL);
 	for (int i = 0; i < count && !ctx->stopping; i++) {
-		struct ins_disk *d = ins_disk_take(ctx, &n, devs[i].blob_id);
+		struct ins_disk *d = ins_disk_take(ctx, n, devs[i].blob_id);
 		size_t nl = strlen(in->disk_notes);
 		if (!d) {
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: not read (too many disks read at once)\n",
@@ -107,7 +102,7 @@ static int inspector(void *arg, int64_t image_id, struct model_inspection *out, 
 		if (d->note[0])
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
 		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++)
-			look(ctx, &n, &devs[i], &d->vols[j], &in->vols[in->nvols++]);
+			look(ctx, n, &devs[i], &d->vols[j], &in->vols[in->nvols++]);
 		ins_disk_give(d);
 	}
 	rc = ctx->stopping ? -EINTR : inspect_judge(in, out);
@@ -117,14 +112,67 @@ static int inspector(void *arg, int64_t image_id, struct model_inspection *out, 
 	return rc < 0 ? model_fail(err, rc, "the inspection could not be rendered") : 0;
 }
 
+static int inspector(void *arg, int64_t image_id, struct model_inspection *out, struct model_err *err)
+{
+	struct fs_ctx *ctx = arg;
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_region region;
+	struct model_image img;
+	struct fs_node n;
+	int rc, count;
+	if ((rc = model_image_get_in_region(ctx->m, image_id, MODEL_REF_DEVICES, &img, &region)) < 0)
+		return model_fail(err, rc, "the image cannot be read");
+	if ((rc = owner_node(ctx, &img, &n)) < 0)
+		return model_fail(err, rc, "the image cannot be read");
+	if ((count = model_device_list(ctx->m, image_id, devs)) < 0)
+		return model_fail(err, count, "the image's disks cannot be listed");
+	return gather(ctx, &n, &img, devs, count, false, out, err);
+}
+
+/* A snapshot's (§20): its one disk, data, as files/ reads it (inside.c);
+ * no attributes, so nothing contradicted or filled. */
+static int snap_inspector(void *arg, int64_t snap_id, struct model_inspection *out, struct model_err *err)
+{
+	struct fs_ctx *ctx = arg;
+	struct model_device dev;
+	struct model_image none;
+	struct fs_node n;
+	int rc;
+	memset(&n, 0, sizeof(n));
+	if ((rc = model_snapshot_get(ctx->m, snap_id, &n.snap)) < 0 ||
+	    (rc = model_region_get(ctx->m, n.snap.region_id, &n.region)) < 0)
+		return model_fail(err, rc, "the snapshot cannot be read");
+	n.caller.account_id = n.snap.account_id;
+	n.what = FS_W_SNAP;
+	n.cls = FS_CLASS_SNAPSHOTS;
+	n.ino = fs_ino(FS_K_SNAP, n.snap.id, 0);
+	n.blob_id = n.snap.blob_id;
+	memset(&dev, 0, sizeof(dev));
+	snprintf(dev.name, sizeof(dev.name), "data");
+	dev.kind = MODEL_DEV_SNAPSHOT;
+	dev.blob_id = n.snap.blob_id;
+	dev.snapshot_id = n.snap.id;
+	dev.size = n.snap.size;
+	memset(&none, 0, sizeof(none));
+	snprintf(none.ext_id, sizeof(none.ext_id), "%s", n.snap.ext_id);
+	return gather(ctx, &n, &none, &dev, 1, true, out, err);
+}
+
 void fs_inspect_register(struct fs_ctx *ctx)
 {
-	model_set_inspector(ctx->m, inspector, ctx);
+	model_set_inspector(ctx->m, inspector, snap_inspector, ctx);
 	if (!ctx->ro && model_inspection_sweep(ctx->m) < 0)
 		fs_log(ctx, "inspections: the images without one could not be queued (the next mount tries again)");
 }
 
 /* ---- the files ------------------------------------------------------------- */
+
+/* Whether n (an attribute file) is a snapshot's, through snapshots/ or
+ * tenants/. */
+static bool of_snapshot(const struct fs_node *n)
+{
+	return fs_ino_kind(n->ino) == FS_K_SNAP || fs_ino_kind(n->ino) == FS_K_TENANT_SNAP;
+}
 
 static void show(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out, enum model_inspection_file which)
 {
@@ -133,11 +181,16 @@ static void show(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out
 	/* The packages are what the disks hold: shown where files/ is (§18). */
 	if (which == MODEL_INSPECTION_PACKAGES && fs_node_blob_access(n) < 0)
 		return;
-	/* The row said whether there is one (a walk reads no statement for
-	 * an image never inspected); else the statement says. */
-	int rc = n->img.inspected & 1 ? model_inspection_get(ctx->m, n->img.id, which, &t, &pending) : -ENOENT;
-	if (!(n->img.inspected & 1))
-		pending = (n->img.inspected & 2) != 0;
+	int rc;
+	if (of_snapshot(n)) {
+		rc = model_snap_inspection_get(ctx->m, n->snap.id, which, &t, &pending);
+	} else {
+		/* The row said whether there is one (a walk reads no statement
+		 * for an image never inspected); else the statement says. */
+		rc = n->img.inspected & 1 ? model_inspection_get(ctx->m, n->img.id, which, &t, &pending) : -ENOENT;
+		if (!(n->img.inspected & 1))
+			pending = (n->img.inspected & 2) != 0;
+	}
 	if (rc == -ENOENT) {
 		const char *state = pending ? "pending" : "none";
 		if (which == MODEL_INSPECTION_TEXT)
@@ -172,7 +225,8 @@ void fs_show_packages(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf
 int fs_store_inspect(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
 	(void)v; /* any write asks */
-	int rc = model_inspection_queue(ctx->m, n->img.id, err);
+	int rc = of_snapshot(n) ? model_snap_inspection_queue(ctx->m, n->snap.id, err)
+	                        : model_inspection_queue(ctx->m, n->img.id, err);
 	if (rc == 0)
 		fs_workers_kick(ctx);
 	return rc;

@@ -33,7 +33,8 @@ struct inspect_vol {
 };
 
 struct inspect_in {
-	const struct model_image *img;
+	const struct model_image *img; /* a snapshot's: blank but its ext_id */
+	bool snapshot;                 /* a snapshot's data: nothing to fill */
 	struct inspect_vol vols[INSPECT_VOLS];
 	unsigned nvols;
 	char disk_notes[512];   /* disks that could not be read at all */

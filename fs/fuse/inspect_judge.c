@@ -561,7 +561,8 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 		struct fstab_walk fw = {in, &warnings, &fstab};
 		each(j.root, "fstab", fstab_line, &fw);
 		each(j.root, "pkg", pkg, &pk);
-		fill(in->img, &j, out, &warnings);
+		if (!in->snapshot)
+			fill(in->img, &j, out, &warnings); /* (a snapshot has no attributes) */
 		contradictions(in->img, &j, &contra);
 		if (!j.windows && !j.cloud_init_on)
 			add(&warnings, "no cloud-init %s: a password written to an instance made from this image is not "

@@ -439,10 +439,21 @@ static const char schema_v19[] =
 	"  json TEXT NOT NULL,"
 	"  packages TEXT NOT NULL);";
 
+/* Version 20 (SQLite's 23): what is inside each snapshot (schema_sqlite.c
+ * v23). */
+static const char schema_v20[] =
+	"CREATE TABLE snapshot_inspections ("
+	"  snapshot_id BIGINT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  inspected BIGINT NOT NULL,"
+	"  text TEXT NOT NULL,"
+	"  json TEXT NOT NULL,"
+	"  packages TEXT NOT NULL);";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
-                                    schema_v16, schema_v17, schema_v18, schema_v19};
+                                    schema_v16, schema_v17, schema_v18, schema_v19, schema_v20};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

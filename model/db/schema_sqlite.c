@@ -617,8 +617,23 @@ static const char schema_v22[] =
 	"  json TEXT NOT NULL,"                 /* inspection.json */
 	"  packages TEXT NOT NULL);";
 
+/* Version 23: what is inside each snapshot (SPEC §20): one row a snapshot,
+ * as an image's in inspections (a snapshot has no attributes to fill).
+ * Its task is an 'inspect' with image_id 0, source_kind 'snapshot' and
+ * source_id the snapshot (model/task/inspect.c); a snapshot's removal
+ * takes its row (model_snapshot_delete_row). */
+static const char schema_v23[] =
+	"CREATE TABLE snapshot_inspections ("
+	"  snapshot_id INTEGER PRIMARY KEY,"    /* snapshots(id) */
+	"  state TEXT NOT NULL,"                /* done, failed */
+	"  inspected INTEGER NOT NULL,"         /* unix seconds */
+	"  text TEXT NOT NULL,"
+	"  json TEXT NOT NULL,"
+	"  packages TEXT NOT NULL);";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
-                                           schema_v19, schema_v20, schema_v21, schema_v22};
+                                           schema_v19, schema_v20, schema_v21, schema_v22,
+                                           schema_v23};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -32,12 +32,16 @@ struct model_inspection {
  * task then stores a failed inspection with it). */
 typedef int (*model_inspector_fn)(void *arg, int64_t image_id, struct model_inspection *out,
                                   struct model_err *err);
+/* The same for a snapshot's data (§20): nothing to fill, out's attributes
+ * stay empty. */
+typedef int (*model_snap_inspector_fn)(void *arg, int64_t snap_id, struct model_inspection *out,
+                                       struct model_err *err);
 /* Registers the process's inspector (NULL: none, the default).  Where
  * there is none (imgfs admin, the unit tests), an image that becomes
  * available queues no inspection: the next mount's sweep does. */
-void model_set_inspector(model *m, model_inspector_fn fn, void *arg);
-/* Queues an inspection of every available image that has none and none
- * on its way (a mount's start: the images made where nothing inspects, and
+void model_set_inspector(model *m, model_inspector_fn fn, model_snap_inspector_fn snap_fn, void *arg);
+/* Queues an inspection of every available image and snapshot that has
+ * none and none on its way (a mount's start: the images made where nothing inspects, and
  * those made before inspections were). */
 int model_inspection_sweep(model *m);
 
@@ -51,5 +55,10 @@ int model_inspection_get(model *m, int64_t image_id, enum model_inspection_file 
  * one is queued already: 0, -EPERM unless the image is available, or
  * -errno with the reason in err. */
 int model_inspection_queue(model *m, int64_t image_id, struct model_err *err);
+/* The same two for a snapshot (its task: image_id 0, source_kind
+ * 'snapshot'): -EPERM unless it is available. */
+int model_snap_inspection_get(model *m, int64_t snap_id, enum model_inspection_file which, char **out,
+                              bool *pending);
+int model_snap_inspection_queue(model *m, int64_t snap_id, struct model_err *err);
 
 #endif

@@ -14,9 +14,10 @@
 
 #include "model_int.h"
 
-void model_set_inspector(model *m, model_inspector_fn fn, void *arg)
+void model_set_inspector(model *m, model_inspector_fn fn, model_snap_inspector_fn snap_fn, void *arg)
 {
 	m->inspector.fn = fn;
+	m->inspector.snap_fn = snap_fn;
 	m->inspector.arg = arg;
 }
 
@@ -110,7 +111,92 @@ int model_inspection_sweep(model *m)
 		goto out;
 	}
 	db_bind_int(st, 1, MODEL_IMG_AVAILABLE);
+	if ((rc = model_exec_stmt(st)) < 0)
+		goto out;
+	/* And the snapshots: those made before snapshots were inspected. */
+	if (!(st = model_stmt(c, SQL_SCAN("once a mount: the available snapshots that have no inspection yet",
+	                                  "INSERT INTO tasks(kind, image_id, source_kind, source_id, state) "
+	                                  "SELECT 'inspect', 0, 'snapshot', s.id, 'queued' FROM snapshots s "
+	                                  "WHERE s.status = ? AND NOT EXISTS (SELECT 1 FROM snapshot_inspections n "
+	                                  "WHERE n.snapshot_id = s.id) AND NOT EXISTS (SELECT 1 FROM tasks t WHERE "
+	                                  "t.source_kind = 'snapshot' AND t.source_id = s.id AND t.kind = 'inspect') "
+	                                  "ORDER BY s.id")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int(st, 1, MODEL_SNAP_AVAILABLE);
 	rc = model_exec_stmt(st);
 out:
 	return model_write_end(c, rc, &err);
+}
+
+/* ---- a snapshot's (§20: its data, one disk) -------------------------------- */
+
+int model_snap_inspection_get(model *m, int64_t snap_id, enum model_inspection_file which, char **out,
+                              bool *pending)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	*out = NULL;
+	*pending = false;
+	if ((rc = model_conn_get(m, &c)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT CASE ?2 WHEN 0 THEN n.text WHEN 1 THEN n.json ELSE n.packages END, "
+	                             "EXISTS (SELECT 1 FROM tasks t WHERE t.source_kind = 'snapshot' AND "
+	                             "t.source_id = ?1 AND t.kind = 'inspect') "
+	                             "FROM snapshots s LEFT JOIN snapshot_inspections n ON n.snapshot_id = s.id "
+	                             "WHERE s.id = ?1"))))
+		return -EIO;
+	db_bind_int64(st, 1, snap_id);
+	db_bind_int(st, 2, (int)which);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		*pending = db_col_int(st, 1) != 0;
+		const char *t = db_col_text(st, 0);
+		if (t && !(*out = strdup(t)))
+			rc = -ENOMEM;
+	}
+	db_reset(st);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? -ENOENT : db_errno(rc);
+	return *out ? 0 : -ENOENT;
+}
+
+int model_snap_inspection_queue(model *m, int64_t snap_id, struct model_err *err)
+{
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT status FROM snapshots WHERE id = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, snap_id);
+	rc = db_step(st);
+	int status = rc == DB_ROW ? db_col_int(st, 0) : 0;
+	db_reset(st);
+	if (rc != DB_ROW) {
+		rc = rc == DB_DONE ? model_fail(err, -ENOENT, "no such snapshot") : db_errno(rc);
+		goto out;
+	}
+	if (status != MODEL_SNAP_AVAILABLE) {
+		rc = model_fail(err, -EPERM, "a snapshot is inspected once it is available");
+		goto out;
+	}
+	if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, source_kind, source_id, state) "
+	                             "SELECT 'inspect', 0, 'snapshot', ?1, 'queued' WHERE NOT EXISTS (SELECT 1 FROM tasks "
+	                             "WHERE source_kind = 'snapshot' AND source_id = ?1 AND kind = 'inspect' "
+	                             "AND state = 'queued')")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, snap_id);
+	rc = model_exec_stmt(st);
+out:
+	return model_write_end(c, rc, err);
 }

@@ -51,6 +51,7 @@ static const char *const tables[] = {
 	"accounts", "regions", "data_keys", "blobs", "images", "devices", "snapshots", "instances",
 	"instance_disks", "shares", "quotas", "tasks", "writers", "settings", "import_addresses",
 	"download_links", "task_turns", "blob_holds", "image_props", "api_tokens", "api_tasks", "inspections",
+	"snapshot_inspections",
 };
 
 struct migrate {

@@ -219,6 +219,12 @@ int model_snapshot_delete_row(struct model_conn *c, const struct model_snapshot 
 	db_bind_int64(st, 1, s->id);
 	if ((rc = model_exec_stmt(st)) < 0 || (rc = model_blob_drop_unreferenced(c, s->blob_id)) < 0)
 		return rc;
+	/* Its inspection goes with it (§20); a queued one ends by itself. */
+	if (!(st = model_stmt(c, SQL("DELETE FROM snapshot_inspections WHERE snapshot_id = ?"))))
+		return -EIO;
+	db_bind_int64(st, 1, s->id);
+	if ((rc = model_exec_stmt(st)) < 0)
+		return rc;
 	return model_log_change(c, MODEL_CHANGE_SNAPSHOT, s->id, s->region_id, MODEL_FOLDER_INVALID, s->ext_id);
 }
 

@@ -167,11 +167,101 @@ out:
 	return rc < 0 ? rc : r->lost ? 1 : done;
 }
 
-int inspect_run(struct task_run *r)
+/* A snapshot's row (§20: its data, one disk), the task gone, in one
+ * transaction; nothing to fill. */
+static int snap_store(struct task_run *r, const struct model_snapshot *s, const struct model_inspection *in)
+{
+	struct model_conn *c;
+	struct model_err err = {0};
+	db_stmt *st;
+	int rc;
+	if ((rc = model_write_begin(r->m, &c, &err)) < 0)
+		return rc;
+	if ((rc = task_touch(c, r)) <= 0) {
+		r->lost = rc == 0;
+		goto out;
+	}
+	if (!(st = model_stmt(c, SQL("INSERT INTO snapshot_inspections(snapshot_id, state, inspected, text, json, packages) "
+	                             "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM snapshots WHERE id = ?1) "
+	                             "ON CONFLICT (snapshot_id) DO UPDATE SET state = excluded.state, "
+	                             "inspected = excluded.inspected, text = excluded.text, json = excluded.json, "
+	                             "packages = excluded.packages")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_int64(st, 1, s->id);
+	db_bind_text(st, 2, in->failed ? "failed" : "done");
+	db_bind_int64(st, 3, model_now_ns() / 1000000000);
+	db_bind_text(st, 4, in->text ? in->text : "");
+	db_bind_text(st, 5, in->json ? in->json : "");
+	db_bind_text(st, 6, in->packages ? in->packages : "");
+	if ((rc = model_exec_stmt(st)) < 0 || (rc = task_delete_row(c, r->t.id)) < 0)
+		goto out;
+	rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, s->id, s->region_id, MODEL_FOLDER_INVALID, NULL);
+out:
+	return model_write_end(c, rc, &err);
+}
+
+/* Runs the inspector (fn for an image, snap_fn for a snapshot) into in;
+ * a failure becomes a failed inspection with its reason (what names the
+ * owner in the log).  -EINTR: an unmount meanwhile (r->stopped). */
+static int run_inspector(struct task_run *r, int64_t id, bool snap, const char *what, struct model_inspection *in)
+{
+	struct model_err err = {0};
+	memset(in, 0, sizeof(*in));
+	int rc = snap ? r->m->inspector.snap_fn(r->m->inspector.arg, id, in, &err)
+	              : r->m->inspector.fn(r->m->inspector.arg, id, in, &err);
+	if (r->stop && *r->stop) {
+		r->stopped = true; /* an unmount: the next runner reads it again */
+		return -EINTR;
+	}
+	if (rc < 0) {
+		free(in->text);
+		free(in->json);
+		free(in->packages);
+		memset(in, 0, sizeof(*in));
+		in->failed = true;
+		const char *why = err.msg[0] ? err.msg : strerror(-rc);
+		if (asprintf(&in->text, "status: failed\nreason: %s\n", why) < 0)
+			in->text = NULL;
+		in->json = strdup("{\"status\": \"failed\"}\n");
+		model_log(r->m, "inspection of %s: %s", what, why);
+	}
+	return 0;
+}
+
+/* A snapshot's inspection (source_kind 'snapshot'): gone or not
+ * available any more ends the task quietly. */
+static int snap_run(struct task_run *r)
 {
 	struct model_inspection in;
-	struct model_err err = {0};
+	struct model_snapshot s;
+	char what[48];
+	int rc = model_snapshot_get(r->m, r->t.source_id, &s);
+	if (rc == -ENOENT || (rc == 0 && s.status != MODEL_SNAP_AVAILABLE) || (rc == 0 && !r->m->inspector.snap_fn))
+		return task_drop_row(r);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "snapshot %s", s.ext_id);
+	rc = run_inspector(r, s.id, true, what, &in);
+	if (rc == 0)
+		rc = snap_store(r, &s, &in);
+	else if (rc == -EINTR)
+		rc = 0;
+	free(in.text);
+	free(in.json);
+	free(in.packages);
+	return rc;
+}
+
+int inspect_run(struct task_run *r)
+{
+	if (strcmp(r->t.source_kind, "snapshot") == 0)
+		return snap_run(r);
+
+	struct model_inspection in;
 	struct model_image img;
+	char what[48];
 	int rc = model_image_get(r->m, r->t.image_id, &img);
 	if (rc == -ENOENT || (rc == 0 && img.status != MODEL_IMG_AVAILABLE))
 		return task_drop_row(r); /* gone, or nothing to read any more */
@@ -179,24 +269,10 @@ int inspect_run(struct task_run *r)
 		return rc;
 	if (img.origin_id && strcmp(img.origin_kind, "copy") == 0 && (rc = inherit(r, &img)) != 0)
 		return rc < 0 ? rc : 0;
-	memset(&in, 0, sizeof(in));
-	rc = r->m->inspector.fn(r->m->inspector.arg, img.id, &in, &err);
-	if (r->stop && *r->stop) {
-		r->stopped = true; /* an unmount: the next runner reads it again */
-		rc = 0;
+	snprintf(what, sizeof(what), "image %s", img.ext_id);
+	if ((rc = run_inspector(r, img.id, false, what, &in)) < 0) {
+		rc = 0; /* an unmount */
 		goto out;
-	}
-	if (rc < 0) {
-		free(in.text);
-		free(in.json);
-		free(in.packages);
-		memset(&in, 0, sizeof(in));
-		in.failed = true;
-		const char *why = err.msg[0] ? err.msg : strerror(-rc);
-		if (asprintf(&in.text, "status: failed\nreason: %s\n", why) < 0)
-			in.text = NULL;
-		in.json = strdup("{\"status\": \"failed\"}\n");
-		model_log(r->m, "inspection of image %s: %s", img.ext_id, why);
 	}
 	rc = store(r, &img, &in);
 out:

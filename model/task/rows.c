@@ -100,6 +100,16 @@ int task_device_done(struct task_run *r, int64_t blob_id, int64_t snap_id, const
 		    (rc = model_log_change(c, MODEL_CHANGE_SNAPSHOT, snap_id, r->region_id, MODEL_FOLDER_INVALID, NULL)) <
 		            0)
 			goto out;
+		/* What is inside it, read in the background (inspect.c, §20). */
+		if (!(st = model_stmt(c, SQL("INSERT INTO tasks(kind, image_id, source_kind, source_id, state) "
+		                             "SELECT 'inspect', 0, 'snapshot', ?, 'queued' WHERE ? != 0")))) {
+			rc = -EIO;
+			goto out;
+		}
+		db_bind_int64(st, 1, snap_id);
+		db_bind_int(st, 2, c->m->inspector.snap_fn != NULL); /* (a process that inspects: a mount) */
+		if ((rc = model_exec_stmt(st)) < 0)
+			goto out;
 	}
 	if ((rc = task_image_progress(c, r)) < 0 || (r->device_done && (rc = r->device_done(c, r)) < 0))
 		goto out;

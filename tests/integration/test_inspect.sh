@@ -259,6 +259,29 @@ mkdir "$P/queued"
 assert_errno EPERM write "$P/queued/inspect" x
 assert_eq "status: none" "$(cat "$P/queued/inspection")" "a queued image's inspection"
 
+say "a snapshot is inspected when it becomes available (deb's vda, by a conversion); a refresh is one write away"
+echo deb-cloud >"$P/deb/convert"
+imgfs_wait --timeout 120 "$P/deb-cloud" >/dev/null || { cat "$P/deb-cloud/error" >&2; fail "imgfs wait private/deb-cloud"; }
+snap=$(grep -l "$(cat "$P/deb-cloud/id")" "$R"/snapshots/*/images | sed -n 's|.*/snapshots/\([^/]*\)/images|\1|p')
+[[ -n $snap ]] || fail "no snapshot names deb-cloud"
+Sn="$R/snapshots/$snap"
+wait_for 60 inspected "$Sn" || { cat "$Sn/inspection" >&2; fail "snapshots/$snap was not inspected"; }
+sline() { grep -E "^$1: " "$Sn/inspection" | sed "s/^$1: //"; }
+assert_eq "done linux debian $(cat /etc/debian_version) x86_64 data2 bios uefi" \
+    "$(sline status) $(sline os-type) $(sline platform) $(sline version) $(sline arch) $(sline root) $(sline boot-mode)" \
+    "snapshot: status, OS, version, arch, root, boot modes"
+assert_eq "data1 vfat uuid=1234-ABCD|data2 ext4 uuid=$rootuuid|data3 swap uuid=$swapuuid" \
+    "$(sline volume | paste -sd'|')" "snapshot: volumes"
+assert_eq "" "$(sline filled)" "snapshot: nothing filled (a snapshot has no attributes)"
+diff "$T/deb.want" <(LC_ALL=C sort "$Sn/packages") >&2 || fail "snapshot: packages differ from dpkg-query's"
+assert_eq "done debian $(wc -l <"$T/deb.want")" "$(jq -r '[.status, .platform, .packages] | join(" ")' "$Sn/inspection.json")" \
+    "snapshot: inspection.json"
+before=$(sline inspected)
+nap 1.1
+echo >"$Sn/inspect"
+wait_for 60 sh -c "grep -q '^inspected: ' '$Sn/inspection' && ! grep -q '^inspected: $before\$' '$Sn/inspection'" ||
+    fail "snapshot: no new inspection after a write to inspect"
+
 say "hostile: a dpkg status of 64 MiB is read, one byte more is not; a damaged hive is a note"
 for n in $((64 * MiB)) $((64 * MiB + 1)); do
     mkdir -p "$T/big$n/etc" "$T/big$n/var/lib/dpkg"

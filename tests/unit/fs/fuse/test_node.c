@@ -829,6 +829,8 @@ static const struct frozen_ino {
 	{FS_K_SNAP, "name", 1},          {FS_K_SNAP, "description", 2},    {FS_K_SNAP, "size", 3},
 	{FS_K_SNAP, "status", 4},        {FS_K_SNAP, "created", 5},        {FS_K_SNAP, "images", 6},
 	{FS_K_SNAP, "data", 7},          {FS_K_SNAP, "files", FS_SUB_FILES},
+	{FS_K_SNAP, "inspection", 8},    {FS_K_SNAP, "inspection.json", 9}, {FS_K_SNAP, "packages", 10},
+	{FS_K_SNAP, "inspect", 11},
 	{FS_K_VM, "id", 1},              {FS_K_VM, "status", 2},           {FS_K_VM, "system-disk", 3},
 	{FS_K_VM, "image", 4},           {FS_K_VM, "disks", FS_SUB_DISKS}, {FS_K_VM, "host", 6},
 	{FS_K_VM, "boot", 7},            {FS_K_VM, "system-disk-size", 8}, {FS_K_VM, "password", 9},
