@@ -534,7 +534,7 @@ static char *take(struct fs_buf *b)
 int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 {
 	struct judged j;
-	struct lines warnings = {0}, contra = {0}, notes = {0}, fstab = {0}, vols = {0}, agents = {0};
+	struct lines warnings = {0}, contra = {0}, notes = {0}, fstab = {0}, vols = {0}, agents = {0}, unchecked = {0};
 	struct pkglist pk = {0};
 	struct fs_buf t = {0}, js = {0}, pkgs = {0};
 	char when[32], filled[96] = "", note[VALUE_MAX + 1];
@@ -572,6 +572,10 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 			add(&agents, "cloud-init installed %s", j.cloud_init_on ? "enabled" : "disabled");
 		if (j.qga)
 			add(&agents, "qemu-ga installed %s", j.qga_on ? "enabled" : "disabled");
+		/* What this version does not look for, said rather than left out. */
+		if (j.windows)
+			add(&unchecked, "agents: cloudbase-init and QEMU-GA's Windows service are not looked for");
+		add(&unchecked, "hot-upgrade: nothing in a guest says it");
 	} else if (!failed) {
 		add(&notes, "no operating system found (no /etc/os-release, release file or Windows registry)");
 	}
@@ -603,6 +607,8 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	text_line(&t, "features", j.features);
 	for (unsigned i = 0; i < agents.n; i++)
 		text_line(&t, "agent", agents.text[i]);
+	for (unsigned i = 0; i < unchecked.n; i++)
+		text_line(&t, "not-checked", unchecked.text[i]);
 	if (j.pkgdb[0])
 		fs_buf_printf(&t, "packages: %zu %.*s\n", pk.n, (int)strcspn(j.pkgdb, " "), j.pkgdb);
 	text_line(&t, "root", j.root ? j.root->name : "");
@@ -630,6 +636,7 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	json_field(&js, "boot-mode", j.boot, &first);
 	json_field(&js, "features", j.features, &first);
 	json_list(&js, "agents", &agents);
+	json_list(&js, "not-checked", &unchecked);
 	fs_buf_printf(&js, ", \"packages\": %zu", pk.n);
 	char db[64];
 	snprintf(db, sizeof(db), "%.*s", (int)strcspn(j.pkgdb, " "), j.pkgdb);
@@ -655,7 +662,7 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	for (size_t i = 0; i < pk.n; i++)
 		free(pk.p[i]);
 	free(pk.p);
-	struct lines *all[] = {&warnings, &contra, &notes, &fstab, &vols, &agents};
+	struct lines *all[] = {&warnings, &contra, &notes, &fstab, &vols, &agents, &unchecked};
 	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
 		for (unsigned i = 0; i < all[k]->n; i++)
 			free(all[k]->text[i]);

@@ -98,6 +98,9 @@ assert_eq "x86_64 vda2" "$(line deb arch) $(line deb root)" "deb: arch (bash's E
 assert_eq "bios uefi" "$(line deb boot-mode)" "deb: an ESP with loaders and GRUB's BIOS modules"
 assert_eq "cloud-init qemu-ga" "$(line deb features)" "deb: features found"
 assert_eq "cloud-init installed enabled,qemu-ga installed enabled" "$(line deb agent | paste -sd,)" "deb: agents"
+assert_eq "hot-upgrade: nothing in a guest says it" "$(line deb not-checked)" "deb: what is not checked, said"
+assert_eq '["hot-upgrade: nothing in a guest says it"]' "$(jq -c '.["not-checked"]' "$P/deb/inspection.json")" \
+    "deb: not-checked in inspection.json"
 dpkg-query -W -f '${db:Status-Status} ${Package} ${Version} ${Architecture}\n' |
     awk '$1 == "installed" {print $2, $3, $4}' | LC_ALL=C sort >"$T/deb.want"
 LC_ALL=C sort "$P/deb/packages" >"$T/deb.got"
@@ -246,6 +249,8 @@ upload win "$T/win.raw"
 assert_eq "windows windows 2019 x86_64" "$(line win os-type) $(line win platform) $(line win version) $(line win arch)" \
     "win: OS, version, arch (ntoskrnl.exe's PE machine)"
 assert_eq "Windows Server 2019 Datacenter (build 17763)" "$(line win product)" "win: product"
+assert_eq "agents: cloudbase-init and QEMU-GA's Windows service are not looked for|hot-upgrade: nothing in a guest says it" \
+    "$(line win not-checked | paste -sd'|')" "win: its agents and hot-upgrade are said not checked"
 assert_eq "windows windows 2019 x86_64" "$(cat "$P/win/os-type" "$P/win/platform" "$P/win/version" "$P/win/arch" | xargs)" \
     "win: filled"
 
