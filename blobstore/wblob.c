@@ -288,8 +288,11 @@ int wb_write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size
 		return wb_chunk_write(w, i, st, a, src, n);
 	was_data = wb_is_data(w, i);
 	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
-	if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep)) < 0 ||
-	    (rc = wb_chunk_write(w, i, to, a, src, n)) < 0)
+	if (w->cl) {
+		if ((rc = placed_ready(w, i)) < 0 || (rc = wb_cl_copy_stored_patched(w, i, keep, src, a, n)) < 0)
+			return rc;
+	} else if ((rc = placed_ready(w, i)) < 0 || (rc = wb_copy_stored(w, i, to, keep)) < 0 ||
+	           (rc = wb_chunk_write(w, i, to, a, src, n)) < 0)
 		return rc;
 	if (keep > 0 && (rc = wb_chunk_barrier(w, i, to)) < 0)
 		return rc;

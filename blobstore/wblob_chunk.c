@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "wblob_int.h"
@@ -129,6 +130,25 @@ int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep)
 	if ((rc = read_stored(w, i, buf, 0, keep)) < 0)
 		goto out;
 	rc = w->cl ? wb_cl_write(w, i, 0, buf, keep, true) : wb_overlay_write(w, f, buf, keep, off);
+out:
+	free(buf);
+	return rc;
+}
+
+int wb_cl_copy_stored_patched(blob_wblob *w, uint32_t i, size_t keep, const void *src, size_t a, size_t n)
+{
+	size_t len = a + n > keep ? a + n : keep;
+	uint8_t *buf;
+	int rc;
+
+	if (keep == 0) /* nothing stored: the object emptied and written at a */
+		return wb_cl_write(w, i, a, src, n, true);
+	if ((buf = calloc(1, len)) == NULL)
+		return -ENOMEM;
+	if ((rc = read_stored(w, i, buf, 0, keep)) < 0)
+		goto out;
+	memcpy(buf + a, src, n);
+	rc = wb_cl_write(w, i, 0, buf, len, true);
 out:
 	free(buf);
 	return rc;

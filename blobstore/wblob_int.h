@@ -260,6 +260,9 @@ int wb_read_placed(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
  * the first `keep` bytes its stored chunk shows and zeros after.  Does not
  * change the state byte. */
 int wb_copy_stored(blob_wblob *w, uint32_t i, enum wb_state st, size_t keep);
+/* A cluster wblob's wb_copy_stored and the write of n bytes at a in one
+ * operation (a first write into a stored chunk: one round trip less). */
+int wb_cl_copy_stored_patched(blob_wblob *w, uint32_t i, size_t keep, const void *src, size_t a, size_t n);
 /* [a, a + n) of chunk i's overlay bytes in overlay state st from src. */
 int wb_chunk_write(blob_wblob *w, uint32_t i, enum wb_state st, size_t a, const void *src, size_t n);
 /* What a copy into the overlay needs before the state byte that shows it:
