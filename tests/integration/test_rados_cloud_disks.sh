@@ -19,8 +19,10 @@
 #     (a reads what a wrote there); b's own state shows the instance on a;
 #   - a stopped instance on a live host moves the same way, the old host's
 #     open writer fenced; a capture of the moved disk on a reads back;
+#   - cp, dd and cat of a capture onto cloud disks add no object to the pool
+#     (a whole chunk the store holds is taken by reference);
 #   - fsck clean.
-# About 40 s.
+# About 45 s.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -190,11 +192,27 @@ except OSError as e:
 exec {fd}>&-
 assert_eq EIO "$late" "a's open writer's write after the move"
 assert_errno EREMOTE pwrite "$RA/instances/vm2/disks/vda" 0 x
+head -c 8M /dev/urandom | dd of="$RB/instances/vm2/disks/vda" bs=1M seek=16 conv=notrunc,fsync status=none
 echo stop >"$RB/instances/vm2/status"
 mkdir "$RB/private/img2"
 echo "instance vm2" >"$RB/private/img2/source"
 imgfs_wait "$RB/private/img2" >/dev/null || fail "capture of vm2 on b: $(cat "$RB/private/img2/error")"
 cmp "$RB/private/img2/disks/vda" "$RB/instances/vm2/disks/vda" || fail "the capture of the moved disk"
+
+say "cp, dd and cat of the capture onto cloud disks store no byte the pool has (objects counted)"
+# chunks: the pool's chunk objects (32 hex digits); parts: cluster disks'
+# chunk objects (wb.NAME.IIIIIIII), bytes a disk holds outside the store.
+count_objs() { rados -c "$CA" -p imgfs-r1 -N "$NS" ls | grep -cE "$1" || true; }
+chunks0=$(count_objs '^[0-9a-f]{32}$') parts0=$(count_objs '^wb\..*\.[0-9a-f]{8}$')
+((chunks0 >= 8)) || fail "the pool holds $chunks0 chunks: not the capture's 8 MiB"
+src="$RB/private/img2/disks/vda"
+cp --sparse=always "$src" "$RB/instances/vm2/disks/vdc"
+dd if="$src" of="$RB/instances/vm2/disks/vdd" bs=1M conv=fsync status=none
+cat "$src" >"$RB/instances/vm2/disks/vde"
+sync "$RB/instances/vm2/disks/vdc" "$RB/instances/vm2/disks/vde"
+for v in vdc vdd vde; do cmp "$src" "$RB/instances/vm2/disks/$v" || fail "$v is not the capture"; done
+assert_eq "$chunks0 $parts0" "$(count_objs '^[0-9a-f]{32}$') $(count_objs '^wb\..*\.[0-9a-f]{8}$')" \
+    "the pool's chunk objects and disk part objects after three copies of the capture"
 
 say "fsck clean"
 admin fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
