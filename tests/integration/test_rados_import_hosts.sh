@@ -9,7 +9,8 @@
 # b, whose worker is free, leaves y to a while a lives; a is killed
 # (kill -9) with more than a chunk of x durable:
 #   - b takes an import over once a's lease lapsed, not before, from its
-#     durable point (the log says which byte);
+#     durable point (the log says which byte), the task then bound to b
+#     (its row says b);
 #   - `host remove a` meanwhile: the other import is not ended in error
 #     but taken over the same way once b's worker is free;
 #   - each file then reads back exact (sha256) through b; the server saw
@@ -84,6 +85,12 @@ wait_for 15 grep -q 'taken over from its durable point' "$log" || fail "b took n
 took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
 python3 -c "import sys; sys.exit(0 if $took >= 3 * 0.75 else 1)" || fail "b took it over $took s after a died: before the lease lapsed"
 echo "    taken over $took s after a died"
+# The take-over binds the task to b (x has seconds of bytes to go at the
+# slow server's pace): its row names b, so that a later `host remove a`
+# or a's return never claims it back (the task file shows the runner, not
+# this binding: the row is read as test_rados_admin does).
+assert_eq b "$(psql -qtAX "$URL" -c "SELECT t.host FROM tasks t JOIN images i ON i.id = t.image_id WHERE i.name = 'x'")" \
+    "the host x's task is bound to after b took it over"
 
 say "host remove a meanwhile: the other import is taken over too, not ended"
 admin host remove a || fail "host remove a"
