@@ -90,10 +90,39 @@ assert_eq 400 "$(status_code -X PUT -H "X-Auth-Token: $TOK" -H 'Content-Type: ap
 assert_match '.*no known format.*' "$(cat "$T/body")" "the reason"
 assert_eq queued "$(gshow "$JUNK" | jq -r .status)" "queued again"
 assert_match '.*no known format.*' "$(cat "$R/private/junk/error")" "the tree's error"
+# refused at its first MiB, mid-body: the refusal reaches the client once the body is in
+head -c 3M /dev/urandom >"$T/junk3"
+assert_eq 400 "$(status_code -X PUT -H "X-Auth-Token: $TOK" -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$T/junk3" "$U/v2/images/$JUNK/file")" "PUT 3 MiB of random bytes as raw"
+assert_match '.*no known format.*' "$(cat "$T/body")" "the reason, mid-body"
+assert_eq queued "$(gshow "$JUNK" | jq -r .status)" "queued again, mid-body"
 gl image-create --name kern --disk-format aki --container-format aki --file "$T/kernel" >/dev/null ||
     { tail -n 4 "$T/serve.log" >&2; ls -l "$T/kernel" >&2; fail "glance image-create --file kernel"; }
 KERN=$(curl -sf -H "X-Auth-Token: $TOK" "$U/v2/images?name=kern" | jq -r '.images[0].id')
 assert_eq "active 5000 aki" "$(gshow "$KERN" | jq -r '"\(.status) \(.size) \(.disk_format)"')" "kern"
+
+say "a client gone mid-body with the pipeline full: the upload failed, nothing half-changed"
+gl image-create --name gone --disk-format raw --container-format bare >"$T/out"
+GONE=$(awk '$2 == "id" {print $4}' "$T/out")
+# 6 MiB of a 64 MiB body sent (a chunk being written, one handed, one being
+# received), then the connection closed
+python3 - "$PORT" "$TOK" "$GONE" "$T/disk.raw" <<'PY'
+import socket, struct, sys, time
+port, tok, gid, disk = sys.argv[1:]
+s = socket.create_connection(("127.0.0.1", int(port)))
+s.sendall(("PUT /v2/images/%s/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: %s\r\n"
+           "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % (gid, tok, 64 << 20)).encode())
+data = open(disk, "rb").read()
+s.sendall(data + data)
+time.sleep(0.5)  # taken in; then a reset, as a killed client's with bytes unread
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+PY
+wait_for 10 grep -qx error "$R/private/gone/status" || fail "gone: $(cat "$R/private/gone/status")"
+assert_match '.*client closed the connection.*' "$(cat "$R/private/gone/error")" "the tree's error"
+assert_eq "killed 0" "$(gshow "$GONE" | jq -r '"\(.status) \(.size // 0)"')" "gone through the API"
+assert_eq 409 "$(status_code -X PUT -H "X-Auth-Token: $TOK" -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$T/kernel" "$U/v2/images/$GONE/file")" "data again for a killed image"
 
 say "image-update, tags, properties: shown in the tree; read-only and reserved refused"
 gl image-update --property os_distro=debian --min-disk 3 "$WEB" >/dev/null

@@ -23,6 +23,13 @@
  * upload is not cut at the ten seconds a request has, nor held by a
  * client that sends a byte now and then.
  *
+ * A refusal made while a data body arrives (data.c's feed: not the image's
+ * owner, not queued, too many uploads, a write that failed) is queued only
+ * once the body is in, the rest of the body read and dropped on the same
+ * deadline: libmicrohttpd 0.9.75 answers nothing to a response queued
+ * mid-body (the client saw an empty reply), and a client sends its whole
+ * body before it reads an answer.
+ *
  * Errors.  A model refusal's errno is a status (glance_http_status, §19's
  * table) and its reason is the body, as text; each request ends in one
  * log line (method, path, account, status, bytes, client, how it ended,
@@ -268,6 +275,12 @@ int glance_queue(struct glance_req *r, int status, struct MHD_Response *resp)
 	for (int i = 0; i < 2; i++)
 		if (r->hdr[i][0])
 			MHD_add_response_header(resp, r->hdr[i][0], r->hdr[i][1]);
+	if (r->feeding) { /* mid-body: queued at its end (glance_request) */
+		if (r->deferred)
+			MHD_destroy_response(r->deferred);
+		r->deferred = resp;
+		return MHD_YES;
+	}
 	serve_conns_answering(r->g->conns, r->conn, serve_now_ms());
 	enum MHD_Result ret = MHD_queue_response(r->c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
@@ -544,7 +557,7 @@ int glance_request(glance *g, struct MHD_Connection *c, struct serve_conn *conn,
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		return begin(r, url);
 	}
-	if (r->status) { /* answered already: the rest of the body is dropped */
+	if (r->status && !r->deferred) { /* answered already: the rest of the body is dropped */
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -561,11 +574,24 @@ int glance_request(glance *g, struct MHD_Connection *c, struct serve_conn *conn,
 			if (due > now + SERVE_REQUEST_S * 1000)
 				due = now + SERVE_REQUEST_S * 1000;
 			serve_conns_request(g->conns, conn, now, due, true);
-			return r->route->feed(r, upload_data, len);
+			if (r->status) /* refused mid-body: the rest dropped, the refusal sent at the end */
+				return MHD_YES;
+			r->feeding = true;
+			int ret = r->route->feed(r, upload_data, len);
+			r->feeding = false;
+			return ret;
 		}
 		if (r->route->body == GLANCE_BODY_JSON)
 			keep_body(r, upload_data, len);
 		return MHD_YES;
+	}
+	if (r->deferred) { /* the body is in: the refusal made during it */
+		struct MHD_Response *resp = r->deferred;
+		r->deferred = NULL;
+		serve_conns_answering(r->g->conns, r->conn, serve_now_ms());
+		enum MHD_Result ret = MHD_queue_response(r->c, (unsigned)r->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
 	}
 	if (r->body_too_big)
 		return glance_reply_error(r, 413, "a request's body is at most %u bytes", GLANCE_BODY_MAX);
@@ -599,6 +625,8 @@ void glance_done(struct glance_req *r, int how, const char *client)
 	                                                                     : "error";
 	serve_logf(r->g->log, "API %s %s account %s status %d bytes %llu client %s %s%s%s", r->method, path, who,
 	           r->status, (unsigned long long)(r->sent + r->received), client, end, why[0] ? ": " : "", why);
+	if (r->deferred) /* the client went away before the body's end */
+		MHD_destroy_response(r->deferred);
 	free(r->body);
 	explicit_bzero(r, sizeof(*r));
 	free(r);

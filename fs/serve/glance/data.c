@@ -24,8 +24,15 @@
  * in the tree (§6.4, §3) is 403 here too; a deactivated image's data is
  * read by administrators only.
  *
- * Bounded (SPEC §12): a request holds one 1 MiB buffer, the hasher's
- * queue (BLOB_SHA256_QUEUE chunks) and its thread while it uploads; at
+ * Receiving and storing overlap (the writer, below): the request's thread
+ * receives the next chunk while a writer thread of the upload's own hashes
+ * and writes the one before; a write's refusal is replied at the next
+ * chunk or at the body's end, the upload failed only once the writer
+ * stopped (nothing written behind a refusal).
+ *
+ * Bounded (SPEC §12): a request holds two 1 MiB buffers, the hasher's
+ * queue (BLOB_SHA256_QUEUE chunks), its thread and the writer's thread
+ * while it uploads; at
  * most GLANCE_UPLOADS uploads run at once (503 and Retry-After beyond);
  * the waits for a seal are a list the waiter thread looks at every
  * WAIT_POLL_MS, one image row each.
@@ -54,9 +61,11 @@ struct glance_data {
 	struct model_upload u;
 	blob_wblob *w;
 	blob_sha256_async *sha;
-	uint8_t *buf;
+	uint8_t *buf;        /* the buffer being received into: one of bufs */
+	uint8_t *bufs[2];
 	size_t fill;
 	uint64_t off, reported;
+	struct glance_writer *wr;
 	int64_t image_id;
 	struct glance_data *wprev, *wnext; /* the waits list */
 	struct glance_req *req;
@@ -182,6 +191,119 @@ static void wait_for_seal(struct glance_req *r, struct glance_data *d)
 	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 }
 
+/* ---- the upload's writer ---------------------------------------------------------------- */
+
+/* Receiving and storing overlap: the request's thread receives chunk N+1
+ * into one buffer while the writer thread hashes and writes chunk N from
+ * the other.  One chunk is in flight at most: a hand-off waits for the
+ * writer to finish the one before (so every byte before the handed
+ * chunk's offset is written when it is handed), and a write's error is
+ * sticky, seen at the next hand-off or at the drain of the body's end. */
+struct glance_writer {
+	pthread_mutex_t lock; /* guards the job and its outcome; a leaf */
+	pthread_cond_t cond;
+	const uint8_t *buf;   /* the chunk in flight (NULL: none) */
+	size_t len;
+	uint64_t off;
+	int err;              /* the first write's errno (0: none) */
+	bool stop;
+	blob_wblob *w;
+	blob_sha256_async *sha;
+	pthread_t thread;
+};
+IMGFS_LOCK_LEVEL(glance_writer_lock, 59); /* a leaf */
+
+static void *writer_run(void *arg)
+{
+	struct glance_writer *wr = arg;
+	IMGFS_LOCK(&wr->lock, glance_writer_lock);
+	for (;;) {
+		while (!wr->buf && !wr->stop)
+			IMGFS_COND_WAIT(&wr->cond, &wr->lock, glance_writer_lock);
+		if (!wr->buf)
+			break;
+		const uint8_t *buf = wr->buf;
+		size_t len = wr->len;
+		uint64_t off = wr->off;
+		IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
+		blob_sha256_async_lend(wr->sha, buf, len);
+		ssize_t n = blob_wblob_pwrite(wr->w, buf, len, off);
+		blob_sha256_async_settle(wr->sha); /* the buffer is the request's again */
+		IMGFS_LOCK(&wr->lock, glance_writer_lock);
+		if (n != (ssize_t)len && !wr->err)
+			wr->err = n < 0 ? (int)-n : EIO;
+		wr->buf = NULL;
+		pthread_cond_broadcast(&wr->cond);
+	}
+	IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
+	return NULL;
+}
+
+static int writer_start(struct glance_writer **out, blob_wblob *w, blob_sha256_async *sha)
+{
+	struct glance_writer *wr = calloc(1, sizeof(*wr));
+	if (!wr)
+		return -ENOMEM;
+	wr->w = w;
+	wr->sha = sha;
+	pthread_mutex_init(&wr->lock, NULL);
+	pthread_cond_init(&wr->cond, NULL);
+	if (pthread_create(&wr->thread, NULL, writer_run, wr) != 0) {
+		pthread_cond_destroy(&wr->cond);
+		pthread_mutex_destroy(&wr->lock);
+		free(wr);
+		return -EAGAIN;
+	}
+	*out = wr;
+	return 0;
+}
+
+/* Waits for the chunk in flight to be written: 0, or the errno of the
+ * first write that failed. */
+static int writer_drain(struct glance_writer *wr)
+{
+	IMGFS_LOCK(&wr->lock, glance_writer_lock);
+	while (wr->buf)
+		IMGFS_COND_WAIT(&wr->cond, &wr->lock, glance_writer_lock);
+	int err = wr->err;
+	IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
+	return err;
+}
+
+/* Hands buf's len bytes at off to the writer once the chunk before is
+ * written: 0, or the errno of a write that failed (nothing handed). */
+static int writer_hand(struct glance_writer *wr, const uint8_t *buf, size_t len, uint64_t off)
+{
+	IMGFS_LOCK(&wr->lock, glance_writer_lock);
+	while (wr->buf)
+		IMGFS_COND_WAIT(&wr->cond, &wr->lock, glance_writer_lock);
+	int err = wr->err;
+	if (!err) {
+		wr->buf = buf;
+		wr->len = len;
+		wr->off = off;
+		pthread_cond_broadcast(&wr->cond);
+	}
+	IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
+	return err;
+}
+
+/* The writer ends once its chunk in flight is written (a client gone
+ * mid-body: the upload is failed only after, nothing written behind it). */
+static void writer_stop(struct glance_writer *wr)
+{
+	if (!wr)
+		return;
+	IMGFS_LOCK(&wr->lock, glance_writer_lock);
+	wr->stop = true;
+	pthread_cond_broadcast(&wr->cond);
+	IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
+	pthread_join(wr->thread, NULL);
+	pthread_cond_destroy(&wr->cond);
+	pthread_mutex_destroy(&wr->lock);
+	free(wr);
+}
+
 /* ---- uploads ---------------------------------------------------------------------------- */
 
 static void upload_release(struct glance_req *r, struct glance_data *d)
@@ -189,12 +311,15 @@ static void upload_release(struct glance_req *r, struct glance_data *d)
 	struct glance_waits *ws = glance_waits_of(r->g);
 	if (!d->begun)
 		return;
+	writer_stop(d->wr);
 	blob_sha256_async_free(d->sha);
 	blob_wblob_close(d->w);
-	free(d->buf);
+	free(d->bufs[0]);
+	free(d->bufs[1]);
+	d->wr = NULL;
 	d->sha = NULL;
 	d->w = NULL;
-	d->buf = NULL;
+	d->buf = d->bufs[0] = d->bufs[1] = NULL;
 	d->begun = false;
 	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	ws->uploads--;
@@ -206,6 +331,8 @@ static void upload_release(struct glance_req *r, struct glance_data *d)
 static int upload_refuse(struct glance_req *r, struct glance_data *d, int status, bool abandon, const char *why)
 {
 	model *m = glance_model(r->g);
+	writer_stop(d->wr); /* nothing written after the refusal */
+	d->wr = NULL;
 	if (abandon)
 		model_upload_abandon(m, &d->u, why);
 	else
@@ -251,21 +378,31 @@ static int upload_begin(struct glance_req *r, struct glance_data *d)
 		/* Glance's answer to data for an image that is not queued */
 		return glance_reply_error(r, rc == -EPERM ? 409 : glance_http_status(rc), "%s", err.msg);
 	}
-	if (!(d->buf = malloc(CHUNK)) || blob_sha256_async_new(&d->sha) < 0 ||
+	if (!(d->bufs[0] = malloc(CHUNK)) || !(d->bufs[1] = malloc(CHUNK)) || blob_sha256_async_new(&d->sha) < 0 ||
 	    (rc = model_blob_get(glance_model(r->g), d->u.blob_id, &b)) < 0 ||
-	    (rc = model_wblob_open(glance_model(r->g), &b, &d->w, &err)) < 0)
+	    (rc = model_wblob_open(glance_model(r->g), &b, &d->w, &err)) < 0 ||
+	    (rc = writer_start(&d->wr, d->w, d->sha)) < 0)
 		return upload_refuse(r, d, 503, false, err.msg[0] ? err.msg : "upload failed: the upload could not begin");
+	d->buf = d->bufs[0];
 	blob_wblob_stream(d->w);
 	return MHD_YES;
 }
 
+/* A write that failed: the upload failed, the reason replied. */
+static int upload_write_failed(struct glance_req *r, struct glance_data *d, int e)
+{
+	char why[300];
+	snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(e));
+	return upload_refuse(r, d, e == ENOSPC ? 413 : 503, false, why);
+}
+
 /* The buffer's fill bytes at d->off: sniffed first when at 0 (last: no
- * more bytes come), hashed, written. */
+ * more bytes come), then handed to the writer (hashed and written while
+ * the next chunk is received into the other buffer). */
 static int upload_write(struct glance_req *r, struct glance_data *d, bool last)
 {
 	model *m = glance_model(r->g);
 	struct model_err err = {0};
-	char why[300];
 	if (d->off == 0) {
 		const char *format = NULL;
 		int rc = model_upload_sniff_for(&d->u, d->buf, d->fill, !last, &format, &err);
@@ -274,20 +411,17 @@ static int upload_write(struct glance_req *r, struct glance_data *d, bool last)
 		if (rc == 1)
 			model_upload_sniffed(m, &d->u, format);
 	}
-	blob_sha256_async_lend(d->sha, d->buf, d->fill);
-	ssize_t n = blob_wblob_pwrite(d->w, d->buf, d->fill, d->off);
-	blob_sha256_async_settle(d->sha); /* the buffer is ours again */
-	if (n != (ssize_t)d->fill) {
-		int e = n < 0 ? (int)-n : EIO;
-		snprintf(why, sizeof(why), "upload failed: storing the file: %s", strerror(e));
-		return upload_refuse(r, d, e == ENOSPC ? 413 : 503, false, why);
-	}
-	d->off += d->fill;
-	d->fill = 0;
+	int e = writer_hand(d->wr, d->buf, d->fill, d->off);
+	if (e)
+		return upload_write_failed(r, d, e);
+	/* every byte before d->off is written now */
 	if (d->off - d->reported >= REPORT_BYTES) {
 		model_upload_progress(m, &d->u, d->off, 0, 0);
 		d->reported = d->off;
 	}
+	d->off += d->fill;
+	d->fill = 0;
+	d->buf = d->buf == d->bufs[0] ? d->bufs[1] : d->bufs[0];
 	return MHD_YES;
 }
 
@@ -331,6 +465,8 @@ static int upload_end(struct glance_req *r, struct glance_data *d)
 		return MHD_YES;
 	if (d->off == 0)
 		return upload_refuse(r, d, 400, true, "the file is empty");
+	if ((rc = writer_drain(d->wr)) != 0)
+		return upload_write_failed(r, d, rc);
 	if ((rc = blob_wblob_fsync(d->w)) < 0) {
 		char why[300];
 		snprintf(why, sizeof(why), "upload failed: the file could not be made durable: %s", strerror(-rc));
@@ -502,8 +638,11 @@ void data_free(struct glance_req *r)
 			d->wnext->wprev = d->wprev;
 	}
 	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
-	if (d->begun) /* the client went away mid-body: the upload fails */
+	if (d->begun) { /* the client went away mid-body: the upload fails, its chunk in flight written first */
+		writer_stop(d->wr);
+		d->wr = NULL;
 		model_upload_fail(glance_model(r->g), &d->u, "upload failed: the client closed the connection");
+	}
 	upload_release(r, d);
 	blob_manifest_free(d->man);
 	free(d);

@@ -126,6 +126,8 @@ struct glance_req {
 	size_t body_len, body_cap;
 	bool body_too_big;
 	int status;                   /* sent, 0 before */
+	bool feeding;                 /* in a data route's feed: a reply made now is deferred */
+	struct MHD_Response *deferred; /* a refusal made mid-body, queued once the body is in */
 	uint64_t sent;                /* body bytes sent (a download's) */
 	int64_t first_ms;             /* the body's first byte */
 	uint64_t received;            /* body bytes taken */
