@@ -258,18 +258,6 @@ static int writer_start(struct glance_writer **out, blob_wblob *w, blob_sha256_a
 	return 0;
 }
 
-/* Waits for the chunk in flight to be written: 0, or the errno of the
- * first write that failed. */
-static int writer_drain(struct glance_writer *wr)
-{
-	IMGFS_LOCK(&wr->lock, glance_writer_lock);
-	while (wr->buf)
-		IMGFS_COND_WAIT(&wr->cond, &wr->lock, glance_writer_lock);
-	int err = wr->err;
-	IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
-	return err;
-}
-
 /* Hands buf's len bytes at off to the writer once the chunk before is
  * written: 0, or the errno of a write that failed (nothing handed). */
 static int writer_hand(struct glance_writer *wr, const uint8_t *buf, size_t len, uint64_t off)
@@ -288,20 +276,24 @@ static int writer_hand(struct glance_writer *wr, const uint8_t *buf, size_t len,
 	return err;
 }
 
-/* The writer ends once its chunk in flight is written (a client gone
- * mid-body: the upload is failed only after, nothing written behind it). */
-static void writer_stop(struct glance_writer *wr)
+/* The writer ends once its chunk in flight is written (the body's end:
+ * then fsync; a client gone mid-body: the upload is failed only after,
+ * nothing written behind it): 0, or the errno of the first write that
+ * failed. */
+static int writer_stop(struct glance_writer *wr)
 {
 	if (!wr)
-		return;
+		return 0;
 	IMGFS_LOCK(&wr->lock, glance_writer_lock);
 	wr->stop = true;
 	pthread_cond_broadcast(&wr->cond);
 	IMGFS_UNLOCK(&wr->lock, glance_writer_lock);
 	pthread_join(wr->thread, NULL);
+	int err = wr->err;
 	pthread_cond_destroy(&wr->cond);
 	pthread_mutex_destroy(&wr->lock);
 	free(wr);
+	return err;
 }
 
 /* ---- uploads ---------------------------------------------------------------------------- */
@@ -465,7 +457,9 @@ static int upload_end(struct glance_req *r, struct glance_data *d)
 		return MHD_YES;
 	if (d->off == 0)
 		return upload_refuse(r, d, 400, true, "the file is empty");
-	if ((rc = writer_drain(d->wr)) != 0)
+	rc = writer_stop(d->wr); /* every chunk written */
+	d->wr = NULL;
+	if (rc)
 		return upload_write_failed(r, d, rc);
 	if ((rc = blob_wblob_fsync(d->w)) < 0) {
 		char why[300];
