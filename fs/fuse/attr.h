@@ -67,7 +67,7 @@ void fs_show_json(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *ou
 void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out);
 /* /regions/<r>/GUIDE: making and converting one's own images (guide.c). */
 void fs_show_guide(struct fs_buf *out);
-/* A generated file's content now, into b (files.c): 0, -ENOMEM when b
+/* A generated file's content now, into b (files.c, node.c): 0, -ENOMEM when b
  * could not hold it, or the error of a model call behind it (-EIO: the
  * database did not answer), with a log line naming the file.  mtime_ns
  * (may be NULL): images.csv's and images.json's newest row's time. */

@@ -1,6 +1,6 @@
 /*
- * files.c — the FUSE handlers of open files (split from ops.c, whose
- * request helpers it shares through ops_int.h): open, read, write, flush,
+ * files.c — the FUSE handlers of open files (split from ops.c; the request
+ * helpers are req.c's, through ops_int.h): open, read, write, flush,
  * fsync, release, lseek, fallocate, and the create verbs that open what
  * they make (an upload, an instance's disk).
  *
@@ -172,33 +172,6 @@ void ops_create_upload(fuse_req_t req, const struct fs_node *p, const char *name
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		fh_free(h);
-}
-
-int fs_render(struct fs_ctx *ctx, const struct fs_node *n, struct fs_buf *b, int64_t *mtime_ns)
-{
-	if (n->what == FS_W_QUOTA)
-		fs_show_quota(n, ctx, b);
-	else if (n->what == FS_W_CSV)
-		fs_show_csv(n, ctx, b, mtime_ns);
-	else if (n->what == FS_W_JSON)
-		fs_show_json(n, ctx, b, mtime_ns);
-	else if (n->what == FS_W_GUIDE)
-		fs_show_guide(b);
-	else if (n->what == FS_W_STATS)
-		fs_show_stats(ctx, b);
-	else if (n->what == FS_W_ERRORS)
-		fs_show_errors(ctx, &n->caller, b); /* the caller's own lines (SPEC §9) */
-	else
-		n->attr->show(n, ctx, b);
-	if (b->err) {
-		/* Empty or half a file would be served as if true: EIO, said. */
-		char path[1024];
-		fs_node_path(ctx, n, path, sizeof(path));
-		fs_log(ctx, "read %s: %s the database did not answer (%s): its content is not shown", path,
-		       fs_errno_name(-b->err), strerror(-b->err));
-		return b->err == -ENOENT ? -ENOENT : -EIO;
-	}
-	return b->failed ? -ENOMEM : 0;
 }
 
 /* Opens node n for the request; a refusal's reason (another host's disk,

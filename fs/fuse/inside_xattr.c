@@ -5,7 +5,7 @@
  * trusted.*), read-only, so that `getfattr`, `rsync -X` and
  * `tar --xattrs` over files/ carry them.
  *
- * Who calls it: ops.c's getxattr and listxattr for an FS_W_INSIDE node.
+ * Who calls it: xattr.c's getxattr and listxattr for an FS_W_INSIDE node.
  * Each call is one exchange with the volume's helper (INS_T_XATTRS: all of
  * the inode's attributes at once, bounded by Linux's own bounds), whose
  * answer is checked entry by entry (proto.c, ins_xattr_entry) before a

@@ -19,7 +19,7 @@
  * Each caller's own recent refusals are also kept here, for /errors (SPEC
  * §9): see "each caller's refusals" below.
  *
- * Who calls it: every part of fs/ (fs_log, fs_refuse), ops.c for -o debug
+ * Who calls it: every part of fs/ (fs_log, fs_refuse), req.c for -o debug
  * (fs_log_debug), main.c at mount and unmount (fs_log_open/close), and
  * whoever handles SIGHUP (fs_log_reopen, after logrotate moved the file).
  *

@@ -6,9 +6,10 @@
  * reason (fs_refuse).
  *
  * Open files (open, read, write, flush, release, lseek, poll, fallocate, and
- * the create verbs that open what they make) are in files.c; the request
- * helpers both files use (ops_ctx, ops_count, ops_reply_err, ops_resolve,
- * ops_refuse, ops_fill_entry) are declared in ops_int.h.
+ * the create verbs that open what they make) are in files.c, extended
+ * attributes in xattr.c; the request helpers every handler uses (ops_ctx,
+ * ops_count, ops_reply_err, ops_resolve, ops_refuse, ops_fill_entry) are
+ * req.c's, below them all (ops_int.h).
  *
  * What mkdir, create, rmdir, unlink and rename do is a table of verbs per
  * kind of directory (dir_verbs, "directory verbs" below).
@@ -30,160 +31,7 @@
 #include "stats.h"
 #include "watch.h"
 
-#define XATTR_HASH "user.imgfs.xxh128"
-
-struct fs_ctx *ops_ctx(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-/* The operation this thread is answering (a FUSE thread answers one
- * request at a time), so that reply_err can count an errno answer by
- * operation (stats.c). */
-static _Thread_local enum fs_op current_op;
-
-/* -o debug's line: the operation on which inode (and name) for whom. */
-static void debug_request(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name)
-{
-	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	fs_log_debug(ops_ctx(req), "request %s ino %llu%s%s uid %u pid %d", fs_op_name(op), (unsigned long long)ino,
-	             name ? " name " : "", name ? name : "", (unsigned)fc->uid, (int)fc->pid);
-}
-
-void ops_count(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name)
-{
-	current_op = op;
-	fs_log_set_caller(fuse_req_ctx(req)->uid);
-	fs_stats_request(ops_ctx(req), op);
-	if (ops_ctx(req)->debug)
-		debug_request(req, op, ino, name);
-}
-
-/* Every errno answer goes through here (ops_reply_err(req, 0) is the
- * success answer of operations with nothing to return), but for
- * op_opendir's ENOSYS, which means success. */
-void ops_reply_err(fuse_req_t req, int err)
-{
-	struct fs_ctx *ctx = ops_ctx(req);
-	err = fs_reply_errno(err);
-	if (err)
-		fs_stats_error(ctx, current_op, err);
-	if (err == EIO && __atomic_load_n(&ctx->lease_lapsed_mono, __ATOMIC_RELAXED)) {
-		/* This host lost its lease (watch.c): the caller's EIO says why,
-		 * in /errors and the log (rate-limited there). */
-		char why[192];
-		int64_t since = (model_now_ns() - __atomic_load_n(&ctx->lease_renewed_ns, __ATOMIC_RELAXED)) / 1000000000LL;
-		snprintf(why, sizeof(why), "host %s is cut off from the database: its lease lapsed (last renewed %lld s "
-		         "ago)", model_host(ctx->m), (long long)since);
-		fs_refuse(ctx, fs_op_name(current_op), "(this host)", EIO, why, 0);
-	}
-	fuse_reply_err(req, err);
-}
-
-/* Resolves ino for the request's caller. */
-int ops_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_node *n)
-{
-	struct fs_ctx *ctx = ops_ctx(req);
-	struct fs_caller c;
-	int rc = fs_caller_get(ctx, req, &c);
-	return rc < 0 ? rc : fs_node_resolve(ctx, &c, ino, n);
-}
-
-/* Resolves parent and its entry name for the request's caller. */
-int ops_resolve_child(fuse_req_t req, fuse_ino_t parent, const char *name, struct fs_node *p, struct fs_node *n)
-{
-	int rc = ops_resolve(req, parent, p);
-	return rc < 0 ? rc : fs_node_lookup(ops_ctx(req), p, name, n);
-}
-
-bool ops_is_dir(const struct fs_node *n)
-{
-	switch (n->what) {
-	case FS_W_ROOT: case FS_W_REGIONS: case FS_W_REGION: case FS_W_CLASS:
-	case FS_W_IMAGE: case FS_W_SUBDIR: case FS_W_SNAP: case FS_W_VM: case FS_W_SHARE:
-	case FS_W_COPY: case FS_W_TENANTS: case FS_W_TENANT:
-		return true;
-	case FS_W_INSIDE:
-		return S_ISDIR(n->inside.st.mode); /* §18 */
-	default:
-		return false;
-	}
-}
-
-/* The image a refusal is recorded on: one the caller owns. */
-static int64_t owned_image(const struct fs_node *n)
-{
-	if (fs_ino_kind(n->ino) != FS_K_IMAGE)
-		return 0;
-	return n->view == FS_VIEW_PRIVATE || n->view == FS_VIEW_ISO || n->view == FS_VIEW_RECYCLE ? n->img.id : 0;
-}
-
-void ops_refuse(fuse_req_t req, const char *op, const struct fs_node *n, const char *name, int err,
-                   const char *reason)
-{
-	struct fs_ctx *ctx = ops_ctx(req);
-	char path[1024], who[2 * MODEL_NAME_MAX + 32];
-	fs_node_path(ctx, n, path, sizeof(path));
-	if (name) {
-		size_t len = strlen(path);
-		snprintf(path + len, sizeof(path) - len, "/%s", name);
-	}
-	/* Whose /errors the line goes to: the caller the node was resolved
-	 * for (SPEC §9). */
-	fs_log_set_account(n->caller.account_id, n->caller.uid);
-	/* Through tenants/ (§16) the log names both accounts. */
-	if (n->actor_id)
-		fs_tenant_who(ctx, n, who, sizeof(who));
-	fs_refuse_by(ctx, op, path, err, reason, owned_image(n), n->actor_id ? who : NULL);
-	ops_reply_err(req, -err);
-}
-
-/* After an operation on an image went through (SPEC §9): the reason of an
- * earlier refusal no longer describes it. */
-void ops_succeeded(struct fs_ctx *ctx, const struct fs_node *n)
-{
-	if (owned_image(n) && n->img.error[0] && model_image_clear_error(ctx->m, n->img.id) > 0)
-		fs_image_changed(ctx, &n->img, false);
-}
-
-/* After a change made by this request to the object node n belongs to,
- * before replying: drop the kernel's cached attributes of everything it
- * touched (names are the kernel's own business for operations on this
- * mount; an image: fs_image_changed). */
-void ops_node_changed(struct fs_ctx *ctx, const struct fs_node *n)
-{
-	struct model_change c = {0};
-	switch (fs_ino_kind(n->ino)) {
-	case FS_K_IMAGE:
-		fs_image_changed(ctx, &n->img, false);
-		return;
-	case FS_K_SNAP:
-		c = (struct model_change){.kind = MODEL_CHANGE_SNAPSHOT, .obj = n->snap.id,
-		                          .region_id = n->snap.region_id};
-		break;
-	case FS_K_VM:
-		c = (struct model_change){.kind = MODEL_CHANGE_INSTANCE, .obj = n->vm.id, .region_id = n->vm.region_id};
-		break;
-	default:
-		return;
-	}
-	fs_invalidate(ctx, &c, false);
-}
-
 /* ---- entries and attributes ---------------------------------------------- */
-
-int ops_fill_entry(struct fs_ctx *ctx, const struct fs_node *n, struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = fs_node_nodeid(n); /* st_ino stays n->ino (fs_node_stat) */
-	e->generation = 1;
-	e->attr_timeout = fs_node_timeout(ctx, n);
-	/* Names differ by caller under multiuser, and the kernel's dentries
-	 * are shared: every lookup must ask again (0 means "never valid");
-	 * so do names below tenants/, whose viewers change with roles (§16). */
-	e->entry_timeout = ctx->multiuser || fs_node_in_tenants(n) ? 0 : ctx->timeout;
-	return fs_node_stat(ctx, n, &e->attr);
-}
 
 static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
 {
@@ -1004,129 +852,6 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 }
 
-/* ---- extended attributes -------------------------------------------------- */
-
-/* The blob hash of a disk node, when one is kept (-ENODATA otherwise):
- * never computed here — a request thread hashing a 1 TiB sparse blob
- * held every tenant's requests for minutes (§2.3, §12). */
-static int disk_hash(fuse_req_t req, const struct fs_node *n, char out[33])
-{
-	bool settled = fs_ino_kind(n->ino) == FS_K_SNAP ? n->snap.status == MODEL_SNAP_AVAILABLE
-	                                                : n->img.status == MODEL_IMG_AVAILABLE;
-	if (n->what != FS_W_DISK || !settled)
-		return -ENODATA;
-	int rc = fs_node_blob_access(n);
-	return rc < 0 ? rc : model_blob_hash(ops_ctx(req)->m, n->blob_id, out);
-}
-
-/* getxattr (name) or listxattr (NULL) of a file inside an image (§18):
- * the guest file's own, read-only (inside_xattr.c). */
-static void inside_xattr_reply(fuse_req_t req, const struct fs_node *n, const char *name, size_t size)
-{
-	size_t cap = size > INS_XATTR_VALUE_MAX ? INS_XATTR_VALUE_MAX : size;
-	char *buf = cap ? malloc(cap) : NULL;
-	ssize_t len;
-	if (cap && !buf)
-		len = -ENOMEM;
-	else if (name)
-		len = fs_inside_getxattr(ops_ctx(req), n, fuse_req_ctx(req)->uid, name, buf, cap);
-	else
-		len = fs_inside_listxattr(ops_ctx(req), n, fuse_req_ctx(req)->uid, buf, cap);
-	if (len < 0)
-		ops_reply_err(req, (int)-len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else
-		fuse_reply_buf(req, buf, (size_t)len);
-	free(buf);
-}
-
-/* Whether node id ino is one of the caller's own images' directories (a
- * class, private/, iso/, recycle-bin/; fs.h's map): one with no extended
- * attribute, whatever its image's state.  Not one seen through shared/ or
- * tenants/, nor on a multi-user mount: there a held descriptor's getxattr
- * answers what its pread would (ENOENT once the view ends: §6.4). */
-static bool ino_is_own_image_dir(const struct fs_ctx *ctx, fuse_ino_t ino)
-{
-	enum fs_kind k = fs_ino_kind(ino);
-	unsigned sub = fs_ino_sub(ino);
-	return !ctx->multiuser && ((k == FS_K_IMAGE && sub == 0) || (k == FS_K_IMAGE_DIR && !(sub & 0x8000u)));
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	ops_count(req, FS_OP_GETXATTR, ino, NULL);
-	/* `ls -l` asks every entry for its ACLs and its SELinux label (three
-	 * getxattr an entry): an image's directory has none, told from its
-	 * node id alone — resolving it reads the image's row, a statement per
-	 * entry and, with PostgreSQL, a round trip (issue 49). */
-	if (ino_is_own_image_dir(ops_ctx(req), ino)) {
-		ops_reply_err(req, ENODATA);
-		return;
-	}
-	struct fs_node n;
-	char hash[33];
-	int rc = ops_resolve(req, ino, &n);
-	if (rc == 0 && n.what == FS_W_INSIDE) {
-		inside_xattr_reply(req, &n, name, size);
-		return;
-	}
-	if (rc == 0)
-		rc = strcmp(name, XATTR_HASH) == 0 ? disk_hash(req, &n, hash) : -ENODATA;
-	if (rc < 0)
-		ops_reply_err(req, -rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, 32);
-	else if (size < 32)
-		ops_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, hash, 32);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	ops_count(req, FS_OP_LISTXATTR, ino, NULL);
-	static const char names[] = XATTR_HASH; /* with its NUL */
-	struct fs_node n;
-	char hash[33];
-	int rc = ops_resolve(req, ino, &n);
-	if (rc == 0 && n.what == FS_W_INSIDE) {
-		inside_xattr_reply(req, &n, NULL, size);
-		return;
-	}
-	size_t len = rc == 0 && n.what == FS_W_DISK && disk_hash(req, &n, hash) == 0 ? sizeof(names) : 0;
-	if (rc < 0)
-		ops_reply_err(req, -rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		ops_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, names, len);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
-{
-	ops_count(req, FS_OP_SETXATTR, ino, NULL);
-	struct fs_node n;
-	int rc = ops_resolve(req, ino, &n);
-	if (rc < 0)
-		ops_reply_err(req, -rc);
-	else
-		ops_refuse(req, "setxattr", &n, NULL, -EPERM, "extended attributes are the service's own");
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	ops_count(req, FS_OP_REMOVEXATTR, ino, NULL);
-	struct fs_node n;
-	int rc = ops_resolve(req, ino, &n);
-	if (rc < 0)
-		ops_reply_err(req, -rc);
-	else
-		ops_refuse(req, "removexattr", &n, NULL, -EPERM, "extended attributes are the service's own");
-}
-
 /* ---- the file system ----------------------------------------------------- */
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1199,10 +924,10 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.opendir = op_opendir,
 	.readdirplus = op_readdirplus,
 	.statfs = op_statfs,
-	.setxattr = op_setxattr,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.removexattr = op_removexattr,
+	.setxattr = ops_setxattr,
+	.getxattr = ops_getxattr,
+	.listxattr = ops_listxattr,
+	.removexattr = ops_removexattr,
 	.create = op_create,
 	.lseek = ops_lseek,
 	.poll = ops_poll,

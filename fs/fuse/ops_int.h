@@ -1,7 +1,9 @@
 /*
- * ops_int.h — what the FUSE handlers' two files share: ops.c (entries,
- * attributes, listings, the directory verbs, extended attributes, the
- * operations table) and files.c (open files).  Seen only by those two.
+ * ops_int.h — what the FUSE handlers' files share: the request helpers
+ * (req.c, below the handlers: it calls none of them), and the handlers
+ * ops.c's operations table names from files.c (open files) and xattr.c
+ * (extended attributes).  ops.c holds entries, attributes, listings and
+ * the directory verbs.  Seen only by those four.
  *
  * Every handler starts with ops_count and replies exactly once; a refusal
  * goes through ops_refuse (the log line, the image's error file, the
@@ -13,6 +15,8 @@
 
 #include "fs.h"
 #include "stats.h"
+
+/* req.c: the request helpers. */
 
 /* The mount of a request. */
 struct fs_ctx *ops_ctx(fuse_req_t req);
@@ -50,5 +54,11 @@ void ops_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct 
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi);
 void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
                          fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags);
+
+/* xattr.c: the extended attribute handlers. */
+void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
+void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 #endif

@@ -3,7 +3,7 @@
  * what the service holds, in the Prometheus text exposition format
  * (version 0.0.4; SPEC §15), so that `cat` and any scraper read it.
  *
- * Who calls it: ops.c counts every request it answers (fs_stats_request at
+ * Who calls it: req.c counts every request a handler answers (fs_stats_request at
  * the top of each handler, fs_stats_error with the errno when the answer
  * is one) and the bytes READ replies with from blobs and disks and WRITE
  * takes into disks and uploads; node.c and ops.c render the file when it

@@ -21,7 +21,7 @@
  * remark files (FS_ATTR_REMARK: description, tags, project, a snapshot's
  * description); everything else is EPERM with FS_TENANT_WHY.  Every change
  * made there is logged naming both accounts (fs_tenant_log_change), and so
- * is every refusal (ops.c, ops_refuse).
+ * is every refusal (req.c, ops_refuse).
  *
  * Inode numbers (fs.h's map): tenants/ is the region's sub 12;
  * tenants/<account>/ and its four class directories are TENANT nodes
