@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dirs.h" /* fs_inside_spare_fill */
 #include "fs.h"
 #include "imgfs_lock.h"
 #include "imgfs_version.h" /* generated at build time (CMakeLists.txt) */
@@ -785,6 +786,10 @@ static int mount_run(struct opts *o)
 	svc = fs_service_start(ctx, ready_fd, !o->cl.foreground, tune_readahead);
 	ready_fd = -1;
 	stop_watch_start(ctx->se, ctx, m);
+	/* A helper started ahead for files/ (§18): a cold image's first file
+	 * does not wait for one to start.  Here, in the daemon, and not in the
+	 * FUSE init handler: the handlers need not call the helpers' table. */
+	fs_inside_spare_fill();
 
 	if (o->cl.singlethread) {
 		rc = fuse_session_loop(ctx->se);

@@ -1026,6 +1026,14 @@ int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_em
 	return rc > 0 ? 0 : rc;
 }
 
+void fs_node_where(const struct fs_node *n, char *out, size_t cap)
+{
+	if (n->actor_id)
+		snprintf(out, cap, "%s/tenants/%s", n->region.name, n->tenant.name);
+	else
+		snprintf(out, cap, "%s", n->region.name);
+}
+
 void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
 {
 	char region[2 * MODEL_NAME_MAX + 16]; /* <region>, or <region>/tenants/<account> (§16) */

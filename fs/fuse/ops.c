@@ -893,9 +893,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	model_space_reserve(ctx->m);
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-	/* A helper started ahead for files/ (§18): a cold image's first file
-	 * does not wait for one to start. */
-	fs_inside_spare_fill();
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

@@ -225,14 +225,6 @@ void fs_tenant_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st
 	}
 }
 
-void fs_node_where(const struct fs_node *n, char *out, size_t cap)
-{
-	if (n->actor_id)
-		snprintf(out, cap, "%s/tenants/%s", n->region.name, n->tenant.name);
-	else
-		snprintf(out, cap, "%s", n->region.name);
-}
-
 void fs_tenant_who(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap)
 {
 	struct model_account actor;
