@@ -20,6 +20,28 @@
  * fs_node_resolve, fs_caller_is_admin): resolver and providers are one
  * knot by nature (the kernel's kernfs and its cftype files are too), and
  * the table is where it is tied, once.
+ *
+ * The knot (the one accepted circle of fs/fuse: scripts/house-check.allow's
+ * "circle fuse-knot", checked by scripts/house-check --build):
+ *   node.c -> attr.c, copies.c, tenants.c, inside.c, upload.c, stats.c:
+ *     a node's attributes, listing and lookup are its provider's (the
+ *     table, the image files' tables, an upload's size, /stats' mode);
+ *   attr.c, copies.c, tenants.c, inside.c, inspect.c, upload.c, stats.c
+ *     -> node.c: a provider names a node for the log (fs_node_path,
+ *     fs_node_where), resolves one it points to (fs_node_resolve), or asks
+ *     who the caller is (fs_caller_is_admin);
+ *   attr.c -> watch.c -> attr.c, copies.c: a stored value changes the
+ *     image and the kernel's caches go; the watcher walks the image files'
+ *     tables to name what changed;
+ *   stats.c, inspect.c -> inside.c: /stats shows the helpers' counters,
+ *     an inspection reads an image's volumes through them;
+ *   inside.c <-> inside_helper.c <-> inside_lvm.c: the files/ room and its
+ *     helpers' table (to leave when the table moves into the mount,
+ *     issue 48 step 2, and issue 50).
+ * It is inherent because a path is resolved through its provider and a
+ * provider needs the resolver to name and resolve what it shows; the
+ * handlers (ops.c, xattr.c, files.c) and their request helpers (req.c)
+ * are above it and none of the knot calls them (issue 48 step 4).
  */
 #include <errno.h>
 #include <string.h>
