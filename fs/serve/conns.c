@@ -72,6 +72,7 @@
 
 #include "imgfs_lock.h"
 #include "serve.h"
+#include "serve_conns.h"
 
 struct key_ent {
 	uint8_t key[17];

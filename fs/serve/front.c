@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "serve.h"
+#include "serve_conns.h"
 
 #define FRONT_ACCEPTS 256 /* accepts per round */
 #define FRONT_PEEK 64     /* bytes looked at */

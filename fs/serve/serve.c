@@ -102,6 +102,7 @@
 #include "include/links.h"
 #include "qcow2_out.h"
 #include "serve.h"
+#include "serve_conns.h"
 
 #define SERVE_BLOCK (256u << 10) /* the body buffer of one connection */
 #define SERVE_STOP_BOUND_S 5     /* how long a stop may take before transfers are abandoned */

@@ -44,6 +44,7 @@
 #include "include/images.h"
 #include "include/links.h"
 #include "serve.h"
+#include "serve_conns.h"
 
 #define WATCH_WAIT_MS 250  /* one wait for a commit: the longest a stop waits for the thread */
 #define WATCH_IDS 64       /* image ids remembered per batch of changes; more: every transfer */

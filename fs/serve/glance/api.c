@@ -48,6 +48,7 @@
 
 #include "glance.h"
 #include "serve.h"
+#include "serve_conns.h"
 
 struct glance {
 	model *m;

@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "serve.h"
+#include "serve_conns.h"
 
 static struct sockaddr_storage v4(const char *addr, unsigned port)
 {
