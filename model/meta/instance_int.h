@@ -1,8 +1,10 @@
 /*
  * instance_int.h — what the instance files share and nobody else sees:
- * instance.c (an instance's life, its disks, rebuilding it from an image),
- * instance_boot.c (ISO images as its cdrom, boot, system-disk-size) and
- * seed.c (its password and disks/cidata).
+ * instance.c (an instance's life, attaching disks, rebuilding it from an
+ * image), instance_disk.c (its disks' rows and files, below the others),
+ * instance_boot.c (ISO images as its cdrom, boot, system-disk-size),
+ * instance_move.c (where it runs) and seed.c (its password and
+ * disks/cidata).
  *
  * Each helper runs inside the caller's write transaction (c) and leaves
  * committing or rolling back to it.  Disk files follow instance.c's order
@@ -25,12 +27,13 @@ struct wblob_set {
 	int n;
 	char names[MODEL_VM_SLOTS][64];
 };
+/* instance_disk.c: the wblob sets, a disk's rows and file, the store. */
 void instance_wblob_add(struct wblob_set *set, const char *name);
 /* Removes the files of set.  A failure leaves an unreferenced file, which
  * is fsck's to find: the metadata is already right. */
 void instance_wblob_remove(blob_store *s, struct wblob_set *set);
 
-/* The instance, for a change: -ENOENT with a reason when it is gone,
+/* instance.c.  The instance, for a change: -ENOENT with a reason when it is gone,
  * -EREMOTE on another host than its own (§13). */
 int instance_get_here(model *m, int64_t id, struct model_instance *vm, struct model_err *err);
 /* 0 when the instance's set of disks may change now: -EBUSY while it
@@ -45,7 +48,8 @@ int instance_start_here(model *m, int64_t id, struct model_err *err);
  * c, its old wblob into gone, the new one into made. */
 int instance_vda_place(model *m, struct model_conn *c, blob_store *s, const struct model_instance *vm, unsigned type,
                        struct wblob_set *made, struct wblob_set *gone);
-/* The instance's region's store, with a reason on failure. */
+/* instance_disk.c.  The instance's region's store, with a reason on
+ * failure. */
 int instance_store(model *m, int64_t region_id, blob_store **out, struct model_err *err);
 /* The disk at idx among the n listed, NULL when none is attached there. */
 const struct model_vm_disk *instance_disk_at(const struct model_vm_disk *disks, int n, int idx);
@@ -63,10 +67,10 @@ int instance_disk_link(struct model_conn *c, int64_t vm_id, int idx, int64_t blo
 /* Deletes disk d (its row; its blob row when nothing else references it,
  * and then its wblob, into gone). */
 int instance_disk_drop(struct model_conn *c, int64_t vm_id, const struct model_vm_disk *d, struct wblob_set *gone);
-/* disks/ of the instance changed entries: its directory's mtime moves,
+/* instance_disk.c.  disks/ of the instance changed entries: its directory's mtime moves,
  * mounts hear of it. */
 int instance_dir_changed(struct model_conn *c, const struct model_instance *vm);
-/* The image's `instances` file changed (an instance built from it came or
+/* instance.c.  The image's `instances` file changed (an instance built from it came or
  * went): its mtime moves and every mount hears of it. */
 int instance_image_changed(model *m, struct model_conn *c, int64_t image_id);
 /* Records the image the instance is built from now (0: none): its row's
