@@ -120,6 +120,23 @@ static void test_create(void **state)
 /* A crash between a disk's file and its commit leaves a file under the
  * name the next disk gets (a rolled-back row id is handed out again): the
  * create replaces it. */
+/* A region that is not there: ENOENT saying so, and no instance made
+ * (instance_store's reason; a region id past the table and one with no
+ * row). */
+static void test_create_no_region(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice"), id = 0;
+	const int64_t gone[] = {MODEL_MAX_REGIONS, MODEL_MAX_REGIONS - 1};
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		struct model_err err = {0};
+		assert_int_equal(model_instance_create(fx->m, gone[i], alice, "web-1", &id, &err), -ENOENT);
+		assert_string_equal(err.msg, "no such region");
+	}
+	assert_int_equal(ut_sql_int(fx, "SELECT COUNT(*) FROM instances"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT COUNT(*) FROM instance_disks"), 0);
+}
+
 static void test_create_over_leftover(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -675,6 +692,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_over_leftover, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_create_no_region, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_quota, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tells_image, ut_setup, ut_teardown),
