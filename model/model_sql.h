@@ -101,6 +101,12 @@ int model_exec(struct model_conn *c, const char *sql);
  * commit or roll back. */
 int model_write_begin(model *m, struct model_conn **out, struct model_err *err);
 int model_write_end(struct model_conn *c, int rc, struct model_err *err);
+/* Right after model_write_begin: the request that runs this transaction
+ * invalidates what it changes in its own mount's kernel itself, so its
+ * commit does not send this process's watcher to the change log
+ * (model_changes_wait: MODEL_CHANGES_QUIET); every other process's watcher
+ * reads it as any.  PostgreSQL only (db.h: quiet). */
+void model_write_quiet(struct model_conn *c);
 /* The one way a database failure rc is told: "database: <strerror>" in err
  * (may be NULL); returns rc. */
 int model_fail_db(struct model_err *err, int rc);

@@ -353,6 +353,9 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	m->dir = flags & MODEL_OPEN_NO_FILES ? NULL : realpath(state_dir, NULL);
 	m->drv = db_url ? &db_postgres : &db_sqlite;
 	m->cluster = db_url != NULL;
+	uint64_t qk; /* db.h: quiet (none without random bytes: every commit wakes the watcher) */
+	if (m->cluster && getrandom(&qk, sizeof(qk), 0) == (ssize_t)sizeof(qk))
+		snprintf(m->quiet_key, sizeof(m->quiet_key), "q%016llx", (unsigned long long)qk);
 	/* Rows a round trip away are worth keeping (image.c's row cache). */
 	if (m->cluster && model_set_row_cache(m, MODEL_ROW_CACHE_MS) < 0) {
 		rc = model_fail(err, -ENOMEM, "out of memory");

@@ -30,6 +30,10 @@
  * the watcher to notice it should stop.  (SQLite is polled every 200 ms
  * within it: db/sqlite.c.) */
 #define WATCH_WAIT_MS 250
+/* How long this mount's own quiet commits (model_write_quiet: a mkdir,
+ * which invalidated what it changed itself) may go unread: the change log
+ * keeps its rows for ten minutes (changes.c). */
+#define WATCH_QUIET_NS (30 * 1000000000LL)
 
 static enum fs_class folder_class(enum model_folder f)
 {
@@ -281,6 +285,7 @@ static void *watch_main(void *arg)
 	lw.renew_ns = lw.lease_ns / 6;
 	__atomic_store_n(&ctx->lease_renewed_ns, lw.renewed, __ATOMIC_RELAXED);
 	bool away = false; /* the database did not answer last time */
+	int64_t quiet_since = 0; /* since when quiet commits went unread (fs_mono_ns), 0: none */
 	while (!atomic_load_explicit(&ctx->stopping, memory_order_acquire)) {
 		/* A read-only mount registered none and writes nothing (§15). */
 		if (!ctx->ro)
@@ -289,8 +294,20 @@ static void *watch_main(void *arg)
 		if (rc < 0 && !away)
 			fs_log(ctx, "watch: the database does not answer: %s", strerror(-rc));
 		away = rc < 0;
+		/* Woken only by this mount's own quiet commits: their rows wait
+		 * for the next read (anybody else's commit), at most
+		 * WATCH_QUIET_NS.  A round trip a mkdir saved (issue 49). */
+		int64_t now = fs_mono_ns();
+		if (rc == MODEL_CHANGES_QUIET && !quiet_since)
+			quiet_since = now;
+		if (rc == MODEL_CHANGES_QUIET || (rc == 0 && quiet_since)) {
+			if (now - quiet_since < WATCH_QUIET_NS)
+				continue;
+			rc = 1;
+		}
 		if (rc <= 0)
 			continue; /* nobody committed anything (or we cannot know yet) */
+		quiet_since = 0;
 		rc = model_changes_since(ctx->m, &seq, watch_one, ctx);
 		if (rc == -ESTALE) {
 			/* Changes were trimmed before this mount read them (it was

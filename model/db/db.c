@@ -112,6 +112,7 @@ static int conn_open(model *m, struct model_conn **out)
 	c->db->write_gen = &m->rows_gen;
 	c->db->log = conn_log;
 	c->db->log_arg = m;
+	c->db->quiet_key = m->quiet_key;
 	*out = c;
 	return 0;
 }
@@ -380,6 +381,12 @@ int model_write_begin(model *m, struct model_conn **out, struct model_err *err)
 	return 0;
 }
 
+void model_write_quiet(struct model_conn *c)
+{
+	if (c->drv->quiet && c->m->quiet_key[0])
+		c->drv->quiet(c->db);
+}
+
 int model_fail_db(struct model_err *err, int rc)
 {
 	return model_fail(err, rc, "database: %s", strerror(-rc));
@@ -468,7 +475,7 @@ int model_changes_wait(model *m, int timeout_ms)
 		atomic_fetch_add(&m->change_wakes, 1);
 		rc = 1;
 	}
-	return rc;
+	return rc == 3 ? MODEL_CHANGES_QUIET : rc;
 }
 
 int64_t model_change_wakes(model *m)

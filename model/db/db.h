@@ -96,6 +96,9 @@ struct db_conn {
 	 * stderr; NULL: stderr. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* The process's mark of its quiet commits (quiet below; the model's,
+	 * random): "" none. */
+	const char *quiet_key;
 };
 typedef struct db_stmt {
 	const struct db_driver *drv;
@@ -128,6 +131,12 @@ struct db_driver {
 	 * pay for one lock (SQLite: BEGIN DEFERRED).  NULL where it would only
 	 * add round trips. */
 	int (*begin_read)(struct db_conn *c);
+	/* Right after begin_write: the transaction's changes need nothing of
+	 * this process's watcher (the request that made them invalidated
+	 * them itself), so its commit wakes that watcher as "quiet" (3 from
+	 * wait_change) and every other process's as any commit.  NULL: every
+	 * commit wakes every watcher alike. */
+	void (*quiet)(struct db_conn *c);
 	/* 0 when the transaction committed, -errno when it did not (nothing
 	 * of it stays): never an error for a commit that happened, nor
 	 * success for one that did not, even when the connection breaks
@@ -140,8 +149,8 @@ struct db_driver {
 	int64_t (*changes)(struct db_conn *c);
 	/* Waits until another connection may have committed, at most
 	 * timeout_ms: 1 (maybe), 2 (yes, woken by a commit of this process:
-	 * counted, model_change_wakes), 0 (no), -errno (and the time was
-	 * waited). */
+	 * counted, model_change_wakes), 3 (yes, but only quiet commits of
+	 * this process: see quiet), 0 (no), -errno (and the time was waited). */
 	int (*wait_change)(struct db_conn *c, int timeout_ms);
 	/* Keeps what the database's planner knows of the tables true enough
 	 * for the model's statements; called every few seconds by each mount

@@ -450,10 +450,19 @@ static const char schema_v20[] =
 	"  json TEXT NOT NULL,"
 	"  packages TEXT NOT NULL);";
 
+/* Version 21 (PostgreSQL only): a commit's notification carries the
+ * committing process's quiet mark, if its transaction set one (postgres.c:
+ * pg_quiet; db.h: quiet), else nothing as before. */
+static const char schema_v21[] =
+	"CREATE OR REPLACE FUNCTION imgfs_changes_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	"  PERFORM pg_notify('imgfs_changes', COALESCE(current_setting('imgfs.quiet', true), '')); RETURN NULL;"
+	"  END $$;";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
-                                    schema_v16, schema_v17, schema_v18, schema_v19, schema_v20};
+                                    schema_v16, schema_v17, schema_v18, schema_v19, schema_v20,
+                                    schema_v21};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

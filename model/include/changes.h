@@ -50,9 +50,12 @@ void model_change_image_of(struct model_change_image *out, const struct model_im
 /* The newest sequence number (start point for a new mount). */
 int64_t model_changes_head(model *m);
 /* Waits at most timeout_ms until another connection (thread, process or
- * host) may have committed: 1 maybe, 0 no, -errno (the time was waited).
- * SQLite polls; PostgreSQL is told (LISTEN/NOTIFY).  The calling
- * thread's connection; a watcher thread calls it in a loop. */
+ * host) may have committed: 1 maybe, MODEL_CHANGES_QUIET (only quiet
+ * commits of this process: model_write_quiet, whose changes its requests
+ * invalidated), 0 no, -errno (the time was waited).  SQLite polls;
+ * PostgreSQL is told (LISTEN/NOTIFY).  The calling thread's connection; a
+ * watcher thread calls it in a loop. */
+#define MODEL_CHANGES_QUIET 2
 int model_changes_wait(model *m, int timeout_ms);
 /* Calls cb for every change after *seq and advances *seq.  Rows are kept
  * for ten minutes: a reader that fell further behind gets -ESTALE (with

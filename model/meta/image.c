@@ -401,6 +401,9 @@ static int image_create_try(struct image_create *ic, const char *ext)
 	int sent = 0, rc;
 	if ((rc = model_write_begin(ic->m, &ic->c, ic->err)) < 0)
 		return rc;
+	/* Its mount's mkdir shows the new image itself (fs_image_changed):
+	 * that mount's watcher need not read the change row back. */
+	model_write_quiet(ic->c);
 	/* encrypted: the account's default (SPEC §17). */
 	if (!(st = model_stmt(ic->c, SQL("INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, "
 	                                 "format, created, mtime_ns, ctime_ns, dir_mtime_ns, encrypted, uuid) SELECT ?1, ?2, ?3, "
