@@ -115,6 +115,12 @@ static int disk_rc(struct blob_backend_disk *d, int rc, const char *what)
 	else if (rc != -ENOENT && rc != -ESHUTDOWN)
 		blob_log_line(d->rb->log, "cluster disk %s (rados %s): %s failed: %s", d->name, d->rb->where, what,
 		              strerror(-rc));
+	/* An OSD that did not answer (stopped, or back at a new address):
+	 * the disk's own client learns the latest OSD map now, or its next
+	 * operation would go to the old address and time out too — the disk
+	 * would never work again without a remount (SPEC §13, issue 49). */
+	if (rc == -ETIMEDOUT)
+		rados_wait_for_latest_osdmap(d->cluster);
 	return blob_rados_errno(rc);
 }
 
