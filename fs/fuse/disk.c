@@ -40,7 +40,7 @@
  * first, so it sees every write that was answered.  Instance disks answer
  * after their bytes are in the overlay, as before.
  *
- * Lock order: disks_lock, then a disk's wlock (fs_disk_upload_fail and
+ * Lock order: the open disks' lock (ctx->disks), then a disk's wlock (fs_disk_upload_fail and
  * fs_disk_stat_blob take both); a hook runs with wlock held and takes
  * neither again — it may take the database's write lock (an upload's
  * progress, its sniff), which nothing holding it waits for a disk under.
@@ -76,29 +76,52 @@ struct fs_disk {
 	const struct fs_disk_hooks *hooks; /* up's */
 	struct fs_ctx *ctx;      /* the mount, for the hooks */
 };
-IMGFS_LOCK_LEVEL(fs_disk_wlock, 12); /* under disks_lock; the wblob, the model and the log under it (fs.h "locks") */
+IMGFS_LOCK_LEVEL(fs_disk_wlock, 12); /* under ctx->disks' lock; the wblob, the model and the log under it (fs.h "locks") */
 
-/* One mount per process: the table is the process's. */
-static pthread_mutex_t disks_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The mount's open disks: a room of its state (ctx->disks, rooms.c), so
+ * that two mounts in one process never share a disk's entry: each opens
+ * the wblob under its own model and hands an upload to its own hooks. */
+struct fs_disks {
+	pthread_mutex_t lock; /* disks_lock: the list, each disk's refs and writers */
+	struct fs_disk *list;
+};
 IMGFS_LOCK_LEVEL(disks_lock, 10);
-static struct fs_disk *disks;
 
-/* Under disks_lock. */
-static struct fs_disk *find(int64_t blob_id)
+int fs_disks_new(struct fs_disks **out)
 {
-	IMGFS_ASSERT_HELD(&disks_lock);
-	for (struct fs_disk *d = disks; d; d = d->next)
+	struct fs_disks *ds = calloc(1, sizeof(*ds));
+	if (!ds)
+		return -ENOMEM;
+	pthread_mutex_init(&ds->lock, NULL);
+	*out = ds;
+	return 0;
+}
+
+void fs_disks_free(struct fs_disks *ds)
+{
+	if (!ds)
+		return;
+	IMGFS_ASSERT(!ds->list); /* every handle was released (fs_files_release_all) */
+	pthread_mutex_destroy(&ds->lock);
+	free(ds);
+}
+
+/* Under ds->lock. */
+static struct fs_disk *find(struct fs_disks *ds, int64_t blob_id)
+{
+	IMGFS_ASSERT_HELD(&ds->lock);
+	for (struct fs_disk *d = ds->list; d; d = d->next)
 		if (d->blob_id == blob_id)
 			return d;
 	return NULL;
 }
 
-/* Under disks_lock: a new entry for the wblob of blob row blob_id, opened
+/* Under ctx->disks' lock: a new entry for the wblob of blob row blob_id, opened
  * under its data key (SPEC §17: -EACCES with the reason in err when this
  * mount cannot open it). */
 static int disk_new(struct fs_ctx *ctx, int64_t blob_id, struct fs_disk **out, struct model_err *err)
 {
-	IMGFS_ASSERT_HELD(&disks_lock);
+	IMGFS_ASSERT_HELD(&ctx->disks->lock);
 	struct model_blob b;
 	struct fs_disk *d;
 	int rc;
@@ -110,8 +133,8 @@ static int disk_new(struct fs_ctx *ctx, int64_t blob_id, struct fs_disk **out, s
 	}
 	d->blob_id = blob_id;
 	pthread_mutex_init(&d->wlock, NULL);
-	d->next = disks;
-	disks = d;
+	d->next = ctx->disks->list;
+	ctx->disks->list = d;
 	*out = d;
 	return 0;
 }
@@ -130,8 +153,8 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 		    (rc = model_instance_disk_here(ctx->m, &n->vm, b.wblob, err)) < 0)
 			return rc;
 	}
-	IMGFS_LOCK(&disks_lock, disks_lock);
-	if (!(d = find(n->blob_id))) {
+	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
+	if (!(d = find(ctx->disks, n->blob_id))) {
 		if ((rc = disk_new(ctx, n->blob_id, &d, err)) < 0)
 			goto out;
 		d->vm_id = n->vm.id;
@@ -140,7 +163,7 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 	d->writers += write;
 	*out = d;
 out:
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
+	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
 	return rc;
 }
 
@@ -150,8 +173,8 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	bool begin = up != NULL;
 	struct fs_disk *d;
 	int rc = 0;
-	IMGFS_LOCK(&disks_lock, disks_lock);
-	if (!(d = find(u->blob_id))) {
+	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
+	if (!(d = find(ctx->disks, u->blob_id))) {
 		/* Only the mount that began an upload writes it: another mount's
 		 * writes would race its sniff and its close. */
 		if (write && !begin) {
@@ -174,7 +197,7 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	d->writers += write;
 	*out = d;
 out:
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
+	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
 	return rc;
 }
 
@@ -187,7 +210,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	 * them: the close (and the free below) comes after it. */
 	if (d->up)
 		fs_disk_settle(d);
-	IMGFS_LOCK(&disks_lock, disks_lock);
+	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
 	IMGFS_ASSERT(d->refs > 0 && d->writers >= (int)write); /* this handle's reference is counted */
 	d->writers -= write;
 	if (write && d->writers == 0 && d->up && !d->closed) {
@@ -198,22 +221,22 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 		size = blob_wblob_size(d->w);
 		stored = blob_wblob_stored(d->w);
 	}
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
+	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
 	/* This handle's reference is dropped only afterwards: a reader's
 	 * RELEASE on another thread must not close the wblob under the hand-over. */
 	if (hand_over)
 		d->hooks->closed(ctx, d, d->up);
 	if (record)
 		model_instance_disk_touch(ctx->m, blob_id, size, stored);
-	IMGFS_LOCK(&disks_lock, disks_lock);
+	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
 	bool last = --d->refs == 0;
 	if (last) {
-		struct fs_disk **p = &disks;
+		struct fs_disk **p = &ctx->disks->list;
 		while (*p != d)
 			p = &(*p)->next;
 		*p = d->next;
 	}
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
+	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
 	if (last) {
 		if (d->up)
 			d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
@@ -247,17 +270,17 @@ int fs_disk_upload_failed(struct fs_disk *d)
 	return failed;
 }
 
-void fs_disk_upload_fail(int64_t image_id, int err)
+void fs_disk_upload_fail(struct fs_ctx *ctx, int64_t image_id, int err)
 {
-	IMGFS_LOCK(&disks_lock, disks_lock);
-	for (struct fs_disk *d = disks; d; d = d->next) {
+	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
+	for (struct fs_disk *d = ctx->disks->list; d; d = d->next) {
 		if (!d->up || d->image_id != image_id)
 			continue;
 		IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 		d->hooks->fail(d->up, err);
 		IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 	}
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
+	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
 }
 
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
@@ -395,16 +418,20 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 	blob_store *s;
 	int rc = 0;
 	*written_ns = 0;
-	IMGFS_LOCK(&disks_lock, disks_lock);
-	struct fs_disk *d = find(blob_id);
-	if (d) {
-		if (d->up) /* the writes answered before they were stored */
-			fs_disk_settle(d);
-		*size = blob_wblob_size(d->w);
-		*stored = blob_wblob_stored(d->w);
-		*written_ns = d->last_write_ns;
+	/* A context without the room (a unit test's) has no disk open. */
+	struct fs_disks *ds = ctx->disks;
+	struct fs_disk *d = NULL;
+	if (ds) {
+		IMGFS_LOCK(&ds->lock, disks_lock);
+		if ((d = find(ds, blob_id))) {
+			if (d->up) /* the writes answered before they were stored */
+				fs_disk_settle(d);
+			*size = blob_wblob_size(d->w);
+			*stored = blob_wblob_stored(d->w);
+			*written_ns = d->last_write_ns;
+		}
+		IMGFS_UNLOCK(&ds->lock, disks_lock);
 	}
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
 	if (!d) {
 		/* Its size and stored bytes only: no key needed (§17).  An
 		 * overlay lost or cut outside imgfs (EIO, its reason logged by
@@ -456,22 +483,25 @@ int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, ui
 
 /* Whether a disk of the instance is open here with at least min_writers
  * writers. */
-static bool vm_disk_open(int64_t vm_id, int min_writers)
+static bool vm_disk_open(struct fs_ctx *ctx, int64_t vm_id, int min_writers)
 {
 	bool open = false;
-	IMGFS_LOCK(&disks_lock, disks_lock);
-	for (struct fs_disk *d = disks; d && !open; d = d->next)
+	struct fs_disks *ds = ctx->disks; /* NULL: a unit test's context, nothing open */
+	if (!ds)
+		return false;
+	IMGFS_LOCK(&ds->lock, disks_lock);
+	for (struct fs_disk *d = ds->list; d && !open; d = d->next)
 		open = d->vm_id == vm_id && d->writers >= min_writers;
-	IMGFS_UNLOCK(&disks_lock, disks_lock);
+	IMGFS_UNLOCK(&ds->lock, disks_lock);
 	return open;
 }
 
 bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id)
 {
-	return vm_disk_open(vm_id, 1);
+	return vm_disk_open(ctx, vm_id, 1);
 }
 
 bool fs_disk_vm_open(struct fs_ctx *ctx, int64_t vm_id)
 {
-	return vm_disk_open(vm_id, 0);
+	return vm_disk_open(ctx, vm_id, 0);
 }

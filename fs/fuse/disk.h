@@ -10,6 +10,12 @@
 
 #include "fs.h"
 
+/* The mount's open disks: a room of its state (ctx->disks, rooms.c). */
+struct fs_disks;
+int fs_disks_new(struct fs_disks **out);
+/* Accepts NULL; every disk was closed before (fs_files_release_all). */
+void fs_disks_free(struct fs_disks *ds);
+
 /* Whether n is an instance's writable disk (vda..vdz: a writable blob). */
 static inline bool fs_node_is_vm_disk(const struct fs_node *n)
 {
@@ -139,7 +145,7 @@ ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, ui
 ssize_t fs_disk_share_locked(struct fs_disk *d, blob_store *s, const blob_manifest *src, uint64_t src_off,
                              uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
 /* Every later write to the image's upload open here fails with err. */
-void fs_disk_upload_fail(int64_t image_id, int err);
+void fs_disk_upload_fail(struct fs_ctx *ctx, int64_t image_id, int err);
 /* Size and stored bytes of a wblob (the open one when this mount has it). */
 int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,
                       uint64_t *stored, int64_t *written_ns);

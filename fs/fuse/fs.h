@@ -57,7 +57,7 @@ static inline int64_t fs_mono_ns(void)
  * beside each is its IMGFS_LOCK_LEVEL (include/imgfs_lock.h: Debug and
  * Asan builds abort on a lock taken at or below a level held):
  *
- *   disks_lock 10 (disk.c: the open disks, their refs and writers)
+ *   ctx->disks' lock 10 (disk.c: the open disks, their refs and writers)
  *     -> fs_disk.wlock 12 (disk.c: one disk's writes, truncates and its
  *        upload's state; the upload hooks of upload.c run under it)
  *          -> blob_wblob.lock 30 and below (blobstore/blobstore_int.h)
@@ -117,6 +117,7 @@ struct fs_ctx {
 	struct fs_stats stats;     /* stats.c */
 	struct fs_renderings *renderings; /* render.c: what generated files hold */
 	struct fs_pollers *pollers;       /* pollers.c: poll(2) waiters */
+	struct fs_disks *disks;           /* disk.c: the open disks */
 	struct fs_refusals *refusals;     /* log.c: rate-limit slots, /errors rings */
 	/* ops.c: rmdirs of image directories answered ESTALE, so that the
 	 * kernel asks again through a fresh lookup (op_rmdir). */

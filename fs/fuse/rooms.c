@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 
+#include "disk.h"
 #include "fs.h"
 #include "log.h"
 #include "pollers.h"
@@ -16,7 +17,7 @@ int fs_rooms_new(struct fs_ctx *ctx)
 {
 	int rc;
 	if ((rc = fs_render_new(&ctx->renderings)) < 0 || (rc = fs_pollers_new(&ctx->pollers)) < 0 ||
-	    (rc = fs_refusals_new(&ctx->refusals)) < 0) {
+	    (rc = fs_refusals_new(&ctx->refusals)) < 0 || (rc = fs_disks_new(&ctx->disks)) < 0) {
 		fs_rooms_free(ctx);
 		return rc;
 	}
@@ -25,6 +26,8 @@ int fs_rooms_new(struct fs_ctx *ctx)
 
 void fs_rooms_free(struct fs_ctx *ctx)
 {
+	fs_disks_free(ctx->disks);
+	ctx->disks = NULL;
 	fs_refusals_free(ctx->refusals);
 	ctx->refusals = NULL;
 	fs_pollers_free(ctx->pollers);

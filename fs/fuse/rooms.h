@@ -7,6 +7,7 @@
  *   ctx->renderings  render.c   what generated files hold, their turns
  *   ctx->pollers     pollers.c  poll(2) waiters on generated files
  *   ctx->refusals    log.c      the log's rate-limit slots, /errors rings
+ *   ctx->disks       disk.c     the open disks of instances and uploads
  *
  * Who includes it: fs/cli/main.c (the mount's life) and the unit tests
  * that build a context.

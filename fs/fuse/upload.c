@@ -594,7 +594,7 @@ int fs_upload_cancel(struct fs_ctx *ctx, const struct fs_node *n, struct model_e
 	int rc = model_upload_cancel(ctx->m, n->img.id, err);
 	if (rc < 0)
 		return rc;
-	fs_disk_upload_fail(n->img.id, -ECANCELED);
+	fs_disk_upload_fail(ctx, n->img.id, -ECANCELED);
 	struct model_upload u = {.image_id = n->img.id, .region_id = n->img.region_id, .folder = n->img.folder,
 	                         .idx = n->img.folder == MODEL_FOLDER_ISO ? CDROM_IDX : 0};
 	upload_gone(ctx, &u);
