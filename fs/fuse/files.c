@@ -93,13 +93,35 @@ struct fh {
 	struct fh *prev, *next; /* every handle, for fs_files_release_all */
 };
 
-/* Every handle not released yet: a RELEASE the kernel queued as the mount
- * went away never arrives, and what its handle holds would outlive the
- * session (LeakSanitizer saw /stats handles of tests that unmount right
- * after a read). */
-static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-IMGFS_LOCK_LEVEL(handles_lock, 58);
-static struct fh *handles;
+/* Every handle of the mount not released yet: a RELEASE the kernel queued
+ * as the mount went away never arrives, and what its handle holds would
+ * outlive the session (LeakSanitizer saw /stats handles of tests that
+ * unmount right after a read).  A room of the mount's state (ctx->handles,
+ * rooms.c): fs_files_release_all releases one mount's, never another's. */
+struct fs_handles {
+	pthread_mutex_t lock; /* handles_lock: the list */
+	struct fh *list;
+};
+IMGFS_LOCK_LEVEL(handles_lock, 58); /* a leaf (fs.h "locks") */
+
+int fs_handles_new(struct fs_handles **out)
+{
+	struct fs_handles *hs = calloc(1, sizeof(*hs));
+	if (!hs)
+		return -ENOMEM;
+	pthread_mutex_init(&hs->lock, NULL);
+	*out = hs;
+	return 0;
+}
+
+void fs_handles_free(struct fs_handles *hs)
+{
+	if (!hs)
+		return;
+	IMGFS_ASSERT(!hs->list); /* fs_files_release_all came first */
+	pthread_mutex_destroy(&hs->lock);
+	free(hs);
+}
 
 static struct fh *fh_new(fuse_req_t req)
 {
@@ -108,12 +130,13 @@ static struct fh *fh_new(fuse_req_t req)
 		return NULL;
 	h->ctx = ops_ctx(req);
 	h->uid = fuse_req_ctx(req)->uid;
-	IMGFS_LOCK(&handles_lock, handles_lock);
-	h->next = handles;
-	if (handles)
-		handles->prev = h;
-	handles = h;
-	IMGFS_UNLOCK(&handles_lock, handles_lock);
+	struct fs_handles *hs = h->ctx->handles;
+	IMGFS_LOCK(&hs->lock, handles_lock);
+	h->next = hs->list;
+	if (hs->list)
+		hs->list->prev = h;
+	hs->list = h;
+	IMGFS_UNLOCK(&hs->lock, handles_lock);
 	return h;
 }
 
@@ -121,14 +144,15 @@ static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
-	IMGFS_LOCK(&handles_lock, handles_lock);
+	struct fs_handles *hs = h->ctx->handles;
+	IMGFS_LOCK(&hs->lock, handles_lock);
 	if (h->prev)
 		h->prev->next = h->next;
 	else
-		handles = h->next;
+		hs->list = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
-	IMGFS_UNLOCK(&handles_lock, handles_lock);
+	IMGFS_UNLOCK(&hs->lock, handles_lock);
 	fs_poll_forget(h->ctx->pollers, h);
 	if (h->disk)
 		fs_disk_close(h->ctx, h->disk, h->write);
@@ -720,13 +744,14 @@ void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	ops_reply_err(req, -rc);
 }
 
-void fs_files_release_all(void)
+void fs_files_release_all(struct fs_ctx *ctx)
 {
+	struct fs_handles *hs = ctx->handles;
 	struct fh *h;
 	for (;;) {
-		IMGFS_LOCK(&handles_lock, handles_lock);
-		h = handles;
-		IMGFS_UNLOCK(&handles_lock, handles_lock);
+		IMGFS_LOCK(&hs->lock, handles_lock);
+		h = hs->list;
+		IMGFS_UNLOCK(&hs->lock, handles_lock);
 		if (!h)
 			break;
 		fh_free(h); /* a disk's last writer records its size, an upload hands over */

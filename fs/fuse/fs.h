@@ -74,7 +74,7 @@ static inline int64_t fs_mono_ns(void)
  *     ctx->work_lock    work_kicks, with work_cond (worker.c)
  *     ctx->rmdir_lock   rmdir_retry (ops.c)
  *     ctx->renderings' lock and lanes_lock   render.c's renderings and turns
- *     handles_lock      files.c's open handles
+ *     ctx->handles' lock  files.c's open handles
  *     ctx->pollers' lock  poll waiters (pollers.c)
  *     a volume's sc_lock  its attributes (inside_int.h)
  *   fs/cli/main.c's stop lock (2) is taken by main and its stop thread
@@ -118,6 +118,7 @@ struct fs_ctx {
 	struct fs_renderings *renderings; /* render.c: what generated files hold */
 	struct fs_pollers *pollers;       /* pollers.c: poll(2) waiters */
 	struct fs_disks *disks;           /* disk.c: the open disks */
+	struct fs_handles *handles;       /* files.c: every open handle */
 	struct fs_refusals *refusals;     /* log.c: rate-limit slots, /errors rings */
 	/* ops.c: rmdirs of image directories answered ESTALE, so that the
 	 * kernel asks again through a fresh lookup (op_rmdir). */
@@ -375,6 +376,10 @@ extern const struct fuse_lowlevel_ops fs_ops;
 /* After the session ended (files.c): the handles whose RELEASE never came
  * (queued by the kernel as the mount went away) are released as a
  * RELEASE would. */
-void fs_files_release_all(void);
+void fs_files_release_all(struct fs_ctx *ctx);
+/* The mount's open handles: a room of its state (ctx->handles, rooms.c). */
+struct fs_handles;
+int fs_handles_new(struct fs_handles **out);
+void fs_handles_free(struct fs_handles *hs); /* accepts NULL; none left open */
 
 #endif

@@ -17,7 +17,8 @@ int fs_rooms_new(struct fs_ctx *ctx)
 {
 	int rc;
 	if ((rc = fs_render_new(&ctx->renderings)) < 0 || (rc = fs_pollers_new(&ctx->pollers)) < 0 ||
-	    (rc = fs_refusals_new(&ctx->refusals)) < 0 || (rc = fs_disks_new(&ctx->disks)) < 0) {
+	    (rc = fs_refusals_new(&ctx->refusals)) < 0 || (rc = fs_disks_new(&ctx->disks)) < 0 ||
+	    (rc = fs_handles_new(&ctx->handles)) < 0) {
 		fs_rooms_free(ctx);
 		return rc;
 	}
@@ -26,6 +27,8 @@ int fs_rooms_new(struct fs_ctx *ctx)
 
 void fs_rooms_free(struct fs_ctx *ctx)
 {
+	fs_handles_free(ctx->handles);
+	ctx->handles = NULL;
 	fs_disks_free(ctx->disks);
 	ctx->disks = NULL;
 	fs_refusals_free(ctx->refusals);

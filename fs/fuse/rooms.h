@@ -8,6 +8,7 @@
  *   ctx->pollers     pollers.c  poll(2) waiters on generated files
  *   ctx->refusals    log.c      the log's rate-limit slots, /errors rings
  *   ctx->disks       disk.c     the open disks of instances and uploads
+ *   ctx->handles     files.c    every open file handle, for release_all
  *
  * Who includes it: fs/cli/main.c (the mount's life) and the unit tests
  * that build a context.
