@@ -458,11 +458,20 @@ static const char schema_v21[] =
 	"  PERFORM pg_notify('imgfs_changes', COALESCE(current_setting('imgfs.quiet', true), '')); RETURN NULL;"
 	"  END $$;";
 
+/* Version 22 (SQLite's 24): an image's inspection goes with the image
+ * (schema_sqlite.c v24). */
+static const char schema_v22[] =
+	"DELETE FROM inspections WHERE image_id NOT IN (SELECT id FROM images);"
+	"CREATE FUNCTION imgfs_inspections_end() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	"  DELETE FROM inspections WHERE image_id = OLD.id; RETURN NULL; END $$;"
+	"CREATE TRIGGER inspections_destroy AFTER DELETE ON images FOR EACH ROW"
+	"  EXECUTE FUNCTION imgfs_inspections_end();";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
                                     schema_v16, schema_v17, schema_v18, schema_v19, schema_v20,
-                                    schema_v21};
+                                    schema_v21, schema_v22};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -631,9 +631,19 @@ static const char schema_v23[] =
 	"  json TEXT NOT NULL,"
 	"  packages TEXT NOT NULL);";
 
+/* Version 24: an image's inspection goes with the image.  inspections has
+ * no foreign key (v22), and no writer deleted it: every destroyed image's
+ * row stayed, the package list with it (a tenant's deleted images held
+ * rows without bound).  The rows of images already gone go now. */
+static const char schema_v24[] =
+	"DELETE FROM inspections WHERE image_id NOT IN (SELECT id FROM images);"
+	"CREATE TRIGGER inspections_destroy AFTER DELETE ON images BEGIN"
+	"  DELETE FROM inspections WHERE image_id = OLD.id;"
+	" END;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
                                            schema_v19, schema_v20, schema_v21, schema_v22,
-                                           schema_v23};
+                                           schema_v23, schema_v24};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -323,3 +323,12 @@ echo 'Secret-pass-1' >"$R/instances/vm/password"
 [[ -e "$R/instances/vm/disks/cidata" ]] || fail "no disks/cidata after the password"
 grep -q "write .*/instances/vm (inode\|write .*/instances/vm.*: written to disks/cidata, but the image it was built from has no cloud-init" \
     "$S/imgfs.log" || { tail -n 3 "$S/imgfs.log" >&2; fail "no log line for the password"; }
+
+say "an image destroyed takes its inspection with it (no row left behind)"
+id=$(sqlite3 "$S/imgfs.db" "SELECT id FROM images WHERE name = 'bad' AND folder = 3")
+assert_eq 1 "$(sqlite3 "$S/imgfs.db" "SELECT count(*) FROM inspections WHERE image_id = $id")" "bad's inspection row"
+rmdir "$P/bad"
+rmdir "$R/recycle-bin/bad"
+destroyed "$R/recycle-bin/bad"
+assert_eq 0 "$(sqlite3 "$S/imgfs.db" "SELECT count(*) FROM inspections WHERE image_id = $id")" \
+    "bad's inspection row once the image is destroyed"
