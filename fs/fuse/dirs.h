@@ -3,7 +3,10 @@
  * resolves, looks up, stats, lists and names by handing over to the file
  * that knows them — shares/ (share.c), copies/ (copies.c), tenants/
  * (tenants.c) and files/, a guest's file system (inside.c).  Who includes
- * it: node.c, ops.c, watch.c and the providers themselves.
+ * it: node.c, which resolves through them; the providers themselves
+ * (share.c, copies.c, tenants.c, inside*.c); and the files that answer
+ * requests on their nodes (req.c, ops.c, files.c, xattr.c, stats.c,
+ * watch.c).
  */
 #ifndef IMGFS_DIRS_H
 #define IMGFS_DIRS_H
