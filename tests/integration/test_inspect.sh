@@ -332,3 +332,8 @@ rmdir "$R/recycle-bin/bad"
 destroyed "$R/recycle-bin/bad"
 assert_eq 0 "$(sqlite3 "$S/imgfs.db" "SELECT count(*) FROM inspections WHERE image_id = $id")" \
     "bad's inspection row once the image is destroyed"
+
+say "a refresh of an image not yet available: EPERM and why"
+mkdir "$P/not-yet"
+assert_errno EPERM write "$P/not-yet/inspect" $'\n'
+assert_eq "an image is inspected once it is available" "$(cat "$P/not-yet/error")" "not-yet/error"
