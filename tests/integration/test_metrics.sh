@@ -60,6 +60,12 @@ prom 'imgfs_requests_total{op="lookup"}' >/dev/null
 assert_match '[0-9]+' "$(prom imgfs_read_bytes_total)" "imgfs_read_bytes_total"
 assert_eq 0 "$(grep -c '^# TYPE' <(grep -v '^# TYPE [a-z_][a-z0-9_]* \(counter\|gauge\)$' "$T/stats.txt" | grep '^# TYPE'))" \
     "TYPE lines that are not counter or gauge"
+# The service's own background tasks (the catalogue's inspections, §20)
+# add and remove imgfs_tasks lines while they run: the sizes are compared
+# once none is queued or running, when only counters can move.
+tasks_busy() { awk '$1 ~ /^imgfs_tasks\{/ && $1 ~ /state="(queued|running)"/ && $2 != 0 { b = 1 } END { exit !b }' "$M/stats"; }
+tasks_idle() { ! tasks_busy; }
+wait_for 120 tasks_idle || fail "background tasks still queued or running: $(grep '^imgfs_tasks' "$M/stats")"
 python3 - "$M/stats" <<'PY' || fail "st_size of /stats and what one read returns differ"
 import os, sys
 with open(sys.argv[1], 'rb') as f:
