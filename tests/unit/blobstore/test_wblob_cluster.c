@@ -169,6 +169,38 @@ static void test_random(void **state)
 	free(buf);
 }
 
+/* A first write into a stored chunk at the stored bytes' edge: the base's
+ * last chunk holds 1 byte (keep 1: not "nothing stored"), and a byte
+ * written one past it (a + n = keep + 1) lands beside it: the copy is
+ * as long as the longer of the two (wb_cl_copy_stored_patched). */
+static void test_patch_at_stored_edge(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *base_bytes, *want;
+	blob_manifest *base = NULL;
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	want = malloc(MiB + 2);
+	assert_non_null(want);
+	base_bytes = fx_make_blob(fx, MiB + 1, 21);
+	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, MiB + 1), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "e", base, MiB + 1), 0);
+	w = cl_open(fx, "e");
+	assert_int_equal(blob_wblob_pwrite(w, "\x5a", 1, MiB + 1), 1);
+	memcpy(want, base_bytes, MiB + 1);
+	want[MiB + 1] = 0x5a;
+	check_bytes(w, want, MiB + 2);
+	blob_wblob_close(w);
+	w = cl_open(fx, "e");
+	check_bytes(w, want, MiB + 2);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "e"), 0);
+	blob_manifest_free(base);
+	free(base_bytes);
+	free(want);
+}
+
 /* Whole chunks are stored chunks, once: a second disk written with the
  * same bytes stores nothing, a seal stores nothing, gc keeps them. */
 static void test_whole_chunks_stored_once(void **state)
@@ -504,6 +536,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_random, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_patch_at_stored_edge, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_whole_chunks_stored_once, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fencing, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
