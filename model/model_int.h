@@ -44,6 +44,7 @@ struct model {
 	atomic_int_fast64_t round_trips; /* exchanges with a database server (db.h) */
 	atomic_int_fast64_t db_connected_ms; /* a server connection's last (re)connect (db.h) */
 	atomic_int_fast64_t change_wakes; /* model_changes_wait woken by this process's commit */
+	atomic_int_fast64_t change_reads; /* model_changes_since calls (changes.c) */
 	char quiet_key[24]; /* marks this process's quiet commits (db.h: quiet); "": none */
 	atomic_uint_fast64_t changes_logged; /* change-log rows this process wrote (changes.c) */
 	atomic_int imports_here;       /* import tasks this process runs (task.c) */

@@ -386,9 +386,14 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	              "# HELP imgfs_db_round_trips_total Network exchanges with the database server "
 	              "(PostgreSQL; 0 for the embedded SQLite).\n"
 	              "# TYPE imgfs_db_round_trips_total counter\n"
-	              "imgfs_db_round_trips_total %" PRId64 "\n",
+	              "imgfs_db_round_trips_total %" PRId64 "\n"
+	              "# HELP imgfs_db_change_log_reads_total Reads of the change log by this mount's watcher "
+	              "(at every commit anywhere but this mount's own quiet ones: a mkdir's).\n"
+	              "# TYPE imgfs_db_change_log_reads_total counter\n"
+	              "imgfs_db_change_log_reads_total %" PRId64 "\n",
 	              ctx->m ? model_statements(ctx->m) : 0, ctx->m ? model_rows(ctx->m) : 0,
-	              ctx->m ? model_writes(ctx->m) : 0, ctx->m ? model_round_trips(ctx->m) : 0);
+	              ctx->m ? model_writes(ctx->m) : 0, ctx->m ? model_round_trips(ctx->m) : 0,
+	              ctx->m ? model_change_reads(ctx->m) : 0);
 	fs_buf_printf(out,
 	              "# HELP imgfs_db_unexpected_scan_rows_total Rows that statements not allowed to scan read "
 	              "in full table scans (0 unless an index is missing).\n"

@@ -483,6 +483,11 @@ int64_t model_change_wakes(model *m)
 	return atomic_load(&m->change_wakes);
 }
 
+int64_t model_change_reads(model *m)
+{
+	return atomic_load(&m->change_reads);
+}
+
 int64_t model_scan_steps(model *m)
 {
 	return atomic_load(&m->scan_steps);

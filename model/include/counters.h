@@ -37,6 +37,9 @@ int64_t model_round_trips(model *m);
  * ended at once (SQLite: rather than its next look at the database,
  * up to 200 ms later; PostgreSQL's notifications are prompt anyway). */
 int64_t model_change_wakes(model *m);
+/* Reads of the change log (model_changes_since): a watcher's, at every
+ * commit anywhere but this process's quiet ones (model_write_quiet). */
+int64_t model_change_reads(model *m);
 
 /* ---- what /stats counts (meta/stats.c, task/task.c) ------------------------ */
 

@@ -116,6 +116,7 @@ int model_changes_since(model *m, int64_t *seq, int (*cb)(void *arg, const struc
 	db_stmt *st;
 	int rc, stop = 0, n;
 	bool first = true;
+	atomic_fetch_add_explicit(&m->change_reads, 1, memory_order_relaxed);
 	if ((rc = model_conn_get(m, &conn)) < 0)
 		return rc;
 	/* The rows, a page at a time (the limit keeps PostgreSQL on the index

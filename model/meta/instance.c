@@ -95,6 +95,10 @@ int model_instance_create(model *m, int64_t region_id, int64_t account_id, const
 		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
+	/* Its mount's mkdir shows the new instance itself (ops.c:
+	 * ops_node_changed), as an image's does: that mount's watcher need
+	 * not read the change row back (issue 49). */
+	model_write_quiet(c);
 	if ((rc = instance_store(m, region_id, &s, err)) < 0)
 		goto out;
 	if (model_instance_lookup(m, region_id, account_id, name, &old) == 0) {
