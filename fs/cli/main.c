@@ -789,7 +789,7 @@ static int mount_run(struct opts *o)
 	/* A helper started ahead for files/ (§18): a cold image's first file
 	 * does not wait for one to start.  Here, in the daemon, and not in the
 	 * FUSE init handler: the handlers need not call the helpers' table. */
-	fs_inside_spare_fill();
+	fs_inside_spare_fill(ctx);
 
 	if (o->cl.singlethread) {
 		rc = fuse_session_loop(ctx->se);

@@ -150,11 +150,18 @@ ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t ui
 ssize_t fs_inside_listxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t uid, char *buf, size_t cap);
 /* The path of an inside node, for the log. */
 void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-/* Starts the spare helper if there is none and the bound leaves room (at
- * mount, and after a request took it). */
-void fs_inside_spare_fill(void);
-/* The imgfs_inside_* families of /stats (stats.c). */
-void fs_inside_stats(struct fs_buf *out);
-/* (The helpers end with the daemon: their socket closes, they exit.) */
+/* Starts ctx's spare helper if there is none and the bound leaves room
+ * (at mount; after a request took it, the room's own thread does). */
+void fs_inside_spare_fill(struct fs_ctx *ctx);
+/* The imgfs_inside_* families of /stats (stats.c): ctx's room's. */
+void fs_inside_stats(struct fs_ctx *ctx, struct fs_buf *out);
+/* files/'s room of the mount (ctx->inside, rooms.c): its disks, helpers
+ * and counters.  _new: 0 or -ENOMEM.  _free accepts NULL; it stops and
+ * joins the spare's thread and ends every helper (the spare included),
+ * reaped: a mount freed in a process that lives on leaves no thread and no
+ * child behind. */
+struct fs_inside;
+int fs_inside_new(struct fs_inside **out);
+void fs_inside_free(struct fs_inside *in);
 
 #endif

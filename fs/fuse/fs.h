@@ -64,8 +64,9 @@ static inline int64_t fs_mono_ns(void)
  *          -> the model's locks 54 (model/model_int.h): every model call
  *          -> ctx->log_lock 60 -> (nothing)   fs_log, fs_refuse
  *          -> ctx->refusals' err_lock 61 (log.c: the /errors rings)
- *   load_lock 16 -> a volume's lock 18 -> ins_table_lock 20 (inside.c,
- *   inside_int.h: the helpers' table, a volume's conversation), then the
+ *   ctx->inside's load_lock 16 -> a volume's lock 18 -> ctx->inside's
+ *   table_lock 20 (inside.c, inside_int.h: the helpers' table, a volume's
+ *   conversation), then the
  *   blob store's and the model's.
  *
  *   Leaves, under which nothing else is taken (58 but the log's):
@@ -120,6 +121,7 @@ struct fs_ctx {
 	struct fs_disks *disks;           /* disk.c: the open disks */
 	struct fs_handles *handles;       /* files.c: every open handle */
 	struct fs_refusals *refusals;     /* log.c: rate-limit slots, /errors rings */
+	struct fs_inside *inside;         /* inside.c, inside_helper.c: files/'s disks and helpers */
 	/* ops.c: rmdirs of image directories answered ESTALE, so that the
 	 * kernel asks again through a fresh lookup (op_rmdir). */
 	pthread_mutex_t rmdir_lock;

@@ -44,22 +44,14 @@
 #define INS_LIST_PAGES 16    /* pages one readdir reads at most (INS_LIST_BLOCKS blocks each) */
 #define ROOT_INO 0 /* asks a helper for its root directory, whatever its number */
 
-pthread_mutex_t ins_table_lock = PTHREAD_MUTEX_INITIALIZER;
-struct ins_disk ins_disks[INS_DISKS];
-uint64_t ins_clock_ticks;
-pthread_cond_t ins_room_cond = PTHREAD_COND_INITIALIZER;
-
 /* ---- disks --------------------------------------------------------------- */
-
-/* While a disk loads (one thread): its QCOW2 reader, if any. */
-static __thread qcow2_reader *load_qr;
 
 /* Reads of a disk being loaded: the first failure is kept (d->load_err),
  * so that nothing concluded from what could not be read is kept. */
 static int pt_read(void *arg, void *buf, size_t len, uint64_t off)
 {
 	struct ins_disk *d = arg;
-	int rc = ins_disk_read(d, load_qr, buf, len, off);
+	int rc = ins_disk_read(d, d->load_qr, buf, len, off);
 	if (rc < 0 && !d->load_err)
 		d->load_err = rc;
 	return rc;
@@ -81,7 +73,7 @@ static void probe(struct ins_disk *d, struct ins_vol *v)
 	uint8_t b[4096];
 	size_t len = v->size < sizeof(b) ? (size_t)v->size : sizeof(b);
 	memset(b, 0, sizeof(b));
-	int rc = ins_vol_read(d, load_qr, v, b, len, 0);
+	int rc = ins_vol_read(d, d->load_qr, v, b, len, 0);
 	if (rc < 0) {
 		if (!d->load_err)
 			d->load_err = rc;
@@ -183,18 +175,18 @@ static int disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
 	if (got < 0) {
 		d->load_err = (int)got;
 	} else if (got == sizeof(head) && qcow2_sniff(head, sizeof(head))) {
-		if (qcow2_reader_new(&load_qr, load_blob_rd, d, b.size, qwhy, sizeof(qwhy)) < 0) {
+		if (qcow2_reader_new(&d->load_qr, load_blob_rd, d, b.size, qwhy, sizeof(qwhy)) < 0) {
 			snprintf(d->note, sizeof(d->note), "its QCOW2 tables cannot be read: %.150s", qwhy);
-			load_qr = NULL;
+			d->load_qr = NULL;
 			return d->load_err ? d->load_err : 0;
 		}
 		d->qcow2 = true;
-		d->size = qcow2_reader_info(load_qr)->size;
+		d->size = qcow2_reader_info(d->load_qr)->size;
 	}
 	if (!d->load_err)
 		disk_volumes(ctx, d);
-	qcow2_reader_free(load_qr);
-	load_qr = NULL;
+	qcow2_reader_free(d->load_qr);
+	d->load_qr = NULL;
 	if (d->load_err)
 		snprintf(d->note, sizeof(d->note), "the disk's bytes cannot be read now (%s): tried again at the next "
 		         "request", strerror(-d->load_err));
@@ -247,52 +239,50 @@ static void disk_volumes(struct fs_ctx *ctx, struct ins_disk *d)
 
 /* The disk entry of blob_id, loaded if needed, with a reference the
  * caller drops (disk_put).  An entry is in the table (blob_id > 0) only
- * once loaded; one is loaded at a time (load_lock), in its slot, which
- * says -1 meanwhile.  NULL, with why: every slot stayed in use by other
- * requests for a deadline, or the load could not read what it needed (the
- * slot is free again: the next request tries again). */
-static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
-IMGFS_LOCK_LEVEL(load_lock, 16);
-
-static struct ins_disk *disk_find(int64_t blob_id)
+ * once loaded; one is loaded at a time (the room's load_lock), in its
+ * slot, which says -1 meanwhile.  NULL, with why: every slot stayed in use
+ * by other requests for a deadline, or the load could not read what it
+ * needed (the slot is free again: the next request tries again). */
+static struct ins_disk *disk_find(struct fs_inside *in, int64_t blob_id)
 {
 	struct ins_disk *d = NULL;
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
 	for (int i = 0; i < INS_DISKS; i++)
-		if (ins_disks[i].blob_id == blob_id) {
-			d = &ins_disks[i];
+		if (in->disks[i].blob_id == blob_id) {
+			d = &in->disks[i];
 			d->refs++;
-			d->used = ++ins_clock_ticks;
+			d->used = ++in->clock_ticks;
 			break;
 		}
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	return d;
 }
 
 static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why, size_t cap)
 {
-	struct ins_disk *d = disk_find(blob_id);
+	struct fs_inside *in = ctx->inside;
+	struct ins_disk *d = disk_find(in, blob_id);
 	if (d)
 		return d;
-	struct timespec until = ins_wait_until();
+	struct timespec until = ins_wait_until(in);
 	for (;;) {
-		IMGFS_LOCK(&load_lock, load_lock);
-		if ((d = disk_find(blob_id)) != NULL) {
-			IMGFS_UNLOCK(&load_lock, load_lock);
+		IMGFS_LOCK(&in->load_lock, ins_load_lock);
+		if ((d = disk_find(in, blob_id)) != NULL) {
+			IMGFS_UNLOCK(&in->load_lock, ins_load_lock);
 			return d;
 		}
-		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
+		IMGFS_LOCK(&in->table_lock, ins_table_lock);
 		for (int i = 0; i < INS_DISKS; i++)
-			if (!ins_disks[i].refs && ins_disks[i].blob_id >= 0 &&
-			    (!d || !ins_disks[i].blob_id || (d->blob_id && ins_disks[i].used < d->used)))
-				d = &ins_disks[i];
+			if (!in->disks[i].refs && in->disks[i].blob_id >= 0 &&
+			    (!d || !in->disks[i].blob_id || (d->blob_id && in->disks[i].used < d->used)))
+				d = &in->disks[i];
 		if (d)
-			break; /* ins_table_lock and load_lock held */
+			break; /* table_lock and load_lock held */
 		/* Every slot is in use by a request (each within its deadline):
 		 * wait for one to end, a deadline at most. */
-		IMGFS_UNLOCK(&load_lock, load_lock);
-		int w = IMGFS_COND_TIMEDWAIT(&ins_room_cond, &ins_table_lock, &until, ins_table_lock);
-		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		IMGFS_UNLOCK(&in->load_lock, ins_load_lock);
+		int w = IMGFS_COND_TIMEDWAIT(&in->room_cond, &in->table_lock, &until, ins_table_lock);
+		IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 		if (w == ETIMEDOUT) {
 			snprintf(why, cap, "more than %d disks are being read inside at once", INS_DISKS);
 			return NULL;
@@ -301,7 +291,7 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why,
 	int64_t old = d->blob_id;
 	d->blob_id = -1; /* being loaded: nobody else's */
 	d->refs = 1;
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	if (old)
 		disk_clear(d); /* its helpers end */
 	memset(d, 0, sizeof(*d));
@@ -310,26 +300,26 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why,
 	if (disk_load(ctx, d, blob_id) < 0) {
 		snprintf(why, cap, "%s", d->note);
 		disk_clear(d); /* a free slot (blob_id 0): nothing of it is kept */
-		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-		pthread_cond_broadcast(&ins_room_cond);
-		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-		IMGFS_UNLOCK(&load_lock, load_lock);
+		IMGFS_LOCK(&in->table_lock, ins_table_lock);
+		pthread_cond_broadcast(&in->room_cond);
+		IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+		IMGFS_UNLOCK(&in->load_lock, ins_load_lock);
 		return NULL;
 	}
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
 	d->blob_id = blob_id;
-	d->used = ++ins_clock_ticks;
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-	IMGFS_UNLOCK(&load_lock, load_lock);
+	d->used = ++in->clock_ticks;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&in->load_lock, ins_load_lock);
 	return d;
 }
 
-static void disk_put(struct ins_disk *d)
+static void disk_put(struct fs_inside *in, struct ins_disk *d)
 {
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
 	if (--d->refs == 0)
-		pthread_cond_broadcast(&ins_room_cond);
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		pthread_cond_broadcast(&in->room_cond);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 }
 
 static struct ins_vol *vol_by_number(struct ins_disk *d, unsigned number)
@@ -344,11 +334,12 @@ static struct ins_vol *vol_by_number(struct ins_disk *d, unsigned number)
 static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, struct ins_vol *v, uint32_t type,
                const void *req, size_t rlen, void **ans, size_t *alen)
 {
+	struct fs_inside *in = ctx->inside;
 	char why[512] = "";
 	int rc;
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ins_deadline_ms() / 1000 + 1;
+	until.tv_sec += in->deadline_ms / 1000 + 1;
 	if (v->fs != VOL_READ)
 		return -EIO;
 	/* Another request's exchange is bounded by the deadline too. */
@@ -357,7 +348,7 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		rc = -EIO;
 		goto log;
 	}
-	v->used = __atomic_add_fetch(&ins_clock_ticks, 1, __ATOMIC_RELAXED);
+	v->used = __atomic_add_fetch(&in->clock_ticks, 1, __ATOMIC_RELAXED);
 	if (v->open_failed) {
 		snprintf(why, sizeof(why), "%s", v->failure);
 		IMGFS_UNLOCK(&v->lock, ins_vol_lock);
@@ -411,17 +402,17 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 	}
 	/* A burst ran helpers past the bound (helper_room does not wait):
 	 * this one ends now that its answer is in. */
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	bool over = ins_helpers_running > INS_MAX_HELPERS;
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	bool over = in->helpers_running > INS_MAX_HELPERS;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	if (over)
 		ins_helper_end(v, NULL, 0);
 	IMGFS_UNLOCK(&v->lock, ins_vol_lock);
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	pthread_cond_broadcast(&ins_room_cond); /* an idle helper (helper_room) */
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	pthread_cond_broadcast(&in->room_cond); /* an idle helper (helper_room) */
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	if (started)
-		ins_spare_request(); /* the one this request may have taken */
+		ins_spare_request(in); /* the one this request may have taken */
 	if (rc != -EIO)
 		return rc;
 log: {
@@ -507,7 +498,7 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, number);
 	if (!v || v->fs != VOL_READ) {
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		return -ENOENT;
 	}
 	n->what = FS_W_INSIDE;
@@ -516,16 +507,16 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	uint32_t known = gino == ROOT_INO ? __atomic_load_n(&v->root, __ATOMIC_RELAXED) : gino;
 	if (known && ins_sc_get(v, known, &n->inside.st)) {
 		n->ino = fs_inside_ino(owner, n->inside.vol, known);
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		return 0;
 	}
 	rc = ask(ctx, n, d, v, INS_T_STAT, &gino, sizeof(gino), &a, &al);
 	if (rc < 0) {
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		return rc == -EINVAL || rc == -ENOTDIR ? -ENOENT : rc;
 	}
 	if (al != sizeof(n->inside.st)) {
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		free(a);
 		return -EIO;
 	}
@@ -535,14 +526,14 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 	 * system gives it. */
 	if (!ins_stat_valid(&n->inside.st) ||
 	    (gino == ROOT_INO ? !S_ISDIR(n->inside.st.mode) : n->inside.st.ino != gino)) {
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		return -EIO;
 	}
 	if (gino == ROOT_INO)
 		__atomic_store_n(&v->root, n->inside.st.ino, __ATOMIC_RELAXED);
 	n->ino = fs_inside_ino(owner, n->inside.vol, n->inside.st.ino);
 	ins_sc_put(v, &n->inside.st);
-	disk_put(d);
+	disk_put(ctx->inside, d);
 	return 0;
 }
 
@@ -658,7 +649,7 @@ static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 		if (d->pt.skipped)
 			fs_buf_printf(out, "%s: %u partition(s) not shown (numbered past %d, or outside the disk)\n",
 			              devs[i].name, d->pt.skipped, PT_MAX_NUMBER);
-		disk_put(d);
+		disk_put(ctx->inside, d);
 	}
 }
 
@@ -709,7 +700,7 @@ static int lv_by_name(struct fs_ctx *ctx, const struct fs_node *n, const char *n
 			}
 		}
 		if (d)
-			disk_put(d);
+			disk_put(ctx->inside, d);
 	}
 	return rc;
 }
@@ -746,7 +737,7 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	size_t al;
 	rc = v ? ask(ctx, n, d, v, INS_T_LOOKUP, req, 4 + len, &a, &al) : -ENOENT;
 	if (rc < 0 || al != sizeof(n->inside.st)) {
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		if (rc == 0)
 			free(a);
 		return rc == -ENOTDIR || rc == -EINVAL ? -ENOENT : rc < 0 ? rc : -EIO;
@@ -754,11 +745,11 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 	memcpy(&n->inside.st, a, al);
 	free(a);
 	if (!ins_stat_valid(&n->inside.st)) {
-		disk_put(d);
+		disk_put(ctx->inside, d);
 		return -EIO;
 	}
 	ins_sc_put(v, &n->inside.st);
-	disk_put(d);
+	disk_put(ctx->inside, d);
 	n->ino = fs_inside_ino(owner_code(n), n->inside.vol, n->inside.st.ino);
 	return 0;
 }
@@ -796,15 +787,15 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 			if ((rc = inside_node(ctx, &work, &devs[i], v->number, ROOT_INO)) < 0) {
 				if (v->open_failed)
 					continue; /* a verdict: README says why */
-				disk_put(d);
+				disk_put(ctx->inside, d);
 				return rc;
 			}
 			if ((rc = emit(arg, name, &work, at)) != 0) {
-				disk_put(d);
+				disk_put(ctx->inside, d);
 				return rc;
 			}
 		}
-		disk_put(d);
+		disk_put(ctx->inside, d);
 	}
 	return count < 0 ? count : 0;
 }
@@ -889,7 +880,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			break;
 		}
 	}
-	disk_put(d);
+	disk_put(ctx->inside, d);
 	return rc;
 }
 
@@ -948,7 +939,7 @@ ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, 
 		if (al < r.len)
 			break; /* the end of the file */
 	}
-	disk_put(d);
+	disk_put(ctx->inside, d);
 	return rc < 0 && done == 0 ? rc : (ssize_t)done;
 }
 
@@ -961,7 +952,7 @@ int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, s
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, n->inside.vol & 31);
 	int rc = v ? ask(ctx, n, d, v, INS_T_READLINK, &n->inside.st.ino, 4, &a, &al) : -ENOENT;
-	disk_put(d);
+	disk_put(ctx->inside, d);
 	if (rc < 0)
 		return rc;
 	if (al == 0 || al >= cap || memchr(a, '\0', al)) {
@@ -979,9 +970,9 @@ struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int6
 	return disk_for(ctx, n, blob_id);
 }
 
-void ins_disk_give(struct ins_disk *d)
+void ins_disk_give(struct fs_ctx *ctx, struct ins_disk *d)
 {
-	disk_put(d);
+	disk_put(ctx->inside, d);
 }
 
 int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, const void *req, size_t rlen, void **ans,
@@ -992,7 +983,7 @@ int ins_node_ask(struct fs_ctx *ctx, const struct fs_node *n, uint32_t type, con
 		return -EIO;
 	struct ins_vol *v = vol_by_number(d, n->inside.vol & 31);
 	int rc = v ? ask(ctx, n, d, v, type, req, rlen, ans, alen) : -ENOENT;
-	disk_put(d);
+	disk_put(ctx->inside, d);
 	return rc;
 }
 
@@ -1006,12 +997,12 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 	fs_node_path(ctx, &img, base, sizeof(base));
 	char name[160] = "";
 	/* (a logical volume's name is its disk's: the disk is in the table) */
-	struct ins_disk *d = disk_find(n->blob_id);
+	struct ins_disk *d = disk_find(ctx->inside, n->blob_id);
 	struct ins_vol *v = d ? vol_by_number(d, n->inside.vol & 31) : NULL;
 	if (v)
 		ins_vol_name(n->dev.name, v, name, sizeof(name));
 	if (d)
-		disk_put(d);
+		disk_put(ctx->inside, d);
 	if (name[0])
 		snprintf(out, cap, "%s/files/%s (inode %u)", base, name, n->inside.st.ino);
 	else if (n->inside.vol & 31)
@@ -1020,13 +1011,14 @@ void fs_inside_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size
 		snprintf(out, cap, "%s/files/%s (inode %u)", base, n->dev.name, n->inside.st.ino);
 }
 
-void fs_inside_stats(struct fs_buf *out)
+void fs_inside_stats(struct fs_ctx *ctx, struct fs_buf *out)
 {
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	unsigned now = ins_helpers_running, peak = ins_helpers_peak, known = 0;
+	struct fs_inside *in = ctx->inside;
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	unsigned now = in->helpers_running, peak = in->helpers_peak, known = 0;
 	for (int i = 0; i < INS_DISKS; i++)
-		known += ins_disks[i].blob_id > 0;
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		known += in->disks[i].blob_id > 0;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	fs_buf_printf(out,
 	              "# HELP imgfs_inside_helpers files/ helpers running now, the spare included (SPEC §18: at "
 	              "most %d).\n"
@@ -1059,9 +1051,43 @@ void fs_inside_stats(struct fs_buf *out)
 	              "# HELP imgfs_inside_block_bytes_total Bytes of those reads.\n"
 	              "# TYPE imgfs_inside_block_bytes_total counter\n"
 	              "imgfs_inside_block_bytes_total %" PRIu64 "\n",
-	              INS_MAX_HELPERS, now, peak, INS_DISKS, known, __atomic_load_n(&ins_n_starts, __ATOMIC_RELAXED),
-	              __atomic_load_n(&ins_n_spare_taken, __ATOMIC_RELAXED), __atomic_load_n(&ins_n_stat_hits, __ATOMIC_RELAXED),
-	              __atomic_load_n(&ins_n_exchanges, __ATOMIC_RELAXED),
-	              __atomic_load_n(&ins_n_block_reads, __ATOMIC_RELAXED),
-	              __atomic_load_n(&ins_n_block_bytes, __ATOMIC_RELAXED));
+	              INS_MAX_HELPERS, now, peak, INS_DISKS, known, __atomic_load_n(&in->n_starts, __ATOMIC_RELAXED),
+	              __atomic_load_n(&in->n_spare_taken, __ATOMIC_RELAXED),
+	              __atomic_load_n(&in->n_stat_hits, __ATOMIC_RELAXED),
+	              __atomic_load_n(&in->n_exchanges, __ATOMIC_RELAXED),
+	              __atomic_load_n(&in->n_block_reads, __ATOMIC_RELAXED),
+	              __atomic_load_n(&in->n_block_bytes, __ATOMIC_RELAXED));
+}
+
+/* ---- the room ------------------------------------------------------------ */
+
+int fs_inside_new(struct fs_inside **out)
+{
+	struct fs_inside *in = calloc(1, sizeof(*in));
+	*out = NULL;
+	if (!in)
+		return -ENOMEM;
+	pthread_mutex_init(&in->load_lock, NULL);
+	pthread_mutex_init(&in->table_lock, NULL);
+	pthread_cond_init(&in->room_cond, NULL);
+	pthread_cond_init(&in->spare_cond, NULL);
+	ins_helpers_init(in);
+	*out = in;
+	return 0;
+}
+
+void fs_inside_free(struct fs_inside *in)
+{
+	if (!in)
+		return;
+	ins_helpers_stop(in); /* first: no spare started while the disks go */
+	for (int i = 0; i < INS_DISKS; i++)
+		if (in->disks[i].nvols || in->disks[i].man)
+			disk_clear(&in->disks[i]); /* its helpers ended and reaped */
+	IMGFS_ASSERT(in->helpers_running == 0);
+	pthread_cond_destroy(&in->spare_cond);
+	pthread_cond_destroy(&in->room_cond);
+	pthread_mutex_destroy(&in->table_lock);
+	pthread_mutex_destroy(&in->load_lock);
+	free(in);
 }

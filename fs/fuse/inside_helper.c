@@ -17,8 +17,9 @@
  * stderr (where a test collects sanitizer reports: IMGFS_STDERR), at most
  * INS_STDERR_MAX bytes a helper.
  *
- * Who calls it: inside.c (ask, disk_load); the table it shares is
- * inside_int.h's.
+ * Who calls it: inside.c (ask, disk_load, the room's making and end); its
+ * state is the mount's room of files/ (struct fs_inside, inside_int.h:
+ * reached from a volume's ctx), which it shares with inside.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,35 +43,19 @@
 #define INS_DEADLINE_MS 10000 /* for one answer (IMGFS_INSIDE_DEADLINE_MS) */
 #define INS_STDERR_MAX 65536  /* of a helper's stderr logged (then a line says how much more went) */
 
-unsigned ins_helpers_running; /* the spare included (ins_table_lock) */
-unsigned ins_helpers_peak;
-uint64_t ins_n_starts, ins_n_exchanges, ins_n_block_reads, ins_n_block_bytes, ins_n_spare_taken, ins_n_stat_hits;
-/* One helper started ahead, sandboxed and waiting for its first request:
- * a volume's first request takes it rather than waiting for a start
- * (spare_take, spare_fill).  pid -1: one is being started. */
-static struct {
-	pid_t pid;
-	int fd, err_fd; /* its socket and its stderr's pipe */
-} spare = {0, -1, -1};
-
-int ins_deadline_ms(void)
+/* The room of v's mount. */
+static struct fs_inside *room_of(const struct ins_vol *v)
 {
-	static int ms;
-	if (!ms) {
-		const char *e = getenv("IMGFS_INSIDE_DEADLINE_MS");
-		long v = e ? strtol(e, NULL, 10) : 0;
-		ms = v >= 100 && v <= 600000 ? (int)v : INS_DEADLINE_MS;
-	}
-	return ms;
+	return v->ctx->inside;
 }
 
 /* The realtime clock one deadline from now (for timed waits). */
-struct timespec ins_wait_until(void)
+struct timespec ins_wait_until(const struct fs_inside *in)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ins_deadline_ms() / 1000;
-	until.tv_nsec += (long)(ins_deadline_ms() % 1000) * 1000000;
+	until.tv_sec += in->deadline_ms / 1000;
+	until.tv_nsec += (long)(in->deadline_ms % 1000) * 1000000;
 	if (until.tv_nsec >= 1000000000) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000;
@@ -136,6 +121,7 @@ static void helper_stderr_close(struct ins_vol *v)
 void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 {
 	IMGFS_ASSERT_HELD(&v->lock);
+	struct fs_inside *in = room_of(v);
 	int status = 0;
 	if (!v->pid)
 		return;
@@ -165,10 +151,10 @@ void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 	free(v->sc);
 	v->sc = NULL;
 	IMGFS_UNLOCK(&v->sc_lock, ins_vol_sc_lock);
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	ins_helpers_running--;
-	pthread_cond_broadcast(&ins_room_cond);
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	in->helpers_running--;
+	pthread_cond_broadcast(&in->room_cond);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 }
 
 /* The attributes of guest inode ino, if the helper told them. */
@@ -182,7 +168,7 @@ bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
 	}
 	IMGFS_UNLOCK(&v->sc_lock, ins_vol_sc_lock);
 	if (hit)
-		COUNT(ins_n_stat_hits, 1);
+		COUNT(room_of(v)->n_stat_hits, 1);
 	return hit;
 }
 
@@ -197,39 +183,55 @@ void ins_sc_put(struct ins_vol *v, const struct ins_stat *st)
 	IMGFS_UNLOCK(&v->sc_lock, ins_vol_sc_lock);
 }
 
+/* The idle spare leaves the room (table_lock held): its descriptors
+ * closed, its pid for the caller to end (spare_reap, out of the lock); its
+ * place in helpers_running is the caller's to keep or give back. */
+static pid_t spare_detach_locked(struct fs_inside *in)
+{
+	IMGFS_ASSERT_HELD(&in->table_lock);
+	pid_t pid = in->spare.pid;
+	close(in->spare.fd);
+	close(in->spare.err_fd);
+	in->spare.pid = 0;
+	in->spare.fd = in->spare.err_fd = -1;
+	return pid;
+}
+
+static void spare_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 /* Makes room for one more helper: the spare or the least recently used
  * idle one ends; when all 16 are at work, waits for one to be idle (each
  * answers within its deadline), and only past a deadline of waiting runs
  * one over the bound, which ends once its answer is in (ask). */
 static void helper_room(const struct ins_vol *self)
 {
-	struct timespec until = ins_wait_until();
+	struct fs_inside *in = room_of(self);
+	struct timespec until = ins_wait_until(in);
 	bool waited = false;
 	for (;;) {
 		struct ins_vol *oldest = NULL;
-		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-		if (ins_helpers_running < INS_MAX_HELPERS) {
-			if (++ins_helpers_running > ins_helpers_peak)
-				ins_helpers_peak = ins_helpers_running;
-			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		IMGFS_LOCK(&in->table_lock, ins_table_lock);
+		if (in->helpers_running < INS_MAX_HELPERS) {
+			if (++in->helpers_running > in->helpers_peak)
+				in->helpers_peak = in->helpers_running;
+			IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 			return;
 		}
-		if (spare.pid > 0) {
+		if (in->spare.pid > 0) {
 			/* The idle spare goes first; its place is the new one's. */
-			pid_t pid = spare.pid;
-			close(spare.fd);
-			close(spare.err_fd);
-			spare.pid = 0;
-			spare.fd = spare.err_fd = -1;
-			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
+			pid_t pid = spare_detach_locked(in);
+			IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+			spare_reap(pid);
 			return;
 		}
 		for (int i = 0; i < INS_DISKS; i++)
-			for (unsigned j = 0; ins_disks[i].blob_id > 0 && j < ins_disks[i].nvols; j++) {
-				struct ins_vol *v = &ins_disks[i].vols[j];
+			for (unsigned j = 0; in->disks[i].blob_id > 0 && j < in->disks[i].nvols; j++) {
+				struct ins_vol *v = &in->disks[i].vols[j];
 				if (v != self && v->pid && (!oldest || v->used < oldest->used))
 					oldest = v;
 			}
@@ -237,17 +239,17 @@ static void helper_room(const struct ins_vol *self)
 			if (!waited) {
 				/* All at work: wait for a conversation or a helper
 				 * to end, then look again. */
-				waited = IMGFS_COND_TIMEDWAIT(&ins_room_cond, &ins_table_lock, &until, ins_table_lock) == ETIMEDOUT;
-				IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+				waited = IMGFS_COND_TIMEDWAIT(&in->room_cond, &in->table_lock, &until, ins_table_lock) == ETIMEDOUT;
+				IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 				continue;
 			}
 			/* A deadline of waiting: run one over the bound. */
-			if (++ins_helpers_running > ins_helpers_peak)
-				ins_helpers_peak = ins_helpers_running;
-			IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+			if (++in->helpers_running > in->helpers_peak)
+				in->helpers_peak = in->helpers_running;
+			IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 			return;
 		}
-		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 		ins_helper_end(oldest, NULL, 0);
 		IMGFS_UNLOCK(&oldest->lock, ins_vol_lock);
 	}
@@ -293,15 +295,11 @@ static int recv_all(int fd, void *p, size_t len, int64_t deadline)
 	return 0;
 }
 
-/* The helper's program, found once: imgfs-inside-helper beside the
- * daemon's binary (a build tree), else in ../libexec/ of it (installed,
- * wherever the prefix), else the daemon's own binary as `imgfs
+/* The helper's program, found when the room is made: imgfs-inside-helper
+ * beside the daemon's binary (a build tree), else in ../libexec/ of it
+ * (installed, wherever the prefix), else the daemon's own binary as `imgfs
  * inside-helper` (the same code, slower to start: helper_main.c). */
-static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
-static char helper_exe[PATH_MAX];
-static bool helper_own; /* helper_exe is imgfs itself */
-
-static void helper_find(void)
+static void helper_find(char helper_exe[PATH_MAX], bool *helper_own)
 {
 	char self[PATH_MAX - 64];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -310,18 +308,18 @@ static void helper_find(void)
 	char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
 	if (slash) {
 		*slash = '\0';
-		snprintf(helper_exe, sizeof(helper_exe), "%s/imgfs-inside-helper", self);
+		snprintf(helper_exe, PATH_MAX, "%s/imgfs-inside-helper", self);
 		if (access(helper_exe, X_OK) == 0)
 			return;
-		snprintf(helper_exe, sizeof(helper_exe), "%s/../libexec/imgfs-inside-helper", self);
+		snprintf(helper_exe, PATH_MAX, "%s/../libexec/imgfs-inside-helper", self);
 		if (access(helper_exe, X_OK) == 0)
 			return;
 	}
 	/* Only imgfs itself answers `inside-helper`: any other program that
 	 * links this file (a unit test) would run its own main() again. */
 	if (slash && strcmp(slash + 1, "imgfs") == 0) {
-		snprintf(helper_exe, sizeof(helper_exe), "/proc/self/exe");
-		helper_own = true;
+		snprintf(helper_exe, PATH_MAX, "/proc/self/exe");
+		*helper_own = true;
 	} else {
 		helper_exe[0] = '\0';
 	}
@@ -329,19 +327,18 @@ static void helper_find(void)
 
 /* Starts a helper: its pid, the daemon's end of its socket and the read
  * end of its stderr (non-blocking).  0 or -EIO with why. */
-static int helper_spawn(pid_t *out_pid, int *out_fd, int *out_err, char *why, size_t cap)
+static int helper_spawn(struct fs_inside *in, pid_t *out_pid, int *out_fd, int *out_err, char *why, size_t cap)
 {
 	int sv[2], ep[2];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 	char *argv[] = {"imgfs-inside-helper", NULL, NULL};
 	char *envp[] = {NULL};
-	pthread_once(&helper_once, helper_find);
-	if (helper_own) {
+	if (in->helper_own) {
 		argv[0] = "imgfs";
 		argv[1] = "inside-helper";
 	}
-	if (!helper_exe[0]) {
+	if (!in->helper_exe[0]) {
 		snprintf(why, cap, "the helper program imgfs-inside-helper is not beside the daemon nor in ../libexec/");
 		return -EIO;
 	}
@@ -365,7 +362,7 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, int *out_err, char *why, si
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	posix_spawn_file_actions_adddup2(&fa, child, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	int rc = child < 0 ? errno : posix_spawn(&pid, helper_exe, &fa, NULL, argv, envp);
+	int rc = child < 0 ? errno : posix_spawn(&pid, in->helper_exe, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	if (child != sv[1] && child >= 0)
 		close(child);
@@ -377,7 +374,7 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, int *out_err, char *why, si
 		snprintf(why, cap, "cannot start the helper: %s", strerror(rc));
 		return -EIO;
 	}
-	COUNT(ins_n_starts, 1);
+	COUNT(in->n_starts, 1);
 	*out_pid = pid;
 	*out_fd = sv[0];
 	*out_err = ep[0];
@@ -385,17 +382,18 @@ static int helper_spawn(pid_t *out_pid, int *out_fd, int *out_err, char *why, si
 }
 
 /* The spare, if one is ready and alive, becomes v's helper (already
- * counted in ins_helpers_running). */
+ * counted in helpers_running). */
 static bool spare_take(struct ins_vol *v)
 {
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	pid_t pid = spare.pid > 0 ? spare.pid : 0;
-	int fd = spare.fd, err_fd = spare.err_fd;
+	struct fs_inside *in = room_of(v);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	pid_t pid = in->spare.pid > 0 ? in->spare.pid : 0;
+	int fd = in->spare.fd, err_fd = in->spare.err_fd;
 	if (pid) {
-		spare.pid = 0;
-		spare.fd = spare.err_fd = -1;
+		in->spare.pid = 0;
+		in->spare.fd = in->spare.err_fd = -1;
 	}
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	if (!pid)
 		return false;
 	v->err_fd = err_fd; /* what it said, said either way */
@@ -403,12 +401,12 @@ static bool spare_take(struct ins_vol *v)
 		/* It ended while it waited (a kill from outside): not used. */
 		helper_stderr_close(v);
 		close(fd);
-		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-		ins_helpers_running--;
-		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+		IMGFS_LOCK(&in->table_lock, ins_table_lock);
+		in->helpers_running--;
+		IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 		return false;
 	}
-	COUNT(ins_n_spare_taken, 1);
+	COUNT(in->n_spare_taken, 1);
 	v->pid = pid;
 	v->fd = fd;
 	return true;
@@ -417,90 +415,126 @@ static bool spare_take(struct ins_vol *v)
 /* Starts the spare if there is none and the bound leaves room: at mount,
  * and after a request that took it, once its answer is in (so the start
  * of the next one never delays the request that used this one). */
-void fs_inside_spare_fill(void)
+void ins_spare_fill(struct fs_inside *in)
 {
 	char why[160];
 	pid_t pid;
 	int fd, err_fd;
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	if (spare.pid != 0 || ins_helpers_running >= INS_MAX_HELPERS) {
-		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	if (in->spare.pid != 0 || in->spare_stop || in->helpers_running >= INS_MAX_HELPERS) {
+		IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 		return;
 	}
-	spare.pid = -1;
-	if (++ins_helpers_running > ins_helpers_peak)
-		ins_helpers_peak = ins_helpers_running;
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-	int rc = helper_spawn(&pid, &fd, &err_fd, why, sizeof(why));
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
+	in->spare.pid = -1;
+	if (++in->helpers_running > in->helpers_peak)
+		in->helpers_peak = in->helpers_running;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+	int rc = helper_spawn(in, &pid, &fd, &err_fd, why, sizeof(why));
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
 	if (rc == 0) {
-		spare.pid = pid;
-		spare.fd = fd;
-		spare.err_fd = err_fd;
+		in->spare.pid = pid;
+		in->spare.fd = fd;
+		in->spare.err_fd = err_fd;
 	} else {
-		spare.pid = 0;
-		ins_helpers_running--;
+		in->spare.pid = 0;
+		in->helpers_running--;
 	}
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 }
 
-/* A spare taken is replaced by a thread of its own, not by the request
- * that took it: the new process's start (posix_spawn waits for its exec)
- * stays out of that request's answer. */
-static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
-static pthread_cond_t spare_cond = PTHREAD_COND_INITIALIZER;
-static bool spare_wanted, spare_thread;
+void fs_inside_spare_fill(struct fs_ctx *ctx)
+{
+	ins_spare_fill(ctx->inside);
+}
 
+/* A spare taken is replaced by the room's thread, not by the request that
+ * took it: the new process's start (posix_spawn waits for its exec) stays
+ * out of that request's answer.  It runs until fs_inside_free stops it. */
 static void *spare_main(void *arg)
 {
-	(void)arg;
+	struct fs_inside *in = arg;
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
 	for (;;) {
-		IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-		while (!spare_wanted)
-			IMGFS_COND_WAIT(&spare_cond, &ins_table_lock, ins_table_lock);
-		spare_wanted = false;
-		IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
-		fs_inside_spare_fill();
+		while (!in->spare_wanted && !in->spare_stop)
+			IMGFS_COND_WAIT(&in->spare_cond, &in->table_lock, ins_table_lock);
+		if (in->spare_stop)
+			break;
+		in->spare_wanted = false;
+		IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+		ins_spare_fill(in);
+		IMGFS_LOCK(&in->table_lock, ins_table_lock);
 	}
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	return NULL;
 }
 
-static void spare_thread_start(void)
+void ins_spare_request(struct fs_inside *in)
 {
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 << 10);
-	spare_thread = pthread_create(&t, &attr, spare_main, NULL) == 0;
-	pthread_attr_destroy(&attr);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	if (!in->spare_thread && !in->spare_thread_failed && !in->spare_stop) {
+		/* Started at the first request for a spare: a room that never
+		 * serves files/ (a unit test's, `imgfs admin`'s) runs no thread. */
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 << 10);
+		in->spare_thread = pthread_create(&in->spare_tid, &attr, spare_main, in) == 0;
+		in->spare_thread_failed = !in->spare_thread;
+		pthread_attr_destroy(&attr);
+	}
+	bool thread = in->spare_thread;
+	if (thread) {
+		in->spare_wanted = true;
+		pthread_cond_signal(&in->spare_cond);
+	}
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+	if (!thread)
+		ins_spare_fill(in); /* no thread: in the request, as a last resort */
 }
 
-void ins_spare_request(void)
+void ins_helpers_init(struct fs_inside *in)
 {
-	pthread_once(&spare_once, spare_thread_start);
-	if (!spare_thread) {
-		fs_inside_spare_fill(); /* no thread: in the request, as a last resort */
-		return;
+	const char *e = getenv("IMGFS_INSIDE_DEADLINE_MS");
+	long v = e ? strtol(e, NULL, 10) : 0;
+	in->deadline_ms = v >= 100 && v <= 600000 ? (int)v : INS_DEADLINE_MS;
+	in->spare.pid = 0;
+	in->spare.fd = in->spare.err_fd = -1;
+	helper_find(in->helper_exe, &in->helper_own);
+}
+
+void ins_helpers_stop(struct fs_inside *in)
+{
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	in->spare_stop = true; /* no spare started from now on */
+	pthread_cond_signal(&in->spare_cond);
+	bool thread = in->spare_thread;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+	if (thread)
+		pthread_join(in->spare_tid, NULL); /* (a start under way ends first) */
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	in->spare_thread = false;
+	pid_t pid = 0;
+	if (in->spare.pid > 0) {
+		pid = spare_detach_locked(in);
+		in->helpers_running--;
 	}
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	spare_wanted = true;
-	pthread_cond_signal(&spare_cond);
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+	if (pid)
+		spare_reap(pid);
 }
 
 int ins_helper_start(struct ins_vol *v, char *why, size_t cap)
 {
+	struct fs_inside *in = room_of(v);
 	if (spare_take(v))
 		return 0;
 	helper_room(v);
-	if (helper_spawn(&v->pid, &v->fd, &v->err_fd, why, cap) == 0)
+	if (helper_spawn(in, &v->pid, &v->fd, &v->err_fd, why, cap) == 0)
 		return 0;
 	v->pid = 0;
 	v->fd = -1;
-	IMGFS_LOCK(&ins_table_lock, ins_table_lock);
-	ins_helpers_running--;
-	IMGFS_UNLOCK(&ins_table_lock, ins_table_lock);
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	in->helpers_running--;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 	return -EIO;
 }
 
@@ -518,6 +552,29 @@ int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, u
 	return n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
 }
 
+/* len bytes of volume v at off: the disk's at the volume's start, or
+ * through the runs of a logical volume (inside_lvm.c found them). */
+int ins_vol_read(struct ins_disk *d, qcow2_reader *qr, const struct ins_vol *v, void *buf, size_t len, uint64_t off)
+{
+	if (!v->nsegs)
+		return ins_disk_read(d, qr, buf, len, v->start + off);
+	/* A logical volume: each piece through the run that holds it. */
+	while (len) {
+		const struct ins_seg *s = NULL;
+		for (unsigned i = 0; i < v->nsegs && !s; i++)
+			if (off >= v->segs[i].lv_off && off - v->segs[i].lv_off < v->segs[i].len)
+				s = &v->segs[i];
+		if (!s)
+			return -EIO; /* past the volume's end: the caller bounds reads by its size */
+		uint64_t in = off - s->lv_off, n = s->len - in < len ? s->len - in : len;
+		int rc = ins_disk_read(d, qr, buf, (size_t)n, s->disk_off + in);
+		if (rc < 0)
+			return rc;
+		buf = (char *)buf + n, off += n, len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* One exchange with v's helper (vol lock held): the request, the block
  * reads it asks for, its answer (malloc'd into *ans, *alen bytes).  0, the
  * helper's errno (-ENOENT...) with its reason in why, or -EIO with why
@@ -526,13 +583,14 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
                  size_t *alen, char *why, size_t cap)
 {
 	IMGFS_ASSERT_HELD(&v->lock);
-	int64_t deadline = fs_mono_ns() + (int64_t)ins_deadline_ms() * 1000000;
+	struct fs_inside *in = room_of(v);
+	int64_t deadline = fs_mono_ns() + (int64_t)in->deadline_ms * 1000000;
 	struct ins_msg h = {type, (uint32_t)rlen};
 	char *buf = NULL;
 	int rc;
 	*ans = NULL;
 	*alen = 0;
-	COUNT(ins_n_exchanges, 1);
+	COUNT(in->n_exchanges, 1);
 	if (send_all(v->fd, &h, sizeof(h)) < 0 || (rlen && send_all(v->fd, req, rlen) < 0)) {
 		snprintf(why, cap, "the helper is gone");
 		goto broken;
@@ -579,8 +637,8 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
 				goto broken;
 			}
-			COUNT(ins_n_block_reads, 1);
-			COUNT(ins_n_block_bytes, n);
+			COUNT(in->n_block_reads, 1);
+			COUNT(in->n_block_bytes, n);
 			struct ins_msg out = {INS_T_DATA, (uint32_t)n};
 			int w = send_all(v->fd, &out, sizeof(out)) < 0 || (n && send_all(v->fd, data, n) < 0);
 			free(data);
@@ -612,7 +670,7 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 	}
 lost:
 	if (rc == -ETIMEDOUT)
-		snprintf(why, cap, "the helper did not answer within %d ms", ins_deadline_ms());
+		snprintf(why, cap, "the helper did not answer within %d ms", in->deadline_ms);
 	else
 		snprintf(why, cap, "the helper ended before it answered");
 broken:

@@ -5,14 +5,20 @@
  * (inside_helper.c: starting them, the spare, a conversation with one).
  * Private to fs/fuse/inside*.c.
  *
- * Locks, in order (their IMGFS_LOCK_LEVEL): load_lock 16 (inside.c: one
- * disk loads at a time), a volume's lock 18 (one conversation at a time),
- * ins_table_lock 20; a volume's sc_lock 58 is taken alone.  (fs.h has the
- * rest of the daemon's order.)
+ * Both halves keep their state in one room of the mount, struct
+ * fs_inside at ctx->inside (made and freed by rooms.c through
+ * fs_inside_new/fs_inside_free): two mounts in one process share no
+ * helper, no disk and no counter.
+ *
+ * Locks, in order (their IMGFS_LOCK_LEVEL): the room's load_lock 16
+ * (inside.c: one disk loads at a time), a volume's lock 18 (one
+ * conversation at a time), the room's table_lock 20; a volume's sc_lock 58
+ * is taken alone.  (fs.h has the rest of the daemon's order.)
  */
 #ifndef IMGFS_FS_FUSE_INSIDE_INT_H
 #define IMGFS_FS_FUSE_INSIDE_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -91,41 +97,66 @@ struct ins_disk {
 	struct pt_table pt;
 	char note[200];       /* why the disk shows nothing (unreadable, no key) */
 	int load_err;         /* while it loads: the first read that failed (the load is then not kept) */
+	qcow2_reader *load_qr; /* while it loads (load_lock): its QCOW2 reader, if any */
 	unsigned nvols;
 	struct ins_vol vols[PT_MAX_PARTS];
 };
 
-/* ---- the table (inside.c) ---- */
+/* ---- the room (ctx->inside) ---- */
 
-extern pthread_mutex_t ins_table_lock;
+struct fs_inside {
+	/* The table (inside.c). */
+	pthread_mutex_t load_lock;  /* one disk loads at a time */
+	pthread_mutex_t table_lock; /* the disks' slots and refs, the helpers' count, the spare */
+	/* Signalled (table_lock) when a disk's reference, a helper or a
+	 * volume's conversation ends: a request waiting for a disk slot or a
+	 * helper's room looks again, within its deadline. */
+	pthread_cond_t room_cond;
+	struct ins_disk disks[INS_DISKS];
+	uint64_t clock_ticks;       /* the LRU clock of disks and volumes */
+	/* The helpers (inside_helper.c).  Running, the spare included
+	 * (table_lock), and the most at once; what /stats shows of files/,
+	 * counted (COUNT). */
+	unsigned helpers_running, helpers_peak;
+	uint64_t n_starts, n_exchanges, n_block_reads, n_block_bytes, n_spare_taken, n_stat_hits;
+	int deadline_ms;            /* one answer's (IMGFS_INSIDE_DEADLINE_MS, 10 s by default) */
+	char helper_exe[PATH_MAX];  /* the helper's program ("": none found) */
+	bool helper_own;            /* helper_exe is imgfs itself (`imgfs inside-helper`) */
+	/* One helper started ahead, sandboxed and waiting for its first
+	 * request (table_lock): pid 0 none, -1 one is being started. */
+	struct {
+		pid_t pid;
+		int fd, err_fd; /* its socket and its stderr's pipe */
+	} spare;
+	/* The thread that starts a spare taken (table_lock): started at the
+	 * first request for one, stopped and joined by fs_inside_free. */
+	pthread_t spare_tid;
+	pthread_cond_t spare_cond; /* spare_wanted or spare_stop set */
+	bool spare_thread, spare_thread_failed, spare_wanted, spare_stop;
+};
+IMGFS_LOCK_LEVEL(ins_load_lock, 16);
 IMGFS_LOCK_LEVEL(ins_table_lock, 20);
-extern struct ins_disk ins_disks[INS_DISKS];
-extern uint64_t ins_clock_ticks; /* the LRU clock of disks and volumes */
-/* Signalled (ins_table_lock) when a disk's reference, a helper or a
- * volume's conversation ends: a request waiting for a disk slot or a
- * helper's room looks again, within its deadline. */
-extern pthread_cond_t ins_room_cond;
 
 /* ---- the helpers (inside_helper.c) ---- */
 
-/* Helpers running, the spare included (ins_table_lock), and the most at
- * once; what /stats shows of files/, counted (COUNT). */
-extern unsigned ins_helpers_running, ins_helpers_peak;
-extern uint64_t ins_n_starts, ins_n_exchanges, ins_n_block_reads, ins_n_block_bytes, ins_n_spare_taken,
-    ins_n_stat_hits;
-
-/* One answer's deadline (ms: IMGFS_INSIDE_DEADLINE_MS, 10 s by default),
- * and the realtime clock one deadline from now (for timed waits). */
-int ins_deadline_ms(void);
-struct timespec ins_wait_until(void);
+/* The room's helper half, at its making (the program found, the deadline
+ * read) and at its end: the spare's thread stopped and joined, the spare
+ * killed and reaped (the volumes' helpers are ended by the caller). */
+void ins_helpers_init(struct fs_inside *in);
+void ins_helpers_stop(struct fs_inside *in);
+/* The realtime clock one deadline (in->deadline_ms) from now (for timed
+ * waits). */
+struct timespec ins_wait_until(const struct fs_inside *in);
 /* What v's helper wrote on its stderr, into the mount's log (vol lock held). */
 void ins_helper_stderr(struct ins_vol *v);
 /* Ends v's helper (vol lock held); why (may be NULL) gets how it died. */
 void ins_helper_end(struct ins_vol *v, char *why, size_t cap);
 /* Gives v a helper (vol lock held): the spare, or a new one, room made. */
 int ins_helper_start(struct ins_vol *v, char *why, size_t cap);
-/* Asks for a spare helper to be started ahead (by a thread of its own). */
-void ins_spare_request(void);
+/* Asks for a spare helper to be started ahead (by the room's thread). */
+void ins_spare_request(struct fs_inside *in);
+/* Starts the spare if there is none and the bound leaves room. */
+void ins_spare_fill(struct fs_inside *in);
 /* The attributes of guest inode ino, if v's helper told them; keeps some. */
 bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out);
 void ins_sc_put(struct ins_vol *v, const struct ins_stat *st);
@@ -133,6 +164,8 @@ void ins_sc_put(struct ins_vol *v, const struct ins_stat *st);
  * virtual disk's through qr. */
 ssize_t ins_blob_rd(void *arg, void *buf, size_t len, uint64_t off);
 int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, uint64_t off);
+/* len bytes of volume v at off: through its runs for a logical volume. */
+int ins_vol_read(struct ins_disk *d, qcow2_reader *qr, const struct ins_vol *v, void *buf, size_t len, uint64_t off);
 /* One exchange with v's helper (vol lock held). */
 int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const void *req, size_t rlen, void **ans,
                  size_t *alen, char *why, size_t cap);
@@ -143,8 +176,6 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
  * d->vols (each probed with probe); pv->note says what it is.  At load
  * only (d not in the table yet). */
 void ins_lvm_expand(struct ins_disk *d, struct ins_vol *pv, void (*probe)(struct ins_disk *, struct ins_vol *));
-/* len bytes of volume v at off: through its runs for a logical volume. */
-int ins_vol_read(struct ins_disk *d, qcow2_reader *qr, const struct ins_vol *v, void *buf, size_t len, uint64_t off);
 /* A volume's name under files/: "vda1", "vda", "vda2-vg0-root". */
 void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t cap);
 
@@ -154,7 +185,7 @@ void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t ca
  * (NULL: every slot in use, logged) and given back: its volumes (vols,
  * nvols) are fixed once loaded. */
 struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id);
-void ins_disk_give(struct ins_disk *d);
+void ins_disk_give(struct fs_ctx *ctx, struct ins_disk *d);
 
 /* One exchange with the helper of inside node n's volume (its disk taken
  * and given back): 0 with *ans (the caller frees it), or -errno (EIO

@@ -157,24 +157,3 @@ void ins_lvm_expand(struct ins_disk *d, struct ins_vol *pv, void (*probe)(struct
 	take_table(d, pv, table, probe);
 	free(table);
 }
-
-int ins_vol_read(struct ins_disk *d, qcow2_reader *qr, const struct ins_vol *v, void *buf, size_t len, uint64_t off)
-{
-	if (!v->nsegs)
-		return ins_disk_read(d, qr, buf, len, v->start + off);
-	/* A logical volume: each piece through the run that holds it. */
-	while (len) {
-		const struct ins_seg *s = NULL;
-		for (unsigned i = 0; i < v->nsegs && !s; i++)
-			if (off >= v->segs[i].lv_off && off - v->segs[i].lv_off < v->segs[i].len)
-				s = &v->segs[i];
-		if (!s)
-			return -EIO; /* past the volume's end: the caller bounds reads by its size */
-		uint64_t in = off - s->lv_off, n = s->len - in < len ? s->len - in : len;
-		int rc = ins_disk_read(d, qr, buf, (size_t)n, s->disk_off + in);
-		if (rc < 0)
-			return rc;
-		buf = (char *)buf + n, off += n, len -= (size_t)n;
-	}
-	return 0;
-}

@@ -103,7 +103,7 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
 		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++)
 			look(ctx, n, &devs[i], &d->vols[j], &in->vols[in->nvols++]);
-		ins_disk_give(d);
+		ins_disk_give(ctx, d);
 	}
 	rc = ctx->stopping ? -EINTR : inspect_judge(in, out);
 	for (unsigned j = 0; j < in->nvols; j++)

@@ -34,10 +34,10 @@
  *     image and the kernel's caches go; the watcher walks the image files'
  *     tables to name what changed;
  *   stats.c, inspect.c -> inside.c: /stats shows the helpers' counters,
- *     an inspection reads an image's volumes through them;
- *   inside.c <-> inside_helper.c <-> inside_lvm.c: the files/ room and its
- *     helpers' table (to leave when the table moves into the mount,
- *     issue 48 step 2, and issue 50).
+ *     an inspection reads an image's volumes through them (inspect.c,
+ *     which attr.c shows: issue 50).
+ * (inside_helper.c and inside_lvm.c left it when the helpers' table became
+ * the mount's room, ctx->inside: issue 48 step 2.)
  * It is inherent because a path is resolved through its provider and a
  * provider needs the resolver to name and resolve what it shows; the
  * handlers (ops.c, xattr.c, files.c) and their request helpers (req.c)

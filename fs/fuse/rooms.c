@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 
+#include "dirs.h"
 #include "disk.h"
 #include "fs.h"
 #include "log.h"
@@ -18,7 +19,7 @@ int fs_rooms_new(struct fs_ctx *ctx)
 	int rc;
 	if ((rc = fs_render_new(&ctx->renderings)) < 0 || (rc = fs_pollers_new(&ctx->pollers)) < 0 ||
 	    (rc = fs_refusals_new(&ctx->refusals)) < 0 || (rc = fs_disks_new(&ctx->disks)) < 0 ||
-	    (rc = fs_handles_new(&ctx->handles)) < 0) {
+	    (rc = fs_handles_new(&ctx->handles)) < 0 || (rc = fs_inside_new(&ctx->inside)) < 0) {
 		fs_rooms_free(ctx);
 		return rc;
 	}
@@ -27,6 +28,8 @@ int fs_rooms_new(struct fs_ctx *ctx)
 
 void fs_rooms_free(struct fs_ctx *ctx)
 {
+	fs_inside_free(ctx->inside); /* first: its helpers' last stderr goes to the log */
+	ctx->inside = NULL;
 	fs_handles_free(ctx->handles);
 	ctx->handles = NULL;
 	fs_disks_free(ctx->disks);

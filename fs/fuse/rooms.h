@@ -9,6 +9,8 @@
  *   ctx->refusals    log.c      the log's rate-limit slots, /errors rings
  *   ctx->disks       disk.c     the open disks of instances and uploads
  *   ctx->handles     files.c    every open file handle, for release_all
+ *   ctx->inside      inside.c   files/'s disks, helpers (inside_helper.c:
+ *                               the spare and its thread) and counters
  *
  * Who includes it: fs/cli/main.c (the mount's life) and the unit tests
  * that build a context.
@@ -21,7 +23,9 @@ struct fs_ctx;
 /* Makes every room of ctx: 0, or -ENOMEM with none left made. */
 int fs_rooms_new(struct fs_ctx *ctx);
 /* Frees what fs_rooms_new made (each may be NULL), after the last handle
- * (fs_files_release_all) and the log's close; the pointers become NULL. */
+ * (fs_files_release_all) and the log's close; the pointers become NULL.
+ * No thread or child process of a room outlives it (files/'s spare
+ * helper's thread is joined, every helper reaped). */
 void fs_rooms_free(struct fs_ctx *ctx);
 
 #endif

@@ -35,7 +35,7 @@
  *   db_*                                           the model's own counters
  *   inside_*                                       files/'s helpers, their
  *                                                  round trips and block reads
- *                                                  (inside.c, per process)
+ *                                                  (inside.c: the mount's room)
  * What the database holds is counted from indexes (model/meta/stats.c),
  * never by reading every image's row.
  *
@@ -400,7 +400,7 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	              "# TYPE imgfs_db_unexpected_scan_rows_total counter\n"
 	              "imgfs_db_unexpected_scan_rows_total %" PRId64 "\n",
 	              ctx->m ? model_scan_steps(ctx->m) : 0);
-	fs_inside_stats(out);
+	fs_inside_stats(ctx, out);
 	fs_buf_printf(out,
 	              "# HELP imgfs_inside_list_pages_total Pages of files/ directory listings asked of helpers "
 	              "(each from where the last one ended: SPEC §18).\n"

@@ -11,6 +11,7 @@
 #include "attr.h"
 #include "fs.h"
 #include "model/lifecycle_test.h"
+#include "rooms.h"
 
 struct nfx {
 	struct ut_fx *fx;
@@ -27,6 +28,11 @@ static int nfx_setup(void **state)
 	}
 	a->ctx.m = a->fx->m;
 	a->ctx.timeout = 1;
+	if (fs_rooms_new(&a->ctx) < 0) { /* files/ walks through ctx->inside */
+		ut_teardown((void **)&a->fx);
+		free(a);
+		return -1;
+	}
 	*state = a;
 	return 0;
 }
@@ -35,6 +41,7 @@ static int nfx_teardown(void **state)
 {
 	struct nfx *a = *state;
 
+	fs_rooms_free(&a->ctx); /* (the helpers files/ started end) */
 	ut_teardown((void **)&a->fx);
 	free(a);
 	return 0;

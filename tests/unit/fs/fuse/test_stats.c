@@ -21,6 +21,7 @@
 #include "attr.h"
 #include "buf.h"
 #include "fs.h"
+#include "rooms.h"
 #include "stats.h"
 
 static void expect_label(const char *in, const char *want)
@@ -95,6 +96,7 @@ static void test_render(void **state)
 	struct fs_ctx *ctx = calloc(1, sizeof(*ctx));
 	struct fs_buf b = {0};
 	assert_non_null(ctx);
+	assert_int_equal(fs_rooms_new(ctx), 0); /* (files/'s counters are its room's) */
 	fs_stats_request(ctx, FS_OP_MKDIR);
 	fs_stats_request(ctx, FS_OP_MKDIR);
 	fs_stats_request(ctx, FS_OP_MKDIR);
@@ -118,7 +120,9 @@ static void test_render(void **state)
 	assert_non_null(strstr(b.p, "\nimgfs_read_bytes_total 4097\n"));
 	assert_non_null(strstr(b.p, "\nimgfs_written_bytes_total 1048576\n"));
 	assert_non_null(strstr(b.p, "\n# TYPE imgfs_read_bytes_total counter\n"));
+	assert_non_null(strstr(b.p, "\nimgfs_inside_helper_starts_total 0\n"));
 	fs_buf_release(&b);
+	fs_rooms_free(ctx);
 	free(ctx);
 }
 

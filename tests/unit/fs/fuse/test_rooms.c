@@ -1,0 +1,266 @@
+/*
+ * test_rooms.c — mirrors fs/fuse/rooms.c: the mount's state lives in the
+ * mount (issue 48 step 2, docs/style.md).  Two contexts made in one
+ * process share nothing: files/'s room (inside.c, inside_helper.c) keeps
+ * its own helpers, spare and counters, and /stats reads them from the
+ * room; freeing a room stops and joins its spare's thread and reaps every
+ * helper, so a process that lives on after an unmount keeps no thread and
+ * no child of it (SPEC §18).  The spare helpers are real processes: the
+ * build's imgfs-inside-helper, found beside this test's binary.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "dirs.h"
+#include "fs.h"
+#include "inside_int.h"
+#include "rooms.h"
+
+static struct fs_ctx *ctx_new(void)
+{
+	struct fs_ctx *ctx = calloc(1, sizeof(*ctx));
+	assert_non_null(ctx);
+	assert_int_equal(fs_rooms_new(ctx), 0);
+	assert_non_null(ctx->inside);
+	/* Not a skip: without the helper's program nothing here is tried. */
+	if (!ctx->inside->helper_exe[0])
+		fail_msg("imgfs-inside-helper is not beside this test's binary: build the whole tree");
+	return ctx;
+}
+
+static void ctx_free(struct fs_ctx *ctx)
+{
+	fs_rooms_free(ctx);
+	assert_null(ctx->inside);
+	free(ctx);
+}
+
+/* The threads of this process (/proc/self/task). */
+static int threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* This process has no child left, running or a zombie. */
+static void assert_no_child(void)
+{
+	errno = 0;
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+}
+
+static pid_t spare_pid(struct fs_inside *in)
+{
+	IMGFS_LOCK(&in->table_lock, ins_table_lock);
+	pid_t pid = in->spare.pid;
+	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
+	return pid;
+}
+
+/* Waits (10 s at most) for in's spare thread to have started a spare. */
+static pid_t wait_spare(struct fs_inside *in)
+{
+	for (int i = 0; i < 1000; i++) {
+		pid_t pid = spare_pid(in);
+		if (pid > 0)
+			return pid;
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+	fail_msg("no spare helper started within 10 s");
+	return 0;
+}
+
+static void assert_stat(struct fs_ctx *ctx, const char *line)
+{
+	struct fs_buf b = {0};
+	fs_inside_stats(ctx, &b);
+	assert_false(b.failed);
+	if (!strstr(b.p, line))
+		fail_msg("/stats lacks \"%s\" in:\n%s", line, b.p);
+	fs_buf_release(&b);
+}
+
+/* Two rooms in one process: a spare started in one is that room's (its
+ * count, its gauge, its /stats), never the other's; freeing one reaps its
+ * spare and leaves the other's running. */
+static void test_inside_rooms_independent(void **state)
+{
+	(void)state;
+	assert_no_child();
+	struct fs_ctx *a = ctx_new(), *b = ctx_new();
+	assert_ptr_not_equal(a->inside, b->inside);
+
+	fs_inside_spare_fill(a);
+	pid_t pa = spare_pid(a->inside);
+	assert_true(pa > 0);
+	assert_int_equal(a->inside->n_starts, 1);
+	assert_int_equal(a->inside->helpers_running, 1);
+	assert_int_equal(a->inside->helpers_peak, 1);
+	assert_int_equal(b->inside->n_starts, 0);
+	assert_int_equal(b->inside->helpers_running, 0);
+	assert_int_equal(b->inside->helpers_peak, 0);
+	assert_int_equal(spare_pid(b->inside), 0);
+	assert_stat(a, "\nimgfs_inside_helper_starts_total 1\n");
+	assert_stat(a, "\nimgfs_inside_helpers 1\n");
+	assert_stat(b, "\nimgfs_inside_helper_starts_total 0\n");
+	assert_stat(b, "\nimgfs_inside_helpers 0\n");
+
+	/* A second fill of a room that has its spare starts nothing. */
+	fs_inside_spare_fill(a);
+	assert_int_equal(spare_pid(a->inside), pa);
+	assert_int_equal(a->inside->n_starts, 1);
+
+	fs_inside_spare_fill(b);
+	pid_t pb = spare_pid(b->inside);
+	assert_true(pb > 0 && pb != pa);
+	assert_int_equal(a->inside->n_starts, 1);
+	assert_int_equal(b->inside->n_starts, 1);
+
+	ctx_free(a);
+	/* a's spare is reaped (no zombie: waitpid finds no such child), b's
+	 * runs on, still b's. */
+	errno = 0;
+	assert_int_equal(waitpid(pa, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	assert_int_equal(waitpid(pb, NULL, WNOHANG), 0);
+	assert_int_equal(spare_pid(b->inside), pb);
+	assert_stat(b, "\nimgfs_inside_helpers 1\n");
+	ctx_free(b);
+	assert_no_child();
+}
+
+/* The spare's thread starts at the first request for a spare (in that
+ * room only) and is stopped and joined when the room is freed, its spare
+ * reaped: the process keeps no thread and no child of the mount. */
+static void test_inside_free_leaves_no_thread_nor_child(void **state)
+{
+	(void)state;
+	assert_no_child();
+	struct fs_ctx *a = ctx_new(), *b = ctx_new();
+	int before = threads();
+	assert_false(a->inside->spare_thread); /* none until asked */
+
+	ins_spare_request(a->inside);
+	assert_true(a->inside->spare_thread);
+	assert_false(b->inside->spare_thread);
+	pid_t pa = wait_spare(a->inside);
+	assert_int_equal(threads(), before + 1);
+	assert_int_equal(spare_pid(b->inside), 0);
+	assert_int_equal(b->inside->n_starts, 0);
+
+	/* Asked again while its spare waits: the same spare, the same thread. */
+	ins_spare_request(a->inside);
+	nanosleep(&(struct timespec){0, 50000000}, NULL);
+	assert_int_equal(spare_pid(a->inside), pa);
+	assert_int_equal(a->inside->n_starts, 1);
+	assert_int_equal(threads(), before + 1);
+
+	ctx_free(a);
+	assert_int_equal(threads(), before);
+	assert_no_child();
+	ctx_free(b);
+	assert_int_equal(threads(), before);
+}
+
+/* The stack of in's spare thread (running). */
+static void *spare_stack(struct fs_inside *in)
+{
+	pthread_attr_t attr;
+	void *addr = NULL;
+	size_t size = 0;
+	assert_int_equal(pthread_getattr_np(in->spare_tid, &attr), 0);
+	assert_int_equal(pthread_attr_getstack(&attr, &addr, &size), 0);
+	pthread_attr_destroy(&attr);
+	return addr;
+}
+
+/* Stopped is not enough: the thread is joined.  A thread that ended and
+ * was never joined leaves no entry in /proc/self/task but keeps its stack
+ * (glibc gives a joinable thread's stack back at the join), so the next
+ * room's spare thread, of the same stack size, gets the first one's stack
+ * only if the first was joined. */
+static void test_inside_spare_thread_joined(void **state)
+{
+	(void)state;
+	struct fs_ctx *a = ctx_new();
+	ins_spare_request(a->inside);
+	wait_spare(a->inside);
+	void *first = spare_stack(a->inside);
+	ctx_free(a);
+
+	struct fs_ctx *b = ctx_new();
+	ins_spare_request(b->inside);
+	wait_spare(b->inside);
+	assert_ptr_equal(spare_stack(b->inside), first);
+	ctx_free(b);
+	assert_no_child();
+}
+
+/* At most INS_MAX_HELPERS run at once, the spare included: a spare is
+ * started with one place left, and not with none. */
+static void test_inside_spare_within_the_bound(void **state)
+{
+	(void)state;
+	struct fs_ctx *a = ctx_new();
+	struct fs_inside *in = a->inside;
+
+	in->helpers_running = INS_MAX_HELPERS; /* (as if that many volumes had one) */
+	fs_inside_spare_fill(a);
+	assert_int_equal(spare_pid(in), 0);
+	assert_int_equal(in->n_starts, 0);
+	assert_int_equal(in->helpers_running, INS_MAX_HELPERS);
+
+	in->helpers_running = INS_MAX_HELPERS - 1;
+	fs_inside_spare_fill(a);
+	assert_true(spare_pid(in) > 0);
+	assert_int_equal(in->n_starts, 1);
+	assert_int_equal(in->helpers_running, INS_MAX_HELPERS);
+	assert_int_equal(in->helpers_peak, INS_MAX_HELPERS);
+
+	in->helpers_running -= INS_MAX_HELPERS - 1; /* the spare's place only */
+	ctx_free(a);
+	assert_no_child();
+}
+
+/* A room freed before anything ran in it, and NULL. */
+static void test_inside_free_unused(void **state)
+{
+	(void)state;
+	int before = threads();
+	ctx_free(ctx_new());
+	fs_inside_free(NULL);
+	assert_int_equal(threads(), before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inside_rooms_independent),
+		cmocka_unit_test(test_inside_free_leaves_no_thread_nor_child),
+		cmocka_unit_test(test_inside_spare_thread_joined),
+		cmocka_unit_test(test_inside_spare_within_the_bound),
+		cmocka_unit_test(test_inside_free_unused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
