@@ -48,7 +48,7 @@
 
 #include "blob_digest.h"
 #include "blob_wblob.h"
-#include "glance.h"
+#include "reply.h"
 #include "serve.h"
 
 #define CHUNK BLOB_CHUNK_SIZE

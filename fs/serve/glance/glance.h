@@ -10,8 +10,12 @@
  * The room, one concern a file:
  *   api.c       the request's life (libmicrohttpd's calls, the body read
  *               and bounded), the routes as a table, the caller (a token,
- *               or HTTP Basic with the API password), the replies (JSON,
- *               a refusal's status and reason, the request id), the log;
+ *               or HTTP Basic with the API password), the dispatch, the
+ *               log;
+ *   reply.c     below api.c and every handler (reply.h): the replies
+ *               (JSON, a refusal's status and reason, the request id),
+ *               the image a path names and the caller's rights over it,
+ *               the body as JSON, the server's model, log and runners;
  *   parse.c     pure parsing of what clients send: a query string, a JSON
  *               patch, a create's body, a member's, an import's — into
  *               the model's change lists (model/include/glance.h), every
@@ -93,92 +97,6 @@ void glance_done(struct glance_req *r, int how, const char *client);
 int glance_status(const struct glance_req *r);
 uint64_t glance_sent(const struct glance_req *r);
 
-/* ---- what the handlers share (api.c) ---------------------------------------- */
-
-/* A query's parameters, as libmicrohttpd decoded them, in order (a key
- * may come again: tag=a&tag=b); more than GLANCE_QUERY_MAX is refused. */
-struct glance_query {
-	int n;
-	const char *key[GLANCE_QUERY_MAX];
-	const char *value[GLANCE_QUERY_MAX];
-};
-/* The first value of key, NULL when absent. */
-const char *glance_query_get(const struct glance_query *q, const char *key);
-
-#define GLANCE_ARGS 3
-struct glance_req {
-	glance *g;
-	struct MHD_Connection *c;
-	struct serve_conn *conn;
-	char method[16];
-	char path[GLANCE_PATH_MAX];   /* below the region's prefix, decoded, without the query */
-	struct glance_query query;
-	char root[320];               /* "http[s]://host:port": identity links */
-	char base[640];               /* root and the region's prefix: the image API's links */
-	const struct glance_route *route;
-	char arg[GLANCE_ARGS][256];   /* the route's '*' segments, %-decoded */
-	int64_t region_id;
-	char region[MODEL_NAME_MAX + 1];
-	struct model_account caller;
-	bool authed;
-	char request_id[48];          /* "req-<uuid>": x-openstack-request-id */
-	char *body;                   /* a JSON body, NUL-terminated */
-	size_t body_len, body_cap;
-	bool body_too_big;
-	int status;                   /* sent, 0 before */
-	bool feeding;                 /* in a data route's feed: a reply made now is deferred */
-	struct MHD_Response *deferred; /* a refusal made mid-body, queued once the body is in */
-	uint64_t sent;                /* body bytes sent (a download's) */
-	int64_t first_ms;             /* the body's first byte */
-	uint64_t received;            /* body bytes taken */
-	struct glance_data *data;     /* data.c's: an upload being written, a download, a wait */
-	char why[256];                /* a refusal's reason, for the log */
-	const char *hdr[2][2];        /* headers the reply adds (name, value): static text */
-};
-
-/* A route: method, path pattern ("/v2/images/ * /members" with '*' one
- * segment), what it reads, its handler. */
-enum glance_body { GLANCE_BODY_NONE = 0, GLANCE_BODY_JSON, GLANCE_BODY_DATA };
-struct glance_route {
-	const char *method;
-	const char *pattern;
-	enum glance_body body;
-	bool anonymous;               /* answered without a token (versions, login) */
-	int (*run)(struct glance_req *r);
-	/* data routes: a piece of the body (data.c) */
-	int (*feed)(struct glance_req *r, const char *buf, size_t len);
-};
-
-/* Replies: each queues the response and returns libmicrohttpd's result
- * (what a handler returns).  reply_json takes the reference of body. */
-int glance_reply_json(struct glance_req *r, int status, json_t *body);
-int glance_reply_empty(struct glance_req *r, int status);
-struct MHD_Response;
-/* Queues resp (taking it): the request id, the slot's state, the status. */
-int glance_queue(struct glance_req *r, int status, struct MHD_Response *resp);
-/* A refusal: the status, the reason as the body (text/plain), the log. */
-int glance_reply_error(struct glance_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A model refusal: its errno's status (SPEC §19's table), its reason. */
-int glance_reply_model(struct glance_req *r, int rc, const struct model_err *err);
-int glance_http_status(int rc); /* -errno -> status */
-/* The image id (arg[i]) the caller may see: 0 with *out, else replied
- * (404, as Glance: an image the caller may not see does not exist). */
-int glance_find_image(struct glance_req *r, int i, struct model_api_image *out, bool *replied);
-/* Whether the caller owns img (its changes are the owner's). */
-bool glance_owner(const struct glance_req *r, const struct model_image *img);
-/* Whether the caller may see img (§19: its own, the platform's, shared
- * with it, a tenant's for an administrator or its main account). */
-bool glance_visible(const struct glance_req *r, const struct model_image *img);
-/* The request's body as JSON (an object), or replied 400. */
-json_t *glance_body_json(struct glance_req *r, bool *replied);
-/* A line in the server's log. */
-void glance_logf(glance *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The peer's root URL (glance_opts.peer), NULL when none. */
-const char *glance_peer(glance *g);
-/* Kicks the task runners (a task was queued). */
-void glance_kick(glance *g);
-model *glance_model(glance *g);
-
 /* ---- the handlers (a route's run and feed) ------------------------------------- */
 
 int images_list(struct glance_req *r);        /* GET /v2/images */
@@ -224,12 +142,8 @@ typedef struct glance_waits glance_waits;
 int glance_waits_start(glance_waits **out, model *m);
 void glance_waits_stop(glance_waits *ws);
 void glance_waits_free(glance_waits *ws); /* accepts NULL */
-glance_waits *glance_waits_of(glance *g);
 /* Before libmicrohttpd stops: the waits let go (suspended requests resumed). */
 void glance_quiesce(glance *g);
-/* Whether img is a tenant's of the caller (an administrator's, a main
- * account's sub-account's): read as the tenant reads it (§8). */
-bool glance_tenant(const struct glance_req *r, const struct model_image *img);
 
 /* glance-download (tasks.c): the queued image dst_id takes the data of
  * src_id by reference (its chunks' ids: nothing read or written), as an

@@ -27,7 +27,7 @@
 
 #include <microhttpd.h>
 
-#include "glance.h"
+#include "reply.h"
 
 static int id_error(struct glance_req *r, int status, const char *title, const char *message)
 {

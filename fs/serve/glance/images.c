@@ -26,7 +26,7 @@
 
 #include <microhttpd.h>
 
-#include "glance.h"
+#include "reply.h"
 
 /* ---- a listing's parameters --------------------------------------------------------- */
 

@@ -13,7 +13,7 @@
 
 #include <microhttpd.h>
 
-#include "glance.h"
+#include "reply.h"
 
 struct members {
 	const struct model_image *img;

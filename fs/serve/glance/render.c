@@ -24,7 +24,7 @@
  */
 #include <string.h>
 
-#include "glance.h"
+#include "reply.h"
 
 static json_t *time_json(int64_t unix_s)
 {

@@ -16,7 +16,7 @@
 
 #include <microhttpd.h>
 
-#include "glance.h"
+#include "reply.h"
 
 int versions(struct glance_req *r)
 {

@@ -31,7 +31,7 @@
 
 #include <microhttpd.h>
 
-#include "glance.h"
+#include "reply.h"
 
 #define IMPORT_METHODS "glance-direct web-download glance-download"
 
