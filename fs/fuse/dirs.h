@@ -3,7 +3,8 @@
  * resolves, looks up, stats, lists and names by handing over to the file
  * that knows them — shares/ (share.c), copies/ (copies.c), tenants/
  * (tenants.c) and files/, a guest's file system (inside.c).  Who includes
- * it: node.c, which resolves through them; the providers themselves
+ * it: node.c, which resolves through them, and node_stat.c, which stats
+ * their nodes through them; the providers themselves
  * (share.c, copies.c, tenants.c, inside*.c); and the files that answer
  * requests on their nodes (req.c, ops.c, files.c, xattr.c, stats.c,
  * watch.c).
@@ -25,8 +26,8 @@
  * attribute subdirectory, which node.c stats and names as any other).
  *
  * Adding a provider: an enum value, a row in node.c's dir_providers (its
- * functions adapted to these signatures there), the root in provider_of
- * and the inode numbers of its nodes in fs.h's map. */
+ * functions adapted to these signatures there), the root in
+ * fs_node_provider and the inode numbers of its nodes in fs.h's map. */
 enum fs_dir_provider { FS_DIR_NONE = 0, FS_DIR_SHARES, FS_DIR_COPIES, FS_DIR_TENANTS, FS_DIR_FILES, FS_DIR_COUNT };
 struct fs_dir_ops {
 	/* n (its caller set; for shares/ and copies/, the image's directory
@@ -43,6 +44,10 @@ struct fs_dir_ops {
 	/* The path of n, for the log (NULL: node.c's, from the region on). */
 	void (*path)(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
 };
+/* The provider n belongs to, NULL for none; *root (may be NULL): n is the
+ * provider's root as an entry of an image (shares/, copies/, files/),
+ * which node.c names and node_stat.c stats as any attribute directory. */
+const struct fs_dir_ops *fs_node_provider(const struct fs_node *n, bool *root);
 
 /* ---- sharing (§6.4, share.c) ---------------------------------------------- */
 

@@ -345,7 +345,8 @@ int fs_node_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_ino
 int fs_node_image(struct fs_ctx *ctx, const struct fs_caller *caller, const struct model_image *img,
                   struct fs_node *out);
 int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char *name, struct fs_node *out);
-/* Attributes of a resolved node (its timeout: fs_node_timeout). */
+/* Attributes of a resolved node (node_stat.c; its timeout:
+ * fs_node_timeout). */
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
 /* The attribute timeout of a node: 0 for what other processes change
  * without the kernel knowing which inode (class directories and /regions,
