@@ -47,6 +47,89 @@ declare -a _AT_EXIT=()       # commands to run after unmounting, see at_exit
 
 say() { printf '  - [%3ds] %s\n' "$SECONDS" "$*"; }
 
+# --- the daemons' watchdog -------------------------------------------------
+# A daemon that dies with its mount attached can leave a request of the
+# test waiting forever, not failing: a thread of the dying daemon that was
+# telling the kernel to forget a name (a reverse invalidation) waits for
+# the directory's lock, which the test's own request holds while it waits
+# for the answer the dead main thread never sends; the daemon never
+# finishes dying, so /dev/fuse is never closed and the kernel never aborts
+# the connection (test_open_disks hung 900 s, to ctest's timeout, when a
+# planted bug crashed the daemon).  So every test runs a watchdog: every
+# DOG_POLL seconds it looks at the daemons mount_imgfs started (a file each
+# in $T/.watch, named by the pid, holding its FUSE connection's number and
+# the mount point), and one that is gone or whose main thread exited (a
+# zombie leader), with that connection still mounted there DOG_GRACE
+# seconds later, has its FUSE connection aborted
+# (/sys/fs/fuse/connections/N/abort): every request on it fails at once
+# with ECONNABORTED, as the kernel would have done had the daemon finished
+# dying, and the test fails where it stood.  The line saying which daemon
+# died goes to stderr and into $T/.daemon-died, which the exit trap prints
+# again beside the failure.  Aborting a dead daemon's connection is never
+# wrong (it only does what the kernel does at the daemon's exit), so the
+# watchdog needs no opt-out; a test that stops a daemon on purpose through
+# umount_imgfs, kill_imgfs or freeze_until_taken_over is unwatched first.
+# It costs one bash process a test, no fork a turn (builtins only).
+DOG_POLL=${DOG_POLL:-0.5}
+DOG_GRACE=${DOG_GRACE:-3}
+mkdir "$T/.watch"
+# _watch_add MNT PID: watches daemon PID, serving MNT on the FUSE connection
+# MNT has now (a later mount on MNT is another's: its watch goes).
+_watch_add() {
+    local f
+    [[ -n "${2:-}" ]] || return 0
+    for f in "$T/.watch"/*; do [[ -f "$f" && "$(<"$f")" == *$'\n'"$1" ]] && rm -f "$f"; done
+    _fuse_conn "$1"
+    printf '%s\n%s\n' "$_CONN" "$1" >"$T/.watch/$2"
+}
+_watch_drop() { [[ -z "${1:-}" ]] || rm -f "$T/.watch/$1"; }              # PID
+
+# _daemon_dead PID: gone, or its main thread exited (state Z or X).
+_daemon_dead() {
+    local line
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
+    line=${line##*) }
+    [[ ${line:0:1} == [ZX] ]]
+}
+
+# _fuse_conn MNT: sets _CONN to the FUSE connection number of the mount
+# at MNT (its device's minor: the name under /sys/fs/fuse/connections),
+# empty when MNT is not a FUSE mount any more.
+_fuse_conn() {
+    local id parent dev root mp rest
+    _CONN=
+    while read -r id parent dev root mp rest; do
+        [[ "$mp" == "$1" && "$rest" == *" - fuse"* ]] && _CONN=${dev#*:}
+    done </proc/self/mountinfo
+}
+
+_watchdog() {
+    local main=$1 f pid conn mnt now
+    local -A seen=()
+    set +e
+    while kill -0 "$main" 2>/dev/null; do
+        for f in "$T/.watch"/*; do
+            pid=${f##*/}
+            [[ -f "$f" ]] && _daemon_dead "$pid" || { unset "seen[$pid]"; continue; }
+            now=$SECONDS
+            : "${seen[$pid]:=$now}"
+            ((now - seen[$pid] >= DOG_GRACE)) || continue
+            { { read -r conn && read -r mnt; } <"$f" && rm -f "$f"; } 2>/dev/null || continue
+            _fuse_conn "$mnt"
+            # detached, or another daemon's mount now: nothing waits on it
+            [[ -n "$_CONN" && "$_CONN" == "$conn" ]] || continue
+            [[ -d /sys/fs/fuse/connections/$_CONN ]] || mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null
+            echo 1 >"/sys/fs/fuse/connections/$_CONN/abort"
+            printf 'watchdog: the imgfs daemon %s serving %s died (its mount still attached %d s later): its FUSE connection was aborted, so no request waits on it\n' \
+                "$pid" "$mnt" "$((now - seen[$pid]))" | tee -a "$T/.daemon-died" >&2
+        done
+        nap "$DOG_POLL"
+    done
+}
+# Started apart from the test's jobs (a `wait` in a test never waits for
+# it); it ends when the test's shell is gone, or at the exit trap.
+(_watchdog "$$" </dev/null & echo $! >"$T/.watchdog")
+
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
     exit 1
@@ -159,6 +242,7 @@ mount_imgfs() {
     for ((i = 0; i < 200; i++)); do
         if mountpoint -q "$mnt" && ls "$mnt/regions" >/dev/null 2>&1; then
             _MOUNT_PID[$mnt]=$(_daemon_pid "$mnt")
+            _watch_add "$mnt" "${_MOUNT_PID[$mnt]}"
             return 0
         fi
         nap 0.1
@@ -214,6 +298,7 @@ _check_scans() {
 umount_imgfs() {
     local mnt=$1 i pid=${_MOUNT_PID[$1]:-}
     _check_scans "$mnt" || exit 1
+    _watch_drop "$pid"
     for ((i = 0; i < 50; i++)); do
         fusermount3 -u "$mnt" 2>"$T/umount.err" && break
         nap 0.1
@@ -245,6 +330,7 @@ remount_imgfs() {
 _cleanup() {
     local rc=$? m pid f
     set +e
+    [[ -s "$T/.watchdog" ]] && kill "$(<"$T/.watchdog")" 2>/dev/null
     for m in "${_MOUNTS[@]+"${_MOUNTS[@]}"}"; do
         pid=${_MOUNT_PID[$m]:-}
         _check_scans "$m" || rc=1
@@ -276,6 +362,10 @@ _cleanup() {
     elif ((rc != 0)) && [[ -s "$T/daemon-stderr" ]]; then
         echo "--- the daemons' stderr:" >&2
         tail -n 20 "$T/daemon-stderr" >&2
+    fi
+    if ((rc != 0)) && [[ -s "$T/.daemon-died" ]]; then
+        echo "--- daemons that died under the test (lib.sh's watchdog):" >&2
+        cat "$T/.daemon-died" >&2
     fi
     # Never delete through a mount that is somehow still there.
     if grep -qF " $T" /proc/mounts; then
@@ -400,6 +490,7 @@ wait_until() {
 # SPEC §13.
 freeze_until_taken_over() {
     local a=$1 log="$2/imgfs.log" lease=$3 apid=${_MOUNT_PID[$1]} t0 took i kept=() m
+    _watch_drop "$apid"
     kill -STOP "$apid"
     t0=$(date +%s.%N)
     for ((i = 0; i < lease * 100; i++)); do grep -q 'taken over from a/' "$log" && break; nap 0.05; done
@@ -543,6 +634,7 @@ seek_datamap() { python3 -c "$_SPARSE_PY" datamap "$1"; }
 kill_imgfs() {
     local mnt=$1 pid=${_MOUNT_PID[$1]:-} m kept=()
     [[ -n "$pid" ]] || fail "no daemon pid known for $mnt"
+    _watch_drop "$pid"
     kill -9 "$pid"
     _wait_gone "$pid" 10 || fail "imgfs daemon $pid survived kill -9"
     fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt"
