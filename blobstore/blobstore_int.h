@@ -106,6 +106,7 @@ struct blob_store {
 	atomic_uint_fast64_t tmp_counter;
 	struct blob_log log;
 	struct blob_cache cache;
+	atomic_int test_read_err; /* tests only: blob_store_test_fail_reads */
 };
 
 /* ---- cache.c ------------------------------------------------------------ */
@@ -123,6 +124,11 @@ void blob_cache_release(struct blob_cache *c);
  * another key (or none) is not this one's. */
 int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
                           size_t coff, size_t n);
+/* For tests: from now on every blob_store_read_chunk of s returns err (a
+ * negative errno), until called again with 0 — a store read that fails,
+ * with the errno the test picks, whoever the reader is (a wblob's copy of
+ * a stored chunk).  Never called outside tests. */
+void blob_store_test_fail_reads(blob_store *s, int err);
 /* Chunk id (of length chunk_len) loaded and verified in its entry, which
  * stays as it is until blob_cache_unpin: *out (its bytes at buf + off), or
  * NULL when every entry is in use (read around the cache then).  -EIO as

@@ -233,6 +233,8 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 
 	if (coff > chunk_len || n > chunk_len - coff)
 		return -EINVAL;
+	if ((rc = atomic_load_explicit(&s->test_read_err, memory_order_relaxed)) != 0)
+		return rc;
 	if ((rc = blob_cache_pin(s, key, id, chunk_len, &e)) < 0)
 		return rc;
 	if (e == NULL)
@@ -240,4 +242,9 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 	memcpy(dst, e->buf + e->off + coff, n);
 	blob_cache_unpin(&s->cache, e);
 	return 0;
+}
+
+void blob_store_test_fail_reads(blob_store *s, int err)
+{
+	atomic_store_explicit(&s->test_read_err, err, memory_order_relaxed);
 }

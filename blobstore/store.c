@@ -118,6 +118,7 @@ static int store_open(blob_store **out, struct blob_backend *be, const char *dir
 	                               be->batching->commit && be->batching->free));
 	s->wblobs_fd = s->tmp_fd = -1;
 	atomic_init(&s->tmp_counter, 0);
+	atomic_init(&s->test_read_err, 0);
 	memcpy(s->secret, secret, BLOB_SECRET_SIZE);
 	if ((rc = blob_cache_init(&s->cache)) < 0) {
 		be->free(be);

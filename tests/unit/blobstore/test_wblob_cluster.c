@@ -201,6 +201,40 @@ static void test_patch_at_stored_edge(void **state)
 	free(want);
 }
 
+/* A first write into a stored chunk whose read fails: the store answers
+ * -EPERM (a cluster refusing the client; -1, the one errno a "< -1" would
+ * pass over) and then -EIO (the chunk's bytes damaged).  The write fails
+ * with that errno and the disk is as it was: the stored bytes read back,
+ * before and after a reopen, nothing of the write
+ * (wb_cl_copy_stored_patched; mutate survivors #75, #78 of wblob_chunk.c). */
+static void test_patch_stored_read_fails(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_manifest *base = NULL;
+	uint8_t *base_bytes;
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	base_bytes = fx_make_blob(fx, 2 * MiB, 0); /* no holes: both chunks stored */
+	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "f", base, 2 * MiB), 0);
+	w = cl_open(fx, "f");
+	blob_store_test_fail_reads(fx->s, -EPERM);
+	assert_int_equal(blob_wblob_pwrite(w, "\x5a", 1, 100), -EPERM);
+	blob_store_test_fail_reads(fx->s, 0);
+	fx_corrupt(fx, blob_manifest_get(base, 1), 10); /* chunk 1 never read yet: not in the cache */
+	assert_int_equal(blob_wblob_pwrite(w, "\x5a", 1, MiB + 100), -EIO);
+	fx_corrupt(fx, blob_manifest_get(base, 1), 10); /* flipped back */
+	check_bytes(w, base_bytes, 2 * MiB);
+	blob_wblob_close(w);
+	w = cl_open(fx, "f");
+	check_bytes(w, base_bytes, 2 * MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f"), 0);
+	blob_manifest_free(base);
+	free(base_bytes);
+}
+
 /* Whole chunks are stored chunks, once: a second disk written with the
  * same bytes stores nothing, a seal stores nothing, gc keeps them. */
 static void test_whole_chunks_stored_once(void **state)
@@ -537,6 +571,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_random, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_at_stored_edge, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_patch_stored_read_fails, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_whole_chunks_stored_once, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fencing, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
