@@ -397,7 +397,15 @@ static int fail_add_at = -1;     /* batch_add call number that fails */
 static int fail_commit_from = -1; /* batch_commit calls from this one on fail */
 static int fail_put_at = -1;     /* put call number that fails */
 static int fail_err;
+static int fail_has_err; /* has_many answers it when nonzero */
 static atomic_int calls_add, calls_commit, calls_put;
+
+static int flaky_has_many(struct blob_backend_batch *bb, const chunk_id *ids, size_t n, uint8_t *found)
+{
+	if (fail_has_err != 0)
+		return fail_has_err;
+	return real_bt.has_many(bb, ids, n, found);
+}
 
 static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, uint8_t **buf, size_t len)
 {
@@ -429,6 +437,7 @@ static void flaky_install(struct blob_fx *fx, int add_at, int commit_from, int p
 	fail_commit_from = commit_from;
 	fail_put_at = put_at;
 	fail_err = err;
+	fail_has_err = 0;
 	atomic_store(&calls_add, 0);
 	atomic_store(&calls_commit, 0);
 	atomic_store(&calls_put, 0);
@@ -436,6 +445,7 @@ static void flaky_install(struct blob_fx *fx, int add_at, int commit_from, int p
 		real_bt = flaky_bt = *real.batching;
 		flaky_bt.add = flaky_add;
 		flaky_bt.commit = flaky_commit;
+		flaky_bt.has_many = flaky_has_many;
 		fx->s->be->batching = &flaky_bt;
 	}
 	fx->s->be->put = flaky_put;
@@ -452,6 +462,82 @@ static void assert_clean(struct blob_fx *fx)
 {
 	assert_int_equal(tmp_files(fx), 0);
 	assert_int_equal(blob_store_verify_all(fx->s, false, NULL, NULL), 0);
+}
+
+/* A backend that asks before adding (the local one) and whose question
+ * fails, with -EPERM (-1: the one errno a "< -1" would pass over): the add
+ * returns it, it sticks, and the chunk is not there (mutate survivor #167
+ * of batch.c).  RADOS does not ask first. */
+static void test_batch_has_many_fails(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t buf[1000];
+	blob_batch *b = NULL;
+	chunk_id id;
+
+	fx_local_only(fx);
+	fx_fill(fx, buf, sizeof buf);
+	flaky_install(fx, -1, -1, -1, 0);
+	assert_true(fx->s->be->batching->ask_first);
+	fail_has_err = -EPERM;
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_add(b, &id, buf, sizeof buf), -EPERM);
+	fail_has_err = 0;
+	assert_int_equal(blob_batch_add(b, &id, buf, sizeof buf), -EPERM);
+	assert_int_equal(blob_batch_commit(b), -EPERM);
+	blob_batch_free(b);
+	flaky_remove(fx);
+	assert_int_equal(blob_store_has_chunk(fx->s, &id), 0);
+	assert_clean(fx);
+}
+
+/* blob_batch_add_file: a file's chunk is taken by a link (1), the same id
+ * again is taken before (1), and the 65th file, after BLOB_BATCH_MAX
+ * staged, commits them first and is taken even when that commit placed
+ * none (another writer stored all 64 meanwhile: the commit answers 0,
+ * which is not an error).  Each chunk reads back as its file.  RADOS
+ * links nothing: 0, the caller copies the bytes.  (mutate survivors #194,
+ * #195, #210 of batch.c) */
+static void test_batch_add_file(void **state)
+{
+	struct blob_fx *fx = *state;
+	const size_t n = BLOB_BATCH_MAX + 1, len = 4096;
+	uint8_t *buf = malloc(n * len), got[4096];
+	chunk_id ids[BLOB_BATCH_MAX + 1], id;
+	int fds[BLOB_BATCH_MAX + 1];
+	blob_batch *b = NULL;
+	char path[256];
+
+	assert_non_null(buf);
+	fx_fill(fx, buf, n * len);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/file%zu", fx->dir, i);
+		fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(pwrite(fds[i], buf + i * len, len, 0), (ssize_t)len);
+		blob_store_chunk_id(fx->s, &ids[i], buf + i * len, len);
+	}
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	if (fx_rados(fx)) {
+		assert_int_equal(blob_batch_add_file(b, &ids[0], fds[0], NULL, NULL), 0);
+	} else {
+		for (size_t i = 0; i < BLOB_BATCH_MAX; i++)
+			assert_int_equal(blob_batch_add_file(b, &ids[i], fds[i], NULL, NULL), 1);
+		assert_int_equal(blob_batch_add_file(b, &ids[3], fds[3], NULL, NULL), 1); /* taken before */
+		for (size_t i = 0; i < BLOB_BATCH_MAX; i++)
+			assert_int_equal(blob_store_put_chunk(fx->s, &id, buf + i * len, len), 1);
+		assert_int_equal(blob_batch_add_file(b, &ids[n - 1], fds[n - 1], NULL, NULL), 1);
+		assert_true(blob_batch_commit(b) >= 0);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[i], len, got, 0, len), 0);
+			assert_memory_equal(got, buf + i * len, len);
+		}
+		assert_int_equal(tmp_files(fx), 0);
+	}
+	blob_batch_free(b);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	free(buf);
 }
 
 /* ENOSPC from the backend while a lane stages a chunk: returned by a later
@@ -542,6 +628,9 @@ static void test_batch_without_backend_batches(void **state)
 	struct blob_backend saved = *fx->s->be;
 	struct chunkset cs;
 	blob_batch *b = NULL;
+	blob_store *src = NULL;
+	chunk_id two[2];
+	char dir[160];
 	int news = 0, expect = 0;
 
 	assert_non_null(ids);
@@ -582,6 +671,22 @@ static void test_batch_without_backend_batches(void **state)
 	blob_batch_free(b);
 	*fx->s->be = saved;
 	assert_int_equal(fx_nchunks(fx), expect + 2);
+
+	/* A copy whose source lacks a chunk: its error is returned and
+	 * sticks, what came before it is there (mutate survivor #325). */
+	snprintf(dir, sizeof dir, "%s/src", fx->dir);
+	assert_int_equal(blob_store_open(&src, dir, fx->secret), 0);
+	assert_int_equal(blob_store_put_chunk(src, &two[0], cs.buf[n - 1], cs.len[n - 1]), 1);
+	blob_store_chunk_id(src, &two[1], "absent", 6);
+	fx->s->be->batching = NULL;
+	assert_int_equal(blob_store_has_chunk(fx->s, &two[0]), 0);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_copy_many(b, src, two, 2, NULL), -ENOENT);
+	assert_int_equal(blob_batch_commit(b), -ENOENT);
+	blob_batch_free(b);
+	*fx->s->be = saved;
+	assert_int_equal(blob_store_has_chunk(fx->s, &two[0]), 1);
+	blob_store_close(src);
 	chunkset_free(&cs);
 	free(ids);
 	free(ref);
@@ -765,6 +870,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_eio_in_background_commit, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_eio_in_final_commit, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_without_backend_batches, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_has_many_fails, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_add_file, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_mtimes, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_seal_many_batches, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_seal_many_batches_per_file, blob_fx_setup, blob_fx_teardown),
