@@ -208,6 +208,9 @@ struct blob_rados_counters {
 	uint64_t has_objects;     /* objects those asked about */
 	uint64_t refreshes;       /* timestamp refreshes written */
 	uint64_t timeouts;        /* operations that timed out */
+	uint64_t disk_writes;     /* cluster disks: chunk objects written (one round trip each) */
+	uint64_t disk_recs;       /* cluster disks: chunk records set (one round trip each) */
+	uint64_t disk_recs_peak;  /* cluster disks: the most record sets in flight at once */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

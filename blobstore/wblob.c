@@ -9,9 +9,14 @@
  * Who calls it: model/ creates, seals and removes them (instance disks,
  * uploads in progress, captures); fs/ reads, writes, truncates, seeks and
  * fsyncs them on behalf of the guest or the uploader.  Writers (pwrite,
- * truncate) are serialised by the caller; preads may run concurrently with
- * each other.  An internal rwlock (writers exclusive; preads, seeks, seal,
- * fsync and the getters shared) makes a read that races a writer safe too.
+ * truncate) are serialised by the caller — except a cluster wblob's,
+ * which come side by side (a guest's queue) — and preads may run
+ * concurrently with each other.  An internal rwlock (writers exclusive;
+ * preads, seeks, seal, fsync and the getters shared) makes a read that
+ * races a writer safe too; a cluster wblob's writes that only touch a
+ * chunk's object, or change one chunk's state, run under the shared lock
+ * (cluster_write_shared, cluster_write_busy; wblob_cluster.c "Busy
+ * chunks").
  *
  * On disk, in <dir>/wblobs/ (all integers little-endian):
  *   <name>.map
@@ -237,7 +242,7 @@ static int placed_ready(blob_wblob *w, uint32_t i)
 /* ---- writes ----------------------------------------------------------------- */
 
 /* Chunk i, whole (BLOB_CHUNK_SIZE bytes), into the store by its id, and
- * WB_STORED with that id (a cluster wblob: see "Cluster disks"): durable,
+ * WB_STORED with that id (a cluster wblob's write of more than one chunk; one chunk: cluster_write_busy): durable,
  * and stored once, when the call returns; a chunk the store holds is not
  * stored again. */
 static int store_whole(blob_wblob *w, uint32_t i, const uint8_t *src)
@@ -609,6 +614,82 @@ no:
 	return 0;
 }
 
+/* What a first write of chunk i (from state st, now to) changes in
+ * memory, its record set: under the exclusive lock, chunk i busy (so
+ * still in st).  id: a whole chunk's, stored by it. */
+static int cluster_publish(blob_wblob *w, uint32_t i, enum wb_state st, enum wb_state to, const chunk_id *id)
+{
+	bool was_data = wb_is_data(w, i);
+	uint8_t b = (uint8_t)to;
+	int rc;
+
+	IMGFS_ASSERT_WRLOCKED(&w->lock);
+	IMGFS_ASSERT(wb_state_of(w, i) == st);
+	if ((rc = blob_radix_reserve(&w->state, i)) < 0 || (id && (rc = blob_radix_reserve(&w->sid, i)) < 0)) {
+		wb_cl_set_state(w, i, st); /* best effort: the record back to what memory shows */
+		return rc;
+	}
+	if (id)
+		blob_radix_set(&w->sid, i, id); /* reserved: cannot fail */
+	blob_radix_set(&w->state, i, &b);
+	if (id && wb_is_overlay(st)) /* invisible now: freed at the next fsync */
+		wb_left_add(w, i, st);
+	if (!was_data && wb_is_data(w, i))
+		w->ndata++;
+	else if (was_data && !wb_is_data(w, i))
+		w->ndata--;
+	return 0;
+}
+
+/* A cluster wblob's write into one chunk that changes its state — the
+ * first write into a chunk not in the overlay (its stored bytes copied
+ * with the write's) or a whole chunk (stored by its id) — side by side
+ * with other chunks' (wblob_cluster.c "Busy chunks"): the chunk held
+ * busy, its bytes then its record under the shared lock, its state in
+ * memory under the exclusive lock.  1 when done here, 0 when the write
+ * needs the exclusive path (zeros, a growth, more than one chunk, a short
+ * last chunk whole), -errno. */
+static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uint64_t off)
+{
+	uint32_t i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
+	size_t a = (size_t)(off & BLOB_CHUNK_MASK), clen = 0, keep;
+	enum wb_state st, to = wb_overlay_state(i);
+	chunk_id id;
+	int rc;
+
+	if (len > BLOB_CHUNK_SIZE - a || blob_is_zero(buf, len))
+		return 0;
+	wb_cl_busy_take(w, i, (uint64_t)i + 1);
+	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
+	st = wb_state_of(w, i);
+	if (off + len <= w->size)
+		clen = blob_chunk_len(w->size, i);
+	if (clen == 0 || (len == clen && clen != BLOB_CHUNK_SIZE)) {
+		rc = 0;
+	} else if (len == BLOB_CHUNK_SIZE) {
+		to = WB_STORED;
+		if ((rc = blob_store_put_chunk(w->s, &id, buf, len)) >= 0 && (rc = wb_cl_set_stored(w, i, &id)) == 0)
+			rc = 2;
+	} else if (wb_is_overlay(st)) { /* its first write came before, while this one waited */
+		rc = wb_cl_write(w, i, a, buf, len, false);
+		rc = rc < 0 ? rc : 1;
+	} else {
+		keep = wb_stored_len(w, i) < clen ? wb_stored_len(w, i) : clen;
+		/* Bytes before the record that shows them. */
+		if ((rc = wb_cl_copy_stored_patched(w, i, keep, buf, a, len)) == 0 && (rc = wb_cl_set_state(w, i, to)) == 0)
+			rc = 2;
+	}
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
+	if (rc == 2) {
+		IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
+		rc = cluster_publish(w, i, st, to, to == WB_STORED ? &id : NULL);
+		IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
+		rc = rc < 0 ? rc : 1;
+	}
+	wb_cl_busy_give(w, i, (uint64_t)i + 1);
+	return rc;
+}
+
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
@@ -622,9 +703,11 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 		len = SSIZE_MAX;
 	if (off > BLOB_MAX_SIZE || len > BLOB_MAX_SIZE - off)
 		return -EFBIG;
-	if (w->cl && (rc = cluster_write_shared(w, buf, len, off)) != 0)
+	if (w->cl && ((rc = cluster_write_shared(w, buf, len, off)) != 0 ||
+	              (rc = cluster_write_busy(w, buf, len, off)) != 0))
 		return rc < 0 ? rc : (ssize_t)len;
 
+	wb_cl_busy_take(w, 0, WB_BUSY_ALL);
 	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	if (off + len > w->size && (rc = wb_grow(w, off + len)) < 0)
 		goto out;
@@ -649,6 +732,7 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 	}
 out:
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
+	wb_cl_busy_give(w, 0, WB_BUSY_ALL);
 	/* A failure after some chunks were written reports those. */
 	return done > 0 ? (ssize_t)done : rc;
 }
@@ -659,9 +743,11 @@ int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len)
 
 	if (w->reader)
 		return -EROFS;
+	wb_cl_busy_take(w, 0, WB_BUSY_ALL);
 	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	rc = w->stream ? -EOPNOTSUPP : wb_punch_locked(w, off, len);
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
+	wb_cl_busy_give(w, 0, WB_BUSY_ALL);
 	return rc;
 }
 
@@ -671,11 +757,13 @@ int blob_wblob_truncate(blob_wblob *w, uint64_t size)
 
 	if (w->reader)
 		return -EROFS;
+	wb_cl_busy_take(w, 0, WB_BUSY_ALL);
 	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	/* A shrink must not cut what the streamer holds. */
 	if (w->stream == NULL || (rc = wb_stream_settle(w)) == 0)
 		rc = wb_truncate_locked(w, size);
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
+	wb_cl_busy_give(w, 0, WB_BUSY_ALL);
 	return rc;
 }
 
@@ -712,10 +800,17 @@ static void sweep_leftovers(blob_wblob *w)
 
 		if (now == l[k].old || now == WB_STREAMED)
 			continue;
-		if (l[k].old == WB_ARRIVED)
+		if (l[k].old == WB_ARRIVED) {
 			wb_arr_drop(w, l[k].i);
-		else
+		} else if (!w->cl) {
 			wb_chunk_free(w, l[k].i, l[k].old);
+		} else if (wb_cl_busy_try(w, l[k].i)) {
+			/* Not while a first write makes the object anew. */
+			wb_chunk_free(w, l[k].i, l[k].old);
+			wb_cl_busy_give(w, l[k].i, (uint64_t)l[k].i + 1);
+		} else {
+			wb_left_add(w, l[k].i, (enum wb_state)l[k].old); /* the next fsync's */
+		}
 	}
 	free(l);
 }

@@ -17,11 +17,28 @@
  * store holds is not stored again, and a capture names them all.
  * Everything the backend acknowledged is durable: fsync waits for nothing.
  *
+ * Busy chunks.  A first write into a chunk (the copy of its stored bytes
+ * with the write's, or a whole chunk stored by id, then its record) is
+ * two or three round trips; under the disk's exclusive lock fio's 16
+ * writes in flight waited in one line behind each (docs/design.md).  So
+ * it runs under the shared lock with its chunk held busy here: first
+ * writes of different chunks go side by side, a second one of the same
+ * chunk waits for the first (then finds it in the overlay), and only the
+ * state in memory is changed under the exclusive lock, after the record.
+ * Every operation that takes the exclusive lock to change states (a write
+ * the shared paths leave, a punch, a truncate, a copy by reference) holds
+ * all chunks busy first, so no state changes between a first write's
+ * record and its state in memory; fsync's sweep frees a leftover only
+ * while it holds its chunk (a first write may be making that object
+ * anew).  A busy range is taken holding no lock (its holder may wait for
+ * the rwlock), at most WB_BUSY_MAX at once.
+ *
  * The bottom layer, beside wblob_file.c: it calls the backend's table and
  * reads the handle's radixes, nothing of the other wblob files.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "wblob_int.h"
 
@@ -127,6 +144,14 @@ int wb_cl_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	return w->cx->set_rec(w->cl, i, rec, n);
 }
 
+int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id)
+{
+	uint8_t rec[REC_MAX] = {(uint8_t)WB_STORED};
+
+	memcpy(rec + 1, id->b, sizeof id->b);
+	return w->cx->set_rec(w->cl, i, rec, sizeof rec);
+}
+
 int wb_cl_header(blob_wblob *w, const uint8_t h[12])
 {
 	return w->cx->write_header(w->cl, 8, h, 12);
@@ -157,4 +182,59 @@ int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n)
 int wb_cl_drop(blob_wblob *w, uint32_t i)
 {
 	return w->cx->drop(w->cl, i);
+}
+
+/* ---- busy chunks ---------------------------------------------------------------- */
+
+static bool busy_overlaps(const blob_wblob *w, uint32_t lo, uint64_t hi)
+{
+	for (unsigned k = 0; k < w->nbusy; k++)
+		if (w->busy[k].lo < hi && lo < w->busy[k].hi)
+			return true;
+	return false;
+}
+
+void wb_cl_busy_take(blob_wblob *w, uint32_t lo, uint64_t hi)
+{
+	bool all = lo == 0 && hi == WB_BUSY_ALL;
+
+	if (!w->cl)
+		return;
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
+	/* An exclusive taker waiting stops new first writes: it is not starved. */
+	if (all)
+		w->busy_want_all++;
+	while (w->nbusy == WB_BUSY_MAX || busy_overlaps(w, lo, hi) || (!all && w->busy_want_all > 0))
+		IMGFS_COND_WAIT(&w->busy_cv, &w->ext_lock, blob_wblob_ext_lock);
+	if (all)
+		w->busy_want_all--;
+	w->busy[w->nbusy++] = (struct wb_busy){lo, hi};
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
+}
+
+bool wb_cl_busy_try(blob_wblob *w, uint32_t i)
+{
+	bool got = false;
+
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
+	if (w->nbusy < WB_BUSY_MAX && !busy_overlaps(w, i, (uint64_t)i + 1)) {
+		w->busy[w->nbusy++] = (struct wb_busy){i, (uint64_t)i + 1};
+		got = true;
+	}
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
+	return got;
+}
+
+void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi)
+{
+	if (!w->cl)
+		return;
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
+	for (unsigned k = 0; k < w->nbusy; k++)
+		if (w->busy[k].lo == lo && w->busy[k].hi == hi) {
+			w->busy[k] = w->busy[--w->nbusy];
+			break;
+		}
+	pthread_cond_broadcast(&w->busy_cv);
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 }

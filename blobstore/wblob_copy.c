@@ -201,6 +201,7 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 	if ((buf = blob_chunk_buf_new()) == NULL)
 		return -ENOMEM;
 
+	wb_cl_busy_take(w, 0, WB_BUSY_ALL); /* wblob_cluster.c "Busy chunks" */
 	IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
 	/* An upload: what streamed so far is settled first (the stage stored,
 	 * pending chunks WB_STORED), so every chunk below is in a state the
@@ -257,6 +258,7 @@ ssize_t blob_wblob_share(blob_wblob *w, blob_store *s_src, const blob_manifest *
 	}
 out:
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
+	wb_cl_busy_give(w, 0, WB_BUSY_ALL);
 	free(buf);
 	if (counts)
 		*counts = c;

@@ -69,6 +69,16 @@ struct wb_file {
 #define WB_HELD_STAGE 0
 #define WB_HELD_SEAL 1
 #define WB_NHELD 2
+
+/* A cluster wblob's chunks held busy (wblob_cluster.c "Busy chunks"): at
+ * most WB_BUSY_MAX ranges at once (first writes in flight side by side,
+ * each one chunk; an exclusive operation all of them). */
+#define WB_BUSY_MAX 64
+#define WB_BUSY_ALL ((uint64_t)UINT32_MAX + 1)
+struct wb_busy {
+	uint32_t lo;
+	uint64_t hi; /* exclusive */
+};
 struct wb_held {
 	bool on;
 	uint32_t i;
@@ -115,6 +125,11 @@ struct blob_wblob {
 	 * table; NULL for a host wblob, whose files the fields above are. */
 	struct blob_backend_disk *cl;
 	const struct blob_backend_disks *cx;
+	/* Its chunks held busy, under ext_lock; busy_cv signals a range
+	 * given back. */
+	struct wb_busy busy[WB_BUSY_MAX];
+	unsigned nbusy, busy_want_all;
+	pthread_cond_t busy_cv;
 	bool reader;              /* blob_wblob_open_reader's: no writes */
 	struct wb_stream *stream; /* an upload's (blob_wblob_stream), else NULL */
 	struct wb_arr *arr;       /* a plain wblob that does not stream, else NULL */
@@ -182,6 +197,16 @@ int wb_cl_read(blob_wblob *w, uint32_t i, size_t a, void *dst, size_t n);
 int wb_cl_write(blob_wblob *w, uint32_t i, size_t a, const void *src, size_t n, bool fresh);
 int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n);
 int wb_cl_drop(blob_wblob *w, uint32_t i);
+/* Chunk i's record: WB_STORED with id (before the radixes say so). */
+int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id);
+/* Chunks [lo, hi) held busy: waits while another holds any of them (or
+ * every slot is taken, or an exclusive taker waits for all).  Never with
+ * w->lock held: the holder of a busy chunk may wait for that lock. */
+void wb_cl_busy_take(blob_wblob *w, uint32_t lo, uint64_t hi);
+/* Chunk i held busy if no one holds it: true, else false at once (under
+ * w->lock). */
+bool wb_cl_busy_try(blob_wblob *w, uint32_t i);
+void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi);
 
 /* ---- wblob_state.c: states, the map, held chunks, leftovers ----------------- */
 

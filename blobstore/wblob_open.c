@@ -459,6 +459,7 @@ static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, co
 		return -rc;
 	}
 	pthread_mutex_init(&w->ext_lock, NULL);
+	pthread_cond_init(&w->busy_cv, NULL);
 	blob_radix_init(&w->state, 1, WB_STATE_LEAF_BITS);
 	blob_radix_init(&w->sid, sizeof(chunk_id), WB_SID_LEAF_BITS);
 	if (wb_cl_where(s, where)) {
@@ -536,6 +537,7 @@ void blob_wblob_close(blob_wblob *w)
 	wb_arr_free(w->arr);
 	free(w->left);
 	free(w->ext);
+	pthread_cond_destroy(&w->busy_cv);
 	pthread_mutex_destroy(&w->ext_lock);
 	pthread_rwlock_destroy(&w->lock);
 	blob_manifest_free(w->base);

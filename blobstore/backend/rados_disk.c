@@ -574,6 +574,23 @@ static int disk_write_header(struct blob_backend_disk *d, uint64_t off, const vo
 	return disk_rc(d, rados_write(d->io, d->hdr, buf, len, off), "a header write");
 }
 
+/* Record sets counted, and how many are in flight at once (tests count
+ * first writes of different chunks side by side: wblob_cluster.c). */
+static void in_flight(struct rados_backend *rb, int d)
+{
+	uint_fast64_t now, peak;
+
+	if (d < 0) {
+		atomic_fetch_sub(&rb->n.disk_recs_now, 1);
+		return;
+	}
+	atomic_fetch_add(&rb->n.disk_recs, 1);
+	now = atomic_fetch_add(&rb->n.disk_recs_now, 1) + 1;
+	peak = atomic_load(&rb->n.disk_recs_peak);
+	while (now > peak && !atomic_compare_exchange_weak(&rb->n.disk_recs_peak, &peak, now))
+		;
+}
+
 static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val, size_t n)
 {
 	rados_write_op_t op;
@@ -588,7 +605,9 @@ static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val
 		return -ENOMEM;
 	rec_key(key, i);
 	rados_write_op_omap_set(op, keys, vals, lens, 1);
+	in_flight(d->rb, +1);
 	rc = rados_write_op_operate(op, d->io, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG);
+	in_flight(d->rb, -1);
 	rados_release_write_op(op);
 	return disk_rc(d, rc, "a chunk's state");
 }
@@ -628,6 +647,7 @@ static int disk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, con
 			rados_write_op_truncate(op, 0);
 		rados_write_op_write(op, buf, len, off);
 	}
+	atomic_fetch_add(&d->rb->n.disk_writes, 1);
 	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
 	rados_release_write_op(op);
 	return disk_rc(d, rc, "a write");

@@ -70,7 +70,8 @@ struct rados_backend {
 	const struct blob_log *log;
 	struct {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
-		    creates_waited, has_rounds, has_objects, refreshes, timeouts;
+		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
+		    disk_recs_peak;
 	} n;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened

@@ -13,7 +13,9 @@
  * then on), a fence without an open does the same, a clean close leaves
  * nothing to fence.  A writer SIGKILLed in the middle of its writes:
  * every acknowledged write reads back on the next open.  Eight writers
- * side by side (the shared lock's path beside the exclusive one's).
+ * side by side (the shared lock's path beside the exclusive one's); first
+ * writes of different chunks in flight at once, counted (record sets in
+ * flight), with their round trips.
  * Listing and removal.
  */
 #include <pthread.h>
@@ -515,6 +517,125 @@ static void test_side_by_side(void **state)
 	free(ref);
 }
 
+struct first {
+	blob_wblob *w;
+	pthread_barrier_t *go;
+	uint64_t off; /* where it writes */
+	size_t len;
+	uint8_t v;
+};
+
+static void *first_writer(void *arg)
+{
+	struct first *p = arg;
+	uint8_t *b = malloc(p->len);
+
+	if (b == NULL)
+		return (void *)1;
+	memset(b, p->v, p->len);
+	pthread_barrier_wait(p->go);
+	if (blob_wblob_pwrite(p->w, b, p->len, p->off) != (ssize_t)p->len)
+		p = NULL;
+	free(b);
+	return p ? NULL : (void *)1;
+}
+
+/* n writers at once, writer t (len bytes of v0 + t) at offs[t]; into ref too. */
+static void at_once(blob_wblob *w, uint8_t *ref, int n, const uint64_t *offs, size_t len, uint8_t v0)
+{
+	struct first f[8];
+	pthread_t th[8];
+	pthread_barrier_t go;
+
+	assert_int_equal(pthread_barrier_init(&go, NULL, (unsigned)n), 0);
+	for (int t = 0; t < n; t++) {
+		f[t] = (struct first){w, &go, offs[t], len, (uint8_t)(v0 + t)};
+		assert_int_equal(pthread_create(&th[t], NULL, first_writer, &f[t]), 0);
+	}
+	for (int t = 0; t < n; t++) {
+		void *r;
+		pthread_join(th[t], &r);
+		assert_null(r);
+		memset(ref + offs[t], v0 + t, len);
+	}
+	pthread_barrier_destroy(&go);
+}
+
+/* First writes of different chunks go side by side (wblob_cluster.c "Busy
+ * chunks"), counted: more than one record set in flight at once (with the
+ * disk's exclusive lock held over them it was never more than one), for
+ * whole chunks stored by id and for 4 KiB into stored chunks; each first
+ * write of a stored chunk is one object write and one record, a write
+ * after it one object write.  Eight first writes into one chunk at once
+ * all land (the chunk held busy: each copy sees the ones before). */
+static void test_first_writes_side_by_side(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = calloc(1, 32 * MiB);
+	struct blob_rados_counters c0, c1;
+	blob_store *s2 = NULL;
+	uint64_t offs[8];
+	blob_wblob *w;
+	int round;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(ref);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "f", NULL, 32 * MiB), 0);
+	w = cl_open(fx, "f");
+	/* Whole chunks, eight at once, until two overlapped (a round takes
+	 * eight chunks: four rounds at most). */
+	blob_rados_counters(fx->s->be, &c0);
+	for (round = 0; round < 4; round++) {
+		for (int t = 0; t < 8; t++)
+			offs[t] = (uint64_t)(round * 8 + t) * MiB;
+		at_once(w, ref, 8, offs, MiB, (uint8_t)(1 + round * 8));
+		blob_rados_counters(fx->s->be, &c1);
+		if (c1.disk_recs_peak > 1)
+			break;
+	}
+	assert_true(c1.disk_recs_peak > 1);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 8 * (round + 1));
+	assert_int_equal(c1.disk_writes - c0.disk_writes, 0); /* stored by id: no object of the disk's */
+	for (int k = (round + 1) * 8; k < 32; k++) /* the rest stored too, one at a time */
+		at_once(w, ref, 1, (uint64_t[]){(uint64_t)k * MiB}, MiB, (uint8_t)(100 + k));
+	blob_wblob_close(w);
+
+	/* 4 KiB into stored chunks, eight at once, on another client (its own
+	 * counters, from one). */
+	s2 = other_host(fx, "h2");
+	w = cl_open_in(s2, "f");
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(c0.disk_recs_peak, 0);
+	for (round = 0; round < 4; round++) {
+		for (int t = 0; t < 8; t++)
+			offs[t] = (uint64_t)(round * 8 + t) * MiB + (uint64_t)(t * 37 % 256) * 4096;
+		at_once(w, ref, 8, offs, 4096, (uint8_t)(200 + round));
+		blob_rados_counters(s2->be, &c1);
+		if (c1.disk_recs_peak > 1)
+			break;
+	}
+	assert_true(c1.disk_recs_peak > 1);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 8 * (round + 1));
+	assert_int_equal(c1.disk_writes - c0.disk_writes, 8 * (round + 1));
+	/* A second write into each: one object write, no record. */
+	at_once(w, ref, 8, offs, 4096, 240);
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(c0.disk_recs - c1.disk_recs, 0);
+	assert_int_equal(c0.disk_writes - c1.disk_writes, 8);
+	/* Eight first writes into one stored chunk (the last) at once. */
+	for (int t = 0; t < 8; t++)
+		offs[t] = 31 * MiB + (uint64_t)t * 100 * 1000;
+	at_once(w, ref, 8, offs, 4096, 16);
+	check_bytes(w, ref, 32 * MiB);
+	blob_wblob_close(w);
+	w = cl_open_in(s2, "f");
+	check_bytes(w, ref, 32 * MiB);
+	blob_wblob_close(w);
+	blob_store_close(s2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f"), 0);
+	free(ref);
+}
+
 static int list_one(void *arg, const char *name, int64_t made)
 {
 	char *seen = arg;
@@ -576,6 +697,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fencing, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_side_by_side, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_first_writes_side_by_side, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_remove, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
