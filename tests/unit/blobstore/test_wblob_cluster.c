@@ -598,6 +598,7 @@ static void test_first_writes_side_by_side(void **state)
 	assert_int_equal(c1.disk_writes - c0.disk_writes, 0); /* stored by id: no object of the disk's */
 	for (int k = (round + 1) * 8; k < 32; k++) /* the rest stored too, one at a time */
 		at_once(w, ref, 1, (uint64_t[]){(uint64_t)k * MiB}, MiB, (uint8_t)(100 + k));
+	assert_int_equal(blob_wblob_stored(w), 32 * MiB); /* every chunk counted as data */
 	blob_wblob_close(w);
 
 	/* 4 KiB into stored chunks, eight at once, on another client (its own
