@@ -6,7 +6,9 @@
  * room; freeing a room stops and joins its spare's thread and reaps every
  * helper, so a process that lives on after an unmount keeps no thread and
  * no child of it (SPEC §18).  The spare helpers are real processes: the
- * build's imgfs-inside-helper, found beside this test's binary.
+ * build's imgfs-inside-helper, found beside this test's binary.  The open
+ * disks (disk.c, ctx->disks) are one mount's too: an instance's disk open
+ * in one context is not open in another over the same state.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -24,10 +26,14 @@
 
 #include <cmocka.h>
 
+#include "attr.h"
 #include "buf.h"
 #include "dirs.h"
+#include "disk.h"
 #include "fs.h"
 #include "inside_int.h"
+#include "model/lifecycle_test.h"
+#include "node_test.h"
 #include "rooms.h"
 
 static struct fs_ctx *ctx_new(void)
@@ -253,6 +259,48 @@ static void test_inside_free_unused(void **state)
 	assert_int_equal(threads(), before);
 }
 
+/* Two mounts over one state: an instance's disk open for writing in one
+ * is open and written there only, and each mount's close is its own. */
+static void test_disks_rooms_independent(void **state)
+{
+	(void)state;
+	struct ut_fx *fx = NULL;
+	struct model_err err = {0};
+	struct fs_node n;
+	struct fs_disk *da = NULL, *db = NULL;
+	assert_int_equal(ut_setup((void **)&fx), 0);
+	int64_t alice = ut_account(fx, "alice");
+	int64_t vm = lt_instance(fx, fx->r1, alice, "vm1");
+	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
+	struct fs_caller caller = ut_caller(alice);
+	struct fs_ctx *a = ctx_new(), *b = ctx_new();
+	a->m = b->m = fx->m;
+	ut_node(a, &caller, "/regions/cn-north-1/instances/vm1/disks/vdb", &n);
+	assert_true(fs_node_is_vm_disk(&n));
+
+	assert_int_equal(fs_disk_open(a, &n, true, &da, &err), 0);
+	assert_true(fs_disk_vm_open(a, vm));
+	assert_true(fs_disk_vm_writing(a, vm));
+	assert_false(fs_disk_vm_open(b, vm));
+	assert_false(fs_disk_vm_writing(b, vm));
+
+	/* b opens it to read: its own entry, not a's (a's writer stays a's). */
+	assert_int_equal(fs_disk_open(b, &n, false, &db, &err), 0);
+	assert_ptr_not_equal(da, db);
+	assert_true(fs_disk_vm_open(b, vm));
+	assert_false(fs_disk_vm_writing(b, vm));
+	fs_disk_close(a, da, true);
+	assert_false(fs_disk_vm_open(a, vm));
+	assert_true(fs_disk_vm_open(b, vm));
+	fs_disk_close(b, db, false);
+	assert_false(fs_disk_vm_open(b, vm));
+
+	a->m = b->m = NULL;
+	ctx_free(a);
+	ctx_free(b);
+	ut_teardown((void **)&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_inside_spare_thread_joined),
 		cmocka_unit_test(test_inside_spare_within_the_bound),
 		cmocka_unit_test(test_inside_free_unused),
+		cmocka_unit_test(test_disks_rooms_independent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
