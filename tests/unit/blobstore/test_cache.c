@@ -3,12 +3,114 @@
  * kernel-sized requests loads each chunk once, the cache holds verified
  * bytes only (a failed load is not remembered), and many threads reading
  * at once (more chunks than entries, so entries are evicted under them)
- * always get the reference bytes.
+ * always get the reference bytes.  A chunk read's bounds, the eviction
+ * order (least recently used), and a read with every entry pinned.
  */
 #include <pthread.h>
 
 #include "blob_test.h"
 #include "blobstore_int.h"
+
+/* n distinct chunks of len bytes, stored: their ids and bytes. */
+static uint8_t *put_chunks(struct blob_fx *fx, chunk_id *ids, int n, size_t len)
+{
+	uint8_t *buf = malloc((size_t)n * len);
+
+	assert_non_null(buf);
+	fx_fill(fx, buf, (size_t)n * len);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(blob_store_put_chunk(fx->s, &ids[i], buf + (size_t)i * len, len), 1);
+	return buf;
+}
+
+/* Bytes [coff, coff + n) of a chunk of chunk_len bytes: coff up to
+ * chunk_len and n up to chunk_len - coff are read, one past either is
+ * -EINVAL (mutate survivors #91..#97 of cache.c). */
+static void test_read_chunk_bounds(void **state)
+{
+	struct blob_fx *fx = *state;
+	const size_t len = 4096;
+	uint8_t got[4096 + 1];
+	chunk_id id;
+	uint8_t *buf = put_chunks(fx, &id, 1, len);
+
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, len, 0), 0);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, len + 1, 0), -EINVAL);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, 100, len - 100), 0);
+	assert_bytes_equal(got, buf + 100, len - 100);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, 100, len - 99), -EINVAL);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, 0, len), 0);
+	assert_bytes_equal(got, buf, len);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, 0, len + 1), -EINVAL);
+	free(buf);
+}
+
+/* The least recently used entry is the one evicted: BLOB_CACHE_ENTRIES
+ * chunks fill the cache, chunk 0 read again, a new chunk evicts chunk 1
+ * (the oldest then), every other one is still a hit, and chunk 1 is a miss
+ * (mutate survivors #46, #53 of cache.c). */
+static void test_lru(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = BLOB_CACHE_ENTRIES + 1;
+	const size_t len = 4096;
+	chunk_id ids[BLOB_CACHE_ENTRIES + 1];
+	uint8_t got[4096], *buf = put_chunks(fx, ids, n, len);
+	uint64_t misses = blob_store_cache_misses(fx->s), hits = blob_store_cache_hits(fx->s);
+
+	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++)
+		assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[i], len, got, 0, len), 0);
+	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[0], len, got, 0, len), 0);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len, got, 0, len), 0);
+	assert_bytes_equal(got, buf + (size_t)(n - 1) * len, len);
+	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES + 1);
+	for (int i = 0; i < n; i++) {
+		if (i == 1)
+			continue;
+		assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[i], len, got, 0, len), 0);
+		assert_bytes_equal(got, buf + (size_t)i * len, len);
+	}
+	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES + 1);
+	assert_int_equal(blob_store_cache_hits(fx->s) - hits, 1 + n - 1);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[1], len, got, 0, len), 0);
+	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES + 2);
+	free(buf);
+}
+
+/* Every entry pinned (more readers than entries): a read goes around the
+ * cache, right bytes, one miss, nothing cached; a chunk of the wrong
+ * length there is -EIO.  Unpinned, the entries serve again (mutate
+ * survivors #73, #76 of cache.c). */
+static void test_every_entry_pinned(void **state)
+{
+	struct blob_fx *fx = *state;
+	const int n = BLOB_CACHE_ENTRIES + 1;
+	const size_t len = 4096;
+	struct blob_cache_ent *e[BLOB_CACHE_ENTRIES], *none;
+	chunk_id ids[BLOB_CACHE_ENTRIES + 1];
+	uint8_t got[4096], *buf = put_chunks(fx, ids, n, len);
+	uint64_t misses;
+
+	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++) {
+		assert_int_equal(blob_cache_pin(fx->s, NULL, &ids[i], len, &e[i]), 0);
+		assert_non_null(e[i]);
+	}
+	assert_int_equal(blob_cache_pin(fx->s, NULL, &ids[n - 1], len, &none), 0);
+	assert_null(none);
+	misses = blob_store_cache_misses(fx->s);
+	memset(got, 0, sizeof got);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len, got, 0, len), 0);
+	assert_bytes_equal(got, buf + (size_t)(n - 1) * len, len);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len - 1, got, 0, len - 1), -EIO);
+	assert_int_equal(blob_store_cache_misses(fx->s) - misses, 2);
+	assert_false(blob_cache_has(&fx->s->cache, &ids[n - 1]));
+	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++)
+		blob_cache_unpin(&fx->s->cache, e[i]);
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len, got, 0, len), 0);
+	assert_true(blob_cache_has(&fx->s->cache, &ids[n - 1]));
+	free(buf);
+}
 
 static void test_sequential_pass_loads_each_chunk_once(void **state)
 {
@@ -130,6 +232,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sequential_pass_loads_each_chunk_once, blob_fx_setup,
 		                                blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_load_is_not_cached, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_read_chunk_bounds, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lru, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_every_entry_pinned, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
