@@ -407,11 +407,20 @@ static int flaky_has_many(struct blob_backend_batch *bb, const chunk_id *ids, si
 	return real_bt.has_many(bb, ids, n, found);
 }
 
+static useconds_t add_delay; /* each add waits this long first */
+static atomic_int adds_now, adds_most; /* adds in progress, and their most */
+
 static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, uint8_t **buf, size_t len)
 {
-	if (atomic_fetch_add(&calls_add, 1) == fail_add_at)
-		return fail_err;
-	return real_bt.add(bb, id, buf, len);
+	int now = atomic_fetch_add(&adds_now, 1) + 1, most = atomic_load(&adds_most), rc;
+
+	while (now > most && !atomic_compare_exchange_weak(&adds_most, &most, now))
+		;
+	if (add_delay > 0)
+		usleep(add_delay);
+	rc = atomic_fetch_add(&calls_add, 1) == fail_add_at ? fail_err : real_bt.add(bb, id, buf, len);
+	atomic_fetch_sub(&adds_now, 1);
+	return rc;
 }
 
 /* Fails like a commit whose first fsync failed: nothing is placed (the
@@ -438,6 +447,8 @@ static void flaky_install(struct blob_fx *fx, int add_at, int commit_from, int p
 	fail_put_at = put_at;
 	fail_err = err;
 	fail_has_err = 0;
+	add_delay = 0;
+	atomic_store(&adds_most, 0);
 	atomic_store(&calls_add, 0);
 	atomic_store(&calls_commit, 0);
 	atomic_store(&calls_put, 0);
@@ -462,6 +473,38 @@ static void assert_clean(struct blob_fx *fx)
 {
 	assert_int_equal(tmp_files(fx), 0);
 	assert_int_equal(blob_store_verify_all(fx->s, false, NULL, NULL), 0);
+}
+
+/* Every lane busy: with adds that take 20 ms, 4 x BLOB_BATCH_LANES chunks
+ * added in a row keep exactly BLOB_BATCH_LANES adds in flight at the most
+ * (the local backend's lanes: the bound at its limit, never one past);
+ * the commit places every chunk, and the batch is freed with all its lanes
+ * started.  Local only: RADOS asks for fewer lanes. */
+static void test_batch_every_lane_busy(void **state)
+{
+	struct blob_fx *fx = *state;
+	size_t n = 4 * BLOB_BATCH_LANES;
+	chunk_id *ids;
+	struct chunkset cs;
+	blob_batch *b = NULL;
+	int news = 0;
+
+	fx_local_only(fx);
+	ids = calloc(n, sizeof *ids);
+	assert_non_null(ids);
+	assert_int_equal(fx->s->be->batching->lanes, BLOB_BATCH_LANES);
+	distinct_chunks(fx, &cs, n);
+	flaky_install(fx, -1, -1, -1, 0);
+	add_delay = 20000;
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(add_all(b, &cs, ids, &news), (int)n);
+	assert_int_equal(news, (int)n);
+	blob_batch_free(b);
+	flaky_remove(fx);
+	assert_int_equal(atomic_load(&adds_most), BLOB_BATCH_LANES);
+	assert_readable(fx, &cs, ids);
+	chunkset_free(&cs);
+	free(ids);
 }
 
 /* A backend that asks before adding (the local one) and whose question
@@ -870,6 +913,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_eio_in_background_commit, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_eio_in_final_commit, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_without_backend_batches, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_every_lane_busy, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_has_many_fails, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_add_file, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_mtimes, blob_fx_setup, blob_fx_teardown),
