@@ -266,13 +266,16 @@ assert_eq 401 "$(status_code -H "X-Auth-Token: $BOB" "$U/v2/images")" "a revoked
 SHORT=$(imgfs_admin "$S" token bob 1s | cut -d' ' -f1)
 nap 2.1
 assert_eq 401 "$(status_code -H "X-Auth-Token: $SHORT" "$U/v2/images")" "an expired token"
-assert_eq 401 "$(status_code "$U/v2/images")" "no token"
+assert_eq 401 "$(status_code -D "$T/hdr" "$U/v2/images")" "no token"
+# a client learns where to log in from the 401 (keystoneauth's discovery)
+grep -qi '^WWW-Authenticate: Keystone uri="/v3"' "$T/hdr" || fail "a 401 without WWW-Authenticate: $(cat "$T/hdr")"
 assert_eq 200 "$(status_code -u "$ME:my-api-password" "$U/v2/images")" "HTTP Basic with the API password"
 
 say "refusals: 404 unknown, 405, 400 bad JSON, 413 a body past 256 KiB"
 assert_eq 404 "$(status_code -H "X-Auth-Token: $TOK" "$U/v2/images/00000000-0000-4000-8000-000000000000")" "404"
 assert_eq 404 "$(status_code -H "X-Auth-Token: $TOK" "$U/v2/nothing")" "no route"
-assert_eq 405 "$(status_code -X PUT -H "X-Auth-Token: $TOK" "$U/v2/images")" "405"
+assert_eq 405 "$(status_code -D "$T/hdr" -X PUT -H "X-Auth-Token: $TOK" "$U/v2/images")" "405"
+grep -qi '^Allow: GET, HEAD, POST, PUT, PATCH, DELETE' "$T/hdr" || fail "a 405 without Allow: $(cat "$T/hdr")"
 assert_eq 400 "$(status_code -H "X-Auth-Token: $TOK" --data '{"name": ' "$U/v2/images")" "bad JSON"
 python3 -c 'import json; print(json.dumps({"name": "big", "p": "x" * (256 << 10)}))' >"$T/big.json"
 assert_eq 413 "$(status_code -H "X-Auth-Token: $TOK" --data @"$T/big.json" "$U/v2/images")" "a body past its bound"

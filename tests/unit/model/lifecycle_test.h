@@ -54,7 +54,8 @@ static inline int64_t lt_tagged_blob(struct ut_fx *fx, int64_t region_id, const 
 
 	assert_non_null(buf);
 	for (uint64_t off = 0; off < size; off += LT_MiB)
-		snprintf((char *)buf + off, 64, "%s@%llu", tag, (unsigned long long)off);
+		snprintf((char *)buf + off, size - off < 64 ? (size_t)(size - off) : 64, "%s@%llu", tag,
+		         (unsigned long long)off); /* a blob shorter than its tag holds its start */
 	id = lt_blob(fx, region_id, buf, size);
 	free(buf);
 	return id;
