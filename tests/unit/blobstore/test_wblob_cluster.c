@@ -16,7 +16,8 @@
  * side by side (the shared lock's path beside the exclusive one's); first
  * writes of different chunks in flight at once, counted (record sets in
  * flight), with their round trips; first writes beside punches of the
- * same chunks read the same after a reopen.
+ * same chunks read the same after a reopen; fsync's sweep beside a first
+ * write into the chunk whose old object it frees.
  * Listing and removal.
  */
 #include <pthread.h>
@@ -699,6 +700,76 @@ static void test_first_writes_beside_punches(void **state)
 	free(before);
 }
 
+struct sweep_arg {
+	blob_wblob *w;
+	pthread_barrier_t *go;
+	uint64_t off; /* a 4k write's; ~0: an fsync */
+	unsigned wait_us; /* before it: the rounds try the window at several points */
+};
+
+static void *sweep_side(void *arg)
+{
+	struct sweep_arg *p = arg;
+	uint8_t b[4096];
+
+	memset(b, 0x77, sizeof b);
+	pthread_barrier_wait(p->go);
+	usleep(p->wait_us);
+	if (p->off == ~(uint64_t)0)
+		return blob_wblob_fsync(p->w) == 0 ? NULL : (void *)1;
+	return blob_wblob_pwrite(p->w, b, sizeof b, p->off) == (ssize_t)sizeof b ? NULL : (void *)1;
+}
+
+/* A chunk in the overlay written whole (its object a leftover, freed by
+ * the next fsync), then an fsync and a first 4k write into that chunk at
+ * once: the sweep never frees the object the first write is making anew
+ * (it holds the chunk busy), so the chunk reads as the whole write with
+ * the 4k in it, now and after a reopen. */
+static void test_sweep_beside_first_write(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = calloc(1, 8 * MiB), *c = malloc(MiB);
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(ref);
+	assert_non_null(c);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "sw", NULL, 8 * MiB), 0);
+	w = cl_open(fx, "sw");
+	for (int round = 0; round < 40; round++) {
+		uint32_t i = (uint32_t)(round % 8);
+		uint64_t at = (uint64_t)i * MiB + (uint64_t)(round * 4096 % (MiB / 2));
+		struct sweep_arg a[2];
+		pthread_barrier_t go;
+		pthread_t th[2];
+
+		ref[(uint64_t)i * MiB + MiB - 1] = (uint8_t)(round + 1); /* into the overlay */
+		assert_int_equal(blob_wblob_pwrite(w, ref + (uint64_t)i * MiB + MiB - 1, 1, (uint64_t)i * MiB + MiB - 1), 1);
+		memset(ref + (uint64_t)i * MiB, 0x10 + round, MiB); /* whole: stored, the object a leftover */
+		assert_int_equal(blob_wblob_pwrite(w, ref + (uint64_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+		assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+		a[0] = (struct sweep_arg){w, &go, ~(uint64_t)0, (unsigned)round * 500};
+		a[1] = (struct sweep_arg){w, &go, at, 0};
+		for (int t = 0; t < 2; t++)
+			assert_int_equal(pthread_create(&th[t], NULL, sweep_side, &a[t]), 0);
+		for (int t = 0; t < 2; t++) {
+			void *r;
+			pthread_join(th[t], &r);
+			assert_null(r);
+		}
+		pthread_barrier_destroy(&go);
+		memset(ref + at, 0x77, 4096);
+	}
+	check_bytes(w, ref, 8 * MiB);
+	blob_wblob_close(w);
+	w = cl_open(fx, "sw");
+	check_bytes(w, ref, 8 * MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "sw"), 0);
+	free(ref);
+	free(c);
+}
+
 static int list_one(void *arg, const char *name, int64_t made)
 {
 	char *seen = arg;
@@ -762,6 +833,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_side_by_side, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_first_writes_side_by_side, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_first_writes_beside_punches, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_beside_first_write, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_remove, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
