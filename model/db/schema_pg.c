@@ -467,11 +467,17 @@ static const char schema_v22[] =
 	"CREATE TRIGGER inspections_destroy AFTER DELETE ON images FOR EACH ROW"
 	"  EXECUTE FUNCTION imgfs_inspections_end();";
 
+/* Version 23 (SQLite's 25): a task that failed waits before it is
+ * claimed again (schema_sqlite.c v25). */
+static const char schema_v23[] =
+	"ALTER TABLE tasks ADD COLUMN retry_ns BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN retries BIGINT NOT NULL DEFAULT 0;";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
                                     schema_v16, schema_v17, schema_v18, schema_v19, schema_v20,
-                                    schema_v21, schema_v22};
+                                    schema_v21, schema_v22, schema_v23};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

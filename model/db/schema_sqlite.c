@@ -641,9 +641,18 @@ static const char schema_v24[] =
 	"  DELETE FROM inspections WHERE image_id = OLD.id;"
 	" END;";
 
+/* Version 25: a task that failed waits before it is claimed again
+ * (task.c: model_task_work, issue 49).  retry_ns is the earliest time
+ * (model_now_ns) a claim takes it, 0 for now; retries counts its failed
+ * runs in a row (the pause doubles from 1 s to 60 s), 0 once a run ends
+ * without a failure (a stop, a time slice given back). */
+static const char schema_v25[] =
+	"ALTER TABLE tasks ADD COLUMN retry_ns INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
                                            schema_v19, schema_v20, schema_v21, schema_v22,
-                                           schema_v23, schema_v24};
+                                           schema_v23, schema_v24, schema_v25};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

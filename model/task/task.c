@@ -110,6 +110,7 @@ static void task_fill(db_stmt *st, void *out)
 	t->updated = db_col_int64(st, 10);
 	model_col_text(st, 11, t->host, sizeof(t->host));
 	model_col_text(st, 12, t->error, sizeof(t->error));
+	t->retries = db_col_int64(st, 13);
 }
 
 /* The kinds are m's table (kinds.c, handed over by model_open): the
@@ -225,22 +226,41 @@ static int turn_stamp(struct model_conn *c, int64_t account_id, const char *kind
 	return model_exec_stmt(st);
 }
 
-/* Puts the task back in the queue for another runner (stopping, a time
- * slice given back, or a database error that another try may not meet). */
+int64_t task_retry_pause_ns(int64_t retries)
+{
+	if (retries < 0)
+		retries = 0;
+	if (retries >= 6) /* 1 s << 6 is past the longest */
+		return TASK_RETRY_MAX_NS;
+	int64_t ns = TASK_RETRY_MIN_NS << retries;
+	return ns < TASK_RETRY_MAX_NS ? ns : TASK_RETRY_MAX_NS;
+}
+
+/* Puts the task back in the queue for another runner: stopping, a time
+ * slice given back (claimable at once, its failures forgotten: the run
+ * went on), or a run that failed (r->failed: a database error that
+ * another try may not meet, a store that did not answer): then no runner,
+ * on any host, claims it before a pause of task_retry_pause_ns, which
+ * doubles with each failed run in a row (issue 49: a take-over meeting a
+ * store that did not answer was claimed again at once, for ever). */
 int task_requeue(struct task_run *r)
 {
 	struct model_conn *c;
 	db_stmt *st;
+	int64_t retries = r->failed ? r->t.retries + 1 : 0;
 	int rc;
 	if ((rc = model_write_begin(r->m, &c, NULL)) < 0)
 		return rc;
 	if ((rc = task_touch(c, r)) <= 0)
 		goto out;
-	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '' WHERE id = ?")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = 'queued', claimed_by = '', retries = ?, retry_ns = ? "
+	                             "WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
-	db_bind_int64(st, 1, r->t.id);
+	db_bind_int64(st, 1, retries);
+	db_bind_int64(st, 2, r->failed ? model_now_ns() + task_retry_pause_ns(r->t.retries) : 0);
+	db_bind_int64(st, 3, r->t.id);
 	/* The task file shows the state: an IMAGE change.  A slice given back
 	 * is the account's turn, in the same transaction: no claim between
 	 * sees the task queued with its account's older turn. */
@@ -427,9 +447,11 @@ bool task_yield_due(struct task_run *r)
 	                                  "SELECT t.id, t.kind, t.host, (SELECT count(*) FROM tasks t2 JOIN images i2 "
 	                                  "ON i2.id = t2.image_id WHERE t2.state = 'running' AND t2.kind = t.kind "
 	                                  "AND i2.account_id = i.account_id) FROM tasks t JOIN images i ON i.id = "
-	                                  "t.image_id WHERE t.state = 'queued' AND i.account_id != ? ORDER BY t.id LIMIT 16"))))
+	                                  "t.image_id WHERE t.state = 'queued' AND t.retry_ns <= ? AND i.account_id != ? "
+	                                  "ORDER BY t.id LIMIT 16"))))
 		return false;
-	db_bind_int64(st, 1, r->account_id);
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, r->account_id);
 	if (model_each_row(st, waiter_row, &w) < 0 || !w.found)
 		return false;
 	r->yielded = r->stopped = true;
@@ -475,8 +497,10 @@ bool task_asked_waiting(struct task_run *r)
 	w.host = model_host(m);
 	if (!(st = model_stmt(c, SQL("SELECT t.id, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
 	                             "LEFT JOIN images i ON i.id = t.image_id "
-	                             "WHERE t.state = 'queued' AND t.kind NOT IN ('checksum', 'inspect') ORDER BY t.id LIMIT 16"))))
+	                             "WHERE t.state = 'queued' AND t.retry_ns <= ? AND t.kind NOT IN ('checksum', 'inspect') "
+	                             "ORDER BY t.id LIMIT 16"))))
 		return false;
+	db_bind_int64(st, 1, model_now_ns());
 	if (model_each_row(st, asked_row, &w) < 0)
 		return false;
 	return w.found;
@@ -485,6 +509,7 @@ bool task_asked_waiting(struct task_run *r)
 struct claim_pick {
 	struct model_conn *c;
 	const char *host;
+	int64_t now_ns;
 	int64_t id;
 	char claimed_by[MODEL_RUNNER_ID_MAX];
 	char state[16];
@@ -501,6 +526,9 @@ static int claim_row(void *arg, db_stmt *st)
 	model_col_text(st, 3, kind, sizeof(kind));
 	model_col_text(st, 4, host, sizeof(host));
 	k = task_kind_find(p->c->m, kind);
+	/* Its last run failed: it waits out its pause (task_requeue). */
+	if (strcmp(state, "queued") == 0 && db_col_int64(st, 6) > p->now_ns)
+		return 0;
 	/* It must run on its host (it reads that host's files); a movable
 	 * kind only while that host's lease is current. */
 	if (p->c->m->cluster && host[0] && strcmp(host, p->host) != 0 &&
@@ -539,8 +567,9 @@ static int task_claim(struct task_run *r)
 	 * task queued after this look logs a change and wakes them again. */
 	if ((rc = model_conn_get(r->m, &c)) < 0)
 		return rc;
-	if (!(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE state IN ('queued', 'running') LIMIT 1"))))
+	if (!(st = model_stmt(c, SQL("SELECT 1 FROM tasks WHERE state IN ('queued', 'running') AND retry_ns <= ? LIMIT 1"))))
 		return -EIO;
+	db_bind_int64(st, 1, model_now_ns());
 	rc = db_step(st);
 	db_reset(st);
 	if (rc != DB_ROW)
@@ -550,13 +579,14 @@ static int task_claim(struct task_run *r)
 		return rc;
 	pick.c = c;
 	pick.host = model_host(r->m);
+	pick.now_ns = model_now_ns();
 	/* Per account, not first come first served (§8, fair share at the
 	 * top): the accounts with the fewest running tasks of the task's kind
 	 * first, then the one whose turn at it is the oldest, each in the
 	 * order it queued.  A checksum pass (§2.1 sha256) is the service's own
 	 * background work: after every task someone asked for. */
 	if (!(st = model_stmt(c, SQL_SCAN("sorts the task queue: queued and running tasks only",
-	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host, COALESCE(i.key_id, 0) FROM tasks t "
+	                                  "SELECT t.id, t.state, t.claimed_by, t.kind, t.host, COALESCE(i.key_id, 0), t.retry_ns FROM tasks t "
 	                                  "LEFT JOIN images i ON i.id = t.image_id "
 	                                  "WHERE t.state IN ('queued', 'running') ORDER BY t.kind IN ('checksum', 'inspect'), "
 	                                  "(SELECT count(*) FROM tasks t2 JOIN images i2 ON i2.id = t2.image_id "
@@ -588,7 +618,7 @@ static int task_claim(struct task_run *r)
 		goto out;
 	}
 	if (!(st = model_stmt(c, SQL("SELECT id, kind, image_id, source_kind, source_id, args, state, bytes_done, "
-	                         "bytes_total, started, updated, host, error FROM tasks WHERE id = ?")))) {
+	                         "bytes_total, started, updated, host, error, retries FROM tasks WHERE id = ?")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -776,7 +806,13 @@ int model_task_work(model *m, const atomic_bool *stop)
 	 * the process to end — give it back now, and again until the
 	 * database answers (requeue_until_done). */
 	if ((r->stopped || rc < 0) && !r->lost) {
+		r->failed = rc < 0 && !r->stopped;
 		int rq = requeue_until_done(r);
+		if (r->failed && rq >= 0 && !r->lost)
+			model_log(m, "%s task %lld (image %lld): %s: back in the queue, claimed again in %lld s at the "
+			          "earliest (failed run %lld in a row)", r->t.kind, (long long)r->t.id,
+			          (long long)r->t.image_id, strerror(-rc),
+			          (long long)(task_retry_pause_ns(r->t.retries) / 1000000000LL), (long long)r->t.retries + 1);
 		if (rc >= 0)
 			rc = rq;
 	}

@@ -27,6 +27,10 @@
 #include "model_int.h"
 
 #define TASK_PROGRESS_NS (250 * 1000000LL) /* at most this often a progress write */
+/* A task whose run failed waits 1 s before it is claimed again, twice as
+ * long after each failed run in a row, at most 60 s (task_requeue). */
+#define TASK_RETRY_MIN_NS (1000000000LL)
+#define TASK_RETRY_MAX_NS (60 * 1000000000LL)
 
 /* A tasks row (see task.c's header comment for the columns). */
 struct task_row {
@@ -41,6 +45,7 @@ struct task_row {
 	char error[256];               /* set by host remove: the task ends in error with it */
 	uint64_t bytes_done, bytes_total;
 	int64_t started, updated;
+	int64_t retries;               /* its failed runs in a row (task_requeue's pause) */
 };
 
 /* A task being run: the row as claimed, the runner, and how it ended. */
@@ -58,6 +63,8 @@ struct task_run {
 	bool yielded;          /* with stopped: its time slice gave the worker to
 	                          another account's task (task_yield_due) */
 	bool lost;             /* another runner holds it now: hands off */
+	bool failed;           /* the run ended in -errno (not a stop): task_requeue
+	                          holds it back for a pause that doubles */
 	int64_t account_id;    /* the image's owner: whose turn this is (fair share) */
 	int64_t claimed_ns;    /* when this run claimed it (its time slice) */
 	int64_t yield_checked_ns; /* task_yield_due's last look */
@@ -121,6 +128,9 @@ int task_drop_row(struct task_run *r);
 /* Puts the task back in the queue for another runner (yielded: as its
  * account's turn given back, task.c's fair share). */
 int task_requeue(struct task_run *r);
+/* The pause before a task that failed retries runs in a row is claimed
+ * again: TASK_RETRY_MIN_NS << retries, at most TASK_RETRY_MAX_NS. */
+int64_t task_retry_pause_ns(int64_t retries);
 /* Fair share's time slice (SPEC §8; task.c): whether a task that can stop
  * now and resume later at no cost should give its worker back — it has run
  * for the slice (model_import_slice) and a task of another account waits

@@ -926,6 +926,102 @@ static void test_checksum_gives_way(void **state)
 	atomic_store(&fx->m->running_here, 0);
 }
 
+/* ---- a failed run waits (issue 49) ------------------------------------------------- */
+
+/* A kind whose run does what its args say: "fail" (-EIO: a store that did
+ * not answer), "stop" (given back: r->stopped), anything else (done). */
+static int flaky_run(struct task_run *r)
+{
+	if (strcmp(r->t.args, "fail") == 0)
+		return -EIO;
+	if (strcmp(r->t.args, "stop") == 0) {
+		r->stopped = true;
+		return 0;
+	}
+	return task_drop_row(r);
+}
+
+static const struct task_kind flaky_kinds[] = {{.name = "flaky", .run = flaky_run, .stores_nothing = true}};
+
+/* The pause doubles from 1 s and stops at 60 s: 32 s after the sixth
+ * failure in a row (retries 5), 60 s after the seventh (the limit) and
+ * after any later one. */
+static void test_retry_pause(void **state)
+{
+	(void)state;
+	assert_int_equal(task_retry_pause_ns(-1), TASK_RETRY_MIN_NS);
+	assert_int_equal(task_retry_pause_ns(0), 1000000000LL);
+	assert_int_equal(task_retry_pause_ns(1), 2000000000LL);
+	assert_int_equal(task_retry_pause_ns(4), 16000000000LL);
+	assert_int_equal(task_retry_pause_ns(5), 32000000000LL);
+	assert_int_equal(task_retry_pause_ns(6), 60000000000LL);
+	assert_int_equal(task_retry_pause_ns(7), TASK_RETRY_MAX_NS);
+	assert_int_equal(task_retry_pause_ns(62), TASK_RETRY_MAX_NS);
+	assert_int_equal(task_retry_pause_ns(INT64_MAX), TASK_RETRY_MAX_NS);
+}
+
+/* A run that fails puts its task back in the queue, where no claim takes
+ * it before its pause (1 s, doubling with each failure in a row, at most
+ * 60 s) — not even to look: no write transaction while it waits.  A run
+ * given back (a stop) is claimable at once and forgets the failures; a
+ * run that succeeds ends the task.  A waiting task makes no checksum pass
+ * give its worker back. */
+static void test_failed_run_waits(void **state)
+{
+	struct ut_fx *fx = *state;
+	const struct task_kind *kinds = fx->m->task_kinds;
+	size_t nkinds = fx->m->task_nkinds;
+	int64_t img = pending_image(fx, "alice", "a");
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state, args) VALUES ('flaky', %lld, 'queued', 'fail')",
+	       (long long)img);
+	int64_t t = ut_sql_int(fx, "SELECT max(id) FROM tasks");
+	fx->m->task_kinds = flaky_kinds;
+	fx->m->task_nkinds = 1;
+
+	for (int64_t k = 0; k < 8; k++) {
+		int64_t before = model_now_ns();
+		assert_int_equal(model_task_work(fx->m, NULL), -EIO);
+		int64_t after = model_now_ns();
+		int64_t pause = k < 6 ? (1000000000LL << k) : 60000000000LL;
+		assert_int_equal(ut_sql_int(fx, "SELECT retries FROM tasks WHERE id = %lld AND state = 'queued' "
+		                                "AND claimed_by = ''", (long long)t), k + 1);
+		int64_t at = ut_sql_int(fx, "SELECT retry_ns FROM tasks WHERE id = %lld", (long long)t);
+		assert_true(at >= before + pause && at <= after + pause);
+		/* Waiting: not claimed, not even under the write lock. */
+		int64_t w0 = model_writes(fx->m);
+		assert_int_equal(model_task_work(fx->m, NULL), 0);
+		assert_int_equal(model_writes(fx->m), w0);
+		/* Nor does it make a checksum pass give way (task_asked_waiting). */
+		struct task_run r = {.m = fx->m};
+		model_set_workers(fx->m, 1);
+		atomic_store(&fx->m->running_here, 1);
+		assert_false(task_asked_waiting(&r));
+		ut_sql(fx, "UPDATE tasks SET retry_ns = %lld WHERE id = %lld", (long long)(model_now_ns() - 1),
+		       (long long)t);
+		assert_true(task_asked_waiting(&r));
+		atomic_store(&fx->m->running_here, 0);
+		model_set_workers(fx->m, 0);
+	}
+	/* Given back: claimable at once, the failures forgotten. */
+	ut_sql(fx, "UPDATE tasks SET args = 'stop' WHERE id = %lld", (long long)t);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT retries + retry_ns FROM tasks WHERE id = %lld AND state = 'queued'",
+	                            (long long)t), 0);
+	/* A failure after it waits 1 s again. */
+	ut_sql(fx, "UPDATE tasks SET args = 'fail' WHERE id = %lld", (long long)t);
+	int64_t before = model_now_ns();
+	assert_int_equal(model_task_work(fx->m, NULL), -EIO);
+	assert_true(ut_sql_int(fx, "SELECT retry_ns FROM tasks WHERE id = %lld", (long long)t) <
+	            model_now_ns() + 1000000000LL);
+	assert_true(ut_sql_int(fx, "SELECT retry_ns FROM tasks WHERE id = %lld", (long long)t) >= before + 1000000000LL);
+	/* Done once it succeeds. */
+	ut_sql(fx, "UPDATE tasks SET args = 'ok', retry_ns = 0 WHERE id = %lld", (long long)t);
+	assert_int_equal(model_task_work(fx->m, NULL), 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE id = %lld", (long long)t), 0);
+	fx->m->task_kinds = kinds;
+	fx->m->task_nkinds = nkinds;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -933,6 +1029,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_runner_reclaimed, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_live_runner_left_alone, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_runner_claims_nothing, ut_setup, ut_teardown),
+		cmocka_unit_test(test_retry_pause),
+		cmocka_unit_test_setup_teardown(test_failed_run_waits, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_task_orphaned, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fair_fewest_running_of_the_kind, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_fair_round_robin, ut_setup, ut_teardown),
