@@ -178,6 +178,28 @@ static void pg_run(struct ut_fx *fx, const char *sql)
 	PQfinish(pg);
 }
 
+/* The server probes an imgfs connection that is idle (in a transaction
+ * or not) after 5 s, 3 times 2 s apart: a host cut off inside a write
+ * transaction does not hold the write lock for hours (issue 49). */
+static void test_server_probes_idle_connections(void **state)
+{
+	struct ut_fx *fx = *state;
+	if (!fx->pgdb[0])
+		skip();
+	const struct model_sql q = {"SELECT current_setting('tcp_keepalives_idle') || ' ' || "
+	                            "current_setting('tcp_keepalives_interval') || ' ' || "
+	                            "current_setting('tcp_keepalives_count')", "a test", __FILE__, __LINE__};
+	struct model_conn *c;
+	db_stmt *st;
+	char v[64];
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	assert_int_equal(c->drv->prepare(c->db, &q, &st), 0);
+	assert_int_equal(db_step(st), DB_ROW);
+	model_col_text(st, 0, v, sizeof v);
+	assert_string_equal(v, "5 2 3");
+	c->drv->finalize(st);
+}
+
 /* The server drops the connection in the middle of a transaction (it
  * restarted, the network went): the rest of the transaction fails, none
  * of it runs on a new connection outside the transaction (which would
@@ -217,6 +239,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connection_lost_inside_a_transaction, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_tune_takes_statistics_of_a_grown_table, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_read_committed_whatever_the_default, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_server_probes_idle_connections, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
