@@ -271,6 +271,31 @@ static void *putter_main(void *arg)
 	return NULL;
 }
 
+/* A backend batch holds BLOB_BATCH_MAX chunks: the last one it takes is
+ * staged (1), one more is -E2BIG and changes nothing; committed, the
+ * BLOB_BATCH_MAX are there (mutate survivor #163 of local.c). */
+static void test_batch_holds_max(void **state)
+{
+	struct blob_fx *fx = *state;
+	const struct blob_backend_batching *bt = fx->s->be->batching;
+	struct blob_backend_batch *bb = NULL;
+	chunk_id ids[BLOB_BATCH_MAX + 1];
+	uint8_t *buf = blob_chunk_buf_new();
+
+	assert_non_null(buf);
+	assert_int_equal(bt->new_batch(fx->s->be, &bb), 0);
+	for (int i = 0; i <= BLOB_BATCH_MAX; i++) {
+		fx_fill(fx, buf, 1000);
+		blob_store_chunk_id(fx->s, &ids[i], buf, 1000);
+		assert_int_equal(bt->add(bb, &ids[i], &buf, 1000), i < BLOB_BATCH_MAX ? 1 : -E2BIG);
+	}
+	assert_int_equal(bt->commit(bb), BLOB_BATCH_MAX);
+	bt->free(bb);
+	for (int i = 0; i <= BLOB_BATCH_MAX; i++)
+		assert_int_equal(blob_store_has_chunk(fx->s, &ids[i]), i < BLOB_BATCH_MAX);
+	free(buf);
+}
+
 /* Many writers placing the same chunks at once: every put succeeds, each
  * chunk is new for exactly one of them, nothing is left in tmp/. */
 static void test_concurrent_puts(void **state)
@@ -315,6 +340,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subs_made_ahead, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_unusable_dir, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_fails_halfway, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_holds_max, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
