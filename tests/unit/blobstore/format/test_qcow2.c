@@ -746,6 +746,76 @@ static void test_refusals_crafted(void **state)
 	free(base);
 }
 
+/* At the limit, the check that guards it does not refuse: the header is
+ * accepted, or refused by another check (a crafted header breaks more
+ * than one rule), never with a reason naming word. */
+static void expect_passes(const uint8_t *f, size_t n, const char *word, const char *what)
+{
+	char why[200] = "";
+	struct qcow2_info info;
+	int rc = qcow2_check_header(f, n, n, &info, why, sizeof why);
+
+	if (rc != 0 && (rc != -EINVAL || strstr(why, word)))
+		fail_msg("%s: check_header %d \"%s\", expected it to pass the check of \"%s\"", what, rc, why, word);
+}
+
+/* The header's bounds, a row each: the field at its limit passes that
+ * check, one past it is refused naming it (SPEC §4.3; issue 48 step 5:
+ * a bound tested where it is written, not only by corpora). */
+static void test_header_bounds(void **state)
+{
+	struct blob_fx *fx = *state;
+	size_t n;
+	uint8_t *base = base_image(fx, &n), *f = malloc(n);
+	const struct {
+		const char *what, *word;
+		unsigned off, width; /* the field: byte offset, 4 or 8 bytes */
+		uint64_t at, past;
+	} rows[] = {
+		{"cluster_bits, top", "cluster_bits", 20, 4, 21, 22},
+		{"cluster_bits, bottom", "cluster_bits", 20, 4, 9, 8},
+		{"virtual size, top", "virtual size", 24, 8, QCOW2_MAX_SIZE, QCOW2_MAX_SIZE + 1},
+		{"virtual size, bottom", "virtual size", 24, 8, 1, 0},
+		{"l1_size", "too large", 36, 4, 32u << 20 >> 3, (32u << 20 >> 3) + 1},
+		{"refcount_table_clusters (8 MiB of 64 KiB)", "refcount_table_clusters", 56, 4, 128, 129},
+		{"nb_snapshots", "nb_snapshots", 60, 4, 65536, 65537},
+		{"refcount_order", "refcount_order", 96, 4, 6, 7},
+		{"header_length, the cluster", "header_length", 100, 4, 65536, 65536 + 8},
+	};
+
+	assert_non_null(f);
+	for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+		memcpy(f, base, n);
+		rows[k].width == 4 ? put32(f + rows[k].off, (uint32_t)rows[k].at) : put64(f + rows[k].off, rows[k].at);
+		expect_passes(f, n, rows[k].word, rows[k].what);
+		memcpy(f, base, n);
+		rows[k].width == 4 ? put32(f + rows[k].off, (uint32_t)rows[k].past) : put64(f + rows[k].off, rows[k].past);
+		expect_refused(f, n, rows[k].word, rows[k].what);
+	}
+
+	/* The backing format name: 15 bytes (qemu keeps it in 16), then 16. */
+	for (uint32_t len = 15; len <= 16; len++) {
+		memcpy(f, base, n);
+		put32(f + 112, 0xe2792aca), put32(f + 116, len), memset(f + 120, 'q', 16), put64(f + 136, 0);
+		if (len == 15)
+			expect_passes(f, n, "backing format name", "backing format name of 15 bytes");
+		else
+			expect_refused(f, n, "backing format name of 16 bytes", "backing format name of 16 bytes");
+	}
+	/* The bitmaps extension's count: 65535, then 65536. */
+	for (uint32_t nb = 65535; nb <= 65536; nb++) {
+		memcpy(f, base, n);
+		f[95] |= 1, put32(f + 112, 0x23852875), put32(f + 116, 24), put32(f + 120, nb), put32(f + 124, 0);
+		put64(f + 128, 4096), put64(f + 136, 65536), put64(f + 144, 0);
+		if (nb == 65535)
+			expect_passes(f, n, "nb_bitmaps", "65535 bitmaps");
+		else
+			expect_refused(f, n, "nb_bitmaps 65536", "65536 bitmaps");
+	}
+	free(f);
+	free(base);
+}
+
 /* Images qemu-img itself makes with features we refuse. */
 static void test_refusals_real(void **state)
 {
@@ -1227,6 +1297,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coalescing, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_clusters, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_next_data_huge, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_header_bounds, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals_crafted, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals_real, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_real, blob_fx_setup, blob_fx_teardown),
