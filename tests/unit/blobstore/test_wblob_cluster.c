@@ -187,7 +187,11 @@ static void test_patch_at_stored_edge(void **state)
 	NEED_CLUSTER(fx);
 	want = malloc(MiB + 2);
 	assert_non_null(want);
-	base_bytes = fx_make_blob(fx, MiB + 1, 21);
+	/* No holes, and the last chunk's one byte not zero: that chunk must be
+	 * stored, or the write takes the nothing-stored path and the edge
+	 * (wb_cl_copy_stored_patched's length, #67) is never reached. */
+	base_bytes = fx_make_blob(fx, MiB + 1, 0);
+	base_bytes[MiB] = 0xa5;
 	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, MiB + 1), 0);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "e", base, MiB + 1), 0);
 	w = cl_open(fx, "e");
