@@ -23,6 +23,7 @@
 
 #include "attr.h"
 #include "buf.h"
+#include "value.h"
 #include "common.h"
 #include "dirs.h"
 #include "disk.h"
@@ -35,7 +36,6 @@
 #include "render.h"
 #include "stats.h"
 
-#define WRITE_MAX 4096 /* SPEC §12 */
 
 /* Whether n may be opened for writing through tenants/ (§16): a remark. */
 static bool tenant_writes(const struct fs_node *n)
@@ -496,55 +496,10 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
  * close (FLUSH: close(2) returns the command's errno).  Never piece by
  * piece.  Multi-line files (description, tags) are applied at every write
  * that ends in a newline, the whole value so far (shells write line by
- * line), and at close when the last line has no newline.  Checked as the
- * pieces come: at most 4 KiB in all, no NUL or \r, and a command is one
- * line (nothing after its newline).  A refused piece drops the whole value:
- * the next write must start again at offset 0. */
-
-/* Drops the handle's value; a password's bytes (a secret buffer) are
- * wiped now, not when the handle is released: a writer may hold the file
- * open for as long as it likes. */
-static void value_drop(struct fh *h)
-{
-	if (h->value.secret && h->value.p)
-		explicit_bzero(h->value.p, h->value.cap);
-	h->value.len = 0;
-}
-
-/* Adds one write to the handle's value; -EINVAL with the reason. */
-static int take_write(struct fh *h, const char *buf, size_t size, off_t off, bool multiline, const char **why)
-{
-	if (off == 0) {
-		value_drop(h);
-	} else if (h->value.len == 0 || (size_t)off != h->value.len) {
-		*why = "a value is written from offset 0, each piece where the last one ended";
-		return -EINVAL;
-	}
-	if (h->value.len + size > WRITE_MAX) {
-		*why = "a value is at most 4 KiB";
-		return -EINVAL;
-	}
-	bool line_done = !multiline && h->value.len && h->value.p[h->value.len - 1] == '\n';
-	for (size_t i = 0; i < size; i++) {
-		if (buf[i] == '\0' || buf[i] == '\r') {
-			*why = "a value cannot hold NUL or carriage-return bytes";
-			return -EINVAL;
-		}
-		if (line_done) {
-			*why = "a command is one line: nothing may follow its newline";
-			return -EINVAL;
-		}
-		line_done = !multiline && buf[i] == '\n';
-	}
-	fs_buf_put(&h->value, buf, size);
-	return h->value.failed ? -ENOMEM : 0;
-}
-
-/* Whether the handle's value ends a line (and so is applied now). */
-static bool value_ends_line(const struct fh *h)
-{
-	return h->value.len && h->value.p[h->value.len - 1] == '\n';
-}
+ * line), and at close when the last line has no newline.  Each piece is
+ * checked as it comes (value.c: at most 4 KiB in all, no NUL or \r, a
+ * command one line); a refused piece drops the whole value: the next write
+ * must start again at offset 0. */
 
 /* Applies the handle's value to n: stripped of one trailing newline, then
  * the table's store.  Returns 0 or -errno with the reason in err (or why). */
@@ -565,7 +520,7 @@ static int apply_value(struct fs_ctx *ctx, struct fh *h, const struct fs_node *n
 	 * not, is hashed and has no more use here (a write after its newline
 	 * is then refused as not starting at offset 0). */
 	if (rc < 0 || h->value.secret)
-		value_drop(h);
+		fs_value_drop(&h->value);
 	return rc;
 }
 
@@ -586,14 +541,14 @@ static void text_write(fuse_req_t req, fuse_ino_t ino, struct fh *h, const char 
 		ops_refuse(req, "write", &n, NULL, -EPERM, readonly_why(&n));
 		return;
 	}
-	if ((rc = take_write(h, buf, size, off, n.attr->flags & FS_ATTR_MULTILINE, &why)) < 0) {
-		value_drop(h);
+	if ((rc = fs_value_take(&h->value, buf, size, off, n.attr->flags & FS_ATTR_MULTILINE, &why)) < 0) {
+		fs_value_drop(&h->value);
 		h->pending = false;
 		ops_refuse(req, "write", &n, NULL, rc, why);
 		return;
 	}
 	h->pending = true;
-	if (!value_ends_line(h)) {
+	if (!fs_value_ends_line(&h->value)) {
 		fuse_reply_write(req, size); /* the rest of the line, or close, applies it */
 		return;
 	}
@@ -710,7 +665,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if ((rc = ops_resolve(req, ino, &n)) < 0 || !fs_attr_is_writable(&n)) {
 			h->pending = false;
 			if (h->value.secret)
-				value_drop(h); /* never applied: a password goes now */
+				fs_value_drop(&h->value); /* never applied: a password goes now */
 		}
 		if (rc < 0) {
 			ops_reply_err(req, -rc);
