@@ -264,10 +264,7 @@ static int store_whole(blob_wblob *w, uint32_t i, const uint8_t *src)
 	}
 	if (wb_is_overlay(st)) /* invisible now: freed at the next fsync */
 		wb_left_add(w, i, st);
-	if (!was_data && wb_is_data(w, i))
-		w->ndata++;
-	else if (was_data && !wb_is_data(w, i))
-		w->ndata--;
+	wb_count_data(w, i, was_data);
 	return 0;
 }
 
@@ -634,10 +631,7 @@ static int cluster_publish(blob_wblob *w, uint32_t i, enum wb_state st, enum wb_
 	blob_radix_set(&w->state, i, &b);
 	if (id && wb_is_overlay(st)) /* invisible now: freed at the next fsync */
 		wb_left_add(w, i, st);
-	if (!was_data && wb_is_data(w, i))
-		w->ndata++;
-	else if (was_data && !wb_is_data(w, i))
-		w->ndata--;
+	wb_count_data(w, i, was_data);
 	return 0;
 }
 

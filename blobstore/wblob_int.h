@@ -219,6 +219,8 @@ size_t wb_stored_len(const blob_wblob *w, uint32_t i);
 /* Chunk i is in memory only (a plug-in holds it). */
 bool wb_is_held(const blob_wblob *w, uint32_t i);
 bool wb_is_data(const blob_wblob *w, uint32_t i);
+/* w->ndata follows chunk i's change: was_data is wb_is_data before it. */
+void wb_count_data(blob_wblob *w, uint32_t i, bool was_data);
 uint32_t wb_next_data(const blob_wblob *w, uint32_t i, uint32_t n);
 uint32_t wb_next(const void *ctx, uint32_t i, uint32_t n, bool want_data);
 /* Chunk i's state byte, in memory and in the map (on a failure of the

@@ -87,6 +87,16 @@ bool wb_is_data(const blob_wblob *w, uint32_t i)
 	return wb_is_held(w, i) || wb_is_overlay(st) || st == WB_ARRIVED || wb_stored_id(w, i) != NULL;
 }
 
+void wb_count_data(blob_wblob *w, uint32_t i, bool was_data)
+{
+	bool is_data = wb_is_data(w, i);
+
+	if (!was_data && is_data)
+		w->ndata++;
+	else if (was_data && !is_data)
+		w->ndata--;
+}
+
 /* The first data chunk >= i and < n, n when none.  Candidates are the
  * visible base entries, the chunks whose state is not 0 and the held
  * ones: a base entry before the first non-zero state is data (WB_BASE

@@ -193,10 +193,7 @@ static int stream_done(blob_wblob *w, uint32_t i, enum wb_state st, bool was_dat
 	IMGFS_UNLOCK(&t->batch_lock, wb_stream_batch_lock);
 	blob_radix_set(&w->state, i, &three); /* reserved: cannot fail */
 	blob_radix_set(&w->sid, i, id);
-	if (was_data && !wb_is_data(w, i))
-		w->ndata--;
-	else if (!was_data && wb_is_data(w, i))
-		w->ndata++;
+	wb_count_data(w, i, was_data);
 	/* For gc, which keeps every id a .ids file names. */
 	return blob_pwrite_full(w->ids_fd, id->b, sizeof *id, (uint64_t)i * WB_IDS_REC + sizeof *id);
 }
