@@ -296,6 +296,75 @@ static void test_batch_holds_max(void **state)
 	free(buf);
 }
 
+/* A batch adding a chunk the store holds touches it (gc's clock) and
+ * writes nothing: add answers 0, not 1, and the commit counts no new
+ * chunk (mutate #97 of local.c: the existence check removed). */
+static void test_batch_add_existing(void **state)
+{
+	struct blob_fx *fx = *state;
+	const struct blob_backend_batching *bt = fx->s->be->batching;
+	struct blob_backend_batch *bb = NULL;
+	struct timespec old[2] = {{.tv_sec = 1000000}, {.tv_sec = 1000000}};
+	uint8_t *buf = blob_chunk_buf_new();
+	char path[256];
+	struct stat st;
+	ino_t ino;
+	chunk_id id;
+
+	assert_non_null(buf);
+	fx_fill(fx, buf, 2000);
+	blob_store_chunk_id(fx->s, &id, buf, 2000);
+	assert_int_equal(bt->new_batch(fx->s->be, &bb), 0);
+	assert_int_equal(bt->add(bb, &id, &buf, 2000), 1);
+	assert_int_equal(bt->commit(bb), 1);
+	bt->free(bb);
+	fx_chunk_path(path, sizeof path, fx->store, &id);
+	if (stat(path, &st) < 0)
+		fail_msg("no chunk file at %s", path);
+	ino = st.st_ino;
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(bt->new_batch(fx->s->be, &bb), 0);
+	assert_int_equal(bt->add(bb, &id, &buf, 2000), 0);
+	assert_int_equal(bt->commit(bb), 0);
+	bt->free(bb);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	assert_true(st.st_mtim.tv_sec > time(NULL) - 60);
+	free(buf);
+}
+
+/* stat of a chunk: its size and time; a missing one, or one whose
+ * chunks/<xx> is not a directory, is ENOENT (mutate #389 of local.c). */
+static void test_stat(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = NULL;
+	char root[128], path[256];
+	uint8_t data[300];
+	uint64_t size = 0;
+	int64_t mtime = 0;
+	chunk_id a, b;
+
+	snprintf(root, sizeof root, "%s/local", fx->dir);
+	assert_int_equal(blob_backend_local_new(&be, root), 0);
+	fx_fill(fx, data, sizeof data);
+	id_from(&a, 0x44, 1);
+	id_from(&b, 0x77, 2);
+	assert_int_equal(be->stat(be, &a, &size, &mtime), -ENOENT);
+	assert_int_equal(be->put(be, &a, data, sizeof data), 1);
+	assert_int_equal(be->stat(be, &a, &size, &mtime), 0);
+	assert_int_equal(size, sizeof data);
+	assert_true(mtime > time(NULL) - 60);
+	/* chunks/77 a file, not a directory: ENOTDIR underneath, ENOENT out. */
+	snprintf(path, sizeof path, "%s/chunks/77", root);
+	(void)rmdir(path);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(be->stat(be, &b, &size, &mtime), -ENOENT);
+	be->free(be);
+}
+
 /* Many writers placing the same chunks at once: every put succeeds, each
  * chunk is new for exactly one of them, nothing is left in tmp/. */
 static void test_concurrent_puts(void **state)
@@ -340,6 +409,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subs_made_ahead, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_unusable_dir, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_fails_halfway, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_add_existing, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stat, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_holds_max, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
