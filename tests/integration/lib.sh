@@ -78,7 +78,9 @@ mkdir "$T/.watch"
 _watch_add() {
     local f
     [[ -n "${2:-}" ]] || return 0
-    for f in "$T/.watch"/*; do [[ -f "$f" && "$(<"$f")" == *$'\n'"$1" ]] && rm -f "$f"; done
+    for f in "$T/.watch"/*; do
+        if [[ -f "$f" && "$(<"$f")" == *$'\n'"$1" ]]; then rm -f "$f"; fi
+    done
     _fuse_conn "$1"
     printf '%s\n%s\n' "$_CONN" "$1" >"$T/.watch/$2"
 }
@@ -98,8 +100,10 @@ _daemon_dead() {
 _fuse_conn() {
     local id parent dev root mp rest
     _CONN=
+    # (if, not &&: a loop's status is its last test's, and under set -e a
+    # last mountinfo line that is another test's mount failed the caller)
     while read -r id parent dev root mp rest; do
-        [[ "$mp" == "$1" && "$rest" == *" - fuse"* ]] && _CONN=${dev#*:}
+        if [[ "$mp" == "$1" && "$rest" == *" - fuse"* ]]; then _CONN=${dev#*:}; fi
     done </proc/self/mountinfo
 }
 
