@@ -782,6 +782,25 @@ for path in sys.argv[1:]:
 PY
 }
 
+# serve_slow_disk MIB: $T/files/disk.raw, a raw disk of MIB MiB (an MBR's
+# signature, then random bytes), served slowly (serve.py slow: 16 KiB
+# every 20 ms) on 127.0.0.1; sets PORT. The server is killed at exit. For
+# a URL import that is still running when the test acts on it.
+serve_slow_disk() {
+    mkdir -p "$T/files"
+    python3 - "$T/files/disk.raw" "$1" <<'EOF'
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    mbr = bytearray(512)
+    mbr[510:512] = b"\x55\xaa"
+    f.write(mbr + os.urandom((int(sys.argv[2]) << 20) - 512))
+EOF
+    /usr/bin/python3 "$INTEGRATION_DIR/../servers/serve.py" slow "$T/files" >"$T/serve.out" 2>"$T/serve.err" &
+    at_exit "kill $!"
+    wait_for 30 grep -q '^PORT ' "$T/serve.out" || { cat "$T/serve.err" >&2; fail "the server did not start"; }
+    PORT=$(awk '$1 == "PORT" { print $2 }' "$T/serve.out")
+}
+
 # pg_database VAR: the URL of a new, empty PostgreSQL database of this
 # test's own into variable VAR, on ctest's `pg` fixture's server
 # (IMGFS_TEST_PG_DIR) when there is one, else on a throwaway server this

@@ -23,18 +23,8 @@ pg_database URL
 admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
 
 say "a raw disk of 8 MiB served slowly (16 KiB every 20 ms) on 127.0.0.1"
-mkdir -p "$T/files"
-python3 - "$T/files/disk.raw" <<'EOF'
-import os, sys
-with open(sys.argv[1], "wb") as f:
-    mbr = bytearray(512)
-    mbr[510:512] = b"\x55\xaa"
-    f.write(mbr + os.urandom((8 << 20) - 512))
-EOF
-/usr/bin/python3 "$INTEGRATION_DIR/../servers/serve.py" slow "$T/files" >"$T/serve.out" 2>"$T/serve.err" &
-at_exit "kill $!"
-wait_for 30 grep -q '^PORT ' "$T/serve.out" || { cat "$T/serve.err" >&2; fail "the server did not start"; }
-port=$(awk '$1 == "PORT" { print $2 }' "$T/serve.out")
+serve_slow_disk 8
+port=$PORT
 
 say "hosts a and b (b runs no task), lease 3 s; the import runs on a"
 admin init >/dev/null

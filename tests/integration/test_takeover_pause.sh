@@ -26,18 +26,8 @@ admin() { "$IMGFS" admin --state "$T/state-a" --db "$URL" "$@"; }
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
 
 say "a raw disk of 4 MiB served slowly (16 KiB every 20 ms) on 127.0.0.1"
-mkdir -p "$T/files"
-python3 - "$T/files/disk.raw" <<'EOF'
-import os, sys
-with open(sys.argv[1], "wb") as f:
-    mbr = bytearray(512)
-    mbr[510:512] = b"\x55\xaa"
-    f.write(mbr + os.urandom((4 << 20) - 512))
-EOF
-/usr/bin/python3 "$INTEGRATION_DIR/../servers/serve.py" slow "$T/files" >"$T/serve.out" 2>"$T/serve.err" &
-at_exit "kill $!"
-wait_for 30 grep -q '^PORT ' "$T/serve.out" || { cat "$T/serve.err" >&2; fail "the server did not start"; }
-port=$(awk '$1 == "PORT" { print $2 }' "$T/serve.out")
+serve_slow_disk 4
+port=$PORT
 
 say "r1's store dir: shared; host a, and host b without the capabilities that pass a file's mode"
 admin init >/dev/null
