@@ -381,10 +381,16 @@ static void session_setup(struct pg_conn *c)
 	 * test_rados_cut).  The server now probes an idle client after 5 s,
 	 * 3 times 2 s apart, and ends the session (its transaction rolled
 	 * back, the lock freed) when nothing answers: about 11 s, as the
-	 * client's own 10 s. */
+	 * client's own 10 s.  Probes wait while an answer of the server's is
+	 * still unacknowledged, and the cut that hung test_rados_cut fell
+	 * there (b's BEGIN, its lock and its statement arrived, their answer
+	 * did not): TCP then gives up after its 15 retransmissions, 15
+	 * minutes.  So the server's TCP user timeout too: an answer the
+	 * client acknowledges nothing of for 10 s ends the session. */
 	PGresult *r = PQexec(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
 	                            "'read committed'; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
-	                            "SET tcp_keepalives_count = 3; SELECT to_regclass('imgfs_commits') IS NOT NULL");
+	                            "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; "
+	                            "SELECT to_regclass('imgfs_commits') IS NOT NULL");
 	round_trip(c);
 	c->marks = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't' &&
 	           c->commit_key > 0;

@@ -179,8 +179,10 @@ static void pg_run(struct ut_fx *fx, const char *sql)
 }
 
 /* The server probes an imgfs connection that is idle (in a transaction
- * or not) after 5 s, 3 times 2 s apart: a host cut off inside a write
- * transaction does not hold the write lock for hours (issue 49). */
+ * or not) after 5 s, 3 times 2 s apart, and gives up an answer the client
+ * acknowledges nothing of for 10 s: a host cut off inside a write
+ * transaction does not hold the write lock for hours, nor for TCP's 15
+ * minutes of retransmissions (issue 49). */
 static void test_server_probes_idle_connections(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -188,7 +190,8 @@ static void test_server_probes_idle_connections(void **state)
 		skip();
 	const struct model_sql q = {"SELECT current_setting('tcp_keepalives_idle') || ' ' || "
 	                            "current_setting('tcp_keepalives_interval') || ' ' || "
-	                            "current_setting('tcp_keepalives_count')", "a test", __FILE__, __LINE__};
+	                            "current_setting('tcp_keepalives_count') || ' ' || "
+	                            "current_setting('tcp_user_timeout')", "a test", __FILE__, __LINE__};
 	struct model_conn *c;
 	db_stmt *st;
 	char v[64];
@@ -196,7 +199,7 @@ static void test_server_probes_idle_connections(void **state)
 	assert_int_equal(c->drv->prepare(c->db, &q, &st), 0);
 	assert_int_equal(db_step(st), DB_ROW);
 	model_col_text(st, 0, v, sizeof v);
-	assert_string_equal(v, "5 2 3");
+	assert_string_equal(v, "5 2 3 10000");
 	c->drv->finalize(st);
 }
 
