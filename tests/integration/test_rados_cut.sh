@@ -89,7 +89,8 @@ chmod +x "$T/imgfs-in-net"
 
 A="$T/mnt-a" B="$T/mnt-b"
 mount_imgfs "$T/state-a" "$A" "db=$URL,host=a,workers=1"
-IMGFS="$T/imgfs-in-net" mount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=1"
+# (b's sessions are named, for the server's views below)
+IMGFS="$T/imgfs-in-net" mount_imgfs "$T/state-b" "$B" "db=$URL?application_name=imgfs-host-b,host=b,workers=1"
 RA="$A/regions/r1" RB="$B/regions/r1"
 admin quota set "$me" r1 private-images 10 >/dev/null
 grep -qx 'private-images 0 10' "$RB/quota" || fail "host b reads its quota before the cut"
@@ -167,7 +168,9 @@ hold_pid=
 read -r -t 20 hold_pid <&"$hold_out" || true
 [[ "$hold_pid" =~ ^[0-9]+$ ]] || fail "the test's session holds no upload row: '$hold_pid'"
 # the session of b's that waits for the held row
-waiter() { sql "SELECT pid FROM pg_stat_activity WHERE $hold_pid = ANY(pg_blocking_pids(pid))"; }
+waiter() {
+    sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'imgfs-host-b' AND $hold_pid = ANY(pg_blocking_pids(pid))"
+}
 nap 1.1
 touch "$T/go.1"
 has_waiter() { [[ -n "$(waiter)" ]]; }
@@ -277,8 +280,9 @@ say "b says it lost its lease, in its log and in what its users get"
 wait_until 60 grep -q "lease: host b lost its lease" "$T/state-b/imgfs.log" ||
     { tail -n 20 "$T/state-b/imgfs.log" >&2; fail "b's log does not say it lost its lease"; }
 assert_eq EIO "$(read_bounded "$RB/quota")" "cat quota on b after its lease lapsed"
-grep -q "host b is cut off from the database: its lease lapsed" "$B/errors" ||
-    { cat "$B/errors" >&2; fail "b's /errors does not say why"; }
+bounded 30 "b's /errors while it is cut off" cat "$B/errors" >"$T/errors"
+grep -q "host b is cut off from the database: its lease lapsed" "$T/errors" ||
+    { cat "$T/errors" >&2; fail "b's /errors does not say why"; }
 
 say "b let back: its RADOS client answers again, the writer finishes, the upload ends available with its bytes"
 mend
