@@ -526,6 +526,33 @@ freeze_until_taken_over() {
     echo "    taken over $took s after a stopped"
 }
 
+# stop_outside_write PID URL: stops (SIGSTOP) the daemon PID at a moment
+# none of its sessions of the PostgreSQL database URL holds or waits for
+# the service's write lock: a host paused inside a write transaction holds
+# the lock until it resumes (reference §13's Decision on
+# idle_in_transaction_session_timeout), so the other hosts' writes (a
+# `host remove`, a start) would wait for it, and a test that pauses a host
+# past its lease would hang.  Its sessions are told by their client ports
+# (ss); each try that finds one in a write transaction lets the daemon go
+# on for a moment.  Fails after 100 tries.
+stop_outside_write() {
+    local pid=$1 url=$2 port ports held i
+    port=${url##*:} && port=${port%%/*}
+    for ((i = 0; i < 100; i++)); do
+        kill -STOP "$pid"
+        nap 0.05 # what it sent before the stop reaches the server
+        ports=$(ss -Htnp state established "( dport = :$port )" | grep -F "pid=$pid," |
+            awk '{ n = split($3, a, ":"); print a[n] }' | paste -sd, -)
+        [[ -n "$ports" ]] || return 0
+        held=$(psql -qtAX "$url" -c "SELECT count(*) FROM pg_stat_activity s JOIN pg_locks l ON l.pid = s.pid
+            WHERE s.client_port IN ($ports) AND l.locktype = 'advisory'") || fail "stop_outside_write: psql"
+        [[ "$held" != 0 ]] || return 0
+        kill -CONT "$pid"
+        nap 0.05
+    done
+    fail "daemon $pid was inside a write transaction at each of 100 stops"
+}
+
 # imgfs_wait PATH...: `imgfs wait` (SPEC §1), at most 300 s.
 imgfs_wait() { timeout 300 "$IMGFS" wait "$@"; }
 

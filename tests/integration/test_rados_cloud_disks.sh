@@ -157,8 +157,8 @@ EOF
 lpid=$!
 wait_for 10 test -e "$T/late.ready" || fail "b's writer did not start"
 bpid=${_MOUNT_PID[$B]}
-kill -STOP "$bpid"
 at_exit "kill -CONT $bpid 2>/dev/null"
+stop_outside_write "$bpid" "$URL"
 wait_until 10 admin host remove b 2>/dev/null || { kill -CONT "$bpid"; fail "host remove b after its lease lapsed"; }
 echo start >"$RA/instances/vm2/status" || { kill -CONT "$bpid"; fail "start of vm2 on a"; }
 assert_eq a "$(cat "$RA/instances/vm2/host")" "vm2's host after the move"
