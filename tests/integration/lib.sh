@@ -500,16 +500,17 @@ wait_until() {
     return 1
 }
 
-# freeze_until_taken_over MNT_A STATE_B LEASE: host a (the mount at MNT_A)
-# stops (SIGSTOP: it no longer renews its lease, mid-task), host b (whose
-# state is STATE_B) must take a's task over once a's lease (LEASE seconds)
-# lapsed and not before (a renews 6 times per period: it lapses 5/6 of a
-# period after a stopped, at the earliest); then a is killed and unmounted.
-# SPEC §13.
+# freeze_until_taken_over MNT_A STATE_B LEASE URL: host a (the mount at
+# MNT_A) stops (SIGSTOP: it no longer renews its lease, mid-task; outside
+# a write transaction, stop_outside_write: the take-over is one), host b
+# (whose state is STATE_B) must take a's task over once a's lease (LEASE
+# seconds) lapsed and not before (a renews 6 times per period: it lapses
+# 5/6 of a period after a stopped, at the earliest); then a is killed and
+# unmounted.  URL: the PostgreSQL database.  SPEC §13.
 freeze_until_taken_over() {
-    local a=$1 log="$2/imgfs.log" lease=$3 apid=${_MOUNT_PID[$1]} t0 took i kept=() m
+    local a=$1 log="$2/imgfs.log" lease=$3 url=$4 apid=${_MOUNT_PID[$1]} t0 took i kept=() m
     _watch_drop "$apid"
-    kill -STOP "$apid"
+    stop_outside_write "$apid" "$url"
     t0=$(date +%s.%N)
     for ((i = 0; i < lease * 100; i++)); do grep -q 'taken over from a/' "$log" && break; nap 0.05; done
     took=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")

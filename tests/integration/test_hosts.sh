@@ -125,7 +125,7 @@ remount_imgfs "$T/state-b" "$B" "db=$URL,host=b,workers=2"
 echo big-cloud >"$RA/private/big/convert"
 for ((i = 0; i < 500; i++)); do grep -q '^state running' "$RA/private/big/task" 2>/dev/null && break; sleep 0.01; done
 grep -q '^state running' "$RA/private/big/task" || fail "the conversion never ran"
-freeze_until_taken_over "$A" "$T/state-b" 3
+freeze_until_taken_over "$A" "$T/state-b" 3 "$URL"
 imgfs_wait "$RB/private/big-cloud" >/dev/null || fail "b did not finish a's conversion: $(cat "$RB/private/big-cloud/error")"
 snap=$(awk '$1 == "vda" { print $3 }' "$RB/private/big-cloud/device-mapping")
 cmp "$RB/snapshots/$snap/data" "$T/big.raw" || fail "the converted bytes"

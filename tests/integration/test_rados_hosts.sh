@@ -79,7 +79,7 @@ mkdir "$R1A/private/big-cloud/copies/r2"
 done_bytes() { awk '$1 == "bytes-done" { print $2 }' "$R1A/private/big-cloud/task" 2>/dev/null; }
 for ((i = 0; i < 2000; i++)); do (($(done_bytes || echo 0) >= (96 << 20))) && break; sleep 0.01; done
 grep -q '^state running' "$R1A/private/big-cloud/task" || fail "the copy is not running on a: $(cat "$R1A/private/big-cloud/task")"
-freeze_until_taken_over "$A" "$T/state-b" 3
+freeze_until_taken_over "$A" "$T/state-b" 3 "$URL"
 imgfs_wait "$R2B/private/big-cloud" >/dev/null || fail "b did not finish a's copy: $(cat "$R2B/private/big-cloud/error")"
 snap=$(devmap_ref "$R2B/private/big-cloud" vda)
 cmp "$R2B/snapshots/$snap/data" "$T/big.raw" || fail "the copied bytes"
