@@ -87,6 +87,8 @@ struct lane {
 	uint8_t *buf; /* a chunk buffer (blob_chunk_buf_new) */
 	chunk_id id;  /* the chunk in buf, len bytes */
 	size_t len;
+	bool plain;                /* not sealed: its block digests go with it */
+	uint8_t dig[BLOB_DIG_MAX]; /* those, computed by the lane */
 	size_t pending; /* chunks staged since the lane's last commit */
 	enum lane_cmd cmd;
 	pthread_cond_t wake; /* cmd left IDLE */
@@ -121,7 +123,9 @@ static int lane_run(struct lane *l, enum lane_cmd cmd)
 	int rc;
 
 	if (cmd == LANE_ADD) {
-		if ((rc = bt->add(l->bb, &l->id, &l->buf, l->len)) < 0)
+		const uint8_t *dig = l->plain ? blob_store_digests_for(l->b->s, &l->id, l->buf, l->len, l->dig) : NULL;
+
+		if ((rc = bt->add(l->bb, &l->id, &l->buf, l->len, dig)) < 0)
 			return rc;
 		l->pending += (size_t)rc;
 		if (l->pending < BLOB_BATCH_MAX)
@@ -230,7 +234,7 @@ static struct lane *lane_idle(blob_batch *b, int *rc)
  * when swap is not NULL (then buf == *swap, a chunk buffer), that buffer
  * exchanged for the lane's.  -errno (nothing exchanged) when the batch
  * failed meanwhile. */
-static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t len, uint8_t **swap)
+static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t len, uint8_t **swap, bool plain)
 {
 	struct lane *l;
 	int rc;
@@ -248,6 +252,7 @@ static int hand_on(blob_batch *b, const chunk_id *id, const void *buf, size_t le
 	}
 	l->id = *id;
 	l->len = len;
+	l->plain = plain;
 	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	lane_send(l, LANE_ADD);
 	IMGFS_UNLOCK(&b->lock, blob_batch_lock);
@@ -376,7 +381,10 @@ static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, 
 	blob_store_chunk_id(b->s, &id, buf, len);
 	*out = id;
 	if (b->check == NULL) { /* no batches: durable now */
-		if ((rc = be->put(be, &id, buf, len)) < 0)
+		uint8_t dig[BLOB_DIG_MAX];
+
+		if ((rc = be->put(be, &id, buf, len,
+		                  b->key == NULL && !sealed ? blob_store_digests_for(b->s, &id, buf, len, dig) : NULL)) < 0)
 			return batch_fail(b, rc);
 		b->placed += rc; /* no lanes: nobody else writes it */
 		return rc;
@@ -392,7 +400,7 @@ static int batch_add(blob_batch *b, chunk_id *out, const void *buf, size_t len, 
 	}
 	if ((rc = blob_idset_add(b->ids, &id)) < 0)
 		return batch_fail(b, rc);
-	if ((rc = hand_on(b, &id, buf, len, swap)) < 0)
+	if ((rc = hand_on(b, &id, buf, len, swap, b->key == NULL && !sealed)) < 0)
 		return batch_fail(b, rc); /* the idset says it was taken */
 	return 1;
 }
@@ -500,6 +508,10 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 		return rc;
 	l->id = *id;
 	l->len = len;
+	/* Which a copied chunk is, plain or sealed, is the manifest's: its
+	 * digests are right for its bytes either way, and never used under a
+	 * key (reads of sealed chunks are whole: part.c). */
+	l->plain = true;
 	IMGFS_LOCK(&b->lock, blob_batch_lock);
 	lane_send(l, LANE_ADD);
 	IMGFS_UNLOCK(&b->lock, blob_batch_lock);

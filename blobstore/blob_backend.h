@@ -11,6 +11,18 @@
 
 /* ---- backends ------------------------------------------------------------ */
 
+/* Block digests (SPEC §13, "A read of part of a stored chunk"): one keyed
+ * XXH3-64 per BLOB_DIG_BLOCK bytes of a plain chunk (the last block may be
+ * short), each binding the chunk's id and the block's index
+ * (blob_store_block_digests, part.c), BLOB_DIG_SIZE bytes each, in block
+ * order.  A backend that keeps them beside the chunk (get_part) lets a
+ * small read fetch and verify only the blocks it wants. */
+#define BLOB_DIG_BLOCK 4096u
+#define BLOB_DIG_SIZE 8u
+#define BLOB_DIG_MAX (BLOB_CHUNK_SIZE / BLOB_DIG_BLOCK * BLOB_DIG_SIZE) /* 2 KiB for 1 MiB */
+/* The digests' length for a chunk of len bytes. */
+#define BLOB_DIG_LEN(len) (((len) + BLOB_DIG_BLOCK - 1) / BLOB_DIG_BLOCK * BLOB_DIG_SIZE)
+
 /* Most chunks a backend batch holds between two commits (see blob_batch). */
 #define BLOB_BATCH_MAX 64
 /* The most lanes a backend's batching may ask for (lanes, below). */
@@ -48,7 +60,7 @@ struct blob_log;           /* blobstore_int.h */
 
 /* Placing many chunks with few waits for the disk (blob_batch).  A batch
  * is used by one thread at a time.
- *   add      is put (same answers) of the len bytes in *buf, a chunk buffer
+ *   add      is put (same answers, dig too) of the len bytes in *buf, a chunk buffer
  *            (blob_chunk_buf_new, blobstore_int.h: its room past len is the
  *            backend's to use, say for padding), except that a chunk it reports new is not
  *            stored yet — a backend that finds out only when it writes
@@ -78,7 +90,7 @@ struct blob_log;           /* blobstore_int.h */
  * commit may have placed some of its chunks, each whole and durable. */
 struct blob_backend_batching {
 	int (*new_batch)(struct blob_backend *be, struct blob_backend_batch **out);
-	int (*add)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
+	int (*add)(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len, const uint8_t *dig);
 	int (*has_many)(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 	int (*commit)(struct blob_backend_batch *b);
 	void (*free)(struct blob_backend_batch *b);
@@ -171,8 +183,11 @@ struct blob_backend {
 	int (*get)(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
 	/* Stores len bytes under id, durably, never replacing.  Returns 1 when
 	 * newly stored, 0 when a chunk of that id was already there (then its
-	 * timestamp is refreshed so a concurrent gc keeps it). */
-	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+	 * timestamp is refreshed so a concurrent gc keeps it).  dig: the
+	 * chunk's block digests (BLOB_DIG_LEN(len) bytes) when the backend has
+	 * get_part and the chunk is plain, stored with it in the same write;
+	 * else NULL. */
+	int (*put)(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len, const uint8_t *dig);
 	int (*exists)(struct blob_backend *be, const chunk_id *id); /* 1, 0 or -errno */
 	int (*del)(struct blob_backend *be, const chunk_id *id);
 	/* Calls cb for every stored chunk with its timestamp (unix seconds),
@@ -223,6 +238,15 @@ struct blob_backend {
 	/* Where the backend's own lines go (the store's log, which outlives
 	 * the backend).  NULL: the backend says nothing. */
 	void (*set_log)(struct blob_backend *be, const struct blob_log *log);
+	/* Bytes [off, off + len) of chunk id (off and len whole blocks, but
+	 * for a short last one) into buf, and the block digests stored with
+	 * it into dig (cap bytes), in ONE operation: 0 with *got bytes read
+	 * and *dig_len digest bytes (0: the chunk has none, or more than
+	 * cap), -ENOENT, -EIO when it could not be read.  The backend
+	 * verifies nothing (the store does: part.c).  NULL: reads are whole
+	 * (the local backend: its page cache makes them cheap). */
+	int (*get_part)(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf, size_t *got,
+	                uint8_t *dig, size_t cap, size_t *dig_len);
 	/* Cluster disks (above).  NULL: none. */
 	const struct blob_backend_disks *disks;
 	/* A hard link to stored chunk id at dirfd/name (the local backend: a

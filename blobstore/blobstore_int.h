@@ -51,6 +51,7 @@
 
 #include "blob_backend.h"
 #include "blob_digest.h"
+#include "blob_part.h"
 #include "blob_wblob.h"
 #include "blobstore.h"
 #include "imgfs_lock.h"
@@ -121,7 +122,9 @@ void blob_cache_release(struct blob_cache *c);
  * chunk is verified (and opened) when it is loaded.  -EIO (and a line in
  * the store's log) when it is corrupt, does not open or is of the wrong
  * length.  Entries are the chunk as a key shows it: one loaded under
- * another key (or none) is not this one's. */
+ * another key (or none) is not this one's.  A plain read of at most
+ * BLOB_PART_MAX bytes of a chunk the cache does not hold reads only its
+ * blocks when the backend keeps digests (part.c). */
 int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
                           size_t coff, size_t n);
 /* For tests: from now on every blob_store_read_chunk of s returns err (a
@@ -192,6 +195,9 @@ int blob_local_tmp_create(struct blob_backend *be, char *name, size_t cap, mode_
  * (replaces the object's bytes, keeps its attributes), and setting the
  * timestamp gc goes by. */
 int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+/* For tests: a chunk's block digests replaced by len bytes of dig, or
+ * removed (dig NULL). */
+int blob_rados_test_set_digests(struct blob_backend *be, const chunk_id *id, const void *dig, size_t len);
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t);
 int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out);
 /* What the backend asked the cluster, counted (tests guard that costs do
@@ -211,6 +217,8 @@ struct blob_rados_counters {
 	uint64_t disk_writes;     /* cluster disks: chunk objects written (one round trip each) */
 	uint64_t disk_recs;       /* cluster disks: chunk records set (one round trip each) */
 	uint64_t disk_recs_peak;  /* cluster disks: the most record sets in flight at once */
+	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
+	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

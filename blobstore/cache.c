@@ -2,7 +2,9 @@
  * cache.c — the store's cache of recently verified chunks.
  *
  * Who calls it: read.c (blob_store_read) and wblob.c (reads of base chunks)
- * through blob_store_read_chunk.  Design in blobstore_int.h: a fixed array of
+ * through blob_store_read_chunk.  A small read of a plain chunk the cache
+ * does not hold goes to part.c first (only its blocks, verified by their
+ * digests) and comes here only when part.c cannot tell.  Design in blobstore_int.h: a fixed array of
  * BLOB_CACHE_ENTRIES entries of BLOB_CHUNK_SIZE bytes (allocated on first use,
  * so an idle store costs nothing), one mutex, one condition variable.
  *
@@ -225,16 +227,13 @@ void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
 	IMGFS_UNLOCK(&c->lock, blob_cache_lock);
 }
 
-int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
-                          size_t coff, size_t n)
+/* Through the cache: the whole chunk, verified by its id. */
+static int read_whole(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
+                      size_t coff, size_t n)
 {
 	struct blob_cache_ent *e;
 	int rc;
 
-	if (coff > chunk_len || n > chunk_len - coff)
-		return -EINVAL;
-	if ((rc = atomic_load_explicit(&s->test_read_err, memory_order_relaxed)) != 0)
-		return rc;
 	if ((rc = blob_cache_pin(s, key, id, chunk_len, &e)) < 0)
 		return rc;
 	if (e == NULL)
@@ -242,6 +241,34 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 	memcpy(dst, e->buf + e->off + coff, n);
 	blob_cache_unpin(&s->cache, e);
 	return 0;
+}
+
+int blob_store_read_chunk_how(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
+                              size_t coff, size_t n, bool part_ok)
+{
+	bool suspect = false;
+	int rc;
+
+	if (coff > chunk_len || n > chunk_len - coff)
+		return -EINVAL;
+	if ((rc = atomic_load_explicit(&s->test_read_err, memory_order_relaxed)) != 0)
+		return rc;
+	/* A small read of a plain chunk the cache does not hold: only its
+	 * blocks, verified by their digests (part.c); 1: the whole path
+	 * tells. */
+	if (part_ok && key == NULL && n > 0 && n <= BLOB_PART_MAX && s->be->get_part != NULL &&
+	    !blob_cache_has(&s->cache, id) && (rc = blob_store_read_part(s, id, chunk_len, dst, coff, n, &suspect)) <= 0)
+		return rc;
+	rc = read_whole(s, key, id, chunk_len, dst, coff, n);
+	if (rc == 0 && suspect)
+		blob_store_log_chunk(s, id, "its block digests do not match its bytes, which match its id: read whole");
+	return rc;
+}
+
+int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
+                          size_t coff, size_t n)
+{
+	return blob_store_read_chunk_how(s, key, id, chunk_len, dst, coff, n, true);
 }
 
 void blob_store_test_fail_reads(blob_store *s, int err)

@@ -114,9 +114,12 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
 			done += z;
 			continue;
 		}
-		if (read_is_sequential(s, m, k))
+		bool seq = read_is_sequential(s, m, k);
+
+		if (seq)
 			blob_store_read_ahead(s, m, k, false);
-		if ((rc = blob_store_read_chunk(s, m->key, &m->id[k], clen, dst, coff, n)) < 0)
+		/* A sequential reader takes whole chunks (they are on their way). */
+		if ((rc = blob_store_read_chunk_how(s, m->key, &m->id[k], clen, dst, coff, n, !seq)) < 0)
 			return rc;
 		done += n;
 	}

@@ -251,6 +251,7 @@ void blob_store_close(blob_store *s)
 
 int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t len)
 {
+	uint8_t dig[BLOB_DIG_MAX];
 	chunk_id id;
 	int rc;
 
@@ -261,7 +262,7 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
 		return 0;
 	}
 	blob_store_chunk_id(s, &id, buf, len);
-	rc = s->be->put(s->be, &id, buf, len);
+	rc = s->be->put(s->be, &id, buf, len, blob_store_digests_for(s, &id, buf, len, dig));
 	if (rc < 0)
 		return rc;
 	*out = id;
@@ -401,6 +402,7 @@ int blob_store_has_chunk(blob_store *s, const chunk_id *id)
 
 int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id)
 {
+	uint8_t dig[BLOB_DIG_MAX];
 	uint8_t *buf = NULL;
 	size_t len;
 	int rc;
@@ -425,7 +427,8 @@ int blob_store_copy_chunk(blob_store *dst, blob_store *src, const chunk_id *id)
 		return -ENOMEM;
 	if ((rc = blob_store_get_chunk(src, id, buf, BLOB_OBJ_MAX, &len)) < 0)
 		goto out;
-	rc = dst->be->put(dst->be, id, buf, len);
+	/* Plain or sealed: see batch.c's copy_bytes on the digests. */
+	rc = dst->be->put(dst->be, id, buf, len, blob_store_digests_for(dst, id, buf, len, dig));
 out:
 	free(buf);
 	return rc;

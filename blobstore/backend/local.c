@@ -344,12 +344,13 @@ static int local_place(struct local_backend *lb, const struct local_staged *e)
 	return rc == -EEXIST ? local_touch_path(lb, e->path) : rc;
 }
 
-static int local_put(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len)
+static int local_put(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len, const uint8_t *dig)
 {
 	struct local_backend *lb = local(be);
 	struct local_staged e;
 	int rc, placed;
 
+	(void)dig; /* no get_part: reads are whole */
 	/* 1, 2. */
 	if ((rc = local_stage(lb, &e, id, buf, len, 0, 0)) <= 0)
 		return rc;
@@ -413,7 +414,8 @@ static int local_batch_new(struct blob_backend *be, struct blob_backend_batch **
 }
 
 /* The bytes are copied (into a file): *buf stays the caller's. */
-static int local_batch_add(struct blob_backend_batch *b, const chunk_id *id, uint8_t **bufp, size_t len)
+static int local_batch_add(struct blob_backend_batch *b, const chunk_id *id, uint8_t **bufp, size_t len,
+                           const uint8_t *dig)
 {
 	uint8_t *buf = *bufp;
 	struct local_staged *e = &b->e[b->n];
@@ -421,6 +423,7 @@ static int local_batch_add(struct blob_backend_batch *b, const chunk_id *id, uin
 	int oflags = 0;
 	int rc;
 
+	(void)dig;
 	if (b->n == BLOB_BATCH_MAX)
 		return -E2BIG;
 	/* O_DIRECT when buffer and length suit it: the bytes go to the disk

@@ -23,6 +23,8 @@ struct rados_wslot {
 	int tries; /* of this create so far */
 	chunk_id id;
 	size_t len;
+	bool has_dig;
+	uint8_t dig[BLOB_DIG_MAX]; /* the block digests, for a retry as the bytes */
 	uint8_t *buf; /* our copy: a retry, or a create after a refresh that
 	                 found the chunk gone, needs the bytes again */
 	rados_completion_t c;
@@ -74,10 +76,11 @@ static void wslot_finish(struct blob_backend_batch *b, struct rados_wslot *w)
 		              "OSD map",
 		              b->rb->where, oid, b->rb->op_timeout, RADOS_ATTEMPTS);
 		rados_wait_for_latest_osdmap(b->rb->cluster);
-		rc = blob_rados_place(b->rb, oid, w->buf, w->len, 2);
+		rc = blob_rados_place(b->rb, oid, w->buf, w->len, w->has_dig ? w->dig : NULL, 2);
 	} else {
 		/* -EEXIST: another writer placed it (refresh it); else an error. */
-		rc = rc == -EEXIST ? blob_rados_place(b->rb, oid, w->buf, w->len, 0) : blob_rados_errno(rc);
+		rc = rc == -EEXIST ? blob_rados_place(b->rb, oid, w->buf, w->len, w->has_dig ? w->dig : NULL, 0)
+		                    : blob_rados_errno(rc);
 	}
 	if (rc > 0)
 		b->placed++;
@@ -122,6 +125,8 @@ static int wslot_start(struct blob_backend_batch *b, struct rados_wslot *w, cons
 	rados_write_op_create(w->op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_write_full(w->op, (const char *)w->buf, len);
 	rados_write_op_setxattr(w->op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
+	if (w->has_dig)
+		rados_write_op_setxattr(w->op, RADOS_DIG_XATTR, (const char *)w->dig, BLOB_DIG_LEN(len));
 	chunk_id_fmt(oid, id);
 	if ((rc = rados_aio_write_op_operate(w->op, b->rb->io, w->c, oid, NULL, LIBRADOS_OPERATION_NOFLAG)) < 0) {
 		rados_aio_release(w->c);
@@ -135,14 +140,20 @@ static int wslot_start(struct blob_backend_batch *b, struct rados_wslot *w, cons
 
 /* The write keeps the caller's chunk buffer (for a retry) and gives back
  * the slot's, free now: no copy. */
-int blob_rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len)
+int blob_rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len,
+                             const uint8_t *dig)
 {
 	struct rados_wslot *w;
 	uint8_t *spare;
 	int rc;
 
+	if (dig != NULL && len > BLOB_CHUNK_SIZE)
+		return -EINVAL;
 	if ((w = wslot_next(b, len, &rc)) == NULL)
 		return rc;
+	w->has_dig = dig != NULL;
+	if (dig != NULL)
+		memcpy(w->dig, dig, BLOB_DIG_LEN(len));
 	if ((spare = w->buf) == NULL && (spare = blob_chunk_buf_new()) == NULL)
 		return -ENOMEM;
 	w->buf = *buf;

@@ -43,6 +43,7 @@ struct rados_spec {
 #define RADOS_FRESH BLOB_STAMP_FRESH /* seconds a refreshed timestamp stays fresh */
 #define RADOS_STAMP_XATTR "imgfs.t"
 #define RADOS_STAMP_LEN 20
+#define RADOS_DIG_XATTR "imgfs.b" /* a plain chunk's block digests (blob_backend.h, BLOB_DIG_*) */
 
 /* A chunk read ahead (prefetch): its read operation is in flight or done,
  * the result in the fields its operation fills. */
@@ -71,7 +72,7 @@ struct rados_backend {
 	struct {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
-		    disk_recs_peak;
+		    disk_recs_peak, part_reads, part_bytes;
 	} n;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
@@ -95,9 +96,13 @@ static inline struct rados_backend *rb_of(struct blob_backend *be)
 struct rados_call {
 	const void *wbuf; /* create */
 	size_t wlen;
-	void *rbuf; /* read */
+	const uint8_t *dig; /* create: the block digests (BLOB_DIG_LEN(wlen) bytes), or NULL */
+	void *rbuf;         /* read */
 	size_t rcap;
 	size_t got;
+	uint64_t off;  /* part read: where */
+	uint8_t *dbuf; /* part read: the digests, dcap bytes at most; dlen read */
+	size_t dcap, dlen;
 	uint64_t size;
 	int64_t t; /* fresh, del_older: the cut-off */
 };
@@ -123,8 +128,13 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
 int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_call *call);
 /* The stamp of a found chunk refreshed when older than RADOS_FRESH. */
 int blob_rados_refresh(struct rados_backend *rb, const char *oid, int first);
-/* An exclusive create of a chunk, a found one refreshed: 1 new, 0 there. */
-int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, int first);
+/* An exclusive create of a chunk (with its block digests dig, or NULL), a
+ * found one refreshed: 1 new, 0 there. */
+int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, const uint8_t *dig,
+                     int first);
+/* Part of a chunk and its block digests: read + getxattrs in one
+ * operation (call->off, rbuf, rcap; dbuf, dcap). */
+int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct rados_call *call);
 /* The single operations the table runs through blob_rados_run: a refresh
  * (op_touch), a removal only when older than call->t (op_del_older), the
  * size and timestamp (op_stat_stamp), the size (op_stat), a removal. */
@@ -142,12 +152,15 @@ int blob_rados_pf_finish(struct rados_pf *p);
 int blob_rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_t cap, size_t *len_out);
 int blob_rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out);
 void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n);
+int blob_rados_get_part(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,
+                        size_t *got, uint8_t *dig, size_t cap, size_t *dig_len);
 
 /* ---- rados_batch.c ----------------------------------------------------- */
 
 /* The batching sub-table's operations (rados.c holds the table). */
 int blob_rados_batch_new(struct blob_backend *be, struct blob_backend_batch **out);
-int blob_rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len);
+int blob_rados_batch_add_buf(struct blob_backend_batch *b, const chunk_id *id, uint8_t **buf, size_t len,
+                             const uint8_t *dig);
 int blob_rados_batch_commit(struct blob_backend_batch *b);
 int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 void blob_rados_batch_free(struct blob_backend_batch *b);

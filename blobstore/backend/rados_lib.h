@@ -44,6 +44,8 @@
 	X(rados_create_write_op)                                                                       \
 	X(rados_getaddrs)                                                                              \
 	X(rados_getxattr)                                                                              \
+	X(rados_getxattrs_end)                                                                         \
+	X(rados_getxattrs_next)                                                                        \
 	X(rados_ioctx_create)                                                                          \
 	X(rados_ioctx_destroy)                                                                         \
 	X(rados_ioctx_set_namespace)                                                                   \
@@ -54,6 +56,7 @@
 	X(rados_omap_get_next2)                                                                        \
 	X(rados_read)                                                                                  \
 	X(rados_read_op_cmpxattr)                                                                      \
+	X(rados_read_op_getxattrs)                                                                     \
 	X(rados_read_op_omap_get_vals2)                                                                \
 	X(rados_read_op_operate)                                                                       \
 	X(rados_read_op_read)                                                                          \
@@ -118,6 +121,8 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_create_write_op (blob_rados_lib.rados_create_write_op)
 #define rados_getaddrs (blob_rados_lib.rados_getaddrs)
 #define rados_getxattr (blob_rados_lib.rados_getxattr)
+#define rados_getxattrs_end (blob_rados_lib.rados_getxattrs_end)
+#define rados_getxattrs_next (blob_rados_lib.rados_getxattrs_next)
 #define rados_ioctx_create (blob_rados_lib.rados_ioctx_create)
 #define rados_ioctx_destroy (blob_rados_lib.rados_ioctx_destroy)
 #define rados_ioctx_set_namespace (blob_rados_lib.rados_ioctx_set_namespace)
@@ -128,6 +133,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_omap_get_next2 (blob_rados_lib.rados_omap_get_next2)
 #define rados_read (blob_rados_lib.rados_read)
 #define rados_read_op_cmpxattr (blob_rados_lib.rados_read_op_cmpxattr)
+#define rados_read_op_getxattrs (blob_rados_lib.rados_read_op_getxattrs)
 #define rados_read_op_omap_get_vals2 (blob_rados_lib.rados_read_op_omap_get_vals2)
 #define rados_read_op_operate (blob_rados_lib.rados_read_op_operate)
 #define rados_read_op_read (blob_rados_lib.rados_read_op_read)

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "rados_int.h"
@@ -177,8 +178,46 @@ static int op_create(struct rados_backend *rb, const char *oid, struct rados_cal
 	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_write_full(op, call->wbuf, call->wlen);
 	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);
+	if (call->dig != NULL)
+		rados_write_op_setxattr(op, RADOS_DIG_XATTR, (const char *)call->dig, BLOB_DIG_LEN(call->wlen));
 	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
 	rados_release_write_op(op);
+	return rc;
+}
+
+/* Part of a chunk (call->rcap bytes at call->off into call->rbuf) and its
+ * block digests (into call->dbuf when they fit in call->dcap; else
+ * call->dlen = 0), in one read operation. */
+int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct rados_call *call)
+{
+	rados_read_op_t op = rados_create_read_op();
+	rados_xattrs_iter_t it = NULL;
+	int read_rv = 0, xattr_rv = 0, rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	atomic_fetch_add(&rb->n.part_reads, 1);
+	call->got = call->dlen = 0;
+	rados_read_op_read(op, call->off, call->rcap, call->rbuf, &call->got, &read_rv);
+	rados_read_op_getxattrs(op, &it, &xattr_rv);
+	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_read_op(op);
+	if (rc == 0)
+		rc = read_rv < 0 ? read_rv : xattr_rv < 0 ? xattr_rv : 0;
+	if (rc == 0 && it != NULL) {
+		const char *name, *val;
+		size_t len;
+
+		while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name != NULL)
+			if (strcmp(name, RADOS_DIG_XATTR) == 0 && len <= call->dcap) {
+				memcpy(call->dbuf, val, len);
+				call->dlen = len;
+			}
+	}
+	if (it != NULL)
+		rados_getxattrs_end(it);
+	if (rc == 0)
+		atomic_fetch_add(&rb->n.part_bytes, call->got + call->dlen);
 	return rc;
 }
 
@@ -284,9 +323,10 @@ int blob_rados_refresh(struct rados_backend *rb, const char *oid, int first)
 /* put's answer for oid after a create that may have hit an existing
  * object (first: the try number of the create to run, or 0 when the
  * caller's create already said -EEXIST): 1 created, 0 there already. */
-int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, int first)
+int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf, size_t len, const uint8_t *dig,
+                     int first)
 {
-	struct rados_call call = {.wbuf = buf, .wlen = len};
+	struct rados_call call = {.wbuf = buf, .wlen = len, .dig = dig};
 	int rc;
 
 	/* Twice at most: a chunk found and then removed by gc before its

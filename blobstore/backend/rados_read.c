@@ -1,7 +1,8 @@
 /*
- * backend/rados_read.c — the RADOS backend's reads: get, get_buf and the
+ * backend/rados_read.c — the RADOS backend's reads: get, get_buf, the
  * reads ahead (prefetch), as rados.c's header comment ("Fast paths:
- * reads") describes.
+ * reads") describes, and get_part (part of a chunk with its block
+ * digests).
  *
  * Who calls it: the store through the backend table (rados.c).  The
  * prefetch table (rb->pf, RADOS_PREFETCH_SLOTS chunk buffers) is guarded by
@@ -114,6 +115,24 @@ int blob_rados_get(struct blob_backend *be, const chunk_id *id, void *buf, size_
 int blob_rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **buf, size_t *len_out)
 {
 	return get_chunk(rb_of(be), id, *buf, BLOB_OBJ_MAX, buf, len_out);
+}
+
+/* Part of a chunk and its block digests in one read operation (the
+ * table's get_part: blob_backend.h); the store verifies (part.c). */
+int blob_rados_get_part(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,
+                        size_t *got, uint8_t *dig, size_t cap, size_t *dig_len)
+{
+	struct rados_call call = {.rbuf = buf, .rcap = len, .off = off, .dbuf = dig, .dcap = cap};
+	char oid[33];
+	int rc;
+
+	chunk_id_fmt(oid, id);
+	rc = blob_rados_run(rb_of(be), oid, "a read", blob_rados_op_read_part, &call, 1);
+	if (rc < 0)
+		return blob_rados_errno(rc);
+	*got = call.got;
+	*dig_len = call.dlen;
+	return 0;
 }
 
 /* Whether id is one of ids[0..n). */

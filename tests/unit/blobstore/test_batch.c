@@ -410,7 +410,7 @@ static int flaky_has_many(struct blob_backend_batch *bb, const chunk_id *ids, si
 static useconds_t add_delay; /* each add waits this long first */
 static atomic_int adds_now, adds_most; /* adds in progress, and their most */
 
-static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, uint8_t **buf, size_t len)
+static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, uint8_t **buf, size_t len, const uint8_t *dig)
 {
 	int now = atomic_fetch_add(&adds_now, 1) + 1, most = atomic_load(&adds_most), rc;
 
@@ -418,7 +418,7 @@ static int flaky_add(struct blob_backend_batch *bb, const chunk_id *id, uint8_t 
 		;
 	if (add_delay > 0)
 		usleep(add_delay);
-	rc = atomic_fetch_add(&calls_add, 1) == fail_add_at ? fail_err : real_bt.add(bb, id, buf, len);
+	rc = atomic_fetch_add(&calls_add, 1) == fail_add_at ? fail_err : real_bt.add(bb, id, buf, len, dig);
 	atomic_fetch_sub(&adds_now, 1);
 	return rc;
 }
@@ -432,11 +432,11 @@ static int flaky_commit(struct blob_backend_batch *bb)
 	return real_bt.commit(bb);
 }
 
-static int flaky_put(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len)
+static int flaky_put(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len, const uint8_t *dig)
 {
 	if (atomic_fetch_add(&calls_put, 1) == fail_put_at)
 		return fail_err;
-	return real.put(be, id, buf, len);
+	return real.put(be, id, buf, len, dig);
 }
 
 static void flaky_install(struct blob_fx *fx, int add_at, int commit_from, int put_at, int err)

@@ -4,7 +4,9 @@
  * bytes only (a failed load is not remembered), and many threads reading
  * at once (more chunks than entries, so entries are evicted under them)
  * always get the reference bytes.  A chunk read's bounds, the eviction
- * order (least recently used), and a read with every entry pinned.
+ * order (least recently used), and a read with every entry pinned (those
+ * two read the whole path: reads of part of a chunk, RADOS's, are
+ * test_part.c's).
  */
 #include <pthread.h>
 
@@ -59,21 +61,21 @@ static void test_lru(void **state)
 	uint64_t misses = blob_store_cache_misses(fx->s), hits = blob_store_cache_hits(fx->s);
 
 	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++)
-		assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[i], len, got, 0, len), 0);
+		assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[i], len, got, 0, len, false), 0);
 	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES);
-	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[0], len, got, 0, len), 0);
-	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len, got, 0, len), 0);
+	assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[0], len, got, 0, len, false), 0);
+	assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[n - 1], len, got, 0, len, false), 0);
 	assert_bytes_equal(got, buf + (size_t)(n - 1) * len, len);
 	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES + 1);
 	for (int i = 0; i < n; i++) {
 		if (i == 1)
 			continue;
-		assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[i], len, got, 0, len), 0);
+		assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[i], len, got, 0, len, false), 0);
 		assert_bytes_equal(got, buf + (size_t)i * len, len);
 	}
 	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES + 1);
 	assert_int_equal(blob_store_cache_hits(fx->s) - hits, 1 + n - 1);
-	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[1], len, got, 0, len), 0);
+	assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[1], len, got, 0, len, false), 0);
 	assert_int_equal(blob_store_cache_misses(fx->s) - misses, BLOB_CACHE_ENTRIES + 2);
 	free(buf);
 }
@@ -100,14 +102,14 @@ static void test_every_entry_pinned(void **state)
 	assert_null(none);
 	misses = blob_store_cache_misses(fx->s);
 	memset(got, 0, sizeof got);
-	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len, got, 0, len), 0);
+	assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[n - 1], len, got, 0, len, false), 0);
 	assert_bytes_equal(got, buf + (size_t)(n - 1) * len, len);
-	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len - 1, got, 0, len - 1), -EIO);
+	assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[n - 1], len - 1, got, 0, len - 1, false), -EIO);
 	assert_int_equal(blob_store_cache_misses(fx->s) - misses, 2);
 	assert_false(blob_cache_has(&fx->s->cache, &ids[n - 1]));
 	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++)
 		blob_cache_unpin(&fx->s->cache, e[i]);
-	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &ids[n - 1], len, got, 0, len), 0);
+	assert_int_equal(blob_store_read_chunk_how(fx->s, NULL, &ids[n - 1], len, got, 0, len, false), 0);
 	assert_true(blob_cache_has(&fx->s->cache, &ids[n - 1]));
 	free(buf);
 }

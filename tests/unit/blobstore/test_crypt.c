@@ -481,7 +481,7 @@ static void test_tamper_and_wrong_key(void **state)
 		assert_int_equal(fx->s->be->get(fx->s->be, &m->id[0], obj, BLOB_OBJ_MAX, &len), 0);
 		obj[where[w]] ^= 0x01;
 		blob_store_chunk_id(fx->s, &bad, obj, len);
-		assert_true(fx->s->be->put(fx->s->be, &bad, obj, len) >= 0);
+		assert_true(fx->s->be->put(fx->s->be, &bad, obj, len, NULL) >= 0);
 		blob_manifest *t = NULL;
 		assert_int_equal(blob_manifest_new(&t, MiB), 0);
 		assert_int_equal(blob_manifest_set(t, 0, &bad), 0);

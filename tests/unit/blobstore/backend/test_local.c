@@ -66,8 +66,8 @@ static void test_local_basics(void **state)
 
 	assert_int_equal(be->exists(be, &a), 0);
 	assert_int_equal(be->get(be, &a, got, sizeof got, &len), -ENOENT);
-	assert_int_equal(be->put(be, &a, data, sizeof data), 1);
-	assert_int_equal(be->put(be, &b, data, 10), 1);
+	assert_int_equal(be->put(be, &a, data, sizeof data, NULL), 1);
+	assert_int_equal(be->put(be, &b, data, 10, NULL), 1);
 	assert_int_equal(be->exists(be, &a), 1);
 
 	fx_chunk_path(path, sizeof path, root, &a);
@@ -111,12 +111,12 @@ static void test_local_dedupe_refreshes_mtime(void **state)
 	assert_int_equal(blob_backend_local_new(&be, root), 0);
 	fx_fill(fx, data, sizeof data);
 	id_from(&a, 0x33, 3);
-	assert_int_equal(be->put(be, &a, data, sizeof data), 1);
+	assert_int_equal(be->put(be, &a, data, sizeof data, NULL), 1);
 	fx_chunk_path(path, sizeof path, root, &a);
 	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mtim.tv_sec, 1000000);
-	assert_int_equal(be->put(be, &a, data, sizeof data), 0);
+	assert_int_equal(be->put(be, &a, data, sizeof data, NULL), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(st.st_mtim.tv_sec > time(NULL) - 60);
 	be->free(be);
@@ -287,7 +287,7 @@ static void test_batch_holds_max(void **state)
 	for (int i = 0; i <= BLOB_BATCH_MAX; i++) {
 		fx_fill(fx, buf, 1000);
 		blob_store_chunk_id(fx->s, &ids[i], buf, 1000);
-		assert_int_equal(bt->add(bb, &ids[i], &buf, 1000), i < BLOB_BATCH_MAX ? 1 : -E2BIG);
+		assert_int_equal(bt->add(bb, &ids[i], &buf, 1000, NULL), i < BLOB_BATCH_MAX ? 1 : -E2BIG);
 	}
 	assert_int_equal(bt->commit(bb), BLOB_BATCH_MAX);
 	bt->free(bb);
@@ -315,7 +315,7 @@ static void test_batch_add_existing(void **state)
 	fx_fill(fx, buf, 2000);
 	blob_store_chunk_id(fx->s, &id, buf, 2000);
 	assert_int_equal(bt->new_batch(fx->s->be, &bb), 0);
-	assert_int_equal(bt->add(bb, &id, &buf, 2000), 1);
+	assert_int_equal(bt->add(bb, &id, &buf, 2000, NULL), 1);
 	assert_int_equal(bt->commit(bb), 1);
 	bt->free(bb);
 	fx_chunk_path(path, sizeof path, fx->store, &id);
@@ -324,7 +324,7 @@ static void test_batch_add_existing(void **state)
 	ino = st.st_ino;
 	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
 	assert_int_equal(bt->new_batch(fx->s->be, &bb), 0);
-	assert_int_equal(bt->add(bb, &id, &buf, 2000), 0);
+	assert_int_equal(bt->add(bb, &id, &buf, 2000, NULL), 0);
 	assert_int_equal(bt->commit(bb), 0);
 	bt->free(bb);
 	assert_int_equal(stat(path, &st), 0);
@@ -351,7 +351,7 @@ static void test_stat(void **state)
 	id_from(&a, 0x44, 1);
 	id_from(&b, 0x77, 2);
 	assert_int_equal(be->stat(be, &a, &size, &mtime), -ENOENT);
-	assert_int_equal(be->put(be, &a, data, sizeof data), 1);
+	assert_int_equal(be->put(be, &a, data, sizeof data, NULL), 1);
 	assert_int_equal(be->stat(be, &a, &size, &mtime), 0);
 	assert_int_equal(size, sizeof data);
 	assert_true(mtime > time(NULL) - 60);

@@ -1,0 +1,353 @@
+/*
+ * test_part.c — unit tests for blobstore/part.c: reads of part of a stored
+ * chunk in RADOS, verified block by block (SPEC §13).  Costs are counted
+ * (the backend's operations and bytes), not timed: a 4 KiB read of a
+ * chunk placed by a put or by a batch is one operation bringing its block
+ * and the chunk's 2 KiB of digests; a damaged block reads EIO while an
+ * undamaged block of the same chunk reads right; digests removed or
+ * damaged (their bytes or their length) read the right bytes whole; blocks
+ * moved with their digests (within a chunk, or to another) read EIO; a
+ * short last block; the size bound at BLOB_PART_MAX and one past; a
+ * sealed chunk is read whole and placed without digests; a sequential
+ * reader takes whole chunks.  It runs with a cluster (IMGFS_TEST_CEPH_CONF:
+ * ctest's _rados run) or not at all (exit 77: skipped).
+ */
+#include <stdio.h>
+
+#include "blob_test.h"
+#include "blobstore_int.h"
+#include "manifest_test.h"
+
+#define NEED_CLUSTER(fx)                                                       \
+	do {                                                                       \
+		if (!fx_rados(fx)) {                                                   \
+			fprintf(stderr, "    (needs a cluster: IMGFS_TEST_CEPH_CONF)\n"); \
+			skip();                                                            \
+		}                                                                      \
+	} while (0)
+
+#define DIGS (BLOB_DIG_MAX) /* a whole chunk's digests: 2 KiB */
+
+/* What one read cost: part reads, whole reads, bytes the part reads
+ * brought. */
+struct cost {
+	uint64_t part, whole, bytes;
+};
+
+/* Reads [coff, coff + n) of chunk id (clen bytes) through the store and
+ * checks its answer, its bytes against ref (the chunk) when it succeeds,
+ * and what it cost. */
+static void read_costs(struct blob_fx *fx, const chunk_id *id, size_t clen, const uint8_t *ref, size_t coff,
+                       size_t n, int want_rc, struct cost want)
+{
+	struct blob_rados_counters c0, c1;
+	uint8_t *got = malloc(n + 1);
+	int rc;
+
+	assert_non_null(got);
+	blob_rados_counters(fx->s->be, &c0);
+	rc = blob_store_read_chunk(fx->s, NULL, id, clen, got, coff, n);
+	blob_rados_counters(fx->s->be, &c1);
+	fprintf(stderr, "    [%zu, +%zu): %d; %llu part (%llu bytes), %llu whole\n", coff, n, rc,
+	        (unsigned long long)(c1.part_reads - c0.part_reads), (unsigned long long)(c1.part_bytes - c0.part_bytes),
+	        (unsigned long long)(c1.reads - c0.reads));
+	assert_int_equal(rc, want_rc);
+	if (rc == 0)
+		assert_bytes_equal(got, ref + coff, n);
+	assert_int_equal(c1.part_reads - c0.part_reads, want.part);
+	assert_int_equal(c1.reads - c0.reads, want.whole);
+	assert_int_equal(c1.part_bytes - c0.part_bytes, want.bytes);
+	free(got);
+}
+
+/* A chunk of len random bytes placed by put: its id, its bytes (malloc'd). */
+static uint8_t *put_one(struct blob_fx *fx, chunk_id *id, size_t len)
+{
+	uint8_t *buf = malloc(len);
+
+	assert_non_null(buf);
+	fx_fill(fx, buf, len);
+	assert_int_equal(blob_store_put_chunk(fx->s, id, buf, len), 1);
+	return buf;
+}
+
+/* 4 KiB of a chunk placed by a put, and of one placed by a batch (an
+ * upload's lanes): one operation each, the block and the digests; a read
+ * across two blocks brings both; cold again after each (nothing cached). */
+static void test_small_read_costs(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_manifest *m = NULL;
+	uint8_t *ref, *blob;
+	chunk_id id;
+
+	NEED_CLUSTER(fx);
+	ref = put_one(fx, &id, MiB);
+	read_costs(fx, &id, MiB, ref, 8192, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_costs(fx, &id, MiB, ref, 0, 1, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_costs(fx, &id, MiB, ref, MiB - 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_costs(fx, &id, MiB, ref, 4000, 4096, 0, (struct cost){1, 0, 8192 + DIGS});
+	read_costs(fx, &id, MiB, ref, 4095, 2, 0, (struct cost){1, 0, 8192 + DIGS});
+	read_costs(fx, &id, MiB, ref, 4095, 1, 0, (struct cost){1, 0, 4096 + DIGS});
+	assert_false(blob_cache_has(&fx->s->cache, &id));
+
+	blob = malloc(3 * MiB);
+	assert_non_null(blob);
+	fx_fill(fx, blob, 3 * MiB);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, blob, 3 * MiB), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		read_costs(fx, mf_id(m, i), MiB, blob + (size_t)i * MiB, 12345 * (i + 1), 4096, 0,
+		           (struct cost){1, 0, 8192 + DIGS});
+	blob_manifest_free(m);
+	free(blob);
+	free(ref);
+}
+
+/* A read of BLOB_PART_MAX bytes reads its blocks only; one byte more reads
+ * the whole chunk (into the cache: the next read is served there). */
+static void test_size_bound(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref;
+	chunk_id id;
+
+	NEED_CLUSTER(fx);
+	ref = put_one(fx, &id, MiB);
+	read_costs(fx, &id, MiB, ref, 65536, BLOB_PART_MAX, 0, (struct cost){1, 0, BLOB_PART_MAX + DIGS});
+	read_costs(fx, &id, MiB, ref, 65536, BLOB_PART_MAX + 1, 0, (struct cost){0, 1, 0});
+	read_costs(fx, &id, MiB, ref, 4096, 4096, 0, (struct cost){0, 0, 0});
+	free(ref);
+}
+
+/* One byte changed in block 5 of the object: a read of block 5 (alone, or
+ * with block 4) is EIO, after the whole path found the id wrong too;
+ * blocks 4 and 6 read right. */
+static void test_damaged_block(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref, *bad;
+	chunk_id id;
+
+	NEED_CLUSTER(fx);
+	ref = put_one(fx, &id, MiB);
+	bad = malloc(MiB);
+	assert_non_null(bad);
+	memcpy(bad, ref, MiB);
+	bad[5 * 4096 + 777] ^= 0x40;
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, bad, MiB), 0);
+	read_costs(fx, &id, MiB, ref, 5 * 4096, 4096, -EIO, (struct cost){1, 1, 4096 + DIGS});
+	read_costs(fx, &id, MiB, ref, 4 * 4096 + 100, 4096, -EIO, (struct cost){1, 1, 8192 + DIGS});
+	read_costs(fx, &id, MiB, ref, 4 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_costs(fx, &id, MiB, ref, 6 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	/* Cut short: its last block is missing. */
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, ref, MiB - 4096), 0);
+	read_costs(fx, &id, MiB, ref, MiB - 4096, 4096, -EIO, (struct cost){1, 1, DIGS});
+	free(ref);
+	/* A chunk whose last block is zeros, cut short by that block: what
+	 * the read did not bring is not taken for zeros. */
+	ref = malloc(MiB);
+	assert_non_null(ref);
+	fx_fill(fx, ref, MiB - 4096);
+	memset(ref + MiB - 4096, 0, 4096);
+	assert_int_equal(blob_store_put_chunk(fx->s, &id, ref, MiB), 1);
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, ref, MiB - 4096), 0);
+	read_costs(fx, &id, MiB, ref, MiB - 4096, 4096, -EIO, (struct cost){1, 1, DIGS});
+	free(bad);
+	free(ref);
+}
+
+/* Blocks moved with their digests — two blocks of a chunk swapped, or
+ * another chunk's bytes and digests under a chunk's name — do not verify:
+ * a digest binds its block's place and its chunk's id.  EIO (the whole
+ * path: the id does not match either). */
+static void test_blocks_moved(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t dig[BLOB_DIG_MAX], tmp[4096];
+	uint8_t *a, *b, *moved;
+	chunk_id ida, idb;
+
+	NEED_CLUSTER(fx);
+	a = put_one(fx, &ida, MiB);
+	b = put_one(fx, &idb, MiB);
+	moved = malloc(MiB);
+	assert_non_null(moved);
+	memcpy(moved, a, MiB);
+	memcpy(tmp, moved + 3 * 4096, 4096);
+	memcpy(moved + 3 * 4096, moved + 4 * 4096, 4096);
+	memcpy(moved + 4 * 4096, tmp, 4096);
+	blob_store_block_digests(fx->s, &ida, a, MiB, dig);
+	memcpy(tmp, dig + 3 * BLOB_DIG_SIZE, BLOB_DIG_SIZE);
+	memcpy(dig + 3 * BLOB_DIG_SIZE, dig + 4 * BLOB_DIG_SIZE, BLOB_DIG_SIZE);
+	memcpy(dig + 4 * BLOB_DIG_SIZE, tmp, BLOB_DIG_SIZE);
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &ida, moved, MiB), 0);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &ida, dig, BLOB_DIG_MAX), 0);
+	read_costs(fx, &ida, MiB, a, 3 * 4096, 4096, -EIO, (struct cost){1, 1, 4096 + DIGS});
+	read_costs(fx, &ida, MiB, a, 9 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+
+	blob_store_block_digests(fx->s, &ida, a, MiB, dig);
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &idb, a, MiB), 0);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &idb, dig, BLOB_DIG_MAX), 0);
+	read_costs(fx, &idb, MiB, b, 5 * 4096, 4096, -EIO, (struct cost){1, 1, 4096 + DIGS});
+	free(moved);
+	free(a);
+	free(b);
+}
+
+/* Digests removed (a chunk placed before them), damaged, or of the wrong
+ * length: the right bytes, read whole (the id says they are right). */
+static void test_digests_wrong(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t junk[BLOB_DIG_MAX + 8];
+	uint8_t *ref;
+	chunk_id id;
+
+	NEED_CLUSTER(fx);
+	fx_fill(fx, junk, sizeof junk);
+	ref = put_one(fx, &id, MiB);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, NULL, 0), 0);
+	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096});
+	free(ref);
+
+	ref = put_one(fx, &id, MiB);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, junk, BLOB_DIG_MAX), 0);
+	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096 + DIGS});
+	free(ref);
+
+	ref = put_one(fx, &id, MiB);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, junk, BLOB_DIG_MAX - 8), 0);
+	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096 + DIGS - 8});
+	free(ref);
+
+	/* Right digests, but too few (the last one missing) or too many (one
+	 * more): the attribute is not the chunk's, read whole. */
+	uint8_t good[BLOB_DIG_MAX + 8];
+	ref = put_one(fx, &id, MiB);
+	blob_store_block_digests(fx->s, &id, ref, MiB, good);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, good, BLOB_DIG_MAX - 8), 0);
+	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096 + DIGS - 8});
+	free(ref);
+	ref = put_one(fx, &id, MiB);
+	blob_store_block_digests(fx->s, &id, ref, MiB, good);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, good, BLOB_DIG_MAX + 8), 0);
+	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096});
+	free(ref);
+
+	/* Only the digest of the block read is changed. */
+	uint8_t dig[BLOB_DIG_MAX];
+	ref = put_one(fx, &id, MiB);
+	blob_store_block_digests(fx->s, &id, ref, MiB, dig);
+	dig[10 * BLOB_DIG_SIZE + 3] ^= 1;
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, dig, BLOB_DIG_MAX), 0);
+	read_costs(fx, &id, MiB, ref, 11 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_costs(fx, &id, MiB, ref, 10 * 4096, 4096, 0, (struct cost){1, 1, 4096 + DIGS});
+	free(ref);
+}
+
+/* A chunk of 10000 bytes: its last block holds 1808; reads in it, across
+ * into it, and of its last byte, each only the blocks covered; one past
+ * the end is refused.  A digest made for another length of the chunk (a
+ * manifest saying 9999) does not verify. */
+static void test_short_last_block(void **state)
+{
+	struct blob_fx *fx = *state;
+	const size_t len = 10000;
+	uint8_t *ref, got[8];
+	chunk_id id;
+
+	NEED_CLUSTER(fx);
+	ref = put_one(fx, &id, len);
+	read_costs(fx, &id, len, ref, 9000, 1000, 0, (struct cost){1, 0, 1808 + 3 * 8});
+	read_costs(fx, &id, len, ref, 8000, 2000, 0, (struct cost){1, 0, 4096 + 1808 + 3 * 8});
+	read_costs(fx, &id, len, ref, len - 1, 1, 0, (struct cost){1, 0, 1808 + 3 * 8});
+	read_costs(fx, &id, len, ref, 0, 10, 0, (struct cost){1, 0, 4096 + 3 * 8});
+	assert_int_equal(blob_store_read_chunk(fx->s, NULL, &id, len, got, len - 1, 2), -EINVAL);
+	/* Its first block is whole and unchanged, yet bound to the length. */
+	read_costs(fx, &id, len - 1, ref, 0, 10, -EIO, (struct cost){1, 1, 4096 + 3 * 8});
+	free(ref);
+}
+
+/* A sealed chunk (SPEC §17) is read whole, and a batch under a key places
+ * it without digests. */
+static void test_sealed_whole(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	uint8_t dk[BLOB_KEY_SIZE], dig[BLOB_DIG_MAX], *data, got[4096];
+	size_t n = 0, dlen = 99;
+	blob_manifest *m = NULL;
+	blob_key *k = NULL;
+	uint8_t *part;
+
+	NEED_CLUSTER(fx);
+	for (int i = 0; i < BLOB_KEY_SIZE; i++)
+		dk[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(blob_key_new(&k, dk), 0);
+	data = malloc(2 * MiB + 1000);
+	part = malloc(4096);
+	assert_non_null(data);
+	assert_non_null(part);
+	fx_fill(fx, data, 2 * MiB + 1000);
+	assert_int_equal(blob_store_put_buf_key(fx->s, k, &m, data, 2 * MiB + 1000), 0);
+	blob_rados_counters(fx->s->be, &c0);
+	assert_int_equal(blob_store_read(fx->s, m, got, 4096, MiB + 8192), 4096);
+	blob_rados_counters(fx->s->be, &c1);
+	assert_bytes_equal(got, data + MiB + 8192, 4096);
+	assert_int_equal(c1.part_reads - c0.part_reads, 0);
+	assert_int_equal(c1.reads - c0.reads, 1);
+	assert_int_equal(fx->s->be->get_part(fx->s->be, mf_id(m, 1), 0, 4096, part, &n, dig, sizeof dig, &dlen), 0);
+	assert_int_equal(n, 4096);
+	assert_int_equal(dlen, 0);
+	/* Its last chunk, sealed, fits a chunk's length: no digests either. */
+	dlen = 99;
+	assert_int_equal(fx->s->be->get_part(fx->s->be, mf_id(m, 2), 0, 1000, part, &n, dig, sizeof dig, &dlen), 0);
+	assert_int_equal(n, 1000);
+	assert_int_equal(dlen, 0);
+	blob_manifest_free(m);
+	blob_key_unref(k);
+	free(part);
+	free(data);
+}
+
+/* A sequential reader in small requests (read.c: its next chunks read
+ * ahead) takes whole chunks, not blocks. */
+static void test_sequential_whole(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	blob_manifest *m = NULL;
+	uint8_t *data, got[4096];
+
+	NEED_CLUSTER(fx);
+	data = malloc(4 * MiB);
+	assert_non_null(data);
+	fx_fill(fx, data, 4 * MiB);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, data, 4 * MiB), 0);
+	blob_rados_counters(fx->s->be, &c0);
+	for (uint64_t off = 0; off < 4 * MiB; off += sizeof got) {
+		assert_int_equal(blob_store_read(fx->s, m, got, sizeof got, off), sizeof got);
+		assert_bytes_equal(got, data + off, sizeof got);
+	}
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.part_reads - c0.part_reads, 0);
+	assert_int_equal(c1.reads - c0.reads + c1.reads_ahead_hit - c0.reads_ahead_hit, 4);
+	blob_manifest_free(m);
+	free(data);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_small_read_costs, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_size_bound, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_block, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digests_wrong, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_blocks_moved, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_short_last_block, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_whole, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sequential_whole, blob_fx_setup, blob_fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
