@@ -9,7 +9,8 @@
  * moved with their digests (within a chunk, or to another) read EIO; a
  * short last block; the size bound at BLOB_PART_MAX and one past; a
  * sealed chunk is read whole and placed without digests; a sequential
- * reader takes whole chunks.  It runs with a cluster (IMGFS_TEST_CEPH_CONF:
+ * reader takes whole chunks; a part read that could not be made is EIO
+ * with no whole read after it, a missing chunk answers as the whole path.  It runs with a cluster (IMGFS_TEST_CEPH_CONF:
  * ctest's _rados run) or not at all (exit 77: skipped).
  */
 #include <stdio.h>
@@ -336,6 +337,41 @@ static void test_sequential_whole(void **state)
 	free(data);
 }
 
+static int part_calls;
+static int part_fails(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf, size_t *got,
+                      uint8_t *dig, size_t cap, size_t *dig_len)
+{
+	(void)be, (void)id, (void)off, (void)len, (void)buf, (void)got, (void)dig, (void)cap, (void)dig_len;
+	part_calls++;
+	return -EIO; /* what get_part answers after its tries timed out */
+}
+
+/* A part read that could not be made is EIO at once (could not tell):
+ * no whole read after it.  A chunk that is not there reads as the whole
+ * path says (the part read's ENOENT is not the answer). */
+static void test_could_not_tell(void **state)
+{
+	struct blob_fx *fx = *state;
+	int (*real)(struct blob_backend *, const chunk_id *, uint64_t, size_t, void *, size_t *, uint8_t *, size_t,
+	            size_t *);
+	uint8_t *ref, got[4096];
+	chunk_id id, absent;
+
+	NEED_CLUSTER(fx);
+	ref = put_one(fx, &id, MiB);
+	real = fx->s->be->get_part;
+	fx->s->be->get_part = part_fails;
+	read_costs(fx, &id, MiB, ref, 8192, 4096, -EIO, (struct cost){0, 0, 0});
+	fx->s->be->get_part = real;
+	assert_int_equal(part_calls, 1);
+
+	memset(&absent, 0x5a, sizeof absent);
+	int whole = blob_store_read_chunk_how(fx->s, NULL, &absent, MiB, got, 0, 4096, false);
+	assert_true(whole < 0);
+	read_costs(fx, &absent, MiB, ref, 0, 4096, whole, (struct cost){1, 1, 0});
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +383,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_short_last_block, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sealed_whole, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sequential_whole, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_could_not_tell, blob_fx_setup, blob_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
