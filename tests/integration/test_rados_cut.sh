@@ -91,6 +91,12 @@ A="$T/mnt-a" B="$T/mnt-b"
 mount_imgfs "$T/state-a" "$A" "db=$URL,host=a,workers=1"
 # (b's sessions are named, for the server's views below)
 IMGFS="$T/imgfs-in-net" mount_imgfs "$T/state-b" "$B" "db=$URL?application_name=imgfs-host-b,host=b,workers=1"
+# mount_imgfs looked for b's daemon by the wrapper's name and found none:
+# without its pid the exit trap never killed a b that would not end, and a
+# failed run left it running (seven of this stop's failed runs did).
+_MOUNT_PID[$B]=$(_daemon_pid "$B")
+[[ -n "${_MOUNT_PID[$B]}" ]] || fail "b's daemon is not found"
+_watch_add "$B" "${_MOUNT_PID[$B]}"
 RA="$A/regions/r1" RB="$B/regions/r1"
 admin quota set "$me" r1 private-images 10 >/dev/null
 grep -qx 'private-images 0 10' "$RB/quota" || fail "host b reads its quota before the cut"
