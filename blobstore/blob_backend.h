@@ -130,6 +130,7 @@ struct blob_backend_batching {
  * Optional: NULL when the backend has none (a local store's wblob files
  * are in its directory, which every host of a shared dir: reaches). */
 struct blob_backend_disk; /* the backend's own: one open disk */
+struct blob_backend_recs; /* the backend's own: records being set (recs_start) */
 struct blob_backend_disks {
 	/* The disk's header made (exclusively: -EEXIST) holding hdr[0, len),
 	 * with no writer recorded, and its name in the list. */
@@ -171,7 +172,15 @@ struct blob_backend_disks {
 	int (*read)(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len);
 	int (*zero)(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len);
 	int (*drop)(struct blob_backend_disk *d, uint32_t i);
+	/* n (1..BLOB_RECS_MAX) records set in one operation, started: *op
+	 * until recs_wait (which frees it) says 0 or -errno.  Two of one
+	 * client on the same disk land in the order they were started (one
+	 * object: RADOS orders a client's operations on it). */
+	int (*recs_start)(struct blob_backend_disk *d, size_t n, const uint32_t *idx, const uint8_t *const *val,
+	                  const size_t *len, struct blob_backend_recs **op);
+	int (*recs_wait)(struct blob_backend_recs *op);
 };
+#define BLOB_RECS_MAX 160
 
 struct blob_backend {
 	/* ---- the core: every backend has all six ---- */

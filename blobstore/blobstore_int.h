@@ -108,6 +108,7 @@ struct blob_store {
 	struct blob_log log;
 	struct blob_cache cache;
 	atomic_int test_read_err; /* tests only: blob_store_test_fail_reads */
+	atomic_int test_put_err;  /* tests only: blob_store_test_fail_puts */
 };
 
 /* ---- cache.c ------------------------------------------------------------ */
@@ -132,6 +133,12 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
  * with the errno the test picks, whoever the reader is (a wblob's copy of
  * a stored chunk).  Never called outside tests. */
 void blob_store_test_fail_reads(blob_store *s, int err);
+/* For tests: from now on every blob_store_put_known of s returns err
+ * without storing anything, until called again with 0. */
+void blob_store_test_fail_puts(blob_store *s, int err);
+/* Stores chunk id (blob_store_chunk_id of buf, computed by the caller:
+ * not null) as blob_store_put_chunk does: 1 new, 0 there already. */
+int blob_store_put_known(blob_store *s, const chunk_id *id, const void *buf, size_t len);
 /* Chunk id (of length chunk_len) loaded and verified in its entry, which
  * stays as it is until blob_cache_unpin: *out (its bytes at buf + off), or
  * NULL when every entry is in use (read around the cache then).  -EIO as
@@ -219,6 +226,7 @@ struct blob_rados_counters {
 	uint64_t disk_recs_peak;  /* cluster disks: the most record sets in flight at once */
 	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
 	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
+	uint64_t creates_beside_rec; /* exclusive creates sent while a record set was in flight */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

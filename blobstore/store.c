@@ -269,6 +269,20 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
 	return rc;
 }
 
+int blob_store_put_known(blob_store *s, const chunk_id *id, const void *buf, size_t len)
+{
+	int err = atomic_load_explicit(&s->test_put_err, memory_order_relaxed);
+
+	if (len > BLOB_CHUNK_SIZE || chunk_id_is_null(id))
+		return -EINVAL;
+	return err ? err : s->be->put(s->be, id, buf, len);
+}
+
+void blob_store_test_fail_puts(blob_store *s, int err)
+{
+	atomic_store_explicit(&s->test_put_err, err, memory_order_relaxed);
+}
+
 /* The chunk in buf (len bytes, or the backend's error rc) verified: 0,
  * -EUCLEAN when bytes were read and are not the chunk (a verdict: its hash
  * differs, or the backend found an object longer than any chunk), any

@@ -635,6 +635,39 @@ static int cluster_publish(blob_wblob *w, uint32_t i, enum wb_state st, enum wb_
 	return 0;
 }
 
+/* Whole chunk i (buf, not all zeros) stored by its id *id and its record
+ * set, side by side (wblob_cluster.c "A record beside its chunk"): one
+ * round trip where the put then the record were two.  Chunk i busy,
+ * w->lock shared.  2 when both landed (its confirmation pending), or
+ * -errno: then the record is set back to the previous one (or left
+ * naming both, which the next open resolves: the put did not land, or
+ * it did and the chunk shows the new bytes, a write that failed may). */
+static int store_beside(blob_wblob *w, uint32_t i, chunk_id *id, const uint8_t *buf)
+{
+	struct wb_cl_recs *r = malloc(sizeof *r);
+	int rc, put;
+
+	if (r == NULL)
+		return -ENOMEM;
+	blob_store_chunk_id(w->s, id, buf, BLOB_CHUNK_SIZE);
+	if ((rc = wb_cl_beside_start(w, i, id, r)) < 0) {
+		free(r);
+		return rc;
+	}
+	put = blob_store_put_known(w->s, id, buf, BLOB_CHUNK_SIZE);
+	rc = wb_cl_beside_wait(w, r);
+	free(r);
+	if (put < 0) {
+		if (rc == 0)
+			(void)wb_cl_set_state(w, i, wb_state_of(w, i)); /* what memory still shows */
+		return put;
+	}
+	if (rc < 0)
+		return rc;
+	wb_cl_confirm_later(w, i, id);
+	return 2;
+}
+
 /* A cluster wblob's write into one chunk that changes its state — the
  * first write into a chunk not in the overlay (its stored bytes copied
  * with the write's) or a whole chunk (stored by its id) — side by side
@@ -662,8 +695,7 @@ static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uin
 		rc = 0;
 	} else if (len == BLOB_CHUNK_SIZE) {
 		to = WB_STORED;
-		if ((rc = blob_store_put_chunk(w->s, &id, buf, len)) >= 0 && (rc = wb_cl_set_stored(w, i, &id)) == 0)
-			rc = 2;
+		rc = store_beside(w, i, &id, buf);
 	} else if (wb_is_overlay(st)) { /* its first write came before, while this one waited */
 		rc = wb_cl_write(w, i, a, buf, len, false);
 		rc = rc < 0 ? rc : 1;
@@ -827,6 +859,9 @@ int blob_wblob_fsync(blob_wblob *w)
 		rc = -errno;
 		goto out;
 	}
+	/* Before the sweep: a record naming two names the old object too. */
+	if (w->cl && (rc = wb_cl_confirm_all(w)) < 0)
+		goto out;
 	sweep_leftovers(w);
 out:
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);

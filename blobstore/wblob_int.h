@@ -75,6 +75,14 @@ struct wb_file {
  * each one chunk; an exclusive operation all of them). */
 #define WB_BUSY_MAX 64
 #define WB_BUSY_ALL ((uint64_t)UINT32_MAX + 1)
+/* Whole chunks' records not yet confirmed, at most (each record set
+ * carries them all, with its own: BLOB_RECS_MAX). */
+#define WB_CONF_MAX 128
+struct wb_conf {
+	uint32_t i;
+	chunk_id id;
+};
+struct wb_unsure; /* wblob_cluster.c */
 struct wb_busy {
 	uint32_t lo;
 	uint64_t hi; /* exclusive */
@@ -130,6 +138,13 @@ struct blob_wblob {
 	struct wb_busy busy[WB_BUSY_MAX];
 	unsigned nbusy, busy_want_all;
 	pthread_cond_t busy_cv;
+	/* Whole chunks whose record still names the record before it too
+	 * (wblob_cluster.c "A record beside its chunk"), under ext_lock. */
+	struct wb_conf conf[WB_CONF_MAX];
+	unsigned nconf;
+	/* Open only: the records read naming two, resolved before it returns. */
+	struct wb_unsure *unsure;
+	uint32_t nunsure, unsure_cap;
 	bool reader;              /* blob_wblob_open_reader's: no writes */
 	struct wb_stream *stream; /* an upload's (blob_wblob_stream), else NULL */
 	struct wb_arr *arr;       /* a plain wblob that does not stream, else NULL */
@@ -199,6 +214,25 @@ int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n);
 int wb_cl_drop(blob_wblob *w, uint32_t i);
 /* Chunk i's record: WB_STORED with id (before the radixes say so). */
 int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id);
+/* A whole chunk's record beside its put ("A record beside its chunk"):
+ * started naming id and chunk i's record now (chunk i busy, w->lock
+ * held), then waited for; confirmed by the next record set or fsync. */
+struct wb_cl_recs {
+	struct blob_backend_recs *op;
+	unsigned n; /* the confirmations it carries */
+	struct wb_conf carried[WB_CONF_MAX];
+	uint8_t own[2 + 2 * sizeof(chunk_id)];
+	uint8_t cval[WB_CONF_MAX][1 + sizeof(chunk_id)];
+};
+int wb_cl_beside_start(blob_wblob *w, uint32_t i, const chunk_id *id, struct wb_cl_recs *r);
+int wb_cl_beside_wait(blob_wblob *w, struct wb_cl_recs *r);
+/* Chunk i's record names only id from the next record set on. */
+void wb_cl_confirm_later(blob_wblob *w, uint32_t i, const chunk_id *id);
+/* Every record still naming two rewritten naming one (fsync, close). */
+int wb_cl_confirm_all(blob_wblob *w);
+/* After the records were read: each naming two resolved by whether its
+ * chunk is in the store (a writer rewrites it). */
+int wb_cl_resolve(blob_wblob *w, char *why, size_t cap);
 /* Chunks [lo, hi) held busy: waits while another holds any of them (or
  * every slot is taken, or an exclusive taker waits for all).  Never with
  * w->lock held: the holder of a busy chunk may wait for that lock. */

@@ -411,6 +411,8 @@ static int open_cluster(blob_wblob *w, char *why, size_t cap)
 			return rc;
 		}
 	}
+	if ((rc = wb_cl_resolve(w, why, cap)) < 0)
+		return rc;
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n))
 		w->ndata++;
 	return 0;
@@ -522,8 +524,11 @@ void blob_wblob_close(blob_wblob *w)
 {
 	if (w == NULL)
 		return;
-	if (w->cl)
+	if (w->cl) {
+		(void)wb_cl_confirm_all(w); /* best effort: the next open resolves what is left */
 		w->cx->close(w->cl);
+	}
+	free(w->unsure);
 	if (w->map_fd >= 0)
 		close(w->map_fd);
 	if (w->data.fd >= 0)
@@ -750,10 +755,16 @@ static int cl_rec_id(void *arg, uint32_t i, const uint8_t *val, size_t n)
 	chunk_id id;
 
 	(void)i;
-	if (n != 1 + sizeof id.b || val[0] != WB_STORED)
-		return 0;
-	memcpy(id.b, val + 1, sizeof id.b);
-	return chunk_id_is_null(&id) ? 0 : blob_idset_add(c->set, &id);
+	/* WB_STORED and its id, maybe then the previous record (wblob_cluster.c
+	 * "A record beside its chunk"), which may be WB_STORED and its id:
+	 * both kept. */
+	for (size_t at = 0; n - at >= 1 + sizeof id.b && val[at] == WB_STORED; at += 1 + sizeof id.b) {
+		int rc;
+		memcpy(id.b, val + at + 1, sizeof id.b);
+		if (!chunk_id_is_null(&id) && (rc = blob_idset_add(c->set, &id)) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int cl_disk_ids(void *arg, const char *name, int64_t made)

@@ -612,6 +612,67 @@ static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val
 	return disk_rc(d, rc, "a chunk's state");
 }
 
+struct blob_backend_recs {
+	struct blob_backend_disk *d;
+	rados_completion_t c;
+};
+
+static int disk_recs_start(struct blob_backend_disk *d, size_t n, const uint32_t *idx, const uint8_t *const *val,
+                           const size_t *len, struct blob_backend_recs **out)
+{
+	char keys[BLOB_RECS_MAX][KEY_LEN + 1];
+	const char *kp[BLOB_RECS_MAX];
+	struct blob_backend_recs *r;
+	rados_write_op_t op;
+	int rc;
+
+	*out = NULL;
+	if (n == 0 || n > BLOB_RECS_MAX)
+		return -EINVAL;
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return -ENOMEM;
+	if ((op = rados_create_write_op()) == NULL) {
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < n; k++) {
+		rec_key(keys[k], idx[k]);
+		kp[k] = keys[k];
+	}
+	/* The keys and values are copied into the operation here. */
+	rados_write_op_omap_set(op, kp, (const char *const *)val, len, n);
+	r->d = d;
+	if ((rc = rados_aio_create_completion2(NULL, NULL, &r->c)) == 0) {
+		in_flight(d->rb, +1);
+		if ((rc = rados_aio_write_op_operate(op, d->io, r->c, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG)) < 0) {
+			in_flight(d->rb, -1);
+			rados_aio_release(r->c);
+		}
+	}
+	rados_release_write_op(op);
+	if (rc < 0) {
+		free(r);
+		return blob_rados_errno(rc); /* under the caller's leaf lock: no log line */
+	}
+	*out = r;
+	return 0;
+}
+
+static int disk_recs_wait(struct blob_backend_recs *r)
+{
+	struct blob_backend_disk *d = r->d;
+	int rc;
+
+	rados_aio_wait_for_complete(r->c);
+	rc = rados_aio_get_return_value(r->c);
+	in_flight(d->rb, -1);
+	rados_aio_release(r->c);
+	free(r);
+	return disk_rc(d, rc, "a chunk's state");
+}
+
 static int disk_cut_recs(struct blob_backend_disk *d, uint32_t first)
 {
 	rados_write_op_t op;
@@ -715,6 +776,8 @@ const struct blob_backend_disks blob_rados_disks = {
 	.read = disk_read,
 	.zero = disk_zero,
 	.drop = disk_drop,
+	.recs_start = disk_recs_start,
+	.recs_wait = disk_recs_wait,
 };
 
 #endif /* IMGFS_HAVE_RADOS */

@@ -72,7 +72,7 @@ struct rados_backend {
 	struct {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
-		    disk_recs_peak, part_reads, part_bytes;
+		    disk_recs_peak, part_reads, part_bytes, creates_beside_rec;
 	} n;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened

@@ -175,6 +175,8 @@ static int op_create(struct rados_backend *rb, const char *oid, struct rados_cal
 		return -ENOMEM;
 	blob_rados_stamp_fmt(stamp, (int64_t)time(NULL));
 	atomic_fetch_add(&rb->n.creates, 1);
+	if (atomic_load(&rb->n.disk_recs_now) > 0)
+		atomic_fetch_add(&rb->n.creates_beside_rec, 1);
 	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_write_full(op, call->wbuf, call->wlen);
 	rados_write_op_setxattr(op, RADOS_STAMP_XATTR, stamp, RADOS_STAMP_LEN);

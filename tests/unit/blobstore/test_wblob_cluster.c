@@ -774,6 +774,185 @@ static void test_sweep_beside_first_write(void **state)
 	free(c);
 }
 
+/* A disk's records as the cluster holds them (index < 8). */
+struct recs {
+	uint8_t val[8][40];
+	size_t len[8];
+};
+
+static int rec_one(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	struct recs *r = arg;
+
+	assert_true(i < 8 && n <= sizeof r->val[0]);
+	memcpy(r->val[i], val, n);
+	r->len[i] = n;
+	return 0;
+}
+
+static void peek_recs(struct blob_fx *fx, const char *name, struct recs *r)
+{
+	uint8_t *hdr = NULL;
+	size_t len;
+
+	memset(r, 0, sizeof *r);
+	assert_int_equal(fx->s->be->disks->peek(fx->s->be, name, &hdr, &len, rec_one, r), 0);
+	free(hdr);
+}
+
+/* A whole chunk's put and its record go side by side (one round trip):
+ * each record set is in flight while its put is sent, names the new id
+ * and the record before it, and is confirmed (naming one) by the next
+ * record set, which carries it: no round trip more per chunk; fsync
+ * confirms the last one, with one set, and a second fsync sends none. */
+static void test_record_beside_put(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *data = malloc(4 * MiB);
+	struct blob_rados_counters c0, c1;
+	struct recs r, r0;
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	assert_non_null(data);
+	fx_fill(fx, data, 4 * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "o", NULL, 4 * MiB), 0);
+	w = cl_open(fx, "o");
+	blob_rados_counters(fx->s->be, &c0);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(blob_wblob_pwrite(w, data + k * MiB, MiB, k * MiB), (ssize_t)MiB);
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.creates - c0.creates, 4);
+	assert_int_equal(c1.creates_beside_rec - c0.creates_beside_rec, 4);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 4);
+	peek_recs(fx, "o", &r);
+	for (int k = 0; k < 3; k++) /* confirmed by the next write's set */
+		assert_int_equal(r.len[k], 17);
+	assert_int_equal(r.len[3], 18); /* the new id, then the previous record: the base's */
+	assert_int_equal(r.val[3][17], 0);
+	/* Again at once: the pending confirmation of the first never lands
+	 * over the second's record (one operation carries both). */
+	assert_int_equal(blob_wblob_pwrite(w, data, MiB, 3 * MiB), (ssize_t)MiB);
+	r0 = r;
+	peek_recs(fx, "o", &r);
+	assert_int_equal(r.len[3], 34);
+	assert_memory_equal(r.val[3], r.val[0], 17);
+	assert_int_equal(r.val[3][17], 2 /* WB_STORED */);
+	assert_memory_equal(r.val[3] + 18, r0.val[3] + 1, 16);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_rados_counters(fx->s->be, &c0);
+	assert_int_equal(c0.disk_recs - c1.disk_recs, 2);
+	peek_recs(fx, "o", &r);
+	assert_int_equal(r.len[3], 17);
+	/* Over a stored chunk: the previous record is that chunk's. */
+	r0 = r;
+	assert_int_equal(blob_wblob_pwrite(w, data + 2 * MiB, MiB, 0), (ssize_t)MiB);
+	peek_recs(fx, "o", &r);
+	assert_int_equal(r.len[0], 34);
+	assert_memory_equal(r.val[0] + 17, r0.val[0], 17);
+	blob_wblob_close(w); /* a clean close confirms */
+	peek_recs(fx, "o", &r);
+	assert_int_equal(r.len[0], 17);
+	assert_memory_equal(r.val[0], r.val[2], 17);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o"), 0);
+	free(data);
+}
+
+/* Sets chunk i's record of disk name, as a writer killed between its
+ * record and its put leaves it: WB_STORED with id, then prev. */
+static void set_beside(struct blob_fx *fx, const char *name, uint32_t i, const chunk_id *id, const uint8_t *prev,
+                       size_t plen)
+{
+	struct blob_backend_disk *d = NULL;
+	const struct blob_backend_disks *cx = fx->s->be->disks;
+	uint8_t rec[34] = {2 /* WB_STORED */}, *hdr = NULL;
+	struct recs scratch;
+	size_t len;
+
+	memcpy(rec + 1, id->b, 16);
+	memcpy(rec + 17, prev, plen);
+	assert_int_equal(cx->open(fx->s->be, name, true, &d, &hdr, &len, rec_one, &scratch, NULL, 0), 0);
+	assert_int_equal(cx->set_rec(d, i, rec, 17 + plen), 0);
+	free(hdr);
+	cx->close(d);
+}
+
+/* A crash between a whole chunk's record and its put: a record naming an
+ * object that never landed reads the previous content (the base's
+ * zeros, a stored chunk's, an overlay's) after the next open, which sets
+ * the record back; one naming an object that landed reads the new and is
+ * confirmed; a reader resolves without writing; gc keeps both ids while a
+ * record names them.  A put that fails leaves the old bytes and record. */
+static void test_crash_between_record_and_put(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *data = malloc(4 * MiB), *want = malloc(4 * MiB);
+	chunk_id gone, landed, old;
+	blob_idset *live = NULL;
+	struct recs r0, r;
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	assert_true(data && want);
+	fx_fill(fx, data, 4 * MiB);
+	memset(want, 0, 4 * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "k", NULL, 4 * MiB), 0);
+	w = cl_open(fx, "k");
+	assert_int_equal(blob_wblob_pwrite(w, data, MiB, 0), (ssize_t)MiB);          /* 0: stored */
+	assert_int_equal(blob_wblob_pwrite(w, data + MiB, 4096, MiB), 4096);        /* 1: overlay */
+	memcpy(want, data, MiB);
+	memcpy(want + MiB, data + MiB, 4096);
+	/* A put that fails: the write fails, nothing changed. */
+	blob_store_test_fail_puts(fx->s, -EIO);
+	assert_int_equal(blob_wblob_pwrite(w, data + 3 * MiB, MiB, 0), -EIO);
+	blob_store_test_fail_puts(fx->s, 0);
+	check_bytes(w, want, 4 * MiB);
+	blob_wblob_close(w);
+	peek_recs(fx, "k", &r0);
+	assert_int_equal(r0.len[0], 17);
+	assert_int_equal(r0.len[1], 1);
+	assert_int_equal(r0.len[2], 0);
+	memcpy(old.b, r0.val[0] + 1, 16);
+
+	/* Records naming an object that never landed, over each kind. */
+	blob_store_chunk_id(fx->s, &gone, data + 2 * MiB, MiB); /* never put */
+	set_beside(fx, "k", 0, &gone, r0.val[0], 17);
+	set_beside(fx, "k", 1, &gone, r0.val[1], 1);
+	set_beside(fx, "k", 2, &gone, (const uint8_t[]){0}, 1);
+	assert_int_equal(blob_idset_new(&live), 0);
+	assert_int_equal(blob_wblob_add_base_ids(fx->s, live), 0);
+	assert_true(blob_idset_has(live, &old) && blob_idset_has(live, &gone));
+	blob_idset_free(live);
+	assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, NULL, 0), 0);
+	check_bytes(w, want, 4 * MiB);
+	blob_wblob_close(w);
+	peek_recs(fx, "k", &r);
+	assert_int_equal(r.len[0], 34); /* a reader writes nothing */
+	w = cl_open(fx, "k");
+	check_bytes(w, want, 4 * MiB);
+	blob_wblob_close(w);
+	peek_recs(fx, "k", &r);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(r.len[k], k == 2 ? 1 : r0.len[k]);
+		assert_memory_equal(r.val[k], r0.val[k], r.len[k]);
+	}
+
+	/* One naming an object that landed: the new bytes, confirmed. */
+	assert_int_equal(blob_store_put_chunk(fx->s, &landed, data + 3 * MiB, MiB), 1);
+	set_beside(fx, "k", 2, &landed, (const uint8_t[]){0}, 1);
+	memcpy(want + 2 * MiB, data + 3 * MiB, MiB);
+	w = cl_open(fx, "k");
+	check_bytes(w, want, 4 * MiB);
+	blob_wblob_close(w);
+	peek_recs(fx, "k", &r);
+	assert_int_equal(r.len[2], 17);
+	assert_memory_equal(r.val[2] + 1, landed.b, 16);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "k"), 0);
+	free(data);
+	free(want);
+}
+
 static int list_one(void *arg, const char *name, int64_t made)
 {
 	char *seen = arg;
@@ -838,6 +1017,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_writes_side_by_side, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_first_writes_beside_punches, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_beside_first_write, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_record_beside_put, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_between_record_and_put, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_remove, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
