@@ -859,23 +859,31 @@ static void test_record_beside_put(void **state)
 	free(data);
 }
 
-/* Sets chunk i's record of disk name, as a writer killed between its
- * record and its put leaves it: WB_STORED with id, then prev. */
-static void set_beside(struct blob_fx *fx, const char *name, uint32_t i, const chunk_id *id, const uint8_t *prev,
-                       size_t plen)
+/* Sets chunk i's record of disk name to rec (n bytes), as a writer did. */
+static void set_raw(struct blob_fx *fx, const char *name, uint32_t i, const uint8_t *rec, size_t n)
 {
-	struct blob_backend_disk *d = NULL;
 	const struct blob_backend_disks *cx = fx->s->be->disks;
-	uint8_t rec[34] = {2 /* WB_STORED */}, *hdr = NULL;
+	struct blob_backend_disk *d = NULL;
+	uint8_t *hdr = NULL;
 	struct recs scratch;
 	size_t len;
 
-	memcpy(rec + 1, id->b, 16);
-	memcpy(rec + 17, prev, plen);
 	assert_int_equal(cx->open(fx->s->be, name, true, &d, &hdr, &len, rec_one, &scratch, NULL, 0), 0);
-	assert_int_equal(cx->set_rec(d, i, rec, 17 + plen), 0);
+	assert_int_equal(cx->set_rec(d, i, rec, n), 0);
 	free(hdr);
 	cx->close(d);
+}
+
+/* As a writer killed between its record and its put leaves it: WB_STORED
+ * with id, then prev. */
+static void set_beside(struct blob_fx *fx, const char *name, uint32_t i, const chunk_id *id, const uint8_t *prev,
+                       size_t plen)
+{
+	uint8_t rec[40] = {2 /* WB_STORED */};
+
+	memcpy(rec + 1, id->b, 16);
+	memcpy(rec + 17, prev, plen);
+	set_raw(fx, name, i, rec, 17 + plen);
 }
 
 /* A crash between a whole chunk's record and its put: a record naming an
@@ -948,6 +956,16 @@ static void test_crash_between_record_and_put(void **state)
 	peek_recs(fx, "k", &r);
 	assert_int_equal(r.len[2], 17);
 	assert_memory_equal(r.val[2] + 1, landed.b, 16);
+	/* Its lengths: 18 and 34 bytes (above); 19 or 35 is damage (EIO),
+	 * as 18 bytes whose first is not WB_STORED. */
+	for (int k = 0; k < 3; k++) {
+		uint8_t prev[18] = {k == 0 ? 4 : 2}, rec[18] = {1};
+		if (k < 2)
+			set_beside(fx, "k", 2, &landed, prev, k == 0 ? 2 : 18);
+		else
+			set_raw(fx, "k", 2, rec, sizeof rec);
+		assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, NULL, 0), -EIO);
+	}
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "k"), 0);
 	free(data);
 	free(want);
