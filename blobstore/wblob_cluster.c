@@ -3,7 +3,9 @@
  * files (the map, the overlays, .ids), a cluster one has the backend's
  * disk objects (blob_backend.h, "Writable blobs kept in the cluster";
  * RADOS: backend/rados_disk.c).  The same states and the same order of
- * steps (wblob.c): a chunk's bytes before the state that shows them.
+ * steps (wblob.c): a chunk's bytes before the state that shows them, but
+ * for a whole chunk stored by id, whose record names the previous one
+ * too and goes beside the put ("A record beside its chunk", below).
  *
  *   the map's header   the disk's header (the same bytes: magic, size,
  *                      base_limit, the base manifest)

@@ -14,7 +14,10 @@
  *   wb.NAME.IIIIIIII chunk I's overlay bytes (a chunk written in part)
  *   imgfs.disks      the pool's list of disks: an omap key per name
  * A record and the object it names change in separate operations, the
- * object first (wblob.c's order: bytes before the state that shows them).
+ * object first (wblob.c's order: bytes before the state that shows them),
+ * except a whole chunk stored by id, whose record goes beside its put
+ * (recs_start, many records in one operation; wblob_cluster.c "A record
+ * beside its chunk").
  *
  * Fencing (SPEC §13).  Every open disk has a RADOS client of its own
  * (about a dozen threads and 30-100 ms to connect, measured on the test
