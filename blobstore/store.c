@@ -251,7 +251,6 @@ void blob_store_close(blob_store *s)
 
 int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t len)
 {
-	uint8_t dig[BLOB_DIG_MAX];
 	chunk_id id;
 	int rc;
 
@@ -262,7 +261,7 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
 		return 0;
 	}
 	blob_store_chunk_id(s, &id, buf, len);
-	rc = s->be->put(s->be, &id, buf, len, blob_store_digests_for(s, &id, buf, len, dig));
+	rc = blob_store_put_known(s, &id, buf, len);
 	if (rc < 0)
 		return rc;
 	*out = id;
@@ -272,10 +271,11 @@ int blob_store_put_chunk(blob_store *s, chunk_id *out, const void *buf, size_t l
 int blob_store_put_known(blob_store *s, const chunk_id *id, const void *buf, size_t len)
 {
 	int err = atomic_load_explicit(&s->test_put_err, memory_order_relaxed);
+	uint8_t dig[BLOB_DIG_MAX];
 
 	if (len > BLOB_CHUNK_SIZE || chunk_id_is_null(id))
 		return -EINVAL;
-	return err ? err : s->be->put(s->be, id, buf, len);
+	return err ? err : s->be->put(s->be, id, buf, len, blob_store_digests_for(s, id, buf, len, dig));
 }
 
 void blob_store_test_fail_puts(blob_store *s, int err)
