@@ -173,8 +173,7 @@ int wb_cl_load_rec(blob_wblob *w, uint32_t i, const uint8_t *val, size_t n)
 
 	if (plain_rec_ok(val, n))
 		return load_plain(w, i, val);
-	if (n < REC_MAX + 1 || val[0] != WB_STORED || !plain_rec_ok(val + REC_MAX, n - REC_MAX) ||
-	    (val[REC_MAX] == WB_STORED && n != 2 * REC_MAX))
+	if (n < REC_MAX + 1 || val[0] != WB_STORED || !plain_rec_ok(val + REC_MAX, n - REC_MAX))
 		return -EIO;
 	if (w->nunsure == w->unsure_cap) {
 		uint32_t cap = w->unsure_cap ? 2 * w->unsure_cap : 8;
@@ -341,6 +340,8 @@ int wb_cl_resolve(blob_wblob *w, char *why, size_t cap)
 		const chunk_id *id = blob_radix_get(&w->sid, u->i);
 		chunk_id nid = {{0}};
 
+		if (u->i >= blob_nchunks(w->size))
+			continue; /* beyond the end: open removed its record */
 		if (id)
 			nid = *id;
 		rc = chunk_id_is_null(&nid) ? 1 : blob_store_has_chunk(w->s, &nid);

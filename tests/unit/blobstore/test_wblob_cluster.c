@@ -956,6 +956,12 @@ static void test_crash_between_record_and_put(void **state)
 	peek_recs(fx, "k", &r);
 	assert_int_equal(r.len[2], 17);
 	assert_memory_equal(r.val[2] + 1, landed.b, 16);
+	/* One beyond the end (a shrink killed before it removed it): gone. */
+	set_beside(fx, "k", 5, &gone, r0.val[0], 17);
+	w = cl_open(fx, "k");
+	blob_wblob_close(w);
+	peek_recs(fx, "k", &r);
+	assert_int_equal(r.len[5], 0);
 	/* Its lengths: 18 and 34 bytes (above); 19 or 35 is damage (EIO),
 	 * as 18 bytes whose first is not WB_STORED. */
 	for (int k = 0; k < 3; k++) {
