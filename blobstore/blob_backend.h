@@ -179,6 +179,18 @@ struct blob_backend_disks {
 	int (*recs_start)(struct blob_backend_disk *d, size_t n, const uint32_t *idx, const uint8_t *const *val,
 	                  const size_t *len, struct blob_backend_recs **op);
 	int (*recs_wait)(struct blob_backend_recs *op);
+	/* A patched chunk (WB_PATCHED): blocks [b0, b0 + nb) of chunk i's
+	 * object written from buf (nb * WB_BLOCK_SIZE bytes) and marked
+	 * written, one key per block on the object, in ONE operation (bytes
+	 * and marks land together or not at all); fresh: the object's old
+	 * bytes and keys removed first, in that same operation. */
+	int (*patch)(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh);
+	/* The blocks marked on each of the n chunks' objects, to cb (bits:
+	 * WB_BLOCKS / 8 bytes, block b at bit b % 8 of byte b / 8), many
+	 * asked at once; -EIO when an object is missing or a key is not one
+	 * of ours. */
+	int (*marks)(struct blob_backend_disk *d, const uint32_t *idx, size_t n,
+	             int (*cb)(void *arg, uint32_t i, const uint8_t *bits), void *arg);
 };
 #define BLOB_RECS_MAX 160
 

@@ -74,7 +74,17 @@ enum wb_state {
 	WB_HOLE = 4,
 	WB_OVERLAY_EXT = 5,
 	WB_ARRIVED = 6,
+	/* A cluster wblob's only (a host wblob never has it): the chunk reads
+	 * from a stored chunk (its record's id, as WB_STORED's) except the
+	 * WB_BLOCK_SIZE blocks written since, which are in its object, each
+	 * marked by a key of that object's omap (wblob_patch.c). */
+	WB_PATCHED = 7,
 };
+
+/* A patched chunk's blocks: 256 of 4 KiB (a guest's and fio's write). */
+#define WB_BLOCK_SHIFT 12
+#define WB_BLOCK_SIZE (1u << WB_BLOCK_SHIFT)
+#define WB_BLOCKS (BLOB_CHUNK_SIZE >> WB_BLOCK_SHIFT)
 
 /* Overlay files: .data for the chunks below WB_SEG_CHUNKS, .data.<k> for
  * each further WB_SEG_CHUNKS (8 TiB: ext4's 16 TiB file cap, minus its

@@ -262,7 +262,7 @@ static int store_whole(blob_wblob *w, uint32_t i, const uint8_t *src)
 		blob_radix_set(&w->sid, i, &old);
 		return rc;
 	}
-	if (wb_is_overlay(st)) /* invisible now: freed at the next fsync */
+	if (wb_has_own_bytes(st)) /* invisible now: freed at the next fsync */
 		wb_left_add(w, i, st);
 	wb_count_data(w, i, was_data);
 	return 0;
@@ -288,6 +288,9 @@ int wb_write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size
 	}
 	if (wb_is_overlay(st))
 		return wb_chunk_write(w, i, st, a, src, n);
+	/* A cluster chunk showing a whole stored chunk: patched (wblob_patch.c). */
+	if (w->cl && (rc = wb_pt_write_locked(w, i, src, a, n)) != 0)
+		return rc < 0 ? rc : 0;
 	was_data = wb_is_data(w, i);
 	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
 	if (w->cl) {
@@ -315,6 +318,11 @@ static int punch_part(blob_wblob *w, uint32_t i, size_t a, size_t n)
 
 	if (!wb_is_data(w, i))
 		return 0; /* reads as zeros already */
+	if (st == WB_PATCHED) { /* rare: made an overlay chunk first */
+		if ((rc = wb_pt_materialise(w, i)) < 0)
+			return rc;
+		st = wb_state_of(w, i);
+	}
 	if (wb_is_overlay(st))
 		return wb_zero_chunk(w, i, st, a, n);
 	keep = wb_stored_len(w, i) < len ? wb_stored_len(w, i) : len;
@@ -340,6 +348,8 @@ static int punch_whole(blob_wblob *w, uint32_t i)
 	/* Best effort: the bytes are invisible from now on, only take room. */
 	if (wb_is_overlay(old))
 		wb_zero_chunk(w, i, old, 0, BLOB_CHUNK_SIZE);
+	else if (old == WB_PATCHED)
+		wb_cl_drop(w, i); /* its blocks and their marks */
 	return 0;
 }
 
@@ -417,6 +427,12 @@ int wb_grow(blob_wblob *w, uint64_t new_size)
 	enum wb_state st = r != 0 ? wb_state_of(w, k) : WB_BASE;
 	int rc;
 
+	if (st == WB_PATCHED) { /* rare: made an overlay chunk first, whose tail is then zeroed */
+		if ((rc = wb_pt_materialise(w, k)) < 0)
+			return rc;
+		st = wb_state_of(w, k);
+	}
+
 	/* Nothing beyond old may show once it is inside the blob (an encrypted
 	 * overlay is cut at the end of old's sector: the rest of it is zeroed
 	 * below, as a chunk's bytes past old are).  A cluster wblob's chunks
@@ -469,7 +485,7 @@ static int wb_shrink(blob_wblob *w, uint64_t new_size)
 	for (uint32_t i = wb_next_data(w, first, n); i < n; i = wb_next_data(w, i + 1, n))
 		if (wb_state_of(w, i) == WB_ARRIVED)
 			wb_arr_drop(w, i);
-		else if (w->cl && wb_is_overlay(wb_state_of(w, i)))
+		else if (w->cl && wb_has_own_bytes(wb_state_of(w, i)))
 			wb_cl_drop(w, i);
 	w->ndata -= gone;
 	w->size = new_size;
@@ -629,8 +645,10 @@ static int cluster_publish(blob_wblob *w, uint32_t i, enum wb_state st, enum wb_
 	if (id)
 		blob_radix_set(&w->sid, i, id); /* reserved: cannot fail */
 	blob_radix_set(&w->state, i, &b);
-	if (id && wb_is_overlay(st)) /* invisible now: freed at the next fsync */
+	if (id && wb_has_own_bytes(st)) /* invisible now: freed at the next fsync */
 		wb_left_add(w, i, st);
+	if (st == WB_PATCHED) /* its written blocks: forgotten */
+		blob_radix_set(&w->wbits, i, (uint8_t[WB_BLOCKS / 8]){0});
 	wb_count_data(w, i, was_data);
 	return 0;
 }
@@ -681,24 +699,38 @@ static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uin
 	uint32_t i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
 	size_t a = (size_t)(off & BLOB_CHUNK_MASK), clen = 0, keep;
 	enum wb_state st, to = wb_overlay_state(i);
+	uint8_t bits[WB_BLOCKS / 8];
+	bool zero;
 	chunk_id id;
 	int rc;
 
-	if (len > BLOB_CHUNK_SIZE - a || blob_is_zero(buf, len))
+	if (len > BLOB_CHUNK_SIZE - a)
 		return 0;
+	zero = blob_is_zero(buf, len);
 	wb_cl_busy_take(w, i, (uint64_t)i + 1);
 	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	st = wb_state_of(w, i);
 	if (off + len <= w->size)
 		clen = blob_chunk_len(w->size, i);
-	if (clen == 0 || (len == clen && clen != BLOB_CHUNK_SIZE)) {
-		rc = 0;
+	if (clen == 0 || (len == clen && clen != BLOB_CHUNK_SIZE) || (zero && (st != WB_PATCHED || len == clen))) {
+		rc = 0; /* zeros are a punch, but into a patched chunk's part a patch */
+	} else if (st == WB_PATCHED && len < BLOB_CHUNK_SIZE) {
+		/* Held busy: no other write makes this write's edge blocks whole. */
+		if ((rc = wb_pt_write(w, i, buf, a, len, false, bits)) == 0) {
+			wb_pt_mark(w, i, bits); /* after the operation returned */
+			rc = 1;
+		}
 	} else if (len == BLOB_CHUNK_SIZE) {
 		to = WB_STORED;
 		rc = store_beside(w, i, &id, buf);
 	} else if (wb_is_overlay(st)) { /* its first write came before, while this one waited */
 		rc = wb_cl_write(w, i, a, buf, len, false);
 		rc = rc < 0 ? rc : 1;
+	} else if (wb_pt_can(w, i, st)) {
+		/* The object's blocks (started afresh) before the record. */
+		to = WB_PATCHED;
+		if ((rc = wb_pt_write(w, i, buf, a, len, true, bits)) == 0 && (rc = wb_pt_record(w, i)) == 0)
+			rc = 2;
 	} else {
 		keep = wb_stored_len(w, i) < clen ? wb_stored_len(w, i) : clen;
 		/* Bytes before the record that shows them. */
@@ -708,7 +740,10 @@ static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uin
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	if (rc == 2) {
 		IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
-		rc = cluster_publish(w, i, st, to, to == WB_STORED ? &id : NULL);
+		if (to == WB_PATCHED)
+			rc = wb_pt_publish(w, i, bits);
+		else
+			rc = cluster_publish(w, i, st, to, to == WB_STORED ? &id : NULL);
 		IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 		rc = rc < 0 ? rc : 1;
 	}
@@ -748,7 +783,7 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 			n = len - done;
 		if (w->stream)
 			rc = wb_stream_write(w, i, src, a, n);
-		else if (blob_is_zero(src, n))
+		else if (blob_is_zero(src, n) && !(wb_state_of(w, i) == WB_PATCHED && n < blob_chunk_len(w->size, i)))
 			rc = write_zeros(w, i, a, n);
 		else
 			rc = wb_write_chunk(w, i, src, a, n);
@@ -824,7 +859,9 @@ static void sweep_leftovers(blob_wblob *w)
 	for (uint32_t k = 0; k < n; k++) {
 		enum wb_state now = wb_state_of(w, l[k].i);
 
-		if (now == l[k].old || now == WB_STREAMED)
+		/* A cluster chunk whose object holds what it shows now (written
+		 * anew since: an overlay, or patched) keeps it. */
+		if (now == l[k].old || now == WB_STREAMED || (w->cl && wb_has_own_bytes(now)))
 			continue;
 		if (l[k].old == WB_ARRIVED) {
 			wb_arr_drop(w, l[k].i);

@@ -95,6 +95,8 @@ int wb_read_placed(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 	uint64_t off;
 	int rc;
 
+	if (st == WB_PATCHED)
+		return wb_pt_read(w, i, dst, a, n);
 	if (!wb_is_overlay(st))
 		return read_stored(w, i, dst, a, n);
 	if (w->cl)

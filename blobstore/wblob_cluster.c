@@ -10,10 +10,13 @@
  *   the map's header   the disk's header (the same bytes: magic, size,
  *                      base_limit, the base manifest)
  *   a state byte       the chunk's record: the byte, then for WB_STORED
- *                      its id (one record: the id and the state change
- *                      together, where a host wblob syncs .ids first)
+ *                      and WB_PATCHED its id (one record: the id and the
+ *                      state change together, where a host wblob syncs
+ *                      .ids first)
  *   the overlay        one object per chunk written in part (WB_OVERLAY
- *                      and WB_OVERLAY_EXT alike: there is no file size cap)
+ *                      and WB_OVERLAY_EXT alike: there is no file size cap);
+ *                      a patched chunk's (WB_PATCHED) holds only the
+ *                      blocks written, marked by its keys (wblob_patch.c)
  * A whole chunk written goes to the store by its id (WB_STORED), as a
  * streamed one does: dd's and cp's chunks are stored once, a chunk the
  * store holds is not stored again, and a capture names them all.
@@ -148,8 +151,15 @@ static bool plain_rec_ok(const uint8_t *val, size_t n)
 {
 	uint8_t v;
 
-	return n >= 1 && (v = val[0]) <= WB_ARRIVED && v != WB_STREAMED && v != WB_ARRIVED &&
-	       ((v == WB_STORED && n == REC_MAX) || (v != WB_STORED && n == 1));
+	bool with_id;
+
+	if (n < 1 || (v = val[0]) > WB_PATCHED || v == WB_STREAMED || v == WB_ARRIVED)
+		return false;
+	with_id = v == WB_STORED || v == WB_PATCHED;
+	/* A patched chunk's stored chunk is never the null id (zeros are
+	 * never patched: wb_pt_can). */
+	return ((with_id && n == REC_MAX) || (!with_id && n == 1)) &&
+	       !(v == WB_PATCHED && blob_is_zero(val + 1, REC_MAX - 1));
 }
 
 static int load_plain(blob_wblob *w, uint32_t i, const uint8_t *val)
@@ -161,7 +171,7 @@ static int load_plain(blob_wblob *w, uint32_t i, const uint8_t *val)
 	/* Zeros allocate nothing (a record set back to the previous one). */
 	if ((rc = blob_radix_set(&w->state, i, &v)) < 0)
 		return rc;
-	return blob_radix_set(&w->sid, i, v == WB_STORED ? val + 1 : none.b);
+	return blob_radix_set(&w->sid, i, v == WB_STORED || v == WB_PATCHED ? val + 1 : none.b);
 }
 
 /* A record as the wblob reads it back: its state (and id) into the
@@ -264,7 +274,7 @@ int wb_cl_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	uint8_t rec[REC_MAX] = {(uint8_t)v};
 	size_t n = 1;
 
-	if (v == WB_STORED) {
+	if (v == WB_STORED || v == WB_PATCHED) {
 		const chunk_id *id = blob_radix_get(&w->sid, i); /* absent: the null id, a zero chunk */
 		if (id)
 			memcpy(rec + 1, id->b, sizeof id->b);
@@ -289,7 +299,7 @@ int wb_cl_beside_start(blob_wblob *w, uint32_t i, const chunk_id *id, struct wb_
 	r->own[0] = WB_STORED;
 	memcpy(r->own + 1, id->b, sizeof id->b);
 	r->own[REC_MAX] = st;
-	if (st == WB_STORED) {
+	if (st == WB_STORED || st == WB_PATCHED) { /* the previous record's id too */
 		const chunk_id *had = blob_radix_get(&w->sid, i);
 		memset(r->own + REC_MAX + 1, 0, sizeof had->b);
 		if (had)
@@ -369,6 +379,14 @@ int wb_cl_resolve(blob_wblob *w, char *why, size_t cap)
 	return rc < 0 ? rc : 0;
 }
 
+int wb_cl_set_patched(blob_wblob *w, uint32_t i, const chunk_id *id)
+{
+	uint8_t rec[REC_MAX] = {(uint8_t)WB_PATCHED};
+
+	memcpy(rec + 1, id->b, sizeof id->b);
+	return set_rec(w, i, rec, sizeof rec);
+}
+
 int wb_cl_header(blob_wblob *w, const uint8_t h[12])
 {
 	return w->cx->write_header(w->cl, 8, h, 12);
@@ -406,6 +424,17 @@ int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n)
 int wb_cl_drop(blob_wblob *w, uint32_t i)
 {
 	return w->cx->drop(w->cl, i);
+}
+
+int wb_cl_patch(blob_wblob *w, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
+{
+	return w->cx->patch(w->cl, i, b0, nb, buf, fresh);
+}
+
+int wb_cl_marks(blob_wblob *w, const uint32_t *idx, size_t n, int (*cb)(void *arg, uint32_t i, const uint8_t *bits),
+                void *arg)
+{
+	return w->cx->marks(w->cl, idx, n, cb, arg);
 }
 
 /* ---- busy chunks ---------------------------------------------------------------- */

@@ -63,7 +63,7 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 		size_t len = blob_chunk_len(w->size, i);
 		size_t sl = wb_stored_len(w, i);
 		enum wb_state st = wb_state_of(w, i);
-		bool written = wb_is_held(w, i) || wb_is_overlay(st) || st == WB_ARRIVED;
+		bool written = wb_is_held(w, i) || wb_has_own_bytes(st) || st == WB_ARRIVED;
 		chunk_id id;
 
 		if (!written && sl == len && same) {
@@ -138,7 +138,7 @@ static int adopt_chunks(blob_wblob *w, uint32_t i, const blob_manifest *src, uin
 		blob_radix_set(&w->sid, i + k, blob_manifest_get(src, j + k)); /* reserved: cannot fail */
 		if ((rc = wb_set_state(w, i + k, WB_STORED)) < 0)
 			return rc;
-		if (wb_is_overlay(st))
+		if (wb_has_own_bytes(st))
 			wb_left_add(w, i + k, st);
 		if (!was_data)
 			w->ndata++;

@@ -31,6 +31,8 @@
  *                  memory by a plug-in, the leftovers freed at fsync
  *   wblob_file.c   a host wblob's files: names, the overlay files, pieces
  *                  written and zeroed, the .ids file
+ *   wblob_patch.c  a cluster wblob's patched chunks: a stored chunk and
+ *                  the 4 KiB blocks written since, in its object
  *   wblob_cluster.c  a cluster wblob's objects instead (the backend's
  *                  disks: every host reaches them)
  */
@@ -115,7 +117,10 @@ struct blob_wblob {
 	uint32_t base_limit;
 	uint64_t state_off; /* WB_HEADER + baselen */
 	struct blob_radix state; /* one byte per chunk, 0 where absent */
-	struct blob_radix sid;   /* the chunk a WB_STORED or WB_STREAMED chunk shows */
+	struct blob_radix sid;   /* the chunk a WB_STORED, WB_STREAMED or WB_PATCHED chunk shows */
+	/* A WB_PATCHED chunk's blocks written (WB_BLOCKS bits; set by atomic
+	 * ORs under the shared lock, read by atomic loads: wblob_patch.c). */
+	struct blob_radix wbits;
 	uint32_t ndata;    /* data chunks among the first nchunks(size) */
 	uint64_t map_len;  /* current length of the map */
 	struct wb_file data;     /* <name>.data */
@@ -212,6 +217,12 @@ int wb_cl_read(blob_wblob *w, uint32_t i, size_t a, void *dst, size_t n);
 int wb_cl_write(blob_wblob *w, uint32_t i, size_t a, const void *src, size_t n, bool fresh);
 int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n);
 int wb_cl_drop(blob_wblob *w, uint32_t i);
+/* Blocks [b0, b0 + nb) of chunk i's object from buf, marked written, in
+ * one operation (fresh: its old bytes and marks gone first); the marks
+ * of the n chunks idx to cb (blob_backend.h). */
+int wb_cl_patch(blob_wblob *w, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh);
+int wb_cl_marks(blob_wblob *w, const uint32_t *idx, size_t n, int (*cb)(void *arg, uint32_t i, const uint8_t *bits),
+                void *arg);
 /* Chunk i's record: WB_STORED with id (before the radixes say so). */
 int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id);
 /* A whole chunk's record beside its put ("A record beside its chunk"):
@@ -233,6 +244,8 @@ int wb_cl_confirm_all(blob_wblob *w);
 /* After the records were read: each naming two resolved by whether its
  * chunk is in the store (a writer rewrites it). */
 int wb_cl_resolve(blob_wblob *w, char *why, size_t cap);
+/* Chunk i's record: WB_PATCHED showing stored chunk id. */
+int wb_cl_set_patched(blob_wblob *w, uint32_t i, const chunk_id *id);
 /* Chunks [lo, hi) held busy: waits while another holds any of them (or
  * every slot is taken, or an exclusive taker waits for all).  Never with
  * w->lock held: the holder of a busy chunk may wait for that lock. */
@@ -247,6 +260,9 @@ void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi);
 uint64_t wb_chunk_start(uint32_t i);
 enum wb_state wb_state_of(const blob_wblob *w, uint32_t i);
 bool wb_is_overlay(enum wb_state st);
+/* The chunk's object (file region) holds bytes it shows: an overlay
+ * state, or WB_PATCHED. */
+bool wb_has_own_bytes(enum wb_state st);
 enum wb_state wb_overlay_state(uint32_t i);
 const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i);
 size_t wb_stored_len(const blob_wblob *w, uint32_t i);
@@ -335,6 +351,38 @@ void wb_chunk_free(blob_wblob *w, uint32_t i, enum wb_state old);
 /* Chunk i, whole (len bytes, its length), into its overlay and its state
  * an overlay one (counted as data): nothing to copy first. */
 int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
+
+/* ---- wblob_patch.c: patched chunks (a cluster wblob's WB_PATCHED) ---------- */
+
+/* Chunk i, in state st, may be patched by its first write: a cluster
+ * wblob's whole 1 MiB chunk that shows a whole stored chunk. */
+bool wb_pt_can(const blob_wblob *w, uint32_t i, enum wb_state st);
+/* [a, a + n) of chunk i from src as whole blocks (the edges filled with
+ * what the chunk shows) in one operation on its object; fresh: the first
+ * (the object started afresh; chunk i still shows its stored chunk).
+ * bits: the blocks written, for wb_pt_mark or wb_pt_publish once it
+ * returned — never before (a bit set is a block in the object). */
+int wb_pt_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n, bool fresh,
+                uint8_t bits[WB_BLOCKS / 8]);
+/* Chunk i's record WB_PATCHED with the id it shows (after wb_pt_write's
+ * first operation: the object before the record). */
+int wb_pt_record(blob_wblob *w, uint32_t i);
+/* In memory, under the exclusive lock: chunk i WB_PATCHED showing the id
+ * it showed, bits written. */
+int wb_pt_publish(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
+/* bits of patched chunk i marked written (under the shared lock). */
+void wb_pt_mark(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
+/* A write into chunk i as a patch, whole (first: the op, the record, the
+ * state in memory), under the exclusive lock: 1 done, 0 not a patch. */
+int wb_pt_write_locked(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n);
+/* Bytes [a, a + n) of patched chunk i: each run of blocks from its object
+ * or its stored chunk. */
+int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+/* Patched chunk i made an overlay chunk (its merged bytes its object's
+ * whole content, then its record): what everything rare does first. */
+int wb_pt_materialise(blob_wblob *w, uint32_t i);
+/* At open: every patched chunk's blocks read from its object's marks. */
+int wb_pt_load(blob_wblob *w);
 
 /* ---- wblob_stream.c: the upload streamer (the plug-in w->stream) ----------- */
 

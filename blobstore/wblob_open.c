@@ -413,6 +413,14 @@ static int open_cluster(blob_wblob *w, char *why, size_t cap)
 	}
 	if ((rc = wb_cl_resolve(w, why, cap)) < 0)
 		return rc;
+	/* Patched chunks: which blocks each holds (after the cut: only those
+	 * inside the disk). */
+	if ((rc = wb_pt_load(w)) < 0) {
+		if (why && cap)
+			snprintf(why, cap, "cluster disk %s: cannot read its chunks' written blocks: %s", w->name,
+			         strerror(-rc));
+		return rc;
+	}
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n))
 		w->ndata++;
 	return 0;
@@ -464,6 +472,7 @@ static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, co
 	pthread_cond_init(&w->busy_cv, NULL);
 	blob_radix_init(&w->state, 1, WB_STATE_LEAF_BITS);
 	blob_radix_init(&w->sid, sizeof(chunk_id), WB_SID_LEAF_BITS);
+	blob_radix_init(&w->wbits, WB_BLOCKS / 8, WB_SID_LEAF_BITS);
 	if (wb_cl_where(s, where)) {
 		/* Plain only: the cluster holds no encrypted overlay (yet). */
 		if (key != NULL) {
@@ -548,6 +557,7 @@ void blob_wblob_close(blob_wblob *w)
 	blob_manifest_free(w->base);
 	blob_radix_release(&w->state);
 	blob_radix_release(&w->sid);
+	blob_radix_release(&w->wbits);
 	blob_key_unref(w->key);
 	explicit_bzero(&w->xts, sizeof w->xts);
 	free(w);
@@ -755,10 +765,11 @@ static int cl_rec_id(void *arg, uint32_t i, const uint8_t *val, size_t n)
 	chunk_id id;
 
 	(void)i;
-	/* WB_STORED and its id, maybe then the previous record (wblob_cluster.c
-	 * "A record beside its chunk"), which may be WB_STORED and its id:
-	 * both kept. */
-	for (size_t at = 0; n - at >= 1 + sizeof id.b && val[at] == WB_STORED; at += 1 + sizeof id.b) {
+	/* WB_STORED (or WB_PATCHED: its stored chunk, wblob_patch.c) and its
+	 * id, maybe then the previous record (wblob_cluster.c "A record beside
+	 * its chunk"), which may be either and its id: both kept. */
+	for (size_t at = 0; n - at >= 1 + sizeof id.b && (val[at] == WB_STORED || val[at] == WB_PATCHED);
+	     at += 1 + sizeof id.b) {
 		int rc;
 		memcpy(id.b, val + at + 1, sizeof id.b);
 		if (!chunk_id_is_null(&id) && (rc = blob_idset_add(c->set, &id)) < 0)

@@ -37,6 +37,11 @@ bool wb_is_overlay(enum wb_state st)
 	return st == WB_OVERLAY || st == WB_OVERLAY_EXT;
 }
 
+bool wb_has_own_bytes(enum wb_state st)
+{
+	return wb_is_overlay(st) || st == WB_PATCHED;
+}
+
 /* The overlay state chunk i gets when it is written into an overlay. */
 enum wb_state wb_overlay_state(uint32_t i)
 {
@@ -54,6 +59,7 @@ const chunk_id *wb_stored_id(const blob_wblob *w, uint32_t i)
 		return i < w->base_limit ? blob_manifest_get(w->base, i) : NULL;
 	case WB_STORED:
 	case WB_STREAMED:
+	case WB_PATCHED:
 		id = blob_radix_get(&w->sid, i);
 		return id && !chunk_id_is_null(id) ? id : NULL;
 	default:
@@ -148,7 +154,7 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	uint8_t old = (uint8_t)wb_state_of(w, i), b = (uint8_t)v; /* one byte, as the map holds it */
 	int rc;
 
-	IMGFS_ASSERT(v <= WB_ARRIVED);
+	IMGFS_ASSERT(v <= WB_ARRIVED); /* WB_PATCHED is set by wblob_patch.c alone */
 	if ((rc = blob_radix_set(&w->state, i, &b)) < 0)
 		return rc;
 	rc = w->cl ? wb_cl_set_state(w, i, v) : blob_pwrite_full(w->map_fd, &b, 1, off);
@@ -160,6 +166,8 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 		w->map_len = off + 1;
 	if (old == WB_ARRIVED && v != WB_ARRIVED)
 		wb_left_add(w, i, WB_ARRIVED);
+	if (old == WB_PATCHED && v != WB_PATCHED) /* its written blocks: forgotten (a zero frees) */
+		blob_radix_set(&w->wbits, i, (uint8_t[WB_BLOCKS / 8]){0});
 	return 0;
 }
 
@@ -181,6 +189,7 @@ int wb_states_cut(blob_wblob *w, uint32_t first)
 
 	blob_radix_clear_from(&w->state, first);
 	blob_radix_clear_from(&w->sid, first);
+	blob_radix_clear_from(&w->wbits, first);
 	if (w->cl)
 		return recs ? wb_cl_cut(w, first) : 0;
 	if (w->map_len > w->state_off + first) {

@@ -469,6 +469,11 @@ int blob_rados_test_set_digests(struct blob_backend *be, const chunk_id *id, con
 	return blob_rados_errno(rc);
 }
 
+void blob_rados_test_fail_recs(struct blob_backend *be, int err)
+{
+	atomic_store(&rb_of(be)->test_rec_err, err);
+}
+
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
 {
 	char oid[33], stamp[RADOS_STAMP_LEN + 1];
@@ -563,6 +568,12 @@ int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64
 	(void)id;
 	(void)out;
 	return -EPROTONOSUPPORT;
+}
+
+void blob_rados_test_fail_recs(struct blob_backend *be, int err)
+{
+	(void)be;
+	(void)err;
 }
 
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)

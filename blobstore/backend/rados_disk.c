@@ -11,7 +11,11 @@
  *                    8 hex digits of the index, value the wblob's bytes);
  *                    its xattr imgfs.writer the address of the client
  *                    writing it, "-" for none
- *   wb.NAME.IIIIIIII chunk I's overlay bytes (a chunk written in part)
+ *   wb.NAME.IIIIIIII chunk I's overlay bytes (a chunk written in part);
+ *                    for a patched chunk (WB_PATCHED) only the 4 KiB blocks
+ *                    written, at their offsets, and its omap one key per
+ *                    block written (2 hex digits, empty value), set in the
+ *                    same operation as the block's bytes
  *   imgfs.disks      the pool's list of disks: an omap key per name
  * A record and the object it names change in separate operations, the
  * object first (wblob.c's order: bytes before the state that shows them),
@@ -57,6 +61,7 @@
 #define ADDR_MAX 256
 #define OID_MAX (3 + 64 + 10)     /* "wb." NAME ".IIIIIIII" */
 #define KEY_LEN 8
+#define BLOCK_KEY_LEN 2           /* a patched chunk's block: 2 hex digits */
 #define PAGE 512                  /* records read per round trip */
 
 struct blob_backend_disk {
@@ -602,7 +607,7 @@ static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val
 	size_t lens[1] = {n};
 	int rc;
 
-	if ((rc = refused(d)) < 0)
+	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
 		return rc;
 	if ((op = rados_create_write_op()) == NULL)
 		return -ENOMEM;
@@ -632,7 +637,7 @@ static int disk_recs_start(struct blob_backend_disk *d, size_t n, const uint32_t
 	*out = NULL;
 	if (n == 0 || n > BLOB_RECS_MAX)
 		return -EINVAL;
-	if ((rc = refused(d)) < 0)
+	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
 		return rc;
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return -ENOMEM;
@@ -764,6 +769,143 @@ static int disk_drop(struct blob_backend_disk *d, uint32_t i)
 	return rc == -ENOENT ? 0 : disk_rc(d, rc, "a removal");
 }
 
+/* ---- patched chunks ----------------------------------------------------------- */
+
+static void block_key(char out[BLOCK_KEY_LEN + 1], uint32_t b)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	out[0] = hex[(b >> 4) & 15];
+	out[1] = hex[b & 15];
+	out[2] = '\0';
+}
+
+static int disk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
+{
+	char oid[OID_MAX], keys[WB_BLOCKS][BLOCK_KEY_LEN + 1];
+	const char *kp[WB_BLOCKS], *vp[WB_BLOCKS];
+	size_t lens[WB_BLOCKS];
+	rados_write_op_t op;
+	int rc;
+
+	if (nb == 0 || b0 >= WB_BLOCKS || nb > WB_BLOCKS - b0)
+		return -EINVAL;
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	chunk_oid(oid, d->name, i);
+	if (fresh) { /* whatever an earlier life of the object left: gone */
+		rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+		rados_write_op_truncate(op, 0);
+		rados_write_op_omap_clear(op);
+	}
+	rados_write_op_write(op, buf, (size_t)nb << WB_BLOCK_SHIFT, (uint64_t)b0 << WB_BLOCK_SHIFT);
+	for (uint32_t k = 0; k < nb; k++) {
+		block_key(keys[k], b0 + k);
+		kp[k] = keys[k];
+		vp[k] = "";
+		lens[k] = 0;
+	}
+	rados_write_op_omap_set(op, kp, vp, lens, nb);
+	atomic_fetch_add(&d->rb->n.disk_writes, 1);
+	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return disk_rc(d, rc, "a write");
+}
+
+/* One object's keys read by marks_many into bits. */
+static int marks_parse(rados_omap_iter_t it, unsigned char more, uint8_t bits[WB_BLOCKS / 8])
+{
+	char *key, *val, buf[BLOCK_KEY_LEN + 1], *end;
+	size_t klen, vlen;
+	int rc;
+
+	if (more)
+		return -EIO; /* more keys than blocks: not ours */
+	for (;;) {
+		key = val = NULL;
+		if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0)
+			return rc;
+		if (key == NULL)
+			return 0;
+		if (klen != BLOCK_KEY_LEN)
+			return -EIO;
+		memcpy(buf, key, BLOCK_KEY_LEN);
+		buf[BLOCK_KEY_LEN] = '\0';
+		unsigned long b = strtoul(buf, &end, 16);
+		if (*end != '\0' || b >= WB_BLOCKS)
+			return -EIO;
+		bits[b / 8] |= (uint8_t)(1u << (b % 8));
+	}
+}
+
+#define MARKS_AT_ONCE 64
+
+static int disk_marks(struct blob_backend_disk *d, const uint32_t *idx, size_t n,
+                      int (*cb)(void *arg, uint32_t i, const uint8_t *bits), void *arg)
+{
+	rados_read_op_t op[MARKS_AT_ONCE];
+	rados_completion_t c[MARKS_AT_ONCE];
+	rados_omap_iter_t it[MARKS_AT_ONCE];
+	unsigned char more[MARKS_AT_ONCE];
+	int prval[MARKS_AT_ONCE];
+	int rc = 0;
+
+	if (atomic_load(&d->fenced))
+		return -EIO;
+	for (size_t at = 0; at < n && rc == 0; at += MARKS_AT_ONCE) {
+		size_t m = n - at < MARKS_AT_ONCE ? n - at : MARKS_AT_ONCE, started = 0;
+
+		for (; started < m; started++) {
+			char oid[OID_MAX];
+			it[started] = NULL;
+			more[started] = 0;
+			prval[started] = 0;
+			if ((op[started] = rados_create_read_op()) == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			if ((rc = rados_aio_create_completion2(NULL, NULL, &c[started])) < 0) {
+				rados_release_read_op(op[started]);
+				break;
+			}
+			chunk_oid(oid, d->name, idx[at + started]);
+			rados_read_op_omap_get_keys2(op[started], "", WB_BLOCKS, &it[started], &more[started], &prval[started]);
+			if ((rc = rados_aio_read_op_operate(op[started], d->io, c[started], oid, LIBRADOS_OPERATION_NOFLAG)) < 0) {
+				rados_aio_release(c[started]);
+				rados_release_read_op(op[started]);
+				break;
+			}
+		}
+		for (size_t k = 0; k < started; k++) {
+			uint8_t bits[WB_BLOCKS / 8] = {0};
+			int r;
+
+			rados_aio_wait_for_complete(c[k]);
+			r = rados_aio_get_return_value(c[k]);
+			if (r == 0)
+				r = prval[k];
+			if (r == 0)
+				r = marks_parse(it[k], more[k], bits);
+			if (r == -ENOENT) {
+				blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of patched chunk %u is missing: EIO",
+				              d->name, d->rb->where, idx[at + k]);
+				r = -EIO;
+			}
+			if (r == 0 && rc == 0)
+				r = cb(arg, idx[at + k], bits);
+			if (rc == 0 && r < 0)
+				rc = r;
+			if (it[k] != NULL)
+				rados_omap_get_end(it[k]);
+			rados_aio_release(c[k]);
+			rados_release_read_op(op[k]);
+		}
+	}
+	return rc < 0 ? disk_rc(d, rc, "a read of a chunk's written blocks") : 0;
+}
+
 const struct blob_backend_disks blob_rados_disks = {
 	.create = disk_create,
 	.remove = disk_remove,
@@ -781,6 +923,8 @@ const struct blob_backend_disks blob_rados_disks = {
 	.drop = disk_drop,
 	.recs_start = disk_recs_start,
 	.recs_wait = disk_recs_wait,
+	.patch = disk_patch,
+	.marks = disk_marks,
 };
 
 #endif /* IMGFS_HAVE_RADOS */

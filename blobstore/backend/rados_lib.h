@@ -57,6 +57,7 @@
 	X(rados_read)                                                                                  \
 	X(rados_read_op_cmpxattr)                                                                      \
 	X(rados_read_op_getxattrs)                                                                     \
+	X(rados_read_op_omap_get_keys2)                                                                \
 	X(rados_read_op_omap_get_vals2)                                                                \
 	X(rados_read_op_operate)                                                                       \
 	X(rados_read_op_read)                                                                          \
@@ -73,6 +74,7 @@
 	X(rados_write_op_assert_exists)                                                                \
 	X(rados_write_op_cmpxattr)                                                                     \
 	X(rados_write_op_create)                                                                       \
+	X(rados_write_op_omap_clear)                                                                   \
 	X(rados_write_op_omap_rm_range2)                                                               \
 	X(rados_write_op_omap_set)                                                                     \
 	X(rados_write_op_operate)                                                                      \
@@ -134,6 +136,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_read (blob_rados_lib.rados_read)
 #define rados_read_op_cmpxattr (blob_rados_lib.rados_read_op_cmpxattr)
 #define rados_read_op_getxattrs (blob_rados_lib.rados_read_op_getxattrs)
+#define rados_read_op_omap_get_keys2 (blob_rados_lib.rados_read_op_omap_get_keys2)
 #define rados_read_op_omap_get_vals2 (blob_rados_lib.rados_read_op_omap_get_vals2)
 #define rados_read_op_operate (blob_rados_lib.rados_read_op_operate)
 #define rados_read_op_read (blob_rados_lib.rados_read_op_read)
@@ -150,6 +153,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_write_op_assert_exists (blob_rados_lib.rados_write_op_assert_exists)
 #define rados_write_op_cmpxattr (blob_rados_lib.rados_write_op_cmpxattr)
 #define rados_write_op_create (blob_rados_lib.rados_write_op_create)
+#define rados_write_op_omap_clear (blob_rados_lib.rados_write_op_omap_clear)
 #define rados_write_op_omap_rm_range2 (blob_rados_lib.rados_write_op_omap_rm_range2)
 #define rados_write_op_omap_set (blob_rados_lib.rados_write_op_omap_set)
 #define rados_write_op_operate (blob_rados_lib.rados_write_op_operate)
