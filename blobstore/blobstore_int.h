@@ -208,8 +208,9 @@ int blob_rados_test_set_digests(struct blob_backend *be, const chunk_id *id, con
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t);
 int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out);
 /* For tests: from now on every record set of a cluster disk of be fails
- * with err (0: none) — a crash between a chunk's object and its record. */
-void blob_rados_test_fail_recs(struct blob_backend *be, int err);
+ * with rec_err, every patch of a chunk's blocks with patch_err (0: none)
+ * — a crash between a chunk's object and its record, a write refused. */
+void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_err);
 /* What the backend asked the cluster, counted (tests guard that costs do
  * not grow per chunk where they must not). */
 struct blob_rados_counters {

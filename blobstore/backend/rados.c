@@ -469,9 +469,10 @@ int blob_rados_test_set_digests(struct blob_backend *be, const chunk_id *id, con
 	return blob_rados_errno(rc);
 }
 
-void blob_rados_test_fail_recs(struct blob_backend *be, int err)
+void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_err)
 {
-	atomic_store(&rb_of(be)->test_rec_err, err);
+	atomic_store(&rb_of(be)->test_rec_err, rec_err);
+	atomic_store(&rb_of(be)->test_patch_err, patch_err);
 }
 
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
@@ -570,10 +571,11 @@ int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64
 	return -EPROTONOSUPPORT;
 }
 
-void blob_rados_test_fail_recs(struct blob_backend *be, int err)
+void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_err)
 {
 	(void)be;
-	(void)err;
+	(void)rec_err;
+	(void)patch_err;
 }
 
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)

@@ -790,7 +790,7 @@ static int disk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint
 
 	if (nb == 0 || b0 >= WB_BLOCKS || nb > WB_BLOCKS - b0)
 		return -EINVAL;
-	if ((rc = refused(d)) < 0)
+	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_patch_err)) < 0)
 		return rc;
 	if ((op = rados_create_write_op()) == NULL)
 		return -ENOMEM;

@@ -74,7 +74,7 @@ struct rados_backend {
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
 		    disk_recs_peak, part_reads, part_bytes, creates_beside_rec;
 	} n;
-	atomic_int test_rec_err; /* tests only: blob_rados_test_fail_recs */
+	atomic_int test_rec_err, test_patch_err; /* tests only: blob_rados_test_fail_recs */
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
 	 * twice here (the mount's handle, a resize) shares one client, which

@@ -1,0 +1,376 @@
+/*
+ * test_wblob_patch.c — unit tests for a cluster wblob's patched chunks
+ * (blobstore/wblob_patch.c over backend/rados_disk.c): a first write into
+ * a chunk that shows a stored chunk writes its blocks, not the chunk.
+ * RADOS only.
+ *
+ * Counted with the store's counters, on a second client whose cache is
+ * cold: a first 4 KiB write into a stored chunk is one object operation
+ * and one record, and reads no stored chunk; a later one is one
+ * operation.  Against a plain buffer: reads at every block edge of
+ * patched chunks (block 0, 255, runs crossing written and unwritten),
+ * unaligned writes (1 B, 511 B at 4095, across two chunks, two threads
+ * into one block), the same after a reopen on another client and on the
+ * first; a capture's merged bytes; whole writes, punches (whole and
+ * part), truncates inside a patched chunk, zeros; gc keeps the id a
+ * patched chunk shows; a record that failed after its object (a crash
+ * between the two) shows the old chunk, and the next first write starts
+ * the object afresh; a later write whose operation failed marks nothing.
+ */
+#include <pthread.h>
+
+#include "blob_test.h"
+
+#define NEED_CLUSTER(fx)                                                           \
+	do {                                                                           \
+		if (!fx_rados(fx)) {                                                       \
+			fprintf(stderr, "    (a cluster wblob needs a cluster store)\n");    \
+			skip();                                                                \
+		}                                                                          \
+	} while (0)
+
+#define BLK 4096
+
+/* Another client of fx's store (a cold cache, counters of its own). */
+static blob_store *other_host(struct blob_fx *fx, const char *tag)
+{
+	char dir[160], spec[512];
+	blob_store *s = NULL;
+
+	snprintf(dir, sizeof dir, "%s/%s", fx->dir, tag);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, fx->ns_name[0], fx->secret, NULL, 0), 0);
+	return s;
+}
+
+static blob_wblob *cl_open(blob_store *s, const char *name)
+{
+	blob_wblob *w = NULL;
+	char why[256] = "";
+	int rc = blob_wblob_open_in(&w, s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why);
+
+	if (rc < 0)
+		fprintf(stderr, "    open %s: %s (%s)\n", name, strerror(-rc), why);
+	assert_int_equal(rc, 0);
+	return w;
+}
+
+static void check_bytes(blob_wblob *w, const uint8_t *want, uint64_t size)
+{
+	uint8_t *got = malloc(size + 1);
+
+	assert_non_null(got);
+	assert_int_equal(blob_wblob_size(w), size);
+	assert_int_equal(blob_wblob_pread(w, got, size + 1, 0), (ssize_t)size);
+	assert_bytes_equal(got, want, size);
+	free(got);
+}
+
+/* Small reads across every block edge of chunk i (1 and 2 bytes, a block
+ * and a bit), against want. */
+static void check_edges(blob_wblob *w, const uint8_t *want, uint32_t i)
+{
+	uint8_t got[BLK + 2];
+	uint64_t c = (uint64_t)i * MiB;
+
+	for (uint64_t b = 0; b <= MiB / BLK; b++) {
+		uint64_t e = c + b * BLK;
+		if (e > 0 && e - 1 < blob_wblob_size(w)) {
+			size_t m = blob_wblob_size(w) - (e - 1) < 2 ? 1 : 2;
+			assert_int_equal(blob_wblob_pread(w, got, 2, e - 1), (ssize_t)m);
+			assert_bytes_equal(got, want + e - 1, m);
+		}
+		if (b < MiB / BLK) {
+			assert_int_equal(blob_wblob_pread(w, got, 1, e), 1);
+			assert_int_equal(got[0], want[e]);
+			if (e + BLK + 1 <= c + MiB) {
+				assert_int_equal(blob_wblob_pread(w, got, BLK + 1, e), BLK + 1);
+				assert_bytes_equal(got, want + e, BLK + 1);
+			}
+		}
+	}
+}
+
+/* A disk NAME of nch whole chunks written by whole-chunk writes (stored
+ * by id: a dd-written disk), its bytes in *ref (malloc'd). */
+static void make_stored_disk(struct blob_fx *fx, const char *name, uint32_t nch, uint8_t **ref)
+{
+	blob_wblob *w;
+
+	*ref = malloc((size_t)nch * MiB);
+	assert_non_null(*ref);
+	fx_fill(fx, *ref, (size_t)nch * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, name, NULL, (uint64_t)nch * MiB), 0);
+	w = cl_open(fx->s, name);
+	for (uint32_t i = 0; i < nch; i++)
+		assert_int_equal(blob_wblob_pwrite(w, *ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+	blob_wblob_close(w);
+}
+
+static void put(blob_wblob *w, uint8_t *ref, struct blob_fx *fx, uint64_t off, size_t len)
+{
+	uint8_t *b = malloc(len);
+
+	assert_non_null(b);
+	fx_fill(fx, b, len);
+	assert_int_equal(blob_wblob_pwrite(w, b, len, off), (ssize_t)len);
+	memcpy(ref + off, b, len);
+	free(b);
+}
+
+/* The costs, and reads merging at every block edge. */
+static void test_patch_costs_and_edges(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	blob_store *s2;
+	uint8_t *ref;
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	make_stored_disk(fx, "p", 4, &ref);
+	s2 = other_host(fx, "h2");
+	w = cl_open(s2, "p");
+	/* A first 4 KiB write into stored chunk 1: one operation, one record,
+	 * no stored chunk read. */
+	blob_rados_counters(s2->be, &c0);
+	put(w, ref, fx, MiB + 5 * BLK, BLK);
+	blob_rados_counters(s2->be, &c1);
+	assert_int_equal(c1.disk_writes - c0.disk_writes, 1);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
+	assert_int_equal(c1.reads - c0.reads, 0);
+	assert_int_equal(c1.reads_ahead - c0.reads_ahead, 0);
+	/* Later ones: one operation each, nothing else (8 KiB: two blocks). */
+	put(w, ref, fx, MiB + 200 * BLK, 2 * BLK);
+	put(w, ref, fx, MiB + 6 * BLK, BLK); /* beside the first: a run of two */
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(c0.disk_writes - c1.disk_writes, 2);
+	assert_int_equal(c0.disk_recs - c1.disk_recs, 0);
+	assert_int_equal(c0.reads - c1.reads, 0);
+	/* Chunk 2: its first and last blocks; chunk 3 every other block. */
+	put(w, ref, fx, 2 * MiB, BLK);
+	put(w, ref, fx, 3 * MiB - BLK, BLK);
+	for (uint32_t b = 0; b < 256; b += 2)
+		put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
+	for (uint32_t i = 1; i < 4; i++)
+		check_edges(w, ref, i);
+	check_bytes(w, ref, 4 * MiB);
+	assert_int_equal(blob_wblob_stored(w), 4 * MiB);
+	blob_wblob_close(w);
+	/* Another open (its marks read back), on both clients. */
+	w = cl_open(s2, "p");
+	for (uint32_t i = 1; i < 4; i++)
+		check_edges(w, ref, i);
+	check_bytes(w, ref, 4 * MiB);
+	/* Every block of chunk 3 written: 256 marks, the most there are. */
+	for (uint32_t b = 1; b < 256; b += 2)
+		put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
+	blob_wblob_close(w);
+	w = cl_open(fx->s, "p");
+	check_edges(w, ref, 3);
+	check_bytes(w, ref, 4 * MiB);
+	blob_wblob_close(w);
+	blob_store_close(s2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "p"), 0);
+	free(ref);
+}
+
+struct same_block {
+	blob_wblob *w;
+	uint64_t off;
+	uint8_t v;
+	pthread_barrier_t *go;
+};
+
+static void *byte_writer(void *arg)
+{
+	struct same_block *p = arg;
+
+	pthread_barrier_wait(p->go);
+	for (int k = 0; k < 20; k++)
+		if (blob_wblob_pwrite(p->w, &p->v, 1, p->off + (uint64_t)k * 2) != 1)
+			return (void *)1;
+	return NULL;
+}
+
+/* Unaligned writes against a plain buffer, over a base (WB_BASE chunks
+ * patched with the base's id) and stored chunks. */
+static void test_patch_unaligned(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_manifest *base = NULL;
+	uint8_t *ref, *base_bytes;
+	pthread_barrier_t go;
+	struct same_block sb[2];
+	pthread_t th[2];
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	base_bytes = fx_make_blob(fx, 6 * MiB, 0);
+	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, 6 * MiB), 0);
+	ref = malloc(6 * MiB);
+	assert_non_null(ref);
+	memcpy(ref, base_bytes, 6 * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "u", base, 6 * MiB), 0);
+	w = cl_open(fx->s, "u");
+	put(w, ref, fx, 0, 1);                        /* 1 B at block 0 */
+	put(w, ref, fx, BLK - 1, 511);                /* 511 B at 4095: two blocks */
+	put(w, ref, fx, MiB - 1, 1);                  /* the last byte of chunk 0 */
+	put(w, ref, fx, 2 * MiB - 3000, 7000);        /* across chunks 1 and 2 */
+	put(w, ref, fx, 3 * MiB + 100 * BLK + 1, 3 * BLK); /* four blocks, both edges inside */
+	put(w, ref, fx, 3 * MiB + 100 * BLK + 2, 10); /* inside a patched block */
+	for (int k = 0; k < 60; k++) {
+		size_t len = 1 + (size_t)fx_below(fx, 3 * BLK);
+		put(w, ref, fx, 4 * MiB + fx_below(fx, 2 * MiB - len), len);
+	}
+	check_bytes(w, ref, 6 * MiB);
+	for (uint32_t i = 0; i < 6; i++)
+		check_edges(w, ref, i);
+	/* Two writers into one block of a patched chunk, 1 byte at a time at
+	 * interleaved offsets: neither loses the other's. */
+	assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+	for (int t = 0; t < 2; t++) {
+		sb[t] = (struct same_block){w, 5 * MiB + 7 * BLK + 3 + (uint64_t)t, (uint8_t)(0xa0 + t), &go};
+		assert_int_equal(pthread_create(&th[t], NULL, byte_writer, &sb[t]), 0);
+	}
+	for (int t = 0; t < 2; t++) {
+		void *r;
+		pthread_join(th[t], &r);
+		assert_null(r);
+		for (int k = 0; k < 20; k++)
+			ref[sb[t].off + (uint64_t)k * 2] = sb[t].v;
+	}
+	pthread_barrier_destroy(&go);
+	check_bytes(w, ref, 6 * MiB);
+	blob_wblob_close(w);
+	w = cl_open(fx->s, "u");
+	check_bytes(w, ref, 6 * MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "u"), 0);
+	blob_manifest_free(base);
+	free(base_bytes);
+	free(ref);
+}
+
+/* Everything rare over patched chunks: a capture, whole writes, punches
+ * whole and in part, zeros, truncates inside one; gc keeps the id a
+ * patched chunk shows. */
+static void test_patch_rare(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_manifest *m = NULL;
+	blob_idset *live = NULL;
+	uint8_t *ref, *got, z[BLK] = {0};
+	chunk_id id6;
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	make_stored_disk(fx, "x", 8, &ref);
+	got = malloc(8 * MiB);
+	assert_non_null(got);
+	/* The id of chunk 6's stored chunk (stored already: the same id). */
+	assert_int_equal(blob_store_put_chunk(fx->s, &id6, ref + 6 * MiB, MiB), 0);
+	w = cl_open(fx->s, "x");
+	for (uint32_t i = 0; i < 8; i++)
+		put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)(i * 31 % 256) * BLK, BLK);
+	/* A capture: the merged bytes. */
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(blob_store_read(fx->s, m, got, 8 * MiB, 0), (ssize_t)(8 * MiB));
+	assert_bytes_equal(got, ref, 8 * MiB);
+	blob_manifest_free(m);
+	m = NULL;
+	/* gc keeps the stored chunk chunk 6 shows (no other disk names it:
+	 * its record is the one name). */
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_int_equal(blob_idset_new(&live), 0);
+	assert_int_equal(blob_wblob_add_base_ids(fx->s, live), 0);
+	assert_true(blob_idset_has(live, &id6));
+	blob_idset_free(live);
+	/* A whole chunk over patched chunk 0, a whole punch over 1. */
+	put(w, ref, fx, 0, MiB);
+	assert_int_equal(blob_wblob_punch(w, MiB, MiB), 0);
+	memset(ref + MiB, 0, MiB);
+	/* Part of 2 punched; zeros written into 3's part (a patch) and over
+	 * a block of 4. */
+	assert_int_equal(blob_wblob_punch(w, 2 * MiB + 10, 3 * BLK), 0);
+	memset(ref + 2 * MiB + 10, 0, 3 * BLK);
+	assert_int_equal(blob_wblob_pwrite(w, z, 100, 3 * MiB + 50), 100);
+	memset(ref + 3 * MiB + 50, 0, 100);
+	assert_int_equal(blob_wblob_pwrite(w, z, BLK, 4 * MiB + 4 * 31 * BLK), BLK);
+	memset(ref + 4 * MiB + 4 * 31 * BLK, 0, BLK);
+	check_bytes(w, ref, 8 * MiB);
+	/* A shrink inside patched chunk 7, a growth from there, a write after. */
+	assert_int_equal(blob_wblob_truncate(w, 7 * MiB + 300 * 1000), 0);
+	assert_int_equal(blob_wblob_truncate(w, 8 * MiB), 0);
+	memset(ref + 7 * MiB + 300 * 1000, 0, MiB - 300 * 1000);
+	check_bytes(w, ref, 8 * MiB);
+	put(w, ref, fx, 7 * MiB + 900 * 1000, 10);
+	/* A shrink inside patched chunk 5, reads there, a growth. */
+	assert_int_equal(blob_wblob_truncate(w, 5 * MiB + 5 * 31 * BLK + 100), 0);
+	check_bytes(w, ref, 5 * MiB + 5 * 31 * BLK + 100);
+	assert_int_equal(blob_wblob_truncate(w, 8 * MiB), 0);
+	memset(ref + 5 * MiB + 5 * 31 * BLK + 100, 0, 3 * MiB - 5 * 31 * BLK - 100);
+	check_bytes(w, ref, 8 * MiB);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+	w = cl_open(fx->s, "x");
+	check_bytes(w, ref, 8 * MiB);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	assert_int_equal(blob_store_read(fx->s, m, got, 8 * MiB, 0), (ssize_t)(8 * MiB));
+	assert_bytes_equal(got, ref, 8 * MiB);
+	blob_manifest_free(m);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), 0);
+	free(got);
+	free(ref);
+}
+
+/* A first write whose record failed after its object was written (what a
+ * kill between the two leaves): the write fails, the chunk shows its
+ * stored chunk, before and after a reopen; the next first write into it
+ * starts the object afresh (the failed write's block never shows). */
+static void test_patch_record_lost(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref, b[BLK];
+	blob_wblob *w;
+
+	NEED_CLUSTER(fx);
+	make_stored_disk(fx, "k", 2, &ref);
+	w = cl_open(fx->s, "k");
+	memset(b, 0x77, sizeof b);
+	blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
+	assert_int_equal(blob_wblob_pwrite(w, b, BLK, MiB + 9 * BLK), -EIO);
+	blob_rados_test_fail_recs(fx->s->be, 0, 0);
+	check_bytes(w, ref, 2 * MiB);
+	blob_wblob_close(w);
+	w = cl_open(fx->s, "k");
+	check_bytes(w, ref, 2 * MiB);
+	put(w, ref, fx, MiB + 10 * BLK, BLK);
+	check_edges(w, ref, 1);
+	/* A later write refused (its operation failed): nothing of it shows,
+	 * in memory either (no block marked before its bytes landed). */
+	blob_rados_test_fail_recs(fx->s->be, 0, -EIO);
+	assert_int_equal(blob_wblob_pwrite(w, b, BLK, MiB + 11 * BLK), -EIO);
+	assert_int_equal(blob_wblob_pwrite(w, b, 10, MiB + 12 * BLK + 5), -EIO);
+	blob_rados_test_fail_recs(fx->s->be, 0, 0);
+	check_edges(w, ref, 1);
+	blob_wblob_close(w);
+	w = cl_open(fx->s, "k");
+	check_edges(w, ref, 1);
+	check_bytes(w, ref, 2 * MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "k"), 0);
+	free(ref);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_patch_costs_and_edges, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_patch_unaligned, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_patch_rare, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_patch_record_lost, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
