@@ -355,7 +355,7 @@ int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
 /* ---- wblob_patch.c: patched chunks (a cluster wblob's WB_PATCHED) ---------- */
 
 /* Chunk i, in state st, may be patched by its first write: a cluster
- * wblob's whole 1 MiB chunk that shows a whole stored chunk. */
+ * wblob's chunk that shows a whole 1 MiB stored chunk. */
 bool wb_pt_can(const blob_wblob *w, uint32_t i, enum wb_state st);
 /* [a, a + n) of chunk i from src as whole blocks (the edges filled with
  * what the chunk shows) in one operation on its object; fresh: the first

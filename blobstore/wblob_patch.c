@@ -43,9 +43,10 @@
  * with it); a capture reads the merged bytes; gc keeps the id (wblob_open.c
  * cl_rec_id).
  *
- * Only a whole 1 MiB chunk showing a whole stored chunk is patched (a
- * short last chunk, or a base's short one, takes the copy as before: one
- * chunk of a disk).  Who calls it: wblob.c, wblob_chunk.c (reads),
+ * Only a chunk showing a whole 1 MiB stored chunk is patched (a base's
+ * short last chunk takes the copy as before: one chunk of a disk); a
+ * disk's short last chunk is (its reads stop at the disk's end, and a
+ * growth from inside it materialises it first).  Who calls it: wblob.c, wblob_chunk.c (reads),
  * wblob_open.c (the load).  It calls wblob_cluster.c, wblob_state.c and
  * the store.
  */
@@ -67,7 +68,7 @@ static bool bit_of(const uint8_t *bits, uint32_t b)
 bool wb_pt_can(const blob_wblob *w, uint32_t i, enum wb_state st)
 {
 	return w->cl != NULL && (st == WB_BASE || st == WB_STORED) && wb_stored_id(w, i) != NULL &&
-	       wb_stored_len(w, i) == BLOB_CHUNK_SIZE && blob_chunk_len(w->size, i) == BLOB_CHUNK_SIZE;
+	       wb_stored_len(w, i) == BLOB_CHUNK_SIZE;
 }
 
 /* Chunk i's written blocks as a reader sees them now. */

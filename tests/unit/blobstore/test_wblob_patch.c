@@ -80,10 +80,10 @@ static void check_edges(blob_wblob *w, const uint8_t *want, uint32_t i)
 			assert_int_equal(blob_wblob_pread(w, got, 2, e - 1), (ssize_t)m);
 			assert_bytes_equal(got, want + e - 1, m);
 		}
-		if (b < MiB / BLK) {
+		if (b < MiB / BLK && e < blob_wblob_size(w)) {
 			assert_int_equal(blob_wblob_pread(w, got, 1, e), 1);
 			assert_int_equal(got[0], want[e]);
-			if (e + BLK + 1 <= c + MiB) {
+			if (e + BLK + 1 <= c + MiB && e + BLK + 1 <= blob_wblob_size(w)) {
 				assert_int_equal(blob_wblob_pread(w, got, BLK + 1, e), BLK + 1);
 				assert_bytes_equal(got, want + e, BLK + 1);
 			}
@@ -169,6 +169,28 @@ static void test_patch_costs_and_edges(void **state)
 	w = cl_open(fx->s, "p");
 	check_edges(w, ref, 3);
 	check_bytes(w, ref, 4 * MiB);
+	/* A short last chunk: the disk cut inside patched chunk 3 (reads
+	 * stop there, a write up to the end), then grown (zeros past the
+	 * cut).  And a stored chunk first patched while short: chunk 2 of a
+	 * disk cut to 2 MiB + 3 blocks (below). */
+	assert_int_equal(blob_wblob_truncate(w, 3 * MiB + 5 * BLK + 1), 0);
+	check_edges(w, ref, 3);
+	put(w, ref, fx, 3 * MiB + 4 * BLK + 7, BLK - 6); /* up to the end */
+	check_bytes(w, ref, 3 * MiB + 5 * BLK + 1);
+	blob_wblob_close(w);
+	w = cl_open(s2, "p");
+	check_bytes(w, ref, 3 * MiB + 5 * BLK + 1);
+	assert_int_equal(blob_wblob_truncate(w, 4 * MiB), 0);
+	memset(ref + 3 * MiB + 5 * BLK + 1, 0, MiB - 5 * BLK - 1);
+	check_bytes(w, ref, 4 * MiB);
+	w = cl_open(fx->s, "p");
+	put(w, ref, fx, 2 * MiB, MiB); /* stored again, whole */
+	assert_int_equal(blob_wblob_truncate(w, 2 * MiB + 3 * BLK), 0);
+	put(w, ref, fx, 2 * MiB + BLK + 1, 2 * BLK - 1);
+	check_edges(w, ref, 2);
+	blob_wblob_close(w);
+	w = cl_open(fx->s, "p");
+	check_bytes(w, ref, 2 * MiB + 3 * BLK);
 	blob_wblob_close(w);
 	blob_store_close(s2);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "p"), 0);
@@ -298,6 +320,13 @@ static void test_patch_rare(void **state)
 	memset(ref + 3 * MiB + 50, 0, 100);
 	assert_int_equal(blob_wblob_pwrite(w, z, BLK, 4 * MiB + 4 * 31 * BLK), BLK);
 	memset(ref + 4 * MiB + 4 * 31 * BLK, 0, BLK);
+	check_bytes(w, ref, 8 * MiB);
+	/* Chunk 2, an overlay chunk now, written whole (its object a leftover
+	 * of the overlay), then patched anew before the fsync that frees the
+	 * leftover: the object holds the patch, and stays. */
+	put(w, ref, fx, 2 * MiB, MiB);
+	put(w, ref, fx, 2 * MiB + 77 * BLK, BLK);
+	assert_int_equal(blob_wblob_fsync(w), 0);
 	check_bytes(w, ref, 8 * MiB);
 	/* A shrink inside patched chunk 7, a growth from there, a write after. */
 	assert_int_equal(blob_wblob_truncate(w, 7 * MiB + 300 * 1000), 0);
