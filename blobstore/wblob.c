@@ -43,6 +43,11 @@
  *                (wblob_arr.c: instance disks, so that a capture links it
  *                into the store instead of copying it); record i of .ids
  *                holds its id, with the boot and inode it is good for
+ *       state 7: (a cluster wblob's only: never in a map) a patched chunk:
+ *                its stored chunk (the record's id) but for the 4 KiB
+ *                blocks written since, in its object, each marked by a key
+ *                of that object set in the same operation (wblob_patch.c
+ *                has the format and the order of its steps)
  *   <name>.data   the overlay of chunks below WB_SEG_CHUNKS (8 TiB): sparse,
  *                 as long as the virtual size up to that; bytes past its
  *                 end read as zeros
