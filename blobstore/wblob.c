@@ -281,6 +281,10 @@ int wb_write_chunk(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size
 	bool was_data;
 	int rc;
 
+	/* A patched chunk's object changes only by patches (a whole short last
+	 * chunk too: all its blocks, one operation) while its record says so. */
+	if (st == WB_PATCHED && n < BLOB_CHUNK_SIZE)
+		return (rc = wb_pt_write_locked(w, i, src, a, n)) < 0 ? rc : 0;
 	if (a == 0 && n == len) {
 		/* A whole chunk of an instance disk: a file of its own, which a
 		 * capture names instead of copying (wblob_arr.c), or, in the

@@ -89,6 +89,23 @@ int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 
 	IMGFS_ASSERT(id != NULL && end <= BLOB_CHUNK_SIZE);
 	bits_now(w, i, bits);
+	/* Written runs apart (a capture's whole chunk): the object's span
+	 * from the first to the last in one read, the runs between from the
+	 * stored chunk over it. */
+	uint32_t first = WB_BLOCKS, last = 0, runs = 0;
+	for (uint32_t b = (uint32_t)(a >> WB_BLOCK_SHIFT); ((size_t)b << WB_BLOCK_SHIFT) < end; b++)
+		if (bit_of(bits, b)) {
+			runs += b == 0 || !bit_of(bits, b - 1) || b == (uint32_t)(a >> WB_BLOCK_SHIFT);
+			first = b < first ? b : first;
+			last = b;
+		}
+	if (runs > 1) {
+		size_t lo = (size_t)first << WB_BLOCK_SHIFT, hi = ((size_t)last + 1) << WB_BLOCK_SHIFT;
+		lo = lo > a ? lo : a;
+		hi = hi < end ? hi : end;
+		if ((rc = wb_cl_read(w, i, lo, dst + (lo - a), hi - lo)) < 0)
+			return rc;
+	}
 	while (pos < end && rc == 0) {
 		uint32_t b = (uint32_t)(pos >> WB_BLOCK_SHIFT), c = b + 1;
 		bool set = bit_of(bits, b);
@@ -97,9 +114,9 @@ int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 		while (c < WB_BLOCKS && ((size_t)c << WB_BLOCK_SHIFT) < end && bit_of(bits, c) == set)
 			c++;
 		run_end = ((size_t)c << WB_BLOCK_SHIFT) < end ? (size_t)c << WB_BLOCK_SHIFT : end;
-		if (set)
+		if (set && runs <= 1)
 			rc = wb_cl_read(w, i, pos, dst + (pos - a), run_end - pos);
-		else
+		else if (!set)
 			rc = blob_store_read_chunk(w->s, w->key, id, BLOB_CHUNK_SIZE, dst + (pos - a), pos, run_end - pos);
 		pos = run_end;
 	}

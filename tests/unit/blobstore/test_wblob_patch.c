@@ -188,6 +188,11 @@ static void test_patch_costs_and_edges(void **state)
 	assert_int_equal(blob_wblob_truncate(w, 2 * MiB + 3 * BLK), 0);
 	put(w, ref, fx, 2 * MiB + BLK + 1, 2 * BLK - 1);
 	check_edges(w, ref, 2);
+	/* The whole short chunk: a patch (no record: never the object
+	 * rewritten while the record says patched). */
+	blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
+	put(w, ref, fx, 2 * MiB, 3 * BLK);
+	blob_rados_test_fail_recs(fx->s->be, 0, 0);
 	blob_wblob_close(w);
 	w = cl_open(fx->s, "p");
 	check_bytes(w, ref, 2 * MiB + 3 * BLK);
