@@ -183,6 +183,7 @@ static void test_patch_costs_and_edges(void **state)
 	assert_int_equal(blob_wblob_truncate(w, 4 * MiB), 0);
 	memset(ref + 3 * MiB + 5 * BLK + 1, 0, MiB - 5 * BLK - 1);
 	check_bytes(w, ref, 4 * MiB);
+	blob_wblob_close(w);
 	w = cl_open(fx->s, "p");
 	put(w, ref, fx, 2 * MiB, MiB); /* stored again, whole */
 	assert_int_equal(blob_wblob_truncate(w, 2 * MiB + 3 * BLK), 0);
