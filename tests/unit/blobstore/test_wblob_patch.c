@@ -140,6 +140,7 @@ static void test_patch_costs_and_edges(void **state)
 	assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
 	assert_int_equal(c1.reads - c0.reads, 0);
 	assert_int_equal(c1.reads_ahead - c0.reads_ahead, 0);
+	assert_int_equal(c1.part_reads - c0.part_reads, 0);
 	/* Later ones: one operation each, nothing else (8 KiB: two blocks). */
 	put(w, ref, fx, MiB + 200 * BLK, 2 * BLK);
 	put(w, ref, fx, MiB + 6 * BLK, BLK); /* beside the first: a run of two */
@@ -147,6 +148,7 @@ static void test_patch_costs_and_edges(void **state)
 	assert_int_equal(c0.disk_writes - c1.disk_writes, 2);
 	assert_int_equal(c0.disk_recs - c1.disk_recs, 0);
 	assert_int_equal(c0.reads - c1.reads, 0);
+	assert_int_equal(c0.part_reads - c1.part_reads, 0);
 	/* Chunk 2: its first and last blocks; chunk 3 every other block. */
 	put(w, ref, fx, 2 * MiB, BLK);
 	put(w, ref, fx, 3 * MiB - BLK, BLK);
