@@ -396,6 +396,18 @@ static void test_patch_record_lost(void **state)
 	w = cl_open(fx->s, "k");
 	check_edges(w, ref, 1);
 	check_bytes(w, ref, 2 * MiB);
+	/* A whole chunk over patched chunk 1: its record, set beside the put,
+	 * names the new id and the patched record it replaces (its id too),
+	 * unconfirmed until the next record set; another host's open now
+	 * (the writer alive, then fenced) reads that record. */
+	put(w, ref, fx, MiB, MiB);
+	{
+		blob_store *s2 = other_host(fx, "h2");
+		blob_wblob *w2 = cl_open(s2, "k");
+		check_bytes(w2, ref, 2 * MiB);
+		blob_wblob_close(w2);
+		blob_store_close(s2);
+	}
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "k"), 0);
 	free(ref);
