@@ -677,7 +677,7 @@ static int store_beside(blob_wblob *w, uint32_t i, chunk_id *id, const uint8_t *
 	if (r == NULL)
 		return -ENOMEM;
 	blob_store_chunk_id(w->s, id, buf, BLOB_CHUNK_SIZE);
-	if ((rc = wb_cl_beside_start(w, i, id, r)) < 0) {
+	if ((rc = wb_cl_beside_start(w, i, wb_state_of(w, i), id, r)) < 0) {
 		free(r);
 		return rc;
 	}

@@ -291,9 +291,9 @@ int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id)
 	return set_rec(w, i, rec, sizeof rec);
 }
 
-int wb_cl_beside_start(blob_wblob *w, uint32_t i, const chunk_id *id, struct wb_cl_recs *r)
+int wb_cl_beside_start(blob_wblob *w, uint32_t i, enum wb_state now, const chunk_id *id, struct wb_cl_recs *r)
 {
-	uint8_t st = (uint8_t)wb_state_of(w, i);
+	uint8_t st = (uint8_t)now;
 	size_t n = REC_MAX + 1;
 
 	r->own[0] = WB_STORED;

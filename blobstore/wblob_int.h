@@ -35,6 +35,8 @@
  *                  the 4 KiB blocks written since, in its object
  *   wblob_cluster.c  a cluster wblob's objects instead (the backend's
  *                  disks: every host reaches them)
+ * wblob_cluster.c's and wblob_patch.c's declarations are in wblob_cl.h,
+ * which this header includes.
  */
 #ifndef IMGFS_WBLOB_INT_H
 #define IMGFS_WBLOB_INT_H
@@ -197,63 +199,9 @@ int wb_open_ids_shared(blob_wblob *w);
 /* The .ids records written so far durable, and its name once. */
 int wb_ids_sync(blob_wblob *w);
 
-/* ---- wblob_cluster.c: a cluster wblob's objects ------------------------------ */
+/* ---- wblob_cluster.c and wblob_patch.c: a cluster wblob (wblob_cl.h) ---------- */
 
-/* Whether `where` puts a wblob of s in its cluster (s has one). */
-bool wb_cl_where(const blob_store *s, enum blob_wb_where where);
-int wb_cl_create(blob_store *s, const char *name, const void *hdr, size_t len);
-/* Fences its writer, then removes it. */
-int wb_cl_remove(blob_store *s, const char *name);
-/* A record read back into the radixes (open's callback). */
-int wb_cl_load_rec(blob_wblob *w, uint32_t i, const uint8_t *val, size_t n);
-/* Chunk i's record: state v (and, for WB_STORED, its id from w->sid). */
-int wb_cl_set_state(blob_wblob *w, uint32_t i, enum wb_state v);
-/* The header's size and base_limit (h: their 12 bytes at offset 8). */
-int wb_cl_header(blob_wblob *w, const uint8_t h[12]);
-int wb_cl_cut(blob_wblob *w, uint32_t first);
-/* Chunk i's object: read (zeros where it has none), written (fresh: the
- * object emptied first, in the same operation), zeroed, removed. */
-int wb_cl_read(blob_wblob *w, uint32_t i, size_t a, void *dst, size_t n);
-int wb_cl_write(blob_wblob *w, uint32_t i, size_t a, const void *src, size_t n, bool fresh);
-int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n);
-int wb_cl_drop(blob_wblob *w, uint32_t i);
-/* Blocks [b0, b0 + nb) of chunk i's object from buf, marked written, in
- * one operation (fresh: its old bytes and marks gone first); the marks
- * of the n chunks idx to cb (blob_backend.h). */
-int wb_cl_patch(blob_wblob *w, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh);
-int wb_cl_marks(blob_wblob *w, const uint32_t *idx, size_t n, int (*cb)(void *arg, uint32_t i, const uint8_t *bits),
-                void *arg);
-/* Chunk i's record: WB_STORED with id (before the radixes say so). */
-int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id);
-/* A whole chunk's record beside its put ("A record beside its chunk"):
- * started naming id and chunk i's record now (chunk i busy, w->lock
- * held), then waited for; confirmed by the next record set or fsync. */
-struct wb_cl_recs {
-	struct blob_backend_recs *op;
-	unsigned n; /* the confirmations it carries */
-	struct wb_conf carried[WB_CONF_MAX];
-	uint8_t own[2 + 2 * sizeof(chunk_id)];
-	uint8_t cval[WB_CONF_MAX][1 + sizeof(chunk_id)];
-};
-int wb_cl_beside_start(blob_wblob *w, uint32_t i, const chunk_id *id, struct wb_cl_recs *r);
-int wb_cl_beside_wait(blob_wblob *w, struct wb_cl_recs *r);
-/* Chunk i's record names only id from the next record set on. */
-void wb_cl_confirm_later(blob_wblob *w, uint32_t i, const chunk_id *id);
-/* Every record still naming two rewritten naming one (fsync, close). */
-int wb_cl_confirm_all(blob_wblob *w);
-/* After the records were read: each naming two resolved by whether its
- * chunk is in the store (a writer rewrites it). */
-int wb_cl_resolve(blob_wblob *w, char *why, size_t cap);
-/* Chunk i's record: WB_PATCHED showing stored chunk id. */
-int wb_cl_set_patched(blob_wblob *w, uint32_t i, const chunk_id *id);
-/* Chunks [lo, hi) held busy: waits while another holds any of them (or
- * every slot is taken, or an exclusive taker waits for all).  Never with
- * w->lock held: the holder of a busy chunk may wait for that lock. */
-void wb_cl_busy_take(blob_wblob *w, uint32_t lo, uint64_t hi);
-/* Chunk i held busy if no one holds it: true, else false at once (under
- * w->lock). */
-bool wb_cl_busy_try(blob_wblob *w, uint32_t i);
-void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi);
+#include "wblob_cl.h"
 
 /* ---- wblob_state.c: states, the map, held chunks, leftovers ----------------- */
 
@@ -351,38 +299,6 @@ void wb_chunk_free(blob_wblob *w, uint32_t i, enum wb_state old);
 /* Chunk i, whole (len bytes, its length), into its overlay and its state
  * an overlay one (counted as data): nothing to copy first. */
 int wb_write_whole(blob_wblob *w, uint32_t i, const uint8_t *src, size_t len);
-
-/* ---- wblob_patch.c: patched chunks (a cluster wblob's WB_PATCHED) ---------- */
-
-/* Chunk i, in state st, may be patched by its first write: a cluster
- * wblob's chunk that shows a whole 1 MiB stored chunk. */
-bool wb_pt_can(const blob_wblob *w, uint32_t i, enum wb_state st);
-/* [a, a + n) of chunk i from src as whole blocks (the edges filled with
- * what the chunk shows) in one operation on its object; fresh: the first
- * (the object started afresh; chunk i still shows its stored chunk).
- * bits: the blocks written, for wb_pt_mark or wb_pt_publish once it
- * returned — never before (a bit set is a block in the object). */
-int wb_pt_write(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n, bool fresh,
-                uint8_t bits[WB_BLOCKS / 8]);
-/* Chunk i's record WB_PATCHED with the id it shows (after wb_pt_write's
- * first operation: the object before the record). */
-int wb_pt_record(blob_wblob *w, uint32_t i);
-/* In memory, under the exclusive lock: chunk i WB_PATCHED showing the id
- * it showed, bits written. */
-int wb_pt_publish(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
-/* bits of patched chunk i marked written (under the shared lock). */
-void wb_pt_mark(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
-/* A write into chunk i as a patch, whole (first: the op, the record, the
- * state in memory), under the exclusive lock: 1 done, 0 not a patch. */
-int wb_pt_write_locked(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n);
-/* Bytes [a, a + n) of patched chunk i: each run of blocks from its object
- * or its stored chunk. */
-int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
-/* Patched chunk i made an overlay chunk (its merged bytes its object's
- * whole content, then its record): what everything rare does first. */
-int wb_pt_materialise(blob_wblob *w, uint32_t i);
-/* At open: every patched chunk's blocks read from its object's marks. */
-int wb_pt_load(blob_wblob *w);
 
 /* ---- wblob_stream.c: the upload streamer (the plug-in w->stream) ----------- */
 

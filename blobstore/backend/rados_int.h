@@ -15,6 +15,7 @@
 #include <limits.h>
 
 #include "blobstore_int.h"
+#include "blob_rados_test.h"
 
 #define RADOS_NAME_MAX 64 /* a pool's, client's or namespace's name */
 #define RADOS_OWNER_OID "imgfs.owner"

@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "blobstore_int.h"
+#include "blob_rados_test.h"
 #include "manifest_test.h"
 
 #define MiB ((uint64_t)1 << 20)

@@ -1,0 +1,50 @@
+/*
+ * blob_rados_test.h — the RADOS backend's instruments, for tests: hooks
+ * that do what an operator's `rados` or a failing cluster would (overwrite
+ * a chunk, change its digests or timestamp, fail a disk's record sets)
+ * and the counters of what the backend asked the cluster, which tests use
+ * to guard costs per chunk.  backend/rados.c defines them (no-ops without
+ * librados); rados_int.h and tests/unit/blobstore/blob_test.h include it.
+ */
+#ifndef IMGFS_BLOB_RADOS_TEST_H
+#define IMGFS_BLOB_RADOS_TEST_H
+
+#include "blobstore_int.h"
+
+/* For tests: what `rados put` of other bytes under a chunk's name does
+ * (replaces the object's bytes, keeps its attributes), and setting the
+ * timestamp gc goes by. */
+int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const void *buf, size_t len);
+/* For tests: a chunk's block digests replaced by len bytes of dig, or
+ * removed (dig NULL). */
+int blob_rados_test_set_digests(struct blob_backend *be, const chunk_id *id, const void *dig, size_t len);
+int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t);
+int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out);
+/* For tests: from now on every record set of a cluster disk of be fails
+ * with rec_err, every patch of a chunk's blocks with patch_err (0: none)
+ * — a crash between a chunk's object and its record, a write refused. */
+void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_err);
+/* What the backend asked the cluster, counted (tests guard that costs do
+ * not grow per chunk where they must not). */
+struct blob_rados_counters {
+	uint64_t reads;           /* chunk reads waited for synchronously */
+	uint64_t reads_ahead;     /* chunk reads started by prefetch */
+	uint64_t reads_ahead_hit; /* gets served by a read started ahead */
+	uint64_t reads_handed;    /* of those, handed over without a copy (get_buf) */
+	uint64_t creates;         /* exclusive creates sent (put, batches) */
+	uint64_t creates_handed;  /* of those, sent from the caller's buffer, kept (batching's add) */
+	uint64_t creates_waited;  /* a batch's add that first waited for its oldest write (all slots busy) */
+	uint64_t has_rounds;      /* batching has_many calls: one wait each */
+	uint64_t has_objects;     /* objects those asked about */
+	uint64_t refreshes;       /* timestamp refreshes written */
+	uint64_t timeouts;        /* operations that timed out */
+	uint64_t disk_writes;     /* cluster disks: chunk objects written (one round trip each) */
+	uint64_t disk_recs;       /* cluster disks: chunk records set (one round trip each) */
+	uint64_t disk_recs_peak;  /* cluster disks: the most record sets in flight at once */
+	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
+	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
+	uint64_t creates_beside_rec; /* exclusive creates sent while a record set was in flight */
+};
+void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
+
+#endif
