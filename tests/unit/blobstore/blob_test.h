@@ -80,6 +80,15 @@ static inline bool fx_rados(const struct blob_fx *fx)
 		}                                                                   \
 	} while (0)
 
+/* A test (or part of one) about a cluster: the local variant skips it. */
+#define fx_cluster_only(fx)                                                    \
+	do {                                                                       \
+		if (!fx_rados(fx)) {                                                   \
+			fprintf(stderr, "    (needs a cluster: IMGFS_TEST_CEPH_CONF)\n"); \
+			skip();                                                            \
+		}                                                                      \
+	} while (0)
+
 /* Opens a store named `name` for this test: <dir>/<name> (local), or
  * namespace <test>-<name> of the test pool with <dir>/<name> for its
  * wblobs (RADOS).  The first one, "store", is fx->s. */
@@ -104,6 +113,33 @@ static inline int fx_open_store(struct blob_fx *fx, blob_store **out, const char
 	memcpy(fx->ns_secret[fx->nns], secret, BLOB_SECRET_SIZE);
 	fx->nns++;
 	return rc;
+}
+
+/* Another host's client of fx's store (the same namespace, another RADOS
+ * client: a cold cache and counters of its own), its wblobs in <dir>/tag. */
+static inline blob_store *fx_other_host(struct blob_fx *fx, const char *tag)
+{
+	char dir[160], spec[512];
+	blob_store *s = NULL;
+
+	snprintf(dir, sizeof dir, "%s/%s", fx->dir, tag);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, fx->ns_name[0], fx->secret, NULL, 0), 0);
+	return s;
+}
+
+/* Cluster disk `name` of s opened (the reason printed if it is not). */
+static inline blob_wblob *fx_cl_open(blob_store *s, const char *name)
+{
+	blob_wblob *w = NULL;
+	char why[256] = "";
+	int rc = blob_wblob_open_in(&w, s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why);
+
+	if (rc < 0)
+		fprintf(stderr, "    open %s: %s (%s)\n", name, strerror(-rc), why);
+	assert_int_equal(rc, 0);
+	assert_true(blob_wblob_in_cluster(w));
+	return w;
 }
 
 static inline uint64_t fx_rand(struct blob_fx *fx)

@@ -19,14 +19,6 @@
 #include "blobstore_int.h"
 #include "manifest_test.h"
 
-#define NEED_CLUSTER(fx)                                                       \
-	do {                                                                       \
-		if (!fx_rados(fx)) {                                                   \
-			fprintf(stderr, "    (needs a cluster: IMGFS_TEST_CEPH_CONF)\n"); \
-			skip();                                                            \
-		}                                                                      \
-	} while (0)
-
 #define DIGS (BLOB_DIG_MAX) /* a whole chunk's digests: 2 KiB */
 
 /* What one read cost: part reads, whole reads, bytes the part reads
@@ -82,7 +74,7 @@ static void test_small_read_costs(void **state)
 	uint8_t *ref, *blob;
 	chunk_id id;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ref = put_one(fx, &id, MiB);
 	read_costs(fx, &id, MiB, ref, 8192, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
 	read_costs(fx, &id, MiB, ref, 0, 1, 0, (struct cost){1, 0, 4096 + DIGS});
@@ -112,7 +104,7 @@ static void test_size_bound(void **state)
 	uint8_t *ref;
 	chunk_id id;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ref = put_one(fx, &id, MiB);
 	read_costs(fx, &id, MiB, ref, 65536, BLOB_PART_MAX, 0, (struct cost){1, 0, BLOB_PART_MAX + DIGS});
 	read_costs(fx, &id, MiB, ref, 65536, BLOB_PART_MAX + 1, 0, (struct cost){0, 1, 0});
@@ -129,7 +121,7 @@ static void test_damaged_block(void **state)
 	uint8_t *ref, *bad;
 	chunk_id id;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ref = put_one(fx, &id, MiB);
 	bad = malloc(MiB);
 	assert_non_null(bad);
@@ -168,7 +160,7 @@ static void test_blocks_moved(void **state)
 	uint8_t *a, *b, *moved;
 	chunk_id ida, idb;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	a = put_one(fx, &ida, MiB);
 	b = put_one(fx, &idb, MiB);
 	moved = malloc(MiB);
@@ -204,7 +196,7 @@ static void test_digests_wrong(void **state)
 	uint8_t *ref;
 	chunk_id id;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	fx_fill(fx, junk, sizeof junk);
 	ref = put_one(fx, &id, MiB);
 	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, NULL, 0), 0);
@@ -257,7 +249,7 @@ static void test_short_last_block(void **state)
 	uint8_t *ref, got[8];
 	chunk_id id;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ref = put_one(fx, &id, len);
 	read_costs(fx, &id, len, ref, 9000, 1000, 0, (struct cost){1, 0, 1808 + 3 * 8});
 	read_costs(fx, &id, len, ref, 8000, 2000, 0, (struct cost){1, 0, 4096 + 1808 + 3 * 8});
@@ -281,7 +273,7 @@ static void test_sealed_whole(void **state)
 	blob_key *k = NULL;
 	uint8_t *part;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	for (int i = 0; i < BLOB_KEY_SIZE; i++)
 		dk[i] = (uint8_t)(i * 7 + 1);
 	assert_int_equal(blob_key_new(&k, dk), 0);
@@ -320,7 +312,7 @@ static void test_sequential_whole(void **state)
 	blob_manifest *m = NULL;
 	uint8_t *data, got[4096];
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	data = malloc(4 * MiB);
 	assert_non_null(data);
 	fx_fill(fx, data, 4 * MiB);
@@ -357,7 +349,7 @@ static void test_could_not_tell(void **state)
 	uint8_t *ref, got[4096];
 	chunk_id id, absent;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ref = put_one(fx, &id, MiB);
 	real = fx->s->be->get_part;
 	fx->s->be->get_part = part_fails;

@@ -26,53 +26,6 @@
 
 #include "blob_test.h"
 
-#define NEED_CLUSTER(fx)                                                           \
-	do {                                                                           \
-		if (!fx_rados(fx)) {                                                       \
-			fprintf(stderr, "    (a cluster wblob needs a cluster store)\n");    \
-			skip();                                                                \
-		}                                                                          \
-	} while (0)
-
-/* Another process's view of fx's store (a host of its own): the same
- * namespace, another client. */
-static blob_store *other_host(struct blob_fx *fx, const char *tag)
-{
-	char dir[160], spec[512];
-	blob_store *s = NULL;
-
-	snprintf(dir, sizeof dir, "%s/%s", fx->dir, tag);
-	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
-	assert_int_equal(blob_store_open_spec(&s, spec, dir, fx->ns_name[0], fx->secret, NULL, 0), 0);
-	return s;
-}
-
-static blob_wblob *cl_open_in(blob_store *s, const char *name)
-{
-	blob_wblob *w = NULL;
-	char why[256] = "";
-	int rc = blob_wblob_open_in(&w, s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why);
-
-	if (rc < 0)
-		fprintf(stderr, "    open %s: %s (%s)\n", name, strerror(-rc), why);
-	assert_int_equal(rc, 0);
-	assert_true(blob_wblob_in_cluster(w));
-	return w;
-}
-
-static blob_wblob *cl_open(struct blob_fx *fx, const char *name)
-{
-	blob_wblob *w = NULL;
-	char why[256] = "";
-	int rc = blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why);
-
-	if (rc < 0)
-		fprintf(stderr, "    open %s: %s (%s)\n", name, strerror(-rc), why);
-	assert_int_equal(rc, 0);
-	assert_true(blob_wblob_in_cluster(w));
-	return w;
-}
-
 static void check_bytes(blob_wblob *w, const uint8_t *want, uint64_t size)
 {
 	uint8_t *got = malloc(size + 1);
@@ -106,14 +59,14 @@ static void test_random(void **state)
 	uint64_t size = 6 * MiB + 1234;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(ref);
 	assert_non_null(buf);
 	base_bytes = fx_make_blob(fx, 5 * MiB + 77, 20);
 	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, 5 * MiB + 77), 0);
 	memcpy(ref, base_bytes, 5 * MiB + 77);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "r", base, size), 0);
-	w = cl_open(fx, "r");
+	w = fx_cl_open(fx->s, "r");
 	check_bytes(w, ref, size);
 	for (int op = 0; op < 300; op++) {
 		uint64_t k = fx_below(fx, 100);
@@ -150,7 +103,7 @@ static void test_random(void **state)
 			assert_int_equal(blob_wblob_fsync(w), 0);
 		} else {
 			blob_wblob_close(w);
-			w = cl_open(fx, "r");
+			w = fx_cl_open(fx->s, "r");
 		}
 		if (op % 25 == 0)
 			check_bytes(w, ref, size);
@@ -162,7 +115,7 @@ static void test_random(void **state)
 	                 (ssize_t)(size < 3 * MiB ? size : 3 * MiB));
 	assert_bytes_equal(buf, ref, size < 3 * MiB ? size : 3 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx, "r");
+	w = fx_cl_open(fx->s, "r");
 	check_bytes(w, ref, size);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "r"), 0);
@@ -184,7 +137,7 @@ static void test_patch_at_stored_edge(void **state)
 	blob_manifest *base = NULL;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	want = malloc(MiB + 2);
 	assert_non_null(want);
 	/* No holes, and the last chunk's one byte not zero: that chunk must be
@@ -194,13 +147,13 @@ static void test_patch_at_stored_edge(void **state)
 	base_bytes[MiB] = 0xa5;
 	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, MiB + 1), 0);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "e", base, MiB + 1), 0);
-	w = cl_open(fx, "e");
+	w = fx_cl_open(fx->s, "e");
 	assert_int_equal(blob_wblob_pwrite(w, "\x5a", 1, MiB + 1), 1);
 	memcpy(want, base_bytes, MiB + 1);
 	want[MiB + 1] = 0x5a;
 	check_bytes(w, want, MiB + 2);
 	blob_wblob_close(w);
-	w = cl_open(fx, "e");
+	w = fx_cl_open(fx->s, "e");
 	check_bytes(w, want, MiB + 2);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "e"), 0);
@@ -222,11 +175,11 @@ static void test_patch_stored_read_fails(void **state)
 	uint8_t *base_bytes;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	base_bytes = fx_make_blob(fx, 2 * MiB, 0); /* no holes: both chunks stored */
 	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, 2 * MiB), 0);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "f", base, 2 * MiB), 0);
-	w = cl_open(fx, "f");
+	w = fx_cl_open(fx->s, "f");
 	blob_store_test_fail_reads(fx->s, -EPERM);
 	assert_int_equal(blob_wblob_pwrite(w, "\x5a", 1, 100), -EPERM);
 	blob_store_test_fail_reads(fx->s, 0);
@@ -235,7 +188,7 @@ static void test_patch_stored_read_fails(void **state)
 	fx_corrupt(fx, blob_manifest_get(base, 1), 10); /* flipped back */
 	check_bytes(w, base_bytes, 2 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx, "f");
+	w = fx_cl_open(fx->s, "f");
 	check_bytes(w, base_bytes, 2 * MiB);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f"), 0);
@@ -254,18 +207,18 @@ static void test_whole_chunks_stored_once(void **state)
 	blob_wblob *a, *b;
 	int n0, n1;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(data);
 	fx_fill(fx, data, 4 * MiB);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "a", NULL, 4 * MiB), 0);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "b", NULL, 4 * MiB), 0);
 	n0 = fx_store_chunks(fx->s);
-	a = cl_open(fx, "a");
+	a = fx_cl_open(fx->s, "a");
 	for (int k = 0; k < 4; k++)
 		assert_int_equal(blob_wblob_pwrite(a, data + k * MiB, MiB, k * MiB), (ssize_t)MiB);
 	n1 = fx_store_chunks(fx->s);
 	assert_int_equal(n1, n0 + 4);
-	b = cl_open(fx, "b");
+	b = fx_cl_open(fx->s, "b");
 	assert_int_equal(blob_wblob_pwrite(b, data, 4 * MiB, 0), (ssize_t)(4 * MiB));
 	assert_int_equal(fx_store_chunks(fx->s), n1);
 	assert_int_equal(blob_wblob_seal(a, &m), 0);
@@ -296,11 +249,11 @@ static void test_fencing(void **state)
 	blob_wblob *a, *b;
 	char why[256];
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	want = calloc(1, 2 * MiB);
 	assert_non_null(want);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "f", NULL, 2 * MiB), 0);
-	a = cl_open(fx, "f");
+	a = fx_cl_open(fx->s, "f");
 	assert_int_equal(blob_wblob_pwrite(a, "first", 5, 10), 5);
 	memcpy(want + 10, "first", 5);
 	/* A reader (a capture) fences nobody, and writes nothing. */
@@ -314,14 +267,14 @@ static void test_fencing(void **state)
 	memcpy(want + 50, "again", 5);
 	blob_wblob_close(r);
 	/* A second open in the same process shares the client: no fence. */
-	blob_wblob *a2 = cl_open(fx, "f");
+	blob_wblob *a2 = fx_cl_open(fx->s, "f");
 	assert_int_equal(blob_wblob_pwrite(a, "still", 5, 60), 5);
 	memcpy(want + 60, "still", 5);
 	check_bytes(a2, want, 2 * MiB);
 	blob_wblob_close(a2);
 	/* Another host's open fences this one's client. */
-	blob_store *host_b = other_host(fx, "b");
-	b = cl_open_in(host_b, "f");
+	blob_store *host_b = fx_other_host(fx, "b");
+	b = fx_cl_open(host_b, "f");
 	/* a is fenced: nothing of it lands, reads fail too. */
 	assert_int_equal(blob_wblob_pwrite(a, "late!", 5, 20), -EIO);
 	assert_int_equal(blob_wblob_pwrite(a, want, MiB, MiB), -EIO);
@@ -337,12 +290,12 @@ static void test_fencing(void **state)
 	assert_int_equal(blob_wblob_fence(fx->s, "f", why, sizeof why), 0);
 	/* A clean close leaves nothing to fence; a host whose client was
 	 * fenced opens the disk again with a new one. */
-	a = cl_open(fx, "f");
+	a = fx_cl_open(fx->s, "f");
 	check_bytes(a, want, 2 * MiB);
 	assert_int_equal(blob_wblob_pwrite(a, "back", 4, 70), 4);
 	memcpy(want + 70, "back", 4);
 	blob_wblob_close(a);
-	b = cl_open_in(host_b, "f");
+	b = fx_cl_open(host_b, "f");
 	check_bytes(b, want, 2 * MiB);
 	blob_wblob_close(b);
 	blob_store_close(host_b);
@@ -385,7 +338,7 @@ static void test_killed_writer(void **state)
 	uint32_t acked = 0;
 	pid_t pid;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(ref);
 	assert_non_null(got);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "k", NULL, 8 * MiB), 0);
@@ -443,7 +396,7 @@ static void test_killed_writer(void **state)
 	assert_int_equal(acked >= 40, 1);
 	/* The next open fences the dead writer and reads what it was
 	 * answered for; the write in flight shows old or new bytes. */
-	blob_wblob *w = cl_open(fx, "k");
+	blob_wblob *w = fx_cl_open(fx->s, "k");
 	assert_int_equal(blob_wblob_pread(w, got, 8 * MiB, 0), (ssize_t)(8 * MiB));
 	if (flight.len) {
 		kill_bytes(buf, flight.len, flight.k);
@@ -497,10 +450,10 @@ static void test_side_by_side(void **state)
 	pthread_t th[8];
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(ref);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "s", NULL, 6 * MiB), 0);
-	w = cl_open(fx, "s");
+	w = fx_cl_open(fx->s, "s");
 	for (int c = 0; c < 4; c++) /* chunks 0-3 in the overlay */
 		assert_int_equal(blob_wblob_pwrite(w, "\1", 1, (uint64_t)c * MiB + MiB - 1), 1);
 	for (int c = 0; c < 4; c++)
@@ -516,7 +469,7 @@ static void test_side_by_side(void **state)
 	}
 	check_bytes(w, ref, 6 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx, "s");
+	w = fx_cl_open(fx->s, "s");
 	check_bytes(w, ref, 6 * MiB);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "s"), 0);
@@ -584,10 +537,10 @@ static void test_first_writes_side_by_side(void **state)
 	blob_wblob *w;
 	int round;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(ref);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "f", NULL, 32 * MiB), 0);
-	w = cl_open(fx, "f");
+	w = fx_cl_open(fx->s, "f");
 	/* Whole chunks, eight at once, until two overlapped (a round takes
 	 * eight chunks: four rounds at most). */
 	blob_rados_counters(fx->s->be, &c0);
@@ -609,8 +562,8 @@ static void test_first_writes_side_by_side(void **state)
 
 	/* 4 KiB into stored chunks, eight at once, on another client (its own
 	 * counters, from one). */
-	s2 = other_host(fx, "h2");
-	w = cl_open_in(s2, "f");
+	s2 = fx_other_host(fx, "h2");
+	w = fx_cl_open(s2, "f");
 	blob_rados_counters(s2->be, &c0);
 	assert_int_equal(c0.disk_recs_peak, 0);
 	for (round = 0; round < 4; round++) {
@@ -635,7 +588,7 @@ static void test_first_writes_side_by_side(void **state)
 	at_once(w, ref, 8, offs, 4096, 16);
 	check_bytes(w, ref, 32 * MiB);
 	blob_wblob_close(w);
-	w = cl_open_in(s2, "f");
+	w = fx_cl_open(s2, "f");
 	check_bytes(w, ref, 32 * MiB);
 	blob_wblob_close(w);
 	blob_store_close(s2);
@@ -685,10 +638,10 @@ static void test_first_writes_beside_punches(void **state)
 	pthread_t th[6];
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(before);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "r", NULL, 16 * MiB), 0);
-	w = cl_open(fx, "r");
+	w = fx_cl_open(fx->s, "r");
 	for (int t = 0; t < 6; t++) {
 		r[t] = (struct race){w, t};
 		assert_int_equal(pthread_create(&th[t], NULL, race_worker, &r[t]), 0);
@@ -697,7 +650,7 @@ static void test_first_writes_beside_punches(void **state)
 		pthread_join(th[t], NULL);
 	assert_int_equal(blob_wblob_pread(w, before, 16 * MiB, 0), (ssize_t)(16 * MiB));
 	blob_wblob_close(w);
-	w = cl_open(fx, "r");
+	w = fx_cl_open(fx->s, "r");
 	check_bytes(w, before, 16 * MiB);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "r"), 0);
@@ -735,11 +688,11 @@ static void test_sweep_beside_first_write(void **state)
 	uint8_t *ref = calloc(1, 8 * MiB), *c = malloc(MiB);
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(ref);
 	assert_non_null(c);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "sw", NULL, 8 * MiB), 0);
-	w = cl_open(fx, "sw");
+	w = fx_cl_open(fx->s, "sw");
 	for (int round = 0; round < 40; round++) {
 		uint32_t i = (uint32_t)(round % 8);
 		uint64_t at = (uint64_t)i * MiB + (uint64_t)(round * 4096 % (MiB / 2));
@@ -766,7 +719,7 @@ static void test_sweep_beside_first_write(void **state)
 	}
 	check_bytes(w, ref, 8 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx, "sw");
+	w = fx_cl_open(fx->s, "sw");
 	check_bytes(w, ref, 8 * MiB);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "sw"), 0);
@@ -813,11 +766,11 @@ static void test_record_beside_put(void **state)
 	struct recs r, r0;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_non_null(data);
 	fx_fill(fx, data, 4 * MiB);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "o", NULL, 4 * MiB), 0);
-	w = cl_open(fx, "o");
+	w = fx_cl_open(fx->s, "o");
 	blob_rados_counters(fx->s->be, &c0);
 	for (int k = 0; k < 4; k++)
 		assert_int_equal(blob_wblob_pwrite(w, data + k * MiB, MiB, k * MiB), (ssize_t)MiB);
@@ -901,12 +854,12 @@ static void test_crash_between_record_and_put(void **state)
 	struct recs r0, r;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_true(data && want);
 	fx_fill(fx, data, 4 * MiB);
 	memset(want, 0, 4 * MiB);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "k", NULL, 4 * MiB), 0);
-	w = cl_open(fx, "k");
+	w = fx_cl_open(fx->s, "k");
 	assert_int_equal(blob_wblob_pwrite(w, data, MiB, 0), (ssize_t)MiB);          /* 0: stored */
 	assert_int_equal(blob_wblob_pwrite(w, data + MiB, 4096, MiB), 4096);        /* 1: overlay */
 	memcpy(want, data, MiB);
@@ -937,7 +890,7 @@ static void test_crash_between_record_and_put(void **state)
 	blob_wblob_close(w);
 	peek_recs(fx, "k", &r);
 	assert_int_equal(r.len[0], 34); /* a reader writes nothing */
-	w = cl_open(fx, "k");
+	w = fx_cl_open(fx->s, "k");
 	check_bytes(w, want, 4 * MiB);
 	blob_wblob_close(w);
 	peek_recs(fx, "k", &r);
@@ -950,7 +903,7 @@ static void test_crash_between_record_and_put(void **state)
 	assert_int_equal(blob_store_put_chunk(fx->s, &landed, data + 3 * MiB, MiB), 1);
 	set_beside(fx, "k", 2, &landed, (const uint8_t[]){0}, 1);
 	memcpy(want + 2 * MiB, data + 3 * MiB, MiB);
-	w = cl_open(fx, "k");
+	w = fx_cl_open(fx->s, "k");
 	check_bytes(w, want, 4 * MiB);
 	blob_wblob_close(w);
 	peek_recs(fx, "k", &r);
@@ -958,7 +911,7 @@ static void test_crash_between_record_and_put(void **state)
 	assert_memory_equal(r.val[2] + 1, landed.b, 16);
 	/* One beyond the end (a shrink killed before it removed it): gone. */
 	set_beside(fx, "k", 5, &gone, r0.val[0], 17);
-	w = cl_open(fx, "k");
+	w = fx_cl_open(fx->s, "k");
 	blob_wblob_close(w);
 	peek_recs(fx, "k", &r);
 	assert_int_equal(r.len[5], 0);
@@ -994,14 +947,14 @@ static void test_list_remove(void **state)
 	char seen[256] = "";
 	blob_wblob *w = NULL;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	assert_true(blob_store_has_cluster(fx->s));
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "l1", NULL, MiB), 0);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "l2", NULL, MiB), 0);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "l2", NULL, MiB), -EEXIST);
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_one, seen), 0);
 	assert_string_equal(seen, "l1 l2 ");
-	w = cl_open(fx, "l1");
+	w = fx_cl_open(fx->s, "l1");
 	assert_int_equal(blob_wblob_pwrite(w, "x", 1, 5), 1);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "l1"), 0);

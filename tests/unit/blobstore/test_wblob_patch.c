@@ -21,39 +21,7 @@
 
 #include "blob_test.h"
 
-#define NEED_CLUSTER(fx)                                                           \
-	do {                                                                           \
-		if (!fx_rados(fx)) {                                                       \
-			fprintf(stderr, "    (a cluster wblob needs a cluster store)\n");    \
-			skip();                                                                \
-		}                                                                          \
-	} while (0)
-
 #define BLK 4096
-
-/* Another client of fx's store (a cold cache, counters of its own). */
-static blob_store *other_host(struct blob_fx *fx, const char *tag)
-{
-	char dir[160], spec[512];
-	blob_store *s = NULL;
-
-	snprintf(dir, sizeof dir, "%s/%s", fx->dir, tag);
-	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
-	assert_int_equal(blob_store_open_spec(&s, spec, dir, fx->ns_name[0], fx->secret, NULL, 0), 0);
-	return s;
-}
-
-static blob_wblob *cl_open(blob_store *s, const char *name)
-{
-	blob_wblob *w = NULL;
-	char why[256] = "";
-	int rc = blob_wblob_open_in(&w, s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why);
-
-	if (rc < 0)
-		fprintf(stderr, "    open %s: %s (%s)\n", name, strerror(-rc), why);
-	assert_int_equal(rc, 0);
-	return w;
-}
 
 static void check_bytes(blob_wblob *w, const uint8_t *want, uint64_t size)
 {
@@ -101,7 +69,7 @@ static void make_stored_disk(struct blob_fx *fx, const char *name, uint32_t nch,
 	assert_non_null(*ref);
 	fx_fill(fx, *ref, (size_t)nch * MiB);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, name, NULL, (uint64_t)nch * MiB), 0);
-	w = cl_open(fx->s, name);
+	w = fx_cl_open(fx->s, name);
 	for (uint32_t i = 0; i < nch; i++)
 		assert_int_equal(blob_wblob_pwrite(w, *ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
 	blob_wblob_close(w);
@@ -127,10 +95,10 @@ static void test_patch_costs_and_edges(void **state)
 	uint8_t *ref;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	make_stored_disk(fx, "p", 4, &ref);
-	s2 = other_host(fx, "h2");
-	w = cl_open(s2, "p");
+	s2 = fx_other_host(fx, "h2");
+	w = fx_cl_open(s2, "p");
 	/* A first 4 KiB write into stored chunk 1: one operation, one record,
 	 * no stored chunk read. */
 	blob_rados_counters(s2->be, &c0);
@@ -160,7 +128,7 @@ static void test_patch_costs_and_edges(void **state)
 	assert_int_equal(blob_wblob_stored(w), 4 * MiB);
 	blob_wblob_close(w);
 	/* Another open (its marks read back), on both clients. */
-	w = cl_open(s2, "p");
+	w = fx_cl_open(s2, "p");
 	for (uint32_t i = 1; i < 4; i++)
 		check_edges(w, ref, i);
 	check_bytes(w, ref, 4 * MiB);
@@ -168,7 +136,7 @@ static void test_patch_costs_and_edges(void **state)
 	for (uint32_t b = 1; b < 256; b += 2)
 		put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "p");
+	w = fx_cl_open(fx->s, "p");
 	check_edges(w, ref, 3);
 	check_bytes(w, ref, 4 * MiB);
 	/* A short last chunk: the disk cut inside patched chunk 3 (reads
@@ -180,13 +148,13 @@ static void test_patch_costs_and_edges(void **state)
 	put(w, ref, fx, 3 * MiB + 4 * BLK + 7, BLK - 6); /* up to the end */
 	check_bytes(w, ref, 3 * MiB + 5 * BLK + 1);
 	blob_wblob_close(w);
-	w = cl_open(s2, "p");
+	w = fx_cl_open(s2, "p");
 	check_bytes(w, ref, 3 * MiB + 5 * BLK + 1);
 	assert_int_equal(blob_wblob_truncate(w, 4 * MiB), 0);
 	memset(ref + 3 * MiB + 5 * BLK + 1, 0, MiB - 5 * BLK - 1);
 	check_bytes(w, ref, 4 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "p");
+	w = fx_cl_open(fx->s, "p");
 	put(w, ref, fx, 2 * MiB, MiB); /* stored again, whole */
 	assert_int_equal(blob_wblob_truncate(w, 2 * MiB + 3 * BLK), 0);
 	put(w, ref, fx, 2 * MiB + BLK + 1, 2 * BLK - 1);
@@ -197,7 +165,7 @@ static void test_patch_costs_and_edges(void **state)
 	put(w, ref, fx, 2 * MiB, 3 * BLK);
 	blob_rados_test_fail_recs(fx->s->be, 0, 0);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "p");
+	w = fx_cl_open(fx->s, "p");
 	check_bytes(w, ref, 2 * MiB + 3 * BLK);
 	blob_wblob_close(w);
 	blob_store_close(s2);
@@ -235,14 +203,14 @@ static void test_patch_unaligned(void **state)
 	pthread_t th[2];
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	base_bytes = fx_make_blob(fx, 6 * MiB, 0);
 	assert_int_equal(blob_store_put_buf(fx->s, &base, base_bytes, 6 * MiB), 0);
 	ref = malloc(6 * MiB);
 	assert_non_null(ref);
 	memcpy(ref, base_bytes, 6 * MiB);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "u", base, 6 * MiB), 0);
-	w = cl_open(fx->s, "u");
+	w = fx_cl_open(fx->s, "u");
 	put(w, ref, fx, 0, 1);                        /* 1 B at block 0 */
 	put(w, ref, fx, BLK - 1, 511);                /* 511 B at 4095: two blocks */
 	put(w, ref, fx, MiB - 1, 1);                  /* the last byte of chunk 0 */
@@ -273,7 +241,7 @@ static void test_patch_unaligned(void **state)
 	pthread_barrier_destroy(&go);
 	check_bytes(w, ref, 6 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "u");
+	w = fx_cl_open(fx->s, "u");
 	check_bytes(w, ref, 6 * MiB);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "u"), 0);
@@ -294,13 +262,13 @@ static void test_patch_rare(void **state)
 	chunk_id id6;
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	make_stored_disk(fx, "x", 8, &ref);
 	got = malloc(8 * MiB);
 	assert_non_null(got);
 	/* The id of chunk 6's stored chunk (stored already: the same id). */
 	assert_int_equal(blob_store_put_chunk(fx->s, &id6, ref + 6 * MiB, MiB), 0);
-	w = cl_open(fx->s, "x");
+	w = fx_cl_open(fx->s, "x");
 	for (uint32_t i = 0; i < 8; i++)
 		put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)(i * 31 % 256) * BLK, BLK);
 	/* A capture: the merged bytes. */
@@ -350,7 +318,7 @@ static void test_patch_rare(void **state)
 	check_bytes(w, ref, 8 * MiB);
 	assert_int_equal(blob_wblob_fsync(w), 0);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "x");
+	w = fx_cl_open(fx->s, "x");
 	check_bytes(w, ref, 8 * MiB);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	assert_int_equal(blob_store_read(fx->s, m, got, 8 * MiB, 0), (ssize_t)(8 * MiB));
@@ -372,16 +340,16 @@ static void test_patch_record_lost(void **state)
 	uint8_t *ref, b[BLK];
 	blob_wblob *w;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	make_stored_disk(fx, "k", 2, &ref);
-	w = cl_open(fx->s, "k");
+	w = fx_cl_open(fx->s, "k");
 	memset(b, 0x77, sizeof b);
 	blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
 	assert_int_equal(blob_wblob_pwrite(w, b, BLK, MiB + 9 * BLK), -EIO);
 	blob_rados_test_fail_recs(fx->s->be, 0, 0);
 	check_bytes(w, ref, 2 * MiB);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "k");
+	w = fx_cl_open(fx->s, "k");
 	check_bytes(w, ref, 2 * MiB);
 	put(w, ref, fx, MiB + 10 * BLK, BLK);
 	check_edges(w, ref, 1);
@@ -393,7 +361,7 @@ static void test_patch_record_lost(void **state)
 	blob_rados_test_fail_recs(fx->s->be, 0, 0);
 	check_edges(w, ref, 1);
 	blob_wblob_close(w);
-	w = cl_open(fx->s, "k");
+	w = fx_cl_open(fx->s, "k");
 	check_edges(w, ref, 1);
 	check_bytes(w, ref, 2 * MiB);
 	/* A whole chunk over patched chunk 1: its record, set beside the put,
@@ -402,8 +370,8 @@ static void test_patch_record_lost(void **state)
 	 * (the writer alive, then fenced) reads that record. */
 	put(w, ref, fx, MiB, MiB);
 	{
-		blob_store *s2 = other_host(fx, "h2");
-		blob_wblob *w2 = cl_open(s2, "k");
+		blob_store *s2 = fx_other_host(fx, "h2");
+		blob_wblob *w2 = fx_cl_open(s2, "k");
 		check_bytes(w2, ref, 2 * MiB);
 		blob_wblob_close(w2);
 		blob_store_close(s2);

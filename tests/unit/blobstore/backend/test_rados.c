@@ -18,14 +18,6 @@
 
 #include "blobstore/blob_test.h"
 
-#define NEED_CLUSTER(fx)                                                       \
-	do {                                                                       \
-		if (!fx_rados(fx)) {                                                   \
-			fprintf(stderr, "    (needs a cluster: IMGFS_TEST_CEPH_CONF)\n"); \
-			skip();                                                            \
-		}                                                                      \
-	} while (0)
-
 static void assert_refused(const char *spec, int want, const char *reason_part)
 {
 	uint8_t secret[BLOB_SECRET_SIZE];
@@ -96,7 +88,7 @@ static void test_missing_pool(void **state)
 	struct blob_fx *fx = *state;
 	char spec[256];
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	snprintf(spec, sizeof spec, "rados:no-such-pool,conf=%s", fx->ceph_conf);
 	assert_refused(spec, -ENOENT, "does not exist");
 }
@@ -111,7 +103,7 @@ static void test_owner(void **state)
 	char spec[512], why[256] = "", dir[160];
 	blob_store *s = NULL;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
 	snprintf(dir, sizeof dir, "%s/again", fx->dir);
 	/* fx->s is region "store" of secret 1. */
@@ -165,7 +157,7 @@ static void test_stamps(void **state)
 	blob_batch *b = NULL;
 	chunk_id id, ids[3], got;
 
-	NEED_CLUSTER(fx); /* before anything is allocated: skip() returns */
+	fx_cluster_only(fx); /* before anything is allocated: skip() returns */
 	data = malloc(MiB);
 	assert_non_null(data);
 	fx_fill(fx, data, MiB);
@@ -216,7 +208,7 @@ static void test_del_if_older(void **state)
 	time_t now = time(NULL);
 	chunk_id ids[2], absent;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	random_chunks(fx, fx->s, ids, 2);
 	fx_age(fx, &ids[0], now - 7200);
 	assert_int_equal(be->del_if_older(be, &ids[0], now - 3600), 1);
@@ -236,7 +228,7 @@ static void test_overlong_object(void **state)
 	size_t len;
 	chunk_id id;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	buf = malloc(BLOB_OBJ_MAX + 10);
 	got = malloc(BLOB_OBJ_MAX);
 	assert_non_null(buf);
@@ -270,7 +262,7 @@ static void test_copy_costs(void **state)
 	char dir[160];
 	size_t la, lb;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ids = calloc(n, sizeof *ids);
 	moved = calloc(n, 1);
 	a = malloc(MiB);
@@ -358,7 +350,7 @@ static void test_read_ahead(void **state)
 	char spec[512], why[256], dir[160];
 	uint64_t data = 0;
 
-	NEED_CLUSTER(fx); /* before anything is allocated: skip() returns */
+	fx_cluster_only(fx); /* before anything is allocated: skip() returns */
 	ref = fx_make_blob(fx, size, 10);
 	buf = malloc(size);
 	assert_non_null(buf);
@@ -425,7 +417,7 @@ static void test_prefetch_keeps_wanted(void **state)
 	uint8_t *buf, *got;
 	size_t len;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	buf = malloc(64 * 1024);
 	got = malloc(MiB);
 	assert_non_null(buf);
@@ -470,7 +462,7 @@ static void test_writes_handed_over(void **state)
 	char path[128];
 	int fd;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	ref = fx_make_blob(fx, size, 0);
 	assert_int_equal(blob_wblob_create(fx->s, "up", NULL, 0), 0);
 	assert_int_equal(blob_wblob_open(&w, fx->s, "up"), 0);
@@ -524,7 +516,7 @@ static void test_writes_in_flight(void **state)
 	uint8_t *buf;
 	int depth = -1;
 
-	NEED_CLUSTER(fx);
+	fx_cluster_only(fx);
 	buf = blob_chunk_buf_new(); /* add may keep it and give back another */
 	assert_non_null(buf);
 	assert_int_equal(be->batching->new_batch(be, &bb), 0);
