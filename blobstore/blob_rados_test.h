@@ -41,6 +41,7 @@ struct blob_rados_counters {
 	uint64_t disk_writes;     /* cluster disks: chunk objects written (one round trip each) */
 	uint64_t disk_recs;       /* cluster disks: chunk records set (one round trip each) */
 	uint64_t disk_recs_peak;  /* cluster disks: the most record sets in flight at once */
+	uint64_t disk_rec_keys;   /* cluster disks: records those set (one operation sets many: wblob_recs.c) */
 	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
 	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
 	uint64_t creates_beside_rec; /* exclusive creates sent while a record set was in flight */

@@ -40,11 +40,10 @@ int wb_cl_set_stored(blob_wblob *w, uint32_t i, const chunk_id *id);
  * caller's, this layer reads no state; chunk i busy, w->lock held),
  * then waited for; confirmed by the next record set or fsync. */
 struct wb_cl_recs {
-	struct blob_backend_recs *op;
-	unsigned n; /* the confirmations it carries */
-	struct wb_conf carried[WB_CONF_MAX];
+	struct wb_cl_recs *next; /* the callers of one operation (wblob_recs.c) */
+	int rc;
+	bool done;
 	uint8_t own[2 + 2 * sizeof(chunk_id)];
-	uint8_t cval[WB_CONF_MAX][1 + sizeof(chunk_id)];
 };
 int wb_cl_beside_start(blob_wblob *w, uint32_t i, enum wb_state now, const chunk_id *id, struct wb_cl_recs *r);
 int wb_cl_beside_wait(blob_wblob *w, struct wb_cl_recs *r);
@@ -65,6 +64,29 @@ void wb_cl_busy_take(blob_wblob *w, uint32_t lo, uint64_t hi);
  * w->lock). */
 bool wb_cl_busy_try(blob_wblob *w, uint32_t i);
 void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi);
+
+/* ---- wblob_recs.c: a cluster wblob's record sets, together ---------------- */
+
+/* Callers' records in one operation, at most (the confirmations fill the
+ * rest, up to BLOB_RECS_MAX). */
+#define WB_RQ_OWN 64
+/* Joins r (own: rec, n bytes, as chunk i's record; else only the pending
+ * confirmations) to the next record operation, under ext_lock: the order
+ * joined is the order landed.  0 (then wb_rq_wait, always), or -errno
+ * when its operation could not start (answered: no wait). */
+int wb_rq_join(blob_wblob *w, bool own, uint32_t i, const uint8_t *rec, size_t n, struct wb_cl_recs *r);
+/* Once the operation holding r is acknowledged: 0, or its -errno. */
+int wb_rq_wait(blob_wblob *w, struct wb_cl_recs *r);
+/* Under ext_lock: chunk i's pending confirmation dropped (a newer record
+ * of it joins). */
+void wb_conf_forget(blob_wblob *w, uint32_t i);
+void wb_rq_free(blob_wblob *w);
+/* Tests: HOLD, nothing started or waited for from then on (records join
+ * the next operation); SEND, the joined started now (still held); GO,
+ * held no longer.  out (or NULL): the records joined to the next
+ * operation, its callers, the callers waiting for room in it. */
+enum wb_rq_test { WB_RQ_PEEK, WB_RQ_HOLD, WB_RQ_SEND, WB_RQ_GO };
+void wb_rq_test(blob_wblob *w, enum wb_rq_test what, unsigned out[3]);
 
 /* ---- wblob_patch.c: patched chunks (a cluster wblob's WB_PATCHED) ---------- */
 

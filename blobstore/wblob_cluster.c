@@ -131,15 +131,16 @@ int blob_wblob_fence(blob_store *s, const char *name, char *why, size_t cap)
  * (a verdict, never a timeout: then the open fails) makes the record the
  * previous one again, so a write that never returned leaves old or new
  * (SPEC §11).  Once both landed the record is confirmed (rewritten
- * naming the new id alone) by the next record set of the disk, which
- * carries every such confirmation in its one operation, or by fsync or
+ * naming the new id alone) by the next record operation of the disk,
+ * which carries the confirmations pending (up to BLOB_RECS_MAX), or by fsync or
  * a clean close: so an object lost after it was acknowledged shows the
  * old bytes at a later open only if the writer died before its next
- * record set (otherwise EIO, as any lost chunk).  Every record set is
- * started under ext_lock, with its chunk's pending confirmation dropped
- * there: two sets of one client on the header land in the order started,
- * so a stale confirmation never lands after a newer record.  gc keeps
- * both ids a record names. */
+ * record set (otherwise EIO, as any lost chunk).  Every record joins the
+ * disk's next record operation under ext_lock (wblob_recs.c: records set
+ * together, one operation in flight), with its chunk's pending
+ * confirmation dropped there: records land in the order joined, so a
+ * stale confirmation never lands after a newer record.  gc keeps both
+ * ids a record names. */
 
 struct wb_unsure {
 	uint32_t i;
@@ -199,74 +200,14 @@ int wb_cl_load_rec(blob_wblob *w, uint32_t i, const uint8_t *val, size_t n)
 	return load_plain(w, i, val);
 }
 
-/* Under ext_lock: chunk i's pending confirmation dropped (a newer record
- * of it is being started). */
-static void conf_forget(blob_wblob *w, uint32_t i)
-{
-	for (unsigned k = 0; k < w->nconf; k++)
-		if (w->conf[k].i == i) {
-			w->conf[k] = w->conf[--w->nconf];
-			return;
-		}
-}
-
-/* Starts rec (n bytes) as chunk i's record (none: no own record), with
- * every pending confirmation: under ext_lock, so that the order started
- * is the order landed. */
-static int recs_start(blob_wblob *w, bool own, uint32_t i, const uint8_t *rec, size_t n, struct wb_cl_recs *r)
-{
-	uint32_t idx[BLOB_RECS_MAX];
-	const uint8_t *val[BLOB_RECS_MAX];
-	size_t len[BLOB_RECS_MAX], m = 0;
-	int rc;
-
-	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
-	if (own) {
-		conf_forget(w, i);
-		idx[m] = i, val[m] = rec, len[m] = n, m++;
-	}
-	r->n = w->nconf;
-	for (unsigned k = 0; k < r->n; k++) {
-		r->carried[k] = w->conf[k];
-		r->cval[k][0] = WB_STORED;
-		memcpy(r->cval[k] + 1, w->conf[k].id.b, sizeof w->conf[k].id.b);
-		idx[m] = w->conf[k].i, val[m] = r->cval[k], len[m] = REC_MAX, m++;
-	}
-	rc = m == 0 ? 0 : w->cx->recs_start(w->cl, m, idx, val, len, &r->op);
-	if (m == 0)
-		r->op = NULL;
-	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
-	return rc;
-}
-
-/* Waits for r; the confirmations it carried are done (those a newer
- * record did not drop meanwhile). */
-static int recs_wait(blob_wblob *w, struct wb_cl_recs *r)
-{
-	int rc = r->op ? w->cx->recs_wait(r->op) : 0;
-
-	r->op = NULL;
-	if (rc < 0 || r->n == 0)
-		return rc;
-	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
-	for (unsigned k = 0; k < r->n; k++)
-		for (unsigned j = 0; j < w->nconf; j++)
-			if (w->conf[j].i == r->carried[k].i && chunk_id_equal(&w->conf[j].id, &r->carried[k].id)) {
-				w->conf[j] = w->conf[--w->nconf];
-				break;
-			}
-	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
-	return 0;
-}
-
 static int set_rec(blob_wblob *w, uint32_t i, const uint8_t *rec, size_t n)
 {
 	struct wb_cl_recs r;
 	int rc;
 
-	if ((rc = recs_start(w, true, i, rec, n, &r)) < 0)
+	if ((rc = wb_rq_join(w, true, i, rec, n, &r)) < 0)
 		return rc;
-	return recs_wait(w, &r);
+	return wb_rq_wait(w, &r);
 }
 
 int wb_cl_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
@@ -306,12 +247,12 @@ int wb_cl_beside_start(blob_wblob *w, uint32_t i, enum wb_state now, const chunk
 			memcpy(r->own + REC_MAX + 1, had->b, sizeof had->b);
 		n = 2 * REC_MAX;
 	}
-	return recs_start(w, true, i, r->own, n, r);
+	return wb_rq_join(w, true, i, r->own, n, r);
 }
 
 int wb_cl_beside_wait(blob_wblob *w, struct wb_cl_recs *r)
 {
-	return recs_wait(w, r);
+	return wb_rq_wait(w, r);
 }
 
 void wb_cl_confirm_later(blob_wblob *w, uint32_t i, const chunk_id *id)
@@ -319,7 +260,7 @@ void wb_cl_confirm_later(blob_wblob *w, uint32_t i, const chunk_id *id)
 	bool room;
 
 	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
-	conf_forget(w, i);
+	wb_conf_forget(w, i);
 	if ((room = w->nconf < WB_CONF_MAX))
 		w->conf[w->nconf++] = (struct wb_conf){i, *id};
 	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
@@ -336,9 +277,14 @@ int wb_cl_confirm_all(blob_wblob *w)
 
 	if (!w->cl || w->reader)
 		return 0;
-	if ((rc = recs_start(w, false, 0, NULL, 0, &r)) < 0)
+	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
+	rc = w->nconf;
+	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
+	if (rc == 0) /* none pending: nothing to set */
+		return 0;
+	if ((rc = wb_rq_join(w, false, 0, NULL, 0, &r)) < 0)
 		return rc;
-	return recs_wait(w, &r);
+	return wb_rq_wait(w, &r);
 }
 
 int wb_cl_resolve(blob_wblob *w, char *why, size_t cap)

@@ -87,6 +87,7 @@ struct wb_conf {
 	chunk_id id;
 };
 struct wb_unsure; /* wblob_cluster.c */
+struct wb_rq;     /* wblob_recs.c */
 struct wb_busy {
 	uint32_t lo;
 	uint64_t hi; /* exclusive */
@@ -149,6 +150,7 @@ struct blob_wblob {
 	 * (wblob_cluster.c "A record beside its chunk"), under ext_lock. */
 	struct wb_conf conf[WB_CONF_MAX];
 	unsigned nconf;
+	struct wb_rq *rq; /* its record sets, together (wblob_recs.c), under ext_lock */
 	/* Open only: the records read naming two, resolved before it returns. */
 	struct wb_unsure *unsure;
 	uint32_t nunsure, unsure_cap;

@@ -537,6 +537,7 @@ void blob_wblob_close(blob_wblob *w)
 		(void)wb_cl_confirm_all(w); /* best effort: the next open resolves what is left */
 		w->cx->close(w->cl);
 	}
+	wb_rq_free(w);
 	free(w->unsure);
 	if (w->map_fd >= 0)
 		close(w->map_fd);

@@ -515,6 +515,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->disk_writes = atomic_load(&rb->n.disk_writes);
 	out->disk_recs = atomic_load(&rb->n.disk_recs);
 	out->disk_recs_peak = atomic_load(&rb->n.disk_recs_peak);
+	out->disk_rec_keys = atomic_load(&rb->n.disk_rec_keys);
 	out->part_reads = atomic_load(&rb->n.part_reads);
 	out->part_bytes = atomic_load(&rb->n.part_bytes);
 	out->creates_beside_rec = atomic_load(&rb->n.creates_beside_rec);

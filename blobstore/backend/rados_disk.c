@@ -657,6 +657,8 @@ static int disk_recs_start(struct blob_backend_disk *d, size_t n, const uint32_t
 		if ((rc = rados_aio_write_op_operate(op, d->io, r->c, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG)) < 0) {
 			in_flight(d->rb, -1);
 			rados_aio_release(r->c);
+		} else {
+			atomic_fetch_add(&d->rb->n.disk_rec_keys, n);
 		}
 	}
 	rados_release_write_op(op);

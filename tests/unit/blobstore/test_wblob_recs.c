@@ -1,0 +1,285 @@
+/*
+ * test_wblob_recs.c — unit tests for a cluster wblob's record sets, set
+ * together (blobstore/wblob_recs.c over backend/rados_disk.c).  RADOS only.
+ *
+ * The queue is held (wb_rq_test) so that what joins one operation is
+ * known, not raced: 16 first writes into 16 stored chunks in flight at
+ * once make ONE record operation (counted with the store's counters: one
+ * operation, 16 records, never two in flight) and every byte reads back
+ * on another client; 64 callers' records fill an operation and the 65th
+ * waits for the next (the bound at the limit and one past); a failed
+ * operation answers every caller in it with its error, and none of the
+ * next, and no record of it lands; a chunk's record joined twice lands
+ * with the later value.  Without the hold, 16 first writes at once are
+ * counted too: never two operations in flight.
+ */
+#include <pthread.h>
+
+#include "blob_test.h"
+#include "wblob_int.h"
+
+#define BLK 4096
+#define WAIT_MS 30000 /* a bound on every wait for threads: fails, never hangs */
+
+/* The queue's next operation until it is {n records, callers, waiting
+ * for room}, or fail after WAIT_MS. */
+static void wait_queue(blob_wblob *w, unsigned n, unsigned callers, unsigned room)
+{
+	unsigned out[3] = {0};
+
+	for (int ms = 0; ms < WAIT_MS; ms++) {
+		wb_rq_test(w, WB_RQ_PEEK, out);
+		if (out[0] == n && out[1] == callers && out[2] == room)
+			return;
+		usleep(1000);
+	}
+	fail_msg("the next record operation is {%u, %u, %u}, not {%u, %u, %u}", out[0], out[1], out[2], n, callers,
+	         room);
+}
+
+struct job {
+	blob_wblob *w;
+	uint32_t i;
+	chunk_id id;          /* set_job: the record's id */
+	const uint8_t *buf;   /* write_job: BLK bytes at off */
+	uint64_t off;
+	int rc;
+	atomic_bool done;
+	pthread_t th;
+};
+
+static void *set_job(void *arg)
+{
+	struct job *j = arg;
+
+	j->rc = wb_cl_set_stored(j->w, j->i, &j->id);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+static void *write_job(void *arg)
+{
+	struct job *j = arg;
+
+	j->rc = blob_wblob_pwrite(j->w, j->buf, BLK, j->off) == BLK ? 0 : -1;
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+/* Until jobs [lo, hi) are done, or fail after WAIT_MS. */
+static void wait_done(struct job *j, unsigned lo, unsigned hi)
+{
+	for (int ms = 0; ms < WAIT_MS; ms++) {
+		unsigned k = lo;
+		while (k < hi && atomic_load(&j[k].done))
+			k++;
+		if (k == hi)
+			return;
+		usleep(1000);
+	}
+	fail_msg("callers of a record operation not answered within %d ms", WAIT_MS);
+}
+
+struct recs {
+	uint32_t n;
+	uint8_t val[128][40];
+	size_t len[128];
+};
+
+static int rec_one(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	struct recs *r = arg;
+
+	assert_true(i < 128 && n <= sizeof r->val[0]);
+	memcpy(r->val[i], val, n);
+	r->len[i] = n;
+	r->n++;
+	return 0;
+}
+
+/* The disk's records as another reader of the pool sees them. */
+static void peek_recs(blob_store *s, const char *name, struct recs *r)
+{
+	uint8_t *hdr = NULL;
+	size_t len = 0;
+
+	memset(r, 0, sizeof *r);
+	assert_int_equal(s->be->disks->peek(s->be, name, &hdr, &len, rec_one, r), 0);
+	free(hdr);
+}
+
+static void assert_stored_rec(const struct recs *r, uint32_t i, const chunk_id *id)
+{
+	assert_int_equal(r->len[i], 1 + sizeof id->b);
+	assert_int_equal(r->val[i][0], WB_STORED);
+	assert_memory_equal(r->val[i] + 1, id->b, sizeof id->b);
+}
+
+/* 16 first writes into 16 stored chunks at once: one record operation
+ * (held until all 16 joined), every byte on another client; then 16 more
+ * not held: one operation in flight at a time. */
+static void test_first_writes_one_op(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref = malloc(32 * MiB), *bytes = malloc(32 * BLK), *got = malloc(32 * MiB);
+	struct blob_rados_counters c0, c1;
+	struct job *j = calloc(32, sizeof *j);
+	blob_store *s2;
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_true(ref && bytes && got && j);
+	fx_fill(fx, ref, 32 * MiB);
+	fx_fill(fx, bytes, 32 * BLK);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "g", NULL, 32 * MiB), 0);
+	w = fx_cl_open(fx->s, "g");
+	for (uint32_t i = 0; i < 32; i++) /* stored by id, as dd's */
+		assert_int_equal(blob_wblob_pwrite(w, ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+	blob_wblob_close(w);
+
+	s2 = fx_other_host(fx, "h2");
+	w = fx_cl_open(s2, "g");
+	blob_rados_counters(s2->be, &c0);
+	wb_rq_test(w, WB_RQ_HOLD, NULL);
+	for (uint32_t t = 0; t < 16; t++) {
+		j[t] = (struct job){.w = w, .buf = bytes + t * BLK, .off = (uint64_t)t * MiB + (t * 37 % 256) * BLK};
+		assert_int_equal(pthread_create(&j[t].th, NULL, write_job, &j[t]), 0);
+	}
+	wait_queue(w, 16, 16, 0);
+	wb_rq_test(w, WB_RQ_GO, NULL);
+	wait_done(j, 0, 16);
+	blob_rados_counters(s2->be, &c1);
+	assert_int_equal(c1.disk_writes - c0.disk_writes, 16); /* each its block, in its chunk's object */
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
+	assert_int_equal(c1.disk_rec_keys - c0.disk_rec_keys, 16);
+	assert_int_equal(c1.disk_recs_peak, 1);
+	/* Not held: each waits for the one in flight, never two at once. */
+	for (uint32_t t = 16; t < 32; t++) {
+		j[t] = (struct job){.w = w, .buf = bytes + t * BLK, .off = (uint64_t)t * MiB + (t * 59 % 256) * BLK};
+		assert_int_equal(pthread_create(&j[t].th, NULL, write_job, &j[t]), 0);
+	}
+	wait_done(j, 16, 32);
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(c0.disk_rec_keys - c1.disk_rec_keys, 16);
+	assert_true(c0.disk_recs - c1.disk_recs <= 16);
+	assert_int_equal(c0.disk_recs_peak, 1);
+	for (uint32_t t = 0; t < 32; t++) {
+		pthread_join(j[t].th, NULL);
+		assert_int_equal(j[t].rc, 0);
+		memcpy(ref + j[t].off, j[t].buf, BLK);
+	}
+	blob_wblob_close(w);
+	blob_store_close(s2);
+	/* Every record landed: the first client reads every byte. */
+	w = fx_cl_open(fx->s, "g");
+	assert_int_equal(blob_wblob_pread(w, got, 32 * MiB, 0), (ssize_t)(32 * MiB));
+	assert_bytes_equal(got, ref, 32 * MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "g"), 0);
+	free(ref);
+	free(bytes);
+	free(got);
+	free(j);
+}
+
+/* 65 callers at once: 64 fill an operation, the 65th waits for the next.
+ * Failed (the backend's test fault): each of the 64 gets its error, the
+ * 65th, in the next operation, lands; none of the 64 records does. */
+static void test_bound_and_failure(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	struct job *j = calloc(WB_RQ_OWN + 1, sizeof *j);
+	struct recs *r = malloc(sizeof *r);
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_true(j && r);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "b", NULL, 128 * MiB), 0);
+	w = fx_cl_open(fx->s, "b");
+	for (int pass = 0; pass < 2; pass++) {
+		blob_rados_counters(fx->s->be, &c0);
+		wb_rq_test(w, WB_RQ_HOLD, NULL);
+		for (uint32_t t = 0; t <= WB_RQ_OWN; t++) {
+			j[t] = (struct job){.w = w, .i = t};
+			fx_fill(fx, j[t].id.b, sizeof j[t].id.b);
+			assert_int_equal(pthread_create(&j[t].th, NULL, set_job, &j[t]), 0);
+		}
+		wait_queue(w, WB_RQ_OWN, WB_RQ_OWN, 1);
+		if (pass == 0) {
+			/* Failed: every caller of that operation answered its error. */
+			blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
+			wb_rq_test(w, WB_RQ_SEND, NULL);
+			wait_done(j, 0, WB_RQ_OWN);
+			for (uint32_t t = 0; t < WB_RQ_OWN; t++)
+				assert_int_equal(j[t].rc, -EIO);
+			blob_rados_test_fail_recs(fx->s->be, 0, 0);
+			wait_queue(w, 1, 1, 0); /* the 65th joined the next, not answered */
+			assert_false(atomic_load(&j[WB_RQ_OWN].done));
+		}
+		wb_rq_test(w, WB_RQ_GO, NULL);
+		wait_done(j, 0, WB_RQ_OWN + 1);
+		for (uint32_t t = 0; t <= WB_RQ_OWN; t++) {
+			pthread_join(j[t].th, NULL);
+			assert_int_equal(j[t].rc, pass == 0 && t < WB_RQ_OWN ? -EIO : 0);
+		}
+		blob_rados_counters(fx->s->be, &c1);
+		assert_int_equal(c1.disk_recs - c0.disk_recs, pass == 0 ? 1 : 2);
+		assert_int_equal(c1.disk_rec_keys - c0.disk_rec_keys, pass == 0 ? 1 : WB_RQ_OWN + 1);
+		peek_recs(fx->s, "b", r);
+		assert_int_equal(r->n, pass == 0 ? 1 : WB_RQ_OWN + 1);
+		for (uint32_t t = pass == 0 ? WB_RQ_OWN : 0; t <= WB_RQ_OWN; t++)
+			assert_stored_rec(r, t, &j[t].id);
+	}
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "b"), 0);
+	free(j);
+	free(r);
+}
+
+/* A chunk's record joined twice into one operation: the later lands. */
+static void test_same_chunk_twice(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	struct job j[2];
+	struct recs *r = malloc(sizeof *r);
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_non_null(r);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "t", NULL, 8 * MiB), 0);
+	w = fx_cl_open(fx->s, "t");
+	blob_rados_counters(fx->s->be, &c0);
+	wb_rq_test(w, WB_RQ_HOLD, NULL);
+	for (int t = 0; t < 2; t++) {
+		j[t] = (struct job){.w = w, .i = 5};
+		fx_fill(fx, j[t].id.b, sizeof j[t].id.b);
+		assert_int_equal(pthread_create(&j[t].th, NULL, set_job, &j[t]), 0);
+		wait_queue(w, 1, (unsigned)t + 1, 0);
+	}
+	wb_rq_test(w, WB_RQ_GO, NULL);
+	for (int t = 0; t < 2; t++) {
+		pthread_join(j[t].th, NULL);
+		assert_int_equal(j[t].rc, 0);
+	}
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
+	assert_int_equal(c1.disk_rec_keys - c0.disk_rec_keys, 1);
+	peek_recs(fx->s, "t", r);
+	assert_int_equal(r->n, 1);
+	assert_stored_rec(r, 5, &j[1].id);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "t"), 0);
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_first_writes_one_op, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bound_and_failure, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_same_chunk_twice, blob_fx_setup, blob_fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
