@@ -10,7 +10,8 @@
  * waits for the next (the bound at the limit and one past); a failed
  * operation answers every caller in it with its error, and none of the
  * next, and no record of it lands; a chunk's record joined twice lands
- * with the later value.  Without the hold, 16 first writes at once are
+ * with the later value; the confirmations a failed operation carried are
+ * still pending (fsync sets them).  Without the hold, 16 first writes at once are
  * counted too: never two operations in flight.
  */
 #include <pthread.h>
@@ -246,17 +247,19 @@ static void test_bound_and_failure(void **state)
 	free(r);
 }
 
-/* A chunk's record joined twice into one operation: the later lands. */
+/* A chunk's record joined twice into one operation: the later lands.  A
+ * failed operation confirms nothing it carried. */
 static void test_same_chunk_twice(void **state)
 {
 	struct blob_fx *fx = *state;
 	struct blob_rados_counters c0, c1;
 	struct job j[2];
 	struct recs *r = malloc(sizeof *r);
+	uint8_t *buf = malloc(MiB);
 	blob_wblob *w;
 
 	fx_cluster_only(fx);
-	assert_non_null(r);
+	assert_true(r && buf);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "t", NULL, 8 * MiB), 0);
 	w = fx_cl_open(fx->s, "t");
 	blob_rados_counters(fx->s->be, &c0);
@@ -278,9 +281,23 @@ static void test_same_chunk_twice(void **state)
 	peek_recs(fx->s, "t", r);
 	assert_int_equal(r->n, 1);
 	assert_stored_rec(r, 5, &j[1].id);
+	/* A whole chunk's record names two until a later operation confirms
+	 * it; one that failed confirmed nothing: fsync still does. */
+	fx_fill(fx, buf, MiB);
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, 0), (ssize_t)MiB);
+	blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
+	assert_int_equal(wb_cl_set_stored(w, 6, &j[0].id), -EIO);
+	blob_rados_test_fail_recs(fx->s->be, 0, 0);
+	peek_recs(fx->s, "t", r);
+	assert_int_equal(r->len[0], 2 + sizeof j[0].id.b); /* the new id, then the previous record (none) */
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	peek_recs(fx->s, "t", r);
+	assert_int_equal(r->len[0], 1 + sizeof j[0].id.b);
+	assert_int_equal(r->n, 2);
 	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "t"), 0);
 	free(r);
+	free(buf);
 }
 
 int main(void)
