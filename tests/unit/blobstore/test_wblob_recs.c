@@ -11,7 +11,9 @@
  * operation answers every caller in it with its error, and none of the
  * next, and no record of it lands; a chunk's record joined twice lands
  * with the later value; the confirmations a failed operation carried are
- * still pending (fsync sets them).  Without the hold, 16 first writes at once are
+ * still pending (fsync sets them); a successful one's are done, and only
+ * those; the confirmations fill an operation up to BLOB_RECS_MAX records
+ * and the rest wait.  Without the hold, 16 first writes at once are
  * counted too: never two operations in flight.
  */
 #include <pthread.h>
@@ -300,12 +302,87 @@ static void test_same_chunk_twice(void **state)
 	free(buf);
 }
 
+/* The confirmations an operation carried, done once it is acknowledged
+ * (only those: one replaced or added meanwhile stays pending); at most
+ * BLOB_RECS_MAX records an operation, the confirmations filling what the
+ * callers' records leave, the rest pending for the next. */
+static void test_confirmations(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	struct job *j = calloc(WB_RQ_OWN, sizeof *j);
+	chunk_id id[WB_CONF_MAX];
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_non_null(j);
+	for (unsigned k = 0; k < WB_CONF_MAX; k++)
+		fx_fill(fx, id[k].b, sizeof id[k].b);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "c", NULL, (WB_RQ_OWN + WB_CONF_MAX) * MiB), 0);
+	w = fx_cl_open(fx->s, "c");
+	/* {0, a} and {2, c} carried by an operation; meanwhile chunk 0's
+	 * replaced by {0, b} and {1, d} added. */
+	wb_cl_confirm_later(w, 0, &id[0]);
+	wb_cl_confirm_later(w, 2, &id[2]);
+	wb_rq_test(w, WB_RQ_HOLD, NULL);
+	j[0] = (struct job){.w = w, .i = 5, .id = id[5]};
+	assert_int_equal(pthread_create(&j[0].th, NULL, set_job, &j[0]), 0);
+	wait_queue(w, 1, 1, 0);
+	blob_rados_counters(fx->s->be, &c0);
+	wb_rq_test(w, WB_RQ_SEND, NULL);
+	wb_cl_confirm_later(w, 0, &id[1]);
+	wb_cl_confirm_later(w, 1, &id[3]);
+	wb_rq_test(w, WB_RQ_GO, NULL);
+	pthread_join(j[0].th, NULL);
+	assert_int_equal(j[0].rc, 0);
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.disk_rec_keys - c0.disk_rec_keys, 3);
+	assert_int_equal(w->nconf, 2);
+	for (unsigned k = 0; k < 2; k++)
+		assert_true(w->conf[k].i == 0 ? chunk_id_equal(&w->conf[k].id, &id[1])
+		                               : w->conf[k].i == 1 && chunk_id_equal(&w->conf[k].id, &id[3]));
+	/* fsync sets those two, then none is pending: a second sets nothing. */
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	assert_int_equal(w->nconf, 0);
+	blob_rados_counters(fx->s->be, &c0);
+	assert_int_equal(c0.disk_recs - c1.disk_recs, 1);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 0);
+
+	/* WB_CONF_MAX pending, 64 callers: one operation of BLOB_RECS_MAX
+	 * records, the confirmations that did not fit still pending. */
+	for (unsigned k = 0; k < WB_CONF_MAX; k++)
+		wb_cl_confirm_later(w, WB_RQ_OWN + k, &id[k]);
+	assert_int_equal(w->nconf, WB_CONF_MAX);
+	wb_rq_test(w, WB_RQ_HOLD, NULL);
+	for (uint32_t t = 0; t < WB_RQ_OWN; t++) {
+		j[t] = (struct job){.w = w, .i = t, .id = id[t]};
+		assert_int_equal(pthread_create(&j[t].th, NULL, set_job, &j[t]), 0);
+	}
+	wait_queue(w, WB_RQ_OWN, WB_RQ_OWN, 0);
+	blob_rados_counters(fx->s->be, &c0);
+	wb_rq_test(w, WB_RQ_GO, NULL);
+	for (uint32_t t = 0; t < WB_RQ_OWN; t++) {
+		pthread_join(j[t].th, NULL);
+		assert_int_equal(j[t].rc, 0);
+	}
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
+	assert_int_equal(c1.disk_rec_keys - c0.disk_rec_keys, BLOB_RECS_MAX);
+	assert_int_equal(w->nconf, WB_RQ_OWN + WB_CONF_MAX - BLOB_RECS_MAX);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "c"), 0);
+	free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_first_writes_one_op, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bound_and_failure, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_same_chunk_twice, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_confirmations, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
