@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "blob_test.h"
+#include "wblob_test.h"
 
 static void unhex(uint8_t *out, const char *hex)
 {
@@ -530,17 +530,6 @@ static void test_copy_keyless(void **state)
 
 #define WB_MAX (7 * MiB)
 
-/* Reads all of w and compares it with ref[0, size). */
-static void wb_check(blob_wblob *w, const uint8_t *ref, uint64_t size)
-{
-	uint8_t *got = malloc(size + 1);
-
-	assert_int_equal(blob_wblob_size(w), size);
-	assert_int_equal(blob_wblob_pread(w, got, size + 1, 0), (ssize_t)size);
-	assert_bytes_equal(got, ref, size);
-	free(got);
-}
-
 static void wb_dir(struct blob_fx *fx, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s/wblobs", fx->store);
@@ -599,7 +588,7 @@ static void test_wblob_random(void **state)
 	assert_int_equal(blob_wblob_create(fx->s, "enc", bm, size), 0);
 	assert_int_equal(blob_wblob_open_key(&w, fx->s, "enc", k), 0);
 	assert_true(blob_wblob_key(w) == k);
-	wb_check(w, ref, size);
+	check_bytes(w, ref, size);
 	/* A known pattern written whole, then random operations. */
 	assert_int_equal(blob_wblob_pwrite(w, marker, MiB, 4 * MiB + 100), (ssize_t)MiB);
 	if (4 * MiB + 100 + MiB > size)
@@ -632,9 +621,9 @@ static void test_wblob_random(void **state)
 			size = to;
 		}
 		if (op % 25 == 0)
-			wb_check(w, ref, size);
+			check_bytes(w, ref, size);
 	}
-	wb_check(w, ref, size);
+	check_bytes(w, ref, size);
 	/* Whatever is left of the marker, and of everything else written,
 	 * is not in the overlay files. */
 	assert_int_equal(blob_wblob_fsync(w), 0);
@@ -642,7 +631,7 @@ static void test_wblob_random(void **state)
 	wb_dir(fx, dir, sizeof dir);
 	assert_false(dir_holds_plain(dir, marker, MiB));
 	assert_int_equal(blob_wblob_open_key(&w, fx->s, "enc", k), 0);
-	wb_check(w, ref, size);
+	check_bytes(w, ref, size);
 	/* The marker again, whole, and the whole overlay scanned for it. */
 	assert_int_equal(blob_wblob_pwrite(w, marker, MiB, 100), (ssize_t)MiB);
 	memcpy(ref + 100, marker, MiB);
@@ -709,14 +698,14 @@ static void wblob_stream(struct blob_fx *fx, size_t piece)
 		assert_int_equal(blob_wblob_pwrite(w, data + off, n, off), (ssize_t)n);
 		off += n;
 		if (off >= 3 * MiB && off - n < 3 * MiB) { /* chunk 2 sealed or being sealed: its bytes */
-			wb_check(w, data, off);
+			check_bytes(w, data, off);
 			/* Held in memory by the streamer, it is data all the same. */
 			assert_int_equal(blob_wblob_seek(w, 2 * MiB, SEEK_DATA), (int64_t)(2 * MiB));
 			assert_int_equal(blob_wblob_seek(w, 2 * MiB, SEEK_HOLE), (int64_t)blob_wblob_size(w));
 		}
 	}
 	assert_int_equal(blob_wblob_fsync(w), 0);
-	wb_check(w, data, len);
+	check_bytes(w, data, len);
 	/* Every whole data chunk was sealed beside the writes (zero chunks
 	 * are holes, the short tail goes to the overlay). */
 	uint64_t beside = 0;
@@ -724,7 +713,7 @@ static void wblob_stream(struct blob_fx *fx, size_t piece)
 		beside += !blob_is_zero(data + c * MiB, MiB);
 	assert_int_equal(blob_wblob_sealed_beside(w), beside);
 	assert_int_equal(blob_wblob_open_key(&w2, fx->s, "up", k), 0);
-	wb_check(w2, data, len);
+	check_bytes(w2, data, len);
 	blob_wblob_close(w2);
 	wb_dir(fx, dir, sizeof dir);
 	assert_false(dir_holds_plain(dir, data + 2 * MiB, MiB));
@@ -783,7 +772,7 @@ static void test_share_inside_key(void **state)
 	assert_int_equal(c.by_id, 4 * MiB);
 	assert_int_equal(c.by_bytes, 0);
 	assert_int_equal(fx_nchunks(fx), before);
-	wb_check(w, data, 4 * MiB);
+	check_bytes(w, data, 4 * MiB);
 	/* Unaligned: bytes, sealed under the disk's key. */
 	assert_int_equal(blob_wblob_share(w, fx->s, src, 100, MiB + 50, 2 * MiB, &c), (ssize_t)(2 * MiB));
 	assert_true(c.by_bytes > 0);

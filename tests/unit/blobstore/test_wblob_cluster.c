@@ -24,28 +24,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "blob_test.h"
-
-static void check_bytes(blob_wblob *w, const uint8_t *want, uint64_t size)
-{
-	uint8_t *got = malloc(size + 1);
-
-	assert_non_null(got);
-	assert_int_equal(blob_wblob_size(w), size);
-	assert_int_equal(blob_wblob_pread(w, got, size + 1, 0), (ssize_t)size);
-	assert_bytes_equal(got, want, size);
-	/* Every hole it reports reads as zeros. */
-	for (int64_t h = blob_wblob_seek(w, 0, SEEK_HOLE); h >= 0 && (uint64_t)h < size;) {
-		int64_t d = blob_wblob_seek(w, (uint64_t)h, SEEK_DATA);
-		uint64_t end = d < 0 ? size : (uint64_t)d;
-		for (uint64_t k = (uint64_t)h; k < end; k++)
-			assert_int_equal(want[k], 0);
-		if (d < 0)
-			break;
-		h = blob_wblob_seek(w, (uint64_t)d, SEEK_HOLE);
-	}
-	free(got);
-}
+#include "wblob_test.h"
 
 /* Random operations on a cluster disk over a base, checked against an
  * array; a seal at the end reads back as the array. */

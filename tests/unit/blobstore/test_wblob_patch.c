@@ -19,20 +19,9 @@
  */
 #include <pthread.h>
 
-#include "blob_test.h"
+#include "wblob_test.h"
 
 #define BLK 4096
-
-static void check_bytes(blob_wblob *w, const uint8_t *want, uint64_t size)
-{
-	uint8_t *got = malloc(size + 1);
-
-	assert_non_null(got);
-	assert_int_equal(blob_wblob_size(w), size);
-	assert_int_equal(blob_wblob_pread(w, got, size + 1, 0), (ssize_t)size);
-	assert_bytes_equal(got, want, size);
-	free(got);
-}
 
 /* Small reads across every block edge of chunk i (1 and 2 bytes, a block
  * and a bit), against want. */
