@@ -135,15 +135,20 @@ struct blob_backend_disks {
 	/* The disk's header made (exclusively: -EEXIST) holding hdr[0, len),
 	 * with no writer recorded, and its name in the list. */
 	int (*create)(struct blob_backend *be, const char *name, const void *hdr, size_t len);
-	/* Every object of the disk (its chunks, from its records), the
-	 * header, then its name in the list: 0, -ENOENT when there was none.
-	 * The caller fenced its writer first. */
-	int (*remove)(struct blob_backend *be, const char *name);
+	/* Every object of the disk: chunk i's for every i below nchunks
+	 * (its chunk count: a chunk's object may be there that no record
+	 * names) and every one its records name, then the header, then its
+	 * name in the list: 0, -ENOENT when there was none.  A chunk's object
+	 * that cannot be removed (a timeout) fails it before the header goes
+	 * (-errno, a line in the log): a later call finishes it.  The caller
+	 * fenced its writer first. */
+	int (*remove)(struct blob_backend *be, const char *name, uint32_t nchunks);
 	/* cb for every disk in the list, with when it was made (unix
 	 * seconds); stops at a non-zero answer. */
 	int (*list)(struct blob_backend *be, int (*cb)(void *arg, const char *name, int64_t made), void *arg);
 	/* The disk's header (into *hdr, malloc'd, *len bytes) and every
-	 * record (rec, in index order), without opening it: gc's ids. */
+	 * record (rec, in index order; NULL: none read), without opening
+	 * it: gc's ids, remove's chunk count. */
 	int (*peek)(struct blob_backend *be, const char *name, uint8_t **hdr, size_t *len,
 	            int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg);
 	/* Fences the writer recorded on the disk, if any, and clears the

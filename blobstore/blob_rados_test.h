@@ -24,6 +24,15 @@ int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64
  * with rec_err, every patch of a chunk's blocks with patch_err (0: none)
  * — a crash between a chunk's object and its record, a write refused. */
 void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_err);
+/* For tests: from now on removing chunk i's object of any cluster disk
+ * being removed fails with err (0: none), as a timeout would (the object
+ * stays); and every question whether a chunk exists (exists) fails with
+ * err (0: none) — a cluster that does not answer. */
+void blob_rados_test_fail_drop(struct blob_backend *be, uint32_t i, int err);
+void blob_rados_test_fail_exists(struct blob_backend *be, int err);
+/* For tests: how many of disk name's objects exist, its header and its
+ * chunk objects below upto, each asked (a stat). */
+int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto);
 /* What the backend asked the cluster, counted (tests guard that costs do
  * not grow per chunk where they must not). */
 struct blob_rados_counters {

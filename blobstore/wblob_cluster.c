@@ -75,9 +75,18 @@ int wb_cl_create(blob_store *s, const char *name, const void *hdr, size_t len)
 	return disks_of(s)->create(s->be, name, hdr, len);
 }
 
+/* Removing a disk: every chunk object below its chunk count goes,
+ * whether a record names it or not (a writer killed between a chunk's
+ * object and its record left one no record names), then the header
+ * (SPEC §13).  The count is read after the fence: nobody grows the disk
+ * then.  A header that does not say its size (damaged) leaves only the
+ * objects its records name to remove, said in the log. */
 int wb_cl_remove(blob_store *s, const char *name)
 {
 	char why[160];
+	uint8_t *hdr = NULL;
+	size_t len = 0;
+	uint32_t n = 0;
 	int rc = disks_of(s)->fence(s->be, name, why, sizeof why);
 
 	/* A writer still at work would write into what is being removed. */
@@ -85,7 +94,17 @@ int wb_cl_remove(blob_store *s, const char *name)
 		blob_log_line(&s->log, "%s", why);
 		return rc;
 	}
-	return disks_of(s)->remove(s->be, name);
+	if ((rc = disks_of(s)->peek(s->be, name, &hdr, &len, NULL, NULL)) < 0 && rc != -ENOENT) {
+		blob_log_line(&s->log, "cluster disk %s: cannot read its header to remove it: %s", name, strerror(-rc));
+		return rc;
+	}
+	if (rc == 0 && len >= WB_HEADER && memcmp(hdr, WB_MAGIC, 8) == 0 && blob_get_le64(hdr + 8) <= BLOB_MAX_SIZE)
+		n = blob_nchunks(blob_get_le64(hdr + 8));
+	else if (rc == 0)
+		blob_log_line(&s->log, "cluster disk %s: its header does not say its size: removing the chunk objects "
+		              "its records name only", name);
+	free(hdr);
+	return disks_of(s)->remove(s->be, name, n);
 }
 
 struct cl_list {

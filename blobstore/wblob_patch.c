@@ -21,7 +21,8 @@
  * keys) is acknowledged, and a first write's record follows its object.
  * Killed between the two, the record still says what it said (WB_STORED
  * or WB_BASE): the chunk shows its stored chunk, and the object is a
- * leftover nobody names, which the next first write starts afresh.
+ * leftover nobody names, which the next first write starts afresh (or
+ * the disk's removal removes: every chunk object below its chunk count).
  *
  * In memory a bitmap per patched chunk (w->wbits, a radix like the state
  * and sid ones: what was written, never the disk's size; SPEC §12), read

@@ -214,6 +214,8 @@ static int rados_exists(struct blob_backend *be, const chunk_id *id)
 	char oid[33];
 	int rc;
 
+	if ((rc = atomic_load(&rb_of(be)->test_exists_err)) != 0)
+		return blob_rados_errno(rc);
 	chunk_id_fmt(oid, id);
 	rc = blob_rados_run(rb_of(be), oid, "a stat", blob_rados_op_stat, &call, 1);
 	if (rc == -ENOENT)
@@ -475,6 +477,17 @@ void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_e
 	atomic_store(&rb_of(be)->test_patch_err, patch_err);
 }
 
+void blob_rados_test_fail_drop(struct blob_backend *be, uint32_t i, int err)
+{
+	atomic_store(&rb_of(be)->test_drop_at, i);
+	atomic_store(&rb_of(be)->test_drop_err, err);
+}
+
+void blob_rados_test_fail_exists(struct blob_backend *be, int err)
+{
+	atomic_store(&rb_of(be)->test_exists_err, err);
+}
+
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
 {
 	char oid[33], stamp[RADOS_STAMP_LEN + 1];
@@ -577,6 +590,19 @@ void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_e
 	(void)be;
 	(void)rec_err;
 	(void)patch_err;
+}
+
+void blob_rados_test_fail_drop(struct blob_backend *be, uint32_t i, int err)
+{
+	(void)be;
+	(void)i;
+	(void)err;
+}
+
+void blob_rados_test_fail_exists(struct blob_backend *be, int err)
+{
+	(void)be;
+	(void)err;
 }
 
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)

@@ -337,38 +337,103 @@ static int disk_create(struct blob_backend *be, const char *name, const void *hd
 	return rc == -EEXIST ? -EEXIST : blob_rados_errno(rc);
 }
 
-struct drop_all {
+/* Removing a disk's chunk objects: every one below its chunk count,
+ * recorded or not (a writer killed between a chunk's object and its
+ * record left one that no record names), and any a record names beyond
+ * it; DROP_FLIGHT at once, ENOENT fine.  One that fails (a timeout: it
+ * may or may not be gone) fails the removal, which leaves the header and
+ * the list's name, so a later removal (fsck's sweep) finishes it. */
+#define DROP_FLIGHT 32
+
+struct drops {
 	struct rados_backend *rb;
 	const char *name;
+	uint32_t nchunks;
+	rados_completion_t c[DROP_FLIGHT];
+	uint32_t at[DROP_FLIGHT];
+	unsigned head, n; /* the oldest in flight, how many */
+	uint32_t bad;     /* the first that failed (rc) */
 	int rc;
 };
 
-static int drop_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
+static void drop_failed(struct drops *a, uint32_t i, int rc)
 {
-	struct drop_all *a = arg;
+	if (rc < 0 && rc != -ENOENT && a->rc == 0) {
+		a->rc = rc;
+		a->bad = i;
+	}
+}
+
+static void drop_wait_one(struct drops *a)
+{
+	rados_completion_t c = a->c[a->head];
+
+	rados_aio_wait_for_complete(c);
+	drop_failed(a, a->at[a->head], rados_aio_get_return_value(c));
+	rados_aio_release(c);
+	a->head = (a->head + 1) % DROP_FLIGHT;
+	a->n--;
+}
+
+static void drop_start(struct drops *a, uint32_t i)
+{
+	unsigned k;
 	char oid[OID_MAX];
 	int rc;
 
+	if (atomic_load(&a->rb->test_drop_err) != 0 && i == atomic_load(&a->rb->test_drop_at)) {
+		drop_failed(a, i, atomic_load(&a->rb->test_drop_err));
+		return;
+	}
+	if (a->n == DROP_FLIGHT)
+		drop_wait_one(a);
+	k = (a->head + a->n) % DROP_FLIGHT;
+	chunk_oid(oid, a->name, i);
+	if ((rc = rados_aio_create_completion2(NULL, NULL, &a->c[k])) < 0) {
+		drop_failed(a, i, rc);
+		return;
+	}
+	if ((rc = rados_aio_remove(a->rb->io, oid, a->c[k])) < 0) {
+		rados_aio_release(a->c[k]);
+		drop_failed(a, i, rc);
+		return;
+	}
+	a->at[k] = i;
+	a->n++;
+}
+
+static int drop_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	struct drops *a = arg;
+
 	(void)val;
 	(void)n;
-	chunk_oid(oid, a->name, i);
-	if ((rc = rados_remove(a->rb->io, oid)) < 0 && rc != -ENOENT)
-		a->rc = rc;
+	if (i >= a->nchunks) /* below: removed anyway */
+		drop_start(a, i);
 	return 0;
 }
 
-static int disk_remove(struct blob_backend *be, const char *name)
+static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchunks)
 {
 	struct rados_backend *rb = rb_of(be);
-	struct drop_all a = {rb, name, 0};
+	struct drops a = {.rb = rb, .name = name, .nchunks = nchunks};
 	char oid[OID_MAX];
 	int rc;
 
 	hdr_oid(oid, name);
-	if ((rc = read_recs(rb->io, oid, drop_rec, &a)) < 0 && rc != -ENOENT)
+	for (uint32_t i = 0; i < nchunks; i++)
+		drop_start(&a, i);
+	rc = read_recs(rb->io, oid, drop_rec, &a);
+	while (a.n > 0)
+		drop_wait_one(&a);
+	if (rc < 0 && rc != -ENOENT)
 		return blob_rados_errno(rc);
-	if (a.rc < 0)
+	if (a.rc < 0) {
+		blob_log_line(rb->log, "cluster disk %s (rados %s): cannot remove chunk %u's object: %s (could not tell "
+		              "whether it is gone): the disk stays, a later removal finishes it", name, rb->where, a.bad,
+		              strerror(-a.rc));
 		return blob_rados_errno(a.rc);
+	}
 	int had = rc != -ENOENT;
 	if ((rc = rados_remove(rb->io, oid)) < 0 && rc != -ENOENT)
 		return blob_rados_errno(rc);
@@ -429,7 +494,7 @@ static int disk_peek(struct blob_backend *be, const char *name, uint8_t **hdr, s
 	int rc;
 
 	hdr_oid(oid, name);
-	if ((rc = read_header(rb->io, oid, hdr, len)) < 0 || (rc = read_recs(rb->io, oid, rec, arg)) < 0) {
+	if ((rc = read_header(rb->io, oid, hdr, len)) < 0 || (rec != NULL && (rc = read_recs(rb->io, oid, rec, arg)) < 0)) {
 		free(*hdr);
 		*hdr = NULL;
 		return rc == -ENOENT ? rc : blob_rados_errno(rc);
@@ -928,5 +993,35 @@ const struct blob_backend_disks blob_rados_disks = {
 	.patch = disk_patch,
 	.marks = disk_marks,
 };
+
+int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto)
+{
+	struct rados_backend *rb = rb_of(be);
+	char oid[OID_MAX];
+	uint64_t size;
+	time_t mtime;
+	int n = 0, rc;
+
+	hdr_oid(oid, name);
+	for (uint32_t i = 0; i <= upto; i++) {
+		if (i > 0)
+			chunk_oid(oid, name, i - 1);
+		if ((rc = rados_stat(rb->io, oid, &size, &mtime)) == 0)
+			n++;
+		else if (rc != -ENOENT)
+			return rc;
+	}
+	return n;
+}
+
+#else
+
+int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto)
+{
+	(void)be;
+	(void)name;
+	(void)upto;
+	return -EPROTONOSUPPORT;
+}
 
 #endif /* IMGFS_HAVE_RADOS */

@@ -76,6 +76,8 @@ struct rados_backend {
 		    disk_recs_peak, disk_rec_keys, part_reads, part_bytes, creates_beside_rec;
 	} n;
 	atomic_int test_rec_err, test_patch_err; /* tests only: blob_rados_test_fail_recs */
+	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */
+	atomic_uint test_drop_at;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
 	 * twice here (the mount's handle, a resize) shares one client, which

@@ -30,6 +30,7 @@
 	X(rados_aio_read)                                                                              \
 	X(rados_aio_read_op_operate)                                                                   \
 	X(rados_aio_release)                                                                           \
+	X(rados_aio_remove)                                                                            \
 	X(rados_aio_wait_for_complete)                                                                 \
 	X(rados_aio_wait_for_complete_and_cb)                                                          \
 	X(rados_aio_write_op_operate)                                                                  \
@@ -109,6 +110,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_aio_read (blob_rados_lib.rados_aio_read)
 #define rados_aio_read_op_operate (blob_rados_lib.rados_aio_read_op_operate)
 #define rados_aio_release (blob_rados_lib.rados_aio_release)
+#define rados_aio_remove (blob_rados_lib.rados_aio_remove)
 #define rados_aio_wait_for_complete (blob_rados_lib.rados_aio_wait_for_complete)
 #define rados_aio_wait_for_complete_and_cb (blob_rados_lib.rados_aio_wait_for_complete_and_cb)
 #define rados_aio_write_op_operate (blob_rados_lib.rados_aio_write_op_operate)

@@ -869,6 +869,21 @@ static void test_crash_between_record_and_put(void **state)
 	assert_int_equal(blob_wblob_add_base_ids(fx->s, live), 0);
 	assert_true(blob_idset_has(live, &old) && blob_idset_has(live, &gone));
 	blob_idset_free(live);
+	/* The store cannot say whether the new ids exist (a timeout): the
+	 * open fails, "could not tell", a writer's and a reader's, and no
+	 * record changed. */
+	blob_rados_test_fail_exists(fx->s->be, -ETIMEDOUT);
+	for (int k = 0; k < 2; k++) {
+		char why[256] = "";
+		assert_int_equal(k ? blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, why, sizeof why)
+		                   : blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, why, sizeof why),
+		                 -EIO);
+		assert_non_null(strstr(why, "could not tell whether chunk 0's last write landed"));
+	}
+	blob_rados_test_fail_exists(fx->s->be, 0);
+	peek_recs(fx, "k", &r);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(r.len[k], 17 + (k == 0 ? 17 : 1));
 	assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, NULL, 0), 0);
 	check_bytes(w, want, 4 * MiB);
 	blob_wblob_close(w);

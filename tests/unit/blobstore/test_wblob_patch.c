@@ -370,6 +370,96 @@ static void test_patch_record_lost(void **state)
 	free(ref);
 }
 
+static int no_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
+{
+	(void)arg;
+	(void)i;
+	(void)val;
+	(void)n;
+	return 0;
+}
+
+static int list_names(void *arg, const char *name, int64_t made)
+{
+	(void)made;
+	strcat(arg, name);
+	strcat(arg, " ");
+	return 0;
+}
+
+/* Removing a disk removes every chunk object below its chunk count,
+ * whether a record names it or not: a first write killed between its
+ * object and its record (a base chunk's patched blocks and keys; a zero
+ * chunk's overlay) leaves one that no record names.  Disks of 0 chunks,
+ * of 1, and of 3 whose last is short.  A chunk object that cannot be
+ * removed (a timeout: it may or may not be gone) fails the removal, which
+ * leaves the header, the name listed and the disk opening; the next
+ * removal finishes it. */
+static void test_remove_unrecorded(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	blob_manifest *base = NULL;
+	uint8_t *ref, b[BLK];
+	char seen[64] = "";
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	memset(b, 0x5a, sizeof b);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "z0", NULL, 0), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "z0", 2), 1);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "z0"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "z0", 2), 0);
+
+	/* Over a base: its chunk has no record (WB_BASE) until written. */
+	ref = fx_make_blob(fx, MiB, 0);
+	assert_int_equal(blob_store_put_buf(fx->s, &base, ref, MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "o1", base, MiB), 0);
+	w = fx_cl_open(fx->s, "o1");
+	blob_rados_test_fail_recs(be, -EIO, 0);
+	assert_int_equal(blob_wblob_pwrite(w, b, BLK, 7 * BLK), -EIO);
+	blob_rados_test_fail_recs(be, 0, 0);
+	check_bytes(w, ref, MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_rados_test_disk_objects(be, "o1", 2), 2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o1"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "o1", 2), 0);
+	blob_manifest_free(base);
+	free(ref);
+
+	/* 40 chunks, the last 5 KiB (more than DROP_FLIGHT in flight). */
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "o3", NULL, 39 * MiB + 5 * 1024), 0);
+	w = fx_cl_open(fx->s, "o3");
+	assert_int_equal(blob_wblob_pwrite(w, b, 100, 10), 100); /* chunk 0: recorded */
+	blob_rados_test_fail_recs(be, -EIO, 0);
+	assert_int_equal(blob_wblob_pwrite(w, b, 100, 39 * MiB + 3), -EIO); /* 39 */
+	assert_int_equal(blob_wblob_pwrite(w, b, 100, 38 * MiB), -EIO);
+	blob_rados_test_fail_recs(be, 0, 0);
+	blob_wblob_close(w);
+	{ /* A record and its object beyond the end (a shrink killed before it dropped them). */
+		struct blob_backend_disk *d = NULL;
+		uint8_t *hdr = NULL, rec = WB_OVERLAY;
+		size_t len;
+		assert_int_equal(be->disks->open(be, "o3", true, &d, &hdr, &len, no_rec, NULL, NULL, 0), 0);
+		assert_int_equal(be->disks->write(d, 44, 0, b, 10, true), 0);
+		assert_int_equal(be->disks->set_rec(d, 44, &rec, 1), 0);
+		free(hdr);
+		be->disks->close(d);
+	}
+	assert_int_equal(blob_rados_test_disk_objects(be, "o3", 45), 5);
+	blob_rados_test_fail_drop(be, 38, -ETIMEDOUT);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o3"), -EIO);
+	blob_rados_test_fail_drop(be, 0, 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "o3", 45), 2); /* the header, chunk 38's */
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+	assert_string_equal(seen, "o3 ");
+	w = fx_cl_open(fx->s, "o3");
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o3"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "o3", 45), 0);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o3"), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_patch_unaligned, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_rare, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_record_lost, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_unrecorded, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
