@@ -122,6 +122,8 @@ static int lane_run(struct lane *l, enum lane_cmd cmd)
 	const struct blob_backend_batching *bt = l->b->s->be->batching;
 	int rc;
 
+	if (cmd == LANE_ADD && (rc = atomic_load_explicit(&l->b->s->test_put_err, memory_order_relaxed)) != 0)
+		return rc; /* tests only: blob_store_test_fail_puts */
 	if (cmd == LANE_ADD) {
 		const uint8_t *dig = l->plain ? blob_store_digests_for(l->b->s, &l->id, l->buf, l->len, l->dig) : NULL;
 

@@ -54,6 +54,8 @@ struct blob_rados_counters {
 	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
 	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
 	uint64_t creates_beside_rec; /* exclusive creates sent while a record set was in flight */
+	uint64_t disk_reads;         /* cluster disks: reads of chunk objects (one round trip each) */
+	uint64_t disk_reads_peak;    /* cluster disks: the most of those in flight at once */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

@@ -133,8 +133,9 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
  * with the errno the test picks, whoever the reader is (a wblob's copy of
  * a stored chunk).  Never called outside tests. */
 void blob_store_test_fail_reads(blob_store *s, int err);
-/* For tests: from now on every blob_store_put_known of s returns err
- * without storing anything, until called again with 0. */
+/* For tests: from now on every blob_store_put_known of s, and every
+ * chunk a batch's lane stores, fails with err without storing anything,
+ * until called again with 0. */
 void blob_store_test_fail_puts(blob_store *s, int err);
 /* Stores chunk id (blob_store_chunk_id of buf, computed by the caller:
  * not null) as blob_store_put_chunk does: 1 new, 0 there already. */

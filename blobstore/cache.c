@@ -55,8 +55,10 @@ int blob_cache_init(struct blob_cache *c)
 
 void blob_cache_release(struct blob_cache *c)
 {
-	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++)
+	for (int i = 0; i < BLOB_CACHE_ENTRIES; i++) {
+		IMGFS_ASSERT(c->ent[i].refs == 0); /* every pin let go */
 		free(c->ent[i].buf);
+	}
 	pthread_cond_destroy(&c->loaded);
 	pthread_mutex_destroy(&c->lock);
 }

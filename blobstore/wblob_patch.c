@@ -84,6 +84,7 @@ static void bits_now(const blob_wblob *w, uint32_t i, uint8_t out[NBYTES])
 int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 {
 	const chunk_id *id = wb_stored_id(w, i);
+	struct blob_cache_ent *e = NULL;
 	uint8_t bits[NBYTES];
 	size_t pos = a, end = a + n;
 	int rc = 0;
@@ -106,6 +107,11 @@ int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 		hi = hi < end ? hi : end;
 		if ((rc = wb_cl_read(w, i, lo, dst + (lo - a), hi - lo)) < 0)
 			return rc;
+		/* The runs between from the stored chunk read once, held in the
+		 * cache while they are copied (a capture's whole chunk: one get,
+		 * not a part read per run); NULL when the cache is all in use. */
+		if (n > BLOB_PART_MAX && (rc = blob_cache_pin(w->s, w->key, id, BLOB_CHUNK_SIZE, &e)) < 0)
+			return rc;
 	}
 	while (pos < end && rc == 0) {
 		uint32_t b = (uint32_t)(pos >> WB_BLOCK_SHIFT), c = b + 1;
@@ -117,10 +123,14 @@ int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 		run_end = ((size_t)c << WB_BLOCK_SHIFT) < end ? (size_t)c << WB_BLOCK_SHIFT : end;
 		if (set && runs <= 1)
 			rc = wb_cl_read(w, i, pos, dst + (pos - a), run_end - pos);
+		else if (!set && e != NULL)
+			memcpy(dst + (pos - a), e->buf + e->off + pos, run_end - pos);
 		else if (!set)
 			rc = blob_store_read_chunk(w->s, w->key, id, BLOB_CHUNK_SIZE, dst + (pos - a), pos, run_end - pos);
 		pos = run_end;
 	}
+	if (e != NULL)
+		blob_cache_unpin(&w->s->cache, e);
 	return rc;
 }
 

@@ -529,6 +529,8 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->disk_recs = atomic_load(&rb->n.disk_recs);
 	out->disk_recs_peak = atomic_load(&rb->n.disk_recs_peak);
 	out->disk_rec_keys = atomic_load(&rb->n.disk_rec_keys);
+	out->disk_reads = atomic_load(&rb->n.disk_reads);
+	out->disk_reads_peak = atomic_load(&rb->n.disk_reads_peak);
 	out->part_reads = atomic_load(&rb->n.part_reads);
 	out->part_bytes = atomic_load(&rb->n.part_bytes);
 	out->creates_beside_rec = atomic_load(&rb->n.creates_beside_rec);

@@ -789,6 +789,22 @@ static int disk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, con
 	return disk_rc(d, rc, "a write");
 }
 
+/* The same for chunk objects' reads (a capture reads several at once). */
+static void reads_in_flight(struct rados_backend *rb, int d)
+{
+	uint_fast64_t now, peak;
+
+	if (d < 0) {
+		atomic_fetch_sub(&rb->n.disk_reads_now, 1);
+		return;
+	}
+	atomic_fetch_add(&rb->n.disk_reads, 1);
+	now = atomic_fetch_add(&rb->n.disk_reads_now, 1) + 1;
+	peak = atomic_load(&rb->n.disk_reads_peak);
+	while (now > peak && !atomic_compare_exchange_weak(&rb->n.disk_reads_peak, &peak, now))
+		;
+}
+
 static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len)
 {
 	char oid[OID_MAX];
@@ -797,7 +813,9 @@ static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void
 	if (atomic_load(&d->fenced))
 		return -EIO;
 	chunk_oid(oid, d->name, i);
+	reads_in_flight(d->rb, 1);
 	rc = rados_read(d->io, oid, buf, len, off);
+	reads_in_flight(d->rb, -1);
 	if (rc == -ENOENT)
 		rc = 0;
 	if (rc < 0)

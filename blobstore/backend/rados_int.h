@@ -73,7 +73,8 @@ struct rados_backend {
 	struct {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
-		    disk_recs_peak, disk_rec_keys, part_reads, part_bytes, creates_beside_rec;
+		    disk_recs_peak, disk_rec_keys, part_reads, part_bytes, creates_beside_rec, disk_reads, disk_reads_now,
+		    disk_reads_peak;
 	} n;
 	atomic_int test_rec_err, test_patch_err; /* tests only: blob_rados_test_fail_recs */
 	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */

@@ -370,6 +370,90 @@ static void test_patch_record_lost(void **state)
 	free(ref);
 }
 
+static int stop_after_5(void *arg, uint64_t done, uint64_t total)
+{
+	int *calls = arg;
+
+	(void)done;
+	(void)total;
+	return ++*calls == 5;
+}
+
+/* A capture (seal) of a disk of patched, stored, overlay and zero chunks,
+ * on a second client whose cache is cold: each patched chunk (three runs
+ * of written blocks) is one read of its object and one get of its stored
+ * chunk, no part reads; several of them in flight at once, never more
+ * than the seal's 4 readers; stored chunks are named, not read; the
+ * manifest reads back exactly.  A stored chunk that does not read, a
+ * put that fails fail the capture with their errno, a stop stops it; the
+ * disk reads the same after each. */
+static void test_patch_capture(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	uint8_t *ref = calloc(1, 20 * MiB), *got = malloc(20 * MiB);
+	blob_manifest *m = NULL;
+	blob_store *s2;
+	blob_wblob *w;
+	chunk_id st5;
+	int calls = 0;
+
+	fx_cluster_only(fx);
+	assert_true(ref && got);
+	fx_fill(fx, ref, 17 * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "cap", NULL, 20 * MiB), 0);
+	w = fx_cl_open(fx->s, "cap");
+	for (uint32_t i = 0; i < 17; i++)
+		assert_int_equal(blob_wblob_pwrite(w, ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+	blob_store_chunk_id(fx->s, &st5, ref + 5 * MiB, MiB);
+	for (uint32_t i = 0; i < 16; i++)
+		for (uint32_t b = 3; b < 256; b += 97)
+			put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)b * BLK, BLK);
+	put(w, ref, fx, 17 * MiB + 50, 100); /* an overlay; 18 and 19 zeros */
+	blob_wblob_close(w);
+
+	s2 = fx_other_host(fx, "h2");
+	assert_int_equal(blob_wblob_open_reader(&w, s2, BLOB_WB_CLUSTER, "cap", NULL, NULL, 0), 0);
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(blob_wblob_seal(w, &m), 0);
+	blob_rados_counters(s2->be, &c1);
+	assert_int_equal(c1.part_reads - c0.part_reads, 0);
+	assert_int_equal(c1.reads - c0.reads, 16);
+	assert_int_equal(c1.disk_reads - c0.disk_reads, 17);
+	assert_in_range(c1.disk_reads_peak, 2, 4);
+	assert_int_equal(blob_store_read(fx->s, m, got, 20 * MiB, 0), (ssize_t)(20 * MiB));
+	assert_bytes_equal(got, ref, 20 * MiB);
+	assert_null(blob_manifest_get(m, 18));
+	assert_null(blob_manifest_get(m, 19));
+	blob_manifest_free(m);
+	m = NULL;
+
+	/* One patched chunk's stored chunk damaged: read by a third client
+	 * (cold), the capture fails, EIO. */
+	{
+		blob_store *s3 = fx_other_host(fx, "h3");
+		blob_wblob *w3;
+		fx_corrupt(fx, &st5, 1000);
+		assert_int_equal(blob_wblob_open_reader(&w3, s3, BLOB_WB_CLUSTER, "cap", NULL, NULL, 0), 0);
+		assert_int_equal(blob_wblob_seal(w3, &m), -EIO);
+		assert_null(m);
+		blob_wblob_close(w3);
+		blob_store_close(s3);
+	}
+	blob_store_test_fail_puts(s2, -ENOSPC);
+	assert_int_equal(blob_wblob_seal(w, &m), -ENOSPC);
+	blob_store_test_fail_puts(s2, 0);
+	assert_int_equal(blob_wblob_seal_progress(w, &m, stop_after_5, &calls), -ECANCELED);
+	assert_int_equal(calls, 5);
+	assert_null(m);
+	check_bytes(w, ref, 20 * MiB);
+	blob_wblob_close(w);
+	blob_store_close(s2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "cap"), 0);
+	free(ref);
+	free(got);
+}
+
 static int no_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
 {
 	(void)arg;
@@ -468,6 +552,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_patch_rare, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_record_lost, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_unrecorded, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
