@@ -60,13 +60,14 @@ struct seal_ahead {
 };
 IMGFS_LOCK_LEVEL(wb_seal_ahead_lock, 50); /* a leaf: the seal's reading slots (nothing called under it) */
 
-/* Whether the seal reads chunk i (else it names its id, or links it). */
+/* Whether the seal reads chunk i (else it names its id): the seal's own
+ * test below, but an arrived chunk (a host wblob's) is never read ahead. */
 static bool seal_reads(blob_wblob *w, uint32_t i, bool same)
 {
 	enum wb_state st = wb_state_of(w, i);
-	bool written = wb_is_held(w, i) || wb_has_own_bytes(st) || st == WB_ARRIVED;
+	bool written = wb_is_held(w, i) || wb_has_own_bytes(st);
 
-	return !(!written && wb_stored_len(w, i) == blob_chunk_len(w->size, i) && same) && st != WB_ARRIVED;
+	return st != WB_ARRIVED && !(!written && wb_stored_len(w, i) == blob_chunk_len(w->size, i) && same);
 }
 
 static void *ahead_main(void *arg)

@@ -380,9 +380,10 @@ static int stop_after_5(void *arg, uint64_t done, uint64_t total)
 }
 
 /* A capture (seal) of a disk of patched, stored, overlay and zero chunks,
- * on a second client whose cache is cold: each patched chunk (three runs
- * of written blocks) is one read of its object and one get of its stored
- * chunk, no part reads; several of them in flight at once, never more
+ * on a second client whose cache is cold: each patched chunk (two or
+ * three runs of written blocks) is one read of its object and one get of
+ * its stored chunk, no part reads (a read of runs apart of at most
+ * BLOB_PART_MAX reads parts, one past it the whole chunk); several of them in flight at once, never more
  * than the seal's 4 readers; stored chunks are named, not read; the
  * manifest reads back exactly.  A stored chunk that does not read, a
  * put that fails fail the capture with their errno, a stop stops it; the
@@ -409,17 +410,29 @@ static void test_patch_capture(void **state)
 	for (uint32_t i = 0; i < 16; i++)
 		for (uint32_t b = 3; b < 256; b += 97)
 			put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)b * BLK, BLK);
+	put(w, ref, fx, 16 * MiB + 2 * BLK, BLK); /* 16: two runs in its first 64 KiB */
+	put(w, ref, fx, 16 * MiB + 9 * BLK, BLK);
 	put(w, ref, fx, 17 * MiB + 50, 100); /* an overlay; 18 and 19 zeros */
 	blob_wblob_close(w);
 
 	s2 = fx_other_host(fx, "h2");
 	assert_int_equal(blob_wblob_open_reader(&w, s2, BLOB_WB_CLUSTER, "cap", NULL, NULL, 0), 0);
+	/* A read of runs apart reads the stored chunk whole above
+	 * BLOB_PART_MAX (64 KiB): at it, a part read per run between. */
+	for (size_t n = 64 * 1024; n <= 64 * 1024 + 1; n++) {
+		blob_rados_counters(s2->be, &c0);
+		assert_int_equal(blob_wblob_pread(w, got, n, 16 * MiB), (ssize_t)n);
+		blob_rados_counters(s2->be, &c1);
+		assert_bytes_equal(got, ref + 16 * MiB, n);
+		assert_int_equal(c1.part_reads - c0.part_reads, n == 64 * 1024 ? 3 : 0);
+		assert_int_equal(c1.reads - c0.reads, n == 64 * 1024 ? 0 : 1);
+	}
 	blob_rados_counters(s2->be, &c0);
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	blob_rados_counters(s2->be, &c1);
 	assert_int_equal(c1.part_reads - c0.part_reads, 0);
-	assert_int_equal(c1.reads - c0.reads, 16);
-	assert_int_equal(c1.disk_reads - c0.disk_reads, 17);
+	assert_int_equal(c1.reads - c0.reads, 16); /* 16's is in the cache now */
+	assert_int_equal(c1.disk_reads - c0.disk_reads, 18);
 	assert_in_range(c1.disk_reads_peak, 2, 4);
 	assert_int_equal(blob_store_read(fx->s, m, got, 20 * MiB, 0), (ssize_t)(20 * MiB));
 	assert_bytes_equal(got, ref, 20 * MiB);
@@ -535,6 +548,7 @@ static void test_remove_unrecorded(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o3"), -EIO);
 	blob_rados_test_fail_drop(be, 0, 0);
 	assert_int_equal(blob_rados_test_disk_objects(be, "o3", 45), 2); /* the header, chunk 38's */
+	assert_int_equal(blob_rados_test_disk_objects(be, "o3", 39), 2); /* 38 is the one */
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
 	assert_string_equal(seen, "o3 ");
 	w = fx_cl_open(fx->s, "o3");
