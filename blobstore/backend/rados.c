@@ -488,6 +488,27 @@ void blob_rados_test_fail_exists(struct blob_backend *be, int err)
 	atomic_store(&rb_of(be)->test_exists_err, err);
 }
 
+/* rados_disk.c's names: "wb.NAME" its header, "wb.NAME.IIIIIIII" chunk I's. */
+int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto)
+{
+	char oid[96];
+	uint64_t size;
+	time_t mtime;
+	int n = 0, rc;
+
+	for (uint32_t i = 0; i <= upto; i++) {
+		if (i == 0)
+			snprintf(oid, sizeof oid, "wb.%s", name);
+		else
+			snprintf(oid, sizeof oid, "wb.%s.%08x", name, i - 1);
+		if ((rc = rados_stat(rb_of(be)->io, oid, &size, &mtime)) == 0)
+			n++;
+		else if (rc != -ENOENT)
+			return rc;
+	}
+	return n;
+}
+
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
 {
 	char oid[33], stamp[RADOS_STAMP_LEN + 1];
@@ -605,6 +626,14 @@ void blob_rados_test_fail_exists(struct blob_backend *be, int err)
 {
 	(void)be;
 	(void)err;
+}
+
+int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto)
+{
+	(void)be;
+	(void)name;
+	(void)upto;
+	return -EPROTONOSUPPORT;
 }
 
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)

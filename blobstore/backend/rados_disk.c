@@ -647,22 +647,25 @@ static int disk_write_header(struct blob_backend_disk *d, uint64_t off, const vo
 	return disk_rc(d, rados_write(d->io, d->hdr, buf, len, off), "a header write");
 }
 
-/* Record sets counted, and how many are in flight at once (tests count
- * first writes of different chunks side by side: wblob_cluster.c). */
-static void in_flight(struct rados_backend *rb, int d)
+/* Record sets and chunk objects' reads counted, and how many are in
+ * flight at once (tests count first writes of different chunks side by
+ * side, wblob_cluster.c, and a capture's reads ahead, wblob_copy.c). */
+static void in_flight(atomic_uint_fast64_t *total, atomic_uint_fast64_t *now_, atomic_uint_fast64_t *peak_, int d)
 {
 	uint_fast64_t now, peak;
 
 	if (d < 0) {
-		atomic_fetch_sub(&rb->n.disk_recs_now, 1);
+		atomic_fetch_sub(now_, 1);
 		return;
 	}
-	atomic_fetch_add(&rb->n.disk_recs, 1);
-	now = atomic_fetch_add(&rb->n.disk_recs_now, 1) + 1;
-	peak = atomic_load(&rb->n.disk_recs_peak);
-	while (now > peak && !atomic_compare_exchange_weak(&rb->n.disk_recs_peak, &peak, now))
+	atomic_fetch_add(total, 1);
+	now = atomic_fetch_add(now_, 1) + 1;
+	peak = atomic_load(peak_);
+	while (now > peak && !atomic_compare_exchange_weak(peak_, &peak, now))
 		;
 }
+#define RECS_IN_FLIGHT(rb, d) in_flight(&(rb)->n.disk_recs, &(rb)->n.disk_recs_now, &(rb)->n.disk_recs_peak, d)
+#define READS_IN_FLIGHT(rb, d) in_flight(&(rb)->n.disk_reads, &(rb)->n.disk_reads_now, &(rb)->n.disk_reads_peak, d)
 
 static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val, size_t n)
 {
@@ -678,9 +681,9 @@ static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val
 		return -ENOMEM;
 	rec_key(key, i);
 	rados_write_op_omap_set(op, keys, vals, lens, 1);
-	in_flight(d->rb, +1);
+	RECS_IN_FLIGHT(d->rb, +1);
 	rc = rados_write_op_operate(op, d->io, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG);
-	in_flight(d->rb, -1);
+	RECS_IN_FLIGHT(d->rb, -1);
 	rados_release_write_op(op);
 	return disk_rc(d, rc, "a chunk's state");
 }
@@ -718,9 +721,9 @@ static int disk_recs_start(struct blob_backend_disk *d, size_t n, const uint32_t
 	rados_write_op_omap_set(op, kp, (const char *const *)val, len, n);
 	r->d = d;
 	if ((rc = rados_aio_create_completion2(NULL, NULL, &r->c)) == 0) {
-		in_flight(d->rb, +1);
+		RECS_IN_FLIGHT(d->rb, +1);
 		if ((rc = rados_aio_write_op_operate(op, d->io, r->c, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG)) < 0) {
-			in_flight(d->rb, -1);
+			RECS_IN_FLIGHT(d->rb, -1);
 			rados_aio_release(r->c);
 		} else {
 			atomic_fetch_add(&d->rb->n.disk_rec_keys, n);
@@ -742,7 +745,7 @@ static int disk_recs_wait(struct blob_backend_recs *r)
 
 	rados_aio_wait_for_complete(r->c);
 	rc = rados_aio_get_return_value(r->c);
-	in_flight(d->rb, -1);
+	RECS_IN_FLIGHT(d->rb, -1);
 	rados_aio_release(r->c);
 	free(r);
 	return disk_rc(d, rc, "a chunk's state");
@@ -789,22 +792,6 @@ static int disk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, con
 	return disk_rc(d, rc, "a write");
 }
 
-/* The same for chunk objects' reads (a capture reads several at once). */
-static void reads_in_flight(struct rados_backend *rb, int d)
-{
-	uint_fast64_t now, peak;
-
-	if (d < 0) {
-		atomic_fetch_sub(&rb->n.disk_reads_now, 1);
-		return;
-	}
-	atomic_fetch_add(&rb->n.disk_reads, 1);
-	now = atomic_fetch_add(&rb->n.disk_reads_now, 1) + 1;
-	peak = atomic_load(&rb->n.disk_reads_peak);
-	while (now > peak && !atomic_compare_exchange_weak(&rb->n.disk_reads_peak, &peak, now))
-		;
-}
-
 static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len)
 {
 	char oid[OID_MAX];
@@ -813,9 +800,9 @@ static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void
 	if (atomic_load(&d->fenced))
 		return -EIO;
 	chunk_oid(oid, d->name, i);
-	reads_in_flight(d->rb, 1);
+	READS_IN_FLIGHT(d->rb, 1);
 	rc = rados_read(d->io, oid, buf, len, off);
-	reads_in_flight(d->rb, -1);
+	READS_IN_FLIGHT(d->rb, -1);
 	if (rc == -ENOENT)
 		rc = 0;
 	if (rc < 0)
@@ -1011,35 +998,5 @@ const struct blob_backend_disks blob_rados_disks = {
 	.patch = disk_patch,
 	.marks = disk_marks,
 };
-
-int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto)
-{
-	struct rados_backend *rb = rb_of(be);
-	char oid[OID_MAX];
-	uint64_t size;
-	time_t mtime;
-	int n = 0, rc;
-
-	hdr_oid(oid, name);
-	for (uint32_t i = 0; i <= upto; i++) {
-		if (i > 0)
-			chunk_oid(oid, name, i - 1);
-		if ((rc = rados_stat(rb->io, oid, &size, &mtime)) == 0)
-			n++;
-		else if (rc != -ENOENT)
-			return rc;
-	}
-	return n;
-}
-
-#else
-
-int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto)
-{
-	(void)be;
-	(void)name;
-	(void)upto;
-	return -EPROTONOSUPPORT;
-}
 
 #endif /* IMGFS_HAVE_RADOS */
