@@ -268,11 +268,19 @@ struct blob_backend {
 	 * for a short last one) into buf, and the block digests stored with
 	 * it into dig (cap bytes), in ONE operation: 0 with *got bytes read
 	 * and *dig_len digest bytes (0: the chunk has none, or more than
-	 * cap), -ENOENT, -EIO when it could not be read.  The backend
-	 * verifies nothing (the store does: part.c).  NULL: reads are whole
-	 * (the local backend: its page cache makes them cheap). */
+	 * cap), -ENOENT, -EIO when it could not be read.  dig NULL: the
+	 * bytes only (the store holds the digests).  The backend verifies
+	 * nothing (the store does: part.c).  NULL: reads are whole (the local
+	 * backend: its page cache makes them cheap). */
 	int (*get_part)(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf, size_t *got,
 	                uint8_t *dig, size_t cap, size_t *dig_len);
+	/* Sets chunk id's block digests (len bytes of dig, copied before it
+	 * returns) on its object only if the object exists (never creating
+	 * one), in one operation it does not wait for: 1 started, 0 not
+	 * (as many already in flight as the backend allows, or no memory).
+	 * What the cluster answers is counted, never waited for.  NULL: with
+	 * get_part NULL. */
+	int (*set_digests)(struct blob_backend *be, const chunk_id *id, const uint8_t *dig, size_t len);
 	/* Cluster disks (above).  NULL: none. */
 	const struct blob_backend_disks *disks;
 	/* A hard link to stored chunk id at dirfd/name (the local backend: a

@@ -6,17 +6,58 @@
 #ifndef IMGFS_BLOB_PART_H
 #define IMGFS_BLOB_PART_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "blob_backend.h"
 #include "blobstore.h"
+#include "imgfs_lock.h"
 
 /* The largest read of a chunk that fetches only the blocks it covers
  * (part.c); larger ones, and sequential readers (read.c), read whole
  * chunks through the cache. */
 #define BLOB_PART_MAX (64u * 1024)
+
+/* The store's cache of block digests (part.c, SPEC §12): the digest
+ * arrays of chunks read in part, so that a later small read of the same
+ * chunk fetches its blocks only.  Set-associative: a chunk's id (a keyed
+ * hash nobody without the store's secret chooses) picks a set of
+ * BLOB_DIGC_WAYS entries, the least recently used of which makes room.
+ * At most BLOB_DIGC_BYTES of entries (allocated at the first insert: a
+ * store that never reads in part holds none), fewer under a test's
+ * limit. */
+#define BLOB_DIGC_BYTES (16u << 20)
+#define BLOB_DIGC_WAYS 8u
+struct blob_digc_ent {
+	chunk_id id;
+	uint32_t len; /* the chunk's length, which its digests bind; 0: empty */
+	uint64_t tick;
+	uint8_t dig[BLOB_DIG_MAX];
+};
+struct blob_digc {
+	pthread_mutex_t lock;
+	struct blob_digc_ent *ent; /* nsets * BLOB_DIGC_WAYS, or NULL */
+	size_t limit;              /* bytes the entries may take */
+	uint32_t nsets;
+	uint64_t tick;
+	atomic_uint_fast64_t hits, misses, drops;
+};
+IMGFS_LOCK_LEVEL(blob_digc_lock, 50); /* a leaf (blobstore_int.h "Locks") */
+int blob_digc_init(struct blob_digc *d);
+void blob_digc_release(struct blob_digc *d);
+/* For tests, before the store's first read: the cache's bound in bytes
+ * (0: no cache). */
+void blob_store_test_digc_limit(blob_store *s, size_t bytes);
+/* For tests: chunk id's array (for a chunk of len bytes) cached as dig
+ * says, whatever it is (a wrong array in the cache); the bytes the
+ * cache's entries take; chunk id's array (len bytes of chunk) into out
+ * (BLOB_DIG_LEN(len) bytes; out may be NULL) when cached. */
+void blob_store_test_digc_put(blob_store *s, const chunk_id *id, size_t len, const uint8_t *dig);
+size_t blob_store_test_digc_held(blob_store *s);
+bool blob_store_test_digc_get(blob_store *s, const chunk_id *id, size_t len, uint8_t *out);
 /* The block digests of chunk id (len bytes at buf) into out
  * (BLOB_DIG_LEN(len) bytes): blob_backend.h's BLOB_DIG_*. */
 void blob_store_block_digests(const blob_store *s, const chunk_id *id, const void *buf, size_t len, uint8_t *out);
@@ -24,13 +65,25 @@ void blob_store_block_digests(const blob_store *s, const chunk_id *id, const voi
  * chunk: out; else NULL (what put and add are handed). */
 const uint8_t *blob_store_digests_for(const blob_store *s, const chunk_id *id, const void *buf, size_t len,
                                       uint8_t out[BLOB_DIG_MAX]);
+/* What a part read found when it sends the read down the whole path. */
+enum blob_part_why {
+	BLOB_PART_FINE,    /* served, or not tried (past BLOB_PART_MAX, no get_part, absent) */
+	BLOB_PART_BARE,    /* the chunk has no digests (placed before them) */
+	BLOB_PART_SUSPECT, /* something did not verify: a block, the digests, the object's length */
+};
 /* Bytes [coff, coff + n) of plain chunk id (chunk_len bytes) into dst,
- * only the blocks they cover read, each verified by its digest: 0 served;
- * 1 when the whole path must tell (no digests, n past BLOB_PART_MAX, no
- * get_part; *suspect when something did not verify); -EIO when the read
- * could not be made (could not tell), -ENOMEM. */
+ * only the blocks they cover read, each verified by its digest (the
+ * cached array's, else those read beside the blocks in the same
+ * operation): 0 served; 1 when the whole path must tell (*why says what
+ * was found); -EIO when the read could not be made (could not tell),
+ * -ENOMEM. */
 int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
-                         bool *suspect);
+                         enum blob_part_why *why);
+/* After a whole read verified chunk id (len bytes at buf) by its id, when
+ * the part read found it BARE or SUSPECT: its digests, computed from
+ * those bytes, cached, and set on its object by the backend (set_digests:
+ * started, not waited for; never creating an object). */
+void blob_store_backfill(blob_store *s, const chunk_id *id, const uint8_t *buf, size_t len);
 /* blob_store_read_chunk (cache.c); part_ok false: the whole chunk through
  * the cache whatever the size (a sequential reader, whose next chunks are
  * read ahead). */

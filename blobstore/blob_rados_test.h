@@ -33,6 +33,9 @@ void blob_rados_test_fail_exists(struct blob_backend *be, int err);
 /* For tests: how many of disk name's objects exist, its header and its
  * chunk objects below upto, each asked (a stat). */
 int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto);
+/* For tests: while hold is true, no digest backfill's answer is taken
+ * (each stays in flight, as on a slow cluster). */
+void blob_rados_test_hold_digs(struct blob_backend *be, bool hold);
 /* What the backend asked the cluster, counted (tests guard that costs do
  * not grow per chunk where they must not). */
 struct blob_rados_counters {
@@ -53,6 +56,9 @@ struct blob_rados_counters {
 	uint64_t disk_rec_keys;   /* cluster disks: records those set (one operation sets many: wblob_recs.c) */
 	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
 	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
+	uint64_t digs_sent;       /* digest backfills started (set_digests) */
+	uint64_t digs_set;        /* of those, answered done */
+	uint64_t digs_done;       /* of those, answered (done or not) */
 	uint64_t creates_beside_rec; /* exclusive creates sent while a record set was in flight */
 	uint64_t disk_reads;         /* cluster disks: reads of chunk objects (one round trip each) */
 	uint64_t disk_reads_peak;    /* cluster disks: the most of those in flight at once */

@@ -33,7 +33,7 @@
  *     -> blob_sealer.lock, blob_sha256_async.lock (crypt.c, digest.c: a
  *        hand-off to their thread)
  *   Leaves (50), under which nothing of imgfs is taken: blob_cache.lock,
- *   blob_batch.lock, blob_sealer.lock, blob_sha256_async.lock,
+ *   blob_digc.lock (part.c), blob_batch.lock, blob_sealer.lock, blob_sha256_async.lock,
  *   ext_lock, and the RADOS backend's pf_lock (its prefetch slots).
  *
  * Above blobstore/, fs/fuse's disk locks are taken before all of these
@@ -107,6 +107,7 @@ struct blob_store {
 	atomic_uint_fast64_t tmp_counter;
 	struct blob_log log;
 	struct blob_cache cache;
+	struct blob_digc digc; /* part.c: digest arrays of chunks read in part */
 	atomic_int test_read_err; /* tests only: blob_store_test_fail_reads */
 	atomic_int test_put_err;  /* tests only: blob_store_test_fail_puts */
 };

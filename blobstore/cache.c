@@ -229,9 +229,10 @@ void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
 	IMGFS_UNLOCK(&c->lock, blob_cache_lock);
 }
 
-/* Through the cache: the whole chunk, verified by its id. */
+/* Through the cache: the whole chunk, verified by its id; backfill: its
+ * block digests set from the bytes verified (part.c). */
 static int read_whole(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
-                      size_t coff, size_t n)
+                      size_t coff, size_t n, bool backfill)
 {
 	struct blob_cache_ent *e;
 	int rc;
@@ -241,6 +242,8 @@ static int read_whole(blob_store *s, const blob_key *key, const chunk_id *id, si
 	if (e == NULL)
 		return read_uncached(s, key, id, chunk_len, dst, coff, n);
 	memcpy(dst, e->buf + e->off + coff, n);
+	if (backfill)
+		blob_store_backfill(s, id, e->buf + e->off, e->len);
 	blob_cache_unpin(&s->cache, e);
 	return 0;
 }
@@ -248,7 +251,7 @@ static int read_whole(blob_store *s, const blob_key *key, const chunk_id *id, si
 int blob_store_read_chunk_how(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
                               size_t coff, size_t n, bool part_ok)
 {
-	bool suspect = false;
+	enum blob_part_why why = BLOB_PART_FINE;
 	int rc;
 
 	if (coff > chunk_len || n > chunk_len - coff)
@@ -259,10 +262,10 @@ int blob_store_read_chunk_how(blob_store *s, const blob_key *key, const chunk_id
 	 * blocks, verified by their digests (part.c); 1: the whole path
 	 * tells. */
 	if (part_ok && key == NULL && n > 0 && n <= BLOB_PART_MAX && s->be->get_part != NULL &&
-	    !blob_cache_has(&s->cache, id) && (rc = blob_store_read_part(s, id, chunk_len, dst, coff, n, &suspect)) <= 0)
+	    !blob_cache_has(&s->cache, id) && (rc = blob_store_read_part(s, id, chunk_len, dst, coff, n, &why)) <= 0)
 		return rc;
-	rc = read_whole(s, key, id, chunk_len, dst, coff, n);
-	if (rc == 0 && suspect)
+	rc = read_whole(s, key, id, chunk_len, dst, coff, n, why != BLOB_PART_FINE);
+	if (rc == 0 && why == BLOB_PART_SUSPECT)
 		blob_store_log_chunk(s, id, "its block digests do not match its bytes, which match its id: read whole");
 	return rc;
 }

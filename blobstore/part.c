@@ -80,16 +80,153 @@ const uint8_t *blob_store_digests_for(const blob_store *s, const chunk_id *id, c
 	return out;
 }
 
+/* ---- the cache of digest arrays ------------------------------------------ */
+
+int blob_digc_init(struct blob_digc *d)
+{
+	int rc;
+
+	memset(d, 0, sizeof *d);
+	d->limit = BLOB_DIGC_BYTES;
+	atomic_init(&d->hits, 0);
+	atomic_init(&d->misses, 0);
+	atomic_init(&d->drops, 0);
+	return (rc = pthread_mutex_init(&d->lock, NULL)) != 0 ? -rc : 0;
+}
+
+void blob_digc_release(struct blob_digc *d)
+{
+	free(d->ent);
+	pthread_mutex_destroy(&d->lock);
+}
+
+/* Chunk id's set (the lock held; d->ent allocated). */
+static struct blob_digc_ent *digc_set(struct blob_digc *d, const chunk_id *id)
+{
+	uint64_t h = 0;
+
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | id->b[i];
+	return d->ent + (size_t)(h % d->nsets) * BLOB_DIGC_WAYS;
+}
+
+/* Chunk id's entry for a chunk of len bytes in set e, or NULL. */
+static struct blob_digc_ent *digc_find(struct blob_digc_ent *e, const chunk_id *id, size_t len)
+{
+	for (unsigned w = 0; w < BLOB_DIGC_WAYS; w++)
+		if (e[w].len != 0 && e[w].len == len && chunk_id_equal(&e[w].id, id))
+			return &e[w];
+	return NULL;
+}
+
+/* Digests first..last of chunk id (len bytes) into out when cached. */
+static bool digc_get(struct blob_digc *d, const chunk_id *id, size_t len, uint32_t first, uint32_t last,
+                     uint8_t *out)
+{
+	struct blob_digc_ent *e = NULL;
+
+	IMGFS_LOCK(&d->lock, blob_digc_lock);
+	if (d->ent != NULL && (e = digc_find(digc_set(d, id), id, len)) != NULL) {
+		e->tick = ++d->tick;
+		memcpy(out, e->dig + (size_t)first * BLOB_DIG_SIZE, (size_t)(last - first + 1) * BLOB_DIG_SIZE);
+	}
+	IMGFS_UNLOCK(&d->lock, blob_digc_lock);
+	atomic_fetch_add_explicit(e != NULL ? &d->hits : &d->misses, 1, memory_order_relaxed);
+	return e != NULL;
+}
+
+/* Chunk id's array (BLOB_DIG_LEN(len) bytes at dig) cached, in place of
+ * the least recently used of its set. */
+static void digc_put(struct blob_digc *d, const chunk_id *id, size_t len, const uint8_t *dig)
+{
+	struct blob_digc_ent *set, *e;
+
+	if (len == 0 || len > BLOB_CHUNK_SIZE)
+		return;
+	IMGFS_LOCK(&d->lock, blob_digc_lock);
+	if (d->ent == NULL && d->limit >= BLOB_DIGC_WAYS * sizeof *d->ent) {
+		d->nsets = (uint32_t)(d->limit / (BLOB_DIGC_WAYS * sizeof *d->ent));
+		d->ent = calloc((size_t)d->nsets * BLOB_DIGC_WAYS, sizeof *d->ent);
+	}
+	if (d->ent != NULL) {
+		set = digc_set(d, id);
+		if ((e = digc_find(set, id, len)) == NULL) {
+			e = set;
+			for (unsigned w = 1; w < BLOB_DIGC_WAYS && e->len != 0; w++)
+				if (set[w].len == 0 || set[w].tick < e->tick)
+					e = &set[w];
+		}
+		e->id = *id;
+		e->len = (uint32_t)len;
+		e->tick = ++d->tick;
+		memcpy(e->dig, dig, BLOB_DIG_LEN(len));
+	}
+	IMGFS_UNLOCK(&d->lock, blob_digc_lock);
+}
+
+/* Chunk id's arrays no longer cached (one did not verify a block). */
+static void digc_drop(struct blob_digc *d, const chunk_id *id)
+{
+	IMGFS_LOCK(&d->lock, blob_digc_lock);
+	if (d->ent != NULL) {
+		struct blob_digc_ent *set = digc_set(d, id);
+		for (unsigned w = 0; w < BLOB_DIGC_WAYS; w++)
+			if (set[w].len != 0 && chunk_id_equal(&set[w].id, id))
+				set[w].len = 0;
+	}
+	IMGFS_UNLOCK(&d->lock, blob_digc_lock);
+	atomic_fetch_add_explicit(&d->drops, 1, memory_order_relaxed);
+}
+
+void blob_store_test_digc_limit(blob_store *s, size_t bytes)
+{
+	IMGFS_LOCK(&s->digc.lock, blob_digc_lock);
+	free(s->digc.ent);
+	s->digc.ent = NULL;
+	s->digc.limit = bytes;
+	IMGFS_UNLOCK(&s->digc.lock, blob_digc_lock);
+}
+
+void blob_store_test_digc_put(blob_store *s, const chunk_id *id, size_t len, const uint8_t *dig)
+{
+	digc_put(&s->digc, id, len, dig);
+}
+
+size_t blob_store_test_digc_held(blob_store *s)
+{
+	size_t n = 0;
+
+	IMGFS_LOCK(&s->digc.lock, blob_digc_lock);
+	if (s->digc.ent != NULL)
+		n = (size_t)s->digc.nsets * BLOB_DIGC_WAYS * sizeof *s->digc.ent;
+	IMGFS_UNLOCK(&s->digc.lock, blob_digc_lock);
+	return n;
+}
+
+bool blob_store_test_digc_get(blob_store *s, const chunk_id *id, size_t len, uint8_t *out)
+{
+	struct blob_digc_ent *e = NULL;
+
+	IMGFS_LOCK(&s->digc.lock, blob_digc_lock);
+	if (s->digc.ent != NULL && (e = digc_find(digc_set(&s->digc, id), id, len)) != NULL && out != NULL)
+		memcpy(out, e->dig, BLOB_DIG_LEN(len));
+	IMGFS_UNLOCK(&s->digc.lock, blob_digc_lock);
+	return e != NULL;
+}
+
+/* ---- reads of part of a chunk ---------------------------------------------- */
+
 int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
-                         bool *suspect)
+                         enum blob_part_why *why)
 {
 	uint8_t dig[BLOB_DIG_MAX];
 	uint32_t first, last;
 	size_t off, end, got = 0, dlen = 0;
+	bool cached;
 	uint8_t *buf;
 	int rc;
 
-	*suspect = false;
+	*why = BLOB_PART_FINE;
 	if (s->be->get_part == NULL || n == 0 || n > BLOB_PART_MAX || chunk_len > BLOB_CHUNK_SIZE ||
 	    coff > chunk_len || n > chunk_len - coff || chunk_id_is_null(id))
 		return 1;
@@ -99,10 +236,14 @@ int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, vo
 	end = (size_t)(last + 1) * BLOB_DIG_BLOCK;
 	if (end > chunk_len)
 		end = chunk_len;
+	/* The blocks' digests cached (dig[0] is block first's): the blocks
+	 * only; else the blocks and the whole array, in one operation. */
+	cached = digc_get(&s->digc, id, chunk_len, first, last, dig);
 	/* Zeroed: what a short object did not bring is never stale bytes. */
 	if ((buf = calloc(1, end - off)) == NULL)
 		return -ENOMEM;
-	rc = s->be->get_part(s->be, id, off, end - off, buf, &got, dig, sizeof dig, &dlen);
+	rc = s->be->get_part(s->be, id, off, end - off, buf, &got, cached ? NULL : dig, cached ? 0 : sizeof dig,
+	                     &dlen);
 	if (rc == -ENOENT) {
 		rc = 1; /* the whole path says so, as it always did */
 		goto out;
@@ -116,28 +257,50 @@ int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, vo
 		rc = -EIO;
 		goto out;
 	}
-	if (dlen == 0) { /* no digests: placed before them */
+	if (!cached && dlen == 0) { /* no digests: placed before them */
+		*why = BLOB_PART_BARE;
 		rc = 1;
 		goto out;
 	}
-	if (dlen != BLOB_DIG_LEN(chunk_len) || got != end - off) {
-		*suspect = true;
+	if ((!cached && dlen != BLOB_DIG_LEN(chunk_len)) || got != end - off) {
+		*why = BLOB_PART_SUSPECT;
 		rc = 1;
 		goto out;
 	}
 	for (uint32_t k = first; k <= last; k++) {
 		uint8_t want[BLOB_DIG_SIZE];
+		const uint8_t *have = dig + (size_t)(cached ? k - first : k) * BLOB_DIG_SIZE;
 
 		put_le64(want, block_digest(s, id, chunk_len, k, buf + ((size_t)k * BLOB_DIG_BLOCK - off)));
-		if (memcmp(want, dig + (size_t)k * BLOB_DIG_SIZE, BLOB_DIG_SIZE) != 0) {
-			*suspect = true;
+		if (memcmp(want, have, BLOB_DIG_SIZE) != 0) {
+			*why = BLOB_PART_SUSPECT;
 			rc = 1;
 			goto out;
 		}
 	}
+	/* An array is cached once it verified the blocks read: one that
+	 * verifies none (garbage, another chunk's) never is. */
+	if (!cached)
+		digc_put(&s->digc, id, chunk_len, dig);
 	memcpy(dst, buf + (coff - off), n);
 	rc = 0;
 out:
+	/* Anything that did not verify: the cached array goes too (the whole
+	 * path sets the right one when the chunk's id verifies). */
+	if (rc == 1 && cached && *why == BLOB_PART_SUSPECT)
+		digc_drop(&s->digc, id);
 	free(buf);
 	return rc;
+}
+
+void blob_store_backfill(blob_store *s, const chunk_id *id, const uint8_t *buf, size_t len)
+{
+	uint8_t dig[BLOB_DIG_MAX];
+
+	if (s->be->get_part == NULL || len == 0 || len > BLOB_CHUNK_SIZE)
+		return;
+	blob_store_block_digests(s, id, buf, len, dig);
+	digc_put(&s->digc, id, len, dig);
+	if (s->be->set_digests != NULL)
+		s->be->set_digests(s->be, id, dig, BLOB_DIG_LEN(len));
 }

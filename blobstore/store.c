@@ -125,6 +125,12 @@ static int store_open(blob_store **out, struct blob_backend *be, const char *dir
 		free(s);
 		return rc;
 	}
+	if ((rc = blob_digc_init(&s->digc)) < 0) {
+		blob_cache_release(&s->cache);
+		be->free(be);
+		free(s);
+		return rc;
+	}
 	s->dir = strdup(dir);
 	s->where = strdup(where);
 	if (s->dir == NULL || s->where == NULL) {
@@ -243,6 +249,7 @@ void blob_store_close(blob_store *s)
 	if (s->tmp_fd >= 0)
 		close(s->tmp_fd);
 	blob_cache_release(&s->cache);
+	blob_digc_release(&s->digc);
 	explicit_bzero(s->secret, sizeof s->secret);
 	free(s->dir);
 	free(s->where);

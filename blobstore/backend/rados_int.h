@@ -41,6 +41,7 @@ struct rados_spec {
 #define RADOS_ATTEMPTS 3         /* tries of an operation that times out */
 #define RADOS_PREFETCH_SLOTS 16  /* chunks read ahead, at most, per store */
 #define RADOS_BATCH_INFLIGHT 4   /* writes in flight per batch (per lane): bench-results/README.md */
+#define RADOS_DIGS_INFLIGHT 8    /* digest backfills in flight, at most, per store (set_digests) */
 #define RADOS_FRESH BLOB_STAMP_FRESH /* seconds a refreshed timestamp stays fresh */
 #define RADOS_STAMP_XATTR "imgfs.t"
 #define RADOS_STAMP_LEN 20
@@ -74,11 +75,12 @@ struct rados_backend {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
 		    disk_recs_peak, disk_rec_keys, part_reads, part_bytes, creates_beside_rec, disk_reads, disk_reads_now,
-		    disk_reads_peak;
+		    disk_reads_peak, digs_sent, digs_set, digs_done, digs_now;
 	} n;
 	atomic_int test_rec_err, test_patch_err; /* tests only: blob_rados_test_fail_recs */
 	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */
 	atomic_uint test_drop_at;
+	atomic_bool test_digs_hold;              /* tests only: blob_rados_test_hold_digs */
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
 	 * twice here (the mount's handle, a resize) shares one client, which
@@ -140,6 +142,7 @@ int blob_rados_place(struct rados_backend *rb, const char *oid, const void *buf,
 /* Part of a chunk and its block digests: read + getxattrs in one
  * operation (call->off, rbuf, rcap; dbuf, dcap). */
 int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct rados_call *call);
+int blob_rados_set_digests(struct blob_backend *be, const chunk_id *id, const uint8_t *dig, size_t len);
 /* The single operations the table runs through blob_rados_run: a refresh
  * (op_touch), a removal only when older than call->t (op_del_older), the
  * size and timestamp (op_stat_stamp), the size (op_stat), a removal. */

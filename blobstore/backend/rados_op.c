@@ -189,7 +189,8 @@ static int op_create(struct rados_backend *rb, const char *oid, struct rados_cal
 
 /* Part of a chunk (call->rcap bytes at call->off into call->rbuf) and its
  * block digests (into call->dbuf when they fit in call->dcap; else
- * call->dlen = 0), in one read operation. */
+ * call->dlen = 0; call->dbuf NULL: not asked for), in one read
+ * operation. */
 int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct rados_call *call)
 {
 	rados_read_op_t op = rados_create_read_op();
@@ -201,7 +202,8 @@ int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct ra
 	atomic_fetch_add(&rb->n.part_reads, 1);
 	call->got = call->dlen = 0;
 	rados_read_op_read(op, call->off, call->rcap, call->rbuf, &call->got, &read_rv);
-	rados_read_op_getxattrs(op, &it, &xattr_rv);
+	if (call->dbuf != NULL)
+		rados_read_op_getxattrs(op, &it, &xattr_rv);
 	rc = rados_read_op_operate(op, rb->io, oid, LIBRADOS_OPERATION_NOFLAG);
 	rados_release_read_op(op);
 	if (rc == 0)

@@ -1,8 +1,9 @@
 /*
  * backend/rados_read.c — the RADOS backend's reads: get, get_buf, the
  * reads ahead (prefetch), as rados.c's header comment ("Fast paths:
- * reads") describes, and get_part (part of a chunk with its block
- * digests).
+ * reads") describes, get_part (part of a chunk with its block digests, or
+ * without them when the store holds them) and set_digests (a chunk's
+ * digests set after a whole read verified it: part.c's backfill).
  *
  * Who calls it: the store through the backend table (rados.c).  The
  * prefetch table (rb->pf, RADOS_PREFETCH_SLOTS chunk buffers) is guarded by
@@ -133,6 +134,74 @@ int blob_rados_get_part(struct blob_backend *be, const chunk_id *id, uint64_t of
 	*got = call.got;
 	*dig_len = call.dlen;
 	return 0;
+}
+
+/* A digest backfill's operation, freed when the cluster answers. */
+struct dig_set {
+	struct rados_backend *rb;
+	rados_write_op_t op;
+};
+
+static void dig_set_done(rados_completion_t c, void *arg)
+{
+	struct dig_set *d = arg;
+	struct rados_backend *rb = d->rb;
+
+	while (atomic_load(&rb->test_digs_hold))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	if (rados_aio_get_return_value(c) == 0)
+		atomic_fetch_add(&rb->n.digs_set, 1);
+	atomic_fetch_add(&rb->n.digs_done, 1);
+	rados_release_write_op(d->op);
+	rados_aio_release(c);
+	free(d);
+	atomic_fetch_sub(&rb->n.digs_now, 1); /* last: rados_free waits for it */
+}
+
+/* The table's set_digests: assert the object exists, set its digests; one
+ * operation, not waited for, RADOS_DIGS_INFLIGHT at most. */
+int blob_rados_set_digests(struct blob_backend *be, const chunk_id *id, const uint8_t *dig, size_t len)
+{
+	struct rados_backend *rb = rb_of(be);
+	rados_completion_t c;
+	struct dig_set *d;
+	char oid[33];
+
+	if (len == 0 || len > BLOB_DIG_MAX)
+		return 0;
+	if (atomic_fetch_add(&rb->n.digs_now, 1) >= RADOS_DIGS_INFLIGHT)
+		goto skip;
+	if ((d = malloc(sizeof *d)) == NULL)
+		goto skip;
+	d->rb = rb;
+	if ((d->op = rados_create_write_op()) == NULL) {
+		free(d);
+		goto skip;
+	}
+	if (rados_aio_create_completion2(d, dig_set_done, &c) < 0) {
+		rados_release_write_op(d->op);
+		free(d);
+		goto skip;
+	}
+	rados_write_op_assert_exists(d->op);
+	rados_write_op_setxattr(d->op, RADOS_DIG_XATTR, (const char *)dig, len);
+	chunk_id_fmt(oid, id);
+	if (rados_aio_write_op_operate(d->op, rb->io, c, oid, NULL, LIBRADOS_OPERATION_NOFLAG) < 0) {
+		rados_aio_release(c);
+		rados_release_write_op(d->op);
+		free(d);
+		goto skip;
+	}
+	atomic_fetch_add(&rb->n.digs_sent, 1);
+	return 1;
+skip:
+	atomic_fetch_sub(&rb->n.digs_now, 1);
+	return 0;
+}
+
+void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
+{
+	atomic_store(&rb_of(be)->test_digs_hold, hold);
 }
 
 /* Whether id is one of ids[0..n). */

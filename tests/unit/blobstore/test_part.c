@@ -14,6 +14,7 @@
  * ctest's _rados run) or not at all (exit 77: skipped).
  */
 #include <stdio.h>
+#include <time.h>
 
 #include "blob_test.h"
 #include "blobstore_int.h"
@@ -29,15 +30,18 @@ struct cost {
 
 /* Reads [coff, coff + n) of chunk id (clen bytes) through the store and
  * checks its answer, its bytes against ref (the chunk) when it succeeds,
- * and what it cost. */
-static void read_costs(struct blob_fx *fx, const chunk_id *id, size_t clen, const uint8_t *ref, size_t coff,
-                       size_t n, int want_rc, struct cost want)
+ * and what it cost.  Cold: the store's digest cache emptied first (the
+ * read finds its digests on the object only). */
+static void read_costs_how(struct blob_fx *fx, const chunk_id *id, size_t clen, const uint8_t *ref, size_t coff,
+                           size_t n, int want_rc, struct cost want, bool cold)
 {
 	struct blob_rados_counters c0, c1;
 	uint8_t *got = malloc(n + 1);
 	int rc;
 
 	assert_non_null(got);
+	if (cold)
+		blob_store_test_digc_limit(fx->s, BLOB_DIGC_BYTES);
 	blob_rados_counters(fx->s->be, &c0);
 	rc = blob_store_read_chunk(fx->s, NULL, id, clen, got, coff, n);
 	blob_rados_counters(fx->s->be, &c1);
@@ -51,6 +55,19 @@ static void read_costs(struct blob_fx *fx, const chunk_id *id, size_t clen, cons
 	assert_int_equal(c1.reads - c0.reads, want.whole);
 	assert_int_equal(c1.part_bytes - c0.part_bytes, want.bytes);
 	free(got);
+}
+
+static void read_costs(struct blob_fx *fx, const chunk_id *id, size_t clen, const uint8_t *ref, size_t coff,
+                       size_t n, int want_rc, struct cost want)
+{
+	read_costs_how(fx, id, clen, ref, coff, n, want_rc, want, true);
+}
+
+/* The same, the digest cache as earlier reads left it. */
+static void read_warm(struct blob_fx *fx, const chunk_id *id, size_t clen, const uint8_t *ref, size_t coff, size_t n,
+                      int want_rc, struct cost want)
+{
+	read_costs_how(fx, id, clen, ref, coff, n, want_rc, want, false);
 }
 
 /* A chunk of len random bytes placed by put: its id, its bytes (malloc'd). */
@@ -351,6 +368,289 @@ static void test_sequential_whole(void **state)
 	free(data);
 }
 
+/* ---- the digest cache (SPEC §12) and the backfill ------------------------- */
+
+/* Waits (10 s at most) until every digest backfill started has its
+ * answer; the counters then. */
+static void digs_settled(struct blob_fx *fx, struct blob_rados_counters *c)
+{
+	for (int i = 0; i < 10000; i++) {
+		blob_rados_counters(fx->s->be, c);
+		if (c->digs_done == c->digs_sent)
+			return;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	fail_msg("digest backfills still unanswered after 10 s: %llu sent, %llu answered",
+	         (unsigned long long)c->digs_sent, (unsigned long long)c->digs_done);
+}
+
+/* What the chunk's object holds as digests (get_part straight). */
+static size_t object_digests(struct blob_fx *fx, const chunk_id *id, uint8_t dig[BLOB_DIG_MAX + 8])
+{
+	uint8_t block[4096];
+	size_t got = 0, dlen = 0;
+
+	assert_int_equal(fx->s->be->get_part(fx->s->be, id, 0, 4096, block, &got, dig, BLOB_DIG_MAX + 8, &dlen), 0);
+	return dlen;
+}
+
+/* A chunk read in part once: its later small reads bring their blocks
+ * only (4096 bytes, no digests), a chunk of a batch alike; a read across
+ * two blocks brings both. */
+static void test_digest_cache_costs(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t dig[BLOB_DIG_MAX], want[BLOB_DIG_MAX];
+	blob_manifest *m = NULL;
+	uint8_t *ref, *blob;
+	chunk_id id;
+
+	fx_cluster_only(fx);
+	ref = put_one(fx, &id, MiB);
+	assert_false(blob_store_test_digc_get(fx->s, &id, MiB, NULL));
+	read_warm(fx, &id, MiB, ref, 8192, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	assert_true(blob_store_test_digc_get(fx->s, &id, MiB, dig));
+	blob_store_block_digests(fx->s, &id, ref, MiB, want);
+	assert_memory_equal(dig, want, BLOB_DIG_MAX);
+	read_warm(fx, &id, MiB, ref, 8192, 4096, 0, (struct cost){1, 0, 4096});
+	read_warm(fx, &id, MiB, ref, MiB - 4096, 4096, 0, (struct cost){1, 0, 4096});
+	read_warm(fx, &id, MiB, ref, 4000, 4096, 0, (struct cost){1, 0, 8192});
+	read_warm(fx, &id, MiB, ref, 0, 1, 0, (struct cost){1, 0, 4096});
+	read_warm(fx, &id, MiB, ref, 65536, BLOB_PART_MAX, 0, (struct cost){1, 0, BLOB_PART_MAX});
+	/* Its array is bound to its length: a manifest saying 9999 bytes
+	 * finds none cached. */
+	assert_false(blob_store_test_digc_get(fx->s, &id, MiB - 1, NULL));
+	assert_false(blob_cache_has(&fx->s->cache, &id));
+
+	blob = malloc(2 * MiB);
+	assert_non_null(blob);
+	fx_fill(fx, blob, 2 * MiB);
+	assert_int_equal(blob_store_put_buf(fx->s, &m, blob, 2 * MiB), 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		read_warm(fx, mf_id(m, i), MiB, blob + (size_t)i * MiB, 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+		read_warm(fx, mf_id(m, i), MiB, blob + (size_t)i * MiB, 12345, 4096, 0, (struct cost){1, 0, 8192});
+	}
+	blob_manifest_free(m);
+	free(blob);
+	free(ref);
+}
+
+/* The bound: a limit of exactly one set (BLOB_DIGC_WAYS arrays) holds 8
+ * chunks' arrays, all read small afterwards; a ninth pushes out the least
+ * recently used, whose next read brings its digests again.  One byte
+ * under one set: nothing is cached.  The default holds at most
+ * BLOB_DIGC_BYTES. */
+static void test_digest_cache_bound(void **state)
+{
+	struct blob_fx *fx = *state;
+	const size_t one_set = BLOB_DIGC_WAYS * sizeof(struct blob_digc_ent);
+	uint8_t *ref[BLOB_DIGC_WAYS + 1];
+	chunk_id id[BLOB_DIGC_WAYS + 1];
+
+	fx_cluster_only(fx);
+	for (unsigned k = 0; k <= BLOB_DIGC_WAYS; k++)
+		ref[k] = put_one(fx, &id[k], 64 * 1024);
+	blob_store_test_digc_limit(fx->s, one_set);
+	for (unsigned k = 0; k < BLOB_DIGC_WAYS; k++)
+		read_warm(fx, &id[k], 64 * 1024, ref[k], 0, 4096, 0, (struct cost){1, 0, 4096 + 16 * 8});
+	assert_int_equal(blob_store_test_digc_held(fx->s), one_set);
+	for (unsigned k = 0; k < BLOB_DIGC_WAYS; k++)
+		read_warm(fx, &id[k], 64 * 1024, ref[k], 8192, 4096, 0, (struct cost){1, 0, 4096});
+	/* Chunk 0 is the least recently used: the ninth takes its place. */
+	read_warm(fx, &id[BLOB_DIGC_WAYS], 64 * 1024, ref[BLOB_DIGC_WAYS], 0, 4096, 0, (struct cost){1, 0, 4096 + 16 * 8});
+	assert_int_equal(blob_store_test_digc_held(fx->s), one_set);
+	assert_false(blob_store_test_digc_get(fx->s, &id[0], 64 * 1024, NULL));
+	for (unsigned k = 1; k <= BLOB_DIGC_WAYS; k++)
+		read_warm(fx, &id[k], 64 * 1024, ref[k], 4096, 4096, 0, (struct cost){1, 0, 4096});
+	read_warm(fx, &id[0], 64 * 1024, ref[0], 4096, 4096, 0, (struct cost){1, 0, 4096 + 16 * 8});
+
+	blob_store_test_digc_limit(fx->s, one_set - 1);
+	for (unsigned k = 0; k < 2; k++)
+		read_warm(fx, &id[k], 64 * 1024, ref[k], 0, 4096, 0, (struct cost){1, 0, 4096 + 16 * 8});
+	assert_int_equal(blob_store_test_digc_held(fx->s), 0);
+
+	blob_store_test_digc_limit(fx->s, BLOB_DIGC_BYTES);
+	read_warm(fx, &id[0], 64 * 1024, ref[0], 0, 4096, 0, (struct cost){1, 0, 4096 + 16 * 8});
+	assert_true(blob_store_test_digc_held(fx->s) <= BLOB_DIGC_BYTES);
+	assert_true(blob_store_test_digc_held(fx->s) > BLOB_DIGC_BYTES - one_set);
+	for (unsigned k = 0; k <= BLOB_DIGC_WAYS; k++)
+		free(ref[k]);
+}
+
+/* A block damaged after its chunk's digests were cached: EIO (the whole
+ * path finds the id wrong too), the cached array dropped (the next read
+ * brings the digests again), the undamaged blocks read right. */
+static void test_digest_cache_damaged(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref, *bad;
+	chunk_id id;
+
+	fx_cluster_only(fx);
+	ref = put_one(fx, &id, MiB);
+	read_warm(fx, &id, MiB, ref, 4 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	bad = malloc(MiB);
+	assert_non_null(bad);
+	memcpy(bad, ref, MiB);
+	bad[5 * 4096 + 9] ^= 0x01;
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, bad, MiB), 0);
+	read_warm(fx, &id, MiB, ref, 5 * 4096, 4096, -EIO, (struct cost){1, 1, 4096});
+	assert_false(blob_store_test_digc_get(fx->s, &id, MiB, NULL));
+	read_warm(fx, &id, MiB, ref, 6 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_warm(fx, &id, MiB, ref, 5 * 4096 + 4000, 200, -EIO, (struct cost){1, 1, 8192});
+	read_warm(fx, &id, MiB, ref, 7 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	/* Cut short with the digests cached: its last block missing is not
+	 * taken for zeros. */
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, ref, MiB - 4096), 0);
+	read_warm(fx, &id, MiB, ref, MiB - 4096, 4096, -EIO, (struct cost){1, 1, 0});
+	free(bad);
+	free(ref);
+}
+
+/* A wrong array in the cache — garbage, another chunk's, one changed
+ * digest, its own for another length — never serves wrong bytes: what
+ * does not verify is read whole (the right bytes, the id says so), and
+ * the array the whole read computes replaces it.  An array that verifies
+ * no block is never cached. */
+static void test_digest_cache_wrong(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t junk[BLOB_DIG_MAX], dig[BLOB_DIG_MAX], want[BLOB_DIG_MAX];
+	struct blob_rados_counters c;
+	uint8_t *a, *b;
+	chunk_id ida, idb;
+
+	fx_cluster_only(fx);
+	fx_fill(fx, junk, sizeof junk);
+	a = put_one(fx, &ida, MiB);
+	b = put_one(fx, &idb, MiB);
+	blob_store_block_digests(fx->s, &ida, a, MiB, want);
+	blob_store_test_digc_put(fx->s, &ida, MiB, junk);
+	read_warm(fx, &ida, MiB, a, 3 * 4096, 4096, 0, (struct cost){1, 1, 4096});
+	assert_true(blob_store_test_digc_get(fx->s, &ida, MiB, dig));
+	assert_memory_equal(dig, want, BLOB_DIG_MAX);
+	digs_settled(fx, &c);
+
+	blob_store_block_digests(fx->s, &ida, a, MiB, dig);
+	blob_store_test_digc_put(fx->s, &idb, MiB, dig); /* a's array under b */
+	read_warm(fx, &idb, MiB, b, 0, 4096, 0, (struct cost){1, 1, 4096});
+	blob_store_block_digests(fx->s, &idb, b, MiB, want);
+	assert_true(blob_store_test_digc_get(fx->s, &idb, MiB, dig));
+	assert_memory_equal(dig, want, BLOB_DIG_MAX);
+	free(a);
+	free(b);
+
+	/* One digest changed: the others still serve; that one reads whole. */
+	a = put_one(fx, &ida, MiB);
+	blob_store_block_digests(fx->s, &ida, a, MiB, dig);
+	dig[7 * BLOB_DIG_SIZE] ^= 0x80;
+	blob_store_test_digc_put(fx->s, &ida, MiB, dig);
+	read_warm(fx, &ida, MiB, a, 6 * 4096, 4096, 0, (struct cost){1, 0, 4096});
+	read_warm(fx, &ida, MiB, a, 7 * 4096, 4096, 0, (struct cost){1, 1, 4096});
+	free(a);
+
+	/* An array for 9999 bytes of a 10000-byte chunk is not this read's:
+	 * the read brings the object's own. */
+	a = put_one(fx, &ida, 10000);
+	blob_store_block_digests(fx->s, &ida, a, 9999, dig);
+	blob_store_test_digc_put(fx->s, &ida, 9999, dig);
+	read_warm(fx, &ida, 10000, a, 0, 10, 0, (struct cost){1, 0, 4096 + 3 * 8});
+	assert_true(blob_store_test_digc_get(fx->s, &ida, 10000, NULL));
+	free(a);
+
+	/* Garbage on the object verifies nothing: never cached. */
+	a = put_one(fx, &ida, MiB);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &ida, junk, BLOB_DIG_MAX), 0);
+	blob_store_test_digc_limit(fx->s, BLOB_DIGC_BYTES);
+	blob_rados_test_hold_digs(fx->s->be, true); /* the read's backfill has no answer yet */
+	blob_store_test_digc_limit(fx->s, 0);
+	read_warm(fx, &ida, MiB, a, 0, 4096, 0, (struct cost){1, 1, 4096 + DIGS});
+	blob_rados_test_hold_digs(fx->s->be, false);
+	digs_settled(fx, &c);
+	free(a);
+}
+
+/* The backfill: a chunk without digests (placed before them) read whole
+ * once gets them on its object, once, from the bytes its id verified, and
+ * in the cache (its next small read brings 4096 bytes); junk digests are
+ * replaced alike.  It never creates an object; at most
+ * RADOS_DIGS_INFLIGHT are in flight, one more is not started. */
+static void test_backfill(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t dig[BLOB_DIG_MAX + 8], want[BLOB_DIG_MAX], junk[BLOB_DIG_MAX];
+	struct blob_rados_counters c0, c1;
+	uint8_t *ref;
+	chunk_id id, absent;
+
+	fx_cluster_only(fx);
+	ref = put_one(fx, &id, MiB);
+	blob_store_block_digests(fx->s, &id, ref, MiB, want);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, NULL, 0), 0);
+	assert_int_equal(object_digests(fx, &id, dig), 0);
+	digs_settled(fx, &c0);
+	read_warm(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096});
+	digs_settled(fx, &c1);
+	assert_int_equal(c1.digs_sent - c0.digs_sent, 1);
+	assert_int_equal(c1.digs_set - c0.digs_set, 1);
+	assert_int_equal(object_digests(fx, &id, dig), BLOB_DIG_MAX);
+	assert_memory_equal(dig, want, BLOB_DIG_MAX);
+	assert_true(blob_store_test_digc_get(fx->s, &id, MiB, NULL));
+	/* Served from the chunk cache now: no part read, no second backfill. */
+	read_warm(fx, &id, MiB, ref, 0, 4096, 0, (struct cost){0, 0, 0});
+	/* Another host (no chunk cached, no array) finds them on the object. */
+	blob_store *mine = fx->s;
+	fx->s = fx_other_host(fx, "h2");
+	read_warm(fx, &id, MiB, ref, 8192, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	read_warm(fx, &id, MiB, ref, 12288, 4096, 0, (struct cost){1, 0, 4096});
+	digs_settled(fx, &c0);
+	assert_int_equal(c0.digs_sent, 0);
+	blob_store_close(fx->s);
+	fx->s = mine;
+	digs_settled(fx, &c0);
+	free(ref);
+
+	/* Junk on the object: replaced by the right ones. */
+	fx_fill(fx, junk, sizeof junk);
+	ref = put_one(fx, &id, MiB);
+	blob_store_block_digests(fx->s, &id, ref, MiB, want);
+	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, junk, BLOB_DIG_MAX), 0);
+	read_warm(fx, &id, MiB, ref, 0, 4096, 0, (struct cost){1, 1, 4096 + DIGS});
+	digs_settled(fx, &c1);
+	assert_int_equal(c1.digs_sent - c0.digs_sent, 1);
+	assert_int_equal(c1.digs_set - c0.digs_set, 1);
+	assert_int_equal(object_digests(fx, &id, dig), BLOB_DIG_MAX);
+	assert_memory_equal(dig, want, BLOB_DIG_MAX);
+	free(ref);
+
+	/* Never an object made: a chunk gone meanwhile stays gone. */
+	memset(&absent, 0x5b, sizeof absent);
+	ref = calloc(1, MiB);
+	assert_non_null(ref);
+	blob_store_backfill(fx->s, &absent, ref, MiB);
+	free(ref);
+	digs_settled(fx, &c0);
+	assert_int_equal(c0.digs_sent - c1.digs_sent, 1);
+	assert_int_equal(c0.digs_set - c1.digs_set, 0);
+	assert_int_equal(fx->s->be->exists(fx->s->be, &absent), 0);
+
+	/* The bound: RADOS_DIGS_INFLIGHT (8) in flight, the ninth not
+	 * started. */
+	blob_rados_test_hold_digs(fx->s->be, true);
+	for (int k = 0; k < 8; k++)
+		assert_int_equal(fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX), 1);
+	assert_int_equal(fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX), 0);
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.digs_sent - c0.digs_sent, 8);
+	blob_rados_test_hold_digs(fx->s->be, false);
+	digs_settled(fx, &c1);
+	assert_int_equal(c1.digs_done - c0.digs_done, 8);
+	assert_int_equal(c1.digs_set - c0.digs_set, 0);
+	assert_int_equal(fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX), 1);
+	digs_settled(fx, &c1);
+	assert_int_equal(fx->s->be->exists(fx->s->be, &absent), 0);
+}
+
 static int part_calls;
 static int part_fails(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf, size_t *got,
                       uint8_t *dig, size_t cap, size_t *dig_len)
@@ -383,6 +683,14 @@ static void test_could_not_tell(void **state)
 	int whole = blob_store_read_chunk_how(fx->s, NULL, &absent, MiB, got, 0, 4096, false);
 	assert_true(whole < 0);
 	read_costs(fx, &absent, MiB, ref, 0, 4096, whole, (struct cost){1, 1, 0});
+
+	/* The digests cached: the same (a part read of the blocks only). */
+	read_warm(fx, &id, MiB, ref, 0, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
+	fx->s->be->get_part = part_fails;
+	read_warm(fx, &id, MiB, ref, 8192, 4096, -EIO, (struct cost){0, 0, 0});
+	fx->s->be->get_part = real;
+	assert_int_equal(part_calls, 2);
+	assert_true(blob_store_test_digc_get(fx->s, &id, MiB, NULL));
 	free(ref);
 }
 
@@ -399,6 +707,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sealed_whole, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sequential_whole, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_could_not_tell, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digest_cache_costs, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digest_cache_bound, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digest_cache_damaged, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digest_cache_wrong, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_backfill, blob_fx_setup, blob_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
