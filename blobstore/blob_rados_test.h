@@ -55,7 +55,7 @@ struct blob_rados_counters {
 	uint64_t disk_recs_peak;  /* cluster disks: the most record sets in flight at once */
 	uint64_t disk_rec_keys;   /* cluster disks: records those set (one operation sets many: wblob_recs.c) */
 	uint64_t part_reads;      /* reads of part of a chunk with its block digests (get_part) */
-	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests */
+	uint64_t part_bytes;      /* bytes those brought: the blocks and the digests (taken or not) */
 	uint64_t digs_sent;       /* digest backfills started (set_digests) */
 	uint64_t digs_set;        /* of those, answered done */
 	uint64_t digs_done;       /* of those, answered (done or not) */

@@ -196,6 +196,7 @@ int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct ra
 	rados_read_op_t op = rados_create_read_op();
 	rados_xattrs_iter_t it = NULL;
 	int read_rv = 0, xattr_rv = 0, rc;
+	size_t brought = 0;
 
 	if (op == NULL)
 		return -ENOMEM;
@@ -213,15 +214,18 @@ int blob_rados_op_read_part(struct rados_backend *rb, const char *oid, struct ra
 		size_t len;
 
 		while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name != NULL)
-			if (strcmp(name, RADOS_DIG_XATTR) == 0 && len <= call->dcap) {
-				memcpy(call->dbuf, val, len);
-				call->dlen = len;
+			if (strcmp(name, RADOS_DIG_XATTR) == 0) {
+				brought = len;
+				if (len <= call->dcap) {
+					memcpy(call->dbuf, val, len);
+					call->dlen = len;
+				}
 			}
 	}
 	if (it != NULL)
 		rados_getxattrs_end(it);
 	if (rc == 0)
-		atomic_fetch_add(&rb->n.part_bytes, call->got + call->dlen);
+		atomic_fetch_add(&rb->n.part_bytes, call->got + brought);
 	return rc;
 }
 

@@ -241,7 +241,7 @@ static void test_digests_wrong(void **state)
 	ref = put_one(fx, &id, MiB);
 	blob_store_block_digests(fx->s, &id, ref, MiB, good);
 	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, good, BLOB_DIG_MAX + 8), 0);
-	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096});
+	read_costs(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096 + DIGS + 8});
 	free(ref);
 
 	/* Only the digest of the block read is changed. */
@@ -500,7 +500,12 @@ static void test_digest_cache_damaged(void **state)
 	read_warm(fx, &id, MiB, ref, 5 * 4096 + 4000, 200, -EIO, (struct cost){1, 1, 8192});
 	read_warm(fx, &id, MiB, ref, 7 * 4096, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
 	/* Cut short with the digests cached: its last block missing is not
-	 * taken for zeros. */
+	 * taken for zeros, even where it was zeros. */
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, ref, MiB - 4096), 0);
+	read_warm(fx, &id, MiB, ref, MiB - 4096, 4096, -EIO, (struct cost){1, 1, 0});
+	memset(ref + MiB - 4096, 0, 4096);
+	assert_int_equal(blob_store_put_chunk(fx->s, &id, ref, MiB), 1);
+	read_warm(fx, &id, MiB, ref, MiB - 8192, 4096, 0, (struct cost){1, 0, 4096 + DIGS});
 	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id, ref, MiB - 4096), 0);
 	read_warm(fx, &id, MiB, ref, MiB - 4096, 4096, -EIO, (struct cost){1, 1, 0});
 	free(bad);
@@ -558,16 +563,20 @@ static void test_digest_cache_wrong(void **state)
 	assert_true(blob_store_test_digc_get(fx->s, &ida, 10000, NULL));
 	free(a);
 
-	/* Garbage on the object verifies nothing: never cached. */
+	/* Garbage on the object verifies nothing: never cached (a block
+	 * damaged too, so that no whole read sets the right array). */
 	a = put_one(fx, &ida, MiB);
+	b = malloc(MiB);
+	assert_non_null(b);
+	memcpy(b, a, MiB);
+	b[MiB - 1] ^= 0x10;
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &ida, b, MiB), 0);
 	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &ida, junk, BLOB_DIG_MAX), 0);
-	blob_store_test_digc_limit(fx->s, BLOB_DIGC_BYTES);
-	blob_rados_test_hold_digs(fx->s->be, true); /* the read's backfill has no answer yet */
-	blob_store_test_digc_limit(fx->s, 0);
-	read_warm(fx, &ida, MiB, a, 0, 4096, 0, (struct cost){1, 1, 4096 + DIGS});
-	blob_rados_test_hold_digs(fx->s->be, false);
+	read_warm(fx, &ida, MiB, a, 0, 4096, -EIO, (struct cost){1, 1, 4096 + DIGS});
+	assert_false(blob_store_test_digc_get(fx->s, &ida, MiB, NULL));
 	digs_settled(fx, &c);
 	free(a);
+	free(b);
 }
 
 /* The backfill: a chunk without digests (placed before them) read whole
@@ -636,13 +645,16 @@ static void test_backfill(void **state)
 
 	/* The bound: RADOS_DIGS_INFLIGHT (8) in flight, the ninth not
 	 * started. */
+	int started[9];
 	blob_rados_test_hold_digs(fx->s->be, true);
-	for (int k = 0; k < 8; k++)
-		assert_int_equal(fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX), 1);
-	assert_int_equal(fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX), 0);
+	for (int k = 0; k < 9; k++)
+		started[k] = fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX);
 	blob_rados_counters(fx->s->be, &c1);
+	blob_rados_test_hold_digs(fx->s->be, false); /* before any assert: the teardown waits for them */
+	for (int k = 0; k < 8; k++)
+		assert_int_equal(started[k], 1);
+	assert_int_equal(started[8], 0);
 	assert_int_equal(c1.digs_sent - c0.digs_sent, 8);
-	blob_rados_test_hold_digs(fx->s->be, false);
 	digs_settled(fx, &c1);
 	assert_int_equal(c1.digs_done - c0.digs_done, 8);
 	assert_int_equal(c1.digs_set - c0.digs_set, 0);
