@@ -7,7 +7,6 @@
 #define IMGFS_BLOB_PART_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,7 +42,6 @@ struct blob_digc {
 	size_t limit;              /* bytes the entries may take */
 	uint32_t nsets;
 	uint64_t tick;
-	atomic_uint_fast64_t hits, misses, drops;
 };
 IMGFS_LOCK_LEVEL(blob_digc_lock, 50); /* a leaf (blobstore_int.h "Locks") */
 int blob_digc_init(struct blob_digc *d);

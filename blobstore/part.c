@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "blobstore_int.h"
+#include "imgfs_assert.h"
 #include "xxh.h"
 
 static void put_le64(uint8_t *p, uint64_t v)
@@ -84,14 +85,9 @@ const uint8_t *blob_store_digests_for(const blob_store *s, const chunk_id *id, c
 
 int blob_digc_init(struct blob_digc *d)
 {
-	int rc;
-
 	memset(d, 0, sizeof *d);
 	d->limit = BLOB_DIGC_BYTES;
-	atomic_init(&d->hits, 0);
-	atomic_init(&d->misses, 0);
-	atomic_init(&d->drops, 0);
-	return (rc = pthread_mutex_init(&d->lock, NULL)) != 0 ? -rc : 0;
+	return -pthread_mutex_init(&d->lock, NULL);
 }
 
 void blob_digc_release(struct blob_digc *d)
@@ -100,21 +96,22 @@ void blob_digc_release(struct blob_digc *d)
 	pthread_mutex_destroy(&d->lock);
 }
 
-/* Chunk id's set (the lock held; d->ent allocated). */
+/* Chunk id's set (the lock held; d->ent allocated): by its first 8
+ * bytes, a keyed hash's, which nobody without the secret chooses. */
 static struct blob_digc_ent *digc_set(struct blob_digc *d, const chunk_id *id)
 {
-	uint64_t h = 0;
+	uint64_t h;
 
-	for (int i = 0; i < 8; i++)
-		h = h << 8 | id->b[i];
+	memcpy(&h, id->b, sizeof h);
 	return d->ent + (size_t)(h % d->nsets) * BLOB_DIGC_WAYS;
 }
 
-/* Chunk id's entry for a chunk of len bytes in set e, or NULL. */
+/* Chunk id's entry for a chunk of len bytes (> 0: an empty entry's len
+ * is 0) in set e, or NULL. */
 static struct blob_digc_ent *digc_find(struct blob_digc_ent *e, const chunk_id *id, size_t len)
 {
 	for (unsigned w = 0; w < BLOB_DIGC_WAYS; w++)
-		if (e[w].len != 0 && e[w].len == len && chunk_id_equal(&e[w].id, id))
+		if (e[w].len == len && chunk_id_equal(&e[w].id, id))
 			return &e[w];
 	return NULL;
 }
@@ -131,18 +128,17 @@ static bool digc_get(struct blob_digc *d, const chunk_id *id, size_t len, uint32
 		memcpy(out, e->dig + (size_t)first * BLOB_DIG_SIZE, (size_t)(last - first + 1) * BLOB_DIG_SIZE);
 	}
 	IMGFS_UNLOCK(&d->lock, blob_digc_lock);
-	atomic_fetch_add_explicit(e != NULL ? &d->hits : &d->misses, 1, memory_order_relaxed);
 	return e != NULL;
 }
 
 /* Chunk id's array (BLOB_DIG_LEN(len) bytes at dig) cached, in place of
- * the least recently used of its set. */
+ * the least recently used of its set (an empty entry's tick is 0: the
+ * least of all). */
 static void digc_put(struct blob_digc *d, const chunk_id *id, size_t len, const uint8_t *dig)
 {
 	struct blob_digc_ent *set, *e;
 
-	if (len == 0 || len > BLOB_CHUNK_SIZE)
-		return;
+	IMGFS_ASSERT(len > 0 && len <= BLOB_CHUNK_SIZE);
 	IMGFS_LOCK(&d->lock, blob_digc_lock);
 	if (d->ent == NULL && d->limit >= BLOB_DIGC_WAYS * sizeof *d->ent) {
 		d->nsets = (uint32_t)(d->limit / (BLOB_DIGC_WAYS * sizeof *d->ent));
@@ -152,8 +148,8 @@ static void digc_put(struct blob_digc *d, const chunk_id *id, size_t len, const 
 		set = digc_set(d, id);
 		if ((e = digc_find(set, id, len)) == NULL) {
 			e = set;
-			for (unsigned w = 1; w < BLOB_DIGC_WAYS && e->len != 0; w++)
-				if (set[w].len == 0 || set[w].tick < e->tick)
+			for (unsigned w = 1; w < BLOB_DIGC_WAYS; w++)
+				if (set[w].tick < e->tick)
 					e = &set[w];
 		}
 		e->id = *id;
@@ -171,11 +167,10 @@ static void digc_drop(struct blob_digc *d, const chunk_id *id)
 	if (d->ent != NULL) {
 		struct blob_digc_ent *set = digc_set(d, id);
 		for (unsigned w = 0; w < BLOB_DIGC_WAYS; w++)
-			if (set[w].len != 0 && chunk_id_equal(&set[w].id, id))
-				set[w].len = 0;
+			if (chunk_id_equal(&set[w].id, id))
+				set[w].len = 0, set[w].tick = 0;
 	}
 	IMGFS_UNLOCK(&d->lock, blob_digc_lock);
-	atomic_fetch_add_explicit(&d->drops, 1, memory_order_relaxed);
 }
 
 void blob_store_test_digc_limit(blob_store *s, size_t bytes)
@@ -297,8 +292,7 @@ void blob_store_backfill(blob_store *s, const chunk_id *id, const uint8_t *buf, 
 {
 	uint8_t dig[BLOB_DIG_MAX];
 
-	if (s->be->get_part == NULL || len == 0 || len > BLOB_CHUNK_SIZE)
-		return;
+	IMGFS_ASSERT(s->be->get_part != NULL && len > 0 && len <= BLOB_CHUNK_SIZE);
 	blob_store_block_digests(s, id, buf, len, dig);
 	digc_put(&s->digc, id, len, dig);
 	if (s->be->set_digests != NULL)

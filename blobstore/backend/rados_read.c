@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_assert.h"
 #include "imgfs_lock.h"
 #include "rados_int.h"
 
@@ -167,8 +168,7 @@ int blob_rados_set_digests(struct blob_backend *be, const chunk_id *id, const ui
 	struct dig_set *d;
 	char oid[33];
 
-	if (len == 0 || len > BLOB_DIG_MAX)
-		return 0;
+	IMGFS_ASSERT(len > 0 && len <= BLOB_DIG_MAX); /* the store's BLOB_DIG_LEN of a chunk */
 	if (atomic_fetch_add(&rb->n.digs_now, 1) >= RADOS_DIGS_INFLIGHT)
 		goto skip;
 	if ((d = malloc(sizeof *d)) == NULL)

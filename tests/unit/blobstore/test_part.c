@@ -463,6 +463,20 @@ static void test_digest_cache_bound(void **state)
 	for (unsigned k = 1; k <= BLOB_DIGC_WAYS; k++)
 		read_warm(fx, &id[k], 64 * 1024, ref[k], 4096, 4096, 0, (struct cost){1, 0, 4096});
 	read_warm(fx, &id[0], 64 * 1024, ref[0], 4096, 4096, 0, (struct cost){1, 0, 4096 + 16 * 8});
+	/* Chunk 7's entry, the set's last way, wrong, and its chunk damaged:
+	 * the read is EIO and the entry goes (no whole read sets it again);
+	 * the others stay (chunk 1 went for chunk 0 above). */
+	uint8_t junk[16 * 8];
+	const unsigned w7 = BLOB_DIGC_WAYS - 1;
+	fx_fill(fx, junk, sizeof junk);
+	blob_store_test_digc_put(fx->s, &id[w7], 64 * 1024, junk);
+	ref[w7][100] ^= 1;
+	assert_int_equal(blob_rados_test_overwrite(fx->s->be, &id[w7], ref[w7], 64 * 1024), 0);
+	ref[w7][100] ^= 1;
+	read_warm(fx, &id[w7], 64 * 1024, ref[w7], 0, 4096, -EIO, (struct cost){1, 1, 4096});
+	assert_false(blob_store_test_digc_get(fx->s, &id[w7], 64 * 1024, NULL));
+	for (unsigned k = 0; k <= BLOB_DIGC_WAYS; k++)
+		assert_true(blob_store_test_digc_get(fx->s, &id[k], 64 * 1024, NULL) == (k != 1 && k != w7));
 
 	blob_store_test_digc_limit(fx->s, one_set - 1);
 	for (unsigned k = 0; k < 2; k++)
@@ -579,6 +593,20 @@ static void test_digest_cache_wrong(void **state)
 	free(b);
 }
 
+/* The store's log lines, counted: those saying a chunk's digests were
+ * wrong. */
+struct log_count {
+	int lines, wrong;
+};
+
+static void on_log(void *arg, const char *line)
+{
+	struct log_count *l = arg;
+
+	l->lines++;
+	l->wrong += strstr(line, "block digests do not match") != NULL;
+}
+
 /* The backfill: a chunk without digests (placed before them) read whole
  * once gets them on its object, once, from the bytes its id verified, and
  * in the cache (its next small read brings 4096 bytes); junk digests are
@@ -589,16 +617,19 @@ static void test_backfill(void **state)
 	struct blob_fx *fx = *state;
 	uint8_t dig[BLOB_DIG_MAX + 8], want[BLOB_DIG_MAX], junk[BLOB_DIG_MAX];
 	struct blob_rados_counters c0, c1;
+	struct log_count log = {0};
 	uint8_t *ref;
 	chunk_id id, absent;
 
 	fx_cluster_only(fx);
+	blob_store_set_log(fx->s, on_log, &log);
 	ref = put_one(fx, &id, MiB);
 	blob_store_block_digests(fx->s, &id, ref, MiB, want);
 	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, NULL, 0), 0);
 	assert_int_equal(object_digests(fx, &id, dig), 0);
 	digs_settled(fx, &c0);
 	read_warm(fx, &id, MiB, ref, 40960, 4096, 0, (struct cost){1, 1, 4096});
+	assert_int_equal(log.wrong, 0); /* none is not wrong: placed before them */
 	digs_settled(fx, &c1);
 	assert_int_equal(c1.digs_sent - c0.digs_sent, 1);
 	assert_int_equal(c1.digs_set - c0.digs_set, 1);
@@ -625,6 +656,7 @@ static void test_backfill(void **state)
 	blob_store_block_digests(fx->s, &id, ref, MiB, want);
 	assert_int_equal(blob_rados_test_set_digests(fx->s->be, &id, junk, BLOB_DIG_MAX), 0);
 	read_warm(fx, &id, MiB, ref, 0, 4096, 0, (struct cost){1, 1, 4096 + DIGS});
+	assert_int_equal(log.wrong, 1);
 	digs_settled(fx, &c1);
 	assert_int_equal(c1.digs_sent - c0.digs_sent, 1);
 	assert_int_equal(c1.digs_set - c0.digs_set, 1);
@@ -661,6 +693,7 @@ static void test_backfill(void **state)
 	assert_int_equal(fx->s->be->set_digests(fx->s->be, &absent, want, BLOB_DIG_MAX), 1);
 	digs_settled(fx, &c1);
 	assert_int_equal(fx->s->be->exists(fx->s->be, &absent), 0);
+	blob_store_set_log(fx->s, NULL, NULL); /* (log is this frame's) */
 }
 
 static int part_calls;
