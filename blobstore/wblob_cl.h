@@ -70,6 +70,9 @@ void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi);
 /* Callers' records in one operation, at most (the confirmations fill the
  * rest, up to BLOB_RECS_MAX). */
 #define WB_RQ_OWN 64
+/* Chunk objects a removal sweeps whether recorded or not: disks up to
+ * this many chunks (4 GiB); a larger one drops its recorded ones only. */
+#define WB_CL_SWEEP_MAX 4096u
 /* Joins r (own: rec, n bytes, as chunk i's record; else only the pending
  * confirmations) to the next record operation, under ext_lock: the order
  * joined is the order landed.  0 (then wb_rq_wait, always), or -errno

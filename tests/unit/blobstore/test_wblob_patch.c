@@ -19,6 +19,7 @@
  */
 #include <pthread.h>
 
+#include "wblob_int.h" /* WB_CL_SWEEP_MAX */
 #include "wblob_test.h"
 
 #define BLK 4096
@@ -558,6 +559,41 @@ static void test_remove_unrecorded(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "o3"), -ENOENT);
 }
 
+/* The sweep's bound (SPEC §12): a disk of WB_CL_SWEEP_MAX chunks has its
+ * unrecorded objects removed; one chunk more, and its removal drops only
+ * what its records name (a sparse disk costs nothing to make, so its
+ * removal must not cost one operation per chunk of its size). */
+static void test_remove_sweep_bound(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	uint8_t b[100];
+	blob_wblob *w;
+	uint64_t at = (uint64_t)WB_CL_SWEEP_MAX * MiB;
+
+	fx_cluster_only(fx);
+	memset(b, 7, sizeof b);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "s0", NULL, at), 0);
+	w = fx_cl_open(fx->s, "s0");
+	blob_rados_test_fail_recs(be, -EIO, 0);
+	assert_int_equal(blob_wblob_pwrite(w, b, sizeof b, at - MiB), -EIO); /* the last chunk, unrecorded */
+	blob_rados_test_fail_recs(be, 0, 0);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "s0"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "s0", WB_CL_SWEEP_MAX), 0);
+
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "s1", NULL, at + 1), 0);
+	w = fx_cl_open(fx->s, "s1");
+	blob_rados_test_fail_recs(be, -EIO, 0);
+	assert_int_equal(blob_wblob_pwrite(w, b, sizeof b, 0), -EIO); /* chunk 0, unrecorded */
+	blob_rados_test_fail_recs(be, 0, 0);
+	assert_int_equal(blob_wblob_pwrite(w, b, sizeof b, 2 * MiB), (ssize_t)sizeof b); /* chunk 2, recorded */
+	blob_wblob_close(w);
+	assert_int_equal(blob_rados_test_disk_objects(be, "s1", 3), 3);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "s1"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "s1", 3), 1); /* chunk 0's, left (§13) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +602,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_patch_rare, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_record_lost, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_unrecorded, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_sweep_bound, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
