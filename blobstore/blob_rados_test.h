@@ -30,6 +30,17 @@ void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_e
  * err (0: none) — a cluster that does not answer. */
 void blob_rados_test_fail_drop(struct blob_backend *be, uint32_t i, int err);
 void blob_rados_test_fail_exists(struct blob_backend *be, int err);
+/* For tests: of the next 32 single operations on one object that the
+ * backend runs and tries again after a timeout (a read, a create, a
+ * timestamp check or refresh, a stat, a removal: blob_rados_run), the
+ * k-th (from 0) fails with err, not sent, when bit k of mask is set — an
+ * OSD that times out, a pool that is full, gc removing a chunk between a
+ * create and its refresh.  Counted from this call on; mask 0: none. */
+void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err);
+/* For tests: the value of the configuration option name of be's client
+ * (what the ceph.conf set, or imgfs's default: rados_op.c), into
+ * out[cap]; the op timeout its log lines say into *op_timeout. */
+int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, size_t cap, unsigned *op_timeout);
 /* For tests: how many of disk name's objects exist, its header and its
  * chunk objects below upto, each asked (a stat). */
 int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto);

@@ -650,6 +650,23 @@ void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
 	(void)hold;
 }
 
+void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err)
+{
+	(void)be;
+	(void)mask;
+	(void)err;
+}
+
+int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, size_t cap, unsigned *op_timeout)
+{
+	(void)be;
+	(void)name;
+	(void)out;
+	(void)cap;
+	*op_timeout = 0;
+	return -EPROTONOSUPPORT;
+}
+
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)
 {
 	(void)be;

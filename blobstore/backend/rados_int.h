@@ -81,6 +81,8 @@ struct rados_backend {
 	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */
 	atomic_uint test_drop_at;
 	atomic_bool test_digs_hold;              /* tests only: blob_rados_test_hold_digs */
+	atomic_uint test_ops_mask;               /* tests only: blob_rados_test_fail_ops */
+	atomic_int test_ops_err;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
 	 * twice here (the mount's handle, a resize) shares one client, which

@@ -120,6 +120,29 @@ void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t)
 
 /* ---- one operation on one object, tried again after a timeout ---------- */
 
+/* The fault a test asked for on this operation (blob_rados_test_fail_ops),
+ * or 0: one atomic load when none is. */
+static int test_fault(struct rados_backend *rb)
+{
+	unsigned mask = atomic_load(&rb->test_ops_mask);
+
+	while (mask != 0 && !atomic_compare_exchange_weak(&rb->test_ops_mask, &mask, mask >> 1))
+		;
+	return (mask & 1) != 0 ? atomic_load(&rb->test_ops_err) : 0;
+}
+
+void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err)
+{
+	atomic_store(&rb_of(be)->test_ops_err, err);
+	atomic_store(&rb_of(be)->test_ops_mask, mask);
+}
+
+int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, size_t cap, unsigned *op_timeout)
+{
+	*op_timeout = rb_of(be)->op_timeout;
+	return rados_conf_get(rb_of(be)->cluster, name, out, cap);
+}
+
 /* Runs fn on object oid until it does not time out, waiting for the
  * latest OSD map before each new try, RADOS_ATTEMPTS tries in all counting
  * from `first`; returns what librados returned (not translated). */
@@ -127,8 +150,10 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
                    struct rados_call *call, int first)
 {
 	for (int attempt = first;; attempt++) {
-		int rc = fn(rb, oid, call);
+		int rc = test_fault(rb);
 
+		if (rc == 0)
+			rc = fn(rb, oid, call);
 		if (rc != -ETIMEDOUT)
 			return rc;
 		atomic_fetch_add(&rb->n.timeouts, 1);

@@ -241,6 +241,261 @@ static void test_overlong_object(void **state)
 	free(got);
 }
 
+/* rados.c's RADOS_NAME_MAX: a pool's, a client's or a namespace's name. */
+#define NAME_LIMIT 64
+
+/* A spec the parser takes gets as far as the cluster's configuration: a
+ * conf= file that is not there is -ENOENT "cannot read" (or, for a path
+ * the system cannot open at all, -EINVAL "cannot read"), nothing
+ * contacted. */
+static void assert_parsed(const char *spec)
+{
+	uint8_t secret[BLOB_SECRET_SIZE];
+	char why[256] = "";
+	blob_store *s = NULL;
+	int rc;
+
+	fx_secret(secret, 1);
+	rc = blob_store_open_spec(&s, spec, "/nonexistent/imgfs-test", "r", secret, why, sizeof why);
+	assert_null(s);
+	if (rc != -ENOENT && rc != -EINVAL)
+		fail_msg("%s: %d (%s)", spec, rc, why);
+	assert_non_null(strstr(why, "cannot read"));
+}
+
+/* Every bound of the spec at its limit and one past: a pool's, a client's
+ * and a namespace's name of NAME_LIMIT (64) characters is taken, 65
+ * is refused; so is a conf= path of PATH_MAX - 1 bytes and one of
+ * PATH_MAX; each end of each class of a name's characters is taken and
+ * its neighbour outside refused; a control character in a conf= path is
+ * refused (0x1f, 0x7f) where a space and '~' are taken; a key one letter
+ * off is refused. */
+static void test_spec_limits(void **state)
+{
+	char name[NAME_LIMIT + 2], spec[PATH_MAX + 64], path[PATH_MAX + 1];
+	static const char outside[] = "`{@[/:";
+
+	(void)state;
+	if (!built_with_rados())
+		skip();
+	memset(name, 'n', sizeof name);
+	name[NAME_LIMIT] = '\0';
+	snprintf(spec, sizeof spec, "rados:%s,conf=/nonexistent/c", name);
+	assert_parsed(spec);
+	snprintf(spec, sizeof spec, "rados:p,id=%s,conf=/nonexistent/c", name);
+	assert_parsed(spec);
+	snprintf(spec, sizeof spec, "rados:p,ns=%s,conf=/nonexistent/c", name);
+	assert_parsed(spec);
+	name[NAME_LIMIT] = 'n';
+	name[NAME_LIMIT + 1] = '\0';
+	snprintf(spec, sizeof spec, "rados:%s,conf=/nonexistent/c", name);
+	assert_refused(spec, -EINVAL, "pool name");
+	snprintf(spec, sizeof spec, "rados:p,id=%s,conf=/nonexistent/c", name);
+	assert_refused(spec, -EINVAL, "id=CLIENT");
+	snprintf(spec, sizeof spec, "rados:p,ns=%s,conf=/nonexistent/c", name);
+	assert_refused(spec, -EINVAL, "ns=NAMESPACE");
+	/* The classes' ends, then each neighbour outside, in each name. */
+	assert_parsed("rados:azAZ09._-,id=azAZ09._-,ns=azAZ09._-,conf=/nonexistent/c");
+	for (const char *c = outside; *c; c++) {
+		snprintf(spec, sizeof spec, "rados:p%c,conf=/nonexistent/c", *c);
+		assert_refused(spec, -EINVAL, "pool name");
+		snprintf(spec, sizeof spec, "rados:p,id=i%c,conf=/nonexistent/c", *c);
+		assert_refused(spec, -EINVAL, "id=CLIENT");
+		snprintf(spec, sizeof spec, "rados:p,ns=n%c,conf=/nonexistent/c", *c);
+		assert_refused(spec, -EINVAL, "ns=NAMESPACE");
+	}
+	/* conf=: PATH_MAX - 1 bytes fit its buffer, PATH_MAX do not. */
+	memset(path, 'c', sizeof path);
+	memcpy(path, "/nonexistent/", 13);
+	for (size_t i = 13; i < PATH_MAX; i += 64)
+		path[i] = '/';
+	path[PATH_MAX - 1] = '\0';
+	snprintf(spec, sizeof spec, "rados:p,conf=%s", path);
+	assert_parsed(spec);
+	path[PATH_MAX - 1] = 'c';
+	path[PATH_MAX] = '\0';
+	snprintf(spec, sizeof spec, "rados:p,conf=%s", path);
+	assert_refused(spec, -EINVAL, "absolute path");
+	assert_parsed("rados:p,conf=/nonexistent/a b~");
+	assert_refused("rados:p,conf=/nonexistent/a\x1f", -EINVAL, "control character");
+	assert_refused("rados:p,conf=/nonexistent/a\x7f", -EINVAL, "control character");
+	/* Options in any order, each once; a key with no '=' before the next
+	 * option; keys one letter off. */
+	assert_parsed("rados:p,ns=a,id=b,conf=/nonexistent/c");
+	assert_refused("rados:p,conf=/nonexistent/a,conf=/nonexistent/b", -EINVAL, "twice");
+	assert_refused("rados:p,ns=a,ns=b", -EINVAL, "twice");
+	assert_refused("rados:p,ns,id=a", -EINVAL, "options are");
+	assert_refused("rados:p,con=/nonexistent/c", -EINVAL, "options are");
+	assert_refused("rados:p,confs=/nonexistent/c", -EINVAL, "options are");
+	assert_refused("rados:p,i=a", -EINVAL, "options are");
+	assert_refused("rados:p,ids=a", -EINVAL, "options are");
+	assert_refused("rados:p,n=a", -EINVAL, "options are");
+	assert_refused("rados:p,nss=a", -EINVAL, "options are");
+	assert_refused("rados:p,", -EINVAL, "options are");
+	assert_refused("rados:,conf=/nonexistent/c", -EINVAL, "pool name");
+}
+
+/* The client's timeouts: what the ceph.conf sets wins (the suite's sets
+ * rados osd op timeout = 5); a ceph.conf that sets none gets imgfs's 10 s
+ * for an OSD's and a monitor's operations and for reaching the cluster
+ * (librados would wait for ever, and 300 s at open), and the log lines
+ * say the OSD's. */
+static void test_conf_timeouts(void **state)
+{
+	struct blob_fx *fx = *state;
+	static const char *const names[] = {"rados_osd_op_timeout", "rados_mon_op_timeout", "client_mount_timeout"};
+	char conf[160], spec[512], why[256] = "", dir[160], val[64], line[512];
+	unsigned op_timeout = 0;
+	blob_store *s = NULL;
+	FILE *in, *out;
+
+	fx_cluster_only(fx);
+	assert_int_equal(blob_rados_test_conf(fx->s->be, names[0], val, sizeof val, &op_timeout), 0);
+	assert_string_equal(val, "5");
+	assert_int_equal(op_timeout, 5);
+	snprintf(conf, sizeof conf, "%s/bare.conf", fx->dir);
+	in = fopen(fx->ceph_conf, "r");
+	out = fopen(conf, "w");
+	assert_non_null(in);
+	assert_non_null(out);
+	while (fgets(line, sizeof line, in) != NULL)
+		if (strstr(line, "timeout") == NULL)
+			fputs(line, out);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, conf, fx->ns[0]);
+	snprintf(dir, sizeof dir, "%s/bare", fx->dir);
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, "store", fx->secret, why, sizeof why), 0);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		assert_int_equal(blob_rados_test_conf(s->be, names[i], val, sizeof val, &op_timeout), 0);
+		fprintf(stderr, "    %s = %s\n", names[i], val);
+		assert_int_equal(atoi(val), 10);
+	}
+	assert_int_equal(op_timeout, 10);
+	blob_store_close(s);
+}
+
+/* An operation that times out is tried again, RADOS_ATTEMPTS (3) tries in
+ * all: two timeouts and the third try answers; three and it is EIO ("could
+ * not tell"), never a fourth try, and never "absent" — for a question
+ * whether a chunk is there, a stat, gc's removal.  What librados answers
+ * is translated once (SPEC §9): a full pool or quota ENOSPC; a refusal,
+ * a blocklisted client, an I/O error EIO; absent, exists, cancelled,
+ * invalid as they are. */
+static void test_op_timeouts(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be;
+	struct blob_rados_counters c0, c1;
+	static const struct {
+		int err, want;
+	} tr[] = {{-ENOSPC, -ENOSPC}, {-EDQUOT, -ENOSPC}, {-EPERM, -EIO},      {-ESHUTDOWN, -EIO},
+	          {-EIO, -EIO},       {-ENOENT, -ENOENT}, {-EEXIST, -EEXIST}, {-ECANCELED, -ECANCELED},
+	          {-EINVAL, -EINVAL}, {-ERANGE, -ERANGE}, {-ENOMEM, -ENOMEM}, {-ETIMEDOUT, -EIO}};
+	chunk_id ids[1], absent;
+	uint64_t size = 0;
+	int64_t mtime = 0;
+
+	fx_cluster_only(fx);
+	be = fx->s->be;
+	random_chunks(fx, fx->s, ids, 1);
+	memset(&absent, 0x77, sizeof absent);
+	blob_rados_counters(be, &c0);
+	blob_rados_test_fail_ops(be, 0x3, -ETIMEDOUT);
+	assert_int_equal(blob_store_has_chunk(fx->s, &ids[0]), 1);
+	blob_rados_counters(be, &c1);
+	assert_int_equal(c1.timeouts - c0.timeouts, 2);
+	/* Three: EIO, and the next operation is the caller's next question. */
+	blob_rados_test_fail_ops(be, 0xf, -ETIMEDOUT);
+	assert_int_equal(blob_store_has_chunk(fx->s, &ids[0]), -EIO);
+	blob_rados_counters(be, &c0);
+	assert_int_equal(c0.timeouts - c1.timeouts, 3);
+	/* The fourth timeout is the next question's first try. */
+	assert_int_equal(blob_store_has_chunk(fx->s, &ids[0]), 1);
+	blob_rados_counters(be, &c1);
+	assert_int_equal(c1.timeouts - c0.timeouts, 1);
+	blob_rados_test_fail_ops(be, 0x7, -ETIMEDOUT);
+	assert_int_equal(blob_store_has_chunk(fx->s, &absent), -EIO);
+	assert_int_equal(blob_store_has_chunk(fx->s, &absent), 0);
+	blob_rados_test_fail_ops(be, 0x3, -ETIMEDOUT);
+	assert_int_equal(be->stat(be, &ids[0], &size, &mtime), 0);
+	assert_int_equal(size, MiB);
+	assert_true(mtime >= time(NULL) - 60);
+	blob_rados_test_fail_ops(be, 0x7, -ETIMEDOUT);
+	assert_int_equal(be->stat(be, &ids[0], &size, &mtime), -EIO);
+	assert_int_equal(be->stat(be, &absent, &size, &mtime), -ENOENT);
+	/* gc: a removal that could not tell is neither removed nor kept. */
+	blob_rados_test_fail_ops(be, 0x7, -ETIMEDOUT);
+	assert_int_equal(be->del_if_older(be, &ids[0], time(NULL) + 3600), -EIO);
+	assert_int_equal(blob_store_has_chunk(fx->s, &ids[0]), 1);
+	for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++) {
+		blob_rados_test_fail_ops(be, tr[i].err == -ETIMEDOUT ? 0x7 : 0x1, tr[i].err);
+		assert_int_equal(be->del(be, &absent), tr[i].want);
+	}
+	assert_int_equal(be->del(be, &absent), -ENOENT);
+	blob_rados_test_fail_ops(be, 0, 0);
+}
+
+/* A put that finds its chunk there (another writer's, the same bytes)
+ * refreshes its timestamp unless fresh; when gc removes it between the
+ * create and the refresh, the put creates it again, twice at most, then
+ * EIO.  A full pool is ENOSPC; a refresh that times out is EIO. */
+static void test_put_races_gc(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be;
+	struct blob_rados_counters c0, c1;
+	uint8_t *data;
+	chunk_id id, got;
+	time_t now = time(NULL);
+
+	fx_cluster_only(fx);
+	be = fx->s->be;
+	data = malloc(MiB);
+	assert_non_null(data);
+	fx_fill(fx, data, MiB);
+	/* A new chunk whose create timed out twice: created on the third. */
+	blob_rados_counters(be, &c0);
+	blob_rados_test_fail_ops(be, 0x3, -ETIMEDOUT);
+	assert_int_equal(blob_store_put_chunk(fx->s, &id, data, MiB), 1);
+	blob_rados_counters(be, &c1);
+	assert_int_equal(c1.creates - c0.creates, 1);
+	/* Found fresh: create (EEXIST), the check (gone: gc), create again
+	 * (EEXIST: it is there after all), the check: there already. */
+	blob_rados_test_fail_ops(be, 0x2, -ENOENT);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), 0);
+	blob_rados_counters(be, &c0);
+	assert_int_equal(c0.creates - c1.creates, 2);
+	/* Gone at both checks: EIO after two rounds. */
+	blob_rados_test_fail_ops(be, 0xa, -ENOENT);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), -EIO);
+	blob_rados_counters(be, &c1);
+	assert_int_equal(c1.creates - c0.creates, 2);
+	/* Old: create, the check (older), the refresh (gone), create, the
+	 * check (older still), the refresh. */
+	fx_age(fx, &id, now - 900);
+	blob_rados_test_fail_ops(be, 0x4, -ENOENT);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), 0);
+	blob_rados_counters(be, &c0);
+	assert_int_equal(c0.creates - c1.creates, 2);
+	assert_int_equal(c0.refreshes - c1.refreshes, 1);
+	assert_true(stamp_of(fx->s, &id) >= now);
+	/* The check timed out three times: EIO; the stamp untouched. */
+	fx_age(fx, &id, now - 900);
+	blob_rados_test_fail_ops(be, 0xe, -ETIMEDOUT);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), -EIO);
+	assert_int_equal(stamp_of(fx->s, &id), now - 900);
+	/* The refresh refused: its error. */
+	blob_rados_test_fail_ops(be, 0x4, -ENOSPC);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), -ENOSPC);
+	/* A full pool at the create. */
+	data[0] ^= 1;
+	blob_rados_test_fail_ops(be, 0x1, -EDQUOT);
+	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), -ENOSPC);
+	blob_rados_test_fail_ops(be, 0, 0);
+	free(data);
+}
+
 static void counters(blob_store *s, struct blob_rados_counters *out)
 {
 	blob_rados_counters(s->be, out);
@@ -555,6 +810,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stamps, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_del_if_older, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_overlong_object, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test(test_spec_limits),
+		cmocka_unit_test_setup_teardown(test_conf_timeouts, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_op_timeouts, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_put_races_gc, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_costs, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_read_ahead, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch_keeps_wanted, blob_fx_setup, blob_fx_teardown),
