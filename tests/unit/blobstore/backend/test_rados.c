@@ -274,6 +274,9 @@ static void test_spec_limits(void **state)
 {
 	char name[NAME_LIMIT + 2], spec[PATH_MAX + 64], path[PATH_MAX + 1];
 	static const char outside[] = "`{@[/:";
+	uint8_t secret[BLOB_SECRET_SIZE];
+	char one[1] = {'x'};
+	blob_store *s = NULL;
 
 	(void)state;
 	if (!built_with_rados())
@@ -333,6 +336,13 @@ static void test_spec_limits(void **state)
 	assert_refused("rados:p,nss=a", -EINVAL, "options are");
 	assert_refused("rados:p,", -EINVAL, "options are");
 	assert_refused("rados:,conf=/nonexistent/c", -EINVAL, "pool name");
+	/* A reason's buffer of one byte holds the empty string; none at all
+	 * (NULL, 0) is allowed. */
+	fx_secret(secret, 1);
+	assert_int_equal(blob_store_open_spec(&s, "rados:", "/nonexistent/imgfs-test", "r", secret, one, 1), -EINVAL);
+	assert_int_equal(one[0], '\0');
+	assert_int_equal(blob_store_open_spec(&s, "rados:", "/nonexistent/imgfs-test", "r", secret, NULL, 0), -EINVAL);
+	assert_null(s);
 }
 
 /* The client's timeouts: what the ceph.conf sets wins (the suite's sets
@@ -494,6 +504,39 @@ static void test_put_races_gc(void **state)
 	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), -ENOSPC);
 	blob_rados_test_fail_ops(be, 0, 0);
 	free(data);
+}
+
+/* The backend's put takes an object of up to BLOB_OBJ_MAX bytes (a sealed
+ * chunk), not one more; block digests only with a plain chunk of up to
+ * BLOB_CHUNK_SIZE bytes, not one more.  Refused: EINVAL, nothing written. */
+static void test_put_bounds(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be;
+	uint8_t *buf, dig[BLOB_DIG_MAX + BLOB_DIG_SIZE];
+	chunk_id ids[4];
+	uint64_t size = 0;
+	int64_t mtime;
+
+	fx_cluster_only(fx);
+	be = fx->s->be;
+	buf = malloc(BLOB_OBJ_MAX + 1);
+	assert_non_null(buf);
+	fx_fill(fx, buf, BLOB_OBJ_MAX + 1);
+	memset(dig, 0x5a, sizeof dig);
+	for (int i = 0; i < 4; i++)
+		memset(&ids[i], 0x31 + i, sizeof ids[i]);
+	assert_int_equal(be->put(be, &ids[0], buf, BLOB_OBJ_MAX, NULL), 1);
+	assert_int_equal(be->stat(be, &ids[0], &size, &mtime), 0);
+	assert_int_equal(size, BLOB_OBJ_MAX);
+	assert_int_equal(be->put(be, &ids[1], buf, BLOB_OBJ_MAX + 1, NULL), -EINVAL);
+	assert_int_equal(be->exists(be, &ids[1]), 0);
+	assert_int_equal(be->put(be, &ids[2], buf, BLOB_CHUNK_SIZE, dig), 1);
+	assert_int_equal(be->stat(be, &ids[2], &size, &mtime), 0);
+	assert_int_equal(size, BLOB_CHUNK_SIZE);
+	assert_int_equal(be->put(be, &ids[3], buf, BLOB_CHUNK_SIZE + 1, dig), -EINVAL);
+	assert_int_equal(be->exists(be, &ids[3]), 0);
+	free(buf);
 }
 
 static void counters(blob_store *s, struct blob_rados_counters *out)
@@ -811,6 +854,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_del_if_older, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_overlong_object, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test(test_spec_limits),
+		cmocka_unit_test_setup_teardown(test_put_bounds, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_conf_timeouts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_op_timeouts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_put_races_gc, blob_fx_setup, blob_fx_teardown),
