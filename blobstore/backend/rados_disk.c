@@ -203,6 +203,26 @@ static int read_recs(rados_ioctx_t io, const char *oid, int (*rec)(void *arg, ui
 	return rc;
 }
 
+/* The header and then every record (rec NULL: none) through client
+ * cluster: a header read that timed out is tried again after the latest
+ * OSD map; records are given to rec once, so a read of them that timed
+ * out only brings the map for the next open. */
+static int read_disk(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io, const char *oid, uint8_t **hdr,
+                     size_t *len, int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg)
+{
+	int rc, tries = 0;
+
+	while ((rc = read_header(io, oid, hdr, len)) < 0 && blob_rados_again(rb, cluster, oid, "a read of its header", rc, &tries))
+		;
+	if (rc == 0 && rec != NULL && (rc = read_recs(io, oid, rec, arg)) < 0) {
+		tries = RADOS_ATTEMPTS;
+		blob_rados_again(rb, cluster, oid, "a read of its records", rc, &tries);
+		free(*hdr);
+		*hdr = NULL;
+	}
+	return rc;
+}
+
 /* ---- the writer record and fencing ---------------------------------------- */
 
 /* The writer recorded on header oid (NO_WRITER: none). */
@@ -240,11 +260,13 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
                      char *why, size_t cap)
 {
 	char oid[OID_MAX], was[ADDR_MAX];
-	int rc, fenced = 0;
+	int rc, fenced = 0, tries = 0;
 
 	hdr_oid(oid, name);
 	for (int round = 0; round < 8; round++) {
 		if ((rc = writer_get(io, oid, was)) < 0) {
+			if (blob_rados_again(rb, cluster, oid, "a read of its writer", rc, &tries))
+				continue;
 			if (rc != -ENOENT)
 				blob_rados_why(why, cap, "cluster disk %s: cannot read its writer: %s", name, strerror(-rc));
 			return rc;
@@ -267,7 +289,8 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 			return fenced;
 		if ((rc = writer_cas(io, oid, was, self)) == 0)
 			return fenced;
-		if (rc != -ECANCELED) {
+		/* (one that timed out may have landed: the record, read again, says) */
+		if (rc != -ECANCELED && !blob_rados_again(rb, cluster, oid, "a record of its writer", rc, &tries)) {
 			blob_rados_why(why, cap, "cluster disk %s: cannot record its writer: %s", name, strerror(-rc));
 			return rc;
 		}
@@ -320,20 +343,32 @@ static int disk_create(struct blob_backend *be, const char *name, const void *hd
 	struct rados_backend *rb = rb_of(be);
 	rados_write_op_t op;
 	char oid[OID_MAX];
-	int rc;
+	uint8_t *was = NULL;
+	size_t n = 0;
+	int rc, tries = 0;
 
 	/* Listed first: a name listed without a header is skipped by its
 	 * readers and swept; a header nobody lists would be lost. */
-	if ((rc = list_add(rb, name)) < 0)
+	while ((rc = list_add(rb, name)) < 0 && blob_rados_again(rb, rb->cluster, DISKS_OID, "a listing", rc, &tries))
+		;
+	if (rc < 0)
 		return blob_rados_errno(rc);
-	if ((op = rados_create_write_op()) == NULL)
-		return -ENOMEM;
 	hdr_oid(oid, name);
-	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-	rados_write_op_write_full(op, hdr, len);
-	rados_write_op_setxattr(op, WRITER_XATTR, NO_WRITER, strlen(NO_WRITER));
-	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
-	rados_release_write_op(op);
+	for (tries = 0;;) {
+		if ((op = rados_create_write_op()) == NULL)
+			return -ENOMEM;
+		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+		rados_write_op_write_full(op, hdr, len);
+		rados_write_op_setxattr(op, WRITER_XATTR, NO_WRITER, strlen(NO_WRITER));
+		rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+		rados_release_write_op(op);
+		if (!blob_rados_again(rb, rb->cluster, oid, "a header's creation", rc, &tries))
+			break;
+	}
+	/* After a try that timed out, a header there may be that try's. */
+	if (rc == -EEXIST && tries > 0 && read_header(rb->io, oid, &was, &n) == 0 && n == len && !memcmp(was, hdr, len))
+		rc = 0;
+	free(was);
 	return rc == -EEXIST ? -EEXIST : blob_rados_errno(rc);
 }
 
@@ -494,11 +529,8 @@ static int disk_peek(struct blob_backend *be, const char *name, uint8_t **hdr, s
 	int rc;
 
 	hdr_oid(oid, name);
-	if ((rc = read_header(rb->io, oid, hdr, len)) < 0 || (rec != NULL && (rc = read_recs(rb->io, oid, rec, arg)) < 0)) {
-		free(*hdr);
-		*hdr = NULL;
+	if ((rc = read_disk(rb, rb->cluster, rb->io, oid, hdr, len, rec, arg)) < 0)
 		return rc == -ENOENT ? rc : blob_rados_errno(rc);
-	}
 	return 0;
 }
 
@@ -573,7 +605,7 @@ static int disk_open(struct blob_backend *be, const char *name, bool writer, str
 		d->reader = true;
 		d->cluster = rb->cluster;
 		d->io = rb->io;
-		if ((rc = read_header(d->io, d->hdr, hdr, len)) < 0 || (rc = read_recs(d->io, d->hdr, rec, arg)) < 0) {
+		if ((rc = read_disk(rb, d->cluster, d->io, d->hdr, hdr, len, rec, arg)) < 0) {
 			if (rc != -ENOENT)
 				blob_rados_why(why, cap, "cluster disk %s: cannot read its header: %s", name, strerror(-rc));
 			goto out;
@@ -619,7 +651,7 @@ static int disk_open(struct blob_backend *be, const char *name, bool writer, str
 		rb->disks_open = d;
 	}
 	IMGFS_UNLOCK(&rb->disk_lock, rados_disk_lock);
-	if ((rc = read_header(d->io, d->hdr, hdr, len)) < 0 || (rc = read_recs(d->io, d->hdr, rec, arg)) < 0) {
+	if ((rc = read_disk(rb, d->cluster, d->io, d->hdr, hdr, len, rec, arg)) < 0) {
 		blob_rados_why(why, cap, "cluster disk %s: cannot read its header: %s", name, strerror(-rc));
 		goto out;
 	}

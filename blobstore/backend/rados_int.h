@@ -133,6 +133,13 @@ void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t);
  * first); librados's answer, untranslated. */
 int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, rados_op_fn fn,
                    struct rados_call *call, int first);
+/* rc of an operation of client cluster on oid: when it timed out (an OSD
+ * stopped, or back at a new address), the client waits for the latest
+ * OSD map — its next operation would else go to the old address and time
+ * out too — and true while *tries (counted here) is under RADOS_ATTEMPTS:
+ * try it again.  For operations blob_rados_run cannot carry. */
+bool blob_rados_again(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what, int rc,
+                      int *tries);
 /* A whole chunk: stat + read in one operation (call->rbuf, rcap). */
 int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_call *call);
 /* The stamp of a found chunk refreshed when older than RADOS_FRESH. */

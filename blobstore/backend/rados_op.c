@@ -169,6 +169,20 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
 	}
 }
 
+bool blob_rados_again(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what, int rc,
+                      int *tries)
+{
+	if (rc != -ETIMEDOUT)
+		return false;
+	atomic_fetch_add(&rb->n.timeouts, 1);
+	++*tries;
+	blob_log_line(rb->log, "rados %s: object %s: %s timed out after %u s (try %d of %d)%s", rb->where, oid, what,
+	              rb->op_timeout, *tries, RADOS_ATTEMPTS,
+	              *tries < RADOS_ATTEMPTS ? "; waiting for the latest OSD map" : ": giving up: EIO");
+	rados_wait_for_latest_osdmap(cluster);
+	return *tries < RADOS_ATTEMPTS;
+}
+
 /* Whole chunk: stat + read in one operation (an object longer than a
  * chunk is damaged, not silently cut). */
 int blob_rados_op_read(struct rados_backend *rb, const char *oid, struct rados_call *call)

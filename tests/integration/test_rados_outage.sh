@@ -19,15 +19,23 @@
 #     operation timeout, then is EIO (never a hang: each took under 30 s),
 #     the writer tries the block again, and once the OSD is back its
 #     writes succeed, no remount; every write whose fsync returned reads
-#     back exactly (issue 49, "Crash and faults").
+#     back exactly (issue 49, "Crash and faults");
+#   - hosts b and c of that service, idle through the outage (their
+#     region's client never learnt where the OSD came back): once the OSD
+#     is back, the first try of each through that client succeeds — on b,
+#     a system disk made a cloud disk (the disk's listing and header); on
+#     c, a stopped instance started there (a move, whose fence reads and
+#     records the disk's writer) — and the moved disk reads back; before,
+#     each timed out against the OSD's old address, EIO on every try until
+#     a remount (issue 49, stop 47).
 # Chunk reads that fail beside chunks that read (no verdict, nothing
 # repaired, the walk given up when a store stops answering) are counted in
 # the unit tests (tests/unit/blobstore/test_gc.c test_verify_unanswered,
 # tests/unit/model/meta/test_fsck.c test_fsck_unanswered).
 # Cost: a cluster of its own (about 8 s to start, once more to restart its
-# OSD) and a few op timeouts; about 65 s, most of it waiting (the cloud
+# OSD) and a few op timeouts; about 70 s, most of it waiting (the cloud
 # disk's service in PostgreSQL and its writer, beside the rest: about 10 s
-# more than before).
+# more than before; hosts b and c about 5 s).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -64,6 +72,22 @@ S2="$T/state-pg" M2="$T/mnt-pg"
 "$IMGFS" admin --state "$S2" --db "$URL" region add rc --store "rados:imgfs-f,conf=$C,ns=${NS}c" >/dev/null ||
     fail "region add rc"
 mount_imgfs "$S2" "$M2" "db=$URL"
+# Hosts b and c: on each an instance with a local system disk; a stopped
+# cloud one of the first host's; b and c then do nothing until the OSD is
+# back.
+M3="$T/mnt-b" M4="$T/mnt-c"
+mount_imgfs "$T/state-b" "$M3" "db=$URL,host=b,workers=0"
+mount_imgfs "$T/state-c" "$M4" "db=$URL,host=c,workers=0"
+V2="$M2/regions/rc/instances/vm2" VL="$M3/regions/rc/instances/vl"
+mkdir "$V2" "$VL" "$M4/regions/rc/instances/vc"
+echo 64M >"$V2/system-disk-size"
+echo cloud >"$V2/system-disk"
+echo 64M >"$VL/system-disk-size"
+echo 64M >"$M4/regions/rc/instances/vc/system-disk-size"
+echo start >"$V2/status"
+head -c 1M /dev/urandom >"$T/vm2.head"
+dd if="$T/vm2.head" of="$V2/disks/vda" conv=notrunc,fsync status=none
+echo stop >"$V2/status"
 V="$M2/regions/rc/instances/vm"
 mkdir "$V"
 truncate -s 256M "$V/disks/vdb"
@@ -172,3 +196,12 @@ for line in open(sys.argv[2]):
 EOF
 assert_eq 0 "$(fsck_rc)" "fsck's exit status with the OSD back"
 assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck with the OSD back"
+
+say "hosts b and c, idle through the outage: b's first system disk moved to the cluster, c's first start of a move"
+# (each may wait out one operation timeout against the OSD's old address)
+assert_eq OK "$(errno_of write "$VL/system-disk" cloud)" "b's first write of cloud to a system-disk once the OSD is back"
+assert_eq cloud "$(cat "$VL/system-disk")" "vl's system-disk on b"
+assert_eq OK "$(errno_of write "$M4/regions/rc/instances/vm2/status" start)" "c's first start of vm2 (stopped on the first host)"
+assert_eq c "$(cat "$M4/regions/rc/instances/vm2/host")" "vm2's host after the start on c"
+cmp -n 1M "$T/vm2.head" "$M4/regions/rc/instances/vm2/disks/vda" || fail "vm2's vda read on c"
+
