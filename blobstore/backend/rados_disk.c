@@ -212,8 +212,10 @@ static int read_disk(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 {
 	int rc, tries = 0;
 
-	while ((rc = read_header(io, oid, hdr, len)) < 0 && blob_rados_again(rb, cluster, oid, "a read of its header", rc, &tries))
-		;
+	do
+		if ((rc = blob_rados_test_fault(rb)) == 0)
+			rc = read_header(io, oid, hdr, len);
+	while (rc < 0 && blob_rados_again(rb, cluster, oid, "a read of its header", rc, &tries));
 	if (rc == 0 && rec != NULL && (rc = read_recs(io, oid, rec, arg)) < 0) {
 		tries = RADOS_ATTEMPTS;
 		blob_rados_again(rb, cluster, oid, "a read of its records", rc, &tries);
@@ -264,7 +266,9 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 
 	hdr_oid(oid, name);
 	for (int round = 0; round < 8; round++) {
-		if ((rc = writer_get(io, oid, was)) < 0) {
+		if ((rc = blob_rados_test_fault(rb)) == 0)
+			rc = writer_get(io, oid, was);
+		if (rc < 0) {
 			if (blob_rados_again(rb, cluster, oid, "a read of its writer", rc, &tries))
 				continue;
 			if (rc != -ENOENT)
@@ -287,7 +291,7 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 		}
 		if (strcmp(was, self) == 0)
 			return fenced;
-		if ((rc = writer_cas(io, oid, was, self)) == 0)
+		if ((rc = blob_rados_test_fault(rb)) == 0 && (rc = writer_cas(io, oid, was, self)) == 0)
 			return fenced;
 		/* (one that timed out may have landed: the record, read again, says) */
 		if (rc != -ECANCELED && !blob_rados_again(rb, cluster, oid, "a record of its writer", rc, &tries)) {
@@ -338,10 +342,24 @@ static int list_del(struct rados_backend *rb, const char *name)
 	return rc == -ENOENT ? 0 : rc;
 }
 
+static int hdr_create(struct rados_backend *rb, const char *oid, const void *hdr, size_t len)
+{
+	rados_write_op_t op = rados_create_write_op();
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(op, hdr, len);
+	rados_write_op_setxattr(op, WRITER_XATTR, NO_WRITER, strlen(NO_WRITER));
+	rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op);
+	return rc;
+}
+
 static int disk_create(struct blob_backend *be, const char *name, const void *hdr, size_t len)
 {
 	struct rados_backend *rb = rb_of(be);
-	rados_write_op_t op;
 	char oid[OID_MAX];
 	uint8_t *was = NULL;
 	size_t n = 0;
@@ -349,22 +367,18 @@ static int disk_create(struct blob_backend *be, const char *name, const void *hd
 
 	/* Listed first: a name listed without a header is skipped by its
 	 * readers and swept; a header nobody lists would be lost. */
-	while ((rc = list_add(rb, name)) < 0 && blob_rados_again(rb, rb->cluster, DISKS_OID, "a listing", rc, &tries))
-		;
+	do
+		if ((rc = blob_rados_test_fault(rb)) == 0)
+			rc = list_add(rb, name);
+	while (rc < 0 && blob_rados_again(rb, rb->cluster, DISKS_OID, "a listing", rc, &tries));
 	if (rc < 0)
 		return blob_rados_errno(rc);
 	hdr_oid(oid, name);
-	for (tries = 0;;) {
-		if ((op = rados_create_write_op()) == NULL)
-			return -ENOMEM;
-		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-		rados_write_op_write_full(op, hdr, len);
-		rados_write_op_setxattr(op, WRITER_XATTR, NO_WRITER, strlen(NO_WRITER));
-		rc = rados_write_op_operate(op, rb->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
-		rados_release_write_op(op);
-		if (!blob_rados_again(rb, rb->cluster, oid, "a header's creation", rc, &tries))
-			break;
-	}
+	tries = 0;
+	do
+		if ((rc = blob_rados_test_fault(rb)) == 0)
+			rc = hdr_create(rb, oid, hdr, len);
+	while (rc < 0 && blob_rados_again(rb, rb->cluster, oid, "a header's creation", rc, &tries));
 	/* After a try that timed out, a header there may be that try's. */
 	if (rc == -EEXIST && tries > 0 && read_header(rb->io, oid, &was, &n) == 0 && n == len && !memcmp(was, hdr, len))
 		rc = 0;

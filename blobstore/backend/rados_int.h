@@ -138,6 +138,9 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
  * OSD map — its next operation would else go to the old address and time
  * out too — and true while *tries (counted here) is under RADOS_ATTEMPTS:
  * try it again.  For operations blob_rados_run cannot carry. */
+/* The fault a test asked for on the next operation tried again after a
+ * timeout (blob_rados_test_fail_ops), or 0: one atomic load when none is. */
+int blob_rados_test_fault(struct rados_backend *rb);
 bool blob_rados_again(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what, int rc,
                       int *tries);
 /* A whole chunk: stat + read in one operation (call->rbuf, rcap). */

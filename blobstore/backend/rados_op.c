@@ -122,7 +122,7 @@ void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t)
 
 /* The fault a test asked for on this operation (blob_rados_test_fail_ops),
  * or 0: one atomic load when none is. */
-static int test_fault(struct rados_backend *rb)
+int blob_rados_test_fault(struct rados_backend *rb)
 {
 	unsigned mask = atomic_load(&rb->test_ops_mask);
 
@@ -150,7 +150,7 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
                    struct rados_call *call, int first)
 {
 	for (int attempt = first;; attempt++) {
-		int rc = test_fault(rb);
+		int rc = blob_rados_test_fault(rb);
 
 		if (rc == 0)
 			rc = fn(rb, oid, call);
