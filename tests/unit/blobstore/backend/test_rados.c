@@ -539,6 +539,57 @@ static void test_put_bounds(void **state)
 	free(buf);
 }
 
+struct listed {
+	int n;
+	chunk_id ids[8];
+};
+
+static int collect(void *arg, const chunk_id *id, int64_t mtime)
+{
+	struct listed *l = arg;
+
+	assert_int_equal(mtime, BLOB_MTIME_UNKNOWN);
+	assert_true(l->n < 8);
+	l->ids[l->n++] = *id;
+	return 0;
+}
+
+/* A listing (gc's, fsck's) names the pool's chunks and nothing else:
+ * objects another program put in the namespace (`rados put`) are
+ * skipped — upper-case hex, which would read as another chunk's id that
+ * is not there, one digit short or long, a character just outside 0-9
+ * and a-f — as is imgfs.owner. */
+static void test_list_names(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be;
+	static const uint8_t digits[8] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+	struct listed l = {0};
+	uint8_t buf[64];
+	chunk_id id;
+	char cmd[1024];
+	int n;
+
+	fx_cluster_only(fx);
+	be = fx->s->be;
+	for (int i = 0; i < 16; i++)
+		id.b[i] = digits[i % 8];
+	fx_fill(fx, buf, sizeof buf);
+	assert_int_equal(be->put(be, &id, buf, sizeof buf, NULL), 1);
+	n = snprintf(cmd, sizeof cmd,
+	             "set -e; for o in 0123456789ABCDEF0123456789ABCDEF 0123456789abcdef0123456789abcdeF "
+	             "0123456789abcdef0123456789abcde 0123456789abcdef0123456789abcdef0 "
+	             "0123456789abcdef0123456789abcde/ 0123456789abcdef0123456789abcde: "
+	             "0123456789abcdef0123456789abcde\\` 0123456789abcdef0123456789abcdeg; "
+	             "do rados -c %s -p %s -N %s put \"$o\" /dev/null; done",
+	             fx->ceph_conf, FX_POOL, fx->ns[0]);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(be->list(be, collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_memory_equal(&l.ids[0], &id, sizeof id);
+}
+
 static void counters(blob_store *s, struct blob_rados_counters *out)
 {
 	blob_rados_counters(s->be, out);
@@ -855,6 +906,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overlong_object, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test(test_spec_limits),
 		cmocka_unit_test_setup_teardown(test_put_bounds, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list_names, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_conf_timeouts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_op_timeouts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_put_races_gc, blob_fx_setup, blob_fx_teardown),
