@@ -133,14 +133,14 @@ void blob_rados_stamp_fmt(char out[RADOS_STAMP_LEN + 1], int64_t t);
  * first); librados's answer, untranslated. */
 int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, rados_op_fn fn,
                    struct rados_call *call, int first);
+/* The fault a test asked for on the next operation tried again after a
+ * timeout (blob_rados_test_fail_ops), or 0: one atomic load when none is. */
+int blob_rados_test_fault(struct rados_backend *rb);
 /* rc of an operation of client cluster on oid: when it timed out (an OSD
  * stopped, or back at a new address), the client waits for the latest
  * OSD map — its next operation would else go to the old address and time
  * out too — and true while *tries (counted here) is under RADOS_ATTEMPTS:
  * try it again.  For operations blob_rados_run cannot carry. */
-/* The fault a test asked for on the next operation tried again after a
- * timeout (blob_rados_test_fail_ops), or 0: one atomic load when none is. */
-int blob_rados_test_fault(struct rados_backend *rb);
 bool blob_rados_again(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what, int rc,
                       int *tries);
 /* A whole chunk: stat + read in one operation (call->rbuf, rcap). */
