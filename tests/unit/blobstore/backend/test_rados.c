@@ -590,6 +590,64 @@ static void test_list_names(void **state)
 	assert_memory_equal(&l.ids[0], &id, sizeof id);
 }
 
+/* A pool whose imgfs.owner is there but empty (another program wrote
+ * it, or cut it) is not a pool without an owner: the open and the check
+ * are refused, EBUSY, and nothing is claimed. */
+static void test_owner_empty(void **state)
+{
+	struct blob_fx *fx = *state;
+	char spec[512], why[256] = "", dir[160], cmd[512];
+	blob_store *s = NULL;
+
+	fx_cluster_only(fx);
+	snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s-empty put imgfs.owner /dev/null", fx->ceph_conf, FX_POOL,
+	         fx->ns[0]);
+	assert_int_equal(system(cmd), 0);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s-empty", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	snprintf(dir, sizeof dir, "%s/empty", fx->dir);
+	assert_int_equal(blob_store_check_spec(spec, "store", fx->secret, why, sizeof why), -EBUSY);
+	assert_int_equal(blob_store_open_spec(&s, spec, dir, "store", fx->secret, why, sizeof why), -EBUSY);
+	assert_null(s);
+	fprintf(stderr, "    %s\n", why);
+	assert_non_null(strstr(why, "another region"));
+}
+
+static int threads_now(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A store closed leaves nothing of its client behind (librados's threads
+ * and sockets go with rados_shutdown): a daemon opens one per region and
+ * per cloud disk, and checks a spec at every region add. */
+static void test_close_frees(void **state)
+{
+	struct blob_fx *fx = *state;
+	char spec[512], why[256] = "", dir[160];
+	blob_store *s = NULL;
+	int before;
+
+	fx_cluster_only(fx);
+	snprintf(spec, sizeof spec, "rados:%s,conf=%s,ns=%s", FX_POOL, fx->ceph_conf, fx->ns[0]);
+	snprintf(dir, sizeof dir, "%s/again", fx->dir);
+	before = threads_now();
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(blob_store_open_spec(&s, spec, dir, "store", fx->secret, why, sizeof why), 0);
+		assert_true(threads_now() > before);
+		blob_store_close(s);
+		s = NULL;
+		assert_int_equal(blob_store_check_spec(spec, "store", fx->secret, why, sizeof why), 0);
+	}
+	assert_int_equal(threads_now(), before);
+}
+
 static void counters(blob_store *s, struct blob_rados_counters *out)
 {
 	blob_rados_counters(s->be, out);
@@ -907,6 +965,8 @@ int main(void)
 		cmocka_unit_test(test_spec_limits),
 		cmocka_unit_test_setup_teardown(test_put_bounds, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_names, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_owner_empty, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_close_frees, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_conf_timeouts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_op_timeouts, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_put_races_gc, blob_fx_setup, blob_fx_teardown),
