@@ -46,6 +46,10 @@ int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, s
 /* For tests: how many of disk name's objects exist, its header and its
  * chunk objects below upto, each asked (a stat). */
 int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto);
+/* For tests: disk name's header object's bytes replaced by len bytes of
+ * buf (its writer and records kept), as bit rot or an operator's `rados
+ * put` would: a damaged header has no other way in. */
+int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const void *buf, size_t len);
 /* For tests: while hold is true, no digest backfill's answer is taken
  * (each stays in flight, as on a slow cluster). */
 void blob_rados_test_hold_digs(struct blob_backend *be, bool hold);

@@ -100,14 +100,14 @@ int wb_cl_remove(blob_store *s, const char *name)
 	}
 	if (rc == 0 && len >= WB_HEADER && memcmp(hdr, WB_MAGIC, 8) == 0 && blob_get_le64(hdr + 8) <= BLOB_MAX_SIZE)
 		n = blob_nchunks(blob_get_le64(hdr + 8));
+	else if (rc == 0)
+		blob_log_line(&s->log, "cluster disk %s: its header does not say its size: removing the chunk objects "
+		              "its records name only", name);
 	/* Bounded (SPEC §12): a sparse disk costs nothing to make, so the
 	 * sweep of unrecorded objects is for disks of at most WB_CL_SWEEP_MAX
 	 * chunks; a larger one's removal drops what its records name. */
 	if (n > WB_CL_SWEEP_MAX)
 		n = 0;
-	else if (rc == 0)
-		blob_log_line(&s->log, "cluster disk %s: its header does not say its size: removing the chunk objects "
-		              "its records name only", name);
 	free(hdr);
 	return disks_of(s)->remove(s->be, name, n);
 }

@@ -514,6 +514,14 @@ int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint
 	return n;
 }
 
+int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const void *buf, size_t len)
+{
+	char oid[96];
+
+	snprintf(oid, sizeof oid, "wb.%s", name);
+	return blob_rados_errno(rados_write_full(rb_of(be)->io, oid, buf, len));
+}
+
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t)
 {
 	char oid[33], stamp[RADOS_STAMP_LEN + 1];
@@ -641,6 +649,15 @@ int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint
 	(void)be;
 	(void)name;
 	(void)upto;
+	return -EPROTONOSUPPORT;
+}
+
+int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const void *buf, size_t len)
+{
+	(void)be;
+	(void)name;
+	(void)buf;
+	(void)len;
 	return -EPROTONOSUPPORT;
 }
 

@@ -594,6 +594,100 @@ static void test_remove_sweep_bound(void **state)
 	assert_int_equal(blob_rados_test_disk_objects(be, "s1", 3), 1); /* chunk 0's, left (§13) */
 }
 
+struct size_log {
+	int unread; /* lines saying a removal could not read the disk's size */
+};
+
+static void on_log(void *arg, const char *line)
+{
+	struct size_log *l = arg;
+
+	l->unread += strstr(line, "does not say its size") != NULL;
+}
+
+/* A disk whose header object is damaged (bit rot, an operator's `rados
+ * put`), each field at a time: the magic, the length, the manifest's
+ * length, the size one past BLOB_MAX_SIZE, the base limit one past the
+ * base.  It opens for no writer and no reader (EIO, "its header is
+ * damaged"), gc stops rather than guess which chunks it needs (EIO), and
+ * its removal drops its header and the chunk objects its records name,
+ * saying in the log when it could not read the size.  A sound header at
+ * the limit (size BLOB_MAX_SIZE) opens, and
+ * no sound disk's removal says its size was unread. */
+static void test_damaged_header(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	struct size_log log = {0};
+	blob_manifest *base = NULL;
+	blob_idset *live = NULL;
+	uint8_t b[100], *hdr = NULL, *ref;
+	size_t len = 0;
+	blob_wblob *w;
+	char why[256];
+
+	fx_cluster_only(fx);
+	blob_store_set_log(fx->s, on_log, &log);
+	memset(b, 3, sizeof b);
+	ref = fx_make_blob(fx, MiB, 0);
+	assert_int_equal(blob_store_put_buf(fx->s, &base, ref, MiB), 0);
+	/* Sound: removed without a word about its size. */
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "h0", base, 2 * MiB), 0);
+	w = fx_cl_open(fx->s, "h0");
+	assert_int_equal(blob_wblob_pwrite(w, b, sizeof b, MiB), (ssize_t)sizeof b);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "h0"), 0);
+	assert_int_equal(log.unread, 0);
+	/* Gone: ENOENT, and no reason (the caller's own words say it). */
+	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "h0", NULL, why, sizeof why), -ENOENT);
+	assert_string_equal(why, "");
+	for (int k = 0; k < 6; k++) {
+		char name[8];
+		int unread = log.unread;
+
+		snprintf(name, sizeof name, "h%d", k + 1);
+		assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, name, base, 2 * MiB), 0);
+		w = fx_cl_open(fx->s, name);
+		assert_int_equal(blob_wblob_pwrite(w, b, sizeof b, MiB), (ssize_t)sizeof b); /* chunk 1: recorded */
+		blob_wblob_close(w);
+		assert_int_equal(be->disks->peek(be, name, &hdr, &len, NULL, NULL), 0);
+		assert_true(len > WB_HEADER);
+		switch (k) {
+		case 0: hdr[7] ^= 1; break;                                   /* the magic */
+		case 1: len = WB_HEADER - 1; break;                           /* shorter than a header */
+		case 2: blob_put_le32(hdr + 20, blob_get_le32(hdr + 20) + 1); break; /* the manifest's length */
+		case 3: blob_put_le64(hdr + 8, BLOB_MAX_SIZE + 1); break;
+		case 4: blob_put_le32(hdr + 16, base->nchunks + 1); break;
+		case 5: blob_put_le64(hdr + 8, BLOB_MAX_SIZE); break;        /* sound, at the limits */
+		}
+		assert_int_equal(blob_rados_test_disk_header(be, name, hdr, len), 0);
+		free(hdr);
+		hdr = NULL;
+		if (k >= 5) {
+			w = fx_cl_open(fx->s, name);
+			blob_wblob_close(w);
+		} else {
+			why[0] = '\0';
+			assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why), -EIO);
+			assert_non_null(strstr(why, "header is damaged"));
+			assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why),
+			                 -EIO);
+			assert_int_equal(blob_idset_new(&live), 0);
+			assert_int_equal(blob_wblob_add_base_ids(fx->s, live), -EIO);
+			blob_idset_free(live);
+			live = NULL;
+		}
+		assert_int_equal(blob_rados_test_disk_objects(be, name, 2), 2); /* the header, chunk 1's */
+		assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, name), 0);
+		assert_int_equal(blob_rados_test_disk_objects(be, name, 2), 0);
+		/* The size unread: the magic, the length, the size (not the manifest or the limit). */
+		assert_int_equal(log.unread - unread, k == 0 || k == 1 || k == 3);
+	}
+	blob_store_set_log(fx->s, NULL, NULL); /* (log is this frame's) */
+	blob_manifest_free(base);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +697,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_patch_record_lost, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_unrecorded, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_sweep_bound, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_header, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
