@@ -944,6 +944,97 @@ static void test_writes_in_flight(void **state)
 	free(buf);
 }
 
+/* One backend batch's edges (rados_batch.c), each a case a caller makes:
+ * an object of BLOB_OBJ_MAX bytes (a sealed chunk) is created and one
+ * byte more is refused (EINVAL, nothing sent, the caller's buffer kept,
+ * the batch still working); block digests go only with a plain chunk
+ * (BLOB_CHUNK_SIZE bytes; one more refused).  A chunk another writer
+ * placed meanwhile (its exclusive create answers EEXIST) is found, not
+ * counted placed, and is no timeout: no log line, no wait for the OSD
+ * map. */
+static void test_batch_edges(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	struct blob_backend_batch *bb = NULL;
+	struct blob_rados_counters c0, c1;
+	uint8_t dig[BLOB_DIG_MAX];
+	uint8_t *buf, *kept, *ref;
+	chunk_id big, plain;
+
+	fx_cluster_only(fx);
+	ref = malloc(BLOB_CHUNK_SIZE);
+	assert_non_null(ref);
+	buf = blob_chunk_buf_new(); /* room for BLOB_OBJ_MAX + 1 */
+	assert_non_null(buf);
+	assert_int_equal(be->batching->new_batch(be, &bb), 0);
+	counters(fx->s, &c0);
+	fx_fill(fx, buf, BLOB_OBJ_MAX + 1);
+	blob_store_chunk_id(fx->s, &big, buf, BLOB_OBJ_MAX + 1);
+	kept = buf;
+	assert_int_equal(be->batching->add(bb, &big, &buf, BLOB_OBJ_MAX + 1, NULL), -EINVAL);
+	assert_ptr_equal(buf, kept);
+	fx_fill(fx, buf, BLOB_CHUNK_SIZE + 1);
+	blob_store_chunk_id(fx->s, &plain, buf, BLOB_CHUNK_SIZE + 1);
+	memset(dig, 0, sizeof dig);
+	assert_int_equal(be->batching->add(bb, &plain, &buf, BLOB_CHUNK_SIZE + 1, dig), -EINVAL);
+	assert_ptr_equal(buf, kept);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.creates - c0.creates, 0);
+	/* At the limits: both placed, by the same batch. */
+	fx_fill(fx, buf, BLOB_OBJ_MAX);
+	blob_store_chunk_id(fx->s, &big, buf, BLOB_OBJ_MAX);
+	assert_int_equal(be->batching->add(bb, &big, &buf, BLOB_OBJ_MAX, NULL), 1);
+	fx_fill(fx, buf, BLOB_CHUNK_SIZE);
+	blob_store_chunk_id(fx->s, &plain, buf, BLOB_CHUNK_SIZE);
+	assert_non_null(blob_store_digests_for(fx->s, &plain, buf, BLOB_CHUNK_SIZE, dig));
+	memcpy(ref, buf, BLOB_CHUNK_SIZE);
+	assert_int_equal(be->batching->add(bb, &plain, &buf, BLOB_CHUNK_SIZE, dig), 1);
+	assert_int_equal(be->batching->commit(bb), 2);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.creates - c0.creates, 2);
+	assert_true(stamp_of(fx->s, &big) > 0);
+	assert_true(stamp_of(fx->s, &plain) > 0);
+	/* The same chunk again, from another batch (as another writer's):
+	 * its create finds it. */
+	be->batching->free(bb);
+	bb = NULL;
+	assert_int_equal(be->batching->new_batch(be, &bb), 0);
+	memcpy(buf, ref, BLOB_CHUNK_SIZE);
+	counters(fx->s, &c0);
+	assert_int_equal(be->batching->add(bb, &plain, &buf, BLOB_CHUNK_SIZE, dig), 1);
+	assert_int_equal(be->batching->commit(bb), 0);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.creates - c0.creates, 1);
+	assert_int_equal(c1.timeouts - c0.timeouts, 0);
+	/* Existence checks: BLOB_BATCH_MAX with one wait, one more refused
+	 * (E2BIG, nothing asked, nothing answered). */
+	chunk_id ids[BLOB_BATCH_MAX + 1];
+	uint8_t found[BLOB_BATCH_MAX + 1];
+	for (int k = 0; k <= BLOB_BATCH_MAX; k++) {
+		memset(buf, k + 1, 64);
+		blob_store_chunk_id(fx->s, &ids[k], buf, 64); /* never stored */
+	}
+	ids[BLOB_BATCH_MAX - 1] = plain;
+	memset(found, 7, sizeof found);
+	counters(fx->s, &c0);
+	assert_int_equal(be->batching->has_many(bb, ids, BLOB_BATCH_MAX + 1, found), -E2BIG);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.has_objects - c0.has_objects, 0);
+	assert_int_equal(found[0], 7);
+	assert_int_equal(be->batching->has_many(bb, ids, BLOB_BATCH_MAX, found), 0);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.has_rounds - c0.has_rounds, 1);
+	assert_int_equal(c1.has_objects - c0.has_objects, BLOB_BATCH_MAX);
+	for (int k = 0; k < BLOB_BATCH_MAX - 1; k++)
+		assert_int_equal(found[k], 0);
+	assert_int_equal(found[BLOB_BATCH_MAX - 1], 1);
+	assert_int_equal(found[BLOB_BATCH_MAX], 7);
+	be->batching->free(bb);
+	free(ref);
+	free(buf);
+}
+
 int main(void)
 {
 	/* Without a cluster most of this file could only skip: the whole run
@@ -975,6 +1066,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prefetch_keeps_wanted, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_writes_handed_over, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_writes_in_flight, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_edges, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
