@@ -20,9 +20,10 @@ int blob_rados_test_overwrite(struct blob_backend *be, const chunk_id *id, const
 int blob_rados_test_set_digests(struct blob_backend *be, const chunk_id *id, const void *dig, size_t len);
 int blob_rados_test_set_stamp(struct blob_backend *be, const chunk_id *id, int64_t t);
 int blob_rados_test_get_stamp(struct blob_backend *be, const chunk_id *id, int64_t *out);
-/* For tests: from now on every record set of a cluster disk of be fails
- * with rec_err, every patch of a chunk's blocks with patch_err (0: none)
- * — a crash between a chunk's object and its record, a write refused. */
+/* For tests: from now on every record set (or cut) of a cluster disk of
+ * be fails with rec_err, every patch of a chunk's blocks with patch_err
+ * (0: none) — a crash between a chunk's object and its record, a write
+ * refused, a removal of records timed out. */
 void blob_rados_test_fail_recs(struct blob_backend *be, int rec_err, int patch_err);
 /* For tests: from now on removing chunk i's object of any cluster disk
  * being removed fails with err (0: none), as a timeout would (the object

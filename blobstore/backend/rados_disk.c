@@ -803,7 +803,7 @@ static int disk_cut_recs(struct blob_backend_disk *d, uint32_t first)
 	char key[KEY_LEN + 1];
 	int rc;
 
-	if ((rc = refused(d)) < 0)
+	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
 		return rc;
 	if ((op = rados_create_write_op()) == NULL)
 		return -ENOMEM;

@@ -176,10 +176,12 @@ static void test_patch_stored_read_fails(void **state)
 }
 
 /* Whole chunks are stored chunks, once: a second disk written with the
- * same bytes stores nothing, a seal stores nothing, gc keeps them. */
+ * same bytes (one write of four chunks) stores nothing and writes no
+ * object of its own, a seal stores nothing, gc keeps them. */
 static void test_whole_chunks_stored_once(void **state)
 {
 	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
 	uint8_t *data = malloc(4 * MiB);
 	blob_manifest *m = NULL;
 	blob_idset *live = NULL;
@@ -198,7 +200,10 @@ static void test_whole_chunks_stored_once(void **state)
 	n1 = fx_store_chunks(fx->s);
 	assert_int_equal(n1, n0 + 4);
 	b = fx_cl_open(fx->s, "b");
+	blob_rados_counters(fx->s->be, &c0);
 	assert_int_equal(blob_wblob_pwrite(b, data, 4 * MiB, 0), (ssize_t)(4 * MiB));
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.disk_writes - c0.disk_writes, 0); /* by reference: no object of b's */
 	assert_int_equal(fx_store_chunks(fx->s), n1);
 	assert_int_equal(blob_wblob_seal(a, &m), 0);
 	assert_int_equal(fx_store_chunks(fx->s), n1);

@@ -688,6 +688,47 @@ static void test_damaged_header(void **state)
 	free(ref);
 }
 
+/* A writer's open removes the records beyond the end (a shrink killed
+ * before it dropped them).  When that removal fails (a timeout), the open
+ * fails (EIO) rather than go on with memory the cluster does not agree
+ * with; a reader's open forgets them without writing; the next writer's
+ * open removes them, so a growth then shows zeros, not the old chunk. */
+static void test_open_cut_fails(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	struct blob_backend_disk *d = NULL;
+	uint8_t *hdr = NULL, rec = WB_OVERLAY, b[BLK], zero[BLK] = {0}, got[BLK];
+	size_t len;
+	char why[256];
+	blob_wblob *w = NULL;
+
+	fx_cluster_only(fx);
+	memset(b, 0x6b, sizeof b);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "c1", NULL, MiB), 0);
+	assert_int_equal(be->disks->open(be, "c1", true, &d, &hdr, &len, no_rec, NULL, NULL, 0), 0);
+	assert_int_equal(be->disks->write(d, 3, 0, b, BLK, true), 0);
+	assert_int_equal(be->disks->set_rec(d, 3, &rec, 1), 0);
+	free(hdr);
+	be->disks->close(d);
+	blob_rados_test_fail_recs(be, -EIO, 0);
+	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "c1", NULL, why, sizeof why), -EIO);
+	assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "c1", NULL, why, sizeof why), 0);
+	assert_int_equal(blob_wblob_size(w), MiB);
+	blob_wblob_close(w);
+	blob_rados_test_fail_recs(be, 0, 0);
+	w = fx_cl_open(fx->s, "c1");
+	assert_int_equal(blob_wblob_truncate(w, 4 * MiB), 0);
+	assert_int_equal(blob_wblob_pread(w, got, BLK, 3 * MiB), BLK);
+	assert_memory_equal(got, zero, BLK);
+	blob_wblob_close(w);
+	w = fx_cl_open(fx->s, "c1");
+	assert_int_equal(blob_wblob_pread(w, got, BLK, 3 * MiB), BLK);
+	assert_memory_equal(got, zero, BLK);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "c1"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +739,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_unrecorded, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_sweep_bound, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_header, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_cut_fails, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
