@@ -636,6 +636,12 @@ static void test_damaged_header(void **state)
 	w = fx_cl_open(fx->s, "h0");
 	assert_int_equal(blob_wblob_pwrite(w, b, sizeof b, MiB), (ssize_t)sizeof b);
 	blob_wblob_close(w);
+	/* gc keeps what it needs: its base's chunks. */
+	assert_int_equal(blob_idset_new(&live), 0);
+	assert_int_equal(blob_wblob_add_base_ids(fx->s, live), 0);
+	assert_true(blob_idset_has(live, &base->id[0]));
+	blob_idset_free(live);
+	live = NULL;
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "h0"), 0);
 	assert_int_equal(log.unread, 0);
 	/* Gone: ENOENT, and no reason (the caller's own words say it). */
@@ -729,6 +735,55 @@ static void test_open_cut_fails(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "c1"), 0);
 }
 
+/* First writes into chunks a patch cannot take (a base chunk one byte
+ * short of a chunk, a hole, a short last chunk of 5 KiB) are copies of
+ * what the chunk shows, then the write, then its record.  Inside one
+ * chunk (the busy path): one object write and one record, counted.
+ * Across a chunk edge (the exclusive path): every byte reads back at
+ * once, and on another host. */
+static void test_first_writes_across(void **state)
+{
+	struct blob_fx *fx = *state;
+	const uint64_t blen = 2 * MiB - 1, size = 4 * MiB + 5 * 1024;
+	const uint64_t at[4] = {3 * MiB + 64 * 1024, MiB - BLK, 2 * MiB - BLK, 4 * MiB - 2048};
+	const size_t len[4] = {BLK, 2 * BLK, 2 * BLK, 6 * 1024};
+	struct blob_rados_counters c0, c1;
+	blob_manifest *base = NULL;
+	uint8_t *ref, *want;
+	blob_store *s2;
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	ref = fx_make_blob(fx, blen, 0);
+	want = calloc(1, size);
+	assert_non_null(want);
+	memcpy(want, ref, blen);
+	assert_int_equal(blob_store_put_buf(fx->s, &base, ref, blen), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "x", base, size), 0);
+	w = fx_cl_open(fx->s, "x");
+	for (int k = 0; k < 4; k++) {
+		fx_fill(fx, want + at[k], len[k]);
+		blob_rados_counters(fx->s->be, &c0);
+		assert_int_equal(blob_wblob_pwrite(w, want + at[k], len[k], at[k]), (ssize_t)len[k]);
+		blob_rados_counters(fx->s->be, &c1);
+		if (k == 0) { /* chunk 3, a hole */
+			assert_int_equal(c1.disk_writes - c0.disk_writes, 1);
+			assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
+		}
+		check_bytes(w, want, size);
+	}
+	blob_wblob_close(w);
+	s2 = fx_other_host(fx, "h2");
+	w = fx_cl_open(s2, "x");
+	check_bytes(w, want, size);
+	blob_wblob_close(w);
+	blob_store_close(s2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), 0);
+	blob_manifest_free(base);
+	free(want);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -740,6 +795,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_sweep_bound, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_header, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_cut_fails, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_first_writes_across, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
