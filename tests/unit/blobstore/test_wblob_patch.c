@@ -648,7 +648,7 @@ static void test_damaged_header(void **state)
 	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "h0", NULL, why, sizeof why), -ENOENT);
 	assert_string_equal(why, "");
 	for (int k = 0; k < 6; k++) {
-		char name[8];
+		char name[16];
 		int unread = log.unread;
 
 		snprintf(name, sizeof name, "h%d", k + 1);
