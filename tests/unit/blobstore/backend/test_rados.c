@@ -449,12 +449,14 @@ static void test_op_timeouts(void **state)
 /* A put that finds its chunk there (another writer's, the same bytes)
  * refreshes its timestamp unless fresh; when gc removes it between the
  * create and the refresh, the put creates it again, twice at most, then
- * EIO.  A full pool is ENOSPC; a refresh that times out is EIO. */
+ * EIO; so does a batch whose own create found it.  A full pool is
+ * ENOSPC; a refresh that times out is EIO. */
 static void test_put_races_gc(void **state)
 {
 	struct blob_fx *fx = *state;
 	struct blob_backend *be;
 	struct blob_rados_counters c0, c1;
+	blob_batch *b = NULL;
 	uint8_t *data;
 	chunk_id id, got;
 	time_t now = time(NULL);
@@ -498,6 +500,22 @@ static void test_put_races_gc(void **state)
 	/* The refresh refused: its error. */
 	blob_rados_test_fail_ops(be, 0x4, -ENOSPC);
 	assert_int_equal(blob_store_put_chunk(fx->s, &got, data, MiB), -ENOSPC);
+	/* A batch whose own create finds the chunk: the check, no second
+	 * create; gone at the check (gc): created again, once. */
+	blob_rados_counters(be, &c0);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_add(b, &got, data, MiB), 1);
+	assert_int_equal(blob_batch_commit(b), 0);
+	blob_batch_free(b);
+	blob_rados_counters(be, &c1);
+	assert_int_equal(c1.creates - c0.creates, 1);
+	blob_rados_test_fail_ops(be, 0x1, -ENOENT);
+	assert_int_equal(blob_batch_new(&b, fx->s), 0);
+	assert_int_equal(blob_batch_add(b, &got, data, MiB), 1);
+	assert_int_equal(blob_batch_commit(b), 0);
+	blob_batch_free(b);
+	blob_rados_counters(be, &c0);
+	assert_int_equal(c0.creates - c1.creates, 2);
 	/* A full pool at the create. */
 	data[0] ^= 1;
 	blob_rados_test_fail_ops(be, 0x1, -EDQUOT);
