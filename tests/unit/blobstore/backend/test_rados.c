@@ -574,9 +574,10 @@ static int collect(void *arg, const chunk_id *id, int64_t mtime)
 
 /* A listing (gc's, fsck's) names the pool's chunks and nothing else:
  * objects another program put in the namespace (`rados put`) are
- * skipped — upper-case hex, which would read as another chunk's id that
- * is not there, one digit short or long, a character just outside 0-9
- * and a-f — as is imgfs.owner. */
+ * skipped — upper-case hex, which the id's parse takes and which would
+ * read as another chunk's id that is not there, and a character just past
+ * a-f — as is imgfs.owner.  (A name a digit short or long, or with '/',
+ * ':' or '`', fails the id's parse too: not tried, each is a process.) */
 static void test_list_names(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -596,9 +597,7 @@ static void test_list_names(void **state)
 	assert_int_equal(be->put(be, &id, buf, sizeof buf, NULL), 1);
 	n = snprintf(cmd, sizeof cmd,
 	             "set -e; for o in 0123456789ABCDEF0123456789ABCDEF 0123456789abcdef0123456789abcdeF "
-	             "0123456789abcdef0123456789abcde 0123456789abcdef0123456789abcdef0 "
-	             "0123456789abcdef0123456789abcde/ 0123456789abcdef0123456789abcde: "
-	             "0123456789abcdef0123456789abcde\\` 0123456789abcdef0123456789abcdeg; "
+	             "0123456789abcdef0123456789abcdeg; "
 	             "do rados -c %s -p %s -N %s put \"$o\" /dev/null; done",
 	             fx->ceph_conf, FX_POOL, fx->ns[0]);
 	assert_true(n > 0 && (size_t)n < sizeof cmd);
