@@ -49,7 +49,8 @@ int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, s
 int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto);
 /* For tests: disk name's header object's bytes replaced by len bytes of
  * buf (its writer and records kept), as bit rot or an operator's `rados
- * put` would: a damaged header has no other way in. */
+ * put` would, or (buf NULL) the header removed, the name still listed (a
+ * create killed between the two): no other way in. */
 int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const void *buf, size_t len);
 /* For tests: while hold is true, no digest backfill's answer is taken
  * (each stays in flight, as on a slow cluster). */

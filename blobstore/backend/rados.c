@@ -519,6 +519,8 @@ int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const
 	char oid[96];
 
 	snprintf(oid, sizeof oid, "wb.%s", name);
+	if (buf == NULL)
+		return blob_rados_errno(rados_remove(rb_of(be)->io, oid));
 	return blob_rados_errno(rados_write_full(rb_of(be)->io, oid, buf, len));
 }
 

@@ -689,6 +689,22 @@ static void test_damaged_header(void **state)
 		/* The size unread: the magic, the length, the size (not the manifest or the limit). */
 		assert_int_equal(log.unread - unread, k == 0 || k == 1 || k == 3);
 	}
+	/* Listed, its header gone (a create killed between the two): it does
+	 * not open (ENOENT), gc has nothing of it to keep and goes on, and its
+	 * removal takes the name away. */
+	char seen[32] = "";
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "h9", base, MiB), 0);
+	assert_int_equal(blob_rados_test_disk_header(be, "h9", NULL, 0), 0);
+	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "h9", NULL, why, sizeof why), -ENOENT);
+	assert_int_equal(blob_idset_new(&live), 0);
+	assert_int_equal(blob_wblob_add_base_ids(fx->s, live), 0);
+	blob_idset_free(live);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+	assert_string_equal(seen, "h9 ");
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "h9"), -ENOENT);
+	seen[0] = '\0';
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+	assert_string_equal(seen, "");
 	blob_store_set_log(fx->s, NULL, NULL); /* (log is this frame's) */
 	blob_manifest_free(base);
 	free(ref);
@@ -784,6 +800,40 @@ static void test_first_writes_across(void **state)
 	free(ref);
 }
 
+/* A growth whose record cannot be set (a timeout) fails the write that
+ * grew the disk (EIO), even one of zeros that sets no record of its own:
+ * the size stays, and the bytes.  The next write grows it, and what lay
+ * past the old end in its base reads as zeros. */
+static void test_grow_fails(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	const uint64_t old = MiB + MiB / 2, size = 2 * MiB + BLK;
+	uint8_t zero[BLK] = {0}, *ref, *want;
+	blob_manifest *base = NULL;
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	ref = fx_make_blob(fx, 2 * MiB, 0);
+	want = calloc(1, size);
+	assert_non_null(want);
+	memcpy(want, ref, old);
+	assert_int_equal(blob_store_put_buf(fx->s, &base, ref, 2 * MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "g", base, old), 0);
+	w = fx_cl_open(fx->s, "g");
+	blob_rados_test_fail_recs(be, -EIO, 0);
+	assert_int_equal(blob_wblob_pwrite(w, zero, BLK, 2 * MiB), -EIO);
+	blob_rados_test_fail_recs(be, 0, 0);
+	check_bytes(w, want, old);
+	assert_int_equal(blob_wblob_pwrite(w, zero, BLK, 2 * MiB), BLK);
+	check_bytes(w, want, size);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "g"), 0);
+	blob_manifest_free(base);
+	free(want);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +846,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_header, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_cut_fails, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_first_writes_across, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_grow_fails, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
