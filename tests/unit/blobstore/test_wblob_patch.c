@@ -690,18 +690,22 @@ static void test_damaged_header(void **state)
 		assert_int_equal(log.unread - unread, k == 0 || k == 1 || k == 3);
 	}
 	/* Listed, its header gone (a create killed between the two): it does
-	 * not open (ENOENT), gc has nothing of it to keep and goes on, and its
-	 * removal takes the name away. */
+	 * not open (ENOENT), gc has nothing of it to keep and goes on to the
+	 * disks listed after it (i1's base kept), and its removal takes the
+	 * name away. */
 	char seen[32] = "";
-	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "h9", base, MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "h9", NULL, MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "i1", base, MiB), 0);
 	assert_int_equal(blob_rados_test_disk_header(be, "h9", NULL, 0), 0);
 	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "h9", NULL, why, sizeof why), -ENOENT);
 	assert_int_equal(blob_idset_new(&live), 0);
 	assert_int_equal(blob_wblob_add_base_ids(fx->s, live), 0);
+	assert_true(blob_idset_has(live, &base->id[0]));
 	blob_idset_free(live);
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
-	assert_string_equal(seen, "h9 ");
+	assert_string_equal(seen, "h9 i1 ");
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "h9"), -ENOENT);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "i1"), 0);
 	seen[0] = '\0';
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
 	assert_string_equal(seen, "");
