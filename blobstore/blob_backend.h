@@ -155,6 +155,16 @@ struct blob_backend_disks {
 	 * record: 1 fenced, 0 none recorded, -ENOENT no such disk, -errno
 	 * (why: one line). */
 	int (*fence)(struct blob_backend *be, const char *name, char *why, size_t cap);
+	/* gc's (SPEC §13 "what is removed when"): every disk chunk object of
+	 * the pool that no record of its disk names (names(val, n) says
+	 * whether a record of those bytes names its chunk's object; a disk
+	 * whose header is gone names none) and that last changed before
+	 * not_after, counted into *count and *bytes, and removed unless dry
+	 * or unless it changed since it was looked at.  0, or -errno (why:
+	 * one line): an answer the store did not give (a timeout) stops it
+	 * before it removes anything more. */
+	int (*sweep)(struct blob_backend *be, int64_t not_after, bool dry, bool (*names)(const uint8_t *val, size_t n),
+	             uint64_t *count, uint64_t *bytes, char *why, size_t cap);
 	/* Opens the disk, then reads the header and the records as peek
 	 * does.  A writer has a client of its own, which fences the writer
 	 * recorded (if it is not itself) and records itself; a reader (a

@@ -44,6 +44,21 @@ void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err);
  * (what the ceph.conf set, or imgfs's default: rados_op.c), into
  * out[cap]; the op timeout its log lines say into *op_timeout. */
 int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, size_t cap, unsigned *op_timeout);
+/* For tests: from now on every read of gc's disk-object sweep
+ * (rados_sweep.c) fails with err (0: none), as a timeout would; touch:
+ * each object it is about to remove is written to first, as a writer
+ * starting it afresh between the sweep's look and its removal would. */
+void blob_rados_test_sweep(struct blob_backend *be, int err, bool touch);
+/* For tests: from now on every peek of a cluster disk (its header read
+ * without opening it: a removal's, gc's) fails with err (0: none). */
+void blob_rados_test_fail_peek(struct blob_backend *be, int err);
+/* For tests: object oid made (one byte), as `rados put` would; 1 when
+ * it exists, 0 when not. */
+int blob_rados_test_put_object(struct blob_backend *be, const char *oid);
+int blob_rados_test_object_exists(struct blob_backend *be, const char *oid);
+/* For tests: disk name's header object removed, its name left listed
+ * (a crash between a disk's list entry and its header). */
+int blob_rados_test_disk_drop_header(struct blob_backend *be, const char *name);
 /* For tests: how many of disk name's objects exist, its header and its
  * chunk objects below upto, each asked (a stat). */
 int blob_rados_test_disk_objects(struct blob_backend *be, const char *name, uint32_t upto);

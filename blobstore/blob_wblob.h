@@ -83,6 +83,14 @@ int blob_wblob_list_cluster(blob_store *s, int (*cb)(void *arg, const char *name
  * 1 fenced a client, 0 none was recorded (closed cleanly), -ENOENT, or
  * -errno with a one-line reason in why.  0 for a store without a cluster. */
 int blob_wblob_fence(blob_store *s, const char *name, char *why, size_t cap);
+/* gc's (SPEC §13 "what is removed when"): the cluster disks' chunk
+ * objects that no record names (a killed first write's, a killed
+ * shrink's, a removed disk's) and that last changed before not_after,
+ * counted into *count and *bytes, removed unless dry; a line in the log
+ * when it removed any.  0 (0 for a store without a cluster), or -errno
+ * with a line in the log: a store that did not answer removed nothing
+ * more from then on. */
+int blob_wblob_sweep_cluster(blob_store *s, int64_t not_after, bool dry, uint64_t *count, uint64_t *bytes);
 /* Whether w lives in the cluster. */
 bool blob_wblob_in_cluster(const blob_wblob *w);
 

@@ -24,6 +24,11 @@
  * an hour (left by writers that crashed); a live writer's temp file lives for
  * one chunk write.
  *
+ * Then, in a store with cluster disks, gc removes their chunk objects
+ * that no record names and that last changed before not_after (a crash's
+ * leftovers: blob_wblob_sweep_cluster, backend/rados_sweep.c), counted
+ * with the chunks; gc_plan counts them.
+ *
  * gc_ids applies the same rule to chunks the caller names, without the
  * listing (a destroyed image's: model/task/destroy.c).
  *
@@ -105,6 +110,7 @@ int blob_store_gc_plan(blob_store *s, const blob_idset *live, int64_t not_after,
 {
 	struct gc_ctx g = {.s = s, .live = live, .not_after = not_after};
 	blob_idset *bases = NULL;
+	uint64_t nobj = 0, objbytes = 0;
 	int rc;
 
 	if (s->be->stat == NULL)
@@ -114,7 +120,12 @@ int blob_store_gc_plan(blob_store *s, const blob_idset *live, int64_t not_after,
 	if ((rc = blob_wblob_add_base_ids(s, bases)) < 0)
 		goto out;
 	g.bases = bases;
-	rc = s->be->list(s->be, plan_one, &g);
+	if ((rc = s->be->list(s->be, plan_one, &g)) < 0)
+		goto out;
+	if ((rc = blob_wblob_sweep_cluster(s, not_after, true, &nobj, &objbytes)) == 0) {
+		g.removed += nobj;
+		g.bytes += objbytes;
+	}
 out:
 	*count_out = g.removed;
 	*bytes_out = g.bytes;
@@ -127,6 +138,7 @@ int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint
 	struct gc_ctx g = {.s = s, .live = live, .not_after = not_after};
 	blob_idset *bases = NULL;
 	int64_t tmp_before;
+	uint64_t nobj = 0, objbytes = 0;
 	int rc;
 
 	if ((rc = blob_idset_new(&bases)) < 0)
@@ -136,6 +148,10 @@ int blob_store_gc(blob_store *s, const blob_idset *live, int64_t not_after, uint
 	g.bases = bases;
 	if ((rc = s->be->list(s->be, gc_one, &g)) < 0)
 		goto out;
+	/* The cluster disks' objects no record names (a crash's leftovers). */
+	if ((rc = blob_wblob_sweep_cluster(s, not_after, false, &nobj, &objbytes)) < 0)
+		goto out;
+	g.removed += nobj;
 	tmp_before = (int64_t)time(NULL) - TMP_GRACE;
 	if (not_after < tmp_before)
 		tmp_before = not_after;

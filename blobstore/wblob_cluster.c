@@ -105,7 +105,8 @@ int wb_cl_remove(blob_store *s, const char *name)
 		              "its records name only", name);
 	/* Bounded (SPEC §12): a sparse disk costs nothing to make, so the
 	 * sweep of unrecorded objects is for disks of at most WB_CL_SWEEP_MAX
-	 * chunks; a larger one's removal drops what its records name. */
+	 * chunks; a larger one's removal drops what its records name (gc's
+	 * sweep, blob_wblob_sweep_cluster, finds the rest). */
 	if (n > WB_CL_SWEEP_MAX)
 		n = 0;
 	free(hdr);
@@ -129,6 +130,39 @@ int blob_wblob_list_cluster(blob_store *s, int (*cb)(void *arg, const char *name
 	struct cl_list l = {cb, arg};
 
 	return disks_of(s) ? disks_of(s)->list(s->be, cl_list_one, &l) : 0;
+}
+
+/* Whether a record of these bytes names its chunk's object: its state
+ * shows the object's bytes (an overlay, a patched chunk), or, naming
+ * two (wb_cl_resolve), the previous one does (the new id may never have
+ * landed).  A record that does not parse names it: kept, not judged. */
+static bool plain_rec_ok(const uint8_t *val, size_t n);
+
+static bool rec_names_object(const uint8_t *val, size_t n)
+{
+	uint8_t v;
+
+	if (!plain_rec_ok(val, n) && (n < REC_MAX + 1 || val[0] != WB_STORED || !plain_rec_ok(val + REC_MAX, n - REC_MAX)))
+		return true;
+	v = n > REC_MAX ? val[REC_MAX] : val[0];
+	return v == WB_OVERLAY || v == WB_OVERLAY_EXT || v == WB_PATCHED;
+}
+
+int blob_wblob_sweep_cluster(blob_store *s, int64_t not_after, bool dry, uint64_t *count, uint64_t *bytes)
+{
+	char why[256] = "";
+	int rc;
+
+	*count = *bytes = 0;
+	if (!disks_of(s) || !disks_of(s)->sweep)
+		return 0;
+	rc = disks_of(s)->sweep(s->be, not_after, dry, rec_names_object, count, bytes, why, sizeof why);
+	if (rc < 0)
+		blob_log_line(&s->log, "%s", why);
+	if (*count > 0 && !dry)
+		blob_log_line(&s->log, "cluster disks: removed %llu chunk objects (%llu bytes) that no record named "
+		              "(a crash's leftovers)", (unsigned long long)*count, (unsigned long long)*bytes);
+	return rc;
 }
 
 int blob_wblob_fence(blob_store *s, const char *name, char *why, size_t cap)

@@ -60,7 +60,7 @@
 #define FENCE_EXPIRE (7u * 86400) /* seconds a fenced client stays blocklisted */
 #define ADDR_MAX 256
 #define OID_MAX (3 + 64 + 10)     /* "wb." NAME ".IIIIIIII" */
-#define KEY_LEN 8
+#define KEY_LEN RADOS_REC_KEY_LEN
 #define BLOCK_KEY_LEN 2           /* a patched chunk's block: 2 hex digits */
 #define PAGE 512                  /* records read per round trip */
 
@@ -92,21 +92,6 @@ static void chunk_oid(char out[OID_MAX], const char *name, uint32_t i)
 static void rec_key(char out[KEY_LEN + 1], uint32_t i)
 {
 	snprintf(out, KEY_LEN + 1, "%08x", i);
-}
-
-static int key_index(const char *key, size_t len, uint32_t *i)
-{
-	char buf[KEY_LEN + 1], *end;
-
-	if (len != KEY_LEN)
-		return -EIO;
-	memcpy(buf, key, KEY_LEN);
-	buf[KEY_LEN] = '\0';
-	unsigned long v = strtoul(buf, &end, 16);
-	if (*end != '\0')
-		return -EIO;
-	*i = (uint32_t)v;
-	return 0;
 }
 
 /* What an operation of an open disk returned, for its caller: a client
@@ -164,45 +149,6 @@ static int read_header(rados_ioctx_t io, const char *oid, uint8_t **out, size_t 
 	return -EIO;
 }
 
-/* Every record of header oid, in key order, to rec. */
-static int read_recs(rados_ioctx_t io, const char *oid, int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n),
-                     void *arg)
-{
-	char after[KEY_LEN + 1] = "";
-	unsigned char more = 1;
-	int rc = 0;
-
-	while (rc == 0 && more) {
-		rados_read_op_t op = rados_create_read_op();
-		rados_omap_iter_t it = NULL;
-		int prval = 0;
-
-		if (op == NULL)
-			return -ENOMEM;
-		rados_read_op_omap_get_vals2(op, after, NULL, PAGE, &it, &more, &prval);
-		rc = rados_read_op_operate(op, io, oid, LIBRADOS_OPERATION_NOFLAG);
-		if (rc == 0)
-			rc = prval;
-		while (rc == 0 && it != NULL) {
-			char *key = NULL, *val = NULL;
-			size_t klen = 0, vlen = 0;
-			uint32_t i;
-
-			if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0 || key == NULL)
-				break;
-			if ((rc = key_index(key, klen, &i)) < 0)
-				break;
-			memcpy(after, key, KEY_LEN);
-			after[KEY_LEN] = '\0';
-			rc = rec(arg, i, (const uint8_t *)val, vlen);
-		}
-		if (it != NULL)
-			rados_omap_get_end(it);
-		rados_release_read_op(op);
-	}
-	return rc;
-}
-
 /* The header and then every record (rec NULL: none) through client
  * cluster: a header read that timed out is tried again after the latest
  * OSD map; records are given to rec once, so a read of them that timed
@@ -216,7 +162,7 @@ static int read_disk(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 		if ((rc = blob_rados_test_fault(rb)) == 0)
 			rc = read_header(io, oid, hdr, len);
 	while (rc < 0 && blob_rados_again(rb, cluster, oid, "a read of its header", rc, &tries));
-	if (rc == 0 && rec != NULL && (rc = read_recs(io, oid, rec, arg)) < 0) {
+	if (rc == 0 && rec != NULL && (rc = blob_rados_read_recs(io, oid, rec, arg)) < 0) {
 		tries = RADOS_ATTEMPTS;
 		blob_rados_again(rb, cluster, oid, "a read of its records", rc, &tries);
 		free(*hdr);
@@ -472,7 +418,7 @@ static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchun
 	hdr_oid(oid, name);
 	for (uint32_t i = 0; i < nchunks; i++)
 		drop_start(&a, i);
-	rc = read_recs(rb->io, oid, drop_rec, &a);
+	rc = blob_rados_read_recs(rb->io, oid, drop_rec, &a);
 	while (a.n > 0)
 		drop_wait_one(&a);
 	if (rc < 0 && rc != -ENOENT)
@@ -543,7 +489,9 @@ static int disk_peek(struct blob_backend *be, const char *name, uint8_t **hdr, s
 	int rc;
 
 	hdr_oid(oid, name);
-	if ((rc = read_disk(rb, rb->cluster, rb->io, oid, hdr, len, rec, arg)) < 0)
+	*hdr = NULL;
+	if ((rc = atomic_load(&rb->test_peek_err)) < 0 ||
+	    (rc = read_disk(rb, rb->cluster, rb->io, oid, hdr, len, rec, arg)) < 0)
 		return rc == -ENOENT ? rc : blob_rados_errno(rc);
 	return 0;
 }
@@ -1030,6 +978,7 @@ const struct blob_backend_disks blob_rados_disks = {
 	.list = disk_list,
 	.peek = disk_peek,
 	.fence = disk_fence,
+	.sweep = blob_rados_disk_sweep,
 	.open = disk_open,
 	.close = disk_close,
 	.write_header = disk_write_header,

@@ -83,6 +83,8 @@ struct rados_backend {
 	atomic_bool test_digs_hold;              /* tests only: blob_rados_test_hold_digs */
 	atomic_uint test_ops_mask;               /* tests only: blob_rados_test_fail_ops */
 	atomic_int test_ops_err;
+	atomic_int test_sweep_err, test_peek_err; /* tests only: blob_rados_test_sweep, _fail_peek */
+	atomic_bool test_sweep_touch;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
 	 * twice here (the mount's handle, a resize) shares one client, which
@@ -189,6 +191,19 @@ void blob_rados_batch_free(struct blob_backend_batch *b);
 
 /* The disks sub-table: cluster disks (rados_disk.c's header). */
 extern const struct blob_backend_disks blob_rados_disks;
+/* ---- rados_sweep.c ----------------------------------------------------- */
+
+#define RADOS_REC_KEY_LEN 8 /* a disk record's omap key: 8 hex digits of its index */
+
+/* Every record of a disk's header oid, in key order, to rec (stops at a
+ * non-zero answer): 0, -EIO for a key not ours, or the librados error. */
+int blob_rados_read_recs(rados_ioctx_t io, const char *oid,
+                         int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg);
+
+/* The disks sub-table's sweep (blob_backend.h). */
+int blob_rados_disk_sweep(struct blob_backend *be, int64_t not_after, bool dry,
+                          bool (*names)(const uint8_t *val, size_t n), uint64_t *count, uint64_t *bytes, char *why,
+                          size_t cap);
 
 #endif /* IMGFS_HAVE_RADOS */
 #endif

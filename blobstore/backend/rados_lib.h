@@ -43,6 +43,7 @@
 	X(rados_create)                                                                                \
 	X(rados_create_read_op)                                                                        \
 	X(rados_create_write_op)                                                                       \
+	X(rados_get_last_version)                                                                      \
 	X(rados_getaddrs)                                                                              \
 	X(rados_getxattr)                                                                              \
 	X(rados_getxattrs_end)                                                                         \
@@ -73,6 +74,7 @@
 	X(rados_write)                                                                                 \
 	X(rados_write_full)                                                                            \
 	X(rados_write_op_assert_exists)                                                                \
+	X(rados_write_op_assert_version)                                                               \
 	X(rados_write_op_cmpxattr)                                                                     \
 	X(rados_write_op_create)                                                                       \
 	X(rados_write_op_omap_clear)                                                                   \
@@ -123,6 +125,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_create (blob_rados_lib.rados_create)
 #define rados_create_read_op (blob_rados_lib.rados_create_read_op)
 #define rados_create_write_op (blob_rados_lib.rados_create_write_op)
+#define rados_get_last_version (blob_rados_lib.rados_get_last_version)
 #define rados_getaddrs (blob_rados_lib.rados_getaddrs)
 #define rados_getxattr (blob_rados_lib.rados_getxattr)
 #define rados_getxattrs_end (blob_rados_lib.rados_getxattrs_end)
@@ -153,6 +156,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_write (blob_rados_lib.rados_write)
 #define rados_write_full (blob_rados_lib.rados_write_full)
 #define rados_write_op_assert_exists (blob_rados_lib.rados_write_op_assert_exists)
+#define rados_write_op_assert_version (blob_rados_lib.rados_write_op_assert_version)
 #define rados_write_op_cmpxattr (blob_rados_lib.rados_write_op_cmpxattr)
 #define rados_write_op_create (blob_rados_lib.rados_write_op_create)
 #define rados_write_op_omap_clear (blob_rados_lib.rados_write_op_omap_clear)

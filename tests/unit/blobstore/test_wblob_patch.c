@@ -838,6 +838,97 @@ static void test_grow_fails(void **state)
 	free(ref);
 }
 
+struct says {
+	int n, nosize;
+	char last[256];
+};
+
+static void on_say(void *arg, const char *line)
+{
+	struct says *l = arg;
+
+	l->n++;
+	l->nosize += strstr(line, "does not say its size") != NULL;
+	snprintf(l->last, sizeof l->last, "%s", line);
+}
+
+/* Disk name made with header bytes hdr[0, len), chunk 0's object
+ * recorded and chunk 1's not (a first write killed before its record). */
+static void made_disk(struct blob_backend *be, const char *name, const uint8_t *hdr, size_t len)
+{
+	struct blob_backend_disk *d = NULL;
+	const uint8_t overlay = WB_OVERLAY;
+	uint8_t *h = NULL;
+	size_t n;
+
+	assert_int_equal(be->disks->create(be, name, hdr, len), 0);
+	assert_int_equal(be->disks->open(be, name, true, &d, &h, &n, no_rec, NULL, NULL, 0), 0);
+	assert_int_equal(be->disks->write(d, 0, 0, "recorded", 8, true), 0);
+	assert_int_equal(be->disks->set_rec(d, 0, &overlay, 1), 0);
+	assert_int_equal(be->disks->write(d, 1, 0, "leftover", 8, true), 0);
+	free(h);
+	be->disks->close(d);
+}
+
+/* A removal whose header read fails (a timeout) removes nothing, says
+ * so, and a retry finishes it; a header of WB_HEADER bytes says the
+ * disk's size (its unrecorded objects go); one a byte shorter, or with
+ * another magic, does not (only what its records name goes, said); a
+ * header gone (its name still listed) unlists it.  gc's sweep then
+ * removes what those left. */
+static void test_remove_faults(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	struct says log = {0};
+	uint8_t hdr[WB_HEADER] = {0};
+	char seen[64] = "";
+	uint64_t count, bytes;
+
+	fx_cluster_only(fx);
+	blob_store_set_log(fx->s, on_say, &log);
+	memcpy(hdr, WB_MAGIC, 8);
+	blob_put_le64(hdr + 8, 3 * MiB);
+	made_disk(be, "f0", hdr, WB_HEADER);
+	blob_rados_test_fail_peek(be, -ETIMEDOUT);
+	assert_true(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f0") < 0);
+	blob_rados_test_fail_peek(be, 0);
+	assert_non_null(strstr(log.last, "cannot read its header to remove it"));
+	assert_int_equal(blob_rados_test_disk_objects(be, "f0", 3), 3);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f0"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "f0", 3), 0);
+	assert_int_equal(log.nosize, 0);
+
+	made_disk(be, "f1", hdr, WB_HEADER - 1);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f1"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "f1", 3), 1);
+	assert_int_equal(blob_rados_test_object_exists(be, "wb.f1.00000001"), 1);
+	assert_int_equal(log.nosize, 1);
+	hdr[7] = '2';
+	made_disk(be, "f2", hdr, WB_HEADER);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f2"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "f2", 3), 1);
+	assert_int_equal(blob_rados_test_object_exists(be, "wb.f2.00000001"), 1);
+	assert_int_equal(log.nosize, 2);
+
+	hdr[7] = '1';
+	made_disk(be, "f3", hdr, WB_HEADER);
+	assert_int_equal(blob_rados_test_disk_drop_header(be, "f3"), 0);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "f3"), -ENOENT);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+	assert_string_equal(seen, "");
+	assert_int_equal(log.nosize, 2);
+	assert_int_equal(blob_rados_test_disk_objects(be, "f3", 3), 2); /* no header; 0 and 1 */
+
+	assert_int_equal(blob_wblob_sweep_cluster(fx->s, (int64_t)time(NULL) + 5, false, &count, &bytes), 0);
+	assert_int_equal(count, 4);
+	assert_int_equal(bytes, 4 * 8);
+	assert_int_equal(blob_rados_test_disk_objects(be, "f1", 3) + blob_rados_test_disk_objects(be, "f2", 3) +
+	                     blob_rados_test_disk_objects(be, "f3", 3),
+	                 0);
+	blob_store_set_log(fx->s, NULL, NULL); /* (log is this frame's) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -851,6 +942,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_cut_fails, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_first_writes_across, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_grow_fails, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_faults, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_patch_capture, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
