@@ -759,14 +759,15 @@ static void test_open_cut_fails(void **state)
  * short of a chunk, a hole, a short last chunk of 5 KiB) are copies of
  * what the chunk shows, then the write, then its record.  Inside one
  * chunk (the busy path): one object write and one record, counted.
- * Across a chunk edge (the exclusive path): every byte reads back at
- * once, and on another host. */
+ * Across a chunk edge (the exclusive path; one write ends a byte short
+ * of a chunk's end): each says exactly its length, and every byte reads
+ * back at once, and on another host. */
 static void test_first_writes_across(void **state)
 {
 	struct blob_fx *fx = *state;
 	const uint64_t blen = 2 * MiB - 1, size = 4 * MiB + 5 * 1024;
 	const uint64_t at[4] = {3 * MiB + 64 * 1024, MiB - BLK, 2 * MiB - BLK, 4 * MiB - 2048};
-	const size_t len[4] = {BLK, 2 * BLK, 2 * BLK, 6 * 1024};
+	const size_t len[4] = {BLK, BLK + MiB - 1, 2 * BLK, 6 * 1024}; /* the 2nd ends a byte short of chunk 1 */
 	struct blob_rados_counters c0, c1;
 	blob_manifest *base = NULL;
 	uint8_t *ref, *want;
