@@ -1032,7 +1032,8 @@ static void test_batch_edges(void **state)
 		memset(buf, k + 1, 64);
 		blob_store_chunk_id(fx->s, &ids[k], buf, 64); /* never stored */
 	}
-	ids[BLOB_BATCH_MAX - 1] = plain;
+	ids[BLOB_BATCH_MAX - 1] = plain; /* the last, and old: refreshed, then found */
+	fx_age(fx, &plain, time(NULL) - 900);
 	memset(found, 7, sizeof found);
 	counters(fx->s, &c0);
 	assert_int_equal(be->batching->has_many(bb, ids, BLOB_BATCH_MAX + 1, found), -E2BIG);
@@ -1046,6 +1047,7 @@ static void test_batch_edges(void **state)
 	for (int k = 0; k < BLOB_BATCH_MAX - 1; k++)
 		assert_int_equal(found[k], 0);
 	assert_int_equal(found[BLOB_BATCH_MAX - 1], 1);
+	assert_true(stamp_of(fx->s, &plain) >= time(NULL) - 60);
 	assert_int_equal(found[BLOB_BATCH_MAX], 7);
 	be->batching->free(bb);
 	free(ref);
