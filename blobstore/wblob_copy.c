@@ -186,7 +186,24 @@ int blob_wblob_seal(blob_wblob *w, blob_manifest **out)
 int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
                              int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
 {
-	return blob_wblob_seal_key(w, w->key, out, progress, arg);
+	int rc = blob_wblob_seal_key(w, w->key, out, progress, arg);
+	return rc == -EUCLEAN ? -EIO : rc; /* its callers promise EIO for both */
+}
+
+/* A read of chunk i that failed (rc): -EUCLEAN when what it read from the
+ * store is there and is not the chunk (its stored chunk checked again,
+ * once: a verdict), else rc (EIO: the store did not answer, or the
+ * chunk's object in the cluster, which has no id to check: could not
+ * tell, SPEC §13).  Readers got EIO for both; only the seal asks. */
+static int seal_judge(blob_wblob *w, uint32_t i, int rc)
+{
+	enum wb_state st = wb_state_of(w, i);
+	int got;
+
+	if (rc != -EIO || st == WB_ARRIVED || wb_is_overlay(st) || wb_stored_len(w, i) == 0)
+		return rc;
+	got = blob_store_check_chunk(w->s, w->key, wb_stored_id(w, i), 0);
+	return got == -EUCLEAN || got == -ENOENT ? -EUCLEAN : rc;
 }
 
 /* The callback runs under the read lock, between chunks: it may take its
@@ -239,11 +256,11 @@ int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
 				goto out;
 		} else if (ah != NULL && st != WB_ARRIVED) {
 			struct ahead_slot *got = ahead_take(ah, i, n);
-			if ((rc = got->rc) < 0 || (rc = blob_batch_add_buf(b, &id, &got->buf, len)) < 0)
+			if ((rc = seal_judge(w, i, got->rc)) < 0 || (rc = blob_batch_add_buf(b, &id, &got->buf, len)) < 0)
 				goto out;
 			ahead_done(ah, got, n);
 		} else {
-			if ((rc = wb_read_chunk(w, i, buf, 0, len)) < 0)
+			if ((rc = seal_judge(w, i, wb_read_chunk(w, i, buf, 0, len))) < 0)
 				goto out;
 			if ((rc = blob_batch_add_buf(b, &id, &buf, len)) < 0)
 				goto out;

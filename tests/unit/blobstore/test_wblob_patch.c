@@ -387,7 +387,9 @@ static int stop_after_5(void *arg, uint64_t done, uint64_t total)
  * BLOB_PART_MAX reads parts, one past it the whole chunk); several of them in flight at once, never more
  * than the seal's 4 readers; stored chunks are named, not read; the
  * manifest reads back exactly.  A stored chunk that does not read, a
- * put that fails fail the capture with their errno, a stop stops it; the
+ * put that fails fail the capture with their errno (a damaged chunk:
+ * EUCLEAN from seal_key, a verdict; the cluster not answering: EIO, could
+ * not tell), a stop stops it; the
  * disk reads the same after each. */
 static void test_patch_capture(void **state)
 {
@@ -442,13 +444,28 @@ static void test_patch_capture(void **state)
 	blob_manifest_free(m);
 	m = NULL;
 
+	/* The cluster not answering (every operation of a cold client times
+	 * out): the capture could not tell, EIO (issue 49, stop 47). */
+	{
+		blob_store *s4 = fx_other_host(fx, "h4");
+		blob_wblob *w4;
+		assert_int_equal(blob_wblob_open_reader(&w4, s4, BLOB_WB_CLUSTER, "cap", NULL, NULL, 0), 0);
+		blob_rados_test_fail_ops(s4->be, UINT32_MAX, -ETIMEDOUT);
+		assert_int_equal(blob_wblob_seal_key(w4, NULL, &m, NULL, NULL), -EIO);
+		blob_rados_test_fail_ops(s4->be, 0, 0);
+		assert_null(m);
+		blob_wblob_close(w4);
+		blob_store_close(s4);
+	}
 	/* One patched chunk's stored chunk damaged: read by a third client
-	 * (cold), the capture fails, EIO. */
+	 * (cold), the capture fails, a verdict (EUCLEAN; EIO to seal's other
+	 * callers). */
 	{
 		blob_store *s3 = fx_other_host(fx, "h3");
 		blob_wblob *w3;
 		fx_corrupt(fx, &st5, 1000);
 		assert_int_equal(blob_wblob_open_reader(&w3, s3, BLOB_WB_CLUSTER, "cap", NULL, NULL, 0), 0);
+		assert_int_equal(blob_wblob_seal_key(w3, NULL, &m, NULL, NULL), -EUCLEAN);
 		assert_int_equal(blob_wblob_seal(w3, &m), -EIO);
 		assert_null(m);
 		blob_wblob_close(w3);
