@@ -62,7 +62,6 @@
 #define OID_MAX (3 + 64 + 10)     /* "wb." NAME ".IIIIIIII" */
 #define KEY_LEN RADOS_REC_KEY_LEN
 #define BLOCK_KEY_LEN 2           /* a patched chunk's block: 2 hex digits */
-#define PAGE 512                  /* records read per round trip */
 
 struct blob_backend_disk {
 	struct rados_backend *rb; /* its store's: the log, the spec */
@@ -438,46 +437,37 @@ static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchun
 	return had ? 0 : -ENOENT;
 }
 
+struct list_each {
+	int (*cb)(void *arg, const char *name, int64_t made);
+	void *arg;
+	int said; /* cb's answer that stopped the listing */
+};
+
+static int list_kv(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct list_each *e = arg;
+	char name[80], made[24];
+
+	if (klen >= sizeof name) /* not a name imgfs gives a disk */
+		return 0;
+	memcpy(name, key, klen);
+	name[klen] = '\0';
+	vlen = vlen < sizeof made ? vlen : sizeof made - 1;
+	memcpy(made, val, vlen);
+	made[vlen] = '\0';
+	return e->said = e->cb(e->arg, name, strtoll(made, NULL, 10));
+}
+
 static int disk_list(struct blob_backend *be, int (*cb)(void *arg, const char *name, int64_t made), void *arg)
 {
 	struct rados_backend *rb = rb_of(be);
-	char after[80] = "";
-	unsigned char more = 1;
-	int rc = 0;
+	struct list_each e = {cb, arg, 0};
+	int rc = blob_rados_omap_each(rb->io, DISKS_OID, list_kv, &e);
 
-	while (rc == 0 && more) {
-		rados_read_op_t op = rados_create_read_op();
-		rados_omap_iter_t it = NULL;
-		int prval = 0;
-
-		if (op == NULL)
-			return -ENOMEM;
-		rados_read_op_omap_get_vals2(op, after, NULL, PAGE, &it, &more, &prval);
-		rc = rados_read_op_operate(op, rb->io, DISKS_OID, LIBRADOS_OPERATION_NOFLAG);
-		if (rc == 0)
-			rc = prval;
-		while (rc == 0 && it != NULL) {
-			char *key = NULL, *val = NULL, name[80], made[24];
-			size_t klen = 0, vlen = 0;
-
-			if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0 || key == NULL)
-				break;
-			if (klen == 0 || klen >= sizeof name)
-				continue;
-			memcpy(name, key, klen);
-			name[klen] = '\0';
-			memcpy(after, name, klen + 1);
-			vlen = vlen < sizeof made ? vlen : sizeof made - 1;
-			memcpy(made, val, vlen);
-			made[vlen] = '\0';
-			rc = cb(arg, name, strtoll(made, NULL, 10));
-		}
-		if (it != NULL)
-			rados_omap_get_end(it);
-		rados_release_read_op(op);
-	}
-	if (rc == -ENOENT) /* no disk was ever made */
+	if (rc == -ENOENT && e.said == 0) /* no disk was ever made (a callback's ENOENT is its own) */
 		return 0;
+	if (e.said != 0)
+		return rc;
 	return rc < 0 ? blob_rados_errno(rc) : rc;
 }
 

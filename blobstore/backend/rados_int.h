@@ -195,6 +195,14 @@ extern const struct blob_backend_disks blob_rados_disks;
 
 #define RADOS_REC_KEY_LEN 8 /* a disk record's omap key: 8 hex digits of its index */
 
+#define RADOS_OMAP_KEY_MAX 255 /* an omap key read back: imgfs writes none over 79 bytes */
+
+/* Every key of object oid's omap, in key order, a page a round trip, to
+ * kv with its value (stops at a non-zero answer, which it returns): 0,
+ * -EIO for a key longer than RADOS_OMAP_KEY_MAX (not ours), or the
+ * librados error (-ENOENT: no such object). */
+int blob_rados_omap_each(rados_ioctx_t io, const char *oid,
+                         int (*kv)(void *arg, const char *key, size_t klen, const char *val, size_t vlen), void *arg);
 /* Every record of a disk's header oid, in key order, to rec (stops at a
  * non-zero answer): 0, -EIO for a key not ours, or the librados error. */
 int blob_rados_read_recs(rados_ioctx_t io, const char *oid,

@@ -75,11 +75,10 @@ static int key_index(const char *key, size_t len, uint32_t *i)
 	return 0;
 }
 
-/* Every record of header oid, in key order, to rec. */
-int blob_rados_read_recs(rados_ioctx_t io, const char *oid,
-                         int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg)
+int blob_rados_omap_each(rados_ioctx_t io, const char *oid,
+                         int (*kv)(void *arg, const char *key, size_t klen, const char *val, size_t vlen), void *arg)
 {
-	char after[RADOS_REC_KEY_LEN + 1] = "";
+	char after[RADOS_OMAP_KEY_MAX + 1] = "";
 	unsigned char more = 1;
 	int rc = 0;
 
@@ -97,21 +96,45 @@ int blob_rados_read_recs(rados_ioctx_t io, const char *oid,
 		while (rc == 0 && it != NULL) {
 			char *key = NULL, *val = NULL;
 			size_t klen = 0, vlen = 0;
-			uint32_t i;
 
 			if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0 || key == NULL)
 				break;
-			if ((rc = key_index(key, klen, &i)) < 0)
+			if (klen == 0 || klen > RADOS_OMAP_KEY_MAX) { /* not one of ours: the next page could not follow it */
+				rc = -EIO;
 				break;
-			memcpy(after, key, RADOS_REC_KEY_LEN);
-			after[RADOS_REC_KEY_LEN] = '\0';
-			rc = rec(arg, i, (const uint8_t *)val, vlen);
+			}
+			memcpy(after, key, klen);
+			after[klen] = '\0';
+			rc = kv(arg, key, klen, val, vlen);
 		}
 		if (it != NULL)
 			rados_omap_get_end(it);
 		rados_release_read_op(op);
 	}
 	return rc;
+}
+
+struct recs_each {
+	int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n);
+	void *arg;
+};
+
+static int rec_kv(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct recs_each *e = arg;
+	uint32_t i;
+	int rc;
+
+	if ((rc = key_index(key, klen, &i)) < 0)
+		return rc;
+	return e->rec(e->arg, i, (const uint8_t *)val, vlen);
+}
+
+/* Every record of header oid, in key order, to rec. */
+int blob_rados_read_recs(rados_ioctx_t io, const char *oid,
+                         int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg)
+{
+	return blob_rados_omap_each(io, oid, rec_kv, &(struct recs_each){rec, arg});
 }
 
 /* ---- the sweep ---------------------------------------------------------------- */

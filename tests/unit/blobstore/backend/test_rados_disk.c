@@ -13,7 +13,8 @@
  *     the same (success), another's when not (EEXIST);
  *   - a fence (a move's): the writer's read, and its record, read again
  *     after a record that timed out;
- *   - a reader's open (a capture's): the header's read.
+ *   - a reader's open (a capture's): the header's read;
+ *   - the pool's list of disks: a callback's ENOENT is its own answer.
  * RADOS only.  About 2 s.
  */
 #include "blobstore/blob_test.h"
@@ -124,6 +125,49 @@ static void test_reader(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "r"), 0);
 }
 
+/* A listing's callback that answers ENOENT at the second name. */
+static int list_stop(void *arg, const char *name, int64_t made)
+{
+	int *n = arg;
+
+	(void)name;
+	(void)made;
+	return ++*n == 2 ? -ENOENT : 0;
+}
+
+static int list_count(void *arg, const char *name, int64_t made)
+{
+	(void)name;
+	(void)made;
+	++*(int *)arg;
+	return 0;
+}
+
+/* The pool's list of disks: none ever made is an empty listing; a
+ * callback's own ENOENT stops it and is its answer, never taken for "none
+ * made" (gc's base ids would then look complete with a disk unread). */
+static void test_list(void **state)
+{
+	struct blob_fx *fx = *state;
+	int n = 0;
+
+	fx_cluster_only(fx);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "la", NULL, MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "lb", NULL, MiB), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "lc", NULL, MiB), 0);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
+	assert_int_equal(n, 3);
+	n = 0;
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_stop, &n), -ENOENT);
+	assert_int_equal(n, 2);
+	for (const char *d = "abc"; *d; d++) {
+		char name[3] = {'l', *d, 0};
+		assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, name), 0);
+	}
+}
+
 int main(void)
 {
 	/* Without a cluster every test here could only skip: the run is
@@ -137,6 +181,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
