@@ -75,6 +75,13 @@ int blob_wblob_open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where
  * writes, truncates and punches are -EROFS. */
 int blob_wblob_open_reader(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
                            const blob_key *key, char *why, size_t cap);
+/* blob_wblob_open_reader for a capture, which must tell a verdict from a
+ * store that did not answer (SPEC §13): a cluster wblob whose header or
+ * one of whose records was read and does not decode is -EUCLEAN; every
+ * other failure is what blob_wblob_open_reader says (EIO: could not
+ * tell).  Readers through the mount keep EIO for both (§9). */
+int blob_wblob_open_judged(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
+                           const blob_key *key, char *why, size_t cap);
 int blob_wblob_remove_in(blob_store *s, enum blob_wb_where where, const char *name);
 /* The cluster wblobs (mtime: when each was made), as blob_wblob_list. */
 int blob_wblob_list_cluster(blob_store *s, int (*cb)(void *arg, const char *name, int64_t mtime), void *arg);

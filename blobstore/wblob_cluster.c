@@ -242,8 +242,10 @@ int wb_cl_load_rec(blob_wblob *w, uint32_t i, const uint8_t *val, size_t n)
 
 	if (plain_rec_ok(val, n))
 		return load_plain(w, i, val);
-	if (n < REC_MAX + 1 || val[0] != WB_STORED || !plain_rec_ok(val + REC_MAX, n - REC_MAX))
+	if (n < REC_MAX + 1 || val[0] != WB_STORED || !plain_rec_ok(val + REC_MAX, n - REC_MAX)) {
+		w->damaged = true;
 		return -EIO;
+	}
 	if (w->nunsure == w->unsure_cap) {
 		uint32_t cap = w->unsure_cap ? 2 * w->unsure_cap : 8;
 		if ((u = realloc(w->unsure, cap * sizeof *u)) == NULL)

@@ -155,6 +155,7 @@ struct blob_wblob {
 	struct wb_unsure *unsure;
 	uint32_t nunsure, unsure_cap;
 	bool reader;              /* blob_wblob_open_reader's: no writes */
+	bool damaged;             /* open only: its header or a record read and not decoded */
 	struct wb_stream *stream; /* an upload's (blob_wblob_stream), else NULL */
 	struct wb_arr *arr;       /* a plain wblob that does not stream, else NULL */
 	char name[WB_NAME_MAX + 1];

@@ -397,6 +397,7 @@ static int open_cluster(blob_wblob *w, char *why, size_t cap)
 	if (rc < 0) {
 		if (why && cap)
 			snprintf(why, cap, "cluster disk %s: its header is damaged", w->name);
+		w->damaged = true;
 		return rc;
 	}
 	/* Records beyond the end (a shrink killed before it removed them):
@@ -427,22 +428,28 @@ static int open_cluster(blob_wblob *w, char *why, size_t cap)
 }
 
 static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name, const blob_key *key,
-                   bool reader, char *why, size_t cap);
+                   bool reader, bool judged, char *why, size_t cap);
 
 int blob_wblob_open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
                        const blob_key *key, char *why, size_t cap)
 {
-	return open_in(out, s, where, name, key, false, why, cap);
+	return open_in(out, s, where, name, key, false, false, why, cap);
 }
 
 int blob_wblob_open_reader(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
                            const blob_key *key, char *why, size_t cap)
 {
-	return open_in(out, s, where, name, key, true, why, cap);
+	return open_in(out, s, where, name, key, true, false, why, cap);
+}
+
+int blob_wblob_open_judged(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name,
+                           const blob_key *key, char *why, size_t cap)
+{
+	return open_in(out, s, where, name, key, true, true, why, cap);
 }
 
 static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, const char *name, const blob_key *key,
-                   bool reader, char *why, size_t cap)
+                   bool reader, bool judged, char *why, size_t cap)
 {
 	char map[WB_FILE_MAX], data[WB_FILE_MAX];
 	blob_wblob *w;
@@ -537,6 +544,8 @@ static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, co
 	w = NULL;
 	rc = 0;
 out:
+	if (rc == -EIO && judged && w != NULL && w->damaged)
+		rc = -EUCLEAN;
 	blob_wblob_close(w);
 	return rc;
 }

@@ -271,7 +271,8 @@ int model_blob_ids(model *m, int64_t blob_id, blob_manifest **out);
  * region's store under its data key: -EACCES with the reason as above. */
 int model_wblob_open(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err);
 /* The same to read and seal only (a capture): a cluster disk's writer
- * is not fenced (blob_wblob_open_reader). */
+ * is not fenced; a cluster disk's header or record read and damaged is
+ * -EUCLEAN, a store that did not answer -EIO (blob_wblob_open_judged). */
 int model_wblob_open_reader(model *m, const struct model_blob *b, blob_wblob **out, struct model_err *err);
 /* Where a wblob lives, by its name (SPEC §13): "c<blob id>" a cloud disk
  * kept in its region's cluster, every other name (an instance's "d<id>",

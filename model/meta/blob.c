@@ -168,7 +168,7 @@ static int wblob_open(model *m, const struct model_blob *b, bool reader, blob_wb
 		return rc;
 	char why[192];
 	/* A lost or cut overlay is EIO with what is missing (never zeros). */
-	if ((rc = (reader ? blob_wblob_open_reader : blob_wblob_open_in)(out, s, model_wblob_where(b->wblob), b->wblob,
+	if ((rc = (reader ? blob_wblob_open_judged : blob_wblob_open_in)(out, s, model_wblob_where(b->wblob), b->wblob,
 	                                                                 key, why, sizeof(why))) < 0)
 		model_fail(err, rc, "cannot open %s: %s", b->wblob, why[0] ? why : strerror(-rc));
 	blob_key_unref(key);

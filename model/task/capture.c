@@ -381,9 +381,14 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 	 * its disks while the capture makes it busy), opened under its key;
 	 * sealed under the image's (SPEC §17: the same, unless the image
 	 * took another lineage's or one of its own). */
-	if ((rc = model_blob_get(r->m, d->src_blob, &src)) < 0 || (rc = src.wblob[0] ? 0 : -ENOENT) < 0 ||
-	    (rc = model_wblob_open_reader(r->m, &src, &w, why)) < 0 ||
-	    (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
+	if ((rc = model_blob_get(r->m, d->src_blob, &src)) < 0 || (rc = src.wblob[0] ? 0 : -ENOENT) < 0)
+		goto fail;
+	/* A cloud disk whose store did not answer at the open: could not
+	 * tell, back to the queue like a failed read below (SPEC §13); a
+	 * header or record read and damaged is a verdict (EUCLEAN). */
+	if ((rc = model_wblob_open_reader(r->m, &src, &w, why)) == -EIO && model_wblob_where(src.wblob) == BLOB_WB_CLUSTER)
+		return rc;
+	if (rc < 0 || (rc = model_key_get(r->m, dst.key_id, &key, NULL)) < 0)
 		goto fail;
 	rc = blob_wblob_seal_key(w, key, &man, cap_seal_progress, &cs);
 	/* A file of the disk's gone outside imgfs is named (issue 47). */

@@ -695,6 +695,9 @@ static void test_damaged_header(void **state)
 			assert_non_null(strstr(why, "header is damaged"));
 			assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why),
 			                 -EIO);
+			/* A capture's open: bytes read and damaged are a verdict. */
+			assert_int_equal(blob_wblob_open_judged(&w, fx->s, BLOB_WB_CLUSTER, name, NULL, why, sizeof why),
+			                 -EUCLEAN);
 			assert_int_equal(blob_idset_new(&live), 0);
 			assert_int_equal(blob_wblob_add_base_ids(fx->s, live), -EIO);
 			blob_idset_free(live);

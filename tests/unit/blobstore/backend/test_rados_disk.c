@@ -13,7 +13,8 @@
  *     the same (success), another's when not (EEXIST);
  *   - a fence (a move's): the writer's read, and its record, read again
  *     after a record that timed out;
- *   - a reader's open (a capture's): the header's read;
+ *   - a reader's open (a capture's): the header's read; a capture's open
+ *     says EIO for no answer, EUCLEAN for a record read and damaged;
  *   - the pool's list of disks: a callback's ENOENT is its own answer.
  * RADOS only.  About 2 s.
  */
@@ -121,7 +122,21 @@ static void test_reader(void **state)
 	w = NULL;
 	assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "r", NULL, why, sizeof why), -EIO);
 	assert_null(w);
+	/* A capture's open: no answer is could not tell (EIO), no verdict. */
+	timeouts(fx->s, 0x7);
+	assert_int_equal(blob_wblob_open_judged(&w, fx->s, BLOB_WB_CLUSTER, "r", NULL, why, sizeof why), -EIO);
+	assert_null(w);
 	timeouts(fx->s, 0);
+	/* A record read that is not one imgfs writes: a verdict (EUCLEAN) for
+	 * a capture, EIO to every other open. */
+	char cmd[512];
+	int n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s setomapval wb.r 00000000 xy", fx->ceph_conf,
+	                 FX_POOL, fx->ns[0]);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "r", NULL, why, sizeof why), -EIO);
+	assert_int_equal(blob_wblob_open_judged(&w, fx->s, BLOB_WB_CLUSTER, "r", NULL, why, sizeof why), -EUCLEAN);
+	assert_null(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "r"), 0);
 }
 
