@@ -27,7 +27,11 @@
 #     c, a stopped instance started there (a move, whose fence reads and
 #     records the disk's writer) — and the moved disk reads back; before,
 #     each timed out against the OSD's old address, EIO on every try until
-#     a remount (issue 49, stop 47).
+#     a remount (issue 49, stop 47);
+#   - a capture of a stopped cloud-disk instance asked with the OSD down:
+#     its runs cannot open or read the disk (could not tell), so it goes
+#     back to the queue, never `error`, and is made once the OSD is back,
+#     the disk's bytes exactly (issue 49, stop 47; SPEC §13).
 # Chunk reads that fail beside chunks that read (no verdict, nothing
 # repaired, the walk given up when a store stops answering) are counted in
 # the unit tests (tests/unit/blobstore/test_gc.c test_verify_unanswered,
@@ -139,11 +143,21 @@ osd=$(cat "$T/ceph/osd.0.pid")
 kill -9 "$osd"
 acked_up=$(wc -l <"$T/acks")
 _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
+# A capture of vm2 (stopped; its disk in the cluster) asked now: its runs
+# cannot read the disk, could not tell, so it waits in the queue.
+CAP="$M2/regions/rc/private/cap1"
+mkdir "$CAP"
+echo "instance vm2" >"$CAP/source"
 assert_errno EIO listdir "$F"
 assert_errno EIO stat "$F/vda1"
 grep -E "imgfs: inside /regions/rf/public/centos-7.4/files.*: EIO .*cannot be read" "$S/imgfs.log" >/dev/null ||
     { tail -n 5 "$S/imgfs.log" >&2; fail "no log line says why files/ is EIO"; }
 grep -q "files.*cannot be read" "$M/errors" || { cat "$M/errors" >&2; fail "/errors does not say why files/ is EIO"; }
+
+say "a capture of a cloud disk asked with the OSD down: back in the queue, not error"
+capture_queued() { grep -qE "capture task [0-9]+ \(image [0-9]+\): .*back in the queue" "$S2/imgfs.log"; }
+wait_until 30 capture_queued || fail "the capture was not put back in the queue: status $(status_of "$CAP"), $(cat "$CAP/error" 2>/dev/null)"
+[[ "$(status_of "$CAP")" != error ]] || fail "the capture ended in error with the OSD down: $(cat "$CAP/error")"
 
 say "fsck and fsck --repair with the OSD down: nothing judged, could not check N, exit 3"
 for repair in "" --repair; do
@@ -196,6 +210,10 @@ for line in open(sys.argv[2]):
 EOF
 assert_eq 0 "$(fsck_rc)" "fsck's exit status with the OSD back"
 assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck with the OSD back"
+
+say "the capture asked with the OSD down is made once it is back"
+imgfs_wait "$CAP" >/dev/null || fail "the capture asked with the OSD down: $(cat "$CAP/error")"
+cmp -n 1M "$T/vm2.head" "$CAP/disks/vda" || fail "the capture asked with the OSD down is not vm2's disk"
 
 say "hosts b and c, idle through the outage: b's first system disk moved to the cluster, c's first start of a move"
 # (each may wait out one operation timeout against the OSD's old address)
