@@ -494,6 +494,21 @@ static bool link_unsupported(int rc)
 	return rc == -EXDEV || rc == -EPERM || rc == -EMLINK || rc == -EOPNOTSUPP;
 }
 
+/* A read of chunk id from src that failed (rc): a verdict when the store
+ * answers about the chunk — its bytes are not the chunk (-EUCLEAN: a read
+ * says EIO for it, so the chunk is checked again, once, only after a
+ * failure) or it is gone (-ENOENT) — else rc (EIO: the store did not
+ * answer, could not tell; SPEC §13), as the seal's judge (wblob_copy.c). */
+static int copy_judge(blob_store *src, const chunk_id *id, int rc)
+{
+	int got;
+
+	if (rc != -EIO)
+		return rc;
+	got = blob_store_check_chunk(src, NULL, id, 0);
+	return got == -EUCLEAN || got == -ENOENT ? got : rc;
+}
+
 /* blob_batch_copy's bytes: read and verified from src straight into an
  * idle lane's buffer, then written by the lane. */
 static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
@@ -507,7 +522,7 @@ static int copy_bytes(blob_batch *b, blob_store *src, const chunk_id *id)
 	/* The lane is idle until we send it something: its buffer is ours (a
 	 * chunk src read ahead comes in exchange for it, without a copy). */
 	if ((rc = blob_store_get_chunk_buf(src, id, &l->buf, &len)) < 0)
-		return rc;
+		return copy_judge(src, id, rc);
 	l->id = *id;
 	l->len = len;
 	/* Which a copied chunk is, plain or sealed, is the manifest's: its

@@ -203,8 +203,10 @@ void blob_batch_free(blob_batch *b); /* accepts NULL */
  * batch's store unless it is there (or this batch took it) already, like
  * blob_batch_add of its bytes but without hashing them again (the id is
  * known): a hard link of the chunk file when both stores are local
- * directories on one file system, else its bytes read from src (verified:
- * -EIO on a mismatch) and written by the batch.  Returns 1 when the chunk
+ * directories on one file system, else its bytes read from src (verified)
+ * and written by the batch.  A read that failed is judged (SPEC §13): the
+ * chunk's stored bytes not the chunk -EUCLEAN, the chunk gone -ENOENT (a
+ * verdict), no answer -EIO (could not tell).  Returns 1 when the chunk
  * is new in the store, 0 when it was there (its mtime refreshed, so gc
  * keeps it) or is the null id; durable, as for blob_batch_add, once a
  * later commit returned.  The stores must share the secret (-EINVAL). */

@@ -217,6 +217,10 @@ void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n)
 {
 	struct rados_backend *rb = rb_of(be);
 
+	/* A test's faults (blob_rados_test_fail_ops) are for the reads that
+	 * follow: nothing read ahead of them. */
+	if (atomic_load(&rb->test_ops_mask) != 0)
+		return;
 	IMGFS_LOCK(&rb->pf_lock, rados_pf_lock);
 	for (size_t k = 0; k < n; k++) {
 		struct rados_pf *p = NULL;

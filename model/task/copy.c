@@ -37,6 +37,11 @@
  * one log line tells what moved:
  *   "copy img-x cn-north-1 -> cn-east-2: N chunks (B bytes) copied, M already there"
  *
+ * A read that failed is judged (SPEC §13): a chunk damaged or gone, or the
+ * target full, ends the copy in error with the reason (a verdict); a store
+ * in a cluster that did not answer (EIO) sends the run back to the queue
+ * with its pause, and the next one resumes from the last device done.
+ *
  * At most MODEL_COPIES_RUNNING copies of one account run at once: the
  * claim asks copy_claimable, which counts the account's copies running
  * under live runners; the others stay queued (`task` shows their place).
@@ -356,14 +361,18 @@ out:
 }
 
 /* Copies one device unless a previous run did.  0 when copied, skipped,
- * stopped or lost (see r), -errno from the database; a failure of the
- * bytes (unreadable, corrupt, the target full) goes to *dev_err. */
-static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *before, int *dev_err)
+ * stopped or lost (see r), -errno from the database, or -EIO when a store
+ * in a cluster did not answer (could not tell: the task goes back to the
+ * queue and resumes from the last device done, SPEC §13); a verdict about
+ * the bytes (a chunk damaged or gone, the target full) goes to *dev_err,
+ * its reason to *why. */
+static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *before, int *dev_err,
+                       const char **why)
 {
 	struct copy_moved mv = {0};
 	struct model_blob sb, db;
 	blob_manifest *man = NULL;
-	blob_store *src, *dst;
+	blob_store *src = NULL, *dst = NULL;
 	int rc;
 
 	if ((rc = model_blob_get(r->m, d->dst_blob, &db)) < 0)
@@ -375,9 +384,18 @@ static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *
 	/* The chunks move as they are stored: an encrypted image's sealed
 	 * ones keep their ids, under the same data key (SPEC §17). */
 	if ((rc = model_blob_get(r->m, d->src_blob, &sb)) < 0 || (rc = model_blob_ids(r->m, d->src_blob, &man)) < 0 ||
-	    (rc = model_store(r->m, sb.region_id, &src)) < 0 || (rc = model_store(r->m, db.region_id, &dst)) < 0 ||
-	    (rc = copy_chunks(r, dst, src, man, *before, &mv)) < 0)
+	    (rc = model_store(r->m, sb.region_id, &src)) < 0 || (rc = model_store(r->m, db.region_id, &dst)) < 0)
 		goto fail;
+	if ((rc = copy_chunks(r, dst, src, man, *before, &mv)) < 0) {
+		if (rc == -EIO && (blob_store_has_cluster(src) || blob_store_has_cluster(dst))) {
+			blob_manifest_free(man);
+			return rc; /* could not tell */
+		}
+		*why = rc == -EUCLEAN ? "a chunk of it is damaged in the store (its bytes are not the chunk)"
+		       : rc == -ENOENT ? "a chunk of it is gone from the store"
+		                       : NULL;
+		goto fail;
+	}
 	if (r->stopped || r->lost) {
 		blob_manifest_free(man);
 		return 0;
@@ -434,12 +452,14 @@ int copy_run(struct task_run *r)
 		return task_fail(r, task_undo_devs, &plan, "copy failed: the image is %s",
 		                 rc < 0 ? "gone" : model_image_status_name(img.status));
 	for (int k = 0; k < n; k++) {
+		const char *why = NULL;
 		int dev_err = 0;
-		if ((rc = copy_device(r, &d[k], &before, &dev_err)) < 0 || r->stopped || r->lost)
+		if ((rc = copy_device(r, &d[k], &before, &dev_err, &why)) < 0 || r->stopped || r->lost)
 			return rc;
 		if (dev_err)
 			return task_fail(r, task_undo_devs, &plan, "copy failed: %s vd%c: %s",
-			                 dev_err == -ENOSPC ? "storing" : "reading", 'a' + d[k].idx, strerror(-dev_err));
+			                 dev_err == -ENOSPC ? "storing" : "reading", 'a' + d[k].idx,
+			                 why ? why : strerror(-dev_err));
 		devs[k] = (struct task_dev){d[k].idx, d[k].dst_blob, d[k].snap_id, d[k].src_blob};
 	}
 	/* Read before the last transaction deletes the row. */

@@ -31,7 +31,11 @@
 #   - a capture of a stopped cloud-disk instance asked with the OSD down:
 #     its runs cannot open or read the disk (could not tell), so it goes
 #     back to the queue, never `error`, and is made once the OSD is back,
-#     the disk's bytes exactly (issue 49, stop 47; SPEC §13).
+#     the disk's bytes exactly (issue 49, stop 47; SPEC §13);
+#   - a copy of a capture of that disk (its chunk in the cluster) to a
+#     dir: region rd, asked with the OSD down: its reads get no answer
+#     (could not tell), so it goes back to the queue, never `error`, and is
+#     made once the OSD is back, the bytes exactly (issue 49, stop 48).
 # Chunk reads that fail beside chunks that read (no verdict, nothing
 # repaired, the walk given up when a store stops answering) are counted in
 # the unit tests (tests/unit/blobstore/test_gc.c test_verify_unanswered,
@@ -39,7 +43,7 @@
 # Cost: a cluster of its own (about 8 s to start, once more to restart its
 # OSD) and a few op timeouts; about 70 s, most of it waiting (the cloud
 # disk's service in PostgreSQL and its writer, beside the rest: about 10 s
-# more than before; hosts b and c about 5 s).
+# more than before; hosts b and c about 5 s; the copy about 3 s).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -75,6 +79,8 @@ S2="$T/state-pg" M2="$T/mnt-pg"
 "$IMGFS" admin --state "$S2" --db "$URL" init >/dev/null
 "$IMGFS" admin --state "$S2" --db "$URL" region add rc --store "rados:imgfs-f,conf=$C,ns=${NS}c" >/dev/null ||
     fail "region add rc"
+mkdir "$T/rd"
+"$IMGFS" admin --state "$S2" --db "$URL" region add rd --store "dir:$T/rd" >/dev/null || fail "region add rd"
 mount_imgfs "$S2" "$M2" "db=$URL"
 # Hosts b and c: on each an instance with a local system disk; a stopped
 # cloud one of the first host's; b and c then do nothing until the OSD is
@@ -92,6 +98,12 @@ echo start >"$V2/status"
 head -c 1M /dev/urandom >"$T/vm2.head"
 dd if="$T/vm2.head" of="$V2/disks/vda" conv=notrunc,fsync status=none
 echo stop >"$V2/status"
+# cap0, vm2's disk captured (its chunk in the cluster), copied to region
+# rd (dir:) while the OSD is down.
+CAP0="$M2/regions/rc/private/cap0"
+mkdir "$CAP0"
+echo "instance vm2" >"$CAP0/source"
+imgfs_wait "$CAP0" >/dev/null || fail "capture cap0: $(cat "$CAP0/error")"
 V="$M2/regions/rc/instances/vm"
 mkdir "$V"
 truncate -s 256M "$V/disks/vdb"
@@ -148,6 +160,7 @@ _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
 CAP="$M2/regions/rc/private/cap1"
 mkdir "$CAP"
 echo "instance vm2" >"$CAP/source"
+mkdir "$CAP0/copies/rd"
 assert_errno EIO listdir "$F"
 assert_errno EIO stat "$F/vda1"
 grep -E "imgfs: inside /regions/rf/public/centos-7.4/files.*: EIO .*cannot be read" "$S/imgfs.log" >/dev/null ||
@@ -158,6 +171,11 @@ say "a capture of a cloud disk asked with the OSD down: back in the queue, not e
 capture_queued() { grep -qE "capture task [0-9]+ \(image [0-9]+\): .*back in the queue" "$S2/imgfs.log"; }
 wait_until 30 capture_queued || fail "the capture was not put back in the queue: status $(status_of "$CAP"), $(cat "$CAP/error" 2>/dev/null)"
 [[ "$(status_of "$CAP")" != error ]] || fail "the capture ended in error with the OSD down: $(cat "$CAP/error")"
+say "a copy from the cluster's region with the OSD down: back in the queue, not error"
+CP0="$M2/regions/rd/private/cap0"
+copy_queued() { grep -qE "copy task [0-9]+ \(image [0-9]+\): .*back in the queue" "$S2/imgfs.log"; }
+wait_until 30 copy_queued || fail "the copy was not put back in the queue: status $(status_of "$CP0"), $(cat "$CP0/error" 2>/dev/null)"
+[[ "$(status_of "$CP0")" != error ]] || fail "the copy ended in error with the OSD down: $(cat "$CP0/error")"
 
 say "fsck and fsck --repair with the OSD down: nothing judged, could not check N, exit 3"
 for repair in "" --repair; do
@@ -214,6 +232,9 @@ assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck with the OSD back"
 say "the capture asked with the OSD down is made once it is back"
 imgfs_wait "$CAP" >/dev/null || fail "the capture asked with the OSD down: $(cat "$CAP/error")"
 cmp -n 1M "$T/vm2.head" "$CAP/disks/vda" || fail "the capture asked with the OSD down is not vm2's disk"
+say "the copy asked with the OSD down is made once it is back"
+imgfs_wait "$CP0" >/dev/null || fail "the copy asked with the OSD down: $(cat "$CP0/error")"
+cmp -n 1M "$T/vm2.head" "$CP0/disks/vda" || fail "the copy asked with the OSD down is not vm2's disk"
 
 say "hosts b and c, idle through the outage: b's first system disk moved to the cluster, c's first start of a move"
 # (each may wait out one operation timeout against the OSD's old address)

@@ -4,7 +4,7 @@
  * store arrives with the source's bytes (by a hard link of the same file
  * on one file system), a chunk the target has costs nothing and has its
  * mtime refreshed, holes and repeats are free, and stores keyed unlike
- * refuse.
+ * refuse; a read that failed tells damage from no answer (RADOS).
  */
 #include <utime.h>
 
@@ -183,6 +183,49 @@ static void test_copy_refusals(void **state)
 	blob_store_close(dst);
 }
 
+/* A read from the source that failed is judged (SPEC §13, issue 49): a
+ * chunk whose stored bytes are not the chunk is EUCLEAN and one the store
+ * says is gone ENOENT (verdicts: the copy ends in error), a source that
+ * does not answer is EIO (could not tell: the copy is tried again), also
+ * when the check after it answers that the chunk is sound.  The timeouts
+ * are the backend's hook: the read's 3 tries, then the check's.  Nothing
+ * of a failed copy is in the target; two timeouts are tried through. */
+static void test_copy_judged(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_store *dst;
+	chunk_id ids[2], absent;
+	blob_batch *bt = NULL;
+
+	fx_cluster_only(fx);
+	dst = second_store(fx, "dst", 1);
+	put_random(fx, ids, 2);
+	fx_corrupt(fx, &ids[0], 100);
+	memset(&absent, 0x5a, sizeof absent);
+	struct {
+		const chunk_id *id;
+		uint32_t mask;
+		int want;
+	} cases[] = {
+		{&ids[0], 0, -EUCLEAN},     /* damaged: the read says EIO, the check EUCLEAN */
+		{&ids[0], 0x7, -EUCLEAN},   /* damaged, the read timed out: the check says so */
+		{&absent, 0x7, -ENOENT},    /* gone, the read timed out: the check says so */
+		{&ids[1], 0x3f, -EIO},      /* the read and the check timed out */
+		{&ids[1], 0x7, -EIO},       /* the read timed out, the check found it sound */
+		{&ids[1], 0x3, 1},          /* the read's third try answered */
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		assert_int_equal(blob_batch_new(&bt, dst), 0);
+		blob_rados_test_fail_ops(fx->s->be, cases[k].mask, cases[k].mask ? -ETIMEDOUT : 0);
+		assert_int_equal(blob_batch_copy(bt, fx->s, cases[k].id), cases[k].want);
+		blob_rados_test_fail_ops(fx->s->be, 0, 0);
+		assert_int_equal(blob_batch_commit(bt), cases[k].want < 0 ? cases[k].want : 1);
+		blob_batch_free(bt);
+		assert_int_equal(blob_store_has_chunk(dst, cases[k].id), cases[k].want > 0);
+	}
+	blob_store_close(dst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +233,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_refreshes_mtime, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_found_fresh_chunk_untouched, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refusals, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_judged, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

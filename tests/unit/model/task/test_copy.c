@@ -6,7 +6,8 @@
  * target's quotas are checked; at most five copies of one account run, the
  * others wait with their place in the queue; a resumed copy skips the
  * devices it finished; a copy's SHA-256 is its source's, never read back
- * while the copy waits.
+ * while the copy waits; a chunk of the source gone ends it in error with
+ * the reason.
  */
 #include "model/convert_test.h"
 
@@ -352,6 +353,28 @@ static void test_resume_skips_finished_devices(void **state)
 	assert_non_null(strstr(last_log, ": 5 chunks (5242880 bytes) copied, 0 already there"));
 }
 
+/* A chunk of the source that the store says is gone is a verdict (SPEC
+ * §13): the copy ends in error with the reason, and the snapshots it
+ * reserved in the target go (a store that does not answer is no verdict: the copy
+ * goes back to the queue; test_rados_outage.sh, RADOS). */
+static void test_chunk_gone(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t acct = ut_account(fx, "grace");
+	int64_t src = cloud_image(fx, acct, "lost", 2 * MiB, 0), id;
+	char path[PATH_MAX];
+
+	lt_chunk_path(fx, 0, vda_blob(fx, src), 1, path, sizeof path);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(copy(fx, src, r2(fx), &id), 0);
+	assert_int_equal(ct_run_all(fx), 1);
+	struct model_image c = ut_get(fx, id);
+	assert_int_equal(c.status, MODEL_IMG_ERROR);
+	assert_string_equal(c.error, "copy failed: reading vda: a chunk of it is gone from the store");
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM snapshots WHERE region_id = %lld", (long long)r2(fx)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +384,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_five_running_per_account, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_resume_skips_finished_devices, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_chunk_gone, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
