@@ -206,19 +206,25 @@ static void test_copy_judged(void **state)
 		const chunk_id *id;
 		uint32_t mask;
 		int want;
+		uint64_t reads; /* sent to the cluster, ahead or not (a timeout is not sent) */
 	} cases[] = {
-		{&ids[0], 0, -EUCLEAN},     /* damaged: the read says EIO, the check EUCLEAN */
-		{&ids[0], 0x7, -EUCLEAN},   /* damaged, the read timed out: the check says so */
-		{&absent, 0x7, -ENOENT},    /* gone, the read timed out: the check says so */
-		{&ids[1], 0x3f, -EIO},      /* the read and the check timed out */
-		{&ids[1], 0x7, -EIO},       /* the read timed out, the check found it sound */
-		{&ids[1], 0x3, 1},          /* the read's third try answered */
+		{&ids[0], 0, -EUCLEAN, 2},   /* damaged: the read says EIO, the check EUCLEAN */
+		{&absent, 0, -ENOENT, 1},    /* gone: the read says so, never checked again */
+		{&ids[0], 0x7, -EUCLEAN, 1}, /* damaged, the read timed out: the check says so */
+		{&absent, 0x7, -ENOENT, 1},  /* gone, the read timed out: the check says so */
+		{&ids[1], 0x3f, -EIO, 0},    /* the read and the check timed out */
+		{&ids[1], 0x7, -EIO, 1},     /* the read timed out, the check found it sound */
+		{&ids[1], 0x3, 1, 1},        /* the read's third try answered */
 	};
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		struct blob_rados_counters c0, c1;
 		assert_int_equal(blob_batch_new(&bt, dst), 0);
+		blob_rados_counters(fx->s->be, &c0);
 		blob_rados_test_fail_ops(fx->s->be, cases[k].mask, cases[k].mask ? -ETIMEDOUT : 0);
 		assert_int_equal(blob_batch_copy(bt, fx->s, cases[k].id), cases[k].want);
 		blob_rados_test_fail_ops(fx->s->be, 0, 0);
+		blob_rados_counters(fx->s->be, &c1);
+		assert_int_equal(c1.reads + c1.reads_ahead - c0.reads - c0.reads_ahead, cases[k].reads);
 		assert_int_equal(blob_batch_commit(bt), cases[k].want < 0 ? cases[k].want : 1);
 		blob_batch_free(bt);
 		assert_int_equal(blob_store_has_chunk(dst, cases[k].id), cases[k].want > 0);
