@@ -179,7 +179,8 @@ struct blob_backend_disks {
 	 * the header at off; a chunk's record set; the records of chunks >=
 	 * first removed; chunk i's object: bytes written at off (fresh: the
 	 * object emptied first, in the same operation), read (zeros past its
-	 * end, or with no object), zeroed, removed. */
+	 * end; -ENOENT with no object: only a record names one, so its bytes
+	 * are lost), zeroed, removed. */
 	int (*write_header)(struct blob_backend_disk *d, uint64_t off, const void *buf, size_t len);
 	int (*set_rec)(struct blob_backend_disk *d, uint32_t i, const void *val, size_t n);
 	int (*cut_recs)(struct blob_backend_disk *d, uint32_t first);
@@ -202,8 +203,8 @@ struct blob_backend_disks {
 	int (*patch)(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh);
 	/* The blocks marked on each of the n chunks' objects, to cb (bits:
 	 * WB_BLOCKS / 8 bytes, block b at bit b % 8 of byte b / 8), many
-	 * asked at once; -EIO when an object is missing or a key is not one
-	 * of ours. */
+	 * asked at once; -ENOENT when an object is missing, -EIO when a key
+	 * is not one of ours. */
 	int (*marks)(struct blob_backend_disk *d, const uint32_t *idx, size_t n,
 	             int (*cb)(void *arg, uint32_t i, const uint8_t *bits), void *arg);
 };

@@ -160,9 +160,10 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
  * which may differ from w's: a capture of an instance disk into an image
  * of another lineage (SPEC §17) stores every data chunk again under key;
  * under w's own key the unchanged chunks keep their ids.  A chunk that did
- * not read: -EUCLEAN when its stored chunk was read and is not the chunk
- * (a verdict), -EIO when nothing answered (could not tell, SPEC §13); the
- * two above say EIO for both. */
+ * not read: -EUCLEAN when its stored chunk was read and is not the chunk,
+ * -ENOENT when a cluster disk's own object that a record names is gone (a
+ * verdict each), -EIO when nothing answered (could not tell, SPEC §13);
+ * the two above say EIO for all three. */
 int blob_wblob_seal_key(blob_wblob *w, const blob_key *key, blob_manifest **out,
                         int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
 

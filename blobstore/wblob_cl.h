@@ -21,15 +21,22 @@ int wb_cl_set_state(blob_wblob *w, uint32_t i, enum wb_state v);
 /* The header's size and base_limit (h: their 12 bytes at offset 8). */
 int wb_cl_header(blob_wblob *w, const uint8_t h[12]);
 int wb_cl_cut(blob_wblob *w, uint32_t first);
-/* Chunk i's object: read (zeros where it has none), written (fresh: the
- * object emptied first, in the same operation), zeroed, removed. */
+/* Chunk i's object: read (zeros past its end; -EIO when it is gone, as
+ * for no answer: readers cannot tell them apart, SPEC §9), written
+ * (fresh: the object emptied first, in the same operation), zeroed,
+ * removed. */
 int wb_cl_read(blob_wblob *w, uint32_t i, size_t a, void *dst, size_t n);
+/* After a read of chunk i's object failed: 1 when the store says the
+ * object is gone (a verdict: the disk lost its bytes), 0 when it is
+ * there, -errno when the store did not answer (a seal's judge). */
+int wb_cl_gone(blob_wblob *w, uint32_t i);
 int wb_cl_write(blob_wblob *w, uint32_t i, size_t a, const void *src, size_t n, bool fresh);
 int wb_cl_zero(blob_wblob *w, uint32_t i, size_t a, size_t n);
 int wb_cl_drop(blob_wblob *w, uint32_t i);
 /* Blocks [b0, b0 + nb) of chunk i's object from buf, marked written, in
  * one operation (fresh: its old bytes and marks gone first); the marks
- * of the n chunks idx to cb (blob_backend.h). */
+ * of the n chunks idx to cb (blob_backend.h: -ENOENT when an object is
+ * gone, which the open judges). */
 int wb_cl_patch(blob_wblob *w, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh);
 int wb_cl_marks(blob_wblob *w, const uint32_t *idx, size_t n, int (*cb)(void *arg, uint32_t i, const uint8_t *bits),
                 void *arg);

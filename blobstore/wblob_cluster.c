@@ -414,7 +414,16 @@ int wb_cl_cut(blob_wblob *w, uint32_t first)
 
 int wb_cl_read(blob_wblob *w, uint32_t i, size_t a, void *dst, size_t n)
 {
-	return w->cx->read(w->cl, i, a, dst, n);
+	int rc = w->cx->read(w->cl, i, a, dst, n);
+	return rc == -ENOENT ? -EIO : rc;
+}
+
+int wb_cl_gone(blob_wblob *w, uint32_t i)
+{
+	uint8_t b;
+	int rc = w->cx->read(w->cl, i, 0, &b, 1);
+
+	return rc == -ENOENT ? 1 : rc < 0 ? rc : 0;
 }
 
 int wb_cl_write(blob_wblob *w, uint32_t i, size_t a, const void *src, size_t n, bool fresh)

@@ -187,20 +187,27 @@ int blob_wblob_seal_progress(blob_wblob *w, blob_manifest **out,
                              int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
 {
 	int rc = blob_wblob_seal_key(w, w->key, out, progress, arg);
-	return rc == -EUCLEAN ? -EIO : rc; /* its callers promise EIO for both */
+	/* Its callers promise EIO for all three. */
+	return rc == -EUCLEAN || (rc == -ENOENT && w->cl) ? -EIO : rc;
 }
 
-/* A read of chunk i that failed (rc): -EUCLEAN when what it read from the
- * store is there and is not the chunk (its stored chunk checked again,
- * once: a verdict), else rc (EIO: the store did not answer, or the
- * chunk's object in the cluster, which has no id to check: could not
- * tell, SPEC §13).  Readers got EIO for both; only the seal asks. */
+/* A read of chunk i that failed (rc): -ENOENT when the chunk's own object
+ * in the cluster (an overlay's, a patched chunk's), which a record names,
+ * is gone (asked once more: a verdict, the disk lost bytes); -EUCLEAN when
+ * what it read from the store is there and is not the chunk (its stored
+ * chunk checked again, once: a verdict); else rc (EIO: the store did not
+ * answer: could not tell, SPEC §13).  Readers got EIO for all; only the
+ * seal asks. */
 static int seal_judge(blob_wblob *w, uint32_t i, int rc)
 {
 	enum wb_state st = wb_state_of(w, i);
 	int got;
 
-	if (rc != -EIO || st == WB_ARRIVED || wb_is_overlay(st) || wb_stored_len(w, i) == 0)
+	if (rc != -EIO || st == WB_ARRIVED)
+		return rc;
+	if (w->cl && wb_has_own_bytes(st) && wb_cl_gone(w, i) == 1)
+		return -ENOENT;
+	if (wb_is_overlay(st) || wb_stored_len(w, i) == 0)
 		return rc;
 	got = blob_store_check_chunk(w->s, w->key, wb_stored_id(w, i), 0);
 	return got == -EUCLEAN || got == -ENOENT ? -EUCLEAN : rc;

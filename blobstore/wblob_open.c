@@ -416,7 +416,16 @@ static int open_cluster(blob_wblob *w, char *why, size_t cap)
 		return rc;
 	/* Patched chunks: which blocks each holds (after the cut: only those
 	 * inside the disk). */
-	if ((rc = wb_pt_load(w)) < 0) {
+	if ((rc = wb_pt_load(w)) == -ENOENT) {
+		/* A patched chunk's object its record names, gone: the disk
+		 * lost bytes (a capture's verdict); EIO to the others. */
+		if (why && cap)
+			snprintf(why, cap, "cluster disk %s: the object of a patched chunk it records is gone from the store",
+			         w->name);
+		w->damaged = true;
+		return -EIO;
+	}
+	if (rc < 0) {
 		if (why && cap)
 			snprintf(why, cap, "cluster disk %s: cannot read its chunks' written blocks: %s", w->name,
 			         strerror(-rc));

@@ -785,10 +785,14 @@ static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void
 		return -EIO;
 	chunk_oid(oid, d->name, i);
 	READS_IN_FLIGHT(d->rb, 1);
-	rc = rados_read(d->io, oid, buf, len, off);
+	if ((rc = blob_rados_test_fault(d->rb)) == 0)
+		rc = rados_read(d->io, oid, buf, len, off);
 	READS_IN_FLIGHT(d->rb, -1);
+	/* A record names the object (its bytes land before it): gone, the
+	 * disk lost them — ENOENT, never zeros (the caller says EIO). */
 	if (rc == -ENOENT)
-		rc = 0;
+		blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of chunk %u is missing", d->name,
+		              d->rb->where, i);
 	if (rc < 0)
 		return disk_rc(d, rc, "a read");
 	memset((uint8_t *)buf + rc, 0, len - (size_t)rc);
@@ -944,11 +948,9 @@ static int disk_marks(struct blob_backend_disk *d, const uint32_t *idx, size_t n
 				r = prval[k];
 			if (r == 0)
 				r = marks_parse(it[k], more[k], bits);
-			if (r == -ENOENT) {
-				blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of patched chunk %u is missing: EIO",
+			if (r == -ENOENT) /* the caller says EIO (a capture's open: lost bytes) */
+				blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of patched chunk %u is missing",
 				              d->name, d->rb->where, idx[at + k]);
-				r = -EIO;
-			}
 			if (r == 0 && rc == 0)
 				r = cb(arg, idx[at + k], bits);
 			if (rc == 0 && r < 0)

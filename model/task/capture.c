@@ -361,7 +361,8 @@ static int cap_seal_progress(void *arg, uint64_t done, uint64_t total)
 /* Seals one device unless a previous run did.  0 when sealed, skipped,
  * stopped or lost (see r), -errno from the database or -EIO when a cloud
  * disk's store did not answer (both: tried again); a verdict about the
- * device's bytes (damaged, a file gone, the store full) goes to *dev_err. */
+ * device's bytes (damaged, a file gone, a cloud disk's own object gone,
+ * the store full) goes to *dev_err. */
 static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, int *dev_err, struct model_err *why)
 {
 	struct cap_seal cs = {r, before, 0};
@@ -397,6 +398,9 @@ static int cap_device(struct task_run *r, struct cap_dev *d, uint64_t before, in
 		model_fail(why, rc, "%s", lost);
 	else if (rc == -EUCLEAN)
 		model_fail(why, rc, "a chunk it shows is damaged in the store (its bytes are not the chunk)");
+	else if (rc == -ENOENT && blob_wblob_in_cluster(w))
+		model_fail(why, rc, "an object of the disk's own that its records name is gone from the store (the disk "
+		                    "lost those bytes)");
 	/* A cloud disk whose store did not answer: could not tell, the task
 	 * goes back to the queue (SPEC §13), its sealed devices kept. */
 	bool retry = rc == -EIO && !why->msg[0] && blob_wblob_in_cluster(w);

@@ -15,7 +15,9 @@
  *     after a record that timed out;
  *   - a reader's open (a capture's): the header's read; a capture's open
  *     says EIO for no answer, EUCLEAN for a record read and damaged;
- *   - the pool's list of disks: a callback's ENOENT is its own answer.
+ *   - the pool's list of disks: a callback's ENOENT is its own answer;
+ *   - a disk's own object that a record names, gone: a verdict for a
+ *     capture (its seal, its open), EIO to every other reader.
  * RADOS only.  About 2 s.
  */
 #include "blobstore/blob_test.h"
@@ -140,6 +142,71 @@ static void test_reader(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "r"), 0);
 }
 
+/* Removes disk name's object of chunk i, as `rados rm` would. */
+static void rm_object(struct blob_fx *fx, const char *name, uint32_t i)
+{
+	char cmd[512];
+	int n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s rm wb.%s.%08x", fx->ceph_conf, FX_POOL, fx->ns[0],
+	                 name, i);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A disk's own object that a record names, gone (issue 49, stop 48): the
+ * disk lost bytes.  A capture's seal says so (ENOENT, a verdict), its
+ * open too when the object is a patched chunk's (EUCLEAN, with the
+ * reason); every other reader gets EIO, never zeros; a store that does
+ * not answer the read and the check after it is EIO (could not tell). */
+static void test_lost_object(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *buf = malloc(MiB);
+	blob_manifest *m = NULL;
+	blob_wblob *w = NULL;
+	char why[256];
+
+	fx_cluster_only(fx);
+	assert_non_null(buf);
+	fx_fill(fx, buf, MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "lo", NULL, 2 * MiB), 0);
+	w = fx_cl_open(fx->s, "lo");
+	assert_int_equal(blob_wblob_pwrite(w, buf, 5, 0), 5);      /* chunk 0: an overlay */
+	assert_int_equal(blob_wblob_pwrite(w, buf, MiB, MiB), MiB); /* chunk 1: stored, */
+	assert_int_equal(blob_wblob_pwrite(w, buf, 4096, MiB + 8192), 4096); /* then patched */
+	blob_wblob_close(w);
+	/* Sound: the seal reads both. */
+	assert_int_equal(blob_wblob_open_judged(&w, fx->s, BLOB_WB_CLUSTER, "lo", NULL, why, sizeof why), 0);
+	assert_int_equal(blob_wblob_seal_key(w, NULL, &m, NULL, NULL), 0);
+	blob_manifest_free(m);
+	m = NULL;
+	blob_wblob_close(w);
+
+	rm_object(fx, "lo", 0);
+	assert_int_equal(blob_wblob_open_judged(&w, fx->s, BLOB_WB_CLUSTER, "lo", NULL, why, sizeof why), 0);
+	assert_int_equal(blob_wblob_pread(w, buf, 5, 0), -EIO);
+	/* Every read timed out (the overlay's and the check's): no verdict. */
+	blob_rados_test_fail_ops(fx->s->be, UINT32_MAX, -ETIMEDOUT);
+	assert_int_equal(blob_wblob_seal_key(w, NULL, &m, NULL, NULL), -EIO);
+	/* The overlay's read timed out, the check answered: gone. */
+	blob_rados_test_fail_ops(fx->s->be, 0x1, -ETIMEDOUT);
+	assert_int_equal(blob_wblob_seal_key(w, NULL, &m, NULL, NULL), -ENOENT);
+	blob_rados_test_fail_ops(fx->s->be, 0, 0);
+	assert_int_equal(blob_wblob_seal_key(w, NULL, &m, NULL, NULL), -ENOENT);
+	assert_int_equal(blob_wblob_seal(w, &m), -EIO);
+	assert_null(m);
+	blob_wblob_close(w);
+
+	rm_object(fx, "lo", 1);
+	w = NULL;
+	assert_int_equal(blob_wblob_open_judged(&w, fx->s, BLOB_WB_CLUSTER, "lo", NULL, why, sizeof why), -EUCLEAN);
+	assert_null(w);
+	assert_non_null(strstr(why, "the object of a patched chunk it records is gone"));
+	assert_int_equal(blob_wblob_open_reader(&w, fx->s, BLOB_WB_CLUSTER, "lo", NULL, why, sizeof why), -EIO);
+	assert_null(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "lo"), 0);
+	free(buf);
+}
+
 /* A listing's callback that answers ENOENT at the second name. */
 static int list_stop(void *arg, const char *name, int64_t made)
 {
@@ -197,6 +264,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fence, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lost_object, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
