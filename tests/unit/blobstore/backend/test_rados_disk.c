@@ -152,6 +152,15 @@ static void rm_object(struct blob_fx *fx, const char *name, uint32_t i)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A seal's progress that stops it at once. */
+static int stop_now(void *arg, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	(void)done;
+	(void)total;
+	return 1;
+}
+
 /* A disk's own object that a record names, gone (issue 49, stop 48): the
  * disk lost bytes.  A capture's seal says so (ENOENT, a verdict), its
  * open too when the object is a patched chunk's (EUCLEAN, with the
@@ -179,6 +188,8 @@ static void test_lost_object(void **state)
 	assert_int_equal(blob_wblob_seal_key(w, NULL, &m, NULL, NULL), 0);
 	blob_manifest_free(m);
 	m = NULL;
+	/* Stopped: its own errno, not taken for a failed read. */
+	assert_int_equal(blob_wblob_seal_progress(w, &m, stop_now, NULL), -ECANCELED);
 	blob_wblob_close(w);
 
 	rm_object(fx, "lo", 0);
