@@ -35,7 +35,10 @@
 #   - a copy of a capture of that disk (its chunk in the cluster) to a
 #     dir: region rd, asked with the OSD down: its reads get no answer
 #     (could not tell), so it goes back to the queue, never `error`, and is
-#     made once the OSD is back, the bytes exactly (issue 49, stop 48).
+#     made once the OSD is back, the bytes exactly (issue 49, stop 48);
+#   - at the end, an overlay object of the written cloud disk removed
+#     with the rados CLI: a capture of its instance ends in `error`, the
+#     disk lost bytes (a verdict; never zeros, never a wait for ever).
 # Chunk reads that fail beside chunks that read (no verdict, nothing
 # repaired, the walk given up when a store stops answering) are counted in
 # the unit tests (tests/unit/blobstore/test_gc.c test_verify_unanswered,
@@ -43,7 +46,8 @@
 # Cost: a cluster of its own (about 8 s to start, once more to restart its
 # OSD) and a few op timeouts; about 70 s, most of it waiting (the cloud
 # disk's service in PostgreSQL and its writer, beside the rest: about 10 s
-# more than before; hosts b and c about 5 s; the copy about 3 s).
+# more than before; hosts b and c about 5 s; the copy about 3 s; the
+# lost object about 3 s).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -244,3 +248,19 @@ assert_eq OK "$(errno_of write "$M4/regions/rc/instances/vm2/status" start)" "c'
 assert_eq c "$(cat "$M4/regions/rc/instances/vm2/host")" "vm2's host after the start on c"
 cmp -n 1M "$T/vm2.head" "$M4/regions/rc/instances/vm2/disks/vda" || fail "vm2's vda read on c"
 
+
+say "a cloud disk's own object gone (rados rm): its capture ends in error with the reason"
+# vdb's chunk 2 was written in part (4 KiB into a hole): an overlay object
+# of its own, which a record names.  Never captured as zeros, never a wait
+# in the queue for ever (issue 49, stop 48; SPEC §13).
+echo stop >"$V/status"
+rados -c "$C" -p imgfs-f -N "${NS}c" ls | grep -E '^wb\.c[0-9]+\.00000002$' >"$T/obj2" || true
+assert_eq 1 "$(wc -l <"$T/obj2")" "cluster disk objects of chunk 2 (vdb's overlay)"
+rados -c "$C" -p imgfs-f -N "${NS}c" rm "$(cat "$T/obj2")" || fail "rados rm $(cat "$T/obj2")"
+CAP2="$M2/regions/rc/private/cap2"
+mkdir "$CAP2"
+echo "instance vm vdb" >"$CAP2/source"
+imgfs_wait "$CAP2" >/dev/null 2>&1 && fail "the capture of vm with vdb's object gone was made"
+assert_eq error "$(status_of "$CAP2")" "the capture of vm with vdb's object gone"
+assert_match "capture failed: reading vdb: an object of the disk's own that its records name is gone from the store.*" \
+    "$(cat "$CAP2/error")" "its error"
