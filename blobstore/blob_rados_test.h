@@ -35,8 +35,8 @@ void blob_rados_test_fail_exists(struct blob_backend *be, int err);
  * backend runs and tries again after a timeout (a read, a create, a
  * timestamp check or refresh, a stat, a removal: blob_rados_run; a cluster
  * disk's listing and header creation, a header read, its writer read or
- * recorded at a fence or an open, a read of a chunk's object, tried
- * once: rados_disk.c), the
+ * recorded at a fence or an open, its unlisting at a removal, a read of a
+ * chunk's object, tried once: rados_disk.c), the
  * k-th (from 0) fails with err, not sent, when bit k of mask is set — an
  * OSD that times out, a pool that is full, gc removing a chunk between a
  * create and its refresh.  Counted from this call on; mask 0: none. */

@@ -412,7 +412,7 @@ static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchun
 	struct rados_backend *rb = rb_of(be);
 	struct drops a = {.rb = rb, .name = name, .nchunks = nchunks};
 	char oid[OID_MAX];
-	int rc;
+	int rc, tries;
 
 	hdr_oid(oid, name);
 	for (uint32_t i = 0; i < nchunks; i++)
@@ -432,7 +432,12 @@ static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchun
 	if ((rc = rados_remove(rb->io, oid)) < 0 && rc != -ENOENT)
 		return blob_rados_errno(rc);
 	had |= rc == 0;
-	if ((rc = list_del(rb, name)) < 0)
+	tries = 0;
+	do
+		if ((rc = blob_rados_test_fault(rb)) == 0)
+			rc = list_del(rb, name);
+	while (rc < 0 && blob_rados_again(rb, rb->cluster, DISKS_OID, "a removal from the listing", rc, &tries));
+	if (rc < 0)
 		return blob_rados_errno(rc);
 	return had ? 0 : -ENOENT;
 }

@@ -19,7 +19,8 @@
  *   - a reader's open (a capture's): the header's read; a capture's open
  *     says EIO for no answer, EUCLEAN for a record read and damaged;
  *   - the pool's list of disks: a callback's ENOENT is its own answer; a
- *     key of 80 bytes is skipped, one of 79 copied out;
+ *     key of 80 bytes is skipped, one of 79 copied out; a removal's
+ *     unlisting, answered after 2 timeouts, EIO after 3;
  *   - a disk's own object that a record names, gone: a verdict for a
  *     capture (its seal, its open), EIO to every other reader.
  * RADOS only.  About 2 s.
@@ -313,10 +314,23 @@ static void test_list(void **state)
 	n = 0;
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
 	assert_int_equal(n, 3);
-	for (const char *d = "abc"; *d; d++) {
-		char name[3] = {'l', *d, 0};
-		assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, name), 0);
-	}
+	/* A removal's unlisting (after its fence's writer read, op 0, and its
+	 * header's, op 1) answered after 2 timeouts; after 3, EIO with the
+	 * name still listed, which a later removal unlists (its header gone
+	 * by then: ENOENT). */
+	timeouts(fx->s, 0xc);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "la"), 0);
+	timeouts(fx->s, 0x1c);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "lb"), -EIO);
+	timeouts(fx->s, 0);
+	n = 0;
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "lb"), -ENOENT);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "lc"), 0);
+	n = 0;
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
+	assert_int_equal(n, 0);
 }
 
 int main(void)
