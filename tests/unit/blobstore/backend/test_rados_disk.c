@@ -10,7 +10,8 @@
  * nothing made or changed:
  *   - a disk's creation: its listing, then its header; a header already
  *     there after a try that timed out is that try's when its bytes are
- *     the same (success), another's when not (EEXIST);
+ *     the same (success), another's when not (EEXIST); a read of its
+ *     chunk past the bytes written is zeros;
  *   - a fence (a move's): the writer's read, and its record, read again
  *     after a record that timed out;
  *   - a writer's open: its record beaten by another opener's 7 times is
@@ -62,6 +63,13 @@ static void test_create(void **state)
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "c1", NULL, MiB), -EEXIST);
 	w = fx_cl_open(fx->s, "c1");
 	assert_int_equal(blob_wblob_pwrite(w, "c1", 2, 0), 2);
+	/* Its chunk's object holds 2 bytes: a read wholly past them is
+	 * zeros, whatever the buffer held. */
+	char past[16];
+	memset(past, 0xee, sizeof past);
+	assert_int_equal(blob_wblob_pread(w, past, sizeof past, 8192), (ssize_t)sizeof past);
+	for (size_t k = 0; k < sizeof past; k++)
+		assert_int_equal(past[k], 0);
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "c3");
 	blob_wblob_close(w);
