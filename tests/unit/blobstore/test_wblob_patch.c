@@ -366,7 +366,20 @@ static void test_patch_record_lost(void **state)
 		blob_wblob_close(w2);
 		blob_store_close(s2);
 	}
+	/* A patched chunk whose object was removed outside imgfs: the open
+	 * that reads its written blocks is EIO, never a chunk of no blocks
+	 * (w was fenced by the open above). */
 	blob_wblob_close(w);
+	w = fx_cl_open(fx->s, "k");
+	put(w, ref, fx, 10 * BLK, BLK);
+	blob_wblob_close(w);
+	char cmd[512], why[256] = "";
+	int n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s rm wb.k.00000000", fx->ceph_conf, FX_POOL, fx->ns[0]);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_int_equal(system(cmd), 0);
+	w = NULL;
+	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, why, sizeof why), -EIO);
+	assert_null(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "k"), 0);
 	free(ref);
 }
