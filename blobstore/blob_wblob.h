@@ -110,6 +110,23 @@ ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
  * caller, but a cluster wblob's (blob_wblob_in_cluster), which may run
  * side by side: the handle orders what must be. */
 ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off);
+/* The same for a writer that did not ask each write to be durable (SPEC
+ * §11 "Decision (issue 49, stop 48)"): a whole chunk of a cluster wblob
+ * may be answered (answer(arg, len), once) before it lands, its bytes
+ * read from buf until then, which must stay the caller's until this
+ * returns; once answered, the caller must not touch what a close frees
+ * (its return value is then nobody's).  blob_wblob_settle, fsync and
+ * close wait for it; a failure is told by blob_wblob_settle. */
+ssize_t blob_wblob_pwrite_ahead(blob_wblob *w, const void *buf, size_t len, uint64_t off,
+                                void (*answer)(void *arg, size_t n), void *arg);
+/* Every write answered ahead before now landed or failed: 0, or when
+ * one failed since *seen (a count, as blob_wblob_ahead_mark gave it to
+ * a handle), the last failure's -errno, *seen then brought up to date —
+ * each handle is told once, as Linux tells each open file of a writeback
+ * error.  seen NULL: only waits. */
+int blob_wblob_settle(blob_wblob *w, uint64_t *seen);
+/* The failures of writes answered ahead so far (a handle's start). */
+uint64_t blob_wblob_ahead_mark(blob_wblob *w);
 int blob_wblob_truncate(blob_wblob *w, uint64_t size);
 /* [off, off + len) (clipped to the size) reads as zeros afterwards; whole
  * chunks in it become holes and give their space back (fallocate

@@ -590,7 +590,9 @@ ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off)
 
 		if (n > len - done)
 			n = len - done;
-		if ((rc = wb_read_chunk(w, i, (uint8_t *)buf + done, a, n)) < 0)
+		if (w->cl && wb_ah_read(w, i, (uint8_t *)buf + done, a, n))
+			rc = 0; /* answered, in flight (wblob_ahead.c) */
+		else if ((rc = wb_read_chunk(w, i, (uint8_t *)buf + done, a, n)) < 0)
 			goto out;
 		done += n;
 	}
@@ -703,7 +705,7 @@ static int store_beside(blob_wblob *w, uint32_t i, chunk_id *id, const uint8_t *
  * memory under the exclusive lock.  1 when done here, 0 when the write
  * needs the exclusive path (zeros, a growth, more than one chunk, a short
  * last chunk whole), -errno. */
-static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uint64_t off)
+static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uint64_t off, struct wb_ahead *ah)
 {
 	uint32_t i = (uint32_t)(off >> BLOB_CHUNK_SHIFT);
 	size_t a = (size_t)(off & BLOB_CHUNK_MASK), clen = 0, keep;
@@ -731,6 +733,8 @@ static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uin
 		}
 	} else if (len == BLOB_CHUNK_SIZE) {
 		to = WB_STORED;
+		if (ah != NULL)
+			wb_ah_start(w, ah, i, buf); /* answered now if it may be */
 		rc = store_beside(w, i, &id, buf);
 	} else if (wb_is_overlay(st)) { /* its first write came before, while this one waited */
 		rc = wb_cl_write(w, i, a, buf, len, false);
@@ -757,10 +761,13 @@ static int cluster_write_busy(blob_wblob *w, const uint8_t *buf, size_t len, uin
 		rc = rc < 0 ? rc : 1;
 	}
 	wb_cl_busy_give(w, i, (uint64_t)i + 1);
+	if (ah != NULL)
+		wb_ah_end(w, ah, rc); /* answered: w may be closed from here on */
 	return rc;
 }
 
-ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off)
+/* A write; ah (or NULL): how it may be answered ahead (wblob_ahead.c). */
+static ssize_t pwrite_at(blob_wblob *w, const void *buf, size_t len, uint64_t off, struct wb_ahead *ah)
 {
 	size_t done = 0;
 	int rc = 0;
@@ -774,7 +781,7 @@ ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t o
 	if (off > BLOB_MAX_SIZE || len > BLOB_MAX_SIZE - off)
 		return -EFBIG;
 	if (w->cl && ((rc = cluster_write_shared(w, buf, len, off)) != 0 ||
-	              (rc = cluster_write_busy(w, buf, len, off)) != 0))
+	              (rc = cluster_write_busy(w, buf, len, off, ah)) != 0))
 		return rc < 0 ? rc : (ssize_t)len;
 
 	wb_cl_busy_take(w, 0, WB_BUSY_ALL);
@@ -805,6 +812,19 @@ out:
 	wb_cl_busy_give(w, 0, WB_BUSY_ALL);
 	/* A failure after some chunks were written reports those. */
 	return done > 0 ? (ssize_t)done : rc;
+}
+
+ssize_t blob_wblob_pwrite(blob_wblob *w, const void *buf, size_t len, uint64_t off)
+{
+	return pwrite_at(w, buf, len, off, NULL);
+}
+
+ssize_t blob_wblob_pwrite_ahead(blob_wblob *w, const void *buf, size_t len, uint64_t off,
+                                void (*answer)(void *arg, size_t n), void *arg)
+{
+	struct wb_ahead ah = {.answer = answer, .arg = arg};
+
+	return pwrite_at(w, buf, len, off, w->cl ? &ah : NULL);
 }
 
 int blob_wblob_punch(blob_wblob *w, uint64_t off, uint64_t len)
@@ -841,6 +861,8 @@ int64_t blob_wblob_seek(blob_wblob *w, uint64_t off, int whence)
 {
 	int64_t rc;
 
+	if (w->cl)
+		(void)blob_wblob_settle(w, NULL); /* a hole written whole and answered is data */
 	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	rc = blob_seek_chunks(w->size, off, whence, wb_next, w);
 	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
@@ -891,6 +913,10 @@ int blob_wblob_fsync(blob_wblob *w)
 {
 	int rc = 0;
 
+	/* Every write answered before now landed (or failed: the caller's
+	 * handle says so, blob_wblob_settle). */
+	if (w->cl)
+		(void)blob_wblob_settle(w, NULL);
 	/* Exclusive only when streamed chunks change state. */
 	if (w->stream)
 		IMGFS_WRLOCK(&w->lock, blob_wblob_lock);

@@ -98,6 +98,33 @@ void wb_rq_free(blob_wblob *w);
 enum wb_rq_test { WB_RQ_PEEK, WB_RQ_HOLD, WB_RQ_SEND, WB_RQ_GO };
 void wb_rq_test(blob_wblob *w, enum wb_rq_test what, unsigned out[3]);
 
+/* ---- wblob_ahead.c: whole chunks answered before they land ----------------- */
+
+/* Whole chunks of one cluster wblob answered before they landed, at most
+ * (a 9th is answered once it landed, as before). */
+#define WB_AHEAD_MAX 8
+/* One write answered ahead: the writer's, on its stack, in w->ahead while
+ * its chunk is in flight (its bytes are the writer's buffer). */
+struct wb_ahead {
+	struct wb_ahead *next;
+	const uint8_t *buf; /* whole chunk i */
+	uint64_t seq;
+	uint32_t i;
+	void (*answer)(void *arg, size_t n);
+	void *arg;
+	bool on; /* answered: in w->ahead until wb_ah_end */
+};
+/* Chunk i (held busy, w->lock shared), whole in a->buf, answered now if
+ * there is room (a->on), reads then showing a->buf. */
+void wb_ah_start(blob_wblob *w, struct wb_ahead *a, uint32_t i, const uint8_t *buf);
+/* a's chunk landed (rc >= 0) or not (-errno, counted for
+ * blob_wblob_settle): out of w->ahead.  The last thing a's writer does
+ * with w (a close may free it then). */
+void wb_ah_end(blob_wblob *w, struct wb_ahead *a, int rc);
+/* [a, a + n) of chunk i from a write in flight into dst: true, else
+ * false (under w->lock, shared or not). */
+bool wb_ah_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+
 /* ---- wblob_patch.c: patched chunks (a cluster wblob's WB_PATCHED) ---------- */
 
 /* Chunk i, in state st, may be patched by its first write: a cluster

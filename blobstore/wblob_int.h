@@ -151,6 +151,13 @@ struct blob_wblob {
 	struct wb_conf conf[WB_CONF_MAX];
 	unsigned nconf;
 	struct wb_rq *rq; /* its record sets, together (wblob_recs.c), under ext_lock */
+	/* Whole chunks answered before they landed (wblob_ahead.c), under
+	 * ext_lock; nahead also read without it (a read's fast path).  Of
+	 * those that failed: how many, and the last one's -errno. */
+	struct wb_ahead *ahead;
+	unsigned nahead;
+	uint64_t ahead_seq, ahead_fails;
+	int ahead_err;
 	/* Open only: the records read naming two, resolved before it returns. */
 	struct wb_unsure *unsure;
 	uint32_t nunsure, unsure_cap;

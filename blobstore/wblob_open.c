@@ -564,6 +564,7 @@ void blob_wblob_close(blob_wblob *w)
 	if (w == NULL)
 		return;
 	if (w->cl) {
+		(void)blob_wblob_settle(w, NULL); /* writers answered ahead still use w */
 		(void)wb_cl_confirm_all(w); /* best effort: the next open resolves what is left */
 		w->cx->close(w->cl);
 	}

@@ -210,6 +210,8 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	 * them: the close (and the free below) comes after it. */
 	if (d->up)
 		fs_disk_settle(d);
+	else if (blob_wblob_in_cluster(d->w))
+		(void)blob_wblob_settle(d->w, NULL); /* its failure was flush's to say */
 	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
 	IMGFS_ASSERT(d->refs > 0 && d->writers >= (int)write); /* this handle's reference is counted */
 	d->writers -= write;
@@ -290,22 +292,26 @@ ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
 	return blob_wblob_pread(d->w, buf, len, off);
 }
 
-ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
+ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off, bool durable,
                        void (*answer)(void *arg, size_t n), void *arg)
 {
 	bool refused = false;
 	ssize_t n;
 	int rc;
 	/* A cloud disk in the cluster takes writes side by side (each a round
-	 * trip): the wblob orders what must be (blob_wblob_pwrite). */
+	 * trip): the wblob orders what must be (blob_wblob_pwrite).  A whole
+	 * chunk of a writer that did not ask for durable writes is answered
+	 * once in flight (SPEC §11): its time is set first, since once
+	 * answered nothing here may touch d (a close may free it). */
 	if (!d->up && blob_wblob_in_cluster(d->w)) {
-		n = blob_wblob_pwrite(d->w, buf, len, off);
+		bool ahead = !durable && answer;
+		n = ahead ? (ssize_t)len : blob_wblob_pwrite(d->w, buf, len, off);
 		if (n > 0) {
 			IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 			d->last_write_ns = model_now_ns();
 			IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 		}
-		return n;
+		return ahead ? blob_wblob_pwrite_ahead(d->w, buf, len, off, answer, arg) : n;
 	}
 	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	if (!d->up) {
@@ -406,9 +412,20 @@ int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence)
 	return blob_wblob_seek(d->w, off, whence);
 }
 
-int fs_disk_fsync(struct fs_disk *d)
+uint64_t fs_disk_ahead_mark(struct fs_disk *d)
 {
-	return blob_wblob_fsync(d->w);
+	return blob_wblob_in_cluster(d->w) ? blob_wblob_ahead_mark(d->w) : 0;
+}
+
+int fs_disk_settle_writes(struct fs_disk *d, uint64_t *seen)
+{
+	return blob_wblob_in_cluster(d->w) ? blob_wblob_settle(d->w, seen) : 0;
+}
+
+int fs_disk_fsync(struct fs_disk *d, uint64_t *seen)
+{
+	int rc = fs_disk_settle_writes(d, seen);
+	return rc < 0 ? rc : blob_wblob_fsync(d->w);
 }
 
 int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,

@@ -45,9 +45,17 @@ ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
  * upload's write that its admit hook takes is answered through
  * answer(arg, len) before its bytes are stored (disk.c): then the return
  * is len, and nothing after answer may use what the request owned but buf
- * (answer NULL: answered by the caller, once stored). */
-ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
+ * (answer NULL: answered by the caller, once stored).  So is a cloud
+ * disk's write of a whole chunk when durable is false (the writer did
+ * not ask for O_DIRECT, O_SYNC or O_DSYNC): once in flight. */
+ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off, bool durable,
                        void (*answer)(void *arg, size_t n), void *arg);
+/* A cloud disk's writes answered before they landed (durable false
+ * above, SPEC §11): waited for; 0, or the -errno of the last that did not
+ * land since *seen (a handle's count of failures told, from
+ * fs_disk_ahead_mark at its open: each handle is told once). */
+int fs_disk_settle_writes(struct fs_disk *d, uint64_t *seen);
+uint64_t fs_disk_ahead_mark(struct fs_disk *d);
 int fs_disk_truncate(struct fs_disk *d, uint64_t size);
 /* fallocate(2) punch-hole (keep_size) and zero-range: [off, off + len)
  * reads zeros, whole chunks give their space back; a zero-range without
@@ -62,7 +70,8 @@ ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src
                       uint64_t dst_off, uint64_t len, struct blob_share_counts *counts);
 /* The disk's blob row (what a copy by reference records as the holder). */
 int64_t fs_disk_blob_id(const struct fs_disk *d);
-int fs_disk_fsync(struct fs_disk *d);
+/* fs_disk_settle_writes, then the disk's fsync. */
+int fs_disk_fsync(struct fs_disk *d, uint64_t *seen);
 /* Size, stored bytes and last write of a disk node (open or not). */
 int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
 /* Whether any disk of the instance is open for writing here. */

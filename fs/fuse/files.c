@@ -86,6 +86,10 @@ struct fh {
 	struct fs_ctx *ctx;
 	struct fs_node *inside; /* FH_INSIDE: a guest's regular file (§18, inside.c) */
 	bool write;           /* FH_DISK: opened for writing */
+	bool durable;         /* FH_DISK: opened O_DIRECT, O_SYNC or O_DSYNC: each
+	                       * write answered once it landed (SPEC §11) */
+	uint64_t ahead_seen;  /* FH_DISK: failures of writes answered ahead this
+	                       * handle was told of, or that came before its open */
 	bool recheck;         /* seen through tenants/ or shared/: resolved anew
 	                       * at every verb (fh_get) */
 	uid_t uid;            /* the opener's uid: another uid's verb is
@@ -230,6 +234,8 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		if ((rc = fs_disk_open(ctx, n, wr, &h->disk, err)) < 0)
 			goto fail;
 		h->write = wr;
+		h->durable = (fi->flags & (O_DIRECT | O_DSYNC)) != 0; /* O_SYNC has O_DSYNC's bit */
+		h->ahead_seen = fs_disk_ahead_mark(h->disk);
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
 			goto fail;
 		fi->keep_cache = 0;
@@ -258,6 +264,8 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		if ((rc = fs_upload_open(ctx, n, wr, &h->disk, err)) < 0)
 			goto fail;
 		h->write = wr;
+		h->durable = (fi->flags & (O_DIRECT | O_DSYNC)) != 0; /* O_SYNC has O_DSYNC's bit */
+		h->ahead_seen = fs_disk_ahead_mark(h->disk);
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
 			goto fail;
 		fi->keep_cache = 0;
@@ -585,7 +593,8 @@ struct write_answer {
 	bool sent;
 };
 
-/* An upload's write answered before its bytes are stored (disk.c). */
+/* An upload's write answered before its bytes are stored, or a cloud
+ * disk's whole chunk before it landed (disk.c). */
 static void write_answer(void *arg, size_t n)
 {
 	struct write_answer *a = arg;
@@ -613,7 +622,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 		 * format is known it is answered before its bytes are stored:
 		 * write_answer, then neither req nor h is ours). */
 		struct write_answer a = {req, ops_ctx(req), false};
-		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off, write_answer, &a);
+		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off, h->durable, write_answer, &a);
 		if (a.sent)
 			return;
 		if (done < 0) {
@@ -683,8 +692,12 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			scrub_stack();
 		return;
 	}
-	/* close(2) of an upload's writer returns once its bytes are durable. */
+	/* close(2) of an upload's writer returns once its bytes are durable,
+	 * a cloud disk's once the writes answered ahead landed (or with why
+	 * one did not). */
 	rc = h->kind == FH_DISK && h->write ? fs_upload_flush(h->disk) : 0;
+	if (rc == 0 && h->kind == FH_DISK && h->write)
+		rc = fs_disk_settle_writes(h->disk, &h->ahead_seen);
 	ops_reply_err(req, -rc);
 }
 
@@ -695,7 +708,7 @@ void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	int rc = fh_get(req, ino, fi, &h);
 	/* Every accepted write of a generated file is already committed. */
 	if (rc == 0 && h->kind == FH_DISK)
-		rc = fs_disk_fsync(h->disk);
+		rc = fs_disk_fsync(h->disk, &h->ahead_seen);
 	ops_reply_err(req, -rc);
 }
 

@@ -7,8 +7,9 @@
 #     there) and a local one; c's state directory holds nothing of the
 #     cloud disks;
 #   - a start through a while it runs on c: EREMOTE;
-#   - a writer on c, its every acknowledged block recorded, then c's
-#     daemon killed (kill -9) mid-writes, its lease lapsed, `host remove
+#   - a writer on c (O_DSYNC: each write durable at its return), its
+#     every acknowledged block recorded, then c's daemon killed (kill -9)
+#     mid-writes, its lease lapsed, `host remove
 #     c`: the cloud instance starts on a (its host then a) and every
 #     acknowledged block reads back there, on both disks; the local one
 #     says in status that its system disk was on c, its start and its
@@ -36,15 +37,18 @@ me=$(id -un)
 # in_log TEXT STATE: the log of the mount of STATE has a line with TEXT.
 in_log() { grep -qF -- "$1" "$2/imgfs.log" || { tail -n 5 "$2/imgfs.log" >&2; fail "no \"$1\" in $2/imgfs.log"; }; }
 
-# writer DISK BLOCKS FIRST ACKS: writes BLOCKS blocks of 1 MiB (every third
-# one 4 KiB into its block instead) at blocks FIRST, FIRST+1, ... of DISK,
-# each a pattern of (block, its number), appending "block length" to ACKS
-# once write() returned; stops at the first failure.
+# writer DISK BLOCKS FIRST ACKS [dsync]: writes BLOCKS blocks of 1 MiB
+# (every third one 4 KiB into its block instead) at blocks FIRST, FIRST+1,
+# ... of DISK, each a pattern of (block, its number), appending "block
+# length" to ACKS once write() returned; stops at the first failure.
+# Opened O_DSYNC with "dsync": each write is durable when it returns (SPEC
+# §11); without, a whole block is answered once in flight and durable at
+# the close (stop 48).
 writer() {
     python3 - "$@" <<'EOF'
 import os, sys
 disk, n, first, acks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-fd = os.open(disk, os.O_RDWR)
+fd = os.open(disk, os.O_RDWR | (os.O_DSYNC if sys.argv[5:] == ["dsync"] else 0))
 log = open(acks, "a", buffering=1)
 for k in range(n):
     blk = first + k
@@ -103,11 +107,14 @@ assert_errno EREMOTE write "$RA/instances/vm/status" start
 assert_errno EREMOTE open "$RA/instances/vm/disks/vda" rdonly
 
 say "a writer on c, c killed mid-writes, its lease lapsed, host c removed"
-writer "$RC/instances/vm/disks/vdb" 20 0 "$T/acks-vdb" || fail "the writer on vdb"
-writer "$RC/instances/vm/disks/vda" 100000 0 "$T/acks-vda" 2>/dev/null &
+# vda's writer is killed with the daemon, so each of its writes must be
+# durable at once (O_DSYNC); vdb's closes just before the kill: its whole
+# blocks, answered once in flight, are durable at that close.
+writer "$RC/instances/vm/disks/vda" 100000 0 "$T/acks-vda" dsync 2>/dev/null &
 wpid=$!
 acks_at_least() { [[ -s "$1" ]] && (($(wc -l <"$1") >= $2)); }
 wait_until 20 acks_at_least "$T/acks-vda" 12 || fail "the writer on c wrote too little"
+writer "$RC/instances/vm/disks/vdb" 20 0 "$T/acks-vdb" || fail "the writer on vdb"
 kill_imgfs "$C"
 wait "$wpid" || true
 acked=$(wc -l <"$T/acks-vda")

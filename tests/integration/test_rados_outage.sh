@@ -20,6 +20,12 @@
 #     the writer tries the block again, and once the OSD is back its
 #     writes succeed, no remount; every write whose fsync returned reads
 #     back exactly (issue 49, "Crash and faults");
+#   - whole chunks written to another cloud disk with the OSD down: one
+#     through a file opened without O_DSYNC is answered at once and its
+#     failure told by that file's fsync (once: not by its close too), or
+#     by its close, and logged with its chunk; through a file opened
+#     O_DSYNC, by the write itself, and its close tells the others'
+#     failures while it was open (SPEC §11, issue 49 stop 48);
 #   - hosts b and c of that service, idle through the outage (their
 #     region's client never learnt where the OSD came back): once the OSD
 #     is back, the first try of each through that client succeeds — on b,
@@ -111,6 +117,7 @@ imgfs_wait "$CAP0" >/dev/null || fail "capture cap0: $(cat "$CAP0/error")"
 V="$M2/regions/rc/instances/vm"
 mkdir "$V"
 truncate -s 256M "$V/disks/vdb"
+truncate -s 8M "$V/disks/vdc" # the probes' (below): no other writer's failures
 echo start >"$V/status"
 D="$V/disks/vdb"
 # The writer: blocks 0, 1, ... (1 MiB each, every third one 4 KiB into its
@@ -154,11 +161,47 @@ wait_until 20 acks_at_least 3 || fail "the cloud disk's writer wrote nothing wit
 mount_imgfs "$S" "$M" workers=0
 F="$M/regions/rf/public/centos-7.4/files"
 
+# Probes of vdc while the OSD is down (SPEC §11, stop 48), in the
+# background through the outage, three files opened before the kill (an
+# open reads the disk's header): a whole chunk written through a file
+# opened without O_DSYNC is answered at once (in flight), and its failure
+# told by that file's fsync, then not again by its close, or by its close;
+# through a file opened O_DSYNC, answered once it landed, so the write
+# fails — and its close tells the failures of the others' writes answered
+# ahead while it was open, as Linux tells each open file.
+python3 - "$V/disks/vdc" "$T/probes" <<'EOF' &
+import mmap, os, sys, time
+disk, out = sys.argv[1:]
+# Page-aligned, as dd's and cp's buffers are: the kernel sends it as one
+# request (an unaligned MiB spans 257 pages, two requests, neither whole).
+data = mmap.mmap(-1, 1 << 20)
+data.write(bytes([0x5A]) * (1 << 20))
+def call(f, *a):
+    try:
+        f(*a)
+        return "ok"
+    except OSError as e:
+        return os.strerror(e.errno)
+fds = [(name, os.open(disk, os.O_WRONLY | flags), blk, sync)
+       for name, flags, blk, sync in (("ahead", 0, 1, True), ("close", 0, 2, False), ("dsync", os.O_DSYNC, 3, False))]
+open(out + ".ready", "w").close()
+while not os.path.exists(out + ".go"):
+    time.sleep(0.05)
+lines = []
+for name, fd, blk, sync in fds:
+    w = call(os.pwrite, fd, data, blk << 20)
+    f = call(os.fsync, fd) if sync else "-"
+    lines.append("%s write=%s fsync=%s close=%s" % (name, w, f, call(os.close, fd)))
+open(out, "w").write("\n".join(lines) + "\n")
+EOF
+ppid=$!
+wait_until 20 test -e "$T/probes.ready" || fail "the probes of vdc did not open it"
 say "the OSD killed: files/ looked into for the first time is EIO with its reason"
 osd=$(cat "$T/ceph/osd.0.pid")
 kill -9 "$osd"
 acked_up=$(wc -l <"$T/acks")
 _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
+touch "$T/probes.go"
 # A capture of vm2 (stopped; its disk in the cluster) asked now: its runs
 # cannot read the disk, could not tell, so it waits in the queue.
 CAP="$M2/regions/rc/private/cap1"
@@ -193,6 +236,14 @@ for repair in "" --repair; do
     grep -q "^could not check: region rf: " "$T/fsck.out" || fail "fsck $repair names no check it could not make"
     echo "    fsck $repair: $last"
 done
+
+say "whole chunks answered in flight, told at fsync or close; O_DSYNC's at the write"
+wait "$ppid" || fail "the probes of vdc"
+printf '%s\n' "ahead write=ok fsync=Input/output error close=ok" "close write=ok fsync=- close=Input/output error" \
+    "dsync write=Input/output error fsync=- close=Input/output error" >"$T/probes.want"
+diff "$T/probes.want" "$T/probes" >&2 || fail "the writes of vdc with the OSD down were not answered as §11 says"
+grep -q "cloud disk .*: chunk 1, written whole and answered before it landed, did not land" "$S2/imgfs.log" ||
+    fail "no log line names the chunk answered ahead that did not land"
 
 say "the OSD back: the same mount shows files/ exactly, and fsck is clean"
 "$ROOT/scripts/ceph-up" "$T/ceph" >/dev/null || fail "restarting the OSD"

@@ -15,6 +15,12 @@
  * those; the confirmations fill an operation up to BLOB_RECS_MAX records
  * and the rest wait.  Without the hold, 16 first writes at once are
  * counted too: never two operations in flight.
+ *
+ * Whole chunks answered before they land (wblob_ahead.c): WB_AHEAD_MAX
+ * held in flight, each read back by another thread before its put was
+ * sent, the next one (one past) answered only once landed, a settle
+ * begun meanwhile done only after all landed; of one that fails, each
+ * handle open before it is told once, and the chunk shows its old bytes.
  */
 #include <pthread.h>
 
@@ -430,6 +436,241 @@ static void test_first_writes_meet(void **state)
 	free(whole);
 }
 
+/* ---- whole chunks answered before they land (wblob_ahead.c) ---------------- */
+
+#define AH_N (WB_AHEAD_MAX + 1)
+
+struct ah_job {
+	blob_wblob *w;
+	blob_store *s;
+	uint32_t i;
+	const uint8_t *buf; /* MiB, written at chunk i */
+	const uint8_t *old; /* what chunk i showed before */
+	bool hold;          /* the answer waits for gate */
+	atomic_bool answered, done, read_ok;
+	ssize_t rc;
+	pthread_t th;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	bool *gate;
+};
+
+struct ah_read {
+	blob_wblob *w;
+	uint32_t i;
+	const uint8_t *want;
+	bool ok;
+};
+
+static void *ah_reader(void *arg)
+{
+	struct ah_read *r = arg;
+	uint8_t *got = malloc(MiB);
+
+	r->ok = got != NULL && blob_wblob_pread(r->w, got, MiB, (uint64_t)r->i * MiB) == (ssize_t)MiB &&
+	        memcmp(got, r->want, MiB) == 0;
+	free(got);
+	return NULL;
+}
+
+/* Called once the write is in flight: another thread's read must see its
+ * bytes already (its state in memory is still the old one: this thread
+ * has not sent the put yet); then, held, it waits for the gate. */
+static void ah_answer(void *arg, size_t n)
+{
+	struct ah_job *j = arg;
+	struct ah_read r = {j->w, j->i, j->buf, false};
+	pthread_t th;
+
+	assert_int_equal(n, MiB);
+	if (pthread_create(&th, NULL, ah_reader, &r) == 0 && pthread_join(th, NULL) == 0)
+		atomic_store(&j->read_ok, r.ok);
+	atomic_store(&j->answered, true);
+	if (!j->hold)
+		return;
+	pthread_mutex_lock(j->mu);
+	while (!*j->gate)
+		pthread_cond_wait(j->cv, j->mu);
+	pthread_mutex_unlock(j->mu);
+}
+
+static void *ah_writer(void *arg)
+{
+	struct ah_job *j = arg;
+
+	j->rc = blob_wblob_pwrite_ahead(j->w, j->buf, MiB, (uint64_t)j->i * MiB, ah_answer, j);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+struct ah_sync {
+	blob_wblob *w;
+	blob_store *s;
+	const chunk_id *ids; /* WB_AHEAD_MAX: chunks 0.. must name them once fsync returned */
+	int rc;
+	bool landed;
+	atomic_bool done;
+};
+
+/* A settle (what fsync and close wait for; it takes no lock the held
+ * writers or the one past them hold), then what another client of the
+ * pool sees: every write answered before it began has landed. */
+static void *ah_fsync(void *arg)
+{
+	struct ah_sync *f = arg;
+	struct recs *r = malloc(sizeof *r);
+
+	f->rc = blob_wblob_settle(f->w, NULL);
+	f->landed = r != NULL;
+	if (r != NULL) {
+		peek_recs(f->s, "ah", r);
+		/* Its record names the new id first (and, not yet confirmed,
+		 * the one before it: wblob_cluster.c "A record beside its chunk"). */
+		for (uint32_t i = 0; i < WB_AHEAD_MAX; i++)
+			f->landed = f->landed && r->len[i] >= 1 + sizeof f->ids[i].b && r->val[i][0] == WB_STORED &&
+			            memcmp(r->val[i] + 1, f->ids[i].b, sizeof f->ids[i].b) == 0;
+	}
+	free(r);
+	atomic_store(&f->done, true);
+	return NULL;
+}
+
+/* WB_AHEAD_MAX whole chunks answered and held in flight: each one's bytes
+ * read back by another thread before its put was sent; the next one (one
+ * past) answered only once it landed; a settle begun meanwhile returns
+ * only after all of them landed (another client sees their records).  A
+ * write of part of a chunk is never answered ahead. */
+static void test_ahead(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *old = malloc(AH_N * MiB), *neu = malloc(AH_N * MiB), *got = malloc(MiB);
+	struct ah_job *j = calloc(AH_N, sizeof *j);
+	chunk_id ids[AH_N];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	struct ah_sync f = {0};
+	pthread_t fth;
+	bool gate = false;
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_true(old && neu && got && j);
+	fx_fill(fx, old, AH_N * MiB);
+	fx_fill(fx, neu, AH_N * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "ah", NULL, AH_N * MiB), 0);
+	w = fx_cl_open(fx->s, "ah");
+	assert_int_equal(blob_wblob_pwrite(w, old, AH_N * MiB, 0), (ssize_t)(AH_N * MiB));
+	for (uint32_t t = 0; t < AH_N; t++) {
+		blob_store_chunk_id(fx->s, &ids[t], neu + (size_t)t * MiB, MiB);
+		j[t] = (struct ah_job){.w = w, .s = fx->s, .i = t, .buf = neu + (size_t)t * MiB, .hold = t < WB_AHEAD_MAX,
+		                       .mu = &mu, .cv = &cv, .gate = &gate};
+		assert_int_equal(pthread_create(&j[t].th, NULL, ah_writer, &j[t]), 0);
+		/* One at a time: the last starts once all the others are held.
+		 * It is answered by its return alone (it cannot return before the
+		 * gate: its state waits for the held writers' shared lock), so an
+		 * answer within 200 ms is one too many. */
+		for (int ms = 0; ms < (t < WB_AHEAD_MAX ? WAIT_MS : 200) && !atomic_load(&j[t].answered); ms++)
+			usleep(1000);
+		assert_true(atomic_load(&j[t].answered) == (t < WB_AHEAD_MAX));
+	}
+	assert_int_equal(__atomic_load_n(&w->nahead, __ATOMIC_ACQUIRE), WB_AHEAD_MAX);
+	for (uint32_t t = 0; t < WB_AHEAD_MAX; t++) {
+		assert_true(atomic_load(&j[t].answered));
+		assert_true(atomic_load(&j[t].read_ok));
+		assert_false(atomic_load(&j[t].done));
+	}
+	f = (struct ah_sync){.w = w, .s = fx->s, .ids = ids};
+	assert_int_equal(pthread_create(&fth, NULL, ah_fsync, &f), 0);
+	/* A settle that did not wait would be done by now (nothing was sent). */
+	for (int ms = 0; ms < 200 && !atomic_load(&f.done); ms++)
+		usleep(1000);
+	assert_false(atomic_load(&f.done));
+	pthread_mutex_lock(&mu);
+	gate = true;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	for (uint32_t t = 0; t < AH_N; t++) {
+		pthread_join(j[t].th, NULL);
+		assert_int_equal(j[t].rc, (ssize_t)MiB);
+	}
+	assert_false(atomic_load(&j[WB_AHEAD_MAX].answered));
+	pthread_join(fth, NULL);
+	assert_int_equal(f.rc, 0);
+	assert_true(f.landed);
+	assert_int_equal(__atomic_load_n(&w->nahead, __ATOMIC_ACQUIRE), 0);
+	/* Part of a chunk, or zeros: answered once done, never ahead. */
+	j[0] = (struct ah_job){.w = w, .s = fx->s, .i = 0, .buf = old};
+	assert_int_equal(blob_wblob_pwrite_ahead(w, old, BLK, 0, ah_answer, &j[0]), BLK);
+	memset(got, 0, MiB);
+	assert_int_equal(blob_wblob_pwrite_ahead(w, got, MiB, MiB, ah_answer, &j[0]), (ssize_t)MiB);
+	assert_false(atomic_load(&j[0].answered));
+	blob_wblob_close(w);
+	w = fx_cl_open(fx->s, "ah");
+	assert_int_equal(blob_wblob_pread(w, got, MiB, 0), (ssize_t)MiB);
+	assert_memory_equal(got, old, BLK);
+	assert_memory_equal(got + BLK, neu + BLK, MiB - BLK);
+	for (uint32_t t = 2; t < AH_N; t++) {
+		assert_int_equal(blob_wblob_pread(w, got, MiB, (uint64_t)t * MiB), (ssize_t)MiB);
+		assert_memory_equal(got, neu + (size_t)t * MiB, MiB);
+	}
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "ah"), 0);
+	free(old);
+	free(neu);
+	free(got);
+	free(j);
+}
+
+/* A write answered ahead whose record fails (an OSD that does not answer):
+ * the next settle of each handle open before it says its errno once
+ * (fsync's and close's, as Linux tells each open file of a writeback
+ * error), a handle opened after it is not told; the chunk shows its old
+ * bytes, and writes go on (the OSD is back). */
+static void test_ahead_lost(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *old = malloc(2 * MiB), *neu = malloc(MiB), *got = malloc(MiB);
+	struct ah_job j = {0};
+	uint64_t a, b, c;
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_true(old && neu && got);
+	fx_fill(fx, old, 2 * MiB);
+	fx_fill(fx, neu, MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "al", NULL, 2 * MiB), 0);
+	w = fx_cl_open(fx->s, "al");
+	assert_int_equal(blob_wblob_pwrite(w, old, 2 * MiB, 0), (ssize_t)(2 * MiB));
+	a = b = blob_wblob_ahead_mark(w);
+	assert_int_equal(blob_wblob_settle(w, &a), 0);
+	blob_rados_test_fail_recs(fx->s->be, -ETIMEDOUT, 0);
+	j = (struct ah_job){.w = w, .s = fx->s, .i = 1, .buf = neu};
+	(void)blob_wblob_pwrite_ahead(w, neu, MiB, MiB, ah_answer, &j);
+	blob_rados_test_fail_recs(fx->s->be, 0, 0);
+	assert_true(atomic_load(&j.answered));
+	c = blob_wblob_ahead_mark(w);
+	assert_int_equal(blob_wblob_settle(w, &c), 0);
+	assert_int_equal(blob_wblob_settle(w, &a), -ETIMEDOUT);
+	assert_int_equal(blob_wblob_settle(w, &a), 0);
+	assert_int_equal(blob_wblob_settle(w, &b), -ETIMEDOUT);
+	assert_int_equal(blob_wblob_settle(w, NULL), 0);
+	assert_int_equal(blob_wblob_pread(w, got, MiB, MiB), (ssize_t)MiB);
+	assert_memory_equal(got, old + MiB, MiB);
+	/* Written again, with the store back. */
+	assert_int_equal(blob_wblob_pwrite_ahead(w, neu, MiB, MiB, ah_answer, &j), (ssize_t)MiB);
+	assert_int_equal(blob_wblob_settle(w, &a), 0);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	blob_wblob_close(w);
+	w = fx_cl_open(fx->s, "al");
+	assert_int_equal(blob_wblob_pread(w, got, MiB, MiB), (ssize_t)MiB);
+	assert_memory_equal(got, neu, MiB);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "al"), 0);
+	free(old);
+	free(neu);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +679,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_chunk_twice, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_confirmations, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_first_writes_meet, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ahead, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ahead_lost, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
