@@ -14,7 +14,7 @@
  * like a chunk's, objects whose names are not a disk chunk's (an index in
  * upper case or not hex, a name longer than WB_NAME_MAX, none),
  * everything inside the grace, everything when the store does not answer
- * (nothing removed, said), and an object written between the sweep's
+ * (nothing removed, said; gc then fails with EIO), and an object written between the sweep's
  * look and its removal.  Removed: also those of disks named WB_NAME_MAX
  * long and one letter long, and those whose records name no object (a
  * plain WB_STORED, two naming a hole).  The dry run counts without removing; gc removes exactly the
@@ -194,6 +194,19 @@ static void test_sweep(void **state)
 	blob_rados_test_sweep(be, 0, false);
 	assert_int_equal(count, 0);
 	assert_non_null(strstr(log.last, "could not tell"));
+	/* gc passes it on: EIO (could not tell), none of the disks' objects
+	 * removed, said; never an answer of 0 with the leftovers kept. */
+	said = log.n;
+	removed = 99;
+	blob_rados_test_sweep(be, -ETIMEDOUT, false);
+	assert_int_equal(blob_store_gc(fx->s, NULL, (int64_t)time(NULL) + 5, &removed), -EIO);
+	blob_rados_test_sweep(be, 0, false);
+	assert_int_equal(removed, 0);
+	assert_int_equal(log.n, said + 1);
+	assert_non_null(strstr(log.last, "could not tell which of its objects no record names: nothing removed"));
+	assert_int_equal(has(be, "big", 4096) + has(be, "big", 4095) + has(be, "big", 0x9a0f) + has(be, "gone", 7) +
+	                     has(be, "big", 4092) + has(be, "big", 4091),
+	                 6);
 	/* Written between the look and the removal: kept. */
 	blob_rados_test_sweep(be, 0, true);
 	assert_int_equal(blob_wblob_sweep_cluster(fx->s, (int64_t)time(NULL) + 5, false, &count, &bytes), 0);
