@@ -35,12 +35,25 @@ void blob_rados_test_fail_exists(struct blob_backend *be, int err);
  * backend runs and tries again after a timeout (a read, a create, a
  * timestamp check or refresh, a stat, a removal: blob_rados_run; a cluster
  * disk's listing and header creation, a header read, its writer read or
- * recorded at a fence or an open, its unlisting at a removal, a read of a
- * chunk's object, tried once: rados_disk.c), the
+ * recorded at a fence or an open, a read of a chunk's object, tried
+ * once, a listing of the pool's disks, and each try of a disk's removal:
+ * its chunk objects, its header (this one sent, then answered err: a
+ * timeout after it landed), its name, three operations: rados_disk.c), the
  * k-th (from 0) fails with err, not sent, when bit k of mask is set — an
  * OSD that times out, a pool that is full, gc removing a chunk between a
  * create and its refresh.  Counted from this call on; mask 0: none. */
 void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err);
+/* For tests: the next listing of the pool's cluster disks fails with err
+ * (once) after it gave `after` names, as a timeout between two of its
+ * pages would (its next try goes on after the names given). */
+void blob_rados_test_fail_list(struct blob_backend *be, uint32_t after, int err);
+/* For tests: of the next 32 operations a batch's existence check starts
+ * (blob_rados_batch_has_many: its checks in the order of the ids, then the
+ * refreshes of those found old), the k-th (from 0) answers err, not sent,
+ * when bit k of mask is set — a check or a refresh that timed out, a
+ * chunk gc removed between its check and its refresh (ENOENT), an OSD's
+ * error.  Counted from this call on; mask 0: none. */
+void blob_rados_test_fail_has(struct blob_backend *be, uint32_t mask, int err);
 /* For tests: the value of the configuration option name of be's client
  * (what the ceph.conf set, or imgfs's default: rados_op.c), into
  * out[cap]; the op timeout its log lines say into *op_timeout. */

@@ -175,6 +175,23 @@ int blob_rados_batch_commit(struct blob_backend_batch *b)
 	return placed;
 }
 
+/* The answer a test asked for instead of the existence check's next
+ * operation (blob_rados_test_fail_has), or 0: one atomic load when none. */
+static int has_fault(struct rados_backend *rb)
+{
+	unsigned mask = atomic_load(&rb->test_has_mask);
+
+	while (mask != 0 && !atomic_compare_exchange_weak(&rb->test_has_mask, &mask, mask >> 1))
+		;
+	return (mask & 1) != 0 ? atomic_load(&rb->test_has_err) : 0;
+}
+
+void blob_rados_test_fail_has(struct blob_backend *be, uint32_t mask, int err)
+{
+	atomic_store(&rb_of(be)->test_has_err, err);
+	atomic_store(&rb_of(be)->test_has_mask, mask);
+}
+
 /* Up to BLOB_BATCH_MAX existence checks (with the refresh of found chunks
  * whose timestamp is old) in flight at once.  found[k] = 1 or 0. */
 int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found)
@@ -196,7 +213,10 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 	blob_rados_stamp_fmt(now, (int64_t)time(NULL));
 	/* 1. Is it there, with a fresh timestamp?  All in flight. */
 	for (; started < n; started++) {
-		res[started] = 0;
+		if ((res[started] = has_fault(rb)) != 0) { /* a test's: answered, not sent */
+			c[started] = NULL;
+			continue;
+		}
 		if ((rop[started] = rados_create_read_op()) == NULL) {
 			rc = -ENOMEM;
 			break;
@@ -215,6 +235,8 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 		}
 	}
 	for (size_t k = 0; k < started; k++) {
+		if (c[k] == NULL)
+			continue;
 		rados_aio_wait_for_complete(c[k]);
 		res[k] = rados_aio_get_return_value(c[k]);
 		rados_aio_release(c[k]);
@@ -225,10 +247,16 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 	/* 2. Found but old: refresh, all in flight. */
 	size_t nw = 0;
 	size_t wk[BLOB_BATCH_MAX];
+	int wf[BLOB_BATCH_MAX]; /* a test's answer in place of refresh j's (0: sent) */
 	for (size_t k = 0; k < n; k++) {
 		found[k] = res[k] >= 0;
 		if (res[k] != -ECANCELED)
 			continue;
+		if ((wf[nw] = has_fault(rb)) != 0) { /* a test's: answered, not sent */
+			wop[nw] = NULL;
+			wk[nw++] = k;
+			continue;
+		}
 		if ((wop[nw] = rados_create_write_op()) == NULL)
 			break;
 		if (rados_aio_create_completion2(NULL, NULL, &c[nw]) < 0) {
@@ -247,10 +275,13 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 		wk[nw++] = k;
 	}
 	for (size_t j = 0; j < nw; j++) {
-		rados_aio_wait_for_complete(c[j]);
-		int r = rados_aio_get_return_value(c[j]);
-		rados_aio_release(c[j]);
-		rados_release_write_op(wop[j]);
+		int r = wf[j];
+		if (wop[j] != NULL) {
+			rados_aio_wait_for_complete(c[j]);
+			r = rados_aio_get_return_value(c[j]);
+			rados_aio_release(c[j]);
+			rados_release_write_op(wop[j]);
+		}
 		res[wk[j]] = r == 0 ? 0 : r;
 	}
 	/* 3. What is still undecided (timed out, not started, refresh not
@@ -266,6 +297,7 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 		}
 		chunk_id_fmt(oid, &ids[k]);
 		if (res[k] == -ETIMEDOUT) { /* its first try */
+			atomic_fetch_add(&rb->n.timeouts, 1);
 			blob_log_line(rb->log,
 			              "rados %s: object %s: a timestamp check timed out after %u s (try 1 of %d); waiting "
 			              "for the latest OSD map",
@@ -295,6 +327,15 @@ void blob_rados_batch_free(struct blob_backend_batch *b)
 		free(w->buf);
 	}
 	free(b);
+}
+
+#else
+
+void blob_rados_test_fail_has(struct blob_backend *be, uint32_t mask, int err)
+{
+	(void)be;
+	(void)mask;
+	(void)err;
 }
 
 #endif

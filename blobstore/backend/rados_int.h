@@ -85,6 +85,10 @@ struct rados_backend {
 	atomic_int test_ops_err;
 	atomic_int test_sweep_err, test_peek_err; /* tests only: blob_rados_test_sweep, _fail_peek */
 	atomic_bool test_sweep_touch;
+	atomic_uint test_list_after;             /* tests only: blob_rados_test_fail_list */
+	atomic_int test_list_err;
+	atomic_uint test_has_mask;               /* tests only: blob_rados_test_fail_has */
+	atomic_int test_has_err;
 	pthread_mutex_t pf_lock;
 	/* Cluster disks open in this process (rados_disk.c): a disk opened
 	 * twice here (the mount's handle, a resize) shares one client, which

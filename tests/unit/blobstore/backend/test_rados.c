@@ -1049,6 +1049,43 @@ static void test_batch_edges(void **state)
 	assert_int_equal(found[BLOB_BATCH_MAX - 1], 1);
 	assert_true(stamp_of(fx->s, &plain) >= time(NULL) - 60);
 	assert_int_equal(found[BLOB_BATCH_MAX], 7);
+	/* The final pass, after an operation that did not settle a chunk
+	 * (blob_rados_test_fail_has answers in its place): a refresh that
+	 * answered ENOENT (gc removed the chunk between its check and its
+	 * refresh) is absent, never found; */
+	chunk_id two[2] = {plain, ids[0]};
+	fx_age(fx, &plain, time(NULL) - 900);
+	blob_rados_test_fail_has(be, 0x2, -ENOENT);
+	assert_int_equal(be->batching->has_many(bb, &plain, 1, found), 0);
+	assert_int_equal(found[0], 0);
+	/* a refresh left undone (old still) is made one by one: found; */
+	blob_rados_test_fail_has(be, 0x2, -ECANCELED);
+	assert_int_equal(be->batching->has_many(bb, &plain, 1, found), 0);
+	assert_int_equal(found[0], 1);
+	assert_true(stamp_of(fx->s, &plain) >= time(NULL) - 60);
+	/* a check that answered an error, not a timeout: that error, no verdict; */
+	blob_rados_test_fail_has(be, 0x1, -EIO);
+	assert_int_equal(be->batching->has_many(bb, two, 2, found), -EIO);
+	/* checks that timed out are asked again after the latest OSD map (their
+	 * try 2 of RADOS_ATTEMPTS): the stored one found, the other absent; */
+	counters(fx->s, &c0);
+	memset(found, 7, 2);
+	blob_rados_test_fail_has(be, 0x3, -ETIMEDOUT);
+	assert_int_equal(be->batching->has_many(bb, two, 2, found), 0);
+	assert_int_equal(found[0], 1);
+	assert_int_equal(found[1], 0);
+	/* and a third timeout of one is the last: EIO (could not tell), never a verdict. */
+	blob_rados_test_fail_has(be, 0x1, -ETIMEDOUT);
+	blob_rados_test_fail_ops(be, 0x1, -ETIMEDOUT);
+	assert_int_equal(be->batching->has_many(bb, &plain, 1, found), 0);
+	assert_int_equal(found[0], 1);
+	blob_rados_test_fail_has(be, 0x1, -ETIMEDOUT);
+	blob_rados_test_fail_ops(be, 0x3, -ETIMEDOUT);
+	assert_int_equal(be->batching->has_many(bb, &plain, 1, found), -EIO);
+	blob_rados_test_fail_ops(be, 0, 0);
+	blob_rados_test_fail_has(be, 0, 0);
+	counters(fx->s, &c1);
+	assert_int_equal(c1.timeouts - c0.timeouts, 2 + 2 + 3);
 	be->batching->free(bb);
 	free(ref);
 	free(buf);
