@@ -407,36 +407,64 @@ static int drop_rec(void *arg, uint32_t i, const uint8_t *val, size_t n)
 	return 0;
 }
 
-static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchunks)
+/* One try of a removal: the chunk objects (and those records name beyond
+ * nchunks), then the header, then the list's name; librados's answer, not
+ * translated.  *had: the header was there at some try (sticky across
+ * tries: a try that timed out after it removed the header leaves the next
+ * one nothing to find, and that is not ENOENT); *bad: the chunk whose
+ * object's removal failed this try (UINT32_MAX: none did). */
+static int remove_try(struct rados_backend *rb, const char *name, const char *oid, uint32_t nchunks, bool *had,
+                      uint32_t *bad)
 {
-	struct rados_backend *rb = rb_of(be);
 	struct drops a = {.rb = rb, .name = name, .nchunks = nchunks};
-	char oid[OID_MAX];
-	int rc, tries;
+	int rc;
 
-	hdr_oid(oid, name);
+	*bad = UINT32_MAX;
+	if ((rc = blob_rados_test_fault(rb)) < 0)
+		return rc;
 	for (uint32_t i = 0; i < nchunks; i++)
 		drop_start(&a, i);
 	rc = blob_rados_read_recs(rb->io, oid, drop_rec, &a);
 	while (a.n > 0)
 		drop_wait_one(&a);
 	if (rc < 0 && rc != -ENOENT)
-		return blob_rados_errno(rc);
+		return rc;
+	*had |= rc == 0;
 	if (a.rc < 0) {
-		blob_log_line(rb->log, "cluster disk %s (rados %s): cannot remove chunk %u's object: %s (could not tell "
-		              "whether it is gone): the disk stays, a later removal finishes it", name, rb->where, a.bad,
-		              strerror(-a.rc));
-		return blob_rados_errno(a.rc);
+		*bad = a.bad;
+		return a.rc;
 	}
-	int had = rc != -ENOENT;
-	if ((rc = rados_remove(rb->io, oid)) < 0 && rc != -ENOENT)
-		return blob_rados_errno(rc);
-	had |= rc == 0;
-	tries = 0;
+	rc = rados_remove(rb->io, oid);
+	int fault = blob_rados_test_fault(rb); /* a test's: it landed, then timed out */
+	if (fault != 0)
+		rc = fault;
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	*had |= rc == 0;
+	if ((rc = blob_rados_test_fault(rb)) == 0)
+		rc = list_del(rb, name);
+	return rc;
+}
+
+/* Each step found done (ENOENT) by a later try is fine: a removal whose
+ * try timed out is tried again after the latest OSD map, RADOS_ATTEMPTS
+ * tries in all, as the other operations through the region's client. */
+static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchunks)
+{
+	struct rados_backend *rb = rb_of(be);
+	char oid[OID_MAX];
+	bool had = false;
+	uint32_t bad;
+	int rc, tries = 0;
+
+	hdr_oid(oid, name);
 	do
-		if ((rc = blob_rados_test_fault(rb)) == 0)
-			rc = list_del(rb, name);
-	while (rc < 0 && blob_rados_again(rb, rb->cluster, DISKS_OID, "a removal from the listing", rc, &tries));
+		rc = remove_try(rb, name, oid, nchunks, &had, &bad);
+	while (rc < 0 && blob_rados_again(rb, rb->cluster, oid, "a removal", rc, &tries));
+	if (rc < 0 && bad != UINT32_MAX)
+		blob_log_line(rb->log, "cluster disk %s (rados %s): cannot remove chunk %u's object: %s (could not tell "
+		              "whether it is gone): the disk stays, a later removal finishes it", name, rb->where, bad,
+		              strerror(-rc));
 	if (rc < 0)
 		return blob_rados_errno(rc);
 	return had ? 0 : -ENOENT;
@@ -445,7 +473,10 @@ static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchun
 struct list_each {
 	int (*cb)(void *arg, const char *name, int64_t made);
 	void *arg;
-	int said; /* cb's answer that stopped the listing */
+	int said;      /* cb's answer that stopped the listing */
+	char last[80]; /* the last name given ("": none yet) */
+	struct rados_backend *rb;
+	uint32_t given; /* names given, over every try */
 };
 
 static int list_kv(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
@@ -457,6 +488,13 @@ static int list_kv(void *arg, const char *key, size_t klen, const char *val, siz
 		return 0;
 	memcpy(name, key, klen);
 	name[klen] = '\0';
+	if (e->last[0] != '\0' && strcmp(name, e->last) <= 0) /* given before a try that timed out */
+		return 0;
+	int cut = atomic_load(&e->rb->test_list_err);
+	if (cut != 0 && e->given == atomic_load(&e->rb->test_list_after) && atomic_exchange(&e->rb->test_list_err, 0))
+		return cut; /* the listing's own failure, not the callback's answer */
+	memcpy(e->last, name, klen + 1);
+	e->given++;
 	vlen = vlen < sizeof made ? vlen : sizeof made - 1;
 	memcpy(made, val, vlen);
 	made[vlen] = '\0';
@@ -466,9 +504,15 @@ static int list_kv(void *arg, const char *key, size_t klen, const char *val, siz
 static int disk_list(struct blob_backend *be, int (*cb)(void *arg, const char *name, int64_t made), void *arg)
 {
 	struct rados_backend *rb = rb_of(be);
-	struct list_each e = {cb, arg, 0};
-	int rc = blob_rados_omap_each(rb->io, DISKS_OID, list_kv, &e);
+	struct list_each e = {cb, arg, 0, "", rb_of(be), 0};
+	int rc, tries = 0;
 
+	/* A listing that timed out is tried again after the latest OSD map;
+	 * the names it already gave (keys come in order) are skipped. */
+	do
+		if ((rc = blob_rados_test_fault(rb)) == 0)
+			rc = blob_rados_omap_each(rb->io, DISKS_OID, list_kv, &e);
+	while (rc < 0 && e.said == 0 && blob_rados_again(rb, rb->cluster, DISKS_OID, "a listing of the disks", rc, &tries));
 	if (rc == -ENOENT && e.said == 0) /* no disk was ever made (a callback's ENOENT is its own) */
 		return 0;
 	if (e.said != 0)
@@ -990,5 +1034,20 @@ const struct blob_backend_disks blob_rados_disks = {
 	.patch = disk_patch,
 	.marks = disk_marks,
 };
+
+void blob_rados_test_fail_list(struct blob_backend *be, uint32_t after, int err)
+{
+	atomic_store(&rb_of(be)->test_list_after, after);
+	atomic_store(&rb_of(be)->test_list_err, err);
+}
+
+#else
+
+void blob_rados_test_fail_list(struct blob_backend *be, uint32_t after, int err)
+{
+	(void)be;
+	(void)after;
+	(void)err;
+}
 
 #endif /* IMGFS_HAVE_RADOS */

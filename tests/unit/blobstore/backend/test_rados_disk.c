@@ -19,10 +19,17 @@
  *     never answers is EIO;
  *   - a reader's open (a capture's): the header's read; a capture's open
  *     says EIO for no answer, EUCLEAN for a record read and damaged;
- *   - the pool's list of disks: a callback's ENOENT is its own answer; a
- *     key of 80 bytes is skipped, one of 79 copied out; a removal's
- *     unlisting, answered after 2 timeouts, EIO after 3; a disk removed
- *     after the list itself was (outside imgfs);
+ *   - the pool's list of disks: a callback's ENOENT (or ETIMEDOUT) is its
+ *     own answer; a key of 80 bytes is skipped, one of 79 copied out; a
+ *     try that timed out after it gave names goes on after them (each
+ *     name given once); a disk removed after the list itself was (outside
+ *     imgfs);
+ *   - a disk's removal: its chunk objects, its header, its name, each try
+ *     all three, answered after 2 timeouts, EIO after 3 with nothing
+ *     removed; a step a timed-out try did is found done (ENOENT) by the
+ *     next try, and that is success, never ENOENT (a header removal that
+ *     landed and then timed out, the name's removal timed out after it);
+ *     a refusal (EPERM) is not tried again;
  *   - a disk's own object that a record names, gone: a verdict for a
  *     capture (its seal, its open), EIO to every other reader.
  * RADOS only.  About 2 s.
@@ -288,6 +295,93 @@ static int list_count(void *arg, const char *name, int64_t made)
 	return 0;
 }
 
+static int list_names(void *arg, const char *name, int64_t made)
+{
+	(void)made;
+	strcat(arg, name);
+	strcat(arg, " ");
+	return 0;
+}
+
+static int list_timeout(void *arg, const char *name, int64_t made)
+{
+	(void)name;
+	(void)made;
+	++*(int *)arg;
+	return -ETIMEDOUT;
+}
+
+/* A removal: each try removes the chunk objects, then the header, then
+ * the name (three operations); a try that timed out is tried again, and
+ * what its first try removed is found gone, which is not ENOENT. */
+static void test_remove(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	blob_wblob *w;
+	char got[2], seen[64];
+
+	fx_cluster_only(fx);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "x", NULL, 3 * MiB), 0);
+		w = fx_cl_open(fx->s, "x");
+		assert_int_equal(blob_wblob_pwrite(w, "x0", 2, 0), 2);
+		assert_int_equal(blob_wblob_pwrite(w, "x2", 2, 2 * MiB), 2);
+		blob_wblob_close(w);
+		assert_int_equal(blob_rados_test_disk_objects(be, "x", 3), 3);
+		/* Its operations 0 and 1 are the fence's writer read and the
+		 * header's; the chunk objects' removal timed out 3 times: EIO,
+		 * nothing removed, the disk reads back. */
+		if (round == 0) {
+			timeouts(fx->s, 0x1c);
+			assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), -EIO);
+			timeouts(fx->s, 0);
+			assert_int_equal(blob_rados_test_disk_objects(be, "x", 3), 3);
+			w = fx_cl_open(fx->s, "x");
+			assert_int_equal(blob_wblob_pread(w, got, 2, 2 * MiB), 2);
+			assert_memory_equal(got, "x2", 2);
+			blob_wblob_close(w);
+			/* Twice: answered at the third try. */
+			timeouts(fx->s, 0xc);
+		} else {
+			/* The name's removal timed out after the header went: the
+			 * next try finds both gone, and that is success. */
+			timeouts(fx->s, 0x10);
+		}
+		assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), 0);
+		timeouts(fx->s, 0);
+		assert_int_equal(blob_rados_test_disk_objects(be, "x", 3), 0);
+		seen[0] = '\0';
+		assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+		assert_string_equal(seen, "");
+		assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), -ENOENT);
+	}
+	/* The header's removal landed and then timed out: the next try finds
+	 * the header gone, and that is that try's work, not ENOENT. */
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "x", NULL, 3 * MiB), 0);
+	w = fx_cl_open(fx->s, "x");
+	assert_int_equal(blob_wblob_pwrite(w, "x0", 2, 0), 2);
+	blob_wblob_close(w);
+	timeouts(fx->s, 0x8);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), 0);
+	timeouts(fx->s, 0);
+	seen[0] = '\0';
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+	assert_string_equal(seen, "");
+	/* A refusal (a client without the right to remove: EPERM) is not tried
+	 * again: EIO, nothing removed. */
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "x", NULL, 3 * MiB), 0);
+	w = fx_cl_open(fx->s, "x");
+	assert_int_equal(blob_wblob_pwrite(w, "x0", 2, 0), 2);
+	blob_wblob_close(w);
+	blob_rados_test_fail_ops(be, 0x4, -EPERM);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), -EIO);
+	timeouts(fx->s, 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "x", 3), 2);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "x"), 0);
+	assert_int_equal(blob_rados_test_disk_objects(be, "x", 3), 0);
+}
+
 /* The pool's list of disks: none ever made is an empty listing; a
  * callback's own ENOENT stops it and is its answer, never taken for "none
  * made" (gc's base ids would then look complete with a disk unread). */
@@ -323,10 +417,35 @@ static void test_list(void **state)
 	n = 0;
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
 	assert_int_equal(n, 3);
-	/* A removal's unlisting (after its fence's writer read, op 0, and its
-	 * header's, op 1) answered after 2 timeouts; after 3, EIO with the
-	 * name still listed, which a later removal unlists (its header gone
-	 * by then: ENOENT). */
+	/* Timed out: answered after 2 timeouts, EIO after 3 (nothing given). */
+	n = 0;
+	timeouts(fx->s, 0x3);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
+	assert_int_equal(n, 3);
+	n = 0;
+	timeouts(fx->s, 0x7);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), -EIO);
+	timeouts(fx->s, 0);
+	assert_int_equal(n, 0);
+	/* Timed out after a name was given: the next try goes on after it,
+	 * each name given once, in order. */
+	char seen[64] = "";
+	blob_rados_test_fail_list(fx->s->be, 1, -ETIMEDOUT);
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), 0);
+	assert_string_equal(seen, "la lb lc ");
+	seen[0] = '\0';
+	blob_rados_test_fail_list(fx->s->be, 2, -ETIMEDOUT);
+	timeouts(fx->s, 0x6); /* and its next two tries */
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_names, seen), -EIO);
+	timeouts(fx->s, 0);
+	assert_string_equal(seen, "la lb ");
+	/* A callback's own ETIMEDOUT is its answer: not tried again. */
+	n = 0;
+	assert_int_equal(blob_wblob_list_cluster(fx->s, list_timeout, &n), -ETIMEDOUT);
+	assert_int_equal(n, 1);
+	/* A removal (after its fence's writer read, op 0, and its header's,
+	 * op 1) answered after 2 timeouts of its try's first step; after 3,
+	 * EIO with nothing removed, which a later removal removes. */
 	timeouts(fx->s, 0xc);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "la"), 0);
 	timeouts(fx->s, 0x1c);
@@ -335,7 +454,7 @@ static void test_list(void **state)
 	n = 0;
 	assert_int_equal(blob_wblob_list_cluster(fx->s, list_count, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "lb"), -ENOENT);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "lb"), 0);
 	/* The pool's list of disks removed outside imgfs: a disk whose header
 	 * is there is still removed (its unlisting finds nothing: fine). */
 	n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s rm imgfs.disks", fx->ceph_conf, FX_POOL, fx->ns[0]);
@@ -363,6 +482,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_object, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
