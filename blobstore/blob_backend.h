@@ -186,6 +186,16 @@ struct blob_backend_disks {
 	int (*cut_recs)(struct blob_backend_disk *d, uint32_t first);
 	int (*write)(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len, bool fresh);
 	int (*read)(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len);
+	/* read, started (SPEC §12, "A read answered by the cluster"): 0 when
+	 * done(arg, rc) will be called once, on a thread of the disk's
+	 * client, with what read would return; -errno when it was not
+	 * started (done is not called; -EAGAIN: as many in flight as the
+	 * backend allows, SPEC §12).  done may run before read_start
+	 * returns (a fault a test injected).  Two of one client on one object land
+	 * in the order they were started, as every operation of that client
+	 * on it (a drop started after it finds the read done). */
+	int (*read_start)(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
+	                  void (*done)(void *arg, int rc), void *arg);
 	int (*zero)(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len);
 	int (*drop)(struct blob_backend_disk *d, uint32_t i);
 	/* n (1..BLOB_RECS_MAX) records set in one operation, started: *op
@@ -285,6 +295,15 @@ struct blob_backend {
 	 * backend: its page cache makes them cheap). */
 	int (*get_part)(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf, size_t *got,
 	                uint8_t *dig, size_t cap, size_t *dig_len);
+	/* get_part without the digests (the store holds them), started: 0
+	 * when done(arg, rc, got) will be called once, on a thread of the
+	 * backend's client, with get_part's rc and *got (after the backend's
+	 * one try: a timeout is -ETIMEDOUT, which the store retries the
+	 * waiting way); -errno when not started (-EAGAIN: as many in flight
+	 * as the backend allows, read_start's too).  done may run before it
+	 * returns (a fault a test injected).  NULL: none. */
+	int (*get_part_start)(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,
+	                      void (*done)(void *arg, int rc, size_t got), void *arg);
 	/* Sets chunk id's block digests (len bytes of dig, copied before it
 	 * returns) on its object only if the object exists (never creating
 	 * one), in one operation it does not wait for: 1 started, 0 not

@@ -77,6 +77,23 @@ enum blob_part_why {
  * -ENOMEM. */
 int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
                          enum blob_part_why *why);
+/* A started part read's halves (cache.c's blob_store_read_part_start):
+ * the digests of blocks [first, last] of chunk id the store holds, into
+ * dig (block first's first), or false; and the blocks brought (got bytes
+ * at buf, from block first's start) checked against them: true when
+ * every one verifies, else false and the held array dropped. */
+bool blob_store_part_held(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
+                          uint8_t *dig);
+bool blob_store_part_verify(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
+                            const uint8_t *buf, size_t got, const uint8_t *dig);
+/* blob_store_read_part, started, when the cache does not hold the chunk
+ * and the store holds the digests of the blocks [coff, coff + n) covers:
+ * 1 when done(arg, rc) will be called once, on a thread of the backend's
+ * client, with what blob_store_read_chunk would return (a read that was
+ * not answered, came back short or did not verify is made again that
+ * way, on that thread); 0 when not started (done is not called). */
+int blob_store_read_part_start(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
+                               void (*done)(void *arg, int rc), void *arg);
 /* After a whole read verified chunk id (len bytes at buf) by its id, when
  * the part read found it BARE or SUSPECT: its digests, computed from
  * those bytes, cached, and set on its object by the backend (set_digests:

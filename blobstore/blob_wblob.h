@@ -106,6 +106,15 @@ uint64_t blob_wblob_stored(const blob_wblob *w); /* bytes of non-hole chunks */
 blob_store *blob_wblob_store(const blob_wblob *w); /* the store it was opened in */
 const blob_key *blob_wblob_key(const blob_wblob *w); /* the key it was opened with */
 ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
+/* A small read of a cluster wblob, started (wblob_aread.c, SPEC §12): 1
+ * when done(arg, n) will be called once, on a thread of the cluster's
+ * client, with what blob_wblob_pread would return; 0 when it was not
+ * started (done is not called): the caller reads the waiting way.  buf
+ * stays the caller's until done. */
+int blob_wblob_pread_start(blob_wblob *w, void *buf, size_t len, uint64_t off, void (*done)(void *arg, ssize_t n),
+                           void *arg);
+/* The largest read blob_wblob_pread_start starts (part.c's BLOB_PART_MAX). */
+#define BLOB_WBLOB_START_MAX (64u * 1024)
 /* Writes past the end grow the blob.  Writers are serialised by the
  * caller, but a cluster wblob's (blob_wblob_in_cluster), which may run
  * side by side: the handle orders what must be. */

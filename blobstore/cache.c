@@ -276,6 +276,74 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 	return blob_store_read_chunk_how(s, key, id, chunk_len, dst, coff, n, true);
 }
 
+/* ---- a part read answered by the cluster's thread ------------------------- */
+
+/* One blob_store_read_part_start: its blocks land in buf. */
+struct part_rd {
+	blob_store *s;
+	chunk_id id;
+	size_t chunk_len, coff, n, off;
+	uint32_t first, last;
+	uint8_t *dst;
+	void (*done)(void *arg, int rc);
+	void *arg;
+	uint8_t dig[(BLOB_PART_MAX / BLOB_DIG_BLOCK + 1) * BLOB_DIG_SIZE];
+	uint8_t buf[];
+};
+
+static void part_rd_done(void *arg, int rc, size_t got)
+{
+	struct part_rd *r = arg;
+
+	if (rc == 0 && blob_store_part_verify(r->s, &r->id, r->chunk_len, r->first, r->last, r->buf, got, r->dig))
+		memcpy(r->dst, r->buf + (r->coff - r->off), r->n);
+	else /* not answered, short, or not verified: the waiting path, here (rare), tells */
+		rc = blob_store_read_chunk(r->s, NULL, &r->id, r->chunk_len, r->dst, r->coff, r->n);
+	r->done(r->arg, rc);
+	free(r);
+}
+
+int blob_store_read_part_start(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
+                               void (*done)(void *arg, int rc), void *arg)
+{
+	uint32_t first, last;
+	size_t off, end;
+	struct part_rd *r;
+
+	if (s->be->get_part_start == NULL || n == 0 || n > BLOB_PART_MAX || chunk_len > BLOB_CHUNK_SIZE ||
+	    coff > chunk_len || n > chunk_len - coff || chunk_id_is_null(id) ||
+	    atomic_load_explicit(&s->test_read_err, memory_order_relaxed) != 0 || blob_cache_has(&s->cache, id))
+		return 0;
+	first = (uint32_t)(coff / BLOB_DIG_BLOCK);
+	last = (uint32_t)((coff + n - 1) / BLOB_DIG_BLOCK);
+	off = (size_t)first * BLOB_DIG_BLOCK;
+	end = (size_t)(last + 1) * BLOB_DIG_BLOCK;
+	if (end > chunk_len)
+		end = chunk_len;
+	if ((r = malloc(sizeof *r + (end - off))) == NULL)
+		return 0;
+	if (!blob_store_part_held(s, id, chunk_len, first, last, r->dig)) {
+		free(r);
+		return 0;
+	}
+	r->s = s;
+	r->id = *id;
+	r->chunk_len = chunk_len;
+	r->coff = coff;
+	r->n = n;
+	r->off = off;
+	r->first = first;
+	r->last = last;
+	r->dst = dst;
+	r->done = done;
+	r->arg = arg;
+	if (s->be->get_part_start(s->be, id, off, end - off, r->buf, part_rd_done, r) < 0) {
+		free(r);
+		return 0;
+	}
+	return 1;
+}
+
 void blob_store_test_fail_reads(blob_store *s, int err)
 {
 	atomic_store_explicit(&s->test_read_err, err, memory_order_relaxed);

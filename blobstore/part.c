@@ -288,6 +288,36 @@ out:
 	return rc;
 }
 
+/* ---- a started part read's two halves (cache.c) ---------------------------- */
+
+bool blob_store_part_held(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
+                          uint8_t *dig)
+{
+	return digc_get(&s->digc, id, chunk_len, first, last, dig);
+}
+
+bool blob_store_part_verify(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
+                            const uint8_t *buf, size_t got, const uint8_t *dig)
+{
+	size_t off = (size_t)first * BLOB_DIG_BLOCK, end = (size_t)(last + 1) * BLOB_DIG_BLOCK;
+
+	if (end > chunk_len)
+		end = chunk_len;
+	if (got != end - off)
+		goto bad;
+	for (uint32_t k = first; k <= last; k++) {
+		uint8_t want[BLOB_DIG_SIZE];
+
+		put_le64(want, block_digest(s, id, chunk_len, k, buf + ((size_t)k * BLOB_DIG_BLOCK - off)));
+		if (memcmp(want, dig + (size_t)(k - first) * BLOB_DIG_SIZE, BLOB_DIG_SIZE) != 0)
+			goto bad;
+	}
+	return true;
+bad:
+	digc_drop(&s->digc, id); /* as the waiting part read drops it */
+	return false;
+}
+
 void blob_store_backfill(blob_store *s, const chunk_id *id, const uint8_t *buf, size_t len)
 {
 	uint8_t dig[BLOB_DIG_MAX];

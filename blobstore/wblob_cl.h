@@ -151,6 +151,9 @@ int wb_pt_write_locked(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
 /* Bytes [a, a + n) of patched chunk i: each run of blocks from its object
  * or its stored chunk. */
 int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
+/* Whether bytes [a, a + n) of patched chunk i are in its object: 1 all
+ * their blocks marked, 0 none (all in the stored chunk), -1 some. */
+int wb_pt_marked(const blob_wblob *w, uint32_t i, size_t a, size_t n);
 /* Patched chunk i made an overlay chunk (its merged bytes its object's
  * whole content, then its record): what everything rare does first. */
 int wb_pt_materialise(blob_wblob *w, uint32_t i);

@@ -81,6 +81,17 @@ static void bits_now(const blob_wblob *w, uint32_t i, uint8_t out[NBYTES])
 		out[k] = e ? __atomic_load_n(&e[k], __ATOMIC_ACQUIRE) : 0;
 }
 
+int wb_pt_marked(const blob_wblob *w, uint32_t i, size_t a, size_t n)
+{
+	uint8_t bits[NBYTES];
+	unsigned set = 0, all = 0;
+
+	bits_now(w, i, bits);
+	for (uint32_t b = (uint32_t)(a >> WB_BLOCK_SHIFT); ((size_t)b << WB_BLOCK_SHIFT) < a + n; b++, all++)
+		set += bit_of(bits, b);
+	return set == all ? 1 : set == 0 ? 0 : -1;
+}
+
 int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n)
 {
 	const chunk_id *id = wb_stored_id(w, i);

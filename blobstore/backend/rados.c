@@ -315,9 +315,9 @@ static void rados_free(struct blob_backend *be)
 			blob_rados_pf_finish(&rb->pf[i]);
 		free(rb->pf[i].buf);
 	}
-	/* The digest backfills started: answered (each within its op
-	 * timeout) before the client goes. */
-	while (atomic_load(&rb->n.digs_now) > 0)
+	/* The digest backfills and part reads started: answered (each
+	 * within its op timeout) before the client goes. */
+	while (atomic_load(&rb->n.digs_now) > 0 || atomic_load(&rb->n.parts_now) > 0)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	if (rb->io != NULL)
 		rados_ioctx_destroy(rb->io);
@@ -425,6 +425,7 @@ int blob_backend_rados_new(struct blob_backend **out, const char *spec, const ch
 		.del_if_older = rados_del_if_older,
 		.prefetch = blob_rados_prefetch,
 		.get_part = blob_rados_get_part,
+		.get_part_start = blob_rados_get_part_start,
 		.set_digests = blob_rados_set_digests,
 		.set_log = rados_set_log,
 		.disks = &blob_rados_disks,
@@ -567,6 +568,8 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->disk_rec_keys = atomic_load(&rb->n.disk_rec_keys);
 	out->disk_reads = atomic_load(&rb->n.disk_reads);
 	out->disk_reads_peak = atomic_load(&rb->n.disk_reads_peak);
+	out->disk_reads_started = atomic_load(&rb->n.disk_reads_started);
+	out->parts_started = atomic_load(&rb->n.parts_started);
 	out->part_reads = atomic_load(&rb->n.part_reads);
 	out->part_bytes = atomic_load(&rb->n.part_bytes);
 	out->creates_beside_rec = atomic_load(&rb->n.creates_beside_rec);
@@ -664,6 +667,12 @@ int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const
 }
 
 void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
+{
+	(void)be;
+	(void)hold;
+}
+
+void blob_rados_test_hold_reads(struct blob_backend *be, bool hold)
 {
 	(void)be;
 	(void)hold;

@@ -73,6 +73,7 @@ struct blob_backend_disk {
 	char me[ADDR_MAX]; /* this client's address, as recorded */
 	bool reader;       /* the store's client: nothing recorded, no writes */
 	atomic_bool fenced;
+	atomic_uint areads; /* reads started, not yet answered: the client stays until they are */
 	/* A writer's: the process's opens of this disk share it (rb->disk_lock). */
 	int refs;
 	struct blob_backend_disk *next;
@@ -543,9 +544,18 @@ static int disk_fence(struct blob_backend *be, const char *name, char *why, size
 	return rc < 0 && rc != -ENOENT && rc != -EBUSY ? blob_rados_errno(rc) : rc;
 }
 
+/* Until every read started on d has called its done (each within the
+ * client's op timeout): done is the last a read does with d. */
+static void reads_drain(struct blob_backend_disk *d)
+{
+	while (atomic_load(&d->areads) > 0)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
 /* A writer's client gone (its last reference): its record cleared. */
 static void client_free(struct blob_backend_disk *d)
 {
+	reads_drain(d);
 	if (d->io != NULL) {
 		if (d->me[0] && !atomic_load(&d->fenced))
 			writer_cas(d->io, d->hdr, d->me, NO_WRITER); /* best effort: the next opener fences it else */
@@ -574,6 +584,7 @@ static void disk_close(struct blob_backend_disk *d)
 	if (d == NULL)
 		return;
 	if (d->reader) {
+		reads_drain(d);
 		free(d);
 		return;
 	}
@@ -825,6 +836,21 @@ static int disk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, con
 	return disk_rc(d, rc, "a write");
 }
 
+/* What a read of chunk i's object that brought rc bytes (or -errno) of
+ * len into buf returns: the rest zeros. */
+static int read_rc(struct blob_backend_disk *d, uint32_t i, int rc, void *buf, size_t len)
+{
+	/* A record names the object (its bytes land before it): gone, the
+	 * disk lost them — ENOENT, never zeros (the caller says EIO). */
+	if (rc == -ENOENT)
+		blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of chunk %u is missing", d->name,
+		              d->rb->where, i);
+	if (rc < 0)
+		return disk_rc(d, rc, "a read");
+	memset((uint8_t *)buf + rc, 0, len - (size_t)rc);
+	return 0;
+}
+
 static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len)
 {
 	char oid[OID_MAX];
@@ -837,14 +863,73 @@ static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void
 	if ((rc = blob_rados_test_fault(d->rb)) == 0)
 		rc = rados_read(d->io, oid, buf, len, off);
 	READS_IN_FLIGHT(d->rb, -1);
-	/* A record names the object (its bytes land before it): gone, the
-	 * disk lost them — ENOENT, never zeros (the caller says EIO). */
-	if (rc == -ENOENT)
-		blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of chunk %u is missing", d->name,
-		              d->rb->where, i);
-	if (rc < 0)
-		return disk_rc(d, rc, "a read");
-	memset((uint8_t *)buf + rc, 0, len - (size_t)rc);
+	return read_rc(d, i, rc, buf, len);
+}
+
+/* One read_start: freed by its completion. */
+struct disk_aread {
+	struct blob_backend_disk *d;
+	rados_completion_t c;
+	void *buf;
+	size_t len;
+	uint32_t i;
+	void (*done)(void *arg, int rc);
+	void *arg;
+};
+
+static void aread_done(rados_completion_t c, void *p)
+{
+	struct disk_aread *r = p;
+	struct blob_backend_disk *d = r->d;
+	int rc = rados_aio_get_return_value(c);
+
+	blob_rados_test_reads_held(d->rb);
+	rados_aio_release(c);
+	READS_IN_FLIGHT(d->rb, -1);
+	rc = read_rc(d, r->i, rc, r->buf, r->len);
+	atomic_fetch_sub(&d->rb->n.started_now, 1);
+	r->done(r->arg, rc);
+	free(r);
+	atomic_fetch_sub(&d->areads, 1); /* last: the client may go now */
+}
+
+static int disk_read_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
+                           void (*done)(void *arg, int rc), void *arg)
+{
+	char oid[OID_MAX];
+	struct disk_aread *r;
+	int rc;
+
+	if (atomic_load(&d->fenced))
+		return -EIO;
+	if ((rc = blob_rados_test_fault(d->rb)) < 0) { /* a test's fault: answered here, as the cluster would */
+		done(arg, read_rc(d, i, rc, buf, len));
+		return 0;
+	}
+	if (!blob_rados_start_room(d->rb))
+		return -EAGAIN;
+	if ((r = malloc(sizeof *r)) == NULL) {
+		atomic_fetch_sub(&d->rb->n.started_now, 1);
+		return -ENOMEM;
+	}
+	*r = (struct disk_aread){.d = d, .buf = buf, .len = len, .i = i, .done = done, .arg = arg};
+	if (rados_aio_create_completion2(r, aread_done, &r->c) < 0) {
+		atomic_fetch_sub(&d->rb->n.started_now, 1);
+		free(r);
+		return -ENOMEM;
+	}
+	chunk_oid(oid, d->name, i);
+	atomic_fetch_add(&d->areads, 1);
+	READS_IN_FLIGHT(d->rb, 1);
+	atomic_fetch_add(&d->rb->n.disk_reads_started, 1);
+	if ((rc = rados_aio_read(d->io, oid, r->c, buf, len, off)) < 0) {
+		READS_IN_FLIGHT(d->rb, -1);
+		atomic_fetch_sub(&d->areads, 1);
+		atomic_fetch_sub(&d->rb->n.started_now, 1);
+		rados_aio_release(r->c);
+		free(r);
+		return blob_rados_errno(rc);
+	}
 	return 0;
 }
 
@@ -1027,6 +1112,7 @@ const struct blob_backend_disks blob_rados_disks = {
 	.cut_recs = disk_cut_recs,
 	.write = disk_write,
 	.read = disk_read,
+	.read_start = disk_read_start,
 	.zero = disk_zero,
 	.drop = disk_drop,
 	.recs_start = disk_recs_start,

@@ -137,6 +137,72 @@ int blob_rados_get_part(struct blob_backend *be, const chunk_id *id, uint64_t of
 	return 0;
 }
 
+/* One get_part_start: freed by its completion. */
+struct part_start {
+	struct rados_backend *rb;
+	void (*done)(void *arg, int rc, size_t got);
+	void *arg;
+};
+
+static void part_started_done(rados_completion_t c, void *p)
+{
+	struct part_start *r = p;
+	struct rados_backend *rb = r->rb;
+	int rc = rados_aio_get_return_value(c);
+
+	blob_rados_test_reads_held(rb);
+	rados_aio_release(c);
+	if (rc == -ETIMEDOUT)
+		atomic_fetch_add(&rb->n.timeouts, 1);
+	if (rc >= 0)
+		atomic_fetch_add(&rb->n.part_bytes, (uint64_t)rc);
+	atomic_fetch_sub(&rb->n.started_now, 1);
+	r->done(r->arg, rc < 0 ? blob_rados_errno(rc) : 0, rc < 0 ? 0 : (size_t)rc);
+	free(r);
+	atomic_fetch_sub(&rb->n.parts_now, 1); /* last: rados_free waits for it */
+}
+
+/* The table's get_part_start: the blocks only, one try, answered on the
+ * client's thread. */
+int blob_rados_get_part_start(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,
+                              void (*done)(void *arg, int rc, size_t got), void *arg)
+{
+	struct rados_backend *rb = rb_of(be);
+	rados_completion_t c;
+	struct part_start *r;
+	char oid[33];
+	int rc;
+
+	if ((rc = blob_rados_test_fault(rb)) < 0) { /* a test's fault: answered here, as the cluster would */
+		atomic_fetch_add(&rb->n.parts_started, 1);
+		done(arg, rc, 0);
+		return 0;
+	}
+	if (!blob_rados_start_room(rb))
+		return -EAGAIN;
+	if ((r = malloc(sizeof *r)) == NULL) {
+		atomic_fetch_sub(&rb->n.started_now, 1);
+		return -ENOMEM;
+	}
+	*r = (struct part_start){rb, done, arg};
+	if (rados_aio_create_completion2(r, part_started_done, &c) < 0) {
+		atomic_fetch_sub(&rb->n.started_now, 1);
+		free(r);
+		return -ENOMEM;
+	}
+	chunk_id_fmt(oid, id);
+	atomic_fetch_add(&rb->n.parts_now, 1);
+	atomic_fetch_add(&rb->n.parts_started, 1);
+	if ((rc = rados_aio_read(rb->io, oid, c, buf, len, off)) < 0) {
+		atomic_fetch_sub(&rb->n.started_now, 1);
+		atomic_fetch_sub(&rb->n.parts_now, 1);
+		rados_aio_release(c);
+		free(r);
+		return blob_rados_errno(rc);
+	}
+	return 0;
+}
+
 /* A digest backfill's operation, freed when the cluster answers. */
 struct dig_set {
 	struct rados_backend *rb;
@@ -202,6 +268,25 @@ skip:
 void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
 {
 	atomic_store(&rb_of(be)->test_digs_hold, hold);
+}
+
+void blob_rados_test_hold_reads(struct blob_backend *be, bool hold)
+{
+	atomic_store(&rb_of(be)->test_reads_hold, hold);
+}
+
+bool blob_rados_start_room(struct rados_backend *rb)
+{
+	if (atomic_fetch_add(&rb->n.started_now, 1) < RADOS_STARTED_MAX)
+		return true;
+	atomic_fetch_sub(&rb->n.started_now, 1);
+	return false;
+}
+
+void blob_rados_test_reads_held(struct rados_backend *rb)
+{
+	while (atomic_load(&rb->test_reads_hold))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 /* Whether id is one of ids[0..n). */

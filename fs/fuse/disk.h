@@ -40,6 +40,11 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 /* Drops a handle; the last writer records the new size and mtime. */
 void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
 ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
+/* A small read of a cloud disk in the cluster, started: 1 when done(arg,
+ * n) will be called once, on the cluster client's thread, with what
+ * fs_disk_pread would return; 0 when not (read the waiting way). */
+int fs_disk_pread_start(struct fs_disk *d, void *buf, size_t len, uint64_t off, void (*done)(void *arg, ssize_t n),
+                        void *arg);
 /* A write: an upload's goes through its hooks (a first write of no known
  * format: -EINVAL, the upload abandoned; -ECANCELED once cancelled).  An
  * upload's write that its admit hook takes is answered through

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attr.h"
@@ -423,6 +424,69 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/* A read that failed: its line in the log (inside an image, §18, the
+ * helper's failure was logged with its reason), and its errno. */
+static void read_failed(fuse_req_t req, fuse_ino_t ino, bool inside, off_t off, ssize_t n)
+{
+	struct fs_node node;
+	if (!inside && ops_resolve(req, ino, &node) == 0) {
+		char path[1024];
+		fs_node_path(ops_ctx(req), &node, path, sizeof(path));
+		fs_log(ops_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
+		       n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
+	}
+	ops_reply_err(req, (int)-n);
+}
+
+/* A small read of a cloud disk in the cluster, answered by the cluster
+ * client's thread (SPEC §12): no FUSE thread waits for its round trip.
+ * Nothing of the handle is used here: the read holds the file open in
+ * the kernel until answered, and the mount's end waits for every one
+ * (fs_reads_drain). */
+struct fs_aread {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	off_t off;
+	struct fs_ctx *ctx;
+	char buf[];
+};
+
+static void aread_done(void *arg, ssize_t n)
+{
+	struct fs_aread *r = arg;
+	struct fs_ctx *ctx = r->ctx;
+	if (n < 0) {
+		read_failed(r->req, r->ino, false, r->off, n);
+	} else {
+		fs_stats_read(ctx, (size_t)n);
+		fs_stats_cluster_read(ctx);
+		fuse_reply_buf(r->req, r->buf, (size_t)n);
+	}
+	free(r);
+	atomic_fetch_sub(&ctx->areads, 1); /* last: the mount's end waits for it */
+}
+
+static bool aread_start(fuse_req_t req, fuse_ino_t ino, struct fh *h, size_t size, off_t off)
+{
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct fs_aread *r;
+	if (size == 0 || size > BLOB_WBLOB_START_MAX || (r = malloc(sizeof *r + size)) == NULL)
+		return false;
+	*r = (struct fs_aread){.req = req, .ino = ino, .off = off, .ctx = ctx};
+	atomic_fetch_add(&ctx->areads, 1);
+	if (fs_disk_pread_start(h->disk, r->buf, size, (uint64_t)off, aread_done, r))
+		return true;
+	atomic_fetch_sub(&ctx->areads, 1);
+	free(r);
+	return false;
+}
+
+void fs_reads_drain(struct fs_ctx *ctx)
+{
+	while (atomic_load(&ctx->areads) > 0)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
 void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	ops_count(req, FS_OP_READ, ino, NULL);
@@ -451,6 +515,8 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	if (h->kind == FH_DISK && aread_start(req, ino, h, size, off))
+		return;
 	char *buf = NULL;
 	ssize_t n = 0;
 	if (h->kind == FH_BLOB) {
@@ -479,15 +545,7 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		    : h->kind == FH_INSIDE ? fs_inside_pread(ops_ctx(req), h->inside, buf, size, (uint64_t)off)
 		                           : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
 	if (n < 0) {
-		struct fs_node node;
-		/* Inside an image (§18) the helper's failure was logged with its reason. */
-		if (h->kind != FH_INSIDE && ops_resolve(req, ino, &node) == 0) {
-			char path[1024];
-			fs_node_path(ops_ctx(req), &node, path, sizeof(path));
-			fs_log(ops_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
-			       n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
-		}
-		ops_reply_err(req, (int)-n);
+		read_failed(req, ino, h->kind == FH_INSIDE, off, n);
 	} else {
 		fs_stats_read(ops_ctx(req), (size_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);

@@ -19,6 +19,7 @@
  *   requests_total{op}, request_errors_total{op}   every operation, zeros too
  *   request_errors_by_errno_total{op,errno}        only the pairs seen
  *   read_bytes_total, written_bytes_total          blob and disk data only
+ *   cluster_reads_total                            READs a cluster client's thread answered
  *   upload_bytes_total                             of them, into uploads as they arrive
  *   copied_bytes_total                             bytes copied on their way into a store
  *   shared_bytes_total                             copy_file_range by reference
@@ -103,6 +104,11 @@ void fs_stats_error(struct fs_ctx *ctx, enum fs_op op, int err)
 void fs_stats_read(struct fs_ctx *ctx, size_t n)
 {
 	atomic_fetch_add_explicit(&ctx->stats.read_bytes, n, memory_order_relaxed);
+}
+
+void fs_stats_cluster_read(struct fs_ctx *ctx)
+{
+	atomic_fetch_add_explicit(&ctx->stats.cluster_reads, 1, memory_order_relaxed);
 }
 
 void fs_stats_written(struct fs_ctx *ctx, size_t n)
@@ -350,6 +356,12 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	       "repeated reads of an image without a request; generated files are not counted).");
 	sample(out, "imgfs_read_bytes_total", NULL, NULL, NULL, NULL,
 	       atomic_load_explicit(&ctx->stats.read_bytes, memory_order_relaxed));
+	family(out, "imgfs_cluster_reads_total", "counter",
+	       "READ requests of cloud disks in the cluster answered by the thread that took the cluster's answer, "
+	       "no FUSE thread waiting for the round trip (SPEC §12: small reads of an overlay, a patched chunk or a "
+	       "stored chunk whose block digests are held).");
+	sample(out, "imgfs_cluster_reads_total", NULL, NULL, NULL, NULL,
+	       atomic_load_explicit(&ctx->stats.cluster_reads, memory_order_relaxed));
 	family(out, "imgfs_written_bytes_total", "counter",
 	       "Bytes WRITE requests stored into instance disks and uploads (control files are not counted).");
 	sample(out, "imgfs_written_bytes_total", NULL, NULL, NULL, NULL,

@@ -22,6 +22,8 @@
 #     open writer fenced; a capture of the moved disk on a reads back;
 #   - cp, dd and cat of a capture onto cloud disks add no object to the pool
 #     (a whole chunk the store holds is taken by reference);
+#   - small reads of stored, patched and overlay chunks answered by the
+#     cluster's thread (counted), exact bytes;
 #   - fsck clean.
 # About 45 s.
 # shellcheck source=tests/integration/lib.sh
@@ -220,6 +222,59 @@ sync "$RB/instances/vm2/disks/vdc" "$RB/instances/vm2/disks/vde"
 for v in vdc vdd vde; do cmp "$src" "$RB/instances/vm2/disks/$v" || fail "$v is not the capture"; done
 assert_eq "$chunks0 $parts0" "$(count_objs '^[0-9a-f]{32}$') $(count_objs '^wb\..*\.[0-9a-f]{8}$')" \
     "the pool's chunk objects and disk part objects after three copies of the capture"
+
+say "small reads answered by the cluster's thread (SPEC §12): stored, patched and overlay chunks, exact bytes"
+# vm3 on a: vda dd-written (stored chunks), 4 KiB written into its chunk 2
+# (patched) and into vdb's chunk 1 (an overlay).  Each chunk read once
+# first (a stored one's digests come with that read), then 60 O_DIRECT
+# reads of 4 KiB, 1 KiB and 64 KiB (the bound) inside chunks: each
+# answered by the cluster's thread (counted), with the bytes written.
+mkdir "$RA/instances/vm3"
+echo 16M >"$RA/instances/vm3/system-disk-size"
+echo cloud >"$RA/instances/vm3/system-disk"
+truncate -s 4M "$RA/instances/vm3/disks/vdb"
+head -c 16M /dev/urandom >"$T/v3"
+dd if="$T/v3" of="$RA/instances/vm3/disks/vda" bs=1M conv=notrunc,fsync status=none
+head -c 4096 /dev/urandom >"$T/p3"
+dd if="$T/p3" of="$RA/instances/vm3/disks/vda" bs=4096 seek=$((2 * 256 + 5)) conv=notrunc,fsync status=none
+dd if="$T/p3" of="$T/v3" bs=4096 seek=$((2 * 256 + 5)) conv=notrunc status=none
+dd if="$T/p3" of="$RA/instances/vm3/disks/vdb" bs=4096 seek=$((256 + 3)) conv=notrunc,fsync status=none
+# small_reads warm|measure: the first reads, or the 60.
+small_reads() {
+    python3 - "$1" "$RA/instances/vm3/disks/vda" "$T/v3" "$RA/instances/vm3/disks/vdb" "$T/p3" <<'EOF'
+import mmap, os, random, sys
+what, vda, want, vdb, p3 = sys.argv[1:]
+want, p3 = open(want, "rb").read(), open(p3, "rb").read()
+m = mmap.mmap(-1, 1 << 16)  # O_DIRECT: an aligned buffer
+def rd(fd, n, off):
+    got = os.preadv(fd, [memoryview(m)[:n]], off)
+    return bytes(m[:got])
+fa, fb = os.open(vda, os.O_RDONLY | os.O_DIRECT), os.open(vdb, os.O_RDONLY | os.O_DIRECT)
+if what == "warm":
+    for c in range(16):
+        if rd(fa, 4096, c << 20) != want[c << 20:(c << 20) + 4096]:
+            sys.exit("vda: chunk %d's first block" % c)
+    sys.exit(0)
+rnd = random.Random(7)
+for k in range(40):
+    n = (4096, 1024, 1 << 16)[k % 3]
+    off = (rnd.randrange(16) << 20) + rnd.randrange(0, (1 << 20) - n + 1, 512)
+    if rd(fa, n, off) != want[off:off + n]:
+        sys.exit("vda: %d bytes at %d" % (n, off))
+for off in ((2 << 20) + 5 * 4096, (2 << 20) + 5 * 4096 + 1024, (2 << 20) + 6 * 4096):  # patched: marked twice, not
+    if rd(fa, 1024, off) != want[off:off + 1024]:
+        sys.exit("vda (patched): at %d" % off)
+for k in range(17):  # an overlay: the block written, zeros around it
+    off = (1 << 20) + rnd.randrange(0, 8) * 4096
+    if rd(fb, 4096, off) != (p3 if off == (1 << 20) + 3 * 4096 else bytes(4096)):
+        sys.exit("vdb (overlay): at %d" % off)
+EOF
+}
+small_reads warm || fail "the first reads of vm3's vda"
+reads0=$(stat_of "$A" imgfs_cluster_reads_total)
+small_reads measure || fail "small reads of vm3's disks"
+assert_eq 60 $(($(stat_of "$A" imgfs_cluster_reads_total) - reads0)) \
+    "small reads of vm3's disks answered by the cluster's thread"
 
 say "fsck clean"
 admin fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
