@@ -77,6 +77,15 @@ enum blob_part_why {
  * -ENOMEM. */
 int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
                          enum blob_part_why *why);
+/* The blocks [first, last] a read of [coff, coff + n) of chunk id
+ * (chunk_len bytes) covers, and their bytes [off, end): false when that
+ * is no part read (empty, past BLOB_PART_MAX, outside the chunk, a null
+ * id). */
+struct blob_part_span {
+	uint32_t first, last;
+	size_t off, end;
+};
+bool blob_part_span(const chunk_id *id, size_t chunk_len, size_t coff, size_t n, struct blob_part_span *sp);
 /* A started part read's halves (cache.c's blob_store_read_part_start):
  * the digests of blocks [first, last] of chunk id the store holds, into
  * dig (block first's first), or false; and the blocks brought (got bytes
@@ -84,7 +93,7 @@ int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, vo
  * every one verifies, else false and the held array dropped. */
 bool blob_store_part_held(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
                           uint8_t *dig);
-bool blob_store_part_verify(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
+bool blob_store_part_verify(blob_store *s, const chunk_id *id, size_t chunk_len, const struct blob_part_span *sp,
                             const uint8_t *buf, size_t got, const uint8_t *dig);
 /* blob_store_read_part, started, when the cache does not hold the chunk
  * and the store holds the digests of the blocks [coff, coff + n) covers:

@@ -282,8 +282,8 @@ int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id
 struct part_rd {
 	blob_store *s;
 	chunk_id id;
-	size_t chunk_len, coff, n, off;
-	uint32_t first, last;
+	size_t chunk_len, coff, n;
+	struct blob_part_span sp;
 	uint8_t *dst;
 	void (*done)(void *arg, int rc);
 	void *arg;
@@ -295,8 +295,8 @@ static void part_rd_done(void *arg, int rc, size_t got)
 {
 	struct part_rd *r = arg;
 
-	if (rc == 0 && blob_store_part_verify(r->s, &r->id, r->chunk_len, r->first, r->last, r->buf, got, r->dig))
-		memcpy(r->dst, r->buf + (r->coff - r->off), r->n);
+	if (rc == 0 && blob_store_part_verify(r->s, &r->id, r->chunk_len, &r->sp, r->buf, got, r->dig))
+		memcpy(r->dst, r->buf + (r->coff - r->sp.off), r->n);
 	else /* not answered, short, or not verified: the waiting path, here (rare), tells */
 		rc = blob_store_read_chunk(r->s, NULL, &r->id, r->chunk_len, r->dst, r->coff, r->n);
 	r->done(r->arg, rc);
@@ -306,23 +306,15 @@ static void part_rd_done(void *arg, int rc, size_t got)
 int blob_store_read_part_start(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
                                void (*done)(void *arg, int rc), void *arg)
 {
-	uint32_t first, last;
-	size_t off, end;
+	struct blob_part_span sp;
 	struct part_rd *r;
 
-	if (s->be->get_part_start == NULL || n == 0 || n > BLOB_PART_MAX || chunk_len > BLOB_CHUNK_SIZE ||
-	    coff > chunk_len || n > chunk_len - coff || chunk_id_is_null(id) ||
+	if (s->be->get_part_start == NULL || !blob_part_span(id, chunk_len, coff, n, &sp) ||
 	    atomic_load_explicit(&s->test_read_err, memory_order_relaxed) != 0 || blob_cache_has(&s->cache, id))
 		return 0;
-	first = (uint32_t)(coff / BLOB_DIG_BLOCK);
-	last = (uint32_t)((coff + n - 1) / BLOB_DIG_BLOCK);
-	off = (size_t)first * BLOB_DIG_BLOCK;
-	end = (size_t)(last + 1) * BLOB_DIG_BLOCK;
-	if (end > chunk_len)
-		end = chunk_len;
-	if ((r = malloc(sizeof *r + (end - off))) == NULL)
+	if ((r = malloc(sizeof *r + (sp.end - sp.off))) == NULL)
 		return 0;
-	if (!blob_store_part_held(s, id, chunk_len, first, last, r->dig)) {
+	if (!blob_store_part_held(s, id, chunk_len, sp.first, sp.last, r->dig)) {
 		free(r);
 		return 0;
 	}
@@ -331,13 +323,11 @@ int blob_store_read_part_start(blob_store *s, const chunk_id *id, size_t chunk_l
 	r->chunk_len = chunk_len;
 	r->coff = coff;
 	r->n = n;
-	r->off = off;
-	r->first = first;
-	r->last = last;
+	r->sp = sp;
 	r->dst = dst;
 	r->done = done;
 	r->arg = arg;
-	if (s->be->get_part_start(s->be, id, off, end - off, r->buf, part_rd_done, r) < 0) {
+	if (s->be->get_part_start(s->be, id, sp.off, sp.end - sp.off, r->buf, part_rd_done, r) < 0) {
 		free(r);
 		return 0;
 	}

@@ -211,9 +211,24 @@ bool blob_store_test_digc_get(blob_store *s, const chunk_id *id, size_t len, uin
 
 /* ---- reads of part of a chunk ---------------------------------------------- */
 
+bool blob_part_span(const chunk_id *id, size_t chunk_len, size_t coff, size_t n, struct blob_part_span *sp)
+{
+	if (n == 0 || n > BLOB_PART_MAX || chunk_len > BLOB_CHUNK_SIZE || coff > chunk_len || n > chunk_len - coff ||
+	    chunk_id_is_null(id))
+		return false;
+	sp->first = (uint32_t)(coff / BLOB_DIG_BLOCK);
+	sp->last = (uint32_t)((coff + n - 1) / BLOB_DIG_BLOCK);
+	sp->off = (size_t)sp->first * BLOB_DIG_BLOCK;
+	sp->end = (size_t)(sp->last + 1) * BLOB_DIG_BLOCK;
+	if (sp->end > chunk_len)
+		sp->end = chunk_len;
+	return true;
+}
+
 int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, void *dst, size_t coff, size_t n,
                          enum blob_part_why *why)
 {
+	struct blob_part_span sp;
 	uint8_t dig[BLOB_DIG_MAX];
 	uint32_t first, last;
 	size_t off, end, got = 0, dlen = 0;
@@ -222,15 +237,12 @@ int blob_store_read_part(blob_store *s, const chunk_id *id, size_t chunk_len, vo
 	int rc;
 
 	*why = BLOB_PART_FINE;
-	if (s->be->get_part == NULL || n == 0 || n > BLOB_PART_MAX || chunk_len > BLOB_CHUNK_SIZE ||
-	    coff > chunk_len || n > chunk_len - coff || chunk_id_is_null(id))
+	if (s->be->get_part == NULL || !blob_part_span(id, chunk_len, coff, n, &sp))
 		return 1;
-	first = (uint32_t)(coff / BLOB_DIG_BLOCK);
-	last = (uint32_t)((coff + n - 1) / BLOB_DIG_BLOCK);
-	off = (size_t)first * BLOB_DIG_BLOCK;
-	end = (size_t)(last + 1) * BLOB_DIG_BLOCK;
-	if (end > chunk_len)
-		end = chunk_len;
+	first = sp.first;
+	last = sp.last;
+	off = sp.off;
+	end = sp.end;
 	/* The blocks' digests cached (dig[0] is block first's): the blocks
 	 * only; else the blocks and the whole array, in one operation. */
 	cached = digc_get(&s->digc, id, chunk_len, first, last, dig);
@@ -296,20 +308,16 @@ bool blob_store_part_held(blob_store *s, const chunk_id *id, size_t chunk_len, u
 	return digc_get(&s->digc, id, chunk_len, first, last, dig);
 }
 
-bool blob_store_part_verify(blob_store *s, const chunk_id *id, size_t chunk_len, uint32_t first, uint32_t last,
+bool blob_store_part_verify(blob_store *s, const chunk_id *id, size_t chunk_len, const struct blob_part_span *sp,
                             const uint8_t *buf, size_t got, const uint8_t *dig)
 {
-	size_t off = (size_t)first * BLOB_DIG_BLOCK, end = (size_t)(last + 1) * BLOB_DIG_BLOCK;
-
-	if (end > chunk_len)
-		end = chunk_len;
-	if (got != end - off)
+	if (got != sp->end - sp->off)
 		goto bad;
-	for (uint32_t k = first; k <= last; k++) {
+	for (uint32_t k = sp->first; k <= sp->last; k++) {
 		uint8_t want[BLOB_DIG_SIZE];
 
-		put_le64(want, block_digest(s, id, chunk_len, k, buf + ((size_t)k * BLOB_DIG_BLOCK - off)));
-		if (memcmp(want, dig + (size_t)(k - first) * BLOB_DIG_SIZE, BLOB_DIG_SIZE) != 0)
+		put_le64(want, block_digest(s, id, chunk_len, k, buf + ((size_t)k * BLOB_DIG_BLOCK - sp->off)));
+		if (memcmp(want, dig + (size_t)(k - sp->first) * BLOB_DIG_SIZE, BLOB_DIG_SIZE) != 0)
 			goto bad;
 	}
 	return true;

@@ -107,33 +107,6 @@ static void not_started(blob_wblob *w, size_t len, uint64_t off)
 	free(buf);
 }
 
-/* A disk NAME of nch chunks written whole (stored by id: dd's), its bytes
- * in *ref (malloc'd). */
-static void stored_disk(struct blob_fx *fx, const char *name, uint32_t nch, uint8_t **ref)
-{
-	blob_wblob *w;
-
-	*ref = malloc((size_t)nch * MiB);
-	assert_non_null(*ref);
-	fx_fill(fx, *ref, (size_t)nch * MiB);
-	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, name, NULL, (uint64_t)nch * MiB), 0);
-	w = fx_cl_open(fx->s, name);
-	for (uint32_t i = 0; i < nch; i++)
-		assert_int_equal(blob_wblob_pwrite(w, *ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
-	blob_wblob_close(w);
-}
-
-static void put(blob_wblob *w, uint8_t *ref, struct blob_fx *fx, uint64_t off, size_t len)
-{
-	uint8_t *b = malloc(len);
-
-	assert_non_null(b);
-	fx_fill(fx, b, len);
-	assert_int_equal(blob_wblob_pwrite(w, b, len, off), (ssize_t)len);
-	memcpy(ref + off, b, len);
-	free(b);
-}
-
 /* An overlay's reads: from its object, at the bound and one past it. */
 static void test_aread_overlay(void **state)
 {
@@ -147,9 +120,9 @@ static void test_aread_overlay(void **state)
 	assert_non_null(ref);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "o", NULL, size), 0);
 	w = fx_cl_open(fx->s, "o");
-	put(w, ref, fx, BLK, 2 * BLK);                      /* chunk 0: an overlay */
-	put(w, ref, fx, 2 * MiB + 5, 300);                  /* chunk 2 (the last, short): one too */
-	put(w, ref, fx, 3 * MiB - 100 - 2 * BLK, 2 * BLK);  /* its end */
+	fx_put(w, ref, fx, BLK, 2 * BLK);                      /* chunk 0: an overlay */
+	fx_put(w, ref, fx, 2 * MiB + 5, 300);                  /* chunk 2 (the last, short): one too */
+	fx_put(w, ref, fx, 3 * MiB - 100 - 2 * BLK, 2 * BLK);  /* its end */
 	blob_rados_counters(fx->s->be, &c0);
 	read_ok(w, ref, BLK, BLK, BLK);
 	read_ok(w, ref, 3, BLK * 2 + 7, 3);
@@ -184,7 +157,7 @@ static void test_aread_stored_patched(void **state)
 	blob_wblob *w;
 
 	fx_cluster_only(fx);
-	stored_disk(fx, "p", 2, &ref);
+	fx_stored_disk(fx, "p", 2, &ref);
 	s2 = fx_other_host(fx, "h2"); /* its digests cache cold */
 	w = fx_cl_open(s2, "p");
 	blob_rados_counters(s2->be, &c0);
@@ -198,7 +171,7 @@ static void test_aread_stored_patched(void **state)
 	assert_int_equal(c1.part_reads - c0.part_reads, 1);
 	/* Chunk 1 patched at block 2: that block from its object, block 9
 	 * from the stored chunk, both only by a read of neither. */
-	put(w, ref, fx, MiB + 2 * BLK, BLK);
+	fx_put(w, ref, fx, MiB + 2 * BLK, BLK);
 	assert_int_equal(wb_state_of(w, 1), WB_PATCHED);
 	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB + 9 * BLK), BLK); /* its digests held */
 	blob_rados_counters(s2->be, &c0);
@@ -237,7 +210,7 @@ static void test_aread_faults(void **state)
 
 	fx_cluster_only(fx);
 	assert_non_null(buf);
-	stored_disk(fx, "f", 2, &ref);
+	fx_stored_disk(fx, "f", 2, &ref);
 	s2 = fx_other_host(fx, "h2");
 	w = fx_cl_open(s2, "f");
 	chunk_id id0 = *wb_stored_id(w, 0), id1 = *wb_stored_id(w, 1);
@@ -268,7 +241,7 @@ static void test_aread_faults(void **state)
 	assert_int_equal(n, -EIO);
 	assert_int_equal(blob_wblob_pread(w, buf, BLK, MiB + 8 * BLK), -EIO);
 	/* An overlay's read that timed out: EIO, never zeros. */
-	put(w, ref, fx, 20 * BLK, 100);
+	fx_put(w, ref, fx, 20 * BLK, 100);
 	blob_rados_test_fail_ops(s2->be, 1, -ETIMEDOUT);
 	assert_int_equal(aread(w, buf, BLK, 20 * BLK, &n), 1);
 	assert_int_equal(n, -EIO);
@@ -331,10 +304,10 @@ static void test_aread_close_waits(void **state)
 
 	fx_cluster_only(fx);
 	assert_non_null(buf);
-	stored_disk(fx, "c", 2, &ref);
+	fx_stored_disk(fx, "c", 2, &ref);
 	s2 = fx_other_host(fx, "h2");
 	w = fx_cl_open(s2, "c");
-	put(w, ref, fx, 0, 16 * BLK); /* chunk 0: patched, every block read marked */
+	fx_put(w, ref, fx, 0, 16 * BLK); /* chunk 0: patched, every block read marked */
 	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB), BLK); /* chunk 1's digests held */
 	for (int round = 0; round < 2; round++) {
 		/* Round 0: the disk's object reads, the disk closed; round 1:
@@ -382,10 +355,10 @@ static void test_aread_bound(void **state)
 
 	fx_cluster_only(fx);
 	assert_true(a && buf);
-	stored_disk(fx, "b", 1, &ref);
+	fx_stored_disk(fx, "b", 1, &ref);
 	s2 = fx_other_host(fx, "h2");
 	w = fx_cl_open(s2, "b");
-	put(w, ref, fx, 0, 16 * BLK); /* blocks 0-15 patched: their object; 16-255 the stored chunk's */
+	fx_put(w, ref, fx, 0, 16 * BLK); /* blocks 0-15 patched: their object; 16-255 the stored chunk's */
 	assert_int_equal(blob_wblob_pread(w, got, BLK, 100 * BLK), BLK); /* its digests held */
 	for (int round = 0; round < 2; round++) { /* the second: every place given back */
 		memset(buf, 0, 129 * BLK);

@@ -49,33 +49,6 @@ static void check_edges(blob_wblob *w, const uint8_t *want, uint32_t i)
 	}
 }
 
-/* A disk NAME of nch whole chunks written by whole-chunk writes (stored
- * by id: a dd-written disk), its bytes in *ref (malloc'd). */
-static void make_stored_disk(struct blob_fx *fx, const char *name, uint32_t nch, uint8_t **ref)
-{
-	blob_wblob *w;
-
-	*ref = malloc((size_t)nch * MiB);
-	assert_non_null(*ref);
-	fx_fill(fx, *ref, (size_t)nch * MiB);
-	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, name, NULL, (uint64_t)nch * MiB), 0);
-	w = fx_cl_open(fx->s, name);
-	for (uint32_t i = 0; i < nch; i++)
-		assert_int_equal(blob_wblob_pwrite(w, *ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
-	blob_wblob_close(w);
-}
-
-static void put(blob_wblob *w, uint8_t *ref, struct blob_fx *fx, uint64_t off, size_t len)
-{
-	uint8_t *b = malloc(len);
-
-	assert_non_null(b);
-	fx_fill(fx, b, len);
-	assert_int_equal(blob_wblob_pwrite(w, b, len, off), (ssize_t)len);
-	memcpy(ref + off, b, len);
-	free(b);
-}
-
 /* The costs, and reads merging at every block edge. */
 static void test_patch_costs_and_edges(void **state)
 {
@@ -86,13 +59,13 @@ static void test_patch_costs_and_edges(void **state)
 	blob_wblob *w;
 
 	fx_cluster_only(fx);
-	make_stored_disk(fx, "p", 4, &ref);
+	fx_stored_disk(fx, "p", 4, &ref);
 	s2 = fx_other_host(fx, "h2");
 	w = fx_cl_open(s2, "p");
 	/* A first 4 KiB write into stored chunk 1: one operation, one record,
 	 * no stored chunk read. */
 	blob_rados_counters(s2->be, &c0);
-	put(w, ref, fx, MiB + 5 * BLK, BLK);
+	fx_put(w, ref, fx, MiB + 5 * BLK, BLK);
 	blob_rados_counters(s2->be, &c1);
 	assert_int_equal(c1.disk_writes - c0.disk_writes, 1);
 	assert_int_equal(c1.disk_recs - c0.disk_recs, 1);
@@ -100,18 +73,18 @@ static void test_patch_costs_and_edges(void **state)
 	assert_int_equal(c1.reads_ahead - c0.reads_ahead, 0);
 	assert_int_equal(c1.part_reads - c0.part_reads, 0);
 	/* Later ones: one operation each, nothing else (8 KiB: two blocks). */
-	put(w, ref, fx, MiB + 200 * BLK, 2 * BLK);
-	put(w, ref, fx, MiB + 6 * BLK, BLK); /* beside the first: a run of two */
+	fx_put(w, ref, fx, MiB + 200 * BLK, 2 * BLK);
+	fx_put(w, ref, fx, MiB + 6 * BLK, BLK); /* beside the first: a run of two */
 	blob_rados_counters(s2->be, &c0);
 	assert_int_equal(c0.disk_writes - c1.disk_writes, 2);
 	assert_int_equal(c0.disk_recs - c1.disk_recs, 0);
 	assert_int_equal(c0.reads - c1.reads, 0);
 	assert_int_equal(c0.part_reads - c1.part_reads, 0);
 	/* Chunk 2: its first and last blocks; chunk 3 every other block. */
-	put(w, ref, fx, 2 * MiB, BLK);
-	put(w, ref, fx, 3 * MiB - BLK, BLK);
+	fx_put(w, ref, fx, 2 * MiB, BLK);
+	fx_put(w, ref, fx, 3 * MiB - BLK, BLK);
 	for (uint32_t b = 0; b < 256; b += 2)
-		put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
+		fx_put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
 	for (uint32_t i = 1; i < 4; i++)
 		check_edges(w, ref, i);
 	check_bytes(w, ref, 4 * MiB);
@@ -124,7 +97,7 @@ static void test_patch_costs_and_edges(void **state)
 	check_bytes(w, ref, 4 * MiB);
 	/* Every block of chunk 3 written: 256 marks, the most there are. */
 	for (uint32_t b = 1; b < 256; b += 2)
-		put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
+		fx_put(w, ref, fx, 3 * MiB + (uint64_t)b * BLK, BLK);
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "p");
 	check_edges(w, ref, 3);
@@ -135,7 +108,7 @@ static void test_patch_costs_and_edges(void **state)
 	 * disk cut to 2 MiB + 3 blocks (below). */
 	assert_int_equal(blob_wblob_truncate(w, 3 * MiB + 5 * BLK + 1), 0);
 	check_edges(w, ref, 3);
-	put(w, ref, fx, 3 * MiB + 4 * BLK + 7, BLK - 6); /* up to the end */
+	fx_put(w, ref, fx, 3 * MiB + 4 * BLK + 7, BLK - 6); /* up to the end */
 	check_bytes(w, ref, 3 * MiB + 5 * BLK + 1);
 	blob_wblob_close(w);
 	w = fx_cl_open(s2, "p");
@@ -145,14 +118,14 @@ static void test_patch_costs_and_edges(void **state)
 	check_bytes(w, ref, 4 * MiB);
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "p");
-	put(w, ref, fx, 2 * MiB, MiB); /* stored again, whole */
+	fx_put(w, ref, fx, 2 * MiB, MiB); /* stored again, whole */
 	assert_int_equal(blob_wblob_truncate(w, 2 * MiB + 3 * BLK), 0);
-	put(w, ref, fx, 2 * MiB + BLK + 1, 2 * BLK - 1);
+	fx_put(w, ref, fx, 2 * MiB + BLK + 1, 2 * BLK - 1);
 	check_edges(w, ref, 2);
 	/* The whole short chunk: a patch (no record: never the object
 	 * rewritten while the record says patched). */
 	blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
-	put(w, ref, fx, 2 * MiB, 3 * BLK);
+	fx_put(w, ref, fx, 2 * MiB, 3 * BLK);
 	blob_rados_test_fail_recs(fx->s->be, 0, 0);
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "p");
@@ -201,15 +174,15 @@ static void test_patch_unaligned(void **state)
 	memcpy(ref, base_bytes, 6 * MiB);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "u", base, 6 * MiB), 0);
 	w = fx_cl_open(fx->s, "u");
-	put(w, ref, fx, 0, 1);                        /* 1 B at block 0 */
-	put(w, ref, fx, BLK - 1, 511);                /* 511 B at 4095: two blocks */
-	put(w, ref, fx, MiB - 1, 1);                  /* the last byte of chunk 0 */
-	put(w, ref, fx, 2 * MiB - 3000, 7000);        /* across chunks 1 and 2 */
-	put(w, ref, fx, 3 * MiB + 100 * BLK + 1, 3 * BLK); /* four blocks, both edges inside */
-	put(w, ref, fx, 3 * MiB + 100 * BLK + 2, 10); /* inside a patched block */
+	fx_put(w, ref, fx, 0, 1);                        /* 1 B at block 0 */
+	fx_put(w, ref, fx, BLK - 1, 511);                /* 511 B at 4095: two blocks */
+	fx_put(w, ref, fx, MiB - 1, 1);                  /* the last byte of chunk 0 */
+	fx_put(w, ref, fx, 2 * MiB - 3000, 7000);        /* across chunks 1 and 2 */
+	fx_put(w, ref, fx, 3 * MiB + 100 * BLK + 1, 3 * BLK); /* four blocks, both edges inside */
+	fx_put(w, ref, fx, 3 * MiB + 100 * BLK + 2, 10); /* inside a patched block */
 	for (int k = 0; k < 60; k++) {
 		size_t len = 1 + (size_t)fx_below(fx, 3 * BLK);
-		put(w, ref, fx, 4 * MiB + fx_below(fx, 2 * MiB - len), len);
+		fx_put(w, ref, fx, 4 * MiB + fx_below(fx, 2 * MiB - len), len);
 	}
 	check_bytes(w, ref, 6 * MiB);
 	for (uint32_t i = 0; i < 6; i++)
@@ -253,14 +226,14 @@ static void test_patch_rare(void **state)
 	blob_wblob *w;
 
 	fx_cluster_only(fx);
-	make_stored_disk(fx, "x", 8, &ref);
+	fx_stored_disk(fx, "x", 8, &ref);
 	got = malloc(8 * MiB);
 	assert_non_null(got);
 	/* The id of chunk 6's stored chunk (stored already: the same id). */
 	assert_int_equal(blob_store_put_chunk(fx->s, &id6, ref + 6 * MiB, MiB), 0);
 	w = fx_cl_open(fx->s, "x");
 	for (uint32_t i = 0; i < 8; i++)
-		put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)(i * 31 % 256) * BLK, BLK);
+		fx_put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)(i * 31 % 256) * BLK, BLK);
 	/* A capture: the merged bytes. */
 	assert_int_equal(blob_wblob_seal(w, &m), 0);
 	assert_int_equal(blob_store_read(fx->s, m, got, 8 * MiB, 0), (ssize_t)(8 * MiB));
@@ -275,7 +248,7 @@ static void test_patch_rare(void **state)
 	assert_true(blob_idset_has(live, &id6));
 	blob_idset_free(live);
 	/* A whole chunk over patched chunk 0, a whole punch over 1. */
-	put(w, ref, fx, 0, MiB);
+	fx_put(w, ref, fx, 0, MiB);
 	assert_int_equal(blob_wblob_punch(w, MiB, MiB), 0);
 	memset(ref + MiB, 0, MiB);
 	/* Part of 2 punched; zeros written into 3's part (a patch) and over
@@ -290,8 +263,8 @@ static void test_patch_rare(void **state)
 	/* Chunk 2, an overlay chunk now, written whole (its object a leftover
 	 * of the overlay), then patched anew before the fsync that frees the
 	 * leftover: the object holds the patch, and stays. */
-	put(w, ref, fx, 2 * MiB, MiB);
-	put(w, ref, fx, 2 * MiB + 77 * BLK, BLK);
+	fx_put(w, ref, fx, 2 * MiB, MiB);
+	fx_put(w, ref, fx, 2 * MiB + 77 * BLK, BLK);
 	assert_int_equal(blob_wblob_fsync(w), 0);
 	check_bytes(w, ref, 8 * MiB);
 	/* A shrink inside patched chunk 7, a growth from there, a write after. */
@@ -299,7 +272,7 @@ static void test_patch_rare(void **state)
 	assert_int_equal(blob_wblob_truncate(w, 8 * MiB), 0);
 	memset(ref + 7 * MiB + 300 * 1000, 0, MiB - 300 * 1000);
 	check_bytes(w, ref, 8 * MiB);
-	put(w, ref, fx, 7 * MiB + 900 * 1000, 10);
+	fx_put(w, ref, fx, 7 * MiB + 900 * 1000, 10);
 	/* A shrink inside patched chunk 5, reads there, a growth. */
 	assert_int_equal(blob_wblob_truncate(w, 5 * MiB + 5 * 31 * BLK + 100), 0);
 	check_bytes(w, ref, 5 * MiB + 5 * 31 * BLK + 100);
@@ -331,7 +304,7 @@ static void test_patch_record_lost(void **state)
 	blob_wblob *w;
 
 	fx_cluster_only(fx);
-	make_stored_disk(fx, "k", 2, &ref);
+	fx_stored_disk(fx, "k", 2, &ref);
 	w = fx_cl_open(fx->s, "k");
 	memset(b, 0x77, sizeof b);
 	blob_rados_test_fail_recs(fx->s->be, -EIO, 0);
@@ -341,7 +314,7 @@ static void test_patch_record_lost(void **state)
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "k");
 	check_bytes(w, ref, 2 * MiB);
-	put(w, ref, fx, MiB + 10 * BLK, BLK);
+	fx_put(w, ref, fx, MiB + 10 * BLK, BLK);
 	check_edges(w, ref, 1);
 	/* A later write refused (its operation failed): nothing of it shows,
 	 * in memory either (no block marked before its bytes landed). */
@@ -358,7 +331,7 @@ static void test_patch_record_lost(void **state)
 	 * names the new id and the patched record it replaces (its id too),
 	 * unconfirmed until the next record set; another host's open now
 	 * (the writer alive, then fenced) reads that record. */
-	put(w, ref, fx, MiB, MiB);
+	fx_put(w, ref, fx, MiB, MiB);
 	{
 		blob_store *s2 = fx_other_host(fx, "h2");
 		blob_wblob *w2 = fx_cl_open(s2, "k");
@@ -371,7 +344,7 @@ static void test_patch_record_lost(void **state)
 	 * (w was fenced by the open above). */
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "k");
-	put(w, ref, fx, 10 * BLK, BLK);
+	fx_put(w, ref, fx, 10 * BLK, BLK);
 	blob_wblob_close(w);
 	char cmd[512], why[256] = "";
 	int n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s rm wb.k.00000000", fx->ceph_conf, FX_POOL, fx->ns[0]);
@@ -425,10 +398,10 @@ static void test_patch_capture(void **state)
 	blob_store_chunk_id(fx->s, &st5, ref + 5 * MiB, MiB);
 	for (uint32_t i = 0; i < 16; i++)
 		for (uint32_t b = 3; b < 256; b += 97)
-			put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)b * BLK, BLK);
-	put(w, ref, fx, 16 * MiB + 2 * BLK, BLK); /* 16: two runs in its first 64 KiB */
-	put(w, ref, fx, 16 * MiB + 9 * BLK, BLK);
-	put(w, ref, fx, 17 * MiB + 50, 100); /* an overlay; 18 and 19 zeros */
+			fx_put(w, ref, fx, (uint64_t)i * MiB + (uint64_t)b * BLK, BLK);
+	fx_put(w, ref, fx, 16 * MiB + 2 * BLK, BLK); /* 16: two runs in its first 64 KiB */
+	fx_put(w, ref, fx, 16 * MiB + 9 * BLK, BLK);
+	fx_put(w, ref, fx, 17 * MiB + 50, 100); /* an overlay; 18 and 19 zeros */
 	blob_wblob_close(w);
 
 	s2 = fx_other_host(fx, "h2");

@@ -1,10 +1,11 @@
 /*
  * wblob_test.h — what the writable-blob unit tests share beyond
  * blob_test.h's fixtures (which is at its 400 lines): a wblob's whole
- * content checked against a plain buffer.
+ * content checked against a plain buffer; a dd-written cluster disk; a
+ * write mirrored into a plain buffer.
  *
- * Included by tests/unit/blobstore/test_wblob_patch.c, test_wblob_cluster.c
- * and test_crypt.c (header-only: static inline).
+ * Included by tests/unit/blobstore/test_wblob_patch.c, test_wblob_cluster.c,
+ * test_wblob_aread.c and test_crypt.c (header-only: static inline).
  */
 #ifndef IMGFS_TEST_WBLOB_TEST_H
 #define IMGFS_TEST_WBLOB_TEST_H
@@ -31,6 +32,34 @@ static inline void check_bytes(blob_wblob *w, const uint8_t *want, uint64_t size
 		h = blob_wblob_seek(w, (uint64_t)d, SEEK_HOLE);
 	}
 	free(got);
+}
+
+/* A cluster disk NAME of nch chunks written whole (stored by id: a
+ * dd-written disk), its bytes in *ref (malloc'd). */
+static inline void fx_stored_disk(struct blob_fx *fx, const char *name, uint32_t nch, uint8_t **ref)
+{
+	blob_wblob *w;
+
+	*ref = malloc((size_t)nch * MiB);
+	assert_non_null(*ref);
+	fx_fill(fx, *ref, (size_t)nch * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, name, NULL, (uint64_t)nch * MiB), 0);
+	w = fx_cl_open(fx->s, name);
+	for (uint32_t i = 0; i < nch; i++)
+		assert_int_equal(blob_wblob_pwrite(w, *ref + (size_t)i * MiB, MiB, (uint64_t)i * MiB), (ssize_t)MiB);
+	blob_wblob_close(w);
+}
+
+/* len bytes of fx's random written into w at off, and into ref there. */
+static inline void fx_put(blob_wblob *w, uint8_t *ref, struct blob_fx *fx, uint64_t off, size_t len)
+{
+	uint8_t *b = malloc(len);
+
+	assert_non_null(b);
+	fx_fill(fx, b, len);
+	assert_int_equal(blob_wblob_pwrite(w, b, len, off), (ssize_t)len);
+	memcpy(ref + off, b, len);
+	free(b);
 }
 
 #endif
