@@ -309,17 +309,24 @@ static void test_aread_close_waits(void **state)
 	w = fx_cl_open(s2, "c");
 	fx_put(w, ref, fx, 0, 16 * BLK); /* chunk 0: patched, every block read marked */
 	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB), BLK); /* chunk 1's digests held */
-	for (int round = 0; round < 2; round++) {
-		/* Round 0: the disk's object reads, the disk closed; round 1:
-		 * the store's part reads, the store closed (w first). */
-		uint64_t base = round == 0 ? 0 : MiB;
+	for (int round = 0; round < 3; round++) {
+		/* Round 0: the disk's object reads, the disk closed; round 1: a
+		 * reader's (a capture's open, through the store's client); round
+		 * 2: the store's part reads, the store closed (w first). */
+		uint64_t base = round < 2 ? 0 : MiB;
+		if (round == 1) {
+			char why[256] = "";
+			blob_wblob_close(w);
+			w = NULL;
+			assert_int_equal(blob_wblob_open_reader(&w, s2, BLOB_WB_CLUSTER, "c", NULL, why, sizeof why), 0);
+		}
 		blob_rados_test_hold_reads(s2->be, true);
 		for (int k = 0; k < 16; k++) {
 			a[k] = (struct ans){.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 			assert_int_equal(blob_wblob_pread_start(w, buf + k * BLK, BLK, base + (uint64_t)k * BLK, ans_done, &a[k]),
 			                 1);
 		}
-		if (round == 1) {
+		if (round == 2) {
 			blob_wblob_close(w);
 			w = NULL;
 		}
@@ -334,7 +341,7 @@ static void test_aread_close_waits(void **state)
 		for (int k = 0; k < 16; k++)
 			assert_int_equal(a[k].n, BLK);
 		assert_bytes_equal(buf, ref + base, 16 * BLK);
-		if (round == 0)
+		if (round < 2)
 			w = fx_cl_open(s2, "c");
 	}
 	free(buf);
