@@ -297,9 +297,9 @@ struct blob_backend {
 	                uint8_t *dig, size_t cap, size_t *dig_len);
 	/* get_part without the digests (the store holds them), started: 0
 	 * when done(arg, rc, got) will be called once, on a thread of the
-	 * backend's client, with get_part's rc and *got (after the backend's
-	 * one try: a timeout is -ETIMEDOUT, which the store retries the
-	 * waiting way); -errno when not started (-EAGAIN: as many in flight
+	 * backend's client, with get_part's rc and *got after the backend's
+	 * one try (a timeout is an rc like any failure: the store reads
+	 * again the waiting way, with its tries); -errno when not started (-EAGAIN: as many in flight
 	 * as the backend allows, read_start's too).  done may run before it
 	 * returns (a fault a test injected).  NULL: none. */
 	int (*get_part_start)(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,

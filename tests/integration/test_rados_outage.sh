@@ -196,12 +196,52 @@ open(out, "w").write("\n".join(lines) + "\n")
 EOF
 ppid=$!
 wait_until 20 test -e "$T/probes.ready" || fail "the probes of vdc did not open it"
+# A probe of vdb's small reads, answered by the cluster's thread (SPEC
+# §12): opened O_DIRECT before the kill, a stored chunk's block (its
+# digests held by a read before) and an overlay's read with the OSD down
+# are EIO (could not tell: the part read tried again the waiting way, on
+# the thread that took the timeout), and read right again once it is back.
+python3 - "$D" "$T/rprobe" <<'EOF' &
+import mmap, os, sys, time
+disk, out = sys.argv[1:]
+m = mmap.mmap(-1, 4096)
+def pat(blk, at):
+    return bytes([(blk * 7 + at // 4096 + 1) % 251 + 1]) * 4096
+def rd(off):
+    n = os.preadv(fd, [m], off)
+    return bytes(m[:n])
+def call(off, blk):
+    t = time.monotonic()
+    try:
+        r = "ok" if rd(off) == pat(blk, off - (blk << 20)) else "wrong"
+    except OSError as e:
+        r = os.strerror(e.errno)
+    return r, time.monotonic() - t
+fd = os.open(disk, os.O_RDONLY | os.O_DIRECT)
+if call(0, 0)[0] != "ok" or call(2 << 20, 2)[0] != "ok":
+    sys.exit("vdb read wrong before the kill")
+open(out + ".ready", "w").close()
+while not os.path.exists(out + ".go"):
+    time.sleep(0.05)
+(p, tp), (o, to) = call(3 * 4096, 0), call(2 << 20, 2)
+open(out, "w").write("down part=%s object=%s\n%.1f %.1f\n" % (p, o, tp, to))
+while not os.path.exists(out + ".back"):
+    time.sleep(0.05)
+for k in range(30):  # the disk's client may meet the OSD's old address once
+    p, o = call(5 * 4096, 0)[0], call(2 << 20, 2)[0]
+    if p == o == "ok":
+        break
+    time.sleep(0.5)
+open(out, "a").write("back part=%s object=%s\n" % (p, o))
+EOF
+rpid=$!
+wait_until 20 test -e "$T/rprobe.ready" || fail "the read probe of vdb did not start"
 say "the OSD killed: files/ looked into for the first time is EIO with its reason"
 osd=$(cat "$T/ceph/osd.0.pid")
 kill -9 "$osd"
 acked_up=$(wc -l <"$T/acks")
 _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
-touch "$T/probes.go"
+touch "$T/probes.go" "$T/rprobe.go"
 # A capture of vm2 (stopped; its disk in the cluster) asked now: its runs
 # cannot read the disk, could not tell, so it waits in the queue.
 CAP="$M2/regions/rc/private/cap1"
@@ -245,10 +285,18 @@ diff "$T/probes.want" "$T/probes" >&2 || fail "the writes of vdc with the OSD do
 grep -q "cloud disk .*: chunk 1, written whole and answered before it landed, did not land" "$S2/imgfs.log" ||
     fail "no log line names the chunk answered ahead that did not land"
 
+wait_until 30 test -s "$T/rprobe" || fail "the read probe of vdb never answered with the OSD down"
+assert_eq "down part=Input/output error object=Input/output error" "$(head -n 1 "$T/rprobe")" \
+    "vdb's small reads with the OSD down"
+echo "    vdb's small reads with the OSD down: EIO after $(sed -n 2p "$T/rprobe" | xargs) s"
+
 say "the OSD back: the same mount shows files/ exactly, and fsck is clean"
 "$ROOT/scripts/ceph-up" "$T/ceph" >/dev/null || fail "restarting the OSD"
 # The cluster serves again when a fresh client lists the pool.
 wait_until 60 timeout 10 rados -c "$C" -p imgfs-f -N "$NS" ls >/dev/null || fail "the OSD does not serve after 60 s"
+touch "$T/rprobe.back"
+wait "$rpid" || fail "the read probe of vdb"
+assert_eq "back part=ok object=ok" "$(sed -n 3p "$T/rprobe")" "vdb's small reads once the OSD is back"
 # The mount's own client may meet the old OSD's address once (an op that
 # times out, EIO); never ENOENT, never a listing without vda1.
 for ((i = 0; ; i++)); do
