@@ -196,6 +196,17 @@ struct blob_backend_disks {
 	 * on it (a drop started after it finds the read done). */
 	int (*read_start)(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
 	                  void (*done)(void *arg, int rc), void *arg);
+	/* write (not fresh) started (SPEC §12, "A write answered by the
+	 * cluster"): 0 when done(arg, rc) will be called once, on a thread of
+	 * the disk's client, with what write would return; patch: the bytes
+	 * are a patched chunk's blocks (off and len whole WB_BLOCK_SIZE
+	 * blocks), marked as patch marks them, in the same operation.  buf is
+	 * copied before it returns.  -errno when not started (done is not
+	 * called; -EAGAIN: as many in flight as the backend allows, read_start's
+	 * too, or a fault a test injected, which the waiting write takes).  It
+	 * lands in order with the client's other operations on the object. */
+	int (*write_start)(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len, bool patch,
+	                   void (*done)(void *arg, int rc), void *arg);
 	int (*zero)(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len);
 	int (*drop)(struct blob_backend_disk *d, uint32_t i);
 	/* n (1..BLOB_RECS_MAX) records set in one operation, started: *op

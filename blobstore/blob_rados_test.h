@@ -84,10 +84,10 @@ int blob_rados_test_disk_header(struct blob_backend *be, const char *name, const
 /* For tests: while hold is true, no digest backfill's answer is taken
  * (each stays in flight, as on a slow cluster). */
 void blob_rados_test_hold_digs(struct blob_backend *be, bool hold);
-/* For tests: while hold is true, no started read's answer (a cluster
- * disk's read_start, the store's get_part_start) is handed on: each
- * stays in flight, as on a slow cluster. */
-void blob_rados_test_hold_reads(struct blob_backend *be, bool hold);
+/* For tests: while hold is true, no started operation's answer (a
+ * cluster disk's read_start and write_start, the store's get_part_start)
+ * is handed on: each stays in flight, as on a slow cluster. */
+void blob_rados_test_hold_started(struct blob_backend *be, bool hold);
 /* What the backend asked the cluster, counted (tests guard that costs do
  * not grow per chunk where they must not). */
 struct blob_rados_counters {
@@ -116,6 +116,7 @@ struct blob_rados_counters {
 	uint64_t disk_reads_peak;    /* cluster disks: the most of those in flight at once */
 	uint64_t disk_reads_started; /* of disk_reads, those started and answered by the cluster's thread (read_start) */
 	uint64_t parts_started;      /* reads of part of a chunk started, digests held (get_part_start) */
+	uint64_t disk_writes_started; /* of disk_writes, those started and answered by the cluster's thread (write_start) */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

@@ -113,7 +113,15 @@ ssize_t blob_wblob_pread(blob_wblob *w, void *buf, size_t len, uint64_t off);
  * stays the caller's until done. */
 int blob_wblob_pread_start(blob_wblob *w, void *buf, size_t len, uint64_t off, void (*done)(void *arg, ssize_t n),
                            void *arg);
-/* The largest read blob_wblob_pread_start starts (part.c's BLOB_PART_MAX). */
+/* A small write of a cluster wblob, started (wblob_awrite.c, SPEC §12): 1
+ * when done(arg, n) will be called once, on a thread of the cluster's
+ * client, with what blob_wblob_pwrite would return; 0 when it was not
+ * started (done is not called): the caller writes the waiting way.  buf
+ * is the caller's again once it returns. */
+int blob_wblob_pwrite_start(blob_wblob *w, const void *buf, size_t len, uint64_t off,
+                            void (*done)(void *arg, ssize_t n), void *arg);
+/* The largest read (write) blob_wblob_pread_start (_pwrite_start) starts
+ * (part.c's BLOB_PART_MAX). */
 #define BLOB_WBLOB_START_MAX (64u * 1024)
 /* Writes past the end grow the blob.  Writers are serialised by the
  * caller, but a cluster wblob's (blob_wblob_in_cluster), which may run

@@ -70,6 +70,9 @@ void wb_cl_busy_take(blob_wblob *w, uint32_t lo, uint64_t hi);
 /* Chunk i held busy if no one holds it: true, else false at once (under
  * w->lock). */
 bool wb_cl_busy_try(blob_wblob *w, uint32_t i);
+/* wb_cl_busy_try, but false too while an exclusive taker waits (a write
+ * started from here must not starve it: wblob_awrite.c). */
+bool wb_cl_busy_try_fair(blob_wblob *w, uint32_t i);
 void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi);
 
 /* ---- wblob_recs.c: a cluster wblob's record sets, together ---------------- */
@@ -145,6 +148,12 @@ int wb_pt_record(blob_wblob *w, uint32_t i);
 int wb_pt_publish(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
 /* bits of patched chunk i marked written (under the shared lock). */
 void wb_pt_mark(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
+/* Patched chunk i's marks in memory (under the shared lock): where they
+ * stay while it is patched (a leaf of w->wbits is freed only when its
+ * last element is cleared, which only a change of state does). */
+uint8_t *wb_pt_marks(blob_wblob *w, uint32_t i);
+/* bits ORed into marks (atomic: beside readers and other writes). */
+void wb_pt_or(uint8_t *marks, const uint8_t bits[WB_BLOCKS / 8]);
 /* A write into chunk i as a patch, whole (first: the op, the record, the
  * state in memory), under the exclusive lock: 1 done, 0 not a patch. */
 int wb_pt_write_locked(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n);

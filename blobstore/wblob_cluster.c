@@ -480,17 +480,27 @@ void wb_cl_busy_take(blob_wblob *w, uint32_t lo, uint64_t hi)
 	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 }
 
-bool wb_cl_busy_try(blob_wblob *w, uint32_t i)
+static bool busy_try(blob_wblob *w, uint32_t i, bool fair)
 {
 	bool got = false;
 
 	IMGFS_LOCK(&w->ext_lock, blob_wblob_ext_lock);
-	if (w->nbusy < WB_BUSY_MAX && !busy_overlaps(w, i, (uint64_t)i + 1)) {
+	if (w->nbusy < WB_BUSY_MAX && !busy_overlaps(w, i, (uint64_t)i + 1) && !(fair && w->busy_want_all > 0)) {
 		w->busy[w->nbusy++] = (struct wb_busy){i, (uint64_t)i + 1};
 		got = true;
 	}
 	IMGFS_UNLOCK(&w->ext_lock, blob_wblob_ext_lock);
 	return got;
+}
+
+bool wb_cl_busy_try(blob_wblob *w, uint32_t i)
+{
+	return busy_try(w, i, false);
+}
+
+bool wb_cl_busy_try_fair(blob_wblob *w, uint32_t i)
+{
+	return busy_try(w, i, true);
 }
 
 void wb_cl_busy_give(blob_wblob *w, uint32_t lo, uint64_t hi)

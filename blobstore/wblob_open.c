@@ -566,7 +566,11 @@ void blob_wblob_close(blob_wblob *w)
 	if (w->cl) {
 		(void)blob_wblob_settle(w, NULL); /* writers answered ahead still use w */
 		(void)wb_cl_confirm_all(w); /* best effort: the next open resolves what is left */
-		w->cx->close(w->cl);
+		w->cx->close(w->cl); /* waits for the reads and writes started on it */
+		/* One started and answered before its starter let go of the
+		 * shared lock (a fast cluster) has let go once this is taken. */
+		IMGFS_WRLOCK(&w->lock, blob_wblob_lock);
+		IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	}
 	wb_rq_free(w);
 	free(w->unsure);

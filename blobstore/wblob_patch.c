@@ -217,14 +217,24 @@ int wb_pt_publish(blob_wblob *w, uint32_t i, const uint8_t bits[NBYTES])
 	return 0;
 }
 
-void wb_pt_mark(blob_wblob *w, uint32_t i, const uint8_t bits[NBYTES])
+uint8_t *wb_pt_marks(blob_wblob *w, uint32_t i)
 {
 	uint8_t *e = (uint8_t *)blob_radix_get(&w->wbits, i); /* patched: its leaf is there */
 
 	IMGFS_ASSERT(e != NULL);
+	return e;
+}
+
+void wb_pt_or(uint8_t *marks, const uint8_t bits[NBYTES])
+{
 	for (unsigned k = 0; k < NBYTES; k++)
 		if (bits[k])
-			__atomic_fetch_or(&e[k], bits[k], __ATOMIC_RELEASE);
+			__atomic_fetch_or(&marks[k], bits[k], __ATOMIC_RELEASE);
+}
+
+void wb_pt_mark(blob_wblob *w, uint32_t i, const uint8_t bits[NBYTES])
+{
+	wb_pt_or(wb_pt_marks(w, i), bits);
 }
 
 int wb_pt_write_locked(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, size_t n)

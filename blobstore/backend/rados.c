@@ -570,6 +570,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->disk_reads_peak = atomic_load(&rb->n.disk_reads_peak);
 	out->disk_reads_started = atomic_load(&rb->n.disk_reads_started);
 	out->parts_started = atomic_load(&rb->n.parts_started);
+	out->disk_writes_started = atomic_load(&rb->n.disk_writes_started);
 	out->part_reads = atomic_load(&rb->n.part_reads);
 	out->part_bytes = atomic_load(&rb->n.part_bytes);
 	out->creates_beside_rec = atomic_load(&rb->n.creates_beside_rec);
@@ -672,7 +673,7 @@ void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
 	(void)hold;
 }
 
-void blob_rados_test_hold_reads(struct blob_backend *be, bool hold)
+void blob_rados_test_hold_started(struct blob_backend *be, bool hold)
 {
 	(void)be;
 	(void)hold;

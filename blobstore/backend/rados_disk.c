@@ -73,7 +73,7 @@ struct blob_backend_disk {
 	char me[ADDR_MAX]; /* this client's address, as recorded */
 	bool reader;       /* the store's client: nothing recorded, no writes */
 	atomic_bool fenced;
-	atomic_uint areads; /* reads started, not yet answered: the client stays until they are */
+	atomic_uint started; /* reads and writes started, not yet answered: the client stays until they are */
 	/* A writer's: the process's opens of this disk share it (rb->disk_lock). */
 	int refs;
 	struct blob_backend_disk *next;
@@ -544,18 +544,18 @@ static int disk_fence(struct blob_backend *be, const char *name, char *why, size
 	return rc < 0 && rc != -ENOENT && rc != -EBUSY ? blob_rados_errno(rc) : rc;
 }
 
-/* Until every read started on d has called its done (each within the
- * client's op timeout): done is the last a read does with d. */
-static void reads_drain(struct blob_backend_disk *d)
+/* Until every read and write started on d has called its done (each
+ * within the client's op timeout): done is the last one does with d. */
+static void started_drain(struct blob_backend_disk *d)
 {
-	while (atomic_load(&d->areads) > 0)
+	while (atomic_load(&d->started) > 0)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 /* A writer's client gone (its last reference): its record cleared. */
 static void client_free(struct blob_backend_disk *d)
 {
-	reads_drain(d);
+	started_drain(d);
 	if (d->io != NULL) {
 		if (d->me[0] && !atomic_load(&d->fenced))
 			writer_cas(d->io, d->hdr, d->me, NO_WRITER); /* best effort: the next opener fences it else */
@@ -584,7 +584,7 @@ static void disk_close(struct blob_backend_disk *d)
 	if (d == NULL)
 		return;
 	if (d->reader) {
-		reads_drain(d);
+		started_drain(d);
 		free(d);
 		return;
 	}
@@ -883,14 +883,14 @@ static void aread_done(rados_completion_t c, void *p)
 	struct blob_backend_disk *d = r->d;
 	int rc = rados_aio_get_return_value(c);
 
-	blob_rados_test_reads_held(d->rb);
+	blob_rados_test_started_held(d->rb);
 	rados_aio_release(c);
 	READS_IN_FLIGHT(d->rb, -1);
 	rc = read_rc(d, r->i, rc, r->buf, r->len);
 	atomic_fetch_sub(&d->rb->n.started_now, 1);
 	r->done(r->arg, rc);
 	free(r);
-	atomic_fetch_sub(&d->areads, 1); /* last: the client may go now */
+	atomic_fetch_sub(&d->started, 1); /* last: the client may go now */
 }
 
 static int disk_read_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
@@ -919,12 +919,12 @@ static int disk_read_start(struct blob_backend_disk *d, uint32_t i, uint64_t off
 		return -ENOMEM;
 	}
 	chunk_oid(oid, d->name, i);
-	atomic_fetch_add(&d->areads, 1);
+	atomic_fetch_add(&d->started, 1);
 	READS_IN_FLIGHT(d->rb, 1);
 	atomic_fetch_add(&d->rb->n.disk_reads_started, 1);
 	if ((rc = rados_aio_read(d->io, oid, r->c, buf, len, off)) < 0) {
 		READS_IN_FLIGHT(d->rb, -1);
-		atomic_fetch_sub(&d->areads, 1);
+		atomic_fetch_sub(&d->started, 1);
 		atomic_fetch_sub(&d->rb->n.started_now, 1);
 		rados_aio_release(r->c);
 		free(r);
@@ -974,21 +974,15 @@ static void block_key(char out[BLOCK_KEY_LEN + 1], uint32_t b)
 	out[2] = '\0';
 }
 
-static int disk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
+/* Blocks [b0, b0 + nb) of a patched chunk's object into op: their bytes
+ * and one key each (fresh: the object's old bytes and keys removed first,
+ * in the same operation). */
+static void patch_fill(rados_write_op_t op, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
 {
-	char oid[OID_MAX], keys[WB_BLOCKS][BLOCK_KEY_LEN + 1];
+	char keys[WB_BLOCKS][BLOCK_KEY_LEN + 1];
 	const char *kp[WB_BLOCKS], *vp[WB_BLOCKS];
 	size_t lens[WB_BLOCKS];
-	rados_write_op_t op;
-	int rc;
 
-	if (nb == 0 || b0 >= WB_BLOCKS || nb > WB_BLOCKS - b0)
-		return -EINVAL;
-	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_patch_err)) < 0)
-		return rc;
-	if ((op = rados_create_write_op()) == NULL)
-		return -ENOMEM;
-	chunk_oid(oid, d->name, i);
 	if (fresh) { /* whatever an earlier life of the object left: gone */
 		rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
 		rados_write_op_truncate(op, 0);
@@ -1001,11 +995,99 @@ static int disk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint
 		vp[k] = "";
 		lens[k] = 0;
 	}
-	rados_write_op_omap_set(op, kp, vp, lens, nb);
+	rados_write_op_omap_set(op, kp, vp, lens, nb); /* copied: the arrays may go */
+}
+
+static int disk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
+{
+	char oid[OID_MAX];
+	rados_write_op_t op;
+	int rc;
+
+	if (nb == 0 || b0 >= WB_BLOCKS || nb > WB_BLOCKS - b0)
+		return -EINVAL;
+	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_patch_err)) < 0)
+		return rc;
+	if ((op = rados_create_write_op()) == NULL)
+		return -ENOMEM;
+	chunk_oid(oid, d->name, i);
+	patch_fill(op, b0, nb, buf, fresh);
 	atomic_fetch_add(&d->rb->n.disk_writes, 1);
 	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
 	rados_release_write_op(op);
 	return disk_rc(d, rc, "a write");
+}
+
+/* One write_start: freed by its completion. */
+struct disk_awrite {
+	struct blob_backend_disk *d;
+	rados_completion_t c;
+	void (*done)(void *arg, int rc);
+	void *arg;
+};
+
+static void awrite_done(rados_completion_t c, void *p)
+{
+	struct disk_awrite *r = p;
+	struct blob_backend_disk *d = r->d;
+	int rc = rados_aio_get_return_value(c);
+
+	blob_rados_test_started_held(d->rb);
+	rados_aio_release(c);
+	rc = disk_rc(d, rc, "a write");
+	atomic_fetch_sub(&d->rb->n.started_now, 1);
+	r->done(r->arg, rc < 0 ? rc : 0);
+	free(r);
+	atomic_fetch_sub(&d->started, 1); /* last: the client may go now */
+}
+
+static int disk_write_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len,
+                            bool patch, void (*done)(void *arg, int rc), void *arg)
+{
+	struct disk_awrite *r;
+	rados_write_op_t op;
+	char oid[OID_MAX];
+	int rc;
+
+	if (len == 0 || off > BLOB_CHUNK_SIZE || len > BLOB_CHUNK_SIZE - off ||
+	    (patch && ((off | len) & (WB_BLOCK_SIZE - 1)) != 0))
+		return -EINVAL;
+	if ((rc = refused(d)) < 0)
+		return rc;
+	if (atomic_load(&d->rb->test_patch_err) != 0) /* a test's fault: the waiting write's to take */
+		return -EAGAIN;
+	if (!blob_rados_start_room(d->rb))
+		return -EAGAIN;
+	if ((r = malloc(sizeof *r)) == NULL || (op = rados_create_write_op()) == NULL) {
+		free(r);
+		atomic_fetch_sub(&d->rb->n.started_now, 1);
+		return -ENOMEM;
+	}
+	*r = (struct disk_awrite){.d = d, .done = done, .arg = arg};
+	if (rados_aio_create_completion2(r, awrite_done, &r->c) < 0) {
+		rados_release_write_op(op);
+		atomic_fetch_sub(&d->rb->n.started_now, 1);
+		free(r);
+		return -ENOMEM;
+	}
+	chunk_oid(oid, d->name, i);
+	if (patch)
+		patch_fill(op, (uint32_t)(off >> WB_BLOCK_SHIFT), (uint32_t)(len >> WB_BLOCK_SHIFT), buf, false);
+	else
+		rados_write_op_write(op, buf, len, off); /* copied: buf may go once this returns */
+	atomic_fetch_add(&d->started, 1);
+	rc = rados_aio_write_op_operate(op, d->io, r->c, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
+	rados_release_write_op(op); /* its operations were taken by the started one */
+	if (rc < 0) {
+		atomic_fetch_sub(&d->started, 1);
+		atomic_fetch_sub(&d->rb->n.started_now, 1);
+		rados_aio_release(r->c);
+		free(r);
+		return blob_rados_errno(rc);
+	}
+	atomic_fetch_add(&d->rb->n.disk_writes, 1);
+	atomic_fetch_add(&d->rb->n.disk_writes_started, 1);
+	return 0;
 }
 
 /* One object's keys read by marks_many into bits. */
@@ -1113,6 +1195,7 @@ const struct blob_backend_disks blob_rados_disks = {
 	.write = disk_write,
 	.read = disk_read,
 	.read_start = disk_read_start,
+	.write_start = disk_write_start,
 	.zero = disk_zero,
 	.drop = disk_drop,
 	.recs_start = disk_recs_start,

@@ -42,9 +42,10 @@ struct rados_spec {
 #define RADOS_PREFETCH_SLOTS 16  /* chunks read ahead, at most, per store */
 #define RADOS_BATCH_INFLIGHT 4   /* writes in flight per batch (per lane): bench-results/README.md */
 #define RADOS_DIGS_INFLIGHT 8    /* digest backfills in flight, at most, per store (set_digests) */
-/* Reads started (a cluster disk's read_start, get_part_start) in flight,
- * at most, per store and its disks (SPEC §12); past it a read is not
- * started (its caller waits for it, on its own thread). */
+/* Operations started (a cluster disk's read_start and write_start,
+ * get_part_start) in flight, at most, per store and its disks (SPEC §12);
+ * past it one is not started (its caller waits for it, on its own
+ * thread). */
 #define RADOS_STARTED_MAX 128
 #define RADOS_FRESH BLOB_STAMP_FRESH /* seconds a refreshed timestamp stays fresh */
 #define RADOS_STAMP_XATTR "imgfs.t"
@@ -79,13 +80,14 @@ struct rados_backend {
 		atomic_uint_fast64_t reads, reads_ahead, reads_ahead_hit, reads_handed, creates, creates_handed,
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
 		    disk_recs_peak, disk_rec_keys, part_reads, part_bytes, creates_beside_rec, disk_reads, disk_reads_now,
-		    disk_reads_peak, disk_reads_started, parts_started, parts_now, started_now, digs_sent, digs_set, digs_done, digs_now;
+		    disk_reads_peak, disk_reads_started, disk_writes_started, parts_started, parts_now, started_now,
+		    digs_sent, digs_set, digs_done, digs_now;
 	} n;
 	atomic_int test_rec_err, test_patch_err; /* tests only: blob_rados_test_fail_recs */
 	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */
 	atomic_uint test_drop_at;
 	atomic_bool test_digs_hold;              /* tests only: blob_rados_test_hold_digs */
-	atomic_bool test_reads_hold;             /* tests only: blob_rados_test_hold_reads */
+	atomic_bool test_reads_hold;             /* tests only: blob_rados_test_hold_started */
 	atomic_uint test_ops_mask;               /* tests only: blob_rados_test_fail_ops */
 	atomic_int test_ops_err;
 	atomic_int test_sweep_err, test_peek_err; /* tests only: blob_rados_test_sweep, _fail_peek */
@@ -185,11 +187,11 @@ int blob_rados_get_buf(struct blob_backend *be, const chunk_id *id, uint8_t **bu
 void blob_rados_prefetch(struct blob_backend *be, const chunk_id *ids, size_t n);
 int blob_rados_get_part(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,
                         size_t *got, uint8_t *dig, size_t cap, size_t *dig_len);
-/* A place for one more started read (RADOS_STARTED_MAX): true and taken
+/* A place for one more started operation (RADOS_STARTED_MAX): true and taken
  * (given back when it is answered), or false. */
 bool blob_rados_start_room(struct rados_backend *rb);
-/* While a test holds started reads (blob_rados_test_hold_reads). */
-void blob_rados_test_reads_held(struct rados_backend *rb);
+/* While a test holds started operations (blob_rados_test_hold_started). */
+void blob_rados_test_started_held(struct rados_backend *rb);
 int blob_rados_get_part_start(struct blob_backend *be, const chunk_id *id, uint64_t off, size_t len, void *buf,
                               void (*done)(void *arg, int rc, size_t got), void *arg);
 

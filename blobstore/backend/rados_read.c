@@ -150,7 +150,7 @@ static void part_started_done(rados_completion_t c, void *p)
 	struct rados_backend *rb = r->rb;
 	int rc = rados_aio_get_return_value(c);
 
-	blob_rados_test_reads_held(rb);
+	blob_rados_test_started_held(rb);
 	rados_aio_release(c);
 	if (rc == -ETIMEDOUT)
 		atomic_fetch_add(&rb->n.timeouts, 1);
@@ -270,7 +270,7 @@ void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
 	atomic_store(&rb_of(be)->test_digs_hold, hold);
 }
 
-void blob_rados_test_hold_reads(struct blob_backend *be, bool hold)
+void blob_rados_test_hold_started(struct blob_backend *be, bool hold)
 {
 	atomic_store(&rb_of(be)->test_reads_hold, hold);
 }
@@ -283,7 +283,7 @@ bool blob_rados_start_room(struct rados_backend *rb)
 	return false;
 }
 
-void blob_rados_test_reads_held(struct rados_backend *rb)
+void blob_rados_test_started_held(struct rados_backend *rb)
 {
 	while (atomic_load(&rb->test_reads_hold))
 		nanosleep(&(struct timespec){0, 1000000}, NULL);

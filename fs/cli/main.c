@@ -823,7 +823,7 @@ static int mount_run(struct opts *o)
 	fs_watch_stop(ctx);
 	fs_workers_stop(ctx); /* a running task goes back to the queue */
 	fs_files_release_all(ctx);
-	fs_reads_drain(ctx);
+	fs_started_drain(ctx);
 out_unmount:
 	IMGFS_LOCK(&watch.lock, stop_watch_lock); /* not both unmounting it */
 	fuse_session_unmount(ctx->se);

@@ -300,6 +300,20 @@ int fs_disk_pread_start(struct fs_disk *d, void *buf, size_t len, uint64_t off, 
 	return d->up ? 0 : blob_wblob_pread_start(d->w, buf, len, off, done, arg);
 }
 
+int fs_disk_pwrite_start(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
+                         void (*done)(void *arg, ssize_t n), void *arg)
+{
+	/* An upload's writes go through its hooks. */
+	return d->up ? 0 : blob_wblob_pwrite_start(d->w, buf, len, off, done, arg);
+}
+
+void fs_disk_written(struct fs_disk *d)
+{
+	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
+	d->last_write_ns = model_now_ns();
+	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
+}
+
 ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t off, bool durable,
                        void (*answer)(void *arg, size_t n), void *arg)
 {
@@ -314,11 +328,8 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
 	if (!d->up && blob_wblob_in_cluster(d->w)) {
 		bool ahead = !durable && answer;
 		n = ahead ? (ssize_t)len : blob_wblob_pwrite(d->w, buf, len, off);
-		if (n > 0) {
-			IMGFS_LOCK(&d->wlock, fs_disk_wlock);
-			d->last_write_ns = model_now_ns();
-			IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
-		}
+		if (n > 0)
+			fs_disk_written(d);
 		return ahead ? blob_wblob_pwrite_ahead(d->w, buf, len, off, answer, arg) : n;
 	}
 	IMGFS_LOCK(&d->wlock, fs_disk_wlock);

@@ -45,6 +45,15 @@ ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
  * fs_disk_pread would return; 0 when not (read the waiting way). */
 int fs_disk_pread_start(struct fs_disk *d, void *buf, size_t len, uint64_t off, void (*done)(void *arg, ssize_t n),
                         void *arg);
+/* A small write of a cloud disk in the cluster, started: 1 when done(arg,
+ * n) will be called once, on the cluster client's thread, with what
+ * fs_disk_pwrite would return (its time set first when it is > 0); 0 when
+ * not (write the waiting way).  d stays open until done: the writer's
+ * request holds its file. */
+int fs_disk_pwrite_start(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
+                         void (*done)(void *arg, ssize_t n), void *arg);
+/* What done above does first with a write that landed: d's time set. */
+void fs_disk_written(struct fs_disk *d);
 /* A write: an upload's goes through its hooks (a first write of no known
  * format: -EINVAL, the upload abandoned; -ECANCELED once cancelled).  An
  * upload's write that its admit hook takes is answered through

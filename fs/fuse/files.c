@@ -442,7 +442,7 @@ static void read_failed(fuse_req_t req, fuse_ino_t ino, bool inside, off_t off, 
  * client's thread (SPEC §12): no FUSE thread waits for its round trip.
  * Nothing of the handle is used here: the read holds the file open in
  * the kernel until answered, and the mount's end waits for every one
- * (fs_reads_drain). */
+ * (fs_started_drain). */
 struct fs_aread {
 	fuse_req_t req;
 	fuse_ino_t ino;
@@ -463,7 +463,7 @@ static void aread_done(void *arg, ssize_t n)
 		fuse_reply_buf(r->req, r->buf, (size_t)n);
 	}
 	free(r);
-	atomic_fetch_sub(&ctx->areads, 1); /* last: the mount's end waits for it */
+	atomic_fetch_sub(&ctx->started, 1); /* last: the mount's end waits for it */
 }
 
 static bool aread_start(fuse_req_t req, fuse_ino_t ino, struct fh *h, size_t size, off_t off)
@@ -473,17 +473,17 @@ static bool aread_start(fuse_req_t req, fuse_ino_t ino, struct fh *h, size_t siz
 	if (size == 0 || size > BLOB_WBLOB_START_MAX || (r = malloc(sizeof *r + size)) == NULL)
 		return false;
 	*r = (struct fs_aread){.req = req, .ino = ino, .off = off, .ctx = ctx};
-	atomic_fetch_add(&ctx->areads, 1);
+	atomic_fetch_add(&ctx->started, 1);
 	if (fs_disk_pread_start(h->disk, r->buf, size, (uint64_t)off, aread_done, r))
 		return true;
-	atomic_fetch_sub(&ctx->areads, 1);
+	atomic_fetch_sub(&ctx->started, 1);
 	free(r);
 	return false;
 }
 
-void fs_reads_drain(struct fs_ctx *ctx)
+void fs_started_drain(struct fs_ctx *ctx)
 {
-	while (atomic_load(&ctx->areads) > 0)
+	while (atomic_load(&ctx->started) > 0)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
@@ -651,6 +651,46 @@ struct write_answer {
 	bool sent;
 };
 
+/* A small write of a cloud disk in the cluster, answered by the cluster
+ * client's thread (SPEC §12), as aread above: its file stays open in the
+ * kernel until answered (so d does), and the mount's end waits for it. */
+struct fs_awrite {
+	fuse_req_t req;
+	struct fs_ctx *ctx;
+	struct fs_disk *d;
+};
+
+static void awrite_done(void *arg, ssize_t n)
+{
+	struct fs_awrite *r = arg;
+	struct fs_ctx *ctx = r->ctx;
+	if (n < 0) {
+		ops_reply_err(r->req, (int)-n);
+	} else {
+		fs_disk_written(r->d); /* landed: its time, before the writer may close */
+		fs_stats_written(ctx, (size_t)n);
+		fs_stats_cluster_write(ctx);
+		fuse_reply_write(r->req, (size_t)n);
+	}
+	free(r);
+	atomic_fetch_sub(&ctx->started, 1); /* last: the mount's end waits for it */
+}
+
+static bool awrite_start(fuse_req_t req, struct fh *h, const char *buf, size_t size, off_t off)
+{
+	struct fs_ctx *ctx = ops_ctx(req);
+	struct fs_awrite *r;
+	if (!h->write || size > BLOB_WBLOB_START_MAX || (r = malloc(sizeof *r)) == NULL)
+		return false;
+	*r = (struct fs_awrite){.req = req, .ctx = ctx, .d = h->disk};
+	atomic_fetch_add(&ctx->started, 1);
+	if (fs_disk_pwrite_start(h->disk, buf, size, (uint64_t)off, awrite_done, r))
+		return true;
+	atomic_fetch_sub(&ctx->started, 1);
+	free(r);
+	return false;
+}
+
 /* An upload's write answered before its bytes are stored, or a cloud
  * disk's whole chunk before it landed (disk.c). */
 static void write_answer(void *arg, size_t n)
@@ -679,6 +719,8 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
 		 * lookup (an upload sniffs its first bytes, upload.c; once its
 		 * format is known it is answered before its bytes are stored:
 		 * write_answer, then neither req nor h is ours). */
+		if (awrite_start(req, h, buf, size, off))
+			return;
 		struct write_answer a = {req, ops_ctx(req), false};
 		ssize_t done = !h->write ? -EBADF : fs_disk_pwrite(h->disk, buf, size, (uint64_t)off, h->durable, write_answer, &a);
 		if (a.sent)

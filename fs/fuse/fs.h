@@ -110,7 +110,7 @@ struct fs_ctx {
 	bool watching;
 	int64_t lease_lapsed_mono, lease_renewed_ns; /* watch.c; ops.c's EIO says why */
 	atomic_bool stopping;      /* unmounting: the watcher and the workers end */
-	atomic_uint areads;        /* reads answered by the cluster's thread, in flight (files.c) */
+	atomic_uint started;       /* reads and writes answered by the cluster's thread, in flight (files.c) */
 	struct fs_worker *workers; /* worker.c: nworkers background task threads */
 	unsigned nworkers;         /* 0: this mount runs no tasks */
 	pthread_mutex_t work_lock; /* guards work_kicks; with work_cond */
@@ -384,7 +384,7 @@ void fs_files_release_all(struct fs_ctx *ctx);
 /* Waits until every read answered by a cluster client's thread was
  * answered (each within that client's op timeouts): before the session
  * they reply on goes. */
-void fs_reads_drain(struct fs_ctx *ctx);
+void fs_started_drain(struct fs_ctx *ctx);
 /* The mount's open handles: a room of its state (ctx->handles, rooms.c). */
 struct fs_handles;
 int fs_handles_new(struct fs_handles **out);

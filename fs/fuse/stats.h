@@ -33,6 +33,7 @@ struct fs_stats {
 	atomic_uint_fast64_t errnos[FS_OP_COUNT][FS_STATS_ERRNOS]; /* the same, by errno */
 	atomic_uint_fast64_t read_bytes;            /* replied to READs of blobs and disks */
 	atomic_uint_fast64_t cluster_reads;         /* READs of cloud disks answered by a cluster client's thread */
+	atomic_uint_fast64_t cluster_writes;        /* WRITEs of cloud disks answered by a cluster client's thread */
 	atomic_uint_fast64_t written_bytes;         /* taken by WRITEs to disks and uploads */
 	atomic_uint_fast64_t upload_bytes;          /* of them, into uploads (as they arrive) */
 	atomic_uint_fast64_t shared_bytes;          /* taken by COPY_FILE_RANGE by reference */
@@ -50,6 +51,7 @@ void fs_stats_error(struct fs_ctx *ctx, enum fs_op op, int err);
 /* Counts bytes of a blob or disk read (READ's reply) or written (WRITE). */
 void fs_stats_read(struct fs_ctx *ctx, size_t n);
 void fs_stats_cluster_read(struct fs_ctx *ctx);
+void fs_stats_cluster_write(struct fs_ctx *ctx);
 void fs_stats_written(struct fs_ctx *ctx, size_t n);
 void fs_stats_uploaded(struct fs_ctx *ctx, uint64_t n);
 void fs_stats_shared(struct fs_ctx *ctx, uint64_t n);

@@ -322,7 +322,7 @@ static void test_aread_close_waits(void **state)
 			w = NULL;
 			assert_int_equal(blob_wblob_open_reader(&w, s2, BLOB_WB_CLUSTER, "c", NULL, why, sizeof why), 0);
 		}
-		blob_rados_test_hold_reads(s2->be, true);
+		blob_rados_test_hold_started(s2->be, true);
 		for (int k = 0; k < 16; k++) {
 			a[k] = (struct ans){.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 			assert_int_equal(blob_wblob_pread_start(w, buf + k * BLK, BLK, base + (uint64_t)k * BLK, ans_done, &a[k]),
@@ -337,7 +337,7 @@ static void test_aread_close_waits(void **state)
 		usleep(300 * 1000);
 		assert_int_equal(atomic_load(&c.done), 0);
 		assert_int_equal(answered(a, 16), 0);
-		blob_rados_test_hold_reads(s2->be, false);
+		blob_rados_test_hold_started(s2->be, false);
 		assert_int_equal(pthread_join(t, NULL), 0);
 		assert_int_equal(answered(a, 16), 16);
 		for (int k = 0; k < 16; k++)
@@ -371,7 +371,7 @@ static void test_aread_bound(void **state)
 	assert_int_equal(blob_wblob_pread(w, got, BLK, 100 * BLK), BLK); /* its digests held */
 	for (int round = 0; round < 2; round++) { /* the second: every place given back */
 		memset(buf, 0, 129 * BLK);
-		blob_rados_test_hold_reads(s2->be, true);
+		blob_rados_test_hold_started(s2->be, true);
 		for (int k = 0; k < 128; k++) {
 			a[k] = (struct ans){.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 			assert_int_equal(
@@ -380,7 +380,7 @@ static void test_aread_bound(void **state)
 		assert_int_equal(aread(w, buf + 128 * BLK, BLK, 128 * BLK, &n), 0); /* one past: a part read */
 		assert_int_equal(aread(w, buf + 128 * BLK, BLK, 3 * BLK, &n), 0);   /* and an object read */
 		assert_int_equal(answered(a, 128), 0);
-		blob_rados_test_hold_reads(s2->be, false);
+		blob_rados_test_hold_started(s2->be, false);
 		for (int k = 0; k < 128; k++) {
 			pthread_mutex_lock(&a[k].lock);
 			while (a[k].calls == 0)
