@@ -455,6 +455,7 @@ static void aread_done(void *arg, ssize_t n)
 {
 	struct fs_aread *r = arg;
 	struct fs_ctx *ctx = r->ctx;
+	ops_answering(FS_OP_READ);
 	if (n < 0) {
 		read_failed(r->req, r->ino, false, r->off, n);
 	} else {
@@ -664,6 +665,7 @@ static void awrite_done(void *arg, ssize_t n)
 {
 	struct fs_awrite *r = arg;
 	struct fs_ctx *ctx = r->ctx;
+	ops_answering(FS_OP_WRITE);
 	if (n < 0) {
 		ops_reply_err(r->req, (int)-n);
 	} else {

@@ -25,6 +25,10 @@ struct fs_ctx *ops_ctx(fuse_req_t req);
 void ops_count(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name);
 /* Replies err (0: success without data), counting an errno answer. */
 void ops_reply_err(fuse_req_t req, int err);
+/* The operation a thread that is no FUSE thread answers (a cluster
+ * client's, replying to a started read or write: files.c), for
+ * ops_reply_err's count by operation. */
+void ops_answering(enum fs_op op);
 /* Resolves ino (and a child by name) for the request's caller. */
 int ops_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_node *n);
 int ops_resolve_child(fuse_req_t req, fuse_ino_t parent, const char *name, struct fs_node *p, struct fs_node *n);

@@ -47,6 +47,11 @@ void ops_count(fuse_req_t req, enum fs_op op, fuse_ino_t ino, const char *name)
 		debug_request(req, op, ino, name);
 }
 
+void ops_answering(enum fs_op op)
+{
+	current_op = op;
+}
+
 /* Every errno answer goes through here (ops_reply_err(req, 0) is the
  * success answer of operations with nothing to return), but for
  * op_opendir's ENOSYS, which means success. */

@@ -200,7 +200,10 @@ wait_until 20 test -e "$T/probes.ready" || fail "the probes of vdc did not open 
 # §12): opened O_DIRECT before the kill, a stored chunk's block (its
 # digests held by a read before) and an overlay's read with the OSD down
 # are EIO (could not tell: the part read tried again the waiting way, on
-# the thread that took the timeout), and read right again once it is back.
+# the thread that took the timeout), and read right again once it is back;
+# so is a small write into the overlay, answered by that thread too (its
+# bytes the same as before: the reads stay right).  Each EIO counted as
+# its own operation's in /stats.
 python3 - "$D" "$T/rprobe" <<'EOF' &
 import mmap, os, sys, time
 disk, out = sys.argv[1:]
@@ -210,29 +213,33 @@ def pat(blk, at):
 def rd(off):
     n = os.preadv(fd, [m], off)
     return bytes(m[:n])
-def call(off, blk):
+def call(off, blk, write=False):
     t = time.monotonic()
     try:
-        r = "ok" if rd(off) == pat(blk, off - (blk << 20)) else "wrong"
+        if write:
+            m[:] = pat(blk, off - (blk << 20))
+            r = "ok" if os.pwritev(fd, [m], off) == 4096 else "short"
+        else:
+            r = "ok" if rd(off) == pat(blk, off - (blk << 20)) else "wrong"
     except OSError as e:
         r = os.strerror(e.errno)
     return r, time.monotonic() - t
-fd = os.open(disk, os.O_RDONLY | os.O_DIRECT)
-if call(0, 0)[0] != "ok" or call(2 << 20, 2)[0] != "ok":
-    sys.exit("vdb read wrong before the kill")
+fd = os.open(disk, os.O_RDWR | os.O_DIRECT)
+if call(0, 0)[0] != "ok" or call(2 << 20, 2)[0] != "ok" or call(2 << 20, 2, True)[0] != "ok":
+    sys.exit("vdb read or written wrong before the kill")
 open(out + ".ready", "w").close()
 while not os.path.exists(out + ".go"):
     time.sleep(0.05)
-(p, tp), (o, to) = call(3 * 4096, 0), call(2 << 20, 2)
-open(out, "w").write("down part=%s object=%s\n%.1f %.1f\n" % (p, o, tp, to))
+(p, tp), (o, to), (w, tw) = call(3 * 4096, 0), call(2 << 20, 2), call(2 << 20, 2, True)
+open(out, "w").write("down part=%s object=%s write=%s\n%.1f %.1f %.1f\n" % (p, o, w, tp, to, tw))
 while not os.path.exists(out + ".back"):
     time.sleep(0.05)
 for k in range(30):  # the disk's client may meet the OSD's old address once
-    p, o = call(5 * 4096, 0)[0], call(2 << 20, 2)[0]
-    if p == o == "ok":
+    p, o, w = call(5 * 4096, 0)[0], call(2 << 20, 2)[0], call(2 << 20, 2, True)[0]
+    if p == o == w == "ok":
         break
     time.sleep(0.5)
-open(out, "a").write("back part=%s object=%s\n" % (p, o))
+open(out, "a").write("back part=%s object=%s write=%s\n" % (p, o, w))
 EOF
 rpid=$!
 wait_until 20 test -e "$T/rprobe.ready" || fail "the read probe of vdb did not start"
@@ -241,6 +248,7 @@ osd=$(cat "$T/ceph/osd.0.pid")
 kill -9 "$osd"
 acked_up=$(wc -l <"$T/acks")
 _wait_gone "$osd" 10 || fail "the OSD survived kill -9"
+rerr0=$(stat_of "$M2" imgfs_request_errors_total 'op="read"') werr0=$(stat_of "$M2" imgfs_request_errors_total 'op="write"')
 touch "$T/probes.go" "$T/rprobe.go"
 # A capture of vm2 (stopped; its disk in the cluster) asked now: its runs
 # cannot read the disk, could not tell, so it waits in the queue.
@@ -286,9 +294,11 @@ grep -q "cloud disk .*: chunk 1, written whole and answered before it landed, di
     fail "no log line names the chunk answered ahead that did not land"
 
 wait_until 30 test -s "$T/rprobe" || fail "the read probe of vdb never answered with the OSD down"
-assert_eq "down part=Input/output error object=Input/output error" "$(head -n 1 "$T/rprobe")" \
-    "vdb's small reads with the OSD down"
-echo "    vdb's small reads with the OSD down: EIO after $(sed -n 2p "$T/rprobe" | xargs) s"
+assert_eq "down part=Input/output error object=Input/output error write=Input/output error" \
+    "$(head -n 1 "$T/rprobe")" "vdb's small reads and write with the OSD down"
+echo "    vdb's small reads and write with the OSD down: EIO after $(sed -n 2p "$T/rprobe" | xargs) s"
+assert_eq $((rerr0 + 2)) "$(stat_of "$M2" imgfs_request_errors_total 'op="read"')" "read errors counted, vdb's two EIO reads (no other reader fails there)"
+(($(stat_of "$M2" imgfs_request_errors_total 'op="write"') >= werr0 + 1)) || fail "vdb's EIO write not counted as a write"
 
 say "the OSD back: the same mount shows files/ exactly, and fsck is clean"
 "$ROOT/scripts/ceph-up" "$T/ceph" >/dev/null || fail "restarting the OSD"
@@ -296,7 +306,7 @@ say "the OSD back: the same mount shows files/ exactly, and fsck is clean"
 wait_until 60 timeout 10 rados -c "$C" -p imgfs-f -N "$NS" ls >/dev/null || fail "the OSD does not serve after 60 s"
 touch "$T/rprobe.back"
 wait "$rpid" || fail "the read probe of vdb"
-assert_eq "back part=ok object=ok" "$(sed -n 3p "$T/rprobe")" "vdb's small reads once the OSD is back"
+assert_eq "back part=ok object=ok write=ok" "$(sed -n 3p "$T/rprobe")" "vdb's small reads and write once the OSD is back"
 # The mount's own client may meet the old OSD's address once (an op that
 # times out, EIO); never ENOENT, never a listing without vda1.
 for ((i = 0; ; i++)); do
