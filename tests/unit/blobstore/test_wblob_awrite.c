@@ -227,6 +227,7 @@ static void test_awrite_overlay(void **state)
 	write_ok(w, ref, fx, size - 2999, 2999); /* the short chunk to the disk's end, not whole */
 	blob_rados_counters(fx->s->be, &c1);
 	assert_int_equal(c1.disk_writes_started - c0.disk_writes_started, 5);
+	not_started_rand(w, fx, 64 * BLK, BLOB_WBLOB_START_MAX + 1); /* one byte past the bound */
 	not_started(w, zeros, 2 * BLK, BLK); /* zeros: a punch */
 	not_started_rand(w, fx, 2 * MiB, 3000);  /* the short chunk whole */
 	not_started_rand(w, fx, size - 10, 11);  /* past the end */
