@@ -87,7 +87,7 @@ struct rados_backend {
 	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */
 	atomic_uint test_drop_at;
 	atomic_bool test_digs_hold;              /* tests only: blob_rados_test_hold_digs */
-	atomic_bool test_reads_hold;             /* tests only: blob_rados_test_hold_started */
+	atomic_bool test_started_hold;           /* tests only: blob_rados_test_hold_started */
 	atomic_uint test_ops_mask;               /* tests only: blob_rados_test_fail_ops */
 	atomic_int test_ops_err;
 	atomic_int test_sweep_err, test_peek_err; /* tests only: blob_rados_test_sweep, _fail_peek */

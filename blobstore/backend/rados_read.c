@@ -272,7 +272,7 @@ void blob_rados_test_hold_digs(struct blob_backend *be, bool hold)
 
 void blob_rados_test_hold_started(struct blob_backend *be, bool hold)
 {
-	atomic_store(&rb_of(be)->test_reads_hold, hold);
+	atomic_store(&rb_of(be)->test_started_hold, hold);
 }
 
 bool blob_rados_start_room(struct rados_backend *rb)
@@ -285,7 +285,7 @@ bool blob_rados_start_room(struct rados_backend *rb)
 
 void blob_rados_test_started_held(struct rados_backend *rb)
 {
-	while (atomic_load(&rb->test_reads_hold))
+	while (atomic_load(&rb->test_started_hold))
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
