@@ -362,13 +362,15 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	sample(out, "imgfs_read_bytes_total", NULL, NULL, NULL, NULL,
 	       atomic_load_explicit(&ctx->stats.read_bytes, memory_order_relaxed));
 	family(out, "imgfs_cluster_reads_total", "counter",
-	       "READ requests of cloud disks in the cluster answered by the thread that took the cluster's answer, "
+	       "READ requests of cloud disks in the cluster answered with their bytes by the thread that took the "
+	       "cluster's answer (an errno answer is counted in imgfs_request_errors_total only), "
 	       "no FUSE thread waiting for the round trip (SPEC §12: small reads of an overlay, a patched chunk or a "
 	       "stored chunk whose block digests are held).");
 	sample(out, "imgfs_cluster_reads_total", NULL, NULL, NULL, NULL,
 	       atomic_load_explicit(&ctx->stats.cluster_reads, memory_order_relaxed));
 	family(out, "imgfs_cluster_writes_total", "counter",
-	       "WRITE requests of cloud disks in the cluster answered by the thread that took the cluster's answer, "
+	       "WRITE requests of cloud disks in the cluster that landed and were answered by the thread that took "
+	       "the cluster's answer (an errno answer is counted in imgfs_request_errors_total only), "
 	       "no FUSE thread waiting for the round trip (SPEC §12: small writes into an overlay or a patched "
 	       "chunk's whole blocks).");
 	sample(out, "imgfs_cluster_writes_total", NULL, NULL, NULL, NULL,
