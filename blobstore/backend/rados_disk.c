@@ -41,6 +41,10 @@
  * monitor capability to blocklist (`allow command "osd blocklist"`, as
  * RBD's profiles grant); client.admin has it.
  *
+ * This file opens, closes, fences and lists disks and keeps their headers
+ * and records; rados_chunks.c reads and writes the chunks' objects (the
+ * waiting ones and the started ones) and a patched chunk's marks.
+ *
  * Who calls it: wblob_cluster.c through the table; rados.c holds the table.
  * Only built with librados.
  */
@@ -58,35 +62,11 @@
 #define WRITER_XATTR "imgfs.writer"
 #define NO_WRITER "-"
 #define FENCE_EXPIRE (7u * 86400) /* seconds a fenced client stays blocklisted */
-#define ADDR_MAX 256
-#define OID_MAX (3 + 64 + 10)     /* "wb." NAME ".IIIIIIII" */
 #define KEY_LEN RADOS_REC_KEY_LEN
-#define BLOCK_KEY_LEN 2           /* a patched chunk's block: 2 hex digits */
 
-struct blob_backend_disk {
-	struct rados_backend *rb; /* its store's: the log, the spec */
-	rados_t cluster;          /* its own client */
-	rados_ioctx_t io;
-	unsigned op_timeout;
-	char name[65];
-	char hdr[OID_MAX];
-	char me[ADDR_MAX]; /* this client's address, as recorded */
-	bool reader;       /* the store's client: nothing recorded, no writes */
-	atomic_bool fenced;
-	atomic_uint started; /* reads and writes started, not yet answered: the client stays until they are */
-	/* A writer's: the process's opens of this disk share it (rb->disk_lock). */
-	int refs;
-	struct blob_backend_disk *next;
-};
-
-static void hdr_oid(char out[OID_MAX], const char *name)
+static void hdr_oid(char out[RADOS_OID_MAX], const char *name)
 {
-	snprintf(out, OID_MAX, "wb.%s", name);
-}
-
-static void chunk_oid(char out[OID_MAX], const char *name, uint32_t i)
-{
-	snprintf(out, OID_MAX, "wb.%s.%08x", name, i);
+	snprintf(out, RADOS_OID_MAX, "wb.%s", name);
 }
 
 static void rec_key(char out[KEY_LEN + 1], uint32_t i)
@@ -94,9 +74,8 @@ static void rec_key(char out[KEY_LEN + 1], uint32_t i)
 	snprintf(out, KEY_LEN + 1, "%08x", i);
 }
 
-/* What an operation of an open disk returned, for its caller: a client
- * blocklisted by another opener is fenced for good (said once). */
-static int disk_rc(struct blob_backend_disk *d, int rc, const char *what)
+/* rados_int.h: a client blocklisted by another opener is fenced for good. */
+int blob_rados_disk_rc(struct blob_backend_disk *d, int rc, const char *what)
 {
 	if (rc >= 0)
 		return rc;
@@ -174,12 +153,12 @@ static int read_disk(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 /* ---- the writer record and fencing ---------------------------------------- */
 
 /* The writer recorded on header oid (NO_WRITER: none). */
-static int writer_get(rados_ioctx_t io, const char *oid, char out[ADDR_MAX])
+static int writer_get(rados_ioctx_t io, const char *oid, char out[RADOS_ADDR_MAX])
 {
-	int rc = rados_getxattr(io, oid, WRITER_XATTR, out, ADDR_MAX - 1);
+	int rc = rados_getxattr(io, oid, WRITER_XATTR, out, RADOS_ADDR_MAX - 1);
 
 	if (rc < 0)
-		return rc == -ENODATA ? (snprintf(out, ADDR_MAX, "%s", NO_WRITER), 0) : rc;
+		return rc == -ENODATA ? (snprintf(out, RADOS_ADDR_MAX, "%s", NO_WRITER), 0) : rc;
 	out[rc] = '\0';
 	return 0;
 }
@@ -207,7 +186,7 @@ static int writer_cas(rados_ioctx_t io, const char *oid, const char *from, const
 static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io, const char *name, const char *self,
                      char *why, size_t cap)
 {
-	char oid[OID_MAX], was[ADDR_MAX];
+	char oid[RADOS_OID_MAX], was[RADOS_ADDR_MAX];
 	int rc, fenced = 0, tries = 0;
 
 	hdr_oid(oid, name);
@@ -306,7 +285,7 @@ static int hdr_create(struct rados_backend *rb, const char *oid, const void *hdr
 static int disk_create(struct blob_backend *be, const char *name, const void *hdr, size_t len)
 {
 	struct rados_backend *rb = rb_of(be);
-	char oid[OID_MAX];
+	char oid[RADOS_OID_MAX];
 	uint8_t *was = NULL;
 	size_t n = 0;
 	int rc, tries = 0;
@@ -373,7 +352,7 @@ static void drop_wait_one(struct drops *a)
 static void drop_start(struct drops *a, uint32_t i)
 {
 	unsigned k;
-	char oid[OID_MAX];
+	char oid[RADOS_OID_MAX];
 	int rc;
 
 	if (atomic_load(&a->rb->test_drop_err) != 0 && i == atomic_load(&a->rb->test_drop_at)) {
@@ -383,7 +362,7 @@ static void drop_start(struct drops *a, uint32_t i)
 	if (a->n == DROP_FLIGHT)
 		drop_wait_one(a);
 	k = (a->head + a->n) % DROP_FLIGHT;
-	chunk_oid(oid, a->name, i);
+	rados_chunk_oid(oid, a->name, i);
 	if ((rc = rados_aio_create_completion2(NULL, NULL, &a->c[k])) < 0) {
 		drop_failed(a, i, rc);
 		return;
@@ -453,7 +432,7 @@ static int remove_try(struct rados_backend *rb, const char *name, const char *oi
 static int disk_remove(struct blob_backend *be, const char *name, uint32_t nchunks)
 {
 	struct rados_backend *rb = rb_of(be);
-	char oid[OID_MAX];
+	char oid[RADOS_OID_MAX];
 	bool had = false;
 	uint32_t bad;
 	int rc, tries = 0;
@@ -525,7 +504,7 @@ static int disk_peek(struct blob_backend *be, const char *name, uint8_t **hdr, s
                      int (*rec)(void *arg, uint32_t i, const uint8_t *val, size_t n), void *arg)
 {
 	struct rados_backend *rb = rb_of(be);
-	char oid[OID_MAX];
+	char oid[RADOS_OID_MAX];
 	int rc;
 
 	hdr_oid(oid, name);
@@ -629,7 +608,7 @@ static int disk_open(struct blob_backend *be, const char *name, bool writer, str
 	 * host may have fenced it without its noticing yet): shared. */
 	IMGFS_LOCK(&rb->disk_lock, rados_disk_lock);
 	for (struct blob_backend_disk *o = rb->disks_open; o; o = o->next) {
-		char was[ADDR_MAX];
+		char was[RADOS_ADDR_MAX];
 		if (strcmp(o->name, name) != 0 || atomic_load(&o->fenced))
 			continue;
 		if (writer_get(o->io, o->hdr, was) == 0 && strcmp(was, o->me) != 0) {
@@ -676,40 +655,14 @@ out:
 	return rc == -ENOENT || rc == -EBUSY ? rc : blob_rados_errno(rc);
 }
 
-/* A change through a reader, or a fenced client: refused. */
-static int refused(const struct blob_backend_disk *d)
-{
-	return d->reader ? -EROFS : atomic_load(&d->fenced) ? -EIO : 0;
-}
-
 static int disk_write_header(struct blob_backend_disk *d, uint64_t off, const void *buf, size_t len)
 {
 	int rc;
 
-	if ((rc = refused(d)) < 0)
+	if ((rc = rados_disk_refused(d)) < 0)
 		return rc;
-	return disk_rc(d, rados_write(d->io, d->hdr, buf, len, off), "a header write");
+	return blob_rados_disk_rc(d, rados_write(d->io, d->hdr, buf, len, off), "a header write");
 }
-
-/* Record sets and chunk objects' reads counted, and how many are in
- * flight at once (tests count first writes of different chunks side by
- * side, wblob_cluster.c, and a capture's reads ahead, wblob_copy.c). */
-static void in_flight(atomic_uint_fast64_t *total, atomic_uint_fast64_t *now_, atomic_uint_fast64_t *peak_, int d)
-{
-	uint_fast64_t now, peak;
-
-	if (d < 0) {
-		atomic_fetch_sub(now_, 1);
-		return;
-	}
-	atomic_fetch_add(total, 1);
-	now = atomic_fetch_add(now_, 1) + 1;
-	peak = atomic_load(peak_);
-	while (now > peak && !atomic_compare_exchange_weak(peak_, &peak, now))
-		;
-}
-#define RECS_IN_FLIGHT(rb, d) in_flight(&(rb)->n.disk_recs, &(rb)->n.disk_recs_now, &(rb)->n.disk_recs_peak, d)
-#define READS_IN_FLIGHT(rb, d) in_flight(&(rb)->n.disk_reads, &(rb)->n.disk_reads_now, &(rb)->n.disk_reads_peak, d)
 
 static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val, size_t n)
 {
@@ -719,17 +672,17 @@ static int disk_set_rec(struct blob_backend_disk *d, uint32_t i, const void *val
 	size_t lens[1] = {n};
 	int rc;
 
-	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
+	if ((rc = rados_disk_refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
 		return rc;
 	if ((op = rados_create_write_op()) == NULL)
 		return -ENOMEM;
 	rec_key(key, i);
 	rados_write_op_omap_set(op, keys, vals, lens, 1);
-	RECS_IN_FLIGHT(d->rb, +1);
+	RADOS_RECS_IN_FLIGHT(d->rb, +1);
 	rc = rados_write_op_operate(op, d->io, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG);
-	RECS_IN_FLIGHT(d->rb, -1);
+	RADOS_RECS_IN_FLIGHT(d->rb, -1);
 	rados_release_write_op(op);
-	return disk_rc(d, rc, "a chunk's state");
+	return blob_rados_disk_rc(d, rc, "a chunk's state");
 }
 
 struct blob_backend_recs {
@@ -749,7 +702,7 @@ static int disk_recs_start(struct blob_backend_disk *d, size_t n, const uint32_t
 	*out = NULL;
 	if (n == 0 || n > BLOB_RECS_MAX)
 		return -EINVAL;
-	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
+	if ((rc = rados_disk_refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
 		return rc;
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return -ENOMEM;
@@ -765,9 +718,9 @@ static int disk_recs_start(struct blob_backend_disk *d, size_t n, const uint32_t
 	rados_write_op_omap_set(op, kp, (const char *const *)val, len, n);
 	r->d = d;
 	if ((rc = rados_aio_create_completion2(NULL, NULL, &r->c)) == 0) {
-		RECS_IN_FLIGHT(d->rb, +1);
+		RADOS_RECS_IN_FLIGHT(d->rb, +1);
 		if ((rc = rados_aio_write_op_operate(op, d->io, r->c, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG)) < 0) {
-			RECS_IN_FLIGHT(d->rb, -1);
+			RADOS_RECS_IN_FLIGHT(d->rb, -1);
 			rados_aio_release(r->c);
 		} else {
 			atomic_fetch_add(&d->rb->n.disk_rec_keys, n);
@@ -789,10 +742,10 @@ static int disk_recs_wait(struct blob_backend_recs *r)
 
 	rados_aio_wait_for_complete(r->c);
 	rc = rados_aio_get_return_value(r->c);
-	RECS_IN_FLIGHT(d->rb, -1);
+	RADOS_RECS_IN_FLIGHT(d->rb, -1);
 	rados_aio_release(r->c);
 	free(r);
-	return disk_rc(d, rc, "a chunk's state");
+	return blob_rados_disk_rc(d, rc, "a chunk's state");
 }
 
 static int disk_cut_recs(struct blob_backend_disk *d, uint32_t first)
@@ -801,7 +754,7 @@ static int disk_cut_recs(struct blob_backend_disk *d, uint32_t first)
 	char key[KEY_LEN + 1];
 	int rc;
 
-	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
+	if ((rc = rados_disk_refused(d)) < 0 || (rc = atomic_load(&d->rb->test_rec_err)) < 0)
 		return rc;
 	if ((op = rados_create_write_op()) == NULL)
 		return -ENOMEM;
@@ -809,375 +762,7 @@ static int disk_cut_recs(struct blob_backend_disk *d, uint32_t first)
 	rados_write_op_omap_rm_range2(op, key, KEY_LEN, "g", 1); /* "g" sorts after every hex key */
 	rc = rados_write_op_operate(op, d->io, d->hdr, NULL, LIBRADOS_OPERATION_NOFLAG);
 	rados_release_write_op(op);
-	return disk_rc(d, rc, "a cut of the states");
-}
-
-static int disk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len, bool fresh)
-{
-	rados_write_op_t op;
-	char oid[OID_MAX];
-	int rc;
-
-	if ((rc = refused(d)) < 0)
-		return rc;
-	if ((op = rados_create_write_op()) == NULL)
-		return -ENOMEM;
-	chunk_oid(oid, d->name, i);
-	if (fresh && off == 0) {
-		rados_write_op_write_full(op, buf, len);
-	} else {
-		if (fresh)
-			rados_write_op_truncate(op, 0);
-		rados_write_op_write(op, buf, len, off);
-	}
-	atomic_fetch_add(&d->rb->n.disk_writes, 1);
-	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
-	rados_release_write_op(op);
-	return disk_rc(d, rc, "a write");
-}
-
-/* What a read of chunk i's object that brought rc bytes (or -errno) of
- * len into buf returns: the rest zeros. */
-static int read_rc(struct blob_backend_disk *d, uint32_t i, int rc, void *buf, size_t len)
-{
-	/* A record names the object (its bytes land before it): gone, the
-	 * disk lost them — ENOENT, never zeros (the caller says EIO). */
-	if (rc == -ENOENT)
-		blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of chunk %u is missing", d->name,
-		              d->rb->where, i);
-	if (rc < 0)
-		return disk_rc(d, rc, "a read");
-	memset((uint8_t *)buf + rc, 0, len - (size_t)rc);
-	return 0;
-}
-
-static int disk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len)
-{
-	char oid[OID_MAX];
-	int rc;
-
-	if (atomic_load(&d->fenced))
-		return -EIO;
-	chunk_oid(oid, d->name, i);
-	READS_IN_FLIGHT(d->rb, 1);
-	if ((rc = blob_rados_test_fault(d->rb)) == 0)
-		rc = rados_read(d->io, oid, buf, len, off);
-	READS_IN_FLIGHT(d->rb, -1);
-	return read_rc(d, i, rc, buf, len);
-}
-
-/* One read_start: freed by its completion. */
-struct disk_aread {
-	struct blob_backend_disk *d;
-	rados_completion_t c;
-	void *buf;
-	size_t len;
-	uint32_t i;
-	void (*done)(void *arg, int rc);
-	void *arg;
-};
-
-static void aread_done(rados_completion_t c, void *p)
-{
-	struct disk_aread *r = p;
-	struct blob_backend_disk *d = r->d;
-	int rc = rados_aio_get_return_value(c);
-
-	blob_rados_test_started_held(d->rb);
-	rados_aio_release(c);
-	READS_IN_FLIGHT(d->rb, -1);
-	rc = read_rc(d, r->i, rc, r->buf, r->len);
-	atomic_fetch_sub(&d->rb->n.started_now, 1);
-	r->done(r->arg, rc);
-	free(r);
-	atomic_fetch_sub(&d->started, 1); /* last: the client may go now */
-}
-
-static int disk_read_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
-                           void (*done)(void *arg, int rc), void *arg)
-{
-	char oid[OID_MAX];
-	struct disk_aread *r;
-	int rc;
-
-	if (atomic_load(&d->fenced))
-		return -EIO;
-	if ((rc = blob_rados_test_fault(d->rb)) < 0) { /* a test's fault: answered here, as the cluster would */
-		done(arg, read_rc(d, i, rc, buf, len));
-		return 0;
-	}
-	if (!blob_rados_start_room(d->rb))
-		return -EAGAIN;
-	if ((r = malloc(sizeof *r)) == NULL) {
-		atomic_fetch_sub(&d->rb->n.started_now, 1);
-		return -ENOMEM;
-	}
-	*r = (struct disk_aread){.d = d, .buf = buf, .len = len, .i = i, .done = done, .arg = arg};
-	if (rados_aio_create_completion2(r, aread_done, &r->c) < 0) {
-		atomic_fetch_sub(&d->rb->n.started_now, 1);
-		free(r);
-		return -ENOMEM;
-	}
-	chunk_oid(oid, d->name, i);
-	atomic_fetch_add(&d->started, 1);
-	READS_IN_FLIGHT(d->rb, 1);
-	atomic_fetch_add(&d->rb->n.disk_reads_started, 1);
-	if ((rc = rados_aio_read(d->io, oid, r->c, buf, len, off)) < 0) {
-		READS_IN_FLIGHT(d->rb, -1);
-		atomic_fetch_sub(&d->started, 1);
-		atomic_fetch_sub(&d->rb->n.started_now, 1);
-		rados_aio_release(r->c);
-		free(r);
-		return blob_rados_errno(rc);
-	}
-	return 0;
-}
-
-static int disk_zero(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len)
-{
-	rados_write_op_t op;
-	char oid[OID_MAX];
-	int rc;
-
-	if ((rc = refused(d)) < 0)
-		return rc;
-	if ((op = rados_create_write_op()) == NULL)
-		return -ENOMEM;
-	chunk_oid(oid, d->name, i);
-	rados_write_op_assert_exists(op); /* no object: zeros already */
-	rados_write_op_zero(op, off, len);
-	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
-	rados_release_write_op(op);
-	return rc == -ENOENT ? 0 : disk_rc(d, rc, "a zeroing");
-}
-
-static int disk_drop(struct blob_backend_disk *d, uint32_t i)
-{
-	char oid[OID_MAX];
-	int rc;
-
-	if ((rc = refused(d)) < 0)
-		return rc;
-	chunk_oid(oid, d->name, i);
-	rc = rados_remove(d->io, oid);
-	return rc == -ENOENT ? 0 : disk_rc(d, rc, "a removal");
-}
-
-/* ---- patched chunks ----------------------------------------------------------- */
-
-static void block_key(char out[BLOCK_KEY_LEN + 1], uint32_t b)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	out[0] = hex[(b >> 4) & 15];
-	out[1] = hex[b & 15];
-	out[2] = '\0';
-}
-
-/* Blocks [b0, b0 + nb) of a patched chunk's object into op: their bytes
- * and one key each (fresh: the object's old bytes and keys removed first,
- * in the same operation). */
-static void patch_fill(rados_write_op_t op, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
-{
-	char keys[WB_BLOCKS][BLOCK_KEY_LEN + 1];
-	const char *kp[WB_BLOCKS], *vp[WB_BLOCKS];
-	size_t lens[WB_BLOCKS];
-
-	if (fresh) { /* whatever an earlier life of the object left: gone */
-		rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-		rados_write_op_truncate(op, 0);
-		rados_write_op_omap_clear(op);
-	}
-	rados_write_op_write(op, buf, (size_t)nb << WB_BLOCK_SHIFT, (uint64_t)b0 << WB_BLOCK_SHIFT);
-	for (uint32_t k = 0; k < nb; k++) {
-		block_key(keys[k], b0 + k);
-		kp[k] = keys[k];
-		vp[k] = "";
-		lens[k] = 0;
-	}
-	rados_write_op_omap_set(op, kp, vp, lens, nb); /* copied: the arrays may go */
-}
-
-static int disk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf, bool fresh)
-{
-	char oid[OID_MAX];
-	rados_write_op_t op;
-	int rc;
-
-	if (nb == 0 || b0 >= WB_BLOCKS || nb > WB_BLOCKS - b0)
-		return -EINVAL;
-	if ((rc = refused(d)) < 0 || (rc = atomic_load(&d->rb->test_patch_err)) < 0)
-		return rc;
-	if ((op = rados_create_write_op()) == NULL)
-		return -ENOMEM;
-	chunk_oid(oid, d->name, i);
-	patch_fill(op, b0, nb, buf, fresh);
-	atomic_fetch_add(&d->rb->n.disk_writes, 1);
-	rc = rados_write_op_operate(op, d->io, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
-	rados_release_write_op(op);
-	return disk_rc(d, rc, "a write");
-}
-
-/* One write_start: freed by its completion. */
-struct disk_awrite {
-	struct blob_backend_disk *d;
-	rados_completion_t c;
-	void (*done)(void *arg, int rc);
-	void *arg;
-};
-
-static void awrite_done(rados_completion_t c, void *p)
-{
-	struct disk_awrite *r = p;
-	struct blob_backend_disk *d = r->d;
-	int rc = rados_aio_get_return_value(c);
-
-	blob_rados_test_started_held(d->rb);
-	rados_aio_release(c);
-	rc = disk_rc(d, rc, "a write");
-	atomic_fetch_sub(&d->rb->n.started_now, 1);
-	r->done(r->arg, rc < 0 ? rc : 0);
-	free(r);
-	atomic_fetch_sub(&d->started, 1); /* last: the client may go now */
-}
-
-static int disk_write_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len,
-                            bool patch, void (*done)(void *arg, int rc), void *arg)
-{
-	struct disk_awrite *r;
-	rados_write_op_t op;
-	char oid[OID_MAX];
-	int rc;
-
-	if (len == 0 || off > BLOB_CHUNK_SIZE || len > BLOB_CHUNK_SIZE - off ||
-	    (patch && ((off | len) & (WB_BLOCK_SIZE - 1)) != 0))
-		return -EINVAL;
-	if ((rc = refused(d)) < 0)
-		return rc;
-	if (atomic_load(&d->rb->test_patch_err) != 0) /* a test's fault: the waiting write's to take */
-		return -EAGAIN;
-	if (!blob_rados_start_room(d->rb))
-		return -EAGAIN;
-	if ((r = malloc(sizeof *r)) == NULL || (op = rados_create_write_op()) == NULL) {
-		free(r);
-		atomic_fetch_sub(&d->rb->n.started_now, 1);
-		return -ENOMEM;
-	}
-	*r = (struct disk_awrite){.d = d, .done = done, .arg = arg};
-	if (rados_aio_create_completion2(r, awrite_done, &r->c) < 0) {
-		rados_release_write_op(op);
-		atomic_fetch_sub(&d->rb->n.started_now, 1);
-		free(r);
-		return -ENOMEM;
-	}
-	chunk_oid(oid, d->name, i);
-	if (patch)
-		patch_fill(op, (uint32_t)(off >> WB_BLOCK_SHIFT), (uint32_t)(len >> WB_BLOCK_SHIFT), buf, false);
-	else
-		rados_write_op_write(op, buf, len, off); /* copied: buf may go once this returns */
-	atomic_fetch_add(&d->started, 1);
-	rc = rados_aio_write_op_operate(op, d->io, r->c, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
-	rados_release_write_op(op); /* its operations were taken by the started one */
-	if (rc < 0) {
-		atomic_fetch_sub(&d->started, 1);
-		atomic_fetch_sub(&d->rb->n.started_now, 1);
-		rados_aio_release(r->c);
-		free(r);
-		return blob_rados_errno(rc);
-	}
-	atomic_fetch_add(&d->rb->n.disk_writes, 1);
-	atomic_fetch_add(&d->rb->n.disk_writes_started, 1);
-	return 0;
-}
-
-/* One object's keys read by marks_many into bits. */
-static int marks_parse(rados_omap_iter_t it, unsigned char more, uint8_t bits[WB_BLOCKS / 8])
-{
-	char *key, *val, buf[BLOCK_KEY_LEN + 1], *end;
-	size_t klen, vlen;
-	int rc;
-
-	if (more)
-		return -EIO; /* more keys than blocks: not ours */
-	for (;;) {
-		key = val = NULL;
-		if ((rc = rados_omap_get_next2(it, &key, &val, &klen, &vlen)) < 0)
-			return rc;
-		if (key == NULL)
-			return 0;
-		if (klen != BLOCK_KEY_LEN)
-			return -EIO;
-		memcpy(buf, key, BLOCK_KEY_LEN);
-		buf[BLOCK_KEY_LEN] = '\0';
-		unsigned long b = strtoul(buf, &end, 16);
-		if (*end != '\0' || b >= WB_BLOCKS)
-			return -EIO;
-		bits[b / 8] |= (uint8_t)(1u << (b % 8));
-	}
-}
-
-#define MARKS_AT_ONCE 64
-
-static int disk_marks(struct blob_backend_disk *d, const uint32_t *idx, size_t n,
-                      int (*cb)(void *arg, uint32_t i, const uint8_t *bits), void *arg)
-{
-	rados_read_op_t op[MARKS_AT_ONCE];
-	rados_completion_t c[MARKS_AT_ONCE];
-	rados_omap_iter_t it[MARKS_AT_ONCE];
-	unsigned char more[MARKS_AT_ONCE];
-	int prval[MARKS_AT_ONCE];
-	int rc = 0;
-
-	if (atomic_load(&d->fenced))
-		return -EIO;
-	for (size_t at = 0; at < n && rc == 0; at += MARKS_AT_ONCE) {
-		size_t m = n - at < MARKS_AT_ONCE ? n - at : MARKS_AT_ONCE, started = 0;
-
-		for (; started < m; started++) {
-			char oid[OID_MAX];
-			it[started] = NULL;
-			more[started] = 0;
-			prval[started] = 0;
-			if ((op[started] = rados_create_read_op()) == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			if ((rc = rados_aio_create_completion2(NULL, NULL, &c[started])) < 0) {
-				rados_release_read_op(op[started]);
-				break;
-			}
-			chunk_oid(oid, d->name, idx[at + started]);
-			rados_read_op_omap_get_keys2(op[started], "", WB_BLOCKS, &it[started], &more[started], &prval[started]);
-			if ((rc = rados_aio_read_op_operate(op[started], d->io, c[started], oid, LIBRADOS_OPERATION_NOFLAG)) < 0) {
-				rados_aio_release(c[started]);
-				rados_release_read_op(op[started]);
-				break;
-			}
-		}
-		for (size_t k = 0; k < started; k++) {
-			uint8_t bits[WB_BLOCKS / 8] = {0};
-			int r;
-
-			rados_aio_wait_for_complete(c[k]);
-			r = rados_aio_get_return_value(c[k]);
-			if (r == 0)
-				r = prval[k];
-			if (r == 0)
-				r = marks_parse(it[k], more[k], bits);
-			if (r == -ENOENT) /* the caller says EIO (a capture's open: lost bytes) */
-				blob_log_line(d->rb->log, "cluster disk %s (rados %s): the object of patched chunk %u is missing",
-				              d->name, d->rb->where, idx[at + k]);
-			if (r == 0 && rc == 0)
-				r = cb(arg, idx[at + k], bits);
-			if (rc == 0 && r < 0)
-				rc = r;
-			if (it[k] != NULL)
-				rados_omap_get_end(it[k]);
-			rados_aio_release(c[k]);
-			rados_release_read_op(op[k]);
-		}
-	}
-	return rc < 0 ? disk_rc(d, rc, "a read of a chunk's written blocks") : 0;
+	return blob_rados_disk_rc(d, rc, "a cut of the states");
 }
 
 const struct blob_backend_disks blob_rados_disks = {
@@ -1192,16 +777,16 @@ const struct blob_backend_disks blob_rados_disks = {
 	.write_header = disk_write_header,
 	.set_rec = disk_set_rec,
 	.cut_recs = disk_cut_recs,
-	.write = disk_write,
-	.read = disk_read,
-	.read_start = disk_read_start,
-	.write_start = disk_write_start,
-	.zero = disk_zero,
-	.drop = disk_drop,
+	.write = blob_rados_chunk_write,
+	.read = blob_rados_chunk_read,
+	.read_start = blob_rados_chunk_read_start,
+	.write_start = blob_rados_chunk_write_start,
+	.zero = blob_rados_chunk_zero,
+	.drop = blob_rados_chunk_drop,
 	.recs_start = disk_recs_start,
 	.recs_wait = disk_recs_wait,
-	.patch = disk_patch,
-	.marks = disk_marks,
+	.patch = blob_rados_chunk_patch,
+	.marks = blob_rados_chunk_marks,
 };
 
 void blob_rados_test_fail_list(struct blob_backend *be, uint32_t after, int err)

@@ -1,6 +1,6 @@
 /*
  * backend/rados_int.h — what the RADOS backend's files share (rados.c,
- * rados_read.c, rados_batch.c); nothing outside backend/ includes it.
+ * rados_read.c, rados_batch.c, rados_disk.c, rados_chunks.c); nothing outside backend/ includes it.
  *
  * rados.c has the backend's design (its header comment: objects, stamps,
  * gc, fast paths, failures), the connection, the pool's owner and the
@@ -31,7 +31,9 @@ struct rados_spec {
 
 #ifdef IMGFS_HAVE_RADOS
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include "rados_lib.h"
 #include <stdatomic.h>
 #include "imgfs_lock.h"
@@ -205,10 +207,88 @@ int blob_rados_batch_commit(struct blob_backend_batch *b);
 int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids, size_t n, uint8_t *found);
 void blob_rados_batch_free(struct blob_backend_batch *b);
 
-/* ---- rados_disk.c ------------------------------------------------------ */
+/* ---- rados_disk.c and rados_chunks.c: cluster disks --------------------- */
 
-/* The disks sub-table: cluster disks (rados_disk.c's header). */
+/* The disks sub-table: cluster disks (rados_disk.c's header: objects,
+ * fencing).  rados_disk.c opens, closes and fences a disk and keeps its
+ * header and records; rados_chunks.c reads and writes its chunks' objects. */
 extern const struct blob_backend_disks blob_rados_disks;
+
+#define RADOS_ADDR_MAX 256
+#define RADOS_OID_MAX (3 + 64 + 10) /* "wb." NAME ".IIIIIIII" */
+
+/* A cluster disk open here. */
+struct blob_backend_disk {
+	struct rados_backend *rb; /* its store's: the log, the spec */
+	rados_t cluster;          /* its own client */
+	rados_ioctx_t io;
+	unsigned op_timeout;
+	char name[65];
+	char hdr[RADOS_OID_MAX];
+	char me[RADOS_ADDR_MAX]; /* this client's address, as recorded */
+	bool reader;             /* the store's client: nothing recorded, no writes */
+	atomic_bool fenced;
+	atomic_uint started; /* reads and writes started, not yet answered: the client stays until they are */
+	/* A writer's: the process's opens of this disk share it (rb->disk_lock). */
+	int refs;
+	struct blob_backend_disk *next;
+};
+
+/* Chunk i's object. */
+static inline void rados_chunk_oid(char out[RADOS_OID_MAX], const char *name, uint32_t i)
+{
+	snprintf(out, RADOS_OID_MAX, "wb.%s.%08x", name, i);
+}
+
+/* A change through a reader, or a fenced client: refused. */
+static inline int rados_disk_refused(const struct blob_backend_disk *d)
+{
+	return d->reader ? -EROFS : atomic_load(&d->fenced) ? -EIO : 0;
+}
+
+/* Record sets and chunk objects' reads counted, and how many are in
+ * flight at once (tests count first writes of different chunks side by
+ * side, wblob_cluster.c, and a capture's reads ahead, wblob_copy.c). */
+static inline void rados_in_flight(atomic_uint_fast64_t *total, atomic_uint_fast64_t *now_,
+                                   atomic_uint_fast64_t *peak_, int d)
+{
+	uint_fast64_t now, peak;
+
+	if (d < 0) {
+		atomic_fetch_sub(now_, 1);
+		return;
+	}
+	atomic_fetch_add(total, 1);
+	now = atomic_fetch_add(now_, 1) + 1;
+	peak = atomic_load(peak_);
+	while (now > peak && !atomic_compare_exchange_weak(peak_, &peak, now))
+		;
+}
+#define RADOS_RECS_IN_FLIGHT(rb, d) \
+	rados_in_flight(&(rb)->n.disk_recs, &(rb)->n.disk_recs_now, &(rb)->n.disk_recs_peak, d)
+#define RADOS_READS_IN_FLIGHT(rb, d) \
+	rados_in_flight(&(rb)->n.disk_reads, &(rb)->n.disk_reads_now, &(rb)->n.disk_reads_peak, d)
+
+/* What an operation of open disk d returned, for its caller (rc, or the
+ * store's errno): a client blocklisted by another opener is fenced for
+ * good (said once in the log); other failures said with what. */
+int blob_rados_disk_rc(struct blob_backend_disk *d, int rc, const char *what);
+
+/* rados_chunks.c: the table's operations on a disk's chunk objects
+ * (blob_backend.h says what each does). */
+int blob_rados_chunk_write(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len,
+                           bool fresh);
+int blob_rados_chunk_read(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len);
+int blob_rados_chunk_read_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
+                                void (*done)(void *arg, int rc), void *arg);
+int blob_rados_chunk_write_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf,
+                                 size_t len, bool patch, void (*done)(void *arg, int rc), void *arg);
+int blob_rados_chunk_zero(struct blob_backend_disk *d, uint32_t i, uint64_t off, size_t len);
+int blob_rados_chunk_drop(struct blob_backend_disk *d, uint32_t i);
+int blob_rados_chunk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0, uint32_t nb, const void *buf,
+                           bool fresh);
+int blob_rados_chunk_marks(struct blob_backend_disk *d, const uint32_t *idx, size_t n,
+                           int (*cb)(void *arg, uint32_t i, const uint8_t *bits), void *arg);
 /* ---- rados_sweep.c ----------------------------------------------------- */
 
 #define RADOS_REC_KEY_LEN 8 /* a disk record's omap key: 8 hex digits of its index */

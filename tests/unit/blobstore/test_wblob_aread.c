@@ -27,33 +27,12 @@
 
 #define BLK 4096
 
-/* One started read's answer. */
-struct ans {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	int calls;
-	ssize_t n;
-	pthread_t by;
-};
-
-static void ans_done(void *arg, ssize_t n)
-{
-	struct ans *a = arg;
-
-	pthread_mutex_lock(&a->lock);
-	a->calls++;
-	a->n = n;
-	a->by = pthread_self();
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->lock);
-}
-
 /* Starts a read of len at off into buf: what blob_wblob_pread_start
  * returned; when 1, the answer waited for (*n), once, by another thread
  * unless it was answered at the start (a test's fault). */
 static int aread(blob_wblob *w, void *buf, size_t len, uint64_t off, ssize_t *n)
 {
-	struct ans a = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	struct ans a = ANS_INIT;
 	int rc = blob_wblob_pread_start(w, buf, len, off, ans_done, &a);
 
 	pthread_mutex_lock(&a.lock);
@@ -76,16 +55,13 @@ static int aread(blob_wblob *w, void *buf, size_t len, uint64_t off, ssize_t *n)
  * are want's. */
 static void read_ok_by(blob_wblob *w, const uint8_t *want, size_t len, uint64_t off, size_t expect, bool here)
 {
-	struct ans a = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	struct ans a = ANS_INIT;
 	uint8_t *buf = malloc(len);
 
 	assert_non_null(buf);
 	memset(buf, 0xee, len);
 	assert_int_equal(blob_wblob_pread_start(w, buf, len, off, ans_done, &a), 1);
-	pthread_mutex_lock(&a.lock);
-	while (a.calls == 0)
-		pthread_cond_wait(&a.cv, &a.lock);
-	pthread_mutex_unlock(&a.lock);
+	ans_wait(&a);
 	assert_int_equal(!pthread_equal(a.by, pthread_self()), !here);
 	assert_int_equal(a.n, (ssize_t)expect);
 	assert_bytes_equal(buf, want + off, expect);
@@ -282,18 +258,6 @@ static void *close_it(void *arg)
 	return NULL;
 }
 
-static int answered(struct ans *a, int n)
-{
-	int k = 0;
-
-	for (int i = 0; i < n; i++) {
-		pthread_mutex_lock(&a[i].lock);
-		k += a[i].calls;
-		pthread_mutex_unlock(&a[i].lock);
-	}
-	return k;
-}
-
 static void test_aread_close_waits(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -324,7 +288,7 @@ static void test_aread_close_waits(void **state)
 		}
 		blob_rados_test_hold_started(s2->be, true);
 		for (int k = 0; k < 16; k++) {
-			a[k] = (struct ans){.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+			a[k] = (struct ans)ANS_INIT;
 			assert_int_equal(blob_wblob_pread_start(w, buf + k * BLK, BLK, base + (uint64_t)k * BLK, ans_done, &a[k]),
 			                 1);
 		}
@@ -373,7 +337,7 @@ static void test_aread_bound(void **state)
 		memset(buf, 0, 129 * BLK);
 		blob_rados_test_hold_started(s2->be, true);
 		for (int k = 0; k < 128; k++) {
-			a[k] = (struct ans){.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+			a[k] = (struct ans)ANS_INIT;
 			assert_int_equal(
 			    blob_wblob_pread_start(w, buf + (size_t)k * BLK, BLK, (uint64_t)k * BLK, ans_done, &a[k]), 1);
 		}

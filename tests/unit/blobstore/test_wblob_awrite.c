@@ -28,49 +28,6 @@
 
 #define BLK 4096
 
-/* One started write's answer. */
-struct ans {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	int calls;
-	ssize_t n;
-	pthread_t by;
-};
-
-#define ANS_INIT {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
-
-static void ans_done(void *arg, ssize_t n)
-{
-	struct ans *a = arg;
-
-	pthread_mutex_lock(&a->lock);
-	a->calls++;
-	a->n = n;
-	a->by = pthread_self();
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->lock);
-}
-
-static void ans_wait(struct ans *a)
-{
-	pthread_mutex_lock(&a->lock);
-	while (a->calls == 0)
-		pthread_cond_wait(&a->cv, &a->lock);
-	pthread_mutex_unlock(&a->lock);
-}
-
-static int answered(struct ans *a, int n)
-{
-	int k = 0;
-
-	for (int i = 0; i < n; i++) {
-		pthread_mutex_lock(&a[i].lock);
-		k += a[i].calls;
-		pthread_mutex_unlock(&a[i].lock);
-	}
-	return k;
-}
-
 /* len bytes of fx's random written into w at off by a started write:
  * what blob_wblob_pwrite_start returned; when 1, answered once, by
  * another thread, with *n (and ref has the bytes when *n is len). */

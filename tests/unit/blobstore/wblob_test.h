@@ -2,13 +2,16 @@
  * wblob_test.h — what the writable-blob unit tests share beyond
  * blob_test.h's fixtures (which is at its 400 lines): a wblob's whole
  * content checked against a plain buffer; a dd-written cluster disk; a
- * write mirrored into a plain buffer.
+ * write mirrored into a plain buffer; a started read's or write's answer.
  *
  * Included by tests/unit/blobstore/test_wblob_patch.c, test_wblob_cluster.c,
- * test_wblob_aread.c and test_crypt.c (header-only: static inline).
+ * test_wblob_aread.c, test_wblob_awrite.c and test_crypt.c (header-only:
+ * static inline).
  */
 #ifndef IMGFS_TEST_WBLOB_TEST_H
 #define IMGFS_TEST_WBLOB_TEST_H
+
+#include <pthread.h>
 
 #include "blob_test.h"
 
@@ -60,6 +63,53 @@ static inline void fx_put(blob_wblob *w, uint8_t *ref, struct blob_fx *fx, uint6
 	assert_int_equal(blob_wblob_pwrite(w, b, len, off), (ssize_t)len);
 	memcpy(ref + off, b, len);
 	free(b);
+}
+
+/* One started read's or write's answer: how many times done was called,
+ * its last n, and by which thread. */
+struct ans {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int calls;
+	ssize_t n;
+	pthread_t by;
+};
+
+#define ANS_INIT {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
+
+/* The done of blob_wblob_pread_start and _pwrite_start. */
+static inline void ans_done(void *arg, ssize_t n)
+{
+	struct ans *a = arg;
+
+	pthread_mutex_lock(&a->lock);
+	a->calls++;
+	a->n = n;
+	a->by = pthread_self();
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Until a was answered. */
+static inline void ans_wait(struct ans *a)
+{
+	pthread_mutex_lock(&a->lock);
+	while (a->calls == 0)
+		pthread_cond_wait(&a->cv, &a->lock);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* How many answers a[0, n) had. */
+static inline int answered(struct ans *a, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		pthread_mutex_lock(&a[i].lock);
+		k += a[i].calls;
+		pthread_mutex_unlock(&a[i].lock);
+	}
+	return k;
 }
 
 #endif
