@@ -5,7 +5,7 @@
  * chunk then reads from its stored chunk (its record keeps the id, as a
  * WB_STORED one's: {7, id}) except the WB_BLOCK_SIZE blocks written since,
  * which are in its object wb.NAME.IIIIIIII at their offsets, each marked
- * by a key of that object's omap (backend/rados_disk.c).  A block's bytes
+ * by a key of that object's omap (backend/rados_chunks.c).  A block's bytes
  * and its key are set in ONE operation on one object (atomic), and the
  * keys are a set union, so
  *   a first write    one operation (the object started afresh: its old

@@ -92,7 +92,8 @@
  * table), rados_op.c (the single operations, tried again after a
  * timeout, and the errno translation: the bottom, calling no other),
  * rados_read.c (get, get_buf, prefetch), rados_batch.c (the batching
- * sub-table), rados_disk.c (cluster disks: the disks sub-table),
+ * sub-table), rados_disk.c and rados_chunks.c (cluster disks: the disks
+ * sub-table; a disk's header and fencing, its chunks' objects),
  * rados_int.h (what they share).
  */
 #include <errno.h>
