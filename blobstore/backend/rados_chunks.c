@@ -23,6 +23,30 @@
 
 #define BLOCK_KEY_LEN 2 /* a patched chunk's block: 2 hex digits */
 
+/* rados_int.h: a client blocklisted by another opener is fenced for good.
+ * Here, below rados_disk.c, which calls it too: the two files call each
+ * other in one direction only. */
+int blob_rados_disk_rc(struct blob_backend_disk *d, int rc, const char *what)
+{
+	if (rc >= 0)
+		return rc;
+	if (rc == -ESHUTDOWN && !atomic_exchange(&d->fenced, true) && !d->reader)
+		blob_log_line(d->rb->log,
+		              "cluster disk %s (rados %s): %s refused: this host's client of it was fenced (another host "
+		              "opened the disk: its instance moved there); nothing more of this host lands in it: EIO",
+		              d->name, d->rb->where, what);
+	else if (rc != -ENOENT && rc != -ESHUTDOWN)
+		blob_log_line(d->rb->log, "cluster disk %s (rados %s): %s failed: %s", d->name, d->rb->where, what,
+		              strerror(-rc));
+	/* An OSD that did not answer (stopped, or back at a new address):
+	 * the disk's own client learns the latest OSD map now, or its next
+	 * operation would go to the old address and time out too — the disk
+	 * would never work again without a remount (SPEC §13, issue 49). */
+	if (rc == -ETIMEDOUT)
+		rados_wait_for_latest_osdmap(d->cluster);
+	return blob_rados_errno(rc);
+}
+
 /* A write operation for chunk i's object (its name into oid): 0, or why
  * not (a refused disk, no memory). */
 static int chunk_op(struct blob_backend_disk *d, uint32_t i, rados_write_op_t *op, char oid[RADOS_OID_MAX])
