@@ -19,6 +19,8 @@
  * refuses (its client fenced meanwhile) is EIO, marks nothing, and gives
  * its chunk back.  At most 128 in flight per store, reads and writes
  * together, and 64 chunks held per disk: at each bound, and one past it.
+ * A close after a started read's or write's answer waits for its starter
+ * to let go of the wblob (an answer that came before the start returned).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -389,6 +391,119 @@ static void test_awrite_bound(void **state)
 	free(a);
 }
 
+/* ---- the close's barrier ------------------------------------------------------- */
+
+/* A backend whose started reads and writes are answered before their
+ * start returns to the starter (a fast cluster): after the real start,
+ * it waits until the caller's done ran, lets the closer go, and holds the
+ * starter (who still holds w's shared lock) for 100 ms more. */
+static struct blob_backend_disks slow_cx;
+static const struct blob_backend_disks *real_cx;
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool answered, go;
+	atomic_bool returned; /* the start returned to its starter */
+} gate = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void gate_hold(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.answered)
+		pthread_cond_wait(&gate.cv, &gate.lock);
+	gate.go = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.lock);
+	usleep(100 * 1000);
+	atomic_store(&gate.returned, true);
+}
+
+static int slow_write_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, const void *buf, size_t len,
+                            bool patch, void (*done)(void *arg, int rc), void *arg)
+{
+	int rc = real_cx->write_start(d, i, off, buf, len, patch, done, arg);
+
+	if (rc == 0)
+		gate_hold();
+	return rc;
+}
+
+static int slow_read_start(struct blob_backend_disk *d, uint32_t i, uint64_t off, void *buf, size_t len,
+                           void (*done)(void *arg, int rc), void *arg)
+{
+	int rc = real_cx->read_start(d, i, off, buf, len, done, arg);
+
+	if (rc == 0)
+		gate_hold();
+	return rc;
+}
+
+/* The caller's done: answered, as FUSE's reply would be. */
+static void gate_done(void *arg, ssize_t n)
+{
+	*(ssize_t *)arg = n;
+	pthread_mutex_lock(&gate.lock);
+	gate.answered = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* The closer: the file released once answered; whether the starter had
+ * let go of w when the close returned. */
+static void *gate_close(void *arg)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.go)
+		pthread_cond_wait(&gate.cv, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+	blob_wblob_close(arg);
+	return (void *)(intptr_t)atomic_load(&gate.returned);
+}
+
+/* A close that follows the answer of a read or write started on w waits
+ * for its starter to let go of w (blob_wblob_close's lock barrier): the
+ * answer can go out, and the file be released and closed, before the
+ * start returned to the thread that holds w's shared lock.  Without the
+ * barrier the close frees w under it (and returns first: caught here,
+ * and by ASan as a use after free). */
+static void test_awrite_close_barrier(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *ref, blk[BLK];
+
+	fx_cluster_only(fx);
+	fx_stored_disk(fx, "c", 2, &ref);
+	for (int what = 0; what < 2; what++) { /* a write, a read */
+		blob_wblob *w = fx_cl_open(fx->s, "c");
+		ssize_t n = 0;
+		pthread_t t;
+		void *back;
+
+		fx_put(w, ref, fx, MiB, BLK); /* chunk 1 patched: a started write's and read's */
+		real_cx = w->cx;
+		slow_cx = *w->cx;
+		slow_cx.write_start = slow_write_start;
+		slow_cx.read_start = slow_read_start;
+		w->cx = &slow_cx;
+		gate.answered = gate.go = false;
+		atomic_store(&gate.returned, false);
+		assert_int_equal(pthread_create(&t, NULL, gate_close, w), 0);
+		fx_fill(fx, blk, BLK);
+		if (what == 0) {
+			assert_int_equal(blob_wblob_pwrite_start(w, blk, BLK, MiB + 3 * BLK, gate_done, &n), 1);
+			memcpy(ref + MiB + 3 * BLK, blk, BLK);
+		} else {
+			assert_int_equal(blob_wblob_pread_start(w, blk, BLK, MiB + 3 * BLK, gate_done, &n), 1);
+			assert_bytes_equal(blk, ref + MiB + 3 * BLK, BLK);
+		}
+		assert_int_equal(pthread_join(t, &back), 0);
+		assert_int_equal(n, BLK);
+		assert_true((intptr_t)back); /* the close returned after the start did */
+	}
+	check_again(fx, "c", ref, 2 * MiB);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +512,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_awrite_waits, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_awrite_faults, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_awrite_bound, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_awrite_close_barrier, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
