@@ -232,18 +232,28 @@ say "small reads answered by the cluster's thread (SPEC §12): stored, patched a
 # first (a stored one's digests come with that read), then 60 O_DIRECT
 # reads of 4 KiB, 1 KiB and 64 KiB (the bound) inside chunks: each
 # answered by the cluster's thread (counted), with the bytes written.
-mkdir "$RA/instances/vm3"
-echo 16M >"$RA/instances/vm3/system-disk-size"
-echo cloud >"$RA/instances/vm3/system-disk"
-truncate -s 4M "$RA/instances/vm3/disks/vdb"
-head -c 16M /dev/urandom >"$T/v3"
-dd if="$T/v3" of="$RA/instances/vm3/disks/vda" bs=1M conv=notrunc,fsync status=none
+# cloud_vm R VM N: instance VM in region root R, a 16 MiB cloud vda
+# dd-written with random bytes (stored chunks; a copy in $T/vN) and a
+# 4 MiB vdb of zeros (a copy in $T/bN).
+cloud_vm() {
+    mkdir "$1/instances/$2"
+    echo 16M >"$1/instances/$2/system-disk-size"
+    echo cloud >"$1/instances/$2/system-disk"
+    truncate -s 4M "$1/instances/$2/disks/vdb"
+    head -c 16M /dev/urandom >"$T/v$3"
+    dd if="$T/v$3" of="$1/instances/$2/disks/vda" bs=1M conv=notrunc,fsync status=none
+    head -c 4M /dev/zero >"$T/b$3"
+}
+# put4k DISK COPY BLOCK SRC: SRC's 4 KiB at block BLOCK of DISK (fsync)
+# and of its copy.
+put4k() {
+    dd if="$4" of="$1" bs=4096 seek="$3" conv=notrunc,fsync status=none
+    dd if="$4" of="$2" bs=4096 seek="$3" conv=notrunc status=none
+}
+cloud_vm "$RA" vm3 3
 head -c 4096 /dev/urandom >"$T/p3"
-dd if="$T/p3" of="$RA/instances/vm3/disks/vda" bs=4096 seek=$((2 * 256 + 5)) conv=notrunc,fsync status=none
-dd if="$T/p3" of="$T/v3" bs=4096 seek=$((2 * 256 + 5)) conv=notrunc status=none
-dd if="$T/p3" of="$RA/instances/vm3/disks/vdb" bs=4096 seek=$((256 + 3)) conv=notrunc,fsync status=none
-head -c 4M /dev/zero >"$T/b3"
-dd if="$T/p3" of="$T/b3" bs=4096 seek=$((256 + 3)) conv=notrunc status=none
+put4k "$RA/instances/vm3/disks/vda" "$T/v3" $((2 * 256 + 5)) "$T/p3"
+put4k "$RA/instances/vm3/disks/vdb" "$T/b3" $((256 + 3)) "$T/p3"
 # small_reads warm|measure: the first reads, or the 60.
 small_reads() {
     python3 - "$1" "$RA/instances/vm3/disks/vda" "$T/v3" "$RA/instances/vm3/disks/vdb" "$T/b3" <<'EOF'
@@ -331,17 +341,10 @@ say "kill -9 with small writes in flight (answered by the cluster's thread): eve
 # /stats).  On a, after the move: each acknowledged block holds its
 # pattern, each started but unacknowledged one its pattern or the old
 # bytes, every other block the old bytes.
-mkdir "$RB/instances/vm4"
-echo 16M >"$RB/instances/vm4/system-disk-size"
-echo cloud >"$RB/instances/vm4/system-disk"
-truncate -s 4M "$RB/instances/vm4/disks/vdb"
-head -c 16M /dev/urandom >"$T/v4"
-dd if="$T/v4" of="$RB/instances/vm4/disks/vda" bs=1M conv=notrunc,fsync status=none
-head -c 4M /dev/zero >"$T/b4"
+cloud_vm "$RB" vm4 4
 for c in 0 1 2 3; do
     head -c 4096 /dev/urandom >"$T/p4"
-    dd if="$T/p4" of="$RB/instances/vm4/disks/vdb" bs=4096 seek=$((c * 256)) conv=notrunc,fsync status=none
-    dd if="$T/p4" of="$T/b4" bs=4096 seek=$((c * 256)) conv=notrunc status=none
+    put4k "$RB/instances/vm4/disks/vdb" "$T/b4" $((c * 256)) "$T/p4"
 done
 echo start >"$RB/instances/vm4/status"
 # pattern4 DISK BLOCK: a started write's 4 KiB, in the writer and the check.
