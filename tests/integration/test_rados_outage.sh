@@ -34,6 +34,12 @@
 #     records the disk's writer) — and the moved disk reads back; before,
 #     each timed out against the OSD's old address, EIO on every try until
 #     a remount (issue 49, stop 47);
+#   - c killed (kill -9) while writing vm2's vda, and removed once its
+#     lease lapsed; the monitor paused (SIGSTOP) while b starts vm2: the
+#     start cannot fence c's writer (could not tell), so it is EIO with
+#     the reason within the monitor timeout and vm2 stays c's; with the
+#     monitor back the same start works and vda reads back with c's
+#     fsync'ed write (issue 49, stop 52: about 15 s);
 #   - a capture of a stopped cloud-disk instance asked with the OSD down:
 #     its runs cannot open or read the disk (could not tell), so it goes
 #     back to the queue, never `error`, and is made once the OSD is back,
@@ -357,6 +363,38 @@ assert_eq OK "$(errno_of write "$M4/regions/rc/instances/vm2/status" start)" "c'
 assert_eq c "$(cat "$M4/regions/rc/instances/vm2/host")" "vm2's host after the start on c"
 cmp -n 1M "$T/vm2.head" "$M4/regions/rc/instances/vm2/disks/vda" || fail "vm2's vda read on c"
 
+say "the monitor stopped: a start that must fence cannot (could not tell): EIO with the reason, nothing changed"
+# c dies (kill -9) with vm2's vda open for writing, so its writer stays
+# recorded on the disk; once its lease (3 s here) lapsed it is removed.
+# A start of vm2 through b must fence that writer: with the cluster's
+# monitor paused (SIGSTOP) it cannot tell the cluster, so it is refused
+# within the monitor timeout (10 s by default, SPEC §13), vm2 stays c's;
+# once the monitor is back the same start works and vda reads back with
+# what c wrote and fsync'ed.
+"$IMGFS" admin --state "$S2" --db "$URL" lease 3 >/dev/null
+V2B="$M3/regions/rc/instances/vm2"
+head -c 4096 /dev/urandom >"$T/vm2.blk"
+dd if="$T/vm2.blk" of="$T/vm2.head" bs=4096 seek=7 conv=notrunc status=none
+exec {held}<>"$M4/regions/rc/instances/vm2/disks/vda"
+dd if="$T/vm2.blk" of="$M4/regions/rc/instances/vm2/disks/vda" bs=4096 seek=7 conv=notrunc,fsync status=none
+kill_imgfs "$M4"
+exec {held}<&-
+wait_until 15 "$IMGFS" admin --state "$S2" --db "$URL" host remove c 2>/dev/null || fail "host remove c after its lease lapsed"
+monpid=$(cat "$T/ceph/mon.a.pid")
+at_exit "kill -CONT $monpid 2>/dev/null"
+kill -STOP "$monpid"
+t0=$SECONDS
+got=$(errno_of write "$V2B/status" start)
+took=$((SECONDS - t0))
+kill -CONT "$monpid"
+assert_eq EIO "$got" "a start on b that must fence c's writer, the monitor paused"
+((took < 30)) || fail "the start on b with the monitor paused took $took s"
+assert_match ".*cannot fence host c's writer of vda \\(the cluster could not be told\\).*" "$(tail -n 1 "$M3/errors")" \
+    "b's /errors after the refused start"
+assert_eq c "$(cat "$V2B/host")" "vm2's host after the refused start"
+assert_eq OK "$(errno_of write "$V2B/status" start)" "the start on b once the monitor is back"
+assert_eq b "$(cat "$V2B/host")" "vm2's host after the start on b"
+cmp -n 1M "$T/vm2.head" "$V2B/disks/vda" || fail "vm2's vda read on b"
 
 say "a cloud disk's own object gone (rados rm): its capture ends in error with the reason"
 # vdb's chunk 2 was written in part (4 KiB into a hole): an overlay object
