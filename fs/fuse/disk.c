@@ -75,6 +75,9 @@ struct fs_disk {
 	struct fs_upload *up;    /* an upload this mount began (upload.c's), else NULL */
 	const struct fs_disk_hooks *hooks; /* up's */
 	struct fs_ctx *ctx;      /* the mount, for the hooks */
+	fuse_ino_t ino;          /* an instance's disk: its inode, and its node's */
+	struct stat st;          /* attributes at its first open (fs_disk_keep_attr; st_nlink 0: none) */
+	int64_t mtime_ns;        /* ... and the time they show */
 };
 IMGFS_LOCK_LEVEL(fs_disk_wlock, 12); /* under ctx->disks' lock; the wblob, the model and the log under it (fs.h "locks") */
 
@@ -447,6 +450,50 @@ int fs_disk_fsync(struct fs_disk *d, uint64_t *seen)
 	return rc < 0 ? rc : blob_wblob_fsync(d->w);
 }
 
+void fs_disk_keep_attr(struct fs_ctx *ctx, struct fs_disk *d, fuse_ino_t ino, const struct stat *st, int64_t mtime_ns)
+{
+	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
+	if (d->st.st_nlink == 0) {
+		d->ino = ino;
+		d->st = *st;
+		d->mtime_ns = mtime_ns;
+	}
+	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
+}
+
+int fs_disk_attr_open(struct fs_ctx *ctx, fuse_ino_t ino, uid_t uid, struct stat *st)
+{
+	struct fs_disks *ds = ctx->disks;
+	struct fs_disk *d;
+	uint64_t size, stored;
+	int64_t written;
+	if (!ds)
+		return -EIO;
+	IMGFS_LOCK(&ds->lock, disks_lock);
+	for (d = ds->list; d; d = d->next)
+		if (d->st.st_nlink && d->ino == ino && (!ctx->multiuser || uid == 0 || uid == d->st.st_uid))
+			break;
+	if (d) {
+		fs_disk_now(d, &size, &stored, &written);
+		*st = d->st;
+		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)((stored + 511) / 512);
+		if (written > d->mtime_ns) /* fs_disk_stat's time: the later of the two */
+			st->st_ctim = st->st_atim = st->st_mtim = (struct timespec){written / 1000000000, written % 1000000000};
+	}
+	IMGFS_UNLOCK(&ds->lock, disks_lock);
+	return d ? 0 : -EIO;
+}
+
+void fs_disk_now(struct fs_disk *d, uint64_t *size, uint64_t *stored, int64_t *written_ns)
+{
+	if (d->up) /* the writes answered before they were stored */
+		fs_disk_settle(d);
+	*size = blob_wblob_size(d->w);
+	*stored = blob_wblob_stored(d->w);
+	*written_ns = d->last_write_ns; /* a plain read, as ever: a stale time is a getattr's, never a byte's */
+}
+
 int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, const char *wblob, uint64_t *size,
                       uint64_t *stored, int64_t *written_ns)
 {
@@ -459,13 +506,8 @@ int fs_disk_stat_blob(struct fs_ctx *ctx, int64_t region_id, int64_t blob_id, co
 	struct fs_disk *d = NULL;
 	if (ds) {
 		IMGFS_LOCK(&ds->lock, disks_lock);
-		if ((d = find(ds, blob_id))) {
-			if (d->up) /* the writes answered before they were stored */
-				fs_disk_settle(d);
-			*size = blob_wblob_size(d->w);
-			*stored = blob_wblob_stored(d->w);
-			*written_ns = d->last_write_ns;
-		}
+		if ((d = find(ds, blob_id)))
+			fs_disk_now(d, size, stored, written_ns);
 		IMGFS_UNLOCK(&ds->lock, disks_lock);
 	}
 	if (!d) {

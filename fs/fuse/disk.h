@@ -88,6 +88,18 @@ int64_t fs_disk_blob_id(const struct fs_disk *d);
 int fs_disk_fsync(struct fs_disk *d, uint64_t *seen);
 /* Size, stored bytes and last write of a disk node (open or not). */
 int fs_disk_stat(struct fs_ctx *ctx, const struct fs_node *n, uint64_t *size, uint64_t *stored, int64_t *mtime_ns);
+/* Size, stored bytes and last write (0: none since its open) of an open
+ * disk, from memory: no statement (under the disks' lock). */
+void fs_disk_now(struct fs_disk *d, uint64_t *size, uint64_t *stored, int64_t *written_ns);
+/* An instance's disk open as inode ino: its node's attributes st, whose
+ * time is mtime_ns, kept for fs_disk_attr_open (the first open's). */
+void fs_disk_keep_attr(struct fs_ctx *ctx, struct fs_disk *d, fuse_ino_t ino, const struct stat *st, int64_t mtime_ns);
+/* The attributes of inode ino if it is an instance's disk open here, from
+ * what its open kept and the open disk alone, no statement: what a
+ * getattr answers while the database does not (SPEC §13 "A cloud disk
+ * while the database is away").  Under multiuser, for its opener's uid
+ * (and root) only.  0, or -EIO when no such disk is open. */
+int fs_disk_attr_open(struct fs_ctx *ctx, fuse_ino_t ino, uid_t uid, struct stat *st);
 /* Whether any disk of the instance is open for writing here. */
 bool fs_disk_vm_writing(struct fs_ctx *ctx, int64_t vm_id);
 /* Whether any disk of the instance is open here at all. */

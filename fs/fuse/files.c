@@ -237,6 +237,9 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		h->write = wr;
 		h->durable = (fi->flags & (O_DIRECT | O_DSYNC)) != 0; /* O_SYNC has O_DSYNC's bit */
 		h->ahead_seen = fs_disk_ahead_mark(h->disk);
+		struct stat st;
+		fs_node_disk_attr(n, 0, 0, n->vmdisk.mtime_ns, &st);
+		fs_disk_keep_attr(ctx, h->disk, fs_node_nodeid(n), &st, n->vmdisk.mtime_ns);
 		if (wr && (fi->flags & O_TRUNC) && (rc = fs_disk_truncate(h->disk, 0)) < 0)
 			goto fail;
 		fi->keep_cache = 0;

@@ -349,6 +349,9 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 /* Attributes of a resolved node (node_stat.c; its timeout:
  * fs_node_timeout). */
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st);
+/* The attributes of disk node n (an instance's or an upload's) of the
+ * size, stored bytes and time given: fs_node_stat's for it. */
+void fs_node_disk_attr(const struct fs_node *n, uint64_t size, uint64_t stored, int64_t mtime_ns, struct stat *st);
 /* The attribute timeout of a node: 0 for what other processes change
  * without the kernel knowing which inode (class directories and /regions,
  * whose listings the kernel revalidates by mtime; quota, images.csv/.json), and

@@ -58,6 +58,21 @@ static int generated_size(struct fs_ctx *ctx, const struct fs_node *n, off_t *si
 	return rc;
 }
 
+void fs_node_disk_attr(const struct fs_node *n, uint64_t size, uint64_t stored, int64_t mtime_ns, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = fs_node_st_ino(n);
+	st->st_uid = n->caller.uid;
+	st->st_gid = n->caller.gid;
+	st->st_blksize = BLOB_CHUNK_SIZE;
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((stored + 511) / 512);
+	set_time(&st->st_mtim, mtime_ns);
+	st->st_ctim = st->st_atim = st->st_mtim;
+}
+
 int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 {
 	int64_t mtime = 0, ctime = 0;
@@ -198,11 +213,8 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 			if ((rc = !fs_node_is_vm_disk(n) ? fs_upload_stat(ctx, n, &size, &stored, &mtime)
 			                               : fs_disk_stat(ctx, n, &size, &stored, &mtime)) < 0)
 				return rc;
-			st->st_mode = S_IFREG | 0644;
-			st->st_nlink = 1;
-			st->st_size = (off_t)size;
-			st->st_blocks = (blkcnt_t)((stored + 511) / 512);
-			break;
+			fs_node_disk_attr(n, size, stored, mtime, st);
+			return 0;
 		}
 		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
 			return rc;

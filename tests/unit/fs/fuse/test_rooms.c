@@ -301,6 +301,66 @@ static void test_disks_rooms_independent(void **state)
 	ut_teardown((void **)&fx);
 }
 
+/* What a getattr of an open instance disk answers while the database
+ * does not (fs_disk_attr_open, SPEC §13): the attributes fs_node_stat
+ * gives, its size and stored bytes the open disk's now; only for the
+ * inode open, in the mount that opened it, while open, and under
+ * multiuser for its opener's uid and root only. */
+static void test_disk_attr_open(void **state)
+{
+	(void)state;
+	struct ut_fx *fx = NULL;
+	struct model_err err = {0};
+	struct fs_node n;
+	struct fs_disk *d = NULL;
+	struct stat kept, st, want;
+	assert_int_equal(ut_setup((void **)&fx), 0);
+	int64_t alice = ut_account(fx, "alice");
+	int64_t vm = lt_instance(fx, fx->r1, alice, "vm1");
+	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
+	struct fs_caller caller = ut_caller(alice);
+	struct fs_ctx *a = ctx_new(), *b = ctx_new();
+	a->m = b->m = fx->m;
+	a->multiuser = true;
+	ut_node(a, &caller, "/regions/cn-north-1/instances/vm1/disks/vdb", &n);
+	fuse_ino_t ino = fs_node_nodeid(&n);
+	uid_t uid = n.caller.uid;
+
+	assert_int_equal(fs_disk_attr_open(a, ino, uid, &st), -EIO); /* not open */
+	assert_int_equal(fs_disk_open(a, &n, true, &d, &err), 0);
+	fs_node_disk_attr(&n, 0, 0, n.vmdisk.mtime_ns, &kept);
+	fs_disk_keep_attr(a, d, ino, &kept, n.vmdisk.mtime_ns);
+	fs_disk_keep_attr(a, d, ino + 7, &kept, n.vmdisk.mtime_ns); /* a second open's: the first's stay */
+	assert_int_equal(fs_disk_truncate(d, 3 << 20), 0);
+	char blk[4096];
+	memset(blk, 0x5a, sizeof blk);
+	assert_int_equal(fs_disk_pwrite(d, blk, sizeof blk, 1 << 20, true, NULL, NULL), (ssize_t)sizeof blk);
+	assert_int_equal(fs_node_stat(a, &n, &want), 0);
+	assert_int_equal(fs_disk_attr_open(a, ino, uid, &st), 0);
+	assert_int_equal(st.st_size, 3 << 20);
+	assert_int_equal(st.st_size, want.st_size);
+	assert_int_equal(st.st_blocks, want.st_blocks);
+	assert_true(st.st_blocks >= 8);
+	assert_int_equal(st.st_ino, want.st_ino);
+	assert_int_equal(st.st_mode, want.st_mode);
+	assert_int_equal(st.st_uid, want.st_uid);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(fs_disk_attr_open(a, ino, 0, &st), 0); /* root */
+	assert_int_equal(fs_disk_attr_open(a, ino, uid + 1, &st), -EIO); /* another caller: nothing of it */
+	assert_int_equal(fs_disk_attr_open(a, ino + 1, uid, &st), -EIO);
+	assert_int_equal(fs_disk_attr_open(a, ino + 7, uid, &st), -EIO);
+	assert_int_equal(fs_disk_attr_open(b, ino, uid, &st), -EIO);     /* another mount's */
+	a->multiuser = false;
+	assert_int_equal(fs_disk_attr_open(a, ino, uid + 1, &st), 0);    /* one user's mount */
+	fs_disk_close(a, d, true);
+	assert_int_equal(fs_disk_attr_open(a, ino, uid, &st), -EIO);     /* closed */
+
+	a->m = b->m = NULL;
+	ctx_free(a);
+	ctx_free(b);
+	ut_teardown((void **)&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_inside_spare_within_the_bound),
 		cmocka_unit_test(test_inside_free_unused),
 		cmocka_unit_test(test_disks_rooms_independent),
+		cmocka_unit_test(test_disk_attr_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
