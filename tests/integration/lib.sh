@@ -851,15 +851,25 @@ EOF
 # (IMGFS_TEST_PG_DIR) when there is one, else on a throwaway server this
 # test starts in $T/pg and stops at exit.  A test that stops or restarts
 # its server starts one of its own with scripts/pg-up instead.
+# pg_server VAR: a PostgreSQL server of the test's own in $T/pg, started
+# once and stopped at exit (a test may stop and start it under its mounts:
+# scripts/pg-down "$T/pg", scripts/pg-up "$T/pg"); its URL (database
+# postgres) in VAR.
+pg_server() {
+    local scripts="$INTEGRATION_DIR/../../scripts"
+    if [[ ! -s "$T/pg/port" ]]; then
+        chmod 711 "$T" # the server runs as the postgres user
+        "$scripts/pg-up" "$T/pg" >/dev/null || fail "scripts/pg-up $T/pg"
+        at_exit "'$scripts/pg-down' '$T/pg'"
+    fi
+    printf -v "$1" 'postgresql://postgres@127.0.0.1:%s/postgres' "$(cat "$T/pg/port")"
+}
+
 pg_database() {
-    local var=$1 dir=${IMGFS_TEST_PG_DIR:-} scripts="$INTEGRATION_DIR/../../scripts" port db
+    local var=$1 dir=${IMGFS_TEST_PG_DIR:-} port db url
     if [[ -z "$dir" || ! -s "$dir/port" ]]; then
         dir=$T/pg
-        if [[ ! -s "$dir/port" ]]; then
-            chmod 711 "$T" # the server runs as the postgres user
-            "$scripts/pg-up" "$dir" >/dev/null || fail "scripts/pg-up $dir"
-            at_exit "'$scripts/pg-down' '$dir'"
-        fi
+        pg_server url
     fi
     port=$(cat "$dir/port")
     db="t_${TEST_NAME}_$$_$RANDOM"

@@ -20,9 +20,7 @@ source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
 PG="$T/pg"
-chmod 711 "$T" # the server runs as the postgres user
-URL=$("$ROOT/scripts/pg-up" "$PG")
-at_exit "'$ROOT/scripts/pg-down' '$PG'"
+pg_server URL
 
 A="$T/mnt-a" B="$T/mnt-b"
 mount_imgfs "$T/state-a" "$A" "db=$URL,host=a"

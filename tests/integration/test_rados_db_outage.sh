@@ -24,9 +24,7 @@ source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
 PG="$T/pg"
-chmod 711 "$T" # the server runs as the postgres user
-URL=$("$ROOT/scripts/pg-up" "$PG")
-at_exit "'$ROOT/scripts/pg-down' '$PG'"
+pg_server URL
 C="$IMGFS_TEST_CEPH_DIR/ceph.conf"
 NS="dbo$$x$RANDOM"
 at_exit "rados -c '$C' -p imgfs-test -N '$NS' ls 2>/dev/null | xargs -r -n 1000 rados -c '$C' -p imgfs-test -N '$NS' rm"

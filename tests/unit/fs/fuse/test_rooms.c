@@ -259,24 +259,50 @@ static void test_inside_free_unused(void **state)
 	assert_int_equal(threads(), before);
 }
 
+/* Two mounts a and b over one state, where alice's instance vm1 has a
+ * data disk vdb, whose node through a is n. */
+struct two_mounts {
+	struct ut_fx *fx;
+	struct fs_ctx *a, *b;
+	int64_t vm;
+	struct fs_node n;
+};
+
+static void two_mounts_up(struct two_mounts *t)
+{
+	struct model_err err = {0};
+	assert_int_equal(ut_setup((void **)&t->fx), 0);
+	int64_t alice = ut_account(t->fx, "alice");
+	t->vm = lt_instance(t->fx, t->fx->r1, alice, "vm1");
+	assert_int_equal(model_instance_disk_attach(t->fx->m, t->vm, 1, &err), 0);
+	struct fs_caller caller = ut_caller(alice);
+	t->a = ctx_new();
+	t->b = ctx_new();
+	t->a->m = t->b->m = t->fx->m;
+	ut_node(t->a, &caller, "/regions/cn-north-1/instances/vm1/disks/vdb", &t->n);
+	assert_true(fs_node_is_vm_disk(&t->n));
+}
+
+static void two_mounts_down(struct two_mounts *t)
+{
+	t->a->m = t->b->m = NULL;
+	ctx_free(t->a);
+	ctx_free(t->b);
+	ut_teardown((void **)&t->fx);
+}
+
 /* Two mounts over one state: an instance's disk open for writing in one
  * is open and written there only, and each mount's close is its own. */
 static void test_disks_rooms_independent(void **state)
 {
 	(void)state;
-	struct ut_fx *fx = NULL;
+	struct two_mounts t;
 	struct model_err err = {0};
-	struct fs_node n;
 	struct fs_disk *da = NULL, *db = NULL;
-	assert_int_equal(ut_setup((void **)&fx), 0);
-	int64_t alice = ut_account(fx, "alice");
-	int64_t vm = lt_instance(fx, fx->r1, alice, "vm1");
-	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
-	struct fs_caller caller = ut_caller(alice);
-	struct fs_ctx *a = ctx_new(), *b = ctx_new();
-	a->m = b->m = fx->m;
-	ut_node(a, &caller, "/regions/cn-north-1/instances/vm1/disks/vdb", &n);
-	assert_true(fs_node_is_vm_disk(&n));
+	two_mounts_up(&t);
+	struct fs_ctx *a = t.a, *b = t.b;
+	struct fs_node n = t.n;
+	int64_t vm = t.vm;
 
 	assert_int_equal(fs_disk_open(a, &n, true, &da, &err), 0);
 	assert_true(fs_disk_vm_open(a, vm));
@@ -294,11 +320,7 @@ static void test_disks_rooms_independent(void **state)
 	assert_true(fs_disk_vm_open(b, vm));
 	fs_disk_close(b, db, false);
 	assert_false(fs_disk_vm_open(b, vm));
-
-	a->m = b->m = NULL;
-	ctx_free(a);
-	ctx_free(b);
-	ut_teardown((void **)&fx);
+	two_mounts_down(&t);
 }
 
 /* What a getattr of an open instance disk answers while the database
@@ -309,20 +331,14 @@ static void test_disks_rooms_independent(void **state)
 static void test_disk_attr_open(void **state)
 {
 	(void)state;
-	struct ut_fx *fx = NULL;
+	struct two_mounts t;
 	struct model_err err = {0};
-	struct fs_node n;
 	struct fs_disk *d = NULL;
 	struct stat kept, st, want;
-	assert_int_equal(ut_setup((void **)&fx), 0);
-	int64_t alice = ut_account(fx, "alice");
-	int64_t vm = lt_instance(fx, fx->r1, alice, "vm1");
-	assert_int_equal(model_instance_disk_attach(fx->m, vm, 1, &err), 0);
-	struct fs_caller caller = ut_caller(alice);
-	struct fs_ctx *a = ctx_new(), *b = ctx_new();
-	a->m = b->m = fx->m;
+	two_mounts_up(&t);
+	struct fs_ctx *a = t.a, *b = t.b;
+	struct fs_node n = t.n;
 	a->multiuser = true;
-	ut_node(a, &caller, "/regions/cn-north-1/instances/vm1/disks/vdb", &n);
 	fuse_ino_t ino = fs_node_nodeid(&n);
 	uid_t uid = n.caller.uid;
 
@@ -354,11 +370,7 @@ static void test_disk_attr_open(void **state)
 	assert_int_equal(fs_disk_attr_open(a, ino, uid + 1, &st), 0);    /* one user's mount */
 	fs_disk_close(a, d, true);
 	assert_int_equal(fs_disk_attr_open(a, ino, uid, &st), -EIO);     /* closed */
-
-	a->m = b->m = NULL;
-	ctx_free(a);
-	ctx_free(b);
-	ut_teardown((void **)&fx);
+	two_mounts_down(&t);
 }
 
 int main(void)
