@@ -14,9 +14,7 @@
 source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
-chmod 711 "$T" # the server runs as the postgres user
-URL=$("$ROOT/scripts/pg-up" "$T/pg")
-at_exit "'$ROOT/scripts/pg-down' '$T/pg'"
+pg_server URL
 
 # The disk: 8 MiB of raw with an MBR signature (an importable raw).
 mkdir "$T/www"

@@ -16,9 +16,7 @@
 source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
-chmod 711 "$T" # the server runs as the postgres user
-URL=$("$ROOT/scripts/pg-up" "$T/pg")
-at_exit "'$ROOT/scripts/pg-down' '$T/pg'"
+pg_server URL
 pgport=$(cat "$T/pg/port")
 
 # The proxy: while $T/freeze exists nothing is forwarded either way.
