@@ -84,8 +84,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* An instance disk open here, which the kernel asks about before a
 	 * read through its page cache and at fstat: while the database does
 	 * not answer, its attributes are what its open kept and the open
-	 * disk's, so that a running guest reads on (SPEC §13 "A cloud disk while the database
-	 * is away"). */
+	 * disk's, so that a running guest reads on (SPEC §13 "A cloud disk
+	 * while the database is away"). */
 	if (rc == -EIO && fs_disk_attr_open(ops_ctx(req), ino, fuse_req_ctx(req)->uid, &st) == 0) {
 		fuse_reply_attr(req, &st, 0);
 		return;
