@@ -628,6 +628,7 @@ static int queue(struct pg_conn *c, int sent, struct pg_stmt *st, bool rows, boo
 	return 0;
 }
 
+/* sql: a string that outlives the sync (a literal): it names a failure. */
 static int pipe_send_sql(struct pg_conn *c, const char *sql)
 {
 	return queue(c, PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0), NULL, false, false, sql);
@@ -958,7 +959,11 @@ static int mark(struct pg_conn *c, int64_t *seq)
 	         "INSERT INTO imgfs_commits(conn, seq, at) VALUES (%lld, %lld, %lld) "
 	         "ON CONFLICT (conn) DO UPDATE SET seq = excluded.seq, at = excluded.at",
 	         (long long)c->commit_key, (long long)(c->commit_seq + 1), (long long)time(NULL));
-	if ((rc = pipe_send_sql(c, sql)) == 0)
+	/* Its failure's line names it, not sql: a queued statement's `what`
+	 * is read at the sync, after this buffer is gone. */
+	rc = queue(c, PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0), NULL, false, false,
+	           "the commit mark");
+	if (rc == 0)
 		*seq = ++c->commit_seq;
 	return rc;
 }
