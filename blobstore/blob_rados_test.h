@@ -117,6 +117,7 @@ struct blob_rados_counters {
 	uint64_t disk_reads_started; /* of disk_reads, those started and answered by the cluster's thread (read_start) */
 	uint64_t parts_started;      /* reads of part of a chunk started, digests held (get_part_start) */
 	uint64_t disk_writes_started; /* of disk_writes, those started and answered by the cluster's thread (write_start) */
+	uint64_t disk_marks;          /* cluster disks: patched chunks whose marks (their object's keys) were read */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

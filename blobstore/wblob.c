@@ -659,7 +659,7 @@ static int cluster_publish(blob_wblob *w, uint32_t i, enum wb_state st, enum wb_
 	if (id && wb_has_own_bytes(st)) /* invisible now: freed at the next fsync */
 		wb_left_add(w, i, st);
 	if (st == WB_PATCHED) /* its written blocks: forgotten */
-		blob_radix_set(&w->wbits, i, (uint8_t[WB_BLOCKS / 8]){0});
+		blob_radix_set(&w->wbits, i, (uint8_t[WB_MARKS_LEN]){0});
 	wb_count_data(w, i, was_data);
 	return 0;
 }

@@ -148,10 +148,19 @@ int wb_pt_record(blob_wblob *w, uint32_t i);
 int wb_pt_publish(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
 /* bits of patched chunk i marked written (under the shared lock). */
 void wb_pt_mark(blob_wblob *w, uint32_t i, const uint8_t bits[WB_BLOCKS / 8]);
+/* A patched chunk's element of w->wbits: its marks (WB_BLOCKS / 8 bytes,
+ * block b at bit b % 8 of byte b / 8), then one byte, 1 while they were
+ * not read from its object yet (wblob_patch.c "The marks, read when first
+ * needed"). */
+#define WB_MARKS_LEN (WB_BLOCKS / 8 + 1)
 /* Patched chunk i's marks in memory (under the shared lock): where they
  * stay while it is patched (a leaf of w->wbits is freed only when its
  * last element is cleared, which only a change of state does). */
 uint8_t *wb_pt_marks(blob_wblob *w, uint32_t i);
+/* Patched chunk i's marks read from its object's keys if they were not
+ * yet (under either lock): 0, -EIO (the object gone: its record names it,
+ * the disk lost it; or the cluster did not answer), -ENOMEM. */
+int wb_pt_need(blob_wblob *w, uint32_t i);
 /* bits ORed into marks (atomic: beside readers and other writes). */
 void wb_pt_or(uint8_t *marks, const uint8_t bits[WB_BLOCKS / 8]);
 /* A write into chunk i as a patch, whole (first: the op, the record, the
@@ -161,12 +170,14 @@ int wb_pt_write_locked(blob_wblob *w, uint32_t i, const uint8_t *src, size_t a, 
  * or its stored chunk. */
 int wb_pt_read(blob_wblob *w, uint32_t i, uint8_t *dst, size_t a, size_t n);
 /* Whether bytes [a, a + n) of patched chunk i are in its object: 1 all
- * their blocks marked, 0 none (all in the stored chunk), -1 some. */
+ * their blocks marked, 0 none (all in the stored chunk), -1 some, or its
+ * marks not read yet (wb_pt_need). */
 int wb_pt_marked(const blob_wblob *w, uint32_t i, size_t a, size_t n);
 /* Patched chunk i made an overlay chunk (its merged bytes its object's
  * whole content, then its record): what everything rare does first. */
 int wb_pt_materialise(blob_wblob *w, uint32_t i);
-/* At open: every patched chunk's blocks read from its object's marks. */
+/* At open: every patched chunk's marks in memory, none read yet (no I/O:
+ * each is read when first needed, wb_pt_need). */
 int wb_pt_load(blob_wblob *w);
 
 #endif

@@ -414,23 +414,10 @@ static int open_cluster(blob_wblob *w, char *why, size_t cap)
 	}
 	if ((rc = wb_cl_resolve(w, why, cap)) < 0)
 		return rc;
-	/* Patched chunks: which blocks each holds (after the cut: only those
-	 * inside the disk). */
-	if ((rc = wb_pt_load(w)) == -ENOENT) {
-		/* A patched chunk's object its record names, gone: the disk
-		 * lost bytes (a capture's verdict); EIO to the others. */
-		if (why && cap)
-			snprintf(why, cap, "cluster disk %s: the object of a patched chunk it records is gone from the store",
-			         w->name);
-		w->damaged = true;
-		return -EIO;
-	}
-	if (rc < 0) {
-		if (why && cap)
-			snprintf(why, cap, "cluster disk %s: cannot read its chunks' written blocks: %s", w->name,
-			         strerror(-rc));
+	/* Patched chunks (after the cut: only those inside the disk): their
+	 * marks, each read when first needed. */
+	if ((rc = wb_pt_load(w)) < 0)
 		return rc;
-	}
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n))
 		w->ndata++;
 	return 0;
@@ -500,7 +487,7 @@ static int open_in(blob_wblob **out, blob_store *s, enum blob_wb_where where, co
 	pthread_cond_init(&w->busy_cv, NULL);
 	blob_radix_init(&w->state, 1, WB_STATE_LEAF_BITS);
 	blob_radix_init(&w->sid, sizeof(chunk_id), WB_SID_LEAF_BITS);
-	blob_radix_init(&w->wbits, WB_BLOCKS / 8, WB_SID_LEAF_BITS);
+	blob_radix_init(&w->wbits, WB_MARKS_LEN, WB_SID_LEAF_BITS);
 	if (wb_cl_where(s, where)) {
 		/* Plain only: the cluster holds no encrypted overlay (yet). */
 		if (key != NULL) {

@@ -167,7 +167,7 @@ int wb_set_state(blob_wblob *w, uint32_t i, enum wb_state v)
 	if (old == WB_ARRIVED && v != WB_ARRIVED)
 		wb_left_add(w, i, WB_ARRIVED);
 	if (old == WB_PATCHED && v != WB_PATCHED) /* its written blocks: forgotten (a zero frees) */
-		blob_radix_set(&w->wbits, i, (uint8_t[WB_BLOCKS / 8]){0});
+		blob_radix_set(&w->wbits, i, (uint8_t[WB_MARKS_LEN]){0});
 	return 0;
 }
 

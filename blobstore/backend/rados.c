@@ -572,6 +572,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->disk_reads_started = atomic_load(&rb->n.disk_reads_started);
 	out->parts_started = atomic_load(&rb->n.parts_started);
 	out->disk_writes_started = atomic_load(&rb->n.disk_writes_started);
+	out->disk_marks = atomic_load(&rb->n.disk_marks);
 	out->part_reads = atomic_load(&rb->n.part_reads);
 	out->part_bytes = atomic_load(&rb->n.part_bytes);
 	out->creates_beside_rec = atomic_load(&rb->n.creates_beside_rec);

@@ -409,6 +409,7 @@ int blob_rados_chunk_marks(struct blob_backend_disk *d, const uint32_t *idx, siz
 			}
 			rados_chunk_oid(oid, d->name, idx[at + started]);
 			rados_read_op_omap_get_keys2(op[started], "", WB_BLOCKS, &it[started], &more[started], &prval[started]);
+			atomic_fetch_add(&d->rb->n.disk_marks, 1);
 			if ((rc = rados_aio_read_op_operate(op[started], d->io, c[started], oid, LIBRADOS_OPERATION_NOFLAG)) < 0) {
 				rados_aio_release(c[started]);
 				rados_release_read_op(op[started]);

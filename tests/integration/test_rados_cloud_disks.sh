@@ -229,7 +229,8 @@ assert_eq "$chunks0 $parts0" "$(count_objs '^[0-9a-f]{32}$') $(count_objs '^wb\.
 say "small reads answered by the cluster's thread (SPEC §12): stored, patched and overlay chunks, exact bytes"
 # vm3 on a: vda dd-written (stored chunks), 4 KiB written into its chunk 2
 # (patched) and into vdb's chunk 1 (an overlay).  Each chunk read once
-# first (a stored one's digests come with that read), then 60 O_DIRECT
+# first (a stored one's digests come with that read, a patched one's
+# marks), then 60 O_DIRECT
 # reads of 4 KiB, 1 KiB and 64 KiB (the bound) inside chunks: each
 # answered by the cluster's thread (counted), with the bytes written.
 # cloud_vm R VM N: instance VM in region root R, a 16 MiB cloud vda
@@ -285,11 +286,15 @@ for k in range(17):  # an overlay: the block written, zeros around it
         sys.exit("vdb (overlay): at %d" % off)
 EOF
 }
+# The disk held open from the first reads to the 60: a patched chunk's
+# marks are read by its first read after an open (chunk 2's, here).
+exec {hold}<"$RA/instances/vm3/disks/vda"
 small_reads warm || fail "the first reads of vm3's vda"
 reads0=$(stat_of "$A" imgfs_cluster_reads_total)
 small_reads measure || fail "small reads of vm3's disks"
 assert_eq 60 $(($(stat_of "$A" imgfs_cluster_reads_total) - reads0)) \
     "small reads of vm3's disks answered by the cluster's thread"
+exec {hold}<&-
 
 say "small writes answered by the cluster's thread (SPEC §12): patched blocks and overlay bytes, exact"
 # O_DIRECT writes into vm3's vda chunk 2 (patched: whole blocks, 4 KiB

@@ -160,6 +160,27 @@ static void test_aread_stored_patched(void **state)
 	blob_rados_counters(s2->be, &c1);
 	assert_int_equal(c1.disk_reads_started - c0.disk_reads_started, 2);
 	assert_int_equal(c1.parts_started - c0.parts_started, 2);
+	/* Opened again: no marks read by the open; a started read of the
+	 * patched chunk is not started until a waiting read of it read its
+	 * marks, once (SPEC §12: an open reads no chunk's object). */
+	blob_wblob_close(w);
+	w = fx_cl_open(s2, "p");
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(c0.disk_marks - c1.disk_marks, 0);
+	not_started(w, BLK, MiB + 2 * BLK);
+	not_started(w, BLK, MiB + 9 * BLK);
+	read_ok(w, ref, BLK, 0, BLK); /* chunk 0 (stored): no marks */
+	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB + 9 * BLK), BLK);
+	assert_bytes_equal(got, ref + MiB + 9 * BLK, BLK);
+	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB + 2 * BLK), BLK);
+	assert_bytes_equal(got, ref + MiB + 2 * BLK, BLK);
+	blob_rados_counters(s2->be, &c1);
+	assert_int_equal(c1.disk_marks - c0.disk_marks, 1);
+	read_ok(w, ref, BLK, MiB + 2 * BLK, BLK);
+	read_ok(w, ref, BLK, MiB + 9 * BLK, BLK);
+	blob_rados_counters(s2->be, &c0);
+	assert_int_equal(c0.disk_marks - c1.disk_marks, 0);
+	assert_int_equal(c0.disk_reads_started - c1.disk_reads_started, 1);
 	/* A stored chunk the cache holds (a whole read brought it): read
 	 * from there, not started. */
 	uint8_t *whole = malloc(MiB);
@@ -285,6 +306,7 @@ static void test_aread_close_waits(void **state)
 			blob_wblob_close(w);
 			w = NULL;
 			assert_int_equal(blob_wblob_open_reader(&w, s2, BLOB_WB_CLUSTER, "c", NULL, why, sizeof why), 0);
+			assert_int_equal(blob_wblob_pread(w, got, BLK, 0), BLK); /* chunk 0's marks read */
 		}
 		blob_rados_test_hold_started(s2->be, true);
 		for (int k = 0; k < 16; k++) {

@@ -340,8 +340,9 @@ static void test_patch_record_lost(void **state)
 		blob_store_close(s2);
 	}
 	/* A patched chunk whose object was removed outside imgfs: the open
-	 * that reads its written blocks is EIO, never a chunk of no blocks
-	 * (w was fenced by the open above). */
+	 * reads none (stop 51); every read of that chunk is EIO, never a
+	 * chunk of no blocks, and the other chunk reads (w was fenced by the
+	 * open above). */
 	blob_wblob_close(w);
 	w = fx_cl_open(fx->s, "k");
 	fx_put(w, ref, fx, 10 * BLK, BLK);
@@ -351,8 +352,12 @@ static void test_patch_record_lost(void **state)
 	assert_true(n > 0 && (size_t)n < sizeof cmd);
 	assert_int_equal(system(cmd), 0);
 	w = NULL;
-	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, why, sizeof why), -EIO);
-	assert_null(w);
+	assert_int_equal(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "k", NULL, why, sizeof why), 0);
+	assert_int_equal(blob_wblob_pread(w, b, BLK, 10 * BLK), -EIO);
+	assert_int_equal(blob_wblob_pread(w, b, BLK, 20 * BLK), -EIO); /* a block never written there */
+	assert_int_equal(blob_wblob_pread(w, b, BLK, MiB), BLK);
+	assert_bytes_equal(b, ref + MiB, BLK);
+	blob_wblob_close(w);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "k"), 0);
 	free(ref);
 }
