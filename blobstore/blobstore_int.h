@@ -110,7 +110,13 @@ struct blob_store {
 	struct blob_digc digc; /* part.c: digest arrays of chunks read in part */
 	atomic_int test_read_err; /* tests only: blob_store_test_fail_reads */
 	atomic_int test_put_err;  /* tests only: blob_store_test_fail_puts */
+	atomic_uint marks_at_open; /* BLOB_MARKS_AT_OPEN; tests set less (blob_store_test_marks_at_open) */
 };
+
+/* A cloud disk's open reads the marks of at most this many patched chunks
+ * (64 a round trip: 32 round trips); the others' are read when first
+ * needed (wblob_patch.c "The marks, read when first needed"). */
+#define BLOB_MARKS_AT_OPEN 2048
 
 /* ---- cache.c ------------------------------------------------------------ */
 
@@ -138,6 +144,9 @@ void blob_store_test_fail_reads(blob_store *s, int err);
  * chunk a batch's lane stores, fails with err without storing anything,
  * until called again with 0. */
 void blob_store_test_fail_puts(blob_store *s, int err);
+/* For tests: the opens of s's cloud disks read the marks of at most n
+ * patched chunks (BLOB_MARKS_AT_OPEN until then). */
+void blob_store_test_marks_at_open(blob_store *s, unsigned n);
 /* Stores chunk id (blob_store_chunk_id of buf, computed by the caller:
  * not null) as blob_store_put_chunk does: 1 new, 0 there already. */
 int blob_store_put_known(blob_store *s, const chunk_id *id, const void *buf, size_t len);

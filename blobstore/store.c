@@ -119,6 +119,7 @@ static int store_open(blob_store **out, struct blob_backend *be, const char *dir
 	s->wblobs_fd = s->tmp_fd = -1;
 	atomic_init(&s->tmp_counter, 0);
 	atomic_init(&s->test_read_err, 0);
+	atomic_init(&s->marks_at_open, BLOB_MARKS_AT_OPEN);
 	memcpy(s->secret, secret, BLOB_SECRET_SIZE);
 	if ((rc = blob_cache_init(&s->cache)) < 0) {
 		be->free(be);
@@ -288,6 +289,11 @@ int blob_store_put_known(blob_store *s, const chunk_id *id, const void *buf, siz
 void blob_store_test_fail_puts(blob_store *s, int err)
 {
 	atomic_store_explicit(&s->test_put_err, err, memory_order_relaxed);
+}
+
+void blob_store_test_marks_at_open(blob_store *s, unsigned n)
+{
+	atomic_store_explicit(&s->marks_at_open, n, memory_order_relaxed);
 }
 
 /* The chunk in buf (len bytes, or the backend's error rc) verified: 0,

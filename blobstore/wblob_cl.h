@@ -176,8 +176,9 @@ int wb_pt_marked(const blob_wblob *w, uint32_t i, size_t a, size_t n);
 /* Patched chunk i made an overlay chunk (its merged bytes its object's
  * whole content, then its record): what everything rare does first. */
 int wb_pt_materialise(blob_wblob *w, uint32_t i);
-/* At open: every patched chunk's marks in memory, none read yet (no I/O:
- * each is read when first needed, wb_pt_need). */
+/* At open: every patched chunk's marks in memory, those of the first
+ * BLOB_MARKS_AT_OPEN read (64 a round trip), the others' when first
+ * needed (wb_pt_need); a read that fails leaves them to that. */
 int wb_pt_load(blob_wblob *w);
 
 #endif

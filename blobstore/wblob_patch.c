@@ -31,14 +31,18 @@
  * concurrent I/O).  Bits are set by atomic ORs under the shared lock (a
  * later write runs beside readers) and read by atomic loads.
  *
- * The marks, read when first needed (stop 51).  An open reads no object:
- * it gives each patched chunk an element whose last byte says "not read
- * yet" (WB_MARKS_LEN).  The first read of the chunk's blocks, or of an
- * edge block a write makes whole, reads that chunk's keys (one round
- * trip, wb_pt_need) and ORs them in; a write of whole blocks needs none
- * (it only adds bits).  Before, every open read the keys of every patched
- * chunk: 2,057 OSD reads to open a 2 GiB disk written at random, and work
- * that grew with the disk on the opener's thread.  Two readers may both
+ * The marks, read when first needed (stop 51).  An open gives each
+ * patched chunk an element whose last byte says "not read yet"
+ * (WB_MARKS_LEN) and reads the keys of the first BLOB_MARKS_AT_OPEN of
+ * them (2,048: a 2 GiB disk written all over, 64 a round trip, as
+ * before); a read that fails there does not fail the open.  The others'
+ * are read by the first read of the chunk's blocks, or of an edge block
+ * a write makes whole (one round trip, wb_pt_need); a write of whole
+ * blocks needs none (it only adds bits).  Before, every open read the
+ * keys of every patched chunk: work that grew with the disk on the
+ * opener's thread (a 100 GiB disk written all over: 102,400 objects an
+ * open).  Why not none at open: the first read of each chunk would then
+ * wait a round trip more, where an open read them 64 at once.  Two readers may both
  * read the keys; both OR the same union, and the keys only grow until a
  * change of state, which takes the exclusive lock.  A started read of a
  * chunk whose marks were not read is not started (wb_pt_marked says -1):
@@ -297,10 +301,17 @@ int wb_pt_materialise(blob_wblob *w, uint32_t i)
 
 /* ---- the marks, read when first needed ----------------------------------------- */
 
+/* A chunk's marks read: ORed into its element, which says so. */
+static void marks_in(uint8_t *e, const uint8_t *bits)
+{
+	wb_pt_or(e, bits);
+	__atomic_store_n(&e[UNREAD], 0, __ATOMIC_RELEASE);
+}
+
 static int need_one(void *arg, uint32_t i, const uint8_t *bits)
 {
 	(void)i;
-	wb_pt_or(arg, bits);
+	marks_in(arg, bits);
 	return 0;
 }
 
@@ -313,19 +324,43 @@ int wb_pt_need(blob_wblob *w, uint32_t i)
 		return 0;
 	if ((rc = wb_cl_marks(w, &i, 1, need_one, e)) < 0)
 		return rc == -ENOENT ? -EIO : rc; /* gone: logged with its chunk by the store */
-	__atomic_store_n(&e[UNREAD], 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int load_one(void *arg, uint32_t i, const uint8_t *bits)
+{
+	marks_in(wb_pt_marks(arg, i), bits);
 	return 0;
 }
 
 int wb_pt_load(blob_wblob *w)
 {
 	uint8_t e[WB_MARKS_LEN] = {0};
-	uint32_t j;
+	uint32_t j, *idx = NULL;
+	size_t n = 0, cap = atomic_load_explicit(&w->s->marks_at_open, memory_order_relaxed);
 	int rc;
 
 	e[UNREAD] = 1;
-	for (uint64_t from = 0; from <= UINT32_MAX && blob_radix_next(&w->state, (uint32_t)from, &j); from = (uint64_t)j + 1)
-		if (wb_state_of(w, j) == WB_PATCHED && (rc = blob_radix_set(&w->wbits, j, e)) < 0)
-			return rc;
-	return 0;
+	for (uint64_t from = 0; from <= UINT32_MAX && blob_radix_next(&w->state, (uint32_t)from, &j); from = (uint64_t)j + 1) {
+		if (wb_state_of(w, j) != WB_PATCHED)
+			continue;
+		if ((rc = blob_radix_set(&w->wbits, j, e)) < 0)
+			goto out;
+		if (n < cap) {
+			if (idx == NULL && (idx = malloc(cap * sizeof *idx)) == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			idx[n++] = j;
+		}
+	}
+	/* The first cap ones' marks now, 64 a round trip; one that fails (an
+	 * object gone, no answer) and those after it stay for their first
+	 * read, which says so: the open never fails for them. */
+	if (n > 0)
+		(void)wb_cl_marks(w, idx, n, load_one, w);
+	rc = 0;
+out:
+	free(idx);
+	return rc;
 }

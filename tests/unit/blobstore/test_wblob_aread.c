@@ -160,27 +160,6 @@ static void test_aread_stored_patched(void **state)
 	blob_rados_counters(s2->be, &c1);
 	assert_int_equal(c1.disk_reads_started - c0.disk_reads_started, 2);
 	assert_int_equal(c1.parts_started - c0.parts_started, 2);
-	/* Opened again: no marks read by the open; a started read of the
-	 * patched chunk is not started until a waiting read of it read its
-	 * marks, once (SPEC §12: an open reads no chunk's object). */
-	blob_wblob_close(w);
-	w = fx_cl_open(s2, "p");
-	blob_rados_counters(s2->be, &c0);
-	assert_int_equal(c0.disk_marks - c1.disk_marks, 0);
-	not_started(w, BLK, MiB + 2 * BLK);
-	not_started(w, BLK, MiB + 9 * BLK);
-	read_ok(w, ref, BLK, 0, BLK); /* chunk 0 (stored): no marks */
-	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB + 9 * BLK), BLK);
-	assert_bytes_equal(got, ref + MiB + 9 * BLK, BLK);
-	assert_int_equal(blob_wblob_pread(w, got, BLK, MiB + 2 * BLK), BLK);
-	assert_bytes_equal(got, ref + MiB + 2 * BLK, BLK);
-	blob_rados_counters(s2->be, &c1);
-	assert_int_equal(c1.disk_marks - c0.disk_marks, 1);
-	read_ok(w, ref, BLK, MiB + 2 * BLK, BLK);
-	read_ok(w, ref, BLK, MiB + 9 * BLK, BLK);
-	blob_rados_counters(s2->be, &c0);
-	assert_int_equal(c0.disk_marks - c1.disk_marks, 0);
-	assert_int_equal(c0.disk_reads_started - c1.disk_reads_started, 1);
 	/* A stored chunk the cache holds (a whole read brought it): read
 	 * from there, not started. */
 	uint8_t *whole = malloc(MiB);
@@ -277,6 +256,60 @@ static void *close_it(void *arg)
 		blob_store_close(c->s);
 	atomic_store(&c->done, 1);
 	return NULL;
+}
+
+/* The marks an open reads (SPEC §13 "marks read when first needed"): of
+ * the first BLOB_MARKS_AT_OPEN patched chunks; the others' by the first
+ * read of each, once; until then a started read of such a chunk is not
+ * started (the waiting read reads them).  Three patched chunks, the
+ * bound set to 3 (all at the bound), 2 (one chunk past it) and 0. */
+static void test_aread_marks_at_open(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1;
+	uint8_t *ref, got[BLK];
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	fx_stored_disk(fx, "m", 4, &ref);
+	w = fx_cl_open(fx->s, "m");
+	for (uint32_t c = 0; c < 3; c++)
+		fx_put(w, ref, fx, (uint64_t)c * MiB + 2 * BLK, BLK); /* chunks 0-2 patched at block 2 */
+	for (uint32_t c = 0; c < 4; c++) /* every chunk's digests held */
+		assert_int_equal(blob_wblob_pread(w, got, BLK, (uint64_t)c * MiB + 9 * BLK), BLK);
+	blob_wblob_close(w);
+	for (int k = 0; k < 3; k++) {
+		unsigned read_at_open = (unsigned[]){3, 2, 0}[k]; /* the bound: exactly the 3, one under, none */
+
+		blob_store_test_marks_at_open(fx->s, read_at_open);
+		blob_rados_counters(fx->s->be, &c0);
+		w = fx_cl_open(fx->s, "m");
+		blob_rados_counters(fx->s->be, &c1);
+		assert_int_equal(c1.disk_marks - c0.disk_marks, read_at_open);
+		for (uint32_t c = 0; c < 3; c++) {
+			uint64_t base = (uint64_t)c * MiB;
+			if (c < read_at_open) { /* read at open: started at once, both ways */
+				read_ok(w, ref, BLK, base + 2 * BLK, BLK);
+				read_ok(w, ref, BLK, base + 9 * BLK, BLK);
+				continue;
+			}
+			not_started(w, BLK, base + 2 * BLK);
+			not_started(w, BLK, base + 9 * BLK);
+			assert_int_equal(blob_wblob_pread(w, got, BLK, base + 9 * BLK), BLK); /* its marks read */
+			assert_bytes_equal(got, ref + base + 9 * BLK, BLK);
+			read_ok(w, ref, BLK, base + 2 * BLK, BLK);
+			read_ok(w, ref, BLK, base + 9 * BLK, BLK);
+		}
+		read_ok(w, ref, BLK, 3 * MiB + 2 * BLK, BLK); /* chunk 3 (stored): no marks */
+		blob_rados_counters(fx->s->be, &c0);
+		assert_int_equal(c0.disk_marks - c1.disk_marks, 3 - read_at_open); /* once each */
+		blob_wblob_close(w);
+	}
+	blob_store_test_marks_at_open(fx->s, BLOB_MARKS_AT_OPEN);
+	w = fx_cl_open(fx->s, "m");
+	check_bytes(w, ref, 4 * MiB); /* last: its whole reads fill the cache, which started reads skip */
+	blob_wblob_close(w);
+	free(ref);
 }
 
 static void test_aread_close_waits(void **state)
@@ -391,6 +424,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aread_overlay, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_aread_stored_patched, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_aread_faults, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_aread_marks_at_open, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_aread_close_waits, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_aread_bound, blob_fx_setup, blob_fx_teardown),
 	};
