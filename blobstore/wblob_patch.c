@@ -42,12 +42,13 @@
  * keys of every patched chunk: work that grew with the disk on the
  * opener's thread (a 100 GiB disk written all over: 102,400 objects an
  * open).  Why not none at open: the first read of each chunk would then
- * wait a round trip more, where an open read them 64 at once.  Two readers may both
- * read the keys; both OR the same union, and the keys only grow until a
- * change of state, which takes the exclusive lock.  A started read of a
- * chunk whose marks were not read is not started (wb_pt_marked says -1):
- * the waiting read reads them.  An object gone is EIO to the reader, as an
- * overlay's is, and the capture's judge asks again (wblob_copy.c).
+ * wait a round trip more, where an open read them 64 at once.  Two
+ * readers may both read the keys; both OR the same union, and the keys
+ * only grow until a change of state, which takes the exclusive lock.  A
+ * started read of a chunk whose marks were not read is not started
+ * (wb_pt_marked says -1): the waiting read reads them.  An object gone is
+ * EIO to the reader, as an overlay's is, and the capture's judge asks
+ * again (wblob_copy.c).
  *
  * Everything rare materialises the chunk first (wb_pt_materialise: the
  * merged bytes written as the object's whole content, then the record
