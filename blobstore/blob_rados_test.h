@@ -70,6 +70,12 @@ void blob_rados_test_fail_peek(struct blob_backend *be, int err);
  * it exists, 0 when not. */
 int blob_rados_test_put_object(struct blob_backend *be, const char *oid);
 int blob_rados_test_object_exists(struct blob_backend *be, const char *oid);
+/* For tests: every object of namespace ns of pool (cluster conf)
+ * removed, through a client of its own (a test's teardown: its disks,
+ * chunks and the store's own objects); how many, or -errno (the
+ * listing's or a removal's first failure; the others are still
+ * removed). */
+int blob_rados_test_purge(const char *conf, const char *pool, const char *ns);
 /* For tests: disk name's header object removed, its name left listed
  * (a crash between a disk's list entry and its header). */
 int blob_rados_test_disk_drop_header(struct blob_backend *be, const char *name);

@@ -417,6 +417,77 @@ int blob_rados_test_object_exists(struct blob_backend *be, const char *oid)
 	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
+/* Every name first, then the removals: a listing is not asked to stay
+ * consistent under removals of what it lists. */
+static int purge_io(rados_ioctx_t io)
+{
+	rados_list_ctx_t ctx;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if ((rc = rados_nobjects_list_open(io, &ctx)) < 0)
+		return rc;
+	for (;;) {
+		const char *oid;
+
+		if ((rc = rados_nobjects_list_next(ctx, &oid, NULL, NULL)) < 0)
+			break;
+		if (n == cap) {
+			char **p = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *p);
+
+			if (p == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = p;
+		}
+		if ((names[n] = strdup(oid)) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	rados_nobjects_list_close(ctx);
+	rc = rc == -ENOENT ? 0 : rc; /* the listing's end */
+	for (size_t i = 0; i < n; i++) {
+		int r = rados_remove(io, names[i]);
+
+		if (rc == 0 && r < 0 && r != -ENOENT)
+			rc = r;
+		free(names[i]);
+	}
+	free(names);
+	return rc < 0 ? rc : (int)n;
+}
+
+/* A client of its own: no store is opened (a test may have left its
+ * namespace one that no store opens: another owner, a cut header).  A
+ * client found fenced (ESHUTDOWN) is made again: after test_killed_writer
+ * fenced the client of a child it had forked, this process's next client
+ * was found fenced too, the one after it not (the child's address drawn,
+ * it seems, from a copy of this process's nonce generator). */
+int blob_rados_test_purge(const char *conf, const char *pool, const char *ns)
+{
+	int rc = -ESHUTDOWN;
+
+	for (int tries = 0; tries < 3 && rc == -ESHUTDOWN; tries++) {
+		rados_t cl;
+		rados_ioctx_t io;
+
+		if ((rc = rados_create(&cl, NULL)) < 0)
+			return rc;
+		if ((rc = rados_conf_read_file(cl, conf)) == 0 && (rc = rados_connect(cl)) == 0 &&
+		    (rc = rados_ioctx_create(cl, pool, &io)) == 0) {
+			rados_ioctx_set_namespace(io, ns);
+			rc = purge_io(io);
+			rados_ioctx_destroy(io);
+		}
+		rados_shutdown(cl);
+	}
+	return rc;
+}
+
 int blob_rados_test_disk_drop_header(struct blob_backend *be, const char *name)
 {
 	char oid[SW_OID_MAX];
@@ -451,6 +522,14 @@ int blob_rados_test_object_exists(struct blob_backend *be, const char *oid)
 {
 	(void)be;
 	(void)oid;
+	return -ENOTSUP;
+}
+
+int blob_rados_test_purge(const char *conf, const char *pool, const char *ns)
+{
+	(void)conf;
+	(void)pool;
+	(void)ns;
 	return -ENOTSUP;
 }
 

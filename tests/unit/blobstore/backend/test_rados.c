@@ -627,6 +627,8 @@ static void test_owner_empty(void **state)
 	assert_null(s);
 	fprintf(stderr, "    %s\n", why);
 	assert_non_null(strstr(why, "another region"));
+	snprintf(spec, sizeof spec, "%s-empty", fx->ns[0]); /* not the fixture's: emptied here */
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, spec), 1);
 }
 
 static int threads_now(void)

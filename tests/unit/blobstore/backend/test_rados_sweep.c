@@ -275,10 +275,38 @@ static void test_sweep(void **state)
 	free(got);
 }
 
+/* The teardown's purge (blob_rados_test_purge): everything of its
+ * namespace goes, a disk gc would keep included, and nothing of
+ * another's. */
+static void test_purge(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_backend *be = fx->s->be;
+	blob_store *other = NULL;
+
+	fx_cluster_only(fx);
+	assert_int_equal(fx_open_store(fx, &other, "other", fx->secret), 0);
+	assert_int_equal(blob_rados_test_put_object(other->be, "keep"), 0);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "gone", NULL, 4 * MiB), 0);
+	raw_chunk(be, "gone", 3, NULL, 0);
+	assert_int_equal(blob_rados_test_put_object(be, "stray"), 0);
+	assert_int_equal(blob_rados_test_object_exists(be, "wb.gone.00000003"), 1);
+
+	/* the disk's header and chunk, stray, and the store's own objects */
+	assert_true(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]) >= 4);
+	assert_int_equal(blob_rados_test_object_exists(be, "wb.gone"), 0);
+	assert_int_equal(blob_rados_test_object_exists(be, "wb.gone.00000003"), 0);
+	assert_int_equal(blob_rados_test_object_exists(be, "stray"), 0);
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), 0); /* nothing was left */
+	assert_int_equal(blob_rados_test_object_exists(other->be, "keep"), 1);
+	blob_store_close(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sweep, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_purge, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
