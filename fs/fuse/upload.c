@@ -447,6 +447,14 @@ static ssize_t upload_write(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upl
 	if (answered) /* stored in full, or the upload fails: hashed ahead */
 		upload_hash(up, buf, off, (ssize_t)len);
 	n = fs_disk_pwrite_locked(d, buf, len, off);
+	if (answered && n >= 0 && (size_t)n < len) {
+		/* Short: a write of the rest says why (a store's failure
+		 * stays), as the caller's next write(2) would have been told,
+		 * so the upload ends with the store's errno (ENOSPC from a full
+		 * pool), not EIO. */
+		ssize_t m = fs_disk_pwrite_locked(d, (const uint8_t *)buf + n, len - (size_t)n, off + (uint64_t)n);
+		n = m < 0 ? m : n + m;
+	}
 	if (!answered)
 		upload_hash(up, buf, off, n);
 	upload_hash_settle(up);
