@@ -138,6 +138,7 @@ void blob_rados_why(char *why, size_t cap, const char *fmt, ...) __attribute__((
 /* A client of the cluster sp names, connected, and its pool (namespace)
  * open, with imgfs's timeouts where the ceph.conf sets none: 0, or -errno
  * with the reason in why. */
+int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_ioctx_t *io);
 int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioctx_t *io, unsigned *op_timeout,
                        char *why, size_t cap);
 /* The errnos the store promises, from what librados returned. */

@@ -67,6 +67,7 @@
 	X(rados_release_read_op)                                                                       \
 	X(rados_release_write_op)                                                                      \
 	X(rados_remove)                                                                                \
+	X(rados_set_pool_full_try)                                                                     \
 	X(rados_setxattr)                                                                              \
 	X(rados_shutdown)                                                                              \
 	X(rados_stat)                                                                                  \
@@ -149,6 +150,7 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_release_read_op (blob_rados_lib.rados_release_read_op)
 #define rados_release_write_op (blob_rados_lib.rados_release_write_op)
 #define rados_remove (blob_rados_lib.rados_remove)
+#define rados_set_pool_full_try (blob_rados_lib.rados_set_pool_full_try)
 #define rados_setxattr (blob_rados_lib.rados_setxattr)
 #define rados_shutdown (blob_rados_lib.rados_shutdown)
 #define rados_stat (blob_rados_lib.rados_stat)

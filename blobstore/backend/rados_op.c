@@ -76,7 +76,7 @@ int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioct
 		blob_rados_why(why, cap, "cannot reach the Ceph cluster of %s: %s", conf, strerror(-rc));
 		return -EIO;
 	}
-	if ((rc = rados_ioctx_create(*cluster, sp->pool, io)) < 0) {
+	if ((rc = blob_rados_ioctx(*cluster, sp->pool, sp->ns, io)) < 0) {
 		*io = NULL;
 		if (rc == -ENOENT)
 			blob_rados_why(why, cap, "pool %s does not exist in the Ceph cluster of %s", sp->pool, conf);
@@ -84,8 +84,26 @@ int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioct
 			blob_rados_why(why, cap, "cannot open pool %s: %s", sp->pool, strerror(-rc));
 		return rc == -ENOENT ? -ENOENT : blob_rados_errno(rc);
 	}
-	if (sp->ns[0])
-		rados_ioctx_set_namespace(*io, sp->ns);
+	return 0;
+}
+
+/* The one way imgfs opens a pool: namespace ns ("" for none), and every
+ * operation sent through it marked FULL_TRY (SPEC §13 "A full pool").
+ * Without the mark librados holds each write to a pool or cluster the
+ * OSD map calls full until it is not (here: the operation timeout, three
+ * tries, then EIO, a wait that tells the writer nothing), and holds
+ * removals too, so that no deletion and no gc could free space.  With it
+ * the OSD answers at once: -ENOSPC (-EDQUOT past a pool's quota) for what
+ * would grow the pool, and it performs what shrinks it. */
+int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_ioctx_t *io)
+{
+	int rc = rados_ioctx_create(cluster, pool, io);
+
+	if (rc < 0)
+		return rc;
+	if (ns[0] != '\0')
+		rados_ioctx_set_namespace(*io, ns);
+	rados_set_pool_full_try(*io);
 	return 0;
 }
 

@@ -357,13 +357,11 @@ int blob_rados_disk_sweep(struct blob_backend *be, int64_t not_after, bool dry,
 	int rc, said = 0;
 
 	*count = *bytes = 0;
-	if ((rc = rados_ioctx_create(rb->cluster, rb->spec.pool, &w.io)) < 0) {
+	if ((rc = blob_rados_ioctx(rb->cluster, rb->spec.pool, rb->spec.ns, &w.io)) < 0) {
 		blob_rados_why(why, cap, "rados %s: cannot open the pool to sweep disk objects: %s", rb->where,
 		               strerror(-rc));
 		return blob_rados_errno(rc);
 	}
-	if (rb->spec.ns[0] != '\0')
-		rados_ioctx_set_namespace(w.io, rb->spec.ns);
 	if ((rc = list_all(&w, why, cap)) < 0 || (rc = mark_all(&w, why, cap, &said)) < 0)
 		goto out;
 	for (size_t k = 0; k < w.n; k++) {
@@ -478,8 +476,7 @@ int blob_rados_test_purge(const char *conf, const char *pool, const char *ns)
 		if ((rc = rados_create(&cl, NULL)) < 0)
 			return rc;
 		if ((rc = rados_conf_read_file(cl, conf)) == 0 && (rc = rados_connect(cl)) == 0 &&
-		    (rc = rados_ioctx_create(cl, pool, &io)) == 0) {
-			rados_ioctx_set_namespace(io, ns);
+		    (rc = blob_rados_ioctx(cl, pool, ns, &io)) == 0) {
 			rc = purge_io(io);
 			rados_ioctx_destroy(io);
 		}
