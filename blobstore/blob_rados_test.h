@@ -76,6 +76,10 @@ int blob_rados_test_object_exists(struct blob_backend *be, const char *oid);
  * listing's or a removal's first failure; the others are still
  * removed). */
 int blob_rados_test_purge(const char *conf, const char *pool, const char *ns);
+/* For tests: the next purge's removal number `at` (from 0, in the
+ * listing's order) answered err, not sent — an object gone since the
+ * listing (ENOENT, not a failure), or a removal refused. */
+void blob_rados_test_fail_purge(unsigned at, int err);
 /* For tests: disk name's header object removed, its name left listed
  * (a crash between a disk's list entry and its header). */
 int blob_rados_test_disk_drop_header(struct blob_backend *be, const char *name);

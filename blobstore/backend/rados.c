@@ -272,35 +272,32 @@ static bool is_chunk_name(const char *s)
 	return i == 32;
 }
 
+struct list_arg {
+	int (*cb)(void *arg, const chunk_id *id, int64_t mtime);
+	void *arg;
+};
+
+static int list_one(void *arg, const char *name)
+{
+	struct list_arg *a = arg;
+	chunk_id id;
+
+	if (!is_chunk_name(name) || chunk_id_parse(&id, name) < 0)
+		return 0; /* imgfs.owner, or not ours */
+	return a->cb(a->arg, &id, BLOB_MTIME_UNKNOWN);
+}
+
 static int rados_list(struct blob_backend *be, int (*cb)(void *arg, const chunk_id *id, int64_t mtime), void *arg)
 {
 	struct rados_backend *rb = rb_of(be);
-	rados_list_ctx_t ctx;
-	int rc;
+	struct list_arg a = {.cb = cb, .arg = arg};
+	bool failed;
+	int rc = blob_rados_each_name(rb->io, list_one, &a, &failed);
 
-	if ((rc = rados_nobjects_list_open(rb->io, &ctx)) < 0)
-		return blob_rados_errno(rc);
-	for (;;) {
-		const char *name;
-		chunk_id id;
-
-		rc = rados_nobjects_list_next(ctx, &name, NULL, NULL);
-		if (rc == -ENOENT) {
-			rc = 0;
-			break;
-		}
-		if (rc < 0) {
-			blob_log_line(rb->log, "rados %s: listing the pool failed: %s", rb->where, strerror(-rc));
-			rc = blob_rados_errno(rc);
-			break;
-		}
-		if (!is_chunk_name(name) || chunk_id_parse(&id, name) < 0)
-			continue; /* imgfs.owner, or not ours */
-		if ((rc = cb(arg, &id, BLOB_MTIME_UNKNOWN)) != 0)
-			break;
-	}
-	rados_nobjects_list_close(ctx);
-	return rc;
+	if (!failed)
+		return rc;
+	blob_log_line(rb->log, "rados %s: listing the pool failed: %s", rb->where, strerror(-rc));
+	return blob_rados_errno(rc);
 }
 
 /* ---- opening --------------------------------------------------------------- */

@@ -139,6 +139,7 @@ void blob_rados_why(char *why, size_t cap, const char *fmt, ...) __attribute__((
  * open, with imgfs's timeouts where the ceph.conf sets none: 0, or -errno
  * with the reason in why. */
 int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_ioctx_t *io);
+int blob_rados_each_name(rados_ioctx_t io, int (*cb)(void *arg, const char *oid), void *arg, bool *failed);
 int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioctx_t *io, unsigned *op_timeout,
                        char *why, size_t cap);
 /* The errnos the store promises, from what librados returned. */

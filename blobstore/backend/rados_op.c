@@ -107,6 +107,36 @@ int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_io
 	return 0;
 }
 
+/* Each object name of io's namespace, in the listing's order, to cb (a
+ * non-zero answer stops the listing and is returned); 0 at the listing's
+ * end, or the listing's own failure (librados's, not translated) with
+ * *failed set.  The one loop over a pool's listing: rados.c's chunks,
+ * rados_sweep.c's disk objects and its tests' purge. */
+int blob_rados_each_name(rados_ioctx_t io, int (*cb)(void *arg, const char *oid), void *arg, bool *failed)
+{
+	rados_list_ctx_t ctx;
+	int rc;
+
+	*failed = false;
+	if ((rc = rados_nobjects_list_open(io, &ctx)) < 0) {
+		*failed = true;
+		return rc;
+	}
+	for (;;) {
+		const char *oid;
+
+		if ((rc = rados_nobjects_list_next(ctx, &oid, NULL, NULL)) < 0) {
+			*failed = rc != -ENOENT; /* ENOENT: the end */
+			rc = *failed ? rc : 0;
+			break;
+		}
+		if ((rc = cb(arg, oid)) != 0)
+			break;
+	}
+	rados_nobjects_list_close(ctx);
+	return rc;
+}
+
 /* ---- one operation on one object ------------------------------------------ */
 
 /* The one translation of what librados returns (after the retries) into

@@ -176,8 +176,9 @@ static bool chunk_name(const char *oid, size_t *nlen, uint32_t *i)
 	return true;
 }
 
-static int add(struct sweep *w, const char *oid)
+static int add(void *arg, const char *oid)
 {
+	struct sweep *w = arg;
 	size_t nlen;
 	uint32_t i;
 
@@ -219,30 +220,12 @@ static int by_disk(const void *a, const void *b)
 /* Pass 1: the pool's listing. */
 static int list_all(struct sweep *w, char *why, size_t cap)
 {
-	rados_list_ctx_t ctx;
-	int rc;
+	bool failed;
+	int rc = blob_rados_each_name(w->io, add, w, &failed);
 
-	if ((rc = rados_nobjects_list_open(w->io, &ctx)) < 0) {
-		blob_rados_why(why, cap, "rados %s: cannot list the pool for disk objects: %s", w->rb->where,
-		               strerror(-rc));
-		return rc;
-	}
-	for (;;) {
-		const char *oid;
-
-		if ((rc = rados_nobjects_list_next(ctx, &oid, NULL, NULL)) == -ENOENT) {
-			rc = 0;
-			break;
-		}
-		if (rc < 0) {
-			blob_rados_why(why, cap, "rados %s: listing the pool for disk objects failed: %s (could not tell "
-			               "which are garbage: nothing removed)", w->rb->where, strerror(-rc));
-			break;
-		}
-		if ((rc = add(w, oid)) < 0)
-			break;
-	}
-	rados_nobjects_list_close(ctx);
+	if (failed)
+		blob_rados_why(why, cap, "rados %s: listing the pool for disk objects failed: %s (could not tell which "
+		               "are garbage: nothing removed)", w->rb->where, strerror(-rc));
 	for (size_t k = 0; k < w->n; k++)
 		w->o[k].name = w->arena + w->o[k].at;
 	if (rc == 0 && w->n > 1)
@@ -415,48 +398,58 @@ int blob_rados_test_object_exists(struct blob_backend *be, const char *oid)
 	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
+/* blob_rados_test_fail_purge's: the next purge's removal number
+ * purge_at (from 0) answered purge_err, not sent. */
+static atomic_uint purge_at;
+static atomic_int purge_err;
+
+void blob_rados_test_fail_purge(unsigned at, int err)
+{
+	atomic_store(&purge_at, at);
+	atomic_store(&purge_err, err);
+}
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int keep_name(void *arg, const char *oid)
+{
+	struct names *nm = arg;
+
+	if (nm->n == nm->cap) {
+		char **p = realloc(nm->v, (nm->cap ? 2 * nm->cap : 64) * sizeof *p);
+
+		if (p == NULL)
+			return -ENOMEM;
+		nm->v = p;
+		nm->cap = nm->cap ? 2 * nm->cap : 64;
+	}
+	if ((nm->v[nm->n] = strdup(oid)) == NULL)
+		return -ENOMEM;
+	nm->n++;
+	return 0;
+}
+
 /* Every name first, then the removals: a listing is not asked to stay
  * consistent under removals of what it lists. */
 static int purge_io(rados_ioctx_t io)
 {
-	rados_list_ctx_t ctx;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
+	struct names nm = {0};
+	bool failed;
+	int rc = blob_rados_each_name(io, keep_name, &nm, &failed);
+	int err = atomic_exchange(&purge_err, 0);
 
-	if ((rc = rados_nobjects_list_open(io, &ctx)) < 0)
-		return rc;
-	for (;;) {
-		const char *oid;
+	for (size_t i = 0; i < nm.n; i++) {
+		int r = err != 0 && i == atomic_load(&purge_at) ? err : rados_remove(io, nm.v[i]);
 
-		if ((rc = rados_nobjects_list_next(ctx, &oid, NULL, NULL)) < 0)
-			break;
-		if (n == cap) {
-			char **p = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *p);
-
-			if (p == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			names = p;
-		}
-		if ((names[n] = strdup(oid)) == NULL) {
-			rc = -ENOMEM;
-			break;
-		}
-		n++;
-	}
-	rados_nobjects_list_close(ctx);
-	rc = rc == -ENOENT ? 0 : rc; /* the listing's end */
-	for (size_t i = 0; i < n; i++) {
-		int r = rados_remove(io, names[i]);
-
-		if (rc == 0 && r < 0 && r != -ENOENT)
+		if (rc == 0 && r < 0 && r != -ENOENT) /* ENOENT: gone since the listing */
 			rc = r;
-		free(names[i]);
+		free(nm.v[i]);
 	}
-	free(names);
-	return rc < 0 ? rc : (int)n;
+	free(nm.v);
+	return rc < 0 ? rc : (int)nm.n;
 }
 
 /* A client of its own: no store is opened (a test may have left its
@@ -520,6 +513,12 @@ int blob_rados_test_object_exists(struct blob_backend *be, const char *oid)
 	(void)be;
 	(void)oid;
 	return -ENOTSUP;
+}
+
+void blob_rados_test_fail_purge(unsigned at, int err)
+{
+	(void)at;
+	(void)err;
 }
 
 int blob_rados_test_purge(const char *conf, const char *pool, const char *ns)

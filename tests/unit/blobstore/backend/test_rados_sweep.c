@@ -299,6 +299,24 @@ static void test_purge(void **state)
 	assert_int_equal(blob_rados_test_object_exists(be, "stray"), 0);
 	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), 0); /* nothing was left */
 	assert_int_equal(blob_rados_test_object_exists(other->be, "keep"), 1);
+
+	/* A removal answered ENOENT (the object gone since the listing) is
+	 * no failure: the count of names listed.  One refused (EPERM, the
+	 * smallest errno) is the purge's answer, and the other objects are
+	 * removed all the same: the next purge finds only the refused one. */
+	assert_int_equal(blob_rados_test_put_object(be, "p1"), 0);
+	assert_int_equal(blob_rados_test_put_object(be, "p2"), 0);
+	assert_int_equal(blob_rados_test_put_object(be, "p3"), 0);
+	blob_rados_test_fail_purge(1, -ENOENT);
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), 3);
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), 1); /* the one not sent */
+	assert_int_equal(blob_rados_test_put_object(be, "p1"), 0);
+	assert_int_equal(blob_rados_test_put_object(be, "p2"), 0);
+	assert_int_equal(blob_rados_test_put_object(be, "p3"), 0);
+	blob_rados_test_fail_purge(0, -EPERM);
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), -EPERM);
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), 1);
+	assert_int_equal(blob_rados_test_purge(fx->ceph_conf, FX_POOL, fx->ns[0]), 0);
 	blob_store_close(other);
 }
 
