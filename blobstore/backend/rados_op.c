@@ -101,8 +101,7 @@ int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_io
 
 	if (rc < 0)
 		return rc;
-	if (ns[0] != '\0')
-		rados_ioctx_set_namespace(*io, ns);
+	rados_ioctx_set_namespace(*io, ns); /* "": the default one */
 	rados_set_pool_full_try(*io);
 	return 0;
 }

@@ -89,7 +89,10 @@ qemu-img convert -f raw -O qcow2 "$T/b.raw" "$T/b.qcow2"
 mkdir "$R/private/b"
 out=$(err cp "$T/b.qcow2" "$R/private/b/disks/vda")
 [[ $out == *"No space left on device"* ]] || fail "the upload on a full pool: $out"
-assert_eq error "$(cat "$R/private/b/status")" "the refused upload's status"
+# The close answered, the upload's end is recorded at the release, which
+# the kernel sends after it.
+is_error() { [[ $(cat "$R/private/b/status") == error ]]; }
+wait_for 10 is_error || fail "the refused upload's status: $(cat "$R/private/b/status")"
 assert_eq "upload failed: storing the file: No space left on device" "$(cat "$R/private/b/error")" \
     "the refused upload's error"
 

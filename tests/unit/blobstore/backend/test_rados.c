@@ -578,6 +578,17 @@ static int collect(void *arg, const chunk_id *id, int64_t mtime)
  * read as another chunk's id that is not there, and a character just past
  * a-f — as is imgfs.owner.  (A name a digit short or long, or with '/',
  * ':' or '`', fails the id's parse too: not tried, each is a process.) */
+/* collect's count, then 7: stops the listing at the first id. */
+static int stop_at_first(void *arg, const chunk_id *id, int64_t mtime)
+{
+	struct listed *l = arg;
+
+	(void)id;
+	(void)mtime;
+	l->n++;
+	return 7;
+}
+
 static void test_list_names(void **state)
 {
 	struct blob_fx *fx = *state;
@@ -605,6 +616,13 @@ static void test_list_names(void **state)
 	assert_int_equal(be->list(be, collect, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_memory_equal(&l.ids[0], &id, sizeof id);
+
+	/* A callback's non-zero answer ends the listing and is its answer. */
+	id.b[0] ^= 1;
+	assert_int_equal(be->put(be, &id, buf, sizeof buf, NULL), 1);
+	l.n = 0;
+	assert_int_equal(be->list(be, stop_at_first, &l), 7);
+	assert_int_equal(l.n, 1);
 }
 
 /* A pool whose imgfs.owner is there but empty (another program wrote
