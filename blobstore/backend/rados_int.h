@@ -135,11 +135,15 @@ typedef int (*rados_op_fn)(struct rados_backend *rb, const char *oid, struct rad
 
 /* A one-line reason into why (cap bytes; why may be NULL). */
 void blob_rados_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Pool's handle in namespace ns of cluster, every operation through it
+ * marked FULL_TRY (rados_op.c): 0, or librados's -errno. */
+int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_ioctx_t *io);
+/* Each object name of io's namespace to cb until cb answers non-zero
+ * (returned): 0 at the end, or the listing's own failure with *failed. */
+int blob_rados_each_name(rados_ioctx_t io, int (*cb)(void *arg, const char *oid), void *arg, bool *failed);
 /* A client of the cluster sp names, connected, and its pool (namespace)
  * open, with imgfs's timeouts where the ceph.conf sets none: 0, or -errno
  * with the reason in why. */
-int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_ioctx_t *io);
-int blob_rados_each_name(rados_ioctx_t io, int (*cb)(void *arg, const char *oid), void *arg, bool *failed);
 int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioctx_t *io, unsigned *op_timeout,
                        char *why, size_t cap);
 /* The errnos the store promises, from what librados returned. */
