@@ -488,6 +488,18 @@ ceph_cluster() {
     printf -v "$var" '%s' "$conf"
 }
 
+# ceph_own VAR POOL...: the ceph.conf of a one-node cluster of the test's
+# own in $T/ceph, with POOLs, into variable VAR; stopped at exit.  For a
+# test that stops its OSD or makes it full, which in the shared cluster
+# would stop every other test's I/O (CEPH_UP_* from the environment).
+ceph_own() {
+    local var=$1 conf scripts="$INTEGRATION_DIR/../../scripts"
+    shift
+    at_exit "'$scripts/ceph-down' '$T/ceph'"
+    conf=$("$scripts/ceph-up" "$T/ceph" "$@") || fail "the test's cluster did not start"
+    printf -v "$var" '%s' "$conf"
+}
+
 # wait_until SECS CMD...: as wait_for, but the SECS are counted by the
 # clock: for a command that may itself take seconds (a read that waits out
 # a storage timeout), where wait_for's tries would add up to far more.

@@ -24,12 +24,10 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
 NS="fu$$x$RANDOM"
 
 say "a cluster of the test's own, a service in PostgreSQL with region rx in it"
-at_exit "'$ROOT/scripts/ceph-down' '$T/ceph'"
-C=$("$ROOT/scripts/ceph-up" "$T/ceph" imgfs-full) || fail "the test's cluster did not start"
+ceph_own C imgfs-full
 ASOK="$T/ceph/osd.0.asok"
 chmod 711 "$T" # the database server runs as the postgres user
 pg_database URL

@@ -68,8 +68,7 @@ ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
 NS="ro$$x$RANDOM"
 
 say "a cluster of the test's own (op timeout 1 s) and a region rf in it"
-at_exit "'$ROOT/scripts/ceph-down' '$T/ceph'"
-C=$(CEPH_UP_OP_TIMEOUT=1 "$ROOT/scripts/ceph-up" "$T/ceph" imgfs-f) || fail "the test's cluster did not start"
+CEPH_UP_OP_TIMEOUT=1 ceph_own C imgfs-f
 S="$T/state" M="$T/mnt"
 imgfs_admin "$S" init >/dev/null
 imgfs_admin "$S" region add rf --store "rados:imgfs-f,conf=$C,ns=$NS" >/dev/null || fail "region add rf"
