@@ -13,6 +13,10 @@
 #   - an upload of new bytes fails with ENOSPC, and its image's error says
 #     so (an upload's write answered before it was stored, cut short by the
 #     store, once said EIO);
+#   - a capture of the cloud disk, which must store its chunk of its own
+#     (a 4 KiB write) as a chunk, ends in error, "capture failed: storing
+#     vdb: No space left on device" (a verdict, as on a full dir: store),
+#     the disk untouched;
 #   - deleting frees space while the pool is full: an image removed and
 #     purged, then `imgfs admin gc --grace 0 --force`, removes its chunk
 #     objects; a stopped instance's cloud disk removed (`rm`) removes its
@@ -66,6 +70,9 @@ truncate -s 64M "$V/disks/vdb"
 echo start >"$V/status"
 head -c $((4 << 20)) /dev/urandom >"$T/vdb.head"
 dd if="$T/vdb.head" of="$V/disks/vdb" conv=notrunc,fsync status=none || fail "the cloud disk's first write"
+# 4 KiB into a chunk of its own: a capture stores it as a new chunk.
+dd if="$T/vdb.head" of="$V/disks/vdb" bs=4k count=1 seek=$(((8 << 20) / 4096 + 1)) conv=notrunc,fsync status=none ||
+    fail "the cloud disk's 4 KiB write"
 objs | grep '^wb\.' >"$T/disk.objs" || fail "the cloud disk has no object of its own"
 
 say "the pool full: cloud disk writes are ENOSPC, never EIO"
@@ -94,6 +101,16 @@ wait_for 10 is_error || fail "the refused upload's status: $(cat "$R/private/b/s
 assert_eq "upload failed: storing the file: No space left on device" "$(cat "$R/private/b/error")" \
     "the refused upload's error"
 
+say "the pool full: a capture that must store a chunk ends in error, storing"
+echo stop >"$V/status"
+mkdir "$R/private/cap"
+echo "instance vm vdb" >"$R/private/cap/source"
+if imgfs_wait "$R/private/cap" >/dev/null 2>&1; then fail "a capture that needed a new chunk was made on a full pool"; fi
+assert_eq error "$(cat "$R/private/cap/status")" "the capture's status on a full pool"
+assert_eq "capture failed: storing vdb: No space left on device" "$(cat "$R/private/cap/error")" \
+    "the capture's error on a full pool"
+cmp -n $((4 << 20)) "$T/vdb.head" "$V/disks/vdb" || fail "the cloud disk's bytes after the failed capture"
+
 say "the pool full: deleting frees space (an image purged and gc'ed, a cloud disk removed)"
 rmdir "$R/private/a" "$R/private/b" || fail "rmdir of a and b on a full pool"
 rmdir "$R/recycle-bin/a" "$R/recycle-bin/b" || fail "the purge of a and b on a full pool"
@@ -102,7 +119,6 @@ mkdir "$T/state-gc"
     { cat "$T/gc.out" >&2; fail "gc on a full pool"; }
 left=$(chunks | LC_ALL=C comm -12 "$T/chunks.a" - | wc -l)
 assert_eq 0 "$left" "a's chunk objects left after gc on a full pool ($(cat "$T/gc.out"))"
-echo stop >"$V/status"
 rm "$V/disks/vdb" || fail "rm of the stopped instance's cloud disk on a full pool"
 left=$(objs | LC_ALL=C comm -12 "$T/disk.objs" - | wc -l)
 assert_eq 0 "$left" "the cloud disk's objects left after its rm on a full pool"
