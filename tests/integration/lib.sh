@@ -500,6 +500,18 @@ ceph_own() {
     printf -v "$var" '%s' "$conf"
 }
 
+# pg_service STATE REGION STORE: a service whose metadata is in a database
+# of its own (its URL into variable URL, as pg_database) at STATE, with
+# region REGION's chunks in STORE.
+pg_service() {
+    local state=$1 region=$2 store=$3
+    chmod 711 "$T" # the database server runs as the postgres user
+    pg_database URL
+    "$IMGFS" admin --state "$state" --db "$URL" init >/dev/null
+    "$IMGFS" admin --state "$state" --db "$URL" region add "$region" --store "$store" >/dev/null ||
+        fail "region add $region"
+}
+
 # wait_until SECS CMD...: as wait_for, but the SECS are counted by the
 # clock: for a command that may itself take seconds (a read that waits out
 # a storage timeout), where wait_for's tries would add up to far more.

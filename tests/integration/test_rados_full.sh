@@ -33,12 +33,8 @@ NS="fu$$x$RANDOM"
 say "a cluster of the test's own, a service in PostgreSQL with region rx in it"
 ceph_own C imgfs-full
 ASOK="$T/ceph/osd.0.asok"
-chmod 711 "$T" # the database server runs as the postgres user
-pg_database URL
 S="$T/state" M="$T/mnt"
-"$IMGFS" admin --state "$S" --db "$URL" init >/dev/null
-"$IMGFS" admin --state "$S" --db "$URL" region add rx --store "rados:imgfs-full,conf=$C,ns=$NS" >/dev/null ||
-    fail "region add rx"
+pg_service "$S" rx "rados:imgfs-full,conf=$C,ns=$NS"
 mount_imgfs "$S" "$M" "db=$URL"
 R="$M/regions/rx"
 objs() { rados -c "$C" -p imgfs-full -N "$NS" ls | LC_ALL=C sort; }

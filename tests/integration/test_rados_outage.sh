@@ -88,12 +88,8 @@ assert_eq "0 problems" "$(tail -n 1 "$T/fsck.out")" "fsck with the cluster up"
 say "a cloud disk written and fsync'ed block after block, the writer kept going"
 # Cloud disks live in the cluster when the metadata is shared (SPEC §13):
 # a second service, in PostgreSQL, with a region rc in the same cluster.
-chmod 711 "$T" # the database server runs as the postgres user
-pg_database URL
 S2="$T/state-pg" M2="$T/mnt-pg"
-"$IMGFS" admin --state "$S2" --db "$URL" init >/dev/null
-"$IMGFS" admin --state "$S2" --db "$URL" region add rc --store "rados:imgfs-f,conf=$C,ns=${NS}c" >/dev/null ||
-    fail "region add rc"
+pg_service "$S2" rc "rados:imgfs-f,conf=$C,ns=${NS}c"
 mkdir "$T/rd"
 "$IMGFS" admin --state "$S2" --db "$URL" region add rd --store "dir:$T/rd" >/dev/null || fail "region add rd"
 mount_imgfs "$S2" "$M2" "db=$URL"
