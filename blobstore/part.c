@@ -102,6 +102,7 @@ static struct blob_digc_ent *digc_set(struct blob_digc *d, const chunk_id *id)
 {
 	uint64_t h;
 
+	IMGFS_ASSERT_HELD(&d->lock);
 	memcpy(&h, id->b, sizeof h);
 	return d->ent + (size_t)(h % d->nsets) * BLOB_DIGC_WAYS;
 }

@@ -885,6 +885,8 @@ void blob_wblob_stream(blob_wblob *w)
 static void sweep_leftovers(blob_wblob *w)
 {
 	uint32_t n;
+
+	IMGFS_ASSERT_LOCKED(&w->lock);
 	struct wb_left *l = wb_left_take(w, &n);
 
 	for (uint32_t k = 0; k < n; k++) {

@@ -447,7 +447,7 @@ int blob_wblob_check_files(blob_wblob *w, char *why, size_t cap)
 
 	if (why && cap)
 		why[0] = '\0';
-	pthread_rwlock_rdlock(&w->lock);
+	IMGFS_RDLOCK(&w->lock, blob_wblob_lock);
 	for (uint32_t i = wb_next_data(w, 0, n); i < n; i = wb_next_data(w, i + 1, n)) {
 		if (wb_state_of(w, i) != WB_ARRIVED)
 			continue;
@@ -468,7 +468,7 @@ int blob_wblob_check_files(blob_wblob *w, char *why, size_t cap)
 			break;
 		}
 	}
-	pthread_rwlock_unlock(&w->lock);
+	IMGFS_RWUNLOCK(&w->lock, blob_wblob_lock);
 	return rc;
 }
 

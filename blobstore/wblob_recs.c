@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imgfs_assert.h"
 #include "wblob_int.h"
 
 #define REC_LEN (1 + sizeof(chunk_id))
@@ -64,6 +65,7 @@ struct wb_rq {
 /* w's queue (under ext_lock), made at its first record; NULL: no memory. */
 static struct wb_rq *rq_of(blob_wblob *w)
 {
+	IMGFS_ASSERT_HELD(&w->ext_lock);
 	if (w->rq == NULL && (w->rq = calloc(1, sizeof *w->rq)) != NULL)
 		pthread_cond_init(&w->rq->cv, NULL);
 	return w->rq;
@@ -82,6 +84,7 @@ void wb_rq_free(blob_wblob *w)
  * confirmations it carried are done (those no newer record dropped). */
 static void rq_answer(blob_wblob *w, struct wb_rq *q, int rc)
 {
+	IMGFS_ASSERT_HELD(&w->ext_lock);
 	for (struct wb_cl_recs *r = q->fly, *next; r; r = next) {
 		next = r->next;
 		r->rc = rc;
@@ -108,6 +111,7 @@ static void rq_send(blob_wblob *w, struct wb_rq *q)
 	size_t len[BLOB_RECS_MAX], m = q->n;
 	int rc = 0;
 
+	IMGFS_ASSERT_HELD(&w->ext_lock);
 	memcpy(idx, q->idx, m * sizeof idx[0]);
 	memcpy(val, q->val, m * sizeof val[0]);
 	memcpy(len, q->len, m * sizeof len[0]);

@@ -9,8 +9,13 @@
  *                            the calling thread owns m
  *   IMGFS_ASSERT_WRLOCKED(l) the same for a pthread_rwlock_t * held for
  *                            writing
+ *   IMGFS_ASSERT_LOCKED(l)   "called with l held, shared or not": l has a
+ *                            reader or this thread is its writer (glibc
+ *                            counts a rwlock's readers but not which
+ *                            threads they are: a weaker check, the one
+ *                            there is)
  *
- * In Release (NDEBUG, CMakeLists.txt) all three are nothing: neither the
+ * In Release (NDEBUG, CMakeLists.txt) all four are nothing: neither the
  * condition nor the lock is evaluated, so a check may cost what it likes.
  * The lock checks read the owner glibc records in every mutex (and the
  * writer in every rwlock); with another C library they check nothing.
@@ -25,6 +30,7 @@
 #define IMGFS_ASSERT(cond) ((void)0)
 #define IMGFS_ASSERT_HELD(m) ((void)0)
 #define IMGFS_ASSERT_WRLOCKED(l) ((void)0)
+#define IMGFS_ASSERT_LOCKED(l) ((void)0)
 
 #else
 
@@ -46,9 +52,13 @@ __attribute__((noreturn, cold)) static inline void imgfs_assert_fail(const char 
 #ifdef __GLIBC__
 #define IMGFS_ASSERT_HELD(m) IMGFS_ASSERT((m)->__data.__owner == gettid())
 #define IMGFS_ASSERT_WRLOCKED(l) IMGFS_ASSERT((l)->__data.__cur_writer == gettid())
+/* glibc's __readers: the readers' count above its 3 flag bits. */
+#define IMGFS_ASSERT_LOCKED(l) \
+	IMGFS_ASSERT(((l)->__data.__readers >> 3) > 0 || (l)->__data.__cur_writer == gettid())
 #else
 #define IMGFS_ASSERT_HELD(m) ((void)(m))
 #define IMGFS_ASSERT_WRLOCKED(l) ((void)(l))
+#define IMGFS_ASSERT_LOCKED(l) ((void)(l))
 #endif
 
 #endif /* NDEBUG */

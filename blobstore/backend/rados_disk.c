@@ -54,6 +54,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imgfs_assert.h"
 #include "rados_int.h"
 
 #ifdef IMGFS_HAVE_RADOS
@@ -526,6 +527,7 @@ static void client_free(struct blob_backend_disk *d)
 /* Out of the table of disks open here (rb->disk_lock held). */
 static void unlist(struct blob_backend_disk *d)
 {
+	IMGFS_ASSERT_HELD(&d->rb->disk_lock);
 	for (struct blob_backend_disk **p = &d->rb->disks_open; *p; p = &(*p)->next)
 		if (*p == d) {
 			*p = d->next;

@@ -760,7 +760,7 @@ static void expect_passes(const uint8_t *f, size_t n, const char *word, const ch
 }
 
 /* The header's bounds, a row each: the field at its limit passes that
- * check, one past it is refused naming it (SPEC §4.3; issue 48 step 5:
+ * check, one past it is refused naming it (SPEC §5.3; issue 48 step 5:
  * a bound tested where it is written, not only by corpora). */
 static void test_header_bounds(void **state)
 {
