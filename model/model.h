@@ -58,6 +58,7 @@
 #include "include/inspections.h"
 #include "include/instances.h"
 #include "include/keys.h"
+#include "include/rights.h"
 #include "include/links.h"
 #include "include/shares.h"
 #include "include/snapshots.h"
