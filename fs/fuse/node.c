@@ -638,12 +638,26 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 
 /* ---- a blob's reader ---------------------------------------------------- */
 
+/* A view is a folder seen by one relation (no query: the view says which):
+ * the rights are the model's table's (model/include/rights.h). */
+static unsigned view_rights(enum fs_view v)
+{
+	switch (v) {
+	case FS_VIEW_PUBLIC: return model_rights_of(MODEL_FOLDER_PUBLIC, MODEL_REL_ANYONE);
+	case FS_VIEW_MARKETPLACE: return model_rights_of(MODEL_FOLDER_MARKETPLACE, MODEL_REL_ANYONE);
+	case FS_VIEW_PRIVATE: return model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_OWNER);
+	case FS_VIEW_SHARED: return model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_ACCEPTED);
+	case FS_VIEW_ISO: return model_rights_of(MODEL_FOLDER_ISO, MODEL_REL_OWNER);
+	case FS_VIEW_RECYCLE: return model_rights_of(MODEL_FOLDER_RECYCLE, MODEL_REL_OWNER);
+	default: return model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_OWNER); /* instances, snapshots: the caller's */
+	}
+}
+
 int fs_node_blob_access(const struct fs_node *n)
 {
-	/* Marketplace and shared blobs are only for creating instances (§3). */
-	if (n->view == FS_VIEW_MARKETPLACE || n->view == FS_VIEW_SHARED)
-		return -EACCES;
-	return 0;
+	/* Marketplace and shared blobs are only for creating instances (§3):
+	 * the table's R, asked here and by the image API alike. */
+	return view_rights(n->view) & MODEL_RIGHT_READ ? 0 : -EACCES;
 }
 
 /* ---- listing ------------------------------------------------------------- */

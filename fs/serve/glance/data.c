@@ -336,25 +336,14 @@ static int upload_refuse(struct glance_req *r, struct glance_data *d, int status
 /* The upload of the request's image begins (its first byte came). */
 static int upload_begin(struct glance_req *r, struct glance_data *d)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
 	struct glance_waits *ws = glance_waits_of(r->g);
 	struct model_err err = {0};
 	struct model_blob b;
-	bool replied, full;
+	bool full;
 	int rc;
-	if (!a)
-		return glance_reply_error(r, 500, "out of memory");
-	if (glance_find_image(r, 0, a, &replied) < 0) {
-		free(a);
-		return MHD_YES;
-	}
-	if (!glance_owner(r, &a->img)) {
-		free(a);
-		return glance_reply_error(r, 403, "only the image's owner uploads its data");
-	}
-	d->image_id = a->img.id;
-	int idx = a->img.folder == MODEL_FOLDER_ISO ? 26 : 0;
-	free(a);
+	/* The dispatcher asked MODEL_RIGHT_CHANGE: the caller's image. */
+	d->image_id = r->image->img.id;
+	int idx = r->image->img.folder == MODEL_FOLDER_ISO ? 26 : 0;
 	IMGFS_LOCK(&ws->lock, glance_waits_lock);
 	if ((full = ws->uploads >= GLANCE_UPLOADS) == false)
 		ws->uploads++;
@@ -534,33 +523,20 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 int data_get(struct glance_req *r)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
 	struct glance_data *d = data_of(r);
 	struct model_device devs[MODEL_MAX_DEVICES];
 	struct model_blob b;
 	struct model_err err = {0};
 	model *m = glance_model(r->g);
-	bool replied;
 	int ret, n, rc;
 	char crange[96];
-	if (!a || !d) {
-		free(a);
+	if (!d)
 		return glance_reply_error(r, 500, "out of memory");
-	}
-	if (glance_find_image(r, 0, a, &replied) < 0) {
-		free(a);
-		return MHD_YES;
-	}
-	const struct model_image *img = &a->img;
+	/* The dispatcher asked MODEL_RIGHT_READ: the tree's rule (§3, §6.4),
+	 * and a deactivated image's data the administrators' only. */
+	const struct model_image *img = &r->image->img;
 	int idx = img->folder == MODEL_FOLDER_ISO ? 26 : 0;
-	if ((img->gflags & MODEL_GFLAG_DEACTIVATED) && !r->caller.admin)
-		ret = glance_reply_error(r, 403, "The requested image has been deactivated. Image data download is "
-		                                 "forbidden.");
-	else if (img->folder == MODEL_FOLDER_MARKETPLACE ||
-	         (img->folder == MODEL_FOLDER_PRIVATE && !glance_owner(r, img) && !glance_tenant(r, img)))
-		/* the tree's rule (§3, §6.4): its disks are not the caller's to read */
-		ret = glance_reply_error(r, 403, "this image's data is not yours to read: build instances from it");
-	else if (img->status != MODEL_IMG_AVAILABLE)
+	if (img->status != MODEL_IMG_AVAILABLE)
 		ret = glance_reply_empty(r, 204); /* no data (yet) */
 	else if ((n = model_device_list(m, img->id, devs)) < 0)
 		ret = glance_reply_error(r, 503, "the database did not answer: try again");
@@ -612,7 +588,6 @@ int data_get(struct glance_req *r)
 		ret = glance_queue(r, ranged ? 206 : 200, resp);
 	}
 out:
-	free(a);
 	return ret;
 }
 

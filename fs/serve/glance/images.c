@@ -480,7 +480,9 @@ int images_list(struct glance_req *r)
 		goto out;
 	}
 	if ((v = glance_query_get(&r->query, "marker"))) {
-		if (model_api_image_by_uuid(glance_model(r->g), v, marker) < 0 || !glance_visible(r, &marker->img)) {
+		unsigned seen = 0;
+		if (model_api_image_by_uuid(glance_model(r->g), v, marker) < 0 ||
+		    glance_rights(r, &marker->img, &seen) < 0 || !(seen & MODEL_RIGHT_SEE)) {
 			ret = glance_reply_error(r, 400, "marker %.64s could not be found", v);
 			goto out;
 		}
@@ -551,31 +553,7 @@ static int reply_image(struct glance_req *r, int status, int64_t id)
 
 int images_show(struct glance_req *r)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
-	bool replied;
-	int ret;
-	if (!a)
-		return glance_reply_error(r, 500, "out of memory");
-	if (glance_find_image(r, 0, a, &replied) == 0)
-		ret = glance_reply_json(r, 200, image_json(r, a));
-	else
-		ret = MHD_YES;
-	free(a);
-	return ret;
-}
-
-/* The caller's own image (arg 0), or replied: 404 unseen, 403 another's. */
-static int find_own(struct glance_req *r, struct model_api_image *a, bool *replied)
-{
-	int rc = glance_find_image(r, 0, a, replied);
-	if (rc < 0)
-		return rc;
-	if (!glance_owner(r, &a->img)) {
-		*replied = true;
-		glance_reply_error(r, 403, "only the image's owner changes it");
-		return -EPERM;
-	}
-	return 0;
+	return glance_reply_json(r, 200, image_json(r, r->image));
 }
 
 int images_create(struct glance_req *r)
@@ -646,18 +624,18 @@ static bool props_has(void *arg, const char *key)
 int images_update(struct glance_req *r)
 {
 	struct glance_ops *ops = malloc(sizeof(*ops));
-	struct model_api_image *a = malloc(sizeof(*a));
+	const struct model_api_image *a = r->image; /* the dispatcher's: ours to change */
 	struct props_set *props = calloc(1, sizeof(*props));
 	struct model_err err = {0};
 	struct glance_bad bad = {0};
 	json_t *body = NULL;
 	bool replied;
 	int ret, rc;
-	if (!ops || !a || !props) {
+	if (!ops || !props) {
 		ret = glance_reply_error(r, 500, "out of memory");
 		goto out;
 	}
-	if (find_own(r, a, &replied) < 0 || !(body = glance_body_json(r, &replied))) {
+	if (!(body = glance_body_json(r, &replied))) {
 		ret = MHD_YES;
 		goto out;
 	}
@@ -673,24 +651,16 @@ int images_update(struct glance_req *r)
 out:
 	json_decref(body);
 	free(props);
-	free(a);
 	free(ops);
 	return ret;
 }
 
 int images_delete(struct glance_req *r)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
+	const struct model_api_image *a = r->image; /* the dispatcher's: ours to change */
 	struct model_task t;
 	struct model_err err = {0};
-	bool replied;
 	int ret, rc;
-	if (!a)
-		return glance_reply_error(r, 500, "out of memory");
-	if (find_own(r, a, &replied) < 0) {
-		free(a);
-		return MHD_YES;
-	}
 	/* A staged upload (the API's stage, waiting for an import) ends with
 	 * the image: cancelled, then deleted (SPEC §19). */
 	if (a->img.status == MODEL_IMG_UPLOADING && model_task_of_image(glance_model(r->g), a->img.id, &t) == 0 &&
@@ -700,27 +670,17 @@ int images_delete(struct glance_req *r)
 		ret = glance_reply_model(r, rc, &err);
 	else
 		ret = glance_reply_empty(r, 204);
-	free(a);
 	return ret;
 }
 
 static int set_flag(struct glance_req *r, unsigned bit, bool on)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
 	struct model_api_op op = {.kind = MODEL_API_FLAG, .num = bit, .on = on};
 	struct model_err err = {0};
-	bool replied;
-	int ret, rc;
-	if (!a)
-		return glance_reply_error(r, 500, "out of memory");
-	if (find_own(r, a, &replied) < 0)
-		ret = MHD_YES;
-	else if ((rc = model_api_image_update(glance_model(r->g), a->img.id, &op, 1, &err)) < 0)
-		ret = glance_reply_model(r, rc, &err);
-	else
-		ret = glance_reply_empty(r, 204);
-	free(a);
-	return ret;
+	int rc;
+	if ((rc = model_api_image_update(glance_model(r->g), r->image->img.id, &op, 1, &err)) < 0)
+		return glance_reply_model(r, rc, &err);
+	return glance_reply_empty(r, 204);
 }
 
 int images_deactivate(struct glance_req *r)
@@ -735,17 +695,12 @@ int images_reactivate(struct glance_req *r)
 
 static int edit_tag(struct glance_req *r, bool add)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
+	const struct model_api_image *a = r->image; /* the dispatcher's: ours to change */
 	char *tags = malloc(MODEL_TEXT_MAX + 1), why[160];
 	struct model_err err = {0};
-	bool replied;
 	int ret, rc;
-	if (!a || !tags) {
+	if (!tags) {
 		ret = glance_reply_error(r, 500, "out of memory");
-		goto out;
-	}
-	if (find_own(r, a, &replied) < 0) {
-		ret = MHD_YES;
 		goto out;
 	}
 	rc = glance_tags_edit(a->img.tags, r->arg[1], add, tags, why, sizeof(why));
@@ -764,7 +719,6 @@ static int edit_tag(struct glance_req *r, bool add)
 		ret = glance_reply_empty(r, 204);
 out:
 	free(tags);
-	free(a);
 	return ret;
 }
 

@@ -27,53 +27,28 @@ static int member_into(void *arg, const struct model_share *s)
 	return 0;
 }
 
-/* The image of the request (arg 0), visible; replied otherwise. */
-static struct model_api_image *image_of(struct glance_req *r)
-{
-	struct model_api_image *a = malloc(sizeof(*a));
-	bool replied;
-	if (!a) {
-		glance_reply_error(r, 500, "out of memory");
-		return NULL;
-	}
-	if (glance_find_image(r, 0, a, &replied) < 0) {
-		free(a);
-		return NULL;
-	}
-	return a;
-}
-
 int members_list(struct glance_req *r)
 {
-	struct model_api_image *a = image_of(r);
+	const struct model_api_image *a = r->image; /* the dispatcher's */
 	struct model_share s;
 	int ret;
-	if (!a)
-		return MHD_YES;
 	struct members m = {&a->img, json_array()};
-	if (glance_owner(r, &a->img))
+	if (r->rights & MODEL_RIGHT_SHARE) /* the owner sees every member, a member itself */
 		model_share_list(glance_model(r->g), a->img.id, 0, member_into, &m);
 	else if (model_share_get(glance_model(r->g), a->img.id, r->caller.id, &s) == 0)
 		member_into(&m, &s);
 	ret = glance_reply_json(r, 200, json_pack("{s:o,s:s}", "members", m.list, "schema", "/v2/schemas/members"));
-	free(a);
 	return ret;
 }
 
 int members_create(struct glance_req *r)
 {
-	struct model_api_image *a = image_of(r);
+	const struct model_api_image *a = r->image; /* the dispatcher's */
 	struct model_err err = {0};
 	struct model_share s;
 	bool replied;
 	int ret, rc;
 	json_t *body = NULL;
-	if (!a)
-		return MHD_YES;
-	if (!glance_owner(r, &a->img)) {
-		ret = glance_reply_error(r, 403, "only the image's owner adds members");
-		goto out;
-	}
 	if (!(body = glance_body_json(r, &replied))) {
 		ret = MHD_YES;
 		goto out;
@@ -96,36 +71,30 @@ int members_create(struct glance_req *r)
 		ret = glance_reply_json(r, 200, render_member(&a->img, &s));
 out:
 	json_decref(body);
-	free(a);
 	return ret;
 }
 
 int members_show(struct glance_req *r)
 {
-	struct model_api_image *a = image_of(r);
+	const struct model_api_image *a = r->image; /* the dispatcher's */
 	struct model_share s;
 	int ret;
-	if (!a)
-		return MHD_YES;
 	if (model_share_lookup(glance_model(r->g), a->img.id, r->arg[1], &s) < 0 ||
-	    (!glance_owner(r, &a->img) && s.account_id != r->caller.id))
+	    (!(r->rights & MODEL_RIGHT_SHARE) && s.account_id != r->caller.id))
 		ret = glance_reply_error(r, 404, "%.64s is not a member of image %s", r->arg[1], a->img.uuid);
 	else
 		ret = glance_reply_json(r, 200, render_member(&a->img, &s));
-	free(a);
 	return ret;
 }
 
 int members_update(struct glance_req *r)
 {
-	struct model_api_image *a = image_of(r);
+	const struct model_api_image *a = r->image; /* the dispatcher's */
 	struct model_err err = {0};
 	struct model_share s;
 	bool replied;
 	int ret, rc;
 	json_t *body = NULL;
-	if (!a)
-		return MHD_YES;
 	if (!(body = glance_body_json(r, &replied))) {
 		ret = MHD_YES;
 		goto out;
@@ -135,11 +104,12 @@ int members_update(struct glance_req *r)
 	for (int k = MODEL_MEMBER_PENDING; k <= MODEL_MEMBER_REJECTED && st; k++)
 		if (strcmp(st, model_member_status_name((enum model_member_status)k)) == 0)
 			want = (enum model_member_status)k;
-	/* the member in the path must be the caller: only it answers */
-	if (strcmp(r->arg[1], r->caller.name) != 0) {
-		ret = glance_owner(r, &a->img) ? glance_reply_error(r, 403, "only the member answers a share")
-		                                : glance_reply_error(r, 404, "%.64s is not a member of image %s",
-		                                                     r->arg[1], a->img.uuid);
+	/* the member in the path must be the caller: only it answers (the
+	 * owner, who may see its members, is told why; others see none) */
+	if (strcmp(r->arg[1], r->caller.name) != 0 || !(r->rights & MODEL_RIGHT_ANSWER)) {
+		ret = r->rights & MODEL_RIGHT_SHARE ? glance_reply_error(r, 403, "only the member answers a share")
+		                                    : glance_reply_error(r, 404, "%.64s is not a member of image %s",
+		                                                         r->arg[1], a->img.uuid);
 		goto out;
 	}
 	if ((rc = model_share_answer(glance_model(r->g), a->img.id, r->caller.id, want, &err)) < 0)
@@ -150,23 +120,17 @@ int members_update(struct glance_req *r)
 		ret = glance_reply_json(r, 200, render_member(&a->img, &s));
 out:
 	json_decref(body);
-	free(a);
 	return ret;
 }
 
 int members_delete(struct glance_req *r)
 {
-	struct model_api_image *a = image_of(r);
+	const struct model_api_image *a = r->image; /* the dispatcher's */
 	struct model_err err = {0};
 	int ret, rc;
-	if (!a)
-		return MHD_YES;
-	if (!glance_owner(r, &a->img))
-		ret = glance_reply_error(r, 403, "only the image's owner removes members");
-	else if ((rc = model_share_remove(glance_model(r->g), a->img.id, r->arg[1], &err)) < 0)
+	if ((rc = model_share_remove(glance_model(r->g), a->img.id, r->arg[1], &err)) < 0)
 		ret = glance_reply_model(r, rc, &err);
 	else
 		ret = glance_reply_empty(r, 204);
-	free(a);
 	return ret;
 }

@@ -158,50 +158,29 @@ int glance_reply_model(struct glance_req *r, int rc, const struct model_err *err
 
 /* ---- the caller and what it sees --------------------------------------------------- */
 
-bool glance_owner(const struct glance_req *r, const struct model_image *img)
+int glance_rights(const struct glance_req *r, const struct model_image *img, unsigned *out)
 {
-	return r->authed && img->account_id == r->caller.id &&
-	       (img->folder == MODEL_FOLDER_PRIVATE || img->folder == MODEL_FOLDER_ISO);
+	*out = 0;
+	if (img->region_id != r->region_id || img->folder == MODEL_FOLDER_RECYCLE)
+		return 0; /* the endpoint is one region's; the recycle bin is deleted, to the API */
+	return model_image_rights(r->g->m, r->authed ? &r->caller : NULL, img, out) < 0 ? -EIO : 0;
 }
 
-bool glance_visible(const struct glance_req *r, const struct model_image *img)
+int glance_route_image(struct glance_req *r)
 {
-	if (img->region_id != r->region_id)
-		return false;
-	if (img->folder == MODEL_FOLDER_PUBLIC || img->folder == MODEL_FOLDER_MARKETPLACE)
-		return true;
-	if (img->folder != MODEL_FOLDER_PRIVATE && img->folder != MODEL_FOLDER_ISO)
-		return false; /* the recycle bin: deleted, to the API */
-	if (img->account_id == r->caller.id)
-		return true;
-	if (img->folder == MODEL_FOLDER_PRIVATE && model_image_shared_with(r->g->m, img->id, r->caller.id))
-		return true;
-	/* a tenant's image, for its administrator or main account (§8) */
-	return glance_tenant(r, img);
-}
-
-bool glance_tenant(const struct glance_req *r, const struct model_image *img)
-{
-	struct model_account owner;
-	if (!r->authed || !(r->caller.admin || r->caller.has_subs) || img->account_id == r->caller.id ||
-	    model_account_get(r->g->m, img->account_id, &owner) < 0)
-		return false;
-	return r->caller.admin ? !owner.admin : owner.parent_id == r->caller.id;
-}
-
-int glance_find_image(struct glance_req *r, int i, struct model_api_image *out, bool *replied)
-{
-	int rc = model_api_image_by_uuid(r->g->m, r->arg[i], out);
-	*replied = false;
-	if (rc == 0 && glance_visible(r, &out->img))
-		return 0;
-	*replied = true;
-	if (rc < 0 && rc != -ENOENT) {
-		glance_reply_error(r, 503, "the database did not answer: try again");
-		return rc;
-	}
-	glance_reply_error(r, 404, "No image found with ID %.64s", r->arg[i]);
-	return -ENOENT;
+	struct model_err err = {0};
+	int rc;
+	if (!(r->image = malloc(sizeof(*r->image))))
+		return glance_reply_error(r, 500, "out of memory"), -ENOMEM;
+	if ((rc = model_api_image_by_uuid(r->g->m, r->arg[0], r->image)) == 0)
+		rc = glance_rights(r, &r->image->img, &r->rights);
+	if (rc < 0 && rc != -ENOENT)
+		return glance_reply_error(r, 503, "the database did not answer: try again"), rc;
+	if (rc == -ENOENT || (rc = model_rights_may(&r->image->img, r->rights, r->route->right, &err)) == -ENOENT)
+		return glance_reply_error(r, 404, "No image found with ID %.64s", r->arg[0]), -ENOENT;
+	if (rc < 0)
+		return glance_reply_error(r, 403, "%s", r->route->refused ? r->route->refused : err.msg), rc;
+	return 0;
 }
 
 json_t *glance_body_json(struct glance_req *r, bool *replied)

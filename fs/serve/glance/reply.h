@@ -71,6 +71,11 @@ struct glance_req {
 	struct glance_data *data;     /* data.c's: an upload being written, a download, a wait */
 	char why[256];                /* a refusal's reason, for the log */
 	const char *hdr[2][2];        /* headers the reply adds (name, value): static text */
+	/* An image route's image (arg 0) and the caller's rights over it
+	 * (model/include/rights.h), found by the dispatcher before the
+	 * handler runs; NULL on the other routes. */
+	struct model_api_image *image;
+	unsigned rights;
 };
 
 /* A route: method, path pattern ("/v2/images/ * /members" with '*' one
@@ -81,6 +86,11 @@ struct glance_route {
 	const char *pattern;
 	enum glance_body body;
 	bool anonymous;               /* answered without a token (versions, login) */
+	/* An image route (arg 0 an image id): the rights (MODEL_RIGHT_*) the
+	 * caller needs, asked once by the dispatcher — 404 unseen, 403 without
+	 * them, with refused (NULL: the model's sentence) — before run. */
+	unsigned right;
+	const char *refused;
 	int (*run)(struct glance_req *r);
 	/* data routes: a piece of the body (data.c) */
 	int (*feed)(struct glance_req *r, const char *buf, size_t len);
@@ -98,14 +108,14 @@ int glance_reply_error(struct glance_req *r, int status, const char *fmt, ...) _
 /* A model refusal: its errno's status (SPEC §19's table), its reason. */
 int glance_reply_model(struct glance_req *r, int rc, const struct model_err *err);
 int glance_http_status(int rc); /* -errno -> status */
-/* The image id (arg[i]) the caller may see: 0 with *out, else replied
- * (404, as Glance: an image the caller may not see does not exist). */
-int glance_find_image(struct glance_req *r, int i, struct model_api_image *out, bool *replied);
-/* Whether the caller owns img (its changes are the owner's). */
-bool glance_owner(const struct glance_req *r, const struct model_image *img);
-/* Whether the caller may see img (§19: its own, the platform's, shared
- * with it, a tenant's for an administrator or its main account). */
-bool glance_visible(const struct glance_req *r, const struct model_image *img);
+/* The caller's rights over img through this API: the model's
+ * (model_image_rights), none for an image of another region or in a
+ * recycle bin (deleted, to the API); -EIO when the database did not say. */
+int glance_rights(const struct glance_req *r, const struct model_image *img, unsigned *out);
+/* The dispatcher's question for an image route: finds arg 0's image into
+ * r->image and its rights into r->rights; 0, or replied (404 unseen or
+ * absent, 403 without the route's right, 503 the database away). */
+int glance_route_image(struct glance_req *r);
 /* The request's body as JSON (an object), or replied 400. */
 json_t *glance_body_json(struct glance_req *r, bool *replied);
 /* A line in the server's log. */
@@ -117,8 +127,5 @@ void glance_kick(glance *g);
 model *glance_model(glance *g);
 /* The waits for a seal (data.c's), which the server holds. */
 glance_waits *glance_waits_of(glance *g);
-/* Whether img is a tenant's of the caller (an administrator's, a main
- * account's sub-account's): read as the tenant reads it (§8). */
-bool glance_tenant(const struct glance_req *r, const struct model_image *img);
 
 #endif

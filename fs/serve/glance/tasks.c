@@ -125,6 +125,7 @@ static int glance_download(struct glance_req *r, struct model_api_image *dst, js
 	const char *region = json_string_value(json_object_get(m, "glance_region"));
 	const char *iface = json_string_value(json_object_get(m, "glance_service_interface"));
 	char failed[512] = "";
+	unsigned seen = 0;
 	int ret;
 	if (!src || !cp || !input) {
 		ret = glance_reply_error(r, 500, "out of memory");
@@ -142,11 +143,10 @@ static int glance_download(struct glance_req *r, struct model_api_image *dst, js
 	if (!region || strcmp(region, r->region) != 0 || (iface && strcmp(iface, "public") != 0))
 		snprintf(failed, sizeof(failed), "glance-download reads images of this region (%s), public interface",
 		         r->region);
-	else if (model_api_image_by_uuid(glance_model(r->g), id, src) < 0 || !glance_visible(r, &src->img) ||
-	         src->img.status != MODEL_IMG_AVAILABLE)
+	else if (model_api_image_by_uuid(glance_model(r->g), id, src) < 0 || glance_rights(r, &src->img, &seen) < 0 ||
+	         !(seen & MODEL_RIGHT_SEE) || src->img.status != MODEL_IMG_AVAILABLE)
 		snprintf(failed, sizeof(failed), "glance-download: no available image %s", id);
-	else if (src->img.folder == MODEL_FOLDER_MARKETPLACE ||
-	         (src->img.folder == MODEL_FOLDER_PRIVATE && !glance_owner(r, &src->img) && !glance_tenant(r, &src->img)))
+	else if (!(seen & MODEL_RIGHT_READ)) /* the same right as GET .../file */
 		snprintf(failed, sizeof(failed), "glance-download: the data of %s is not yours to read", id);
 	if (!failed[0]) {
 		/* the source's formats and default properties first: the folder
@@ -178,20 +178,14 @@ out:
 
 int tasks_import(struct glance_req *r)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
+	struct model_api_image *a = r->image; /* the dispatcher's: ours to change */
 	struct model_err err = {0};
 	bool replied;
 	int ret, rc;
 	json_t *body = NULL;
 	char *input = NULL;
-	if (!a)
-		return glance_reply_error(r, 500, "out of memory");
-	if (glance_find_image(r, 0, a, &replied) < 0 || !(body = glance_body_json(r, &replied))) {
+	if (!(body = glance_body_json(r, &replied))) {
 		ret = MHD_YES;
-		goto out;
-	}
-	if (!glance_owner(r, &a->img)) {
-		ret = glance_reply_error(r, 403, "only the image's owner imports its data");
 		goto out;
 	}
 	json_t *m = json_object_get(body, "method");
@@ -238,28 +232,16 @@ int tasks_import(struct glance_req *r)
 out:
 	free(input);
 	json_decref(body);
-	free(a);
 	return ret;
 }
 
 int tasks_of_image(struct glance_req *r)
 {
-	struct model_api_image *a = malloc(sizeof(*a));
-	bool replied;
-	int ret;
-	if (!a)
-		return glance_reply_error(r, 500, "out of memory");
-	if (glance_find_image(r, 0, a, &replied) < 0) {
-		free(a);
-		return MHD_YES;
-	}
 	json_t *list = json_array();
 	void *arg[2] = {r, list};
-	if (glance_owner(r, &a->img))
-		model_api_task_list(glance_model(r->g), a->img.id, task_into, arg);
-	ret = glance_reply_json(r, 200, json_pack("{s:o}", "tasks", list));
-	free(a);
-	return ret;
+	if (r->rights & MODEL_RIGHT_CHANGE) /* an image's tasks are its owner's */
+		model_api_task_list(glance_model(r->g), r->image->img.id, task_into, arg);
+	return glance_reply_json(r, 200, json_pack("{s:o}", "tasks", list));
 }
 
 int tasks_list(struct glance_req *r)
