@@ -9,17 +9,21 @@
  *
  * The room, one concern a file:
  *   api.c       the request's life (libmicrohttpd's calls, the body read
- *               and bounded), the routes as a table, the caller (a token,
- *               or HTTP Basic with the API password), the dispatch, the
- *               log;
+ *               and bounded), the routes as a table with the right each
+ *               image route needs, the caller (a token, or HTTP Basic
+ *               with the API password), the dispatch (the right asked of
+ *               the model once, before the handler), the log;
  *   reply.c     below api.c and every handler (reply.h): the replies
  *               (JSON, a refusal's status and reason, the request id),
- *               the image a path names and the caller's rights over it,
- *               the body as JSON, the server's model, log and runners;
+ *               the image a path names and the model's rights over it
+ *               (model/include/rights.h) with the endpoint's own rule
+ *               (one region, no recycle bin), the body as JSON, the
+ *               server's model, log and runners;
  *   parse.c     pure parsing of what clients send: a query string, a JSON
- *               patch, a create's body, a member's, an import's — into
- *               the model's change lists (model/include/glance.h), every
- *               bound checked; tested and fuzzed without a server;
+ *               patch, a create's body — into the model's change lists
+ *               (model/include/glance.h), every bound checked; tested and
+ *               fuzzed without a server (members.c and tasks.c read their
+ *               small bodies, a member's and an import's, themselves);
  *   render.c    an image, a member, a task as JSON; the status and
  *               visibility mappings;
  *   images.c    list, show, create, update, delete, tags, deactivate;
@@ -32,8 +36,9 @@
  *   schemas.c   the schemas (static JSON);
  *   workers.c   the task runners `imgfs serve --glance` brings (the seal
  *               of an upload, an import), as a mount's.
- * Every rule is the model's: this room maps HTTP and JSON to model calls
- * and errnos to statuses (SPEC §19's table), and decides nothing else.
+ * Every rule is the model's, who may do what included: this room maps HTTP
+ * and JSON to model calls and errnos to statuses (SPEC §19's table), and
+ * decides nothing else.
  */
 #ifndef IMGFS_GLANCE_H
 #define IMGFS_GLANCE_H

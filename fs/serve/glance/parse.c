@@ -8,7 +8,8 @@
  * here only what JSON decides — a type, an attribute's name, whether it
  * may be written at all.
  *
- * Who calls it: images.c, members.c, tasks.c; tests/unit/fs/serve/
+ * Who calls it: images.c and render.c (members.c and tasks.c read their
+ * small bodies themselves); tests/unit/fs/serve/
  * glance/test_parse.c and the fuzzer (tests/fuzz/fuzz_glance.c), which
  * feeds it arbitrary bodies.  Bounded: a patch has at most GLANCE_PATCH_OPS operations,
  * a list of tags GLANCE_TAGS_MAX; the JSON itself is jansson's, from a
