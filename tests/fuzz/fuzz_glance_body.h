@@ -11,7 +11,8 @@
  * 413 and a reason; a change list is within its bound, every op a known
  * kind with what that kind needs (a property's name 1..255 bytes, a tags
  * text within the tags file's bound, lines each ending in a newline);
- * an edited tags text is terminated within its buffer.
+ * an edited tags text is terminated within its buffer.  Every input is
+ * also read as a listing's filter value (an operator, an in: list, a time).
  */
 #ifndef IMGFS_FUZZ_GLANCE_BODY_H
 #define IMGFS_FUZZ_GLANCE_BODY_H
@@ -100,6 +101,23 @@ static int glance_fuzz_one(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	/* Every text is also a listing's filter value: its operator, an in:
+	 * list of it (each value inside the text, at most GLANCE_IN_MAX) and a
+	 * time (nothing read past the text's end: the sanitizers). */
+	const char *value;
+	char name[32];
+	int op = glance_parse_op(text, &value, name);
+	glance_fuzz_must(op >= -1 && op <= GLANCE_OP_IN && value >= text && value <= text + strlen(text));
+	glance_fuzz_must(strnlen(name, sizeof(name)) < sizeof(name));
+	struct glance_in in;
+	if (glance_parse_in(text, &in, &bad) == 0) {
+		glance_fuzz_must(in.n >= 0 && in.n <= GLANCE_IN_MAX);
+		for (int i = 0; i < in.n; i++)
+			glance_fuzz_must(in.v[i] >= text && in.v[i] + in.len[i] <= text + strlen(text));
+	} else
+		glance_fuzz_must(bad.status == 400 && bad.why[0] != '\0');
+	int64_t ns;
+	(void)glance_parse_time(text, &ns);
 	free(ops);
 	free(text);
 	return 0;

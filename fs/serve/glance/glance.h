@@ -204,6 +204,34 @@ int glance_parse_create(json_t *body, struct glance_ops *ops, const char **owner
  * exists) into ops.  0, or -1 with bad filled. */
 int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,
                        struct glance_ops *ops, struct glance_bad *bad);
+/* A listing's filter operators (§19.4), Glance's own: "op:value", where a
+ * value that is an ISO 8601 time as a whole is "eq" of itself. */
+enum glance_op { GLANCE_OP_EQ = 0, GLANCE_OP_NEQ, GLANCE_OP_GT, GLANCE_OP_GTE, GLANCE_OP_LT, GLANCE_OP_LTE, GLANCE_OP_IN };
+/* expr's operator and value (pointing into expr): its op, or -1 when the
+ * operator is none of eq, neq, gt, gte, lt, lte, in (its name, cut to the
+ * buffer, in name for the refusal). */
+int glance_parse_op(const char *expr, const char **value, char name[32]);
+/* An "in:" list, split as Glance splits it: by commas, a value in double
+ * quotes holding commas ("a,b",c: two values; a backslash keeps the next
+ * character, as written).  Each value points into list, with its length. */
+#define GLANCE_IN_MAX 64 /* values of one "in:" list (a query is at most GLANCE_QUERY_MAX parameters) */
+struct glance_in {
+	int n;
+	const char *v[GLANCE_IN_MAX];
+	size_t len[GLANCE_IN_MAX];
+};
+/* 0, or -1 with bad (400: a quote not closed or without its comma, more
+ * than GLANCE_IN_MAX values). */
+int glance_parse_in(const char *list, struct glance_in *out, struct glance_bad *bad);
+/* Whether the n bytes at s are one of in's values. */
+bool glance_in_has(const struct glance_in *in, const char *s, size_t n);
+/* An ISO 8601 time as Glance reads one (python's iso8601: a date, then
+ * optionally T or a space, hh[:mm[:ss[.frac]]] and Z or +-hh[:mm]; what
+ * follows a time that parses is ignored, as there) into nanoseconds since
+ * the epoch: 0, or -1 when s does not start with one. */
+int glance_parse_time(const char *s, int64_t *ns);
+/* Whether a op b holds (op not GLANCE_OP_IN). */
+bool glance_op_holds(enum glance_op op, int64_t a, int64_t b);
 /* The tags file's lines as Glance tags: each line, a trailing '=' (a key
  * without value) dropped; cb(arg, tag) each. */
 void glance_tags_each(const char *tags, void (*cb)(void *arg, const char *tag, size_t len), void *arg);

@@ -32,12 +32,31 @@
 
 enum vis { VIS_DEFAULT, VIS_PRIVATE, VIS_SHARED, VIS_PUBLIC, VIS_COMMUNITY, VIS_ALL };
 
+/* A filter on a column Glance matches by eq or in: (name, id, status,
+ * disk_format, container_format): one value, or a list. */
+struct listed {
+	const char *eq;                  /* NULL: not given, or in: */
+	struct glance_in in;             /* in.n > 0 when in: */
+	bool is_in;
+};
+
+/* A filter on a time (created_at, updated_at): op and nanoseconds. */
+struct when {
+	bool given;
+	enum glance_op op;
+	int64_t ns;
+};
+
 struct filters {
 	enum vis vis;
 	enum model_member_status member; /* INVALID: all */
 	bool member_given;
-	const char *name, *status, *owner, *disk_format, *container_format;
+	struct listed name, id, status, disk_format, container_format;
+	struct when created, updated;
+	const char *owner, *checksum, *hash;
+	int64_t min_disk, min_ram, vsize; /* -1: none (equality) */
 	int64_t size_min, size_max;      /* -1: none (size=N: both N) */
+	int64_t vsize_min, vsize_max, min_disk_min, min_disk_max, min_ram_min, min_ram_max;
 	const char *tags[8];
 	int ntags;
 	int hidden;                      /* -1 not hidden only (default), 1 hidden only, 0 any */
@@ -71,7 +90,10 @@ static bool parse_size(const char *s, int64_t *out)
 static const char *const not_props[] = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility",
                                         "member_status", "name", "status", "owner", "disk_format",
                                         "container_format", "size", "size_min", "size_max", "tag", "os_hidden",
-                                        "protected", "id", "created_at", "updated_at", NULL};
+                                        "protected", "id", "created_at", "updated_at", "checksum",
+                                        "os_hash_value", "min_disk", "min_ram", "virtual_size",
+                                        "virtual_size_min", "virtual_size_max", "min_disk_min", "min_disk_max",
+                                        "min_ram_min", "min_ram_max", NULL};
 
 static bool is_param(const char *k)
 {
@@ -81,12 +103,62 @@ static bool is_param(const char *k)
 	return false;
 }
 
+/* key's eq or in: filter (Glance's rule for name, id, status and the
+ * formats: no other operator). */
+static int parse_listed(struct glance_req *r, const char *key, struct listed *out)
+{
+	const char *v = glance_query_get(&r->query, key), *value;
+	struct glance_bad bad = {0};
+	char opname[32];
+	if (!v)
+		return 0;
+	int op = glance_parse_op(v, &value, opname);
+	if (op == GLANCE_OP_IN) {
+		out->is_in = true;
+		return glance_parse_in(value, &out->in, &bad) < 0 ? glance_reply_error(r, bad.status, "%s", bad.why) : 0;
+	}
+	if (op != GLANCE_OP_EQ)
+		return glance_reply_error(r, 400, "Unable to filter by unknown operator '%s'.", opname);
+	out->eq = value;
+	return 0;
+}
+
+/* key's time filter: gt, gte, lt, lte, eq, neq against an ISO 8601 time. */
+static int parse_when(struct glance_req *r, const char *key, struct when *out)
+{
+	const char *v = glance_query_get(&r->query, key), *value;
+	char opname[32];
+	if (!v)
+		return 0;
+	int op = glance_parse_op(v, &value, opname);
+	if (glance_parse_time(value, &out->ns) < 0)
+		return glance_reply_error(r, 400, "Bad \"%s\" query filter format. Use ISO 8601 DateTime notation.", key);
+	if (op < 0 || op == GLANCE_OP_IN)
+		return glance_reply_error(r, 400, "Unable to filter on a unknown operator.");
+	out->given = true;
+	out->op = (enum glance_op)op;
+	return 0;
+}
+
+/* A whole number filter (size, min_disk, ... and their _min, _max). */
+static int parse_num(struct glance_req *r, const char *key, int64_t *out)
+{
+	const char *v = glance_query_get(&r->query, key);
+	if (v && !parse_size(v, out))
+		return glance_reply_error(r, 400, "%s is a whole number", key);
+	return 0;
+}
+
 static int parse_filters(struct glance_req *r, struct filters *f)
 {
 	const struct glance_query *q = &r->query;
 	const char *v;
 	*f = (struct filters){.size_min = -1, .size_max = -1, .hidden = -1, .protected_ = -1,
-	                      .member = MODEL_MEMBER_ACCEPTED};
+	                      .member = MODEL_MEMBER_ACCEPTED, .min_disk = -1, .min_ram = -1, .vsize = -1,
+	                      .vsize_min = -1, .vsize_max = -1, .min_disk_min = -1, .min_disk_max = -1,
+	                      .min_ram_min = -1, .min_ram_max = -1};
+	if (glance_query_get(q, "changes-since"))
+		return glance_reply_error(r, 400, "The \"changes-since\" filter is no longer available on v2.");
 	if ((v = glance_query_get(q, "visibility"))) {
 		static const char *const names[] = {"", "private", "shared", "public", "community", "all"};
 		f->vis = (enum vis)-1;
@@ -107,11 +179,21 @@ static int parse_filters(struct glance_req *r, struct filters *f)
 		else if (strcmp(v, "accepted") != 0)
 			return glance_reply_error(r, 400, "member_status is pending, accepted, rejected or all");
 	}
-	f->name = glance_query_get(q, "name");
-	f->status = glance_query_get(q, "status");
+	int rc;
+	if ((rc = parse_listed(r, "name", &f->name)) || (rc = parse_listed(r, "id", &f->id)) ||
+	    (rc = parse_listed(r, "status", &f->status)) || (rc = parse_listed(r, "disk_format", &f->disk_format)) ||
+	    (rc = parse_listed(r, "container_format", &f->container_format)) ||
+	    (rc = parse_when(r, "created_at", &f->created)) || (rc = parse_when(r, "updated_at", &f->updated)) ||
+	    (rc = parse_num(r, "min_disk", &f->min_disk)) || (rc = parse_num(r, "min_ram", &f->min_ram)) ||
+	    (rc = parse_num(r, "virtual_size", &f->vsize)) || (rc = parse_num(r, "virtual_size_min", &f->vsize_min)) ||
+	    (rc = parse_num(r, "virtual_size_max", &f->vsize_max)) ||
+	    (rc = parse_num(r, "min_disk_min", &f->min_disk_min)) ||
+	    (rc = parse_num(r, "min_disk_max", &f->min_disk_max)) || (rc = parse_num(r, "min_ram_min", &f->min_ram_min)) ||
+	    (rc = parse_num(r, "min_ram_max", &f->min_ram_max)))
+		return rc;
 	f->owner = glance_query_get(q, "owner");
-	f->disk_format = glance_query_get(q, "disk_format");
-	f->container_format = glance_query_get(q, "container_format");
+	f->checksum = glance_query_get(q, "checksum");
+	f->hash = glance_query_get(q, "os_hash_value");
 	if ((v = glance_query_get(q, "size"))) {
 		if (!parse_size(v, &f->size_min))
 			return glance_reply_error(r, 400, "size is a whole number");
@@ -182,6 +264,20 @@ static int prop_cmp(void *arg, const char *key, const char *value)
 	return 0;
 }
 
+/* Whether s passes an eq or in: filter. */
+static bool listed_ok(const struct listed *l, const char *s)
+{
+	if (l->is_in)
+		return glance_in_has(&l->in, s, strlen(s));
+	return !l->eq || strcmp(l->eq, s) == 0;
+}
+
+/* Whether the whole number v passes equality (eq, -1: none) and a range. */
+static bool num_ok(int64_t v, int64_t eq, int64_t min, int64_t max)
+{
+	return (eq < 0 || v == eq) && (min < 0 || v >= min) && (max < 0 || v <= max);
+}
+
 /* Whether an image read from source src passes the filters. */
 static bool matches(struct glance_req *r, const struct filters *f, enum model_api_source src,
                     const struct model_api_image *a)
@@ -196,21 +292,33 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 		return false;
 	if (f->protected_ >= 0 && ((img->gflags & MODEL_GFLAG_PROTECTED) != 0) != (f->protected_ != 0))
 		return false;
-	if (f->name && strcmp(f->name, model_image_api_name(img)) != 0)
-		return false;
-	if (f->status && strcmp(f->status, render_status(r->g, img)) != 0)
+	if (!listed_ok(&f->name, model_image_api_name(img)) || !listed_ok(&f->id, img->uuid) ||
+	    !listed_ok(&f->status, render_status(r->g, img)) || !listed_ok(&f->container_format, img->container_format))
 		return false;
 	if (f->owner && strcmp(f->owner, img->account_id ? img->owner : "platform") != 0)
 		return false;
-	if (f->container_format && strcmp(f->container_format, img->container_format) != 0)
-		return false;
-	if (f->disk_format) {
+	if (f->disk_format.eq || f->disk_format.is_in) {
 		const char *d = !model_disk_format_opaque(img->disk_format) && img->format[0] && img->status != MODEL_IMG_QUEUED
 		                    ? img->format
 		                    : img->disk_format;
-		if (strcmp(f->disk_format, d) != 0)
+		if (!listed_ok(&f->disk_format, d))
 			return false;
 	}
+	/* Times to the second the API shows them (created_at, updated_at). */
+	if (f->created.given && !glance_op_holds(f->created.op, img->created * 1000000000, f->created.ns))
+		return false;
+	if (f->updated.given &&
+	    !glance_op_holds(f->updated.op, img->ctime_ns / 1000000000 * 1000000000, f->updated.ns))
+		return false;
+	/* MD5 is not kept (§19.6): no image has the checksum asked. */
+	if (f->checksum || (f->hash && strcmp(f->hash, a->sha256) != 0))
+		return false;
+	if (!num_ok(img->min_disk, f->min_disk, f->min_disk_min, f->min_disk_max) ||
+	    !num_ok(img->min_ram, f->min_ram, f->min_ram_min, f->min_ram_max))
+		return false;
+	if ((f->vsize >= 0 || f->vsize_min >= 0 || f->vsize_max >= 0) &&
+	    (img->status != MODEL_IMG_AVAILABLE || !num_ok((int64_t)img->size, f->vsize, f->vsize_min, f->vsize_max)))
+		return false;
 	if ((f->size_min >= 0 || f->size_max >= 0) &&
 	    (img->status != MODEL_IMG_AVAILABLE || (f->size_min >= 0 && (int64_t)a->file_size < f->size_min) ||
 	     (f->size_max >= 0 && (int64_t)a->file_size > f->size_max)))

@@ -375,3 +375,178 @@ int glance_tags_edit(const char *tags, const char *tag, bool add, char out[MODEL
 	}
 	return 0;
 }
+
+/* ---- a listing's filters: Glance's operators, lists and times --------------------- */
+
+int glance_parse_op(const char *expr, const char **value, char name[32])
+{
+	static const char *const ops[] = {"eq", "neq", "gt", "gte", "lt", "lte", "in"};
+	const char *colon = strchr(expr, ':');
+	int64_t ns;
+	name[0] = '\0';
+	/* no operator, or the whole value a time ("2100-01-01T00:00:00Z"): eq */
+	if (!colon || glance_parse_time(expr, &ns) == 0) {
+		*value = expr;
+		return GLANCE_OP_EQ;
+	}
+	*value = colon + 1;
+	snprintf(name, 32, "%.*s", (int)(colon - expr < 31 ? colon - expr : 31), expr);
+	for (int i = 0; i < (int)(sizeof(ops) / sizeof(ops[0])); i++)
+		if ((size_t)(colon - expr) == strlen(ops[i]) && strncmp(expr, ops[i], strlen(ops[i])) == 0)
+			return i;
+	return -1;
+}
+
+/* validate_quotes' rule: an opening quote follows a comma (or starts the
+ * list), a closing one is followed by a comma (or ends it). */
+static int quotes_check(const char *s, struct glance_bad *bad)
+{
+	bool open = false;
+	for (size_t i = 0; s[i]; i++) {
+		if (s[i] != '"' || (i && s[i - 1] == '\\'))
+			continue;
+		if (!open && i && s[i - 1] != ',')
+			return bad_set(bad, 400, "Invalid filter value %.100s. There is no comma before opening quotation mark.",
+			               s);
+		if (open && s[i + 1] && s[i + 1] != ',')
+			return bad_set(bad, 400, "Invalid filter value %.100s. There is no comma after closing quotation mark.",
+			               s);
+		open = !open;
+	}
+	if (open)
+		return bad_set(bad, 400, "Invalid filter value %.100s. The quote is not closed.", s);
+	return 0;
+}
+
+int glance_parse_in(const char *list, struct glance_in *out, struct glance_bad *bad)
+{
+	const char *p = list;
+	out->n = 0;
+	if (quotes_check(list, bad) < 0)
+		return -1;
+	while (*p) {
+		const char *v;
+		size_t len;
+		if (*p == '"') { /* "..." up to the quote no backslash keeps */
+			const char *q = p + 1;
+			while (*q && *q != '"')
+				q += (*q == '\\' && q[1]) ? 2 : 1;
+			v = p + 1, len = (size_t)(q - v);
+			p = *q ? q + 1 : q;
+		} else { /* up to the next comma: a lone comma is an empty value */
+			const char *q = strchr(p, ',');
+			if (!q)
+				q = p + strlen(p);
+			v = p, len = (size_t)(q - p);
+			p = q;
+		}
+		if (out->n >= GLANCE_IN_MAX)
+			return bad_set(bad, 400, "an in: list has at most %d values", GLANCE_IN_MAX);
+		out->v[out->n] = v;
+		out->len[out->n++] = len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+bool glance_in_has(const struct glance_in *in, const char *s, size_t n)
+{
+	for (int i = 0; i < in->n; i++)
+		if (in->len[i] == n && memcmp(in->v[i], s, n) == 0)
+			return true;
+	return false;
+}
+
+/* n digits (at least min, at most max) at *p into *out; advances *p. */
+static bool digits(const char **p, int min, int max, int *out)
+{
+	int k = 0, v = 0;
+	while (k < max && (*p)[k] >= '0' && (*p)[k] <= '9')
+		v = v * 10 + ((*p)[k++] - '0');
+	if (k < min)
+		return false;
+	*p += k;
+	*out = v;
+	return true;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int glance_parse_time(const char *s, int64_t *ns)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h = 0, mi = 0, sec = 0, tzh = 0, tzm = 0, sign = 0;
+	int64_t frac = 0;
+	const char *p = s;
+	if (!digits(&p, 4, 4, &y))
+		return -1;
+	if (*p == '-')
+		p++;
+	if (!digits(&p, 1, 2, &mo))
+		return -1;
+	if (*p == '-')
+		p++;
+	if (!digits(&p, 1, 2, &d))
+		return -1;
+	if ((*p == 'T' || *p == ' ') && p[1] >= '0' && p[1] <= '9') {
+		p++;
+		if (!digits(&p, 2, 2, &h))
+			return -1;
+		if (*p == ':' && p[1] >= '0' && p[1] <= '9')
+			p++;
+		if (*p >= '0' && *p <= '9' && !digits(&p, 2, 2, &mi))
+			return -1;
+		if (*p == ':' && p[1] >= '0' && p[1] <= '9')
+			p++;
+		if (*p >= '0' && *p <= '9') {
+			if (!digits(&p, 1, 2, &sec))
+				return -1;
+			if ((*p == '.' || *p == ',') && p[1] >= '0' && p[1] <= '9') {
+				int64_t scale = 100000000;
+				for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+					frac += scale * (*p - '0');
+			}
+		}
+		if (*p == 'Z')
+			p++;
+		else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '9') {
+			sign = *p++ == '-' ? -1 : 1;
+			if (!digits(&p, 2, 2, &tzh))
+				return -1;
+			if (*p == ':')
+				p++;
+			if (*p >= '0' && *p <= '9' && !digits(&p, 2, 2, &tzm))
+				return -1;
+		}
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) || h > 23 || mi > 59 || sec > 59 ||
+	    tzh > 23 || tzm > 59)
+		return -1;
+	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (tzh * 3600 + tzm * 60);
+	*ns = t * 1000000000 + frac;
+	return 0;
+}
+
+bool glance_op_holds(enum glance_op op, int64_t a, int64_t b)
+{
+	switch (op) {
+	case GLANCE_OP_EQ: return a == b;
+	case GLANCE_OP_NEQ: return a != b;
+	case GLANCE_OP_GT: return a > b;
+	case GLANCE_OP_GTE: return a >= b;
+	case GLANCE_OP_LT: return a < b;
+	case GLANCE_OP_LTE: return a <= b;
+	default: return false;
+	}
+}

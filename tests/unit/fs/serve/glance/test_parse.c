@@ -247,6 +247,129 @@ static void test_corpus(void **state)
 	assert_true(n >= 10);
 }
 
+/* Glance's split_filter_op: op:value, and a whole time is eq of itself. */
+static void test_filter_op(void **state)
+{
+	(void)state;
+	const char *v;
+	char name[32];
+	assert_int_equal(glance_parse_op("abc", &v, name), GLANCE_OP_EQ);
+	assert_string_equal(v, "abc");
+	assert_int_equal(glance_parse_op("in:a,b", &v, name), GLANCE_OP_IN);
+	assert_string_equal(v, "a,b");
+	assert_int_equal(glance_parse_op("gte:2100-01-01T00:00:00Z", &v, name), GLANCE_OP_GTE);
+	assert_string_equal(v, "2100-01-01T00:00:00Z");
+	const char *ops[] = {"eq", "neq", "gt", "gte", "lt", "lte", "in"};
+	for (int i = 0; i < 7; i++) {
+		char e[32];
+		snprintf(e, sizeof(e), "%s:x", ops[i]);
+		assert_int_equal(glance_parse_op(e, &v, name), i);
+	}
+	/* a time with colons of its own, no operator: eq of the whole */
+	assert_int_equal(glance_parse_op("2100-01-01T00:00:00Z", &v, name), GLANCE_OP_EQ);
+	assert_string_equal(v, "2100-01-01T00:00:00Z");
+	/* an unknown operator says its name (Glance's 400) */
+	assert_int_equal(glance_parse_op("foo:bar", &v, name), -1);
+	assert_string_equal(name, "foo");
+	assert_int_equal(glance_parse_op("GTE:x", &v, name), -1); /* case matters, as there */
+	assert_int_equal(glance_parse_op(":x", &v, name), -1);
+	assert_string_equal(name, "");
+	/* a long name is cut to the buffer, never past it */
+	assert_int_equal(glance_parse_op("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1", &v, name), -1);
+	assert_int_equal(strlen(name), 31);
+	assert_true(glance_op_holds(GLANCE_OP_GT, 2, 1) && !glance_op_holds(GLANCE_OP_GT, 1, 1));
+	assert_true(glance_op_holds(GLANCE_OP_GTE, 1, 1) && !glance_op_holds(GLANCE_OP_GTE, 0, 1));
+	assert_true(glance_op_holds(GLANCE_OP_LT, 0, 1) && !glance_op_holds(GLANCE_OP_LT, 1, 1));
+	assert_true(glance_op_holds(GLANCE_OP_LTE, 1, 1) && !glance_op_holds(GLANCE_OP_LTE, 2, 1));
+	assert_true(glance_op_holds(GLANCE_OP_EQ, 1, 1) && !glance_op_holds(GLANCE_OP_EQ, 2, 1));
+	assert_true(glance_op_holds(GLANCE_OP_NEQ, 2, 1) && !glance_op_holds(GLANCE_OP_NEQ, 1, 1));
+	assert_false(glance_op_holds(GLANCE_OP_IN, 1, 1));
+}
+
+static void in_is(const char *list, int n, const char *const *want)
+{
+	struct glance_in in;
+	struct glance_bad bad = {0};
+	if (glance_parse_in(list, &in, &bad) < 0)
+		fail_msg("%s: %s", list, bad.why);
+	if (in.n != n)
+		fail_msg("%s: %d values, want %d", list, in.n, n);
+	for (int i = 0; i < n; i++)
+		if (in.len[i] != strlen(want[i]) || memcmp(in.v[i], want[i], in.len[i]) != 0)
+			fail_msg("%s: value %d is '%.*s', want '%s'", list, i, (int)in.len[i], in.v[i], want[i]);
+}
+
+/* Glance's split_filter_value_for_quotes and validate_quotes. */
+static void test_filter_in(void **state)
+{
+	(void)state;
+	struct glance_in in;
+	struct glance_bad bad = {0};
+	in_is("a,b", 2, (const char *[]){"a", "b"});
+	in_is("\"c,d\",a", 2, (const char *[]){"c,d", "a"});
+	in_is("a,,b", 3, (const char *[]){"a", "", "b"});
+	in_is("a,", 1, (const char *[]){"a"});
+	in_is(",a", 2, (const char *[]){"", "a"});
+	in_is("\"x\\\"y\",z", 2, (const char *[]){"x\\\"y", "z"}); /* the backslash kept, as there */
+	in_is("", 0, NULL);
+	assert_true(glance_in_has(&(struct glance_in){2, {"ab", "c"}, {2, 1}}, "c", 1));
+	assert_false(glance_in_has(&(struct glance_in){2, {"ab", "c"}, {2, 1}}, "a", 1));
+	/* quotes out of their rules: 400 with Glance's words */
+	assert_int_equal(glance_parse_in("a\"b\"", &in, &bad), -1);
+	assert_int_equal(bad.status, 400);
+	assert_non_null(strstr(bad.why, "no comma before opening quotation mark"));
+	assert_int_equal(glance_parse_in("\"a\"b", &in, &bad), -1);
+	assert_non_null(strstr(bad.why, "no comma after closing quotation mark"));
+	assert_int_equal(glance_parse_in("\"a,b", &in, &bad), -1);
+	assert_non_null(strstr(bad.why, "The quote is not closed"));
+	/* GLANCE_IN_MAX values, and one past */
+	char list[4 * GLANCE_IN_MAX + 8] = "";
+	for (int i = 0; i < GLANCE_IN_MAX; i++)
+		strcat(list, i ? ",v" : "v");
+	assert_int_equal(glance_parse_in(list, &in, &bad), 0);
+	assert_int_equal(in.n, GLANCE_IN_MAX);
+	strcat(list, ",v");
+	assert_int_equal(glance_parse_in(list, &in, &bad), -1);
+	assert_int_equal(bad.status, 400);
+}
+
+static int64_t t_of(const char *s)
+{
+	int64_t ns = -42;
+	if (glance_parse_time(s, &ns) < 0)
+		fail_msg("%s is no time", s);
+	return ns;
+}
+
+/* ISO 8601 as python's iso8601 reads it (oslo's parse_isotime). */
+static void test_filter_time(void **state)
+{
+	(void)state;
+	int64_t ns;
+	assert_int_equal(t_of("1970-01-01T00:00:00Z"), 0);
+	assert_int_equal(t_of("1970-01-01"), 0);
+	assert_int_equal(t_of("2100-01-01T00:00:00Z"), 4102444800LL * 1000000000);
+	assert_int_equal(t_of("2100-01-01T00:00:00"), 4102444800LL * 1000000000); /* no zone: UTC */
+	assert_int_equal(t_of("2100-01-01 00:00:00Z"), 4102444800LL * 1000000000);
+	assert_int_equal(t_of("21000101T000000Z"), 4102444800LL * 1000000000);
+	assert_int_equal(t_of("2100-01-01T01:00:00+01:00"), 4102444800LL * 1000000000);
+	assert_int_equal(t_of("2100-01-01T00:00:00-0130"), (4102444800LL + 5400) * 1000000000);
+	assert_int_equal(t_of("2100-01-01T00:00:00.5Z"), 4102444800LL * 1000000000 + 500000000);
+	assert_int_equal(t_of("2100-01-01T00:00:00,000000001Z"), 4102444800LL * 1000000000 + 1);
+	assert_int_equal(t_of("2100-01-01T00:00"), 4102444800LL * 1000000000);
+	assert_int_equal(t_of("2024-02-29"), 1709164800LL * 1000000000); /* a leap day */
+	assert_int_equal(t_of("2000-02-29"), 951782400LL * 1000000000);  /* 400 years */
+	assert_int_equal(t_of("1969-12-31T23:59:59Z"), -1000000000LL);   /* before the epoch */
+	assert_int_equal(t_of("2100-01-01T00:00:00Zjunk"), 4102444800LL * 1000000000); /* what follows: ignored */
+	/* not times */
+	const char *bad[] = {"", "garbage", "210", "2100-13-01", "2100-00-01", "2100-02-29", "1900-02-29", "2100-04-31",
+	                     "2100-01-00", "2100-01-01T24:00:00", "2100-01-01T00:60:00", "2100-01-01T00:00:60",
+	                     "gte:2100-01-01", "2100-01-01T00:00:00+24:00"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (glance_parse_time(bad[i], &ns) == 0)
+			fail_msg("'%s' read as a time", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +377,9 @@ int main(void)
 		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_tags),
 		cmocka_unit_test(test_corpus),
+		cmocka_unit_test(test_filter_op),
+		cmocka_unit_test(test_filter_in),
+		cmocka_unit_test(test_filter_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

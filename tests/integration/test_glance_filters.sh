@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test_glance_filters.sh — the image list's filters and operators as
+# Glance 25 (Zed) has them (SPEC §19.4; glance/db/sqlalchemy/api.py's
+# _make_conditions_from_filters and glance/common/utils.py): id, and name,
+# status and the formats with eq or in: (a quoted value holding commas),
+# created_at and updated_at with gt, gte, lt, lte, eq, neq against an ISO
+# 8601 time, sizes with _min and _max, os_hash_value, checksum, min_disk,
+# tags repeated (all of them), properties; and each refusal Glance gives
+# (an unknown operator, a time that is not one, a bad in: list,
+# changes-since), never an ignored filter.  curl only, to 127.0.0.1.
+source "$(dirname "$0")/lib.sh"
+
+for tool in curl jq python3 sha256sum; do
+    command -v "$tool" >/dev/null || fail "$tool is needed (scripts/install-deps)"
+done
+
+setup_mount
+ME=$(id -un)
+TOK=$(imgfs_admin "$S" token "$ME" 1h | cut -d' ' -f1)
+"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --glance --log "$T/serve.log" 2>"$T/serve.err" &
+SERVE_PID=$!
+at_exit "kill $SERVE_PID; wait $SERVE_PID"
+wait_for 10 grep -qs 'listening on' "$T/serve.log" || { cat "$T/serve.err" >&2; fail "imgfs serve did not start"; }
+PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/serve.log" | sed 's/.*://')
+U=http://127.0.0.1:$PORT/v2
+
+python3 -c "
+import os
+with open('$T/disk.raw', 'wb') as f:
+    f.truncate(2 << 20); f.write(b'\xeb\x63' + os.urandom(508) + b'\x55\xaa')
+"
+SHA=$(sha256sum "$T/disk.raw" | cut -d' ' -f1)
+# create NAME JSON-EXTRA: an image (queued) with the extra attributes.
+create() {
+    curl -sf -H "X-Auth-Token: $TOK" -H 'Content-Type: application/json' \
+        --data "{\"name\": \"$1\", \"disk_format\": \"raw\", \"container_format\": \"bare\"$2}" "$U/images" | jq -r .id
+}
+A=$(create a ', "min_disk": 3, "tags": ["x", "y"], "hw_foo": "1"')
+B=$(create b ', "tags": ["x"]')
+CD=$(create 'c,d' '')
+curl -sf -X PUT -H "X-Auth-Token: $TOK" -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$T/disk.raw" "$U/images/$A/file" || fail "upload of a"
+
+# ids QUERY: the ids of the caller's own images the query lists (sorted).
+MINE=" $A $B $CD "
+ids() {
+    curl -sf -g -H "X-Auth-Token: $TOK" "$U/images?$1" | jq -r '.images[].id' |
+        while read -r i; do [[ $MINE == *" $i "* ]] && echo "$i"; done | sort | tr '\n' ' ' | sed 's/ $//'
+}
+want() { printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
+# refused QUERY TEXT: 400 with TEXT in the body.
+refused() {
+    local code
+    code=$(curl -s -g -o "$T/body" -w '%{http_code}' -H "X-Auth-Token: $TOK" "$U/images?$1")
+    [[ $code == 400 ]] || fail "?$1: $code, Glance says 400"
+    grep -qF "$2" "$T/body" || fail "?$1: the reason is $(cat "$T/body"), not '$2'"
+}
+
+say "unfiltered: the three"
+assert_eq "$(want "$A" "$B" "$CD")" "$(ids '')" "all three"
+say "id, and name/status/formats with eq and in:"
+assert_eq "$B" "$(ids "id=$B")" "id="
+assert_eq "$(want "$A" "$B")" "$(ids "id=in:$A,$B")" "id=in:"
+assert_eq "$(want "$A" "$B")" "$(ids 'name=in:a,b')" "name=in:a,b"
+assert_eq "$CD" "$(ids 'name=in:%22c,d%22')" 'name=in:"c,d"'
+assert_eq "$(want "$A" "$CD")" "$(ids 'name=in:%22c,d%22,a')" 'name=in:"c,d",a'
+assert_eq "$A" "$(ids 'name=eq:a')" "name=eq:a"
+assert_eq "$A" "$(ids 'status=active')" "status=active"
+assert_eq "$(want "$A" "$B" "$CD")" "$(ids 'status=in:active,queued')" "status=in:"
+assert_eq "$(want "$B" "$CD")" "$(ids 'status=in:queued,killed')" "status=in: queued"
+assert_eq "$(want "$A" "$B" "$CD")" "$(ids 'disk_format=in:raw,qcow2')" "disk_format=in:"
+assert_eq "" "$(ids 'container_format=in:ova,docker')" "container_format=in: none"
+say "created_at and updated_at with their operators"
+assert_eq "" "$(ids 'created_at=gte:2100-01-01T00:00:00Z')" "created in the future: none"
+assert_eq "$(want "$A" "$B" "$CD")" "$(ids 'created_at=lt:2100-01-01T00:00:00Z')" "created before 2100"
+assert_eq "$(want "$A" "$B" "$CD")" "$(ids 'created_at=gt:2000-01-01')" "created after 2000 (a date)"
+assert_eq "$(want "$A" "$B" "$CD")" "$(ids 'created_at=neq:2000-01-01T00:00:00%2B01:00')" "neq, with a zone"
+assert_eq "" "$(ids 'updated_at=lte:1999-12-31T23:59:59Z')" "updated before 2000: none"
+CREATED=$(curl -sf -H "X-Auth-Token: $TOK" "$U/images/$B" | jq -r .created_at)
+assert_match ".*$B.*" "$(ids "created_at=eq:$CREATED")" "eq: the time shown"
+assert_match ".*$B.*" "$(ids "created_at=$CREATED")" "a time alone (its colons are no operator): eq"
+assert_eq "" "$(ids "created_at=gt:$CREATED" | grep -o "$B" || true)" "gt: the time shown, not after itself"
+say "sizes, hashes, numbers, tags, properties"
+assert_eq "$A" "$(ids 'size_min=1')" "size_min"
+assert_eq "" "$(ids 'size_max=1')" "size_max below"
+assert_eq "$A" "$(ids "os_hash_value=$SHA")" "os_hash_value"
+assert_eq "" "$(ids 'checksum=d41d8cd98f00b204e9800998ecf8427e')" "checksum (no MD5 is kept): none"
+assert_eq "$A" "$(ids 'min_disk=3')" "min_disk"
+assert_eq "$A" "$(ids 'min_disk_min=2')" "min_disk_min"
+assert_eq "$(want "$B" "$CD")" "$(ids 'min_disk_max=2')" "min_disk_max"
+assert_eq "$(want "$A" "$B")" "$(ids 'tag=x')" "tag=x"
+assert_eq "$A" "$(ids 'tag=x&tag=y')" "tag=x&tag=y: both"
+assert_eq "$A" "$(ids 'hw_foo=1')" "a property"
+assert_eq "" "$(ids 'hw_foo=2')" "a property's other value"
+say "refusals, in Glance's words"
+refused 'name=foo:bar' "Unable to filter by unknown operator 'foo'."
+refused 'name=gt:a' "Unable to filter by unknown operator 'gt'."
+refused 'created_at=gte:garbage' 'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.'
+refused 'updated_at=in:2000-01-01' "Unable to filter on a unknown operator."
+refused 'name=in:%22a' "The quote is not closed."
+refused 'name=in:a%22b%22' "There is no comma before opening quotation mark."
+refused 'changes-since=2000-01-01' 'The "changes-since" filter is no longer available on v2.'
+refused 'size_min=abc' "size_min is a whole number"
+refused 'visibility=everyone' "visibility is"
+say "ok"
