@@ -3,7 +3,7 @@
  * and uploads in progress (§5.3, upload.c).
  *
  * Both are writable blobs (blob_wblob: a base manifest plus a copy-on-write
- * overlay, blobstore/wblob.c), opened under their blob's data key when
+ * overlay, blobstore/wblob/wblob.c), opened under their blob's data key when
  * they are encrypted (SPEC §17: model_wblob_open; a mount without the key
  * gets EACCES and the reason).  Every handle on one blob shares one open
  * wblob, so the overlay's state map is read once and two writers never race

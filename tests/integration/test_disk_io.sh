@@ -102,7 +102,7 @@ sys.exit(0 if after == want and before != want else 1)
 PY
 
 say "overlay writes: pieces of 64 KiB at most, writeback started every 8 MiB of a run (strace of the daemon)"
-# Both guard a measured speed (blobstore/wblob.c, "Overlay bytes"): 1 MiB
+# Both guard a measured speed (blobstore/wblob/wblob.c, "Overlay bytes"): 1 MiB
 # pwrites leave 1 MiB folios, into which each later 4 KiB write costs a
 # walk of 256 blocks; a run never handed to writeback is all waited for at
 # the guest's fsync.  vdc is new: all of it lands in its overlay.

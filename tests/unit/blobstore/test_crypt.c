@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "wblob_test.h"
+#include "blobstore/wblob/wblob_test.h"
 
 static void unhex(uint8_t *out, const char *hex)
 {

@@ -21,7 +21,7 @@
  * leftovers and the disk reads back what was written.
  */
 #include "wblob_int.h" /* WB_CL_SWEEP_MAX, WB_OVERLAY */
-#include "blobstore/wblob_test.h"
+#include "blobstore/wblob/wblob_test.h"
 
 #define BIG ((uint64_t)(WB_CL_SWEEP_MAX + 1) * MiB)
 

@@ -1,5 +1,5 @@
 /*
- * test_wblob.c — unit tests for blobstore/wblob.c against a reference model:
+ * test_wblob.c — unit tests for blobstore/wblob/wblob.c against a reference model:
  * an in-memory byte array plus, per chunk, whether it is a hole, shows the
  * base, or was written.  ~2000 random pwrites and truncates (unaligned
  * offsets, 1 byte .. 3 MiB) over a base manifest, compared after every batch
@@ -29,7 +29,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "blob_test.h"
+#include "blobstore/blob_test.h"
 
 #define MAX_SIZE (24 * MiB)
 #define NCH (MAX_SIZE / MiB + 4)

@@ -13,7 +13,7 @@
 
 #include <pthread.h>
 
-#include "blob_test.h"
+#include "blobstore/blob_test.h"
 
 /* w is size bytes long and reads as want[0, size) (a read of one byte more
  * stops at the end), and every hole it reports reads as zeros. */

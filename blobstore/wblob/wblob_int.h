@@ -5,8 +5,9 @@
  *
  * The design — the on-disk format, the crash-safety order of every step,
  * streaming, punching, sealing — is described once, in wblob.c's header
- * comment.  The files are layers; each calls only the ones below it
- * (scripts/circles build blobstore/ shows no circle among them):
+ * comment.  The files are layers, in a folder of their own beside the
+ * chunk store they write into (issue 71); each calls only the ones below
+ * it (scripts/circles build blobstore/wblob/ shows no circle among them):
  *
  *   wblob.c        the core: writes (copy-on-write), zeros and punches,
  *                  size changes, pread, pwrite, seek, fsync

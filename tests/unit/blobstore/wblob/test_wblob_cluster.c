@@ -1,6 +1,6 @@
 /*
  * test_wblob_cluster.c — unit tests for cluster wblobs
- * (blobstore/wblob_cluster.c over backend/rados_disk.c): a disk every host
+ * (blobstore/wblob/wblob_cluster.c over backend/rados_disk.c): a disk every host
  * reaches, kept in the cluster, one writer at a time.  RADOS only (a
  * local store keeps a cluster wblob in its directory: test_wblob).
  *

@@ -1,6 +1,6 @@
 /*
  * test_wblob_patch.c — unit tests for a cluster wblob's patched chunks
- * (blobstore/wblob_patch.c over backend/rados_disk.c): a first write into
+ * (blobstore/wblob/wblob_patch.c over backend/rados_disk.c): a first write into
  * a chunk that shows a stored chunk writes its blocks, not the chunk.
  * RADOS only.
  *

@@ -1,5 +1,5 @@
 /*
- * test_wblob_arr.c — unit tests for blobstore/wblob_arr.c: an instance
+ * test_wblob_arr.c — unit tests for blobstore/wblob/wblob_arr.c: an instance
  * disk's whole-chunk writes kept as files of their own (state 6), which a
  * seal hard-links into the store instead of copying.
  *
@@ -18,7 +18,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "blob_test.h"
+#include "blobstore/blob_test.h"
 
 static void arr_path(char *out, size_t cap, struct blob_fx *fx, const char *name, uint32_t i)
 {

@@ -1,6 +1,6 @@
 /*
  * test_wblob_recs.c — unit tests for a cluster wblob's record sets, set
- * together (blobstore/wblob_recs.c over backend/rados_disk.c).  RADOS only.
+ * together (blobstore/wblob/wblob_recs.c over backend/rados_disk.c).  RADOS only.
  *
  * The queue is held (wb_rq_test) so that what joins one operation is
  * known, not raced: 16 first writes into 16 stored chunks in flight at
@@ -24,7 +24,7 @@
  */
 #include <pthread.h>
 
-#include "blob_test.h"
+#include "blobstore/blob_test.h"
 #include "wblob_int.h"
 
 #define BLK 4096

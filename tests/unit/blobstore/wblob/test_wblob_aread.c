@@ -1,6 +1,6 @@
 /*
  * test_wblob_aread.c — unit tests for a cluster wblob's reads answered by
- * the cluster's thread (blobstore/wblob_aread.c, part.c's started part
+ * the cluster's thread (blobstore/wblob/wblob_aread.c, part.c's started part
  * read, backend/rados_disk.c's read_start).  RADOS only.
  *
  * Each started read is checked against a plain buffer, answered once, on

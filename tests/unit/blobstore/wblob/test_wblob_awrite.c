@@ -1,6 +1,6 @@
 /*
  * test_wblob_awrite.c — unit tests for a cluster wblob's writes answered
- * by the cluster's thread (blobstore/wblob_awrite.c, backend/rados_disk.c's
+ * by the cluster's thread (blobstore/wblob/wblob_awrite.c, backend/rados_disk.c's
  * write_start).  RADOS only.
  *
  * Each started write is answered once, on a thread that is not the
