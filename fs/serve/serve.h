@@ -174,6 +174,7 @@ enum serve_noise {
 	SERVE_NOISE_MHD,     /* libmicrohttpd's own messages */
 	SERVE_NOISE_EVICT,   /* the slowest closed to make room (the table full) */
 	SERVE_NOISE_READER,  /* a response's client below the minimum rate */
+	SERVE_NOISE_FULL,    /* the table and the lobby full: turned away */
 	SERVE_NOISE_COUNT,
 };
 struct serve_log {
