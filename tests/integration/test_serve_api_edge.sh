@@ -17,7 +17,8 @@
 #     reason stays whole, no "***" where the word stood;
 #   - download links beside 400 slowloris connections from 100 addresses
 #     in 16 slots: an honest client's first byte within 5 s (11 s when the
-#     room went to the backlog in order; 0.9 s with the lobby).
+#     room went to the backlog in order; 0.9 s with the lobby); 64 wait
+#     in the lobby and are served, the 65th is 503.
 source "$(dirname "$0")/lib.sh"
 
 for tool in curl jq python3; do
@@ -191,4 +192,69 @@ for c in 1 2 3; do
     say "  honest download $c: first byte after $ttfb s"
 done
 touch "$T/loris.stop"
+
+say "the lobby at its bound: one slot held by a download, 64 requests wait and are served, the 65th is 503"
+# an 8 MiB disk: more than the kernel's socket buffers hold, so its
+# download holds the slot while the 65 come
+python3 - "$T/big8.raw" <<'EOF2'
+import sys
+d = bytearray(8 << 20)
+d[0:2] = b"\xeb\x63"; d[510:512] = b"\x55\xaa"
+open(sys.argv[1], "wb").write(d)
+EOF2
+mkdir "$R/private/big8"
+cp "$T/big8.raw" "$R/private/big8/disks/vda" || fail "cp into big8"
+imgfs_wait "$R/private/big8" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait big8"; }
+"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --max-connections 1 --log "$T/serve3.log" 2>"$T/serve3.err" &
+SERVE3=$!
+at_exit "kill $SERVE3; wait $SERVE3"
+wait_for 20 grep -qs 'listening on' "$T/serve3.log" || { cat "$T/serve3.err" >&2; fail "the third imgfs serve did not start"; }
+PORT3=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/serve3.log" | sed 's/.*://')
+echo link >"$R/private/big8/download"
+LINK8=$(awk '{ print $1 }' "$R/private/big8/download")
+# The slot: a download taken at 256 KB/s (a pace no eviction touches);
+# once the 65th has its answer, it goes and the 64 waiting are served.
+python3 - "$PORT3" "/${LINK8#http://*/}" >"$T/lobby.out" 2>"$T/lobby.err" <<'PY'
+import socket, sys, threading, time
+port, path = int(sys.argv[1]), sys.argv[2]
+def ask(src, method):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(("%s %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" % (method, path)).encode())
+    return s
+def status(s, timeout):
+    s.settimeout(timeout)
+    got = b""
+    try:
+        while b"\r\n" not in got:
+            b = s.recv(256)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    return got.split(b" ")[1].decode() if got.startswith(b"HTTP/") else "none"
+holder = ask("127.0.5.9", "GET")
+assert status(holder, 20) == "200"
+stop = threading.Event()
+def take():
+    while not stop.is_set():
+        holder.recv(16384)
+        time.sleep(0.0625)
+t = threading.Thread(target=take)
+t.start()
+socks = [ask("127.0.6.%d" % (i + 1), "HEAD") for i in range(65)]  # the 65th comes to a full lobby
+last = status(socks[64], 30)
+stop.set()
+t.join()
+holder.close()
+for s in socks[:64]:
+    print(status(s, 60))
+print(last)
+PY
+assert_eq "64 200,1 503" "$(sort "$T/lobby.out" | uniq -c | awk '{ print $1, $2 }' | paste -sd ,)" \
+    "answers of 65 waiting ($(cat "$T/lobby.err"))"
+assert_eq 503 "$(tail -n 1 "$T/lobby.out")" "the 65th"
 echo "PASS"
