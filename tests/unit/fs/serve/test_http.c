@@ -154,6 +154,11 @@ static void test_framing(void **state)
 	const char *same[] = {"Content-Length", "12", "Content-Length", " 12 ", NULL};
 	const char *list_same[] = {"Content-Length", "12, 12", NULL};
 	const char *chunked[] = {"Transfer-Encoding", "Chunked", NULL};
+	/* optional whitespace (spaces and tabs) around a value and a list's elements */
+	const char *tabs[] = {"Content-Length", "\t12\t,\t12 ", NULL};
+	const char *te_ows[] = {"Transfer-Encoding", " \tchunked\t ", NULL};
+	assert_null(framing(tabs));
+	assert_null(framing(te_ows));
 	assert_null(framing(none));
 	assert_null(framing(one));
 	assert_null(framing(same));
