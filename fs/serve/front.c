@@ -98,7 +98,7 @@ struct serve_front {
 		socklen_t len;
 		uint8_t key[17];
 	} lobby[FRONT_LOBBY];
-	unsigned nlobby;
+	unsigned nlobby; /* the front's; read by the metrics (serve_front_lobby) */
 	pthread_t thread;
 	bool running;
 };
@@ -158,7 +158,7 @@ static struct lobby_ent lobby_take(serve_front *f, unsigned i)
 {
 	struct lobby_ent e = f->lobby[i];
 	memmove(&f->lobby[i], &f->lobby[i + 1], (f->nlobby - i - 1) * sizeof(f->lobby[0]));
-	f->nlobby--;
+	__atomic_store_n(&f->nlobby, f->nlobby - 1, __ATOMIC_RELAXED); /* the metrics read it */
 	return e;
 }
 
@@ -210,7 +210,13 @@ static void lobby_offer(serve_front *f, int fd, const struct sockaddr_storage *s
 		struct lobby_ent out = lobby_take(f, worst);
 		lobby_refuse(f, out.fd, &out.sa);
 	}
-	f->lobby[f->nlobby++] = e;
+	f->lobby[f->nlobby] = e;
+	__atomic_store_n(&f->nlobby, f->nlobby + 1, __ATOMIC_RELAXED);
+}
+
+unsigned serve_front_lobby(serve_front *f)
+{
+	return f ? __atomic_load_n(&f->nlobby, __ATOMIC_RELAXED) : 0;
 }
 
 /* Whether fd's client sent a whole request head already (an empty line

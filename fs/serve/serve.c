@@ -116,6 +116,7 @@ struct server {
 	struct serve_metrics metrics;
 	serve_metrics_server *ms;
 	glance *api; /* --glance: the image API (SPEC §19), NULL otherwise */
+	serve_front *front; /* set once it runs, before the metrics listener starts */
 };
 
 /* One request, from its first line to its log line. */
@@ -542,11 +543,14 @@ static char *metrics_text(void *arg, size_t *len)
 	char *text = serve_metrics_text(&srv->metrics, serve_conns_count(srv->conns), refused, len);
 	/* the database's statements: what a request costs (the image API's
 	 * listings are guarded by it, tests/integration/test_glance.sh) */
-	char more[200];
+	char more[400];
 	int n = snprintf(more, sizeof(more), "# HELP imgfs_serve_db_statements_total SQL statements run.\n"
 	                                     "# TYPE imgfs_serve_db_statements_total counter\n"
-	                                     "imgfs_serve_db_statements_total %lld\n",
-	                 (long long)model_statements(srv->m));
+	                                     "imgfs_serve_db_statements_total %lld\n"
+	                                     "# HELP imgfs_serve_lobby Connections waiting for a slot (every slot held).\n"
+	                                     "# TYPE imgfs_serve_lobby gauge\n"
+	                                     "imgfs_serve_lobby %u\n",
+	                 (long long)model_statements(srv->m), serve_front_lobby(srv->front));
 	char *all = text ? realloc(text, *len + (size_t)n + 1) : NULL;
 	if (!all) {
 		free(text);
@@ -762,6 +766,7 @@ static int serve_run(struct serve_opts *o)
 		goto out;
 	}
 	lfd = -1; /* the front's */
+	srv.front = front;
 	rc = 1;
 	serve_logf(&srv.log, "listening on %s://%.*s:%u (%u threads, at most %u connections, %u per client)",
 	           cert ? "https" : "http", (int)(strrchr(o->listen_at, ':') - o->listen_at), o->listen_at, port, o->threads,

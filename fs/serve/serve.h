@@ -292,5 +292,7 @@ struct serve_front_ops {
 int serve_front_start(serve_front **out, int lfd, bool tls, serve_conns *t, struct serve_log *log,
                       const struct serve_front_ops *ops);
 void serve_front_stop(serve_front *f); /* accepts NULL */
+/* Connections waiting in the lobby for a slot (any thread; NULL: 0). */
+unsigned serve_front_lobby(serve_front *f);
 
 #endif

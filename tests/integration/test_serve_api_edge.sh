@@ -17,8 +17,10 @@
 #     reason stays whole, no "***" where the word stood;
 #   - download links beside 400 slowloris connections from 100 addresses
 #     in 16 slots: an honest client's first byte within 5 s (11 s when the
-#     room went to the backlog in order; 0.9 s with the lobby); 64 wait
-#     in the lobby and are served, the 65th is 503.
+#     room went to the backlog in order; 0.9 s with the lobby); a freed
+#     slot goes to a new address that is ready before a trickler that came
+#     first and before the address that holds the slots; 64 wait in the
+#     lobby and are served, the 65th is 503.
 source "$(dirname "$0")/lib.sh"
 
 for tool in curl jq python3; do
@@ -205,25 +207,40 @@ EOF2
 mkdir "$R/private/big8"
 cp "$T/big8.raw" "$R/private/big8/disks/vda" || fail "cp into big8"
 imgfs_wait "$R/private/big8" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait big8"; }
-"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --max-connections 1 --log "$T/serve3.log" 2>"$T/serve3.err" &
+"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --max-connections 2 --metrics-listen 0 --log "$T/serve3.log" \
+    2>"$T/serve3.err" &
 SERVE3=$!
 at_exit "kill $SERVE3; wait $SERVE3"
-wait_for 20 grep -qs 'listening on' "$T/serve3.log" || { cat "$T/serve3.err" >&2; fail "the third imgfs serve did not start"; }
+wait_for 20 grep -qs 'metrics on' "$T/serve3.log" || { cat "$T/serve3.err" >&2; fail "the third imgfs serve did not start"; }
 PORT3=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/serve3.log" | sed 's/.*://')
+MPORT3=$(grep -o 'metrics on http://127.0.0.1:[0-9]*' "$T/serve3.log" | sed 's/.*://')
 echo link >"$R/private/big8/download"
 LINK8=$(awk '{ print $1 }' "$R/private/big8/download")
-# The slot: a download taken at 256 KB/s (a pace no eviction touches);
-# once the 65th has its answer, it goes and the 64 waiting are served.
-python3 - "$PORT3" "/${LINK8#http://*/}" >"$T/lobby.out" 2>"$T/lobby.err" <<'PY'
-import socket, sys, threading, time
-port, path = int(sys.argv[1]), sys.argv[2]
-def ask(src, method):
+# The two slots: downloads from 127.0.5.9 taken at 256 KB/s each (a pace
+# no eviction touches).
+cat >"$T/lobby.py" <<'PY'
+import socket, sys, threading, time, urllib.request
+port, path, mport = int(sys.argv[1]), sys.argv[2], sys.argv[4]
+def lobby():  # the server's gauge of the connections waiting for a slot
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % mport, timeout=10).read().decode()
+    return int([l.split()[1] for l in text.splitlines() if l.startswith("imgfs_serve_lobby ")][0])
+def ask(src, method, whole=True):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
     s.bind((src, 0))
     s.connect(("127.0.0.1", port))
-    s.sendall(("%s %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" % (method, path)).encode())
+    req = ("%s %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" % (method, path)).encode()
+    s.sendall(req if whole else req[:20])
     return s
+def state(s):  # "answered", "closed" or "open" (nothing yet), without waiting
+    s.setblocking(False)
+    try:
+        b = s.recv(64, socket.MSG_PEEK)
+        return "answered" if b else "closed"
+    except BlockingIOError:
+        return "open"
+    except OSError:
+        return "closed"
 def status(s, timeout):
     s.settimeout(timeout)
     got = b""
@@ -236,24 +253,54 @@ def status(s, timeout):
     except OSError:
         pass
     return got.split(b" ")[1].decode() if got.startswith(b"HTTP/") else "none"
-holder = ask("127.0.5.9", "GET")
-assert status(holder, 20) == "200"
-stop = threading.Event()
-def take():
+holders = [ask("127.0.5.9", "GET") for _ in range(2)]
+for h in holders:
+    assert status(h, 20) == "200"
+stops = [threading.Event() for _ in holders]
+def take(h, stop):
     while not stop.is_set():
-        holder.recv(16384)
+        h.recv(16384)
         time.sleep(0.0625)
-t = threading.Thread(target=take)
-t.start()
+threads = [threading.Thread(target=take, args=(h, st)) for h, st in zip(holders, stops)]
+for t in threads:
+    t.start()
+def free_slot(i):
+    stops[i].set()
+    threads[i].join()
+    holders[i].close()
+def free_slots():
+    for i in range(len(holders)):
+        if not stops[i].is_set():
+            free_slot(i)
+if sys.argv[3] == "order":
+    # a trickler first, then the holders' own address ready, then a new
+    # address ready; a slot freed: the new address first, the trickler not
+    # let in before it, the holders' address after it
+    x1 = ask("127.0.7.1", "HEAD", whole=False)
+    a2 = ask("127.0.5.9", "HEAD")
+    b = ask("127.0.7.3", "HEAD")
+    for _ in range(300):  # all three in the lobby (nothing frees a slot before the close below)
+        if lobby() == 3:
+            break
+        time.sleep(0.1)
+    assert lobby() == 3
+    free_slot(0)
+    print("b", status(b, 20), "a2", state(a2), "x1", state(x1))
+    free_slots()
+    sys.exit(0)
 socks = [ask("127.0.6.%d" % (i + 1), "HEAD") for i in range(65)]  # the 65th comes to a full lobby
 last = status(socks[64], 30)
-stop.set()
-t.join()
-holder.close()
+free_slots()
 for s in socks[:64]:
     print(status(s, 60))
 print(last)
 PY
+# The order: a slot freed goes to the client that holds none and is ready.
+python3 "$T/lobby.py" "$PORT3" "/${LINK8#http://*/}" order "$MPORT3" >"$T/order.out" 2>"$T/order.err" ||
+    fail "the order's client: $(cat "$T/order.err")"
+assert_eq "b 200 a2 open x1 open" "$(cat "$T/order.out")" "the first answered of a trickler, the holders' address and a new one"
+# The bound: once the 65th has its answer, the slots go and the 64 waiting are served.
+python3 "$T/lobby.py" "$PORT3" "/${LINK8#http://*/}" bound "$MPORT3" >"$T/lobby.out" 2>"$T/lobby.err"
 assert_eq "64 200,1 503" "$(sort "$T/lobby.out" | uniq -c | awk '{ print $1, $2 }' | paste -sd ,)" \
     "answers of 65 waiting ($(cat "$T/lobby.err"))"
 assert_eq 503 "$(tail -n 1 "$T/lobby.out")" "the 65th"
