@@ -221,7 +221,8 @@ unsigned serve_front_lobby(serve_front *f)
 
 /* Whether fd's client sent a whole request head already (an empty line
  * within its first FRONT_HEAD_PEEK bytes, still in the socket): it is
- * ready to be served, not about to hold a slot while it trickles. */
+ * ready to be served, not about to hold a slot while it trickles.  On the
+ * TLS port the bytes are a handshake: never ready, all alike. */
 static bool head_came(int fd)
 {
 	char b[FRONT_HEAD_PEEK + 1];
