@@ -110,7 +110,7 @@ IMGFS_LOCK_LEVEL(serve_conns_lock, 8); /* the connection table: the log under it
 
 /* ---- keys ---------------------------------------------------------------------- */
 
-static void make_key(uint8_t key[17], const struct sockaddr *sa)
+void serve_client_key(uint8_t key[17], const struct sockaddr *sa)
 {
 	memset(key, 0, 17);
 	if (sa->sa_family == AF_INET) {
@@ -275,7 +275,7 @@ int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen
 	int rc = 0;
 	if (salen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	make_key(key, sa);
+	serve_client_key(key, sa);
 	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	struct key_ent *e = key_find(t, key);
 	if (t->used == t->cap) {
@@ -306,6 +306,16 @@ bool serve_conns_full(serve_conns *t)
 	bool full = t->used == t->cap;
 	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 	return full;
+}
+
+unsigned serve_conns_held(serve_conns *t, const struct sockaddr *sa)
+{
+	uint8_t key[17];
+	serve_client_key(key, sa);
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
+	unsigned n = key_find(t, key)->count;
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
+	return n;
 }
 
 unsigned serve_conns_count(serve_conns *t)

@@ -14,7 +14,10 @@
  *   the table full, connections in the backlog   as many of the slowest
  *                                                connections past their
  *                                                grace closed to make room
- *                                                (conns.c)
+ *                                                (conns.c); those that come
+ *                                                meanwhile wait in the
+ *                                                lobby, the freed slots
+ *                                                going to the fairest first
  *
  * and that acts on the deadlines of the connections libmicrohttpd serves
  * (serve_conns_due: a request not complete in time is shut down) and,
@@ -38,17 +41,33 @@
  * waiting for their first byte; it sleeps until the nearest deadline (a
  * second at most: it also writes the log's counts of suppressed lines).
  * Accepts are taken at most FRONT_ACCEPTS per round, so a flood of connects
- * cannot starve the deadlines.  When the table is full and the listening
- * socket is readable (connections wait in the kernel's backlog), as many
- * of the slowest connections as wait are closed to make room (the
- * backlog's length from the kernel: one at a time, the waiting client
- * behind an attacker's hundred would wait for a hundred closes in turn),
- * and the listening socket is left alone until a slot is freed — or, when
- * none is past its grace, until one is (retry_ms).  Nothing here allocates per connection: the
- * table is fixed.
+ * cannot starve the deadlines.  When the table is full, as many of the
+ * slowest connections as wait (in the backlog and the lobby: the backlog's
+ * length from the kernel) are closed to make room, at most once until
+ * the time conns.c gives back (one passes its grace, or those let go
+ * should have gone).
+ *
+ * The lobby (issue 70).  The freed room used to go to the backlog's
+ * connections in the order they came: an attacker that reopens every
+ * connection the server closes fills the backlog ahead of an honest
+ * client, and the room made for it went to the attackers' own queued
+ * connections (18 s before an honest download's first byte beside 232
+ * slow connections from 29 addresses; 11 s with 400 from 100 in
+ * test_serve_api_edge).  So while the table is full the front still
+ * accepts, into a lobby of FRONT_LOBBY connections, and a freed slot goes
+ * to the lobby's connection whose client holds the fewest slots, then to
+ * one whose request head came whole (a client ready to be served, not a
+ * trickler), then to the first come (lobby_admit).  A full lobby keeps
+ * the connections of the clients that hold and ask for the fewest: the
+ * newcomer, or the last come of the clients that hold the most, is
+ * refused (503 and Retry-After, a bare close on the TLS port).  A client
+ * with no slot and a request ready is served at the next slot freed,
+ * whatever the attackers queued before it.  Nothing here allocates per
+ * connection: the lobby and the table are fixed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -60,6 +79,8 @@
 
 #define FRONT_ACCEPTS 256 /* accepts per round */
 #define FRONT_PEEK 64     /* bytes looked at */
+#define FRONT_LOBBY 64    /* connections accepted while the table is full, waiting for a slot */
+#define FRONT_HEAD_PEEK 4096 /* bytes of a lobby's connection looked at for a whole request head */
 
 struct serve_front {
 	serve_conns *t;
@@ -67,9 +88,17 @@ struct serve_front {
 	struct serve_front_ops ops;
 	bool tls;
 	int lfd, ep, stop_fd;
-	bool listening;
-	int64_t retry_ms; /* the table full: when to look for room again, 0: when a slot frees */
+	int64_t evict_ms; /* the table full: the next look for room (serve_conns_evict) not before */
 	int64_t pace_ms;  /* the next serve_conns_pace */
+	/* The lobby: connections accepted while the table is full, waiting
+	 * for a slot, in the order they came (the top). */
+	struct lobby_ent {
+		int fd;
+		struct sockaddr_storage sa;
+		socklen_t len;
+		uint8_t key[17];
+	} lobby[FRONT_LOBBY];
+	unsigned nlobby; /* the front's; read by the metrics (serve_front_lobby) */
 	pthread_t thread;
 	bool running;
 };
@@ -98,57 +127,173 @@ static void refuse(int fd, const char *status, const char *headers, const char *
 	shutdown(fd, SHUT_WR);
 }
 
+/* A connection accepted with a slot free: the table's, WAITING; past its
+ * client's cap, refused. */
+static void admit(serve_front *f, int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct serve_conn *c;
+	int rc = serve_conns_admit(f->t, fd, (const struct sockaddr *)ss, len, serve_now_ms(), &c);
+	if (rc == -EMFILE) {
+		/* A TLS client could not read a plain reply: it is closed. */
+		char client[64];
+		refuse(fd, f->tls ? NULL : "503 Service Unavailable", "Retry-After: 10\r\n",
+		       "too many connections from your address: try again later\n");
+		close(fd);
+		serve_format_client(client, sizeof(client), (const struct sockaddr *)ss);
+		serve_noisef(f->log, SERVE_NOISE_CAP, 1, "refused %s: its address has --max-per-client connections (%s)",
+		             client, f->tls ? "closed" : "503");
+		return;
+	}
+	if (rc < 0) {
+		close(fd);
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+	if (epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		serve_conns_release(f->t, c);
+}
+
+/* The lobby's entry i, taken out (the order of the others kept). */
+static struct lobby_ent lobby_take(serve_front *f, unsigned i)
+{
+	struct lobby_ent e = f->lobby[i];
+	memmove(&f->lobby[i], &f->lobby[i + 1], (f->nlobby - i - 1) * sizeof(f->lobby[0]));
+	__atomic_store_n(&f->nlobby, f->nlobby - 1, __ATOMIC_RELAXED); /* the metrics read it */
+	return e;
+}
+
+/* What a client holds and asks for: its connections in the table and in
+ * the lobby. */
+static unsigned lobby_weight(serve_front *f, const struct sockaddr_storage *ss, const uint8_t key[17])
+{
+	unsigned n = serve_conns_held(f->t, (const struct sockaddr *)ss);
+	for (unsigned i = 0; i < f->nlobby; i++)
+		n += memcmp(f->lobby[i].key, key, 17) == 0;
+	return n;
+}
+
+/* A lobby's connection (or the one that came) is turned away: 503 with
+ * Retry-After on the plain port, closed on the TLS port. */
+static void lobby_refuse(serve_front *f, int fd, const struct sockaddr_storage *ss)
+{
+	char client[64];
+	refuse(fd, f->tls ? NULL : "503 Service Unavailable", "Retry-After: 10\r\n",
+	       "the server is full: try again later\n");
+	close(fd);
+	serve_format_client(client, sizeof(client), (const struct sockaddr *)ss);
+	serve_noisef(f->log, SERVE_NOISE_FULL, 1,
+	             "refused %s: the server is full and %d wait for a slot, from addresses that hold fewer (%s)", client,
+	             FRONT_LOBBY, f->tls ? "closed" : "503");
+}
+
+/* A connection accepted while the table is full waits in the lobby; a
+ * full lobby keeps the connections of the clients that hold and ask for
+ * the fewest, the one that came last of those that hold the most turned
+ * away. */
+static void lobby_offer(serve_front *f, int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct lobby_ent e = {.fd = fd, .sa = *ss, .len = len};
+	serve_client_key(e.key, (const struct sockaddr *)ss);
+	if (f->nlobby == FRONT_LOBBY) {
+		unsigned worst = 0, worst_w = 0;
+		for (unsigned i = 0; i < f->nlobby; i++) {
+			unsigned w = lobby_weight(f, &f->lobby[i].sa, f->lobby[i].key);
+			if (w >= worst_w) {
+				worst = i;
+				worst_w = w;
+			}
+		}
+		if (lobby_weight(f, ss, e.key) + 1 >= worst_w) {
+			lobby_refuse(f, fd, ss);
+			return;
+		}
+		struct lobby_ent out = lobby_take(f, worst);
+		lobby_refuse(f, out.fd, &out.sa);
+	}
+	f->lobby[f->nlobby] = e;
+	__atomic_store_n(&f->nlobby, f->nlobby + 1, __ATOMIC_RELAXED);
+}
+
+unsigned serve_front_lobby(serve_front *f)
+{
+	return f ? __atomic_load_n(&f->nlobby, __ATOMIC_RELAXED) : 0;
+}
+
+/* Whether fd's client sent a whole request head already (an empty line
+ * within its first FRONT_HEAD_PEEK bytes, still in the socket): it is
+ * ready to be served, not about to hold a slot while it trickles.  On the
+ * TLS port the bytes are a handshake: never ready, all alike. */
+static bool head_came(int fd)
+{
+	char b[FRONT_HEAD_PEEK + 1];
+	ssize_t n = recv(fd, b, FRONT_HEAD_PEEK, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	return memmem(b, (size_t)n, "\r\n\r\n", 4) || memmem(b, (size_t)n, "\n\n", 2);
+}
+
+/* Free slots go to the lobby first (issue 70): to the connection whose
+ * client holds the fewest slots; among those, to one whose request head
+ * came whole before one still sending it; then the first come — never to
+ * a client that holds more while another waits, nor to a slow sender
+ * before a client that is ready. */
+static void lobby_admit(serve_front *f)
+{
+	while (f->nlobby > 0 && !serve_conns_full(f->t)) {
+		unsigned best = 0, best_rank = UINT_MAX;
+		for (unsigned i = 0; i < f->nlobby && best_rank > 0; i++) {
+			unsigned held = serve_conns_held(f->t, (const struct sockaddr *)&f->lobby[i].sa);
+			unsigned rank = held >= UINT_MAX / 2 - 1 ? UINT_MAX - 1 : 2 * held + !head_came(f->lobby[i].fd);
+			if (rank < best_rank) {
+				best = i;
+				best_rank = rank;
+			}
+		}
+		struct lobby_ent e = lobby_take(f, best);
+		admit(f, e.fd, &e.sa, e.len);
+	}
+}
+
+/* The table full: as many of the slowest connections as wait (in the
+ * backlog and the lobby) are closed to make room, at most once until the
+ * time evict gives back. */
+static void make_room(serve_front *f)
+{
+	struct serve_evicted ev_ = {0};
+	int64_t now = serve_now_ms(), retry;
+	if (now < f->evict_ms || !serve_conns_full(f->t))
+		return;
+	unsigned want = serve_listen_waiting(f->lfd) + f->nlobby;
+	unsigned closed = serve_conns_evict(f->t, now, want < FRONT_ACCEPTS ? want : FRONT_ACCEPTS, &ev_, &retry);
+	serve_noisef(f->log, SERVE_NOISE_EVICT, closed,
+	             "closed %u connection(s) to make room for as many waiting (--max-connections held): "
+	             "the slowest (last %s: %llu bytes in %lld.%03lld s)", closed, ev_.client,
+	             (unsigned long long)ev_.bytes, (long long)(ev_.age_ms / 1000), (long long)(ev_.age_ms % 1000));
+	f->evict_ms = retry;
+}
+
 static void accept_some(serve_front *f)
 {
 	for (int n = 0; n < FRONT_ACCEPTS; n++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		struct serve_conn *c;
-		if (serve_conns_full(f->t)) {
-			/* The listening socket is readable: connections wait.  The
-			 * slowest make room for them; the backlog keeps them until
-			 * those slots are freed (a moment), or until one is past its
-			 * grace. */
-			struct serve_evicted ev_ = {0};
-			int64_t now = serve_now_ms(), retry;
-			unsigned want = serve_listen_waiting(f->lfd);
-			unsigned closed = serve_conns_evict(f->t, now, want < FRONT_ACCEPTS ? want : FRONT_ACCEPTS, &ev_,
-			                                    &retry);
-			serve_noisef(f->log, SERVE_NOISE_EVICT, closed,
-			             "closed %u connection(s) to make room for as many waiting (--max-connections held): "
-			             "the slowest (last %s: %llu bytes in %lld.%03lld s)", closed, ev_.client,
-			             (unsigned long long)ev_.bytes, (long long)(ev_.age_ms / 1000),
-			             (long long)(ev_.age_ms % 1000));
-			f->retry_ms = retry;
+		lobby_admit(f);
+		bool full = serve_conns_full(f->t);
+		if (full) {
+			/* The slowest make room; the lobby keeps who comes meanwhile
+			 * (a waiting connection closed: its slot is free now). */
+			make_room(f);
 			if (!serve_conns_full(f->t))
-				continue; /* a waiting connection was closed: its slot is free now */
-			struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
-			epoll_ctl(f->ep, EPOLL_CTL_MOD, f->lfd, &ev);
-			f->listening = false;
-			return;
+				continue;
 		}
 		int fd = accept4(f->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return; /* EAGAIN, or the client left the backlog; EMFILE: next round */
-		int rc = serve_conns_admit(f->t, fd, (struct sockaddr *)&ss, len, serve_now_ms(), &c);
-		if (rc == -EMFILE) {
-			/* A TLS client could not read a plain reply: it is closed. */
-			char client[64];
-			refuse(fd, f->tls ? NULL : "503 Service Unavailable", "Retry-After: 10\r\n",
-			       "too many connections from your address: try again later\n");
-			close(fd);
-			serve_format_client(client, sizeof(client), (struct sockaddr *)&ss);
-			serve_noisef(f->log, SERVE_NOISE_CAP, 1, "refused %s: its address has --max-per-client connections (%s)",
-			             client, f->tls ? "closed" : "503");
-			continue;
-		}
-		if (rc < 0) {
-			close(fd);
-			continue;
-		}
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-		if (epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-			serve_conns_release(f->t, c);
+		if (full)
+			lobby_offer(f, fd, &ss, len);
+		else
+			admit(f, fd, &ss, len);
 	}
 }
 
@@ -221,8 +366,8 @@ static void *front_main(void *arg)
 	for (;;) {
 		/* At least once a second: the log's suppressed counts. */
 		int64_t now = serve_now_ms(), due = serve_conns_next_due(f->t);
-		if (!f->listening && f->retry_ms && (due == 0 || f->retry_ms < due))
-			due = f->retry_ms;
+		if (f->nlobby && f->evict_ms && (due == 0 || f->evict_ms < due))
+			due = f->evict_ms;
 		int timeout = due == 0 || due - now > 1000 ? 1000 : due <= now ? 0 : (int)(due - now);
 		int n = epoll_wait(f->ep, evs, 64, timeout);
 		for (int i = 0; i < n; i++) {
@@ -248,14 +393,12 @@ static void *front_main(void *arg)
 			on_pace(f, now);
 			f->pace_ms = now + 1000;
 		}
+		/* A slot freed goes to the lobby; connections wait there while
+		 * the table is full: time to look for room again. */
+		lobby_admit(f);
+		if (f->nlobby)
+			make_room(f);
 		serve_noise_flush(f->log);
-		/* Room, or time to look for some (accept_some makes it). */
-		if (!f->listening && (!serve_conns_full(f->t) || (f->retry_ms && now >= f->retry_ms))) {
-			f->retry_ms = 0;
-			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
-			epoll_ctl(f->ep, EPOLL_CTL_MOD, f->lfd, &ev);
-			f->listening = true;
-		}
 	}
 }
 
@@ -266,8 +409,7 @@ int serve_front_start(serve_front **out, int lfd, bool tls, serve_conns *t, stru
 	int rc;
 	if (!f)
 		return -ENOMEM;
-	*f = (serve_front){.t = t, .log = log, .ops = *ops, .tls = tls, .lfd = lfd, .ep = -1, .stop_fd = -1,
-	                   .listening = true};
+	*f = (serve_front){.t = t, .log = log, .ops = *ops, .tls = tls, .lfd = lfd, .ep = -1, .stop_fd = -1};
 	struct epoll_event l = {.events = EPOLLIN, .data.ptr = &tag_listen};
 	struct epoll_event s = {.events = EPOLLIN, .data.ptr = &tag_stop};
 	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &tag_table};
@@ -299,6 +441,8 @@ void serve_front_stop(serve_front *f)
 		}
 		pthread_join(f->thread, NULL);
 	}
+	for (unsigned i = 0; i < f->nlobby; i++)
+		close(f->lobby[i].fd);
 	if (f->ep >= 0)
 		close(f->ep);
 	if (f->stop_fd >= 0)

@@ -1,7 +1,8 @@
 /*
  * http.c — the pure HTTP text of `imgfs serve`: Range and If-Range, dates,
  * Content-Disposition, the request path, escaping for the log, and what the
- * first bytes of a connection are (front.c refuses garbage with them).
+ * first bytes of a connection are (front.c refuses garbage with them), and
+ * whether a request's framing is one we read as every server does.
  *
  * Who calls it: serve.c for every request; the unit tests.  Everything here
  * reads bytes a client chose: it parses strictly, never reads past a NUL,
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "serve.h"
 
@@ -180,4 +182,68 @@ enum serve_sniff serve_sniff(const unsigned char *b, size_t n)
 	if (i == n)
 		return SERVE_SNIFF_HTTP; /* a prefix of one: the deadline covers the rest */
 	return method > 0 && b[i] == ' ' ? SERVE_SNIFF_HTTP : SERVE_SNIFF_GARBAGE;
+}
+
+/* One element of a Content-Length list: 1*DIGIT between optional spaces;
+ * advances *p past it and the comma after it. */
+static bool length_element(const char **p, uint64_t *out)
+{
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (!number(p, out))
+		return false;
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (**p == ',')
+		(*p)++;
+	else if (**p)
+		return false;
+	return true;
+}
+
+static void framing_fault(struct serve_framing *f, const char *why)
+{
+	if (!f->bad)
+		f->why = why;
+	f->bad = true;
+}
+
+void serve_framing_add(struct serve_framing *f, const char *key, const char *value)
+{
+	if (!key)
+		return;
+	if (strcasecmp(key, "Content-Length") == 0) {
+		const char *p = value ? value : "";
+		if (!*p)
+			framing_fault(f, "an empty Content-Length");
+		while (*p) {
+			uint64_t v;
+			if (!length_element(&p, &v)) {
+				framing_fault(f, "a Content-Length that is not a number");
+				break;
+			}
+			if (f->cl++ == 0)
+				f->length = v;
+			else if (v != f->length)
+				framing_fault(f, "two different Content-Lengths");
+		}
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		const char *p = value ? value : "";
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strlen(p);
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (f->te++ > 0 || n != 7 || strncasecmp(p, "chunked", 7) != 0)
+			framing_fault(f, "a Transfer-Encoding other than one chunked");
+	}
+}
+
+const char *serve_framing_verdict(const struct serve_framing *f)
+{
+	if (f->bad)
+		return f->why;
+	if (f->cl && f->te)
+		return "Transfer-Encoding beside Content-Length";
+	return NULL;
 }

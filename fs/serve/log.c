@@ -98,6 +98,7 @@ void serve_noise_flush(struct serve_log *l)
 		[SERVE_NOISE_MHD] = "libmicrohttpd",
 		[SERVE_NOISE_EVICT] = "closed: the slowest, to make room",
 		[SERVE_NOISE_READER] = "closed: a client below the minimum rate",
+		[SERVE_NOISE_FULL] = "refused: the server full, from an address that holds more",
 	};
 	char line[128];
 	int64_t now = serve_now_ms();

@@ -97,6 +97,7 @@ char *serve_metrics_text(struct serve_metrics *mt, unsigned connections, const u
 		{SERVE_NOISE_IDLE, "idle"},
 		{SERVE_NOISE_EVICT, "evicted"},
 		{SERVE_NOISE_READER, "slow_reader"},
+		{SERVE_NOISE_FULL, "full"},
 	};
 	struct body b = {malloc(METRICS_BODY_MAX), 0, METRICS_BODY_MAX};
 	family(&b, "imgfs_serve_requests_total", "counter", "HTTP requests answered, by method and status.");

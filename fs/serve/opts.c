@@ -48,7 +48,10 @@ static const char serve_usage[] =
 	"  response), bytes that do not start an HTTP request (a TLS hello on the plain port, plain text\n"
 	"  on the TLS port) get 400 and a close, a response the client takes fewer than 1024 bytes/s of\n"
 	"  over 10 s ends.  When --max-connections are held, the slowest (fewest bytes a second of its\n"
-	"  age, past 0.5 s) is closed to make room for the next.\n"
+	"  age, past 0.5 s) is closed to make room for the next; up to 64 wait meanwhile, the room going\n"
+	"  first to the address that holds the fewest connections, then to a request already sent whole;\n"
+	"  a request whose framing reads two ways (two Content-Lengths, Transfer-Encoding beside one) is\n"
+	"  400 and closed.\n"
 	"  A download under way stops (a short transfer) when its link is revoked or its image deleted,\n"
 	"  destroyed or moved out of private/ or iso/; one that began before its link expired completes,\n"
 	"  and a resume after the expiry gets 410.\n";

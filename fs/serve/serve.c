@@ -116,6 +116,7 @@ struct server {
 	struct serve_metrics metrics;
 	serve_metrics_server *ms;
 	glance *api; /* --glance: the image API (SPEC §19), NULL otherwise */
+	serve_front *front; /* set once it runs, before the metrics listener starts */
 };
 
 /* One request, from its first line to its log line. */
@@ -335,6 +336,28 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 	return queue(c, dl, ranged > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, r);
 }
 
+static enum MHD_Result framing_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	serve_framing_add(cls, key, value);
+	return MHD_YES;
+}
+
+/* RFC 9112 §6.3: a request whose framing is ambiguous is 400 and the
+ * connection closed — what follows it is never read as a request. */
+static enum MHD_Result refuse_framing(struct MHD_Connection *c, struct dl *dl, const char *why)
+{
+	char text[160];
+	int n = snprintf(text, sizeof(text), "a request's framing is read one way only: %s\n", why);
+	snprintf(dl->why, sizeof(dl->why), "refused: %s", why);
+	struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return queue(c, dl, MHD_HTTP_BAD_REQUEST, r);
+}
+
 /* The slot of a connection (on_connection), NULL when it has none. */
 static struct serve_conn *conn_of(struct MHD_Connection *c)
 {
@@ -362,6 +385,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		snprintf(dl->method, sizeof(dl->method), "%s", method);
 		snprintf(dl->client, sizeof(dl->client), "%s", conn->client);
 		dl->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		/* Framing read two ways is refused before anyone reads a body,
+		 * the download links' and the image API's alike (http.c). */
+		struct serve_framing fr = {0};
+		MHD_get_connection_values(c, MHD_HEADER_KIND, framing_each, &fr);
+		const char *bad = serve_framing_verdict(&fr);
+		if (bad)
+			return refuse_framing(c, dl, bad);
 		if (srv->api && glance_owns(url)) { /* the image API's, not a download link's */
 			dl->api = true;
 			return glance_request(srv->api, c, conn, &dl->greq, url, method, upload_data, upload_size);
@@ -513,11 +543,14 @@ static char *metrics_text(void *arg, size_t *len)
 	char *text = serve_metrics_text(&srv->metrics, serve_conns_count(srv->conns), refused, len);
 	/* the database's statements: what a request costs (the image API's
 	 * listings are guarded by it, tests/integration/test_glance.sh) */
-	char more[200];
+	char more[400];
 	int n = snprintf(more, sizeof(more), "# HELP imgfs_serve_db_statements_total SQL statements run.\n"
 	                                     "# TYPE imgfs_serve_db_statements_total counter\n"
-	                                     "imgfs_serve_db_statements_total %lld\n",
-	                 (long long)model_statements(srv->m));
+	                                     "imgfs_serve_db_statements_total %lld\n"
+	                                     "# HELP imgfs_serve_lobby Connections waiting for a slot (every slot held).\n"
+	                                     "# TYPE imgfs_serve_lobby gauge\n"
+	                                     "imgfs_serve_lobby %u\n",
+	                 (long long)model_statements(srv->m), serve_front_lobby(srv->front));
 	char *all = text ? realloc(text, *len + (size_t)n + 1) : NULL;
 	if (!all) {
 		free(text);
@@ -733,6 +766,7 @@ static int serve_run(struct serve_opts *o)
 		goto out;
 	}
 	lfd = -1; /* the front's */
+	srv.front = front;
 	rc = 1;
 	serve_logf(&srv.log, "listening on %s://%.*s:%u (%u threads, at most %u connections, %u per client)",
 	           cert ? "https" : "http", (int)(strrchr(o->listen_at, ':') - o->listen_at), o->listen_at, port, o->threads,

@@ -127,6 +127,24 @@ void serve_escape(char *out, size_t cap, const char *in);
 /* The token of a request path "/d/<token>[/<file name>]"; false otherwise. */
 bool serve_path_token(const char *path, char *out, size_t cap);
 
+/* A request's framing (RFC 9112 §6): its Content-Length and
+ * Transfer-Encoding header fields, fed one at a time (any other field is
+ * ignored), then judged.  libmicrohttpd takes the first Content-Length and
+ * lets Transfer-Encoding win over it; a front that reads another length
+ * than ours would see our "second request" smuggled inside its one.  So a
+ * request is refused (400, the connection closed) when it has both, when
+ * its Content-Lengths differ or one is not a decimal, or when its
+ * Transfer-Encoding is anything but one "chunked". */
+struct serve_framing {
+	unsigned cl, te;   /* fields seen */
+	bool bad;          /* a malformed, differing or refused value */
+	uint64_t length;   /* the first Content-Length */
+	const char *why;   /* static text: the first fault */
+};
+void serve_framing_add(struct serve_framing *f, const char *key, const char *value);
+/* NULL: a framing we read as any other server does; else the reason. */
+const char *serve_framing_verdict(const struct serve_framing *f);
+
 /* What the first n (> 0) bytes a client sent can be: the start of an
  * HTTP/1.x request line (empty lines before it allowed, RFC 9112 §2.2; a
  * method token of at most SERVE_METHOD_MAX characters, then a space), the
@@ -156,6 +174,7 @@ enum serve_noise {
 	SERVE_NOISE_MHD,     /* libmicrohttpd's own messages */
 	SERVE_NOISE_EVICT,   /* the slowest closed to make room (the table full) */
 	SERVE_NOISE_READER,  /* a response's client below the minimum rate */
+	SERVE_NOISE_FULL,    /* the table and the lobby full: turned away */
 	SERVE_NOISE_COUNT,
 };
 struct serve_log {
@@ -273,5 +292,7 @@ struct serve_front_ops {
 int serve_front_start(serve_front **out, int lfd, bool tls, serve_conns *t, struct serve_log *log,
                       const struct serve_front_ops *ops);
 void serve_front_stop(serve_front *f); /* accepts NULL */
+/* Connections waiting in the lobby for a slot (any thread; NULL: 0). */
+unsigned serve_front_lobby(serve_front *f);
 
 #endif

@@ -95,6 +95,11 @@ int serve_conns_event_fd(const serve_conns *t);
 int serve_conns_admit(serve_conns *t, int fd, const struct sockaddr *sa, socklen_t salen, int64_t now_ms,
                       struct serve_conn **out);
 bool serve_conns_full(serve_conns *t);
+/* The client key of sa (an IPv4 address, an IPv6 /64, a mapped IPv4
+ * address as IPv4): what the counts per client count by. */
+void serve_client_key(uint8_t key[17], const struct sockaddr *sa);
+/* The connections sa's client holds in the table. */
+unsigned serve_conns_held(serve_conns *t, const struct sockaddr *sa);
 unsigned serve_conns_count(serve_conns *t);
 /* Reading a request that must be complete by deadline_ms: the first byte
  * came (the front hands the socket on; handed), or a keep-alive response

@@ -34,10 +34,14 @@
  * last request: not a redirect's).
  *
  * Reasons: every failure leaves one line in res->reason.  libcurl codes
- * become errnos in exactly one function (fetch_failure).  The password of a
- * user:password@ URL is scrubbed from every reason (fetch_scrub), in its
- * written and its decoded form, whatever libcurl put in its error buffer;
- * this file logs nothing itself.
+ * become errnos in exactly one function (fetch_failure).  The userinfo of
+ * a user:password@ URL is taken out of the URL as libcurl parses it
+ * (fetch_creds) and handed over as CURLOPT_USERNAME and CURLOPT_PASSWORD:
+ * libcurl never sees it in a URL, so no message of its — and no reason of
+ * ours, which name no part of the URL but its scheme — can carry it.  (It
+ * was once replaced by text search in every reason: a password that is
+ * also a word of the reason showed where it stood, issue 70.)  This file
+ * logs nothing itself.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -88,47 +92,6 @@ static void fetch_say(char *out, size_t cap, const char *fmt, ...)
 			*p = ' ';
 	for (size_t n = strlen(out); n > 0 && out[n - 1] == ' '; n--)
 		out[n - 1] = '\0';
-}
-
-/* Replaces every occurrence of secret in s (a NUL-terminated buffer of cap
- * bytes) with "***".  Nothing to do for an empty secret. */
-static void fetch_scrub_one(char *s, size_t cap, const char *secret)
-{
-	char tmp[FETCH_REASON_MAX];
-	size_t slen = secret ? strlen(secret) : 0;
-	size_t o = 0;
-
-	if (slen == 0 || strstr(s, secret) == NULL)
-		return;
-	for (const char *p = s; *p && o + 1 < sizeof(tmp);) {
-		if (strncmp(p, secret, slen) == 0) {
-			o += (size_t)snprintf(tmp + o, sizeof(tmp) - o, "***");
-			p += slen;
-		} else {
-			tmp[o++] = *p++;
-		}
-	}
-	tmp[o < sizeof(tmp) ? o : sizeof(tmp) - 1] = '\0';
-	snprintf(s, cap, "%s", tmp);
-}
-
-/* Scrubs url's password, as written and decoded, from s. */
-static void fetch_scrub(char *s, size_t cap, const char *url)
-{
-	static const unsigned int forms[] = {0, CURLU_URLDECODE};
-	CURLU *u = curl_url();
-
-	if (u == NULL)
-		return;
-	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
-		for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-			char *pw = NULL;
-			if (curl_url_get(u, CURLUPART_PASSWORD, &pw, forms[i]) == CURLUE_OK)
-				fetch_scrub_one(s, cap, pw);
-			curl_free(pw);
-		}
-	}
-	curl_url_cleanup(u);
 }
 
 int fetch_url_redact(const char *url, char *out, size_t cap)
@@ -254,8 +217,6 @@ int fetch_url_check(const char *url, char *why, size_t cap)
 		return -ENOMEM;
 	rc = fetch_check_parts(u, url, why, cap);
 	curl_url_cleanup(u);
-	if (rc < 0)
-		fetch_scrub(why, cap, url);
 	return rc;
 }
 
@@ -277,6 +238,9 @@ struct fetch_xfer {
 	uint64_t window_ms;    /* the rate floor's window began, 0: not yet */
 	uint64_t window_end;   /* res->end when it began */
 	char errbuf[CURL_ERROR_SIZE];
+	/* The URL as libcurl gets it (no userinfo) and the userinfo, decoded
+	 * (fetch_creds; NULL: none): libcurl's allocations. */
+	char *bare, *user, *password;
 };
 
 /* Records why a callback is about to stop the transfer (its reason wins
@@ -523,7 +487,11 @@ static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
 		if (cc == CURLE_OK)                           \
 			cc = curl_easy_setopt(h, opt, val);   \
 	} while (0)
-	FETCH_SET(CURLOPT_URL, rq->url);
+	FETCH_SET(CURLOPT_URL, x->bare);
+	if (x->user != NULL)
+		FETCH_SET(CURLOPT_USERNAME, x->user);
+	if (x->password != NULL)
+		FETCH_SET(CURLOPT_PASSWORD, x->password);
 	/* The address judged must be the server's: no proxy from the
 	 * environment, whose address would be judged instead. */
 	FETCH_SET(CURLOPT_NOPROXY, "*");
@@ -696,6 +664,41 @@ static int fetch_failure(struct fetch_xfer *x, const char *scheme, CURLcode cc, 
 	}
 }
 
+/* Splits rq->url as libcurl parses it into the URL without its userinfo
+ * and the user and password (decoded, as libcurl would send them). */
+static int fetch_creds(struct fetch_xfer *x)
+{
+	CURLU *u = curl_url();
+	int rc = -ENOMEM;
+
+	if (u == NULL)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, x->rq->url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		rc = -EINVAL;
+		goto out;
+	}
+	curl_url_get(u, CURLUPART_USER, &x->user, CURLU_URLDECODE);
+	curl_url_get(u, CURLUPART_PASSWORD, &x->password, CURLU_URLDECODE);
+	if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &x->bare, 0) != CURLUE_OK)
+		goto out;
+	rc = 0;
+out:
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static void fetch_creds_free(struct fetch_xfer *x)
+{
+	if (x->password != NULL)
+		explicit_bzero(x->password, strlen(x->password));
+	curl_free(x->password);
+	curl_free(x->user);
+	curl_free(x->bare);
+	x->password = x->user = x->bare = NULL;
+}
+
 /* One request from x->start; 0 or -errno with the reason in x->res. */
 static int fetch_attempt(struct fetch_xfer *x, const char *scheme, bool *resume_refused)
 {
@@ -757,6 +760,10 @@ int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
 	    (rc = fetch_scheme_of(rq->url, scheme, sizeof(scheme))) < 0)
 		goto out;
 	x.ftp = strcmp(scheme, "ftp") == 0;
+	if ((rc = fetch_creds(&x)) < 0) {
+		fetch_say(res->reason, sizeof(res->reason), "the URL is not valid");
+		goto out;
+	}
 	if (x.start > 0 && (rq->validator == NULL || !fetch_validator_ok(rq->validator))) {
 		/* Nothing tells whether the file is still the one the held bytes
 		 * came from: no gamble, the whole file (docs/reference.md §5.2). */
@@ -775,6 +782,6 @@ int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
 	if (rc == 0)
 		res->reason[0] = '\0';
 out:
-	fetch_scrub(res->reason, sizeof(res->reason), rq->url);
+	fetch_creds_free(&x);
 	return res->err = rc;
 }

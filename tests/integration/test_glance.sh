@@ -260,7 +260,8 @@ sed 's/my-api-password/wrong-password/' "$T/login.json" >"$T/bad.json"
 assert_eq 401 "$(status_code --data @"$T/bad.json" "$U/v3/auth/tokens")" "a wrong password"
 sed "s/\"name\": \"$ME\"}}}/\"name\": \"bob\"}}}/" "$T/login.json" >"$T/other.json"
 assert_eq 401 "$(status_code --data @"$T/other.json" "$U/v3/auth/tokens")" "another account's project"
-assert_eq 200 "$(status_code -H "X-Auth-Token: $TOK" "$U/v3/projects/bob")" "a project looked up"
+assert_eq 403 "$(status_code -H "X-Auth-Token: $TOK" "$U/v3/projects/bob")" "another account's project (Keystone's policy: 403)"
+assert_eq 200 "$(status_code -H "X-Auth-Token: $TOK" "$U/v3/projects/$ME")" "its own project"
 imgfs_admin "$S" token revoke bob "$BOB" >/dev/null
 assert_eq 401 "$(status_code -H "X-Auth-Token: $BOB" "$U/v2/images")" "a revoked token"
 SHORT=$(imgfs_admin "$S" token bob 1s | cut -d' ' -f1)

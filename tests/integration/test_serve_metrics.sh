@@ -78,7 +78,7 @@ for f in imgfs_serve_requests_total imgfs_serve_sent_bytes_total imgfs_serve_con
     imgfs_serve_refused_connections_total imgfs_serve_transfers_stopped_total; do
     grep -q "^# TYPE $f \(counter\|gauge\)$" "$T/metrics.txt" || fail "no TYPE line of $f"
 done
-for r in per_client garbage late_request idle; do
+for r in per_client garbage late_request idle full; do
     assert_eq 0 "$(prom "imgfs_serve_refused_connections_total{reason=\"$r\"}")" "refused ($r)"
 done
 curl -sS -D "$T/h" -o /dev/null "http://127.0.0.1:$MPORT/metrics"

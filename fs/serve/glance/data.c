@@ -33,7 +33,13 @@
  * Bounded (SPEC §12): a request holds two 1 MiB buffers, the hasher's
  * queue (BLOB_SHA256_QUEUE chunks), its thread and the writer's thread
  * while it uploads; at
- * most GLANCE_UPLOADS uploads run at once (503 and Retry-After beyond);
+ * most GLANCE_UPLOADS uploads run at once (503 beyond), shared fairly
+ * (glance_upload_fits, issue 70): an account — a main account with its
+ * sub-accounts — starts one while it holds fewer than half the slots the
+ * other accounts leave (one at least), and one address of it while it
+ * holds fewer than half its account's share; so one tenant trickling
+ * bodies from a few addresses holds 8 of the 16 at most, and another
+ * account's upload finds a slot while any is free;
  * the waits for a seal are a list the waiter thread looks at every
  * WAIT_POLL_MS, one image row each.
  */
@@ -50,6 +56,7 @@
 #include "blob_wblob.h"
 #include "reply.h"
 #include "serve.h"
+#include "serve_conns.h"
 
 #define CHUNK BLOB_CHUNK_SIZE
 #define REPORT_BYTES (64ULL << 20)
@@ -67,6 +74,7 @@ struct glance_data {
 	uint64_t off, reported;
 	struct glance_writer *wr;
 	int64_t image_id;
+	int holder;          /* its place in the upload slots (begun), -1: none */
 	struct glance_data *wprev, *wnext; /* the waits list */
 	struct glance_req *req;
 	/* a download */
@@ -81,6 +89,14 @@ struct glance_waits {
 	struct glance_data *head;
 	bool stop;
 	unsigned uploads; /* uploads running (GLANCE_UPLOADS at most) */
+	/* Who holds each upload slot: its tenant (the account, or its main
+	 * account) and its client's address (conns.c's key), for the shares
+	 * (glance_upload_fits). */
+	struct glance_holder {
+		bool used;
+		int64_t tenant;
+		uint8_t addr[17];
+	} holders[GLANCE_UPLOADS];
 	model *m;
 	pthread_t thread;
 };
@@ -298,6 +314,76 @@ static int writer_stop(struct glance_writer *wr)
 
 /* ---- uploads ---------------------------------------------------------------------------- */
 
+/* ---- the upload slots' shares ------------------------------------------------------ */
+
+static unsigned half_or_one(unsigned n)
+{
+	return n / 2 > 1 ? n / 2 : 1;
+}
+
+bool glance_upload_fits(unsigned held, unsigned account, unsigned address)
+{
+	if (held >= GLANCE_UPLOADS)
+		return false;
+	/* the account: half of what the others leave, one at least */
+	unsigned share = half_or_one(GLANCE_UPLOADS - (held - account));
+	if (account >= share)
+		return false;
+	/* its address: half of the account's share, one at least */
+	return address < half_or_one(share);
+}
+
+/* The request's upload takes a slot: 0, -EBUSY (its account has its
+ * share), -EMFILE (its address has its share of the account's), -ENFILE
+ * (all held). */
+static int slot_take(struct glance_waits *ws, struct glance_req *r, struct glance_data *d)
+{
+	int64_t tenant = r->caller.parent_id ? r->caller.parent_id : r->caller.id;
+	unsigned account = 0, address = 0;
+	int free_at = -1, rc = 0;
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
+	for (int i = 0; i < GLANCE_UPLOADS; i++) {
+		const struct glance_holder *h = &ws->holders[i];
+		if (!h->used) {
+			free_at = free_at < 0 ? i : free_at;
+			continue;
+		}
+		if (h->tenant == tenant) {
+			account++;
+			address += r->conn && memcmp(h->addr, r->conn->key, sizeof(h->addr)) == 0;
+		}
+	}
+	if (!glance_upload_fits(ws->uploads, account, address) || free_at < 0) {
+		/* the narrowest reason first: its address, its account, all */
+		unsigned share = half_or_one(GLANCE_UPLOADS - (ws->uploads - account));
+		rc = address >= half_or_one(share) ? -EMFILE
+		     : account >= share && ws->uploads < GLANCE_UPLOADS ? -EBUSY
+		                                                        : -ENFILE;
+	} else {
+		struct glance_holder *h = &ws->holders[free_at];
+		h->used = true;
+		h->tenant = tenant;
+		memset(h->addr, 0, sizeof(h->addr));
+		if (r->conn)
+			memcpy(h->addr, r->conn->key, sizeof(h->addr));
+		d->holder = free_at;
+		ws->uploads++;
+	}
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
+	return rc;
+}
+
+static void slot_put(struct glance_waits *ws, struct glance_data *d)
+{
+	IMGFS_LOCK(&ws->lock, glance_waits_lock);
+	if (d->holder >= 0) {
+		ws->holders[d->holder].used = false;
+		d->holder = -1;
+		ws->uploads--;
+	}
+	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
+}
+
 static void upload_release(struct glance_req *r, struct glance_data *d)
 {
 	struct glance_waits *ws = glance_waits_of(r->g);
@@ -313,9 +399,7 @@ static void upload_release(struct glance_req *r, struct glance_data *d)
 	d->w = NULL;
 	d->buf = d->bufs[0] = d->bufs[1] = NULL;
 	d->begun = false;
-	IMGFS_LOCK(&ws->lock, glance_waits_lock);
-	ws->uploads--;
-	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
+	slot_put(ws, d);
 }
 
 /* A refusal during the body: the upload abandoned (a sniff's refusal:
@@ -339,23 +423,21 @@ static int upload_begin(struct glance_req *r, struct glance_data *d)
 	struct glance_waits *ws = glance_waits_of(r->g);
 	struct model_err err = {0};
 	struct model_blob b;
-	bool full;
 	int rc;
 	/* The dispatcher asked MODEL_RIGHT_CHANGE: the caller's image. */
 	d->image_id = r->image->img.id;
 	int idx = r->image->img.folder == MODEL_FOLDER_ISO ? 26 : 0;
-	IMGFS_LOCK(&ws->lock, glance_waits_lock);
-	if ((full = ws->uploads >= GLANCE_UPLOADS) == false)
-		ws->uploads++;
-	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
-	if (full)
-		return glance_reply_error(r, 503, "%d uploads run at once here: try again in a moment", GLANCE_UPLOADS);
+	if ((rc = slot_take(ws, r, d)) < 0)
+		return glance_reply_error(r, 503, "%s",
+		                          rc == -EBUSY ? "your account has its share of the uploads that run at once here "
+		                                         "(half the slots other accounts leave free): try again in a moment"
+		                          : rc == -EMFILE ? "your address has its share of your account's uploads that run "
+		                                            "at once here: try again in a moment"
+		                                          : "16 uploads run at once here: try again in a moment");
 	d->begun = true;
 	if ((rc = model_upload_begin(glance_model(r->g), d->image_id, idx, &d->u, &err)) < 0) {
 		d->begun = false;
-		IMGFS_LOCK(&ws->lock, glance_waits_lock);
-		ws->uploads--;
-		IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
+		slot_put(ws, d);
 		/* Glance's answer to data for an image that is not queued */
 		return glance_reply_error(r, rc == -EPERM ? 409 : glance_http_status(rc), "%s", err.msg);
 	}
@@ -408,8 +490,8 @@ static int upload_write(struct glance_req *r, struct glance_data *d, bool last)
 
 static struct glance_data *data_of(struct glance_req *r)
 {
-	if (!r->data)
-		r->data = calloc(1, sizeof(*r->data));
+	if (!r->data && (r->data = calloc(1, sizeof(*r->data))))
+		r->data->holder = -1;
 	return r->data;
 }
 

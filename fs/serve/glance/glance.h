@@ -143,6 +143,13 @@ int schemas_show(struct glance_req *r);       /* GET /v2/schemas/{name} */
  * (their requests answer 503) and joins the thread; free (after
  * libmicrohttpd stopped) releases it. */
 #define GLANCE_UPLOADS 16 /* API uploads at once (503 beyond) */
+/* Whether one more upload may start (data.c, SPEC §19.7): held of the
+ * GLANCE_UPLOADS run, account of them its account's (a main account's and
+ * its sub-accounts' together), address of those from its client's
+ * address.  An account takes fewer than half the slots the others leave,
+ * one at least; an address of it fewer than half its account's share,
+ * one at least. */
+bool glance_upload_fits(unsigned held, unsigned account, unsigned address);
 typedef struct glance_waits glance_waits;
 int glance_waits_start(glance_waits **out, model *m);
 void glance_waits_stop(glance_waits *ws);

@@ -7,9 +7,14 @@
  *                                 a token, for a new token (X-Subject-Token)
  *                                 and a catalogue of one image endpoint per
  *                                 region, pointing at this server
- *   GET  /v3/auth/tokens          the token named by X-Subject-Token
- *   GET  /v3/projects/{id}, ?name= an account as a project (`openstack image
- *                                 add project` looks its member up there)
+ *   GET  /v3/auth/tokens          the token named by X-Subject-Token: the
+ *                                 caller's own, or any for an administrator
+ *   GET  /v3/projects/{id}, ?name= an account as a project: the caller's own,
+ *                                 or any for an administrator (403 for
+ *                                 every other name, there or not: no
+ *                                 existence oracle; `openstack image add
+ *                                 project` takes the 403 and goes on with
+ *                                 the name)
  *
  * An account is a user and a project of the same name, in the domain
  * "default"; an administrator account (§8) has the role admin beside
@@ -200,12 +205,29 @@ int identity_login(struct glance_req *r)
 	return glance_queue(r, 201, resp);
 }
 
+/* Keystone's policy (identity:validate_token, identity:get_project,
+ * identity:list_projects): an administrator sees any token and project; any
+ * other caller only its own, and everything else answers 403 whether it
+ * exists or not — no answer tells a tenant another's token or name is
+ * there. */
+static int forbidden(struct glance_req *r, const char *action)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "You are not authorized to perform the requested action: %s.", action);
+	return id_error(r, 403, "Forbidden", msg);
+}
+
 int identity_token_show(struct glance_req *r)
 {
 	struct model_account a;
 	int64_t expires = 0;
 	const char *t = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "X-Subject-Token");
-	if (!t || model_token_resolve(glance_model(r->g), t, (int64_t)time(NULL), &a, &expires) < 0)
+	int rc = t ? model_token_resolve(glance_model(r->g), t, (int64_t)time(NULL), &a, &expires) : -ENOENT;
+	if (rc == -EIO)
+		return id_error(r, 503, "Service Unavailable", "the database did not answer: try again");
+	if (!r->caller.admin && (rc < 0 || a.id != r->caller.id))
+		return forbidden(r, "identity:validate_token");
+	if (rc < 0)
 		return id_error(r, 404, "Not Found", "no such token");
 	return glance_reply_json(r, 200, token_doc(r, &a, expires, "token"));
 }
@@ -213,6 +235,8 @@ int identity_token_show(struct glance_req *r)
 int identity_project(struct glance_req *r)
 {
 	struct model_account a;
+	if (!r->caller.admin && strcmp(r->arg[0], r->caller.name) != 0)
+		return forbidden(r, "identity:get_project");
 	if (model_account_by_name(glance_model(r->g), r->arg[0], &a) < 0)
 		return id_error(r, 404, "Not Found", "Could not find project.");
 	return glance_reply_json(r, 200, json_pack("{s:o}", "project", identity_project_json(r, &a)));
@@ -222,7 +246,13 @@ int identity_projects(struct glance_req *r)
 {
 	struct model_account a;
 	const char *name = glance_query_get(&r->query, "name");
-	json_t *list = json_array();
+	json_t *list;
+	/* A tenant may ask for its own project by name; a listing of others
+	 * is an administrator's (openstack's project lookup takes the 403 and
+	 * uses the name as the id: `image add project` still works). */
+	if (!r->caller.admin && (!name || strcmp(name, r->caller.name) != 0))
+		return forbidden(r, "identity:list_projects");
+	list = json_array();
 	if (!name)
 		json_array_append_new(list, identity_project_json(r, &r->caller));
 	else if (model_account_by_name(glance_model(r->g), name, &a) == 0)

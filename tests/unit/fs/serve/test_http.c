@@ -136,6 +136,56 @@ static void test_sniff(void **state)
 	assert_int_equal(serve_sniff(ssl2, sizeof(ssl2)), SERVE_SNIFF_GARBAGE);
 }
 
+/* A request's framing (RFC 9112 §6.3): one reading or 400. */
+static const char *framing(const char *const *kv)
+{
+	static struct serve_framing f;
+	f = (struct serve_framing){0};
+	for (; kv[0]; kv += 2)
+		serve_framing_add(&f, kv[0], kv[1]);
+	return serve_framing_verdict(&f);
+}
+
+static void test_framing(void **state)
+{
+	(void)state;
+	const char *none[] = {"Host", "h", NULL};
+	const char *one[] = {"content-length", "12", NULL};
+	const char *same[] = {"Content-Length", "12", "Content-Length", " 12 ", NULL};
+	const char *list_same[] = {"Content-Length", "12, 12", NULL};
+	const char *chunked[] = {"Transfer-Encoding", "Chunked", NULL};
+	/* optional whitespace (spaces and tabs) around a value and a list's elements */
+	const char *tabs[] = {"Content-Length", "\t12\t,\t12 ", NULL};
+	const char *te_ows[] = {"Transfer-Encoding", " \tchunked\t ", NULL};
+	assert_null(framing(tabs));
+	assert_null(framing(te_ows));
+	assert_null(framing(none));
+	assert_null(framing(one));
+	assert_null(framing(same));
+	assert_null(framing(list_same));
+	assert_null(framing(chunked));
+	const char *differ[] = {"Content-Length", "12", "Content-Length", "13", NULL};
+	const char *list_differ[] = {"Content-Length", "12, 13", NULL};
+	const char *both[] = {"Content-Length", "5", "Transfer-Encoding", "chunked", NULL};
+	const char *both_rev[] = {"transfer-encoding", "chunked", "content-length", "5", NULL};
+	const char *te_other[] = {"Transfer-Encoding", "gzip, chunked", NULL};
+	const char *te_twice[] = {"Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL};
+	const char *not_number[] = {"Content-Length", "+12", NULL};
+	const char *empty[] = {"Content-Length", "", NULL};
+	const char *too_long[] = {"Content-Length", "12345678901234567890", NULL}; /* 20 digits */
+	assert_string_equal(framing(differ), "two different Content-Lengths");
+	assert_string_equal(framing(list_differ), "two different Content-Lengths");
+	assert_string_equal(framing(both), "Transfer-Encoding beside Content-Length");
+	assert_string_equal(framing(both_rev), "Transfer-Encoding beside Content-Length");
+	assert_string_equal(framing(te_other), "a Transfer-Encoding other than one chunked");
+	assert_string_equal(framing(te_twice), "a Transfer-Encoding other than one chunked");
+	assert_string_equal(framing(not_number), "a Content-Length that is not a number");
+	assert_string_equal(framing(empty), "an empty Content-Length");
+	assert_string_equal(framing(too_long), "a Content-Length that is not a number");
+	const char *longest[] = {"Content-Length", "1234567890123456789", NULL}; /* 19 digits */
+	assert_null(framing(longest));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_disposition),
 		cmocka_unit_test(test_path_and_escape),
 		cmocka_unit_test(test_sniff),
+		cmocka_unit_test(test_framing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

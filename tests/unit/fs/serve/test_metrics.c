@@ -62,7 +62,8 @@ static void test_text(void **state)
 	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"idle\"} 0\n"));
 	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"evicted\"} 5\n"));
 	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"slow_reader\"} 4\n"));
-	assert_int_equal(count_lines(text, "imgfs_serve_refused_connections_total{"), 6);
+	assert_non_null(strstr(text, "imgfs_serve_refused_connections_total{reason=\"full\"} 0\n"));
+	assert_int_equal(count_lines(text, "imgfs_serve_refused_connections_total{"), 7);
 	assert_non_null(strstr(text, "\nimgfs_serve_transfers_stopped_total 1\n"));
 	assert_int_equal(count_lines(text, "# HELP imgfs_serve_"), 5);
 	assert_int_equal(count_lines(text, "# TYPE imgfs_serve_"), 5);
