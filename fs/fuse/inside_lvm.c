@@ -43,13 +43,14 @@ static bool number_used(const struct ins_disk *d, unsigned number)
 
 /* Appends to the physical volume's README line; what does not fit is
  * counted, and the line ends saying how many (no silent cut). */
-static void note_add(struct ins_vol *pv, unsigned *cut, const char *fmt, const char *a, const char *b, const char *c)
+static void note_add(struct ins_vol *pv, unsigned long long *cut, unsigned long long volumes, const char *fmt,
+                     const char *a, const char *b, const char *c)
 {
 	size_t n = strlen(pv->note);
 	int w = snprintf(pv->note + n, sizeof(pv->note) - n, fmt, a, b, c);
 	if (w < 0 || (size_t)w >= sizeof(pv->note) - n - 40) {
 		pv->note[n] = '\0'; /* (room kept for the count) */
-		(*cut)++;
+		*cut += volumes;
 	}
 }
 
@@ -71,18 +72,21 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 	unsigned long long extent = 0, pe_start = 0;
 	unsigned next_number = PT_MAX_NUMBER;
 	struct ins_vol *cur = NULL;
-	unsigned cut = 0;
+	unsigned long long cut = 0; /* volumes not named: no room on the line */
 	snprintf(pv->note, sizeof(pv->note), "an LVM2 physical volume");
-	for (char *line = table; line && *line;) {
-		char *nl = strchr(line, '\n'), name[LV_NAME_MAX + 2];
+	/* (the next line found first: a 'continue' below goes on to it — it
+	 * went round the same line for good, the disk's load holding its
+	 * lock, when a volume had no free number or a run out of bounds) */
+	for (char *line = table, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		char name[LV_NAME_MAX + 2];
 		unsigned long long a, b, c;
-		if (nl)
+		if ((nl = strchr(line, '\n')))
 			*nl = '\0';
 		if (sscanf(line, "vg\t%64s %llu %llu", name, &a, &b) == 3 && !vg[0] && lvm_name(name, LV_NAME_MAX) &&
 		    a && a <= (1ull << 32) && b < pv->size / 512) {
 			snprintf(vg, sizeof(vg), "%.63s", name);
 			extent = a * 512, pe_start = b * 512;
-			note_add(pv, &cut, " of volume group %s%s%s", vg, "", "");
+			note_add(pv, &cut, 0, " of volume group %s%s%s", vg, "", "");
 		} else if (vg[0] && sscanf(line, "seg\t%64s %llu %llu %llu", name, &a, &b, &c) == 4 &&
 		           lvm_name(name, LV_NAME_MAX)) {
 			char full[sizeof(cur->lvname)];
@@ -93,7 +97,7 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 					next_number--;
 				if (a != 0 || !next_number || d->nvols >= PT_MAX_PARTS) {
 					if (a == 0)
-						note_add(pv, &cut, "; %s not shown (%s%s)", full, "no partition number is free", "");
+						note_add(pv, &cut, 1, "; %s not shown (%s%s)", full, "no partition number is free", "");
 					cur = NULL;
 					continue;
 				}
@@ -130,17 +134,16 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 			if (cur && strcmp(cur->lvname, full) == 0)
 				cur = NULL;
 			reason(line + 5 + strlen(name), why, sizeof(why));
-			note_add(pv, &cut, "; %s-%s not shown (%s)", vg, name, why[0] ? why : "its metadata says so");
+			note_add(pv, &cut, 1, "; %s-%s not shown (%s)", vg, name, why[0] ? why : "its metadata says so");
 		} else if (vg[0] && sscanf(line, "more\t%llu", &a) == 1 && a) {
 			char n[24];
 			snprintf(n, sizeof(n), "%llu", a);
-			note_add(pv, &cut, "; %s more logical volumes not shown (past %s%s)", n, "64 in the metadata", "");
+			note_add(pv, &cut, a, "; %s more logical volumes not shown (past %s%s)", n, "64 in the metadata", "");
 		}
-		line = nl ? nl + 1 : NULL;
 	}
 	if (cut) {
 		size_t n = strlen(pv->note);
-		snprintf(pv->note + n, sizeof(pv->note) - n, "; and %u more not shown (no room on this line)", cut);
+		snprintf(pv->note + n, sizeof(pv->note) - n, "; and %llu more not shown (no room on this line)", cut);
 	}
 	/* Each volume that took its place: what it holds, by its first bytes. */
 	for (unsigned i = 0; i < d->nvols; i++) {

@@ -15,6 +15,10 @@
 #   many17   17 (one past it): not shown;
 #   stripes  a segment striped over two areas: not shown;
 #   pool     a thin pool: not shown.
+# And 74 volumes on one PV (70 more before many16): 30 take the disk's
+# free numbers, the 34 others of the 64 the helper tells and the 10 past
+# them are named or counted on the PV's README line (512 bytes at most);
+# the disk's load went round one line for good here before.
 # files/ shows vda1-vg0-root and vda1-vg0-data with every file as it went
 # in, README names the physical volume and each volume not shown with why,
 # and the inspection (§20) finds the OS in vda1-vg0-root, its fstab's
@@ -83,7 +87,8 @@ text = ('vg0 {\nid = "vgid"\nseqno = 7\nformat = "lvm2"\nstatus = ["RESIZEABLE",
         'flags = []\nextent_size = 2048\nmax_lv = 0\nmax_pv = 0\nmetadata_copies = 0\n\n'
         'physical_volumes {\n\npv0 {\nid = "%s"\ndevice = "/dev/vda1"\n\nstatus = ["ALLOCATABLE"]\n'
         'flags = []\ndev_size = %d\npe_start = %d\npe_count = 50\n}\n}\n\nlogical_volumes {\n\n' % (pvid, pvsize // 512, pe_start // 512)
-        + lv("root", [(0, 4, 10), (4, 4, 2)]) + lv("data", [(0, 2, 0)])
+        + (lv("root", [(0, 4, 10), (4, 4, 2)]) + lv("data", [(0, 2, 0)]) if damage != "many" else
+           "".join(lv("m%02d" % i, [(0, 1, 48)]) for i in range(70)))
         + lv("many16", [(i, 1, 14 + i) for i in range(16)]) + lv("many17", [(i, 1, 30 + i) for i in range(17)])
         + lv("stripes", None, 'segment1 {\nstart_extent = 0\nextent_count = 2\ntype = "striped"\nstripe_count = 2\n'
                               'stripe_size = 128\nstripes = [\n"pv0", 6,\n"pv0", 8\n]\n}\n')
@@ -137,6 +142,23 @@ wait_for 60 grep -q '^status: done$' "$P/lvm/inspection" || fail "not inspected"
 assert_eq "rocky 9.3 vda1-vg0-root" "$(sed -n 's/^platform: //p; s/^version: //p; s/^root: //p' "$P/lvm/inspection" | xargs)" \
     "the inspection's OS and root"
 grep -q '^warning: fstab' "$P/lvm/inspection" && fail "an fstab warning for the image's own volumes"
+
+say "74 volumes on one physical volume: 30 numbers free, 64 told, README names or counts every other"
+python3 "$T/mkpv.py" "$T/many.raw" "$T/root.img" "$T/data.img" many
+mkdir "$P/many"
+cp "$T/many.raw" "$P/many/disks/vda"
+imgfs_wait --timeout 120 "$P/many" >/dev/null || fail "imgfs wait many"
+assert_eq 30 "$(grep -c '^vda1-vg0-m[0-9]*: not shown: no file system imgfs knows$' "$P/many/files/README")" \
+    "volumes given the 30 free numbers (31 down to 2)"
+line=$(grep '^vda1: ' "$P/many/files/README")
+named=$(grep -o 'vg0-m[0-9]* not shown (no partition number is free)' <<<"$line" | wc -l)
+cut=$(sed -n 's/.*; and \([0-9]*\) more not shown (no room on this line)$/\1/p' <<<"$line")
+((${#line} <= 520)) || fail "the physical volume's line is ${#line} bytes"
+assert_match 'vda1: not shown: an LVM2 physical volume of volume group vg0; vg0-m30 not shown \(no partition number is free\); .*' "$line" \
+    "the first volume without a number"
+# 34 of the 64 told have no number, 10 past 64 (m64-m69, many16, many17,
+# stripes, pool): each named or counted
+assert_eq 44 "$((named + cut))" "volumes named or counted on the line: $line"
 
 say "hostile: a metadata header that fails its checksum, text that does not parse: README says why"
 for damage in header text; do
