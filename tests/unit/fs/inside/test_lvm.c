@@ -322,7 +322,9 @@ static void test_pv(void **state)
 	make_pv(8 << 20, UUID, msize, msize, t.s, t.len, 0); /* at the area's end */
 	assert_int_equal(read_pv(), -EIO);
 	assert_non_null(strstr(why, "LVM: the metadata text's place or size is out of bounds"));
-	make_pv(8 << 20, UUID, 4096, 512, t.s, 4096 - 511, 0); /* longer than the area */
+	static char longer[4096];
+	memcpy(longer, t.s, t.len);
+	make_pv(8 << 20, UUID, 4096, 512, longer, 4096 - 511, 0); /* longer than the area */
 	assert_int_equal(read_pv(), -EIO);
 	assert_non_null(strstr(why, "LVM: the metadata text's place or size is out of bounds"));
 	free(old.s);
