@@ -40,14 +40,22 @@ say "two disks on loop devices: vda (MBR, partitions 1 and 2), vdb (whole)"
 truncate -s 128M "$T/vda.raw"
 truncate -s 64M "$T/vdb.raw"
 printf 'label: dos\nstart=2048, size=163840, type=8e\nstart=165888, type=8e\n' | sfdisk -q "$T/vda.raw"
-loop() { # loop VAR FILE [OFFSET SIZE]: a loop device, detached at exit
+# At exit, the loop devices still on this test's files are detached (by
+# their backing file: a device this test let go may be another's by then).
+detach_ours() {
+    local f dev
+    for f in "$T/vda.raw" "$T/vdb.raw"; do
+        for dev in $(losetup -n -O NAME -j "$f" 2>/dev/null); do losetup -d "$dev"; done
+    done
+}
+at_exit detach_ours
+loop() { # loop VAR FILE [OFFSET SIZE]: a loop device on FILE
     local dev
     if (($# > 2)); then
         dev=$(losetup -f --show -o "$3" --sizelimit "$4" "$2")
     else
         dev=$(losetup -f --show "$2")
     fi
-    at_exit "losetup -d $dev"
     printf -v "$1" %s "$dev"
 }
 loop LA "$T/vda.raw" $((1 * MiB)) $((80 * MiB))
