@@ -233,7 +233,7 @@ bad:
 
 static int child(struct tree *t, int parent, const char *name, int kind)
 {
-	for (int i = first_of(t, parent); i >= (0) - 1; i = next_of(t, i))
+	for (int i = first_of(t, parent); i >= 0; i = next_of(t, i))
 		if (t->n[i].kind == kind && strcmp(t->n[i].name, name) == 0)
 			return i;
 	return -1;
