@@ -103,7 +103,7 @@ static void make_pv(size_t size, const char *uuid, uint64_t msize, uint64_t off,
 	put32(m + 56, crc(text, len));
 	put32(m + 60, flags);
 	put32(m, crc(m + 4, 512 - 4));
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len && off >= 512; i++) { /* (never over the header) */
 		uint64_t at = off + i < msize ? off + i : 512 + (off + i - msize);
 		img[MDA + at] = (uint8_t)text[i];
 	}
@@ -320,6 +320,28 @@ static void test_pv(void **state)
 	assert_string_equal(why, "LVM: the physical volume's metadata areas are marked ignored "
 	                         "(its group's metadata is on its other physical volumes)");
 	make_pv(8 << 20, UUID, msize, msize, t.s, t.len, 0); /* at the area's end */
+	assert_int_equal(read_pv(), -EIO);
+	assert_non_null(strstr(why, "LVM: the metadata text's place or size is out of bounds"));
+	/* The area ends at the volume's end: read; one byte past it: not. */
+	make_pv(MDA + 8192, UUID, 8192, 512, t.s, t.len, 0);
+	assert_int_equal(read_pv(), 0);
+	assert_string_equal(answer, want);
+	make_pv(MDA + 8192, UUID, 8193, 512, t.s, t.len, 0);
+	assert_int_equal(read_pv(), -EIO);
+	assert_string_equal(why, "LVM: the metadata area's header is malformed or fails its checksum");
+	/* The smallest area: 1,024 bytes (its header and 512 of text). */
+	static const char tiny[] = "vg0 { extent_size = 1 physical_volumes { pv0 { id = \"" PVID "\" pe_start = 1 } } }";
+	make_pv(MDA + 8192, UUID, 1024, 512, tiny, sizeof(tiny), 0);
+	assert_int_equal(read_pv(), 0);
+	assert_string_equal(answer, "vg\tvg0 1 1\nend\t1\n");
+	make_pv(MDA + 8192, UUID, 1023, 512, tiny, sizeof(tiny), 0);
+	assert_int_equal(read_pv(), -EIO);
+	assert_string_equal(why, "LVM: the metadata area's header is malformed or fails its checksum");
+	/* A text at 0 (the header's place), and one of no bytes at 512. */
+	make_pv(8 << 20, UUID, msize, 0, t.s, t.len, 0);
+	assert_int_equal(read_pv(), -EIO);
+	assert_non_null(strstr(why, "LVM: the metadata text's place or size is out of bounds"));
+	make_pv(8 << 20, UUID, msize, 512, t.s, 0, 0);
 	assert_int_equal(read_pv(), -EIO);
 	assert_non_null(strstr(why, "LVM: the metadata text's place or size is out of bounds"));
 	static char longer[4096];
