@@ -55,7 +55,7 @@ struct ins_vol {
 	uint64_t start, size;
 	enum vol_fs fs;
 	uint32_t kind;        /* VOL_READ: which file system (INS_FS_*, its reader) */
-	char note[160];       /* VOL_OTHER: what it holds, for README */
+	char note[512];       /* VOL_OTHER: what it holds, for README (a PV: each volume not shown, why) */
 	struct ins_ident ident; /* its type, UUID and label (fstab's names: inspect.c) */
 	/* An LVM2 logical volume (inside_lvm.c): "vg-lv", its physical
 	 * volume's number, its runs on the disk ("": a partition or disk). */

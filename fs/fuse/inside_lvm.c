@@ -41,10 +41,28 @@ static bool number_used(const struct ins_disk *d, unsigned number)
 	return false;
 }
 
-static void note_add(struct ins_vol *pv, const char *fmt, const char *a, const char *b)
+/* Appends to the physical volume's README line; what does not fit is
+ * counted, and the line ends saying how many (no silent cut). */
+static void note_add(struct ins_vol *pv, unsigned long long *cut, unsigned long long volumes, const char *fmt,
+                     const char *a, const char *b, const char *c)
 {
 	size_t n = strlen(pv->note);
-	snprintf(pv->note + n, sizeof(pv->note) - n, fmt, a, b);
+	int w = snprintf(pv->note + n, sizeof(pv->note) - n, fmt, a, b, c);
+	if (w < 0 || (size_t)w >= sizeof(pv->note) - n - 40) {
+		pv->note[n] = '\0'; /* (room kept for the count) */
+		*cut += volumes;
+	}
+}
+
+/* A reason of the helper's, for README: printable ASCII, at most 80. */
+static void reason(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; *in == ' '; in++)
+		;
+	for (; *in && n + 1 < cap && n < 80; in++)
+		out[n++] = *in >= 0x20 && *in < 0x7f ? *in : '?';
+	out[n] = '\0';
 }
 
 /* The table's lines into logical volumes of d; pv: the physical volume. */
@@ -54,17 +72,21 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 	unsigned long long extent = 0, pe_start = 0;
 	unsigned next_number = PT_MAX_NUMBER;
 	struct ins_vol *cur = NULL;
+	unsigned long long cut = 0; /* volumes not named: no room on the line */
 	snprintf(pv->note, sizeof(pv->note), "an LVM2 physical volume");
-	for (char *line = table; line && *line;) {
-		char *nl = strchr(line, '\n'), name[LV_NAME_MAX + 2];
+	/* (the next line found first: a 'continue' below goes on to it — it
+	 * went round the same line for good, the disk's load holding its
+	 * lock, when a volume had no free number or a run out of bounds) */
+	for (char *line = table, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		char name[LV_NAME_MAX + 2];
 		unsigned long long a, b, c;
-		if (nl)
+		if ((nl = strchr(line, '\n')))
 			*nl = '\0';
 		if (sscanf(line, "vg\t%64s %llu %llu", name, &a, &b) == 3 && !vg[0] && lvm_name(name, LV_NAME_MAX) &&
 		    a && a <= (1ull << 32) && b < pv->size / 512) {
 			snprintf(vg, sizeof(vg), "%.63s", name);
 			extent = a * 512, pe_start = b * 512;
-			note_add(pv, " of volume group %s%s", vg, "");
+			note_add(pv, &cut, 0, " of volume group %s%s%s", vg, "", "");
 		} else if (vg[0] && sscanf(line, "seg\t%64s %llu %llu %llu", name, &a, &b, &c) == 4 &&
 		           lvm_name(name, LV_NAME_MAX)) {
 			char full[sizeof(cur->lvname)];
@@ -74,6 +96,8 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 				while (next_number && number_used(d, next_number))
 					next_number--;
 				if (a != 0 || !next_number || d->nvols >= PT_MAX_PARTS) {
+					if (a == 0)
+						note_add(pv, &cut, 1, "; %s not shown (%s%s)", full, "no partition number is free", "");
 					cur = NULL;
 					continue;
 				}
@@ -102,16 +126,24 @@ static void take_table(struct ins_disk *d, struct ins_vol *pv, char *table, void
 			cur->size += len;
 		} else if (vg[0] && sscanf(line, "skip\t%64s", name) == 1 && lvm_name(name, LV_NAME_MAX)) {
 			/* (its segments before the one that is not linear: dropped) */
-			char full[sizeof(cur->lvname)];
+			char full[sizeof(cur->lvname)], why[96];
 			snprintf(full, sizeof(full), "%s-%s", vg, name);
 			for (unsigned i = 0; i < d->nvols; i++)
-				if (strcmp(d->vols[i].lvname, full) == 0)
+				if (d->vols[i].pv_number == pv->number && strcmp(d->vols[i].lvname, full) == 0)
 					d->vols[i].nsegs = 0, d->vols[i].size = 0;
 			if (cur && strcmp(cur->lvname, full) == 0)
 				cur = NULL;
-			note_add(pv, "; %s-%s not shown", vg, name);
+			reason(line + 5 + strlen(name), why, sizeof(why));
+			note_add(pv, &cut, 1, "; %s-%s not shown (%s)", vg, name, why[0] ? why : "its metadata says so");
+		} else if (vg[0] && sscanf(line, "more\t%llu", &a) == 1 && a) {
+			char n[24];
+			snprintf(n, sizeof(n), "%llu", a);
+			note_add(pv, &cut, a, "; %s more logical volumes not shown (past %s%s)", n, "64 in the metadata", "");
 		}
-		line = nl ? nl + 1 : NULL;
+	}
+	if (cut) {
+		size_t n = strlen(pv->note);
+		snprintf(pv->note + n, sizeof(pv->note) - n, "; and %llu more not shown (no room on this line)", cut);
 	}
 	/* Each volume that took its place: what it holds, by its first bytes. */
 	for (unsigned i = 0; i < d->nvols; i++) {

@@ -72,15 +72,28 @@ struct node {
 	int kind;
 	char name[65];          /* a section's or a value's name ("" for list items) */
 	char value[129];        /* a value's text (a string without its quotes, a number) */
-	int parent, first, next; /* indices; -1: none */
+	int parent, first, last, next; /* indices; -1: none */
 };
 
 struct tree {
 	struct node *n;
 	int count;
 	const char *start, *p, *end;
+	uint64_t work;          /* nodes visited (each child hop, each node made): linear in the text */
 	char why[160];
 };
+
+/* The node after i among its parent's children (-1: none); counts the hop. */
+static int next_of(struct tree *t, int i)
+{
+	t->work++;
+	return t->n[i].next;
+}
+static int first_of(struct tree *t, int parent)
+{
+	t->work++;
+	return parent >= 0 ? t->n[parent].first : -1;
+}
 
 static void skip_space(struct tree *t)
 {
@@ -98,7 +111,7 @@ static void skip_space(struct tree *t)
 static int add_node(struct tree *t, int parent, int kind, const char *name, size_t nlen)
 {
 	if (t->count >= LVM_NODES) {
-		snprintf(t->why, sizeof(t->why), "more than %d items", LVM_NODES);
+		snprintf(t->why, sizeof(t->why), "the metadata text has more than %d items", LVM_NODES);
 		return -1;
 	}
 	struct node *n = &t->n[t->count];
@@ -106,12 +119,17 @@ static int add_node(struct tree *t, int parent, int kind, const char *name, size
 	n->kind = kind;
 	snprintf(n->name, sizeof(n->name), "%.*s", (int)(nlen < 64 ? nlen : 64), name);
 	n->parent = parent;
-	n->first = n->next = -1;
+	n->first = n->last = n->next = -1;
+	t->work++;
 	if (parent >= 0) {
-		int *link = &t->n[parent].first;
-		while (*link >= 0)
-			link = &t->n[*link].next; /* (children kept in order: a list's items) */
-		*link = t->count;
+		/* Children kept in order (a list's items), appended after the
+		 * parent's last: each item costs one step, whatever its rank. */
+		struct node *up = &t->n[parent];
+		if (up->last >= 0)
+			t->n[up->last].next = t->count;
+		else
+			up->first = t->count;
+		up->last = t->count;
 	}
 	return t->count++;
 }
@@ -152,7 +170,7 @@ static int parse_items(struct tree *t, int parent, int depth)
 	char name[129];
 	bool q;
 	if (depth > LVM_DEPTH) {
-		snprintf(t->why, sizeof(t->why), "sections nested deeper than %d", LVM_DEPTH);
+		snprintf(t->why, sizeof(t->why), "the metadata text's sections nest deeper than %d", LVM_DEPTH);
 		return -1;
 	}
 	for (;;) {
@@ -213,15 +231,15 @@ bad:
 	return -1;
 }
 
-static int child(const struct tree *t, int parent, const char *name, int kind)
+static int child(struct tree *t, int parent, const char *name, int kind)
 {
-	for (int i = parent >= 0 ? t->n[parent].first : -1; i >= 0; i = t->n[i].next)
+	for (int i = first_of(t, parent); i >= 0; i = next_of(t, i))
 		if (t->n[i].kind == kind && strcmp(t->n[i].name, name) == 0)
 			return i;
 	return -1;
 }
 
-static bool number(const struct tree *t, int parent, const char *name, uint64_t *out)
+static bool number(struct tree *t, int parent, const char *name, uint64_t *out)
 {
 	int i = child(t, parent, name, N_VALUE);
 	char *end;
@@ -231,7 +249,7 @@ static bool number(const struct tree *t, int parent, const char *name, uint64_t 
 	return *end == '\0';
 }
 
-static const char *string(const struct tree *t, int parent, const char *name)
+static const char *string(struct tree *t, int parent, const char *name)
 {
 	int i = child(t, parent, name, N_VALUE);
 	return i < 0 ? "" : t->n[i].value;
@@ -239,7 +257,11 @@ static const char *string(const struct tree *t, int parent, const char *name)
 
 /* ---- the volume ------------------------------------------------------------------ */
 
-/* The PV's UUID (32 characters) and its metadata's text (malloc'd). */
+/* The PV's UUID (32 characters) and its metadata's text (malloc'd): the
+ * newest generation, where the first metadata area in use points (its
+ * header's first raw_locn, slot 0: LVM's committed one; slot 1, a
+ * precommitted text, is not read).  Older generations stay in the area
+ * after it or before it: never read. */
 static int read_text(uint64_t size, char uuid[33], char **text, size_t *len, char *why, size_t cap)
 {
 	uint8_t h[2048], m[512];
@@ -259,31 +281,56 @@ static int read_text(uint64_t size, char uuid[33], char **text, size_t *len, cha
 	const uint8_t *pvh = l + le32(l + 20), *p = pvh + 40, *lend = l + 512;
 	memcpy(uuid, pvh, 32);
 	uuid[32] = '\0';
-	/* Data areas, then metadata areas, each list ending with a zero pair. */
+	/* Data areas, then metadata areas (lvm2 makes at most two: one after
+	 * the label, one at the volume's end), each list ending with a zero
+	 * pair. */
 	while (p + 16 <= lend && (le64(p) || le64(p + 8)))
 		p += 16;
 	p += 16;
-	if (p + 16 > lend || !le64(p)) {
+	uint64_t mda = 0, msize = 0, off = 0, tlen = 0;
+	uint32_t tcrc = 0;
+	bool ignored = false, bad = false, any = false;
+	for (unsigned k = 0; k < 2 && p + 16 <= lend && le64(p) && !tlen; k++, p += 16) {
+		any = true;
+		mda = le64(p), msize = le64(p + 8);
+		if (mda >= size || msize < 1024 || msize > size - mda || ins_fetch(mda, sizeof(m), m) < 0 ||
+		    memcmp(m + 4, MDA_MAGIC, 16) != 0 || le32(m) != lvm_crc(m + 4, sizeof(m) - 4) || le32(m + 20) != 1 ||
+		    le64(m + 24) != mda) {
+			bad = true; /* (lvm2 reads the other area, if any) */
+			continue;
+		}
+		if (le32(m + 60) & 1) { /* RAW_LOCN_IGNORED: pvchange --metadataignore y */
+			ignored = true;
+			continue;
+		}
+		off = le64(m + 40), tlen = le64(m + 48), tcrc = le32(m + 56);
+		if (!tlen && !off)
+			bad = false; /* (an empty area: said below) */
+	}
+	if (!any) {
 		snprintf(why, cap, "LVM: the physical volume has no metadata area");
 		return -EIO;
 	}
-	uint64_t mda = le64(p), msize = le64(p + 8);
-	if (mda >= size || msize < 1024 || msize > size - mda || ins_fetch(mda, sizeof(m), m) < 0 ||
-	    memcmp(m + 4, MDA_MAGIC, 16) != 0 || le32(m) != lvm_crc(m + 4, sizeof(m) - 4) || le32(m + 20) != 1 ||
-	    le64(m + 24) != mda) {
+	if (!tlen && bad) {
 		snprintf(why, cap, "LVM: the metadata area's header is malformed or fails its checksum");
 		return -EIO;
 	}
-	uint64_t off = le64(m + 40), tlen = le64(m + 48);
-	uint32_t tcrc = le32(m + 56);
+	if (!tlen && !off) {
+		snprintf(why, cap, ignored ? "LVM: the physical volume's metadata areas are marked ignored "
+		                             "(its group's metadata is on its other physical volumes)"
+		                           : "LVM: the physical volume is in no volume group (its metadata area is empty)");
+		return -EIO;
+	}
 	if (tlen == 0 || tlen > LVM_TEXT_MAX || off < 512 || off >= msize || tlen > msize - 512) {
-		snprintf(why, cap, "LVM: the metadata text's place or size is out of bounds");
+		snprintf(why, cap, "LVM: the metadata text's place or size is out of bounds (%llu bytes at %llu, "
+		         "at most %u)", (unsigned long long)tlen, (unsigned long long)off, LVM_TEXT_MAX);
 		return -EIO;
 	}
 	char *t = malloc(tlen + 1);
 	if (!t)
 		return -ENOMEM;
-	/* A circular buffer after the header: the rest wraps to its start. */
+	/* A circular buffer after the header: what passes the area's end
+	 * wraps to its start (lvm2 writes so when the area is nearly full). */
 	uint64_t first = off + tlen <= msize ? tlen : msize - off;
 	if (ins_fetch(mda + off, first, t) < 0 || (first < tlen && ins_fetch(mda + 512, tlen - first, t + first) < 0)) {
 		free(t);
@@ -301,23 +348,28 @@ static int read_text(uint64_t size, char uuid[33], char **text, size_t *len, cha
 	return 0;
 }
 
-int ins_lvm_read(uint64_t size, struct ins_out *o, char *why, size_t cap)
+int ins_lvm_table(const char *text, size_t len, const char *uuid, struct ins_out *o, uint64_t *work, char *why,
+                  size_t cap)
 {
 	struct tree t = {0};
-	char uuid[33], *text = NULL;
-	size_t len;
-	int rc;
-	if ((rc = read_text(size, uuid, &text, &len, why, cap)) < 0)
-		return rc;
-	if (!(t.n = malloc(sizeof(*t.n) * LVM_NODES))) {
-		free(text);
-		return -ENOMEM;
+	int rc = -EIO;
+	/* lvm2 ends its text with a NUL (counted in its size, under its CRC);
+	 * its parser stops at the first NUL, and so does this one. */
+	const char *nul = memchr(text, '\0', len);
+	if (nul)
+		len = (size_t)(nul - text);
+	if (len > LVM_TEXT_MAX) {
+		snprintf(why, cap, "LVM: the metadata text is longer than %u bytes", LVM_TEXT_MAX);
+		return -EIO;
 	}
+	if (!(t.n = malloc(sizeof(*t.n) * LVM_NODES)))
+		return -ENOMEM;
 	t.start = t.p = text;
 	t.end = text + len;
-	rc = -EIO;
-	if (parse_items(&t, -1, 0) < 0) {
-		snprintf(why, cap, "LVM: %s", t.why[0] ? t.why : "the metadata text does not parse");
+	if (parse_items(&t, -1, 0) < 0 || t.p != t.end) {
+		if (!t.why[0])
+			snprintf(t.why, sizeof(t.why), "the metadata text does not parse (at byte %ld)", (long)(t.p - t.start));
+		snprintf(why, cap, "LVM: %s", t.why);
 		goto out;
 	}
 	/* The volume group: the first section that has physical volumes. */
@@ -326,20 +378,24 @@ int ins_lvm_read(uint64_t size, struct ins_out *o, char *why, size_t cap)
 		if (t.n[i].parent < 0 && t.n[i].kind == N_SECTION && child(&t, i, "physical_volumes", N_SECTION) >= 0)
 			vg = i;
 	uint64_t extent, pe_start = 0;
-	int pvs = vg >= 0 ? child(&t, vg, "physical_volumes", N_SECTION) : -1, me = -1;
+	int pvs = vg >= 0 ? child(&t, vg, "physical_volumes", N_SECTION) : -1, me = -1, pv_first = -1;
 	if (vg < 0 || !number(&t, vg, "extent_size", &extent) || extent == 0 || extent > (1ull << 32)) {
 		snprintf(why, cap, "LVM: no volume group with an extent size in the metadata");
 		goto out;
 	}
 	/* This PV: the one whose id, without its dashes, is the label's UUID. */
-	for (int i = pvs >= 0 ? t.n[pvs].first : -1; i >= 0 && me < 0; i = t.n[i].next) {
+	for (int i = first_of(&t, pvs); i >= 0 && me < 0; i = next_of(&t, i)) {
 		char id[40];
 		size_t n = 0;
+		if (t.n[i].kind != N_SECTION)
+			continue;
+		if (pv_first < 0)
+			pv_first = i;
 		for (const char *c = string(&t, i, "id"); *c && n < 32; c++)
 			if (*c != '-')
 				id[n++] = *c;
 		id[n] = '\0';
-		if (t.n[i].kind == N_SECTION && strcmp(id, uuid) == 0 && number(&t, i, "pe_start", &pe_start))
+		if (strcmp(id, uuid) == 0 && number(&t, i, "pe_start", &pe_start))
 			me = i;
 	}
 	if (me < 0) {
@@ -347,21 +403,29 @@ int ins_lvm_read(uint64_t size, struct ins_out *o, char *why, size_t cap)
 		goto out;
 	}
 	ins_put(o, "vg", "%s %llu %llu", t.n[vg].name, (unsigned long long)extent, (unsigned long long)pe_start);
-	int lvs = child(&t, vg, "logical_volumes", N_SECTION), nlv = 0;
-	for (int lv = lvs >= 0 ? t.n[lvs].first : -1; lv >= 0; lv = t.n[lv].next) {
+	int lvs = child(&t, vg, "logical_volumes", N_SECTION), nlv = 0, more = 0;
+	for (int lv = first_of(&t, lvs); lv >= 0; lv = next_of(&t, lv)) {
 		if (t.n[lv].kind != N_SECTION)
 			continue;
 		const char *name = t.n[lv].name;
+		/* Whose volume it is: the PV of its first run (one with no run,
+		 * a thin volume: the group's first PV's).  Each PV of a group
+		 * holds the same text: each volume is told by one of them. */
+		int s1 = child(&t, lv, "segment1", N_SECTION), l1 = s1 >= 0 ? child(&t, s1, "stripes", N_LIST) : -1;
+		int p1 = first_of(&t, l1);
+		if (p1 >= 0 ? strcmp(t.n[p1].value, t.n[me].name) != 0 : pv_first != me)
+			continue;
 		if (++nlv > LVM_LVS) {
-			ins_put(o, "skip", "%s more than %d logical volumes in the group", name, LVM_LVS);
+			more++;
 			continue;
 		}
 		/* Each segment a linear run on this PV, in order, from extent 0. */
-		uint64_t next = 0, nseg = 0;
+		uint64_t next = 0, nseg = 0, run[LVM_SEGS][3];
 		const char *bad = NULL;
-		number(&t, lv, "segment_count", &nseg);
-		if (nseg == 0 || nseg > LVM_SEGS)
-			bad = "its segment count is 0 or past 16";
+		if (!number(&t, lv, "segment_count", &nseg) || nseg == 0)
+			bad = "a segment is missing or malformed";
+		else if (nseg > LVM_SEGS)
+			bad = "it has more than 16 runs";
 		for (uint64_t k = 1; !bad && k <= nseg; k++) {
 			char sname[32];
 			uint64_t start, count, stripes;
@@ -370,34 +434,51 @@ int ins_lvm_read(uint64_t size, struct ins_out *o, char *why, size_t cap)
 			if (s < 0 || !number(&t, s, "start_extent", &start) || !number(&t, s, "extent_count", &count))
 				bad = "a segment is missing or malformed";
 			else if (strcmp(string(&t, s, "type"), "striped") != 0)
-				bad = "it is not linear (a mirror, RAID, thin, cache or snapshot volume)";
+				bad = "it is not linear: a mirror, RAID, thin, cache or snapshot volume";
 			else if (!number(&t, s, "stripe_count", &stripes) || stripes != 1 || list < 0)
 				bad = "it is striped over several areas";
 			else if (start != next || count == 0 || count > (1ull << 32))
 				bad = "its segments do not follow each other";
 			else {
-				int pv = t.n[list].first, pe = pv >= 0 ? t.n[pv].next : -1;
+				int pv = first_of(&t, list), pe = pv >= 0 ? next_of(&t, pv) : -1;
 				const char *c = pe >= 0 ? t.n[pe].value : "";
 				if (pv < 0 || pe < 0 || strcmp(t.n[pv].value, t.n[me].name) != 0)
-					bad = "it lies on another physical volume";
+					bad = "it has runs on another physical volume";
 				else if (!isdigit((unsigned char)c[0]))
-					bad = "a segment is malformed";
+					bad = "a segment is missing or malformed";
 				else {
-					ins_put(o, "seg", "%s %llu %llu %llu", name, (unsigned long long)start,
-					        (unsigned long long)count, strtoull(c, NULL, 10));
+					run[k - 1][0] = start, run[k - 1][1] = count, run[k - 1][2] = strtoull(c, NULL, 10);
 					next = start + count;
 				}
 			}
 		}
+		/* Told whole, or named with why (none of its runs told). */
+		for (uint64_t k = 0; !bad && k < nseg; k++)
+			ins_put(o, "seg", "%s %llu %llu %llu", name, (unsigned long long)run[k][0],
+			        (unsigned long long)run[k][1], (unsigned long long)run[k][2]);
 		if (bad)
 			ins_put(o, "skip", "%s %s", name, bad);
 	}
+	if (more)
+		ins_put(o, "more", "%d", more);
 	ins_put(o, "end", "1");
 	rc = o->full ? -EIO : 0;
 	if (rc)
 		snprintf(why, cap, "LVM: the volume group's table does not fit an answer");
 out:
+	if (work)
+		*work = t.work;
 	free(t.n);
+	return rc;
+}
+
+int ins_lvm_read(uint64_t size, struct ins_out *o, char *why, size_t cap)
+{
+	char uuid[33], *text = NULL;
+	size_t len;
+	int rc = read_text(size, uuid, &text, &len, why, cap);
+	if (rc == 0)
+		rc = ins_lvm_table(text, len, uuid, o, NULL, why, cap);
 	free(text);
 	return rc;
 }
