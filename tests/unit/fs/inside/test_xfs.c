@@ -408,6 +408,81 @@ static void test_bounds_inodes(void **state)
 	}
 }
 
+/* ---- a lookup from inside a listing ------------------------------------------ */
+
+/* Inspection looks up names inside each .wants directory it lists: the
+ * listing must go on with its own directory whatever its callback reads
+ * (issue 67: a shortform directory's walk went on in the fork of the
+ * directory looked into, and qemu-ga read "disabled" on XFS). */
+struct nested {
+	const struct ins_fs_ops *x;
+	uint64_t other;      /* a directory looked into from the callback */
+	const char *name;    /* the name looked up there */
+	unsigned n;
+	char names[64][256];
+};
+
+static int nested_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+{
+	struct nested *w = arg;
+	uint64_t found;
+	struct ins_stat st;
+	(void)after;
+	if (!name)
+		return 0;
+	if (w->n < 64)
+		snprintf(w->names[w->n], sizeof(w->names[0]), "%.*s", (int)len, name);
+	w->n++;
+	assert_int_equal(w->x->lookup(w->other, w->name, strlen(w->name), &found), 0);
+	assert_int_equal(w->x->stat(found, &st), 0);
+	assert_int_equal(w->x->stat(ino, &st), 0);
+	return 0;
+}
+
+static void test_lookup_inside_listing(void **state)
+{
+	(void)state;
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	static const char *names[] = {"v5-4k", "v4-4k", "v5-1k"};
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		char why[200];
+		uint64_t root, few, leafdir, blockdir;
+		seed(names[k]);
+		assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+		root = x->root();
+		assert_int_equal(x->lookup(root, "few", 3, &few), 0);
+		assert_int_equal(x->lookup(root, "leafdir", 7, &leafdir), 0);
+		assert_int_equal(x->lookup(root, "blockdir", 8, &blockdir), 0);
+		/* few (shortform) listed while a leaf directory is looked into */
+		struct nested w = {x, leafdir, "name-0123", 0, {{0}}};
+		assert_int_equal(x->list(few, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 3);
+		for (unsigned i = 0; i < 3; i++) {
+			char want[8];
+			snprintf(want, sizeof(want), "f%u", i);
+			assert_string_equal(w.names[i], want);
+		}
+		/* few again, while a shortform directory (the root) is */
+		w = (struct nested){x, root, "blockdir", 0, {{0}}};
+		assert_int_equal(x->list(few, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 3);
+		assert_string_equal(w.names[2], "f2");
+		/* the root (shortform) while few is looked into: its 10 names */
+		w = (struct nested){x, few, "f1", 0, {{0}}};
+		assert_int_equal(x->list(root, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 10);
+		/* a block directory while few is looked into: its 20 names */
+		w = (struct nested){x, few, "f0", 0, {{0}}};
+		assert_int_equal(x->list(blockdir, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 20);
+		for (unsigned i = 0; i < 20; i++) {
+			char want[8];
+			snprintf(want, sizeof(want), "e%02u", i);
+			assert_string_equal(w.names[i], want);
+		}
+	}
+}
+
 /* ---- extended attributes ------------------------------------------------------- */
 
 /* What an inode's xattrs gave, in order. */
@@ -655,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_btree_dag_is_eio),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_bounds_inodes),
+		cmocka_unit_test(test_lookup_inside_listing),
 		cmocka_unit_test(test_attr_forms),
 		cmocka_unit_test(test_attr_bounds),
 		cmocka_unit_test(test_corpus),
