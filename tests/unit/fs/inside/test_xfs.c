@@ -640,6 +640,46 @@ static void test_attr_forms(void **state)
 	}
 }
 
+/* A callback's stop ends the walk where it said it, an ACL's first name
+ * included (the helper's callback stops once its answer is full: an
+ * attribute after that would follow the marker that ends the answer). */
+struct stop {
+	const char *at;
+	unsigned calls, after;
+	bool stopped;
+};
+
+static int stop_add(void *arg, const char *name, size_t nlen, const void *value, size_t vlen)
+{
+	struct stop *st = arg;
+	(void)value, (void)vlen;
+	st->calls++;
+	if (st->stopped)
+		st->after++;
+	if (strlen(st->at) == nlen && memcmp(st->at, name, nlen) == 0) {
+		st->stopped = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void test_attr_stop(void **state)
+{
+	(void)state;
+	static const char *at[] = {"user.a", "system.posix_acl_access", "trusted.SGI_ACL_FILE"};
+	char why[200];
+	uint64_t ino;
+	seed("v5-attr");
+	assert_int_equal(ins_fs_xfs.open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(ins_fs_xfs.lookup(ins_fs_xfs.root(), "sf", 2, &ino), 0);
+	for (size_t i = 0; i < 3; i++) {
+		struct stop st = {at[i], 0, 0, false};
+		assert_int_equal(ins_fs_xfs.xattrs(ino, stop_add, &st), 1);
+		if (!st.stopped || st.after)
+			fail_msg("a stop at %s: %u calls after it", at[i], st.after);
+	}
+}
+
 /* Linux's bounds, where the reader applies them: a name of 255 bytes
  * with its prefix is shown, 256 not (no getxattr can ask for it: the
  * kernel's own lists it, and getxattr of it is ERANGE); a remote value of
@@ -733,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_inside_listing),
 		cmocka_unit_test(test_attr_forms),
 		cmocka_unit_test(test_attr_bounds),
+		cmocka_unit_test(test_attr_stop),
 		cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
