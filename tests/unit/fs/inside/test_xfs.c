@@ -483,6 +483,37 @@ static void test_lookup_inside_listing(void **state)
 	}
 }
 
+/* A listing of what is no directory it can read is EIO with the reason:
+ * a number whose block holds no inode; a directory whose extent count
+ * overflows its fork (v4-4k: one AG, 256-byte inodes, no CRCs to redo). */
+static void test_list_errors(void **state)
+{
+	(void)state;
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	char why[200];
+	uint8_t sb[512], in[256];
+	uint64_t bdir;
+	seed("v4-4k");
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(ins_fetch(0, sizeof(sb), sb), 0);
+	uint64_t agblocks = get32(sb + 84);
+	unsigned inopblog = sb[123];
+	struct nested w = {x, x->root(), "few", 0, {{0}}};
+	xw_why[0] = '\0';
+	assert_int_equal(x->list((agblocks - 1) << inopblog, 0, nested_add, &w), -EIO);
+	assert_non_null(strstr(xw_why, "no inode magic"));
+	assert_int_equal(x->lookup(x->root(), "blockdir", 8, &bdir), 0);
+	assert_int_equal(ins_fetch(bdir * 256, sizeof(in), in), 0);
+	assert_int_equal(in[5], 2); /* extents */
+	put32(in + 76, 1u << 20);
+	poke(bdir * 256, in, sizeof(in));
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0); /* nothing cached */
+	xw_why[0] = '\0';
+	assert_int_equal(x->list(bdir, 0, nested_add, &w), -EIO);
+	assert_non_null(strstr(xw_why, "extent count overflows its fork"));
+	assert_int_equal(w.n, 0);
+}
+
 /* ---- extended attributes ------------------------------------------------------- */
 
 /* What an inode's xattrs gave, in order. */
@@ -771,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_bounds_inodes),
 		cmocka_unit_test(test_lookup_inside_listing),
+		cmocka_unit_test(test_list_errors),
 		cmocka_unit_test(test_attr_forms),
 		cmocka_unit_test(test_attr_bounds),
 		cmocka_unit_test(test_attr_stop),
