@@ -20,7 +20,8 @@
 # rsync -aAX from files/ succeed, and their copies (onto an XFS of their
 # own) hold what the kernel shows; inspection says qemu-ga is enabled,
 # and its volume lines name each volume's type, UUID and label as blkid
-# -o export gives them (NTFS's label is in its $Volume file).
+# -o export gives them (NTFS's label is in its $Volume file), and its
+# fstab's LABEL= lines are judged against those labels.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -65,6 +66,10 @@ chmod -R a+rX "$W/usr" "$W/etc"
 printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n' \
     >"$W/etc/os-release"
 echo 12.11 >"$W/etc/debian_version"
+# Volumes by label: this one's, the NTFS volume's (in its $Volume file),
+# and two that no volume has (a byte away from it, either side).
+printf 'LABEL=root / xfs defaults 0 1\nLABEL=Windows /win ntfs defaults 0 0\n' >"$W/etc/fstab"
+printf 'LABEL=Windowr /r ntfs defaults 0 0\nLABEL=Windowt /t ntfs defaults 0 0\n' >>"$W/etc/fstab"
 printf '\177ELF' >"$W/usr/sbin/qemu-ga"
 chmod 755 "$W/usr/sbin/qemu-ga"
 # /etc/systemd/system as Debian's: a link, then .wants directories, the
@@ -227,3 +232,5 @@ assert_eq "$(blk vda1 "$T/x.img")" "$(line volume | grep '^vda1 ')" "vda1's volu
 assert_eq "$(blk vda2 "$T/n.img")" "$(line volume | grep '^vda2 ')" "vda2's volume line"
 assert_eq "vda2 ntfs uuid=$(blkid -p -o value -s UUID "$T/n.img") label=Windows" "$(line volume | grep '^vda2 ')" \
     "the NTFS volume's label"
+assert_eq "3 4" "$(line warning | sed -n 's/^fstab line \([0-9]*\) mounts.*/\1/p' | paste -sd ' ')" \
+    "the fstab lines whose label no volume has"
