@@ -279,6 +279,16 @@ static void add(struct lines *l, const char *fmt, ...)
 		l->n++;
 }
 
+/* Volume v's label as blkid names it, into out (VALUE_MAX + 1 bytes): the
+ * daemon's probe's (ext, XFS, FAT, swap: a superblock's field), else its
+ * helper's (NTFS keeps its label in $Volume, a file of the volume). */
+static const char *label_of(const struct inspect_vol *v, char *out)
+{
+	if (v->ident.label[0] || !fact(v, "label", out, VALUE_MAX + 1))
+		return v->ident.label;
+	return out;
+}
+
 /* Whether an fstab device names a volume of the image: 1 yes, 0 no, -1
  * not a name imgfs can judge (PARTUUID=, /dev/mapper/..., a network or
  * pseudo file system). */
@@ -288,7 +298,7 @@ static int held(const struct inspect_in *in, const char *spec)
 	                : strncmp(spec, "/dev/disk/by-uuid/", 18) == 0 ? spec + 18 : NULL;
 	const char *l = strncmp(spec, "LABEL=", 6) == 0 ? spec + 6
 	                : strncmp(spec, "/dev/disk/by-label/", 19) == 0 ? spec + 19 : NULL;
-	char q[128];
+	char q[128], label[VALUE_MAX + 1];
 	if (u || l) {
 		const char *want = u ? u : l;
 		size_t n = strlen(want);
@@ -296,7 +306,7 @@ static int held(const struct inspect_in *in, const char *spec)
 			snprintf(q, sizeof(q), "%.*s", (int)(n - 2), want + 1), want = q;
 		for (unsigned i = 0; i < in->nvols; i++)
 			if (u ? strcasecmp(in->vols[i].ident.uuid, want) == 0 && want[0]
-			      : strcmp(in->vols[i].ident.label, want) == 0 && want[0])
+			      : strcmp(label_of(&in->vols[i], label), want) == 0 && want[0])
 				return 1;
 		return 0;
 	}
@@ -544,11 +554,13 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	unsigned readable = 0, read = 0;
 	for (unsigned i = 0; i < in->nvols; i++) {
 		const struct inspect_vol *v = &in->vols[i];
+		char lbuf[VALUE_MAX + 1];
+		const char *label = label_of(v, lbuf);
 		readable += v->read || v->note[0];
 		read += v->read;
 		add(&vols, "%s %s%s%s%s%s%s%s", v->name, v->ident.type[0] ? v->ident.type : "unknown",
-		    v->ident.uuid[0] ? " uuid=" : "", v->ident.uuid, v->ident.label[0] ? " label=" : "", v->ident.label,
-		    v->note[0] ? " " : "", v->note);
+		    v->ident.uuid[0] ? " uuid=" : "", v->ident.uuid, label[0] ? " label=" : "", label, v->note[0] ? " " : "",
+		    v->note);
 	}
 	for (const char *p = in->disk_notes; *p;) {
 		const char *nl = strchr(p, '\n');

@@ -60,6 +60,10 @@ struct ins_fs_ops {
 	int (*readlink)(uint64_t ino, char *buf, size_t len);
 	/* ino's extended attributes (NULL: this reader shows none). */
 	int (*xattrs)(uint64_t ino, ins_xattr_fn add, void *arg);
+	/* The volume's label where its first 4 KiB do not hold it (NTFS:
+	 * $Volume's $VOLUME_NAME), UTF-8, "" when it has none (NULL: the
+	 * daemon's probe reads it, ins_ident.h). */
+	const char *(*label)(void);
 };
 
 extern const struct ins_fs_ops ins_fs_ext;

@@ -40,5 +40,7 @@ int ins_ntfs_lookup(ins_ntfs *v, uint32_t dir, const char *name, size_t len, str
 int ins_ntfs_read(ins_ntfs *v, uint32_t ino, uint64_t off, size_t len, void *buf, size_t *got);
 /* The target of link ino into buf (cap bytes): 0 with *len, or -errno. */
 int ins_ntfs_readlink(ins_ntfs *v, uint32_t ino, char *buf, size_t cap, size_t *len);
+/* The volume's label (its $Volume's $VOLUME_NAME, UTF-8), "" when none. */
+const char *ins_ntfs_label(const ins_ntfs *v);
 
 #endif

@@ -294,6 +294,8 @@ static void pe_arch(const struct ins_fs_ops *ops, struct ins_out *o)
 void ins_inspect(const struct ins_fs_ops *ops, struct ins_out *o)
 {
 	ins_put(o, "fs", "%u", ops->kind);
+	if (ops->label && ops->label()[0])
+		ins_put(o, "label", "%s", ops->label()); /* (the daemon's probe finds NTFS's none) */
 	if (exists(ops, "/Windows/System32/config/SOFTWARE", S_IFREG)) {
 		ins_inspect_windows(ops, o);
 		pe_arch(ops, o);

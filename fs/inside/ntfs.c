@@ -604,6 +604,13 @@ int ins_ntfs_readlink(ins_ntfs *v, uint32_t ino, char *buf, size_t cap, size_t *
 	return 0;
 }
 
+const char *ins_ntfs_label(const ins_ntfs *v)
+{
+	/* libntfs-3g read $Volume's $VOLUME_NAME when it mounted the volume
+	 * (its UTF-16 turned into UTF-8, as blkid shows it). */
+	return v->vol && v->vol->vol_name ? v->vol->vol_name : "";
+}
+
 /* ---- the helper's reader (ins_fs.h) ------------------------------------------ */
 
 #include "ins_fs.h"
@@ -747,6 +754,11 @@ static int h_readlink(uint64_t ino, char *buf, size_t len)
 	return 0;
 }
 
+static const char *h_label(void)
+{
+	return helper_vol ? ins_ntfs_label(helper_vol) : "";
+}
+
 const struct ins_fs_ops ins_fs_ntfs = {
 	.kind = INS_FS_NTFS,
 	.readme = "NTFS, read through libntfs-3g",
@@ -757,4 +769,5 @@ const struct ins_fs_ops ins_fs_ntfs = {
 	.list = h_list,
 	.read = h_read,
 	.readlink = h_readlink,
+	.label = h_label,
 };

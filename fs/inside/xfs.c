@@ -192,7 +192,10 @@ struct inode {
 };
 
 /* The last inode read: a request reads the same one again (stat, then
- * read or readlink; a listing's entries, each once). */
+ * read or readlink; a listing's entries, each once).  get_inode's pointer
+ * is to it, valid until the next get_inode: a caller that calls out
+ * meanwhile (a listing's callback may look up, stat or list another
+ * inode: inspection's walks do) works on a copy of its own (xfs_list). */
 static struct inode last;
 static bool last_valid;
 
@@ -847,23 +850,42 @@ static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, uint64_t
  * blocks from there on read. */
 static int xfs_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 {
-	struct inode *in;
+	struct inode *cached;
 	int rc;
-	if ((rc = get_inode(dir, &in)) < 0)
+	if ((rc = get_inode(dir, &cached)) < 0)
 		return rc;
-	if (in->format == 1)
-		return sf_walk(in, from, add, arg);
-	if ((rc = extents(in)) < 0)
+	/* add may read other inodes (inspection looks up names inside a
+	 * .wants directory while it lists /etc/systemd/system), each of which
+	 * replaces the cached one: the walk reads a copy of its own.  Before,
+	 * a shortform directory's walk went on in the fork of the directory
+	 * looked into, and qemu-ga's wants link was not found. */
+	struct inode *in = malloc(sizeof(*in));
+	if (!in) {
+		ins_why("out of memory");
+		return -ENOMEM;
+	}
+	memcpy(in, cached, sizeof(*in));
+	in->fork = in->raw + (cached->fork - cached->raw);
+	if (in->format == 1) {
+		rc = sf_walk(in, from, add, arg);
+		free(in);
+		return rc;
+	}
+	uint64_t size = in->size;
+	rc = extents(in);
+	free(in); /* (the walk needs its size and extents only) */
+	if (rc < 0)
 		return rc;
 	/* The data blocks: those of the extents below the leaf offset, one
 	 * directory block (dirblksize) each, read whole.  map may change
-	 * under add (it reads no inode) — it does not: add only collects. */
+	 * under add (a lookup of add's reads another directory's): the walk
+	 * reads a copy of the extents. */
 	uint32_t fsbs = sb.dirblksize >> sb.blocklog, seen = 0;
 	/* A directory's size is that of its data blocks (the leaf and free
 	 * blocks lie past it, from XFS_LEAF_OFFSET on). */
 	uint64_t leaf = XFS_LEAF_OFFSET >> sb.blocklog;
-	if (in->size >> sb.blocklog < leaf)
-		leaf = (in->size + sb.blocksize - 1) >> sb.blocklog;
+	if (size >> sb.blocklog < leaf)
+		leaf = (size + sb.blocksize - 1) >> sb.blocklog;
 	uint8_t *b = malloc(sb.dirblksize);
 	if (!b)
 		return -ENOMEM;

@@ -5,7 +5,13 @@
  * SELinux labels every RHEL-family file carries) and the POSIX ACLs, which
  * XFS keeps as trusted "SGI_ACL_FILE" and "SGI_ACL_DEFAULT" in its own
  * format and Linux shows as system.posix_acl_access and _default (turned
- * here into Linux's xattr format, as the kernel's xfs_acl.c does).
+ * here into Linux's xattr format, as the kernel's xfs_acl.c does) and, to
+ * root, as the trusted.SGI_ACL_FILE and _DEFAULT they are (the kernel's
+ * xfs_xattr_put_listent lists both names; fs/fuse/inside_xattr.c shows
+ * trusted.* to root only).  A fork in extents format with no extent (cp -a
+ * leaves them on every file it copies) holds none, as the kernel's
+ * xfs_inode_hasattr says; a shortform fork or a leaf of no entry lists
+ * none either.
  *
  * The attribute fork (xfs.c, through struct ins_xfs_access: ins_xfs.h) is read in its three forms:
  * shortform in the inode; one leaf block; a dabtree of node and leaf
@@ -96,11 +102,17 @@ static int emit(struct walk *w, unsigned flags, const uint8_t *name, size_t nlen
 		                  : nlen == 15 && memcmp(name, "SGI_ACL_DEFAULT", 15) == 0 ? "system.posix_acl_default"
 		                                                                           : NULL;
 		if (acl) {
+			/* The ACL as Linux shows it, then (below) as stored:
+			 * the kernel lists both (xfs_xattr_put_listent), the
+			 * trusted name to root only, as every trusted.* one. */
 			uint8_t *conv = malloc(4 + (size_t)ACL_MAX_ENTRIES * 8);
-			size_t clen = conv ? acl_to_linux(value, vlen, conv, 4 + (size_t)ACL_MAX_ENTRIES * 8) : 0;
+			if (!conv)
+				return -ENOMEM;
+			size_t clen = acl_to_linux(value, vlen, conv, 4 + (size_t)ACL_MAX_ENTRIES * 8);
 			int rc = clen ? w->add(w->arg, acl, strlen(acl), conv, clen) : 0;
 			free(conv);
-			return conv ? rc : -ENOMEM;
+			if (rc)
+				return rc;
 		}
 		ns = "trusted.";
 	} else {
@@ -274,7 +286,9 @@ int ins_xfs_xattrs(const struct ins_xfs_access *x, uint64_t ino, ins_xattr_fn ad
 	if (!a)
 		return -ENOMEM;
 	if ((rc = x->afork(ino, a)) == 0 && a->present) {
-		if (a->format == 1)
+		if (a->format == 2 && a->nextents == 0)
+			rc = 0; /* empty (cp -a leaves such): none, as the kernel's xfs_inode_hasattr says */
+		else if (a->format == 1)
 			rc = shortform(&w, a);
 		else if (a->format == 2 || a->format == 3)
 			rc = blocks(&w, a);

@@ -247,7 +247,9 @@ diff "$T/ntfs.want" "$T/ntfs.got" >&2 || fail "NTFS sizes or blocks differ from 
 v() { printf "%${1}s" | tr ' ' v; }
 for vol in vda3 vda4; do
     say "XFS ($vol: v5, v4): shortform, leaf and node attributes, a remote value, an ACL"
-    assert_eq "$(printf '# file: %s\n%s\n%s\n%s\n' "$F/$vol/sf" "security.selinux=\"$(v 30)\"" \
+    # (the ACL as stored, too: the kernel lists trusted.SGI_ACL_FILE to root)
+    assert_eq "$(printf '# file: %s\n%s\n%s\n%s\n%s\n' "$F/$vol/sf" "security.selinux=\"$(v 30)\"" \
+        "trusted.SGI_ACL_FILE=0sAAAABQAAAAH/////AAYAAAAAAAIAAATSAAcAAAAAAAT/////AAQAAAAAABD/////AAcAAAAAACD/////AAQAAA==" \
         "trusted.t=\"vvv\"" 'user.a="vvvvv"')" \
         "$(getfattr -d -m '^(security|trusted|user)\.' --absolute-names "$F/$vol/sf")" "$vol/sf's attributes"
     assert_eq "user::rw- user:1234:rwx group::r-- mask::rwx other::r--" \

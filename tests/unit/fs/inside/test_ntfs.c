@@ -1,6 +1,6 @@
 /*
  * SPEC §18: NTFS read through libntfs-3g with imgfs's device operations
- * (fs/inside/ntfs.c) over a volume made by mkntfs on a plain file and
+ * (fs/inside/ntfs.c) over a volume made by mkntfs on a plain file (its label not ASCII) and
  * filled through ntfs-3g (a FUSE mount, for building the fixture only):
  * directories, a file of many clusters, a sparse file, a compressed
  * file, a hard link, symbolic links (ntfs-3g's and Windows' reparse
@@ -131,7 +131,7 @@ static void build(void)
 	   "truncate -s 5000000 src/sparse && echo tail >>src/sparse && : >src/empty && "
 	   "touch -d '2019-05-06 07:08:09.123456789' src/Windows/System32/big.dll && "
 	   "for i in $(seq 1 20000); do echo \"line $i of a compressible file\"; done >src/comp.txt && "
-	   "truncate -s 32M n.img && mkntfs -F -Q -s 512 n.img && ntfs-3g -o compression n.img m && "
+	   "truncate -s 32M n.img && mkntfs -F -Q -s 512 -L 'Système C' n.img && ntfs-3g -o compression n.img m && "
 	   "mkdir m/Compressed && setfattr -n system.ntfs_attrib_be -v 0x00000800 m/Compressed && "
 	   "cp -a src/comp.txt m/Compressed/ && rm src/comp.txt && mkdir -p src/Compressed && cp -a m/Compressed/comp.txt src/Compressed/ && "
 	   "cp -a src/. m/ && ln m/Windows/System32/big.dll m/hardlink.dll && ln -s Users/h m/rel && "
@@ -150,6 +150,8 @@ static void test_tree(void **state)
 	build();
 	load("n.img", &m);
 	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
+	/* The label mkntfs wrote in $Volume, UTF-8 (as blkid shows it). */
+	assert_string_equal(ins_ntfs_label(v), "Syst\xc3\xa8me C");
 	assert_int_equal(ins_ntfs_list(v, INS_NTFS_ROOT_INO, collect, all), 0);
 	/* No system files, no DOS names, no "." or "..". */
 	assert_string_equal(all, "abs|Compressed|empty|hardlink.dll|rel|sparse|Users|win-abs|win-junction|win-rel|Windows|");

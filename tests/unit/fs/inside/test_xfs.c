@@ -3,8 +3,10 @@
  * its fuzz target feeds it (tests/fuzz/xfs_walk.h), over volumes made by
  * mkfs.xfs -p on plain files (tests/fuzz/xfs-seeds: v5 and v4, 4 KiB and
  * 1 KiB blocks, shortform, block and leaf directories, local and remote
- * links, a device node, a fifo) and corrupted copies: the whole tree
- * walks with no error, and what is damaged is EIO with its reason.  The
+ * links, a device node, a fifo; and attribute forks of every form, the
+ * empty ones and at Linux's bounds, xfs_db -x's) and corrupted copies:
+ * the whole tree walks with no error, and what is damaged is EIO with its
+ * reason; the attributes are what the kernel's XFS lists to root.  The
  * seeds are the fuzz target's corpus, and every file of
  * tests/fuzz/corpus-xfs (inputs the fuzzer found hard) runs too: in the
  * ASan build, this is the corpus run under the sanitizers.
@@ -406,6 +408,343 @@ static void test_bounds_inodes(void **state)
 	}
 }
 
+/* ---- a lookup from inside a listing ------------------------------------------ */
+
+/* Inspection looks up names inside each .wants directory it lists: the
+ * listing must go on with its own directory whatever its callback reads
+ * (issue 67: a shortform directory's walk went on in the fork of the
+ * directory looked into, and qemu-ga read "disabled" on XFS). */
+struct nested {
+	const struct ins_fs_ops *x;
+	uint64_t other;      /* a directory looked into from the callback */
+	const char *name;    /* the name looked up there */
+	unsigned n;
+	char names[64][256];
+};
+
+static int nested_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+{
+	struct nested *w = arg;
+	uint64_t found;
+	struct ins_stat st;
+	(void)after;
+	if (!name)
+		return 0;
+	if (w->n < 64)
+		snprintf(w->names[w->n], sizeof(w->names[0]), "%.*s", (int)len, name);
+	w->n++;
+	assert_int_equal(w->x->lookup(w->other, w->name, strlen(w->name), &found), 0);
+	assert_int_equal(w->x->stat(found, &st), 0);
+	assert_int_equal(w->x->stat(ino, &st), 0);
+	return 0;
+}
+
+static void test_lookup_inside_listing(void **state)
+{
+	(void)state;
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	static const char *names[] = {"v5-4k", "v4-4k", "v5-1k"};
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		char why[200];
+		uint64_t root, few, leafdir, blockdir;
+		seed(names[k]);
+		assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+		root = x->root();
+		assert_int_equal(x->lookup(root, "few", 3, &few), 0);
+		assert_int_equal(x->lookup(root, "leafdir", 7, &leafdir), 0);
+		assert_int_equal(x->lookup(root, "blockdir", 8, &blockdir), 0);
+		/* few (shortform) listed while a leaf directory is looked into */
+		struct nested w = {x, leafdir, "name-0123", 0, {{0}}};
+		assert_int_equal(x->list(few, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 3);
+		for (unsigned i = 0; i < 3; i++) {
+			char want[8];
+			snprintf(want, sizeof(want), "f%u", i);
+			assert_string_equal(w.names[i], want);
+		}
+		/* few again, while a shortform directory (the root) is */
+		w = (struct nested){x, root, "blockdir", 0, {{0}}};
+		assert_int_equal(x->list(few, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 3);
+		assert_string_equal(w.names[2], "f2");
+		/* the root (shortform) while few is looked into: its 10 names */
+		w = (struct nested){x, few, "f1", 0, {{0}}};
+		assert_int_equal(x->list(root, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 10);
+		/* a block directory while few is looked into: its 20 names */
+		w = (struct nested){x, few, "f0", 0, {{0}}};
+		assert_int_equal(x->list(blockdir, 0, nested_add, &w), 0);
+		assert_int_equal(w.n, 20);
+		for (unsigned i = 0; i < 20; i++) {
+			char want[8];
+			snprintf(want, sizeof(want), "e%02u", i);
+			assert_string_equal(w.names[i], want);
+		}
+	}
+}
+
+/* A listing of what is no directory it can read is EIO with the reason:
+ * a number whose block holds no inode; a directory whose extent count
+ * overflows its fork (v4-4k: one AG, 256-byte inodes, no CRCs to redo). */
+static void test_list_errors(void **state)
+{
+	(void)state;
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	char why[200];
+	uint8_t sb[512], in[256];
+	uint64_t bdir;
+	seed("v4-4k");
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(ins_fetch(0, sizeof(sb), sb), 0);
+	uint64_t agblocks = get32(sb + 84);
+	unsigned inopblog = sb[123];
+	struct nested w = {x, x->root(), "few", 0, {{0}}};
+	xw_why[0] = '\0';
+	assert_int_equal(x->list((agblocks - 1) << inopblog, 0, nested_add, &w), -EIO);
+	assert_non_null(strstr(xw_why, "no inode magic"));
+	assert_int_equal(x->lookup(x->root(), "blockdir", 8, &bdir), 0);
+	assert_int_equal(ins_fetch(bdir * 256, sizeof(in), in), 0);
+	assert_int_equal(in[5], 2); /* extents */
+	put32(in + 76, 1u << 20);
+	poke(bdir * 256, in, sizeof(in));
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0); /* nothing cached */
+	xw_why[0] = '\0';
+	assert_int_equal(x->list(bdir, 0, nested_add, &w), -EIO);
+	assert_non_null(strstr(xw_why, "extent count overflows its fork"));
+	assert_int_equal(w.n, 0);
+}
+
+/* ---- extended attributes ------------------------------------------------------- */
+
+/* What an inode's xattrs gave, in order. */
+struct got {
+	unsigned n;
+	char name[512][256];
+	size_t vlen[512];
+	uint8_t *value[512];
+};
+
+static int got_add(void *arg, const char *name, size_t nlen, const void *value, size_t vlen)
+{
+	struct got *g = arg;
+	assert_true(nlen >= 1 && nlen <= 255);
+	assert_true(vlen <= 65536);
+	if (g->n >= 512)
+		return 1;
+	snprintf(g->name[g->n], sizeof(g->name[0]), "%.*s", (int)nlen, name);
+	g->vlen[g->n] = vlen;
+	g->value[g->n] = malloc(vlen ? vlen : 1);
+	assert_non_null(g->value[g->n]);
+	memcpy(g->value[g->n], value, vlen);
+	g->n++;
+	return 0;
+}
+
+static void got_free(struct got *g)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		free(g->value[i]);
+	free(g);
+}
+
+/* The attributes of /name of the volume open: xattrs' rc, *out filled. */
+static int attrs_of(const char *name, struct got **out)
+{
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	uint64_t ino;
+	assert_int_equal(x->lookup(x->root(), name, strlen(name), &ino), 0);
+	*out = calloc(1, sizeof(**out));
+	assert_non_null(*out);
+	xw_why[0] = '\0';
+	return x->xattrs(ino, got_add, *out);
+}
+
+/* The index of name in g, or -1. */
+static int find(const struct got *g, const char *name)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		if (strcmp(g->name[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int all_v(const struct got *g, int i, size_t len)
+{
+	if (i < 0 || g->vlen[i] != len)
+		return 0;
+	for (size_t k = 0; k < len; k++)
+		if (g->value[i][k] != 'v')
+			return 0;
+	return 1;
+}
+
+/* An ACL of 5 entries as XFS stores it (be32 count; be32 tag, be32 id,
+ * be16 perm, pad) and as Linux shows it (le32 version 2; le16 tag, le16
+ * perm, le32 id), for (tag, id, perm) ents. */
+static void acl_bytes(const uint32_t ents[5][3], uint8_t xfs[64], uint8_t linux_[44])
+{
+	memset(xfs, 0, 64);
+	put32(xfs, 5);
+	linux_[0] = 2, linux_[1] = linux_[2] = linux_[3] = 0;
+	for (int i = 0; i < 5; i++) {
+		uint8_t *e = xfs + 4 + 12 * i, *l = linux_ + 4 + 8 * i;
+		put32(e, ents[i][0]);
+		put32(e + 4, ents[i][1]);
+		put16(e + 8, (uint16_t)ents[i][2]);
+		l[0] = (uint8_t)ents[i][0], l[1] = (uint8_t)(ents[i][0] >> 8);
+		l[2] = (uint8_t)ents[i][2], l[3] = 0;
+		l[4] = (uint8_t)ents[i][1], l[5] = (uint8_t)(ents[i][1] >> 8), l[6] = (uint8_t)(ents[i][1] >> 16),
+		l[7] = (uint8_t)(ents[i][1] >> 24);
+	}
+}
+
+/* Each form of the attribute fork as xfs_db -x wrote it (tests/fuzz/
+ * xfs-seeds: v5-attr, v4-attr), compared with what the kernel's XFS
+ * (6.18, a loop mount of v5-attr) lists to root: shortform with every
+ * namespace, the ACLs both as system.posix_acl_* and as the
+ * trusted.SGI_ACL_* they are stored as (the kernel lists both); a leaf
+ * with a remote value; a tree of 400; and the empty forms as none. */
+static void test_attr_forms(void **state)
+{
+	(void)state;
+	static const uint32_t acl_file[5][3] = {{1, 0xffffffff, 6}, {2, 1234, 7}, {4, 0xffffffff, 4},
+	                                        {0x10, 0xffffffff, 7}, {0x20, 0xffffffff, 4}};
+	static const uint32_t acl_default[5][3] = {{1, 0xffffffff, 7}, {2, 1234, 5}, {4, 0xffffffff, 5},
+	                                           {0x10, 0xffffffff, 5}, {0x20, 0xffffffff, 5}};
+	uint8_t fx[64], fl[44], dx[64], dl[44];
+	acl_bytes(acl_file, fx, fl);
+	acl_bytes(acl_default, dx, dl);
+	static const char *vols[] = {"v5-attr", "v4-attr"};
+	for (size_t k = 0; k < 2; k++) {
+		char why[200];
+		struct got *g;
+		int i;
+		seed(vols[k]);
+		assert_int_equal(ins_fs_xfs.open(xw_vol, why, sizeof(why)), 0);
+		/* shortform */
+		assert_int_equal(attrs_of("sf", &g), 0);
+		assert_int_equal(g->n, 5);
+		assert_true(all_v(g, find(g, "user.a"), 5));
+		assert_true(all_v(g, find(g, "security.selinux"), 30));
+		assert_true(all_v(g, find(g, "trusted.t"), 3));
+		assert_true((i = find(g, "system.posix_acl_access")) >= 0);
+		assert_int_equal(g->vlen[i], 44);
+		assert_memory_equal(g->value[i], fl, 44);
+		assert_true((i = find(g, "trusted.SGI_ACL_FILE")) >= 0);
+		assert_int_equal(g->vlen[i], 64);
+		assert_memory_equal(g->value[i], fx, 64);
+		/* (listed next to each other, the Linux name first, as the kernel does) */
+		assert_int_equal(find(g, "trusted.SGI_ACL_FILE"), find(g, "system.posix_acl_access") + 1);
+		got_free(g);
+		assert_int_equal(attrs_of("acldir", &g), 0);
+		assert_int_equal(g->n, 2);
+		assert_string_equal(g->name[0], "system.posix_acl_default");
+		assert_memory_equal(g->value[0], dl, 44);
+		assert_string_equal(g->name[1], "trusted.SGI_ACL_DEFAULT");
+		assert_memory_equal(g->value[1], dx, 64);
+		got_free(g);
+		/* a leaf, a remote value */
+		assert_int_equal(attrs_of("leaf", &g), 0);
+		assert_int_equal(g->n, 41);
+		assert_true(all_v(g, find(g, "user.l00"), 62));
+		assert_true(all_v(g, find(g, "user.l39"), 62));
+		assert_true(all_v(g, find(g, "user.remote"), 5000));
+		got_free(g);
+		/* a tree of leaves */
+		assert_int_equal(attrs_of("node", &g), 0);
+		assert_int_equal(g->n, 400);
+		for (unsigned n = 0; n < 400; n++) {
+			char name[16];
+			snprintf(name, sizeof(name), "user.n%03u", n);
+			assert_true(all_v(g, find(g, name), 40));
+		}
+		got_free(g);
+		/* empty: extents with no extent (cp -a's), shortform and leaf
+		 * of no entry: none, no error (the kernel lists none) */
+		static const char *empty[] = {"ext0", "sf0", "leaf0"};
+		for (size_t e = 0; e < 3; e++) {
+			int rc = attrs_of(empty[e], &g);
+			if (rc != 0 || g->n != 0)
+				fail_msg("%s %s: %d, %u attributes (%s)", vols[k], empty[e], rc, g->n, xw_why);
+			got_free(g);
+		}
+	}
+}
+
+/* A callback's stop ends the walk where it said it, an ACL's first name
+ * included (the helper's callback stops once its answer is full: an
+ * attribute after that would follow the marker that ends the answer). */
+struct stop {
+	const char *at;
+	unsigned calls, after;
+	bool stopped;
+};
+
+static int stop_add(void *arg, const char *name, size_t nlen, const void *value, size_t vlen)
+{
+	struct stop *st = arg;
+	(void)value, (void)vlen;
+	st->calls++;
+	if (st->stopped)
+		st->after++;
+	if (strlen(st->at) == nlen && memcmp(st->at, name, nlen) == 0) {
+		st->stopped = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void test_attr_stop(void **state)
+{
+	(void)state;
+	static const char *at[] = {"user.a", "system.posix_acl_access", "trusted.SGI_ACL_FILE"};
+	char why[200];
+	uint64_t ino;
+	seed("v5-attr");
+	assert_int_equal(ins_fs_xfs.open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(ins_fs_xfs.lookup(ins_fs_xfs.root(), "sf", 2, &ino), 0);
+	for (size_t i = 0; i < 3; i++) {
+		struct stop st = {at[i], 0, 0, false};
+		assert_int_equal(ins_fs_xfs.xattrs(ino, stop_add, &st), 1);
+		if (!st.stopped || st.after)
+			fail_msg("a stop at %s: %u calls after it", at[i], st.after);
+	}
+}
+
+/* Linux's bounds, where the reader applies them: a name of 255 bytes
+ * with its prefix is shown, 256 not (no getxattr can ask for it: the
+ * kernel's own lists it, and getxattr of it is ERANGE); a remote value of
+ * 64 KiB is shown, a byte more not (the kernel's getxattr is E2BIG). */
+static void test_attr_bounds(void **state)
+{
+	(void)state;
+	static const char *vols[] = {"v5-attr", "v4-attr"};
+	for (size_t k = 0; k < 2; k++) {
+		char why[200], n250[251];
+		struct got *g;
+		memset(n250, 'n', 250);
+		n250[250] = '\0';
+		seed(vols[k]);
+		assert_int_equal(ins_fs_xfs.open(xw_vol, why, sizeof(why)), 0);
+		assert_int_equal(attrs_of("name255", &g), 0);
+		assert_int_equal(g->n, 1);
+		assert_int_equal(strlen(g->name[0]), 255);
+		assert_memory_equal(g->name[0], "user.", 5);
+		assert_memory_equal(g->name[0] + 5, n250, 250);
+		got_free(g);
+		assert_int_equal(attrs_of("name256", &g), 0);
+		assert_int_equal(g->n, 0);
+		got_free(g);
+		assert_int_equal(attrs_of("val64k", &g), 0);
+		assert_int_equal(g->n, 1);
+		assert_true(all_v(g, find(g, "user.big"), 65536));
+		got_free(g);
+		assert_int_equal(attrs_of("val64k1", &g), 0);
+		assert_int_equal(g->n, 0);
+		got_free(g);
+	}
+}
+
 /* The corpus: the seeds, truncated and bit-flipped copies of one, and
  * tests/fuzz/corpus-xfs — each an answer, never a crash. */
 static void run_dir(const char *path, unsigned *n)
@@ -462,6 +801,11 @@ int main(void)
 		cmocka_unit_test(test_btree_dag_is_eio),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_bounds_inodes),
+		cmocka_unit_test(test_lookup_inside_listing),
+		cmocka_unit_test(test_list_errors),
+		cmocka_unit_test(test_attr_forms),
+		cmocka_unit_test(test_attr_bounds),
+		cmocka_unit_test(test_attr_stop),
 		cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
