@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ins_ident.h"
+#include "ins_inspect.h"
 #include "model.h"
 
 #define INSPECT_VOLS 64 /* volumes of one image looked at */
@@ -40,6 +41,11 @@ struct inspect_in {
 	char disk_notes[512];   /* disks that could not be read at all */
 	int64_t now;            /* unix seconds: the inspection's time */
 };
+
+/* Whether v's facts name an OS (the judge's root: the first such volume). */
+bool inspect_is_root(const struct inspect_vol *v);
+/* Drops v's "pkg" facts (a volume not the root: never shown). */
+void inspect_drop_packages(struct inspect_vol *v);
 
 /* Concludes and renders (inspect_judge.c): out's three files (malloc'd)
  * and the attributes to fill. */

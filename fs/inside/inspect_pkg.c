@@ -43,22 +43,23 @@
 struct pkgs {
 	struct ins_out *o;
 	unsigned count, damaged;
-	bool capped;
+	int capped; /* ins_put_pkg's -E2BIG or -EFBIG: the list stopped there */
 };
 
 static void pkg_put(struct pkgs *p, const char *name, const char *version, const char *arch)
 {
-	if (p->count >= INSPECT_PACKAGES_MAX) {
-		p->capped = true;
+	if (p->capped)
 		return;
-	}
 	/* A name or version with a blank would break the line's fields. */
 	if (!name[0] || strpbrk(name, " \t") || !version[0] || strpbrk(version, " \t") || strpbrk(arch, " \t")) {
 		p->damaged++;
 		return;
 	}
-	ins_put(p->o, "pkg", "%s %s %s", name, version, arch[0] ? arch : "(none)");
-	p->count++;
+	int rc = ins_put_pkg(p->o, name, version, arch[0] ? arch : "(none)");
+	if (rc < 0)
+		p->capped = rc;
+	else
+		p->count++;
 }
 
 /* ---- dpkg ---------------------------------------------------------------------- */
@@ -290,7 +291,7 @@ void ins_inspect_packages(const struct ins_fs_ops *ops, struct ins_out *o)
 		{"/usr/lib/sysimage/rpm/Packages.db", "rpm-ndb", 0},
 		{"/var/lib/rpm/Packages.db", "rpm-ndb", 0},
 	};
-	struct pkgs p = {o, 0, 0, false};
+	struct pkgs p = {o, 0, 0, 0};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		char *data;
 		size_t len;
@@ -320,8 +321,7 @@ void ins_inspect_packages(const struct ins_fs_ops *ops, struct ins_out *o)
 		free(data);
 		if (rc == 0)
 			ins_put(o, "pkgdb", "%s %u", dbs[i].kind, p.count);
-		if (p.capped)
-			ins_put(o, "note", "more than %u packages: the rest are not listed", INSPECT_PACKAGES_MAX);
+		ins_pkg_cut_note(o, p.capped);
 		if (p.damaged)
 			ins_put(o, "note", "%u package records are damaged: not listed", p.damaged);
 		return;
