@@ -64,21 +64,18 @@ static void pkg_put(struct pkgs *p, const char *name, const char *version, const
 
 /* ---- dpkg ---------------------------------------------------------------------- */
 
-static void dpkg(struct pkgs *p, char *data)
+/* A NUL byte in a line ends that field's value, not the file: what
+ * dpkg-query itself shows (a "Version: 2<NUL>x" line is version 2, and the
+ * stanzas after it are read). */
+static void dpkg(struct pkgs *p, char *data, size_t len)
 {
 	char name[256] = "", version[256] = "", arch[64] = "";
 	bool installed = false;
 	for (char *line = data;; ) {
-		char *nl = strchr(line, '\n');
+		char *nl = memchr(line, '\n', (size_t)(data + len - line));
 		if (nl)
 			*nl = '\0';
-		if (!line[0] || !nl) {
-			/* A stanza's end. */
-			if (installed && name[0])
-				pkg_put(p, name, version, arch);
-			name[0] = version[0] = arch[0] = '\0';
-			installed = false;
-		} else if (strncmp(line, "Package: ", 9) == 0) {
+		if (strncmp(line, "Package: ", 9) == 0) {
 			snprintf(name, sizeof(name), "%s", line + 9);
 		} else if (strncmp(line, "Version: ", 9) == 0) {
 			snprintf(version, sizeof(version), "%s", line + 9);
@@ -88,6 +85,14 @@ static void dpkg(struct pkgs *p, char *data)
 			/* "want flag status": the status word is the third. */
 			const char *s = strrchr(line, ' ');
 			installed = s && strcmp(s + 1, "installed") == 0 && strstr(line, " ok ") != NULL;
+		}
+		if (!line[0] || !nl) {
+			/* A stanza's end (a blank line, or the file's: its last
+			 * line read first, newline or not). */
+			if (installed && name[0])
+				pkg_put(p, name, version, arch);
+			name[0] = version[0] = arch[0] = '\0';
+			installed = false;
 		}
 		if (!nl)
 			break;
@@ -313,7 +318,7 @@ void ins_inspect_packages(const struct ins_fs_ops *ops, struct ins_out *o)
 			return;
 		}
 		if (i == 0)
-			dpkg(&p, data), rc = 0;
+			dpkg(&p, data, len), rc = 0;
 		else if (strcmp(dbs[i].kind, "rpm-sqlite") == 0)
 			rc = rpm_sqlite(&p, data, len);
 		else

@@ -26,7 +26,7 @@ static struct mfs_node {
 } mfs[MFS_MAX];
 static unsigned mfs_n;
 
-static void mfs_reset(void)
+static inline void mfs_reset(void)
 {
 	for (unsigned i = 0; i < mfs_n; i++)
 		free(mfs[i].data);
@@ -68,7 +68,7 @@ static struct mfs_node *mfs_add(const char *path, unsigned mode)
 }
 
 /* A file of len bytes (data copied). */
-static void mfs_file(const char *path, const void *data, size_t len)
+static inline void mfs_file(const char *path, const void *data, size_t len)
 {
 	struct mfs_node *n = mfs_add(path, S_IFREG | 0644);
 	n->data = malloc(len ? len : 1);
@@ -79,19 +79,19 @@ static void mfs_file(const char *path, const void *data, size_t len)
 }
 
 /* A file whose bytes the caller malloc'd (taken). */
-static void mfs_file_take(const char *path, char *data, size_t len)
+static inline void mfs_file_take(const char *path, char *data, size_t len)
 {
 	struct mfs_node *n = mfs_add(path, S_IFREG | 0644);
 	n->data = data;
 	n->len = len;
 }
 
-static void mfs_text(const char *path, const char *text)
+static inline void mfs_text(const char *path, const char *text)
 {
 	mfs_file(path, text, strlen(text));
 }
 
-static void mfs_link(const char *path, const char *target)
+static inline void mfs_link(const char *path, const char *target)
 {
 	struct mfs_node *n = mfs_add(path, S_IFLNK | 0777);
 	n->data = strdup(target);
@@ -169,7 +169,7 @@ static const struct ins_fs_ops mfs_ops = {
 };
 
 /* An answer as the helper builds it (INSPECT_ANSWER_MAX unless cap). */
-static struct ins_out mfs_out(size_t cap)
+static inline struct ins_out mfs_out(size_t cap)
 {
 	struct ins_out o = {malloc(cap), 0, cap, false, 0, 0};
 	if (!o.buf)
@@ -180,7 +180,7 @@ static struct ins_out mfs_out(size_t cap)
 
 /* How many lines of o are "key\tvalue" for key (value: NULL any), and the
  * first's value into first (cap bytes) when given. */
-static unsigned mfs_count(const struct ins_out *o, const char *key, const char *value, char *first, size_t cap)
+static inline unsigned mfs_count(const struct ins_out *o, const char *key, const char *value, char *first, size_t cap)
 {
 	unsigned n = 0;
 	size_t kl = strlen(key);
