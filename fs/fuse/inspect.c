@@ -41,7 +41,7 @@ static int owner_node(struct fs_ctx *ctx, const struct model_image *img, struct 
 
 /* What volume v of device dev holds: its helper's facts, or why not. */
 static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct model_device *dev, struct ins_vol *v,
-                 struct inspect_vol *iv)
+                 struct inspect_vol *iv, size_t budget)
 {
 	ins_vol_name(dev->name, v, iv->name, sizeof(iv->name));
 	iv->dev_index = (unsigned)dev->index;
@@ -62,8 +62,10 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	n.inside.vol = (unsigned)dev->index << 5 | v->number;
 	memset(&n.inside.st, 0, sizeof(n.inside.st));
 	/* The answer, part after part (INS_T_INSPECT), at most
-	 * INSPECT_ANSWER_MAX bytes: a helper that sends more is cut there
-	 * (its answer then lacks its "end" line: the judge notes it). */
+	 * INSPECT_ANSWER_MAX bytes and what is left of the inspection's
+	 * INSPECT_FACTS_MAX: a helper that sends more is cut there (its
+	 * answer then lacks its "end" line: the judge notes it). */
+	size_t most = budget < INSPECT_ANSWER_MAX ? budget : INSPECT_ANSWER_MAX;
 	char *facts = NULL;
 	size_t len = 0;
 	int rc = 0;
@@ -71,7 +73,7 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 		rc = ins_node_ask(ctx, &n, INS_T_INSPECT, part ? &part : NULL, part ? sizeof(part) : 0, &ans, &alen);
 		if (rc < 0)
 			break;
-		size_t keep = alen > INSPECT_ANSWER_MAX - len ? INSPECT_ANSWER_MAX - len : alen;
+		size_t keep = alen > most - len ? most - len : alen;
 		char *more = realloc(facts, len + keep + 1);
 		if (!more) {
 			free(ans);
@@ -85,7 +87,7 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 		facts[len] = '\0';
 		free(ans);
 		ans = NULL;
-		if (alen < INSPECT_PART || len >= INSPECT_ANSWER_MAX)
+		if (alen < INSPECT_PART || len >= most)
 			break;
 	}
 	if (rc < 0) {
@@ -106,6 +108,7 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 {
 	struct inspect_in *in = NULL;
 	bool have_root = false;
+	size_t held = 0; /* the facts kept: at most INSPECT_FACTS_MAX */
 	int rc;
 	if (!(in = calloc(1, sizeof(*in))))
 		return model_fail(err, -ENOMEM, "out of memory");
@@ -124,7 +127,7 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
 		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++) {
 			struct inspect_vol *iv = &in->vols[in->nvols++];
-			look(ctx, n, &devs[i], &d->vols[j], iv);
+			look(ctx, n, &devs[i], &d->vols[j], iv, INSPECT_FACTS_MAX - held);
 			/* Only the root's packages are shown: any other volume's
 			 * are dropped now, so an inspection holds one package
 			 * list (INSPECT_ANSWER_MAX), not one a volume. */
@@ -132,6 +135,7 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 			have_root |= root;
 			if (iv->read && !root)
 				inspect_drop_packages(iv);
+			held += iv->facts_len;
 		}
 		ins_disk_give(ctx, d);
 	}

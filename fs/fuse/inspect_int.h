@@ -19,6 +19,11 @@
 #include "model.h"
 
 #define INSPECT_VOLS 64 /* volumes of one image looked at */
+/* The facts an inspection holds at once, all volumes together: the root's
+ * answer (INSPECT_ANSWER_MAX) and as much again for the others (a volume
+ * that is not the root keeps no packages: about 1 MiB at most of an honest
+ * helper's facts); past it, a volume's answer is cut (and said). */
+#define INSPECT_FACTS_MAX (2 * (size_t)INSPECT_ANSWER_MAX)
 
 /* One volume of the image, as gathered. */
 struct inspect_vol {

@@ -665,8 +665,9 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 		/* The helper's last line: an answer without it was cut at its
 		 * bound (or the helper broke off): said, not left out. */
 		if (v->facts_len < 6 || memcmp(v->facts + v->facts_len - 6, "end\t1\n", 6) != 0)
-			add(&notes, "%s: what its helper found is more than the %u MiB an answer holds: the rest is not shown",
-			    v->name, (unsigned)(INSPECT_ANSWER_MAX >> 20));
+			add(&notes, "%s: what its helper found is more than an inspection holds (%u MiB a volume, %u MiB in all): "
+			            "the rest is not shown",
+			    v->name, (unsigned)(INSPECT_ANSWER_MAX >> 20), (unsigned)(INSPECT_FACTS_MAX >> 20));
 	}
 	if (j.root) {
 		struct nul_lines nl = {0, 0};

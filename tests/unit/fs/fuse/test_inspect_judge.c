@@ -266,8 +266,8 @@ static void test_cut_answer(void **state)
 	(void)state;
 	vol("vda1", "ext4", "aaaa", debian, true);
 	judge();
-	assert_int_equal(count("note", "vda1: what its helper found is more than the 16 MiB an answer holds: the rest is "
-	                               "not shown",
+	assert_int_equal(count("note", "vda1: what its helper found is more than an inspection holds (16 MiB a volume, "
+	                               "32 MiB in all): the rest is not shown",
 	                       NULL, 0),
 	                 1);
 	assert_int_equal(count("platform", "debian", NULL, 0), 1);
