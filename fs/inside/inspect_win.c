@@ -18,7 +18,8 @@
  *
  * And the applications (the Uninstall keys' subkeys, as "pkg" facts, the
  * package list's bounds: ins_put_pkg) and, from the SYSTEM hive, the
- * computer name (SYSTEM\Select's Current control set's
+ * host name (of the control set SYSTEM\Select's Current names: its
+ * Services\Tcpip\Parameters\Hostname, else its
  * Control\ComputerName\ComputerName).
  *
  * Bounded: a hive larger than INSPECT_HIVE_MAX is not read (a note); key
@@ -232,8 +233,7 @@ void ins_inspect_windows(const struct ins_fs_ops *ops, struct ins_out *o, const 
 		ins_pkg_cut_note(o, cut);
 		hive_done(h);
 	}
-	/* The computer name: SYSTEM\Select's Current control set's
-	 * Control\ComputerName\ComputerName (what virt-inspector reads). */
+	/* The host name, of the control set SYSTEM\Select's Current names. */
 	if (!(h = hive_open(ops, "/Windows/System32/config/SYSTEM", "SYSTEM", o)))
 		return;
 	static const char *const sel[] = {"Select"};
@@ -244,11 +244,18 @@ void ins_inspect_windows(const struct ins_fs_ops *ops, struct ins_out *o, const 
 	if (v && hivex_value_type(h, v, &t, &len) == 0 && t == hive_t_REG_DWORD) {
 		char set[32];
 		snprintf(set, sizeof(set), "ControlSet%03d", hivex_value_dword(h, v));
+		/* The host name as Windows' own `hostname` prints it (and
+		 * virt-inspector reads it): Tcpip's Hostname, case kept, longer
+		 * than 15; else the NetBIOS computer name. */
+		const char *const tcpip[] = {set, "Services", "Tcpip", "Parameters"};
 		const char *const cn[] = {set, "Control", "ComputerName", "ComputerName"};
-		if ((node = key_at(h, cn, 4)))
+		size_t was = o->len;
+		if ((node = key_at(h, tcpip, 4)))
+			put_string(h, node, "Hostname", "hostname", o);
+		if (o->len == was && (node = key_at(h, cn, 4)))
 			put_string(h, node, "ComputerName", "hostname", o);
 	} else {
-		ins_put(o, "note", "the SYSTEM hive has no Select\\Current: no computer name");
+		ins_put(o, "note", "the SYSTEM hive has no Select\\Current: no host name");
 	}
 	hive_done(h);
 }

@@ -11,7 +11,7 @@
 #        lines after it are read.
 #   win  an NTFS root (mkntfs, filled through ntfs-3g's mount: fixture
 #        building only) with a SOFTWARE hive holding applications and a
-#        SYSTEM hive holding the computer name (make-hive, hivexregedit
+#        SYSTEM hive holding the host name (make-hive, hivexregedit
 #        --merge): `hostname`, and the applications in `packages`.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -149,6 +149,13 @@ Windows Registry Editor Version 5.00
 
 [HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\ComputerName\ComputerName]
 "ComputerName"="WIN-BOUNDS"
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services]
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\Tcpip]
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\Tcpip\Parameters]
+"Hostname"="win-bounds-01"
 EOF
 hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$T/SYSTEM" "$T/system.reg" || fail "hivexregedit SYSTEM"
 python3 -c 'import struct, sys
@@ -164,12 +171,12 @@ cp "$T/ntoskrnl.exe" "$T/ntfsmnt/Windows/System32/"
 umount "$T/ntfsmnt"
 disk "$T/win.img" "$T/win.raw" 7
 upload win "$T/win.raw"
-assert_eq "windows 2022 x86_64 WIN-BOUNDS" "$(line win platform) $(line win version) $(line win arch) $(line win hostname)" \
-    "win: OS, version, arch, the computer name"
+assert_eq "windows 2022 x86_64 win-bounds-01" "$(line win platform) $(line win version) $(line win arch) $(line win hostname)" \
+    "win: OS, version, arch, the host name (Tcpip's, not the NetBIOS name)"
 assert_eq "3 registry" "$(line win packages)" "win: the packages line"
 printf '%s\n' "7-Zip 23.01 (x64) 23.01 x86_64" "Cloudbase-Init 1.1.4 1.1.4.0 x86_64" "Notepad++ (32-bit x86) 8.6 i686" \
     >"$T/win.want"
 diff "$T/win.want" "$P/win/packages" >&2 || fail "win: the applications"
-assert_eq "WIN-BOUNDS registry 3" "$(jq -r '[.hostname, .["package-database"], .packages] | join(" ")' \
+assert_eq "win-bounds-01 registry 3" "$(jq -r '[.hostname, .["package-database"], .packages] | join(" ")' \
     "$P/win/inspection.json")" "win: inspection.json"
 assert_eq "" "$(line win note)" "win: no note"

@@ -4,8 +4,9 @@
  * (tests/integration/make-hive starts each from an empty root key): the
  * SOFTWARE hive's product and version facts, its applications (the
  * Uninstall keys' subkeys with a DisplayName, native and WOW6432Node, the
- * version's blanks as '_', none as "(none)"), the SYSTEM hive's computer
- * name from the control set Select\Current names (not another's), what is
+ * version's blanks as '_', none as "(none)"), the SYSTEM hive's host name
+ * from the control set Select\Current names (not another's: Tcpip's
+ * Hostname, else the NetBIOS ComputerName), what is
  * said when a key is missing or a hive is damaged, and the applications
  * cut at the package list's bound (65,536: shared with the package
  * databases, ins_put_pkg) with the note.
@@ -110,7 +111,11 @@ static const char system_hive[] =
 	"[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Control]\n\n"
 	"[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Control\\ComputerName]\n\n"
 	"[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Control\\ComputerName\\ComputerName]\n"
-	"\"ComputerName\"=\"WIN-2019\"\n";
+	"\"ComputerName\"=\"WIN-2019\"\n\n"
+	"[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Services]\n\n"
+	"[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Services\\Tcpip]\n\n"
+	"[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Services\\Tcpip\\Parameters]\n"
+	"\"Hostname\"=\"win-2019-web01\"\n";
 
 static struct ins_out windows(const char *arch)
 {
@@ -126,6 +131,14 @@ static int group_setup(void **state)
 		return -1;
 	hive("SOFTWARE", "HKEY_LOCAL_MACHINE\\SOFTWARE", software);
 	hive("SYSTEM", "HKEY_LOCAL_MACHINE\\SYSTEM", system_hive);
+	/* Only the NetBIOS name (no Tcpip key), in ControlSet001. */
+	hive("SYSTEM-netbios", "HKEY_LOCAL_MACHINE\\SYSTEM",
+	     "[HKEY_LOCAL_MACHINE\\SYSTEM\\Select]\n\"Current\"=dword:00000001\n\n"
+	     "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001]\n\n"
+	     "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Control]\n\n"
+	     "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Control\\ComputerName]\n\n"
+	     "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Control\\ComputerName\\ComputerName]\n"
+	     "\"ComputerName\"=\"NETBIOS-ONLY\"\n");
 	hive("SYSTEM-noselect", "HKEY_LOCAL_MACHINE\\SYSTEM",
 	     "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001]\n\n");
 	return 0;
@@ -176,20 +189,25 @@ static void test_software(void **state)
 	free(o.buf);
 }
 
-/* The computer name of the control set Select\Current names. */
+/* The host name of the control set Select\Current names. */
 static void test_system(void **state)
 {
 	(void)state;
 	load("SYSTEM", "/Windows/System32/config/SYSTEM");
 	struct ins_out o = windows("x86_64");
 	assert_int_equal(mfs_count(&o, "hostname", NULL, NULL, 0), 1);
-	assert_int_equal(mfs_count(&o, "hostname", "WIN-2019", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "hostname", "win-2019-web01", NULL, 0), 1); /* Tcpip's, before ComputerName */
 	assert_int_equal(mfs_count(&o, "note", NULL, NULL, 0), 0);
+	free(o.buf);
+	load("SYSTEM-netbios", "/Windows/System32/config/SYSTEM");
+	o = windows("x86_64");
+	assert_int_equal(mfs_count(&o, "hostname", NULL, NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "hostname", "NETBIOS-ONLY", NULL, 0), 1);
 	free(o.buf);
 	load("SYSTEM-noselect", "/Windows/System32/config/SYSTEM");
 	o = windows("x86_64");
 	assert_int_equal(mfs_count(&o, "hostname", NULL, NULL, 0), 0);
-	assert_int_equal(mfs_count(&o, "note", "the SYSTEM hive has no Select\\Current: no computer name", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "note", "the SYSTEM hive has no Select\\Current: no host name", NULL, 0), 1);
 	free(o.buf);
 	/* A damaged SYSTEM hive: a note; SOFTWARE's facts stay. */
 	mfs_text("/Windows/System32/config/SYSTEM", "not a hive");
