@@ -424,8 +424,8 @@ static void do_xattrs(uint32_t ino)
 /* INS_T_INSPECT: what the volume holds (inspect.c, SPEC §20), up to
  * INSPECT_ANSWER_MAX bytes, sent in parts of INSPECT_PART: an empty
  * request inspects and answers the first part; a u32 k, part k of the
- * answer the last inspection made (kept until the next one; an answer
- * shorter than INSPECT_PART is its last part). */
+ * answer the last inspection made (kept until its last part, the first
+ * shorter than INSPECT_PART, is sent). */
 static struct ins_out inspected;
 
 static void do_inspect(const char *req, uint32_t len)
@@ -449,6 +449,12 @@ static void do_inspect(const char *req, uint32_t len)
 	}
 	size_t at = (size_t)part * INSPECT_PART, n = inspected.len - at < INSPECT_PART ? inspected.len - at : INSPECT_PART;
 	ins_send_msg(INS_H_OK, inspected.buf + at, n, NULL, 0);
+	if (n < INSPECT_PART) {
+		/* The last part: the answer is not kept (a helper serving files/
+		 * for hours holds no inspection's memory). */
+		free(inspected.buf);
+		inspected = (struct ins_out){0};
+	}
 }
 
 static void do_open(const struct ins_req_open *r)

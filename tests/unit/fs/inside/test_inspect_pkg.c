@@ -329,6 +329,5 @@ int main(void)
 		cmocka_unit_test_setup(test_rpm_bdb, setup),
 		cmocka_unit_test_setup(test_ndb, setup),
 	};
-	ins_inspect_prepare();
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

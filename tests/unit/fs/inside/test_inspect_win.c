@@ -269,6 +269,5 @@ int main(void)
 		cmocka_unit_test_setup(test_software_damaged, setup),
 		cmocka_unit_test_setup(test_apps_bound, setup),
 	};
-	ins_inspect_prepare();
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
