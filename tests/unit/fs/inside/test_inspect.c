@@ -245,6 +245,30 @@ static void test_answer_bound(void **state)
 	free(full.buf);
 }
 
+/* A package's line counts against the 15 MiB as the packages file shows
+ * it: its value cut at 1,024 bytes and its newline, 1,025 at most. */
+static void test_pkg_line_bytes(void **state)
+{
+	(void)state;
+	char name[2100];
+	for (size_t line = 1024; line <= 1026; line++) { /* the name and " 1 x\n" */
+		memset(name, 'n', line - 5);
+		name[line - 5] = '\0';
+		struct ins_out o = mfs_out(INSPECT_ANSWER_MAX);
+		assert_int_equal(ins_put_pkg(&o, name, "1", "x"), 0);
+		assert_int_equal(o.pkg_bytes, line < 1025 ? line : 1025);
+		assert_int_equal(o.pkgs, 1);
+		free(o.buf);
+	}
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	struct ins_out o = mfs_out(INSPECT_ANSWER_MAX);
+	assert_int_equal(ins_put_pkg(&o, name, "1", "x"), 0);
+	assert_int_equal(o.pkg_bytes, 1025);
+	assert_int_equal(o.len, 4 + 1024 + 1); /* "pkg\t", the value cut, "\n" */
+	free(o.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +281,7 @@ int main(void)
 		cmocka_unit_test_setup(test_hostname, setup),
 		cmocka_unit_test_setup(test_hostname_bound, setup),
 		cmocka_unit_test_setup(test_answer_bound, setup),
+		cmocka_unit_test_setup(test_pkg_line_bytes, setup),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	mfs_reset();
