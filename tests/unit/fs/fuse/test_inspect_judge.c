@@ -299,6 +299,47 @@ static void test_packages(void **state)
 	}
 }
 
+/* 15 MiB of package lines (65,536 of 240 bytes) are shown whole; one
+ * byte more, and the last is not (a note). */
+static void test_package_bytes(void **state)
+{
+	(void)state;
+	char v[256];
+	for (unsigned extra = 0; extra <= 1; extra++) {
+		size_t cap = strlen(debian) + (size_t)65536 * 250 + 64, len = 0;
+		char *f = malloc(cap);
+		assert_non_null(f);
+		len += (size_t)snprintf(f, cap, "%s", debian);
+		for (unsigned i = 0; i < 65536; i++) {
+			/* "pkg\t" + a value of 239 bytes ("p%05u-xxx... 1 all"), its newline the 240th */
+			int k = snprintf(f + len, cap - len, "pkg\tp%05u-", i);
+			size_t name = 239 - 6 - 7 + (i == 65535 ? extra : 0);
+			memset(f + len + (size_t)k, 'x', name);
+			len += (size_t)k + name;
+			len += (size_t)snprintf(f + len, cap - len, " 1 all\n");
+		}
+		snprintf(f + len, cap - len, "pkgdb\tdpkg 65536\n");
+		vol("vda1", "ext4", "aaaa", f, false);
+		free(f);
+		judge();
+		assert_int_equal(strlen(out.packages), (size_t)INSPECT_PKG_BYTES_MAX - (extra ? 240 : 0));
+		assert_int_equal(count("note", NULL, v, sizeof(v)), extra);
+		teardown(state);
+		setup(state);
+	}
+}
+
+/* A volume that told nothing but its "end" line was not cut. */
+static void test_end_only(void **state)
+{
+	(void)state;
+	vol("vda1", "ext4", "aaaa", debian, false);
+	vol("vdb1", "ext4", "bbbb", "", false);
+	assert_int_equal(in->vols[1].facts_len, 6);
+	judge();
+	assert_int_equal(count("note", NULL, NULL, 0), 0);
+}
+
 /* Only the root's packages count; another volume's are dropped. */
 static void test_root_packages(void **state)
 {
@@ -350,6 +391,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fstab_nul, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_package_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_packages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sanitize, setup, teardown),
