@@ -269,6 +269,28 @@ static void test_pkg_line_bytes(void **state)
 	free(o.buf);
 }
 
+/* A Windows root's arch: ntoskrnl.exe's PE machine. */
+static void test_pe_arch(void **state)
+{
+	(void)state;
+	static const struct {
+		unsigned machine;
+		const char *arch;
+	} t[] = {{0x8664, "x86_64"}, {0xaa64, "aarch64"}, {0x14c, "i686"}, {0x1c4, "other"}};
+	mfs_text("/Windows/System32/config/SOFTWARE", "not a hive");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		unsigned char pe[512] = {'M', 'Z'};
+		pe[0x3c] = 0x80;
+		memcpy(pe + 0x80, "PE\0\0", 4);
+		pe[0x84] = (unsigned char)(t[i].machine & 0xff);
+		pe[0x85] = (unsigned char)(t[i].machine >> 8);
+		mfs_file("/Windows/System32/ntoskrnl.exe", pe, sizeof(pe));
+		struct ins_out o = run();
+		assert_int_equal(mfs_count(&o, "win.arch", t[i].arch, NULL, 0), 1);
+		free(o.buf);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +304,7 @@ int main(void)
 		cmocka_unit_test_setup(test_hostname_bound, setup),
 		cmocka_unit_test_setup(test_answer_bound, setup),
 		cmocka_unit_test_setup(test_pkg_line_bytes, setup),
+		cmocka_unit_test_setup(test_pe_arch, setup),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	mfs_reset();
