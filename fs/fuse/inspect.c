@@ -41,7 +41,7 @@ static int owner_node(struct fs_ctx *ctx, const struct model_image *img, struct 
 
 /* What volume v of device dev holds: its helper's facts, or why not. */
 static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct model_device *dev, struct ins_vol *v,
-                 struct inspect_vol *iv)
+                 struct inspect_vol *iv, size_t budget)
 {
 	ins_vol_name(dev->name, v, iv->name, sizeof(iv->name));
 	iv->dev_index = (unsigned)dev->index;
@@ -61,21 +61,43 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	n.blob_id = dev->blob_id;
 	n.inside.vol = (unsigned)dev->index << 5 | v->number;
 	memset(&n.inside.st, 0, sizeof(n.inside.st));
-	int rc = ins_node_ask(ctx, &n, INS_T_INSPECT, NULL, 0, &ans, &alen);
+	/* The answer, part after part (INS_T_INSPECT), at most
+	 * INSPECT_ANSWER_MAX bytes and what is left of the inspection's
+	 * INSPECT_FACTS_MAX: a helper that sends more is cut there (its
+	 * answer then lacks its "end" line: the judge notes it). */
+	size_t most = budget < INSPECT_ANSWER_MAX ? budget : INSPECT_ANSWER_MAX;
+	char *facts = NULL;
+	size_t len = 0;
+	int rc = 0;
+	for (uint32_t part = 0; rc == 0; part++) {
+		rc = ins_node_ask(ctx, &n, INS_T_INSPECT, part ? &part : NULL, part ? sizeof(part) : 0, &ans, &alen);
+		if (rc < 0)
+			break;
+		size_t keep = alen > most - len ? most - len : alen;
+		char *more = realloc(facts, len + keep + 1);
+		if (!more) {
+			free(ans);
+			free(facts);
+			snprintf(iv->note, sizeof(iv->note), "not read: out of memory");
+			return;
+		}
+		facts = more;
+		memcpy(facts + len, ans, keep);
+		len += keep;
+		facts[len] = '\0';
+		free(ans);
+		ans = NULL;
+		if (alen < INSPECT_PART || len >= most)
+			break;
+	}
 	if (rc < 0) {
+		free(facts);
 		snprintf(iv->note, sizeof(iv->note), "not read: %.*s", (int)sizeof(iv->note) - 11,
 		         v->open_failed ? v->failure : "its helper failed (the log says why)");
 		return;
 	}
-	char *facts = realloc(ans, alen + 1);
-	if (!facts) {
-		free(ans);
-		snprintf(iv->note, sizeof(iv->note), "not read: out of memory");
-		return;
-	}
-	facts[alen] = '\0';
 	iv->facts = facts;
-	iv->facts_len = alen;
+	iv->facts_len = len;
 	iv->read = true;
 }
 
@@ -85,6 +107,8 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
                   struct model_err *err)
 {
 	struct inspect_in *in = NULL;
+	bool have_root = false;
+	size_t held = 0; /* the facts kept: at most INSPECT_FACTS_MAX */
 	int rc;
 	if (!(in = calloc(1, sizeof(*in))))
 		return model_fail(err, -ENOMEM, "out of memory");
@@ -101,8 +125,18 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 		}
 		if (d->note[0])
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
-		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++)
-			look(ctx, n, &devs[i], &d->vols[j], &in->vols[in->nvols++]);
+		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++) {
+			struct inspect_vol *iv = &in->vols[in->nvols++];
+			look(ctx, n, &devs[i], &d->vols[j], iv, INSPECT_FACTS_MAX - held);
+			/* Only the root's packages are shown: any other volume's
+			 * are dropped now, so an inspection holds one package
+			 * list (INSPECT_ANSWER_MAX), not one a volume. */
+			bool root = iv->read && !have_root && inspect_is_root(iv);
+			have_root |= root;
+			if (iv->read && !root)
+				inspect_drop_packages(iv);
+			held += iv->facts_len;
+		}
 		ins_disk_give(ctx, d);
 	}
 	rc = ctx->stopping ? -EINTR : inspect_judge(in, out);

@@ -15,9 +15,15 @@
 #include <stdint.h>
 
 #include "ins_ident.h"
+#include "ins_inspect.h"
 #include "model.h"
 
 #define INSPECT_VOLS 64 /* volumes of one image looked at */
+/* The facts an inspection holds at once, all volumes together: the root's
+ * answer (INSPECT_ANSWER_MAX) and as much again for the others (a volume
+ * that is not the root keeps no packages: about 1 MiB at most of an honest
+ * helper's facts); past it, a volume's answer is cut (and said). */
+#define INSPECT_FACTS_MAX (2 * (size_t)INSPECT_ANSWER_MAX)
 
 /* One volume of the image, as gathered. */
 struct inspect_vol {
@@ -40,6 +46,11 @@ struct inspect_in {
 	char disk_notes[512];   /* disks that could not be read at all */
 	int64_t now;            /* unix seconds: the inspection's time */
 };
+
+/* Whether v's facts name an OS (the judge's root: the first such volume). */
+bool inspect_is_root(const struct inspect_vol *v);
+/* Drops v's "pkg" facts (a volume not the root: never shown). */
+void inspect_drop_packages(struct inspect_vol *v);
 
 /* Concludes and renders (inspect_judge.c): out's three files (malloc'd)
  * and the attributes to fill. */

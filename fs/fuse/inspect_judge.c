@@ -110,6 +110,7 @@ static void sanitize(const char *s, char *out, size_t cap)
 struct judged {
 	const struct inspect_vol *root;
 	char id[64], os_type[16], platform[32], version[32], product[256], arch[16], boot[16], features[64];
+	char hostname[256];
 	bool windows, cloud_init, cloud_init_on, qga, qga_on, uefi, bios;
 	char pkgdb[64];
 };
@@ -181,6 +182,7 @@ static void windows(const struct inspect_vol *v, struct judged *j)
 	snprintf(j->product, sizeof(j->product), "%.200s%s%.20s%s", product, build[0] ? " (build " : "", build,
 	         build[0] ? ")" : "");
 	fact(v, "win.arch", j->arch, sizeof(j->arch));
+	fact(v, "pkgdb", j->pkgdb, sizeof(j->pkgdb));
 }
 
 static void linux_root(const struct inspect_vol *v, struct judged *j)
@@ -227,6 +229,31 @@ static void linux_root(const struct inspect_vol *v, struct judged *j)
 	fact(v, "pkgdb", j->pkgdb, sizeof(j->pkgdb));
 }
 
+bool inspect_is_root(const struct inspect_vol *v)
+{
+	char tmp[64];
+	return fact(v, "win.product", tmp, sizeof(tmp)) || fact(v, "win.hive", tmp, sizeof(tmp)) ||
+	       fact(v, "os.id", tmp, sizeof(tmp)) || fact(v, "redhat-release", tmp, sizeof(tmp));
+}
+
+void inspect_drop_packages(struct inspect_vol *v)
+{
+	size_t w = 0;
+	for (size_t r = 0; v->facts && r < v->facts_len;) {
+		const char *nl = memchr(v->facts + r, '\n', v->facts_len - r);
+		size_t len = nl ? (size_t)(nl - (v->facts + r)) + 1 : v->facts_len - r;
+		if (!(len >= 4 && memcmp(v->facts + r, "pkg\t", 4) == 0)) {
+			memmove(v->facts + w, v->facts + r, len);
+			w += len;
+		}
+		r += len;
+	}
+	if (v->facts) {
+		v->facts[w] = '\0';
+		v->facts_len = w;
+	}
+}
+
 static void judge(const struct inspect_in *in, struct judged *j)
 {
 	char tmp[64];
@@ -238,11 +265,13 @@ static void judge(const struct inspect_in *in, struct judged *j)
 		if (fact(v, "win.product", tmp, sizeof(tmp)) || fact(v, "win.hive", tmp, sizeof(tmp))) {
 			j->root = v;
 			windows(v, j);
-		} else if (fact(v, "os.id", tmp, sizeof(tmp)) || fact(v, "redhat-release", tmp, sizeof(tmp))) {
+		} else if (inspect_is_root(v)) {
 			j->root = v;
 			linux_root(v, j);
 		}
 	}
+	if (j->root)
+		fact(j->root, "hostname", j->hostname, sizeof(j->hostname));
 	for (unsigned i = 0; i < in->nvols; i++) {
 		j->uefi |= in->vols[i].read && fact(&in->vols[i], "efi", tmp, sizeof(tmp));
 		j->bios |= in->vols[i].read && fact(&in->vols[i], "grub-bios", tmp, sizeof(tmp));
@@ -258,25 +287,56 @@ static void judge(const struct inspect_in *in, struct judged *j)
 
 /* ---- warnings and contradictions ------------------------------------------------- */
 
+/* A list of the inspection (fstab, warnings, notes, volumes, ...): at
+ * most LINES_MAX lines, more than any guest within the other bounds makes
+ * (a 64 KiB fstab holds at most 32,768 lines); past it a line is counted,
+ * not kept, and a note says how many (never a silent cut). */
+#define LINES_MAX 65536
+
 struct lines {
-	char *text[64];
-	unsigned n;
+	char **text;
+	unsigned n, cap, dropped;
 };
+
+static void put_line(struct lines *l, const char *clean)
+{
+	if (l->n == l->cap) {
+		unsigned cap = l->cap ? l->cap * 2 : 16;
+		char **t = realloc(l->text, cap * sizeof(*t));
+		if (!t) {
+			l->dropped++;
+			return;
+		}
+		l->text = t;
+		l->cap = cap;
+	}
+	if ((l->text[l->n] = strdup(clean)))
+		l->n++;
+	else
+		l->dropped++;
+}
 
 static void add(struct lines *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add(struct lines *l, const char *fmt, ...)
 {
 	char raw[VALUE_MAX + 512], clean[sizeof(raw) * 4];
 	va_list ap;
-	if (l->n >= sizeof(l->text) / sizeof(l->text[0]))
+	if (l->n >= LINES_MAX) {
+		l->dropped++;
 		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	sanitize(raw, clean, sizeof(clean));
-	l->text[l->n] = strdup(clean);
-	if (l->text[l->n])
-		l->n++;
+	put_line(l, clean);
+}
+
+static void lines_free(struct lines *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		free(l->text[i]);
+	free(l->text);
 }
 
 /* Volume v's label as blkid names it, into out (VALUE_MAX + 1 bytes): the
@@ -471,12 +531,18 @@ static int by_name(const void *a, const void *b)
 
 struct pkglist {
 	char **p;
-	size_t n, cap;
+	size_t n, cap, bytes;
+	bool over; /* the helper told more than its bounds allow: the rest dropped */
 };
 static int pkg(void *arg, const char *v)
 {
 	struct pkglist *l = arg;
 	char clean[VALUE_MAX * 4 + 1];
+	if (l->n >= INSPECT_PACKAGES_MAX || l->bytes + strlen(v) + 1 > INSPECT_PKG_BYTES_MAX) {
+		l->over = true;
+		return 1;
+	}
+	l->bytes += strlen(v) + 1;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 1024;
 		char **p = realloc(l->p, cap * sizeof(*p));
@@ -531,6 +597,17 @@ static int vol_note(void *arg, const char *v)
 {
 	struct vol_notes *n = arg;
 	add(n->l, "%s: %s", n->name, v);
+	return 0;
+}
+
+struct nul_lines {
+	unsigned count, first;
+};
+static int nul_line(void *arg, const char *v)
+{
+	struct nul_lines *n = arg;
+	if (!n->count++)
+		n->first = (unsigned)strtoul(v, NULL, 10);
 	return 0;
 }
 
@@ -592,10 +669,39 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 		add(&notes, "no operating system found (no /etc/os-release, release file or Windows registry)");
 	}
 	for (unsigned i = 0; i < in->nvols; i++) {
-		struct vol_notes vn = {&notes, in->vols[i].name};
-		if (in->vols[i].read)
-			each(&in->vols[i], "note", vol_note, &vn);
+		const struct inspect_vol *v = &in->vols[i];
+		struct vol_notes vn = {&notes, v->name};
+		if (!v->read)
+			continue;
+		each(v, "note", vol_note, &vn);
+		/* The helper's last line: an answer without it was cut at its
+		 * bound (or the helper broke off): said, not left out. */
+		if (v->facts_len < 6 || memcmp(v->facts + v->facts_len - 6, "end\t1\n", 6) != 0)
+			add(&notes, "%s: what its helper found is more than an inspection holds (%u MiB a volume, %u MiB in all): "
+			            "the rest is not shown",
+			    v->name, (unsigned)(INSPECT_ANSWER_MAX >> 20), (unsigned)(INSPECT_FACTS_MAX >> 20));
 	}
+	if (j.root) {
+		struct nul_lines nl = {0, 0};
+		each(j.root, "fstab-nul", nul_line, &nl);
+		if (nl.count)
+			add(&notes, "%s: /etc/fstab has %u line%s holding a NUL byte (the first: line %u): mount ignores such a "
+			            "line (a parse error), and so does this inspection",
+			    j.root->name, nl.count, nl.count == 1 ? "" : "s", nl.first);
+		if (pk.over)
+			add(&notes, "%s: its helper told more than %u packages or %u MiB of them: the rest are not shown",
+			    j.root->name, INSPECT_PACKAGES_MAX, INSPECT_PKG_BYTES_MAX >> 20);
+	}
+	/* Each list cut at LINES_MAX says so (the notes' own after them). */
+	static const char *const names[] = {"warning", "contradiction", "fstab", "volume", "agent", "not-checked", "note"};
+	struct lines *cut[] = {&warnings, &contra, &fstab, &vols, &agents, &unchecked, &notes};
+	for (size_t k = 0; k < sizeof(cut) / sizeof(cut[0]); k++)
+		if (cut[k]->dropped) {
+			char line[160];
+			snprintf(line, sizeof(line), "%u more %s lines than the %u a list shows: not shown", cut[k]->dropped,
+			         names[k], LINES_MAX);
+			put_line(&notes, line);
+		}
 	if (pk.n)
 		qsort(pk.p, pk.n, sizeof(*pk.p), by_name);
 	filled[0] = '\0';
@@ -614,6 +720,7 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	text_line(&t, "platform", j.platform);
 	text_line(&t, "version", j.version);
 	text_line(&t, "product", j.product);
+	text_line(&t, "hostname", j.hostname);
 	text_line(&t, "arch", j.arch);
 	text_line(&t, "boot-mode", j.boot);
 	text_line(&t, "features", j.features);
@@ -644,6 +751,7 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	json_field(&js, "platform", j.platform, &first);
 	json_field(&js, "version", j.version, &first);
 	json_field(&js, "product", j.product, &first);
+	json_field(&js, "hostname", j.hostname, &first);
 	json_field(&js, "arch", j.arch, &first);
 	json_field(&js, "boot-mode", j.boot, &first);
 	json_field(&js, "features", j.features, &first);
@@ -676,7 +784,6 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 	free(pk.p);
 	struct lines *all[] = {&warnings, &contra, &notes, &fstab, &vols, &agents, &unchecked};
 	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
-		for (unsigned i = 0; i < all[k]->n; i++)
-			free(all[k]->text[i]);
+		lines_free(all[k]);
 	return rc;
 }

@@ -421,17 +421,40 @@ static void do_xattrs(uint32_t ino)
 	ins_send_msg(INS_H_OK, xlast.x.out, xlast.x.used, NULL, 0);
 }
 
-/* INS_T_INSPECT: what the volume holds (inspect.c, SPEC §20). */
-static void do_inspect(void)
+/* INS_T_INSPECT: what the volume holds (inspect.c, SPEC §20), up to
+ * INSPECT_ANSWER_MAX bytes, sent in parts of INSPECT_PART: an empty
+ * request inspects and answers the first part; a u32 k, part k of the
+ * answer the last inspection made (kept until its last part, the first
+ * shorter than INSPECT_PART, is sent). */
+static struct ins_out inspected;
+
+static void do_inspect(const char *req, uint32_t len)
 {
-	struct ins_out o = {malloc(INS_MAX_PAYLOAD - 64), 0, INS_MAX_PAYLOAD - 64, false};
-	if (!o.buf) {
-		ins_send_err(ENOMEM, "out of memory");
+	uint32_t part = 0;
+	if (len == sizeof(part))
+		memcpy(&part, req, sizeof(part));
+	else if (len != 0)
+		ins_die();
+	if (len == 0) {
+		free(inspected.buf);
+		inspected = (struct ins_out){malloc(INSPECT_ANSWER_MAX), 0, INSPECT_ANSWER_MAX, false, 0, 0};
+		if (!inspected.buf) {
+			ins_send_err(ENOMEM, "out of memory");
+			return;
+		}
+		ins_inspect(fs, &inspected);
+	} else if (!inspected.buf || (uint64_t)part * INSPECT_PART > inspected.len) {
+		ins_send_err(EINVAL, "no such part of the inspection's answer");
 		return;
 	}
-	ins_inspect(fs, &o);
-	ins_send_msg(INS_H_OK, o.buf, o.len, NULL, 0);
-	free(o.buf);
+	size_t at = (size_t)part * INSPECT_PART, n = inspected.len - at < INSPECT_PART ? inspected.len - at : INSPECT_PART;
+	ins_send_msg(INS_H_OK, inspected.buf + at, n, NULL, 0);
+	if (n < INSPECT_PART) {
+		/* The last part: the answer is not kept (a helper serving files/
+		 * for hours holds no inspection's memory). */
+		free(inspected.buf);
+		inspected = (struct ins_out){0};
+	}
 }
 
 static void do_open(const struct ins_req_open *r)
@@ -528,7 +551,7 @@ int ins_helper_main(int fd)
 		}
 		case INS_T_LVM: {
 			char why[200] = "";
-			struct ins_out o = {malloc(INS_MAX_PAYLOAD - 64), 0, INS_MAX_PAYLOAD - 64, false};
+			struct ins_out o = {malloc(INS_MAX_PAYLOAD - 64), 0, INS_MAX_PAYLOAD - 64, false, 0, 0};
 			if (h.len != 0 || fs->kind != INS_FS_LVM)
 				ins_die();
 			int rc = o.buf ? ins_lvm_answer(&o, why, sizeof(why)) : -ENOMEM;
@@ -540,9 +563,7 @@ int ins_helper_main(int fd)
 			break;
 		}
 		case INS_T_INSPECT:
-			if (h.len != 0)
-				ins_die();
-			do_inspect();
+			do_inspect(payload, h.len);
 			break;
 		case INS_T_XATTRS: {
 			uint32_t ino;

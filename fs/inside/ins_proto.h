@@ -43,7 +43,9 @@ enum ins_type {
 	INS_T_LVM = 18,     /* nothing: an LVM2 PV's linear volumes (the answer: text,
 	                     * "vg", "seg", "skip" lines, lvm.c) */
 	INS_T_INSPECT = 17, /* nothing: what the volume holds (SPEC §20; the answer:
-	                     * text, "key\tvalue" lines, ins_inspect.h) */
+	                     * text, "key\tvalue" lines, ins_inspect.h), its first
+	                     * INSPECT_PART bytes; u32 k: part k of that answer
+	                     * (one shorter than INSPECT_PART is the last) */
 	INS_T_XATTRS = 16, /* u32 ino: its extended attributes (the answer: entries
 	                    * of u16 name length, u32 value length, name, value;
 	                    * a last name of one NUL byte: more names than

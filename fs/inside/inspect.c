@@ -12,14 +12,16 @@
  *     PRETTY_NAME, ID_LIKE; /etc/redhat-release, /etc/centos-release,
  *     /etc/debian_version: the precise version those carry;
  *   the guest's own binaries' ELF machine (/usr/bin/bash, /bin/sh, ...);
- *   /etc/fstab's lines;
+ *   /etc/fstab's lines (a line holding a NUL byte: "fstab-nul", as
+ *     libmount ignores it);
+ *   the host name: /etc/hostname, /etc/HOSTNAME, /etc/sysconfig/network;
  *   cloud-init and qemu-guest-agent: installed (their programs), enabled
  *     (a systemd wants link, a udev rule, cloud-init.disabled);
  *   the package database (inspect_pkg.c);
  *   an EFI system partition's boot loaders (/EFI/<dir>/<loader>.efi);
  *     GRUB's BIOS modules (/boot/grub/i386-pc, /boot/grub2/i386-pc);
- *   Windows: the SOFTWARE hive (inspect_win.c) and ntoskrnl.exe's PE
- *     machine.
+ *   Windows: the SOFTWARE hive (product, applications) and the SYSTEM
+ *     hive (the computer name), inspect_win.c; ntoskrnl.exe's PE machine.
  *
  * What it concludes is the daemon's business: this file says what is
  * there, one fact a line.  Bounded: every file is read whole up to the
@@ -42,6 +44,24 @@ static bool exists(const struct ins_fs_ops *ops, const char *path, unsigned type
 	struct ins_stat st;
 	uint64_t ino;
 	return ins_resolve(ops, path, &ino, &st) == 0 && (type == 0 || (st.mode & S_IFMT) == type);
+}
+
+/* The next line of data[0..len) (a NUL after it, as ins_slurp leaves)
+ * from *at, its newline replaced by a NUL; NULL at the end.  *nul: the
+ * line holds a NUL byte of its own.  libmount takes such an fstab line
+ * for a parse error and ignores it, reading on (findmnt --tab-file says
+ * "parse error at line N -- ignored"): so do these readers, for every
+ * file they read by lines, and never end the file there. */
+static char *next_line(char *data, size_t len, size_t *at, bool *nul)
+{
+	if (*at >= len)
+		return NULL;
+	char *line = data + *at, *nl = memchr(line, '\n', len - *at);
+	size_t l = nl ? (size_t)(nl - line) : len - *at;
+	*nul = memchr(line, '\0', l) != NULL;
+	line[l] = '\0';
+	*at += l + 1;
+	return line;
 }
 
 /* ---- the OS --------------------------------------------------------------------- */
@@ -77,7 +97,11 @@ static void os_release(const struct ins_fs_ops *ops, struct ins_out *o)
 		ins_put(o, "note", "os-release is larger than %u KiB: not read", INSPECT_SMALL_MAX >> 10);
 	if (rc < 0)
 		return;
-	for (char *line = data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	size_t at = 0;
+	bool nul;
+	for (char *line; (line = next_line(data, len, &at, &nul));) {
+		if (nul)
+			continue;
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
 			if (strncmp(line, keys[k][0], strlen(keys[k][0])) == 0) {
 				char v[256];
@@ -92,11 +116,13 @@ static void first_line(const struct ins_fs_ops *ops, const char *path, const cha
 {
 	char *data;
 	size_t len;
+	size_t at = 0;
+	bool nul;
 	if (ins_slurp(ops, path, INSPECT_SMALL_MAX, &data, &len) < 0)
 		return;
-	data[strcspn(data, "\n")] = '\0';
-	if (data[0])
-		ins_put(o, key, "%s", data);
+	char *line = next_line(data, len, &at, &nul);
+	if (line && !nul && line[0])
+		ins_put(o, key, "%s", line);
 	free(data);
 }
 
@@ -135,17 +161,54 @@ static void fstab(const struct ins_fs_ops *ops, struct ins_out *o)
 	if (rc < 0)
 		return;
 	ins_put(o, "fstab-present", "1");
-	unsigned n = 0;
-	for (char *line = data; line && *line; n++) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
+	size_t at = 0;
+	bool nul;
+	char *line;
+	for (unsigned n = 1; (line = next_line(data, len, &at, &nul)); n++) {
 		char *p = line + strspn(line, " \t");
-		if (*p && *p != '#')
-			ins_put(o, "fstab", "%u %s", n + 1, p);
-		line = nl ? nl + 1 : NULL;
+		if (nul)
+			ins_put(o, "fstab-nul", "%u", n);
+		else if (*p && *p != '#')
+			ins_put(o, "fstab", "%u %s", n, p);
 	}
 	free(data);
+}
+
+/* The guest's own name: /etc/hostname's (systemd's: the first line that
+ * is neither empty nor a comment, without its blanks), else SUSE's
+ * /etc/HOSTNAME, else the RHEL family's HOSTNAME= of
+ * /etc/sysconfig/network (EL6 and before). */
+static void hostname(const struct ins_fs_ops *ops, struct ins_out *o)
+{
+	static const char *const files[] = {"/etc/hostname", "/etc/HOSTNAME", "/etc/sysconfig/network"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *data, *line;
+		size_t len, at = 0;
+		bool nul;
+		int rc = ins_slurp(ops, files[i], INSPECT_SMALL_MAX, &data, &len);
+		if (rc == -EFBIG)
+			ins_put(o, "note", "%s is larger than %u KiB: not read", files[i], INSPECT_SMALL_MAX >> 10);
+		if (rc < 0)
+			continue;
+		char name[256] = "";
+		while (!name[0] && (line = next_line(data, len, &at, &nul))) {
+			char *p = line + strspn(line, " \t");
+			if (nul || !*p || *p == '#')
+				continue;
+			if (i == 2) {
+				if (strncmp(p, "HOSTNAME=", 9) != 0)
+					continue;
+				osr_value(p + 9, name, sizeof(name));
+			} else {
+				snprintf(name, sizeof(name), "%.*s", (int)strcspn(p, " \t#"), p);
+			}
+		}
+		free(data);
+		if (name[0]) {
+			ins_put(o, "hostname", "%s", name);
+			return;
+		}
+	}
 }
 
 /* ---- agents ----------------------------------------------------------------- */
@@ -272,7 +335,7 @@ static void boot(const struct ins_fs_ops *ops, struct ins_out *o)
 
 /* ---- Windows ------------------------------------------------------------------ */
 
-static void pe_arch(const struct ins_fs_ops *ops, struct ins_out *o)
+static const char *pe_arch(const struct ins_fs_ops *ops, struct ins_out *o)
 {
 	struct ins_stat st;
 	uint64_t ino;
@@ -280,13 +343,15 @@ static void pe_arch(const struct ins_fs_ops *ops, struct ins_out *o)
 	uint32_t got = 0;
 	if (ins_resolve(ops, "/Windows/System32/ntoskrnl.exe", &ino, &st) < 0 || !S_ISREG(st.mode) ||
 	    ops->read(ino, 0, sizeof(h), h, &got) < 0 || got != sizeof(h) || h[0] != 'M' || h[1] != 'Z')
-		return;
+		return "";
 	uint32_t at = (uint32_t)h[60] | (uint32_t)h[61] << 8 | (uint32_t)h[62] << 16 | (uint32_t)h[63] << 24;
 	if (at > st.size - sizeof(pe) || ops->read(ino, at, sizeof(pe), pe, &got) < 0 || got != sizeof(pe) ||
 	    memcmp(pe, "PE\0\0", 4) != 0)
-		return;
+		return "";
 	unsigned m = pe[4] | pe[5] << 8;
-	ins_put(o, "win.arch", "%s", m == 0x8664 ? "x86_64" : m == 0xaa64 ? "aarch64" : m == 0x14c ? "i686" : "other");
+	const char *arch = m == 0x8664 ? "x86_64" : m == 0xaa64 ? "aarch64" : m == 0x14c ? "i686" : "other";
+	ins_put(o, "win.arch", "%s", arch);
+	return arch;
 }
 
 /* ---- the whole answer -------------------------------------------------------------- */
@@ -297,8 +362,8 @@ void ins_inspect(const struct ins_fs_ops *ops, struct ins_out *o)
 	if (ops->label && ops->label()[0])
 		ins_put(o, "label", "%s", ops->label()); /* (the daemon's probe finds NTFS's none) */
 	if (exists(ops, "/Windows/System32/config/SOFTWARE", S_IFREG)) {
-		ins_inspect_windows(ops, o);
-		pe_arch(ops, o);
+		const char *arch = pe_arch(ops, o);
+		ins_inspect_windows(ops, o, strcmp(arch, "other") == 0 ? "" : arch);
 	}
 	if (exists(ops, "/etc", S_IFDIR)) {
 		os_release(ops, o);
@@ -307,6 +372,7 @@ void ins_inspect(const struct ins_fs_ops *ops, struct ins_out *o)
 		first_line(ops, "/etc/debian_version", "debian-version", o);
 		elf_arch(ops, o);
 		fstab(ops, o);
+		hostname(ops, o);
 		agents(ops, o);
 		ins_inspect_packages(ops, o);
 	}

@@ -21,12 +21,45 @@ void ins_put(struct ins_out *o, const char *key, const char *fmt, ...)
 	vsnprintf(v, sizeof(v), fmt, ap);
 	va_end(ap);
 	v[strcspn(v, "\t\n\r")] = '\0';
-	size_t need = strlen(key) + 1 + strlen(v) + 1;
+	size_t kl = strlen(key), vl = strlen(v), need = kl + 1 + vl + 1;
 	if (o->full || o->len + need > o->cap) {
 		o->full = true;
 		return;
 	}
-	o->len += (size_t)snprintf(o->buf + o->len, o->cap - o->len, "%s\t%s\n", key, v);
+	/* (copied, not printed: a line that fills the answer to its last
+	 * byte keeps its newline, where snprintf would put its NUL) */
+	memcpy(o->buf + o->len, key, kl);
+	o->buf[o->len + kl] = '\t';
+	memcpy(o->buf + o->len + kl + 1, v, vl);
+	o->buf[o->len + need - 1] = '\n';
+	o->len += need;
+}
+
+int ins_put_pkg(struct ins_out *o, const char *name, const char *version, const char *arch)
+{
+	if (o->pkgs >= INSPECT_PACKAGES_MAX)
+		return -E2BIG;
+	/* The line as the packages file shows it: the value and its newline
+	 * (ins_put cuts a value at 1024 bytes). */
+	size_t line = strlen(name) + 1 + strlen(version) + 1 + strlen(arch) + 1;
+	if (line > 1025)
+		line = 1025;
+	if (o->pkg_bytes + line > INSPECT_PKG_BYTES_MAX)
+		return -EFBIG;
+	ins_put(o, "pkg", "%s %s %s", name, version, arch);
+	o->pkgs++;
+	o->pkg_bytes += line;
+	return 0;
+}
+
+void ins_pkg_cut_note(struct ins_out *o, int rc)
+{
+	if (rc == -E2BIG)
+		ins_put(o, "note", "more than %u packages: %u are listed (in the database's order), the rest are not", INSPECT_PACKAGES_MAX,
+		        o->pkgs);
+	else if (rc == -EFBIG)
+		ins_put(o, "note", "the package list is longer than %u MiB: %u packages are listed (in the database's order), the rest are not",
+		        INSPECT_PKG_BYTES_MAX >> 20, o->pkgs);
 }
 
 /* ---- paths ------------------------------------------------------------------ */

@@ -43,41 +43,39 @@
 struct pkgs {
 	struct ins_out *o;
 	unsigned count, damaged;
-	bool capped;
+	int capped; /* ins_put_pkg's -E2BIG or -EFBIG: the list stopped there */
 };
 
 static void pkg_put(struct pkgs *p, const char *name, const char *version, const char *arch)
 {
-	if (p->count >= INSPECT_PACKAGES_MAX) {
-		p->capped = true;
+	if (p->capped)
 		return;
-	}
 	/* A name or version with a blank would break the line's fields. */
 	if (!name[0] || strpbrk(name, " \t") || !version[0] || strpbrk(version, " \t") || strpbrk(arch, " \t")) {
 		p->damaged++;
 		return;
 	}
-	ins_put(p->o, "pkg", "%s %s %s", name, version, arch[0] ? arch : "(none)");
-	p->count++;
+	int rc = ins_put_pkg(p->o, name, version, arch[0] ? arch : "(none)");
+	if (rc < 0)
+		p->capped = rc;
+	else
+		p->count++;
 }
 
 /* ---- dpkg ---------------------------------------------------------------------- */
 
-static void dpkg(struct pkgs *p, char *data)
+/* A NUL byte in a line ends that field's value, not the file: what
+ * dpkg-query itself shows (a "Version: 2<NUL>x" line is version 2, and the
+ * stanzas after it are read). */
+static void dpkg(struct pkgs *p, char *data, size_t len)
 {
 	char name[256] = "", version[256] = "", arch[64] = "";
 	bool installed = false;
 	for (char *line = data;; ) {
-		char *nl = strchr(line, '\n');
+		char *nl = memchr(line, '\n', (size_t)(data + len - line));
 		if (nl)
 			*nl = '\0';
-		if (!line[0] || !nl) {
-			/* A stanza's end. */
-			if (installed && name[0])
-				pkg_put(p, name, version, arch);
-			name[0] = version[0] = arch[0] = '\0';
-			installed = false;
-		} else if (strncmp(line, "Package: ", 9) == 0) {
+		if (strncmp(line, "Package: ", 9) == 0) {
 			snprintf(name, sizeof(name), "%s", line + 9);
 		} else if (strncmp(line, "Version: ", 9) == 0) {
 			snprintf(version, sizeof(version), "%s", line + 9);
@@ -87,6 +85,14 @@ static void dpkg(struct pkgs *p, char *data)
 			/* "want flag status": the status word is the third. */
 			const char *s = strrchr(line, ' ');
 			installed = s && strcmp(s + 1, "installed") == 0 && strstr(line, " ok ") != NULL;
+		}
+		if (!line[0] || !nl) {
+			/* A stanza's end (a blank line, or the file's: its last
+			 * line read first, newline or not). */
+			if (installed && name[0])
+				pkg_put(p, name, version, arch);
+			name[0] = version[0] = arch[0] = '\0';
+			installed = false;
 		}
 		if (!nl)
 			break;
@@ -290,7 +296,7 @@ void ins_inspect_packages(const struct ins_fs_ops *ops, struct ins_out *o)
 		{"/usr/lib/sysimage/rpm/Packages.db", "rpm-ndb", 0},
 		{"/var/lib/rpm/Packages.db", "rpm-ndb", 0},
 	};
-	struct pkgs p = {o, 0, 0, false};
+	struct pkgs p = {o, 0, 0, 0};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		char *data;
 		size_t len;
@@ -312,7 +318,7 @@ void ins_inspect_packages(const struct ins_fs_ops *ops, struct ins_out *o)
 			return;
 		}
 		if (i == 0)
-			dpkg(&p, data), rc = 0;
+			dpkg(&p, data, len), rc = 0;
 		else if (strcmp(dbs[i].kind, "rpm-sqlite") == 0)
 			rc = rpm_sqlite(&p, data, len);
 		else
@@ -320,8 +326,7 @@ void ins_inspect_packages(const struct ins_fs_ops *ops, struct ins_out *o)
 		free(data);
 		if (rc == 0)
 			ins_put(o, "pkgdb", "%s %u", dbs[i].kind, p.count);
-		if (p.capped)
-			ins_put(o, "note", "more than %u packages: the rest are not listed", INSPECT_PACKAGES_MAX);
+		ins_pkg_cut_note(o, p.capped);
 		if (p.damaged)
 			ins_put(o, "note", "%u package records are damaged: not listed", p.damaged);
 		return;

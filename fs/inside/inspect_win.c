@@ -16,8 +16,15 @@
  * changes, and no other code's calls are touched.  Its iconv modules are
  * loaded before the sandbox (ins_inspect_prepare).
  *
- * Bounded: a hive larger than INSPECT_HIVE_MAX is not read (a note); a
- * key path of five names is followed, no walk of the tree.
+ * And the applications (the Uninstall keys' subkeys, as "pkg" facts, the
+ * package list's bounds: ins_put_pkg) and, from the SYSTEM hive, the
+ * host name (of the control set SYSTEM\Select's Current names: its
+ * Services\Tcpip\Parameters\Hostname, else its
+ * Control\ComputerName\ComputerName).
+ *
+ * Bounded: a hive larger than INSPECT_HIVE_MAX is not read (a note); key
+ * paths of at most five names are followed, and the Uninstall keys'
+ * children (libhivex bounds a list by the hive), no walk of the tree.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,40 +125,137 @@ static void put_dword(hive_h *h, hive_node_h node, const char *value, const char
 		ins_put(o, key, "%d", hivex_value_dword(h, v));
 }
 
-void ins_inspect_windows(const struct ins_fs_ops *ops, struct ins_out *o)
+/* Reads the hive at path into the one hive being served and opens it:
+ * the handle (close with hive_done), or NULL with a note. */
+static hive_h *hive_open(const struct ins_fs_ops *ops, const char *path, const char *what, struct ins_out *o)
 {
-	static const char *const path[] = {"Microsoft", "Windows NT", "CurrentVersion"};
 	char *data;
 	size_t len;
-	int rc = ins_slurp(ops, "/Windows/System32/config/SOFTWARE", INSPECT_HIVE_MAX, &data, &len);
+	int rc = ins_slurp(ops, path, INSPECT_HIVE_MAX, &data, &len);
 	if (rc == -EFBIG)
-		ins_put(o, "note", "the SOFTWARE hive is larger than %u MiB: not read", INSPECT_HIVE_MAX >> 20);
+		ins_put(o, "note", "the %s hive is larger than %u MiB: not read", what, INSPECT_HIVE_MAX >> 20);
+	else if (rc < 0 && rc != -ENOENT)
+		ins_put(o, "note", "the %s hive cannot be read (%s)", what, strerror(-rc));
 	if (rc < 0)
-		return;
-	ins_put(o, "win.hive", "%zu", len);
+		return NULL;
+	if (strcmp(what, "SOFTWARE") == 0)
+		ins_put(o, "win.hive", "%zu", len);
 	hive.data = data;
 	hive.len = len;
 	hive_h *h = hivex_open(HIVE_NAME, 0);
-	hive_node_h node = h ? hivex_root(h) : 0;
-	for (size_t i = 0; node && i < sizeof(path) / sizeof(path[0]); i++)
-		node = hivex_node_get_child(h, node, path[i]);
-	if (!h)
-		ins_put(o, "note", "the SOFTWARE hive cannot be opened: %s", strerror(errno));
-	else if (!node)
-		ins_put(o, "note", "the SOFTWARE hive has no Microsoft\\Windows NT\\CurrentVersion key");
-	else {
-		put_string(h, node, "ProductName", "win.product", o);
-		put_string(h, node, "CurrentVersion", "win.version", o);
-		put_string(h, node, "CurrentBuild", "win.build", o);
-		put_string(h, node, "CurrentBuildNumber", "win.build", o);
-		put_string(h, node, "EditionID", "win.edition", o);
-		put_string(h, node, "InstallationType", "win.type", o);
-		put_dword(h, node, "CurrentMajorVersionNumber", "win.major", o);
-		put_dword(h, node, "CurrentMinorVersionNumber", "win.minor", o);
+	if (!h) {
+		ins_put(o, "note", "the %s hive cannot be opened: %s", what, strerror(errno));
+		free(data);
+		hive.data = NULL;
+		hive.len = 0;
 	}
-	if (h)
-		hivex_close(h);
+	return h;
+}
+
+static void hive_done(hive_h *h)
+{
+	hivex_close(h);
+	free((void *)hive.data);
 	hive.data = NULL;
 	hive.len = 0;
-	free(data);
+}
+
+/* The key at path (names, n of them) from the root: 0 when there is none. */
+static hive_node_h key_at(hive_h *h, const char *const *path, size_t n)
+{
+	hive_node_h node = hivex_root(h);
+	for (size_t i = 0; node && i < n; i++)
+		node = hivex_node_get_child(h, node, path[i]);
+	return node;
+}
+
+/* The applications of one Uninstall key (as Programs and Features lists
+ * them: each subkey with a DisplayName), one "pkg" fact each:
+ * "DisplayName DisplayVersion arch" (the name may hold blanks, the last two
+ * fields none).  *cut: ins_put_pkg's bound, once one bites. */
+static void apps(hive_h *h, hive_node_h uninstall, const char *arch, unsigned *count, int *cut, struct ins_out *o)
+{
+	hive_node_h *kids = hivex_node_children(h, uninstall);
+	for (size_t i = 0; kids && kids[i] && !*cut; i++) {
+		hive_value_h v = hivex_node_get_value(h, kids[i], "DisplayName");
+		char *name = v ? hivex_value_string(h, v) : NULL;
+		if (name && name[strspn(name, " \t\r\n")]) {
+			v = hivex_node_get_value(h, kids[i], "DisplayVersion");
+			char *ver = v ? hivex_value_string(h, v) : NULL;
+			for (char *c = name; *c; c++)
+				if (*c == '\t' || *c == '\n' || *c == '\r')
+					*c = ' ';
+			for (char *c = ver; c && *c; c++)
+				if (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r')
+					*c = '_';
+			int rc = ins_put_pkg(o, name, ver && ver[0] ? ver : "(none)", arch);
+			if (rc < 0)
+				*cut = rc;
+			else
+				++*count;
+			free(ver);
+		}
+		free(name);
+	}
+	free(kids);
+}
+
+void ins_inspect_windows(const struct ins_fs_ops *ops, struct ins_out *o, const char *arch)
+{
+	static const char *const cv[] = {"Microsoft", "Windows NT", "CurrentVersion"};
+	static const char *const un[] = {"Microsoft", "Windows", "CurrentVersion", "Uninstall"};
+	static const char *const un32[] = {"WOW6432Node", "Microsoft", "Windows", "CurrentVersion", "Uninstall"};
+	hive_h *h = hive_open(ops, "/Windows/System32/config/SOFTWARE", "SOFTWARE", o);
+	if (h) {
+		hive_node_h node = key_at(h, cv, 3);
+		if (!node)
+			ins_put(o, "note", "the SOFTWARE hive has no Microsoft\\Windows NT\\CurrentVersion key");
+		else {
+			put_string(h, node, "ProductName", "win.product", o);
+			put_string(h, node, "CurrentVersion", "win.version", o);
+			put_string(h, node, "CurrentBuild", "win.build", o);
+			put_string(h, node, "CurrentBuildNumber", "win.build", o);
+			put_string(h, node, "EditionID", "win.edition", o);
+			put_string(h, node, "InstallationType", "win.type", o);
+			put_dword(h, node, "CurrentMajorVersionNumber", "win.major", o);
+			put_dword(h, node, "CurrentMinorVersionNumber", "win.minor", o);
+		}
+		/* The applications: the native Uninstall key (the OS's arch),
+		 * and a 64-bit Windows' 32-bit one (x86 programs, also on
+		 * aarch64). */
+		unsigned count = 0;
+		int cut = 0;
+		if ((node = key_at(h, un, 4)))
+			apps(h, node, arch[0] ? arch : "(none)", &count, &cut, o);
+		if ((node = key_at(h, un32, 5)))
+			apps(h, node, "i686", &count, &cut, o);
+		ins_put(o, "pkgdb", "registry %u", count);
+		ins_pkg_cut_note(o, cut);
+		hive_done(h);
+	}
+	/* The host name, of the control set SYSTEM\Select's Current names. */
+	if (!(h = hive_open(ops, "/Windows/System32/config/SYSTEM", "SYSTEM", o)))
+		return;
+	static const char *const sel[] = {"Select"};
+	hive_node_h node = key_at(h, sel, 1);
+	hive_value_h v = node ? hivex_node_get_value(h, node, "Current") : 0;
+	hive_type t;
+	size_t len;
+	if (v && hivex_value_type(h, v, &t, &len) == 0 && t == hive_t_REG_DWORD) {
+		char set[32];
+		snprintf(set, sizeof(set), "ControlSet%03d", hivex_value_dword(h, v));
+		/* The host name as Windows' own `hostname` prints it (and
+		 * virt-inspector reads it): Tcpip's Hostname, case kept, longer
+		 * than 15; else the NetBIOS computer name. */
+		const char *const tcpip[] = {set, "Services", "Tcpip", "Parameters"};
+		const char *const cn[] = {set, "Control", "ComputerName", "ComputerName"};
+		size_t was = o->len;
+		if ((node = key_at(h, tcpip, 4)))
+			put_string(h, node, "Hostname", "hostname", o);
+		if (o->len == was && (node = key_at(h, cn, 4)))
+			put_string(h, node, "ComputerName", "hostname", o);
+	} else {
+		ins_put(o, "note", "the SYSTEM hive has no Select\\Current: no host name");
+	}
+	hive_done(h);
 }

@@ -188,7 +188,7 @@ static char why[256];
 /* The table of text for the PV uuid: its rc; the answer in answer. */
 static int table(const char *text, size_t len, const char *uuid, uint64_t *work)
 {
-	struct ins_out o = {answer, 0, INS_MAX_PAYLOAD - 64, false};
+	struct ins_out o = {.buf = answer, .cap = INS_MAX_PAYLOAD - 64};
 	why[0] = answer[0] = '\0';
 	int rc = ins_lvm_table(text, len, uuid, &o, work, why, sizeof(why));
 	answer[o.len < sizeof(answer) ? o.len : sizeof(answer) - 1] = '\0';
@@ -196,7 +196,7 @@ static int table(const char *text, size_t len, const char *uuid, uint64_t *work)
 }
 static int read_pv(void)
 {
-	struct ins_out o = {answer, 0, INS_MAX_PAYLOAD - 64, false};
+	struct ins_out o = {.buf = answer, .cap = INS_MAX_PAYLOAD - 64};
 	why[0] = answer[0] = '\0';
 	int rc = ins_lvm_read(img_size, &o, why, sizeof(why));
 	answer[o.len < sizeof(answer) ? o.len : sizeof(answer) - 1] = '\0';
