@@ -175,11 +175,35 @@ out:
 	return rc;
 }
 
+/* Under ds->lock: drops a reference to d; true when it was the last (d is
+ * out of the list: the caller frees it once the lock is released). */
+static bool disk_unref_locked(struct fs_disks *ds, struct fs_disk *d)
+{
+	IMGFS_ASSERT_HELD(&ds->lock);
+	if (--d->refs > 0)
+		return false;
+	struct fs_disk **p = &ds->list;
+	while (*p != d)
+		p = &(*p)->next;
+	*p = d->next;
+	return true;
+}
+
+/* The last reference went (disk_unref_locked), no lock held. */
+static void disk_free(struct fs_disk *d)
+{
+	if (d->up)
+		d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
+	blob_wblob_close(d->w);
+	pthread_mutex_destroy(&d->wlock);
+	free(d);
+}
+
 int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, struct fs_upload *up,
                         const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err)
 {
 	bool begin = up != NULL;
-	struct fs_disk *d;
+	struct fs_disk *d, *dead = NULL;
 	int rc = 0;
 	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
 	if (!(d = find(ctx->disks, u->blob_id))) {
@@ -200,10 +224,14 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	} else if (write && d->abandoned) {
 		/* Closed with no byte (a `truncate -s` ahead of the cp): once its
 		 * abandon is done the name is gone, and ESTALE has the kernel look
-		 * it up again and create it anew (SPEC §5.3).  The closer holds a
-		 * reference until it has said so. */
+		 * it up again and create it anew (SPEC §5.3).  A reference of
+		 * its own while it waits: the closer drops its reference (and
+		 * would free d) as soon as it has said so. */
+		d->refs++;
 		while (d->abandoning)
 			pthread_cond_wait(&ctx->disks->settled, &ctx->disks->lock);
+		if (disk_unref_locked(ctx->disks, d))
+			dead = d;
 		rc = -ESTALE;
 		goto out;
 	} else if (write && (!d->up || d->closed)) {
@@ -215,6 +243,8 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	*out = d;
 out:
 	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
+	if (dead)
+		disk_free(dead);
 	return rc;
 }
 
@@ -253,21 +283,10 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 		d->abandoning = false;
 		pthread_cond_broadcast(&ctx->disks->settled);
 	}
-	bool last = --d->refs == 0;
-	if (last) {
-		struct fs_disk **p = &ctx->disks->list;
-		while (*p != d)
-			p = &(*p)->next;
-		*p = d->next;
-	}
+	bool last = disk_unref_locked(ctx->disks, d);
 	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
-	if (last) {
-		if (d->up)
-			d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
-		blob_wblob_close(d->w);
-		pthread_mutex_destroy(&d->wlock);
-		free(d);
-	}
+	if (last)
+		disk_free(d);
 }
 
 struct fs_upload *fs_disk_upload(struct fs_disk *d)
