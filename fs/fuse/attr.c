@@ -770,11 +770,25 @@ void fs_show_quota(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *o
 		              (long long)q[i].limit);
 }
 
-/* RFC 4180: a field holding a comma, quote, CR or LF is quoted, quotes doubled. */
+/* Whether a spreadsheet would take v as a formula (OWASP's CSV-injection
+ * rule): it begins with '=', '+', '-', '@', a tab or a CR.  Gnumeric and
+ * LibreOffice Calc turn "=HYPERLINK(...)" into a live link (issue 70). */
+static bool csv_formula(const char *v)
+{
+	return *v && strchr("=+-@\t\r", *v);
+}
+
+/* RFC 4180: a field holding a comma, quote, CR or LF is quoted, quotes
+ * doubled.  A field a spreadsheet would take as a formula is quoted too
+ * and begins with a single quote, which spreadsheets take as "text"
+ * (SPEC §7). */
 static void csv_field(struct fs_buf *out, const char *v, bool last)
 {
-	if (strpbrk(v, ",\"\r\n")) {
+	bool formula = csv_formula(v);
+	if (formula || strpbrk(v, ",\"\r\n")) {
 		fs_buf_put(out, "\"", 1);
+		if (formula)
+			fs_buf_put(out, "'", 1);
 		for (const char *p = v; *p; p++) {
 			if (*p == '"')
 				fs_buf_put(out, "\"", 1);

@@ -72,6 +72,8 @@ struct fs_disk {
 	pthread_mutex_t wlock;   /* serialises pwrite and truncate, and guards up */
 	int64_t last_write_ns;   /* 0: not written through this mount */
 	bool closed;             /* up: its last writer closed, the task has the file */
+	bool abandoned;          /* up: closed with no byte written (hooks->empty): abandoned, not handed over */
+	bool abandoning;         /* ... and the abandon not done yet (openers wait on fs_disks.settled) */
 	struct fs_upload *up;    /* an upload this mount began (upload.c's), else NULL */
 	const struct fs_disk_hooks *hooks; /* up's */
 	struct fs_ctx *ctx;      /* the mount, for the hooks */
@@ -86,6 +88,7 @@ IMGFS_LOCK_LEVEL(fs_disk_wlock, 12); /* under ctx->disks' lock; the wblob, the m
  * the wblob under its own model and hands an upload to its own hooks. */
 struct fs_disks {
 	pthread_mutex_t lock; /* disks_lock: the list, each disk's refs and writers */
+	pthread_cond_t settled; /* an abandon of an empty upload ended (fs_disk.abandoning) */
 	struct fs_disk *list;
 };
 IMGFS_LOCK_LEVEL(disks_lock, 10);
@@ -96,6 +99,7 @@ int fs_disks_new(struct fs_disks **out)
 	if (!ds)
 		return -ENOMEM;
 	pthread_mutex_init(&ds->lock, NULL);
+	pthread_cond_init(&ds->settled, NULL);
 	*out = ds;
 	return 0;
 }
@@ -105,6 +109,7 @@ void fs_disks_free(struct fs_disks *ds)
 	if (!ds)
 		return;
 	IMGFS_ASSERT(!ds->list); /* every handle was released (fs_files_release_all) */
+	pthread_cond_destroy(&ds->settled);
 	pthread_mutex_destroy(&ds->lock);
 	free(ds);
 }
@@ -170,11 +175,35 @@ out:
 	return rc;
 }
 
+/* Under ds->lock: drops a reference to d; true when it was the last (d is
+ * out of the list: the caller frees it once the lock is released). */
+static bool disk_unref_locked(struct fs_disks *ds, struct fs_disk *d)
+{
+	IMGFS_ASSERT_HELD(&ds->lock);
+	if (--d->refs > 0)
+		return false;
+	struct fs_disk **p = &ds->list;
+	while (*p != d)
+		p = &(*p)->next;
+	*p = d->next;
+	return true;
+}
+
+/* The last reference went (disk_unref_locked), no lock held. */
+static void disk_free(struct fs_disk *d)
+{
+	if (d->up)
+		d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
+	blob_wblob_close(d->w);
+	pthread_mutex_destroy(&d->wlock);
+	free(d);
+}
+
 int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool write, struct fs_upload *up,
                         const struct fs_disk_hooks *hooks, struct fs_disk **out, struct model_err *err)
 {
 	bool begin = up != NULL;
-	struct fs_disk *d;
+	struct fs_disk *d, *dead = NULL;
 	int rc = 0;
 	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
 	if (!(d = find(ctx->disks, u->blob_id))) {
@@ -192,6 +221,19 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 		d->ctx = ctx;
 		if (begin) /* whole chunks go straight to the store: written once */
 			blob_wblob_stream(d->w);
+	} else if (write && d->abandoned) {
+		/* Closed with no byte (a `truncate -s` ahead of the cp): once its
+		 * abandon is done the name is gone, and ESTALE has the kernel look
+		 * it up again and create it anew (SPEC §5.3).  A reference of
+		 * its own while it waits: the closer drops its reference (and
+		 * would free d) as soon as it has said so. */
+		d->refs++;
+		while (d->abandoning)
+			pthread_cond_wait(&ctx->disks->settled, &ctx->disks->lock);
+		if (disk_unref_locked(ctx->disks, d))
+			dead = d;
+		rc = -ESTALE;
+		goto out;
 	} else if (write && (!d->up || d->closed)) {
 		rc = -EBUSY; /* closed: its task validates it now */
 		goto out;
@@ -201,6 +243,8 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 	*out = d;
 out:
 	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
+	if (dead)
+		disk_free(dead);
 	return rc;
 }
 
@@ -221,6 +265,7 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	if (write && d->writers == 0 && d->up && !d->closed) {
 		d->closed = true; /* no writer joins from now on */
 		hand_over = true;
+		d->abandoned = d->abandoning = d->hooks->empty && d->hooks->empty(d, d->up);
 	} else if (write && d->writers == 0 && d->last_write_ns && !d->up) {
 		record = true;
 		size = blob_wblob_size(d->w);
@@ -234,21 +279,14 @@ void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write)
 	if (record)
 		model_instance_disk_touch(ctx->m, blob_id, size, stored);
 	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
-	bool last = --d->refs == 0;
-	if (last) {
-		struct fs_disk **p = &ctx->disks->list;
-		while (*p != d)
-			p = &(*p)->next;
-		*p = d->next;
+	if (hand_over && d->abandoning) {
+		d->abandoning = false;
+		pthread_cond_broadcast(&ctx->disks->settled);
 	}
+	bool last = disk_unref_locked(ctx->disks, d);
 	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
-	if (last) {
-		if (d->up)
-			d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
-		blob_wblob_close(d->w);
-		pthread_mutex_destroy(&d->wlock);
-		free(d);
-	}
+	if (last)
+		disk_free(d);
 }
 
 struct fs_upload *fs_disk_upload(struct fs_disk *d)

@@ -156,6 +156,11 @@ struct fs_disk_hooks {
 	void (*truncated)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
 	/* The last writer closed (no lock held, every write stored): hand over. */
 	void (*closed)(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
+	/* At that close, under the disks' lock (no writer left): true when not
+	 * one byte came (only a size: `truncate -s`, SPEC §5.3), which closed
+	 * abandons; an opener for writing meanwhile waits for that, then gets
+	 * ESTALE, and the kernel looks the name up again and creates it anew. */
+	bool (*empty)(struct fs_disk *d, const struct fs_upload *up);
 	/* Under the writer lock: the errno every later write returns (0:
 	 * none); fail sets it (a cancel) unless it is set. */
 	int (*failed)(const struct fs_upload *up);

@@ -392,6 +392,13 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fh *h = NULL;
 	int rc = ops_resolve(req, ino, &n);
 	if (rc < 0) {
+		/* An image's disk gone for a writer: an upload closed with no
+		 * byte was abandoned (SPEC §5.3) while the kernel held its name.
+		 * ESTALE has the kernel look the name up again (and a cp's
+		 * O_CREAT make it anew) rather than fail the open. */
+		if (rc == -ENOENT && (fi->flags & O_ACCMODE) != O_RDONLY && fs_ino_kind(ino) == FS_K_IMAGE &&
+		    fs_ino_sub(ino) > FS_SUB_DISKS && fs_ino_sub(ino) < FS_SUB_COPIES)
+			rc = -ESTALE;
 		ops_reply_err(req, -rc);
 		return;
 	}

@@ -122,8 +122,10 @@ void ops_refuse(fuse_req_t req, const char *op, const struct fs_node *n, const c
 		snprintf(path + len, sizeof(path) - len, "/%s", name);
 	}
 	/* Whose /errors the line goes to: the caller the node was resolved
-	 * for (SPEC §9). */
-	fs_log_set_account(n->caller.account_id, n->caller.uid);
+	 * for (SPEC §9); through tenants/ the actor, whose request it was,
+	 * not the tenant the node is seen as (issue 70: an administrator's
+	 * refusal went to a ring nobody reads). */
+	fs_log_set_account(n->actor_id ? n->actor_id : n->caller.account_id, n->caller.uid);
 	/* Through tenants/ (§16) the log names both accounts. */
 	if (n->actor_id)
 		fs_tenant_who(ctx, n, who, sizeof(who));

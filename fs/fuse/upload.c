@@ -133,6 +133,7 @@ static ssize_t upload_share(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upl
                             struct blob_share_counts *counts, bool *refused);
 static void upload_write_refused(struct fs_ctx *ctx, struct fs_upload *up);
 static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up);
+static bool upload_empty(struct fs_disk *d, const struct fs_upload *up);
 
 /* What disk.c calls back for an upload this mount began. */
 static void upload_truncated(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up, uint64_t size);
@@ -147,6 +148,7 @@ static const struct fs_disk_hooks upload_hooks = {
 	.truncated = upload_truncated,
 	.refused = upload_write_refused,
 	.closed = upload_closed,
+	.empty = upload_empty,
 	.failed = upload_failed,
 	.fail = upload_fail,
 	.free = upload_free,
@@ -213,7 +215,7 @@ int fs_upload_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, stru
 	struct model_blob b;
 	int rc;
 	if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
-		return rc;
+		return rc == -ENOENT && write ? -ESTALE : rc; /* abandoned: the kernel looks the name up again */
 	if (!b.wblob[0])
 		return -EBUSY; /* sealed this moment: open it again */
 	struct model_upload u = {.image_id = n->img.id, .blob_id = n->blob_id, .region_id = n->img.region_id,
@@ -537,6 +539,14 @@ int fs_upload_flush(struct fs_disk *d)
 	return fs_disk_upload(d)->state == UPLOAD_FAILED ? rc : 0;
 }
 
+/* The empty hook: not one byte came, only perhaps a size (`truncate -s
+ * SIZE disks/vda` or a `touch` ahead of the cp, SPEC §5.3). */
+static bool upload_empty(struct fs_disk *d, const struct fs_upload *up)
+{
+	return up->written == 0 && up->head_end == 0 && up->state != UPLOAD_FAILED && !fs_disk_upload_failed(d) &&
+	       blob_wblob_stored(fs_disk_wblob(d)) == 0;
+}
+
 /* The closed hook: the last writer of this mount's upload closed. */
 static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_upload *up)
 {
@@ -551,6 +561,17 @@ static void upload_closed(struct fs_ctx *ctx, struct fs_disk *d, struct fs_uploa
 		model_upload_fail(ctx->m, &up->u, why);
 		fs_log(ctx, "close %s: %s %s", up->path, fs_errno_name(up->err), why);
 		upload_changed(ctx, &up->u);
+		fs_workers_kick(ctx);
+		return;
+	}
+	/* Not one byte came, only perhaps a size (`truncate -s SIZE disks/vda`
+	 * or a `touch` ahead of the cp, SPEC §5.3): nothing to check, so not
+	 * the upload's end.  It is abandoned as if it never began — the image
+	 * queued again, no reason recorded — and the next cp or write makes
+	 * it anew.  (It was sealed, and the empty file ended in error.) */
+	if (upload_empty(d, up)) {
+		model_upload_abandon(ctx->m, &up->u, "");
+		upload_gone(ctx, &up->u);
 		fs_workers_kick(ctx);
 		return;
 	}

@@ -473,11 +473,38 @@ static const char schema_v23[] =
 	"ALTER TABLE tasks ADD COLUMN retry_ns BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE tasks ADD COLUMN retries BIGINT NOT NULL DEFAULT 0;";
 
+/* Version 24 (SQLite's 26): a rejected share leaves its receiver's
+ * shared-images count (schema_sqlite.c v26). */
+static const char schema_v24[] =
+	"CREATE OR REPLACE FUNCTION imgfs_shares_usage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	"  IF TG_OP = 'UPDATE' THEN"
+	"    IF (OLD.status = 3) != (NEW.status = 3) THEN"
+	"      PERFORM imgfs_usage_add(NEW.account_id, i.region_id, 3, CASE WHEN NEW.status = 3 THEN -1 ELSE 1 END)"
+	"        FROM images i WHERE i.id = NEW.image_id; END IF;"
+	"  ELSIF TG_OP = 'DELETE' THEN"
+	"    IF OLD.status != 3 THEN"
+	"      PERFORM imgfs_usage_add(OLD.account_id, i.region_id, 3, -1) FROM images i WHERE i.id = OLD.image_id;"
+	"    END IF;"
+	"    IF pg_trigger_depth() = 1 THEN"
+	"      UPDATE images SET shares = shares - 1 WHERE id = OLD.image_id; END IF;"
+	"  ELSE"
+	"    IF NEW.status != 3 THEN"
+	"      PERFORM imgfs_usage_add(NEW.account_id, i.region_id, 3, 1) FROM images i WHERE i.id = NEW.image_id;"
+	"    END IF;"
+	"    UPDATE images SET shares = shares + 1 WHERE id = NEW.image_id;"
+	"  END IF;"
+	"  RETURN NULL; END $$;"
+	"DROP TRIGGER shares_usage ON shares;"
+	"CREATE TRIGGER shares_usage AFTER INSERT OR DELETE OR UPDATE OF status ON shares"
+	"  FOR EACH ROW EXECUTE FUNCTION imgfs_shares_usage();"
+	"UPDATE usage SET used = (SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id"
+	"  WHERE s.account_id = usage.account_id AND i.region_id = usage.region_id AND s.status != 3) WHERE key = 3;";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
                                     schema_v16, schema_v17, schema_v18, schema_v19, schema_v20,
-                                    schema_v21, schema_v22, schema_v23};
+                                    schema_v21, schema_v22, schema_v23, schema_v24};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

@@ -650,9 +650,38 @@ static const char schema_v25[] =
 	"ALTER TABLE tasks ADD COLUMN retry_ns INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 26: a rejected share leaves its receiver's shared-images count
+ * (SPEC §6.4, §8; seed 002 limits the shared images a user accepts): key
+ * 3 of usage counts the shares whose status is not 3 (rejected).  Before,
+ * every share counted, so a receiver who rejected one still had its place
+ * taken and only the owner could free it (issue 70).  images.shares, the
+ * owner's shares-per-image, still counts every share. */
+static const char schema_v26[] =
+	"DROP TRIGGER usage_shares_insert;"
+	"CREATE TRIGGER usage_shares_insert AFTER INSERT ON shares BEGIN"
+	"  INSERT INTO usage SELECT NEW.account_id, region_id, 3, 1 FROM images WHERE id = NEW.image_id"
+	"    AND NEW.status != 3 ON CONFLICT DO UPDATE SET used = used + 1;"
+	"  UPDATE images SET shares = shares + 1 WHERE id = NEW.image_id;"
+	" END;"
+	"DROP TRIGGER usage_shares_delete;"
+	"CREATE TRIGGER usage_shares_delete AFTER DELETE ON shares BEGIN"
+	"  UPDATE usage SET used = used - 1 WHERE OLD.status != 3 AND account_id = OLD.account_id AND key = 3"
+	"    AND region_id = (SELECT region_id FROM images WHERE id = OLD.image_id);"
+	"  UPDATE images SET shares = shares - 1 WHERE id = OLD.image_id;"
+	" END;"
+	/* A receiver's answer: into or out of rejected moves its place. */
+	"CREATE TRIGGER usage_shares_answer AFTER UPDATE OF status ON shares"
+	"  WHEN (OLD.status = 3) != (NEW.status = 3) BEGIN"
+	"  INSERT INTO usage SELECT NEW.account_id, region_id, 3, CASE WHEN NEW.status = 3 THEN -1 ELSE 1 END"
+	"    FROM images WHERE id = NEW.image_id ON CONFLICT DO UPDATE SET used = used + excluded.used;"
+	" END;"
+	/* What the rows say today (usage_totals follow by their triggers). */
+	"UPDATE usage SET used = (SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id"
+	"  WHERE s.account_id = usage.account_id AND i.region_id = usage.region_id AND s.status != 3) WHERE key = 3;";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
                                            schema_v19, schema_v20, schema_v21, schema_v22,
-                                           schema_v23, schema_v24, schema_v25};
+                                           schema_v23, schema_v24, schema_v25, schema_v26};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -668,7 +668,7 @@ static int fsck_check(struct fsck *f, struct model_conn *c, const struct fsck_ch
 	"GROUP BY account_id, region_id UNION ALL "                                                        \
 	"SELECT account_id, region_id, 2, " sign "count(*) FROM snapshots GROUP BY account_id, region_id " \
 	"UNION ALL SELECT s.account_id, i.region_id, 3, " sign "count(*) FROM shares s "                   \
-	"JOIN images i ON i.id = s.image_id GROUP BY s.account_id, i.region_id"
+	"JOIN images i ON i.id = s.image_id WHERE s.status != 3 GROUP BY s.account_id, i.region_id"
 
 /* Each usage row as a part of its payer's total (roles.c). */
 #define USAGE_TOTALS(sign)                                                                                 \

@@ -291,7 +291,7 @@ static int recount(struct migrate *mg)
 	    (rc = dst_exec(mg, "INSERT INTO usage SELECT account_id, region_id, 2, count(*) FROM snapshots "
 	                       "GROUP BY account_id, region_id")) < 0 ||
 	    (rc = dst_exec(mg, "INSERT INTO usage SELECT s.account_id, i.region_id, 3, count(*) FROM shares s JOIN "
-	                       "images i ON i.id = s.image_id GROUP BY s.account_id, i.region_id")) < 0)
+	                       "images i ON i.id = s.image_id WHERE s.status != 3 GROUP BY s.account_id, i.region_id")) < 0)
 		return rc;
 	return dst_exec(mg, "UPDATE images SET shares = (SELECT count(*) FROM shares WHERE image_id = images.id)");
 }

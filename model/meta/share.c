@@ -16,9 +16,12 @@
  *
  * Quotas (§8): the owner's shares-per-image counts the shares of the one
  * image; the receiver's shared-images counts every share it holds in the
- * region, shares of images in the owner's recycle bin included: a restore
+ * region that it has not rejected (pending and accepted: what its shared/
+ * lists), shares of images in the owner's recycle bin included: a restore
  * brings those back without asking the receiver, so their places stay
- * taken and the quota can never be exceeded that way (docs/reference.md §6.4).
+ * taken and the quota can never be exceeded that way (docs/reference.md
+ * §6.4).  A rejection frees the place (the schema's triggers, v26); an
+ * answer out of rejected takes one again, checked here.
  *
  * Every change is one write transaction that also moves both listings it
  * changes: the image's shares/ (images.dir_mtime_ns) and the receiver's
@@ -263,6 +266,7 @@ int model_share_answer(model *m, int64_t image_id, int64_t account_id, enum mode
 	struct model_conn *c;
 	struct model_image img;
 	struct model_share sh;
+	struct model_err quota = {0};
 	db_stmt *st;
 	int rc;
 	if (status != MODEL_MEMBER_PENDING && status != MODEL_MEMBER_ACCEPTED && status != MODEL_MEMBER_REJECTED)
@@ -280,6 +284,14 @@ int model_share_answer(model *m, int64_t image_id, int64_t account_id, enum mode
 	}
 	if (sh.status == status)
 		goto out;
+	/* A rejected share holds no place in the receiver's shared-images
+	 * (the schema's triggers move it, SPEC §6.4): answering it again
+	 * takes one, checked as a new share's is. */
+	if (sh.status == MODEL_MEMBER_REJECTED &&
+	    (rc = model_quota_check(c, account_id, img.region_id, MODEL_QUOTA_SHARED_IMAGES, 1, &quota)) < 0) {
+		model_fail(err, rc, "this account cannot take more shared images here: %s", quota.msg);
+		goto out;
+	}
 	if (!(st = model_stmt(c, SQL("UPDATE shares SET status = ?, updated = ? WHERE image_id = ? AND account_id = ?")))) {
 		rc = -EIO;
 		goto out;

@@ -30,6 +30,17 @@ BUILD=$(dirname "$(readlink -f "$IMGFS")")
 
 say "cmake --install --prefix /usr/local with DESTDIR"
 D="$T/destdir"
+# Debian 12's plocate /etc/updatedb.conf: the install adds fuse.imgfs to its
+# PRUNEFS (SPEC §15, issue 70), once however often it runs.
+mkdir -p "$D/etc"
+cat >"$D/etc/updatedb.conf" <<'CONF'
+PRUNE_BIND_MOUNTS="yes"
+# PRUNENAMES=".git .bzr .hg .svn"
+PRUNEPATHS="/tmp /var/spool /media /var/lib/os-prober /var/lib/ceph /home/.ecryptfs /var/lib/schroot"
+PRUNEFS="NFS afs autofs binfmt_misc ceph cgroup cgroup2 cifs coda configfs curlftpfs debugfs devfs devpts devtmpfs ecryptfs ftpfs fuse.ceph fuse.cryptomount fuse.glusterfs fuse.gvfsd-fuse fuse.mfs fuse.rozofs fuse.sshfs fusectl fusesmb hugetlbfs iso9660 lustre lustre_lite mfs mqueue ncpfs nfs nfs4 ocfs ocfs2 proc pstore rpc_pipefs securityfs shfs smbfs sysfs tmpfs tracefs udev udf usbfs"
+CONF
+prunefs() { (source "$1" && echo "$PRUNEFS"); } # the value updatedb reads (a shell assignment)
+before=$(prunefs "$D/etc/updatedb.conf")
 DESTDIR=$D cmake --install "$BUILD" --prefix /usr/local >"$T/install.out" 2>&1 ||
     { cat "$T/install.out" >&2; fail "cmake --install into DESTDIR"; }
 PAGES=(man8/imgfs.8 man8/imgfs-admin.8 man8/imgfs-serve.8 man1/imgfs-wait.1 man5/imgfs.5 man7/imgfs-images.7)
@@ -38,6 +49,11 @@ for f in bin/imgfs "${PAGES[@]/#/share/man/}" lib/systemd/system/imgfs.service l
     [[ -s "$D/usr/local/$f" ]] || fail "not installed: /usr/local/$f"
 done
 [[ -x "$D/usr/local/bin/imgfs" ]] || fail "the installed imgfs is not executable"
+assert_eq "fuse.imgfs $before" "$(prunefs "$D/etc/updatedb.conf")" "PRUNEFS after the install"
+DESTDIR=$D cmake --install "$BUILD" --prefix /usr/local >"$T/install.out" 2>&1 ||
+    { cat "$T/install.out" >&2; fail "cmake --install into DESTDIR, a second time"; }
+assert_eq "fuse.imgfs $before" "$(prunefs "$D/etc/updatedb.conf")" "PRUNEFS after a second install"
+assert_eq 4 "$(wc -l <"$D/etc/updatedb.conf")" "lines of updatedb.conf after two installs"
 # files/'s helper (SPEC §18), where the daemon looks: ../libexec/ of its binary.
 [[ -x "$D/usr/local/libexec/imgfs-inside-helper" ]] || fail "not installed: /usr/local/libexec/imgfs-inside-helper"
 [[ -s "$D/etc/logrotate.d/imgfs" ]] || fail "not installed: /etc/logrotate.d/imgfs"
@@ -50,10 +66,14 @@ grep -q "Apache License" "$D/usr/local/share/doc/imgfs/LICENSE" || fail "LICENSE
 assert_eq "ExecStart=/usr/local/bin/imgfs -f -o \${IMGFS_OPTIONS} \${IMGFS_STATE} \${IMGFS_MOUNTPOINT}" \
     "$(grep '^ExecStart=' "$D/usr/local/lib/systemd/system/imgfs.service")" "the unit's ExecStart"
 
-say "DESTDIR with --prefix /usr: the unit names /usr/bin/imgfs"
+say "DESTDIR with --prefix /usr: the unit names /usr/bin/imgfs; an updatedb.conf without PRUNEFS gets one"
 D2="$T/destdir-usr"
+mkdir -p "$D2/etc"
+printf '# PRUNEFS="nfs"\nPRUNE_BIND_MOUNTS="yes"' >"$D2/etc/updatedb.conf"
 DESTDIR=$D2 cmake --install "$BUILD" --prefix /usr >"$T/install.out" 2>&1 ||
     { cat "$T/install.out" >&2; fail "cmake --install --prefix /usr into DESTDIR"; }
+assert_eq "fuse.imgfs" "$(prunefs "$D2/etc/updatedb.conf")" "PRUNEFS added to an updatedb.conf without one"
+assert_eq '# PRUNEFS="nfs"' "$(head -n 1 "$D2/etc/updatedb.conf")" "the comment left as it was"
 assert_eq "ExecStart=/usr/bin/imgfs -f -o \${IMGFS_OPTIONS} \${IMGFS_STATE} \${IMGFS_MOUNTPOINT}" \
     "$(grep '^ExecStart=' "$D2/usr/lib/systemd/system/imgfs.service")" "the unit's ExecStart under --prefix /usr"
 [[ -s "$D2/etc/logrotate.d/imgfs" ]] || fail "not installed under --prefix /usr: /etc/logrotate.d/imgfs"
@@ -181,7 +201,7 @@ assert_eq "alice boss dev root" "$(comp imgfs admin --state "$T/state" quota set
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state="$T/state" quota set alice "")" \
     "quota set alice <TAB> (regions)"
 assert_eq "alice boss dev root" "$(comp imgfs admin --state "$T/state" account remove "")" "account remove <TAB> (accounts)"
-assert_eq "admin encrypt-by-default parent uid" "$(comp imgfs admin --state "$T/state" account set dev "")" "account set dev <TAB>"
+assert_eq "admin api-password encrypt-by-default parent uid" "$(comp imgfs admin --state "$T/state" account set dev "")" "account set dev <TAB>"
 assert_eq "- alice root" "$(comp imgfs admin --state "$T/state" account set dev parent "")" \
     "account set dev parent <TAB> (main accounts)"
 assert_eq "no yes" "$(comp imgfs admin --state "$T/state" account set dev admin "")" "account set dev admin <TAB>"
@@ -189,6 +209,64 @@ assert_eq "alice root" "$(comp imgfs admin --state "$T/state" account add x --pa
 assert_eq "--admin" "$(comp imgfs admin account add x --ad)" "account add x --ad<TAB>"
 assert_eq "cn-east-2 cn-north-1 cn-south-1" "$(comp imgfs admin --state "$T/state" unpublish public "")" \
     "unpublish public <TAB> (regions)"
+
+say "bash completion offers every command and option the binary's own usage lists (issue 70)"
+# has WORD... : the completion of the words (the last one being completed)
+# offers the word given in $want.
+offers() { [[ " $(comp "$@") " == *" $want "* ]] || fail "completing '$*' does not offer '$want' (offers: $(comp "$@"))"; }
+checked=0
+# imgfs's own commands, from its usage lines
+for want in $("$IMGFS" --help | sed -nE 's/^(usage:)? +[^ ]*imgfs ([a-z]+) .*/\2/p'); do offers imgfs ""; checked=$((checked + 1)); done
+# every -o option of `imgfs --help` ($opts, above)
+for want in $opts; do offers imgfs -o ""; checked=$((checked + 1)); done
+# serve's and wait's options
+for sub in serve wait; do
+    for want in $("$IMGFS" "$sub" --help | grep -oE -- '(^|[ [])-{1,2}[a-z][a-z-]*' | grep -oE -- '-{1,2}[a-z-]+' | sort -u); do
+        offers imgfs "$sub" -; checked=$((checked + 1))
+    done
+done
+# `imgfs admin --help`: each command line ("  account add NAME [--uid UID] ...")
+# and the lines that continue it.  Its words up to the first option are
+# typed (an upper-case placeholder as x, a|b as a), each literal word
+# offered where it stands, each --option of the lines offered after them,
+# and the global options of the usage line with every command.
+"$IMGFS" admin --help >"$T/admin-help.txt"
+globals=$(sed -n 1p "$T/admin-help.txt" | grep -oE -- '--[a-z][a-z-]*')
+[[ $(wc -w <<<"$globals") -ge 4 ]] || fail "imgfs admin --help's usage line lists only: $globals"
+words=()
+check_admin_line() { # the command's words so far in words[], its options in $1
+    local want
+    for want in $1; do offers imgfs admin "${words[@]}" --; checked=$((checked + 1)); done
+}
+pending_opts=""
+while IFS= read -r line; do
+    if [[ $line =~ ^\ \ [a-z] ]]; then
+        ((${#words[@]} == 0)) || check_admin_line "$pending_opts $globals"
+        words=()
+        pending_opts=""
+        cmdcol=${line#  }
+        cmdcol=${cmdcol%%  *}
+        for w in $cmdcol; do
+            [[ $w == [\[-]* ]] && break
+            if [[ $w =~ ^[a-z][a-z|-]*$ ]]; then
+                for want in ${w//|/ }; do offers imgfs admin "${words[@]}" ""; checked=$((checked + 1)); done
+                words+=("${w%%|*}")
+            else
+                words+=(x)
+            fi
+        done
+    fi
+    if [[ $line =~ ^\ \  ]]; then
+        pending_opts+=" $(grep -oE -- '(^|[ [|])--[a-z][a-z-]*' <<<"$line" | grep -oE -- '--[a-z-]+' || true)"
+    fi
+done <"$T/admin-help.txt"
+check_admin_line "$pending_opts $globals"
+# the quota keys "quota set" lists in its parenthesis
+keys=$(sed -n '/^  quota set/,/)/p' "$T/admin-help.txt" | tr '\n' ' ' | sed -E 's/.*\(([^)]*)\).*/\1/; s/,/ /g')
+[[ $(wc -w <<<"$keys") -ge 5 ]] || fail "imgfs admin --help's quota keys: $keys"
+for want in $keys; do offers imgfs admin quota set x cn-north-1 ""; checked=$((checked + 1)); done
+((checked >= 100)) || fail "only $checked completions checked: the usage was not read"
+say "    $checked completions checked"
 
 say "installed with --prefix P: the unit names P's binary and passes systemd-analyze verify"
 P="$T/prefix"

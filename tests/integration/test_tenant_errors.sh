@@ -74,6 +74,22 @@ errno_as 0 EINVAL mkdir "$P/.root"
 assert_eq 1 "$(cat "$E" | wc -l)" "lines of root's /errors"
 grep -qF "mkdir $rel_r/private/.root: EINVAL" "$E" || fail "root's own line"
 
+say "refused through tenants/: the actor's /errors has it, '(actor A, tenant T)' as in the log (issue 70)"
+# alice is made a main account (dev her sub-account), boss (uid 0) an
+# administrator: each is refused a mkdir through tenants/ and reads why in
+# its own /errors, not only the log (it went to the tenant's ring before).
+imgfs_admin "$S" account add dev --parent alice
+imgfs_admin "$S" account set boss admin yes
+errno_as 2001 EPERM mkdir "$R/tenants/dev/private/new"
+errno_as 0 EPERM mkdir "$R/tenants/alice/private/new"
+assert_logged mkdir "$R/tenants/dev/private/new" EPERM
+grep -qE "${line_re}mkdir $rel_r/tenants/dev/private/new: EPERM through tenants/, .+ \(actor alice, tenant dev\)\$" \
+    <(alice cat "$E") || fail "alice's /errors lacks her refusal through tenants/: $(alice cat "$E" | tail -n 2)"
+grep -qE "${line_re}mkdir $rel_r/tenants/alice/private/new: EPERM through tenants/, .+ \(actor boss, tenant alice\)\$" \
+    <(cat "$E") || fail "the administrator's /errors lacks its refusal through tenants/: $(cat "$E")"
+if bob cat "$E" | grep -qF tenants/; then fail "bob sees a refusal through tenants/"; fi
+if alice cat "$E" | grep -qF "tenants/alice"; then fail "alice sees the administrator's refusal on her images"; fi
+
 say "300 refusals in a row: alice's /errors stays within 4 KiB, newest kept; the log suppressed most"
 alice "$SYS_PY" -c '
 import os, sys

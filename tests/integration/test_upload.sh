@@ -118,6 +118,29 @@ cp "$T/disk.qcow2" "$P/junk/disks/vda"
 imgfs_wait "$P/junk" >/dev/null 2>&1 || fail "imgfs wait junk after a good upload"
 assert_eq "" "$(cat "$P/junk/error")" "junk/error after a good upload"
 
+say "truncate -s ahead of the cp (§5.3, issue 70): no byte, no upload's end — queued, then the cp uploads"
+mkdir "$P/sized"
+truncate -s 64M "$P/sized/disks/vda"
+# (the close's RELEASE follows close(2): the status moves just after)
+wait_for 10 grep -qx queued "$P/sized/status" || fail "sized/status after truncate -s alone: $(status_of "$P/sized")"
+assert_eq "" "$(cat "$P/sized/error")" "sized/error after truncate -s alone"
+touch "$P/sized/disks/vda"
+wait_for 10 grep -qx queued "$P/sized/status" || fail "sized/status after a touch: $(status_of "$P/sized")"
+# at once, as a user types it: the cp's open may meet the truncate's close
+for i in 1 2 3 4 5 6 7 8; do
+    truncate -s 64M "$P/sized/disks/vda"
+    touch "$P/sized/disks/vda"
+done
+cp "$T/disk.raw" "$P/sized/disks/vda"
+imgfs_wait "$P/sized" >/dev/null 2>&1 || fail "imgfs wait sized after truncate -s, then cp: $(cat "$P/sized/error")"
+assert_eq raw "$(cat "$P/sized/format")" "sized/format"
+assert_file_eq "$T/disk.raw" "$P/sized/disks/vda" "sized/disks/vda"
+mkdir "$P/sized2"
+truncate -s 64M "$P/sized2/disks/vda"
+dd if="$T/disk.raw" of="$P/sized2/disks/vda" bs=1M conv=notrunc status=none
+imgfs_wait "$P/sized2" >/dev/null 2>&1 || fail "imgfs wait sized2 after truncate -s, then dd: $(cat "$P/sized2/error")"
+assert_file_eq "$T/disk.raw" "$P/sized2/disks/vda" "sized2/disks/vda"
+
 say "a truncated QCOW2 (head -c) is accepted while written, refused on close: error"
 mkdir "$P/trunc"
 head -c 150000 "$T/disk.qcow2" >"$T/trunc.qcow2"

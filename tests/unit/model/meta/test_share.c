@@ -324,6 +324,72 @@ static void test_quota_shared_images(void **state)
 	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
 }
 
+/* fsck's lines about counts (the fixture's images lack checksum tasks,
+ * which fsck reports too: not this test's). */
+static void fsck_line(void *arg, const char *line)
+{
+	if (strstr(line, "quota") || strstr(line, "usage") || strstr(line, "shares"))
+		(*(int *)arg)++;
+}
+
+/* A rejected share holds no place in its receiver's shared-images (seed
+ * 002 limits the shared images a user accepts; issue 70: 5 of 5 with 4
+ * listed, and only the owner could free it); answering it again takes a
+ * place, refused when none is free; the owner's shares-per-image still
+ * counts it; an unshare or a destroy of a rejected share frees nothing
+ * twice; fsck finds the counts right. */
+static void test_quota_rejected_frees(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+	int64_t a1 = lt_local_image(fx, fx->r1, alice, "a1", LT_MiB);
+	int64_t a2 = lt_local_image(fx, fx->r1, alice, "a2", LT_MiB);
+	int64_t a3 = lt_local_image(fx, fx->r1, alice, "a3", LT_MiB);
+	struct model_err err = {0};
+	int problems = 0;
+
+	set_quota(fx, "bob", "shared-images", 2);
+	assert_int_equal(share(fx, a1, "bob"), 0);
+	assert_int_equal(share(fx, a2, "bob"), 0);
+	assert_int_equal(share(fx, a3, "bob"), -EDQUOT); /* pending ones count */
+	assert_int_equal(model_share_answer(fx->m, a1, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
+	assert_int_equal(listed_shared(fx, bob), 1);
+	assert_int_equal(quota_used(fx, alice, MODEL_QUOTA_SHARES_PER_IMAGE), 1); /* the owner's: every share */
+	/* rejected twice: one place freed, not two */
+	assert_int_equal(model_share_answer(fx->m, a1, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
+	assert_int_equal(share(fx, a3, "bob"), 0); /* the freed place */
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 2);
+	/* back from rejected with no place free: refused, still rejected */
+	assert_int_equal(model_share_answer(fx->m, a1, bob, MODEL_MEMBER_ACCEPTED, &err), -EDQUOT);
+	assert_non_null(strstr(err.msg, "quota shared-images is 2 of 2"));
+	struct model_share s;
+	assert_int_equal(model_share_get(fx->m, a1, bob, &s), 0);
+	assert_int_equal(s.status, MODEL_MEMBER_REJECTED);
+	assert_int_equal(model_share_answer(fx->m, a1, bob, MODEL_MEMBER_PENDING, &err), -EDQUOT);
+	/* the owner unshares the rejected one: bob's count does not move */
+	assert_int_equal(model_share_remove(fx->m, a1, "bob", &err), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 2);
+	/* rejected, then its image destroyed: nothing freed twice */
+	assert_int_equal(model_share_answer(fx->m, a3, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
+	assert_int_equal(model_image_remove(fx->m, a3, &err), 0);
+	assert_int_equal(model_image_destroy(fx->m, a3, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
+	/* a rejected share accepted again, with a place free */
+	assert_int_equal(share(fx, a1, "bob"), 0);
+	assert_int_equal(model_share_answer(fx->m, a1, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_int_equal(model_share_answer(fx->m, a1, bob, MODEL_MEMBER_ACCEPTED, &err), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 2);
+	/* fsck counts as the triggers do: a rejected share is no place */
+	assert_int_equal(model_share_answer(fx->m, a2, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_int_equal(quota_used(fx, bob, MODEL_QUOTA_SHARED_IMAGES), 1);
+	assert_true(model_fsck(fx->m, false, fsck_line, &problems) >= 0);
+	assert_int_equal(problems, 0);
+}
+
 /* ---- unsharing ------------------------------------------------------------------------ */
 
 static void test_remove(void **state)
@@ -397,6 +463,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_in_account_order, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_any_status_and_answers, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_rejected_frees, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_account_beyond_inode_range, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_shares_per_image, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_shared_images, ut_setup, ut_teardown),
