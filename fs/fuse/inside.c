@@ -833,6 +833,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		void *a;
 		size_t al, pos = sizeof(uint64_t);
 		uint64_t next, after = from;
+		uint32_t taken0 = taken;
 		if ((rc = ask(ctx, dir, d, v, INS_T_LIST, &r, sizeof(r), &a, &al)) < 0)
 			break;
 		if (al < sizeof(next)) {
@@ -867,6 +868,18 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			atomic_fetch_add(&ctx->stats.inside_list_entries, 1);
 			emitted++;
 		}
+		/* Counted: the entries the page held, each an inode the helper
+		 * read, those past a full reply too. */
+		uint32_t held = taken - taken0;
+		for (uint64_t at = after; rc > 0;) {
+			struct ins_stat st;
+			char name[INS_NAME_MAX + 1];
+			bool ok;
+			if (ins_list_entry(a, al, &pos, &st, name, &at, &ok) <= 0)
+				break;
+			held++;
+		}
+		atomic_fetch_add(&ctx->stats.inside_list_read, held);
 		free(a);
 		if (rc || next == 0)
 			break;
