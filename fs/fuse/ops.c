@@ -220,6 +220,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * gets nothing) is answered without the database.  Hence one entry is held
  * back until the next one, or the end of the listing, says what follows. */
 #define DIR_END INT64_MAX
+/* The kernel's struct fuse_dirent with a one-byte name, aligned to 8, and
+ * its struct fuse_entry_out (fuse_kernel.h; libfuse does not install it). */
+#define DIRENT_MIN 32
+#define ENTRY_OUT_SIZE 128
 
 struct dir_buf {
 	fuse_req_t req;
@@ -303,6 +307,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		rc = -ENOTDIR;
 	if (rc == 0 && !(d.p = malloc(size)))
 		rc = -ENOMEM;
+	/* The fewest bytes an entry takes (a one-byte name, aligned to 8):
+	 * files/ reads no more entries than that many fit (§18). */
+	if (rc == 0 && n.what == FS_W_INSIDE)
+		n.inside.list_max = (unsigned)(size / ((plus ? ENTRY_OUT_SIZE : 0) + DIRENT_MIN) + 1);
 	if (rc == 0)
 		rc = fs_node_list(d.ctx, &n, off, emit_entry, &d);
 	model_read_end(d.ctx->m);

@@ -433,9 +433,14 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	              "imgfs_inside_list_pages_total %" PRIu64 "\n"
 	              "# HELP imgfs_inside_list_entries_total Entries of those pages given to the kernel.\n"
 	              "# TYPE imgfs_inside_list_entries_total counter\n"
-	              "imgfs_inside_list_entries_total %" PRIu64 "\n",
+	              "imgfs_inside_list_entries_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_list_read_total Entries those pages held, each with its inode's attributes "
+	              "read by the helper (at most 512 a readdir, and what its buffer holds: SPEC §18).\n"
+	              "# TYPE imgfs_inside_list_read_total counter\n"
+	              "imgfs_inside_list_read_total %" PRIu64 "\n",
 	              (uint64_t)atomic_load(&ctx->stats.inside_list_pages),
-	              (uint64_t)atomic_load(&ctx->stats.inside_list_entries));
+	              (uint64_t)atomic_load(&ctx->stats.inside_list_entries),
+	              (uint64_t)atomic_load(&ctx->stats.inside_list_read));
 	if (ctx->m)
 		show_service(ctx, out);
 }

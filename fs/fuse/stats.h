@@ -39,6 +39,7 @@ struct fs_stats {
 	atomic_uint_fast64_t shared_bytes;          /* taken by COPY_FILE_RANGE by reference */
 	atomic_uint_fast64_t inside_list_pages;     /* files/: listing pages asked of helpers (inside.c) */
 	atomic_uint_fast64_t inside_list_entries;   /* files/: entries those pages gave the kernel */
+	atomic_uint_fast64_t inside_list_read;      /* files/: entries those pages held (their inodes read) */
 };
 
 

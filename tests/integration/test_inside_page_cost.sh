@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SPEC §18 "Sizes of listings", §12, issue 67: a page of a guest
+# directory's listing costs what the page holds, whatever the directory's
+# size — counted in /stats (never timed):
+#   imgfs_inside_list_pages_total     pages asked of the helper
+#   imgfs_inside_list_entries_total   entries given to the kernel
+#   imgfs_inside_list_read_total      entries the pages held, each with
+#                                     its inode read (new, issue 67)
+#   imgfs_inside_block_reads_total    the helper's reads of the volume
+#
+# An ext4 made the way the world makes one (mkfs.ext4, then the kernel's
+# own driver on a loop mount creates the files: an htree directory whose
+# names lie in hash order, each with an inode of its own) holds d1k/ of
+# 1,000 entries and d100k/ of 100,000.  On a fresh mount each:
+#   - the first readdir (Python's scandir: one getdents of 1 MiB, room for
+#     6,553 entries) reads one page of 512 entries of either directory:
+#     the same pages, the same entries and inodes read; and the block reads of d100k's page
+#     are fewer than its entries: its inodes are read in their order, each
+#     block once, not in the names' order (before: 13 pages, 6,241
+#     entries and 6,544 block reads of 64 KiB each for a 1,000,000-entry
+#     directory's first readdir, about a 1 MiB chunk loaded an entry);
+#   - a getdents of 4 KiB reads no more inodes than its reply has room
+#     for (at most 4096 / 160 + 1 = 26), not a page of 512;
+#   - the whole of d100k/ takes a page per 512 entries, every entry's
+#     inode read once (100,000), and fewer block reads than entries.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+for t in sfdisk mkfs.ext4 losetup; do
+    command -v $t >/dev/null || fail "$t is missing (scripts/install-deps installs e2fsprogs, fdisk, mount)"
+done
+
+setup_mount
+P="$R/private"
+st() { stat_of "$M" "$@"; }
+PAGE=512 # INS_LIST_PAGE (fs/fuse/inside.c)
+
+say "an ext4 with d1k/ (1,000 files) and d100k/ (100,000), made by the kernel on a loop mount"
+truncate -s 64M "$T/e.img"
+mkfs.ext4 -q -F -b 4096 -N 110000 -I 256 "$T/e.img" || fail "mkfs.ext4"
+mkdir "$T/lm"
+mount -o loop "$T/e.img" "$T/lm" || fail "mount -o loop (a loop device is needed to build the fixture)"
+also_unmount "$T/lm"
+mkdir "$T/lm/d1k" "$T/lm/d100k"
+python3 - "$T/lm" <<'PY' || fail "creating the files"
+import os, sys
+for d, n in (("d1k", 1000), ("d100k", 100000)):
+    for i in range(n):
+        os.close(os.open(os.path.join(sys.argv[1], d, "file-%06d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+PY
+umount "$T/lm"
+truncate -s 66M "$T/e.raw"
+printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$T/e.raw"
+dd if="$T/e.img" of="$T/e.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+mkdir "$P/ext"
+cp --sparse=always "$T/e.raw" "$P/ext/disks/vda"
+imgfs_wait "$P/ext" >/dev/null || fail "the upload did not become available: $(cat "$P/ext/error")"
+
+# counts CMD...: runs CMD; prints the pages, entries, block reads and
+# inodes read it cost.
+counts() {
+    local p0 e0 b0 r0
+    p0=$(st imgfs_inside_list_pages_total) e0=$(st imgfs_inside_list_entries_total)
+    b0=$(st imgfs_inside_block_reads_total) r0=$(st imgfs_inside_list_read_total)
+    "$@" >/dev/null
+    echo "$(($(st imgfs_inside_list_pages_total) - p0)) $(($(st imgfs_inside_list_entries_total) - e0))" \
+        "$(($(st imgfs_inside_block_reads_total) - b0)) $(($(st imgfs_inside_list_read_total) - r0))"
+}
+# first_readdir DIR: one getdents (Python's scandir: a buffer of the
+# directory's st_blksize, 1 MiB) and no more.
+first_readdir() { python3 -c 'import os, sys; next(os.scandir(sys.argv[1]))' "$1"; }
+V="$P/ext/files/vda1"
+# fresh: a new daemon (no helper's cache, no kernel's listing), the volume open.
+fresh() {
+    remount_imgfs "$S" "$M"
+    ls "$V" >/dev/null
+}
+
+say "the first readdir of d1k/ and of d100k/: one page each, the same work"
+fresh
+read -r -a a <<<"$(counts first_readdir "$V/d1k")"
+fresh
+read -r -a b <<<"$(counts first_readdir "$V/d100k")"
+say "  d1k/: ${a[0]} pages, ${a[1]} entries, ${a[3]} inodes, ${a[2]} block reads;" \
+    "d100k/: ${b[0]} pages, ${b[1]} entries, ${b[3]} inodes, ${b[2]} block reads"
+assert_eq "1 $PAGE $PAGE" "${a[0]} ${a[1]} ${a[3]}" "pages, entries and inodes read of d1k/'s first readdir"
+assert_eq "1 $PAGE $PAGE" "${b[0]} ${b[1]} ${b[3]}" "pages, entries and inodes read of d100k/'s first readdir"
+# d100k/'s 512 inodes lie in about 400 windows of 16 blocks (the helper's
+# read of a miss) over its 25 MB of inode tables; read in inode order each
+# window is read once (about 290), in name order most are read again after
+# others evicted them (about 430 seen).
+((b[2] * 100 <= b[1] * 70)) || fail "d100k/'s first page read ${b[2]} blocks for ${b[1]} entries: not in inode order"
+((a[2] <= 40)) || fail "d1k/'s first page read ${a[2]} blocks (its inodes and blocks fit in a few windows)"
+
+say "a getdents of 4 KiB: the page holds what the reply has room for, not $PAGE entries"
+# getdents64 with a buffer of one page: the kernel asks with at most
+# 4,096 bytes, room for 4096 / 160 = 25 entries of a one-byte name (26
+# asked at most; a page of 512 would read 486 inodes the reply has no
+# room for).
+small_getdents() {
+    python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+buf = ctypes.create_string_buffer(4096)
+n = libc.syscall(217, fd, buf, 4096)  # getdents64 (x86-64)
+assert n > 0, ctypes.get_errno()' "$1"
+}
+fresh
+read -r -a g <<<"$(counts small_getdents "$V/d100k")"
+say "  ${g[0]} pages, ${g[1]} entries, ${g[3]} inodes, ${g[2]} block reads"
+assert_eq 1 "${g[0]}" "pages of a 4 KiB getdents"
+# (24 seen: the kernel's request is a little under 4,096 bytes)
+((g[3] >= g[1] && g[3] <= 26 && g[1] >= 15)) ||
+    fail "a 4 KiB getdents read ${g[3]} inodes for ${g[1]} entries (room for at most 25, 26 asked)"
+
+say "the whole of d100k/: a page a $PAGE entries, each entry once"
+fresh
+read -r -a w <<<"$(counts ls -f "$V/d100k")"
+say "  ${w[0]} pages, ${w[1]} entries, ${w[3]} inodes, ${w[2]} block reads"
+assert_eq "100000 100000" "${w[1]} ${w[3]}" "entries of d100k/ given to the kernel, and inodes read"
+((w[0] >= 100000 / PAGE && w[0] <= 100000 / PAGE + 3)) || fail "d100k/ took ${w[0]} pages for 100000 entries"
+((w[2] * 100 <= w[1] * 70)) || fail "d100k/'s listing read ${w[2]} blocks for ${w[1]} entries"
+ls -f "$V/d100k" | grep -v '^\.\.\?$' | LC_ALL=C sort >"$T/got"
+seq -f 'file-%06g' 0 99999 >"$T/want"
+cmp -s "$T/want" "$T/got" || fail "d100k/: $(comm -3 "$T/want" "$T/got" | head -3 | tr '\n' ' ')"
+echo "PASS"
