@@ -229,7 +229,7 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 		 * would free d) as soon as it has said so. */
 		d->refs++;
 		while (d->abandoning)
-			pthread_cond_wait(&ctx->disks->settled, &ctx->disks->lock);
+			IMGFS_COND_WAIT(&ctx->disks->settled, &ctx->disks->lock, disks_lock);
 		if (disk_unref_locked(ctx->disks, d))
 			dead = d;
 		rc = -ESTALE;
