@@ -98,6 +98,7 @@ static struct stop_watch {
 	struct fs_ctx *ctx;
 	model *m;                /* NULL once main closes it */
 	atomic_int done;         /* the daemon ended by itself */
+	atomic_int stopping;     /* main saw libfuse's loop end */
 } watch = {.lock = PTHREAD_MUTEX_INITIALIZER};
 IMGFS_LOCK_LEVEL(stop_watch_lock, 2); /* the stop watch: main and its stop thread only */
 
@@ -111,7 +112,11 @@ static bool stop_watch_sleep(long ms)
 static bool stop_watch_exited(void)
 {
 	IMGFS_LOCK(&watch.lock, stop_watch_lock);
-	bool exited = !watch.se || fuse_session_exited(watch.se);
+	/* (libfuse's loop resets the session's mark when it returns: main's
+	 * own mark says so after it; a stop that ended the loop between two
+	 * looks went unseen, and a stop waited for what it waited for: 9 s
+	 * for an inspection's helper, issue 70) */
+	bool exited = !watch.se || fuse_session_exited(watch.se) || atomic_load(&watch.stopping);
 	IMGFS_UNLOCK(&watch.lock, stop_watch_lock);
 	return exited;
 }
@@ -805,6 +810,7 @@ static int mount_run(struct opts *o)
 		rc = fuse_session_loop_mt(ctx->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	atomic_store(&watch.stopping, 1); /* the stop's bound counts from now at the latest */
 	/* SIGTERM and SIGINT (libfuse's handlers) end the loop with the
 	 * signal's number: a clean stop, as an unmount is (§15). */
 	if (rc == SIGTERM || rc == SIGINT) {

@@ -133,6 +133,9 @@ struct fs_inside {
 	pthread_t spare_tid;
 	pthread_cond_t spare_cond; /* spare_wanted or spare_stop set */
 	bool spare_thread, spare_thread_failed, spare_wanted, spare_stop;
+	/* The mount is stopping (fs_inside_stopping): a conversation waits
+	 * for no more answers (SPEC §15: a stop ends within 5 s). */
+	atomic_bool stopping;
 };
 IMGFS_LOCK_LEVEL(ins_load_lock, 16);
 IMGFS_LOCK_LEVEL(ins_table_lock, 20);
