@@ -647,6 +647,8 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			int got = n ? (d->qcow2 && !v->qr ? -EIO : ins_vol_read(d, v->qr, v, data, n, r.off)) : 0;
 			if (got < 0) {
 				free(data);
+				if (got != -EUCLEAN) /* damaged is a verdict; the rest could not tell */
+					COUNT(d->unanswered, 1);
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
 				goto broken;
 			}
