@@ -718,6 +718,12 @@ static int mount_run(struct opts *o)
 		rc = 1;
 		goto out_session; /* the session, the options and a state made now go too */
 	}
+	/* One name, one state (SPEC §13): two states under one host name took
+	 * each other's uploads (issue 70). */
+	if (o->db && !o->ro && model_host_claim(m, &err) < 0) {
+		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot claim this host's name");
+		goto out_session;
+	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
 	ctx->multiuser = o->multiuser;
 	ctx->stats_all = o->stats && strcmp(o->stats, "all") == 0;
@@ -828,6 +834,8 @@ static int mount_run(struct opts *o)
 	fs_service_stopping();
 	fs_watch_stop(ctx);
 	fs_workers_stop(ctx); /* a running task goes back to the queue */
+	if (o->db && !o->ro)
+		model_host_release(m); /* the name free for another state at once */
 	fs_files_release_all(ctx);
 	fs_started_drain(ctx);
 out_unmount:
