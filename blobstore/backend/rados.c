@@ -82,13 +82,13 @@
  * when it comes back (ceph/ceph PR #63425) — up to RADOS_ATTEMPTS times
  * in all; then it fails with -EIO (a read, a batch, a task: see the
  * callers), with a line in the store's log for every timeout.  The map is
- * waited for at most the op timeout too (rados_op.c blob_rados_map:
+ * waited for at most the monitor's op timeout (rados_op.c blob_rados_map:
  * rados_wait_for_latest_osdmap has no timeout of its own, and a monitor
  * that does not answer held it for minutes); one that does not come is
  * -EIO at once.  After the last try the map is asked, not waited for.
- * So an operation waits at most RADOS_ATTEMPTS x the timeout plus
- * RADOS_ATTEMPTS - 1 map waits (5 x 10 s by default), and the same client
- * works again once the OSD is back.
+ * So an operation waits at most RADOS_ATTEMPTS x the OSD's timeout plus
+ * RADOS_ATTEMPTS - 1 x the monitor's (50 s by default), and the same
+ * client works again once the OSD is back.
  *
  * Errors: librados returns -errno; blob_rados_errno() is the one place that
  * turns what it returns into what the store's callers are promised.

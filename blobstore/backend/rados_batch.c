@@ -77,7 +77,8 @@ static void wslot_finish(struct blob_backend_batch *b, struct rados_wslot *w)
 		              b->rb->where, oid, b->rb->op_timeout, RADOS_ATTEMPTS);
 		rc = blob_rados_map(b->rb, b->rb->cluster, true) < 0
 		         ? (blob_log_line(b->rb->log, "rados %s: object %s: a write: the monitor did not give the latest "
-		                          "OSD map within %u s: giving up: EIO", b->rb->where, oid, b->rb->op_timeout),
+		                          "OSD map within %u s: giving up: EIO", b->rb->where, oid,
+		                          blob_rados_map_secs(b->rb, b->rb->cluster)),
 		            -EIO)
 		         : blob_rados_place(b->rb, oid, w->buf, w->len, w->has_dig ? w->dig : NULL, 2);
 	} else {
@@ -307,7 +308,8 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 			              rb->where, oid, rb->op_timeout, RADOS_ATTEMPTS);
 			if (blob_rados_map(rb, rb->cluster, true) < 0) {
 				blob_log_line(rb->log, "rados %s: object %s: a timestamp check: the monitor did not give the "
-				              "latest OSD map within %u s: giving up: EIO", rb->where, oid, rb->op_timeout);
+				              "latest OSD map within %u s: giving up: EIO", rb->where, oid,
+				              blob_rados_map_secs(rb, rb->cluster));
 				rc = -EIO;
 				break;
 			}

@@ -190,10 +190,11 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 			 * without that map, the fence cannot be told (SPEC §13). */
 			if ((rc = blob_rados_map(rb, cluster, true)) < 0) {
 				blob_rados_why(why, cap, "cluster disk %s: cannot fence its last writer %s: the monitor did "
-				               "not give the OSD map that says so within %u s", name, was, rb->op_timeout);
+				               "not give the OSD map that says so within %u s", name, was,
+				               blob_rados_map_secs(rb, cluster));
 				blob_log_line(rb->log, "cluster disk %s (rados %s): cannot fence its last writer, client %s: "
 				              "the monitor did not give the OSD map that says so within %u s", name, rb->where,
-				              was, rb->op_timeout);
+				              was, blob_rados_map_secs(rb, cluster));
 				return -ETIMEDOUT;
 			}
 			blob_log_line(rb->log, "cluster disk %s (rados %s): fenced its last writer, client %s (blocklisted "

@@ -197,9 +197,11 @@ int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, s
  * Pacific as in Quincy): a monitor that does not answer (paused, cut off)
  * held a move's fence 8 min 38 s and a host's housekeeping as long (issue
  * 70).  So the wait runs on a thread of its own, one at a time per client
- * (a second asker shares it), and the asker waits for it at most the op
- * timeout (SPEC §13 "Failure behaviour"): then it is -ETIMEDOUT, the
- * operation's EIO.  The thread stays in librados until the monitor
+ * (a second asker shares it), and the asker waits for it at most the
+ * monitor's op timeout (rados_mon_op_timeout: what the monitor is given
+ * for any answer; SPEC §13 "Failure behaviour"): then it is -ETIMEDOUT,
+ * the operation's EIO.  (The OSD's op timeout was too short a bound: with
+ * 1 s, a monitor slow under load failed reads that would have worked.)  The thread stays in librados until the monitor
  * answers; a client closed meanwhile is shut down by that thread once it
  * returns (blob_rados_shutdown), so nothing frees what librados is still
  * using, and no more than one such thread waits per client. */
@@ -211,7 +213,7 @@ struct mapw {
 	struct mapw *next;
 };
 static pthread_mutex_t mapw_lock = PTHREAD_MUTEX_INITIALIZER;
-IMGFS_LOCK_LEVEL(mapw_lock, 50); /* a leaf: the map waits (librados called without it) */
+IMGFS_LOCK_LEVEL(mapw_lock, 52); /* a leaf: the map waits (librados called without it; under rados_disk_lock) */
 static pthread_cond_t mapw_cond;
 static pthread_once_t mapw_once = PTHREAD_ONCE_INIT;
 static struct mapw *mapws;                   /* one per client that ever asked */
@@ -254,9 +256,21 @@ static void *mapw_main(void *arg)
 	return NULL;
 }
 
+unsigned blob_rados_map_secs(struct rados_backend *rb, rados_t cluster)
+{
+	char val[64];
+	unsigned secs = 0;
+
+	if (rados_conf_get(cluster, "rados_mon_op_timeout", val, sizeof val) == 0)
+		secs = (unsigned)strtoul(val, NULL, 10);
+	if (secs == 0) /* (the admin's "for ever": bounded all the same) */
+		secs = rb->op_timeout > 0 ? rb->op_timeout : (unsigned)atoi(RADOS_OP_TIMEOUT);
+	return secs;
+}
+
 int blob_rados_map(struct rados_backend *rb, rados_t cluster, bool wait)
 {
-	unsigned secs = rb->op_timeout > 0 ? rb->op_timeout : (unsigned)atoi(RADOS_OP_TIMEOUT);
+	unsigned secs = blob_rados_map_secs(rb, cluster);
 	struct timespec end;
 	struct mapw *m;
 	uint64_t target;
@@ -331,11 +345,11 @@ void blob_rados_test_hold_map(bool hold)
 
 /* The line of an operation given up because the monitor did not give the
  * latest OSD map within the op timeout. */
-static void map_unanswered(struct rados_backend *rb, const char *oid, const char *what)
+static void map_unanswered(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what)
 {
 	blob_log_line(rb->log,
 	              "rados %s: object %s: %s: the monitor did not give the latest OSD map within %u s: giving up: EIO",
-	              rb->where, oid, what, rb->op_timeout);
+	              rb->where, oid, what, blob_rados_map_secs(rb, cluster));
 }
 
 /* Runs fn on object oid until it does not time out, waiting for the
@@ -361,7 +375,7 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
 		              "rados %s: object %s: %s timed out after %u s (try %d of %d); waiting for the latest OSD map",
 		              rb->where, oid, what, rb->op_timeout, attempt, RADOS_ATTEMPTS);
 		if (blob_rados_map(rb, rb->cluster, true) < 0) {
-			map_unanswered(rb, oid, what);
+			map_unanswered(rb, rb->cluster, oid, what);
 			return rc;
 		}
 	}
@@ -382,7 +396,7 @@ bool blob_rados_again(struct rados_backend *rb, rados_t cluster, const char *oid
 		return false;
 	}
 	if (blob_rados_map(rb, cluster, true) < 0) {
-		map_unanswered(rb, oid, what);
+		map_unanswered(rb, cluster, oid, what);
 		return false;
 	}
 	return true;
