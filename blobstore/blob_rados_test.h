@@ -43,6 +43,10 @@ void blob_rados_test_fail_exists(struct blob_backend *be, int err);
  * OSD that times out, a pool that is full, gc removing a chunk between a
  * create and its refresh.  Counted from this call on; mask 0: none. */
 void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err);
+/* For tests: while hold, the OSD map waits (rados_op.c blob_rados_map)
+ * ask the monitor nothing and do not return — a monitor that does not
+ * answer; let go, they ask it. */
+void blob_rados_test_hold_map(bool hold);
 /* For tests: the next listing of the pool's cluster disks fails with err
  * (once) after it gave `after` names, as a timeout between two of its
  * pages would (its next try goes on after the names given). */

@@ -35,6 +35,8 @@
  *   30 .. 34  blobstore: a wblob (rwlock), its upload batch, the batch
  *   50        blobstore's leaves: the chunk cache, ext files, sealer,
  *             hasher, RADOS prefetch
+ *   52        the RADOS OSD map waits (rados_op.c: under the cluster
+ *             disks' lock, which RADOS calls are made under)
  *   54        model/'s leaves: the model, its row cache, its keys,
  *             SQLite's commit signal
  *   58 .. 62  fs's leaves: renderings, handles, pollers, work and rmdir

@@ -77,13 +77,18 @@
  * OSD that does not answer.  Unless the ceph.conf sets them, imgfs sets
  * rados_osd_op_timeout and rados_mon_op_timeout to RADOS_OP_TIMEOUT seconds
  * and client_mount_timeout to RADOS_MOUNT_TIMEOUT.  An operation that times
- * out is tried again after rados_wait_for_latest_osdmap — without a fresh
- * map a client that timed out keeps addressing the OSD's old address and
- * never recovers when it comes back (ceph/ceph PR #63425) — up to
- * RADOS_ATTEMPTS times in all; then it fails with -EIO (a read, a batch,
- * a task: see the callers), with a line in the store's log for every
- * timeout.  So a read waits at most about RADOS_ATTEMPTS x the timeout, and
- * the same client works again once the OSD is back.
+ * out is tried again after a fresh OSD map — without one a client that
+ * timed out keeps addressing the OSD's old address and never recovers
+ * when it comes back (ceph/ceph PR #63425) — up to RADOS_ATTEMPTS times
+ * in all; then it fails with -EIO (a read, a batch, a task: see the
+ * callers), with a line in the store's log for every timeout.  The map is
+ * waited for at most the monitor's op timeout (rados_op.c blob_rados_map:
+ * rados_wait_for_latest_osdmap has no timeout of its own, and a monitor
+ * that does not answer held it for minutes); one that does not come is
+ * -EIO at once.  After the last try the map is asked, not waited for.
+ * So an operation waits at most RADOS_ATTEMPTS x the OSD's timeout plus
+ * RADOS_ATTEMPTS - 1 x the monitor's (50 s by default), and the same
+ * client works again once the OSD is back.
  *
  * Errors: librados returns -errno; blob_rados_errno() is the one place that
  * turns what it returns into what the store's callers are promised.
@@ -320,7 +325,7 @@ static void rados_free(struct blob_backend *be)
 	if (rb->io != NULL)
 		rados_ioctx_destroy(rb->io);
 	if (rb->cluster != NULL)
-		rados_shutdown(rb->cluster);
+		blob_rados_shutdown(rb->cluster);
 	pthread_mutex_destroy(&rb->pf_lock);
 	pthread_mutex_destroy(&rb->disk_lock);
 	free(rb);
@@ -683,6 +688,11 @@ void blob_rados_test_fail_ops(struct blob_backend *be, uint32_t mask, int err)
 	(void)be;
 	(void)mask;
 	(void)err;
+}
+
+void blob_rados_test_hold_map(bool hold)
+{
+	(void)hold;
 }
 
 int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, size_t cap, unsigned *op_timeout)

@@ -75,8 +75,12 @@ static void wslot_finish(struct blob_backend_batch *b, struct rados_wslot *w)
 		              "rados %s: object %s: a write timed out after %u s (try 1 of %d); waiting for the latest "
 		              "OSD map",
 		              b->rb->where, oid, b->rb->op_timeout, RADOS_ATTEMPTS);
-		rados_wait_for_latest_osdmap(b->rb->cluster);
-		rc = blob_rados_place(b->rb, oid, w->buf, w->len, w->has_dig ? w->dig : NULL, 2);
+		rc = blob_rados_map(b->rb, b->rb->cluster, true) < 0
+		         ? (blob_log_line(b->rb->log, "rados %s: object %s: a write: the monitor did not give the latest "
+		                          "OSD map within %u s: giving up: EIO", b->rb->where, oid,
+		                          blob_rados_map_secs(b->rb, b->rb->cluster)),
+		            -EIO)
+		         : blob_rados_place(b->rb, oid, w->buf, w->len, w->has_dig ? w->dig : NULL, 2);
 	} else {
 		/* -EEXIST: another writer placed it (refresh it); else an error. */
 		rc = rc == -EEXIST ? blob_rados_place(b->rb, oid, w->buf, w->len, w->has_dig ? w->dig : NULL, 0)
@@ -302,7 +306,13 @@ int blob_rados_batch_has_many(struct blob_backend_batch *b, const chunk_id *ids,
 			              "rados %s: object %s: a timestamp check timed out after %u s (try 1 of %d); waiting "
 			              "for the latest OSD map",
 			              rb->where, oid, rb->op_timeout, RADOS_ATTEMPTS);
-			rados_wait_for_latest_osdmap(rb->cluster);
+			if (blob_rados_map(rb, rb->cluster, true) < 0) {
+				blob_log_line(rb->log, "rados %s: object %s: a timestamp check: the monitor did not give the "
+				              "latest OSD map within %u s: giving up: EIO", rb->where, oid,
+				              blob_rados_map_secs(rb, rb->cluster));
+				rc = -EIO;
+				break;
+			}
 		}
 		if ((rc = blob_rados_refresh(rb, oid, res[k] == -ETIMEDOUT ? 2 : 1)) >= 0) {
 			found[k] = rc > 0;

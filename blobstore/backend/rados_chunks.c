@@ -42,8 +42,8 @@ int blob_rados_disk_rc(struct blob_backend_disk *d, int rc, const char *what)
 	 * the disk's own client learns the latest OSD map now, or its next
 	 * operation would go to the old address and time out too — the disk
 	 * would never work again without a remount (SPEC §13, issue 49). */
-	if (rc == -ETIMEDOUT)
-		rados_wait_for_latest_osdmap(d->cluster);
+	if (rc == -ETIMEDOUT) /* asked, not waited for: the caller's EIO is now */
+		blob_rados_map(d->rb, d->cluster, false);
 	return blob_rados_errno(rc);
 }
 

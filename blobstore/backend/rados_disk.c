@@ -187,8 +187,17 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 				              name, rb->where, was, strerror(-rc));
 				return rc;
 			}
-			/* Ops of this client go out with a map that blocklists it. */
-			rados_wait_for_latest_osdmap(cluster);
+			/* Ops of this client go out with a map that blocklists it:
+			 * without that map, the fence cannot be told (SPEC §13). */
+			if ((rc = blob_rados_map(rb, cluster, true)) < 0) {
+				blob_rados_why(why, cap, "cluster disk %s: cannot fence its last writer %s: the monitor did "
+				               "not give the OSD map that says so within %u s", name, was,
+				               blob_rados_map_secs(rb, cluster));
+				blob_log_line(rb->log, "cluster disk %s (rados %s): cannot fence its last writer, client %s: "
+				              "the monitor did not give the OSD map that says so within %u s", name, rb->where,
+				              was, blob_rados_map_secs(rb, cluster));
+				return -ETIMEDOUT;
+			}
 			blob_log_line(rb->log, "cluster disk %s (rados %s): fenced its last writer, client %s (blocklisted "
 			              "for %u s): nothing more of it lands in the disk", name, rb->where, was, FENCE_EXPIRE);
 			fenced = 1;
@@ -519,8 +528,7 @@ static void client_free(struct blob_backend_disk *d)
 			writer_cas(d->io, d->hdr, d->me, NO_WRITER); /* best effort: the next opener fences it else */
 		rados_ioctx_destroy(d->io);
 	}
-	if (d->cluster != NULL)
-		rados_shutdown(d->cluster);
+	blob_rados_shutdown(d->cluster);
 	free(d);
 }
 

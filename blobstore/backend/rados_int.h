@@ -146,6 +146,18 @@ int blob_rados_each_name(rados_ioctx_t io, int (*cb)(void *arg, const char *oid)
  * with the reason in why. */
 int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioctx_t *io, unsigned *op_timeout,
                        char *why, size_t cap);
+/* The latest OSD map asked of client cluster, on a thread of its own, one
+ * at a time per client: with wait, 0 once a map asked for after this call
+ * came, -ETIMEDOUT when none came within the monitor's op timeout
+ * (blob_rados_map_secs: a monitor that does not answer; SPEC §13);
+ * without, asked and not waited for. */
+int blob_rados_map(struct rados_backend *rb, rados_t cluster, bool wait);
+/* The seconds blob_rados_map waits: cluster's rados_mon_op_timeout (10 s
+ * unless the ceph.conf sets one: rados_op.c), else rb's op timeout. */
+unsigned blob_rados_map_secs(struct rados_backend *rb, rados_t cluster);
+/* rados_shutdown(cluster), or, when a map wait of it is still in
+ * librados, left to that wait's thread to do once it returns. */
+void blob_rados_shutdown(rados_t cluster);
 /* The errnos the store promises, from what librados returned. */
 int blob_rados_errno(int rc);
 /* A timestamp as the object's attribute holds it (20 digits). */

@@ -190,6 +190,168 @@ int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, s
 	return rados_conf_get(rb_of(be)->cluster, name, out, cap);
 }
 
+/* ---- the latest OSD map, waited for with an end ----------------------------- */
+
+/* rados_wait_for_latest_osdmap asks the monitor and waits for its answer
+ * with no timeout of its own (rados_mon_op_timeout does not bound it, in
+ * Pacific as in Quincy): a monitor that does not answer (paused, cut off)
+ * held a move's fence 8 min 38 s and a host's housekeeping as long (issue
+ * 70).  So the wait runs on a thread of its own, one at a time per client
+ * (a second asker shares it), and the asker waits for it at most the
+ * monitor's op timeout (rados_mon_op_timeout: what the monitor is given
+ * for any answer; SPEC §13 "Failure behaviour"): then it is -ETIMEDOUT,
+ * the operation's EIO.  (The OSD's op timeout was too short a bound: with
+ * 1 s, a monitor slow under load failed reads that would have worked.)  The thread stays in librados until the monitor
+ * answers; a client closed meanwhile is shut down by that thread once it
+ * returns (blob_rados_shutdown), so nothing frees what librados is still
+ * using, and no more than one such thread waits per client. */
+struct mapw {
+	rados_t cluster;
+	bool busy;           /* its thread is in rados_wait_for_latest_osdmap */
+	bool orphan;         /* the client was closed meanwhile: the thread shuts it down */
+	uint64_t want, done; /* waits asked for, waits that returned (numbered from 1) */
+	struct mapw *next;
+};
+static pthread_mutex_t mapw_lock = PTHREAD_MUTEX_INITIALIZER;
+IMGFS_LOCK_LEVEL(mapw_lock, 52); /* a leaf: the map waits (librados called without it; under rados_disk_lock) */
+static pthread_cond_t mapw_cond;
+static pthread_once_t mapw_once = PTHREAD_ONCE_INIT;
+static struct mapw *mapws;                   /* one per client that ever asked */
+static atomic_int mapw_test_hold;             /* tests: blob_rados_test_hold_map */
+
+static void mapw_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the waits use monotonic deadlines */
+	pthread_cond_init(&mapw_cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void *mapw_main(void *arg)
+{
+	struct mapw *m = arg;
+	bool orphan;
+
+	IMGFS_LOCK(&mapw_lock, mapw_lock);
+	while (m->want > m->done && !m->orphan) {
+		uint64_t g = m->done + 1;
+
+		IMGFS_UNLOCK(&mapw_lock, mapw_lock);
+		while (atomic_load(&mapw_test_hold)) /* a test's monitor that does not answer */
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+		rados_wait_for_latest_osdmap(m->cluster);
+		IMGFS_LOCK(&mapw_lock, mapw_lock);
+		m->done = g;
+		pthread_cond_broadcast(&mapw_cond);
+	}
+	m->busy = false;
+	orphan = m->orphan; /* (then out of the list already) */
+	IMGFS_UNLOCK(&mapw_lock, mapw_lock);
+	if (orphan) {
+		rados_shutdown(m->cluster);
+		free(m);
+	}
+	return NULL;
+}
+
+unsigned blob_rados_map_secs(struct rados_backend *rb, rados_t cluster)
+{
+	char val[64];
+	unsigned secs = 0;
+
+	if (rados_conf_get(cluster, "rados_mon_op_timeout", val, sizeof val) == 0)
+		secs = (unsigned)strtoul(val, NULL, 10);
+	if (secs == 0) /* (the admin's "for ever": bounded all the same) */
+		secs = rb->op_timeout > 0 ? rb->op_timeout : (unsigned)atoi(RADOS_OP_TIMEOUT);
+	return secs;
+}
+
+int blob_rados_map(struct rados_backend *rb, rados_t cluster, bool wait)
+{
+	unsigned secs = blob_rados_map_secs(rb, cluster);
+	struct timespec end;
+	struct mapw *m;
+	uint64_t target;
+	int rc = 0;
+
+	pthread_once(&mapw_once, mapw_init);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += secs;
+	IMGFS_LOCK(&mapw_lock, mapw_lock);
+	for (m = mapws; m != NULL && m->cluster != cluster; m = m->next)
+		;
+	if (m == NULL) {
+		if ((m = calloc(1, sizeof *m)) == NULL) {
+			IMGFS_UNLOCK(&mapw_lock, mapw_lock);
+			return -ENOMEM;
+		}
+		m->cluster = cluster;
+		m->next = mapws;
+		mapws = m;
+	}
+	/* A map asked for after now: the wait in flight may have asked before. */
+	target = m->done + (m->busy ? 2 : 1);
+	if (m->want < target)
+		m->want = target;
+	if (!m->busy) {
+		pthread_attr_t at;
+		pthread_t th;
+
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		m->busy = pthread_create(&th, &at, mapw_main, m) == 0;
+		pthread_attr_destroy(&at);
+		if (!m->busy)
+			rc = -EAGAIN;
+	}
+	while (rc == 0 && m->done < target)
+		if (!wait || IMGFS_COND_TIMEDWAIT(&mapw_cond, &mapw_lock, &end, mapw_lock) == ETIMEDOUT)
+			rc = -ETIMEDOUT;
+	IMGFS_UNLOCK(&mapw_lock, mapw_lock);
+	return rc;
+}
+
+void blob_rados_shutdown(rados_t cluster)
+{
+	struct mapw **p, *m = NULL;
+
+	if (cluster == NULL)
+		return;
+	pthread_once(&mapw_once, mapw_init);
+	IMGFS_LOCK(&mapw_lock, mapw_lock);
+	for (p = &mapws; *p != NULL; p = &(*p)->next)
+		if ((*p)->cluster == cluster) {
+			m = *p;
+			*p = m->next;
+			break;
+		}
+	if (m != NULL && m->busy) { /* its thread shuts the client down */
+		m->orphan = true;
+		m = NULL;
+		cluster = NULL;
+	}
+	IMGFS_UNLOCK(&mapw_lock, mapw_lock);
+	free(m);
+	if (cluster != NULL)
+		rados_shutdown(cluster);
+}
+
+void blob_rados_test_hold_map(bool hold)
+{
+	atomic_store(&mapw_test_hold, hold);
+}
+
+/* The line of an operation given up because the monitor did not give the
+ * latest OSD map within the op timeout. */
+static void map_unanswered(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what)
+{
+	blob_log_line(rb->log,
+	              "rados %s: object %s: %s: the monitor did not give the latest OSD map within %u s: giving up: EIO",
+	              rb->where, oid, what, blob_rados_map_secs(rb, cluster));
+}
+
 /* Runs fn on object oid until it does not time out, waiting for the
  * latest OSD map before each new try, RADOS_ATTEMPTS tries in all counting
  * from `first`; returns what librados returned (not translated). */
@@ -212,7 +374,10 @@ int blob_rados_run(struct rados_backend *rb, const char *oid, const char *what, 
 		blob_log_line(rb->log,
 		              "rados %s: object %s: %s timed out after %u s (try %d of %d); waiting for the latest OSD map",
 		              rb->where, oid, what, rb->op_timeout, attempt, RADOS_ATTEMPTS);
-		rados_wait_for_latest_osdmap(rb->cluster);
+		if (blob_rados_map(rb, rb->cluster, true) < 0) {
+			map_unanswered(rb, rb->cluster, oid, what);
+			return rc;
+		}
 	}
 }
 
@@ -226,8 +391,15 @@ bool blob_rados_again(struct rados_backend *rb, rados_t cluster, const char *oid
 	blob_log_line(rb->log, "rados %s: object %s: %s timed out after %u s (try %d of %d)%s", rb->where, oid, what,
 	              rb->op_timeout, *tries, RADOS_ATTEMPTS,
 	              *tries < RADOS_ATTEMPTS ? "; waiting for the latest OSD map" : ": giving up: EIO");
-	rados_wait_for_latest_osdmap(cluster);
-	return *tries < RADOS_ATTEMPTS;
+	if (*tries >= RADOS_ATTEMPTS) { /* asked for the next operation, not waited for */
+		blob_rados_map(rb, cluster, false);
+		return false;
+	}
+	if (blob_rados_map(rb, cluster, true) < 0) {
+		map_unanswered(rb, cluster, oid, what);
+		return false;
+	}
+	return true;
 }
 
 /* Whole chunk: stat + read in one operation (an object longer than a

@@ -93,7 +93,12 @@ static int get_chunk(struct rados_backend *rb, const chunk_id *id, void *buf, si
 			              "rados %s: object %s: a read timed out after %u s (try 1 of %d); waiting for the "
 			              "latest OSD map",
 			              rb->where, oid, rb->op_timeout, RADOS_ATTEMPTS);
-			rados_wait_for_latest_osdmap(rb->cluster);
+			if (blob_rados_map(rb, rb->cluster, true) < 0) {
+				blob_log_line(rb->log, "rados %s: object %s: a read: the monitor did not give the latest OSD "
+				              "map within %u s: giving up: EIO", rb->where, oid,
+				              blob_rados_map_secs(rb, rb->cluster));
+				return -EIO;
+			}
 			first = 2;
 		}
 	}

@@ -98,6 +98,7 @@ static struct stop_watch {
 	struct fs_ctx *ctx;
 	model *m;                /* NULL once main closes it */
 	atomic_int done;         /* the daemon ended by itself */
+	atomic_int stopping;     /* main saw libfuse's loop end */
 } watch = {.lock = PTHREAD_MUTEX_INITIALIZER};
 IMGFS_LOCK_LEVEL(stop_watch_lock, 2); /* the stop watch: main and its stop thread only */
 
@@ -111,7 +112,11 @@ static bool stop_watch_sleep(long ms)
 static bool stop_watch_exited(void)
 {
 	IMGFS_LOCK(&watch.lock, stop_watch_lock);
-	bool exited = !watch.se || fuse_session_exited(watch.se);
+	/* (libfuse's loop resets the session's mark when it returns: main's
+	 * own mark says so after it; a stop that ended the loop between two
+	 * looks went unseen, and a stop waited for what it waited for: 9 s
+	 * for an inspection's helper, issue 70) */
+	bool exited = !watch.se || fuse_session_exited(watch.se) || atomic_load(&watch.stopping);
 	IMGFS_UNLOCK(&watch.lock, stop_watch_lock);
 	return exited;
 }
@@ -713,6 +718,12 @@ static int mount_run(struct opts *o)
 		rc = 1;
 		goto out_session; /* the session, the options and a state made now go too */
 	}
+	/* One name, one state (SPEC §13): two states under one host name took
+	 * each other's uploads (issue 70). */
+	if (o->db && !o->ro && model_host_claim(m, &err) < 0) {
+		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot claim this host's name");
+		goto out_session;
+	}
 	snprintf(state, sizeof(state), "%s", model_state_dir(m)); /* absolute: the daemon runs in / */
 	ctx->multiuser = o->multiuser;
 	ctx->stats_all = o->stats && strcmp(o->stats, "all") == 0;
@@ -805,6 +816,7 @@ static int mount_run(struct opts *o)
 		rc = fuse_session_loop_mt(ctx->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	atomic_store(&watch.stopping, 1); /* the stop's bound counts from now at the latest */
 	/* SIGTERM and SIGINT (libfuse's handlers) end the loop with the
 	 * signal's number: a clean stop, as an unmount is (§15). */
 	if (rc == SIGTERM || rc == SIGINT) {
@@ -822,6 +834,8 @@ static int mount_run(struct opts *o)
 	fs_service_stopping();
 	fs_watch_stop(ctx);
 	fs_workers_stop(ctx); /* a running task goes back to the queue */
+	if (o->db && !o->ro)
+		model_host_release(m); /* the name free for another state at once */
 	fs_files_release_all(ctx);
 	fs_started_drain(ctx);
 out_unmount:

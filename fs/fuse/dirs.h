@@ -168,5 +168,9 @@ void fs_inside_stats(struct fs_ctx *ctx, struct fs_buf *out);
 struct fs_inside;
 int fs_inside_new(struct fs_inside **out);
 void fs_inside_free(struct fs_inside *in);
+/* The mount stops: every conversation with a helper ends within
+ * INS_STOP_LOOK_MS (its helper ended, the request EIO) instead of waiting
+ * out the helper's deadline (SPEC §15). */
+void fs_inside_stopping(struct fs_ctx *ctx);
 
 #endif

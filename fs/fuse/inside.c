@@ -999,9 +999,15 @@ int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, s
 	return 0;
 }
 
-struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id)
+struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id, char *why, size_t cap)
 {
-	return disk_for(ctx, n, blob_id);
+	struct ins_disk *d = disk_get(ctx, blob_id, why, cap);
+	if (!d) {
+		char path[1024];
+		fs_inside_path(ctx, n, path, sizeof(path));
+		fs_refuse(ctx, "inside", path, EIO, why, 0);
+	}
+	return d;
 }
 
 void ins_disk_give(struct fs_ctx *ctx, struct ins_disk *d)

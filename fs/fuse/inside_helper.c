@@ -270,16 +270,23 @@ static int send_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-/* Reads len bytes before the deadline (monotonic ns): 0, -ETIMEDOUT, -EPIPE. */
-static int recv_all(int fd, void *p, size_t len, int64_t deadline)
+#define INS_STOP_LOOK_MS 100 /* how often a wait for a helper looks whether the mount stops */
+
+/* Reads len bytes before the deadline (monotonic ns): 0, -ETIMEDOUT,
+ * -EPIPE, or -ECANCELED once the mount stops (in->stopping, looked at
+ * every INS_STOP_LOOK_MS: an unmount does not wait out a helper's
+ * deadline, issue 70). */
+static int recv_all(struct fs_inside *in, int fd, void *p, size_t len, int64_t deadline)
 {
 	char *c = p;
 	while (len) {
 		int64_t left = (deadline - fs_mono_ns()) / 1000000;
 		if (left <= 0)
 			return -ETIMEDOUT;
+		if (atomic_load(&in->stopping))
+			return -ECANCELED;
 		struct pollfd pfd = {fd, POLLIN, 0};
-		int r = poll(&pfd, 1, (int)(left > 1000000 ? 1000000 : left));
+		int r = poll(&pfd, 1, (int)(left > INS_STOP_LOOK_MS ? INS_STOP_LOOK_MS : left));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0)
@@ -501,6 +508,12 @@ void ins_helpers_init(struct fs_inside *in)
 	helper_find(in->helper_exe, &in->helper_own);
 }
 
+void fs_inside_stopping(struct fs_ctx *ctx)
+{
+	if (ctx->inside)
+		atomic_store(&ctx->inside->stopping, true);
+}
+
 void ins_helpers_stop(struct fs_inside *in)
 {
 	IMGFS_LOCK(&in->table_lock, ins_table_lock);
@@ -596,7 +609,7 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 		goto broken;
 	}
 	for (;;) {
-		if ((rc = recv_all(v->fd, &h, sizeof(h), deadline)) < 0)
+		if ((rc = recv_all(in, v->fd, &h, sizeof(h), deadline)) < 0)
 			goto lost;
 		if (h.len > INS_MAX_PAYLOAD) {
 			snprintf(why, cap, "the helper sent %" PRIu32 " bytes, past the bound", h.len);
@@ -607,7 +620,7 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			snprintf(why, cap, "out of memory");
 			goto broken;
 		}
-		if (h.len && (rc = recv_all(v->fd, buf, h.len, deadline)) < 0)
+		if (h.len && (rc = recv_all(in, v->fd, buf, h.len, deadline)) < 0)
 			goto lost;
 		if (h.type == INS_H_READ) {
 			struct ins_req_blk r;
@@ -634,6 +647,8 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			int got = n ? (d->qcow2 && !v->qr ? -EIO : ins_vol_read(d, v->qr, v, data, n, r.off)) : 0;
 			if (got < 0) {
 				free(data);
+				if (got != -EUCLEAN) /* damaged is a verdict; the rest could not tell */
+					COUNT(d->unanswered, 1);
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
 				goto broken;
 			}
@@ -671,6 +686,8 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 lost:
 	if (rc == -ETIMEDOUT)
 		snprintf(why, cap, "the helper did not answer within %d ms", in->deadline_ms);
+	else if (rc == -ECANCELED)
+		snprintf(why, cap, "the mount is stopping: the helper was ended before it answered");
 	else
 		snprintf(why, cap, "the helper ended before it answered");
 broken:

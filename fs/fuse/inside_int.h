@@ -99,6 +99,10 @@ struct ins_disk {
 	int load_err;         /* while it loads: the first read that failed (the load is then not kept) */
 	qcow2_reader *load_qr; /* while it loads (load_lock): its QCOW2 reader, if any */
 	unsigned nvols;
+	/* Reads of its bytes a helper asked for that the store did not
+	 * answer (not a damaged chunk: a timeout, a store away; atomic): an
+	 * inspection that met one could not tell (fs/fuse/inspect.c). */
+	unsigned unanswered;
 	struct ins_vol vols[PT_MAX_PARTS];
 };
 
@@ -133,6 +137,9 @@ struct fs_inside {
 	pthread_t spare_tid;
 	pthread_cond_t spare_cond; /* spare_wanted or spare_stop set */
 	bool spare_thread, spare_thread_failed, spare_wanted, spare_stop;
+	/* The mount is stopping (fs_inside_stopping): a conversation waits
+	 * for no more answers (SPEC §15: a stop ends within 5 s). */
+	atomic_bool stopping;
 };
 IMGFS_LOCK_LEVEL(ins_load_lock, 16);
 IMGFS_LOCK_LEVEL(ins_table_lock, 20);
@@ -182,9 +189,10 @@ void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t ca
 /* ---- a node's volume (inside.c) ---- */
 
 /* The disk of blob_id (loaded if need be), taken for a request on node n
- * (NULL: every slot in use, logged) and given back: its volumes (vols,
- * nvols) are fixed once loaded. */
-struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id);
+ * (NULL: every slot in use, or a load that could not read — nothing of a
+ * failed load is kept: could not tell —, logged, its reason in why) and
+ * given back: its volumes (vols, nvols) are fixed once loaded. */
+struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id, char *why, size_t cap);
 void ins_disk_give(struct fs_ctx *ctx, struct ins_disk *d);
 
 /* One exchange with the helper of inside node n's volume (its disk taken

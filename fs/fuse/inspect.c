@@ -115,16 +115,21 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 	in->img = img;
 	in->snapshot = snapshot;
 	in->now = (int64_t)time(NULL);
-	for (int i = 0; i < count && !ctx->stopping; i++) {
-		struct ins_disk *d = ins_disk_take(ctx, n, devs[i].blob_id);
+	char unanswered[300] = ""; /* the first disk the store did not answer for, and why */
+	for (int i = 0; i < count && !ctx->stopping && !unanswered[0]; i++) {
+		char why[256] = "";
+		struct ins_disk *d = ins_disk_take(ctx, n, devs[i].blob_id, why, sizeof(why));
 		size_t nl = strlen(in->disk_notes);
 		if (!d) {
-			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: not read (too many disks read at once)\n",
-			         devs[i].name);
-			continue;
+			/* Nothing of a load that failed is kept (a refusal that
+			 * holds is a disk with a note): the store or the table did
+			 * not answer, which says nothing of the disk. */
+			snprintf(unanswered, sizeof(unanswered), "%s: %.250s", devs[i].name, why);
+			break;
 		}
 		if (d->note[0])
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
+		unsigned before = __atomic_load_n(&d->unanswered, __ATOMIC_RELAXED);
 		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++) {
 			struct inspect_vol *iv = &in->vols[in->nvols++];
 			look(ctx, n, &devs[i], &d->vols[j], iv, INSPECT_FACTS_MAX - held);
@@ -137,13 +142,21 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 				inspect_drop_packages(iv);
 			held += iv->facts_len;
 		}
+		if (__atomic_load_n(&d->unanswered, __ATOMIC_RELAXED) != before)
+			snprintf(unanswered, sizeof(unanswered), "%s: the store did not answer a read of its bytes "
+			         "(the log says which)", devs[i].name);
 		ins_disk_give(ctx, d);
 	}
-	rc = ctx->stopping ? -EINTR : inspect_judge(in, out);
+	if (ctx->stopping)
+		rc = -EINTR;
+	else if (unanswered[0])
+		rc = model_fail(err, -EAGAIN, "could not tell: %s", unanswered);
+	else if ((rc = inspect_judge(in, out)) < 0)
+		rc = model_fail(err, rc, "the inspection could not be rendered");
 	for (unsigned j = 0; j < in->nvols; j++)
 		free(in->vols[j].facts);
 	free(in);
-	return rc < 0 ? model_fail(err, rc, "the inspection could not be rendered") : 0;
+	return rc < 0 ? rc : 0;
 }
 
 static int inspector(void *arg, int64_t image_id, struct model_inspection *out, struct model_err *err)

@@ -76,20 +76,22 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	ops_count(req, FS_OP_GETATTR, ino, NULL);
 	struct fs_node n;
 	struct stat st;
+	/* An instance disk open here, which the kernel asks about before a
+	 * read through its page cache and at fstat: its attributes are what
+	 * its open kept and the open disk's, asked of no database, so that a
+	 * running guest goes on while the database does not answer (SPEC §13
+	 * "A cloud disk while the database is away"; issue 70: asked of the
+	 * database first, a host cut off waited out its reconnect, 20 s, at
+	 * every getattr). */
+	if (fs_disk_attr_open(ops_ctx(req), ino, fuse_req_ctx(req)->uid, &st) == 0) {
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	model_read_begin(ops_ctx(req)->m);
 	int rc = ops_resolve(req, ino, &n);
 	if (rc == 0)
 		rc = fs_node_stat(ops_ctx(req), &n, &st);
 	model_read_end(ops_ctx(req)->m);
-	/* An instance disk open here, which the kernel asks about before a
-	 * read through its page cache and at fstat: while the database does
-	 * not answer, its attributes are what its open kept and the open
-	 * disk's, so that a running guest reads on (SPEC §13 "A cloud disk
-	 * while the database is away"). */
-	if (rc == -EIO && fs_disk_attr_open(ops_ctx(req), ino, fuse_req_ctx(req)->uid, &st) == 0) {
-		fuse_reply_attr(req, &st, 0);
-		return;
-	}
 	if (rc < 0)
 		ops_reply_err(req, -rc);
 	else

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dirs.h"
 #include "fs.h"
 #include "imgfs_lock.h"
 #include "log.h"
@@ -141,9 +142,12 @@ int fs_workers_start(struct fs_ctx *ctx, unsigned n)
 
 void fs_workers_stop(struct fs_ctx *ctx)
 {
+	atomic_store_explicit(&ctx->stopping, true, memory_order_release);
+	/* After the flag: an inspection whose helper is ended now sees the
+	 * stop (its task goes back to the queue), never a failed run. */
+	fs_inside_stopping(ctx);
 	if (!ctx->workers)
 		return;
-	atomic_store_explicit(&ctx->stopping, true, memory_order_release);
 	IMGFS_LOCK(&ctx->work_lock, fs_ctx_work_lock);
 	ctx->work_kicks++;
 	pthread_cond_broadcast(&ctx->work_cond);

@@ -49,6 +49,16 @@ int model_host_list(model *m, int (*cb)(void *arg, const struct model_host *h), 
  * when there is none, -errno). */
 int model_host_record(model *m);
 int model_host_from_dir(model *m);
+/* The host's name claimed for this state directory (SPEC §13 "One name,
+ * one state"): refused, -EBUSY with a one-line reason naming the other
+ * state and how to choose another name, while another state directory
+ * holds the name and its lease is current; else recorded (settings
+ * 'host-state:NAME': the state's id, <state>/state-id, its machine and
+ * path) with the host's row.  0 for a process without a state directory.
+ * _release at a clean stop: the claim goes (if still this state's), so
+ * the name is free at once; a crash leaves it until the lease lapses. */
+int model_host_claim(model *m, struct model_err *err);
+void model_host_release(model *m);
 /* imgfs admin host remove H: a host whose lease has expired is forgotten;
  * the tasks that had to run on it end in error ("host H was removed") at
  * their next claim, on any host.  -EBUSY while its lease is current,

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +139,149 @@ int model_host_record(model *m)
 	if (old[0])
 		model_log(m, "state directory %s held host %s's files; now host %s's", m->dir, old, m->host);
 	return 0;
+}
+
+/* ---- one name, one state ------------------------------------------------- */
+
+#define STATE_ID_FILE "state-id"
+#define STATE_ID_LEN 32
+#define HOLDER_KEY "host-state:"
+
+/* A file of dir written whole (then renamed over the old): 0 or -errno. */
+static int file_put(const char *path, const char *line)
+{
+	char tmp[PATH_MAX + 16];
+	size_t n = strlen(line);
+	int fd;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return -errno;
+	if (write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
+		int rc = -errno;
+		close(fd);
+		unlink(tmp);
+		return rc < 0 ? rc : -EIO;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	return 0;
+}
+
+/* This state directory's id (32 hex digits, <state>/state-id, made at
+ * its first claim): two state directories on one machine, or two
+ * machines of one name, are told apart. */
+static int state_id(model *m, char out[STATE_ID_LEN + 1])
+{
+	char path[PATH_MAX], line[STATE_ID_LEN + 2] = "";
+	uint8_t r[STATE_ID_LEN / 2];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/" STATE_ID_FILE, m->dir);
+	if ((f = fopen(path, "re"))) {
+		bool ok = fgets(line, sizeof(line), f) != NULL;
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		if (ok && strlen(line) == STATE_ID_LEN && strspn(line, "0123456789abcdef") == STATE_ID_LEN) {
+			memcpy(out, line, STATE_ID_LEN + 1);
+			return 0;
+		}
+	}
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	snprintf(line, sizeof(line), "%s\n", out);
+	return file_put(path, line);
+}
+
+int model_host_claim(model *m, struct model_err *err)
+{
+	char id[STATE_ID_LEN + 1], key[sizeof(HOLDER_KEY) + MODEL_HOST_MAX], mine[PATH_MAX + 400], held[PATH_MAX + 400] = "";
+	char machine[256];
+	struct model_conn *c;
+	db_stmt *st;
+	int64_t now = model_now_ns(), renewed = 0;
+	int rc;
+	if (!m->dir)
+		return 0;
+	if ((rc = state_id(m, id)) < 0)
+		return model_fail(err, rc, "cannot record this state's id in %s/" STATE_ID_FILE ": %s", m->dir,
+		                  strerror(-rc));
+	if (gethostname(machine, sizeof(machine)) < 0)
+		snprintf(machine, sizeof(machine), "?");
+	machine[sizeof(machine) - 1] = '\0';
+	snprintf(key, sizeof(key), HOLDER_KEY "%s", m->host);
+	snprintf(mine, sizeof(mine), "%s %s on machine %s", id, m->dir, machine);
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, key);
+	if ((rc = db_step(st)) == DB_ROW)
+		model_col_text(st, 0, held, sizeof(held));
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE) {
+		rc = db_errno(rc);
+		goto out;
+	}
+	if (!(st = model_stmt(c, SQL("SELECT renewed_ns FROM hosts WHERE name = ?")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, m->host);
+	if ((rc = db_step(st)) == DB_ROW)
+		renewed = db_col_int64(st, 0);
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE) {
+		rc = db_errno(rc);
+		goto out;
+	}
+	rc = 0;
+	/* Another state's, and its lease current: a live state holds it. */
+	if (strlen(held) > STATE_ID_LEN && strncmp(held, id, STATE_ID_LEN) != 0 &&
+	    renewed > now - model_lease(m) * 1000000000LL) {
+		rc = model_fail(err, -EBUSY, "host %s is held by another live state, %s (its lease renewed %lld s ago): "
+		                "mount this state under another name (-o host=NAME) or stop that one first", m->host,
+		                held + STATE_ID_LEN + 1, (long long)((now - renewed) / 1000000000LL));
+		goto out;
+	}
+	if ((rc = model_setting_put(c, key, mine)) < 0)
+		goto out;
+	if (!(st = model_stmt(c, SQL("INSERT INTO hosts(name, started_ns, renewed_ns) VALUES (?1, ?2, ?2) "
+	                             "ON CONFLICT(name) DO UPDATE SET started_ns = excluded.started_ns, "
+	                             "renewed_ns = excluded.renewed_ns")))) {
+		rc = -EIO;
+		goto out;
+	}
+	db_bind_text(st, 1, m->host);
+	db_bind_int64(st, 2, now);
+	rc = model_exec_stmt(st);
+out:
+	return model_write_end(c, rc, err);
+}
+
+void model_host_release(model *m)
+{
+	char id[STATE_ID_LEN + 1], key[sizeof(HOLDER_KEY) + MODEL_HOST_MAX];
+	struct model_conn *c;
+	db_stmt *st;
+	int rc;
+	if (!m->dir || state_id(m, id) < 0 || model_write_begin(m, &c, NULL) < 0)
+		return;
+	snprintf(key, sizeof(key), HOLDER_KEY "%s", m->host);
+	if (!(st = model_stmt(c, SQL("DELETE FROM settings WHERE key = ? AND substr(value, 1, 32) = ?")))) {
+		rc = -EIO;
+	} else {
+		db_bind_text(st, 1, key);
+		db_bind_text(st, 2, id);
+		rc = model_exec_stmt(st);
+	}
+	model_write_end(c, rc, NULL);
 }
 
 int64_t model_lease(model *m)

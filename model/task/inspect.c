@@ -19,8 +19,10 @@
  * the origin's row when the origin has one, reading nothing.  A failure
  * of the inspector (a helper that died, a disk that cannot be read) is
  * stored as a failed inspection with its reason: an inspection never
- * blocks the image, and a refresh tries again.  An unmount meanwhile puts
- * the task back (r->stopped).
+ * blocks the image, and a refresh tries again.  A store that did not
+ * answer (-EAGAIN from the inspector) is no failure of the image: could
+ * not tell, the last inspection stays and the task goes back to the queue
+ * with its pause.  An unmount meanwhile puts the task back (r->stopped).
  *
  * Claimable: in a process with an inspector only (`imgfs admin` has
  * none), one at a time (m->inspects_here, counted by the claim, task.c),
@@ -204,7 +206,11 @@ out:
 
 /* Runs the inspector (fn for an image, snap_fn for a snapshot) into in;
  * a failure becomes a failed inspection with its reason (what names the
- * owner in the log).  -EINTR: an unmount meanwhile (r->stopped). */
+ * owner in the log).  -EINTR: an unmount meanwhile (r->stopped).
+ * -EAGAIN: could not tell (a store that did not answer: issue 70, an
+ * OSD outage stored "no operating system found" over a good inspection):
+ * nothing is stored, the last inspection stays, and the task goes back to
+ * the queue with its pause (task.c task_requeue). */
 static int run_inspector(struct task_run *r, int64_t id, bool snap, const char *what, struct model_inspection *in)
 {
 	struct model_err err = {0};
@@ -214,6 +220,15 @@ static int run_inspector(struct task_run *r, int64_t id, bool snap, const char *
 	if (r->stop && *r->stop) {
 		r->stopped = true; /* an unmount: the next runner reads it again */
 		return -EINTR;
+	}
+	if (rc == -EAGAIN) {
+		free(in->text);
+		free(in->json);
+		free(in->packages);
+		memset(in, 0, sizeof(*in));
+		model_log(r->m, "inspection of %s: %s: the last inspection stays", what,
+		          err.msg[0] ? err.msg : "could not tell");
+		return rc;
 	}
 	if (rc < 0) {
 		free(in->text);
@@ -247,7 +262,7 @@ static int snap_run(struct task_run *r)
 	if (rc == 0)
 		rc = snap_store(r, &s, &in);
 	else if (rc == -EINTR)
-		rc = 0;
+		rc = 0; /* (-EAGAIN: back in the queue with its pause) */
 	free(in.text);
 	free(in.json);
 	free(in.packages);
@@ -271,7 +286,8 @@ int inspect_run(struct task_run *r)
 		return rc < 0 ? rc : 0;
 	snprintf(what, sizeof(what), "image %s", img.ext_id);
 	if ((rc = run_inspector(r, img.id, false, what, &in)) < 0) {
-		rc = 0; /* an unmount */
+		if (rc == -EINTR)
+			rc = 0; /* an unmount; -EAGAIN: back in the queue with its pause */
 		goto out;
 	}
 	rc = store(r, &img, &in);

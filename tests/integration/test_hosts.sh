@@ -6,6 +6,10 @@
 #
 #   - a change through one host is seen through the other within 1 s
 #     (mkdir, rename, delete, restore, share, both ways);
+#   - one name, one state: a third state directory mounting under a's
+#     name is refused while a lives (one line naming a's state and
+#     -o host=); a name freed by a clean unmount is free at once; one
+#     whose mount was killed, once its lease lapsed (issue 70);
 #   - an upload through a, read, converted and copied through b;
 #   - 4 mkdir loops on both hosts racing for the same names and the quota:
 #     one winner per name, the quota never exceeded;
@@ -42,6 +46,48 @@ seen() {
 say "both hosts registered, each with a fresh lease"
 admin host list >"$T/hosts"
 grep -q '^a alive ' "$T/hosts" && grep -q '^b alive ' "$T/hosts" || { cat "$T/hosts" >&2; fail "host list"; }
+
+say "one name, one state: another state under a live host's name is refused, in one line"
+# (issue 70: two states under the machine's name sealed each other's
+# uploads.)  A third state directory mounting as host a while a lives is
+# refused, naming a's state and how to choose another name; as host c it
+# mounts.  c unmounted cleanly frees the name at once (a fourth state
+# mounts as c); that one killed holds it while its lease is current (a
+# fifth is refused), and no longer once it lapsed (the lease set to 2 s
+# for this: the bound and past it).
+C="$T/mnt-c"
+mkdir -p "$C"
+# try_mount STATE HOST: the mount's exit status; its stderr in $T/try.err.
+try_mount() {
+    local rc=0
+    timeout 30 "$IMGFS" -o "state=$1,db=$URL,host=$2" "$C" 2>"$T/try.err" || rc=$?
+    echo "$rc"
+}
+refused() {
+    local rc
+    rc=$(try_mount "$1" "$2")
+    if [[ $rc == 0 ]]; then
+        fusermount3 -u "$C"
+        fail "state $1 mounted under host $2's name while $3 lives"
+    fi
+    ! mountpoint -q "$C" || fail "$C is mounted after the refusal"
+    assert_match "imgfs: host $2 is held by another live state, $3 on machine [^ ]+ \(its lease renewed [0-9]+ s ago\): mount this state under another name \(-o host=NAME\) or stop that one first" \
+        "$(cat "$T/try.err")" "the refusal of state $1 as host $2"
+    assert_eq 1 "$(wc -l <"$T/try.err")" "lines of the refusal"
+}
+refused "$T/state-c" a "$T/state-a"
+echo "    $(cat "$T/try.err")"
+mount_imgfs "$T/state-c" "$C" "db=$URL,host=c"
+umount_imgfs "$C"
+mount_imgfs "$T/state-d" "$C" "db=$URL,host=c,workers=0"
+kill_imgfs "$C"
+refused "$T/state-e" c "$T/state-d"
+admin lease 2
+mounted_e() { [[ $(try_mount "$T/state-e" c) == 0 ]]; }
+wait_until 10 mounted_e || { cat "$T/try.err" >&2; fail "state-e not mounted as c once d's lease lapsed"; }
+_MOUNTS+=("$C") && _MOUNT_STATE[$C]="$T/state-e" && _MOUNT_PID[$C]=$(_daemon_pid "$C")
+umount_imgfs "$C"
+admin lease 30
 
 say "mkdir on a is seen on b within 1 s, and the other way"
 mkdir "$RA/private/one"

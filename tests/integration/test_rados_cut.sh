@@ -21,6 +21,11 @@
 #     writer finishes and the image is available with its bytes (once b
 #     read a chunk it never read through its RADOS client again: librados
 #     reconnects at its own pace, and a write before could time out);
+#   - a cloud disk open on b (buffered and O_DIRECT), cut off: its
+#     getattr and security.capability are answered from the open disk at
+#     once, without the database, and its writes EIO within the op
+#     timeout's bound, twice (issue 70: the whole cut, in the database's
+#     reconnect and the OSD map's wait);
 #   - b's users get EIO within the bound of §13 (here: within 45 s, the
 #     bound's 20 s with room for a loaded machine), never a hang; b's log
 #     says its lease was lost, and once back that it renewed it after the
@@ -118,6 +123,48 @@ bounded() {
     wait "$pid"
 }
 
+say "a cloud disk open on b: a probe holds it, buffered and O_DIRECT"
+# vm's data disk, in the cluster (its metadata is shared: SPEC §13), open
+# on b before the cut by a probe of its own (a process: nothing of the
+# test's shell waits on b).  Once told (probe.go) it asks the disk, twice:
+# its attributes (getattr), security.capability (what the kernel asks
+# before every buffered write: FUSE clears SB_NOSEC), a buffered 4 KiB
+# write and an O_DIRECT one, each line "round op errno seconds".
+mkdir "$RB/instances/vm"
+truncate -s 8M "$RB/instances/vm/disks/vdb"
+echo start >"$RB/instances/vm/status"
+python3 - "$RB/instances/vm/disks/vdb" "$T/probe" <<'EOF' &
+import errno, mmap, os, sys, time
+disk, out = sys.argv[1:]
+buf = os.open(disk, os.O_RDWR)
+direct = os.open(disk, os.O_RDWR | os.O_DIRECT)
+m = mmap.mmap(-1, 4096)
+m.write(b"\x5a" * 4096)
+def call(f):
+    t = time.monotonic()
+    try:
+        f()
+        e = "OK"
+    except OSError as x:
+        e = errno.errorcode.get(x.errno, str(x.errno))
+    return e, time.monotonic() - t
+open(out + ".ready", "w").close()
+while not os.path.exists(out + ".go"):
+    time.sleep(0.05)
+with open(out, "a", buffering=1) as f:
+    for r in (1, 2):
+        for name, fn in (("getattr", lambda: os.fstat(buf)),
+                         ("getxattr", lambda: os.getxattr(disk, "security.capability")),
+                         ("write", lambda: os.pwrite(buf, b"\x33" * 4096, 4096 * r)),
+                         ("direct", lambda: os.pwritev(direct, [m], (1 << 20) * r))):
+            e, t = call(fn)
+            f.write("%d %s %s %.1f\n" % (r, name, e, t))
+    f.write("done\n")
+EOF
+prober=$!
+at_exit "kill $prober 2>/dev/null"
+wait_for 30 test -e "$T/probe.ready" || fail "the probe did not open vm's vdb on b"
+
 say "an upload on b: the writer holds disks/vda open"
 python3 - "$T/disk.raw" <<'EOF'
 import os, sys
@@ -186,6 +233,7 @@ b_pid=$(waiter)
 ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 cut
 t_cut=$(ms)
+touch "$T/probe.go"
 echo "ROLLBACK;" >&"$hold_in"
 exec {hold_in}>&-
 b_state() { sql "SELECT state FROM pg_stat_activity WHERE pid = $b_pid"; }
@@ -289,6 +337,20 @@ assert_eq EIO "$(read_bounded "$RB/quota")" "cat quota on b after its lease laps
 bounded 30 "b's /errors while it is cut off" cat "$B/errors" >"$T/errors"
 grep -q "host b is cut off from the database: its lease lapsed" "$T/errors" ||
     { cat "$T/errors" >&2; fail "b's /errors does not say why"; }
+
+say "b's open cloud disk while it was cut off: getattr and getxattr answered at once, writes EIO within the op timeout"
+# (issue 70: the getxattr before a buffered write waited out the
+# database's reconnect, and an O_DIRECT write the OSD map, for the whole
+# cut.)  getattr OK and security.capability ENODATA from the open disk,
+# under 2 s; each write answered (EIO: the OSD is cut off; OK: answered
+# ahead) within 20 s (SPEC §12: a cloud disk's own operation, one op
+# timeout: 5 s here, with room for a loaded machine).
+wait_until 60 grep -qx done "$T/probe" || { cat "$T/probe" >&2; fail "the probe of b's open disk did not end within 60 s of the cut"; }
+sed 's/^/    /' "$T/probe"
+awk '$2 == "getattr" && ($3 != "OK" || $4 > 2) { bad = 1 } $2 == "getxattr" && ($3 != "ENODATA" || $4 > 2) { bad = 1 }
+     ($2 == "write" || $2 == "direct") && (($3 != "OK" && $3 != "EIO") || $4 > 20) { bad = 1 } END { exit bad }' "$T/probe" ||
+    fail "b's open cloud disk, cut off: an answer out of its bound (above)"
+grep -qE ' (write|direct) EIO ' "$T/probe" || fail "no write of b's open cloud disk failed while b was cut off from the OSD"
 
 say "b let back: its RADOS client answers again, the writer finishes, the upload ends available with its bytes"
 mend

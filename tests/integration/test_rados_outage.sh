@@ -35,7 +35,10 @@
 #     each timed out against the OSD's old address, EIO on every try until
 #     a remount (issue 49, stop 47);
 #   - c killed (kill -9) while writing vm2's vda, and removed once its
-#     lease lapsed; the monitor paused (SIGSTOP) while b starts vm2: the
+#     lease lapsed; the monitor and the OSD paused (SIGSTOP) while b starts
+#     vm2: the fence's read times out and the fresh OSD map never comes, so
+#     the start is EIO within the op timeout's bound (issue 70: it waited
+#     for the map for ever); the monitor paused while b starts vm2: the
 #     start cannot fence c's writer (could not tell), so it is EIO with
 #     the reason within the monitor timeout and vm2 stays c's; with the
 #     monitor back the same start works and vda reads back with c's
@@ -375,8 +378,31 @@ dd if="$T/vm2.blk" of="$M4/regions/rc/instances/vm2/disks/vda" bs=4096 seek=7 co
 kill_imgfs "$M4"
 exec {held}<&-
 wait_until 15 "$IMGFS" admin --state "$S2" --db "$URL" host remove c 2>/dev/null || fail "host remove c after its lease lapsed"
-monpid=$(cat "$T/ceph/mon.a.pid")
-at_exit "kill -CONT $monpid 2>/dev/null"
+monpid=$(cat "$T/ceph/mon.a.pid") osdpid=$(cat "$T/ceph/osd.0.pid")
+at_exit "kill -CONT $monpid $osdpid 2>/dev/null"
+# First the monitor and the OSD both paused: the fence's read of c's
+# writer times out (1 s here) and the fresh OSD map it then waits for
+# never comes: EIO within the bound (SPEC §13: the map waited for the
+# monitor's op timeout at most, 10 s), never a wait for ever (issue 70:
+# 8 min 38 s, in rados_wait_for_latest_osdmap).  (The write runs in the background,
+# waited for 40 s at most: a write waiting on FUSE cannot be killed, and
+# the engines let go end it.)
+kill -STOP "$monpid" "$osdpid"
+t0=$SECONDS
+python3 "$ERRNO_PY" write "$V2B/status" start >"$T/start.out" 2>&1 &
+starter=$!
+wait_until 40 test -s "$T/start.out" || true
+took=$((SECONDS - t0))
+got=$(cat "$T/start.out")
+kill -CONT "$monpid" "$osdpid"
+wait "$starter" || true
+[[ -n "$got" ]] || got="hung"
+assert_eq EIO "$got" "a start on b that must fence c's writer, the monitor and the OSD paused"
+((took < 25)) || fail "the start on b with the monitor and the OSD paused took $took s (the bound: 1 s and 10 s)"
+echo "    the start with the monitor and the OSD paused: EIO after $took s"
+grep -q "the monitor did not give the latest OSD map within 10 s: giving up: EIO" "$T/state-b/imgfs.log" ||
+    { tail -n 5 "$T/state-b/imgfs.log" >&2; fail "b's log does not say the OSD map did not come"; }
+assert_eq c "$(cat "$V2B/host")" "vm2's host after the start refused with the monitor and the OSD paused"
 kill -STOP "$monpid"
 t0=$SECONDS
 got=$(errno_of write "$V2B/status" start)

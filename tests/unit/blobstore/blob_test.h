@@ -225,6 +225,7 @@ static inline int blob_fx_teardown(void **state)
 	struct blob_fx *fx = *state;
 	int ret = 0;
 
+	blob_rados_test_hold_map(false); /* a test that failed while it held the OSD map */
 	blob_store_close(fx->s);
 	/* The test's namespaces emptied: every object gone (its chunks, the
 	 * disks it left, the store's own), so that a long-lived cluster does
