@@ -295,10 +295,10 @@ static ntfs_inode *inode(ins_ntfs *v, uint32_t ino, int *rc)
 	return ni;
 }
 
-static int64_t ns(ntfs_time t)
+static struct ins_time ns(ntfs_time t)
 {
 	struct timespec s = ntfs2timespec(t);
-	return (int64_t)s.tv_sec * 1000000000LL + s.tv_nsec;
+	return (struct ins_time){(int64_t)s.tv_sec, (uint32_t)s.tv_nsec, 0};
 }
 
 /* An Interix link's target (ntfs-3g's own `ln -s`): "IntxLNK\1" and the
@@ -347,15 +347,31 @@ static int link_target(ins_ntfs *v, ntfs_inode *ni, char **out)
 	return interix_target(v, ni, out);
 }
 
+/* The st_blocks of ni's unnamed data stream (and its size in *size): in
+ * 512-byte units rounded up, as ntfs-3g gives them: a small resident
+ * file's 8 allocated bytes are one block.  0 without one. */
+static uint64_t data_blocks(ntfs_inode *ni, uint64_t *size)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na)
+		return 0;
+	if (size)
+		*size = (uint64_t)na->data_size;
+	uint64_t bytes = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
+	                                                                                       : na->allocated_size);
+	ntfs_attr_close(na);
+	return (bytes + 511) >> 9;
+}
+
 static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 {
 	char *target;
 	memset(st, 0, sizeof(*st));
 	st->ino = ino;
 	st->nlink = 1;
-	st->atime_ns = ns(ni->last_access_time);
-	st->mtime_ns = ns(ni->last_data_change_time);
-	st->ctime_ns = ns(ni->last_mft_change_time);
+	st->atime = ns(ni->last_access_time);
+	st->mtime = ns(ni->last_data_change_time);
+	st->ctime = ns(ni->last_mft_change_time);
 	int rc = link_target(v, ni, &target);
 	if (rc < 0)
 		return rc;
@@ -363,6 +379,10 @@ static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 		st->mode = S_IFLNK | 0777;
 		st->size = strlen(target);
 		free(target);
+		/* An Interix link's blocks are its data stream's, as ntfs-3g
+		 * gives them (a reparse point's: 0). */
+		if (!(ni->flags & FILE_ATTR_REPARSE_POINT))
+			st->blocks = data_blocks(ni, NULL);
 		return 0;
 	}
 	if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) {
@@ -377,16 +397,7 @@ static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 	}
 	st->mode = S_IFREG | 0777;
 	st->nlink = le16_to_cpu(ni->mrec->link_count);
-	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
-	if (na) {
-		st->size = (uint64_t)na->data_size;
-		/* In 512-byte units rounded up, as ntfs-3g gives them: a small
-		 * resident file's 8 allocated bytes are one block. */
-		uint64_t bytes = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
-		                                                                                       : na->allocated_size);
-		st->blocks = (bytes + 511) >> 9;
-		ntfs_attr_close(na);
-	}
+	st->blocks = data_blocks(ni, &st->size);
 	return 0;
 }
 
