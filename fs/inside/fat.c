@@ -505,11 +505,17 @@ static size_t put_utf8(char *out, uint32_t u)
 
 /* The 8.3 name of e as vfat shows it by default (shortname=mixed: as
  * stored, but for the NT flags that say its base or extension is lower
- * case; code page 437). */
+ * case; code page 437).  As Linux's fat_parse_short, a NUL ends the base
+ * or the extension (mtools writes "X_FB\x90OT~ " with an extension of
+ * " \0\0": vfat lists X_FBÉOT~, which the NULs kept out of files/). */
 static size_t short_name(const uint8_t *e, char *out)
 {
 	size_t n = 0;
-	int blen = 8, elen = 3;
+	int blen = 0, elen = 0;
+	while (blen < 8 && e[blen])
+		blen++;
+	while (elen < 3 && e[8 + elen])
+		elen++;
 	while (blen > 0 && e[blen - 1] == ' ')
 		blen--;
 	while (elen > 0 && e[8 + elen - 1] == ' ')

@@ -504,6 +504,11 @@ static uint8_t *nm_cases(uint8_t *e) /* no long name; the NT flags: base and ext
 	e = sfn(e, "\x05" "BC     D  ", 0x08);
 	return sfn(e, "           ", 0); /* a name of spaces: not shown */
 }
+static uint8_t *nm_nul(uint8_t *e) /* NULs in 8.3 names (mtools wrote the first): each ends its part */
+{
+	e = sfn(e, "X_FB\x90OT~ \0\0", 0);
+	return sfn(e, "AB\0CD   T\0X", 0);
+}
 static uint8_t *nm_end(uint8_t *e) /* an entry after the end marker */
 {
 	e = sfn(e, HELLO, 0);
@@ -537,6 +542,7 @@ static void test_names(void **state)
 		{"surrogates", nm_surrogates, "\xf0\x9f\x98\x80z\xef\xbf\xbd|"},
 		{"the NT flags, 0x05, spaces", nm_cases, "hello.txt|\xcf\x83" "bc.D|"},
 		{"the end marker", nm_end, "HELLO.TXT|"},
+		{"NULs in 8.3 names", nm_nul, "X_FB\xc3\x89OT~|AB.T|"},
 	};
 	struct img m;
 	fat_vol *v;
