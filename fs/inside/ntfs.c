@@ -32,10 +32,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <ntfs-3g/types.h>
 #include <ntfs-3g/attrib.h>
@@ -363,6 +365,33 @@ static uint64_t data_blocks(ntfs_inode *ni, uint64_t *size)
 	return (bytes + 511) >> 9;
 }
 
+/* ntfs-3g's Interix fifos, sockets and devices (what its mknod writes: a
+ * system file whose data is empty, one byte, or "IntxCHR\0"/"IntxBLK\0"
+ * and the le64 major and minor), shown as ntfs-3g shows them; a device
+ * number past Linux's 32-bit encoding (12 bits of major, 20 of minor) as
+ * 0.  Other files are left as they are. */
+static void interix_node(ntfs_inode *ni, struct ins_stat *st)
+{
+	u32 t = ntfs_interix_types(ni);
+	if (t == NTFS_DT_FIFO || t == NTFS_DT_SOCK) {
+		st->mode = (t == NTFS_DT_FIFO ? S_IFIFO : S_IFSOCK) | 0777;
+		return;
+	}
+	if (t != NTFS_DT_CHR && t != NTFS_DT_BLK)
+		return;
+	INTX_FILE f;
+	const s64 need = (s64)offsetof(INTX_FILE, device_end);
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na)
+		return;
+	if (na->data_size == need && ntfs_attr_pread(na, 0, need, &f) == need) {
+		uint64_t major = le64_to_cpu(f.major), minor = le64_to_cpu(f.minor);
+		st->mode = (t == NTFS_DT_CHR ? S_IFCHR : S_IFBLK) | 0777;
+		st->rdev = major < 4096 && minor < (1u << 20) ? (uint32_t)makedev(major, minor) : 0;
+	}
+	ntfs_attr_close(na);
+}
+
 static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 {
 	char *target;
@@ -398,6 +427,8 @@ static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 	st->mode = S_IFREG | 0777;
 	st->nlink = le16_to_cpu(ni->mrec->link_count);
 	st->blocks = data_blocks(ni, &st->size);
+	if (ni->flags & FILE_ATTR_SYSTEM)
+		interix_node(ni, st);
 	return 0;
 }
 

@@ -252,8 +252,6 @@ class Gen:
                 self.add({"path": p, "type": "hard", "to": r.choice(self.files)["path"]})
             elif c < 0.85:
                 self.add(self.link_entry(p))
-            elif self.kind == "ntfs":
-                self.add(self.file_entry(p))
             elif c < 0.9:
                 self.add(self.node_entry(p, "fifo"))
             else:
