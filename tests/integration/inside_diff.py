@@ -252,8 +252,10 @@ class Gen:
                 self.add({"path": p, "type": "hard", "to": r.choice(self.files)["path"]})
             elif c < 0.85:
                 self.add(self.link_entry(p))
-            elif c < 0.9:
+            elif c < 0.88:
                 self.add(self.node_entry(p, "fifo"))
+            elif c < 0.9:
+                self.add(self.node_entry(p, "sock"))
             else:
                 self.add(self.node_entry(p, r.choice(["chr", "blk"])))
         if self.kind == "ntfs" and r.random() < 0.7:
@@ -354,6 +356,8 @@ def materialize(entries, root, kind):
             os.symlink(e["target"], p)
         elif t == "fifo":
             os.mkfifo(p)
+        elif t == "sock":
+            os.mknod(p, stat.S_IFSOCK | 0o600)
         elif t in ("chr", "blk"):
             os.mknod(p, (stat.S_IFCHR if t == "chr" else stat.S_IFBLK) | 0o600, os.makedev(e["major"], e["minor"]))
         elif t == "junction":
