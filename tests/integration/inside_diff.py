@@ -487,14 +487,14 @@ def build(seed, kind, img, work, scale=1):
     if os.path.exists(img):
         os.unlink(img)
     mnt = os.path.join(work, "build-mnt")
-    size = (24 if kind == "xfs" else 16 + 8 * (scale - 1)) * MiB
+    size = (24 if kind == "xfs" else 16) * scale * MiB
     if kind in ("ext4", "ext4-mount", "xfs"):
         os.mkdir(stage)
         materialize(entries, stage.encode(), kind)
     if kind == "ext4":
         run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-I", "256", "-d", stage, img, str(size // 1024)])
     elif kind == "ext4-mount":
-        run(["mke2fs", "-q", "-F", "-t", "ext4", "-I", "256", img, str(size // 1024)])
+        run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", img, str(size // 1024)])
         with Loop(img, mnt, kind, False):
             run(["cp", "-a", stage + "/.", mnt])
     elif kind == "xfs":
@@ -514,7 +514,9 @@ def build(seed, kind, img, work, scale=1):
             run(["mcopy", "-s", "-m", "-i", img] + [os.path.join(stage, n) for n in top] + ["::"], env=env)
         for e in entries:
             if e.get("fatattr") and not any(c in e["path"] for c in b"*?[]"):  # (mtools' wildcards)
-                run(["mattrib", "-i", img] + e["fatattr"].split() + ["::/" + e["path"].decode()], env=env)
+                # (a name mattrib does not find keeps its flags: the reference reads them back)
+                subprocess.run(["mattrib", "-i", img] + e["fatattr"].split() + ["::/" + e["path"].decode()], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elif kind == "ntfs":
         with open(img, "wb") as f:
             f.truncate(size)
