@@ -789,7 +789,7 @@ def round_(seed, kind, private, work, scale=1, keep=False, known=()):
                         continue
                     diffs.append(short("getfacl%s of %s: kernel %r, imgfs %r" %
                                        (" (as uid 65534)" if tenant else "", short(repr(p), 100), a, b)))
-    if not diffs and not keep:
+    if not keep:  # (a round that differed is repeated by its seed; kept, they would fill the quota)
         try:
             os.rmdir(d)  # (an image directory is removed whole, and destroyed from the recycle bin: §6.1)
             os.rmdir(os.path.join(os.path.dirname(private.rstrip("/")), "recycle-bin", name))
