@@ -921,14 +921,9 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 /* A time in ns since 1970 as a timespec: the seconds rounded down and the
  * nanoseconds in 0..999999999, before 1970 too (-14182939.5 s is
  * {-14182940, 500000000}, as the kernel's drivers give it). */
-static struct timespec inside_time(int64_t ns)
+static struct timespec inside_time(struct ins_time t)
 {
-	int64_t sec = ns / 1000000000, rem = ns % 1000000000;
-	if (rem < 0) {
-		sec--;
-		rem += 1000000000;
-	}
-	return (struct timespec){(time_t)sec, (long)rem};
+	return (struct timespec){(time_t)t.sec, (long)t.nsec};
 }
 
 void fs_inside_stat(const struct fs_node *n, struct stat *st)
@@ -942,9 +937,9 @@ void fs_inside_stat(const struct fs_node *n, struct stat *st)
 	st->st_size = (off_t)s->size;
 	st->st_blocks = (blkcnt_t)s->blocks;
 	st->st_rdev = s->rdev;
-	st->st_atim = inside_time(s->atime_ns);
-	st->st_mtim = inside_time(s->mtime_ns);
-	st->st_ctim = inside_time(s->ctime_ns);
+	st->st_atim = inside_time(s->atime);
+	st->st_mtim = inside_time(s->mtime);
+	st->st_ctim = inside_time(s->ctime);
 }
 
 ssize_t fs_inside_pread(struct fs_ctx *ctx, const struct fs_node *n, void *buf, size_t len, uint64_t off)

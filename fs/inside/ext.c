@@ -209,17 +209,17 @@ static uint64_t ext_root(void)
 	return EXT2_ROOT_INO;
 }
 
-static int64_t ext_time(uint32_t lo, uint32_t extra, bool has_extra)
+/* As the kernel's ext4_decode_extra_time: the extra field's low 2 bits
+ * extend the signed 32-bit seconds (to 2446), its 30 high bits are the
+ * nanoseconds. */
+static struct ins_time ext_time(uint32_t lo, uint32_t extra, bool has_extra)
 {
-	int64_t sec = (int32_t)lo;
-	int64_t ns = 0;
+	struct ins_time t = {(int32_t)lo, 0, 0};
 	if (has_extra) {
-		sec += (int64_t)(extra & 3) << 32;
-		ns = extra >> 2;
-		if (ns > 999999999)
-			ns = 0;
+		t.sec += (int64_t)(extra & 3) << 32;
+		t.nsec = extra >> 2 > 999999999 ? 0 : extra >> 2;
 	}
-	return sec * 1000000000LL + ns;
+	return t;
 }
 
 /* The last inode read: a request's stat and its read or readlink that
@@ -271,9 +271,9 @@ static int ext_stat(uint64_t ino, struct ins_stat *st)
 		return -EIO;
 	}
 	st->blocks = ext2fs_get_stat_i_blocks(fs, (struct ext2_inode *)in);
-	st->atime_ns = ext_time(in->i_atime, HAS(i_atime_extra) ? in->i_atime_extra : 0, HAS(i_atime_extra));
-	st->mtime_ns = ext_time(in->i_mtime, HAS(i_mtime_extra) ? in->i_mtime_extra : 0, HAS(i_mtime_extra));
-	st->ctime_ns = ext_time(in->i_ctime, HAS(i_ctime_extra) ? in->i_ctime_extra : 0, HAS(i_ctime_extra));
+	st->atime = ext_time(in->i_atime, HAS(i_atime_extra) ? in->i_atime_extra : 0, HAS(i_atime_extra));
+	st->mtime = ext_time(in->i_mtime, HAS(i_mtime_extra) ? in->i_mtime_extra : 0, HAS(i_mtime_extra));
+	st->ctime = ext_time(in->i_ctime, HAS(i_ctime_extra) ? in->i_ctime_extra : 0, HAS(i_ctime_extra));
 #undef HAS
 	if (LINUX_S_ISCHR(in->i_mode) || LINUX_S_ISBLK(in->i_mode)) {
 		unsigned maj, min;

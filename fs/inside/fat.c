@@ -284,9 +284,9 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* A FAT date and time (local time, read as UTC: SPEC §18) in ns since the
- * epoch; fields out of range are clamped. */
-static int64_t fat_time(uint16_t date, uint16_t time)
+/* A FAT date and time (local time, read as UTC: SPEC §18); fields out of
+ * range are clamped. */
+static struct ins_time fat_time(uint16_t date, uint16_t time)
 {
 	unsigned day = date & 31, mon = (date >> 5) & 15, year = 1980 + (date >> 9);
 	unsigned sec = (time & 31) * 2, min = (time >> 5) & 63, hour = time >> 11;
@@ -295,8 +295,7 @@ static int64_t fat_time(uint16_t date, uint16_t time)
 	sec = sec > 59 ? 59 : sec;
 	min = min > 59 ? 59 : min;
 	hour = hour > 23 ? 23 : hour;
-	int64_t s = days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec;
-	return s * 1000000000LL;
+	return (struct ins_time){days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec, 0, 0};
 }
 
 static uint32_t ent_first(const fat_vol *v, const uint8_t *e)
@@ -320,8 +319,8 @@ static int ent_stat(fat_vol *v, const uint8_t *e, uint64_t at, struct ins_stat *
 	memset(st, 0, sizeof(*st));
 	st->ino = (uint32_t)(at / ENT);
 	st->nlink = 1;
-	st->mtime_ns = st->ctime_ns = fat_time(le16(e + 24), le16(e + 22));
-	st->atime_ns = fat_time(le16(e + 18), 0);
+	st->mtime = st->ctime = fat_time(le16(e + 24), le16(e + 22));
+	st->atime = fat_time(le16(e + 18), 0);
 	if (e[11] & 0x10) {
 		/* A directory's size is its clusters', as vfat shows it. */
 		uint32_t n = 0, first = ent_first(v, e);
@@ -506,11 +505,17 @@ static size_t put_utf8(char *out, uint32_t u)
 
 /* The 8.3 name of e as vfat shows it by default (shortname=mixed: as
  * stored, but for the NT flags that say its base or extension is lower
- * case; code page 437). */
+ * case; code page 437).  As Linux's fat_parse_short, a NUL ends the base
+ * or the extension (mtools writes "X_FB\x90OT~ " with an extension of
+ * " \0\0": vfat lists X_FBÉOT~, which the NULs kept out of files/). */
 static size_t short_name(const uint8_t *e, char *out)
 {
 	size_t n = 0;
-	int blen = 8, elen = 3;
+	int blen = 0, elen = 0;
+	while (blen < 8 && e[blen])
+		blen++;
+	while (elen < 3 && e[8 + elen])
+		elen++;
 	while (blen > 0 && e[blen - 1] == ' ')
 		blen--;
 	while (elen > 0 && e[8 + elen - 1] == ' ')

@@ -78,11 +78,20 @@ struct ins_msg {
 	uint32_t len; /* of the payload that follows */
 };
 
+/* A time as the guest file system stores it: seconds since the epoch
+ * (negative before it) and nanoseconds, 0..999,999,999 (ins_stat_valid).
+ * Apart, not one count of nanoseconds: a signed 64-bit one ends in 2262,
+ * and ext4 holds times to 2446, XFS's bigtime to 2486. */
+struct ins_time {
+	int64_t sec;
+	uint32_t nsec, pad;
+};
+
 /* A guest inode's attributes, as the guest file system stores them. */
 struct ins_stat {
 	uint32_t ino, mode, uid, gid, nlink, rdev;
 	uint64_t size, blocks; /* blocks: 512-byte units */
-	int64_t atime_ns, mtime_ns, ctime_ns;
+	struct ins_time atime, mtime, ctime;
 };
 
 /* INS_T_LIST: at most max entries of directory dir from position from
@@ -114,7 +123,8 @@ struct ins_req_blk {
 #define INS_XATTR_LIST_MAX 65536
 
 /* proto.c: the daemon's checks of an answer.  Whether st is a file the
- * tree may show (a known type, no stray mode bits, an inode number). */
+ * tree may show (a known type, no stray mode bits, an inode number, times
+ * whose nanoseconds are under a second). */
 bool ins_stat_valid(const struct ins_stat *st);
 /* The entry of an INS_T_LIST answer's page (after its u64 next) at *pos:
  * 1 with *st, name (NUL-terminated), the position after it in *after and

@@ -32,10 +32,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <ntfs-3g/types.h>
 #include <ntfs-3g/attrib.h>
@@ -295,10 +297,10 @@ static ntfs_inode *inode(ins_ntfs *v, uint32_t ino, int *rc)
 	return ni;
 }
 
-static int64_t ns(ntfs_time t)
+static struct ins_time ns(ntfs_time t)
 {
 	struct timespec s = ntfs2timespec(t);
-	return (int64_t)s.tv_sec * 1000000000LL + s.tv_nsec;
+	return (struct ins_time){(int64_t)s.tv_sec, (uint32_t)s.tv_nsec, 0};
 }
 
 /* An Interix link's target (ntfs-3g's own `ln -s`): "IntxLNK\1" and the
@@ -347,15 +349,58 @@ static int link_target(ins_ntfs *v, ntfs_inode *ni, char **out)
 	return interix_target(v, ni, out);
 }
 
+/* The st_blocks of ni's unnamed data stream (and its size in *size): in
+ * 512-byte units rounded up, as ntfs-3g gives them: a small resident
+ * file's 8 allocated bytes are one block.  0 without one. */
+static uint64_t data_blocks(ntfs_inode *ni, uint64_t *size)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na)
+		return 0;
+	if (size)
+		*size = (uint64_t)na->data_size;
+	uint64_t bytes = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
+	                                                                                       : na->allocated_size);
+	ntfs_attr_close(na);
+	return (bytes + 511) >> 9;
+}
+
+/* ntfs-3g's Interix fifos, sockets and devices (what its mknod writes: a
+ * system file whose data is empty, one byte, or "IntxCHR\0"/"IntxBLK\0"
+ * and the le64 major and minor), shown as ntfs-3g shows them; a device
+ * number past Linux's 32-bit encoding (12 bits of major, 20 of minor) as
+ * 0.  Other files are left as they are. */
+static void interix_node(ntfs_inode *ni, struct ins_stat *st)
+{
+	u32 t = ntfs_interix_types(ni);
+	if (t == NTFS_DT_FIFO || t == NTFS_DT_SOCK) {
+		st->mode = (t == NTFS_DT_FIFO ? S_IFIFO : S_IFSOCK) | 0777;
+		return;
+	}
+	if (t != NTFS_DT_CHR && t != NTFS_DT_BLK)
+		return;
+	INTX_FILE f;
+	const s64 need = (s64)offsetof(INTX_FILE, device_end);
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na)
+		return;
+	if (na->data_size == need && ntfs_attr_pread(na, 0, need, &f) == need) {
+		uint64_t major = le64_to_cpu(f.major), minor = le64_to_cpu(f.minor);
+		st->mode = (t == NTFS_DT_CHR ? S_IFCHR : S_IFBLK) | 0777;
+		st->rdev = major < 4096 && minor < (1u << 20) ? (uint32_t)makedev(major, minor) : 0;
+	}
+	ntfs_attr_close(na);
+}
+
 static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 {
 	char *target;
 	memset(st, 0, sizeof(*st));
 	st->ino = ino;
 	st->nlink = 1;
-	st->atime_ns = ns(ni->last_access_time);
-	st->mtime_ns = ns(ni->last_data_change_time);
-	st->ctime_ns = ns(ni->last_mft_change_time);
+	st->atime = ns(ni->last_access_time);
+	st->mtime = ns(ni->last_data_change_time);
+	st->ctime = ns(ni->last_mft_change_time);
 	int rc = link_target(v, ni, &target);
 	if (rc < 0)
 		return rc;
@@ -363,6 +408,10 @@ static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 		st->mode = S_IFLNK | 0777;
 		st->size = strlen(target);
 		free(target);
+		/* An Interix link's blocks are its data stream's, as ntfs-3g
+		 * gives them (a reparse point's: 0). */
+		if (!(ni->flags & FILE_ATTR_REPARSE_POINT))
+			st->blocks = data_blocks(ni, NULL);
 		return 0;
 	}
 	if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) {
@@ -377,16 +426,9 @@ static int fill(ins_ntfs *v, ntfs_inode *ni, uint32_t ino, struct ins_stat *st)
 	}
 	st->mode = S_IFREG | 0777;
 	st->nlink = le16_to_cpu(ni->mrec->link_count);
-	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
-	if (na) {
-		st->size = (uint64_t)na->data_size;
-		/* In 512-byte units rounded up, as ntfs-3g gives them: a small
-		 * resident file's 8 allocated bytes are one block. */
-		uint64_t bytes = (uint64_t)((na->data_flags & (ATTR_IS_SPARSE | ATTR_COMPRESSION_MASK)) ? na->compressed_size
-		                                                                                       : na->allocated_size);
-		st->blocks = (bytes + 511) >> 9;
-		ntfs_attr_close(na);
-	}
+	st->blocks = data_blocks(ni, &st->size);
+	if (ni->flags & FILE_ATTR_SYSTEM)
+		interix_node(ni, st);
 	return 0;
 }
 

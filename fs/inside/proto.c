@@ -15,7 +15,8 @@ bool ins_stat_valid(const struct ins_stat *st)
 {
 	switch (st->mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
-		return st->ino != 0 && (st->mode & ~(uint32_t)(S_IFMT | 07777)) == 0;
+		return st->ino != 0 && (st->mode & ~(uint32_t)(S_IFMT | 07777)) == 0 && st->atime.nsec < 1000000000u &&
+		       st->mtime.nsec < 1000000000u && st->ctime.nsec < 1000000000u;
 	default:
 		return false;
 	}

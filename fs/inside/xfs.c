@@ -370,15 +370,16 @@ static int get_inode(uint64_t ino, struct inode **out)
 	return 0;
 }
 
-static int64_t ts(const struct inode *in, unsigned at)
+static struct ins_time ts(const struct inode *in, unsigned at)
 {
 	const uint8_t *p = in->raw + at;
 	if (in->version == 3 && (be64(in->raw + 120) & (1u << 3)) && sb.bigtime_ok) {
-		/* bigtime: nanoseconds since 1901-12-13T20:45:52Z */
-		return (int64_t)(be64(p) - (uint64_t)(1ull << 31) * 1000000000u);
+		/* bigtime: nanoseconds since 1901-12-13T20:45:52Z (-2^31 s), to 2486 */
+		uint64_t v = be64(p);
+		return (struct ins_time){(int64_t)(v / 1000000000u) - (1ll << 31), (uint32_t)(v % 1000000000u), 0};
 	}
-	int64_t sec = (int32_t)be32(p), ns = be32(p + 4);
-	return sec * 1000000000 + (ns < 1000000000 ? ns : 0);
+	uint32_t ns = be32(p + 4);
+	return (struct ins_time){(int32_t)be32(p), ns < 1000000000 ? ns : 0, 0};
 }
 
 static int xfs_stat(uint64_t ino, struct ins_stat *st)
@@ -396,9 +397,9 @@ static int xfs_stat(uint64_t ino, struct ins_stat *st)
 	st->size = in->size;
 	uint64_t nblocks = be64(r + 64);
 	st->blocks = nblocks > (UINT64_MAX >> 1) >> sb.blocklog ? 0 : nblocks << (sb.blocklog - 9);
-	st->atime_ns = ts(in, 32);
-	st->mtime_ns = ts(in, 40);
-	st->ctime_ns = ts(in, 48);
+	st->atime = ts(in, 32);
+	st->mtime = ts(in, 40);
+	st->ctime = ts(in, 48);
 	if ((S_ISCHR(in->mode) || S_ISBLK(in->mode)) && in->format == 0 && in->fork_size >= 4) {
 		uint32_t d = be32(in->fork); /* sysv: 14 bits of major, 18 of minor */
 		st->rdev = (uint32_t)makedev((d >> 18) & 0x3fff, d & 0x3ffff);

@@ -10,7 +10,9 @@
  * gives increase (issue 47: a page a helper was made to send cannot make
  * a listing loop), and every entry it lets be listed has a name of 1..255
  * bytes without '/' or NUL, not "." or "..", and a stat of a known file
- * type with an inode number.  The same bytes read as INS_T_XATTRS's
+ * type with an inode number and times whose nanoseconds are under a
+ * second (seconds any: times are carried as seconds and nanoseconds
+ * apart, past 2262 too).  The same bytes read as INS_T_XATTRS's
  * answer: every attribute it lets be shown has a name of 1..255 bytes
  * without NUL in a namespace Linux passes to a file system (user.,
  * trusted., security., the two ACLs) and a value of at most 64 KiB inside
@@ -59,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		must(len >= 1 && len <= INS_NAME_MAX);
 		must(!strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0);
 		must(ins_stat_valid(&st) && st.ino != 0);
+		must(st.atime.nsec < 1000000000u && st.mtime.nsec < 1000000000u && st.ctime.nsec < 1000000000u);
 		mode_t t = st.mode & S_IFMT;
 		must(t == S_IFREG || t == S_IFDIR || t == S_IFLNK || t == S_IFCHR || t == S_IFBLK || t == S_IFIFO ||
 		     t == S_IFSOCK);

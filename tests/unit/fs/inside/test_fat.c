@@ -117,8 +117,10 @@ static void check_file(fat_vol *v, const char *path, const char *src, int64_t mt
 	assert_int_equal(fat_read(v, st.ino, total, 100, got + total, &n), 0);
 	assert_int_equal(n, 0);
 	assert_memory_equal(got, want, wlen);
-	if (mtime)
-		assert_int_equal(st.mtime_ns, mtime * 1000000000LL);
+	if (mtime) {
+		assert_int_equal(st.mtime.sec, mtime);
+		assert_int_equal(st.mtime.nsec, 0);
+	}
 	free(got);
 	free(want);
 }
@@ -182,7 +184,8 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	assert_int_equal(walk(v, "UPPER.TXT", &st), 0);
 	assert_int_equal(st.mode, S_IFREG | 0755);
 	assert_int_equal(st.uid, 0);
-	assert_int_equal(st.ctime_ns, st.mtime_ns);
+	assert_int_equal(st.ctime.sec, st.mtime.sec);
+	assert_int_equal(st.ctime.nsec, st.mtime.nsec);
 	/* Inode numbers are stable: the same by stat and on a new open. */
 	assert_int_equal(fat_stat(v, st.ino, &again), 0);
 	assert_memory_equal(&st, &again, sizeof(st));
@@ -501,6 +504,11 @@ static uint8_t *nm_cases(uint8_t *e) /* no long name; the NT flags: base and ext
 	e = sfn(e, "\x05" "BC     D  ", 0x08);
 	return sfn(e, "           ", 0); /* a name of spaces: not shown */
 }
+static uint8_t *nm_nul(uint8_t *e) /* NULs in 8.3 names (mtools wrote the first): each ends its part */
+{
+	e = sfn(e, "X_FB\x90OT~ \0\0", 0);
+	return sfn(e, "AB\0CD   T\0X", 0);
+}
 static uint8_t *nm_end(uint8_t *e) /* an entry after the end marker */
 {
 	e = sfn(e, HELLO, 0);
@@ -534,6 +542,7 @@ static void test_names(void **state)
 		{"surrogates", nm_surrogates, "\xf0\x9f\x98\x80z\xef\xbf\xbd|"},
 		{"the NT flags, 0x05, spaces", nm_cases, "hello.txt|\xcf\x83" "bc.D|"},
 		{"the end marker", nm_end, "HELLO.TXT|"},
+		{"NULs in 8.3 names", nm_nul, "X_FB\xc3\x89OT~|AB.T|"},
 	};
 	struct img m;
 	fat_vol *v;

@@ -1,0 +1,74 @@
+/*
+ * SPEC §18: the daemon's check of a helper's attributes (fs/inside/proto.c,
+ * ins_stat_valid).  Times travel as seconds and nanoseconds apart (issue
+ * 67: a signed count of nanoseconds ended in 2262): any seconds pass —
+ * ext4's 2446, XFS bigtime's 2486, 1901 and before — and nanoseconds up to
+ * 999,999,999 of each of atime, mtime and ctime; one more is refused.
+ * The stat's other checks (a known type, no stray mode bits, an inode
+ * number) at their edges too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "ins_proto.h"
+
+static struct ins_stat good(void)
+{
+	struct ins_stat st = {0};
+	st.ino = 12;
+	st.mode = S_IFREG | 07777;
+	return st;
+}
+
+static void test_times(void **state)
+{
+	(void)state;
+	static const int64_t secs[] = {
+		INT64_MIN, -(1ll << 31), -14182940, -1, 0, 9223372036ll /* 2262-04-11 */, 9223372037ll,
+		15032385535ll /* ext4's last: 2446-05-10 */, 16299260425ll /* XFS bigtime's last: 2486-07-02 */, INT64_MAX,
+	};
+	for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+		struct ins_stat st = good();
+		st.atime.sec = st.mtime.sec = st.ctime.sec = secs[i];
+		st.atime.nsec = st.mtime.nsec = st.ctime.nsec = 999999999u;
+		assert_true(ins_stat_valid(&st));
+	}
+	for (int which = 0; which < 3; which++) {
+		struct ins_stat st = good();
+		struct ins_time *t = which == 0 ? &st.atime : which == 1 ? &st.mtime : &st.ctime;
+		t->nsec = 999999999u; /* the bound */
+		assert_true(ins_stat_valid(&st));
+		t->nsec = 1000000000u; /* one past it */
+		assert_false(ins_stat_valid(&st));
+		t->nsec = UINT32_MAX;
+		assert_false(ins_stat_valid(&st));
+	}
+}
+
+static void test_mode_and_ino(void **state)
+{
+	(void)state;
+	struct ins_stat st = good();
+	assert_true(ins_stat_valid(&st));
+	st.mode = S_IFREG | 010000; /* a bit past the permission bits */
+	assert_false(ins_stat_valid(&st));
+	st.mode = 0170000; /* no file type Linux has */
+	assert_false(ins_stat_valid(&st));
+	st = good();
+	st.ino = 0;
+	assert_false(ins_stat_valid(&st));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_mode_and_ino),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
