@@ -17,8 +17,9 @@
  * (ext4 and XFS list them to CAP_SYS_ADMIN only; the kernel itself
  * refuses other callers' getxattr of them), system.* only the two ACLs
  * (ext4's "system.data" of an inline-data inode is not an attribute), and
- * a value the kernel refuses to pass (an ACL that does not parse) is the
- * kernel's EIO, not ours.  An inode whose names pass Linux's 64 KiB bound
+ * an attribute the helper's reader found damaged (an ACL that does not
+ * convert) is listed, and reading it is EIO with the reader's reason in
+ * the log and the caller's /errors (SPEC §18).  An inode whose names pass Linux's 64 KiB bound
  * on a list (XATTR_LIST_MAX, which no Linux file system lets one reach) is
  * E2BIG for listxattr, as the kernel's own would be; getxattr reads the
  * names within the bound.
@@ -29,6 +30,7 @@
 
 #include "dirs.h"
 #include "inside_int.h"
+#include "log.h"
 
 /* The answer of n's helper: 0 with *ans and *alen, or -errno. */
 static int fetch(struct fs_ctx *ctx, const struct fs_node *n, void **ans, size_t *alen)
@@ -65,6 +67,14 @@ ssize_t fs_inside_getxattr(struct fs_ctx *ctx, const struct fs_node *n, uid_t ui
 		}
 		if (!ok || !shown(uid, got) || strcmp(got, name) != 0)
 			continue;
+		if (e == 2) { /* damaged in the guest: EIO, its reason in the log and /errors */
+			char path[1024], why[INS_XATTR_WHY_MAX + 1];
+			fs_inside_path(ctx, n, path, sizeof(path)); /* names the inode */
+			snprintf(why, sizeof(why), "%.*s", (int)vlen, (const char *)value);
+			fs_refuse(ctx, "getxattr", path, EIO, why, 0);
+			rc = -EIO;
+			break;
+		}
 		if (cap && vlen > cap)
 			rc = -ERANGE;
 		else if (cap)

@@ -476,8 +476,12 @@ static int xattr_one(char *name, char *value, size_t value_len, void *data)
 	 * An ACL is iterated as ext4 stores it; ext2fs_xattr_get gives it in
 	 * Linux's xattr format (version 2), the one the kernel accepts. */
 	if (strncmp(name, "system.posix_acl_", 17) == 0) {
-		if (ext2fs_xattr_get(w->h, name, &acl, &len))
-			return 0; /* a damaged ACL: not shown */
+		errcode_t e = ext2fs_xattr_get(w->h, name, &acl, &len);
+		if (e) { /* a damaged ACL: listed, and EIO with why to read */
+			ins_why("its %s does not convert to Linux's format (libext2fs: %s)", name, error_message(e));
+			w->rc = w->add(w->arg, name, strlen(name), NULL, 0);
+			return w->rc ? XATTR_ABORT : 0;
+		}
 		value = acl;
 		value_len = len;
 	}

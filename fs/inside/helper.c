@@ -387,6 +387,12 @@ struct xlist {
 static int xattr_add(void *arg, const char *name, size_t nlen, const void *value, size_t vlen)
 {
 	struct xlist *x = arg;
+	uint32_t flag = 0;
+	if (!value) { /* damaged: the reader's reason is its value (ins_fs.h) */
+		value = ins_why_buf[0] ? ins_why_buf : "its value does not parse";
+		vlen = strnlen(value, INS_XATTR_WHY_MAX);
+		flag = INS_XATTR_DAMAGED;
+	}
 	if (nlen == 0 || nlen > INS_XATTR_NAME_MAX || vlen > INS_XATTR_VALUE_MAX)
 		return 0; /* not one Linux could show */
 	if (x->names + nlen + 1 > INS_XATTR_LIST_MAX || x->used + 6 + nlen + vlen > x->cap) {
@@ -399,7 +405,7 @@ static int xattr_add(void *arg, const char *name, size_t nlen, const void *value
 		return 1;
 	}
 	uint16_t l16 = (uint16_t)nlen;
-	uint32_t l32 = (uint32_t)vlen;
+	uint32_t l32 = (uint32_t)vlen | flag;
 	memcpy(x->out + x->used, &l16, 2);
 	memcpy(x->out + x->used + 2, &l32, 4);
 	memcpy(x->out + x->used + 6, name, nlen);

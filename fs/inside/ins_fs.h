@@ -34,7 +34,10 @@ typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len,
 /* Calls add for each extended attribute of an inode, by its full name as
  * Linux names it ("user.x", "security.capability", a POSIX ACL as
  * "system.posix_acl_access" in Linux's xattr format); a nonzero return of
- * add stops the walk and is returned. */
+ * add stops the walk and is returned.  An attribute whose value is
+ * damaged (an ACL that does not convert) is added with value NULL after
+ * ins_why() said why: it is listed, and reading it is EIO with the reason
+ * (SPEC §18), never hidden. */
 typedef int (*ins_xattr_fn)(void *arg, const char *name, size_t nlen, const void *value, size_t vlen);
 
 struct ins_fs_ops {

@@ -140,7 +140,12 @@ int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *s
  * (NUL-terminated), *value (inside ans) and *vlen, *pos past it, *ok false
  * when it is not to be shown (a name the kernel does not pass to a file
  * system's getxattr: not user., trusted., security. or a POSIX ACL, or one
- * holding a NUL); 0 at the end; -EIO when malformed. */
+ * holding a NUL); 2 the same for an attribute the reader found damaged
+ * (its value length's top bit, INS_XATTR_DAMAGED, set: *value is the
+ * reason, at most INS_XATTR_WHY_MAX bytes); 0 at the end; -EIO when
+ * malformed. */
+#define INS_XATTR_DAMAGED 0x80000000u
+#define INS_XATTR_WHY_MAX 200
 int ins_xattr_entry(const void *ans, size_t len, size_t *pos, char name[INS_XATTR_NAME_MAX + 1], const void **value,
                     size_t *vlen, bool *ok);
 

@@ -68,7 +68,10 @@ int ins_xattr_entry(const void *ans, size_t len, size_t *pos, char name[INS_XATT
 		return -EIO;
 	memcpy(&nlen, p + *pos, 2);
 	memcpy(&v, p + *pos + 2, 4);
-	if (nlen == 0 || nlen > INS_XATTR_NAME_MAX || v > INS_XATTR_VALUE_MAX || len - *pos - 6 < (size_t)nlen + v)
+	bool damaged = (v & INS_XATTR_DAMAGED) != 0;
+	v &= ~INS_XATTR_DAMAGED;
+	if (nlen == 0 || nlen > INS_XATTR_NAME_MAX || v > (damaged ? INS_XATTR_WHY_MAX : INS_XATTR_VALUE_MAX) ||
+	    len - *pos - 6 < (size_t)nlen + v)
 		return -EIO;
 	memcpy(name, p + *pos + 6, nlen);
 	name[nlen] = '\0';
@@ -79,5 +82,5 @@ int ins_xattr_entry(const void *ans, size_t len, size_t *pos, char name[INS_XATT
 	for (size_t i = 0; !*ok && i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		*ok = strncmp(name, prefixes[i], strlen(prefixes[i])) == 0 && nlen > strlen(prefixes[i]);
 	*ok = *ok && strlen(name) == nlen;
-	return 1;
+	return damaged ? 2 : 1;
 }

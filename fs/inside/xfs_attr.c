@@ -109,7 +109,10 @@ static int emit(struct walk *w, unsigned flags, const uint8_t *name, size_t nlen
 			if (!conv)
 				return -ENOMEM;
 			size_t clen = acl_to_linux(value, vlen, conv, 4 + (size_t)ACL_MAX_ENTRIES * 8);
-			int rc = clen ? w->add(w->arg, acl, strlen(acl), conv, clen) : 0;
+			if (!clen) /* damaged: listed, and EIO with why to read (ins_fs.h) */
+				ins_why("its %s (%u bytes) is no XFS ACL: a count or an entry out of its bounds", acl,
+				        (unsigned)vlen);
+			int rc = w->add(w->arg, acl, strlen(acl), clen ? conv : NULL, clen);
 			free(conv);
 			if (rc)
 				return rc;

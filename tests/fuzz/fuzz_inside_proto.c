@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!ok)
 			continue;
 		size_t len = strlen(name);
-		must(len >= 1 && len <= INS_XATTR_NAME_MAX && vlen <= INS_XATTR_VALUE_MAX);
+		must(len >= 1 && len <= INS_XATTR_NAME_MAX && vlen <= (rc == 2 ? INS_XATTR_WHY_MAX : INS_XATTR_VALUE_MAX));
 		must((const uint8_t *)value >= data && (const uint8_t *)value + vlen <= data + size);
 		must(strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
 		     strncmp(name, "security.", 9) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||

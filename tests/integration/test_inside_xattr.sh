@@ -59,6 +59,13 @@ debugfs -w -R "ea_set /etc/plain user.big $(cat "$T/big")" "$T/p1.img" 2>/dev/nu
 # (ext4's extra field: the nanoseconds << 2, the epoch bits 0 before 1970).
 debugfs -w -R "sif /etc/moon mtime_extra $((500000000 << 2))" "$T/p1.img" 2>/dev/null
 debugfs -w -R "sif /etc/moon atime_extra $((500000000 << 2))" "$T/p1.img" 2>/dev/null
+# A damaged ACL (its stored bytes no ACL: debugfs's raw ea_set), in
+# lost+found, which the comparisons below leave out.
+printf 'acl\n' >"$T/badacl"
+debugfs -w -R "write $T/badacl lost+found/badacl" "$T/p1.img" >/dev/null 2>&1
+debugfs -w -R "ea_set -r lost+found/badacl system.posix_acl_access garbage" "$T/p1.img" 2>/dev/null
+[[ $(debugfs -R "ea_list lost+found/badacl" "$T/p1.img" 2>/dev/null) == *'system.posix_acl_access (7)'* ]] ||
+    fail "debugfs did not set the damaged ACL (fixture)"
 
 say "an NTFS volume with a small resident file"
 truncate -s $((16 * MiB)) "$T/p2.img"
@@ -227,7 +234,7 @@ assert_eq "system.posix_acl_access system.posix_acl_default trusted.overlay.opaq
 
 say "rsync -aAX (ACLs are -A) and tar --xattrs from files/ carry them"
 # (etc/plain's 60 KiB value does not fit the host's own ext4: left out.)
-rsync -aAX --exclude /etc/plain "$F/vda1/" "$T/rsynced/"
+rsync -aAX --exclude /etc/plain --exclude /lost+found "$F/vda1/" "$T/rsynced/"
 xattrs_of "$T/rsynced" >"$T/rsync.xattrs"
 diff "$T/want.xattrs" "$T/rsync.xattrs" >&2 || fail "rsync -aAX lost attributes"
 tar --xattrs --xattrs-include='*' --acls -C "$F/vda1" --exclude ./etc/plain -cf "$T/x.tar" ./usr ./srv ./etc
@@ -235,6 +242,14 @@ mkdir "$T/untar"
 tar --xattrs --xattrs-include='*' --acls -C "$T/untar" -xf "$T/x.tar"
 xattrs_of "$T/untar" >"$T/tar.xattrs"
 diff "$T/want.xattrs" "$T/tar.xattrs" >&2 || fail "tar --xattrs lost attributes"
+
+say "a damaged ACL is listed, and reading it is EIO with the reason (issue 70; the kernel says EINVAL)"
+assert_eq "system.posix_acl_access" "$(python3 -c 'import os, sys; print(" ".join(os.listxattr(sys.argv[1])))' \
+    "$F/vda1/lost+found/badacl")" "listxattr of the damaged ACL's file"
+assert_errno EIO getxattr "$F/vda1/lost+found/badacl" system.posix_acl_access
+assert_match ".*getxattr .*/files/vda1 .*: EIO its system.posix_acl_access does not convert to Linux's format.*" "$(cat "$M/errors")" \
+    "the reason, in the caller's /errors"
+assert_eq "acl" "$(cat "$F/vda1/lost+found/badacl")" "its bytes read"
 
 say "a time before 1970 keeps its nanoseconds"
 assert_eq "-14182939500000000" "$(mtime_ns "$F/vda1/etc/moon")" "etc/moon's mtime"

@@ -11,6 +11,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -64,11 +67,53 @@ static void test_mode_and_ino(void **state)
 	assert_false(ins_stat_valid(&st));
 }
 
+/* One INS_T_XATTRS entry: u16 name length, u32 value length, name, value. */
+static size_t entry(uint8_t *out, const char *name, uint32_t vlen_field, const void *value, size_t vlen)
+{
+	uint16_t n = (uint16_t)strlen(name);
+	memcpy(out, &n, 2);
+	memcpy(out + 2, &vlen_field, 4);
+	memcpy(out + 6, name, n);
+	memcpy(out + 6 + n, value, vlen);
+	return 6 + n + vlen;
+}
+
+/* A damaged attribute (an ACL that does not convert) is an entry of its
+ * own (2), its reason as its value, bounded by INS_XATTR_WHY_MAX. */
+static void test_xattr_damaged(void **state)
+{
+	(void)state;
+	uint8_t buf[2048];
+	char name[INS_XATTR_NAME_MAX + 1], why[INS_XATTR_WHY_MAX + 1];
+	const void *value;
+	size_t vlen, pos = 0, len = 0;
+	bool ok;
+	len += entry(buf + len, "user.a", 1, "x", 1);
+	len += entry(buf + len, "system.posix_acl_access", INS_XATTR_DAMAGED | 3, "bad", 3);
+	assert_int_equal(ins_xattr_entry(buf, len, &pos, name, &value, &vlen, &ok), 1);
+	assert_string_equal(name, "user.a");
+	assert_int_equal(ins_xattr_entry(buf, len, &pos, name, &value, &vlen, &ok), 2);
+	assert_string_equal(name, "system.posix_acl_access");
+	assert_true(ok);
+	assert_int_equal(vlen, 3);
+	assert_memory_equal(value, "bad", 3);
+	assert_int_equal(ins_xattr_entry(buf, len, &pos, name, &value, &vlen, &ok), 0);
+	/* a reason of INS_XATTR_WHY_MAX bytes, and one past: malformed */
+	memset(why, 'w', sizeof(why));
+	pos = 0;
+	len = entry(buf, "user.b", INS_XATTR_DAMAGED | INS_XATTR_WHY_MAX, why, INS_XATTR_WHY_MAX);
+	assert_int_equal(ins_xattr_entry(buf, len, &pos, name, &value, &vlen, &ok), 2);
+	pos = 0;
+	len = entry(buf, "user.b", INS_XATTR_DAMAGED | (INS_XATTR_WHY_MAX + 1), why, INS_XATTR_WHY_MAX + 1);
+	assert_int_equal(ins_xattr_entry(buf, len, &pos, name, &value, &vlen, &ok), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_mode_and_ino),
+		cmocka_unit_test(test_xattr_damaged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
