@@ -534,7 +534,10 @@ int glance_parse_time(const char *s, int64_t *ns)
 	    tzh > 23 || tzm > 59)
 		return -1;
 	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (tzh * 3600 + tzm * 60);
-	*ns = t * 1000000000 + frac;
+	/* Nanoseconds hold 1677 to 2262: a time past either end is that end,
+	 * which every image's time is inside of (the fuzzer found year 5511). */
+	if (__builtin_mul_overflow(t, (int64_t)1000000000, ns) || __builtin_add_overflow(*ns, frac, ns))
+		*ns = t < 0 ? INT64_MIN : INT64_MAX;
 	return 0;
 }
 

@@ -361,6 +361,12 @@ static void test_filter_time(void **state)
 	assert_int_equal(t_of("2000-02-29"), 951782400LL * 1000000000);  /* 400 years */
 	assert_int_equal(t_of("1969-12-31T23:59:59Z"), -1000000000LL);   /* before the epoch */
 	assert_int_equal(t_of("2100-01-01T00:00:00Zjunk"), 4102444800LL * 1000000000); /* what follows: ignored */
+	/* past what nanoseconds hold (1677-2262): the end, never a wrap */
+	assert_true(t_of("2262-04-11T23:47:16.854775807Z") == INT64_MAX);
+	assert_true(t_of("2262-04-11T23:47:16.854775808Z") == INT64_MAX);
+	assert_true(t_of("2262-04-11T23:47:16.854775806Z") == INT64_MAX - 1);
+	assert_true(t_of("9999-12-31T23:59:59Z") == INT64_MAX);
+	assert_true(t_of("0000-01-01") == INT64_MIN);
 	/* not times */
 	const char *bad[] = {"", "garbage", "210", "2100-13-01", "2100-00-01", "2100-02-29", "1900-02-29", "2100-04-31",
 	                     "2100-01-00", "2100-01-01T24:00:00", "2100-01-01T00:60:00", "2100-01-01T00:00:60",
