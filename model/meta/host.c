@@ -100,53 +100,6 @@ int model_host_from_dir(model *m)
 	return 1;
 }
 
-int model_host_record(model *m)
-{
-	char path[PATH_MAX], tmp[PATH_MAX + 16], old[MODEL_HOST_MAX + 2] = "";
-	FILE *f;
-	int fd;
-	if (!m->dir)
-		return -EPERM;
-	snprintf(path, sizeof(path), "%s/" HOST_FILE, m->dir);
-	if ((f = fopen(path, "re"))) {
-		if (!fgets(old, sizeof(old), f))
-			old[0] = '\0';
-		fclose(f);
-		old[strcspn(old, "\n")] = '\0';
-		if (strcmp(old, m->host) == 0)
-			return 0;
-	}
-	/* Written whole, then renamed over the old: never half a name. */
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		return -errno;
-	size_t n = strlen(m->host);
-	char line[MODEL_HOST_MAX + 2];
-	memcpy(line, m->host, n);
-	line[n++] = '\n';
-	if (write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
-		int rc = -errno;
-		close(fd);
-		unlink(tmp);
-		return rc < 0 ? rc : -EIO;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		int rc = -errno;
-		unlink(tmp);
-		return rc;
-	}
-	if (old[0])
-		model_log(m, "state directory %s held host %s's files; now host %s's", m->dir, old, m->host);
-	return 0;
-}
-
-/* ---- one name, one state ------------------------------------------------- */
-
-#define STATE_ID_FILE "state-id"
-#define STATE_ID_LEN 32
-#define HOLDER_KEY "host-state:"
-
 /* A file of dir written whole (then renamed over the old): 0 or -errno. */
 static int file_put(const char *path, const char *line)
 {
@@ -170,6 +123,37 @@ static int file_put(const char *path, const char *line)
 	}
 	return 0;
 }
+
+int model_host_record(model *m)
+{
+	char path[PATH_MAX], old[MODEL_HOST_MAX + 2] = "", line[MODEL_HOST_MAX + 2];
+	FILE *f;
+	int rc;
+	if (!m->dir)
+		return -EPERM;
+	snprintf(path, sizeof(path), "%s/" HOST_FILE, m->dir);
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(old, sizeof(old), f))
+			old[0] = '\0';
+		fclose(f);
+		old[strcspn(old, "\n")] = '\0';
+		if (strcmp(old, m->host) == 0)
+			return 0;
+	}
+	/* Written whole, then renamed over the old: never half a name. */
+	snprintf(line, sizeof(line), "%s\n", m->host);
+	if ((rc = file_put(path, line)) < 0)
+		return rc;
+	if (old[0])
+		model_log(m, "state directory %s held host %s's files; now host %s's", m->dir, old, m->host);
+	return 0;
+}
+
+/* ---- one name, one state ------------------------------------------------- */
+
+#define STATE_ID_FILE "state-id"
+#define STATE_ID_LEN 32
+#define HOLDER_KEY "host-state:"
 
 /* This state directory's id (32 hex digits, <state>/state-id, made at
  * its first claim): two state directories on one machine, or two
