@@ -12,7 +12,7 @@
  *   marketplace/     S   B     S   B          S   B    S   B     S   B      S   B
  *   private/         -         S R B C H      S   B A  S   B A   S     A    S R
  *   iso/             -         S R B C        -        -         -          S R
- *   recycle-bin/     -         S     C        -        -         -          -
+ *   recycle-bin/     -         S R   C        -        -         -          -
  *
  *   S see (listed, shown, found by id)   R read its disks' bytes (a read of
  *   disks/<dev>, a download, a link)   B build an instance from it

@@ -28,7 +28,7 @@ static const unsigned rights_table[MODEL_FOLDER_RECYCLE + 1][MODEL_REL_COUNT] = 
 	[MODEL_FOLDER_MARKETPLACE] = {S | B, S | B, S | B, S | B, S | B, S | B},
 	[MODEL_FOLDER_PRIVATE] = {0, S | R | B | C | H, S | B | A, S | B | A, S | A, S | R},
 	[MODEL_FOLDER_ISO] = {0, S | R | B | C, 0, 0, 0, S | R},
-	[MODEL_FOLDER_RECYCLE] = {0, S | C, 0, 0, 0, 0},
+	[MODEL_FOLDER_RECYCLE] = {0, S | R | C, 0, 0, 0, 0},
 };
 
 #undef S

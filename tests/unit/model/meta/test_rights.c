@@ -44,8 +44,8 @@ static void test_table_every_cell(void **state)
 		{MODEL_FOLDER_PRIVATE, {"-", "SRBCH", "SBA", "SBA", "SA", "SR"}},
 		/* §16: ISO images are never shared */
 		{MODEL_FOLDER_ISO, {"-", "SRBC", "-", "-", "-", "SR"}},
-		/* §6.1: the recycle bin is its owner's to restore or destroy */
-		{MODEL_FOLDER_RECYCLE, {"-", "SC", "-", "-", "-", "-"}},
+		/* §6.1: the recycle bin is its owner's to read, restore or destroy */
+		{MODEL_FOLDER_RECYCLE, {"-", "SRC", "-", "-", "-", "-"}},
 	};
 	int cells = 0;
 
