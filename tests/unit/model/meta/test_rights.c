@@ -60,6 +60,7 @@ static void test_table_every_cell(void **state)
 	assert_int_equal(model_rights_of(MODEL_FOLDER_INVALID, MODEL_REL_OWNER), 0);
 	assert_int_equal(model_rights_of(MODEL_FOLDER_RECYCLE + 1, MODEL_REL_OWNER), 0);
 	assert_int_equal(model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_COUNT), 0);
+	assert_int_equal(model_rights_of(MODEL_FOLDER_PUBLIC, MODEL_REL_COUNT), 0); /* not the next row's first cell */
 }
 
 /* The rules the table must keep, whatever a later row says. */
