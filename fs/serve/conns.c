@@ -344,9 +344,10 @@ static int64_t owed(const struct serve_conn *c, const struct serve_progress *p, 
 	return ms;
 }
 
-/* The lock is held: c's request came whole at now_ms. */
-static void asked(struct serve_conn *c, int64_t now_ms)
+/* c's request came whole at now_ms (t's lock held). */
+static void asked(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
+	IMGFS_ASSERT_HELD(&t->lock);
 	struct serve_progress p;
 	if (c->asked)
 		return;
@@ -361,7 +362,7 @@ void serve_conns_asked(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
 	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->state == SERVE_CONN_REQUEST)
-		asked(c, now_ms);
+		asked(t, c, now_ms);
 	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
@@ -420,7 +421,7 @@ void serve_conns_answering(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 {
 	IMGFS_LOCK(&t->lock, serve_conns_lock);
 	if (c->state == SERVE_CONN_REQUEST) {
-		asked(c, now_ms);
+		asked(t, c, now_ms);
 		c->state = SERVE_CONN_ANSWERING;
 		c->deadline_ms = 0;
 		c->win_ms = 0; /* the minimum rate's first window begins at the next pace */
