@@ -9,10 +9,12 @@
 #define IMGFS_TEST_MEMFS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ins_inspect.h"
 
@@ -84,6 +86,27 @@ static inline void mfs_file_take(const char *path, char *data, size_t len)
 	struct mfs_node *n = mfs_add(path, S_IFREG | 0644);
 	n->data = data;
 	n->len = len;
+}
+
+/* The file dir/name, read whole, as the file at path: 0 or -errno. */
+static inline int mfs_file_load(const char *dir, const char *name, const char *path)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	int fd = open(p, O_RDONLY), rc = 0;
+	if (fd < 0)
+		return -errno;
+	off_t size = lseek(fd, 0, SEEK_END);
+	char *data = size >= 0 ? malloc((size_t)size + 1) : NULL;
+	if (!data || pread(fd, data, (size_t)size, 0) != size)
+		rc = data ? -EIO : -ENOMEM;
+	close(fd);
+	if (rc < 0) {
+		free(data);
+		return rc;
+	}
+	mfs_file_take(path, data, (size_t)size);
+	return 0;
 }
 
 static inline void mfs_text(const char *path, const char *text)

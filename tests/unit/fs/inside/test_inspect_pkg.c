@@ -43,16 +43,7 @@ static void sh(const char *fmt, ...)
 /* The file dir/name into the guest at path. */
 static void load(const char *name, const char *path)
 {
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	int fd = open(p, O_RDONLY);
-	assert_true(fd >= 0);
-	off_t size = lseek(fd, 0, SEEK_END);
-	char *data = malloc((size_t)size + 1);
-	assert_non_null(data);
-	assert_int_equal(pread(fd, data, (size_t)size, 0), size);
-	close(fd);
-	mfs_file_take(path, data, (size_t)size);
+	assert_int_equal(mfs_file_load(dir, name, path), 0);
 }
 
 static struct ins_out packages(void)
