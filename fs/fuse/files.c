@@ -303,7 +303,7 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 			goto fail;
 		/* An encrypted image's blob opens with its key (SPEC §17), or
 		 * EACCES with the reason. */
-		if ((rc = fs_node_blob_access(n)) < 0 || (rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
+		if ((rc = fs_node_blob_access(ctx, n, err)) < 0 || (rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0 ||
 		    (rc = model_store(ctx->m, b.region_id, &h->store)) < 0 ||
 		    (rc = model_blob_manifest_err(ctx->m, n->blob_id, &h->man, err)) < 0)
 			goto fail;

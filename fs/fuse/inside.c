@@ -539,13 +539,13 @@ static int inside_node(struct fs_ctx *ctx, struct fs_node *n, const struct model
 
 /* Whether n's caller may read the image's files: as its disks (§3).
  * files/README is there for everyone who sees the image (README: 0). */
-static int inside_access(const struct fs_node *n, bool readme)
+static int inside_access(struct fs_ctx *ctx, const struct fs_node *n, bool readme)
 {
 	if (n->actor_id)
 		return -ENOENT; /* not through tenants/ in this version */
 	if (owner_id(n) > FS_INSIDE_MAX_IMAGE)
 		return readme ? 0 : -ENOENT;
-	return readme ? 0 : fs_node_blob_access(n);
+	return readme ? 0 : fs_node_blob_access(ctx, n, NULL);
 }
 
 static int device_by_index(struct fs_ctx *ctx, const struct fs_node *n, unsigned index, struct model_device *out)
@@ -578,7 +578,7 @@ int fs_inside_resolve(struct fs_ctx *ctx, const struct fs_caller *caller, fuse_i
 		    (rc = fs_node_image(ctx, caller, &img, out)) < 0)
 			return rc;
 	}
-	if ((rc = inside_access(out, false)) < 0 || !owner_ready(out) ||
+	if ((rc = inside_access(ctx, out, false)) < 0 || !owner_ready(out) ||
 	    (rc = device_by_index(ctx, out, vol >> 5, &dev)) < 0)
 		return rc < 0 ? rc : -ENOENT;
 	return inside_node(ctx, out, &dev, vol & 31, gino);
@@ -593,7 +593,7 @@ static const struct fs_attr readme_attr = {
 
 int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n)
 {
-	int rc = inside_access(n, true);
+	int rc = inside_access(ctx, n, true);
 	if (rc < 0)
 		return rc;
 	n->what = FS_W_ATTR;
@@ -605,8 +605,9 @@ int fs_inside_readme_node(struct fs_ctx *ctx, struct fs_node *n)
 static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
-	if (fs_node_blob_access(n) < 0) {
-		fs_buf_puts(out, "Not shown: this image's disks are only for creating instances, and so are its files.\n");
+	struct model_err err = {0};
+	if (fs_node_blob_access(ctx, n, &err) < 0) {
+		fs_buf_printf(out, "Not shown: %s, and so are its files.\n", err.msg[0] ? err.msg : "not read");
 		return;
 	}
 	if (owner_id(n) > FS_INSIDE_MAX_IMAGE) {
@@ -715,11 +716,11 @@ int fs_inside_lookup(struct fs_ctx *ctx, struct fs_node *n, const char *name)
 		unsigned number = 0;
 		if (!owner_ready(n) || (parse_vol(ctx, n, name, &dev, &number) < 0 && lv_by_name(ctx, n, name, &dev, &number) < 0))
 			return -ENOENT;
-		if ((rc = inside_access(n, false)) < 0)
+		if ((rc = inside_access(ctx, n, false)) < 0)
 			return rc; /* a volume of a disk the caller may not read */
 		return inside_node(ctx, n, &dev, number, ROOT_INO);
 	}
-	if ((rc = inside_access(n, false)) < 0)
+	if ((rc = inside_access(ctx, n, false)) < 0)
 		return rc;
 	if (!S_ISDIR(n->inside.st.mode))
 		return -ENOTDIR;
@@ -764,7 +765,7 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 		if (fs_inside_readme_node(ctx, &work) == 0 && (rc = emit(arg, "README", &work, 3)) != 0)
 			return rc;
 	}
-	if (!owner_ready(dir) || inside_access(dir, false) < 0)
+	if (!owner_ready(dir) || inside_access(ctx, dir, false) < 0)
 		return 0; /* README says why */
 	int count = owner_devices(ctx, dir, devs);
 	for (int i = 0; i < count; i++) {
@@ -805,7 +806,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 	int rc;
 	if (dir->what == FS_W_SUBDIR)
 		return list_files(ctx, dir, off, emit, arg);
-	if ((rc = inside_access(dir, false)) < 0)
+	if ((rc = inside_access(ctx, dir, false)) < 0)
 		return rc;
 	struct ins_disk *d = disk_for(ctx, dir, dir->blob_id);
 	if (!d)

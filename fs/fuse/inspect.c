@@ -226,7 +226,7 @@ static void show(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out
 	char *t = NULL;
 	bool pending;
 	/* The packages are what the disks hold: shown where files/ is (§18). */
-	if (which == MODEL_INSPECTION_PACKAGES && fs_node_blob_access(n) < 0)
+	if (which == MODEL_INSPECTION_PACKAGES && fs_node_blob_access(ctx, n, NULL) < 0)
 		return;
 	int rc;
 	if (of_snapshot(n)) {

@@ -638,26 +638,38 @@ int fs_node_lookup(struct fs_ctx *ctx, const struct fs_node *parent, const char 
 
 /* ---- a blob's reader ---------------------------------------------------- */
 
-/* A view is a folder seen by one relation (no query: the view says which):
- * the rights are the model's table's (model/include/rights.h). */
-static unsigned view_rights(enum fs_view v)
+/* A view is a folder seen by one relation (no query: the view says which). */
+static void view_relation(enum fs_view v, enum model_folder *folder, enum model_rel *rel)
 {
+	*rel = MODEL_REL_OWNER;
 	switch (v) {
-	case FS_VIEW_PUBLIC: return model_rights_of(MODEL_FOLDER_PUBLIC, MODEL_REL_ANYONE);
-	case FS_VIEW_MARKETPLACE: return model_rights_of(MODEL_FOLDER_MARKETPLACE, MODEL_REL_ANYONE);
-	case FS_VIEW_PRIVATE: return model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_OWNER);
-	case FS_VIEW_SHARED: return model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_ACCEPTED);
-	case FS_VIEW_ISO: return model_rights_of(MODEL_FOLDER_ISO, MODEL_REL_OWNER);
-	case FS_VIEW_RECYCLE: return model_rights_of(MODEL_FOLDER_RECYCLE, MODEL_REL_OWNER);
-	default: return model_rights_of(MODEL_FOLDER_PRIVATE, MODEL_REL_OWNER); /* instances, snapshots: the caller's */
+	case FS_VIEW_PUBLIC: *folder = MODEL_FOLDER_PUBLIC, *rel = MODEL_REL_ANYONE; break;
+	case FS_VIEW_MARKETPLACE: *folder = MODEL_FOLDER_MARKETPLACE, *rel = MODEL_REL_ANYONE; break;
+	case FS_VIEW_SHARED: *folder = MODEL_FOLDER_PRIVATE, *rel = MODEL_REL_ACCEPTED; break;
+	case FS_VIEW_ISO: *folder = MODEL_FOLDER_ISO; break;
+	case FS_VIEW_RECYCLE: *folder = MODEL_FOLDER_RECYCLE; break;
+	default: *folder = MODEL_FOLDER_PRIVATE; break; /* private/, instances, snapshots: the caller's */
 	}
 }
 
-int fs_node_blob_access(const struct fs_node *n)
+int fs_node_blob_access(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err)
 {
-	/* Marketplace and shared blobs are only for creating instances (§3):
-	 * the table's R, asked here and by the image API alike. */
-	return view_rights(n->view) & MODEL_RIGHT_READ ? 0 : -EACCES;
+	/* Marketplace and shared blobs are only for creating instances (§3),
+	 * a deactivated image's data is the administrators' (§19.5): the
+	 * model's table and rule, asked here and by the image API alike.  The
+	 * caller's role is read only when it can change the answer. */
+	enum model_folder folder;
+	enum model_rel rel;
+	struct fs_caller c = n->caller;
+	view_relation(n->view, &folder, &rel);
+	if ((n->img.gflags & MODEL_GFLAG_DEACTIVATED) && fs_caller_role(ctx, &c) < 0)
+		return -EIO;
+	if (model_rights_as(&n->img, folder, rel, c.admin) & MODEL_RIGHT_READ)
+		return 0;
+	return model_fail(err, -EACCES,
+	                  model_rights_of(folder, rel) & MODEL_RIGHT_READ
+	                          ? "the image is deactivated: its disks are read by administrators only"
+	                          : "this image's disks are only for creating instances");
 }
 
 /* ---- listing ------------------------------------------------------------- */

@@ -218,7 +218,7 @@ int fs_node_stat(struct fs_ctx *ctx, const struct fs_node *n, struct stat *st)
 		}
 		if ((rc = model_blob_get(ctx->m, n->blob_id, &b)) < 0)
 			return rc;
-		st->st_mode = S_IFREG | (fs_node_blob_access(n) < 0 ? 0000 : 0444);
+		st->st_mode = S_IFREG | (fs_node_blob_access(ctx, n, NULL) < 0 ? 0000 : 0444);
 		st->st_nlink = 1;
 		st->st_size = (off_t)b.size;
 		/* Never 0 when data exists: tar --sparse would store all holes. */

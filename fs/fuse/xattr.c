@@ -26,7 +26,7 @@ static int disk_hash(fuse_req_t req, const struct fs_node *n, char out[33])
 	                                                : n->img.status == MODEL_IMG_AVAILABLE;
 	if (n->what != FS_W_DISK || !settled)
 		return -ENODATA;
-	int rc = fs_node_blob_access(n);
+	int rc = fs_node_blob_access(ops_ctx(req), n, NULL);
 	return rc < 0 ? rc : model_blob_hash(ops_ctx(req)->m, n->blob_id, out);
 }
 

@@ -100,6 +100,7 @@
 #include "include/images.h"
 #include "include/keys.h"
 #include "include/links.h"
+#include "include/rights.h"
 #include "qcow2_out.h"
 #include "serve.h"
 #include "serve_conns.h"
@@ -224,6 +225,10 @@ static int prepare(struct server *srv, struct dl *dl, const struct model_link *l
 	if ((img->folder != MODEL_FOLDER_PRIVATE && img->folder != MODEL_FOLDER_ISO) ||
 	    img->status != MODEL_IMG_AVAILABLE)
 		return MHD_HTTP_NOT_FOUND;
+	/* A link made before its image was deactivated reads nothing while it
+	 * is (§19.5): the model's rights of the owner, handed to the bearer. */
+	if (!(model_rights_as(img, img->folder, MODEL_REL_OWNER, false) & MODEL_RIGHT_READ))
+		return MHD_HTTP_FORBIDDEN;
 	if ((rc = model_link_device(srv->m, img, &dev)) < 0 || (rc = model_blob_get(srv->m, dev.blob_id, b)) < 0)
 		return rc == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR;
 	if (!b->sealed)
@@ -276,7 +281,10 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 	}
 	if ((status = prepare(srv, dl, &l, &img, &b)) != 0)
 		return reply_text(c, dl, status,
-		                  status == MHD_HTTP_NOT_FOUND ? "no such download\n" : "try again later\n");
+		                  status == MHD_HTTP_NOT_FOUND   ? "no such download\n"
+		                  : status == MHD_HTTP_FORBIDDEN ? "the image is deactivated: its data is read by "
+		                                                   "administrators only\n"
+		                                                 : "try again later\n");
 
 	uint64_t size = dl->q ? qcow2_out_size(dl->q) : dl->man->size;
 	char digest[33];

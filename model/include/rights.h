@@ -66,6 +66,15 @@ unsigned model_rights_of(enum model_folder folder, enum model_rel rel);
  * could not tell, never "no rights"). */
 int model_image_rights(model *m, const struct model_account *caller, const struct model_image *img, unsigned *out);
 
+/* The rights one known relation holds over img, for a face that knows the
+ * relation without a query (the tree, whose view is the relation; a
+ * download link, which is its owner's, handed on to a bearer who is no
+ * administrator): the table's cell for folder (img's own, or the folder a
+ * view stands for) and the deactivated rule, as model_image_rights applies
+ * it.  caller_admin: the caller is an administrator account. */
+unsigned model_rights_as(const struct model_image *img, enum model_folder folder, enum model_rel rel,
+                         bool caller_admin);
+
 /* Whether rights hold right: 0; -ENOENT when they do not hold SEE (the
  * image does not exist for the caller); else -EACCES with the reason (the
  * model's sentence for the right that is missing). */

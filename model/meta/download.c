@@ -157,6 +157,10 @@ static int link_allowed(const struct model_image *img, struct model_err *err)
 	if (img->status != MODEL_IMG_AVAILABLE)
 		return model_fail(err, -EPERM, "the image is %s: a download link needs it available",
 		                  model_image_status_name(img->status));
+	/* A link is its owner's read, handed to a bearer who is no
+	 * administrator: the model's rights, the deactivated rule with them. */
+	if (!(model_rights_as(img, img->folder, MODEL_REL_OWNER, false) & MODEL_RIGHT_READ))
+		return model_fail(err, -EACCES, "the image is deactivated: its data is read by administrators only");
 	return 0;
 }
 

@@ -5,8 +5,10 @@
  *
  * Who calls it: the image API's dispatcher, once a route (fs/serve/glance/
  * api.c), the API's imports that read another image (tasks.c), the tree's
- * blob reader (fs/fuse/node.c, by its view: no query), and the unit test
- * that enumerates the table (tests/unit/model/meta/test_rights.c).  At most
+ * blob reader (fs/fuse/node.c, by its view: no query), a download link when
+ * it is made (download.c) and each time it is served (fs/serve/serve.c),
+ * and the unit test that enumerates the table
+ * (tests/unit/model/meta/test_rights.c).  At most
  * two point queries a call (the caller's share of the image, the owner's
  * account), each only when it can change the answer.
  */
@@ -43,6 +45,21 @@ unsigned model_rights_of(enum model_folder folder, enum model_rel rel)
 	if ((int)folder < 0 || folder > MODEL_FOLDER_RECYCLE || (int)rel < 0 || rel >= MODEL_REL_COUNT)
 		return 0;
 	return rights_table[folder][rel];
+}
+
+/* The one rule beside the table: a deactivated image's data is read by
+ * administrators only (§19.5). */
+static unsigned deactivated_rule(unsigned rights, const struct model_image *img, bool caller_admin)
+{
+	if ((img->gflags & MODEL_GFLAG_DEACTIVATED) && !caller_admin)
+		rights &= ~(unsigned)MODEL_RIGHT_READ;
+	return rights;
+}
+
+unsigned model_rights_as(const struct model_image *img, enum model_folder folder, enum model_rel rel,
+                         bool caller_admin)
+{
+	return deactivated_rule(model_rights_of(folder, rel), img, caller_admin);
 }
 
 /* Whether caller is the administrator of owner_id's images: an
@@ -90,10 +107,7 @@ int model_image_rights(model *m, const struct model_account *caller, const struc
 		return rc;
 	if (admin)
 		rights |= model_rights_of(f, MODEL_REL_ADMIN);
-	/* A deactivated image's data is the administrators' (§19.5). */
-	if ((img->gflags & MODEL_GFLAG_DEACTIVATED) && !caller->admin)
-		rights &= ~(unsigned)MODEL_RIGHT_READ;
-	*out = rights;
+	*out = deactivated_rule(rights, img, caller->admin);
 	return 0;
 }
 

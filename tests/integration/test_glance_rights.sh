@@ -124,15 +124,30 @@ assert_eq bob "$(curl -sf -H "X-Auth-Token: ${TOK[$ME]}" "$U/images/$WEB/members
 expect "$ME" 403 PUT "/images/$WEB/members/bob" '{"status":"accepted"}'
 assert_match ".*only the member answers a share.*" "$(cat "$T/body")" "the owner's answer, its reason"
 
-say "deactivated: its data is the administrators' only"
+say "deactivated: its data is the administrators' only, through every face (the model's one rule)"
+imgfs_admin "$S" download-url "http://127.0.0.1:$PORT/"
+echo "link 1h" >"$R/private/web/download"
+LINK=$(cut -d' ' -f1 "$R/private/web/download")
+assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$LINK")" "the link, active"
 expect "$ME" 204 POST "/images/$WEB/actions/deactivate"
 expect "$ME" 403 GET "/images/$WEB/file"
 assert_match '.*has been deactivated.*' "$(cat "$T/body")" "the reason"
 expect boss 200 GET "/images/$WEB/file"
 expect bob 403 GET "/images/$WEB/file"
+# The tree asks the same question: the owner's disk and files/, a link
+# made before, and a new link.
+assert_errno EACCES read "$R/private/web/disks/vda"
+assert_match '.*deactivated: its disks are read by administrators only.*' "$(cat "$M/errors")" "the tree's reason"
+assert_errno EACCES listdir "$R/private/web/files/vda"
+assert_eq 403 "$(curl -s -o "$T/linkbody" -w '%{http_code}' "$LINK")" "a link made before, deactivated"
+assert_match '.*deactivated.*' "$(cat "$T/linkbody")" "the link's reason"
+assert_errno EACCES write "$R/private/web/download" $'link 1h\n'
 expect "$ME" 204 POST "/images/$WEB/actions/reactivate"
 expect "$ME" 200 GET "/images/$WEB/file"
 cmp "$T/body" "$T/disk.raw" || fail "the owner's download differs from the upload"
+cmp "$R/private/web/disks/vda" "$T/disk.raw" || fail "the owner's disk, reactivated"
+assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$LINK")" "the link, reactivated"
+echo revoke >"$R/private/web/download"
 
 say "a main account over its sub-account's image: sees and reads, changes nothing"
 DEV=$(new_image acme-dev dev)

@@ -164,9 +164,22 @@ static void test_shared_view(void **state)
 			fail_msg("%s is writable for the receiver", s.names[i]);
 	}
 	ut_node(&a->ctx, &a->bob, "/regions/cn-north-1/shared/golden@alice/disks/vda", n);
-	assert_int_equal(fs_node_blob_access(n), -EACCES);
+	assert_int_equal(fs_node_blob_access(&a->ctx, n, &err), -EACCES);
+	assert_string_equal(err.msg, "this image's disks are only for creating instances");
 	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/private/golden/disks/vda", n);
-	assert_int_equal(fs_node_blob_access(n), 0);
+	assert_int_equal(fs_node_blob_access(&a->ctx, n, NULL), 0);
+	/* Deactivated (§19.5): the owner, no administrator, reads nothing;
+	 * reactivated, she reads again.  The model's rule, not the view's. */
+	struct model_api_op deact = {.kind = MODEL_API_FLAG, .num = MODEL_GFLAG_DEACTIVATED, .on = true};
+	assert_int_equal(model_share_remove(a->fx->m, a->img, "bob", &err), 0);
+	assert_int_equal(model_api_image_update(a->fx->m, a->img, &deact, 1, &err), 0);
+	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/private/golden/disks/vda", n);
+	assert_int_equal(fs_node_blob_access(&a->ctx, n, &err), -EACCES);
+	assert_string_equal(err.msg, "the image is deactivated: its disks are read by administrators only");
+	deact.on = false;
+	assert_int_equal(model_api_image_update(a->fx->m, a->img, &deact, 1, &err), 0);
+	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/private/golden/disks/vda", n);
+	assert_int_equal(fs_node_blob_access(&a->ctx, n, NULL), 0);
 	/* carol: not shared with her. */
 	assert_int_equal(ut_walk(&a->ctx, &a->carol, "/regions/cn-north-1/shared/golden@alice", n), -ENOENT);
 	assert_int_equal(fs_node_resolve(&a->ctx, &a->carol, fs_ino(FS_K_IMAGE, a->img, 0), n), -ENOENT);

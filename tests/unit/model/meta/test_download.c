@@ -144,6 +144,14 @@ static void test_refusals(void **state)
 	assert_int_equal(model_link_command(fx->m, q, "link", &err), -EPERM);
 	struct model_image pub = ut_platform(fx, fx->r1, MODEL_FOLDER_PUBLIC, "centos-7.4");
 	assert_int_equal(model_link_command(fx->m, pub.id, "link", &err), -EPERM);
+	/* A deactivated image's data is the administrators' (§19.5): a link,
+	 * the owner's read handed to anyone, is refused while it is. */
+	struct model_api_op deact = {.kind = MODEL_API_FLAG, .num = MODEL_GFLAG_DEACTIVATED, .on = true};
+	assert_int_equal(model_api_image_update(fx->m, id, &deact, 1, &err), 0);
+	assert_int_equal(model_link_command(fx->m, id, "link", &err), -EACCES);
+	assert_string_equal(err.msg, "the image is deactivated: its data is read by administrators only");
+	deact.on = false;
+	assert_int_equal(model_api_image_update(fx->m, id, &deact, 1, &err), 0);
 	for (int i = 0; i < MODEL_LINK_MAX_LIVE; i++)
 		assert_int_equal(model_link_command(fx->m, id, "link 1h", &err), 0);
 	assert_int_equal(model_link_command(fx->m, id, "link 1h", &err), -EDQUOT);
