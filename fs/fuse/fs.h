@@ -373,9 +373,7 @@ typedef int (*fs_emit_fn)(void *arg, const char *name, const struct fs_node *chi
 int fs_node_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_emit_fn emit, void *arg);
 /* The path of a node, for the log. */
 void fs_node_path(struct fs_ctx *ctx, const struct fs_node *n, char *out, size_t cap);
-/* Whether the node's blob is readable by the caller: 0, or -EACCES with
- * the reason in err (may be NULL); -EIO when the caller's role, needed for
- * a deactivated image, was not read.  The model's rights (rights.h). */
+/* May the caller read n's blob (rights.h)? 0, -EACCES (why in err, or NULL), -EIO (role not read). */
 int fs_node_blob_access(struct fs_ctx *ctx, const struct fs_node *n, struct model_err *err);
 /* Where n is in its region, for a path: "<region>", or
  * "<region>/tenants/<account>" for what is seen through tenants/. */
