@@ -71,6 +71,15 @@ int serve_range_parse(const char *h, uint64_t size, uint64_t *start, uint64_t *l
 	return 1;
 }
 
+void serve_content_range(char *out, size_t cap, uint64_t start, uint64_t len, uint64_t size)
+{
+	if (len == 0)
+		snprintf(out, cap, "bytes */%llu", (unsigned long long)size);
+	else
+		snprintf(out, cap, "bytes %llu-%llu/%llu", (unsigned long long)start, (unsigned long long)(start + len - 1),
+		         (unsigned long long)size);
+}
+
 bool serve_if_range(const char *h, const char *etag, const char *last_modified)
 {
 	if (!h)

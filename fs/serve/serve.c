@@ -303,7 +303,7 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 		struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		if (!r)
 			return MHD_NO;
-		snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
+		serve_content_range(crange, sizeof(crange), 0, 0, size);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
@@ -326,8 +326,7 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "private, no-transform");
 	if (ranged > 0) {
-		snprintf(crange, sizeof(crange), "bytes %llu-%llu/%llu", (unsigned long long)dl->start,
-		         (unsigned long long)(dl->start + dl->len - 1), (unsigned long long)size);
+		serve_content_range(crange, sizeof(crange), dl->start, dl->len, size);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 	}
 	if (!dl->head && dl->len > 0) {

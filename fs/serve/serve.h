@@ -112,6 +112,10 @@ int64_t serve_now_ms(void);
  * is malformed: a server ignores those); -1 when it is a single range
  * that lies outside the body (416). */
 int serve_range_parse(const char *h, uint64_t size, uint64_t *start, uint64_t *len);
+/* The Content-Range of a 206 for [start, start + len) of a body of size
+ * bytes ("bytes 0-99/1000": the last byte's offset, not the end's), or,
+ * len 0, of a 416 ("bytes", a space, an asterisk, "/1000"). */
+void serve_content_range(char *out, size_t cap, uint64_t start, uint64_t len, uint64_t size);
 /* Whether an If-Range value lets the Range apply: the strong ETag equal,
  * or exactly the Last-Modified date (RFC 9110 §13.1.5).  NULL: yes. */
 bool serve_if_range(const char *h, const char *etag, const char *last_modified);

@@ -176,13 +176,16 @@ int model_account_api_login(model *m, const char *account, const char *password,
 
 /* ---- the API's import tasks (apitask.c) ----------------------------------- */
 
+/* Bytes of an import's request a task row keeps: a web-download's body
+ * with a uri of FETCH_URL_MAX (2048) bytes and its other fields. */
+#define MODEL_API_TASK_INPUT_MAX 4095
 struct model_api_task {
 	int64_t id;
 	char uuid[37];
 	int64_t image_id;
 	int64_t account_id;
 	char method[32];        /* glance-direct, web-download */
-	char input[1024];       /* the request's body as the API shows it (JSON) */
+	char input[MODEL_API_TASK_INPUT_MAX + 1]; /* the request's body as the API shows it (JSON) */
 	char request_id[64];
 	int64_t created, ended; /* unix seconds; ended 0 while it runs */
 	char result[256];       /* "" while it runs, "success", or why it failed */

@@ -640,7 +640,7 @@ int data_get(struct glance_req *r)
 		int ranged = range ? serve_range_parse(range, size, &d->start, &d->len) : 0;
 		if (ranged < 0) {
 			struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-			snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
+			serve_content_range(crange, sizeof(crange), 0, 0, size);
 			if (resp)
 				MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 			ret = glance_queue(r, 416, resp);
@@ -663,8 +663,7 @@ int data_get(struct glance_req *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 		if (ranged) {
-			snprintf(crange, sizeof(crange), "bytes %llu-%llu/%llu", (unsigned long long)d->start,
-			         (unsigned long long)(d->start + d->len - 1), (unsigned long long)size);
+			serve_content_range(crange, sizeof(crange), d->start, d->len, size);
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 		}
 		ret = glance_queue(r, ranged ? 206 : 200, resp);

@@ -112,6 +112,23 @@ static int copy_prop(void *arg, const char *key, const char *value)
 	return 0;
 }
 
+/* The request as its task row keeps it (the task's input.import_req): the
+ * body, or when that is longer than a row holds (a uri near FETCH_URL_MAX
+ * and the body's other fields) the method's name and uri only, which
+ * always fit: an import that was taken always has its task.  NULL: no
+ * memory. */
+static char *task_input(json_t *body, const char *method, const char *uri)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	if (text && strlen(text) < sizeof(((struct model_api_task *)0)->input))
+		return text;
+	free(text);
+	json_t *kept = json_pack("{s:{s:s,s:s*}}", "method", "name", method, "uri", uri);
+	text = kept ? json_dumps(kept, JSON_COMPACT) : NULL;
+	json_decref(kept);
+	return text;
+}
+
 /* glance-download: refusals known now are 400; those of the source (its
  * region, whether it is there) a failed task, as Glance finds them when
  * it calls the other side. */
@@ -120,7 +137,7 @@ static int glance_download(struct glance_req *r, struct model_api_image *dst, js
 	struct model_api_image *src = malloc(sizeof(*src));
 	struct copy_props *cp = calloc(1, sizeof(*cp));
 	struct model_err err = {0};
-	char *input = json_dumps(body, JSON_COMPACT);
+	char *input = task_input(body, "glance-download", NULL);
 	const char *id = json_string_value(json_object_get(m, "glance_image_id"));
 	const char *region = json_string_value(json_object_get(m, "glance_region"));
 	const char *iface = json_string_value(json_object_get(m, "glance_service_interface"));
@@ -184,6 +201,7 @@ int tasks_import(struct glance_req *r)
 	int ret, rc;
 	json_t *body = NULL;
 	char *input = NULL;
+	const char *uri = NULL;
 	if (!(body = glance_body_json(r, &replied))) {
 		ret = MHD_YES;
 		goto out;
@@ -215,7 +233,7 @@ int tasks_import(struct glance_req *r)
 			goto out;
 		}
 	} else {
-		const char *uri = json_string_value(json_object_get(m, "uri"));
+		uri = json_string_value(json_object_get(m, "uri"));
 		rc = uri ? model_image_import_url(glance_model(r->g), a->img.id, uri, &err)
 		         : model_fail(&err, -EINVAL, "web-download takes a uri");
 	}
@@ -223,7 +241,7 @@ int tasks_import(struct glance_req *r)
 		ret = glance_reply_model(r, rc, &err);
 		goto out;
 	}
-	input = json_dumps(body, JSON_COMPACT);
+	input = task_input(body, method, uri);
 	if (model_api_task_new(glance_model(r->g), a->img.id, r->caller.id, method, input ? input : "{}", r->request_id,
 	                       NULL, NULL, &err) < 0)
 		glance_logf(r->g, "import of %s: its task row was not kept: %s", a->img.uuid, err.msg);

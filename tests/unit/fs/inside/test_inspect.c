@@ -59,6 +59,45 @@ static void test_os_release(void **state)
 	free(o.buf);
 }
 
+/* Each key into its own field (values that differ, so a field read from
+ * another key's line shows), the shell's quoting, a value at its 255
+ * bytes and one past (cut, never past the buffer). */
+static void test_os_release_fields(void **state)
+{
+	(void)state;
+	char v[300];
+	mfs_text("/etc/os-release", "NAME=\"n a m e\"\nID=the-id\nID_LIKE=\"rhel fedora\"\nVERSION='v \\1'\n"
+	                            "VERSION_ID=\"9.\\4\"\nPRETTY_NAME=\"p\nVERSION_CODENAME=x\n ID=spaced\nid=lower\n");
+	struct ins_out o = run();
+	static const char *const want[][2] = {
+		{"os.name", "n a m e"},   {"os.id", "the-id"}, {"os.like", "rhel fedora"},
+		{"os.version", "v \\1"}, /* single quotes keep a backslash */
+		{"os.version_id", "9.4"}, /* double quotes drop it */
+		{"os.pretty", "p"},       /* a quote never closed: to the line's end */
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (mfs_count(&o, want[i][0], NULL, v, sizeof(v)) != 1)
+			fail_msg("%s: not once", want[i][0]);
+		if (strcmp(v, want[i][1]) != 0)
+			fail_msg("%s: '%s', want '%s'", want[i][0], v, want[i][1]);
+	}
+	free(o.buf);
+	/* 255 bytes of value whole, 256 cut to 255 */
+	for (size_t n = 255; n <= 256; n++) {
+		char text[400] = "ID=";
+		memset(text + 3, 'i', n);
+		strcpy(text + 3 + n, "\nVERSION_ID=1\n");
+		mfs_reset();
+		mfs_text("/usr/bin/.keep", "");
+		mfs_text("/etc/os-release", text);
+		o = run();
+		assert_int_equal(mfs_count(&o, "os.id", NULL, v, sizeof(v)), 1);
+		assert_int_equal(strlen(v), 255);
+		assert_int_equal(mfs_count(&o, "os.version_id", "1", NULL, 0), 1); /* the next line read as its own */
+		free(o.buf);
+	}
+}
+
 /* 64 KiB is read, one byte more is a note. */
 static void test_os_release_bound(void **state)
 {
@@ -295,6 +334,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_os_release, setup),
+		cmocka_unit_test_setup(test_os_release_fields, setup),
 		cmocka_unit_test_setup(test_os_release_bound, setup),
 		cmocka_unit_test_setup(test_nul_lines, setup),
 		cmocka_unit_test_setup(test_fstab, setup),

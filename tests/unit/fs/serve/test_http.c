@@ -52,6 +52,39 @@ static void test_range(void **state)
 	}
 }
 
+/* The answer's Content-Range: the last byte's offset, at the body's first
+ * byte, its last, one past a chunk, and a 416's. */
+static void test_content_range(void **state)
+{
+	(void)state;
+	char out[96];
+	uint64_t s, l;
+	serve_content_range(out, sizeof(out), 0, 1, 1000);
+	assert_string_equal(out, "bytes 0-0/1000");
+	serve_content_range(out, sizeof(out), 999, 1, 1000);
+	assert_string_equal(out, "bytes 999-999/1000");
+	serve_content_range(out, sizeof(out), 0, 1000, 1000);
+	assert_string_equal(out, "bytes 0-999/1000");
+	serve_content_range(out, sizeof(out), 0, 0, 1000);
+	assert_string_equal(out, "bytes */1000");
+	serve_content_range(out, sizeof(out), UINT64_MAX - 1, 1, UINT64_MAX);
+	assert_string_equal(out, "bytes 18446744073709551614-18446744073709551614/18446744073709551615");
+	/* parsed and answered: a suffix of one byte is the last */
+	assert_int_equal(serve_range_parse("bytes=-1", 1000, &s, &l), 1);
+	serve_content_range(out, sizeof(out), s, l, 1000);
+	assert_string_equal(out, "bytes 999-999/1000");
+	assert_int_equal(serve_range_parse("bytes=998-", 1000, &s, &l), 1);
+	serve_content_range(out, sizeof(out), s, l, 1000);
+	assert_string_equal(out, "bytes 998-999/1000");
+	assert_int_equal(serve_range_parse("bytes=0-1000", 1000, &s, &l), 1); /* past the end: to the end */
+	serve_content_range(out, sizeof(out), s, l, 1000);
+	assert_string_equal(out, "bytes 0-999/1000");
+	assert_int_equal(serve_range_parse("bytes=0-0", 1, &s, &l), 1);
+	assert_int_equal(serve_range_parse("bytes=1-", 1, &s, &l), -1);
+	assert_int_equal(serve_range_parse("bytes=-1", 0, &s, &l), -1); /* nothing to take the end of */
+	assert_int_equal(serve_range_parse("bytes=0-", 0, &s, &l), -1);
+}
+
 static void test_if_range(void **state)
 {
 	(void)state;
@@ -190,6 +223,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_range),
+		cmocka_unit_test(test_content_range),
 		cmocka_unit_test(test_if_range),
 		cmocka_unit_test(test_disposition),
 		cmocka_unit_test(test_path_and_escape),

@@ -51,15 +51,16 @@ static void test_tasks(void **state)
 	assert_int_equal(s.ids[0], t.id); /* newest first */
 	for (int i = 0; i < s.n; i++)
 		assert_true(s.ids[i] != first);
-	/* an input past its bound is refused */
-	char big[1100];
+	/* an input past its bound is refused, one at it kept */
+	char big[MODEL_API_TASK_INPUT_MAX + 2];
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	assert_int_equal(model_api_task_new(fx->m, img, alice, "web-download", big, "req-2", NULL, NULL, &err), -EINVAL);
-	big[1023] = '\0';
+	big[MODEL_API_TASK_INPUT_MAX] = '\0';
 	assert_int_equal(model_api_task_new(fx->m, img, alice, "web-download", big, "req-2", "no such image", &t, &err), 0);
 	assert_int_equal(model_api_task_get(fx->m, t.uuid, &got), 0);
 	assert_string_equal(got.result, "no such image"); /* refused before it began: ended */
+	assert_int_equal(strlen(got.input), MODEL_API_TASK_INPUT_MAX);
 	assert_int_equal(got.ended, got.created);
 	/* gone with the image (a queued image is removed outright) */
 	assert_int_equal(model_image_remove(fx->m, img, &err), 0);

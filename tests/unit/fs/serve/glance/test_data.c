@@ -3,17 +3,13 @@
  * shares of the image API's upload slots (glance_upload_fits), each bound
  * at its limit and one past it, and against a reference: accounts that
  * take every slot they may, one after the other, never let one account
- * hold more than half, and leave a slot for a newcomer while any is free.
+ * hold more than half, and leave a slot for a newcomer while any is free;
+ * and GET .../file through the dispatcher (glance_test.h) with and
+ * without a Range: the bytes, the status and the Content-Range at the
+ * body's first byte, its last, a suffix, a range past the end (416) and
+ * ranges that are ignored (several, reversed).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "glance.h"
+#include "glance_test.h"
 
 _Static_assert(GLANCE_UPLOADS == 16, "the figures below are for 16 slots");
 
@@ -68,12 +64,95 @@ static void test_greedy_accounts(void **state)
 	assert_true(accounts >= 5);
 }
 
+/* The bytes lt_tagged_blob stores. */
+static uint8_t *tagged(const char *tag, uint64_t size)
+{
+	uint8_t *buf = calloc(1, size);
+	assert_non_null(buf);
+	for (uint64_t off = 0; off < size; off += LT_MiB)
+		snprintf((char *)buf + off, size - off < 64 ? (size_t)(size - off) : 64, "%s@%llu", tag,
+		         (unsigned long long)off);
+	return buf;
+}
+
+static void test_download_ranges(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char id[37], url[200], crange[96], last[64];
+	const uint64_t size = 2 * LT_MiB + 100;
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	struct model_image img = gt_image(&t, id);
+	lt_device(t.fx, img.id, 0, lt_tagged_blob(t.fx, t.fx->r1, "web", size), 0);
+	lt_available(t.fx, img.id, MODEL_TYPE_LOCAL);
+	uint8_t *want = tagged("web", size);
+	snprintf(url, sizeof url, "/v2/images/%s/file", id);
+	/* whole */
+	assert_int_equal(gt_call(&t, &o, "GET", url, "alice", NULL), 200);
+	assert_int_equal(o.len, size);
+	assert_memory_equal(o.body, want, size);
+	assert_null(gt_reply_header(&o, "Content-Range"));
+	assert_string_equal(gt_reply_header(&o, "Accept-Ranges"), "bytes");
+	gt_reply_free(&o);
+	/* ranges: start, length; ignored ones whole (start 0, length size) */
+	snprintf(last, sizeof last, "bytes=%llu-", (unsigned long long)(size - 1));
+	static char past[64], across[64], suffix_all[64];
+	snprintf(past, sizeof past, "bytes=%llu-", (unsigned long long)size);
+	snprintf(across, sizeof across, "bytes=%llu-%llu", (unsigned long long)(LT_MiB - 1), (unsigned long long)LT_MiB);
+	snprintf(suffix_all, sizeof suffix_all, "bytes=-%llu", (unsigned long long)(size + 5));
+	const struct {
+		const char *range;
+		int status;
+		uint64_t start, len;
+	} cases[] = {
+		{"bytes=0-0", 206, 0, 1},
+		{last, 206, size - 1, 1},
+		{"bytes=-1", 206, size - 1, 1},
+		{"bytes=-100", 206, size - 100, 100},
+		{suffix_all, 206, 0, size},
+		{across, 206, LT_MiB - 1, 2},
+		{"bytes=5-9", 206, 5, 5},
+		{past, 416, 0, 0},
+		{"bytes=-0", 416, 0, 0},
+		{"bytes=0-1,5-6", 200, 0, size},
+		{"bytes=9-5", 200, 0, size},
+		{"pages=0-1", 200, 0, size},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		gt_header("Range", cases[i].range);
+		int st = gt_call(&t, &o, "GET", url, "alice", NULL);
+		if (st != cases[i].status)
+			fail_msg("Range %s: %d, want %d", cases[i].range, st, cases[i].status);
+		const char *cr = gt_reply_header(&o, "Content-Range");
+		if (st == 206) {
+			snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)cases[i].start,
+			         (unsigned long long)(cases[i].start + cases[i].len - 1), (unsigned long long)size);
+			if (!cr || strcmp(cr, crange) != 0)
+				fail_msg("Range %s: Content-Range %s, want %s", cases[i].range, cr ? cr : "(none)", crange);
+		} else if (st == 416) {
+			snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)size);
+			assert_non_null(cr);
+			assert_string_equal(cr, crange);
+		} else {
+			assert_null(cr);
+		}
+		assert_int_equal(o.len, cases[i].len);
+		if (cases[i].len)
+			assert_memory_equal(o.body, want + cases[i].start, cases[i].len);
+		gt_reply_free(&o);
+	}
+	free(want);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_account),
 		cmocka_unit_test(test_beside_others),
 		cmocka_unit_test(test_greedy_accounts),
+		cmocka_unit_test_setup_teardown(test_download_ranges, ut_setup, ut_teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -1,0 +1,138 @@
+/*
+ * test_images.c — unit tests for fs/serve/glance/images.c (SPEC §19)
+ * through the dispatcher (glance_test.h): an image's tags by PUT and
+ * DELETE .../tags/{tag}, by a create's body and by a patch — a tag of 255
+ * bytes and one of 256, GLANCE_TAGS_MAX tags and one more, a tag twice, a
+ * tag that is the end of another — each refusal leaving the tags as they
+ * were; and a patch's body through the handler (its refusals change
+ * nothing).
+ */
+#include "glance_test.h"
+
+/* The image's tags as the API lists them, joined by ','. */
+static void tags_of(struct gt *t, const char *id, char *out, size_t cap)
+{
+	struct gt_reply o;
+	char url[200];
+	size_t i, n = 0;
+	json_t *v;
+	snprintf(url, sizeof url, "/v2/images/%s", id);
+	assert_int_equal(gt_call(t, &o, "GET", url, "alice", NULL), 200);
+	out[0] = '\0';
+	json_array_foreach(json_object_get(o.json, "tags"), i, v)
+		n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? "," : "", json_string_value(v));
+	gt_reply_free(&o);
+}
+
+static void test_tag_routes(void **state)
+{
+	struct gt t;
+	char id[37], url[600], tag[300], got[8192];
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\"}", id);
+	/* 255 bytes: a tag; 256: refused, nothing changed */
+	memset(tag, 'g', 256);
+	tag[255] = '\0';
+	snprintf(url, sizeof url, "/v2/images/%s/tags/%s", id, tag);
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 204);
+	tags_of(&t, id, got, sizeof got);
+	assert_string_equal(got, tag);
+	tag[255] = 'g';
+	tag[256] = '\0';
+	snprintf(url, sizeof url, "/v2/images/%s/tags/%s", id, tag);
+	int st = gt_status(&t, "PUT", url, "alice", NULL);
+	assert_true(st == 400 || st == 404);
+	tag[255] = '\0';
+	tags_of(&t, id, got, sizeof got);
+	assert_string_equal(got, tag);
+	/* twice is once */
+	snprintf(url, sizeof url, "/v2/images/%s/tags/%s", id, tag);
+	assert_int_equal(gt_status(&t, "DELETE", url, "alice", NULL), 204);
+	snprintf(url, sizeof url, "/v2/images/%s/tags/ab", id);
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 204);
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 204);
+	snprintf(url, sizeof url, "/v2/images/%s/tags/b", id); /* the end of another: a tag of its own */
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 204);
+	tags_of(&t, id, got, sizeof got);
+	assert_string_equal(got, "ab,b");
+	/* removing one leaves the other; an absent one is 404 */
+	assert_int_equal(gt_status(&t, "DELETE", url, "alice", NULL), 204);
+	assert_int_equal(gt_status(&t, "DELETE", url, "alice", NULL), 404);
+	tags_of(&t, id, got, sizeof got);
+	assert_string_equal(got, "ab");
+	/* GLANCE_TAGS_MAX tags, and one more: 413, the 128 kept */
+	for (int i = 1; i < GLANCE_TAGS_MAX; i++) {
+		snprintf(url, sizeof url, "/v2/images/%s/tags/t%d", id, i);
+		assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 204);
+	}
+	snprintf(url, sizeof url, "/v2/images/%s/tags/one-more", id);
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 413);
+	snprintf(url, sizeof url, "/v2/images/%s/tags/t1", id); /* one there already: no more of them */
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", NULL), 204);
+	tags_of(&t, id, got, sizeof got);
+	int n = 1;
+	for (const char *p = got; *p; p++)
+		n += *p == ',';
+	assert_int_equal(n, GLANCE_TAGS_MAX);
+	assert_null(strstr(got, "one-more"));
+	assert_int_equal(strncmp(got, "ab,t1,", 6), 0);
+	gt_stop(&t);
+}
+
+/* Tags in a create's body and a patch's: bounds, a set, refusals atomic. */
+static void test_tag_bodies(void **state)
+{
+	struct gt t;
+	char id[37], url[200], got[8192];
+	char *body = malloc(8192);
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"w\", \"tags\": [\"ab\", \"b\", \"cab\", \"b\", \"ab\"]}", id);
+	tags_of(&t, id, got, sizeof got);
+	assert_string_equal(got, "ab,b,cab"); /* a set: each once, none lost */
+	/* GLANCE_TAGS_MAX in a body, and one more */
+	size_t n = (size_t)sprintf(body, "{\"name\": \"many\", \"tags\": [");
+	for (int i = 0; i < GLANCE_TAGS_MAX; i++)
+		n += (size_t)sprintf(body + n, "%s\"t%d\"", i ? ", " : "", i);
+	strcpy(body + n, "]}");
+	gt_create(&t, "alice", body, id);
+	tags_of(&t, id, got, sizeof got);
+	assert_non_null(strstr(got, ",t127"));
+	strcpy(body + n, ", \"t128\"]}");
+	assert_int_equal(gt_status(&t, "POST", "/v2/images", "alice", body), 413);
+	/* a patch replacing them: 255 bytes yes, 256 no, the old kept */
+	snprintf(url, sizeof url, "/v2/images/%s", id);
+	char tag[300];
+	memset(tag, 'g', 256);
+	tag[255] = '\0';
+	snprintf(body, 8192, "[{\"op\": \"replace\", \"path\": \"/tags\", \"value\": [\"%s\", \"x\"]}]", tag);
+	assert_int_equal(gt_status(&t, "PATCH", url, "alice", body), 200);
+	tags_of(&t, id, got, sizeof got);
+	assert_int_equal(strlen(got), 255 + 2);
+	tag[255] = 'g';
+	tag[256] = '\0';
+	snprintf(body, 8192, "[{\"op\": \"replace\", \"path\": \"/tags\", \"value\": [\"y\", \"%s\"]}]", tag);
+	assert_int_equal(gt_status(&t, "PATCH", url, "alice", body), 400);
+	tags_of(&t, id, got, sizeof got);
+	assert_int_equal(strlen(got), 255 + 2);
+	/* a patch refused in its last operation changes nothing of the first */
+	assert_int_equal(gt_status(&t, "PATCH", url, "alice",
+	                           "[{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"renamed\"},"
+	                           " {\"op\": \"replace\", \"path\": \"/min_ram\", \"value\": \"lots\"}]"),
+	                 400);
+	assert_string_equal(gt_image(&t, id).name, "many");
+	assert_int_equal(gt_status(&t, "PATCH", url, "alice",
+	                           "[{\"op\": \"remove\", \"path\": \"/tags\"}]"), 200);
+	tags_of(&t, id, got, sizeof got);
+	assert_string_equal(got, "");
+	free(body);
+	gt_stop(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_tag_routes, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_tag_bodies, ut_setup, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}
