@@ -153,10 +153,14 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	   ": >src/empty && echo ro >src/ro.txt && echo y >src/UPPER.TXT && "
 	   "touch -d '2021-03-04 05:06:08' src/readme.txt && touch -d '1999-12-31 23:59:58' src/EFI/BOOT/BOOTX64.EFI && "
 	   "mkfs.fat -C %s %s %u && mcopy -m -i %s -s src/* :: && mattrib -i %s +r ::/ro.txt && "
+	   "%s"
 	   "head -c 5000 /dev/urandom >src/frag1 && mcopy -i %s src/frag1 ::/frag1 && "
 	   "head -c 40000 /dev/urandom >src/frag2 && mcopy -i %s src/frag2 ::/frag2 && mdel -i %s ::/frag1 && "
 	   "head -c 100000 /dev/urandom >src/frag3 && mcopy -i %s src/frag3 ::/frag3",
-	   img, mkfs_opts, img, kib, img, img, img, img, img, img);
+	   img, mkfs_opts, img, kib, img, img,
+	   /* FAT32: 34 MB of zeros first, so that frag2 starts past cluster
+	    * 65535 (its entry's high word not 0: checked below) */
+	   bits == 32 ? "truncate -s 34000000 zfill && mcopy -i fat32.img zfill ::/zfill && " : "", img, img, img, img);
 	load(img, &m);
 	assert_int_equal(fat_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
 	char kind[8];
@@ -177,6 +181,13 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	           "src/Long Directory Name/deeper/a file with a long name.conf", 0);
 	check_file(v, "empty", "src/empty", 0);
 	check_file(v, "frag2", "src/frag2", 0);
+	if (bits == 32) {
+		struct ins_stat f2;
+		assert_int_equal(walk(v, "frag2", &f2), 0);
+		/* the entry's high word of the first cluster (ino: the entry's
+		 * byte offset / 32, §18) */
+		assert_true(m.data[(size_t)f2.ino * 32 + 20] | m.data[(size_t)f2.ino * 32 + 21]);
+	}
 	check_file(v, "frag3", "src/frag3", 0);
 	struct ins_stat st, again;
 	assert_int_equal(walk(v, "ro.txt", &st), 0);
