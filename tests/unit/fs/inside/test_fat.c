@@ -200,6 +200,13 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	/* Inode numbers are stable: the same by stat and on a new open. */
 	assert_int_equal(fat_stat(v, st.ino, &again), 0);
 	assert_memory_equal(&st, &again, sizeof(st));
+	/* and of a directory not the one last listed (its entry read anew) */
+	struct ins_stat deep;
+	assert_int_equal(walk(v, "EFI/BOOT/BOOTX64.EFI", &deep), 0);
+	assert_int_equal(fat_list(v, FAT_ROOT_INO, 0, collect, &n), 0);
+	memset(&again, 0x5a, sizeof(again));
+	assert_int_equal(fat_stat(v, deep.ino, &again), 0);
+	assert_memory_equal(&deep, &again, sizeof(deep));
 	assert_int_equal(walk(v, "EFI/BOOT", &st), 0);
 	assert_int_equal(st.mode, S_IFDIR | 0755);
 	assert_int_equal(fat_lookup(v, FAT_ROOT_INO, "README.TXT", 10, &st), -ENOENT);
@@ -509,6 +516,11 @@ static uint8_t *nm_surrogates(uint8_t *e) /* U+1F600 as a pair, then a lone high
 	uint16_t u[4] = {0xd83d, 0xde00, 'z', 0xd800};
 	return sfn(run(e, u, 4, sfn_sum(HELLO), 0, 0, 0), HELLO, 0);
 }
+static uint8_t *nm_surrogate_bounds(uint8_t *e) /* pairs at the ranges' ends; a high one before U+E000; U+D7FF; two low ones, two high ones */
+{
+	uint16_t u[12] = {0xdbff, 0xdfff, 0xd800, 0xdc00, 0xd800, 0xe000, 0xdc00, 0xd7ff, 0xdc00, 0xdc01, 0xd800, 0xdbff};
+	return sfn(run(e, u, 12, sfn_sum(HELLO), 0, 0, 0), HELLO, 0);
+}
 static uint8_t *nm_cases(uint8_t *e) /* no long name; the NT flags: base and extension lower case; 0x05 first */
 {
 	e = sfn(e, HELLO, 0x18);
@@ -551,6 +563,9 @@ static void test_names(void **state)
 		{"a deleted entry between", nm_deleted_between, "HELLO.TXT|"},
 		{"a volume label between", nm_label_between, "HELLO.TXT|"},
 		{"surrogates", nm_surrogates, "\xf0\x9f\x98\x80z\xef\xbf\xbd|"},
+		{"surrogates at their bounds", nm_surrogate_bounds,
+		 "\xf4\x8f\xbf\xbf" "\xf0\x90\x80\x80" "\xef\xbf\xbd" "\xee\x80\x80" "\xef\xbf\xbd" "\xed\x9f\xbf" "\xef\xbf\xbd" "\xef\xbf\xbd"
+		 "\xef\xbf\xbd" "\xef\xbf\xbd|"},
 		{"the NT flags, 0x05, spaces", nm_cases, "hello.txt|\xcf\x83" "bc.D|"},
 		{"the end marker", nm_end, "HELLO.TXT|"},
 		{"NULs in 8.3 names", nm_nul, "X_FB\xc3\x89OT~|AB.T|"},
