@@ -8,8 +8,9 @@
  * attributes in the inode and in a block of their own, an ACL by
  * setfacl, a 300-entry directory indexed by e2fsck -D) made into an ext4
  * (extents, 256-byte inodes), an ext4 with inline data (small files and
- * directories in the inode) and an ext2 (block maps with double indirect
- * blocks, 128-byte inodes) by `mke2fs -d`.  Every entry is compared with
+ * directories in the inode), an ext4 of 64 KiB blocks and an ext2 (block
+ * maps with double indirect blocks, 128-byte inodes; a file in the
+ * volume's last block) by `mke2fs -d`.  Every entry is compared with
  * the source's lstat (mode, owner, size, links, device, atime and mtime),
  * its bytes, its link's target, its attributes (llistxattr/lgetxattr:
  * name and value) and each directory's names with readdir's.  Times
@@ -468,6 +469,14 @@ static void build(void)
 	/* ext2: block maps (big: double indirect at 1 KiB blocks), 128-byte
 	 * inodes: no extra fields, no nanoseconds. */
 	sh("python3 times.py && mke2fs -q -F -t ext2 -b 1024 -I 128 -N 1024 -O ^dir_index -d src e2.img 16384 && e2fsck -fn e2.img");
+	/* ext2's /one (one block) moved to the volume's last block: a read
+	 * that ends at the volume's end. */
+	sh("last=$(($(dumpe2fs -h e2.img 2>/dev/null | sed -n 's/^Block count: *//p') - 1)) && "
+	   "dd if=src/one of=e2.img bs=1024 seek=$last conv=notrunc status=none && "
+	   "debugfs -w -R \"sif /one block[0] $last\" e2.img && debugfs -R 'blocks /one' e2.img | grep -qx \"$last *\"");
+	/* 64 KiB blocks, ext4's largest (no cache: read as asked). */
+	sh("python3 times.py && mke2fs -q -F -t ext4 -b 65536 -I 256 -N 512 -d src e64.img 16M && e2fsck -fn e64.img && "
+	   "dumpe2fs -h e64.img 2>/dev/null | grep -q '^Block size: *65536$'");
 	/* ext4 with inline data: small files and directories in the inode. */
 	sh("python3 times.py && mke2fs -q -F -t ext4 -b 1024 -I 256 -N 1024 -O inline_data -d src e4i.img 16384 && "
 	   "e2fsck -fn e4i.img && debugfs -R 'stat /d/a' e4i.img | grep -q 'Size of inline data'");
@@ -533,6 +542,14 @@ static void walk_e4i(void)
 	check_tree(1);
 }
 
+static void walk_e64(void)
+{
+	sh("python3 times.py");
+	load("e64.img");
+	assert_int_equal(ins_fs_ext.open(vol_len, why, sizeof(why)), 0);
+	check_tree(1);
+}
+
 static void walk_e2(void)
 {
 	sh("python3 times.py");
@@ -560,6 +577,14 @@ static void test_ext4_inline(void **state)
 	if (getpid() != parent)
 		_exit(1);
 	in_child(walk_e4i);
+}
+
+static void test_ext4_64k(void **state)
+{
+	(void)state;
+	if (getpid() != parent)
+		_exit(1);
+	in_child(walk_e64);
 }
 
 static void test_ext2(void **state)
@@ -593,6 +618,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ext4),
 	    cmocka_unit_test(test_ext4_inline),
+	    cmocka_unit_test(test_ext4_64k),
 	    cmocka_unit_test(test_ext2),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
