@@ -181,14 +181,16 @@ struct names {
 	char all[32768];
 	uint64_t after[512], ino[512];
 	char name[512][64];
-	unsigned n;
+	unsigned n, blocks; /* blocks: the calls that say a block was read */
 };
 
 static int add_name(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
 {
 	struct names *s = arg;
-	if (!name)
+	if (!name) {
+		s->blocks++;
 		return 0;
+	}
 	assert_true(len >= 1 && len < 64);
 	assert_true(s->n < 512);
 	if (s->n)
@@ -233,6 +235,12 @@ static void check_dir(const char *rel, uint64_t ino)
 	for (unsigned i = 0; i < n; i++)
 		free(v[i]);
 	assert_int_equal(ins_fs_ext.list(ino, 0, add_name, &s), 0);
+	/* A directory's blocks are each said once (none for an inline one). */
+	struct ins_stat st;
+	assert_int_equal(ins_fs_ext.stat(ino, &st), 0);
+	uint32_t bs = 1024u << (vol[1024 + 24] | vol[1025 + 24] << 8); /* s_log_block_size */
+	if (s.blocks != 0 || st.size % bs != 0)
+		assert_int_equal(s.blocks, st.size / bs);
 	n = 0;
 	for (unsigned i = 0; i < s.n; i++)
 		if (strcmp(s.name[i], "lost+found") && strcmp(s.name[i], "times") && strcmp(s.name[i], "lastino"))
@@ -417,6 +425,15 @@ static int64_t debugfs_sec(const char *img, const char *file, const char *field)
 	return sec;
 }
 
+static void check_sizes(void)
+{
+	struct ins_stat st;
+	assert_int_equal(ins_fs_ext.stat(walk("times/huge"), &st), 0);
+	assert_int_equal(st.size, 1ull << 42);
+	assert_int_equal(ins_fs_ext.stat(walk("times/huge1"), &st), -EIO);
+	assert_non_null(strstr(why, "more than its file system can address"));
+}
+
 static void check_times(const char *img)
 {
 	for (unsigned i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
@@ -488,6 +505,11 @@ static void build(void)
 		snprintf(cmds + strlen(cmds), sizeof(cmds) - strlen(cmds),
 		         "sif times/%s %s @%d\nsif times/%s %s_extra %#x\n", times[i].file, times[i].field, (int32_t)times[i].lo,
 		         times[i].file, times[i].field, times[i].extra);
+	/* Sizes at what ext4 addresses with 1 KiB blocks (2^32 blocks) and
+	 * one byte past it. */
+	snprintf(cmds + strlen(cmds), sizeof(cmds) - strlen(cmds),
+	         "write /dev/null times/huge\nsif times/huge size 0x40000000000\n"
+	         "write /dev/null times/huge1\nsif times/huge1 size 0x40000000001\n");
 	snprintf(path, sizeof(path), "%s/times.cmds", dir);
 	assert_non_null(f = fopen(path, "w"));
 	fputs(cmds, f);
@@ -531,6 +553,7 @@ static void walk_e4(void)
 	assert_int_equal(ins_fs_ext.open(vol_len, why, sizeof(why)), 0);
 	check_tree(1);
 	check_times("e4.img");
+	check_sizes();
 	check_inode_bounds();
 }
 
