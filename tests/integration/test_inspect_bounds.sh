@@ -12,7 +12,10 @@
 #   win  an NTFS root (mkntfs, filled through ntfs-3g's mount: fixture
 #        building only) with a SOFTWARE hive holding applications and a
 #        SYSTEM hive holding the host name (make-hive, hivexregedit
-#        --merge): `hostname`, and the applications in `packages`.
+#        --merge): `hostname`, and the applications in `packages`, each
+#        compared with what libhivex reads back from the same hives
+#        (hivexregedit --export: the Uninstall keys' DisplayName and
+#        DisplayVersion, the host name of the set Select\Current names).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -171,12 +174,43 @@ cp "$T/ntoskrnl.exe" "$T/ntfsmnt/Windows/System32/"
 umount "$T/ntfsmnt"
 disk "$T/win.img" "$T/win.raw" 7
 upload win "$T/win.raw"
-assert_eq "windows 2022 x86_64 win-bounds-01" "$(line win platform) $(line win version) $(line win arch) $(line win hostname)" \
-    "win: OS, version, arch, the host name (Tcpip's, not the NetBIOS name)"
+# What libhivex reads back from the same hives (hivexregedit --export),
+# as §20 lists it: each Uninstall subkey with a DisplayName, its version
+# (blanks '_', none "(none)") and the architecture (WOW6432Node's i686).
+export_of() { # HIVE PREFIX KEY: hivexregedit --export of KEY, strings as text
+    hivexregedit --export --unsafe-printable-strings --prefix "$2" "$1" "$3" || fail "hivexregedit --export $3"
+}
+{
+    export_of "$T/SOFTWARE" 'HKEY_LOCAL_MACHINE\SOFTWARE' '\Microsoft\Windows\CurrentVersion\Uninstall'
+    export_of "$T/SOFTWARE" 'HKEY_LOCAL_MACHINE\SOFTWARE' '\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall'
+} | python3 -c '
+import re, sys
+apps, key = {}, None
+for line in sys.stdin.read().splitlines():
+    m = re.match(r"^\[(.*\\Uninstall)\\([^\\]+)\]$", line)
+    if m:
+        key = (m.group(1), m.group(2)); apps[key] = {}; continue
+    if line.startswith("["):
+        key = None; continue
+    m = re.match(r"^\"(\w+)\"=str\(1\):\"(.*)\"$", line)
+    if key and m:
+        apps[key][m.group(1)] = m.group(2)
+for (parent, _), v in apps.items():
+    if "DisplayName" in v:
+        ver = v.get("DisplayVersion")
+        ver = "(none)" if ver is None else ver.replace(" ", "_")
+        print(v["DisplayName"], ver, "i686" if "WOW6432Node" in parent else "x86_64")
+' | LC_ALL=C sort >"$T/win.want"
+sel=$(export_of "$T/SYSTEM" 'HKEY_LOCAL_MACHINE\SYSTEM' '\Select' | sed -n 's/^"Current"=dword://p')
+[[ -n $sel ]] || fail "win: no Select\\Current in the SYSTEM hive's export"
+host=$(export_of "$T/SYSTEM" 'HKEY_LOCAL_MACHINE\SYSTEM' "\\ControlSet$(printf %03d $((16#$sel)))\\Services\\Tcpip\\Parameters" |
+    sed -n 's/^"Hostname"=str(1):"\(.*\)"$/\1/p')
+[[ -n $host ]] || fail "win: no Tcpip Hostname in the SYSTEM hive's export"
+assert_eq "windows 2022 x86_64 $host" "$(line win platform) $(line win version) $(line win arch) $(line win hostname)" \
+    "win: OS, version, arch, the host name (Tcpip's in hivexregedit --export's Select\\Current set)"
+assert_eq 3 "$(wc -l <"$T/win.want")" "win: the applications hivexregedit --export shows"
 assert_eq "3 registry" "$(line win packages)" "win: the packages line"
-printf '%s\n' "7-Zip 23.01 (x64) 23.01 x86_64" "Cloudbase-Init 1.1.4 1.1.4.0 x86_64" "Notepad++ (32-bit x86) 8.6 i686" \
-    >"$T/win.want"
-diff "$T/win.want" "$P/win/packages" >&2 || fail "win: the applications"
+diff "$T/win.want" <(LC_ALL=C sort "$P/win/packages") >&2 || fail "win: the applications differ from hivexregedit --export's"
 assert_eq "win-bounds-01 registry 3" "$(jq -r '[.hostname, .["package-database"], .packages] | join(" ")' \
     "$P/win/inspection.json")" "win: inspection.json"
 assert_eq "" "$(line win note)" "win: no note"

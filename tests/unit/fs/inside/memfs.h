@@ -18,7 +18,7 @@
 
 #include "ins_inspect.h"
 
-#define MFS_MAX 128
+#define MFS_MAX 4200 /* (test_inspect's EFI bound: INSPECT_WANTS_MAX entries and more) */
 
 static struct mfs_node {
 	char path[512]; /* "" the root; "/etc", "/etc/fstab" */

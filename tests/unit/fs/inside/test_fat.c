@@ -153,10 +153,14 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	   ": >src/empty && echo ro >src/ro.txt && echo y >src/UPPER.TXT && "
 	   "touch -d '2021-03-04 05:06:08' src/readme.txt && touch -d '1999-12-31 23:59:58' src/EFI/BOOT/BOOTX64.EFI && "
 	   "mkfs.fat -C %s %s %u && mcopy -m -i %s -s src/* :: && mattrib -i %s +r ::/ro.txt && "
+	   "%s"
 	   "head -c 5000 /dev/urandom >src/frag1 && mcopy -i %s src/frag1 ::/frag1 && "
 	   "head -c 40000 /dev/urandom >src/frag2 && mcopy -i %s src/frag2 ::/frag2 && mdel -i %s ::/frag1 && "
 	   "head -c 100000 /dev/urandom >src/frag3 && mcopy -i %s src/frag3 ::/frag3",
-	   img, mkfs_opts, img, kib, img, img, img, img, img, img);
+	   img, mkfs_opts, img, kib, img, img,
+	   /* FAT32: 34 MB of zeros first, so that frag2 starts past cluster
+	    * 65535 (its entry's high word not 0: checked below) */
+	   bits == 32 ? "truncate -s 34000000 zfill && mcopy -i fat32.img zfill ::/zfill && " : "", img, img, img, img);
 	load(img, &m);
 	assert_int_equal(fat_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
 	char kind[8];
@@ -177,6 +181,13 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	           "src/Long Directory Name/deeper/a file with a long name.conf", 0);
 	check_file(v, "empty", "src/empty", 0);
 	check_file(v, "frag2", "src/frag2", 0);
+	if (bits == 32) {
+		struct ins_stat f2;
+		assert_int_equal(walk(v, "frag2", &f2), 0);
+		/* the entry's high word of the first cluster (ino: the entry's
+		 * byte offset / 32, §18) */
+		assert_true(m.data[(size_t)f2.ino * 32 + 20] | m.data[(size_t)f2.ino * 32 + 21]);
+	}
 	check_file(v, "frag3", "src/frag3", 0);
 	struct ins_stat st, again;
 	assert_int_equal(walk(v, "ro.txt", &st), 0);
@@ -189,6 +200,13 @@ static void fill_and_check(unsigned bits, const char *mkfs_opts, unsigned kib)
 	/* Inode numbers are stable: the same by stat and on a new open. */
 	assert_int_equal(fat_stat(v, st.ino, &again), 0);
 	assert_memory_equal(&st, &again, sizeof(st));
+	/* and of a directory not the one last listed (its entry read anew) */
+	struct ins_stat deep;
+	assert_int_equal(walk(v, "EFI/BOOT/BOOTX64.EFI", &deep), 0);
+	assert_int_equal(fat_list(v, FAT_ROOT_INO, 0, collect, &n), 0);
+	memset(&again, 0x5a, sizeof(again));
+	assert_int_equal(fat_stat(v, deep.ino, &again), 0);
+	assert_memory_equal(&deep, &again, sizeof(deep));
 	assert_int_equal(walk(v, "EFI/BOOT", &st), 0);
 	assert_int_equal(st.mode, S_IFDIR | 0755);
 	assert_int_equal(fat_lookup(v, FAT_ROOT_INO, "README.TXT", 10, &st), -ENOENT);
@@ -498,6 +516,11 @@ static uint8_t *nm_surrogates(uint8_t *e) /* U+1F600 as a pair, then a lone high
 	uint16_t u[4] = {0xd83d, 0xde00, 'z', 0xd800};
 	return sfn(run(e, u, 4, sfn_sum(HELLO), 0, 0, 0), HELLO, 0);
 }
+static uint8_t *nm_surrogate_bounds(uint8_t *e) /* pairs at the ranges' ends; a high one before U+E000; U+D7FF; two low ones, two high ones */
+{
+	uint16_t u[12] = {0xdbff, 0xdfff, 0xd800, 0xdc00, 0xd800, 0xe000, 0xdc00, 0xd7ff, 0xdc00, 0xdc01, 0xd800, 0xdbff};
+	return sfn(run(e, u, 12, sfn_sum(HELLO), 0, 0, 0), HELLO, 0);
+}
 static uint8_t *nm_cases(uint8_t *e) /* no long name; the NT flags: base and extension lower case; 0x05 first */
 {
 	e = sfn(e, HELLO, 0x18);
@@ -540,6 +563,9 @@ static void test_names(void **state)
 		{"a deleted entry between", nm_deleted_between, "HELLO.TXT|"},
 		{"a volume label between", nm_label_between, "HELLO.TXT|"},
 		{"surrogates", nm_surrogates, "\xf0\x9f\x98\x80z\xef\xbf\xbd|"},
+		{"surrogates at their bounds", nm_surrogate_bounds,
+		 "\xf4\x8f\xbf\xbf" "\xf0\x90\x80\x80" "\xef\xbf\xbd" "\xee\x80\x80" "\xef\xbf\xbd" "\xed\x9f\xbf" "\xef\xbf\xbd" "\xef\xbf\xbd"
+		 "\xef\xbf\xbd" "\xef\xbf\xbd|"},
 		{"the NT flags, 0x05, spaces", nm_cases, "hello.txt|\xcf\x83" "bc.D|"},
 		{"the end marker", nm_end, "HELLO.TXT|"},
 		{"NULs in 8.3 names", nm_nul, "X_FB\xc3\x89OT~|AB.T|"},

@@ -232,6 +232,12 @@ static void test_hostname(void **state)
 	o = run();
 	assert_int_equal(mfs_count(&o, "hostname", "suse15", NULL, 0), 1);
 	free(o.buf);
+	/* A line holding a NUL byte is passed, the next one read (§20: a NUL
+	 * ends nothing but its own line). */
+	mfs_file("/etc/hostname", "bad\0name\nreal\n", 15);
+	o = run();
+	assert_int_equal(mfs_count(&o, "hostname", "real", NULL, 0), 1);
+	free(o.buf);
 	/* A link, as the guest resolves it. */
 	mfs_text("/etc/hostname.real", "linked\n");
 	mfs_link("/etc/hostname", "hostname.real");
@@ -328,6 +334,128 @@ static void test_pe_arch(void **state)
 		assert_int_equal(mfs_count(&o, "win.arch", t[i].arch, NULL, 0), 1);
 		free(o.buf);
 	}
+	/* The PE header's 6 bytes at the file's end are read; one byte past
+	 * it, or a signature that is not "PE\0\0", is no architecture. */
+	for (unsigned at = 512 - 6; at <= 512 - 5; at++) {
+		unsigned char pe[512] = {'M', 'Z'};
+		pe[0x3c] = (unsigned char)(at & 0xff);
+		pe[0x3d] = (unsigned char)(at >> 8);
+		memcpy(pe + at, "PE\0\0\x64", at == 512 - 6 ? 5 : 4);
+		if (at == 512 - 6)
+			pe[511] = 0x86;
+		mfs_file("/Windows/System32/ntoskrnl.exe", pe, sizeof(pe));
+		struct ins_out o = run();
+		assert_int_equal(mfs_count(&o, "win.arch", NULL, NULL, 0), at == 512 - 6);
+		assert_int_equal(mfs_count(&o, "win.arch", "x86_64", NULL, 0), at == 512 - 6);
+		free(o.buf);
+	}
+	unsigned char pe[512] = {'M', 'Z'};
+	pe[0x3c] = 0x80;
+	memcpy(pe + 0x80, "PX\0\0\x64\x86", 6);
+	mfs_file("/Windows/System32/ntoskrnl.exe", pe, sizeof(pe));
+	struct ins_out o = run();
+	assert_int_equal(mfs_count(&o, "win.arch", NULL, NULL, 0), 0);
+	free(o.buf);
+}
+
+/* The ELF machine of the guest's first program: this host's own
+ * /usr/bin/bash (its toolchain's ELF), and its header's machine and
+ * class/data bytes set to each one named; a program shorter than the
+ * 20 bytes read is passed for the next one. */
+static void test_elf_arch(void **state)
+{
+	(void)state;
+	static const struct {
+		unsigned cls, data, machine;
+		const char *arch;
+	} t[] = {{2, 1, 0x3e, "x86_64"},  {2, 1, 0xb7, "aarch64"}, {1, 1, 3, "i686"},     {1, 1, 0x28, "armv7l"},
+	         {2, 1, 0xf3, "riscv64"}, {1, 1, 0xf3, "riscv32"}, {2, 1, 0x15, "ppc64le"}, {2, 2, 0x15, "ppc64"},
+	         {2, 2, 0x16, "s390x"},   {2, 1, 0x99, "elf-machine-153"}, {2, 2, 0x3e00, "elf-machine-15872"}};
+	char v[300];
+	mfs_text("/etc/.keep", ""); /* (a Linux root: the programs are looked at) */
+	assert_int_equal(mfs_file_load("/usr/bin", "bash", "/usr/bin/bash"), 0);
+	struct ins_out o = run();
+	assert_int_equal(mfs_count(&o, "arch", "x86_64 /usr/bin/bash", NULL, 0), 1);
+	free(o.buf);
+	struct mfs_node *n = &mfs[mfs_find("/usr/bin/bash")];
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n->data[4] = (char)t[i].cls;
+		n->data[5] = (char)t[i].data;
+		n->data[18] = (char)(t[i].data == 2 ? t[i].machine >> 8 : t[i].machine & 0xff);
+		n->data[19] = (char)(t[i].data == 2 ? t[i].machine & 0xff : t[i].machine >> 8);
+		o = run();
+		assert_int_equal(mfs_count(&o, "arch", NULL, v, sizeof(v)), 1);
+		assert_string_equal(v + strcspn(v, " ") + 1, "/usr/bin/bash");
+		v[strcspn(v, " ")] = '\0';
+		assert_string_equal(v, t[i].arch);
+		free(o.buf);
+	}
+	/* 20 bytes are read; 19 are not a program: /bin/sh (the next one) says. */
+	char hdr[20];
+	memcpy(hdr, n->data, sizeof(hdr));
+	hdr[18] = 3;
+	hdr[19] = 0;
+	hdr[5] = 1;
+	mfs_file("/bin/sh", hdr, sizeof(hdr));
+	for (size_t len = 20; len >= 19; len--) {
+		n->len = len;
+		n->data[5] = 1;
+		n->data[18] = (char)0xb7;
+		n->data[19] = 0;
+		o = run();
+		assert_int_equal(mfs_count(&o, "arch", len == 20 ? "aarch64 /usr/bin/bash" : "i686 /bin/sh", NULL, 0), 1);
+		free(o.buf);
+	}
+}
+
+/* An EFI system partition's loaders (EFI/<dir>/<name>.efi, any case), at
+ * most 8, and at most INSPECT_WANTS_MAX entries looked at (directories
+ * and their files together): a loader that is the last one looked at is
+ * found, one entry later it is not. */
+static void test_efi(void **state)
+{
+	(void)state;
+	mfs_reset();
+	mfs_text("/EFI/BOOT/BOOTX64.EFI", "x");
+	mfs_text("/EFI/debian/grubx64.efi", "x");
+	mfs_text("/EFI/debian/grub.cfg", "x");
+	mfs_text("/EFI/startup.nsh", "x"); /* a file: not a loader's directory */
+	mfs_text("/boot/grub/i386-pc/normal.mod", "x");
+	struct ins_out o = run();
+	assert_int_equal(mfs_count(&o, "efi", "EFI/BOOT/BOOTX64.EFI", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "efi", "EFI/debian/grubx64.efi", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "efi", NULL, NULL, 0), 2);
+	assert_int_equal(mfs_count(&o, "grub-bios", "/boot/grub/i386-pc", NULL, 0), 1);
+	free(o.buf);
+	mfs_reset();
+	mfs_text("/efi/boot/bootaa64.efi", "x"); /* FAT's lookup is exact: the other spelling */
+	o = run();
+	assert_int_equal(mfs_count(&o, "efi", "EFI/boot/bootaa64.efi", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "grub-bios", NULL, NULL, 0), 0);
+	free(o.buf);
+	for (unsigned k = 0; k <= 1; k++) {
+		char p[64];
+		mfs_reset();
+		/* fillers, then BOOT (one entry) and its loader (one more) */
+		for (unsigned i = 0; i < INSPECT_WANTS_MAX - 2 + k; i++) {
+			snprintf(p, sizeof(p), "/EFI/d%05u", i);
+			mfs_add(p, S_IFDIR | 0755);
+		}
+		mfs_text("/EFI/BOOT/BOOTX64.EFI", "x");
+		o = run();
+		assert_int_equal(mfs_count(&o, "efi", "EFI/BOOT/BOOTX64.EFI", NULL, 0), k == 0);
+		free(o.buf);
+	}
+	/* Eight loaders at most. */
+	mfs_reset();
+	for (unsigned i = 0; i < 9; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/EFI/BOOT/L%u.EFI", i);
+		mfs_text(p, "x");
+	}
+	o = run();
+	assert_int_equal(mfs_count(&o, "efi", NULL, NULL, 0), 8);
+	free(o.buf);
 }
 
 int main(void)
@@ -345,6 +473,8 @@ int main(void)
 		cmocka_unit_test_setup(test_answer_bound, setup),
 		cmocka_unit_test_setup(test_pkg_line_bytes, setup),
 		cmocka_unit_test_setup(test_pe_arch, setup),
+		cmocka_unit_test_setup(test_elf_arch, setup),
+		cmocka_unit_test_setup(test_efi, setup),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	mfs_reset();

@@ -272,6 +272,27 @@ static void test_rpm_bdb(void **state)
 	save_pkgs(&o, "got-bdb");
 	sh("cmp want got-bdb");
 	free(o.buf);
+	/* db_load's meta page alone: 512 bytes are read (its pages are
+	 * not there: a note), 511 are too short to be one. */
+	for (size_t len = 512; len >= 511; len--) {
+		char page[512], path[600];
+		snprintf(path, sizeof(path), "%s/bdb/Packages", dir);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		assert_int_equal(fread(page, 1, sizeof(page), f), sizeof(page));
+		fclose(f);
+		mfs_file("/var/lib/rpm/Packages", page, len);
+		o = packages();
+		if (len == 512) {
+			assert_int_equal(mfs_count(&o, "note", NULL, v, sizeof(v)), 1);
+			assert_non_null(strstr(v, "Packages (Berkeley DB): page size "));
+		} else {
+			assert_int_equal(mfs_count(&o, "note", "Packages (Berkeley DB) is too short to hold its meta page",
+			                           NULL, 0), 1);
+		}
+		assert_int_equal(mfs_count(&o, "pkgdb", NULL, NULL, 0), 0);
+		free(o.buf);
+	}
 	/* Not a hash database: a note. */
 	char zeros[4096] = {0};
 	mfs_file("/var/lib/rpm/Packages", zeros, sizeof(zeros));

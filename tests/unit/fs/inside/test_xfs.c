@@ -659,6 +659,31 @@ static void test_attr_forms(void **state)
 			assert_true(all_v(g, find(g, name), 40));
 		}
 		got_free(g);
+		if (k == 0) {
+			/* v5: the leaf's block with one byte changed fails its
+			 * CRC: EIO with the reason (the rest is the same block) */
+			uint64_t ino;
+			assert_int_equal(ins_fs_xfs.lookup(ins_fs_xfs.root(), "leaf", 4, &ino), 0);
+			uint8_t *blk = NULL;
+			for (unsigned sg = 0; sg < xw_nsegs && !blk; sg++)
+				for (uint32_t at = 0; at + 56 <= xw_segs[sg].len && !blk; at++) {
+					const uint8_t *b = xw_segs[sg].data + at;
+					uint64_t owner = 0;
+					for (int q = 0; q < 8; q++)
+						owner = owner << 8 | b[48 + q];
+					if ((xw_segs[sg].off + at) % 512 == 0 && b[8] == 0x3b && b[9] == 0xee && owner == ino)
+						blk = (uint8_t *)(uintptr_t)b;
+				}
+			assert_non_null(blk);
+			blk[60] ^= 1;
+			assert_int_equal(attrs_of("leaf", &g), -EIO);
+			assert_non_null(strstr(xw_why, "fails its CRC"));
+			got_free(g);
+			blk[60] ^= 1;
+			assert_int_equal(attrs_of("leaf", &g), 0);
+			assert_int_equal(g->n, 41);
+			got_free(g);
+		}
 		/* empty: extents with no extent (cp -a's), shortform and leaf
 		 * of no entry: none, no error (the kernel lists none) */
 		static const char *empty[] = {"ext0", "sf0", "leaf0"};
