@@ -41,17 +41,25 @@
 
 struct blob_sha256 {
 	EVP_MD_CTX *ctx;
+	unsigned len; /* the digest's bytes */
 };
 
-int blob_sha256_new(blob_sha256 **out)
+/* One stream of md's (SHA-256; an upload's MD5 and SHA-512 beside it). */
+static int md_new(blob_sha256 **out, const EVP_MD *md)
 {
 	blob_sha256 *h = calloc(1, sizeof(*h));
-	if (h == NULL || (h->ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+	if (h == NULL || (h->ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(h->ctx, md, NULL) != 1) {
 		blob_sha256_free(h);
 		return -ENOMEM;
 	}
+	h->len = (unsigned)EVP_MD_get_size(md);
 	*out = h;
 	return 0;
+}
+
+int blob_sha256_new(blob_sha256 **out)
+{
+	return md_new(out, EVP_sha256());
 }
 
 void blob_sha256_free(blob_sha256 *h)
@@ -75,20 +83,26 @@ void blob_sha256_zeros(blob_sha256 *h, uint64_t n)
 		EVP_DigestUpdate(h->ctx, zeros, n - fed < ZERO_FEED ? (size_t)(n - fed) : ZERO_FEED);
 }
 
-int blob_sha256_final(blob_sha256 *h, char out[65])
+/* The lowercase hex of h's digest (2 * h->len digits and a NUL). */
+static int md_final(blob_sha256 *h, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 
-	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != 32)
+	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != h->len)
 		return -EIO;
 	for (unsigned i = 0; i < len; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
-	out[64] = '\0';
+	out[2 * len] = '\0';
 	return 0;
+}
+
+int blob_sha256_final(blob_sha256 *h, char out[65])
+{
+	return h->len == 32 ? md_final(h, out) : -EIO;
 }
 
 /* ---- a sealed blob ------------------------------------------------------ */
@@ -243,6 +257,9 @@ struct piece {
 struct blob_sha256_async {
 	blob_sha256 *h;
 	XXH3_state_t *xxh;     /* the XXH3-128 beside it (§2.3), same pieces */
+	blob_sha256 *md5;      /* Glance's checksum and os_hash beside them (§19.5): NULL when not asked */
+	blob_sha256 *sha512;
+	bool finished;         /* finish gave the digests: the others may be finalised */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -323,9 +340,17 @@ static void *hasher(void *arg)
 			if (src) {
 				blob_sha256_update(a->h, src, (size_t)k);
 				XXH3_128bits_update(a->xxh, src, (size_t)k);
+				if (a->md5)
+					blob_sha256_update(a->md5, src, (size_t)k);
+				if (a->sha512)
+					blob_sha256_update(a->sha512, src, (size_t)k);
 			} else {
 				blob_sha256_zeros(a->h, k);
 				xxh_zeros(a->xxh, k);
+				if (a->md5)
+					blob_sha256_zeros(a->md5, k);
+				if (a->sha512)
+					blob_sha256_zeros(a->sha512, k);
 			}
 		}
 		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
@@ -344,6 +369,11 @@ static void *hasher(void *arg)
 
 int blob_sha256_async_new(blob_sha256_async **out)
 {
+	return blob_sha256_async_new_also(out, 0);
+}
+
+int blob_sha256_async_new_also(blob_sha256_async **out, unsigned also)
+{
 	blob_sha256_async *a = calloc(1, sizeof(*a));
 	int rc;
 
@@ -351,7 +381,8 @@ int blob_sha256_async_new(blob_sha256_async **out)
 		return -ENOMEM;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
-	if ((rc = blob_sha256_new(&a->h)) < 0 ||
+	if ((rc = blob_sha256_new(&a->h)) < 0 || ((also & BLOB_ALSO_MD5) && (rc = md_new(&a->md5, EVP_md5())) < 0) ||
+	    ((also & BLOB_ALSO_SHA512) && (rc = md_new(&a->sha512, EVP_sha512())) < 0) ||
 	    ((a->xxh = XXH3_createState()) == NULL || XXH3_128bits_reset(a->xxh) != XXH_OK ? (rc = -ENOMEM) : 0) < 0 ||
 	    (rc = -pthread_create(&a->thread, NULL, hasher, a)) < 0) {
 		blob_sha256_async_free(a);
@@ -454,7 +485,18 @@ int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33])
 	stop(a);
 	if ((rc = a->failed ? a->failed : a->take_failed ? a->take_failed : blob_sha256_final(a->h, out)) == 0 && xxh)
 		xxh_hex(a->xxh, xxh);
+	a->finished = rc == 0;
 	return rc;
+}
+
+void blob_sha256_async_also(blob_sha256_async *a, char md5[33], char sha512[129])
+{
+	md5[0] = sha512[0] = '\0';
+	if (a->finished && a->md5 && md_final(a->md5, md5) < 0)
+		md5[0] = '\0';
+	if (a->finished && a->sha512 && md_final(a->sha512, sha512) < 0)
+		sha512[0] = '\0';
+	a->finished = false; /* spent */
 }
 
 void blob_sha256_async_free(blob_sha256_async *a)
@@ -469,6 +511,8 @@ void blob_sha256_async_free(blob_sha256_async *a)
 	for (unsigned i = 0; i < a->nspare; i++)
 		free(a->spare[i]);
 	blob_sha256_free(a->h);
+	blob_sha256_free(a->md5);
+	blob_sha256_free(a->sha512);
 	XXH3_freeState(a->xxh);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);

@@ -80,6 +80,7 @@ int glance_new(glance **out, const struct glance_opts *o, char *why, size_t whyc
 	g->tls = o->tls;
 	snprintf(g->listen, sizeof(g->listen), "%s", o->listen);
 	snprintf(g->peer, sizeof(g->peer), "%s", o->peer ? o->peer : "");
+	g->sha512 = o->sha512;
 	rc = o->region ? model_region_by_name(o->m, o->region, reg) : model_region_list(o->m, 0, first_region, reg);
 	if (rc < 0 || !reg->id) {
 		snprintf(why, whycap, "--glance-region: no region %s", o->region ? o->region : "at all");

@@ -310,8 +310,9 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 	if (f->updated.given &&
 	    !glance_op_holds(f->updated.op, img->ctime_ns / 1000000000 * 1000000000, f->updated.ns))
 		return false;
-	/* MD5 is not kept (§19.6): no image has the checksum asked. */
-	if (f->checksum || (f->hash && strcmp(f->hash, a->sha256) != 0))
+	/* The hashes the image shows (§19.5): one not kept matches nothing. */
+	const char *algo, *shown = glance_os_hash(a, &algo);
+	if ((f->checksum && strcmp(f->checksum, a->md5) != 0) || (f->hash && (!shown || strcmp(f->hash, shown) != 0)))
 		return false;
 	if (!num_ok(img->min_disk, f->min_disk, f->min_disk_min, f->min_disk_max) ||
 	    !num_ok(img->min_ram, f->min_ram, f->min_ram_min, f->min_ram_max))

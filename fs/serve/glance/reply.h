@@ -30,6 +30,7 @@ struct glance {
 	glance_workers *workers;
 	glance_waits *waits;
 	char peer[256];
+	bool sha512;          /* --glance-hash-algo sha512 */
 };
 
 /* A query's parameters, as libmicrohttpd decoded them, in order (a key
