@@ -117,4 +117,26 @@ refused 'name=in:a%22b%22' "There is no comma before opening quotation mark."
 refused 'changes-since=2000-01-01' 'The "changes-since" filter is no longer available on v2.'
 refused 'size_min=abc' "size_min is a whole number"
 refused 'visibility=everyone' "visibility is"
+say "orders of several keys, as Glance's (ties by creation), at most 4 keys"
+# order QUERY: the caller's own images in the order listed.
+order() {
+    curl -sf -g -H "X-Auth-Token: $TOK" "$U/images?$1" | jq -r '.images[].id' |
+        while read -r i; do [[ $MINE == *" $i "* ]] && echo "$i"; done | tr '\n' ' ' | sed 's/ $//'
+}
+assert_eq "$A $CD $B" "$(order 'sort=status:asc,name:desc')" "sort=status:asc,name:desc"
+assert_eq "$A $B $CD" "$(order 'sort_key=status&sort_key=name&sort_dir=asc')" "one sort_dir for both keys"
+assert_eq "$B $CD $A" "$(order 'sort_key=status&sort_key=name&sort_dir=desc&sort_dir=asc')" "a sort_dir each"
+assert_eq "$A $B $CD" "$(order 'sort=status:asc,name:asc,size,id')" "4 keys"
+refused 'sort=status,name,size,id,owner' "at most 4 sort keys"
+refused 'sort_key=name&sort_key=status&sort_key=size&sort_dir=asc&sort_dir=desc' \
+    "Number of sort dirs does not match the number of sort keys"
+refused 'sort=name&sort_key=name' "Old and new sorting syntax cannot be combined"
+say "a tag of 255 bytes is one, of 256 is 400 (not 404); a patch as plain JSON is 415"
+tag_put() { curl -s -o "$T/body" -w '%{http_code}' -X PUT -H "X-Auth-Token: $TOK" "$U/images/$B/tags/$1"; }
+assert_eq 204 "$(tag_put "$(printf 't%.0s' $(seq 255))")" "a 255-byte tag"
+assert_eq 400 "$(tag_put "$(printf 't%.0s' $(seq 256))")" "a 256-byte tag"
+assert_eq 415 "$(curl -s -o "$T/body" -w '%{http_code}' -X PATCH -H "X-Auth-Token: $TOK" \
+    -H 'Content-Type: application/json' --data '[{"op": "replace", "path": "/name", "value": "x"}]' \
+    "$U/images/$B")" "a patch sent as application/json"
+assert_eq b "$(curl -sf -H "X-Auth-Token: $TOK" "$U/images/$B" | jq -r .name)" "nothing changed"
 say "ok"

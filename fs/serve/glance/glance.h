@@ -216,6 +216,10 @@ int glance_parse_create(json_t *body, struct glance_ops *ops, const char **owner
  * exists) into ops.  0, or -1 with bad filled. */
 int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,
                        struct glance_ops *ops, struct glance_bad *bad);
+/* Whether a PATCH's Content-Type (NULL: none) is one of Glance's patch
+ * media types (application/openstack-images-v2.1-json-patch, v2.0),
+ * parameters after ';' aside, any case: else 415, as Glance. */
+bool glance_patch_type_ok(const char *content_type);
 /* A listing's filter operators (§19.4), Glance's own: "op:value", where a
  * value that is an ISO 8601 time as a whole is "eq" of itself. */
 enum glance_op { GLANCE_OP_EQ = 0, GLANCE_OP_NEQ, GLANCE_OP_GT, GLANCE_OP_GTE, GLANCE_OP_LT, GLANCE_OP_LTE, GLANCE_OP_IN };

@@ -125,12 +125,14 @@ json_t *render_image(struct glance_req *r, const struct model_api_image *a)
 	json_object_set_new(o, "tags", tags);
 	if (img->description[0])
 		json_object_set_new(o, "description", json_string(img->description));
-	json_object_set_new(o, "stores", json_string(active ? r->region : ""));
+	if (active) /* Glance has stores once the data is in one (§19.6) */
+		json_object_set_new(o, "stores", json_string(r->region));
 	json_object_set_new(o, "os_glance_importing_to_stores",
 	                    json_string(strcmp(status, "importing") == 0 ? r->region : ""));
 	/* an import that ended in error (§19: os_glance_failed_import) */
 	json_object_set_new(o, "os_glance_failed_import", json_string(img->status == MODEL_IMG_ERROR ? r->region : ""));
-	json_object_set_new(o, "locations", json_array());
+	/* no locations: imgfs keeps the data itself, and Glance shows none
+	 * by default either (show_multiple_locations off) */
 	snprintf(link, sizeof(link), "/v2/images/%s", img->uuid);
 	json_object_set_new(o, "self", json_string(link));
 	snprintf(link, sizeof(link), "/v2/images/%s/file", img->uuid);
