@@ -65,7 +65,7 @@ typedef struct blob_sha256_async blob_sha256_async;
 int blob_sha256_async_new(blob_sha256_async **out);
 /* The same, hashing also what also asks (BLOB_ALSO_*) in the same pass:
  * Glance's `checksum` (MD5) and its default `os_hash_algo` (SHA-512),
- * SPEC §19.5.  Once finish gave 0, also gives their lowercase hex ("" for
+ * SPEC §19.5, by a second thread reading the same queue beside the first.  Once finish gave 0, also gives their lowercase hex ("" for
  * one not asked, or when finish failed): once. */
 #define BLOB_ALSO_MD5 1u
 #define BLOB_ALSO_SHA512 2u

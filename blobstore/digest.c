@@ -22,7 +22,11 @@
  * upload's storing of the same bytes) overlaps that copy instead of
  * waiting for it, and the hasher still runs up to the ring's length
  * behind.  Hashing goes a step (HASH_STEP) at a time so that a lent piece
- * is taken within one step.
+ * is taken within one step.  The image API's MD5 and SHA-512 (§19.5), when
+ * asked, are a second thread's, reading the same queued pieces once the
+ * first has taken them: MD5 costs more than twice SHA-256 (780 MB/s here
+ * against 1.8 GB/s), and on two cores the two run side by side; a piece
+ * goes back to the spares once both have hashed it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -252,16 +256,19 @@ struct piece {
 	uint64_t zeros;
 	uint64_t done;
 	bool lent;
+	uint64_t done2; /* of it, hashed by the second thread (MD5, SHA-512) */
 };
 
 struct blob_sha256_async {
 	blob_sha256 *h;
 	XXH3_state_t *xxh;     /* the XXH3-128 beside it (§2.3), same pieces */
-	blob_sha256 *md5;      /* Glance's checksum and os_hash beside them (§19.5): NULL when not asked */
-	blob_sha256 *sha512;
+	blob_sha256 *md5;      /* Glance's checksum and os_hash beside them (§19.5): NULL when not asked, */
+	blob_sha256 *sha512;   /* else hashed by a second thread from the same queue, side by side */
 	bool finished;         /* finish gave the digests: the others may be finalised */
-	pthread_t thread;
-	bool started;
+	pthread_t thread, thread2;
+	bool started, started2;
+	bool two;              /* md5 or sha512: the second thread's (set before either starts) */
+	unsigned pos1, pos2;   /* pieces from head each thread has hashed whole: the head goes once both passed it */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;   /* a piece queued, taken or freed, the end */
 	struct piece q[BLOB_SHA256_QUEUE];
@@ -308,8 +315,26 @@ static void take(blob_sha256_async *a, struct piece *l)
 	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	if (b == NULL && !drop)
 		a->take_failed = -ENOMEM; /* the digest is not the bytes': finish says so */
-	*l = (struct piece){b, b ? len : 0, 0, 0, false};
+	*l = (struct piece){b, b ? len : 0, 0, 0, false, 0};
 	a->lent--;
+	pthread_cond_broadcast(&a->cond);
+}
+
+/* Under the lock: the head pieces every thread has hashed whole go back to
+ * the spares, and a writer waiting for a slot may go on. */
+static void release(blob_sha256_async *a)
+{
+	IMGFS_ASSERT_HELD(&a->lock);
+	while (a->count > 0 && a->pos1 > 0 && (!a->two || a->pos2 > 0)) {
+		struct piece *p = &a->q[a->head];
+		if (p->buf)
+			a->spare[a->nspare++] = p->buf;
+		a->head = (a->head + 1) % BLOB_SHA256_QUEUE;
+		a->count--;
+		a->pos1--;
+		if (a->two)
+			a->pos2--;
+	}
 	pthread_cond_broadcast(&a->cond);
 }
 
@@ -323,15 +348,15 @@ static void *hasher(void *arg)
 
 	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	for (;;) {
-		while (a->count == 0 && !a->done)
+		while (a->pos1 == a->count && !a->done)
 			IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
-		if (a->count == 0)
+		if (a->pos1 == a->count)
 			break;
 		if ((l = first_lent(a)) != NULL) {
 			take(a, l);
 			continue;
 		}
-		struct piece *p = &a->q[a->head]; /* never lent: taken above */
+		struct piece *p = &a->q[(a->head + a->pos1) % BLOB_SHA256_QUEUE]; /* never lent: taken above */
 		uint64_t total = p->buf ? p->len : p->zeros;
 		uint64_t k = total - p->done < HASH_STEP ? total - p->done : HASH_STEP;
 		const uint8_t *src = p->buf ? p->buf + p->done : NULL;
@@ -340,28 +365,53 @@ static void *hasher(void *arg)
 			if (src) {
 				blob_sha256_update(a->h, src, (size_t)k);
 				XXH3_128bits_update(a->xxh, src, (size_t)k);
-				if (a->md5)
-					blob_sha256_update(a->md5, src, (size_t)k);
-				if (a->sha512)
-					blob_sha256_update(a->sha512, src, (size_t)k);
 			} else {
 				blob_sha256_zeros(a->h, k);
 				xxh_zeros(a->xxh, k);
-				if (a->md5)
-					blob_sha256_zeros(a->md5, k);
-				if (a->sha512)
-					blob_sha256_zeros(a->sha512, k);
 			}
 		}
 		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		p->done += k;
 		if (p->done < total && !atomic_load(&a->abort))
 			continue;
-		if (p->buf)
-			a->spare[a->nspare++] = p->buf;
-		a->head = (a->head + 1) % BLOB_SHA256_QUEUE;
-		a->count--;
-		pthread_cond_broadcast(&a->cond);
+		a->pos1++;
+		release(a);
+	}
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
+	return NULL;
+}
+
+/* The second thread: MD5 and SHA-512 of the same pieces, in order, each
+ * once the first thread has taken it (never a lent piece: its bytes are
+ * the writer's until taken), side by side with the first. */
+static void *hasher2(void *arg)
+{
+	blob_sha256_async *a = arg;
+
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
+	for (;;) {
+		while ((a->pos2 == a->count || a->q[(a->head + a->pos2) % BLOB_SHA256_QUEUE].lent) &&
+		       !(a->done && a->pos2 == a->count))
+			IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
+		if (a->pos2 == a->count)
+			break;
+		struct piece *p = &a->q[(a->head + a->pos2) % BLOB_SHA256_QUEUE];
+		uint64_t total = p->buf ? p->len : p->zeros;
+		uint64_t k = total - p->done2 < HASH_STEP ? total - p->done2 : HASH_STEP;
+		const uint8_t *src = p->buf ? p->buf + p->done2 : NULL;
+		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
+		if (k > 0 && !atomic_load(&a->abort)) {
+			if (a->md5)
+				src ? blob_sha256_update(a->md5, src, (size_t)k) : blob_sha256_zeros(a->md5, k);
+			if (a->sha512)
+				src ? blob_sha256_update(a->sha512, src, (size_t)k) : blob_sha256_zeros(a->sha512, k);
+		}
+		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
+		p->done2 += k;
+		if (p->done2 < total && !atomic_load(&a->abort))
+			continue;
+		a->pos2++;
+		release(a);
 	}
 	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	return NULL;
@@ -381,6 +431,7 @@ int blob_sha256_async_new_also(blob_sha256_async **out, unsigned also)
 		return -ENOMEM;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
+	a->two = (also & (BLOB_ALSO_MD5 | BLOB_ALSO_SHA512)) != 0;
 	if ((rc = blob_sha256_new(&a->h)) < 0 || ((also & BLOB_ALSO_MD5) && (rc = md_new(&a->md5, EVP_md5())) < 0) ||
 	    ((also & BLOB_ALSO_SHA512) && (rc = md_new(&a->sha512, EVP_sha512())) < 0) ||
 	    ((a->xxh = XXH3_createState()) == NULL || XXH3_128bits_reset(a->xxh) != XXH_OK ? (rc = -ENOMEM) : 0) < 0 ||
@@ -389,6 +440,11 @@ int blob_sha256_async_new_also(blob_sha256_async **out, unsigned also)
 		return rc;
 	}
 	a->started = true;
+	if (a->two && (rc = -pthread_create(&a->thread2, NULL, hasher2, a)) < 0) {
+		blob_sha256_async_free(a);
+		return rc;
+	}
+	a->started2 = a->two;
 	*out = a;
 	return 0;
 }
@@ -419,7 +475,7 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 		memcpy(b, p, n);
 		blob_count_copy(n);
 		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
-		*q = (struct piece){b, n, 0, 0, false};
+		*q = (struct piece){b, n, 0, 0, false, 0};
 		a->count++;
 		pthread_cond_broadcast(&a->cond);
 		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
@@ -436,7 +492,7 @@ void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len)
 		size_t n = len < BLOB_CHUNK_SIZE ? len : BLOB_CHUNK_SIZE;
 		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		/* Only read, by take(): the cast keeps one piece type. */
-		*slot(a) = (struct piece){(uint8_t *)(uintptr_t)p, n, 0, 0, true};
+		*slot(a) = (struct piece){(uint8_t *)(uintptr_t)p, n, 0, 0, true, 0};
 		a->count++;
 		a->lent++;
 		pthread_cond_broadcast(&a->cond);
@@ -459,7 +515,7 @@ void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n)
 	if (n == 0 || a->failed)
 		return;
 	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
-	*slot(a) = (struct piece){NULL, 0, n, 0, false};
+	*slot(a) = (struct piece){NULL, 0, n, 0, false, 0};
 	a->count++;
 	pthread_cond_broadcast(&a->cond);
 	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
@@ -475,7 +531,9 @@ static void stop(blob_sha256_async *a)
 	pthread_cond_broadcast(&a->cond);
 	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	pthread_join(a->thread, NULL);
-	a->started = false;
+	if (a->started2)
+		pthread_join(a->thread2, NULL);
+	a->started = a->started2 = false;
 }
 
 int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33])
