@@ -63,11 +63,19 @@ int blob_store_digest_walk(blob_store *s, const blob_manifest *m, blob_digest *d
 #define BLOB_SHA256_QUEUE 8
 typedef struct blob_sha256_async blob_sha256_async;
 int blob_sha256_async_new(blob_sha256_async **out);
+/* The same, hashing also what also asks (BLOB_ALSO_*) in the same pass:
+ * Glance's `checksum` (MD5) and its default `os_hash_algo` (SHA-512),
+ * SPEC §19.5, by a second thread reading the same queue beside the first.  Once finish gave 0, also gives their lowercase hex ("" for
+ * one not asked, or when finish failed): once. */
+#define BLOB_ALSO_MD5 1u
+#define BLOB_ALSO_SHA512 2u
+int blob_sha256_async_new_also(blob_sha256_async **out, unsigned also);
 void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len);
 void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len);
 void blob_sha256_async_settle(blob_sha256_async *a);
 void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n);
 int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33]);
+void blob_sha256_async_also(blob_sha256_async *a, char md5[33], char sha512[129]);
 void blob_sha256_async_free(blob_sha256_async *a); /* finish or not */
 
 #endif

@@ -22,7 +22,11 @@
  * upload's storing of the same bytes) overlaps that copy instead of
  * waiting for it, and the hasher still runs up to the ring's length
  * behind.  Hashing goes a step (HASH_STEP) at a time so that a lent piece
- * is taken within one step.
+ * is taken within one step.  The image API's MD5 and SHA-512 (§19.5), when
+ * asked, are a second thread's, reading the same queued pieces once the
+ * first has taken them: MD5 costs more than twice SHA-256 (780 MB/s here
+ * against 1.8 GB/s), and on two cores the two run side by side; a piece
+ * goes back to the spares once both have hashed it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,17 +45,25 @@
 
 struct blob_sha256 {
 	EVP_MD_CTX *ctx;
+	unsigned len; /* the digest's bytes */
 };
 
-int blob_sha256_new(blob_sha256 **out)
+/* One stream of md's (SHA-256; an upload's MD5 and SHA-512 beside it). */
+static int md_new(blob_sha256 **out, const EVP_MD *md)
 {
 	blob_sha256 *h = calloc(1, sizeof(*h));
-	if (h == NULL || (h->ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+	if (h == NULL || (h->ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(h->ctx, md, NULL) != 1) {
 		blob_sha256_free(h);
 		return -ENOMEM;
 	}
+	h->len = (unsigned)EVP_MD_get_size(md);
 	*out = h;
 	return 0;
+}
+
+int blob_sha256_new(blob_sha256 **out)
+{
+	return md_new(out, EVP_sha256());
 }
 
 void blob_sha256_free(blob_sha256 *h)
@@ -75,20 +87,26 @@ void blob_sha256_zeros(blob_sha256 *h, uint64_t n)
 		EVP_DigestUpdate(h->ctx, zeros, n - fed < ZERO_FEED ? (size_t)(n - fed) : ZERO_FEED);
 }
 
-int blob_sha256_final(blob_sha256 *h, char out[65])
+/* The lowercase hex of h's digest (2 * h->len digits and a NUL). */
+static int md_final(blob_sha256 *h, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 
-	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != 32)
+	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != h->len)
 		return -EIO;
 	for (unsigned i = 0; i < len; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
-	out[64] = '\0';
+	out[2 * len] = '\0';
 	return 0;
+}
+
+int blob_sha256_final(blob_sha256 *h, char out[65])
+{
+	return h->len == 32 ? md_final(h, out) : -EIO;
 }
 
 /* ---- a sealed blob ------------------------------------------------------ */
@@ -238,13 +256,19 @@ struct piece {
 	uint64_t zeros;
 	uint64_t done;
 	bool lent;
+	uint64_t done2; /* of it, hashed by the second thread (MD5, SHA-512) */
 };
 
 struct blob_sha256_async {
 	blob_sha256 *h;
 	XXH3_state_t *xxh;     /* the XXH3-128 beside it (§2.3), same pieces */
-	pthread_t thread;
-	bool started;
+	blob_sha256 *md5;      /* Glance's checksum and os_hash beside them (§19.5): NULL when not asked, */
+	blob_sha256 *sha512;   /* else hashed by a second thread from the same queue, side by side */
+	bool finished;         /* finish gave the digests: the others may be finalised */
+	pthread_t thread, thread2;
+	bool started, started2;
+	bool two;              /* md5 or sha512: the second thread's (set before either starts) */
+	unsigned pos1, pos2;   /* pieces from head each thread has hashed whole: the head goes once both passed it */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;   /* a piece queued, taken or freed, the end */
 	struct piece q[BLOB_SHA256_QUEUE];
@@ -291,8 +315,26 @@ static void take(blob_sha256_async *a, struct piece *l)
 	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	if (b == NULL && !drop)
 		a->take_failed = -ENOMEM; /* the digest is not the bytes': finish says so */
-	*l = (struct piece){b, b ? len : 0, 0, 0, false};
+	*l = (struct piece){b, b ? len : 0, 0, 0, false, 0};
 	a->lent--;
+	pthread_cond_broadcast(&a->cond);
+}
+
+/* Under the lock: the head pieces every thread has hashed whole go back to
+ * the spares, and a writer waiting for a slot may go on. */
+static void release(blob_sha256_async *a)
+{
+	IMGFS_ASSERT_HELD(&a->lock);
+	while (a->count > 0 && a->pos1 > 0 && (!a->two || a->pos2 > 0)) {
+		struct piece *p = &a->q[a->head];
+		if (p->buf)
+			a->spare[a->nspare++] = p->buf;
+		a->head = (a->head + 1) % BLOB_SHA256_QUEUE;
+		a->count--;
+		a->pos1--;
+		if (a->two)
+			a->pos2--;
+	}
 	pthread_cond_broadcast(&a->cond);
 }
 
@@ -306,15 +348,15 @@ static void *hasher(void *arg)
 
 	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 	for (;;) {
-		while (a->count == 0 && !a->done)
+		while (a->pos1 == a->count && !a->done)
 			IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
-		if (a->count == 0)
+		if (a->pos1 == a->count)
 			break;
 		if ((l = first_lent(a)) != NULL) {
 			take(a, l);
 			continue;
 		}
-		struct piece *p = &a->q[a->head]; /* never lent: taken above */
+		struct piece *p = &a->q[(a->head + a->pos1) % BLOB_SHA256_QUEUE]; /* never lent: taken above */
 		uint64_t total = p->buf ? p->len : p->zeros;
 		uint64_t k = total - p->done < HASH_STEP ? total - p->done : HASH_STEP;
 		const uint8_t *src = p->buf ? p->buf + p->done : NULL;
@@ -332,17 +374,55 @@ static void *hasher(void *arg)
 		p->done += k;
 		if (p->done < total && !atomic_load(&a->abort))
 			continue;
-		if (p->buf)
-			a->spare[a->nspare++] = p->buf;
-		a->head = (a->head + 1) % BLOB_SHA256_QUEUE;
-		a->count--;
-		pthread_cond_broadcast(&a->cond);
+		a->pos1++;
+		release(a);
+	}
+	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
+	return NULL;
+}
+
+/* The second thread: MD5 and SHA-512 of the same pieces, in order, each
+ * once the first thread has taken it (never a lent piece: its bytes are
+ * the writer's until taken), side by side with the first. */
+static void *hasher2(void *arg)
+{
+	blob_sha256_async *a = arg;
+
+	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
+	for (;;) {
+		while ((a->pos2 == a->count || a->q[(a->head + a->pos2) % BLOB_SHA256_QUEUE].lent) &&
+		       !(a->done && a->pos2 == a->count))
+			IMGFS_COND_WAIT(&a->cond, &a->lock, blob_sha256_async_lock);
+		if (a->pos2 == a->count)
+			break;
+		struct piece *p = &a->q[(a->head + a->pos2) % BLOB_SHA256_QUEUE];
+		uint64_t total = p->buf ? p->len : p->zeros;
+		uint64_t k = total - p->done2 < HASH_STEP ? total - p->done2 : HASH_STEP;
+		const uint8_t *src = p->buf ? p->buf + p->done2 : NULL;
+		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
+		if (k > 0 && !atomic_load(&a->abort)) {
+			if (a->md5)
+				src ? blob_sha256_update(a->md5, src, (size_t)k) : blob_sha256_zeros(a->md5, k);
+			if (a->sha512)
+				src ? blob_sha256_update(a->sha512, src, (size_t)k) : blob_sha256_zeros(a->sha512, k);
+		}
+		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
+		p->done2 += k;
+		if (p->done2 < total && !atomic_load(&a->abort))
+			continue;
+		a->pos2++;
+		release(a);
 	}
 	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	return NULL;
 }
 
 int blob_sha256_async_new(blob_sha256_async **out)
+{
+	return blob_sha256_async_new_also(out, 0);
+}
+
+int blob_sha256_async_new_also(blob_sha256_async **out, unsigned also)
 {
 	blob_sha256_async *a = calloc(1, sizeof(*a));
 	int rc;
@@ -351,13 +431,20 @@ int blob_sha256_async_new(blob_sha256_async **out)
 		return -ENOMEM;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
-	if ((rc = blob_sha256_new(&a->h)) < 0 ||
+	a->two = (also & (BLOB_ALSO_MD5 | BLOB_ALSO_SHA512)) != 0;
+	if ((rc = blob_sha256_new(&a->h)) < 0 || ((also & BLOB_ALSO_MD5) && (rc = md_new(&a->md5, EVP_md5())) < 0) ||
+	    ((also & BLOB_ALSO_SHA512) && (rc = md_new(&a->sha512, EVP_sha512())) < 0) ||
 	    ((a->xxh = XXH3_createState()) == NULL || XXH3_128bits_reset(a->xxh) != XXH_OK ? (rc = -ENOMEM) : 0) < 0 ||
 	    (rc = -pthread_create(&a->thread, NULL, hasher, a)) < 0) {
 		blob_sha256_async_free(a);
 		return rc;
 	}
 	a->started = true;
+	if (a->two && (rc = -pthread_create(&a->thread2, NULL, hasher2, a)) < 0) {
+		blob_sha256_async_free(a);
+		return rc;
+	}
+	a->started2 = a->two;
 	*out = a;
 	return 0;
 }
@@ -388,7 +475,7 @@ void blob_sha256_async_update(blob_sha256_async *a, const void *buf, size_t len)
 		memcpy(b, p, n);
 		blob_count_copy(n);
 		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
-		*q = (struct piece){b, n, 0, 0, false};
+		*q = (struct piece){b, n, 0, 0, false, 0};
 		a->count++;
 		pthread_cond_broadcast(&a->cond);
 		IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
@@ -405,7 +492,7 @@ void blob_sha256_async_lend(blob_sha256_async *a, const void *buf, size_t len)
 		size_t n = len < BLOB_CHUNK_SIZE ? len : BLOB_CHUNK_SIZE;
 		IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
 		/* Only read, by take(): the cast keeps one piece type. */
-		*slot(a) = (struct piece){(uint8_t *)(uintptr_t)p, n, 0, 0, true};
+		*slot(a) = (struct piece){(uint8_t *)(uintptr_t)p, n, 0, 0, true, 0};
 		a->count++;
 		a->lent++;
 		pthread_cond_broadcast(&a->cond);
@@ -428,7 +515,7 @@ void blob_sha256_async_zeros(blob_sha256_async *a, uint64_t n)
 	if (n == 0 || a->failed)
 		return;
 	IMGFS_LOCK(&a->lock, blob_sha256_async_lock);
-	*slot(a) = (struct piece){NULL, 0, n, 0, false};
+	*slot(a) = (struct piece){NULL, 0, n, 0, false, 0};
 	a->count++;
 	pthread_cond_broadcast(&a->cond);
 	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
@@ -444,7 +531,9 @@ static void stop(blob_sha256_async *a)
 	pthread_cond_broadcast(&a->cond);
 	IMGFS_UNLOCK(&a->lock, blob_sha256_async_lock);
 	pthread_join(a->thread, NULL);
-	a->started = false;
+	if (a->started2)
+		pthread_join(a->thread2, NULL);
+	a->started = a->started2 = false;
 }
 
 int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33])
@@ -454,7 +543,18 @@ int blob_sha256_async_finish(blob_sha256_async *a, char out[65], char xxh[33])
 	stop(a);
 	if ((rc = a->failed ? a->failed : a->take_failed ? a->take_failed : blob_sha256_final(a->h, out)) == 0 && xxh)
 		xxh_hex(a->xxh, xxh);
+	a->finished = rc == 0;
 	return rc;
+}
+
+void blob_sha256_async_also(blob_sha256_async *a, char md5[33], char sha512[129])
+{
+	md5[0] = sha512[0] = '\0';
+	if (a->finished && a->md5 && md_final(a->md5, md5) < 0)
+		md5[0] = '\0';
+	if (a->finished && a->sha512 && md_final(a->sha512, sha512) < 0)
+		sha512[0] = '\0';
+	a->finished = false; /* spent */
 }
 
 void blob_sha256_async_free(blob_sha256_async *a)
@@ -469,6 +569,8 @@ void blob_sha256_async_free(blob_sha256_async *a)
 	for (unsigned i = 0; i < a->nspare; i++)
 		free(a->spare[i]);
 	blob_sha256_free(a->h);
+	blob_sha256_free(a->md5);
+	blob_sha256_free(a->sha512);
 	XXH3_freeState(a->xxh);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);

@@ -208,6 +208,13 @@ void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65
  * would name a known file as well as a SHA-256 would). */
 int model_xxh128_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED]);
 void model_xxh128_open(model *m, int64_t key_id, const char *stored, char out[33]);
+/* The same for the MD5 and the SHA-512 (SPEC §19.5, schema v27): out
+ * MODEL_HASH512_STORED bytes for either. */
+#define MODEL_HASH512_STORED 192
+int model_md5_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_HASH512_STORED]);
+void model_md5_open(model *m, int64_t key_id, const char *stored, char out[33]);
+int model_sha512_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_HASH512_STORED]);
+void model_sha512_open(model *m, int64_t key_id, const char *stored, char out[129]);
 /* Lets go of every blob holder holds (blob.c), each dropped in turn once
  * nothing else keeps it: when the holder's row goes, or at its seal, once
  * its own manifest names what it kept.  0 or -errno. */

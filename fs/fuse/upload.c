@@ -327,7 +327,8 @@ static void upload_hash(struct fs_upload *up, const void *buf, uint64_t off, ssi
 	if (n <= 0 || up->hash == UPLOAD_HASH_LOST)
 		return;
 	if (up->hash == UPLOAD_HASH_NONE) {
-		if (blob_sha256_async_new(&up->sha) < 0) {
+		/* MD5 beside: the image API's checksum (SPEC §19.5) */
+		if (blob_sha256_async_new_also(&up->sha, BLOB_ALSO_MD5) < 0) {
 			upload_hash_lost(up);
 			return;
 		}
@@ -392,6 +393,7 @@ static void upload_hash_end(struct fs_upload *up, uint64_t size, char out[65], c
 	blob_sha256_async_zeros(up->sha, size - up->sha_at); /* a trailing hole */
 	if (blob_sha256_async_finish(up->sha, out, xxh) < 0)
 		out[0] = xxh[0] = '\0';
+	blob_sha256_async_also(up->sha, up->u.md5, up->u.sha512); /* "" with it */
 	upload_hash_lost(up); /* spent */
 }
 

@@ -23,7 +23,8 @@ static const char serve_usage[] =
 	"usage: imgfs serve [--state DIR] [--db URL] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
 	"                   [--log FILE] [--threads N] [--max-connections N] [--max-per-client N]\n"
 	"                   [--metrics-listen [ADDR:]PORT] [--keyfile PATH | --keycmd CMD]\n"
-	"                   [--glance [--glance-region R] [--glance-workers N] [--glance-peer URL]]\n"
+	"                   [--glance [--glance-region R] [--glance-workers N] [--glance-peer URL]\n"
+	"                    [--glance-hash-algo sha256|sha512]]\n"
 	"  Serves the state's download links (SPEC §14) over HTTP/1.1, HTTPS with a certificate.\n"
 	"  --keyfile, --keycmd  the key-encryption key: links of encrypted images (SPEC §17) are\n"
 	"                     served only with it (503 without)\n"
@@ -39,7 +40,9 @@ static const char serve_usage[] =
 	"                     (default: the first; /region/R/ serves R), --glance-workers N: task\n"
 	"                     runners for its uploads and imports (default 2, at most 16; 0: a mount's\n"
 	"                     run them), --glance-peer URL: another server of the state, in the\n"
-	"                     catalogue as image_remote\n"
+	"                     catalogue as image_remote, --glance-hash-algo: the os_hash_algo of the\n"
+	"                     uploads through the API (default sha256, the image's sha256; sha512:\n"
+	"                     Glance's default, hashed beside it)\n"
 	"  --metrics-listen   serve GET /metrics (Prometheus text format: requests, bytes, connections,\n"
 	"                     refusals, stopped transfers) on a listener of its own; PORT alone is on\n"
 	"                     127.0.0.1 (the metrics are the operator's, never on the download port)\n"
@@ -78,6 +81,7 @@ static const struct fs_opt serve_opt_rows[] = {
 	OPT("glance-region", FS_OPT_STR, glance_region),
 	UINT("glance-workers", glance_workers, 0, 16),
 	OPT("glance-peer", FS_OPT_STR, glance_peer),
+	OPT("glance-hash-algo", FS_OPT_STR, glance_hash_algo),
 	{NULL, 0, 0, 0, 0, 0},
 };
 
@@ -142,8 +146,10 @@ int serve_opts_parse(struct serve_opts *o, int argc, char **argv)
 	}
 	if (!o->cert_path != !o->key_path)
 		return usage_error("--tls-cert and --tls-key go together");
-	if (!o->glance && (o->glance_region || o->glance_peer))
-		return usage_error("--glance-region and --glance-peer go with --glance");
+	if (!o->glance && (o->glance_region || o->glance_peer || o->glance_hash_algo))
+		return usage_error("--glance-region, --glance-peer and --glance-hash-algo go with --glance");
+	if (o->glance_hash_algo && strcmp(o->glance_hash_algo, "sha256") != 0 && strcmp(o->glance_hash_algo, "sha512") != 0)
+		return usage_error("--glance-hash-algo takes sha256 or sha512");
 	if (o->glance_peer && strncmp(o->glance_peer, "http://", 7) != 0 && strncmp(o->glance_peer, "https://", 8) != 0)
 		return usage_error("--glance-peer takes http://HOST:PORT or https://HOST:PORT");
 	if (serve_parse_listen(o->listen_at, &o->ss, &o->sslen, &o->v6) < 0)

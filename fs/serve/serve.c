@@ -753,7 +753,8 @@ static int serve_run(struct serve_opts *o)
 		         bound_port(lfd));
 		struct glance_opts go = {.m = srv.m, .log = &srv.log, .conns = srv.conns, .tls = cert != NULL,
 		                         .listen = at, .region = o->glance_region, .workers = o->glance_workers,
-		                         .peer = o->glance_peer};
+		                         .peer = o->glance_peer,
+		                         .sha512 = o->glance_hash_algo && strcmp(o->glance_hash_algo, "sha512") == 0};
 		if (glance_new(&srv.api, &go, why, sizeof(why)) < 0) {
 			fprintf(stderr, "imgfs serve: %s\n", why);
 			rc = 1;

@@ -60,7 +60,7 @@ struct serve_opts {
 	const char *state, *db, *listen_at, *cert_path, *key_path, *log_path, *metrics_at, *keyfile, *keycmd;
 	unsigned threads, max_conns, per_client;
 	bool glance;                       /* --glance: the image API too (SPEC §19) */
-	const char *glance_region, *glance_peer;
+	const char *glance_region, *glance_peer, *glance_hash_algo;
 	unsigned glance_workers;
 	/* Worked out from the above by serve_opts_parse: */
 	char state_dir[PATH_MAX];         /* --state, or the default state directory */

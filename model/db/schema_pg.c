@@ -500,11 +500,17 @@ static const char schema_v24[] =
 	"UPDATE usage SET used = (SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id"
 	"  WHERE s.account_id = usage.account_id AND i.region_id = usage.region_id AND s.status != 3) WHERE key = 3;";
 
+/* Version 25: SQLite's 27 (schema_sqlite.c): a blob's MD5 and SHA-512
+ * for the image API (SPEC §19.5), '' when not hashed. */
+static const char schema_v25[] = "ALTER TABLE blobs ADD COLUMN md5 TEXT NOT NULL DEFAULT '';"
+                                 "ALTER TABLE blobs ADD COLUMN sha512 TEXT NOT NULL DEFAULT '';";
+
 static const char *const steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,
                                     schema_v6,  schema_v7,  schema_v8,  schema_v9,  schema_v10,
                                     schema_v11, schema_v12, schema_v13, schema_v14, schema_v15,
                                     schema_v16, schema_v17, schema_v18, schema_v19, schema_v20,
-                                    schema_v21, schema_v22, schema_v23, schema_v24};
+                                    schema_v21, schema_v22, schema_v23, schema_v24,
+                                    schema_v25};
 #define SCHEMA_PG_VERSION ((int)(sizeof(steps) / sizeof(steps[0])))
 
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

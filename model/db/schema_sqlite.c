@@ -679,9 +679,19 @@ static const char schema_v26[] =
 	"UPDATE usage SET used = (SELECT count(*) FROM shares s JOIN images i ON i.id = s.image_id"
 	"  WHERE s.account_id = usage.account_id AND i.region_id = usage.region_id AND s.status != 3) WHERE key = 3;";
 
+/* Version 27: what Glance's clients check an upload by (SPEC §19.5): the
+ * MD5 of a blob's bytes (`checksum`) and, where the operator asked Glance's
+ * default os_hash_algo (`imgfs serve --glance-hash-algo sha512`), their
+ * SHA-512 — lowercase hex, sealed as sha256 is for an encrypted blob (§17),
+ * '' when not hashed: computed by the upload paths in the same pass as the
+ * SHA-256 (fs/fuse/upload.c, fs/serve/glance/data.c); blobs made another
+ * way, and those before this step, keep ''. */
+static const char schema_v27[] = "ALTER TABLE blobs ADD COLUMN md5 TEXT NOT NULL DEFAULT '';"
+                                 "ALTER TABLE blobs ADD COLUMN sha512 TEXT NOT NULL DEFAULT '';";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
                                            schema_v19, schema_v20, schema_v21, schema_v22,
-                                           schema_v23, schema_v24, schema_v25, schema_v26};
+                                           schema_v23, schema_v24, schema_v25, schema_v26, schema_v27};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

@@ -37,6 +37,8 @@ struct model_api_image {
 	bool has_data;      /* the disk exists (being uploaded, or sealed) */
 	uint64_t file_size; /* its bytes (a QCOW2 file's length, not its virtual size) */
 	char sha256[65];    /* its SHA-256, "" while not known */
+	char md5[33];       /* its MD5 (Glance's checksum, §19.5), "" when not hashed */
+	char sha512[129];   /* its SHA-512, "" when not hashed (the operator's os_hash_algo) */
 };
 /* One statement each: 0, -ENOENT. */
 int model_api_image_get(model *m, int64_t id, struct model_api_image *out);

@@ -126,6 +126,11 @@ struct model_upload {
 	int idx;          /* 0 (vda) in private/, 26 (cdrom) in iso/ */
 	char wblob[64];   /* the writable blob receiving the bytes */
 	bool opaque;      /* its disk_format is aki, ari or ami (SPEC §19): any bytes, kept as sent */
+	/* Set by the uploader before its close or stage, "" when not hashed:
+	 * the MD5 and SHA-512 of the bytes, hashed beside the SHA-256 (Glance's
+	 * `checksum` and `os_hash_value`, SPEC §19.5), kept with the blob. */
+	char md5[33];
+	char sha512[129];
 };
 /* Creating disks/<dev> of a queued private or ISO image starts an upload,
  * in one transaction: queued -> uploading, a writable blob (created before

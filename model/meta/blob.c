@@ -314,6 +314,8 @@ int model_blob_release_holds(struct model_conn *c, int64_t holder)
 #define SHA_SEALED 'k'
 #define SHA_LEN 32
 #define XXH_LEN 16
+#define MD5_LEN 16
+#define SHA512_LEN 64 /* the longest kept */
 
 static int nibble(char c)
 {
@@ -341,9 +343,9 @@ static void hex_encode(char *out, const uint8_t *in, size_t n)
 
 /* A hash of n bytes (2n hex digits) as the database keeps it for blob_id:
  * as it is for a plain blob, sealed under its data key otherwise. */
-static int hash_seal(model *m, int64_t blob_id, const char *hex, size_t n, char out[MODEL_SHA_STORED])
+static int hash_seal(model *m, int64_t blob_id, const char *hex, size_t n, char *out, size_t cap)
 {
-	uint8_t digest[SHA_LEN], sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
+	uint8_t digest[SHA512_LEN], sealed[SHA512_LEN + BLOB_SEAL_OVERHEAD];
 	struct model_blob b;
 	blob_key *k = NULL;
 	int rc;
@@ -354,7 +356,7 @@ static int hash_seal(model *m, int64_t blob_id, const char *hex, size_t n, char 
 	if ((rc = model_blob_get(m, blob_id, &b)) < 0)
 		return rc;
 	if (b.key_id == 0) {
-		snprintf(out, MODEL_SHA_STORED, "%.*s", (int)(2 * n), hex);
+		snprintf(out, cap, "%.*s", (int)(2 * n), hex);
 		return 0;
 	}
 	if ((rc = hex_decode(digest, n, hex)) < 0 || (rc = model_key_get(m, b.key_id, &k, NULL)) < 0)
@@ -373,7 +375,7 @@ static int hash_seal(model *m, int64_t blob_id, const char *hex, size_t n, char 
  * as 2n hex digits into out (cap bytes): "" when unknown or unopenable. */
 static void hash_open(model *m, int64_t key_id, const char *stored, size_t n, char *out, size_t cap)
 {
-	uint8_t sealed[SHA_LEN + BLOB_SEAL_OVERHEAD];
+	uint8_t sealed[SHA512_LEN + BLOB_SEAL_OVERHEAD];
 	blob_key *k = NULL;
 	size_t got = 0;
 
@@ -393,7 +395,7 @@ static void hash_open(model *m, int64_t key_id, const char *stored, size_t n, ch
 
 int model_sha256_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED])
 {
-	return hash_seal(m, blob_id, hex, SHA_LEN, out);
+	return hash_seal(m, blob_id, hex, SHA_LEN, out, MODEL_SHA_STORED);
 }
 
 void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65])
@@ -403,12 +405,32 @@ void model_sha256_open(model *m, int64_t key_id, const char *stored, char out[65
 
 int model_xxh128_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_SHA_STORED])
 {
-	return hash_seal(m, blob_id, hex, XXH_LEN, out);
+	return hash_seal(m, blob_id, hex, XXH_LEN, out, MODEL_SHA_STORED);
 }
 
 void model_xxh128_open(model *m, int64_t key_id, const char *stored, char out[33])
 {
 	hash_open(m, key_id, stored, XXH_LEN, out, 33);
+}
+
+int model_md5_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_HASH512_STORED])
+{
+	return hash_seal(m, blob_id, hex, MD5_LEN, out, MODEL_HASH512_STORED);
+}
+
+void model_md5_open(model *m, int64_t key_id, const char *stored, char out[33])
+{
+	hash_open(m, key_id, stored, MD5_LEN, out, 33);
+}
+
+int model_sha512_seal(model *m, int64_t blob_id, const char *hex, char out[MODEL_HASH512_STORED])
+{
+	return hash_seal(m, blob_id, hex, SHA512_LEN, out, MODEL_HASH512_STORED);
+}
+
+void model_sha512_open(model *m, int64_t key_id, const char *stored, char out[129])
+{
+	hash_open(m, key_id, stored, SHA512_LEN, out, 129);
 }
 
 int model_image_sha256(model *m, int64_t image_id, char out[65])

@@ -19,9 +19,9 @@
 #include "model_int.h"
 
 /* The image row, then its system disk's blob: size, SHA-256 as stored,
- * its key (vda; an ISO image's cdrom). */
+ * its key, MD5 and SHA-512 as stored (vda; an ISO image's cdrom). */
 #define API_COLS                                                                                          \
-	MODEL_IMAGE_FIELDS ", b.size, b.sha256, b.key_id " MODEL_IMAGE_FROM                                 \
+	MODEL_IMAGE_FIELDS ", b.size, b.sha256, b.key_id, b.md5, b.sha512 " MODEL_IMAGE_FROM                \
 	"LEFT JOIN devices d ON d.image_id = i.id AND d.idx = CASE WHEN i.folder = 4 THEN 26 ELSE 0 END "   \
 	"LEFT JOIN blobs b ON b.id = d.blob_id "
 
@@ -34,15 +34,22 @@ static void api_fill(db_stmt *st, void *arg)
 {
 	struct api_fill *f = arg;
 	struct model_api_image *o = f->out;
-	char stored[MODEL_SHA_STORED];
+	char stored[MODEL_HASH512_STORED];
+	int64_t key_id = db_col_int64(st, MODEL_IMAGE_NFIELDS + 2);
 	model_image_row(st, &o->img);
 	o->has_data = db_col_type(st, MODEL_IMAGE_NFIELDS) != DB_NULL;
 	o->file_size = o->has_data ? (uint64_t)db_col_int64(st, MODEL_IMAGE_NFIELDS) : 0;
 	model_col_text(st, MODEL_IMAGE_NFIELDS + 1, stored, sizeof(stored));
-	o->sha256[0] = '\0';
+	o->sha256[0] = o->md5[0] = o->sha512[0] = '\0';
 	/* sealed under the image's key when it is encrypted (SPEC §17) */
 	if (stored[0])
-		model_sha256_open(f->m, db_col_int64(st, MODEL_IMAGE_NFIELDS + 2), stored, o->sha256);
+		model_sha256_open(f->m, key_id, stored, o->sha256);
+	model_col_text(st, MODEL_IMAGE_NFIELDS + 3, stored, sizeof(stored));
+	if (stored[0])
+		model_md5_open(f->m, key_id, stored, o->md5);
+	model_col_text(st, MODEL_IMAGE_NFIELDS + 4, stored, sizeof(stored));
+	if (stored[0])
+		model_sha512_open(f->m, key_id, stored, o->sha512);
 }
 
 int model_api_image_get(model *m, int64_t id, struct model_api_image *out)

@@ -524,9 +524,13 @@ static int upload_end_writes(model *m, const struct model_upload *u, uint64_t si
 	/* An encrypted upload's SHA-256 is kept sealed (§17), read before the
 	 * transaction (its key may need a read). */
 	char sha_stored[MODEL_SHA_STORED], xxh_stored[MODEL_SHA_STORED] = "";
+	char md5_stored[MODEL_HASH512_STORED] = "", sha512_stored[MODEL_HASH512_STORED] = "";
 	model_sha256_seal(m, u->blob_id, sha256, sha_stored);
-	if (sha_stored[0])
+	if (sha_stored[0]) { /* the others were hashed in the same pass */
 		model_xxh128_seal(m, u->blob_id, xxh128, xxh_stored);
+		model_md5_seal(m, u->blob_id, u->md5, md5_stored);
+		model_sha512_seal(m, u->blob_id, u->sha512, sha512_stored);
+	}
 	if ((rc = model_write_begin(m, &c, NULL)) < 0)
 		return rc;
 	if (!(st = model_stmt(c, SQL("UPDATE tasks SET state = ?, claimed_by = '', bytes_total = ?, updated = ? "
@@ -545,8 +549,8 @@ static int upload_end_writes(model *m, const struct model_upload *u, uint64_t si
 		goto out;
 	}
 	/* stat and listings show the size until the seal records its own. */
-	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ?, xxh128 = ? "
-	                             "WHERE id = ? AND manifest IS NULL")))) {
+	if (!(st = model_stmt(c, SQL("UPDATE blobs SET size = ?, stored = ?, mtime_ns = ?, sha256 = ?, xxh128 = ?, "
+	                             "md5 = ?, sha512 = ? WHERE id = ? AND manifest IS NULL")))) {
 		rc = -EIO;
 		goto out;
 	}
@@ -555,7 +559,9 @@ static int upload_end_writes(model *m, const struct model_upload *u, uint64_t si
 	db_bind_int64(st, 3, now);
 	db_bind_text(st, 4, sha_stored);
 	db_bind_text(st, 5, xxh_stored);
-	db_bind_int64(st, 6, u->blob_id);
+	db_bind_text(st, 6, md5_stored);
+	db_bind_text(st, 7, sha512_stored);
+	db_bind_int64(st, 8, u->blob_id);
 	if ((rc = model_exec_stmt(st)) < 0 ||
 	    (rc = model_log_change(c, MODEL_CHANGE_IMAGE, u->image_id, u->region_id, u->folder, NULL)) < 0)
 		goto out;

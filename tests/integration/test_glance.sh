@@ -75,6 +75,8 @@ gl image-create --name web --disk-format raw --container-format bare --file "$T/
 WEB=$(awk '$2 == "id" {print $4}' "$T/out")
 assert_eq active "$(gshow "$WEB" | jq -r .status)" "web's status"
 assert_eq "$(sha256sum <"$T/disk.raw" | cut -d' ' -f1)" "$(gshow "$WEB" | jq -r .os_hash_value)" "os_hash_value"
+MD5=$(md5sum <"$T/disk.raw" | cut -d' ' -f1)
+assert_eq "$MD5 sha256" "$(gshow "$WEB" | jq -r '"\(.checksum) \(.os_hash_algo)"')" "checksum: md5sum's (os_hash_algo's default)"
 gl image-download --file "$T/back" "$WEB"
 cmp "$T/disk.raw" "$T/back" || fail "image-download: other bytes"
 assert_eq "$WEB" "$(cat "$R/private/web/uuid")" "the tree's uuid"
@@ -188,6 +190,8 @@ cp "$T/disk.raw" "$R/private/fromtree/disks/vda"
 imgfs_wait "$R/private/fromtree" >/dev/null
 assert_eq "$(cat "$R/private/fromtree/uuid")" \
     "$(curl -sf -H "X-Auth-Token: $TOK" "$U/v2/images?name=fromtree" | jq -r '.images[0].id')" "the tree's image listed"
+assert_eq "$MD5" "$(curl -sf -H "X-Auth-Token: $TOK" "$U/v2/images?name=fromtree" | jq -r '.images[0].checksum')" \
+    "the cp's checksum: md5sum's, hashed as the writes arrived"
 wait_for 10 test -d "$R/private/kern" || fail "the API's image kern is not in the tree"
 
 say "members: a share by the API is the tree's shares/ entry; only the member answers"

@@ -5,19 +5,29 @@
 # status and the formats with eq or in: (a quoted value holding commas),
 # created_at and updated_at with gt, gte, lt, lte, eq, neq against an ISO
 # 8601 time, sizes with _min and _max, os_hash_value, checksum, min_disk,
+# (served with --glance-hash-algo sha512: checksum what md5sum prints,
+# os_hash_value sha512sum's, both hashed as the PUT's body arrived),
 # tags repeated (all of them), properties; and each refusal Glance gives
 # (an unknown operator, a time that is not one, a bad in: list,
 # changes-since), never an ignored filter.  curl only, to 127.0.0.1.
 source "$(dirname "$0")/lib.sh"
 
-for tool in curl jq python3 sha256sum; do
+for tool in curl jq python3 sha256sum md5sum sha512sum; do
     command -v "$tool" >/dev/null || fail "$tool is needed (scripts/install-deps)"
 done
 
 setup_mount
 ME=$(id -un)
 TOK=$(imgfs_admin "$S" token "$ME" 1h | cut -d' ' -f1)
-"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --glance --log "$T/serve.log" 2>"$T/serve.err" &
+say "--glance-hash-algo takes sha256 or sha512, with --glance"
+for bad in "--glance --glance-hash-algo md5" "--glance --glance-hash-algo SHA512" "--glance-hash-algo sha512"; do
+    # shellcheck disable=SC2086
+    "$IMGFS" serve --state "$S" --listen 127.0.0.1:0 $bad >/dev/null 2>"$T/opt.err" && fail "serve $bad started"
+    assert_eq 2 "$?" "serve $bad: exit 2"
+    assert_match '.*--glance-hash-algo.*' "$(head -1 "$T/opt.err")" "serve $bad: the reason names it"
+done
+"$IMGFS" serve --state "$S" --listen 127.0.0.1:0 --glance --glance-hash-algo sha512 \
+    --log "$T/serve.log" 2>"$T/serve.err" &
 SERVE_PID=$!
 at_exit "kill $SERVE_PID; wait $SERVE_PID"
 wait_for 10 grep -qs 'listening on' "$T/serve.log" || { cat "$T/serve.err" >&2; fail "imgfs serve did not start"; }
@@ -29,7 +39,8 @@ import os
 with open('$T/disk.raw', 'wb') as f:
     f.truncate(2 << 20); f.write(b'\xeb\x63' + os.urandom(508) + b'\x55\xaa')
 "
-SHA=$(sha256sum "$T/disk.raw" | cut -d' ' -f1)
+SHA=$(sha512sum "$T/disk.raw" | cut -d' ' -f1) SHA256=$(sha256sum "$T/disk.raw" | cut -d' ' -f1)
+MD5=$(md5sum "$T/disk.raw" | cut -d' ' -f1)
 # create NAME JSON-EXTRA: an image (queued) with the extra attributes.
 create() {
     curl -sf -H "X-Auth-Token: $TOK" -H 'Content-Type: application/json' \
@@ -83,8 +94,12 @@ assert_eq "" "$(ids "created_at=gt:$CREATED" | grep -o "$B" || true)" "gt: the t
 say "sizes, hashes, numbers, tags, properties"
 assert_eq "$A" "$(ids 'size_min=1')" "size_min"
 assert_eq "" "$(ids 'size_max=1')" "size_max below"
+assert_eq "$MD5 sha512 $SHA" "$(curl -sf -H "X-Auth-Token: $TOK" "$U/images/$A" |
+    jq -r '"\(.checksum) \(.os_hash_algo) \(.os_hash_value)"')" "checksum is md5sum's, os_hash sha512sum's"
 assert_eq "$A" "$(ids "os_hash_value=$SHA")" "os_hash_value"
-assert_eq "" "$(ids 'checksum=d41d8cd98f00b204e9800998ecf8427e')" "checksum (no MD5 is kept): none"
+assert_eq "" "$(ids "os_hash_value=$SHA256")" "os_hash_value: the SHA-256 is not the one shown"
+assert_eq "$A" "$(ids "checksum=$MD5")" "checksum"
+assert_eq "" "$(ids 'checksum=d41d8cd98f00b204e9800998ecf8427e')" "checksum of no image: none"
 assert_eq "$A" "$(ids 'min_disk=3')" "min_disk"
 assert_eq "$A" "$(ids 'min_disk_min=2')" "min_disk_min"
 assert_eq "$(want "$B" "$CD")" "$(ids 'min_disk_max=2')" "min_disk_max"
@@ -102,4 +117,26 @@ refused 'name=in:a%22b%22' "There is no comma before opening quotation mark."
 refused 'changes-since=2000-01-01' 'The "changes-since" filter is no longer available on v2.'
 refused 'size_min=abc' "size_min is a whole number"
 refused 'visibility=everyone' "visibility is"
+say "orders of several keys, as Glance's (ties by creation), at most 4 keys"
+# order QUERY: the caller's own images in the order listed.
+order() {
+    curl -sf -g -H "X-Auth-Token: $TOK" "$U/images?$1" | jq -r '.images[].id' |
+        while read -r i; do [[ $MINE == *" $i "* ]] && echo "$i"; done | tr '\n' ' ' | sed 's/ $//'
+}
+assert_eq "$A $CD $B" "$(order 'sort=status:asc,name:desc')" "sort=status:asc,name:desc"
+assert_eq "$A $B $CD" "$(order 'sort_key=status&sort_key=name&sort_dir=asc')" "one sort_dir for both keys"
+assert_eq "$B $CD $A" "$(order 'sort_key=status&sort_key=name&sort_dir=desc&sort_dir=asc')" "a sort_dir each"
+assert_eq "$A $B $CD" "$(order 'sort=status:asc,name:asc,size,id')" "4 keys"
+refused 'sort=status,name,size,id,owner' "at most 4 sort keys"
+refused 'sort_key=name&sort_key=status&sort_key=size&sort_dir=asc&sort_dir=desc' \
+    "Number of sort dirs does not match the number of sort keys"
+refused 'sort=name&sort_key=name' "Old and new sorting syntax cannot be combined"
+say "a tag of 255 bytes is one, of 256 is 400 (not 404); a patch as plain JSON is 415"
+tag_put() { curl -s -o "$T/body" -w '%{http_code}' -X PUT -H "X-Auth-Token: $TOK" "$U/images/$B/tags/$1"; }
+assert_eq 204 "$(tag_put "$(printf 't%.0s' $(seq 255))")" "a 255-byte tag"
+assert_eq 400 "$(tag_put "$(printf 't%.0s' $(seq 256))")" "a 256-byte tag"
+assert_eq 415 "$(curl -s -o "$T/body" -w '%{http_code}' -X PATCH -H "X-Auth-Token: $TOK" \
+    -H 'Content-Type: application/json' --data '[{"op": "replace", "path": "/name", "value": "x"}]' \
+    "$U/images/$B")" "a patch sent as application/json"
+assert_eq b "$(curl -sf -H "X-Auth-Token: $TOK" "$U/images/$B" | jq -r .name)" "nothing changed"
 say "ok"

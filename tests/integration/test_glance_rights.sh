@@ -37,8 +37,10 @@ U=http://127.0.0.1:$PORT/v2
 code() {
     local as=$1 method=$2 path=$3 body=${4:-}
     local args=(-s -o "$T/body" -w '%{http_code}' -X "$method" -H "X-Auth-Token: ${TOK[$as]}")
-    [[ -z $body ]] || args+=(-H 'Content-Type: application/json' --data "$body")
-    [[ $method != PATCH ]] || args+=(-H 'Content-Type: application/openstack-images-v2.1-json-patch')
+    # one Content-Type: a patch's own (a second one, plain JSON, is 415 as Glance's)
+    local ctype=application/json
+    [[ $method != PATCH ]] || ctype=application/openstack-images-v2.1-json-patch
+    [[ -z $body ]] || args+=(-H "Content-Type: $ctype" --data "$body")
     curl "${args[@]}" "$U$path"
 }
 # expect AS STATUS METHOD PATH [BODY]

@@ -80,6 +80,7 @@ int glance_new(glance **out, const struct glance_opts *o, char *why, size_t whyc
 	g->tls = o->tls;
 	snprintf(g->listen, sizeof(g->listen), "%s", o->listen);
 	snprintf(g->peer, sizeof(g->peer), "%s", o->peer ? o->peer : "");
+	g->sha512 = o->sha512;
 	rc = o->region ? model_region_by_name(o->m, o->region, reg) : model_region_list(o->m, 0, first_region, reg);
 	if (rc < 0 || !reg->id) {
 		snprintf(why, whycap, "--glance-region: no region %s", o->region ? o->region : "at all");
@@ -161,18 +162,20 @@ static const struct glance_route routes[] = {
 	{"GET", "/v3/projects/*", GLANCE_BODY_NONE, false, 0, NULL, identity_project, NULL},
 };
 
-/* path against pattern: each '*' one segment (1..255 bytes) into args. */
-static bool route_match(const char *pattern, const char *path, char args[GLANCE_ARGS][256])
+/* path against pattern: each '*' one segment into args (1..255 bytes; a
+ * longer one as its first 256, which no id or tag is: the handler's 404 or
+ * 400, as Glance answers a tag too long). */
+static bool route_match(const char *pattern, const char *path, char args[GLANCE_ARGS][GLANCE_ARG_CAP])
 {
 	int k = 0;
 	while (*pattern && *path) {
 		if (*pattern == '*') {
 			const char *end = strchr(path, '/');
 			size_t n = end ? (size_t)(end - path) : strlen(path);
-			if (n == 0 || n > 255 || k >= GLANCE_ARGS)
+			if (n == 0 || k >= GLANCE_ARGS)
 				return false;
-			memcpy(args[k], path, n);
-			args[k++][n] = '\0';
+			memcpy(args[k], path, n < GLANCE_ARG_CAP - 1 ? n : GLANCE_ARG_CAP - 1);
+			args[k++][n < GLANCE_ARG_CAP - 1 ? n : GLANCE_ARG_CAP - 1] = '\0';
 			path += n;
 			pattern++;
 			continue;
@@ -185,7 +188,7 @@ static bool route_match(const char *pattern, const char *path, char args[GLANCE_
 
 /* The route of (method, path): NULL with *allowed true when the path is
  * one but not for the method (405). */
-static const struct glance_route *route_find(const char *method, const char *path, char args[GLANCE_ARGS][256],
+static const struct glance_route *route_find(const char *method, const char *path, char args[GLANCE_ARGS][GLANCE_ARG_CAP],
                                              bool *allowed)
 {
 	*allowed = false;

@@ -441,7 +441,8 @@ static int upload_begin(struct glance_req *r, struct glance_data *d)
 		/* Glance's answer to data for an image that is not queued */
 		return glance_reply_error(r, rc == -EPERM ? 409 : glance_http_status(rc), "%s", err.msg);
 	}
-	if (!(d->bufs[0] = malloc(CHUNK)) || !(d->bufs[1] = malloc(CHUNK)) || blob_sha256_async_new(&d->sha) < 0 ||
+	if (!(d->bufs[0] = malloc(CHUNK)) || !(d->bufs[1] = malloc(CHUNK)) ||
+	    blob_sha256_async_new_also(&d->sha, BLOB_ALSO_MD5 | (r->g->sha512 ? BLOB_ALSO_SHA512 : 0)) < 0 ||
 	    (rc = model_blob_get(glance_model(r->g), d->u.blob_id, &b)) < 0 ||
 	    (rc = model_wblob_open(glance_model(r->g), &b, &d->w, &err)) < 0 ||
 	    (rc = writer_start(&d->wr, d->w, d->sha)) < 0)
@@ -539,6 +540,7 @@ static int upload_end(struct glance_req *r, struct glance_data *d)
 	}
 	if (blob_sha256_async_finish(d->sha, sha, xxh) < 0)
 		sha[0] = xxh[0] = '\0'; /* the checksum pass hashes it (§2.1) */
+	blob_sha256_async_also(d->sha, d->u.md5, d->u.sha512); /* "" with it */
 	uint64_t size = blob_wblob_size(d->w), stored = blob_wblob_stored(d->w);
 	d->stage = strstr(r->path, "/stage") != NULL;
 	rc = d->stage ? model_upload_stage(m, &d->u, size, stored, sha, xxh)

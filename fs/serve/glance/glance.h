@@ -81,6 +81,7 @@ struct glance_opts {
 	unsigned workers;         /* task runners (0: none, a mount's run the tasks) */
 	const char *peer;         /* another server of the same state ("http://host:port"), listed in
 	                             the login's catalogue as image_remote; NULL: none */
+	bool sha512;              /* uploads hash SHA-512 too, the os_hash shown (§19.5) */
 };
 typedef struct glance glance;
 int glance_new(glance **out, const struct glance_opts *o, char *why, size_t whycap);
@@ -173,6 +174,10 @@ void glance_workers_stop(glance_workers *w); /* accepts NULL */
 
 const char *render_status(glance *g, const struct model_image *img);   /* "queued", "active", ... */
 const char *render_visibility(const struct model_image *img);          /* "private", "shared", ... */
+/* The os_hash_value an image shows (§19.5) and its algorithm in *algo:
+ * the SHA-512 where its upload hashed one, else the SHA-256; NULL when
+ * neither is known. */
+const char *glance_os_hash(const struct model_api_image *a, const char **algo);
 /* An image without its properties (render_props adds them); NULL: no memory. */
 json_t *render_image(struct glance_req *r, const struct model_api_image *a);
 /* Images waiting for their properties: up to MODEL_PROPS_BATCH, read in
@@ -211,6 +216,10 @@ int glance_parse_create(json_t *body, struct glance_ops *ops, const char **owner
  * exists) into ops.  0, or -1 with bad filled. */
 int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,
                        struct glance_ops *ops, struct glance_bad *bad);
+/* Whether a PATCH's Content-Type (NULL: none) is one of Glance's patch
+ * media types (application/openstack-images-v2.1-json-patch, v2.0),
+ * parameters after ';' aside, any case: else 415, as Glance. */
+bool glance_patch_type_ok(const char *content_type);
 /* A listing's filter operators (§19.4), Glance's own: "op:value", where a
  * value that is an ISO 8601 time as a whole is "eq" of itself. */
 enum glance_op { GLANCE_OP_EQ = 0, GLANCE_OP_NEQ, GLANCE_OP_GT, GLANCE_OP_GTE, GLANCE_OP_LT, GLANCE_OP_LTE, GLANCE_OP_IN };

@@ -15,8 +15,8 @@
  * what it shows and what the caller's filters passed over, never a walk of
  * the service.  Another sort key reads every image the caller may list
  * (its own, the platform's, its shares: what it and the admin wrote) to
- * sort them, at most GLANCE_SORT_MAX (400 beyond), keeping 16 bytes and
- * the key of each.
+ * sort them, at most GLANCE_SORT_MAX (400 beyond), keeping 40 bytes and
+ * the text keys of each (at most SORT_KEYS_MAX keys).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -310,8 +310,9 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 	if (f->updated.given &&
 	    !glance_op_holds(f->updated.op, img->ctime_ns / 1000000000 * 1000000000, f->updated.ns))
 		return false;
-	/* MD5 is not kept (§19.6): no image has the checksum asked. */
-	if (f->checksum || (f->hash && strcmp(f->hash, a->sha256) != 0))
+	/* The hashes the image shows (§19.5): one not kept matches nothing. */
+	const char *algo, *shown = glance_os_hash(a, &algo);
+	if ((f->checksum && strcmp(f->checksum, a->md5) != 0) || (f->hash && (!shown || strcmp(f->hash, shown) != 0)))
 		return false;
 	if (!num_ok(img->min_disk, f->min_disk, f->min_disk_min, f->min_disk_max) ||
 	    !num_ok(img->min_ram, f->min_ram, f->min_ram_min, f->min_ram_max))
@@ -392,78 +393,146 @@ enum sort_key { SK_CREATED, SK_UPDATED, SK_NAME, SK_STATUS, SK_SIZE, SK_ID, SK_D
 static const char *const sort_names[] = {"created_at", "updated_at", "name", "status", "size", "id", "disk_format",
                                          "container_format", "visibility", "min_disk", "min_ram", "owner"};
 
-struct sorted {
-	int64_t id;
+/* The keys of a listing's order, each with its direction (1 asc, -1 desc):
+ * Glance's sort_key/sort_dir repeated, or sort=k1[:dir],k2[:dir] (§19.4),
+ * at most SORT_KEYS_MAX; ties go by creation, as Glance's (its database
+ * layer's default direction: the one direction when one was given for
+ * every key, else desc). */
+#define SORT_KEYS_MAX 4
+struct sort_spec {
+	int n;
+	enum sort_key key[SORT_KEYS_MAX];
+	int dir[SORT_KEYS_MAX];
+	int tie;
+};
+
+/* A key's value: a number, or a copy of a string (the keys from SK_NAME). */
+union sort_value {
 	int64_t num;
 	char *str;
 };
+struct sorted {
+	int64_t id;
+	union sort_value v[SORT_KEYS_MAX];
+};
 
-/* qsort_r's comparison: arg points at the direction (1 asc, -1 desc). */
+static bool sort_is_text(enum sort_key k)
+{
+	return k >= SK_NAME && k != SK_SIZE && k != SK_MIN_DISK && k != SK_MIN_RAM;
+}
+
+/* qsort_r's comparison: arg points at the sort_spec. */
 static int cmp_sorted(const void *pa, const void *pb, void *arg)
 {
 	const struct sorted *a = pa, *b = pb;
-	int c = a->str && b->str ? strcmp(a->str, b->str) : (a->num > b->num) - (a->num < b->num);
-	if (!c)
-		c = (a->id > b->id) - (a->id < b->id);
-	return c * *(const int *)arg;
+	const struct sort_spec *sp = arg;
+	for (int k = 0; k < sp->n; k++) {
+		int c = sort_is_text(sp->key[k]) ? strcmp(a->v[k].str, b->v[k].str)
+		                                 : (a->v[k].num > b->v[k].num) - (a->v[k].num < b->v[k].num);
+		if (c)
+			return c * sp->dir[k];
+	}
+	return ((a->id > b->id) - (a->id < b->id)) * sp->tie;
 }
 
-static void sort_value(struct glance_req *r, enum sort_key k, const struct model_api_image *a, struct sorted *e)
+static void sort_value(struct glance_req *r, const struct sort_spec *sp, const struct model_api_image *a,
+                       struct sorted *e)
 {
 	const struct model_image *img = &a->img;
-	const char *s = NULL;
 	e->id = img->id;
-	e->num = 0;
-	switch (k) {
-	case SK_CREATED: e->num = img->id; break; /* ids follow creation */
-	case SK_UPDATED: e->num = img->ctime_ns; break;
-	case SK_SIZE: e->num = img->status == MODEL_IMG_AVAILABLE ? (int64_t)a->file_size : -1; break;
-	case SK_MIN_DISK: e->num = img->min_disk; break;
-	case SK_MIN_RAM: e->num = img->min_ram; break;
-	case SK_NAME: s = model_image_api_name(img); break;
-	case SK_STATUS: s = render_status(r->g, img); break;
-	case SK_ID: s = img->uuid; break;
-	case SK_DISK: s = img->disk_format; break;
-	case SK_CONTAINER: s = img->container_format; break;
-	case SK_VISIBILITY: s = render_visibility(img); break;
-	case SK_OWNER: s = img->owner; break;
+	for (int k = 0; k < sp->n; k++) {
+		const char *s = NULL;
+		e->v[k].num = 0;
+		switch (sp->key[k]) {
+		case SK_CREATED: e->v[k].num = img->id; break; /* ids follow creation */
+		case SK_UPDATED: e->v[k].num = img->ctime_ns; break;
+		case SK_SIZE: e->v[k].num = img->status == MODEL_IMG_AVAILABLE ? (int64_t)a->file_size : -1; break;
+		case SK_MIN_DISK: e->v[k].num = img->min_disk; break;
+		case SK_MIN_RAM: e->v[k].num = img->min_ram; break;
+		case SK_NAME: s = model_image_api_name(img); break;
+		case SK_STATUS: s = render_status(r->g, img); break;
+		case SK_ID: s = img->uuid; break;
+		case SK_DISK: s = img->disk_format; break;
+		case SK_CONTAINER: s = img->container_format; break;
+		case SK_VISIBILITY: s = render_visibility(img); break;
+		case SK_OWNER: s = img->owner; break;
+		}
+		if (sort_is_text(sp->key[k]))
+			e->v[k].str = strdup(s ? s : "");
 	}
-	e->str = s ? strdup(s) : NULL;
 }
 
-/* sort_key/sort_dir, or sort=key[:dir] (its first key; created_at breaks
- * ties as the id does). */
-static int parse_sort(struct glance_req *r, enum sort_key *key, int *dir)
+/* Its strings; false when one could not be copied (all are freed then). */
+static bool sorted_keep(struct sorted *e, const struct sort_spec *sp, bool free_all)
 {
-	char buf[64];
-	const char *k = glance_query_get(&r->query, "sort_key"), *d = glance_query_get(&r->query, "sort_dir");
-	const char *sort = glance_query_get(&r->query, "sort");
-	*key = SK_CREATED;
-	*dir = -1;
-	if (sort) {
-		snprintf(buf, sizeof(buf), "%s", sort);
-		buf[strcspn(buf, ",")] = '\0';
-		char *colon = strchr(buf, ':');
-		if (colon) {
-			*colon = '\0';
-			d = colon + 1;
+	bool ok = true;
+	for (int k = 0; k < sp->n; k++)
+		if (sort_is_text(sp->key[k]) && (!e->v[k].str || free_all)) {
+			ok = false;
+			free_all = true;
 		}
-		k = buf;
+	for (int k = 0; k < sp->n && free_all; k++)
+		if (sort_is_text(sp->key[k]))
+			free(e->v[k].str);
+	return ok;
+}
+
+/* One key (and its direction, NULL: desc) onto sp; 0, or replied. */
+static int sort_add(struct glance_req *r, struct sort_spec *sp, const char *k, size_t klen, const char *d)
+{
+	size_t i;
+	if (sp->n == SORT_KEYS_MAX)
+		return glance_reply_error(r, 400, "at most %d sort keys", SORT_KEYS_MAX);
+	for (i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
+		if (strlen(sort_names[i]) == klen && strncmp(k, sort_names[i], klen) == 0)
+			break;
+	if (i == sizeof(sort_names) / sizeof(sort_names[0]))
+		return glance_reply_error(r, 400, "Invalid sort key: %.*s", (int)(klen < 64 ? klen : 64), k);
+	if (d && strcmp(d, "asc") != 0 && strcmp(d, "desc") != 0)
+		return glance_reply_error(r, 400, "Invalid sort direction: %.16s", d);
+	sp->key[sp->n] = (enum sort_key)i;
+	sp->dir[sp->n++] = d && strcmp(d, "asc") == 0 ? 1 : -1;
+	return 0;
+}
+
+/* sort_key/sort_dir (each repeated: one direction for every key, or one
+ * a key), or sort=key[:dir],... — never both, as Glance. */
+static int parse_sort(struct glance_req *r, struct sort_spec *sp)
+{
+	const char *sort = glance_query_get(&r->query, "sort");
+	const char *dirs[SORT_KEYS_MAX];
+	int ndirs = 0, nkeys = 0, rc;
+	sp->n = 0;
+	if (sort && (glance_query_get(&r->query, "sort_key") || glance_query_get(&r->query, "sort_dir")))
+		return glance_reply_error(r, 400, "Old and new sorting syntax cannot be combined");
+	if (sort) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", sort);
+		for (char *save = NULL, *one = strtok_r(buf, ",", &save); one; one = strtok_r(NULL, ",", &save)) {
+			char *colon = strchr(one, ':');
+			if (colon)
+				*colon = '\0';
+			one += strspn(one, " ");
+			if ((rc = sort_add(r, sp, one, strcspn(one, " "), colon ? colon + 1 : NULL)) != 0)
+				return rc;
+		}
 	}
-	if (k) {
-		size_t i;
-		for (i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
-			if (strcmp(k, sort_names[i]) == 0)
-				break;
-		if (i == sizeof(sort_names) / sizeof(sort_names[0]))
-			return glance_reply_error(r, 400, "Invalid sort key: %.64s", k);
-		*key = (enum sort_key)i;
+	for (int i = 0; i < r->query.n; i++) {
+		if (strcmp(r->query.key[i], "sort_dir") == 0 && ndirs++ < SORT_KEYS_MAX)
+			dirs[ndirs - 1] = r->query.value[i];
+		nkeys += strcmp(r->query.key[i], "sort_key") == 0;
 	}
-	if (d) {
-		if (strcmp(d, "asc") != 0 && strcmp(d, "desc") != 0)
-			return glance_reply_error(r, 400, "Invalid sort direction: %.16s", d);
-		*dir = strcmp(d, "asc") == 0 ? 1 : -1;
-	}
+	if (!sort && ndirs > 1 && ndirs != nkeys)
+		return glance_reply_error(r, 400, "Number of sort dirs does not match the number of sort keys");
+	for (int i = 0; !sort && i < r->query.n; i++)
+		if (strcmp(r->query.key[i], "sort_key") == 0 &&
+		    (rc = sort_add(r, sp, r->query.value[i], strlen(r->query.value[i]),
+		                   ndirs == 0 || (ndirs > 1 && sp->n == SORT_KEYS_MAX) ? NULL
+		                   : dirs[ndirs == 1 ? 0 : sp->n])) != 0)
+			return rc;
+	if (sp->n == 0 && (rc = sort_add(r, sp, "created_at", 10, ndirs == 1 ? dirs[0] : NULL)) != 0)
+		return rc; /* created_at, desc unless one sort_dir says otherwise */
+	sp->tie = sp->n == 1 || (!sort && ndirs == 1) ? sp->dir[0] : -1;
 	return 0;
 }
 
@@ -512,7 +581,7 @@ static json_t *next_link(struct glance_req *r, const char *marker)
 
 /* Sorted by another key than created_at desc: every listable image's key. */
 static int list_sorted(struct glance_req *r, const struct filters *f, struct merge *mg, struct page *p,
-                       enum sort_key key, int dir, int64_t marker_id)
+                       struct sort_spec *sp, int64_t marker_id)
 {
 	struct sorted *all = NULL;
 	size_t n = 0, cap = 0;
@@ -539,10 +608,15 @@ static int list_sorted(struct glance_req *r, const struct filters *f, struct mer
 			all = m;
 			cap = ncap;
 		}
-		sort_value(r, key, a, &all[n++]);
+		sort_value(r, sp, a, &all[n]);
+		if (!sorted_keep(&all[n++], sp, false)) {
+			n--;
+			rc = -ENOMEM;
+			break;
+		}
 	}
 	if (rc >= 0) {
-		qsort_r(all, n, sizeof(*all), cmp_sorted, &dir);
+		qsort_r(all, n, sizeof(*all), cmp_sorted, sp);
 		size_t at = 0;
 		if (marker_id) {
 			while (at < n && all[at].id != marker_id)
@@ -555,7 +629,7 @@ static int list_sorted(struct glance_req *r, const struct filters *f, struct mer
 		rc = rc == -ENOENT ? 0 : rc;
 	}
 	for (size_t i = 0; i < n; i++)
-		free(all[i].str);
+		sorted_keep(&all[i], sp, true);
 	free(all);
 	free(a);
 	return rc;
@@ -567,13 +641,13 @@ int images_list(struct glance_req *r)
 	struct model_api_image *a = NULL, *marker = NULL;
 	struct merge *mg = NULL;
 	struct page p = {.r = r, .limit = GLANCE_LIMIT_DEFAULT};
-	enum sort_key key;
+	struct sort_spec sp;
 	enum model_api_source src;
 	int64_t id, marker_id = 0;
-	int dir, rc, ret;
+	int rc, ret;
 	const char *v;
 
-	if ((rc = parse_filters(r, &f)) != 0 || (rc = parse_sort(r, &key, &dir)) != 0)
+	if ((rc = parse_filters(r, &f)) != 0 || (rc = parse_sort(r, &sp)) != 0)
 		return rc; /* replied */
 	if ((v = glance_query_get(&r->query, "limit"))) {
 		char *end;
@@ -597,8 +671,8 @@ int images_list(struct glance_req *r)
 		marker_id = marker->img.id;
 	}
 	*mg = (struct merge){.r = r, .sources = sources_of(&f), .member = f.member};
-	if (key != SK_CREATED || dir > 0) {
-		rc = list_sorted(r, &f, mg, &p, key, dir, marker_id);
+	if (sp.n > 1 || sp.key[0] != SK_CREATED || sp.dir[0] > 0) {
+		rc = list_sorted(r, &f, mg, &p, &sp, marker_id);
 	} else {
 		while (p.n < p.limit && (rc = merge_next(mg, marker_id, &id, &src)) == 1)
 			if (model_api_image_get(glance_model(r->g), id, a) == 0 && matches(r, &f, src, a) &&
@@ -609,7 +683,7 @@ int images_list(struct glance_req *r)
 		rc = render_props(r->g, &p.batch);
 	if (rc == -E2BIG) {
 		ret = glance_reply_error(r, 400, "more than %d images to sort by %s: filter them, or sort by created_at",
-		                         GLANCE_SORT_MAX, sort_names[key]);
+		                         GLANCE_SORT_MAX, sort_names[sp.key[0]]);
 		goto out;
 	}
 	if (rc < 0) {
@@ -741,6 +815,11 @@ int images_update(struct glance_req *r)
 	int ret, rc;
 	if (!ops || !props) {
 		ret = glance_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if (!glance_patch_type_ok(MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		ret = glance_reply_error(r, 415, "a patch's Content-Type is application/openstack-images-v2.1-json-patch "
+		                                 "(or v2.0)");
 		goto out;
 	}
 	if (!(body = glance_body_json(r, &replied))) {

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "glance.h"
 
@@ -239,6 +240,20 @@ static bool prop_exists(const struct glance_ops *ops, const char *key, bool (*ha
 		if (ops->op[i].kind == MODEL_API_PROP && strcmp(ops->op[i].key, key) == 0)
 			return ops->op[i].value != NULL;
 	return has_prop && has_prop(arg, key);
+}
+
+bool glance_patch_type_ok(const char *ct)
+{
+	static const char *const types[] = {"application/openstack-images-v2.1-json-patch",
+	                                    "application/openstack-images-v2.0-json-patch"};
+	if (!ct)
+		return false;
+	ct += strspn(ct, " \t");
+	size_t n = strcspn(ct, "; \t");
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (n == strlen(types[i]) && strncasecmp(ct, types[i], n) == 0)
+			return ct[n + strspn(ct + n, " \t")] == '\0' || ct[n + strspn(ct + n, " \t")] == ';';
+	return false;
 }
 
 int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,

@@ -79,6 +79,12 @@ static void tag_into(void *arg, const char *tag, size_t len)
 	json_array_append_new(arg, json_stringn(tag, len));
 }
 
+const char *glance_os_hash(const struct model_api_image *a, const char **algo)
+{
+	*algo = a->sha512[0] ? "sha512" : "sha256";
+	return a->sha512[0] ? a->sha512 : a->sha256[0] ? a->sha256 : NULL;
+}
+
 json_t *render_image(struct glance_req *r, const struct model_api_image *a)
 {
 	const struct model_image *img = &a->img;
@@ -108,20 +114,25 @@ json_t *render_image(struct glance_req *r, const struct model_api_image *a)
 	json_object_set_new(o, "size", active || img->status == MODEL_IMG_DELETED ? json_integer((json_int_t)a->file_size)
 	                                                                          : json_null());
 	json_object_set_new(o, "virtual_size", active ? json_integer((json_int_t)img->size) : json_null());
-	json_object_set_new(o, "checksum", json_null()); /* MD5: imgfs keeps SHA-256 */
-	json_object_set_new(o, "os_hash_algo", a->sha256[0] ? json_string("sha256") : json_null());
-	json_object_set_new(o, "os_hash_value", a->sha256[0] ? json_string(a->sha256) : json_null());
+	/* MD5 and the os_hash as the upload hashed them (§19.5): SHA-512 where
+	 * the operator asked Glance's default, else the SHA-256 (§2.1). */
+	const char *algo = NULL, *hash = glance_os_hash(a, &algo);
+	json_object_set_new(o, "checksum", a->md5[0] ? json_string(a->md5) : json_null());
+	json_object_set_new(o, "os_hash_algo", hash ? json_string(algo) : json_null());
+	json_object_set_new(o, "os_hash_value", hash ? json_string(hash) : json_null());
 	json_object_set_new(o, "created_at", time_json(img->created));
 	json_object_set_new(o, "updated_at", time_json(img->ctime_ns / 1000000000));
 	json_object_set_new(o, "tags", tags);
 	if (img->description[0])
 		json_object_set_new(o, "description", json_string(img->description));
-	json_object_set_new(o, "stores", json_string(active ? r->region : ""));
+	if (active) /* Glance has stores once the data is in one (§19.6) */
+		json_object_set_new(o, "stores", json_string(r->region));
 	json_object_set_new(o, "os_glance_importing_to_stores",
 	                    json_string(strcmp(status, "importing") == 0 ? r->region : ""));
 	/* an import that ended in error (§19: os_glance_failed_import) */
 	json_object_set_new(o, "os_glance_failed_import", json_string(img->status == MODEL_IMG_ERROR ? r->region : ""));
-	json_object_set_new(o, "locations", json_array());
+	/* no locations: imgfs keeps the data itself, and Glance shows none
+	 * by default either (show_multiple_locations off) */
 	snprintf(link, sizeof(link), "/v2/images/%s", img->uuid);
 	json_object_set_new(o, "self", json_string(link));
 	snprintf(link, sizeof(link), "/v2/images/%s/file", img->uuid);

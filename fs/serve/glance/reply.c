@@ -148,6 +148,9 @@ int glance_reply_error(struct glance_req *r, int status, const char *fmt, ...)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Keystone uri=\"/v3\"");
 	if (status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST, PUT, PATCH, DELETE");
+	if (status == 415) /* a patch's media types, as Glance names them */
+		MHD_add_response_header(resp, "Accept-Patch", "application/openstack-images-v2.0-json-patch, "
+		                                              "application/openstack-images-v2.1-json-patch");
 	return glance_queue(r, status, resp);
 }
 

@@ -30,6 +30,7 @@ struct glance {
 	glance_workers *workers;
 	glance_waits *waits;
 	char peer[256];
+	bool sha512;          /* --glance-hash-algo sha512 */
 };
 
 /* A query's parameters, as libmicrohttpd decoded them, in order (a key
@@ -43,6 +44,7 @@ struct glance_query {
 const char *glance_query_get(const struct glance_query *q, const char *key);
 
 #define GLANCE_ARGS 3
+#define GLANCE_ARG_CAP 257 /* a segment's bytes kept, and the NUL */
 struct glance_req {
 	glance *g;
 	struct MHD_Connection *c;
@@ -53,7 +55,8 @@ struct glance_req {
 	char root[320];               /* "http[s]://host:port": identity links */
 	char base[640];               /* root and the region's prefix: the image API's links */
 	const struct glance_route *route;
-	char arg[GLANCE_ARGS][256];   /* the route's '*' segments, %-decoded */
+	char arg[GLANCE_ARGS][GLANCE_ARG_CAP]; /* the route's '*' segments, %-decoded: 256 bytes
+	                                         stand for a longer one (a tag's 400, as Glance) */
 	int64_t region_id;
 	char region[MODEL_NAME_MAX + 1];
 	struct model_account caller;

@@ -6,9 +6,13 @@
  * of its flat bytes, read through the store; the asynchronous form equal
  * to the plain one whatever the pieces, and dropped unfinished without a
  * leak; a walk stopped at every piece and walked on from there equal to
- * one walk.  The flat bytes are hashed with OpenSSL's one-shot SHA256(), the
- * reference the streaming forms must agree with.
+ * one walk; the upload's MD5 and SHA-512 (Glance's checksum and os_hash,
+ * SPEC §19.5) of "abc" and of random pieces, lent and copied, with zero
+ * runs, in the same pass, and "" for what was not asked.  The flat bytes
+ * are hashed with OpenSSL's one-shot SHA256() (EVP_Digest for the other
+ * two), the reference the streaming forms must agree with.
  */
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "blob_test.h"
@@ -261,6 +265,93 @@ static void test_async_lend(void **state)
 	free(flat);
 }
 
+/* The reference of the others: EVP's one-shot over flat bytes. */
+static void reference_md(const EVP_MD *md, const void *buf, size_t len, char *out)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	assert_int_equal(EVP_Digest(buf, len, d, &n, md, NULL), 1);
+	for (unsigned i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* MD5 and SHA-512 beside the SHA-256 and the XXH3-128, from the same
+ * pieces: known vectors for "abc"; random pieces lent and copied with zero
+ * runs agree with the one-shot references, and the SHA-256 and XXH3-128
+ * with a hasher that was asked neither; what is not asked is "", and so
+ * is all of it before finish or a second time. */
+static void test_async_also(void **state)
+{
+	struct blob_fx *fx = *state;
+	size_t size = 9 * MiB + 4321, at = 0;
+	uint8_t *flat = malloc(size), *req = malloc(3 * MiB);
+	blob_sha256_async *a, *c;
+	char sha[65], xxh[33], md5[33], s512[129], want[129], csha[65], cxxh[33];
+
+	assert_non_null(flat);
+	assert_non_null(req);
+	assert_int_equal(blob_sha256_async_new_also(&a, BLOB_ALSO_MD5 | BLOB_ALSO_SHA512), 0);
+	blob_sha256_async_also(a, md5, s512); /* not finished: nothing */
+	assert_string_equal(md5, "");
+	blob_sha256_async_update(a, "abc", 3);
+	assert_int_equal(blob_sha256_async_finish(a, sha, NULL), 0);
+	blob_sha256_async_also(a, md5, s512);
+	assert_string_equal(md5, "900150983cd24fb0d6963f7d28e17f72");
+	assert_string_equal(s512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+	                          "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+	blob_sha256_async_also(a, md5, s512); /* spent */
+	assert_string_equal(md5, "");
+	assert_string_equal(s512, "");
+	blob_sha256_async_free(a);
+
+	fx_fill(fx, flat, size);
+	assert_int_equal(blob_sha256_async_new_also(&a, BLOB_ALSO_MD5 | BLOB_ALSO_SHA512), 0);
+	assert_int_equal(blob_sha256_async_new(&c), 0);
+	while (at < size) {
+		size_t n, z;
+		next_piece(fx, size, at, &n, &z);
+		memcpy(req, flat + at, n);
+		if (fx_below(fx, 2) == 0) {
+			blob_sha256_async_update(a, req, n);
+		} else {
+			blob_sha256_async_lend(a, req, n);
+			blob_sha256_async_settle(a);
+		}
+		memset(req, 0x5a, n);
+		blob_sha256_async_update(c, flat + at, n);
+		memset(flat + at + n, 0, z);
+		blob_sha256_async_zeros(a, z);
+		blob_sha256_async_zeros(c, z);
+		at += n + z;
+	}
+	assert_int_equal(blob_sha256_async_finish(a, sha, xxh), 0);
+	assert_int_equal(blob_sha256_async_finish(c, csha, cxxh), 0);
+	blob_sha256_async_also(a, md5, s512);
+	reference_md(EVP_md5(), flat, size, want);
+	assert_string_equal(md5, want);
+	reference_md(EVP_sha512(), flat, size, want);
+	assert_string_equal(s512, want);
+	assert_string_equal(sha, csha);
+	assert_string_equal(xxh, cxxh);
+	blob_sha256_async_also(c, md5, s512); /* asked neither */
+	assert_string_equal(md5, "");
+	assert_string_equal(s512, "");
+	blob_sha256_async_free(a);
+	blob_sha256_async_free(c);
+
+	/* MD5 alone: no SHA-512. */
+	assert_int_equal(blob_sha256_async_new_also(&a, BLOB_ALSO_MD5), 0);
+	blob_sha256_async_update(a, flat, MiB);
+	assert_int_equal(blob_sha256_async_finish(a, sha, NULL), 0);
+	blob_sha256_async_also(a, md5, s512);
+	reference_md(EVP_md5(), flat, MiB, want);
+	assert_string_equal(md5, want);
+	assert_string_equal(s512, "");
+	blob_sha256_async_free(a);
+	free(req);
+	free(flat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +361,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_digest_walk_goes_on, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_async, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_async_lend, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_async_also, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -611,6 +611,75 @@ static void test_upload_sealed(void **state)
 	free(plain);
 }
 
+/* The MD5 and SHA-512 an upload hashed (the image API's checksum and
+ * os_hash, SPEC §19.5, schema v27) are kept with its blob: as they are for
+ * a plain image, sealed for an encrypted one (§17) — and shown by the API's
+ * read either way; "" (none) without the KEK, and never where the SHA-256
+ * was not given (the three come from one pass). */
+static void test_upload_glance_hashes(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	const char *sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	const char *md5 = "d41d8cd98f00b204e9800998ecf8427e";
+	const char *s512 = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+	                   "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+	uint8_t disk[4096] = {0};
+	struct model_api_image a;
+	int64_t ids[3];
+
+	ft_mbr(disk);
+	model_set_kek(fx->m, KEK_A);
+	ids[0] = queued(fx, "plain");
+	ids[1] = queued(fx, "enc");
+	ids[2] = queued(fx, "nosha");
+	assert_int_equal(model_image_set_encrypted(fx->m, ids[1], true, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		struct model_upload u;
+		struct model_blob b;
+		blob_wblob *w = NULL;
+		assert_int_equal(model_upload_begin(fx->m, ids[i], 0, &u, &err), 0);
+		assert_string_equal(u.md5, ""); /* begun with none */
+		assert_int_equal(model_blob_get(fx->m, u.blob_id, &b), 0);
+		assert_int_equal(model_wblob_open(fx->m, &b, &w, &err), 0);
+		assert_int_equal(blob_wblob_pwrite(w, disk, sizeof disk, 0), (ssize_t)sizeof disk);
+		assert_int_equal(blob_wblob_fsync(w), 0);
+		blob_wblob_close(w);
+		snprintf(u.md5, sizeof(u.md5), "%s", md5);
+		snprintf(u.sha512, sizeof(u.sha512), "%s", s512);
+		assert_int_equal(model_upload_close(fx->m, &u, sizeof disk, sizeof disk, i == 2 ? "" : sha, NULL), 0);
+	}
+	assert_true(lt_run_tasks(fx) >= 3);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(model_api_image_get(fx->m, ids[i], &a), 0);
+		assert_int_equal(a.img.status, MODEL_IMG_AVAILABLE);
+		assert_string_equal(a.sha256, sha);
+		assert_string_equal(a.md5, md5);
+		assert_string_equal(a.sha512, s512);
+	}
+	assert_int_equal(model_api_image_get(fx->m, ids[2], &a), 0);
+	assert_string_equal(a.md5, "");
+	assert_string_equal(a.sha512, "");
+	/* As stored: the plain one's as is; the encrypted one's sealed. */
+	const char *q = "SELECT length(b.md5) * 1000 + length(b.sha512) FROM devices d JOIN blobs b ON b.id = d.blob_id "
+	                "WHERE d.image_id = %lld";
+	assert_int_equal(ut_sql_int(fx, q, (long long)ids[0]), 32 * 1000 + 128);
+	assert_int_equal(ut_sql_int(fx, q, (long long)ids[1]),
+	                 (1 + 2 * (16 + BLOB_SEAL_OVERHEAD)) * 1000 + 1 + 2 * (64 + BLOB_SEAL_OVERHEAD));
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM devices d JOIN blobs b ON b.id = d.blob_id WHERE "
+	                                "d.image_id = %lld AND b.md5 LIKE 'k%%' AND b.sha512 LIKE 'k%%' AND "
+	                                "b.md5 NOT LIKE '%%d41d8cd98f00%%' AND b.sha512 NOT LIKE '%%cf83e1357eef%%'",
+	                            (long long)ids[1]),
+	                 1);
+	/* Without the KEK: the encrypted one's are unknown here. */
+	ut_reopen(fx);
+	assert_int_equal(model_api_image_get(fx->m, ids[1], &a), 0);
+	assert_string_equal(a.md5, "");
+	assert_string_equal(a.sha512, "");
+	assert_int_equal(model_api_image_get(fx->m, ids[0], &a), 0);
+	assert_string_equal(a.md5, md5);
+}
+
 /* An instance built from an encrypted image, captured: the new image in
  * the same lineage; a conversion and a copy too. */
 static void test_inheritance(void **state)
@@ -812,6 +881,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotate_killed, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_encrypted_attribute, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_upload_sealed, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_upload_glance_hashes, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_inheritance, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_plain_into_encrypted, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_tasks_wait_for_the_key, ut_setup, ut_teardown),

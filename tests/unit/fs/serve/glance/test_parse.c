@@ -342,6 +342,25 @@ static int64_t t_of(const char *s)
 }
 
 /* ISO 8601 as python's iso8601 reads it (oslo's parse_isotime). */
+/* A PATCH's media types, as Glance's update() takes them: the v2.1 and
+ * v2.0 json-patch types, any case, parameters aside; anything else (plain
+ * JSON, a prefix, a longer name, none) is 415. */
+static void test_patch_type(void **state)
+{
+	(void)state;
+	assert_true(glance_patch_type_ok("application/openstack-images-v2.1-json-patch"));
+	assert_true(glance_patch_type_ok("application/openstack-images-v2.0-json-patch"));
+	assert_true(glance_patch_type_ok("Application/OpenStack-Images-V2.1-JSON-Patch; charset=utf-8"));
+	assert_true(glance_patch_type_ok(" application/openstack-images-v2.1-json-patch "));
+	assert_false(glance_patch_type_ok("application/json"));
+	assert_false(glance_patch_type_ok("application/openstack-images-v2.1-json-patc"));
+	assert_false(glance_patch_type_ok("application/openstack-images-v2.1-json-patchx"));
+	assert_false(glance_patch_type_ok("application/openstack-images-v2.2-json-patch"));
+	assert_false(glance_patch_type_ok("application/openstack-images-v2.1-json-patch x"));
+	assert_false(glance_patch_type_ok(""));
+	assert_false(glance_patch_type_ok(NULL));
+}
+
 static void test_filter_time(void **state)
 {
 	(void)state;
@@ -386,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_filter_op),
 		cmocka_unit_test(test_filter_in),
 		cmocka_unit_test(test_filter_time),
+		cmocka_unit_test(test_patch_type),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
