@@ -9,7 +9,9 @@
 #   - one name, one state: a third state directory mounting under a's
 #     name is refused while a lives (one line naming a's state and
 #     -o host=); a name freed by a clean unmount is free at once; one
-#     whose mount was killed, once its lease lapsed (issue 70);
+#     whose mount was killed, once its lease lapsed (issue 70); the same
+#     for `imgfs serve --glance`, whose claim a mount of its own state
+#     shares: the serve's stop leaves it to the mount;
 #   - an upload through a, read, converted and copied through b;
 #   - 4 mkdir loops on both hosts racing for the same names and the quota:
 #     one winner per name, the quota never exceeded;
@@ -88,6 +90,49 @@ wait_until 10 mounted_e || { cat "$T/try.err" >&2; fail "state-e not mounted as 
 _MOUNTS+=("$C") && _MOUNT_STATE[$C]="$T/state-e" && _MOUNT_PID[$C]=$(_daemon_pid "$C")
 umount_imgfs "$C"
 admin lease 30
+
+say "one name, one state for imgfs serve too: its claim shared with a mount of its state"
+# `imgfs serve --glance` (its workers act for the host: the machine's
+# short name) claims as a mount does (issue 70: two serves of two fresh
+# states sealed each other's uploads).  A second serve of another state is
+# refused in one line naming the first; a mount of the first's state
+# (under the same name) runs beside it; the serve's clean stop leaves the
+# claim to that mount (the other state still refused), whose unmount
+# frees it.
+H=$(hostname -s)
+mkdir -p "$T/state-s1" "$T/state-s2"
+# serve STATE NAME: a serve of STATE in the background, its pid in
+# SERVE_PID; its stderr in $T/NAME.err.
+serve() {
+    "$IMGFS" serve --state "$1" --db "$URL" --listen 127.0.0.1:0 --glance --log "$T/$2.log" 2>"$T/$2.err" &
+    SERVE_PID=$!
+    at_exit "kill $SERVE_PID 2>/dev/null"
+}
+listening() { grep -qs 'listening on' "$T/$1.log" "$T/$1.err"; }
+# serve_refused STATE NAME HOLDER: the serve ends with 1 and one line
+serve_refused() {
+    local rc=0
+    timeout 30 "$IMGFS" serve --state "$1" --db "$URL" --listen 127.0.0.1:0 --glance --log "$T/$2.log" \
+        2>"$T/$2.err" || rc=$?
+    assert_eq 1 "$rc" "the exit status of a serve of $1 while $3 holds $H"
+    assert_match "imgfs serve: host $H is held by another live state, $3 on machine [^ ]+ \(its lease renewed [0-9]+ s ago\): .*" \
+        "$(cat "$T/$2.err")" "the refusal of a serve of $1"
+    assert_eq 1 "$(wc -l <"$T/$2.err")" "lines of the serve's refusal"
+}
+serve "$T/state-s1" s1
+s1=$SERVE_PID
+wait_for 20 listening s1 || { cat "$T/s1.err" >&2; fail "the serve of state-s1 did not start"; }
+serve_refused "$T/state-s2" s2 "$T/state-s1"
+echo "    $(cat "$T/s2.err")"
+mount_imgfs "$T/state-s1" "$C" "db=$URL,workers=0"
+kill -TERM "$s1"
+wait "$s1" || fail "the serve of state-s1 did not stop cleanly"
+serve_refused "$T/state-s2" s2b "$T/state-s1"
+umount_imgfs "$C"
+serve "$T/state-s2" s2c
+wait_for 20 listening s2c || { cat "$T/s2c.err" >&2; fail "the serve of state-s2 did not start once state-s1 let $H go"; }
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID" || fail "the serve of state-s2 did not stop cleanly"
 
 say "mkdir on a is seen on b within 1 s, and the other way"
 mkdir "$RA/private/one"
