@@ -21,6 +21,9 @@
 #   - host list / host remove;
 #   - PostgreSQL stopped under the mounts: EIO, then they recover by
 #     themselves once it is back.
+#   - PostgreSQL paused (SIGSTOP) under a mount with a 3 s answer bound:
+#     a read and a write EIO within the bound, logged, and the mount
+#     answers again once it goes on (issue 70).
 # The database is a new one on the shared test server (lib.sh pg_database).
 source "$(dirname "$0")/lib.sh"
 
@@ -233,3 +236,46 @@ assert_errno EIO mkdir "$RB/private/down"
 "$ROOT/scripts/pg-up" "$PG" >/dev/null
 seen "a mkdir after the database came back" mkdir "$RB/private/after"
 seen "b's listing after the restart" test -d "$RB/private/after"
+
+say "PostgreSQL paused (SIGSTOP) under a mount: a read and a write EIO within the answer's bound, then it goes on"
+# (issue 70: a paused server's kernel acknowledges, so neither the TCP
+# user timeout nor the keepalives end a wait: every statement waited for
+# as long as the pause.)  Host p's daemon waits at most 3 s for an answer
+# (IMGFS_PG_ANSWER_MS; 60 s by default): its read of its quota and its
+# write of an image's description (both looked up before), made while the
+# server is paused, are EIO within 45 s (the answer's bound, the 5 s
+# reconnects of §13.22, room for a loaded machine; before, no end), its
+# log says why, and once the server goes on the same mount answers
+# again.  The server is this test's own (pg_server).
+P="$T/mnt-p"
+IMGFS_PG_ANSWER_MS=3000 mount_imgfs "$T/state-p" "$P" "db=$URL,host=p,workers=0"
+RP="$P/regions/cn-north-1"
+cat "$RP/quota" >/dev/null || fail "p reads its quota before the pause"
+mkdir "$RP/private/pz" && cat "$RP/private/pz/description" >/dev/null || fail "p's image pz before the pause"
+pm=$(head -1 "$PG/data/postmaster.pid")
+[[ "$pm" =~ ^[0-9]+$ ]] || fail "no postmaster pid in $PG/data/postmaster.pid"
+pg_pids() { echo "$pm" $(pgrep -P "$pm"); }
+# (resumed before the exit trap's unmounts, which would wait on it)
+on_exit() {
+    local rc=$?
+    set +e
+    kill -CONT $(pg_pids) 2>/dev/null
+    (exit "$rc")
+    _cleanup
+}
+trap on_exit EXIT
+kill -STOP $(pg_pids)
+errno_of read "$RP/quota" >"$T/p-read" 2>&1 &
+r=$!
+errno_of write "$RP/private/pz/description" paused >"$T/p-write" 2>&1 &
+w=$!
+ended() { ! kill -0 "$r" 2>/dev/null && ! kill -0 "$w" 2>/dev/null; }
+wait_until 45 ended || fail "p's read or write still waits 45 s into the pause (read: $(cat "$T/p-read"), write: $(cat "$T/p-write"))"
+assert_eq EIO "$(cat "$T/p-read")" "p's read of its quota, the server paused"
+assert_eq EIO "$(cat "$T/p-write")" "p's write of pz's description, the server paused"
+grep -q "postgresql: no answer within 3000 ms (a server paused or unreachable)" "$T/state-p/imgfs.log" ||
+    { tail -n 5 "$T/state-p/imgfs.log" >&2; fail "p's log does not say why"; }
+kill -CONT $(pg_pids)
+quota_again() { cat "$RP/quota" >/dev/null 2>&1; }
+wait_until 30 quota_again || fail "p does not read its quota 30 s after the server went on"
+seen "p's write of pz's description once the server went on" sh -c "echo resumed >'$RP/private/pz/description'"
