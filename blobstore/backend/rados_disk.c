@@ -28,7 +28,7 @@
  * cluster), so that fencing it fences that disk and nothing else of its
  * host.  Opening records the client on the header with a compare-and-set
  * of imgfs.writer; a writer found recorded that is not this client is
- * blocklisted first (rados_blocklist_add, RADOS_FENCE_EXPIRE seconds) and
+ * blocklisted first (blob_rados_blocklist, RADOS_FENCE_EXPIRE seconds) and
  * the opener waits for the OSD map that says so: from then on every
  * operation of that client fails (ESHUTDOWN), whatever it had in flight
  * landed before the new writer's first one (an OSD serves a client's op
@@ -180,7 +180,7 @@ static int take_over(struct rados_backend *rb, rados_t cluster, rados_ioctx_t io
 			return rc;
 		}
 		if (strcmp(was, NO_WRITER) != 0 && strcmp(was, self) != 0) {
-			if ((rc = rados_blocklist_add(cluster, was, FENCE_EXPIRE)) < 0) {
+			if ((rc = blob_rados_blocklist(cluster, was, FENCE_EXPIRE)) < 0) {
 				blob_rados_why(why, cap, "cluster disk %s: cannot fence its last writer %s: %s", name, was,
 				               strerror(-rc));
 				blob_log_line(rb->log, "cluster disk %s (rados %s): cannot fence its last writer, client %s: %s",

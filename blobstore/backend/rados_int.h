@@ -153,8 +153,14 @@ int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioct
  * without, asked and not waited for. */
 int blob_rados_map(struct rados_backend *rb, rados_t cluster, bool wait);
 /* The seconds blob_rados_map waits: cluster's rados_mon_op_timeout (10 s
- * unless the ceph.conf sets one: rados_op.c), else rb's op timeout. */
+ * unless the ceph.conf sets one: rados_op.c), else rb's op timeout (rb
+ * NULL: RADOS_OP_TIMEOUT's). */
 unsigned blob_rados_map_secs(struct rados_backend *rb, rados_t cluster);
+/* Client addr blocklisted for secs: the monitor's command alone, bounded
+ * by its op timeout (rados_blocklist_add then waits for the latest OSD map
+ * with no end: the caller waits for it with blob_rados_map).  0 or what
+ * librados returned. */
+int blob_rados_blocklist(rados_t cluster, const char *addr, unsigned secs);
 /* rados_shutdown(cluster), or, when a map wait of it is still in
  * librados, left to that wait's thread to do once it returns. */
 void blob_rados_shutdown(rados_t cluster);

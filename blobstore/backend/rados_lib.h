@@ -34,7 +34,6 @@
 	X(rados_aio_wait_for_complete)                                                                 \
 	X(rados_aio_wait_for_complete_and_cb)                                                          \
 	X(rados_aio_write_op_operate)                                                                  \
-	X(rados_blocklist_add)                                                                         \
 	X(rados_buffer_free)                                                                           \
 	X(rados_conf_get)                                                                              \
 	X(rados_conf_read_file)                                                                        \
@@ -51,11 +50,13 @@
 	X(rados_ioctx_create)                                                                          \
 	X(rados_ioctx_destroy)                                                                         \
 	X(rados_ioctx_set_namespace)                                                                   \
+	X(rados_mon_command)                                                                           \
 	X(rados_nobjects_list_close)                                                                   \
 	X(rados_nobjects_list_next)                                                                    \
 	X(rados_nobjects_list_open)                                                                    \
 	X(rados_omap_get_end)                                                                          \
 	X(rados_omap_get_next2)                                                                        \
+	X(rados_pool_list)                                                                             \
 	X(rados_read)                                                                                  \
 	X(rados_read_op_cmpxattr)                                                                      \
 	X(rados_read_op_getxattrs)                                                                     \
@@ -117,7 +118,6 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_aio_wait_for_complete (blob_rados_lib.rados_aio_wait_for_complete)
 #define rados_aio_wait_for_complete_and_cb (blob_rados_lib.rados_aio_wait_for_complete_and_cb)
 #define rados_aio_write_op_operate (blob_rados_lib.rados_aio_write_op_operate)
-#define rados_blocklist_add (blob_rados_lib.rados_blocklist_add)
 #define rados_buffer_free (blob_rados_lib.rados_buffer_free)
 #define rados_conf_get (blob_rados_lib.rados_conf_get)
 #define rados_conf_read_file (blob_rados_lib.rados_conf_read_file)
@@ -134,11 +134,13 @@ int blob_rados_lib_load(char *why, size_t cap);
 #define rados_ioctx_create (blob_rados_lib.rados_ioctx_create)
 #define rados_ioctx_destroy (blob_rados_lib.rados_ioctx_destroy)
 #define rados_ioctx_set_namespace (blob_rados_lib.rados_ioctx_set_namespace)
+#define rados_mon_command (blob_rados_lib.rados_mon_command)
 #define rados_nobjects_list_close (blob_rados_lib.rados_nobjects_list_close)
 #define rados_nobjects_list_next (blob_rados_lib.rados_nobjects_list_next)
 #define rados_nobjects_list_open (blob_rados_lib.rados_nobjects_list_open)
 #define rados_omap_get_end (blob_rados_lib.rados_omap_get_end)
 #define rados_omap_get_next2 (blob_rados_lib.rados_omap_get_next2)
+#define rados_pool_list (blob_rados_lib.rados_pool_list)
 #define rados_read (blob_rados_lib.rados_read)
 #define rados_read_op_cmpxattr (blob_rados_lib.rados_read_op_cmpxattr)
 #define rados_read_op_getxattrs (blob_rados_lib.rados_read_op_getxattrs)

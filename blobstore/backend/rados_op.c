@@ -80,11 +80,38 @@ int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioct
 		*io = NULL;
 		if (rc == -ENOENT)
 			blob_rados_why(why, cap, "pool %s does not exist in the Ceph cluster of %s", sp->pool, conf);
+		else if (rc == -ETIMEDOUT) /* (blob_rados_ioctx: the latest map, for a pool the client's does not name) */
+			blob_rados_why(why, cap, "cannot open pool %s: the monitor did not give the latest OSD map within "
+			               "%u s (could not tell whether the pool exists)", sp->pool,
+			               blob_rados_map_secs(NULL, *cluster));
 		else
 			blob_rados_why(why, cap, "cannot open pool %s: %s", sp->pool, strerror(-rc));
 		return rc == -ENOENT ? -ENOENT : blob_rados_errno(rc);
 	}
 	return 0;
+}
+
+/* Whether the OSD map client cluster holds names pool: 1, 0, or -errno.
+ * rados_pool_list reads the map the client has (waiting for a first one
+ * at most the monitor's op timeout); it asks the monitor nothing. */
+static int pool_known(rados_t cluster, const char *pool)
+{
+	char small[1024], *buf = small;
+	int n = rados_pool_list(cluster, buf, sizeof small), rc = 0;
+
+	if (n > (int)sizeof small) { /* (the length it needs) */
+		if ((buf = malloc((size_t)n)) == NULL)
+			return -ENOMEM;
+		n = rados_pool_list(cluster, buf, (size_t)n);
+	}
+	if (n < 0)
+		rc = n;
+	for (const char *p = buf; rc == 0 && n > 0 && p < buf + n && *p; p += strlen(p) + 1)
+		if (strcmp(p, pool) == 0)
+			rc = 1;
+	if (buf != small)
+		free(buf);
+	return rc;
 }
 
 /* The one way imgfs opens a pool: namespace ns ("" for none), and every
@@ -97,9 +124,21 @@ int blob_rados_connect(const struct rados_spec *sp, rados_t *cluster, rados_ioct
  * would grow the pool, and it performs what shrinks it. */
 int blob_rados_ioctx(rados_t cluster, const char *pool, const char *ns, rados_ioctx_t *io)
 {
-	int rc = rados_ioctx_create(cluster, pool, io);
+	int rc;
 
-	if (rc < 0)
+	/* A pool the client's map does not name: rados_ioctx_create would
+	 * wait for the latest map with no end (a paused monitor held it for
+	 * ever: issue 70's audit).  The latest map is asked here, within the
+	 * monitor's op timeout (-ETIMEDOUT: could not tell, EIO), and a pool
+	 * it does not name either is -ENOENT without librados's wait. */
+	if ((rc = pool_known(cluster, pool)) == 0) {
+		if ((rc = blob_rados_map(NULL, cluster, true)) < 0)
+			return rc;
+		rc = pool_known(cluster, pool);
+	}
+	if (rc <= 0)
+		return rc < 0 ? rc : -ENOENT;
+	if ((rc = rados_ioctx_create(cluster, pool, io)) < 0)
 		return rc;
 	rados_ioctx_set_namespace(*io, ns); /* "": the default one */
 	rados_set_pool_full_try(*io);
@@ -264,7 +303,7 @@ unsigned blob_rados_map_secs(struct rados_backend *rb, rados_t cluster)
 	if (rados_conf_get(cluster, "rados_mon_op_timeout", val, sizeof val) == 0)
 		secs = (unsigned)strtoul(val, NULL, 10);
 	if (secs == 0) /* (the admin's "for ever": bounded all the same) */
-		secs = rb->op_timeout > 0 ? rb->op_timeout : (unsigned)atoi(RADOS_OP_TIMEOUT);
+		secs = rb && rb->op_timeout > 0 ? rb->op_timeout : (unsigned)atoi(RADOS_OP_TIMEOUT);
 	return secs;
 }
 
@@ -341,6 +380,29 @@ void blob_rados_shutdown(rados_t cluster)
 void blob_rados_test_hold_map(bool hold)
 {
 	atomic_store(&mapw_test_hold, hold);
+}
+
+int blob_rados_blocklist(rados_t cluster, const char *addr, unsigned secs)
+{
+	const char *verb[] = {"blocklist", "blacklist"}; /* (before Pacific: the second) */
+	int rc = -EINVAL;
+
+	/* (what a header records: an address, nothing a command's JSON would
+	 * read otherwise) */
+	if (addr[0] == '\0' || strspn(addr, "0123456789abcdefABCDEF.:/[]v") != strlen(addr))
+		return -EINVAL;
+	for (int i = 0; i < 2 && rc == -EINVAL; i++) {
+		char cmd[RADOS_ADDR_MAX + 128], *out = NULL, *outs = NULL;
+		const char *argv[] = {cmd};
+		size_t outlen = 0, outslen = 0;
+
+		snprintf(cmd, sizeof cmd, "{\"prefix\": \"osd %s\", \"%sop\": \"add\", \"addr\": \"%s\", \"expire\": %u.0}",
+		         verb[i], verb[i], addr, secs);
+		rc = rados_mon_command(cluster, argv, 1, NULL, 0, &out, &outlen, &outs, &outslen);
+		rados_buffer_free(out);
+		rados_buffer_free(outs);
+	}
+	return rc;
 }
 
 /* The line of an operation given up because the monitor did not give the

@@ -473,7 +473,7 @@ int blob_rados_test_purge(const char *conf, const char *pool, const char *ns)
 			rc = purge_io(io);
 			rados_ioctx_destroy(io);
 		}
-		rados_shutdown(cl);
+		blob_rados_shutdown(cl); /* (a map wait of its, blob_rados_ioctx's, may still be in librados) */
 	}
 	return rc;
 }

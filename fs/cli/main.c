@@ -591,7 +591,7 @@ static int mount_run(struct opts *o)
 	uint8_t kek[MODEL_KEK_SIZE];
 	bool have_kek = false;
 	model *m = NULL;
-	int ready_fd = -1;
+	int ready_fd = -1, hold = -1; /* hold: the state's name held (model_host_claim) */
 	int rc = 1;
 
 	fs_service_catch_hup(); /* a SIGHUP from here on is counted, not fatal */
@@ -720,7 +720,7 @@ static int mount_run(struct opts *o)
 	}
 	/* One name, one state (SPEC §13): two states under one host name took
 	 * each other's uploads (issue 70). */
-	if (o->db && !o->ro && model_host_claim(m, &err) < 0) {
+	if (o->db && !o->ro && model_host_claim(m, &hold, &err) < 0) {
 		fprintf(stderr, "imgfs: %s\n", err.msg[0] ? err.msg : "cannot claim this host's name");
 		goto out_session;
 	}
@@ -835,7 +835,7 @@ static int mount_run(struct opts *o)
 	fs_watch_stop(ctx);
 	fs_workers_stop(ctx); /* a running task goes back to the queue */
 	if (o->db && !o->ro)
-		model_host_release(m); /* the name free for another state at once */
+		model_host_release(m, hold); /* free for another state at once, unless a serve of this one holds it */
 	fs_files_release_all(ctx);
 	fs_started_drain(ctx);
 out_unmount:

@@ -670,7 +670,7 @@ static int serve_run(struct serve_opts *o)
 	char *cert = NULL, *key = NULL;
 	serve_front *front = NULL;
 	sigset_t sigs;
-	int rc = 1, lfd = -1;
+	int rc = 1, lfd = -1, hold = -1; /* hold: the state's name held (model_host_claim) */
 
 	if (fit_fd_limit(o->max_conns) < 0)
 		return 1;
@@ -704,6 +704,16 @@ static int serve_run(struct serve_opts *o)
 		explicit_bzero(kek, sizeof(kek));
 		if (model_kek_check(srv.m, &err) < 0)
 			fprintf(stderr, "imgfs serve: warning: %s\n", err.msg);
+	}
+	/* One name, one state (SPEC §13.11): a serve whose workers act for
+	 * the host (the image API's: they register it and seal its uploads)
+	 * claims its name as a mount does, and shares the claim with a mount
+	 * of the same state (issue 70: two serves of two fresh states took
+	 * each other's uploads). */
+	if (o->db && o->glance && o->glance_workers > 0 && model_host_claim(srv.m, &hold, &err) < 0) {
+		fprintf(stderr, "imgfs serve: %s\n", err.msg[0] ? err.msg : "cannot claim this host's name");
+		rc = 1;
+		goto out;
 	}
 	rc = 1;
 	if ((lfd = listen_on(&o->ss, o->sslen, o->v6)) < 0) {
@@ -825,6 +835,8 @@ out:
 	serve_conns_free(srv.conns);
 	if (lfd >= 0)
 		close(lfd);
+	if (hold >= 0)
+		model_host_release(srv.m, hold); /* the name free at once, unless a mount of the state holds it */
 	model_close(srv.m);
 	IMGFS_LOCK(&stop_lock, stop_lock); /* ended within the bound: the log stays ours */
 	stop_done = true;

@@ -196,6 +196,10 @@ enum { DB_INTEGER = 1, DB_TEXT, DB_BLOB, DB_NULL };
 
 extern const struct db_driver db_sqlite;
 extern const struct db_driver db_postgres;
+/* postgres.c: how long a statement's answer is waited for, in ms, given
+ * IMGFS_PG_ANSWER_MS's value (NULL: unset): 1,000 to 3,600,000, anything
+ * else the default, 60,000 (SPEC §13.23). */
+int db_pg_answer_ms(const char *env);
 /* schema_pg.c: applies the steps a PostgreSQL database lacks with exec,
  * reading its version with version (inside the caller's transaction). */
 int schema_pg_apply(struct db_conn *c, int (*exec)(struct db_conn *c, const char *sql),

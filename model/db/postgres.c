@@ -122,6 +122,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -134,6 +135,8 @@
 #define PG_OUTCOME_WAIT_MS 30000 /* how long a lost commit's outcome is looked for (a server restarting) */
 #define PG_COMMITS_KEEP 86400    /* seconds a connection's imgfs_commits row outlives it after a crash */
 #define PG_RETRY_MS 5000         /* a connection whose reset failed is not tried again before */
+#define PG_ANSWER_MS 60000       /* a statement's answer is waited for at most (IMGFS_PG_ANSWER_MS) */
+#define PG_CLOSE_MS 1000         /* ... and at a close, where nothing waits on it */
 
 /* libpq's parameters of every connection, before the target's own (which
  * override them: PQconnectdbParams reads the arrays in order, and the
@@ -167,6 +170,8 @@ struct pg_conn {
 	bool doomed;         /* the server said FATAL while it sat idle (a shutdown): reset it */
 	bool down;           /* its last reset failed (logged once until one succeeds) */
 	int64_t down_ms;     /* when (monotonic ms): not tried again before PG_RETRY_MS */
+	int answer_ms;       /* an answer is waited for at most (pg_await) */
+	bool unanswered;     /* pg_await gave the connection up: no statement runs again on a new one */
 	int64_t commit_key;  /* that row's key: random, positive */
 	int64_t commit_seq;  /* the number of its last marked commit */
 	int nqueued;         /* results the pipeline owes, in order */
@@ -236,6 +241,74 @@ static void round_trip(struct pg_conn *c)
 
 static bool reconnect(struct pg_conn *c);
 static void session_setup(struct pg_conn *c);
+
+/* How long an answer is waited for: IMGFS_PG_ANSWER_MS in the process's
+ * environment (1,000 to 3,600,000 ms; anything else: PG_ANSWER_MS). */
+int db_pg_answer_ms(const char *env)
+{
+	char *end = NULL;
+	long v = env ? strtol(env, &end, 10) : 0;
+	return env && end != env && *end == '\0' && v >= 1000 && v <= 3600000 ? (int)v : PG_ANSWER_MS;
+}
+
+/* Sends what libpq holds and waits until its next result can be read
+ * without blocking, for at most ms (the connection is non-blocking: see
+ * pg_open).  A server that does not answer within it (paused, frozen, a
+ * proxy that keeps the connection but passes nothing on: its kernel
+ * acknowledges, so neither TCP's user timeout nor keepalives end it) is
+ * given up: the connection is shut, libpq's next PQgetResult fails at
+ * once as for any broken connection, and the next statement resets it
+ * (SPEC §13.23, issue 70).  false when it was given up. */
+static bool pg_await(struct pg_conn *c, int ms)
+{
+	int64_t end = model_mono_ns() / 1000000 + ms;
+	for (;;) {
+		int fl = PQflush(c->pg); /* 0: all sent, 1: more to send, -1: broken */
+		if (fl < 0 || PQstatus(c->pg) != CONNECTION_OK || (fl == 0 && !PQisBusy(c->pg)))
+			return true; /* PQgetResult answers at once */
+		int64_t left = end - model_mono_ns() / 1000000;
+		struct pollfd p = {PQsocket(c->pg), (short)(POLLIN | (fl ? POLLOUT : 0)), 0};
+		if (p.fd < 0)
+			return true;
+		if (left <= 0) {
+			pg_say(c, "no answer within %d ms (a server paused or unreachable): the connection is given up, "
+			          "the statement fails with EIO",
+			       ms);
+			c->unanswered = true;
+			shutdown(p.fd, SHUT_RDWR);
+			PQconsumeInput(c->pg); /* sees the end: libpq marks the connection bad */
+			return false;
+		}
+		int n = poll(&p, 1, (int)left);
+		if (n > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(c->pg))
+			return true; /* broken: PQgetResult says so */
+	}
+}
+
+/* PQgetResult, waited for with an end (pg_await). */
+static PGresult *pg_result(struct pg_conn *c)
+{
+	pg_await(c, c->answer_ms);
+	return PQgetResult(c->pg);
+}
+
+/* What PQexec would return (the last result, NULL if sent was 0: nothing
+ * went out), each waited for with an end: the one way the driver reads a
+ * statement's answer. */
+static PGresult *pg_collect(struct pg_conn *c, int sent, int ms)
+{
+	PGresult *last = NULL, *r;
+	if (!sent)
+		return NULL;
+	for (;;) {
+		pg_await(c, ms);
+		if (!(r = PQgetResult(c->pg)))
+			break;
+		PQclear(last);
+		last = r;
+	}
+	return last;
+}
 
 /* What the server says outside any statement (libpq's notice receiver):
  * a warning goes to stderr as before; FATAL or PANIC while the connection
@@ -319,25 +392,27 @@ static bool reconnect(struct pg_conn *c)
 	if (c->down)
 		pg_say(c, "reconnected");
 	c->down = false;
+	c->unanswered = false;
 	c->epoch++;
 	c->listening = false;
 	c->notified++; /* notifications were lost meanwhile */
+	PQsetnonblocking(c->pg, 1);
 	session_setup(c);
 	return true;
 }
 
 static int pipe_flush(struct pg_conn *c);
 
-static int pg_exec(struct db_conn *dc, const char *sql)
+/* sql run (the plain way), its answer waited for at most ms. */
+static int exec_within(struct pg_conn *c, const char *sql, int ms)
 {
-	struct pg_conn *c = CONN(dc);
 	PGresult *r;
 	int rc = 0;
 	if (!pg_alive(c))
 		return -EIO;
 	if ((rc = pipe_flush(c)) < 0)
 		return rc;
-	r = PQexec(c->pg, sql);
+	r = pg_collect(c, PQsendQuery(c->pg, sql), ms);
 	round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pg_complain(c, "exec", r);
@@ -347,6 +422,11 @@ static int pg_exec(struct db_conn *dc, const char *sql)
 	}
 	PQclear(r);
 	return rc;
+}
+
+static int pg_exec(struct db_conn *dc, const char *sql)
+{
+	return exec_within(CONN(dc), sql, CONN(dc)->answer_ms);
 }
 
 static void pg_close(struct db_conn *dc)
@@ -359,7 +439,7 @@ static void pg_close(struct db_conn *dc)
 		char sql[96];
 		snprintf(sql, sizeof(sql), "DELETE FROM imgfs_commits WHERE conn = %lld",
 		         (long long)CONN(dc)->commit_key);
-		pg_exec(dc, sql);
+		exec_within(CONN(dc), sql, PG_CLOSE_MS); /* (a server that does not answer: trimmed by age) */
 	}
 	PQfinish(CONN(dc)->pg);
 	free(CONN(dc)->target);
@@ -387,10 +467,10 @@ static void session_setup(struct pg_conn *c)
 	 * did not): TCP then gives up after its 15 retransmissions, 15
 	 * minutes.  So the server's TCP user timeout too: an answer the
 	 * client acknowledges nothing of for 10 s ends the session. */
-	PGresult *r = PQexec(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
+	PGresult *r = pg_collect(c, PQsendQuery(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
 	                            "'read committed'; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
 	                            "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; "
-	                            "SELECT to_regclass('imgfs_commits') IS NOT NULL");
+	                            "SELECT to_regclass('imgfs_commits') IS NOT NULL"), c->answer_ms);
 	round_trip(c);
 	c->marks = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't' &&
 	           c->commit_key > 0;
@@ -406,6 +486,7 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 	}
 	c->base.drv = &db_postgres;
 	c->epoch = 1;
+	c->answer_ms = db_pg_answer_ms(getenv("IMGFS_PG_ANSWER_MS"));
 	const char *values[] = {PG_LINK_PARAMS, target, NULL};
 	_Static_assert(sizeof(values) == sizeof(pg_keys), "a value for each of pg_keys");
 	c->pg = PQconnectdbParams(pg_keys, values, 1);
@@ -417,6 +498,10 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 		pg_close(&c->base);
 		return -EIO;
 	}
+	/* Non-blocking: a send never waits in libpq (pg_await sends, with the
+	 * answer's end; a server paused with a full buffer would hold a
+	 * blocking send for ever). */
+	PQsetnonblocking(c->pg, 1);
 	uint64_t key = 0;
 	if (getrandom(&key, sizeof(key), 0) == (ssize_t)sizeof(key))
 		c->commit_key = (int64_t)(key >> 1) + 1; /* else 0: no key, no marks, a lost commit's outcome unknown */
@@ -560,7 +645,7 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 	if (s->epoch == c->epoch)
 		return 0;
 	memcpy(s->types, s->bound, sizeof(s->types));
-	r = PQprepare(c->pg, s->name, s->sql, s->nparams, s->types);
+	r = pg_collect(c, PQsendPrepare(c->pg, s->name, s->sql, s->nparams, s->types), c->answer_ms);
 	round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char what[256];
@@ -698,7 +783,7 @@ static int pipe_sync(struct pg_conn *c)
 		round_trip(c);
 	for (int i = 0; i < n; i++) {
 		struct pg_queued *q = &c->queued[i];
-		r = broken ? NULL : PQgetResult(c->pg);
+		r = broken ? NULL : pg_result(c);
 		broken = broken || !r;
 		ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 		bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
@@ -732,10 +817,10 @@ static int pipe_sync(struct pg_conn *c)
 		}
 		PQclear(r);
 		if (!broken)
-			PQclear(PQgetResult(c->pg)); /* the NULL that ends each statement's results */
+			PQclear(pg_result(c)); /* the NULL that ends each statement's results */
 	}
 	if (!broken) {
-		r = PQgetResult(c->pg);
+		r = pg_result(c);
 		if (PQresultStatus(r) != PGRES_PIPELINE_SYNC && rc == 0)
 			rc = -EIO;
 		PQclear(r);
@@ -795,8 +880,10 @@ static int pg_step(db_stmt *st)
 	for (int tries = 0, resets = 0;; tries++) {
 		bool ran = false;
 		if ((rc = ensure_prepared(c, s)) == 0) {
-			s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values,
-			                        s->lengths, s->formats, 0);
+			s->res = pg_collect(c,
+			                    PQsendQueryPrepared(c->pg, s->name, s->nparams,
+			                                        (const char *const *)s->values, s->lengths, s->formats, 0),
+			                    c->answer_ms);
 			round_trip(c);
 			rc = take_result(c, s);
 			ran = true;
@@ -812,8 +899,9 @@ static int pg_step(db_stmt *st)
 		 * prepare failed) or it was a read, it runs again, once, on a new
 		 * connection — the caller would otherwise get EIO from a server
 		 * that is back.  A write that went out is not: whether it ran is
-		 * not known. */
-		if (rc != -EIO || (ran && !s->reads_only) || resets++ > 0 ||
+		 * not known.  Nor one whose answer did not come (pg_await): the
+		 * server is not back, and its wait would be the caller's twice. */
+		if (rc != -EIO || (ran && !s->reads_only) || c->unanswered || resets++ > 0 ||
 		    (PQstatus(c->pg) == CONNECTION_OK && !c->doomed) || !reconnect(c))
 			return rc;
 	}
@@ -877,7 +965,7 @@ static void pg_quiet(struct db_conn *dc)
  * no row, -errno. */
 static int query_int(struct pg_conn *c, const char *sql, int64_t *out)
 {
-	PGresult *r = PQexec(c->pg, sql);
+	PGresult *r = pg_collect(c, PQsendQuery(c->pg, sql), c->answer_ms);
 	int rc = 0;
 	round_trip(c);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -1096,7 +1184,7 @@ static int pg_wait_change(struct db_conn *dc, int timeout_ms)
 static int pg_schema_version(struct db_conn *dc)
 {
 	struct pg_conn *c = CONN(dc);
-	PGresult *r = PQexec(c->pg, "SELECT version FROM imgfs_schema");
+	PGresult *r = pg_collect(c, PQsendQuery(c->pg, "SELECT version FROM imgfs_schema"), c->answer_ms);
 	int v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
 	PQclear(r);
 	return v;
@@ -1141,8 +1229,10 @@ static int pg_tune(struct db_conn *dc)
 	int rc = 0;
 	if (!pg_alive(c) || (rc = pipe_flush(c)) < 0)
 		return rc < 0 ? rc : -EIO;
-	r = PQexec(c->pg, "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
-	                  "AND n_mod_since_analyze >= greatest(500, n_live_tup / 2)");
+	r = pg_collect(c,
+	               PQsendQuery(c->pg, "SELECT relname FROM pg_stat_user_tables WHERE schemaname = "
+	                                  "current_schema() AND n_mod_since_analyze >= greatest(500, n_live_tup / 2)"),
+	               c->answer_ms);
 	round_trip(c);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		rc = sqlstate_errno(r);

@@ -55,10 +55,17 @@ int model_host_from_dir(model *m);
  * holds the name and its lease is current; else recorded (settings
  * 'host-state:NAME': the state's id, <state>/state-id, its machine and
  * path) with the host's row.  0 for a process without a state directory.
- * _release at a clean stop: the claim goes (if still this state's), so
- * the name is free at once; a crash leaves it until the lease lapses. */
-int model_host_claim(model *m, struct model_err *err);
-void model_host_release(model *m);
+ * Every process of the state that claims (a mount, an `imgfs serve`)
+ * holds <state>/host.lock shared for its life: *hold, the descriptor
+ * (close-on-exec, kept across a fork), -1 when nothing is held.
+ * _release at a clean stop gives the process's hold back, and the claim
+ * goes (if still this state's) only when no other process of the state
+ * holds it any more (the exclusive lock is had at once), so the name is
+ * free at once; a serve and a mount of one state share the claim and
+ * one's stop leaves it to the other; a crash leaves it until the lease
+ * lapses. */
+int model_host_claim(model *m, int *hold, struct model_err *err);
+void model_host_release(model *m, int hold);
 /* imgfs admin host remove H: a host whose lease has expired is forgotten;
  * the tasks that had to run on it end in error ("host H was removed") at
  * their next claim, on any host.  -EBUSY while its lease is current,

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,6 +155,16 @@ int model_host_record(model *m)
 #define STATE_ID_FILE "state-id"
 #define STATE_ID_LEN 32
 #define HOLDER_KEY "host-state:"
+#define HOLD_FILE "host.lock" /* held shared by each process of the state that claimed */
+
+/* <state>/host.lock opened (close-on-exec), or -errno. */
+static int hold_open(model *m)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/" HOLD_FILE, m->dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	return fd < 0 ? -errno : fd;
+}
 
 /* This state directory's id (32 hex digits, <state>/state-id, made at
  * its first claim): two state directories on one machine, or two
@@ -181,7 +192,7 @@ static int state_id(model *m, char out[STATE_ID_LEN + 1])
 	return file_put(path, line);
 }
 
-int model_host_claim(model *m, struct model_err *err)
+int model_host_claim(model *m, int *hold, struct model_err *err)
 {
 	char id[STATE_ID_LEN + 1], key[sizeof(HOLDER_KEY) + MODEL_HOST_MAX], mine[PATH_MAX + 400], held[PATH_MAX + 400] = "";
 	char machine[256];
@@ -189,11 +200,21 @@ int model_host_claim(model *m, struct model_err *err)
 	db_stmt *st;
 	int64_t now = model_now_ns(), renewed = 0;
 	int rc;
+	*hold = -1;
 	if (!m->dir)
 		return 0;
 	if ((rc = state_id(m, id)) < 0)
 		return model_fail(err, rc, "cannot record this state's id in %s/" STATE_ID_FILE ": %s", m->dir,
 		                  strerror(-rc));
+	/* Held before the claim: a holder of the state that is releasing (its
+	 * exclusive lock, a moment) ends first, then this claim is written. */
+	if ((*hold = hold_open(m)) < 0 || flock(*hold, LOCK_SH) < 0) {
+		rc = *hold < 0 ? *hold : -errno;
+		if (*hold >= 0)
+			close(*hold);
+		*hold = -1;
+		return model_fail(err, rc, "cannot hold %s/" HOLD_FILE ": %s", m->dir, strerror(-rc));
+	}
 	if (gethostname(machine, sizeof(machine)) < 0)
 		snprintf(machine, sizeof(machine), "?");
 	machine[sizeof(machine) - 1] = '\0';
@@ -246,17 +267,29 @@ int model_host_claim(model *m, struct model_err *err)
 	db_bind_int64(st, 2, now);
 	rc = model_exec_stmt(st);
 out:
-	return model_write_end(c, rc, err);
+	if ((rc = model_write_end(c, rc, err)) < 0) {
+		close(*hold);
+		*hold = -1;
+	}
+	return rc;
 }
 
-void model_host_release(model *m)
+void model_host_release(model *m, int hold)
 {
 	char id[STATE_ID_LEN + 1], key[sizeof(HOLDER_KEY) + MODEL_HOST_MAX];
 	struct model_conn *c;
 	db_stmt *st;
-	int rc;
-	if (!m->dir || state_id(m, id) < 0 || model_write_begin(m, &c, NULL) < 0)
+	int rc, last;
+	if (hold >= 0)
+		close(hold);
+	if (!m->dir || (last = hold_open(m)) < 0)
 		return;
+	/* Another process of this state still holds it (a serve beside the
+	 * mount): the claim is its. */
+	if (flock(last, LOCK_EX | LOCK_NB) < 0 || state_id(m, id) < 0 || model_write_begin(m, &c, NULL) < 0) {
+		close(last);
+		return;
+	}
 	snprintf(key, sizeof(key), HOLDER_KEY "%s", m->host);
 	if (!(st = model_stmt(c, SQL("DELETE FROM settings WHERE key = ? AND substr(value, 1, 32) = ?")))) {
 		rc = -EIO;
@@ -266,6 +299,7 @@ void model_host_release(model *m)
 		rc = model_exec_stmt(st);
 	}
 	model_write_end(c, rc, NULL);
+	close(last);
 }
 
 int64_t model_lease(model *m)

@@ -9,7 +9,9 @@
 #   - one name, one state: a third state directory mounting under a's
 #     name is refused while a lives (one line naming a's state and
 #     -o host=); a name freed by a clean unmount is free at once; one
-#     whose mount was killed, once its lease lapsed (issue 70);
+#     whose mount was killed, once its lease lapsed (issue 70); the same
+#     for `imgfs serve --glance`, whose claim a mount of its own state
+#     shares: the serve's stop leaves it to the mount;
 #   - an upload through a, read, converted and copied through b;
 #   - 4 mkdir loops on both hosts racing for the same names and the quota:
 #     one winner per name, the quota never exceeded;
@@ -19,6 +21,9 @@
 #   - host list / host remove;
 #   - PostgreSQL stopped under the mounts: EIO, then they recover by
 #     themselves once it is back.
+#   - PostgreSQL paused (SIGSTOP) under a mount with a 3 s answer bound:
+#     a read and a write EIO within the bound, logged, and the mount
+#     answers again once it goes on (issue 70).
 # The database is a new one on the shared test server (lib.sh pg_database).
 source "$(dirname "$0")/lib.sh"
 
@@ -88,6 +93,49 @@ wait_until 10 mounted_e || { cat "$T/try.err" >&2; fail "state-e not mounted as 
 _MOUNTS+=("$C") && _MOUNT_STATE[$C]="$T/state-e" && _MOUNT_PID[$C]=$(_daemon_pid "$C")
 umount_imgfs "$C"
 admin lease 30
+
+say "one name, one state for imgfs serve too: its claim shared with a mount of its state"
+# `imgfs serve --glance` (its workers act for the host: the machine's
+# short name) claims as a mount does (issue 70: two serves of two fresh
+# states sealed each other's uploads).  A second serve of another state is
+# refused in one line naming the first; a mount of the first's state
+# (under the same name) runs beside it; the serve's clean stop leaves the
+# claim to that mount (the other state still refused), whose unmount
+# frees it.
+H=$(hostname -s)
+mkdir -p "$T/state-s1" "$T/state-s2"
+# serve STATE NAME: a serve of STATE in the background, its pid in
+# SERVE_PID; its stderr in $T/NAME.err.
+serve() {
+    "$IMGFS" serve --state "$1" --db "$URL" --listen 127.0.0.1:0 --glance --log "$T/$2.log" 2>"$T/$2.err" &
+    SERVE_PID=$!
+    at_exit "kill $SERVE_PID 2>/dev/null"
+}
+listening() { grep -qs 'listening on' "$T/$1.log" "$T/$1.err"; }
+# serve_refused STATE NAME HOLDER: the serve ends with 1 and one line
+serve_refused() {
+    local rc=0
+    timeout 30 "$IMGFS" serve --state "$1" --db "$URL" --listen 127.0.0.1:0 --glance --log "$T/$2.log" \
+        2>"$T/$2.err" || rc=$?
+    assert_eq 1 "$rc" "the exit status of a serve of $1 while $3 holds $H"
+    assert_match "imgfs serve: host $H is held by another live state, $3 on machine [^ ]+ \(its lease renewed [0-9]+ s ago\): .*" \
+        "$(cat "$T/$2.err")" "the refusal of a serve of $1"
+    assert_eq 1 "$(wc -l <"$T/$2.err")" "lines of the serve's refusal"
+}
+serve "$T/state-s1" s1
+s1=$SERVE_PID
+wait_for 20 listening s1 || { cat "$T/s1.err" >&2; fail "the serve of state-s1 did not start"; }
+serve_refused "$T/state-s2" s2 "$T/state-s1"
+echo "    $(cat "$T/s2.err")"
+mount_imgfs "$T/state-s1" "$C" "db=$URL,workers=0"
+kill -TERM "$s1"
+wait "$s1" || fail "the serve of state-s1 did not stop cleanly"
+serve_refused "$T/state-s2" s2b "$T/state-s1"
+umount_imgfs "$C"
+serve "$T/state-s2" s2c
+wait_for 20 listening s2c || { cat "$T/s2c.err" >&2; fail "the serve of state-s2 did not start once state-s1 let $H go"; }
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID" || fail "the serve of state-s2 did not stop cleanly"
 
 say "mkdir on a is seen on b within 1 s, and the other way"
 mkdir "$RA/private/one"
@@ -188,3 +236,46 @@ assert_errno EIO mkdir "$RB/private/down"
 "$ROOT/scripts/pg-up" "$PG" >/dev/null
 seen "a mkdir after the database came back" mkdir "$RB/private/after"
 seen "b's listing after the restart" test -d "$RB/private/after"
+
+say "PostgreSQL paused (SIGSTOP) under a mount: a read and a write EIO within the answer's bound, then it goes on"
+# (issue 70: a paused server's kernel acknowledges, so neither the TCP
+# user timeout nor the keepalives end a wait: every statement waited for
+# as long as the pause.)  Host p's daemon waits at most 3 s for an answer
+# (IMGFS_PG_ANSWER_MS; 60 s by default): its read of its quota and its
+# write of an image's description (both looked up before), made while the
+# server is paused, are EIO within 45 s (the answer's bound, the 5 s
+# reconnects of §13.22, room for a loaded machine; before, no end), its
+# log says why, and once the server goes on the same mount answers
+# again.  The server is this test's own (pg_server).
+P="$T/mnt-p"
+IMGFS_PG_ANSWER_MS=3000 mount_imgfs "$T/state-p" "$P" "db=$URL,host=p,workers=0"
+RP="$P/regions/cn-north-1"
+cat "$RP/quota" >/dev/null || fail "p reads its quota before the pause"
+mkdir "$RP/private/pz" && cat "$RP/private/pz/description" >/dev/null || fail "p's image pz before the pause"
+pm=$(head -1 "$PG/data/postmaster.pid")
+[[ "$pm" =~ ^[0-9]+$ ]] || fail "no postmaster pid in $PG/data/postmaster.pid"
+pg_pids() { echo "$pm" $(pgrep -P "$pm"); }
+# (resumed before the exit trap's unmounts, which would wait on it)
+on_exit() {
+    local rc=$?
+    set +e
+    kill -CONT $(pg_pids) 2>/dev/null
+    (exit "$rc")
+    _cleanup
+}
+trap on_exit EXIT
+kill -STOP $(pg_pids)
+errno_of read "$RP/quota" >"$T/p-read" 2>&1 &
+r=$!
+errno_of write "$RP/private/pz/description" paused >"$T/p-write" 2>&1 &
+w=$!
+ended() { ! kill -0 "$r" 2>/dev/null && ! kill -0 "$w" 2>/dev/null; }
+wait_until 45 ended || fail "p's read or write still waits 45 s into the pause (read: $(cat "$T/p-read"), write: $(cat "$T/p-write"))"
+assert_eq EIO "$(cat "$T/p-read")" "p's read of its quota, the server paused"
+assert_eq EIO "$(cat "$T/p-write")" "p's write of pz's description, the server paused"
+grep -q "postgresql: no answer within 3000 ms (a server paused or unreachable)" "$T/state-p/imgfs.log" ||
+    { tail -n 5 "$T/state-p/imgfs.log" >&2; fail "p's log does not say why"; }
+kill -CONT $(pg_pids)
+quota_again() { cat "$RP/quota" >/dev/null 2>&1; }
+wait_until 30 quota_again || fail "p does not read its quota 30 s after the server went on"
+seen "p's write of pz's description once the server went on" sh -c "echo resumed >'$RP/private/pz/description'"

@@ -9,7 +9,7 @@
 # whose small resident file takes one block as ntfs-3g says; two XFS
 # volumes (v5 and v4: mkfs.xfs -p, attributes set by xfs_db -x) whose
 # attributes are shortform, in a leaf (a remote value) and in a tree of
-# leaves, with an ACL in XFS's own format.  getfattr
+# leaves, with an ACL in XFS's own format, and a damaged one.  getfattr
 # over files/ shows what went in (as root; trusted.* not listed to another
 # uid), `rsync -aX` and `tar --xattrs` from files/ carry them, setfattr
 # and removexattr are EPERM, and a name that is not there is ENODATA.
@@ -84,7 +84,7 @@ say "an XFS volume whose attributes are in each of the attribute fork's forms"
 # content): sf's in the inode (shortform), leaf's in one leaf block with a
 # remote value of 5000 bytes, node's 400 in a tree of leaves.
 mkdir -p "$T/xsrc"
-for f in sf leaf node; do echo "$f" >"$T/xsrc/$f"; done
+for f in sf leaf node badacl; do echo "$f" >"$T/xsrc/$f"; done
 python3 "$INTEGRATION_DIR/xfs-edit" proto "$T/xsrc" >"$T/xproto"
 # xfs_volume IMG MKFS-OPTIONS...: the three files and their attributes.
 xfs_volume() {
@@ -92,7 +92,7 @@ xfs_volume() {
     shift
     truncate -s $((24 * MiB)) "$img"
     TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f "$@" -p "$T/xproto" "$img" 2>/dev/null || fail "mkfs.xfs -p $*"
-    mapfile -t xino < <(printf 'path /sf\ninode\npath /leaf\ninode\npath /node\ninode\n' | xfs_db -r "$img" |
+    mapfile -t xino < <(printf 'path /sf\ninode\npath /leaf\ninode\npath /node\ninode\npath /badacl\ninode\n' | xfs_db -r "$img" |
         awk '/current inode number/ {print $NF}')
     {
         printf 'inode %s\nattr_set -v 5 a\nattr_set -s -v 30 selinux\nattr_set -r -v 3 t\n' "${xino[0]}"
@@ -104,6 +104,8 @@ xfs_volume() {
         printf 'attr_set -v 5000 remote\n' # (last: xfs_db 6.1 crashes on v4 otherwise)
         printf 'inode %s\n' "${xino[2]}"
         for i in $(seq -w 0 399); do printf 'attr_set -v 40 n%s\n' "$i"; done
+        # badacl's ACL damaged: 7 bytes (vvvvvvv), no XFS ACL
+        printf 'inode %s\nattr_set -r -v 7 SGI_ACL_FILE\n' "${xino[3]}"
     } | xfs_db -x "$img" >/dev/null || fail "xfs_db attr_set"
     # sf's ACL: XFS's own format (be32 count; be32 tag, be32 id, be16 perm,
     # pad) of user::rw- user:1234:rwx group::r-- mask::rwx other::r--,
@@ -132,8 +134,8 @@ if v5:
     b[o + 100:o + 104] = struct.pack("<I", crc32c(bytes(b[o:o + isz])))
 open(sys.argv[1], "r+b").write(b)
 PY
-    assert_eq "1 2 2" "$(for i in "${xino[@]}"; do xfs_db -r -c "inode $i" -c 'print core.aformat' "$img"; done |
-        awk '{printf "%s%s", sep, $3; sep=" "}')" "the attribute forks' formats (shortform, extents, extents) $*"
+    assert_eq "1 2 2 1" "$(for i in "${xino[@]}"; do xfs_db -r -c "inode $i" -c 'print core.aformat' "$img"; done |
+        awk '{printf "%s%s", sep, $3; sep=" "}')" "the attribute forks' formats (shortform, extents, extents, shortform) $*"
 }
 xfs_volume "$T/p3.img" -m crc=1
 xfs_volume "$T/p4.img" -m crc=0 -i size=512
@@ -274,6 +276,16 @@ for vol in vda3 vda4; do
         "$vol/leaf's remote value"
     assert_eq "$(for i in $(seq -w 0 399); do echo "user.n$i=\"$(v 40)\""; done)" \
         "$(getfattr -d -m - --absolute-names "$F/$vol/node" | grep '^user\.' | LC_ALL=C sort)" "$vol/node's 400 attributes"
+    # A damaged ACL (issue 70, as ext4's above): listed, both names, and
+    # reading it is EIO with the reason; its stored bytes read as stored.
+    assert_eq "system.posix_acl_access trusted.SGI_ACL_FILE" \
+        "$(python3 -c 'import os, sys; print(" ".join(sorted(os.listxattr(sys.argv[1]))))' "$F/$vol/badacl")" \
+        "listxattr of $vol/badacl (its ACL damaged)"
+    assert_errno EIO getxattr "$F/$vol/badacl" system.posix_acl_access
+    assert_match ".*getxattr .*/files/$vol .*: EIO its system\.posix_acl_access \(7 bytes\) is no XFS ACL: a count or an entry out of its bounds.*" \
+        "$(cat "$M/errors")" "the reason of $vol/badacl's EIO, in the caller's /errors"
+    assert_eq vvvvvvv "$(getfattr -n trusted.SGI_ACL_FILE --only-values "$F/$vol/badacl")" "$vol/badacl's ACL as stored"
+    assert_eq badacl "$(cat "$F/$vol/badacl")" "$vol/badacl's bytes"
 done
 
 say "XFS: 64 KiB of names list; a byte more is E2BIG (Linux's bound); a looping leaf chain is EIO, logged"

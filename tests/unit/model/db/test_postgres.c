@@ -275,6 +275,85 @@ static void test_commit_mark_refused_is_named(void **state)
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM settings WHERE key = 'ut-mark'"), 0);
 }
 
+/* IMGFS_PG_ANSWER_MS, read at each connection's open: 1,000 to
+ * 3,600,000 ms, each end and one past it; anything else the default. */
+static void test_answer_bound_parsed(void **state)
+{
+	(void)state;
+	assert_int_equal(db_pg_answer_ms(NULL), 60000);
+	assert_int_equal(db_pg_answer_ms("1000"), 1000);
+	assert_int_equal(db_pg_answer_ms("999"), 60000);
+	assert_int_equal(db_pg_answer_ms("3600000"), 3600000);
+	assert_int_equal(db_pg_answer_ms("3600001"), 60000);
+	assert_int_equal(db_pg_answer_ms(""), 60000);
+	assert_int_equal(db_pg_answer_ms("2000ms"), 60000);
+	assert_int_equal(db_pg_answer_ms("-5000"), 60000);
+}
+
+/* A server that does not answer (what a paused one is to its client: its
+ * kernel acknowledges, so TCP's user timeout and keepalives never end the
+ * wait; here a statement that sleeps past the bound stands for it) is
+ * given up after IMGFS_PG_ANSWER_MS: the statement is EIO with the log's
+ * line — alone, and as the statement of a write transaction (the
+ * pipeline's wait), which fails with nothing of it kept — and the same
+ * thread's next statement works on a new connection (issue 70).  Before,
+ * each waited the whole sleep and answered.  A read given up is not run
+ * again on a new connection (as a read that met a restart is): the
+ * server is not back.  A new thread: a connection of its own, opened
+ * with the bound. */
+struct unanswered {
+	struct ut_fx *fx;
+	int alone, in_txn, commit, after;
+	int64_t v;
+};
+
+static void *unanswered_main(void *arg)
+{
+	struct unanswered *u = arg;
+	struct model_conn *c;
+	int64_t v = 0;
+	u->alone = model_sql_int(u->fx->m, "SELECT 1 FROM pg_sleep(20)", &v);
+	db_stmt *w = ut_prepare(u->fx, "INSERT INTO settings(key, value) SELECT 'ut-unanswered', 'a' FROM pg_sleep(20)");
+	if (model_conn_get(u->fx->m, &c) == 0 && model_write_begin(u->fx->m, &c, NULL) == 0) {
+		u->in_txn = db_step(w);
+		u->commit = model_write_end(c, 0, NULL);
+	}
+	ut_finalize(w);
+	u->after = model_sql_int(u->fx->m, "SELECT 7", &u->v);
+	return NULL;
+}
+
+static void test_unanswered_statement_ends(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct lines l = {0};
+	struct unanswered u = {.fx = fx};
+	pthread_t th;
+	if (!fx->pgdb[0])
+		skip(); /* an SQLite connection is a file */
+	model_set_log(fx->m, collect, &l);
+	setenv("IMGFS_PG_ANSWER_MS", "1000", 1);
+	assert_int_equal(pthread_create(&th, NULL, unanswered_main, &u), 0);
+	pthread_join(th, NULL);
+	unsetenv("IMGFS_PG_ANSWER_MS");
+	model_set_log(fx->m, NULL, NULL);
+	/* the backends still sleeping, ended (the teardown drops their database) */
+	pg_run(fx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+	           "AND query LIKE '%pg_sleep(20)' AND pid <> pg_backend_pid()");
+	print_message("%s", l.buf);
+	assert_int_equal(u.alone, -EIO);
+	assert_int_equal(u.in_txn, -EIO);
+	assert_true(u.commit < 0);
+	assert_int_equal(u.after, 0);
+	assert_int_equal(u.v, 7);
+	/* once each: a read not answered is not run again on a new connection */
+	int given_up = 0;
+	for (const char *p = l.buf; (p = strstr(p, "postgresql: no answer within 1000 ms")) != NULL; p++)
+		given_up++;
+	assert_int_equal(given_up, 2);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM settings WHERE key = 'ut-unanswered'"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +365,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_committed_whatever_the_default, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_server_probes_idle_connections, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_mark_refused_is_named, ut_setup, ut_teardown),
+		cmocka_unit_test(test_answer_bound_parsed),
+		cmocka_unit_test_setup_teardown(test_unanswered_statement_ends, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
