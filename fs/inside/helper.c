@@ -302,6 +302,13 @@ static void do_list(const struct ins_req_list *r, bool names)
 	for (uint32_t i = 0; i < p.n; i++)
 		p.e[i].order = i;
 	qsort(p.e, p.n, sizeof(*p.e), by_ino);
+	uint64_t *inos = fs->prefetch && p.n > 1 ? malloc(p.n * sizeof(*inos)) : NULL;
+	if (inos) { /* their blocks in a few exchanges, not one each */
+		for (uint32_t i = 0; i < p.n; i++)
+			inos[i] = p.e[i].ino;
+		fs->prefetch(inos, p.n);
+		free(inos);
+	}
 	for (uint32_t i = 0; i < p.n; i++) {
 		struct ent *e = &p.e[i];
 		if (get_stat(e->ino, &e->st) < 0) {

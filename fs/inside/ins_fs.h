@@ -80,6 +80,11 @@ struct ins_fs_ops {
 	 * $Volume's $VOLUME_NAME), UTF-8, "" when it has none (NULL: the
 	 * daemon's probe reads it, ins_ident.h). */
 	const char *(*label)(void);
+	/* Reads ahead, in one exchange, what stat will read of each of n
+	 * inodes (numbers in increasing order: a page's, SPEC §18.7), so that
+	 * a page's attributes cost one round trip, not one an inode's block
+	 * (NULL: none). */
+	void (*prefetch)(const uint64_t *ino, size_t n);
 };
 
 extern const struct ins_fs_ops ins_fs_ext;
@@ -97,6 +102,11 @@ const struct ins_fs_ops *ins_fs_find(uint32_t kind);
 /* len bytes of the volume at off (the daemon's, over the socket): 0, or
  * -EIO when part of them lies past the volume's end (that part zeros). */
 int ins_fetch(uint64_t off, size_t len, void *buf);
+
+/* n pieces of the volume in one exchange (a page's inodes' blocks): each
+ * inside the volume, n <= INS_READV_MAX, INS_MAX_PAYLOAD bytes at most in
+ * all; data gets them one after the other. */
+int ins_fetchv(const struct ins_req_blk *piece, unsigned n, void *data);
 
 /* The reason of the error a reader is about to return (printf format). */
 void ins_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -29,6 +29,7 @@
  * index entry's place), 1 .. INS_POS_MAX, increasing along the directory. */
 #define INS_POS_MAX ((1ull << 60) - 1)
 #define INS_LIST_BLOCKS 256        /* directory blocks one page reads at most */
+#define INS_READV_MAX 512          /* pieces of one INS_H_READV (a page's inodes' blocks) */
 
 enum ins_type {
 	/* daemon -> helper */
@@ -55,6 +56,9 @@ enum ins_type {
 	INS_H_READ = 64,   /* u64 off, u32 len: bytes of the volume */
 	INS_H_OK,          /* the answer: depends on the request */
 	INS_H_ERR,         /* i32 errno, then a reason (text) */
+	INS_H_READV,       /* struct ins_req_blk[1..INS_READV_MAX]: pieces of the volume,
+	                    * each inside it, INS_MAX_PAYLOAD bytes at most in all;
+	                    * one INS_T_DATA answers them all, in order */
 };
 
 /* The file systems a helper reads (INS_T_OPEN names one: the kind the

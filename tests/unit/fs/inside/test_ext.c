@@ -39,14 +39,28 @@ static char dir[] = "/tmp/imgfs-ext-XXXXXX";
 static uint8_t *img;
 static size_t img_len;
 static char why_buf[256];
+static unsigned fetches, fetchvs; /* single reads, and reads of several */
 
 int ins_fetch(uint64_t off, size_t len, void *buf)
 {
+	fetches++;
 	if (off > img_len || len > img_len - off) {
 		memset(buf, 0, len);
 		return -EIO;
 	}
 	memcpy(buf, img + off, len);
+	return 0;
+}
+
+int ins_fetchv(const struct ins_req_blk *piece, unsigned n, void *data)
+{
+	size_t at = 0;
+	fetchvs++;
+	fetches -= n;
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(ins_fetch(piece[i].off, piece[i].len, (char *)data + at), 0);
+		at += piece[i].len;
+	}
 	return 0;
 }
 
@@ -288,6 +302,55 @@ static void test_listing_types(void **state)
 	assert_int_equal(t.wrong, 0);
 }
 
+/* A page's inodes read ahead (ins_fs_ops.prefetch, as the helper does
+ * before a READDIRPLUS page's stats): their blocks in exchanges of at
+ * most 1 MiB, then each stat reads nothing more. */
+struct inos {
+	unsigned n;
+	uint64_t ino[512];
+};
+
+static int ino_one(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
+{
+	struct inos *w = arg;
+	(void)len, (void)type, (void)after;
+	if (name && w->n < 512)
+		w->ino[w->n++] = ino;
+	return name && w->n >= 512;
+}
+
+static int by_ino(const void *a, const void *b)
+{
+	uint64_t p = *(const uint64_t *)a, q = *(const uint64_t *)b;
+	return p < q ? -1 : p > q;
+}
+
+static void test_prefetch(void **state)
+{
+	char why[200];
+	uint64_t d;
+	struct ins_stat st;
+	static struct inos w;
+	(void)state;
+	assert_int_equal(x->open(img_len, why, sizeof(why)), 0);
+	assert_int_equal(x->lookup(x->root(), "big", 3, &d), 0);
+	w.n = 0;
+	assert_int_equal(x->list(d, 0, ino_one, &w), 1);
+	assert_int_equal(w.n, 512);
+	qsort(w.ino, w.n, sizeof(w.ino[0]), by_ino);
+	assert_non_null(x->prefetch);
+	unsigned f0 = fetches, v0 = fetchvs;
+	x->prefetch(w.ino, w.n);
+	/* 512 inodes of 256 bytes: 128 blocks of 1 KiB, one exchange */
+	assert_int_equal(fetchvs - v0, 1);
+	assert_int_equal(fetches, f0);
+	for (unsigned i = 0; i < w.n; i++) {
+		assert_int_equal(x->stat(w.ino[i], &st), 0);
+		assert_true(S_ISREG(st.mode) || S_ISDIR(st.mode) || S_ISLNK(st.mode) || S_ISFIFO(st.mode));
+	}
+	assert_int_equal(fetches, f0); /* every stat from what was read ahead */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_htree_one_level),
 		cmocka_unit_test(test_no_index),
 		cmocka_unit_test(test_listing_types),
+		cmocka_unit_test(test_prefetch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
