@@ -7,7 +7,8 @@
  * leaves), one of two (the root names index blocks, which name the
  * leaves), one without an index (one block), and names at the hash's
  * ends (the lowest and highest hash of the directory: the first and last
- * leaf), of 1 and 255 bytes, and names that are not there.
+ * leaf), of 1 and 255 bytes, and names that are not there; and a hash
+ * split between two leaves (the continuation bit), made so in a copy.
  *
  * Counted, not timed: each lookup reads the index blocks down to one leaf
  * and that leaf (levels + 1 directory blocks, ins_ext_dir_reads), the
@@ -302,6 +303,88 @@ static void test_listing_types(void **state)
 	assert_int_equal(t.wrong, 0);
 }
 
+static uint32_t get32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* Loads path into img (the reader's volume). */
+static void load(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(img, 1, img_len, f), img_len);
+	fclose(f);
+}
+
+/* A hash split between two leaves (the kernel marks the second's index
+ * entry with the hash's low bit, a continuation): a name at the start of
+ * mid/'s middle leaf, its index entry's hash made that name's hash | 1
+ * (through libext2fs, which sets the block's checksum), is found by
+ * reading the leaf before it and then that one — levels + 2 blocks. */
+static void test_htree_continuation(void **state)
+{
+	char path[600], cmd[1300], why[200];
+	ext2_filsys t;
+	ext2_ino_t d;
+	struct ext2_inode in;
+	blk64_t root = 0, leaf = 0;
+	uint64_t dino, ino = 0;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/c.img", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s/e.img' '%s'", dir, path);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(ext2fs_open(path, EXT2_FLAG_RW, 0, 0, unix_io_manager, &t), 0);
+	assert_int_equal(ext2fs_lookup(t, EXT2_ROOT_INO, "mid", 3, NULL, &d), 0);
+	assert_int_equal(ext2fs_read_inode(t, d, &in), 0);
+	char *b = malloc(t->blocksize), *lb = malloc(t->blocksize);
+	assert_true(b && lb);
+	assert_int_equal(ext2fs_bmap2(t, d, &in, NULL, 0, 0, NULL, &root), 0);
+	assert_int_equal(ext2fs_read_dir_block4(t, root, b, 0, d), 0);
+	assert_int_equal((unsigned char)b[30], 0); /* one level */
+	unsigned count = (unsigned char)b[34] | (unsigned char)b[35] << 8, k = count / 2;
+	assert_true(k >= 1);
+	uint32_t hash = get32(b + 32 + 8 * k), lblk = get32(b + 32 + 8 * k + 4) & 0x0fffffff;
+	assert_int_equal(ext2fs_bmap2(t, d, &in, NULL, 0, lblk, NULL, &leaf), 0);
+	assert_int_equal(ext2fs_read_dir_block4(t, leaf, lb, 0, d), 0);
+	int hv = (unsigned char)b[28] + ((t->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH) ? 3 : 0);
+	char y[256] = "";
+	ext2_ino_t yino = 0;
+	for (unsigned off = 0; off < t->blocksize && !yino;) {
+		struct ext2_dir_entry *e = (struct ext2_dir_entry *)(void *)(lb + off);
+		int len = ext2fs_dirent_name_len(e);
+		ext2_dirhash_t h, minor;
+		assert_true(e->rec_len >= 8);
+		if (e->inode && len &&
+		    ext2fs_dirhash2(hv, e->name, len, NULL, 0, t->super->s_hash_seed, &h, &minor) == 0 && h == hash) {
+			memcpy(y, e->name, (size_t)len);
+			y[len] = '\0';
+			yino = e->inode;
+		}
+		off += e->rec_len;
+	}
+	assert_true(yino != 0); /* the leaf's first hash is its index entry's */
+	uint32_t marked = hash | 1;
+	memcpy(b + 32 + 8 * k, &marked, 4);
+	assert_int_equal(ext2fs_write_dir_block4(t, root, b, 0, d), 0);
+	assert_int_equal(ext2fs_close_free(&t), 0);
+	free(b);
+	free(lb);
+	load(path);
+	assert_int_equal(x->open(img_len, why, sizeof(why)), 0);
+	assert_int_equal(x->lookup(x->root(), "mid", 3, &dino), 0);
+	unsigned r0 = ins_ext_dir_reads();
+	int rc = x->lookup(dino, y, strlen(y), &ino);
+	unsigned r = ins_ext_dir_reads() - r0;
+	snprintf(path, sizeof(path), "%s/e.img", dir);
+	load(path);
+	if (rc != 0 || ino != yino)
+		fail_msg("mid/%s past a split hash: %d, inode %llu, not %u (%s)", y, rc, (unsigned long long)ino, yino, why_buf);
+	assert_int_equal(r, 3); /* the root, the leaf before, the leaf */
+}
+
 /* A page's inodes read ahead (ins_fs_ops.prefetch, as the helper does
  * before a READDIRPLUS page's stats): their blocks in exchanges of at
  * most 1 MiB, then each stat reads nothing more. */
@@ -356,6 +439,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_htree_two_levels),
 		cmocka_unit_test(test_htree_one_level),
+		cmocka_unit_test(test_htree_continuation),
 		cmocka_unit_test(test_no_index),
 		cmocka_unit_test(test_listing_types),
 		cmocka_unit_test(test_prefetch),
