@@ -300,10 +300,10 @@ struct fs_node {
 	struct {
 		unsigned vol;
 		struct ins_stat st;
-		/* A listing of this directory (readdir): the most entries the
-		 * kernel's buffer can take (0: no bound), so that a page of the
-		 * helper's reads no attributes the reply has no room for. */
+		/* A listing of this directory (readdir): the most entries the kernel's
+		 * buffer can take (0: no bound), so a page reads no more than fit. */
 		unsigned list_max;
+		bool list_plus; /* a READDIRPLUS (attributes); else names and types only (§18.7) */
 	} inside;
 };
 

@@ -40,7 +40,8 @@
 #include "inside_int.h"
 #include "log.h"
 
-#define INS_LIST_PAGE 512    /* entries asked for at a time */
+#define INS_LIST_PAGE 512    /* entries asked for at a time, with their attributes */
+#define INS_NAMES_PAGE 4096  /* names only (a READDIR, §18.7) */
 #define INS_LIST_PAGES 16    /* pages one readdir reads at most (INS_LIST_BLOCKS blocks each) */
 #define ROOT_INO 0 /* asks a helper for its root directory, whatever its number */
 
@@ -825,7 +826,9 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 	 * chunk of the disk loaded, where a large directory's inodes lie
 	 * apart), and one beyond the reply's room would be read again by the
 	 * next readdir. */
-	uint32_t want = dir->inside.list_max && dir->inside.list_max < INS_LIST_PAGE ? dir->inside.list_max : INS_LIST_PAGE;
+	bool plus = dir->inside.list_plus;
+	uint32_t page = plus ? INS_LIST_PAGE : INS_NAMES_PAGE;
+	uint32_t want = dir->inside.list_max && dir->inside.list_max < page ? dir->inside.list_max : page;
 	rc = v ? 0 : -ENOENT;
 	if (rc == 0 && from > INS_POS_MAX)
 		rc = -EINVAL; /* a seekdir past any position */
@@ -835,7 +838,7 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 		size_t al, pos = sizeof(uint64_t);
 		uint64_t next, after = from;
 		uint32_t taken0 = taken;
-		if ((rc = ask(ctx, dir, d, v, INS_T_LIST, &r, sizeof(r), &a, &al)) < 0)
+		if ((rc = ask(ctx, dir, d, v, plus ? INS_T_LIST : INS_T_NAMES, &r, sizeof(r), &a, &al)) < 0)
 			break;
 		if (al < sizeof(next)) {
 			free(a);
@@ -848,7 +851,8 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			struct ins_stat st;
 			char name[INS_NAME_MAX + 1];
 			bool ok;
-			int e = ins_list_entry(a, al, &pos, &st, name, &after, &ok);
+			int e = plus ? ins_list_entry(a, al, &pos, &st, name, &after, &ok)
+			             : ins_names_entry(a, al, &pos, &st, name, &after, &ok);
 			if (e <= 0) {
 				rc = e;
 				break;
@@ -861,7 +865,8 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			}
 			if (!ok)
 				continue; /* passed (the position moves on), not listed */
-			ins_sc_put(v, &st);
+			if (plus)
+				ins_sc_put(v, &st); /* (a READDIR's st holds the number and type only) */
 			work.inside.st = st;
 			work.ino = fs_inside_ino(owner_code(dir), dir->inside.vol, st.ino);
 			if ((rc = emit(arg, name, &work, (off_t)(after + 3))) != 0)
@@ -870,17 +875,18 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			emitted++;
 		}
 		/* Counted: the entries the page held, each an inode the helper
-		 * read, those past a full reply too. */
+		 * read, those past a full reply too (a READDIR's page: none). */
 		uint32_t held = taken - taken0;
 		for (uint64_t at = after; rc > 0;) {
 			struct ins_stat st;
 			char name[INS_NAME_MAX + 1];
 			bool ok;
-			if (ins_list_entry(a, al, &pos, &st, name, &at, &ok) <= 0)
+			if ((plus ? ins_list_entry(a, al, &pos, &st, name, &at, &ok)
+			          : ins_names_entry(a, al, &pos, &st, name, &at, &ok)) <= 0)
 				break;
 			held++;
 		}
-		atomic_fetch_add(&ctx->stats.inside_list_read, held);
+		atomic_fetch_add(plus ? &ctx->stats.inside_list_read : &ctx->stats.inside_list_names, held);
 		free(a);
 		if (rc || next == 0)
 			break;

@@ -622,21 +622,33 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 		}
 		if (h.len && (rc = recv_all(in, v->fd, buf, h.len, deadline)) < 0)
 			goto lost;
-		if (h.type == INS_H_READ) {
+		if (h.type == INS_H_READ || h.type == INS_H_READV) {
+			/* A read, or several in one (a page's inodes' blocks,
+			 * INS_H_READV): each inside the volume; a READ past its end
+			 * reads nothing there. */
 			struct ins_req_blk r;
-			if (h.len != sizeof(r)) {
+			unsigned np = h.len / sizeof(r);
+			uint64_t total = 0;
+			if (h.type == INS_H_READ ? h.len != sizeof(r)
+			                         : h.len % sizeof(r) || np == 0 || np > INS_READV_MAX) {
 				snprintf(why, cap, "the helper sent a malformed read");
 				goto broken;
 			}
-			memcpy(&r, buf, sizeof(r));
-			/* Inside the volume only; past its end reads nothing. */
-			uint64_t n = r.off >= v->size ? 0 : v->size - r.off < r.len ? v->size - r.off : r.len;
-			if (r.len > INS_MAX_PAYLOAD) {
-				snprintf(why, cap, "the helper asked for %" PRIu32 " bytes at once, past the bound", r.len);
+			for (unsigned i = 0; i < np; i++) {
+				memcpy(&r, buf + i * sizeof(r), sizeof(r));
+				if (r.len > INS_MAX_PAYLOAD || (h.type == INS_H_READV && (r.off > v->size || r.len > v->size - r.off))) {
+					snprintf(why, cap, "the helper asked for %" PRIu32 " bytes at %" PRIu64 ", past a bound", r.len,
+					         r.off);
+					goto broken;
+				}
+				total += r.off >= v->size ? 0 : v->size - r.off < r.len ? v->size - r.off : r.len;
+			}
+			if (total > INS_MAX_PAYLOAD) {
+				snprintf(why, cap, "the helper asked for %" PRIu64 " bytes at once, past the bound", total);
 				goto broken;
 			}
-			char *data = n ? malloc(n) : NULL;
-			if (n && !data) {
+			char *data = total ? malloc(total) : NULL;
+			if (total && !data) {
 				snprintf(why, cap, "out of memory");
 				goto broken;
 			}
@@ -644,7 +656,16 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			if (d->qcow2 && !v->qr && qcow2_reader_new(&v->qr, ins_blob_rd, d, d->man->size, qwhy,
 			                                           sizeof(qwhy)) < 0)
 				v->qr = NULL;
-			int got = n ? (d->qcow2 && !v->qr ? -EIO : ins_vol_read(d, v->qr, v, data, n, r.off)) : 0;
+			uint64_t at = 0;
+			int got = 0;
+			for (unsigned i = 0; got == 0 && i < np; i++) {
+				memcpy(&r, buf + i * sizeof(r), sizeof(r));
+				uint64_t n = r.off >= v->size ? 0 : v->size - r.off < r.len ? v->size - r.off : r.len;
+				got = n ? (d->qcow2 && !v->qr ? -EIO : ins_vol_read(d, v->qr, v, data + at, n, r.off)) : 0;
+				at += n;
+				COUNT(in->n_block_reads, 1);
+				COUNT(in->n_block_bytes, n);
+			}
 			if (got < 0) {
 				free(data);
 				if (got != -EUCLEAN) /* damaged is a verdict; the rest could not tell */
@@ -652,10 +673,8 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
 				goto broken;
 			}
-			COUNT(in->n_block_reads, 1);
-			COUNT(in->n_block_bytes, n);
-			struct ins_msg out = {INS_T_DATA, (uint32_t)n};
-			int w = send_all(v->fd, &out, sizeof(out)) < 0 || (n && send_all(v->fd, data, n) < 0);
+			struct ins_msg out = {INS_T_DATA, (uint32_t)total};
+			int w = send_all(v->fd, &out, sizeof(out)) < 0 || (total && send_all(v->fd, data, total) < 0);
 			free(data);
 			if (w) {
 				snprintf(why, cap, "the helper is gone");

@@ -311,8 +311,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		rc = -ENOMEM;
 	/* The fewest bytes an entry takes (a one-byte name, aligned to 8):
 	 * files/ reads no more entries than that many fit (§18). */
-	if (rc == 0 && n.what == FS_W_INSIDE)
+	if (rc == 0 && n.what == FS_W_INSIDE) {
 		n.inside.list_max = (unsigned)(size / ((plus ? ENTRY_OUT_SIZE : 0) + DIRENT_MIN) + 1);
+		n.inside.list_plus = plus;
+	}
 	if (rc == 0)
 		rc = fs_node_list(d.ctx, &n, off, emit_entry, &d);
 	model_read_end(d.ctx->m);
@@ -893,10 +895,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = BLOB_CHUNK_SIZE;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	/* Readdirplus when the kernel expects the attributes, plain readdir
+	 * when not (FUSE_CAP_READDIRPLUS_AUTO: a directory's first readdir,
+	 * and the next after a lookup in it, are READDIRPLUS): `ls -f` and a
+	 * walk by names then cost no attributes — under files/ an inode read
+	 * each (§18.7, issue 67: a whole `ls -f` of 100,000 guest entries
+	 * read every inode, 240 times fuse2fs's CPU). */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	/* Always readdirplus: find -ls and ls -l then need no getattr calls. */
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)

@@ -435,12 +435,17 @@ void fs_show_stats(struct fs_ctx *ctx, struct fs_buf *out)
 	              "# TYPE imgfs_inside_list_entries_total counter\n"
 	              "imgfs_inside_list_entries_total %" PRIu64 "\n"
 	              "# HELP imgfs_inside_list_read_total Entries those pages held, each with its inode's attributes "
-	              "read by the helper (at most 512 a readdir, and what its buffer holds: SPEC §18).\n"
+	              "read by the helper (READDIRPLUS: at most 512 a readdir, and what its buffer holds: SPEC §18.7).\n"
 	              "# TYPE imgfs_inside_list_read_total counter\n"
-	              "imgfs_inside_list_read_total %" PRIu64 "\n",
+	              "imgfs_inside_list_read_total %" PRIu64 "\n"
+	              "# HELP imgfs_inside_list_names_total Entries those pages held as names and types only, "
+	              "no inode read (READDIR: ls -f, SPEC §18.7).\n"
+	              "# TYPE imgfs_inside_list_names_total counter\n"
+	              "imgfs_inside_list_names_total %" PRIu64 "\n",
 	              (uint64_t)atomic_load(&ctx->stats.inside_list_pages),
 	              (uint64_t)atomic_load(&ctx->stats.inside_list_entries),
-	              (uint64_t)atomic_load(&ctx->stats.inside_list_read));
+	              (uint64_t)atomic_load(&ctx->stats.inside_list_read),
+	              (uint64_t)atomic_load(&ctx->stats.inside_list_names));
 	if (ctx->m)
 		show_service(ctx, out);
 }

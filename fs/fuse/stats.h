@@ -40,6 +40,7 @@ struct fs_stats {
 	atomic_uint_fast64_t inside_list_pages;     /* files/: listing pages asked of helpers (inside.c) */
 	atomic_uint_fast64_t inside_list_entries;   /* files/: entries those pages gave the kernel */
 	atomic_uint_fast64_t inside_list_read;      /* files/: entries those pages held (their inodes read) */
+	atomic_uint_fast64_t inside_list_names;     /* files/: entries of READDIR pages (names only, no inode read) */
 };
 
 

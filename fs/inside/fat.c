@@ -782,7 +782,7 @@ struct h_list {
 static int h_add(void *arg, const char *name, size_t len, const struct ins_stat *st, uint64_t after)
 {
 	struct h_list *c = arg;
-	return c->add(c->arg, st->ino, name, len, after);
+	return c->add(c->arg, st->ino, name, len, st->mode & S_IFMT, after);
 }
 
 /* A FAT directory is read whole once (at most 2 MiB: 65,536 slots) and

@@ -171,11 +171,14 @@ static int get_stat(uint64_t ino, struct ins_stat *st)
  * position this one gives, so a listing costs what it returns. */
 struct page {
 	uint32_t max, n, blocks;
+	bool names;     /* INS_T_NAMES: names and types only, no inode read */
+	size_t wire;    /* the wire's bytes of an entry but its name */
 	size_t bytes;   /* the wire's bytes of the entries so far */
 	uint64_t at;    /* where the walk is: past every entry and block taken */
 	struct ent {
 		uint64_t ino, after;
 		uint32_t order; /* its place in the walk */
+		uint32_t type;  /* as the directory entry says it (ins_fs.h) */
 		uint16_t len;
 		struct ins_stat st;
 		char name[INS_NAME_MAX];
@@ -196,9 +199,10 @@ static int by_order(const void *a, const void *b)
 
 #define PAGE_BYTES (INS_MAX_PAYLOAD - 64)
 #define ENT_WIRE (sizeof(struct ins_stat) + sizeof(uint64_t) + 2)
+#define NAME_WIRE (2 * sizeof(uint32_t) + sizeof(uint64_t) + 2)
 
 /* One entry, or a block read (name NULL): an ins_add_fn. */
-static int take(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int take(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct page *p = arg;
 	/* Entries move forward; a block's end may be where its last entry's is. */
@@ -211,23 +215,27 @@ static int take(void *arg, uint64_t ino, const char *name, size_t len, uint64_t 
 		p->at = after;
 		return ++p->blocks >= INS_LIST_BLOCKS; /* enough read for one page */
 	}
-	if (len == 0 || len > INS_NAME_MAX || ino == 0) {
-		p->at = after; /* not an entry anyone can name: passed */
+	if (len == 0 || len > INS_NAME_MAX || ino == 0 || (p->names && !wire_ino(ino))) {
+		/* Not an entry anyone can name (or, past 32 bits, that files/
+		 * shows: a listing with attributes shows it as nothing): passed. */
+		p->at = after;
 		return 0;
 	}
-	if (p->n >= p->max || sizeof(uint64_t) + p->bytes + ENT_WIRE + len > PAGE_BYTES)
+	if (p->n >= p->max || sizeof(uint64_t) + p->bytes + p->wire + len > PAGE_BYTES)
 		return 1; /* full: this one starts the next page */
 	struct ent *e = &p->e[p->n++];
 	e->ino = ino;
 	e->after = after;
+	e->type = type;
 	e->len = (uint16_t)len;
 	memcpy(e->name, name, len);
-	p->bytes += ENT_WIRE + len;
+	p->bytes += p->wire + len;
 	p->at = after;
 	return 0;
 }
 
-static void do_list(const struct ins_req_list *r)
+/* INS_T_LIST (names false) or INS_T_NAMES (ins_proto.h). */
+static void do_list(const struct ins_req_list *r, bool names)
 {
 	struct ins_stat st;
 	int rc;
@@ -241,10 +249,11 @@ static void do_list(const struct ins_req_list *r)
 	}
 	/* Entries of at least a byte of name each: a page of max entries
 	 * fits in what the payload holds. */
+	size_t wire = names ? NAME_WIRE : ENT_WIRE;
 	uint32_t max = r->max;
-	if (max > PAGE_BYTES / (ENT_WIRE + 1))
-		max = PAGE_BYTES / (ENT_WIRE + 1);
-	struct page p = {.max = max, .at = r->from};
+	if (max > PAGE_BYTES / (wire + 1))
+		max = (uint32_t)(PAGE_BYTES / (wire + 1));
+	struct page p = {.max = max, .names = names, .wire = wire, .at = r->from};
 	char *out = NULL;
 	if (max && !(p.e = malloc(max * sizeof(*p.e)))) {
 		ins_send_err(ENOMEM, "out of memory");
@@ -265,6 +274,24 @@ static void do_list(const struct ins_req_list *r)
 		return;
 	}
 	memcpy(out, &next, sizeof(next));
+	if (names) {
+		/* Names, numbers and types as the directory's entries hold them:
+		 * no inode read (SPEC §18.7: what `ls -f` costs). */
+		for (uint32_t i = 0; i < p.n; i++) {
+			const struct ent *e = &p.e[i];
+			uint32_t ino = (uint32_t)e->ino;
+			memcpy(out + used, &ino, 4);
+			memcpy(out + used + 4, &e->type, 4);
+			memcpy(out + used + 8, &e->after, 8);
+			memcpy(out + used + 16, &e->len, 2);
+			memcpy(out + used + NAME_WIRE, e->name, e->len);
+			used += NAME_WIRE + e->len;
+		}
+		ins_send_msg(INS_H_OK, out, used, NULL, 0);
+		free(out);
+		free(p.e);
+		return;
+	}
 	/* The entries' attributes are read in the order of their inodes, not
 	 * of their names: a large directory's names (an htree's hash order)
 	 * lie all over its inode tables, and read in name order each inode's
@@ -275,6 +302,13 @@ static void do_list(const struct ins_req_list *r)
 	for (uint32_t i = 0; i < p.n; i++)
 		p.e[i].order = i;
 	qsort(p.e, p.n, sizeof(*p.e), by_ino);
+	uint64_t *inos = fs->prefetch && p.n > 1 ? malloc(p.n * sizeof(*inos)) : NULL;
+	if (inos) { /* their blocks in a few exchanges, not one each */
+		for (uint32_t i = 0; i < p.n; i++)
+			inos[i] = p.e[i].ino;
+		fs->prefetch(inos, p.n);
+		free(inos);
+	}
 	for (uint32_t i = 0; i < p.n; i++) {
 		struct ent *e = &p.e[i];
 		if (get_stat(e->ino, &e->st) < 0) {
@@ -559,12 +593,13 @@ int ins_helper_main(int fd)
 			do_lookup(dir, payload + sizeof(dir), h.len - sizeof(dir));
 			break;
 		}
-		case INS_T_LIST: {
+		case INS_T_LIST:
+		case INS_T_NAMES: {
 			struct ins_req_list r;
 			if (h.len != sizeof(r))
 				ins_die();
 			memcpy(&r, payload, sizeof(r));
-			do_list(&r);
+			do_list(&r, h.type == INS_T_NAMES);
 			break;
 		}
 		case INS_T_READ: {

@@ -20,16 +20,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ins_proto.h"
 
 /* Called for each entry of a directory but "." and "..", in the
- * directory's order, with the position the next entry starts at (after:
+ * directory's order, with its type as the directory entry itself says it
+ * (S_IFDIR, S_IFREG, ...: ext4's file_type with the filetype feature,
+ * XFS's ftype, a FAT record's attribute; 0 where the entry does not say:
+ * no inode is read for it, SPEC §18.7), the position the next entry starts at (after:
  * a walk from it goes on with that one; ins_proto.h, INS_POS_MAX); and,
  * with name NULL, once a directory block was read (after: where the walk
  * goes on), so that a page can stop after so many blocks whatever they
  * hold.  A nonzero return stops the walk and is returned. */
-typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after);
+typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after);
 
 /* Calls add for each extended attribute of an inode, by its full name as
  * Linux names it ("user.x", "security.capability", a POSIX ACL as
@@ -39,6 +43,15 @@ typedef int (*ins_add_fn)(void *arg, uint64_t ino, const char *name, size_t len,
  * ins_why() said why: it is listed, and reading it is EIO with the reason
  * (SPEC §18), never hidden. */
 typedef int (*ins_xattr_fn)(void *arg, const char *name, size_t nlen, const void *value, size_t vlen);
+
+/* A directory entry's file type as ext2/3/4 (EXT2_FT_*, with the filetype
+ * feature) and XFS (XFS_DIR3_FT_*, with ftype) store it, the same numbers:
+ * its S_IF* bits, 0 for unknown (and for XFS's whiteout, 8). */
+static inline unsigned ins_ftype(unsigned ft)
+{
+	static const unsigned type[8] = {0, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK};
+	return ft < 8 ? type[ft] : 0;
+}
 
 struct ins_fs_ops {
 	uint32_t kind;       /* INS_FS_* */
@@ -67,9 +80,18 @@ struct ins_fs_ops {
 	 * $Volume's $VOLUME_NAME), UTF-8, "" when it has none (NULL: the
 	 * daemon's probe reads it, ins_ident.h). */
 	const char *(*label)(void);
+	/* Reads ahead, in one exchange, what stat will read of each of n
+	 * inodes (numbers in increasing order: a page's, SPEC §18.7), so that
+	 * a page's attributes cost one round trip, not one an inode's block
+	 * (NULL: none). */
+	void (*prefetch)(const uint64_t *ino, size_t n);
 };
 
 extern const struct ins_fs_ops ins_fs_ext;
+/* The directory blocks ext's lookups have read since the helper started
+ * (an htree's index and leaves; a walk without one: the directory's
+ * size in blocks): what its unit test counts (SPEC §18.7). */
+unsigned ins_ext_dir_reads(void);
 extern const struct ins_fs_ops ins_fs_fat;  /* fat.c: imgfs's own reader */
 extern const struct ins_fs_ops ins_fs_ntfs; /* ntfs.c: through libntfs-3g */
 extern const struct ins_fs_ops ins_fs_xfs;  /* xfs.c: imgfs's own reader */
@@ -80,6 +102,11 @@ const struct ins_fs_ops *ins_fs_find(uint32_t kind);
 /* len bytes of the volume at off (the daemon's, over the socket): 0, or
  * -EIO when part of them lies past the volume's end (that part zeros). */
 int ins_fetch(uint64_t off, size_t len, void *buf);
+
+/* n pieces of the volume in one exchange (a page's inodes' blocks): each
+ * inside the volume, n <= INS_READV_MAX, INS_MAX_PAYLOAD bytes at most in
+ * all; data gets them one after the other. */
+int ins_fetchv(const struct ins_req_blk *piece, unsigned n, void *data);
 
 /* The reason of the error a reader is about to return (printf format). */
 void ins_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

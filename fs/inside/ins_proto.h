@@ -29,6 +29,7 @@
  * index entry's place), 1 .. INS_POS_MAX, increasing along the directory. */
 #define INS_POS_MAX ((1ull << 60) - 1)
 #define INS_LIST_BLOCKS 256        /* directory blocks one page reads at most */
+#define INS_READV_MAX 512          /* pieces of one INS_H_READV (a page's inodes' blocks) */
 
 enum ins_type {
 	/* daemon -> helper */
@@ -40,6 +41,7 @@ enum ins_type {
 	INS_T_READ,        /* u32 ino, u32 len, u64 off */
 	INS_T_READLINK,    /* u32 ino */
 	INS_T_DATA,        /* the bytes of an INS_H_READ (fewer: past the end) */
+	INS_T_NAMES = 19,   /* struct ins_req_list: a page of names only (below) */
 	INS_T_LVM = 18,     /* nothing: an LVM2 PV's linear volumes (the answer: text,
 	                     * "vg", "seg", "skip" lines, lvm.c) */
 	INS_T_INSPECT = 17, /* nothing: what the volume holds (SPEC §20; the answer:
@@ -54,6 +56,9 @@ enum ins_type {
 	INS_H_READ = 64,   /* u64 off, u32 len: bytes of the volume */
 	INS_H_OK,          /* the answer: depends on the request */
 	INS_H_ERR,         /* i32 errno, then a reason (text) */
+	INS_H_READV,       /* struct ins_req_blk[1..INS_READV_MAX]: pieces of the volume,
+	                    * each inside it, INS_MAX_PAYLOAD bytes at most in all;
+	                    * one INS_T_DATA answers them all, in order */
 };
 
 /* The file systems a helper reads (INS_T_OPEN names one: the kind the
@@ -105,6 +110,11 @@ struct ins_req_list {
 	uint32_t dir, max;
 	uint64_t from;
 };
+/* INS_T_NAMES: the same page, its entries' names, numbers and types as
+ * the directory's entries hold them, no inode read (a plain READDIR: `ls
+ * -f`, SPEC §18.7).  The answer: u64 next, then entries: u32 ino, u32
+ * type (S_IFDIR, ...; 0: the entry does not say), u64 after, u16 name
+ * length, the name.  An entry numbered past 32 bits is passed. */
 struct ins_req_read {
 	uint32_t ino, len;
 	uint64_t off;
@@ -135,6 +145,11 @@ bool ins_stat_valid(const struct ins_stat *st);
  * within INS_POS_MAX, so a page always moves forward. */
 int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
                    uint64_t *after, bool *ok);
+/* The same for an INS_T_NAMES page: st gets the entry's number and type
+ * (mode: S_IF* bits only, 0 unknown) and nothing else; *ok false also for
+ * a type that is none of the seven. */
+int ins_names_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
+                    uint64_t *after, bool *ok);
 
 /* The entry of an INS_T_XATTRS answer at *pos: 1 with name
  * (NUL-terminated), *value (inside ans) and *vlen, *pos past it, *ok false

@@ -224,8 +224,9 @@ struct wants {
 
 /* Entries and directory blocks (name NULL) both count: a walk of a
  * directory of empty blocks is bounded too. */
-static int wants_dir(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int wants_dir(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
+	(void)type;
 	struct wants *w = arg;
 	(void)after;
 	if (++w->seen > INSPECT_WANTS_MAX)
@@ -282,8 +283,9 @@ struct efi {
 	unsigned seen, found;
 };
 
-static int efi_file(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int efi_file(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
+	(void)type;
 	struct efi *e = arg;
 	(void)ino, (void)after;
 	if (++e->seen > INSPECT_WANTS_MAX || e->found >= 8)
@@ -297,8 +299,9 @@ static int efi_file(void *arg, uint64_t ino, const char *name, size_t len, uint6
 	return 0;
 }
 
-static int efi_dir(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int efi_dir(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
+	(void)type;
 	struct efi *e = arg;
 	struct ins_stat st;
 	(void)after;

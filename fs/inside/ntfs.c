@@ -749,7 +749,7 @@ static int page_one(void *arg, const ntfschar *uname, const int ulen, const int 
 		return 0;
 	int len = ntfs_ucstombs(uname, ulen, &name, 0);
 	if (len > 0 && !(len == 1 && name[0] == '.') && !(len == 2 && name[0] == '.' && name[1] == '.'))
-		w->rc = w->add(w->arg, (uint32_t)rec, name, (size_t)len, (uint64_t)pos + 1);
+		w->rc = w->add(w->arg, (uint32_t)rec, name, (size_t)len, 0, (uint64_t)pos + 1);
 	free(name);
 	return w->rc ? -1 : 0;
 }

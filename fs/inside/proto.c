@@ -53,6 +53,45 @@ int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *s
 	return 1;
 }
 
+int ins_names_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],
+                    uint64_t *after, bool *ok)
+{
+	const char *p = page;
+	const size_t head = 2 * sizeof(uint32_t) + sizeof(uint64_t) + 2;
+	uint32_t ino, type;
+	uint64_t at;
+	uint16_t nlen;
+	if (*pos > len)
+		return -EIO;
+	if (*pos == len)
+		return 0;
+	if (len - *pos < head)
+		return -EIO;
+	memcpy(&ino, p + *pos, 4);
+	memcpy(&type, p + *pos + 4, 4);
+	memcpy(&at, p + *pos + 8, 8);
+	memcpy(&nlen, p + *pos + 16, 2);
+	if (nlen == 0 || nlen > INS_NAME_MAX || len - *pos - head < nlen)
+		return -EIO;
+	if (at <= *after || at > INS_POS_MAX)
+		return -EIO; /* a page that does not move forward: it could loop */
+	memcpy(name, p + *pos + head, nlen);
+	name[nlen] = '\0';
+	*pos += head + nlen;
+	*after = at;
+	memset(st, 0, sizeof(*st));
+	st->ino = ino;
+	st->mode = type;
+	bool known = false;
+	switch (type) {
+	case 0: case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		known = true;
+	}
+	*ok = !memchr(name, '/', nlen) && strlen(name) == nlen && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	      ino != 0 && known;
+	return 1;
+}
+
 int ins_xattr_entry(const void *ans, size_t len, size_t *pos, char name[INS_XATTR_NAME_MAX + 1], const void **value,
                     size_t *vlen, bool *ok)
 {

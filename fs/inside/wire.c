@@ -92,6 +92,22 @@ int ins_fetch(uint64_t off, size_t len, void *data)
 	return 0;
 }
 
+int ins_fetchv(const struct ins_req_blk *piece, unsigned n, void *data)
+{
+	struct ins_msg h;
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += piece[i].len;
+	if (n == 0 || n > INS_READV_MAX || total > INS_MAX_PAYLOAD)
+		return -EINVAL;
+	ins_send_msg(INS_H_READV, piece, n * sizeof(*piece), NULL, 0);
+	if (ins_full_read(&h, sizeof(h)) < 0 || h.type != INS_T_DATA || h.len != total)
+		ins_die();
+	if (total && ins_full_read(data, total) < 0)
+		ins_die();
+	return 0;
+}
+
 char ins_why_buf[256];
 
 void ins_why(const char *fmt, ...)

@@ -767,7 +767,8 @@ static int sf_walk(struct inode *in, uint64_t from, ins_add_fn add, void *arg)
 		}
 		const uint8_t *ip = p + pos + 3 + nl + (sb.ftype ? 1 : 0);
 		uint64_t ino = i8 ? be64(ip) & ((1ull << 56) - 1) : be32(ip);
-		int rc = i < from ? 0 : add(arg, ino, (const char *)p + pos + 3, nl, (uint64_t)i + 1);
+		unsigned type = sb.ftype ? ins_ftype(p[pos + 3 + nl]) : 0; /* the entry's own (SPEC §18.7) */
+		int rc = i < from ? 0 : add(arg, ino, (const char *)p + pos + 3, nl, type, (uint64_t)i + 1);
 		if (rc)
 			return rc;
 		pos += esz;
@@ -837,7 +838,8 @@ static int data_block_walk(uint64_t dir, const uint8_t *b, uint64_t db, uint64_t
 		}
 		const char *name = (const char *)b + pos + 9;
 		if (base + pos >= from && !(nl == 1 && name[0] == '.') && !(nl == 2 && name[0] == '.' && name[1] == '.')) {
-			int rc = add(arg, be64(b + pos) & ((1ull << 56) - 1), name, nl, base + pos + esz);
+			int rc = add(arg, be64(b + pos) & ((1ull << 56) - 1), name, nl, sb.ftype ? ins_ftype(b[pos + 9 + nl]) : 0,
+			             base + pos + esz);
 			if (rc)
 				return rc;
 		}
@@ -936,7 +938,7 @@ static int xfs_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 			if (!rc)
 				rc = data_block_walk(dir, b, fb, fb << sb.blocklog, from, add, arg);
 			if (!rc)
-				rc = add(arg, 0, NULL, 0, (fb + fsbs) << sb.blocklog); /* a block read */
+				rc = add(arg, 0, NULL, 0, 0, (fb + fsbs) << sb.blocklog); /* a block read */
 		}
 	}
 	free(xs);
@@ -950,10 +952,10 @@ struct find {
 	uint64_t ino;
 };
 
-static int match(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int match(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct find *f = arg;
-	(void)after;
+	(void)after, (void)type;
 	if (!name || len != f->len || memcmp(name, f->name, len) != 0)
 		return 0;
 	f->ino = ino;
@@ -989,8 +991,9 @@ static uint32_t name_hash(const char *p, size_t len)
 	return h;
 }
 
-static int names_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int names_add(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
+	(void)type;
 	(void)arg;
 	(void)after;
 	if (!name)

@@ -66,6 +66,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		must(t == S_IFREG || t == S_IFDIR || t == S_IFLNK || t == S_IFCHR || t == S_IFBLK || t == S_IFIFO ||
 		     t == S_IFSOCK);
 	}
+	for (pos = 0, steps = 0, after = 0;;) { /* the same bytes as a READDIR's page (SPEC §18.7) */
+		struct ins_stat st;
+		char name[INS_NAME_MAX + 1];
+		bool ok = false;
+		size_t before = pos;
+		uint64_t was = after;
+		int rc = ins_names_entry(data, size, &pos, &st, name, &after, &ok);
+		if (rc <= 0)
+			break;
+		must(pos > before && pos <= size && ++steps <= size);
+		must(after > was && after <= INS_POS_MAX);
+		if (!ok)
+			continue;
+		size_t len = strlen(name);
+		must(len >= 1 && len <= INS_NAME_MAX && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0);
+		mode_t t = st.mode;
+		must(st.ino != 0 && (t == 0 || t == S_IFREG || t == S_IFDIR || t == S_IFLNK || t == S_IFCHR || t == S_IFBLK ||
+		                     t == S_IFIFO || t == S_IFSOCK));
+	}
 	for (pos = 0, steps = 0;;) {
 		char name[INS_XATTR_NAME_MAX + 1];
 		const void *value = NULL;

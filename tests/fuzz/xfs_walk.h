@@ -97,7 +97,7 @@ static int xw_load(const uint8_t *data, size_t size)
 }
 
 struct xw_count {
-	unsigned dirs, files, links, others, errors, entries, xattrs;
+	unsigned dirs, files, links, others, errors, entries, xattrs, typed;
 	uint64_t bytes;
 };
 
@@ -115,10 +115,11 @@ struct xw_list {
 	unsigned n;
 	uint64_t at; /* the last position given, an entry's or a block's */
 	uint64_t ino[512], after[512];
+	unsigned type[512]; /* the entry's own (ftype), 0 if it says none */
 	char name[512][256];
 };
 
-static int xw_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int xw_add(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct xw_list *l = arg;
 	xw_must(after >= l->at && (!name || after > l->at) && after <= INS_POS_MAX, "positions that move forward");
@@ -130,6 +131,8 @@ static int xw_add(void *arg, uint64_t ino, const char *name, size_t len, uint64_
 		return 1;
 	l->after[l->n] = after;
 	l->ino[l->n] = ino;
+	l->type[l->n] = type;
+	xw_must((type & ~(unsigned)S_IFMT) == 0, "an entry's type of S_IF* bits only");
 	memcpy(l->name[l->n], name, len);
 	l->name[l->n][len] = '\0';
 	l->n++;
@@ -142,10 +145,10 @@ struct xw_one {
 	int got;
 };
 
-static int xw_first(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int xw_first(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct xw_one *o = arg;
-	(void)len;
+	(void)len, (void)type;
 	xw_must(after >= o->at && (!name || after > o->at), "positions that move forward");
 	o->at = after;
 	if (!name)
@@ -196,6 +199,10 @@ static void xw_dir(const struct ins_fs_ops *ops, uint64_t dir, int depth, struct
 			c->errors++;
 			continue;
 		}
+		/* A names-only listing's type (SPEC §18.7) is the inode's. */
+		xw_must(!xw_strict || l->type[i] == 0 || l->type[i] == (st.mode & S_IFMT),
+		        "an entry's type is its inode's");
+		c->typed += l->type[i] != 0;
 		if (ops->xattrs) {
 			rc = ops->xattrs(l->ino[i], xw_xattr, c);
 			xw_rc(rc);

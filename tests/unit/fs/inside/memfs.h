@@ -158,7 +158,7 @@ static int mfs_list(uint64_t dir, uint64_t from, ins_add_fn add, void *arg)
 	for (unsigned i = (unsigned)from; i < mfs_n; i++) {
 		const char *p = mfs[i].path;
 		if (strncmp(p, d, dl) == 0 && p[dl] == '/' && !strchr(p + dl + 1, '/') &&
-		    add(arg, i + 1, p + dl + 1, strlen(p + dl + 1), i + 1))
+		    add(arg, i + 1, p + dl + 1, strlen(p + dl + 1), mfs[i].mode & S_IFMT, i + 1))
 			return 0;
 	}
 	return 0;

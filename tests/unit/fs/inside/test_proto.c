@@ -5,7 +5,8 @@
  * ext4's 2446, XFS bigtime's 2486, 1901 and before — and nanoseconds up to
  * 999,999,999 of each of atime, mtime and ctime; one more is refused.
  * The stat's other checks (a known type, no stray mode bits, an inode
- * number) at their edges too.
+ * number) at their edges too; and a READDIR page's entries (names, numbers
+ * and types only, SPEC §18.7) at theirs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,12 +109,87 @@ static void test_xattr_damaged(void **state)
 	assert_int_equal(ins_xattr_entry(buf, len, &pos, name, &value, &vlen, &ok), -EIO);
 }
 
+/* An INS_T_NAMES entry (a READDIR's, SPEC §18.7): u32 ino, u32 type,
+ * u64 after, u16 length, the name. */
+static size_t name_entry(uint8_t *p, uint32_t ino, uint32_t type, uint64_t after, const char *name, size_t nlen)
+{
+	uint16_t l = (uint16_t)nlen;
+	memcpy(p, &ino, 4);
+	memcpy(p + 4, &type, 4);
+	memcpy(p + 8, &after, 8);
+	memcpy(p + 16, &l, 2);
+	memcpy(p + 18, name, nlen);
+	return 18 + nlen;
+}
+
+static void test_names_entry(void **state)
+{
+	(void)state;
+	uint8_t buf[4096];
+	char name[INS_NAME_MAX + 1], lng[INS_NAME_MAX + 1];
+	struct ins_stat st;
+	uint64_t after = 0;
+	size_t pos = 0, len = 0;
+	bool ok;
+	memset(lng, 'n', sizeof(lng));
+	/* each of the seven types and none: listed, st holding the number and type only */
+	static const uint32_t types[] = {0, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK};
+	for (uint32_t i = 0; i < 8; i++)
+		len += name_entry(buf + len, 10 + i, types[i], i + 1, "a", 1);
+	for (uint32_t i = 0; i < 8; i++) {
+		assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
+		assert_true(ok);
+		assert_int_equal(st.ino, 10 + i);
+		assert_int_equal(st.mode, types[i]);
+		assert_int_equal(st.size, 0);
+		assert_int_equal(after, i + 1);
+	}
+	assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 0);
+	/* not listed: a type with mode bits, an unknown type, no number, "..", a '/' */
+	static const struct {
+		uint32_t ino, type;
+		const char *name;
+	} bad[] = {{5, S_IFREG | 0644, "a"}, {5, 0170000, "a"}, {0, S_IFREG, "a"}, {5, S_IFDIR, ".."}, {5, 0, "a/b"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pos = 0, after = 0;
+		len = name_entry(buf, bad[i].ino, bad[i].type, 1, bad[i].name, strlen(bad[i].name));
+		assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
+		assert_false(ok);
+		assert_int_equal(pos, len); /* passed: the position moves on */
+	}
+	/* a name of 255 bytes, and one past: malformed */
+	pos = 0, after = 0;
+	len = name_entry(buf, 5, S_IFREG, 1, lng, INS_NAME_MAX);
+	assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
+	assert_true(ok);
+	assert_int_equal(strlen(name), INS_NAME_MAX);
+	pos = 0, after = 0;
+	len = name_entry(buf, 5, S_IFREG, 1, lng, INS_NAME_MAX + 1);
+	assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), -EIO);
+	/* a position that does not move forward, or past INS_POS_MAX; cut short */
+	pos = 0, after = 7;
+	len = name_entry(buf, 5, S_IFREG, 7, "a", 1);
+	assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), -EIO);
+	pos = 0, after = 0;
+	len = name_entry(buf, 5, S_IFREG, INS_POS_MAX, "a", 1);
+	assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
+	pos = 0, after = 0;
+	len = name_entry(buf, 5, S_IFREG, INS_POS_MAX + 1, "a", 1);
+	assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), -EIO);
+	pos = 0, after = 0;
+	len = name_entry(buf, 5, S_IFREG, 1, "abc", 3);
+	assert_int_equal(ins_names_entry(buf, len - 1, &pos, &st, name, &after, &ok), -EIO);
+	pos = 0;
+	assert_int_equal(ins_names_entry(buf, 17, &pos, &st, name, &after, &ok), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_mode_and_ino),
 		cmocka_unit_test(test_xattr_damaged),
+		cmocka_unit_test(test_names_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
