@@ -60,6 +60,20 @@ int ins_fetch(uint64_t off, size_t len, void *buf)
 	return 0;
 }
 
+/* The helper's batched read (a READDIRPLUS page's inode blocks, §18.7):
+ * each piece as ins_fetch reads it, one after the other in data. */
+int ins_fetchv(const struct ins_req_blk *piece, unsigned n, void *data)
+{
+	size_t at = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int rc = ins_fetch(piece[i].off, piece[i].len, (char *)data + at);
+		if (rc < 0)
+			return rc;
+		at += piece[i].len;
+	}
+	return 0;
+}
+
 void ins_why(const char *fmt, ...)
 {
 	va_list ap;
@@ -184,12 +198,19 @@ struct names {
 	unsigned n, blocks; /* blocks: the calls that say a block was read */
 };
 
-static int add_name(void *arg, uint64_t ino, const char *name, size_t len, uint64_t after)
+static int add_name(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct names *s = arg;
 	if (!name) {
 		s->blocks++;
 		return 0;
+	}
+	/* The entry's own type (filetype feature), where it says one, is its
+	 * inode's (SPEC §18.7: a names-only listing reads no inode). */
+	if (type) {
+		struct ins_stat st;
+		assert_int_equal(ins_fs_ext.stat(ino, &st), 0);
+		assert_int_equal(st.mode & S_IFMT, type);
 	}
 	assert_true(len >= 1 && len < 64);
 	assert_true(s->n < 512);
