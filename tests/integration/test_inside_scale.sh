@@ -14,7 +14,8 @@
 # 2. 100 images of small ext4 file systems in vda1 (different bytes
 #    each): `ls -R files/` on all of them at once runs at most 16 helpers
 #    (imgfs_inside_helpers_peak) and knows at most 16 disks, every listing
-#    is whole, and the daemon's peak RSS stays within §12's bound.
+#    is whole, the daemon's peak RSS stays within §12's bound, and it
+#    holds a socket and a pipe per helper running, none of the ended ones'.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -117,6 +118,25 @@ remount_imgfs "$S" "$M"
 PID=$(_daemon_pid "$M")
 ls -lR "$P" >/dev/null # the image directories themselves, before the baseline
 IDLE_KIB=$(status_kib "$PID" VmHWM)
+# The daemon's descriptors of a kind (socket, pipe), and its helper
+# processes: each helper holds one socket and one pipe (its stderr) of
+# the daemon's, and nothing else does once it is ended (issue 71: a
+# helper's socket leaked went uncaught).
+fds_of() { find "/proc/$PID/fd" -mindepth 1 -lname "$1:*" 2>/dev/null | wc -l; }
+helpers_now() { pgrep -c -P "$PID" imgfs-inside || true; }
+# sockets and pipes beyond one each per helper: the same before and after
+# (read twice, a spare being started between its socket and its process)
+beyond() {
+    local h
+    h=$(helpers_now)
+    echo "$(($(fds_of socket) - h)) $(($(fds_of pipe) - h))"
+}
+steady_beyond() {
+    local a b
+    a=$(beyond) && nap 0.2 && b=$(beyond) && [[ "$a" == "$b" ]] && BEYOND0=$a
+}
+wait_for 30 steady_beyond || fail "the daemon's descriptors did not settle before the walk"
+fds_match_helpers() { [[ "$(beyond)" == "$BEYOND0" ]]; }
 pids=()
 for i in $(seq 1 100); do
     ls -R "$P/i$i/files/" >"$T/ls.$i" 2>"$T/ls.$i.err" &
@@ -134,6 +154,9 @@ echo "    helpers: at most $peak at once, $(st imgfs_inside_helper_starts_total)
 (($(st imgfs_inside_helpers) <= 16)) || fail "$(st imgfs_inside_helpers) helpers running after the walk"
 (($(st imgfs_inside_disks) <= 16)) || fail "$(st imgfs_inside_disks) disks known (bound 16)"
 (($(pgrep -c -P "$PID" imgfs-inside) <= 16)) || fail "more than 16 helper processes under the daemon"
+wait_for 30 fds_match_helpers ||
+    fail "sockets and pipes beyond one each per helper: $(beyond) after the walk, $BEYOND0 before ($(helpers_now) helpers, $(st imgfs_inside_helper_starts_total) started): an ended helper's descriptor leaked"
+echo "    descriptors beyond one socket and one pipe per helper: $BEYOND0 before the walk, $(beyond) after"
 # §12: files/ adds 20 B per data chunk of 16 disks (1 chunk each here), 2
 # MiB per request inside (at most one per FUSE thread, 32) and 64 KiB of
 # attributes per helper, on top of the fixed 128 MiB.

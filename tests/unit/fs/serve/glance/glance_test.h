@@ -188,6 +188,7 @@ char *MHD_basic_auth_get_username_password(struct MHD_Connection *connection, ch
 struct gt {
 	struct ut_fx *fx;
 	struct serve_log log;
+	char log_path[128];           /* the server's log (its lines also on stderr) */
 	serve_conns *conns;
 	struct serve_conn *conn;
 	int peer;
@@ -204,7 +205,8 @@ static inline void gt_start(struct gt *t, struct ut_fx *fx)
 	memset(t, 0, sizeof(*t));
 	t->fx = fx;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(serve_log_open(&t->log, NULL), 0);
+	snprintf(t->log_path, sizeof(t->log_path), "%s/serve.log", fx->dir);
+	assert_int_equal(serve_log_open(&t->log, t->log_path), 0);
 	assert_int_equal(serve_conns_new(&t->conns, 4, 4), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	t->peer = sv[1];
@@ -223,6 +225,19 @@ static inline void gt_stop(struct gt *t)
 	serve_conns_free(t->conns); /* closes its connections' descriptors */
 	close(t->peer);
 	serve_log_close(&t->log);
+}
+
+/* Whether the server's log has a line holding all of a and b. */
+static inline bool gt_log_has(struct gt *t, const char *a, const char *b)
+{
+	char line[2048];
+	bool found = false;
+	FILE *f = fopen(t->log_path, "r");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return found;
 }
 
 /* The account's token, made the first time (the account too). */
@@ -292,6 +307,7 @@ static inline int gt_call(struct gt *t, struct gt_reply *out, const char *method
 	assert_int_equal(gt_now.queued, 1); /* one answer, always */
 	glance_done(r, MHD_REQUEST_TERMINATED_COMPLETED_OK, "127.0.0.1");
 	*out = gt_now.out;
+	memset(&gt_now.out, 0, sizeof(gt_now.out)); /* the caller's now */
 	out->json = out->body && out->body[0] == '{' ? json_loads(out->body, 0, NULL) : NULL;
 	gt_now.nhdr = gt_now.nquery = 0;
 	return out->status;

@@ -183,6 +183,102 @@ static void test_bounds(void **state)
 	gt_stop(&t);
 }
 
+/* glance_new: the region by name, the first when not told, an unknown one
+ * refused with its reason; the task runners started when asked. */
+static void test_glance_new(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct serve_log log;
+	glance *g = NULL;
+	char why[256] = "";
+	assert_int_equal(serve_log_open(&log, NULL), 0);
+	struct glance_opts o = {.m = fx->m, .log = &log, .listen = "127.0.0.1:9292", .region = "nowhere"};
+	assert_int_equal(glance_new(&g, &o, why, sizeof why), -ENOENT);
+	assert_null(g);
+	assert_string_equal(why, "--glance-region: no region nowhere");
+	o.region = ut_region_names[1];
+	assert_int_equal(glance_new(&g, &o, why, sizeof why), 0);
+	assert_string_equal(g->region, ut_region_names[1]);
+	assert_int_equal(g->region_id, fx->region[1].id);
+	glance_free(g);
+	o.region = NULL;
+	o.workers = 1;
+	assert_int_equal(glance_new(&g, &o, why, sizeof why), 0);
+	assert_string_equal(g->region, ut_region_names[0]);
+	assert_non_null(g->workers);
+	glance_free(g);
+	serve_log_close(&log);
+}
+
+/* The links' root from the Host header: a host and port as they may be
+ * spelled (letters a to z, A to Z, digits, ".-:[]"), else the listener's. */
+static void test_host_root(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	gt_start(&t, *state);
+	static const struct {
+		const char *host, *self;
+	} cases[] = {
+		{"zZ09.a-A:9292", "http://zZ09.a-A:9292/v3/"},
+		{"[::1]:80", "http://[::1]:80/v3/"},
+		{"a{b", "http://127.0.0.1:9292/v3/"},   /* one past 'z' */
+		{"a`b", "http://127.0.0.1:9292/v3/"},   /* one before 'a' */
+		{"a@b", "http://127.0.0.1:9292/v3/"},   /* one before 'A' */
+		{"a[b\"", "http://127.0.0.1:9292/v3/"}, /* a quote: echoed in JSON, never */
+		{"", "http://127.0.0.1:9292/v3/"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		gt_header("Host", cases[i].host);
+		assert_int_equal(gt_call(&t, &o, "GET", "/v3", NULL, NULL), 200);
+		const char *self = json_string_value(
+		        json_object_get(json_array_get(json_object_get(json_object_get(o.json, "version"), "links"), 0), "href"));
+		if (!self || strcmp(self, cases[i].self) != 0)
+			fail_msg("Host %s: self %s, want %s", cases[i].host, self ? self : "(none)", cases[i].self);
+		gt_reply_free(&o);
+	}
+	gt_stop(&t);
+}
+
+/* A JSON body announced past GLANCE_BODY_MAX is refused from its headers,
+ * before a byte is read; a data route's (an upload) is not bounded so. */
+static void test_announced_length(void **state)
+{
+	struct gt t;
+	struct glance_req *r = NULL;
+	char id[37], url[200], len[24];
+	size_t n = 0;
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	for (unsigned extra = 0; extra <= 1; extra++) {
+		snprintf(len, sizeof len, "%u", GLANCE_BODY_MAX + extra);
+		gt_now.queued = 0;
+		gt_header("X-Auth-Token", gt_token(&t, "alice"));
+		gt_header("Content-Length", len);
+		glance_request(t.g, (struct MHD_Connection *)&gt_now, t.conn, &r, "/v2/images", "POST", NULL, &n);
+		assert_int_equal(gt_now.queued, extra); /* refused at once, or reading on */
+		if (extra)
+			assert_int_equal(gt_now.out.status, 413);
+		glance_done(r, MHD_REQUEST_TERMINATED_CLIENT_ABORT, "127.0.0.1");
+		free(gt_now.out.body);
+		memset(&gt_now.out, 0, sizeof(gt_now.out));
+		gt_now.nhdr = 0;
+		r = NULL;
+	}
+	snprintf(url, sizeof url, "/v2/images/%s/file", id);
+	gt_now.queued = 0;
+	gt_header("X-Auth-Token", gt_token(&t, "alice"));
+	gt_header("Content-Length", "1073741824");
+	glance_request(t.g, (struct MHD_Connection *)&gt_now, t.conn, &r, url, "PUT", NULL, &n);
+	assert_int_equal(gt_now.queued, 0); /* an upload of 1 GiB: read on */
+	glance_done(r, MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN, "127.0.0.1");
+	gt_now.nhdr = 0;
+	/* each request's end in the log, how it ended said */
+	assert_true(gt_log_has(&t, "API PUT", "server stopping"));
+	assert_true(gt_log_has(&t, "API POST /v2/images", "client closed"));
+	gt_stop(&t);
+}
+
 /* SPEC §19's table of errnos and statuses. */
 static void test_http_status(void **state)
 {
@@ -208,6 +304,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_region, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, ut_setup, ut_teardown),
 		cmocka_unit_test(test_http_status),
+		cmocka_unit_test_setup_teardown(test_glance_new, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_host_root, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_announced_length, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -5,7 +5,7 @@
  * bytes and one of 256, GLANCE_TAGS_MAX tags and one more, a tag twice, a
  * tag that is the end of another — each refusal leaving the tags as they
  * were; and a patch's body through the handler (its refusals change
- * nothing).
+ * nothing); deactivation and its rule on the data.
  */
 #include "glance_test.h"
 
@@ -128,11 +128,43 @@ static void test_tag_bodies(void **state)
 	gt_stop(&t);
 }
 
+/* Deactivated: shown so, its data the administrators' only (the owner's
+ * download refused), until reactivated; only the owner does either. */
+static void test_deactivate(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char id[37], url[200], file[220], act[240];
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	struct model_image img = gt_image(&t, id);
+	lt_device(t.fx, img.id, 0, lt_tagged_blob(t.fx, t.fx->r1, "web", LT_MiB), 0);
+	lt_available(t.fx, img.id, MODEL_TYPE_LOCAL);
+	snprintf(url, sizeof url, "/v2/images/%s", id);
+	snprintf(file, sizeof file, "/v2/images/%s/file", id);
+	assert_int_equal(gt_status(&t, "GET", file, "alice", NULL), 200);
+	snprintf(act, sizeof act, "/v2/images/%s/actions/deactivate", id);
+	gt_token(&t, "bob");
+	assert_int_equal(gt_status(&t, "POST", act, "bob", NULL), 404);
+	assert_int_equal(gt_status(&t, "POST", act, "alice", NULL), 204);
+	assert_int_equal(gt_call(&t, &o, "GET", url, "alice", NULL), 200);
+	assert_string_equal(json_string_value(json_object_get(o.json, "status")), "deactivated");
+	gt_reply_free(&o);
+	assert_int_equal(gt_call(&t, &o, "GET", file, "alice", NULL), 403);
+	assert_non_null(strstr(o.body, "deactivated"));
+	gt_reply_free(&o);
+	snprintf(act, sizeof act, "/v2/images/%s/actions/reactivate", id);
+	assert_int_equal(gt_status(&t, "POST", act, "alice", NULL), 204);
+	assert_int_equal(gt_status(&t, "GET", file, "alice", NULL), 200);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tag_routes, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_tag_bodies, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_deactivate, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -6,7 +6,8 @@
  * only), web-download's uri missing, of the wrong type, of another scheme,
  * at FETCH_URL_MAX bytes and one past; glance-direct with nothing staged;
  * glance-download's id — and what a 202 leaves: the image importing, one
- * task row with the request's body, listed to its owner only.
+ * task row with the request's body, listed to its owner only (not to a
+ * member, who sees the image).
  */
 #include "fetch.h"
 #include "glance_test.h"
@@ -24,6 +25,10 @@ static void test_bodies(void **state)
 	char url[200], id[37];
 	gt_start(&t, *state);
 	fresh(&t, url, id);
+	char members[220]; /* bob its member (a share is made while queued) */
+	snprintf(members, sizeof members, "/v2/images/%s/members", id);
+	gt_token(&t, "bob");
+	assert_int_equal(gt_status(&t, "POST", members, "alice", "{\"member\": \"bob\"}"), 200);
 	static const struct {
 		const char *body;
 		int status;
@@ -90,6 +95,10 @@ static void test_bodies(void **state)
 	                    "http://127.0.0.1/x");
 	gt_reply_free(&o);
 	assert_int_equal(gt_call(&t, &o, "GET", "/v2/tasks", "bob", NULL), 200);
+	assert_int_equal(json_array_size(json_object_get(o.json, "tasks")), 0);
+	gt_reply_free(&o);
+	/* an image's tasks are its owner's: a member sees the image, not them */
+	assert_int_equal(gt_call(&t, &o, "GET", tasks, "bob", NULL), 200);
 	assert_int_equal(json_array_size(json_object_get(o.json, "tasks")), 0);
 	gt_reply_free(&o);
 	/* the image shows it importing */
