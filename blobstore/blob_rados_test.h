@@ -132,6 +132,7 @@ struct blob_rados_counters {
 	uint64_t parts_started;      /* reads of part of a chunk started, digests held (get_part_start) */
 	uint64_t disk_writes_started; /* of disk_writes, those started and answered by the cluster's thread (write_start) */
 	uint64_t disk_marks;          /* cluster disks: patched chunks whose marks (their object's keys) were read */
+	uint64_t disk_keys;           /* cluster disks: blocks' marks (keys) set by patch writes, one per block */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

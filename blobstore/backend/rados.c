@@ -575,6 +575,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->parts_started = atomic_load(&rb->n.parts_started);
 	out->disk_writes_started = atomic_load(&rb->n.disk_writes_started);
 	out->disk_marks = atomic_load(&rb->n.disk_marks);
+	out->disk_keys = atomic_load(&rb->n.disk_keys);
 	out->part_reads = atomic_load(&rb->n.part_reads);
 	out->part_bytes = atomic_load(&rb->n.part_bytes);
 	out->creates_beside_rec = atomic_load(&rb->n.creates_beside_rec);

@@ -306,6 +306,7 @@ int blob_rados_chunk_patch(struct blob_backend_disk *d, uint32_t i, uint32_t b0,
 		return rc;
 	patch_fill(op, b0, nb, buf, fresh);
 	atomic_fetch_add(&d->rb->n.disk_writes, 1);
+	atomic_fetch_add(&d->rb->n.disk_keys, nb);
 	return blob_rados_disk_rc(d, chunk_op_run(d, op, oid), "a write");
 }
 
@@ -338,10 +339,12 @@ int blob_rados_chunk_write_start(struct blob_backend_disk *d, uint32_t i, uint64
 	if ((op = rados_create_write_op()) == NULL)
 		return started_undo(r, -ENOMEM);
 	rados_chunk_oid(oid, d->name, i);
-	if (patch)
+	if (patch) {
 		patch_fill(op, (uint32_t)(off >> WB_BLOCK_SHIFT), (uint32_t)(len >> WB_BLOCK_SHIFT), buf, false);
-	else
+		atomic_fetch_add(&d->rb->n.disk_keys, len >> WB_BLOCK_SHIFT);
+	} else {
 		rados_write_op_write(op, buf, len, off); /* copied: buf may go once this returns */
+	}
 	rc = rados_aio_write_op_operate(op, d->io, r->c, oid, NULL, LIBRADOS_OPERATION_NOFLAG);
 	rados_release_write_op(op); /* its operations were taken by the started one */
 	if (rc < 0)

@@ -16,6 +16,9 @@
  *   patched (WB_PATCHED)  whole blocks: their bytes and marks in one
  *                         operation (wblob_patch.c), the marks set in
  *                         memory when it returned, as the waiting write;
+ *                         blocks all marked already: their bytes alone
+ *                         (their keys are there: a guest rewriting its
+ *                         blocks cost the OSD a key set per write);
  *   an overlay            not all zeros (those punch): its object's bytes.
  * Everything else is 0 and the caller writes the waiting way: a first
  * write into a chunk (it has a record to set), a patched chunk's blocks
@@ -87,10 +90,15 @@ int blob_wblob_pwrite_start(blob_wblob *w, const void *buf, size_t len, uint64_t
 		enum wb_state st = wb_state_of(w, i);
 
 		if (st == WB_PATCHED && ((a | len) & (WB_BLOCK_SIZE - 1)) == 0) {
+			/* Blocks all marked already: their keys are on the object
+			 * (a bit is set only once its key was acknowledged, and
+			 * the keys go only with a change of state, which waits
+			 * for this chunk), so their bytes alone. */
+			bool marked = wb_pt_marked(w, i, a, len) == 1;
 			r->marks = wb_pt_marks(w, i);
 			for (size_t b = a >> WB_BLOCK_SHIFT; b < (a + len) >> WB_BLOCK_SHIFT; b++)
 				r->bits[b / 8] |= (uint8_t)(1u << (b % 8));
-			started = w->cx->write_start(w->cl, i, a, buf, len, true, awrite_done, r) == 0;
+			started = w->cx->write_start(w->cl, i, a, buf, len, !marked, awrite_done, r) == 0;
 		} else if (wb_is_overlay(st) && !blob_is_zero(buf, len)) {
 			started = w->cx->write_start(w->cl, i, a, buf, len, false, awrite_done, r) == 0;
 		}

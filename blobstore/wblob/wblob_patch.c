@@ -11,7 +11,8 @@
  *   a first write    one operation (the object started afresh: its old
  *                    bytes and keys, which no record names, removed in the
  *                    same operation), then the record {7, id} once;
- *   a later write    one operation, no record;
+ *   a later write    one operation, no record (blocks all marked
+ *                    already: their bytes alone, wblob_awrite.c);
  * and no write reads the stored chunk unless it is not aligned to blocks
  * (its edge blocks are made whole first: from the object where marked,
  * else the stored chunk; the chunk held busy, so two writes into one

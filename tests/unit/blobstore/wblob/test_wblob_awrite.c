@@ -119,7 +119,7 @@ static void check_again(struct blob_fx *fx, const char *name, const uint8_t *ref
 static void test_awrite_patched(void **state)
 {
 	struct blob_fx *fx = *state;
-	struct blob_rados_counters c0, c1;
+	struct blob_rados_counters c0, c1, mid;
 	uint8_t *ref;
 	blob_wblob *w;
 
@@ -138,10 +138,17 @@ static void test_awrite_patched(void **state)
 	write_ok(w, ref, fx, 16 * BLK, BLOB_WBLOB_START_MAX); /* at the bound */
 	write_ok(w, ref, fx, MiB - BLK, BLK);                 /* the chunk's last block */
 	write_ok(w, ref, fx, 0, BLK);                         /* its first */
-	write_ok(w, ref, fx, 5 * BLK, BLK);                   /* a block written again */
+	blob_rados_counters(fx->s->be, &mid);
+	assert_int_equal(mid.disk_keys - c0.disk_keys, 3 + BLOB_WBLOB_START_MAX / BLK); /* a key per new block */
+	write_ok(w, ref, fx, 5 * BLK, BLK);  /* a block written again: its key is there, its bytes alone */
+	write_ok(w, ref, fx, 17 * BLK, BLK); /* inside the run written at the bound */
 	blob_rados_counters(fx->s->be, &c1);
-	assert_int_equal(c1.disk_writes_started - c0.disk_writes_started, 5);
-	assert_int_equal(c1.disk_writes - c0.disk_writes, 5);
+	assert_int_equal(c1.disk_keys - mid.disk_keys, 0);
+	write_ok(w, ref, fx, 15 * BLK, 2 * BLK); /* 15 new, 16 marked: both keys, in its one operation */
+	blob_rados_counters(fx->s->be, &c1);
+	assert_int_equal(c1.disk_keys - mid.disk_keys, 2);
+	assert_int_equal(c1.disk_writes_started - c0.disk_writes_started, 7);
+	assert_int_equal(c1.disk_writes - c0.disk_writes, 7);
 	assert_int_equal(wb_pt_marked(w, 0, 16 * BLK, BLOB_WBLOB_START_MAX), 1);
 	not_started_rand(w, fx, 40 * BLK, BLOB_WBLOB_START_MAX + BLK); /* one block past it */
 	not_started_rand(w, fx, 40 * BLK + 100, BLK);                  /* blocks in part */
