@@ -15,10 +15,13 @@ not sent yet is not in any buffer).  Prints "PORT <n>" once it listens.
 CTL is a directory of switches, read before every piece:
   CTL/stop_at    (a number N) no byte at offset N or past it is sent while
                  the file exists: the response waits there
+  CTL/stop_range (two numbers A B) no byte at an offset in [A, B) is sent
+                 while the file exists
   CTL/pause      no byte is sent while it exists
   CTL/change     the files are served from DIR/changed/ (another ETag)
 
-LOG gets a line "SENT <path> <first> <end> <status>" per response once it
+LOG gets a line "BEGIN <path> <first> <end> <status>" when a response's
+headers were sent, and a line "SENT <path> <first> <end> <status>" per response once it
 ended, <end> the offset after the last byte the socket took (so bytes the
 server sent and nobody read count as sent: the test counts what the
 source gave, not what the client kept); a response whose client closed
@@ -66,6 +69,14 @@ def main():
                         continue
                 except (FileNotFoundError, ValueError):
                     pass
+                try:
+                    with open(os.path.join(a.ctl, "stop_range")) as f:
+                        lo, hi = (int(x) for x in f.read().split())
+                    if lo <= off < hi:
+                        time.sleep(0.05)
+                        continue
+                except (FileNotFoundError, ValueError):
+                    pass
                 return
 
         def client_gone(self):
@@ -106,6 +117,8 @@ def main():
             if status == 206:
                 self.send_header("Content-Range", "bytes %d-%d/%d" % (first, end - 1, len(data)))
             self.end_headers()
+            with log_lock, open(a.log, "a") as lf:
+                lf.write("BEGIN %s %d %d %d\n" % (os.path.basename(self.path), first, end, status))
             off = first
             t0 = time.monotonic()
             sent0 = 0

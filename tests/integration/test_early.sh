@@ -17,8 +17,9 @@ source "$(dirname "$0")/lib.sh"
 unset http_proxy https_proxy ftp_proxy all_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY no_proxy NO_PROXY
 MiB=1048576
 SIZE=$((8 * MiB))
+GSIZE=$((16 * MiB))
 
-say "the files: 8 MiB raw disks (an MBR, random bytes, a chunk of zeros), and a changed one"
+say "the files: 16 and 12 MiB raw disks (an MBR, random bytes, a chunk of zeros), and a changed one"
 F="$T/files"
 CTL="$T/ctl"
 LOG="$T/served.log"
@@ -34,21 +35,22 @@ def disk(path, mib=8):
     b[510:512] = b"\x55\xaa"
     with open(path, "wb") as f:
         f.write(b)
-disk(os.path.join(d, "golden.raw"))
+disk(os.path.join(d, "golden.raw"), 16)
 # 12 MiB: chunks 9 to 11 lie past the import's first range (8 chunks),
 # so a read there asks the source itself.
 for n in ("paused.raw", "changing.raw", "changed/changing.raw"):
     disk(os.path.join(d, n), 12)
 EOF
 
-/usr/bin/python3 "$INTEGRATION_DIR/earlyhttp.py" "$F" "$CTL" "$LOG" --rate $((2 * MiB)) >"$T/server.out" 2>"$T/server.err" &
+/usr/bin/python3 "$INTEGRATION_DIR/earlyhttp.py" "$F" "$CTL" "$LOG" --rate $((4 * MiB)) >"$T/server.out" 2>"$T/server.err" &
 SERVER=$!
 at_exit "kill $SERVER"
 wait_for 30 grep -q '^PORT ' "$T/server.out" || { cat "$T/server.err" >&2; fail "the server did not start"; }
 PORT=$(awk '$1 == "PORT" { print $2 }' "$T/server.out")
 
-# A read stalls for 4 s at most (the import's stall timeout, §5.2).
-export IMGFS_IMPORT_STALL_TIMEOUT=4
+# The import's stall timeout (§5.2), for the held ranges below; the
+# faults' mount makes it 4 s (a read stalls that long at most).
+export IMGFS_IMPORT_STALL_TIMEOUT=30
 setup_mount
 P="$R/private"
 imgfs_admin "$S" import allow 127.0.0.1 >/dev/null
@@ -76,22 +78,26 @@ assert_match '.* EINVAL early takes an image being imported from a URL; the imag
 assert_errno ENOENT write "$R/instances/web1/image" "early private/nothing"
 
 say "an early start while the first MiB is in: status, arrived"
-start golden golden.raw web1
+# The import's first range (chunks 1 to 8) and chunk 9 are held by the
+# server until the test lets them go: the reads below find the chunks
+# past them not arrived, and fetch them themselves.
+echo "$MiB $((10 * MiB))" >"$CTL/stop_range"
+start golden golden.raw web1 $GSIZE
 assert_eq "stopped early" "$(cat "$R/instances/web1/status")" "status of an early instance"
-assert_eq $SIZE "$(stat -c %s "$R/instances/web1/disks/vda")" "vda's size"
+assert_eq $GSIZE "$(stat -c %s "$R/instances/web1/disks/vda")" "vda's size"
 echo start >"$R/instances/web1/status"
 assert_eq "running early" "$(cat "$R/instances/web1/status")" "status of a running early instance"
 rm "$CTL/stop_at"
 
 say "a recorded read trace replayed against the early disk, every byte compared"
-# Offsets a guest's boot reads out of order: the last chunk, across chunk
-# boundaries, the zeros, the first sector again.
-python3 - "$R/instances/web1/disks/vda" "$F/golden.raw" <<'EOF'
+# Offsets a guest's boot reads out of order, past what arrived: the last
+# chunk, across chunk boundaries, the zeros, the first sector again.
+python3 - "$R/instances/web1/disks/vda" "$F/golden.raw" <<'PY'
 import os, sys
 MiB = 1 << 20
-trace = [(7 * MiB + 4096, 65536), (0, 512), (5 * MiB - 100, 200), (2 * MiB + 7, 4096),
-         (6 * MiB, 131072), (3 * MiB + 123, 65536), (8 * MiB - 512, 512), (1 * MiB - 1, 2),
-         (4 * MiB + 65536, 65536), (0, 4096)]
+trace = [(15 * MiB + 4096, 65536), (0, 512), (11 * MiB - 100, 200), (10 * MiB + 7, 4096),
+         (13 * MiB, 131072), (12 * MiB + 123, 65536), (16 * MiB - 512, 512), (1 * MiB - 1, 1),
+         (14 * MiB + 65536, 65536), (0, 4096)]
 src = open(sys.argv[2], "rb").read()
 fd = os.open(sys.argv[1], os.O_RDONLY)
 for off, n in trace:
@@ -99,17 +105,33 @@ for off, n in trace:
     if got != src[off:off + n]:
         sys.exit("bytes differ at %d (+%d)" % (off, n))
 os.close(fd)
-EOF
+PY
 
-say "a write into a chunk that has not arrived: the chunk is the disk's own, the rest the image's"
-printf 'early-guest-write' | dd of="$R/instances/web1/disks/vda" bs=1 seek=$((6 * MiB + 100)) conv=notrunc status=none
-python3 - "$F/golden.raw" "$T/expected.raw" <<'EOF'
+say "a write into a chunk of the image: the chunk is the disk's own, the rest the image's"
+printf 'early-guest-write' | dd of="$R/instances/web1/disks/vda" bs=1 seek=$((14 * MiB + 100)) conv=notrunc status=none
+python3 - "$F/golden.raw" "$T/expected.raw" <<'PY'
 import sys
 b = bytearray(open(sys.argv[1], "rb").read())
-b[6 * 1048576 + 100:6 * 1048576 + 100 + 17] = b"early-guest-write"
+b[14 * 1048576 + 100:14 * 1048576 + 100 + 17] = b"early-guest-write"
 open(sys.argv[2], "wb").write(b)
-EOF
-assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda while its image arrives"
+PY
+cmp -n $((16 * MiB)) -i $((14 * MiB)):$((14 * MiB)) "$T/expected.raw" "$R/instances/web1/disks/vda" >&2 ||
+    fail "vda's chunks 14 and 15 after the write"
+[[ -e "$S/early" && -n "$(ls "$S/early")" ]] || fail "the disk is no longer early: the test's timing is off"
+
+say "a read of a chunk in flight waits for it; the import goes around it"
+python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); open(sys.argv[2],"wb").write(os.pread(fd,8192,9*1048576+5))' \
+    "$R/instances/web1/disks/vda" "$T/chunk9" &
+READER=$!
+# Chunk 9 in flight for the reader (held); the import's range goes on
+# (chunks 1 to 8), then only chunk 9 is left, and it is the reader's.
+wait_for 30 grep -q "^BEGIN golden.raw $((9 * MiB)) " "$LOG" || fail "the reader did not ask for chunk 9"
+echo "$((9 * MiB)) $((10 * MiB))" >"$CTL/stop_range"
+wait_for 60 grep -q "^$((15 * MiB)) $GSIZE\$" "$R/instances/web1/arrived" ||
+    fail "arrived: $(cat "$R/instances/web1/arrived"), not all but chunk 9"
+rm "$CTL/stop_range"
+wait "$READER" || fail "the read of chunk 9"
+cmp -n 8192 -i $((9 * MiB + 5)):0 "$F/golden.raw" "$T/chunk9" >&2 || fail "chunk 9's bytes"
 
 say "the import ends as a plain one: available, the file's sha256"
 imgfs_wait "$P/golden" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden: $(cat "$P/golden/error")"; }
@@ -121,10 +143,10 @@ assert_eq "running" "$(cat "$R/instances/web1/status")" "status once the image a
 assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda once its image arrived"
 
 say "counted by the server: no byte range sent twice, at most 1.02x the file"
-python3 - "$LOG" golden.raw $SIZE <<'EOF'
+python3 - "$LOG" golden.raw $GSIZE <<'EOF'
 import sys
 log, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-r = sorted((int(a), int(b)) for _, n, a, b, _ in (l.split() for l in open(log)) if n == name and int(b) > int(a))
+r = sorted((int(a), int(b)) for k, n, a, b, _ in (l.split() for l in open(log)) if k == "SENT" and n == name and int(b) > int(a))
 total = sum(b - a for a, b in r)
 for (a0, b0), (a1, b1) in zip(r, r[1:]):
     if a1 < b0:
@@ -137,6 +159,7 @@ print("ranges=%d bytes=%d" % (len(r), total))
 EOF
 
 say "a remount settles the disk: an ordinary instance disk, the guest's write kept"
+export IMGFS_IMPORT_STALL_TIMEOUT=4
 remount_imgfs "$S" "$M"
 assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda after the remount"
 assert_eq "" "$(ls "$S/early")" "the written maps once settled"
