@@ -142,7 +142,7 @@ assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden/sha2
 assert_eq "running" "$(cat "$R/instances/web1/status")" "status once the image arrived"
 assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda once its image arrived"
 
-say "counted by the server: no byte range sent twice, at most 1.02x the file"
+say "counted by the server: no byte range sent twice, at most 1.02x the file, ranges of at most 8 chunks"
 python3 - "$LOG" golden.raw $GSIZE <<'EOF'
 import sys
 log, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -155,6 +155,11 @@ if r[0][0] != 0 or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])) or r[-1][
     sys.exit("not the whole file: %r" % r)
 if total > size * 1.02:
     sys.exit("sent %d bytes for a file of %d" % (total, size))
+# Past the stream's first MiB, every range is at most the import's window
+# of 8 chunks, and the window's first range is exactly that long.
+ranges = [b - a for a, b in r[1:]]
+if max(ranges) != 8 << 20 or any(n > 8 << 20 for n in ranges):
+    sys.exit("ranges past the window of 8 MiB, or none as long: %r" % ranges)
 print("ranges=%d bytes=%d" % (len(r), total))
 EOF
 
