@@ -34,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "early.h"
 #include "fetch.h"
@@ -57,6 +59,13 @@ struct early_import {
 	uint32_t nchunks;
 	uint8_t *arrived, *inflight; /* a bit a chunk */
 	blob_manifest *got;
+	/* The boot profile (docs/design.md): the chunks readers read, in the
+	 * order of their first read (seen: a bit a chunk), saved when the
+	 * import ends; and the one an earlier import of the URL saved, whose
+	 * chunks the windows take first (plan_at: how far they went). */
+	uint8_t *seen;
+	uint32_t *order, norder;
+	uint32_t *plan, nplan, plan_at;
 };
 
 struct model_early {
@@ -96,6 +105,9 @@ static void entry_free(struct early_import *e)
 		return;
 	free(e->arrived);
 	free(e->inflight);
+	free(e->seen);
+	free(e->order);
+	free(e->plan);
 	blob_manifest_free(e->got);
 	explicit_bzero(e->url, sizeof(e->url)); /* it may hold a password */
 	free(e);
@@ -390,8 +402,13 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 		total = e->total;
 		if (rc == 0 && at >= total)
 			rc = 1; /* past the end: zeros */
-		else if (rc == 0)
+		else if (rc == 0) {
+			if (e->seen && !bit(e->seen, i)) {
+				bit_set(e->seen, i, true);
+				e->order[e->norder++] = i;
+			}
 			rc = need_chunk(m, e, i, &id, &until);
+		}
 		IMGFS_UNLOCK(&set->lock, model_early_lock);
 		if (rc < 0)
 			break;
@@ -440,6 +457,73 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	return rc;
 }
 
+/* ---- boot profiles -------------------------------------------------------------- */
+
+/* <state>/profiles/<FNV-1a 64 of the URL>: the chunk indexes a first
+ * boot read, in order, 4 bytes each (host order).  A collision only
+ * orders another image's fetches: the bytes are checked as ever. */
+static void profile_path(const model *m, const char *url, char *out, size_t cap)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	snprintf(out, cap, "%s/profiles/%016" PRIx64, m->dir, h);
+}
+
+/* The profile of url, at most n chunks below n (none: *nplan 0). */
+static void profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, uint32_t *nplan)
+{
+	char path[4200];
+	uint32_t *p = NULL, k = 0, v;
+	FILE *f;
+
+	*plan = NULL;
+	*nplan = 0;
+	if (!m->dir || n == 0)
+		return;
+	profile_path(m, url, path, sizeof(path));
+	if (!(f = fopen(path, "rb")))
+		return;
+	if ((p = calloc(n, sizeof(*p))))
+		while (k < n && fread(&v, sizeof(v), 1, f) == 1)
+			if (v < n)
+				p[k++] = v;
+	fclose(f);
+	*plan = p;
+	*nplan = p ? k : 0;
+}
+
+void early_profile_save(model *m, struct early_import *e)
+{
+	struct model_early *set = m->early;
+	char path[4200], tmp[4300], dir[4200];
+	uint32_t *copy = NULL, n = 0;
+	FILE *f;
+
+	if (!m->dir)
+		return;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if (e->norder && (copy = malloc(e->norder * sizeof(*copy)))) {
+		n = e->norder;
+		memcpy(copy, e->order, n * sizeof(*copy));
+	}
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (!copy)
+		return;
+	snprintf(dir, sizeof(dir), "%s/profiles", m->dir);
+	mkdir(dir, 0700);
+	profile_path(m, e->url, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "wb"))) {
+		bool ok = fwrite(copy, sizeof(*copy), n, f) == n;
+		if (fclose(f) == 0 && ok)
+			rename(tmp, path); /* a hint: its durability is not promised (a crash keeps the old one) */
+		else
+			unlink(tmp);
+	}
+	free(copy);
+}
+
 /* ---- the import's side ------------------------------------------------------------ */
 
 int early_begin(model *m, int64_t image_id, const char *url, const char *validator, uint64_t total,
@@ -449,8 +533,10 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 	struct early_import *e;
 	uint32_t n = (uint32_t)((total + CHUNK - 1) / CHUNK);
 	size_t nb = (n + 7) / 8 + 1;
+	uint32_t *plan = NULL, nplan = 0;
 	int rc = 0;
 
+	profile_load(m, url, n, &plan, &nplan);
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if (!(e = find(set, image_id))) {
 		rc = -ENOENT;
@@ -468,14 +554,22 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->arrived_bytes = 0;
 	}
 	if (!e->ready) {
-		if (!(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) ||
-		    blob_manifest_new(&e->got, total) < 0) {
+		if (!(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) || !(e->seen = calloc(1, nb)) ||
+		    !(e->order = calloc(n + 1, sizeof(*e->order))) || blob_manifest_new(&e->got, total) < 0) {
 			free(e->arrived);
 			free(e->inflight);
-			e->arrived = e->inflight = NULL;
+			free(e->seen);
+			free(e->order);
+			e->arrived = e->inflight = e->seen = NULL;
+			e->order = NULL;
 			rc = -ENOMEM;
 			goto out;
 		}
+		free(e->plan);
+		e->plan = plan;
+		e->nplan = nplan;
+		e->plan_at = 0;
+		plan = NULL;
 		snprintf(e->url, sizeof(e->url), "%s", url);
 		snprintf(e->validator, sizeof(e->validator), "%s", validator);
 		e->total = total;
@@ -495,6 +589,7 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 	*out = e;
 out:
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	free(plan);
 	return rc;
 }
 
@@ -526,8 +621,15 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 			rc = -EIO;
 			break;
 		}
-		for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i)); i++)
-			left += !bit(e->arrived, i);
+		/* The profile's chunks first, in its order. */
+		while (e->plan_at < e->nplan &&
+		       (bit(e->arrived, e->plan[e->plan_at]) || bit(e->inflight, e->plan[e->plan_at])))
+			e->plan_at++;
+		if (e->plan_at < e->nplan)
+			i = e->plan[e->plan_at];
+		else
+			for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i)); i++)
+				left += !bit(e->arrived, i);
 		if (i < e->nchunks) {
 			*first = i;
 			for (; i < e->nchunks && i - *first < EARLY_WINDOW_CHUNKS && !bit(e->arrived, i) &&

@@ -67,6 +67,9 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 int early_prefix(model *m, struct early_import *e, blob_manifest **out, uint64_t *prefix);
 /* Bytes arrived (progress). */
 uint64_t early_arrived(model *m, struct early_import *e);
+/* The order in which readers first read its chunks, kept for the next
+ * import of the same URL (a boot profile: its chunks are fetched first). */
+void early_profile_save(model *m, struct early_import *e);
 /* The import is done with it (sealed, failed, stopped): the entry goes;
  * readers then read the image. */
 void early_end(model *m, struct early_import *e);

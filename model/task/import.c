@@ -624,6 +624,8 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 		goto fail_store;
 	r->bytes_done = total;
 	rc = upload_seal(r, ir->blob_id, ir->w, wblob);
+	if (rc == 0)
+		early_profile_save(r->m, ir->early);
 	early_end(r->m, ir->early);
 	ir->early = NULL;
 	return rc;

@@ -170,6 +170,20 @@ assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda after the re
 assert_eq "" "$(ls "$S/early")" "the written maps once settled"
 assert_eq "" "$(cat "$R/instances/web1/arrived")" "arrived of a settled instance"
 
+say "a boot profile: a second import of the same URL takes the chunks the first boot read first"
+# The first boot's first reads, in order: chunks 15, 0, 10, 11, 13, 12,
+# 14 (the trace, the write), 9 (the read in flight).  The new import
+# holds chunk 0 from its stream, then asks for 15, the run 10 to 14, 9,
+# and only then the rest from the lowest.
+mkdir "$R/instances/web4"
+seen=$(wc -l <"$LOG")
+start golden2 golden.raw web4 $GSIZE
+rm "$CTL/stop_at"
+imgfs_wait "$P/golden2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden2: $(cat "$P/golden2/error")"; }
+order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 > 0 { printf "%s ", $3 / 1048576 }')
+assert_eq "15 10 9 1 " "$order" "the MiB each range of the second import began at"
+assert_file_eq "$F/golden.raw" "$P/golden2/disks/vda" "golden2's disk"
+
 say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
 mkdir "$R/instances/web2"
 start paused paused.raw web2 $((12 * MiB))
