@@ -453,11 +453,11 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  *   images     next free 34; reserved 20, 24, 25 (positions of disks,
  *              copies and shares before ids: never an inode number)
  *   snapshots  next free 12
- *   instances  next free 10; reserved 5 (position of disks)
+ *   instances  next free 11; reserved 5 (position of disks)
  */
 const unsigned fs_image_attr_next_id = 38;
 const unsigned fs_snap_attr_next_id = 12;
-const unsigned fs_vm_attr_next_id = 10;
+const unsigned fs_vm_attr_next_id = 11;
 
 const struct fs_attr fs_image_attrs[] = {
 	TEXT(1, "id", ext_id),
