@@ -84,6 +84,7 @@ struct model {
 	 * another one as the watcher learns it (model_changes_wait). */
 	atomic_int_fast64_t rows_gen;
 	int64_t swept_at;              /* unix seconds of the last model_wblobs_sweep (upload.c) */
+	struct model_early *early;     /* images imported early, read through (task/early.c) */
 	struct model_keys *keys;       /* the KEK and the data keys opened (keys.c); NULL until needed */
 };
 IMGFS_LOCK_LEVEL(model_lock, 54); /* a leaf (above) */

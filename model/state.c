@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "model_int.h"
+#include "early.h"
 
 int model_default_state_dir(char *out, size_t cap)
 {
@@ -353,6 +354,10 @@ int model_open_db(model **out, const char *state_dir, const char *db_url, int fl
 	m->dir = flags & MODEL_OPEN_NO_FILES ? NULL : realpath(state_dir, NULL);
 	m->drv = db_url ? &db_postgres : &db_sqlite;
 	m->cluster = db_url != NULL;
+	if (early_set_new(&m->early) < 0) {
+		rc = model_fail(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	uint64_t qk; /* db.h: quiet (none without random bytes: every commit wakes the watcher) */
 	if (m->cluster && getrandom(&qk, sizeof(qk), 0) == (ssize_t)sizeof(qk))
 		snprintf(m->quiet_key, sizeof(m->quiet_key), "q%016llx", (unsigned long long)qk);
@@ -418,6 +423,7 @@ void model_close(model *m)
 	}
 	model_set_row_cache(m, 0);
 	model_keys_free(m);
+	early_set_free(m->early);
 	blob_digest_free(m->parked.d);
 	pthread_mutex_destroy(&m->lock);
 	free(m->db_target);

@@ -453,11 +453,11 @@ static int store_download(const struct fs_node *n, struct fs_ctx *ctx, const cha
  *   images     next free 34; reserved 20, 24, 25 (positions of disks,
  *              copies and shares before ids: never an inode number)
  *   snapshots  next free 12
- *   instances  next free 10; reserved 5 (position of disks)
+ *   instances  next free 11; reserved 5 (position of disks)
  */
 const unsigned fs_image_attr_next_id = 38;
 const unsigned fs_snap_attr_next_id = 12;
-const unsigned fs_vm_attr_next_id = 10;
+const unsigned fs_vm_attr_next_id = 11;
 
 const struct fs_attr fs_image_attrs[] = {
 	TEXT(1, "id", ext_id),
@@ -602,7 +602,19 @@ static void show_vm_status(const struct fs_node *n, struct fs_ctx *ctx, struct f
 		fs_buf_value(out, line);
 		return;
 	}
-	fs_buf_value(out, model_vm_status_name(n->vm.status));
+	uint64_t got, total;
+	bool early = model_instance_arrived(ctx->m, &n->vm, &got, &total) == 0 && got < total;
+	snprintf(line, sizeof(line), "%s%s", model_vm_status_name(n->vm.status), early ? " early" : "");
+	fs_buf_value(out, line);
+}
+
+/* arrived (§6.5 "Early"): bytes of its image arrived and its size, while
+ * the instance is early; empty otherwise. */
+static void show_vm_arrived(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
+{
+	uint64_t got, total;
+	if (model_instance_arrived(ctx->m, &n->vm, &got, &total) == 0)
+		fs_buf_printf(out, "%llu %llu\n", (unsigned long long)got, (unsigned long long)total);
 }
 
 static void show_vm_system_disk(const struct fs_node *n, struct fs_ctx *ctx, struct fs_buf *out)
@@ -676,16 +688,18 @@ static int find_image(struct fs_ctx *ctx, const struct fs_node *n, const char *r
 }
 
 /* image (§6.5): rebuilds the instance from an image; an ISO image (§16)
- * goes in as its cdrom. */
+ * goes in as its cdrom; "early REF" from one whose import runs. */
 static int store_vm_image(const struct fs_node *n, struct fs_ctx *ctx, const char *v, struct model_err *err)
 {
+	bool early = strncmp(v, "early ", 6) == 0;
 	struct fs_node img;
 	int rc;
-	if ((rc = find_image(ctx, n, v, &img, err)) < 0)
+	if ((rc = find_image(ctx, n, v + (early ? 6 : 0), &img, err)) < 0)
 		return rc;
 	if (fs_disk_vm_writing(ctx, n->vm.id))
 		return model_fail(err, -EBUSY, "a disk of the instance is open for writing");
-	if ((rc = model_instance_rebuild(ctx->m, n->vm.id, img.img.id, n->caller.account_id, err)) < 0)
+	if ((rc = early ? model_instance_rebuild_early(ctx->m, n->vm.id, img.img.id, n->caller.account_id, err)
+	                : model_instance_rebuild(ctx->m, n->vm.id, img.img.id, n->caller.account_id, err)) < 0)
 		return rc;
 	fs_image_changed(ctx, &img.img, false); /* its instances file */
 	if (n->vm.image_id != img.img.id)
@@ -753,6 +767,7 @@ const struct fs_attr fs_vm_attrs[] = {
 	{F(8, "system-disk-size", 0, show_vm_disk_size), .store = store_vm_disk_size, .writable = vm_disk_type_open,
 	 .readonly_why = "the system disk size is fixed once the instance has an image or has run"},
 	{F(9, "password", 0, show_empty), .store = store_vm_password, .flags = FS_ATTR_SECRET},
+	{F(10, "arrived", 0, show_vm_arrived)},
 };
 const size_t fs_vm_attr_count = sizeof(fs_vm_attrs) / sizeof(fs_vm_attrs[0]);
 

@@ -62,6 +62,7 @@
 #include "fs.h"
 #include "imgfs_assert.h"
 #include "imgfs_lock.h"
+#include "log.h"
 
 struct fs_disk {
 	struct fs_disk *next;
@@ -75,6 +76,11 @@ struct fs_disk {
 	bool abandoned;          /* up: closed with no byte written (hooks->empty): abandoned, not handed over */
 	bool abandoning;         /* ... and the abandon not done yet (openers wait on fs_disks.settled) */
 	struct fs_upload *up;    /* an upload this mount began (upload.c's), else NULL */
+	/* An instance disk started early (SPEC §6.5 "Early"): what the guest
+	 * did not write reads through its image (task/early_disk.c); a write
+	 * makes its chunks the disk's own first, under wlock.  NULL once
+	 * settled (at open, when the image is available). */
+	struct model_early_disk *early;
 	const struct fs_disk_hooks *hooks; /* up's */
 	struct fs_ctx *ctx;      /* the mount, for the hooks */
 	fuse_ino_t ino;          /* an instance's disk: its inode, and its node's */
@@ -127,7 +133,7 @@ static struct fs_disk *find(struct fs_disks *ds, int64_t blob_id)
 /* Under ctx->disks' lock: a new entry for the wblob of blob row blob_id, opened
  * under its data key (SPEC §17: -EACCES with the reason in err when this
  * mount cannot open it). */
-static int disk_new(struct fs_ctx *ctx, int64_t blob_id, struct fs_disk **out, struct model_err *err)
+static int disk_new(struct fs_ctx *ctx, int64_t blob_id, int64_t vm_id, struct fs_disk **out, struct model_err *err)
 {
 	IMGFS_ASSERT_HELD(&ctx->disks->lock);
 	struct model_blob b;
@@ -140,6 +146,14 @@ static int disk_new(struct fs_ctx *ctx, int64_t blob_id, struct fs_disk **out, s
 		return rc;
 	}
 	d->blob_id = blob_id;
+	/* An early disk whose image arrived is settled here: an ordinary disk
+	 * from now on (a failure leaves it early, and reads still right). */
+	if ((rc = model_early_disk_open(ctx->m, blob_id, vm_id, &d->early)) < 0)
+		fs_log(ctx, "disk %lld: its early map cannot be read: %s", (long long)blob_id, strerror(-rc));
+	if (d->early && model_early_disk_settle(d->early, d->w) == 1) {
+		model_early_disk_close(d->early);
+		d->early = NULL;
+	}
 	pthread_mutex_init(&d->wlock, NULL);
 	d->next = ctx->disks->list;
 	ctx->disks->list = d;
@@ -163,7 +177,7 @@ int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct
 	}
 	IMGFS_LOCK(&ctx->disks->lock, disks_lock);
 	if (!(d = find(ctx->disks, n->blob_id))) {
-		if ((rc = disk_new(ctx, n->blob_id, &d, err)) < 0)
+		if ((rc = disk_new(ctx, n->blob_id, n->vm.id, &d, err)) < 0)
 			goto out;
 		d->vm_id = n->vm.id;
 	}
@@ -194,6 +208,7 @@ static void disk_free(struct fs_disk *d)
 {
 	if (d->up)
 		d->hooks->free(d->up); /* with its hash, if not handed over: not wanted */
+	model_early_disk_close(d->early);
 	blob_wblob_close(d->w);
 	pthread_mutex_destroy(&d->wlock);
 	free(d);
@@ -213,7 +228,7 @@ int fs_disk_open_upload(struct fs_ctx *ctx, const struct model_upload *u, bool w
 			rc = -EBUSY;
 			goto out;
 		}
-		if ((rc = disk_new(ctx, u->blob_id, &d, err)) < 0)
+		if ((rc = disk_new(ctx, u->blob_id, 0, &d, err)) < 0)
 			goto out;
 		d->image_id = u->image_id;
 		d->up = up;
@@ -330,6 +345,8 @@ ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
 {
 	if (d->up)
 		fs_disk_settle(d); /* the writes answered before they were stored */
+	if (d->early)
+		return model_early_disk_pread(d->early, d->w, buf, len, off);
 	return blob_wblob_pread(d->w, buf, len, off);
 }
 
@@ -338,14 +355,14 @@ int fs_disk_pread_start(struct fs_disk *d, void *buf, size_t len, uint64_t off, 
 {
 	/* An upload's writes answered before they were stored: settled by
 	 * the waiting read only. */
-	return d->up ? 0 : blob_wblob_pread_start(d->w, buf, len, off, done, arg);
+	return d->up || d->early ? 0 : blob_wblob_pread_start(d->w, buf, len, off, done, arg);
 }
 
 int fs_disk_pwrite_start(struct fs_disk *d, const void *buf, size_t len, uint64_t off,
                          void (*done)(void *arg, ssize_t n), void *arg)
 {
 	/* An upload's writes go through its hooks. */
-	return d->up ? 0 : blob_wblob_pwrite_start(d->w, buf, len, off, done, arg);
+	return d->up || d->early ? 0 : blob_wblob_pwrite_start(d->w, buf, len, off, done, arg);
 }
 
 void fs_disk_written(struct fs_disk *d)
@@ -375,7 +392,9 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
 	}
 	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
 	if (!d->up) {
-		n = fs_disk_pwrite_locked(d, buf, len, off);
+		n = d->early && (rc = model_early_disk_cow(d->early, d->w, off, len)) < 0
+		        ? rc
+		        : fs_disk_pwrite_locked(d, buf, len, off);
 		IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
 		return n;
 	}
@@ -407,7 +426,7 @@ ssize_t fs_disk_pwrite_locked(struct fs_disk *d, const void *buf, size_t len, ui
 int fs_disk_truncate(struct fs_disk *d, uint64_t size)
 {
 	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
-	int failed = d->up ? d->hooks->failed(d->up) : 0;
+	int failed = d->up ? d->hooks->failed(d->up) : d->early ? -EBUSY : 0; /* early: its size is its image's */
 	int rc = failed ? failed : blob_wblob_truncate(d->w, size);
 	if (rc == 0)
 		d->last_write_ns = model_now_ns();
@@ -427,7 +446,9 @@ int fs_disk_punch(struct fs_disk *d, uint64_t off, uint64_t len, bool keep_size)
 	if (d->up)
 		rc = -EOPNOTSUPP; /* an upload is a file being copied, not a disk */
 	else if (!keep_size && end > blob_wblob_size(d->w))
-		rc = blob_wblob_truncate(d->w, end); /* what it grows by reads zeros */
+		rc = d->early ? -EBUSY : blob_wblob_truncate(d->w, end); /* what it grows by reads zeros */
+	if (rc == 0 && d->early)
+		rc = model_early_disk_cow(d->early, d->w, off, len);
 	if (rc == 0)
 		rc = blob_wblob_punch(d->w, off, len);
 	if (rc == 0)
@@ -444,6 +465,10 @@ ssize_t fs_disk_share(struct fs_disk *d, blob_store *s, const blob_manifest *src
 	if (d->vm_id == 0 && !d->hooks)
 		return -EOPNOTSUPP; /* an upload another mount began: never written here */
 	IMGFS_LOCK(&d->wlock, fs_disk_wlock);
+	if (d->early && (n = model_early_disk_cow(d->early, d->w, dst_off, len)) < 0) {
+		IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
+		return n;
+	}
 	n = d->hooks ? d->hooks->share(d->ctx, d, d->up, s, src, src_off, dst_off, len, counts, &refused)
 	             : fs_disk_share_locked(d, s, src, src_off, dst_off, len, counts);
 	IMGFS_UNLOCK(&d->wlock, fs_disk_wlock);
@@ -469,6 +494,10 @@ int64_t fs_disk_blob_id(const struct fs_disk *d)
 
 int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence)
 {
+	/* Early: all data as far as this mount can tell without fetching. */
+	if (d->early)
+		return off >= blob_wblob_size(d->w) ? -ENXIO : whence == SEEK_DATA ? (int64_t)off
+		                                                                    : (int64_t)blob_wblob_size(d->w);
 	return blob_wblob_seek(d->w, off, whence);
 }
 

@@ -164,6 +164,8 @@ static int resize_disk(fuse_req_t req, const struct fs_node *n, uint64_t size)
 		rc = fs_disk_truncate(d, size);
 		fs_disk_close(ctx, d, true);
 	}
+	if (rc == -EBUSY && !err.msg[0]) /* an early disk (§6.5 "Early") */
+		snprintf(err.msg, sizeof(err.msg), "the disk is early: its size is its image's");
 	if (rc < 0 && err.msg[0]) /* another host's disk (§13), no key (§17) */
 		ops_refuse(req, "truncate", n, NULL, rc, err.msg);
 	else if (rc < 0)

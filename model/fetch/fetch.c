@@ -256,18 +256,54 @@ static void fetch_abort(struct fetch_xfer *x, int err, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A range's answer (fetch_req.range_end): a 206 whose Content-Range
+ * starts where we asked and ends no later; its total is the file's size. */
+static int fetch_check_range(struct fetch_xfer *x)
+{
+	struct curl_header *hd = NULL;
+	unsigned long long a, b, total;
+	long status = 0;
+	char star;
+
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	if (!x->ftp && status != 206) {
+		x->changed = true;
+		fetch_abort(x, -EIO, "the file changed on the server since byte %" PRIu64 " was received (HTTP %ld to a "
+		            "range)", x->start, status);
+		return -EIO;
+	}
+	x->res->announced = -1;
+	if (x->ftp)
+		return 0;
+	if (curl_easy_header(x->h, "Content-Range", 0, CURLH_HEADER, -1, &hd) != CURLHE_OK || !hd->value ||
+	    sscanf(hd->value, "bytes %llu-%llu/%llu", &a, &b, &total) != 3 || a != x->start || b < a ||
+	    b >= x->rq->range_end || total <= b) {
+		if (hd && hd->value && sscanf(hd->value, "bytes %llu-%llu/%c", &a, &b, &star) == 3 && star == '*' &&
+		    a == x->start && b >= a && b < x->rq->range_end)
+			return 0;
+		fetch_abort(x, -EIO, "the server answered a range it was not asked for");
+		return -EIO;
+	}
+	x->res->announced = (int64_t)total;
+	return 0;
+}
+
 /* The first bytes of the response arrived: its headers are complete, so
  * the size the server announces is known (Content-Length, or FTP SIZE). */
 static int fetch_check_announced(struct fetch_xfer *x)
 {
 	curl_off_t cl = -1;
+	int rc;
 	uint64_t max = x->rq->max_size;
 
 	x->checked = true;
 	if (curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK || cl < 0)
 		return 0;
-	/* For a resumed transfer libcurl reports what remains. */
+	/* For a resumed transfer libcurl reports what remains; a range's
+	 * whole size is its Content-Range's. */
 	x->res->announced = (int64_t)(x->start + (uint64_t)cl);
+	if (x->rq->range_end && (rc = fetch_check_range(x)) < 0)
+		return rc;
 	if (max != 0 && (uint64_t)x->res->announced > max) {
 		fetch_abort(x, -EFBIG, "the server announces %" PRId64 " bytes, more than the maximum %" PRIu64,
 		            x->res->announced, max);
@@ -327,7 +363,9 @@ static int fetch_check_validator(struct fetch_xfer *x)
 	time_t t_lm, t_date;
 
 	v[0] = '\0';
-	x->res->ranges = x->ftp || x->start > 0; /* a 206 reached the sink's first byte */
+	bool held = x->start > 0 || x->rq->range_end; /* a validator was sent */
+
+	x->res->ranges = x->ftp || held; /* a 206 reached the sink's first byte */
 	if (!x->ftp) {
 		struct curl_header *hd;
 		if (curl_easy_header(x->h, "Accept-Ranges", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd->value &&
@@ -338,12 +376,12 @@ static int fetch_check_validator(struct fetch_xfer *x)
 		if (curl_easy_getinfo(x->h, CURLINFO_FILETIME_T, &mtime) == CURLE_OK && mtime >= 0 &&
 		    x->res->announced >= 0)
 			snprintf(v, FETCH_VALIDATOR_MAX, "%" PRId64 " %" PRId64, x->res->announced, (int64_t)mtime);
-		if (x->start > 0 && strcmp(v, sent) != 0)
+		if (held && strcmp(v, sent) != 0)
 			goto changed;
 	} else {
 		fetch_header(x->h, "ETag", etag);
 		fetch_header(x->h, "Last-Modified", lm);
-		if (x->start > 0) {
+		if (held) {
 			/* A 206 to our If-Range: one naming another version comes
 			 * from a server (or proxy) that ignored the condition. */
 			const char *now = sent[0] == '"' ? etag : lm;
@@ -363,7 +401,7 @@ static int fetch_check_validator(struct fetch_xfer *x)
 		}
 	}
 	/* Resumed: the bytes are still those of the version we asked for. */
-	if (x->start > 0)
+	if (held)
 		snprintf(v, FETCH_VALIDATOR_MAX, "%s", sent);
 	return 0;
 changed:
@@ -382,6 +420,10 @@ static size_t fetch_on_write(char *buf, size_t size, size_t nmemb, void *arg)
 
 	if (!x->checked && (fetch_check_announced(x) < 0 || fetch_check_validator(x) < 0))
 		return 0;
+	if (x->rq->range_end && res->end + len > x->rq->range_end) {
+		fetch_abort(x, -EIO, "the server sent more than the range it was asked for");
+		return 0;
+	}
 	if (max != 0 && res->end + len > max) {
 		fetch_abort(x, -EFBIG, "the download exceeds the maximum of %" PRIu64 " bytes", max);
 		return 0;
@@ -518,9 +560,14 @@ static CURLcode fetch_setup(struct fetch_xfer *x, const char *scheme)
 	FETCH_SET(CURLOPT_LOW_SPEED_TIME, stall);
 	FETCH_SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	FETCH_SET(CURLOPT_USERAGENT, "imgfs");
-	if (x->start > 0)
+	if (rq->range_end) {
+		char range[48];
+		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, x->start, rq->range_end - 1);
+		FETCH_SET(CURLOPT_RANGE, range); /* copied by libcurl */
+	} else if (x->start > 0) {
 		FETCH_SET(CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->start);
-	if (x->start > 0 && !x->ftp) {
+	}
+	if ((x->start > 0 || rq->range_end) && !x->ftp) {
 		char line[FETCH_VALIDATOR_MAX + 16];
 		snprintf(line, sizeof(line), "If-Range: %s", rq->validator);
 		if (cc == CURLE_OK && (x->if_range = curl_slist_append(NULL, line)) == NULL)
@@ -726,8 +773,11 @@ static int fetch_attempt(struct fetch_xfer *x, const char *scheme, bool *resume_
 	} else {
 		rc = 0;
 		/* A body-less success (an empty file, or all of it held already):
-		 * no write callback saw the headers. */
-		if (!x->checked) {
+		 * no write callback saw the headers; never a range's answer. */
+		if (!x->checked && x->rq->range_end) {
+			fetch_say(x->res->reason, sizeof(x->res->reason), "the server sent nothing of the range it was asked for");
+			rc = -EIO;
+		} else if (!x->checked) {
 			if (curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0)
 				x->res->announced = (int64_t)x->res->end;
 			if (fetch_check_validator(x) < 0)
@@ -764,6 +814,13 @@ int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
 		fetch_say(res->reason, sizeof(res->reason), "the URL is not valid");
 		goto out;
 	}
+	if (rq->range_end && (rq->range_end <= rq->resume_from || rq->validator == NULL ||
+	                      !fetch_validator_ok(rq->validator))) {
+		/* A range is checked as a resume is, or not asked at all. */
+		fetch_say(res->reason, sizeof(res->reason), "a range needs the version of the file it is of");
+		rc = -EINVAL;
+		goto out;
+	}
 	if (x.start > 0 && (rq->validator == NULL || !fetch_validator_ok(rq->validator))) {
 		/* Nothing tells whether the file is still the one the held bytes
 		 * came from: no gamble, the whole file (docs/reference.md §5.2). */
@@ -771,7 +828,7 @@ int fetch_run(const struct fetch_req *rq, struct fetch_result *res)
 		x.start = 0;
 	}
 	rc = fetch_attempt(&x, scheme, &resume_refused);
-	if (rc < 0 && resume_refused && res->bytes == 0) {
+	if (rc < 0 && resume_refused && res->bytes == 0 && !rq->range_end) {
 		/* The server cannot start where we are: take the whole file. */
 		res->restarted = true;
 		res->announced = -1;

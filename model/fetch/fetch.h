@@ -75,6 +75,14 @@ struct fetch_req {
 	const char *ca_file;
 	uint64_t max_size;      /* the whole file's limit in bytes; 0: none */
 	uint64_t resume_from;   /* bytes [0, resume_from) are already held */
+	/* 0: to the end of the file.  Else bytes [resume_from, range_end)
+	 * only (an early start's read-through, SPEC §6.5): asked as a Range
+	 * with the validator as If-Range (required), and only a 206 of that
+	 * version is taken — a 200, another version, or more bytes than asked
+	 * fail with -EIO before the sink sees a byte of them, never a restart
+	 * from 0.  res->announced is then the whole file's size (its
+	 * Content-Range), -1 when the server did not say. */
+	uint64_t range_end;
 	/* The validator those bytes came with (fetch_result.validator of the
 	 * run that fetched them).  A resume is asked only with one: http(s)
 	 * sends it as If-Range, ftp compares it with the file's size and time

@@ -137,6 +137,40 @@ int model_instance_disk_touch(model *m, int64_t blob_id, uint64_t size, uint64_t
  * of system-disk-size, boot `cdrom`; the ISO cannot be deleted while it
  * is in (-EBUSY), and ejecting it ends that. */
 int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err);
+/* The same from an image whose URL import runs (SPEC §6.5 "Early"): vda a
+ * blank local disk of the size the import announced, reading through the
+ * image (task/early_disk.c) until it arrived; an available image is an
+ * ordinary rebuild.  -EINVAL for an image that is not being imported from
+ * a URL, an encrypted or ISO image, a cloud system disk; -EBUSY while the
+ * import has not announced the size; the rebuild's other refusals. */
+int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int64_t account_id,
+                                 struct model_err *err);
+
+/* ---- early disks (§6.5 "Early", task/early_disk.c) ---------------------------- */
+
+struct model_early_disk;
+/* The written map of a new early disk (the blob's size), made durable;
+ * removed with it. */
+int model_early_disk_create(model *m, int64_t blob_id, uint64_t size);
+void model_early_disk_remove(model *m, int64_t blob_id);
+/* The disk blob_id of instance vm_id as early: *out NULL when it is not
+ * (or no more). */
+int model_early_disk_open(model *m, int64_t blob_id, int64_t vm_id, struct model_early_disk **out);
+void model_early_disk_close(struct model_early_disk *ed); /* accepts NULL */
+/* Reads w as the disk shows it: the guest's chunks from w, the rest
+ * through the image (EIO within the stall timeout for a chunk that does
+ * not arrive). */
+ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void *buf, size_t len, uint64_t off);
+/* Before a write, punch or share of [off, off + len) of w (the caller
+ * serialises writers): each chunk it touches that is not the disk's own
+ * yet becomes so, durably. */
+int model_early_disk_cow(struct model_early_disk *ed, blob_wblob *w, uint64_t off, uint64_t len);
+/* Once the image is available: the chunks not the disk's own shared from
+ * it, the map removed; 1 then (ed no longer needed), 0 before. */
+int model_early_disk_settle(struct model_early_disk *ed, blob_wblob *w);
+/* How much of the image of an early instance arrived (bytes, and its
+ * size); -ENOENT for an instance that is not early. */
+int model_instance_arrived(model *m, const struct model_instance *vm, uint64_t *arrived, uint64_t *total);
 
 /* ---- booting from ISO images, the password (§16) ----------------------------- */
 

@@ -36,9 +36,11 @@
  * key, so chunks it shares with the image stay shared.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "early.h"
 #include "instance_int.h"
 #include "qcow2_in.h"
 
@@ -595,5 +597,94 @@ out:
 	if ((rc = model_write_end(c, rc, err)) == 0)
 		instance_wblob_remove(s, &gone);
 	blob_manifest_free(raw);
+	return rc;
+}
+
+/* ---- an early start (§6.5 "Early") ----------------------------------------------- */
+
+/* The refusals of an early start from img (its import running). */
+static int early_check(const struct model_instance *vm, const struct model_image *img, struct model_err *err)
+{
+	if (img->folder == MODEL_FOLDER_ISO)
+		return model_fail(err, -EINVAL, "an ISO image cannot start early: write its id without early");
+	if (img->status != MODEL_IMG_UPLOADING || !model_image_is_url_import(img))
+		return model_fail(err, -EINVAL, "early takes an image being imported from a URL; the image is %s",
+		                  model_image_status_name(img->status));
+	if (img->key_id)
+		return model_fail(err, -EINVAL, "an encrypted image cannot start early");
+	if (vm->system_disk == MODEL_TYPE_CLOUD)
+		return model_fail(err, -EINVAL, "an early start needs an instance whose system disk is local");
+	return 0;
+}
+
+int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err)
+{
+	struct model_vm_disk disks[MODEL_VM_SLOTS];
+	struct wblob_set made = {0}, gone = {0};
+	const struct model_vm_disk *old;
+	struct model_instance vm;
+	struct model_image img;
+	struct model_task t;
+	struct model_conn *c;
+	blob_store *s = NULL;
+	int64_t blob_id = 0;
+	int ndisk, rc;
+
+	if (model_image_get(m, image_id, &img) == 0 && img.status == MODEL_IMG_AVAILABLE)
+		return model_instance_rebuild(m, vm_id, image_id, account_id, err); /* it arrived: nothing early */
+	if ((rc = model_write_begin(m, &c, err)) < 0)
+		return rc;
+	if (model_instance_get(m, vm_id, &vm) < 0 || vm.account_id != account_id) {
+		rc = model_fail(err, -ENOENT, "no such instance");
+		goto out;
+	}
+	if ((rc = model_instance_here(m, &vm, err)) < 0)
+		goto out;
+	if (model_image_get(m, image_id, &img) < 0 || img.region_id != vm.region_id ||
+	    !image_usable_by(m, &img, account_id)) {
+		rc = model_fail(err, -ENOENT, "no such image");
+		goto out;
+	}
+	if ((rc = early_check(&vm, &img, err)) < 0 || (rc = instance_idle(m, &vm, err)) < 0 ||
+	    (rc = instance_store(m, vm.region_id, &s, err)) < 0)
+		goto out;
+	if (model_task_of_image(m, image_id, &t) < 0 || t.bytes_total == 0) {
+		rc = model_fail(err, -EBUSY, "the import has not announced the image's size yet; write again");
+		goto out;
+	}
+	if ((ndisk = model_instance_disks(m, vm.id, disks)) < 0) {
+		rc = ndisk;
+		goto out;
+	}
+	if ((old = instance_disk_at(disks, ndisk, 0)) && (rc = instance_disk_drop(c, vm.id, old, &gone)) < 0)
+		goto out;
+	if ((old = instance_disk_at(disks, ndisk, MODEL_VM_CDROM)) && (rc = instance_disk_drop(c, vm.id, old, &gone)) < 0)
+		goto out;
+	if ((rc = instance_disk_new(c, s, vm.region_id, vm.id, 0, false, NULL, t.bytes_total, 0, &made)) < 0 ||
+	    made.n != 1 || sscanf(made.names[0], "d%" SCNd64, &blob_id) != 1) {
+		rc = model_fail(err, rc < 0 ? rc : -EIO, "cannot build vda: %s", strerror(rc < 0 ? -rc : EIO));
+		goto out;
+	}
+	/* Its map before the commit: a disk that is early says so from its
+	 * first moment (a failed commit removes both). */
+	if ((rc = model_early_disk_create(m, blob_id, t.bytes_total)) < 0) {
+		model_fail(err, rc, "cannot build vda: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = instance_set_image(m, c, &vm, image_id)) < 0)
+		goto out;
+	rc = early_want(m, image_id, vm.region_id);
+out:
+	if (rc < 0) {
+		instance_wblob_remove(s, &made);
+		if (blob_id)
+			model_early_disk_remove(m, blob_id);
+	}
+	if ((rc = model_write_end(c, rc, err)) == 0)
+		instance_wblob_remove(s, &gone);
+	else if (blob_id) {
+		model_early_disk_remove(m, blob_id);
+		instance_wblob_remove(s, &made);
+	}
 	return rc;
 }

@@ -79,15 +79,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "early.h"
 #include "fetch.h"
 #include "task_int.h"
 
 #define CDROM_IDX 26
 /* How many downloaded bytes between two durable points. */
 #define IMPORT_SYNC_BYTES (64ULL << 20)
-/* Tests make stalls short: seconds without a byte before a transfer fails
- * (read by each run from the daemon's environment; docs/reference.md §5.2). */
-#define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
 /* Tests make durable points closer (a host killed after a few seconds of
  * a trickling server must have left one): bytes between two, from
  * IMPORT_SYNC_MIN to IMPORT_SYNC_BYTES; anything else, the default. */
@@ -225,11 +223,16 @@ struct import_run {
 	 * ran out with a task still waiting, why it ends. */
 	int64_t waited_ns;
 	char overrun[200];
+	uint64_t early_total; /* a resumed early import: its size (the task's bytes-total) */
 	/* Hosts share the metadata (§13): each durable point is also the
 	 * manifest of its bytes in the region's store (tasks.resume), from
 	 * which another host takes the import over (import_take_over). */
 	bool shared;
 	uint64_t sync_bytes; /* between two durable points */
+	/* An early start asked for the image (early.c): the stream stopped to
+	 * turn to windows (to_early), then the entry the windows fill. */
+	bool to_early;
+	struct early_import *early;
 };
 
 /* The durable point: bytes [0, at) of the wblob fsynced, then the blob
@@ -428,22 +431,29 @@ static bool import_cancelled(void *arg)
 		import_report(ir);
 	if (r->lost)
 		return true;
+	/* An early start waits for the stream to turn to windows: at once
+	 * when the bytes held name their version and the server serves
+	 * ranges; never when it cannot (its readers are told why). */
+	if (!ir->early && !ir->to_early && early_wanted(r->m, r->t.image_id)) {
+		if (ir->res->validator[0] && ir->res->ranges && ir->res->announced > 0) {
+			ir->to_early = true;
+			return true;
+		}
+		if (ir->next > ir->mark || ir->res->announced >= 0)
+			early_fail(r->m, r->t.image_id, "the server serves no ranges of a named version of the file: "
+			                                "an early start needs them");
+	}
 	if (import_resumable(ir))
 		return task_yield_due(r);
 	return import_overrun(ir);
 }
 
 /* Seconds without a byte before a transfer fails: the environment's
- * IMGFS_IMPORT_STALL_TIMEOUT, else fetch's default. */
+ * IMGFS_IMPORT_STALL_TIMEOUT, else (0) fetch's default (early.c reads it,
+ * for its readers' waits too). */
 static int import_stall_timeout(void)
 {
-	const char *v = getenv(IMPORT_STALL_ENV);
-	char *end;
-	long n;
-	if (!v || !*v)
-		return 0;
-	n = strtol(v, &end, 10);
-	return *end == '\0' && n > 0 && n <= 3600 ? (int)n : 0;
+	return import_stall_env();
 }
 
 /* Bytes between two durable points: the environment's
@@ -494,6 +504,140 @@ static void import_log_yield(const struct import_run *ir)
 		          "it resumes from byte %llu", img.ext_id, img.name, secs, (unsigned long long)ir->mark);
 }
 
+/* The arrived chunks from 0 into the wblob by reference (no byte read or
+ * written), up to the longest arrived run, and that point made durable
+ * when it moved by sync_bytes (or always). */
+static int import_early_mark(struct import_run *ir, bool always)
+{
+	blob_manifest *man = NULL;
+	uint64_t prefix, have = blob_wblob_size(ir->w);
+	blob_store *s;
+	int rc;
+
+	if ((rc = early_prefix(ir->r->m, ir->early, &man, &prefix)) < 0)
+		return rc;
+	if (prefix > have) {
+		ssize_t n;
+		if ((rc = model_store(ir->r->m, ir->r->region_id, &s)) < 0)
+			goto out;
+		n = blob_wblob_share(ir->w, s, man, have, have, prefix - have, NULL);
+		if (n != (ssize_t)(prefix - have)) {
+			rc = n < 0 ? (int)n : -EIO;
+			goto out;
+		}
+	}
+	ir->next = prefix > have ? prefix : have;
+	if (always || ir->next - ir->mark >= ir->sync_bytes)
+		rc = import_mark(ir, ir->next);
+out:
+	blob_manifest_free(man);
+	return rc;
+}
+
+/* The import turns to windows (an early start asked, SPEC §6.5): the
+ * chunk the stream was in completed with one range, the stream's chunks
+ * handed to early.c, then the lowest run of chunks nobody has, a range at
+ * a time, until every chunk arrived; then the seal, as a plain import's. */
+static int import_early(struct import_run *ir, const char *wblob, uint64_t total)
+{
+	struct task_run *r = ir->r;
+	blob_manifest *held = NULL;
+	struct fetch_result er = {.ranges = true}; /* what the polls see from here on */
+	char why[FETCH_REASON_MAX] = "";
+	uint32_t first, end;
+	int rc;
+
+	blob_sha256_free(ir->sha); /* out of order from here: the seal hashes */
+	ir->sha = NULL;
+	ir->total = total;
+	if (ir->next % BLOB_CHUNK_SIZE && ir->next < total) {
+		struct fetch_result res;
+		struct fetch_rule *rules = NULL;
+		uint64_t to = (ir->next / BLOB_CHUNK_SIZE + 1) * BLOB_CHUNK_SIZE;
+		struct fetch_req rq = {
+			.url = ir->url,
+			.ca_file = getenv("SSL_CERT_FILE"),
+			.max_size = MODEL_IMPORT_MAX_SIZE,
+			.resume_from = ir->next,
+			.range_end = to < total ? to : total,
+			.validator = ir->validator,
+			.stall_timeout = import_stall_timeout(),
+			.sink = import_sink,
+			.arg = ir,
+		};
+		if ((rc = model_import_addresses_load(r->m, &rules, &rq.nrules)) < 0)
+			return rc;
+		rq.rules = rules;
+		ir->res = &res;
+		rc = fetch_run(&rq, &res);
+		free(rules);
+		if (rc < 0) {
+			early_fail(r->m, r->t.image_id, res.reason);
+			return upload_fail(r, ir->blob_id, "import failed: %s", res.reason);
+		}
+	}
+	snprintf(er.validator, sizeof(er.validator), "%s", ir->validator);
+	ir->res = &er;
+	if ((rc = blob_wblob_seal(ir->w, &held)) < 0)
+		return upload_fail(r, ir->blob_id, "import failed: storing the file: %s", strerror(-rc));
+	rc = early_begin(r->m, r->t.image_id, ir->url, ir->validator, total, held, ir->next, &ir->early);
+	blob_manifest_free(held);
+	if (rc < 0)
+		return upload_fail(r, ir->blob_id, "import failed: an early start: %s", strerror(-rc));
+	/* A QCOW2 file cannot be read through as a disk (raw only). */
+	uint8_t magic[4] = {0};
+	if (early_read(r->m, r->t.image_id, magic, sizeof(magic), 0) == 4 && memcmp(magic, "QFI\xfb", 4) == 0) {
+		struct model_image img;
+		char line[200];
+		snprintf(line, sizeof(line), "image %s is a QCOW2 file: an early start needs a raw one",
+		         model_image_get(r->m, r->t.image_id, &img) == 0 ? img.ext_id : "?");
+		early_fail(r->m, r->t.image_id, line);
+	}
+	if ((rc = import_early_mark(ir, true)) < 0)
+		goto fail_store;
+	while ((rc = early_window(r->m, ir->early, &first, &end, why, sizeof(why))) == 1) {
+		rc = early_fetch(r->m, ir->early, first, end, import_cancelled, ir, why, sizeof(why));
+		r->bytes_done = early_arrived(r->m, ir->early);
+		if (r->lost)
+			goto out;
+		if (r->stopped) {
+			/* Back to the queue: from the arrived prefix (the chunks past
+			 * it come again, or from the readers meanwhile). */
+			rc = import_early_mark(ir, true);
+			goto out;
+		}
+		if (rc < 0)
+			break;
+		if ((rc = import_early_mark(ir, false)) < 0)
+			goto fail_store;
+	}
+	if (rc < 0) {
+		if (strstr(why, "changed on the server"))
+			early_fail(r->m, r->t.image_id, why);
+		early_end(r->m, ir->early);
+		ir->early = NULL;
+		return upload_fail(r, ir->blob_id, "import failed: %s", why);
+	}
+	if ((rc = import_early_mark(ir, true)) < 0)
+		goto fail_store;
+	if (blob_wblob_size(ir->w) != total && (rc = blob_wblob_truncate(ir->w, total)) < 0)
+		goto fail_store;
+	r->bytes_done = total;
+	rc = upload_seal(r, ir->blob_id, ir->w, wblob);
+	if (rc == 0)
+		early_profile_save(r->m, ir->early);
+	early_end(r->m, ir->early);
+	ir->early = NULL;
+	return rc;
+fail_store:
+	early_fail(r->m, r->t.image_id, "import failed: storing the file");
+	early_end(r->m, ir->early);
+	ir->early = NULL;
+	return upload_fail(r, ir->blob_id, "import failed: storing the file: %s", strerror(-rc));
+out:
+	return rc == -ECANCELED ? 0 : rc;
+}
+
 /* Downloads the rest of the file from the durable point, then seals. */
 static int import_transfer(struct import_run *ir, const char *wblob)
 {
@@ -526,10 +670,24 @@ static int import_transfer(struct import_run *ir, const char *wblob)
 	ir->res = &res;
 	ir->next = ir->mark;
 	r->bytes_done = ir->mark;
-	rc = fetch_run(&rq, &res);
+	if (ir->early_total) {
+		/* An early start, resumed: straight to windows. */
+		memset(&res, 0, sizeof(res));
+		res.ranges = true;
+		snprintf(res.validator, sizeof(res.validator), "%s", ir->validator);
+		rc = 0;
+	} else {
+		rc = fetch_run(&rq, &res);
+	}
 	free(rules);
 	if (r->lost)
 		return 0; /* cancelled: the rows are gone already */
+	if (ir->to_early || ir->early_total) {
+		r->stopped = r->yielded = false;
+		if (ir->to_early)
+			snprintf(ir->validator, sizeof(ir->validator), "%s", res.validator);
+		return import_early(ir, wblob, ir->early_total ? ir->early_total : (uint64_t)res.announced);
+	}
 	if (r->stopped) {
 		/* Resumes from here; a failure to record it only costs bytes. */
 		rc = import_mark(ir, ir->next);
@@ -722,6 +880,10 @@ int import_run(struct task_run *r)
 		/* Beyond the durable point the bytes may not have reached the disk. */
 		ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
 	}
+	/* An early start of this image is known here and the bytes held name
+	 * their version: the windows go on from the durable point. */
+	if (early_known(r->m, r->t.image_id) && ir.validator[0] && ir.mark > 0 && r->t.bytes_total > 0)
+		ir.early_total = (uint64_t)r->t.bytes_total;
 	if (ir.mark == 0 && blob_sha256_new(&ir.sha) < 0)
 		ir.sha = NULL; /* the seal hashes it */
 	if (blob_wblob_size(ir.w) != ir.mark && (rc = blob_wblob_truncate(ir.w, ir.mark)) < 0)

@@ -16,10 +16,10 @@ V="$I/vm1"
 GiB=1073741824
 WBLOBS="$S/regions/cn-north-1/wblobs"
 
-say "mkdir instances/vm1: id status system-disk image disks/ host boot system-disk-size password"
+say "mkdir instances/vm1: id status system-disk image disks/ host boot system-disk-size password arrived"
 before=$(mtime_ns "$I")
 mkdir "$V"
-assert_eq "boot disks host id image password status system-disk system-disk-size" "$(entries "$V")" \
+assert_eq "arrived boot disks host id image password status system-disk system-disk-size" "$(entries "$V")" \
     "entries of instances/vm1"
 # The host it runs on (§2.4, §13): this machine's short name by default.
 assert_eq "$(hostname -s)" "$(cat "$V/host")" "instances/vm1/host"

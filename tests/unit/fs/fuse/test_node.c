@@ -841,6 +841,7 @@ static const struct frozen_ino {
 	{FS_K_VM, "id", 1},              {FS_K_VM, "status", 2},           {FS_K_VM, "system-disk", 3},
 	{FS_K_VM, "image", 4},           {FS_K_VM, "disks", FS_SUB_DISKS}, {FS_K_VM, "host", 6},
 	{FS_K_VM, "boot", 7},            {FS_K_VM, "system-disk-size", 8}, {FS_K_VM, "password", 9},
+	{FS_K_VM, "arrived", 10},
 };
 
 /* Each entry, looked up by name in a directory of its kind, has its frozen

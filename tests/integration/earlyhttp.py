@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""earlyhttp.py — an HTTP file server for the early-instance test
+(test_early.sh; SPEC §6.5 "Early"), on 127.0.0.1, that serves ranges,
+paces itself, can be stopped, paused and changed, and logs every byte it
+sent.
+
+  earlyhttp.py DIR CTL LOG [--rate B/s]
+
+Serves DIR's files with a strong ETag (the SHA-256 of the bytes served),
+"Accept-Ranges: bytes", "Range: bytes=A-B" / "A-" (206, Content-Range),
+If-Range (a tag that is not the file's: 200 and the whole file), pacing
+itself at B bytes a second in pieces of 16 KiB (in the server: what is
+not sent yet is not in any buffer).  Prints "PORT <n>" once it listens.
+
+CTL is a directory of switches, read before every piece:
+  CTL/stop_at    (a number N) no byte at offset N or past it is sent while
+                 the file exists: the response waits there
+  CTL/stop_range (two numbers A B) no byte at an offset in [A, B) is sent
+                 while the file exists
+  CTL/pause      no byte is sent while it exists
+  CTL/change     the files are served from DIR/changed/ (another ETag)
+
+LOG gets a line "BEGIN <path> <first> <end> <status>" when a response's
+headers were sent, and a line "SENT <path> <first> <end> <status>" per response once it
+ended, <end> the offset after the last byte the socket took (so bytes the
+server sent and nobody read count as sent: the test counts what the
+source gave, not what the client kept); a response whose client closed
+while it waited stops there.
+"""
+import argparse
+import hashlib
+import http.server
+import os
+import select
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+PIECE = 16384
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("ctl")
+    ap.add_argument("log")
+    ap.add_argument("--rate", type=int, default=0)
+    a = ap.parse_args()
+    log_lock = threading.Lock()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def wait_switch(self, off):
+            while True:
+                if os.path.exists(os.path.join(a.ctl, "pause")):
+                    time.sleep(0.05)
+                    continue
+                try:
+                    with open(os.path.join(a.ctl, "stop_at")) as f:
+                        stop = int(f.read().strip() or "0")
+                    if off >= stop:
+                        time.sleep(0.05)
+                        continue
+                except (FileNotFoundError, ValueError):
+                    pass
+                try:
+                    with open(os.path.join(a.ctl, "stop_range")) as f:
+                        lo, hi = (int(x) for x in f.read().split())
+                    if lo <= off < hi:
+                        time.sleep(0.05)
+                        continue
+                except (FileNotFoundError, ValueError):
+                    pass
+                return
+
+        def client_gone(self):
+            # A client that closed its end while the response waited: what
+            # would be written now reaches nobody (and is not counted).
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if not r:
+                return False
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
+        def do_GET(self):
+            base = a.dir
+            if os.path.exists(os.path.join(a.ctl, "change")):
+                base = os.path.join(a.dir, "changed")
+            path = os.path.join(base, os.path.basename(self.path))
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                self.send_error(404)
+                return
+            etag = '"%s"' % hashlib.sha256(data).hexdigest()[:32]
+            first, end, status = 0, len(data), 200
+            rng = self.headers.get("Range")
+            ifr = self.headers.get("If-Range")
+            if rng and (ifr is None or ifr == etag) and rng.startswith("bytes="):
+                lo, _, hi = rng[6:].partition("-")
+                first = int(lo)
+                end = min(int(hi) + 1, len(data)) if hi else len(data)
+                status = 206
+            self.send_response(status)
+            self.send_header("Content-Length", str(end - first))
+            self.send_header("ETag", etag)
+            self.send_header("Accept-Ranges", "bytes")
+            if status == 206:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (first, end - 1, len(data)))
+            self.end_headers()
+            with log_lock, open(a.log, "a") as lf:
+                lf.write("BEGIN %s %d %d %d\n" % (os.path.basename(self.path), first, end, status))
+            off = first
+            t0 = time.monotonic()
+            sent0 = 0
+            try:
+                while off < end:
+                    self.wait_switch(off)
+                    if self.client_gone():
+                        break
+                    n = min(PIECE, end - off)
+                    if a.rate:
+                        due = t0 + sent0 / a.rate
+                        now = time.monotonic()
+                        if due > now:
+                            time.sleep(due - now)
+                    self.wfile.write(data[off:off + n])
+                    self.wfile.flush()
+                    off += n
+                    sent0 += n
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with log_lock, open(a.log, "a") as lf:
+                    lf.write("SENT %s %d %d %d\n" % (os.path.basename(self.path), first, off, status))
+
+    class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    srv = S(("127.0.0.1", 0), H)
+    print("PORT %d" % srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# SPEC §6.5 "Early", §16.11, §5.2, §11: an instance built from an image
+# whose URL import still runs (`echo early private/IMG > image`) reads
+# its disks/vda through the image: a recorded read trace (scattered
+# offsets) replayed while the source sends its bytes gives every byte of
+# the source file; by the server's own log no byte range is sent twice and
+# the whole import costs at most 1.02x the file; the import ends with the
+# file's sha256; a guest's write into a chunk not yet arrived keeps the
+# image's other bytes, survives a remount (which settles the disk into an
+# ordinary one).  Faults: a source that pauses makes the read EIO (within
+# the stall timeout), a source whose file changed makes it EIO, never
+# other bytes, and the image's error says why.  Refusals of the write.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+unset http_proxy https_proxy ftp_proxy all_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY no_proxy NO_PROXY
+MiB=1048576
+SIZE=$((8 * MiB))
+GSIZE=$((16 * MiB))
+
+say "the files: 16 and 12 MiB raw disks (an MBR, random bytes, a chunk of zeros), and a changed one"
+F="$T/files"
+CTL="$T/ctl"
+LOG="$T/served.log"
+mkdir -p "$F/changed" "$CTL"
+python3 - "$F" <<'EOF'
+import os, sys
+d = sys.argv[1]
+def disk(path, mib=8):
+    b = bytearray(os.urandom(mib << 20))
+    b[2 << 20:3 << 20] = bytes(1 << 20) # a chunk of zeros: a hole, fetched once all the same
+    b[0:512] = bytes(512)
+    b[0:2] = b"\xeb\x63"
+    b[510:512] = b"\x55\xaa"
+    with open(path, "wb") as f:
+        f.write(b)
+disk(os.path.join(d, "golden.raw"), 16)
+# 12 MiB: chunks 9 to 11 lie past the import's first range (8 chunks),
+# so a read there asks the source itself.
+for n in ("paused.raw", "changing.raw", "changed/changing.raw"):
+    disk(os.path.join(d, n), 12)
+EOF
+
+/usr/bin/python3 "$INTEGRATION_DIR/earlyhttp.py" "$F" "$CTL" "$LOG" --rate $((4 * MiB)) >"$T/server.out" 2>"$T/server.err" &
+SERVER=$!
+at_exit "kill $SERVER"
+wait_for 30 grep -q '^PORT ' "$T/server.out" || { cat "$T/server.err" >&2; fail "the server did not start"; }
+PORT=$(awk '$1 == "PORT" { print $2 }' "$T/server.out")
+
+# The import's stall timeout (§5.2), for the held ranges below; the
+# faults' mount makes it 4 s (a read stalls that long at most).
+export IMGFS_IMPORT_STALL_TIMEOUT=30
+setup_mount
+P="$R/private"
+imgfs_admin "$S" import allow 127.0.0.1 >/dev/null
+
+# start IMG FILE VM [SIZE]: the import of FILE begins and sends its first MiB,
+# then waits (stop_at) until the test lets it go on; once the task knows
+# the size (an early start needs it), instance VM starts early from it,
+# and the import turns to ranges (the instance's `arrived` shows the MiB
+# the stream brought): nothing of the stream is in flight then.
+start() {
+    local size=${4:-$SIZE}
+    echo $MiB >"$CTL/stop_at"
+    mkdir "$P/$1"
+    echo "url http://127.0.0.1:$PORT/$2" >"$P/$1/source"
+    wait_for 30 grep -q "^bytes-total $size\$" "$P/$1/task" || fail "$1: the import announced no size: $(cat "$P/$1/task")"
+    echo "early private/$1" >"$R/instances/$3/image"
+    wait_for 30 grep -q "^$MiB $size\$" "$R/instances/$3/arrived" ||
+        fail "$3: arrived is not the first MiB: $(cat "$R/instances/$3/arrived")"
+}
+
+say "refusals: early from an image that is not being imported, from an unknown one"
+mkdir "$P/queued" "$R/instances/web1"
+assert_errno EINVAL write "$R/instances/web1/image" "early private/queued"
+assert_match '.* EINVAL early takes an image being imported from a URL; the image is queued' "$(tail -1 "$M/errors")" "errors"
+assert_errno ENOENT write "$R/instances/web1/image" "early private/nothing"
+
+say "an early start while the first MiB is in: status, arrived"
+# The import's first range (chunks 1 to 8) and chunk 9 are held by the
+# server until the test lets them go: the reads below find the chunks
+# past them not arrived, and fetch them themselves.
+echo "$MiB $((10 * MiB))" >"$CTL/stop_range"
+start golden golden.raw web1 $GSIZE
+assert_eq "stopped early" "$(cat "$R/instances/web1/status")" "status of an early instance"
+assert_eq $GSIZE "$(stat -c %s "$R/instances/web1/disks/vda")" "vda's size"
+echo start >"$R/instances/web1/status"
+assert_eq "running early" "$(cat "$R/instances/web1/status")" "status of a running early instance"
+rm "$CTL/stop_at"
+
+say "a recorded read trace replayed against the early disk, every byte compared"
+# Offsets a guest's boot reads out of order, past what arrived: the last
+# chunk, across chunk boundaries, the zeros, the first sector again.
+python3 - "$R/instances/web1/disks/vda" "$F/golden.raw" <<'PY'
+import os, sys
+MiB = 1 << 20
+trace = [(15 * MiB + 4096, 65536), (0, 512), (11 * MiB - 100, 200), (10 * MiB + 7, 4096),
+         (13 * MiB, 131072), (12 * MiB + 123, 65536), (16 * MiB - 512, 512), (1 * MiB - 1, 1),
+         (14 * MiB + 65536, 65536), (0, 4096)]
+src = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for off, n in trace:
+    got = os.pread(fd, n, off)
+    if got != src[off:off + n]:
+        sys.exit("bytes differ at %d (+%d)" % (off, n))
+os.close(fd)
+PY
+
+say "a write into a chunk of the image: the chunk is the disk's own, the rest the image's"
+printf 'early-guest-write' | dd of="$R/instances/web1/disks/vda" bs=1 seek=$((14 * MiB + 100)) conv=notrunc status=none
+python3 - "$F/golden.raw" "$T/expected.raw" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[14 * 1048576 + 100:14 * 1048576 + 100 + 17] = b"early-guest-write"
+open(sys.argv[2], "wb").write(b)
+PY
+cmp -n $((16 * MiB)) -i $((14 * MiB)):$((14 * MiB)) "$T/expected.raw" "$R/instances/web1/disks/vda" >&2 ||
+    fail "vda's chunks 14 and 15 after the write"
+[[ -e "$S/early" && -n "$(ls "$S/early")" ]] || fail "the disk is no longer early: the test's timing is off"
+
+say "a read of a chunk in flight waits for it; the import goes around it"
+python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); open(sys.argv[2],"wb").write(os.pread(fd,8192,9*1048576+5))' \
+    "$R/instances/web1/disks/vda" "$T/chunk9" &
+READER=$!
+# Chunk 9 in flight for the reader (held); the import's range goes on
+# (chunks 1 to 8), then only chunk 9 is left, and it is the reader's.
+wait_for 30 grep -q "^BEGIN golden.raw $((9 * MiB)) " "$LOG" || fail "the reader did not ask for chunk 9"
+echo "$((9 * MiB)) $((10 * MiB))" >"$CTL/stop_range"
+wait_for 60 grep -q "^$((15 * MiB)) $GSIZE\$" "$R/instances/web1/arrived" ||
+    fail "arrived: $(cat "$R/instances/web1/arrived"), not all but chunk 9"
+rm "$CTL/stop_range"
+wait "$READER" || fail "the read of chunk 9"
+cmp -n 8192 -i $((9 * MiB + 5)):0 "$F/golden.raw" "$T/chunk9" >&2 || fail "chunk 9's bytes"
+
+say "the import ends as a plain one: available, the file's sha256"
+imgfs_wait "$P/golden" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden: $(cat "$P/golden/error")"; }
+assert_eq available "$(status_of "$P/golden")" "golden's status"
+assert_file_eq "$F/golden.raw" "$P/golden/disks/vda" "golden's disk"
+wait_for 60 grep -q . "$P/golden/sha256" || fail "golden: no sha256"
+assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden/sha256")" "golden's sha256"
+assert_eq "running" "$(cat "$R/instances/web1/status")" "status once the image arrived"
+assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda once its image arrived"
+
+say "counted by the server: no byte range sent twice, at most 1.02x the file, ranges of at most 8 chunks"
+python3 - "$LOG" golden.raw $GSIZE <<'EOF'
+import sys
+log, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+r = sorted((int(a), int(b)) for k, n, a, b, _ in (l.split() for l in open(log)) if k == "SENT" and n == name and int(b) > int(a))
+total = sum(b - a for a, b in r)
+for (a0, b0), (a1, b1) in zip(r, r[1:]):
+    if a1 < b0:
+        sys.exit("sent twice: [%d, %d) and [%d, %d)" % (a0, b0, a1, b1))
+if r[0][0] != 0 or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])) or r[-1][1] != size:
+    sys.exit("not the whole file: %r" % r)
+if total > size * 1.02:
+    sys.exit("sent %d bytes for a file of %d" % (total, size))
+# Past the stream's first MiB, every range is at most the import's window
+# of 8 chunks, and the window's first range is exactly that long.
+ranges = [b - a for a, b in r[1:]]
+if max(ranges) != 8 << 20 or any(n > 8 << 20 for n in ranges):
+    sys.exit("ranges past the window of 8 MiB, or none as long: %r" % ranges)
+print("ranges=%d bytes=%d" % (len(r), total))
+EOF
+
+say "a remount settles the disk: an ordinary instance disk, the guest's write kept"
+export IMGFS_IMPORT_STALL_TIMEOUT=4
+remount_imgfs "$S" "$M"
+assert_file_eq "$T/expected.raw" "$R/instances/web1/disks/vda" "vda after the remount"
+assert_eq "" "$(ls "$S/early")" "the written maps once settled"
+assert_eq "" "$(cat "$R/instances/web1/arrived")" "arrived of a settled instance"
+
+say "a boot profile: a second import of the same URL takes the chunks the first boot read first"
+# The first boot's first reads, in order: chunks 15, 0, 10, 11, 13, 12,
+# 14 (the trace, the write), 9 (the read in flight).  The new import
+# holds chunk 0 from its stream, then asks for 15, the run 10 to 14, 9,
+# and only then the rest from the lowest.
+mkdir "$R/instances/web4"
+seen=$(wc -l <"$LOG")
+start golden2 golden.raw web4 $GSIZE
+rm "$CTL/stop_at"
+imgfs_wait "$P/golden2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden2: $(cat "$P/golden2/error")"; }
+order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 > 0 { printf "%s ", $3 / 1048576 }')
+assert_eq "15 10 9 1 " "$order" "the MiB each range of the second import began at"
+assert_file_eq "$F/golden.raw" "$P/golden2/disks/vda" "golden2's disk"
+
+say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
+mkdir "$R/instances/web2"
+start paused paused.raw web2 $((12 * MiB))
+touch "$CTL/pause"
+rm "$CTL/stop_at"
+assert_errno EIO readat "$R/instances/web2/disks/vda" $((10 * MiB)) 4096
+rm "$CTL/pause"
+
+say "a source whose file changed: EIO, never the new bytes; the image's error says why"
+imgfs_wait "$P/paused" >/dev/null 2>&1 || true
+mkdir "$R/instances/web3"
+start changing changing.raw web3 $((12 * MiB))
+python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); sys.exit(os.pread(fd,4096,0)!=open(sys.argv[2],"rb").read(4096))' \
+    "$R/instances/web3/disks/vda" "$F/changing.raw" || fail "the first sector, arrived before the change"
+touch "$CTL/change"
+rm "$CTL/stop_at"
+assert_errno EIO readat "$R/instances/web3/disks/vda" $((10 * MiB)) 4096
+imgfs_wait "$P/changing" >/dev/null 2>&1 && fail "the changed import reported success"
+assert_match 'import failed: the file changed on the server.*' "$(cat "$P/changing/error")" "changing's error"
+rm "$CTL/change"
