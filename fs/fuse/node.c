@@ -661,10 +661,14 @@ int fs_node_blob_access(struct fs_ctx *ctx, const struct fs_node *n, struct mode
 	enum model_folder folder;
 	enum model_rel rel;
 	struct fs_caller c = n->caller;
+	/* n->img is an image node's only (a snapshot's or an instance's
+	 * disk has no view and no image flags). */
+	static const struct model_image none;
+	const struct model_image *img = n->view != FS_VIEW_NONE ? &n->img : &none;
 	view_relation(n->view, &folder, &rel);
-	if ((n->img.gflags & MODEL_GFLAG_DEACTIVATED) && fs_caller_role(ctx, &c) < 0)
+	if ((img->gflags & MODEL_GFLAG_DEACTIVATED) && fs_caller_role(ctx, &c) < 0)
 		return -EIO;
-	if (model_rights_as(&n->img, folder, rel, c.admin) & MODEL_RIGHT_READ)
+	if (model_rights_as(img, folder, rel, c.admin) & MODEL_RIGHT_READ)
 		return 0;
 	return model_fail(err, -EACCES,
 	                  model_rights_of(folder, rel) & MODEL_RIGHT_READ
