@@ -429,6 +429,24 @@ static bool image_usable_by(model *m, const struct model_image *img, int64_t acc
 	}
 }
 
+/* The instance and the image of a rebuild, read inside its transaction:
+ * the caller's instance, on this host (§13), and an image of its region
+ * the caller may build from (another region's is not in the instance's
+ * view either). */
+static int rebuild_subjects(model *m, int64_t vm_id, int64_t image_id, int64_t account_id,
+                            struct model_instance *vm, struct model_image *img, struct model_err *err)
+{
+	int rc;
+	if (model_instance_get(m, vm_id, vm) < 0 || vm->account_id != account_id)
+		return model_fail(err, -ENOENT, "no such instance");
+	if ((rc = model_instance_here(m, vm, err)) < 0)
+		return rc;
+	if (model_image_get(m, image_id, img) < 0 || img->region_id != vm->region_id ||
+	    !image_usable_by(m, img, account_id))
+		return model_fail(err, -ENOENT, "no such image");
+	return 0;
+}
+
 /* The refusals of §6.5 for building vm from img (an ISO image, §16,
  * gives the instance a blank system disk of either type). */
 static int rebuild_check(model *m, const struct model_instance *vm, const struct model_image *img,
@@ -573,18 +591,8 @@ int model_instance_rebuild(model *m, int64_t vm_id, int64_t image_id, int64_t ac
 		blob_manifest_free(raw);
 		return rc;
 	}
-	if (model_instance_get(m, vm_id, &vm) < 0 || vm.account_id != account_id) {
-		rc = model_fail(err, -ENOENT, "no such instance");
+	if ((rc = rebuild_subjects(m, vm_id, image_id, account_id, &vm, &img, err)) < 0)
 		goto out;
-	}
-	if ((rc = model_instance_here(m, &vm, err)) < 0)
-		goto out;
-	/* An image of another region is not in the instance's view either. */
-	if (model_image_get(m, image_id, &img) < 0 || img.region_id != vm.region_id ||
-	    !image_usable_by(m, &img, account_id)) {
-		rc = model_fail(err, -ENOENT, "no such image");
-		goto out;
-	}
 	if ((rc = rebuild_check(m, &vm, &img, err)) < 0 || (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
 	rc = img.folder == MODEL_FOLDER_ISO ? instance_boot_iso(m, c, s, &vm, &img, &made, &gone, err)
@@ -634,17 +642,8 @@ int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int6
 		return model_instance_rebuild(m, vm_id, image_id, account_id, err); /* it arrived: nothing early */
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
-	if (model_instance_get(m, vm_id, &vm) < 0 || vm.account_id != account_id) {
-		rc = model_fail(err, -ENOENT, "no such instance");
+	if ((rc = rebuild_subjects(m, vm_id, image_id, account_id, &vm, &img, err)) < 0)
 		goto out;
-	}
-	if ((rc = model_instance_here(m, &vm, err)) < 0)
-		goto out;
-	if (model_image_get(m, image_id, &img) < 0 || img.region_id != vm.region_id ||
-	    !image_usable_by(m, &img, account_id)) {
-		rc = model_fail(err, -ENOENT, "no such image");
-		goto out;
-	}
 	if ((rc = early_check(&vm, &img, err)) < 0 || (rc = instance_idle(m, &vm, err)) < 0 ||
 	    (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
