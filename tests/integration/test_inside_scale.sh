@@ -74,9 +74,14 @@ echo "    $x round trips, $b block reads"
 # The open, two lookups and one a READ (the kernel's are up to 1 MiB,
 # max_pages; the bound allows them half that): 128 KiB pieces took 35.
 # The file's blocks come in windows of 256 KiB (16 blocks of 4 KiB
-# before: 64 for these 4 MiB), and a few of metadata.
+# before: 64 for these 4 MiB), a stream's first two reads smaller (one
+# block, then 16: ext.c's io_read64), and a few of metadata.  The
+# kernel's READs are asynchronous and may reach the helper out of order
+# on a loaded machine: each 1 MiB READ may then begin a stream of its own
+# (1 + 1 + 4 reads a MiB), 26 seen once in three runs at load 12, 22 in
+# order.  Still well below the 35 of 128 KiB pieces.
 ((x <= 3 + 8)) || fail "reading 4 MiB took $x round trips (bound 11)"
-((b <= 16 + 8)) || fail "reading 4 MiB took $b block reads (bound 24)"
+((b <= 4 * 6 + 4)) || fail "reading 4 MiB took $b block reads (bound 28)"
 
 say "find | xargs cat over $files files: about one round trip a file, no LOOKUP a file"
 remount_imgfs "$S" "$M"
