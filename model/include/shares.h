@@ -68,7 +68,8 @@ int model_image_list_shared(model *m, int64_t region_id, int64_t account_id, int
                             int (*cb)(void *arg, const struct model_image *img), void *arg);
 int model_image_lookup_shared(model *m, int64_t region_id, int64_t account_id, const char *name, const char *owner,
                               struct model_image *out);
-/* True when the image is shared with account_id. */
+/* True when the image is shared with account_id and the share is not
+ * rejected (a rejected share is out of the receiver's view, §6.4). */
 bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id);
 
 #endif

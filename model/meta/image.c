@@ -318,7 +318,8 @@ bool model_image_shared_with(model *m, int64_t image_id, int64_t account_id)
 	db_stmt *st;
 	bool yes;
 	if (model_conn_get(m, &c) < 0 ||
-	    !(st = model_stmt(c, SQL("SELECT 1 FROM shares WHERE image_id = ? AND account_id = ?"))))
+	    /* status 3: MODEL_MEMBER_REJECTED */
+	    !(st = model_stmt(c, SQL("SELECT 1 FROM shares WHERE image_id = ? AND account_id = ? AND status <> 3"))))
 		return false;
 	db_bind_int64(st, 1, image_id);
 	db_bind_int64(st, 2, account_id);

@@ -411,22 +411,21 @@ out:
 
 /* ---- rebuild (§6.5) ------------------------------------------------------------ */
 
-/* Whether account_id sees img and may build an instance from it (§3):
- * platform images, its own private and ISO images, private images shared
- * with it.  Not the recycle bin. */
-static bool image_usable_by(model *m, const struct model_image *img, int64_t account_id)
+/* Whether account_id may build an instance from img: the model's rights
+ * table's B (rights.h: public and marketplace images, its own private and
+ * ISO images, a private image shared with it and not rejected; not the
+ * recycle bin, not an administrator's view of a tenant's).  -EIO when the
+ * database did not answer: could not tell. */
+static int image_usable_by(model *m, const struct model_image *img, int64_t account_id)
 {
-	switch (img->folder) {
-	case MODEL_FOLDER_PUBLIC:
-	case MODEL_FOLDER_MARKETPLACE:
-		return true;
-	case MODEL_FOLDER_ISO:
-		return img->account_id == account_id;
-	case MODEL_FOLDER_PRIVATE:
-		return img->account_id == account_id || model_image_shared_with(m, img->id, account_id);
-	default:
-		return false;
-	}
+	struct model_account a;
+	unsigned rights;
+	int rc = model_account_get(m, account_id, &a);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0 || model_image_rights(m, &a, img, &rights) < 0)
+		return -EIO;
+	return (rights & MODEL_RIGHT_BUILD) != 0;
 }
 
 /* The instance and the image of a rebuild, read inside its transaction:
@@ -442,9 +441,9 @@ static int rebuild_subjects(model *m, int64_t vm_id, int64_t image_id, int64_t a
 	if ((rc = model_instance_here(m, vm, err)) < 0)
 		return rc;
 	if (model_image_get(m, image_id, img) < 0 || img->region_id != vm->region_id ||
-	    !image_usable_by(m, img, account_id))
+	    (rc = image_usable_by(m, img, account_id)) == 0)
 		return model_fail(err, -ENOENT, "no such image");
-	return 0;
+	return rc < 0 ? model_fail(err, rc, "the image's shares could not be read") : 0;
 }
 
 /* The refusals of §6.5 for building vm from img (an ISO image, §16,

@@ -347,6 +347,33 @@ static void test_size_parse(void **state)
 	}
 }
 
+/* Who may build from a shared image is the model's rights table's B
+ * (rights.h), asked by the rebuild itself: a member pending or accepted
+ * builds, a rejected one does not (the image is out of its view, §6.4),
+ * nor a stranger, nor the owner's administrator. */
+static void test_build_right(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	int64_t alice = ut_account(fx, "alice"), bob = ut_account(fx, "bob");
+	int64_t carol = ut_account(fx, "carol");
+	int64_t golden = lt_local_image(fx, fx->r1, alice, "golden", 2 * LT_MiB);
+	int64_t vb = lt_instance(fx, fx->r1, bob, "vb"), vc = lt_instance(fx, fx->r1, carol, "vc");
+
+	assert_int_equal(model_share_add(fx->m, golden, "bob", &err), 0);
+	assert_int_equal(model_instance_rebuild(fx->m, vb, golden, bob, &err), 0); /* pending */
+	assert_int_equal(model_share_answer(fx->m, golden, bob, MODEL_MEMBER_ACCEPTED, &err), 0);
+	assert_int_equal(model_instance_rebuild(fx->m, vb, golden, bob, &err), 0);
+	assert_int_equal(model_share_answer(fx->m, golden, bob, MODEL_MEMBER_REJECTED, &err), 0);
+	assert_false(model_image_shared_with(fx->m, golden, bob));
+	assert_int_equal(model_instance_rebuild(fx->m, vb, golden, bob, &err), -ENOENT);
+	assert_string_equal(err.msg, "no such image");
+	assert_int_equal(model_instance_rebuild(fx->m, vc, golden, carol, &err), -ENOENT);
+	assert_int_equal(model_share_answer(fx->m, golden, bob, MODEL_MEMBER_ACCEPTED, &err), 0);
+	assert_true(model_image_shared_with(fx->m, golden, bob));
+	assert_int_equal(model_instance_rebuild(fx->m, vb, golden, bob, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eject_ways, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_boot_iso_refusals, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_size, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_build_right, ut_setup, ut_teardown),
 		cmocka_unit_test(test_size_parse),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
