@@ -8,7 +8,8 @@
  * stored "no operating system found" over a good inspection) stores
  * nothing, fills nothing, keeps the last inspection and puts the task
  * back in the queue with its pause, to be answered on the next run; a
- * snapshot's inspection the same.
+ * snapshot's inspection the same; an unmount meanwhile stores nothing and
+ * gives the task back as it was; an image or a snapshot gone ends its task unasked.
  */
 #include "model/lifecycle_test.h"
 
@@ -113,7 +114,7 @@ static void test_could_not_tell_keeps_the_last(void **state)
 
 	/* a failure (not "could not tell") is a verdict: stored as failed
 	 * with its reason, the inspector's text dropped, the task gone */
-	fake.rc = -EIO, fake.text = "status: done\nos: dropped\n";
+	fake.rc = -EPERM, fake.text = "status: done\nos: dropped\n"; /* the smallest errno */
 	assert_int_equal(model_inspection_queue(fx->m, img, &err), 0);
 	assert_int_equal(lt_run_tasks(fx), 1);
 	text = inspection_text(fx, img, &pending);
@@ -161,11 +162,95 @@ static void test_snapshot_could_not_tell(void **state)
 	model_set_inspector(fx->m, NULL, NULL, NULL);
 }
 
+/* An unmount while the inspector runs: nothing stored, the task back in
+ * the queue as it was (no failed run, no pause: the next mount takes it
+ * at once). */
+static atomic_bool stopping;
+
+static int stopping_inspector(void *arg, int64_t image_id, struct model_inspection *out, struct model_err *err)
+{
+	atomic_store(&stopping, true);
+	return fake_inspector(arg, image_id, out, err);
+}
+
+static void test_unmount_meanwhile(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t img = lt_local_image(fx, fx->r1, alice, "golden", LT_MiB);
+	struct model_err err = {0};
+	char *text = NULL;
+	bool pending = false;
+
+	model_set_inspector(fx->m, stopping_inspector, NULL, NULL);
+	fake.rc = 0, fake.text = "status: done\nos: cut\n", fake.os = "linux", fake.calls = 0;
+	atomic_store(&stopping, false);
+	assert_int_equal(model_inspection_queue(fx->m, img, &err), 0);
+	assert_int_equal(model_task_work(fx->m, &stopping), 1);
+	assert_int_equal(fake.calls, 1);
+	assert_int_equal(model_inspection_get(fx->m, img, MODEL_INSPECTION_TEXT, &text, &pending), -ENOENT);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE image_id = %lld AND state = 'queued' AND "
+	                            "retries = 0 AND retry_ns = 0", (long long)img), 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM images WHERE id = %lld AND os_type = ''", (long long)img),
+	                 1);
+	model_set_inspector(fx->m, NULL, NULL, NULL);
+}
+
+/* A snapshot gone, or no longer available, before its task runs: the task
+ * ends quietly, its inspector never asked. */
+static void test_snapshot_gone(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t img = lt_local_image(fx, fx->r1, alice, "golden", LT_MiB);
+	int64_t blob = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld ORDER BY idx LIMIT 1",
+	                          (long long)img);
+	int64_t s1 = lt_snapshot(fx, fx->r1, alice, "snap-00000001", blob, MODEL_SNAP_AVAILABLE);
+	int64_t s2 = lt_snapshot(fx, fx->r1, alice, "snap-00000002", blob, MODEL_SNAP_AVAILABLE);
+	struct model_err err = {0};
+
+	model_set_inspector(fx->m, fake_inspector, fake_snap_inspector, NULL);
+	fake.rc = 0, fake.text = "status: done\n", fake.os = "", fake.calls = 0;
+	assert_int_equal(model_snap_inspection_queue(fx->m, s1, &err), 0);
+	assert_int_equal(model_snap_inspection_queue(fx->m, s2, &err), 0);
+	ut_sql(fx, "DELETE FROM snapshots WHERE id = %lld", (long long)s1);
+	ut_sql(fx, "UPDATE snapshots SET status = %d WHERE id = %lld", (int)MODEL_SNAP_ERROR, (long long)s2);
+	assert_int_equal(lt_run_tasks(fx), 2);
+	assert_int_equal(fake.calls, 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE source_kind = 'snapshot'"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM snapshot_inspections"), 0);
+	model_set_inspector(fx->m, NULL, NULL, NULL);
+}
+
+/* An image gone, or no longer available, before its task runs: the task
+ * ends quietly, the inspector never asked. */
+static void test_image_gone(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t img = lt_local_image(fx, fx->r1, alice, "golden", LT_MiB);
+	struct model_err err = {0};
+
+	model_set_inspector(fx->m, fake_inspector, NULL, NULL);
+	fake.rc = 0, fake.text = "status: done\n", fake.os = "", fake.calls = 0;
+	assert_int_equal(model_inspection_queue(fx->m, img, &err), 0);
+	ut_force_status(fx, img, MODEL_IMG_ERROR);
+	ut_sql(fx, "INSERT INTO tasks(kind, image_id, state) VALUES ('inspect', %lld, 'queued')", (long long)img + 1000);
+	assert_int_equal(lt_run_tasks(fx), 2);
+	assert_int_equal(fake.calls, 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE kind = 'inspect'"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM inspections"), 0);
+	model_set_inspector(fx->m, NULL, NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_could_not_tell_keeps_the_last, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_could_not_tell, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_unmount_meanwhile, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_gone, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_image_gone, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
