@@ -9,7 +9,8 @@
  * nothing, fills nothing, keeps the last inspection and puts the task
  * back in the queue with its pause, to be answered on the next run; a
  * snapshot's inspection the same; an unmount meanwhile stores nothing and
- * gives the task back as it was; an image or a snapshot gone ends its task unasked.
+ * gives the task back as it was; an image or a snapshot gone ends its task unasked; a copy
+ * takes its origin's inspection, unasked, when the origin has one.
  */
 #include "model/lifecycle_test.h"
 
@@ -243,6 +244,46 @@ static void test_image_gone(void **state)
 	model_set_inspector(fx->m, NULL, NULL, NULL);
 }
 
+/* A copy's bytes are its origin's: it takes the origin's inspection,
+ * its inspector not asked; a copy whose origin has none is inspected. */
+static void test_copy_inherits(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t alice = ut_account(fx, "alice");
+	int64_t origin = lt_local_image(fx, fx->r1, alice, "origin", LT_MiB);
+	int64_t bare = lt_local_image(fx, fx->r1, alice, "bare", LT_MiB);
+	int64_t copy = lt_local_image(fx, fx->r1, alice, "copy", LT_MiB);
+	int64_t copy2 = lt_local_image(fx, fx->r1, alice, "copy2", LT_MiB);
+	struct model_err err = {0};
+	bool pending = true;
+	char *text;
+
+	model_set_inspector(fx->m, fake_inspector, NULL, NULL);
+	fake.rc = 0, fake.text = "status: done\nos: origin\n", fake.os = "linux", fake.calls = 0;
+	assert_int_equal(model_inspection_queue(fx->m, origin, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
+	ut_sql(fx, "UPDATE images SET origin_id = %lld, origin_kind = 'copy' WHERE id = %lld", (long long)origin,
+	       (long long)copy);
+	ut_sql(fx, "UPDATE images SET origin_id = %lld, origin_kind = 'copy' WHERE id = %lld", (long long)bare,
+	       (long long)copy2);
+	fake.text = "status: done\nos: read\n";
+	assert_int_equal(model_inspection_queue(fx->m, copy, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(fake.calls, 1); /* the origin's alone */
+	text = inspection_text(fx, copy, &pending);
+	assert_string_equal(text, "status: done\nos: origin\n");
+	assert_false(pending);
+	free(text);
+	assert_int_equal(model_inspection_queue(fx->m, copy2, &err), 0);
+	assert_int_equal(lt_run_tasks(fx), 1);
+	assert_int_equal(fake.calls, 2);
+	text = inspection_text(fx, copy2, &pending);
+	assert_string_equal(text, "status: done\nos: read\n");
+	free(text);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM tasks WHERE kind = 'inspect'"), 0);
+	model_set_inspector(fx->m, NULL, NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unmount_meanwhile, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_gone, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_image_gone, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_inherits, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
