@@ -3,7 +3,7 @@
  * of an upload's disk whose upload was abandoned meanwhile (its blob gone:
  * `truncate -s` ahead of the cp, SPEC §5.3, issue 70).  A writer gets
  * ESTALE, so the kernel looks the name up again and the cp creates it
- * anew; a reader gets ENOENT.  The race itself (the cp's open meeting the
+ * anew; a reader gets ENOENT; a blob sealed this moment is EBUSY.  The race itself (the cp's open meeting the
  * truncate's close) is test_upload.sh's, which does not always meet it.
  */
 #include "attr.h"
@@ -24,6 +24,12 @@ static void test_open_abandoned(void **state)
 	assert_int_equal(fs_upload_open(&ctx, &n, true, &d, &err), -ESTALE);
 	assert_null(d);
 	assert_int_equal(fs_upload_open(&ctx, &n, false, &d, &err), -ENOENT);
+	assert_null(d);
+	/* sealed this moment (its blob there, no writable blob): EBUSY, open it again */
+	int64_t img = lt_local_image(fx, fx->r1, ut_account(fx, "alice"), "sealed", LT_MiB);
+	n.blob_id = ut_sql_int(fx, "SELECT blob_id FROM devices WHERE image_id = %lld ORDER BY idx LIMIT 1",
+	                       (long long)img);
+	assert_int_equal(fs_upload_open(&ctx, &n, true, &d, &err), -EBUSY);
 	assert_null(d);
 }
 
