@@ -707,6 +707,66 @@ static void test_images_csv(void **state)
 	free(n);
 }
 
+/* OWASP's CSV-injection rule (§7, issue 70): a field that begins with
+ * '=', '+', '-', '@' or a tab reaches images.csv quoted and begun with a
+ * single quote (a spreadsheet's "text"), quotes inside doubled; one with
+ * '=' inside, and an empty one, are as they were; images.json is no
+ * spreadsheet's: its values are the images' own. */
+static void test_images_csv_formula(void **state)
+{
+	struct afx *a = *state;
+	struct model_err err = {0};
+	struct fs_node *n = malloc(sizeof *n);
+	static const char *const desc[] = {"=HYPERLINK(\"http://127.0.0.1/x\",\"click\")", "+1+2", "-2+3",
+	                                   "@SUM(1,2)", "\t=1+1"}; /* alice's quota: 5 images */
+	enum { NDESC = sizeof desc / sizeof desc[0] };
+	int64_t id[NDESC];
+	struct csv c = {0};
+	struct fs_buf b;
+
+	need_python();
+	assert_non_null(n);
+	afx_accounts(a);
+	for (int i = 0; i < NDESC; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "f%d", i);
+		id[i] = ut_image(a->fx, a->fx->r1, a->alice_id, MODEL_FOLDER_PRIVATE, name);
+		assert_int_equal(model_image_set(a->fx->m, id[i], MODEL_FIELD_DESCRIPTION, desc[i], &err), 0);
+	}
+	/* projects: a formula, '=' inside, and empty ones */
+	assert_int_equal(model_image_set(a->fx->m, id[0], MODEL_FIELD_PROJECT, "-x", &err), 0);
+	assert_int_equal(model_image_set(a->fx->m, id[1], MODEL_FIELD_PROJECT, "a = b, c", &err), 0);
+	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/images.csv", n);
+	ut_render(&a->ctx, n, &b);
+	parse_csv(a->fx, b.p, b.len, &c);
+	for (int i = 0; i < NDESC; i++) {
+		char want[128];
+		int r = csv_row(&c, ut_get(a->fx, id[i]).ext_id);
+		assert_true(r > 0);
+		snprintf(want, sizeof want, "'%s", desc[i]);
+		assert_string_equal(c.f[r][14], want);
+		assert_string_equal(c.f[r][15], i == 0 ? "'-x" : i == 1 ? "a = b, c" : ""); /* empty stays empty */
+		assert_string_equal(c.f[r][1], ut_get(a->fx, id[i]).name);
+	}
+	/* the bytes: quoted, the single quote first, the quotes doubled */
+	assert_non_null(strstr(b.p, ",\"'=HYPERLINK(\"\"http://127.0.0.1/x\"\",\"\"click\"\")\",\"'-x\","));
+	assert_non_null(strstr(b.p, ",\"'+1+2\","));
+	assert_non_null(strstr(b.p, ",\"a = b, c\","));
+	assert_non_null(strstr(b.p, ",\"'\t=1+1\","));
+	assert_null(strstr(b.p, "'a = b"));
+	fs_buf_release(&b);
+	free(c.text);
+
+	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/images.json", n);
+	ut_render(&a->ctx, n, &b);
+	assert_non_null(strstr(b.p, "\"=HYPERLINK(\\\"http://127.0.0.1/x\\\",\\\"click\\\")\""));
+	assert_non_null(strstr(b.p, "\"+1+2\""));
+	assert_null(strstr(b.p, "'+1+2"));
+	assert_null(strstr(b.p, "'-x"));
+	fs_buf_release(&b);
+	free(n);
+}
+
 /* ---- images.json ------------------------------------------------------------------ */
 
 /* Exits 0 when argv[2] (JSON) holds argv[1]'s (CSV) rows: an array of
@@ -1071,6 +1131,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expires, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_file, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_images_csv, afx_setup, afx_teardown),
+		cmocka_unit_test_setup_teardown(test_images_csv_formula, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_images_csv_classes, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_images_json, afx_setup, afx_teardown),
 		cmocka_unit_test_setup_teardown(test_writable, afx_setup, afx_teardown),

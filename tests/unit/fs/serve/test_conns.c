@@ -118,6 +118,53 @@ static void test_per_client(void **state)
 	serve_conns_free(t);
 }
 
+/* What the front's lobby asks (front.c: a freed slot goes to the client
+ * that holds the fewest; a full lobby turns away one of the client that
+ * holds the most): the slots a client holds, keyed as the cap per client
+ * is (an IPv4 address, an IPv6 /64, a mapped IPv4 address as IPv4), 0 for
+ * a client that holds none, and each way a slot frees (a release, a
+ * release of a slot freed already, an idle deadline) giving one back. */
+static void test_held(void **state)
+{
+	(void)state;
+	serve_conns *t;
+	struct serve_conn *c[8];
+	assert_int_equal(serve_conns_new(&t, 8, 8), 0);
+	struct sockaddr_storage a = v4("10.0.0.1", 1000), a2 = v4("10.0.0.1", 2000), b = v4("10.0.0.2", 1000),
+	                        none = v4("10.0.0.3", 1000), am = v6("::ffff:10.0.0.1", 3000),
+	                        s1 = v6("2001:db8::1", 1), s2 = v6("2001:db8::ffff:2", 2), s3 = v6("2001:db8:0:1::1", 3);
+#define HELD(ss) serve_conns_held(t, (const struct sockaddr *)&(ss))
+	assert_int_equal(HELD(a), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(admit(t, i ? &a2 : &a, 100, &c[i], NULL), 0);
+	assert_int_equal(admit(t, &b, 100, &c[3], NULL), 0);
+	assert_int_equal(admit(t, &s1, 200, &c[4], NULL), 0);
+	assert_int_equal(admit(t, &s2, 200, &c[5], NULL), 0);
+	assert_int_equal(HELD(a), 3);
+	assert_int_equal(HELD(a2), 3);
+	assert_int_equal(HELD(am), 3);
+	assert_int_equal(HELD(b), 1);
+	assert_int_equal(HELD(none), 0);
+	assert_int_equal(HELD(s1), 2);
+	assert_int_equal(HELD(s3), 0);
+	serve_conns_release(t, c[1]);
+	assert_int_equal(HELD(a), 2);
+	serve_conns_release(t, c[1]); /* freed already: nothing given back twice */
+	assert_int_equal(HELD(a), 2);
+	assert_int_equal(HELD(b), 1);
+	assert_int_equal(serve_conns_count(t), 5);
+	/* the idle deadline of those admitted at 100 (not of those at 200) */
+	struct serve_due due;
+	serve_conns_due(t, 100 + SERVE_IDLE_S * 1000, &due);
+	assert_int_equal(due.idle, 3);
+	assert_int_equal(HELD(a), 0);
+	assert_int_equal(HELD(b), 0);
+	assert_int_equal(HELD(s2), 2);
+	assert_int_equal(serve_conns_count(t), 2);
+#undef HELD
+	serve_conns_free(t);
+}
+
 static void test_cap_and_wake(void **state)
 {
 	(void)state;
@@ -371,6 +418,25 @@ static void test_evict(void **state)
 	assert_int_equal(serve_conns_evict(t, 1200, 1, &ev, &retry), 0); /* room: nothing to do */
 	assert_int_equal(ev.client[0], '\0');
 	assert_false(serve_conns_full(t));
+	/* Let go, it is no longer in flight: within the second, the next
+	 * one past its grace makes room at once. */
+	c = tcp_admit(t, l, &at, 0, 0, &cc);
+	assert_int_equal(serve_conns_evict(t, 1300, 1, &ev, &retry), 1);
+	assert_int_equal(c->state, SERVE_CONN_FREE);
+	serve_conns_free(t);
+	close(ca);
+	close(cb);
+	close(cc);
+
+	/* Equally slow (nothing moved): the oldest goes first. */
+	assert_int_equal(serve_conns_new(&t, 2, 8), 0);
+	serve_conns_set_pace(t, 500, 1024, 1000);
+	a = tcp_admit(t, l, &at, 100, 0, &ca);
+	b = tcp_admit(t, l, &at, 0, 0, &cb);
+	assert_int_equal(serve_conns_evict(t, 1000, 1, &ev, &retry), 1);
+	assert_int_equal(b->state, SERVE_CONN_FREE);
+	assert_int_equal(a->state, SERVE_CONN_WAITING);
+	assert_int_equal(ev.age_ms, 1000);
 	serve_conns_free(t);
 	close(ca);
 	close(cb);
@@ -600,6 +666,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_per_client),
+		cmocka_unit_test(test_held),
 		cmocka_unit_test(test_cap_and_wake),
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_shut_gen),

@@ -7,7 +7,8 @@
  * and GET .../file through the dispatcher (glance_test.h) with and
  * without a Range: the bytes, the status and the Content-Range at the
  * body's first byte, its last, a suffix, a range past the end (416) and
- * ranges that are ignored (several, reversed).
+ * ranges that are ignored (several, reversed); an upload refused as it
+ * begins gives its slot back.
  */
 #include "glance_test.h"
 
@@ -146,6 +147,25 @@ static void test_download_ranges(void **state)
 	gt_stop(&t);
 }
 
+/* An upload refused as it begins (its image is not queued: 409) gives
+ * its slot back: more of them than all the slots, one after the other
+ * from one address (its share: 4), each answer 409, never 503 (issue 70's
+ * slots; a refusal that kept its slot passed every unit test). */
+static void test_refused_upload_gives_back(void **state)
+{
+	struct gt t;
+	char id[37], url[200];
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	struct model_image img = gt_image(&t, id);
+	lt_device(t.fx, img.id, 0, lt_tagged_blob(t.fx, t.fx->r1, "web", LT_MiB), 0);
+	lt_available(t.fx, img.id, MODEL_TYPE_LOCAL);
+	snprintf(url, sizeof url, "/v2/images/%s/file", id);
+	for (int i = 0; i < GLANCE_UPLOADS + 1; i++)
+		assert_int_equal(gt_status(&t, "PUT", url, "alice", "0123456789"), 409);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -153,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_beside_others),
 		cmocka_unit_test(test_greedy_accounts),
 		cmocka_unit_test_setup_teardown(test_download_ranges, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_refused_upload_gives_back, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
