@@ -179,8 +179,12 @@ static void test_refusals(void **state)
 		{W("--metrics-listen", " 80"), "imgfs serve: --metrics-listen takes PORT or ADDR:PORT with a numeric address"},
 		{W("--glance-workers", "17"), "imgfs serve: --glance-workers takes 0 to 16"},
 		{W("--glance", "yes"), "imgfs serve: unexpected argument yes"},
-		{W("--glance-region", "r"), "imgfs serve: --glance-region and --glance-peer go with --glance"},
-		{W("--glance-peer", "http://x"), "imgfs serve: --glance-region and --glance-peer go with --glance"},
+		{W("--glance-region", "r"), "imgfs serve: --glance-region, --glance-peer and --glance-hash-algo go with --glance"},
+		{W("--glance-peer", "http://x"),
+		 "imgfs serve: --glance-region, --glance-peer and --glance-hash-algo go with --glance"},
+		{W("--glance-hash-algo", "sha512"),
+		 "imgfs serve: --glance-region, --glance-peer and --glance-hash-algo go with --glance"},
+		{W("--glance", "--glance-hash-algo", "md5"), "imgfs serve: --glance-hash-algo takes sha256 or sha512"},
 		{W("--glance", "--glance-peer", "ftp://x"), "imgfs serve: --glance-peer takes http://HOST:PORT or https://HOST:PORT"},
 		/* 48 characters: one past what is read whole (cut, it would be
 		 * another address), refused */
