@@ -225,6 +225,8 @@ static int ext_open(uint64_t size, char *why, size_t cap)
 	for (int i = 0; i < CACHE_SLOTS; i++)
 		cache[i].valid = false; /* (another volume's blocks: a unit test opens several) */
 	pre.n = 0;
+	if (fs) /* (a unit test opens several volumes in one process; the helper one) */
+		ext2fs_close_free(&fs);
 	errcode_t e = ext2fs_open2("inside", NULL, EXT2_FLAG_64BITS, 0, 0, &inside_io, &fs);
 	if (e) {
 		snprintf(why, cap, "libext2fs cannot open the file system: %s", error_message(e));
