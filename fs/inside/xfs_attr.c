@@ -95,6 +95,13 @@ static int emit(struct walk *w, unsigned flags, const uint8_t *name, size_t nlen
 	const char *ns;
 	if (flags & (F_INCOMPLETE | F_PARENT) || nlen == 0)
 		return 0;
+	/* A NUL in a name (a hostile or damaged image) would split it in a
+	 * listing: the kernel calls the inode corrupt (xfs_attr_namecheck,
+	 * EFSCORRUPTED); EIO with why here (found by fuzz_xfs). */
+	if (memchr(name, '\0', nlen)) {
+		ins_why("inode %llu has an attribute whose name holds a NUL byte", (unsigned long long)w->ino);
+		return -EIO;
+	}
 	if ((flags & (F_ROOT | F_SECURE)) == (F_ROOT | F_SECURE))
 		return 0; /* no namespace is both */
 	if (flags & F_ROOT) {
