@@ -628,25 +628,9 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			 * reads nothing there. */
 			struct ins_req_blk r;
 			unsigned np = h.len / sizeof(r);
-			uint64_t total = 0;
-			if (h.type == INS_H_READ ? h.len != sizeof(r)
-			                         : h.len % sizeof(r) || np == 0 || np > INS_READV_MAX) {
-				snprintf(why, cap, "the helper sent a malformed read");
+			uint64_t total;
+			if (ins_reads_check(h.type, buf, h.len, v->size, &total, why, cap) < 0)
 				goto broken;
-			}
-			for (unsigned i = 0; i < np; i++) {
-				memcpy(&r, buf + i * sizeof(r), sizeof(r));
-				if (r.len > INS_MAX_PAYLOAD || (h.type == INS_H_READV && (r.off > v->size || r.len > v->size - r.off))) {
-					snprintf(why, cap, "the helper asked for %" PRIu32 " bytes at %" PRIu64 ", past a bound", r.len,
-					         r.off);
-					goto broken;
-				}
-				total += r.off >= v->size ? 0 : v->size - r.off < r.len ? v->size - r.off : r.len;
-			}
-			if (total > INS_MAX_PAYLOAD) {
-				snprintf(why, cap, "the helper asked for %" PRIu64 " bytes at once, past the bound", total);
-				goto broken;
-			}
 			char *data = total ? malloc(total) : NULL;
 			if (total && !data) {
 				snprintf(why, cap, "out of memory");
@@ -660,7 +644,7 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			int got = 0;
 			for (unsigned i = 0; got == 0 && i < np; i++) {
 				memcpy(&r, buf + i * sizeof(r), sizeof(r));
-				uint64_t n = r.off >= v->size ? 0 : v->size - r.off < r.len ? v->size - r.off : r.len;
+				uint64_t n = ins_read_clip(&r, v->size);
 				got = n ? (d->qcow2 && !v->qr ? -EIO : ins_vol_read(d, v->qr, v, data + at, n, r.off)) : 0;
 				at += n;
 				COUNT(in->n_block_reads, 1);

@@ -136,6 +136,20 @@ struct ins_req_blk {
  * tree may show (a known type, no stray mode bits, an inode number, times
  * whose nanoseconds are under a second). */
 bool ins_stat_valid(const struct ins_stat *st);
+/* A helper's read of the volume (INS_H_READ: one struct ins_req_blk;
+ * INS_H_READV: 1..INS_READV_MAX of them), len bytes at buf, against a
+ * volume of vol_size bytes: 0 with *total, the bytes the answer holds (a
+ * READ past the end reads nothing there: the rest of the piece is cut); -EIO
+ * with a reason in why when malformed or past a bound (a piece over
+ * INS_MAX_PAYLOAD, a READV piece not inside the volume, INS_MAX_PAYLOAD
+ * bytes in all). */
+int ins_reads_check(uint32_t type, const void *buf, uint32_t len, uint64_t vol_size, uint64_t *total, char *why,
+                    size_t cap);
+/* The bytes piece r of a checked read gets of a volume of vol_size bytes. */
+static inline uint64_t ins_read_clip(const struct ins_req_blk *r, uint64_t vol_size)
+{
+	return r->off >= vol_size ? 0 : vol_size - r->off < r->len ? vol_size - r->off : r->len;
+}
 /* The entry of an INS_T_LIST answer's page (after its u64 next) at *pos:
  * 1 with *st, name (NUL-terminated), the position after it in *after and
  * *pos past it, *ok false when it is not to be listed (a name with '/' or

@@ -6,6 +6,8 @@
  * fuzzed by tests/fuzz/fuzz_inside_proto.c.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -20,6 +22,32 @@ bool ins_stat_valid(const struct ins_stat *st)
 	default:
 		return false;
 	}
+}
+
+int ins_reads_check(uint32_t type, const void *buf, uint32_t len, uint64_t vol_size, uint64_t *total, char *why,
+                    size_t cap)
+{
+	struct ins_req_blk r;
+	uint32_t np = len / sizeof(r);
+
+	*total = 0;
+	if (type == INS_H_READ ? len != sizeof(r) : len % sizeof(r) || np == 0 || np > INS_READV_MAX) {
+		snprintf(why, cap, "the helper sent a malformed read");
+		return -EIO;
+	}
+	for (uint32_t i = 0; i < np; i++) {
+		memcpy(&r, (const char *)buf + (size_t)i * sizeof(r), sizeof(r));
+		if (r.len > INS_MAX_PAYLOAD || (type == INS_H_READV && (r.off > vol_size || r.len > vol_size - r.off))) {
+			snprintf(why, cap, "the helper asked for %" PRIu32 " bytes at %" PRIu64 ", past a bound", r.len, r.off);
+			return -EIO;
+		}
+		*total += ins_read_clip(&r, vol_size);
+	}
+	if (*total > INS_MAX_PAYLOAD) {
+		snprintf(why, cap, "the helper asked for %" PRIu64 " bytes at once, past the bound", *total);
+		return -EIO;
+	}
+	return 0;
 }
 
 int ins_list_entry(const void *page, size_t len, size_t *pos, struct ins_stat *st, char name[INS_NAME_MAX + 1],

@@ -18,7 +18,10 @@
  * trusted., security., the two ACLs) and a value of at most 64 KiB inside
  * the answer.  And the same bytes as a volume's first 4 KiB (ident.c):
  * its type, UUID and label end in a NUL within their fields and hold
- * printable ASCII only.
+ * printable ASCII only.  And the same bytes (after a first u64, a
+ * volume's size) as a helper's INS_H_READ and INS_H_READV (ins_reads_check):
+ * every read let through is inside the bounds, a READV's pieces inside the
+ * volume, the answer's size the sum of the pieces' cut lengths.
  *
  * Built by -DIMGFS_FUZZ=ON with clang and run by scripts/fuzz-parsers.
  */
@@ -102,6 +105,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		must(strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
 		     strncmp(name, "security.", 9) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||
 		     strcmp(name, "system.posix_acl_default") == 0);
+	}
+	if (size >= 8) { /* the rest as a helper's read of a volume of the first 8 bytes' size */
+		uint64_t vol, total = 0;
+		char why[160];
+		memcpy(&vol, data, 8);
+		for (uint32_t type = INS_H_READ; type <= INS_H_READV; type += INS_H_READV - INS_H_READ)
+			if (size - 8 <= UINT32_MAX && ins_reads_check(type, data + 8, (uint32_t)(size - 8), vol, &total, why,
+			                                             sizeof why) == 0) {
+				uint64_t sum = 0;
+				struct ins_req_blk r;
+				for (size_t i = 0; i < (size - 8) / sizeof(r); i++) {
+					memcpy(&r, data + 8 + i * sizeof(r), sizeof(r));
+					must(r.len <= INS_MAX_PAYLOAD && ins_read_clip(&r, vol) <= r.len);
+					must(type == INS_H_READ || ins_read_clip(&r, vol) == r.len);
+					sum += ins_read_clip(&r, vol);
+				}
+				must(sum == total && total <= INS_MAX_PAYLOAD && (size - 8) / sizeof(r) <= INS_READV_MAX);
+			}
 	}
 	struct ins_ident id;
 	ins_ident(data, size > 4096 ? 4096 : size, &id);

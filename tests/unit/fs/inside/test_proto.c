@@ -6,7 +6,8 @@
  * 999,999,999 of each of atime, mtime and ctime; one more is refused.
  * The stat's other checks (a known type, no stray mode bits, an inode
  * number) at their edges too; and a READDIR page's entries (names, numbers
- * and types only, SPEC §18.7) at theirs.
+ * and types only, SPEC §18.7) at theirs; and a helper's reads of the
+ * volume (ins_reads_check: INS_H_READ, INS_H_READV) at each bound.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,10 +184,80 @@ static void test_names_entry(void **state)
 	assert_int_equal(ins_names_entry(buf, 17, &pos, &st, name, &after, &ok), -EIO);
 }
 
+/* A helper's reads of the volume (ins_reads_check): the daemon serves what
+ * a helper that may have been made to say anything asks only within the
+ * volume and INS_MAX_PAYLOAD bytes at once, INS_READV_MAX pieces at most;
+ * each bound at the limit and one past it. */
+static int reads(uint32_t type, const struct ins_req_blk *r, unsigned n, uint32_t len, uint64_t size, uint64_t *total)
+{
+	char why[160] = "";
+	int rc = ins_reads_check(type, r, len == UINT32_MAX ? n * (uint32_t)sizeof(*r) : len, size, total, why,
+	                         sizeof why);
+	assert_true(rc == 0 ? why[0] == '\0' : rc == -EIO && why[0] != '\0');
+	return rc;
+}
+
+static void test_reads(void **state)
+{
+	(void)state;
+	static struct ins_req_blk r[INS_READV_MAX + 1];
+	const uint64_t size = 64ull << 20;
+	uint64_t total = 7;
+
+	/* One read: exactly one piece; up to INS_MAX_PAYLOAD; past the end cut. */
+	r[0] = (struct ins_req_blk){.off = 4096, .len = INS_MAX_PAYLOAD};
+	assert_int_equal(reads(INS_H_READ, r, 1, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, INS_MAX_PAYLOAD);
+	r[0].len = INS_MAX_PAYLOAD + 1;
+	assert_int_equal(reads(INS_H_READ, r, 1, UINT32_MAX, size, &total), -EIO);
+	r[0] = (struct ins_req_blk){.off = size - 10, .len = 100};
+	assert_int_equal(reads(INS_H_READ, r, 1, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, 10);
+	r[0].len = INS_MAX_PAYLOAD + 1; /* a piece past the bound, though cut to 10 bytes */
+	assert_int_equal(reads(INS_H_READ, r, 1, UINT32_MAX, size, &total), -EIO);
+	r[0] = (struct ins_req_blk){.off = UINT64_MAX, .len = 100};
+	assert_int_equal(reads(INS_H_READ, r, 1, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, 0);
+	assert_int_equal(reads(INS_H_READ, r, 1, sizeof(r[0]) + 1, size, &total), -EIO);
+	assert_int_equal(reads(INS_H_READ, r, 2, UINT32_MAX, size, &total), -EIO);
+	assert_int_equal(reads(INS_H_READ, r, 0, 0, size, &total), -EIO);
+
+	/* Several: 1..INS_READV_MAX pieces, whole ones. */
+	for (unsigned i = 0; i <= INS_READV_MAX; i++)
+		r[i] = (struct ins_req_blk){.off = (uint64_t)i * 8192, .len = INS_MAX_PAYLOAD / INS_READV_MAX};
+	assert_int_equal(reads(INS_H_READV, r, INS_READV_MAX, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, INS_MAX_PAYLOAD);
+	r[INS_READV_MAX].len = 0;
+	assert_int_equal(reads(INS_H_READV, r, INS_READV_MAX + 1, UINT32_MAX, size, &total), -EIO);
+	assert_int_equal(reads(INS_H_READV, r, 0, 0, size, &total), -EIO);
+	assert_int_equal(reads(INS_H_READV, r, 3, 3 * sizeof(r[0]) - 1, size, &total), -EIO);
+	/* In all INS_MAX_PAYLOAD at most. */
+	r[0] = (struct ins_req_blk){.off = 0, .len = INS_MAX_PAYLOAD - 100};
+	r[1] = (struct ins_req_blk){.off = size - 100, .len = 100};
+	assert_int_equal(reads(INS_H_READV, r, 2, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, INS_MAX_PAYLOAD);
+	r[1].off--, r[1].len++;
+	assert_int_equal(reads(INS_H_READV, r, 2, UINT32_MAX, size, &total), -EIO);
+	/* Each piece inside the volume: its end at the volume's, not one past. */
+	r[0] = (struct ins_req_blk){.off = size - 4096, .len = 4096};
+	assert_int_equal(reads(INS_H_READV, r, 1, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, 4096);
+	r[0].len++;
+	assert_int_equal(reads(INS_H_READV, r, 1, UINT32_MAX, size, &total), -EIO);
+	r[0] = (struct ins_req_blk){.off = size, .len = 0};
+	assert_int_equal(reads(INS_H_READV, r, 1, UINT32_MAX, size, &total), 0);
+	assert_int_equal(total, 0);
+	r[0].off++;
+	assert_int_equal(reads(INS_H_READV, r, 1, UINT32_MAX, size, &total), -EIO);
+	r[0] = (struct ins_req_blk){.off = UINT64_MAX - 10, .len = 4096}; /* off + len wraps */
+	assert_int_equal(reads(INS_H_READV, r, 1, UINT32_MAX, size, &total), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_reads),
 		cmocka_unit_test(test_mode_and_ino),
 		cmocka_unit_test(test_xattr_damaged),
 		cmocka_unit_test(test_names_entry),
