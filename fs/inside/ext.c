@@ -303,6 +303,12 @@ static int ext_stat(uint64_t ino, struct ins_stat *st)
 		return -EIO;
 	}
 	st->blocks = ext2fs_get_stat_i_blocks(fs, (struct ext2_inode *)in);
+	/* A file whose bytes are inline (in the inode) is shown with the
+	 * sectors they would take as well, as the kernel does (ext4_file_getattr:
+	 * so that tar and rsync do not take it for all holes); regular files
+	 * only. */
+	if (LINUX_S_ISREG(in->i_mode) && (in->i_flags & EXT4_INLINE_DATA_FL))
+		st->blocks += (st->size + 511) >> 9;
 	st->atime = ext_time(in->i_atime, HAS(i_atime_extra) ? in->i_atime_extra : 0, HAS(i_atime_extra));
 	st->mtime = ext_time(in->i_mtime, HAS(i_mtime_extra) ? in->i_mtime_extra : 0, HAS(i_mtime_extra));
 	st->ctime = ext_time(in->i_ctime, HAS(i_ctime_extra) ? in->i_ctime_extra : 0, HAS(i_ctime_extra));

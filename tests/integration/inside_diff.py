@@ -491,16 +491,21 @@ def build(seed, kind, img, work, scale=1):
     if kind in ("ext4", "ext4-mount", "xfs"):
         os.mkdir(stage)
         materialize(entries, stage.encode(), kind)
+    # The kind's mkfs options, or INSIDE_DIFF_MKFS's in their place (other
+    # layouts: scripts/fuzz-inside --mkfs).
+    opts = os.environ.get("INSIDE_DIFF_MKFS", "").split() or {
+        "ext4": ["-t", "ext4", "-b", "1024", "-I", "256"], "ext4-mount": ["-t", "ext4", "-b", "4096", "-I", "256"],
+        "xfs": ["-m", "bigtime=1"]}.get(kind, [])
     if kind == "ext4":
-        run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-I", "256", "-d", stage, img, str(size // 1024)])
+        run(["mke2fs", "-q", "-F"] + opts + ["-d", stage, img, str(size // 1024)])
     elif kind == "ext4-mount":
-        run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", img, str(size // 1024)])
+        run(["mke2fs", "-q", "-F"] + opts + [img, str(size // 1024)])
         with Loop(img, mnt, kind, False):
             run(["cp", "-a", stage + "/.", mnt])
     elif kind == "xfs":
         with open(img, "wb") as f:
             f.truncate(size)
-        run(["mkfs.xfs", "-q", "-f", "-m", "bigtime=1", img],
+        run(["mkfs.xfs", "-q", "-f"] + opts + [img],
             env=dict(os.environ, TEST_DIR="1", TEST_DEV="1", QA_CHECK_FS="1"))
         with Loop(img, mnt, kind, False):
             run(["cp", "-a", stage + "/.", mnt])
@@ -548,7 +553,10 @@ def walk(root, tenant=False, paths=None):
                  nlink=st.st_nlink, ino=st.st_ino, rdev=st.st_rdev, atime=st.st_atime_ns,
                  mtime=st.st_mtime_ns, ctime=st.st_ctime_ns)
         if stat.S_ISLNK(st.st_mode):
-            d["target"] = os.readlink(full).hex()
+            try:
+                d["target"] = os.readlink(full).hex()
+            except OSError as e:  # (a difference to show, not a walk to end)
+                d["target"] = "err:" + errno.errorcode.get(e.errno, str(e.errno))
         try:
             names = os.listxattr(full, follow_symlinks=False)
             d["xattrs"] = {}
