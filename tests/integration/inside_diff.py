@@ -495,7 +495,8 @@ def build(seed, kind, img, work, scale=1):
     # layouts: scripts/fuzz-inside --mkfs).
     opts = os.environ.get("INSIDE_DIFF_MKFS", "").split() or {
         "ext4": ["-t", "ext4", "-b", "1024", "-I", "256"], "ext4-mount": ["-t", "ext4", "-b", "4096", "-I", "256"],
-        "xfs": ["-m", "bigtime=1"]}.get(kind, [])
+        "xfs": ["-m", "bigtime=1"], "vfat": ["-n", "FUZZ"],
+        "ntfs": ["-F", "-Q", "-L", "Fuzz%d" % (hash(seed) % 1000)]}.get(kind, [])
     if kind == "ext4":
         run(["mke2fs", "-q", "-F"] + opts + ["-d", stage, img, str(size // 1024)])
     elif kind == "ext4-mount":
@@ -512,7 +513,7 @@ def build(seed, kind, img, work, scale=1):
     elif kind == "vfat":
         os.mkdir(stage)
         materialize(entries, stage.encode(), kind)
-        run(["mkfs.vfat", "-C", "-n", "FUZZ", img, str(size // 1024)])
+        run(["mkfs.vfat", "-C"] + opts + [img, str(size // 1024)])
         env = dict(os.environ, MTOOLS_SKIP_CHECK="1", LC_ALL="C.UTF-8", TZ="UTC")
         top = sorted(os.listdir(stage))
         if top:
@@ -525,7 +526,7 @@ def build(seed, kind, img, work, scale=1):
     elif kind == "ntfs":
         with open(img, "wb") as f:
             f.truncate(size)
-        run(["mkntfs", "-F", "-Q", "-L", "Fuzz%d" % (hash(seed) % 1000), img])
+        run(["mkntfs"] + opts + [img])
         with Loop(img, mnt, kind, False):
             materialize(entries, mnt.encode(), kind)
     else:
