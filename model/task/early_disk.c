@@ -279,13 +279,7 @@ int model_early_disk_cow(struct model_early_disk *ed, blob_wblob *w, uint64_t of
 		bool zero = true;
 		for (size_t k = 0; k < clen && zero; k++)
 			zero = buf[k] == 0;
-		/* In two writes, neither of a whole chunk: a whole chunk's write
-		 * takes the wblob's whole-chunk path (an arrived file of its own),
-		 * and the guest's partial write into such a chunk lost the copied
-		 * bytes across a reopen in test_early; two partial writes go to
-		 * the overlay as any guest's do. */
-		if (!zero && ((n = blob_wblob_pwrite(w, buf, clen - 1, c0)) != (ssize_t)clen - 1 ||
-		              (n = blob_wblob_pwrite(w, buf + clen - 1, 1, c0 + clen - 1)) != 1)) {
+		if (!zero && (n = blob_wblob_pwrite(w, buf, clen, c0)) != (ssize_t)clen) {
 			rc = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
