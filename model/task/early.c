@@ -367,7 +367,9 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 	}
 }
 
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+/* early_read and early_peek: a reader's read goes into the boot profile
+ * (seen), the import's own look at its first bytes does not. */
+static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, bool seen)
 {
 	struct model_early *set = m->early;
 	struct timespec until = deadline();
@@ -403,7 +405,7 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 		if (rc == 0 && at >= total)
 			rc = 1; /* past the end: zeros */
 		else if (rc == 0) {
-			if (e->seen && !bit(e->seen, i)) {
+			if (seen && e->seen && !bit(e->seen, i)) {
 				bit_set(e->seen, i, true);
 				e->order[e->norder++] = i;
 			}
@@ -457,6 +459,16 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	return rc;
 }
 
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+{
+	return read_through(m, image_id, buf, len, off, true);
+}
+
+ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+{
+	return read_through(m, image_id, buf, len, off, false);
+}
+
 /* ---- boot profiles -------------------------------------------------------------- */
 
 /* <state>/profiles/<FNV-1a 64 of the URL>: the chunk indexes a first
@@ -491,6 +503,16 @@ static void profile_load(model *m, const char *url, uint32_t n, uint32_t **plan,
 	fclose(f);
 	*plan = p;
 	*nplan = p ? k : 0;
+}
+
+bool early_profiled(model *m, const char *url)
+{
+	char path[4200];
+
+	if (!m->dir)
+		return false;
+	profile_path(m, url, path, sizeof(path));
+	return access(path, F_OK) == 0;
 }
 
 void early_profile_save(model *m, struct early_import *e)

@@ -41,6 +41,9 @@ int import_stall_seconds(void);
  * stopped answering or changed, the reason logged), -ENOENT when no early
  * import of image_id runs here (the caller reads the image instead). */
 ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);
+/* early_read for the import's own look at the file (its format): the
+ * chunk is not a reader's, and stays out of the boot profile. */
+ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);
 /* Bytes arrived and the whole size of an early import (-ENOENT: none). */
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total);
 
@@ -67,6 +70,9 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 int early_prefix(model *m, struct early_import *e, blob_manifest **out, uint64_t *prefix);
 /* Bytes arrived (progress). */
 uint64_t early_arrived(model *m, struct early_import *e);
+/* Whether url has a boot profile here (an earlier early start's): its
+ * import, early or not, fetches the profile's chunks first. */
+bool early_profiled(model *m, const char *url);
 /* The order in which readers first read its chunks, kept for the next
  * import of the same URL (a boot profile: its chunks are fetched first). */
 void early_profile_save(model *m, struct early_import *e);

@@ -7,7 +7,8 @@
 # the whole import costs at most 1.02x the file; the import ends with the
 # file's sha256; a guest's write into a chunk not yet arrived keeps the
 # image's other bytes, survives a remount (which settles the disk into an
-# ordinary one).  Faults: a source that pauses makes the read EIO (within
+# ordinary one).  A boot profile: a later import of the URL, early or
+# plain, asks for the chunks the first boot read first.  Faults: a source that pauses makes the read EIO (within
 # the stall timeout), a source whose file changed makes it EIO, never
 # other bytes, and the image's error says why.  Refusals of the write.
 set -euo pipefail
@@ -173,16 +174,37 @@ assert_eq "" "$(cat "$R/instances/web1/arrived")" "arrived of a settled instance
 say "a boot profile: a second import of the same URL takes the chunks the first boot read first"
 # The first boot's first reads, in order: chunks 15, 0, 10, 11, 13, 12,
 # 14 (the trace, the write), 9 (the read in flight).  The new import
-# holds chunk 0 from its stream, then asks for 15, the run 10 to 14, 9,
-# and only then the rest from the lowest.
+# holds chunk 0 from its stream (completed by a range inside it when it
+# turned to ranges before its first MiB, as a URL with a profile does),
+# then asks for 15, the run 10 to 14, 9, and only then the rest from the
+# lowest.
 mkdir "$R/instances/web4"
 seen=$(wc -l <"$LOG")
 start golden2 golden.raw web4 $GSIZE
 rm "$CTL/stop_at"
 imgfs_wait "$P/golden2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden2: $(cat "$P/golden2/error")"; }
-order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 > 0 { printf "%s ", $3 / 1048576 }')
+order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 >= 1048576 { printf "%s ", $3 / 1048576 }')
 assert_eq "15 10 9 1 " "$order" "the MiB each range of the second import began at"
 assert_file_eq "$F/golden.raw" "$P/golden2/disks/vda" "golden2's disk"
+
+say "a plain import of that URL (no instance) takes the profile's chunks first too"
+# The stream is held at its first MiB; the import turns to ranges at once
+# (the chunk the stream was in completed first), and its first windows
+# are the profile's: 15, the run 10 to 14, 9.
+seen=$(wc -l <"$LOG")
+echo $MiB >"$CTL/stop_at"
+mkdir "$P/golden3"
+echo "url http://127.0.0.1:$PORT/golden.raw" >"$P/golden3/source"
+wait_for 30 awk -v n="$seen" -v at=$((15 * MiB)) 'NR > n && $1 == "BEGIN" && $2 == "golden.raw" && $3 == at { f = 1 } END { exit !f }' "$LOG" ||
+    fail "the plain import asked for no range of the profile's first chunk: $(tail -n +$((seen + 1)) "$LOG")"
+rm "$CTL/stop_at"
+imgfs_wait "$P/golden3" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden3: $(cat "$P/golden3/error")"; }
+order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 >= 1048576 { printf "%s ", $3 / 1048576 }')
+assert_eq "15 10 9 " "${order:0:8}" "the MiB the plain import's first ranges began at ($order)"
+assert_file_eq "$F/golden.raw" "$P/golden3/disks/vda" "golden3's disk"
+wait_for 60 grep -q . "$P/golden3/sha256" || fail "golden3: no sha256"
+assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden3/sha256")" "golden3's sha256"
+rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (5) for the faults' images
 
 say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
 mkdir "$R/instances/web2"
