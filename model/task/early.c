@@ -329,8 +329,10 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 /* ---- readers -------------------------------------------------------------------- */
 
 /* Chunk i of e arrived (its id into *id, null: a hole), waiting for it or
- * fetching it.  Under the lock on entry and on return. */
-static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id, const struct timespec *until)
+ * fetching it.  Under the lock on entry and on return.  -EIO with why in
+ * out (cap bytes) when it did not. */
+static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id, const struct timespec *until,
+                      char *out, size_t cap)
 {
 	struct model_early *set = m->early;
 	char why[FETCH_REASON_MAX];
@@ -338,8 +340,10 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 
 	IMGFS_ASSERT_HELD(&set->lock);
 	for (;;) {
-		if (e->failed)
+		if (e->failed) {
+			snprintf(out, cap, "the image cannot be read through: %s", e->why);
 			return e->failed;
+		}
 		if (e->ready && bit(e->arrived, i)) {
 			const chunk_id *p = blob_manifest_get(e->got, i);
 			if (p)
@@ -357,19 +361,26 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 			if (rc < 0 && strstr(why, "changed on the server"))
 				early_fail(m, e->image_id, why);
 			IMGFS_LOCK(&set->lock, model_early_lock);
-			if (rc < 0)
+			if (rc < 0) {
+				snprintf(out, cap, "chunk %u could not be fetched from the image's source (%s): the next read "
+				         "tries again", i, why);
 				return -EIO;
+			}
 			continue;
 		}
 		if (IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock) == ETIMEDOUT &&
-		    !(e->ready && bit(e->arrived, i)))
+		    !(e->ready && bit(e->arrived, i))) {
+			snprintf(out, cap, "chunk %u did not arrive within the import's stall timeout (%d s): the image's "
+			         "source stopped answering; the next read tries again", i, import_stall_seconds());
 			return -EIO;
+		}
 	}
 }
 
 /* early_read and early_peek: a reader's read goes into the boot profile
  * (seen), the import's own look at its first bytes does not. */
-static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, bool seen)
+static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, bool seen, char *why,
+                            size_t cap)
 {
 	struct model_early *set = m->early;
 	struct timespec until = deadline();
@@ -401,6 +412,11 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 		while (!e->ready && !e->failed && rc != ETIMEDOUT)
 			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
 		rc = e->failed ? e->failed : !e->ready ? -EIO : 0;
+		if (e->failed)
+			snprintf(why, cap, "the image cannot be read through: %s", e->why);
+		else if (!e->ready)
+			snprintf(why, cap, "the import did not turn to ranges within its stall timeout (%d s): the image's "
+			         "source did not answer; the next read tries again", import_stall_seconds());
 		total = e->total;
 		if (rc == 0 && at >= total)
 			rc = 1; /* past the end: zeros */
@@ -409,7 +425,7 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 				bit_set(e->seen, i, true);
 				e->order[e->norder++] = i;
 			}
-			rc = need_chunk(m, e, i, &id, &until);
+			rc = need_chunk(m, e, i, &id, &until, why, cap);
 		}
 		IMGFS_UNLOCK(&set->lock, model_early_lock);
 		if (rc < 0)
@@ -459,14 +475,23 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	return rc;
 }
 
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap)
 {
-	return read_through(m, image_id, buf, len, off, true);
+	char none[1];
+
+	if (!why || !cap) {
+		why = none;
+		cap = sizeof(none);
+	}
+	why[0] = '\0';
+	return read_through(m, image_id, buf, len, off, true, why, cap);
 }
 
 ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
 {
-	return read_through(m, image_id, buf, len, off, false);
+	char none[1] = "";
+
+	return read_through(m, image_id, buf, len, off, false, none, sizeof(none));
 }
 
 /* ---- boot profiles -------------------------------------------------------------- */

@@ -38,9 +38,10 @@ int import_stall_seconds(void);
 /* Bytes [off, off + len) of image_id as its import will have them: each
  * chunk fetched at once unless it arrived or is on its way (then waited
  * for, at most the stall timeout).  Returns len, or -EIO (a source that
- * stopped answering or changed, the reason logged), -ENOENT when no early
- * import of image_id runs here (the caller reads the image instead). */
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);
+ * stopped answering or changed, the reason logged and in why: cap bytes,
+ * may be NULL), -ENOENT when no early import of image_id runs here (the
+ * caller reads the image instead). */
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap);
 /* early_read for the import's own look at the file (its format): the
  * chunk is not a reader's, and stays out of the boot profile. */
 ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);

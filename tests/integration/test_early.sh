@@ -212,6 +212,10 @@ start paused paused.raw web2 $((12 * MiB))
 touch "$CTL/pause"
 rm "$CTL/stop_at"
 assert_errno EIO readat "$R/instances/web2/disks/vda" $((10 * MiB)) 4096
+# logged read LINE_PART: the log's newest line about that read, without its time.
+logged_read() { grep -F "imgfs: read $1" "$S/imgfs.log" | tail -1 | sed 's/^[^ ]* imgfs: //'; }
+assert_match "read /[^ ]*/instances/web2/disks/vda at $((10 * MiB)): EIO .*(stall|did not answer).*(tries again|rebuild the instance)" \
+    "$(logged_read "/regions/cn-north-1/instances/web2/disks/vda at $((10 * MiB))")" "the paused read's reason (§9)"
 rm "$CTL/pause"
 
 say "a source whose file changed: EIO, never the new bytes; the image's error says why"
@@ -223,6 +227,14 @@ python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); sys.exit(os.prea
 touch "$CTL/change"
 rm "$CTL/stop_at"
 assert_errno EIO readat "$R/instances/web3/disks/vda" $((10 * MiB)) 4096
+# What the guest's EIO was, and what to do: in the log (§9), while the
+# import ends and once it ended in error.
+CHANGED="EIO the file changed on the server since byte [0-9]+ was received: this disk read the version before; rebuild the instance from a new import of the image"
+assert_match "read /[^ ]*/instances/web3/disks/vda at $((10 * MiB)): $CHANGED" \
+    "$(logged_read "/regions/cn-north-1/instances/web3/disks/vda at $((10 * MiB))")" "the changed read's reason (§9)"
 imgfs_wait "$P/changing" >/dev/null 2>&1 && fail "the changed import reported success"
 assert_match 'import failed: the file changed on the server.*' "$(cat "$P/changing/error")" "changing's error"
+assert_errno EIO readat "$R/instances/web3/disks/vda" $((11 * MiB)) 4096
+assert_match "read /[^ ]*/instances/web3/disks/vda at $((11 * MiB)): $CHANGED" \
+    "$(logged_read "/regions/cn-north-1/instances/web3/disks/vda at $((11 * MiB))")" "the reason once the import ended"
 rm "$CTL/change"
