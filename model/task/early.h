@@ -74,6 +74,11 @@ uint64_t early_arrived(model *m, struct early_import *e);
 /* Whether url has a boot profile here (an earlier early start's): its
  * import, early or not, fetches the profile's chunks first. */
 bool early_profiled(model *m, const char *url);
+/* Whether an early import of image_id kept what arrived (its chunks
+ * past the durable point) when its process died: its next run, early
+ * again, takes them instead of fetching them again. */
+bool early_got_kept(model *m, int64_t image_id);
+void early_got_remove(model *m, int64_t image_id);
 /* The order in which readers first read its chunks, kept for the next
  * import of the same URL (a boot profile: its chunks are fetched first). */
 void early_profile_save(model *m, struct early_import *e);

@@ -887,6 +887,11 @@ int import_run(struct task_run *r)
 	 * memory, the import runs in order. */
 	if (!early_known(r->m, r->t.image_id) && early_profiled(r->m, url))
 		(void)early_want(r->m, r->t.image_id, r->region_id);
+	/* An early import whose process died (kill -9, a power cut): early
+	 * again from its durable point, so that the chunks it fetched past it
+	 * and kept (early.c, got_save) are not fetched again. */
+	if (!early_known(r->m, r->t.image_id) && ir.mark > 0 && early_got_kept(r->m, r->t.image_id))
+		(void)early_want(r->m, r->t.image_id, r->region_id);
 	/* An early start of this image is known here and the bytes held name
 	 * their version: the windows go on from the durable point. */
 	if (early_known(r->m, r->t.image_id) && ir.validator[0] && ir.mark > 0 && r->t.bytes_total > 0)

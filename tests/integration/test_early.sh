@@ -8,9 +8,12 @@
 # file's sha256; a guest's write into a chunk not yet arrived keeps the
 # image's other bytes, survives a remount (which settles the disk into an
 # ordinary one).  A boot profile: a later import of the URL, early or
-# plain, asks for the chunks the first boot read first.  Faults: a source that pauses makes the read EIO (within
-# the stall timeout), a source whose file changed makes it EIO, never
-# other bytes, and the image's error says why.  Refusals of the write.
+# plain, asks for the chunks the first boot read first.  Faults: a source
+# that pauses makes the read EIO (within the stall timeout), a source
+# whose file changed makes it EIO, never other bytes, and the image's
+# error and the log's line of the read say why (§9); a daemon killed
+# (kill -9) in an early import: its next run fetches none of the chunks
+# that had arrived past the durable point.  Refusals of the write.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -238,3 +241,39 @@ assert_errno EIO readat "$R/instances/web3/disks/vda" $((11 * MiB)) 4096
 assert_match "read /[^ ]*/instances/web3/disks/vda at $((11 * MiB)): $CHANGED" \
     "$(logged_read "/regions/cn-north-1/instances/web3/disks/vda at $((11 * MiB))")" "the reason once the import ended"
 rm "$CTL/change"
+
+say "a crash (kill -9) in an early import: what arrived past the durable point is not fetched again"
+# The server holds chunks 1 to 8, so the durable point stays at the first
+# MiB; a reader fetches chunks 10 and 11 itself; the daemon dies.  The
+# next run is early again from its durable point and asks for chunks 1 to
+# 9 only: 10 and 11 are in the store, named by what the first run kept.
+rmdir "$P/queued" # the private-images quota (5); queued, it had no data for the bin
+mkdir "$R/instances/web5"
+echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
+start crashy paused.raw web5 $((12 * MiB))
+rm "$CTL/stop_at"
+python3 - "$R/instances/web5/disks/vda" "$F/paused.raw" <<'PY'
+import os, sys
+MiB = 1 << 20
+src = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for off in (10 * MiB + 5, 11 * MiB + 4096):
+    if os.pread(fd, 8192, off) != src[off:off + 8192]:
+        sys.exit("bytes differ at %d" % off)
+PY
+[[ -n "$(ls "$S/early-got")" ]] || fail "the early import kept nothing of what arrived"
+kill_imgfs "$M"
+seen=$(wc -l <"$LOG")
+rm "$CTL/stop_range"
+mount_imgfs "$S" "$M"
+imgfs_wait "$P/crashy" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait crashy: $(cat "$P/crashy/error")"; }
+python3 - "$LOG" "$seen" <<'PY' || fail "the run after the crash fetched again what had arrived"
+import sys
+MiB = 1 << 20
+lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
+r = [(int(a), int(b)) for k, n, a, b, _ in (l.split() for l in lines) if k == "BEGIN" and n == "paused.raw"]
+print("ranges after the crash:", r)
+sys.exit(not r or any(a < 12 * MiB and b > 10 * MiB for a, b in r))
+PY
+assert_file_eq "$F/paused.raw" "$P/crashy/disks/vda" "crashy's disk"
+assert_eq "" "$(ls "$S/early-got")" "what arrived, kept until the import sealed"
