@@ -53,6 +53,7 @@ struct early_import {
 	bool ended;   /* out of the list (early_end): freed by its last user */
 	bool ready;   /* the import turned to windows: url, validator, total, got set */
 	int failed;   /* -errno: every read fails (why) */
+	bool readers_only; /* failed for readers only: the import's windows go on */
 	char why[FETCH_REASON_MAX];
 	char url[FETCH_URL_MAX + 1];
 	char validator[FETCH_VALIDATOR_MAX];
@@ -798,7 +799,7 @@ out:
 	return rc;
 }
 
-void early_fail(model *m, int64_t image_id, const char *why)
+static void fail_entry(model *m, int64_t image_id, const char *why, bool readers_only)
 {
 	struct model_early *set = m->early;
 	struct early_import *e;
@@ -806,10 +807,21 @@ void early_fail(model *m, int64_t image_id, const char *why)
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((e = find(set, image_id)) && !e->failed) {
 		e->failed = -EIO;
+		e->readers_only = readers_only;
 		snprintf(e->why, sizeof(e->why), "%s", why);
 		pthread_cond_broadcast(&set->cv);
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
+}
+
+void early_fail(model *m, int64_t image_id, const char *why)
+{
+	fail_entry(m, image_id, why, false);
+}
+
+void early_fail_readers(model *m, int64_t image_id, const char *why)
+{
+	fail_entry(m, image_id, why, true);
 }
 
 int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap)
@@ -821,7 +833,7 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	for (;;) {
 		uint32_t i, left = 0;
-		if (e->failed) {
+		if (e->failed && !e->readers_only) {
 			snprintf(why, cap, "%s", e->why);
 			rc = -EIO;
 			break;

@@ -57,6 +57,9 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
                 const blob_manifest *got, uint64_t held, struct early_import **out);
 /* Fails every read of the entry from now on, with why (one line). */
 void early_fail(model *m, int64_t image_id, const char *why);
+/* The same for the readers only: the import's windows go on (a file the
+ * readers cannot read through, QCOW2, imports as any other). */
+void early_fail_readers(model *m, int64_t image_id, const char *why);
 /* The next window: chunks [*first, *end) none arrived nor in flight, now in
  * flight for the caller; 1, or 0 when every chunk arrived, -ETIMEDOUT
  * when only readers' chunks are left and none arrived for the stall

@@ -591,7 +591,7 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 		char line[200];
 		snprintf(line, sizeof(line), "image %s is a QCOW2 file: an early start needs a raw one",
 		         model_image_get(r->m, r->t.image_id, &img) == 0 ? img.ext_id : "?");
-		early_fail(r->m, r->t.image_id, line);
+		early_fail_readers(r->m, r->t.image_id, line); /* the import goes on, as a plain one's */
 	}
 	if ((rc = import_early_mark(ir, true)) < 0)
 		goto fail_store;

@@ -13,7 +13,8 @@
 # whose file changed makes it EIO, never other bytes, and the image's
 # error and the log's line of the read say why (§9); a daemon killed
 # (kill -9) in an early import: its next run fetches none of the chunks
-# that had arrived past the durable point.  Refusals of the write.
+# that had arrived past the durable point; a QCOW2 source started early:
+# EIO with why, and its import ends as a plain one.  Refusals of the write.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -277,3 +278,16 @@ sys.exit(not r or any(a < 12 * MiB and b > 10 * MiB for a, b in r))
 PY
 assert_file_eq "$F/paused.raw" "$P/crashy/disks/vda" "crashy's disk"
 assert_eq "" "$(ls "$S/early-got")" "what arrived, kept until the import sealed"
+
+say "a QCOW2 source started early: its reads are EIO and say why; the import goes on, as a plain one"
+rmdir "$R/instances/web5" && rmdir "$P/crashy" "$R/recycle-bin/crashy" # the private-images quota (5)
+head -c $((3 * MiB)) /dev/urandom >"$T/q.raw"
+qemu-img convert -f raw -O qcow2 "$T/q.raw" "$F/q.qcow2"
+mkdir "$R/instances/web6"
+start qcow q.qcow2 web6 "$(stat -c %s "$F/q.qcow2")"
+assert_errno EIO readat "$R/instances/web6/disks/vda" 0 4096
+assert_match "read /[^ ]*/instances/web6/disks/vda at 0: EIO the image cannot be read through: image img-[0-9a-f]+ is a QCOW2 file: an early start needs a raw one" \
+    "$(logged_read "/regions/cn-north-1/instances/web6/disks/vda at 0")" "the QCOW2 read's reason"
+rm "$CTL/stop_at"
+imgfs_wait "$P/qcow" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait qcow: $(cat "$P/qcow/error")"; }
+assert_file_eq "$F/q.qcow2" "$P/qcow/disks/vda" "the QCOW2 import's disk (the file, as a plain import keeps it)"
