@@ -328,7 +328,10 @@ static void got_save(model *m, struct early_import *e)
 	if (!m->dir)
 		return;
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	rc = e->got ? blob_manifest_encode(&enc, &len, e->got) : -ENOENT;
+	/* Ended: the import sealed or failed, and removed the file (a reader's
+	 * fetch that ends in that moment may still leave one: its image's
+	 * task is gone, nothing reads it). */
+	rc = e->got && !e->ended ? blob_manifest_encode(&enc, &len, e->got) : -ENOENT;
 	seq = set->seq++;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	if (rc < 0)
