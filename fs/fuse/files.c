@@ -435,8 +435,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* A read that failed: its line in the log (inside an image, §18, the
- * helper's failure was logged with its reason), and its errno; why: the
- * reason when the reader has one (an early disk's, §6.5), else NULL. */
+ * helper's failure was logged with its reason; why: an early disk's), and its errno. */
 static void read_failed(fuse_req_t req, fuse_ino_t ino, bool inside, off_t off, ssize_t n, const char *why)
 {
 	struct fs_node node;
@@ -444,9 +443,7 @@ static void read_failed(fuse_req_t req, fuse_ino_t ino, bool inside, off_t off, 
 		char path[1024];
 		fs_node_path(ops_ctx(req), &node, path, sizeof(path));
 		fs_log(ops_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
-		       why && why[0] ? why
-		       : n == -EIO   ? "a chunk could not be read or does not match its hash"
-		                     : strerror((int)-n));
+		       why && *why ? why : n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
 	}
 	ops_reply_err(req, (int)-n);
 }
@@ -531,7 +528,7 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	}
 	if (h->kind == FH_DISK && aread_start(req, ino, h, size, off))
 		return;
-	char *buf = NULL;
+	char *buf = NULL, why[400] = ""; /* why: an early disk's EIO (§6.5) */
 	ssize_t n = 0;
 	if (h->kind == FH_BLOB) {
 		/* Inside one data chunk (a sequential reader's 1 MiB requests):
@@ -554,7 +551,6 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		ops_reply_err(req, ENOMEM);
 		return;
 	}
-	char why[400] = "";
 	if (n == 0)
 		n = h->kind == FH_DISK     ? fs_disk_pread(h->disk, buf, size, (uint64_t)off, why, sizeof(why))
 		    : h->kind == FH_INSIDE ? fs_inside_pread(ops_ctx(req), h->inside, buf, size, (uint64_t)off)
