@@ -341,12 +341,14 @@ void fs_disk_upload_fail(struct fs_ctx *ctx, int64_t image_id, int err)
 	IMGFS_UNLOCK(&ctx->disks->lock, disks_lock);
 }
 
-ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off)
+ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off, char *why, size_t cap)
 {
+	if (why && cap)
+		why[0] = '\0';
 	if (d->up)
 		fs_disk_settle(d); /* the writes answered before they were stored */
 	if (d->early)
-		return model_early_disk_pread(d->early, d->w, buf, len, off);
+		return model_early_disk_pread(d->early, d->w, buf, len, off, why, cap);
 	return blob_wblob_pread(d->w, buf, len, off);
 }
 

@@ -39,7 +39,9 @@ struct fs_disk;
 int fs_disk_open(struct fs_ctx *ctx, const struct fs_node *n, bool write, struct fs_disk **out, struct model_err *err);
 /* Drops a handle; the last writer records the new size and mtime. */
 void fs_disk_close(struct fs_ctx *ctx, struct fs_disk *d, bool write);
-ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off);
+/* why (cap bytes, may be NULL): an early disk's reason for an EIO (SPEC
+ * §6.5 "Faults"), "" otherwise. */
+ssize_t fs_disk_pread(struct fs_disk *d, void *buf, size_t len, uint64_t off, char *why, size_t cap);
 /* A small read of a cloud disk in the cluster, started: 1 when done(arg,
  * n) will be called once, on the cluster client's thread, with what
  * fs_disk_pread would return; 0 when not (read the waiting way). */

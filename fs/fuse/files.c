@@ -435,15 +435,15 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* A read that failed: its line in the log (inside an image, §18, the
- * helper's failure was logged with its reason), and its errno. */
-static void read_failed(fuse_req_t req, fuse_ino_t ino, bool inside, off_t off, ssize_t n)
+ * helper's failure was logged with its reason; why: an early disk's), and its errno. */
+static void read_failed(fuse_req_t req, fuse_ino_t ino, bool inside, off_t off, ssize_t n, const char *why)
 {
 	struct fs_node node;
 	if (!inside && ops_resolve(req, ino, &node) == 0) {
 		char path[1024];
 		fs_node_path(ops_ctx(req), &node, path, sizeof(path));
 		fs_log(ops_ctx(req), "read %s at %lld: %s %s", path, (long long)off, fs_errno_name((int)n),
-		       n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
+		       why && *why ? why : n == -EIO ? "a chunk could not be read or does not match its hash" : strerror((int)-n));
 	}
 	ops_reply_err(req, (int)-n);
 }
@@ -467,7 +467,7 @@ static void aread_done(void *arg, ssize_t n)
 	struct fs_ctx *ctx = r->ctx;
 	ops_answering(FS_OP_READ);
 	if (n < 0) {
-		read_failed(r->req, r->ino, false, r->off, n);
+		read_failed(r->req, r->ino, false, r->off, n, NULL);
 	} else {
 		fs_stats_read(ctx, (size_t)n);
 		fs_stats_cluster_read(ctx);
@@ -528,7 +528,7 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	}
 	if (h->kind == FH_DISK && aread_start(req, ino, h, size, off))
 		return;
-	char *buf = NULL;
+	char *buf = NULL, why[400] = ""; /* why: an early disk's EIO (§6.5) */
 	ssize_t n = 0;
 	if (h->kind == FH_BLOB) {
 		/* Inside one data chunk (a sequential reader's 1 MiB requests):
@@ -552,11 +552,11 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 		return;
 	}
 	if (n == 0)
-		n = h->kind == FH_DISK     ? fs_disk_pread(h->disk, buf, size, (uint64_t)off)
+		n = h->kind == FH_DISK     ? fs_disk_pread(h->disk, buf, size, (uint64_t)off, why, sizeof(why))
 		    : h->kind == FH_INSIDE ? fs_inside_pread(ops_ctx(req), h->inside, buf, size, (uint64_t)off)
 		                           : blob_store_read(h->store, h->man, buf, size, (uint64_t)off);
 	if (n < 0) {
-		read_failed(req, ino, h->kind == FH_INSIDE, off, n);
+		read_failed(req, ino, h->kind == FH_INSIDE, off, n, why);
 	} else {
 		fs_stats_read(ops_ctx(req), (size_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);

@@ -159,8 +159,10 @@ int model_early_disk_open(model *m, int64_t blob_id, int64_t vm_id, struct model
 void model_early_disk_close(struct model_early_disk *ed); /* accepts NULL */
 /* Reads w as the disk shows it: the guest's chunks from w, the rest
  * through the image (EIO within the stall timeout for a chunk that does
- * not arrive). */
-ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void *buf, size_t len, uint64_t off);
+ * not arrive: why, cap bytes, may be NULL, says why in words a user acts
+ * on, SPEC §6.5 "Faults"; "" for a failure of w's own). */
+ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void *buf, size_t len, uint64_t off,
+                               char *why, size_t cap);
 /* Before a write, punch or share of [off, off + len) of w (the caller
  * serialises writers): each chunk it touches that is not the disk's own
  * yet becomes so, durably. */

@@ -30,6 +30,7 @@
  * fetching thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ struct early_import {
 	bool ended;   /* out of the list (early_end): freed by its last user */
 	bool ready;   /* the import turned to windows: url, validator, total, got set */
 	int failed;   /* -errno: every read fails (why) */
+	bool readers_only; /* failed for readers only: the import's windows go on */
 	char why[FETCH_REASON_MAX];
 	char url[FETCH_URL_MAX + 1];
 	char validator[FETCH_VALIDATOR_MAX];
@@ -69,6 +71,7 @@ struct early_import {
 };
 
 struct model_early {
+	unsigned seq; /* temporary names of the arrived files (got_save) */
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* a chunk arrived or was given up, an entry turned ready or failed */
 	struct early_import *list;
@@ -277,6 +280,144 @@ static bool early_cancelled_fn(void *arg)
 	return k->cancelled && k->cancelled(k->arg);
 }
 
+/* ---- what arrived, kept across a crash ------------------------------------------ */
+
+/* <state>/early-got/<image id>: "IMGFSEG1", the size (u64), the
+ * validator's length (u32) and bytes, then the manifest of the chunks
+ * that arrived (blob_manifest_encode).  Rewritten (temporary name, fsync,
+ * rename) after each fetch that brought chunks, removed when the import
+ * ends: the run after a crash (kill -9, a power cut) takes the chunks it
+ * names that the store holds as arrived, for the same version of the
+ * file only, instead of fetching them again (SPEC §6.5 "Faults").  Every
+ * chunk it names was stored durably first (blob_store_put_chunk). */
+#define GOT_MAGIC "IMGFSEG1"
+
+/* write(2) until all of it is written: 0 or -EIO. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void got_path(const model *m, int64_t image_id, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/early-got/%" PRId64, m->dir, image_id);
+}
+
+static void got_save(model *m, struct early_import *e)
+{
+	struct model_early *set = m->early;
+	char path[4200], tmp[4300], dir[4200];
+	uint8_t head[8 + 8 + 4];
+	uint32_t v32;
+	void *enc = NULL;
+	size_t len = 0, vlen = 0;
+	unsigned seq;
+	int fd, rc;
+
+	if (!m->dir)
+		return;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	/* Ended: the import sealed or failed, and removed the file (a reader's
+	 * fetch that ends in that moment may still leave one: its image's
+	 * task is gone, nothing reads it). */
+	rc = e->got && !e->ended ? blob_manifest_encode(&enc, &len, e->got) : -ENOENT;
+	seq = set->seq++;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (rc < 0)
+		return;
+	vlen = strlen(e->validator);
+	memcpy(head, GOT_MAGIC, 8);
+	memcpy(head + 8, &e->total, 8); /* host order, as the profiles */
+	v32 = (uint32_t)vlen;
+	memcpy(head + 16, &v32, 4);
+	snprintf(dir, sizeof(dir), "%s/early-got", m->dir);
+	mkdir(dir, 0700);
+	got_path(m, e->image_id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%u.tmp", path, seq);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		goto out;
+	rc = write_all(fd, head, sizeof(head)) == 0 && write_all(fd, e->validator, vlen) == 0 &&
+	             write_all(fd, enc, len) == 0 && fsync(fd) == 0
+	         ? 0
+	         : -EIO;
+	close(fd);
+	/* A hint: a failure costs fetches after a crash, never bytes. */
+	if (rc < 0 || rename(tmp, path) < 0)
+		unlink(tmp);
+out:
+	free(enc);
+}
+
+bool early_got_kept(model *m, int64_t image_id)
+{
+	char path[4200];
+
+	if (!m->dir)
+		return false;
+	got_path(m, image_id, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+void early_got_remove(model *m, int64_t image_id)
+{
+	char path[4200];
+
+	if (!m->dir)
+		return;
+	got_path(m, image_id, path, sizeof(path));
+	unlink(path);
+}
+
+/* The chunks the file kept for image_id names that the store holds, for
+ * this version (validator, total) only: a manifest, or NULL. */
+static blob_manifest *got_load(model *m, int64_t image_id, int64_t region_id, const char *validator, uint64_t total)
+{
+	char path[4200];
+	blob_manifest *man = NULL, *have = NULL;
+	uint8_t *buf = NULL;
+	blob_store *s;
+	struct stat st;
+	size_t vlen = strlen(validator);
+	uint64_t size = 0;
+	uint32_t v32 = 0;
+	int fd = -1;
+
+	if (!m->dir)
+		return NULL;
+	got_path(m, image_id, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 || st.st_size < 20 ||
+	    st.st_size > (off_t)64 << 20 || !(buf = malloc((size_t)st.st_size)) ||
+	    pread(fd, buf, (size_t)st.st_size, 0) != (ssize_t)st.st_size)
+		goto out;
+	memcpy(&size, buf + 8, 8);
+	memcpy(&v32, buf + 16, 4);
+	if (memcmp(buf, GOT_MAGIC, 8) != 0 || size != total || v32 != vlen ||
+	    20 + vlen > (size_t)st.st_size || memcmp(buf + 20, validator, vlen) != 0 ||
+	    blob_manifest_decode(&man, buf + 20 + vlen, (size_t)st.st_size - 20 - vlen) < 0 || man->size != total ||
+	    model_store(m, region_id, &s) < 0 || blob_manifest_new(&have, total) < 0)
+		goto out;
+	for (uint32_t k = 0; k < man->count; k++)
+		if (blob_store_has_chunk(s, &man->id[k]) == 1 && blob_manifest_set(have, man->index[k], &man->id[k]) < 0)
+			break;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	blob_manifest_free(man);
+	return have;
+}
+
 int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, bool (*cancelled)(void *arg),
                 void *arg, char *why, size_t cap)
 {
@@ -323,14 +464,18 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	if (rc < 0 && !why[0])
 		snprintf(why, cap, "%s", strerror(-rc));
+	if (k.chunk > first)
+		got_save(m, e);
 	return rc;
 }
 
 /* ---- readers -------------------------------------------------------------------- */
 
 /* Chunk i of e arrived (its id into *id, null: a hole), waiting for it or
- * fetching it.  Under the lock on entry and on return. */
-static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id, const struct timespec *until)
+ * fetching it.  Under the lock on entry and on return.  -EIO with why in
+ * out (cap bytes) when it did not. */
+static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id, const struct timespec *until,
+                      char *out, size_t cap)
 {
 	struct model_early *set = m->early;
 	char why[FETCH_REASON_MAX];
@@ -338,8 +483,10 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 
 	IMGFS_ASSERT_HELD(&set->lock);
 	for (;;) {
-		if (e->failed)
+		if (e->failed) {
+			snprintf(out, cap, "the image cannot be read through: %s", e->why);
 			return e->failed;
+		}
 		if (e->ready && bit(e->arrived, i)) {
 			const chunk_id *p = blob_manifest_get(e->got, i);
 			if (p)
@@ -357,17 +504,26 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 			if (rc < 0 && strstr(why, "changed on the server"))
 				early_fail(m, e->image_id, why);
 			IMGFS_LOCK(&set->lock, model_early_lock);
-			if (rc < 0)
+			if (rc < 0) {
+				snprintf(out, cap, "chunk %u could not be fetched from the image's source (%s): the next read "
+				         "tries again", i, why);
 				return -EIO;
+			}
 			continue;
 		}
 		if (IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock) == ETIMEDOUT &&
-		    !(e->ready && bit(e->arrived, i)))
+		    !(e->ready && bit(e->arrived, i))) {
+			snprintf(out, cap, "chunk %u did not arrive within the import's stall timeout (%d s): the image's "
+			         "source stopped answering; the next read tries again", i, import_stall_seconds());
 			return -EIO;
+		}
 	}
 }
 
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+/* early_read and early_peek: a reader's read goes into the boot profile
+ * (seen), the import's own look at its first bytes does not. */
+static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, bool seen, char *why,
+                            size_t cap)
 {
 	struct model_early *set = m->early;
 	struct timespec until = deadline();
@@ -399,15 +555,20 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 		while (!e->ready && !e->failed && rc != ETIMEDOUT)
 			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
 		rc = e->failed ? e->failed : !e->ready ? -EIO : 0;
+		if (e->failed)
+			snprintf(why, cap, "the image cannot be read through: %s", e->why);
+		else if (!e->ready)
+			snprintf(why, cap, "the import did not turn to ranges within its stall timeout (%d s): the image's "
+			         "source did not answer; the next read tries again", import_stall_seconds());
 		total = e->total;
 		if (rc == 0 && at >= total)
 			rc = 1; /* past the end: zeros */
 		else if (rc == 0) {
-			if (e->seen && !bit(e->seen, i)) {
+			if (seen && e->seen && !bit(e->seen, i)) {
 				bit_set(e->seen, i, true);
 				e->order[e->norder++] = i;
 			}
-			rc = need_chunk(m, e, i, &id, &until);
+			rc = need_chunk(m, e, i, &id, &until, why, cap);
 		}
 		IMGFS_UNLOCK(&set->lock, model_early_lock);
 		if (rc < 0)
@@ -457,6 +618,25 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	return rc;
 }
 
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap)
+{
+	char none[1];
+
+	if (!why || !cap) {
+		why = none;
+		cap = sizeof(none);
+	}
+	why[0] = '\0';
+	return read_through(m, image_id, buf, len, off, true, why, cap);
+}
+
+ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+{
+	char none[1] = "";
+
+	return read_through(m, image_id, buf, len, off, false, none, sizeof(none));
+}
+
 /* ---- boot profiles -------------------------------------------------------------- */
 
 /* <state>/profiles/<FNV-1a 64 of the URL>: the chunk indexes a first
@@ -491,6 +671,16 @@ static void profile_load(model *m, const char *url, uint32_t n, uint32_t **plan,
 	fclose(f);
 	*plan = p;
 	*nplan = p ? k : 0;
+}
+
+bool early_profiled(model *m, const char *url)
+{
+	char path[4200];
+
+	if (!m->dir)
+		return false;
+	profile_path(m, url, path, sizeof(path));
+	return access(path, F_OK) == 0;
 }
 
 void early_profile_save(model *m, struct early_import *e)
@@ -534,9 +724,18 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 	uint32_t n = (uint32_t)((total + CHUNK - 1) / CHUNK);
 	size_t nb = (n + 7) / 8 + 1;
 	uint32_t *plan = NULL, nplan = 0;
+	blob_manifest *kept = NULL;
+	int64_t region_id = 0;
 	int rc = 0;
 
 	profile_load(m, url, n, &plan, &nplan);
+	/* What a run before a crash fetched and stored (got_save). */
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if ((e = find(set, image_id)))
+		region_id = e->region_id;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (e && early_got_kept(m, image_id))
+		kept = got_load(m, image_id, region_id, validator, total);
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if (!(e = find(set, image_id))) {
 		rc = -ENOENT;
@@ -584,16 +783,26 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		bit_set(e->arrived, i, true);
 		e->arrived_bytes += blob_chunk_len(total, i);
 	}
+	for (uint32_t k = 0; kept && k < kept->count; k++) {
+		uint32_t i = kept->index[k];
+		if (i >= n || bit(e->arrived, i) || bit(e->inflight, i))
+			continue;
+		if ((rc = blob_manifest_set(e->got, i, &kept->id[k])) < 0)
+			goto out;
+		bit_set(e->arrived, i, true);
+		e->arrived_bytes += blob_chunk_len(total, i);
+	}
 	e->ready = true;
 	pthread_cond_broadcast(&set->cv);
 	*out = e;
 out:
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	free(plan);
+	blob_manifest_free(kept);
 	return rc;
 }
 
-void early_fail(model *m, int64_t image_id, const char *why)
+static void fail_entry(model *m, int64_t image_id, const char *why, bool readers_only)
 {
 	struct model_early *set = m->early;
 	struct early_import *e;
@@ -601,10 +810,21 @@ void early_fail(model *m, int64_t image_id, const char *why)
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((e = find(set, image_id)) && !e->failed) {
 		e->failed = -EIO;
+		e->readers_only = readers_only;
 		snprintf(e->why, sizeof(e->why), "%s", why);
 		pthread_cond_broadcast(&set->cv);
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
+}
+
+void early_fail(model *m, int64_t image_id, const char *why)
+{
+	fail_entry(m, image_id, why, false);
+}
+
+void early_fail_readers(model *m, int64_t image_id, const char *why)
+{
+	fail_entry(m, image_id, why, true);
 }
 
 int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap)
@@ -616,7 +836,7 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	for (;;) {
 		uint32_t i, left = 0;
-		if (e->failed) {
+		if (e->failed && !e->readers_only) {
 			snprintf(why, cap, "%s", e->why);
 			rc = -EIO;
 			break;
@@ -705,6 +925,7 @@ void early_end(model *m, struct early_import *e)
 	pthread_cond_broadcast(&set->cv);
 	last = e->users == 0;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	early_got_remove(m, e->image_id); /* sealed or failed: nothing to resume */
 	if (last)
 		entry_free(e);
 }

@@ -38,9 +38,13 @@ int import_stall_seconds(void);
 /* Bytes [off, off + len) of image_id as its import will have them: each
  * chunk fetched at once unless it arrived or is on its way (then waited
  * for, at most the stall timeout).  Returns len, or -EIO (a source that
- * stopped answering or changed, the reason logged), -ENOENT when no early
- * import of image_id runs here (the caller reads the image instead). */
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);
+ * stopped answering or changed, the reason logged and in why: cap bytes,
+ * may be NULL), -ENOENT when no early import of image_id runs here (the
+ * caller reads the image instead). */
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap);
+/* early_read for the import's own look at the file (its format): the
+ * chunk is not a reader's, and stays out of the boot profile. */
+ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);
 /* Bytes arrived and the whole size of an early import (-ENOENT: none). */
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total);
 
@@ -53,6 +57,9 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
                 const blob_manifest *got, uint64_t held, struct early_import **out);
 /* Fails every read of the entry from now on, with why (one line). */
 void early_fail(model *m, int64_t image_id, const char *why);
+/* The same for the readers only: the import's windows go on (a file the
+ * readers cannot read through, QCOW2, imports as any other). */
+void early_fail_readers(model *m, int64_t image_id, const char *why);
 /* The next window: chunks [*first, *end) none arrived nor in flight, now in
  * flight for the caller; 1, or 0 when every chunk arrived, -ETIMEDOUT
  * when only readers' chunks are left and none arrived for the stall
@@ -67,6 +74,14 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 int early_prefix(model *m, struct early_import *e, blob_manifest **out, uint64_t *prefix);
 /* Bytes arrived (progress). */
 uint64_t early_arrived(model *m, struct early_import *e);
+/* Whether url has a boot profile here (an earlier early start's): its
+ * import, early or not, fetches the profile's chunks first. */
+bool early_profiled(model *m, const char *url);
+/* Whether an early import of image_id kept what arrived (its chunks
+ * past the durable point) when its process died: its next run, early
+ * again, takes them instead of fetching them again. */
+bool early_got_kept(model *m, int64_t image_id);
+void early_got_remove(model *m, int64_t image_id);
 /* The order in which readers first read its chunks, kept for the next
  * import of the same URL (a boot profile: its chunks are fetched first). */
 void early_profile_save(model *m, struct early_import *e);

@@ -161,8 +161,8 @@ void model_early_disk_close(struct model_early_disk *ed)
 
 /* The image's sealed system disk, once it is available: 1 with
  * ed->sealed set, 0 while its import runs, -EIO when it never will
- * (error, gone; the reason logged). */
-static int ed_sealed(struct model_early_disk *ed)
+ * (error, gone; the reason logged, and in why when not NULL: cap bytes). */
+static int ed_sealed(struct model_early_disk *ed, char *why, size_t cap)
 {
 	struct model_device devs[MODEL_MAX_DEVICES];
 	struct model_image img;
@@ -174,6 +174,11 @@ static int ed_sealed(struct model_early_disk *ed)
 	if ((rc = model_image_get(ed->m, ed->image_id, &img)) < 0 || img.status == MODEL_IMG_ERROR) {
 		model_log(ed->m, "early disk %" PRId64 ": its image %" PRId64 " %s", ed->blob_id, ed->image_id,
 		          rc < 0 ? "is gone" : "ended in error: rebuild the instance");
+		if (why && rc < 0)
+			snprintf(why, cap, "the image it started from is gone: rebuild the instance from another image");
+		else if (why)
+			snprintf(why, cap, "the import of its image %s ended in error (%s): rebuild the instance", img.ext_id,
+			         img.error[0] ? img.error : "no reason recorded");
 		return -EIO;
 	}
 	if (img.status == MODEL_IMG_UPLOADING)
@@ -190,17 +195,17 @@ static int ed_sealed(struct model_early_disk *ed)
 }
 
 /* Bytes [off, off + len) of the image as the disk shows them where the
- * guest did not write. */
-static ssize_t ed_base(struct model_early_disk *ed, void *buf, size_t len, uint64_t off)
+ * guest did not write; why (cap bytes, may be NULL) says why not. */
+static ssize_t ed_base(struct model_early_disk *ed, void *buf, size_t len, uint64_t off, char *why, size_t cap)
 {
 	blob_store *s;
 	ssize_t n;
 	int rc;
 
 	for (int tries = 0; tries < 2; tries++) {
-		if ((n = early_read(ed->m, ed->image_id, buf, len, off)) != -ENOENT)
+		if ((n = early_read(ed->m, ed->image_id, buf, len, off, why, cap)) != -ENOENT)
 			return n;
-		if ((rc = ed_sealed(ed)) < 0)
+		if ((rc = ed_sealed(ed, why, cap)) < 0)
 			return rc;
 		if (rc == 1) {
 			if ((rc = model_store(ed->m, ed->region_id, &s)) < 0)
@@ -219,11 +224,30 @@ static ssize_t ed_base(struct model_early_disk *ed, void *buf, size_t len, uint6
 	return -EIO;
 }
 
-ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void *buf, size_t len, uint64_t off)
+/* A failed read's reason as a user acts on it (SPEC §6.5 "Faults", §9):
+ * early.c's and ed_sealed's say what to do but for a source that changed,
+ * whose reason is fetch's ("the file changed on the server since byte N
+ * was received"): rewritten in place. */
+static void ed_why(char *why, size_t cap)
+{
+	char was[400];
+	const char *p, *q;
+
+	if (!why || !cap || !(p = strstr(why, "the file changed on the server")) || !(q = strstr(p, "received")))
+		return;
+	snprintf(was, sizeof(was), "%.*s", (int)(q + strlen("received") - p), p);
+	snprintf(why, cap, "%s: this disk read the version before; rebuild the instance from a new import of the image",
+	         was);
+}
+
+ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void *buf, size_t len, uint64_t off,
+                               char *why, size_t cap)
 {
 	uint64_t size = blob_wblob_size(w);
 	size_t done = 0;
 
+	if (why && cap)
+		why[0] = '\0';
 	if (off >= size)
 		return 0;
 	if (len > size - off)
@@ -236,7 +260,9 @@ ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void 
 		if (n > len - done)
 			n = len - done;
 		got = wbit(ed, i) ? blob_wblob_pread(w, (uint8_t *)buf + done, n, at)
-		                  : ed_base(ed, (uint8_t *)buf + done, n, at);
+		                  : ed_base(ed, (uint8_t *)buf + done, n, at, why, cap);
+		if (got < 0 && !done)
+			ed_why(why, cap);
 		if (got < 0)
 			return done ? (ssize_t)done : got;
 		if ((size_t)got != n)
@@ -271,7 +297,7 @@ int model_early_disk_cow(struct model_early_disk *ed, blob_wblob *w, uint64_t of
 			rc = -ENOMEM;
 			goto out;
 		}
-		ssize_t n = ed_base(ed, buf, clen, c0);
+		ssize_t n = ed_base(ed, buf, clen, c0, NULL, 0);
 		if (n != (ssize_t)clen) {
 			rc = n < 0 ? (int)n : -EIO;
 			goto out;
@@ -279,13 +305,7 @@ int model_early_disk_cow(struct model_early_disk *ed, blob_wblob *w, uint64_t of
 		bool zero = true;
 		for (size_t k = 0; k < clen && zero; k++)
 			zero = buf[k] == 0;
-		/* In two writes, neither of a whole chunk: a whole chunk's write
-		 * takes the wblob's whole-chunk path (an arrived file of its own),
-		 * and the guest's partial write into such a chunk lost the copied
-		 * bytes across a reopen in test_early; two partial writes go to
-		 * the overlay as any guest's do. */
-		if (!zero && ((n = blob_wblob_pwrite(w, buf, clen - 1, c0)) != (ssize_t)clen - 1 ||
-		              (n = blob_wblob_pwrite(w, buf + clen - 1, 1, c0 + clen - 1)) != 1)) {
+		if (!zero && (n = blob_wblob_pwrite(w, buf, clen, c0)) != (ssize_t)clen) {
 			rc = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
@@ -312,7 +332,7 @@ int model_early_disk_settle(struct model_early_disk *ed, blob_wblob *w)
 	char path[PATH_MAX];
 	int rc;
 
-	if ((rc = ed_sealed(ed)) <= 0)
+	if ((rc = ed_sealed(ed, NULL, 0)) <= 0)
 		return rc == 0 ? 0 : 0; /* not yet, or never: it stays early (reads say why) */
 	if ((rc = model_store(ed->m, ed->region_id, &s)) < 0)
 		return rc;

@@ -586,12 +586,12 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 		return upload_fail(r, ir->blob_id, "import failed: an early start: %s", strerror(-rc));
 	/* A QCOW2 file cannot be read through as a disk (raw only). */
 	uint8_t magic[4] = {0};
-	if (early_read(r->m, r->t.image_id, magic, sizeof(magic), 0) == 4 && memcmp(magic, "QFI\xfb", 4) == 0) {
+	if (early_peek(r->m, r->t.image_id, magic, sizeof(magic), 0) == 4 && memcmp(magic, "QFI\xfb", 4) == 0) {
 		struct model_image img;
 		char line[200];
 		snprintf(line, sizeof(line), "image %s is a QCOW2 file: an early start needs a raw one",
 		         model_image_get(r->m, r->t.image_id, &img) == 0 ? img.ext_id : "?");
-		early_fail(r->m, r->t.image_id, line);
+		early_fail_readers(r->m, r->t.image_id, line); /* the import goes on, as a plain one's */
 	}
 	if ((rc = import_early_mark(ir, true)) < 0)
 		goto fail_store;
@@ -880,6 +880,18 @@ int import_run(struct task_run *r)
 		/* Beyond the durable point the bytes may not have reached the disk. */
 		ir.mark = b.size <= blob_wblob_size(ir.w) ? b.size : 0;
 	}
+	/* A URL with a boot profile (SPEC §6.5 "Boot profile"): a plain
+	 * import takes the profile's chunks first too, turning to windows as
+	 * an early start's does (once the server names the version and
+	 * serves ranges; else it streams on, as ever).  A hint: out of
+	 * memory, the import runs in order. */
+	if (!early_known(r->m, r->t.image_id) && early_profiled(r->m, url))
+		(void)early_want(r->m, r->t.image_id, r->region_id);
+	/* An early import whose process died (kill -9, a power cut): early
+	 * again from its durable point, so that the chunks it fetched past it
+	 * and kept (early.c, got_save) are not fetched again. */
+	if (!early_known(r->m, r->t.image_id) && ir.mark > 0 && early_got_kept(r->m, r->t.image_id))
+		(void)early_want(r->m, r->t.image_id, r->region_id);
 	/* An early start of this image is known here and the bytes held name
 	 * their version: the windows go on from the durable point. */
 	if (early_known(r->m, r->t.image_id) && ir.validator[0] && ir.mark > 0 && r->t.bytes_total > 0)

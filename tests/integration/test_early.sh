@@ -7,9 +7,14 @@
 # the whole import costs at most 1.02x the file; the import ends with the
 # file's sha256; a guest's write into a chunk not yet arrived keeps the
 # image's other bytes, survives a remount (which settles the disk into an
-# ordinary one).  Faults: a source that pauses makes the read EIO (within
-# the stall timeout), a source whose file changed makes it EIO, never
-# other bytes, and the image's error says why.  Refusals of the write.
+# ordinary one).  A boot profile: a later import of the URL, early or
+# plain, asks for the chunks the first boot read first.  Faults: a source
+# that pauses makes the read EIO (within the stall timeout), a source
+# whose file changed makes it EIO, never other bytes, and the image's
+# error and the log's line of the read say why (§9); a daemon killed
+# (kill -9) in an early import: its next run fetches none of the chunks
+# that had arrived past the durable point; a QCOW2 source started early:
+# EIO with why, and its import ends as a plain one.  Refusals of the write.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -173,16 +178,37 @@ assert_eq "" "$(cat "$R/instances/web1/arrived")" "arrived of a settled instance
 say "a boot profile: a second import of the same URL takes the chunks the first boot read first"
 # The first boot's first reads, in order: chunks 15, 0, 10, 11, 13, 12,
 # 14 (the trace, the write), 9 (the read in flight).  The new import
-# holds chunk 0 from its stream, then asks for 15, the run 10 to 14, 9,
-# and only then the rest from the lowest.
+# holds chunk 0 from its stream (completed by a range inside it when it
+# turned to ranges before its first MiB, as a URL with a profile does),
+# then asks for 15, the run 10 to 14, 9, and only then the rest from the
+# lowest.
 mkdir "$R/instances/web4"
 seen=$(wc -l <"$LOG")
 start golden2 golden.raw web4 $GSIZE
 rm "$CTL/stop_at"
 imgfs_wait "$P/golden2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden2: $(cat "$P/golden2/error")"; }
-order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 > 0 { printf "%s ", $3 / 1048576 }')
+order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 >= 1048576 { printf "%s ", $3 / 1048576 }')
 assert_eq "15 10 9 1 " "$order" "the MiB each range of the second import began at"
 assert_file_eq "$F/golden.raw" "$P/golden2/disks/vda" "golden2's disk"
+
+say "a plain import of that URL (no instance) takes the profile's chunks first too"
+# The stream is held at its first MiB; the import turns to ranges at once
+# (the chunk the stream was in completed first), and its first windows
+# are the profile's: 15, the run 10 to 14, 9.
+seen=$(wc -l <"$LOG")
+echo $MiB >"$CTL/stop_at"
+mkdir "$P/golden3"
+echo "url http://127.0.0.1:$PORT/golden.raw" >"$P/golden3/source"
+wait_for 30 awk -v n="$seen" -v at=$((15 * MiB)) 'NR > n && $1 == "BEGIN" && $2 == "golden.raw" && $3 == at { f = 1 } END { exit !f }' "$LOG" ||
+    fail "the plain import asked for no range of the profile's first chunk: $(tail -n +$((seen + 1)) "$LOG")"
+rm "$CTL/stop_at"
+imgfs_wait "$P/golden3" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden3: $(cat "$P/golden3/error")"; }
+order=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "golden.raw" && $3 >= 1048576 { printf "%s ", $3 / 1048576 }')
+assert_eq "15 10 9 " "${order:0:8}" "the MiB the plain import's first ranges began at ($order)"
+assert_file_eq "$F/golden.raw" "$P/golden3/disks/vda" "golden3's disk"
+wait_for 60 grep -q . "$P/golden3/sha256" || fail "golden3: no sha256"
+assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden3/sha256")" "golden3's sha256"
+rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (5) for the faults' images
 
 say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
 mkdir "$R/instances/web2"
@@ -190,6 +216,10 @@ start paused paused.raw web2 $((12 * MiB))
 touch "$CTL/pause"
 rm "$CTL/stop_at"
 assert_errno EIO readat "$R/instances/web2/disks/vda" $((10 * MiB)) 4096
+# logged read LINE_PART: the log's newest line about that read, without its time.
+logged_read() { grep -F "imgfs: read $1" "$S/imgfs.log" | tail -1 | sed 's/^[^ ]* imgfs: //'; }
+assert_match "read /[^ ]*/instances/web2/disks/vda at $((10 * MiB)): EIO .*(stall|did not answer).*(tries again|rebuild the instance)" \
+    "$(logged_read "/regions/cn-north-1/instances/web2/disks/vda at $((10 * MiB))")" "the paused read's reason (§9)"
 rm "$CTL/pause"
 
 say "a source whose file changed: EIO, never the new bytes; the image's error says why"
@@ -201,6 +231,63 @@ python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); sys.exit(os.prea
 touch "$CTL/change"
 rm "$CTL/stop_at"
 assert_errno EIO readat "$R/instances/web3/disks/vda" $((10 * MiB)) 4096
+# What the guest's EIO was, and what to do: in the log (§9), while the
+# import ends and once it ended in error.
+CHANGED="EIO the file changed on the server since byte [0-9]+ was received: this disk read the version before; rebuild the instance from a new import of the image"
+assert_match "read /[^ ]*/instances/web3/disks/vda at $((10 * MiB)): $CHANGED" \
+    "$(logged_read "/regions/cn-north-1/instances/web3/disks/vda at $((10 * MiB))")" "the changed read's reason (§9)"
 imgfs_wait "$P/changing" >/dev/null 2>&1 && fail "the changed import reported success"
 assert_match 'import failed: the file changed on the server.*' "$(cat "$P/changing/error")" "changing's error"
+assert_errno EIO readat "$R/instances/web3/disks/vda" $((11 * MiB)) 4096
+assert_match "read /[^ ]*/instances/web3/disks/vda at $((11 * MiB)): $CHANGED" \
+    "$(logged_read "/regions/cn-north-1/instances/web3/disks/vda at $((11 * MiB))")" "the reason once the import ended"
 rm "$CTL/change"
+
+say "a crash (kill -9) in an early import: what arrived past the durable point is not fetched again"
+# The server holds chunks 1 to 8, so the durable point stays at the first
+# MiB; a reader fetches chunks 10 and 11 itself; the daemon dies.  The
+# next run is early again from its durable point and asks for chunks 1 to
+# 9 only: 10 and 11 are in the store, named by what the first run kept.
+rmdir "$P/queued" # the private-images quota (5); queued, it had no data for the bin
+mkdir "$R/instances/web5"
+echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
+start crashy paused.raw web5 $((12 * MiB))
+rm "$CTL/stop_at"
+python3 - "$R/instances/web5/disks/vda" "$F/paused.raw" <<'PY'
+import os, sys
+MiB = 1 << 20
+src = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for off in (10 * MiB + 5, 11 * MiB + 4096):
+    if os.pread(fd, 8192, off) != src[off:off + 8192]:
+        sys.exit("bytes differ at %d" % off)
+PY
+[[ -n "$(ls "$S/early-got")" ]] || fail "the early import kept nothing of what arrived"
+kill_imgfs "$M"
+seen=$(wc -l <"$LOG")
+rm "$CTL/stop_range"
+mount_imgfs "$S" "$M"
+imgfs_wait "$P/crashy" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait crashy: $(cat "$P/crashy/error")"; }
+python3 - "$LOG" "$seen" <<'PY' || fail "the run after the crash fetched again what had arrived"
+import sys
+MiB = 1 << 20
+lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
+r = [(int(a), int(b)) for k, n, a, b, _ in (l.split() for l in lines) if k == "BEGIN" and n == "paused.raw"]
+print("ranges after the crash:", r)
+sys.exit(not r or any(a < 12 * MiB and b > 10 * MiB for a, b in r))
+PY
+assert_file_eq "$F/paused.raw" "$P/crashy/disks/vda" "crashy's disk"
+assert_eq "" "$(ls "$S/early-got")" "what arrived, kept until the import sealed"
+
+say "a QCOW2 source started early: its reads are EIO and say why; the import goes on, as a plain one"
+rmdir "$R/instances/web5" && rmdir "$P/crashy" "$R/recycle-bin/crashy" # the private-images quota (5)
+head -c $((3 * MiB)) /dev/urandom >"$T/q.raw"
+qemu-img convert -f raw -O qcow2 "$T/q.raw" "$F/q.qcow2"
+mkdir "$R/instances/web6"
+start qcow q.qcow2 web6 "$(stat -c %s "$F/q.qcow2")"
+assert_errno EIO readat "$R/instances/web6/disks/vda" 0 4096
+assert_match "read /[^ ]*/instances/web6/disks/vda at 0: EIO the image cannot be read through: image img-[0-9a-f]+ is a QCOW2 file: an early start needs a raw one" \
+    "$(logged_read "/regions/cn-north-1/instances/web6/disks/vda at 0")" "the QCOW2 read's reason"
+rm "$CTL/stop_at"
+imgfs_wait "$P/qcow" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait qcow: $(cat "$P/qcow/error")"; }
+assert_file_eq "$F/q.qcow2" "$P/qcow/disks/vda" "the QCOW2 import's disk (the file, as a plain import keeps it)"

@@ -9,7 +9,8 @@
  * stored chunk as it was; records the seal must not trust (zeroed as by a
  * kill before step 4, of another boot, of another inode) make it read the
  * bytes, which it stores as they are; a part written, a punch, a shrink
- * and a growth; remove; a file removed by hand (EIO) or lost to a power
+ * and a growth; a chunk written whole then a byte at a time (an early
+ * disk's copy-on-write, then the guest), across a reopen; remove; a file removed by hand (EIO) or lost to a power
  * cut (zeros); a writer SIGKILLed while rewriting whole chunks
  * (every page old or new, and the seal's manifest reads back verified as
  * the disk).  Local stores only: RADOS has no files to link
@@ -418,6 +419,85 @@ static void test_stored_chunk_taken(void **state)
 	free(data);
 }
 
+/* An early disk's copy-on-write (model/task/early_disk.c): a chunk written
+ * whole (it arrives: the store's own file when the store holds the chunk,
+ * else a file of its own), fsynced, then a byte at a time into it (as dd
+ * bs=1 writes; the chunk copied into the overlay), closed and reopened:
+ * the chunk reads as written, never zeros, and the store's chunk it was
+ * linked to keeps its bytes.  Also a short last chunk, and a chunk written
+ * whole, in part and whole again before one fsync (the file of the last
+ * write stays).  Issue 69: test_early once saw such a chunk read back as
+ * zeros after a remount; this is that sequence against the blob directly. */
+static void test_whole_then_bytes_reopened(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint64_t size = 4 * MiB + 5000; /* chunk 4 is short */
+	uint8_t *data = malloc(size), *want = malloc(size), *again = fx_make_blob(fx, MiB, 0);
+
+	fx_local_only(fx);
+	assert_non_null(data);
+	assert_non_null(want);
+	fx_fill(fx, data, size);
+	for (int stored = 0; stored < 2; stored++) {
+		blob_manifest *snap = NULL, *m = NULL;
+		blob_wblob *w = NULL;
+		char name[8], path[512];
+
+		snprintf(name, sizeof name, "e%d", stored);
+		if (stored)
+			assert_int_equal(blob_store_put_buf(fx->s, &snap, data, size), 0);
+		memset(want, 0, size); /* blank: chunks 0 and 3 never written, 2 later */
+		memcpy(want + MiB, data + MiB, MiB);
+		memcpy(want + 4 * MiB, data + 4 * MiB, 5000);
+		assert_int_equal(blob_wblob_create(fx->s, name, NULL, size), 0);
+		assert_int_equal(blob_wblob_open(&w, fx->s, name), 0);
+		/* Chunks 1 and 4 whole, as the copy-on-write writes them, then
+		 * fsynced before the written map says so. */
+		assert_int_equal(blob_wblob_pwrite(w, data + MiB, MiB, MiB), (ssize_t)MiB);
+		assert_int_equal(blob_wblob_pwrite(w, data + 4 * MiB, 5000, 4 * MiB), 5000);
+		assert_int_equal(blob_wblob_fsync(w), 0);
+		arr_path(path, sizeof path, fx, name, 1);
+		if (stored)
+			assert_int_equal(ino_of(path), chunk_ino(fx, &snap->id[1]));
+		else
+			assert_true(ino_of(path) != 0);
+		/* The guest's write, a byte at a time; the last byte of chunk 4. */
+		for (int k = 0; k < 17; k++) {
+			uint8_t c = (uint8_t)("early-guest-write"[k]);
+			assert_int_equal(blob_wblob_pwrite(w, &c, 1, MiB + 100 + (uint64_t)k), 1);
+			want[MiB + 100 + k] = c;
+		}
+		assert_int_equal(blob_wblob_pwrite(w, "!", 1, size - 1), 1);
+		want[size - 1] = '!';
+		check_read(w, want, size);
+		blob_wblob_close(w);
+		assert_int_equal(blob_wblob_open(&w, fx->s, name), 0);
+		check_read(w, want, size);
+		/* Chunk 2 whole, a byte, whole again (other bytes), one fsync:
+		 * its last file stays, the overlay's copy goes. */
+		assert_int_equal(blob_wblob_pwrite(w, data + 2 * MiB, MiB, 2 * MiB), (ssize_t)MiB);
+		assert_int_equal(blob_wblob_pwrite(w, "x", 1, 2 * MiB + 9), 1);
+		assert_int_equal(blob_wblob_pwrite(w, again, MiB, 2 * MiB), (ssize_t)MiB);
+		memcpy(want + 2 * MiB, again, MiB);
+		assert_int_equal(blob_wblob_fsync(w), 0);
+		arr_path(path, sizeof path, fx, name, 2);
+		assert_int_equal(access(path, F_OK), 0);
+		blob_wblob_close(w);
+		assert_int_equal(blob_wblob_open(&w, fx->s, name), 0);
+		check_read(w, want, size);
+		if (stored)
+			check_sealed(fx, snap, data, size); /* the linked chunks untouched */
+		assert_int_equal(blob_wblob_seal(w, &m), 0);
+		check_sealed(fx, m, want, size);
+		blob_manifest_free(m);
+		blob_manifest_free(snap);
+		blob_wblob_close(w);
+	}
+	free(data);
+	free(want);
+	free(again);
+}
+
 /* A chunk's file missing: removed by hand after a write in this boot,
  * EIO (never zeros); its record of another boot (a power cut came before
  * the fsync), zeros. */
@@ -552,6 +632,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overlay_left_until_fsync, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_arrived_without_plugin, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stored_chunk_taken, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_whole_then_bytes_reopened, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_not_for_streams, blob_fx_setup, blob_fx_teardown),
