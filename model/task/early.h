@@ -1,7 +1,7 @@
 /*
  * early.h — the read-through of an image whose URL import is running, for
- * the instances started from it early (SPEC §6.5 "Early", docs/design.md
- * "Early instances").  Internal to model/: early.c keeps, per image, the
+ * the instances started from it early, and of a copy between regions being
+ * made (SPEC §6.5 "Early", docs/design.md "Early instances").  Internal to model/: early.c keeps, per image, the
  * chunks that arrived (ids in the region's store) and fetches the ones a
  * reader needs first; import.c turns its import to windows of chunks once
  * an early start asked for it; early_disk.c reads an early disk through it.
@@ -73,5 +73,24 @@ void early_profile_save(model *m, struct early_import *e);
 /* The import is done with it (sealed, failed, stopped): the entry goes;
  * readers then read the image. */
 void early_end(model *m, struct early_import *e);
+
+/* ---- copy.c's side: a copy between regions read early (SPEC §6.3) -------- */
+
+/* The entry of the copy into image_id whose source system disk is src_blob
+ * (made by early_want), held for the caller; NULL when none is here. */
+struct early_import *early_copy_hold(model *m, int64_t image_id, int64_t src_blob);
+void early_copy_release(model *m, struct early_import *e); /* accepts NULL */
+/* The copy is about to place the data chunks at[0, n): claim[k] 1 when it
+ * must (now in flight for it), 0 when the chunk arrived already, and then
+ * by_reader[k] 1 when a reader placed it (it crossed for the copy).  A
+ * chunk a reader is placing is waited for (at most the stall timeout:
+ * -EIO).  Nothing claimed on an error. */
+int early_copy_claim(model *m, struct early_import *e, const uint32_t *at, size_t n, uint8_t *claim,
+                     uint8_t *by_reader);
+/* The claimed chunks are placed and committed (ok), or nobody's again. */
+void early_copy_done(model *m, struct early_import *e, const uint32_t *at, size_t n, const uint8_t *claim, bool ok);
+/* The copy into image_id ended (available, error, gone): its entry goes,
+ * its readers read the image. */
+void early_copy_end(model *m, int64_t image_id);
 
 #endif
