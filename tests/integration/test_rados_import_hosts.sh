@@ -19,8 +19,13 @@
 #     twice, and a received at most one interval (plus what was in flight)
 #     past it;
 #   - y, never started, is taken over from 0 and fetched once;
+#   - an import on a third host c, an instance there started early from
+#     it (§6.5: its first MiB read through), c killed: b takes it over
+#     from the durable point c's early import made (on a chunk: the
+#     stream's are 384 KiB apart), asking for the rest only, and z's
+#     sha256 and bytes are the file's;
 #   - fsck clean afterwards.
-# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s).
+# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s), z's part about 12 s more.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -38,7 +43,7 @@ say "the files, a slow server counting what it sends"
 F="$T/files"
 mkdir -p "$F"
 # Raw disks (an MBR's boot signature) of random bytes, not whole chunks.
-for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)); do
+for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)) z:$(((6 << 20) + 777)); do
     python3 - "$F/${f%%:*}.raw" "${f#*:}" <<'EOF'
 import os, sys
 data = bytearray(os.urandom(int(sys.argv[2])))
@@ -118,6 +123,37 @@ done
 assert_eq "$(sha256sum <"$F/y.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/y/disks/vda" | cut -d' ' -f1)" "y's bytes on b"
 grep -q 'import of image [^ ]* (y) taken over from its durable point, byte 0 ' "$log" || fail "y not taken over from 0"
 assert_eq "GET /y.raw - 200 $((300 << 10))" "$(grep '^GET /y.raw ' "$T/served")" "y fetched once, by b"
+
+say "an import an instance started early from (§6.5 Early) on host c, c killed: b takes the import over"
+C="$T/mnt-c"
+IMGFS_IMPORT_SYNC_BYTES=$SYNC mount_imgfs "$T/state-c" "$C" "db=$URL,host=c,workers=1"
+PC="$C/regions/r1/private"
+mkdir "$PC/z" "$C/regions/r1/instances/e1"
+echo "url http://127.0.0.1:$PORT/z.raw" >"$PC/z/source"
+zsize=$(stat -c %s "$F/z.raw")
+wait_for 10 grep -q "^bytes-total $zsize\$" "$PC/z/task" || fail "z announced no size on c: $(cat "$PC/z/task")"
+echo "early private/z" >"$C/regions/r1/instances/e1/image"
+assert_eq "stopped early" "$(status_of "$C/regions/r1/instances/e1")" "e1's status on c"
+assert_eq "$(head -c 1048576 "$F/z.raw" | sha256sum)" "$(head -c 1048576 "$C/regions/r1/instances/e1/disks/vda" | sha256sum)" \
+    "e1's first MiB read early on c"
+zpast() { read -r got _ <"$C/regions/r1/instances/e1/arrived" && ((got >= (3 << 20))); }
+wait_for 20 zpast || fail "c's early import made no progress: $(cat "$PC/z/task")"
+assert_match $'op import\nstate running\nhost c\n.*' "$(cat "$PC/z/task")" "z's task before c is killed"
+kill_imgfs "$C"
+wait_for 15 grep -q 'import of image [^ ]* (z) taken over from its durable point' "$log" ||
+    fail "b did not take z over: $(tail -n 5 "$log")"
+zm=$(sed -n 's/.*import of image [^ ]* (z) taken over from its durable point, byte \([0-9]*\) .*/\1/p' "$log")
+# The stream's points are 384 KiB apart; an early import's fall on chunks.
+((zm >= (1 << 20) && zm % (1 << 20) == 0)) || fail "z taken over from byte $zm: not a point c's early import made"
+imgfs_wait "$PB/z" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait z: $(cat "$PB/z/error")"; }
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(cat "$PB/z/sha256")" "z's sha256 after b took it over"
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/z/disks/vda" | cut -d' ' -f1)" "z's bytes on b"
+assert_eq "GET /z.raw bytes=$zm- 206 $((zsize - zm))" "$(grep '^GET /z.raw ' "$T/served" | tail -n 1)" \
+    "b's request of z: the rest from c's durable point"
+admin host remove c || fail "host remove c"
+# e1's disk was local to c (§13.14): lost, not moved.
+wait_for 10 grep -q '^lost: ' "$B/regions/r1/instances/e1/status" ||
+    fail "e1 after c was removed: $(cat "$B/regions/r1/instances/e1/status")"
 
 say "fsck clean"
 "$IMGFS" admin --state "$T/state-b" --db "$URL" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
