@@ -28,6 +28,10 @@
  * or by the copy, which claims its groups through the entry (copy.c:
  * early_copy_claim, early_copy_done) and ends it (early_copy_end).
  *
+ * On a host that does not run the import (SPEC §13), early_remote.c makes
+ * the entry ready from the task row's durable point (e->remote: a reader
+ * reads the row again before it asks the source for a chunk).
+ *
  * Lock: the set's lock (level 53) guards the list and every entry's
  * fields; nothing is taken under it, and no fetch, store or database call
  * is made while it is held (a reader copies a chunk's id out, then reads).
@@ -78,6 +82,7 @@ struct early_import {
 	 * arrived says which are in this region's store; moved: a reader
 	 * placed the chunk (it counts as the copy's). */
 	bool copy;
+	bool remote; /* another host runs the import: made by early_remote_load */
 	int64_t src_region, src_blob;
 	uint8_t *moved;
 };
@@ -460,6 +465,18 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 		if (e->ready && !bit(e->inflight, i)) {
 			bit_set(e->inflight, i, true);
 			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			if (e->remote) {
+				/* What the importing host made durable since: read
+				 * from the store, not asked of the source again. */
+				int got = early_remote_load(m, e->image_id);
+				IMGFS_LOCK(&set->lock, model_early_lock);
+				if (got == -ENOENT || (got >= 0 && bit(e->arrived, i))) {
+					bit_set(e->inflight, i, false);
+					pthread_cond_broadcast(&set->cv);
+					continue;
+				}
+				IMGFS_UNLOCK(&set->lock, model_early_lock);
+			}
 			rc = e->copy ? copy_fetch(m, e, i, why, sizeof(why))
 			             : early_fetch(m, e, i, i + 1, NULL, NULL, why, sizeof(why));
 			if (rc < 0)
@@ -484,7 +501,7 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 	struct early_import *e;
 	blob_store *s = NULL;
 	size_t done = 0;
-	bool last = false;
+	bool last = false, asked = false;
 	int rc = 0;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
@@ -505,6 +522,13 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 		if (n > len - done)
 			n = len - done;
 		IMGFS_LOCK(&set->lock, model_early_lock);
+		if (!e->ready && !e->failed && !asked) {
+			/* Its import may run on another host (§13.13). */
+			asked = true;
+			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			early_remote_load(m, image_id);
+			IMGFS_LOCK(&set->lock, model_early_lock);
+		}
 		rc = 0;
 		while (!e->ready && !e->failed && rc != ETIMEDOUT)
 			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
@@ -695,6 +719,7 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->arrived_bytes += blob_chunk_len(total, i);
 	}
 	e->ready = true;
+	e->remote = false; /* the import runs here now (early_remote_set says otherwise) */
 	pthread_cond_broadcast(&set->cv);
 	*out = e;
 out:
@@ -907,13 +932,13 @@ void early_copy_done(model *m, struct early_import *e, const uint32_t *at, size_
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 }
 
-void early_copy_end(model *m, int64_t image_id)
+static void end_image(model *m, int64_t image_id, bool copy)
 {
 	struct model_early *set = m->early;
 	struct early_import *e;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)) && e->copy)
+	if ((e = find(set, image_id)) && (!copy || e->copy))
 		e->users++;
 	else
 		e = NULL;
@@ -922,4 +947,25 @@ void early_copy_end(model *m, int64_t image_id)
 		return;
 	early_end(m, e);
 	early_copy_release(m, e);
+}
+
+void early_copy_end(model *m, int64_t image_id)
+{
+	end_image(m, image_id, true);
+}
+
+void early_end_image(model *m, int64_t image_id)
+{
+	end_image(m, image_id, false);
+}
+
+void early_remote_set(model *m, int64_t image_id)
+{
+	struct model_early *set = m->early;
+	struct early_import *e;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if ((e = find(set, image_id)))
+		e->remote = true;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
 }

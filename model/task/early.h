@@ -74,6 +74,26 @@ void early_profile_save(model *m, struct early_import *e);
  * readers then read the image. */
 void early_end(model *m, struct early_import *e);
 
+/* ---- another host's import (early_remote.c) ------------------------------ */
+
+/* The URL and the validator of an import's task args (the lines after the
+ * plan; no validator line: ""), import.c: url FETCH_URL_MAX + 1 bytes,
+ * validator FETCH_VALIDATOR_MAX. */
+int import_parse(const char *rest, char *url, char *validator);
+/* When image_id's import runs on another host (SPEC §13.13), this host's
+ * entry learns from the task row what that host made durable (the chunks
+ * of tasks.resume, read from the region's store) and the URL and version
+ * to fetch the rest by range: 1 when it did (the entry ready), 0 when the
+ * import does not run elsewhere (or cannot be read through: no version,
+ * no size yet), -ENOENT when the task is gone (the entry ended: readers
+ * read the image), -errno. */
+int early_remote_load(model *m, int64_t image_id);
+/* The entry was made ready by early_remote_load (its source fetches ask the
+ * task row first). */
+void early_remote_set(model *m, int64_t image_id);
+/* The entry of image_id goes (readers read the image). */
+void early_end_image(model *m, int64_t image_id);
+
 /* ---- copy.c's side: a copy between regions read early (SPEC §6.3) -------- */
 
 /* The entry of the copy into image_id whose source system disk is src_blob
