@@ -609,13 +609,21 @@ out:
 
 /* ---- an early start (§6.5 "Early") ----------------------------------------------- */
 
-/* The refusals of an early start from img (its import running). */
+/* Whether img is a copy from another region being made (§6.3). */
+static bool early_is_copy(const struct model_image *img)
+{
+	return img->status == MODEL_IMG_PENDING && strcmp(img->origin_kind, "copy") == 0;
+}
+
+/* The refusals of an early start from img (its import or copy running). */
 static int early_check(const struct model_instance *vm, const struct model_image *img, struct model_err *err)
 {
 	if (img->folder == MODEL_FOLDER_ISO)
 		return model_fail(err, -EINVAL, "an ISO image cannot start early: write its id without early");
-	if (img->status != MODEL_IMG_UPLOADING || !model_image_is_url_import(img))
-		return model_fail(err, -EINVAL, "early takes an image being imported from a URL; the image is %s",
+	if (!early_is_copy(img) && (img->status != MODEL_IMG_UPLOADING || !model_image_is_url_import(img)))
+		return model_fail(err, -EINVAL,
+		                  "early takes an image being imported from a URL or copied from another region; "
+		                  "the image is %s",
 		                  model_image_status_name(img->status));
 	if (img->key_id)
 		return model_fail(err, -EINVAL, "an encrypted image cannot start early");
@@ -635,6 +643,7 @@ int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int6
 	struct model_conn *c;
 	blob_store *s = NULL;
 	int64_t blob_id = 0;
+	uint64_t size = 0;
 	int ndisk, rc;
 
 	if (model_image_get(m, image_id, &img) == 0 && img.status == MODEL_IMG_AVAILABLE)
@@ -646,7 +655,16 @@ int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int6
 	if ((rc = early_check(&vm, &img, err)) < 0 || (rc = instance_idle(m, &vm, err)) < 0 ||
 	    (rc = instance_store(m, vm.region_id, &s, err)) < 0)
 		goto out;
-	if (model_task_of_image(m, image_id, &t) < 0 || t.bytes_total == 0) {
+	if (early_is_copy(&img)) {
+		/* vda is the source's system disk (a copy's task counts every device). */
+		struct model_device devs[MODEL_MAX_DEVICES];
+		int nd = model_device_list(m, img.origin_id, devs);
+		if (nd <= 0 || devs[0].index != 0) {
+			rc = model_fail(err, -EIO, "cannot read the copy's source %" PRId64, img.origin_id);
+			goto out;
+		}
+		size = devs[0].size;
+	} else if (model_task_of_image(m, image_id, &t) < 0 || (size = t.bytes_total) == 0) {
 		rc = model_fail(err, -EBUSY, "the import has not announced the image's size yet; write again");
 		goto out;
 	}
@@ -658,14 +676,14 @@ int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int6
 		goto out;
 	if ((old = instance_disk_at(disks, ndisk, MODEL_VM_CDROM)) && (rc = instance_disk_drop(c, vm.id, old, &gone)) < 0)
 		goto out;
-	if ((rc = instance_disk_new(c, s, vm.region_id, vm.id, 0, false, NULL, t.bytes_total, 0, &made)) < 0 ||
+	if ((rc = instance_disk_new(c, s, vm.region_id, vm.id, 0, false, NULL, size, 0, &made)) < 0 ||
 	    made.n != 1 || sscanf(made.names[0], "d%" SCNd64, &blob_id) != 1) {
 		rc = model_fail(err, rc < 0 ? rc : -EIO, "cannot build vda: %s", strerror(rc < 0 ? -rc : EIO));
 		goto out;
 	}
 	/* Its map before the commit: a disk that is early says so from its
 	 * first moment (a failed commit removes both). */
-	if ((rc = model_early_disk_create(m, blob_id, t.bytes_total)) < 0) {
+	if ((rc = model_early_disk_create(m, blob_id, size)) < 0) {
 		model_fail(err, rc, "cannot build vda: %s", strerror(-rc));
 		goto out;
 	}

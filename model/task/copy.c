@@ -42,6 +42,11 @@
  * in a cluster that did not answer (EIO) sends the run back to the queue
  * with its pause, and the next one resumes from the last device done.
  *
+ * An instance may read the copy early (SPEC §6.5 "Early", early.c): then
+ * device 0's chunks go through the early entry's claims (copy_group_early:
+ * a chunk a reader placed is not placed again, and counts as this copy's),
+ * each group committed at once; the copy's end ends the entry.
+ *
  * At most MODEL_COPIES_RUNNING copies of one account run at once: the
  * claim asks copy_claimable, which counts the account's copies running
  * under live runners; the others stay queued (`task` shows their place).
@@ -52,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "early.h"
 #include "task_int.h"
 
 /* ---- the copies of an image ----------------------------------------------------- */
@@ -294,6 +300,7 @@ int copy_claimable(struct model_conn *c, int64_t task_id)
  * durable point (task_device_done calls copy_device_done). */
 struct copy_moved {
 	uint64_t chunks, bytes, found;
+	uint64_t early_bytes; /* of bytes, those early reads placed (counted in /stats as they did) */
 };
 
 static int copy_device_done(struct model_conn *c, struct task_run *r)
@@ -309,7 +316,7 @@ static int copy_device_done(struct model_conn *c, struct task_run *r)
 	db_bind_int64(st, 4, r->t.id);
 	int rc = model_exec_stmt(st);
 	if (rc >= 0)
-		task_count_moved(r, mv->bytes);
+		task_count_moved(r, mv->bytes - mv->early_bytes);
 	return rc;
 }
 
@@ -317,10 +324,45 @@ static int copy_device_done(struct model_conn *c, struct task_run *r)
  * are batched by that many). */
 #define COPY_GROUP 64
 
-/* Every chunk of man into dst through one batch, committed.  0 (also when
+/* A group of chunks of a copy that early readers read (SPEC §6.5 "Early"):
+ * the chunks a reader placed or is placing are not placed again (moved[k]
+ * says whether the chunk crossed, by the copy or by a reader), the others
+ * claimed, placed and committed at once (a reader waiting for one reads it
+ * from the store next). */
+static int copy_group_early(model *m, struct early_import *e, blob_batch *b, blob_store *src, const chunk_id *ids,
+                            const uint32_t *at, size_t n, uint8_t *moved, const blob_manifest *man,
+                            struct copy_moved *mv)
+{
+	chunk_id mine[COPY_GROUP];
+	uint8_t claim[COPY_GROUP], by_reader[COPY_GROUP], got[COPY_GROUP];
+	size_t c = 0;
+	int rc;
+
+	if ((rc = early_copy_claim(m, e, at, n, claim, by_reader)) < 0)
+		return rc;
+	for (size_t k = 0; k < n; k++)
+		if (claim[k])
+			mine[c++] = ids[k];
+	rc = c ? blob_batch_copy_many(b, src, mine, c, got) : 0;
+	if (rc >= 0 && c)
+		rc = blob_batch_commit(b);
+	early_copy_done(m, e, at, n, claim, rc >= 0);
+	if (rc < 0)
+		return rc;
+	c = 0;
+	for (size_t k = 0; k < n; k++) {
+		moved[k] = claim[k] ? got[c++] : by_reader[k];
+		if (!claim[k] && by_reader[k])
+			mv->early_bytes += blob_chunk_len(man->size, at[k]);
+	}
+	return 0;
+}
+
+/* Every chunk of man into dst through one batch, committed; through e's
+ * claims when early readers read it (NULL: none here).  0 (also when
  * stopped or lost: r says), -errno. */
 static int copy_chunks(struct task_run *r, blob_store *dst, blob_store *src, const blob_manifest *man,
-                       uint64_t before, struct copy_moved *mv)
+                       uint64_t before, struct copy_moved *mv, struct early_import *e)
 {
 	chunk_id ids[COPY_GROUP];
 	uint32_t at[COPY_GROUP];
@@ -339,7 +381,8 @@ static int copy_chunks(struct task_run *r, blob_store *dst, blob_store *src, con
 		}
 		if (n == 0)
 			break;
-		if ((rc = blob_batch_copy_many(b, src, ids, n, moved)) < 0)
+		if ((rc = e ? copy_group_early(r->m, e, b, src, ids, at, n, moved, man, mv)
+		            : blob_batch_copy_many(b, src, ids, n, moved)) < 0)
 			goto out;
 		for (size_t k = 0; k < n; k++) {
 			if (moved[k]) {
@@ -360,6 +403,22 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* The early readers' entry of the copy's system disk (SPEC §6.5 "Early"),
+ * made here when an instance reads the copy already (it can only be an
+ * early one: the copy is pending) but nobody on this host asked yet — so
+ * a read and the copy never place one chunk both; NULL: no reader. */
+static struct early_import *copy_early(struct task_run *r, const struct task_pdev *d)
+{
+	int64_t one = 0;
+	if (d->idx != 0)
+		return NULL;
+	if (model_fetch_one(r->m, SQL("SELECT 1 FROM instances WHERE image_id = ? LIMIT 1"), NULL, r->t.image_id, fill_i64,
+	                    &one) < 0 ||
+	    !one || early_want(r->m, r->t.image_id, r->region_id) < 0)
+		return NULL;
+	return early_copy_hold(r->m, r->t.image_id, d->src_blob);
+}
+
 /* Copies one device unless a previous run did.  0 when copied, skipped,
  * stopped or lost (see r), -errno from the database, or -EIO when a store
  * in a cluster did not answer (could not tell: the task goes back to the
@@ -371,6 +430,7 @@ static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *
 {
 	struct copy_moved mv = {0};
 	struct model_blob sb, db;
+	struct early_import *e;
 	blob_manifest *man = NULL;
 	blob_store *src = NULL, *dst = NULL;
 	int rc;
@@ -386,7 +446,10 @@ static int copy_device(struct task_run *r, const struct task_pdev *d, uint64_t *
 	if ((rc = model_blob_get(r->m, d->src_blob, &sb)) < 0 || (rc = model_blob_ids(r->m, d->src_blob, &man)) < 0 ||
 	    (rc = model_store(r->m, sb.region_id, &src)) < 0 || (rc = model_store(r->m, db.region_id, &dst)) < 0)
 		goto fail;
-	if ((rc = copy_chunks(r, dst, src, man, *before, &mv)) < 0) {
+	e = copy_early(r, d);
+	rc = copy_chunks(r, dst, src, man, *before, &mv, e);
+	early_copy_release(r->m, e);
+	if (rc < 0) {
 		if (rc == -EIO && (blob_store_has_cluster(src) || blob_store_has_cluster(dst))) {
 			blob_manifest_free(man);
 			return rc; /* could not tell */
@@ -434,7 +497,7 @@ static void copy_log(struct task_run *r, const struct copy_moved *mv)
 	          src.ext_id, from.name, to.name, mv->chunks, mv->bytes, mv->found);
 }
 
-int copy_run(struct task_run *r)
+static int copy_run_devices(struct task_run *r)
 {
 	struct task_pdev d[MODEL_MAX_DEVICES];
 	struct task_dev devs[MODEL_MAX_DEVICES];
@@ -469,4 +532,15 @@ int copy_run(struct task_run *r)
 		return rc;
 	copy_log(r, &mv);
 	return 0;
+}
+
+int copy_run(struct task_run *r)
+{
+	struct model_image img;
+	int rc = copy_run_devices(r);
+
+	/* Made or failed: early readers of the copy read the image (§6.5). */
+	if (model_image_get(r->m, r->t.image_id, &img) < 0 || img.status != MODEL_IMG_PENDING)
+		early_copy_end(r->m, r->t.image_id);
+	return rc;
 }

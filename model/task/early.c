@@ -1,6 +1,7 @@
 /*
- * early.c — the read-through of an image whose URL import is running, for
- * the instances started from it early (SPEC §6.5 "Early", docs/design.md
+ * early.c — the read-through of an image whose URL import (or copy from
+ * another region) is running, for the instances started from it early
+ * (SPEC §6.5 "Early", docs/design.md
  * "Early instances").
  *
  * Who calls it: early_disk.c (a guest's read of an early disk: early_read;
@@ -20,6 +21,16 @@
  * most the import's stall timeout.  The import (import.c) asks for the
  * lowest run of chunks neither arrived nor in flight, so it never fetches
  * a chunk a reader fetched, and a reader never one the import holds.
+ *
+ * A copy between regions (SPEC §6.3) read early has an entry too, ready at
+ * once (copy_entry): got is the source's manifest, a chunk arrives once it
+ * is in the target region's store — placed there by a reader (copy_fetch)
+ * or by the copy, which claims its groups through the entry (copy.c:
+ * early_copy_claim, early_copy_done) and ends it (early_copy_end).
+ *
+ * On a host that does not run the import (SPEC §13), early_remote.c makes
+ * the entry ready from the task row's durable point (e->remote: a reader
+ * reads the row again before it asks the source for a chunk).
  *
  * Lock: the set's lock (level 53) guards the list and every entry's
  * fields; nothing is taken under it, and no fetch, store or database call
@@ -68,6 +79,14 @@ struct early_import {
 	uint8_t *seen;
 	uint32_t *order, norder;
 	uint32_t *plan, nplan, plan_at;
+	/* A copy between regions (SPEC §6.3): its source device's region and
+	 * blob; got holds the source's ids (the same in every region) and
+	 * arrived says which are in this region's store; moved: a reader
+	 * placed the chunk (it counts as the copy's). */
+	bool copy;
+	bool remote; /* another host runs the import: made by early_remote_load */
+	int64_t src_region, src_blob;
+	uint8_t *moved;
 };
 
 struct model_early {
@@ -111,6 +130,7 @@ static void entry_free(struct early_import *e)
 	free(e->seen);
 	free(e->order);
 	free(e->plan);
+	free(e->moved);
 	blob_manifest_free(e->got);
 	explicit_bzero(e->url, sizeof(e->url)); /* it may hold a password */
 	free(e);
@@ -140,24 +160,80 @@ static struct early_import *find(struct model_early *set, int64_t image_id)
 	return NULL;
 }
 
+/* The entry of a copy into image_id (SPEC §6.3), ready at once: its
+ * source's system disk is sealed, its ids are the copy's.  *out NULL when
+ * image_id is no copy being made. */
+static int copy_entry(model *m, int64_t image_id, int64_t region_id, struct early_import **out)
+{
+	struct model_device devs[MODEL_MAX_DEVICES];
+	struct model_image img;
+	struct model_blob sb;
+	struct early_import *e;
+	blob_manifest *man = NULL;
+	uint32_t n;
+	size_t nb;
+	int rc;
+
+	*out = NULL;
+	if (model_image_get(m, image_id, &img) < 0 || strcmp(img.origin_kind, "copy") != 0 ||
+	    img.status != MODEL_IMG_PENDING)
+		return 0;
+	if ((rc = model_device_list(m, img.origin_id, devs)) <= 0 || devs[0].index != 0 ||
+	    (rc = model_blob_get(m, devs[0].blob_id, &sb)) < 0 || (rc = model_blob_ids(m, devs[0].blob_id, &man)) < 0)
+		return rc < 0 ? rc : -EIO;
+	n = (uint32_t)((man->size + CHUNK - 1) / CHUNK);
+	nb = (n + 7) / 8 + 1;
+	if (!(e = calloc(1, sizeof(*e))) || !(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) ||
+	    !(e->moved = calloc(1, nb))) {
+		blob_manifest_free(man);
+		entry_free(e);
+		return -ENOMEM;
+	}
+	e->image_id = image_id;
+	e->region_id = region_id;
+	e->copy = true;
+	e->src_region = sb.region_id;
+	e->src_blob = sb.id;
+	e->got = man;
+	e->total = man->size;
+	e->nchunks = n;
+	/* A hole is there already; a data chunk arrives when a reader or
+	 * the copy placed it (or found it) in this region's store. */
+	for (uint32_t i = 0; i < n; i++)
+		bit_set(e->arrived, i, true);
+	e->arrived_bytes = e->total;
+	for (uint32_t k = 0; k < man->count; k++) {
+		bit_set(e->arrived, man->index[k], false);
+		e->arrived_bytes -= blob_chunk_len(e->total, man->index[k]);
+	}
+	e->ready = true;
+	*out = e;
+	return 0;
+}
+
 int early_want(model *m, int64_t image_id, int64_t region_id)
 {
 	struct model_early *set = m->early;
-	struct early_import *e;
-	int rc = 0;
+	struct early_import *e, *copy = NULL;
+	int rc;
 
+	if ((rc = copy_entry(m, image_id, region_id, &copy)) < 0)
+		return rc;
+	rc = 0;
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if (!find(set, image_id)) {
-		if ((e = calloc(1, sizeof(*e)))) {
+		if ((e = copy ? copy : calloc(1, sizeof(*e)))) {
 			e->image_id = image_id;
 			e->region_id = region_id;
 			e->next = set->list;
 			set->list = e;
+			copy = NULL;
 		} else {
 			rc = -ENOMEM;
 		}
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	entry_free(copy); /* another was first */
 	return rc;
 }
 
@@ -469,6 +545,44 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 	return rc;
 }
 
+/* Chunk i of a copy (in flight for the caller) placed in this region's
+ * store from the source region's, unless the store holds it (then nothing
+ * is read): blob_batch_copy's check of the bytes against the id, committed
+ * before it is arrived.  Counted as the copy's moved bytes (/stats). */
+static int copy_fetch(model *m, struct early_import *e, uint32_t i, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	const chunk_id *p = blob_manifest_get(e->got, i); /* a copy's got never changes */
+	blob_store *src = NULL, *dst = NULL;
+	blob_batch *b = NULL;
+	uint8_t moved = 0;
+	int rc;
+
+	if (!p)
+		rc = 0; /* a hole: arrived from the start */
+	else if ((rc = model_store(m, e->src_region, &src)) == 0 && (rc = model_store(m, e->region_id, &dst)) == 0 &&
+	         (rc = blob_batch_new(&b, dst)) == 0 && (rc = blob_batch_copy_many(b, src, p, 1, &moved)) >= 0)
+		rc = blob_batch_commit(b);
+	blob_batch_free(b);
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	bit_set(e->inflight, i, false);
+	if (rc >= 0 && !bit(e->arrived, i)) {
+		bit_set(e->arrived, i, true);
+		bit_set(e->moved, i, moved != 0);
+		e->arrived_bytes += blob_chunk_len(e->total, i);
+	}
+	pthread_cond_broadcast(&set->cv);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (rc < 0) {
+		snprintf(why, cap, "copying it from the source region: %s",
+		         rc == -EUCLEAN ? "its bytes there are not the chunk" : strerror(-rc));
+		return rc;
+	}
+	if (moved)
+		task_count_moved_kind(m, "copy", blob_chunk_len(e->total, i));
+	return 0;
+}
+
 /* ---- readers -------------------------------------------------------------------- */
 
 /* Chunk i of e arrived (its id into *id, null: a hole), waiting for it or
@@ -498,7 +612,20 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 		if (e->ready && !bit(e->inflight, i)) {
 			bit_set(e->inflight, i, true);
 			IMGFS_UNLOCK(&set->lock, model_early_lock);
-			rc = early_fetch(m, e, i, i + 1, NULL, NULL, why, sizeof(why));
+			if (e->remote) {
+				/* What the importing host made durable since: read
+				 * from the store, not asked of the source again. */
+				int got = early_remote_load(m, e->image_id);
+				IMGFS_LOCK(&set->lock, model_early_lock);
+				if (got == -ENOENT || (got >= 0 && bit(e->arrived, i))) {
+					bit_set(e->inflight, i, false);
+					pthread_cond_broadcast(&set->cv);
+					continue;
+				}
+				IMGFS_UNLOCK(&set->lock, model_early_lock);
+			}
+			rc = e->copy ? copy_fetch(m, e, i, why, sizeof(why))
+			             : early_fetch(m, e, i, i + 1, NULL, NULL, why, sizeof(why));
 			if (rc < 0)
 				model_log(m, "early read of image %" PRId64 " chunk %u: %s", e->image_id, i, why);
 			if (rc < 0 && strstr(why, "changed on the server"))
@@ -530,7 +657,7 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 	struct early_import *e;
 	blob_store *s = NULL;
 	size_t done = 0;
-	bool last = false;
+	bool last = false, asked = false;
 	int rc = 0;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
@@ -551,6 +678,13 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 		if (n > len - done)
 			n = len - done;
 		IMGFS_LOCK(&set->lock, model_early_lock);
+		if (!e->ready && !e->failed && !asked) {
+			/* Its import may run on another host (§13.13). */
+			asked = true;
+			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			early_remote_load(m, image_id);
+			IMGFS_LOCK(&set->lock, model_early_lock);
+		}
 		rc = 0;
 		while (!e->ready && !e->failed && rc != ETIMEDOUT)
 			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
@@ -793,6 +927,7 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->arrived_bytes += blob_chunk_len(total, i);
 	}
 	e->ready = true;
+	e->remote = false; /* the import runs here now (early_remote_set says otherwise) */
 	pthread_cond_broadcast(&set->cv);
 	*out = e;
 out:
@@ -928,4 +1063,130 @@ void early_end(model *m, struct early_import *e)
 	early_got_remove(m, e->image_id); /* sealed or failed: nothing to resume */
 	if (last)
 		entry_free(e);
+}
+
+/* ---- the copy's side (copy.c) ------------------------------------------------------ */
+
+struct early_import *early_copy_hold(model *m, int64_t image_id, int64_t src_blob)
+{
+	struct model_early *set = m->early;
+	struct early_import *e;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if ((e = find(set, image_id)) && e->copy && e->src_blob == src_blob && !e->failed)
+		e->users++;
+	else
+		e = NULL;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	return e;
+}
+
+void early_copy_release(model *m, struct early_import *e)
+{
+	struct model_early *set = m->early;
+	bool last;
+
+	if (!e)
+		return;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	last = --e->users == 0 && e->ended;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (last)
+		entry_free(e);
+}
+
+int early_copy_claim(model *m, struct early_import *e, const uint32_t *at, size_t n, uint8_t *claim,
+                     uint8_t *by_reader)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	int rc = 0;
+
+	memset(claim, 0, n);
+	memset(by_reader, 0, n);
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		uint32_t i = at[k];
+		if (i >= e->nchunks) {
+			rc = -EIO; /* not the manifest the entry was made from */
+			break;
+		}
+		/* A chunk a reader is placing is waited for: one placement a chunk. */
+		while (!bit(e->arrived, i) && bit(e->inflight, i))
+			if (IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock) == ETIMEDOUT &&
+			    !bit(e->arrived, i) && bit(e->inflight, i)) {
+				rc = -EIO;
+				break;
+			}
+		if (rc < 0)
+			break;
+		if (bit(e->arrived, i)) {
+			by_reader[k] = bit(e->moved, i);
+		} else {
+			bit_set(e->inflight, i, true);
+			claim[k] = 1;
+		}
+	}
+	if (rc < 0)
+		for (size_t k = 0; k < n; k++)
+			if (claim[k])
+				bit_set(e->inflight, at[k], false);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	return rc;
+}
+
+void early_copy_done(model *m, struct early_import *e, const uint32_t *at, size_t n, const uint8_t *claim, bool ok)
+{
+	struct model_early *set = m->early;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	for (size_t k = 0; k < n; k++) {
+		if (!claim[k])
+			continue;
+		bit_set(e->inflight, at[k], false);
+		if (ok && !bit(e->arrived, at[k])) {
+			bit_set(e->arrived, at[k], true);
+			e->arrived_bytes += blob_chunk_len(e->total, at[k]);
+		}
+	}
+	pthread_cond_broadcast(&set->cv);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+}
+
+static void end_image(model *m, int64_t image_id, bool copy)
+{
+	struct model_early *set = m->early;
+	struct early_import *e;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if ((e = find(set, image_id)) && (!copy || e->copy))
+		e->users++;
+	else
+		e = NULL;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (!e)
+		return;
+	early_end(m, e);
+	early_copy_release(m, e);
+}
+
+void early_copy_end(model *m, int64_t image_id)
+{
+	end_image(m, image_id, true);
+}
+
+void early_end_image(model *m, int64_t image_id)
+{
+	end_image(m, image_id, false);
+}
+
+void early_remote_set(model *m, int64_t image_id)
+{
+	struct model_early *set = m->early;
+	struct early_import *e;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if ((e = find(set, image_id)))
+		e->remote = true;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
 }

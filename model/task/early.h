@@ -1,7 +1,7 @@
 /*
  * early.h — the read-through of an image whose URL import is running, for
- * the instances started from it early (SPEC §6.5 "Early", docs/design.md
- * "Early instances").  Internal to model/: early.c keeps, per image, the
+ * the instances started from it early, and of a copy between regions being
+ * made (SPEC §6.5 "Early", docs/design.md "Early instances").  Internal to model/: early.c keeps, per image, the
  * chunks that arrived (ids in the region's store) and fetches the ones a
  * reader needs first; import.c turns its import to windows of chunks once
  * an early start asked for it; early_disk.c reads an early disk through it.
@@ -88,5 +88,44 @@ void early_profile_save(model *m, struct early_import *e);
 /* The import is done with it (sealed, failed, stopped): the entry goes;
  * readers then read the image. */
 void early_end(model *m, struct early_import *e);
+
+/* ---- another host's import (early_remote.c) ------------------------------ */
+
+/* The URL and the validator of an import's task args (the lines after the
+ * plan; no validator line: ""), import.c: url FETCH_URL_MAX + 1 bytes,
+ * validator FETCH_VALIDATOR_MAX. */
+int import_parse(const char *rest, char *url, char *validator);
+/* When image_id's import runs on another host (SPEC §13.13), this host's
+ * entry learns from the task row what that host made durable (the chunks
+ * of tasks.resume, read from the region's store) and the URL and version
+ * to fetch the rest by range: 1 when it did (the entry ready), 0 when the
+ * import does not run elsewhere (or cannot be read through: no version,
+ * no size yet), -ENOENT when the task is gone (the entry ended: readers
+ * read the image), -errno. */
+int early_remote_load(model *m, int64_t image_id);
+/* The entry was made ready by early_remote_load (its source fetches ask the
+ * task row first). */
+void early_remote_set(model *m, int64_t image_id);
+/* The entry of image_id goes (readers read the image). */
+void early_end_image(model *m, int64_t image_id);
+
+/* ---- copy.c's side: a copy between regions read early (SPEC §6.3) -------- */
+
+/* The entry of the copy into image_id whose source system disk is src_blob
+ * (made by early_want), held for the caller; NULL when none is here. */
+struct early_import *early_copy_hold(model *m, int64_t image_id, int64_t src_blob);
+void early_copy_release(model *m, struct early_import *e); /* accepts NULL */
+/* The copy is about to place the data chunks at[0, n): claim[k] 1 when it
+ * must (now in flight for it), 0 when the chunk arrived already, and then
+ * by_reader[k] 1 when a reader placed it (it crossed for the copy).  A
+ * chunk a reader is placing is waited for (at most the stall timeout:
+ * -EIO).  Nothing claimed on an error. */
+int early_copy_claim(model *m, struct early_import *e, const uint32_t *at, size_t n, uint8_t *claim,
+                     uint8_t *by_reader);
+/* The claimed chunks are placed and committed (ok), or nobody's again. */
+void early_copy_done(model *m, struct early_import *e, const uint32_t *at, size_t n, const uint8_t *claim, bool ok);
+/* The copy into image_id ended (available, error, gone): its entry goes,
+ * its readers read the image. */
+void early_copy_end(model *m, int64_t image_id);
 
 #endif

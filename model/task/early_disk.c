@@ -181,8 +181,8 @@ static int ed_sealed(struct model_early_disk *ed, char *why, size_t cap)
 			         img.error[0] ? img.error : "no reason recorded");
 		return -EIO;
 	}
-	if (img.status == MODEL_IMG_UPLOADING)
-		return 0;
+	if (img.status == MODEL_IMG_UPLOADING || img.status == MODEL_IMG_PENDING)
+		return 0; /* its import, or its copy (§6.3), runs */
 	if (img.status != MODEL_IMG_AVAILABLE)
 		return -EIO;
 	if ((n = model_device_list(ed->m, ed->image_id, devs)) <= 0 || devs[0].index != 0 ||

@@ -474,7 +474,7 @@ static uint64_t import_sync_bytes(void)
 /* The URL and the validator from the task's args (the lines after the
  * plan); no validator line (none recorded, or args from before they were):
  * validator "". */
-static int import_parse(const char *rest, char url[FETCH_URL_MAX + 1], char validator[FETCH_VALIDATOR_MAX])
+int import_parse(const char *rest, char *url, char *validator)
 {
 	size_t n = strcspn(rest, "\n");
 	if (n == 0 || n > FETCH_URL_MAX || rest[n] != '\n')

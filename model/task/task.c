@@ -131,11 +131,16 @@ static int kind_index(const model *m, const char *kind)
 	return -1;
 }
 
+void task_count_moved_kind(model *m, const char *kind, uint64_t bytes)
+{
+	int k = kind_index(m, kind);
+	if (k >= 0)
+		atomic_fetch_add_explicit(&m->moved_bytes[k], bytes, memory_order_relaxed);
+}
+
 void task_count_moved(struct task_run *r, uint64_t bytes)
 {
-	int k = kind_index(r->m, r->t.kind);
-	if (k >= 0)
-		atomic_fetch_add_explicit(&r->m->moved_bytes[k], bytes, memory_order_relaxed);
+	task_count_moved_kind(r->m, r->t.kind, bytes);
 }
 
 /* Adds the progress made since the last count to the process's counter

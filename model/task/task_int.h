@@ -77,6 +77,9 @@ struct task_run {
 /* Counts bytes the task moved (/stats: model_task_bytes): a copy's chunk
  * bytes placed in the target store (imports count their progress). */
 void task_count_moved(struct task_run *r, uint64_t bytes);
+/* The same for bytes a task's kind moved outside a run (an early read's
+ * chunk of a copy, early.c). */
+void task_count_moved_kind(model *m, const char *kind, uint64_t bytes);
 
 /* A kind of task: its name in tasks.kind, its run function (returns 0 or
  * -errno; see above), whether a queued task of the kind may be claimed

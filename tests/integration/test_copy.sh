@@ -116,4 +116,54 @@ sparse_cmp "$P/silver/../../snapshots/$(devmap_ref "$P/silver" vda)/data" \
     "$W/snapshots/$(devmap_ref "$W/private/silver" vda)/data" "silver's copy in cn-south-1"
 rmdir "$P/silver"
 
+say "early from a copy being made (§6.5 Early): a read places the chunk it needs ahead of the copy, once"
+MiB=1048576
+NEW_VM_SIZE=8M new_vm "$I/vm3"
+echo cloud >"$I/vm3/system-disk"
+# Chunk 0 is gold's vda chunk 0, which cn-east-2's store holds (gold's
+# copy); 3, 5 and 6 are new; a hole follows each chunk read early below
+# (the kernel's read-ahead past a chunk reads nothing then).
+dd if="$I/vm1/disks/vda" of="$I/vm3/disks/vda" bs=1M count=1 conv=notrunc status=none
+write_random "$I/vm3/disks/vda" 3 1
+write_random "$I/vm3/disks/vda" 5 2
+mkdir "$P/bronze"
+capture "$P/bronze" vm3
+bronze_id=$(cat "$P/bronze/id")
+src="$R/snapshots/$(devmap_ref "$P/bronze" vda)/data"
+chunk() { dd if="$1" bs=1M skip="$2" count=1 status=none | sha256sum; }
+remount_imgfs "$S" "$M" workers=0 # the copy waits in the queue: only reads place chunks
+mkdir "$P/bronze/copies/cn-east-2" "$E/instances/early1"
+east_before=$(chunks_of cn-east-2)
+echo "early private/bronze" >"$E/instances/early1/image"
+V="$E/instances/early1/disks/vda"
+assert_eq "stopped early" "$(status_of "$E/instances/early1")" "status of an instance early from a copy"
+assert_eq "$((4 * MiB)) $((8 * MiB))" "$(cat "$E/instances/early1/arrived")" "arrived before a read: the holes"
+assert_eq "$(chunk "$src" 0)" "$(chunk "$V" 0)" "chunk 0 read early (cn-east-2 holds it)"
+assert_eq 0 "$(stat_of "$M" imgfs_moved_bytes_total 'kind="copy"')" "bytes placed for a chunk the target holds"
+assert_eq "$east_before" "$(chunks_of cn-east-2)" "chunk files in cn-east-2 after reading a chunk it holds"
+remount_imgfs "$S" "$M" workers=0 # what arrived is asked for again by the first read
+assert_eq "stopped early" "$(status_of "$E/instances/early1")" "status after a remount"
+assert_eq "$(chunk "$src" 3)" "$(chunk "$V" 3)" "chunk 3 read early after a remount (from cn-north-1's store)"
+assert_eq $MiB "$(stat_of "$M" imgfs_moved_bytes_total 'kind="copy"')" "bytes placed by the read of chunk 3"
+assert_eq $((east_before + 1)) "$(chunks_of cn-east-2)" "chunk files in cn-east-2 after reading chunk 3"
+assert_eq "$((5 * MiB)) $((8 * MiB))" "$(cat "$E/instances/early1/arrived")" "arrived: the holes and chunk 3"
+assert_eq pending "$(cat "$P/bronze/copies/cn-east-2/status")" "the copy, queued meanwhile"
+
+say "the copy runs while the instance reads every byte: each missing chunk crosses once"
+remount_imgfs "$S" "$M"
+cmp "$V" "$src" || fail "the early instance's vda, read while the copy runs, is not the source's"
+imgfs_wait "$E/private/bronze" >/dev/null 2>&1 || fail "imgfs wait on bronze's copy"
+line=$(grep -F "copy $bronze_id cn-north-1 -> cn-east-2: " "$S/imgfs.log" | tail -n 1)
+# Chunks 5 and 6 crossed (by a read or the copy: the copy's either way),
+# 0 and 3 were there; nothing crossed twice (/stats counts every crossing).
+assert_match '.*: 2 chunks \(2097152 bytes\) copied, 2 already there' "$line" "bronze's copy's log line"
+assert_eq $((2 * MiB)) "$(stat_of "$M" imgfs_moved_bytes_total 'kind="copy"')" "bytes placed while the copy ran"
+assert_eq $((east_before + 3)) "$(chunks_of cn-east-2)" "chunk files in cn-east-2 after bronze's copy"
+sparse_cmp "$src" "$E/snapshots/$(devmap_ref "$E/private/bronze" vda)/data" "bronze's copy"
+hashed "$E/private/bronze"
+assert_eq "$(cat "$P/bronze/sha256")" "$(cat "$E/private/bronze/sha256")" "sha256 of bronze's copy"
+assert_eq "$(cat "$P/bronze/sha256")  -" "$(sha256sum <"$V")" "sha256 of the early instance's vda"
+assert_eq stopped "$(status_of "$E/instances/early1")" "status once the copy is available"
+assert_eq "" "$(cat "$E/instances/early1/arrived")" "arrived once settled"
+
 echo "test_copy: OK"

@@ -79,7 +79,7 @@ start() {
 say "refusals: early from an image that is not being imported, from an unknown one"
 mkdir "$P/queued" "$R/instances/web1"
 assert_errno EINVAL write "$R/instances/web1/image" "early private/queued"
-assert_match '.* EINVAL early takes an image being imported from a URL; the image is queued' "$(tail -1 "$M/errors")" "errors"
+assert_match '.* EINVAL early takes an image being imported from a URL or copied from another region; the image is queued' "$(tail -1 "$M/errors")" "errors"
 assert_errno ENOENT write "$R/instances/web1/image" "early private/nothing"
 
 say "an early start while the first MiB is in: status, arrived"

@@ -19,8 +19,16 @@
 #     twice, and a received at most one interval (plus what was in flight)
 #     past it;
 #   - y, never started, is taken over from 0 and fetched once;
+#   - an import on a third host c from a range server that holds chunks
+#     2 to 5 back (earlyhttp.py), an instance there started early from it
+#     (§6.5: its first MiB read through); an instance on b started early
+#     from it too reads the chunks c made durable (2 MiB) from the cluster
+#     (no request) and the last, which c had not, from the source (one
+#     range); c gets two more chunks and is killed: b takes the import
+#     over from c's durable point and asks for the rest but the chunk it
+#     had (one range), and z's sha256 and bytes (e2's too) are the file's;
 #   - fsck clean afterwards.
-# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s).
+# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s), z's part about 10 s more.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -38,7 +46,7 @@ say "the files, a slow server counting what it sends"
 F="$T/files"
 mkdir -p "$F"
 # Raw disks (an MBR's boot signature) of random bytes, not whole chunks.
-for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)); do
+for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)) z:$(((6 << 20) + 777)); do
     python3 - "$F/${f%%:*}.raw" "${f#*:}" <<'EOF'
 import os, sys
 data = bytearray(os.urandom(int(sys.argv[2])))
@@ -118,6 +126,76 @@ done
 assert_eq "$(sha256sum <"$F/y.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/y/disks/vda" | cut -d' ' -f1)" "y's bytes on b"
 grep -q 'import of image [^ ]* (y) taken over from its durable point, byte 0 ' "$log" || fail "y not taken over from 0"
 assert_eq "GET /y.raw - 200 $((300 << 10))" "$(grep '^GET /y.raw ' "$T/served")" "y fetched once, by b"
+
+say "an import on c an instance there started early from (§6.5 Early), its source held back past 2 MiB"
+MiB=1048576
+ZCTL="$T/zctl" ZLOG="$T/zserved"
+mkdir -p "$ZCTL"
+# Chunks 2 to 5 held back (the last, 6, is not): c's import stops at 2 MiB.
+echo "$((2 * MiB)) $((6 * MiB))" >"$ZCTL/stop_range"
+/usr/bin/python3 "$INTEGRATION_DIR/earlyhttp.py" "$F" "$ZCTL" "$ZLOG" --rate $((4 * MiB)) >"$T/zserver.out" 2>"$T/zserver.err" &
+zpid=$!
+at_exit "kill $zpid"
+wait_for 30 grep -q '^PORT ' "$T/zserver.out" || fail "the range server did not start: $(cat "$T/zserver.err")"
+ZPORT=$(awk '$1 == "PORT" { print $2 }' "$T/zserver.out")
+C="$T/mnt-c"
+IMGFS_IMPORT_SYNC_BYTES=$SYNC mount_imgfs "$T/state-c" "$C" "db=$URL,host=c,workers=1"
+PC="$C/regions/r1/private"
+mkdir "$PC/z" "$C/regions/r1/instances/e1"
+echo "url http://127.0.0.1:$ZPORT/z.raw" >"$PC/z/source"
+zsize=$(stat -c %s "$F/z.raw")
+wait_for 10 grep -q "^bytes-total $zsize\$" "$PC/z/task" || fail "z announced no size on c: $(cat "$PC/z/task")"
+echo "early private/z" >"$C/regions/r1/instances/e1/image"
+assert_eq "stopped early" "$(status_of "$C/regions/r1/instances/e1")" "e1's status on c"
+assert_eq "$(head -c $MiB "$F/z.raw" | sha256sum)" "$(head -c $MiB "$C/regions/r1/instances/e1/disks/vda" | sha256sum)" \
+    "e1's first MiB read early on c"
+assert_match $'op import\nstate running\nhost c\n.*' "$(cat "$PC/z/task")" "z's task on c"
+# c's durable point: the size of its import's blob row (tasks.resume names those bytes).
+zdur() {
+    psql -qtAX "$URL" -c "SELECT b.size FROM tasks t JOIN images i ON i.id = t.image_id
+        JOIN blobs b ON b.id = split_part(t.args, ' ', 1)::bigint WHERE i.name = 'z'"
+}
+wait_for 20 test "$(zdur)" = $((2 * MiB)) || fail "c's durable point of z: $(zdur), not 2 MiB"
+zreqs() { grep -c '^BEGIN z.raw ' "$ZLOG"; }
+# One chunk, read without the kernel's read-ahead (which would read the next).
+mib() { dd if="$1" bs=1M skip="$2" count=1 iflag=direct status=none | sha256sum; }
+
+say "b's instance early from z reads what c made durable from the cluster, the rest from the source"
+V2="$B/regions/r1/instances/e2/disks/vda"
+mkdir "$B/regions/r1/instances/e2"
+echo "early private/z" >"$B/regions/r1/instances/e2/image"
+n0=$(zreqs)
+assert_eq "$(mib "$F/z.raw" 0)" "$(mib "$V2" 0)" "e2's chunk 0 read early on b"
+assert_eq "$(mib "$F/z.raw" 1)" "$(mib "$V2" 1)" "e2's chunk 1 read early on b"
+assert_eq "$n0" "$(zreqs)" "requests of z after b read chunks 0 and 1, which c made durable"
+assert_eq "$(mib "$F/z.raw" 6)" "$(mib "$V2" 6)" "e2's chunk 6 read early on b"
+assert_eq "$((n0 + 1)) BEGIN z.raw $((6 * MiB)) $zsize 206" "$(zreqs) $(grep '^BEGIN z.raw ' "$ZLOG" | tail -n 1)" \
+    "b's request of chunk 6, which c had not"
+assert_eq "$((2 * MiB + zsize - 6 * MiB)) $zsize" "$(cat "$B/regions/r1/instances/e2/arrived")" "e2's arrived on b"
+
+say "c gets chunks 2 and 3 (not durable) and is killed: b takes the import over from 2 MiB"
+echo "$((4 * MiB)) $((6 * MiB))" >"$ZCTL/stop_range"
+zpast() { read -r got _ <"$C/regions/r1/instances/e1/arrived" && ((got >= 4 * MiB)); }
+wait_for 20 zpast || fail "c's early import did not reach 4 MiB: $(cat "$C/regions/r1/instances/e1/arrived")"
+kill_imgfs "$C"
+n1=$(zreqs)
+rm "$ZCTL/stop_range"
+wait_for 15 grep -q 'import of image [^ ]* (z) taken over from its durable point' "$log" ||
+    fail "b did not take z over: $(tail -n 5 "$log")"
+zm=$(sed -n 's/.*import of image [^ ]* (z) taken over from its durable point, byte \([0-9]*\) .*/\1/p' "$log")
+assert_eq $((2 * MiB)) "$zm" "z's durable point b took over from"
+imgfs_wait "$PB/z" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait z: $(cat "$PB/z/error")"; }
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(cat "$PB/z/sha256")" "z's sha256 after b took it over"
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/z/disks/vda" | cut -d' ' -f1)" "z's bytes on b"
+# b's import goes on early (e2 reads through it): one range, from the
+# durable point to chunk 6, which b had fetched for e2.
+assert_eq "BEGIN z.raw $((2 * MiB)) $((6 * MiB)) 206" "$(grep '^BEGIN z.raw ' "$ZLOG" | tail -n +$((n1 + 1)))" \
+    "b's requests of z after c died"
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)  -" "$(sha256sum <"$V2")" "e2's vda on b"
+admin host remove c || fail "host remove c"
+# e1's disk was local to c (§13.14): lost, not moved.
+wait_for 10 grep -q '^lost: ' "$B/regions/r1/instances/e1/status" ||
+    fail "e1 after c was removed: $(cat "$B/regions/r1/instances/e1/status")"
 
 say "fsck clean"
 "$IMGFS" admin --state "$T/state-b" --db "$URL" fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out" >&2; fail "fsck"; }
