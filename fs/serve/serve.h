@@ -16,6 +16,9 @@
  *            connection makes room; a response's minimum rate), and the
  *            only shutdown(2)/close(2) of a client socket outside
  *            libmicrohttpd (its declarations: serve_conns.h);
+ *   lobby.c  the front's lobby: connections waiting for a slot while the
+ *            table is full, who of them gets a freed one, who is turned
+ *            away (its declarations: serve_lobby.h);
  *   pace.c   how far a connection got, from the kernel's counts;
  *   watch.c  transfers under way, and the thread that ends those whose link
  *            ended (the model's change log);
