@@ -46,7 +46,8 @@
  * second of its age closed full-speed downloads as "the slowest" (8 of 8
  * at load 10 beside 472 attackers: with hundreds waiting, every
  * connection past the grace went).  So only a connection held up by its
- * client for the grace and for half its age is a candidate, the slowest
+ * client for the grace at least, that moved fewer than SERVE_KEEP_RATE
+ * bytes per second of it, is a candidate (SPEC §14), the slowest
  * being the one that moved the fewest bytes per second it owed; an honest
  * download owes nothing and is never closed to make room, however many
  * wait.  And a connection shut down outside a response (a request owed)

@@ -134,8 +134,10 @@ int64_t serve_conns_next_due(serve_conns *t);
  * kernel's count) — never while we are the slow end (a server short of
  * CPU, a store's read) nor while it takes the rest of a response from our
  * socket.  A candidate was held up by its client for the grace at least
- * and for half its age at least, is SERVE_GRACE_MS old or more and not
- * shut down already; the slowest moved the fewest bytes (sent and
+ * and moved fewer than SERVE_KEEP_RATE bytes (sent and received) per
+ * second of it, is the grace old or more and not shut down already (no
+ * "half its age": SPEC §14 has no such rule, nor had the code since
+ * issue 47); the slowest moved the fewest bytes (sent and
  * received) per second it held us up.  A WAITING one is closed at once, a
  * served one shut down (its slot frees when libmicrohttpd closes it;
  * those still being let go count as room made, for a second).  A
