@@ -680,7 +680,7 @@ static int fake_progress(void *arg, int fd, struct serve_progress *out)
 	struct fake_counts *fc = arg;
 	assert_true(fd >= 0 && fd < 1024);
 	if (fc->none[fd])
-		return -ENOTSUP;
+		return -EPERM; /* any -errno: -1 the nearest to 0 */
 	*out = fc->p[fd];
 	return 0;
 }
@@ -844,15 +844,15 @@ static void test_evict_counted(void **state)
  * for half the window is shut down — with 1024 bytes taken, a stall of
  * 499 ms, or nothing waiting, it is not; the next window begins where the
  * last ended (a client fast in the first and slow in the second is shut
- * at the second's end). */
+ * at the second's end); a connection without counts is never judged. */
 static void test_pace_counted(void **state)
 {
 	(void)state;
 	static struct fake_counts fc;
 	struct serve_paced p;
-	int peer[6];
-	serve_conns *t = counted(6, &fc);
-	struct serve_conn *c[6];
+	int peer[7];
+	serve_conns *t = counted(7, &fc);
+	struct serve_conn *c[7];
 	const struct {
 		uint64_t got, stalled_ms, queued;
 		bool slow;
@@ -864,6 +864,8 @@ static void test_pace_counted(void **state)
 		c[i] = answering(t, 1 + (unsigned)i, &peer[i]);
 		fc.p[c[i]->fd] = (struct serve_progress){.sent = 100, .stalled_us = 7000}; /* before the window */
 	}
+	c[6] = answering(t, 7, &peer[6]); /* no counts: never judged (after a slow one's) */
+	fc.none[c[6]->fd] = true;
 	serve_conns_pace(t, 10000, &p); /* the windows begin (0 is "not yet": a clock that starts later) */
 	assert_int_equal(p.slow, 0);
 	for (int i = 0; i < 6; i++)
@@ -894,8 +896,9 @@ static void test_pace_counted(void **state)
 	assert_int_equal(p.slow, 1);
 	assert_int_equal(c[4]->state, SERVE_CONN_SHUT);
 	assert_int_equal(p.bytes, 1000);
+	assert_int_equal(c[6]->state, SERVE_CONN_ANSWERING);
 	serve_conns_free(t);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		close(peer[i]);
 }
 

@@ -5,9 +5,11 @@
  * value, so a field read from its neighbour shows), a negative queue
  * count as 0, and a struct tcp_info that stops short of tcpi_rwnd_limited
  * (a kernel older than 4.10) refused at the bound and accepted at it; on
- * real loopback TCP, serve_socket_progress's counts of bytes sent, taken
- * and waiting, waited for as conditions (the kernel's acknowledgements),
- * never by a clock; and a socket pair (not TCP) refused.
+ * real loopback TCP, serve_socket_progress's counts of bytes sent, taken,
+ * queued and waiting, waited for as conditions (the kernel's
+ * acknowledgements), never by a clock; a socket pair (not TCP) refused;
+ * and serve_listen_waiting's backlog (3 connected, 2 after an accept; 1
+ * when none waits or the socket is not TCP).
  */
 #include <errno.h>
 #include <linux/tcp.h>
@@ -49,6 +51,10 @@ static void test_fields(void **state)
 	assert_int_equal(p.quiet_ms, 4004);
 	assert_int_equal(p.queued, 5005);
 	assert_int_equal(p.unread, 6006);
+	/* one byte each: a count (the smallest) */
+	assert_int_equal(serve_progress_from(&ti, sizeof(ti), 1, 1, &p), 0);
+	assert_int_equal(p.queued, 1);
+	assert_int_equal(p.unread, 1);
 	/* a failed ioctl's count is not a count */
 	assert_int_equal(serve_progress_from(&ti, sizeof(ti), -1, -7, &p), 0);
 	assert_int_equal(p.queued, 0);
@@ -130,6 +136,20 @@ static void test_socket(void **state)
 	assert_int_equal(serve_socket_progress(s, &p), 0);
 	assert_int_equal(p.unread, 0);
 	assert_int_equal(p.received, 700);
+	/* the client reads no more: what we send past its buffers waits in
+	 * ours, not acknowledged — queued; acknowledged and queued make all */
+	static char big[1 << 16];
+	uint64_t total = sizeof(bytes);
+	ssize_t n;
+	while ((n = send(s, big, sizeof(big), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+		total += (uint64_t)n;
+	for (int i = 0;; i++) {
+		assert_int_equal(serve_socket_progress(s, &p), 0);
+		if (p.queued > 0 && p.sent + p.queued == total)
+			break;
+		assert_true(i < 10000);
+		poll(NULL, 0, 1);
+	}
 	close(s);
 	close(c);
 	close(l);
@@ -142,12 +162,45 @@ static void test_socket(void **state)
 	close(sv[1]);
 }
 
+/* A listening socket's backlog, as the kernel counts it: the connections
+ * it completed that nobody accepted yet; 1 when it cannot tell (none
+ * waiting, or not a TCP socket). */
+static void test_listen_waiting(void **state)
+{
+	(void)state;
+	struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(at);
+	int c[3], l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&at, sizeof(at)), 0);
+	assert_int_equal(listen(l, 8), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&at, &len), 0);
+	assert_int_equal(serve_listen_waiting(l), 1); /* none: cannot tell from one */
+	for (int i = 0; i < 3; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_int_equal(connect(c[i], (struct sockaddr *)&at, sizeof(at)), 0);
+	}
+	assert_int_equal(serve_listen_waiting(l), 3);
+	int a = accept(l, NULL, NULL);
+	assert_true(a >= 0);
+	assert_int_equal(serve_listen_waiting(l), 2);
+	close(a);
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	close(l);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(serve_listen_waiting(sv[0]), 1);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_short_info),
 		cmocka_unit_test(test_socket),
+		cmocka_unit_test(test_listen_waiting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,25 +170,25 @@ static void queued_image(struct gt *t, const char *who, char url[200])
  * account), while another account's upload still gets a slot (and
  * holding it, shrinks the tenant's share to 7); clients that go away
  * give their slots back (a sub-account's 8th then starts), and all let
- * go, the tenant takes 4 from one address again. */
+ * go, the tenant takes its 8 again. */
 static void test_held_uploads(void **state)
 {
 	struct gt t;
 	struct model_err err = {0};
-	char url[16][200];
+	char url[21][200];
 	struct glance_req *held[12] = {NULL};
 	int st;
 	gt_start(&t, *state);
 	struct serve_conn *a2 = gt_conn(&t, "127.0.0.2"), *a3 = gt_conn(&t, "127.0.0.3");
-	const char *owner[16] = {"boss", "sub1", "boss", "sub1", "sub2", "sub1", "sub2", "sub1",
-	                         "sub2", "sub2", "bob",  "sub1", "sub2", "sub1", "sub2", "sub1"};
-	for (int i = 0; i < 16; i++)
+	const char *owner[21] = {"boss", "sub1", "boss", "sub1", "sub2", "sub1", "sub2", "sub1", "sub2", "sub2", "bob",
+	                         "sub1", "sub2", "sub1", "sub2", "sub1", "boss", "sub1", "boss", "sub2", "boss"};
+	for (int i = 0; i < 21; i++)
 		gt_token(&t, owner[i]);
 	if (model_quota_set(t.fx->m, "boss", ut_region_names[0], "private-images", 100, &err) < 0 ||
 	    model_quota_set(t.fx->m, "sub1", ut_region_names[0], "private-images", 100, &err) < 0 ||
 	    model_quota_set(t.fx->m, "sub2", ut_region_names[0], "private-images", 100, &err) < 0)
 		fail_msg("quota: %s", err.msg);
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < 21; i++)
 		queued_image(&t, owner[i], url[i]);
 	if (model_account_set_parent(t.fx->m, "sub1", "boss", &err) < 0 ||
 	    model_account_set_parent(t.fx->m, "sub2", "boss", &err) < 0)
@@ -229,18 +229,19 @@ static void test_held_uploads(void **state)
 		fail_msg("the slots let go were not given back: %d", st);
 	assert_null(gt_hold(&t, a3, url[9], "sub2", &st));
 	assert_int_equal(st, 503);
-	/* all let go: the tenant's 4 from one address again */
+	/* all let go (every slot given back, the first one's too): the
+	 * tenant's 8 again, 4 from one address and 4 from another */
 	for (int i = 0; i < 12; i++)
 		if (held[i])
 			gt_let_go(held[i]);
-	for (int i = 0; i < 4; i++) { /* fresh images: those let go are in error */
-		held[i] = gt_hold(&t, a3, url[12 + i], owner[12 + i], &st);
+	for (int i = 0; i < 8; i++) { /* fresh images: those let go are in error */
+		held[i] = gt_hold(&t, i < 4 ? a3 : a2, url[12 + i], owner[12 + i], &st);
 		if (!held[i])
 			fail_msg("after all let go, upload %d: %d", i, st);
 	}
-	assert_null(gt_hold(&t, a3, url[11], "sub1", &st)); /* and a 5th from it is its address's */
+	assert_null(gt_hold(&t, t.conn, url[20], "boss", &st)); /* and a 9th is the account's */
 	assert_int_equal(st, 503);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 8; i++)
 		gt_let_go(held[i]);
 	gt_stop(&t);
 }
