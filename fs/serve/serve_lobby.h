@@ -59,7 +59,9 @@ bool serve_lobby_next(struct serve_lobby *l, const struct serve_lobby_ask *ask, 
 /* The connections waiting (any thread). */
 unsigned serve_lobby_count(const struct serve_lobby *l);
 /* Whether fd's client sent a whole request head already (an empty line
- * within its first SERVE_HEAD_PEEK bytes, still in the socket: peeked). */
+ * within its first SERVE_HEAD_PEEK bytes, still in the socket: peeked):
+ * it is ready to be served, not about to hold a slot while it trickles.
+ * On the TLS port the bytes are a handshake: never ready, all alike. */
 bool serve_lobby_head_came(int fd);
 
 #endif
