@@ -46,7 +46,8 @@
  * second of its age closed full-speed downloads as "the slowest" (8 of 8
  * at load 10 beside 472 attackers: with hundreds waiting, every
  * connection past the grace went).  So only a connection held up by its
- * client for the grace and for half its age is a candidate, the slowest
+ * client for the grace at least, that moved fewer than SERVE_KEEP_RATE
+ * bytes per second of it, is a candidate (SPEC §14), the slowest
  * being the one that moved the fewest bytes per second it owed; an honest
  * download owes nothing and is never closed to make room, however many
  * wait.  And a connection shut down outside a response (a request owed)
@@ -105,6 +106,10 @@ struct serve_conns {
 	unsigned evicting;  /* shut down to make room, not yet freed */
 	int64_t evicted_ms; /* the last one */
 	char slow_why[96];  /* a slow reader's reason, with the numbers */
+	/* Where a connection's counts come from: the kernel's
+	 * (serve_socket_progress), or a unit test's (serve_conns_set_progress). */
+	serve_progress_fn progress;
+	void *progress_arg;
 };
 IMGFS_LOCK_LEVEL(serve_conns_lock, 8); /* the connection table: the log under it */
 
@@ -189,6 +194,7 @@ int serve_conns_new(serve_conns **out, unsigned cap, unsigned per_client)
 		return -ENOMEM;
 	}
 	serve_conns_set_pace(t, SERVE_GRACE_MS, SERVE_MIN_RATE, SERVE_RATE_WINDOW_S * 1000);
+	serve_conns_set_progress(t, NULL, NULL);
 	if (getrandom(&t->seed, sizeof(t->seed), 0) != (ssize_t)sizeof(t->seed))
 		t->seed = (uint64_t)serve_now_ms();
 	for (unsigned i = 0; i < cap; i++) {
@@ -207,6 +213,20 @@ void serve_conns_set_pace(serve_conns *t, int64_t grace_ms, uint64_t min_rate, i
 	t->window_ms = window_ms;
 	snprintf(t->slow_why, sizeof(t->slow_why), "its client took fewer than %llu bytes/s over %lld s",
 	         (unsigned long long)min_rate, (long long)(window_ms / 1000));
+	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
+}
+
+static int kernel_progress(void *arg, int fd, struct serve_progress *p)
+{
+	(void)arg;
+	return serve_socket_progress(fd, p);
+}
+
+void serve_conns_set_progress(serve_conns *t, serve_progress_fn fn, void *arg)
+{
+	IMGFS_LOCK(&t->lock, serve_conns_lock);
+	t->progress = fn ? fn : kernel_progress;
+	t->progress_arg = fn ? arg : NULL;
 	IMGFS_UNLOCK(&t->lock, serve_conns_lock);
 }
 
@@ -353,7 +373,7 @@ static void asked(serve_conns *t, struct serve_conn *c, int64_t now_ms)
 		return;
 	c->asked = true;
 	/* Owed until its last bytes came (not until we read them). */
-	int64_t until = serve_socket_progress(c->fd, &p) == 0 ? now_ms - (int64_t)p.quiet_ms : now_ms;
+	int64_t until = t->progress(t->progress_arg, c->fd, &p) == 0 ? now_ms - (int64_t)p.quiet_ms : now_ms;
 	if (until > c->phase_ms)
 		c->owed_ms += until - c->phase_ms;
 }
@@ -593,7 +613,7 @@ unsigned serve_conns_evict(serve_conns *t, int64_t now_ms, unsigned want, struct
 				first_grown = c->since_ms + t->grace_ms;
 			continue;
 		}
-		if (serve_socket_progress(c->fd, &p) < 0)
+		if (t->progress(t->progress_arg, c->fd, &p) < 0)
 			p = (struct serve_progress){.stalled_us = (uint64_t)age * 1000}; /* no counts: nothing moved, as far as we know */
 		int64_t held = owed(c, &p, now_ms);
 		double rate = (double)(p.sent + p.received) * 1000.0 / (double)(held > 0 ? held : 1);
@@ -637,7 +657,7 @@ void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out)
 	for (unsigned i = 0; t->min_rate && i < t->cap; i++) {
 		struct serve_conn *c = &t->slots[i];
 		struct serve_progress p;
-		if (c->state != SERVE_CONN_ANSWERING || serve_socket_progress(c->fd, &p) < 0)
+		if (c->state != SERVE_CONN_ANSWERING || t->progress(t->progress_arg, c->fd, &p) < 0)
 			continue;
 		if (!c->win_ms) {
 			c->win_ms = now_ms;

@@ -54,10 +54,10 @@
  * connections (18 s before an honest download's first byte beside 232
  * slow connections from 29 addresses; 11 s with 400 from 100 in
  * test_serve_api_edge).  So while the table is full the front still
- * accepts, into a lobby of FRONT_LOBBY connections, and a freed slot goes
- * to the lobby's connection whose client holds the fewest slots, then to
- * one whose request head came whole (a client ready to be served, not a
- * trickler), then to the first come (lobby_admit).  A full lobby keeps
+ * accepts, into a lobby of SERVE_LOBBY connections (lobby.c), and a freed
+ * slot goes to the lobby's connection whose client holds the fewest slots,
+ * then to one whose request head came whole (a client ready to be served,
+ * not a trickler), then to the first come (lobby_admit).  A full lobby keeps
  * the connections of the clients that hold and ask for the fewest: the
  * newcomer, or the last come of the clients that hold the most, is
  * refused (503 and Retry-After, a bare close on the TLS port).  A client
@@ -67,7 +67,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -76,11 +75,10 @@
 
 #include "serve.h"
 #include "serve_conns.h"
+#include "serve_lobby.h"
 
 #define FRONT_ACCEPTS 256 /* accepts per round */
 #define FRONT_PEEK 64     /* bytes looked at */
-#define FRONT_LOBBY 64    /* connections accepted while the table is full, waiting for a slot */
-#define FRONT_HEAD_PEEK 4096 /* bytes of a lobby's connection looked at for a whole request head */
 
 struct serve_front {
 	serve_conns *t;
@@ -91,14 +89,10 @@ struct serve_front {
 	int64_t evict_ms; /* the table full: the next look for room (serve_conns_evict) not before */
 	int64_t pace_ms;  /* the next serve_conns_pace */
 	/* The lobby: connections accepted while the table is full, waiting
-	 * for a slot, in the order they came (the top). */
-	struct lobby_ent {
-		int fd;
-		struct sockaddr_storage sa;
-		socklen_t len;
-		uint8_t key[17];
-	} lobby[FRONT_LOBBY];
-	unsigned nlobby; /* the front's; read by the metrics (serve_front_lobby) */
+	 * for a slot (the top; lobby.c), and what it asks of the table and
+	 * the sockets. */
+	struct serve_lobby lobby;
+	struct serve_lobby_ask ask;
 	pthread_t thread;
 	bool running;
 };
@@ -153,23 +147,17 @@ static void admit(serve_front *f, int fd, const struct sockaddr_storage *ss, soc
 		serve_conns_release(f->t, c);
 }
 
-/* The lobby's entry i, taken out (the order of the others kept). */
-static struct lobby_ent lobby_take(serve_front *f, unsigned i)
+/* What the lobby asks: the slots a client holds, whether a request head
+ * came. */
+static unsigned ask_held(void *arg, const struct sockaddr *sa)
 {
-	struct lobby_ent e = f->lobby[i];
-	memmove(&f->lobby[i], &f->lobby[i + 1], (f->nlobby - i - 1) * sizeof(f->lobby[0]));
-	__atomic_store_n(&f->nlobby, f->nlobby - 1, __ATOMIC_RELAXED); /* the metrics read it */
-	return e;
+	return serve_conns_held(arg, sa);
 }
 
-/* What a client holds and asks for: its connections in the table and in
- * the lobby. */
-static unsigned lobby_weight(serve_front *f, const struct sockaddr_storage *ss, const uint8_t key[17])
+static bool ask_ready(void *arg, int fd)
 {
-	unsigned n = serve_conns_held(f->t, (const struct sockaddr *)ss);
-	for (unsigned i = 0; i < f->nlobby; i++)
-		n += memcmp(f->lobby[i].key, key, 17) == 0;
-	return n;
+	(void)arg;
+	return serve_lobby_head_came(fd);
 }
 
 /* A lobby's connection (or the one that came) is turned away: 503 with
@@ -183,76 +171,39 @@ static void lobby_refuse(serve_front *f, int fd, const struct sockaddr_storage *
 	serve_format_client(client, sizeof(client), (const struct sockaddr *)ss);
 	serve_noisef(f->log, SERVE_NOISE_FULL, 1,
 	             "refused %s: the server is full and %d wait for a slot, from addresses that hold fewer (%s)", client,
-	             FRONT_LOBBY, f->tls ? "closed" : "503");
+	             SERVE_LOBBY, f->tls ? "closed" : "503");
 }
 
 /* A connection accepted while the table is full waits in the lobby; a
  * full lobby keeps the connections of the clients that hold and ask for
  * the fewest, the one that came last of those that hold the most turned
- * away. */
+ * away (serve_lobby_offer). */
 static void lobby_offer(serve_front *f, int fd, const struct sockaddr_storage *ss, socklen_t len)
 {
-	struct lobby_ent e = {.fd = fd, .sa = *ss, .len = len};
+	struct serve_lobby_ent e = {.fd = fd, .sa = *ss, .len = len}, out;
 	serve_client_key(e.key, (const struct sockaddr *)ss);
-	if (f->nlobby == FRONT_LOBBY) {
-		unsigned worst = 0, worst_w = 0;
-		for (unsigned i = 0; i < f->nlobby; i++) {
-			unsigned w = lobby_weight(f, &f->lobby[i].sa, f->lobby[i].key);
-			if (w >= worst_w) {
-				worst = i;
-				worst_w = w;
-			}
-		}
-		if (lobby_weight(f, ss, e.key) + 1 >= worst_w) {
-			lobby_refuse(f, fd, ss);
-			return;
-		}
-		struct lobby_ent out = lobby_take(f, worst);
+	int rc = serve_lobby_offer(&f->lobby, &e, &f->ask, &out);
+	if (rc < 0)
+		lobby_refuse(f, fd, ss);
+	else if (rc > 0)
 		lobby_refuse(f, out.fd, &out.sa);
-	}
-	f->lobby[f->nlobby] = e;
-	__atomic_store_n(&f->nlobby, f->nlobby + 1, __ATOMIC_RELAXED);
 }
 
 unsigned serve_front_lobby(serve_front *f)
 {
-	return f ? __atomic_load_n(&f->nlobby, __ATOMIC_RELAXED) : 0;
-}
-
-/* Whether fd's client sent a whole request head already (an empty line
- * within its first FRONT_HEAD_PEEK bytes, still in the socket): it is
- * ready to be served, not about to hold a slot while it trickles.  On the
- * TLS port the bytes are a handshake: never ready, all alike. */
-static bool head_came(int fd)
-{
-	char b[FRONT_HEAD_PEEK + 1];
-	ssize_t n = recv(fd, b, FRONT_HEAD_PEEK, MSG_PEEK | MSG_DONTWAIT);
-	if (n <= 0)
-		return false;
-	b[n] = '\0';
-	return memmem(b, (size_t)n, "\r\n\r\n", 4) || memmem(b, (size_t)n, "\n\n", 2);
+	return f ? serve_lobby_count(&f->lobby) : 0;
 }
 
 /* Free slots go to the lobby first (issue 70): to the connection whose
  * client holds the fewest slots; among those, to one whose request head
  * came whole before one still sending it; then the first come — never to
  * a client that holds more while another waits, nor to a slow sender
- * before a client that is ready. */
+ * before a client that is ready (serve_lobby_next). */
 static void lobby_admit(serve_front *f)
 {
-	while (f->nlobby > 0 && !serve_conns_full(f->t)) {
-		unsigned best = 0, best_rank = UINT_MAX;
-		for (unsigned i = 0; i < f->nlobby && best_rank > 0; i++) {
-			unsigned held = serve_conns_held(f->t, (const struct sockaddr *)&f->lobby[i].sa);
-			unsigned rank = held >= UINT_MAX / 2 - 1 ? UINT_MAX - 1 : 2 * held + !head_came(f->lobby[i].fd);
-			if (rank < best_rank) {
-				best = i;
-				best_rank = rank;
-			}
-		}
-		struct lobby_ent e = lobby_take(f, best);
+	struct serve_lobby_ent e;
+	while (f->lobby.n > 0 && !serve_conns_full(f->t) && serve_lobby_next(&f->lobby, &f->ask, &e))
 		admit(f, e.fd, &e.sa, e.len);
-	}
 }
 
 /* The table full: as many of the slowest connections as wait (in the
@@ -264,7 +215,7 @@ static void make_room(serve_front *f)
 	int64_t now = serve_now_ms(), retry;
 	if (now < f->evict_ms || !serve_conns_full(f->t))
 		return;
-	unsigned want = serve_listen_waiting(f->lfd) + f->nlobby;
+	unsigned want = serve_listen_waiting(f->lfd) + f->lobby.n;
 	unsigned closed = serve_conns_evict(f->t, now, want < FRONT_ACCEPTS ? want : FRONT_ACCEPTS, &ev_, &retry);
 	serve_noisef(f->log, SERVE_NOISE_EVICT, closed,
 	             "closed %u connection(s) to make room for as many waiting (--max-connections held): "
@@ -366,7 +317,7 @@ static void *front_main(void *arg)
 	for (;;) {
 		/* At least once a second: the log's suppressed counts. */
 		int64_t now = serve_now_ms(), due = serve_conns_next_due(f->t);
-		if (f->nlobby && f->evict_ms && (due == 0 || f->evict_ms < due))
+		if (f->lobby.n && f->evict_ms && (due == 0 || f->evict_ms < due))
 			due = f->evict_ms;
 		int timeout = due == 0 || due - now > 1000 ? 1000 : due <= now ? 0 : (int)(due - now);
 		int n = epoll_wait(f->ep, evs, 64, timeout);
@@ -396,7 +347,7 @@ static void *front_main(void *arg)
 		/* A slot freed goes to the lobby; connections wait there while
 		 * the table is full: time to look for room again. */
 		lobby_admit(f);
-		if (f->nlobby)
+		if (f->lobby.n)
 			make_room(f);
 		serve_noise_flush(f->log);
 	}
@@ -409,7 +360,8 @@ int serve_front_start(serve_front **out, int lfd, bool tls, serve_conns *t, stru
 	int rc;
 	if (!f)
 		return -ENOMEM;
-	*f = (serve_front){.t = t, .log = log, .ops = *ops, .tls = tls, .lfd = lfd, .ep = -1, .stop_fd = -1};
+	*f = (serve_front){.t = t, .log = log, .ops = *ops, .tls = tls, .lfd = lfd, .ep = -1, .stop_fd = -1,
+	                   .ask = {.held = ask_held, .ready = ask_ready, .arg = t}};
 	struct epoll_event l = {.events = EPOLLIN, .data.ptr = &tag_listen};
 	struct epoll_event s = {.events = EPOLLIN, .data.ptr = &tag_stop};
 	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &tag_table};
@@ -441,8 +393,8 @@ void serve_front_stop(serve_front *f)
 		}
 		pthread_join(f->thread, NULL);
 	}
-	for (unsigned i = 0; i < f->nlobby; i++)
-		close(f->lobby[i].fd);
+	for (unsigned i = 0; i < f->lobby.n; i++)
+		close(f->lobby.ent[i].fd);
 	if (f->ep >= 0)
 		close(f->ep);
 	if (f->stop_fd >= 0)

@@ -4,8 +4,11 @@
  * (conns.c: the slowest connection makes room when the table is full; a
  * response's client takes at least SERVE_MIN_RATE bytes a second).
  *
- * Who calls it: conns.c, under the table's lock; front.c (the backlog's
- * length, when the table is full).
+ * Who calls it: conns.c, under the table's lock (through its progress
+ * source: serve_conns_set_progress); front.c (the backlog's length, when
+ * the table is full).  The kernel's counts become ours in one pure
+ * function (serve_progress_from), which tests/unit/fs/serve/test_pace.c
+ * feeds with a struct tcp_info of its own making.
  *
  * Why the kernel's counts: they are what the client did — the bytes it
  * sent us and the bytes it acknowledged (took into its own buffers), and
@@ -29,6 +32,19 @@
 
 #include "serve.h"
 
+int serve_progress_from(const struct tcp_info *ti, socklen_t len, int queued, int unread, struct serve_progress *p)
+{
+	if (len < offsetof(struct tcp_info, tcpi_rwnd_limited) + sizeof(ti->tcpi_rwnd_limited))
+		return -ENOTSUP; /* a kernel older than 4.10 */
+	p->sent = ti->tcpi_bytes_acked;
+	p->received = ti->tcpi_bytes_received;
+	p->queued = queued > 0 ? (uint64_t)queued : 0;
+	p->stalled_us = ti->tcpi_rwnd_limited;
+	p->unread = unread > 0 ? (uint64_t)unread : 0;
+	p->quiet_ms = ti->tcpi_last_data_recv;
+	return 0;
+}
+
 int serve_socket_progress(int fd, struct serve_progress *p)
 {
 	struct tcp_info ti;
@@ -38,19 +54,11 @@ int serve_socket_progress(int fd, struct serve_progress *p)
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		return -errno; /* not TCP (a unit test's socket pair), or closed */
-	if (len < offsetof(struct tcp_info, tcpi_rwnd_limited) + sizeof(ti.tcpi_rwnd_limited))
-		return -ENOTSUP; /* a kernel older than 4.10 */
-	if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+	if (ioctl(fd, SIOCOUTQ, &queued) < 0)
 		queued = 0;
-	p->sent = ti.tcpi_bytes_acked;
-	p->received = ti.tcpi_bytes_received;
-	if (ioctl(fd, SIOCINQ, &unread) < 0 || unread < 0)
+	if (ioctl(fd, SIOCINQ, &unread) < 0)
 		unread = 0;
-	p->queued = (uint64_t)queued;
-	p->stalled_us = ti.tcpi_rwnd_limited;
-	p->unread = (uint64_t)unread;
-	p->quiet_ms = ti.tcpi_last_data_recv;
-	return 0;
+	return serve_progress_from(&ti, len, queued, unread, p);
 }
 
 unsigned serve_listen_waiting(int lfd)

@@ -16,6 +16,9 @@
  *            connection makes room; a response's minimum rate), and the
  *            only shutdown(2)/close(2) of a client socket outside
  *            libmicrohttpd (its declarations: serve_conns.h);
+ *   lobby.c  the front's lobby: connections waiting for a slot while the
+ *            table is full, who of them gets a freed one, who is turned
+ *            away (its declarations: serve_lobby.h);
  *   pace.c   how far a connection got, from the kernel's counts;
  *   watch.c  transfers under way, and the thread that ends those whose link
  *            ended (the model's change log);
@@ -246,6 +249,12 @@ struct serve_progress {
 };
 /* -errno when fd is not a TCP socket (or the kernel has no such counts). */
 int serve_socket_progress(int fd, struct serve_progress *p);
+/* The counts of a struct tcp_info of len bytes (<linux/tcp.h>'s: what
+ * getsockopt filled) and the socket's SIOCOUTQ and SIOCINQ (negative: 0):
+ * -ENOTSUP when len stops short of tcpi_rwnd_limited (a kernel older
+ * than 4.10). */
+struct tcp_info;
+int serve_progress_from(const struct tcp_info *ti, socklen_t len, int queued, int unread, struct serve_progress *p);
 /* How many connections wait in the backlog of the listening socket lfd
  * (accepted by the kernel, not by us); 1 when it cannot tell. */
 unsigned serve_listen_waiting(int lfd);

@@ -134,8 +134,10 @@ int64_t serve_conns_next_due(serve_conns *t);
  * kernel's count) — never while we are the slow end (a server short of
  * CPU, a store's read) nor while it takes the rest of a response from our
  * socket.  A candidate was held up by its client for the grace at least
- * and for half its age at least, is SERVE_GRACE_MS old or more and not
- * shut down already; the slowest moved the fewest bytes (sent and
+ * and moved fewer than SERVE_KEEP_RATE bytes (sent and received) per
+ * second of it, is the grace old or more and not shut down already (no
+ * "half its age": SPEC §14 has no such rule, nor had the code since
+ * issue 47); the slowest moved the fewest bytes (sent and
  * received) per second it held us up.  A WAITING one is closed at once, a
  * served one shut down (its slot frees when libmicrohttpd closes it;
  * those still being let go count as room made, for a second).  A
@@ -156,6 +158,12 @@ void serve_conns_pace(serve_conns *t, int64_t now_ms, struct serve_paced *out);
 /* The grace, the minimum rate and its window (defaults: SERVE_GRACE_MS,
  * SERVE_MIN_RATE, SERVE_RATE_WINDOW_S; the unit tests shorten them). */
 void serve_conns_set_pace(serve_conns *t, int64_t grace_ms, uint64_t min_rate, int64_t window_ms);
+/* Where the table reads a connection's counts (its pace, what it owes):
+ * fn(arg, fd, out), 0 or -errno as serve_socket_progress, which is the
+ * default (fn NULL).  The unit tests give counters of their own, to judge
+ * connections at each bound without a clock or a real client. */
+typedef int (*serve_progress_fn)(void *arg, int fd, struct serve_progress *out);
+void serve_conns_set_progress(serve_conns *t, serve_progress_fn fn, void *arg);
 /* Why we shut c down to make room or for its pace, NULL otherwise (asked
  * while its owner holds it: the slot is not reused meanwhile). */
 const char *serve_conns_why(serve_conns *t, struct serve_conn *c);

@@ -34,7 +34,7 @@
  * queue (BLOB_SHA256_QUEUE chunks), its thread and the writer's thread
  * while it uploads; at
  * most GLANCE_UPLOADS uploads run at once (503 beyond), shared fairly
- * (glance_upload_fits, issue 70): an account — a main account with its
+ * (slots.c's ledger, issue 70): an account — a main account with its
  * sub-accounts — starts one while it holds fewer than half the slots the
  * other accounts leave (one at least), and one address of it while it
  * holds fewer than half its account's share; so one tenant trickling
@@ -88,15 +88,8 @@ struct glance_waits {
 	pthread_cond_t cond;
 	struct glance_data *head;
 	bool stop;
-	unsigned uploads; /* uploads running (GLANCE_UPLOADS at most) */
-	/* Who holds each upload slot: its tenant (the account, or its main
-	 * account) and its client's address (conns.c's key), for the shares
-	 * (glance_upload_fits). */
-	struct glance_holder {
-		bool used;
-		int64_t tenant;
-		uint8_t addr[17];
-	} holders[GLANCE_UPLOADS];
+	/* The upload slots: who holds each, for the shares (slots.c). */
+	struct glance_slots slots;
 	model *m;
 	pthread_t thread;
 };
@@ -314,60 +307,18 @@ static int writer_stop(struct glance_writer *wr)
 
 /* ---- uploads ---------------------------------------------------------------------------- */
 
-/* ---- the upload slots' shares ------------------------------------------------------ */
-
-static unsigned half_or_one(unsigned n)
-{
-	return n / 2 > 1 ? n / 2 : 1;
-}
-
-bool glance_upload_fits(unsigned held, unsigned account, unsigned address)
-{
-	if (held >= GLANCE_UPLOADS)
-		return false;
-	/* the account: half of what the others leave, one at least */
-	unsigned share = half_or_one(GLANCE_UPLOADS - (held - account));
-	if (account >= share)
-		return false;
-	/* its address: half of the account's share, one at least */
-	return address < half_or_one(share);
-}
+/* ---- the upload slots (slots.c's ledger, under the waits lock) ---------------------- */
 
 /* The request's upload takes a slot: 0, -EBUSY (its account has its
  * share), -EMFILE (its address has its share of the account's), -ENFILE
  * (all held). */
 static int slot_take(struct glance_waits *ws, struct glance_req *r, struct glance_data *d)
 {
-	int64_t tenant = r->caller.parent_id ? r->caller.parent_id : r->caller.id;
-	unsigned account = 0, address = 0;
-	int free_at = -1, rc = 0;
 	IMGFS_LOCK(&ws->lock, glance_waits_lock);
-	for (int i = 0; i < GLANCE_UPLOADS; i++) {
-		const struct glance_holder *h = &ws->holders[i];
-		if (!h->used) {
-			free_at = free_at < 0 ? i : free_at;
-			continue;
-		}
-		if (h->tenant == tenant) {
-			account++;
-			address += r->conn && memcmp(h->addr, r->conn->key, sizeof(h->addr)) == 0;
-		}
-	}
-	if (!glance_upload_fits(ws->uploads, account, address) || free_at < 0) {
-		/* the narrowest reason first: its address, its account, all */
-		unsigned share = half_or_one(GLANCE_UPLOADS - (ws->uploads - account));
-		rc = address >= half_or_one(share) ? -EMFILE
-		     : account >= share && ws->uploads < GLANCE_UPLOADS ? -EBUSY
-		                                                        : -ENFILE;
-	} else {
-		struct glance_holder *h = &ws->holders[free_at];
-		h->used = true;
-		h->tenant = tenant;
-		memset(h->addr, 0, sizeof(h->addr));
-		if (r->conn)
-			memcpy(h->addr, r->conn->key, sizeof(h->addr));
-		d->holder = free_at;
-		ws->uploads++;
+	int rc = glance_slots_take(&ws->slots, glance_slot_tenant(&r->caller), r->conn ? r->conn->key : NULL);
+	if (rc >= 0) {
+		d->holder = rc;
+		rc = 0;
 	}
 	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 	return rc;
@@ -376,11 +327,8 @@ static int slot_take(struct glance_waits *ws, struct glance_req *r, struct glanc
 static void slot_put(struct glance_waits *ws, struct glance_data *d)
 {
 	IMGFS_LOCK(&ws->lock, glance_waits_lock);
-	if (d->holder >= 0) {
-		ws->holders[d->holder].used = false;
-		d->holder = -1;
-		ws->uploads--;
-	}
+	glance_slots_put(&ws->slots, d->holder);
+	d->holder = -1;
 	IMGFS_UNLOCK(&ws->lock, glance_waits_lock);
 }
 

@@ -32,6 +32,8 @@
  *   data.c      PUT .../file and .../stage through the upload path, GET
  *               .../file through the blob store with ranges, the wait for
  *               a seal (the connection suspended, not a thread);
+ *   slots.c     the upload slots' ledger and shares (pure: who holds
+ *               each, who may take one more), held by data.c;
  *   identity.c  GET /v3, POST /v3/auth/tokens, GET /v3/projects;
  *   schemas.c   the schemas (static JSON);
  *   workers.c   the task runners `imgfs serve --glance` brings (the seal
@@ -151,6 +153,28 @@ int schemas_show(struct glance_req *r);       /* GET /v2/schemas/{name} */
  * one at least; an address of it fewer than half its account's share,
  * one at least. */
 bool glance_upload_fits(unsigned held, unsigned account, unsigned address);
+/* The ledger of the slots (slots.c: pure; data.c holds it under its waits
+ * lock): who holds each, its tenant (glance_slot_tenant) and its client's
+ * address (conns.c's key, GLANCE_ADDR_KEY bytes; zeros: none). */
+#define GLANCE_ADDR_KEY 17
+struct glance_slots {
+	unsigned held; /* slots used */
+	struct glance_holder {
+		bool used;
+		int64_t tenant;
+		uint8_t addr[GLANCE_ADDR_KEY];
+	} holders[GLANCE_UPLOADS];
+};
+/* Whose share an upload of caller's counts in: its main account's (a
+ * sub-account's parent), else its own. */
+int64_t glance_slot_tenant(const struct model_account *caller);
+/* One more upload of tenant from addr (NULL: no address, counted under
+ * none): the slot it holds (>= 0), or -EMFILE (its address has its share
+ * of the account's), -EBUSY (its account has its share), -ENFILE (all
+ * held) — the narrowest reason first; nothing changed then. */
+int glance_slots_take(struct glance_slots *s, int64_t tenant, const uint8_t addr[GLANCE_ADDR_KEY]);
+/* The slot given back (a slot not held, or -1: nothing). */
+void glance_slots_put(struct glance_slots *s, int slot);
 typedef struct glance_waits glance_waits;
 int glance_waits_start(glance_waits **out, model *m);
 void glance_waits_stop(glance_waits *ws);

@@ -12,7 +12,11 @@
  * bounds: the slowest connection past its grace makes room (a waiting one
  * closed, a served one shut down, one at a time), and a response whose
  * client takes too little over a window is shut down while a reader that
- * takes its bytes is not.
+ * takes its bytes is not; and with counters the test sets instead of the
+ * kernel's (serve_conns_set_progress) and a clock it names, the same
+ * judgements at each bound and one past it: the grace, the time a client
+ * held us up, the keep rate, bytes unread, the minimum rate's window, its
+ * stall and its rate, the next window.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -662,6 +666,242 @@ static void test_pace(void **state)
 	close(l);
 }
 
+/* ---- judged by counters (issue 71's seam: serve_conns_set_progress) --------------- */
+
+/* The counts of each descriptor, as the test sets them: the table's
+ * judgement at each bound, without a clock or a client. */
+struct fake_counts {
+	struct serve_progress p[1024];
+	bool none[1024]; /* no counts (not TCP) */
+};
+
+static int fake_progress(void *arg, int fd, struct serve_progress *out)
+{
+	struct fake_counts *fc = arg;
+	assert_true(fd >= 0 && fd < 1024);
+	if (fc->none[fd])
+		return -EPERM; /* any -errno: -1 the nearest to 0 */
+	*out = fc->p[fd];
+	return 0;
+}
+
+/* A table of cap slots judged by fc: grace 500 ms, 1024 bytes/s over
+ * windows of 1000 ms. */
+static serve_conns *counted(unsigned cap, struct fake_counts *fc)
+{
+	serve_conns *t;
+	memset(fc, 0, sizeof(*fc));
+	assert_int_equal(serve_conns_new(&t, cap, 16), 0);
+	serve_conns_set_pace(t, 500, 1024, 1000);
+	serve_conns_set_progress(t, fake_progress, fc);
+	return t;
+}
+
+/* A connection admitted at 0 and answering since 0 (its request came at
+ * once: nothing owed). */
+static struct serve_conn *answering(serve_conns *t, unsigned host, int *peer)
+{
+	struct sockaddr_storage ss = v4("10.1.0.1", 1000 + host);
+	struct serve_conn *c;
+	((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x0a010000u | host);
+	assert_int_equal(admit(t, &ss, 0, &c, peer), 0);
+	serve_conns_request(t, c, 0, 20000, true);
+	serve_conns_answering(t, c, 0);
+	return c;
+}
+
+/* Closed to make room at each bound: the grace on its age (499 ms kept,
+ * 500 closed), the time its client held us up (499 ms of window stalls
+ * kept, 500 closed), the keep rate (64 KiB a second of that time, sent
+ * and received together, kept; a byte less closed), a request's bytes
+ * unread by us (owed only until they came: 400 ms kept, 500 closed), a
+ * request that came whole (owed until its last bytes came, not until we
+ * read it), a socket with no counts (stalled all its age), the slowest
+ * first and the oldest among equals. */
+static void test_evict_counted(void **state)
+{
+	(void)state;
+	static struct fake_counts fc;
+	struct serve_evicted ev;
+	struct serve_conn *c;
+	int64_t retry;
+	int peer;
+
+	/* the grace: a waiting connection that sent nothing */
+	serve_conns *t = counted(1, &fc);
+	struct sockaddr_storage ss = v4("10.1.0.1", 1000);
+	assert_int_equal(admit(t, &ss, 0, &c, &peer), 0);
+	assert_int_equal(serve_conns_evict(t, 499, 1, &ev, &retry), 0);
+	assert_int_equal(retry, 500);
+	assert_int_equal(c->state, SERVE_CONN_WAITING);
+	assert_int_equal(serve_conns_evict(t, 500, 1, &ev, &retry), 1);
+	assert_int_equal(c->state, SERVE_CONN_FREE);
+	serve_conns_free(t);
+	close(peer);
+
+	/* held up by its window: 499 ms kept, 500 closed */
+	t = counted(1, &fc);
+	c = answering(t, 1, &peer);
+	fc.p[c->fd].stalled_us = 499000;
+	fc.p[c->fd].queued = 4096;
+	assert_int_equal(serve_conns_evict(t, 10000, 1, &ev, &retry), 0);
+	assert_int_equal(c->state, SERVE_CONN_ANSWERING);
+	fc.p[c->fd].stalled_us = 500000;
+	assert_int_equal(serve_conns_evict(t, 10000, 1, &ev, &retry), 1);
+	assert_int_equal(c->state, SERVE_CONN_SHUT);
+	assert_int_equal(ev.age_ms, 10000);
+	serve_conns_free(t);
+	close(peer);
+
+	/* the keep rate: bytes per second of the time held up, both ways */
+	const struct {
+		uint64_t sent, received;
+		bool closed;
+	} rates[] = {
+		{65536, 0, false}, {65535, 0, true}, {0, 65536, false}, {0, 65535, true}, {32768, 32768, false},
+		{32768, 32767, true},
+	};
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		t = counted(1, &fc);
+		c = answering(t, 1, &peer);
+		fc.p[c->fd] = (struct serve_progress){.stalled_us = 1000000, .sent = rates[i].sent,
+		                                      .received = rates[i].received, .queued = 1};
+		if (serve_conns_evict(t, 5000, 1, &ev, &retry) != (unsigned)rates[i].closed)
+			fail_msg("%llu sent, %llu received in 1 s held: closed %d", (unsigned long long)rates[i].sent,
+			         (unsigned long long)rates[i].received, !rates[i].closed);
+		if (rates[i].closed)
+			assert_int_equal(ev.bytes, rates[i].sent + rates[i].received);
+		serve_conns_free(t);
+		close(peer);
+	}
+
+	/* a request's bytes wait unread (we are behind): owed until they came */
+	for (int quiet = 500; quiet <= 600; quiet += 100) {
+		t = counted(1, &fc);
+		assert_int_equal(admit(t, &ss, 0, &c, &peer), 0);
+		fc.p[c->fd] = (struct serve_progress){.unread = 10, .received = 10, .quiet_ms = (uint64_t)quiet};
+		/* at 1000: owed from 0 until 1000 - quiet */
+		assert_int_equal(serve_conns_evict(t, 1000, 1, &ev, &retry), quiet == 500 ? 1 : 0);
+		serve_conns_free(t);
+		close(peer);
+	}
+
+	/* a request that came whole at 800, its last bytes 300 ms before:
+	 * owed 500 ms (closed); 301 ms before: 499 (kept) */
+	for (int quiet = 300; quiet <= 301; quiet++) {
+		t = counted(1, &fc);
+		assert_int_equal(admit(t, &ss, 0, &c, &peer), 0);
+		serve_conns_request(t, c, 0, 20000, true);
+		fc.p[c->fd].quiet_ms = (uint64_t)quiet;
+		serve_conns_asked(t, c, 800);
+		fc.p[c->fd].quiet_ms = 0;
+		assert_int_equal(serve_conns_evict(t, 5000, 1, &ev, &retry), quiet == 300 ? 1 : 0);
+		serve_conns_free(t);
+		close(peer);
+	}
+
+	/* no counts: nothing moved as far as we know, stalled all its age */
+	t = counted(1, &fc);
+	c = answering(t, 1, &peer);
+	fc.none[c->fd] = true;
+	assert_int_equal(serve_conns_evict(t, 500, 1, &ev, &retry), 1);
+	assert_int_equal(c->state, SERVE_CONN_SHUT);
+	serve_conns_free(t);
+	close(peer);
+
+	/* the slowest first; equals: the oldest */
+	int pa, pb, pc;
+	t = counted(3, &fc);
+	struct serve_conn *a = answering(t, 1, &pa), *b = answering(t, 2, &pb);
+	struct sockaddr_storage s3 = v4("10.1.0.3", 1003);
+	assert_int_equal(admit(t, &s3, 100, &c, &pc), 0);
+	serve_conns_request(t, c, 100, 20000, true);
+	serve_conns_answering(t, c, 100);
+	fc.p[a->fd] = (struct serve_progress){.stalled_us = 1000000, .sent = 2000};
+	fc.p[b->fd] = (struct serve_progress){.stalled_us = 1000000, .sent = 1000};
+	fc.p[c->fd] = (struct serve_progress){.stalled_us = 1000000, .sent = 1000};
+	assert_int_equal(serve_conns_evict(t, 5000, 1, &ev, &retry), 1);
+	assert_int_equal(b->state, SERVE_CONN_SHUT); /* 1000 B/s, older than c */
+	assert_int_equal(c->state, SERVE_CONN_ANSWERING);
+	assert_int_equal(a->state, SERVE_CONN_ANSWERING);
+	serve_conns_release(t, b);
+	b = answering(t, 4, &peer);
+	fc.p[b->fd] = (struct serve_progress){0};
+	assert_int_equal(serve_conns_evict(t, 5000, 2, &ev, &retry), 2);
+	assert_int_equal(c->state, SERVE_CONN_SHUT);
+	assert_int_equal(a->state, SERVE_CONN_SHUT);
+	assert_int_equal(ev.bytes, 2000); /* the last closed: the faster */
+	serve_conns_free(t);
+	close(pa);
+	close(pb);
+	close(pc);
+	close(peer);
+}
+
+/* The minimum rate at each bound, over windows of 1000 ms at 1024 bytes
+ * a second: not judged before the window's end (999 ms); at it, a client
+ * that took 1023 bytes while bytes waited and its window held them back
+ * for half the window is shut down — with 1024 bytes taken, a stall of
+ * 499 ms, or nothing waiting, it is not; the next window begins where the
+ * last ended (a client fast in the first and slow in the second is shut
+ * at the second's end); a connection without counts is never judged. */
+static void test_pace_counted(void **state)
+{
+	(void)state;
+	static struct fake_counts fc;
+	struct serve_paced p;
+	int peer[7];
+	serve_conns *t = counted(7, &fc);
+	struct serve_conn *c[7];
+	const struct {
+		uint64_t got, stalled_ms, queued;
+		bool slow;
+	} w1[6] = {
+		{1023, 500, 1, true}, {1024, 500, 1, false}, {1023, 499, 1, false}, {1023, 500, 0, false},
+		{5000, 1000, 1, false}, {0, 1000, 1, true},
+	};
+	for (int i = 0; i < 6; i++) {
+		c[i] = answering(t, 1 + (unsigned)i, &peer[i]);
+		fc.p[c[i]->fd] = (struct serve_progress){.sent = 100, .stalled_us = 7000}; /* before the window */
+	}
+	c[6] = answering(t, 7, &peer[6]); /* no counts: never judged (after a slow one's) */
+	fc.none[c[6]->fd] = true;
+	serve_conns_pace(t, 10000, &p); /* the windows begin (0 is "not yet": a clock that starts later) */
+	assert_int_equal(p.slow, 0);
+	for (int i = 0; i < 6; i++)
+		fc.p[c[i]->fd] = (struct serve_progress){.sent = 100 + w1[i].got, .stalled_us = 7000 + w1[i].stalled_ms * 1000,
+		                                         .queued = w1[i].queued};
+	serve_conns_pace(t, 10999, &p);
+	assert_int_equal(p.slow, 0);
+	serve_conns_pace(t, 11000, &p);
+	assert_int_equal(p.slow, 2);
+	for (int i = 0; i < 6; i++) {
+		if ((c[i]->state == SERVE_CONN_SHUT) != w1[i].slow)
+			fail_msg("window 1, connection %d: got %llu, stalled %llu ms, queued %llu: shut %d", i,
+			         (unsigned long long)w1[i].got, (unsigned long long)w1[i].stalled_ms,
+			         (unsigned long long)w1[i].queued, !w1[i].slow);
+		if (w1[i].slow)
+			assert_string_equal(serve_conns_why(t, c[i]), "its client took fewer than 1024 bytes/s over 1 s");
+		else
+			assert_null(serve_conns_why(t, c[i]));
+	}
+	assert_string_equal(p.client, c[5]->client);
+	assert_int_equal(p.bytes, 0);
+	/* the second window, from 11000: connection 4 took 5000 in the first,
+	 * 1000 in this one */
+	fc.p[c[4]->fd].sent += 1000;
+	fc.p[c[4]->fd].stalled_us += 600000;
+	fc.p[c[4]->fd].queued = 1;
+	serve_conns_pace(t, 12000, &p);
+	assert_int_equal(p.slow, 1);
+	assert_int_equal(c[4]->state, SERVE_CONN_SHUT);
+	assert_int_equal(p.bytes, 1000);
+	assert_int_equal(c[6]->state, SERVE_CONN_ANSWERING);
+	serve_conns_free(t);
+	for (int i = 0; i < 7; i++)
+		close(peer[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +915,8 @@ int main(void)
 		cmocka_unit_test(test_evict_judged),
 		cmocka_unit_test(test_shut_keeps_the_end),
 		cmocka_unit_test(test_pace),
+		cmocka_unit_test(test_evict_counted),
+		cmocka_unit_test(test_pace_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,8 @@
  *
  * Who includes it: tests/unit/fs/serve/glance/test_*.c that need a request
  * (test_api.c, test_members.c, test_identity.c, test_tasks.c, test_render.c,
- * test_images.c); test_parse.c and test_data.c call pure functions only.
+ * test_images.c, test_data.c); test_parse.c and test_slots.c call pure
+ * functions only.
  */
 #ifndef IMGFS_GLANCE_TEST_H
 #define IMGFS_GLANCE_TEST_H
@@ -192,6 +193,7 @@ struct gt {
 	serve_conns *conns;
 	struct serve_conn *conn;
 	int peer;
+	int peers[3], npeers;         /* gt_conn's connections' other ends */
 	glance *g;
 	char tokens[8][2][MODEL_TOKEN_LEN + 1]; /* account name, its token */
 	int ntokens;
@@ -224,6 +226,8 @@ static inline void gt_stop(struct gt *t)
 	glance_free(t->g);
 	serve_conns_free(t->conns); /* closes its connections' descriptors */
 	close(t->peer);
+	for (int i = 0; i < t->npeers; i++)
+		close(t->peers[i]);
 	serve_log_close(&t->log);
 }
 
@@ -338,6 +342,22 @@ static inline struct model_image gt_image(struct gt *t, const char *id)
 	struct model_api_image a;
 	assert_int_equal(model_api_image_by_uuid(t->fx->m, id, &a), 0);
 	return a.img;
+}
+
+/* Another client connection in the server's table, from the IPv4 address
+ * addr (the table holds 4: gt_start's from 127.0.0.1 and 3 of these). */
+static inline struct serve_conn *gt_conn(struct gt *t, const char *addr)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(40001 + t->npeers))};
+	struct serve_conn *c;
+	int sv[2];
+	assert_true(t->npeers < 3);
+	assert_int_equal(inet_pton(AF_INET, addr, &sa.sin_addr), 1);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	t->peers[t->npeers++] = sv[1];
+	assert_int_equal(serve_conns_admit(t->conns, sv[0], (const struct sockaddr *)&sa, sizeof(sa), serve_now_ms(), &c),
+	                 0);
+	return c;
 }
 
 #endif

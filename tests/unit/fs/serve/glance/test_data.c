@@ -1,69 +1,15 @@
 /*
- * test_data.c — unit tests for fs/serve/glance/data.c (SPEC §19.7): the
- * shares of the image API's upload slots (glance_upload_fits), each bound
- * at its limit and one past it, and against a reference: accounts that
- * take every slot they may, one after the other, never let one account
- * hold more than half, and leave a slot for a newcomer while any is free;
- * and GET .../file through the dispatcher (glance_test.h) with and
- * without a Range: the bytes, the status and the Content-Range at the
- * body's first byte, its last, a suffix, a range past the end (416) and
- * ranges that are ignored (several, reversed); an upload refused as it
- * begins gives its slot back.
+ * test_data.c — unit tests for fs/serve/glance/data.c (SPEC §19.7): GET
+ * .../file through the dispatcher (glance_test.h) with and without a
+ * Range: the bytes, the status and the Content-Range at the body's first
+ * byte, its last, a suffix, a range past the end (416) and ranges that
+ * are ignored (several, reversed); an upload refused as it begins gives
+ * its slot back; held uploads (gt_hold here: a client that trickles
+ * its body) take the slots of their tenant — a sub-account's
+ * under its main account — and their address, and a client that goes
+ * away gives its slot back.  The ledger's own rules: test_slots.c.
  */
 #include "glance_test.h"
-
-_Static_assert(GLANCE_UPLOADS == 16, "the figures below are for 16 slots");
-
-/* One account alone: 8 of the 16 (half of what nobody else holds), one
- * address of it 4 (half its share). */
-static void test_one_account(void **state)
-{
-	(void)state;
-	assert_true(glance_upload_fits(0, 0, 0));
-	assert_true(glance_upload_fits(7, 7, 3));   /* its 8th, from a 2nd address */
-	assert_false(glance_upload_fits(8, 8, 0));  /* a 9th: past its share */
-	assert_true(glance_upload_fits(3, 3, 3));   /* the 4th of one address */
-	assert_false(glance_upload_fits(4, 4, 4));  /* a 5th from it */
-	assert_true(glance_upload_fits(4, 4, 0));   /* from another address */
-}
-
-/* Beside others: half of what they leave; the last slots one each. */
-static void test_beside_others(void **state)
-{
-	(void)state;
-	assert_true(glance_upload_fits(8, 0, 0));    /* another account beside one holding 8 */
-	assert_true(glance_upload_fits(11, 3, 1));   /* its 4th: the others leave 8, half is 4 */
-	assert_false(glance_upload_fits(12, 4, 0));  /* a 5th */
-	assert_false(glance_upload_fits(10, 2, 2));  /* a 3rd from one address: half of 4 is 2 */
-	assert_true(glance_upload_fits(15, 0, 0));   /* the last slot: one at least */
-	assert_false(glance_upload_fits(15, 1, 0));  /* a 2nd when the others hold 14 */
-	assert_false(glance_upload_fits(16, 0, 0));  /* all held */
-}
-
-/* Accounts arriving one after the other, each taking all it may: the
- * first holds 8, and every later one gets one slot at least until the 16
- * are held. */
-static void test_greedy_accounts(void **state)
-{
-	unsigned held = 0, per[16] = {0}, accounts = 0;
-	(void)state;
-	for (unsigned a = 0; a < 16 && held < GLANCE_UPLOADS; a++) {
-		/* each address of the account takes what it may, then the next */
-		for (unsigned addr = 0; addr < 16; addr++) {
-			unsigned mine = 0;
-			while (glance_upload_fits(held, per[a], mine)) {
-				held++;
-				per[a]++;
-				mine++;
-			}
-		}
-		assert_true(per[a] >= 1);
-		accounts++;
-	}
-	assert_int_equal(per[0], 8);
-	assert_int_equal(held, GLANCE_UPLOADS);
-	assert_true(accounts >= 5);
-}
 
 /* The bytes lt_tagged_blob stores. */
 static uint8_t *tagged(const char *tag, uint64_t size)
@@ -166,14 +112,146 @@ static void test_refused_upload_gives_back(void **state)
 	gt_stop(&t);
 }
 
+/* A held upload: PUT url as who on conn, a 1 MiB body announced, its first
+ * bytes sent and the rest never (a client that trickles): the request,
+ * which holds its upload slot until gt_let_go; or NULL when the server
+ * refused it at once, its status in *status (and the reply's reason
+ * printed when it is not the one expected by the caller). */
+static struct glance_req *gt_hold(struct gt *t, struct serve_conn *conn, const char *url, const char *who,
+                                         int *status)
+{
+	struct glance_req *r = NULL;
+	struct MHD_Connection *c = (struct MHD_Connection *)&gt_now;
+	size_t n = 0;
+	gt_now.queued = 0;
+	memset(&gt_now.out, 0, sizeof(gt_now.out));
+	gt_header("X-Auth-Token", gt_token(t, who));
+	gt_header("Content-Length", "1048576");
+	glance_request(t->g, c, conn, &r, url, "PUT", NULL, &n);
+	if (!gt_now.queued) {
+		n = 4;
+		glance_request(t->g, c, conn, &r, url, "PUT", "QFI\xfb", &n);
+	}
+	gt_now.nhdr = gt_now.nquery = 0;
+	*status = gt_now.queued ? gt_now.out.status : glance_status(r);
+	if (!*status)
+		return r; /* held */
+	if (!gt_now.queued) { /* refused mid-body: the refusal sent at the end */
+		n = 0;
+		glance_request(t->g, c, conn, &r, url, "PUT", NULL, &n);
+	}
+	assert_int_equal(gt_now.queued, 1);
+	*status = gt_now.out.status;
+	glance_done(r, MHD_REQUEST_TERMINATED_COMPLETED_OK, "127.0.0.1");
+	free(gt_now.out.body);
+	memset(&gt_now.out, 0, sizeof(gt_now.out));
+	return NULL;
+}
+
+/* A held upload's client goes away (its upload fails, its slot freed). */
+static void gt_let_go(struct glance_req *r)
+{
+	glance_done(r, MHD_REQUEST_TERMINATED_CLIENT_ABORT, "127.0.0.1");
+}
+
+/* A queued image of who's, its PUT .../file URL in url. */
+static void queued_image(struct gt *t, const char *who, char url[200])
+{
+	char id[37];
+	gt_create(t, who, "{\"name\": \"up\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	snprintf(url, 200, "/v2/images/%s/file", id);
+}
+
+/* The held-upload harness (issue 70's shares, issue 71's seam): uploads
+ * that hold their slot while their client trickles, through the
+ * dispatcher.  A main account and its two sub-accounts share one tenant's
+ * slots: 4 from one address (the 5th, a sub-account's, 503 for its
+ * address), 8 in all (the 9th, from a third address, 503 for the
+ * account), while another account's upload still gets a slot (and
+ * holding it, shrinks the tenant's share to 7); clients that go away
+ * give their slots back (a sub-account's 8th then starts), and all let
+ * go, the tenant takes its 8 again. */
+static void test_held_uploads(void **state)
+{
+	struct gt t;
+	struct model_err err = {0};
+	char url[21][200];
+	struct glance_req *held[12] = {NULL};
+	int st;
+	gt_start(&t, *state);
+	struct serve_conn *a2 = gt_conn(&t, "127.0.0.2"), *a3 = gt_conn(&t, "127.0.0.3");
+	const char *owner[21] = {"boss", "sub1", "boss", "sub1", "sub2", "sub1", "sub2", "sub1", "sub2", "sub2", "bob",
+	                         "sub1", "sub2", "sub1", "sub2", "sub1", "boss", "sub1", "boss", "sub2", "boss"};
+	for (int i = 0; i < 21; i++)
+		gt_token(&t, owner[i]);
+	if (model_quota_set(t.fx->m, "boss", ut_region_names[0], "private-images", 100, &err) < 0 ||
+	    model_quota_set(t.fx->m, "sub1", ut_region_names[0], "private-images", 100, &err) < 0 ||
+	    model_quota_set(t.fx->m, "sub2", ut_region_names[0], "private-images", 100, &err) < 0)
+		fail_msg("quota: %s", err.msg);
+	for (int i = 0; i < 21; i++)
+		queued_image(&t, owner[i], url[i]);
+	if (model_account_set_parent(t.fx->m, "sub1", "boss", &err) < 0 ||
+	    model_account_set_parent(t.fx->m, "sub2", "boss", &err) < 0)
+		fail_msg("set parent: %s", err.msg);
+	/* 127.0.0.1: the tenant's 4 (boss and sub1), a 5th (sub2's) refused */
+	for (int i = 0; i < 4; i++) {
+		held[i] = gt_hold(&t, t.conn, url[i], owner[i], &st);
+		if (!held[i])
+			fail_msg("upload %d of %s: %d", i, owner[i], st);
+	}
+	assert_null(gt_hold(&t, t.conn, url[4], "sub2", &st));
+	assert_int_equal(st, 503);
+	assert_true(gt_log_has(&t, "status 503", "your address has its share"));
+	/* 127.0.0.2: 4 more (sub1, sub2): 8, the tenant's share */
+	for (int i = 4; i < 8; i++) {
+		held[i] = gt_hold(&t, a2, url[i], owner[i], &st);
+		if (!held[i])
+			fail_msg("upload %d of %s: %d", i, owner[i], st);
+	}
+	/* a 9th from a third address: the account's share */
+	assert_null(gt_hold(&t, a3, url[8], "sub2", &st));
+	assert_int_equal(st, 503);
+	assert_true(gt_log_has(&t, "status 503", "your account has its share"));
+	/* bob, from the address the tenant filled: a slot */
+	held[10] = gt_hold(&t, t.conn, url[10], "bob", &st);
+	assert_non_null(held[10]);
+	/* one of sub1's clients goes away: 7 held by the tenant, 1 by bob,
+	 * who leaves it 7 (half of the 14 bob leaves): still refused */
+	gt_let_go(held[1]);
+	held[1] = NULL;
+	assert_null(gt_hold(&t, a3, url[8], "sub2", &st));
+	assert_int_equal(st, 503);
+	/* bob's goes too: the tenant's share is 8 again, its 8th starts */
+	gt_let_go(held[10]);
+	held[10] = NULL;
+	held[8] = gt_hold(&t, a3, url[8], "sub2", &st);
+	if (!held[8])
+		fail_msg("the slots let go were not given back: %d", st);
+	assert_null(gt_hold(&t, a3, url[9], "sub2", &st));
+	assert_int_equal(st, 503);
+	/* all let go (every slot given back, the first one's too): the
+	 * tenant's 8 again, 4 from one address and 4 from another */
+	for (int i = 0; i < 12; i++)
+		if (held[i])
+			gt_let_go(held[i]);
+	for (int i = 0; i < 8; i++) { /* fresh images: those let go are in error */
+		held[i] = gt_hold(&t, i < 4 ? a3 : a2, url[12 + i], owner[12 + i], &st);
+		if (!held[i])
+			fail_msg("after all let go, upload %d: %d", i, st);
+	}
+	assert_null(gt_hold(&t, t.conn, url[20], "boss", &st)); /* and a 9th is the account's */
+	assert_int_equal(st, 503);
+	for (int i = 0; i < 8; i++)
+		gt_let_go(held[i]);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_one_account),
-		cmocka_unit_test(test_beside_others),
-		cmocka_unit_test(test_greedy_accounts),
 		cmocka_unit_test_setup_teardown(test_download_ranges, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_upload_gives_back, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_held_uploads, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
