@@ -170,6 +170,18 @@ static void test_relations(void **state)
 	assert_int_equal(model_account_get(fx->m, root, &a), 0);
 	assert_int_equal(model_image_rights(fx->m, &a, &img, &r), 0);
 	assert_int_equal(r, letters("SRBA"));
+	/* "Administrators" are the service's (§19.5): a main account does not
+	 * read its sub-account's deactivated image, an administrator reads
+	 * its own. */
+	struct model_image sub_img = ut_get(fx, subs), boss = ut_get(fx, boss_img);
+	sub_img.gflags |= MODEL_GFLAG_DEACTIVATED;
+	boss.gflags |= MODEL_GFLAG_DEACTIVATED;
+	assert_int_equal(model_account_get(fx->m, main_acct, &a), 0);
+	assert_int_equal(model_image_rights(fx->m, &a, &sub_img, &r), 0);
+	assert_int_equal(r, letters("S"));
+	assert_int_equal(model_account_get(fx->m, root2, &a), 0);
+	assert_int_equal(model_image_rights(fx->m, &a, &boss, &r), 0);
+	assert_int_equal(r, letters("SRBCH"));
 }
 
 /* The refusals: not seen is ENOENT, a missing right EACCES with its sentence. */
