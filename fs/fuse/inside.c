@@ -899,10 +899,10 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			break;
 		}
 		from = next;
-		if (taken >= want) {
-			/* One page's entries a readdir: a reply costs one page's
-			 * attributes, whatever the kernel's buffer (1 MiB for
-			 * Python's scandir: 13 pages, 6,241 inodes, before). */
+		if (taken >= want || (plus && emitted)) {
+			/* One page's entries a readdir (scandir's 1 MiB: 13 pages
+			 * before); with attributes one page that listed any, few as
+			 * its inodes' spread let it hold (issue 67): then names. */
 			emit(arg, NULL, NULL, (off_t)(from + 3));
 			rc = 1; /* not the end: the kernel asks again from there */
 			break;

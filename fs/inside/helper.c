@@ -172,6 +172,8 @@ static int get_stat(uint64_t ino, struct ins_stat *st)
 struct page {
 	uint32_t max, n, blocks;
 	bool names;     /* INS_T_NAMES: names and types only, no inode read */
+	uint32_t nspread;                   /* pieces in spread */
+	uint64_t spread[INS_LIST_SPREAD];   /* the MiB-pieces of the volume its inodes lie in */
 	size_t wire;    /* the wire's bytes of an entry but its name */
 	size_t bytes;   /* the wire's bytes of the entries so far */
 	uint64_t at;    /* where the walk is: past every entry and block taken */
@@ -201,10 +203,32 @@ static int by_order(const void *a, const void *b)
 #define ENT_WIRE (sizeof(struct ins_stat) + sizeof(uint64_t) + 2)
 #define NAME_WIRE (2 * sizeof(uint32_t) + sizeof(uint64_t) + 2)
 
+/* Issue 67: an entry's inode at byte at of the volume (UINT64_MAX: the
+ * reader cannot tell; its stat says why, if it must) joins a page with
+ * attributes if its MiB of the volume is one of the page's or the page
+ * lies in fewer than INS_LIST_SPREAD: each costs the daemon a chunk
+ * loaded, so that a page of a large directory, whose inodes lie all over
+ * its inode tables, costs INS_LIST_SPREAD chunks at most, not one an
+ * entry (512 a page of a 1,000,000-entry ext4 directory).  1: full,
+ * the entry starts the next page (never the page's first). */
+static int spread(struct page *p, uint64_t at)
+{
+	if (at == UINT64_MAX)
+		return 0;
+	for (uint32_t i = 0; i < p->nspread; i++)
+		if (p->spread[i] == at >> 20)
+			return 0;
+	if (p->nspread >= INS_LIST_SPREAD)
+		return 1; /* (a piece is kept with an entry taken: never the first) */
+	p->spread[p->nspread++] = at >> 20;
+	return 0;
+}
+
 /* One entry, or a block read (name NULL): an ins_add_fn. */
 static int take(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct page *p = arg;
+	int rc;
 	/* Entries move forward; a block's end may be where its last entry's is. */
 	if (after < p->at || (name && after == p->at) || after > INS_POS_MAX) {
 		ins_why("the directory's walk went back (position %llu after %llu)", (unsigned long long)after,
@@ -223,6 +247,8 @@ static int take(void *arg, uint64_t ino, const char *name, size_t len, unsigned 
 	}
 	if (p->n >= p->max || sizeof(uint64_t) + p->bytes + p->wire + len > PAGE_BYTES)
 		return 1; /* full: this one starts the next page */
+	if (!p->names && fs->inode_at && (rc = spread(p, fs->inode_at(ino))) != 0)
+		return rc;
 	struct ent *e = &p->e[p->n++];
 	e->ino = ino;
 	e->after = after;
