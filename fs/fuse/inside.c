@@ -41,7 +41,7 @@
 #include "log.h"
 
 #define INS_LIST_PAGE 512    /* entries asked for at a time, with their attributes */
-#define INS_NAMES_PAGE 4096  /* names only (a READDIR, §18.7) */
+#define INS_NAMES_PAGE 16384 /* names only (a READDIR, §18.7) */
 #define INS_LIST_PAGES 16    /* pages one readdir reads at most (INS_LIST_BLOCKS blocks each) */
 #define ROOT_INO 0 /* asks a helper for its root directory, whatever its number */
 

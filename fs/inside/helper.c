@@ -177,6 +177,8 @@ struct page {
 	size_t wire;    /* the wire's bytes of an entry but its name */
 	size_t bytes;   /* the wire's bytes of the entries so far */
 	uint64_t at;    /* where the walk is: past every entry and block taken */
+	char *out;      /* names: the answer, u64 next and the entries so far
+	                 * (written as taken: no entry kept, issue 67) */
 	struct ent {
 		uint64_t ino, after;
 		uint32_t order; /* its place in the walk */
@@ -249,6 +251,22 @@ static int take(void *arg, uint64_t ino, const char *name, size_t len, unsigned 
 		return 1; /* full: this one starts the next page */
 	if (!p->names && fs->inode_at && (rc = spread(p, fs->inode_at(ino))) != 0)
 		return rc;
+	if (p->names) {
+		/* Names, numbers and types as the directory's entries hold them:
+		 * no inode read (SPEC §18.7: what `ls -f` costs). */
+		char *o = p->out + sizeof(uint64_t) + p->bytes;
+		uint32_t ino32 = (uint32_t)ino, type32 = type;
+		uint16_t len16 = (uint16_t)len;
+		memcpy(o, &ino32, 4);
+		memcpy(o + 4, &type32, 4);
+		memcpy(o + 8, &after, 8);
+		memcpy(o + 16, &len16, 2);
+		memcpy(o + NAME_WIRE, name, len);
+		p->n++;
+		p->bytes += NAME_WIRE + len;
+		p->at = after;
+		return 0;
+	}
 	struct ent *e = &p->e[p->n++];
 	e->ino = ino;
 	e->after = after;
@@ -281,7 +299,7 @@ static void do_list(const struct ins_req_list *r, bool names)
 		max = (uint32_t)(PAGE_BYTES / (wire + 1));
 	struct page p = {.max = max, .names = names, .wire = wire, .at = r->from};
 	char *out = NULL;
-	if (max && !(p.e = malloc(max * sizeof(*p.e)))) {
+	if (names ? !(p.out = malloc(PAGE_BYTES)) : max && !(p.e = malloc(max * sizeof(*p.e)))) {
 		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
@@ -289,35 +307,24 @@ static void do_list(const struct ins_req_list *r, bool names)
 	rc = max ? fs->list(st.ino, r->from, take, &p) : 1;
 	if (rc < 0) {
 		free(p.e);
+		free(p.out);
 		send_fail(rc, "the directory's blocks cannot be read");
 		return;
 	}
 	uint64_t next = rc == 0 ? 0 : p.at; /* 0: the walk reached the directory's end */
 	size_t used = sizeof(next);
+	if (names) {
+		memcpy(p.out, &next, sizeof(next));
+		ins_send_msg(INS_H_OK, p.out, used + p.bytes, NULL, 0);
+		free(p.out);
+		return;
+	}
 	if (!(out = malloc(used + p.bytes))) {
 		free(p.e);
 		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
 	memcpy(out, &next, sizeof(next));
-	if (names) {
-		/* Names, numbers and types as the directory's entries hold them:
-		 * no inode read (SPEC §18.7: what `ls -f` costs). */
-		for (uint32_t i = 0; i < p.n; i++) {
-			const struct ent *e = &p.e[i];
-			uint32_t ino = (uint32_t)e->ino;
-			memcpy(out + used, &ino, 4);
-			memcpy(out + used + 4, &e->type, 4);
-			memcpy(out + used + 8, &e->after, 8);
-			memcpy(out + used + 16, &e->len, 2);
-			memcpy(out + used + NAME_WIRE, e->name, e->len);
-			used += NAME_WIRE + e->len;
-		}
-		ins_send_msg(INS_H_OK, out, used, NULL, 0);
-		free(out);
-		free(p.e);
-		return;
-	}
 	/* The entries' attributes are read in the order of their inodes, not
 	 * of their names: a large directory's names (an htree's hash order)
 	 * lie all over its inode tables, and read in name order each inode's
