@@ -846,6 +846,8 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			break;
 		}
 		memcpy(&next, a, sizeof(next));
+		bool spread = plus && (next & INS_NEXT_SPREAD); /* its inodes' spread ended it */
+		next &= spread ? ~INS_NEXT_SPREAD : ~0ull;
 		atomic_fetch_add(&ctx->stats.inside_list_pages, 1);
 		while (rc == 0) {
 			struct ins_stat st;
@@ -899,10 +901,8 @@ int fs_inside_list(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, fs_
 			break;
 		}
 		from = next;
-		if (taken >= want || (plus && emitted)) {
-			/* One page's entries a readdir (scandir's 1 MiB: 13 pages
-			 * before); with attributes one page that listed any, few as
-			 * its inodes' spread let it hold (issue 67): then names. */
+		if (taken >= want || (spread && emitted)) {
+			/* One page a readdir, or one its inodes' spread ended (issue 67). */
 			emit(arg, NULL, NULL, (off_t)(from + 3));
 			rc = 1; /* not the end: the kernel asks again from there */
 			break;

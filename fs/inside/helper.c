@@ -172,6 +172,7 @@ static int get_stat(uint64_t ino, struct ins_stat *st)
 struct page {
 	uint32_t max, n, blocks;
 	bool names;     /* INS_T_NAMES: names and types only, no inode read */
+	bool spread_full;                   /* the page ended at its spread */
 	uint32_t nspread;                   /* pieces in spread */
 	uint64_t spread[INS_LIST_SPREAD];   /* the MiB-pieces of the volume its inodes lie in */
 	size_t wire;    /* the wire's bytes of an entry but its name */
@@ -220,8 +221,10 @@ static int spread(struct page *p, uint64_t at)
 	for (uint32_t i = 0; i < p->nspread; i++)
 		if (p->spread[i] == at >> 20)
 			return 0;
-	if (p->nspread >= INS_LIST_SPREAD)
+	if (p->nspread >= INS_LIST_SPREAD) {
+		p->spread_full = true;
 		return 1; /* (a piece is kept with an entry taken: never the first) */
+	}
 	p->spread[p->nspread++] = at >> 20;
 	return 0;
 }
@@ -312,6 +315,8 @@ static void do_list(const struct ins_req_list *r, bool names)
 		return;
 	}
 	uint64_t next = rc == 0 ? 0 : p.at; /* 0: the walk reached the directory's end */
+	if (next && p.spread_full)
+		next |= INS_NEXT_SPREAD;
 	size_t used = sizeof(next);
 	if (names) {
 		memcpy(p.out, &next, sizeof(next));
