@@ -287,7 +287,11 @@ static int emit_entry(void *arg, const char *name, const struct fs_node *child, 
 	}
 	if (d->held && put_held(d, d->next) != 0)
 		return 1;
-	snprintf(d->name, sizeof(d->name), "%s", name);
+	/* (a copy, not snprintf: a listing of a million names costs a
+	 * million of these; issue 67) */
+	size_t nl = strnlen(name, sizeof(d->name) - 1);
+	memcpy(d->name, name, nl);
+	d->name[nl] = '\0';
 	d->e = e;
 	d->next = next_off;
 	d->held = true;

@@ -327,6 +327,19 @@ static int ext_stat(uint64_t ino, struct ins_stat *st)
 	return 0;
 }
 
+/* The byte on the volume where inode ino's record starts, from the group
+ * descriptors libext2fs holds (no read); UINT64_MAX for a number out of
+ * range or a group without an inode table inside the volume. */
+static uint64_t ext_inode_at(uint64_t ino)
+{
+	unsigned isz = EXT2_INODE_SIZE(fs->super), ipg = fs->super->s_inodes_per_group;
+	if (!ipg || !isz || ino < 1 || ino > fs->super->s_inodes_count)
+		return UINT64_MAX;
+	blk64_t t = ext2fs_inode_table_loc(fs, (dgrp_t)((ino - 1) / ipg));
+	uint64_t at = (uint64_t)t * fs->blocksize + (ino - 1) % ipg * isz;
+	return t && at / fs->blocksize < vol_size / fs->blocksize ? at : UINT64_MAX;
+}
+
 /* The blocks of the inode tables that hold a page's inodes (ins_fs_ops:
  * prefetch), those not kept already, each once, in exchanges of
  * INS_MAX_PAYLOAD bytes, kept apart from the cache (whose slots a page's
@@ -336,17 +349,17 @@ static int ext_stat(uint64_t ino, struct ins_stat *st)
 static void ext_prefetch(const uint64_t *ino, size_t n)
 {
 	static struct ins_req_blk piece[INS_READV_MAX];
-	unsigned bs = fs->blocksize, isz = EXT2_INODE_SIZE(fs->super), ipg = fs->super->s_inodes_per_group;
+	unsigned bs = fs->blocksize;
 	pre.n = 0;
-	if (bs > 4096 || !ipg || !isz || (!pre.data && !(pre.data = malloc((size_t)INS_READV_MAX * 4096))))
+	if (bs > 4096 || (!pre.data && !(pre.data = malloc((size_t)INS_READV_MAX * 4096))))
 		return;
 	for (size_t i = 0; i < n && pre.n < INS_READV_MAX; i++) {
-		if (ino[i] < 1 || ino[i] > fs->super->s_inodes_count)
+		uint64_t at = ext_inode_at(ino[i]);
+		if (at == UINT64_MAX)
 			continue;
-		blk64_t t = ext2fs_inode_table_loc(fs, (dgrp_t)((ino[i] - 1) / ipg));
-		uint64_t b = t + ((ino[i] - 1) % ipg) * isz / bs;
+		uint64_t b = at / bs;
 		unsigned sl = (unsigned)(b % CACHE_SLOTS);
-		if (t && b < vol_size / bs && !(cache[sl].valid && cache[sl].blk == b))
+		if (!(cache[sl].valid && cache[sl].blk == b))
 			pre.blk[pre.n++] = b;
 	}
 	qsort(pre.blk, pre.n, sizeof(pre.blk[0]), by_blk);
@@ -795,4 +808,5 @@ const struct ins_fs_ops ins_fs_ext = {
 	.readlink = ext_readlink,
 	.xattrs = ext_xattrs,
 	.prefetch = ext_prefetch,
+	.inode_at = ext_inode_at,
 };

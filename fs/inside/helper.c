@@ -172,9 +172,14 @@ static int get_stat(uint64_t ino, struct ins_stat *st)
 struct page {
 	uint32_t max, n, blocks;
 	bool names;     /* INS_T_NAMES: names and types only, no inode read */
+	bool spread_full;                   /* the page ended at its spread */
+	uint32_t nspread;                   /* pieces in spread */
+	uint64_t spread[INS_LIST_SPREAD];   /* the MiB-pieces of the volume its inodes lie in */
 	size_t wire;    /* the wire's bytes of an entry but its name */
 	size_t bytes;   /* the wire's bytes of the entries so far */
 	uint64_t at;    /* where the walk is: past every entry and block taken */
+	char *out;      /* names: the answer, u64 next and the entries so far
+	                 * (written as taken: no entry kept, issue 67) */
 	struct ent {
 		uint64_t ino, after;
 		uint32_t order; /* its place in the walk */
@@ -201,10 +206,34 @@ static int by_order(const void *a, const void *b)
 #define ENT_WIRE (sizeof(struct ins_stat) + sizeof(uint64_t) + 2)
 #define NAME_WIRE (2 * sizeof(uint32_t) + sizeof(uint64_t) + 2)
 
+/* Issue 67: an entry's inode at byte at of the volume (UINT64_MAX: the
+ * reader cannot tell; its stat says why, if it must) joins a page with
+ * attributes if its MiB of the volume is one of the page's or the page
+ * lies in fewer than INS_LIST_SPREAD: each costs the daemon a chunk
+ * loaded, so that a page of a large directory, whose inodes lie all over
+ * its inode tables, costs INS_LIST_SPREAD chunks at most, not one an
+ * entry (512 a page of a 1,000,000-entry ext4 directory).  1: full,
+ * the entry starts the next page (never the page's first). */
+static int spread(struct page *p, uint64_t at)
+{
+	if (at == UINT64_MAX)
+		return 0;
+	for (uint32_t i = 0; i < p->nspread; i++)
+		if (p->spread[i] == at >> 20)
+			return 0;
+	if (p->nspread >= INS_LIST_SPREAD) {
+		p->spread_full = true;
+		return 1; /* (a piece is kept with an entry taken: never the first) */
+	}
+	p->spread[p->nspread++] = at >> 20;
+	return 0;
+}
+
 /* One entry, or a block read (name NULL): an ins_add_fn. */
 static int take(void *arg, uint64_t ino, const char *name, size_t len, unsigned type, uint64_t after)
 {
 	struct page *p = arg;
+	int rc;
 	/* Entries move forward; a block's end may be where its last entry's is. */
 	if (after < p->at || (name && after == p->at) || after > INS_POS_MAX) {
 		ins_why("the directory's walk went back (position %llu after %llu)", (unsigned long long)after,
@@ -223,6 +252,24 @@ static int take(void *arg, uint64_t ino, const char *name, size_t len, unsigned 
 	}
 	if (p->n >= p->max || sizeof(uint64_t) + p->bytes + p->wire + len > PAGE_BYTES)
 		return 1; /* full: this one starts the next page */
+	if (!p->names && fs->inode_at && (rc = spread(p, fs->inode_at(ino))) != 0)
+		return rc;
+	if (p->names) {
+		/* Names, numbers and types as the directory's entries hold them:
+		 * no inode read (SPEC §18.7: what `ls -f` costs). */
+		char *o = p->out + sizeof(uint64_t) + p->bytes;
+		uint32_t ino32 = (uint32_t)ino, type32 = type;
+		uint16_t len16 = (uint16_t)len;
+		memcpy(o, &ino32, 4);
+		memcpy(o + 4, &type32, 4);
+		memcpy(o + 8, &after, 8);
+		memcpy(o + 16, &len16, 2);
+		memcpy(o + NAME_WIRE, name, len);
+		p->n++;
+		p->bytes += NAME_WIRE + len;
+		p->at = after;
+		return 0;
+	}
 	struct ent *e = &p->e[p->n++];
 	e->ino = ino;
 	e->after = after;
@@ -255,7 +302,7 @@ static void do_list(const struct ins_req_list *r, bool names)
 		max = (uint32_t)(PAGE_BYTES / (wire + 1));
 	struct page p = {.max = max, .names = names, .wire = wire, .at = r->from};
 	char *out = NULL;
-	if (max && !(p.e = malloc(max * sizeof(*p.e)))) {
+	if (names ? !(p.out = malloc(PAGE_BYTES)) : max && !(p.e = malloc(max * sizeof(*p.e)))) {
 		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
@@ -263,35 +310,26 @@ static void do_list(const struct ins_req_list *r, bool names)
 	rc = max ? fs->list(st.ino, r->from, take, &p) : 1;
 	if (rc < 0) {
 		free(p.e);
+		free(p.out);
 		send_fail(rc, "the directory's blocks cannot be read");
 		return;
 	}
 	uint64_t next = rc == 0 ? 0 : p.at; /* 0: the walk reached the directory's end */
+	if (next && p.spread_full)
+		next |= INS_NEXT_SPREAD;
 	size_t used = sizeof(next);
+	if (names) {
+		memcpy(p.out, &next, sizeof(next));
+		ins_send_msg(INS_H_OK, p.out, used + p.bytes, NULL, 0);
+		free(p.out);
+		return;
+	}
 	if (!(out = malloc(used + p.bytes))) {
 		free(p.e);
 		ins_send_err(ENOMEM, "out of memory");
 		return;
 	}
 	memcpy(out, &next, sizeof(next));
-	if (names) {
-		/* Names, numbers and types as the directory's entries hold them:
-		 * no inode read (SPEC §18.7: what `ls -f` costs). */
-		for (uint32_t i = 0; i < p.n; i++) {
-			const struct ent *e = &p.e[i];
-			uint32_t ino = (uint32_t)e->ino;
-			memcpy(out + used, &ino, 4);
-			memcpy(out + used + 4, &e->type, 4);
-			memcpy(out + used + 8, &e->after, 8);
-			memcpy(out + used + 16, &e->len, 2);
-			memcpy(out + used + NAME_WIRE, e->name, e->len);
-			used += NAME_WIRE + e->len;
-		}
-		ins_send_msg(INS_H_OK, out, used, NULL, 0);
-		free(out);
-		free(p.e);
-		return;
-	}
 	/* The entries' attributes are read in the order of their inodes, not
 	 * of their names: a large directory's names (an htree's hash order)
 	 * lie all over its inode tables, and read in name order each inode's

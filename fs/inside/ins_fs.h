@@ -85,6 +85,12 @@ struct ins_fs_ops {
 	 * a page's attributes cost one round trip, not one an inode's block
 	 * (NULL: none). */
 	void (*prefetch)(const uint64_t *ino, size_t n);
+	/* Where inode ino's record lies on the volume (a byte offset), read
+	 * from what the reader holds (no block read), UINT64_MAX when it
+	 * cannot tell: a page with attributes holds the inodes of at most
+	 * INS_LIST_SPREAD MiB-pieces of the volume (SPEC §18.7; NULL: no
+	 * such bound, a page's inodes lie together). */
+	uint64_t (*inode_at)(uint64_t ino);
 };
 
 extern const struct ins_fs_ops ins_fs_ext;

@@ -30,6 +30,14 @@
 #define INS_POS_MAX ((1ull << 60) - 1)
 #define INS_LIST_BLOCKS 256        /* directory blocks one page reads at most */
 #define INS_READV_MAX 512          /* pieces of one INS_H_READV (a page's inodes' blocks) */
+/* 1 MiB pieces of the volume an INS_T_LIST page's inodes lie in at most
+ * (issue 67): each costs the daemon a chunk loaded and verified (and,
+ * sealed, opened whole), so a page with attributes ends before an entry
+ * whose inode would lie in one more (its first entry is always taken). */
+#define INS_LIST_SPREAD 8
+/* Set in an INS_T_LIST answer's next when its page ended there: the
+ * daemon asks no more pages with attributes for that readdir. */
+#define INS_NEXT_SPREAD (1ull << 63)
 
 enum ins_type {
 	/* daemon -> helper */
@@ -100,9 +108,11 @@ struct ins_stat {
 };
 
 /* INS_T_LIST: at most max entries of directory dir from position from
- * (0: its start), and at most INS_LIST_BLOCKS of its blocks read.  The
+ * (0: its start), and at most INS_LIST_BLOCKS of its blocks read, their
+ * inodes in at most INS_LIST_SPREAD pieces of the volume.  The
  * answer: u64 next (the position to ask from next: past every entry of
- * the page, and past blocks read that held none; 0: the directory's end),
+ * the page, and past blocks read that held none; 0: the directory's end;
+ * with INS_NEXT_SPREAD set when the spread ended the page),
  * then entries: struct ins_stat, u64 after (the position the entry after
  * it starts at: a listing resumed there goes on with that one), u16 name
  * length, the name. */

@@ -150,13 +150,30 @@ static void test_names_entry(void **state)
 	static const struct {
 		uint32_t ino, type;
 		const char *name;
-	} bad[] = {{5, S_IFREG | 0644, "a"}, {5, 0170000, "a"}, {0, S_IFREG, "a"}, {5, S_IFDIR, ".."}, {5, 0, "a/b"}};
+	} bad[] = {{5, S_IFREG | 0644, "a"}, {5, 0170000, "a"}, {0, S_IFREG, "a"}, {5, S_IFDIR, ".."}, {5, 0, "a/b"},
+	           {5, S_IFDIR, "."},        {5, 0, "/"},       {5, 0, "ab/"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		pos = 0, after = 0;
 		len = name_entry(buf, bad[i].ino, bad[i].type, 1, bad[i].name, strlen(bad[i].name));
 		assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
 		assert_false(ok);
 		assert_int_equal(pos, len); /* passed: the position moves on */
+	}
+	/* a NUL inside a name, first or last: not listed (the kernel would cut it) */
+	static const char *const nul[] = {"a\0b", "\0ab", "ab\0"};
+	for (size_t i = 0; i < 3; i++) {
+		pos = 0, after = 0;
+		len = name_entry(buf, 5, S_IFREG, 1, nul[i], 3);
+		assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
+		assert_false(ok);
+	}
+	/* dots that are names: listed */
+	static const char *const dots[] = {".a", "..a", "...", "a.", ".a/"};
+	for (size_t i = 0; i < 5; i++) {
+		pos = 0, after = 0;
+		len = name_entry(buf, 5, S_IFREG, 1, dots[i], strlen(dots[i]));
+		assert_int_equal(ins_names_entry(buf, len, &pos, &st, name, &after, &ok), 1);
+		assert_true(i < 4 ? ok : !ok);
 	}
 	/* a name of 255 bytes, and one past: malformed */
 	pos = 0, after = 0;
