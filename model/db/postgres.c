@@ -2,9 +2,11 @@
  * postgres.c — the PostgreSQL driver (db.h): metadata that several hosts
  * share (SPEC §13), through libpq.  Any libpq connection string or URL is
  * the target (`-o db=postgresql://...`, `imgfs admin --db URL`).  This
- * file is the connection, its statements and its transactions;
- * postgres_values.c turns the model's values into parameters and results
- * back into values (postgres_int.h: the statement they share).
+ * file is the driver's table, its statements and its transactions;
+ * postgres_link.c is the connection to the server (its deadlines, its
+ * resets, a lost commit's outcome); postgres_values.c turns the model's
+ * values into parameters and results back into values (postgres_int.h:
+ * what they share).
  *
  * Connections: one per thread of each process (db.c), as for SQLite.  A
  * connection that breaks (the server restarted, the network went away) is
@@ -12,19 +14,9 @@
  * again (each remembers the connection epoch it was prepared in).  While
  * the server is unreachable every statement fails with -EIO.
  *
- * A host cut off from the server (issue 47: a network that drops every
- * packet, where nothing answers and nothing refuses) must not hang its
- * requests: every connection asks libpq for TCP keepalives and a TCP user
- * timeout (PG_LINK_PARAMS: a peer that acknowledges nothing for 10 s ends
- * the connection, whether a statement waits for its answer or the
- * connection sits idle), and a 5 s connect timeout; a connection whose
- * reset waited in vain (nothing answered: not a server that refuses while
- * it restarts) is not tried again for PG_RETRY_MS, unless another
- * connection of the process got through since (its statements fail at
- * once meanwhile: each request does not wait out a connect of its own).
- * So a statement of a cut-off host ends with -EIO within about 20 s (SPEC
- * §13).  A connection string may set these parameters itself: its values
- * win.
+ * A host cut off from the server, a server that keeps the connection but
+ * does not answer: postgres_link.c (its statements end with -EIO within
+ * about 20 s, SPEC §13).
  *
  * The dialect.  The model writes SQLite's `?` and `?N` parameters; they
  * become `$N` here (quoted strings and identifiers are left alone).  A
@@ -75,8 +67,8 @@
  * slot).  So each connection has a random key and numbers its commits,
  * and every write transaction sets its connection's row of imgfs_commits
  * (schema_pg.c v8) to its number right before COMMIT, in the same
- * pipeline (no round trip of its own).  On a lost answer commit_outcome
- * reconnects (for up to PG_OUTCOME_WAIT_MS: a restarting server), waits
+ * pipeline (no round trip of its own).  On a lost answer pg_commit_outcome
+ * (postgres_link.c) reconnects (for up to PG_OUTCOME_WAIT_MS: a restarting server), waits
  * until the old backend is gone (then its transaction is over, one way or
  * the other), and reads the row: the number there means it committed, and
  * the commit succeeds; anything else, it did not, and the commit fails
@@ -112,294 +104,24 @@
  * that was reset reports a change: notifications sent while it was away
  * are lost, so the watcher must read the change log again.
  *
- * sqlstate_errno() is the one translation of PostgreSQL's errors.
+ * pg_sqlstate_errno() is the one translation of PostgreSQL's errors.
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <libpq-fe.h>
 
 #include "postgres_int.h"
 
-#define PG_MAX_QUEUED 32 /* results a pipeline waits for before it is synced */
-#define PG_GATHER_MS 3   /* how long a woken watcher waits for the commits right behind */
+#define PG_GATHER_MS 3 /* how long a woken watcher waits for the commits right behind */
 #define PG_ADVISORY_KEY "7596851276339898982" /* 'imgfs-db' as an int8: the write lock */
-#define PG_OUTCOME_WAIT_MS 30000 /* how long a lost commit's outcome is looked for (a server restarting) */
-#define PG_COMMITS_KEEP 86400    /* seconds a connection's imgfs_commits row outlives it after a crash */
-#define PG_RETRY_MS 5000         /* a connection whose reset failed is not tried again before */
-#define PG_ANSWER_MS 60000       /* a statement's answer is waited for at most (IMGFS_PG_ANSWER_MS) */
-#define PG_CLOSE_MS 1000         /* ... and at a close, where nothing waits on it */
-
-/* libpq's parameters of every connection, before the target's own (which
- * override them: PQconnectdbParams reads the arrays in order, and the
- * target is expanded where its "dbname" stands). */
-static const char *const pg_keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-                                      "keepalives_count", "tcp_user_timeout", "dbname", NULL};
-#define PG_LINK_PARAMS "5", "1", "5", "2", "3", "10000"
-
-/* A result the pipeline owes: whose it is, and what to do with it. */
-struct pg_queued {
-	struct pg_stmt *st; /* the statement it belongs to, or NULL (BEGIN, the lock, COMMIT) */
-	bool rows;          /* st reads its rows: the result is kept in st */
-	bool prepare;       /* the result of preparing st */
-	const char *what;   /* for the log line of a failure */
-};
-
-struct pg_conn {
-	struct db_conn base;
-	PGconn *pg;
-	char *target;
-	unsigned epoch;      /* bumped at every reset: prepared statements are gone */
-	unsigned stmt_seq;   /* names s1, s2, ... */
-	int64_t changes;     /* rows the last command changed */
-	int64_t notified;    /* notifications received (wait_change) */
-	int64_t quiet_heard; /* of them, quiet commits of this process's (pg_quiet) */
-	bool listening;
-	bool in_txn;         /* between begin_write and commit/rollback */
-	bool begin_pending;  /* BEGIN and the lock go out with the next statement */
-	bool quiet;          /* and the transaction's quiet mark (pg_quiet) */
-	bool marks;          /* its commits set its imgfs_commits row (the table exists) */
-	bool doomed;         /* the server said FATAL while it sat idle (a shutdown): reset it */
-	bool down;           /* its last reset failed (logged once until one succeeds) */
-	int64_t down_ms;     /* when (monotonic ms): not tried again before PG_RETRY_MS */
-	int answer_ms;       /* an answer is waited for at most (pg_await) */
-	bool unanswered;     /* pg_await gave the connection up: no statement runs again on a new one */
-	int64_t commit_key;  /* that row's key: random, positive */
-	int64_t commit_seq;  /* the number of its last marked commit */
-	int nqueued;         /* results the pipeline owes, in order */
-	struct pg_queued queued[PG_MAX_QUEUED];
-	/* What the last pipe_sync heard: the results before the first that
-	 * failed (all of them: none failed), and whether that failure was the
-	 * server's answer (a SQLSTATE) rather than the connection's. */
-	int sync_ok;
-	char sync_state[6];
-};
-
-#define CONN(c) ((struct pg_conn *)(c))
-
-/* SQLSTATE -> -errno; the one translation of the server's errors. */
-static int sqlstate_errno(const PGresult *r)
-{
-	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	if (!s)
-		return -EIO; /* no answer: the connection */
-	if (strncmp(s, "23", 2) == 0)
-		return -EEXIST; /* integrity constraint: unique, foreign key */
-	if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
-		return -EAGAIN;
-	if (strcmp(s, "53100") == 0)
-		return -ENOSPC;
-	if (strcmp(s, "53300") == 0 || strncmp(s, "57P0", 4) == 0 || strncmp(s, "08", 2) == 0)
-		return -EIO; /* too many connections, shutting down, connection lost */
-	if (strcmp(s, "22021") == 0 || strcmp(s, "22P05") == 0)
-		return -EINVAL; /* bytes that are not UTF-8 (the model checks first) */
-	if (strcmp(s, "42501") == 0)
-		return -EACCES;
-	return -EIO;
-}
-
-/* A line of the driver's, "postgresql: ...": into the mount's log (the
- * connection's log: an EIO the caller gets has its line there), else on
- * stderr. */
-static void pg_say(const struct pg_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pg_say(const struct pg_conn *c, const char *fmt, ...)
-{
-	char line[480];
-	int n = snprintf(line, sizeof(line), "postgresql: ");
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (c && c->base.log)
-		c->base.log(c->base.log_arg, line);
-	else
-		fprintf(stderr, "imgfs: %s\n", line);
-}
-
-/* Logs a server error (like the SQLite driver's lines). */
-static void pg_complain(const struct pg_conn *c, const char *what, const PGresult *r)
-{
-	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg);
-	size_t n = strcspn(msg, "\n");
-	pg_say(c, "%s: %.*s", what, (int)n, msg);
-}
-
-/* One network exchange with the server. */
-static void round_trip(struct pg_conn *c)
-{
-	if (c->base.round_trips)
-		atomic_fetch_add_explicit(c->base.round_trips, 1, memory_order_relaxed);
-}
-
-static bool reconnect(struct pg_conn *c);
-static void session_setup(struct pg_conn *c);
-
-/* How long an answer is waited for: IMGFS_PG_ANSWER_MS in the process's
- * environment (1,000 to 3,600,000 ms; anything else: PG_ANSWER_MS). */
-int db_pg_answer_ms(const char *env)
-{
-	char *end = NULL;
-	long v = env ? strtol(env, &end, 10) : 0;
-	return env && end != env && *end == '\0' && v >= 1000 && v <= 3600000 ? (int)v : PG_ANSWER_MS;
-}
-
-/* Sends what libpq holds and waits until its next result can be read
- * without blocking, for at most ms (the connection is non-blocking: see
- * pg_open).  A server that does not answer within it (paused, frozen, a
- * proxy that keeps the connection but passes nothing on: its kernel
- * acknowledges, so neither TCP's user timeout nor keepalives end it) is
- * given up: the connection is shut, libpq's next PQgetResult fails at
- * once as for any broken connection, and the next statement resets it
- * (SPEC §13.23, issue 70).  false when it was given up. */
-static bool pg_await(struct pg_conn *c, int ms)
-{
-	int64_t end = model_mono_ns() / 1000000 + ms;
-	for (;;) {
-		int fl = PQflush(c->pg); /* 0: all sent, 1: more to send, -1: broken */
-		if (fl < 0 || PQstatus(c->pg) != CONNECTION_OK || (fl == 0 && !PQisBusy(c->pg)))
-			return true; /* PQgetResult answers at once */
-		int64_t left = end - model_mono_ns() / 1000000;
-		struct pollfd p = {PQsocket(c->pg), (short)(POLLIN | (fl ? POLLOUT : 0)), 0};
-		if (p.fd < 0)
-			return true;
-		if (left <= 0) {
-			pg_say(c, "no answer within %d ms (a server paused or unreachable): the connection is given up, "
-			          "the statement fails with EIO",
-			       ms);
-			c->unanswered = true;
-			shutdown(p.fd, SHUT_RDWR);
-			PQconsumeInput(c->pg); /* sees the end: libpq marks the connection bad */
-			return false;
-		}
-		int n = poll(&p, 1, (int)left);
-		if (n > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(c->pg))
-			return true; /* broken: PQgetResult says so */
-	}
-}
-
-/* PQgetResult, waited for with an end (pg_await). */
-static PGresult *pg_result(struct pg_conn *c)
-{
-	pg_await(c, c->answer_ms);
-	return PQgetResult(c->pg);
-}
-
-/* What PQexec would return (the last result, NULL if sent was 0: nothing
- * went out), each waited for with an end: the one way the driver reads a
- * statement's answer. */
-static PGresult *pg_collect(struct pg_conn *c, int sent, int ms)
-{
-	PGresult *last = NULL, *r;
-	if (!sent)
-		return NULL;
-	for (;;) {
-		pg_await(c, ms);
-		if (!(r = PQgetResult(c->pg)))
-			break;
-		PQclear(last);
-		last = r;
-	}
-	return last;
-}
-
-/* What the server says outside any statement (libpq's notice receiver):
- * a warning goes to stderr as before; FATAL or PANIC while the connection
- * sat idle is a server shutting down (or an administrator ending the
- * backend), and the connection is reset before its next statement. */
-static void on_notice(void *arg, const PGresult *r)
-{
-	struct pg_conn *c = arg;
-	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
-	const char *msg = PQresultErrorMessage(r);
-	if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
-		c->doomed = true;
-	pg_say(c, "%.*s", (int)strcspn(msg, "\n"), msg);
-}
-
-/* Whether the server closed the connection while it sat idle (a restart:
- * its FATAL and the end of the stream wait in the socket, and libpq
- * learns of them only when it next reads).  One poll() that returns at
- * once; what is there is read (notifications are kept for drain()). */
-static bool closed_while_idle(struct pg_conn *c)
-{
-	struct pollfd p = {PQsocket(c->pg), POLLIN, 0};
-	for (int i = 0; i < 4 && !c->doomed && PQstatus(c->pg) == CONNECTION_OK; i++) {
-		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
-			break;
-		if (!PQconsumeInput(c->pg))
-			break; /* the end of the stream: libpq marks it bad */
-		PQisBusy(c->pg); /* parses it: a FATAL reaches on_notice */
-	}
-	return c->doomed || PQstatus(c->pg) != CONNECTION_OK;
-}
-
-/* The connection, reset if it broke (never inside a transaction: the rest
- * of it must fail, not run outside it); false when the server is
- * unreachable.  Outside a transaction a connection the server closed
- * while it sat idle is reset before it is used, so that after an outage
- * every connection of the mount works again from its first statement —
- * a write's too (a write that met the outage itself keeps its EIO). */
-static bool pg_alive(struct pg_conn *c)
-{
-	if (!c->in_txn && c->nqueued == 0) {
-		if (!closed_while_idle(c))
-			return true;
-	} else if (PQstatus(c->pg) == CONNECTION_OK) {
-		return true;
-	}
-	if (c->in_txn)
-		return false;
-	return reconnect(c);
-}
-
-/* A new connection in place of the old one, whatever its state; a
- * failure is logged (the EIO that follows has its line), once until a
- * reset succeeds again. */
-static bool reconnect(struct pg_conn *c)
-{
-	int64_t now_ms = model_mono_ns() / 1000000;
-	c->nqueued = 0;
-	c->begin_pending = false;
-	c->doomed = false;
-	if (c->down && c->down_ms && now_ms - c->down_ms < PG_RETRY_MS &&
-	    (!c->base.connected_ms || atomic_load(c->base.connected_ms) < c->down_ms))
-		return false; /* tried a moment ago, and nobody got through since: fail at once */
-	PQreset(c->pg);
-	if (PQstatus(c->pg) != CONNECTION_OK) {
-		if (!c->down) {
-			const char *msg = PQerrorMessage(c->pg);
-			pg_say(c, "cannot reconnect (statements fail with EIO until it answers): %.*s",
-			       (int)strcspn(msg, "\n"), msg);
-		}
-		c->down = true;
-		/* Only a reset that waited (nothing answered: a cut, not a
-		 * refusal) holds the next ones back; a server that refuses while
-		 * it restarts is asked again at once. */
-		int64_t end_ms = model_mono_ns() / 1000000;
-		c->down_ms = end_ms - now_ms >= 1000 ? end_ms : 0;
-		return false;
-	}
-	if (c->base.connected_ms)
-		atomic_store(c->base.connected_ms, model_mono_ns() / 1000000);
-	if (c->down)
-		pg_say(c, "reconnected");
-	c->down = false;
-	c->unanswered = false;
-	c->epoch++;
-	c->listening = false;
-	c->notified++; /* notifications were lost meanwhile */
-	PQsetnonblocking(c->pg, 1);
-	session_setup(c);
-	return true;
-}
+#define PG_COMMITS_KEEP 86400 /* seconds a connection's imgfs_commits row outlives it after a crash */
+#define PG_CLOSE_MS 1000 /* a close's statement's answer is waited for at most (nothing waits on it) */
 
 static int pipe_flush(struct pg_conn *c);
 
@@ -413,10 +135,10 @@ static int exec_within(struct pg_conn *c, const char *sql, int ms)
 	if ((rc = pipe_flush(c)) < 0)
 		return rc;
 	r = pg_collect(c, PQsendQuery(c->pg, sql), ms);
-	round_trip(c);
+	pg_round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pg_complain(c, "exec", r);
-		rc = sqlstate_errno(r);
+		rc = pg_sqlstate_errno(r);
 	} else {
 		c->changes = atoll(PQcmdTuples(r));
 	}
@@ -446,36 +168,6 @@ static void pg_close(struct db_conn *dc)
 	free(dc);
 }
 
-/* What a new session needs, on the first connection and after every
- * reset (a reset connection is a new session: its settings are gone).
- * Warnings (notices) are not errors: keep stderr for those.  READ
- * COMMITTED: see the top of the file.  Whether its commits can be marked
- * (a database of an older schema has no imgfs_commits yet: pg_schema
- * marks from when it made it): the same exchange. */
-static void session_setup(struct pg_conn *c)
-{
-	/* The server's side of a cut too: a host cut off inside a write
-	 * transaction (its connection idle in it) held the write lock, and
-	 * every other host waited behind it for as long as the server kept
-	 * the session — hours, for a peer that never answers (issue 49,
-	 * test_rados_cut).  The server now probes an idle client after 5 s,
-	 * 3 times 2 s apart, and ends the session (its transaction rolled
-	 * back, the lock freed) when nothing answers: about 11 s, as the
-	 * client's own 10 s.  Probes wait while an answer of the server's is
-	 * still unacknowledged, and the cut that hung test_rados_cut fell
-	 * there (b's BEGIN, its lock and its statement arrived, their answer
-	 * did not): TCP then gives up after its 15 retransmissions, 15
-	 * minutes.  So the server's TCP user timeout too: an answer the
-	 * client acknowledges nothing of for 10 s ends the session. */
-	PGresult *r = pg_collect(c, PQsendQuery(c->pg, "SET client_min_messages = warning; SET default_transaction_isolation = "
-	                            "'read committed'; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
-	                            "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; "
-	                            "SELECT to_regclass('imgfs_commits') IS NOT NULL"), c->answer_ms);
-	round_trip(c);
-	c->marks = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't' &&
-	           c->commit_key > 0;
-	PQclear(r);
-}
 
 static int pg_open(struct db_conn **out, const char *target, struct model_err *err)
 {
@@ -486,26 +178,11 @@ static int pg_open(struct db_conn **out, const char *target, struct model_err *e
 	}
 	c->base.drv = &db_postgres;
 	c->epoch = 1;
-	c->answer_ms = db_pg_answer_ms(getenv("IMGFS_PG_ANSWER_MS"));
-	const char *values[] = {PG_LINK_PARAMS, target, NULL};
-	_Static_assert(sizeof(values) == sizeof(pg_keys), "a value for each of pg_keys");
-	c->pg = PQconnectdbParams(pg_keys, values, 1);
-	if (c->pg)
-		PQsetNoticeReceiver(c->pg, on_notice, c);
-	if (PQstatus(c->pg) != CONNECTION_OK) {
-		const char *msg = PQerrorMessage(c->pg);
-		model_fail(err, -EIO, "cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+	int rc = pg_connect(c, target, err);
+	if (rc < 0) {
 		pg_close(&c->base);
-		return -EIO;
+		return rc;
 	}
-	/* Non-blocking: a send never waits in libpq (pg_await sends, with the
-	 * answer's end; a server paused with a full buffer would hold a
-	 * blocking send for ever). */
-	PQsetnonblocking(c->pg, 1);
-	uint64_t key = 0;
-	if (getrandom(&key, sizeof(key), 0) == (ssize_t)sizeof(key))
-		c->commit_key = (int64_t)(key >> 1) + 1; /* else 0: no key, no marks, a lost commit's outcome unknown */
-	session_setup(c);
 	*out = &c->base;
 	return 0;
 }
@@ -646,12 +323,12 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 		return 0;
 	memcpy(s->types, s->bound, sizeof(s->types));
 	r = pg_collect(c, PQsendPrepare(c->pg, s->name, s->sql, s->nparams, s->types), c->answer_ms);
-	round_trip(c);
+	pg_round_trip(c);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char what[256];
 		snprintf(what, sizeof(what), "%s:%d: %s", s->base.sql->file, s->base.sql->line, s->sql);
 		pg_complain(c, what, r);
-		rc = sqlstate_errno(r);
+		rc = pg_sqlstate_errno(r);
 	} else {
 		s->epoch = c->epoch;
 	}
@@ -664,7 +341,7 @@ static int ensure_prepared(struct pg_conn *c, struct pg_stmt *s)
 static int result_error(struct pg_conn *c, struct pg_stmt *s, const PGresult *r)
 {
 	char what[256];
-	int rc = sqlstate_errno(r);
+	int rc = pg_sqlstate_errno(r);
 	snprintf(what, sizeof(what), "%s:%d", s->base.sql->file, s->base.sql->line);
 	if (rc != -EEXIST)
 		pg_complain(c, what, r);
@@ -780,7 +457,7 @@ static int pipe_sync(struct pg_conn *c)
 	c->sync_ok = n;
 	c->sync_state[0] = '\0';
 	if (!broken)
-		round_trip(c);
+		pg_round_trip(c);
 	for (int i = 0; i < n; i++) {
 		struct pg_queued *q = &c->queued[i];
 		r = broken ? NULL : pg_result(c);
@@ -801,7 +478,7 @@ static int pipe_sync(struct pg_conn *c)
 				rc = result_error(c, q->st, r);
 			else {
 				pg_complain(c, q->what, r);
-				rc = sqlstate_errno(r);
+				rc = pg_sqlstate_errno(r);
 			}
 		}
 		if (q->rows) {
@@ -884,7 +561,7 @@ static int pg_step(db_stmt *st)
 			                    PQsendQueryPrepared(c->pg, s->name, s->nparams,
 			                                        (const char *const *)s->values, s->lengths, s->formats, 0),
 			                    c->answer_ms);
-			round_trip(c);
+			pg_round_trip(c);
 			rc = take_result(c, s);
 			ran = true;
 		}
@@ -902,7 +579,7 @@ static int pg_step(db_stmt *st)
 		 * not known.  Nor one whose answer did not come (pg_await): the
 		 * server is not back, and its wait would be the caller's twice. */
 		if (rc != -EIO || (ran && !s->reads_only) || c->unanswered || resets++ > 0 ||
-		    (PQstatus(c->pg) == CONNECTION_OK && !c->doomed) || !reconnect(c))
+		    (PQstatus(c->pg) == CONNECTION_OK && !c->doomed) || !pg_reconnect(c))
 			return rc;
 	}
 }
@@ -959,61 +636,6 @@ static void pg_quiet(struct db_conn *dc)
 	struct pg_conn *c = CONN(dc);
 	if (c->in_txn && c->begin_pending)
 		c->quiet = true;
-}
-
-/* The first column of the one row sql returns, as a number; -ENOENT for
- * no row, -errno. */
-static int query_int(struct pg_conn *c, const char *sql, int64_t *out)
-{
-	PGresult *r = pg_collect(c, PQsendQuery(c->pg, sql), c->answer_ms);
-	int rc = 0;
-	round_trip(c);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		rc = sqlstate_errno(r);
-	else if (PQntuples(r) != 1)
-		rc = -ENOENT;
-	else
-		*out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return rc;
-}
-
-/* The outcome of commit number seq, whose answer was lost with the
- * connection to backend old_pid (see the top of the file): 0 when it
- * committed, -EIO when it did not or when that cannot be found out within
- * PG_OUTCOME_WAIT_MS. */
-static int commit_outcome(struct pg_conn *c, int old_pid, int64_t seq)
-{
-	struct timespec pause = {0, 100 * 1000000L};
-	int64_t deadline = model_mono_ns() / 1000000 + PG_OUTCOME_WAIT_MS, v;
-	char sql[160];
-	c->in_txn = false; /* over, one way or the other: the connection may be reset */
-	if (PQstatus(c->pg) == CONNECTION_OK)
-		reconnect(c); /* it answered with a shutdown's FATAL: its backend is going */
-	for (;;) {
-		/* The old backend gone first, then the row read afresh: read in
-		 * one statement, a commit between its snapshot and the check of
-		 * the backend would be missed. */
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", old_pid);
-		if (pg_alive(c) && query_int(c, sql, &v) == 0 && v == 0) {
-			snprintf(sql, sizeof(sql), "SELECT seq FROM imgfs_commits WHERE conn = %lld",
-			         (long long)c->commit_key);
-			int rc = query_int(c, sql, &v);
-			if (rc == -ENOENT)
-				v = -1; /* no row: its first marked commit did not happen */
-			if (rc == 0 || rc == -ENOENT) {
-				pg_say(c, "the connection was lost during a commit, which %s",
-				       v == seq ? "had happened" : "had not happened (nothing changed)");
-				return v == seq ? 0 : -EIO;
-			}
-		}
-		if (model_mono_ns() / 1000000 >= deadline)
-			break;
-		nanosleep(&pause, NULL);
-	}
-	pg_say(c, "the connection was lost during a commit, and the database did not come back within %d s to "
-	          "tell whether it happened", PG_OUTCOME_WAIT_MS / 1000);
-	return -EIO;
 }
 
 /* What the last pipe_sync heard of the COMMIT it carried as result number
@@ -1091,7 +713,7 @@ static int pg_commit(struct db_conn *dc)
 			rc = 0;
 			break;
 		case 0: /* no answer said: the database tells */
-			if (commit_outcome(c, pid, seq) < 0)
+			if (pg_commit_outcome(c, pid, seq) < 0)
 				break;
 			rc = 0;
 			for (int i = 0; i < nsent; i++)
@@ -1233,9 +855,9 @@ static int pg_tune(struct db_conn *dc)
 	               PQsendQuery(c->pg, "SELECT relname FROM pg_stat_user_tables WHERE schemaname = "
 	                                  "current_schema() AND n_mod_since_analyze >= greatest(500, n_live_tup / 2)"),
 	               c->answer_ms);
-	round_trip(c);
+	pg_round_trip(c);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		rc = sqlstate_errno(r);
+		rc = pg_sqlstate_errno(r);
 		PQclear(r);
 		return rc;
 	}

@@ -157,6 +157,40 @@ static void test_fence_map(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "fm"), 0);
 }
 
+/* A writer the monitor will not blocklist (its record is no client
+ * address: a header written by something else) is never taken over
+ * unfenced: the fence, the open and the removal are refused with why,
+ * and the record stays as it was (a refused blocklist taken for a fence
+ * would let two hosts write one disk). */
+static void test_fence_refused(void **state)
+{
+	struct blob_fx *fx = *state;
+	blob_wblob *w = NULL;
+	char why[256] = "", cmd[512];
+
+	fx_cluster_only(fx);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "fr", NULL, MiB), 0);
+	int n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s setxattr wb.fr imgfs.writer not-an-address",
+	                 fx->ceph_conf, FX_POOL, fx->ns[0]);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_int_equal(system(cmd), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(blob_wblob_fence(fx->s, "fr", why, sizeof why), -EINVAL);
+		assert_non_null(strstr(why, "cannot fence its last writer not-an-address"));
+	}
+	why[0] = '\0';
+	assert_true(blob_wblob_open_in(&w, fx->s, BLOB_WB_CLUSTER, "fr", NULL, why, sizeof why) < 0);
+	assert_null(w);
+	assert_non_null(strstr(why, "cannot fence its last writer not-an-address"));
+	/* nor is it removed (a removal fences first); cleared, it is */
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "fr"), -EINVAL);
+	n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s setxattr wb.fr imgfs.writer -", fx->ceph_conf, FX_POOL,
+	             fx->ns[0]);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "fr"), 0);
+}
+
 /* An opener whose record of itself as the writer is beaten by another
  * opener's (ECANCELED: the record changed meanwhile) reads it again and
  * tries again, 8 rounds in all: beaten 7 times it is recorded at the 8th;
@@ -522,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence_map, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_fence_refused, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_busy, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),

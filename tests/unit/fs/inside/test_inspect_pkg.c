@@ -272,6 +272,25 @@ static void test_rpm_bdb(void **state)
 	save_pkgs(&o, "got-bdb");
 	sh("cmp want got-bdb");
 	free(o.buf);
+	/* Pages of 512 bytes: every header is off-page, along overflow pages
+	 * that hold a page's 486 bytes each (the bound, met).  A chain whose
+	 * first page says 487 (one past: bdb_stretch.py, the byte after the
+	 * page set to the header's next, so that a reader trusting the count
+	 * would take the whole header) is damaged, its package not listed. */
+	sh("rm -f bdb/P512 && db_load -T -t hash -c db_pagesize=512 bdb/P512 <bdb.txt");
+	load("bdb/P512", "/var/lib/rpm/Packages");
+	o = packages();
+	assert_int_equal(mfs_count(&o, "pkgdb", "rpm-bdb 3", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "note", NULL, NULL, 0), 0);
+	save_pkgs(&o, "got-512");
+	sh("cmp want got-512");
+	free(o.buf);
+	sh("python3 '%s/tests/unit/fs/inside/bdb_stretch.py' bdb/P512 bdb/P512s", IMGFS_SOURCE_DIR);
+	load("bdb/P512s", "/var/lib/rpm/Packages");
+	o = packages();
+	assert_int_equal(mfs_count(&o, "pkgdb", "rpm-bdb 2", NULL, 0), 1);
+	assert_int_equal(mfs_count(&o, "note", "1 package records are damaged: not listed", NULL, 0), 1);
+	free(o.buf);
 	/* db_load's meta page alone: 512 bytes are read (its pages are
 	 * not there: a note), 511 are too short to be one. */
 	for (size_t len = 512; len >= 511; len--) {

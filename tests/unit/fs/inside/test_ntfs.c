@@ -5,7 +5,8 @@
  * directories, a file of many clusters, a sparse file, a compressed
  * file, a hard link, symbolic links (ntfs-3g's and Windows' reparse
  * points: ntfs_reparse.py), a name outside ASCII; compared with what went in.  A
- * damaged MFT record is EIO with a reason, and the rest reads.
+ * damaged MFT record is EIO with a reason, and the rest reads; a record
+ * without unnamed $DATA reads as empty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -313,6 +314,53 @@ static void test_bounds(void **state)
 	free(m.data);
 }
 
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A file whose MFT record holds no unnamed $DATA (a damaged or foreign
+ * volume: the attribute's type rewritten to $LOGGED_UTILITY_STREAM's, the
+ * attributes still in order) reads as empty, not EIO: libntfs-3g finds no
+ * such attribute (ENOENT), and there is no data to read. */
+static void test_no_data(void **state)
+{
+	(void)state;
+	struct img m = {0};
+	ins_ntfs *v;
+	char why[200] = "", buf[64];
+	struct ins_stat st;
+	size_t n = 1;
+	load("n.img", &m); /* test_tree made it */
+	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
+	assert_int_equal(walk(v, "Users/h/Résumé.txt", &st), 0);
+	ins_ntfs_close(v);
+	/* its record: the boot sector's MFT cluster and record size */
+	uint32_t cluster = (uint32_t)(m.data[11] | m.data[12] << 8) * m.data[13];
+	int8_t per = (int8_t)m.data[0x40];
+	uint64_t recsize = per > 0 ? (uint64_t)per * cluster : 1ull << -per;
+	uint64_t mft = 0;
+	for (int i = 7; i >= 0; i--)
+		mft = mft << 8 | m.data[0x30 + i];
+	uint8_t *rec = m.data + mft * cluster + st.ino * recsize;
+	assert_memory_equal(rec, "FILE", 4);
+	assert_int_equal(le32(rec + 0x2c), st.ino);
+	uint8_t *at = rec + (rec[0x14] | rec[0x15] << 8), *data = NULL;
+	while (le32(at) != 0xffffffff && at < rec + recsize) {
+		if (le32(at) == 0x80 && at[9] == 0)
+			data = at;
+		at += le32(at + 4);
+	}
+	assert_non_null(data);
+	assert_int_equal(le32(data + le32(data + 4)), 0xffffffff); /* the last: 0x100 keeps the order */
+	data[0] = 0x00, data[1] = 0x01; /* 0x80 -> 0x100 */
+	assert_int_equal(ins_ntfs_open(fetch, &m, m.size, &v, why, sizeof(why)), 0);
+	assert_int_equal(ins_ntfs_read(v, (uint32_t)st.ino, 0, sizeof(buf), buf, &n), 0);
+	assert_int_equal(n, 0);
+	ins_ntfs_close(v);
+	free(m.data);
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(dir) ? 0 : -1;
@@ -330,6 +378,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_no_data),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

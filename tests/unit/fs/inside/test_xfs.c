@@ -776,6 +776,58 @@ static void test_attr_bounds(void **state)
 	}
 }
 
+/* A block read at the file system's end (xfs.c's read_blocks): the
+ * attribute blocks of v4-attr's "leaf" (a node and its leaves, one
+ * extent) moved to the volume's last blocks are read, whole; moved a
+ * block further the extent is past the volume's end, EIO with why (the
+ * extent's check decides before read_blocks' own, which stays as the
+ * last guard).  v4: no CRC to redo. */
+static void test_attr_last_block(void **state)
+{
+	(void)state;
+	const struct ins_fs_ops *x = &ins_fs_xfs;
+	static uint8_t moved[2][1 << 18];
+	uint8_t sb[512], in[512];
+	char why[200];
+	uint64_t ino;
+	struct got *g;
+	seed("v4-attr");
+	assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0);
+	assert_int_equal(x->lookup(x->root(), "leaf", 4, &ino), 0);
+	assert_int_equal(ins_fetch(0, sizeof(sb), sb), 0);
+	uint32_t bs = get32(sb + 4);
+	uint64_t dblocks = (uint64_t)get32(sb + 8) << 32 | get32(sb + 12);
+	assert_int_equal(get32(sb + 88), 1);    /* one AG */
+	assert_true(get32(sb + 84) >= dblocks); /* the AG's end is not before the volume's */
+	assert_int_equal(ins_fetch(ino * 512, sizeof(in), in), 0);
+	assert_int_equal(in[83], 2); /* the attribute fork in extents form, one extent */
+	assert_int_equal(in[80] << 8 | in[81], 1);
+	uint8_t *ext = in + 100 + in[82] * 8;
+	uint64_t l0 = (uint64_t)get32(ext) << 32 | get32(ext + 4), l1 = (uint64_t)get32(ext + 8) << 32 | get32(ext + 12);
+	uint64_t start = (l0 & 0x1ff) << 43 | l1 >> 21, count = l1 & 0x1fffff;
+	assert_true(count >= 1 && count * bs <= sizeof(moved[0]));
+	assert_int_equal(attrs_of("leaf", &g), 0);
+	unsigned n = g->n;
+	assert_true(n >= 40);
+	got_free(g);
+	for (int past = 0; past <= 1; past++) {
+		uint64_t to = dblocks - count + (uint64_t)past;
+		assert_int_equal(ins_fetch(start * bs, count * bs, moved[past]), 0);
+		assert_true(xw_nsegs < XW_MAX_SEGS);
+		xw_segs[xw_nsegs++] = (struct xw_seg){to * bs, (uint32_t)(count * bs), moved[past]};
+		put64(ext, l0 & ~0x1ffull);
+		put64(ext + 8, to << 21 | count);
+		poke(ino * 512, in, sizeof(in));
+		assert_int_equal(x->open(xw_vol, why, sizeof(why)), 0); /* nothing cached */
+		int rc = attrs_of("leaf", &g);
+		if (past ? rc != -EIO || !strstr(xw_why, "past the end of its allocation group or the volume")
+		         : rc != 0 || g->n != n)
+			fail_msg("the blocks at %llu+%llu of %llu: %d, %u attributes, \"%s\"", (unsigned long long)to,
+			         (unsigned long long)count, (unsigned long long)dblocks, rc, g->n, xw_why);
+		got_free(g);
+	}
+}
+
 /* The corpus: the seeds, truncated and bit-flipped copies of one, and
  * tests/fuzz/corpus-xfs — each an answer, never a crash. */
 static void run_dir(const char *path, unsigned *n)
@@ -837,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_attr_forms),
 		cmocka_unit_test(test_attr_bounds),
 		cmocka_unit_test(test_attr_stop),
+		cmocka_unit_test(test_attr_last_block),
 		cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -290,6 +290,19 @@ static void test_answer_bound_parsed(void **state)
 	assert_int_equal(db_pg_answer_ms("-5000"), 60000);
 }
 
+/* A server nobody answers for (a port nothing listens on): the open is
+ * EIO with libpq's reason, and gives no connection. */
+static void test_unreachable_open(void **state)
+{
+	(void)state;
+	struct db_conn *c = NULL;
+	struct model_err err = {0};
+	assert_int_equal(db_postgres.open(&c, "postgresql://imgfs@127.0.0.1:1/none", &err), -EIO);
+	assert_null(c);
+	assert_int_equal(err.code, -EIO);
+	assert_non_null(strstr(err.msg, "cannot connect to the database: "));
+}
+
 /* A server that does not answer (what a paused one is to its client: its
  * kernel acknowledges, so TCP's user timeout and keepalives never end the
  * wait; here a statement that sleeps past the bound stands for it) is
@@ -366,6 +379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_probes_idle_connections, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_mark_refused_is_named, ut_setup, ut_teardown),
 		cmocka_unit_test(test_answer_bound_parsed),
+		cmocka_unit_test(test_unreachable_open),
 		cmocka_unit_test_setup_teardown(test_unanswered_statement_ends, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
