@@ -58,6 +58,13 @@ void blob_rados_test_fail_list(struct blob_backend *be, uint32_t after, int err)
  * chunk gc removed between its check and its refresh (ENOENT), an OSD's
  * error.  Counted from this call on; mask 0: none. */
 void blob_rados_test_fail_has(struct blob_backend *be, uint32_t mask, int err);
+/* For tests: blob_rados_blocklist (the fence's monitor command) through
+ * be's client: client address addr blocklisted for secs seconds. */
+int blob_rados_test_blocklist(struct blob_backend *be, const char *addr, unsigned secs);
+/* For tests: whether the monitor's blocklist (`osd blocklist ls`) names
+ * addr: 0 with *until the end of its entry (seconds since the epoch), and
+ * the entry removed when rm; -ENOENT when it does not. */
+int blob_rados_test_blocklisted(struct blob_backend *be, const char *addr, bool rm, int64_t *until);
 /* For tests: the value of the configuration option name of be's client
  * (what the ceph.conf set, or imgfs's default: rados_op.c), into
  * out[cap]; the op timeout its log lines say into *op_timeout. */

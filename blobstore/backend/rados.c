@@ -706,6 +706,23 @@ int blob_rados_test_conf(struct blob_backend *be, const char *name, char *out, s
 	return -EPROTONOSUPPORT;
 }
 
+int blob_rados_test_blocklist(struct blob_backend *be, const char *addr, unsigned secs)
+{
+	(void)be;
+	(void)addr;
+	(void)secs;
+	return -EPROTONOSUPPORT;
+}
+
+int blob_rados_test_blocklisted(struct blob_backend *be, const char *addr, bool rm, int64_t *until)
+{
+	(void)be;
+	(void)addr;
+	(void)rm;
+	*until = 0;
+	return -EPROTONOSUPPORT;
+}
+
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out)
 {
 	(void)be;

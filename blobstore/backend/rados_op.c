@@ -405,6 +405,53 @@ int blob_rados_blocklist(rados_t cluster, const char *addr, unsigned secs)
 	return rc;
 }
 
+int blob_rados_test_blocklist(struct blob_backend *be, const char *addr, unsigned secs)
+{
+	return blob_rados_blocklist(rb_of(be)->cluster, addr, secs);
+}
+
+int blob_rados_test_blocklisted(struct blob_backend *be, const char *addr, bool rm, int64_t *until)
+{
+	const char *ls = "{\"prefix\": \"osd blocklist ls\", \"format\": \"json\"}", *argv[] = {ls};
+	char *out = NULL, *outs = NULL, key[RADOS_ADDR_MAX + 16];
+	size_t outlen = 0, outslen = 0;
+	struct tm tm;
+	int rc;
+
+	/* [{"addr":"A","until":"2026-11-29T08:07:17.460287+0000"}, ...] */
+	if (strlen(addr) >= RADOS_ADDR_MAX)
+		return -EINVAL;
+	if ((rc = rados_mon_command(rb_of(be)->cluster, argv, 1, NULL, 0, &out, &outlen, &outs, &outslen)) == 0) {
+		char *json = strndup(out ? out : "", outlen), *at;
+
+		snprintf(key, sizeof key, "\"addr\":\"%s\",\"until\":\"", addr);
+		memset(&tm, 0, sizeof tm);
+		rc = json == NULL ? -ENOMEM : (at = strstr(json, key)) == NULL ? -ENOENT : 0;
+		if (rc == 0 && sscanf(at + strlen(key), "%d-%d-%d%*c%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+			rc = -EBADMSG;
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		*until = rc == 0 ? (int64_t)timegm(&tm) : 0;
+		free(json);
+	}
+	rados_buffer_free(out);
+	rados_buffer_free(outs);
+	if (rc == 0 && rm) {
+		char cmd[RADOS_ADDR_MAX + 96];
+		const char *rmv[] = {cmd};
+
+		snprintf(cmd, sizeof cmd, "{\"prefix\": \"osd blocklist\", \"blocklistop\": \"rm\", \"addr\": \"%s\"}",
+		         addr);
+		out = outs = NULL;
+		int r = rados_mon_command(rb_of(be)->cluster, rmv, 1, NULL, 0, &out, &outlen, &outs, &outslen);
+		rados_buffer_free(out);
+		rados_buffer_free(outs);
+		rc = r < 0 ? r : 0;
+	}
+	return rc;
+}
+
 /* The line of an operation given up because the monitor did not give the
  * latest OSD map within the op timeout. */
 static void map_unanswered(struct rados_backend *rb, rados_t cluster, const char *oid, const char *what)

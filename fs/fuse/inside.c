@@ -355,7 +355,13 @@ static int ask(struct fs_ctx *ctx, const struct fs_node *n, struct ins_disk *d, 
 		IMGFS_UNLOCK(&v->lock, ins_vol_lock);
 		return -EIO; /* logged once, when it failed */
 	}
-	bool started = !v->pid;
+	bool started = ins_helper_needed(v, why, sizeof(why)); /* (none, or one that ended idle: why says) */
+	if (why[0]) {
+		char path[1024];
+		fs_inside_path(ctx, n, path, sizeof(path));
+		fs_log(ctx, "inside %s: %s: a new one is started", path, why);
+		why[0] = '\0';
+	}
 	if (started) {
 		struct ins_req_open open = {v->size, v->kind, 0};
 		void *a;
@@ -430,13 +436,7 @@ log: {
 static struct ins_disk *disk_for(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id)
 {
 	char why[256] = "";
-	struct ins_disk *d = disk_get(ctx, blob_id, why, sizeof(why));
-	if (!d) {
-		char path[1024];
-		fs_inside_path(ctx, n, path, sizeof(path));
-		fs_refuse(ctx, "inside", path, EIO, why, 0);
-	}
-	return d;
+	return ins_disk_take(ctx, n, blob_id, why, sizeof(why));
 }
 
 /* ---- the owner: an image, or a snapshot (its data) ----------------------- */

@@ -157,6 +157,29 @@ void ins_helper_end(struct ins_vol *v, char *why, size_t cap)
 	IMGFS_UNLOCK(&in->table_lock, ins_table_lock);
 }
 
+/* Whether v needs a helper started (vol lock held): none yet, or one that
+ * ended while idle (a kill from outside, the OOM killer), which is reaped
+ * here, its end said in why for the caller's log line and replaced by the
+ * caller: an end between two requests says nothing of the volume, while
+ * asking the dead one would (issue 70: an inspection took its "helper
+ * failed" for a verdict and stored "not read" over the image's good
+ * inspection).  WNOWAIT: the end is reaped once, by ins_helper_end, which
+ * tells how it ended. */
+bool ins_helper_needed(struct ins_vol *v, char *why, size_t cap)
+{
+	IMGFS_ASSERT_HELD(&v->lock);
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	why[0] = '\0';
+	if (!v->pid)
+		return true;
+	if (waitid(P_PID, (id_t)v->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+		return false; /* (at work or idle: alive) */
+	snprintf(why, cap, "its helper ended while idle");
+	ins_helper_end(v, why, cap);
+	return true;
+}
+
 /* The attributes of guest inode ino, if the helper told them. */
 bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out)
 {

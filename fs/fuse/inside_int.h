@@ -158,6 +158,9 @@ struct timespec ins_wait_until(const struct fs_inside *in);
 void ins_helper_stderr(struct ins_vol *v);
 /* Ends v's helper (vol lock held); why (may be NULL) gets how it died. */
 void ins_helper_end(struct ins_vol *v, char *why, size_t cap);
+/* Whether v needs a helper started (vol lock held): none, or one that
+ * ended while idle (reaped; why says how, for the caller's log line). */
+bool ins_helper_needed(struct ins_vol *v, char *why, size_t cap);
 /* Gives v a helper (vol lock held): the spare, or a new one, room made. */
 int ins_helper_start(struct ins_vol *v, char *why, size_t cap);
 /* Asks for a spare helper to be started ahead (by the room's thread). */

@@ -19,7 +19,7 @@
 # symlink loops and a directory linked into itself are ELOOP; a
 # helper stopped mid-request (a loop) is killed at the deadline with EIO
 # and a log line while other requests go on, a helper killed from outside
-# is EIO with its signal in the log, and the next request gets a new one.
+# while idle has its signal in the log and the next request a new one.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -424,7 +424,7 @@ grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO the helper did not an
 [[ ! -e /proc/$helper ]] || fail "the stopped helper still exists"
 assert_eq "$(printf 'x%.0s' {1..5000})" "$(alice cat "$F/vda1/deep/a/b/c/d/leaf")" "the next request: a new helper"
 
-say "hostile: a helper killed from outside: EIO with its signal logged, then a new one"
+say "hostile: a helper killed from outside while idle: its signal logged, a new one answers"
 rm -f "$T/sync/ready" "$T/sync/go"
 alice /usr/bin/python3 "$T/reader.py" "$F/vda1/usr/share/doc/big.bin" "$T/sync/ready" "$T/sync/go" >"$T/sync/killed.out" 2>&1 &
 reader=$!
@@ -436,6 +436,10 @@ zombie() { local a b st; read -r a b st _ <"/proc/$1/stat" && [[ $st == Z ]]; }
 for helper in $helpers; do wait_until 10 zombie "$helper" || fail "the killed helper did not end"; done
 touch "$T/sync/go"
 wait "$reader" || true
-assert_match 'EIO|read' "$(cat "$T/sync/killed.out")" "the read through the killed helper (EIO, or the kernel's retry)"
-grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO .*signal 9" "$S/imgfs.log" || { tail -n 5 "$S/imgfs.log" >&2; fail "no log line naming signal 9"; }
+# Killed while idle (the reader waits between its open and its read): the
+# read finds it gone before asking, and a new one answers (issue 70: the
+# dead one's EIO was taken for a verdict by an inspection).
+assert_eq read "$(cat "$T/sync/killed.out")" "the read after its helper was killed while idle"
+grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): its helper ended while idle (the helper died of signal 9): a new one is started" "$S/imgfs.log" ||
+    { tail -n 5 "$S/imgfs.log" >&2; fail "no log line naming signal 9"; }
 alice cmp "$src/usr/share/doc/big.bin" "$F/vda1/usr/share/doc/big.bin" || fail "big.bin after a new helper"

@@ -34,6 +34,10 @@
 #     records the disk's writer) — and the moved disk reads back; before,
 #     each timed out against the OSD's old address, EIO on every try until
 #     a remount (issue 49, stop 47);
+#   - the OSD paused (SIGSTOP) while b starts vm2, stopped on c (a move,
+#     whose fence reads the disk's writer): EIO with the reason within
+#     the op timeout's bound, vm2 stays c's; the OSD let go, the same
+#     start works and vda reads back (issue 70; about 8 s);
 #   - c killed (kill -9) while writing vm2's vda, and removed once its
 #     lease lapsed; the monitor and the OSD paused (SIGSTOP) while b starts
 #     vm2: the fence's read times out and the fresh OSD map never comes, so
@@ -360,6 +364,41 @@ assert_eq cloud "$(cat "$VL/system-disk")" "vl's system-disk on b"
 assert_eq OK "$(errno_of write "$M4/regions/rc/instances/vm2/status" start)" "c's first start of vm2 (stopped on the first host)"
 assert_eq c "$(cat "$M4/regions/rc/instances/vm2/host")" "vm2's host after the start on c"
 cmp -n 1M "$T/vm2.head" "$M4/regions/rc/instances/vm2/disks/vda" || fail "vm2's vda read on c"
+
+say "the OSD paused while b starts vm2 (a move from c): EIO with the reason within the bound, then it works"
+# vm2 stopped on c; its start on b is a move whose fence reads the disk's
+# writer from the OSD: paused (SIGSTOP; the monitor answers, and still
+# calls the OSD up), each read times out (1 s, 3 tries, the fresh OSD map
+# between them given at once), so the start is EIO with the reason, vm2
+# stays c's (issue 70: every wait has an end, SPEC §13); the OSD let go,
+# the same start works.  Then vm2 goes back to c for what follows.
+echo stop >"$M4/regions/rc/instances/vm2/status" || fail "stopping vm2 on c"
+V2B="$M3/regions/rc/instances/vm2"
+osdpid=$(cat "$T/ceph/osd.0.pid")
+at_exit "kill -CONT $osdpid 2>/dev/null"
+kill -STOP "$osdpid"
+t0=$SECONDS
+python3 "$ERRNO_PY" write "$V2B/status" start >"$T/ostart.out" 2>&1 &
+starter=$!
+wait_until 40 test -s "$T/ostart.out" || true
+took=$((SECONDS - t0))
+got=$(cat "$T/ostart.out")
+kill -CONT "$osdpid"
+wait "$starter" || true
+[[ -n "$got" ]] || got="hung"
+assert_eq EIO "$got" "a start on b that must read c's writer, the OSD paused"
+((took < 25)) || fail "the start on b with the OSD paused took $took s (the bound: 3 tries of 1 s and their maps)"
+echo "    the start with the OSD paused: EIO after $took s"
+assert_match ".*cannot fence host c's writer of vda \\(the cluster could not be told\\): cluster disk .*: cannot read its writer: .*" \
+    "$(tail -n 1 "$M3/errors")" "b's /errors after the start refused with the OSD paused"
+assert_eq c "$(cat "$V2B/host")" "vm2's host after the start refused with the OSD paused"
+ostart_ok() { [[ $(errno_of write "$V2B/status" start) == OK ]]; }
+wait_until 60 ostart_ok || fail "the start on b once the OSD is let go: $(errno_of write "$V2B/status" start)"
+assert_eq b "$(cat "$V2B/host")" "vm2's host after the start on b"
+cmp -n 1M "$T/vm2.head" "$V2B/disks/vda" || fail "vm2's vda read on b after the OSD was let go"
+echo stop >"$V2B/status" || fail "stopping vm2 on b"
+assert_eq OK "$(errno_of write "$M4/regions/rc/instances/vm2/status" start)" "vm2 started on c again"
+assert_eq c "$(cat "$M4/regions/rc/instances/vm2/host")" "vm2's host after its start on c again"
 
 say "the monitor stopped: a start that must fence cannot (could not tell): EIO with the reason, nothing changed"
 # c dies (kill -9) with vm2's vda open for writing, so its writer stays

@@ -15,6 +15,8 @@
  *   - a fence (a move's): the writer's read, and its record, read again
  *     after a record that timed out; the OSD map it waits for, held (a
  *     monitor that does not answer), EIO after the monitor's op timeout;
+ *     its blocklist as the monitor lists it: the expiry asked, and an
+ *     address that would be more than one in the command refused;
  *   - a writer's open: its record beaten by another opener's 7 times is
  *     made at the 8th round, 8 times is EBUSY; its writer's read that
  *     never answers is EIO;
@@ -189,6 +191,40 @@ static void test_fence_refused(void **state)
 	assert_true(n > 0 && (size_t)n < sizeof cmd);
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "fr"), 0);
+}
+
+/* The fence's blocklist itself (blob_rados_blocklist: one monitor command,
+ * rados_mon_command, which the monitor's op timeout bounds; test_fence
+ * sees only that the fenced writer fails): the address lands in the
+ * monitor's list (`osd blocklist ls`) with the expiry asked, 600 s here,
+ * not the monitor's default hour; an address holding what the command's
+ * JSON would read as more than an address (a second "addr" key would
+ * blocklist another client) or none is refused before anything is sent.
+ * The clients named are none's (their nonces unused): nothing of the
+ * shared cluster is fenced, and each entry is removed. */
+static void test_blocklist(void **state)
+{
+	struct blob_fx *fx = *state;
+	char addr[64], other[64], evil[160];
+	int64_t until = 0, before, after;
+	unsigned nonce;
+
+	fx_cluster_only(fx);
+	nonce = (unsigned)getpid() * 1000u + (unsigned)(time(NULL) % 1000);
+	snprintf(addr, sizeof addr, "127.0.0.1:0/%u", nonce);
+	snprintf(other, sizeof other, "127.0.0.1:0/%u", nonce + 1);
+	snprintf(evil, sizeof evil, "%s\", \"addr\": \"%s", addr, other);
+	assert_int_equal(blob_rados_test_blocklist(fx->s->be, evil, 600), -EINVAL);
+	assert_int_equal(blob_rados_test_blocklist(fx->s->be, "", 600), -EINVAL);
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, other, true, &until), -ENOENT);
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, addr, true, &until), -ENOENT);
+	before = (int64_t)time(NULL);
+	assert_int_equal(blob_rados_test_blocklist(fx->s->be, addr, 600), 0);
+	after = (int64_t)time(NULL);
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, addr, true, &until), 0);
+	/* (the monitor's clock is this machine's; its until has a fraction) */
+	assert_in_range(until, before + 600 - 1, after + 600 + 1);
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, addr, false, &until), -ENOENT); /* removed */
 }
 
 /* An opener whose record of itself as the writer is beaten by another
@@ -557,6 +593,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fence, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence_map, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence_refused, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_blocklist, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_busy, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, blob_fx_setup, blob_fx_teardown),
