@@ -651,28 +651,21 @@ static int xfs_readlink(uint64_t ino, char *buf, size_t len)
 	}
 	if (!sb.v5)
 		return read_data(in, 0, (uint32_t)len, (uint8_t *)buf);
-	/* v5: the target's blocks, as many as len needs with a header in each
-	 * (xfs_symlink_blocks), are read a mapping at a time (an extent, cut
-	 * to those blocks): each mapping starts with a header (XSLM, offset,
-	 * bytes, CRC, uuid, owner, block, lsn) whose CRC covers the whole
-	 * mapping, and holds its bytes after it (xfs_symlink_remote.c).  With
-	 * 1 KiB blocks a target past 968 bytes takes two blocks, most often one
-	 * mapping with one header. */
+	/* v5 (xfs_symlink_remote.c): the blocks len needs, a header in each, read
+	 * a mapping (an extent, cut to them) at a time: a header (XSLM, offset,
+	 * bytes, CRC over the mapping, uuid, owner, block, lsn), then bytes. */
 	if ((rc = extents(in)) < 0)
 		return rc;
-	uint64_t need = (len + sb.blocksize - 56 - 1) / (sb.blocksize - 56); /* (blocks of 512 bytes at least) */
+	uint64_t need = (len + sb.blocksize - 57) / (sb.blocksize - 56), cnt;
 	size_t done = 0;
 	uint8_t *b = malloc((size_t)need * sb.blocksize);
 	if (!b)
 		return -ENOMEM;
-	for (uint64_t fb = 0; done < len && fb < need;) {
+	for (uint64_t fb = 0; done < len && fb < need; fb += cnt) {
 		uint32_t next;
 		const struct extent *x = find_extent(fb, &next);
-		uint64_t cnt = x ? x->off + x->count - fb : 0;
-		size_t room;
-		if (cnt > need - fb)
-			cnt = need - fb;
-		room = (size_t)cnt * sb.blocksize;
+		cnt = !x ? 0 : x->off + x->count - fb < need - fb ? x->off + x->count - fb : need - fb;
+		size_t room = (size_t)cnt * sb.blocksize;
 		if (!x || x->unwritten || read_blocks(x->blk + (fb - x->off), cnt, b) < 0 || memcmp(b, "XSLM", 4) != 0 ||
 		    !crc_ok(b, room, 12) || be32(b + 4) != done || be32(b + 8) > room - 56 || be32(b + 8) > len - done ||
 		    be32(b + 8) == 0 || be64(b + 32) != ino) {
@@ -683,7 +676,6 @@ static int xfs_readlink(uint64_t ino, char *buf, size_t len)
 		}
 		memcpy(buf + done, b + 56, be32(b + 8));
 		done += be32(b + 8);
-		fb += cnt;
 	}
 	free(b);
 	if (done != len) {

@@ -92,8 +92,8 @@ void early_end(model *m, struct early_import *e);
 /* ---- another host's import (early_remote.c) ------------------------------ */
 
 /* The URL and the validator of an import's task args (the lines after the
- * plan; no validator line: ""), import.c: url FETCH_URL_MAX + 1 bytes,
- * validator FETCH_VALIDATOR_MAX. */
+ * plan; no validator line: ""), early_remote.c (import.c reads them too):
+ * url FETCH_URL_MAX + 1 bytes, validator FETCH_VALIDATOR_MAX. */
 int import_parse(const char *rest, char *url, char *validator);
 /* When image_id's import runs on another host (SPEC §13.13), this host's
  * entry learns from the task row what that host made durable (the chunks

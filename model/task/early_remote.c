@@ -4,7 +4,8 @@
  * instances").
  *
  * Who calls it: early.c (a reader of an entry not ready, and before each
- * chunk such an entry asks the source for).  Any thread; no lock held.
+ * chunk such an entry asks the source for); import.c and this file read an
+ * import's args with import_parse.  Any thread; no lock held.
  *
  * The importing host records a durable point in the task's row when hosts
  * share the metadata (import.c, import_mark): the blob row's size, the
@@ -27,6 +28,29 @@
 #include "early.h"
 #include "fetch.h"
 #include "task_int.h"
+
+/* The URL and the validator from an import's task args (the lines after
+ * the plan, upload_parse's rest); no validator line (none recorded, or args
+ * from before they were): validator "" (early.h).  Here, not in import.c,
+ * which reads them too: import.c calls early.c, which calls this file. */
+int import_parse(const char *rest, char *url, char *validator)
+{
+	size_t n = strcspn(rest, "\n");
+	if (n == 0 || n > FETCH_URL_MAX || rest[n] != '\n')
+		return -EINVAL;
+	memcpy(url, rest, n);
+	url[n] = '\0';
+	rest += n + 1;
+	validator[0] = '\0';
+	if (!*rest)
+		return 0;
+	n = strcspn(rest, "\n");
+	if (n == 0 || n >= FETCH_VALIDATOR_MAX || rest[n] != '\n' || rest[n + 1])
+		return -EINVAL;
+	memcpy(validator, rest, n);
+	validator[n] = '\0';
+	return 0;
+}
 
 /* args, resume of task_id: *args filled, *man the point's manifest (NULL
  * when none). */

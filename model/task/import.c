@@ -471,28 +471,6 @@ static uint64_t import_sync_bytes(void)
 	return *end == '\0' && errno == 0 && n >= IMPORT_SYNC_MIN && n <= IMPORT_SYNC_BYTES ? n : IMPORT_SYNC_BYTES;
 }
 
-/* The URL and the validator from the task's args (the lines after the
- * plan); no validator line (none recorded, or args from before they were):
- * validator "". */
-int import_parse(const char *rest, char *url, char *validator)
-{
-	size_t n = strcspn(rest, "\n");
-	if (n == 0 || n > FETCH_URL_MAX || rest[n] != '\n')
-		return -EINVAL;
-	memcpy(url, rest, n);
-	url[n] = '\0';
-	rest += n + 1;
-	validator[0] = '\0';
-	if (!*rest)
-		return 0;
-	n = strcspn(rest, "\n");
-	if (n == 0 || n >= FETCH_VALIDATOR_MAX || rest[n] != '\n' || rest[n + 1])
-		return -EINVAL;
-	memcpy(validator, rest, n);
-	validator[n] = '\0';
-	return 0;
-}
-
 /* The log line of a time slice given back (fair share, task.c). */
 static void import_log_yield(const struct import_run *ir)
 {
