@@ -118,7 +118,11 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 	char unanswered[300] = ""; /* the first disk the store did not answer for, and why */
 	for (int i = 0; i < count && !ctx->stopping && !unanswered[0]; i++) {
 		char why[256] = "";
-		struct ins_disk *d = ins_disk_take(ctx, n, devs[i].blob_id, why, sizeof(why));
+		struct fs_node dn = *n; /* (the disk's node: the path a failed load logs) */
+		dn.dev = devs[i];
+		dn.blob_id = devs[i].blob_id;
+		memset(&dn.inside, 0, sizeof(dn.inside));
+		struct ins_disk *d = ins_disk_take(ctx, &dn, devs[i].blob_id, why, sizeof(why));
 		size_t nl = strlen(in->disk_notes);
 		if (!d) {
 			/* Nothing of a load that failed is kept (a refusal that
