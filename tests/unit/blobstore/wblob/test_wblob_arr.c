@@ -441,7 +441,7 @@ static void test_whole_then_bytes_reopened(void **state)
 	for (int stored = 0; stored < 2; stored++) {
 		blob_manifest *snap = NULL, *m = NULL;
 		blob_wblob *w = NULL;
-		char name[8], path[512];
+		char name[16], path[512];
 
 		snprintf(name, sizeof name, "e%d", stored);
 		if (stored)
