@@ -374,18 +374,26 @@ say "the OSD paused while b starts vm2 (a move from c): EIO with the reason with
 # the same start works.  Then vm2 goes back to c for what follows.
 echo stop >"$M4/regions/rc/instances/vm2/status" || fail "stopping vm2 on c"
 V2B="$M3/regions/rc/instances/vm2"
+# paused_start OUT PID...: `start` written to vm2's status on b with the
+# PIDs paused (SIGSTOP), in the background and waited for 40 s at most (a
+# write waiting on FUSE cannot be killed: the engines let go end it); the
+# answer in $got ("hung": none), its seconds in $took; the PIDs let go.
+paused_start() {
+    local out=$1 starter t0=$SECONDS
+    shift
+    kill -STOP "$@"
+    python3 "$ERRNO_PY" write "$V2B/status" start >"$out" 2>&1 &
+    starter=$!
+    wait_until 40 test -s "$out" || true
+    took=$((SECONDS - t0))
+    got=$(cat "$out")
+    kill -CONT "$@"
+    wait "$starter" || true
+    [[ -n "$got" ]] || got="hung"
+}
 osdpid=$(cat "$T/ceph/osd.0.pid")
 at_exit "kill -CONT $osdpid 2>/dev/null"
-kill -STOP "$osdpid"
-t0=$SECONDS
-python3 "$ERRNO_PY" write "$V2B/status" start >"$T/ostart.out" 2>&1 &
-starter=$!
-wait_until 40 test -s "$T/ostart.out" || true
-took=$((SECONDS - t0))
-got=$(cat "$T/ostart.out")
-kill -CONT "$osdpid"
-wait "$starter" || true
-[[ -n "$got" ]] || got="hung"
+paused_start "$T/ostart.out" "$osdpid"
 assert_eq EIO "$got" "a start on b that must read c's writer, the OSD paused"
 ((took < 25)) || fail "the start on b with the OSD paused took $took s (the bound: 3 tries of 1 s and their maps)"
 echo "    the start with the OSD paused: EIO after $took s"
@@ -423,19 +431,8 @@ at_exit "kill -CONT $monpid $osdpid 2>/dev/null"
 # writer times out (1 s here) and the fresh OSD map it then waits for
 # never comes: EIO within the bound (SPEC §13: the map waited for the
 # monitor's op timeout at most, 10 s), never a wait for ever (issue 70:
-# 8 min 38 s, in rados_wait_for_latest_osdmap).  (The write runs in the background,
-# waited for 40 s at most: a write waiting on FUSE cannot be killed, and
-# the engines let go end it.)
-kill -STOP "$monpid" "$osdpid"
-t0=$SECONDS
-python3 "$ERRNO_PY" write "$V2B/status" start >"$T/start.out" 2>&1 &
-starter=$!
-wait_until 40 test -s "$T/start.out" || true
-took=$((SECONDS - t0))
-got=$(cat "$T/start.out")
-kill -CONT "$monpid" "$osdpid"
-wait "$starter" || true
-[[ -n "$got" ]] || got="hung"
+# 8 min 38 s, in rados_wait_for_latest_osdmap).
+paused_start "$T/start.out" "$monpid" "$osdpid"
 assert_eq EIO "$got" "a start on b that must fence c's writer, the monitor and the OSD paused"
 ((took < 25)) || fail "the start on b with the monitor and the OSD paused took $took s (the bound: 1 s and 10 s)"
 echo "    the start with the monitor and the OSD paused: EIO after $took s"
