@@ -41,6 +41,7 @@
 #include "early.h"
 #include "fetch.h"
 #include "imgfs_lock.h"
+#include "qcow2.h"
 #include "task_int.h"
 
 #define CHUNK BLOB_CHUNK_SIZE
@@ -66,6 +67,26 @@ struct early_import {
 	uint8_t *seen;
 	uint32_t *order, norder;
 	uint32_t *plan, nplan, plan_at;
+	/* What the file is (early_format): 0 not known yet, else a raw disk
+	 * or a QCOW2 file read through its tables; the disk's size (the
+	 * file's, or the QCOW2's virtual size); the QCOW2 readers not in use
+	 * (each holds its L1 table and L2 cache) and how many exist. */
+	int fmt;
+	uint64_t vsize;
+	struct early_q *pool[EARLY_QCOW2_READERS];
+	int pooled, readers;
+	uint32_t gen; /* a new version of the file: readers of the old one are dropped */
+};
+
+enum { EARLY_FMT_REFUSED = -1, EARLY_FMT_RAW = 1, EARLY_FMT_QCOW2 = 2 };
+
+/* A QCOW2 reader of an entry's file: its reads are the entry's file reads
+ * (each chunk fetched once, checked as the import checks it). */
+struct early_q {
+	qcow2_reader *q;
+	model *m;
+	struct early_import *e;
+	uint32_t gen;
 };
 
 struct model_early {
@@ -99,10 +120,21 @@ int early_set_new(struct model_early **out)
 	return 0;
 }
 
+static void pool_drop(struct early_import *e)
+{
+	for (int i = 0; i < e->pooled; i++) {
+		qcow2_reader_free(e->pool[i]->q);
+		free(e->pool[i]);
+	}
+	e->readers -= e->pooled;
+	e->pooled = 0;
+}
+
 static void entry_free(struct early_import *e)
 {
 	if (!e)
 		return;
+	pool_drop(e);
 	free(e->arrived);
 	free(e->inflight);
 	free(e->seen);
@@ -367,24 +399,40 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 	}
 }
 
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+/* Takes a user's hold of image_id's entry (NULL: none here). */
+static struct early_import *hold(struct model_early *set, int64_t image_id)
 {
-	struct model_early *set = m->early;
-	struct timespec until = deadline();
 	struct early_import *e;
-	blob_store *s = NULL;
-	size_t done = 0;
-	bool last = false;
-	int rc = 0;
-
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((e = find(set, image_id)))
 		e->users++;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (!e)
-		return -ENOENT;
+	return e;
+}
+
+static void release(struct model_early *set, struct early_import *e)
+{
+	bool last;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	last = --e->users == 0 && e->ended;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (last)
+		entry_free(e);
+}
+
+/* Bytes [off, off + len) of e's file (zeros past its end), each chunk
+ * fetched, waited for or read from the store.  len, or -errno (-ENOENT:
+ * the entry ended meanwhile). */
+static ssize_t file_read(model *m, struct early_import *e, void *buf, size_t len, uint64_t off,
+                         const struct timespec *until)
+{
+	struct model_early *set = m->early;
+	blob_store *s = NULL;
+	size_t done = 0;
+	int rc = 0;
+
 	if ((rc = model_store(m, e->region_id, &s)) < 0)
-		goto out;
+		return rc;
 	while (done < len) {
 		uint64_t at = off + done;
 		uint32_t i = (uint32_t)(at / CHUNK);
@@ -397,7 +445,7 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 		IMGFS_LOCK(&set->lock, model_early_lock);
 		rc = 0;
 		while (!e->ready && !e->failed && rc != ETIMEDOUT)
-			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
+			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock);
 		rc = e->failed ? e->failed : !e->ready ? -EIO : 0;
 		total = e->total;
 		if (rc == 0 && at >= total)
@@ -407,11 +455,11 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 				bit_set(e->seen, i, true);
 				e->order[e->norder++] = i;
 			}
-			rc = need_chunk(m, e, i, &id, &until);
+			rc = need_chunk(m, e, i, &id, until);
 		}
 		IMGFS_UNLOCK(&set->lock, model_early_lock);
 		if (rc < 0)
-			break;
+			return rc == -ENOENT && done ? -EIO : rc;
 		if (rc == 1 || chunk_id_is_null(&id)) {
 			memset((uint8_t *)buf + done, 0, n);
 		} else {
@@ -421,23 +469,141 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 			if (blob_manifest_new(&one, total) == 0 && blob_manifest_set(one, i, &id) == 0)
 				got = blob_store_read(s, one, (uint8_t *)buf + done, n, at);
 			blob_manifest_free(one);
-			if (got != (ssize_t)n) {
-				rc = got < 0 ? (int)got : -EIO;
-				break;
-			}
+			if (got != (ssize_t)n)
+				return got < 0 ? (int)got : -EIO;
 		}
 		done += n;
-		rc = 0;
 	}
-out:
+	return (ssize_t)done;
+}
+
+/* qcow2_read_fn over an entry's file: short only at its end. */
+static ssize_t q_file_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct early_q *eq = arg;
+	struct timespec until = deadline();
+	uint64_t total = eq->e->total; /* set before any reader exists, never changed while one does */
+	if (off >= total)
+		return 0;
+	if (len > total - off)
+		len = (size_t)(total - off);
+	return file_read(eq->m, eq->e, buf, len, off, &until);
+}
+
+/* A QCOW2 reader of e, from its pool or made (at most
+ * EARLY_QCOW2_READERS; a reader beyond waits for one, until the deadline).
+ * 0, -errno, -EINVAL with why. */
+static int pool_take(model *m, struct early_import *e, struct early_q **out, const struct timespec *until, char *why,
+                     size_t cap)
+{
+	struct model_early *set = m->early;
+	struct early_q *eq;
+	int rc = 0;
+
+	*out = NULL;
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	last = --e->users == 0 && e->ended;
+	while (!e->failed && e->pooled == 0 && e->readers >= EARLY_QCOW2_READERS && rc != ETIMEDOUT)
+		rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock);
+	if (e->failed)
+		rc = e->failed;
+	else if (e->pooled > 0) {
+		*out = e->pool[--e->pooled];
+		rc = 0;
+	} else if (e->readers < EARLY_QCOW2_READERS) {
+		e->readers++;
+		rc = 1; /* make one */
+	} else
+		rc = -EIO;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (last)
-		entry_free(e);
-	if (rc == -ENOENT && done == 0)
-		return -ENOENT; /* ended meanwhile: the image has it */
-	return rc < 0 ? (rc == -ENOENT ? -EIO : rc) : (ssize_t)done;
+	if (rc <= 0)
+		return rc;
+	if (!(eq = calloc(1, sizeof(*eq))))
+		rc = -ENOMEM;
+	else {
+		eq->m = m;
+		eq->e = e;
+		eq->gen = e->gen;
+		rc = qcow2_reader_new(&eq->q, q_file_read, eq, e->total, why, cap);
+	}
+	if (rc < 0) {
+		free(eq);
+		IMGFS_LOCK(&set->lock, model_early_lock);
+		e->readers--;
+		pthread_cond_broadcast(&set->cv);
+		IMGFS_UNLOCK(&set->lock, model_early_lock);
+		return rc;
+	}
+	*out = eq;
+	return 0;
+}
+
+static void pool_put(model *m, struct early_import *e, struct early_q *eq)
+{
+	struct model_early *set = m->early;
+	bool stale;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if (!(stale = eq->gen != e->gen))
+		e->pool[e->pooled++] = eq; /* readers <= EARLY_QCOW2_READERS: room */
+	else
+		e->readers--;
+	pthread_cond_broadcast(&set->cv);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (stale) {
+		qcow2_reader_free(eq->q);
+		free(eq);
+	}
+}
+
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	struct early_import *e;
+	struct early_q *eq = NULL;
+	char why[FETCH_REASON_MAX] = "";
+	uint64_t vsize = 0;
+	ssize_t n;
+	int rc = 0, fmt;
+
+	if (!(e = hold(set, image_id)))
+		return -ENOENT;
+	/* What the file is: known once the import turned (early_format). */
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	while (!(e->fmt && e->vsize) && !e->failed && rc != ETIMEDOUT)
+		rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
+	rc = e->failed ? e->failed : !(e->fmt && e->vsize) ? -EIO : 0;
+	fmt = e->fmt;
+	vsize = e->vsize;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (rc < 0)
+		n = rc;
+	else if (fmt == EARLY_FMT_RAW)
+		n = file_read(m, e, buf, len, off, &until);
+	else if (off >= vsize) {
+		memset(buf, 0, len);
+		n = (ssize_t)len;
+	} else if ((rc = pool_take(m, e, &eq, &until, why, sizeof(why))) < 0) {
+		n = rc;
+	} else {
+		/* The disk's bytes: its header and tables as the reader needs them,
+		 * then the clusters the range maps, each a read of the file. */
+		size_t in = len < vsize - off ? len : (size_t)(vsize - off);
+		n = qcow2_pread(eq->q, buf, in, off, NULL);
+		if (n == -EINVAL)
+			snprintf(why, sizeof(why), "%s", qcow2_reader_why(eq->q));
+		if (n >= 0 && (size_t)n == in) {
+			memset((uint8_t *)buf + in, 0, len - in);
+			n = (ssize_t)len;
+		} else if (n >= 0)
+			n = -EIO;
+		pool_put(m, e, eq);
+	}
+	if (n == -EINVAL) {
+		model_log(m, "early read of image %" PRId64 ": the QCOW2 file: %s", image_id, why);
+		n = -EIO;
+	}
+	release(set, e);
+	return n;
 }
 
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total)
@@ -552,6 +718,9 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->got = NULL;
 		e->ready = false;
 		e->arrived_bytes = 0;
+		e->fmt = 0;
+		e->gen++;
+		pool_drop(e);
 	}
 	if (!e->ready) {
 		if (!(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) || !(e->seen = calloc(1, nb)) ||
@@ -590,6 +759,82 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 out:
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	free(plan);
+	return rc;
+}
+
+int early_format(model *m, struct early_import *e, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	struct early_q *eq = NULL;
+	uint8_t magic[4] = {0};
+	uint64_t total, vsize;
+	ssize_t n;
+	int rc, fmt = EARLY_FMT_RAW;
+
+	why[0] = '\0';
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	e->users++;
+	total = e->total;
+	vsize = e->vsize;
+	rc = e->fmt;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (rc) { /* a resumed run: known already */
+		rc = 0;
+		goto out;
+	}
+	n = total >= sizeof(magic) ? file_read(m, e, magic, sizeof(magic), 0, &until) : 0;
+	vsize = total;
+	if (n < 0) {
+		snprintf(why, cap, "reading the file's first bytes: %s", strerror((int)-n));
+		rc = (int)n;
+		goto out;
+	}
+	if (n == sizeof(magic) && qcow2_sniff(magic, sizeof(magic))) {
+		/* The header and the L1 table first (checked as the import's
+		 * seal checks them); the reader goes to the pool. */
+		fmt = EARLY_FMT_QCOW2;
+		if ((rc = pool_take(m, e, &eq, &until, why, cap)) < 0) {
+			if (!why[0])
+				snprintf(why, cap, "reading its tables: %s", strerror(-rc));
+			goto out;
+		}
+		vsize = qcow2_reader_info(eq->q)->size;
+		pool_put(m, e, eq);
+	}
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	e->fmt = fmt;
+	e->vsize = vsize;
+	pthread_cond_broadcast(&set->cv);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	rc = 0;
+out:
+	if (rc == -EINVAL) { /* the decoder's refusal: an early start is refused with it (early_disk_size) */
+		IMGFS_LOCK(&set->lock, model_early_lock);
+		e->fmt = EARLY_FMT_REFUSED;
+		IMGFS_UNLOCK(&set->lock, model_early_lock);
+	}
+	release(set, e);
+	return rc;
+}
+
+int early_disk_size(model *m, int64_t image_id, uint64_t *size, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	struct early_import *e;
+	int rc = 0;
+
+	if (!(e = hold(set, image_id)))
+		return -ENOENT;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	while (!(e->fmt && e->vsize) && !e->failed && rc != ETIMEDOUT)
+		rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
+	rc = e->fmt == EARLY_FMT_REFUSED && e->failed ? -EINVAL : e->failed ? -EIO : e->fmt && e->vsize ? 0 : -ETIMEDOUT;
+	*size = e->vsize;
+	snprintf(why, cap, "%s", e->failed ? e->why : "");
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	release(set, e);
 	return rc;
 }
 

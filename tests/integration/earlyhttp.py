@@ -19,6 +19,7 @@ CTL is a directory of switches, read before every piece:
                  while the file exists
   CTL/pause      no byte is sent while it exists
   CTL/change     the files are served from DIR/changed/ (another ETag)
+  CTL/unpaced    no pacing (a large file the test only needs whole)
 
 LOG gets a line "BEGIN <path> <first> <end> <status>" when a response's
 headers were sent, and a line "SENT <path> <first> <end> <status>" per response once it
@@ -128,7 +129,7 @@ def main():
                     if self.client_gone():
                         break
                     n = min(PIECE, end - off)
-                    if a.rate:
+                    if a.rate and not os.path.exists(os.path.join(a.ctl, "unpaced")):
                         due = t0 + sent0 / a.rate
                         now = time.monotonic()
                         if due > now:
