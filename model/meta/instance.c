@@ -632,6 +632,41 @@ static int early_check(const struct model_instance *vm, const struct model_image
 	return 0;
 }
 
+/* The size of vda for an early start from image_id, before the rebuild's
+ * transaction: the import is asked to turn to windows (early_want) and
+ * looks at the file's first bytes — a QCOW2 file's disk is its virtual
+ * size, read from its header.  *size 0: the transaction's checks answer
+ * (not an image being imported, no size announced), or the import cannot
+ * start early (its readers say why): the file's size.  A QCOW2 file the
+ * decoder refuses is EINVAL with its reason. */
+static int early_size(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, uint64_t *size,
+                      struct model_err *err)
+{
+	struct model_instance vm;
+	struct model_image img;
+	struct model_task t;
+	int rc;
+
+	*size = 0;
+	/* Refused before anything asks the import to turn. */
+	if ((rc = rebuild_subjects(m, vm_id, image_id, account_id, &vm, &img, err)) < 0 ||
+	    (rc = early_check(&vm, &img, err)) < 0 || (rc = instance_idle(m, &vm, err)) < 0)
+		return rc;
+	if (model_task_of_image(m, image_id, &t) < 0 || t.bytes_total == 0)
+		return 0;
+	if ((rc = early_want(m, image_id, img.region_id)) < 0)
+		return model_fail(err, rc, "cannot build vda: %s", strerror(-rc));
+	char why[512];
+	rc = early_disk_size(m, image_id, size, why, sizeof(why));
+	if (rc == -ETIMEDOUT)
+		return model_fail(err, -EBUSY, "the import has not announced the image's size yet; write again");
+	if (rc == -EINVAL)
+		return model_fail(err, -EINVAL, "%s", why);
+	if (rc < 0)
+		*size = 0;
+	return 0;
+}
+
 int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int64_t account_id, struct model_err *err)
 {
 	struct model_vm_disk disks[MODEL_VM_SLOTS];
@@ -643,11 +678,13 @@ int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int6
 	struct model_conn *c;
 	blob_store *s = NULL;
 	int64_t blob_id = 0;
-	uint64_t size = 0;
+	uint64_t size = 0, disk = 0;
 	int ndisk, rc;
 
 	if (model_image_get(m, image_id, &img) == 0 && img.status == MODEL_IMG_AVAILABLE)
 		return model_instance_rebuild(m, vm_id, image_id, account_id, err); /* it arrived: nothing early */
+	if ((rc = early_size(m, vm_id, image_id, account_id, &disk, err)) < 0)
+		return rc;
 	if ((rc = model_write_begin(m, &c, err)) < 0)
 		return rc;
 	if ((rc = rebuild_subjects(m, vm_id, image_id, account_id, &vm, &img, err)) < 0)
@@ -668,6 +705,8 @@ int model_instance_rebuild_early(model *m, int64_t vm_id, int64_t image_id, int6
 		rc = model_fail(err, -EBUSY, "the import has not announced the image's size yet; write again");
 		goto out;
 	}
+	if (disk)
+		size = disk; /* what the file describes: a QCOW2 file's virtual size */
 	if ((ndisk = model_instance_disks(m, vm.id, disks)) < 0) {
 		rc = ndisk;
 		goto out;

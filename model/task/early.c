@@ -53,6 +53,7 @@
 #include "early.h"
 #include "fetch.h"
 #include "imgfs_lock.h"
+#include "qcow2.h"
 #include "task_int.h"
 
 #define CHUNK BLOB_CHUNK_SIZE
@@ -87,6 +88,32 @@ struct early_import {
 	bool remote; /* another host runs the import: made by early_remote_load */
 	int64_t src_region, src_blob;
 	uint8_t *moved;
+	/* What the file is (early_format): 0 not known yet, else a raw disk
+	 * or a QCOW2 file read through its tables; the disk's size (the
+	 * file's, or the QCOW2's virtual size); the QCOW2 readers not in use
+	 * (each holds its L1 table and L2 cache) and how many exist. */
+	int fmt;
+	uint64_t vsize;
+	struct early_q *pool[EARLY_QCOW2_READERS];
+	int pooled, readers;
+	uint32_t gen; /* a new version of the file: readers of the old one are dropped */
+	bool sniffing; /* a reader looks at the file of an entry no import here sniffs (entry_format) */
+};
+
+enum { EARLY_FMT_REFUSED = -1, EARLY_FMT_RAW = 1, EARLY_FMT_QCOW2 = 2 };
+
+/* A QCOW2 reader of an entry's file: its reads are the entry's file reads
+ * (each chunk fetched once, checked as the import checks it). */
+struct early_q {
+	qcow2_reader *q;
+	model *m;
+	struct early_import *e;
+	uint32_t gen;
+	/* Set by its taker (pool_take): whether its reads are a reader's (the
+	 * boot profile) and where a failed one says why. */
+	bool seen;
+	char *why;
+	size_t cap;
 };
 
 struct model_early {
@@ -121,10 +148,21 @@ int early_set_new(struct model_early **out)
 	return 0;
 }
 
+static void pool_drop(struct early_import *e)
+{
+	for (int i = 0; i < e->pooled; i++) {
+		qcow2_reader_free(e->pool[i]->q);
+		free(e->pool[i]);
+	}
+	e->readers -= e->pooled;
+	e->pooled = 0;
+}
+
 static void entry_free(struct early_import *e)
 {
 	if (!e)
 		return;
+	pool_drop(e);
 	free(e->arrived);
 	free(e->inflight);
 	free(e->seen);
@@ -207,6 +245,12 @@ static int copy_entry(model *m, int64_t image_id, int64_t region_id, struct earl
 		e->arrived_bytes -= blob_chunk_len(e->total, man->index[k]);
 	}
 	e->ready = true;
+	/* The source's system disk as stored: a raw disk; a QCOW2 image's
+	 * file is looked at by its first reader (entry_format). */
+	if (strcmp(img.format, "qcow2") != 0) {
+		e->fmt = EARLY_FMT_RAW;
+		e->vsize = e->total;
+	}
 	*out = e;
 	return 0;
 }
@@ -647,27 +691,42 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 	}
 }
 
-/* early_read and early_peek: a reader's read goes into the boot profile
- * (seen), the import's own look at its first bytes does not. */
-static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, bool seen, char *why,
-                            size_t cap)
+/* Takes a user's hold of image_id's entry (NULL: none here). */
+static struct early_import *hold(struct model_early *set, int64_t image_id)
 {
-	struct model_early *set = m->early;
-	struct timespec until = deadline();
 	struct early_import *e;
-	blob_store *s = NULL;
-	size_t done = 0;
-	bool last = false, asked = false;
-	int rc = 0;
-
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((e = find(set, image_id)))
 		e->users++;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (!e)
-		return -ENOENT;
+	return e;
+}
+
+static void release(struct model_early *set, struct early_import *e)
+{
+	bool last;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	last = --e->users == 0 && e->ended;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (last)
+		entry_free(e);
+}
+
+/* Bytes [off, off + len) of e's file (zeros past its end), each chunk
+ * fetched, waited for or read from the store.  seen: a reader's read (its
+ * chunks go into the boot profile); the import's own look at the file
+ * (early_format's) is not.  len, or -errno with why (cap bytes; -ENOENT:
+ * the entry ended meanwhile). */
+static ssize_t file_read(model *m, struct early_import *e, void *buf, size_t len, uint64_t off,
+                         const struct timespec *until, bool seen, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	blob_store *s = NULL;
+	size_t done = 0;
+	int rc = 0;
+
 	if ((rc = model_store(m, e->region_id, &s)) < 0)
-		goto out;
+		return rc;
 	while (done < len) {
 		uint64_t at = off + done;
 		uint32_t i = (uint32_t)(at / CHUNK);
@@ -678,16 +737,9 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 		if (n > len - done)
 			n = len - done;
 		IMGFS_LOCK(&set->lock, model_early_lock);
-		if (!e->ready && !e->failed && !asked) {
-			/* Its import may run on another host (§13.13). */
-			asked = true;
-			IMGFS_UNLOCK(&set->lock, model_early_lock);
-			early_remote_load(m, image_id);
-			IMGFS_LOCK(&set->lock, model_early_lock);
-		}
 		rc = 0;
 		while (!e->ready && !e->failed && rc != ETIMEDOUT)
-			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock);
+			rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock);
 		rc = e->failed ? e->failed : !e->ready ? -EIO : 0;
 		if (e->failed)
 			snprintf(why, cap, "the image cannot be read through: %s", e->why);
@@ -702,11 +754,11 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 				bit_set(e->seen, i, true);
 				e->order[e->norder++] = i;
 			}
-			rc = need_chunk(m, e, i, &id, &until, why, cap);
+			rc = need_chunk(m, e, i, &id, until, why, cap);
 		}
 		IMGFS_UNLOCK(&set->lock, model_early_lock);
 		if (rc < 0)
-			break;
+			return rc == -ENOENT && done ? -EIO : rc;
 		if (rc == 1 || chunk_id_is_null(&id)) {
 			memset((uint8_t *)buf + done, 0, n);
 		} else {
@@ -716,23 +768,222 @@ static ssize_t read_through(model *m, int64_t image_id, void *buf, size_t len, u
 			if (blob_manifest_new(&one, total) == 0 && blob_manifest_set(one, i, &id) == 0)
 				got = blob_store_read(s, one, (uint8_t *)buf + done, n, at);
 			blob_manifest_free(one);
-			if (got != (ssize_t)n) {
-				rc = got < 0 ? (int)got : -EIO;
-				break;
-			}
+			if (got != (ssize_t)n)
+				return got < 0 ? (int)got : -EIO;
 		}
 		done += n;
-		rc = 0;
 	}
-out:
+	return (ssize_t)done;
+}
+
+/* qcow2_read_fn over an entry's file: short only at its end. */
+static ssize_t q_file_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct early_q *eq = arg;
+	struct timespec until = deadline();
+	uint64_t total = eq->e->total; /* set before any reader exists, never changed while one does */
+	if (off >= total)
+		return 0;
+	if (len > total - off)
+		len = (size_t)(total - off);
+	return file_read(eq->m, eq->e, buf, len, off, &until, eq->seen, eq->why, eq->cap);
+}
+
+/* A QCOW2 reader of e, from its pool or made (at most
+ * EARLY_QCOW2_READERS; a reader beyond waits for one, until the deadline),
+ * its reads a reader's (seen) or not, saying why in why.  0, -errno,
+ * -EINVAL with why. */
+static int pool_take(model *m, struct early_import *e, struct early_q **out, const struct timespec *until, bool seen,
+                     char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	struct early_q *eq;
+	int rc = 0;
+
+	*out = NULL;
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	last = --e->users == 0 && e->ended;
+	while (!e->failed && e->pooled == 0 && e->readers >= EARLY_QCOW2_READERS && rc != ETIMEDOUT)
+		rc = IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock);
+	if (e->failed) {
+		snprintf(why, cap, "the image cannot be read through: %s", e->why);
+		rc = e->failed;
+	} else if (e->pooled > 0) {
+		*out = e->pool[--e->pooled];
+		rc = 0;
+	} else if (e->readers < EARLY_QCOW2_READERS) {
+		e->readers++;
+		rc = 1; /* make one */
+	} else {
+		snprintf(why, cap, "no reader of the QCOW2 file's tables was free within the import's stall timeout (%d s); "
+		         "the next read tries again", import_stall_seconds());
+		rc = -EIO;
+	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (last)
-		entry_free(e);
-	if (rc == -ENOENT && done == 0)
-		return -ENOENT; /* ended meanwhile: the image has it */
-	return rc < 0 ? (rc == -ENOENT ? -EIO : rc) : (ssize_t)done;
+	if (rc == 0) {
+		(*out)->seen = seen;
+		(*out)->why = why;
+		(*out)->cap = cap;
+	}
+	if (rc <= 0)
+		return rc;
+	if (!(eq = calloc(1, sizeof(*eq))))
+		rc = -ENOMEM;
+	else {
+		eq->m = m;
+		eq->e = e;
+		eq->gen = e->gen;
+		eq->seen = seen;
+		eq->why = why;
+		eq->cap = cap;
+		/* Its reads' failures say why in why; the decoder's refusal too. */
+		rc = qcow2_reader_new(&eq->q, q_file_read, eq, e->total, why, cap);
+	}
+	if (rc < 0) {
+		free(eq);
+		IMGFS_LOCK(&set->lock, model_early_lock);
+		e->readers--;
+		pthread_cond_broadcast(&set->cv);
+		IMGFS_UNLOCK(&set->lock, model_early_lock);
+		return rc;
+	}
+	*out = eq;
+	return 0;
+}
+
+static void pool_put(model *m, struct early_import *e, struct early_q *eq)
+{
+	struct model_early *set = m->early;
+	bool stale;
+	eq->why = NULL; /* the taker's, gone with it */
+	eq->cap = 0;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if (!(stale = eq->gen != e->gen))
+		e->pool[e->pooled++] = eq; /* readers <= EARLY_QCOW2_READERS: room */
+	else
+		e->readers--;
+	pthread_cond_broadcast(&set->cv);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (stale) {
+		qcow2_reader_free(eq->q);
+		free(eq);
+	}
+}
+
+/* What e's disk is (*fmt, *vsize, fmt > 0), waited for until the
+ * deadline.  The import here looks at its file when it turns to windows
+ * (early_format); an entry no import here feeds — another host's import
+ * (§13.13, made ready here by early_remote_load), a copy of a QCOW2 image
+ * — is looked at by its first reader, the others wait for it.  0, or
+ * -errno with why (-ETIMEDOUT: not known in time). */
+static int entry_format(model *m, struct early_import *e, const struct timespec *until, int *fmt, uint64_t *vsize,
+                        char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	char line[FETCH_REASON_MAX + 100];
+	bool asked = false;
+	int rc = 0;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	for (;;) {
+		if (e->failed) {
+			snprintf(why, cap, "the image cannot be read through: %s", e->why);
+			rc = e->failed;
+			break;
+		}
+		if (e->fmt > 0) {
+			*fmt = e->fmt;
+			*vsize = e->vsize;
+			rc = 0;
+			break;
+		}
+		if (!e->ready && !asked) {
+			/* Its import may run on another host (§13.13). */
+			asked = true;
+			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			early_remote_load(m, e->image_id);
+			IMGFS_LOCK(&set->lock, model_early_lock);
+			continue;
+		}
+		if (e->ready && !e->fmt && (e->remote || e->copy) && !e->sniffing) {
+			e->sniffing = true;
+			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			rc = early_format(m, e, why, cap);
+			if (rc == -EINVAL) { /* the decoder's refusal: every read of it here says so */
+				struct model_image img;
+				snprintf(line, sizeof(line), "image %s cannot be read early: %s",
+				         model_image_get(m, e->image_id, &img) == 0 ? img.ext_id : "?", why);
+				model_log(m, "%s", line);
+				early_fail_readers(m, e->image_id, line);
+			}
+			IMGFS_LOCK(&set->lock, model_early_lock);
+			e->sniffing = false;
+			pthread_cond_broadcast(&set->cv);
+			if (rc < 0 && rc != -EINVAL)
+				break; /* why says; the next read looks again */
+			continue;
+		}
+		if (IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, until, model_early_lock) == ETIMEDOUT && !e->failed &&
+		    e->fmt <= 0) {
+			snprintf(why, cap, "the import did not turn to ranges within its stall timeout (%d s): the image's "
+			         "source did not answer; the next read tries again", import_stall_seconds());
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	return rc;
+}
+
+ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	struct early_import *e;
+	struct early_q *eq = NULL;
+	char none[1];
+	uint64_t vsize = 0;
+	ssize_t n;
+	int rc, fmt = 0;
+
+	if (!why || !cap) {
+		why = none;
+		cap = sizeof(none);
+	}
+	why[0] = '\0';
+	if (!(e = hold(set, image_id)))
+		return -ENOENT;
+	/* What the file is: known once the import turned (early_format). */
+	if ((rc = entry_format(m, e, &until, &fmt, &vsize, why, cap)) < 0)
+		n = rc == -ETIMEDOUT ? -EIO : rc;
+	else if (fmt == EARLY_FMT_RAW)
+		n = file_read(m, e, buf, len, off, &until, true, why, cap);
+	else if (off >= vsize) {
+		memset(buf, 0, len);
+		n = (ssize_t)len;
+	} else if ((rc = pool_take(m, e, &eq, &until, true, why, cap)) < 0) {
+		n = rc;
+	} else {
+		/* The disk's bytes: its header and tables as the reader needs them,
+		 * then the clusters the range maps, each a read of the file. */
+		size_t in = len < vsize - off ? len : (size_t)(vsize - off);
+		n = qcow2_pread(eq->q, buf, in, off, NULL);
+		if (n == -EINVAL)
+			snprintf(why, cap, "the QCOW2 file: %s", qcow2_reader_why(eq->q));
+		if (n >= 0 && (size_t)n == in) {
+			memset((uint8_t *)buf + in, 0, len - in);
+			n = (ssize_t)len;
+		} else if (n >= 0)
+			n = -EIO;
+		pool_put(m, e, eq);
+	}
+	if (n == -EINVAL) {
+		model_log(m, "early read of image %" PRId64 ": %s", image_id, why);
+		n = -EIO;
+	}
+	release(set, e);
+	if (n == -ENOENT)
+		why[0] = '\0'; /* ended meanwhile: the image has it */
+	return n;
 }
 
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total)
@@ -750,25 +1001,6 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	return rc;
-}
-
-ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap)
-{
-	char none[1];
-
-	if (!why || !cap) {
-		why = none;
-		cap = sizeof(none);
-	}
-	why[0] = '\0';
-	return read_through(m, image_id, buf, len, off, true, why, cap);
-}
-
-ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off)
-{
-	char none[1] = "";
-
-	return read_through(m, image_id, buf, len, off, false, none, sizeof(none));
 }
 
 /* ---- boot profiles -------------------------------------------------------------- */
@@ -885,6 +1117,9 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->got = NULL;
 		e->ready = false;
 		e->arrived_bytes = 0;
+		e->fmt = 0;
+		e->gen++;
+		pool_drop(e);
 	}
 	if (!e->ready) {
 		if (!(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) || !(e->seen = calloc(1, nb)) ||
@@ -934,6 +1169,89 @@ out:
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	free(plan);
 	blob_manifest_free(kept);
+	return rc;
+}
+
+int early_format(model *m, struct early_import *e, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	struct early_q *eq = NULL;
+	uint8_t magic[4] = {0};
+	uint64_t total, vsize;
+	ssize_t n;
+	int rc, fmt = EARLY_FMT_RAW;
+
+	why[0] = '\0';
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	e->users++;
+	total = e->total;
+	vsize = e->vsize;
+	rc = e->fmt;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if (rc > 0) { /* a resumed run, or a reader here looked first: known already */
+		rc = 0;
+		goto out;
+	}
+	/* The import's own look (as its tables' below): not a reader's, out
+	 * of the boot profile. */
+	n = total >= sizeof(magic) ? file_read(m, e, magic, sizeof(magic), 0, &until, false, why, cap) : 0;
+	vsize = total;
+	if (n < 0) {
+		char line[FETCH_REASON_MAX];
+		snprintf(line, sizeof(line), "%s", why);
+		snprintf(why, cap, "reading the file's first bytes: %s", line[0] ? line : strerror((int)-n));
+		rc = n == -EINVAL ? -EIO : (int)n; /* EINVAL is the decoder's */
+		goto out;
+	}
+	if (n == sizeof(magic) && qcow2_sniff(magic, sizeof(magic))) {
+		/* The header and the L1 table first (checked as the import's
+		 * seal checks them); the reader goes to the pool. */
+		fmt = EARLY_FMT_QCOW2;
+		if ((rc = pool_take(m, e, &eq, &until, false, why, cap)) < 0) {
+			if (!why[0])
+				snprintf(why, cap, "reading its tables: %s", strerror(-rc));
+			goto out;
+		}
+		vsize = qcow2_reader_info(eq->q)->size;
+		pool_put(m, e, eq);
+	}
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	e->fmt = fmt;
+	e->vsize = vsize;
+	pthread_cond_broadcast(&set->cv);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	rc = 0;
+out:
+	if (rc == -EINVAL) { /* the decoder's refusal: an early start is refused with it (early_disk_size) */
+		IMGFS_LOCK(&set->lock, model_early_lock);
+		e->fmt = EARLY_FMT_REFUSED;
+		pthread_cond_broadcast(&set->cv);
+		IMGFS_UNLOCK(&set->lock, model_early_lock);
+	}
+	release(set, e);
+	return rc;
+}
+
+int early_disk_size(model *m, int64_t image_id, uint64_t *size, char *why, size_t cap)
+{
+	struct model_early *set = m->early;
+	struct timespec until = deadline();
+	struct early_import *e;
+	int rc, fmt = 0;
+
+	*size = 0;
+	if (!(e = hold(set, image_id)))
+		return -ENOENT;
+	rc = entry_format(m, e, &until, &fmt, size, why, cap);
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	if (rc < 0 && e->fmt == EARLY_FMT_REFUSED && e->failed) {
+		snprintf(why, cap, "%s", e->why); /* "image X cannot be read early: qcow2: …" */
+		rc = -EINVAL;
+	} else if (rc < 0 && rc != -ETIMEDOUT)
+		rc = -EIO;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	release(set, e);
 	return rc;
 }
 
@@ -1186,7 +1504,9 @@ void early_remote_set(model *m, int64_t image_id)
 	struct early_import *e;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)))
+	if ((e = find(set, image_id))) {
 		e->remote = true;
+		pthread_cond_broadcast(&set->cv); /* its first reader looks at its file (entry_format) */
+	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 }

@@ -14,6 +14,10 @@
 /* The longest run of chunks the import asks for in one range once it is
  * early: a reader of a chunk inside it waits at most this many chunks. */
 #define EARLY_WINDOW_CHUNKS 8
+/* The QCOW2 readers of one early import's file at most (SPEC §12.8: each
+ * holds the L1 table, an L2 cache and three clusters); a reader beyond
+ * them waits for one. */
+#define EARLY_QCOW2_READERS 4
 
 struct model_early; /* the model's set of early imports (m->early) */
 struct early_import;
@@ -35,16 +39,20 @@ bool early_known(model *m, int64_t image_id);
 int import_stall_env(void);
 int import_stall_seconds(void);
 
-/* Bytes [off, off + len) of image_id as its import will have them: each
+/* Bytes [off, off + len) of image_id's disk (a QCOW2 file's: the virtual
+ * disk, its tables and clusters read as the import will have them): each
  * chunk fetched at once unless it arrived or is on its way (then waited
  * for, at most the stall timeout).  Returns len, or -EIO (a source that
  * stopped answering or changed, the reason logged and in why: cap bytes,
  * may be NULL), -ENOENT when no early import of image_id runs here (the
  * caller reads the image instead). */
 ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap);
-/* early_read for the import's own look at the file (its format): the
- * chunk is not a reader's, and stays out of the boot profile. */
-ssize_t early_peek(model *m, int64_t image_id, void *buf, size_t len, uint64_t off);
+/* The size of the disk image_id's instances read: its file's, or the
+ * virtual size of a QCOW2 file, once the import turned to windows and
+ * looked (waited for, at most the stall timeout: -ETIMEDOUT); -EINVAL
+ * with why for a QCOW2 file the decoder refuses, -EIO (why) when the
+ * early import failed otherwise, -ENOENT when none of image_id is known. */
+int early_disk_size(model *m, int64_t image_id, uint64_t *size, char *why, size_t cap);
 /* Bytes arrived and the whole size of an early import (-ENOENT: none). */
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total);
 
@@ -55,10 +63,16 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
  * the version and the size given.  *out: the entry, held by the import. */
 int early_begin(model *m, int64_t image_id, const char *url, const char *validator, uint64_t total,
                 const blob_manifest *got, uint64_t held, struct early_import **out);
+/* What the file is, from its first bytes (fetched as a reader's, out of
+ * the boot profile): a raw disk, or a QCOW2 file whose header and L1
+ * table are then fetched and checked (early_read then reads the disk it
+ * describes, through its tables).  0, or -errno / -EINVAL with why (the
+ * decoder's refusal): the caller fails the entry (-EINVAL) or its readers. */
+int early_format(model *m, struct early_import *e, char *why, size_t cap);
 /* Fails every read of the entry from now on, with why (one line). */
 void early_fail(model *m, int64_t image_id, const char *why);
-/* The same for the readers only: the import's windows go on (a file the
- * readers cannot read through, QCOW2, imports as any other). */
+/* The same for the readers only: the import's windows go on (a file
+ * whose format could not be looked at imports as any other). */
 void early_fail_readers(model *m, int64_t image_id, const char *why);
 /* The next window: chunks [*first, *end) none arrived nor in flight, now in
  * flight for the caller; 1, or 0 when every chunk arrived, -ETIMEDOUT

@@ -37,6 +37,8 @@
 #include <unistd.h>
 
 #include "early.h"
+#include "qcow2.h"
+#include "qcow2_in.h"
 #include "task_int.h"
 
 #define CHUNK BLOB_CHUNK_SIZE
@@ -49,7 +51,33 @@ struct model_early_disk {
 	int fd;                 /* the map file */
 	uint8_t *bits;          /* written chunks; set by the writer, read atomically */
 	blob_manifest *sealed;  /* the image's, once available (NULL: not yet read) */
+	bool qcow2;             /* sealed is a QCOW2 file (set before sealed is published) */
+	struct ed_q *q;         /* a reader of it not in use (NULL: none) */
 };
+
+/* A QCOW2 reader over the image's sealed file (the store's reads). */
+struct ed_q {
+	qcow2_reader *q;
+	struct model_early_disk *ed;
+	blob_store *s;
+};
+
+static ssize_t ed_q_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	struct ed_q *eq = arg;
+	const blob_manifest *man = eq->ed->sealed;
+	if (off >= man->size)
+		return 0;
+	return blob_store_read(eq->s, man, buf, len < man->size - off ? len : (size_t)(man->size - off), off);
+}
+
+static void ed_q_free(struct ed_q *eq)
+{
+	if (eq) {
+		qcow2_reader_free(eq->q);
+		free(eq);
+	}
+}
 
 static void map_path(const model *m, int64_t blob_id, char *out, size_t cap)
 {
@@ -155,6 +183,7 @@ void model_early_disk_close(struct model_early_disk *ed)
 		return;
 	close(ed->fd);
 	free(ed->bits);
+	ed_q_free(ed->q);
 	blob_manifest_free(ed->sealed);
 	free(ed);
 }
@@ -185,6 +214,9 @@ static int ed_sealed(struct model_early_disk *ed, char *why, size_t cap)
 		return 0; /* its import, or its copy (§6.3), runs */
 	if (img.status != MODEL_IMG_AVAILABLE)
 		return -EIO;
+	/* A QCOW2 image's disk is what its file describes (read through its
+	 * tables until the disk settles, decoded when it does). */
+	__atomic_store_n(&ed->qcow2, strcmp(img.format, "qcow2") == 0, __ATOMIC_RELEASE);
 	if ((n = model_device_list(ed->m, ed->image_id, devs)) <= 0 || devs[0].index != 0 ||
 	    (rc = model_blob_ids(ed->m, devs[0].blob_id, &man)) < 0)
 		return -EIO;
@@ -192,6 +224,46 @@ static int ed_sealed(struct model_early_disk *ed, char *why, size_t cap)
 	if (!__atomic_compare_exchange_n(&ed->sealed, &none, man, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		blob_manifest_free(man); /* another reader was first */
 	return 1;
+}
+
+/* Bytes [off, off + len) of the disk a sealed QCOW2 image describes
+ * (zeros past it): one reader kept (its tables cached), others made for
+ * the reads beside it. */
+static ssize_t ed_qcow2_read(struct model_early_disk *ed, blob_store *s, void *buf, size_t len, uint64_t off,
+                             char *why_out, size_t cap)
+{
+	struct ed_q *eq = __atomic_exchange_n(&ed->q, NULL, __ATOMIC_ACQ_REL), *none = NULL;
+	char why[256];
+	ssize_t n;
+	int rc;
+
+	if (!eq) {
+		if (!(eq = calloc(1, sizeof(*eq))))
+			return -ENOMEM;
+		eq->ed = ed;
+		eq->s = s;
+		if ((rc = qcow2_reader_new(&eq->q, ed_q_read, eq, ed->sealed->size, why, sizeof(why))) < 0) {
+			free(eq);
+			if (rc == -EINVAL)
+				model_log(ed->m, "early disk %" PRId64 ": its QCOW2 image: %s", ed->blob_id, why);
+			if (rc == -EINVAL && why_out && cap)
+				snprintf(why_out, cap, "the image's QCOW2 file cannot be read: %s", why);
+			return rc == -EINVAL ? -EIO : rc;
+		}
+	}
+	uint64_t vsize = qcow2_reader_info(eq->q)->size;
+	size_t in = off >= vsize ? 0 : len < vsize - off ? len : (size_t)(vsize - off);
+	n = in ? qcow2_pread(eq->q, buf, in, off, NULL) : 0;
+	if (n == -EINVAL) {
+		model_log(ed->m, "early disk %" PRId64 ": its QCOW2 image: %s", ed->blob_id, qcow2_reader_why(eq->q));
+		if (why_out && cap)
+			snprintf(why_out, cap, "the image's QCOW2 file cannot be read: %s", qcow2_reader_why(eq->q));
+	}
+	if (!__atomic_compare_exchange_n(&ed->q, &none, eq, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		ed_q_free(eq); /* another reader's kept */
+	if (n < 0)
+		return n == -EINVAL ? -EIO : n;
+	return (size_t)n == in ? (ssize_t)len : -EIO;
 }
 
 /* Bytes [off, off + len) of the image as the disk shows them where the
@@ -211,6 +283,8 @@ static ssize_t ed_base(struct model_early_disk *ed, void *buf, size_t len, uint6
 			if ((rc = model_store(ed->m, ed->region_id, &s)) < 0)
 				return rc;
 			memset(buf, 0, len);
+			if (__atomic_load_n(&ed->qcow2, __ATOMIC_ACQUIRE))
+				return ed_qcow2_read(ed, s, buf, len, off, why, cap);
 			n = off < ed->sealed->size ? blob_store_read(s, ed->sealed, buf,
 			                                             len < ed->sealed->size - off ? len : ed->sealed->size - off, off)
 			                           : 0;
@@ -334,9 +408,21 @@ int model_early_disk_settle(struct model_early_disk *ed, blob_wblob *w)
 
 	if ((rc = ed_sealed(ed, NULL, 0)) <= 0)
 		return rc == 0 ? 0 : 0; /* not yet, or never: it stays early (reads say why) */
+	blob_manifest *raw = NULL, *from = ed->sealed;
 	if ((rc = model_store(ed->m, ed->region_id, &s)) < 0)
 		return rc;
-	for (uint32_t i = 0; i < ed->nchunks;) {
+	/* A QCOW2 image: its disk decoded (as a rebuild decodes it), and
+	 * shared from at once: named before gc's grace. */
+	if (__atomic_load_n(&ed->qcow2, __ATOMIC_ACQUIRE)) {
+		char why[256] = "";
+		if ((rc = qcow2_in_decode(s, ed->sealed, &raw, NULL, NULL, why, sizeof(why))) < 0) {
+			model_log(ed->m, "early disk %" PRId64 ": its QCOW2 image cannot be decoded: %s", ed->blob_id,
+			          why[0] ? why : strerror(-rc));
+			return rc == -EINVAL ? -EIO : rc;
+		}
+		from = raw;
+	}
+	for (uint32_t i = 0; i < ed->nchunks && rc >= 0;) {
 		uint32_t j = i;
 		if (wbit(ed, i)) {
 			i++;
@@ -345,15 +431,16 @@ int model_early_disk_settle(struct model_early_disk *ed, blob_wblob *w)
 		while (j < ed->nchunks && !wbit(ed, j))
 			j++;
 		uint64_t a = (uint64_t)i * CHUNK, b = (uint64_t)j * CHUNK < size ? (uint64_t)j * CHUNK : size;
-		if (a < ed->sealed->size) {
-			uint64_t e = b < ed->sealed->size ? b : ed->sealed->size;
-			ssize_t n = blob_wblob_share(w, s, ed->sealed, a, a, e - a, NULL);
+		if (a < from->size) {
+			uint64_t e = b < from->size ? b : from->size;
+			ssize_t n = blob_wblob_share(w, s, from, a, a, e - a, NULL);
 			if (n != (ssize_t)(e - a))
-				return n < 0 ? (int)n : -EIO;
+				rc = n < 0 ? (int)n : -EIO;
 		}
 		i = j;
 	}
-	if ((rc = blob_wblob_fsync(w)) < 0)
+	blob_manifest_free(raw);
+	if (rc < 0 || (rc = blob_wblob_fsync(w)) < 0)
 		return rc;
 	map_path(ed->m, ed->blob_id, path, sizeof(path));
 	if (unlink(path) < 0)

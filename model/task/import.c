@@ -562,14 +562,23 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 	blob_manifest_free(held);
 	if (rc < 0)
 		return upload_fail(r, ir->blob_id, "import failed: an early start: %s", strerror(-rc));
-	/* A QCOW2 file cannot be read through as a disk (raw only). */
-	uint8_t magic[4] = {0};
-	if (early_peek(r->m, r->t.image_id, magic, sizeof(magic), 0) == 4 && memcmp(magic, "QFI\xfb", 4) == 0) {
+	/* A raw disk, or a QCOW2 file: its header and L1 table first, before
+	 * any window (its readers read the disk through its tables).  A file
+	 * the decoder refuses fails the import with its reason (an early start
+	 * from it is refused, EINVAL); a file that could not be looked at (its
+	 * source did not answer) fails its readers only: the import goes on,
+	 * as a plain one's. */
+	if ((rc = early_format(r->m, ir->early, why, sizeof(why))) < 0) {
 		struct model_image img;
-		char line[200];
-		snprintf(line, sizeof(line), "image %s is a QCOW2 file: an early start needs a raw one",
-		         model_image_get(r->m, r->t.image_id, &img) == 0 ? img.ext_id : "?");
-		early_fail_readers(r->m, r->t.image_id, line); /* the import goes on, as a plain one's */
+		char line[FETCH_REASON_MAX + 100];
+		snprintf(line, sizeof(line), "image %s cannot be read early: %s",
+		         model_image_get(r->m, r->t.image_id, &img) == 0 ? img.ext_id : "?", why);
+		model_log(r->m, "%s", line);
+		if (rc == -EINVAL)
+			early_fail(r->m, r->t.image_id, line);
+		else
+			early_fail_readers(r->m, r->t.image_id, line);
+		why[0] = '\0';
 	}
 	if ((rc = import_early_mark(ir, true)) < 0)
 		goto fail_store;

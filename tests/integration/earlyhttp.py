@@ -4,12 +4,13 @@
 paces itself, can be stopped, paused and changed, and logs every byte it
 sent.
 
-  earlyhttp.py DIR CTL LOG [--rate B/s]
+  earlyhttp.py DIR CTL LOG [--rate B/s] [--shared]
 
 Serves DIR's files with a strong ETag (the SHA-256 of the bytes served),
 "Accept-Ranges: bytes", "Range: bytes=A-B" / "A-" (206, Content-Range),
 If-Range (a tag that is not the file's: 200 and the whole file), pacing
-itself at B bytes a second in pieces of 16 KiB (in the server: what is
+itself at B bytes a second in pieces of 16 KiB (each response, or with
+--shared all of them together: scripts/bench-early's link; in the server: what is
 not sent yet is not in any buffer).  Prints "PORT <n>" once it listens.
 
 CTL is a directory of switches, read before every piece:
@@ -19,6 +20,7 @@ CTL is a directory of switches, read before every piece:
                  while the file exists
   CTL/pause      no byte is sent while it exists
   CTL/change     the files are served from DIR/changed/ (another ETag)
+  CTL/unpaced    no pacing (a large file the test only needs whole)
 
 LOG gets a line "BEGIN <path> <first> <end> <status>" when a response's
 headers were sent, and a line "SENT <path> <first> <end> <status>" per response once it
@@ -47,8 +49,11 @@ def main():
     ap.add_argument("ctl")
     ap.add_argument("log")
     ap.add_argument("--rate", type=int, default=0)
+    ap.add_argument("--shared", action="store_true")
     a = ap.parse_args()
     log_lock = threading.Lock()
+    pace = {"next": 0.0}  # --shared: when the link is free for the next piece
+    files = {}  # (path, size, mtime) -> (bytes, ETag): a range is not a read and a hash of the whole file
 
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -96,12 +101,21 @@ def main():
                 base = os.path.join(a.dir, "changed")
             path = os.path.join(base, os.path.basename(self.path))
             try:
-                with open(path, "rb") as f:
-                    data = f.read()
+                st = os.stat(path)
+                key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+                with log_lock:
+                    hit = files.get(key)
+                if hit is None:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    hit = (data, '"%s"' % hashlib.sha256(data).hexdigest()[:32])
+                    with log_lock:
+                        files.clear()  # one file kept: scripts/bench-early's guest is large
+                        files[key] = hit
             except OSError:
                 self.send_error(404)
                 return
-            etag = '"%s"' % hashlib.sha256(data).hexdigest()[:32]
+            data, etag = hit
             first, end, status = 0, len(data), 200
             rng = self.headers.get("Range")
             ifr = self.headers.get("If-Range")
@@ -128,7 +142,14 @@ def main():
                     if self.client_gone():
                         break
                     n = min(PIECE, end - off)
-                    if a.rate:
+                    if a.rate and a.shared:
+                        with log_lock:
+                            due = max(time.monotonic(), pace["next"])
+                            pace["next"] = due + n / a.rate
+                        now = time.monotonic()
+                        if due > now:
+                            time.sleep(due - now)
+                    elif a.rate and not os.path.exists(os.path.join(a.ctl, "unpaced")):
                         due = t0 + sent0 / a.rate
                         now = time.monotonic()
                         if due > now:
