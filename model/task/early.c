@@ -7,7 +7,11 @@
  * Who calls it: early_disk.c (a guest's read of an early disk: early_read;
  * the `arrived` file: early_progress), instance.c (an early start:
  * early_want), import.c (the import's windows: early_begin, early_window,
- * early_fetch, early_prefix, early_end).  Any thread.
+ * early_fetch, early_prefix, early_end).  Any thread.  Its parts below
+ * it (early_int.h, the entry they share): early_fetch.c (a range fetched
+ * into the entry; a copy's chunk placed), early_got.c (what arrived, kept
+ * across a crash), early_profile.c (boot profiles); beside it,
+ * early_copy.c (the copy's side) and early_remote.c (another host's import).
  *
  * One entry per image imported early, in the model's set (m->early; no
  * global).  It holds what a range needs (the URL, the validator of the
@@ -50,92 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "early.h"
-#include "fetch.h"
-#include "imgfs_lock.h"
-#include "qcow2.h"
-#include "task_int.h"
-
-#define CHUNK BLOB_CHUNK_SIZE
-
-struct early_import {
-	struct early_import *next;
-	int64_t image_id, region_id;
-	int users;    /* readers holding it (early_read) */
-	bool ended;   /* out of the list (early_end): freed by its last user */
-	bool ready;   /* the import turned to windows: url, validator, total, got set */
-	int failed;   /* -errno: every read fails (why) */
-	bool readers_only; /* failed for readers only: the import's windows go on */
-	char why[FETCH_REASON_MAX];
-	char url[FETCH_URL_MAX + 1];
-	char validator[FETCH_VALIDATOR_MAX];
-	uint64_t total, arrived_bytes;
-	uint32_t nchunks;
-	uint8_t *arrived, *inflight; /* a bit a chunk */
-	blob_manifest *got;
-	/* The boot profile (docs/design.md): the chunks readers read, in the
-	 * order of their first read (seen: a bit a chunk), saved when the
-	 * import ends; and the one an earlier import of the URL saved, whose
-	 * chunks the windows take first (plan_at: how far they went). */
-	uint8_t *seen;
-	uint32_t *order, norder;
-	uint32_t *plan, nplan, plan_at;
-	/* A copy between regions (SPEC §6.3): its source device's region and
-	 * blob; got holds the source's ids (the same in every region) and
-	 * arrived says which are in this region's store; moved: a reader
-	 * placed the chunk (it counts as the copy's). */
-	bool copy;
-	bool remote; /* another host runs the import: made by early_remote_load */
-	int64_t src_region, src_blob;
-	uint8_t *moved;
-	/* What the file is (early_format): 0 not known yet, else a raw disk
-	 * or a QCOW2 file read through its tables; the disk's size (the
-	 * file's, or the QCOW2's virtual size); the QCOW2 readers not in use
-	 * (each holds its L1 table and L2 cache) and how many exist. */
-	int fmt;
-	uint64_t vsize;
-	struct early_q *pool[EARLY_QCOW2_READERS];
-	int pooled, readers;
-	uint32_t gen; /* a new version of the file: readers of the old one are dropped */
-	bool sniffing; /* a reader looks at the file of an entry no import here sniffs (entry_format) */
-};
-
-enum { EARLY_FMT_REFUSED = -1, EARLY_FMT_RAW = 1, EARLY_FMT_QCOW2 = 2 };
-
-/* A QCOW2 reader of an entry's file: its reads are the entry's file reads
- * (each chunk fetched once, checked as the import checks it). */
-struct early_q {
-	qcow2_reader *q;
-	model *m;
-	struct early_import *e;
-	uint32_t gen;
-	/* Set by its taker (pool_take): whether its reads are a reader's (the
-	 * boot profile) and where a failed one says why. */
-	bool seen;
-	char *why;
-	size_t cap;
-};
-
-struct model_early {
-	unsigned seq; /* temporary names of the arrived files (got_save) */
-	pthread_mutex_t lock;
-	pthread_cond_t cv; /* a chunk arrived or was given up, an entry turned ready or failed */
-	struct early_import *list;
-};
-IMGFS_LOCK_LEVEL(model_early_lock, 53); /* a leaf: nothing is taken under it */
-
-static bool bit(const uint8_t *b, uint32_t i)
-{
-	return b[i >> 3] & (1u << (i & 7));
-}
-
-static void bit_set(uint8_t *b, uint32_t i, bool on)
-{
-	if (on)
-		b[i >> 3] |= (uint8_t)(1u << (i & 7));
-	else
-		b[i >> 3] &= (uint8_t)~(1u << (i & 7));
-}
+#include "early_int.h"
 
 int early_set_new(struct model_early **out)
 {
@@ -158,7 +77,7 @@ static void pool_drop(struct early_import *e)
 	e->pooled = 0;
 }
 
-static void entry_free(struct early_import *e)
+void early_entry_free(struct early_import *e)
 {
 	if (!e)
 		return;
@@ -181,7 +100,7 @@ void early_set_free(struct model_early *set)
 	while (set->list) {
 		struct early_import *e = set->list;
 		set->list = e->next;
-		entry_free(e);
+		early_entry_free(e);
 	}
 	pthread_cond_destroy(&set->cv);
 	pthread_mutex_destroy(&set->lock);
@@ -189,7 +108,7 @@ void early_set_free(struct model_early *set)
 }
 
 /* Under the lock. */
-static struct early_import *find(struct model_early *set, int64_t image_id)
+struct early_import *early_find(struct model_early *set, int64_t image_id)
 {
 	IMGFS_ASSERT_HELD(&set->lock);
 	for (struct early_import *e = set->list; e; e = e->next)
@@ -224,7 +143,7 @@ static int copy_entry(model *m, int64_t image_id, int64_t region_id, struct earl
 	if (!(e = calloc(1, sizeof(*e))) || !(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) ||
 	    !(e->moved = calloc(1, nb))) {
 		blob_manifest_free(man);
-		entry_free(e);
+		early_entry_free(e);
 		return -ENOMEM;
 	}
 	e->image_id = image_id;
@@ -265,7 +184,7 @@ int early_want(model *m, int64_t image_id, int64_t region_id)
 		return rc;
 	rc = 0;
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if (!find(set, image_id)) {
+	if (!early_find(set, image_id)) {
 		if ((e = copy ? copy : calloc(1, sizeof(*e)))) {
 			e->image_id = image_id;
 			e->region_id = region_id;
@@ -277,7 +196,7 @@ int early_want(model *m, int64_t image_id, int64_t region_id)
 		}
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	entry_free(copy); /* another was first */
+	early_entry_free(copy); /* another was first */
 	return rc;
 }
 
@@ -288,7 +207,7 @@ bool early_wanted(model *m, int64_t image_id)
 	bool want;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	want = (e = find(set, image_id)) && !e->ready && !e->failed;
+	want = (e = early_find(set, image_id)) && !e->ready && !e->failed;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	return want;
 }
@@ -300,331 +219,18 @@ bool early_known(model *m, int64_t image_id)
 	bool known;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	known = (e = find(set, image_id)) && !e->failed;
+	known = (e = early_find(set, image_id)) && !e->failed;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	return known;
 }
 
-/* Tests make stalls short: seconds without a byte before a transfer fails
- * (read by each run from the daemon's environment; docs/reference.md §5.2). */
-#define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
-
-int import_stall_env(void)
-{
-	const char *v = getenv(IMPORT_STALL_ENV);
-	char *end;
-	long n;
-	if (!v || !*v)
-		return 0;
-	n = strtol(v, &end, 10);
-	return *end == '\0' && n > 0 && n <= 3600 ? (int)n : 0;
-}
-
-int import_stall_seconds(void)
-{
-	int n = import_stall_env();
-	return n ? n : FETCH_STALL_TIMEOUT_DEFAULT;
-}
-
 /* The deadline of a wait: now + the import's stall timeout. */
-static struct timespec deadline(void)
+struct timespec early_deadline(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_REALTIME, &t);
 	t.tv_sec += import_stall_seconds();
 	return t;
-}
-
-/* ---- fetching one range ---------------------------------------------------- */
-
-struct early_sink {
-	model *m;
-	struct early_import *e;
-	uint8_t *buf;      /* CHUNK */
-	uint32_t chunk;    /* the chunk being gathered */
-	size_t have;       /* its bytes so far */
-	blob_store *s;
-	bool (*cancelled)(void *arg);
-	void *arg;
-};
-
-/* The chunk gathered is whole: stored (a hole when all zeros), arrived. */
-static int sink_chunk(struct early_sink *k)
-{
-	struct model_early *set = k->m->early;
-	struct early_import *e = k->e;
-	chunk_id id;
-	int rc = 0;
-	bool zero = true;
-
-	for (size_t i = 0; i < k->have && zero; i++)
-		zero = k->buf[i] == 0;
-	memset(&id, 0, sizeof(id));
-	if (!zero && (rc = blob_store_put_chunk(k->s, &id, k->buf, k->have)) < 0)
-		return rc;
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((rc = blob_manifest_set(e->got, k->chunk, &id)) == 0) {
-		bit_set(e->arrived, k->chunk, true);
-		bit_set(e->inflight, k->chunk, false);
-		e->arrived_bytes += k->have;
-		pthread_cond_broadcast(&set->cv);
-	}
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	k->chunk++;
-	k->have = 0;
-	return rc;
-}
-
-static int early_sink_fn(void *arg, const void *buf, size_t len, uint64_t offset)
-{
-	struct early_sink *k = arg;
-	const uint8_t *p = buf;
-	(void)offset; /* in order: fetch.c checked the range */
-	while (len > 0) {
-		size_t want = blob_chunk_len(k->e->total, k->chunk) - k->have;
-		size_t n = len < want ? len : want;
-		int rc;
-		memcpy(k->buf + k->have, p, n);
-		k->have += n;
-		p += n;
-		len -= n;
-		if (k->have == blob_chunk_len(k->e->total, k->chunk) && (rc = sink_chunk(k)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static bool early_cancelled_fn(void *arg)
-{
-	struct early_sink *k = arg;
-	return k->cancelled && k->cancelled(k->arg);
-}
-
-/* ---- what arrived, kept across a crash ------------------------------------------ */
-
-/* <state>/early-got/<image id>: "IMGFSEG1", the size (u64), the
- * validator's length (u32) and bytes, then the manifest of the chunks
- * that arrived (blob_manifest_encode).  Rewritten (temporary name, fsync,
- * rename) after each fetch that brought chunks, removed when the import
- * ends: the run after a crash (kill -9, a power cut) takes the chunks it
- * names that the store holds as arrived, for the same version of the
- * file only, instead of fetching them again (SPEC §6.5 "Faults").  Every
- * chunk it names was stored durably first (blob_store_put_chunk). */
-#define GOT_MAGIC "IMGFSEG1"
-
-/* write(2) until all of it is written: 0 or -EIO. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void got_path(const model *m, int64_t image_id, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/early-got/%" PRId64, m->dir, image_id);
-}
-
-static void got_save(model *m, struct early_import *e)
-{
-	struct model_early *set = m->early;
-	char path[4200], tmp[4300], dir[4200];
-	uint8_t head[8 + 8 + 4];
-	uint32_t v32;
-	void *enc = NULL;
-	size_t len = 0, vlen = 0;
-	unsigned seq;
-	int fd, rc;
-
-	if (!m->dir)
-		return;
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	/* Ended: the import sealed or failed, and removed the file (a reader's
-	 * fetch that ends in that moment may still leave one: its image's
-	 * task is gone, nothing reads it). */
-	rc = e->got && !e->ended ? blob_manifest_encode(&enc, &len, e->got) : -ENOENT;
-	seq = set->seq++;
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (rc < 0)
-		return;
-	vlen = strlen(e->validator);
-	memcpy(head, GOT_MAGIC, 8);
-	memcpy(head + 8, &e->total, 8); /* host order, as the profiles */
-	v32 = (uint32_t)vlen;
-	memcpy(head + 16, &v32, 4);
-	snprintf(dir, sizeof(dir), "%s/early-got", m->dir);
-	mkdir(dir, 0700);
-	got_path(m, e->image_id, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%u.tmp", path, seq);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-		goto out;
-	rc = write_all(fd, head, sizeof(head)) == 0 && write_all(fd, e->validator, vlen) == 0 &&
-	             write_all(fd, enc, len) == 0 && fsync(fd) == 0
-	         ? 0
-	         : -EIO;
-	close(fd);
-	/* A hint: a failure costs fetches after a crash, never bytes. */
-	if (rc < 0 || rename(tmp, path) < 0)
-		unlink(tmp);
-out:
-	free(enc);
-}
-
-bool early_got_kept(model *m, int64_t image_id)
-{
-	char path[4200];
-
-	if (!m->dir)
-		return false;
-	got_path(m, image_id, path, sizeof(path));
-	return access(path, F_OK) == 0;
-}
-
-void early_got_remove(model *m, int64_t image_id)
-{
-	char path[4200];
-
-	if (!m->dir)
-		return;
-	got_path(m, image_id, path, sizeof(path));
-	unlink(path);
-}
-
-/* The chunks the file kept for image_id names that the store holds, for
- * this version (validator, total) only: a manifest, or NULL. */
-static blob_manifest *got_load(model *m, int64_t image_id, int64_t region_id, const char *validator, uint64_t total)
-{
-	char path[4200];
-	blob_manifest *man = NULL, *have = NULL;
-	uint8_t *buf = NULL;
-	blob_store *s;
-	struct stat st;
-	size_t vlen = strlen(validator);
-	uint64_t size = 0;
-	uint32_t v32 = 0;
-	int fd = -1;
-
-	if (!m->dir)
-		return NULL;
-	got_path(m, image_id, path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 || st.st_size < 20 ||
-	    st.st_size > (off_t)64 << 20 || !(buf = malloc((size_t)st.st_size)) ||
-	    pread(fd, buf, (size_t)st.st_size, 0) != (ssize_t)st.st_size)
-		goto out;
-	memcpy(&size, buf + 8, 8);
-	memcpy(&v32, buf + 16, 4);
-	if (memcmp(buf, GOT_MAGIC, 8) != 0 || size != total || v32 != vlen ||
-	    20 + vlen > (size_t)st.st_size || memcmp(buf + 20, validator, vlen) != 0 ||
-	    blob_manifest_decode(&man, buf + 20 + vlen, (size_t)st.st_size - 20 - vlen) < 0 || man->size != total ||
-	    model_store(m, region_id, &s) < 0 || blob_manifest_new(&have, total) < 0)
-		goto out;
-	for (uint32_t k = 0; k < man->count; k++)
-		if (blob_store_has_chunk(s, &man->id[k]) == 1 && blob_manifest_set(have, man->index[k], &man->id[k]) < 0)
-			break;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	blob_manifest_free(man);
-	return have;
-}
-
-int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, bool (*cancelled)(void *arg),
-                void *arg, char *why, size_t cap)
-{
-	struct model_early *set = m->early;
-	struct early_sink k = {.m = m, .e = e, .chunk = first, .cancelled = cancelled, .arg = arg};
-	struct fetch_result res;
-	struct fetch_rule *rules = NULL;
-	struct fetch_req rq = {
-		.url = e->url,
-		.ca_file = getenv("SSL_CERT_FILE"),
-		.max_size = MODEL_IMPORT_MAX_SIZE,
-		.resume_from = (uint64_t)first * CHUNK,
-		.range_end = (uint64_t)end * CHUNK < e->total ? (uint64_t)end * CHUNK : e->total,
-		.validator = e->validator,
-		.stall_timeout = import_stall_seconds(),
-		.sink = early_sink_fn,
-		.cancelled = early_cancelled_fn,
-		.arg = &k,
-	};
-	int rc;
-
-	why[0] = '\0';
-	if (!(k.buf = malloc(CHUNK)))
-		rc = -ENOMEM;
-	else if ((rc = model_store(m, e->region_id, &k.s)) == 0 &&
-	         (rc = model_import_addresses_load(m, &rules, &rq.nrules)) == 0) {
-		rq.rules = rules;
-		rc = fetch_run(&rq, &res);
-		if (rc < 0)
-			snprintf(why, cap, "%s", res.reason[0] ? res.reason : strerror(-rc));
-		else if (k.chunk != end) {
-			rc = -EIO;
-			snprintf(why, cap, "the server sent %" PRIu64 " bytes of a range of %" PRIu64, res.bytes,
-			         rq.range_end - rq.resume_from);
-		}
-	}
-	free(rules);
-	free(k.buf);
-	/* What did not arrive is nobody's any more: the next reader takes it. */
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	for (uint32_t i = k.chunk; i < end; i++)
-		bit_set(e->inflight, i, false);
-	pthread_cond_broadcast(&set->cv);
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (rc < 0 && !why[0])
-		snprintf(why, cap, "%s", strerror(-rc));
-	if (k.chunk > first)
-		got_save(m, e);
-	return rc;
-}
-
-/* Chunk i of a copy (in flight for the caller) placed in this region's
- * store from the source region's, unless the store holds it (then nothing
- * is read): blob_batch_copy's check of the bytes against the id, committed
- * before it is arrived.  Counted as the copy's moved bytes (/stats). */
-static int copy_fetch(model *m, struct early_import *e, uint32_t i, char *why, size_t cap)
-{
-	struct model_early *set = m->early;
-	const chunk_id *p = blob_manifest_get(e->got, i); /* a copy's got never changes */
-	blob_store *src = NULL, *dst = NULL;
-	blob_batch *b = NULL;
-	uint8_t moved = 0;
-	int rc;
-
-	if (!p)
-		rc = 0; /* a hole: arrived from the start */
-	else if ((rc = model_store(m, e->src_region, &src)) == 0 && (rc = model_store(m, e->region_id, &dst)) == 0 &&
-	         (rc = blob_batch_new(&b, dst)) == 0 && (rc = blob_batch_copy_many(b, src, p, 1, &moved)) >= 0)
-		rc = blob_batch_commit(b);
-	blob_batch_free(b);
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	bit_set(e->inflight, i, false);
-	if (rc >= 0 && !bit(e->arrived, i)) {
-		bit_set(e->arrived, i, true);
-		bit_set(e->moved, i, moved != 0);
-		e->arrived_bytes += blob_chunk_len(e->total, i);
-	}
-	pthread_cond_broadcast(&set->cv);
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (rc < 0) {
-		snprintf(why, cap, "copying it from the source region: %s",
-		         rc == -EUCLEAN ? "its bytes there are not the chunk" : strerror(-rc));
-		return rc;
-	}
-	if (moved)
-		task_count_moved_kind(m, "copy", blob_chunk_len(e->total, i));
-	return 0;
 }
 
 /* ---- readers -------------------------------------------------------------------- */
@@ -668,7 +274,7 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 				}
 				IMGFS_UNLOCK(&set->lock, model_early_lock);
 			}
-			rc = e->copy ? copy_fetch(m, e, i, why, sizeof(why))
+			rc = e->copy ? early_copy_fetch(m, e, i, why, sizeof(why))
 			             : early_fetch(m, e, i, i + 1, NULL, NULL, why, sizeof(why));
 			if (rc < 0)
 				model_log(m, "early read of image %" PRId64 " chunk %u: %s", e->image_id, i, why);
@@ -696,7 +302,7 @@ static struct early_import *hold(struct model_early *set, int64_t image_id)
 {
 	struct early_import *e;
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)))
+	if ((e = early_find(set, image_id)))
 		e->users++;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	return e;
@@ -709,7 +315,7 @@ static void release(struct model_early *set, struct early_import *e)
 	last = --e->users == 0 && e->ended;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	if (last)
-		entry_free(e);
+		early_entry_free(e);
 }
 
 /* Bytes [off, off + len) of e's file (zeros past its end), each chunk
@@ -780,7 +386,7 @@ static ssize_t file_read(model *m, struct early_import *e, void *buf, size_t len
 static ssize_t q_file_read(void *arg, void *buf, size_t len, uint64_t off)
 {
 	struct early_q *eq = arg;
-	struct timespec until = deadline();
+	struct timespec until = early_deadline();
 	uint64_t total = eq->e->total; /* set before any reader exists, never changed while one does */
 	if (off >= total)
 		return 0;
@@ -937,7 +543,7 @@ static int entry_format(model *m, struct early_import *e, const struct timespec 
 ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t off, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
-	struct timespec until = deadline();
+	struct timespec until = early_deadline();
 	struct early_import *e;
 	struct early_q *eq = NULL;
 	char none[1];
@@ -993,7 +599,7 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	int rc = 0;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if (!(e = find(set, image_id)) || !e->ready)
+	if (!(e = early_find(set, image_id)) || !e->ready)
 		rc = -ENOENT;
 	else {
 		*arrived = e->arrived_bytes;
@@ -1001,83 +607,6 @@ int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *tota
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	return rc;
-}
-
-/* ---- boot profiles -------------------------------------------------------------- */
-
-/* <state>/profiles/<FNV-1a 64 of the URL>: the chunk indexes a first
- * boot read, in order, 4 bytes each (host order).  A collision only
- * orders another image's fetches: the bytes are checked as ever. */
-static void profile_path(const model *m, const char *url, char *out, size_t cap)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	snprintf(out, cap, "%s/profiles/%016" PRIx64, m->dir, h);
-}
-
-/* The profile of url, at most n chunks below n (none: *nplan 0). */
-static void profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, uint32_t *nplan)
-{
-	char path[4200];
-	uint32_t *p = NULL, k = 0, v;
-	FILE *f;
-
-	*plan = NULL;
-	*nplan = 0;
-	if (!m->dir || n == 0)
-		return;
-	profile_path(m, url, path, sizeof(path));
-	if (!(f = fopen(path, "rb")))
-		return;
-	if ((p = calloc(n, sizeof(*p))))
-		while (k < n && fread(&v, sizeof(v), 1, f) == 1)
-			if (v < n)
-				p[k++] = v;
-	fclose(f);
-	*plan = p;
-	*nplan = p ? k : 0;
-}
-
-bool early_profiled(model *m, const char *url)
-{
-	char path[4200];
-
-	if (!m->dir)
-		return false;
-	profile_path(m, url, path, sizeof(path));
-	return access(path, F_OK) == 0;
-}
-
-void early_profile_save(model *m, struct early_import *e)
-{
-	struct model_early *set = m->early;
-	char path[4200], tmp[4300], dir[4200];
-	uint32_t *copy = NULL, n = 0;
-	FILE *f;
-
-	if (!m->dir)
-		return;
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	if (e->norder && (copy = malloc(e->norder * sizeof(*copy)))) {
-		n = e->norder;
-		memcpy(copy, e->order, n * sizeof(*copy));
-	}
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (!copy)
-		return;
-	snprintf(dir, sizeof(dir), "%s/profiles", m->dir);
-	mkdir(dir, 0700);
-	profile_path(m, e->url, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "wb"))) {
-		bool ok = fwrite(copy, sizeof(*copy), n, f) == n;
-		if (fclose(f) == 0 && ok)
-			rename(tmp, path); /* a hint: its durability is not promised (a crash keeps the old one) */
-		else
-			unlink(tmp);
-	}
-	free(copy);
 }
 
 /* ---- the import's side ------------------------------------------------------------ */
@@ -1094,16 +623,16 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 	int64_t region_id = 0;
 	int rc = 0;
 
-	profile_load(m, url, n, &plan, &nplan);
+	early_profile_load(m, url, n, &plan, &nplan);
 	/* What a run before a crash fetched and stored (got_save). */
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)))
+	if ((e = early_find(set, image_id)))
 		region_id = e->region_id;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	if (e && early_got_kept(m, image_id))
-		kept = got_load(m, image_id, region_id, validator, total);
+		kept = early_got_load(m, image_id, region_id, validator, total);
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if (!(e = find(set, image_id))) {
+	if (!(e = early_find(set, image_id))) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -1175,7 +704,7 @@ out:
 int early_format(model *m, struct early_import *e, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
-	struct timespec until = deadline();
+	struct timespec until = early_deadline();
 	struct early_q *eq = NULL;
 	uint8_t magic[4] = {0};
 	uint64_t total, vsize;
@@ -1236,7 +765,7 @@ out:
 int early_disk_size(model *m, int64_t image_id, uint64_t *size, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
-	struct timespec until = deadline();
+	struct timespec until = early_deadline();
 	struct early_import *e;
 	int rc, fmt = 0;
 
@@ -1261,7 +790,7 @@ static void fail_entry(model *m, int64_t image_id, const char *why, bool readers
 	struct early_import *e;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)) && !e->failed) {
+	if ((e = early_find(set, image_id)) && !e->failed) {
 		e->failed = -EIO;
 		e->readers_only = readers_only;
 		snprintf(e->why, sizeof(e->why), "%s", why);
@@ -1283,7 +812,7 @@ void early_fail_readers(model *m, int64_t image_id, const char *why)
 int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
-	struct timespec until = deadline();
+	struct timespec until = early_deadline();
 	int rc;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
@@ -1380,133 +909,5 @@ void early_end(model *m, struct early_import *e)
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	early_got_remove(m, e->image_id); /* sealed or failed: nothing to resume */
 	if (last)
-		entry_free(e);
-}
-
-/* ---- the copy's side (copy.c) ------------------------------------------------------ */
-
-struct early_import *early_copy_hold(model *m, int64_t image_id, int64_t src_blob)
-{
-	struct model_early *set = m->early;
-	struct early_import *e;
-
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)) && e->copy && e->src_blob == src_blob && !e->failed)
-		e->users++;
-	else
-		e = NULL;
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	return e;
-}
-
-void early_copy_release(model *m, struct early_import *e)
-{
-	struct model_early *set = m->early;
-	bool last;
-
-	if (!e)
-		return;
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	last = --e->users == 0 && e->ended;
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (last)
-		entry_free(e);
-}
-
-int early_copy_claim(model *m, struct early_import *e, const uint32_t *at, size_t n, uint8_t *claim,
-                     uint8_t *by_reader)
-{
-	struct model_early *set = m->early;
-	struct timespec until = deadline();
-	int rc = 0;
-
-	memset(claim, 0, n);
-	memset(by_reader, 0, n);
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	for (size_t k = 0; k < n && rc == 0; k++) {
-		uint32_t i = at[k];
-		if (i >= e->nchunks) {
-			rc = -EIO; /* not the manifest the entry was made from */
-			break;
-		}
-		/* A chunk a reader is placing is waited for: one placement a chunk. */
-		while (!bit(e->arrived, i) && bit(e->inflight, i))
-			if (IMGFS_COND_TIMEDWAIT(&set->cv, &set->lock, &until, model_early_lock) == ETIMEDOUT &&
-			    !bit(e->arrived, i) && bit(e->inflight, i)) {
-				rc = -EIO;
-				break;
-			}
-		if (rc < 0)
-			break;
-		if (bit(e->arrived, i)) {
-			by_reader[k] = bit(e->moved, i);
-		} else {
-			bit_set(e->inflight, i, true);
-			claim[k] = 1;
-		}
-	}
-	if (rc < 0)
-		for (size_t k = 0; k < n; k++)
-			if (claim[k])
-				bit_set(e->inflight, at[k], false);
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	return rc;
-}
-
-void early_copy_done(model *m, struct early_import *e, const uint32_t *at, size_t n, const uint8_t *claim, bool ok)
-{
-	struct model_early *set = m->early;
-
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	for (size_t k = 0; k < n; k++) {
-		if (!claim[k])
-			continue;
-		bit_set(e->inflight, at[k], false);
-		if (ok && !bit(e->arrived, at[k])) {
-			bit_set(e->arrived, at[k], true);
-			e->arrived_bytes += blob_chunk_len(e->total, at[k]);
-		}
-	}
-	pthread_cond_broadcast(&set->cv);
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-}
-
-static void end_image(model *m, int64_t image_id, bool copy)
-{
-	struct model_early *set = m->early;
-	struct early_import *e;
-
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id)) && (!copy || e->copy))
-		e->users++;
-	else
-		e = NULL;
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (!e)
-		return;
-	early_end(m, e);
-	early_copy_release(m, e);
-}
-
-void early_copy_end(model *m, int64_t image_id)
-{
-	end_image(m, image_id, true);
-}
-
-void early_end_image(model *m, int64_t image_id)
-{
-	end_image(m, image_id, false);
-}
-
-void early_remote_set(model *m, int64_t image_id)
-{
-	struct model_early *set = m->early;
-	struct early_import *e;
-
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = find(set, image_id))) {
-		e->remote = true;
-		pthread_cond_broadcast(&set->cv); /* its first reader looks at its file (entry_format) */
-	}
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
+		early_entry_free(e);
 }

@@ -1,0 +1,123 @@
+/*
+ * early_int.h — the early imports' entry, shared by the files that make
+ * it up (SPEC §6.5 "Early"; early.c's header says what an entry is and
+ * how its lock is used): early.c (the set, readers, the import's side),
+ * early_fetch.c (a range fetched, a copy's chunk placed), early_got.c (what
+ * arrived, kept across a crash), early_profile.c (boot profiles),
+ * early_copy.c (the copy's side).  Not for any other file: early.h is the
+ * interface.
+ */
+#ifndef IMGFS_EARLY_INT_H
+#define IMGFS_EARLY_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "early.h"
+#include "fetch.h"
+#include "imgfs_lock.h"
+#include "qcow2.h"
+#include "task_int.h"
+
+#define CHUNK BLOB_CHUNK_SIZE
+
+struct early_import {
+	struct early_import *next;
+	int64_t image_id, region_id;
+	int users;    /* readers holding it (early_read) */
+	bool ended;   /* out of the list (early_end): freed by its last user */
+	bool ready;   /* the import turned to windows: url, validator, total, got set */
+	int failed;   /* -errno: every read fails (why) */
+	bool readers_only; /* failed for readers only: the import's windows go on */
+	char why[FETCH_REASON_MAX];
+	char url[FETCH_URL_MAX + 1];
+	char validator[FETCH_VALIDATOR_MAX];
+	uint64_t total, arrived_bytes;
+	uint32_t nchunks;
+	uint8_t *arrived, *inflight; /* a bit a chunk */
+	blob_manifest *got;
+	/* The boot profile (docs/design.md): the chunks readers read, in the
+	 * order of their first read (seen: a bit a chunk), saved when the
+	 * import ends; and the one an earlier import of the URL saved, whose
+	 * chunks the windows take first (plan_at: how far they went). */
+	uint8_t *seen;
+	uint32_t *order, norder;
+	uint32_t *plan, nplan, plan_at;
+	/* A copy between regions (SPEC §6.3): its source device's region and
+	 * blob; got holds the source's ids (the same in every region) and
+	 * arrived says which are in this region's store; moved: a reader
+	 * placed the chunk (it counts as the copy's). */
+	bool copy;
+	bool remote; /* another host runs the import: made by early_remote_load */
+	int64_t src_region, src_blob;
+	uint8_t *moved;
+	/* What the file is (early_format): 0 not known yet, else a raw disk
+	 * or a QCOW2 file read through its tables; the disk's size (the
+	 * file's, or the QCOW2's virtual size); the QCOW2 readers not in use
+	 * (each holds its L1 table and L2 cache) and how many exist. */
+	int fmt;
+	uint64_t vsize;
+	struct early_q *pool[EARLY_QCOW2_READERS];
+	int pooled, readers;
+	uint32_t gen; /* a new version of the file: readers of the old one are dropped */
+	bool sniffing; /* a reader looks at the file of an entry no import here sniffs (entry_format) */
+};
+
+enum { EARLY_FMT_REFUSED = -1, EARLY_FMT_RAW = 1, EARLY_FMT_QCOW2 = 2 };
+
+/* A QCOW2 reader of an entry's file: its reads are the entry's file reads
+ * (each chunk fetched once, checked as the import checks it). */
+struct early_q {
+	qcow2_reader *q;
+	model *m;
+	struct early_import *e;
+	uint32_t gen;
+	/* Set by its taker (pool_take): whether its reads are a reader's (the
+	 * boot profile) and where a failed one says why. */
+	bool seen;
+	char *why;
+	size_t cap;
+};
+
+struct model_early {
+	unsigned seq; /* temporary names of the arrived files (got_save) */
+	pthread_mutex_t lock;
+	pthread_cond_t cv; /* a chunk arrived or was given up, an entry turned ready or failed */
+	struct early_import *list;
+};
+IMGFS_LOCK_LEVEL(model_early_lock, 53); /* a leaf: nothing is taken under it */
+
+static inline bool bit(const uint8_t *b, uint32_t i)
+{
+	return b[i >> 3] & (1u << (i & 7));
+}
+
+static inline void bit_set(uint8_t *b, uint32_t i, bool on)
+{
+	if (on)
+		b[i >> 3] |= (uint8_t)(1u << (i & 7));
+	else
+		b[i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
+/* early.c: the entry of image_id in the set (under its lock; NULL: none);
+ * an entry freed by its last user; the deadline of a wait (now + the
+ * import's stall timeout, CLOCK_REALTIME as the set's condition). */
+struct early_import *early_find(struct model_early *set, int64_t image_id);
+void early_entry_free(struct early_import *e);
+struct timespec early_deadline(void);
+/* early_fetch.c: chunk i of a copy (in flight for the caller) placed in
+ * this region's store from the source region's; 0 or -errno with why. */
+int early_copy_fetch(model *m, struct early_import *e, uint32_t i, char *why, size_t cap);
+/* early_got.c: e's arrived chunks saved (a hint: a failure costs fetches
+ * after a crash, never bytes); the chunks the file kept for image_id names
+ * that the store holds, for this version only (NULL: none). */
+void early_got_save(model *m, struct early_import *e);
+blob_manifest *early_got_load(model *m, int64_t image_id, int64_t region_id, const char *validator, uint64_t total);
+/* early_profile.c: the profile of url, at most n chunks below n (none:
+ * *nplan 0). */
+void early_profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, uint32_t *nplan);
+
+#endif
