@@ -488,7 +488,10 @@ mkdir "$R/instances/web8"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 start crashy paused.raw web8 $((12 * MiB))
 rm "$CTL/stop_at"
-python3 - "$R/instances/web8/disks/vda" "$F/paused.raw" <<'PY'
+# reads_at DISK SOURCE: DISK's 8 KiB at 10 MiB + 5 and at 11 MiB + 4 KiB
+# (chunks 10 and 11, past the held window) are SOURCE's.
+reads_at() {
+    python3 - "$1" "$2" <<'PY'
 import os, sys
 MiB = 1 << 20
 src = open(sys.argv[2], "rb").read()
@@ -497,6 +500,8 @@ for off in (10 * MiB + 5, 11 * MiB + 4096):
     if os.pread(fd, 8192, off) != src[off:off + 8192]:
         sys.exit("bytes differ at %d" % off)
 PY
+}
+reads_at "$R/instances/web8/disks/vda" "$F/paused.raw" || fail "web8's chunks 10 and 11 read early"
 [[ -n "$(ls "$S/early-got")" ]] || fail "the early import kept nothing of what arrived"
 kill_imgfs "$M"
 seen=$(wc -l <"$LOG")
@@ -542,17 +547,7 @@ echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 start qcrash q.qcow2 web9 "$QCSIZE"
 assert_eq $((12 * MiB)) "$(stat -c %s "$R/instances/web9/disks/vda")" "qcrash's vda: the virtual size"
 rm "$CTL/stop_at"
-qread() {
-    python3 - "$R/instances/web9/disks/vda" "$T/q.raw" <<'PY'
-import os, sys
-MiB = 1 << 20
-src = open(sys.argv[2], "rb").read()
-fd = os.open(sys.argv[1], os.O_RDONLY)
-for off in (10 * MiB + 5, 11 * MiB + 4096):
-    if os.pread(fd, 8192, off) != src[off:off + 8192]:
-        sys.exit("bytes differ at %d" % off)
-PY
-}
+qread() { reads_at "$R/instances/web9/disks/vda" "$T/q.raw"; }
 qread || fail "qcrash's disk before the crash"
 [[ -n "$(ls "$S/early-got")" ]] || fail "the QCOW2 early import kept nothing of what arrived"
 kill_imgfs "$M"
