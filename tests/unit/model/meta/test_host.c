@@ -9,8 +9,9 @@
  *     keep its lock: an exclusive flock from outside succeeds only when
  *     none is); three claims and releases in a row end where they began;
  *   - a claim whose transaction cannot begin, or whose commit fails, holds
- *     nothing either (the test's driver fails begin_write, then commit,
- *     as test_writers.c's does);
+ *     nothing either, nor does a release whose transaction cannot begin
+ *     (the test's driver fails begin_write, then commit, as
+ *     test_writers.c's does);
  *   - <state>/host and <state>/state-id are written under a temporary
  *     name, fsync'd, then renamed: the test's own fsync(2) and rename(2)
  *     (linked before libc's, each passing the call on) record the order,
@@ -20,7 +21,8 @@
  *
  * Planted bugs this file was written against (docs/testing.md, "Planted
  * bugs"): model_host_release's close of the lock it took to check the
- * claim removed; file_put's fsync before the rename removed; the claim's
+ * claim removed (at its end, and on its way out when the transaction
+ * cannot begin); file_put's fsync before the rename removed; the claim's
  * hold left open when its transaction could not begin.
  */
 #include <dlfcn.h>
@@ -109,6 +111,8 @@ static int settled(struct ut_fx *fx)
 	int hold = -1;
 	assert_int_equal(model_host_claim(fx->m, &hold, &err), 0);
 	model_host_release(fx->m, hold);
+	/* (a lock kept here would hang the next claim: fail instead) */
+	assert_false(lock_held(fx));
 	return fds_open();
 }
 
@@ -205,6 +209,17 @@ static void test_failed_claim_holds_nothing(void **state)
 	assert_int_equal(model_host_claim(fx->m, &hold, &err), 0);
 	model_host_release(fx->m, hold);
 	assert_int_equal(fds_open(), before);
+	/* a release whose transaction cannot begin leaves the claim's row
+	 * (the lease lapses: SPEC §13) but holds nothing either */
+	assert_int_equal(model_host_claim(fx->m, &hold, &err), 0);
+	arm(fx);
+	fail_begin = 1;
+	model_host_release(fx->m, hold);
+	assert_int_equal(fail_begin, 0);
+	disarm(fx);
+	assert_int_equal(fds_open(), before);
+	assert_false(lock_held(fx));
+	assert_int_equal(claims(fx), 1);
 }
 
 /* ---- a file's bytes durable before its name ------------------------------------------- */
