@@ -113,6 +113,7 @@ static int settled(struct ut_fx *fx)
 	model_host_release(fx->m, hold);
 	/* (a lock kept here would hang the next claim: fail instead) */
 	assert_false(lock_held(fx));
+	assert_int_equal(claims(fx), 0); /* (whatever a read opens, open before the count) */
 	return fds_open();
 }
 
