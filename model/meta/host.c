@@ -220,8 +220,11 @@ int model_host_claim(model *m, int *hold, struct model_err *err)
 	machine[sizeof(machine) - 1] = '\0';
 	snprintf(key, sizeof(key), HOLDER_KEY "%s", m->host);
 	snprintf(mine, sizeof(mine), "%s %s on machine %s", id, m->dir, machine);
-	if ((rc = model_write_begin(m, &c, err)) < 0)
+	if ((rc = model_write_begin(m, &c, err)) < 0) {
+		close(*hold); /* nothing claimed: nothing held */
+		*hold = -1;
 		return rc;
+	}
 	if (!(st = model_stmt(c, SQL("SELECT value FROM settings WHERE key = ?")))) {
 		rc = -EIO;
 		goto out;

@@ -15,7 +15,13 @@
  * (every page old or new, and the seal's manifest reads back verified as
  * the disk).  Local stores only: RADOS has no files to link
  * (test_wblob's random runs cover the seal reading arrived chunks there).
+ * And the order of fsync: every arrived file's bytes durable (syncfs of
+ * their file system, or an fsync of each) before the map that says state
+ * 6 is, recorded by this file's own fsync(2) and syncfs(2), which libc's
+ * follow (a planted bug that left a whole write's chunk out of the next
+ * fsync went uncaught).
  */
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -623,6 +629,105 @@ static void test_not_for_streams(void **state)
 	free(want);
 }
 
+
+/* ---- the order of fsync: the bytes before the map that names them ---------------- */
+
+#define SYNCS_MAX 64
+static struct {
+	char path[512]; /* what the descriptor synced was (its /proc link) */
+	bool fs;        /* syncfs: its whole file system */
+} syncs[SYNCS_MAX];
+static int nsyncs;
+static bool syncs_on;
+
+static void sync_note(int fd, bool fs)
+{
+	char link[64];
+	ssize_t n;
+
+	if (!syncs_on || nsyncs >= SYNCS_MAX)
+		return;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, syncs[nsyncs].path, sizeof syncs[nsyncs].path - 1);
+	syncs[nsyncs].path[n < 0 ? 0 : n] = '\0';
+	syncs[nsyncs++].fs = fs;
+}
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	sync_note(fd, false);
+	return real(fd);
+}
+
+int syncfs(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+	sync_note(fd, true);
+	return real(fd);
+}
+
+/* The first sync at or after from that makes path durable: its fsync, or
+ * a syncfs of the store's file system (the test's store is one); -1. */
+static int synced_at(const char *store, const char *path, int from)
+{
+	for (int k = from; k < nsyncs; k++)
+		if (strcmp(syncs[k].path, path) == 0 || (syncs[k].fs && strncmp(syncs[k].path, store, strlen(store)) == 0))
+			return k;
+	return -1;
+}
+
+/* Whole chunks written, then fsync: each arrived file is synced before
+ * the map (whose state byte 6 names the file) is; again after a rewrite
+ * in place, and for a chunk that arrives in a file "t" renamed. */
+static void test_files_synced_before_map(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *want = fx_make_blob(fx, 3 * MiB, 0);
+	blob_wblob *w = NULL;
+	char map[512], path[512];
+
+	fx_local_only(fx);
+	assert_int_equal(blob_wblob_create(fx->s, "o", NULL, 3 * MiB), 0);
+	assert_int_equal(blob_wblob_open(&w, fx->s, "o"), 0);
+	snprintf(map, sizeof map, "%s/wblobs/o.map", fx->store);
+	for (int round = 0; round < 3; round++) {
+		/* 0: chunks 0 and 1 arrive; 1: chunk 1 again, in place; 2: chunk 2 */
+		uint32_t first = round == 2 ? 2 : round == 1 ? 1 : 0, n = round == 0 ? 2 : 1;
+		want[first * MiB] ^= (uint8_t)(round + 1);
+		assert_int_equal(blob_wblob_pwrite(w, want + first * MiB, n * MiB, first * MiB), (ssize_t)(n * MiB));
+		nsyncs = 0;
+		syncs_on = true;
+		assert_int_equal(blob_wblob_fsync(w), 0);
+		syncs_on = false;
+		assert_true(nsyncs < SYNCS_MAX);
+		int at_map = -1;
+		for (int k = 0; k < nsyncs && at_map < 0; k++)
+			if (!syncs[k].fs && strcmp(syncs[k].path, map) == 0)
+				at_map = k;
+		if (at_map < 0)
+			fail_msg("round %d: the map %s was not fsync'd", round, map);
+		for (uint32_t i = first; i < first + n; i++) {
+			arr_path(path, sizeof path, fx, "o", i);
+			assert_true(ino_of(path) != 0); /* it arrived: a file of its own */
+			int at = synced_at(fx->store, path, 0);
+			if (at < 0 || at > at_map)
+				fail_msg("round %d: chunk %u's file %s synced at %d, the map at %d: its bytes must be durable "
+				         "before the map says state 6",
+				         round, i, path, at, at_map);
+		}
+	}
+	check_read(w, want, 3 * MiB);
+	blob_wblob_close(w);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +741,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_file, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_not_for_streams, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_files_synced_before_map, blob_fx_setup, blob_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -856,6 +856,45 @@ static void test_resume_with_ranges(void **state)
 	}
 }
 
+/* An early start's window (SPEC §6.5): bytes [from, end) asked as a Range
+ * whose last byte is end - 1, the validator as If-Range: exactly those
+ * come, and the file's size announced — a window of one byte, one ending
+ * at the file's last byte, one across chunks.  (Planted: the Range's last
+ * byte asked as end, one past the window; nothing tested range_end.) */
+static void test_range_window(void **state)
+{
+	struct fx *f = *state;
+	char url[256], v[FETCH_VALIDATOR_MAX];
+	struct fetch_result res;
+	struct sink s;
+	static const struct {
+		uint64_t from, end;
+	} w[] = {{0, 1}, {BIG_LEN - 1, BIG_LEN}, {MID_LEN - 7, 2 * MID_LEN + 9}, {MID_LEN + 12345, BIG_LEN}};
+
+	validator_of(url_of(url, sizeof(url), f, S_HTTP, "big.bin"), v);
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+		struct fetch_req rq;
+
+		sink_init(&s, BIG_LEN);
+		rq = req_for(&s, url);
+		rq.resume_from = w[i].from;
+		rq.range_end = w[i].end;
+		rq.validator = v;
+		if (fetch_run(&rq, &res) != 0)
+			fail_msg("window [%llu, %llu): %s", (unsigned long long)w[i].from, (unsigned long long)w[i].end,
+			         res.reason);
+		assert_false(res.restarted);
+		assert_int_equal(s.first_off, w[i].from);
+		assert_false(s.gap);
+		assert_int_equal(res.bytes, w[i].end - w[i].from);
+		assert_int_equal(res.end, w[i].end);
+		assert_int_equal(s.next, w[i].end);
+		assert_int_equal(res.announced, BIG_LEN);
+		assert_memory_equal(s.buf + w[i].from, f->big + w[i].from, w[i].end - w[i].from);
+		free(s.buf);
+	}
+}
+
 static void test_resume_without_ranges_restarts(void **state)
 {
 	struct fx *f = *state;
@@ -1090,6 +1129,7 @@ int main(void)
 	        cmocka_unit_test(test_max_size_announced),
 	        cmocka_unit_test(test_max_size_unannounced),
 	        cmocka_unit_test(test_resume_with_ranges),
+	        cmocka_unit_test(test_range_window),
 	        cmocka_unit_test(test_resume_without_ranges_restarts),
 	        cmocka_unit_test(test_validator_recorded),
 	        cmocka_unit_test(test_resume_without_validator_restarts),
