@@ -265,10 +265,10 @@ struct glance_in {
 int glance_parse_in(const char *list, struct glance_in *out, struct glance_bad *bad);
 /* Whether the n bytes at s are one of in's values. */
 bool glance_in_has(const struct glance_in *in, const char *s, size_t n);
-/* An ISO 8601 time as Glance reads one (python's iso8601: a date, then
- * optionally T or a space, hh[:mm[:ss[.frac]]] and Z or +-hh[:mm]; what
- * follows a time that parses is ignored, as there) into nanoseconds since
- * the epoch: 0, or -1 when s does not start with one. */
+/* An ISO 8601 time as Glance reads one (python's iso8601: a year, a
+ * month or a date, then optionally T or a space, hh[:mm[:ss[.frac]]] and
+ * Z or +-hh[:mm]; nothing after it) into nanoseconds since the epoch: 0,
+ * or -1 when s is not one. */
 int glance_parse_time(const char *s, int64_t *ns);
 /* Whether a op b holds (op not GLANCE_OP_IN). */
 bool glance_op_holds(enum glance_op op, int64_t a, int64_t b);
