@@ -244,6 +244,10 @@ int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(voi
  * media types (application/openstack-images-v2.1-json-patch, v2.0),
  * parameters after ';' aside, any case: else 415, as Glance. */
 bool glance_patch_type_ok(const char *content_type);
+/* Whether a Content-Type (NULL: none) is the media type type, parameters
+ * after ';' aside, any case (PUT .../file and .../stage take
+ * application/octet-stream only: else 415, as Glance). */
+bool glance_media_type_is(const char *content_type, const char *type);
 /* A listing's filter operators (§19.4), Glance's own: "op:value", where a
  * value that is an ISO 8601 time as a whole is "eq" of itself. */
 enum glance_op { GLANCE_OP_EQ = 0, GLANCE_OP_NEQ, GLANCE_OP_GT, GLANCE_OP_GTE, GLANCE_OP_LT, GLANCE_OP_LTE, GLANCE_OP_IN };

@@ -242,18 +242,19 @@ static bool prop_exists(const struct glance_ops *ops, const char *key, bool (*ha
 	return has_prop && has_prop(arg, key);
 }
 
-bool glance_patch_type_ok(const char *ct)
+bool glance_media_type_is(const char *ct, const char *type)
 {
-	static const char *const types[] = {"application/openstack-images-v2.1-json-patch",
-	                                    "application/openstack-images-v2.0-json-patch"};
 	if (!ct)
 		return false;
 	ct += strspn(ct, " \t");
-	size_t n = strcspn(ct, "; \t");
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (n == strlen(types[i]) && strncasecmp(ct, types[i], n) == 0)
-			return ct[n + strspn(ct + n, " \t")] == '\0' || ct[n + strspn(ct + n, " \t")] == ';';
-	return false;
+	size_t n = strcspn(ct, "; \t"), rest = n + strspn(ct + n, " \t");
+	return n == strlen(type) && strncasecmp(ct, type, n) == 0 && (ct[rest] == '\0' || ct[rest] == ';');
+}
+
+bool glance_patch_type_ok(const char *ct)
+{
+	return glance_media_type_is(ct, "application/openstack-images-v2.1-json-patch") ||
+	       glance_media_type_is(ct, "application/openstack-images-v2.0-json-patch");
 }
 
 int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,

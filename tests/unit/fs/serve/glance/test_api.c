@@ -269,6 +269,7 @@ static void test_announced_length(void **state)
 	gt_now.queued = 0;
 	gt_header("X-Auth-Token", gt_token(&t, "alice"));
 	gt_header("Content-Length", "1073741824");
+	gt_header("Content-Type", "application/octet-stream");
 	glance_request(t.g, (struct MHD_Connection *)&gt_now, t.conn, &r, url, "PUT", NULL, &n);
 	assert_int_equal(gt_now.queued, 0); /* an upload of 1 GiB: read on */
 	glance_done(r, MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN, "127.0.0.1");
