@@ -302,16 +302,9 @@ int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(voi
 		if (in_list(readonly, key))
 			return bad_set(bad, 403, "Attribute '%s' is read-only.", key);
 		if (in_list(writable, key)) {
-			if (remove) {
-				if (strcmp(key, "tags") != 0)
-					return bad_set(bad, 403, "Attribute '%s' cannot be removed.", key);
-				json_t *none = json_array();
-				int rc = none ? tags_from_json(none, ops, bad) : bad_set(bad, 400, "out of memory");
-				json_decref(none);
-				if (rc < 0)
-					return -1;
-				continue;
-			}
+			if (remove) /* tags too, as Glance: replace them with [] */
+				return strcmp(key, "tags") == 0 ? bad_set(bad, 403, "Property tags may not be removed.")
+				                                : bad_set(bad, 403, "Attribute '%s' cannot be removed.", key);
 			if (attribute(key, value, ops, bad) < 0)
 				return -1;
 			continue;

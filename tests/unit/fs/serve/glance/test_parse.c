@@ -108,7 +108,7 @@ static void test_patch(void **state)
 	              " {\"remove\": \"/a\"},"
 	              " {\"op\": \"add\", \"path\": \"/a\", \"value\": \"again\"},"
 	              " {\"op\": \"replace\", \"path\": \"/a\", \"value\": \"third\"},"
-	              " {\"op\": \"remove\", \"path\": \"/tags\"}]");
+	              " {\"op\": \"replace\", \"path\": \"/tags\", \"value\": []}]");
 	assert_int_equal(glance_parse_patch(j, "", has_a, NULL, ops, &bad), 0);
 	assert_int_equal(ops->n, 7);
 	assert_int_equal(ops->op[0].kind, MODEL_API_NAME);
@@ -136,6 +136,7 @@ static void test_patch(void **state)
 		{"[{\"op\": \"add\", \"path\": \"/os_glance_x\", \"value\": \"v\"}]", 403},
 		{"[{\"op\": \"add\", \"path\": \"/locations/-\", \"value\": {}}]", 403},
 		{"[{\"op\": \"remove\", \"path\": \"/name\"}]", 403},
+		{"[{\"op\": \"remove\", \"path\": \"/tags\"}]", 403}, /* Glance: "Property tags may not be removed." */
 		{"[{\"op\": \"replace\", \"path\": \"/nope\", \"value\": \"v\"}]", 409},
 		{"[{\"op\": \"remove\", \"path\": \"/nope\"}]", 409},
 		{"[{\"op\": \"remove\", \"path\": \"/a\"}, {\"op\": \"remove\", \"path\": \"/a\"}]", 409},
