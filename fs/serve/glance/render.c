@@ -125,7 +125,9 @@ json_t *render_image(struct glance_req *r, const struct model_api_image *a)
 	json_object_set_new(o, "tags", tags);
 	if (img->description[0])
 		json_object_set_new(o, "description", json_string(img->description));
-	if (active) /* Glance has stores once the data is in one (§19.6) */
+	/* Glance has stores once the data is in one, and hides them (with the
+	 * image's locations) while it is deactivated (§19.5) */
+	if (strcmp(status, "active") == 0)
 		json_object_set_new(o, "stores", json_string(r->region));
 	json_object_set_new(o, "os_glance_importing_to_stores",
 	                    json_string(strcmp(status, "importing") == 0 ? r->region : ""));
