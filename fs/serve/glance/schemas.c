@@ -71,7 +71,12 @@ static const char image_schema[] =
 	"  \"instance_uuid\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"architecture\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"os_distro\": {\"type\": \"string\", \"is_base\": false},"
-	"  \"os_version\": {\"type\": \"string\", \"is_base\": false}"
+	"  \"os_version\": {\"type\": \"string\", \"is_base\": false},"
+	"  \"description\": {\"type\": \"string\", \"maxLength\": 255, \"is_base\": false},"
+	"  \"stores\": " RO("\"string\"") ","
+	"  \"cinder_encryption_key_id\": {\"type\": \"string\", \"is_base\": false},"
+	"  \"cinder_encryption_key_deletion_policy\": {\"type\": \"string\", \"enum\": [\"on_image_deletion\","
+	"   \"do_not_delete\"], \"is_base\": false}"
 	" },"
 	" \"links\": [{\"rel\": \"self\", \"href\": \"{self}\"}, {\"rel\": \"enclosure\", \"href\": \"{file}\"},"
 	"  {\"rel\": \"describedby\", \"href\": \"{schema}\"}]}";

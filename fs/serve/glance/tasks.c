@@ -295,8 +295,9 @@ int info_stores(struct glance_req *r)
 {
 	char desc[300];
 	snprintf(desc, sizeof(desc), "region %s", r->region);
-	return glance_reply_json(r, 200, json_pack("{s:[{s:s,s:s,s:b}]}", "stores", "id", r->region, "description", desc,
-	                                           "default", 1));
+	/* Glance's discovery writes default as the string "true" */
+	return glance_reply_json(r, 200, json_pack("{s:[{s:s,s:s,s:s}]}", "stores", "id", r->region, "description", desc,
+	                                           "default", "true"));
 }
 
 int info_usage(struct glance_req *r)
