@@ -82,6 +82,14 @@ def fill(path, ids):
     return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), NOWHERE), path)
 
 
+def times(svc, who, path):
+    """{a@created_at}: that field of the service's own image a, as it shows it."""
+    def one(m):
+        st, doc = svc.request(who, "GET", "/v2/images/" + svc.ids.get(m.group(1), NOWHERE))
+        return urllib.parse.quote(str(doc.get(m.group(2)))) if st == 200 and doc else "none"
+    return re.sub(r"\{(\w+)@(\w+)\}", one, path)
+
+
 def mask(v, names):
     """Ids to the sequence's names, times and links to what they are."""
     if isinstance(v, dict):
@@ -249,6 +257,8 @@ def steps(disk, md5, sha512):
               "created_at=gte:2000-01-01T00:00:00%2B23:59", "created_at=gte:2000-01-01T00:00:00%2B24:00",
               "created_at=gte:2000-1-1", "created_at=gte:200001", "updated_at=gt:2000-01-01&created_at=lt:2100-01-01",
               "created_at=gte:2000-01-01&created_at=lt:2100-01-01", "created_at=gte:2100-01-01&created_at=lt:2000-01-01",
+              "created_at=gte:{a@created_at}", "created_at=lt:{a@created_at}", "created_at=gte:{e@created_at}",
+              "created_at=lt:{e@created_at}", "updated_at=gte:{a@updated_at}", "updated_at=lt:{a@updated_at}",
               "size_min=100&size_max=1", "size_min=0", "size_max=0", "size=%d" % len(disk), "size=x", "size_min=1.5",
               "size_min=99999999999999999999", "size_min=%2B1", "min_disk_min=1", "min_ram_max=64", "virtual_size_min=1",
               "virtual_size=1.0", "min_ram=-1", "tag=x&tag=nope", "tag=X", "tag=x&tag=x", "tag=%20x%09",
@@ -540,7 +550,7 @@ def main():
         extra = ctype if isinstance(ctype, dict) else None  # a download's Range
         ctype = None if extra else ctype
         for svc in (g, i):
-            st, doc = svc.request(who, method, fill(path, svc.ids), body, ctype, extra)
+            st, doc = svc.request(who, method, fill(times(svc, who, path), svc.ids), body, ctype, extra)
             if makes and st == 201 and doc:
                 svc.ids[makes] = doc["id"]
             elif st == 201 and doc and "id" in doc:  # a create only one side took: gone again
