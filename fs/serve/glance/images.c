@@ -834,9 +834,15 @@ int images_create(struct glance_req *r)
 	if ((rc = model_api_image_create(glance_model(r->g), r->region_id, r->caller.id, ops->op, ops->n, img, &err)) < 0)
 		ret = glance_reply_model(r, rc, &err);
 	else {
-		/* what openstacksdk asks before an import (Glance sends them) */
+		/* what openstacksdk asks before an import, and where the image is
+		 * (Glance sends them all) */
 		r->hdr[0][0] = "OpenStack-image-import-methods";
 		r->hdr[0][1] = "glance-direct,web-download";
+		r->hdr[1][0] = "OpenStack-image-store-ids";
+		r->hdr[1][1] = r->region;
+		snprintf(r->location, sizeof(r->location), "%s/v2/images/%s", r->base, img->uuid);
+		r->hdr[2][0] = "Location";
+		r->hdr[2][1] = r->location;
 		ret = reply_image(r, 201, img->id);
 	}
 out:

@@ -218,7 +218,10 @@ int tasks_import(struct glance_req *r)
 	size_t i;
 	json_array_foreach(stores, i, s) {
 		if (!json_is_string(s) || strcmp(json_string_value(s), r->region) != 0) {
-			ret = glance_reply_error(r, 400, "the only store here is %s", r->region);
+			/* Glance's answer for a store it does not have (409) */
+			ret = json_is_string(s) ? glance_reply_error(r, 409, "Store for identifier %.64s not found: the only "
+			                                                  "store here is %s", json_string_value(s), r->region)
+			                        : glance_reply_error(r, 400, "a store is named by a string");
 			goto out;
 		}
 	}

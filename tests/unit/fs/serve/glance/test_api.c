@@ -108,6 +108,21 @@ static void test_region(void **state)
 	snprintf(url, sizeof url, "/region/%s/v2/images/%s", ut_region_names[1], id);
 	assert_int_equal(gt_status(&t, "GET", url, "alice", NULL), 404);
 	assert_int_equal(gt_status(&t, "GET", "/region/nowhere/v2/images", "alice", NULL), 404);
+	/* a create says where the image is and in which store, as Glance's
+	 * (Location, OpenStack-image-store-ids): at the root and under a
+	 * region's prefix */
+	for (int k = 0; k < 2; k++) {
+		struct gt_reply o;
+		char want[400], path[300];
+		snprintf(path, sizeof path, "%s%s/v2/images", k ? "/region/" : "", k ? ut_region_names[1] : "");
+		assert_int_equal(gt_call(&t, &o, "POST", path, "alice", "{\"name\": \"where\"}"), 201);
+		snprintf(want, sizeof want, "http://127.0.0.1:9292%s%s/v2/images/%s", k ? "/region/" : "",
+		         k ? ut_region_names[1] : "", json_string_value(json_object_get(o.json, "id")));
+		assert_string_equal(gt_reply_header(&o, "Location"), want);
+		assert_string_equal(gt_reply_header(&o, "OpenStack-image-store-ids"), ut_region_names[k]);
+		assert_string_equal(gt_reply_header(&o, "OpenStack-image-import-methods"), "glance-direct,web-download");
+		gt_reply_free(&o);
+	}
 	gt_stop(&t);
 }
 
