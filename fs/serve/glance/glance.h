@@ -200,8 +200,11 @@ const char *render_status(glance *g, const struct model_image *img);   /* "queue
 const char *render_visibility(const struct model_image *img);          /* "private", "shared", ... */
 /* The os_hash_value an image shows (§19.5) and its algorithm in *algo:
  * the SHA-512 where its upload hashed one, else the SHA-256; NULL when
- * neither is known. */
+ * neither is known, or the image is not yet available (staged,
+ * uploading: Glance hashes as the image becomes active). */
 const char *glance_os_hash(const struct model_api_image *a, const char **algo);
+/* Its checksum (the upload's MD5) likewise; NULL when none is shown. */
+const char *glance_md5(const struct model_api_image *a);
 /* An image without its properties (render_props adds them); NULL: no memory. */
 json_t *render_image(struct glance_req *r, const struct model_api_image *a);
 /* Images waiting for their properties: up to MODEL_PROPS_BATCH, read in

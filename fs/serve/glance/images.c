@@ -355,7 +355,8 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 		return false;
 	/* The hashes the image shows (§19.5): one not kept matches nothing. */
 	const char *algo, *shown = glance_os_hash(a, &algo);
-	if ((f->checksum && (!a->md5[0] || strcmp(f->checksum, a->md5) != 0)) ||
+	const char *md5 = glance_md5(a);
+	if ((f->checksum && (!md5 || strcmp(f->checksum, md5) != 0)) ||
 	    (f->hash && (!shown || strcmp(f->hash, shown) != 0)))
 		return false;
 	if (!num_ok(img->min_disk, f->min_disk, f->min_disk_min, f->min_disk_max) ||
