@@ -21,6 +21,8 @@ the body.  A difference is a key:
     field name (unnamed)         the name of an image made without one
     schema <name> <property>     a schema's property: one side only, or another type or enum
     bytes <step>                 a download's bytes, or its Content-Range, differ
+    header <name>                a create's Location, OpenStack-image-store-ids or
+                                 OpenStack-image-import-methods differs (in any create)
 
 The expected set is the list in REFERENCE's §19.6 "Differences from
 Glance" (bullets "* `KEY`, `KEY` — why"); the run prints every difference with the
@@ -71,6 +73,7 @@ class Service:
         raw = r.read()
         conn.close()
         self.raw, self.content_range = raw, r.getheader("Content-Range")
+        self.headers = {k.lower(): v for k, v in r.getheaders()}
         try:
             doc = json.loads(raw) if raw and r.getheader("Content-Type", "").startswith("application/json") else None
         except ValueError:
@@ -479,6 +482,18 @@ def steps(disk, md5, sha512):
     add("show-f", "alice", "GET", "/v2/images/{f}", None, None, None)
     add("stage-f-active", "alice", "PUT", "/v2/images/{f}/stage", disk, None, None)
     add("put-e-bob", "bob", "PUT", "/v2/images/{e}/file", disk, None, None)
+    # s staged: its size shown, no hashes; imports refused (a store not here, copy-image); gone
+    add("create-s", "alice", "POST", "/v2/images", img("s"), None, "s")
+    add("stage-s", "alice", "PUT", "/v2/images/{s}/stage", disk, None, None)
+    add("show-s-staged", "alice", "GET", "/v2/images/{s}", None, None, None)
+    add("stage-s-again", "alice", "PUT", "/v2/images/{s}/stage", disk, None, None)
+    add("put-s-staged", "alice", "PUT", "/v2/images/{s}/file", disk, None, None)
+    add("import-s-store-elsewhere", "alice", "POST", "/v2/images/{s}/import",
+        {"method": {"name": "glance-direct"}, "stores": ["elsewhere"]}, None, None)
+    add("import-s-copy-image", "alice", "POST", "/v2/images/{s}/import", {"method": {"name": "copy-image"}}, None, None)
+    add("import-s-no-method", "alice", "POST", "/v2/images/{s}/import", {}, None, None)
+    add("import-e-unstaged", "alice", "POST", "/v2/images/{e}/import", {"method": {"name": "glance-direct"}}, None, None)
+    add("delete-s", "alice", "DELETE", "/v2/images/{s}", None, None, None)
     # deactivate, reactivate: twice each, a queued image, another's
     for who, act, im in [("alice", "deactivate", "f"), ("alice", "deactivate", "f"), ("alice", "deactivate", "e"),
                          ("bob", "deactivate", "f"), ("bob", "reactivate", "f")]:
@@ -562,6 +577,11 @@ def main():
         mine_g, mine_i = set(g.ids.values()), set(i.ids.values())
         gd, idoc = mask(gd, names_g), mask(idoc, names_i)
         d.compare(step, gs, gd, is_, idoc, set(names_g.values()) | set(names_i.values()))
+        if method == "POST" and path == "/v2/images" and gs == is_ == 201:
+            for h in ("location", "openstack-image-store-ids", "openstack-image-import-methods"):
+                hg, hi = mask(g.headers.get(h), names_g), mask(i.headers.get(h), names_i)
+                if hg != hi:
+                    d.add("header " + h, "%s: glance %r, imgfs %r" % (step, hg, hi))
         if method == "GET" and path.endswith("/file") and gs == is_ and gs < 300 and \
                 (g.raw, g.content_range) != (i.raw, i.content_range):
             d.add("bytes " + step, "glance %d bytes (%s), imgfs %d (%s)" %
