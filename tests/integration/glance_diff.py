@@ -82,7 +82,9 @@ class Service:
 
 
 def fill(path, ids):
-    return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), NOWHERE), path)
+    """{a}: the service's id of a; {A}: the same in capitals."""
+    return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), ids.get(m.group(1).lower(), NOWHERE).upper()
+                                                    if m.group(1).isupper() else NOWHERE), path)
 
 
 def times(svc, who, path):
@@ -260,8 +262,10 @@ def steps(disk, md5, sha512):
               "created_at=gte:2000-01-01T00:00:00%2B23:59", "created_at=gte:2000-01-01T00:00:00%2B24:00",
               "created_at=gte:2000-1-1", "created_at=gte:200001", "updated_at=gt:2000-01-01&created_at=lt:2100-01-01",
               "created_at=gte:2000-01-01&created_at=lt:2100-01-01", "created_at=gte:2100-01-01&created_at=lt:2000-01-01",
-              "created_at=gte:{a@created_at}", "created_at=lt:{a@created_at}", "created_at=gte:{e@created_at}",
-              "created_at=lt:{e@created_at}", "updated_at=gte:{a@updated_at}", "updated_at=lt:{a@updated_at}",
+              # at an image's own time (each service's): the image alone, so that no other's timing counts
+              "created_at=gte:{a@created_at}&id={a}", "created_at=lt:{a@created_at}&id={a}",
+              "created_at=gte:{f@created_at}&id={f}", "created_at=lt:{f@created_at}&id={f}",
+              "updated_at=gte:{a@updated_at}&id={a}", "updated_at=lt:{a@updated_at}&id={a}",
               "size_min=100&size_max=1", "size_min=0", "size_max=0", "size=%d" % len(disk), "size=x", "size_min=1.5",
               "size_min=99999999999999999999", "size_min=%2B1", "min_disk_min=1", "min_ram_max=64", "virtual_size_min=1",
               "virtual_size=1.0", "min_ram=-1", "tag=x&tag=nope", "tag=X", "tag=x&tag=x", "tag=%20x%09",
@@ -463,6 +467,13 @@ def steps(disk, md5, sha512):
                        ("versions", "/versions"), ("images-slash", "/v2/images/"), ("images-empty-query", "/v2/images?")]:
         add(name, "alice", "GET", path, None, None, None)
     add("images-delete", "alice", "DELETE", "/v2/images", None, None, None)
+    add("v2", "alice", "GET", "/v2", None, None, None)
+    add("v2-slash", "alice", "GET", "/v2/", None, None, None)
+    add("v1-images", "alice", "GET", "/v1/images", None, None, None)
+    add("tasks-list", "alice", "GET", "/v2/tasks", None, None, None)
+    add("tasks-nowhere", "alice", "GET", "/v2/tasks/" + NOWHERE, None, None, None)
+    add("show-a-capitals", "alice", "GET", "/v2/images/{A}", None, None, None)
+    add("list-marker-capitals", "alice", "GET", "/v2/images?marker={A}", None, None, None)
     # a's bytes with a Range of every form
     for rng in ["bytes=0-9", "bytes=-10", "bytes=10-", "bytes=0-0", "bytes=0-99999999", "bytes=99999999-", "bytes=2097151-",
                 "bytes=2097152-", "bytes=-99999999", "bytes= 0-9", "bytes=-0", "bytes=100-50", "bytes=x", "items=0-1",

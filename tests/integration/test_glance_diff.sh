@@ -6,13 +6,13 @@
 # request's context from the headers keystonemiddleware would have set
 # (X-Identity-Status, X-Project-Id, X-Roles) — beside `imgfs serve --glance
 # --glance-hash-algo sha512` on a mount, accounts alice and bob on both.
-# glance_diff.py sends both the same 549 requests (list filters and
+# glance_diff.py sends both the same 556 requests (list filters and
 # operators, sorting, paging, patches, tags, members, downloads by Range,
 # uploads by Content-Type, staging, actions, errors) and compares statuses and
 # bodies after masking ids, times and links; the differences must be
 # exactly §19.6's list.  About 20 s of wall time, 13 s of CPU (most of it
 # glance-api's): its database migrations and start (7 s here), then the
-# requests (9 s, 4 of them the 390 that glance3 added).  All traffic to
+# requests (9 s, 4 of them the 397 that glance3 added).  All traffic to
 # 127.0.0.1.
 source "$(dirname "$0")/lib.sh"
 
