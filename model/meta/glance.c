@@ -225,6 +225,10 @@ static int op_flag(struct gchange *g, unsigned bit, bool on)
 	if (bit == MODEL_GFLAG_DEACTIVATED && on && !(now & bit) && g->img.status != MODEL_IMG_AVAILABLE)
 		return model_fail(g->err, -EPERM, "a %s image cannot be deactivated: only available ones",
 		                  model_image_status_name(g->img.status));
+	/* Glance's reactivate: of a deactivated or an active image (a no-op), else 403 */
+	if (bit == MODEL_GFLAG_DEACTIVATED && !on && !(now & bit) && g->img.status != MODEL_IMG_AVAILABLE)
+		return model_fail(g->err, -EPERM, "a %s image cannot be reactivated: only available ones",
+		                  model_image_status_name(g->img.status));
 	if (bit == MODEL_GFLAG_SHARED && !on && (now & bit)) {
 		/* members see a shared image; a private one has none */
 		if (!(st = model_stmt(g->c, SQL("SELECT shares FROM images WHERE id = ?"))))

@@ -162,10 +162,13 @@ say "stage then import (glance-direct), web-download from a local server, tasks"
 gl image-create --name staged --disk-format raw --container-format bare >"$T/out"
 ST=$(awk '$2 == "id" {print $4}' "$T/out")
 gl image-stage --file "$T/disk.raw" "$ST"
-assert_eq uploading "$(gshow "$ST" | jq -r .status)" "staged"
+assert_eq "uploading $(stat -c %s "$T/disk.raw") null null" \
+    "$(gshow "$ST" | jq -r '"\(.status) \(.size) \(.checksum) \(.os_hash_value)"')" \
+    "staged: its size shown, no hashes until active (as Glance)"
 gl image-import --import-method glance-direct "$ST" >/dev/null
 wait_for 20 bash -c "curl -sf -H 'X-Auth-Token: $TOK' $U/v2/images/$ST | jq -e '.status == \"active\"' >/dev/null" ||
     fail "the staged image did not become active"
+assert_eq "$(md5sum <"$T/disk.raw" | cut -d' ' -f1)" "$(gshow "$ST" | jq -r .checksum)" "active: its checksum"
 assert_match '.*success.*' "$(gl image-tasks "$ST")" "its task"
 mkdir -p "$T/www" && cp "$T/disk.raw" "$T/www/d.raw"
 /usr/bin/python3 "$INTEGRATION_DIR/../servers/serve.py" http "$T/www" >"$T/http.out" 2>&1 &

@@ -444,12 +444,29 @@ static struct glance_data *data_of(struct glance_req *r)
 	return r->data;
 }
 
+/* Glance takes an image's bytes as application/octet-stream only (its
+ * deserializer's get_content_type): another type, or none, is 415. */
+static bool bytes_type_ok(struct glance_req *r)
+{
+	return glance_media_type_is(MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+	                            "application/octet-stream");
+}
+
+static int bytes_type_refuse(struct glance_req *r)
+{
+	const char *ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	return glance_reply_error(r, 415, "The request media type %.64s is not supported by this server: an image's "
+	                                  "data is application/octet-stream", ct ? ct : "None");
+}
+
 int data_feed(struct glance_req *r, const char *buf, size_t len)
 {
 	struct glance_data *d = data_of(r);
 	int ret = MHD_YES;
 	if (!d)
 		return glance_reply_error(r, 500, "out of memory");
+	if (!d->begun && !bytes_type_ok(r))
+		return bytes_type_refuse(r); /* sent once the body is in */
 	if (!d->begun && ((ret = upload_begin(r, d)) != MHD_YES || r->status))
 		return ret;
 	while (len && !r->status) {
@@ -512,6 +529,8 @@ int data_put(struct glance_req *r)
 	if (!d)
 		return glance_reply_error(r, 500, "out of memory");
 	if (!d->closed) {
+		if (!d->begun && !bytes_type_ok(r))
+			return bytes_type_refuse(r);
 		if (!d->begun && upload_begin(r, d) != MHD_YES)
 			return MHD_NO;
 		if (r->status)

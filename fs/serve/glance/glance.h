@@ -200,8 +200,11 @@ const char *render_status(glance *g, const struct model_image *img);   /* "queue
 const char *render_visibility(const struct model_image *img);          /* "private", "shared", ... */
 /* The os_hash_value an image shows (§19.5) and its algorithm in *algo:
  * the SHA-512 where its upload hashed one, else the SHA-256; NULL when
- * neither is known. */
+ * neither is known, or the image is not yet available (staged,
+ * uploading: Glance hashes as the image becomes active). */
 const char *glance_os_hash(const struct model_api_image *a, const char **algo);
+/* Its checksum (the upload's MD5) likewise; NULL when none is shown. */
+const char *glance_md5(const struct model_api_image *a);
 /* An image without its properties (render_props adds them); NULL: no memory. */
 json_t *render_image(struct glance_req *r, const struct model_api_image *a);
 /* Images waiting for their properties: up to MODEL_PROPS_BATCH, read in
@@ -244,6 +247,10 @@ int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(voi
  * media types (application/openstack-images-v2.1-json-patch, v2.0),
  * parameters after ';' aside, any case: else 415, as Glance. */
 bool glance_patch_type_ok(const char *content_type);
+/* Whether a Content-Type (NULL: none) is the media type type, parameters
+ * after ';' aside, any case (PUT .../file and .../stage take
+ * application/octet-stream only: else 415, as Glance). */
+bool glance_media_type_is(const char *content_type, const char *type);
 /* A listing's filter operators (§19.4), Glance's own: "op:value", where a
  * value that is an ISO 8601 time as a whole is "eq" of itself. */
 enum glance_op { GLANCE_OP_EQ = 0, GLANCE_OP_NEQ, GLANCE_OP_GT, GLANCE_OP_GTE, GLANCE_OP_LT, GLANCE_OP_LTE, GLANCE_OP_IN };
@@ -265,10 +272,10 @@ struct glance_in {
 int glance_parse_in(const char *list, struct glance_in *out, struct glance_bad *bad);
 /* Whether the n bytes at s are one of in's values. */
 bool glance_in_has(const struct glance_in *in, const char *s, size_t n);
-/* An ISO 8601 time as Glance reads one (python's iso8601: a date, then
- * optionally T or a space, hh[:mm[:ss[.frac]]] and Z or +-hh[:mm]; what
- * follows a time that parses is ignored, as there) into nanoseconds since
- * the epoch: 0, or -1 when s does not start with one. */
+/* An ISO 8601 time as Glance reads one (python's iso8601: a year, a
+ * month or a date, then optionally T or a space, hh[:mm[:ss[.frac]]] and
+ * Z or +-hh[:mm]; nothing after it) into nanoseconds since the epoch: 0,
+ * or -1 when s is not one. */
 int glance_parse_time(const char *s, int64_t *ns);
 /* Whether a op b holds (op not GLANCE_OP_IN). */
 bool glance_op_holds(enum glance_op op, int64_t a, int64_t b);

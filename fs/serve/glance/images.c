@@ -18,11 +18,13 @@
  * sort them, at most GLANCE_SORT_MAX (400 beyond), keeping 40 bytes and
  * the text keys of each (at most SORT_KEYS_MAX keys).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <microhttpd.h>
 
@@ -31,6 +33,18 @@
 /* ---- a listing's parameters --------------------------------------------------------- */
 
 enum vis { VIS_DEFAULT, VIS_PRIVATE, VIS_SHARED, VIS_PUBLIC, VIS_COMMUNITY, VIS_ALL };
+
+/* Which of a key given more than once counts: Glance's pops take the
+ * first (visibility, member_status, limit, marker, checksum), its filters
+ * dict the last (every column and property). */
+static const char *query_last(const struct glance_query *q, const char *key)
+{
+	const char *v = NULL;
+	for (int i = 0; i < q->n; i++)
+		if (strcmp(q->key[i], key) == 0)
+			v = q->value[i];
+	return v;
+}
 
 /* A filter on a column Glance matches by eq or in: (name, id, status,
  * disk_format, container_format): one value, or a list. */
@@ -50,7 +64,6 @@ struct when {
 struct filters {
 	enum vis vis;
 	enum model_member_status member; /* INVALID: all */
-	bool member_given;
 	struct listed name, id, status, disk_format, container_format;
 	struct when created, updated;
 	const char *owner, *checksum, *hash;
@@ -58,18 +71,23 @@ struct filters {
 	int64_t size_min, size_max;      /* -1: none (size=N: both N) */
 	int64_t vsize_min, vsize_max, min_disk_min, min_disk_max, min_ram_min, min_ram_max;
 	const char *tags[8];
+	size_t tag_len[8];
 	int ntags;
 	int hidden;                      /* -1 not hidden only (default), 1 hidden only, 0 any */
 	int protected_;                  /* -1 any, else 0/1 */
 	const char *props_key[8], *props_value[8];
 	int nprops;
+	bool nothing;                    /* a value no image has: Glance's SQL compares text to a number */
 };
 
-static bool parse_bool(const char *s, int *out)
+/* "true" or "false" (os_hidden: any case, as Glance lowers it first;
+ * protected: as written). */
+static bool parse_bool(const char *s, bool any_case, int *out)
 {
-	if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0)
+	int (*cmp)(const char *, const char *) = any_case ? strcasecmp : strcmp;
+	if (cmp(s, "true") == 0)
 		*out = 1;
-	else if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0)
+	else if (cmp(s, "false") == 0)
 		*out = 0;
 	else
 		return false;
@@ -107,7 +125,7 @@ static bool is_param(const char *k)
  * formats: no other operator). */
 static int parse_listed(struct glance_req *r, const char *key, struct listed *out)
 {
-	const char *v = glance_query_get(&r->query, key), *value;
+	const char *v = query_last(&r->query, key), *value;
 	struct glance_bad bad = {0};
 	char opname[32];
 	if (!v)
@@ -126,7 +144,7 @@ static int parse_listed(struct glance_req *r, const char *key, struct listed *ou
 /* key's time filter: gt, gte, lt, lte, eq, neq against an ISO 8601 time. */
 static int parse_when(struct glance_req *r, const char *key, struct when *out)
 {
-	const char *v = glance_query_get(&r->query, key), *value;
+	const char *v = query_last(&r->query, key), *value;
 	char opname[32];
 	if (!v)
 		return 0;
@@ -140,13 +158,24 @@ static int parse_when(struct glance_req *r, const char *key, struct when *out)
 	return 0;
 }
 
-/* A whole number filter (size, min_disk, ... and their _min, _max). */
+/* A range filter (size_min, min_disk_max, ...): a whole number, else 400,
+ * as Glance's int() of it. */
 static int parse_num(struct glance_req *r, const char *key, int64_t *out)
 {
-	const char *v = glance_query_get(&r->query, key);
+	const char *v = query_last(&r->query, key);
 	if (v && !parse_size(v, out))
 		return glance_reply_error(r, 400, "%s is a whole number", key);
 	return 0;
+}
+
+/* An equality filter on a number column (size, virtual_size, min_disk,
+ * min_ram): Glance compares the column to the text as given, so a value
+ * that is no whole number ("", "x", "gt:1") lists nothing. */
+static void parse_num_eq(struct glance_req *r, struct filters *f, const char *key, int64_t *out)
+{
+	const char *v = query_last(&r->query, key);
+	if (v && !parse_size(v, out))
+		f->nothing = true;
 }
 
 static int parse_filters(struct glance_req *r, struct filters *f)
@@ -159,7 +188,9 @@ static int parse_filters(struct glance_req *r, struct filters *f)
 	                      .min_ram_min = -1, .min_ram_max = -1};
 	if (glance_query_get(q, "changes-since"))
 		return glance_reply_error(r, 400, "The \"changes-since\" filter is no longer available on v2.");
-	if ((v = glance_query_get(q, "visibility"))) {
+	if ((v = glance_query_get(q, "visibility")) && !*v) {
+		f->nothing = true; /* Glance: no image's visibility is '' */
+	} else if (v) {
 		static const char *const names[] = {"", "private", "shared", "public", "community", "all"};
 		f->vis = (enum vis)-1;
 		for (int i = 1; i < 6; i++)
@@ -169,7 +200,6 @@ static int parse_filters(struct glance_req *r, struct filters *f)
 			return glance_reply_error(r, 400, "visibility is private, shared, public, community or all");
 	}
 	if ((v = glance_query_get(q, "member_status"))) {
-		f->member_given = true;
 		if (strcmp(v, "all") == 0)
 			f->member = MODEL_MEMBER_INVALID;
 		else if (strcmp(v, "pending") == 0)
@@ -184,38 +214,48 @@ static int parse_filters(struct glance_req *r, struct filters *f)
 	    (rc = parse_listed(r, "status", &f->status)) || (rc = parse_listed(r, "disk_format", &f->disk_format)) ||
 	    (rc = parse_listed(r, "container_format", &f->container_format)) ||
 	    (rc = parse_when(r, "created_at", &f->created)) || (rc = parse_when(r, "updated_at", &f->updated)) ||
-	    (rc = parse_num(r, "min_disk", &f->min_disk)) || (rc = parse_num(r, "min_ram", &f->min_ram)) ||
-	    (rc = parse_num(r, "virtual_size", &f->vsize)) || (rc = parse_num(r, "virtual_size_min", &f->vsize_min)) ||
+	    (rc = parse_num(r, "virtual_size_min", &f->vsize_min)) ||
 	    (rc = parse_num(r, "virtual_size_max", &f->vsize_max)) ||
 	    (rc = parse_num(r, "min_disk_min", &f->min_disk_min)) ||
 	    (rc = parse_num(r, "min_disk_max", &f->min_disk_max)) || (rc = parse_num(r, "min_ram_min", &f->min_ram_min)) ||
 	    (rc = parse_num(r, "min_ram_max", &f->min_ram_max)))
 		return rc;
-	f->owner = glance_query_get(q, "owner");
+	parse_num_eq(r, f, "min_disk", &f->min_disk);
+	parse_num_eq(r, f, "min_ram", &f->min_ram);
+	parse_num_eq(r, f, "virtual_size", &f->vsize);
+	f->owner = query_last(q, "owner");
 	f->checksum = glance_query_get(q, "checksum");
 	f->hash = glance_query_get(q, "os_hash_value");
-	if ((v = glance_query_get(q, "size"))) {
-		if (!parse_size(v, &f->size_min))
-			return glance_reply_error(r, 400, "size is a whole number");
-		f->size_max = f->size_min;
-	}
-	if ((v = glance_query_get(q, "size_min")) && !parse_size(v, &f->size_min))
-		return glance_reply_error(r, 400, "size_min is a whole number");
-	if ((v = glance_query_get(q, "size_max")) && !parse_size(v, &f->size_max))
-		return glance_reply_error(r, 400, "size_max is a whole number");
-	if ((v = glance_query_get(q, "os_hidden")) && !parse_bool(v, &f->hidden))
-		return glance_reply_error(r, 400, "os_hidden is true or false");
+	int64_t size = -1;
+	parse_num_eq(r, f, "size", &size);
+	if (size >= 0)
+		f->size_min = f->size_max = size;
+	if ((rc = parse_num(r, "size_min", &f->size_min)) || (rc = parse_num(r, "size_max", &f->size_max)))
+		return rc;
+	if ((v = query_last(q, "os_hidden")) && !parse_bool(v, true, &f->hidden))
+		return glance_reply_error(r, 400, "Invalid value '%.64s' for 'os_hidden' filter. Valid values are 'true' or "
+		                                 "'false'.", v);
 	if (v && f->hidden == 0)
 		f->hidden = -1;
-	if ((v = glance_query_get(q, "protected")) && !parse_bool(v, &f->protected_))
-		return glance_reply_error(r, 400, "protected is true or false");
+	if ((v = query_last(q, "protected")) && !parse_bool(v, false, &f->protected_))
+		return glance_reply_error(r, 400, "Invalid value '%.64s' for 'protected' filter. Valid values are 'true' or "
+		                                 "'false'.", v);
 	for (int i = 0; i < q->n; i++) {
 		if (strcmp(q->key[i], "tag") == 0) {
 			if (f->ntags >= 8)
 				return glance_reply_error(r, 400, "a listing takes at most 8 tags");
-			f->tags[f->ntags++] = q->value[i];
-		} else if (!is_param(q->key[i])) {
-			/* any other parameter is a property's value, as Glance's */
+			/* Glance strips a tag's blanks */
+			const char *t = q->value[i];
+			size_t n = strlen(t);
+			while (n && isspace((unsigned char)*t))
+				t++, n--;
+			while (n && isspace((unsigned char)t[n - 1]))
+				n--;
+			f->tags[f->ntags] = t;
+			f->tag_len[f->ntags++] = n;
+		} else if (!is_param(q->key[i]) && query_last(q, q->key[i]) == q->value[i]) {
+			/* any other parameter is a property's value, as Glance's (the
+			 * last of a key given again) */
 			if (f->nprops >= 8)
 				return glance_reply_error(r, 400, "a listing takes at most 8 properties to match");
 			f->props_key[f->nprops] = q->key[i];
@@ -230,8 +270,8 @@ static unsigned sources_of(const struct filters *f)
 {
 	switch (f->vis) {
 	case VIS_PRIVATE: return 1u << MODEL_API_OWN_PRIVATE | 1u << MODEL_API_OWN_ISO;
-	case VIS_SHARED: /* an explicit member_status asks about shares received only */
-		return (f->member_given ? 0 : 1u << MODEL_API_OWN_PRIVATE) | 1u << MODEL_API_SHARED;
+	case VIS_SHARED: /* the caller's own shared images, and shares received in member_status */
+		return 1u << MODEL_API_OWN_PRIVATE | 1u << MODEL_API_SHARED;
 	case VIS_PUBLIC: return 1u << MODEL_API_PUBLIC;
 	case VIS_COMMUNITY: return 1u << MODEL_API_MARKETPLACE;
 	case VIS_ALL: return (1u << MODEL_API_SOURCES) - 1;
@@ -243,13 +283,14 @@ static unsigned sources_of(const struct filters *f)
 
 struct tag_find {
 	const char *want;
+	size_t want_len;
 	bool found;
 };
 
 static void tag_cmp(void *arg, const char *tag, size_t len)
 {
 	struct tag_find *t = arg;
-	t->found |= strlen(t->want) == len && memcmp(t->want, tag, len) == 0;
+	t->found |= t->want_len == len && memcmp(t->want, tag, len) == 0;
 }
 
 struct prop_find {
@@ -284,6 +325,8 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 {
 	const struct model_image *img = &a->img;
 	bool own = src == MODEL_API_OWN_PRIVATE || src == MODEL_API_OWN_ISO;
+	if (f->nothing)
+		return false;
 	if (own && f->vis == VIS_PRIVATE && (img->gflags & MODEL_GFLAG_SHARED))
 		return false;
 	if (own && f->vis == VIS_SHARED && !(img->gflags & MODEL_GFLAG_SHARED))
@@ -312,7 +355,9 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 		return false;
 	/* The hashes the image shows (§19.5): one not kept matches nothing. */
 	const char *algo, *shown = glance_os_hash(a, &algo);
-	if ((f->checksum && strcmp(f->checksum, a->md5) != 0) || (f->hash && (!shown || strcmp(f->hash, shown) != 0)))
+	const char *md5 = glance_md5(a);
+	if ((f->checksum && (!md5 || strcmp(f->checksum, md5) != 0)) ||
+	    (f->hash && (!shown || strcmp(f->hash, shown) != 0)))
 		return false;
 	if (!num_ok(img->min_disk, f->min_disk, f->min_disk_min, f->min_disk_max) ||
 	    !num_ok(img->min_ram, f->min_ram, f->min_ram_min, f->min_ram_max))
@@ -325,7 +370,7 @@ static bool matches(struct glance_req *r, const struct filters *f, enum model_ap
 	     (f->size_max >= 0 && (int64_t)a->file_size > f->size_max)))
 		return false;
 	for (int i = 0; i < f->ntags; i++) {
-		struct tag_find t = {f->tags[i], false};
+		struct tag_find t = {f->tags[i], f->tag_len[i], false};
 		glance_tags_each(img->tags, tag_cmp, &t);
 		if (!t.found)
 			return false;
@@ -477,10 +522,24 @@ static bool sorted_keep(struct sorted *e, const struct sort_spec *sp, bool free_
 	return ok;
 }
 
+/* s[0..*n) without the blanks around it (Glance strips each key and
+ * direction). */
+static const char *trim(const char *s, size_t *n)
+{
+	while (*n && isspace((unsigned char)*s))
+		s++, (*n)--;
+	while (*n && isspace((unsigned char)s[*n - 1]))
+		(*n)--;
+	return s;
+}
+
 /* One key (and its direction, NULL: desc) onto sp; 0, or replied. */
-static int sort_add(struct glance_req *r, struct sort_spec *sp, const char *k, size_t klen, const char *d)
+static int sort_add(struct glance_req *r, struct sort_spec *sp, const char *k, size_t klen, const char *d, size_t dlen)
 {
 	size_t i;
+	k = trim(k, &klen);
+	if (d)
+		d = trim(d, &dlen);
 	if (sp->n == SORT_KEYS_MAX)
 		return glance_reply_error(r, 400, "at most %d sort keys", SORT_KEYS_MAX);
 	for (i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
@@ -488,15 +547,18 @@ static int sort_add(struct glance_req *r, struct sort_spec *sp, const char *k, s
 			break;
 	if (i == sizeof(sort_names) / sizeof(sort_names[0]))
 		return glance_reply_error(r, 400, "Invalid sort key: %.*s", (int)(klen < 64 ? klen : 64), k);
-	if (d && strcmp(d, "asc") != 0 && strcmp(d, "desc") != 0)
-		return glance_reply_error(r, 400, "Invalid sort direction: %.16s", d);
+	bool asc = d && dlen == 3 && strncmp(d, "asc", 3) == 0;
+	if (d && !asc && !(dlen == 4 && strncmp(d, "desc", 4) == 0))
+		return glance_reply_error(r, 400, "Invalid sort direction: %.*s", (int)(dlen < 16 ? dlen : 16), d);
 	sp->key[sp->n] = (enum sort_key)i;
-	sp->dir[sp->n++] = d && strcmp(d, "asc") == 0 ? 1 : -1;
+	sp->dir[sp->n++] = asc ? 1 : -1;
 	return 0;
 }
 
 /* sort_key/sort_dir (each repeated: one direction for every key, or one
- * a key), or sort=key[:dir],... — never both, as Glance. */
+ * a key), or sort=key[:dir],... — never both, as Glance: every key
+ * between commas (an empty one is 400), a direction after a colon (none:
+ * desc). */
 static int parse_sort(struct glance_req *r, struct sort_spec *sp)
 {
 	const char *sort = glance_query_get(&r->query, "sort");
@@ -506,15 +568,20 @@ static int parse_sort(struct glance_req *r, struct sort_spec *sp)
 	if (sort && (glance_query_get(&r->query, "sort_key") || glance_query_get(&r->query, "sort_dir")))
 		return glance_reply_error(r, 400, "Old and new sorting syntax cannot be combined");
 	if (sort) {
-		char buf[256];
-		snprintf(buf, sizeof(buf), "%s", sort);
-		for (char *save = NULL, *one = strtok_r(buf, ",", &save); one; one = strtok_r(NULL, ",", &save)) {
-			char *colon = strchr(one, ':');
-			if (colon)
-				*colon = '\0';
-			one += strspn(one, " ");
-			if ((rc = sort_add(r, sp, one, strcspn(one, " "), colon ? colon + 1 : NULL)) != 0)
+		size_t n = strlen(sort);
+		const char *p = trim(sort, &n), *end = p + n;
+		for (;;) {
+			const char *comma = memchr(p, ',', (size_t)(end - p)), *colon;
+			if (!comma)
+				comma = end;
+			colon = memchr(p, ':', (size_t)(comma - p));
+			if ((rc = sort_add(r, sp, p, (size_t)((colon ? colon : comma) - p),
+			                   colon && colon + 1 < comma ? colon + 1 : NULL,
+			                   colon ? (size_t)(comma - colon - 1) : 0)) != 0)
 				return rc;
+			if (comma == end)
+				break;
+			p = comma + 1;
 		}
 	}
 	for (int i = 0; i < r->query.n; i++) {
@@ -524,13 +591,14 @@ static int parse_sort(struct glance_req *r, struct sort_spec *sp)
 	}
 	if (!sort && ndirs > 1 && ndirs != nkeys)
 		return glance_reply_error(r, 400, "Number of sort dirs does not match the number of sort keys");
-	for (int i = 0; !sort && i < r->query.n; i++)
+	for (int i = 0; !sort && i < r->query.n; i++) {
+		const char *d = ndirs == 0 || (ndirs > 1 && sp->n == SORT_KEYS_MAX) ? NULL : dirs[ndirs == 1 ? 0 : sp->n];
 		if (strcmp(r->query.key[i], "sort_key") == 0 &&
-		    (rc = sort_add(r, sp, r->query.value[i], strlen(r->query.value[i]),
-		                   ndirs == 0 || (ndirs > 1 && sp->n == SORT_KEYS_MAX) ? NULL
-		                   : dirs[ndirs == 1 ? 0 : sp->n])) != 0)
+		    (rc = sort_add(r, sp, r->query.value[i], strlen(r->query.value[i]), d, d ? strlen(d) : 0)) != 0)
 			return rc;
-	if (sp->n == 0 && (rc = sort_add(r, sp, "created_at", 10, ndirs == 1 ? dirs[0] : NULL)) != 0)
+	}
+	if (sp->n == 0 && (rc = sort_add(r, sp, "created_at", 10, ndirs == 1 ? dirs[0] : NULL,
+	                                 ndirs == 1 ? strlen(dirs[0]) : 0)) != 0)
 		return rc; /* created_at, desc unless one sort_dir says otherwise */
 	sp->tie = sp->n == 1 || (!sort && ndirs == 1) ? sp->dir[0] : -1;
 	return 0;
@@ -767,9 +835,15 @@ int images_create(struct glance_req *r)
 	if ((rc = model_api_image_create(glance_model(r->g), r->region_id, r->caller.id, ops->op, ops->n, img, &err)) < 0)
 		ret = glance_reply_model(r, rc, &err);
 	else {
-		/* what openstacksdk asks before an import (Glance sends them) */
+		/* what openstacksdk asks before an import, and where the image is
+		 * (Glance sends them all) */
 		r->hdr[0][0] = "OpenStack-image-import-methods";
 		r->hdr[0][1] = "glance-direct,web-download";
+		r->hdr[1][0] = "OpenStack-image-store-ids";
+		r->hdr[1][1] = r->region;
+		snprintf(r->location, sizeof(r->location), "%s/v2/images/%s", r->base, img->uuid);
+		r->hdr[2][0] = "Location";
+		r->hdr[2][1] = r->location;
 		ret = reply_image(r, 201, img->id);
 	}
 out:

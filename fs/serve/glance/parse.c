@@ -242,18 +242,19 @@ static bool prop_exists(const struct glance_ops *ops, const char *key, bool (*ha
 	return has_prop && has_prop(arg, key);
 }
 
-bool glance_patch_type_ok(const char *ct)
+bool glance_media_type_is(const char *ct, const char *type)
 {
-	static const char *const types[] = {"application/openstack-images-v2.1-json-patch",
-	                                    "application/openstack-images-v2.0-json-patch"};
 	if (!ct)
 		return false;
 	ct += strspn(ct, " \t");
-	size_t n = strcspn(ct, "; \t");
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (n == strlen(types[i]) && strncasecmp(ct, types[i], n) == 0)
-			return ct[n + strspn(ct + n, " \t")] == '\0' || ct[n + strspn(ct + n, " \t")] == ';';
-	return false;
+	size_t n = strcspn(ct, "; \t"), rest = n + strspn(ct + n, " \t");
+	return n == strlen(type) && strncasecmp(ct, type, n) == 0 && (ct[rest] == '\0' || ct[rest] == ';');
+}
+
+bool glance_patch_type_ok(const char *ct)
+{
+	return glance_media_type_is(ct, "application/openstack-images-v2.1-json-patch") ||
+	       glance_media_type_is(ct, "application/openstack-images-v2.0-json-patch");
 }
 
 int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(void *arg, const char *key), void *arg,
@@ -301,16 +302,9 @@ int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(voi
 		if (in_list(readonly, key))
 			return bad_set(bad, 403, "Attribute '%s' is read-only.", key);
 		if (in_list(writable, key)) {
-			if (remove) {
-				if (strcmp(key, "tags") != 0)
-					return bad_set(bad, 403, "Attribute '%s' cannot be removed.", key);
-				json_t *none = json_array();
-				int rc = none ? tags_from_json(none, ops, bad) : bad_set(bad, 400, "out of memory");
-				json_decref(none);
-				if (rc < 0)
-					return -1;
-				continue;
-			}
+			if (remove) /* tags too, as Glance: replace them with [] */
+				return strcmp(key, "tags") == 0 ? bad_set(bad, 403, "Property tags may not be removed.")
+				                                : bad_set(bad, 403, "Attribute '%s' cannot be removed.", key);
 			if (attribute(key, value, ops, bad) < 0)
 				return -1;
 			continue;
@@ -497,56 +491,70 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* The 2-digit number at *p, if there is one; advances *p. */
+static bool two(const char **p, int *out)
+{
+	return (*p)[0] >= '0' && (*p)[0] <= '9' && (*p)[1] >= '0' && (*p)[1] <= '9' && digits(p, 2, 2, out);
+}
+
+/* python's iso8601 (1.0, Debian 12's) reads "YYYY", "YYYY-M[M]", "YYYYMM"
+ * only before more, then "-D[D]" or "DD", then optionally [T ] "hh",
+ * ":"? "mm", ":"? "s[s]" with "[.,]frac", and "Z" or "+-hh[:][mm]" — a
+ * zone only after a time — and nothing after: its regex ends in "$".  No
+ * zone is UTC; datetime() refuses year 0, a day the month has not, hour
+ * 24, second 60 and a zone of 24 hours or more. */
 int glance_parse_time(const char *s, int64_t *ns)
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int y, mo, d, h = 0, mi = 0, sec = 0, tzh = 0, tzm = 0, sign = 0;
+	int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0, tzh = 0, tzm = 0, sign = 0;
 	int64_t frac = 0;
 	const char *p = s;
 	if (!digits(&p, 4, 4, &y))
 		return -1;
-	if (*p == '-')
+	if (*p == '-') {
 		p++;
-	if (!digits(&p, 1, 2, &mo))
-		return -1;
-	if (*p == '-')
-		p++;
-	if (!digits(&p, 1, 2, &d))
-		return -1;
-	if ((*p == 'T' || *p == ' ') && p[1] >= '0' && p[1] <= '9') {
-		p++;
-		if (!digits(&p, 2, 2, &h))
+		if (!digits(&p, 1, 2, &mo))
 			return -1;
-		if (*p == ':' && p[1] >= '0' && p[1] <= '9')
-			p++;
-		if (*p >= '0' && *p <= '9' && !digits(&p, 2, 2, &mi))
+	} else if (*p && (!two(&p, &mo) || !*p)) { /* YYYYMM alone is not a date */
+		return -1;
+	}
+	if (*p == '-') {
+		p++;
+		if (!digits(&p, 1, 2, &d))
 			return -1;
-		if (*p == ':' && p[1] >= '0' && p[1] <= '9')
-			p++;
-		if (*p >= '0' && *p <= '9') {
-			if (!digits(&p, 1, 2, &sec))
-				return -1;
+	} else if (*p && !two(&p, &d)) {
+		return -1;
+	}
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		if (!two(&p, &h))
+			return -1;
+		const char *q = p + (*p == ':');
+		if (two(&q, &mi))
+			p = q;
+		q = p + (*p == ':');
+		if (*q >= '0' && *q <= '9') {
+			p = q;
+			digits(&p, 1, 2, &sec);
 			if ((*p == '.' || *p == ',') && p[1] >= '0' && p[1] <= '9') {
 				int64_t scale = 100000000;
 				for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
 					frac += scale * (*p - '0');
 			}
 		}
-		if (*p == 'Z')
+		if (*p == 'Z') {
 			p++;
-		else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '9') {
+		} else if (*p == '+' || *p == '-') {
 			sign = *p++ == '-' ? -1 : 1;
-			if (!digits(&p, 2, 2, &tzh))
+			if (!two(&p, &tzh))
 				return -1;
-			if (*p == ':')
-				p++;
-			if (*p >= '0' && *p <= '9' && !digits(&p, 2, 2, &tzm))
-				return -1;
+			p += *p == ':';
+			two(&p, &tzm);
 		}
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	if (*p || y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
 	    (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) || h > 23 || mi > 59 || sec > 59 ||
-	    tzh > 23 || tzm > 59)
+	    tzh * 60 + tzm >= 24 * 60)
 		return -1;
 	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (tzh * 3600 + tzm * 60);
 	/* Nanoseconds hold 1677 to 2262: a time past either end is that end,

@@ -79,10 +79,24 @@ static void tag_into(void *arg, const char *tag, size_t len)
 	json_array_append_new(arg, json_stringn(tag, len));
 }
 
+/* Glance hashes an image's data as it becomes active: a staged or
+ * uploading image shows none, whatever imgfs hashed on the way. */
+static bool hashes_shown(const struct model_api_image *a)
+{
+	return a->img.status == MODEL_IMG_AVAILABLE || a->img.status == MODEL_IMG_DELETED;
+}
+
 const char *glance_os_hash(const struct model_api_image *a, const char **algo)
 {
 	*algo = a->sha512[0] ? "sha512" : "sha256";
+	if (!hashes_shown(a))
+		return NULL;
 	return a->sha512[0] ? a->sha512 : a->sha256[0] ? a->sha256 : NULL;
+}
+
+const char *glance_md5(const struct model_api_image *a)
+{
+	return hashes_shown(a) && a->md5[0] ? a->md5 : NULL;
 }
 
 json_t *render_image(struct glance_req *r, const struct model_api_image *a)
@@ -111,13 +125,15 @@ json_t *render_image(struct glance_req *r, const struct model_api_image *a)
 	json_object_set_new(o, "min_disk", json_integer(img->min_disk));
 	json_object_set_new(o, "min_ram", json_integer(img->min_ram));
 	/* size: the data's bytes (a QCOW2 file's length); virtual_size: the disk's */
-	json_object_set_new(o, "size", active || img->status == MODEL_IMG_DELETED ? json_integer((json_int_t)a->file_size)
-	                                                                          : json_null());
+	/* staged ("uploading"): its bytes are in, and Glance shows their size */
+	bool sized = active || img->status == MODEL_IMG_DELETED || (strcmp(status, "uploading") == 0 && a->has_data);
+	json_object_set_new(o, "size", sized ? json_integer((json_int_t)a->file_size) : json_null());
 	json_object_set_new(o, "virtual_size", active ? json_integer((json_int_t)img->size) : json_null());
 	/* MD5 and the os_hash as the upload hashed them (§19.5): SHA-512 where
 	 * the operator asked Glance's default, else the SHA-256 (§2.1). */
 	const char *algo = NULL, *hash = glance_os_hash(a, &algo);
-	json_object_set_new(o, "checksum", a->md5[0] ? json_string(a->md5) : json_null());
+	const char *md5 = glance_md5(a);
+	json_object_set_new(o, "checksum", md5 ? json_string(md5) : json_null());
 	json_object_set_new(o, "os_hash_algo", hash ? json_string(algo) : json_null());
 	json_object_set_new(o, "os_hash_value", hash ? json_string(hash) : json_null());
 	json_object_set_new(o, "created_at", time_json(img->created));
@@ -125,7 +141,9 @@ json_t *render_image(struct glance_req *r, const struct model_api_image *a)
 	json_object_set_new(o, "tags", tags);
 	if (img->description[0])
 		json_object_set_new(o, "description", json_string(img->description));
-	if (active) /* Glance has stores once the data is in one (§19.6) */
+	/* Glance has stores once the data is in one, and hides them (with the
+	 * image's locations) while it is deactivated (§19.5) */
+	if (strcmp(status, "active") == 0)
 		json_object_set_new(o, "stores", json_string(r->region));
 	json_object_set_new(o, "os_glance_importing_to_stores",
 	                    json_string(strcmp(status, "importing") == 0 ? r->region : ""));

@@ -87,7 +87,7 @@ int glance_queue(struct glance_req *r, int status, struct MHD_Response *resp)
 		return MHD_NO;
 	r->status = status;
 	MHD_add_response_header(resp, "x-openstack-request-id", r->request_id);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		if (r->hdr[i][0])
 			MHD_add_response_header(resp, r->hdr[i][0], r->hdr[i][1]);
 	if (r->feeding) { /* mid-body: queued at its end (glance_request) */

@@ -73,7 +73,8 @@ struct glance_req {
 	uint64_t received;            /* body bytes taken */
 	struct glance_data *data;     /* data.c's: an upload being written, a download, a wait */
 	char why[256];                /* a refusal's reason, for the log */
-	const char *hdr[2][2];        /* headers the reply adds (name, value): static text */
+	const char *hdr[3][2];        /* headers the reply adds (name, value): static text, or the request's */
+	char location[720];           /* a created image's Location (base and path), for hdr */
 	/* An image route's image (arg 0) and the caller's rights over it
 	 * (model/include/rights.h), found by the dispatcher before the
 	 * handler runs; NULL on the other routes. */

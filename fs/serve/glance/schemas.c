@@ -6,7 +6,9 @@
  * Glance does, and /versions 200); GET /v2/schemas/{image, images,
  * member, members, task, tasks} the JSON schemas clients build their
  * requests from (glanceclient makes its command-line options and checks
- * a patch against the image schema), with imgfs's own bounds in them.
+ * a patch against the image schema), with imgfs's own bounds in them —
+ * and without Glance's "stores", which glanceclient would make an option
+ * that conflicts with its own --stores (§19.6).
  *
  * Who calls it: api.c's routes.  The schemas are static text, parsed per
  * request (a few KiB).
@@ -71,7 +73,11 @@ static const char image_schema[] =
 	"  \"instance_uuid\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"architecture\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"os_distro\": {\"type\": \"string\", \"is_base\": false},"
-	"  \"os_version\": {\"type\": \"string\", \"is_base\": false}"
+	"  \"os_version\": {\"type\": \"string\", \"is_base\": false},"
+	"  \"description\": {\"type\": \"string\", \"maxLength\": 255, \"is_base\": false},"
+	"  \"cinder_encryption_key_id\": {\"type\": \"string\", \"is_base\": false},"
+	"  \"cinder_encryption_key_deletion_policy\": {\"type\": \"string\", \"enum\": [\"on_image_deletion\","
+	"   \"do_not_delete\"], \"is_base\": false}"
 	" },"
 	" \"links\": [{\"rel\": \"self\", \"href\": \"{self}\"}, {\"rel\": \"enclosure\", \"href\": \"{file}\"},"
 	"  {\"rel\": \"describedby\", \"href\": \"{schema}\"}]}";

@@ -218,7 +218,10 @@ int tasks_import(struct glance_req *r)
 	size_t i;
 	json_array_foreach(stores, i, s) {
 		if (!json_is_string(s) || strcmp(json_string_value(s), r->region) != 0) {
-			ret = glance_reply_error(r, 400, "the only store here is %s", r->region);
+			/* Glance's answer for a store it does not have (409) */
+			ret = json_is_string(s) ? glance_reply_error(r, 409, "Store for identifier %.64s not found: the only "
+			                                                  "store here is %s", json_string_value(s), r->region)
+			                        : glance_reply_error(r, 400, "a store is named by a string");
 			goto out;
 		}
 	}
@@ -295,8 +298,9 @@ int info_stores(struct glance_req *r)
 {
 	char desc[300];
 	snprintf(desc, sizeof(desc), "region %s", r->region);
-	return glance_reply_json(r, 200, json_pack("{s:[{s:s,s:s,s:b}]}", "stores", "id", r->region, "description", desc,
-	                                           "default", 1));
+	/* Glance's discovery writes default as the string "true" */
+	return glance_reply_json(r, 200, json_pack("{s:[{s:s,s:s,s:s}]}", "stores", "id", r->region, "description", desc,
+	                                           "default", "true"));
 }
 
 int info_usage(struct glance_req *r)

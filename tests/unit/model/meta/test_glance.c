@@ -207,9 +207,13 @@ static void test_update_rules(void **state)
 	struct model_api_op deact[] = {FLAG(MODEL_GFLAG_DEACTIVATED, true)};
 	assert_int_equal(update(fx, a.id, deact, 1, &err), -EPERM);
 	assert_string_equal(err.msg, "a queued image cannot be deactivated: only available ones");
+	struct model_api_op react[] = {FLAG(MODEL_GFLAG_DEACTIVATED, false)};
+	assert_int_equal(update(fx, a.id, react, 1, &err), -EPERM);
+	assert_string_equal(err.msg, "a queued image cannot be reactivated: only available ones");
 	ut_force_status(fx, a.id, MODEL_IMG_AVAILABLE);
 	assert_int_equal(update(fx, a.id, fmt, 1, &err), -EPERM);
 	assert_string_equal(err.msg, "disk_format is set only while the image is queued (it is available)");
+	assert_int_equal(update(fx, a.id, react, 1, &err), 0); /* active: a no-op */
 	assert_int_equal(update(fx, a.id, deact, 1, &err), 0);
 	assert_true(ut_get(fx, a.id).gflags & MODEL_GFLAG_DEACTIVATED);
 	/* private with members: refused; without: fine */

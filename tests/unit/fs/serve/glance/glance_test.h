@@ -297,6 +297,11 @@ static inline int gt_call(struct gt *t, struct gt_reply *out, const char *method
 	 * the test named a Content-Type of its own. */
 	if (strcmp(method, "PATCH") == 0 && !MHD_lookup_connection_value(NULL, MHD_HEADER_KIND, "Content-Type"))
 		gt_header("Content-Type", "application/openstack-images-v2.1-json-patch");
+	/* an image's bytes likewise (application/octet-stream, §19.4) */
+	size_t ulen = strlen(url);
+	if (strcmp(method, "PUT") == 0 && !MHD_lookup_connection_value(NULL, MHD_HEADER_KIND, "Content-Type") &&
+	    ((ulen > 5 && strcmp(url + ulen - 5, "/file") == 0) || (ulen > 6 && strcmp(url + ulen - 6, "/stage") == 0)))
+		gt_header("Content-Type", "application/octet-stream");
 	struct MHD_Connection *c = (struct MHD_Connection *)&gt_now; /* opaque to the room */
 	glance_request(t->g, c, t->conn, &r, url, method, NULL, &n);
 	if (!gt_now.queued && body && *body) {

@@ -108,6 +108,21 @@ static void test_region(void **state)
 	snprintf(url, sizeof url, "/region/%s/v2/images/%s", ut_region_names[1], id);
 	assert_int_equal(gt_status(&t, "GET", url, "alice", NULL), 404);
 	assert_int_equal(gt_status(&t, "GET", "/region/nowhere/v2/images", "alice", NULL), 404);
+	/* a create says where the image is and in which store, as Glance's
+	 * (Location, OpenStack-image-store-ids): at the root and under a
+	 * region's prefix */
+	for (int k = 0; k < 2; k++) {
+		struct gt_reply o;
+		char want[400], path[300];
+		snprintf(path, sizeof path, "%s%s/v2/images", k ? "/region/" : "", k ? ut_region_names[1] : "");
+		assert_int_equal(gt_call(&t, &o, "POST", path, "alice", "{\"name\": \"where\"}"), 201);
+		snprintf(want, sizeof want, "http://127.0.0.1:9292%s%s/v2/images/%s", k ? "/region/" : "",
+		         k ? ut_region_names[1] : "", json_string_value(json_object_get(o.json, "id")));
+		assert_string_equal(gt_reply_header(&o, "Location"), want);
+		assert_string_equal(gt_reply_header(&o, "OpenStack-image-store-ids"), ut_region_names[k]);
+		assert_string_equal(gt_reply_header(&o, "OpenStack-image-import-methods"), "glance-direct,web-download");
+		gt_reply_free(&o);
+	}
 	gt_stop(&t);
 }
 
@@ -269,6 +284,7 @@ static void test_announced_length(void **state)
 	gt_now.queued = 0;
 	gt_header("X-Auth-Token", gt_token(&t, "alice"));
 	gt_header("Content-Length", "1073741824");
+	gt_header("Content-Type", "application/octet-stream");
 	glance_request(t.g, (struct MHD_Connection *)&gt_now, t.conn, &r, url, "PUT", NULL, &n);
 	assert_int_equal(gt_now.queued, 0); /* an upload of 1 GiB: read on */
 	glance_done(r, MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN, "127.0.0.1");

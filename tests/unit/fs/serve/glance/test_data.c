@@ -112,6 +112,33 @@ static void test_refused_upload_gives_back(void **state)
 	gt_stop(&t);
 }
 
+/* An image's bytes are application/octet-stream, as Glance's deserializer
+ * takes them: a PUT of file or stage as JSON, as text, as an empty type or
+ * a longer name is 415 and the image stays queued, nothing begun; with a
+ * parameter, or in capitals, the bytes are taken (and these ten, of no
+ * disk format, refused by the sniff: 400). */
+static void test_bytes_type(void **state)
+{
+	static const char *const refused[] = {"application/json", "text/plain", "", "application/octet-streamx",
+	                                      "application/octet"};
+	struct gt t;
+	char id[37], url[200];
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	for (int stage = 0; stage < 2; stage++) {
+		snprintf(url, sizeof url, "/v2/images/%s/%s", id, stage ? "stage" : "file");
+		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			gt_header("Content-Type", refused[i]);
+			assert_int_equal(gt_status(&t, "PUT", url, "alice", "0123456789"), 415);
+			assert_int_equal(gt_image(&t, id).status, MODEL_IMG_QUEUED);
+		}
+		gt_header("Content-Type", stage ? "APPLICATION/Octet-Stream" : "application/octet-stream; charset=binary");
+		assert_int_equal(gt_status(&t, "PUT", url, "alice", "0123456789"), 400);
+		assert_int_equal(gt_image(&t, id).status, MODEL_IMG_QUEUED);
+	}
+	gt_stop(&t);
+}
+
 /* A held upload: PUT url as who on conn, a 1 MiB body announced, its first
  * bytes sent and the rest never (a client that trickles): the request,
  * which holds its upload slot until gt_let_go; or NULL when the server
@@ -127,6 +154,7 @@ static struct glance_req *gt_hold(struct gt *t, struct serve_conn *conn, const c
 	memset(&gt_now.out, 0, sizeof(gt_now.out));
 	gt_header("X-Auth-Token", gt_token(t, who));
 	gt_header("Content-Length", "1048576");
+	gt_header("Content-Type", "application/octet-stream");
 	glance_request(t->g, c, conn, &r, url, "PUT", NULL, &n);
 	if (!gt_now.queued) {
 		n = 4;
@@ -251,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_download_ranges, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_upload_gives_back, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_type, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_held_uploads, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);

@@ -3,7 +3,7 @@
  * imports; §5.2 URL imports) through the dispatcher (glance_test.h): the
  * body of POST /v2/images/{id}/import — each method offered and not, the
  * method's name missing or of the wrong type, the stores (the region's
- * only), web-download's uri missing, of the wrong type, of another scheme,
+ * only: another is 409, as Glance's), web-download's uri missing, of the wrong type, of another scheme,
  * at FETCH_URL_MAX bytes and one past; glance-direct with nothing staged;
  * glance-download's id — and what a 202 leaves: the image importing, one
  * task row with the request's body, listed to its owner only (not to a
@@ -47,11 +47,11 @@ static void test_bodies(void **state)
 		{"{\"method\": {\"name\": \"web-download\", \"uri\": \"file:///etc/passwd\"}}", 400},
 		{"{\"method\": {\"name\": \"web-download\", \"uri\": \"http://\"}}", 400},
 		{"{\"method\": {\"name\": \"web-download\", \"uri\": \"http://127.0.0.1/x\"}, \"stores\": [\"cn-south-1\"]}",
-		 400},
+		 409}, /* a store not here: Glance's 409 */
 		{"{\"method\": {\"name\": \"web-download\", \"uri\": \"http://127.0.0.1/x\"}, \"stores\": [1]}", 400},
 		{"{\"method\": {\"name\": \"web-download\", \"uri\": \"http://127.0.0.1/x\"}, \"stores\": [\"cn-north-1\", "
 		 "\"cn-east-2\"]}",
-		 400},
+		 409},
 		{"{\"method\": {\"name\": \"glance-direct\"}}", 409},                  /* nothing staged */
 		{"{\"method\": {\"name\": \"glance-download\"}}", 400},                /* no id */
 		{"{\"method\": {\"name\": \"glance-download\", \"glance_image_id\": \"nope\", \"glance_region\": "
