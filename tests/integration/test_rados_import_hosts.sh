@@ -31,8 +31,11 @@
 #     c's rows and asks for the rest (one range); by the server's own
 #     count no byte of z was sent twice across the three hosts, and z's
 #     sha256 and bytes (e2's too) are the file's;
+#   - b's boot profile of z (the chunks e2 read first) is in the
+#     database: an import of z's URL on a fourth host d asks for its
+#     chunks first;
 #   - fsck clean afterwards.
-# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s), z's part about 12 s more.
+# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s), z's part about 12 s more, d's 4 s.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -222,6 +225,26 @@ for (a0, b0), (a1, b1) in zip(r, r[1:]):
 sys.exit(r[0][0] != 0 or r[-1][1] != size or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])))
 EOF
 assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)  -" "$(sha256sum <"$V2")" "e2's vda on b"
+
+say "b's boot profile of z (e2's first reads: chunks 0, 1, 11) orders an import of its URL on a fourth host d"
+assert_eq 1 "$(psql -qtAX "$URL" -c "SELECT count(*) FROM early_profiles")" "the profiles in the database"
+D="$T/mnt-d"
+echo $MiB >"$ZCTL/stop_at"
+mount_imgfs "$T/state-d" "$D" "db=$URL,host=d,workers=1"
+PD="$D/regions/r1/private"
+n2=$(zreqs)
+mkdir "$PD/z2"
+echo "url http://127.0.0.1:$ZPORT/z.raw" >"$PD/z2/source"
+# A plain import whose URL has a profile turns to windows at once (the
+# stream held at its first MiB, the chunk it was in completed by a range
+# inside it), its first the profile's chunk 1 and the run after it; then
+# chunk 11's run, before the lowest.
+wait_for 20 grep -q "^BEGIN z.raw $MiB " "$ZLOG" || fail "d's import asked for no window at 1 MiB: $(tail -n 3 "$ZLOG")"
+rm "$ZCTL/stop_at"
+imgfs_wait "$PD/z2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait z2: $(cat "$PD/z2/error")"; }
+order=$(tail -n +$((n2 + 1)) <(grep '^BEGIN z.raw ' "$ZLOG") | awk '$3 >= 1048576 { printf "%d ", $3 / 1048576 }')
+assert_eq "1 11 9 19 " "$order" "the MiB each of d's ranges began at"
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(cat "$PD/z2/sha256")" "z2's sha256 on d"
 admin host remove c || fail "host remove c"
 # e1's disk was local to c (§13.14): lost, not moved.
 wait_for 10 grep -q '^lost: ' "$B/regions/r1/instances/e1/status" ||
