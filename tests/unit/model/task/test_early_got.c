@@ -61,40 +61,69 @@ static int64_t rows(struct ut_fx *fx, int64_t id)
 	return ut_sql_int(fx, "SELECT count(*) FROM early_got WHERE image_id = %lld", (long long)id);
 }
 
+/* Rows the database produced for this model's statements so far. */
+static int64_t rows_read(struct ut_fx *fx)
+{
+	return (int64_t)atomic_load(&fx->m->rows);
+}
+
 static void test_rows_taken(void **state)
 {
 	struct ut_fx *fx = *state;
-	int64_t id = importing(fx);
+	int64_t id = importing(fx), before;
 	struct early_import *e = entry(fx, id);
 	chunk_id a = stored(fx, 0xa5), hole = {{0}}, gone = a;
 
 	gone.b[0] ^= 0xff; /* a chunk the store does not hold */
 	assert_int_equal(arrived(fx, id), 0);
+	assert_int_equal(early_got_add(fx->m, e, 0, &a), 0);
 	assert_int_equal(early_got_add(fx->m, e, 3, &a), 0);
 	assert_int_equal(early_got_add(fx->m, e, 4, &hole), 0);
+	assert_int_equal(early_got_add(fx->m, e, 5, &a), 0); /* the last chunk */
 	assert_int_equal(early_got_add(fx->m, e, 2, &gone), 0);
 	assert_int_equal(early_got_add(fx->m, e, 3, &a), 0); /* once a chunk */
-	assert_int_equal(rows(fx, id), 3);
+	assert_int_equal(rows(fx, id), 5);
 	assert_int_equal(ut_sql_int(fx, "SELECT length(chunk) FROM early_got WHERE image_id = %lld AND idx = 4",
 	                            (long long)id),
 	                 0);
-	/* Chunk 3 and the hole; not chunk 2, whose id the store lacks. */
-	assert_int_equal(early_got_pick(fx->m, e), 2);
-	assert_int_equal(arrived(fx, id), 2 * MiB);
-	/* Each row read once. */
+	/* Not a row this program writes: an index past 2^32 (it would be
+	 * chunk 1 cut to 32 bits) is no chunk of the file. */
+	ut_sql(fx, "INSERT INTO early_got(image_id, idx, chunk, size, validator) SELECT image_id, 4294967297, chunk, "
+	           "size, validator FROM early_got WHERE image_id = %lld AND idx = 3",
+	       (long long)id);
+	/* Chunks 0, 3, 5 and the hole; not chunk 2, whose id the store lacks. */
+	assert_int_equal(early_got_pick(fx->m, e), 4);
+	assert_int_equal(arrived(fx, id), 4 * MiB);
+	/* Each row read once: the next pick reads none. */
+	before = rows_read(fx);
 	assert_int_equal(early_got_pick(fx->m, e), 0);
-	assert_int_equal(arrived(fx, id), 2 * MiB);
+	assert_int_equal(rows_read(fx), before);
+	assert_int_equal(arrived(fx, id), 4 * MiB);
 	/* A row of another version of the file is not this entry's. */
-	ut_sql(fx, "UPDATE early_got SET validator = 'other' WHERE image_id = %lld AND idx = 2", (long long)id);
 	chunk_id b = stored(fx, 0x5a);
-	ut_sql(fx, "INSERT INTO early_got(image_id, idx, chunk, size, validator) SELECT image_id, 5, chunk, size, "
+	ut_sql(fx, "UPDATE early_got SET validator = 'other' WHERE image_id = %lld AND idx = 2", (long long)id);
+	ut_sql(fx, "DELETE FROM early_got WHERE image_id = %lld AND idx = 1", (long long)id);
+	ut_sql(fx, "INSERT INTO early_got(image_id, idx, chunk, size, validator) SELECT image_id, 1, chunk, size, "
 	           "'\"etag-2\"' FROM early_got WHERE image_id = %lld AND idx = 3",
 	       (long long)id);
 	assert_int_equal(early_got_pick(fx->m, e), 0);
-	/* Another host's row, written after this entry's last pick: taken. */
+	ut_sql(fx, "DELETE FROM early_got WHERE image_id = %lld AND idx = 1", (long long)id);
+	/* Another host's row, written after this entry's last pick: taken,
+	 * once. */
 	assert_int_equal(early_got_add(fx->m, e, 1, &b), 0);
 	assert_int_equal(early_got_pick(fx->m, e), 1);
-	assert_int_equal(arrived(fx, id), 3 * MiB);
+	assert_int_equal(arrived(fx, id), 5 * MiB);
+	before = rows_read(fx);
+	assert_int_equal(early_got_pick(fx->m, e), 0);
+	assert_int_equal(rows_read(fx), before);
+	/* The very next row (seq one past the last read): the same. */
+	ut_sql(fx, "DELETE FROM early_got WHERE image_id = %lld AND idx = 2", (long long)id);
+	assert_int_equal(early_got_add(fx->m, e, 2, &b), 0);
+	assert_int_equal(early_got_pick(fx->m, e), 1);
+	assert_int_equal(arrived(fx, id), 6 * MiB);
+	before = rows_read(fx);
+	assert_int_equal(early_got_pick(fx->m, e), 0);
+	assert_int_equal(rows_read(fx), before);
 	assert_true(early_got_kept(fx->m, id));
 	early_end(fx->m, e);
 }

@@ -4,7 +4,8 @@
  * under its URL's hash (the URL itself not kept), its chunks in order,
  * bounded at EARLY_PROFILE_MAX chunks — kept whole at the bound, its first
  * EARLY_PROFILE_MAX one past it (written, and read from a longer row) —
- * and its indexes past the image's chunks skipped.  On both drivers.
+ * and its indexes past the image's chunks skipped, at most the image's
+ * chunks read from any row; an empty order writes none.  On both drivers.
  */
 #include "early_int.h"
 #include "test_util.h"
@@ -76,11 +77,42 @@ static void test_long_row(void **state)
 	free(o);
 }
 
+/* The smallest: a profile of one chunk, an image of one chunk; a row of
+ * repeated indexes (not this version's writing) gives at most the image's
+ * chunks; an empty order writes no row. */
+static void test_small(void **state)
+{
+	struct ut_fx *fx = *state;
+	uint32_t zero = 0, ones[10], *plan = NULL, nplan = 0;
+	db_stmt *st;
+
+	assert_int_equal(early_profile_put(fx->m, URL, &zero, 0), 0);
+	assert_false(early_profiled(fx->m, URL));
+	assert_int_equal(early_profile_put(fx->m, URL, &zero, 1), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT length(chunks) FROM early_profiles"), 4);
+	early_profile_load(fx->m, URL, 1, &plan, &nplan);
+	assert_int_equal(nplan, 1);
+	assert_int_equal(plan[0], 0);
+	free(plan);
+	for (int i = 0; i < 10; i++)
+		ones[i] = 1;
+	st = ut_prepare(fx, "UPDATE early_profiles SET chunks = ?");
+	db_bind_blob(st, 1, ones, sizeof(ones)); /* little-endian, as written */
+	assert_int_equal(db_step(st), DB_DONE);
+	ut_finalize(st);
+	early_profile_load(fx->m, URL, 5, &plan, &nplan);
+	assert_int_equal(nplan, 5);
+	for (uint32_t i = 0; i < nplan; i++)
+		assert_int_equal(plan[i], 1);
+	free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bound, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_long_row, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_small, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
