@@ -266,6 +266,10 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 				/* What the importing host made durable since: read
 				 * from the store, not asked of the source again. */
 				int got = early_remote_load(m, e->image_id);
+				/* And past it, what the importing host recorded
+				 * (early_got.c): this chunk, in flight for us. */
+				if (got >= 0)
+					(void)early_got_take(m, e, i);
 				IMGFS_LOCK(&set->lock, model_early_lock);
 				if (got == -ENOENT || (got >= 0 && bit(e->arrived, i))) {
 					bit_set(e->inflight, i, false);

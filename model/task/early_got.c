@@ -20,8 +20,9 @@
  * reader on another host fetched is not fetched again), the run after a
  * crash and a host that takes the import over (the chunks that arrived
  * past the durable point), and another host's early entry when it reads
- * the task row again (the chunks the importing host fetched).  Each reads
- * the rows written since the last it read (seq), of its version only.
+ * the task row again (the chunks the importing host fetched; the chunk
+ * its reader holds in flight by early_got_take).  Each reads the rows
+ * written since the last it read (seq), of its version only.
  *
  * Bounds (SPEC §12.8): the rows read at once (20 B each), at most the
  * file's chunks.
@@ -165,6 +166,56 @@ int early_got_pick(model *m, struct early_import *e)
 out:
 	free(ok);
 	free(g.r);
+	return rc;
+}
+
+int early_got_take(model *m, struct early_import *e, uint32_t i)
+{
+	struct model_early *set = m->early;
+	char validator[FETCH_VALIDATOR_MAX];
+	struct model_conn *c;
+	blob_store *s = NULL;
+	chunk_id id;
+	uint64_t total;
+	uint32_t gen;
+	size_t len = 0;
+	db_stmt *st;
+	int rc;
+
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	total = e->total;
+	gen = e->gen;
+	snprintf(validator, sizeof(validator), "%s", e->validator);
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	if ((rc = model_conn_get(m, &c)) < 0 || (rc = model_store(m, e->region_id, &s)) < 0)
+		return rc;
+	if (!(st = model_stmt(c, SQL("SELECT chunk FROM early_got WHERE image_id = ? AND idx = ? AND size = ? "
+	                             "AND validator = ?"))))
+		return -EIO;
+	db_bind_int64(st, 1, e->image_id);
+	db_bind_int64(st, 2, i);
+	db_bind_int64(st, 3, (int64_t)total);
+	db_bind_text(st, 4, validator);
+	memset(&id, 0, sizeof(id));
+	if ((rc = db_step(st)) == DB_ROW && ((len = db_col_bytes(st, 0)) == 0 || len == sizeof(id.b))) {
+		if (len)
+			memcpy(id.b, db_col_blob(st, 0), len);
+		rc = 1;
+	} else {
+		rc = rc == DB_ROW || rc == DB_DONE ? 0 : rc < 0 ? rc : -EIO;
+	}
+	db_reset(st);
+	if (rc <= 0 || (!chunk_id_is_null(&id) && blob_store_has_chunk(s, &id) != 1))
+		return rc < 0 ? rc : 0;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	rc = 0;
+	if (e->gen == gen && i < e->nchunks && !bit(e->arrived, i) && blob_manifest_set(e->got, i, &id) == 0) {
+		bit_set(e->arrived, i, true);
+		e->arrived_bytes += blob_chunk_len(total, i);
+		pthread_cond_broadcast(&set->cv);
+		rc = 1;
+	}
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	return rc;
 }
 

@@ -117,6 +117,10 @@ int early_copy_fetch(model *m, struct early_import *e, uint32_t i, char *why, si
  * rows written since e's last pick, of e's version, whose chunk the store
  * holds and e has not (nor in flight): arrived (early_got_pick, early.h). */
 int early_got_add(model *m, struct early_import *e, uint32_t i, const chunk_id *id);
+/* early_got.c: chunk i of e, in flight for the caller, arrived if a row
+ * of e's version names it and the store holds it (another host fetched
+ * it): 1, 0 (not recorded, not there), -errno. */
+int early_got_take(model *m, struct early_import *e, uint32_t i);
 /* early_profile.c: the profile of url, at most n chunks below n and
  * EARLY_PROFILE_MAX (none: *nplan 0). */
 void early_profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, uint32_t *nplan);

@@ -26,7 +26,8 @@
 #     (no request) and chunk 11, past c's window, from the source (one
 #     range, its row written); c's import then takes chunk 11 from the
 #     cluster (its windows go 2-9, 10, 12-19: around it), gets chunks 12
-#     and 13 past its durable point (12 MiB) and is killed: b takes the
+#     and 13 past its durable point (12 MiB), of which e2 reads 12 from
+#     the cluster (no request), and is killed: b takes the
 #     import over from that point, takes 12 and 13 from the cluster by
 #     c's rows and asks for the rest (one range); by the server's own
 #     count no byte of z was sent twice across the three hosts, and z's
@@ -197,6 +198,11 @@ assert_eq "BEGIN z.raw $((10 * MiB)) $((11 * MiB)) 206
 BEGIN z.raw $((12 * MiB)) $((20 * MiB)) 206" "$(grep '^BEGIN z.raw ' "$ZLOG" | tail -n +$((n0 + 2)))" \
     "c's requests of z after b fetched chunk 11"
 assert_eq "2 3 4 5 6 7 8 9 10 11 12 13" "$(zrows)" "the chunks recorded"
+# b's instance reads chunk 12, which c fetched past its durable point:
+# from the cluster, by c's row, with no request.
+n12=$(zreqs)
+assert_eq "$(mib "$F/z.raw" 12)" "$(mib "$V2" 12)" "e2's chunk 12 read early on b"
+assert_eq "$n12" "$(zreqs)" "requests of z after b read chunk 12, which c recorded past its durable point"
 kill_imgfs "$C"
 n1=$(zreqs)
 rm "$ZCTL/stop_range"
@@ -226,7 +232,7 @@ sys.exit(r[0][0] != 0 or r[-1][1] != size or any(b0 != a1 for (_, b0), (a1, _) i
 EOF
 assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)  -" "$(sha256sum <"$V2")" "e2's vda on b"
 
-say "b's boot profile of z (e2's first reads: chunks 0, 1, 11) orders an import of its URL on a fourth host d"
+say "b's boot profile of z (e2's first reads: chunks 0, 1, 11, 12) orders an import of its URL on a fourth host d"
 assert_eq 1 "$(psql -qtAX "$URL" -c "SELECT count(*) FROM early_profiles")" "the profiles in the database"
 D="$T/mnt-d"
 echo $MiB >"$ZCTL/stop_at"

@@ -128,6 +128,28 @@ static void test_rows_taken(void **state)
 	early_end(fx->m, e);
 }
 
+/* A reader's chunk in flight: taken by its own row (another host's fetch),
+ * not without one, nor when the store lacks it, nor twice. */
+static void test_take_one(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t id = importing(fx);
+	struct early_import *e = entry(fx, id);
+	chunk_id a = stored(fx, 0x42), gone = a;
+
+	gone.b[3] ^= 0x10;
+	assert_int_equal(early_got_add(fx->m, e, 2, &a), 0);
+	assert_int_equal(early_got_add(fx->m, e, 5, &gone), 0);
+	assert_int_equal(early_got_take(fx->m, e, 3), 0);
+	assert_int_equal(early_got_take(fx->m, e, 5), 0);
+	assert_int_equal(arrived(fx, id), 0);
+	assert_int_equal(early_got_take(fx->m, e, 2), 1);
+	assert_int_equal(arrived(fx, id), MiB);
+	assert_int_equal(early_got_take(fx->m, e, 2), 0);
+	assert_int_equal(arrived(fx, id), MiB);
+	early_end(fx->m, e);
+}
+
 static void test_rows_go_with_the_task(void **state)
 {
 	struct ut_fx *fx = *state;
@@ -157,6 +179,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rows_taken, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_rows_go_with_the_task, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_take_one, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
