@@ -689,9 +689,55 @@ static const char schema_v26[] =
 static const char schema_v27[] = "ALTER TABLE blobs ADD COLUMN md5 TEXT NOT NULL DEFAULT '';"
                                  "ALTER TABLE blobs ADD COLUMN sha512 TEXT NOT NULL DEFAULT '';";
 
+/* Version 28: an early import's state shared by every host (SPEC §6.5
+ * "Early", §13.13; model/task/early_got.c, early_profile.c), where it was
+ * one host's files (<state>/early-got/, <state>/profiles/).
+ *
+ * early_got: a chunk an early import's fetch (the import's window, or an
+ * early reader's range on any host) stored in the region's store, written
+ * after the chunk was stored durably (a row never names a chunk that is
+ * not there but by gc, which a taker checks), and only while the image's
+ * import task exists; the task row's deletion (a seal, a failure, a
+ * cancel) deletes them in its transaction (the trigger).  The importing
+ * host takes the rows of other hosts' readers before each window, and a
+ * host that takes the import over, or runs it again after a crash, the
+ * chunks that arrived past its durable point: none is fetched twice.
+ *   seq        the order rows were written (a taker reads those after
+ *              the last it read)
+ *   image_id   images(id) of the import
+ *   idx        the chunk's index in the file (1 MiB chunks)
+ *   chunk      its id (16 bytes), empty for a chunk of zeros (a hole)
+ *   size, validator  the version of the file it is a chunk of (fetch.h)
+ *
+ * early_profiles: boot profiles (SPEC §6.5 "Boot profile"), one a URL,
+ * written when an import that readers read early ends, read by the next
+ * import of that URL on any host (a hint: it orders fetches, never bytes).
+ *   url_hash   FNV-1a 64 of the URL, 16 hex digits (the URL may hold a
+ *              password: it is not kept)
+ *   chunks     the chunk indexes in the order of their first read, 4
+ *              bytes each, little-endian; at most EARLY_PROFILE_MAX
+ *   saved      unix seconds */
+static const char schema_v28[] =
+	"CREATE TABLE early_got ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  image_id INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  chunk BLOB NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  validator TEXT NOT NULL,"
+	"  UNIQUE(image_id, idx));"
+	"CREATE INDEX early_got_image ON early_got(image_id, seq);"
+	"CREATE TRIGGER early_got_end AFTER DELETE ON tasks WHEN OLD.kind = 'import' BEGIN"
+	"  DELETE FROM early_got WHERE image_id = OLD.image_id;"
+	" END;"
+	"CREATE TABLE early_profiles ("
+	"  url_hash TEXT PRIMARY KEY,"
+	"  chunks BLOB NOT NULL,"
+	"  saved INTEGER NOT NULL);";
+
 const char *const schema_sqlite_steps[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
                                            schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
                                            schema_v13, schema_v14, schema_v15, schema_v16, schema_v17, schema_v18,
                                            schema_v19, schema_v20, schema_v21, schema_v22,
-                                           schema_v23, schema_v24, schema_v25, schema_v26, schema_v27};
+                                           schema_v23, schema_v24, schema_v25, schema_v26, schema_v27, schema_v28};
 const int schema_sqlite_version = sizeof(schema_sqlite_steps) / sizeof(schema_sqlite_steps[0]);

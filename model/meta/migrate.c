@@ -51,7 +51,7 @@ static const char *const tables[] = {
 	"accounts", "regions", "data_keys", "blobs", "images", "devices", "snapshots", "instances",
 	"instance_disks", "shares", "quotas", "tasks", "writers", "settings", "import_addresses",
 	"download_links", "task_turns", "blob_holds", "image_props", "api_tokens", "api_tasks", "inspections",
-	"snapshot_inspections",
+	"snapshot_inspections", "early_got", "early_profiles",
 };
 
 struct migrate {
@@ -264,11 +264,13 @@ static int copy_secret(struct migrate *mg, const uint8_t key[BLOB_SECRET_SIZE])
 static int move_sequences(struct migrate *mg)
 {
 	static const char *const with_ids[] = {"accounts", "regions", "data_keys", "blobs", "images", "snapshots",
-	                                       "instances", "tasks", "writers", "changes", "api_tokens", "api_tasks"};
+	                                       "instances", "tasks", "writers", "changes", "api_tokens", "api_tasks",
+	                                       "early_got"};
 	char sql[256];
 	int rc;
 	for (size_t i = 0; i < sizeof(with_ids) / sizeof(with_ids[0]); i++) {
-		const char *col = strcmp(with_ids[i], "changes") == 0 ? "seq" : "id";
+		const char *col =
+		    strcmp(with_ids[i], "changes") == 0 || strcmp(with_ids[i], "early_got") == 0 ? "seq" : "id";
 		snprintf(sql, sizeof(sql),
 		         "SELECT setval(pg_get_serial_sequence('%s', '%s'), GREATEST((SELECT max(%s) FROM %s), 1))",
 		         with_ids[i], col, col, with_ids[i]);

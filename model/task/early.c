@@ -9,8 +9,8 @@
  * early_want), import.c (the import's windows: early_begin, early_window,
  * early_fetch, early_prefix, early_end).  Any thread.  Its parts below
  * it (early_int.h, the entry they share): early_fetch.c (a range fetched
- * into the entry; a copy's chunk placed), early_got.c (what arrived, kept
- * across a crash), early_profile.c (boot profiles); beside it,
+ * into the entry; a copy's chunk placed), early_got.c (what arrived, as rows
+ * every host reads), early_profile.c (boot profiles); beside it,
  * early_copy.c (the copy's side) and early_remote.c (another host's import).
  *
  * One entry per image imported early, in the model's set (m->early; no
@@ -266,6 +266,10 @@ static int need_chunk(model *m, struct early_import *e, uint32_t i, chunk_id *id
 				/* What the importing host made durable since: read
 				 * from the store, not asked of the source again. */
 				int got = early_remote_load(m, e->image_id);
+				/* And past it, what the importing host recorded
+				 * (early_got.c): this chunk, in flight for us. */
+				if (got >= 0)
+					(void)early_got_take(m, e, i);
 				IMGFS_LOCK(&set->lock, model_early_lock);
 				if (got == -ENOENT || (got >= 0 && bit(e->arrived, i))) {
 					bit_set(e->inflight, i, false);
@@ -619,18 +623,9 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 	uint32_t n = (uint32_t)((total + CHUNK - 1) / CHUNK);
 	size_t nb = (n + 7) / 8 + 1;
 	uint32_t *plan = NULL, nplan = 0;
-	blob_manifest *kept = NULL;
-	int64_t region_id = 0;
 	int rc = 0;
 
 	early_profile_load(m, url, n, &plan, &nplan);
-	/* What a run before a crash fetched and stored (got_save). */
-	IMGFS_LOCK(&set->lock, model_early_lock);
-	if ((e = early_find(set, image_id)))
-		region_id = e->region_id;
-	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	if (e && early_got_kept(m, image_id))
-		kept = early_got_load(m, image_id, region_id, validator, total);
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if (!(e = early_find(set, image_id))) {
 		rc = -ENOENT;
@@ -648,6 +643,7 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->arrived_bytes = 0;
 		e->fmt = 0;
 		e->gen++;
+		e->got_seq = 0;
 		pool_drop(e);
 	}
 	if (!e->ready) {
@@ -681,23 +677,20 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		bit_set(e->arrived, i, true);
 		e->arrived_bytes += blob_chunk_len(total, i);
 	}
-	for (uint32_t k = 0; kept && k < kept->count; k++) {
-		uint32_t i = kept->index[k];
-		if (i >= n || bit(e->arrived, i) || bit(e->inflight, i))
-			continue;
-		if ((rc = blob_manifest_set(e->got, i, &kept->id[k])) < 0)
-			goto out;
-		bit_set(e->arrived, i, true);
-		e->arrived_bytes += blob_chunk_len(total, i);
-	}
 	e->ready = true;
 	e->remote = false; /* the import runs here now (early_remote_set says otherwise) */
+	e->users++;
 	pthread_cond_broadcast(&set->cv);
 	*out = e;
 out:
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	free(plan);
-	blob_manifest_free(kept);
+	if (rc == 0) {
+		/* What arrived past the held bytes and is in the store: a run
+		 * before a crash's, another host's (early_got.c). */
+		(void)early_got_pick(m, e);
+		release(set, e);
+	}
 	return rc;
 }
 
@@ -907,7 +900,6 @@ void early_end(model *m, struct early_import *e)
 	pthread_cond_broadcast(&set->cv);
 	last = e->users == 0;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
-	early_got_remove(m, e->image_id); /* sealed or failed: nothing to resume */
 	if (last)
 		early_entry_free(e);
 }

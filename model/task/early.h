@@ -18,6 +18,9 @@
  * holds the L1 table, an L2 cache and three clusters); a reader beyond
  * them waits for one. */
 #define EARLY_QCOW2_READERS 4
+/* The chunks a boot profile keeps at most (SPEC §12.8): the first reads
+ * of its instances, 16 GiB of them, 64 KiB a row. */
+#define EARLY_PROFILE_MAX 16384
 
 struct model_early; /* the model's set of early imports (m->early) */
 struct early_import;
@@ -88,17 +91,24 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 int early_prefix(model *m, struct early_import *e, blob_manifest **out, uint64_t *prefix);
 /* Bytes arrived (progress). */
 uint64_t early_arrived(model *m, struct early_import *e);
-/* Whether url has a boot profile here (an earlier early start's): its
- * import, early or not, fetches the profile's chunks first. */
+/* Whether url has a boot profile (an earlier early start's, on any
+ * host): its import, early or not, fetches the profile's chunks first. */
 bool early_profiled(model *m, const char *url);
-/* Whether an early import of image_id kept what arrived (its chunks
- * past the durable point) when its process died: its next run, early
- * again, takes them instead of fetching them again. */
+/* Whether an early import of image_id kept what arrived (rows of chunks
+ * its fetches stored, early_got.c) when its process died or its host was
+ * lost: its next run, early again, takes them instead of fetching them
+ * again. */
 bool early_got_kept(model *m, int64_t image_id);
-void early_got_remove(model *m, int64_t image_id);
 /* The order in which readers first read its chunks, kept for the next
  * import of the same URL (a boot profile: its chunks are fetched first). */
 void early_profile_save(model *m, struct early_import *e);
+/* The profile of url made order[0..n) (its first EARLY_PROFILE_MAX): 0 or
+ * -errno (early_profile_save's, and the unit tests'). */
+int early_profile_put(model *m, const char *url, const uint32_t *order, uint32_t n);
+/* The rows of chunks other hosts' readers (or this import's run before a
+ * crash) stored, taken as arrived before the next window: the number
+ * taken, or -errno (a hint: the window fetches what it has not). */
+int early_got_pick(model *m, struct early_import *e);
 /* The import is done with it (sealed, failed, stopped): the entry goes;
  * readers then read the image. */
 void early_end(model *m, struct early_import *e);

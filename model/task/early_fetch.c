@@ -64,6 +64,8 @@ static int sink_chunk(struct early_sink *k)
 	memset(&id, 0, sizeof(id));
 	if (!zero && (rc = blob_store_put_chunk(k->s, &id, k->buf, k->have)) < 0)
 		return rc;
+	/* Durable in the store: now its row, for every host (a hint). */
+	(void)early_got_add(k->m, e, k->chunk, &id);
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((rc = blob_manifest_set(e->got, k->chunk, &id)) == 0) {
 		bit_set(e->arrived, k->chunk, true);
@@ -148,8 +150,6 @@ int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, 
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	if (rc < 0 && !why[0])
 		snprintf(why, cap, "%s", strerror(-rc));
-	if (k.chunk > first)
-		early_got_save(m, e);
 	return rc;
 }
 

@@ -3,7 +3,7 @@
  * it up (SPEC §6.5 "Early"; early.c's header says what an entry is and
  * how its lock is used): early.c (the set, readers, the import's side),
  * early_fetch.c (a range fetched, a copy's chunk placed), early_got.c (what
- * arrived, kept across a crash), early_profile.c (boot profiles),
+ * arrived, as rows every host reads), early_profile.c (boot profiles),
  * early_copy.c (the copy's side).  Not for any other file: early.h is the
  * interface.
  */
@@ -45,6 +45,8 @@ struct early_import {
 	uint8_t *seen;
 	uint32_t *order, norder;
 	uint32_t *plan, nplan, plan_at;
+	/* The rows of early_got (early_got.c) read so far: the last seq. */
+	int64_t got_seq;
 	/* A copy between regions (SPEC §6.3): its source device's region and
 	 * blob; got holds the source's ids (the same in every region) and
 	 * arrived says which are in this region's store; moved: a reader
@@ -82,7 +84,6 @@ struct early_q {
 };
 
 struct model_early {
-	unsigned seq; /* temporary names of the arrived files (got_save) */
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* a chunk arrived or was given up, an entry turned ready or failed */
 	struct early_import *list;
@@ -111,13 +112,17 @@ struct timespec early_deadline(void);
 /* early_fetch.c: chunk i of a copy (in flight for the caller) placed in
  * this region's store from the source region's; 0 or -errno with why. */
 int early_copy_fetch(model *m, struct early_import *e, uint32_t i, char *why, size_t cap);
-/* early_got.c: e's arrived chunks saved (a hint: a failure costs fetches
- * after a crash, never bytes); the chunks the file kept for image_id names
- * that the store holds, for this version only (NULL: none). */
-void early_got_save(model *m, struct early_import *e);
-blob_manifest *early_got_load(model *m, int64_t image_id, int64_t region_id, const char *validator, uint64_t total);
-/* early_profile.c: the profile of url, at most n chunks below n (none:
- * *nplan 0). */
+/* early_got.c: chunk i of e stored durably (id; null: a hole), as a row
+ * every host reads (0 or -errno: a hint, a failure costs a fetch); the
+ * rows written since e's last pick, of e's version, whose chunk the store
+ * holds and e has not (nor in flight): arrived (early_got_pick, early.h). */
+int early_got_add(model *m, struct early_import *e, uint32_t i, const chunk_id *id);
+/* early_got.c: chunk i of e, in flight for the caller, arrived if a row
+ * of e's version names it and the store holds it (another host fetched
+ * it): 1, 0 (not recorded, not there), -errno. */
+int early_got_take(model *m, struct early_import *e, uint32_t i);
+/* early_profile.c: the profile of url, at most n chunks below n and
+ * EARLY_PROFILE_MAX (none: *nplan 0). */
 void early_profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, uint32_t *nplan);
 
 #endif

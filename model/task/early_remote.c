@@ -15,9 +15,11 @@
  * of a chunk the other host made durable is a read of the region's store
  * — of the cluster's, for a RADOS region — not of the source; any other
  * chunk is fetched by range of that version, as on the importing host,
- * after the row was read again (the point may have moved).  Such a fetch
- * is this host's: the importing host does not know of it and fetches the
- * chunk for its import too.
+ * after the row was read again (the point may have moved), and so is a
+ * chunk the importing host stored past its point (its rows, early_got.c,
+ * taken by early_begin).  Such a fetch stores the chunk in the region's
+ * store and writes its row: the importing host takes it before its next
+ * window, and does not fetch it again.
  *
  * Bounds (SPEC §12): the manifest of the point, while it is read.
  */

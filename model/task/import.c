@@ -512,6 +512,15 @@ out:
 	return rc;
 }
 
+/* The next window of an early import (early_window), once the chunks other
+ * hosts' readers stored are taken (early_got.c: their rows), so that none
+ * is fetched twice across hosts (SPEC §6.5 "Several hosts"). */
+static int import_early_window(struct import_run *ir, uint32_t *first, uint32_t *end, char *why, size_t cap)
+{
+	(void)early_got_pick(ir->r->m, ir->early); /* a hint: what it missed is fetched */
+	return early_window(ir->r->m, ir->early, first, end, why, cap);
+}
+
 /* The import turns to windows (an early start asked, SPEC §6.5): the
  * chunk the stream was in completed with one range, the stream's chunks
  * handed to early.c, then the lowest run of chunks nobody has, a range at
@@ -582,7 +591,7 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 	}
 	if ((rc = import_early_mark(ir, true)) < 0)
 		goto fail_store;
-	while ((rc = early_window(r->m, ir->early, &first, &end, why, sizeof(why))) == 1) {
+	while ((rc = import_early_window(ir, &first, &end, why, sizeof(why))) == 1) {
 		rc = early_fetch(r->m, ir->early, first, end, import_cancelled, ir, why, sizeof(why));
 		r->bytes_done = early_arrived(r->m, ir->early);
 		if (r->lost)
@@ -874,9 +883,10 @@ int import_run(struct task_run *r)
 	 * memory, the import runs in order. */
 	if (!early_known(r->m, r->t.image_id) && early_profiled(r->m, url))
 		(void)early_want(r->m, r->t.image_id, r->region_id);
-	/* An early import whose process died (kill -9, a power cut): early
-	 * again from its durable point, so that the chunks it fetched past it
-	 * and kept (early.c, got_save) are not fetched again. */
+	/* An early import whose process died (kill -9, a power cut), or whose
+	 * host was lost (taken over): early again from its durable point, so
+	 * that the chunks its fetches stored past it (rows, early_got.c) are
+	 * not fetched again. */
 	if (!early_known(r->m, r->t.image_id) && ir.mark > 0 && early_got_kept(r->m, r->t.image_id))
 		(void)early_want(r->m, r->t.image_id, r->region_id);
 	/* An early start of this image is known here and the bytes held name

@@ -7,7 +7,9 @@
 # ENOENT, the name taken there EEXIST, rmdir copies/<region> EPERM, the
 # source locked while copying; a second copy of the same content moves no
 # chunk (the log line's count and the chunk files of the target store);
-# with no workers, copies wait in the queue with their positions.
+# with no workers, copies wait in the queue with their positions; an
+# instance started early from a copy reads each chunk placed once, and one
+# from the copy of a QCOW2 upload (converted) reads qemu-img's raw bytes.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -165,5 +167,40 @@ assert_eq "$(cat "$P/bronze/sha256")" "$(cat "$E/private/bronze/sha256")" "sha25
 assert_eq "$(cat "$P/bronze/sha256")  -" "$(sha256sum <"$V")" "sha256 of the early instance's vda"
 assert_eq stopped "$(status_of "$E/instances/early1")" "status once the copy is available"
 assert_eq "" "$(cat "$E/instances/early1/arrived")" "arrived once settled"
+
+say "early from a copy of an image uploaded as QCOW2 (converted to cloud): every byte as qemu-img convert -O raw's"
+# 6 MiB: an MBR, random bytes, a MiB of zeros (clusters the file lacks),
+# 64 KiB clusters; uploaded (local, format qcow2), converted (decoded: the
+# cloud image's system disk is raw), copied while the instance reads.
+python3 - "$T/q.raw" <<'EOF'
+import os, sys
+b = bytearray(os.urandom(6 << 20))
+b[0:512] = bytes(512)
+b[0:2] = b"\xeb\x63"
+b[510:512] = b"\x55\xaa"
+b[2 << 20:3 << 20] = bytes(1 << 20)
+open(sys.argv[1], "wb").write(b)
+EOF
+qemu-img convert -f raw -O qcow2 "$T/q.raw" "$T/q.qcow2"
+qemu-img convert -f qcow2 -O raw "$T/q.qcow2" "$T/q.want"
+imgfs_admin "$S" quota set "$me" cn-north-1 private-images 10
+mkdir "$P/qup"
+cp "$T/q.qcow2" "$P/qup/disks/vda"
+imgfs_wait "$P/qup" >/dev/null 2>&1 || fail "qup: $(cat "$P/qup/error")"
+assert_eq qcow2 "$(cat "$P/qup/format")" "the upload's format"
+echo qcl >"$P/qup/convert"
+imgfs_wait "$P/qcl" >/dev/null 2>&1 || fail "qcl: $(cat "$P/qcl/error")"
+remount_imgfs "$S" "$M" workers=0 # the copy waits in the queue: only reads place chunks
+mkdir "$P/qcl/copies/cn-east-2" "$E/instances/early2"
+echo "early private/qcl" >"$E/instances/early2/image"
+V="$E/instances/early2/disks/vda"
+assert_eq "stopped early" "$(status_of "$E/instances/early2")" "status of an instance early from qcl's copy"
+assert_eq $((6 * MiB)) "$(stat -c %s "$V")" "its vda's size: the QCOW2's virtual size"
+cmp "$T/q.want" "$V" || fail "the early instance's vda, read while the copy waits, is not the QCOW2's disk"
+assert_eq pending "$(cat "$P/qcl/copies/cn-east-2/status")" "qcl's copy, queued meanwhile"
+remount_imgfs "$S" "$M"
+imgfs_wait "$E/private/qcl" >/dev/null 2>&1 || fail "imgfs wait on qcl's copy"
+cmp "$T/q.want" "$V" || fail "the instance's vda once the copy is available"
+cmp "$T/q.want" "$E/snapshots/$(devmap_ref "$E/private/qcl" vda)/data" || fail "qcl's copy's vda"
 
 echo "test_copy: OK"

@@ -14,7 +14,10 @@
 # error and the log's line of the read say why (§9); a daemon killed
 # (kill -9) in an early import: its next run fetches none of the chunks
 # that had arrived past the durable point, for a raw and a QCOW2 source
-# (the QCOW2 file looked at again, its disk's bytes).  Refusals of the
+# (the QCOW2 file looked at again, its disk's bytes); the database's rows
+# of them name exactly the chunks stored (none of a window in flight),
+# and go with the import (sealed, or cancelled: in the cancel's
+# transaction).  Refusals of the
 # write.  QCOW2 sources (qemu-img convert): each read fetches its L2
 # table's chunk, then its clusters', nothing twice; every byte against
 # qemu-img convert -O raw, during, across and after the import and after
@@ -501,8 +504,15 @@ for off in (10 * MiB + 5, 11 * MiB + 4096):
         sys.exit("bytes differ at %d" % off)
 PY
 }
+# got_rows IMG: the chunks IMG's early import recorded (§6.5 "Faults":
+# a row once the chunk is in the store), in order.
+got_rows() {
+    sqlite3 "$S/imgfs.db" "SELECT group_concat(idx, ' ') FROM (SELECT g.idx FROM early_got g
+        JOIN images i ON i.id = g.image_id WHERE i.name = '$1' ORDER BY g.idx)"
+}
 reads_at "$R/instances/web8/disks/vda" "$F/paused.raw" || fail "web8's chunks 10 and 11 read early"
-[[ -n "$(ls "$S/early-got")" ]] || fail "the early import kept nothing of what arrived"
+# Exactly the chunks stored: none of the window in flight (held).
+assert_eq "10 11" "$(got_rows crashy)" "the chunks recorded past the durable point"
 kill_imgfs "$M"
 seen=$(wc -l <"$LOG")
 rm "$CTL/stop_range"
@@ -517,7 +527,19 @@ print("ranges after the crash:", r)
 sys.exit(not r or any(a < 12 * MiB and b > 10 * MiB for a, b in r))
 PY
 assert_file_eq "$F/paused.raw" "$P/crashy/disks/vda" "crashy's disk"
-assert_eq "" "$(ls "$S/early-got")" "what arrived, kept until the import sealed"
+assert_eq "" "$(got_rows crashy)" "what arrived, recorded until the import sealed"
+
+say "a cancel in an early import: its rows go in the cancel's transaction"
+mkdir "$R/instances/web10"
+echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
+start cancelled paused.raw web10 $((12 * MiB))
+rm "$CTL/stop_at"
+reads_at "$R/instances/web10/disks/vda" "$F/paused.raw" || fail "web10's chunks 10 and 11 read early"
+assert_eq "10 11" "$(got_rows cancelled)" "the chunks recorded past the durable point"
+echo cancel >"$P/cancelled/cancel"
+assert_eq error "$(status_of "$P/cancelled")" "the cancelled image's status"
+assert_eq "" "$(got_rows cancelled)" "the rows of a cancelled early import"
+rm "$CTL/stop_range"
 
 say "a QCOW2 source across a crash (kill -9): looked at again, its disk's bytes, what arrived not fetched again"
 # A 12 MiB disk converted with every cluster allocated (its clusters in
@@ -549,7 +571,10 @@ assert_eq $((12 * MiB)) "$(stat -c %s "$R/instances/web9/disks/vda")" "qcrash's 
 rm "$CTL/stop_at"
 qread() { reads_at "$R/instances/web9/disks/vda" "$T/q.raw"; }
 qread || fail "qcrash's disk before the crash"
-[[ -n "$(ls "$S/early-got")" ]] || fail "the QCOW2 early import kept nothing of what arrived"
+# Rows of the reader's chunks, none of the window in flight (MiB 1 to 8).
+qrows=$(got_rows qcrash)
+[[ -n "$qrows" ]] || fail "the QCOW2 early import recorded nothing of what arrived"
+for c in $qrows; do ((c == 0 || c >= 9)) || fail "a row of chunk $c, in the held window: $qrows"; done
 kill_imgfs "$M"
 seen=$(wc -l <"$LOG")
 rm "$CTL/stop_range"
@@ -567,4 +592,4 @@ sys.exit(not r or any(a < (c + 1) * MiB and b > c * MiB for a, b in r for c in g
 PY
 assert_file_eq "$F/q.qcow2" "$P/qcrash/disks/vda" "qcrash's disk (the file, as a plain import keeps it)"
 assert_file_eq "$T/q.raw" "$R/instances/web9/disks/vda" "qcrash's instance disk, every byte"
-assert_eq "" "$(ls "$S/early-got")" "what arrived, kept until the QCOW2 import sealed"
+assert_eq "" "$(got_rows qcrash)" "what arrived, recorded until the QCOW2 import sealed"

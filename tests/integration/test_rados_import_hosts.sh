@@ -20,15 +20,23 @@
 #     past it;
 #   - y, never started, is taken over from 0 and fetched once;
 #   - an import on a third host c from a range server that holds chunks
-#     2 to 5 back (earlyhttp.py), an instance there started early from it
+#     2 to 9 back (earlyhttp.py), an instance there started early from it
 #     (§6.5: its first MiB read through); an instance on b started early
 #     from it too reads the chunks c made durable (2 MiB) from the cluster
-#     (no request) and the last, which c had not, from the source (one
-#     range); c gets two more chunks and is killed: b takes the import
-#     over from c's durable point and asks for the rest but the chunk it
-#     had (one range), and z's sha256 and bytes (e2's too) are the file's;
+#     (no request) and chunk 11, past c's window, from the source (one
+#     range, its row written); c's import then takes chunk 11 from the
+#     cluster (its windows go 2-9, 10, 12-19: around it), gets chunks 12
+#     and 13 past its durable point (12 MiB), of which e2 reads 12 from
+#     the cluster (no request), and is killed: b takes the
+#     import over from that point, takes 12 and 13 from the cluster by
+#     c's rows and asks for the rest (one range); by the server's own
+#     count no byte of z was sent twice across the three hosts, and z's
+#     sha256 and bytes (e2's too) are the file's;
+#   - b's boot profile of z (the chunks e2 read first) is in the
+#     database: an import of z's URL on a fourth host d asks for its
+#     chunks first;
 #   - fsck clean afterwards.
-# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s), z's part about 10 s more.
+# Cost: about 25 s (x takes 7 s to serve; the lease is 3 s), z's part about 12 s more, d's 4 s.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -46,7 +54,7 @@ say "the files, a slow server counting what it sends"
 F="$T/files"
 mkdir -p "$F"
 # Raw disks (an MBR's boot signature) of random bytes, not whole chunks.
-for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)) z:$(((6 << 20) + 777)); do
+for f in x:$(((5 << 20) + 12345)) y:$((300 << 10)) z:$(((20 << 20) + 777)); do
     python3 - "$F/${f%%:*}.raw" "${f#*:}" <<'EOF'
 import os, sys
 data = bytearray(os.urandom(int(sys.argv[2])))
@@ -131,8 +139,9 @@ say "an import on c an instance there started early from (§6.5 Early), its sour
 MiB=1048576
 ZCTL="$T/zctl" ZLOG="$T/zserved"
 mkdir -p "$ZCTL"
-# Chunks 2 to 5 held back (the last, 6, is not): c's import stops at 2 MiB.
-echo "$((2 * MiB)) $((6 * MiB))" >"$ZCTL/stop_range"
+# Chunks 2 to 9 held back (c's first window; 10 to 20 are not): c's
+# import stops at 2 MiB.
+echo "$((2 * MiB)) $((10 * MiB))" >"$ZCTL/stop_range"
 /usr/bin/python3 "$INTEGRATION_DIR/earlyhttp.py" "$F" "$ZCTL" "$ZLOG" --rate $((4 * MiB)) >"$T/zserver.out" 2>"$T/zserver.err" &
 zpid=$!
 at_exit "kill $zpid"
@@ -168,30 +177,80 @@ n0=$(zreqs)
 assert_eq "$(mib "$F/z.raw" 0)" "$(mib "$V2" 0)" "e2's chunk 0 read early on b"
 assert_eq "$(mib "$F/z.raw" 1)" "$(mib "$V2" 1)" "e2's chunk 1 read early on b"
 assert_eq "$n0" "$(zreqs)" "requests of z after b read chunks 0 and 1, which c made durable"
-assert_eq "$(mib "$F/z.raw" 6)" "$(mib "$V2" 6)" "e2's chunk 6 read early on b"
-assert_eq "$((n0 + 1)) BEGIN z.raw $((6 * MiB)) $zsize 206" "$(zreqs) $(grep '^BEGIN z.raw ' "$ZLOG" | tail -n 1)" \
-    "b's request of chunk 6, which c had not"
-assert_eq "$((2 * MiB + zsize - 6 * MiB)) $zsize" "$(cat "$B/regions/r1/instances/e2/arrived")" "e2's arrived on b"
+assert_eq "$(mib "$F/z.raw" 11)" "$(mib "$V2" 11)" "e2's chunk 11 read early on b"
+assert_eq "$((n0 + 1)) BEGIN z.raw $((11 * MiB)) $((12 * MiB)) 206" "$(zreqs) $(grep '^BEGIN z.raw ' "$ZLOG" | tail -n 1)" \
+    "b's request of chunk 11, past c's window"
+assert_eq "$((3 * MiB)) $zsize" "$(cat "$B/regions/r1/instances/e2/arrived")" "e2's arrived on b"
+# zrows: the chunks of z recorded past a durable point (§6.5 "Faults").
+zrows() {
+    psql -qtAX "$URL" -c "SELECT string_agg(g.idx::text, ' ' ORDER BY g.idx) FROM early_got g
+        JOIN images i ON i.id = g.image_id WHERE i.name = 'z'"
+}
+assert_eq 11 "$(zrows)" "the row of the chunk b fetched"
 
-say "c gets chunks 2 and 3 (not durable) and is killed: b takes the import over from 2 MiB"
-echo "$((4 * MiB)) $((6 * MiB))" >"$ZCTL/stop_range"
-zpast() { read -r got _ <"$C/regions/r1/instances/e1/arrived" && ((got >= 4 * MiB)); }
-wait_for 20 zpast || fail "c's early import did not reach 4 MiB: $(cat "$C/regions/r1/instances/e1/arrived")"
+say "c's import takes the chunk b fetched from the cluster; it gets 12 and 13 past its durable point and is killed"
+echo "$((14 * MiB)) $((20 * MiB))" >"$ZCTL/stop_range"
+zpast() { read -r got _ <"$C/regions/r1/instances/e1/arrived" && ((got >= 14 * MiB)); }
+wait_for 30 zpast || fail "c's early import did not reach 14 MiB: $(cat "$C/regions/r1/instances/e1/arrived")"
+wait_for 10 test "$(zdur)" = $((12 * MiB)) || fail "c's durable point of z: $(zdur), not 12 MiB"
+# c's windows after b's range: around chunk 11, which it took from b's row.
+assert_eq "BEGIN z.raw $((10 * MiB)) $((11 * MiB)) 206
+BEGIN z.raw $((12 * MiB)) $((20 * MiB)) 206" "$(grep '^BEGIN z.raw ' "$ZLOG" | tail -n +$((n0 + 2)))" \
+    "c's requests of z after b fetched chunk 11"
+assert_eq "2 3 4 5 6 7 8 9 10 11 12 13" "$(zrows)" "the chunks recorded"
+# b's instance reads chunk 12, which c fetched past its durable point:
+# from the cluster, by c's row, with no request.
+n12=$(zreqs)
+assert_eq "$(mib "$F/z.raw" 12)" "$(mib "$V2" 12)" "e2's chunk 12 read early on b"
+assert_eq "$n12" "$(zreqs)" "requests of z after b read chunk 12, which c recorded past its durable point"
 kill_imgfs "$C"
 n1=$(zreqs)
 rm "$ZCTL/stop_range"
 wait_for 15 grep -q 'import of image [^ ]* (z) taken over from its durable point' "$log" ||
     fail "b did not take z over: $(tail -n 5 "$log")"
 zm=$(sed -n 's/.*import of image [^ ]* (z) taken over from its durable point, byte \([0-9]*\) .*/\1/p' "$log")
-assert_eq $((2 * MiB)) "$zm" "z's durable point b took over from"
+assert_eq $((12 * MiB)) "$zm" "z's durable point b took over from"
 imgfs_wait "$PB/z" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait z: $(cat "$PB/z/error")"; }
+assert_eq "" "$(zrows)" "z's rows once it sealed"
 assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(cat "$PB/z/sha256")" "z's sha256 after b took it over"
 assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(sha256sum <"$PB/z/disks/vda" | cut -d' ' -f1)" "z's bytes on b"
-# b's import goes on early (e2 reads through it): one range, from the
-# durable point to chunk 6, which b had fetched for e2.
-assert_eq "BEGIN z.raw $((2 * MiB)) $((6 * MiB)) 206" "$(grep '^BEGIN z.raw ' "$ZLOG" | tail -n +$((n1 + 1)))" \
+# b's import goes on early (e2 reads through it): one range, past the
+# chunks c recorded (12, 13).
+assert_eq "BEGIN z.raw $((14 * MiB)) $zsize 206" "$(grep '^BEGIN z.raw ' "$ZLOG" | tail -n +$((n1 + 1)))" \
     "b's requests of z after c died"
+# By the server's count: every byte of z sent once, across c, b and b's reader.
+python3 - "$ZLOG" "$zsize" <<'EOF' || fail "z's bytes sent twice, or not all"
+import sys
+size = int(sys.argv[2])
+r = sorted((int(a), int(b)) for k, n, a, b, _ in (l.split() for l in open(sys.argv[1]))
+           if k == "SENT" and n == "z.raw" and int(b) > int(a))
+print("    z's ranges sent:", r)
+for (a0, b0), (a1, b1) in zip(r, r[1:]):
+    if a1 < b0:
+        sys.exit("sent twice: [%d, %d) and [%d, %d)" % (a0, b0, a1, b1))
+sys.exit(r[0][0] != 0 or r[-1][1] != size or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])))
+EOF
 assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)  -" "$(sha256sum <"$V2")" "e2's vda on b"
+
+say "b's boot profile of z (e2's first reads: chunks 0, 1, 11, 12) orders an import of its URL on a fourth host d"
+assert_eq 1 "$(psql -qtAX "$URL" -c "SELECT count(*) FROM early_profiles")" "the profiles in the database"
+D="$T/mnt-d"
+echo $MiB >"$ZCTL/stop_at"
+mount_imgfs "$T/state-d" "$D" "db=$URL,host=d,workers=1"
+PD="$D/regions/r1/private"
+n2=$(zreqs)
+mkdir "$PD/z2"
+echo "url http://127.0.0.1:$ZPORT/z.raw" >"$PD/z2/source"
+# A plain import whose URL has a profile turns to windows at once (the
+# stream held at its first MiB, the chunk it was in completed by a range
+# inside it), its first the profile's chunk 1 and the run after it; then
+# chunk 11's run, before the lowest.
+wait_for 20 grep -q "^BEGIN z.raw $MiB " "$ZLOG" || fail "d's import asked for no window at 1 MiB: $(tail -n 3 "$ZLOG")"
+rm "$ZCTL/stop_at"
+imgfs_wait "$PD/z2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait z2: $(cat "$PD/z2/error")"; }
+order=$(tail -n +$((n2 + 1)) <(grep '^BEGIN z.raw ' "$ZLOG") | awk '$3 >= 1048576 { printf "%d ", $3 / 1048576 }')
+assert_eq "1 11 9 19 " "$order" "the MiB each of d's ranges began at"
+assert_eq "$(sha256sum <"$F/z.raw" | cut -d' ' -f1)" "$(cat "$PD/z2/sha256")" "z2's sha256 on d"
 admin host remove c || fail "host remove c"
 # e1's disk was local to c (§13.14): lost, not moved.
 wait_for 10 grep -q '^lost: ' "$B/regions/r1/instances/e1/status" ||

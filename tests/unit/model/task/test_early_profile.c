@@ -1,0 +1,118 @@
+/*
+ * test_early_profile.c — unit tests for model/task/early_profile.c (SPEC
+ * §6.5 "Boot profile", §12.8): a boot profile is a row every host reads,
+ * under its URL's hash (the URL itself not kept), its chunks in order,
+ * bounded at EARLY_PROFILE_MAX chunks — kept whole at the bound, its first
+ * EARLY_PROFILE_MAX one past it (written, and read from a longer row) —
+ * and its indexes past the image's chunks skipped, at most the image's
+ * chunks read from any row; an empty order writes none.  On both drivers.
+ */
+#include "early_int.h"
+#include "test_util.h"
+
+#define URL "http://bob:secret@127.0.0.1:1/golden.raw"
+
+/* order[i] = the i-th chunk read first: from the end, backwards. */
+static uint32_t *order_of(uint32_t n, uint32_t chunks)
+{
+	uint32_t *o = malloc((n ? n : 1) * sizeof(*o));
+	assert_non_null(o);
+	for (uint32_t i = 0; i < n; i++)
+		o[i] = chunks - 1 - i;
+	return o;
+}
+
+static void test_bound(void **state)
+{
+	struct ut_fx *fx = *state;
+	const uint32_t chunks = EARLY_PROFILE_MAX + 10;
+	static const uint32_t sizes[] = {EARLY_PROFILE_MAX, EARLY_PROFILE_MAX + 1};
+	uint32_t *plan = NULL, nplan = 0;
+
+	assert_false(early_profiled(fx->m, URL));
+	for (size_t k = 0; k < 2; k++) {
+		uint32_t n = sizes[k], *o = order_of(n, chunks);
+		assert_int_equal(early_profile_put(fx->m, URL, o, n), 0);
+		/* At the bound whole; one past, its first EARLY_PROFILE_MAX. */
+		assert_int_equal(ut_sql_int(fx, "SELECT length(chunks) FROM early_profiles"), 4 * EARLY_PROFILE_MAX);
+		early_profile_load(fx->m, URL, chunks, &plan, &nplan);
+		assert_int_equal(nplan, EARLY_PROFILE_MAX);
+		assert_memory_equal(plan, o, EARLY_PROFILE_MAX * sizeof(*o));
+		free(plan);
+		free(o);
+	}
+	assert_true(early_profiled(fx->m, URL));
+	assert_false(early_profiled(fx->m, "http://127.0.0.1:1/other.raw"));
+	/* Only its hash is kept: no password in the database. */
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM early_profiles WHERE url_hash LIKE '%%secret%%'"), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT length(url_hash) FROM early_profiles"), 16);
+}
+
+/* A row longer than the bound (not this version's writing): read up to it. */
+static void test_long_row(void **state)
+{
+	struct ut_fx *fx = *state;
+	const uint32_t chunks = EARLY_PROFILE_MAX + 10, n = EARLY_PROFILE_MAX + 1;
+	uint32_t *o = order_of(n, chunks), *plan = NULL, nplan = 0;
+	db_stmt *st;
+
+	assert_int_equal(early_profile_put(fx->m, URL, o, 1), 0);
+	st = ut_prepare(fx, "UPDATE early_profiles SET chunks = ?");
+	db_bind_blob(st, 1, o, 4 * (size_t)n); /* little-endian, as written */
+	assert_int_equal(db_step(st), DB_DONE);
+	ut_finalize(st);
+	assert_int_equal(ut_sql_int(fx, "SELECT length(chunks) FROM early_profiles"), 4 * n);
+	early_profile_load(fx->m, URL, chunks, &plan, &nplan);
+	assert_int_equal(nplan, EARLY_PROFILE_MAX);
+	assert_memory_equal(plan, o, EARLY_PROFILE_MAX * sizeof(*o));
+	free(plan);
+	/* An image of fewer chunks: the indexes past them skipped. */
+	early_profile_load(fx->m, URL, 5, &plan, &nplan);
+	assert_int_equal(nplan, 0);
+	free(plan);
+	early_profile_load(fx->m, URL, chunks - 3, &plan, &nplan);
+	assert_int_equal(nplan, EARLY_PROFILE_MAX - 3);
+	assert_int_equal(plan[0], chunks - 4);
+	free(plan);
+	free(o);
+}
+
+/* The smallest: a profile of one chunk, an image of one chunk; a row of
+ * repeated indexes (not this version's writing) gives at most the image's
+ * chunks; an empty order writes no row. */
+static void test_small(void **state)
+{
+	struct ut_fx *fx = *state;
+	uint32_t zero = 0, ones[10], *plan = NULL, nplan = 0;
+	db_stmt *st;
+
+	assert_int_equal(early_profile_put(fx->m, URL, &zero, 0), 0);
+	assert_false(early_profiled(fx->m, URL));
+	assert_int_equal(early_profile_put(fx->m, URL, &zero, 1), 0);
+	assert_int_equal(ut_sql_int(fx, "SELECT length(chunks) FROM early_profiles"), 4);
+	early_profile_load(fx->m, URL, 1, &plan, &nplan);
+	assert_int_equal(nplan, 1);
+	assert_int_equal(plan[0], 0);
+	free(plan);
+	for (int i = 0; i < 10; i++)
+		ones[i] = 1;
+	st = ut_prepare(fx, "UPDATE early_profiles SET chunks = ?");
+	db_bind_blob(st, 1, ones, sizeof(ones)); /* little-endian, as written */
+	assert_int_equal(db_step(st), DB_DONE);
+	ut_finalize(st);
+	early_profile_load(fx->m, URL, 5, &plan, &nplan);
+	assert_int_equal(nplan, 5);
+	for (uint32_t i = 0; i < nplan; i++)
+		assert_int_equal(plan[i], 1);
+	free(plan);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bound, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_long_row, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_small, ut_setup, ut_teardown),
+	};
+	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+}
