@@ -16,6 +16,7 @@
  * sent it is read back from that end afterwards.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +111,12 @@ static void helper_fake(struct fx *fx, struct ins_vol *v, int *hfd)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* Ended with this test, whatever becomes of it (a failed
+		 * assertion leaves no helper holding ctest's output open). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
 		for (;;)
 			pause();
 	}
@@ -247,11 +255,39 @@ static void test_readv_bound(void **state)
 	exchange(fx, INS_H_READV, p, INS_READV_MAX + 1, 0, "the helper sent a malformed read");
 }
 
+/* A read inside the volume whose chunk is damaged: EIO with the store's
+ * reason, the helper ended, nothing of the chunk sent.  blob_store_read
+ * answers a chunk whose bytes are not the chunk with EIO, as it does a
+ * read nothing answered (only check_chunk says EUCLEAN: store.c), so the
+ * exchange counts it in d->unanswered (an inspection's "could not tell"),
+ * as it counts every failed read but EUCLEAN. */
+static void test_read_damaged_chunk(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t secret[BLOB_SECRET_SIZE] = {7}, b;
+	char hex[33], path[256];
+	chunk_id_fmt(hex, blob_manifest_get(fx->d.man, 0));
+	snprintf(path, sizeof(path), "%s/chunks/%.2s/%s", fx->dir, hex, hex);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, VOL_START), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, VOL_START), 1);
+	close(fd);
+	blob_store_close(fx->s); /* (nothing of the chunk kept in memory) */
+	assert_int_equal(blob_store_open(&fx->s, fx->dir, secret), 0);
+	fx->d.store = fx->s;
+	exchange(fx, INS_H_READ, &(struct piece){0, 4096}, 1, 0,
+	         "the image's chunks cannot be read (Input/output error)");
+	assert_int_equal(fx->d.unanswered, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_read_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readv_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_damaged_chunk, setup, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
