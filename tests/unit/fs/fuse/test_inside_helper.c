@@ -107,7 +107,6 @@ static void send_msg(int fd, uint32_t type, const void *p, uint32_t len)
 static void helper_fake(struct fx *fx, struct ins_vol *v, int *hfd)
 {
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -120,6 +119,9 @@ static void helper_fake(struct fx *fx, struct ins_vol *v, int *hfd)
 		for (;;)
 			pause();
 	}
+	/* (made after the fork: the socket's ends are the test's alone, so a
+	 * close of the helper's is the helper gone) */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	memset(v, 0, sizeof(*v));
 	v->number = 1;
 	v->start = VOL_START;
@@ -282,12 +284,41 @@ static void test_read_damaged_chunk(void **state)
 	assert_int_equal(fx->d.unanswered, 1);
 }
 
+/* A helper gone (its socket closed: a crash the daemon has not reaped
+ * yet) when the request is sent: the send fails, EIO "the helper is
+ * gone", the helper ended — not a wait for an answer from a socket
+ * nobody writes, nor a reason saying it ended before it answered. */
+static void test_helper_gone(void **state)
+{
+	struct fx *fx = *state;
+	struct ins_vol v;
+	int hfd;
+	helper_fake(fx, &v, &hfd);
+	pid_t pid = v.pid;
+	close(hfd);
+	uint32_t ino = 2;
+	void *ans = NULL;
+	size_t alen = 0;
+	char why[256] = "";
+	pthread_mutex_lock(&v.lock);
+	int rc = ins_converse(&fx->d, &v, INS_T_STAT, &ino, sizeof(ino), &ans, &alen, why, sizeof(why));
+	pthread_mutex_unlock(&v.lock);
+	if (rc != -EIO || strcmp(why, "the helper is gone") != 0)
+		fail_msg("rc %d, why \"%s\": wanted EIO, \"the helper is gone\"", rc, why);
+	assert_null(ans);
+	assert_int_equal(v.pid, 0);
+	assert_int_equal(kill(pid, 0), -1);
+	pthread_mutex_destroy(&v.lock);
+	pthread_mutex_destroy(&v.sc_lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_read_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readv_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_damaged_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helper_gone, setup, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
