@@ -39,6 +39,11 @@
  */
 #include "blobstore/blob_test.h"
 
+/* backend/rados_int.h's RADOS_ADDR_MAX (its declarations are the
+ * backend's, under IMGFS_HAVE_RADOS): test_blocklist tries the list
+ * reader at it and one past, so a change of either fails there. */
+#define ADDR_MAX 256
+
 static void timeouts(blob_store *s, uint32_t mask)
 {
 	blob_rados_test_fail_ops(s->be, mask, mask ? -ETIMEDOUT : 0);
@@ -255,6 +260,15 @@ static void test_blocklist(void **state)
 	assert_int_equal(blob_rados_test_blocklist(fx->s->be, "", 600), -EINVAL);
 	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, other, true, &until), -ENOENT);
 	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, addr, true, &until), -ENOENT);
+	/* The list's reader takes an address of RADOS_ADDR_MAX - 1 bytes (not
+	 * listed here), not one byte more. */
+	char longest[ADDR_MAX + 1];
+	memset(longest, '1', sizeof longest);
+	longest[ADDR_MAX - 1] = '\0';
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, longest, false, &until), -ENOENT);
+	longest[ADDR_MAX - 1] = '1';
+	longest[ADDR_MAX] = '\0';
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, longest, false, &until), -EINVAL);
 	before = (int64_t)time(NULL);
 	assert_int_equal(blob_rados_test_blocklist(fx->s->be, addr, 600), 0);
 	after = (int64_t)time(NULL);
