@@ -140,6 +140,7 @@ struct blob_rados_counters {
 	uint64_t disk_writes_started; /* of disk_writes, those started and answered by the cluster's thread (write_start) */
 	uint64_t disk_marks;          /* cluster disks: patched chunks whose marks (their object's keys) were read */
 	uint64_t disk_keys;           /* cluster disks: blocks' marks (keys) set by patch writes, one per block */
+	uint64_t map_asks;            /* latest OSD maps asked (blob_rados_map), of the region's client or a disk's */
 };
 void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *out);
 

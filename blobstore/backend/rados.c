@@ -565,6 +565,7 @@ void blob_rados_counters(struct blob_backend *be, struct blob_rados_counters *ou
 	out->has_objects = atomic_load(&rb->n.has_objects);
 	out->refreshes = atomic_load(&rb->n.refreshes);
 	out->timeouts = atomic_load(&rb->n.timeouts);
+	out->map_asks = atomic_load(&rb->n.map_asks);
 	out->disk_writes = atomic_load(&rb->n.disk_writes);
 	out->disk_recs = atomic_load(&rb->n.disk_recs);
 	out->disk_recs_peak = atomic_load(&rb->n.disk_recs_peak);

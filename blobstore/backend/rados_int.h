@@ -83,7 +83,7 @@ struct rados_backend {
 		    creates_waited, has_rounds, has_objects, refreshes, timeouts, disk_writes, disk_recs, disk_recs_now,
 		    disk_recs_peak, disk_rec_keys, part_reads, part_bytes, creates_beside_rec, disk_reads, disk_reads_now,
 		    disk_reads_peak, disk_reads_started, disk_writes_started, disk_marks, disk_keys, parts_started, parts_now, started_now,
-		    digs_sent, digs_set, digs_done, digs_now;
+		    digs_sent, digs_set, digs_done, digs_now, map_asks;
 	} n;
 	atomic_int test_rec_err, test_patch_err; /* tests only: blob_rados_test_fail_recs */
 	atomic_int test_drop_err, test_exists_err; /* tests only: blob_rados_test_fail_drop, _fail_exists */

@@ -315,6 +315,8 @@ int blob_rados_map(struct rados_backend *rb, rados_t cluster, bool wait)
 	uint64_t target;
 	int rc = 0;
 
+	if (rb != NULL)
+		atomic_fetch_add(&rb->n.map_asks, 1);
 	pthread_once(&mapw_once, mapw_init);
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	end.tv_sec += secs;

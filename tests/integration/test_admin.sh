@@ -273,7 +273,10 @@ cmp -n "$got" "$T/cat.out" "$T/disk.raw" || fail "cat returned wrong bytes befor
 # Other chunks still read fine.
 dd if="$d/disks/vda" of="$T/head" bs=4096 count=1 status=none || fail "reading the first, intact chunk failed"
 cmp -n 4096 "$T/head" "$T/disk.raw" || fail "the first 4 KiB differ"
-grep -q EIO "$S/imgfs.log" || { tail -n 5 "$S/imgfs.log" >&2; fail "no EIO line in the log"; }
+# The read's line names the disk and says why (SPEC §9: EIO, the chunk's
+# reason, not strerror's "Input/output error").
+grep -Eq "read ${d#"$M"}/disks/vda at [0-9]+: EIO a chunk could not be read or does not match its hash\$" "$S/imgfs.log" ||
+    { tail -n 5 "$S/imgfs.log" >&2; fail "no log line for the read of the corrupted chunk"; }
 
 say "fsck: exit 1 and names the corrupted chunk"
 rc=0

@@ -421,6 +421,10 @@ wait "$stuck" || true
 assert_match 'EIO|read' "$(cat "$T/sync/stuck.out")" "the read through the stopped helper"
 grep -q "inside ${P#"$M"}/x/files/vda1 (inode [0-9]*): EIO the helper did not answer within 3000 ms" "$S/imgfs.log" ||
     { tail -n 5 "$S/imgfs.log" >&2; fail "no log line for the stopped helper"; }
+# That line is the failed READ's only one: files.c's "read PATH at OFF"
+# line is for reads outside files/ (none fails in this test), whose
+# reason it would get wrong here ("a chunk could not be read").
+! grep -E "imgfs: read .*: EIO " "$S/imgfs.log" || fail "a read inside files/ logged by files.c besides its helper's line"
 [[ ! -e /proc/$helper ]] || fail "the stopped helper still exists"
 assert_eq "$(printf 'x%.0s' {1..5000})" "$(alice cat "$F/vda1/deep/a/b/c/d/leaf")" "the next request: a new helper"
 

@@ -53,14 +53,50 @@ mkfs.ext4 -q -F -b 4096 -N 110000 -I 256 "$T/e.img" || fail "mkfs.ext4"
 mkdir "$T/lm"
 mount -o loop "$T/e.img" "$T/lm" || fail "mount -o loop (a loop device is needed to build the fixture)"
 also_unmount "$T/lm"
-mkdir "$T/lm/d1k" "$T/lm/d100k"
+mkdir "$T/lm/d1k" "$T/lm/d100k" "$T/lm/dsparse"
 python3 - "$T/lm" <<'PY' || fail "creating the files"
 import os, sys
 for d, n in (("d1k", 1000), ("d100k", 100000)):
     for i in range(n):
         os.close(os.open(os.path.join(sys.argv[1], d, "file-%06d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+# dsparse/: 8,000 names of 250 bytes (15 a block: about 540 blocks), all
+# but every 200th removed: 40 entries spread over blocks that take three
+# pages of INS_LIST_BLOCKS (256) to walk.
+d = os.path.join(sys.argv[1], "dsparse")
+for i in range(8000):
+    os.close(os.open(os.path.join(d, "%06d" % i + "s" * 244), os.O_CREAT | os.O_WRONLY, 0o644))
+for i in range(8000):
+    if i % 200:
+        os.unlink(os.path.join(d, "%06d" % i + "s" * 244))
 PY
 umount "$T/lm"
+# The entries d100k/'s first page holds, from the image itself: in the
+# walk's order (the directory's blocks in order, as debugfs's ls lists
+# them), each inode at its byte on the volume (its group's inode table,
+# dumpe2fs), up to the first whose MiB would be the page's
+# (SPREAD + 1)th: the page's size exactly, so a spread of 9 fails.
+first_page=$(python3 - "$T/e.img" "$SPREAD" "$PAGE" <<'PY'
+import re, subprocess, sys
+img, spread, page = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d = subprocess.run(["dumpe2fs", img], capture_output=True, text=True, check=True).stdout
+field = lambda name: int(re.search(r"^%s:\s+(\d+)" % name, d, re.M).group(1))
+ipg, isz, bs = field("Inodes per group"), field("Inode size"), field("Block size")
+tables = [int(t) for t in re.findall(r"Inode table at (\d+)-", d)]
+ls = subprocess.run(["debugfs", "-R", "ls -p /d100k", img], capture_output=True, text=True, check=True).stdout
+mibs, n = set(), 0
+for line in ls.splitlines():
+    f = line.split("/")  # /ino/mode/uid/gid/name/size/
+    if len(f) != 8 or f[5] in (".", ".."):
+        continue
+    ino = int(f[1])
+    mib = (tables[(ino - 1) // ipg] * bs + (ino - 1) % ipg * isz) >> 20
+    if n == page or (mib not in mibs and len(mibs) == spread):
+        break
+    mibs.add(mib)
+    n += 1
+print(n)
+PY
+) || fail "reading d100k/'s walk from the image"
 truncate -s 66M "$T/e.raw"
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$T/e.raw"
 dd if="$T/e.img" of="$T/e.raw" bs=1M seek=1 conv=notrunc,sparse status=none
@@ -112,6 +148,8 @@ assert_eq 1 "${b[0]}" "pages of d100k/'s first readdir"
     fail "d100k/'s first readdir loaded ${b[6]} chunks: more than its $SPREAD MiB of inodes and the directory's own"
 ((b[1] == b[3] && b[1] >= SPREAD && b[1] < PAGE)) ||
     fail "d100k/'s first readdir held ${b[1]} entries, ${b[3]} inodes read (its inodes' spread ends it: $SPREAD..$((PAGE - 1)))"
+# Exactly the entries before the first whose inode lies in a 9th MiB.
+assert_eq "$first_page" "${b[1]}" "entries of d100k/'s first readdir (those whose inodes lie in its first $SPREAD MiB)"
 ((a[6] <= 4)) || fail "d1k/'s first readdir loaded ${a[6]} chunks (its inodes and blocks lie in one or two)"
 # Each inode's block read once, in inode order (fewer reads than entries
 # but the directory's own blocks), and each read the block asked, not the
@@ -121,6 +159,17 @@ assert_eq 1 "${b[0]}" "pages of d100k/'s first readdir"
 ((b[5] <= b[2] * 4096 * 2 + (256 << 10))) ||
     fail "d100k/'s first page moved ${b[5]} bytes in ${b[2]} reads: not sized by what is asked"
 ((a[2] <= 40)) || fail "d1k/'s first page read ${a[2]} blocks (its inodes and blocks fit in a few windows)"
+
+say "the first readdir of dsparse/ (40 entries in 540 blocks): its pages go on to fill the reply"
+# A page ends at INS_LIST_BLOCKS blocks with fewer entries than asked and
+# no spread: the readdir asks the next page (up to INS_LIST_PAGES), so
+# one getdents gets all 40 entries from three pages, not the first
+# page's dozen (a readdir ended at every page with an entry).
+fresh
+read -r -a sp <<<"$(counts first_readdir "$V/dsparse")"
+say "  dsparse/: ${sp[0]} pages, ${sp[1]} entries, ${sp[3]} inodes"
+assert_eq "40 40" "${sp[1]} ${sp[3]}" "entries and inodes read of dsparse/'s first readdir"
+((sp[0] >= 3)) || fail "dsparse/'s first readdir read ${sp[0]} pages: its 540 blocks take three"
 
 say "a getdents of 4 KiB: the page holds what the reply has room for, not $PAGE entries"
 # getdents64 with a buffer of one page: the kernel asks with at most

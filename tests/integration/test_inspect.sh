@@ -316,6 +316,30 @@ upload bad "$T/bad.raw"
 assert_match "vda1: the SOFTWARE hive cannot be opened: .*" "$(line bad note)" "a damaged hive: the note"
 assert_eq "done windows" "$(line bad status) $(line bad os-type)" "a damaged hive: still Windows (its layout)"
 
+say "a disk whose first chunk is damaged: a refresh could not tell, and the log names the disk (not stack bytes)"
+# gather() gave the disk's load the image's node, whose disk fields
+# nothing set: the failed load's line read 'files/\xb1\xf7…' (cedbd36).
+# Only the inspection reads this disk here (files/ is never listed), so
+# the line is gather's.
+truncate -s $((2 * MiB)) "$T/dmg.raw"
+echo 'start=2048, type=83' | sfdisk -q "$T/dmg.raw"
+printf 'imgfs-test-damaged-first-chunk' | dd of="$T/dmg.raw" bs=1 seek=4096 conv=notrunc status=none
+upload dmg "$T/dmg.raw"
+chunk=$(grep -rlaF 'imgfs-test-damaged-first-chunk' "$S/regions/cn-north-1/chunks")
+[[ -n $chunk && $(wc -l <<<"$chunk") == 1 ]] || fail "dmg's first chunk not found in the store: '$chunk'"
+umount_imgfs "$M"
+chmod u+w "$chunk"
+python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    b = f.read(4097); f.seek(4096); f.write(bytes([b[4096] ^ 1]))' "$chunk"
+mount_imgfs "$S" "$M"
+echo >"$P/dmg/inspect"
+wait_for 60 grep -qF "inside ${P#"$M"}/dmg/files/vda (inode 0): EIO the disk's bytes cannot be read now (" "$S/imgfs.log" ||
+    { grep -a 'inside ' "$S/imgfs.log" | tail -n 5 >&2; fail "no log line naming dmg's disk"; }
+rmdir "$P/dmg"
+rmdir "$R/recycle-bin/dmg"
+destroyed "$R/recycle-bin/dmg"
+
 say "a password written to an instance of an image without cloud-init is written, and the log says it is not applied"
 mkdir "$R/instances/vm"
 cat "$P/el5/id" >"$R/instances/vm/image"

@@ -39,6 +39,11 @@
  */
 #include "blobstore/blob_test.h"
 
+/* backend/rados_int.h's RADOS_ADDR_MAX (its declarations are the
+ * backend's, under IMGFS_HAVE_RADOS): test_blocklist tries the list
+ * reader at it and one past, so a change of either fails there. */
+#define ADDR_MAX 256
+
 static void timeouts(blob_store *s, uint32_t mask)
 {
 	blob_rados_test_fail_ops(s->be, mask, mask ? -ETIMEDOUT : 0);
@@ -159,6 +164,43 @@ static void test_fence_map(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "fm"), 0);
 }
 
+/* A read of a disk's chunk object that timed out (an OSD stopped, or
+ * back at a new address) asks the disk's client for the latest OSD map —
+ * asked, not waited for: the read's EIO is now — so that its next
+ * operation goes where the OSD is (SPEC §13, issue 49); a read that
+ * failed otherwise asks nothing.  Counted (blob_rados_counters' map_asks):
+ * before, only test_rados_outage (an OSD killed and started again, over a
+ * minute) saw the ask, and scripts/mutate's rados_chunks.c #17-#19 (the
+ * timeout not recognised) survived every other test. */
+static void test_read_timeout_asks_map(void **state)
+{
+	struct blob_fx *fx = *state;
+	struct blob_rados_counters c0, c1, c2;
+	blob_wblob *w;
+	char buf[2];
+
+	fx_cluster_only(fx);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "tm", NULL, MiB), 0);
+	w = fx_cl_open(fx->s, "tm");
+	assert_int_equal(blob_wblob_pwrite(w, "tm", 2, 0), 2);
+	blob_rados_counters(fx->s->be, &c0);
+	blob_rados_test_fail_ops(fx->s->be, 0x1, -ETIMEDOUT);
+	assert_int_equal(blob_wblob_pread(w, buf, 2, 0), -EIO);
+	blob_rados_counters(fx->s->be, &c1);
+	blob_rados_test_fail_ops(fx->s->be, 0x1, -EPERM);
+	assert_int_equal(blob_wblob_pread(w, buf, 2, 0), -EIO);
+	blob_rados_counters(fx->s->be, &c2);
+	blob_rados_test_fail_ops(fx->s->be, 0, 0);
+	print_message("map asks: %llu after a timeout, %llu after a refusal\n",
+	              (unsigned long long)(c1.map_asks - c0.map_asks), (unsigned long long)(c2.map_asks - c1.map_asks));
+	assert_int_equal(c1.map_asks - c0.map_asks, 1);
+	assert_int_equal(c2.map_asks - c1.map_asks, 0);
+	assert_int_equal(blob_wblob_pread(w, buf, 2, 0), 2);
+	assert_memory_equal(buf, "tm", 2);
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "tm"), 0);
+}
+
 /* A writer the monitor will not blocklist (its record is no client
  * address: a header written by something else) is never taken over
  * unfenced: the fence, the open and the removal are refused with why,
@@ -218,6 +260,15 @@ static void test_blocklist(void **state)
 	assert_int_equal(blob_rados_test_blocklist(fx->s->be, "", 600), -EINVAL);
 	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, other, true, &until), -ENOENT);
 	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, addr, true, &until), -ENOENT);
+	/* The list's reader takes an address of RADOS_ADDR_MAX - 1 bytes (not
+	 * listed here), not one byte more. */
+	char longest[ADDR_MAX + 1];
+	memset(longest, '1', sizeof longest);
+	longest[ADDR_MAX - 1] = '\0';
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, longest, false, &until), -ENOENT);
+	longest[ADDR_MAX - 1] = '1';
+	longest[ADDR_MAX] = '\0';
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, longest, false, &until), -EINVAL);
 	before = (int64_t)time(NULL);
 	assert_int_equal(blob_rados_test_blocklist(fx->s->be, addr, 600), 0);
 	after = (int64_t)time(NULL);
@@ -592,6 +643,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence_map, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_read_timeout_asks_map, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fence_refused, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_blocklist, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_busy, blob_fx_setup, blob_fx_teardown),

@@ -367,6 +367,82 @@ static void test_unanswered_statement_ends(void **state)
 	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM settings WHERE key = 'ut-unanswered'"), 0);
 }
 
+/* A read whose connection the server drops while it runs (a restart, the
+ * network; here pg_terminate_backend of its backend while it waits for a
+ * lock this test holds) runs again, once, on a new connection, and the
+ * caller gets its answer, not EIO: the answer is the new backend's pid,
+ * not the one ended.  Before a test did this, the re-run could be turned
+ * off (scripts/mutate's postgres.c #221, #233, #236) and nothing noticed. */
+struct lost_read {
+	struct ut_fx *fx;
+	int rc;
+	int64_t pid;
+};
+
+static void *lost_read_main(void *arg)
+{
+	struct lost_read *r = arg;
+	r->rc = model_sql_int(r->fx->m, "SELECT pg_backend_pid() FROM pg_advisory_xact_lock_shared(4242)", &r->pid);
+	return NULL;
+}
+
+/* The pid of the backend (not this one) waiting for the test's lock: 0 while none. */
+static int64_t lock_waiter(struct ut_fx *fx, int64_t not_pid)
+{
+	return ut_sql_int(fx, "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+	                      "AND query LIKE '%%advisory_xact_lock_shared(4242)%%' AND pid <> pg_backend_pid() "
+	                      "AND pid <> %lld", (long long)not_pid);
+}
+
+static int64_t lock_waiter_wait(struct ut_fx *fx, int64_t not_pid)
+{
+	for (int i = 0; i < 3000; i++) {
+		int64_t pid = lock_waiter(fx, not_pid);
+		if (pid)
+			return pid;
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+	fail_msg("no backend waited for the test's lock within 30 s");
+	return 0;
+}
+
+/* A read outside a transaction that works runs once: its statement's
+ * prepare and its execution, one round trip each (the loop that runs a
+ * read again after a lost link, or a serialization failure, does not run
+ * one that worked: scripts/mutate's postgres.c #221 made every read run
+ * three times, and only a count sees it). */
+static void test_read_round_trips(void **state)
+{
+	struct ut_fx *fx = *state;
+	assert_int_equal(ut_sql_int(fx, "SELECT 41 + 1"), 42); /* the connection opened */
+	int64_t before = round_trips(fx);
+	assert_int_equal(ut_sql_int(fx, "SELECT 41 + 1"), 42);
+	int64_t once = round_trips(fx) - before;
+	print_message("a read: %lld round trips\n", (long long)once);
+	assert_int_equal(once, fx->pgdb[0] ? 2 : 0);
+}
+
+static void test_read_lost_runs_again(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct lost_read r = {.fx = fx, .rc = 1};
+	pthread_t th;
+	char sql[128];
+	if (!fx->pgdb[0])
+		skip(); /* an SQLite connection is a file */
+	assert_int_equal(ut_sql_int(fx, "SELECT 1 FROM pg_advisory_lock(4242)"), 1);
+	assert_int_equal(pthread_create(&th, NULL, lost_read_main, &r), 0);
+	int64_t first = lock_waiter_wait(fx, 0);
+	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)first);
+	pg_run(fx, sql);
+	int64_t second = lock_waiter_wait(fx, first); /* the read again, on a new connection */
+	assert_int_equal(ut_sql_int(fx, "SELECT pg_advisory_unlock(4242)::int"), 1);
+	pthread_join(th, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.pid, second);
+	assert_true(second != first);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +457,8 @@ int main(void)
 		cmocka_unit_test(test_answer_bound_parsed),
 		cmocka_unit_test(test_unreachable_open),
 		cmocka_unit_test_setup_teardown(test_unanswered_statement_ends, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_read_round_trips, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_read_lost_runs_again, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
