@@ -206,7 +206,9 @@ static void exchange(struct fx *fx, uint32_t type, const struct piece *p, unsign
 			at += cut;
 		}
 		assert_int_equal(n_got, at);
+		pthread_mutex_lock(&v.lock); /* as the daemon ends a helper: under its volume's lock */
 		ins_helper_end(&v, NULL, 0);
+		pthread_mutex_unlock(&v.lock);
 	} else {
 		if (rc != -EIO || !strstr(why, why_want))
 			fail_msg("rc %d, why \"%s\": wanted EIO with \"%s\"", rc, why, why_want);
