@@ -102,6 +102,7 @@ void early_set_free(struct model_early *set)
 		set->list = e->next;
 		early_entry_free(e);
 	}
+	early_yield_free(set);
 	pthread_cond_destroy(&set->cv);
 	pthread_mutex_destroy(&set->lock);
 	free(set);
@@ -817,7 +818,7 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	for (;;) {
-		uint32_t i, left = 0;
+		uint32_t i, left = 0, most = EARLY_WINDOW_CHUNKS;
 		if (e->failed && !e->readers_only) {
 			snprintf(why, cap, "%s", e->why);
 			rc = -EIO;
@@ -832,9 +833,14 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 		else
 			for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i)); i++)
 				left += !bit(e->arrived, i);
+		/* Not the profile's: held while readers read (early_yield.c). */
+		if (i < e->nchunks && e->plan_at >= e->nplan && (most = (uint32_t)early_yield_gate(m, e)) == 0) {
+			until = early_deadline(); /* a hold is no stall */
+			continue;
+		}
 		if (i < e->nchunks) {
 			*first = i;
-			for (; i < e->nchunks && i - *first < EARLY_WINDOW_CHUNKS && !bit(e->arrived, i) &&
+			for (; i < e->nchunks && i - *first < most && !bit(e->arrived, i) &&
 			       !bit(e->inflight, i); i++)
 				bit_set(e->inflight, i, true);
 			*end = i;

@@ -18,6 +18,12 @@
  * holds the L1 table, an L2 cache and three clusters); a reader beyond
  * them waits for one. */
 #define EARLY_QCOW2_READERS 4
+/* The import gives way to its readers (early_yield.c, SPEC §12.8): the
+ * defaults of IMGFS_EARLY_QUIET_MS, _OPEN_HOLD_MS, _HOLD_MAX_MS, _SHARE. */
+#define EARLY_QUIET_MS_DEFAULT 30000
+#define EARLY_OPEN_HOLD_MS_DEFAULT 30000
+#define EARLY_HOLD_MAX_MS_DEFAULT 30000
+#define EARLY_SHARE_DEFAULT 8
 
 struct model_early; /* the model's set of early imports (m->early) */
 struct early_import;
@@ -55,6 +61,13 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 int early_disk_size(model *m, int64_t image_id, uint64_t *size, char *why, size_t cap);
 /* Bytes arrived and the whole size of an early import (-ENOENT: none). */
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total);
+/* The import's background windows give way to image_id's readers
+ * (early_yield.c): an early start made (its disk opened soon), an early
+ * disk opened, read, closed. */
+void early_yield_expect(model *m, int64_t image_id);
+void early_yield_open(model *m, int64_t image_id);
+void early_yield_read(model *m, int64_t image_id);
+void early_yield_close(model *m, int64_t image_id);
 
 /* ---- import.c's side ---------------------------------------------------- */
 

@@ -46,6 +46,7 @@ def disk(path, mib=8):
     with open(path, "wb") as f:
         f.write(b)
 disk(os.path.join(d, "golden.raw"), 16)
+disk(os.path.join(d, "yield.raw"), 20)
 # 12 MiB: chunks 9 to 11 lie past the import's first range (8 chunks),
 # so a read there asks the source itself.
 for n in ("paused.raw", "changing.raw", "changed/changing.raw"):
@@ -61,13 +62,18 @@ PORT=$(awk '$1 == "PORT" { print $2 }' "$T/server.out")
 # The import's stall timeout (§5.2), for the held ranges below; the
 # faults' mount makes it 4 s (a read stalls that long at most).
 export IMGFS_IMPORT_STALL_TIMEOUT=30
+# The import gives way to readers (§6.5 "Early", §12.8): held 3 s after
+# a read, a chunk let through for every 3 a reader brought; no hold at an
+# early start before a read (the sections below count the first window)
+# nor by time (a bound of 10 minutes: never reached here).
+export IMGFS_EARLY_QUIET_MS=3000 IMGFS_EARLY_OPEN_HOLD_MS=0 IMGFS_EARLY_SHARE=3 IMGFS_EARLY_HOLD_MAX_MS=600000
 setup_mount
 P="$R/private"
 imgfs_admin "$S" import allow 127.0.0.1 >/dev/null
-# Thirteen images (six of them QCOW2 sources, at most eleven at once) and
-# nine instances.
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 12
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 12
+# Fourteen images (six of them QCOW2 sources, at most twelve at once) and
+# ten instances.
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 13
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 13
 
 # start IMG FILE VM [SIZE]: the import of FILE begins and sends its first MiB,
 # then waits (stop_at) until the test lets it go on; once the task knows
@@ -176,6 +182,67 @@ if max(ranges) != 8 << 20 or any(n > 8 << 20 for n in ranges):
     sys.exit("ranges past the window of 8 MiB, or none as long: %r" % ranges)
 print("ranges=%d bytes=%d" % (len(r), total))
 EOF
+
+say "the import gives way to a reader: no window between its reads but the share's one chunk, then on when it is quiet"
+# A 20 MiB file.  The import's first window (chunks 1 to 8) is in flight
+# when the reader opens the disk and reads chunk 12; once that window is
+# in, the reader reads chunks 14, 15, 13, 11, 10 with the disk open: the
+# import asks for nothing beside them but one window of one chunk (9, the
+# lowest) once the reader brought 3 (IMGFS_EARLY_SHARE).  The reader keeps
+# the disk open and reads no more: 3 s later (IMGFS_EARLY_QUIET_MS) the
+# import goes on, chunks 16 to 19 in one window, and ends as a plain one.
+mkdir "$R/instances/yweb"
+echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
+seen=$(wc -l <"$LOG")
+start yielded yield.raw yweb $((20 * MiB))
+rm "$CTL/stop_at"
+python3 - "$R/instances/yweb/disks/vda" "$F/yield.raw" "$T/yield" <<'PY' &
+import os, sys, time
+MiB = 1 << 20
+vda, src, sig = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+fd = os.open(vda, os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM) # no read-ahead: the chunks read are the trace's
+def read(i):
+    if os.pread(fd, MiB, i * MiB) != src[i * MiB:(i + 1) * MiB]:
+        sys.exit("chunk %d differs" % i)
+def wait(name):
+    end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
+    while not os.path.exists(sig + "." + name):
+        if time.monotonic() > end:
+            sys.exit("no " + name)
+        time.sleep(0.02)
+read(12)
+open(sig + ".ready", "w").close()
+wait("go")
+for i in (14, 15, 13, 11, 10):
+    read(i)
+open(sig + ".done", "w").close()
+wait("close")
+os.close(fd)
+PY
+YREADER=$!
+at_exit "kill $YREADER 2>/dev/null || true"
+wait_for 30 test -e "$T/yield.ready" || fail "the reader did not read chunk 12"
+rm "$CTL/stop_range"
+wait_for 30 grep -q "^$((10 * MiB)) " "$R/instances/yweb/arrived" ||
+    fail "arrived: $(cat "$R/instances/yweb/arrived"), not chunks 0 to 8 and 12"
+touch "$T/yield.go"
+wait_for 60 test -e "$T/yield.done" || fail "the reader's chunks 14, 15, 13, 11, 10"
+held=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
+assert_eq "0-20 1-9 9-10 10-11 11-12 12-13 13-14 14-15 15-16 " "$(printf '%s\n' $held | sort -n | tr '\n' ' ')" \
+    "the ranges while the reader read, sorted ($held)"
+wait_for 30 grep -q "^$((20 * MiB)) $((20 * MiB))\$" "$R/instances/yweb/arrived" ||
+    fail "the reader quiet with the disk open: the import did not go on: $(cat "$R/instances/yweb/arrived")"
+after=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
+assert_eq "${held}16-20 " "$after" "the ranges once the reader was quiet"
+touch "$T/yield.close"
+wait "$YREADER" || fail "the reader's bytes"
+imgfs_wait "$P/yielded" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait yielded: $(cat "$P/yielded/error")"; }
+wait_for 60 grep -q . "$P/yielded/sha256" || fail "yielded: no sha256"
+assert_eq "$(sha256sum <"$F/yield.raw" | cut -d' ' -f1)" "$(cat "$P/yielded/sha256")" "yielded's sha256"
+assert_file_eq "$F/yield.raw" "$R/instances/yweb/disks/vda" "yweb's disk once its image arrived (settled)"
+assert_match ".*early import of image .*: windows held [0-9]+ ms beside its readers \([0-9]+ reads, .*; 1 chunks let through\)" \
+    "$(grep -F "windows held" "$S/imgfs.log" | tail -1)" "the hold's log line"
 
 say "QCOW2 sources (qemu-img convert, 4 KiB clusters): the disk read through its tables, every byte compared"
 # A 20 MiB disk (two MiB of zeros: clusters the file does not hold) as a
@@ -443,7 +510,7 @@ assert_eq "15 10 9 " "${order:0:8}" "the MiB the plain import's first ranges beg
 assert_file_eq "$F/golden.raw" "$P/golden3/disks/vda" "golden3's disk"
 wait_for 60 grep -q . "$P/golden3/sha256" || fail "golden3: no sha256"
 assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden3/sha256")" "golden3's sha256"
-rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (12) for the faults' images
+rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (13) for the faults' images
 
 say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
 mkdir "$R/instances/web2"
@@ -483,7 +550,7 @@ say "a crash (kill -9) in an early import: what arrived past the durable point i
 # MiB; a reader fetches chunks 10 and 11 itself; the daemon dies.  The
 # next run is early again from its durable point and asks for chunks 1 to
 # 9 only: 10 and 11 are in the store, named by what the first run kept.
-rmdir "$P/queued" # the private-images quota (12); queued, it had no data for the bin
+rmdir "$P/queued" # the private-images quota (13); queued, it had no data for the bin
 mkdir "$R/instances/web8"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 start crashy paused.raw web8 $((12 * MiB))
