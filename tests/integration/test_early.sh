@@ -70,10 +70,10 @@ export IMGFS_EARLY_QUIET_MS=3000 IMGFS_EARLY_OPEN_HOLD_MS=0 IMGFS_EARLY_SHARE=3 
 setup_mount
 P="$R/private"
 imgfs_admin "$S" import allow 127.0.0.1 >/dev/null
-# Fourteen images (six of them QCOW2 sources, at most twelve at once) and
-# ten instances.
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 13
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 13
+# Fifteen images (six of them QCOW2 sources, at most thirteen at once) and
+# eleven instances.
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 14
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 14
 
 # start IMG FILE VM [SIZE]: the import of FILE begins and sends its first MiB,
 # then waits (stop_at) until the test lets it go on; once the task knows
@@ -243,6 +243,39 @@ assert_eq "$(sha256sum <"$F/yield.raw" | cut -d' ' -f1)" "$(cat "$P/yielded/sha2
 assert_file_eq "$F/yield.raw" "$R/instances/yweb/disks/vda" "yweb's disk once its image arrived (settled)"
 assert_match ".*early import of image .*: windows held [0-9]+ ms beside its readers \([0-9]+ reads, .*; 1 chunks let through\)" \
     "$(grep -F "windows held" "$S/imgfs.log" | tail -1)" "the hold's log line"
+
+say "the boot profile's chunks go beside a reader; the rest waits until it closed the disk"
+# yield.raw's profile: 12, 14, 15, 13, 11, 10 (the reader's above).  A
+# second early import of it takes 12 with the run after it (12 to 19),
+# then 10 and 11, while a reader reads the disk all along (chunk 0,
+# arrived, O_DIRECT: each read is the daemon's); chunks 1 to 9 wait until
+# the reader closed the disk.
+mkdir "$R/instances/yweb2"
+start yielded2 yield.raw yweb2 $((20 * MiB))
+python3 - "$R/instances/yweb2/disks/vda" "$T/preader" <<'PY' &
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
+os.preadv(fd, [buf], 0)
+open(sys.argv[2] + ".on", "w").close()
+while not os.path.exists(sys.argv[2] + ".stop") and time.monotonic() < end:
+    os.preadv(fd, [buf], 0)
+    time.sleep(0.1)
+PY
+PREADER=$!
+at_exit "kill $PREADER 2>/dev/null || true"
+wait_for 30 test -e "$T/preader.on" || fail "the profile's reader did not open the disk"
+rm "$CTL/stop_at"
+wait_for 30 grep -q "^$((11 * MiB)) " "$R/instances/yweb2/arrived" ||
+    fail "the profile's chunks (0, 12 to 19, 10, 11) beside a reader: arrived $(cat "$R/instances/yweb2/arrived")"
+assert_eq "$((11 * MiB)) $((20 * MiB))" "$(cat "$R/instances/yweb2/arrived")" "arrived while the reader reads: the profile's chunks only"
+touch "$T/preader.stop"
+wait "$PREADER" || fail "the profile's reader"
+imgfs_wait "$P/yielded2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait yielded2: $(cat "$P/yielded2/error")"; }
+wait_for 60 grep -q . "$P/yielded2/sha256" || fail "yielded2: no sha256"
+assert_eq "$(sha256sum <"$F/yield.raw" | cut -d' ' -f1)" "$(cat "$P/yielded2/sha256")" "yielded2's sha256"
+assert_file_eq "$F/yield.raw" "$R/instances/yweb2/disks/vda" "yweb2's disk once its image arrived (settled)"
 
 say "QCOW2 sources (qemu-img convert, 4 KiB clusters): the disk read through its tables, every byte compared"
 # A 20 MiB disk (two MiB of zeros: clusters the file does not hold) as a
@@ -510,7 +543,7 @@ assert_eq "15 10 9 " "${order:0:8}" "the MiB the plain import's first ranges beg
 assert_file_eq "$F/golden.raw" "$P/golden3/disks/vda" "golden3's disk"
 wait_for 60 grep -q . "$P/golden3/sha256" || fail "golden3: no sha256"
 assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden3/sha256")" "golden3's sha256"
-rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (13) for the faults' images
+rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (14) for the faults' images
 
 say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
 mkdir "$R/instances/web2"
@@ -550,7 +583,7 @@ say "a crash (kill -9) in an early import: what arrived past the durable point i
 # MiB; a reader fetches chunks 10 and 11 itself; the daemon dies.  The
 # next run is early again from its durable point and asks for chunks 1 to
 # 9 only: 10 and 11 are in the store, named by what the first run kept.
-rmdir "$P/queued" # the private-images quota (13); queued, it had no data for the bin
+rmdir "$P/queued" # the private-images quota (14); queued, it had no data for the bin
 mkdir "$R/instances/web8"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 start crashy paused.raw web8 $((12 * MiB))
