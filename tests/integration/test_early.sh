@@ -62,11 +62,11 @@ PORT=$(awk '$1 == "PORT" { print $2 }' "$T/server.out")
 # The import's stall timeout (§5.2), for the held ranges below; the
 # faults' mount makes it 4 s (a read stalls that long at most).
 export IMGFS_IMPORT_STALL_TIMEOUT=30
-# The import gives way to readers (§6.5 "Early", §12.8): held 3 s after
+# The import gives way to readers (§6.5 "Early", §12.8): held 2 s after
 # a read, a chunk let through for every 3 a reader brought; no hold at an
 # early start before a read (the sections below count the first window)
 # nor by time (a bound of 10 minutes: never reached here).
-export IMGFS_EARLY_QUIET_MS=3000 IMGFS_EARLY_OPEN_HOLD_MS=0 IMGFS_EARLY_SHARE=3 IMGFS_EARLY_HOLD_MAX_MS=600000
+export IMGFS_EARLY_QUIET_MS=2000 IMGFS_EARLY_OPEN_HOLD_MS=0 IMGFS_EARLY_SHARE=3 IMGFS_EARLY_HOLD_MAX_MS=600000
 setup_mount
 P="$R/private"
 imgfs_admin "$S" import allow 127.0.0.1 >/dev/null
@@ -185,11 +185,11 @@ EOF
 
 say "the import gives way to a reader: no window between its reads but the share's one chunk, then on when it is quiet"
 # A 20 MiB file.  The import's first window (chunks 1 to 8) is in flight
-# when the reader opens the disk and reads chunk 12; once that window is
-# in, the reader reads chunks 14, 15, 13, 11, 10 with the disk open: the
+# when the reader opens the disk and reads chunk 12 (again and again
+# while it waits); once that window is in, the reader reads chunks 14, 15, 13, 11, 10 with the disk open: the
 # import asks for nothing beside them but one window of one chunk (9, the
 # lowest) once the reader brought 3 (IMGFS_EARLY_SHARE).  The reader keeps
-# the disk open and reads no more: 3 s later (IMGFS_EARLY_QUIET_MS) the
+# the disk open and reads no more: 2 s later (IMGFS_EARLY_QUIET_MS) the
 # import goes on, chunks 16 to 19 in one window, and ends as a plain one.
 mkdir "$R/instances/yweb"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
@@ -197,35 +197,40 @@ seen=$(wc -l <"$LOG")
 start yielded yield.raw yweb $((20 * MiB))
 rm "$CTL/stop_at"
 python3 - "$R/instances/yweb/disks/vda" "$F/yield.raw" "$T/yield" <<'PY' &
-import os, sys, time
+import mmap, os, sys, time
 MiB = 1 << 20
 vda, src, sig = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
-fd = os.open(vda, os.O_RDONLY)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM) # no read-ahead: the chunks read are the trace's
+# O_DIRECT: each read is the daemon's (no read-ahead, no page cache).
+fd = os.open(vda, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, MiB)
 def read(i):
-    if os.pread(fd, MiB, i * MiB) != src[i * MiB:(i + 1) * MiB]:
+    if os.preadv(fd, [buf], i * MiB) != MiB or buf[:] != src[i * MiB:(i + 1) * MiB]:
         sys.exit("chunk %d differs" % i)
-def wait(name):
+def wait(name, busy):
     end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
     while not os.path.exists(sig + "." + name):
         if time.monotonic() > end:
             sys.exit("no " + name)
-        time.sleep(0.02)
+        if busy: # the reader goes on reading what it has
+            read(12)
+        time.sleep(0.1)
 read(12)
 open(sig + ".ready", "w").close()
-wait("go")
+wait("go", True)
 for i in (14, 15, 13, 11, 10):
     read(i)
 open(sig + ".done", "w").close()
-wait("close")
+wait("close", False)
 os.close(fd)
 PY
 YREADER=$!
 at_exit "kill $YREADER 2>/dev/null || true"
 wait_for 30 test -e "$T/yield.ready" || fail "the reader did not read chunk 12"
+touch "$CTL/unpaced" # the window of chunks 1 to 8 at once
 rm "$CTL/stop_range"
 wait_for 30 grep -q "^$((10 * MiB)) " "$R/instances/yweb/arrived" ||
     fail "arrived: $(cat "$R/instances/yweb/arrived"), not chunks 0 to 8 and 12"
+rm "$CTL/unpaced"
 touch "$T/yield.go"
 wait_for 60 test -e "$T/yield.done" || fail "the reader's chunks 14, 15, 13, 11, 10"
 held=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
@@ -266,6 +271,7 @@ PY
 PREADER=$!
 at_exit "kill $PREADER 2>/dev/null || true"
 wait_for 30 test -e "$T/preader.on" || fail "the profile's reader did not open the disk"
+touch "$CTL/unpaced" # what is counted here is which chunks, not when
 rm "$CTL/stop_at"
 wait_for 30 grep -q "^$((11 * MiB)) " "$R/instances/yweb2/arrived" ||
     fail "the profile's chunks (0, 12 to 19, 10, 11) beside a reader: arrived $(cat "$R/instances/yweb2/arrived")"
@@ -275,6 +281,7 @@ wait "$PREADER" || fail "the profile's reader"
 imgfs_wait "$P/yielded2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait yielded2: $(cat "$P/yielded2/error")"; }
 wait_for 60 grep -q . "$P/yielded2/sha256" || fail "yielded2: no sha256"
 assert_eq "$(sha256sum <"$F/yield.raw" | cut -d' ' -f1)" "$(cat "$P/yielded2/sha256")" "yielded2's sha256"
+rm "$CTL/unpaced"
 assert_file_eq "$F/yield.raw" "$R/instances/yweb2/disks/vda" "yweb2's disk once its image arrived (settled)"
 
 say "QCOW2 sources (qemu-img convert, 4 KiB clusters): the disk read through its tables, every byte compared"
