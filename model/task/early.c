@@ -828,9 +828,11 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 		while (e->plan_at < e->nplan &&
 		       (bit(e->arrived, e->plan[e->plan_at]) || bit(e->inflight, e->plan[e->plan_at])))
 			e->plan_at++;
-		if (e->plan_at < e->nplan)
+		if (e->plan_at < e->nplan) {
 			i = e->plan[e->plan_at];
-		else
+			if (early_yield_holding(m, e))
+				most = 1; /* the boot's chunk, not the run after it */
+		} else
 			for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i)); i++)
 				left += !bit(e->arrived, i);
 		/* Not the profile's: held while readers read (early_yield.c). */

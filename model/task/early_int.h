@@ -125,6 +125,9 @@ void early_profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, 
  * chunk through), or 0 after a wait or a log line (the caller looks
  * again); the records freed with the set. */
 int early_yield_gate(model *m, struct early_import *e);
+/* ... and whether readers are at it now (the profile's windows are its
+ * chunks alone then, not the runs after them). */
+bool early_yield_holding(model *m, struct early_import *e);
 void early_yield_free(struct model_early *set);
 
 #endif

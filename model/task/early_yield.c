@@ -200,6 +200,30 @@ void early_yield_free(struct model_early *set)
 	}
 }
 
+/* Under the lock: whether y's readers are at it now (the last read or
+ * the start *act, the quiet *q it waits for). */
+static bool readers_at_it(const struct early_yield *y, int64_t now, int64_t *act, int64_t *q)
+{
+	if (y->last) {
+		*act = y->last;
+		*q = quiet_ns();
+	} else {
+		*act = y->since;
+		*q = open_hold_ns();
+	}
+	return (y->opens > 0 || now < y->expect_until) && now - *act < *q;
+}
+
+bool early_yield_holding(model *m, struct early_import *e)
+{
+	struct model_early *set = m->early;
+	struct early_yield *y = find(set, e->image_id, false);
+	int64_t act, q;
+
+	IMGFS_ASSERT_HELD(&set->lock);
+	return y && readers_at_it(y, model_mono_ns(), &act, &q);
+}
+
 int early_yield_gate(model *m, struct early_import *e)
 {
 	struct model_early *set = m->early;
@@ -211,14 +235,7 @@ int early_yield_gate(model *m, struct early_import *e)
 	IMGFS_ASSERT_HELD(&set->lock);
 	if (!y)
 		return EARLY_WINDOW_CHUNKS;
-	if (y->last) {
-		act = y->last;
-		q = quiet_ns();
-	} else {
-		act = y->since;
-		q = open_hold_ns();
-	}
-	if ((y->opens == 0 && now >= y->expect_until) || now - act >= q) {
+	if (!readers_at_it(y, now, &act, &q)) {
 		if (y->holding) {
 			/* The hold ends: said in the log (its figures chose the defaults). */
 			char line[300];
