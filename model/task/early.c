@@ -810,7 +810,8 @@ void early_fail_readers(model *m, int64_t image_id, const char *why)
 	fail_entry(m, image_id, why, true);
 }
 
-int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap)
+int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, bool (*cancelled)(void *arg),
+                 void *arg, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
 	struct timespec until = early_deadline();
@@ -838,6 +839,11 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 		/* Not the profile's: held while readers read (early_yield.c). */
 		if (i < e->nchunks && e->plan_at >= e->nplan && (most = (uint32_t)early_yield_gate(m, e)) == 0) {
 			until = early_deadline(); /* a hold is no stall */
+			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			rc = cancelled && cancelled(arg) ? -ECANCELED : 0; /* the daemon stops: no wait */
+			IMGFS_LOCK(&set->lock, model_early_lock);
+			if (rc < 0)
+				break;
 			continue;
 		}
 		if (i < e->nchunks) {

@@ -90,8 +90,10 @@ void early_fail_readers(model *m, int64_t image_id, const char *why);
 /* The next window: chunks [*first, *end) none arrived nor in flight, now in
  * flight for the caller; 1, or 0 when every chunk arrived, -ETIMEDOUT
  * when only readers' chunks are left and none arrived for the stall
- * timeout, -EIO when the entry failed (why). */
-int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap);
+ * timeout, -EIO when the entry failed (why), -ECANCELED when cancelled(arg)
+ * said so while the window waited for readers (early_yield.c). */
+int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, bool (*cancelled)(void *arg),
+                 void *arg, char *why, size_t cap);
 /* Fetches chunks [first, end) (in flight for the caller) into the store,
  * each arriving as its last byte does.  0 or -errno with why. */
 int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, bool (*cancelled)(void *arg),

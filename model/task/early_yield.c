@@ -272,6 +272,8 @@ int early_yield_gate(model *m, struct early_import *e)
 	wake = act + q < y->pass_at + hold_max_ns() ? act + q : y->pass_at + hold_max_ns();
 	if (y->opens == 0 && y->expect_until < wake)
 		wake = y->expect_until;
+	if (wake > now + 1000 * MS)
+		wake = now + 1000 * MS; /* the caller asks whether its import stops, once a second */
 	clock_gettime(CLOCK_REALTIME, &t);
 	wake -= now;
 	t.tv_sec += wake / INT64_C(1000000000);

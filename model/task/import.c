@@ -582,7 +582,7 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 	}
 	if ((rc = import_early_mark(ir, true)) < 0)
 		goto fail_store;
-	while ((rc = early_window(r->m, ir->early, &first, &end, why, sizeof(why))) == 1) {
+	while ((rc = early_window(r->m, ir->early, &first, &end, import_cancelled, ir, why, sizeof(why))) == 1) {
 		rc = early_fetch(r->m, ir->early, first, end, import_cancelled, ir, why, sizeof(why));
 		r->bytes_done = early_arrived(r->m, ir->early);
 		if (r->lost)
@@ -597,6 +597,12 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 			break;
 		if ((rc = import_early_mark(ir, false)) < 0)
 			goto fail_store;
+	}
+	if (rc == -ECANCELED && (r->stopped || r->lost)) {
+		/* Stopped while it gave way to readers (early_yield.c): back to
+		 * the queue from the arrived prefix, as a stop in a window. */
+		rc = r->lost ? rc : import_early_mark(ir, true);
+		goto out;
 	}
 	if (rc < 0) {
 		if (strstr(why, "changed on the server"))
