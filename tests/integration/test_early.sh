@@ -185,12 +185,13 @@ EOF
 
 say "the import gives way to a reader: no window between its reads but the share's one chunk, then on when it is quiet"
 # A 20 MiB file.  The import's first window (chunks 1 to 8) is in flight
-# when the reader opens the disk and reads chunk 12 (again and again
-# while it waits); once that window is in, the reader reads chunks 14, 15, 13, 11, 10 with the disk open: the
-# import asks for nothing beside them but one window of one chunk (9, the
-# lowest) once the reader brought 3 (IMGFS_EARLY_SHARE).  The reader keeps
-# the disk open and reads no more: 2 s later (IMGFS_EARLY_QUIET_MS) the
-# import goes on, chunks 16 to 19 in one window, and ends as a plain one.
+# when the reader opens the disk and reads chunk 19 (again and again
+# while it waits); once that window is in, the reader reads chunks 14,
+# 15, 13, 11, 10 with the disk open: the import asks for nothing beside
+# them but one window of one chunk (9, the lowest) once the reader
+# brought 3 (IMGFS_EARLY_SHARE).  The reader keeps the disk open and
+# reads no more: 2 s later (IMGFS_EARLY_QUIET_MS) the import goes on,
+# chunk 12, then 16 to 18, and ends as a plain one.
 mkdir "$R/instances/yweb"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 seen=$(wc -l <"$LOG")
@@ -212,9 +213,9 @@ def wait(name, busy):
         if time.monotonic() > end:
             sys.exit("no " + name)
         if busy: # the reader goes on reading what it has
-            read(12)
+            read(19)
         time.sleep(0.1)
-read(12)
+read(19)
 open(sig + ".ready", "w").close()
 wait("go", True)
 for i in (14, 15, 13, 11, 10):
@@ -225,23 +226,23 @@ os.close(fd)
 PY
 YREADER=$!
 at_exit "kill $YREADER 2>/dev/null || true"
-wait_for 30 test -e "$T/yield.ready" || fail "the reader did not read chunk 12"
+wait_for 30 test -e "$T/yield.ready" || fail "the reader did not read chunk 19"
 touch "$CTL/unpaced" # the window of chunks 1 to 8 at once
 rm "$CTL/stop_range"
 wait_for 30 grep -q "^$((10 * MiB)) " "$R/instances/yweb/arrived" ||
-    fail "arrived: $(cat "$R/instances/yweb/arrived"), not chunks 0 to 8 and 12"
+    fail "arrived: $(cat "$R/instances/yweb/arrived"), not chunks 0 to 8 and 19"
 rm "$CTL/unpaced"
 touch "$T/yield.go"
 wait_for 60 test -e "$T/yield.done" || fail "the reader's chunks 14, 15, 13, 11, 10"
 # Past the first MiB (the stream, and the range that completes its chunk
 # when the import turned before the chunk was in).
 held=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
-assert_eq "1-9 9-10 10-11 11-12 12-13 13-14 14-15 15-16 " "$(printf '%s\n' $held | sort -n | tr '\n' ' ')" \
+assert_eq "1-9 9-10 10-11 11-12 13-14 14-15 15-16 19-20 " "$(printf '%s\n' $held | sort -n | tr '\n' ' ')" \
     "the ranges while the reader read, sorted ($held)"
 wait_for 30 grep -q "^$((20 * MiB)) $((20 * MiB))\$" "$R/instances/yweb/arrived" ||
     fail "the reader quiet with the disk open: the import did not go on: $(cat "$R/instances/yweb/arrived")"
 after=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
-assert_eq "${held}16-20 " "$after" "the ranges once the reader was quiet"
+assert_eq "${held}12-13 16-19 " "$after" "the ranges once the reader was quiet"
 touch "$T/yield.close"
 wait "$YREADER" || fail "the reader's bytes"
 imgfs_wait "$P/yielded" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait yielded: $(cat "$P/yielded/error")"; }
@@ -252,11 +253,11 @@ assert_match ".*early import of image .*: windows held [0-9]+ ms beside its read
     "$(grep -F "windows held" "$S/imgfs.log" | tail -1)" "the hold's log line"
 
 say "the boot profile's chunks go beside a reader; the rest waits until it closed the disk"
-# yield.raw's profile: 12, 14, 15, 13, 11, 10 (the reader's above).  A
-# second early import of it takes 12 with the run after it (12 to 19),
-# then 11 and 10 (one range each), while a reader reads the disk all
-# along (chunk 0, arrived, O_DIRECT: each read is the daemon's); chunks 1
-# to 9 wait until the reader closed the disk.
+# yield.raw's profile: 19, 14, 15, 13, 11, 10 (the reader's above).  A
+# second early import of it takes 19 when it turns, then, while a reader
+# reads the disk all along (chunk 0, arrived, O_DIRECT: each read is the
+# daemon's), 14, 15, 13, 11, 10 one range each (not 14 with the run of 5
+# after it); the rest waits until the reader closed the disk.
 mkdir "$R/instances/yweb2"
 seen=$(wc -l <"$LOG")
 start yielded2 yield.raw yweb2 $((20 * MiB))
@@ -276,12 +277,10 @@ at_exit "kill $PREADER 2>/dev/null || true"
 wait_for 30 test -e "$T/preader.on" || fail "the profile's reader did not open the disk"
 touch "$CTL/unpaced" # what is counted here is which chunks, not when
 rm "$CTL/stop_at"
-wait_for 30 grep -q "^$((11 * MiB)) " "$R/instances/yweb2/arrived" ||
-    fail "the profile's chunks (0, 12 to 19, 10, 11) beside a reader: arrived $(cat "$R/instances/yweb2/arrived")"
-assert_eq "$((11 * MiB)) $((20 * MiB))" "$(cat "$R/instances/yweb2/arrived")" "arrived while the reader reads: the profile's chunks only"
-# 12 with its run (taken when the import turned: no reader yet), then 11
-# and 10 each alone (the reader at it: the boot's chunks, not the runs).
-assert_eq "12-20 11-12 10-11 " \
+wait_for 30 grep -q "^$((7 * MiB)) " "$R/instances/yweb2/arrived" ||
+    fail "the profile's chunks (0, 19, 14, 15, 13, 11, 10) beside a reader: arrived $(cat "$R/instances/yweb2/arrived")"
+assert_eq "$((7 * MiB)) $((20 * MiB))" "$(cat "$R/instances/yweb2/arrived")" "arrived while the reader reads: the profile's chunks only"
+assert_eq "19-20 14-15 15-16 13-14 11-12 10-11 " \
     "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')" \
     "the profile's ranges beside the reader"
 touch "$T/preader.stop"
