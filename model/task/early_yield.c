@@ -139,6 +139,11 @@ void early_yield_expect(model *m, int64_t image_id)
 	if (hold == 0)
 		return;
 	IMGFS_LOCK(&set->lock, model_early_lock);
+	/* Starts whose disk was never opened (a copy's: no window asks) go. */
+	for (struct early_yield *n, *o = set->yield; o; o = n) {
+		n = o->next;
+		forget(set, o, now);
+	}
 	if ((y = find(set, image_id, true)) && y->opens == 0) {
 		spell(y, now);
 		y->expect_until = now + hold;
