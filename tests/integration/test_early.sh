@@ -19,7 +19,10 @@
 # table's chunk, then its clusters', nothing twice; every byte against
 # qemu-img convert -O raw, during, across and after the import and after
 # the settle; the decoder's bounds at and one past (2/4 MiB clusters, a
-# 32 MiB L1 table).
+# 32 MiB L1 table).  The import gives way to readers: no window beside a
+# reader's reads but the share's chunk, the profile's chunks one range
+# each, on when the reader is quiet or closed, and a chunk a second
+# beside a reader that never stops (IMGFS_EARLY_*).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -47,6 +50,7 @@ def disk(path, mib=8):
         f.write(b)
 disk(os.path.join(d, "golden.raw"), 16)
 disk(os.path.join(d, "yield.raw"), 20)
+disk(os.path.join(d, "bound.raw"), 12)
 # 12 MiB: chunks 9 to 11 lie past the import's first range (8 chunks),
 # so a read there asks the source itself.
 for n in ("paused.raw", "changing.raw", "changed/changing.raw"):
@@ -682,3 +686,42 @@ PY
 assert_file_eq "$F/q.qcow2" "$P/qcrash/disks/vda" "qcrash's disk (the file, as a plain import keeps it)"
 assert_file_eq "$T/q.raw" "$R/instances/web9/disks/vda" "qcrash's instance disk, every byte"
 assert_eq "" "$(ls "$S/early-got")" "what arrived, kept until the QCOW2 import sealed"
+
+say "the import never starves: beside a reader that reads all along, a chunk each IMGFS_EARLY_HOLD_MAX_MS"
+# A mount whose bound is 1 s.  The first window (chunks 1 to 8) goes when
+# the import turns; then a reader reads the disk all along (chunk 0,
+# arrived: it fetches nothing, so the share gives nothing), and the import
+# still ends, one chunk a range: 9, 10, 11.
+export IMGFS_EARLY_HOLD_MAX_MS=1000
+remount_imgfs "$S" "$M"
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 20
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 20
+mkdir "$R/instances/ybound"
+seen=$(wc -l <"$LOG")
+start bounded bound.raw ybound $((12 * MiB))
+python3 - "$R/instances/ybound/disks/vda" "$T/breader" <<'PY' &
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
+os.preadv(fd, [buf], 0)
+open(sys.argv[2] + ".on", "w").close()
+while not os.path.exists(sys.argv[2] + ".stop") and time.monotonic() < end:
+    os.preadv(fd, [buf], 0)
+    time.sleep(0.1)
+PY
+BREADER=$!
+at_exit "kill $BREADER 2>/dev/null || true"
+wait_for 30 test -e "$T/breader.on" || fail "the bound's reader did not open the disk"
+rm "$CTL/stop_at"
+wait_for 60 grep -q "^$((12 * MiB)) $((12 * MiB))\$" "$R/instances/ybound/arrived" ||
+    fail "the import starved beside a reader: arrived $(cat "$R/instances/ybound/arrived")"
+[[ ! -e "$T/breader.stop" ]] && kill -0 "$BREADER" || fail "the bound's reader stopped reading"
+assert_eq "1-9 9-10 10-11 11-12 " \
+    "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "bound.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')" \
+    "the ranges beside a reader that reads all along"
+touch "$T/breader.stop"
+wait "$BREADER" || fail "the bound's reader"
+imgfs_wait "$P/bounded" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait bounded: $(cat "$P/bounded/error")"; }
+wait_for 60 grep -q . "$P/bounded/sha256" || fail "bounded: no sha256"
+assert_eq "$(sha256sum <"$F/bound.raw" | cut -d' ' -f1)" "$(cat "$P/bounded/sha256")" "bounded's sha256"
