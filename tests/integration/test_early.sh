@@ -241,7 +241,7 @@ wait_for 60 test -e "$T/yield.done" || fail "the reader's chunks 14, 15, 13, 11,
 # Past the first MiB (the stream, and the range that completes its chunk
 # when the import turned before the chunk was in).
 held=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
-assert_eq "1-9 9-10 10-11 11-12 13-14 14-15 15-16 19-20 " "$(printf '%s\n' $held | sort -n | tr '\n' ' ')" \
+assert_eq "1-9 9-10 10-11 11-12 13-14 14-15 15-16 19-20 " "$(echo "$held" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')" \
     "the ranges while the reader read, sorted ($held)"
 wait_for 30 grep -q "^$((20 * MiB)) $((20 * MiB))\$" "$R/instances/yweb/arrived" ||
     fail "the reader quiet with the disk open: the import did not go on: $(cat "$R/instances/yweb/arrived")"
@@ -716,7 +716,7 @@ wait_for 30 test -e "$T/breader.on" || fail "the bound's reader did not open the
 rm "$CTL/stop_at"
 wait_for 60 grep -q "^$((12 * MiB)) $((12 * MiB))\$" "$R/instances/ybound/arrived" ||
     fail "the import starved beside a reader: arrived $(cat "$R/instances/ybound/arrived")"
-[[ ! -e "$T/breader.stop" ]] && kill -0 "$BREADER" || fail "the bound's reader stopped reading"
+kill -0 "$BREADER" || fail "the bound's reader stopped reading (the chunks came after it)"
 assert_eq "1-9 9-10 10-11 11-12 " \
     "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "bound.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')" \
     "the ranges beside a reader that reads all along"
