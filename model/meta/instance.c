@@ -735,9 +735,10 @@ out:
 		if (blob_id)
 			model_early_disk_remove(m, blob_id);
 	}
-	if ((rc = model_write_end(c, rc, err)) == 0)
+	if ((rc = model_write_end(c, rc, err)) == 0) {
 		instance_wblob_remove(s, &gone);
-	else if (blob_id) {
+		early_yield_expect(m, image_id); /* its disk is opened soon: the import gives way */
+	} else if (blob_id) {
 		model_early_disk_remove(m, blob_id);
 		instance_wblob_remove(s, &made);
 	}

@@ -102,6 +102,7 @@ void early_set_free(struct model_early *set)
 		set->list = e->next;
 		early_entry_free(e);
 	}
+	early_yield_free(set);
 	pthread_cond_destroy(&set->cv);
 	pthread_mutex_destroy(&set->lock);
 	free(set);
@@ -802,7 +803,8 @@ void early_fail_readers(model *m, int64_t image_id, const char *why)
 	fail_entry(m, image_id, why, true);
 }
 
-int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap)
+int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, bool (*cancelled)(void *arg),
+                 void *arg, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
 	struct timespec until = early_deadline();
@@ -810,7 +812,7 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	for (;;) {
-		uint32_t i, left = 0;
+		uint32_t i, left = 0, most = EARLY_WINDOW_CHUNKS;
 		if (e->failed && !e->readers_only) {
 			snprintf(why, cap, "%s", e->why);
 			rc = -EIO;
@@ -820,14 +822,26 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 		while (e->plan_at < e->nplan &&
 		       (bit(e->arrived, e->plan[e->plan_at]) || bit(e->inflight, e->plan[e->plan_at])))
 			e->plan_at++;
-		if (e->plan_at < e->nplan)
+		if (e->plan_at < e->nplan) {
 			i = e->plan[e->plan_at];
-		else
+			if (early_yield_holding(m, e))
+				most = 1; /* the boot's chunk, not the run after it */
+		} else
 			for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i)); i++)
 				left += !bit(e->arrived, i);
+		/* Not the profile's: held while readers read (early_yield.c). */
+		if (i < e->nchunks && e->plan_at >= e->nplan && (most = (uint32_t)early_yield_gate(m, e)) == 0) {
+			until = early_deadline(); /* a hold is no stall */
+			IMGFS_UNLOCK(&set->lock, model_early_lock);
+			rc = cancelled && cancelled(arg) ? -ECANCELED : 0; /* the daemon stops: no wait */
+			IMGFS_LOCK(&set->lock, model_early_lock);
+			if (rc < 0)
+				break;
+			continue;
+		}
 		if (i < e->nchunks) {
 			*first = i;
-			for (; i < e->nchunks && i - *first < EARLY_WINDOW_CHUNKS && !bit(e->arrived, i) &&
+			for (; i < e->nchunks && i - *first < most && !bit(e->arrived, i) &&
 			       !bit(e->inflight, i); i++)
 				bit_set(e->inflight, i, true);
 			*end = i;

@@ -21,6 +21,12 @@
 /* The chunks a boot profile keeps at most (SPEC §12.8): the first reads
  * of its instances, 16 GiB of them, 64 KiB a row. */
 #define EARLY_PROFILE_MAX 16384
+/* The import gives way to its readers (early_yield.c, SPEC §12.8): the
+ * defaults of IMGFS_EARLY_QUIET_MS, _OPEN_HOLD_MS, _HOLD_MAX_MS, _SHARE. */
+#define EARLY_QUIET_MS_DEFAULT 30000
+#define EARLY_OPEN_HOLD_MS_DEFAULT 30000
+#define EARLY_HOLD_MAX_MS_DEFAULT 30000
+#define EARLY_SHARE_DEFAULT 8
 
 struct model_early; /* the model's set of early imports (m->early) */
 struct early_import;
@@ -58,6 +64,13 @@ ssize_t early_read(model *m, int64_t image_id, void *buf, size_t len, uint64_t o
 int early_disk_size(model *m, int64_t image_id, uint64_t *size, char *why, size_t cap);
 /* Bytes arrived and the whole size of an early import (-ENOENT: none). */
 int early_progress(model *m, int64_t image_id, uint64_t *arrived, uint64_t *total);
+/* The import's background windows give way to image_id's readers
+ * (early_yield.c): an early start made (its disk opened soon), an early
+ * disk opened, read, closed. */
+void early_yield_expect(model *m, int64_t image_id);
+void early_yield_open(model *m, int64_t image_id);
+void early_yield_read(model *m, int64_t image_id);
+void early_yield_close(model *m, int64_t image_id);
 
 /* ---- import.c's side ---------------------------------------------------- */
 
@@ -80,8 +93,10 @@ void early_fail_readers(model *m, int64_t image_id, const char *why);
 /* The next window: chunks [*first, *end) none arrived nor in flight, now in
  * flight for the caller; 1, or 0 when every chunk arrived, -ETIMEDOUT
  * when only readers' chunks are left and none arrived for the stall
- * timeout, -EIO when the entry failed (why). */
-int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, char *why, size_t cap);
+ * timeout, -EIO when the entry failed (why), -ECANCELED when cancelled(arg)
+ * said so while the window waited for readers (early_yield.c). */
+int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, bool (*cancelled)(void *arg),
+                 void *arg, char *why, size_t cap);
 /* Fetches chunks [first, end) (in flight for the caller) into the store,
  * each arriving as its last byte does.  0 or -errno with why. */
 int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, bool (*cancelled)(void *arg),

@@ -167,6 +167,7 @@ int model_early_disk_open(model *m, int64_t blob_id, int64_t vm_id, struct model
 		rc = -EIO;
 		goto fail;
 	}
+	early_yield_open(m, ed->image_id);
 	*out = ed;
 	return 0;
 fail:
@@ -181,6 +182,7 @@ void model_early_disk_close(struct model_early_disk *ed)
 {
 	if (!ed)
 		return;
+	early_yield_close(ed->m, ed->image_id);
 	close(ed->fd);
 	free(ed->bits);
 	ed_q_free(ed->q);
@@ -322,6 +324,8 @@ ssize_t model_early_disk_pread(struct model_early_disk *ed, blob_wblob *w, void 
 
 	if (why && cap)
 		why[0] = '\0';
+	if (!ed->sealed)
+		early_yield_read(ed->m, ed->image_id); /* the import gives way */
 	if (off >= size)
 		return 0;
 	if (len > size - off)

@@ -87,6 +87,7 @@ struct model_early {
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* a chunk arrived or was given up, an entry turned ready or failed */
 	struct early_import *list;
+	struct early_yield *yield; /* early_yield.c: images whose readers the import gives way to */
 };
 IMGFS_LOCK_LEVEL(model_early_lock, 53); /* a leaf: nothing is taken under it */
 
@@ -124,5 +125,14 @@ int early_got_take(model *m, struct early_import *e, uint32_t i);
 /* early_profile.c: the profile of url, at most n chunks below n and
  * EARLY_PROFILE_MAX (none: *nplan 0). */
 void early_profile_load(model *m, const char *url, uint32_t n, uint32_t **plan, uint32_t *nplan);
+/* early_yield.c: under the lock, the longest window the import may ask
+ * for now (EARLY_WINDOW_CHUNKS: nobody to give way to; 1: a bound lets a
+ * chunk through), or 0 after a wait or a log line (the caller looks
+ * again); the records freed with the set. */
+int early_yield_gate(model *m, struct early_import *e);
+/* ... and whether readers are at it now (the profile's windows are its
+ * chunks alone then, not the runs after them). */
+bool early_yield_holding(model *m, struct early_import *e);
+void early_yield_free(struct model_early *set);
 
 #endif

@@ -518,7 +518,7 @@ out:
 static int import_early_window(struct import_run *ir, uint32_t *first, uint32_t *end, char *why, size_t cap)
 {
 	(void)early_got_pick(ir->r->m, ir->early); /* a hint: what it missed is fetched */
-	return early_window(ir->r->m, ir->early, first, end, why, cap);
+	return early_window(ir->r->m, ir->early, first, end, import_cancelled, ir, why, cap);
 }
 
 /* The import turns to windows (an early start asked, SPEC §6.5): the
@@ -606,6 +606,12 @@ static int import_early(struct import_run *ir, const char *wblob, uint64_t total
 			break;
 		if ((rc = import_early_mark(ir, false)) < 0)
 			goto fail_store;
+	}
+	if (rc == -ECANCELED && (r->stopped || r->lost)) {
+		/* Stopped while it gave way to readers (early_yield.c): back to
+		 * the queue from the arrived prefix, as a stop in a window. */
+		rc = r->lost ? rc : import_early_mark(ir, true);
+		goto out;
 	}
 	if (rc < 0) {
 		if (strstr(why, "changed on the server"))

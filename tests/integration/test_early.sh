@@ -22,7 +22,10 @@
 # table's chunk, then its clusters', nothing twice; every byte against
 # qemu-img convert -O raw, during, across and after the import and after
 # the settle; the decoder's bounds at and one past (2/4 MiB clusters, a
-# 32 MiB L1 table).
+# 32 MiB L1 table).  The import gives way to readers: no window beside a
+# reader's reads but the share's chunk, the profile's chunks one range
+# each, on when the reader is quiet or closed, and a chunk a second
+# beside a reader that never stops (IMGFS_EARLY_*).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -49,6 +52,8 @@ def disk(path, mib=8):
     with open(path, "wb") as f:
         f.write(b)
 disk(os.path.join(d, "golden.raw"), 16)
+disk(os.path.join(d, "yield.raw"), 20)
+disk(os.path.join(d, "bound.raw"), 12)
 # 12 MiB: chunks 9 to 11 lie past the import's first range (8 chunks),
 # so a read there asks the source itself.
 for n in ("paused.raw", "changing.raw", "changed/changing.raw"):
@@ -64,13 +69,18 @@ PORT=$(awk '$1 == "PORT" { print $2 }' "$T/server.out")
 # The import's stall timeout (§5.2), for the held ranges below; the
 # faults' mount makes it 4 s (a read stalls that long at most).
 export IMGFS_IMPORT_STALL_TIMEOUT=30
+# The import gives way to readers (§6.5 "Early", §12.8): held 2 s after
+# a read, a chunk let through for every 3 a reader brought; no hold at an
+# early start before a read (the sections below count the first window)
+# nor by time (a bound of 10 minutes: never reached here).
+export IMGFS_EARLY_QUIET_MS=2000 IMGFS_EARLY_OPEN_HOLD_MS=0 IMGFS_EARLY_SHARE=3 IMGFS_EARLY_HOLD_MAX_MS=600000
 setup_mount
 P="$R/private"
 imgfs_admin "$S" import allow 127.0.0.1 >/dev/null
-# Thirteen images (six of them QCOW2 sources, at most eleven at once) and
-# nine instances.
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 12
-imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 12
+# Fifteen images (six of them QCOW2 sources, at most thirteen at once) and
+# eleven instances.
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 14
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 14
 
 # start IMG FILE VM [SIZE]: the import of FILE begins and sends its first MiB,
 # then waits (stop_at) until the test lets it go on; once the task knows
@@ -179,6 +189,114 @@ if max(ranges) != 8 << 20 or any(n > 8 << 20 for n in ranges):
     sys.exit("ranges past the window of 8 MiB, or none as long: %r" % ranges)
 print("ranges=%d bytes=%d" % (len(r), total))
 EOF
+
+say "the import gives way to a reader: no window between its reads but the share's one chunk, then on when it is quiet"
+# A 20 MiB file.  The import's first window (chunks 1 to 8) is in flight
+# when the reader opens the disk and reads chunk 19 (again and again
+# while it waits); once that window is in, the reader reads chunks 14,
+# 15, 13, 11, 10 with the disk open: the import asks for nothing beside
+# them but one window of one chunk (9, the lowest) once the reader
+# brought 3 (IMGFS_EARLY_SHARE).  The reader keeps the disk open and
+# reads no more: 2 s later (IMGFS_EARLY_QUIET_MS) the import goes on,
+# chunk 12, then 16 to 18, and ends as a plain one.
+mkdir "$R/instances/yweb"
+echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
+seen=$(wc -l <"$LOG")
+start yielded yield.raw yweb $((20 * MiB))
+rm "$CTL/stop_at"
+python3 - "$R/instances/yweb/disks/vda" "$F/yield.raw" "$T/yield" <<'PY' &
+import mmap, os, sys, time
+MiB = 1 << 20
+vda, src, sig = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+# O_DIRECT: each read is the daemon's (no read-ahead, no page cache).
+fd = os.open(vda, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, MiB)
+def read(i):
+    if os.preadv(fd, [buf], i * MiB) != MiB or buf[:] != src[i * MiB:(i + 1) * MiB]:
+        sys.exit("chunk %d differs" % i)
+def wait(name, busy):
+    end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
+    while not os.path.exists(sig + "." + name):
+        if time.monotonic() > end:
+            sys.exit("no " + name)
+        if busy: # the reader goes on reading what it has
+            read(19)
+        time.sleep(0.1)
+read(19)
+open(sig + ".ready", "w").close()
+wait("go", True)
+for i in (14, 15, 13, 11, 10):
+    read(i)
+open(sig + ".done", "w").close()
+wait("close", False)
+os.close(fd)
+PY
+YREADER=$!
+at_exit "kill $YREADER 2>/dev/null || true"
+wait_for 30 test -e "$T/yield.ready" || fail "the reader did not read chunk 19"
+touch "$CTL/unpaced" # the window of chunks 1 to 8 at once
+rm "$CTL/stop_range"
+wait_for 30 grep -q "^$((10 * MiB)) " "$R/instances/yweb/arrived" ||
+    fail "arrived: $(cat "$R/instances/yweb/arrived"), not chunks 0 to 8 and 19"
+rm "$CTL/unpaced"
+touch "$T/yield.go"
+wait_for 60 test -e "$T/yield.done" || fail "the reader's chunks 14, 15, 13, 11, 10"
+# Past the first MiB (the stream, and the range that completes its chunk
+# when the import turned before the chunk was in).
+held=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
+assert_eq "1-9 9-10 10-11 11-12 13-14 14-15 15-16 19-20 " "$(echo "$held" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')" \
+    "the ranges while the reader read, sorted ($held)"
+wait_for 30 grep -q "^$((20 * MiB)) $((20 * MiB))\$" "$R/instances/yweb/arrived" ||
+    fail "the reader quiet with the disk open: the import did not go on: $(cat "$R/instances/yweb/arrived")"
+after=$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')
+assert_eq "${held}12-13 16-19 " "$after" "the ranges once the reader was quiet"
+touch "$T/yield.close"
+wait "$YREADER" || fail "the reader's bytes"
+imgfs_wait "$P/yielded" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait yielded: $(cat "$P/yielded/error")"; }
+wait_for 60 grep -q . "$P/yielded/sha256" || fail "yielded: no sha256"
+assert_eq "$(sha256sum <"$F/yield.raw" | cut -d' ' -f1)" "$(cat "$P/yielded/sha256")" "yielded's sha256"
+assert_file_eq "$F/yield.raw" "$R/instances/yweb/disks/vda" "yweb's disk once its image arrived (settled)"
+assert_match ".*early import of image .*: windows held [0-9]+ ms beside its readers \([0-9]+ reads, .*; 1 chunks let through\)" \
+    "$(grep -F "windows held" "$S/imgfs.log" | tail -1)" "the hold's log line"
+
+say "the boot profile's chunks go beside a reader; the rest waits until it closed the disk"
+# yield.raw's profile: 19, 14, 15, 13, 11, 10 (the reader's above).  A
+# second early import of it takes 19 when it turns, then, while a reader
+# reads the disk all along (chunk 0, arrived, O_DIRECT: each read is the
+# daemon's), 14, 15, 13, 11, 10 one range each (not 14 with the run of 5
+# after it); the rest waits until the reader closed the disk.
+mkdir "$R/instances/yweb2"
+seen=$(wc -l <"$LOG")
+start yielded2 yield.raw yweb2 $((20 * MiB))
+python3 - "$R/instances/yweb2/disks/vda" "$T/preader" <<'PY' &
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
+os.preadv(fd, [buf], 0)
+open(sys.argv[2] + ".on", "w").close()
+while not os.path.exists(sys.argv[2] + ".stop") and time.monotonic() < end:
+    os.preadv(fd, [buf], 0)
+    time.sleep(0.1)
+PY
+PREADER=$!
+at_exit "kill $PREADER 2>/dev/null || true"
+wait_for 30 test -e "$T/preader.on" || fail "the profile's reader did not open the disk"
+touch "$CTL/unpaced" # what is counted here is which chunks, not when
+rm "$CTL/stop_at"
+wait_for 30 grep -q "^$((7 * MiB)) " "$R/instances/yweb2/arrived" ||
+    fail "the profile's chunks (0, 19, 14, 15, 13, 11, 10) beside a reader: arrived $(cat "$R/instances/yweb2/arrived")"
+assert_eq "$((7 * MiB)) $((20 * MiB))" "$(cat "$R/instances/yweb2/arrived")" "arrived while the reader reads: the profile's chunks only"
+assert_eq "19-20 14-15 15-16 13-14 11-12 10-11 " \
+    "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "yield.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')" \
+    "the profile's ranges beside the reader"
+touch "$T/preader.stop"
+wait "$PREADER" || fail "the profile's reader"
+imgfs_wait "$P/yielded2" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait yielded2: $(cat "$P/yielded2/error")"; }
+wait_for 60 grep -q . "$P/yielded2/sha256" || fail "yielded2: no sha256"
+assert_eq "$(sha256sum <"$F/yield.raw" | cut -d' ' -f1)" "$(cat "$P/yielded2/sha256")" "yielded2's sha256"
+rm "$CTL/unpaced"
+assert_file_eq "$F/yield.raw" "$R/instances/yweb2/disks/vda" "yweb2's disk once its image arrived (settled)"
 
 say "QCOW2 sources (qemu-img convert, 4 KiB clusters): the disk read through its tables, every byte compared"
 # A 20 MiB disk (two MiB of zeros: clusters the file does not hold) as a
@@ -446,7 +564,7 @@ assert_eq "15 10 9 " "${order:0:8}" "the MiB the plain import's first ranges beg
 assert_file_eq "$F/golden.raw" "$P/golden3/disks/vda" "golden3's disk"
 wait_for 60 grep -q . "$P/golden3/sha256" || fail "golden3: no sha256"
 assert_eq "$(sha256sum <"$F/golden.raw" | cut -d' ' -f1)" "$(cat "$P/golden3/sha256")" "golden3's sha256"
-rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (12) for the faults' images
+rmdir "$P/golden3" "$R/recycle-bin/golden3" # the private-images quota (14) for the faults' images
 
 say "a source that pauses: the read is EIO (after the stall timeout), never other bytes"
 mkdir "$R/instances/web2"
@@ -486,7 +604,7 @@ say "a crash (kill -9) in an early import: what arrived past the durable point i
 # MiB; a reader fetches chunks 10 and 11 itself; the daemon dies.  The
 # next run is early again from its durable point and asks for chunks 1 to
 # 9 only: 10 and 11 are in the store, named by what the first run kept.
-rmdir "$P/queued" # the private-images quota (12); queued, it had no data for the bin
+rmdir "$P/queued" # the private-images quota (14); queued, it had no data for the bin
 mkdir "$R/instances/web8"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 start crashy paused.raw web8 $((12 * MiB))
@@ -593,3 +711,42 @@ PY
 assert_file_eq "$F/q.qcow2" "$P/qcrash/disks/vda" "qcrash's disk (the file, as a plain import keeps it)"
 assert_file_eq "$T/q.raw" "$R/instances/web9/disks/vda" "qcrash's instance disk, every byte"
 assert_eq "" "$(got_rows qcrash)" "what arrived, recorded until the QCOW2 import sealed"
+
+say "the import never starves: beside a reader that reads all along, a chunk each IMGFS_EARLY_HOLD_MAX_MS"
+# A mount whose bound is 1 s.  The first window (chunks 1 to 8) goes when
+# the import turns; then a reader reads the disk all along (chunk 0,
+# arrived: it fetches nothing, so the share gives nothing), and the import
+# still ends, one chunk a range: 9, 10, 11.
+export IMGFS_EARLY_HOLD_MAX_MS=1000
+remount_imgfs "$S" "$M"
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 private-images 20
+imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 20
+mkdir "$R/instances/ybound"
+seen=$(wc -l <"$LOG")
+start bounded bound.raw ybound $((12 * MiB))
+python3 - "$R/instances/ybound/disks/vda" "$T/breader" <<'PY' &
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
+os.preadv(fd, [buf], 0)
+open(sys.argv[2] + ".on", "w").close()
+while not os.path.exists(sys.argv[2] + ".stop") and time.monotonic() < end:
+    os.preadv(fd, [buf], 0)
+    time.sleep(0.1)
+PY
+BREADER=$!
+at_exit "kill $BREADER 2>/dev/null || true"
+wait_for 30 test -e "$T/breader.on" || fail "the bound's reader did not open the disk"
+rm "$CTL/stop_at"
+wait_for 60 grep -q "^$((12 * MiB)) $((12 * MiB))\$" "$R/instances/ybound/arrived" ||
+    fail "the import starved beside a reader: arrived $(cat "$R/instances/ybound/arrived")"
+kill -0 "$BREADER" || fail "the bound's reader stopped reading (the chunks came after it)"
+assert_eq "1-9 9-10 10-11 11-12 " \
+    "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "bound.raw" && $3 >= 1048576 { printf "%d-%d ", $3 / 1048576, $4 / 1048576 }')" \
+    "the ranges beside a reader that reads all along"
+touch "$T/breader.stop"
+wait "$BREADER" || fail "the bound's reader"
+imgfs_wait "$P/bounded" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait bounded: $(cat "$P/bounded/error")"; }
+wait_for 60 grep -q . "$P/bounded/sha256" || fail "bounded: no sha256"
+assert_eq "$(sha256sum <"$F/bound.raw" | cut -d' ' -f1)" "$(cat "$P/bounded/sha256")" "bounded's sha256"
