@@ -259,16 +259,11 @@ assert_file_eq "$F/yield.raw" "$R/instances/yweb/disks/vda" "yweb's disk once it
 assert_match ".*early import of image .*: windows held [0-9]+ ms beside its readers \([0-9]+ reads, .*; 1 chunks let through\)" \
     "$(grep -F "windows held" "$S/imgfs.log" | tail -1)" "the hold's log line"
 
-say "the boot profile's chunks go beside a reader; the rest waits until it closed the disk"
-# yield.raw's profile: 19, 14, 15, 13, 11, 10 (the reader's above).  A
-# second early import of it takes 19 when it turns, then, while a reader
-# reads the disk all along (chunk 0, arrived, O_DIRECT: each read is the
-# daemon's), 14, 15, 13, 11, 10 one range each (not 14 with the run of 5
-# after it); the rest waits until the reader closed the disk.
-mkdir "$R/instances/yweb2"
-seen=$(wc -l <"$LOG")
-start yielded2 yield.raw yweb2 $((20 * MiB))
-python3 - "$R/instances/yweb2/disks/vda" "$T/preader" <<'PY' &
+# steady_reader DISK FLAG: reads DISK's chunk 0 all along (arrived: it
+# fetches nothing; O_DIRECT: each read is the daemon's), FLAG.on once it
+# has the disk open, until FLAG.stop; its pid in READER.
+steady_reader() {
+    python3 - "$1" "$2" <<'PY' &
 import mmap, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
 buf = mmap.mmap(-1, 4096)
@@ -279,7 +274,20 @@ while not os.path.exists(sys.argv[2] + ".stop") and time.monotonic() < end:
     os.preadv(fd, [buf], 0)
     time.sleep(0.1)
 PY
-PREADER=$!
+    READER=$!
+}
+
+say "the boot profile's chunks go beside a reader; the rest waits until it closed the disk"
+# yield.raw's profile: 19, 14, 15, 13, 11, 10 (the reader's above).  A
+# second early import of it takes 19 when it turns, then, while a reader
+# reads the disk all along (chunk 0, arrived, O_DIRECT: each read is the
+# daemon's), 14, 15, 13, 11, 10 one range each (not 14 with the run of 5
+# after it); the rest waits until the reader closed the disk.
+mkdir "$R/instances/yweb2"
+seen=$(wc -l <"$LOG")
+start yielded2 yield.raw yweb2 $((20 * MiB))
+steady_reader "$R/instances/yweb2/disks/vda" "$T/preader"
+PREADER=$READER
 at_exit "kill $PREADER 2>/dev/null || true"
 wait_for 30 test -e "$T/preader.on" || fail "the profile's reader did not open the disk"
 touch "$CTL/unpaced" # what is counted here is which chunks, not when
@@ -724,18 +732,8 @@ imgfs_admin "$S" quota set "$(id -un)" cn-north-1 instances 20
 mkdir "$R/instances/ybound"
 seen=$(wc -l <"$LOG")
 start bounded bound.raw ybound $((12 * MiB))
-python3 - "$R/instances/ybound/disks/vda" "$T/breader" <<'PY' &
-import mmap, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
-buf = mmap.mmap(-1, 4096)
-end = time.monotonic() + 120 # the test failed meanwhile: no reader left behind
-os.preadv(fd, [buf], 0)
-open(sys.argv[2] + ".on", "w").close()
-while not os.path.exists(sys.argv[2] + ".stop") and time.monotonic() < end:
-    os.preadv(fd, [buf], 0)
-    time.sleep(0.1)
-PY
-BREADER=$!
+steady_reader "$R/instances/ybound/disks/vda" "$T/breader"
+BREADER=$READER
 at_exit "kill $BREADER 2>/dev/null || true"
 wait_for 30 test -e "$T/breader.on" || fail "the bound's reader did not open the disk"
 rm "$CTL/stop_at"
