@@ -373,8 +373,8 @@ static void test_knob_limits(void **state)
 		knobs("600000", "20", k == 0 ? "3600000" : "3600001", "4");
 		early_yield_open(fx->m, IMG);
 		early_yield_read(fx->m, IMG);
-		t = c.now;
-		assert_int_equal(gate(fx, IMG, 0), 0); /* the hold begins (a wait of 1 s at most) */
+		t = c.now += 600000 * MS - 1; /* the hold begins a nanosecond before the quiet */
+		assert_int_equal(gate(fx, IMG, 0), 0);
 		c.now = t + bound - 1;
 		early_yield_read(fx->m, IMG);
 		assert_int_equal(gate(fx, IMG, 0), 0);
