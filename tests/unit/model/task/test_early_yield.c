@@ -2,41 +2,66 @@
  * test_early_yield.c — unit tests for model/task/early_yield.c and
  * early.c's early_window (SPEC §6.5 "Early", §12.8; issue 71): the early
  * import's decisions beside an early disk's readers, on a clock the test
- * names (early_yield_set_clock), without a mount.
+ * names (early_yield_set_clock), without a mount or a database (a model
+ * of its early set alone; an entry made as early_begin makes it).
  *
  * The gate (early_yield_gate): no record, full windows; an early start or
  * a disk's open, held until its first read or the open hold (the start's
- * time kept by the open); reads, held until quiet; the close, free again;
- * the share (one chunk for every IMGFS_EARLY_SHARE the readers brought)
- * and the time bound (one each IMGFS_EARLY_HOLD_MAX_MS), each at its limit
- * and one short; the knobs at their limits and one past.  The window
- * (early_window): a plain import's lowest run of at most 8 unclaimed
- * chunks; the profile's chunks first, with the run after them when nobody
- * reads, one at a time and never held while readers read; after them,
- * held (the caller's cancel asked each time) until the readers are quiet.
+ * time kept by an open before it passed, not at it); reads, held until
+ * quiet; the close, free again; the share (one chunk for every
+ * IMGFS_EARLY_SHARE the readers brought) and the time bound (one each
+ * IMGFS_EARLY_HOLD_MAX_MS), each at its limit and one short; the knobs at
+ * their limits and one past, unset, empty, not a count; the hold's log
+ * line and its figures; one record an image, gone when nothing holds it.
+ * The window (early_window): a plain import's lowest run of at most 8
+ * unclaimed chunks; the profile's chunks first, with the run after them
+ * when nobody reads, one at a time and never held while readers read;
+ * after them, held (the caller's cancel asked each time) until the
+ * readers are quiet, a chunk through by the share; a failed entry.
  *
  * A held gate waits on the set's condition until the next bound, in real
  * time: the test puts its clock a nanosecond before that bound wherever a
- * gate holds, so no wait is longer than a nanosecond.
+ * gate holds but a few (at most 20 ms: the open hold).
  */
-#include "early_int.h"
-#include "test_util.h"
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#define MiB (1u << 20)
+#include <cmocka.h>
+
+#include "early_int.h"
+
 #define MS INT64_C(1000000)
-#define IMG 4242 /* an image of the gate's tests: no entry, no row */
+#define IMG 4242 /* the image of the tests (no row: the model has no database) */
 #define T0 (INT64_C(1000) * 1000 * MS) /* the clock's start: 1000 s (0 is "no read") */
 
-struct fake_clock {
+/* A model of its early set alone (the gate and the window read no
+ * database), on a clock the test names, its log lines recorded. */
+struct fx {
+	model *m;
 	int64_t now;
-	int asked;  /* early_window's tests: the held window's cancel calls */
-	int stop;   /* ... and after how many it says "cancelled" */
+	int asked;    /* early_window's tests: the held window's cancel calls */
+	int stop;     /* ... and after how many it says "cancelled" */
 	int64_t step; /* ... and how far each call moves the clock */
+	int lines;
+	char line[512]; /* the last log line */
 };
 
 static int64_t fake_now(void *arg)
 {
-	return ((struct fake_clock *)arg)->now;
+	return ((struct fx *)arg)->now;
+}
+
+static void record(void *arg, const char *line)
+{
+	struct fx *fx = arg;
+	fx->lines++;
+	snprintf(fx->line, sizeof(fx->line), "%s", line);
 }
 
 static void knobs(const char *quiet, const char *open, const char *max, const char *share)
@@ -52,27 +77,34 @@ static void knobs(const char *quiet, const char *open, const char *max, const ch
 	}
 }
 
-/* The set of fx's model on clock c: quiet 10 ms, open hold 20 ms, hold
- * max 50 ms, share 4 (each a different figure: a test tells them apart). */
-static struct model_early *on_clock(struct ut_fx *fx, struct fake_clock *c)
+/* Quiet 10 ms, open hold 20 ms, hold max 50 ms, share 4 (each a
+ * different figure: a test tells them apart). */
+static int setup(void **state)
 {
-	memset(c, 0, sizeof(*c));
-	c->now = T0;
+	struct fx *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	assert_non_null(fx->m = calloc(1, sizeof(*fx->m)));
+	assert_int_equal(early_set_new(&fx->m->early), 0);
+	early_yield_set_clock(fx->m->early, fake_now, fx);
+	model_set_log(fx->m, record, fx);
+	fx->now = T0;
 	knobs("10", "20", "50", "4");
-	early_yield_set_clock(fx->m->early, fake_now, c);
-	return fx->m->early;
+	*state = fx;
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct ut_fx *fx = *state;
-	early_yield_set_clock(fx->m->early, NULL, NULL);
+	struct fx *fx = *state;
+	early_set_free(fx->m->early);
+	free(fx->m);
+	free(fx);
 	knobs(NULL, NULL, NULL, NULL);
-	return ut_teardown(state);
+	return 0;
 }
 
 /* The gate at the clock's now, arrived chunks the entry's. */
-static int gate(struct ut_fx *fx, int64_t image_id, uint32_t arrived)
+static int gate(struct fx *fx, int64_t image_id, uint32_t arrived)
 {
 	struct model_early *set = fx->m->early;
 	struct early_import e = {.image_id = image_id, .arrived_bytes = (uint64_t)arrived * CHUNK};
@@ -83,7 +115,7 @@ static int gate(struct ut_fx *fx, int64_t image_id, uint32_t arrived)
 	return n;
 }
 
-static bool holding(struct ut_fx *fx, int64_t image_id)
+static bool holding(struct fx *fx, int64_t image_id)
 {
 	struct model_early *set = fx->m->early;
 	struct early_import e = {.image_id = image_id};
@@ -94,13 +126,13 @@ static bool holding(struct ut_fx *fx, int64_t image_id)
 	return h;
 }
 
-static size_t records(struct ut_fx *fx)
+static size_t records(struct fx *fx)
 {
 	return early_yield_records(fx->m->early);
 }
 
 /* A hold that ends: the gate says 0 once (its log line), then windows. */
-static void ends(struct ut_fx *fx, int64_t image_id, uint32_t arrived)
+static void ends(struct fx *fx, int64_t image_id, uint32_t arrived)
 {
 	assert_int_equal(gate(fx, image_id, arrived), 0);
 	assert_false(holding(fx, image_id));
@@ -110,9 +142,7 @@ static void ends(struct ut_fx *fx, int64_t image_id, uint32_t arrived)
 /* No early start, no early disk: full windows, no record. */
 static void test_no_reader(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
-	on_clock(fx, &c);
+	struct fx *fx = *state;
 	assert_int_equal(gate(fx, IMG, 0), EARLY_WINDOW_CHUNKS);
 	assert_false(holding(fx, IMG));
 	early_yield_read(fx->m, IMG); /* a read of no open disk: nothing */
@@ -125,16 +155,14 @@ static void test_no_reader(void **state)
  * nanosecond more; closed, its record goes. */
 static void test_open_hold(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
-	on_clock(fx, &c);
+	struct fx *fx = *state;
 	early_yield_open(fx->m, IMG);
 	assert_true(holding(fx, IMG));
 	assert_int_equal(gate(fx, IMG, 0), 0);
-	c.now = T0 + 20 * MS - 1;
+	fx->now = T0 + 20 * MS - 1;
 	assert_true(holding(fx, IMG));
 	assert_int_equal(gate(fx, IMG, 0), 0);
-	c.now = T0 + 20 * MS;
+	fx->now = T0 + 20 * MS;
 	assert_false(holding(fx, IMG));
 	ends(fx, IMG, 0);
 	assert_int_equal(records(fx), 1); /* still open */
@@ -153,55 +181,53 @@ static void test_open_hold(void **state)
  * opened goes at the next start; an open hold of 0 expects none. */
 static void test_expect(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
-	on_clock(fx, &c);
+	struct fx *fx = *state;
 	early_yield_expect(fx->m, IMG);
-	c.now = T0 + 20 * MS - 1;
+	fx->now = T0 + 20 * MS - 1;
 	assert_true(holding(fx, IMG));
 	assert_int_equal(gate(fx, IMG, 0), 0);
-	c.now = T0 + 20 * MS;
+	fx->now = T0 + 20 * MS;
 	assert_false(holding(fx, IMG));
 	ends(fx, IMG, 0);
 	assert_int_equal(records(fx), 0); /* the start's time passed, no disk: it went */
 	/* The open 5 ms after the start: the hold still runs from the start. */
-	c.now = T0 + 100 * MS;
+	fx->now = T0 + 100 * MS;
 	early_yield_expect(fx->m, IMG);
-	c.now += 5 * MS;
+	fx->now += 5 * MS;
 	early_yield_open(fx->m, IMG);
-	c.now = T0 + 120 * MS - 1;
+	fx->now = T0 + 120 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 120 * MS;
+	fx->now = T0 + 120 * MS;
 	assert_false(holding(fx, IMG));
 	/* An open after the start's hold passed: a new spell from the open. */
 	early_yield_close(fx->m, IMG);
-	c.now = T0 + 200 * MS;
+	fx->now = T0 + 200 * MS;
 	early_yield_expect(fx->m, IMG);
-	c.now = T0 + 220 * MS;
+	fx->now = T0 + 220 * MS;
 	early_yield_open(fx->m, IMG);
-	c.now = T0 + 240 * MS - 1;
+	fx->now = T0 + 240 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 240 * MS;
+	fx->now = T0 + 240 * MS;
 	assert_false(holding(fx, IMG));
 	early_yield_close(fx->m, IMG);
 	assert_int_equal(records(fx), 0);
 	/* A start (a copy's) whose disk is never opened: gone at the next
 	 * start once its time passed, not before. */
-	c.now = T0 + 300 * MS;
+	fx->now = T0 + 300 * MS;
 	early_yield_expect(fx->m, IMG);
-	c.now = T0 + 320 * MS - 1;
+	fx->now = T0 + 320 * MS - 1;
 	early_yield_expect(fx->m, IMG + 1);
 	assert_int_equal(records(fx), 2);
-	c.now = T0 + 320 * MS;
+	fx->now = T0 + 320 * MS;
 	early_yield_expect(fx->m, IMG + 1);
 	assert_int_equal(records(fx), 1);
 	assert_false(holding(fx, IMG));
-	c.now = T0 + 400 * MS;
+	fx->now = T0 + 400 * MS;
 	early_yield_expect(fx->m, IMG + 2);
 	assert_int_equal(records(fx), 1);
 	/* An open hold of 0: no start is expected. */
 	knobs("10", "0", "50", "4");
-	c.now = T0 + 500 * MS;
+	fx->now = T0 + 500 * MS;
 	early_yield_expect(fx->m, IMG + 3);
 	assert_false(holding(fx, IMG + 3));
 	assert_int_equal(records(fx), 1);
@@ -211,23 +237,21 @@ static void test_expect(void **state)
  * whatever the open hold; two disks open, the first close frees nothing. */
 static void test_quiet(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
-	on_clock(fx, &c);
+	struct fx *fx = *state;
 	knobs("30", "20", "500", "4"); /* the quiet past the open hold */
 	early_yield_open(fx->m, IMG);
 	early_yield_open(fx->m, IMG);
-	c.now = T0 + 1 * MS;
+	fx->now = T0 + 1 * MS;
 	early_yield_read(fx->m, IMG);
-	c.now = T0 + 31 * MS - 1;
+	fx->now = T0 + 31 * MS - 1;
 	assert_true(holding(fx, IMG));
 	assert_int_equal(gate(fx, IMG, 0), 0);
-	c.now = T0 + 31 * MS;
+	fx->now = T0 + 31 * MS;
 	assert_false(holding(fx, IMG));
 	/* A read later: held again, from it. */
-	c.now = T0 + 40 * MS;
+	fx->now = T0 + 40 * MS;
 	early_yield_read(fx->m, IMG);
-	c.now = T0 + 70 * MS - 1;
+	fx->now = T0 + 70 * MS - 1;
 	assert_true(holding(fx, IMG));
 	early_yield_close(fx->m, IMG);
 	assert_true(holding(fx, IMG)); /* one disk still open */
@@ -240,12 +264,12 @@ static void test_quiet(void **state)
 	assert_int_equal(records(fx), 0);
 	/* The quiet shorter than the open hold: a read ends the open hold. */
 	knobs("10", "20", "500", "4");
-	c.now = T0 + 100 * MS;
+	fx->now = T0 + 100 * MS;
 	early_yield_open(fx->m, IMG);
 	early_yield_read(fx->m, IMG);
-	c.now = T0 + 110 * MS - 1;
+	fx->now = T0 + 110 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 110 * MS;
+	fx->now = T0 + 110 * MS;
 	assert_false(holding(fx, IMG));
 	early_yield_close(fx->m, IMG);
 }
@@ -254,26 +278,24 @@ static void test_quiet(void **state)
  * not at 3; then at 8 more of theirs (the passed chunk not theirs), not 7. */
 static void test_share(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
+	struct fx *fx = *state;
 	const uint32_t base = 10;
-	on_clock(fx, &c);
 	early_yield_open(fx->m, IMG);
 	early_yield_read(fx->m, IMG);
-	c.now = T0 + 10 * MS - 1; /* a read each time, a nanosecond before the quiet */
+	fx->now = T0 + 10 * MS - 1; /* a read each time, a nanosecond before the quiet */
 	assert_int_equal(gate(fx, IMG, base), 0);
 	early_yield_read(fx->m, IMG);
-	c.now += 10 * MS - 1;
+	fx->now += 10 * MS - 1;
 	assert_int_equal(gate(fx, IMG, base + 3), 0);
 	assert_int_equal(gate(fx, IMG, base + 4), 1);
 	early_yield_read(fx->m, IMG);
-	c.now += 10 * MS - 1;
+	fx->now += 10 * MS - 1;
 	assert_int_equal(gate(fx, IMG, base + 1 + 8 - 1), 0); /* 7 of theirs: one for 4 given already */
 	assert_int_equal(gate(fx, IMG, base + 1 + 8), 1);
 	/* Arrived fewer than at the hold's start (not a count this makes):
 	 * none of theirs. */
 	early_yield_read(fx->m, IMG);
-	c.now += 10 * MS - 1;
+	fx->now += 10 * MS - 1;
 	assert_int_equal(gate(fx, IMG, 0), 0);
 	/* The share at its limit (1024) and one past it (the default, 8). */
 	early_yield_close(fx->m, IMG);
@@ -283,7 +305,7 @@ static void test_share(void **state)
 		knobs("10", "20", "50", k == 0 ? "1024" : "1025");
 		early_yield_open(fx->m, IMG);
 		early_yield_read(fx->m, IMG);
-		c.now += 10 * MS - 1;
+		fx->now += 10 * MS - 1;
 		assert_int_equal(gate(fx, IMG, 0), 0);
 		assert_int_equal(gate(fx, IMG, s - 1), 0);
 		assert_int_equal(gate(fx, IMG, s), 1);
@@ -296,7 +318,7 @@ static void test_share(void **state)
 		knobs("10", "20", "50", bad[k]);
 		early_yield_open(fx->m, IMG);
 		early_yield_read(fx->m, IMG);
-		c.now += 10 * MS - 1;
+		fx->now += 10 * MS - 1;
 		assert_int_equal(gate(fx, IMG, 0), 0);
 		assert_int_equal(gate(fx, IMG, 7), 0);
 		assert_int_equal(gate(fx, IMG, 8), 1);
@@ -310,20 +332,18 @@ static void test_share(void **state)
  * readers reading all along, fetching nothing. */
 static void test_time_bound(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
+	struct fx *fx = *state;
 	int64_t held;
-	on_clock(fx, &c);
 	early_yield_open(fx->m, IMG);
 	early_yield_read(fx->m, IMG);
-	held = c.now = T0 + 5 * MS;
+	held = fx->now = T0 + 5 * MS;
 	assert_int_equal(gate(fx, IMG, 0), 0); /* the hold begins */
 	for (int k = 1; k <= 3; k++) {
-		c.now = held + k * 50 * MS - 2;
+		fx->now = held + k * 50 * MS - 2;
 		early_yield_read(fx->m, IMG);
-		c.now++;
+		fx->now++;
 		assert_int_equal(gate(fx, IMG, 0), 0);
-		c.now++;
+		fx->now++;
 		assert_int_equal(gate(fx, IMG, 0), 1);
 	}
 	/* A chunk let through by time is not the readers': none counted for
@@ -339,32 +359,30 @@ static void test_time_bound(void **state)
  * default, 30000), the hold's bound at 3600000 and one past (30000). */
 static void test_knob_limits(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
-	on_clock(fx, &c);
+	struct fx *fx = *state;
 	knobs("600000", "600000", "3600000", "4");
 	early_yield_open(fx->m, IMG);
-	c.now = T0 + 600000 * MS - 1;
+	fx->now = T0 + 600000 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 600000 * MS;
+	fx->now = T0 + 600000 * MS;
 	assert_false(holding(fx, IMG));
 	early_yield_read(fx->m, IMG);
-	c.now = T0 + 1200000 * MS - 1;
+	fx->now = T0 + 1200000 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 1200000 * MS;
+	fx->now = T0 + 1200000 * MS;
 	assert_false(holding(fx, IMG));
 	early_yield_close(fx->m, IMG);
 	knobs("600001", "600001", "3600000", "4");
-	c.now = T0;
+	fx->now = T0;
 	early_yield_open(fx->m, IMG);
-	c.now = T0 + 30000 * MS - 1;
+	fx->now = T0 + 30000 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 30000 * MS;
+	fx->now = T0 + 30000 * MS;
 	assert_false(holding(fx, IMG));
 	early_yield_read(fx->m, IMG);
-	c.now = T0 + 60000 * MS - 1;
+	fx->now = T0 + 60000 * MS - 1;
 	assert_true(holding(fx, IMG));
-	c.now = T0 + 60000 * MS;
+	fx->now = T0 + 60000 * MS;
 	assert_false(holding(fx, IMG));
 	early_yield_close(fx->m, IMG);
 	/* The hold's bound, a read a nanosecond before it (quiet 600 s). */
@@ -373,75 +391,221 @@ static void test_knob_limits(void **state)
 		knobs("600000", "20", k == 0 ? "3600000" : "3600001", "4");
 		early_yield_open(fx->m, IMG);
 		early_yield_read(fx->m, IMG);
-		t = c.now += 600000 * MS - 1; /* the hold begins a nanosecond before the quiet */
+		t = fx->now += 600000 * MS - 1; /* the hold begins a nanosecond before the quiet */
 		assert_int_equal(gate(fx, IMG, 0), 0);
-		c.now = t + bound - 1;
+		fx->now = t + bound - 1;
 		early_yield_read(fx->m, IMG);
 		assert_int_equal(gate(fx, IMG, 0), 0);
-		c.now = t + bound;
+		fx->now = t + bound;
 		assert_int_equal(gate(fx, IMG, 0), 1);
 		early_yield_close(fx->m, IMG);
 		ends(fx, IMG, 0);
 	}
 }
 
-/* ---- early_window ---------------------------------------------------------- */
-
-#define URL "http://127.0.0.1:1/golden.raw"
-#define CHUNKS 24
-
-static int64_t importing(struct ut_fx *fx, const char *name)
+/* The knobs unset, empty or not a count: the defaults (30000 ms each,
+ * a share of 8); 0 a count (no quiet: a read holds nothing). */
+static void test_knob_defaults(void **state)
 {
-	struct model_err err = {0};
-	struct model_image img;
-	int64_t acc = ut_account_once(fx, "alice");
-	assert_int_equal(model_image_create(fx->m, fx->r1, acc, MODEL_FOLDER_PRIVATE, name, &img, &err), 0);
-	assert_int_equal(model_image_import_url(fx->m, img.id, URL, &err), 0);
-	return img.id;
+	struct fx *fx = *state;
+	for (int k = 0; k < 3; k++) {
+		static const char *v[] = {NULL, "", "-1"};
+		knobs(v[k], v[k], v[k], v[k]);
+		fx->now = T0 + k * 100000 * MS;
+		early_yield_open(fx->m, IMG);
+		fx->now += 30000 * MS - 1;
+		assert_true(holding(fx, IMG));
+		assert_int_equal(gate(fx, IMG, 0), 0); /* the hold begins */
+		assert_int_equal(gate(fx, IMG, 7), 0);
+		fx->now++;
+		assert_false(holding(fx, IMG));
+		early_yield_read(fx->m, IMG);
+		fx->now += 30000 * MS - 2; /* the hold's 30000 ms, one short */
+		assert_true(holding(fx, IMG));
+		assert_int_equal(gate(fx, IMG, 7), 0);
+		fx->now++;
+		assert_int_equal(gate(fx, IMG, 7), 1); /* the bound by time: 30000 ms */
+		assert_int_equal(gate(fx, IMG, 8), 0);
+		assert_int_equal(gate(fx, IMG, 9), 1); /* the share: 8 */
+		early_yield_close(fx->m, IMG);
+		ends(fx, IMG, 0);
+	}
+	knobs("0", "20", "50", "4");
+	fx->now = T0 + 1000000 * MS;
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	assert_false(holding(fx, IMG));
+	early_yield_close(fx->m, IMG);
 }
 
-/* The entry of image id turned to windows: CHUNKS chunks, the first held
- * ones arrived. */
-static struct early_import *entry(struct ut_fx *fx, int64_t id, uint32_t held)
+/* The hold's log line: how long, the reads, the first one's time after
+ * the open, the longest gap, the chunks let through. */
+static void test_log_figures(void **state)
 {
-	struct early_import *e = NULL;
-	blob_manifest *none = NULL;
-	assert_int_equal(early_want(fx->m, id, fx->r1), 0);
-	assert_int_equal(blob_manifest_new(&none, (uint64_t)CHUNKS * MiB), 0);
-	assert_int_equal(early_begin(fx->m, id, URL, "\"v1\"", (uint64_t)CHUNKS * MiB, none, (uint64_t)held * MiB, &e),
-	                 0);
-	blob_manifest_free(none);
+	struct fx *fx = *state;
+	char want[512];
+	knobs("12", "20", "1000", "4");
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG); /* 0 ms after the open */
+	fx->now = T0 + 10 * MS;
+	early_yield_read(fx->m, IMG);
+	fx->now = T0 + 21 * MS;
+	early_yield_read(fx->m, IMG); /* the longest gap: 11 ms */
+	fx->now = T0 + 31 * MS;
+	early_yield_read(fx->m, IMG);
+	fx->now = T0 + 43 * MS - 1;
+	assert_int_equal(gate(fx, IMG, 0), 0); /* the hold begins */
+	assert_int_equal(gate(fx, IMG, 4), 1);
+	early_yield_close(fx->m, IMG);
+	fx->now = T0 + 50 * MS;
+	assert_int_equal(fx->lines, 0);
+	ends(fx, IMG, 4);
+	assert_int_equal(fx->lines, 1);
+	snprintf(want, sizeof(want),
+	         "early import of image %d: windows held 7 ms beside its readers (4 reads, the first 0 ms after the "
+	         "start or open, the longest gap between reads 11 ms; 1 chunks let through)",
+	         IMG);
+	assert_string_equal(fx->line, want);
+	/* A new spell: its own figures (the first read 5 ms after the open). */
+	fx->now = T0 + 100 * MS;
+	early_yield_open(fx->m, IMG);
+	fx->now += 5 * MS;
+	early_yield_read(fx->m, IMG);
+	fx->now += 12 * MS - 1;
+	assert_int_equal(gate(fx, IMG, 0), 0);
+	early_yield_close(fx->m, IMG);
+	ends(fx, IMG, 0);
+	snprintf(want, sizeof(want),
+	         "early import of image %d: windows held 0 ms beside its readers (1 reads, the first 5 ms after the "
+	         "start or open, the longest gap between reads 0 ms; 0 chunks let through)",
+	         IMG);
+	assert_string_equal(fx->line, want);
+}
+
+/* What does not start a spell again: an early start while a disk is open
+ * and read, a second open; an open a nanosecond before the start's hold
+ * passed keeps the start's time; a read of no open disk counts for
+ * nothing, nor a close of none; the open hold read anew. */
+static void test_spells(void **state)
+{
+	struct fx *fx = *state;
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	fx->now = T0 + 5 * MS;
+	early_yield_expect(fx->m, IMG); /* another instance's start */
+	early_yield_open(fx->m, IMG);   /* and its disk */
+	fx->now = T0 + 10 * MS - 1;
+	assert_true(holding(fx, IMG));
+	fx->now = T0 + 10 * MS; /* quiet since the read: not the open hold of either */
+	assert_false(holding(fx, IMG));
+	early_yield_close(fx->m, IMG);
+	early_yield_close(fx->m, IMG);
+	assert_int_equal(records(fx), 0);
+	/* Opened a nanosecond before the start's hold passed. */
+	fx->now = T0 + 100 * MS;
+	early_yield_expect(fx->m, IMG);
+	fx->now = T0 + 120 * MS - 1;
+	early_yield_open(fx->m, IMG);
+	fx->now = T0 + 120 * MS;
+	assert_false(holding(fx, IMG));
+	early_yield_close(fx->m, IMG);
+	/* A read before the disk's open: the start's hold, not the quiet. */
+	fx->now = T0 + 200 * MS;
+	early_yield_expect(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	fx->now = T0 + 220 * MS - 1;
+	assert_true(holding(fx, IMG));
+	/* A close of no open disk: the open after it is the first. */
+	early_yield_close(fx->m, IMG);
+	early_yield_open(fx->m, IMG);
+	assert_true(holding(fx, IMG)); /* from the start's time */
+	fx->now = T0 + 220 * MS;
+	assert_false(holding(fx, IMG));
+	early_yield_close(fx->m, IMG);
+	/* The open hold is read each time (20, then 40 ms): an early start's
+	 * hold ends at the time it set, whatever the knob says now. */
+	fx->now = T0 + 300 * MS;
+	early_yield_expect(fx->m, IMG);
+	knobs("10", "40", "50", "4");
+	fx->now = T0 + 320 * MS - 1;
+	assert_true(holding(fx, IMG));
+	fx->now = T0 + 320 * MS;
+	assert_false(holding(fx, IMG));
+}
+
+/* A share of 1 (the smallest): each chunk of theirs lets one through. */
+static void test_share_one(void **state)
+{
+	struct fx *fx = *state;
+	knobs("10", "20", "50", "1");
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	fx->now += 10 * MS - 1;
+	assert_int_equal(gate(fx, IMG, 10), 0);
+	assert_int_equal(gate(fx, IMG, 11), 1);
+	assert_int_equal(gate(fx, IMG, 12), 0); /* the chunk let through: not theirs */
+	assert_int_equal(gate(fx, IMG, 13), 1);
+	early_yield_close(fx->m, IMG);
+	ends(fx, IMG, 13);
+}
+
+/* ---- early_window ---------------------------------------------------------- */
+
+#define CHUNKS 24
+
+/* An entry turned to windows (as early_begin makes it): CHUNKS chunks,
+ * the first held ones arrived, the profile plan[0..nplan). */
+static struct early_import *entry(struct fx *fx, uint32_t held, const uint32_t *plan, uint32_t nplan)
+{
+	struct early_import *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	(void)fx;
+	e->image_id = IMG;
+	e->ready = true;
+	e->nchunks = CHUNKS;
+	e->total = (uint64_t)CHUNKS * CHUNK;
+	assert_non_null(e->arrived = calloc(1, CHUNKS / 8 + 1));
+	assert_non_null(e->inflight = calloc(1, CHUNKS / 8 + 1));
+	for (uint32_t i = 0; i < held; i++)
+		bit_set(e->arrived, i, true);
+	e->arrived_bytes = (uint64_t)held * CHUNK;
+	if (nplan) {
+		assert_non_null(e->plan = malloc(nplan * sizeof(*plan)));
+		memcpy(e->plan, plan, nplan * sizeof(*plan));
+		e->nplan = nplan;
+	}
 	return e;
 }
 
-/* Chunk i arrived by a reader (another host's: its row, a hole). */
-static void reader_got(struct ut_fx *fx, struct early_import *e, uint32_t i)
+/* Chunk i arrived by a reader (as early_fetch's sink sets it). */
+static void reader_got(struct fx *fx, struct early_import *e, uint32_t i)
 {
-	static const chunk_id hole = {{0}};
-	assert_int_equal(early_got_add(fx->m, e, i, &hole), 0);
-	assert_int_equal(early_got_pick(fx->m, e), 1);
+	IMGFS_LOCK(&fx->m->early->lock, model_early_lock);
+	bit_set(e->arrived, i, true);
+	e->arrived_bytes += CHUNK;
+	IMGFS_UNLOCK(&fx->m->early->lock, model_early_lock);
 }
 
-/* Each call of the held window's cancel: the clock moves c->step, and
- * after c->stop calls the import is cancelled. */
+/* Each call of the held window's cancel: the clock moves fx->step, and
+ * after fx->stop calls the import is cancelled. */
 static bool cancel(void *arg)
 {
-	struct fake_clock *c = arg;
-	c->now += c->step;
-	return ++c->asked >= c->stop;
+	struct fx *fx = arg;
+	fx->now += fx->step;
+	return ++fx->asked >= fx->stop;
 }
 
-static int window(struct ut_fx *fx, struct early_import *e, struct fake_clock *c, uint32_t *first, uint32_t *end)
+static int window(struct fx *fx, struct early_import *e, uint32_t *first, uint32_t *end)
 {
 	char why[256] = "";
 	*first = *end = UINT32_MAX;
-	return early_window(fx->m, e, first, end, cancel, c, why, sizeof(why));
+	return early_window(fx->m, e, first, end, cancel, fx, why, sizeof(why));
 }
 
 #define WINDOW(want_first, want_end)                                                                                \
 	do {                                                                                                           \
 		uint32_t f_, e_;                                                                                           \
-		assert_int_equal(window(fx, e, &c, &f_, &e_), 1);                                                          \
+		assert_int_equal(window(fx, e, &f_, &e_), 1);                                                              \
 		assert_int_equal(f_, want_first);                                                                          \
 		assert_int_equal(e_, want_end);                                                                            \
 	} while (0)
@@ -450,33 +614,27 @@ static int window(struct ut_fx *fx, struct early_import *e, struct fake_clock *c
  * neither arrived nor in flight, never asking its cancel; 0 at the end. */
 static void test_window_plain(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
-	int64_t id;
-	struct early_import *e;
+	struct fx *fx = *state;
+	struct early_import *e = entry(fx, 2, NULL, 0);
 	uint32_t f, n;
-	on_clock(fx, &c);
-	c.stop = 1;
-	id = importing(fx, "golden");
-	e = entry(fx, id, 2);
+	fx->stop = 1;
 	reader_got(fx, e, 5);
 	reader_got(fx, e, 18);
 	WINDOW(2, 5);
 	WINDOW(6, 14); /* 8 */
 	WINDOW(14, 18);
-	WINDOW(19, 24);
-	assert_int_equal(c.asked, 0);
+	WINDOW(19, 24); /* to the end */
+	assert_int_equal(fx->asked, 0);
 	/* Every chunk arrived: 0. */
-	IMGFS_LOCK(&fx->m->early->lock, model_early_lock);
 	for (uint32_t i = 0; i < CHUNKS; i++)
 		if (bit(e->inflight, i)) {
 			bit_set(e->inflight, i, false);
-			bit_set(e->arrived, i, true);
+			reader_got(fx, e, i);
 		}
-	IMGFS_UNLOCK(&fx->m->early->lock, model_early_lock);
-	assert_int_equal(window(fx, e, &c, &f, &n), 0);
-	assert_int_equal(c.asked, 0);
-	early_end(fx->m, e);
+	assert_int_equal(window(fx, e, &f, &n), 0);
+	assert_int_equal(fx->asked, 0);
+	assert_int_equal(fx->lines, 0);
+	early_entry_free(e);
 }
 
 /* The profile's chunks first: with nobody reading, each with the run of
@@ -485,99 +643,94 @@ static void test_window_plain(void **state)
  * cancel asked each time: cancelled, -ECANCELED), then the lowest run. */
 static void test_window_profile(void **state)
 {
-	struct ut_fx *fx = *state;
-	static const uint32_t order[] = {19, 14, 15, 13, 3};
-	struct fake_clock c;
-	int64_t id;
-	struct early_import *e;
+	struct fx *fx = *state;
+	static const uint32_t order[] = {19, 14, 15, 13, 3, 2};
+	struct early_import *e = entry(fx, 0, order, 6);
 	uint32_t f, n;
-	on_clock(fx, &c);
-	assert_int_equal(early_profile_put(fx->m, URL, order, 5), 0);
-	id = importing(fx, "golden");
-	e = entry(fx, id, 0);
 	reader_got(fx, e, 21);
-	c.stop = 1;
+	reader_got(fx, e, 2); /* the profile's last: arrived, skipped */
+	fx->stop = 1;
 	WINDOW(19, 21); /* nobody reads: the run after it, to the arrived chunk */
 	WINDOW(14, 19); /* 14..18: 15 is the profile's, taken with it */
-	assert_int_equal(c.asked, 0);
+	assert_int_equal(fx->asked, 0);
 	/* Readers now: 13, then 3, one chunk each, not held. */
-	early_yield_open(fx->m, id);
-	early_yield_read(fx->m, id);
-	assert_true(holding(fx, id));
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	assert_true(holding(fx, IMG));
 	WINDOW(13, 14);
 	WINDOW(3, 4);
-	assert_int_equal(c.asked, 0);
+	assert_int_equal(fx->asked, 0);
 	/* After the profile: held, a nanosecond before the quiet each time;
 	 * the cancel asked, and cancelled at its third ask. */
-	c.step = 1;
-	c.now = T0 + 10 * MS - 4;
-	c.stop = 3;
-	assert_int_equal(window(fx, e, &c, &f, &n), -ECANCELED);
-	assert_int_equal(c.asked, 3);
+	fx->step = 1;
+	fx->now = T0 + 10 * MS - 4;
+	fx->stop = 3;
+	assert_int_equal(window(fx, e, &f, &n), -ECANCELED);
+	assert_int_equal(fx->asked, 3);
 	assert_int_equal(f, UINT32_MAX);
 	/* Not cancelled: at the quiet, the hold ends (the cancel asked after
 	 * its log line) and the lowest run goes. */
-	c.asked = 0;
-	c.stop = 1000;
-	c.now = T0 + 10 * MS - 2;
-	WINDOW(0, 3);
-	assert_int_equal(c.asked, 3); /* held at -2 and -1, then the hold's end (its log line) */
+	fx->asked = 0;
+	fx->stop = 1000;
+	fx->now = T0 + 10 * MS - 2;
+	WINDOW(0, 2);
+	assert_int_equal(fx->asked, 3); /* held at -2 and -1, then the hold's end (its log line) */
+	assert_int_equal(fx->lines, 1);
 	/* The share lets one chunk through while held: 4 of the readers'. */
-	c.now = T0 + 20 * MS;
-	early_yield_read(fx->m, id);
-	c.asked = 0;
-	c.step = 0;
-	c.stop = 1;
-	assert_int_equal(window(fx, e, &c, &f, &n), -ECANCELED); /* the hold begins */
+	fx->now = T0 + 20 * MS;
+	early_yield_read(fx->m, IMG);
+	fx->asked = 0;
+	fx->step = 0;
+	fx->stop = 1;
+	fx->now += 10 * MS - 1;
+	assert_int_equal(window(fx, e, &f, &n), -ECANCELED); /* the hold begins */
 	for (uint32_t i = 4; i < 8; i++)
 		reader_got(fx, e, i);
 	WINDOW(8, 9);
-	early_yield_close(fx->m, id);
-	c.asked = 0;
-	c.stop = 1000;
+	early_yield_close(fx->m, IMG);
+	fx->asked = 0;
+	fx->stop = 1000;
 	WINDOW(9, 13); /* the hold's end, then 9..12 */
-	assert_int_equal(c.asked, 1);
-	early_end(fx->m, e);
+	assert_int_equal(fx->asked, 1);
+	early_entry_free(e);
 }
 
 /* A failed entry: -EIO with its reason; failed for readers only, windows. */
 static void test_window_failed(void **state)
 {
-	struct ut_fx *fx = *state;
-	struct fake_clock c;
+	struct fx *fx = *state;
+	struct early_import *e = entry(fx, 0, NULL, 0);
 	char why[256] = "";
-	int64_t id, id2;
-	struct early_import *e, *e2;
 	uint32_t f = UINT32_MAX, n = UINT32_MAX;
-	on_clock(fx, &c);
-	c.stop = 1;
-	id = importing(fx, "golden");
-	e = entry(fx, id, 0);
-	early_fail_readers(fx->m, id, "readers only");
+	fx->stop = 1;
+	e->failed = -EIO;
+	e->readers_only = true;
 	WINDOW(0, 8);
-	early_end(fx->m, e);
-	id2 = importing(fx, "other");
-	e2 = entry(fx, id2, 0);
-	early_fail(fx->m, id2, "the file changed on the server");
-	assert_int_equal(early_window(fx->m, e2, &f, &n, cancel, &c, why, sizeof(why)), -EIO);
+	e->readers_only = false;
+	snprintf(e->why, sizeof(e->why), "the file changed on the server");
+	assert_int_equal(early_window(fx->m, e, &f, &n, cancel, fx, why, sizeof(why)), -EIO);
 	assert_string_equal(why, "the file changed on the server");
 	assert_int_equal(f, UINT32_MAX);
-	early_end(fx->m, e2);
+	early_entry_free(e);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_no_reader, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_hold, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expect, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quiet, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_share, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_time_bound, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_knob_limits, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_window_plain, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_window_profile, ut_setup, teardown),
-		cmocka_unit_test_setup_teardown(test_window_failed, ut_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_time_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_knob_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_knob_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_figures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spells, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_plain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_profile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_failed, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
