@@ -225,9 +225,10 @@ static void test_expect(void **state)
 	fx->now = T0 + 400 * MS;
 	early_yield_expect(fx->m, IMG + 2);
 	assert_int_equal(records(fx), 1);
-	/* An open hold of 0: no start is expected. */
+	/* An open hold of 0: no start is expected (nor are the others
+	 * looked at: IMG + 2's, alive, stays). */
 	knobs("10", "0", "50", "4");
-	fx->now = T0 + 500 * MS;
+	fx->now = T0 + 410 * MS;
 	early_yield_expect(fx->m, IMG + 3);
 	assert_false(holding(fx, IMG + 3));
 	assert_int_equal(records(fx), 1);
@@ -611,7 +612,8 @@ static int window(struct fx *fx, struct early_import *e, uint32_t *first, uint32
 	} while (0)
 
 /* A plain import (no early disk): the lowest run of at most 8 chunks
- * neither arrived nor in flight, never asking its cancel; 0 at the end. */
+ * neither arrived nor in flight, never asking its cancel; a reader's
+ * chunk alone left, waited for until the stall timeout; 0 at the end. */
 static void test_window_plain(void **state)
 {
 	struct fx *fx = *state;
@@ -625,12 +627,23 @@ static void test_window_plain(void **state)
 	WINDOW(14, 18);
 	WINDOW(19, 24); /* to the end */
 	assert_int_equal(fx->asked, 0);
-	/* Every chunk arrived: 0. */
+	/* Only a reader's chunk left, in flight: waited for, the import's
+	 * stall timeout (1 s here), then -ETIMEDOUT with the reason. */
 	for (uint32_t i = 0; i < CHUNKS; i++)
-		if (bit(e->inflight, i)) {
+		if (bit(e->inflight, i) && i != 20) {
 			bit_set(e->inflight, i, false);
 			reader_got(fx, e, i);
 		}
+	{
+		char why[256] = "";
+		setenv("IMGFS_IMPORT_STALL_TIMEOUT", "1", 1);
+		assert_int_equal(early_window(fx->m, e, &f, &n, cancel, fx, why, sizeof(why)), -ETIMEDOUT);
+		unsetenv("IMGFS_IMPORT_STALL_TIMEOUT");
+		assert_string_equal(why, "the transfer stalled: nothing received for 1 s");
+	}
+	bit_set(e->inflight, 20, false);
+	reader_got(fx, e, 20);
+	/* Every chunk arrived: 0. */
 	assert_int_equal(window(fx, e, &f, &n), 0);
 	assert_int_equal(fx->asked, 0);
 	assert_int_equal(fx->lines, 0);
