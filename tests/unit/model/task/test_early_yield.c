@@ -612,8 +612,9 @@ static int window(struct fx *fx, struct early_import *e, uint32_t *first, uint32
 	} while (0)
 
 /* A plain import (no early disk): the lowest run of at most 8 chunks
- * neither arrived nor in flight, never asking its cancel; a reader's
- * chunk alone left, waited for until the stall timeout; 0 at the end. */
+ * neither arrived nor in flight, never asking its cancel, the last chunk
+ * alone too; a reader's chunk alone left, waited for until the stall
+ * timeout; 0 at the end, readers or not. */
 static void test_window_plain(void **state)
 {
 	struct fx *fx = *state;
@@ -627,13 +628,31 @@ static void test_window_plain(void **state)
 	WINDOW(14, 18);
 	WINDOW(19, 24); /* to the end */
 	assert_int_equal(fx->asked, 0);
-	/* Only a reader's chunk left, in flight: waited for, the import's
-	 * stall timeout (1 s here), then -ETIMEDOUT with the reason. */
+	/* All arrived but 20 (in flight) and 23 (given back): 23 alone. */
 	for (uint32_t i = 0; i < CHUNKS; i++)
 		if (bit(e->inflight, i) && i != 20) {
 			bit_set(e->inflight, i, false);
-			reader_got(fx, e, i);
+			if (i != 23)
+				reader_got(fx, e, i);
 		}
+	WINDOW(23, 24);
+	assert_int_equal(fx->asked, 0);
+	/* Given back while readers read: the last chunk is held too (the
+	 * cancel asked), then, the disk closed, given (the hold's end asks). */
+	bit_set(e->inflight, 23, false);
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	fx->now += 10 * MS - 1;
+	assert_int_equal(window(fx, e, &f, &n), -ECANCELED);
+	assert_int_equal(fx->asked, 1);
+	early_yield_close(fx->m, IMG);
+	fx->stop = 1000;
+	WINDOW(23, 24);
+	assert_int_equal(fx->asked, 2);
+	bit_set(e->inflight, 23, false);
+	reader_got(fx, e, 23);
+	/* Only a reader's chunk left, in flight: waited for, the import's
+	 * stall timeout (1 s here), then -ETIMEDOUT with the reason. */
 	{
 		char why[256] = "";
 		setenv("IMGFS_IMPORT_STALL_TIMEOUT", "1", 1);
@@ -643,10 +662,15 @@ static void test_window_plain(void **state)
 	}
 	bit_set(e->inflight, 20, false);
 	reader_got(fx, e, 20);
-	/* Every chunk arrived: 0. */
+	/* Every chunk arrived: 0, readers reading or not, no cancel asked. */
 	assert_int_equal(window(fx, e, &f, &n), 0);
-	assert_int_equal(fx->asked, 0);
-	assert_int_equal(fx->lines, 0);
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	assert_true(holding(fx, IMG));
+	fx->stop = 1;
+	assert_int_equal(window(fx, e, &f, &n), 0);
+	assert_int_equal(fx->asked, 2);
+	early_yield_close(fx->m, IMG);
 	early_entry_free(e);
 }
 
@@ -657,16 +681,16 @@ static void test_window_plain(void **state)
 static void test_window_profile(void **state)
 {
 	struct fx *fx = *state;
-	static const uint32_t order[] = {19, 14, 15, 13, 3, 2};
+	static const uint32_t order[] = {19, 14, 15, 21, 13, 3};
 	struct early_import *e = entry(fx, 0, order, 6);
 	uint32_t f, n;
-	reader_got(fx, e, 21);
-	reader_got(fx, e, 2); /* the profile's last: arrived, skipped */
+	reader_got(fx, e, 21); /* the profile's: arrived, skipped */
 	fx->stop = 1;
 	WINDOW(19, 21); /* nobody reads: the run after it, to the arrived chunk */
 	WINDOW(14, 19); /* 14..18: 15 is the profile's, taken with it */
 	assert_int_equal(fx->asked, 0);
-	/* Readers now: 13, then 3, one chunk each, not held. */
+	/* Readers now: 13, then 3 (the profile's last), one chunk each, not
+	 * held. */
 	early_yield_open(fx->m, IMG);
 	early_yield_read(fx->m, IMG);
 	assert_true(holding(fx, IMG));
@@ -686,7 +710,7 @@ static void test_window_profile(void **state)
 	fx->asked = 0;
 	fx->stop = 1000;
 	fx->now = T0 + 10 * MS - 2;
-	WINDOW(0, 2);
+	WINDOW(0, 3);
 	assert_int_equal(fx->asked, 3); /* held at -2 and -1, then the hold's end (its log line) */
 	assert_int_equal(fx->lines, 1);
 	/* The share lets one chunk through while held: 4 of the readers'. */
