@@ -88,6 +88,10 @@ struct model_early {
 	pthread_cond_t cv; /* a chunk arrived or was given up, an entry turned ready or failed */
 	struct early_import *list;
 	struct early_yield *yield; /* early_yield.c: images whose readers the import gives way to */
+	/* early_yield.c's clock: NULL, model_mono_ns; else a unit test's
+	 * (early_yield_set_clock), so each bound is judged at the nanosecond. */
+	int64_t (*clock)(void *arg);
+	void *clock_arg;
 };
 IMGFS_LOCK_LEVEL(model_early_lock, 53); /* a leaf: nothing is taken under it */
 
@@ -134,5 +138,12 @@ int early_yield_gate(model *m, struct early_import *e);
  * chunks alone then, not the runs after them). */
 bool early_yield_holding(model *m, struct early_import *e);
 void early_yield_free(struct model_early *set);
+/* The clock early_yield.c reads instead of model_mono_ns (NULL: that one
+ * again), set before any thread uses the set: a unit test's seam
+ * (tests/unit/model/task/test_early_yield.c). */
+void early_yield_set_clock(struct model_early *set, int64_t (*clock)(void *arg), void *arg);
+/* The records the set holds now (SPEC §12: one an image read early): the
+ * unit tests' count. */
+size_t early_yield_records(struct model_early *set);
 
 #endif

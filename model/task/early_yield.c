@@ -58,6 +58,18 @@ struct early_yield {
 	uint32_t shared;        /* ... of them for the readers' chunks */
 };
 
+/* The set's clock: the model's monotonic one, or a unit test's. */
+static int64_t now_ns(const struct model_early *set)
+{
+	return set->clock ? set->clock(set->clock_arg) : model_mono_ns();
+}
+
+void early_yield_set_clock(struct model_early *set, int64_t (*clock)(void *arg), void *arg)
+{
+	set->clock = clock;
+	set->clock_arg = arg;
+}
+
 /* A knob of the daemon's environment, in [0, max] (else def). */
 static int64_t knob(const char *name, int64_t def, int64_t max)
 {
@@ -134,7 +146,7 @@ void early_yield_expect(model *m, int64_t image_id)
 {
 	struct model_early *set = m->early;
 	struct early_yield *y;
-	int64_t now = model_mono_ns(), hold = open_hold_ns();
+	int64_t now = now_ns(set), hold = open_hold_ns();
 
 	if (hold == 0)
 		return;
@@ -155,7 +167,7 @@ void early_yield_open(model *m, int64_t image_id)
 {
 	struct model_early *set = m->early;
 	struct early_yield *y;
-	int64_t now = model_mono_ns();
+	int64_t now = now_ns(set);
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((y = find(set, image_id, true)) && y->opens++ == 0 && now >= y->expect_until)
@@ -169,7 +181,7 @@ void early_yield_read(model *m, int64_t image_id)
 {
 	struct model_early *set = m->early;
 	struct early_yield *y;
-	int64_t now = model_mono_ns();
+	int64_t now = now_ns(set);
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((y = find(set, image_id, false)) && y->opens > 0) {
@@ -191,7 +203,7 @@ void early_yield_close(model *m, int64_t image_id)
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	if ((y = find(set, image_id, false)) && y->opens > 0 && --y->opens == 0) {
 		pthread_cond_broadcast(&set->cv); /* a held import looks again */
-		forget(set, y, model_mono_ns());
+		forget(set, y, now_ns(set));
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 }
@@ -203,6 +215,16 @@ void early_yield_free(struct model_early *set)
 		set->yield = y->next;
 		free(y);
 	}
+}
+
+size_t early_yield_records(struct model_early *set)
+{
+	size_t n = 0;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	for (struct early_yield *y = set->yield; y; y = y->next)
+		n++;
+	IMGFS_UNLOCK(&set->lock, model_early_lock);
+	return n;
 }
 
 /* Under the lock: whether y's readers are at it now (the last read or
@@ -226,7 +248,7 @@ bool early_yield_holding(model *m, struct early_import *e)
 	int64_t act, q;
 
 	IMGFS_ASSERT_HELD(&set->lock);
-	return y && readers_at_it(y, model_mono_ns(), &act, &q);
+	return y && readers_at_it(y, now_ns(set), &act, &q);
 }
 
 int early_yield_gate(model *m, struct early_import *e)
@@ -234,7 +256,7 @@ int early_yield_gate(model *m, struct early_import *e)
 	struct model_early *set = m->early;
 	struct early_yield *y = find(set, e->image_id, false);
 	uint32_t arrived = (uint32_t)(e->arrived_bytes / CHUNK), readers;
-	int64_t now = model_mono_ns(), act, q, wake;
+	int64_t now = now_ns(set), act, q, wake;
 	struct timespec t;
 
 	IMGFS_ASSERT_HELD(&set->lock);
