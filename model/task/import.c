@@ -233,6 +233,7 @@ struct import_run {
 	 * turn to windows (to_early), then the entry the windows fill. */
 	bool to_early;
 	struct early_import *early;
+	bool total_told; /* the announced size was reported (import_report) once */
 };
 
 /* The durable point: bytes [0, at) of the wblob fsynced, then the blob
@@ -427,8 +428,13 @@ static bool import_cancelled(void *arg)
 		r->stopped = true;
 		return true;
 	}
-	if (task_progress_due(r))
+	/* The announced size at once (an early start waits for it: every
+	 * 250 ms of the stream before it is 3 MB at 100 Mbit/s that the
+	 * boot did not ask for), else at the progress interval. */
+	if (task_progress_due(r) || (ir->total > 0 && !ir->total_told)) {
+		ir->total_told = ir->total > 0;
 		import_report(ir);
+	}
 	if (r->lost)
 		return true;
 	/* An early start waits for the stream to turn to windows: at once
