@@ -107,7 +107,7 @@ static int teardown(void **state)
 static int gate(struct fx *fx, int64_t image_id, uint32_t arrived)
 {
 	struct model_early *set = fx->m->early;
-	struct early_import e = {.image_id = image_id, .arrived_bytes = (uint64_t)arrived * CHUNK};
+	struct early_import e = {.image_id = image_id, .link_bytes = (uint64_t)arrived * CHUNK};
 	int n;
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	n = early_yield_gate(fx->m, &e);
@@ -173,7 +173,52 @@ static void test_open_hold(void **state)
 	assert_false(holding(fx, IMG));
 	assert_true(holding(fx, IMG + 1));
 	early_yield_close(fx->m, IMG + 1);
+	assert_true(holding(fx, IMG + 1)); /* closed unread: the open hold goes on (test_probe_close) */
+	fx->now += 20 * MS;
 	assert_false(holding(fx, IMG + 1));
+}
+
+/* A disk opened and closed without a read (qemu's probe before its real
+ * open): the hold goes on until the open hold from the open, and the open
+ * after it keeps that time; a close after a read ends the hold at once. */
+static void test_probe_close(void **state)
+{
+	struct fx *fx = *state;
+	early_yield_open(fx->m, IMG);
+	fx->now = T0 + 5 * MS;
+	early_yield_close(fx->m, IMG);
+	assert_true(holding(fx, IMG));
+	assert_int_equal(gate(fx, IMG, 0), 0);
+	fx->now = T0 + 8 * MS;
+	early_yield_open(fx->m, IMG); /* the real open: the spell from T0 */
+	fx->now = T0 + 20 * MS - 1;
+	assert_true(holding(fx, IMG));
+	fx->now = T0 + 20 * MS;
+	assert_false(holding(fx, IMG));
+	ends(fx, IMG, 0);
+	/* Closed without a read and not opened again: held to the open hold,
+	 * not a nanosecond more, then the record goes. */
+	early_yield_close(fx->m, IMG);
+	fx->now = T0 + 100 * MS;
+	early_yield_open(fx->m, IMG);
+	fx->now = T0 + 101 * MS;
+	early_yield_close(fx->m, IMG);
+	fx->now = T0 + 120 * MS - 1;
+	assert_true(holding(fx, IMG));
+	assert_int_equal(gate(fx, IMG, 0), 0);
+	assert_int_equal(records(fx), 1);
+	fx->now = T0 + 120 * MS;
+	ends(fx, IMG, 0);
+	assert_int_equal(records(fx), 0);
+	/* A close after a read: free at once. */
+	fx->now = T0 + 200 * MS;
+	early_yield_open(fx->m, IMG);
+	early_yield_read(fx->m, IMG);
+	fx->now = T0 + 201 * MS;
+	assert_true(holding(fx, IMG));
+	early_yield_close(fx->m, IMG);
+	assert_false(holding(fx, IMG));
+	assert_int_equal(records(fx), 0);
 }
 
 /* An early start: held from the start until the open hold, the disk not
@@ -569,7 +614,7 @@ static struct early_import *entry(struct fx *fx, uint32_t held, const uint32_t *
 	assert_non_null(e->inflight = calloc(1, CHUNKS / 8 + 1));
 	for (uint32_t i = 0; i < held; i++)
 		bit_set(e->arrived, i, true);
-	e->arrived_bytes = (uint64_t)held * CHUNK;
+	e->arrived_bytes = e->link_bytes = (uint64_t)held * CHUNK;
 	if (nplan) {
 		assert_non_null(e->plan = malloc(nplan * sizeof(*plan)));
 		memcpy(e->plan, plan, nplan * sizeof(*plan));
@@ -584,6 +629,7 @@ static void reader_got(struct fx *fx, struct early_import *e, uint32_t i)
 	IMGFS_LOCK(&fx->m->early->lock, model_early_lock);
 	bit_set(e->arrived, i, true);
 	e->arrived_bytes += CHUNK;
+	e->link_bytes += CHUNK;
 	IMGFS_UNLOCK(&fx->m->early->lock, model_early_lock);
 }
 
@@ -756,6 +802,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quiet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_share, setup, teardown),
