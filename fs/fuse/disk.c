@@ -503,6 +503,11 @@ int64_t fs_disk_seek(struct fs_disk *d, uint64_t off, int whence)
 	return blob_wblob_seek(d->w, off, whence);
 }
 
+bool fs_disk_is_early(const struct fs_disk *d)
+{
+	return d->early != NULL; /* set at the entry's making, kept while it is open */
+}
+
 uint64_t fs_disk_ahead_mark(struct fs_disk *d)
 {
 	return blob_wblob_in_cluster(d->w) ? blob_wblob_ahead_mark(d->w) : 0;

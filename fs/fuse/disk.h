@@ -72,6 +72,8 @@ ssize_t fs_disk_pwrite(struct fs_disk *d, const void *buf, size_t len, uint64_t 
  * fs_disk_ahead_mark at its open: each handle is told once). */
 int fs_disk_settle_writes(struct fs_disk *d, uint64_t *seen);
 uint64_t fs_disk_ahead_mark(struct fs_disk *d);
+/* Whether d reads through an image still arriving (SPEC §6.5 "Early"). */
+bool fs_disk_is_early(const struct fs_disk *d);
 int fs_disk_truncate(struct fs_disk *d, uint64_t size);
 /* fallocate(2) punch-hole (keep_size) and zero-range: [off, off + len)
  * reads zeros, whole chunks give their space back; a zero-range without

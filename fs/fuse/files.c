@@ -255,8 +255,8 @@ static int do_open(fuse_req_t req, const struct fs_node *n, struct fuse_file_inf
 		 * write-only open (dd of= without seek=, cp) too: it cannot map
 		 * the file, and its writes skip a copy into new page-cache pages
 		 * (SPEC §11 "Decision (issue 38)": answered once in the overlay,
-		 * as before). */
-		fi->direct_io = (fi->flags & O_DIRECT) != 0 || (fi->flags & O_ACCMODE) == O_WRONLY;
+		 * as before).  An early disk too (§6.5 "Reads": readahead fetched a MiB a read). */
+		fi->direct_io = (fi->flags & O_DIRECT) != 0 || (fi->flags & O_ACCMODE) == O_WRONLY || fs_disk_is_early(h->disk);
 	} else if (fs_node_is_import(n)) {
 		/* Being imported from a URL (§5.2): the task's alone until it
 		 * ends — a reader's view of the blob would not follow its writes. */
