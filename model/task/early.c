@@ -24,7 +24,10 @@
  * and sets it arrived; anyone else waits on the condition variable, at
  * most the import's stall timeout.  The import (import.c) asks for the
  * lowest run of chunks neither arrived nor in flight, so it never fetches
- * a chunk a reader fetched, and a reader never one the import holds.
+ * a chunk a reader fetched, and a reader never one the import holds.  A
+ * reader's range of a chunk not arrived is fetched as its pieces
+ * (early_part.c: 16 KiB each, the chunk stored once its last piece is
+ * there; the import's window asks only for the pieces nobody fetched).
  *
  * A copy between regions (SPEC §6.3) read early has an entry too, ready at
  * once (copy_entry): got is the source's manifest, a chunk arrives once it
@@ -40,9 +43,9 @@
  * fields; nothing is taken under it, and no fetch, store or database call
  * is made while it is held (a reader copies a chunk's id out, then reads).
  *
- * Bounds (SPEC §12): per entry two bits a chunk and the manifest of the
- * data chunks that arrived — the image's own size; one chunk buffer per
- * fetching thread.
+ * Bounds (SPEC §12): per entry four bits a chunk and the manifest of the
+ * data chunks that arrived — the image's own size; a record a chunk with
+ * pieces (early_part.c); one chunk buffer per fetching thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +85,7 @@ void early_entry_free(struct early_import *e)
 	if (!e)
 		return;
 	pool_drop(e);
+	early_part_free(e);
 	free(e->arrived);
 	free(e->inflight);
 	free(e->seen);
@@ -339,6 +343,7 @@ static ssize_t file_read(model *m, struct early_import *e, void *buf, size_t len
 	if ((rc = model_store(m, e->region_id, &s)) < 0)
 		return rc;
 	while (done < len) {
+		char fault[FETCH_REASON_MAX] = "";
 		uint64_t at = off + done;
 		uint32_t i = (uint32_t)(at / CHUNK);
 		size_t n = CHUNK - (size_t)(at % CHUNK);
@@ -365,12 +370,33 @@ static ssize_t file_read(model *m, struct early_import *e, void *buf, size_t len
 				bit_set(e->seen, i, true);
 				e->order[e->norder++] = i;
 			}
-			rc = need_chunk(m, e, i, &id, until, why, cap);
+			/* A range of a chunk not arrived: its pieces alone (early_part.c);
+			 * a chunk whose last piece is there is stored first. */
+			while ((rc = early_part_need(m, e, i, (size_t)(at % CHUNK), n, (uint8_t *)buf + done, until, why,
+			                             cap, fault, sizeof(fault))) == EARLY_PART_WHOLE) {
+				IMGFS_UNLOCK(&set->lock, model_early_lock);
+				rc = early_fetch(m, e, i, i + 1, NULL, NULL, fault, sizeof(fault));
+				IMGFS_LOCK(&set->lock, model_early_lock);
+				if (rc < 0) {
+					snprintf(why, cap, "chunk %u could not be stored (%s): the next read tries again", i,
+					         fault);
+					rc = -EIO;
+					break;
+				}
+			}
+			if (rc == 1)
+				rc = 2;
+			else if (rc == 0)
+				rc = need_chunk(m, e, i, &id, until, why, cap);
 		}
 		IMGFS_UNLOCK(&set->lock, model_early_lock);
+		if (rc < 0 && strstr(fault, "changed on the server"))
+			early_fail(m, e->image_id, fault);
 		if (rc < 0)
 			return rc == -ENOENT && done ? -EIO : rc;
-		if (rc == 1 || chunk_id_is_null(&id)) {
+		if (rc == 2) {
+			/* Read from the pieces. */
+		} else if (rc == 1 || chunk_id_is_null(&id)) {
 			memset((uint8_t *)buf + done, 0, n);
 		} else {
 			/* A manifest of that one chunk: the store's read (its cache,
@@ -624,7 +650,7 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 	uint32_t n = (uint32_t)((total + CHUNK - 1) / CHUNK);
 	size_t nb = (n + 7) / 8 + 1;
 	uint32_t *plan = NULL, nplan = 0;
-	int rc = 0;
+	int rc = 0, pfd = early_part_file(m);
 
 	early_profile_load(m, url, n, &plan, &nplan);
 	IMGFS_LOCK(&set->lock, model_early_lock);
@@ -646,15 +672,20 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		e->gen++;
 		e->got_seq = 0;
 		pool_drop(e);
+		early_part_reset(e);
+		free(e->piecing);
+		e->piecing = NULL;
 	}
 	if (!e->ready) {
 		if (!(e->arrived = calloc(1, nb)) || !(e->inflight = calloc(1, nb)) || !(e->seen = calloc(1, nb)) ||
-		    !(e->order = calloc(n + 1, sizeof(*e->order))) || blob_manifest_new(&e->got, total) < 0) {
+		    !(e->piecing = calloc(1, nb)) || !(e->order = calloc(n + 1, sizeof(*e->order))) ||
+		    blob_manifest_new(&e->got, total) < 0) {
 			free(e->arrived);
 			free(e->inflight);
 			free(e->seen);
+			free(e->piecing);
 			free(e->order);
-			e->arrived = e->inflight = e->seen = NULL;
+			e->arrived = e->inflight = e->seen = e->piecing = NULL;
 			e->order = NULL;
 			rc = -ENOMEM;
 			goto out;
@@ -668,6 +699,11 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 		snprintf(e->validator, sizeof(e->validator), "%s", validator);
 		e->total = total;
 		e->nchunks = n;
+	}
+	if (!e->part_open && pfd >= 0) {
+		e->part_fd = pfd;
+		e->part_open = true;
+		pfd = -1;
 	}
 	for (uint32_t i = 0; (uint64_t)i * CHUNK < held && i < n; i++) {
 		if (bit(e->arrived, i) || (((uint64_t)i + 1) * CHUNK > held && held != total))
@@ -686,6 +722,8 @@ int early_begin(model *m, int64_t image_id, const char *url, const char *validat
 out:
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	free(plan);
+	if (pfd >= 0)
+		close(pfd); /* it has one, or it is gone */
 	if (rc == 0) {
 		/* What arrived past the held bytes and is in the store: a run
 		 * before a crash's, another host's (early_got.c). */
@@ -803,6 +841,13 @@ void early_fail_readers(model *m, int64_t image_id, const char *why)
 	fail_entry(m, image_id, why, true);
 }
 
+/* Under the lock: a reader fetches pieces of chunk i (early_part.c): the
+ * window leaves it until they are in, then fetches the rest. */
+static bool busy(const struct early_import *e, uint32_t i)
+{
+	return e->piecing && bit(e->piecing, i);
+}
+
 int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *end, bool (*cancelled)(void *arg),
                  void *arg, char *why, size_t cap)
 {
@@ -819,15 +864,15 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 			break;
 		}
 		/* The profile's chunks first, in its order. */
-		while (e->plan_at < e->nplan &&
-		       (bit(e->arrived, e->plan[e->plan_at]) || bit(e->inflight, e->plan[e->plan_at])))
+		while (e->plan_at < e->nplan && (bit(e->arrived, e->plan[e->plan_at]) ||
+		                                  bit(e->inflight, e->plan[e->plan_at]) || busy(e, e->plan[e->plan_at])))
 			e->plan_at++;
 		if (e->plan_at < e->nplan) {
 			i = e->plan[e->plan_at];
 			if (early_yield_holding(m, e))
 				most = 1; /* the boot's chunk, not the run after it */
 		} else
-			for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i)); i++)
+			for (i = 0; i < e->nchunks && (bit(e->arrived, i) || bit(e->inflight, i) || busy(e, i)); i++)
 				left += !bit(e->arrived, i);
 		/* Not the profile's: held while readers read (early_yield.c). */
 		if (i < e->nchunks && e->plan_at >= e->nplan && (most = (uint32_t)early_yield_gate(m, e)) == 0) {
@@ -841,8 +886,8 @@ int early_window(model *m, struct early_import *e, uint32_t *first, uint32_t *en
 		}
 		if (i < e->nchunks) {
 			*first = i;
-			for (; i < e->nchunks && i - *first < most && !bit(e->arrived, i) &&
-			       !bit(e->inflight, i); i++)
+			for (; i < e->nchunks && i - *first < most && !bit(e->arrived, i) && !bit(e->inflight, i) &&
+			       !busy(e, i); i++)
 				bit_set(e->inflight, i, true);
 			*end = i;
 			rc = 1;

@@ -14,6 +14,9 @@
 /* The longest run of chunks the import asks for in one range once it is
  * early: a reader of a chunk inside it waits at most this many chunks. */
 #define EARLY_WINDOW_CHUNKS 8
+/* What a reader's range of a chunk not arrived is fetched in (early_part.c,
+ * SPEC §6.5 "Early"): 16 KiB, 64 a chunk. */
+#define EARLY_PIECE (BLOB_CHUNK_SIZE / 64)
 /* The QCOW2 readers of one early import's file at most (SPEC §12.8: each
  * holds the L1 table, an L2 cache and three clusters); a reader beyond
  * them waits for one. */

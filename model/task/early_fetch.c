@@ -1,13 +1,15 @@
 /*
- * early_fetch.c — one range of an early import's file fetched into its
- * entry (SPEC §6.5 "Early"): the chunks gathered from fetch.c's stream,
- * stored and marked arrived as each is whole; and a copy's chunk placed
- * from the source region's store (early_copy_fetch).  The import's stall
- * timeout, which bounds every wait of an early read, is here too.
+ * early_fetch.c — chunks of an early import's file fetched into its entry
+ * (SPEC §6.5 "Early"): the chunks gathered from a range's stream, stored
+ * and marked arrived as each is whole; a chunk some of whose pieces
+ * readers fetched (early_part.c), its missing pieces asked for and the
+ * chunk stored; and a copy's chunk placed from the source region's store
+ * (early_copy_fetch).
  *
  * Who calls it: import.c (the import's windows: early_fetch), early.c (a
- * reader's chunk: early_fetch, early_copy_fetch; its waits'
- * import_stall_seconds).  The entry and its lock are early.c's
+ * reader's chunk, or one whose last piece arrived: early_fetch,
+ * early_copy_fetch).  Below it: early_part.c (the pieces), early_range.c
+ * (a range asked of the source).  The entry and its lock are early.c's
  * (early_int.h); a fetch holds no lock while it runs.
  */
 #include <errno.h>
@@ -18,34 +20,17 @@
 
 #include "early_int.h"
 
-/* Tests make stalls short: seconds without a byte before a transfer fails
- * (read by each run from the daemon's environment; docs/reference.md §5.2). */
-#define IMPORT_STALL_ENV "IMGFS_IMPORT_STALL_TIMEOUT"
-
-int import_stall_env(void)
-{
-	const char *v = getenv(IMPORT_STALL_ENV);
-	char *end;
-	long n;
-	if (!v || !*v)
-		return 0;
-	n = strtol(v, &end, 10);
-	return *end == '\0' && n > 0 && n <= 3600 ? (int)n : 0;
-}
-
-int import_stall_seconds(void)
-{
-	int n = import_stall_env();
-	return n ? n : FETCH_STALL_TIMEOUT_DEFAULT;
-}
-
 struct early_sink {
 	model *m;
 	struct early_import *e;
 	uint8_t *buf;      /* CHUNK */
+	uint64_t base;     /* the file's offset of buf[0] (fetch_rest) */
 	uint32_t chunk;    /* the chunk being gathered */
 	size_t have;       /* its bytes so far */
+	uint64_t fetched;  /* ... of them from the source (the link's use) */
 	blob_store *s;
+	struct fetch_rule *rules;
+	size_t nrules;
 	bool (*cancelled)(void *arg);
 	void *arg;
 };
@@ -67,15 +52,18 @@ static int sink_chunk(struct early_sink *k)
 	/* Durable in the store: now its row, for every host (a hint). */
 	(void)early_got_add(k->m, e, k->chunk, &id);
 	IMGFS_LOCK(&set->lock, model_early_lock);
+	e->link_bytes += k->fetched;
 	if ((rc = blob_manifest_set(e->got, k->chunk, &id)) == 0) {
 		bit_set(e->arrived, k->chunk, true);
 		bit_set(e->inflight, k->chunk, false);
 		e->arrived_bytes += k->have;
+		early_part_drop(e, k->chunk);
 		pthread_cond_broadcast(&set->cv);
 	}
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	k->chunk++;
 	k->have = 0;
+	k->fetched = 0;
 	return rc;
 }
 
@@ -90,6 +78,7 @@ static int early_sink_fn(void *arg, const void *buf, size_t len, uint64_t offset
 		int rc;
 		memcpy(k->buf + k->have, p, n);
 		k->have += n;
+		k->fetched += n;
 		p += n;
 		len -= n;
 		if (k->have == blob_chunk_len(k->e->total, k->chunk) && (rc = sink_chunk(k)) < 0)
@@ -104,48 +93,91 @@ static bool early_cancelled_fn(void *arg)
 	return k->cancelled && k->cancelled(k->arg);
 }
 
+static int sink_rules(model *m, struct early_sink *k)
+{
+	return model_import_addresses_load(m, &k->rules, &k->nrules);
+}
+
+/* Chunk i (in flight for the caller), some of whose pieces readers
+ * fetched (early_part.c): those read from the piece file, the rest asked
+ * for (one range a run), the chunk stored. */
+static int fetch_rest(struct early_sink *k, uint32_t i, char *why, size_t cap)
+{
+	struct early_import *e = k->e;
+	size_t len = blob_chunk_len(e->total, i);
+	uint64_t miss = early_part_fill(k->m, e, i, k->buf, why, cap);
+	int rc = 0;
+
+	k->base = (uint64_t)i * CHUNK;
+	k->fetched = 0;
+	for (uint32_t a = 0; a < CHUNK / EARLY_PIECE && rc == 0;) {
+		uint32_t b = a;
+		if (!(miss >> a & 1)) {
+			a++;
+			continue;
+		}
+		while (b < CHUNK / EARLY_PIECE && (miss >> b & 1))
+			b++;
+		size_t from = (size_t)a * EARLY_PIECE, to = (size_t)b * EARLY_PIECE < len ? (size_t)b * EARLY_PIECE : len;
+		if ((rc = early_range_mem(k->m, e, k->base + from, k->base + to, k->buf + from, k->rules, k->nrules, why,
+		                          cap)) == 0)
+			k->fetched += to - from;
+		a = b;
+	}
+	if (rc == 0) {
+		k->chunk = i;
+		k->have = len;
+		rc = sink_chunk(k);
+	}
+	return rc;
+}
+
 int early_fetch(model *m, struct early_import *e, uint32_t first, uint32_t end, bool (*cancelled)(void *arg),
                 void *arg, char *why, size_t cap)
 {
 	struct model_early *set = m->early;
 	struct early_sink k = {.m = m, .e = e, .chunk = first, .cancelled = cancelled, .arg = arg};
-	struct fetch_result res;
-	struct fetch_rule *rules = NULL;
-	struct fetch_req rq = {
-		.url = e->url,
-		.ca_file = getenv("SSL_CERT_FILE"),
-		.max_size = MODEL_IMPORT_MAX_SIZE,
-		.resume_from = (uint64_t)first * CHUNK,
-		.range_end = (uint64_t)end * CHUNK < e->total ? (uint64_t)end * CHUNK : e->total,
-		.validator = e->validator,
-		.stall_timeout = import_stall_seconds(),
-		.sink = early_sink_fn,
-		.cancelled = early_cancelled_fn,
-		.arg = &k,
-	};
+	uint32_t i = first;
 	int rc;
 
 	why[0] = '\0';
 	if (!(k.buf = malloc(CHUNK)))
 		rc = -ENOMEM;
-	else if ((rc = model_store(m, e->region_id, &k.s)) == 0 &&
-	         (rc = model_import_addresses_load(m, &rules, &rq.nrules)) == 0) {
-		rq.rules = rules;
-		rc = fetch_run(&rq, &res);
-		if (rc < 0)
-			snprintf(why, cap, "%s", res.reason[0] ? res.reason : strerror(-rc));
-		else if (k.chunk != end) {
-			rc = -EIO;
-			snprintf(why, cap, "the server sent %" PRIu64 " bytes of a range of %" PRIu64, res.bytes,
-			         rq.range_end - rq.resume_from);
+	else if ((rc = model_store(m, e->region_id, &k.s)) == 0)
+		rc = sink_rules(m, &k);
+	/* The chunks without pieces in runs (one range each, streamed chunk
+	 * by chunk); a chunk with pieces alone, its missing pieces only. */
+	while (rc == 0 && i < end) {
+		uint32_t j = i;
+		bool pieces;
+		IMGFS_LOCK(&set->lock, model_early_lock);
+		pieces = early_part_have(e, i);
+		while (!pieces && j < end && !early_part_have(e, j))
+			j++;
+		IMGFS_UNLOCK(&set->lock, model_early_lock);
+		if (pieces) {
+			rc = fetch_rest(&k, i, why, cap);
+			i++;
+			continue;
 		}
+		k.chunk = i;
+		k.have = 0;
+		k.fetched = 0;
+		rc = early_range_run(e, (uint64_t)i * CHUNK, (uint64_t)j * CHUNK < e->total ? (uint64_t)j * CHUNK : e->total,
+		                     early_sink_fn, early_cancelled_fn, &k, k.rules, k.nrules, why, cap);
+		if (rc == 0 && k.chunk != j) {
+			rc = -EIO;
+			snprintf(why, cap, "the range of chunks %u-%u ended at chunk %u", i, j, k.chunk);
+		}
+		i = j;
 	}
-	free(rules);
+	free(k.rules);
 	free(k.buf);
 	/* What did not arrive is nobody's any more: the next reader takes it. */
 	IMGFS_LOCK(&set->lock, model_early_lock);
-	for (uint32_t i = k.chunk; i < end; i++)
-		bit_set(e->inflight, i, false);
+	for (uint32_t c = first; c < end; c++)
+		if (!bit(e->arrived, c))
+			bit_set(e->inflight, c, false);
 	pthread_cond_broadcast(&set->cv);
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	if (rc < 0 && !why[0])

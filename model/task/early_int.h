@@ -64,6 +64,17 @@ struct early_import {
 	struct early_q *pool[EARLY_QCOW2_READERS];
 	int pooled, readers;
 	uint32_t gen; /* a new version of the file: readers of the old one are dropped */
+	/* Pieces (early_part.c): the chunks readers fetched part of (sorted
+	 * by chunk), a bit a chunk a reader fetches pieces of, the file of
+	 * their bytes (part_open: made). */
+	struct early_part *parts;
+	uint32_t nparts, cparts;
+	uint8_t *piecing;
+	int part_fd;
+	bool part_open;
+	/* Bytes fetched from the source by this entry: windows, readers'
+	 * chunks and pieces (the link's use: early_yield.c's share). */
+	uint64_t link_bytes;
 	bool sniffing; /* a reader looks at the file of an entry no import here sniffs (entry_format) */
 };
 
@@ -117,6 +128,37 @@ struct timespec early_deadline(void);
 /* early_fetch.c: chunk i of a copy (in flight for the caller) placed in
  * this region's store from the source region's; 0 or -errno with why. */
 int early_copy_fetch(model *m, struct early_import *e, uint32_t i, char *why, size_t cap);
+/* early_range.c: bytes [from, to) of e's file asked as one range of the
+ * version held, through sink (cancelled(arg) polled), with the import's
+ * address rules; 0 or -errno with why.  early_range_mem: into dst (dst[0]
+ * is byte from; rules NULL: loaded). */
+int early_range_run(struct early_import *e, uint64_t from, uint64_t to,
+                    int (*sink)(void *arg, const void *buf, size_t len, uint64_t offset),
+                    bool (*cancelled)(void *arg), void *arg, const struct fetch_rule *rules, size_t nrules,
+                    char *why, size_t cap);
+int early_range_mem(model *m, struct early_import *e, uint64_t from, uint64_t to, uint8_t *dst,
+                    const struct fetch_rule *rules, size_t nrules, char *why, size_t cap);
+/* early_part.c (pieces of a chunk, a reader's range smaller than it):
+ * under the lock, bytes [in, in + n) of chunk i into dst from the pieces
+ * readers fetched, fetching those missing: 1; 0 when the chunk is
+ * need_chunk's (arrived, in flight, failed, a copy's, another host's
+ * import, no piece file); EARLY_PART_WHOLE when its last piece is there
+ * and the chunk is now in flight for the caller, who stores it
+ * (early_fetch) and asks again; or -errno with why in out and, when a
+ * fetch failed, its reason in fault (fcap bytes). */
+#define EARLY_PART_WHOLE 2
+int early_part_need(model *m, struct early_import *e, uint32_t i, size_t in, size_t n, void *dst,
+                    const struct timespec *until, char *out, size_t cap, char *fault, size_t fcap);
+bool early_part_have(struct early_import *e, uint32_t i);
+void early_part_drop(struct early_import *e, uint32_t i);
+void early_part_reset(struct early_import *e);
+void early_part_free(struct early_import *e);
+/* Chunk i (in flight for the caller): its pieces from the piece file into
+ * buf at their offsets; the mask of the pieces still missing (why: a piece
+ * the file could not give, fetched again). */
+uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *buf, char *why, size_t cap);
+/* A new piece file (O_TMPFILE in <state>/early), or -1: whole chunks. */
+int early_part_file(model *m);
 /* early_got.c: chunk i of e stored durably (id; null: a hole), as a row
  * every host reads (0 or -errno: a hint, a failure costs a fetch); the
  * rows written since e's last pick, of e's version, whose chunk the store

@@ -153,12 +153,19 @@ READER=$!
 # Chunk 9 in flight for the reader (held); the import's range goes on
 # (chunks 1 to 8), then only chunk 9 is left, and it is the reader's.
 wait_for 30 grep -q "^BEGIN golden.raw $((9 * MiB)) " "$LOG" || fail "the reader did not ask for chunk 9"
+# A second reader of the same piece while it is in flight waits for it
+# (SPEC §6.5 "Reads": the server's log below sends no byte twice).
+python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); open(sys.argv[2],"wb").write(os.pread(fd,4096,9*1048576+8192))' \
+    "$R/instances/web1/disks/vda" "$T/chunk9b" &
+READER2=$!
 echo "$((9 * MiB)) $((10 * MiB))" >"$CTL/stop_range"
 wait_for 60 grep -q "^$((15 * MiB)) $GSIZE\$" "$R/instances/web1/arrived" ||
     fail "arrived: $(cat "$R/instances/web1/arrived"), not all but chunk 9"
 rm "$CTL/stop_range"
 wait "$READER" || fail "the read of chunk 9"
+wait "$READER2" || fail "the second read of chunk 9's piece"
 cmp -n 8192 -i $((9 * MiB + 5)):0 "$F/golden.raw" "$T/chunk9" >&2 || fail "chunk 9's bytes"
+cmp -n 4096 -i $((9 * MiB + 8192)):0 "$F/golden.raw" "$T/chunk9b" >&2 || fail "chunk 9's bytes, the second reader's"
 
 say "the import ends as a plain one: available, the file's sha256"
 imgfs_wait "$P/golden" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait golden: $(cat "$P/golden/error")"; }
@@ -347,14 +354,15 @@ def tables(v):
     l2 &= mask
     e, = struct.unpack(">Q", qf[l2 + 8 * ((v // cs) % per):][:8])
     return l2, e & mask
+PIECE = 16384  # EARLY_PIECE: a reader's range of a chunk not arrived is its pieces
 def begun():
     out = []
     for l in open(log).readlines()[seen:]:
         k, n, a, b, _ = l.split()
         if k == "BEGIN" and n == "golden.qcow2":
-            out.append(int(a) // MiB)
+            out.append((int(a), int(b)))
     return out
-fetched = set(range(9))  # the stream's chunk 0 and the held window
+fetched = set(range(9 * MiB // PIECE))  # the pieces of the stream's chunk 0 and the held window
 fd = os.open(vda, os.O_RDONLY)
 reads = 0
 # Reads in the middle of a 2 MiB run whose L2 table lies in another chunk
@@ -374,18 +382,28 @@ for off, n in trace:
     got = os.pread(fd, n, off)
     if got != raw[off:off + n]:
         sys.exit("bytes differ at %d (+%d)" % (off, n))
-    new = begun()[before:]
+    ranges = begun()[before:]
+    # The pieces the ranges brought, in order: each range whole pieces
+    # (the file's end excepted), none sent before.
+    new = []
+    for a, b in ranges:
+        if a % PIECE or (b % PIECE and b != len(qf)):
+            sys.exit("read at %d (+%d): a range %d-%d that is not whole pieces" % (off, n, a, b))
+        new += range(a // PIECE, (b + PIECE - 1) // PIECE)
     want = []
     for v in range(off - off % cs, off + n, cs):
         t, d = tables(v)
-        for c in (t // MiB, d // MiB if d else None):
-            if c is not None and c not in fetched and c not in want:
-                want.append(c)
-    # The table's chunk first, then the clusters'; nothing fetched twice.
+        for x in (t, d):
+            for c in range(x // PIECE, (x + cs - 1) // PIECE + 1) if x else ():
+                if c not in fetched and c not in want:
+                    want.append(c)
+    # The table's pieces first, then the clusters'; nothing fetched twice,
+    # nothing the read does not need.
     if new != want:
-        sys.exit("read at %d (+%d): ranges began at MiB %r, its tables and clusters need %r" % (off, n, new, want))
+        sys.exit("read at %d (+%d): ranges %r brought pieces %r, its tables and clusters need %r"
+                 % (off, n, ranges, new, want))
     fetched.update(new)
-    reads += len(new)
+    reads += len(ranges)
 os.close(fd)
 print("reads=%d ranges of the readers=%d" % (len(trace), reads))
 EOF
@@ -617,16 +635,17 @@ mkdir "$R/instances/web8"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
 start crashy paused.raw web8 $((12 * MiB))
 rm "$CTL/stop_at"
-# reads_at DISK SOURCE: DISK's 8 KiB at 10 MiB + 5 and at 11 MiB + 4 KiB
-# (chunks 10 and 11, past the held window) are SOURCE's.
+# reads_at DISK SOURCE: DISK's chunks 10 and 11 (past the held window),
+# each read whole (8 KiB at 10 MiB + 5 first: its piece alone, then the
+# chunk: the rest of its pieces, whose last stores it), are SOURCE's.
 reads_at() {
     python3 - "$1" "$2" <<'PY'
 import os, sys
 MiB = 1 << 20
 src = open(sys.argv[2], "rb").read()
 fd = os.open(sys.argv[1], os.O_RDONLY)
-for off in (10 * MiB + 5, 11 * MiB + 4096):
-    if os.pread(fd, 8192, off) != src[off:off + 8192]:
+for off, n in ((10 * MiB + 5, 8192), (10 * MiB, MiB), (11 * MiB, MiB)):
+    if os.pread(fd, n, off) != src[off:off + n]:
         sys.exit("bytes differ at %d" % off)
 PY
 }
@@ -636,7 +655,13 @@ got_rows() {
     sqlite3 "$S/imgfs.db" "SELECT group_concat(idx, ' ') FROM (SELECT g.idx FROM early_got g
         JOIN images i ON i.id = g.image_id WHERE i.name = '$1' ORDER BY g.idx)"
 }
+seen=$(wc -l <"$LOG")
 reads_at "$R/instances/web8/disks/vda" "$F/paused.raw" || fail "web8's chunks 10 and 11 read early"
+# The reader's ranges (SPEC §6.5 "Pieces"): the 16 KiB piece its first
+# read covers, then the rest of that chunk (no byte twice), then chunk 11.
+assert_eq "$((10 * MiB))-$((10 * MiB + 16384)) $((10 * MiB + 16384))-$((11 * MiB)) $((11 * MiB))-$((12 * MiB))" \
+    "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "paused.raw" { printf "%s%d-%d", s, $3, $4; s = " " }')" \
+    "the reader's ranges: its piece, then the rest of the chunk"
 # Exactly the chunks stored: none of the window in flight (held).
 assert_eq "10 11" "$(got_rows crashy)" "the chunks recorded past the durable point"
 kill_imgfs "$M"
@@ -678,17 +703,20 @@ say "a QCOW2 source across a crash (kill -9): looked at again, its disk's bytes,
 head -c $((12 * MiB)) /dev/urandom >"$T/q.raw"
 qemu-img convert -S 0 -f raw -O qcow2 "$T/q.raw" "$F/q.qcow2"
 QCSIZE=$(stat -c %s "$F/q.qcow2")
-# The file's chunks of the reads below, by the file's own map.
+# The file's chunks the reads below (the disk's MiB 10 and 11) cover
+# whole (the file's last, short), by the file's own map: the chunks they store (the others' pieces
+# are not kept across a crash, SPEC §6.5 "Pieces").
 qchunks=$(qemu-img map --output=json -f qcow2 "$F/q.qcow2" | python3 -c '
 import json, sys
-MiB = 1 << 20
+MiB, size = 1 << 20, int(sys.argv[1])
 m = json.load(sys.stdin)
-out = set()
-for off in (10 * MiB + 5, 11 * MiB + 4096):
-    for v in (off, off + 8191):
-        e = next(e for e in m if e["start"] <= v < e["start"] + e["length"])
-        out.add((e["offset"] + v - e["start"]) // MiB)
-print(" ".join(str(c) for c in sorted(out)))')
+cover = {}
+for e in m:
+    lo, hi = max(e["start"], 10 * MiB), min(e["start"] + e["length"], 12 * MiB)
+    for v in range(lo, hi, 4096):
+        c = (e["offset"] + v - e["start"]) // MiB
+        cover[c] = cover.get(c, 0) + 4096
+print(" ".join(str(c) for c in sorted(cover) if cover[c] == min(MiB, size - c * MiB)))' "$(stat -c %s "$F/q.qcow2")")
 [[ -n "$qchunks" && " $qchunks " != *" 0 "* ]] || fail "the reads' chunks of the QCOW2 file: '$qchunks'"
 mkdir "$R/instances/web9"
 echo "$MiB $((9 * MiB))" >"$CTL/stop_range"
@@ -699,8 +727,7 @@ qread() { reads_at "$R/instances/web9/disks/vda" "$T/q.raw"; }
 qread || fail "qcrash's disk before the crash"
 # Rows of the reader's chunks, none of the window in flight (MiB 1 to 8).
 qrows=$(got_rows qcrash)
-[[ -n "$qrows" ]] || fail "the QCOW2 early import recorded nothing of what arrived"
-for c in $qrows; do ((c == 0 || c >= 9)) || fail "a row of chunk $c, in the held window: $qrows"; done
+assert_eq "$qchunks" "$qrows" "the QCOW2 early import's rows: the chunks its reader stored"
 kill_imgfs "$M"
 seen=$(wc -l <"$LOG")
 rm "$CTL/stop_range"
