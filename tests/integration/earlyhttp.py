@@ -22,6 +22,10 @@ CTL is a directory of switches, read before every piece:
   CTL/change     the files are served from DIR/changed/ (another ETag)
   CTL/unpaced    no pacing (a large file the test only needs whole)
 
+GET /.sent/NAME answers (unpaced, unlogged) the bytes of NAME the sockets
+took so far, in all responses, as a decimal number: what the source gave
+by a moment (scripts/bench-early reads it at the guest's login prompt).
+
 LOG gets a line "BEGIN <path> <first> <end> <status>" when a response's
 headers were sent, and a line "SENT <path> <first> <end> <status>" per response once it
 ended, <end> the offset after the last byte the socket took (so bytes the
@@ -54,6 +58,7 @@ def main():
     log_lock = threading.Lock()
     pace = {"next": 0.0}  # --shared: when the link is free for the next piece
     files = {}  # (path, size, mtime) -> (bytes, ETag): a range is not a read and a hash of the whole file
+    sent = {}  # name -> bytes the sockets took (GET /.sent/NAME)
 
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -96,6 +101,14 @@ def main():
                 return True
 
         def do_GET(self):
+            if self.path.startswith("/.sent/"):
+                with log_lock:
+                    body = b"%d\n" % sent.get(os.path.basename(self.path), 0)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             base = a.dir
             if os.path.exists(os.path.join(a.ctl, "change")):
                 base = os.path.join(a.dir, "changed")
@@ -158,6 +171,9 @@ def main():
                     self.wfile.flush()
                     off += n
                     sent0 += n
+                    with log_lock:
+                        name = os.path.basename(self.path)
+                        sent[name] = sent.get(name, 0) + n
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
