@@ -473,6 +473,16 @@ wait_for() {
     return 1
 }
 
+# wait_eq SECONDS WANT CMD...: until CMD prints WANT, CMD run each time
+# (`wait_for N test "$(CMD)" = WANT` expands CMD once: it looks once,
+# and does not wait).
+wait_eq() {
+    local secs=$1 want=$2
+    shift 2
+    _wait_eq_now() { [[ "$("$@" 2>/dev/null)" == "$want" ]]; }
+    wait_for "$secs" _wait_eq_now "$@"
+}
+
 # ceph_cluster VAR DIR POOL...: the ceph.conf of a cluster with POOLs into
 # variable VAR: ctest's `ceph` fixture's (IMGFS_TEST_CEPH_DIR) when there
 # is one, else a cluster of the test's own in DIR, stopped at exit.
@@ -820,8 +830,8 @@ remote_disks() {
     assert_eq $((40 << 30)) "$(stat -c %s "$vb/disks/vda")" "size of a's vda on b"
     truncate -s 1G "$va/disks/vdb"
     write_random "$va/disks/vdb" 3 2
-    wait_for 1 test "$(entries "$vb/disks")" = "vda vdb" || fail "vdb attached on a, not listed on b within 1 s"
-    wait_for 1 test "$(stat -c %s "$vb/disks/vdb")" = $((1 << 30)) || fail "vdb's size on b: $(stat -c %s "$vb/disks/vdb")"
+    wait_eq 1 "vda vdb" entries "$vb/disks" || fail "vdb attached on a, not listed on b within 1 s"
+    wait_eq 1 $((1 << 30)) stat -c %s "$vb/disks/vdb" || fail "vdb's size on b: $(stat -c %s "$vb/disks/vdb")"
     # The size shows from the truncate's close, the blocks from the write's
     # (a later close): each reaches b within its second.
     blocks_on_b() { (($(stat -c %b "$vb/disks/vdb") * 512 >= 2 << 20)); }

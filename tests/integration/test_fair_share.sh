@@ -134,7 +134,7 @@ grep -q "import of image img-[0-9a-f]* (a1) gives its worker to another account'
 say "alice's a1 resumes where it stopped, with a Range (a 206 from the server), before her a2 and a3"
 resumed() { grep -q '"GET /a1.raw HTTP/1.1" 206' "$T/trickle.log"; }
 wait_for 30 resumed || fail "a1 was not resumed with a range: $(grep 'GET /a' "$T/trickle.log")"
-wait_for 30 test "$(alice_running)" = a1 || fail "alice's running import: $(alice_running), not a1"
+wait_eq 30 a1 alice_running || fail "alice's running import: $(alice_running), not a1"
 assert_eq "queued queued" "$(state_of 2101 a2) $(state_of 2101 a3)" "alice's a2 and a3 while a1 runs again"
 grep -q '"GET /a[23].raw' "$T/trickle.log" && fail "a2 or a3 was fetched before a1 was done"
 

@@ -185,7 +185,9 @@ assert_eq "cdrom 67108864" "$(cat "$V/boot") $(cat "$V/system-disk-size")" "boot
 
 say "a new password makes a new seed (a new salt, a new cloud-init instance id); the old one's hash is gone from it"
 # The seed's time is in seconds: the new one is made in a later second.
-wait_for 5 test "$(date +%s)" -gt "$(sed -n 's/^instance-id: "i-[0-9a-f]*-\([0-9]*\)"$/\1/p' "$T/meta-data")"
+seed_time=$(sed -n 's/^instance-id: "i-[0-9a-f]*-\([0-9]*\)"$/\1/p' "$T/meta-data")
+later() { (($(date +%s) > seed_time)); }
+wait_for 5 later || fail "the clock did not pass the seed's second $seed_time"
 echo 'An0ther-Secret' >"$V/password"
 isoinfo -J -x /meta-data -i "$V/disks/cidata" >"$T/meta-data2"
 assert_ne "$(head -1 "$T/meta-data")" "$(head -1 "$T/meta-data2")" "the instance id of the new seed"

@@ -203,7 +203,8 @@ copy_to() {
     imgfs_wait "$dst" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "the copy to $r: $(cat "$dst/error")"; }
     qemu-img compare -q -f raw -F raw "$T/q.raw" "$M/regions/$r/snapshots/$(devmap_ref "$dst" vda)/data" ||
         fail "the copy in $r differs"
-    wait_for 10 test "$(grep -c "copy .* r1 -> $r:" "$S/imgfs.log")" -gt "$before" || fail "no log line for the copy to $r"
+    logged() { (($(grep -c "copy .* r1 -> $r:" "$S/imgfs.log") > before)); }
+    wait_for 10 logged || fail "no log line for the copy to $r"
     grep "copy .* r1 -> $r:" "$S/imgfs.log" | tail -n1
 }
 

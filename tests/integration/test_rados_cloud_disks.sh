@@ -186,7 +186,7 @@ assert_eq "$(printf 'B%.0s' $(seq 4096) | md5sum)" "$(head -c 4096 "$RA/instance
     "b's acknowledged write before the pause, read on a"
 in_log "fenced its last writer" "$T/state-a"
 in_log "was fenced" "$T/state-b"
-wait_for 5 test "$(cat "$RB/instances/vm2/host")" = a || fail "b sees vm2 on $(cat "$RB/instances/vm2/host")"
+wait_eq 5 a cat "$RB/instances/vm2/host" || fail "b sees vm2 on $(cat "$RB/instances/vm2/host")"
 assert_errno EREMOTE open "$RB/instances/vm2/disks/vda" rdonly
 
 say "a stopped instance on a live host moves; the old host's open writer is fenced; a capture reads back"

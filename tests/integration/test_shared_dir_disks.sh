@@ -78,7 +78,7 @@ echo stop >"$RA/instances/vm/status" || fail "stop on a"
 echo start >"$RB/instances/vm/status" || fail "start through b of the instance stopped on a: $(tail -n1 "$B/errors")"
 assert_eq b "$(cat "$RB/instances/vm/host")" "vm's host after the move, seen from b"
 assert_eq running "$(cat "$RB/instances/vm/status")" "vm's status on b"
-wait_for 5 test "$(cat "$RA/instances/vm/host")" = b || fail "a sees vm on $(cat "$RA/instances/vm/host")"
+wait_eq 5 b cat "$RA/instances/vm/host" || fail "a sees vm on $(cat "$RA/instances/vm/host")"
 assert_errno EREMOTE write "$RA/instances/vm/status" start
 assert_errno EREMOTE open "$RA/instances/vm/disks/vda" rdonly
 same "$RB/instances/vm/disks/vda" "$T/ref-vda"

@@ -343,7 +343,7 @@ assert_eq uploading "$(status_of "$P/killed")" "killed/status while open"
 kill_imgfs "$M"
 exec 4>&- || true
 mount_imgfs "$S" "$M"
-wait_for 30 test "$(status_of "$P/killed")" = error || fail "killed/status after the remount: $(status_of "$P/killed")"
+wait_eq 30 error status_of "$P/killed" || fail "killed/status after the remount: $(status_of "$P/killed")"
 assert_match '.*interrupted.*' "$(cat "$P/killed/error")" "killed/error"
 assert_eq "" "$(entries "$P/killed/disks")" "killed/disks/ after the remount"
 
