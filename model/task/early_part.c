@@ -111,14 +111,12 @@ static struct early_part *make(struct early_import *e, uint32_t i)
 int early_part_file(model *m)
 {
 	char dir[PATH_MAX];
-	int fd;
 	if (!m->dir)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s/early", m->dir);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -1;
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	return fd < 0 ? -1 : fd;
+	return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600); /* -1: none */
 }
 
 void early_part_reset(struct early_import *e)

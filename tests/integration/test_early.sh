@@ -602,6 +602,9 @@ assert_errno EIO readat "$R/instances/web2/disks/vda" $((10 * MiB)) 4096
 logged_read() { grep -F "imgfs: read $1" "$S/imgfs.log" | tail -1 | sed 's/^[^ ]* imgfs: //'; }
 assert_match "read /[^ ]*/instances/web2/disks/vda at $((10 * MiB)): EIO .*(stall|did not answer).*(tries again|rebuild the instance)" \
     "$(logged_read "/regions/cn-north-1/instances/web2/disks/vda at $((10 * MiB))")" "the paused read's reason (§9)"
+# The daemon's line of the failed piece (its fetch's own reason).
+grep -qE "imgfs: early read of image [0-9]+ chunk 10: .*stalled" "$S/imgfs.log" ||
+    fail "no log line of the paused piece's fetch: $(grep 'early read of image' "$S/imgfs.log" | tail -n 2)"
 rm "$CTL/pause"
 
 say "a source whose file changed: EIO, never the new bytes; the image's error says why"
@@ -656,7 +659,9 @@ got_rows() {
         JOIN images i ON i.id = g.image_id WHERE i.name = '$1' ORDER BY g.idx)"
 }
 seen=$(wc -l <"$LOG")
+failed_reads=$(grep -c 'early read of image' "$S/imgfs.log")
 reads_at "$R/instances/web8/disks/vda" "$F/paused.raw" || fail "web8's chunks 10 and 11 read early"
+assert_eq "$failed_reads" "$(grep -c 'early read of image' "$S/imgfs.log")" "the log's lines of failed early reads, after reads that did not fail"
 # The reader's ranges (SPEC §6.5 "Pieces"): the 16 KiB piece its first
 # read covers, then the rest of that chunk (no byte twice), then chunk 11.
 assert_eq "$((10 * MiB))-$((10 * MiB + 16384)) $((10 * MiB + 16384))-$((11 * MiB)) $((11 * MiB))-$((12 * MiB))" \
