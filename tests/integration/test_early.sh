@@ -810,3 +810,29 @@ assert_eq "$((5 * MiB))-$((5 * MiB + 16384))" \
     "the first range past the stream: the reader's piece, no window before it"
 imgfs_wait "$P/openheld" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait openheld: $(cat "$P/openheld/error")"; }
 assert_file_eq "$F/bound.raw" "$P/openheld/disks/vda" "openheld's disk"
+
+say "a source whose size is no multiple of a piece: its last piece short, read first, every byte compared"
+# 3 MiB + 12,345 bytes: chunk 3 is 12,345 bytes, its one piece short.  A
+# read of its last 100 bytes (200 asked: short at the end) asks for that
+# short piece alone; the chunk is then whole (its only piece) and stored;
+# the import ends as a plain one.
+python3 -c 'import os, sys
+b = bytearray(os.urandom(3 * 1048576 + 12345))
+b[0:512] = bytes(512)
+b[0:2], b[510:512] = b"\xeb\x63", b"\x55\xaa"  # an MBR: a raw disk §5.3 takes
+open(sys.argv[1], "wb").write(b)' "$F/odd.raw"
+mkdir "$R/instances/yodd"
+seen=$(wc -l <"$LOG")
+start odd odd.raw yodd $((3 * MiB + 12345))
+rm "$CTL/stop_at" # the import's windows wait for the read (the open hold)
+python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+src = open(sys.argv[2], "rb").read()
+off = len(src) - 100
+sys.exit(os.pread(fd, 200, off) != src[off:])' "$R/instances/yodd/disks/vda" "$F/odd.raw" || fail "yodd's last 100 bytes"
+assert_eq "$((3 * MiB))-$((3 * MiB + 12345))" \
+    "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "odd.raw" && $3 >= 1048576 { print $3 "-" $4; exit }')" \
+    "the short last piece, asked alone"
+imgfs_wait "$P/odd" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait odd: $(cat "$P/odd/error")"; }
+assert_file_eq "$F/odd.raw" "$P/odd/disks/vda" "odd's disk"
+assert_file_eq "$F/odd.raw" "$R/instances/yodd/disks/vda" "yodd's disk, every byte"
