@@ -290,12 +290,41 @@ static void test_held_uploads(void **state)
 	gt_stop(&t);
 }
 
+/* A staged upload (PUT .../stage) answers 204 once its bytes are in,
+ * without waiting for the seal only an import starts: the image then
+ * "uploading" with its size shown, as Glance shows a staged image. */
+static void test_stage_answers(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char id[37], url[200];
+	const size_t n = 64 * 1024;
+	char *body = malloc(n + 1);
+	assert_non_null(body);
+	memset(body, 'x', n); /* a raw disk: an MBR's signature, no NUL (the body is a string) */
+	body[510] = (char)0x55;
+	body[511] = (char)0xaa;
+	body[n] = '\0';
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
+	snprintf(url, sizeof url, "/v2/images/%s/stage", id);
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", body), 204);
+	snprintf(url, sizeof url, "/v2/images/%s", id);
+	assert_int_equal(gt_call(&t, &o, "GET", url, "alice", NULL), 200);
+	assert_string_equal(json_string_value(json_object_get(o.json, "status")), "uploading");
+	assert_int_equal(json_integer_value(json_object_get(o.json, "size")), n);
+	gt_reply_free(&o);
+	free(body);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_download_ranges, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_upload_gives_back, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_bytes_type, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_stage_answers, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_held_uploads, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
