@@ -529,6 +529,7 @@ def steps(disk, md5, sha512):
             ("type-capitals", [{"op": "add", "path": "/hw_up", "value": "1"}], "Application/OpenStack-Images-v2.1-JSON-Patch")]:
         add("patch-z " + name, "alice", "PATCH", "/v2/images/{z}", json.dumps(ops), ct, None)
     add("put-z-empty", "alice", "PUT", "/v2/images/{z}/file", b"", None, None)
+    add("put-z-empty-text", "alice", "PUT", "/v2/images/{z}/file", b"", "text/plain", None)  # 415 first, both
     add("delete-z", "alice", "DELETE", "/v2/images/{z}", None, None, None)
     # deletes
     add("delete-protected", "alice", "DELETE", "/v2/images/{p}", None, None, None)

@@ -6,7 +6,7 @@
 # request's context from the headers keystonemiddleware would have set
 # (X-Identity-Status, X-Project-Id, X-Roles) — beside `imgfs serve --glance
 # --glance-hash-algo sha512` on a mount, accounts alice and bob on both.
-# glance_diff.py sends both the same 556 requests (list filters and
+# glance_diff.py sends both the same 557 requests (list filters and
 # operators, sorting, paging, patches, tags, members, downloads by Range,
 # uploads by Content-Type, staging, actions, errors) and compares statuses and
 # bodies after masking ids, times and links; the differences must be

@@ -302,9 +302,8 @@ int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(voi
 		if (in_list(readonly, key))
 			return bad_set(bad, 403, "Attribute '%s' is read-only.", key);
 		if (in_list(writable, key)) {
-			if (remove) /* tags too, as Glance: replace them with [] */
-				return strcmp(key, "tags") == 0 ? bad_set(bad, 403, "Property tags may not be removed.")
-				                                : bad_set(bad, 403, "Attribute '%s' cannot be removed.", key);
+			if (remove) /* Glance's words for each (tags: replace them with []) */
+				return bad_set(bad, 403, "Property %s may not be removed.", key);
 			if (attribute(key, value, ops, bad) < 0)
 				return -1;
 			continue;

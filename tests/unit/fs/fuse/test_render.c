@@ -137,6 +137,42 @@ static void test_shared_once_per_account(void **state)
 	fs_render_free(rs);
 }
 
+/* Closing gives back, one rendering at a time: an account's charge goes
+ * down by each rendering put back for the last time (not to 0 while it
+ * holds another), and a rendering put back is gone from the table, so the
+ * same bytes opened again (a `cat images.json` in a loop) are a new
+ * rendering, charged anew and given back anew.  A NULL rendering and a
+ * NULL table are no-ops (render.h: what files.c's release relies on). */
+static void test_put_gives_back(void **state)
+{
+	(void)state;
+	struct fs_renderings *rs;
+	struct fs_rendering *a, *b, *again;
+	struct model_err err = {0};
+	assert_int_equal(fs_render_new(&rs), 0);
+	assert_int_equal(take(rs, 7, 2 * MiB, 'a', &a, &err), 0);
+	assert_int_equal(take(rs, 7, 3 * MiB, 'b', &b, &err), 0);
+	assert_int_equal(fs_render_held(rs, 7), 5 * MiB);
+	fs_render_put(rs, a);
+	assert_int_equal(fs_render_held(rs, 7), 3 * MiB);
+	assert_int_equal(fs_render_budget(rs)->used, 3 * MiB);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(take(rs, 7, 2 * MiB, 'a', &again, &err), 0);
+		assert_ptr_not_equal(again, b);
+		assert_int_equal(fs_render_held(rs, 7), 5 * MiB);
+		assert_int_equal(fs_render_budget(rs)->used, 5 * MiB);
+		fs_render_put(rs, again);
+		assert_int_equal(fs_render_held(rs, 7), 3 * MiB);
+	}
+	fs_render_put(rs, NULL);
+	assert_int_equal(fs_render_held(rs, 7), 3 * MiB);
+	fs_render_put(rs, b);
+	assert_int_equal(fs_render_held(rs, 7), 0);
+	assert_int_equal(fs_render_budget(rs)->used, 0);
+	fs_render_free(rs);
+	fs_render_free(NULL);
+}
+
 /* FS_RENDER_MAX in all, to the byte: with 8,191 bytes left a buffer that
  * grows to 8,192 is one past, OVER_ALL. */
 static void test_budget_one_byte_past(void **state)
@@ -311,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_account_at_the_limit),
 		cmocka_unit_test(test_account_one_past),
 		cmocka_unit_test(test_shared_once_per_account),
+		cmocka_unit_test(test_put_gives_back),
 		cmocka_unit_test(test_budget_at_the_limit_and_one_past),
 		cmocka_unit_test(test_budget_one_byte_past),
 		cmocka_unit_test(test_one_at_the_limit_and_one_past),

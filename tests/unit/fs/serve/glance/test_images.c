@@ -5,7 +5,8 @@
  * bytes and one of 256, GLANCE_TAGS_MAX tags and one more, a tag twice, a
  * tag that is the end of another — each refusal leaving the tags as they
  * were; and a patch's body through the handler (its refusals change
- * nothing); deactivation and its rule on the data.
+ * nothing); deactivation and its rule on the data; images created in
+ * the same second listed in Glance's order, by each sort's ties.
  */
 #include "glance_test.h"
 
@@ -133,6 +134,92 @@ static void test_tag_bodies(void **state)
 	gt_stop(&t);
 }
 
+/* The listing's ids in order (of the caller's own images: owner=alice),
+ * after the query the test set with gt_query; each created_at into
+ * created when given. */
+static void order_of(struct gt *t, char *out, size_t cap, const char *const ids[3], char created[3][32])
+{
+	struct gt_reply o;
+	size_t i, n = 0;
+	json_t *v;
+	gt_query("owner", "alice");
+	assert_int_equal(gt_call(t, &o, "GET", "/v2/images", "alice", NULL), 200);
+	out[0] = '\0';
+	json_array_foreach(json_object_get(o.json, "images"), i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		int k = 0;
+		while (k < 3 && strcmp(ids[k], id) != 0)
+			k++;
+		assert_true(k < 3);
+		n += (size_t)snprintf(out + n, cap - n, "%c", "abc"[k]);
+		if (created)
+			snprintf(created[k], 32, "%s", json_string_value(json_object_get(v, "created_at")));
+	}
+	gt_reply_free(&o);
+}
+
+/* Images created in the same second (created_at equal as shown) are
+ * listed by creation, as Glance's are (its created_at keeps microseconds,
+ * then its id breaks the tie): the default order newest first; one
+ * sort_dir (alone, or for every key) turns the ties with it; several
+ * directions leave them newest first (SPEC §19.4 "ties by creation"). */
+static void test_list_ties(void **state)
+{
+	static const struct {
+		const char *q[4][2];
+		const char *want;
+	} cases[] = {
+		{{{NULL, NULL}}, "cba"},
+		{{{"sort_dir", "asc"}}, "abc"},
+		{{{"sort_dir", "desc"}}, "cba"},
+		{{{"sort_key", "created_at"}, {"sort_dir", "asc"}}, "abc"},
+		{{{"sort", "created_at:asc"}}, "abc"},
+		{{{"sort", "created_at"}}, "cba"},
+		{{{"sort", "name:asc"}}, "abz"},              /* a and b named alike: their tie asc */
+		{{{"sort", "name:desc"}}, "zba"},
+		{{{"sort", "name:asc,status:asc"}}, "baz"},   /* two directions: ties desc */
+		{{{"sort_key", "name"}, {"sort_key", "status"}, {"sort_dir", "asc"}}, "abz"}, /* one for both */
+		{{{"sort_key", "name"}, {"sort_key", "status"}, {"sort_dir", "asc"}, {"sort_dir", "asc"}}, "baz"},
+		{{{"sort_key", "name"}}, "zba"},
+		{{{"sort_key", "min_ram"}, {"sort_dir", "asc"}}, "abc"}, /* every key alike */
+		{{{"sort", "min_ram:asc,name:asc"}}, "baz"},
+	};
+	struct gt t;
+	char id[3][37], created[3][32], got[16], want[16];
+	const char *ids[3] = {id[0], id[1], id[2]};
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"same\"}", id[0]);
+	gt_create(&t, "alice", "{\"name\": \"same\"}", id[1]);
+	gt_create(&t, "alice", "{\"name\": \"zz\"}", id[2]);
+	long long a = gt_image(&t, id[0]).id, c = gt_image(&t, id[2]).id;
+	ut_sql(t.fx, "UPDATE images SET created = (SELECT min(created) FROM images WHERE id BETWEEN %lld AND %lld)"
+	             " WHERE id BETWEEN %lld AND %lld", a, c, a, c);
+	assert_true(c == a + 2);
+	order_of(&t, got, sizeof got, ids, created);
+	assert_string_equal(got, "cba");
+	assert_string_equal(created[0], created[1]); /* the same instant, as the API shows it */
+	assert_string_equal(created[1], created[2]);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int k = 0; k < 4 && cases[i].q[k][0]; k++)
+			gt_query(cases[i].q[k][0], cases[i].q[k][1]);
+		order_of(&t, got, sizeof got, ids, NULL);
+		snprintf(want, sizeof want, "%s", cases[i].want);
+		for (char *p = want; *p; p++)
+			*p = *p == 'z' ? 'c' : *p;
+		if (strcmp(got, want) != 0)
+			fail_msg("case %zu (%s=%s ...): %s, want %s", i, cases[i].q[0][0] ? cases[i].q[0][0] : "(none)",
+			         cases[i].q[0][1] ? cases[i].q[0][1] : "", got, want);
+	}
+	/* the one direction of the default key refused as Glance refuses it,
+	 * and nothing listed after the refusal (one answer) */
+	struct gt_reply o;
+	gt_query("sort_dir", "up");
+	assert_int_equal(gt_call(&t, &o, "GET", "/v2/images", "alice", NULL), 400);
+	assert_non_null(strstr(o.body, "Invalid sort direction: up"));
+	gt_reply_free(&o);
+	gt_stop(&t);
+}
+
 /* Deactivated: shown so, its data the administrators' only (the owner's
  * download refused), until reactivated; only the owner does either. */
 static void test_deactivate(void **state)
@@ -170,6 +257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tag_routes, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_tag_bodies, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_deactivate, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_list_ties, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }

@@ -141,6 +141,11 @@ static void test_patch(void **state)
 		{"[{\"op\": \"remove\", \"path\": \"/nope\"}]", 409},
 		{"[{\"op\": \"remove\", \"path\": \"/a\"}, {\"op\": \"remove\", \"path\": \"/a\"}]", 409},
 		{"[{\"op\": \"add\", \"path\": \"/a\", \"value\": 1}]", 400},
+		/* an attribute's value of another type or out of its enum */
+		{"[{\"op\": \"replace\", \"path\": \"/min_disk\", \"value\": \"x\"}]", 400},
+		{"[{\"op\": \"replace\", \"path\": \"/visibility\", \"value\": \"nope\"}]", 400},
+		{"[{\"op\": \"replace\", \"path\": \"/protected\", \"value\": \"yes\"}]", 400},
+		{"[{\"op\": \"replace\", \"path\": \"/name\", \"value\": 7}]", 400},
 	};
 	for (size_t i = 0; i < sizeof bad_patches / sizeof bad_patches[0]; i++) {
 		j = J(bad_patches[i].patch);
@@ -178,6 +183,48 @@ static void collect(void *arg, const char *tag, size_t len)
 {
 	strncat(arg, tag, len);
 	strcat(arg, ",");
+}
+
+/* A patch's removals refused in Glance's words (Debian's glance-api 25, as
+ * test_glance_diff runs it, answers each of these so): every attribute
+ * the API writes, tags among them, "Property K may not be removed."; a
+ * read-only one and a reserved one their own words, checked first (its
+ * deserializer's _validate_change). */
+static void test_remove_words(void **state)
+{
+	static const char *const attributes[] = {"name",     "visibility",  "protected",        "os_hidden", "min_ram",
+	                                         "min_disk", "disk_format", "container_format", "tags"};
+	struct glance_ops *ops = malloc(sizeof(*ops));
+	struct glance_bad bad;
+	char path[32], want[128];
+	(void)state;
+	for (size_t i = 0; i < sizeof attributes / sizeof attributes[0]; i++) {
+		snprintf(path, sizeof path, "/%s", attributes[i]);
+		json_t *j = json_pack("[{s:s,s:s}]", "op", "remove", "path", path);
+		bad = (struct glance_bad){0};
+		assert_int_equal(glance_parse_patch(j, "", NULL, NULL, ops, &bad), -1);
+		assert_int_equal(bad.status, 403);
+		snprintf(want, sizeof want, "Property %s may not be removed.", attributes[i]);
+		assert_string_equal(bad.why, want);
+		json_decref(j);
+	}
+	static const struct {
+		const char *patch, *why;
+	} first[] = {
+		{"[{\"op\": \"remove\", \"path\": \"/id\"}]", "Attribute 'id' is read-only."},
+		{"[{\"op\": \"remove\", \"path\": \"/status\"}]", "Attribute 'status' is read-only."},
+		{"[{\"op\": \"remove\", \"path\": \"/os_glance_x\"}]", "Attribute 'os_glance_x' is reserved."},
+		{"[{\"remove\": \"/tags\"}]", "Property tags may not be removed."}, /* the v2.0 draft's spelling */
+	};
+	for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
+		json_t *j = J(first[i].patch);
+		bad = (struct glance_bad){0};
+		assert_int_equal(glance_parse_patch(j, "", NULL, NULL, ops, &bad), -1);
+		assert_int_equal(bad.status, 403);
+		assert_string_equal(bad.why, first[i].why);
+		json_decref(j);
+	}
+	free(ops);
 }
 
 static void test_tags(void **state)
@@ -417,6 +464,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create),
 		cmocka_unit_test(test_patch),
+		cmocka_unit_test(test_remove_words),
 		cmocka_unit_test(test_tags),
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_filter_op),

@@ -125,11 +125,129 @@ static void test_member_fields(void **state)
 	gt_stop(&t);
 }
 
+/* The statuses an image goes through, as Glance names them (render.c's
+ * table), and what each shows beside it: size once the bytes are in
+ * (active, or staged), virtual_size, the hashes and stores only active
+ * (Glance hashes the data as the image becomes active), the disk format
+ * the bytes are once they are being taken (the declared one while
+ * queued), the region in os_glance_importing_to_stores while importing
+ * and in os_glance_failed_import once killed; a deleted one (in the
+ * recycle bin) not shown at all. */
+static void test_image_statuses(void **state)
+{
+	static const char md5[] = "0123456789abcdef0123456789abcdef";
+	static const struct {
+		enum model_image_status status;
+		const char *kind, *task; /* the image's task, kind and state (NULL: none) */
+		const char *shown;
+		bool sized, active;
+	} cases[] = {
+		{MODEL_IMG_QUEUED, NULL, NULL, "queued", false, false},
+		{MODEL_IMG_UPLOADING, NULL, NULL, "importing", false, false},
+		{MODEL_IMG_UPLOADING, "import", "running", "importing", false, false}, /* a URL import */
+		{MODEL_IMG_UPLOADING, "upload", "open", "saving", false, false},       /* its bytes being written */
+		{MODEL_IMG_UPLOADING, "upload", "staged", "uploading", true, false},
+		{MODEL_IMG_UPLOADING, "upload", "queued", "importing", false, false},  /* checked and sealed */
+		{MODEL_IMG_UPLOADING, "upload", "running", "importing", false, false},
+		{MODEL_IMG_PENDING, NULL, NULL, "saving", false, false},
+		{MODEL_IMG_REPLICATING, NULL, NULL, "saving", false, false},
+		{MODEL_IMG_AVAILABLE, NULL, NULL, "active", true, true},
+		{MODEL_IMG_ERROR, NULL, NULL, "killed", false, false},
+	};
+	struct gt t;
+	char id[37], sha512[129];
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"qcow2\", \"container_format\": \"bare\"}", id);
+	struct model_image img = gt_image(&t, id);
+	int64_t blob = lt_tagged_blob(t.fx, t.fx->r1, "web", LT_MiB + 70);
+	lt_device(t.fx, img.id, 0, blob, 0);
+	memset(sha512, 'e', 128);
+	sha512[128] = '\0';
+	ut_sql(t.fx, "UPDATE blobs SET md5 = %Q, sha512 = %Q WHERE id = %lld", md5, sha512, (long long)blob);
+	ut_sql(t.fx, "UPDATE images SET format = 'raw', size = %lld WHERE id = %lld", 3LL << 30, (long long)img.id);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ut_sql(t.fx, "DELETE FROM tasks WHERE image_id = %lld", (long long)img.id);
+		if (cases[i].kind)
+			ut_sql(t.fx, "INSERT INTO tasks(kind, image_id, state) VALUES (%Q, %lld, %Q)", cases[i].kind,
+			       (long long)img.id, cases[i].task);
+		ut_sql(t.fx, "UPDATE images SET status = %d WHERE id = %lld", (int)cases[i].status, (long long)img.id);
+		json_t *j = show(&t, id, "alice");
+		const char *st = STR(j, "status");
+		if (strcmp(st, cases[i].shown) != 0)
+			fail_msg("case %zu: status %s, want %s", i, st, cases[i].shown);
+		bool importing = strcmp(cases[i].shown, "importing") == 0, killed = cases[i].status == MODEL_IMG_ERROR;
+		if (cases[i].sized)
+			assert_int_equal(INT(j, "size"), LT_MiB + 70);
+		else
+			assert_true(json_is_null(json_object_get(j, "size")));
+		if (cases[i].active) {
+			assert_int_equal(INT(j, "virtual_size"), 3LL << 30);
+			assert_string_equal(STR(j, "checksum"), md5);
+			assert_string_equal(STR(j, "os_hash_algo"), "sha512");
+			assert_string_equal(STR(j, "os_hash_value"), sha512);
+			assert_string_equal(STR(j, "stores"), "cn-north-1");
+		} else {
+			if (!json_is_null(json_object_get(j, "virtual_size")) || !json_is_null(json_object_get(j, "checksum")) ||
+			    !json_is_null(json_object_get(j, "os_hash_algo")) || !json_is_null(json_object_get(j, "os_hash_value")))
+				fail_msg("case %zu (%s): a virtual size or a hash shown", i, st);
+			if (json_object_get(j, "stores"))
+				fail_msg("case %zu (%s): stores shown", i, st);
+		}
+		assert_string_equal(STR(j, "disk_format"), cases[i].status == MODEL_IMG_QUEUED ? "qcow2" : "raw");
+		assert_string_equal(STR(j, "os_glance_importing_to_stores"), importing ? "cn-north-1" : "");
+		assert_string_equal(STR(j, "os_glance_failed_import"), killed ? "cn-north-1" : "");
+		json_decref(j);
+	}
+	/* deleted (to the recycle bin): not shown, as a deleted Glance image */
+	char url[200];
+	snprintf(url, sizeof url, "/v2/images/%s", id);
+	ut_sql(t.fx, "UPDATE images SET status = %d WHERE id = %lld", (int)MODEL_IMG_AVAILABLE, (long long)img.id);
+	assert_int_equal(gt_status(&t, "DELETE", url, "alice", NULL), 204);
+	assert_int_equal(gt_image(&t, id).status, MODEL_IMG_DELETED);
+	assert_int_equal(gt_status(&t, "GET", url, "alice", NULL), 404);
+	gt_stop(&t);
+}
+
+/* A listing's properties, read a batch of images a statement: each image
+ * shows its own and no other's, and a property named as an attribute
+ * (the tree's properties file can hold one: "name=...", "status=...")
+ * never takes the attribute's place. */
+static void test_listed_props(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char a[37], b[37];
+	size_t i;
+	json_t *v;
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"pa\", \"os_distro\": \"debian\"}", a);
+	gt_create(&t, "alice", "{\"name\": \"pb\", \"hw_x\": \"1\"}", b);
+	ut_sql(t.fx, "INSERT INTO image_props(image_id, key, value) VALUES (%lld, 'name', 'other'), (%lld, 'status', 'x')",
+	       (long long)gt_image(&t, a).id, (long long)gt_image(&t, a).id);
+	gt_query("owner", "alice");
+	assert_int_equal(gt_call(&t, &o, "GET", "/v2/images", "alice", NULL), 200);
+	int seen = 0;
+	json_array_foreach(json_object_get(o.json, "images"), i, v) {
+		bool is_a = strcmp(STR(v, "id"), a) == 0;
+		assert_true(is_a || strcmp(STR(v, "id"), b) == 0);
+		seen |= is_a ? 1 : 2;
+		assert_string_equal(STR(v, "name"), is_a ? "pa" : "pb");
+		assert_string_equal(STR(v, "status"), "queued");
+		assert_true(is_a == (json_object_get(v, "os_distro") != NULL));
+		assert_true(is_a != (json_object_get(v, "hw_x") != NULL));
+	}
+	assert_int_equal(seen, 3);
+	gt_reply_free(&o);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_image_fields, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_member_fields, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_image_statuses, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_listed_props, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
