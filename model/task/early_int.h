@@ -157,6 +157,10 @@ void early_part_free(struct early_import *e);
  * buf at their offsets; the mask of the pieces still missing (why: a piece
  * the file could not give, fetched again). */
 uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *buf, char *why, size_t cap);
+/* The next run of set bits of a piece mask at or after piece *at, in a
+ * chunk of len bytes: its bytes [*from, *to) and its bits; *at past it.
+ * false: none left. */
+bool early_part_run(uint64_t mask, size_t len, uint32_t *at, size_t *from, size_t *to, uint64_t *bits);
 /* A new piece file (O_TMPFILE in <state>/early), or -1: whole chunks. */
 int early_part_file(model *m);
 /* early_got.c: chunk i of e stored durably (id; null: a hole), as a row

@@ -70,6 +70,22 @@ static uint64_t range_mask(size_t in, size_t n)
 	return hi & ~((UINT64_C(1) << a) - 1);
 }
 
+bool early_part_run(uint64_t mask, size_t len, uint32_t *at, size_t *from, size_t *to, uint64_t *bits)
+{
+	uint32_t a = *at, b;
+	while (a < PIECES && !(mask >> a & 1))
+		a++;
+	if (a >= PIECES)
+		return false;
+	for (b = a; b < PIECES && (mask >> b & 1); b++)
+		;
+	*from = (size_t)a * EARLY_PIECE;
+	*to = (size_t)b * EARLY_PIECE < len ? (size_t)b * EARLY_PIECE : len;
+	*bits = range_mask(*from, (size_t)(b - a) * EARLY_PIECE);
+	*at = b;
+	return true;
+}
+
 /* Under the lock: chunk i's record's slot (the place it would go: *at). */
 static struct early_part *find(struct early_import *e, uint32_t i, uint32_t *at)
 {
@@ -161,8 +177,8 @@ uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *
 {
 	struct model_early *set = m->early;
 	struct early_part *p;
-	uint64_t have = 0, full;
-	size_t len;
+	uint64_t have = 0, full, bits;
+	size_t len, from, to;
 
 	IMGFS_LOCK(&set->lock, model_early_lock);
 	full = full_mask(e, i);
@@ -171,23 +187,14 @@ uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *
 		have = p->have & full;
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	/* The chunk is in flight for the caller: no reader adds a piece. */
-	for (uint32_t a = 0; a < PIECES && have;) {
-		uint32_t b = a;
-		if (!(have >> a & 1)) {
-			a++;
-			continue;
-		}
-		while (b < PIECES && (have >> b & 1))
-			b++;
-		size_t from = (size_t)a * EARLY_PIECE, to = (size_t)b * EARLY_PIECE < len ? (size_t)b * EARLY_PIECE : len;
+	uint64_t there = have;
+	for (uint32_t at = 0; early_part_run(there, len, &at, &from, &to, &bits);) {
 		ssize_t r = pread(e->part_fd, buf + from, to - from, (off_t)((uint64_t)i * CHUNK + from));
 		if (r != (ssize_t)(to - from)) {
 			/* Unreadable: those pieces are fetched again. */
 			snprintf(why, cap, "the piece file: %s", r < 0 ? strerror(errno) : "short read");
-			for (uint32_t k = a; k < b; k++)
-				have &= ~(UINT64_C(1) << k);
+			have &= ~bits;
 		}
-		a = b;
 	}
 	return full & ~have;
 }
@@ -197,32 +204,22 @@ uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *
 static uint64_t fetch_pieces(model *m, struct early_import *e, uint32_t i, uint64_t miss, char *why, size_t cap)
 {
 	uint8_t *buf = malloc(CHUNK);
-	uint64_t got = 0;
-	size_t len = blob_chunk_len(e->total, i);
+	uint64_t got = 0, bits;
+	size_t len = blob_chunk_len(e->total, i), from, to;
 
 	if (!buf) {
 		snprintf(why, cap, "%s", strerror(ENOMEM));
 		return 0;
 	}
-	for (uint32_t a = 0; a < PIECES;) {
-		uint32_t b = a;
-		if (!(miss >> a & 1)) {
-			a++;
-			continue;
-		}
-		while (b < PIECES && (miss >> b & 1))
-			b++;
-		uint64_t from = (uint64_t)i * CHUNK + (uint64_t)a * EARLY_PIECE;
-		uint64_t to = (uint64_t)i * CHUNK + ((size_t)b * EARLY_PIECE < len ? (size_t)b * EARLY_PIECE : len);
-		if (early_range_mem(m, e, from, to, buf, NULL, 0, why, cap) < 0)
+	for (uint32_t at = 0; early_part_run(miss, len, &at, &from, &to, &bits);) {
+		uint64_t off = (uint64_t)i * CHUNK + from;
+		if (early_range_mem(m, e, off, off + (to - from), buf, NULL, 0, why, cap) < 0)
 			break;
-		if (pwrite(e->part_fd, buf, (size_t)(to - from), (off_t)from) != (ssize_t)(to - from)) {
+		if (pwrite(e->part_fd, buf, to - from, (off_t)off) != (ssize_t)(to - from)) {
 			snprintf(why, cap, "the piece file: %s", strerror(errno));
 			break;
 		}
-		for (uint32_t k = a; k < b; k++)
-			got |= UINT64_C(1) << k;
-		a = b;
+		got |= bits;
 	}
 	free(buf);
 	return got;
