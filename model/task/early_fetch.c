@@ -105,24 +105,15 @@ static int fetch_rest(struct early_sink *k, uint32_t i, char *why, size_t cap)
 {
 	struct early_import *e = k->e;
 	size_t len = blob_chunk_len(e->total, i);
-	uint64_t miss = early_part_fill(k->m, e, i, k->buf, why, cap);
+	uint64_t miss = early_part_fill(k->m, e, i, k->buf, why, cap), bits;
+	size_t from, to;
 	int rc = 0;
 
 	k->base = (uint64_t)i * CHUNK;
 	k->fetched = 0;
-	for (uint32_t a = 0; a < CHUNK / EARLY_PIECE && rc == 0;) {
-		uint32_t b = a;
-		if (!(miss >> a & 1)) {
-			a++;
-			continue;
-		}
-		while (b < CHUNK / EARLY_PIECE && (miss >> b & 1))
-			b++;
-		size_t from = (size_t)a * EARLY_PIECE, to = (size_t)b * EARLY_PIECE < len ? (size_t)b * EARLY_PIECE : len;
-		if ((rc = early_range_mem(k->m, e, k->base + from, k->base + to, k->buf + from, k->rules, k->nrules, why,
-		                          cap)) == 0)
-			k->fetched += to - from;
-		a = b;
+	for (uint32_t at = 0; rc == 0 && early_part_run(miss, len, &at, &from, &to, &bits);) {
+		rc = early_range_mem(k->m, e, k->base + from, k->base + to, k->buf + from, k->rules, k->nrules, why, cap);
+		k->fetched += to - from; /* counted once the chunk is stored (rc 0) */
 	}
 	if (rc == 0) {
 		k->chunk = i;
