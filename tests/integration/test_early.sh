@@ -836,3 +836,10 @@ assert_eq "$((3 * MiB))-$((3 * MiB + 12345))" \
 imgfs_wait "$P/odd" >"$T/wait.out" 2>&1 || { cat "$T/wait.out" >&2; fail "imgfs wait odd: $(cat "$P/odd/error")"; }
 assert_file_eq "$F/odd.raw" "$P/odd/disks/vda" "odd's disk"
 assert_file_eq "$F/odd.raw" "$R/instances/yodd/disks/vda" "yodd's disk, every byte"
+
+say "the piece files go with their imports: no descriptor of the daemon left in <state>/early"
+# Each early import's pieces are an unlinked file (SPEC §12.8), closed
+# when the import ends: every import of this mount ended above.
+[[ -n "${_MOUNT_PID[$M]:-}" && -d "/proc/${_MOUNT_PID[$M]}/fd" ]] || fail "the daemon's pid is not known"
+left=$(find "/proc/${_MOUNT_PID[$M]}/fd" -mindepth 1 -maxdepth 1 -lname "$S/early/*" 2>/dev/null | wc -l)
+assert_eq 0 "$left" "the daemon's descriptors in $S/early once every early import ended"
