@@ -662,10 +662,12 @@ seen=$(wc -l <"$LOG")
 failed_reads=$(grep -c 'early read of image' "$S/imgfs.log")
 reads_at "$R/instances/web8/disks/vda" "$F/paused.raw" || fail "web8's chunks 10 and 11 read early"
 assert_eq "$failed_reads" "$(grep -c 'early read of image' "$S/imgfs.log")" "the log's lines of failed early reads, after reads that did not fail"
-# The reader's ranges (SPEC §6.5 "Pieces"): the 16 KiB piece its first
-# read covers, then the rest of that chunk (no byte twice), then chunk 11.
+# The reader's ranges (SPEC §6.5 "Reads"): the 16 KiB piece its first
+# read covers, then the rest of that chunk (no byte twice), then chunk 11
+# (the import's window of chunks 1 to 8, asked when it turned, may be
+# logged after the mark above: not the reader's).
 assert_eq "$((10 * MiB))-$((10 * MiB + 16384)) $((10 * MiB + 16384))-$((11 * MiB)) $((11 * MiB))-$((12 * MiB))" \
-    "$(tail -n +$((seen + 1)) "$LOG" | awk '$1 == "BEGIN" && $2 == "paused.raw" { printf "%s%d-%d", s, $3, $4; s = " " }')" \
+    "$(tail -n +$((seen + 1)) "$LOG" | awk -v w=$((9 * MiB)) '$1 == "BEGIN" && $2 == "paused.raw" && $3 >= w { printf "%s%d-%d", s, $3, $4; s = " " }')" \
     "the reader's ranges: its piece, then the rest of the chunk"
 # Exactly the chunks stored: none of the window in flight (held).
 assert_eq "10 11" "$(got_rows crashy)" "the chunks recorded past the durable point"
