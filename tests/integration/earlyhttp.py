@@ -71,22 +71,31 @@ def main():
                 if os.path.exists(os.path.join(a.ctl, "pause")):
                     time.sleep(0.05)
                     continue
+                # A switch read while the test writes it (`echo N >FILE`
+                # truncates, then writes) is read again, not taken as
+                # absent: a gap let a held piece through.
                 try:
                     with open(os.path.join(a.ctl, "stop_at")) as f:
-                        stop = int(f.read().strip() or "0")
+                        stop = int(f.read().strip())
                     if off >= stop:
                         time.sleep(0.05)
                         continue
-                except (FileNotFoundError, ValueError):
+                except FileNotFoundError:
                     pass
+                except ValueError:
+                    time.sleep(0.005)
+                    continue
                 try:
                     with open(os.path.join(a.ctl, "stop_range")) as f:
                         lo, hi = (int(x) for x in f.read().split())
                     if lo <= off < hi:
                         time.sleep(0.05)
                         continue
-                except (FileNotFoundError, ValueError):
+                except FileNotFoundError:
                     pass
+                except ValueError:
+                    time.sleep(0.005)
+                    continue
                 return
 
         def client_gone(self):
