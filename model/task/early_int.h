@@ -103,6 +103,11 @@ struct model_early {
 	 * (early_yield_set_clock), so each bound is judged at the nanosecond. */
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
+	/* early_part.c's source of pieces: NULL, early_range_mem; else a unit
+	 * test's (early_part_set_source), which sees each range asked. */
+	int (*source)(void *arg, struct early_import *e, uint64_t from, uint64_t to, uint8_t *dst, char *why,
+	              size_t cap);
+	void *source_arg;
 };
 IMGFS_LOCK_LEVEL(model_early_lock, 53); /* a leaf: nothing is taken under it */
 
@@ -157,6 +162,11 @@ void early_part_free(struct early_import *e);
  * buf at their offsets; the mask of the pieces still missing (why: a piece
  * the file could not give, fetched again). */
 uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *buf, char *why, size_t cap);
+/* A unit test's source of pieces (NULL: the image's, early_range_mem). */
+void early_part_set_source(struct model_early *set,
+                          int (*source)(void *arg, struct early_import *e, uint64_t from, uint64_t to,
+                                        uint8_t *dst, char *why, size_t cap),
+                          void *arg);
 /* The next run of set bits of a piece mask at or after piece *at, in a
  * chunk of len bytes: its bytes [*from, *to) and its bits; *at past it.
  * false: none left. */

@@ -199,6 +199,15 @@ uint64_t early_part_fill(model *m, struct early_import *e, uint32_t i, uint8_t *
 	return full & ~have;
 }
 
+void early_part_set_source(struct model_early *set,
+                          int (*source)(void *arg, struct early_import *e, uint64_t from, uint64_t to,
+                                        uint8_t *dst, char *why, size_t cap),
+                          void *arg)
+{
+	set->source = source;
+	set->source_arg = arg;
+}
+
 /* Pieces miss of chunk i fetched (one range a run of them) and written to
  * the piece file: the mask of those that were; 0 with why when none. */
 static uint64_t fetch_pieces(model *m, struct early_import *e, uint32_t i, uint64_t miss, char *why, size_t cap)
@@ -213,7 +222,8 @@ static uint64_t fetch_pieces(model *m, struct early_import *e, uint32_t i, uint6
 	}
 	for (uint32_t at = 0; early_part_run(miss, len, &at, &from, &to, &bits);) {
 		uint64_t off = (uint64_t)i * CHUNK + from;
-		if (early_range_mem(m, e, off, off + (to - from), buf, NULL, 0, why, cap) < 0)
+		if ((m->early->source ? m->early->source(m->early->source_arg, e, off, off + (to - from), buf, why, cap)
+		                      : early_range_mem(m, e, off, off + (to - from), buf, NULL, 0, why, cap)) < 0)
 			break;
 		if (pwrite(e->part_fd, buf, to - from, (off_t)off) != (ssize_t)(to - from)) {
 			snprintf(why, cap, "the piece file: %s", strerror(errno));
