@@ -720,6 +720,33 @@ static void test_window_plain(void **state)
 	early_entry_free(e);
 }
 
+/* Chunks a reader fetches pieces of (`piecing`, early_part.c) are left
+ * to it, by a run and by the profile, until their pieces are in; then the
+ * window takes them. */
+static void test_window_pieces(void **state)
+{
+	struct fx *fx = *state;
+	static const uint32_t order[] = {12, 20};
+	struct early_import *e = entry(fx, 0, order, 2);
+	assert_non_null(e->piecing = calloc(1, CHUNKS / 8 + 1));
+	bit_set(e->piecing, 3, true);
+	bit_set(e->piecing, 12, true);
+	bit_set(e->piecing, 0, true);
+	fx->stop = 1;
+	WINDOW(20, 24); /* the profile's 12 is a reader's: its 20 first */
+	WINDOW(1, 3);   /* the lowest run, from 1 (0 a reader's), to the next reader's */
+	WINDOW(4, 12);
+	WINDOW(13, 20);
+	bit_set(e->piecing, 3, false); /* its pieces are in */
+	WINDOW(3, 4);
+	bit_set(e->piecing, 0, false);
+	bit_set(e->piecing, 12, false);
+	WINDOW(0, 1);
+	WINDOW(12, 13);
+	assert_int_equal(fx->asked, 0);
+	early_entry_free(e);
+}
+
 /* The profile's chunks first: with nobody reading, each with the run of
  * unclaimed chunks after it (at most 8); while readers read, the chunk
  * alone and never held; after the profile, held while readers read (the
@@ -814,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_share_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_window_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_window_profile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_window_failed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
