@@ -654,12 +654,12 @@ static int early_size(model *m, int64_t vm_id, int64_t image_id, int64_t account
 		return rc;
 	if (model_task_of_image(m, image_id, &t) < 0 || t.bytes_total == 0)
 		return 0;
-	/* The disk is opened soon: the import gives way from its turn on, or
-	 * its first window (8 MiB the boot did not ask for) would go before
-	 * this write commits.  A refusal below leaves the expectation to
-	 * lapse (IMGFS_EARLY_OPEN_HOLD_MS). */
-	early_yield_expect(m, image_id);
-	if ((rc = early_want(m, image_id, img.region_id)) < 0)
+	/* The disk is opened soon: the import gives way from its turn on (one
+	 * call: the expectation is there before the entry an import could take
+	 * a window of), or its first window (8 MiB the boot did not ask for)
+	 * would go before this write commits.  A refusal below leaves the
+	 * expectation to lapse (IMGFS_EARLY_OPEN_HOLD_MS). */
+	if ((rc = early_want_start(m, image_id, img.region_id)) < 0)
 		return model_fail(err, rc, "cannot build vda: %s", strerror(-rc));
 	char why[512];
 	rc = early_disk_size(m, image_id, size, why, sizeof(why));

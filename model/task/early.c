@@ -179,7 +179,10 @@ static int copy_entry(model *m, int64_t image_id, int64_t region_id, struct earl
 	return 0;
 }
 
-int early_want(model *m, int64_t image_id, int64_t region_id)
+/* The entry of image_id, made; with start, the instance's start expected
+ * (early_yield.c) in the same hold of the lock, so no window of the import
+ * sees the entry before the hold. */
+static int want(model *m, int64_t image_id, int64_t region_id, bool start)
 {
 	struct model_early *set = m->early;
 	struct early_import *e, *copy = NULL;
@@ -189,6 +192,8 @@ int early_want(model *m, int64_t image_id, int64_t region_id)
 		return rc;
 	rc = 0;
 	IMGFS_LOCK(&set->lock, model_early_lock);
+	if (start)
+		early_yield_expect_locked(set, image_id);
 	if (!early_find(set, image_id)) {
 		if ((e = copy ? copy : calloc(1, sizeof(*e)))) {
 			e->image_id = image_id;
@@ -203,6 +208,16 @@ int early_want(model *m, int64_t image_id, int64_t region_id)
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 	early_entry_free(copy); /* another was first */
 	return rc;
+}
+
+int early_want(model *m, int64_t image_id, int64_t region_id)
+{
+	return want(m, image_id, region_id, false);
+}
+
+int early_want_start(model *m, int64_t image_id, int64_t region_id)
+{
+	return want(m, image_id, region_id, true);
 }
 
 bool early_wanted(model *m, int64_t image_id)

@@ -40,6 +40,11 @@ void early_set_free(struct model_early *set); /* accepts NULL */
 /* Registers that an instance reads image_id early (the import turns to
  * windows at its next poll).  Idempotent. */
 int early_want(model *m, int64_t image_id, int64_t region_id);
+/* early_want for an instance's early start: its disk is opened soon, so
+ * the import gives way from now (early_yield_expect), registered with the
+ * entry in one hold of the set's lock — the import's first window cannot
+ * come between them. */
+int early_want_start(model *m, int64_t image_id, int64_t region_id);
 /* Whether an early start asked for image_id and the import has not turned
  * yet (import.c's poll). */
 bool early_wanted(model *m, int64_t image_id);

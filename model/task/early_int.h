@@ -198,6 +198,8 @@ void early_yield_free(struct model_early *set);
  * again), set before any thread uses the set: a unit test's seam
  * (tests/unit/model/task/test_early_yield.c). */
 void early_yield_set_clock(struct model_early *set, int64_t (*clock)(void *arg), void *arg);
+/* early_yield_expect, under the set's lock (early_want_start). */
+void early_yield_expect_locked(struct model_early *set, int64_t image_id);
 /* The records the set holds now (SPEC §12: one an image read early): the
  * unit tests' count. */
 size_t early_yield_records(struct model_early *set);

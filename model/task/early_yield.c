@@ -143,15 +143,14 @@ static void spell(struct early_yield *y, int64_t now)
 	y->reads = 0;
 }
 
-void early_yield_expect(model *m, int64_t image_id)
+void early_yield_expect_locked(struct model_early *set, int64_t image_id)
 {
-	struct model_early *set = m->early;
 	struct early_yield *y;
 	int64_t now = now_ns(set), hold = open_hold_ns();
 
+	IMGFS_ASSERT_HELD(&set->lock);
 	if (hold == 0)
 		return;
-	IMGFS_LOCK(&set->lock, model_early_lock);
 	/* Starts whose disk was never opened (a copy's: no window asks) go. */
 	for (struct early_yield *n, *o = set->yield; o; o = n) {
 		n = o->next;
@@ -161,6 +160,13 @@ void early_yield_expect(model *m, int64_t image_id)
 		spell(y, now);
 		y->expect_until = now + hold;
 	}
+}
+
+void early_yield_expect(model *m, int64_t image_id)
+{
+	struct model_early *set = m->early;
+	IMGFS_LOCK(&set->lock, model_early_lock);
+	early_yield_expect_locked(set, image_id);
 	IMGFS_UNLOCK(&set->lock, model_early_lock);
 }
 
