@@ -299,6 +299,8 @@ int glance_parse_patch(json_t *patch, const char *cur_tags, bool (*has_prop)(voi
 			return -1;
 		if (glance_reserved(key))
 			return bad_set(bad, 403, "Attribute '%.64s' is reserved.", key);
+		if (remove && strcmp(key, "owner") == 0) /* Glance's attribute (its admin replaces it): its words */
+			return bad_set(bad, 403, "Property owner may not be removed.");
 		if (in_list(readonly, key))
 			return bad_set(bad, 403, "Attribute '%s' is read-only.", key);
 		if (in_list(writable, key)) {

@@ -213,6 +213,8 @@ static void test_remove_words(void **state)
 	} first[] = {
 		{"[{\"op\": \"remove\", \"path\": \"/id\"}]", "Attribute 'id' is read-only."},
 		{"[{\"op\": \"remove\", \"path\": \"/status\"}]", "Attribute 'status' is read-only."},
+		{"[{\"op\": \"remove\", \"path\": \"/owner\"}]", "Property owner may not be removed."},
+		{"[{\"op\": \"replace\", \"path\": \"/owner\", \"value\": \"x\"}]", "Attribute 'owner' is read-only."},
 		{"[{\"op\": \"remove\", \"path\": \"/os_glance_x\"}]", "Attribute 'os_glance_x' is reserved."},
 		{"[{\"remove\": \"/tags\"}]", "Property tags may not be removed."}, /* the v2.0 draft's spelling */
 	};
