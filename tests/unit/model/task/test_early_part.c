@@ -302,9 +302,27 @@ static void test_pieces(void **state)
 	/* In flight now: need_chunk's, nothing asked. */
 	assert_int_equal(need(fx, 0, 5, 1, b, NULL, out, sizeof(out)), 0);
 	assert_int_equal(fx->nasks, 6);
-	/* Chunk 1's last byte: its last piece alone, at the image's offset. */
+	/* Chunk 1's last byte: its last piece alone, at the image's offset;
+	 * a byte of the piece before it: that piece alone (not the last). */
 	read_ok(fx, 1, CHUNK - 1, 1);
 	asked(fx, 7, 2 * CHUNK - P, 2 * CHUNK);
+	read_ok(fx, 1, CHUNK - P - 1, 1);
+	assert_int_equal(fx->nasks, 8);
+	asked(fx, 8, 2 * CHUNK - 2 * P, 2 * CHUNK - P);
+	/* A piece file that cannot be read: -EIO, and why. */
+	int fd = e->part_fd, wo = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(wo >= 0);
+	e->part_fd = wo;
+	assert_int_equal(need(fx, 1, CHUNK - 1, 1, b, NULL, out, sizeof(out)), -EIO);
+	assert_string_equal(out, "chunk 1: the piece file: Bad file descriptor");
+	close(wo);
+	assert_true((wo = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0); /* a read of nothing */
+	e->part_fd = wo;
+	assert_int_equal(need(fx, 1, CHUNK - 1, 1, b, NULL, out, sizeof(out)), -EIO);
+	assert_string_equal(out, "chunk 1: the piece file: short read");
+	e->part_fd = fd;
+	close(wo);
+	assert_int_equal(fx->nasks, 8);
 	assert_true(have(fx, 1));
 	assert_false(bit(e->inflight, 1));
 }
@@ -521,11 +539,16 @@ static void test_stall_knob(void **state)
 	assert_int_equal(import_stall_seconds(), FETCH_STALL_TIMEOUT_DEFAULT);
 }
 
-/* The piece file: none without a state directory. */
+/* The piece file: one each time (the directory made once), none without
+ * a state directory. */
 static void test_no_state(void **state)
 {
 	struct fx *fx = *state;
 	char *dir = fx->m->dir;
+	int a = early_part_file(fx->m), b = early_part_file(fx->m);
+	assert_true(a >= 0 && b >= 0 && a != b);
+	close(a);
+	close(b);
 	fx->m->dir = NULL;
 	assert_int_equal(early_part_file(fx->m), -1);
 	fx->m->dir = dir;
