@@ -345,6 +345,24 @@ static void test_short_last(void **state)
 	assert_true(have(fx, 2));
 }
 
+/* A short last chunk of 63 pieces (the mask's edge below 64): its
+ * pieces all there make it whole. */
+static void test_63_pieces(void **state)
+{
+	struct fx *fx = *state;
+	struct early_import *e = entry(fx, CHUNK + 62 * P + 5);
+	uint8_t *b = malloc(CHUNK);
+	char out[256];
+
+	assert_non_null(b);
+	read_ok(fx, 1, 0, 62 * P);
+	assert_int_equal(need(fx, 1, 62 * P, 5, b, NULL, out, sizeof(out)), EARLY_PART_WHOLE);
+	assert_int_equal(fx->nasks, 2);
+	asked(fx, 2, CHUNK + 62 * P, CHUNK + 62 * P + 5);
+	assert_true(bit(e->inflight, 1));
+	free(b);
+}
+
 /* A chunk that is need_chunk's is not pieced, and nothing is asked. */
 static void test_not_pieced(void **state)
 {
@@ -416,6 +434,18 @@ static void test_fault(void **state)
 	read_ok(fx, 1, 2 * P, 3 * P);
 	assert_int_equal(fx->nasks, 5);
 	asked(fx, 5, CHUNK + 4 * P, CHUNK + 5 * P);
+	/* A piece file that cannot be written: the piece fetched is not kept. */
+	int fd = e->part_fd, ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(ro >= 0);
+	e->part_fd = ro;
+	assert_int_equal(need(fx, 0, 0, 1, b, NULL, out, sizeof(out)), -EIO);
+	assert_string_equal(out, "chunk 0 could not be fetched from the image's source (the piece file: Bad file "
+	                         "descriptor): the next read tries again");
+	assert_int_equal(fx->nasks, 6);
+	e->part_fd = fd;
+	close(ro);
+	assert_false(have(fx, 0));
+	assert_int_equal(e->link_bytes, 3 * P); /* as before it */
 }
 
 /* A piece fetched while the file changed version is not kept: asked again
@@ -501,6 +531,11 @@ static void test_records(void **state)
 	assert_true(early_part_fill(fx->m, e, 1, buf, why, sizeof(why)) == UINT64_MAX);
 	assert_string_equal(why, "the piece file: Bad file descriptor");
 	assert_true(early_part_fill(fx->m, e, 7, buf, why, sizeof(why)) == 15);
+	close(wo);
+	assert_true((wo = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0); /* a read of nothing */
+	e->part_fd = wo;
+	assert_true(early_part_fill(fx->m, e, 7, buf, why, sizeof(why)) == 15);
+	assert_string_equal(why, "the piece file: short read");
 	e->part_fd = fd;
 	close(wo);
 	/* A chunk with no record: all of its pieces missing. */
@@ -561,6 +596,7 @@ int main(void)
 	    cmocka_unit_test(test_stall_knob),
 	    cmocka_unit_test_setup_teardown(test_pieces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_short_last, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_63_pieces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_pieced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version_arrived, setup, teardown),
