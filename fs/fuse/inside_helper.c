@@ -589,7 +589,7 @@ ssize_t ins_blob_rd(void *arg, void *buf, size_t len, uint64_t off)
 void ins_damaged_why(struct ins_disk *d, char *why, size_t cap)
 {
 	uint64_t i = __atomic_load_n(&d->damaged_chunk, __ATOMIC_RELAXED), end = (i + 1) << BLOB_CHUNK_SHIFT;
-	if (d->man && end > d->man->size) /* (the blob's last chunk: to its end) */
+	if (end > d->man->size) /* (the blob's last chunk: to its end) */
 		end = d->man->size;
 	snprintf(why, cap, "chunk %" PRIu64 " of the disk's blob (bytes %" PRIu64 " to %" PRIu64 ") is damaged in the "
 	         "store (its bytes are not the chunk)", i, i << BLOB_CHUNK_SHIFT, end - 1);

@@ -330,21 +330,36 @@ echo 'start=2048, type=83' | sfdisk -q "$T/dmg.raw"
 printf 'imgfs-test-damaged-first-chunk' | dd of="$T/dmg.raw" bs=1 seek=4096 conv=notrunc status=none
 upload dmg "$T/dmg.raw"
 # vdmg: an ext4 volume at 1 MiB whose dpkg status (2.7 MiB) ends with a
-# marker, in a chunk the disk's load (chunks 0 and 1: its partition table,
-# the volume's first 4 KiB) does not read: only the helper's reads meet it.
+# marker, in a chunk the disk's load (chunks 0, 1 and 9: its partition
+# table, its volumes' first 4 KiB) does not read: only the helper's reads
+# meet it; and vda2, an ext4 whose superblock its reader refuses (as in
+# test_inside.sh), not read for a reason of its own, which stays its own.
 mkdir -p "$T/vdmg/etc" "$T/vdmg/var/lib/dpkg"
 echo 'ID=debian' >"$T/vdmg/etc/os-release"
 { head -c $((2 * MiB)) /dev/urandom | base64 -w 76; echo 'imgfs-test-damaged-in-volume'; } >"$T/vdmg/var/lib/dpkg/status"
 vuuid=5d1f0e2a-3b4c-4d5e-8f60-718293a4b5c6
 mke2fs -q -F -t ext4 -U "$vuuid" -d "$T/vdmg" "$T/vdmg.img" 8M >/dev/null || fail "mke2fs -d vdmg"
+sbuuid=7e6f5a4b-3c2d-4e1f-9a0b-1c2d3e4f5a6b
+mke2fs -q -F -t ext4 -U "$sbuuid" "$T/vdmg2.img" 1M >/dev/null || fail "mke2fs vdmg2"
+python3 - "$T/vdmg2.img" <<'PY'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(1024); sb = bytearray(f.read(1024))
+    sb[0:56] = os.urandom(56); sb[24:28] = (40).to_bytes(4, "little")  # log block size 2^50
+    f.seek(1024); f.write(sb)
+PY
 truncate -s $((10 * MiB)) "$T/vdmg.raw"
-echo 'start=2048, type=83' | sfdisk -q "$T/vdmg.raw"
+printf 'start=2048, size=16384, type=83\nstart=18432, type=83\n' | sfdisk -q "$T/vdmg.raw"
 dd if="$T/vdmg.img" of="$T/vdmg.raw" bs=512 seek=2048 conv=notrunc status=none
+dd if="$T/vdmg2.img" of="$T/vdmg.raw" bs=512 seek=18432 conv=notrunc status=none
 at=$(grep -boaF 'imgfs-test-damaged-in-volume' "$T/vdmg.raw" | cut -d: -f1)
 vc=$((at / MiB))
-((vc >= 2)) || fail "vdmg's marker is in chunk $vc: the disk's load would meet it, not a helper"
+((vc >= 2 && vc <= 8)) || fail "vdmg's marker is in chunk $vc: the disk's load would meet it, not a helper"
 upload vdmg "$T/vdmg.raw"
-assert_eq "done vda1 ext4 uuid=$vuuid" "$(line vdmg status) $(line vdmg volume)" "vdmg before the damage"
+assert_eq "done vda1 ext4 uuid=$vuuid" "$(line vdmg status) $(line vdmg volume | head -n 1)" "vdmg before the damage"
+sbnote=$(line vdmg volume | sed -n 2p)
+assert_match "vda2 ext4 uuid=$sbuuid not read: .+" "$sbnote" "vdmg's vda2: its reader refuses it"
+! grep -qF 'damaged' <<<"$sbnote" || fail "vdmg's vda2: '$sbnote'"
 chunk=$(grep -rlaF 'imgfs-test-damaged-first-chunk' "$S/regions/cn-north-1/chunks")
 [[ -n $chunk && $(wc -l <<<"$chunk") == 1 ]] || fail "dmg's first chunk not found in the store: '$chunk'"
 vchunk=$(grep -rlaF 'imgfs-test-damaged-in-volume' "$S/regions/cn-north-1/chunks")
@@ -364,7 +379,8 @@ damaged() { echo "chunk $1 of the disk's blob (bytes $(($1 * MiB)) to $(($1 * Mi
 assert_eq "vda: $(damaged 0): its volumes are not read" "$(line dmg note)" "dmg: the note names the chunk"
 assert_eq "" "$(line dmg volume)" "dmg: no volume"
 assert_eq "vda: $(damaged "$vc")" "$(line vdmg note)" "vdmg: the note names the chunk"
-assert_eq "vda1 ext4 uuid=$vuuid not read: $(damaged "$vc")" "$(line vdmg volume)" "vdmg: its volume, not read"
+assert_eq "vda1 ext4 uuid=$vuuid not read: $(damaged "$vc")|$sbnote" "$(line vdmg volume | paste -sd'|')" \
+    "vdmg: its volume not read, damaged; vda2's reason its own"
 assert_eq '"failed" "vda: '"$(damaged "$vc")"'"' "$(jq -c '.status, .notes[0]' "$P/vdmg/inspection.json" | paste -sd' ')" \
     "vdmg: inspection.json"
 grep -qF "inside ${P#"$M"}/dmg/files/vda (inode 0): EIO $(damaged 0)" "$S/imgfs.log" ||

@@ -163,10 +163,14 @@ static void test_failed_load_is_not_cached(void **state)
 	fx_corrupt(fx, mf_id(m, 0), 10);
 	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, 0), MiB);
 	assert_bytes_equal(buf, ref, MiB);
-	/* Chunk 1 is damaged before it is ever read: -EIO every time... */
+	/* Chunk 1 is damaged before it is ever read: -EIO every time, each
+	 * read one load (a load that condemned it is not made again around
+	 * the cache)... */
 	fx_corrupt(fx, mf_id(m, 1), 20);
+	uint64_t misses = blob_store_cache_misses(fx->s);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
 	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, MiB), -EIO);
+	assert_int_equal(blob_store_cache_misses(fx->s) - misses, 2);
 	/* ...until it is repaired: the failure was not remembered. */
 	fx_corrupt(fx, mf_id(m, 1), 20); /* flips it back */
 	assert_int_equal(blob_store_read(fx->s, m, buf, MiB, MiB), MiB);

@@ -41,7 +41,9 @@
 #define KiB 1024u
 #define VOL_START (64 * KiB)  /* the volume's first byte on the disk */
 #define VOL_SIZE (128 * KiB)  /* its size: the bound of a helper's reads */
-#define DISK_SIZE (256 * KiB) /* the blob: the volume and bytes on either side */
+/* The blob: the volume and bytes on either side, one chunk one byte short
+ * (a damaged chunk's range ends at the blob's end: test_read_damaged_chunk). */
+#define DISK_SIZE (1024 * KiB - 1)
 
 struct fx {
 	char dir[64];
@@ -283,7 +285,7 @@ static void test_read_damaged_chunk(void **state)
 	assert_int_equal(blob_store_open(&fx->s, fx->dir, secret), 0);
 	fx->d.store = fx->s;
 	exchange(fx, INS_H_READ, &(struct piece){0, 4096}, 1, 0,
-	         "chunk 0 of the disk's blob (bytes 0 to 262143) is damaged in the store (its bytes are not the chunk)");
+	         "chunk 0 of the disk's blob (bytes 0 to 1048574) is damaged in the store (its bytes are not the chunk)");
 	assert_int_equal(fx->d.damaged, 1);
 	assert_int_equal(fx->d.damaged_chunk, 0);
 	assert_int_equal(fx->d.unanswered, 0);
