@@ -108,7 +108,9 @@ int blob_store_read_part_start(blob_store *s, const chunk_id *id, size_t chunk_l
  * those bytes, cached, and set on its object by the backend (set_digests:
  * started, not waited for; never creating an object). */
 void blob_store_backfill(blob_store *s, const chunk_id *id, const uint8_t *buf, size_t len);
-/* blob_store_read_chunk (cache.c); part_ok false: the whole chunk through
+/* blob_store_read_chunk (cache.c), judged: -EUCLEAN when the chunk's
+ * bytes were read and are not the chunk (its hash, tag or length), where
+ * blob_store_read_chunk says EIO; part_ok false: the whole chunk through
  * the cache whatever the size (a sequential reader, whose next chunks are
  * read ahead). */
 int blob_store_read_chunk_how(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,

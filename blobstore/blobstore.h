@@ -335,6 +335,15 @@ int64_t blob_manifest_seek(const blob_manifest *m, uint64_t off, int whence);
 /* Reads len bytes at off (clamped to size) into buf; holes read as zeros;
  * every chunk is verified.  Returns the number of bytes read. */
 ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off);
+/* blob_store_read that tells a verdict from a read that failed (SPEC
+ * §13.9): -EUCLEAN when a chunk's bytes were read and are not the chunk
+ * (its hash, under m->key its tag, or its length the manifest's), with
+ * *bad its index in the blob; any other -errno when nothing was read (EIO:
+ * the store did not answer).  blob_store_read answers EIO for both (a
+ * reader's, SPEC §11.3); this is for a caller whose answer differs (an
+ * inspection: a damaged image is a verdict, SPEC §20.2). */
+ssize_t blob_store_read_judged(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off,
+                               uint32_t *bad);
 /* blob_store_read without the copy, for a reader that sends the bytes on
  * (fs/ replying to the kernel): when [off, off + len) (clamped to size)
  * lies in one data chunk, that chunk is loaded and verified as for a read

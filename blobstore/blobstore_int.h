@@ -170,6 +170,12 @@ int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, s
  * *len_out of them.  -EIO (a line in the log) when it does not open. */
 int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
                           size_t *len_out);
+/* blob_store_load_chunk that tells a verdict from a read that failed:
+ * -EUCLEAN when bytes were read and are not the chunk (a hash, or under
+ * key a tag, that does not match), any other -errno when nothing was
+ * (the judged read path's: cache.c, blob_store_read_judged). */
+int blob_store_load_judged(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
+                           size_t *len_out);
 /* blob_store_check_chunk with the caller's chunk buffer *buf (exchanged
  * as for blob_store_get_chunk_buf; verify_all's, one for the walk). */
 int blob_store_check_chunk_in(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,

@@ -2,7 +2,11 @@
  * cache.c — the store's cache of recently verified chunks.
  *
  * Who calls it: read.c (blob_store_read) and wblob.c (reads of base chunks)
- * through blob_store_read_chunk.  A small read of a plain chunk the cache
+ * through blob_store_read_chunk.  Inside, a chunk whose bytes were read
+ * and are not the chunk (its hash, its tag or its length) is -EUCLEAN, a
+ * read that failed any other -errno; blob_store_read_chunk and
+ * blob_cache_pin answer EIO for both (SPEC §11.3), blob_store_read_chunk_how
+ * tells them apart for read.c's judged read (an inspection's, §20.2).  A small read of a plain chunk the cache
  * does not hold goes to part.c first (only its blocks, verified by their
  * digests) and comes here only when part.c cannot tell.  Design in blobstore_int.h: a fixed array of
  * BLOB_CACHE_ENTRIES entries of BLOB_CHUNK_SIZE bytes (allocated on first use,
@@ -147,7 +151,7 @@ static int cache_load(blob_store *s, struct blob_cache_ent *e, const blob_key *k
 	}
 	/* The entry is ours (LOADING): its buffer may be exchanged. */
 	if (rc == 0)
-		rc = blob_store_load_chunk(s, key, id, &e->buf, &off, &len);
+		rc = blob_store_load_judged(s, key, id, &e->buf, &off, &len);
 
 	IMGFS_LOCK(&c->lock, blob_cache_lock);
 	if (rc == 0) {
@@ -163,12 +167,14 @@ static int cache_load(blob_store *s, struct blob_cache_ent *e, const blob_key *k
 	return rc;
 }
 
+/* A chunk read and verified whose length is not the manifest's: bytes read
+ * and condemned (-EUCLEAN, as check_chunk says). */
 static int check_len(blob_store *s, const chunk_id *id, size_t got, size_t want)
 {
 	if (got == want)
 		return 0;
 	blob_store_log_chunk(s, id, "length does not match the manifest");
-	return -EIO;
+	return -EUCLEAN;
 }
 
 /* No free entry: read the chunk into a private buffer. */
@@ -183,7 +189,7 @@ static int read_uncached(blob_store *s, const blob_key *key, const chunk_id *id,
 	if (buf == NULL)
 		return -ENOMEM;
 	atomic_fetch_add(&s->cache.misses, 1);
-	rc = blob_store_load_chunk(s, key, id, &buf, &off, &len);
+	rc = blob_store_load_judged(s, key, id, &buf, &off, &len);
 	if (rc == 0)
 		rc = check_len(s, id, len, chunk_len);
 	if (rc == 0)
@@ -192,8 +198,9 @@ static int read_uncached(blob_store *s, const blob_key *key, const chunk_id *id,
 	return rc;
 }
 
-int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
-                   struct blob_cache_ent **out)
+/* blob_cache_pin, judged: -EUCLEAN for bytes read and condemned. */
+static int cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
+                     struct blob_cache_ent **out)
 {
 	struct blob_cache *c = &s->cache;
 	struct blob_cache_ent *e;
@@ -221,6 +228,13 @@ int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_
 	return 0;
 }
 
+int blob_cache_pin(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len,
+                   struct blob_cache_ent **out)
+{
+	int rc = cache_pin(s, key, id, chunk_len, out);
+	return rc == -EUCLEAN ? -EIO : rc;
+}
+
 void blob_cache_unpin(struct blob_cache *c, struct blob_cache_ent *e)
 {
 	IMGFS_LOCK(&c->lock, blob_cache_lock);
@@ -237,7 +251,7 @@ static int read_whole(blob_store *s, const blob_key *key, const chunk_id *id, si
 	struct blob_cache_ent *e;
 	int rc;
 
-	if ((rc = blob_cache_pin(s, key, id, chunk_len, &e)) < 0)
+	if ((rc = cache_pin(s, key, id, chunk_len, &e)) < 0)
 		return rc;
 	if (e == NULL)
 		return read_uncached(s, key, id, chunk_len, dst, coff, n);
@@ -273,7 +287,8 @@ int blob_store_read_chunk_how(blob_store *s, const blob_key *key, const chunk_id
 int blob_store_read_chunk(blob_store *s, const blob_key *key, const chunk_id *id, size_t chunk_len, void *dst,
                           size_t coff, size_t n)
 {
-	return blob_store_read_chunk_how(s, key, id, chunk_len, dst, coff, n, true);
+	int rc = blob_store_read_chunk_how(s, key, id, chunk_len, dst, coff, n, true);
+	return rc == -EUCLEAN ? -EIO : rc;
 }
 
 /* ---- a part read answered by the cluster's thread ------------------------- */

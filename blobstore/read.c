@@ -13,7 +13,9 @@
  * kernel straight from the cache entry, which stays pinned meanwhile.  Any chunk that fails verification fails the
  * whole request with -EIO: a short count would let the kernel retry the rest,
  * and what it returned is always right, but an error is what the reader must
- * see (SPEC §11).
+ * see (SPEC §11).  blob_store_read_judged is the same read telling a
+ * chunk read and condemned (-EUCLEAN, naming it) from a read that failed:
+ * an inspection's verdict (SPEC §20.2); everyone else gets EIO for both.
  *
  * A manifest sealed under a key (SPEC §17: m->key) is read through it:
  * each chunk opened as it is loaded (cache.c, blob_store_load_chunk), so
@@ -80,7 +82,9 @@ static bool read_is_sequential(blob_store *s, const blob_manifest *m, uint32_t k
 	return k == 0 || blob_cache_has(&s->cache, &m->id[k - 1]);
 }
 
-ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off)
+/* blob_store_read, judged (blob_store_read_judged): -EUCLEAN with *bad
+ * the chunk whose bytes were read and condemned. */
+static ssize_t read_range(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off, uint32_t *bad)
 {
 	size_t done = 0;
 	uint32_t k; /* the first data entry not before the chunk being read */
@@ -119,11 +123,26 @@ ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t
 		if (seq)
 			blob_store_read_ahead(s, m, k, false);
 		/* A sequential reader takes whole chunks (they are on their way). */
-		if ((rc = blob_store_read_chunk_how(s, m->key, &m->id[k], clen, dst, coff, n, !seq)) < 0)
+		if ((rc = blob_store_read_chunk_how(s, m->key, &m->id[k], clen, dst, coff, n, !seq)) < 0) {
+			*bad = i;
 			return rc;
+		}
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t blob_store_read(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off)
+{
+	uint32_t bad;
+	ssize_t n = read_range(s, m, buf, len, off, &bad);
+	return n == -EUCLEAN ? -EIO : n;
+}
+
+ssize_t blob_store_read_judged(blob_store *s, const blob_manifest *m, void *buf, size_t len, uint64_t off,
+                               uint32_t *bad)
+{
+	return read_range(s, m, buf, len, off, bad);
 }
 
 ssize_t blob_store_read_pinned(blob_store *s, const blob_manifest *m, uint64_t off, size_t len, const void **p,

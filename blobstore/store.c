@@ -11,8 +11,9 @@
  * Every chunk crosses this file: put hashes the bytes with the state
  * directory's secret (XXH3-128 keyed, canonical form = the id) and hands them
  * to the backend; get asks the backend and re-hashes, refusing a mismatch
- * with -EIO and one line in the store's log (check_chunk, fsck's, says
- * -EUCLEAN instead: bytes read and condemned, never a read that failed).  The bytes are what is
+ * with -EIO and one line in the store's log (check_chunk, fsck's, and
+ * blob_store_read_judged, an inspection's, say -EUCLEAN instead: bytes
+ * read and condemned, never a read that failed).  The bytes are what is
  * stored: a chunk of an encrypted blob is its sealed object (crypt.c),
  * named and verified as any other; load_chunk opens it after the check.  All-zero chunks are never
  * stored: their id is the null id.  The null id is "present" in every store
@@ -364,10 +365,8 @@ int blob_store_get_chunk_buf(blob_store *s, const chunk_id *id, uint8_t **buf, s
 	return rc == -EUCLEAN ? -EIO : rc;
 }
 
-/* blob_store_load_chunk, with -EUCLEAN for bytes that are not the chunk
- * (a hash, or under key a tag, that does not match). */
-static int load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
-                      size_t *len_out)
+int blob_store_load_judged(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
+                           size_t *len_out)
 {
 	size_t len = 0;
 	int rc;
@@ -390,7 +389,7 @@ static int load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, ui
 int blob_store_load_chunk(blob_store *s, const blob_key *key, const chunk_id *id, uint8_t **buf, size_t *off_out,
                           size_t *len_out)
 {
-	int rc = load_chunk(s, key, id, buf, off_out, len_out);
+	int rc = blob_store_load_judged(s, key, id, buf, off_out, len_out);
 	return rc == -EUCLEAN ? -EIO : rc;
 }
 
@@ -400,7 +399,7 @@ int blob_store_check_chunk_in(blob_store *s, const blob_key *key, const chunk_id
 	size_t off, len;
 	int rc;
 
-	if ((rc = load_chunk(s, key, id, buf, &off, &len)) == 0 && chunk_len && len != chunk_len) {
+	if ((rc = blob_store_load_judged(s, key, id, buf, &off, &len)) == 0 && chunk_len && len != chunk_len) {
 		blob_store_log_chunk(s, id, "length does not match the manifest");
 		rc = -EUCLEAN;
 	}

@@ -172,7 +172,7 @@ static int disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
 	 * its virtual disk, read through the decoder the conversions use. */
 	uint8_t head[4];
 	char qwhy[160] = "";
-	ssize_t got = b.size >= sizeof(head) ? blob_store_read(d->store, d->man, head, sizeof(head), 0) : 0;
+	ssize_t got = b.size >= sizeof(head) ? ins_blob_rd(d, head, sizeof(head), 0) : 0;
 	if (got < 0) {
 		d->load_err = (int)got;
 	} else if (got == sizeof(head) && qcow2_sniff(head, sizeof(head))) {
@@ -188,7 +188,9 @@ static int disk_load(struct fs_ctx *ctx, struct ins_disk *d, int64_t blob_id)
 		disk_volumes(ctx, d);
 	qcow2_reader_free(d->load_qr);
 	d->load_qr = NULL;
-	if (d->load_err)
+	if (d->load_err == -EUCLEAN) /* a verdict, but not kept: files/ answers EIO (§11.3), asked again */
+		ins_damaged_why(d, d->note, sizeof(d->note));
+	else if (d->load_err)
 		snprintf(d->note, sizeof(d->note), "the disk's bytes cannot be read now (%s): tried again at the next "
 		         "request", strerror(-d->load_err));
 	return d->load_err;
@@ -259,7 +261,7 @@ static struct ins_disk *disk_find(struct fs_inside *in, int64_t blob_id)
 	return d;
 }
 
-static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why, size_t cap)
+static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why, size_t cap, int *load_rc)
 {
 	struct fs_inside *in = ctx->inside;
 	struct ins_disk *d = disk_find(in, blob_id);
@@ -298,7 +300,10 @@ static struct ins_disk *disk_get(struct fs_ctx *ctx, int64_t blob_id, char *why,
 	memset(d, 0, sizeof(*d));
 	d->blob_id = -1;
 	d->refs = 1;
-	if (disk_load(ctx, d, blob_id) < 0) {
+	int rc = disk_load(ctx, d, blob_id);
+	if (load_rc)
+		*load_rc = rc;
+	if (rc < 0) {
 		snprintf(why, cap, "%s", d->note);
 		disk_clear(d); /* a free slot (blob_id 0): nothing of it is kept */
 		IMGFS_LOCK(&in->table_lock, ins_table_lock);
@@ -436,7 +441,7 @@ log: {
 static struct ins_disk *disk_for(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id)
 {
 	char why[256] = "";
-	return ins_disk_take(ctx, n, blob_id, why, sizeof(why));
+	return ins_disk_take(ctx, n, blob_id, why, sizeof(why), NULL);
 }
 
 /* ---- the owner: an image, or a snapshot (its data) ----------------------- */
@@ -625,7 +630,7 @@ static void show_readme(const struct fs_node *n, struct fs_ctx *ctx, struct fs_b
 	fs_buf_error(out, count);
 	for (int i = 0; i < count; i++) {
 		char why[256] = "";
-		struct ins_disk *d = disk_get(ctx, devs[i].blob_id, why, sizeof(why));
+		struct ins_disk *d = disk_get(ctx, devs[i].blob_id, why, sizeof(why), NULL);
 		if (!d) {
 			/* What could not be read now is no content (issue 47): EIO,
 			 * the reason in the log. */
@@ -771,7 +776,7 @@ static int list_files(struct fs_ctx *ctx, const struct fs_node *dir, off_t off, 
 	int count = owner_devices(ctx, dir, devs);
 	for (int i = 0; i < count; i++) {
 		char why[256] = "";
-		struct ins_disk *d = disk_get(ctx, devs[i].blob_id, why, sizeof(why));
+		struct ins_disk *d = disk_get(ctx, devs[i].blob_id, why, sizeof(why), NULL);
 		if (!d) { /* a listing without its volumes would be false */
 			char path[1024];
 			fs_node_path(ctx, dir, path, sizeof(path));
@@ -1001,9 +1006,10 @@ int fs_inside_readlink(struct fs_ctx *ctx, const struct fs_node *n, char *out, s
 	return 0;
 }
 
-struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id, char *why, size_t cap)
+struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id, char *why, size_t cap,
+                               int *load_rc)
 {
-	struct ins_disk *d = disk_get(ctx, blob_id, why, cap);
+	struct ins_disk *d = disk_get(ctx, blob_id, why, cap, load_rc);
 	if (!d) {
 		char path[1024];
 		fs_inside_path(ctx, n, path, sizeof(path));

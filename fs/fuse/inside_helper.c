@@ -577,14 +577,29 @@ int ins_helper_start(struct ins_vol *v, char *why, size_t cap)
 ssize_t ins_blob_rd(void *arg, void *buf, size_t len, uint64_t off)
 {
 	struct ins_disk *d = arg;
-	return blob_store_read(d->store, d->man, buf, len, off);
+	uint32_t bad = 0;
+	ssize_t n = blob_store_read_judged(d->store, d->man, buf, len, off, &bad);
+	if (n == -EUCLEAN) {
+		__atomic_store_n(&d->damaged_chunk, bad, __ATOMIC_RELAXED);
+		COUNT(d->damaged, 1);
+	}
+	return n;
+}
+
+void ins_damaged_why(struct ins_disk *d, char *why, size_t cap)
+{
+	uint64_t i = __atomic_load_n(&d->damaged_chunk, __ATOMIC_RELAXED), end = (i + 1) << BLOB_CHUNK_SHIFT;
+	if (end > d->man->size) /* (the blob's last chunk: to its end) */
+		end = d->man->size;
+	snprintf(why, cap, "chunk %" PRIu64 " of the disk's blob (bytes %" PRIu64 " to %" PRIu64 ") is damaged in the "
+	         "store (its bytes are not the chunk)", i, i << BLOB_CHUNK_SHIFT, end - 1);
 }
 
 /* len bytes of the disk at off: the blob's, or a QCOW2's virtual disk's
  * through qr (one reader per thread of use).  0 or -errno. */
 int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, uint64_t off)
 {
-	ssize_t n = d->qcow2 ? qcow2_pread(qr, buf, len, off, NULL) : blob_store_read(d->store, d->man, buf, len, off);
+	ssize_t n = d->qcow2 ? qcow2_pread(qr, buf, len, off, NULL) : ins_blob_rd(d, buf, len, off);
 	return n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
 }
 
@@ -675,9 +690,12 @@ int ins_converse(struct ins_disk *d, struct ins_vol *v, uint32_t type, const voi
 			}
 			if (got < 0) {
 				free(data);
-				if (got != -EUCLEAN) /* damaged is a verdict; the rest could not tell */
+				if (got == -EUCLEAN) { /* damaged is a verdict: said */
+					ins_damaged_why(d, why, cap);
+				} else { /* the rest could not tell */
 					COUNT(d->unanswered, 1);
-				snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
+					snprintf(why, cap, "the image's chunks cannot be read (%s)", strerror(-got));
+				}
 				goto broken;
 			}
 			struct ins_msg out = {INS_T_DATA, (uint32_t)total};

@@ -103,6 +103,12 @@ struct ins_disk {
 	 * answer (not a damaged chunk: a timeout, a store away; atomic): an
 	 * inspection that met one could not tell (fs/fuse/inspect.c). */
 	unsigned unanswered;
+	/* Reads of its bytes (a helper's, the load's) that met a chunk read
+	 * and condemned (blob_store_read_judged: -EUCLEAN), and the blob's
+	 * chunk the last one met (atomic): a verdict, which an inspection
+	 * says (fs/fuse/inspect.c, SPEC §20.2). */
+	unsigned damaged;
+	uint32_t damaged_chunk;
 	struct ins_vol vols[PT_MAX_PARTS];
 };
 
@@ -171,9 +177,14 @@ void ins_spare_fill(struct fs_inside *in);
 bool ins_sc_get(struct ins_vol *v, uint32_t ino, struct ins_stat *out);
 void ins_sc_put(struct ins_vol *v, const struct ins_stat *st);
 /* The disk's bytes: the blob's (a qcow2_reader's source), or its QCOW2
- * virtual disk's through qr. */
+ * virtual disk's through qr.  -EUCLEAN when a chunk of the blob was read
+ * and is not the chunk (counted in d->damaged, named in d->damaged_chunk),
+ * any other -errno for a read that failed. */
 ssize_t ins_blob_rd(void *arg, void *buf, size_t len, uint64_t off);
 int ins_disk_read(struct ins_disk *d, qcow2_reader *qr, void *buf, size_t len, uint64_t off);
+/* What the last damaged chunk d met was: "chunk N of the disk's blob
+ * (bytes A to B) is damaged in the store (its bytes are not the chunk)". */
+void ins_damaged_why(struct ins_disk *d, char *why, size_t cap);
 /* len bytes of volume v at off: through its runs for a logical volume. */
 int ins_vol_read(struct ins_disk *d, qcow2_reader *qr, const struct ins_vol *v, void *buf, size_t len, uint64_t off);
 /* One exchange with v's helper (vol lock held). */
@@ -193,9 +204,12 @@ void ins_vol_name(const char *dev, const struct ins_vol *v, char *out, size_t ca
 
 /* The disk of blob_id (loaded if need be), taken for a request on node n
  * (NULL: every slot in use, or a load that could not read — nothing of a
- * failed load is kept: could not tell —, logged, its reason in why) and
- * given back: its volumes (vols, nvols) are fixed once loaded. */
-struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id, char *why, size_t cap);
+ * failed load is kept —, logged, its reason in why; load_rc (may be NULL)
+ * gets the load's -errno, -EUCLEAN when it met a damaged chunk, a verdict,
+ * and stays untouched when there was no load) and given back: its volumes
+ * (vols, nvols) are fixed once loaded. */
+struct ins_disk *ins_disk_take(struct fs_ctx *ctx, const struct fs_node *n, int64_t blob_id, char *why, size_t cap,
+                               int *load_rc);
 void ins_disk_give(struct fs_ctx *ctx, struct ins_disk *d);
 
 /* One exchange with the helper of inside node n's volume (its disk taken

@@ -18,7 +18,10 @@
  * reads through the verified chunk reads, each answer bounded and checked
  * (inspect_judge.c reads the facts as a tenant's words).  A volume whose
  * helper fails (a deadline, a crash: logged as for files/) is named with
- * the reason in the inspection; the rest is inspected.
+ * the reason in the inspection; the rest is inspected.  A read the store
+ * did not answer makes the whole run "could not tell" (-EAGAIN: tried
+ * again); a chunk read and condemned (ins_disk.damaged: the disk's load,
+ * or a helper's read) is a verdict, the chunk named in a note (§20.2).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,9 +42,10 @@ static int owner_node(struct fs_ctx *ctx, const struct model_image *img, struct 
 	return fs_node_image(ctx, &owner, img, n);
 }
 
-/* What volume v of device dev holds: its helper's facts, or why not. */
-static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct model_device *dev, struct ins_vol *v,
-                 struct inspect_vol *iv, size_t budget)
+/* What volume v of device dev (disk d) holds: its helper's facts, or why
+ * not. */
+static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct model_device *dev, struct ins_disk *d,
+                 struct ins_vol *v, struct inspect_vol *iv, size_t budget)
 {
 	ins_vol_name(dev->name, v, iv->name, sizeof(iv->name));
 	iv->dev_index = (unsigned)dev->index;
@@ -69,6 +73,7 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	char *facts = NULL;
 	size_t len = 0;
 	int rc = 0;
+	unsigned damaged = __atomic_load_n(&d->damaged, __ATOMIC_RELAXED);
 	for (uint32_t part = 0; rc == 0; part++) {
 		rc = ins_node_ask(ctx, &n, INS_T_INSPECT, part ? &part : NULL, part ? sizeof(part) : 0, &ans, &alen);
 		if (rc < 0)
@@ -92,8 +97,12 @@ static void look(struct fs_ctx *ctx, const struct fs_node *img, const struct mod
 	}
 	if (rc < 0) {
 		free(facts);
+		char why[160] = "";
+		/* Its bytes met a damaged chunk: a verdict, said (§20.2). */
+		if (__atomic_load_n(&d->damaged, __ATOMIC_RELAXED) != damaged)
+			ins_damaged_why(d, why, sizeof(why));
 		snprintf(iv->note, sizeof(iv->note), "not read: %.*s", (int)sizeof(iv->note) - 11,
-		         v->open_failed ? v->failure : "its helper failed (the log says why)");
+		         why[0] ? why : v->open_failed ? v->failure : "its helper failed (the log says why)");
 		return;
 	}
 	iv->facts = facts;
@@ -122,8 +131,17 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 		dn.dev = devs[i];
 		dn.blob_id = devs[i].blob_id;
 		memset(&dn.inside, 0, sizeof(dn.inside));
-		struct ins_disk *d = ins_disk_take(ctx, &dn, devs[i].blob_id, why, sizeof(why));
+		int load_rc = 0;
+		struct ins_disk *d = ins_disk_take(ctx, &dn, devs[i].blob_id, why, sizeof(why), &load_rc);
 		size_t nl = strlen(in->disk_notes);
+		if (!d && load_rc == -EUCLEAN) {
+			/* Its partitions or volumes met a damaged chunk: a verdict
+			 * (§20.2), the disk's note, none of its volumes read. */
+			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %.250s: its volumes are not read\n",
+			         devs[i].name, why);
+			in->damaged = true;
+			continue;
+		}
 		if (!d) {
 			/* Nothing of a load that failed is kept (a refusal that
 			 * holds is a disk with a note): the store or the table did
@@ -134,9 +152,10 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 		if (d->note[0])
 			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %s\n", devs[i].name, d->note);
 		unsigned before = __atomic_load_n(&d->unanswered, __ATOMIC_RELAXED);
+		unsigned damaged = __atomic_load_n(&d->damaged, __ATOMIC_RELAXED);
 		for (unsigned j = 0; j < d->nvols && in->nvols < INSPECT_VOLS && !ctx->stopping; j++) {
 			struct inspect_vol *iv = &in->vols[in->nvols++];
-			look(ctx, n, &devs[i], &d->vols[j], iv, INSPECT_FACTS_MAX - held);
+			look(ctx, n, &devs[i], d, &d->vols[j], iv, INSPECT_FACTS_MAX - held);
 			/* Only the root's packages are shown: any other volume's
 			 * are dropped now, so an inspection holds one package
 			 * list (INSPECT_ANSWER_MAX), not one a volume. */
@@ -149,6 +168,14 @@ static int gather(struct fs_ctx *ctx, const struct fs_node *n, const struct mode
 		if (__atomic_load_n(&d->unanswered, __ATOMIC_RELAXED) != before)
 			snprintf(unanswered, sizeof(unanswered), "%s: the store did not answer a read of its bytes "
 			         "(the log says which)", devs[i].name);
+		if (__atomic_load_n(&d->damaged, __ATOMIC_RELAXED) != damaged) {
+			/* A verdict: the image is damaged, the chunk named (the
+			 * volumes it held say "not read"). */
+			ins_damaged_why(d, why, sizeof(why));
+			nl = strlen(in->disk_notes);
+			snprintf(in->disk_notes + nl, sizeof(in->disk_notes) - nl, "%s: %.250s\n", devs[i].name, why);
+			in->damaged = true;
+		}
 		ins_disk_give(ctx, d);
 	}
 	if (ctx->stopping)

@@ -43,7 +43,8 @@ struct inspect_in {
 	bool snapshot;                 /* a snapshot's data: nothing to fill */
 	struct inspect_vol vols[INSPECT_VOLS];
 	unsigned nvols;
-	char disk_notes[512];   /* disks that could not be read at all */
+	char disk_notes[512];   /* disks that could not be read at all, or met a damaged chunk */
+	bool damaged;           /* a chunk of a disk was read and is not the chunk (a note says which) */
 	int64_t now;            /* unix seconds: the inspection's time */
 };
 

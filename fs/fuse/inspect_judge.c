@@ -645,7 +645,8 @@ int inspect_judge(const struct inspect_in *in, struct model_inspection *out)
 		add(&notes, "%s", note);
 		p = nl ? nl + 1 : p + strlen(p);
 	}
-	bool failed = readable && !read;
+	/* Failed: no volume read, of those there were or of a damaged disk. */
+	bool failed = (readable || in->damaged) && !read;
 	if (j.root) {
 		struct fstab_walk fw = {in, &warnings, &fstab};
 		each(j.root, "fstab", fstab_line, &fw);

@@ -21,7 +21,8 @@
 # the uploader wrote none (and kept where it did), images.csv and
 # images.json, each warning (fstab, supported versions, no cloud-init) and
 # contradiction, a refresh; hostile: a dpkg status at its 64 MiB bound and
-# one byte past it, a damaged hive: a reason, never a hang.
+# one byte past it, a damaged hive: a reason, never a hang; a damaged chunk
+# (of the partition table, inside a volume): a verdict naming it.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -316,29 +317,94 @@ upload bad "$T/bad.raw"
 assert_match "vda1: the SOFTWARE hive cannot be opened: .*" "$(line bad note)" "a damaged hive: the note"
 assert_eq "done windows" "$(line bad status) $(line bad os-type)" "a damaged hive: still Windows (its layout)"
 
-say "a disk whose first chunk is damaged: a refresh could not tell, and the log names the disk (not stack bytes)"
-# gather() gave the disk's load the image's node, whose disk fields
-# nothing set: the failed load's line read 'files/\xb1\xf7…' (cedbd36).
-# Only the inspection reads this disk here (files/ is never listed), so
-# the line is gather's.
+say "damaged chunks are a verdict, not retried: a disk's first chunk (its partitions), a chunk inside a volume (its helper's reads); read(2) of them is EIO"
+# A chunk whose bytes were read and are not the chunk says the image is
+# damaged (SPEC §20.2): status failed, the chunk named, the task done;
+# before issue 71 both "could not tell" and were tried again forever.
+# (dmg also guards cedbd36: gather() gave the disk's load the image's
+# node, whose disk fields nothing set, and the failed load's line read
+# 'files/\xb1\xf7…'. Only the inspection reads dmg's disk before the
+# line is checked, so the line is gather's.)
 truncate -s $((2 * MiB)) "$T/dmg.raw"
 echo 'start=2048, type=83' | sfdisk -q "$T/dmg.raw"
 printf 'imgfs-test-damaged-first-chunk' | dd of="$T/dmg.raw" bs=1 seek=4096 conv=notrunc status=none
 upload dmg "$T/dmg.raw"
+# vdmg: an ext4 volume at 1 MiB whose dpkg status (2.7 MiB) ends with a
+# marker, in a chunk the disk's load (chunks 0, 1 and 9: its partition
+# table, its volumes' first 4 KiB) does not read: only the helper's reads
+# meet it; and vda2, an ext4 whose superblock its reader refuses (as in
+# test_inside.sh), not read for a reason of its own, which stays its own.
+mkdir -p "$T/vdmg/etc" "$T/vdmg/var/lib/dpkg"
+echo 'ID=debian' >"$T/vdmg/etc/os-release"
+{ head -c $((2 * MiB)) /dev/urandom | base64 -w 76; echo 'imgfs-test-damaged-in-volume'; } >"$T/vdmg/var/lib/dpkg/status"
+vuuid=5d1f0e2a-3b4c-4d5e-8f60-718293a4b5c6
+mke2fs -q -F -t ext4 -U "$vuuid" -d "$T/vdmg" "$T/vdmg.img" 8M >/dev/null || fail "mke2fs -d vdmg"
+sbuuid=7e6f5a4b-3c2d-4e1f-9a0b-1c2d3e4f5a6b
+mke2fs -q -F -t ext4 -U "$sbuuid" "$T/vdmg2.img" 1M >/dev/null || fail "mke2fs vdmg2"
+python3 - "$T/vdmg2.img" <<'PY'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(1024); sb = bytearray(f.read(1024))
+    sb[0:56] = os.urandom(56); sb[24:28] = (40).to_bytes(4, "little")  # log block size 2^50
+    f.seek(1024); f.write(sb)
+PY
+truncate -s $((10 * MiB)) "$T/vdmg.raw"
+printf 'start=2048, size=16384, type=83\nstart=18432, type=83\n' | sfdisk -q "$T/vdmg.raw"
+dd if="$T/vdmg.img" of="$T/vdmg.raw" bs=512 seek=2048 conv=notrunc status=none
+dd if="$T/vdmg2.img" of="$T/vdmg.raw" bs=512 seek=18432 conv=notrunc status=none
+at=$(grep -boaF 'imgfs-test-damaged-in-volume' "$T/vdmg.raw" | cut -d: -f1)
+vc=$((at / MiB))
+((vc >= 2 && vc <= 8)) || fail "vdmg's marker is in chunk $vc: the disk's load would meet it, not a helper"
+upload vdmg "$T/vdmg.raw"
+assert_eq "done vda1 ext4 uuid=$vuuid" "$(line vdmg status) $(line vdmg volume | head -n 1)" "vdmg before the damage"
+sbnote=$(line vdmg volume | sed -n 2p)
+assert_match "vda2 ext4 uuid=$sbuuid not read: .+" "$sbnote" "vdmg's vda2: its reader refuses it"
+! grep -qF 'damaged' <<<"$sbnote" || fail "vdmg's vda2: '$sbnote'"
 chunk=$(grep -rlaF 'imgfs-test-damaged-first-chunk' "$S/regions/cn-north-1/chunks")
 [[ -n $chunk && $(wc -l <<<"$chunk") == 1 ]] || fail "dmg's first chunk not found in the store: '$chunk'"
+vchunk=$(grep -rlaF 'imgfs-test-damaged-in-volume' "$S/regions/cn-north-1/chunks")
+[[ -n $vchunk && $(wc -l <<<"$vchunk") == 1 ]] || fail "vdmg's chunk $vc not found in the store: '$vchunk'"
 umount_imgfs "$M"
-chmod u+w "$chunk"
+chmod u+w "$chunk" "$vchunk"
 python3 -c 'import sys
-with open(sys.argv[1], "r+b") as f:
-    b = f.read(4097); f.seek(4096); f.write(bytes([b[4096] ^ 1]))' "$chunk"
+for p in sys.argv[1:]:
+    with open(p, "r+b") as f:
+        b = f.read(4097); f.seek(4096); f.write(bytes([b[4096] ^ 1]))' "$chunk" "$vchunk"
 mount_imgfs "$S" "$M"
 echo >"$P/dmg/inspect"
-wait_for 60 grep -qF "inside ${P#"$M"}/dmg/files/vda (inode 0): EIO the disk's bytes cannot be read now (" "$S/imgfs.log" ||
-    { grep -a 'inside ' "$S/imgfs.log" | tail -n 5 >&2; fail "no log line naming dmg's disk"; }
-rmdir "$P/dmg"
-rmdir "$R/recycle-bin/dmg"
-destroyed "$R/recycle-bin/dmg"
+echo >"$P/vdmg/inspect"
+wait_for 60 grep -qx 'status: failed' "$P/dmg/inspection" || { cat "$P/dmg/inspection" >&2; fail "dmg: no verdict"; }
+wait_for 60 grep -qx 'status: failed' "$P/vdmg/inspection" || { cat "$P/vdmg/inspection" >&2; fail "vdmg: no verdict"; }
+damaged() { echo "chunk $1 of the disk's blob (bytes $(($1 * MiB)) to $(($1 * MiB + MiB - 1))) is damaged in the store (its bytes are not the chunk)"; }
+assert_eq "vda: $(damaged 0): its volumes are not read" "$(line dmg note)" "dmg: the note names the chunk"
+assert_eq "" "$(line dmg volume)" "dmg: no volume"
+assert_eq "vda: $(damaged "$vc")" "$(line vdmg note)" "vdmg: the note names the chunk"
+assert_eq "vda1 ext4 uuid=$vuuid not read: $(damaged "$vc")|$sbnote" "$(line vdmg volume | paste -sd'|')" \
+    "vdmg: its volume not read, damaged; vda2's reason its own"
+assert_eq '"failed" "vda: '"$(damaged "$vc")"'"' "$(jq -c '.status, .notes[0]' "$P/vdmg/inspection.json" | paste -sd' ')" \
+    "vdmg: inspection.json"
+grep -qF "inside ${P#"$M"}/dmg/files/vda (inode 0): EIO $(damaged 0)" "$S/imgfs.log" ||
+    { grep -a 'inside ' "$S/imgfs.log" | tail -n 5 >&2; fail "no log line naming dmg's disk and its chunk"; }
+# Not tried again: the task is gone with the verdict (the same
+# transaction stored it), and no run could not tell.
+for img in dmg vdmg; do
+    id=$(sqlite3 "$S/imgfs.db" "SELECT id FROM images WHERE name = '$img' AND folder = 3")
+    assert_eq 0 "$(sqlite3 "$S/imgfs.db" "SELECT count(*) FROM tasks WHERE kind = 'inspect' AND image_id = $id")" \
+        "$img: no inspect task left"
+    ! grep -qF "inspection of image $(cat "$P/$img/id"): could not tell" "$S/imgfs.log" || fail "$img: could not tell"
+done
+# A reader's read(2) of the damaged chunk is EIO (SPEC §11.3), through
+# disks/ and files/ alike; the rest reads.
+assert_errno EIO readat "$P/dmg/disks/vda" 0 512
+assert_errno EIO readat "$P/vdmg/disks/vda" $((vc * MiB)) 4096
+assert_errno OK readat "$P/vdmg/disks/vda" 0 4096
+assert_errno EIO read "$P/vdmg/files/vda1/var/lib/dpkg/status"
+assert_eq "ID=debian" "$(cat "$P/vdmg/files/vda1/etc/os-release")" "vdmg: files/ reads the rest"
+for img in dmg vdmg; do
+    rmdir "$P/$img"
+    rmdir "$R/recycle-bin/$img"
+    destroyed "$R/recycle-bin/$img"
+done
 
 say "a password written to an instance of an image without cloud-init is written, and the log says it is not applied"
 mkdir "$R/instances/vm"

@@ -458,6 +458,9 @@ static void test_tamper_and_wrong_key(void **state)
 	/* The wrong key, after the right one filled the cache. */
 	blob_manifest_set_key(m, wrong);
 	assert_int_equal(blob_store_read(fx->s, m, got, 4096, 0), -EIO);
+	uint32_t at = 9;
+	assert_int_equal(blob_store_read_judged(fx->s, m, got, 4096, MiB, &at), -EUCLEAN); /* its tag */
+	assert_int_equal(at, 1);
 	const void *p;
 	blob_pin *pin;
 	assert_int_equal(blob_store_read_pinned(fx->s, m, 0, 4096, &p, &pin), -EIO);
@@ -487,6 +490,9 @@ static void test_tamper_and_wrong_key(void **state)
 		assert_int_equal(blob_manifest_set(t, 0, &bad), 0);
 		blob_manifest_set_key(t, k);
 		assert_int_equal(blob_store_read(fx->s, t, got, MiB, 0), -EIO);
+		at = 9;
+		assert_int_equal(blob_store_read_judged(fx->s, t, got, MiB, 0, &at), -EUCLEAN); /* a verdict */
+		assert_int_equal(at, 0);
 		char hex[65];
 		assert_int_equal(blob_store_sha256(fx->s, t, hex, NULL, NULL), -EIO);
 		blob_manifest_free(t);

@@ -2,7 +2,8 @@
  * test_read.c — unit tests for blobstore/read.c: blob_store_read against an
  * in-memory reference (random sizes and holes, random odd offsets and
  * lengths, across chunk boundaries and past the end), corruption giving
- * -EIO and never wrong bytes, blob_store_read_pinned giving the same bytes
+ * -EIO and never wrong bytes (blob_store_read_judged: -EUCLEAN naming
+ * the chunk, and a read that failed its own errno), blob_store_read_pinned giving the same bytes
  * without a copy where it can (and keeping them while other reads evict
  * the cache), and blob_store_hash_blob agreeing with `xxhsum -H2` on the
  * same bytes.
@@ -176,6 +177,31 @@ static void test_corruption_is_eio(void **state)
 		assert_int_equal(blob_store_read(fx->s, m, buf, 64 * 1024, 2 * MiB), -EIO);
 	}
 	assert_int_equal(blob_store_hash_blob(fx->s, m, hex), -EIO);
+	/* The judged read tells the verdict (EUCLEAN) and names the chunk:
+	 * the first damaged one a range meets, whole or in part. */
+	uint32_t bad = 99;
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, size, 0, &bad), -EUCLEAN);
+	assert_int_equal(bad, 2);
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, 4096, 2 * MiB + 4096, &bad), -EUCLEAN);
+	assert_int_equal(bad, 2);
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, 10, 4 * MiB + 990, &bad), -EUCLEAN);
+	assert_int_equal(bad, 4);
+	bad = 99;
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, 2 * MiB, 0, &bad), 2 * MiB);
+	assert_bytes_equal(buf, ref, 2 * MiB);
+	assert_int_equal(bad, 99); /* (untouched when nothing was condemned) */
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, MiB, 3 * MiB, &bad), MiB);
+	assert_bytes_equal(buf, ref + 3 * MiB, MiB);
+	/* A read that failed is no verdict: the store's errno, as it was. */
+	blob_store_test_fail_reads(fx->s, -EIO);
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, 4096, 2 * MiB, &bad), -EIO);
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, 4096, 0, &bad), -EIO);
+	blob_store_test_fail_reads(fx->s, 0);
+	/* Plain readers still get EIO for the damaged chunk after the judged
+	 * read met it (nothing of a verdict is cached). */
+	assert_int_equal(blob_store_read(fx->s, m, buf, 4096, 2 * MiB), -EIO);
+	assert_int_equal(fx->s->be->del(fx->s->be, mf_id(m, 2)), 0);
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, 4096, 2 * MiB, &bad), -ENOENT); /* gone: as before */
 	blob_manifest_free(m);
 	free(ref);
 	free(buf);
@@ -192,6 +218,10 @@ static void test_manifest_length_mismatch(void **state)
 	 * stored chunk has 1 MiB. */
 	m->size = MiB + 1000;
 	assert_int_equal(blob_store_read(fx->s, m, buf, sizeof buf, MiB), -EIO);
+	uint32_t bad = 0;
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, sizeof buf, MiB, &bad), -EUCLEAN); /* bytes read */
+	assert_int_equal(bad, 1);
+	assert_int_equal(blob_store_read_judged(fx->s, m, buf, sizeof buf, 0, &bad), sizeof buf);
 	blob_manifest_free(m);
 	free(ref);
 }

@@ -33,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "blobstore_int.h" /* (blob_store_test_fail_reads) */
 #include "fs.h"
 #include "inside_int.h"
 #include "rooms.h"
@@ -40,7 +41,9 @@
 #define KiB 1024u
 #define VOL_START (64 * KiB)  /* the volume's first byte on the disk */
 #define VOL_SIZE (128 * KiB)  /* its size: the bound of a helper's reads */
-#define DISK_SIZE (256 * KiB) /* the blob: the volume and bytes on either side */
+/* The blob: the volume and bytes on either side, one chunk one byte short
+ * (a damaged chunk's range ends at the blob's end: test_read_damaged_chunk). */
+#define DISK_SIZE (1024 * KiB - 1)
 
 struct fx {
 	char dir[64];
@@ -259,12 +262,12 @@ static void test_readv_bound(void **state)
 	exchange(fx, INS_H_READV, p, INS_READV_MAX + 1, 0, "the helper sent a malformed read");
 }
 
-/* A read inside the volume whose chunk is damaged: EIO with the store's
- * reason, the helper ended, nothing of the chunk sent.  blob_store_read
- * answers a chunk whose bytes are not the chunk with EIO, as it does a
- * read nothing answered (only check_chunk says EUCLEAN: store.c), so the
- * exchange counts it in d->unanswered (an inspection's "could not tell"),
- * as it counts every failed read but EUCLEAN. */
+/* A read inside the volume whose chunk is damaged: EIO, the helper
+ * ended, nothing of the chunk sent, and a verdict (SPEC §20.2): the
+ * reason names the chunk, counted in d->damaged (its index in
+ * d->damaged_chunk), never in d->unanswered (an inspection's "could not
+ * tell", retried).  Then the same read the store does not answer: EIO,
+ * counted in d->unanswered, no verdict. */
 static void test_read_damaged_chunk(void **state)
 {
 	struct fx *fx = *state;
@@ -282,8 +285,17 @@ static void test_read_damaged_chunk(void **state)
 	assert_int_equal(blob_store_open(&fx->s, fx->dir, secret), 0);
 	fx->d.store = fx->s;
 	exchange(fx, INS_H_READ, &(struct piece){0, 4096}, 1, 0,
+	         "chunk 0 of the disk's blob (bytes 0 to 1048574) is damaged in the store (its bytes are not the chunk)");
+	assert_int_equal(fx->d.damaged, 1);
+	assert_int_equal(fx->d.damaged_chunk, 0);
+	assert_int_equal(fx->d.unanswered, 0);
+	/* A read through the volume that the store does not answer. */
+	blob_store_test_fail_reads(fx->s, -EIO);
+	exchange(fx, INS_H_READV, (struct piece[]){{0, 4096}, {4096, 4096}}, 2, 0,
 	         "the image's chunks cannot be read (Input/output error)");
+	blob_store_test_fail_reads(fx->s, 0);
 	assert_int_equal(fx->d.unanswered, 1);
+	assert_int_equal(fx->d.damaged, 1);
 }
 
 /* A helper gone (its socket closed: a crash the daemon has not reaped

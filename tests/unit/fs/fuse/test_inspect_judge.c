@@ -380,6 +380,39 @@ static void test_sanitize(void **state)
 	assert_int_equal(count("hostname", "evil?[31m???name", NULL, 0), 1); /* (each byte of U+202E) */
 }
 
+/* A damaged disk (SPEC §20.2): none of its volumes read is status
+ * failed, with its note and no "no operating system found"; a volume of
+ * another disk read is done; a disk that could not be read at all (no
+ * volume, nothing damaged) is not a failure of the volumes. */
+static void test_damaged(void **state)
+{
+	(void)state;
+	static const char why[] = "vda: chunk 0 of the disk's blob (bytes 0 to 1048575) is damaged in the store (its "
+	                          "bytes are not the chunk): its volumes are not read";
+	snprintf(in->disk_notes, sizeof(in->disk_notes), "%s\n", why);
+	in->damaged = true;
+	judge();
+	assert_int_equal(count("status", "failed", NULL, 0), 1);
+	assert_int_equal(count("note", why, NULL, 0), 1);
+	assert_int_equal(count("note", NULL, NULL, 0), 1);
+	assert_true(out.failed);
+	teardown(state);
+	setup(state);
+	snprintf(in->disk_notes, sizeof(in->disk_notes), "%s\n", why);
+	in->damaged = true;
+	vol("vdb1", "ext4", "bbbb", debian, false);
+	judge();
+	assert_int_equal(count("status", "done", NULL, 0), 1);
+	assert_int_equal(count("note", why, NULL, 0), 1);
+	assert_int_equal(count("platform", "debian", NULL, 0), 1);
+	teardown(state);
+	setup(state);
+	snprintf(in->disk_notes, sizeof(in->disk_notes), "vda: no partition table and no file system imgfs reads\n");
+	judge();
+	assert_int_equal(count("status", "done", NULL, 0), 1);
+	assert_false(out.failed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_root_packages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sanitize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
