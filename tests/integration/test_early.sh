@@ -447,6 +447,7 @@ log, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 r = sorted((int(a), int(b)) for k, n, a, b, _ in (l.split() for l in open(log)) if k == "SENT" and n == name and int(b) > int(a))
 for (a0, b0), (a1, b1) in zip(r, r[1:]):
     if a1 < b0:
+        sys.stderr.write("".join(l for l in open(log) if l.split()[1:2] == [name]))  # the server's story, in order
         sys.exit("sent twice: [%d, %d) and [%d, %d)" % (a0, b0, a1, b1))
 if r[0][0] != 0 or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])) or r[-1][1] != size:
     sys.exit("not the whole file: %r" % r)
