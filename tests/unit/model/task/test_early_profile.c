@@ -5,7 +5,9 @@
  * bounded at EARLY_PROFILE_MAX chunks — kept whole at the bound, its first
  * EARLY_PROFILE_MAX one past it (written, and read from a longer row) —
  * and its indexes past the image's chunks skipped, at most the image's
- * chunks read from any row; an empty order writes none.  On both drivers.
+ * chunks read from any row; an empty order writes none; each of an
+ * index's four bytes where it goes; an entry's order saved whole.  On
+ * both drivers.
  */
 #include "early_int.h"
 #include "test_util.h"
@@ -107,12 +109,64 @@ static void test_small(void **state)
 	free(plan);
 }
 
+/* An index's four bytes each where it goes (little-endian): indexes whose
+ * every byte differs, up to the largest a 4-byte field holds below an
+ * image of UINT32_MAX chunks, read back as written. */
+static void test_wide_indexes(void **state)
+{
+	struct ut_fx *fx = *state;
+	const uint32_t o[] = {0x01020304u, 0xfedcba98u, 0x00ff00ffu, 0xff00ff00u, UINT32_MAX - 1, 0};
+	const uint32_t n = sizeof(o) / sizeof(o[0]);
+	uint32_t *plan = NULL, nplan = 0;
+
+	assert_int_equal(early_profile_put(fx->m, URL, o, n), 0);
+	early_profile_load(fx->m, URL, UINT32_MAX, &plan, &nplan);
+	assert_int_equal(nplan, n);
+	assert_memory_equal(plan, o, sizeof(o));
+	free(plan);
+}
+
+/* What an entry's readers read first, in order, is what is saved: every
+ * index of the order (not its first bytes), and the next import of the
+ * URL loads it. */
+static void test_save(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_err err = {0};
+	struct model_image img;
+	struct early_import *e = NULL;
+	blob_manifest *none = NULL;
+	const uint32_t chunks = 300, o[] = {299, 7, 258, 0, 256, 1, 511 - 300};
+	const uint32_t n = sizeof(o) / sizeof(o[0]);
+	uint32_t *plan = NULL, nplan = 0;
+	int64_t acc = ut_account(fx, "alice");
+
+	assert_int_equal(model_image_create(fx->m, fx->r1, acc, MODEL_FOLDER_PRIVATE, "golden", &img, &err), 0);
+	assert_int_equal(model_image_import_url(fx->m, img.id, URL, &err), 0);
+	assert_int_equal(early_want(fx->m, img.id, fx->r1), 0);
+	assert_int_equal(blob_manifest_new(&none, (uint64_t)chunks << 20), 0);
+	assert_int_equal(early_begin(fx->m, img.id, URL, "\"v1\"", (uint64_t)chunks << 20, none, 0, &e), 0);
+	blob_manifest_free(none);
+	assert_int_equal(e->nchunks, chunks);
+	memcpy(e->order, o, sizeof(o)); /* as early.c records first reads */
+	e->norder = n;
+	early_profile_save(fx->m, e);
+	early_end(fx->m, e);
+	assert_int_equal(ut_sql_int(fx, "SELECT length(chunks) FROM early_profiles"), 4 * n);
+	early_profile_load(fx->m, URL, chunks, &plan, &nplan);
+	assert_int_equal(nplan, n);
+	assert_memory_equal(plan, o, sizeof(o));
+	free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bound, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_long_row, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_small, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_wide_indexes, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_save, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
