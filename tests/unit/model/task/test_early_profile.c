@@ -6,9 +6,11 @@
  * EARLY_PROFILE_MAX one past it (written, and read from a longer row) —
  * and its indexes past the image's chunks skipped, at most the image's
  * chunks read from any row; an empty order writes none; each of an
- * index's four bytes where it goes; an entry's order saved whole.  On
- * both drivers.
+ * index's four bytes where it goes; an entry's order saved whole; a save
+ * the database refuses keeps the one before.  On both drivers.
  */
+#include <pthread.h>
+
 #include "early_int.h"
 #include "test_util.h"
 
@@ -159,6 +161,61 @@ static void test_save(void **state)
 	free(plan);
 }
 
+struct holder {
+	struct ut_fx *fx;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int step; /* 1: the holder's transaction began; 2: it may end */
+};
+
+/* Another connection's write transaction, held until told. */
+static void *hold_write(void *arg)
+{
+	struct holder *h = arg;
+	struct model_conn *c;
+	int rc = model_write_begin(h->fx->m, &c, NULL);
+	pthread_mutex_lock(&h->mu);
+	h->step = 1;
+	pthread_cond_broadcast(&h->cv);
+	while (h->step < 2)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	if (rc == 0)
+		(void)model_write_end(c, 0, NULL);
+	return NULL;
+}
+
+/* A save the database refuses (SQLite busy: another connection writes)
+ * keeps the profile before, and nothing of the refused one (its buffer
+ * freed: the ASan pass's leak check). */
+static void test_refused(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct holder h = {.fx = fx, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	uint32_t old[] = {3, 1}, new[] = {2, 0, 1}, *plan = NULL, nplan = 0;
+	pthread_t th;
+
+	assert_int_equal(early_profile_put(fx->m, URL, old, 2), 0);
+	if (ut_pg())
+		return; /* BEGIN waits for no other writer there */
+	ut_sql(fx, "PRAGMA busy_timeout = 20"); /* this connection's: the refusal at once */
+	assert_int_equal(pthread_create(&th, NULL, hold_write, &h), 0);
+	pthread_mutex_lock(&h.mu);
+	while (h.step < 1)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+	assert_int_equal(early_profile_put(fx->m, URL, new, 3), -EBUSY);
+	pthread_mutex_lock(&h.mu);
+	h.step = 2;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	early_profile_load(fx->m, URL, 5, &plan, &nplan);
+	assert_int_equal(nplan, 2);
+	assert_memory_equal(plan, old, sizeof(old));
+	free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +224,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_small, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_wide_indexes, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_save, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_refused, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
