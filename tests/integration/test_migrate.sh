@@ -3,6 +3,8 @@
 # kind of object into PostgreSQL (SPEC §13, "moving up"):
 #   - interrupted (killed) and run again, it completes;
 #   - fsck answers the same (clean) for the target;
+#   - a boot profile and an early import's row (rows no mount here
+#     made) move byte for byte, the next row numbered after the last;
 #   - mounted from the database, the tree is the same (names, inodes,
 #     sizes, times: backups stay incremental) and every blob has the same
 #     bytes; the instance's disks, which stayed in the state directory,
@@ -66,6 +68,14 @@ snapshot "$T/before"
 echo "    $(wc -l <"$T/before") lines"
 imgfs_admin "$S" fsck >"$T/fsck-before" || { cat "$T/fsck-before" >&2; fail "fsck of the embedded state"; }
 umount_imgfs "$M"
+# A boot profile (SPEC §6.5 "Boot profile": an early import's end writes
+# one; none ran here): its row moves with the rest, every byte.
+profile="0123456789abcdef|0500000000000000ffffff01|1700000000"
+sqlite3 "$S/imgfs.db" "INSERT INTO early_profiles(url_hash, chunks, saved) VALUES ('0123456789abcdef', x'0500000000000000ffffff01', 1700000000)"
+# And a row of an early import's chunks (early_got, as a fetch leaves it):
+# moved, and the next row written in PostgreSQL numbered after it.
+sqlite3 "$S/imgfs.db" "INSERT INTO early_got(seq, image_id, idx, chunk, size, validator)
+    SELECT 7, id, 0, x'', 1048576, 'v' FROM images WHERE name = 'queued'"
 
 say "migrate, killed once on the way, then run again to the end"
 pg_database URL
@@ -85,6 +95,11 @@ assert_eq "$(tail -n1 "$T/fsck-before")" "$(tail -n1 "$T/fsck-after")" "fsck's a
 assert_eq "cn-north-1 shared-images 2 5 own=1 main=dana" \
     "$("$IMGFS" admin --db "$URL" quota show dana-dev cn-north-1 | grep shared-images)" "dana's family's shares, moved"
 assert_eq "dana-dev - sub dana" "$("$IMGFS" admin --db "$URL" account list | grep '^dana-dev ')" "dana-dev's role, moved"
+assert_eq "$profile" "$(psql -qtAX "$URL" -c "SELECT url_hash, encode(chunks, 'hex'), saved FROM early_profiles")" \
+    "the boot profile, moved"
+assert_eq "7 0" "$(psql -qtAX "$URL" -F' ' -c "SELECT seq, idx FROM early_got")" "the early import's row, moved"
+assert_eq 8 "$(psql -qtAX "$URL" -c "INSERT INTO early_got(image_id, idx, chunk, size, validator)
+    SELECT image_id, 1, chunk, size, validator FROM early_got RETURNING seq" | head -n1)" "the next row's number"
 
 say "mounted from the database: the same tree, the same bytes; the instance works"
 mount_imgfs "$S" "$M" "db=$URL"
