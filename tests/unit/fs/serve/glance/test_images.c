@@ -6,7 +6,9 @@
  * tag that is the end of another — each refusal leaving the tags as they
  * were; and a patch's body through the handler (its refusals change
  * nothing); deactivation and its rule on the data; images created in
- * the same second listed in Glance's order, by each sort's ties.
+ * the same second listed in Glance's order, by each sort's ties; a
+ * listing's filters on fields that have a twin, its visibilities, and its
+ * bounds (tags, properties, sort keys, limit) at the limit and one past.
  */
 #include "glance_test.h"
 
@@ -251,6 +253,200 @@ static void test_deactivate(void **state)
 	gt_stop(&t);
 }
 
+/* The listing as who sees it after the query the test set with gt_query:
+ * its images in order as letters, each image of ids[] its letter ("abc..."),
+ * any other counted in *others.  The status; the body in *o when given
+ * (gt_reply_free it). */
+static int listed(struct gt *t, const char *who, const char *const *ids, int nids, char *out, size_t cap, int *others,
+                  struct gt_reply *keep)
+{
+	struct gt_reply o;
+	size_t i, n = 0;
+	json_t *v;
+	int st = gt_call(t, &o, "GET", "/v2/images", who, NULL);
+	out[0] = '\0';
+	*others = 0;
+	json_array_foreach(json_object_get(o.json, "images"), i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		int k = 0;
+		while (k < nids && strcmp(ids[k], id) != 0)
+			k++;
+		if (k == nids)
+			++*others;
+		else
+			n += (size_t)snprintf(out + n, cap - n, "%c", 'a' + k);
+	}
+	if (keep)
+		*keep = o;
+	else
+		gt_reply_free(&o);
+	return st;
+}
+
+/* The filters of a listing (SPEC §19.4) on fields that have a twin, each
+ * image given a value its twin does not have (so that two swapped show):
+ * updated_at and created_at (a filter and a sort), min_ram and min_disk,
+ * size (the data's bytes) and virtual_size, the image's owner and the
+ * caller, each key's sort_dir; visibility=community the marketplace's, no
+ * one's shares, shared and private the caller's own apart; the
+ * bounds of a listing's tags and properties (8, and 9: 400), of its sort
+ * keys (4, and 5: 400, in either syntax), of limit (a
+ * page of exactly limit, with its next link), and a marker the caller
+ * cannot see (400, as an unknown one: never a page after another's
+ * private image). */
+static void test_list_filters(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char id[5][37], url[200], got[64];
+	const char *ids[5] = {id[0], id[1], id[2], id[3], id[4]};
+	int others;
+	gt_start(&t, *state);
+	/* a, b, c: alice's (c private); d: bob's, shared with alice (accepted); e: bob's private */
+	gt_create(&t, "alice", "{\"name\": \"a\", \"min_disk\": 5, \"tags\": [\"t0\", \"t1\", \"t2\", \"t3\", \"t4\", \"t5\", "
+	                       "\"t6\", \"t7\", \"t8\"], \"p0\": \"v\", \"p1\": \"v\", \"p2\": \"v\", \"p3\": \"v\", "
+	                       "\"p4\": \"v\", \"p5\": \"v\", \"p6\": \"v\", \"p7\": \"v\", \"p8\": \"v\"}", id[0]);
+	gt_create(&t, "alice", "{\"name\": \"b\", \"min_ram\": 5}", id[1]);
+	gt_create(&t, "alice", "{\"name\": \"c\", \"visibility\": \"private\"}", id[2]);
+	gt_create(&t, "bob", "{\"name\": \"d\", \"visibility\": \"shared\"}", id[3]);
+	gt_create(&t, "bob", "{\"name\": \"e\"}", id[4]);
+	gt_token(&t, "alice");
+	snprintf(url, sizeof url, "/v2/images/%s/members", id[3]);
+	assert_int_equal(gt_status(&t, "POST", url, "bob", "{\"member\": \"alice\"}"), 200);
+	snprintf(url, sizeof url, "/v2/images/%s/members/alice", id[3]);
+	assert_int_equal(gt_status(&t, "PUT", url, "alice", "{\"status\": \"accepted\"}"), 200);
+	/* made 2001, 2004, 2008; changed 2033, 2008, 2011: updated_at's order is b c a */
+	static const long long made[3] = {1000000000, 1100000000, 1200000000}, changed[3] = {2000000000, 1200000000, 1300000000};
+	for (int k = 0; k < 3; k++)
+		ut_sql(t.fx, "UPDATE images SET created = %lld, ctime_ns = %lld000000000 WHERE id = %lld", made[k],
+		       changed[k], (long long)gt_image(&t, id[k]).id);
+	/* a and b available: 1 MiB of data each; a a disk of 8 MiB, b of 1 MiB */
+	for (int k = 0; k < 2; k++) {
+		struct model_image img = gt_image(&t, id[k]);
+		lt_device(t.fx, img.id, 0, lt_tagged_blob(t.fx, t.fx->r1, k ? "b" : "a", LT_MiB), 0);
+		lt_available(t.fx, img.id, MODEL_TYPE_LOCAL);
+		ut_sql(t.fx, "UPDATE images SET size = %llu WHERE id = %lld", (unsigned long long)(k ? LT_MiB : 8 * LT_MiB),
+		       (long long)img.id);
+	}
+	static const struct {
+		const char *q[4][2];
+		const char *want;
+	} cases[] = {
+		{{{"owner", "alice"}}, "cba"},
+		{{{"owner", "bob"}}, "d"},                                   /* the image's owner, not the caller */
+		{{{"updated_at", "gt:2030-01-01T00:00:00Z"}}, "a"},          /* updated_at: changed, not made */
+		{{{"created_at", "gt:2030-01-01T00:00:00Z"}}, ""},
+		{{{"updated_at", "lt:2009-01-01"}, {"owner", "alice"}}, "b"},
+		{{{"created_at", "lt:2005-01-01"}, {"owner", "alice"}}, "ba"},
+		{{{"sort_key", "updated_at"}, {"sort_dir", "asc"}, {"owner", "alice"}}, "bca"},
+		{{{"sort", "updated_at:desc"}, {"owner", "alice"}}, "acb"},
+		{{{"min_ram", "5"}}, "b"},                                   /* min_ram, not min_disk */
+		{{{"min_disk", "5"}}, "a"},
+		{{{"min_ram_min", "1"}}, "b"},
+		{{{"min_disk_max", "4"}, {"owner", "alice"}}, "cb"},
+		{{{"size_min", "1048577"}}, ""},                             /* the data's bytes, not the disk's */
+		{{{"size_max", "1048576"}, {"owner", "alice"}}, "ba"},
+		{{{"size", "1048576"}}, "ba"},
+		{{{"virtual_size_min", "1048577"}}, "a"},
+		{{{"virtual_size", "1048576"}}, "b"},
+		/* one direction for both keys, then one a key (a, c and d tie on min_ram) */
+		{{{"sort_key", "min_ram"}, {"sort_key", "name"}, {"sort_dir", "asc"}}, "acdb"},
+		{{{"sort_key", "min_ram"}, {"sort_key", "name"}, {"sort_dir", "asc"}, {"sort_dir", "desc"}}, "dcab"},
+		{{{"sort", "min_ram:asc,name:desc,size,id"}, {"owner", "alice"}}, "cab"}, /* 4 keys */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int k = 0; k < 4 && cases[i].q[k][0]; k++)
+			gt_query(cases[i].q[k][0], cases[i].q[k][1]);
+		assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, NULL), 200);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("case %zu (%s=%s ...): %s, want %s", i, cases[i].q[0][0], cases[i].q[0][1], got, cases[i].want);
+	}
+	/* 5 sort keys: 400, whichever syntax */
+	gt_query("sort", "min_ram:asc,name:desc,size,id,owner");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 400);
+	assert_non_null(strstr(o.body, "at most 4 sort keys"));
+	gt_reply_free(&o);
+	for (int k = 0; k < 5; k++)
+		gt_query("sort_key", (const char *[]){"min_ram", "name", "size", "id", "owner"}[k]);
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 400);
+	assert_non_null(strstr(o.body, "at most 4 sort keys"));
+	gt_reply_free(&o);
+	/* 8 tags and 8 properties to match, and 9: 400 */
+	const char *const tq[9] = {"t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"};
+	const char *const pq[9] = {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"};
+	for (int nine = 0; nine < 2; nine++) {
+		for (int k = 0; k < 8 + nine; k++)
+			gt_query("tag", tq[k]);
+		int st = listed(&t, "alice", ids, 5, got, sizeof got, &others, &o);
+		if (nine) {
+			assert_int_equal(st, 400);
+			assert_non_null(strstr(o.body, "at most 8 tags"));
+		} else {
+			assert_int_equal(st, 200);
+			assert_string_equal(got, "a");
+			assert_int_equal(others, 0);
+		}
+		gt_reply_free(&o);
+		for (int k = 0; k < 8 + nine; k++)
+			gt_query(pq[k], "v");
+		st = listed(&t, "alice", ids, 5, got, sizeof got, &others, &o);
+		if (nine) {
+			assert_int_equal(st, 400);
+			assert_non_null(strstr(o.body, "at most 8 properties"));
+		} else {
+			assert_int_equal(st, 200);
+			assert_string_equal(got, "a");
+			assert_int_equal(others, 0);
+		}
+		gt_reply_free(&o);
+	}
+	/* limit: a page of exactly that many, and the next page from its last */
+	gt_query("owner", "alice");
+	gt_query("limit", "2");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 200);
+	assert_string_equal(got, "cb");
+	char next[300];
+	snprintf(next, sizeof next, "%s", json_string_value(json_object_get(o.json, "next")));
+	gt_reply_free(&o);
+	char want[300];
+	snprintf(want, sizeof want, "/v2/images?marker=%s&owner=alice&limit=2", id[1]);
+	assert_string_equal(next, want);
+	gt_query("owner", "alice");
+	gt_query("limit", "2");
+	gt_query("marker", id[1]);
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 200);
+	assert_string_equal(got, "a");
+	assert_null(json_object_get(o.json, "next")); /* a short page is the last */
+	gt_reply_free(&o);
+	/* a marker: one the caller sees (a share received) pages; bob's
+	 * private image is no marker for alice, as one that does not exist */
+	gt_query("marker", id[3]);
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, NULL), 200);
+	gt_query("marker", id[4]);
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 400);
+	assert_non_null(strstr(o.body, "could not be found"));
+	gt_reply_free(&o);
+	/* visibility=community: the marketplace's images, each shown so; none of the shares */
+	gt_query("visibility", "community");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 200);
+	assert_string_equal(got, "");
+	assert_int_equal(others, UT_MARKETPLACE_COUNT);
+	for (size_t i = 0; i < json_array_size(json_object_get(o.json, "images")); i++)
+		assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(o.json, "images"), i),
+		                                                      "visibility")),
+		                    "community");
+	gt_reply_free(&o);
+	/* shared: the caller's own (Glance's default for a new image) and
+	 * those it accepted; private: its own not shared */
+	gt_query("visibility", "shared");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, NULL), 200);
+	assert_string_equal(got, "dba");
+	gt_query("visibility", "private");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, NULL), 200);
+	assert_string_equal(got, "c");
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tag_bodies, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_deactivate, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_ties, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_list_filters, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
