@@ -8,7 +8,8 @@
  * nothing); deactivation and its rule on the data; images created in
  * the same second listed in Glance's order, by each sort's ties; a
  * listing's filters on fields that have a twin, its visibilities, and its
- * bounds (tags, properties, sort keys, limit) at the limit and one past.
+ * bounds (tags, properties, sort keys, limit) at the limit and one past;
+ * a create naming another owner (refused, nothing made).
  */
 #include "glance_test.h"
 
@@ -447,6 +448,31 @@ static void test_list_filters(void **state)
 	gt_stop(&t);
 }
 
+/* A create names its owner at most as the caller (Glance's 403 for
+ * another project): refused with the name, no image made. */
+static void test_create_owner(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char id[37], got[64];
+	const char *ids[1] = {id};
+	int others, before;
+	gt_start(&t, *state);
+	gt_token(&t, "bob");
+	assert_int_equal(listed(&t, "alice", ids, 0, got, sizeof got, &before, NULL), 200);
+	assert_int_equal(gt_call(&t, &o, "POST", "/v2/images", "alice", "{\"name\": \"x\", \"owner\": \"bob\"}"), 403);
+	assert_non_null(strstr(o.body, "(not bob)"));
+	gt_reply_free(&o);
+	assert_int_equal(listed(&t, "alice", ids, 0, got, sizeof got, &others, NULL), 200);
+	assert_int_equal(others, before);
+	gt_create(&t, "alice", "{\"name\": \"x\", \"owner\": \"alice\"}", id);
+	gt_query("owner", "alice");
+	assert_int_equal(listed(&t, "alice", ids, 1, got, sizeof got, &others, NULL), 200);
+	assert_string_equal(got, "a");
+	assert_int_equal(others, 0);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deactivate, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_ties, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_create_owner, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
