@@ -9,7 +9,8 @@
  * the same second listed in Glance's order, by each sort's ties; a
  * listing's filters on fields that have a twin, its visibilities, and its
  * bounds (tags, properties, sort keys, limit) at the limit and one past;
- * a create naming another owner (refused, nothing made).
+ * a create naming another owner (refused, nothing made); a staged
+ * image's delete, and a protected one's refused with its stage kept.
  */
 #include "glance_test.h"
 
@@ -473,6 +474,43 @@ static void test_create_owner(void **state)
 	gt_stop(&t);
 }
 
+/* A staged upload's image deleted: the stage is cancelled with it; a
+ * protected one's DELETE is refused (403) and leaves the stage as it was
+ * (still uploading, its size shown), nothing half-changed. */
+static void test_delete_staged(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	char id[37], url[200], stage[220];
+	const size_t n = 64 * 1024;
+	char *body = malloc(n + 1);
+	assert_non_null(body);
+	memset(body, 'x', n); /* a raw disk: an MBR's signature, no NUL (the body is a string) */
+	body[510] = (char)0x55;
+	body[511] = (char)0xaa;
+	body[n] = '\0';
+	gt_start(&t, *state);
+	gt_create(&t, "alice", "{\"name\": \"p\", \"protected\": true, \"disk_format\": \"raw\", \"container_format\": "
+	                       "\"bare\"}", id);
+	snprintf(url, sizeof url, "/v2/images/%s", id);
+	snprintf(stage, sizeof stage, "/v2/images/%s/stage", id);
+	assert_int_equal(gt_status(&t, "PUT", stage, "alice", body), 204);
+	assert_int_equal(gt_call(&t, &o, "DELETE", url, "alice", NULL), 403);
+	assert_non_null(strstr(o.body, "protected"));
+	gt_reply_free(&o);
+	assert_int_equal(gt_call(&t, &o, "GET", url, "alice", NULL), 200);
+	assert_string_equal(json_string_value(json_object_get(o.json, "status")), "uploading");
+	assert_int_equal(json_integer_value(json_object_get(o.json, "size")), n);
+	gt_reply_free(&o);
+	/* unprotected: deleted, its stage with it */
+	assert_int_equal(gt_status(&t, "PATCH", url, "alice",
+	                           "[{\"op\": \"replace\", \"path\": \"/protected\", \"value\": false}]"), 200);
+	assert_int_equal(gt_status(&t, "DELETE", url, "alice", NULL), 204);
+	assert_int_equal(gt_status(&t, "GET", url, "alice", NULL), 404);
+	free(body);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_ties, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_owner, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_delete_staged, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
