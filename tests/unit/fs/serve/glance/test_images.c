@@ -8,7 +8,8 @@
  * nothing); deactivation and its rule on the data; images created in
  * the same second listed in Glance's order, by each sort's ties; a
  * listing's filters on fields that have a twin, its visibilities, and its
- * bounds (tags, properties, sort keys, limit) at the limit and one past;
+ * bounds (tags, properties, sort keys, limit: 0, -1, GLANCE_LIMIT_MAX over
+ * one image more) at the limit and one past, a filter given twice;
  * a create naming another owner (refused, nothing made); a staged
  * image's delete, and a protected one's refused with its stage kept.
  */
@@ -330,7 +331,7 @@ static void test_list_filters(void **state)
 		ut_sql(t.fx, "UPDATE images SET size = %llu WHERE id = %lld", (unsigned long long)(k ? LT_MiB : 8 * LT_MiB),
 		       (long long)img.id);
 	}
-	static const struct {
+	const struct { /* not static: ids are the test's */
 		const char *q[4][2];
 		const char *want;
 	} cases[] = {
@@ -351,6 +352,9 @@ static void test_list_filters(void **state)
 		{{{"size", "1048576"}}, "ba"},
 		{{{"virtual_size_min", "1048577"}}, "a"},
 		{{{"virtual_size", "1048576"}}, "b"},
+		{{{"name", "b"}, {"name", "a"}}, "a"},                       /* a filter twice: its last, as Glance's */
+		{{{"id", id[1]}, {"id", id[2]}}, "c"},
+		{{{"owner", "alice"}, {"limit", "0"}}, ""},
 		/* one direction for both keys, then one a key (a, c and d tie on min_ram) */
 		{{{"sort_key", "min_ram"}, {"sort_key", "name"}, {"sort_dir", "asc"}}, "acdb"},
 		{{{"sort_key", "min_ram"}, {"sort_key", "name"}, {"sort_dir", "asc"}, {"sort_dir", "desc"}}, "dcab"},
@@ -402,6 +406,14 @@ static void test_list_filters(void **state)
 		}
 		gt_reply_free(&o);
 	}
+	/* limit: a whole number, 0 an empty page with no next; -1 is 400 */
+	gt_query("limit", "0");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, &o), 200);
+	assert_int_equal(others, 0);
+	assert_null(json_object_get(o.json, "next"));
+	gt_reply_free(&o);
+	gt_query("limit", "-1");
+	assert_int_equal(listed(&t, "alice", ids, 5, got, sizeof got, &others, NULL), 400);
 	/* limit: a page of exactly that many, and the next page from its last */
 	gt_query("owner", "alice");
 	gt_query("limit", "2");
@@ -511,6 +523,39 @@ static void test_delete_staged(void **state)
 	gt_stop(&t);
 }
 
+/* limit at GLANCE_LIMIT_MAX and past it, over GLANCE_LIMIT_MAX + 1 images
+ * of one account (rows written by SQL: no create's cost or quota): a page
+ * is never longer than GLANCE_LIMIT_MAX, whatever limit asks, and says
+ * where the next begins; without a limit, GLANCE_LIMIT_DEFAULT. */
+static void test_list_limit_max(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	static const char *const limits[] = {NULL, "999", "1000", "1001", "99999999999"};
+	static const size_t want[] = {GLANCE_LIMIT_DEFAULT, 999, GLANCE_LIMIT_MAX, GLANCE_LIMIT_MAX, GLANCE_LIMIT_MAX};
+	_Static_assert(GLANCE_LIMIT_MAX == 1000 && GLANCE_LIMIT_DEFAULT == 1000, "the limits as §19.4 states them");
+	gt_start(&t, *state);
+	int64_t alice = ut_account_once(t.fx, "alice");
+	ut_sql(t.fx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+	             "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, format, created, "
+	             "mtime_ns, ctime_ns, dir_mtime_ns, uuid) SELECT printf('img-l%%07d', i), %lld, %lld, %d, "
+	             "printf('l%%d', i), %d, 0, '', 1000000000, 0, 0, 0, printf('00000000-0000-4000-8000-%%012d', i) FROM n",
+	       GLANCE_LIMIT_MAX + 1, (long long)t.fx->r1, (long long)alice, (int)MODEL_FOLDER_PRIVATE,
+	       (int)MODEL_IMG_QUEUED);
+	for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+		gt_query("owner", "alice");
+		if (limits[i])
+			gt_query("limit", limits[i]);
+		assert_int_equal(gt_call(&t, &o, "GET", "/v2/images", "alice", NULL), 200);
+		size_t n = json_array_size(json_object_get(o.json, "images"));
+		if (n != want[i])
+			fail_msg("limit=%s: %zu images, want %zu", limits[i] ? limits[i] : "(none)", n, want[i]);
+		assert_non_null(json_object_get(o.json, "next")); /* one more is left */
+		gt_reply_free(&o);
+	}
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +564,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deactivate, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_ties, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_list_limit_max, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_owner, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_delete_staged, ut_setup, ut_teardown),
 	};
