@@ -353,6 +353,8 @@ static void test_list_filters(void **state)
 		{{{"virtual_size_min", "1048577"}}, "a"},
 		{{{"virtual_size", "1048576"}}, "b"},
 		{{{"name", "b"}, {"name", "a"}}, "a"},                       /* a filter twice: its last, as Glance's */
+		{{{"tag", " \tt8 \t"}}, "a"},                                 /* a tag's blanks stripped, both ends */
+		{{{"tag", "t8 x"}}, ""},
 		{{{"id", id[1]}, {"id", id[2]}}, "c"},
 		{{{"owner", "alice"}, {"limit", "0"}}, ""},
 		/* one direction for both keys, then one a key (a, c and d tie on min_ram) */
