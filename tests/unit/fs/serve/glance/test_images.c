@@ -9,7 +9,8 @@
  * the same second listed in Glance's order, by each sort's ties; a
  * listing's filters on fields that have a twin, its visibilities, and its
  * bounds (tags, properties, sort keys, limit: 0, -1, GLANCE_LIMIT_MAX over
- * one image more) at the limit and one past, a filter given twice;
+ * one image more, GLANCE_SORT_MAX to sort and one more) at the limit and
+ * one past, a filter given twice;
  * a create naming another owner (refused, nothing made); a staged
  * image's delete, and a protected one's refused with its stage kept.
  */
@@ -558,6 +559,37 @@ static void test_list_limit_max(void **state)
 	gt_stop(&t);
 }
 
+/* Sorting by another key than created_at reads at most GLANCE_SORT_MAX
+ * images (SPEC §19.4): that many sort, one more is 400 with the reason
+ * (rows written by SQL, as above). */
+static void test_list_sort_max(void **state)
+{
+	struct gt t;
+	struct gt_reply o;
+	gt_start(&t, *state);
+	int64_t alice = ut_account_once(t.fx, "alice");
+	ut_sql(t.fx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+	             "INSERT INTO images(ext_id, region_id, account_id, folder, name, status, type, format, created, "
+	             "mtime_ns, ctime_ns, dir_mtime_ns, uuid) SELECT printf('img-s%%07d', i), %lld, %lld, %d, "
+	             "printf('s%%d', i), %d, 0, '', 1000000000, 0, 0, 0, printf('00000000-0000-4000-8000-%%012d', i) FROM n",
+	       GLANCE_SORT_MAX + 1, (long long)t.fx->r1, (long long)alice, (int)MODEL_FOLDER_PRIVATE,
+	       (int)MODEL_IMG_QUEUED);
+	gt_query("owner", "alice");
+	gt_query("sort", "name:asc");
+	assert_int_equal(gt_call(&t, &o, "GET", "/v2/images", "alice", NULL), 400);
+	assert_non_null(strstr(o.body, "images to sort by name"));
+	gt_reply_free(&o);
+	ut_sql(t.fx, "DELETE FROM images WHERE ext_id = 'img-s0000001'");
+	gt_query("owner", "alice");
+	gt_query("sort", "name:asc");
+	gt_query("limit", "1");
+	assert_int_equal(gt_call(&t, &o, "GET", "/v2/images", "alice", NULL), 200);
+	json_t *first = json_array_get(json_object_get(o.json, "images"), 0);
+	assert_string_equal(json_string_value(json_object_get(first, "name")), "s10"); /* s1 gone: s10 < s100 < s2 */
+	gt_reply_free(&o);
+	gt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_ties, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_list_limit_max, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_list_sort_max, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_create_owner, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_delete_staged, ut_setup, ut_teardown),
 	};
