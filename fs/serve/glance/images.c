@@ -923,9 +923,11 @@ int images_delete(struct glance_req *r)
 	struct model_err err = {0};
 	int ret, rc;
 	/* A staged upload (the API's stage, waiting for an import) ends with
-	 * the image: cancelled, then deleted (SPEC §19). */
-	if (a->img.status == MODEL_IMG_UPLOADING && model_task_of_image(glance_model(r->g), a->img.id, &t) == 0 &&
-	    strcmp(t.state, "staged") == 0)
+	 * the image: cancelled, then deleted (SPEC §19) — never cancelled for
+	 * a delete the model refuses anyway (protected: its 403, the stage
+	 * kept, as Glance keeps a protected image's staging data). */
+	if (a->img.status == MODEL_IMG_UPLOADING && !(a->img.gflags & MODEL_GFLAG_PROTECTED) &&
+	    model_task_of_image(glance_model(r->g), a->img.id, &t) == 0 && strcmp(t.state, "staged") == 0)
 		model_upload_cancel(glance_model(r->g), a->img.id, NULL);
 	if ((rc = model_image_remove(glance_model(r->g), a->img.id, &err)) < 0)
 		ret = glance_reply_model(r, rc, &err);

@@ -35,14 +35,19 @@ int versions(struct glance_req *r)
 	return glance_reply_json(r, strcmp(r->path, "/versions") == 0 ? 200 : 300, json_pack("{s:o}", "versions", list));
 }
 
+/* imgfs's bounds, as the schemas state them (glanceclient checks a
+ * patch against the image schema): the constants the server refuses by. */
+#define SCHEMA_NUM_(n) #n
+#define SCHEMA_NUM(n) SCHEMA_NUM_(n)
+
 #define UUID_PATTERN "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 #define RO(type) "{\"type\": " type ", \"readOnly\": true}"
 
 static const char image_schema[] =
-	"{\"name\": \"image\", \"additionalProperties\": {\"type\": \"string\", \"maxLength\": 255},"
+	"{\"name\": \"image\", \"additionalProperties\": {\"type\": \"string\", \"maxLength\": " SCHEMA_NUM(MODEL_PROP_VALUE_MAX) "},"
 	" \"properties\": {"
 	"  \"id\": {\"type\": \"string\", \"pattern\": \"" UUID_PATTERN "\", \"readOnly\": true},"
-	"  \"name\": {\"type\": [\"null\", \"string\"], \"maxLength\": 255},"
+	"  \"name\": {\"type\": [\"null\", \"string\"], \"maxLength\": " SCHEMA_NUM(MODEL_NAME_MAX) "},"
 	"  \"status\": {\"type\": \"string\", \"readOnly\": true, \"enum\": [\"queued\", \"saving\", \"active\","
 	"   \"killed\", \"deleted\", \"uploading\", \"importing\", \"pending_delete\", \"deactivated\"]},"
 	"  \"visibility\": {\"type\": \"string\", \"enum\": [\"community\", \"public\", \"private\", \"shared\"]},"
@@ -60,7 +65,7 @@ static const char image_schema[] =
 	"   \"vhdx\", \"vmdk\", \"raw\", \"qcow2\", \"vdi\", \"iso\", \"ploop\"]},"
 	"  \"created_at\": " RO("\"string\"") ","
 	"  \"updated_at\": " RO("\"string\"") ","
-	"  \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\", \"maxLength\": 255}},"
+	"  \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\", \"maxLength\": " SCHEMA_NUM(GLANCE_TAG_MAX) "}},"
 	"  \"direct_url\": " RO("\"string\"") ","
 	"  \"min_ram\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 2147483647},"
 	"  \"min_disk\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 2147483647},"
@@ -74,7 +79,7 @@ static const char image_schema[] =
 	"  \"architecture\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"os_distro\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"os_version\": {\"type\": \"string\", \"is_base\": false},"
-	"  \"description\": {\"type\": \"string\", \"maxLength\": 255, \"is_base\": false},"
+	"  \"description\": {\"type\": \"string\", \"maxLength\": " SCHEMA_NUM(MODEL_DESC_MAX) ", \"is_base\": false},"
 	"  \"cinder_encryption_key_id\": {\"type\": \"string\", \"is_base\": false},"
 	"  \"cinder_encryption_key_deletion_policy\": {\"type\": \"string\", \"enum\": [\"on_image_deletion\","
 	"   \"do_not_delete\"], \"is_base\": false}"

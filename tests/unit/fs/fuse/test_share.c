@@ -176,6 +176,13 @@ static void test_shared_view(void **state)
 	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/private/golden/disks/vda", n);
 	assert_int_equal(fs_node_blob_access(&a->ctx, n, &err), -EACCES);
 	assert_string_equal(err.msg, "the image is deactivated: its disks are read by administrators only");
+	/* An administrator reads her own deactivated image: her role is read
+	 * for the rule (the caller as the request made it does not know it). */
+	struct fs_caller admin = ut_caller(a->alice_id);
+	assert_int_equal(model_account_set_admin(a->fx->m, "alice", true, &err), 0);
+	ut_node(&a->ctx, &admin, "/regions/cn-north-1/private/golden/disks/vda", n);
+	assert_int_equal(fs_node_blob_access(&a->ctx, n, NULL), 0);
+	assert_int_equal(model_account_set_admin(a->fx->m, "alice", false, &err), 0);
 	deact.on = false;
 	assert_int_equal(model_api_image_update(a->fx->m, a->img, &deact, 1, &err), 0);
 	ut_node(&a->ctx, &a->alice, "/regions/cn-north-1/private/golden/disks/vda", n);

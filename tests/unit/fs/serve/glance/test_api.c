@@ -3,7 +3,8 @@
  * §19) through the dispatcher (glance_test.h): the route table's right
  * column, asked once before a handler runs (every image route as a
  * stranger, who sees nothing: 404; as a pending member, who sees and
- * builds: 403 on each route that changes, shares or reads the data; the
+ * builds, and as a rejected one, who sees and answers: 403 on each route
+ * that changes, shares or reads the data, the handler on the others; the
  * image unchanged after), the endpoint's own rule (one region, the recycle
  * bin deleted to the API), the request's bounds at their limit and one
  * past (a path, a query's parameters, a JSON body), 401/404/405, and the
@@ -11,7 +12,7 @@
  */
 #include "glance_test.h"
 
-/* Every image route, with what a pending member gets: 0 the handler ran
+/* Every image route, with what a member (pending or rejected) gets: 0 the handler ran
  * (any status but 401/403/404), else the dispatcher's refusal. */
 static const struct {
 	const char *method, *tail, *body;
@@ -47,18 +48,27 @@ static void test_route_rights(void **state)
 	gt_token(&t, "carol");
 	assert_int_equal(gt_status(&t, "POST", url, "alice", "{\"member\": \"bob\"}"), 200);
 	struct model_image before = gt_image(&t, id);
-	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		snprintf(url, sizeof url, "/v2/images/%s%s", id, routes[i].tail);
-		int st = gt_status(&t, routes[i].method, url, "carol", routes[i].body);
-		if (st != 404)
-			fail_msg("%s %s as a stranger: %d, want 404", routes[i].method, routes[i].tail, st);
-		st = gt_status(&t, routes[i].method, url, NULL, routes[i].body);
-		if (st != 401)
-			fail_msg("%s %s without a token: %d, want 401", routes[i].method, routes[i].tail, st);
-		st = gt_status(&t, routes[i].method, url, "bob", routes[i].body);
-		if (routes[i].member ? st != routes[i].member : (st == 401 || st == 403 || st == 404))
-			fail_msg("%s %s as a pending member: %d, want %s%d", routes[i].method, routes[i].tail, st,
-			         routes[i].member ? "" : "not ", routes[i].member ? routes[i].member : 403);
+	/* pass 0: bob pending (he sees and builds); pass 1: rejected (he sees
+	 * and answers only): no route asks for building, so both get the same */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			snprintf(url, sizeof url, "/v2/images/%s/members/bob", id);
+			assert_int_equal(gt_status(&t, "PUT", url, "bob", "{\"status\": \"rejected\"}"), 200);
+		}
+		for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+			snprintf(url, sizeof url, "/v2/images/%s%s", id, routes[i].tail);
+			int st = gt_status(&t, routes[i].method, url, "carol", routes[i].body);
+			if (st != 404)
+				fail_msg("%s %s as a stranger: %d, want 404", routes[i].method, routes[i].tail, st);
+			st = gt_status(&t, routes[i].method, url, NULL, routes[i].body);
+			if (st != 401)
+				fail_msg("%s %s without a token: %d, want 401", routes[i].method, routes[i].tail, st);
+			st = gt_status(&t, routes[i].method, url, "bob", routes[i].body);
+			if (routes[i].member ? st != routes[i].member : (st == 401 || st == 403 || st == 404))
+				fail_msg("%s %s as a %s member: %d, want %s%d", routes[i].method, routes[i].tail,
+				         pass ? "rejected" : "pending", st, routes[i].member ? "" : "not ",
+				         routes[i].member ? routes[i].member : 403);
+		}
 	}
 	/* nothing the refusals passed changed the image */
 	struct model_image after = gt_image(&t, id);

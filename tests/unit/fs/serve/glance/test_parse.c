@@ -394,7 +394,8 @@ static int64_t t_of(const char *s)
 /* ISO 8601 as python's iso8601 reads it (oslo's parse_isotime). */
 /* A PATCH's media types, as Glance's update() takes them: the v2.1 and
  * v2.0 json-patch types, any case, parameters aside; anything else (plain
- * JSON, a prefix, a longer name, none) is 415. */
+ * JSON, a prefix, a longer name, a name as long with one byte changed,
+ * none) is 415; and the bytes' type (glance_media_type_is) alike. */
 static void test_patch_type(void **state)
 {
 	(void)state;
@@ -409,6 +410,18 @@ static void test_patch_type(void **state)
 	assert_false(glance_patch_type_ok("application/openstack-images-v2.1-json-patch x"));
 	assert_false(glance_patch_type_ok(""));
 	assert_false(glance_patch_type_ok(NULL));
+	/* as long as the type, one byte different: its first, its last */
+	assert_false(glance_patch_type_ok("bpplication/openstack-images-v2.1-json-patch"));
+	assert_false(glance_patch_type_ok("application/openstack-images-v2.1-json-patcx"));
+	/* the bytes' type alike (PUT .../file and .../stage) */
+	assert_true(glance_media_type_is("application/octet-stream", "application/octet-stream"));
+	assert_true(glance_media_type_is("\tAPPLICATION/OCTET-STREAM ;q=1", "application/octet-stream"));
+	assert_false(glance_media_type_is("application/octet-streax", "application/octet-stream"));
+	assert_false(glance_media_type_is("xpplication/octet-stream", "application/octet-stream"));
+	assert_false(glance_media_type_is("application/octet-strea", "application/octet-stream"));
+	assert_false(glance_media_type_is("application/octet-streams", "application/octet-stream"));
+	assert_false(glance_media_type_is("application/octet-stream x", "application/octet-stream"));
+	assert_false(glance_media_type_is(NULL, "application/octet-stream"));
 }
 
 static void test_filter_time(void **state)

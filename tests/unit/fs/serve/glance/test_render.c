@@ -131,8 +131,8 @@ static void test_member_fields(void **state)
  * (Glance hashes the data as the image becomes active), the disk format
  * the bytes are once they are being taken (the declared one while
  * queued), the region in os_glance_importing_to_stores while importing
- * and in os_glance_failed_import once killed; a deleted one (in the
- * recycle bin) not shown at all. */
+ * and in os_glance_failed_import once killed; a deactivated one without
+ * its stores; a deleted one (in the recycle bin) not shown at all. */
 static void test_image_statuses(void **state)
 {
 	static const char md5[] = "0123456789abcdef0123456789abcdef";
@@ -198,10 +198,24 @@ static void test_image_statuses(void **state)
 		assert_string_equal(STR(j, "os_glance_failed_import"), killed ? "cn-north-1" : "");
 		json_decref(j);
 	}
-	/* deleted (to the recycle bin): not shown, as a deleted Glance image */
+	/* deactivated: its sizes and hashes shown, its stores hidden (with
+	 * its locations, as Glance hides them) */
 	char url[200];
 	snprintf(url, sizeof url, "/v2/images/%s", id);
 	ut_sql(t.fx, "UPDATE images SET status = %d WHERE id = %lld", (int)MODEL_IMG_AVAILABLE, (long long)img.id);
+	snprintf(url, sizeof url, "/v2/images/%s/actions/deactivate", id);
+	assert_int_equal(gt_status(&t, "POST", url, "alice", NULL), 204);
+	json_t *j = show(&t, id, "alice");
+	assert_string_equal(STR(j, "status"), "deactivated");
+	assert_int_equal(INT(j, "size"), LT_MiB + 70);
+	assert_int_equal(INT(j, "virtual_size"), 3LL << 30);
+	assert_string_equal(STR(j, "checksum"), md5);
+	assert_null(json_object_get(j, "stores"));
+	json_decref(j);
+	snprintf(url, sizeof url, "/v2/images/%s/actions/reactivate", id);
+	assert_int_equal(gt_status(&t, "POST", url, "alice", NULL), 204);
+	/* deleted (to the recycle bin): not shown, as a deleted Glance image */
+	snprintf(url, sizeof url, "/v2/images/%s", id);
 	assert_int_equal(gt_status(&t, "DELETE", url, "alice", NULL), 204);
 	assert_int_equal(gt_image(&t, id).status, MODEL_IMG_DELETED);
 	assert_int_equal(gt_status(&t, "GET", url, "alice", NULL), 404);
