@@ -11,6 +11,10 @@
  */
 #include "test_util.h"
 
+#include <libpq-events.h>
+
+#include "postgres_int.h"
+
 static int64_t round_trips(struct ut_fx *fx)
 {
 	return model_round_trips(fx->m);
@@ -201,6 +205,23 @@ static void test_server_probes_idle_connections(void **state)
 	model_col_text(st, 0, v, sizeof v);
 	assert_string_equal(v, "5 2 3 10000");
 	c->drv->finalize(st);
+	/* and the client's own side: keepalives after 5 s idle, 2 s apart, 3
+	 * of them, 10 s for an unacknowledged send, 5 s to connect
+	 * (postgres_link.c's PG_LINK_PARAMS, as libpq took them). */
+	static const char *const want[][2] = {{"connect_timeout", "5"}, {"keepalives", "1"}, {"keepalives_idle", "5"},
+	                                      {"keepalives_interval", "2"}, {"keepalives_count", "3"},
+	                                      {"tcp_user_timeout", "10000"}};
+	PQconninfoOption *opts = PQconninfo(CONN(c->db)->pg);
+	assert_non_null(opts);
+	for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+		const PQconninfoOption *o = opts;
+		while (o->keyword && strcmp(o->keyword, want[k][0]) != 0)
+			o++;
+		assert_non_null(o->keyword);
+		assert_non_null(o->val);
+		assert_string_equal(o->val, want[k][1]);
+	}
+	PQconninfoFree(opts);
 }
 
 /* The server drops the connection in the middle of a transaction (it
@@ -443,6 +464,118 @@ static void test_read_lost_runs_again(void **state)
 	assert_true(second != first);
 }
 
+/* A transaction the server refuses at its COMMIT itself (a constraint
+ * checked at the commit: DEFERRABLE INITIALLY DEFERRED) fails with the
+ * constraint's errno, nothing of it kept: the COMMIT's own refusal is not
+ * an answer that it happened (commit_heard counts the results before the
+ * first failure; one more and the commit read as done, its rows gone). */
+static void test_commit_refused_fails(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_conn *c;
+	if (!fx->pgdb[0])
+		skip(); /* SQLite checks its constraints at each statement */
+	pg_run(fx, "CREATE TABLE ut_late (k int, CONSTRAINT ut_late_k UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)");
+	db_stmt *ins = ut_prepare(fx, "INSERT INTO ut_late(k) VALUES (1)");
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
+	assert_int_equal(model_exec_deferred(ins), 0);
+	assert_int_equal(model_exec_deferred(ins), 0);
+	int rc = model_write_end(c, 0, NULL);
+	ut_finalize(ins);
+	assert_int_equal(rc, -EEXIST);
+	assert_int_equal(ut_sql_int(fx, "SELECT count(*) FROM ut_late"), 0);
+}
+
+/* A read outside a transaction that the server fails with a
+ * serialization failure (40001: nothing of it stays) runs again, 3 times
+ * in all (postgres.c's header): one that fails twice answers, one that
+ * always fails is EAGAIN after exactly 3 runs — counted by a sequence the
+ * statement draws from, which no rollback gives back. */
+static void test_serialization_failure_runs_again(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t v = 0;
+	if (!fx->pgdb[0])
+		skip(); /* SQLite's writers never overlap: it has no such failure */
+	pg_run(fx, "CREATE SEQUENCE ut_runs");
+	pg_run(fx, "CREATE FUNCTION ut_flaky(fails bigint) RETURNS int AS $$ BEGIN IF nextval('ut_runs') <= fails "
+	           "THEN RAISE EXCEPTION 'ut_flaky' USING ERRCODE = '40001'; END IF; RETURN 7; END $$ LANGUAGE plpgsql");
+	assert_int_equal(model_sql_int(fx->m, "SELECT ut_flaky(2)", &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(ut_sql_int(fx, "SELECT last_value FROM ut_runs"), 3);
+	pg_run(fx, "SELECT setval('ut_runs', 1, false)");
+	assert_int_equal(model_sql_int(fx->m, "SELECT ut_flaky(1000)", &v), -EAGAIN);
+	assert_int_equal(ut_sql_int(fx, "SELECT last_value FROM ut_runs"), 3);
+}
+
+/* The driver's results libpq made and it has not cleared (PQclear), counted
+ * by an event procedure on its connection: libpq tells it of each result
+ * it hands out (PGEVT_RESULTCREATE; a copy with its events, RESULTCOPY)
+ * and of each cleared (RESULTDESTROY), and the procedure stays with the
+ * connection through its resets. */
+static int count_results(PGEventId id, void *info, void *arg)
+{
+	long *live = arg;
+	(void)info;
+	if (id == PGEVT_RESULTCREATE || id == PGEVT_RESULTCOPY)
+		++*live;
+	else if (id == PGEVT_RESULTDESTROY)
+		--*live;
+	return 1;
+}
+
+/* Every result the driver reads is cleared once its statement is reset:
+ * a read, rows stepped, a write transaction with statements deferred and
+ * sent ahead, one that fails, a plain statement that fails, several
+ * results of one exchange (a reset connection's session set up: its five
+ * SETs and a SELECT) and the upkeep's statistics.  Not one is kept
+ * (a result kept on a way out is memory a mount never gets back:
+ * LeakSanitizer sees it only at exit, in the ASan pass). */
+static void test_results_cleared(void **state)
+{
+	struct ut_fx *fx = *state;
+	int64_t acct = ut_account(fx, "alice"), pid, v;
+	struct model_conn *c;
+	long live = 0;
+	char kill[128];
+	if (!fx->pgdb[0])
+		skip(); /* SQLite has no results to clear */
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	assert_int_equal(PQregisterEventProc(CONN(c->db)->pg, count_results, "test_results_cleared", &live), 1);
+	assert_int_equal(ut_sql_int(fx, "SELECT 41 + 1"), 42);
+	assert_int_equal(live, 0);
+	db_stmt *rows = ut_prepare(fx, "SELECT n FROM generate_series(1, 3) AS n");
+	for (int n = 1; n <= 3; n++) {
+		assert_int_equal(db_step(rows), DB_ROW);
+		assert_int_equal(db_col_int64(rows, 0), n);
+	}
+	assert_int_equal(db_step(rows), DB_DONE);
+	db_reset(rows);
+	assert_int_equal(live, 0);
+	ut_image(fx, fx->r1, acct, MODEL_FOLDER_PRIVATE, "one"); /* BEGIN, the lock, a send, defers, the mark, COMMIT */
+	assert_int_equal(live, 0);
+	db_stmt *dup = ut_prepare(fx, "INSERT INTO settings(key, value) VALUES ('ut-cleared', 'a')");
+	assert_int_equal(model_write_begin(fx->m, &c, NULL), 0);
+	assert_int_equal(model_exec_deferred(dup), 0);
+	assert_int_equal(model_exec_deferred(dup), 0);
+	assert_int_equal(model_write_end(c, 0, NULL), -EEXIST);
+	assert_int_equal(live, 0);
+	assert_true(model_sql_int(fx->m, "SELECT no_such_column FROM settings", &v) < 0);
+	assert_int_equal(live, 0);
+	assert_int_equal(model_sql_int(fx->m, "SELECT pg_backend_pid()", &pid), 0);
+	snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%lld)", (long long)pid);
+	pg_run(fx, kill);
+	for (int n = 1; n <= 3; n++) /* the read meets the end, the connection is reset and set up anew */
+		assert_int_equal(db_step(rows), DB_ROW);
+	db_reset(rows);
+	assert_int_equal(live, 0);
+	assert_int_equal(model_db_tune(fx->m), 0);
+	assert_int_equal(live, 0);
+	ut_finalize(rows);
+	ut_finalize(dup);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +592,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unanswered_statement_ends, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_read_round_trips, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_read_lost_runs_again, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_results_cleared, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_serialization_failure_runs_again, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_refused_fails, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
