@@ -15,7 +15,8 @@
  *   - a fence (a move's): the writer's read, and its record, read again
  *     after a record that timed out; the OSD map it waits for, held (a
  *     monitor that does not answer), EIO after the monitor's op timeout;
- *     its blocklist as the monitor lists it: the expiry asked, and an
+ *     the fenced writer blocklisted 7 days (FENCE_EXPIRE, the monitor's
+ *     list read); its blocklist as the monitor lists it: the expiry asked, and an
  *     address that would be more than one in the command refused;
  *   - a writer's open: its record beaten by another opener's 7 times is
  *     made at the 8th round, 8 times is EBUSY; its writer's read that

@@ -17,8 +17,9 @@
  * writes of different chunks in flight at once, counted (record sets in
  * flight), with their round trips; first writes beside punches of the
  * same chunks read the same after a reopen; fsync's sweep beside a first
- * write into the chunk whose old object it frees.
- * Listing and removal.
+ * write into the chunk whose old object it frees.  A shrink's records
+ * cut from the new chunk count on (read back, and through a grow and a
+ * reopen).  Listing and removal.
  */
 #include <pthread.h>
 #include <signal.h>

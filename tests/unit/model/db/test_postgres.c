@@ -2,8 +2,11 @@
  * test_postgres.c — mirrors model/db/postgres.c: what the PostgreSQL driver
  * promises beyond running statements — the round trips a write costs (its
  * pipeline), statements sent ahead and read later, a deferred statement's
- * failure failing the transaction, and a connection lost inside a
- * transaction never committing half of it.
+ * failure failing the transaction, a connection lost inside a
+ * transaction never committing half of it, a COMMIT the server refuses
+ * failing with nothing kept, a serialization failure outside a
+ * transaction run 3 times, the client's keepalive parameters, and every
+ * result libpq hands out cleared (counted by an event procedure).
  *
  * Runs on both drivers (ctest's _pg twin): where SQLite has nothing to
  * count or lose, the test checks what the model sees, which must be the

@@ -17,13 +17,19 @@
  *     (linked before libc's, each passing the call on) record the order,
  *     and every rename must follow an fsync of the very file it names;
  *   - a host name at its bound (64 bytes) and one past, and the
- *     characters it may start with.
+ *     characters it may start with;
+ *   - another host's lease as the tasks ask of it (model_host_alive,
+ *     model_runner_ended, model_task_orphaned): alive within the lease,
+ *     not past it, orphaned since its end in seconds, and "alive, not
+ *     ended" when the database does not answer.
  *
  * Planted bugs this file was written against (docs/testing.md, "Planted
  * bugs"): model_host_release's close of the lock it took to check the
  * claim removed (at its end, and on its way out when the transaction
  * cannot begin); file_put's fsync before the rename removed; the claim's
- * hold left open when its transaction could not begin.
+ * hold left open when its transaction could not begin; the lease read in
+ * milliseconds, a lapse's end in nanoseconds, and no answer read as a
+ * verdict either way (branch plants-cluster).
  */
 #include <dlfcn.h>
 #include <sys/file.h>
