@@ -9,6 +9,8 @@
 #ifndef IMGFS_BLOB_RADOS_TEST_H
 #define IMGFS_BLOB_RADOS_TEST_H
 
+#include <stdio.h>
+
 #include "blobstore_int.h"
 
 /* For tests: what `rados put` of other bytes under a chunk's name does
@@ -109,6 +111,30 @@ void blob_rados_test_hold_digs(struct blob_backend *be, bool hold);
  * cluster disk's read_start and write_start, the store's get_part_start)
  * is handed on: each stays in flight, as on a slow cluster. */
 void blob_rados_test_hold_started(struct blob_backend *be, bool hold);
+/* For tests: the handles librados gave the backend and it has not given
+ * back, by kind (out[BLOB_RADOS_CLIENTS] ...): from the first call on
+ * each one is counted (shims in front of librados's calls, put in once
+ * per process: call it before opening a RADOS store), so a test's counts
+ * before and after say what it leaked — a completion, an operation, a
+ * client or a pool's handle kept on a way out.  0, or -EPROTONOSUPPORT
+ * without librados (all 0). */
+enum {
+	BLOB_RADOS_CLIENTS,     /* rados_create .. rados_shutdown */
+	BLOB_RADOS_IOCTXS,      /* rados_ioctx_create .. rados_ioctx_destroy */
+	BLOB_RADOS_READ_OPS,    /* rados_create_read_op .. rados_release_read_op */
+	BLOB_RADOS_WRITE_OPS,   /* rados_create_write_op .. rados_release_write_op */
+	BLOB_RADOS_COMPLETIONS, /* rados_aio_create_completion2 .. rados_aio_release */
+	BLOB_RADOS_HANDLE_KINDS
+};
+int blob_rados_test_handles(long out[BLOB_RADOS_HANDLE_KINDS]);
+/* For tests: 0 when every handle counted since `before` (an earlier
+ * blob_rados_test_handles) is given back, else 1, and what is kept said
+ * on `say`.  A store's close gives back its operations, completions and pool
+ * handles before it returns (it waits for what it started); only a client
+ * may outlive it, shut down by a map wait's thread once the monitor
+ * answers (rados_op.c): clients are waited for, up to 30 s (one kept is
+ * never given back). */
+int blob_rados_test_handles_kept(const long before[BLOB_RADOS_HANDLE_KINDS], FILE *say);
 /* What the backend asked the cluster, counted (tests guard that costs do
  * not grow per chunk where they must not). */
 struct blob_rados_counters {

@@ -54,6 +54,7 @@
 #define FX_MAX_STORES 4
 
 struct blob_fx {
+	long handles[BLOB_RADOS_HANDLE_KINDS]; /* librados's handles the backend held at setup (RADOS only) */
 	char dir[64];   /* the temporary directory */
 	char store[96]; /* <dir>/store: the store's root (its wblobs, tmp/; chunks when local) */
 	uint8_t secret[BLOB_SECRET_SIZE];
@@ -211,7 +212,8 @@ static inline int blob_fx_setup(void **state)
 		fx->ceph_conf = NULL;
 	fprintf(stderr, "    seed %llu (BLOB_TEST_SEED)%s\n", (unsigned long long)fx->rng,
 	        fx_rados(fx) ? ", chunks in RADOS" : "");
-	if (fx_open_store(fx, &fx->s, "store", fx->secret) < 0) {
+	if ((fx_rados(fx) && blob_rados_test_handles(fx->handles) < 0) ||
+	    fx_open_store(fx, &fx->s, "store", fx->secret) < 0) {
 		fx_rm_rf(fx->dir);
 		free(fx);
 		return -1;
@@ -239,6 +241,7 @@ static inline int blob_fx_teardown(void **state)
 			ret = -1;
 		}
 	}
+	if (fx_rados(fx) && blob_rados_test_handles_kept(fx->handles, stderr) != 0) ret = -1; /* a leak, said */
 	fx_rm_rf(fx->dir);
 	free(fx);
 	return ret;

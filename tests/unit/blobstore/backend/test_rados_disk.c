@@ -15,7 +15,8 @@
  *   - a fence (a move's): the writer's read, and its record, read again
  *     after a record that timed out; the OSD map it waits for, held (a
  *     monitor that does not answer), EIO after the monitor's op timeout;
- *     its blocklist as the monitor lists it: the expiry asked, and an
+ *     the fenced writer blocklisted 7 days (FENCE_EXPIRE, the monitor's
+ *     list read); its blocklist as the monitor lists it: the expiry asked, and an
  *     address that would be more than one in the command refused;
  *   - a writer's open: its record beaten by another opener's 7 times is
  *     made at the 8th round, 8 times is EBUSY; its writer's read that
@@ -93,27 +94,50 @@ static void test_create(void **state)
 	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "c3"), 0);
 }
 
+/* The client recorded as disk name's writer (its header's imgfs.writer),
+ * read with the `rados` tool. */
+static void writer_of(struct blob_fx *fx, const char *name, char *out, size_t cap)
+{
+	char cmd[512];
+	int n = snprintf(cmd, sizeof cmd, "rados -c %s -p %s -N %s getxattr wb.%s imgfs.writer", fx->ceph_conf, FX_POOL,
+	                 fx->ns[0], name);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(out, (int)cap, p));
+	assert_int_equal(pclose(p), 0);
+	out[strcspn(out, "\n")] = '\0';
+	assert_true(strlen(out) > 1); /* an address, not "-" */
+}
+
 static void test_fence(void **state)
 {
 	struct blob_fx *fx = *state;
 	blob_store *b;
 	blob_wblob *w;
-	char why[256];
+	char why[256], addr[256];
+	int64_t before, after, until = 0;
 
 	fx_cluster_only(fx);
 	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "f", NULL, MiB), 0);
 	w = fx_cl_open(fx->s, "f");
 	assert_int_equal(blob_wblob_pwrite(w, "a", 1, 0), 1);
 	b = fx_other_host(fx, "b");
+	writer_of(fx, "f", addr, sizeof addr);
 	/* The writer's read timed out 3 times: EIO, the writer not fenced. */
 	timeouts(b, 0x7);
 	assert_int_equal(blob_wblob_fence(b, "f", why, sizeof why), -EIO);
 	assert_non_null(strstr(why, "cannot read its writer"));
 	assert_int_equal(blob_wblob_pwrite(w, "b", 1, 1), 1);
-	/* Twice: answered, fenced. */
+	/* Twice: answered, fenced — blocklisted for 7 days (the monitor's
+	 * list says until when; the entry removed after). */
 	timeouts(b, 0x3);
+	before = (int64_t)time(NULL);
 	assert_int_equal(blob_wblob_fence(b, "f", why, sizeof why), 1);
+	after = (int64_t)time(NULL);
 	assert_int_equal(blob_wblob_pwrite(w, "c", 1, 2), -EIO);
+	assert_int_equal(blob_rados_test_blocklisted(fx->s->be, addr, true, &until), 0);
+	assert_in_range(until, before + 7 * 86400 - 1, after + 7 * 86400 + 1);
 	blob_wblob_close(w);
 	/* Its record timed out twice (ops 1 and 3): read again, recorded
 	 * (the writer is fenced by then); three times: EIO. */

@@ -17,8 +17,9 @@
  * writes of different chunks in flight at once, counted (record sets in
  * flight), with their round trips; first writes beside punches of the
  * same chunks read the same after a reopen; fsync's sweep beside a first
- * write into the chunk whose old object it frees.
- * Listing and removal.
+ * write into the chunk whose old object it frees.  A shrink's records
+ * cut from the new chunk count on (read back, and through a grow and a
+ * reopen).  Listing and removal.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -801,6 +802,49 @@ static void test_record_beside_put(void **state)
 	free(data);
 }
 
+/* A shrink removes the records of the chunks past the new end, the first
+ * of them too (the cut starts at the new chunk count): grown again, the
+ * disk reads zeros there, before and after a reopen, never what a record
+ * left behind would bring back (a cut one record short of its first
+ * passed every other test: the writer's memory hides it until a reopen). */
+static void test_shrink_cuts_records(void **state)
+{
+	struct blob_fx *fx = *state;
+	uint8_t *data = malloc(4 * MiB), *back = malloc(4 * MiB);
+	struct recs r;
+	blob_wblob *w;
+
+	fx_cluster_only(fx);
+	assert_non_null(data);
+	assert_non_null(back);
+	fx_fill(fx, data, 4 * MiB);
+	assert_int_equal(blob_wblob_create_in(fx->s, BLOB_WB_CLUSTER, "s", NULL, 4 * MiB), 0);
+	w = fx_cl_open(fx->s, "s");
+	for (int k = 0; k < 4; k++) /* part of each chunk: a record each */
+		assert_int_equal(blob_wblob_pwrite(w, data + k * MiB, 4096, k * MiB), 4096);
+	assert_int_equal(blob_wblob_fsync(w), 0);
+	peek_recs(fx, "s", &r);
+	for (int k = 0; k < 4; k++)
+		assert_true(r.len[k] > 0);
+	assert_int_equal(blob_wblob_truncate(w, 2 * MiB), 0);
+	peek_recs(fx, "s", &r);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(r.len[k] > 0, k < 2);
+	assert_int_equal(blob_wblob_truncate(w, 4 * MiB), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(blob_wblob_pread(w, back, 4 * MiB, 0), (ssize_t)(4 * MiB));
+		for (int k = 0; k < 2; k++)
+			assert_bytes_equal(back + k * MiB, data + k * MiB, 4096);
+		assert_true(blob_is_zero(back + 2 * MiB, 2 * MiB));
+		blob_wblob_close(w);
+		w = fx_cl_open(fx->s, "s");
+	}
+	blob_wblob_close(w);
+	assert_int_equal(blob_wblob_remove_in(fx->s, BLOB_WB_CLUSTER, "s"), 0);
+	free(data);
+	free(back);
+}
+
 /* Sets chunk i's record of disk name to rec (n bytes), as a writer did. */
 static void set_raw(struct blob_fx *fx, const char *name, uint32_t i, const uint8_t *rec, size_t n)
 {
@@ -999,6 +1043,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_writes_beside_punches, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_beside_first_write, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_record_beside_put, blob_fx_setup, blob_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_shrink_cuts_records, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_between_record_and_put, blob_fx_setup, blob_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list_remove, blob_fx_setup, blob_fx_teardown),
 	};

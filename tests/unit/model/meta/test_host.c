@@ -17,18 +17,25 @@
  *     (linked before libc's, each passing the call on) record the order,
  *     and every rename must follow an fsync of the very file it names;
  *   - a host name at its bound (64 bytes) and one past, and the
- *     characters it may start with.
+ *     characters it may start with;
+ *   - another host's lease as the tasks ask of it (model_host_alive,
+ *     model_runner_ended, model_task_orphaned): alive within the lease,
+ *     not past it, orphaned since its end in seconds, and "alive, not
+ *     ended" when the database does not answer.
  *
  * Planted bugs this file was written against (docs/testing.md, "Planted
  * bugs"): model_host_release's close of the lock it took to check the
  * claim removed (at its end, and on its way out when the transaction
  * cannot begin); file_put's fsync before the rename removed; the claim's
- * hold left open when its transaction could not begin.
+ * hold left open when its transaction could not begin; the lease read in
+ * milliseconds, a lapse's end in nanoseconds, and no answer read as a
+ * verdict either way (branch plants-cluster).
  */
 #include <dlfcn.h>
 #include <sys/file.h>
 
 #include "test_util.h"
+#include "task_int.h" /* model_runner_ended: what the tasks ask */
 
 /* ---- fsync(2) and rename(2), recorded ------------------------------------------ */
 
@@ -305,6 +312,58 @@ static void test_host_names(void **state)
 			fail_msg("host name \"%s\": want %s", cases[i].name, cases[i].valid ? "valid" : "invalid");
 }
 
+/* The verdicts on another host's lease, through the model's own questions
+ * (task.c asks them before it takes a task over): a host renewed 10 s ago
+ * is alive, one renewed 40 s ago is not (the lease: 30 s); a runner of a
+ * host with no row has ended, one of a host with a row has not (only its
+ * removal ends it); a queued task bound to the lapsed host is orphaned
+ * since its lease's end, in seconds.  And a question the database does
+ * not answer (here a statement cancelled while another connection holds
+ * the hosts table, PostgreSQL) is "alive", "not ended": never a verdict
+ * that hands a live host's tasks to another.  With SQLite every runner is
+ * this machine's (host.c's header): the verdicts on rows only. */
+static void test_lease_verdicts(void **state)
+{
+	struct ut_fx *fx = *state;
+	struct model_conn *c;
+	char host[MODEL_HOST_MAX + 1];
+	int64_t now = model_now_ns(), since = 0;
+	assert_int_equal(model_lease(fx->m), 30);
+	ut_sql(fx, "INSERT INTO hosts(name, started_ns, renewed_ns) VALUES ('ut-live', %lld, %lld)",
+	       (long long)(now - 100000000000LL), (long long)(now - 10000000000LL));
+	ut_sql(fx, "INSERT INTO hosts(name, started_ns, renewed_ns) VALUES ('ut-lapsed', %lld, %lld)",
+	       (long long)(now - 100000000000LL), (long long)(now - 40000000000LL));
+	assert_int_equal(model_conn_get(fx->m, &c), 0);
+	assert_true(model_host_alive(c, "ut-live"));
+	assert_false(model_host_alive(c, "ut-lapsed"));
+	assert_false(model_host_alive(c, "ut-none"));
+	if (!fx->pgdb[0])
+		return;
+	assert_true(model_runner_ended(c, "ut-none/1:2"));
+	assert_false(model_runner_ended(c, "ut-lapsed/1:2"));
+	assert_false(model_runner_alive(c, "ut-lapsed/1:2"));
+	assert_true(model_runner_alive(c, "ut-live/1:2"));
+	assert_int_equal(model_task_orphaned(c, "", "ut-live", 5, host, &since), 0);
+	assert_int_equal(model_task_orphaned(c, "", "ut-lapsed", 5, host, &since), 1);
+	assert_string_equal(host, "ut-lapsed");
+	assert_int_equal(since, (now - 40000000000LL) / 1000000000LL + 30);
+	/* No answer: another connection holds the table, ours gives up. */
+	char target[640];
+	ut_pg_target(target, sizeof target, fx->pgdb);
+	PGconn *holder = PQconnectdb(target);
+	assert_int_equal(PQstatus(holder), CONNECTION_OK);
+	PGresult *r = PQexec(holder, "BEGIN; LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	ut_sql(fx, "SET statement_timeout = 200");
+	bool alive = model_host_alive(c, "ut-lapsed"), ended = model_runner_ended(c, "ut-none/1:2");
+	PQclear(PQexec(holder, "ROLLBACK"));
+	PQfinish(holder);
+	ut_sql(fx, "RESET statement_timeout");
+	assert_true(alive);
+	assert_false(ended);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +371,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_claim_holds_nothing, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_files_synced_before_named, ut_setup, ut_teardown),
 		cmocka_unit_test_setup_teardown(test_host_names, ut_setup, ut_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_verdicts, ut_setup, ut_teardown),
 	};
 	return cmocka_run_group_tests(tests, ut_group_setup, ut_group_teardown);
 }
