@@ -291,6 +291,19 @@ static inline int ut_teardown(void **state)
 	return 0;
 }
 
+/* The process's open descriptors (of the first 4096): a test's count of
+ * what a call kept. */
+static inline int ut_fds_open(void)
+{
+	char path[64];
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
 /* Skips a test that is about SQLite itself when the run uses PostgreSQL. */
 #define UT_SQLITE_ONLY()                                                                                  \
 	do {                                                                                              \

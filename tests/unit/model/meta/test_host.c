@@ -80,17 +80,6 @@ int rename(const char *from, const char *to)
 
 /* ---- counts ----------------------------------------------------------------------- */
 
-static int fds_open(void)
-{
-	char path[64];
-	int n = 0;
-	for (int fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		n += access(path, F_OK) == 0;
-	}
-	return n;
-}
-
 /* Whether someone holds <state>/host.lock (shared or exclusive). */
 static bool lock_held(struct ut_fx *fx)
 {
@@ -121,7 +110,7 @@ static int settled(struct ut_fx *fx)
 	/* (a lock kept here would hang the next claim: fail instead) */
 	assert_false(lock_held(fx));
 	assert_int_equal(claims(fx), 0); /* (whatever a read opens, open before the count) */
-	return fds_open();
+	return ut_fds_open();
 }
 
 /* ---- a claim and its release ------------------------------------------------------- */
@@ -138,11 +127,11 @@ static void test_claim_release_counted(void **state)
 		int hold = -1;
 		assert_int_equal(model_host_claim(fx->m, &hold, &err), 0);
 		assert_true(hold >= 0);
-		assert_int_equal(fds_open(), before + 1); /* the hold, nothing else */
+		assert_int_equal(ut_fds_open(), before + 1); /* the hold, nothing else */
 		assert_true(lock_held(fx));
 		assert_int_equal(claims(fx), 1);
 		model_host_release(fx->m, hold);
-		assert_int_equal(fds_open(), before);
+		assert_int_equal(ut_fds_open(), before);
 		assert_false(lock_held(fx)); /* a kept descriptor would hold it still */
 		assert_int_equal(claims(fx), 0);
 	}
@@ -206,7 +195,7 @@ static void test_failed_claim_holds_nothing(void **state)
 		assert_int_equal(model_host_claim(fx->m, &hold, &err), -EIO);
 		assert_int_equal(*which[k], 0); /* the failure was the one armed */
 		assert_int_equal(hold, -1);
-		assert_int_equal(fds_open(), before);
+		assert_int_equal(ut_fds_open(), before);
 		assert_false(lock_held(fx));
 		assert_int_equal(claims(fx), 0);
 	}
@@ -216,7 +205,7 @@ static void test_failed_claim_holds_nothing(void **state)
 	int hold = -1;
 	assert_int_equal(model_host_claim(fx->m, &hold, &err), 0);
 	model_host_release(fx->m, hold);
-	assert_int_equal(fds_open(), before);
+	assert_int_equal(ut_fds_open(), before);
 	/* a release whose transaction cannot begin leaves the claim's row
 	 * (the lease lapses: SPEC §13) but holds nothing either */
 	assert_int_equal(model_host_claim(fx->m, &hold, &err), 0);
@@ -225,7 +214,7 @@ static void test_failed_claim_holds_nothing(void **state)
 	model_host_release(fx->m, hold);
 	assert_int_equal(fail_begin, 0);
 	disarm(fx);
-	assert_int_equal(fds_open(), before);
+	assert_int_equal(ut_fds_open(), before);
 	assert_false(lock_held(fx));
 	assert_int_equal(claims(fx), 1);
 }

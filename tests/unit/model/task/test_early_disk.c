@@ -292,17 +292,6 @@ static void test_settle(void **state)
 	done(fx, &d);
 }
 
-static int fds_open(void)
-{
-	char path[64];
-	int n = 0;
-	for (int fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		n += access(path, F_OK) == 0;
-	}
-	return n;
-}
-
 /* A map whose disk cannot be read (no such blob, a size not the disk's):
  * refused, its descriptor closed. */
 static void test_open_refused(void **state)
@@ -317,18 +306,18 @@ static void test_open_refused(void **state)
 	snprintf(path, sizeof(path), "%s/early/999999", fx->m->dir);
 	assert_true((fd = open(path, O_WRONLY | O_CREAT, 0600)) >= 0);
 	close(fd);
-	before = fds_open();
+	before = ut_fds_open();
 	assert_true(model_early_disk_open(fx->m, 999999, d.vm_id, &ed) < 0);
 	assert_null(ed);
-	assert_int_equal(fds_open(), before);
+	assert_int_equal(ut_fds_open(), before);
 	/* The disk's own map, a byte longer than its size gives. */
 	model_early_disk_close(d.ed);
 	d.ed = NULL;
 	assert_int_equal(truncate(d.map, 2), 0);
-	before = fds_open();
+	before = ut_fds_open();
 	assert_int_equal(model_early_disk_open(fx->m, d.blob_id, d.vm_id, &ed), -EIO);
 	assert_null(ed);
-	assert_int_equal(fds_open(), before);
+	assert_int_equal(ut_fds_open(), before);
 	done(fx, &d);
 }
 

@@ -341,6 +341,19 @@ static inline void gt_create(struct gt *t, const char *who, const char *body, ch
 	gt_reply_free(&o);
 }
 
+/* An upload's body of n bytes (the caller frees it): a raw disk, an MBR's
+ * signature, no NUL (the body is a string). */
+static inline char *gt_raw_body(size_t n)
+{
+	char *body = malloc(n + 1);
+	assert_non_null(body);
+	memset(body, 'x', n);
+	body[510] = (char)0x55;
+	body[511] = (char)0xaa;
+	body[n] = '\0';
+	return body;
+}
+
 /* The model's image of an API id. */
 static inline struct model_image gt_image(struct gt *t, const char *id)
 {

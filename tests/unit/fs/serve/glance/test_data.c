@@ -299,12 +299,7 @@ static void test_stage_answers(void **state)
 	struct gt_reply o;
 	char id[37], url[200];
 	const size_t n = 64 * 1024;
-	char *body = malloc(n + 1);
-	assert_non_null(body);
-	memset(body, 'x', n); /* a raw disk: an MBR's signature, no NUL (the body is a string) */
-	body[510] = (char)0x55;
-	body[511] = (char)0xaa;
-	body[n] = '\0';
+	char *body = gt_raw_body(n);
 	gt_start(&t, *state);
 	gt_create(&t, "alice", "{\"name\": \"web\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}", id);
 	snprintf(url, sizeof url, "/v2/images/%s/stage", id);
