@@ -55,7 +55,8 @@ int pg_bind_blob(db_stmt *st, int i, const void *p, size_t n)
 		free(t);
 		return -E2BIG;
 	}
-	memcpy(t, p, n);
+	if (n)
+		memcpy(t, p, n); /* an empty blob may come as NULL (sqlite3_column_blob's) */
 	return bind(ST(st), i, t, (int)n, 1, PG_OID_BYTEA);
 }
 

@@ -515,7 +515,9 @@ static void test_blob_round_trip(void **state)
 	db_stmt *sel = ut_prepare(fx, "SELECT b, length(b) FROM ut_blobs WHERE n = ?");
 	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
 		db_bind_int64(ins, 1, (int64_t)sizes[k]);
-		db_bind_blob(ins, 2, buf, sizes[k]);
+		/* An empty one as migrate binds it: SQLite's column of an empty
+		 * blob is NULL (the ASan pass's UBSan sees a memcpy from it). */
+		db_bind_blob(ins, 2, sizes[k] ? buf : NULL, sizes[k]);
 		assert_int_equal(db_step(ins), DB_DONE);
 		db_reset(ins);
 		db_bind_int64(sel, 1, (int64_t)sizes[k]);
