@@ -182,8 +182,15 @@ import sys
 log, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 r = sorted((int(a), int(b)) for k, n, a, b, _ in (l.split() for l in open(log)) if k == "SENT" and n == name and int(b) > int(a))
 total = sum(b - a for a, b in r)
+# SPEC §6.5 "Reads", the turn: a turn to ranges mid-chunk (the early
+# write came before the stream brought a whole chunk) throws away what
+# the socket held past the stream's last byte read, and the chunk's rest
+# is asked from there: sent (counted in the total), not sent twice.
+if len(r) > 1 and r[0][0] == 0 and r[1][0] < r[0][1] and r[1][0] >= (r[0][1] - 1) // (1 << 20) * (1 << 20):
+    r[0] = (0, r[1][0])
 for (a0, b0), (a1, b1) in zip(r, r[1:]):
     if a1 < b0:
+        sys.stderr.write("".join(l for l in open(log) if l.split()[1:2] == [name]))  # the server's story, in order
         sys.exit("sent twice: [%d, %d) and [%d, %d)" % (a0, b0, a1, b1))
 if r[0][0] != 0 or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])) or r[-1][1] != size:
     sys.exit("not the whole file: %r" % r)
@@ -445,14 +452,21 @@ python3 - "$LOG" golden.qcow2 "$QSIZE" <<'EOF'
 import sys
 log, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 r = sorted((int(a), int(b)) for k, n, a, b, _ in (l.split() for l in open(log)) if k == "SENT" and n == name and int(b) > int(a))
+total = sum(b - a for a, b in r)
+# SPEC §6.5 "Reads", the turn: a turn to ranges mid-chunk (the early
+# write came before the stream brought a whole chunk) throws away what
+# the socket held past the stream's last byte read, and the chunk's rest
+# is asked from there: sent (counted in the total), not sent twice.
+if len(r) > 1 and r[0][0] == 0 and r[1][0] < r[0][1] and r[1][0] >= (r[0][1] - 1) // (1 << 20) * (1 << 20):
+    r[0] = (0, r[1][0])
 for (a0, b0), (a1, b1) in zip(r, r[1:]):
     if a1 < b0:
         sys.stderr.write("".join(l for l in open(log) if l.split()[1:2] == [name]))  # the server's story, in order
         sys.exit("sent twice: [%d, %d) and [%d, %d)" % (a0, b0, a1, b1))
 if r[0][0] != 0 or any(b0 != a1 for (_, b0), (a1, _) in zip(r, r[1:])) or r[-1][1] != size:
     sys.exit("not the whole file: %r" % r)
-if sum(b - a for a, b in r) > size * 1.02:
-    sys.exit("sent %d bytes for a file of %d" % (sum(b - a for a, b in r), size))
+if total > size * 1.02:
+    sys.exit("sent %d bytes for a file of %d" % (total, size))
 EOF
 
 say "QCOW2 bounds (SPEC §12.8): clusters of 2 MiB (an L2 table of 2 MiB) and an L1 table of 32 MiB are read; one past is refused with why"
